@@ -1,0 +1,66 @@
+"""`python -m bot` serves Slack; `python -m bot dev` runs the whole product locally."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+
+from aiohttp import web
+
+from agents.models import ModelConfigError
+from bot.settings import Settings, SettingsError
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__)
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("serve", help="serve Slack (the default): HTTP on $PORT, or Socket Mode with SLACK_APP_TOKEN")
+    dev = sub.add_parser("dev", help="the whole product on this machine: no Slack, no Redis install, no API key")
+    dev.add_argument("--port", type=int, default=3000, help="port of the local Slack page (default 3000)")
+    dev.add_argument("--host", default="127.0.0.1")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if args.command == "dev":
+        from bot.dev import run_dev
+
+        return int(run_dev(host=args.host, port=args.port))
+    try:
+        settings = Settings.from_env()
+        return serve(settings)
+    except (SettingsError, ModelConfigError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def serve(settings: Settings) -> int:
+    from bot.app import create_web_app
+
+    logging.getLogger().setLevel(settings.log_level)
+    if settings.slack_app_token:
+        asyncio.run(_socket_mode(settings))
+        return 0
+    web.run_app(create_web_app(settings), port=settings.port, access_log=None, print=None)
+    return 0
+
+
+async def _socket_mode(settings: Settings) -> None:
+    from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+    from bot.app import create_bolt_app
+    from bot.services import create_services
+
+    services = create_services(settings)
+    await services.start()
+    try:
+        assert settings.slack_app_token is not None
+        handler = AsyncSocketModeHandler(create_bolt_app(services), settings.slack_app_token)
+        await handler.start_async()  # type: ignore[no-untyped-call]
+    finally:
+        await services.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,81 @@
+"""App factories: the Bolt app and the aiohttp server around it (`POST /slack/events`, `GET /healthz`)."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from aiohttp import web
+from redis.exceptions import RedisError
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.async_app import AsyncApp
+
+from bot import listeners
+from bot.services import Services, create_services
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+SERVICES: web.AppKey[Services] = web.AppKey("services", Services)
+BOLT: web.AppKey[AsyncApp] = web.AppKey("bolt", AsyncApp)
+
+
+def create_bolt_app(services: Services) -> AsyncApp:
+    """The Bolt app with our listeners. Request verification stays on in every mode but Socket Mode.
+
+    `process_before_response=True`: handlers do only Redis work before returning and push Slack
+    calls to the background, so Bolt answers as soon as they return (no 10 ms ack polling).
+    """
+    app = AsyncApp(
+        client=services.slack,
+        signing_secret=services.settings.slack_signing_secret,
+        process_before_response=True,
+        logger=logging.getLogger("slack_bolt"),
+    )
+    listeners.register(app, services)
+    return app
+
+
+def create_web_app(settings: Settings, *, services: Services | None = None) -> web.Application:
+    """The HTTP server of one worker. Services start with the server and stop with it."""
+    services = services or create_services(settings)
+    bolt = create_bolt_app(services)
+    web_app = web.Application(client_max_size=1024 * 1024)
+    web_app[SERVICES] = services
+    web_app[BOLT] = bolt
+
+    async def slack_events(request: web.Request) -> web.Response:
+        return await to_aiohttp_response(await bolt.async_dispatch(await to_bolt_request(request)))
+
+    async def healthz(request: web.Request) -> web.Response:
+        return web.json_response(await health(services))
+
+    async def on_startup(_: web.Application) -> None:
+        await services.start()
+
+    async def on_cleanup(_: web.Application) -> None:
+        await services.close()
+
+    web_app.router.add_post("/slack/events", slack_events)
+    web_app.router.add_get("/healthz", healthz)
+    web_app.on_startup.append(on_startup)
+    web_app.on_cleanup.append(on_cleanup)
+    return web_app
+
+
+async def health(services: Services) -> dict[str, object]:
+    """Health without secrets: Redis reachability and what this worker is doing."""
+    started = time.perf_counter()
+    try:
+        await services.redis.ping()
+        redis_ok = True
+    except (RedisError, OSError):
+        redis_ok = False
+    return {
+        "status": "ok" if redis_ok else "degraded",
+        "redis": "ok" if redis_ok else "unreachable",
+        "redis_ping_ms": round((time.perf_counter() - started) * 1000, 2) if redis_ok else None,
+        "worker": services.worker_id,
+        "active_runs": services.runs.active_runs,
+        "waiting_approvals": services.waiter.waiting,
+    }

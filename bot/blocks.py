@@ -1,0 +1,306 @@
+"""Pure Block Kit builders. Every piece of untrusted text goes through `untrusted()`.
+
+Untrusted text (task, agent output, feedback) is escaped (`&`, `<`, `>`), stripped of control
+characters, cut to Slack's limits, and sent in a mrkdwn object with `verbatim: true`, so it can
+never mention anyone, link anywhere or break the card; it still shows as typed.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from bot.durations import format_duration
+from bot.records import SLACK_ID, ApprovalRecord, ChannelSettings, RunRecord
+
+Block = dict[str, Any]
+
+TEXT_LIMIT = 3000  # a text object
+HEADER_LIMIT = 150
+PROPOSAL_LIMIT = 2800  # proposal section on a card, leaves room for its label
+TASK_LIMIT = 600
+FEEDBACK_LIMIT = 1500
+REVISE_CALLBACK_ID = "approval_revise_modal"
+FEEDBACK_BLOCK = "feedback"
+FEEDBACK_ACTION = "feedback_input"
+ACTION_APPROVE = "approval_approve"
+ACTION_REJECT = "approval_reject"
+ACTION_REVISE = "approval_revise"
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
+_CUT = "… (cut)"
+
+
+def escape(text: str) -> str:
+    """Slack's three control characters, and nothing else (see SLACK.md §6)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def clean(text: str) -> str:
+    """Untrusted text without control characters or direction overrides."""
+    return _CONTROL.sub("", text)
+
+
+def clip(text: str, limit: int) -> str:
+    """`text` cut to at most `limit` characters, saying so when cut."""
+    return text if len(text) <= limit else text[: limit - len(_CUT)].rstrip() + _CUT
+
+
+def safe(text: str, limit: int = TEXT_LIMIT) -> str:
+    """Untrusted text made inert for a mrkdwn object: cleaned, cut, then escaped within `limit`."""
+    escaped = escape(clean(text))
+    if len(escaped) <= limit:
+        return escaped
+    cut = escaped[: limit - len(_CUT)]
+    amp = cut.rfind("&")
+    if amp != -1 and ";" not in cut[amp:]:  # never split an entity
+        cut = cut[:amp]
+    return cut.rstrip() + _CUT
+
+
+def untrusted(text: str, *, label: str = "", limit: int = TEXT_LIMIT) -> dict[str, Any]:
+    """A mrkdwn text object for untrusted text, with an optional trusted bold label above it."""
+    prefix = f"*{label}*\n" if label else ""
+    body = safe(text, limit - len(prefix)) if text.strip() else "_(empty)_"
+    return {"type": "mrkdwn", "text": prefix + body, "verbatim": True}
+
+
+def mrkdwn(text: str) -> dict[str, Any]:
+    """A mrkdwn object for text we composed ourselves (mentions of ids we checked)."""
+    return {"type": "mrkdwn", "text": text[:TEXT_LIMIT], "verbatim": True}
+
+
+def plain(text: str, limit: int = TEXT_LIMIT) -> dict[str, Any]:
+    return {"type": "plain_text", "text": clip(clean(text), limit) or " ", "emoji": True}
+
+
+def user_ref(user_id: str) -> str:
+    """A mention of a Slack user id we received from Slack; anything else is shown inert."""
+    return f"<@{user_id}>" if SLACK_ID.match(user_id) else escape(clean(user_id)) or "someone"
+
+
+def channel_ref(channel_id: str) -> str:
+    return f"<#{channel_id}>" if SLACK_ID.match(channel_id) else escape(clean(channel_id))
+
+
+def date_ref(epoch: float) -> str:
+    stamp = int(epoch)
+    fallback = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(stamp))
+    return f"<!date^{stamp}^{{date_short_pretty}} at {{time}}|{fallback}>"
+
+
+def _context(text: str) -> Block:
+    return {"type": "context", "elements": [mrkdwn(text)]}
+
+
+def _approval_body(approval: ApprovalRecord) -> list[Block]:
+    return [
+        _context(
+            f"Run `{approval.run_id}` · requested by {user_ref(approval.requester)}"
+            f" in {channel_ref(approval.origin_channel)}"
+        ),
+        {"type": "section", "text": untrusted(approval.task, label="Task", limit=TASK_LIMIT + 12)},
+        {
+            "type": "section",
+            "text": untrusted(
+                approval.proposal, label=f"Proposal from {clean(approval.author)[:40]}", limit=TEXT_LIMIT
+            ),
+        },
+    ]
+
+
+def timeout_meaning(outcome: str) -> str:
+    return "approved" if outcome == "approve" else "rejected"
+
+
+def build_approval_blocks(approval: ApprovalRecord) -> list[Block]:
+    """The pending card: who asked, from where, the task, the proposal, the deadline, three buttons."""
+    return [
+        {"type": "header", "text": plain("Approval needed", HEADER_LIMIT)},
+        *_approval_body(approval),
+        _context(
+            f":hourglass_flowing_sand: Times out {date_ref(approval.deadline)}"
+            f" (after {format_duration(approval.timeout_seconds)}): then {timeout_meaning(approval.timeout_outcome)}"
+        ),
+        {
+            "type": "actions",
+            "block_id": f"approval_actions_{approval.status}",
+            "elements": [
+                _button("Approve", ACTION_APPROVE, approval.id, style="primary"),
+                _button(
+                    "Reject",
+                    ACTION_REJECT,
+                    approval.id,
+                    style="danger",
+                    confirm={
+                        "title": plain("Reject this proposal?", 100),
+                        "text": plain("The agent is told it was rejected and the run ends.", 300),
+                        "confirm": plain("Reject", 30),
+                        "deny": plain("Cancel", 30),
+                        "style": "danger",
+                    },
+                ),
+                _button("Revise", ACTION_REVISE, approval.id),
+            ],
+        },
+    ]
+
+
+def _button(text: str, action_id: str, value: str, *, style: str | None = None, confirm: Block | None = None) -> Block:
+    button: Block = {"type": "button", "text": plain(text, 75), "action_id": action_id, "value": value}
+    if style:
+        button["style"] = style
+    if confirm:
+        button["confirm"] = confirm
+    return button
+
+
+def decision_line(approval: ApprovalRecord) -> str:
+    """One line saying what happened to an approval, e.g. "Approved by @bob, 42s after the request"."""
+    who = user_ref(approval.decided_by)
+    after = format_duration(max(0.0, approval.decided_at - approval.created_at))
+    if approval.status == "approved":
+        return f":white_check_mark: *Approved* by {who}, {after} after the request"
+    if approval.status == "rejected":
+        return f":x: *Rejected* by {who}, {after} after the request"
+    if approval.status == "revised":
+        return f":pencil2: *Revision requested* by {who}, {after} after the request"
+    if approval.status == "timed_out":
+        meaning = timeout_meaning(approval.timeout_outcome)
+        return f":hourglass: *Timed out*: no decision within {format_duration(approval.timeout_seconds)}, so {meaning}"
+    if approval.status == "cancelled":
+        by = f" by {who}" if SLACK_ID.match(approval.decided_by) else ""
+        return f":no_entry_sign: *Cancelled*{by}"
+    return ":hourglass_flowing_sand: Waiting for a decision"
+
+
+def build_decided_blocks(approval: ApprovalRecord) -> list[Block]:
+    """The card after its decision: same content, no buttons, and what was decided."""
+    blocks: list[Block] = [
+        {"type": "header", "text": plain("Approval " + approval.status.replace("_", " "), HEADER_LIMIT)},
+        *_approval_body(approval),
+        {"type": "section", "text": mrkdwn(decision_line(approval))},
+    ]
+    if approval.feedback.strip():
+        label = {"revised": "Feedback", "cancelled": "Reason", "rejected": "Reason"}.get(approval.status, "Comment")
+        if approval.status != "timed_out":
+            blocks.append({"type": "section", "text": untrusted(approval.feedback, label=label, limit=FEEDBACK_LIMIT)})
+    return blocks
+
+
+def approval_fallback_text(approval: ApprovalRecord) -> str:
+    """Notification text: fixed words and ids only, never untrusted text."""
+    if approval.pending:
+        return f"Approval needed for run {approval.run_id}"
+    return f"Approval for run {approval.run_id}: {approval.status.replace('_', ' ')}"
+
+
+def build_revise_modal(approval: ApprovalRecord) -> Block:
+    """The Revise modal: the proposal for reference and a multi-line feedback field."""
+    return {
+        "type": "modal",
+        "callback_id": REVISE_CALLBACK_ID,
+        "private_metadata": approval.id,
+        "title": plain("Request a revision", 24),
+        "submit": plain("Send to agent", 24),
+        "close": plain("Cancel", 24),
+        "blocks": [
+            {"type": "section", "text": untrusted(approval.proposal, label="Current proposal", limit=TEXT_LIMIT)},
+            {
+                "type": "input",
+                "block_id": FEEDBACK_BLOCK,
+                "label": plain("What should the agent change?", 2000),
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": FEEDBACK_ACTION,
+                    "multiline": True,
+                    "min_length": 1,
+                    "max_length": 3000,
+                    "placeholder": plain("e.g. Make it shorter and more formal", 150),
+                },
+            },
+        ],
+    }
+
+
+RUN_STATUS_LINE = {
+    "starting": ":hourglass_flowing_sand: starting",
+    "running": ":gear: running",
+    "waiting": ":raised_hand: waiting for approval",
+    "completed": ":white_check_mark: completed",
+    "rejected": ":x: rejected",
+    "timed_out": ":hourglass: timed out",
+    "failed": ":warning: failed",
+    "cancelled": ":no_entry_sign: cancelled",
+}
+
+
+def build_run_header_blocks(run: RunRecord) -> list[Block]:
+    """The run's header in its origin channel; progress and result go in its thread."""
+    status = RUN_STATUS_LINE.get(run.status, run.status)
+    if run.ended_by:
+        status += f" by {user_ref(run.ended_by)}"
+    blocks: list[Block] = [
+        _context(f"Run `{run.id}` · started by {user_ref(run.requester)} · team `{run.preset}` · {escape(run.model)}"),
+        {"type": "section", "text": untrusted(run.task, label="Task", limit=TASK_LIMIT + 12)},
+        _context(f"Status: {status}"),
+    ]
+    if run.reason and run.final:
+        blocks.append({"type": "context", "elements": [untrusted(run.reason, limit=500)]})
+    return blocks
+
+
+def run_fallback_text(run: RunRecord) -> str:
+    return f"Run {run.id}: {run.status}"
+
+
+def build_result_blocks(run: RunRecord, result: str) -> list[Block]:
+    """The run's final result in its thread."""
+    return [
+        {"type": "section", "text": mrkdwn(f"{RUN_STATUS_LINE.get(run.status, run.status)}: run `{run.id}`")},
+        {"type": "section", "text": untrusted(result, label="Result", limit=TEXT_LIMIT)},
+    ]
+
+
+def help_text(*, presets: Sequence[str]) -> str:
+    return "\n".join(
+        [
+            "*Start a run*: `/agent <task>`, e.g. `/agent Draft an email to our vendor asking for a 10% discount`",
+            "*See this channel's runs and pending approvals*: `/agent status`",
+            "*Cancel a run*: `/agent cancel <run id>`",
+            "*Settings*: `/agent config` shows them; `/agent config <key> <value>` changes one:",
+            "  • `timeout <duration>`: how long a card waits (90, 90s, 15m, 2h, 1d; 1s to 7d)",
+            "  • `timeout_outcome reject|approve`: what a timeout means",
+            f"*Teams*: {', '.join(f'`{p}`' for p in presets)}",
+            "*Help*: `/agent help`",
+        ]
+    )
+
+
+def config_text(channel: str, settings: ChannelSettings) -> str:
+    return "\n".join(
+        [
+            f"*Settings of {channel_ref(channel)}*",
+            f"• `timeout`: {format_duration(settings.timeout)}",
+            f"• `timeout_outcome`: {settings.timeout_outcome}",
+        ]
+    )
+
+
+def status_text(channel: str, runs: Sequence[RunRecord], pending: Sequence[ApprovalRecord], *, now: float) -> str:
+    if not runs:
+        return f"No runs in {channel_ref(channel)} yet. Start one with `/agent <task>`."
+    lines = [f"*Runs in {channel_ref(channel)}* (newest first)"]
+    for run in runs:
+        task = safe(run.task, 80).replace("\n", " ")
+        lines.append(f"• `{run.id}` {RUN_STATUS_LINE.get(run.status, run.status)} · {user_ref(run.requester)} · {task}")
+    if pending:
+        lines.append("*Pending approvals*")
+        for approval in pending:
+            left = format_duration(approval.deadline - now)
+            lines.append(f"• run `{approval.run_id}` in {channel_ref(approval.card_channel)}, times out in {left}")
+    else:
+        lines.append("No pending approvals.")
+    return "\n".join(lines)

@@ -1,0 +1,43 @@
+"""Durations as people type them: `90`, `90s`, `15m`, `2h`, `1d` (1 second to 7 days)."""
+
+from __future__ import annotations
+
+import re
+
+MIN_SECONDS = 1
+MAX_SECONDS = 7 * 24 * 3600
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+_PATTERN = re.compile(r"(\d{1,7})\s*([smhd]?)")
+FORMS = "90, 90s, 15m, 2h or 1d (from 1 second to 7 days)"
+
+
+class DurationError(ValueError):
+    """Not a duration we accept; the message says which forms are."""
+
+
+def parse_duration(text: str) -> int:
+    """Seconds in `text`.
+
+    >>> parse_duration("15m")
+    900
+    """
+    match = _PATTERN.fullmatch(text.strip().lower())
+    if match is None:
+        raise DurationError(f"not a duration: {text.strip()[:40]!r}; use {FORMS}")
+    seconds = int(match.group(1)) * _UNITS[match.group(2)]
+    if not MIN_SECONDS <= seconds <= MAX_SECONDS:
+        raise DurationError(f"{text.strip()} is out of range; use {FORMS}")
+    return seconds
+
+
+def format_duration(seconds: float) -> str:
+    """A short human form: `42s`, `15m`, `1h 30m`, `2d`."""
+    total = max(0, round(seconds))
+    if total < 60:
+        return f"{total}s"
+    parts: list[str] = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        count, total = divmod(total, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return " ".join(parts[:2])

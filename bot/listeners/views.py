@@ -1,0 +1,48 @@
+"""The Revise modal's submission: the feedback goes to the agent as a person would type it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp
+
+from bot.blocks import FEEDBACK_ACTION, FEEDBACK_BLOCK, REVISE_CALLBACK_ID
+from bot.listeners.actions import refusal_text
+from bot.records import APPROVAL_ID, SLACK_ID
+from bot.services import Services
+
+MAX_FEEDBACK_CHARS = 3000
+
+
+def register(app: AsyncApp, services: Services) -> None:
+    async def handle_revise_submission(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
+        errors = await submit_revision(services, body, view)
+        if errors:
+            await ack(response_action="errors", errors={FEEDBACK_BLOCK: errors})
+        else:
+            await ack()
+
+    app.view(REVISE_CALLBACK_ID)(handle_revise_submission)
+
+
+async def submit_revision(services: Services, body: dict[str, Any], view: dict[str, Any]) -> str | None:
+    """Decide the approval as revised. Returns an error to show in the modal (which stays open, so
+    the reviewer's text is not lost), or None when done."""
+    approval_id = str(view.get("private_metadata", ""))
+    user = str((body.get("user") or {}).get("id", ""))
+    if not APPROVAL_ID.match(approval_id) or not SLACK_ID.match(user):
+        await services.store.audit(
+            "refused", reason="malformed revise submission", by=user if SLACK_ID.match(user) else ""
+        )
+        return "This form does not belong to a known approval. Nothing was sent."
+    values = ((view.get("state") or {}).get("values") or {}).get(FEEDBACK_BLOCK) or {}
+    feedback = str((values.get(FEEDBACK_ACTION) or {}).get("value") or "").strip()
+    if not feedback:
+        return "Write what the agent should change."
+    if len(feedback) > MAX_FEEDBACK_CHARS:
+        return f"Keep it under {MAX_FEEDBACK_CHARS} characters (this is {len(feedback)})."
+    result = await services.store.decide(approval_id, outcome="revised", by=user, feedback=feedback)
+    if result.status == "ok" and result.approval is not None:
+        services.background.spawn(services.cards.show_decision(result.approval), name=f"card-{approval_id}")
+        return None
+    return refusal_text(result) + " Your feedback was not sent; copy it if you want to keep it."

@@ -1,0 +1,128 @@
+"""What Redis keeps, as typed records: runs, approvals and channel settings.
+
+Each record converts to and from the flat string hash Redis stores.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any, Literal, Self, get_args
+
+from agents.approver import Decision, Outcome, TimeoutOutcome
+
+ApprovalStatus = Literal["pending", "approved", "rejected", "revised", "timed_out", "cancelled"]
+RunStatus = Literal["starting", "running", "waiting", "completed", "rejected", "timed_out", "failed", "cancelled"]
+RUN_FINAL: frozenset[str] = frozenset({"completed", "rejected", "timed_out", "failed", "cancelled"})
+
+# Ids that may reach a Redis key. Anything else from a payload is refused before use.
+APPROVAL_ID = re.compile(r"^[A-Za-z0-9-]{8,64}$")
+RUN_ID = re.compile(r"^r[a-z0-9]{6,16}$")
+SLACK_ID = re.compile(r"^[A-Z0-9]{2,24}$")
+SLACK_TS = re.compile(r"^\d{1,12}\.\d{1,8}$")
+
+
+def _encode(record: object) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for key, value in asdict(record).items():  # type: ignore[call-overload]
+        out[key] = "" if value is None else str(value)
+    return out
+
+
+def _decode(cls: type[Any], raw: dict[str, str]) -> Any:
+    kwargs: dict[str, Any] = {}
+    for f in fields(cls):
+        if f.name not in raw:
+            continue
+        value = raw[f.name]
+        kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "")
+        if kind in ("float",):
+            kwargs[f.name] = float(value) if value else 0.0
+        elif kind in ("int",):
+            kwargs[f.name] = int(value) if value else 0
+        else:
+            kwargs[f.name] = value
+    return cls(**kwargs)
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    id: str
+    requester: str
+    channel: str
+    task: str
+    preset: str = "writer"
+    model: str = ""
+    status: str = "starting"
+    owner: str = ""
+    header_ts: str = ""
+    created_at: float = 0.0
+    finished_at: float = 0.0
+    reason: str = ""
+    ended_by: str = ""
+
+    def to_redis(self) -> dict[str, str]:
+        return _encode(self)
+
+    @classmethod
+    def from_redis(cls, raw: dict[str, str]) -> Self:
+        return _decode(cls, raw)  # type: ignore[no-any-return]
+
+    @property
+    def final(self) -> bool:
+        return self.status in RUN_FINAL
+
+    def with_(self, **changes: Any) -> RunRecord:
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalRecord:
+    id: str
+    run_id: str
+    owner: str
+    requester: str
+    origin_channel: str
+    card_channel: str
+    task: str
+    proposal: str
+    author: str
+    created_at: float
+    deadline: float
+    timeout_seconds: int
+    timeout_outcome: str = "reject"
+    status: str = "pending"
+    card_ts: str = ""
+    decided_by: str = ""
+    decided_at: float = 0.0
+    feedback: str = ""
+
+    def to_redis(self) -> dict[str, str]:
+        return _encode(self)
+
+    @classmethod
+    def from_redis(cls, raw: dict[str, str]) -> Self:
+        return _decode(cls, raw)  # type: ignore[no-any-return]
+
+    @property
+    def pending(self) -> bool:
+        return self.status == "pending"
+
+    def decision(self) -> Decision:
+        outcome: Outcome = self.status if self.status in get_args(Outcome) else "cancelled"  # type: ignore[assignment]
+        timeout_outcome: TimeoutOutcome = "approve" if self.timeout_outcome == "approve" else "reject"
+        return Decision(
+            approval_id=self.id,
+            outcome=outcome,
+            decided_by=self.decided_by,
+            feedback=self.feedback,
+            timeout_outcome=timeout_outcome,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelSettings:
+    """Per-channel settings; unset values fall back to the worker's defaults."""
+
+    timeout: int
+    timeout_outcome: str = "reject"

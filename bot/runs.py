@@ -1,0 +1,340 @@
+"""The run manager: starts AutoGen teams for `/agent <task>` and is their `Approver`.
+
+A run is owned by the worker that started it: its team runs here as a background task. Each
+human turn becomes an approval (stored in Redis, shown as a card) and waits on a future that
+the worker's one subscription resolves when any worker decides it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from autogen_agentchat.base import TaskResult
+from autogen_agentchat.messages import BaseChatMessage
+from autogen_agentchat.teams import BaseGroupChat
+from autogen_core import CancellationToken
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from agents.approver import ApprovalRequest, Decision
+from agents.input_func import make_input_func
+from agents.models import describe_model, load_model_client
+from agents.teams import HUMAN, build_team
+from bot.blocks import (
+    build_result_blocks,
+    build_run_header_blocks,
+    channel_ref,
+    decision_line,
+    run_fallback_text,
+    safe,
+    user_ref,
+)
+from bot.cards import CardService
+from bot.durations import format_duration
+from bot.records import ApprovalRecord, RunRecord
+from bot.store import ApprovalStore
+from bot.tasks import Background
+from bot.waiter import DeadlineSweeper, DecisionWaiter
+
+log = logging.getLogger(__name__)
+
+_RUN_ID_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"
+
+
+def new_run_id() -> str:
+    return "r" + "".join(secrets.choice(_RUN_ID_ALPHABET) for _ in range(7))
+
+
+@dataclass
+class _RunState:
+    """What the owner worker knows of a run while its team works."""
+
+    run: RunRecord
+    token: CancellationToken = field(default_factory=CancellationToken)
+    last_decision: Decision | None = None
+    last_proposal: str = ""
+
+
+class RunManager:
+    """Starts runs, asks for approvals, ends runs; one per worker."""
+
+    def __init__(
+        self,
+        *,
+        store: ApprovalStore,
+        waiter: DecisionWaiter,
+        sweeper: DeadlineSweeper,
+        cards: CardService,
+        slack: AsyncWebClient,
+        background: Background,
+        worker_id: str,
+        approvals_channel: str,
+        default_timeout: int,
+        model_config: Mapping[str, Any],
+    ) -> None:
+        self._store = store
+        self._waiter = waiter
+        self._sweeper = sweeper
+        self._cards = cards
+        self._slack = slack
+        self._background = background
+        self._worker_id = worker_id
+        self._approvals_channel = approvals_channel
+        self._default_timeout = default_timeout
+        self._model_config = dict(model_config)
+        self._model_label = describe_model(model_config)
+        self._active: dict[str, _RunState] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._closing = False
+
+    @property
+    def active_runs(self) -> int:
+        return len(self._active)
+
+    # starting ---------------------------------------------------------------------------
+    async def start_run(self, *, task: str, requester: str, channel: str, preset: str = "writer") -> RunRecord:
+        """Record the run and start its team in the background. Returns at once (no model call)."""
+        run = RunRecord(
+            id=new_run_id(),
+            requester=requester,
+            channel=channel,
+            task=task,
+            preset=preset,
+            model=self._model_label,
+            status="starting",
+            owner=self._worker_id,
+            created_at=time.time(),
+        )
+        await self._store.create_run(run)
+        state = _RunState(run=run)
+        self._active[run.id] = state
+        self._tasks[run.id] = self._background.spawn(self._execute(state), name=f"run-{run.id}")
+        return run
+
+    async def _execute(self, state: _RunState) -> None:
+        run = state.run
+        model_client = None
+        try:
+            header = await self._slack.chat_postMessage(
+                channel=run.channel, text=run_fallback_text(run), blocks=build_run_header_blocks(run)
+            )
+            state.run = run = run.with_(header_ts=str(header["ts"]), status="running")
+            await self._store.update_run(run.id, header_ts=run.header_ts, status="running")
+            await self._update_header(run)
+            model_client = load_model_client(self._model_config)
+            team: BaseGroupChat | None = None
+
+            async def save_state() -> Mapping[str, Any]:
+                assert team is not None
+                return await team.save_state()
+
+            team = build_team(
+                run.preset,
+                model_client=model_client,
+                input_func=make_input_func(_RunApprover(self, state), save_state=save_state),
+            )
+            result = await team.run(task=run.task, cancellation_token=state.token)
+            await self._finish(state, result)
+        except asyncio.CancelledError:
+            if self._closing:
+                raise  # shutting down: leave the run and its approvals as they are in Redis
+            await self._end(state, status="cancelled", reason="cancelled")
+        except Exception as exc:  # the model failed or the team raised: the run fails, the bot goes on
+            log.exception("run %s failed", run.id)
+            await self._end(state, status="failed", reason=_short_reason(exc))
+        finally:
+            self._active.pop(run.id, None)
+            self._tasks.pop(run.id, None)
+            if model_client is not None:
+                await model_client.close()
+
+    async def _finish(self, state: _RunState, result: TaskResult) -> None:
+        decision = state.last_decision
+        if decision is None:
+            await self._end(state, status="completed", reason=result.stop_reason or "", result=_last_text(result))
+        elif decision.approves:
+            how = "approved on timeout" if decision.outcome == "timed_out" else "approved"
+            await self._end(state, status="completed", reason=how, result=state.last_proposal)
+        elif decision.outcome == "timed_out":
+            await self._end(state, status="timed_out", reason=decision.feedback)
+        else:
+            await self._end(state, status="rejected", reason=decision.feedback)
+
+    async def _end(self, state: _RunState, *, status: str, reason: str, result: str | None = None) -> None:
+        """Give the run its final status (unless someone already did), then tell Slack."""
+        run = state.run
+        await self._store.finish_run(run.id, status=status, reason=reason)
+        final = await self._store.get_run(run.id) or run.with_(status=status, reason=reason)
+        if final.status in ("failed", "cancelled"):
+            await self.cancel_pending(run.id, by="system", reason=f"run {final.status}: {final.reason}")
+        if result is not None and final.status == "completed":
+            await self._thread(final, text=f"Run {final.id} completed", blocks=build_result_blocks(final, result))
+        else:
+            by = f" by {user_ref(final.ended_by)}" if final.ended_by else ""
+            detail = f": {safe(final.reason, 500)}" if final.reason else ""
+            await self._thread(final, text=f"Run `{final.id}` ended: *{final.status}*{by}{detail}")
+        await self._update_header(final)
+
+    # approvals --------------------------------------------------------------------------
+    async def request_approval(
+        self, state: _RunState, request: ApprovalRequest, cancellation_token: CancellationToken | None = None
+    ) -> Decision:
+        """Post a card for `request` and wait for its decision (the hot path's waiting end)."""
+        run = state.run
+        settings = await self._store.channel_settings(run.channel, default_timeout=self._default_timeout)
+        now = time.time()
+        approval = ApprovalRecord(
+            id=request.approval_id,
+            run_id=run.id,
+            owner=self._worker_id,
+            requester=run.requester,
+            origin_channel=run.channel,
+            card_channel=self._approvals_channel,
+            task=run.task,
+            proposal=request.proposal,
+            author=request.author,
+            created_at=now,
+            deadline=now + settings.timeout,
+            timeout_seconds=settings.timeout,
+            timeout_outcome=settings.timeout_outcome,
+        )
+        future = self._waiter.expect(approval.id)
+        try:
+            await self._store.create_approval(approval, checkpoint=request.checkpoint)
+            self._sweeper.wake()
+            try:
+                channel, ts = await self._cards.post(approval)
+            except SlackApiError as exc:
+                await self._store.decide(approval.id, outcome="cancelled", by="system", feedback="card not posted")
+                raise RuntimeError(f"could not post the approval card: {exc.response.get('error')}") from None
+            await self._store.attach_card(approval.id, channel=channel, ts=ts)
+            await self._store.update_run(run.id, status="waiting")
+            await self._thread(
+                run,
+                text=f"Waiting for approval in {channel_ref(channel)}"
+                f" (times out after {format_duration(settings.timeout)})",
+            )
+            decision = await _await_linked(future, state.token, cancellation_token)
+        finally:
+            self._waiter.forget(approval.id)
+        if decision.outcome == "timed_out" and not decision.feedback:
+            decision = Decision(
+                approval_id=decision.approval_id,
+                outcome="timed_out",
+                decided_by=decision.decided_by,
+                feedback=f"no decision within {format_duration(settings.timeout)}",
+                timeout_outcome=decision.timeout_outcome,
+            )
+        if decision.outcome != "cancelled":
+            await self._store.update_run(run.id, status="running")
+            decided = await self._store.get_approval(approval.id)
+            if decided is not None:
+                await self._thread(run, text=decision_line(decided))
+        state.last_decision = decision
+        state.last_proposal = request.proposal
+        return decision
+
+    async def cancel_pending(self, run_id: str, *, by: str, reason: str) -> int:
+        """Cancel a run's pending approvals (atomically, each) and say so on their cards."""
+        cancelled = 0
+        for approval in await self._store.run_approvals(run_id):
+            if not approval.pending:
+                continue
+            result = await self._store.decide(approval.id, outcome="cancelled", by=by, feedback=reason)
+            if result.status == "ok" and result.approval is not None:
+                cancelled += 1
+                await self._cards.show_decision(result.approval)
+        return cancelled
+
+    # cancelling -------------------------------------------------------------------------
+    async def cancel_run(self, run_id: str, *, by: str) -> str:
+        """`/agent cancel <run id>`: ends the run wherever it runs. Returns what to tell the user."""
+        run = await self._store.get_run(run_id)
+        if run is None:
+            return f"There is no run `{run_id}`."
+        if run.final:
+            return f"Run `{run_id}` has already ended: {run.status}."
+        reason = "the run was cancelled"
+        if not await self._store.finish_run(run_id, status="cancelled", reason=reason, by=by):
+            latest = await self._store.get_run(run_id)
+            return f"Run `{run_id}` has already ended: {latest.status if latest else 'unknown'}."
+        count = await self.cancel_pending(run_id, by=by, reason=reason)
+        await self._store.publish_to_worker(run.owner, {"t": "cancel_run", "run": run_id})
+        noun = "approval" if count == 1 else "approvals"
+        return f"Cancelled run `{run_id}` and {count} pending {noun}."
+
+    async def on_control(self, message: dict[str, Any]) -> None:
+        """Messages to this worker other than decisions (from the waiter's subscription)."""
+        if message.get("t") == "cancel_run":
+            state = self._active.get(str(message.get("run")))
+            if state is not None:
+                state.token.cancel()  # the team stops; `_execute` ends the run (never cancel it mid-`_end`)
+
+    async def shutdown(self) -> None:
+        """Stop owning runs; approvals stay pending in Redis."""
+        self._closing = True
+        for task in list(self._tasks.values()):
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(list(self._tasks.values()), timeout=5)
+
+    # slack ------------------------------------------------------------------------------
+    async def _update_header(self, run: RunRecord) -> None:
+        if not run.header_ts:
+            return
+        try:
+            await self._slack.chat_update(
+                channel=run.channel, ts=run.header_ts, text=run_fallback_text(run), blocks=build_run_header_blocks(run)
+            )
+        except SlackApiError as exc:
+            log.error("run header update failed for %s: %s", run.id, exc.response.get("error"))
+
+    async def _thread(self, run: RunRecord, *, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
+        if not run.header_ts:
+            return
+        try:
+            await self._slack.chat_postMessage(
+                channel=run.channel, thread_ts=run.header_ts, text=text, blocks=blocks, unfurl_links=False
+            )
+        except SlackApiError as exc:
+            log.error("thread post failed for %s: %s", run.id, exc.response.get("error"))
+
+
+class _RunApprover:
+    """The `Approver` of one run."""
+
+    def __init__(self, manager: RunManager, state: _RunState) -> None:
+        self._manager = manager
+        self._state = state
+
+    async def request(self, request: ApprovalRequest, cancellation_token: CancellationToken | None) -> Decision:
+        return await self._manager.request_approval(self._state, request, cancellation_token)
+
+
+async def _await_linked(future: asyncio.Future[Decision], *tokens: CancellationToken | None) -> Decision:
+    """Await the decision; cancelling the run's (or AutoGen's) token abandons the wait."""
+    for token in tokens:
+        if token is not None:
+            token.link_future(future)
+    return await future
+
+
+def _last_text(result: TaskResult) -> str:
+    for message in reversed(result.messages):
+        if isinstance(message, BaseChatMessage) and message.source != HUMAN and message.source != "user":
+            return message.to_text()
+    return ""
+
+
+def _short_reason(exc: BaseException) -> str:
+    root: BaseException = exc
+    while root.__cause__ is not None:
+        root = root.__cause__
+    text = f"{type(root).__name__}: {root}" if str(root) else type(root).__name__
+    return text[:300]

@@ -1,0 +1,118 @@
+"""The parts of one worker, built once by `create_services()` and handed to the listeners."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import socket
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+
+from agents.models import resolve_model_config
+from bot.cards import CardService
+from bot.runs import RunManager
+from bot.settings import Settings
+from bot.store import ApprovalStore, connect
+from bot.tasks import Background
+from bot.waiter import DeadlineSweeper, DecisionWaiter
+
+log = logging.getLogger(__name__)
+
+
+def new_worker_id() -> str:
+    return f"{socket.gethostname()[:20]}-{os.getpid()}-{secrets.token_hex(3)}"
+
+
+def create_slack_client(settings: Settings) -> AsyncWebClient:
+    """The Web API client, with bounded retries on connection errors, 429 and 5xx."""
+    return AsyncWebClient(
+        token=settings.slack_bot_token,
+        base_url=settings.slack_api_url,
+        timeout=15,
+        retry_handlers=[
+            AsyncConnectionErrorRetryHandler(max_retry_count=2),
+            AsyncRateLimitErrorRetryHandler(max_retry_count=2),
+            AsyncServerErrorRetryHandler(max_retry_count=2),
+        ],
+    )
+
+
+@dataclass
+class Services:
+    settings: Settings
+    worker_id: str
+    redis: Redis
+    store: ApprovalStore
+    slack: AsyncWebClient
+    cards: CardService
+    waiter: DecisionWaiter
+    sweeper: DeadlineSweeper
+    runs: RunManager
+    background: Background
+    model_config: dict[str, Any]
+
+    async def start(self) -> None:
+        await self.waiter.start()
+        await self.sweeper.start()
+        log.info("worker %s ready", self.worker_id)
+
+    async def close(self) -> None:
+        await self.runs.shutdown()
+        await self.sweeper.stop()
+        await self.background.drain()
+        await self.waiter.stop()
+        await self.redis.aclose()
+
+
+def create_services(settings: Settings, *, worker_id: str | None = None) -> Services:
+    """Wire one worker's parts. Nothing connects until `start()`."""
+    worker_id = worker_id or new_worker_id()
+    model_config = resolve_model_config(
+        model_config_path=settings.model_config_path, openai_api_key=settings.openai_api_key
+    )
+    redis = connect(settings.redis_url)
+    store = ApprovalStore(redis, prefix=settings.key_prefix)
+    slack = create_slack_client(settings)
+    cards = CardService(slack)
+    background = Background()
+
+    async def on_timed_out(approval: Any) -> None:
+        background.spawn(cards.show_decision(approval), name=f"card-{approval.id}")
+
+    sweeper = DeadlineSweeper(store, on_decided=on_timed_out)
+    waiter = DecisionWaiter(store, worker_id)
+    runs = RunManager(
+        store=store,
+        waiter=waiter,
+        sweeper=sweeper,
+        cards=cards,
+        slack=slack,
+        background=background,
+        worker_id=worker_id,
+        approvals_channel=settings.approvals_channel,
+        default_timeout=settings.approval_timeout,
+        model_config=model_config,
+    )
+    waiter.set_control_handler(runs.on_control)
+    return Services(
+        settings=settings,
+        worker_id=worker_id,
+        redis=redis,
+        store=store,
+        slack=slack,
+        cards=cards,
+        waiter=waiter,
+        sweeper=sweeper,
+        runs=runs,
+        background=background,
+        model_config=model_config,
+    )

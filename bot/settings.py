@@ -1,0 +1,75 @@
+"""Process settings, read from an explicit mapping (the environment by default).
+
+Secrets are kept out of `repr()`, so settings can be logged.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from bot.durations import DurationError, parse_duration
+
+DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+_CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,20}$")
+
+
+class SettingsError(ValueError):
+    """The environment is missing something or has a bad value; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a worker needs to start. Build with `Settings.from_env()`."""
+
+    slack_bot_token: str = field(repr=False)
+    slack_signing_secret: str = field(repr=False)
+    approvals_channel: str
+    slack_app_token: str | None = field(default=None, repr=False)
+    slack_api_url: str = DEFAULT_SLACK_API_URL
+    redis_url: str = field(default="redis://localhost:6379/0", repr=False)
+    port: int = 3000
+    approval_timeout: int = 600
+    model_config_path: str | None = None
+    openai_api_key: str | None = field(default=None, repr=False)
+    key_prefix: str = "hitl"
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+
+        def required(name: str) -> str:
+            value = env.get(name, "").strip()
+            if not value:
+                raise SettingsError(f"{name} is not set")
+            return value
+
+        approvals_channel = required("APPROVALS_CHANNEL")
+        if not _CHANNEL_ID.match(approvals_channel):
+            raise SettingsError("APPROVALS_CHANNEL must be a channel id such as C0123456789 (not a #name)")
+        try:
+            port = int(env.get("PORT", "3000"))
+        except ValueError:
+            raise SettingsError("PORT must be a number") from None
+        try:
+            timeout = parse_duration(env.get("APPROVAL_TIMEOUT", "10m"))
+        except DurationError as exc:
+            raise SettingsError(f"APPROVAL_TIMEOUT: {exc}") from None
+        api_url = env.get("SLACK_API_URL", "").strip() or DEFAULT_SLACK_API_URL
+        return cls(
+            slack_bot_token=required("SLACK_BOT_TOKEN"),
+            slack_signing_secret=required("SLACK_SIGNING_SECRET"),
+            approvals_channel=approvals_channel,
+            slack_app_token=env.get("SLACK_APP_TOKEN") or None,
+            slack_api_url=api_url if api_url.endswith("/") else api_url + "/",
+            redis_url=env.get("REDIS_URL", "").strip() or "redis://localhost:6379/0",
+            port=port,
+            approval_timeout=timeout,
+            model_config_path=env.get("MODEL_CONFIG") or None,
+            openai_api_key=env.get("OPENAI_API_KEY") or None,
+            key_prefix=env.get("REDIS_KEY_PREFIX", "hitl"),
+            log_level=env.get("LOG_LEVEL", "INFO").upper(),
+        )

@@ -1,0 +1,299 @@
+"""The approval store: Redis is the source of truth for runs, approvals, settings and the audit log.
+
+The one place an approval changes state is `decide()`, a Lua script that moves it from
+pending to decided exactly once, whatever races it (two reviewers, a double click, the
+timeout), appends the decision to the audit stream and publishes it to the owning worker.
+
+Keys (prefix `hitl` by default; ids are checked against `records.*_ID` before they are used):
+    {p}:approval:{<id>}        hash   the approval
+    {p}:checkpoint:{<id>}      string team state saved when it was requested
+    {p}:card:<channel>:<ts>    string approval id shown by that message
+    {p}:deadlines              zset   pending approval ids by deadline
+    {p}:audit                  stream every request, decision and settings change
+    {p}:worker:<worker id>     pubsub decisions and run controls for that worker
+    {p}:run:<run id>           hash   the run
+    {p}:run:<run id>:approvals set    its approval ids
+    {p}:channel:<id>:runs      zset   runs started in a channel, by time
+    {p}:settings:<channel>     hash   channel settings
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import time
+from collections.abc import Awaitable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
+
+from redis.asyncio import BlockingConnectionPool, Redis
+
+from bot.records import ApprovalRecord, ChannelSettings, RunRecord
+
+T = TypeVar("T")
+DecideStatus = Literal["ok", "missing", "mismatch", "already", "not_due"]
+DECIDED_RETENTION_SECONDS = 30 * 24 * 3600
+AUDIT_MAXLEN = 100_000
+
+_DECIDE = """
+local key = KEYS[1]
+local id, outcome, by, now, feedback = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local card_channel, card_ts, prefix = ARGV[6], ARGV[7], ARGV[8]
+local cur = redis.call('HMGET', key, 'status', 'card_channel', 'card_ts', 'deadline', 'owner',
+                       'created_at', 'run_id', 'origin_channel', 'timeout_outcome')
+if not cur[1] then return {'missing', {}} end
+if card_channel ~= '' then
+  -- a click can beat attach_card by a few ms: an unattached card of the right channel is this one
+  if cur[2] ~= card_channel or (cur[3] ~= '' and cur[3] ~= card_ts) then return {'mismatch', {}} end
+  if cur[3] == '' then redis.call('HSET', key, 'card_ts', card_ts) end
+end
+if cur[1] ~= 'pending' then return {'already', redis.call('HGETALL', key)} end
+if outcome == 'timed_out' and tonumber(cur[4]) > tonumber(now) then return {'not_due', {}} end
+redis.call('HSET', key, 'status', outcome, 'decided_by', by, 'decided_at', now, 'feedback', feedback)
+redis.call('ZREM', KEYS[2], id)
+redis.call('EXPIRE', key, ARGV[10])
+local latency = math.floor((tonumber(now) - tonumber(cur[6])) * 1000)
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[9], '*', 'event', 'decision', 'approval', id, 'run', cur[7],
+           'outcome', outcome, 'by', by, 'at', now, 'latency_ms', latency, 'feedback', feedback,
+           'card_channel', cur[2], 'origin_channel', cur[8])
+redis.call('PUBLISH', prefix .. ':worker:' .. cur[5], cjson.encode({t='decision', id=id, status=outcome, by=by,
+           feedback=feedback, timeout_outcome=cur[9]}))
+return {'ok', redis.call('HGETALL', key)}
+"""
+
+_FINISH_RUN = """
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then return 'missing' end
+if status == 'completed' or status == 'rejected' or status == 'timed_out' or status == 'failed'
+   or status == 'cancelled' then return status end
+redis.call('HSET', KEYS[1], 'status', ARGV[1], 'finished_at', ARGV[2], 'reason', ARGV[3], 'ended_by', ARGV[4])
+return 'ok'
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class DecideResult:
+    status: DecideStatus
+    approval: ApprovalRecord | None
+
+
+def connect(redis_url: str, *, max_connections: int = 64, timeout: float = 5.0) -> Redis:
+    """A client on a blocking pool: under load it waits for a connection instead of raising."""
+    pool = BlockingConnectionPool.from_url(
+        redis_url, max_connections=max_connections, timeout=timeout, decode_responses=True, health_check_interval=15
+    )
+    return Redis(connection_pool=pool)
+
+
+async def _aw(value: Awaitable[T] | T) -> T:
+    """redis-py types some asyncio commands as `Awaitable[T] | T`; they are always awaitable here."""
+    return await value if inspect.isawaitable(value) else value
+
+
+def _pairs(flat: list[Any]) -> dict[str, str]:
+    return {str(flat[i]): str(flat[i + 1]) for i in range(0, len(flat), 2)}
+
+
+class ApprovalStore:
+    """Runs, approvals, channel settings and the audit log in Redis."""
+
+    def __init__(self, redis: Redis, *, prefix: str = "hitl", audit_maxlen: int = AUDIT_MAXLEN) -> None:
+        self.redis = redis
+        self.prefix = prefix
+        self.audit_maxlen = audit_maxlen
+        self._decide = redis.register_script(_DECIDE)
+        self._finish_run = redis.register_script(_FINISH_RUN)
+
+    # keys -------------------------------------------------------------------------------
+    def approval_key(self, approval_id: str) -> str:
+        return f"{self.prefix}:approval:{{{approval_id}}}"
+
+    def checkpoint_key(self, approval_id: str) -> str:
+        return f"{self.prefix}:checkpoint:{{{approval_id}}}"
+
+    def card_key(self, channel: str, ts: str) -> str:
+        return f"{self.prefix}:card:{channel}:{ts}"
+
+    def run_key(self, run_id: str) -> str:
+        return f"{self.prefix}:run:{run_id}"
+
+    def worker_channel(self, worker_id: str) -> str:
+        return f"{self.prefix}:worker:{worker_id}"
+
+    @property
+    def deadlines_key(self) -> str:
+        return f"{self.prefix}:deadlines"
+
+    @property
+    def audit_key(self) -> str:
+        return f"{self.prefix}:audit"
+
+    # runs -------------------------------------------------------------------------------
+    async def create_run(self, run: RunRecord) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self.run_key(run.id), mapping=run.to_redis())
+            pipe.zadd(f"{self.prefix}:channel:{run.channel}:runs", {run.id: run.created_at})
+            pipe.xadd(
+                self.audit_key,
+                {
+                    "event": "run_started",
+                    "run": run.id,
+                    "by": run.requester,
+                    "origin_channel": run.channel,
+                    "at": repr(run.created_at),
+                    "task": run.task[:500],
+                },
+                maxlen=self.audit_maxlen,
+                approximate=True,
+            )
+            await pipe.execute()
+
+    async def get_run(self, run_id: str) -> RunRecord | None:
+        raw = await _aw(self.redis.hgetall(self.run_key(run_id)))
+        return RunRecord.from_redis(raw) if raw else None
+
+    async def update_run(self, run_id: str, **fields: str | float) -> None:
+        await _aw(self.redis.hset(self.run_key(run_id), mapping={k: str(v) for k, v in fields.items()}))
+
+    async def finish_run(self, run_id: str, *, status: str, reason: str = "", by: str = "") -> bool:
+        """Set a final status unless the run already has one. True when this call set it."""
+        result = await self._finish_run(keys=[self.run_key(run_id)], args=[status, repr(time.time()), reason, by])
+        if result == "ok":
+            await self.audit("run_finished", run=run_id, outcome=status, reason=reason[:500], by=by)
+        return bool(result == "ok")
+
+    async def recent_runs(self, channel: str, *, limit: int = 10) -> list[RunRecord]:
+        ids = await self.redis.zrevrange(f"{self.prefix}:channel:{channel}:runs", 0, limit - 1)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for run_id in ids:
+                pipe.hgetall(self.run_key(run_id))
+            raws = await pipe.execute()
+        return [RunRecord.from_redis(raw) for raw in raws if raw]
+
+    # approvals --------------------------------------------------------------------------
+    async def create_approval(self, approval: ApprovalRecord, *, checkpoint: str | None = None) -> None:
+        """Store a pending approval with its deadline (before its card is posted)."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self.approval_key(approval.id), mapping=approval.to_redis())
+            pipe.zadd(self.deadlines_key, {approval.id: approval.deadline})
+            pipe.sadd(f"{self.run_key(approval.run_id)}:approvals", approval.id)
+            if checkpoint is not None:
+                pipe.set(self.checkpoint_key(approval.id), checkpoint, ex=DECIDED_RETENTION_SECONDS)
+            pipe.xadd(
+                self.audit_key,
+                {
+                    "event": "requested",
+                    "approval": approval.id,
+                    "run": approval.run_id,
+                    "by": approval.requester,
+                    "at": repr(approval.created_at),
+                    "card_channel": approval.card_channel,
+                    "origin_channel": approval.origin_channel,
+                },
+                maxlen=self.audit_maxlen,
+                approximate=True,
+            )
+            await pipe.execute()
+
+    async def attach_card(self, approval_id: str, *, channel: str, ts: str) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self.approval_key(approval_id), mapping={"card_channel": channel, "card_ts": ts})
+            pipe.set(self.card_key(channel, ts), approval_id, ex=DECIDED_RETENTION_SECONDS)
+            await pipe.execute()
+
+    async def get_approval(self, approval_id: str) -> ApprovalRecord | None:
+        raw = await _aw(self.redis.hgetall(self.approval_key(approval_id)))
+        return ApprovalRecord.from_redis(raw) if raw else None
+
+    async def get_approvals(self, approval_ids: Iterable[str]) -> list[ApprovalRecord]:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for approval_id in approval_ids:
+                pipe.hgetall(self.approval_key(approval_id))
+            raws = await pipe.execute()
+        return [ApprovalRecord.from_redis(raw) for raw in raws if raw]
+
+    async def approval_for_card(self, channel: str, ts: str) -> str | None:
+        value = await self.redis.get(self.card_key(channel, ts))
+        return str(value) if value else None
+
+    async def run_approvals(self, run_id: str) -> list[ApprovalRecord]:
+        ids = await _aw(self.redis.smembers(f"{self.run_key(run_id)}:approvals"))
+        return await self.get_approvals(sorted(ids))
+
+    async def decide(
+        self,
+        approval_id: str,
+        *,
+        outcome: str,
+        by: str,
+        feedback: str = "",
+        now: float | None = None,
+        card: tuple[str, str] | None = None,
+    ) -> DecideResult:
+        """Move a pending approval to `outcome`, exactly once.
+
+        Args:
+            card: (channel, ts) of the message the click came from; the approval must belong to it.
+            now: decision time (epoch seconds); a `timed_out` decision is refused before the deadline.
+
+        Returns `ok` with the decided record; `already` with the record as it was decided;
+        `missing`, `mismatch` (not this card's approval) or `not_due` with no record.
+        """
+        channel, ts = card if card is not None else ("", "")
+        stamp = repr(time.time() if now is None else now)
+        status, flat = await self._decide(
+            keys=[self.approval_key(approval_id), self.deadlines_key, self.audit_key],
+            args=[
+                approval_id,
+                outcome,
+                by,
+                stamp,
+                feedback,
+                channel,
+                ts,
+                self.prefix,
+                self.audit_maxlen,
+                DECIDED_RETENTION_SECONDS,
+            ],
+        )
+        record = ApprovalRecord.from_redis(_pairs(flat)) if flat else None
+        return DecideResult(status=status, approval=record)
+
+    async def due_approvals(self, now: float, *, limit: int = 200) -> list[str]:
+        return [str(x) for x in await self.redis.zrangebyscore(self.deadlines_key, "-inf", now, start=0, num=limit)]
+
+    async def next_deadline(self) -> float | None:
+        first = await self.redis.zrange(self.deadlines_key, 0, 0, withscores=True)
+        return float(first[0][1]) if first else None
+
+    # settings ---------------------------------------------------------------------------
+    async def channel_settings(self, channel: str, *, default_timeout: int) -> ChannelSettings:
+        raw = await _aw(self.redis.hgetall(f"{self.prefix}:settings:{channel}"))
+        return ChannelSettings(
+            timeout=int(raw.get("timeout") or default_timeout),
+            timeout_outcome=raw.get("timeout_outcome") or "reject",
+        )
+
+    async def set_channel_setting(self, channel: str, key: str, value: str, *, by: str) -> str | None:
+        """Change one setting; audited with before and after. Returns the value it had."""
+        settings_key = f"{self.prefix}:settings:{channel}"
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hget(settings_key, key)
+            pipe.hset(settings_key, key, value)
+            before, _ = await pipe.execute()
+        await self.audit(
+            "settings_changed", origin_channel=channel, by=by, setting=key, before=before or "", after=value
+        )
+        return str(before) if before is not None else None
+
+    # audit & messaging ------------------------------------------------------------------
+    async def audit(self, event: str, **fields: str | float) -> None:
+        entry = {"event": event, "at": repr(time.time()), **{k: str(v) for k, v in fields.items()}}
+        await self.redis.xadd(self.audit_key, entry, maxlen=self.audit_maxlen, approximate=True)  # type: ignore[arg-type]
+
+    async def audit_entries(self, *, count: int = 1000) -> list[dict[str, str]]:
+        entries = await self.redis.xrange(self.audit_key, count=count)
+        return [{"id": str(entry_id), **dict(values)} for entry_id, values in entries]
+
+    async def publish_to_worker(self, worker_id: str, message: Mapping[str, Any]) -> int:
+        return int(await self.redis.publish(self.worker_channel(worker_id), json.dumps(message)))

@@ -1,0 +1,177 @@
+"""Per-worker waiting: one pub/sub subscription for all of a worker's approvals, and deadlines.
+
+`DecisionWaiter` keeps a future per approval this worker waits for, and resolves it when the
+decision is published to the worker's channel. Pub/sub is at-most-once, so after every
+(re)subscription it re-reads the status of every approval it waits for.
+
+`DeadlineSweeper` fires overdue approvals through the same atomic decide step, so a click and
+a timeout can never both win. Every worker sweeps; the decide step picks one winner.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from agents.approver import Decision
+from bot.records import ApprovalRecord
+from bot.store import ApprovalStore
+
+log = logging.getLogger(__name__)
+
+ControlHandler = Callable[[dict[str, Any]], Awaitable[None]]
+DecidedHandler = Callable[[ApprovalRecord], Awaitable[None]]
+_REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, OSError)
+
+
+class DecisionWaiter:
+    """Futures for this worker's pending approvals, resolved from its one subscription."""
+
+    def __init__(self, store: ApprovalStore, worker_id: str, *, on_control: ControlHandler | None = None) -> None:
+        self._store = store
+        self._channel = store.worker_channel(worker_id)
+        self._on_control = on_control
+        self._futures: dict[str, asyncio.Future[Decision]] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()
+
+    def set_control_handler(self, handler: ControlHandler) -> None:
+        self._on_control = handler
+
+    @property
+    def waiting(self) -> int:
+        return len(self._futures)
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._listen(), name="decision-waiter")
+        await self._ready.wait()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        for future in self._futures.values():
+            future.cancel()
+        self._futures.clear()
+
+    def expect(self, approval_id: str) -> asyncio.Future[Decision]:
+        """Register interest in an approval *before* it can be decided."""
+        future: asyncio.Future[Decision] = asyncio.get_running_loop().create_future()
+        self._futures[approval_id] = future
+        return future
+
+    def forget(self, approval_id: str) -> None:
+        self._futures.pop(approval_id, None)
+
+    def resolve(self, decision: Decision) -> bool:
+        future = self._futures.pop(decision.approval_id, None)
+        if future is None or future.done():
+            return False
+        future.set_result(decision)
+        return True
+
+    async def _listen(self) -> None:
+        backoff = 0.1
+        while True:
+            pubsub = self._store.redis.pubsub()
+            try:
+                await pubsub.subscribe(self._channel)
+                await self._reconcile()
+                self._ready.set()
+                backoff = 0.1
+                async for message in pubsub.listen():
+                    if message.get("type") == "message":
+                        await self._dispatch(message["data"])
+            except _REDIS_DOWN as exc:
+                log.warning("decision subscription lost (%s); resubscribing", type(exc).__name__)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    async def _reconcile(self) -> None:
+        """Resolve every awaited approval that was decided while we were not subscribed."""
+        if not self._futures:
+            return
+        for approval in await self._store.get_approvals(list(self._futures)):
+            if not approval.pending:
+                self.resolve(approval.decision())
+
+    async def _dispatch(self, data: str) -> None:
+        try:
+            message = json.loads(data)
+        except ValueError:
+            log.warning("ignored a malformed worker message")
+            return
+        if message.get("t") == "decision":
+            self.resolve(
+                Decision(
+                    approval_id=str(message["id"]),
+                    outcome=message["status"],
+                    decided_by=str(message.get("by", "")),
+                    feedback=str(message.get("feedback", "")),
+                    timeout_outcome="approve" if message.get("timeout_outcome") == "approve" else "reject",
+                )
+            )
+        elif self._on_control is not None:
+            await self._on_control(message)
+
+
+class DeadlineSweeper:
+    """Times out overdue approvals (any worker's) through the atomic decide step."""
+
+    def __init__(self, store: ApprovalStore, *, on_decided: DecidedHandler, max_sleep: float = 1.0) -> None:
+        self._store = store
+        self._on_decided = on_decided
+        self._max_sleep = max_sleep
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="deadline-sweeper")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def wake(self) -> None:
+        """A new deadline was added: look again now, in case it is the nearest."""
+        self._wake.set()
+
+    async def sweep(self) -> int:
+        """Time out everything overdue now; the number this worker timed out."""
+        now = time.time()
+        fired = 0
+        for approval_id in await self._store.due_approvals(now):
+            result = await self._store.decide(approval_id, outcome="timed_out", by="timeout", now=now)
+            if result.status == "ok" and result.approval is not None:
+                fired += 1
+                await self._on_decided(result.approval)
+            elif result.status in ("missing", "already"):  # expired, removed or decided: drop the stray deadline
+                await self._store.redis.zrem(self._store.deadlines_key, approval_id)
+        return fired
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.sweep()
+                nearest = await self._store.next_deadline()
+                delay = self._max_sleep if nearest is None else min(self._max_sleep, max(0.0, nearest - time.time()))
+            except _REDIS_DOWN as exc:
+                log.warning("deadline sweep failed (%s); retrying", type(exc).__name__)
+                delay = self._max_sleep
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=delay)

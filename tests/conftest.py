@@ -1,0 +1,220 @@
+"""Real parts: a `redis-server` the tests start, the real Bolt app over HTTP with signed requests
+(delivered by the local Slack stand-in), and real AutoGen teams with a scripted model loaded
+from a component config."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import AsyncIterator, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis as sync_redis
+from aiohttp import web
+
+from bot.app import SERVICES, create_web_app
+from bot.devslack.server import SlackStandIn
+from bot.services import Services
+from bot.settings import Settings
+
+SIGNING_SECRET = "test-signing-secret"
+BOT_TOKEN = "xoxb-test-token"
+APPROVALS = "C0APPROVALS"
+SALES = "C0SALES"
+ALICE, BOB, CAROL = "U0ALICE", "U0BOB", "U0CAROL"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class RedisServer:
+    port: int
+    process: subprocess.Popen[bytes]
+    workdir: str
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+
+def start_redis(*, port: int | None = None, workdir: str | None = None, appendonly: bool = False) -> RedisServer:
+    """A real redis-server on loopback, ready when this returns."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise RuntimeError("redis-server is not installed (apt-get install redis-server); .ci/run installs it")
+    port = port or free_port()
+    workdir = workdir or tempfile.mkdtemp(prefix="redis-test-")
+    args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", workdir, "--save", ""]
+    args += ["--appendonly", "yes" if appendonly else "no"]
+    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    client = sync_redis.Redis(port=port, socket_connect_timeout=0.2)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            client.ping()
+            break
+        except sync_redis.ConnectionError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                process.kill()
+                raise RuntimeError("redis-server did not start") from None
+            time.sleep(0.02)
+    client.close()
+    return RedisServer(port=port, process=process, workdir=workdir)
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    server = start_redis()
+    yield server
+    server.process.terminate()
+    server.process.wait(timeout=10)
+    shutil.rmtree(server.workdir, ignore_errors=True)
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    client = sync_redis.Redis(port=redis_server.port)
+    client.flushall()
+    client.close()
+    return redis_server.url
+
+
+def replay_config(*completions: str) -> dict[str, Any]:
+    """A component config of AutoGen's scripted model client."""
+    return {
+        "provider": "autogen_ext.models.replay.ReplayChatCompletionClient",
+        "config": {"chat_completions": list(completions)},
+    }
+
+
+DRAFTS = ("Draft v1: Dear vendor, please give us 10% off the Q2 order.", "Draft v2: Dear vendor, formally: 10% off?")
+
+
+@pytest.fixture
+def model_config(tmp_path: Path) -> Path:
+    path = tmp_path / "model.json"
+    path.write_text(json.dumps(replay_config(*DRAFTS, "Draft v3", "Draft v4")))
+    return path
+
+
+@pytest.fixture
+async def slack() -> AsyncIterator[SlackStandIn]:
+    standin = SlackStandIn(signing_secret=SIGNING_SECRET, bot_token=BOT_TOKEN)
+    await standin.start()
+    yield standin
+    await standin.stop()
+
+
+def bot_env(*, slack: SlackStandIn, redis_url: str, model_config: Path | None, **extra: str) -> dict[str, str]:
+    env = {
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": slack.api_url,
+        "REDIS_URL": redis_url,
+        "APPROVALS_CHANNEL": APPROVALS,
+        "APPROVAL_TIMEOUT": "10m",
+    }
+    if model_config is not None:
+        env["MODEL_CONFIG"] = str(model_config)
+    env.update(extra)
+    return env
+
+
+@dataclass
+class Worker:
+    """One bot worker serving HTTP on loopback."""
+
+    url: str
+    runner: web.AppRunner
+    services: Services
+
+    async def stop(self) -> None:
+        await self.runner.cleanup()
+
+
+async def start_worker(env: dict[str, str], *, worker_id: str | None = None) -> Worker:
+    settings = Settings.from_env(env)
+    from bot.services import create_services
+
+    services = create_services(settings, worker_id=worker_id)
+    app = create_web_app(settings, services=services)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    assert app[SERVICES] is services
+    return Worker(url=f"http://127.0.0.1:{port}", runner=runner, services=services)
+
+
+@pytest.fixture
+async def worker(slack: SlackStandIn, redis_url: str, model_config: Path) -> AsyncIterator[Worker]:
+    bot = await start_worker(bot_env(slack=slack, redis_url=redis_url, model_config=model_config))
+    slack.events_url = bot.url + "/slack/events"
+    yield bot
+    await bot.stop()
+
+
+def card_of(slack: SlackStandIn, *, pending: bool | None = None) -> list[dict[str, Any]]:
+    """Approval cards in #approvals (top-level messages with approval buttons or decided)."""
+    cards = [m for m in slack.messages(APPROVALS) if not m.get("thread_ts")]
+    if pending is None:
+        return cards
+    return [m for m in cards if has_buttons(m) == pending]
+
+
+def has_buttons(message: dict[str, Any]) -> bool:
+    return any(b.get("type") == "actions" for b in message.get("blocks") or [])
+
+
+def block_texts(message: dict[str, Any]) -> str:
+    """All text of a message's blocks, joined, for assertions."""
+    parts: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("text"), str):
+                parts.append(node["text"])
+            for value in node.values():
+                if isinstance(value, dict | list):
+                    walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(message.get("blocks") or [])
+    return "\n".join(parts)
+
+
+def thread_of(slack: SlackStandIn, channel: str, header_ts: str) -> list[dict[str, Any]]:
+    return [m for m in slack.messages(channel) if m.get("thread_ts") == header_ts and m.get("ts") != header_ts]
+
+
+def find_header(slack: SlackStandIn, channel: str, run_id: str) -> dict[str, Any] | None:
+    for message in slack.messages(channel):
+        if not message.get("thread_ts") or message.get("thread_ts") == message.get("ts"):
+            if f"`{run_id}`" in block_texts(message):
+                return message
+    return None
+
+
+def texts(messages: Sequence[dict[str, Any]]) -> str:
+    return "\n".join(str(m.get("text", "")) + "\n" + block_texts(m) for m in messages)
+
+
+def reply_text(result: Any) -> str:
+    """The text of the bot's answer to a delivered command (JSON or plain text body)."""
+    if isinstance(result.json, dict) and "text" in result.json:
+        return str(result.json["text"])
+    return str(result.body)

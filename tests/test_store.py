@@ -1,0 +1,165 @@
+"""The approval engine against a real redis-server: one atomic decide step, the waiter, deadlines."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+
+from agents.approver import Decision
+from bot.records import ApprovalRecord
+from bot.store import ApprovalStore, connect
+from bot.waiter import DeadlineSweeper, DecisionWaiter
+
+
+@pytest.fixture
+async def store(redis_url: str) -> AsyncIterator[ApprovalStore]:
+    redis = connect(redis_url)
+    yield ApprovalStore(redis)
+    await redis.aclose()
+
+
+def approval(approval_id: str = "a1b2c3d4-0000", *, deadline_in: float = 600, owner: str = "w1") -> ApprovalRecord:
+    now = time.time()
+    return ApprovalRecord(
+        id=approval_id,
+        run_id="rabcdefg",
+        owner=owner,
+        requester="U0ALICE",
+        origin_channel="C0SALES",
+        card_channel="C0APPROVALS",
+        task="task",
+        proposal="proposal",
+        author="assistant",
+        created_at=now,
+        deadline=now + deadline_in,
+        timeout_seconds=int(max(deadline_in, 1)),
+    )
+
+
+async def test_decide_is_exactly_once_under_a_race(store: ApprovalStore) -> None:
+    await store.create_approval(approval())
+    await store.attach_card("a1b2c3d4-0000", channel="C0APPROVALS", ts="1.000100")
+    outcomes = ["approved", "rejected", "revised"] * 34
+    results = await asyncio.gather(
+        *(
+            store.decide("a1b2c3d4-0000", outcome=o, by=f"U{i:04d}", card=("C0APPROVALS", "1.000100"))
+            for i, o in enumerate(outcomes)
+        )
+    )
+    winners = [r for r in results if r.status == "ok"]
+    assert len(winners) == 1
+    assert all(r.status == "already" for r in results if r.status != "ok")
+    assert all(
+        r.approval is not None and r.approval.decided_by == winners[0].approval.decided_by  # type: ignore[union-attr]
+        for r in results
+        if r.status == "already"
+    )
+    assert [e["event"] for e in await store.audit_entries()] == ["requested", "decision"]
+    assert await store.next_deadline() is None  # the deadline went with the decision
+
+
+async def test_click_racing_the_timeout_has_one_winner(store: ApprovalStore) -> None:
+    for i in range(30):
+        approval_id = f"race-{i:04d}-x"
+        await store.create_approval(approval(approval_id, deadline_in=-0.001))
+        click, timeout = await asyncio.gather(
+            store.decide(approval_id, outcome="approved", by="U0BOB"),
+            store.decide(approval_id, outcome="timed_out", by="timeout"),
+        )
+        assert sorted([click.status, timeout.status]) == ["already", "ok"]
+
+
+async def test_timeout_is_refused_before_the_deadline(store: ApprovalStore) -> None:
+    await store.create_approval(approval(deadline_in=60))
+    early = await store.decide("a1b2c3d4-0000", outcome="timed_out", by="timeout")
+    assert early.status == "not_due" and early.approval is None
+    record = await store.get_approval("a1b2c3d4-0000")
+    assert record is not None and record.pending
+
+
+async def test_decision_must_come_from_its_own_card(store: ApprovalStore) -> None:
+    await store.create_approval(approval())
+    await store.attach_card("a1b2c3d4-0000", channel="C0APPROVALS", ts="1.000100")
+    other_ts = await store.decide("a1b2c3d4-0000", outcome="approved", by="U0BOB", card=("C0APPROVALS", "2.000200"))
+    other_channel = await store.decide("a1b2c3d4-0000", outcome="approved", by="U0BOB", card=("C0OTHER", "1.000100"))
+    missing = await store.decide("zzzzzzzz-0000", outcome="approved", by="U0BOB")
+    assert (other_ts.status, other_channel.status, missing.status) == ("mismatch", "mismatch", "missing")
+    record = await store.get_approval("a1b2c3d4-0000")
+    assert record is not None and record.pending
+    assert await store.approval_for_card("C0APPROVALS", "1.000100") == "a1b2c3d4-0000"
+
+
+async def test_waiter_resolves_from_the_subscription_and_reconciles(store: ApprovalStore) -> None:
+    waiter = DecisionWaiter(store, "w1")
+    await waiter.start()
+    try:
+        future = waiter.expect("a1b2c3d4-0000")
+        await store.create_approval(approval())
+        await store.decide("a1b2c3d4-0000", outcome="revised", by="U0BOB", feedback="shorter please")
+        decision = await asyncio.wait_for(future, timeout=5)
+        assert decision == Decision("a1b2c3d4-0000", "revised", "U0BOB", "shorter please", "reject")
+        assert decision.reply_text() == "shorter please"
+    finally:
+        await waiter.stop()
+    # decided while nobody listened: a fresh subscription re-reads what it waits for
+    await store.create_approval(approval("b1b2c3d4-0000"))
+    await store.decide("b1b2c3d4-0000", outcome="approved", by="U0CAROL")
+    late = DecisionWaiter(store, "w1")
+    future = late.expect("b1b2c3d4-0000")
+    await late.start()
+    try:
+        assert (await asyncio.wait_for(future, timeout=5)).outcome == "approved"
+    finally:
+        await late.stop()
+
+
+async def test_decisions_go_to_the_owner_worker_only(store: ApprovalStore) -> None:
+    pubsub = store.redis.pubsub()
+    await pubsub.subscribe(store.worker_channel("w2"))
+    await store.create_approval(approval(owner="w2"))
+    await store.decide("a1b2c3d4-0000", outcome="approved", by="U0BOB")
+    message = None
+    deadline = time.monotonic() + 5
+    while message is None and time.monotonic() < deadline:
+        message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1)
+    await pubsub.aclose()  # type: ignore[no-untyped-call]
+    assert message is not None
+    assert json.loads(message["data"]) == {
+        "t": "decision",
+        "id": "a1b2c3d4-0000",
+        "status": "approved",
+        "by": "U0BOB",
+        "feedback": "",
+        "timeout_outcome": "reject",
+    }
+
+
+async def test_sweeper_times_out_overdue_approvals_once(store: ApprovalStore) -> None:
+    fired: list[ApprovalRecord] = []
+    done = asyncio.Event()
+
+    async def on_decided(record: ApprovalRecord) -> None:
+        fired.append(record)
+        if len(fired) == 3:
+            done.set()
+
+    await store.create_approval(approval("late-0000-a", deadline_in=0.05))
+    await store.create_approval(approval("late-0000-b", deadline_in=0.1))
+    await store.create_approval(approval("late-0000-c", deadline_in=0.15))
+    await store.create_approval(approval("not-yet-0000", deadline_in=600))
+    sweepers = [DeadlineSweeper(store, on_decided=on_decided) for _ in range(3)]  # three workers
+    for sweeper in sweepers:
+        await sweeper.start()
+    try:
+        await asyncio.wait_for(done.wait(), timeout=5)
+    finally:
+        for sweeper in sweepers:
+            await sweeper.stop()
+    assert sorted(r.id for r in fired) == ["late-0000-a", "late-0000-b", "late-0000-c"]
+    assert all(r.status == "timed_out" and r.decided_at >= r.deadline for r in fired)
+    pending = await store.get_approval("not-yet-0000")
+    assert pending is not None and pending.pending

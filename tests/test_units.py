@@ -113,7 +113,7 @@ def test_card_blocks_keep_untrusted_text_inert() -> None:
     assert "<!channel>" not in dumped and "<@U0CEO>" not in dumped and "<https://evil" not in dumped
     assert "&lt;!channel&gt;" in dumped and "&lt;@U0CEO&gt;" in dumped
     assert "<@U0ALICE>" in dumped and "<#C0SALES>" in dumped  # our own, checked ids stay live
-    actions = [b for b in pending if b["type"] == "actions"][0]
+    actions = next(b for b in pending if b["type"] == "actions")
     assert [e["action_id"] for e in actions["elements"]] == ["approval_approve", "approval_reject", "approval_revise"]
     assert {e["value"] for e in actions["elements"]} == {"a1b2c3d4-0000"}
     decided = build_decided_blocks(record(status="revised", decided_by="U0BOB", decided_at=1042.0, feedback="<!here>"))

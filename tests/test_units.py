@@ -65,7 +65,7 @@ def test_command_text_is_read_as_typed() -> None:
 
 
 def test_invalid_messages_quote_user_text_inertly() -> None:
-    result = parse_command("config <!channel> x")
+    result = parse_command("config &lt;!channel&gt; x")  # typed "<!channel>", escaped by Slack
     assert isinstance(result, Invalid) and "&lt;!channel&gt;" in result.message and "<!channel>" not in result.message
 
 

@@ -20,6 +20,7 @@ import asyncio
 import hashlib
 import hmac
 import json
+import os
 import platform
 import statistics
 import sys
@@ -34,10 +35,10 @@ from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from bot.devslack.server import SlackStandIn  # noqa: E402
-from bot.records import ApprovalRecord  # noqa: E402
-from bot.store import connect  # noqa: E402
-from tests.conftest import BOT_TOKEN, SIGNING_SECRET, bot_env, free_port, start_redis, start_worker  # noqa: E402
+from bot.devslack.server import SlackStandIn
+from bot.records import ApprovalRecord
+from bot.store import connect
+from tests.conftest import BOT_TOKEN, SIGNING_SECRET, bot_env, free_port, start_redis, start_worker
 
 CARD_CHANNEL = "C0APPROVALS"
 
@@ -191,8 +192,8 @@ async def measure(decisions: int) -> dict[str, Any]:
     ours_s, floor_s = summary(ours), summary(floor)
     return {
         "benchmark": "click_to_resume_same_worker",
-        "machine": f"{platform.machine()} {platform.processor() or ''} {platform.system()} python {platform.python_version()}",
-        "cpus": __import__("os").cpu_count(),
+        "machine": f"{platform.machine()} {platform.system()} python {platform.python_version()}",
+        "cpus": os.cpu_count(),
         "ours": ours_s,
         "floor": floor_s,
         "ratio_p50": ours_s["p50_ms"] / floor_s["p50_ms"],

@@ -37,8 +37,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def serve(settings: Settings) -> int:
     from bot.app import create_web_app
+    from bot.security import install_redaction
 
     logging.getLogger().setLevel(settings.log_level)
+    install_redaction(settings)
     if settings.slack_app_token:
         asyncio.run(_socket_mode(settings))
         return 0

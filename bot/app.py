@@ -7,10 +7,13 @@ import time
 
 from aiohttp import web
 from redis.exceptions import RedisError
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_sdk.signature import SignatureVerifier
 
 from bot import listeners
+from bot.gate import malformed
 from bot.services import Services, create_services
 from bot.settings import Settings
 
@@ -40,12 +43,20 @@ def create_web_app(settings: Settings, *, services: Services | None = None) -> w
     """The HTTP server of one worker. Services start with the server and stop with it."""
     services = services or create_services(settings)
     bolt = create_bolt_app(services)
+    verifier = SignatureVerifier(settings.slack_signing_secret)
     web_app = web.Application(client_max_size=1024 * 1024)
     web_app[SERVICES] = services
     web_app[BOLT] = bolt
 
     async def slack_events(request: web.Request) -> web.Response:
-        return await to_aiohttp_response(await bolt.async_dispatch(await to_bolt_request(request)))
+        body = await request.text()
+        signed = verifier.is_valid_request(body, dict(request.headers))
+        problem = malformed(body) if signed else None  # unsigned: Bolt answers 401
+        if problem is not None:
+            log.info("refused a malformed request: %s", problem)
+            return web.json_response({"error": "malformed request"}, status=400)
+        bolt_request = AsyncBoltRequest(body=body, query=request.query_string, headers=dict(request.headers))
+        return await to_aiohttp_response(await bolt.async_dispatch(bolt_request))
 
     async def healthz(request: web.Request) -> web.Response:
         return web.json_response(await health(services))

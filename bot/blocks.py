@@ -19,7 +19,7 @@ Block = dict[str, Any]
 
 TEXT_LIMIT = 3000  # a text object
 HEADER_LIMIT = 150
-PROPOSAL_LIMIT = 2800  # proposal section on a card, leaves room for its label
+PROPOSAL_LIMIT = 2900  # proposal section on a card, leaves room for its label
 TASK_LIMIT = 600
 FEEDBACK_LIMIT = 1500
 REVISE_CALLBACK_ID = "approval_revise_modal"
@@ -60,11 +60,33 @@ def safe(text: str, limit: int = TEXT_LIMIT) -> str:
     return cut.rstrip() + _CUT
 
 
+def fits(text: str, limit: int) -> bool:
+    """Whether untrusted `text` shows whole within `limit` characters (after cleaning and escaping)."""
+    return len(escape(clean(text))) <= limit
+
+
 def untrusted(text: str, *, label: str = "", limit: int = TEXT_LIMIT) -> dict[str, Any]:
     """A mrkdwn text object for untrusted text, with an optional trusted bold label above it."""
     prefix = f"*{label}*\n" if label else ""
-    body = safe(text, limit - len(prefix)) if text.strip() else "_(empty)_"
+    body = safe(text, limit - len(prefix))
+    if not body.strip():
+        body = "_(empty)_"
     return {"type": "mrkdwn", "text": prefix + body, "verbatim": True}
+
+
+def untrusted_parts(text: str, *, size: int = 2900) -> list[dict[str, Any]]:
+    """Untrusted text of any length as inert mrkdwn objects of at most `size` characters each,
+    split on escaped text so that no part is cut and no entity is split."""
+    escaped = escape(clean(text))
+    parts: list[dict[str, Any]] = []
+    while escaped:
+        cut = min(size, len(escaped))
+        amp = escaped.rfind("&", max(0, cut - 5), cut)
+        if cut < len(escaped) and amp != -1 and ";" not in escaped[amp:cut]:
+            cut = amp
+        parts.append({"type": "mrkdwn", "text": escaped[:cut], "verbatim": True})
+        escaped = escaped[cut:]
+    return parts
 
 
 def mrkdwn(text: str) -> dict[str, Any]:
@@ -96,19 +118,28 @@ def _context(text: str) -> Block:
 
 
 def _approval_body(approval: ApprovalRecord) -> list[Block]:
-    return [
+    label = f"Proposal from {clean(approval.author)[:40]}"
+    blocks: list[Block] = [
         _context(
             f"Run `{approval.run_id}` · requested by {user_ref(approval.requester)}"
             f" in {channel_ref(approval.origin_channel)}"
         ),
         {"type": "section", "text": untrusted(approval.task, label="Task", limit=TASK_LIMIT + 12)},
-        {
-            "type": "section",
-            "text": untrusted(
-                approval.proposal, label=f"Proposal from {clean(approval.author)[:40]}", limit=TEXT_LIMIT
-            ),
-        },
+        {"type": "section", "text": untrusted(approval.proposal, label=label, limit=PROPOSAL_LIMIT)},
     ]
+    if proposal_is_cut(approval.proposal):
+        blocks.append(
+            _context(
+                f":scissors: The proposal is {len(approval.proposal):,} characters; the card shows the start."
+                " The full text is attached in this card's thread."
+            )
+        )
+    return blocks
+
+
+def proposal_is_cut(proposal: str) -> bool:
+    """Whether the card cannot show the whole proposal (then the full text goes in the card's thread)."""
+    return not fits(proposal, PROPOSAL_LIMIT - 60)
 
 
 def timeout_meaning(outcome: str) -> str:
@@ -197,12 +228,14 @@ def approval_fallback_text(approval: ApprovalRecord) -> str:
     return f"Approval for run {approval.run_id}: {approval.status.replace('_', ' ')}"
 
 
-def build_revise_modal(approval: ApprovalRecord) -> Block:
-    """The Revise modal: the proposal for reference and a multi-line feedback field."""
+def build_revise_modal(approval: ApprovalRecord, *, metadata: str) -> Block:
+    """The Revise modal: the proposal for reference and a multi-line feedback field.
+
+    `metadata` (signed, see `bot.security.sign_metadata`) says which card the modal belongs to."""
     return {
         "type": "modal",
         "callback_id": REVISE_CALLBACK_ID,
-        "private_metadata": approval.id,
+        "private_metadata": metadata,
         "title": plain("Request a revision", 24),
         "submit": plain("Send to agent", 24),
         "close": plain("Cancel", 24),

@@ -7,10 +7,12 @@ import logging
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.blocks import approval_fallback_text, build_approval_blocks, build_decided_blocks
+from bot.blocks import approval_fallback_text, build_approval_blocks, build_decided_blocks, untrusted_parts
 from bot.records import ApprovalRecord
 
 log = logging.getLogger(__name__)
+
+MAX_PARTS = 40  # thread messages of at most 2,900 characters when a file upload is refused
 
 
 class CardService:
@@ -30,6 +32,29 @@ class CardService:
             unfurl_media=False,
         )
         return str(response["channel"]), str(response["ts"])
+
+    async def attach_full_text(self, approval: ApprovalRecord, *, channel: str, ts: str) -> None:
+        """A proposal too long for the card goes in the card's thread: as a text file, or, if the
+        upload is refused, as messages of at most `PART` characters each."""
+        try:
+            await self._slack.files_upload_v2(
+                channel=channel,
+                thread_ts=ts,
+                content=approval.proposal,
+                filename=f"proposal-{approval.run_id}.txt",
+                title=f"Full proposal for run {approval.run_id}",
+            )
+            return
+        except SlackApiError as exc:
+            log.warning("upload of the full proposal refused (%s); posting it in parts", exc.response.get("error"))
+        parts = untrusted_parts(approval.proposal)[:MAX_PARTS]
+        for number, part in enumerate(parts, start=1):
+            await self._slack.chat_postMessage(
+                channel=channel,
+                thread_ts=ts,
+                text=f"Full proposal, part {number} of {len(parts)}",
+                blocks=[{"type": "section", "text": part}],
+            )
 
     async def show_decision(self, approval: ApprovalRecord) -> bool:
         """Rewrite the card to say what was decided. False (logged) when Slack refused."""

@@ -31,6 +31,7 @@ from bot.blocks import (
     build_run_header_blocks,
     channel_ref,
     decision_line,
+    proposal_is_cut,
     run_fallback_text,
     safe,
     user_ref,
@@ -77,7 +78,11 @@ class RunManager:
         approvals_channel: str,
         default_timeout: int,
         model_config: Mapping[str, Any],
+        max_runs_per_user: int = 3,
+        max_runs_per_channel: int = 10,
     ) -> None:
+        self._max_runs_per_user = max_runs_per_user
+        self._max_runs_per_channel = max_runs_per_channel
         self._store = store
         self._waiter = waiter
         self._sweeper = sweeper
@@ -98,8 +103,10 @@ class RunManager:
         return len(self._active)
 
     # starting ---------------------------------------------------------------------------
-    async def start_run(self, *, task: str, requester: str, channel: str, preset: str = "writer") -> RunRecord:
-        """Record the run and start its team in the background. Returns at once (no model call)."""
+    async def start_run(self, *, task: str, requester: str, channel: str, preset: str = "writer") -> RunRecord | str:
+        """Record the run and start its team in the background. Returns at once (no model call).
+
+        Returns the run, or why it was refused (a limit of active runs)."""
         run = RunRecord(
             id=new_run_id(),
             requester=requester,
@@ -111,7 +118,13 @@ class RunManager:
             owner=self._worker_id,
             created_at=time.time(),
         )
-        await self._store.create_run(run)
+        admitted = await self._store.create_run(
+            run, max_per_user=self._max_runs_per_user, max_per_channel=self._max_runs_per_channel
+        )
+        if admitted == "user_limit":
+            return f"You already have {self._max_runs_per_user} active runs; wait for one to end or cancel one."
+        if admitted == "channel_limit":
+            return f"This channel already has {self._max_runs_per_channel} active runs; wait for one to end."
         state = _RunState(run=run)
         self._active[run.id] = state
         self._tasks[run.id] = self._background.spawn(self._execute(state), name=f"run-{run.id}")
@@ -125,7 +138,9 @@ class RunManager:
                 channel=run.channel, text=run_fallback_text(run), blocks=build_run_header_blocks(run)
             )
             state.run = run = run.with_(header_ts=str(header["ts"]), status="running")
-            await self._store.update_run(run.id, header_ts=run.header_ts, status="running")
+            if not await self._store.update_run(run.id, header_ts=run.header_ts, status="running"):
+                await self._end(state, status="cancelled", reason="cancelled before it started")
+                return
             await self._update_header(run)
             model_client = load_model_client(self._model_config)
             team: BaseGroupChat | None = None
@@ -169,7 +184,7 @@ class RunManager:
     async def _end(self, state: _RunState, *, status: str, reason: str, result: str | None = None) -> None:
         """Give the run its final status (unless someone already did), then tell Slack."""
         run = state.run
-        await self._store.finish_run(run.id, status=status, reason=reason)
+        await self._store.finish_run(run, status=status, reason=reason)
         final = await self._store.get_run(run.id) or run.with_(status=status, reason=reason)
         if final.status in ("failed", "cancelled"):
             await self.cancel_pending(run.id, by="system", reason=f"run {final.status}: {final.reason}")
@@ -214,6 +229,8 @@ class RunManager:
                 await self._store.decide(approval.id, outcome="cancelled", by="system", feedback="card not posted")
                 raise RuntimeError(f"could not post the approval card: {exc.response.get('error')}") from None
             await self._store.attach_card(approval.id, channel=channel, ts=ts)
+            if proposal_is_cut(approval.proposal):
+                await self._cards.attach_full_text(approval, channel=channel, ts=ts)
             await self._store.update_run(run.id, status="waiting")
             await self._thread(
                 run,
@@ -261,7 +278,7 @@ class RunManager:
         if run.final:
             return f"Run `{run_id}` has already ended: {run.status}."
         reason = "the run was cancelled"
-        if not await self._store.finish_run(run_id, status="cancelled", reason=reason, by=by):
+        if not await self._store.finish_run(run, status="cancelled", reason=reason, by=by):
             latest = await self._store.get_run(run_id)
             return f"Run `{run_id}` has already ended: {latest.status if latest else 'unknown'}."
         count = await self.cancel_pending(run_id, by=by, reason=reason)
@@ -279,6 +296,8 @@ class RunManager:
     async def shutdown(self) -> None:
         """Stop owning runs; approvals stay pending in Redis."""
         self._closing = True
+        for state in self._active.values():
+            state.token.cancel()
         for task in list(self._tasks.values()):
             task.cancel()
         if self._tasks:

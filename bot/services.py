@@ -101,6 +101,8 @@ def create_services(settings: Settings, *, worker_id: str | None = None) -> Serv
         approvals_channel=settings.approvals_channel,
         default_timeout=settings.approval_timeout,
         model_config=model_config,
+        max_runs_per_user=settings.max_runs_per_user,
+        max_runs_per_channel=settings.max_runs_per_channel,
     )
     waiter.set_control_handler(runs.on_control)
     return Services(

@@ -35,6 +35,8 @@ class Settings:
     model_config_path: str | None = None
     openai_api_key: str | None = field(default=None, repr=False)
     key_prefix: str = "hitl"
+    max_runs_per_user: int = 3
+    max_runs_per_channel: int = 10
     log_level: str = "INFO"
 
     @classmethod
@@ -50,10 +52,14 @@ class Settings:
         approvals_channel = required("APPROVALS_CHANNEL")
         if not _CHANNEL_ID.match(approvals_channel):
             raise SettingsError("APPROVALS_CHANNEL must be a channel id such as C0123456789 (not a #name)")
-        try:
-            port = int(env.get("PORT", "3000"))
-        except ValueError:
-            raise SettingsError("PORT must be a number") from None
+
+        def number(name: str, default: int, low: int, high: int) -> int:
+            raw = env.get(name, "").strip() or str(default)
+            if not raw.isdigit() or not low <= int(raw) <= high:
+                raise SettingsError(f"{name} must be a whole number from {low} to {high}")
+            return int(raw)
+
+        port = number("PORT", 3000, 1, 65535)
         try:
             timeout = parse_duration(env.get("APPROVAL_TIMEOUT", "10m"))
         except DurationError as exc:
@@ -72,4 +78,6 @@ class Settings:
             openai_api_key=env.get("OPENAI_API_KEY") or None,
             key_prefix=env.get("REDIS_KEY_PREFIX", "hitl"),
             log_level=env.get("LOG_LEVEL", "INFO").upper(),
+            max_runs_per_user=number("MAX_RUNS_PER_USER", 3, 1, 1000),
+            max_runs_per_channel=number("MAX_RUNS_PER_CHANNEL", 10, 1, 10000),
         )

@@ -61,14 +61,50 @@ redis.call('PUBLISH', prefix .. ':worker:' .. cur[5], cjson.encode({t='decision'
 return {'ok', redis.call('HGETALL', key)}
 """
 
-_FINISH_RUN = """
+_FINAL = "local final = {completed=1, rejected=1, timed_out=1, failed=1, cancelled=1}\n"
+
+_FINISH_RUN = (
+    _FINAL
+    + """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return 'missing' end
-if status == 'completed' or status == 'rejected' or status == 'timed_out' or status == 'failed'
-   or status == 'cancelled' then return status end
+if final[status] then return status end
 redis.call('HSET', KEYS[1], 'status', ARGV[1], 'finished_at', ARGV[2], 'reason', ARGV[3], 'ended_by', ARGV[4])
+redis.call('SREM', KEYS[2], ARGV[5])
+redis.call('SREM', KEYS[3], ARGV[5])
 return 'ok'
 """
+)
+
+# Update a run's fields; a final status is never overwritten (a cancel may land at any time).
+_UPDATE_RUN = _FINAL + """
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then return 'missing' end
+for i = 1, #ARGV, 2 do
+  if not (ARGV[i] == 'status' and final[status]) then redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+end
+if final[status] then return 'final' end
+return 'ok'
+"""
+
+# Admit a run if its requester and channel are under their limits of active runs. Members whose
+# run has ended (or expired) are pruned first, so a lost worker cannot block anyone for good.
+_ADMIT_RUN = (
+    _FINAL
+    + """
+for i = 1, 2 do
+  for _, member in ipairs(redis.call('SMEMBERS', KEYS[i])) do
+    local status = redis.call('HGET', ARGV[4] .. member, 'status')
+    if not status or final[status] then redis.call('SREM', KEYS[i], member) end
+  end
+end
+if redis.call('SCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 'user_limit' end
+if redis.call('SCARD', KEYS[2]) >= tonumber(ARGV[3]) then return 'channel_limit' end
+redis.call('SADD', KEYS[1], ARGV[1])
+redis.call('SADD', KEYS[2], ARGV[1])
+return 'ok'
+"""
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +139,8 @@ class ApprovalStore:
         self.audit_maxlen = audit_maxlen
         self._decide = redis.register_script(_DECIDE)
         self._finish_run = redis.register_script(_FINISH_RUN)
+        self._admit_run = redis.register_script(_ADMIT_RUN)
+        self._update_run = redis.register_script(_UPDATE_RUN)
 
     # keys -------------------------------------------------------------------------------
     def approval_key(self, approval_id: str) -> str:
@@ -129,7 +167,18 @@ class ApprovalStore:
         return f"{self.prefix}:audit"
 
     # runs -------------------------------------------------------------------------------
-    async def create_run(self, run: RunRecord) -> None:
+    def _active_keys(self, run: RunRecord) -> list[str]:
+        return [f"{self.prefix}:active:user:{run.requester}", f"{self.prefix}:active:channel:{run.channel}"]
+
+    async def create_run(self, run: RunRecord, *, max_per_user: int, max_per_channel: int) -> str:
+        """Record a new run if its requester and channel are under their limits of active runs.
+
+        Returns "ok", "user_limit" or "channel_limit" (then nothing is stored)."""
+        admitted = await self._admit_run(
+            keys=self._active_keys(run), args=[run.id, max_per_user, max_per_channel, f"{self.prefix}:run:"]
+        )
+        if admitted != "ok":
+            return str(admitted)
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(self.run_key(run.id), mapping=run.to_redis())
             pipe.zadd(f"{self.prefix}:channel:{run.channel}:runs", {run.id: run.created_at})
@@ -147,19 +196,24 @@ class ApprovalStore:
                 approximate=True,
             )
             await pipe.execute()
+        return "ok"
 
     async def get_run(self, run_id: str) -> RunRecord | None:
         raw = await _aw(self.redis.hgetall(self.run_key(run_id)))
         return RunRecord.from_redis(raw) if raw else None
 
-    async def update_run(self, run_id: str, **fields: str | float) -> None:
-        await _aw(self.redis.hset(self.run_key(run_id), mapping={k: str(v) for k, v in fields.items()}))
+    async def update_run(self, run_id: str, **fields: str | float) -> bool:
+        """Set fields of a run. False (and its status kept) when the run has already ended."""
+        args = [item for key, value in fields.items() for item in (key, str(value))]
+        return bool(await self._update_run(keys=[self.run_key(run_id)], args=args) == "ok")
 
-    async def finish_run(self, run_id: str, *, status: str, reason: str = "", by: str = "") -> bool:
+    async def finish_run(self, run: RunRecord, *, status: str, reason: str = "", by: str = "") -> bool:
         """Set a final status unless the run already has one. True when this call set it."""
-        result = await self._finish_run(keys=[self.run_key(run_id)], args=[status, repr(time.time()), reason, by])
+        result = await self._finish_run(
+            keys=[self.run_key(run.id), *self._active_keys(run)], args=[status, repr(time.time()), reason, by, run.id]
+        )
         if result == "ok":
-            await self.audit("run_finished", run=run_id, outcome=status, reason=reason[:500], by=by)
+            await self.audit("run_finished", run=run.id, outcome=status, reason=reason[:500], by=by)
         return bool(result == "ok")
 
     async def recent_runs(self, channel: str, *, limit: int = 10) -> list[RunRecord]:

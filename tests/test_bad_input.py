@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import json
 import time
 import urllib.parse
 
@@ -166,7 +165,8 @@ async def test_revise_with_empty_feedback_keeps_modal_open(slack: SlackStandIn, 
     assert answer.status == 200 and answer.json is not None
     assert answer.json["response_action"] == "errors" and "feedback" in answer.json["errors"]
     assert slack.open_views(BOB)  # still open, nothing lost
-    approval_id = json.loads(json.dumps(view["view"]))["private_metadata"]
+    approval_id = card["blocks"][-1]["elements"][0]["value"]
+    assert view["view"]["private_metadata"].startswith(f"{approval_id}|{BOB}|{APPROVALS}|{card['ts']}|")
     approval = await worker.services.store.get_approval(approval_id)
     assert approval is not None and approval.pending
 

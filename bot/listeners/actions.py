@@ -12,6 +12,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 
 from bot.blocks import ACTION_APPROVE, ACTION_REJECT, ACTION_REVISE, build_revise_modal, user_ref
 from bot.records import APPROVAL_ID, SLACK_ID, SLACK_TS, ApprovalRecord
+from bot.security import sign_metadata
 from bot.services import Services
 from bot.store import DecideResult
 
@@ -102,9 +103,12 @@ async def open_revise_modal(services: Services, body: dict[str, Any]) -> None:
         await refuse(services, problem, user=user, channel=channel, approval_id=approval_id, outcome="revised")
         return
     assert approval is not None
+    metadata = sign_metadata(
+        services.settings.slack_signing_secret, approval_id=approval_id, user=user, channel=channel, ts=ts
+    )
+    view = build_revise_modal(approval, metadata=metadata)
     services.background.spawn(
-        services.slack.views_open(trigger_id=str(body.get("trigger_id", "")), view=build_revise_modal(approval)),
-        name=f"modal-{approval_id}",
+        services.slack.views_open(trigger_id=str(body.get("trigger_id", "")), view=view), name=f"modal-{approval_id}"
     )
 
 

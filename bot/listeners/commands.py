@@ -36,6 +36,8 @@ async def answer_agent_command(services: Services, command: dict[str, Any]) -> d
         return {"text": help_text(presets=list(PRESETS))}
     if isinstance(parsed, Start):
         run = await services.runs.start_run(task=parsed.task, requester=user, channel=channel)
+        if isinstance(run, str):
+            return {"text": f"{run} Nothing started."}
         return {"text": f"Started run `{run.id}`. Progress and result will be in the thread of its message here."}
     if isinstance(parsed, Status):
         runs = await store.recent_runs(channel, limit=10)

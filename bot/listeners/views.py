@@ -8,7 +8,8 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 
 from bot.blocks import FEEDBACK_ACTION, FEEDBACK_BLOCK, REVISE_CALLBACK_ID
 from bot.listeners.actions import refusal_text
-from bot.records import APPROVAL_ID, SLACK_ID
+from bot.records import SLACK_ID
+from bot.security import verify_metadata
 from bot.services import Services
 
 MAX_FEEDBACK_CHARS = 3000
@@ -28,20 +29,21 @@ def register(app: AsyncApp, services: Services) -> None:
 async def submit_revision(services: Services, body: dict[str, Any], view: dict[str, Any]) -> str | None:
     """Decide the approval as revised. Returns an error to show in the modal (which stays open, so
     the reviewer's text is not lost), or None when done."""
-    approval_id = str(view.get("private_metadata", ""))
     user = str((body.get("user") or {}).get("id", ""))
-    if not APPROVAL_ID.match(approval_id) or not SLACK_ID.match(user):
-        await services.store.audit(
-            "refused", reason="malformed revise submission", by=user if SLACK_ID.match(user) else ""
-        )
+    card = verify_metadata(services.settings.slack_signing_secret, str(view.get("private_metadata", "")), user=user)
+    if card is None:
+        by = user if SLACK_ID.match(user) else ""
+        await services.store.audit("refused", reason="revise form with altered or foreign metadata", by=by)
         return "This form does not belong to a known approval. Nothing was sent."
+    approval_id, channel, ts = card
     values = ((view.get("state") or {}).get("values") or {}).get(FEEDBACK_BLOCK) or {}
-    feedback = str((values.get(FEEDBACK_ACTION) or {}).get("value") or "").strip()
+    entry = values.get(FEEDBACK_ACTION)
+    feedback = str((entry.get("value") if isinstance(entry, dict) else "") or "").strip()
     if not feedback:
         return "Write what the agent should change."
     if len(feedback) > MAX_FEEDBACK_CHARS:
         return f"Keep it under {MAX_FEEDBACK_CHARS} characters (this is {len(feedback)})."
-    result = await services.store.decide(approval_id, outcome="revised", by=user, feedback=feedback)
+    result = await services.store.decide(approval_id, outcome="revised", by=user, feedback=feedback, card=(channel, ts))
     if result.status == "ok" and result.approval is not None:
         services.background.spawn(services.cards.show_decision(result.approval), name=f"card-{approval_id}")
         return None

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from agents.teams import PRESETS
 from bot.blocks import clean, escape
 from bot.durations import DurationError, parse_duration
 from bot.records import RUN_ID
@@ -16,8 +18,11 @@ SETTINGS = {
     "timeout": "a duration: 90, 90s, 15m, 2h or 1d (1 second to 7 days)",
     "timeout_outcome": "reject or approve",
 }
+MODES = ("always",)
+FLAGS: dict[str, Callable[[], tuple[str, ...]]] = {"--team": lambda: tuple(PRESETS), "--mode": lambda: MODES}
 USAGE = (
-    "Valid forms: `/agent <task>`, `/agent help`, `/agent status`, `/agent cancel <run id>`, "
+    "Valid forms: `/agent <task>`, `/agent --team NAME --mode MODE <task>`, `/agent help`, `/agent status`, "
+    "`/agent cancel <run id>`, "
     "`/agent config`, `/agent config <key> <value>` (keys: " + ", ".join(f"`{k}`" for k in SETTINGS) + ")."
 )
 
@@ -25,6 +30,8 @@ USAGE = (
 @dataclass(frozen=True, slots=True)
 class Start:
     task: str
+    team: str | None = None
+    mode: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +108,8 @@ def parse_command(text: str) -> Command:
         return Cancel(words[1])
     if head == "config":
         return _parse_config(words[1:])
+    if head.startswith("--"):
+        return _parse_flags(words)
     if len(words) == 1:
         close = difflib.get_close_matches(head, SUBCOMMANDS, n=1, cutoff=0.6)
         hint = f" Did you mean `/agent {close[0]}`?" if close else ""
@@ -108,6 +117,32 @@ def parse_command(text: str) -> Command:
     if len(text) > MAX_TASK_CHARS:
         return Invalid(f"The task is {len(text)} characters long; the limit is {MAX_TASK_CHARS}. Nothing started.")
     return Start(text)
+
+
+def _parse_flags(words: list[str]) -> Command:
+    """`--team NAME` and `--mode MODE` before the task."""
+    chosen: dict[str, str] = {}
+    rest = list(words)
+    while rest and rest[0].startswith("--"):
+        flag = rest.pop(0).lower()
+        if flag not in FLAGS:
+            return Invalid(f"Unknown option `{_quote(flag)}`. Options: `--team NAME`, `--mode MODE`. " + USAGE)
+        valid = FLAGS[flag]()
+        if not rest:
+            return Invalid(f"`{flag}` needs a value: one of {', '.join(f'`{v}`' for v in valid)}.")
+        value = rest.pop(0).lower()
+        if value not in valid:
+            close = difflib.get_close_matches(value, valid, n=1)
+            hint = f" Did you mean `{close[0]}`?" if close else ""
+            listed = ", ".join(f"`{v}`" for v in valid)
+            return Invalid(f"Unknown {flag[2:]} `{_quote(value)}`.{hint} Valid: {listed}. Nothing started.")
+        chosen[flag[2:]] = value
+    task = " ".join(rest)
+    if not task:
+        return Invalid("Give the task after the options, e.g. `/agent --team writer Draft a memo`.")
+    if len(task) > MAX_TASK_CHARS:
+        return Invalid(f"The task is {len(task)} characters long; the limit is {MAX_TASK_CHARS}. Nothing started.")
+    return Start(task, team=chosen.get("team"), mode=chosen.get("mode"))
 
 
 def _parse_config(args: list[str]) -> Command:

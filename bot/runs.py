@@ -11,7 +11,7 @@ import asyncio
 import logging
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +39,7 @@ from bot.blocks import (
 from bot.cards import CardService
 from bot.durations import format_duration
 from bot.records import ApprovalRecord, RunRecord
+from bot.security import redact
 from bot.store import ApprovalStore
 from bot.tasks import Background
 from bot.waiter import DeadlineSweeper, DecisionWaiter
@@ -80,7 +81,9 @@ class RunManager:
         model_config: Mapping[str, Any],
         max_runs_per_user: int = 3,
         max_runs_per_channel: int = 10,
+        secrets: Sequence[str] = (),
     ) -> None:
+        self._secrets = list(secrets)
         self._max_runs_per_user = max_runs_per_user
         self._max_runs_per_channel = max_runs_per_channel
         self._store = store
@@ -162,7 +165,7 @@ class RunManager:
             await self._end(state, status="cancelled", reason="cancelled")
         except Exception as exc:  # the model failed or the team raised: the run fails, the bot goes on
             log.exception("run %s failed", run.id)
-            await self._end(state, status="failed", reason=_short_reason(exc))
+            await self._end(state, status="failed", reason=redact(_short_reason(exc), self._secrets))
         finally:
             self._active.pop(run.id, None)
             self._tasks.pop(run.id, None)

@@ -20,6 +20,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from agents.models import resolve_model_config
 from bot.cards import CardService
 from bot.runs import RunManager
+from bot.security import secrets_of
 from bot.settings import Settings
 from bot.store import ApprovalStore, connect
 from bot.tasks import Background
@@ -103,6 +104,7 @@ def create_services(settings: Settings, *, worker_id: str | None = None) -> Serv
         model_config=model_config,
         max_runs_per_user=settings.max_runs_per_user,
         max_runs_per_channel=settings.max_runs_per_channel,
+        secrets=secrets_of(settings),
     )
     waiter.set_control_handler(runs.on_control)
     return Services(

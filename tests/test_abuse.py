@@ -345,3 +345,22 @@ async def test_healthz_shows_no_secrets(worker: Worker) -> None:
     settings = worker.services.settings
     for secret in (settings.slack_bot_token, settings.slack_signing_secret, settings.redis_url):
         assert secret not in raw
+
+
+async def test_failure_reasons_shown_in_slack_never_carry_secrets(
+    slack: SlackStandIn, redis_url: str, tmp_path: Path
+) -> None:
+    config = tmp_path / "empty.json"
+    config.write_text(json.dumps(replay_config()))  # fails at once: "No more mock responses available"
+    secret = "mock responses"  # pretend the model's error message carried the API key
+    worker = await start_worker(bot_env(slack=slack, redis_url=redis_url, model_config=config, OPENAI_API_KEY=secret))
+    slack.events_url = worker.url + "/slack/events"
+    try:
+        run_id = await start_run(slack)
+        await run_status(worker, run_id, wanted="failed")
+        run = await worker.services.store.get_run(run_id)
+        assert run is not None and "No more [redacted] available" in run.reason
+        await slack.wait_for(lambda: any("[redacted]" in str(c.args) for c in slack.calls("chat.postMessage")))
+        assert not any(secret in json.dumps(c.args) for c in slack.calls())
+    finally:
+        await worker.stop()

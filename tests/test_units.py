@@ -54,6 +54,11 @@ def test_parse_command_forms() -> None:
     assert parse_command("config TIMEOUT_OUTCOME Approve") == SetConfig("timeout_outcome", "approve")
     assert parse_command("Draft an email") == Start("Draft an email")
     assert parse_command("help me write a memo") == Start("help me write a memo")  # a task, not a subcommand
+    assert parse_command("--team writer --mode always Draft it") == Start("Draft it", team="writer", mode="always")
+    typo = parse_command("--team wrtier Draft it")
+    assert isinstance(typo, Invalid) and "Did you mean `writer`?" in typo.message
+    for bad in ("--mode sometimes Draft it", "--colour red Draft", "--team", "--team writer", "--mode always"):
+        assert isinstance(parse_command(bad), Invalid), bad
     for bad in ("", "   ", "stat", "cancel", "cancel ../../etc", "config nope 1", "config timeout", "word"):
         assert isinstance(parse_command(bad), Invalid), bad
 

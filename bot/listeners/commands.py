@@ -7,7 +7,7 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
-from agents.teams import PRESETS
+from agents.teams import DEFAULT_PRESET, PRESETS
 from bot.blocks import config_text, help_text, status_text
 from bot.commands import Cancel, Help, Invalid, SetConfig, ShowConfig, Start, Status, parse_command
 from bot.durations import format_duration
@@ -35,7 +35,9 @@ async def answer_agent_command(services: Services, command: dict[str, Any]) -> d
     if isinstance(parsed, Help):
         return {"text": help_text(presets=list(PRESETS))}
     if isinstance(parsed, Start):
-        run = await services.runs.start_run(task=parsed.task, requester=user, channel=channel)
+        run = await services.runs.start_run(
+            task=parsed.task, requester=user, channel=channel, preset=parsed.team or DEFAULT_PRESET
+        )
         if isinstance(run, str):
             return {"text": f"{run} Nothing started."}
         return {"text": f"Started run `{run.id}`. Progress and result will be in the thread of its message here."}

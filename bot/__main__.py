@@ -21,12 +21,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     dev = sub.add_parser("dev", help="the whole product on this machine: no Slack, no Redis install, no API key")
     dev.add_argument("--port", type=int, default=3000, help="port of the local Slack page (default 3000)")
     dev.add_argument("--host", default="127.0.0.1")
+    audit = sub.add_parser("audit", help="export the audit log (needs only REDIS_URL)")
+    audit.add_argument("--since", default="7d", help="how far back: 90s, 15m, 2h, 7d... (default 7d)")
+    audit.add_argument("--channel", action="append", default=[], help="only entries about this channel id")
+    audit.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     if args.command == "dev":
         from bot.dev import run_dev
 
         return int(run_dev(host=args.host, port=args.port))
+    if args.command == "audit":
+        from bot.audit import export_audit
+
+        return export_audit(since=args.since, channels=args.channel, fmt=args.format)
     try:
         settings = Settings.from_env()
         return serve(settings)

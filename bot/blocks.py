@@ -103,6 +103,14 @@ def user_ref(user_id: str) -> str:
     return f"<@{user_id}>" if SLACK_ID.match(user_id) else escape(clean(user_id)) or "someone"
 
 
+def people_refs(ids: Sequence[str]) -> str:
+    """Mentions of users and user groups by id ("anyone" when there are none)."""
+    if not ids:
+        return "anyone"
+    refs = [f"<!subteam^{i}>" if i.startswith("S") and SLACK_ID.match(i) else user_ref(i) for i in ids]
+    return refs[0] if len(refs) == 1 else ", ".join(refs[:-1]) + " or " + refs[-1]
+
+
 def channel_ref(channel_id: str) -> str:
     return f"<#{channel_id}>" if SLACK_ID.match(channel_id) else escape(clean(channel_id))
 
@@ -146,18 +154,34 @@ def timeout_meaning(outcome: str) -> str:
     return "approved" if outcome == "approve" else "rejected"
 
 
+def _who_decides(approval: ApprovalRecord) -> Block | None:
+    parts: list[str] = []
+    if approval.approver_ids:
+        parts.append(f"Who may decide: {people_refs(approval.approver_ids)}")
+    if approval.required_approvals > 1:
+        voters = approval.voters
+        line = f"*{len(voters)} of {approval.required_approvals} approvals*"
+        if voters:
+            line += ": " + ", ".join(user_ref(v) for v in voters)
+        parts.append(line)
+    return _context(" · ".join(parts)) if parts else None
+
+
 def build_approval_blocks(approval: ApprovalRecord) -> list[Block]:
-    """The pending card: who asked, from where, the task, the proposal, the deadline, three buttons."""
+    """The pending card: who asked, from where, the task, the proposal, the deadline, three buttons
+    (and, for a quorum, the approvals so far)."""
+    who = _who_decides(approval)
     return [
         {"type": "header", "text": plain("Approval needed", HEADER_LIMIT)},
         *_approval_body(approval),
+        *([who] if who else []),
         _context(
             f":hourglass_flowing_sand: Times out {date_ref(approval.deadline)}"
             f" (after {format_duration(approval.timeout_seconds)}): then {timeout_meaning(approval.timeout_outcome)}"
         ),
         {
             "type": "actions",
-            "block_id": f"approval_actions_{approval.status}",
+            "block_id": f"approval_actions_{len(approval.voters)}",
             "elements": [
                 _button("Approve", ACTION_APPROVE, approval.id, style="primary"),
                 _button(
@@ -191,6 +215,9 @@ def _button(text: str, action_id: str, value: str, *, style: str | None = None, 
 def decision_line(approval: ApprovalRecord) -> str:
     """One line saying what happened to an approval, e.g. "Approved by @bob, 42s after the request"."""
     who = user_ref(approval.decided_by)
+    if approval.status == "approved" and len(approval.voters) > 1:
+        refs = [user_ref(v) for v in approval.voters]
+        who = ", ".join(refs[:-1]) + " and " + refs[-1]
     after = format_duration(max(0.0, approval.decided_at - approval.created_at))
     if approval.status == "approved":
         return f":white_check_mark: *Approved* by {who}, {after} after the request"
@@ -306,20 +333,55 @@ def help_text(*, presets: Sequence[str]) -> str:
             "*Settings*: `/agent config` shows them; `/agent config <key> <value>` changes one:",
             "  • `timeout <duration>`: how long a card waits (90, 90s, 15m, 2h, 1d; 1s to 7d)",
             "  • `timeout_outcome reject|approve`: what a timeout means",
+            "  • `approvers anyone|@people @groups`, `required_approvals N`, `allow_self_approval true|false`",
+            "  • `approvals_channel #channel`, `admins anyone|@people`",
+            "*This channel's latest decisions*: `/agent audit`",
             f"*Teams*: {', '.join(f'`{p}`' for p in presets)}",
             "*Help*: `/agent help`",
         ]
     )
 
 
-def config_text(channel: str, settings: ChannelSettings) -> str:
+def show_setting(key: str, value: str) -> str:
+    """A stored setting value as people read it."""
+    if key == "timeout":
+        return format_duration(int(value))
+    if key in ("approvers", "admins"):
+        return people_refs([] if value in ("", "anyone") else value.split(","))
+    if key == "approvals_channel":
+        return channel_ref(value)
+    return escape(value)
+
+
+def config_text(channel: str, settings: ChannelSettings, *, default_approvals_channel: str) -> str:
+    admins = people_refs(settings.admins) if settings.admins else "anyone in the channel"
     return "\n".join(
         [
-            f"*Settings of {channel_ref(channel)}*",
+            f"*Settings of {channel_ref(channel)}* (change one with `/agent config <key> <value>`)",
             f"• `timeout`: {format_duration(settings.timeout)}",
             f"• `timeout_outcome`: {settings.timeout_outcome}",
+            f"• `approvers`: {people_refs(settings.approvers)}",
+            f"• `required_approvals`: {settings.required_approvals}",
+            f"• `allow_self_approval`: {'true' if settings.allow_self_approval else 'false'}",
+            f"• `approvals_channel`: {channel_ref(settings.approvals_channel or default_approvals_channel)}",
+            f"• `admins`: {admins}",
         ]
     )
+
+
+def audit_text(channel: str, entries: Sequence[dict[str, str]]) -> str:
+    """`/agent audit`: the channel's latest audit entries, newest first."""
+    if not entries:
+        return f"No audit entries for {channel_ref(channel)} yet."
+    lines = [f"*Latest audit entries for {channel_ref(channel)}*"]
+    for entry in entries:
+        stamp = date_ref(float(entry.get("at") or 0))
+        who = user_ref(entry["by"]) if entry.get("by") else "the bot"
+        what = escape(entry.get("event", "?").replace("_", " "))
+        detail = [f"{k} {safe(entry[k], 60)}" for k in ("outcome", "reason", "setting", "after") if entry.get(k)]
+        run = f" run `{entry['run']}`" if entry.get("run") else ""
+        lines.append(f"• {stamp} {what}{run} by {who}" + (f" ({', '.join(detail)})" if detail else ""))
+    return "\n".join(lines)
 
 
 def status_text(channel: str, runs: Sequence[RunRecord], pending: Sequence[ApprovalRecord], *, now: float) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -56,16 +57,20 @@ class CardService:
                 blocks=[{"type": "section", "text": part}],
             )
 
+    async def show_pending(self, approval: ApprovalRecord) -> bool:
+        """Redraw a still-pending card (e.g. quorum progress). False (logged) when Slack refused."""
+        return await self._update(approval, build_approval_blocks(approval))
+
     async def show_decision(self, approval: ApprovalRecord) -> bool:
         """Rewrite the card to say what was decided. False (logged) when Slack refused."""
+        return await self._update(approval, build_decided_blocks(approval))
+
+    async def _update(self, approval: ApprovalRecord, blocks: list[dict[str, Any]]) -> bool:
         if not approval.card_ts:
             return False
         try:
             await self._slack.chat_update(
-                channel=approval.card_channel,
-                ts=approval.card_ts,
-                text=approval_fallback_text(approval),
-                blocks=build_decided_blocks(approval),
+                channel=approval.card_channel, ts=approval.card_ts, text=approval_fallback_text(approval), blocks=blocks
             )
         except SlackApiError as exc:
             log.error("card update failed for approval %s: %s", approval.id, exc.response.get("error"))

@@ -13,16 +13,24 @@ from bot.durations import DurationError, parse_duration
 from bot.records import RUN_ID
 
 MAX_TASK_CHARS = 3000
-SUBCOMMANDS = ("help", "status", "cancel", "config")
+SUBCOMMANDS = ("help", "status", "cancel", "config", "audit")
 SETTINGS = {
     "timeout": "a duration: 90, 90s, 15m, 2h or 1d (1 second to 7 days)",
     "timeout_outcome": "reject or approve",
+    "approvers": "`anyone`, or people and user groups: @alice @bob @approvers",
+    "required_approvals": "how many different approvers must approve: a number from 1 to 10",
+    "allow_self_approval": "true or false: may the person who started a run decide its approvals",
+    "approvals_channel": "a channel, e.g. #approvals (the bot must be able to post there)",
+    "admins": "`anyone`, or people who may change these settings: @alice @bob",
 }
+_PERSON = re.compile(r"<@([UW][A-Z0-9]{2,20})(?:\|[^>]*)?>")
+_GROUP = re.compile(r"<!subteam\^(S[A-Z0-9]{2,20})(?:\|[^>]*)?>")
+_CHANNEL = re.compile(r"<#([CG][A-Z0-9]{2,20})(?:\|[^>]*)?>|([CG][A-Z0-9]{2,20})")
 MODES = ("always",)
 FLAGS: dict[str, Callable[[], tuple[str, ...]]] = {"--team": lambda: tuple(PRESETS), "--mode": lambda: MODES}
 USAGE = (
     "Valid forms: `/agent <task>`, `/agent --team NAME --mode MODE <task>`, `/agent help`, `/agent status`, "
-    "`/agent cancel <run id>`, "
+    "`/agent cancel <run id>`, `/agent audit`, "
     "`/agent config`, `/agent config <key> <value>` (keys: " + ", ".join(f"`{k}`" for k in SETTINGS) + ")."
 )
 
@@ -50,6 +58,11 @@ class Cancel:
 
 
 @dataclass(frozen=True, slots=True)
+class AuditLog:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
 class ShowConfig:
     pass
 
@@ -65,7 +78,7 @@ class Invalid:
     message: str
 
 
-Command = Start | Help | Status | Cancel | ShowConfig | SetConfig | Invalid
+Command = Start | Help | Status | Cancel | ShowConfig | SetConfig | AuditLog | Invalid
 
 
 _SLACK_REF = re.compile(r"<([@#!])([A-Za-z0-9^]+)(?:\|([^>]*))?>|<((?:https?|mailto):[^>|]+)(?:\|([^>]*))?>")
@@ -93,7 +106,8 @@ def as_typed(text: str) -> str:
 
 def parse_command(text: str) -> Command:
     """What `/agent <text>` asks for (text as Slack sends it). Anything we cannot accept is `Invalid`."""
-    text = as_typed(text).strip()
+    raw = text.strip()
+    text = as_typed(raw).strip()
     if not text:
         return Invalid("Tell me what to do, e.g. `/agent Draft an email to our vendor`. " + USAGE)
     words = text.split()
@@ -102,12 +116,14 @@ def parse_command(text: str) -> Command:
         return Help()
     if head == "status" and len(words) == 1:
         return Status()
+    if head == "audit" and len(words) == 1:
+        return AuditLog()
     if head == "cancel":
         if len(words) != 2 or not RUN_ID.match(words[1]):
             return Invalid("Usage: `/agent cancel <run id>` (the id looks like `rabc2345`; see `/agent status`).")
         return Cancel(words[1])
     if head == "config":
-        return _parse_config(words[1:])
+        return _parse_config(raw.split()[1:])
     if head.startswith("--"):
         return _parse_flags(words)
     if len(words) == 1:
@@ -146,15 +162,19 @@ def _parse_flags(words: list[str]) -> Command:
 
 
 def _parse_config(args: list[str]) -> Command:
+    """`config [<key> <value...>]`; `args` as Slack sent them (mentions escaped as `<@U…|name>`)."""
     if not args:
         return ShowConfig()
     key = args[0].lower()
     if key not in SETTINGS:
         valid = ", ".join(f"`{k}`" for k in SETTINGS)
-        return Invalid(f"Unknown setting `{_quote(args[0])}`. Settings: {valid}. Usage: `/agent config <key> <value>`.")
-    if len(args) != 2:
-        return Invalid(f"Usage: `/agent config {key} <value>` where value is {SETTINGS[key]}.")
-    value = args[1]
+        form = "Usage: `/agent config <key> <value>`."
+        return Invalid(f"Unknown setting `{_quote(as_typed(args[0]))}`. Settings: {valid}. {form}")
+    values = args[1:]
+    usage = Invalid(f"Usage: `/agent config {key} <value>` where value is {SETTINGS[key]}. Setting unchanged.")
+    if not values or (len(values) > 1 and key not in ("approvers", "admins")):
+        return usage
+    value = as_typed(values[0]).strip()
     if key == "timeout":
         try:
             return SetConfig(key, str(parse_duration(value)))
@@ -164,7 +184,41 @@ def _parse_config(args: list[str]) -> Command:
         if value.lower() not in ("reject", "approve"):
             return Invalid(f"Bad timeout_outcome `{_quote(value)}`: use reject or approve. Setting unchanged.")
         return SetConfig(key, value.lower())
-    raise AssertionError(key)  # pragma: no cover - SETTINGS and this function list the same keys
+    if key == "allow_self_approval":
+        if value.lower() not in ("true", "false", "yes", "no", "on", "off"):
+            return Invalid(f"Bad allow_self_approval `{_quote(value)}`: use true or false. Setting unchanged.")
+        return SetConfig(key, "true" if value.lower() in ("true", "yes", "on") else "false")
+    if key == "required_approvals":
+        if not value.isdigit() or not 1 <= int(value) <= 10:
+            return Invalid(f"Bad required_approvals `{_quote(value)}`: use a number from 1 to 10. Setting unchanged.")
+        return SetConfig(key, str(int(value)))
+    if key == "approvals_channel":
+        match = _CHANNEL.fullmatch(values[0])
+        if match is None:
+            return Invalid(
+                f"Bad approvals_channel `{_quote(value)}`: name a channel, e.g. #approvals. Setting unchanged."
+            )
+        return SetConfig(key, match.group(1) or match.group(2))
+    return _parse_people(key, values)
+
+
+def _parse_people(key: str, values: list[str]) -> Command:
+    """`approvers` (people and user groups) or `admins` (people), or `anyone`."""
+    if len(values) == 1 and values[0].lower() == "anyone":
+        return SetConfig(key, "anyone")
+    ids: list[str] = []
+    for token in values:
+        person, group = _PERSON.fullmatch(token), _GROUP.fullmatch(token)
+        if person is not None:
+            ids.append(person.group(1))
+        elif group is not None and key == "approvers":
+            ids.append(group.group(1))
+        else:
+            what = "people and user groups" if key == "approvers" else "people"
+            return Invalid(
+                f"Bad {key} `{_quote(as_typed(token))}`: name {what} with @, or say `anyone`. Setting unchanged."
+            )
+    return SetConfig(key, ",".join(dict.fromkeys(ids)))
 
 
 def _quote(text: str) -> str:

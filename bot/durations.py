@@ -15,7 +15,7 @@ class DurationError(ValueError):
     """Not a duration we accept; the message says which forms are."""
 
 
-def parse_duration(text: str) -> int:
+def parse_duration(text: str, *, max_seconds: int = MAX_SECONDS) -> int:
     """Seconds in `text`.
 
     >>> parse_duration("15m")
@@ -25,7 +25,7 @@ def parse_duration(text: str) -> int:
     if match is None:
         raise DurationError(f"not a duration: {text.strip()[:40]!r}; use {FORMS}")
     seconds = int(match.group(1)) * _UNITS[match.group(2)]
-    if not MIN_SECONDS <= seconds <= MAX_SECONDS:
+    if not MIN_SECONDS <= seconds <= max_seconds:
         raise DurationError(f"{text.strip()} is out of range; use {FORMS}")
     return seconds
 

@@ -92,6 +92,10 @@ class ApprovalRecord:
     timeout_seconds: int
     timeout_outcome: str = "reject"
     status: str = "pending"
+    required_approvals: int = 1
+    approvers: str = "anyone"  # "anyone", or user (U…/W…) and user group (S…) ids, comma-separated
+    allow_self_approval: int = 0
+    votes: str = ""  # ids of who approved so far, comma-separated (quorum)
     card_ts: str = ""
     decided_by: str = ""
     decided_at: float = 0.0
@@ -107,6 +111,14 @@ class ApprovalRecord:
     @property
     def pending(self) -> bool:
         return self.status == "pending"
+
+    @property
+    def voters(self) -> list[str]:
+        return [v for v in self.votes.split(",") if v]
+
+    @property
+    def approver_ids(self) -> list[str]:
+        return [] if self.approvers in ("", "anyone") else self.approvers.split(",")
 
     def decision(self) -> Decision:
         outcome: Outcome = self.status if self.status in get_args(Outcome) else "cancelled"  # type: ignore[assignment]
@@ -126,3 +138,13 @@ class ChannelSettings:
 
     timeout: int
     timeout_outcome: str = "reject"
+    approvers: tuple[str, ...] = ()  # empty: anyone
+    allow_self_approval: bool = False
+    required_approvals: int = 1
+    approvals_channel: str = ""  # empty: the worker's APPROVALS_CHANNEL
+    admins: tuple[str, ...] = ()  # empty: anyone in the channel (and ADMIN_USERS everywhere)
+
+    @property
+    def approvers_spec(self) -> str:
+        return ",".join(self.approvers) if self.approvers else "anyone"
+

@@ -213,7 +213,7 @@ class RunManager:
             owner=self._worker_id,
             requester=run.requester,
             origin_channel=run.channel,
-            card_channel=self._approvals_channel,
+            card_channel=settings.approvals_channel or self._approvals_channel,
             task=run.task,
             proposal=request.proposal,
             author=request.author,
@@ -221,6 +221,9 @@ class RunManager:
             deadline=now + settings.timeout,
             timeout_seconds=settings.timeout,
             timeout_outcome=settings.timeout_outcome,
+            required_approvals=settings.required_approvals,
+            approvers=settings.approvers_spec,
+            allow_self_approval=int(settings.allow_self_approval),
         )
         future = self._waiter.expect(approval.id)
         try:

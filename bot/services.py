@@ -19,6 +19,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from agents.models import resolve_model_config
 from bot.cards import CardService
+from bot.directory import Directory
 from bot.runs import RunManager
 from bot.security import secrets_of
 from bot.settings import Settings
@@ -55,6 +56,7 @@ class Services:
     store: ApprovalStore
     slack: AsyncWebClient
     cards: CardService
+    directory: Directory
     waiter: DecisionWaiter
     sweeper: DeadlineSweeper
     runs: RunManager
@@ -81,9 +83,10 @@ def create_services(settings: Settings, *, worker_id: str | None = None) -> Serv
         model_config_path=settings.model_config_path, openai_api_key=settings.openai_api_key
     )
     redis = connect(settings.redis_url)
-    store = ApprovalStore(redis, prefix=settings.key_prefix)
+    store = ApprovalStore(redis, prefix=settings.key_prefix, audit_retention=settings.audit_retention)
     slack = create_slack_client(settings)
     cards = CardService(slack)
+    directory = Directory(slack, ttl=settings.usergroup_cache_seconds)
     background = Background()
 
     async def on_timed_out(approval: Any) -> None:
@@ -114,6 +117,7 @@ def create_services(settings: Settings, *, worker_id: str | None = None) -> Serv
         store=store,
         slack=slack,
         cards=cards,
+        directory=directory,
         waiter=waiter,
         sweeper=sweeper,
         runs=runs,

@@ -35,6 +35,9 @@ class Settings:
     model_config_path: str | None = None
     openai_api_key: str | None = field(default=None, repr=False)
     key_prefix: str = "hitl"
+    admin_users: tuple[str, ...] = ()
+    usergroup_cache_seconds: int = 60
+    audit_retention: int = 90 * 86400
     max_runs_per_user: int = 3
     max_runs_per_channel: int = 10
     log_level: str = "INFO"
@@ -64,6 +67,10 @@ class Settings:
             timeout = parse_duration(env.get("APPROVAL_TIMEOUT", "10m"))
         except DurationError as exc:
             raise SettingsError(f"APPROVAL_TIMEOUT: {exc}") from None
+        try:
+            retention = parse_duration(env.get("AUDIT_RETENTION", "") or "90d", max_seconds=10 * 365 * 86400)
+        except DurationError as exc:
+            raise SettingsError(f"AUDIT_RETENTION: {exc}") from None
         api_url = env.get("SLACK_API_URL", "").strip() or DEFAULT_SLACK_API_URL
         return cls(
             slack_bot_token=required("SLACK_BOT_TOKEN"),
@@ -78,6 +85,9 @@ class Settings:
             openai_api_key=env.get("OPENAI_API_KEY") or None,
             key_prefix=env.get("REDIS_KEY_PREFIX", "hitl"),
             log_level=env.get("LOG_LEVEL", "INFO").upper(),
+            admin_users=tuple(u.strip() for u in env.get("ADMIN_USERS", "").split(",") if u.strip()),
+            usergroup_cache_seconds=number("USERGROUP_CACHE_SECONDS", 60, 0, 86400),
+            audit_retention=retention,
             max_runs_per_user=number("MAX_RUNS_PER_USER", 3, 1, 1000),
             max_runs_per_channel=number("MAX_RUNS_PER_CHANNEL", 10, 1, 10000),
         )

@@ -22,7 +22,7 @@ from __future__ import annotations
 import inspect
 import json
 import time
-from collections.abc import Awaitable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
@@ -31,31 +31,76 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from bot.records import ApprovalRecord, ChannelSettings, RunRecord
 
 T = TypeVar("T")
-DecideStatus = Literal["ok", "missing", "mismatch", "already", "not_due"]
+DecideStatus = Literal[
+    "ok",
+    "vote",
+    "missing",
+    "mismatch",
+    "unattached",
+    "already",
+    "not_due",
+    "self",
+    "not_allowed",
+    "check_groups",
+    "duplicate",
+]
 DECIDED_RETENTION_SECONDS = 30 * 24 * 3600
-AUDIT_MAXLEN = 100_000
+AUDIT_RETENTION_SECONDS = 90 * 24 * 3600
 
 _DECIDE = """
-local key = KEYS[1]
+local key, votes_key = KEYS[1], KEYS[4]
 local id, outcome, by, now, feedback = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local card_channel, card_ts, prefix = ARGV[6], ARGV[7], ARGV[8]
+local card_channel, card_ts, prefix, audit_minid = ARGV[6], ARGV[7], ARGV[8], ARGV[9]
+local check_auth, groups_ok = ARGV[11], ARGV[12]
 local cur = redis.call('HMGET', key, 'status', 'card_channel', 'card_ts', 'deadline', 'owner',
-                       'created_at', 'run_id', 'origin_channel', 'timeout_outcome')
+                       'created_at', 'run_id', 'origin_channel', 'timeout_outcome', 'requester',
+                       'allow_self_approval', 'approvers', 'required_approvals')
 if not cur[1] then return {'missing', {}} end
 if card_channel ~= '' then
-  -- a click can beat attach_card by a few ms: an unattached card of the right channel is this one
-  if cur[2] ~= card_channel or (cur[3] ~= '' and cur[3] ~= card_ts) then return {'mismatch', {}} end
-  if cur[3] == '' then redis.call('HSET', key, 'card_ts', card_ts) end
+  if cur[2] ~= card_channel then return {'mismatch', {}} end
+  -- the card is posted but its ts not stored yet (a few ms): the caller waits and tries again
+  if cur[3] == '' then return {'unattached', {}} end
+  if cur[3] ~= card_ts then return {'mismatch', {}} end
 end
 if cur[1] ~= 'pending' then return {'already', redis.call('HGETALL', key)} end
 if outcome == 'timed_out' and tonumber(cur[4]) > tonumber(now) then return {'not_due', {}} end
+local function audit(...)
+  redis.call('XADD', KEYS[3], 'MINID', '~', audit_minid, '*', 'at', now, 'approval', id, 'run', cur[7],
+             'card_channel', cur[2], 'origin_channel', cur[8], ...)
+end
+if check_auth == '1' then
+  local refusal = nil
+  if cur[11] ~= '1' and cur[10] == by then refusal = 'self' end
+  local approvers = cur[12] or ''
+  if not refusal and approvers ~= '' and approvers ~= 'anyone'
+     and not string.find(',' .. approvers .. ',', ',' .. by .. ',', 1, true) then
+    if groups_ok ~= '1' and string.find(',' .. approvers, ',S', 1, true) then
+      return {'check_groups', redis.call('HGETALL', key)}
+    end
+    if groups_ok ~= '1' then refusal = 'not_allowed' end
+  end
+  if refusal then
+    audit('event', 'refused', 'by', by, 'outcome', outcome, 'reason', refusal)
+    return {refusal, redis.call('HGETALL', key)}
+  end
+end
+local required = tonumber(cur[13] or '1') or 1
+if outcome == 'approved' and required > 1 then
+  if redis.call('SADD', votes_key, by) == 0 then return {'duplicate', redis.call('HGETALL', key)} end
+  redis.call('EXPIRE', votes_key, ARGV[10])
+  local votes = redis.call('HGET', key, 'votes') or ''
+  if votes == '' then votes = by else votes = votes .. ',' .. by end
+  redis.call('HSET', key, 'votes', votes)
+  local count = redis.call('SCARD', votes_key)
+  audit('event', 'vote', 'by', by, 'outcome', 'approved', 'votes', count, 'required', required,
+        'latency_ms', math.floor((tonumber(now) - tonumber(cur[6])) * 1000))
+  if count < required then return {'vote', redis.call('HGETALL', key)} end
+end
 redis.call('HSET', key, 'status', outcome, 'decided_by', by, 'decided_at', now, 'feedback', feedback)
 redis.call('ZREM', KEYS[2], id)
 redis.call('EXPIRE', key, ARGV[10])
-local latency = math.floor((tonumber(now) - tonumber(cur[6])) * 1000)
-redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[9], '*', 'event', 'decision', 'approval', id, 'run', cur[7],
-           'outcome', outcome, 'by', by, 'at', now, 'latency_ms', latency, 'feedback', feedback,
-           'card_channel', cur[2], 'origin_channel', cur[8])
+audit('event', 'decision', 'outcome', outcome, 'by', by, 'feedback', feedback,
+      'latency_ms', math.floor((tonumber(now) - tonumber(cur[6])) * 1000))
 redis.call('PUBLISH', prefix .. ':worker:' .. cur[5], cjson.encode({t='decision', id=id, status=outcome, by=by,
            feedback=feedback, timeout_outcome=cur[9]}))
 return {'ok', redis.call('HGETALL', key)}
@@ -77,7 +122,9 @@ return 'ok'
 )
 
 # Update a run's fields; a final status is never overwritten (a cancel may land at any time).
-_UPDATE_RUN = _FINAL + """
+_UPDATE_RUN = (
+    _FINAL
+    + """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return 'missing' end
 for i = 1, #ARGV, 2 do
@@ -86,6 +133,7 @@ end
 if final[status] then return 'final' end
 return 'ok'
 """
+)
 
 # Admit a run if its requester and channel are under their limits of active runs. Members whose
 # run has ended (or expired) are pruned first, so a lost worker cannot block anyone for good.
@@ -133,10 +181,10 @@ def _pairs(flat: list[Any]) -> dict[str, str]:
 class ApprovalStore:
     """Runs, approvals, channel settings and the audit log in Redis."""
 
-    def __init__(self, redis: Redis, *, prefix: str = "hitl", audit_maxlen: int = AUDIT_MAXLEN) -> None:
+    def __init__(self, redis: Redis, *, prefix: str = "hitl", audit_retention: int = AUDIT_RETENTION_SECONDS) -> None:
         self.redis = redis
         self.prefix = prefix
-        self.audit_maxlen = audit_maxlen
+        self.audit_retention = audit_retention
         self._decide = redis.register_script(_DECIDE)
         self._finish_run = redis.register_script(_FINISH_RUN)
         self._admit_run = redis.register_script(_ADMIT_RUN)
@@ -154,6 +202,13 @@ class ApprovalStore:
 
     def run_key(self, run_id: str) -> str:
         return f"{self.prefix}:run:{run_id}"
+
+    def votes_key(self, approval_id: str) -> str:
+        return f"{self.prefix}:votes:{{{approval_id}}}"
+
+    def audit_minid(self) -> str:
+        """Audit entries older than the retention are trimmed (approximately) as new ones arrive."""
+        return str(int((time.time() - self.audit_retention) * 1000))
 
     def worker_channel(self, worker_id: str) -> str:
         return f"{self.prefix}:worker:{worker_id}"
@@ -192,7 +247,7 @@ class ApprovalStore:
                     "at": repr(run.created_at),
                     "task": run.task[:500],
                 },
-                maxlen=self.audit_maxlen,
+                minid=self.audit_minid(),
                 approximate=True,
             )
             await pipe.execute()
@@ -213,7 +268,9 @@ class ApprovalStore:
             keys=[self.run_key(run.id), *self._active_keys(run)], args=[status, repr(time.time()), reason, by, run.id]
         )
         if result == "ok":
-            await self.audit("run_finished", run=run.id, outcome=status, reason=reason[:500], by=by)
+            await self.audit(
+                "run_finished", run=run.id, outcome=status, reason=reason[:500], by=by, origin_channel=run.channel
+            )
         return bool(result == "ok")
 
     async def recent_runs(self, channel: str, *, limit: int = 10) -> list[RunRecord]:
@@ -244,7 +301,7 @@ class ApprovalStore:
                     "card_channel": approval.card_channel,
                     "origin_channel": approval.origin_channel,
                 },
-                maxlen=self.audit_maxlen,
+                minid=self.audit_minid(),
                 approximate=True,
             )
             await pipe.execute()
@@ -283,20 +340,27 @@ class ApprovalStore:
         feedback: str = "",
         now: float | None = None,
         card: tuple[str, str] | None = None,
+        check_auth: bool = False,
+        groups_ok: bool = False,
     ) -> DecideResult:
-        """Move a pending approval to `outcome`, exactly once.
+        """Move a pending approval to `outcome`, exactly once; or count one approval vote of a quorum.
 
         Args:
             card: (channel, ts) of the message the click came from; the approval must belong to it.
             now: decision time (epoch seconds); a `timed_out` decision is refused before the deadline.
+            check_auth: apply the approval's rules on who may decide (a person's click).
+            groups_ok: the caller checked that `by` is in one of the approval's user groups.
 
-        Returns `ok` with the decided record; `already` with the record as it was decided;
-        `missing`, `mismatch` (not this card's approval) or `not_due` with no record.
+        Returns `ok` with the decided record; `vote` when an approval was counted towards a quorum
+        not yet reached; `already` with the record as it was decided; `self`, `not_allowed`
+        (refused and audited), `check_groups` (`by` is not named: check the groups, then call again
+        with `groups_ok`) or `duplicate` (this person's vote already counts) with the record;
+        `missing`, `mismatch` (not this card's approval) or `not_due` without one.
         """
         channel, ts = card if card is not None else ("", "")
         stamp = repr(time.time() if now is None else now)
         status, flat = await self._decide(
-            keys=[self.approval_key(approval_id), self.deadlines_key, self.audit_key],
+            keys=[self.approval_key(approval_id), self.deadlines_key, self.audit_key, self.votes_key(approval_id)],
             args=[
                 approval_id,
                 outcome,
@@ -306,8 +370,10 @@ class ApprovalStore:
                 channel,
                 ts,
                 self.prefix,
-                self.audit_maxlen,
+                self.audit_minid(),
                 DECIDED_RETENTION_SECONDS,
+                "1" if check_auth else "0",
+                "1" if groups_ok else "0",
             ],
         )
         record = ApprovalRecord.from_redis(_pairs(flat)) if flat else None
@@ -323,9 +389,19 @@ class ApprovalStore:
     # settings ---------------------------------------------------------------------------
     async def channel_settings(self, channel: str, *, default_timeout: int) -> ChannelSettings:
         raw = await _aw(self.redis.hgetall(f"{self.prefix}:settings:{channel}"))
+
+        def ids(name: str) -> tuple[str, ...]:
+            value = raw.get(name) or ""
+            return () if value in ("", "anyone") else tuple(value.split(","))
+
         return ChannelSettings(
             timeout=int(raw.get("timeout") or default_timeout),
             timeout_outcome=raw.get("timeout_outcome") or "reject",
+            approvers=ids("approvers"),
+            allow_self_approval=raw.get("allow_self_approval") == "true",
+            required_approvals=int(raw.get("required_approvals") or 1),
+            approvals_channel=raw.get("approvals_channel") or "",
+            admins=ids("admins"),
         )
 
     async def set_channel_setting(self, channel: str, key: str, value: str, *, by: str) -> str | None:
@@ -343,11 +419,42 @@ class ApprovalStore:
     # audit & messaging ------------------------------------------------------------------
     async def audit(self, event: str, **fields: str | float) -> None:
         entry = {"event": event, "at": repr(time.time()), **{k: str(v) for k, v in fields.items()}}
-        await self.redis.xadd(self.audit_key, entry, maxlen=self.audit_maxlen, approximate=True)  # type: ignore[arg-type]
+        await self.redis.xadd(self.audit_key, entry, minid=self.audit_minid(), approximate=True)  # type: ignore[arg-type]
 
     async def audit_entries(self, *, count: int = 1000) -> list[dict[str, str]]:
         entries = await self.redis.xrange(self.audit_key, count=count)
         return [{"id": str(entry_id), **dict(values)} for entry_id, values in entries]
+
+    async def channel_audit(self, channel: str, *, limit: int = 10, scan: int = 5000) -> list[dict[str, str]]:
+        """The newest `limit` audit entries about `channel` (as origin or approvals channel)."""
+        found: list[dict[str, str]] = []
+        upper = "+"
+        scanned = 0
+        while len(found) < limit and scanned < scan:
+            batch = await self.redis.xrevrange(self.audit_key, max=upper, count=500)
+            if not batch:
+                break
+            for entry_id, values in batch:
+                if channel in (values.get("origin_channel"), values.get("card_channel")):
+                    found.append({"id": str(entry_id), **dict(values)})
+                    if len(found) == limit:
+                        break
+            scanned += len(batch)
+            upper = "(" + str(batch[-1][0])
+        return found
+
+    async def export_audit(self, *, since: float, channels: Iterable[str] = ()) -> AsyncIterator[dict[str, str]]:
+        """Audit entries since `since` (epoch seconds), oldest first, optionally only about `channels`."""
+        wanted = set(channels)
+        lower = str(int(since * 1000))
+        while True:
+            batch = await self.redis.xrange(self.audit_key, min=lower, count=1000)
+            for entry_id, values in batch:
+                if not wanted or wanted & {values.get("origin_channel"), values.get("card_channel")}:
+                    yield {"id": str(entry_id), **dict(values)}
+            if len(batch) < 1000:
+                return
+            lower = "(" + str(batch[-1][0])
 
     async def publish_to_worker(self, worker_id: str, message: Mapping[str, Any]) -> int:
         return int(await self.redis.publish(self.worker_channel(worker_id), json.dumps(message)))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 import hashlib
 import hmac
 import time
@@ -122,13 +123,15 @@ async def test_many_concurrent_clicks_make_exactly_one_decision(slack: SlackStan
     winner = decisions[0]
     expected = "completed" if winner["outcome"] == "approved" else "rejected"
     await run_status(worker, run_id, wanted=expected)
-    # everyone else is told who decided
-    await slack.wait_for(
-        lambda: (
-            len([e for u in (ALICE, BOB, CAROL) for e in slack.ephemerals(u) if "already" in e["text"]])
-            == len(users) - 1
-        )
-    )
+
+    # everyone else is told why nothing happened: who decided, or that the requester may not decide
+    def refusals() -> list[dict[str, Any]]:
+        return [e for e in slack.ephemerals() if "Nothing changed" in e["text"]]
+
+    await slack.wait_for(lambda: len(refusals()) == len(users) - 1)
+    assert all("already" in e["text"] for e in refusals() if e["user"] != ALICE)
+    assert all("already" in e["text"] or "You started this run" in e["text"] for e in refusals())
+    assert winner["by"] in (BOB, CAROL)
     updated = next(m for m in slack.messages(APPROVALS) if m["ts"] == card["ts"])
     assert f"<@{winner['by']}>" in block_texts(updated)
 

@@ -2,19 +2,25 @@
 
 Bolt runs with `process_before_response=True`: these handlers only touch Redis before they
 return, so the HTTP answer goes out in about a millisecond; Slack calls happen in the background.
+Who may decide is checked inside the same atomic step (self-approval, named approvers); only
+user-group membership needs a (cached) Slack lookup first.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
-from bot.blocks import ACTION_APPROVE, ACTION_REJECT, ACTION_REVISE, build_revise_modal, user_ref
+from bot.blocks import ACTION_APPROVE, ACTION_REJECT, ACTION_REVISE, build_revise_modal, people_refs, user_ref
 from bot.records import APPROVAL_ID, SLACK_ID, SLACK_TS, ApprovalRecord
 from bot.security import sign_metadata
 from bot.services import Services
 from bot.store import DecideResult
+
+ATTACH_WAIT = 3.0  # seconds a click may wait for its card's ts to be stored
 
 ALREADY = {
     "approved": "approved",
@@ -55,34 +61,88 @@ def _click(body: dict[str, Any]) -> tuple[str, str, str, str] | None:
     return (approval_id, user, channel, ts) if ok else None
 
 
+async def decide_as(
+    services: Services, approval_id: str, *, outcome: str, user: str, card: tuple[str, str], feedback: str = ""
+) -> DecideResult:
+    """A person's decision (or vote) through the atomic step, with the approver rules applied."""
+    store = services.store
+    result = await store.decide(approval_id, outcome=outcome, by=user, feedback=feedback, card=card, check_auth=True)
+    deadline = time.monotonic() + ATTACH_WAIT
+    while result.status == "unattached" and time.monotonic() < deadline:  # a click within ms of the post
+        await asyncio.sleep(0.01)
+        result = await store.decide(
+            approval_id, outcome=outcome, by=user, feedback=feedback, card=card, check_auth=True
+        )
+    if result.status == "check_groups" and result.approval is not None:
+        if await services.directory.in_any_group(user, result.approval.approver_ids):
+            return await store.decide(
+                approval_id, outcome=outcome, by=user, feedback=feedback, card=card, check_auth=True, groups_ok=True
+            )
+        await store.audit(
+            "refused",
+            approval=approval_id,
+            run=result.approval.run_id,
+            by=user,
+            outcome=outcome,
+            reason="not_allowed",
+            card_channel=card[0],
+            origin_channel=result.approval.origin_channel,
+        )
+        return DecideResult(status="not_allowed", approval=result.approval)
+    return result
+
+
+def show_outcome(services: Services, result: DecideResult) -> bool:
+    """Bring the card up to date after a decision or vote. False when nothing was decided."""
+    if result.approval is None or result.status not in ("ok", "vote"):
+        return False
+    cards = services.cards
+    update = cards.show_decision(result.approval) if result.status == "ok" else cards.show_pending(result.approval)
+    services.background.spawn(update, name=f"card-{result.approval.id}")
+    return True
+
+
 async def decide_from_click(services: Services, body: dict[str, Any], *, outcome: str) -> None:
     click = _click(body)
     if click is None:
         await services.store.audit("refused", reason="malformed click", outcome=outcome)
         return
     approval_id, user, channel, ts = click
-    result = await services.store.decide(approval_id, outcome=outcome, by=user, card=(channel, ts))
-    if result.status == "ok" and result.approval is not None:
-        services.background.spawn(services.cards.show_decision(result.approval), name=f"card-{approval_id}")
+    result = await decide_as(services, approval_id, outcome=outcome, user=user, card=(channel, ts))
+    if show_outcome(services, result) and result.status == "ok":
         return
-    await refuse(services, result, user=user, channel=channel, approval_id=approval_id, outcome=outcome)
+    await refuse(services, result, user=user, channel=channel, approval_id=approval_id)
 
 
-async def refuse(
-    services: Services, result: DecideResult, *, user: str, channel: str, approval_id: str, outcome: str
-) -> None:
-    """Tell the clicker why nothing happened (ephemeral); audit forged clicks."""
+async def refuse(services: Services, result: DecideResult, *, user: str, channel: str, approval_id: str) -> None:
+    """Tell the clicker why nothing (or only a vote) happened, ephemerally; audit forged clicks."""
     if result.status == "mismatch":
-        await services.store.audit("refused", approval=approval_id, by=user, reason="approval not on this card")
-    message = refusal_text(result)
+        await services.store.audit(
+            "refused", approval=approval_id, by=user, reason="approval not on this card", card_channel=channel
+        )
     services.background.spawn(
-        services.slack.chat_postEphemeral(channel=channel, user=user, text=message), name=f"refusal-{approval_id}"
+        services.slack.chat_postEphemeral(channel=channel, user=user, text=refusal_text(result)),
+        name=f"refusal-{approval_id}",
     )
 
 
 def refusal_text(result: DecideResult) -> str:
-    if result.status == "already" and result.approval is not None:
-        approval = result.approval
+    approval = result.approval
+    if result.status == "vote" and approval is not None:
+        return f"Your approval is counted: {len(approval.voters)} of {approval.required_approvals}."
+    if result.status == "duplicate" and approval is not None:
+        return (
+            f"Your approval already counts ({len(approval.voters)} of {approval.required_approvals});"
+            " another approver must approve. Nothing changed."
+        )
+    if result.status == "self":
+        return (
+            "You started this run, so you cannot decide its approvals (this channel's allow_self_approval"
+            " is false). Nothing changed."
+        )
+    if result.status == "not_allowed" and approval is not None:
+        return f"Only {people_refs(approval.approver_ids)} may decide this approval. Nothing changed."
+    if result.status == "already" and approval is not None:
         if approval.status == "timed_out":
             return "Too late: this approval already timed out."
         by = f" by {user_ref(approval.decided_by)}" if approval.decided_by not in ("", "system", "timeout") else ""
@@ -98,9 +158,13 @@ async def open_revise_modal(services: Services, body: dict[str, Any]) -> None:
         return
     approval_id, user, channel, ts = click
     approval = await services.store.get_approval(approval_id)
-    problem = _not_decidable(approval, channel=channel, ts=ts)
+    deadline = time.monotonic() + ATTACH_WAIT
+    while approval is not None and not approval.card_ts and time.monotonic() < deadline:  # just posted
+        await asyncio.sleep(0.01)
+        approval = await services.store.get_approval(approval_id)
+    problem = await _not_decidable(services, approval, user=user, channel=channel, ts=ts)
     if problem is not None:
-        await refuse(services, problem, user=user, channel=channel, approval_id=approval_id, outcome="revised")
+        await refuse(services, problem, user=user, channel=channel, approval_id=approval_id)
         return
     assert approval is not None
     metadata = sign_metadata(
@@ -112,11 +176,32 @@ async def open_revise_modal(services: Services, body: dict[str, Any]) -> None:
     )
 
 
-def _not_decidable(approval: ApprovalRecord | None, *, channel: str, ts: str) -> DecideResult | None:
+async def _not_decidable(
+    services: Services, approval: ApprovalRecord | None, *, user: str, channel: str, ts: str
+) -> DecideResult | None:
+    """Why `user` cannot ask for a revision of `approval` from this card (the modal is not opened)."""
     if approval is None:
         return DecideResult(status="missing", approval=None)
-    if approval.card_channel != channel or approval.card_ts not in ("", ts):
+    if approval.card_channel != channel or approval.card_ts != ts:
         return DecideResult(status="mismatch", approval=None)
     if not approval.pending:
         return DecideResult(status="already", approval=approval)
-    return None
+    if not approval.allow_self_approval and approval.requester == user:
+        reason = "self"
+    elif approval.approver_ids and user not in approval.approver_ids:
+        if await services.directory.in_any_group(user, approval.approver_ids):
+            return None
+        reason = "not_allowed"
+    else:
+        return None
+    await services.store.audit(
+        "refused",
+        approval=approval.id,
+        run=approval.run_id,
+        by=user,
+        outcome="revised",
+        reason=reason,
+        card_channel=channel,
+        origin_channel=approval.origin_channel,
+    )
+    return DecideResult(status=reason, approval=approval)  # type: ignore[arg-type]

@@ -6,13 +6,15 @@ import time
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_sdk.errors import SlackApiError
 
 from agents.teams import DEFAULT_PRESET, PRESETS
-from bot.blocks import config_text, help_text, status_text
-from bot.commands import Cancel, Help, Invalid, SetConfig, ShowConfig, Start, Status, parse_command
-from bot.durations import format_duration
-from bot.records import SLACK_ID
+from bot.blocks import audit_text, config_text, help_text, people_refs, show_setting, status_text
+from bot.commands import AuditLog, Cancel, Help, Invalid, SetConfig, ShowConfig, Start, Status, parse_command
+from bot.directory import Directory
+from bot.records import SLACK_ID, ChannelSettings
 from bot.services import Services
+from bot.settings import Settings
 
 
 def register(app: AsyncApp, services: Services) -> None:
@@ -47,14 +49,59 @@ async def answer_agent_command(services: Services, command: dict[str, Any]) -> d
         return {"text": status_text(channel, runs, pending, now=time.time())}
     if isinstance(parsed, Cancel):
         return {"text": await services.runs.cancel_run(parsed.run_id, by=user)}
-    default_timeout = services.settings.approval_timeout
+    current = await store.channel_settings(channel, default_timeout=services.settings.approval_timeout)
     if isinstance(parsed, ShowConfig):
-        return {"text": config_text(channel, await store.channel_settings(channel, default_timeout=default_timeout))}
+        return {"text": config_text(channel, current, default_approvals_channel=services.settings.approvals_channel)}
+    if isinstance(parsed, AuditLog):
+        entries = await store.channel_audit(channel, limit=10)
+        return {"text": audit_text(channel, entries)}
     if isinstance(parsed, SetConfig):
-        before = await store.set_channel_setting(channel, parsed.key, parsed.value, by=user)
-        shown = format_duration(int(parsed.value)) if parsed.key == "timeout" else parsed.value
-        was = ""
-        if before is not None:
-            was = f" (was {format_duration(int(before))})" if parsed.key == "timeout" else f" (was {before})"
-        return {"text": f"`{parsed.key}` of this channel is now {shown}{was}. Runs started from now on use it."}
+        return {"text": await change_setting(services, parsed, current, user=user, channel=channel)}
     raise AssertionError(parsed)  # pragma: no cover
+
+
+def may_change_settings(user: str, current: ChannelSettings, settings: Settings) -> bool:
+    """Admins of the channel (anyone until some are set), and ADMIN_USERS everywhere."""
+    return user in settings.admin_users or not current.admins or user in current.admins
+
+
+async def change_setting(
+    services: Services, change: SetConfig, current: ChannelSettings, *, user: str, channel: str
+) -> str:
+    """Validate a setting against Slack and the other settings, then store it (audited)."""
+    store = services.store
+    if not may_change_settings(user, current, services.settings):
+        admins = sorted(set(current.admins) | set(services.settings.admin_users))
+        await store.audit("refused", origin_channel=channel, by=user, setting=change.key, reason="not an admin")
+        return f"Only {people_refs(admins)} may change this channel's settings. Setting unchanged."
+    problem = await setting_problem(services.directory, change, current)
+    if problem is not None:
+        return f"Cannot set `{change.key}`: {problem}. Setting unchanged."
+    before = await store.set_channel_setting(channel, change.key, change.value, by=user)
+    was = f" (was {show_setting(change.key, before)})" if before is not None else ""
+    return f"`{change.key}` of this channel is now {show_setting(change.key, change.value)}{was}."
+
+
+async def setting_problem(directory: Directory, change: SetConfig, current: ChannelSettings) -> str | None:
+    ids = [] if change.value == "anyone" else change.value.split(",")
+    try:
+        if change.key in ("approvers", "admins"):
+            for item in ids:
+                found = await (
+                    directory.problem_with_group(item) if item.startswith("S") else directory.problem_with_user(item)
+                )
+                if found:
+                    return found
+        if change.key == "approvers" and ids:
+            people = await directory.count_people(ids)
+            if current.required_approvals > people:
+                return f"required_approvals is {current.required_approvals} but these approvers are {people}"
+        if change.key == "required_approvals" and current.approvers:
+            people = await directory.count_people(list(current.approvers))
+            if int(change.value) > people:
+                return f"only {people} approvers are named (see `approvers`)"
+        if change.key == "approvals_channel":
+            return await directory.problem_with_channel(change.value)
+    except SlackApiError as exc:
+        return f"Slack said {exc.response.get('error')}"
+    return None

@@ -7,7 +7,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
 from bot.blocks import FEEDBACK_ACTION, FEEDBACK_BLOCK, REVISE_CALLBACK_ID
-from bot.listeners.actions import refusal_text
+from bot.listeners.actions import decide_as, refusal_text, show_outcome
 from bot.records import SLACK_ID
 from bot.security import verify_metadata
 from bot.services import Services
@@ -43,8 +43,7 @@ async def submit_revision(services: Services, body: dict[str, Any], view: dict[s
         return "Write what the agent should change."
     if len(feedback) > MAX_FEEDBACK_CHARS:
         return f"Keep it under {MAX_FEEDBACK_CHARS} characters (this is {len(feedback)})."
-    result = await services.store.decide(approval_id, outcome="revised", by=user, feedback=feedback, card=(channel, ts))
-    if result.status == "ok" and result.approval is not None:
-        services.background.spawn(services.cards.show_decision(result.approval), name=f"card-{approval_id}")
+    result = await decide_as(services, approval_id, outcome="revised", user=user, feedback=feedback, card=(channel, ts))
+    if show_outcome(services, result):
         return None
     return refusal_text(result) + " Your feedback was not sent; copy it if you want to keep it."

@@ -1,0 +1,65 @@
+"""Who is who in Slack: users, user groups (cached with a short expiry) and channels."""
+
+from __future__ import annotations
+
+import time
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+
+class Directory:
+    """Slack lookups for approver rules. Group membership is cached for `ttl` seconds
+    (`usergroups.users.list` is a Tier 2 method)."""
+
+    def __init__(self, slack: AsyncWebClient, *, ttl: float = 60.0) -> None:
+        self._slack = slack
+        self._ttl = ttl
+        self._groups: dict[str, tuple[float, frozenset[str]]] = {}
+
+    async def group_members(self, group_id: str) -> frozenset[str]:
+        cached = self._groups.get(group_id)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        response = await self._slack.usergroups_users_list(usergroup=group_id)
+        members = frozenset(str(u) for u in response.get("users") or [])
+        self._groups[group_id] = (time.monotonic() + self._ttl, members)
+        return members
+
+    async def in_any_group(self, user: str, ids: list[str]) -> bool:
+        for group_id in ids:
+            if group_id.startswith("S") and user in await self.group_members(group_id):
+                return True
+        return False
+
+    async def problem_with_user(self, user_id: str) -> str | None:
+        try:
+            response = await self._slack.users_info(user=user_id)
+        except SlackApiError as exc:
+            return f"<@{user_id}> cannot be found ({exc.response.get('error')})"
+        user = response.get("user") or {}
+        if user.get("deleted"):
+            return f"<@{user_id}> is deactivated"
+        return None
+
+    async def problem_with_group(self, group_id: str) -> str | None:
+        try:
+            await self.group_members(group_id)
+        except SlackApiError as exc:
+            return f"user group {group_id} cannot be read ({exc.response.get('error')})"
+        return None
+
+    async def problem_with_channel(self, channel_id: str) -> str | None:
+        try:
+            await self._slack.conversations_info(channel=channel_id)
+        except SlackApiError as exc:
+            return f"channel <#{channel_id}> cannot be used ({exc.response.get('error')})"
+        return None
+
+    async def count_people(self, ids: list[str]) -> int:
+        """How many distinct people the users and groups in `ids` name."""
+        people = {i for i in ids if not i.startswith("S")}
+        for group_id in ids:
+            if group_id.startswith("S"):
+                people |= await self.group_members(group_id)
+        return len(people)

@@ -67,7 +67,7 @@ def fits(text: str, limit: int) -> bool:
 
 def untrusted(text: str, *, label: str = "", limit: int = TEXT_LIMIT) -> dict[str, Any]:
     """A mrkdwn text object for untrusted text, with an optional trusted bold label above it."""
-    prefix = f"*{label}*\n" if label else ""
+    prefix = f"*{escape(clean(label))}*\n" if label else ""
     body = safe(text, limit - len(prefix))
     if not body.strip():
         body = "_(empty)_"

@@ -257,8 +257,12 @@ async def test_audit_export_and_channel_audit(slack: SlackStandIn, worker: Worke
     assert f"run `{run_id}` by <@{CAROL}> (outcome rejected)" in shown and "settings changed" in shown
 
     env = {**os.environ, "REDIS_URL": redis_url}
-    command = [sys.executable, "-m", "bot", "audit", "--since", "1h", "--channel", SALES]
-    jsonl = subprocess.run([*command, "--format", "jsonl"], env=env, capture_output=True, text=True, timeout=60)
+
+    async def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "bot", "audit", *args]
+        return await asyncio.to_thread(subprocess.run, command, env=env, capture_output=True, text=True, timeout=60)
+
+    jsonl = await cli("--since", "1h", "--channel", SALES, "--format", "jsonl")
     assert jsonl.returncode == 0, jsonl.stderr
     entries = [json.loads(line) for line in jsonl.stdout.splitlines()]
     events = [(e["event"], e.get("by"), e.get("outcome")) for e in entries]
@@ -272,14 +276,10 @@ async def test_audit_export_and_channel_audit(slack: SlackStandIn, worker: Worke
     decision = entries[3]
     assert decision["approval"] == approval_id_of(card) and int(decision["latency_ms"]) >= 0
     assert decision["card_channel"] == APPROVALS and decision["origin_channel"] == SALES
-    table = subprocess.run([*command, "--format", "csv"], env=env, capture_output=True, text=True, timeout=60)
+    table = await cli("--since", "1h", "--channel", SALES, "--format", "csv")
     rows = list(csv.DictReader(io.StringIO(table.stdout)))
     assert [r["event"] for r in rows] == [e[0] for e in events] and rows[3]["by"] == CAROL
-    everything = subprocess.run(
-        [sys.executable, "-m", "bot", "audit", "--since", "1h"], env=env, capture_output=True, text=True, timeout=60
-    )
+    everything = await cli("--since", "1h")
     assert len(everything.stdout.splitlines()) > len(entries)  # the other channel's run is there too
-    bad = subprocess.run(
-        [sys.executable, "-m", "bot", "audit", "--since", "soon"], env=env, capture_output=True, text=True, timeout=60
-    )
+    bad = await cli("--since", "soon")
     assert bad.returncode == 2 and "--since" in bad.stderr

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 import hashlib
 import hmac
 import time
 import urllib.parse
+from typing import Any
 
 import aiohttp
 

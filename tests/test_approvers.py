@@ -283,3 +283,33 @@ async def test_audit_export_and_channel_audit(slack: SlackStandIn, worker: Worke
     assert len(everything.stdout.splitlines()) > len(entries)  # the other channel's run is there too
     bad = await cli("--since", "soon")
     assert bad.returncode == 2 and "--since" in bad.stderr
+
+
+async def test_user_groups_as_approvers_follow_membership_after_the_cache_expires(
+    slack: SlackStandIn, redis_url: str, model_config: Path
+) -> None:
+    env = bot_env(slack=slack, redis_url=redis_url, model_config=model_config, USERGROUP_CACHE_SECONDS="1")
+    worker = await start_worker(env)
+    slack.events_url = worker.url + "/slack/events"
+    try:
+        slack.set_usergroup("S0APPROVERS", [BOB])
+        assert "now <!subteam^S0APPROVERS>" in await config(slack, "approvers @approvers")
+        assert "only 1 approvers are named" in await config(slack, "required_approvals 2")
+        await start_run(slack)
+        card = await pending_card(slack)
+        await slack.click(user=CAROL, channel=APPROVALS, ts=card["ts"], action_id="approval_approve")
+        note = await refusal_for(slack, CAROL, "may decide")
+        assert note["text"] == "Only <!subteam^S0APPROVERS> may decide this approval. Nothing changed."
+        slack.set_usergroup("S0APPROVERS", [BOB, CAROL])  # carol joins; the bot sees it once its cache expires
+        deadline = time.monotonic() + 10
+        while has_buttons(current(slack, card)) and time.monotonic() < deadline:  # poll with a deadline
+            seen = len(slack.ephemerals(CAROL))
+            await slack.click(user=CAROL, channel=APPROVALS, ts=card["ts"], action_id="approval_approve", as_seen=card)
+            await slack.wait_for(
+                lambda n=seen: len(slack.ephemerals(CAROL)) > n or not has_buttons(current(slack, card))
+            )
+        assert f"*Approved* by <@{CAROL}>" in block_texts(current(slack, card))
+        refused = [r for r in await audit(worker, "refused") if r["by"] == CAROL]
+        assert refused and all(r["reason"] == "not_allowed" for r in refused)
+    finally:
+        await worker.stop()

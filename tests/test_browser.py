@@ -1,0 +1,289 @@
+"""The local Slack page in a real browser (Debian's Chromium, headless) against `python -m bot dev`.
+
+A person types `/agent ...`, sees the header, its thread and the card, switches to another person, clicks
+Approve / Reject (with its confirmation) / Revise (through the modal) and watches the run finish.
+Screenshots go to artifacts/ (approved.png, revised.png).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
+
+from tests.conftest import free_port
+from tests.test_dev import ROOT, Dev, dev_environment, start_dev
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ARTIFACTS = ROOT / "artifacts"
+TASK = "Draft an email to our top 10 customers about the price change"
+
+expect.set_options(timeout=20_000)
+
+
+@pytest.fixture(scope="module")
+def dev() -> Iterator[Dev]:
+    with tempfile.TemporaryDirectory(prefix="test-browser-") as workdir:
+        process = start_dev(free_port(), dev_environment(), Path(workdir))
+        try:
+            yield process
+            assert process.stop() == 0, process.stderr()
+            assert "Traceback" not in process.stderr(), process.stderr()
+        finally:
+            process.kill()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Browser, dev: Dev) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    page.goto(dev.url + "/")
+    expect(page.get_by_test_id("channel-title")).to_have_text("#general")
+    yield page
+    context.close()
+    assert not errors, errors
+
+
+# --------------------------------------------------------------------------------------------------- helpers
+
+
+def be(page: Page, name: str) -> None:
+    page.get_by_test_id(f"user-{name}").click()
+    expect(page.get_by_test_id("current-user-name")).to_have_text(name)
+
+
+def go(page: Page, channel: str) -> None:
+    page.get_by_test_id(f"channel-{channel}").click()
+    expect(page.get_by_test_id("channel-title")).to_have_text(f"#{channel}")
+
+
+def type_in_box(page: Page, text: str) -> None:
+    box = page.get_by_test_id("message-input")
+    box.fill(text)
+    box.press("Enter")
+    expect(box).to_have_value("")
+
+
+def start_run(page: Page, task: str) -> str:
+    """Type `/agent <task>` in the current channel; returns the run id from the ephemeral answer."""
+    before = page.get_by_test_id("ephemeral").filter(has_text="Started run").count()
+    type_in_box(page, f"/agent {task}")
+    answers = page.get_by_test_id("ephemeral").filter(has_text="Started run")
+    expect(answers).to_have_count(before + 1)
+    answer = answers.last
+    expect(answer.get_by_test_id("only-visible-to-you")).to_have_text(re.compile("Only visible to you"))
+    match = re.search(r"Started run (r[a-z0-9]+)", answer.inner_text())
+    assert match, answer.inner_text()
+    return match.group(1)
+
+
+def header_of(page: Page, run_id: str) -> Locator:
+    return page.get_by_test_id("messages").get_by_test_id("message").filter(has_text=f"Run {run_id}")
+
+
+def cards_of(page: Page, run_id: str) -> Locator:
+    """Approval cards of the run in #approvals, oldest first."""
+    return page.get_by_test_id("messages").get_by_test_id("message").filter(has_text=f"Run {run_id}")
+
+
+def screenshot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.mouse.move(1, 1)  # no hover highlight in the picture
+    page.screenshot(path=str(ARTIFACTS / name))
+
+
+# --------------------------------------------------------------------------------------------------- the flows
+
+
+def test_approve_from_the_browser(page: Page) -> None:
+    be(page, "alice")
+    go(page, "general")
+    run_id = start_run(page, TASK)
+    header = header_of(page, run_id)
+    expect(header).to_contain_text("Task")
+    expect(header).to_contain_text(TASK)
+    expect(header).to_contain_text("started by @alice")
+    expect(header.get_by_test_id("replies")).to_be_visible()  # its thread: progress so far
+    expect(page.get_by_test_id("unread-approvals")).to_be_visible()  # the card arrived in #approvals
+
+    be(page, "bob")  # ephemeral answers are only for alice
+    expect(page.get_by_test_id("ephemeral")).to_have_count(0)
+
+    go(page, "approvals")
+    card = cards_of(page, run_id).last
+    expect(card).to_contain_text("Approval needed")
+    expect(card).to_contain_text("requested by @alice in #general")
+    approve = card.get_by_test_id("button-approval_approve")
+    expect(approve).to_have_class(re.compile("sk-primary"))
+    expect(card.get_by_test_id("button-approval_reject")).to_have_class(re.compile("sk-danger"))
+    approve.click()
+
+    expect(card).to_contain_text("Approved by @bob")
+    expect(card.get_by_test_id("button-approval_approve")).to_have_count(0)
+    expect(card).to_contain_text("(edited)")
+
+    go(page, "general")
+    expect(header).to_contain_text("completed")
+    header.get_by_test_id("replies").click()
+    thread = page.get_by_test_id("thread-pane")
+    expect(thread).to_be_visible()
+    expect(thread).to_contain_text("Result")
+    expect(thread).to_contain_text("Subject: An email to our top 10 customers")
+    go(page, "approvals")  # the thread pane stays open beside the decided card
+    expect(card).to_contain_text("Approved by @bob")
+    screenshot(page, "approved.png")
+
+
+def test_revise_through_the_modal(page: Page) -> None:
+    be(page, "alice")
+    go(page, "sales")
+    run_id = start_run(page, TASK + " <b>now</b> & later")
+    go(page, "approvals")
+    be(page, "bob")
+    card = cards_of(page, run_id).last
+    expect(card).to_contain_text("price change <b>now</b> & later")  # escaped text shows as typed, inert
+    expect(card.locator(".content b")).to_have_count(0)
+    card.get_by_test_id("button-approval_revise").click()
+
+    modal = page.get_by_test_id("modal")
+    expect(modal).to_be_visible()
+    expect(modal).to_contain_text("Request a revision")
+    expect(modal).to_contain_text("Current proposal")
+    field = modal.get_by_test_id("input-feedback-feedback_input")
+    field.fill("   ")  # not empty for the browser, empty for the bot: it answers with errors for the field
+    modal.get_by_test_id("modal-submit").click()
+    expect(modal.get_by_test_id("input-error-feedback")).to_be_visible()
+    expect(modal.get_by_test_id("input-error-feedback")).not_to_be_empty()
+
+    feedback = "Make it more formal & mention our 5-year partnership <@U0CAROL>"
+    field.fill(feedback)
+    modal.get_by_test_id("modal-submit").click()
+    expect(modal).to_have_count(0)
+
+    expect(cards_of(page, run_id)).to_have_count(2)
+    old, revised = cards_of(page, run_id).first, cards_of(page, run_id).last
+    expect(old).to_contain_text("Revision requested by @bob")
+    expect(old).to_contain_text(feedback)  # literally: no mention of carol was made
+    expect(revised).to_contain_text("Dear valued partner")
+    expect(revised).to_contain_text(feedback)
+    expect(revised.locator(".mention", has_text="carol")).to_have_count(0)
+    expect(revised.get_by_test_id("button-approval_approve")).to_be_visible()
+    revised.scroll_into_view_if_needed()
+    screenshot(page, "revised.png")
+
+    be(page, "carol")
+    revised.get_by_test_id("button-approval_approve").click()
+    expect(revised).to_contain_text("Approved by @carol")
+    go(page, "sales")
+    expect(header_of(page, run_id)).to_contain_text("completed")
+
+
+def test_reject_asks_first_and_settings_replies_stay_private(page: Page) -> None:
+    be(page, "alice")
+    go(page, "random")
+    type_in_box(page, "/agent config timeout 30s")
+    reply = page.get_by_test_id("ephemeral").filter(has_text="now 30s")
+    expect(reply).to_have_count(1)
+    be(page, "carol")
+    expect(reply).to_have_count(0)
+    be(page, "alice")
+    expect(reply).to_have_count(1)
+
+    type_in_box(page, "hello team, starting a run")  # a plain message, from alice
+    expect(page.get_by_test_id("message").filter(has_text="hello team, starting a run")).to_have_attribute(
+        "data-author", "alice"
+    )
+    run_id = start_run(page, TASK)
+    go(page, "approvals")
+    be(page, "bob")
+    card = cards_of(page, run_id).last
+    expect(card).to_contain_text("after 30s")
+    reject = card.get_by_test_id("button-approval_reject")
+    reject.click()
+    dialog = page.get_by_test_id("confirm-dialog")
+    expect(dialog).to_contain_text("Reject this proposal?")
+    dialog.get_by_test_id("confirm-cancel").click()
+    expect(dialog).to_have_count(0)
+    expect(card.get_by_test_id("button-approval_reject")).to_be_visible()  # nothing was sent
+
+    reject.click()
+    dialog.get_by_test_id("confirm-ok").click()
+    expect(card).to_contain_text("Rejected by @bob")
+    go(page, "random")
+    expect(header_of(page, run_id)).to_contain_text("rejected")
+    be(page, "alice")
+    type_in_box(page, "/agent status")
+    status = page.get_by_test_id("ephemeral").filter(has_text="Runs in #random")
+    expect(status).to_contain_text(run_id)
+    expect(page.get_by_test_id("toast")).to_be_hidden()
+
+
+MRKDWN_CASES: dict[str, str] = {
+    "*Approved* by <@U0BOB>, 3s": (
+        '<strong>Approved</strong> by <span class="mention mention-me" data-user-id="U0BOB">@bob</span>, 3s'
+    ),
+    "&lt;b&gt;hi&lt;/b&gt; &amp;amp; <script>": "&lt;b&gt;hi&lt;/b&gt; &amp;amp; &lt;script&gt;",
+    "<javascript:alert(1)|click me>": "&lt;javascript:alert(1)|click me&gt;",
+    "<https://example.com/?a=1&amp;b=2|the &lt;site&gt;>": (
+        '<a class="link" href="https://example.com/?a=1&amp;b=2" target="_blank" rel="noopener noreferrer">'
+        "the &lt;site&gt;</a>"
+    ),
+    "_it_ ~gone~ `co*de* &lt;x&gt;` snake_case_word 2*3*4": (
+        "<em>it</em> <del>gone</del> <code>co*de* &lt;x&gt;</code> snake_case_word 2*3*4"
+    ),
+    "before\n```\npre *x* &lt;y&gt;\n```\nafter": 'before<pre class="pre">pre *x* &lt;y&gt;\n</pre>after',
+    "&gt; quoted *line*\n&gt; second\nplain": (
+        '<blockquote class="quote">quoted <strong>line</strong>\nsecond</blockquote>plain'
+    ),
+    "<!date^1700000000^{date_short_pretty}|Nov 14, 2023> <!here> <!subteam^S1|@approvers>": (
+        'Nov 14, 2023 <span class="mention">@here</span> <span class="mention">@approvers</span>'
+    ),
+    "<#C0SALES> <#C0GONE|old-name> <@U0NOBODY>": (
+        '<a class="channel-link" href="#sales" data-channel-id="C0SALES">#sales</a> '
+        '<a class="channel-link" href="#old-name" data-channel-id="C0GONE">#old-name</a> '
+        '<span class="mention" data-user-id="U0NOBODY">@U0NOBODY</span>'
+    ),
+    ":white_check_mark: done :no_such_emoji:": "\u2705 done :no_such_emoji:",
+}
+
+
+def test_mrkdwn_renders_slack_formatting_and_never_markup(page: Page) -> None:
+    """The page's mrkdwn renderer, run in the browser on strings the bot could send."""
+    rendered = page.evaluate(
+        """async (cases) => {
+            const { renderMrkdwn } = await import("/static/mrkdwn.js");
+            const ctx = {
+                me: "U0BOB",
+                userName: (id) => ({ U0BOB: "bob" })[id] || "",
+                channelName: (id) => ({ C0SALES: "sales" })[id] || "",
+                openChannel: () => {},
+            };
+            return cases.map((text) => renderMrkdwn(text, ctx).innerHTML);
+        }""",
+        list(MRKDWN_CASES),
+    )
+    assert dict(zip(MRKDWN_CASES, rendered, strict=True)) == MRKDWN_CASES

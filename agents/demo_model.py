@@ -122,9 +122,11 @@ def draft(messages: Sequence[LLMMessage], *, signature: str = "The team") -> str
     feedback = [t.strip() for t in user_texts[1:] if t.strip() and t.split(maxsplit=1)[0].rstrip(":") not in _VERDICTS]
     version = 1 + sum(1 for m in messages if isinstance(m, AssistantMessage))
     subject = _subject(task)
+    topic = re.split(r"\babout\b|\bregarding\b", task, maxsplit=1, flags=re.IGNORECASE)
+    about = (topic[1] if len(topic) > 1 else subject).strip().rstrip(".")
     greeting = "Hello,"
     body = [
-        f"I am writing about this: {subject[:1].lower() + subject[1:]}.",
+        f"We are writing to you about {about[:1].lower() + about[1:]}.",
         "We value working with you and want to keep you informed well ahead of any change.",
         "Please reply to this message if you have any questions.",
     ]

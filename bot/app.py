@@ -6,6 +6,7 @@ import logging
 import time
 
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
 from redis.exceptions import RedisError
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
@@ -68,7 +69,13 @@ def create_web_app(settings: Settings, *, services: Services | None = None) -> w
         await services.close()
 
     web_app.router.add_post("/slack/events", slack_events)
+
+    async def metrics(request: web.Request) -> web.Response:
+        body = await services.metrics.render(lambda: services.redis.zcard(services.store.deadlines_key))
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
     web_app.router.add_get("/healthz", healthz)
+    web_app.router.add_get("/metrics", metrics)
     web_app.on_startup.append(on_startup)
     web_app.on_cleanup.append(on_cleanup)
     return web_app

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from agents.approver import parse_revision
+from agents.modes import DEFAULT_RISK_WORDS, MODE_DESCRIPTIONS, risk_words_setting
+from agents.tools import pretty_json
 from bot.durations import format_duration
 from bot.records import SLACK_ID, ApprovalRecord, ChannelSettings, RunRecord
 
@@ -25,6 +28,10 @@ FEEDBACK_LIMIT = 1500
 REVISE_CALLBACK_ID = "approval_revise_modal"
 FEEDBACK_BLOCK = "feedback"
 FEEDBACK_ACTION = "feedback_input"
+ARGUMENTS_BLOCK = "arguments"
+ARGUMENTS_ACTION = "arguments_input"
+INPUT_LIMIT = 3000  # a plain_text_input's value
+SHOWN_LIMIT = PROPOSAL_LIMIT - 60  # arguments or code shown whole on a card (else cut, full text in the thread)
 ACTION_APPROVE = "approval_approve"
 ACTION_REJECT = "approval_reject"
 ACTION_REVISE = "approval_revise"
@@ -125,23 +132,79 @@ def _context(text: str) -> Block:
     return {"type": "context", "elements": [mrkdwn(text)]}
 
 
+_TOOL_NAME = re.compile(r"[^A-Za-z0-9_.:-]")
+_FENCE_LANG = re.compile(r"```[A-Za-z0-9_+.-]*[ \t]*\n")
+
+
+def tool_label(name: str) -> str:
+    """A tool's name as inline code: only the characters tool names use."""
+    return f"`{_TOOL_NAME.sub('', name)[:64] or 'tool'}`"
+
+
+def code_block(text: str, *, label: str = "", limit: int = SHOWN_LIMIT) -> dict[str, Any]:
+    """Untrusted text as an inert mrkdwn code block: escaped like `untrusted()`, and no ``` inside
+    can close the block early."""
+    inner = clean(text).replace("```", "`\u200b``").strip("\n") or " "
+    prefix = f"*{escape(clean(label))}*\n" if label else ""
+    return {"type": "mrkdwn", "text": prefix + "```" + safe(inner, limit) + "```", "verbatim": True}
+
+
+def code_text(text: str, *, label: str = "", limit: int = SHOWN_LIMIT) -> dict[str, Any]:
+    """Code blocks written by an agent (```python ...```), shown as Slack code blocks: untrusted,
+    escaped, the language tags dropped (Slack shows them as text)."""
+    body = safe(_FENCE_LANG.sub("```\n", clean(text)), limit)
+    if body.count("```") % 2:  # cut inside a block: close it
+        body += "\n```"
+    prefix = f"*{escape(clean(label))}*\n" if label else ""
+    return {"type": "mrkdwn", "text": prefix + (body or "_(empty)_"), "verbatim": True}
+
+
+def _cut_note(approval: ApprovalRecord) -> Block:
+    what = {"tool_call": "The arguments are", "code": "The code is"}.get(approval.kind, "The proposal is")
+    return _context(
+        f":scissors: {what} {len(approval.proposal):,} characters; the card shows the start."
+        " The full text is attached in this card's thread."
+    )
+
+
 def _approval_body(approval: ApprovalRecord) -> list[Block]:
-    label = f"Proposal from {clean(approval.author)[:40]}"
+    author = clean(approval.author)[:40]
     blocks: list[Block] = [
         _context(
             f"Run `{approval.run_id}` · requested by {user_ref(approval.requester)}"
             f" in {channel_ref(approval.origin_channel)}"
         ),
         {"type": "section", "text": untrusted(approval.task, label="Task", limit=TASK_LIMIT + 12)},
-        {"type": "section", "text": untrusted(approval.proposal, label=label, limit=PROPOSAL_LIMIT)},
     ]
-    if proposal_is_cut(approval.proposal):
+    if approval.kind == "tool_call":
         blocks.append(
-            _context(
-                f":scissors: The proposal is {len(approval.proposal):,} characters; the card shows the start."
-                " The full text is attached in this card's thread."
-            )
+            {"type": "section", "text": mrkdwn(f"*Tool call* {tool_label(approval.tool_name)} from {escape(author)}")}
         )
+        blocks.append(
+            {"type": "section", "text": code_block(approval.arguments or approval.proposal, label="Arguments")}
+        )
+        if approval.edited_by:
+            blocks.append(_context(f":pencil2: Arguments edited by {user_ref(approval.edited_by)}"))
+        if approval.schema_error:
+            problem = safe(approval.schema_error, 1500)
+            blocks.append(
+                {
+                    "type": "section",
+                    "text": mrkdwn(
+                        f":warning: *These arguments do not match the tool's schema:* {problem}\n"
+                        "Approving is not offered: reject the call, or revise the arguments."
+                    ),
+                }
+            )
+    elif approval.kind == "code":
+        blocks.append({"type": "section", "text": code_text(approval.proposal, label=f"Code to run, from {author}")})
+    else:
+        label = f"Proposal from {author}"
+        blocks.append({"type": "section", "text": untrusted(approval.proposal, label=label, limit=PROPOSAL_LIMIT)})
+    if proposal_is_cut(approval.proposal):
+        blocks.append(_cut_note(approval))
+    if approval.why:
+        blocks.append({"type": "context", "elements": [untrusted(":information_source: " + approval.why, limit=500)]})
     return blocks
 
 
@@ -167,12 +230,17 @@ def _who_decides(approval: ApprovalRecord) -> Block | None:
     return _context(" · ".join(parts)) if parts else None
 
 
+HEADERS = {"tool_call": "Tool call needs approval", "code": "Code needs approval to run"}
+
+
 def build_approval_blocks(approval: ApprovalRecord) -> list[Block]:
-    """The pending card: who asked, from where, the task, the proposal, the deadline, three buttons
-    (and, for a quorum, the approvals so far)."""
+    """The pending card: who asked, from where, the task, the proposal (or the tool call and its
+    arguments, or the code), the deadline, the buttons (and, for a quorum, the approvals so far).
+    Approve is not offered for a tool call whose arguments fail the tool's schema."""
     who = _who_decides(approval)
+    approve = [] if approval.schema_error else [_button("Approve", ACTION_APPROVE, approval.id, style="primary")]
     return [
-        {"type": "header", "text": plain("Approval needed", HEADER_LIMIT)},
+        {"type": "header", "text": plain(HEADERS.get(approval.kind, "Approval needed"), HEADER_LIMIT)},
         *_approval_body(approval),
         *([who] if who else []),
         _context(
@@ -183,7 +251,7 @@ def build_approval_blocks(approval: ApprovalRecord) -> list[Block]:
             "type": "actions",
             "block_id": f"approval_actions_{len(approval.voters)}",
             "elements": [
-                _button("Approve", ACTION_APPROVE, approval.id, style="primary"),
+                *approve,
                 _button(
                     "Reject",
                     ACTION_REJECT,
@@ -223,6 +291,8 @@ def decision_line(approval: ApprovalRecord) -> str:
         return f":white_check_mark: *Approved* by {who}, {after} after the request"
     if approval.status == "rejected":
         return f":x: *Rejected* by {who}, {after} after the request"
+    if approval.status == "revised" and revision_arguments(approval) is not None:
+        return f":pencil2: *Arguments edited* by {who}, {after} after the request; the edited call needs approval"
     if approval.status == "revised":
         return f":pencil2: *Revision requested* by {who}, {after} after the request"
     if approval.status == "timed_out":
@@ -241,11 +311,24 @@ def build_decided_blocks(approval: ApprovalRecord) -> list[Block]:
         *_approval_body(approval),
         {"type": "section", "text": mrkdwn(decision_line(approval))},
     ]
-    if approval.feedback.strip():
+    edit = revision_arguments(approval)
+    if edit is not None:
+        blocks.append({"type": "section", "text": code_block(edit[0], label="Edited arguments", limit=FEEDBACK_LIMIT)})
+        if edit[1].strip():
+            blocks.append({"type": "section", "text": untrusted(edit[1], label="Note", limit=FEEDBACK_LIMIT)})
+    elif approval.feedback.strip():
         label = {"revised": "Feedback", "cancelled": "Reason", "rejected": "Reason"}.get(approval.status, "Comment")
         if approval.status != "timed_out":
             blocks.append({"type": "section", "text": untrusted(approval.feedback, label=label, limit=FEEDBACK_LIMIT)})
     return blocks
+
+
+def revision_arguments(approval: ApprovalRecord) -> tuple[str, str] | None:
+    """(edited arguments as pretty JSON, note) when a tool call was revised by editing its arguments."""
+    if approval.kind != "tool_call" or approval.status != "revised":
+        return None
+    parsed = parse_revision(approval.feedback)
+    return (pretty_json(parsed[0]), parsed[1]) if parsed is not None else None
 
 
 def approval_fallback_text(approval: ApprovalRecord) -> str:
@@ -256,9 +339,16 @@ def approval_fallback_text(approval: ApprovalRecord) -> str:
 
 
 def build_revise_modal(approval: ApprovalRecord, *, metadata: str) -> Block:
-    """The Revise modal: the proposal for reference and a multi-line feedback field.
+    """The Revise modal: the proposal for reference and a multi-line feedback field; for a tool call,
+    its arguments to edit (JSON, checked against the tool's schema on submit) and optional feedback.
 
     `metadata` (signed, see `bot.security.sign_metadata`) says which card the modal belongs to."""
+    if approval.kind == "tool_call":
+        return _tool_revise_modal(approval, metadata=metadata)
+    if approval.kind == "code":
+        reference: dict[str, Any] = code_text(approval.proposal, label="Code", limit=TEXT_LIMIT - 40)
+    else:
+        reference = untrusted(approval.proposal, label="Current proposal", limit=TEXT_LIMIT)
     return {
         "type": "modal",
         "callback_id": REVISE_CALLBACK_ID,
@@ -267,7 +357,7 @@ def build_revise_modal(approval: ApprovalRecord, *, metadata: str) -> Block:
         "submit": plain("Send to agent", 24),
         "close": plain("Cancel", 24),
         "blocks": [
-            {"type": "section", "text": untrusted(approval.proposal, label="Current proposal", limit=TEXT_LIMIT)},
+            {"type": "section", "text": reference},
             {
                 "type": "input",
                 "block_id": FEEDBACK_BLOCK,
@@ -282,6 +372,59 @@ def build_revise_modal(approval: ApprovalRecord, *, metadata: str) -> Block:
                 },
             },
         ],
+    }
+
+
+def _tool_revise_modal(approval: ApprovalRecord, *, metadata: str) -> Block:
+    shown = approval.arguments or "{}"
+    editable = len(shown) <= INPUT_LIMIT
+    intro = (
+        f"*Tool call* {tool_label(approval.tool_name)}: edit its arguments below (JSON); the edited call gets a"
+        " card of its own to approve. Or leave them and tell the agent what to change: nothing runs."
+    )
+    blocks: list[Block] = [{"type": "section", "text": mrkdwn(intro)}]
+    if approval.schema_error:
+        blocks.append(_context(f":warning: Now: {safe(approval.schema_error, 1000)}"))
+    if editable:
+        blocks.append(
+            {
+                "type": "input",
+                "block_id": ARGUMENTS_BLOCK,
+                "label": plain("Arguments (JSON)", 2000),
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": ARGUMENTS_ACTION,
+                    "multiline": True,
+                    "initial_value": clean(shown),
+                    "max_length": INPUT_LIMIT,
+                },
+            }
+        )
+    else:
+        blocks.append({"type": "section", "text": code_block(shown, label="Arguments (too long to edit here)")})
+    blocks.append(
+        {
+            "type": "input",
+            "block_id": FEEDBACK_BLOCK,
+            "optional": editable,
+            "label": plain("Or: what should the agent change?" if editable else "What should the agent change?", 2000),
+            "element": {
+                "type": "plain_text_input",
+                "action_id": FEEDBACK_ACTION,
+                "multiline": True,
+                "max_length": 3000,
+                "placeholder": plain("e.g. Send it to the finance list instead", 150),
+            },
+        }
+    )
+    return {
+        "type": "modal",
+        "callback_id": REVISE_CALLBACK_ID,
+        "private_metadata": metadata,
+        "title": plain("Revise the tool call", 24),
+        "submit": plain("Send", 24),
+        "close": plain("Cancel", 24),
+        "blocks": blocks,
     }
 
 
@@ -303,7 +446,11 @@ def build_run_header_blocks(run: RunRecord) -> list[Block]:
     if run.ended_by:
         status += f" by {user_ref(run.ended_by)}"
     blocks: list[Block] = [
-        _context(f"Run `{run.id}` · started by {user_ref(run.requester)} · team `{run.preset}` · {escape(run.model)}"),
+        _context(
+            f"Run `{run.id}` · started by {user_ref(run.requester)} · team `{escape(run.preset)}`"
+            + (f" · mode `{escape(run.mode)}`" if run.mode else "")
+            + f" · {escape(run.model)}"
+        ),
         {"type": "section", "text": untrusted(run.task, label="Task", limit=TASK_LIMIT + 12)},
         _context(f"Status: {status}"),
     ]
@@ -324,10 +471,16 @@ def build_result_blocks(run: RunRecord, result: str) -> list[Block]:
     ]
 
 
-def help_text(*, presets: Sequence[str]) -> str:
+def help_text(*, presets: Sequence[str] | Mapping[str, str], modes: Mapping[str, str] = MODE_DESCRIPTIONS) -> str:
+    """`/agent help`. `presets`: names, or names and what each team does."""
+    if isinstance(presets, Mapping):
+        teams = "\n".join(f"  • `{escape(name)}`: {escape(what)}" for name, what in presets.items())
+    else:
+        teams = "  " + ", ".join(f"`{escape(p)}`" for p in presets)
     return "\n".join(
         [
             "*Start a run*: `/agent <task>`, e.g. `/agent Draft an email to our vendor asking for a 10% discount`",
+            "  or `/agent --team NAME --mode MODE <task>`",
             "*See this channel's runs and pending approvals*: `/agent status`",
             "*Cancel a run*: `/agent cancel <run id>`",
             "*Settings*: `/agent config` shows them; `/agent config <key> <value>` changes one:",
@@ -335,8 +488,12 @@ def help_text(*, presets: Sequence[str]) -> str:
             "  • `timeout_outcome reject|approve`: what a timeout means",
             "  • `approvers anyone|@people @groups`, `required_approvals N`, `allow_self_approval true|false`",
             "  • `approvals_channel #channel`, `admins anyone|@people`",
+            "  • `mode MODE`, `max_auto_replies N`, `risk_words a, b, c|default|none`, `checkpoint_every N` (0: off)",
             "*This channel's latest decisions*: `/agent audit`",
-            f"*Teams*: {', '.join(f'`{p}`' for p in presets)}",
+            "*Teams* (`--team`):",
+            teams,
+            "*Input modes* (`--mode`, or the channel's `mode`):",
+            *(f"  • `{escape(name)}`: {escape(what)}" for name, what in modes.items()),
             "*Help*: `/agent help`",
         ]
     )
@@ -350,7 +507,18 @@ def show_setting(key: str, value: str) -> str:
         return people_refs([] if value in ("", "anyone") else value.split(","))
     if key == "approvals_channel":
         return channel_ref(value)
+    if key == "risk_words":
+        return risk_words_text(risk_words_setting(value))
+    if key == "checkpoint_every" and value == "0":
+        return "0 (off)"
     return escape(value)
+
+
+def risk_words_text(words: Sequence[str]) -> str:
+    if not words:
+        return "none"
+    shown = ", ".join(safe(w, 60) for w in words)
+    return shown + (" (the default)" if tuple(words) == DEFAULT_RISK_WORDS else "")
 
 
 def config_text(channel: str, settings: ChannelSettings, *, default_approvals_channel: str) -> str:
@@ -365,6 +533,10 @@ def config_text(channel: str, settings: ChannelSettings, *, default_approvals_ch
             f"• `allow_self_approval`: {'true' if settings.allow_self_approval else 'false'}",
             f"• `approvals_channel`: {channel_ref(settings.approvals_channel or default_approvals_channel)}",
             f"• `admins`: {admins}",
+            f"• `mode`: {escape(settings.mode)}",
+            f"• `max_auto_replies`: {settings.max_auto_replies}",
+            f"• `risk_words`: {risk_words_text(settings.risk_words)}",
+            f"• `checkpoint_every`: {settings.checkpoint_every or '0 (off)'}",
         ]
     )
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
+import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.blocks import approval_fallback_text, build_approval_blocks, build_decided_blocks, untrusted_parts
 from bot.records import ApprovalRecord
+from bot.store import ApprovalStore
 
 log = logging.getLogger(__name__)
 
@@ -20,8 +23,14 @@ class CardService:
     """Posts a pending approval's card and rewrites it once decided (with `chat.update`, which,
     unlike `response_url`, works however late the decision comes)."""
 
-    def __init__(self, slack: AsyncWebClient) -> None:
+    def __init__(self, slack: AsyncWebClient, *, store: ApprovalStore | None = None, retry_after: float = 2.0) -> None:
         self._slack = slack
+        self._store = store  # where refused updates wait to be retried (the outbox)
+        self._retry_after = retry_after
+
+    async def refresh(self, approval: ApprovalRecord) -> bool:
+        """Draw the card as Redis has it now."""
+        return await (self.show_pending(approval) if approval.pending else self.show_decision(approval))
 
     async def post(self, approval: ApprovalRecord) -> tuple[str, str]:
         """Post the pending card; returns its (channel id, ts)."""
@@ -72,7 +81,10 @@ class CardService:
             await self._slack.chat_update(
                 channel=approval.card_channel, ts=approval.card_ts, text=approval_fallback_text(approval), blocks=blocks
             )
-        except SlackApiError as exc:
-            log.error("card update failed for approval %s: %s", approval.id, exc.response.get("error"))
+        except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
+            error = exc.response.get("error") if isinstance(exc, SlackApiError) else type(exc).__name__
+            log.warning("card update failed for approval %s (%s); kept in the outbox", approval.id, error)
+            if self._store is not None:
+                await self._store.outbox_add(approval.id, due=time.time() + self._retry_after)
             return False
         return True

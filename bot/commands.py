@@ -7,6 +7,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from agents.modes import CHECKPOINT_EVERY_LIMIT, MAX_AUTO_REPLIES_LIMIT
+from agents.modes import MODES as INPUT_MODES
 from agents.teams import PRESETS
 from bot.blocks import clean, escape
 from bot.durations import DurationError, parse_duration
@@ -22,11 +24,23 @@ SETTINGS = {
     "allow_self_approval": "true or false: may the person who started a run decide its approvals",
     "approvals_channel": "a channel, e.g. #approvals (the bot must be able to post there)",
     "admins": "`anyone`, or people who may change these settings: @alice @bob",
+    "mode": "the input mode of runs started here: always, terminate, never or policy (see `/agent help`)",
+    "max_auto_replies": (
+        f"automatic replies in a row before a human is asked (terminate, policy) or the run ends (never):"
+        f" 0 to {MAX_AUTO_REPLIES_LIMIT}"
+    ),
+    "risk_words": (
+        "what needs a human in mode policy: comma-separated words or phrases, e.g. `delete, drop table, deploy`;"
+        " or `default`, or `none`"
+    ),
+    "checkpoint_every": f"in mode policy, a card after this many automatic steps: 0 (off) to {CHECKPOINT_EVERY_LIMIT}",
 }
+MAX_RISK_WORDS = 40
+MAX_RISK_WORD_CHARS = 40
 _PERSON = re.compile(r"<@([UW][A-Z0-9]{2,20})(?:\|[^>]*)?>")
 _GROUP = re.compile(r"<!subteam\^(S[A-Z0-9]{2,20})(?:\|[^>]*)?>")
 _CHANNEL = re.compile(r"<#([CG][A-Z0-9]{2,20})(?:\|[^>]*)?>|([CG][A-Z0-9]{2,20})")
-MODES = ("always",)
+MODES: tuple[str, ...] = INPUT_MODES
 FLAGS: dict[str, Callable[[], tuple[str, ...]]] = {"--team": lambda: tuple(PRESETS), "--mode": lambda: MODES}
 USAGE = (
     "Valid forms: `/agent <task>`, `/agent --team NAME --mode MODE <task>`, `/agent help`, `/agent status`, "
@@ -172,9 +186,18 @@ def _parse_config(args: list[str]) -> Command:
         return Invalid(f"Unknown setting `{_quote(as_typed(args[0]))}`. Settings: {valid}. {form}")
     values = args[1:]
     usage = Invalid(f"Usage: `/agent config {key} <value>` where value is {SETTINGS[key]}. Setting unchanged.")
-    if not values or (len(values) > 1 and key not in ("approvers", "admins")):
+    if not values or (len(values) > 1 and key not in ("approvers", "admins", "risk_words")):
         return usage
     value = as_typed(values[0]).strip()
+    if key == "mode":
+        return _parse_mode_setting(value)
+    if key in ("max_auto_replies", "checkpoint_every"):
+        high = MAX_AUTO_REPLIES_LIMIT if key == "max_auto_replies" else CHECKPOINT_EVERY_LIMIT
+        if not value.isdigit() or not 0 <= int(value) <= high:
+            return Invalid(f"Bad {key} `{_quote(value)}`: use a number from 0 to {high}. Setting unchanged.")
+        return SetConfig(key, str(int(value)))
+    if key == "risk_words":
+        return _parse_risk_words(as_typed(" ".join(values)))
     if key == "timeout":
         try:
             return SetConfig(key, str(parse_duration(value)))
@@ -200,6 +223,35 @@ def _parse_config(args: list[str]) -> Command:
             )
         return SetConfig(key, match.group(1) or match.group(2))
     return _parse_people(key, values)
+
+
+def _parse_mode_setting(value: str) -> Command:
+    lowered = value.lower()
+    if lowered in MODES:
+        return SetConfig("mode", lowered)
+    close = difflib.get_close_matches(lowered, MODES, n=1)
+    hint = f" Did you mean `{close[0]}`?" if close else ""
+    listed = ", ".join(f"`{m}`" for m in MODES)
+    return Invalid(f"Unknown mode `{_quote(value)}`.{hint} Valid: {listed}. Setting unchanged.")
+
+
+def _parse_risk_words(text: str) -> Command:
+    """`default`, `none`, or comma-separated words and phrases (stored lower case, one space apart)."""
+    lowered = text.strip().lower()
+    if lowered in ("default", "none"):
+        return SetConfig("risk_words", lowered)
+    words = [" ".join(clean(w).lower().split()) for w in text.split(",")]
+    words = list(dict.fromkeys(w for w in words if w))
+    if not words:
+        return Invalid("Give risk words separated by commas, e.g. `delete, drop table, deploy`. Setting unchanged.")
+    if len(words) > MAX_RISK_WORDS:
+        return Invalid(f"At most {MAX_RISK_WORDS} risk words (this is {len(words)}). Setting unchanged.")
+    long = next((w for w in words if len(w) > MAX_RISK_WORD_CHARS), None)
+    if long is not None:
+        return Invalid(
+            f"Risk word `{_quote(long)}` is longer than {MAX_RISK_WORD_CHARS} characters. Setting unchanged."
+        )
+    return SetConfig("risk_words", ",".join(words))
 
 
 def _parse_people(key: str, values: list[str]) -> Command:

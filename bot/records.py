@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Literal, Self, get_args
 
 from agents.approver import Decision, Outcome, TimeoutOutcome
+from agents.modes import DEFAULT_MAX_AUTO_REPLIES, DEFAULT_MODE, DEFAULT_RISK_WORDS
 
 ApprovalStatus = Literal["pending", "approved", "rejected", "revised", "timed_out", "cancelled"]
 RunStatus = Literal["starting", "running", "waiting", "completed", "rejected", "timed_out", "failed", "cancelled"]
@@ -52,6 +53,7 @@ class RunRecord:
     channel: str
     task: str
     preset: str = "writer"
+    mode: str = ""  # the run's input mode (agents.modes.MODES); empty: always
     model: str = ""
     status: str = "starting"
     owner: str = ""
@@ -96,10 +98,20 @@ class ApprovalRecord:
     approvers: str = "anyone"  # "anyone", or user (U…/W…) and user group (S…) ids, comma-separated
     allow_self_approval: int = 0
     votes: str = ""  # ids of who approved so far, comma-separated (quorum)
+    consumed: int = 0  # 1 once a worker has continued the run with this decision
     card_ts: str = ""
     decided_by: str = ""
     decided_at: float = 0.0
     feedback: str = ""
+    # what is decided (agents.approver.ApprovalRequest): a message, a tool call or code
+    kind: str = "message"
+    tool_name: str = ""
+    arguments: str = ""  # the call's arguments, JSON as shown on the card
+    arguments_schema: str = ""  # the tool's JSON schema of its arguments
+    digest: str = ""  # sha256 of the canonical arguments (or code) the decision is bound to
+    schema_error: str = ""  # the arguments fail the schema: Approve is not offered
+    why: str = ""  # why a human is asked (the input mode's rule)
+    edited_by: str = ""  # who edited the arguments into these
 
     def to_redis(self) -> dict[str, str]:
         return _encode(self)
@@ -129,6 +141,7 @@ class ApprovalRecord:
             decided_by=self.decided_by,
             feedback=self.feedback,
             timeout_outcome=timeout_outcome,
+            digest=self.digest,
         )
 
 
@@ -143,6 +156,10 @@ class ChannelSettings:
     required_approvals: int = 1
     approvals_channel: str = ""  # empty: the worker's APPROVALS_CHANNEL
     admins: tuple[str, ...] = ()  # empty: anyone in the channel (and ADMIN_USERS everywhere)
+    mode: str = DEFAULT_MODE  # input mode of runs started here without --mode (agents.modes)
+    max_auto_replies: int = DEFAULT_MAX_AUTO_REPLIES
+    risk_words: tuple[str, ...] = DEFAULT_RISK_WORDS
+    checkpoint_every: int = 0  # 0: off
 
     @property
     def approvers_spec(self) -> str:

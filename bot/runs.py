@@ -8,24 +8,26 @@ the worker's one subscription resolves when any worker decides it.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import secrets
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from autogen_agentchat.base import TaskResult
-from autogen_agentchat.messages import BaseChatMessage
+from autogen_agentchat.messages import BaseChatMessage, TextMessage
 from autogen_agentchat.teams import BaseGroupChat
 from autogen_core import CancellationToken
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from agents.approver import ApprovalRequest, Decision
+from agents.approver import AUTO, ApprovalCancelled, ApprovalRequest, Decision, Outcome
 from agents.input_func import make_input_func
 from agents.models import describe_model, load_model_client
-from agents.teams import HUMAN, build_team
+from agents.modes import ModeGate
+from agents.teams import HUMAN, TeamOptions, build_team, preset_refusal
 from bot.blocks import (
     build_result_blocks,
     build_run_header_blocks,
@@ -38,6 +40,8 @@ from bot.blocks import (
 )
 from bot.cards import CardService
 from bot.durations import format_duration
+from bot.library import approval_fields, audit_automatic, bind_decision, policy_for
+from bot.metrics import Metrics
 from bot.records import ApprovalRecord, RunRecord
 from bot.security import redact
 from bot.store import ApprovalStore
@@ -61,6 +65,15 @@ class _RunState:
     token: CancellationToken = field(default_factory=CancellationToken)
     last_decision: Decision | None = None
     last_proposal: str = ""
+    adopted_elsewhere: bool = False  # another worker continues this run: stop quietly
+
+
+@dataclass(frozen=True)
+class _Resume:
+    """What an adopting worker continues a run from: a decided approval and its checkpoint."""
+
+    approval: ApprovalRecord
+    checkpoint: str
 
 
 class RunManager:
@@ -82,7 +95,13 @@ class RunManager:
         max_runs_per_user: int = 3,
         max_runs_per_channel: int = 10,
         secrets: Sequence[str] = (),
+        metrics: Metrics | None = None,
+        team_options: TeamOptions | None = None,
+        model_cache: Any = None,
     ) -> None:
+        self._team_options = team_options or TeamOptions()
+        self._model_cache = model_cache  # an AutoGen CacheStore for model responses, or None
+        self._metrics = metrics or Metrics()
         self._secrets = list(secrets)
         self._max_runs_per_user = max_runs_per_user
         self._max_runs_per_channel = max_runs_per_channel
@@ -105,17 +124,32 @@ class RunManager:
     def active_runs(self) -> int:
         return len(self._active)
 
+    @property
+    def team_options(self) -> TeamOptions:
+        return self._team_options
+
     # starting ---------------------------------------------------------------------------
-    async def start_run(self, *, task: str, requester: str, channel: str, preset: str = "writer") -> RunRecord | str:
+    async def start_run(
+        self, *, task: str, requester: str, channel: str, preset: str = "writer", mode: str | None = None
+    ) -> RunRecord | str:
         """Record the run and start its team in the background. Returns at once (no model call).
 
-        Returns the run, or why it was refused (a limit of active runs)."""
+        `mode`: the run's input mode (`--mode`); None: the channel's.
+        Returns the run, or why it was refused (a limit of active runs, or this worker stopping)."""
+        if self._closing:
+            return "This worker is restarting; try again in a moment."
+        refusal = preset_refusal(preset, self._team_options)
+        if refusal is not None:
+            return refusal
+        if mode is None:
+            mode = (await self._store.channel_settings(channel, default_timeout=self._default_timeout)).mode
         run = RunRecord(
             id=new_run_id(),
             requester=requester,
             channel=channel,
             task=task,
             preset=preset,
+            mode=mode,
             model=self._model_label,
             status="starting",
             owner=self._worker_id,
@@ -133,37 +167,50 @@ class RunManager:
         self._tasks[run.id] = self._background.spawn(self._execute(state), name=f"run-{run.id}")
         return run
 
-    async def _execute(self, state: _RunState) -> None:
+    async def _execute(self, state: _RunState, resume: _Resume | None = None) -> None:
         run = state.run
         model_client = None
         try:
-            header = await self._slack.chat_postMessage(
-                channel=run.channel, text=run_fallback_text(run), blocks=build_run_header_blocks(run)
-            )
-            state.run = run = run.with_(header_ts=str(header["ts"]), status="running")
-            if not await self._store.update_run(run.id, header_ts=run.header_ts, status="running"):
-                await self._end(state, status="cancelled", reason="cancelled before it started")
-                return
-            await self._update_header(run)
-            model_client = load_model_client(self._model_config)
+            if resume is None:
+                header = await self._slack.chat_postMessage(
+                    channel=run.channel, text=run_fallback_text(run), blocks=build_run_header_blocks(run)
+                )
+                state.run = run = run.with_(header_ts=str(header["ts"]), status="running")
+                if not await self._store.update_run(run.id, header_ts=run.header_ts, status="running"):
+                    await self._end(state, status="cancelled", reason="cancelled before it started")
+                    return
+                await self._update_header(run)
+            model_client = load_model_client(self._model_config, cache_store=self._model_cache)
             team: BaseGroupChat | None = None
 
             async def save_state() -> Mapping[str, Any]:
                 assert team is not None
                 return await team.save_state()
 
+            settings = await self._store.channel_settings(run.channel, default_timeout=self._default_timeout)
+            gate = ModeGate(_RunApprover(self, state), policy_for(run.mode, settings), save_state=save_state)
             team = build_team(
                 run.preset,
                 model_client=model_client,
-                input_func=make_input_func(_RunApprover(self, state), save_state=save_state),
+                input_func=make_input_func(gate, save_state=save_state),
+                approver=gate,
+                options=self._team_options.for_run(run.id),
             )
-            result = await team.run(task=run.task, cancellation_token=state.token)
+            task: str | TextMessage = run.task
+            if resume is not None:  # adopted: the team as it was when the approval was requested
+                await team.load_state(json.loads(resume.checkpoint))
+                decision = await self._take_decision(state, resume.approval, resume.approval.decision())
+                task = TextMessage(content=decision.reply_text(), source=HUMAN)
+            result = await team.run(task=task, cancellation_token=state.token)
             await self._finish(state, result)
         except asyncio.CancelledError:
-            if self._closing:
-                raise  # shutting down: leave the run and its approvals as they are in Redis
+            if self._closing or state.adopted_elsewhere:
+                raise  # shutting down or taken over: leave the run and its approvals as they are in Redis
             await self._end(state, status="cancelled", reason="cancelled")
         except Exception as exc:  # the model failed or the team raised: the run fails, the bot goes on
+            if state.adopted_elsewhere:
+                log.info("run %s continues on another worker", run.id)
+                return
             log.exception("run %s failed", run.id)
             await self._end(state, status="failed", reason=redact(_short_reason(exc), self._secrets))
         finally:
@@ -178,6 +225,8 @@ class RunManager:
             await self._end(state, status="completed", reason=result.stop_reason or "", result=_last_text(result))
         elif decision.approves:
             how = "approved on timeout" if decision.outcome == "timed_out" else "approved"
+            if decision.automatic:
+                how = f"approved automatically ({decision.feedback})"
             await self._end(state, status="completed", reason=how, result=state.last_proposal)
         elif decision.outcome == "timed_out":
             await self._end(state, status="timed_out", reason=decision.feedback)
@@ -187,10 +236,17 @@ class RunManager:
     async def _end(self, state: _RunState, *, status: str, reason: str, result: str | None = None) -> None:
         """Give the run its final status (unless someone already did), then tell Slack."""
         run = state.run
-        await self._store.finish_run(run, status=status, reason=reason)
-        final = await self._store.get_run(run.id) or run.with_(status=status, reason=reason)
+        if await self._store.finish_run(run, status=status, reason=reason):
+            self._metrics.runs.labels(status).inc()
+        await self.tell_ended(run.id, result=result, fallback=run.with_(status=status, reason=reason))
+
+    async def tell_ended(self, run_id: str, *, result: str | None = None, fallback: RunRecord | None = None) -> None:
+        """Say in Slack how a run ended (its thread and header); cancel what it left pending."""
+        final = await self._store.get_run(run_id) or fallback
+        if final is None:
+            return
         if final.status in ("failed", "cancelled"):
-            await self.cancel_pending(run.id, by="system", reason=f"run {final.status}: {final.reason}")
+            await self.cancel_pending(final.id, by="system", reason=f"run {final.status}: {final.reason}")
         if result is not None and final.status == "completed":
             await self._thread(final, text=f"Run {final.id} completed", blocks=build_result_blocks(final, result))
         else:
@@ -224,6 +280,7 @@ class RunManager:
             required_approvals=settings.required_approvals,
             approvers=settings.approvers_spec,
             allow_self_approval=int(settings.allow_self_approval),
+            **approval_fields(request),
         )
         future = self._waiter.expect(approval.id)
         try:
@@ -246,22 +303,54 @@ class RunManager:
             decision = await _await_linked(future, state.token, cancellation_token)
         finally:
             self._waiter.forget(approval.id)
+        if decision.outcome == "cancelled":
+            return decision
+        if not await self._store.consume(run.id, approval.id, worker_id=self._worker_id):
+            state.adopted_elsewhere = True  # this worker looked dead and another one took the run over
+            state.token.cancel()
+            raise ApprovalCancelled(decision)
+        decided = await self._store.get_approval(approval.id)
+        return await self._take_decision(state, decided or approval, decision)
+
+    async def _take_decision(self, state: _RunState, approval: ApprovalRecord, decision: Decision) -> Decision:
+        """Note a decision the run continues with (in its thread, and for the run's outcome)."""
         if decision.outcome == "timed_out" and not decision.feedback:
-            decision = Decision(
-                approval_id=decision.approval_id,
-                outcome="timed_out",
-                decided_by=decision.decided_by,
-                feedback=f"no decision within {format_duration(settings.timeout)}",
-                timeout_outcome=decision.timeout_outcome,
-            )
-        if decision.outcome != "cancelled":
-            await self._store.update_run(run.id, status="running")
-            decided = await self._store.get_approval(approval.id)
-            if decided is not None:
-                await self._thread(run, text=decision_line(decided))
+            decision = replace(decision, feedback=f"no decision within {format_duration(approval.timeout_seconds)}")
+        if not approval.pending:
+            await self._thread(state.run, text=decision_line(approval))
+        decision = bind_decision(decision, approval)
         state.last_decision = decision
-        state.last_proposal = request.proposal
+        state.last_proposal = approval.proposal
         return decision
+
+    # after any decision, on whichever worker made it ------------------------------------
+    def after_decision(self, approval: ApprovalRecord) -> None:
+        """Bring the card up to date and, if the run's owner is gone, continue the run here."""
+        self._metrics.decisions.labels(approval.status).inc()
+        if approval.decided_at:
+            self._metrics.latency.observe(max(0.0, approval.decided_at - approval.created_at))
+        self._background.spawn(self._cards.show_decision(approval), name=f"card-{approval.id}")
+        if approval.owner != self._worker_id and approval.status != "cancelled" and not self._closing:
+            self._background.spawn(self.continue_if_orphaned(approval), name=f"adopt-{approval.run_id}")
+
+    async def continue_if_orphaned(self, approval: ApprovalRecord) -> bool:
+        """Adopt `approval`'s run if its owner's heartbeat is gone, and continue it with the decision."""
+        run = await self._store.get_run(approval.run_id)
+        if run is None or run.final or run.owner == self._worker_id or self._closing:
+            return False
+        if await self._store.adopt(run.id, approval.id, from_worker=run.owner, to_worker=self._worker_id) != "ok":
+            return False
+        log.info("adopted run %s from worker %s", run.id, run.owner, extra={"run_id": run.id})
+        self._metrics.adoptions.inc()
+        state = _RunState(run=run.with_(owner=self._worker_id, status="running"))
+        checkpoint = await self._store.get_checkpoint(approval.id)
+        if checkpoint is None:
+            await self._end(state, status="failed", reason="its worker stopped and no checkpoint was saved")
+            return True
+        self._active[run.id] = state
+        resume = _Resume(approval=approval, checkpoint=checkpoint)
+        self._tasks[run.id] = self._background.spawn(self._execute(state, resume), name=f"run-{run.id}")
+        return True
 
     async def cancel_pending(self, run_id: str, *, by: str, reason: str) -> int:
         """Cancel a run's pending approvals (atomically, each) and say so on their cards."""
@@ -272,7 +361,7 @@ class RunManager:
             result = await self._store.decide(approval.id, outcome="cancelled", by=by, feedback=reason)
             if result.status == "ok" and result.approval is not None:
                 cancelled += 1
-                await self._cards.show_decision(result.approval)
+                self.after_decision(result.approval)
         return cancelled
 
     # cancelling -------------------------------------------------------------------------
@@ -287,6 +376,7 @@ class RunManager:
         if not await self._store.finish_run(run, status="cancelled", reason=reason, by=by):
             latest = await self._store.get_run(run_id)
             return f"Run `{run_id}` has already ended: {latest.status if latest else 'unknown'}."
+        self._metrics.runs.labels("cancelled").inc()
         count = await self.cancel_pending(run_id, by=by, reason=reason)
         await self._store.publish_to_worker(run.owner, {"t": "cancel_run", "run": run_id})
         noun = "approval" if count == 1 else "approvals"
@@ -340,6 +430,20 @@ class _RunApprover:
 
     async def request(self, request: ApprovalRequest, cancellation_token: CancellationToken | None) -> Decision:
         return await self._manager.request_approval(self._state, request, cancellation_token)
+
+    async def auto_approved(self, request: ApprovalRequest, *, rule: str) -> None:
+        await self._automatic("auto_approved", request, rule)
+
+    async def auto_rejected(self, request: ApprovalRequest, *, rule: str) -> None:
+        await self._automatic("auto_rejected", request, rule)
+
+    async def _automatic(self, event: str, request: ApprovalRequest, rule: str) -> None:
+        """The input mode decided without a human: audit it; it counts for the run's outcome."""
+        await audit_automatic(self._manager._store, event, request, rule=rule, run=self._state.run)
+        approved = event == "auto_approved"
+        outcome: Outcome = "approved" if approved else "rejected"
+        self._state.last_decision = Decision(request.approval_id, outcome, decided_by=AUTO, feedback=rule)
+        self._state.last_proposal = request.proposal
 
 
 async def _await_linked(future: asyncio.Future[Decision], *tokens: CancellationToken | None) -> Decision:

@@ -20,10 +20,14 @@ from slack_sdk.web.async_client import AsyncWebClient
 from agents.models import resolve_model_config
 from bot.cards import CardService
 from bot.directory import Directory
+from bot.library import model_cache, team_options
+from bot.metrics import CountingWebClient, Metrics, counted
+from bot.records import ApprovalRecord
 from bot.runs import RunManager
 from bot.security import secrets_of
 from bot.settings import Settings
 from bot.store import ApprovalStore, connect
+from bot.supervisor import Supervisor
 from bot.tasks import Background
 from bot.waiter import DeadlineSweeper, DecisionWaiter
 
@@ -34,18 +38,21 @@ def new_worker_id() -> str:
     return f"{socket.gethostname()[:20]}-{os.getpid()}-{secrets.token_hex(3)}"
 
 
-def create_slack_client(settings: Settings) -> AsyncWebClient:
-    """The Web API client, with bounded retries on connection errors, 429 and 5xx."""
-    return AsyncWebClient(
+def create_slack_client(settings: Settings, metrics: Metrics) -> AsyncWebClient:
+    """The Web API client, with bounded retries on connection errors, 429 (after `Retry-After`) and
+    5xx; what still fails is counted (and, for cards, kept in the outbox)."""
+    client = CountingWebClient(
         token=settings.slack_bot_token,
         base_url=settings.slack_api_url,
         timeout=15,
         retry_handlers=[
-            AsyncConnectionErrorRetryHandler(max_retry_count=2),
-            AsyncRateLimitErrorRetryHandler(max_retry_count=2),
-            AsyncServerErrorRetryHandler(max_retry_count=2),
+            counted(AsyncConnectionErrorRetryHandler(max_retry_count=2), metrics),
+            counted(AsyncRateLimitErrorRetryHandler(max_retry_count=2), metrics),
+            counted(AsyncServerErrorRetryHandler(max_retry_count=2), metrics),
         ],
     )
+    client.metrics = metrics
+    return client
 
 
 @dataclass
@@ -60,16 +67,20 @@ class Services:
     waiter: DecisionWaiter
     sweeper: DeadlineSweeper
     runs: RunManager
+    supervisor: Supervisor
     background: Background
+    metrics: Metrics
     model_config: dict[str, Any]
 
     async def start(self) -> None:
         await self.waiter.start()
         await self.sweeper.start()
+        await self.supervisor.start()
         log.info("worker %s ready", self.worker_id)
 
     async def close(self) -> None:
         await self.runs.shutdown()
+        await self.supervisor.stop()
         await self.sweeper.stop()
         await self.background.drain()
         await self.waiter.stop()
@@ -84,16 +95,17 @@ def create_services(settings: Settings, *, worker_id: str | None = None) -> Serv
     )
     redis = connect(settings.redis_url)
     store = ApprovalStore(redis, prefix=settings.key_prefix, audit_retention=settings.audit_retention)
-    slack = create_slack_client(settings)
-    cards = CardService(slack)
+    metrics = Metrics()
+    slack = create_slack_client(settings, metrics)
+    cards = CardService(slack, store=store)
     directory = Directory(slack, ttl=settings.usergroup_cache_seconds)
     background = Background()
 
-    async def on_timed_out(approval: Any) -> None:
-        background.spawn(cards.show_decision(approval), name=f"card-{approval.id}")
+    async def on_timed_out(approval: ApprovalRecord) -> None:
+        runs.after_decision(approval)
 
     sweeper = DeadlineSweeper(store, on_decided=on_timed_out)
-    waiter = DecisionWaiter(store, worker_id)
+    waiter = DecisionWaiter(store, worker_id, on_reconnect=metrics.redis_reconnects.inc)
     runs = RunManager(
         store=store,
         waiter=waiter,
@@ -105,6 +117,9 @@ def create_services(settings: Settings, *, worker_id: str | None = None) -> Serv
         approvals_channel=settings.approvals_channel,
         default_timeout=settings.approval_timeout,
         model_config=model_config,
+        metrics=metrics,
+        team_options=team_options(settings),
+        model_cache=model_cache(settings),
         max_runs_per_user=settings.max_runs_per_user,
         max_runs_per_channel=settings.max_runs_per_channel,
         secrets=secrets_of(settings),
@@ -121,6 +136,15 @@ def create_services(settings: Settings, *, worker_id: str | None = None) -> Serv
         waiter=waiter,
         sweeper=sweeper,
         runs=runs,
+        supervisor=Supervisor(
+            store=store,
+            runs=runs,
+            cards=cards,
+            worker_id=worker_id,
+            ttl=settings.heartbeat_seconds,
+            scan_every=max(0.5, settings.heartbeat_seconds / 2),
+        ),
         background=background,
+        metrics=metrics,
         model_config=model_config,
     )

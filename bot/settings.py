@@ -36,11 +36,17 @@ class Settings:
     openai_api_key: str | None = field(default=None, repr=False)
     key_prefix: str = "hitl"
     admin_users: tuple[str, ...] = ()
+    heartbeat_seconds: float = 6.0
     usergroup_cache_seconds: int = 60
     audit_retention: int = 90 * 86400
     max_runs_per_user: int = 3
     max_runs_per_channel: int = 10
     log_level: str = "INFO"
+    outbox_dir: str = "outbox"  # the email team's demo send_email writes one file per email here
+    enable_code_execution: bool = False  # the code team runs agents' code on this host
+    code_work_dir: str = "code-runs"
+    code_timeout: int = 60
+    model_cache: bool = False  # cache model responses in Redis (ChatCompletionCache)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -72,6 +78,13 @@ class Settings:
         except DurationError as exc:
             raise SettingsError(f"AUDIT_RETENTION: {exc}") from None
         api_url = env.get("SLACK_API_URL", "").strip() or DEFAULT_SLACK_API_URL
+
+        def flag(name: str) -> bool:
+            raw = env.get(name, "").strip().lower()
+            if raw not in ("", "true", "false", "1", "0", "yes", "no", "on", "off"):
+                raise SettingsError(f"{name} must be true or false")
+            return raw in ("true", "1", "yes", "on")
+
         return cls(
             slack_bot_token=required("SLACK_BOT_TOKEN"),
             slack_signing_secret=required("SLACK_SIGNING_SECRET"),
@@ -86,8 +99,14 @@ class Settings:
             key_prefix=env.get("REDIS_KEY_PREFIX", "hitl"),
             log_level=env.get("LOG_LEVEL", "INFO").upper(),
             admin_users=tuple(u.strip() for u in env.get("ADMIN_USERS", "").split(",") if u.strip()),
+            heartbeat_seconds=float(number("HEARTBEAT_SECONDS", 6, 1, 300)),
             usergroup_cache_seconds=number("USERGROUP_CACHE_SECONDS", 60, 0, 86400),
             audit_retention=retention,
             max_runs_per_user=number("MAX_RUNS_PER_USER", 3, 1, 1000),
             max_runs_per_channel=number("MAX_RUNS_PER_CHANNEL", 10, 1, 10000),
+            outbox_dir=env.get("OUTBOX_DIR", "").strip() or "outbox",
+            enable_code_execution=flag("ENABLE_CODE_EXECUTION"),
+            code_work_dir=env.get("CODE_WORK_DIR", "").strip() or "code-runs",
+            code_timeout=number("CODE_TIMEOUT", 60, 1, 3600),
+            model_cache=flag("MODEL_CACHE"),
         )

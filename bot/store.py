@@ -28,6 +28,7 @@ from typing import Any, Literal, TypeVar
 
 from redis.asyncio import BlockingConnectionPool, Redis
 
+from agents.modes import DEFAULT_MAX_AUTO_REPLIES, parse_mode, risk_words_setting
 from bot.records import ApprovalRecord, ChannelSettings, RunRecord
 
 T = TypeVar("T")
@@ -114,9 +115,11 @@ _FINISH_RUN = (
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return 'missing' end
 if final[status] then return status end
+if ARGV[6] ~= '' and redis.call('HGET', KEYS[1], 'owner') ~= ARGV[6] then return 'taken' end
 redis.call('HSET', KEYS[1], 'status', ARGV[1], 'finished_at', ARGV[2], 'reason', ARGV[3], 'ended_by', ARGV[4])
 redis.call('SREM', KEYS[2], ARGV[5])
 redis.call('SREM', KEYS[3], ARGV[5])
+redis.call('SREM', KEYS[4], ARGV[5])
 return 'ok'
 """
 )
@@ -131,6 +134,34 @@ for i = 1, #ARGV, 2 do
   if not (ARGV[i] == 'status' and final[status]) then redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 end
 if final[status] then return 'final' end
+return 'ok'
+"""
+)
+
+# The owner resumes after a decision: it must still own the run and nobody may have consumed the
+# decision (an adopter, if the owner looked dead). Exactly one worker continues a run.
+_CONSUME = """
+if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return 'taken' end
+if redis.call('HGET', KEYS[2], 'consumed') == '1' then return 'taken' end
+redis.call('HSET', KEYS[2], 'consumed', '1')
+local status = redis.call('HGET', KEYS[1], 'status')
+if status == 'waiting' then redis.call('HSET', KEYS[1], 'status', 'running') end
+return 'ok'
+"""
+
+# Another worker takes over a run whose owner is gone, to continue it with a decided approval.
+_ADOPT = (
+    _FINAL
+    + """
+if redis.call('EXISTS', KEYS[3]) == 1 then return 'alive' end
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status or final[status] then return 'final' end
+if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return 'taken' end
+local approval = redis.call('HMGET', KEYS[2], 'status', 'consumed')
+if not approval[1] or approval[1] == 'pending' then return 'pending' end
+if approval[2] == '1' then return 'consumed' end
+redis.call('HSET', KEYS[1], 'owner', ARGV[2], 'status', 'running')
+redis.call('HSET', KEYS[2], 'consumed', '1')
 return 'ok'
 """
 )
@@ -150,6 +181,7 @@ if redis.call('SCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 'user_limit' en
 if redis.call('SCARD', KEYS[2]) >= tonumber(ARGV[3]) then return 'channel_limit' end
 redis.call('SADD', KEYS[1], ARGV[1])
 redis.call('SADD', KEYS[2], ARGV[1])
+redis.call('SADD', KEYS[3], ARGV[1])
 return 'ok'
 """
 )
@@ -164,7 +196,13 @@ class DecideResult:
 def connect(redis_url: str, *, max_connections: int = 64, timeout: float = 5.0) -> Redis:
     """A client on a blocking pool: under load it waits for a connection instead of raising."""
     pool = BlockingConnectionPool.from_url(
-        redis_url, max_connections=max_connections, timeout=timeout, decode_responses=True, health_check_interval=15
+        redis_url,
+        max_connections=max_connections,
+        timeout=timeout,
+        decode_responses=True,
+        health_check_interval=15,
+        socket_connect_timeout=2,
+        socket_keepalive=True,
     )
     return Redis(connection_pool=pool)
 
@@ -189,6 +227,8 @@ class ApprovalStore:
         self._finish_run = redis.register_script(_FINISH_RUN)
         self._admit_run = redis.register_script(_ADMIT_RUN)
         self._update_run = redis.register_script(_UPDATE_RUN)
+        self._consume = redis.register_script(_CONSUME)
+        self._adopt = redis.register_script(_ADOPT)
 
     # keys -------------------------------------------------------------------------------
     def approval_key(self, approval_id: str) -> str:
@@ -214,6 +254,17 @@ class ApprovalStore:
         return f"{self.prefix}:worker:{worker_id}"
 
     @property
+    def live_runs_key(self) -> str:
+        return f"{self.prefix}:runs:live"
+
+    def heartbeat_key(self, worker_id: str) -> str:
+        return f"{self.prefix}:heartbeat:{worker_id}"
+
+    @property
+    def outbox_key(self) -> str:
+        return f"{self.prefix}:outbox"
+
+    @property
     def deadlines_key(self) -> str:
         return f"{self.prefix}:deadlines"
 
@@ -230,7 +281,8 @@ class ApprovalStore:
 
         Returns "ok", "user_limit" or "channel_limit" (then nothing is stored)."""
         admitted = await self._admit_run(
-            keys=self._active_keys(run), args=[run.id, max_per_user, max_per_channel, f"{self.prefix}:run:"]
+            keys=[*self._active_keys(run), self.live_runs_key],
+            args=[run.id, max_per_user, max_per_channel, f"{self.prefix}:run:"],
         )
         if admitted != "ok":
             return str(admitted)
@@ -262,16 +314,71 @@ class ApprovalStore:
         args = [item for key, value in fields.items() for item in (key, str(value))]
         return bool(await self._update_run(keys=[self.run_key(run_id)], args=args) == "ok")
 
-    async def finish_run(self, run: RunRecord, *, status: str, reason: str = "", by: str = "") -> bool:
-        """Set a final status unless the run already has one. True when this call set it."""
+    async def finish_run(
+        self, run: RunRecord, *, status: str, reason: str = "", by: str = "", if_owner: str = ""
+    ) -> bool:
+        """Set a final status unless the run already has one (or, with `if_owner`, has another owner).
+        True when this call set it."""
         result = await self._finish_run(
-            keys=[self.run_key(run.id), *self._active_keys(run)], args=[status, repr(time.time()), reason, by, run.id]
+            keys=[self.run_key(run.id), *self._active_keys(run), self.live_runs_key],
+            args=[status, repr(time.time()), reason, by, run.id, if_owner],
         )
         if result == "ok":
             await self.audit(
                 "run_finished", run=run.id, outcome=status, reason=reason[:500], by=by, origin_channel=run.channel
             )
         return bool(result == "ok")
+
+    async def consume(self, run_id: str, approval_id: str, *, worker_id: str) -> bool:
+        """The owner takes a decision to continue its run. False: another worker adopted the run."""
+        result = await self._consume(keys=[self.run_key(run_id), self.approval_key(approval_id)], args=[worker_id])
+        return bool(result == "ok")
+
+    async def adopt(self, run_id: str, approval_id: str, *, from_worker: str, to_worker: str) -> str:
+        """Take over a run whose owner's heartbeat is gone, to continue it with a decided approval.
+
+        Returns "ok" (adopted), or why not: "alive", "final", "taken", "pending", "consumed"."""
+        keys = [self.run_key(run_id), self.approval_key(approval_id), self.heartbeat_key(from_worker)]
+        return str(await self._adopt(keys=keys, args=[from_worker, to_worker]))
+
+    async def beat(self, worker_id: str, *, ttl: float) -> None:
+        await self.redis.set(self.heartbeat_key(worker_id), repr(time.time()), px=int(ttl * 1000))
+
+    async def drop_heartbeat(self, worker_id: str) -> None:
+        await self.redis.delete(self.heartbeat_key(worker_id))
+
+    async def workers_alive(self, worker_ids: Iterable[str]) -> dict[str, bool]:
+        ids = list(dict.fromkeys(worker_ids))
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for worker_id in ids:
+                pipe.exists(self.heartbeat_key(worker_id))
+            found = await pipe.execute()
+        return {worker_id: bool(alive) for worker_id, alive in zip(ids, found, strict=True)}
+
+    async def live_runs(self) -> list[RunRecord]:
+        ids = await _aw(self.redis.smembers(self.live_runs_key))
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for run_id in ids:
+                pipe.hgetall(self.run_key(run_id))
+            raws = await pipe.execute()
+        return [RunRecord.from_redis(raw) for raw in raws if raw]
+
+    async def outbox_add(self, approval_id: str, *, due: float) -> None:
+        """Remember a card that Slack would not update, to try again at `due`."""
+        await self.redis.zadd(self.outbox_key, {approval_id: due})
+
+    async def outbox_claim(self, now: float, *, limit: int = 50) -> list[str]:
+        """Due outbox entries, each claimed by exactly one worker."""
+        due = await self.redis.zrangebyscore(self.outbox_key, "-inf", now, start=0, num=limit)
+        claimed: list[str] = []
+        for approval_id in due:
+            if await self.redis.zrem(self.outbox_key, approval_id):
+                claimed.append(str(approval_id))
+        return claimed
+
+    async def get_checkpoint(self, approval_id: str) -> str | None:
+        value = await self.redis.get(self.checkpoint_key(approval_id))
+        return str(value) if value is not None else None
 
     async def recent_runs(self, channel: str, *, limit: int = 10) -> list[RunRecord]:
         ids = await self.redis.zrevrange(f"{self.prefix}:channel:{channel}:runs", 0, limit - 1)
@@ -402,6 +509,10 @@ class ApprovalStore:
             required_approvals=int(raw.get("required_approvals") or 1),
             approvals_channel=raw.get("approvals_channel") or "",
             admins=ids("admins"),
+            mode=parse_mode(raw.get("mode")),
+            max_auto_replies=int(raw.get("max_auto_replies") or DEFAULT_MAX_AUTO_REPLIES),
+            risk_words=risk_words_setting(raw.get("risk_words")),
+            checkpoint_every=int(raw.get("checkpoint_every") or 0),
         )
 
     async def set_channel_setting(self, channel: str, key: str, value: str, *, by: str) -> str | None:

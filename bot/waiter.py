@@ -35,13 +35,22 @@ _REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, OSError)
 class DecisionWaiter:
     """Futures for this worker's pending approvals, resolved from its one subscription."""
 
-    def __init__(self, store: ApprovalStore, worker_id: str, *, on_control: ControlHandler | None = None) -> None:
+    def __init__(
+        self,
+        store: ApprovalStore,
+        worker_id: str,
+        *,
+        on_control: ControlHandler | None = None,
+        on_reconnect: Callable[[], None] | None = None,
+    ) -> None:
+        self._on_reconnect = on_reconnect
         self._store = store
         self._channel = store.worker_channel(worker_id)
         self._on_control = on_control
         self._futures: dict[str, asyncio.Future[Decision]] = {}
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
+        self.reconnects = 0
 
     def set_control_handler(self, handler: ControlHandler) -> None:
         self._on_control = handler
@@ -88,10 +97,14 @@ class DecisionWaiter:
                 await self._reconcile()
                 self._ready.set()
                 backoff = 0.1
-                async for message in pubsub.listen():
-                    if message.get("type") == "message":
+                while True:
+                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=5.0)
+                    if message is not None and message.get("type") == "message":
                         await self._dispatch(message["data"])
             except _REDIS_DOWN as exc:
+                self.reconnects += 1
+                if self._on_reconnect is not None:
+                    self._on_reconnect()
                 log.warning("decision subscription lost (%s); resubscribing", type(exc).__name__)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)

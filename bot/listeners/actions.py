@@ -9,9 +9,12 @@ user-group membership needs a (cached) Slack lookup first.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
+from collections.abc import Coroutine
 from typing import Any
 
+from redis.exceptions import RedisError
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
 from bot.blocks import ACTION_APPROVE, ACTION_REJECT, ACTION_REVISE, build_revise_modal, people_refs, user_ref
@@ -20,6 +23,9 @@ from bot.security import sign_metadata
 from bot.services import Services
 from bot.store import DecideResult
 
+log = logging.getLogger(__name__)
+
+STORAGE_DOWN = "The bot cannot reach its storage right now, so nothing was recorded. Try again in a moment."
 ATTACH_WAIT = 3.0  # seconds a click may wait for its card's ts to be stored
 
 ALREADY = {
@@ -34,19 +40,34 @@ ALREADY = {
 def register(app: AsyncApp, services: Services) -> None:
     async def handle_approve(ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()
-        await decide_from_click(services, body, outcome="approved")
+        await storage_guard(services, body, decide_from_click(services, body, outcome="approved"))
 
     async def handle_reject(ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()
-        await decide_from_click(services, body, outcome="rejected")
+        await storage_guard(services, body, decide_from_click(services, body, outcome="rejected"))
 
     async def handle_revise(ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()
-        await open_revise_modal(services, body)
+        await storage_guard(services, body, open_revise_modal(services, body))
 
     app.action(ACTION_APPROVE)(handle_approve)
     app.action(ACTION_REJECT)(handle_reject)
     app.action(ACTION_REVISE)(handle_revise)
+
+
+async def storage_guard(services: Services, body: dict[str, Any], work: Coroutine[Any, Any, None]) -> None:
+    """Run a click's work; if Redis is unreachable, tell the clicker to try again. Nothing is half
+    applied: a decision is one atomic script, which either ran or did not."""
+    try:
+        await work
+    except RedisError as exc:
+        log.warning("click not recorded: Redis unreachable (%s)", type(exc).__name__)
+        user = str((body.get("user") or {}).get("id", ""))
+        channel = str((body.get("container") or {}).get("channel_id", ""))
+        if SLACK_ID.match(user) and SLACK_ID.match(channel):
+            services.background.spawn(
+                services.slack.chat_postEphemeral(channel=channel, user=user, text=STORAGE_DOWN), name="storage-down"
+            )
 
 
 def _click(body: dict[str, Any]) -> tuple[str, str, str, str] | None:
@@ -96,9 +117,10 @@ def show_outcome(services: Services, result: DecideResult) -> bool:
     """Bring the card up to date after a decision or vote. False when nothing was decided."""
     if result.approval is None or result.status not in ("ok", "vote"):
         return False
-    cards = services.cards
-    update = cards.show_decision(result.approval) if result.status == "ok" else cards.show_pending(result.approval)
-    services.background.spawn(update, name=f"card-{result.approval.id}")
+    if result.status == "ok":
+        services.runs.after_decision(result.approval)  # the card, and the run if its worker is gone
+    else:
+        services.background.spawn(services.cards.show_pending(result.approval), name=f"card-{result.approval.id}")
     return True
 
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from redis.exceptions import RedisError
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.errors import SlackApiError
 
-from agents.teams import DEFAULT_PRESET, PRESETS
+from agents.teams import DEFAULT_PRESET, preset_descriptions
 from bot.blocks import audit_text, config_text, help_text, people_refs, show_setting, status_text
 from bot.commands import AuditLog, Cancel, Help, Invalid, SetConfig, ShowConfig, Start, Status, parse_command
 from bot.directory import Directory
+from bot.listeners.actions import STORAGE_DOWN
 from bot.records import SLACK_ID, ChannelSettings
 from bot.services import Services
 from bot.settings import Settings
@@ -19,7 +21,11 @@ from bot.settings import Settings
 
 def register(app: AsyncApp, services: Services) -> None:
     async def handle_agent_command(ack: AsyncAck, command: dict[str, Any]) -> None:
-        await ack(**await answer_agent_command(services, command))
+        try:
+            reply = await answer_agent_command(services, command)
+        except RedisError:
+            reply = {"text": STORAGE_DOWN + " Nothing was started or changed."}
+        await ack(**reply)
 
     app.command("/agent")(handle_agent_command)
 
@@ -35,10 +41,10 @@ async def answer_agent_command(services: Services, command: dict[str, Any]) -> d
     if isinstance(parsed, Invalid):
         return {"text": parsed.message}
     if isinstance(parsed, Help):
-        return {"text": help_text(presets=list(PRESETS))}
+        return {"text": help_text(presets=preset_descriptions(services.runs.team_options))}
     if isinstance(parsed, Start):
         run = await services.runs.start_run(
-            task=parsed.task, requester=user, channel=channel, preset=parsed.team or DEFAULT_PRESET
+            task=parsed.task, requester=user, channel=channel, preset=parsed.team or DEFAULT_PRESET, mode=parsed.mode
         )
         if isinstance(run, str):
             return {"text": f"{run} Nothing started."}

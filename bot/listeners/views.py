@@ -1,49 +1,127 @@
-"""The Revise modal's submission: the feedback goes to the agent as a person would type it."""
+"""The Revise modal's submission: the feedback goes to the agent as a person would type it.
+
+For a tool call, the reviewer may instead edit its arguments: they must be valid JSON and match
+the tool's schema (stored with the approval), else the modal says why and nothing is decided or run.
+Edited arguments travel as the revision's feedback (`agents.approver.encode_revision`); the agent
+asks again about the edited call, on a card of its own.
+"""
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from typing import Any
 
+from redis.exceptions import RedisError
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
-from bot.blocks import FEEDBACK_ACTION, FEEDBACK_BLOCK, REVISE_CALLBACK_ID
-from bot.listeners.actions import decide_as, refusal_text, show_outcome
-from bot.records import SLACK_ID
+from agents.approver import canonical_json, encode_revision
+from agents.tools import schema_problem
+from bot.blocks import ARGUMENTS_ACTION, ARGUMENTS_BLOCK, FEEDBACK_ACTION, FEEDBACK_BLOCK, REVISE_CALLBACK_ID
+from bot.listeners.actions import STORAGE_DOWN, decide_as, refusal_text, show_outcome
+from bot.records import SLACK_ID, ApprovalRecord
 from bot.security import verify_metadata
 from bot.services import Services
 
 MAX_FEEDBACK_CHARS = 3000
+MAX_ARGUMENTS_CHARS = 3000
+Errors = dict[str, str]
 
 
 def register(app: AsyncApp, services: Services) -> None:
     async def handle_revise_submission(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
-        errors = await submit_revision(services, body, view)
+        try:
+            errors = await submit_revision(services, body, view)
+        except RedisError:
+            errors = {FEEDBACK_BLOCK: STORAGE_DOWN + " Your feedback is still here: send it again."}
         if errors:
-            await ack(response_action="errors", errors={FEEDBACK_BLOCK: errors})
+            await ack(response_action="errors", errors=errors)
         else:
             await ack()
 
     app.view(REVISE_CALLBACK_ID)(handle_revise_submission)
 
 
-async def submit_revision(services: Services, body: dict[str, Any], view: dict[str, Any]) -> str | None:
-    """Decide the approval as revised. Returns an error to show in the modal (which stays open, so
-    the reviewer's text is not lost), or None when done."""
+def _value(view: dict[str, Any], block: str, action: str) -> str | None:
+    """A text input's value; None when the modal has no such input."""
+    values = ((view.get("state") or {}).get("values") or {}).get(block)
+    if not isinstance(values, dict) or action not in values:
+        return None
+    entry = values.get(action)
+    return str((entry.get("value") if isinstance(entry, dict) else "") or "")
+
+
+async def submit_revision(services: Services, body: dict[str, Any], view: dict[str, Any]) -> Errors | None:
+    """Decide the approval as revised. Returns errors to show in the modal by block (it stays open,
+    so the reviewer's text is not lost), or None when done."""
     user = str((body.get("user") or {}).get("id", ""))
     card = verify_metadata(services.settings.slack_signing_secret, str(view.get("private_metadata", "")), user=user)
     if card is None:
         by = user if SLACK_ID.match(user) else ""
         await services.store.audit("refused", reason="revise form with altered or foreign metadata", by=by)
-        return "This form does not belong to a known approval. Nothing was sent."
+        return {FEEDBACK_BLOCK: "This form does not belong to a known approval. Nothing was sent."}
     approval_id, channel, ts = card
-    values = ((view.get("state") or {}).get("values") or {}).get(FEEDBACK_BLOCK) or {}
-    entry = values.get(FEEDBACK_ACTION)
-    feedback = str((entry.get("value") if isinstance(entry, dict) else "") or "").strip()
-    if not feedback:
-        return "Write what the agent should change."
+    feedback = (_value(view, FEEDBACK_BLOCK, FEEDBACK_ACTION) or "").strip()
     if len(feedback) > MAX_FEEDBACK_CHARS:
-        return f"Keep it under {MAX_FEEDBACK_CHARS} characters (this is {len(feedback)})."
+        return {FEEDBACK_BLOCK: f"Keep it under {MAX_FEEDBACK_CHARS} characters (this is {len(feedback)})."}
+    edited = _value(view, ARGUMENTS_BLOCK, ARGUMENTS_ACTION)
+    if edited is not None:
+        approval = await services.store.get_approval(approval_id)
+        if approval is None or approval.kind != "tool_call":
+            return {FEEDBACK_BLOCK: "This approval is no longer known (it expired or was removed). Nothing was sent."}
+        edit = edited_call(approval, edited)
+        if edit.errors:
+            return edit.errors
+        if edit.changed:
+            feedback = encode_revision(edit.arguments, note=feedback)
+        elif not feedback:
+            return {FEEDBACK_BLOCK: "Edit the arguments, or write what the agent should change."}
+    elif not feedback:
+        return {FEEDBACK_BLOCK: "Write what the agent should change."}
     result = await decide_as(services, approval_id, outcome="revised", user=user, feedback=feedback, card=(channel, ts))
     if show_outcome(services, result):
         return None
-    return refusal_text(result) + " Your feedback was not sent; copy it if you want to keep it."
+    return {FEEDBACK_BLOCK: refusal_text(result) + " Your feedback was not sent; copy it if you want to keep it."}
+
+
+@dataclass(frozen=True, slots=True)
+class Edit:
+    """What a reviewer did to a tool call's arguments in the modal."""
+
+    arguments: Any = None
+    changed: bool = False
+    errors: Errors | None = None
+
+
+def edited_call(approval: ApprovalRecord, text: str) -> Edit:
+    """The arguments a reviewer typed: changed and valid, unchanged, or the modal's errors (not JSON,
+    or not matching the tool's schema). Nothing runs here."""
+    if len(text) > MAX_ARGUMENTS_CHARS:
+        return Edit(
+            errors={ARGUMENTS_BLOCK: f"Keep the arguments under {MAX_ARGUMENTS_CHARS} characters. Nothing was run."}
+        )
+    try:
+        arguments = json.loads(text)
+    except ValueError as exc:
+        where = f" (line {exc.lineno}, column {exc.colno})" if isinstance(exc, json.JSONDecodeError) else ""
+        message = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
+        return Edit(errors={ARGUMENTS_BLOCK: f"This is not valid JSON: {message}{where}. Nothing was run."})
+    try:
+        unchanged = canonical_json(arguments) == canonical_json(json.loads(approval.arguments or "{}"))
+    except ValueError:
+        unchanged = False
+    if unchanged:
+        return Edit(arguments=arguments)
+    try:
+        schema = json.loads(approval.arguments_schema or "{}")
+    except ValueError:
+        schema = None
+    if not isinstance(schema, dict):
+        return Edit(
+            errors={ARGUMENTS_BLOCK: "The tool's schema is unknown, so edits cannot be checked. Nothing was run."}
+        )
+    problem = schema_problem(arguments, schema)
+    if problem is not None:
+        message = f"These arguments do not match the tool's schema: {problem}. Nothing was run."
+        return Edit(errors={ARGUMENTS_BLOCK: message[:1900]})
+    return Edit(arguments=arguments, changed=True)

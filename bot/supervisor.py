@@ -1,0 +1,106 @@
+"""What keeps a worker honest while nobody clicks: its heartbeat, runs orphaned by a dead worker,
+and card updates that Slack refused (the outbox)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+from redis.exceptions import RedisError
+
+from bot.cards import CardService
+from bot.runs import RunManager
+from bot.store import ApprovalStore
+
+log = logging.getLogger(__name__)
+
+
+class Supervisor:
+    """Beats every `ttl / 3` seconds; every `scan_every` seconds continues or ends runs whose worker
+    is gone and retries the outbox."""
+
+    def __init__(
+        self,
+        *,
+        store: ApprovalStore,
+        runs: RunManager,
+        cards: CardService,
+        worker_id: str,
+        ttl: float = 6.0,
+        scan_every: float = 2.0,
+    ) -> None:
+        self._store = store
+        self._runs = runs
+        self._cards = cards
+        self._worker_id = worker_id
+        self._ttl = ttl
+        self._scan_every = scan_every
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        try:
+            await self._store.beat(self._worker_id, ttl=self._ttl)
+        except RedisError:
+            log.warning("no heartbeat yet: Redis is unreachable")
+        self._task = asyncio.create_task(self._loop(), name="supervisor")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        with contextlib.suppress(RedisError, OSError):
+            await self._store.drop_heartbeat(self._worker_id)  # others may adopt our runs at once
+
+    async def _loop(self) -> None:
+        next_scan = time.monotonic()
+        while True:
+            try:
+                await self._store.beat(self._worker_id, ttl=self._ttl)
+                if time.monotonic() >= next_scan:
+                    next_scan = time.monotonic() + self._scan_every
+                    await self.scan_orphans()
+                    await self.flush_outbox()
+            except (RedisError, OSError) as exc:
+                log.warning("supervisor: Redis unreachable (%s)", type(exc).__name__)
+            await asyncio.sleep(self._ttl / 3)
+
+    async def scan_orphans(self) -> int:
+        """Runs whose worker is gone: continue those with a decision nobody took; fail those that were
+        in the middle of a model call (nothing to continue from); leave those waiting on a card (a
+        click or the timeout will continue them). Returns how many runs were taken care of."""
+        runs = [r for r in await self._store.live_runs() if r.owner and r.owner != self._worker_id]
+        if not runs:
+            return 0
+        alive = await self._store.workers_alive(r.owner for r in runs)
+        handled = 0
+        for run in runs:
+            if alive.get(run.owner, True):
+                continue
+            approvals = sorted(await self._store.run_approvals(run.id), key=lambda a: a.created_at)
+            latest = approvals[-1] if approvals else None
+            if latest is not None and latest.pending:
+                continue
+            if latest is not None and not latest.consumed and latest.status != "cancelled":
+                handled += await self._runs.continue_if_orphaned(latest)
+                continue
+            if await self._store.finish_run(
+                run,
+                status="failed",
+                reason="the worker running it stopped while the agent was working",
+                if_owner=run.owner,
+            ):
+                handled += 1
+                await self._runs.tell_ended(run.id)
+        return handled
+
+    async def flush_outbox(self) -> int:
+        """Retry card updates Slack refused earlier; a card never stays stale."""
+        done = 0
+        for approval_id in await self._store.outbox_claim(time.time()):
+            approval = await self._store.get_approval(approval_id)
+            if approval is not None and await self._cards.refresh(approval):
+                done += 1
+        return done

@@ -45,10 +45,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def serve(settings: Settings) -> int:
     from bot.app import create_web_app
-    from bot.security import install_redaction
+    from bot.logs import configure_logging
+    from bot.security import secrets_of
 
-    logging.getLogger().setLevel(settings.log_level)
-    install_redaction(settings)
+    configure_logging(level=settings.log_level, fmt=settings.log_format, secrets=secrets_of(settings))
     if settings.slack_app_token:
         asyncio.run(_socket_mode(settings))
         return 0

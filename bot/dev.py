@@ -37,6 +37,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from bot.devslack.server import SlackStandIn
+from bot.logs import NoCancellationTracebacks
 
 log = logging.getLogger("bot.dev")
 
@@ -360,20 +361,13 @@ async def _main(host: str, port: int) -> int:
             loop.remove_signal_handler(sig)
 
 
-class _NoCancellationTracebacks(logging.Filter):
-    """Stopping dev cancels waiting runs; AutoGen logs each cancellation as an error with a traceback. Not here."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not (record.exc_info and isinstance(record.exc_info[1], asyncio.CancelledError))
-
-
 def run_dev(*, host: str, port: int) -> int:
     """Run the dev stack until Ctrl-C / SIGTERM. Returns the exit code (0 after a normal stop)."""
     level = os.environ.get("LOG_LEVEL", "").strip().upper() or "WARNING"
     root = logging.getLogger()
     root.setLevel(level if level in logging.getLevelNamesMapping() else "WARNING")
     for handler in root.handlers:
-        handler.addFilter(_NoCancellationTracebacks())
+        handler.addFilter(NoCancellationTracebacks())
     try:
         return asyncio.run(_main(host, port))
     except KeyboardInterrupt:  # a Ctrl-C before the handlers were installed

@@ -55,15 +55,6 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-def install_redaction(settings: Settings, *, logger: logging.Logger | None = None) -> RedactingFilter:
-    """Redact this worker's secrets from everything its handlers write."""
-    target = logger or logging.getLogger()
-    redactor = RedactingFilter(secrets_of(settings))
-    for handler in target.handlers:
-        handler.addFilter(redactor)
-    return redactor
-
-
 def sign_metadata(secret: str, *, approval_id: str, user: str, channel: str, ts: str) -> str:
     """`private_metadata` for the revise modal: which card, for whom, and a MAC over both."""
     body = f"{approval_id}|{user}|{channel}|{ts}"

@@ -42,6 +42,7 @@ class Settings:
     max_runs_per_user: int = 3
     max_runs_per_channel: int = 10
     log_level: str = "INFO"
+    log_format: str = "text"
     outbox_dir: str = "outbox"  # the email team's demo send_email writes one file per email here
     enable_code_execution: bool = False  # the code team runs agents' code on this host
     code_work_dir: str = "code-runs"
@@ -98,6 +99,7 @@ class Settings:
             openai_api_key=env.get("OPENAI_API_KEY") or None,
             key_prefix=env.get("REDIS_KEY_PREFIX", "hitl"),
             log_level=env.get("LOG_LEVEL", "INFO").upper(),
+            log_format="json" if env.get("LOG_FORMAT", "").strip().lower() == "json" else "text",
             admin_users=tuple(u.strip() for u in env.get("ADMIN_USERS", "").split(",") if u.strip()),
             heartbeat_seconds=float(number("HEARTBEAT_SECONDS", 6, 1, 300)),
             usergroup_cache_seconds=number("USERGROUP_CACHE_SECONDS", 60, 0, 86400),

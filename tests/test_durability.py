@@ -1,0 +1,306 @@
+"""Nothing lost: fault injection with real worker processes, a real redis-server and the Slack stand-in.
+
+Workers are `python -m bot` subprocesses (HTTP on their own ports), killed with SIGKILL or SIGTERM;
+Redis is stopped and restarted with AOF; the stand-in answers 429 and 500 for a while.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from bot.devslack.server import SlackStandIn
+from bot.store import ApprovalStore, connect
+from tests.conftest import (
+    ALICE,
+    APPROVALS,
+    BOB,
+    CAROL,
+    SALES,
+    RedisServer,
+    block_texts,
+    bot_env,
+    find_header,
+    free_port,
+    has_buttons,
+    start_redis,
+    texts,
+    thread_of,
+)
+from tests.test_flow import start_run
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = {"provider": "agents.demo_model.DemoChatCompletionClient", "config": {}}
+
+
+@dataclass
+class WorkerProcess:
+    port: int
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def events(self) -> str:
+        return self.url + "/slack/events"
+
+    def kill(self) -> None:
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+
+class Cluster:
+    """Worker processes sharing one Redis and one Slack stand-in."""
+
+    def __init__(self, slack: SlackStandIn, redis_url: str, tmp: Path, model: Path) -> None:
+        self.slack = slack
+        self.redis_url = redis_url
+        self.tmp = tmp
+        self.model = model
+        self.workers: list[WorkerProcess] = []
+
+    async def start(self, **extra: str) -> WorkerProcess:
+        port = free_port()
+        env = {
+            **os.environ,
+            **bot_env(slack=self.slack, redis_url=self.redis_url, model_config=self.model),
+            "PORT": str(port),
+            "HEARTBEAT_SECONDS": "1",
+            "LOG_LEVEL": "INFO",
+            **extra,
+        }
+        log = self.tmp / f"worker-{port}.log"
+        with log.open("wb") as out:
+            process = subprocess.Popen(  # noqa: ASYNC220 - starting a worker is instant; we then poll it
+                [sys.executable, "-m", "bot"], cwd=ROOT, env=env, stdout=out, stderr=out
+            )
+        worker = WorkerProcess(port=port, process=process, log=log)
+        self.workers.append(worker)
+        deadline = time.monotonic() + 30
+        async with aiohttp.ClientSession() as http:
+            while True:
+                try:
+                    async with http.get(worker.url + "/healthz") as response:
+                        if response.status == 200:
+                            return worker
+                except aiohttp.ClientError:
+                    pass
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"worker did not start: {log.read_text()[-2000:]}")
+                await asyncio.sleep(0.05)
+
+    def stop_all(self) -> None:
+        for worker in self.workers:
+            if worker.process.poll() is None:
+                worker.process.send_signal(signal.SIGKILL)
+                worker.process.wait(timeout=10)
+
+
+@pytest.fixture
+async def cluster(slack: SlackStandIn, redis_url: str, tmp_path: Path) -> AsyncIterator[Cluster]:
+    model = tmp_path / "model.json"  # the demo model: its drafts follow the conversation, so a team
+    model.write_text(json.dumps(DEMO))  # reloaded on another worker answers as the first one would
+    group = Cluster(slack, redis_url, tmp_path, model)
+    yield group
+    group.stop_all()
+
+
+@pytest.fixture
+async def store(redis_url: str) -> AsyncIterator[ApprovalStore]:
+    redis = connect(redis_url)
+    yield ApprovalStore(redis)
+    await redis.aclose()
+
+
+async def run_with_card(slack: SlackStandIn, worker: WorkerProcess, *, count: int = 1) -> tuple[str, dict[str, Any]]:
+    slack.events_url = worker.events
+    run_id = await start_run(slack)
+    card = await slack.wait_for(
+        lambda: (
+            (c := [m for m in slack.messages(APPROVALS) if not m.get("thread_ts") and has_buttons(m)])
+            and len(c) >= count
+            and c[-1]
+        ),
+        timeout=20,
+    )
+    header = await slack.wait_for(lambda: find_header(slack, SALES, run_id))
+    await slack.wait_for(lambda: "Waiting for approval" in texts(thread_of(slack, SALES, header["ts"])))
+    return run_id, card
+
+
+async def run_status(store: ApprovalStore, run_id: str, wanted: str, *, within: float = 20) -> None:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        run = await store.get_run(run_id)
+        if run is not None and run.status == wanted:
+            return
+        await asyncio.sleep(0.02)
+    run = await store.get_run(run_id)
+    raise AssertionError(f"run {run_id} is {run.status if run else None}, wanted {wanted}")
+
+
+def card_now(slack: SlackStandIn, card: dict[str, Any]) -> dict[str, Any]:
+    return next(m for m in slack.messages(APPROVALS) if m["ts"] == card["ts"])
+
+
+@pytest.mark.parametrize("decision", ["approve", "reject", "revise", "timeout"])
+async def test_kill_9_of_the_owner_then_every_decision_still_works(
+    cluster: Cluster, slack: SlackStandIn, store: ApprovalStore, decision: str
+) -> None:
+    owner = await cluster.start()
+    other = await cluster.start()
+    if decision == "timeout":
+        slack.events_url = owner.events
+        await slack.send_command(user=ALICE, channel=SALES, text="config timeout 2s")
+    run_id, card = await run_with_card(slack, owner)
+    owner.kill()
+    slack.events_url = other.events
+    if decision == "approve":
+        await slack.click(user=BOB, channel=APPROVALS, ts=card["ts"], action_id="approval_approve")
+        await run_status(store, run_id, "completed")
+        header = find_header(slack, SALES, run_id)
+        assert header is not None
+        await slack.wait_for(lambda: "Subject: An email to our vendor" in texts(thread_of(slack, SALES, header["ts"])))
+    elif decision == "reject":
+        await slack.click(user=BOB, channel=APPROVALS, ts=card["ts"], action_id="approval_reject")
+        await run_status(store, run_id, "rejected")
+    elif decision == "revise":
+        await slack.click(user=BOB, channel=APPROVALS, ts=card["ts"], action_id="approval_revise")
+        view = await slack.wait_for(lambda: slack.open_views(BOB) and slack.open_views(BOB)[-1])
+        await slack.submit_view(user=BOB, view_id=view["id"], values={"feedback": {"feedback_input": "shorter"}})
+        second = await slack.wait_for(
+            lambda: (
+                (c := [m for m in slack.messages(APPROVALS) if has_buttons(m)]) and c[-1]["ts"] != card["ts"] and c[-1]
+            ),
+            timeout=20,
+        )
+        assert "(Draft v2: revised for feedback: “shorter”)" in block_texts(second)  # went on from its checkpoint
+        await slack.click(user=CAROL, channel=APPROVALS, ts=second["ts"], action_id="approval_approve")
+        await run_status(store, run_id, "completed")
+    else:
+        await run_status(store, run_id, "timed_out")
+    await slack.wait_for(lambda: not has_buttons(card_now(slack, card)))
+    run = await store.get_run(run_id)
+    assert run is not None and run.owner == await worker_id(other)  # adopted by the surviving worker
+    finished = [e for e in await store.audit_entries() if e["event"] == "run_finished" and e["run"] == run_id]
+    assert len(finished) == 1  # exactly one terminal state
+
+
+async def worker_id(worker: WorkerProcess) -> str:
+    async with aiohttp.ClientSession() as http, http.get(worker.url + "/healthz") as response:
+        return str((await response.json())["worker"])
+
+
+async def test_clicks_land_on_any_of_three_workers(cluster: Cluster, slack: SlackStandIn, store: ApprovalStore) -> None:
+    workers = [await cluster.start() for _ in range(3)]
+    runs: list[tuple[str, dict[str, Any]]] = []
+    for i, worker in enumerate(workers):
+        runs.append(await run_with_card(slack, worker, count=i + 1))
+    for i, (_, card) in enumerate(runs):
+        slack.events_url = workers[(i + 1) % 3].events  # never the owner
+        await slack.click(user=BOB, channel=APPROVALS, ts=card["ts"], action_id="approval_approve")
+    for run_id, card in runs:
+        await run_status(store, run_id, "completed")
+        await slack.wait_for(lambda c=card: f"*Approved* by <@{BOB}>" in block_texts(card_now(slack, c)))
+    owners = {r.owner for r in [await store.get_run(run_id) for run_id, _ in runs] if r is not None}
+    assert len(owners) == 3  # each run stayed with its live owner: no adoption
+
+
+async def test_sigterm_leaves_approvals_pending_and_exits_quickly(
+    cluster: Cluster, slack: SlackStandIn, store: ApprovalStore
+) -> None:
+    first = await cluster.start()
+    second = await cluster.start()
+    run_id, card = await run_with_card(slack, first)
+    started = time.monotonic()
+    first.process.send_signal(signal.SIGTERM)
+    code = await asyncio.to_thread(first.process.wait, 15)
+    assert code == 0 and time.monotonic() - started < 8
+    approval_id = next(b for b in card["blocks"] if b["type"] == "actions")["elements"][0]["value"]
+    approval = await store.get_approval(approval_id)
+    assert approval is not None and approval.pending
+    assert "Traceback" not in first.log.read_text()
+    slack.events_url = second.events
+    await slack.click(user=BOB, channel=APPROVALS, ts=card["ts"], action_id="approval_approve")
+    await run_status(store, run_id, "completed")
+
+
+async def test_slack_429_and_500_for_a_while_then_cards_catch_up(
+    cluster: Cluster, slack: SlackStandIn, store: ApprovalStore
+) -> None:
+    worker = await cluster.start()
+    run_id, card = await run_with_card(slack, worker)
+    slack.fail(method="chat.update", status=429, count=3, retry_after=1)  # more than the client's 2 retries
+    slack.fail(method="chat.update", status=500, count=3)
+    await slack.click(user=BOB, channel=APPROVALS, ts=card["ts"], action_id="approval_approve")
+    await run_status(store, run_id, "completed")
+    await slack.wait_for(lambda: f"*Approved* by <@{BOB}>" in block_texts(card_now(slack, card)), timeout=30)
+    failed = [c for c in slack.calls("chat.update") if not c.ok]
+    assert len(failed) == 6  # every injected failure was met, and the card still caught up
+    async with aiohttp.ClientSession() as http, http.get(worker.url + "/metrics") as response:
+        metrics = await response.text()
+    assert 'hitl_slack_api_retries_total{handler="RateLimitError"}' in metrics
+    assert 'hitl_decisions_total{outcome="approved"} 1.0' in metrics
+    assert "hitl_pending_approvals 0.0" in metrics
+
+
+@pytest.fixture
+def aof_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    (tmp_path / "redis").mkdir()
+    server = start_redis(workdir=str(tmp_path / "redis"), appendonly=True)
+    yield server
+    if server.process.poll() is None:
+        server.process.terminate()
+        server.process.wait(timeout=10)
+    shutil.rmtree(server.workdir, ignore_errors=True)
+
+
+async def test_redis_stopped_and_restarted_with_aof(
+    slack: SlackStandIn, aof_redis: RedisServer, tmp_path: Path
+) -> None:
+    model = tmp_path / "model.json"
+    model.write_text(json.dumps(DEMO))
+    group = Cluster(slack, aof_redis.url, tmp_path, model)
+    try:
+        worker = await group.start()
+        run_id, card = await run_with_card(slack, worker)
+        aof_redis.process.terminate()  # a clean stop: AOF is fsynced
+        aof_redis.process.wait(timeout=10)
+        async with aiohttp.ClientSession() as http:
+            async with http.get(worker.url + "/healthz") as response:
+                health = await response.json()
+            assert response.status == 200 and health["status"] == "degraded" and health["redis"] == "unreachable"
+        await slack.click(user=BOB, channel=APPROVALS, ts=card["ts"], action_id="approval_approve")
+        note = await slack.wait_for(lambda: slack.ephemerals(BOB) and slack.ephemerals(BOB)[-1])
+        assert "Try again in a moment" in note["text"]
+        assert has_buttons(card_now(slack, card))  # nothing half-applied
+        restarted = start_redis(port=aof_redis.port, workdir=aof_redis.workdir, appendonly=True)
+        aof_redis.process = restarted.process
+        redis = connect(aof_redis.url)
+        store = ApprovalStore(redis)
+        try:
+            run = await store.get_run(run_id)
+            assert run is not None and run.status == "waiting"  # survived the restart (AOF)
+            await slack.click(user=BOB, channel=APPROVALS, ts=card["ts"], action_id="approval_approve")
+            await run_status(store, run_id, "completed")
+        finally:
+            await redis.aclose()
+        assert worker.process.poll() is None  # the bot stayed up throughout
+    finally:
+        group.stop_all()

@@ -70,10 +70,11 @@ class _RunState:
 
 @dataclass(frozen=True)
 class _Resume:
-    """What an adopting worker continues a run from: a decided approval and its checkpoint."""
+    """What an adopting worker continues a run from: a decided approval and its checkpoint, or
+    (neither) the task itself, when the run's worker died before any decision."""
 
-    approval: ApprovalRecord
-    checkpoint: str
+    approval: ApprovalRecord | None = None
+    checkpoint: str | None = None
 
 
 class RunManager:
@@ -171,7 +172,7 @@ class RunManager:
         run = state.run
         model_client = None
         try:
-            if resume is None:
+            if resume is None or not run.header_ts:
                 header = await self._slack.chat_postMessage(
                     channel=run.channel, text=run_fallback_text(run), blocks=build_run_header_blocks(run)
                 )
@@ -197,7 +198,8 @@ class RunManager:
                 options=self._team_options.for_run(run.id),
             )
             task: str | TextMessage = run.task
-            if resume is not None:  # adopted: the team as it was when the approval was requested
+            if resume is not None and resume.approval is not None and resume.checkpoint is not None:
+                # adopted: the team as it was when the approval was requested
                 await team.load_state(json.loads(resume.checkpoint))
                 decision = await self._take_decision(state, resume.approval, resume.approval.decision())
                 task = TextMessage(content=decision.reply_text(), source=HUMAN)
@@ -349,6 +351,29 @@ class RunManager:
             return True
         self._active[run.id] = state
         resume = _Resume(approval=approval, checkpoint=checkpoint)
+        self._tasks[run.id] = self._background.spawn(self._execute(state, resume), name=f"run-{run.id}")
+        return True
+
+    async def restart_orphan(self, run: RunRecord, latest: ApprovalRecord | None) -> bool:
+        """Continue a run whose worker died while its agent was working: from its last decision (taken
+        again, from that approval's checkpoint), or from the task when no decision was made yet."""
+        if latest is not None:
+            adopted = await self._store.adopt(
+                run.id, latest.id, from_worker=run.owner, to_worker=self._worker_id, again=True
+            )
+        else:
+            adopted = await self._store.adopt_idle(run.id, from_worker=run.owner, to_worker=self._worker_id)
+        if adopted != "ok":
+            return False
+        log.info("restarting run %s, orphaned by worker %s", run.id, run.owner, extra={"run_id": run.id})
+        self._metrics.adoptions.inc()
+        state = _RunState(run=run.with_(owner=self._worker_id, status="running"))
+        checkpoint = await self._store.get_checkpoint(latest.id) if latest is not None else None
+        if latest is not None and checkpoint is None:
+            await self._end(state, status="failed", reason="its worker stopped and no checkpoint was saved")
+            return True
+        self._active[run.id] = state
+        resume = _Resume(approval=latest, checkpoint=checkpoint)
         self._tasks[run.id] = self._background.spawn(self._execute(state, resume), name=f"run-{run.id}")
         return True
 

@@ -68,9 +68,9 @@ class Supervisor:
             await asyncio.sleep(self._ttl / 3)
 
     async def scan_orphans(self) -> int:
-        """Runs whose worker is gone: continue those with a decision nobody took; fail those that were
-        in the middle of a model call (nothing to continue from); leave those waiting on a card (a
-        click or the timeout will continue them). Returns how many runs were taken care of."""
+        """Runs whose worker is gone: continue those with a decision nobody took; restart those whose
+        agent was working (from their last decision, or from the task); leave those waiting on a card
+        (a click or the timeout will continue them). Returns how many runs were taken care of."""
         runs = [r for r in await self._store.live_runs() if r.owner and r.owner != self._worker_id]
         if not runs:
             return 0
@@ -86,14 +86,7 @@ class Supervisor:
             if latest is not None and not latest.consumed and latest.status != "cancelled":
                 handled += await self._runs.continue_if_orphaned(latest)
                 continue
-            if await self._store.finish_run(
-                run,
-                status="failed",
-                reason="the worker running it stopped while the agent was working",
-                if_owner=run.owner,
-            ):
-                handled += 1
-                await self._runs.tell_ended(run.id)
+            handled += await self._runs.restart_orphan(run, latest if latest and latest.consumed else None)
         return handled
 
     async def flush_outbox(self) -> int:

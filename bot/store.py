@@ -25,8 +25,10 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
+from urllib.parse import urlsplit
 
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.sentinel import Sentinel
 
 from agents.modes import DEFAULT_MAX_AUTO_REPLIES, parse_mode, risk_words_setting
 from bot.records import ApprovalRecord, ChannelSettings, RunRecord
@@ -207,7 +209,12 @@ class DecideResult:
 
 
 def connect(redis_url: str, *, max_connections: int = 64, timeout: float = 5.0) -> Redis:
-    """A client on a blocking pool: under load it waits for a connection instead of raising."""
+    """A client on a blocking pool: under load it waits for a connection instead of raising.
+
+    `redis+sentinel://[:password@]host:26379[,host2:26379]/<service name>[/<db>]` asks Redis Sentinel
+    for the current master (and follows failovers)."""
+    if redis_url.startswith(("redis+sentinel://", "rediss+sentinel://")):
+        return _sentinel_master(redis_url, max_connections=max_connections, timeout=timeout)
     pool = BlockingConnectionPool.from_url(
         redis_url,
         max_connections=max_connections,
@@ -218,6 +225,32 @@ def connect(redis_url: str, *, max_connections: int = 64, timeout: float = 5.0) 
         socket_keepalive=True,
     )
     return Redis(connection_pool=pool)
+
+
+def _sentinel_master(url: str, *, max_connections: int, timeout: float) -> Redis:
+    parts = urlsplit(url)
+    hosts = []
+    for item in parts.netloc.rsplit("@", 1)[-1].split(","):
+        host, _, port = item.rpartition(":")
+        hosts.append((host or item, int(port) if port.isdigit() else 26379))
+    path = [p for p in parts.path.split("/") if p]
+    if not path:
+        raise ValueError("a Sentinel URL names the service: redis+sentinel://host:26379/mymaster/0")
+    service, db = path[0], int(path[1]) if len(path) > 1 else 0
+    sentinel = Sentinel(  # type: ignore[no-untyped-call]
+        hosts, socket_connect_timeout=2, sentinel_kwargs={"password": parts.password} if parts.password else None
+    )
+    master: Redis = sentinel.master_for(
+        service,
+        db=db,
+        password=parts.password,
+        ssl=parts.scheme.startswith("rediss"),
+        decode_responses=True,
+        socket_connect_timeout=2,
+        socket_keepalive=True,
+        max_connections=max_connections,
+    )
+    return master
 
 
 async def _aw(value: Awaitable[T] | T) -> T:

@@ -23,6 +23,7 @@ import aiohttp
 import pytest
 
 from bot.devslack.server import SlackStandIn
+from bot.records import ApprovalRecord
 from bot.store import ApprovalStore, connect
 from tests.conftest import (
     ALICE,
@@ -304,3 +305,54 @@ async def test_redis_stopped_and_restarted_with_aof(
         assert worker.process.poll() is None  # the bot stayed up throughout
     finally:
         group.stop_all()
+
+
+async def test_works_through_redis_sentinel(redis_server: RedisServer, redis_url: str, tmp_path: Path) -> None:
+    port = free_port()
+    config = tmp_path / "sentinel.conf"
+    config.write_text(
+        f"port {port}\nbind 127.0.0.1\ndir {tmp_path}\nsentinel monitor approvals 127.0.0.1 {redis_server.port} 1\n"
+    )
+    binary = shutil.which("redis-server")
+    assert binary is not None
+    sentinel = subprocess.Popen(  # noqa: ASYNC220 - instant; we then poll it
+        [binary, str(config), "--sentinel"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        redis = connect(f"redis+sentinel://127.0.0.1:{port}/approvals/0")
+        deadline = time.monotonic() + 10
+        while True:  # poll with a deadline until the sentinel knows its master
+            try:
+                assert await redis.ping()
+                break
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.05)
+        store = ApprovalStore(redis)
+        now = time.time()
+        await store.create_approval(
+            ApprovalRecord(
+                id="sentinel-0001",
+                run_id="rabcdefg",
+                owner="w1",
+                requester=ALICE,
+                origin_channel=SALES,
+                card_channel=APPROVALS,
+                task="t",
+                proposal="p",
+                author="assistant",
+                created_at=now,
+                deadline=now + 60,
+                timeout_seconds=60,
+            )
+        )
+        assert (await store.decide("sentinel-0001", outcome="approved", by=BOB)).status == "ok"
+        await store.redis.set("probe", "via-sentinel")
+        direct = connect(redis_url)
+        assert await direct.get("probe") == "via-sentinel"  # the sentinel led us to the real master
+        await direct.aclose()
+        await redis.aclose()
+    finally:
+        sentinel.terminate()
+        sentinel.wait(timeout=10)

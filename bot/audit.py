@@ -14,7 +14,7 @@ from typing import TextIO
 from redis.exceptions import RedisError
 
 from bot.durations import DurationError, parse_duration
-from bot.store import ApprovalStore, connect
+from bot.store import ApprovalStore, cluster_prefix, connect, is_cluster_url
 
 COLUMNS = (
     "id",
@@ -54,7 +54,9 @@ def export_audit(*, since: str, channels: Sequence[str], fmt: str, out: TextIO |
 
 async def _export(since: float, channels: Sequence[str], fmt: str, out: TextIO) -> int:
     redis = connect(os.environ.get("REDIS_URL") or "redis://localhost:6379/0")
-    store = ApprovalStore(redis, prefix=os.environ.get("REDIS_KEY_PREFIX", "hitl"))
+    url = os.environ.get("REDIS_URL") or ""
+    prefix = os.environ.get("REDIS_KEY_PREFIX", "hitl")
+    store = ApprovalStore(redis, prefix=cluster_prefix(prefix) if is_cluster_url(url) else prefix)
     writer = csv.DictWriter(out, fieldnames=COLUMNS, extrasaction="ignore") if fmt == "csv" else None
     if writer is not None:
         writer.writeheader()

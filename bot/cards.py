@@ -21,7 +21,11 @@ MAX_PARTS = 40  # thread messages of at most 2,900 characters when a file upload
 
 class CardService:
     """Posts a pending approval's card and rewrites it once decided (with `chat.update`, which,
-    unlike `response_url`, works however late the decision comes)."""
+    unlike `response_url`, works however late the decision comes).
+
+    The decide step itself puts the approval in the outbox (a sorted set by due time), in the same
+    atomic step as the decision; a successful update takes it out. So if Slack refuses, or this worker
+    dies before it could update the card, any worker's supervisor updates it later."""
 
     def __init__(self, slack: AsyncWebClient, *, store: ApprovalStore | None = None, retry_after: float = 2.0) -> None:
         self._slack = slack
@@ -87,4 +91,6 @@ class CardService:
             if self._store is not None:
                 await self._store.outbox_add(approval.id, due=time.time() + self._retry_after)
             return False
+        if self._store is not None:
+            await self._store.outbox_done(approval.id)
         return True

@@ -120,6 +120,7 @@ class RunManager:
         self._active: dict[str, _RunState] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._closing = False
+        self._thread_tail: dict[str, asyncio.Task[None]] = {}
 
     @property
     def active_runs(self) -> int:
@@ -250,11 +251,13 @@ class RunManager:
         if final.status in ("failed", "cancelled"):
             await self.cancel_pending(final.id, by="system", reason=f"run {final.status}: {final.reason}")
         if result is not None and final.status == "completed":
-            await self._thread(final, text=f"Run {final.id} completed", blocks=build_result_blocks(final, result))
+            await self._thread_in_order(
+                final, text=f"Run {final.id} completed", blocks=build_result_blocks(final, result)
+            )
         else:
             by = f" by {user_ref(final.ended_by)}" if final.ended_by else ""
             detail = f": {safe(final.reason, 500)}" if final.reason else ""
-            await self._thread(final, text=f"Run `{final.id}` ended: *{final.status}*{by}{detail}")
+            await self._thread_in_order(final, text=f"Run `{final.id}` ended: *{final.status}*{by}{detail}")
         await self._update_header(final)
 
     # approvals --------------------------------------------------------------------------
@@ -297,7 +300,7 @@ class RunManager:
             if proposal_is_cut(approval.proposal):
                 await self._cards.attach_full_text(approval, channel=channel, ts=ts)
             await self._store.update_run(run.id, status="waiting")
-            await self._thread(
+            await self._thread_in_order(
                 run,
                 text=f"Waiting for approval in {channel_ref(channel)}"
                 f" (times out after {format_duration(settings.timeout)})",
@@ -315,11 +318,13 @@ class RunManager:
         return await self._take_decision(state, decided or approval, decision)
 
     async def _take_decision(self, state: _RunState, approval: ApprovalRecord, decision: Decision) -> Decision:
-        """Note a decision the run continues with (in its thread, and for the run's outcome)."""
+        """Note a decision the run continues with (for the run's outcome, and in its thread: in the
+        background, so that the agent resumes at once)."""
         if decision.outcome == "timed_out" and not decision.feedback:
             decision = replace(decision, feedback=f"no decision within {format_duration(approval.timeout_seconds)}")
         if not approval.pending:
-            await self._thread(state.run, text=decision_line(approval))
+            line = decision_line(approval)
+            self._thread_in_order(state.run, text=line)  # not awaited: the agent resumes at once
         decision = bind_decision(decision, approval)
         state.last_decision = decision
         state.last_proposal = approval.proposal
@@ -434,6 +439,23 @@ class RunManager:
             )
         except SlackApiError as exc:
             log.error("run header update failed for %s: %s", run.id, exc.response.get("error"))
+
+    def _thread_in_order(
+        self, run: RunRecord, *, text: str, blocks: list[dict[str, Any]] | None = None
+    ) -> asyncio.Task[None]:
+        """Post in the run's thread after everything posted there before (await it, or not)."""
+        previous = self._thread_tail.get(run.id)
+
+        async def post() -> None:
+            if previous is not None:
+                await asyncio.wait([previous])
+            await self._thread(run, text=text, blocks=blocks)
+            if self._thread_tail.get(run.id) is task:
+                del self._thread_tail[run.id]
+
+        task: asyncio.Task[None] = self._background.spawn(post(), name=f"thread-{run.id}")
+        self._thread_tail[run.id] = task
+        return task
 
     async def _thread(self, run: RunRecord, *, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
         if not run.header_ts:

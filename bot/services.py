@@ -9,6 +9,7 @@ import socket
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 from redis.asyncio import Redis
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
@@ -26,7 +27,7 @@ from bot.records import ApprovalRecord
 from bot.runs import RunManager
 from bot.security import secrets_of
 from bot.settings import Settings
-from bot.store import ApprovalStore, connect
+from bot.store import ApprovalStore, cluster_prefix, connect, is_cluster_url
 from bot.supervisor import Supervisor
 from bot.tasks import Background
 from bot.waiter import DeadlineSweeper, DecisionWaiter
@@ -41,7 +42,11 @@ def new_worker_id() -> str:
 def create_slack_client(settings: Settings, metrics: Metrics) -> AsyncWebClient:
     """The Web API client, with bounded retries on connection errors, 429 (after `Retry-After`) and
     5xx; what still fails is counted (and, for cards, kept in the outbox)."""
+    slack_logger = logging.getLogger("slack_sdk.web")
+    if slack_logger.level == logging.NOTSET:  # slack_sdk formats debug strings unless a level is set
+        slack_logger.setLevel(logging.INFO)
     client = CountingWebClient(
+        logger=slack_logger,
         token=settings.slack_bot_token,
         base_url=settings.slack_api_url,
         timeout=15,
@@ -73,6 +78,8 @@ class Services:
     model_config: dict[str, Any]
 
     async def start(self) -> None:
+        # one HTTP session for every Web API call (slack-sdk opens one per call otherwise)
+        self.slack.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
         await self.waiter.start()
         await self.sweeper.start()
         await self.supervisor.start()
@@ -85,6 +92,8 @@ class Services:
         await self.background.drain()
         await self.waiter.stop()
         await self.redis.aclose()
+        if self.slack.session is not None:
+            await self.slack.session.close()
 
 
 def create_services(settings: Settings, *, worker_id: str | None = None) -> Services:
@@ -94,7 +103,8 @@ def create_services(settings: Settings, *, worker_id: str | None = None) -> Serv
         model_config_path=settings.model_config_path, openai_api_key=settings.openai_api_key
     )
     redis = connect(settings.redis_url)
-    store = ApprovalStore(redis, prefix=settings.key_prefix, audit_retention=settings.audit_retention)
+    prefix = cluster_prefix(settings.key_prefix) if is_cluster_url(settings.redis_url) else settings.key_prefix
+    store = ApprovalStore(redis, prefix=prefix, audit_retention=settings.audit_retention)
     metrics = Metrics()
     slack = create_slack_client(settings, metrics)
     cards = CardService(slack, store=store)

@@ -19,15 +19,18 @@ Keys (prefix `hitl` by default; ids are checked against `records.*_ID` before th
 
 from __future__ import annotations
 
+import base64
 import inspect
 import json
 import time
+import zlib
 from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, cast
 from urllib.parse import urlsplit
 
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.sentinel import Sentinel
 
 from agents.modes import DEFAULT_MAX_AUTO_REPLIES, parse_mode, risk_words_setting
@@ -97,10 +100,15 @@ if outcome == 'approved' and required > 1 then
   local count = redis.call('SCARD', votes_key)
   audit('event', 'vote', 'by', by, 'outcome', 'approved', 'votes', count, 'required', required,
         'latency_ms', math.floor((tonumber(now) - tonumber(cur[6])) * 1000))
-  if count < required then return {'vote', redis.call('HGETALL', key)} end
+  if count < required then
+    redis.call('ZADD', KEYS[5], tonumber(now) + tonumber(ARGV[13]), id)  -- the card shows the vote, even if we die now
+    return {'vote', redis.call('HGETALL', key)}
+  end
 end
 redis.call('HSET', key, 'status', outcome, 'decided_by', by, 'decided_at', now, 'feedback', feedback)
 redis.call('ZREM', KEYS[2], id)
+-- the card is due an update: made at once, or retried by anyone's supervisor
+redis.call('ZADD', KEYS[5], tonumber(now) + tonumber(ARGV[13]), id)
 redis.call('EXPIRE', key, ARGV[10])
 audit('event', 'decision', 'outcome', outcome, 'by', by, 'feedback', feedback,
       'latency_ms', math.floor((tonumber(now) - tonumber(cur[6])) * 1000))
@@ -212,9 +220,13 @@ def connect(redis_url: str, *, max_connections: int = 64, timeout: float = 5.0) 
     """A client on a blocking pool: under load it waits for a connection instead of raising.
 
     `redis+sentinel://[:password@]host:26379[,host2:26379]/<service name>[/<db>]` asks Redis Sentinel
-    for the current master (and follows failovers)."""
+    for the current master (and follows failovers). `redis+cluster://[:password@]host:port[,host:port]`
+    uses Redis Cluster: every key then shares one hash tag (see `cluster_prefix`), so each Lua step runs
+    on one node, and pub/sub goes through a plain connection to one node (Cluster broadcasts PUBLISH)."""
     if redis_url.startswith(("redis+sentinel://", "rediss+sentinel://")):
         return _sentinel_master(redis_url, max_connections=max_connections, timeout=timeout)
+    if is_cluster_url(redis_url):
+        return _cluster(redis_url, max_connections=max_connections)
     pool = BlockingConnectionPool.from_url(
         redis_url,
         max_connections=max_connections,
@@ -225,6 +237,49 @@ def connect(redis_url: str, *, max_connections: int = 64, timeout: float = 5.0) 
         socket_keepalive=True,
     )
     return Redis(connection_pool=pool)
+
+
+def is_cluster_url(url: str) -> bool:
+    return url.startswith(("redis+cluster://", "rediss+cluster://"))
+
+
+def cluster_prefix(prefix: str) -> str:
+    """A key prefix that is a hash tag, so that all keys live in one slot (Lua steps touch several)."""
+    return prefix if prefix.startswith("{") and prefix.endswith("}") else "{" + prefix.strip("{}") + "}"
+
+
+def _cluster(url: str, *, max_connections: int) -> Redis:
+    parts = urlsplit(url)
+    nodes = []
+    for item in parts.netloc.rsplit("@", 1)[-1].split(","):
+        host, _, port = item.rpartition(":")
+        nodes.append(ClusterNode(host or item, int(port) if port.isdigit() else 6379))
+    cluster = RedisCluster(
+        startup_nodes=nodes,
+        password=parts.password,
+        ssl=parts.scheme.startswith("rediss"),
+        decode_responses=True,
+        socket_connect_timeout=2,
+        socket_keepalive=True,
+        max_connections=max_connections,
+    )
+    return cast(Redis, cluster)  # the commands we use are the same; pub/sub goes through `pubsub_client`
+
+
+async def pubsub_client(redis: Redis) -> Redis:
+    """A client that can subscribe: the client itself, or for Cluster a plain connection to one node."""
+    if isinstance(redis, RedisCluster):
+        await redis.initialize()
+        node = redis.get_random_node()
+        return Redis(
+            host=node.host,
+            port=node.port,
+            password=redis.get_connection_kwargs().get("password"),
+            decode_responses=True,
+            socket_connect_timeout=2,
+            socket_keepalive=True,
+        )
+    return redis
 
 
 def _sentinel_master(url: str, *, max_connections: int, timeout: float) -> Redis:
@@ -269,6 +324,7 @@ class ApprovalStore:
         self.redis = redis
         self.prefix = prefix
         self.audit_retention = audit_retention
+        self.card_grace = 10.0  # seconds after a decision before anyone else redraws its card
         self._decide = redis.register_script(_DECIDE)
         self._finish_run = redis.register_script(_FINISH_RUN)
         self._admit_run = redis.register_script(_ADMIT_RUN)
@@ -422,6 +478,9 @@ class ApprovalStore:
         """Remember a card that Slack would not update, to try again at `due`."""
         await self.redis.zadd(self.outbox_key, {approval_id: due})
 
+    async def outbox_done(self, approval_id: str) -> None:
+        await self.redis.zrem(self.outbox_key, approval_id)
+
     async def outbox_claim(self, now: float, *, limit: int = 50) -> list[str]:
         """Due outbox entries, each claimed by exactly one worker."""
         due = await self.redis.zrangebyscore(self.outbox_key, "-inf", now, start=0, num=limit)
@@ -433,6 +492,8 @@ class ApprovalStore:
 
     async def get_checkpoint(self, approval_id: str) -> str | None:
         value = await self.redis.get(self.checkpoint_key(approval_id))
+        if value is not None:
+            return zlib.decompress(base64.b64decode(value)).decode()
         return str(value) if value is not None else None
 
     async def recent_runs(self, channel: str, *, limit: int = 10) -> list[RunRecord]:
@@ -450,8 +511,9 @@ class ApprovalStore:
             pipe.hset(self.approval_key(approval.id), mapping=approval.to_redis())
             pipe.zadd(self.deadlines_key, {approval.id: approval.deadline})
             pipe.sadd(f"{self.run_key(approval.run_id)}:approvals", approval.id)
-            if checkpoint is not None:
-                pipe.set(self.checkpoint_key(approval.id), checkpoint, ex=DECIDED_RETENTION_SECONDS)
+            if checkpoint is not None:  # compressed: a team's state is repetitive JSON (~3 KB -> ~1 KB)
+                packed = base64.b64encode(zlib.compress(checkpoint.encode(), 6)).decode()
+                pipe.set(self.checkpoint_key(approval.id), packed, ex=DECIDED_RETENTION_SECONDS)
             pipe.xadd(
                 self.audit_key,
                 {
@@ -522,7 +584,13 @@ class ApprovalStore:
         channel, ts = card if card is not None else ("", "")
         stamp = repr(time.time() if now is None else now)
         status, flat = await self._decide(
-            keys=[self.approval_key(approval_id), self.deadlines_key, self.audit_key, self.votes_key(approval_id)],
+            keys=[
+                self.approval_key(approval_id),
+                self.deadlines_key,
+                self.audit_key,
+                self.votes_key(approval_id),
+                self.outbox_key,
+            ],
             args=[
                 approval_id,
                 outcome,
@@ -536,6 +604,7 @@ class ApprovalStore:
                 DECIDED_RETENTION_SECONDS,
                 "1" if check_auth else "0",
                 "1" if groups_ok else "0",
+                self.card_grace,
             ],
         )
         record = ApprovalRecord.from_redis(_pairs(flat)) if flat else None

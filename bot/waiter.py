@@ -23,7 +23,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from agents.approver import Decision
 from bot.records import ApprovalRecord
-from bot.store import ApprovalStore
+from bot.store import ApprovalStore, pubsub_client
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,13 @@ class DecisionWaiter:
     async def _listen(self) -> None:
         backoff = 0.1
         while True:
-            pubsub = self._store.redis.pubsub()
+            try:
+                pubsub = (await pubsub_client(self._store.redis)).pubsub()
+            except _REDIS_DOWN as exc:
+                log.warning("cannot subscribe yet (%s); retrying", type(exc).__name__)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
             try:
                 await pubsub.subscribe(self._channel)
                 await self._reconcile()

@@ -38,6 +38,7 @@ from tests.conftest import (
     free_port,
     has_buttons,
     start_redis,
+    start_worker,
     texts,
     thread_of,
 )
@@ -356,3 +357,129 @@ async def test_works_through_redis_sentinel(redis_server: RedisServer, redis_url
     finally:
         sentinel.terminate()
         sentinel.wait(timeout=10)
+
+
+@pytest.fixture
+def redis_cluster(tmp_path: Path) -> Iterator[str]:
+    """Three real redis-server nodes joined into a Cluster; yields a redis+cluster:// URL."""
+    binary, cli = shutil.which("redis-server"), shutil.which("redis-cli")
+    assert binary is not None and cli is not None
+    ports: list[int] = []
+    while len(ports) < 3:  # a node's cluster bus listens on port + 10000
+        port = free_port()
+        if port < 50000 and port not in ports:
+            ports.append(port)
+    nodes = []
+    for port in ports:
+        workdir = tmp_path / f"node-{port}"
+        workdir.mkdir()
+        nodes.append(
+            subprocess.Popen(
+                [
+                    binary,
+                    "--port",
+                    str(port),
+                    "--bind",
+                    "127.0.0.1",
+                    "--cluster-enabled",
+                    "yes",
+                    "--dir",
+                    str(workdir),
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
+    try:
+        for port in ports:
+            start_redis_ready(port)
+        subprocess.run(
+            [
+                cli,
+                "--cluster",
+                "create",
+                *[f"127.0.0.1:{p}" for p in ports],
+                "--cluster-replicas",
+                "0",
+                "--cluster-yes",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=30,
+        )
+        deadline = time.monotonic() + 20
+        while (
+            b"cluster_state:ok"
+            not in subprocess.run([cli, "-p", str(ports[0]), "cluster", "info"], capture_output=True, timeout=10).stdout
+        ):
+            assert time.monotonic() < deadline, "the cluster did not become ready"
+            time.sleep(0.05)
+        yield "redis+cluster://" + ",".join(f"127.0.0.1:{p}" for p in ports)
+    finally:
+        for node in nodes:
+            node.terminate()
+            node.wait(timeout=10)
+
+
+def start_redis_ready(port: int) -> None:
+    import redis as sync_redis
+
+    client = sync_redis.Redis(port=port, socket_connect_timeout=0.2)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            client.ping()
+            break
+        except sync_redis.ConnectionError:
+            assert time.monotonic() < deadline, f"redis on {port} did not start"
+            time.sleep(0.02)
+    client.close()
+
+
+async def test_works_on_redis_cluster(slack: SlackStandIn, redis_cluster: str, tmp_path: Path) -> None:
+    model = tmp_path / "model.json"
+    model.write_text(json.dumps(DEMO))
+    worker = await start_worker(bot_env(slack=slack, redis_url=redis_cluster, model_config=model))
+    other = await start_worker(bot_env(slack=slack, redis_url=redis_cluster, model_config=model))
+    try:
+        assert worker.services.store.prefix == "{hitl}"  # one hash tag: every Lua step runs on one node
+        slack.events_url = worker.url + "/slack/events"
+        run_id = await start_run(slack)
+        card = await slack.wait_for(lambda: next((m for m in slack.messages(APPROVALS) if has_buttons(m)), None))
+        slack.events_url = other.url + "/slack/events"  # decided on another worker: pub/sub across the cluster
+        await slack.click(user=BOB, channel=APPROVALS, ts=card["ts"], action_id="approval_approve")
+        await run_status(worker.services.store, run_id, "completed")
+        await slack.wait_for(lambda: f"*Approved* by <@{BOB}>" in block_texts(card_now(slack, card)))
+    finally:
+        await other.stop()
+        await worker.stop()
+
+
+async def test_a_card_is_redrawn_even_if_the_deciding_worker_died_before_updating_it(
+    slack: SlackStandIn, redis_url: str, tmp_path: Path
+) -> None:
+    model = tmp_path / "model.json"
+    model.write_text(json.dumps(DEMO))
+    worker = await start_worker(bot_env(slack=slack, redis_url=redis_url, model_config=model, HEARTBEAT_SECONDS="1"))
+    slack.events_url = worker.url + "/slack/events"
+    try:
+        store = worker.services.store
+        await start_run(slack)
+        card = await slack.wait_for(lambda: next((m for m in slack.messages(APPROVALS) if has_buttons(m)), None))
+        approval_id = next(b for b in card["blocks"] if b["type"] == "actions")["elements"][0]["value"]
+        store.card_grace = 0.5
+        deadline = time.monotonic() + 10
+        while not ((a := await store.get_approval(approval_id)) and a.card_ts):  # poll until the card is attached
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.01)
+        # a decision made by a worker that died right after its atomic step: nobody updated the card
+        result = await store.decide(approval_id, outcome="rejected", by=CAROL, card=(APPROVALS, card["ts"]))
+        assert result.status == "ok" and has_buttons(card_now(slack, card))
+        await slack.wait_for(lambda: f"*Rejected* by <@{CAROL}>" in block_texts(card_now(slack, card)))
+        assert await store.redis.zcard(store.outbox_key) == 0
+    finally:
+        await worker.stop()

@@ -64,9 +64,15 @@ local cur = redis.call('HMGET', key, 'status', 'card_channel', 'card_ts', 'deadl
 if not cur[1] then return {'missing', {}} end
 if card_channel ~= '' then
   if cur[2] ~= card_channel then return {'mismatch', {}} end
-  -- the card is posted but its ts not stored yet (a few ms): the caller waits and tries again
-  if cur[3] == '' then return {'unattached', {}} end
-  if cur[3] ~= card_ts then return {'mismatch', {}} end
+  if cur[3] == '' then
+    -- the card is posted but its ts not stored: either for a few ms (the caller waits and tries
+    -- again) or for good (its worker died in between: the caller then attaches the clicked message,
+    -- the only one whose buttons carry this approval's id, and the card can be redrawn again)
+    if ARGV[14] ~= '1' and cur[1] == 'pending' then return {'unattached', {}} end
+    redis.call('HSET', key, 'card_ts', card_ts)
+    redis.call('SET', ARGV[15], id, 'EX', ARGV[10])
+    if cur[1] ~= 'pending' then redis.call('ZADD', KEYS[5], tonumber(now), id) end
+  elseif cur[3] ~= card_ts then return {'mismatch', {}} end
 end
 if cur[1] ~= 'pending' then return {'already', redis.call('HGETALL', key)} end
 if outcome == 'timed_out' and tonumber(cur[4]) > tonumber(now) then return {'not_due', {}} end
@@ -566,6 +572,7 @@ class ApprovalStore:
         card: tuple[str, str] | None = None,
         check_auth: bool = False,
         groups_ok: bool = False,
+        attach: bool = False,
     ) -> DecideResult:
         """Move a pending approval to `outcome`, exactly once; or count one approval vote of a quorum.
 
@@ -574,6 +581,8 @@ class ApprovalStore:
             now: decision time (epoch seconds); a `timed_out` decision is refused before the deadline.
             check_auth: apply the approval's rules on who may decide (a person's click).
             groups_ok: the caller checked that `by` is in one of the approval's user groups.
+            attach: if the approval's card ts was never stored, take `card`'s (its worker died after
+                posting the card and before storing its ts).
 
         Returns `ok` with the decided record; `vote` when an approval was counted towards a quorum
         not yet reached; `already` with the record as it was decided; `self`, `not_allowed`
@@ -605,6 +614,8 @@ class ApprovalStore:
                 "1" if check_auth else "0",
                 "1" if groups_ok else "0",
                 self.card_grace,
+                "1" if attach else "0",
+                self.card_key(channel, ts),
             ],
         )
         record = ApprovalRecord.from_redis(_pairs(flat)) if flat else None

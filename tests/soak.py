@@ -108,11 +108,26 @@ async def soak(runs: int, workers: int, kill_every: int, seed: int) -> dict[str,
             if started >= runs and not await store.live_runs():
                 break
             await asyncio.sleep(0.05)
-        # let the last card updates land
-        await asyncio.sleep(3)
-        return await report(
+        # the last card updates: made at once, or by the outbox after a kill (within ~10 s)
+        settle = time.monotonic() + 25
+        while time.monotonic() < settle and (await card_states(store, slack))[1]:
+            await asyncio.sleep(0.5)
+        # a card whose worker died between posting it and storing its ts cannot be redrawn until someone
+        # clicks it (the click tells us its ts): click each card still showing buttons, as a reviewer would
+        stale = 0
+        for card in [m for m in slack.messages(APPROVALS) if not m.get("thread_ts") and approval_of(m)]:
+            approval = await store.get_approval(approval_of(card) or "")
+            if approval is not None and not approval.pending:
+                stale += 1
+                slack.events_url = live[0].events
+                await slack.click(user=BOB, channel=APPROVALS, ts=card["ts"], action_id="approval_approve")
+        settle = time.monotonic() + 25
+        while stale and time.monotonic() < settle and (await card_states(store, slack))[1]:
+            await asyncio.sleep(0.5)
+        result = await report(
             store, slack, runs=started, kills=kills, clicks=clicks, seconds=time.monotonic() - started_at
         )
+        return {**result, "cards_stale_until_clicked": stale}
     finally:
         cluster.stop_all()
         await redis.aclose()
@@ -122,26 +137,8 @@ async def soak(runs: int, workers: int, kill_every: int, seed: int) -> dict[str,
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-async def report(
-    store: ApprovalStore, slack: SlackStandIn, *, runs: int, kills: int, clicks: Counter[str], seconds: float
-) -> dict[str, Any]:
-    audit = await store.audit_entries(count=1_000_000)
-    endings = Counter(e["run"] for e in audit if e["event"] == "run_finished")
-    statuses: Counter[str] = Counter()
-    lost = 0
-    for channel in ("C0GENERAL", "C0RANDOM", "C0SALES"):
-        for run in await store.recent_runs(channel, limit=100_000):
-            statuses[run.status] += 1
-            if not run.final:
-                lost += 1
-                approvals = await store.run_approvals(run.id)
-                print(
-                    "not final:",
-                    run.id,
-                    run.status,
-                    [(a.status, a.consumed, round(a.deadline - time.time(), 1)) for a in approvals],
-                    file=sys.stderr,
-                )
+async def card_states(store: ApprovalStore, slack: SlackStandIn, *, verbose: bool = False) -> tuple[int, int]:
+    """How many cards in #approvals show what Redis says of their approval, and how many do not."""
     matching = mismatched = 0
     for card in [m for m in slack.messages(APPROVALS) if not m.get("thread_ts")]:
         approval_id = approval_of(card)
@@ -168,7 +165,32 @@ async def report(
             matching += 1
         else:
             mismatched += 1
-            print("card not matching:", approval.id, "shows", shown, "is", approval.status, file=sys.stderr)
+            if verbose:
+                print("card not matching:", approval.id, "shows", shown, "is", approval.status, file=sys.stderr)
+    return matching, mismatched
+
+
+async def report(
+    store: ApprovalStore, slack: SlackStandIn, *, runs: int, kills: int, clicks: Counter[str], seconds: float
+) -> dict[str, Any]:
+    audit = await store.audit_entries(count=1_000_000)
+    endings = Counter(e["run"] for e in audit if e["event"] == "run_finished")
+    statuses: Counter[str] = Counter()
+    lost = 0
+    for channel in ("C0GENERAL", "C0RANDOM", "C0SALES"):
+        for run in await store.recent_runs(channel, limit=100_000):
+            statuses[run.status] += 1
+            if not run.final:
+                lost += 1
+                approvals = await store.run_approvals(run.id)
+                print(
+                    "not final:",
+                    run.id,
+                    run.status,
+                    [(a.status, a.consumed, round(a.deadline - time.time(), 1)) for a in approvals],
+                    file=sys.stderr,
+                )
+    matching, mismatched = await card_states(store, slack, verbose=True)
     return {
         "runs": runs,
         "seconds": round(seconds, 1),

@@ -89,10 +89,11 @@ async def decide_as(
     store = services.store
     result = await store.decide(approval_id, outcome=outcome, by=user, feedback=feedback, card=card, check_auth=True)
     deadline = time.monotonic() + ATTACH_WAIT
-    while result.status == "unattached" and time.monotonic() < deadline:  # a click within ms of the post
+    while result.status == "unattached":  # a click within ms of the post, or the poster died in between
         await asyncio.sleep(0.01)
+        late = time.monotonic() >= deadline
         result = await store.decide(
-            approval_id, outcome=outcome, by=user, feedback=feedback, card=card, check_auth=True
+            approval_id, outcome=outcome, by=user, feedback=feedback, card=card, check_auth=True, attach=late
         )
     if result.status == "check_groups" and result.approval is not None:
         if await services.directory.in_any_group(user, result.approval.approver_ids):

@@ -6,15 +6,31 @@
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import json
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from autogen_core import CancellationToken
 
 Outcome = Literal["approved", "rejected", "revised", "timed_out", "cancelled"]
 TimeoutOutcome = Literal["approve", "reject"]
+Kind = Literal["message", "tool_call", "code"]
 
 OUTCOMES: tuple[Outcome, ...] = ("approved", "rejected", "revised", "timed_out", "cancelled")
+KINDS: tuple[Kind, ...] = ("message", "tool_call", "code")
+AUTO = "auto"  # `Decision.decided_by` of decisions an input mode made without a human
+
+
+def canonical_json(value: Any) -> str:
+    """One spelling of a JSON value: sorted keys, no spaces, UTF-8 as is. What a digest is taken of."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def digest_of(value: Any) -> str:
+    """sha256 (hex) of the canonical JSON of `value`: binds an approval to exactly what was shown."""
+    return hashlib.sha256(canonical_json(value).encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,12 +43,30 @@ class ApprovalRequest:
             that is not the human's own).
         author: the agent that wrote the proposal.
         checkpoint: JSON of the team's state when the request was made, if the caller saved it.
+        kind: what is decided: a turn of the conversation ("message"), one call of a tool
+            ("tool_call") or code about to run ("code").
+        tool_name: the tool called (tool_call).
+        arguments: the call's arguments as JSON text, exactly as they would run (tool_call).
+        arguments_schema: the tool's JSON schema of its arguments, as JSON text (tool_call).
+        digest: `digest_of` the arguments (tool_call) or of the code (code); the decision is
+            bound to it, and nothing runs if what is about to run has another digest.
+        schema_error: why the arguments fail the schema; then approving is not offered.
+        why: why a human is asked (the input mode's rule), shown to the reviewer.
+        edited_by: who edited the arguments into these (a revision of an earlier call).
     """
 
     approval_id: str
     proposal: str
     author: str
     checkpoint: str | None = None
+    kind: Kind = "message"
+    tool_name: str = ""
+    arguments: str = ""
+    arguments_schema: str = ""
+    digest: str = ""
+    schema_error: str = ""
+    why: str = ""
+    edited_by: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +75,9 @@ class Decision:
 
     `feedback` is the reviewer's revision text, reject reason or approval comment. For
     `timed_out`, `timeout_outcome` says what the timeout means and `feedback` how long we waited.
+    `digest` is the digest the decider bound the decision to (see `ApprovalRequest.digest`);
+    `arguments` the tool call's arguments as the reviewer edited them (JSON text), if they did.
+    Decisions an input mode made without a human have `decided_by == AUTO` and the rule in `feedback`.
     """
 
     approval_id: str
@@ -48,6 +85,12 @@ class Decision:
     decided_by: str = ""
     feedback: str = ""
     timeout_outcome: TimeoutOutcome = "reject"
+    digest: str = ""
+    arguments: str | None = None
+
+    @property
+    def automatic(self) -> bool:
+        return self.decided_by == AUTO
 
     @property
     def approves(self) -> bool:
@@ -73,6 +116,44 @@ def _with_detail(verdict: str, detail: str, *, sep: str) -> str:
     return f"{verdict}{sep}{detail}" if detail else verdict
 
 
+_REVISION_KEY = "edited_arguments"
+
+
+def encode_revision(arguments: Any, note: str = "") -> str:
+    """A revision that edits a tool call's arguments, as the one feedback string a decision carries.
+
+    The bot stores and sends a decision's feedback as one string; an edit of the arguments travels
+    in it as JSON (`{"edited_arguments": {...}, "note": "..."}`), read back with `edited_arguments`.
+    """
+    return json.dumps({_REVISION_KEY: arguments, "note": note}, ensure_ascii=False, indent=2)
+
+
+def parse_revision(feedback: str) -> tuple[Any, str] | None:
+    """(arguments, note) of a feedback string made by `encode_revision`, else None (plain feedback)."""
+    text = feedback.strip()
+    if not text.startswith("{") or _REVISION_KEY not in text:
+        return None
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or _REVISION_KEY not in data or set(data) - {_REVISION_KEY, "note"}:
+        return None
+    return data[_REVISION_KEY], str(data.get("note") or "")
+
+
+def edited_arguments(decision: Decision) -> tuple[str, str] | None:
+    """(arguments as JSON text, note) when `decision` is a revision that edited a tool call's arguments."""
+    if decision.outcome != "revised":
+        return None
+    if decision.arguments is not None:
+        return decision.arguments, decision.feedback
+    parsed = parse_revision(decision.feedback)
+    if parsed is None:
+        return None
+    return json.dumps(parsed[0], ensure_ascii=False), parsed[1]
+
+
 class ApprovalCancelled(Exception):
     """Raised by the input function when its approval was cancelled (run cancelled or failed)."""
 
@@ -86,6 +167,36 @@ class Approver(Protocol):
 
     Implementations must honour the cancellation token (cancelling it abandons the wait) and
     must resolve each request exactly once.
+
+    `auto_approved` and `auto_rejected` are told about the steps an input mode decided without
+    asking anyone (`agents.modes.ModeGate`), with the rule that decided; the bot writes them to
+    its audit log. An approver without them still works: the gate then just does not tell it.
     """
 
     async def request(self, request: ApprovalRequest, cancellation_token: CancellationToken | None) -> Decision: ...
+
+    async def auto_approved(self, request: ApprovalRequest, *, rule: str) -> None: ...
+
+    async def auto_rejected(self, request: ApprovalRequest, *, rule: str) -> None: ...
+
+
+async def ask_within_a_call(
+    approver: Approver, request: ApprovalRequest, cancellation_token: CancellationToken | None
+) -> Decision:
+    """`approver.request(...)` from inside a tool call or a code approval: when the run is cancelled
+    (its cancellation token), the wait ends as a `cancelled` decision instead of an exception.
+
+    A `CancelledError` that escapes a tool call leaves AutoGen's `AssistantAgent` waiting for the
+    tool's result forever (it runs tool calls in a task whose results it reads from a queue), so a
+    cancelled run would never end. The agent's next step sees the cancelled token and stops there.
+    Any other cancellation is raised as usual.
+    """
+    try:
+        return await approver.request(request, cancellation_token)
+    except asyncio.CancelledError:
+        if cancellation_token is None or not cancellation_token.is_cancelled():
+            raise
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            task.uncancel()
+        return Decision(request.approval_id, "cancelled", decided_by="system", feedback="the run was cancelled")

@@ -23,6 +23,7 @@ from autogen_agentchat.messages import BaseAgentEvent, BaseChatMessage
 from autogen_core import CancellationToken
 
 from agents.approver import ApprovalCancelled, ApprovalRequest, Approver
+from agents.modes import InputPolicy, ModeGate
 
 AsyncInputFunc = Callable[[str, CancellationToken | None], Awaitable[str]]
 SaveState = Callable[[], Awaitable[Mapping[str, Any]]]
@@ -55,13 +56,19 @@ def latest_proposal(messages: Sequence[BaseChatMessage], *, human: str) -> tuple
     return "", ""
 
 
-def make_input_func(approver: Approver, *, save_state: SaveState | None = None) -> AsyncInputFunc:
+def make_input_func(
+    approver: Approver, *, save_state: SaveState | None = None, policy: InputPolicy | None = None
+) -> AsyncInputFunc:
     """An async `input_func` for `UserProxyAgent` that asks `approver` and returns the decision as text.
 
     Args:
-        approver: who decides (the Slack bot implements this).
+        approver: who decides (the Slack bot implements this), or a `ModeGate` around it.
         save_state: optional `team.save_state`; its JSON is stored with the approval as a checkpoint.
+        policy: an input mode to apply (wraps `approver` in a `ModeGate`); to share one gate with
+            the run's tools, build the gate yourself and pass it as `approver` instead.
     """
+    if policy is not None:
+        approver = ModeGate(approver, policy)
 
     async def input_func(prompt: str, cancellation_token: CancellationToken | None) -> str:
         try:

@@ -2,22 +2,42 @@
 
 A new client is built for every run (clients such as the replay client carry state), always
 through `ChatCompletionClient.load_component`, so any AutoGen model client works.
+
+`MODEL_CONFIG` may also list several clients to try in order when one fails (like the classic
+`llm_config` `config_list`): a YAML/JSON list of component configs, or `{"clients": [...]}`. They
+become one `FallbackChatCompletionClient`. Responses can be cached (`ChatCompletionCache`) in any
+AutoGen `CacheStore` the caller passes in (the bot passes a Redis one).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import logging
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Self
 
 import yaml
-from autogen_core.models import ChatCompletionClient
+from autogen_core import CacheStore, CancellationToken, Component, ComponentModel
+from autogen_core.models import (
+    ChatCompletionClient,
+    CreateResult,
+    LLMMessage,
+    ModelInfo,
+    RequestUsage,
+)
+from autogen_core.tools import Tool, ToolSchema
+from autogen_ext.models.cache import CHAT_CACHE_VALUE_TYPE, ChatCompletionCache
+from pydantic import BaseModel
 
 from agents.demo_model import DEMO_PROVIDER
 
+log = logging.getLogger(__name__)
+
 OPENAI_PROVIDER = "autogen_ext.models.openai.OpenAIChatCompletionClient"
+FALLBACK_PROVIDER = "agents.models.FallbackChatCompletionClient"
 DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
+ModelCache = CacheStore[CHAT_CACHE_VALUE_TYPE]
 
 
 class ModelConfigError(ValueError):
@@ -35,8 +55,25 @@ def read_model_config(path: str | Path) -> dict[str, Any]:
         data = json.loads(text) if source.suffix == ".json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
         raise ModelConfigError(f"MODEL_CONFIG {source} is not valid JSON/YAML: {exc}") from None
+    return normalize_model_config(data, where=f"MODEL_CONFIG {source}")
+
+
+def normalize_model_config(data: Any, *, where: str = "the model config") -> dict[str, Any]:
+    """One component config from what a config file holds: a component config, a list of them to
+    try in order, or `{"clients": [...]}` (a list of one is just that client)."""
+    if isinstance(data, dict) and "provider" not in data and "clients" in data:
+        data = data["clients"]
+    if isinstance(data, list):
+        if not data:
+            raise ModelConfigError(f"{where} lists no clients")
+        clients = [normalize_model_config(item, where=f"{where} (client {n})") for n, item in enumerate(data, 1)]
+        if len(clients) == 1:
+            return clients[0]
+        return {"provider": FALLBACK_PROVIDER, "config": {"clients": clients}}
     if not isinstance(data, dict) or "provider" not in data:
-        raise ModelConfigError(f"MODEL_CONFIG {source} must be a component config with a 'provider' key")
+        raise ModelConfigError(
+            f"{where} must be a component config with a 'provider' key, a list of them, or {{clients: [...]}}"
+        )
     return data
 
 
@@ -53,12 +90,14 @@ def resolve_model_config(*, model_config_path: str | None, openai_api_key: str |
     return {"provider": DEMO_PROVIDER, "config": {}}
 
 
-def load_model_client(config: Mapping[str, Any]) -> ChatCompletionClient:
-    """A fresh client from a component config."""
+def load_model_client(config: Mapping[str, Any], *, cache_store: ModelCache | None = None) -> ChatCompletionClient:
+    """A fresh client from a component config; with `cache_store`, its responses are cached there
+    (`ChatCompletionCache`: the same request again is answered from the store)."""
     try:
-        return ChatCompletionClient.load_component(dict(config))
+        client = ChatCompletionClient.load_component(dict(config))
     except Exception as exc:
         raise ModelConfigError(f"cannot load model client {config.get('provider')!r}: {exc}") from exc
+    return ChatCompletionCache(client, cache_store) if cache_store is not None else client
 
 
 def describe_model(config: Mapping[str, Any]) -> str:
@@ -66,7 +105,144 @@ def describe_model(config: Mapping[str, Any]) -> str:
     provider = str(config.get("provider", "?"))
     if provider == DEMO_PROVIDER:
         return "demo model (offline, not an LLM)"
+    if provider == FALLBACK_PROVIDER:
+        inner_clients = (config.get("config") or {}).get("clients") or []
+        labels = [describe_model(c) for c in inner_clients if isinstance(c, Mapping)]
+        return " → ".join(labels) + " (fallback in this order)" if labels else "fallback"
     inner = config.get("config")
     model = inner.get("model") if isinstance(inner, Mapping) else None
     kind = provider.rsplit(".", 1)[-1].replace("ChatCompletionClient", "") or provider
     return f"{model} ({kind})" if model else kind
+
+
+class FallbackChatCompletionClientConfig(BaseModel):
+    """Clients to try in order (component configs)."""
+
+    clients: list[ComponentModel]
+
+
+class FallbackChatCompletionClient(ChatCompletionClient, Component[FallbackChatCompletionClientConfig]):
+    """Tries its clients in order: when one raises (rate limit, timeout, outage, bad key), the next
+    gets the same request. The first that answers wins; if all fail, the last error is raised.
+
+    A stream falls back only until its first chunk: after that, an error is the caller's.
+    `model_info` is the first client's (the agents are built for it).
+    """
+
+    component_type = "model"
+    component_provider_override = FALLBACK_PROVIDER
+    component_config_schema = FallbackChatCompletionClientConfig
+
+    def __init__(self, clients: Sequence[ChatCompletionClient]) -> None:
+        if not clients:
+            raise ValueError("FallbackChatCompletionClient needs at least one client")
+        self._clients = list(clients)
+        self.failures: list[tuple[int, str]] = []  # (client index, error type) of each failed attempt
+
+    @property
+    def clients(self) -> list[ChatCompletionClient]:
+        return list(self._clients)
+
+    def _failed(self, index: int, exc: Exception) -> None:
+        self.failures.append((index, type(exc).__name__))
+        log.warning(
+            "model client %d of %d failed (%s); trying the next", index + 1, len(self._clients), type(exc).__name__
+        )
+
+    async def create(
+        self,
+        messages: Sequence[LLMMessage],
+        *,
+        tools: Sequence[Tool | ToolSchema] = [],
+        tool_choice: Tool | Literal["auto", "required", "none"] = "auto",
+        json_output: bool | type[BaseModel] | None = None,
+        extra_create_args: Mapping[str, Any] = {},
+        cancellation_token: CancellationToken | None = None,
+    ) -> CreateResult:
+        last: Exception | None = None
+        for index, client in enumerate(self._clients):
+            try:
+                return await client.create(
+                    messages,
+                    tools=tools,
+                    tool_choice=tool_choice,
+                    json_output=json_output,
+                    extra_create_args=extra_create_args,
+                    cancellation_token=cancellation_token,
+                )
+            except Exception as exc:
+                last = exc
+                if index + 1 < len(self._clients):
+                    self._failed(index, exc)
+        assert last is not None
+        raise last
+
+    async def create_stream(
+        self,
+        messages: Sequence[LLMMessage],
+        *,
+        tools: Sequence[Tool | ToolSchema] = [],
+        tool_choice: Tool | Literal["auto", "required", "none"] = "auto",
+        json_output: bool | type[BaseModel] | None = None,
+        extra_create_args: Mapping[str, Any] = {},
+        cancellation_token: CancellationToken | None = None,
+    ) -> AsyncGenerator[str | CreateResult, None]:
+        for index, client in enumerate(self._clients):
+            started = False
+            try:
+                async for chunk in client.create_stream(
+                    messages,
+                    tools=tools,
+                    tool_choice=tool_choice,
+                    json_output=json_output,
+                    extra_create_args=extra_create_args,
+                    cancellation_token=cancellation_token,
+                ):
+                    started = True
+                    yield chunk
+                return
+            except Exception as exc:
+                if started or index + 1 == len(self._clients):
+                    raise
+                self._failed(index, exc)
+
+    async def close(self) -> None:
+        for client in self._clients:
+            await client.close()
+
+    def actual_usage(self) -> RequestUsage:
+        return _sum_usage(c.actual_usage() for c in self._clients)
+
+    def total_usage(self) -> RequestUsage:
+        return _sum_usage(c.total_usage() for c in self._clients)
+
+    def count_tokens(self, messages: Sequence[LLMMessage], *, tools: Sequence[Tool | ToolSchema] = []) -> int:
+        return self._clients[0].count_tokens(messages, tools=tools)
+
+    def remaining_tokens(self, messages: Sequence[LLMMessage], *, tools: Sequence[Tool | ToolSchema] = []) -> int:
+        return self._clients[0].remaining_tokens(messages, tools=tools)
+
+    @property
+    def capabilities(self) -> Any:  # deprecated in autogen-core, still abstract there
+        return self.model_info
+
+    @property
+    def model_info(self) -> ModelInfo:
+        return self._clients[0].model_info
+
+    def _to_config(self) -> FallbackChatCompletionClientConfig:
+        return FallbackChatCompletionClientConfig(clients=[c.dump_component() for c in self._clients])
+
+    @classmethod
+    def _from_config(cls, config: FallbackChatCompletionClientConfig) -> Self:
+        return cls([ChatCompletionClient.load_component(c) for c in config.clients])
+
+
+def _sum_usage(usages: Any) -> RequestUsage:
+    total = RequestUsage(prompt_tokens=0, completion_tokens=0)
+    for usage in usages:
+        total = RequestUsage(
+            prompt_tokens=total.prompt_tokens + usage.prompt_tokens,
+            completion_tokens=total.completion_tokens + usage.completion_tokens,
+        )
+    return total

@@ -31,6 +31,7 @@ FEEDBACK_ACTION = "feedback_input"
 ARGUMENTS_BLOCK = "arguments"
 ARGUMENTS_ACTION = "arguments_input"
 INPUT_LIMIT = 3000  # a plain_text_input's value
+REJECT_HINT = "Start with “reject:” to reject instead, giving your reason (e.g. “reject: wrong customer list”)."
 SHOWN_LIMIT = PROPOSAL_LIMIT - 60  # arguments or code shown whole on a card (else cut, full text in the thread)
 ACTION_APPROVE = "approval_approve"
 ACTION_REJECT = "approval_reject"
@@ -370,6 +371,7 @@ def build_revise_modal(approval: ApprovalRecord, *, metadata: str) -> Block:
                     "max_length": 3000,
                     "placeholder": plain("e.g. Make it shorter and more formal", 150),
                 },
+                "hint": plain(REJECT_HINT, 2000),
             },
         ],
     }
@@ -415,6 +417,7 @@ def _tool_revise_modal(approval: ApprovalRecord, *, metadata: str) -> Block:
                 "max_length": 3000,
                 "placeholder": plain("e.g. Send it to the finance list instead", 150),
             },
+            "hint": plain(REJECT_HINT, 2000),
         }
     )
     return {

@@ -227,6 +227,11 @@ class SlackApprover:
         )
 
     @property
+    def cancelled(self) -> bool:
+        """Whether someone cancelled the program's run (`/agent cancel`): every request since is cancelled."""
+        return self._cancelled
+
+    @property
     def run_id(self) -> str:
         if self.run is None:
             raise RuntimeError("SlackApprover is not started: use `async with` or `await start()`")
@@ -298,6 +303,9 @@ class SlackApprover:
         run = self.run
         if run is None:
             raise RuntimeError("SlackApprover is not started: use `async with` or `await start()`")
+        latest = await self.store.get_run(run.id)
+        if latest is None or latest.status == "cancelled":
+            self._cancelled = True  # `/agent cancel` (its control message may still be on its way)
         if self._cancelled:
             return Decision(request.approval_id, "cancelled", decided_by="system", feedback="the run was cancelled")
         settings = await self.store.channel_settings(self.origin_channel, default_timeout=self.default_timeout)

@@ -27,7 +27,7 @@ from agents.approver import AUTO, ApprovalCancelled, ApprovalRequest, Decision, 
 from agents.input_func import make_input_func
 from agents.models import describe_model, load_model_client
 from agents.modes import ModeGate
-from agents.teams import HUMAN, TeamOptions, build_team, preset_refusal
+from agents.teams import HUMAN, TeamOptions, build_team, preset_refusal, reviewer_of
 from bot.blocks import (
     build_result_blocks,
     build_run_header_blocks,
@@ -190,7 +190,7 @@ class RunManager:
                 return await team.save_state()
 
             settings = await self._store.channel_settings(run.channel, default_timeout=self._default_timeout)
-            gate = ModeGate(_RunApprover(self, state), policy_for(run.mode, settings), save_state=save_state)
+            gate = ModeGate(_RunApprover(self, state), policy_for(run.mode, settings))
             team = build_team(
                 run.preset,
                 model_client=model_client,
@@ -203,7 +203,8 @@ class RunManager:
                 # adopted: the team as it was when the approval was requested
                 await team.load_state(json.loads(resume.checkpoint))
                 decision = await self._take_decision(state, resume.approval, resume.approval.decision())
-                task = TextMessage(content=decision.reply_text(), source=HUMAN)
+                reviewer = reviewer_of(run.preset, resume.approval.author)  # plan: the plan's own reviewer
+                task = TextMessage(content=decision.reply_text(), source=reviewer)
             result = await team.run(task=task, cancellation_token=state.token)
             await self._finish(state, result)
         except asyncio.CancelledError:

@@ -110,7 +110,7 @@ async def soak(runs: int, workers: int, kill_every: int, seed: int) -> dict[str,
             await asyncio.sleep(0.05)
         # the last card updates: made at once, or by the outbox after a kill (within ~10 s)
         settle = time.monotonic() + 25
-        while time.monotonic() < settle and (await card_states(store, slack))[1]:
+        while time.monotonic() < settle and (await card_states(store, slack))[1]:  # noqa: ASYNC110 - poll
             await asyncio.sleep(0.5)
         # a card whose worker died between posting it and storing its ts cannot be redrawn until someone
         # clicks it (the click tells us its ts): click each card still showing buttons, as a reviewer would
@@ -122,7 +122,7 @@ async def soak(runs: int, workers: int, kill_every: int, seed: int) -> dict[str,
                 slack.events_url = live[0].events
                 await slack.click(user=BOB, channel=APPROVALS, ts=card["ts"], action_id="approval_approve")
         settle = time.monotonic() + 25
-        while stale and time.monotonic() < settle and (await card_states(store, slack))[1]:
+        while stale and time.monotonic() < settle and (await card_states(store, slack))[1]:  # noqa: ASYNC110
             await asyncio.sleep(0.5)
         result = await report(
             store, slack, runs=started, kills=kills, clicks=clicks, seconds=time.monotonic() - started_at

@@ -9,6 +9,7 @@ asks again about the edited call, on a card of its own.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +27,7 @@ from bot.services import Services
 MAX_FEEDBACK_CHARS = 3000
 MAX_ARGUMENTS_CHARS = 3000
 Errors = dict[str, str]
+_REJECT = re.compile(r"^\s*reject\b[\s:,.-]*(.*)$", re.IGNORECASE | re.DOTALL)
 
 
 def register(app: AsyncApp, services: Services) -> None:
@@ -65,6 +67,7 @@ async def submit_revision(services: Services, body: dict[str, Any], view: dict[s
     if len(feedback) > MAX_FEEDBACK_CHARS:
         return {FEEDBACK_BLOCK: f"Keep it under {MAX_FEEDBACK_CHARS} characters (this is {len(feedback)})."}
     edited = _value(view, ARGUMENTS_BLOCK, ARGUMENTS_ACTION)
+    changed = False
     if edited is not None:
         approval = await services.store.get_approval(approval_id)
         if approval is None or approval.kind != "tool_call":
@@ -72,13 +75,18 @@ async def submit_revision(services: Services, body: dict[str, Any], view: dict[s
         edit = edited_call(approval, edited)
         if edit.errors:
             return edit.errors
-        if edit.changed:
+        changed = edit.changed
+        if changed:
             feedback = encode_revision(edit.arguments, note=feedback)
         elif not feedback:
             return {FEEDBACK_BLOCK: "Edit the arguments, or write what the agent should change."}
     elif not feedback:
         return {FEEDBACK_BLOCK: "Write what the agent should change."}
-    result = await decide_as(services, approval_id, outcome="revised", user=user, feedback=feedback, card=(channel, ts))
+    outcome = "revised"
+    rejection = None if changed else _REJECT.match(feedback)
+    if rejection is not None:  # "reject: too pushy": a rejection with its reason
+        outcome, feedback = "rejected", rejection.group(1).strip()
+    result = await decide_as(services, approval_id, outcome=outcome, user=user, feedback=feedback, card=(channel, ts))
     if show_outcome(services, result):
         return None
     return {FEEDBACK_BLOCK: refusal_text(result) + " Your feedback was not sent; copy it if you want to keep it."}

@@ -1,223 +1,305 @@
-"""Click -> agent resumed, measured next to the floor in the same run.
+"""Click -> agent resumed, measured next to the floor in the same run, same worker and cross worker.
 
-Ours: a signed `block_actions` POST reaches the real Bolt app at `/slack/events`; the listener runs
-the atomic decide step (Lua), which publishes to the owner worker; the worker's one subscription
-resolves the future the input function awaits. We time from just before the POST until the code
-awaiting that future runs again (the input function returning), after the HTTP answer has arrived.
+Ours: a signed `block_actions` POST reaches the real Bolt app at `/slack/events`; the listener runs the atomic
+decide step (Lua), which publishes to the owner worker; the owner's one subscription resolves the future the input
+function awaits. We time from just before the POST until a task awaiting that future (linked to a cancellation
+token, as `RunManager.request_approval` awaits it) runs again. The HTTP answer (ack) is timed too.
 
-Floor: a bare aiohttp handler doing one Redis `SET NX` + `PUBLISH`, resolving a waiting future
-through one subscription: the least any design built on HTTP + Redis pub/sub can cost here.
+* same worker: the click goes to worker A, which owns the approval (all in this process, one event loop).
+* cross worker: the click goes to worker B (another process); A owns the approval; A's subscription resolves it.
+* input_func (same worker): the whole waiting end, `RunManager.request_approval`, which also writes the run's
+  status and posts the decision in the run's thread *before* it returns to the agent.
 
-Both run against the same real redis-server, interleaved, on the same event loop.
+Floor: a bare aiohttp handler doing one Redis `SET NX` + `PUBLISH`, resolving a waiting future through one
+subscription: the least any design built on HTTP + Redis pub/sub can cost here. `floor_same` runs its handler in
+this process, `floor_cross` in worker B's process (the same hop as cross worker).
 
-    python tests/benchmarks/click_to_resume.py [--decisions 2000] [--out artifacts/bench-click.json]
+Approvals are created as `request_approval` creates them (with a real ~3 KB `team.save_state()` checkpoint) and their
+cards are posted to the Slack stand-in (another process), so the card update after each decision succeeds. All
+series run interleaved, in a rotating order, on the same redis-server.
+
+    python tests/benchmarks/click_to_resume.py [--mode same|cross|both] [--decisions 2000] [--out FILE]
+    python tests/benchmarks/click_to_resume.py --small      # CI: 200 decisions, both modes
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
-import hmac
 import json
-import os
-import platform
-import statistics
 import sys
+import tempfile
 import time
-import urllib.parse
-import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from bot.devslack.server import SlackStandIn
-from bot.records import ApprovalRecord
-from bot.store import connect
-from tests.conftest import BOT_TOKEN, SIGNING_SECRET, bot_env, free_port, start_redis, start_worker
+from agents.approver import ApprovalRequest, Decision
+from bot.records import RunRecord
+from bot.runs import _RunState
+from tests.benchmarks.common import (
+    WHAT_IFS,
+    FloorWaiter,
+    Proc,
+    apply_what_ifs,
+    bench_run,
+    click_body,
+    close_what_ifs,
+    machine_info,
+    new_approval,
+    realistic_checkpoint,
+    settled_counts,
+    sign,
+    start_floor_server,
+    start_redis,
+    stop_redis,
+    summary_ms,
+    what_if_names,
+    worker_env,
+    write_json,
+)
+from tests.conftest import Worker, start_worker
 
-CARD_CHANNEL = "C0APPROVALS"
-
-
-def signed(body: str) -> dict[str, str]:
-    stamp = str(int(time.time()))
-    digest = hmac.new(SIGNING_SECRET.encode(), f"v0:{stamp}:{body}".encode(), hashlib.sha256).hexdigest()
-    return {
-        "X-Slack-Request-Timestamp": stamp,
-        "X-Slack-Signature": f"v0={digest}",
-        "Content-Type": "application/x-www-form-urlencoded",
-    }
-
-
-def click_body(approval_id: str, ts: str) -> str:
-    payload = {
-        "type": "block_actions",
-        "user": {"id": "U0BOB", "username": "bob", "name": "bob", "team_id": "T0DEV"},
-        "team": {"id": "T0DEV", "domain": "dev"},
-        "api_app_id": "A0DEV",
-        "container": {"type": "message", "message_ts": ts, "channel_id": CARD_CHANNEL, "is_ephemeral": False},
-        "channel": {"id": CARD_CHANNEL, "name": "approvals"},
-        "message": {"ts": ts, "text": "Approval needed"},
-        "actions": [
-            {
-                "action_id": "approval_approve",
-                "block_id": "b",
-                "value": approval_id,
-                "type": "button",
-                "action_ts": str(time.time()),
-            }
-        ],
-        "trigger_id": "1.2.3",
-        "state": {"values": {}},
-    }
-    return urllib.parse.urlencode({"payload": json.dumps(payload)})
+WARMUP = 50
+Sample = tuple[float, float]  # (resumed, acked) seconds after the POST started
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+async def _resumed_at(future: asyncio.Future[Any]) -> float:
+    await future
+    return time.perf_counter()
 
 
-def summary(samples: list[float]) -> dict[str, float]:
-    ms = [s * 1000 for s in samples]
-    return {
-        "n": len(ms),
-        "p50_ms": percentile(ms, 0.5),
-        "p90_ms": percentile(ms, 0.9),
-        "p99_ms": percentile(ms, 0.99),
-        "mean_ms": statistics.fmean(ms),
-        "max_ms": max(ms),
-    }
+class Bench:
+    def __init__(self, http: aiohttp.ClientSession, a: Worker, checkpoint: str, proposal: str) -> None:
+        self.http = http
+        self.a = a
+        self.checkpoint = checkpoint
+        self.proposal = proposal
+        self.floor = FloorWaiter(a.services.settings.redis_url)
+        self.floor_same_url = ""
+        self.b_events_url = ""
+        self.b_floor_url = ""
+        self.run: RunRecord | None = None
+        self.n = 0
+
+    async def _post(self, url: str, body: bytes, headers: dict[str, str] | None = None) -> float:
+        async with self.http.post(url, data=body, headers=headers) as response:
+            if response.status != 200:
+                raise RuntimeError(f"{url}: HTTP {response.status}: {await response.text()}")
+            await response.read()
+        return time.perf_counter()
+
+    async def ours(self, events_url: str) -> Sample:
+        """A pending approval owned by A, with its card; a reviewer clicks Approve at `events_url`."""
+        services = self.a.services
+        self.n += 1
+        approval = new_approval(services.worker_id, proposal=f"{self.proposal}\n#{self.n}")
+        future = services.waiter.expect(approval.id)
+        token_task = asyncio.create_task(_linked(future))
+        await services.store.create_approval(approval, checkpoint=self.checkpoint)
+        channel, ts = await services.cards.post(approval)
+        await services.store.attach_card(approval.id, channel=channel, ts=ts)
+        body = click_body(approval.id, channel, ts)
+        headers = sign(body)
+        started = time.perf_counter()
+        acked = await self._post(events_url, body, headers)
+        resumed = await token_task
+        services.waiter.forget(approval.id)
+        return resumed - started, acked - started
+
+    async def floor_click(self, url: str) -> Sample:
+        self.n += 1
+        key = f"f{self.n}-{time.time_ns()}"
+        waiting = asyncio.create_task(_resumed_at(self.floor.expect(key)))
+        started = time.perf_counter()
+        acked = await self._post(url, f"id={key}".encode(), {"Content-Type": "application/x-www-form-urlencoded"})
+        resumed = await waiting
+        return resumed - started, acked - started
+
+    async def input_func(self) -> Sample:
+        """The real waiting end: `RunManager.request_approval` returns (what `input_func` returns after)."""
+        services = self.a.services
+        if self.run is None:
+            self.run = await bench_run(services)
+        self.n += 1
+        request = ApprovalRequest(
+            approval_id=f"bench-{self.n}-{time.time_ns()}",
+            proposal=f"{self.proposal}\n#{self.n}",
+            author="assistant",
+            checkpoint=self.checkpoint,
+        )
+        returned: list[float] = []
+        state = _RunState(run=self.run)
+
+        async def agent() -> Decision:
+            decision = await services.runs.request_approval(state, request, None)
+            returned.append(time.perf_counter())
+            return decision
+
+        task = asyncio.create_task(agent())
+        # until it awaits the decision: `_await_linked` links the future to the run's cancellation token
+        while not state.token._callbacks:  # noqa: ASYNC110 - setup, not timed
+            await asyncio.sleep(0.0005)
+        approval = await services.store.get_approval(request.approval_id)
+        assert approval is not None
+        body = click_body(request.approval_id, approval.card_channel, approval.card_ts)
+        headers = sign(body)
+        started = time.perf_counter()
+        acked = await self._post(self.a.url + "/slack/events", body, headers)
+        decision = await task
+        assert decision.outcome == "approved", decision
+        return returned[0] - started, acked - started
 
 
-async def start_floor(
-    redis_url: str,
-) -> tuple[web.AppRunner, str, dict[str, asyncio.Future[float]], asyncio.Task[None]]:
-    """The floor: POST /click -> SET NX + PUBLISH; one subscription resolves futures."""
-    redis = connect(redis_url)
-    futures: dict[str, asyncio.Future[float]] = {}
+async def _linked(future: asyncio.Future[Decision]) -> float:
+    """Await the decision as `bot.runs._await_linked` does (future linked to a cancellation token)."""
+    from autogen_core import CancellationToken
 
-    async def click(request: web.Request) -> web.Response:
-        approval_id = (await request.post())["id"]
-        if await redis.set(f"floor:{approval_id}", "approved", nx=True):
-            await redis.publish("floor:worker", str(approval_id))
-        return web.Response()
-
-    pubsub = redis.pubsub()
-    await pubsub.subscribe("floor:worker")
-
-    async def listen() -> None:
-        async for message in pubsub.listen():
-            if message.get("type") == "message":
-                future = futures.pop(message["data"], None)
-                if future is not None and not future.done():
-                    future.set_result(0.0)
-
-    task = asyncio.create_task(listen())
-    app = web.Application()
-    app.router.add_post("/click", click)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    return runner, f"http://127.0.0.1:{port}/click", futures, task
+    token = CancellationToken()
+    token.link_future(future)
+    await future
+    return time.perf_counter()
 
 
-async def measure(decisions: int) -> dict[str, Any]:
+async def measure(
+    decisions: int, mode: str, *, with_input_func: bool, slack_latency_ms: float, what_if: list[str]
+) -> dict[str, Any]:
+    log_dir = Path(tempfile.mkdtemp(prefix="bench-click-"))
     redis_server = start_redis()
-    slack = SlackStandIn(signing_secret=SIGNING_SECRET, bot_token=BOT_TOKEN)
-    await slack.start()
-    worker = await start_worker(bot_env(slack=slack, redis_url=redis_server.url, model_config=None))
-    floor_runner, floor_url, floor_futures, floor_task = await start_floor(redis_server.url)
-    store, waiter = worker.services.store, worker.services.waiter
-    ours: list[float] = []
-    floor: list[float] = []
+    procs: list[Proc] = []
+    a: Worker | None = None
+    series: dict[str, list[Sample]] = {}
     try:
+        # the stand-in has no latency knob: with --slack-latency-ms the stub answers after that long
+        kind = "stub" if slack_latency_ms else "standin"
+        slack = await Proc.start("slack", {"kind": kind, "latency_ms": slack_latency_ms}, log_dir=log_dir)
+        procs.append(slack)
+        env = worker_env(api_url=str(slack.info["api_url"]), redis_url=redis_server.url)
+        a = await start_worker(env)
+        await apply_what_ifs(a, what_if)
+        checkpoint, proposal = await realistic_checkpoint()
         async with aiohttp.ClientSession() as http:
-            for i in range(decisions + 50):  # the first 50 of each warm up and are not counted
-                # ours: a pending approval with a card, waited on by this worker
-                now = time.time()
-                approval_id = str(uuid.uuid4())
-                ts = f"{1700000000 + i}.000100"
-                await store.create_approval(
-                    ApprovalRecord(
-                        id=approval_id,
-                        run_id="rbenchmrk",
-                        owner=worker.services.worker_id,
-                        requester="U0ALICE",
-                        origin_channel="C0SALES",
-                        card_channel=CARD_CHANNEL,
-                        task="t",
-                        proposal="p",
-                        author="assistant",
-                        created_at=now,
-                        deadline=now + 600,
-                        timeout_seconds=600,
-                    )
+            bench = Bench(http, a, checkpoint, proposal)
+            await bench.floor.start()
+            floor_same = await start_floor_server(redis_server.url)
+            steps: dict[str, Callable[[], Awaitable[Sample]]] = {}
+            if mode in ("same", "both"):
+                steps["ours_same"] = lambda: bench.ours(a.url + "/slack/events")
+                steps["floor_same"] = lambda: bench.floor_click(floor_same.url)
+                if with_input_func:
+                    steps["ours_input_func"] = bench.input_func
+            if mode in ("cross", "both"):
+                b = await Proc.start(
+                    "worker",
+                    {"redis_url": redis_server.url, "api_url": slack.info["api_url"], "what_if": what_if},
+                    log_dir=log_dir,
                 )
-                await store.attach_card(approval_id, channel=CARD_CHANNEL, ts=ts)
-                future = waiter.expect(approval_id)
-                body = click_body(approval_id, ts)
-                headers = signed(body)
-                started = time.perf_counter()
-                async with http.post(worker.url + "/slack/events", data=body, headers=headers) as response:
-                    assert response.status == 200, await response.text()
-                await future  # what the input function awaits: it returns now
-                if i >= 50:
-                    ours.append(time.perf_counter() - started)
-
-                # floor
-                floor_id = str(uuid.uuid4())
-                floor_future: asyncio.Future[float] = asyncio.get_running_loop().create_future()
-                floor_futures[floor_id] = floor_future
-                started = time.perf_counter()
-                async with http.post(floor_url, data={"id": floor_id}) as response:
-                    assert response.status == 200
-                await floor_future
-                if i >= 50:
-                    floor.append(time.perf_counter() - started)
-        await worker.services.background.drain()
-        updates = len(slack.calls("chat.update"))
+                procs.append(b)
+                steps["ours_cross"] = lambda: bench.ours(str(b.info["events_url"]))
+                steps["floor_cross"] = lambda: bench.floor_click(str(b.info["floor_url"]))
+            names = list(steps)
+            series = {name: [] for name in names}
+            for i in range(decisions + WARMUP):
+                shift = i % len(names)
+                for name in names[shift:] + names[:shift]:  # rotate the order: no series always goes first
+                    sample = await steps[name]()
+                    if i >= WARMUP:
+                        series[name].append(sample)
+            await a.services.background.drain()
+            await floor_same.stop()
+            await bench.floor.stop()
+            slack_calls = await settled_counts(slack, http)
     finally:
-        floor_task.cancel()
-        await floor_runner.cleanup()
-        await worker.stop()
-        await slack.stop()
-        redis_server.process.terminate()
-        redis_server.process.wait(timeout=10)
-    ours_s, floor_s = summary(ours), summary(floor)
-    return {
-        "benchmark": "click_to_resume_same_worker",
-        "machine": f"{platform.machine()} {platform.system()} python {platform.python_version()}",
-        "cpus": os.cpu_count(),
-        "ours": ours_s,
-        "floor": floor_s,
-        "ratio_p50": ours_s["p50_ms"] / floor_s["p50_ms"],
-        "ratio_p99": ours_s["p99_ms"] / floor_s["p99_ms"],
-        "slack_card_updates": updates,
+        if a is not None:
+            await a.stop()
+            await close_what_ifs(a)
+        for proc in procs:
+            await proc.stop()
+        stop_redis(redis_server)
+    result = report(series, decisions=decisions, mode=mode, slack_calls=slack_calls, slack_latency_ms=slack_latency_ms)
+    result["what_if"] = what_if
+    return result
+
+
+def report(
+    series: dict[str, list[Sample]], *, decisions: int, mode: str, slack_calls: dict[str, int], slack_latency_ms: float
+) -> dict[str, Any]:
+    resumed = {name: summary_ms([s[0] for s in samples]) for name, samples in series.items()}
+    acked = {name: summary_ms([s[1] for s in samples]) for name, samples in series.items()}
+    ratios: dict[str, dict[str, float]] = {}
+    for ours, floor in (("ours_same", "floor_same"), ("ours_cross", "floor_cross"), ("ours_cross", "floor_same")):
+        if ours in resumed and floor in resumed:
+            ratios[f"{ours}/{floor}"] = {
+                "p50": resumed[ours]["p50_ms"] / resumed[floor]["p50_ms"],
+                "p99": resumed[ours]["p99_ms"] / resumed[floor]["p99_ms"],
+            }
+    if "ours_input_func" in resumed and "floor_same" in resumed:
+        ratios["ours_input_func/floor_same"] = {
+            "p50": resumed["ours_input_func"]["p50_ms"] / resumed["floor_same"]["p50_ms"],
+            "p99": resumed["ours_input_func"]["p99_ms"] / resumed["floor_same"]["p99_ms"],
+        }
+    goals = {
+        name: {"p50_within_2x_floor": r["p50"] <= 2.0, "p99_under_10ms": resumed[name.split("/")[0]]["p99_ms"] < 10.0}
+        for name, r in ratios.items()
     }
+    return {
+        "benchmark": "click_to_resume",
+        "mode": mode,
+        "decisions": decisions,
+        "slack_latency_ms": slack_latency_ms,
+        "machine": machine_info(),
+        "resumed": resumed,
+        "acked": acked,
+        "ratios": ratios,
+        "goals": goals,
+        "slack_calls": slack_calls,
+        "samples_ms": {name: [round(s[0] * 1000, 4) for s in samples] for name, samples in series.items()},
+    }
+
+
+def print_table(result: dict[str, Any]) -> None:
+    print(f"\nclick -> agent resumed ({result['decisions']} decisions per series, mode {result['mode']})")
+    print(f"{'':18} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'mean ms':>8} {'ack p50':>8} {'ack p99':>8}")
+    for name, row in result["resumed"].items():
+        ack = result["acked"][name]
+        print(
+            f"{name:18} {row['p50_ms']:8.2f} {row['p90_ms']:8.2f} {row['p99_ms']:8.2f} {row['mean_ms']:8.2f}"
+            f" {ack['p50_ms']:8.2f} {ack['p99_ms']:8.2f}"
+        )
+    for name, ratio in result["ratios"].items():
+        print(f"{name:30} p50 {ratio['p50']:.2f}x  p99 {ratio['p99']:.2f}x")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--decisions", type=int, default=2000)
-    parser.add_argument("--out", type=Path, default=None, help="also write the JSON here")
+    parser.add_argument("--mode", choices=("same", "cross", "both"), default="both")
+    parser.add_argument("--decisions", type=int, default=2000, help="decisions per series (after 50 warm-up)")
+    parser.add_argument("--small", action="store_true", help="CI size: 200 decisions")
+    parser.add_argument("--no-input-func", action="store_true", help="skip the request_approval series")
+    parser.add_argument(
+        "--slack-latency-ms", type=float, default=0.0, help="use the Slack stub answering after this many ms"
+    )
+    parser.add_argument("--what-if", default="", help=f"emulate proposed changes: all or some of {', '.join(WHAT_IFS)}")
+    parser.add_argument("--out", type=Path, default=None, help="also write the JSON (with raw samples) here")
     args = parser.parse_args()
-    result = asyncio.run(measure(args.decisions))
-    text = json.dumps(result, indent=2)
-    print(text)
-    print(f"\n{'':8} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'mean ms':>8}")
-    for name in ("ours", "floor"):
-        row = result[name]
-        print(f"{name:8} {row['p50_ms']:8.2f} {row['p90_ms']:8.2f} {row['p99_ms']:8.2f} {row['mean_ms']:8.2f}")
-    print(f"ratio p50 {result['ratio_p50']:.2f}x, p99 {result['ratio_p99']:.2f}x of the floor")
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text)
+    what_if = what_if_names(args.what_if)
+    decisions = 200 if args.small else args.decisions
+    result = asyncio.run(
+        measure(
+            decisions,
+            args.mode,
+            with_input_func=not args.no_input_func,
+            slack_latency_ms=args.slack_latency_ms,
+            what_if=what_if,
+        )
+    )
+    print(json.dumps({k: v for k, v in result.items() if k != "samples_ms"}, indent=2))
+    print_table(result)
+    write_json(result, args.out)
     return 0
 
 

@@ -1,0 +1,281 @@
+"""Tool calls that run only when a human approves them: `require_approval(tool, approver)`.
+
+Wrap any AutoGen tool (`BaseTool`, `FunctionTool`, ...) and give the wrapper to an agent instead::
+
+    send = require_approval(FunctionTool(send_email, description="Send an email"), approver, agent="drafter")
+    agent = AssistantAgent("drafter", model_client=client, tools=[send], reflect_on_tool_use=True)
+
+Every call asks `approver` with the tool's name and its exact arguments (kind "tool_call"). The
+tool runs only when approved, and only with arguments whose digest (`agents.approver.digest_of`) is
+the one the decision was bound to. A rejection returns "rejected by <who>: <reason>" to the model
+instead of running. A revision either edits the arguments (they are validated against the tool's
+schema and asked about again, as a new request) or sends feedback to the model without running.
+Arguments from the model that fail the tool's schema are shown with the problem, and cannot be
+approved as they are.
+
+Tool-call (and code) approvals carry no checkpoint of the team: a call half-way through cannot be
+resumed by another process, so if the one waiting dies, the run ends instead of guessing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any, cast
+
+from autogen_core import CancellationToken
+from autogen_core.tools import BaseTool, Tool
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import best_match
+from pydantic import BaseModel, Field, ValidationError
+
+from agents.approver import (
+    AUTO,
+    ApprovalRequest,
+    Approver,
+    Decision,
+    ask_within_a_call,
+    digest_of,
+    edited_arguments,
+)
+
+log = logging.getLogger(__name__)
+
+ApproverSource = Approver | Callable[[], Approver]
+MAX_EDITS = 5  # rounds of edited arguments for one call
+_PROBLEM_LIMIT = 500
+
+
+class ToolRefusal(str):
+    """What a tool returns to the model instead of running (rejected, revised, refused)."""
+
+    __slots__ = ()
+
+
+def pretty_json(value: Any) -> str:
+    """Arguments as a person reads them: indented, keys in the model's order, non-ASCII as is."""
+    return json.dumps(value, indent=2, ensure_ascii=False, default=str)
+
+
+def schema_problem(arguments: Any, schema: Mapping[str, Any]) -> str | None:
+    """Why `arguments` do not match a JSON schema (draft 2020-12), or None. Short and specific."""
+    try:
+        error = best_match(Draft202012Validator(dict(schema)).iter_errors(arguments))
+    except Exception as exc:  # a broken schema: nothing can be approved against it
+        return f"the tool's schema cannot be used: {exc}"[:_PROBLEM_LIMIT]
+    if error is None:
+        return None
+    where = "/".join(str(part) for part in error.absolute_path)
+    return (f"{where}: {error.message}" if where else error.message)[:_PROBLEM_LIMIT]
+
+
+def who(decision: Decision) -> str:
+    if decision.automatic:
+        return "the input mode"
+    if decision.outcome == "timed_out":
+        return "timeout"
+    return decision.decided_by or "a reviewer"
+
+
+def refusal_text(decision: Decision) -> str:
+    """What the model is told when a decision does not let its call run."""
+    reason = decision.feedback.strip()
+    if decision.outcome == "revised":
+        return f"not run: revision requested by {who(decision)}: {reason}"
+    if decision.outcome == "cancelled":
+        return f"not run: cancelled ({reason or 'the run was cancelled'})"
+    if decision.outcome == "timed_out":
+        return f"rejected by timeout: {reason or 'no decision in time'}"
+    return f"rejected by {who(decision)}: {reason or 'no reason given'}"
+
+
+class ApprovalRequiredTool(BaseTool[BaseModel, Any]):
+    """A tool that asks an `Approver` before each call (see the module docstring)."""
+
+    def __init__(self, tool: Tool, approver: ApproverSource, *, agent: str = "agent", max_edits: int = MAX_EDITS):
+        super().__init__(
+            args_type=tool.args_type(), return_type=tool.return_type(), name=tool.name, description=tool.description
+        )
+        self._tool = tool
+        self._approver = approver
+        self._agent = agent
+        self._max_edits = max_edits
+
+    @property
+    def wrapped(self) -> Tool:
+        return self._tool
+
+    @property
+    def schema(self) -> Any:  # the model sees exactly the wrapped tool
+        return self._tool.schema
+
+    @property
+    def parameters_schema(self) -> dict[str, Any]:
+        return dict(self._tool.schema.get("parameters") or {"type": "object", "properties": {}})
+
+    def approver(self) -> Approver:
+        source = self._approver
+        if hasattr(source, "request"):
+            return cast(Approver, source)
+        return source()
+
+    def problem(self, arguments: Any) -> str | None:
+        """Why these arguments cannot run: the JSON schema first, then the tool's own validation."""
+        found = schema_problem(arguments, self.parameters_schema)
+        if found is not None:
+            return found
+        try:
+            self._tool.args_type().model_validate(arguments)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = "/".join(str(part) for part in first.get("loc", ()))
+            return (f"{where}: {first.get('msg')}" if where else str(first.get("msg")))[:_PROBLEM_LIMIT]
+        return None
+
+    def request_for(self, arguments: Any, *, edited_by: str = "", note: str = "") -> ApprovalRequest:
+        shown = pretty_json(arguments)
+        why = f"arguments edited by {edited_by}" + (f": {note}" if note else "") if edited_by else ""
+        return ApprovalRequest(
+            approval_id=str(uuid.uuid4()),
+            proposal=shown,
+            author=self._agent,
+            kind="tool_call",
+            tool_name=self.name,
+            arguments=shown,
+            arguments_schema=json.dumps(self.parameters_schema, ensure_ascii=False),
+            digest=digest_of(arguments),
+            schema_error=self.problem(arguments) or "",
+            why=why[:500],
+            edited_by=edited_by,
+        )
+
+    async def run(self, args: BaseModel, cancellation_token: CancellationToken) -> Any:
+        return await self.run_json(args.model_dump(), cancellation_token)
+
+    async def run_json(
+        self, args: Mapping[str, Any], cancellation_token: CancellationToken, call_id: str | None = None
+    ) -> Any:
+        approver = self.approver()
+        arguments: Any = dict(args) if isinstance(args, Mapping) else args
+        request = self.request_for(arguments)
+        for _ in range(self._max_edits + 1):
+            decision = await ask_within_a_call(approver, request, cancellation_token)
+            edit = edited_arguments(decision)
+            if edit is not None:
+                try:
+                    arguments = json.loads(edit[0])
+                except ValueError:
+                    return ToolRefusal(f"not run: the edited arguments from {who(decision)} are not valid JSON")
+                request = self.request_for(arguments, edited_by=who(decision), note=edit[1])
+                continue
+            if not decision.approves:
+                return ToolRefusal(refusal_text(decision))
+            if request.schema_error:  # approve is not offered for these; refuse it if it came anyway
+                rule = f"refused: the arguments do not match the schema of {self.name} ({request.schema_error})"
+                await _tell(approver, "auto_rejected", request, rule)
+                return ToolRefusal(rule)
+            bound = decision.digest or request.digest
+            if bound != digest_of(arguments):
+                rule = (
+                    f"refused: the approval was bound to other arguments than the call about to run (digest"
+                    f" mismatch), so {self.name} did not run"
+                )
+                await _tell(approver, "auto_rejected", request, rule)
+                return ToolRefusal(rule)
+            return await self._tool.run_json(arguments, cancellation_token, call_id=call_id)
+        return ToolRefusal(f"not run: the arguments of {self.name} were edited more than {self._max_edits} times")
+
+    def return_value_as_string(self, value: Any) -> str:
+        if isinstance(value, ToolRefusal):
+            return str(value)
+        return self._tool.return_value_as_string(value)
+
+    async def save_state_json(self) -> Mapping[str, Any]:
+        return await self._tool.save_state_json()
+
+    async def load_state_json(self, state: Mapping[str, Any]) -> None:
+        await self._tool.load_state_json(state)
+
+
+def require_approval(tool: Tool, approver: ApproverSource, *, agent: str = "agent") -> ApprovalRequiredTool:
+    """`tool`, running only when `approver` (or the approver a zero-argument factory returns) approves.
+
+    Args:
+        tool: any AutoGen tool.
+        approver: who decides: an `Approver` (a `ModeGate` to apply the run's input mode), or a
+            factory called at each call.
+        agent: the name of the agent that calls it, shown on the card.
+    """
+    return ApprovalRequiredTool(tool, approver, agent=agent)
+
+
+async def _tell(approver: Approver, what: str, request: ApprovalRequest, rule: str) -> None:
+    hook = getattr(approver, what, None)
+    if hook is not None:
+        await hook(request, rule=rule)
+    else:
+        log.warning("%s %s: %s", what, request.approval_id, rule)
+
+
+# The demo email tool ---------------------------------------------------------------------------
+
+EMAIL_PATTERN = r"^[^@\s,;<>]+@[^@\s,;<>]+\.[A-Za-z]{2,}$"
+
+
+class Email(BaseModel):
+    """The arguments of `send_email`."""
+
+    to: str = Field(description="the recipient's email address", pattern=EMAIL_PATTERN, max_length=254)
+    subject: str = Field(description="the subject line", min_length=1, max_length=200)
+    body: str = Field(description="the email's text", min_length=1, max_length=20000)
+
+
+class SendEmailTool(BaseTool[Email, Any]):
+    """`send_email` for demos: writes one file per email (`.eml`) to an outbox directory the operator
+    can read, instead of sending anything."""
+
+    def __init__(self, outbox_dir: str | Path = "outbox") -> None:
+        super().__init__(
+            args_type=Email,
+            return_type=str,
+            name="send_email",
+            description="Send an email to one recipient. A human approves every call before it is sent.",
+        )
+        self._outbox = Path(outbox_dir)
+
+    @property
+    def outbox(self) -> Path:
+        return self._outbox
+
+    async def run(self, args: Email, cancellation_token: CancellationToken) -> str:
+        message = EmailMessage()
+        message["To"] = args.to
+        message["Subject"] = args.subject
+        message["Date"] = time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime())
+        message.set_content(args.body)
+        self._outbox.mkdir(parents=True, exist_ok=True)
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+        slug = re.sub(r"[^a-z0-9]+", "-", args.to.lower()).strip("-")[:40]
+        name = f"{stamp}-{slug}-{uuid.uuid4().hex[:8]}.eml"
+        partial = self._outbox / f".{name}.partial"
+        partial.write_bytes(bytes(message))
+        partial.replace(self._outbox / name)
+        return f"Email to {args.to} written to the outbox as {name} (demo outbox: nothing left this machine)."
+
+
+__all__ = [
+    "AUTO",
+    "ApprovalRequiredTool",
+    "Email",
+    "SendEmailTool",
+    "ToolRefusal",
+    "refusal_text",
+    "require_approval",
+    "schema_problem",
+]

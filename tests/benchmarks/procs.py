@@ -1,0 +1,443 @@
+"""Helper processes for the benchmarks (started by `common.Proc`; not run by hand).
+
+    python tests/benchmarks/procs.py slack  '{"kind": "standin"|"stub", "latency_ms": 0}'
+    python tests/benchmarks/procs.py worker '{"redis_url": ..., "api_url": ..., "worker_id": ...}'
+
+Each prints one JSON line (its URLs) when ready and exits when its stdin closes.
+
+* `slack`: the local Slack stand-in (`bot/devslack/server.py`), or `stub`, a minimal Web API that answers every
+  call with `ok` (and a fresh `ts`) at once or after `latency_ms`. The stand-in validates Block Kit and keeps every
+  message (its `chat.update` looks the message up with a linear scan), which is Slack's work, not ours; the scale
+  benchmark uses the stub so the stand-in's CPU use does not count against the bot on this 2-core machine.
+  Control API: `GET /counts` (calls by method), `POST /reset`.
+* `worker`: one real bot worker (`tests.conftest.start_worker`: the Bolt app over aiohttp, its services, the
+  waiter and the deadline sweeper), logging at INFO like `python -m bot`, plus a floor handler (`SET NX` +
+  `PUBLISH`) and a control API (`/prepare`, `/wait`, `/stats`, `/gc`, `/start_runs`, `/run_cards`,
+  `/wait_runs`, `/profile/start`, `/profile/stop`) used to create approvals this worker owns and to see when
+  the code awaiting them resumes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import cProfile
+import gc
+import io
+import itertools
+import json
+import logging
+import os
+import pstats
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from aiohttp import web
+from autogen_core import CancellationToken
+
+from agents.approver import ApprovalRequest, Decision
+from bot.devslack.server import SlackStandIn
+from bot.records import RunRecord
+from bot.runs import _RunState
+from bot.services import Services
+from tests.benchmarks.common import (
+    CARD_CHANNEL,
+    DRAFT,
+    ORIGIN_CHANNEL,
+    TASK,
+    apply_what_ifs,
+    bench_run,
+    close_what_ifs,
+    free_port,
+    new_approval,
+    proc_cpu_seconds,
+    proc_rss_bytes,
+    start_floor_server,
+    worker_env,
+)
+from tests.conftest import (
+    BOT_TOKEN,
+    SIGNING_SECRET,
+    start_worker,
+)
+
+
+async def stdin_closed() -> None:
+    """Return when our stdin reaches EOF (the parent closed it or died)."""
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    while await reader.read(4096):
+        pass
+
+
+async def serve(app: web.Application) -> tuple[web.AppRunner, str]:
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return runner, f"http://127.0.0.1:{port}"
+
+
+def ready(info: dict[str, Any]) -> None:
+    print(json.dumps({"pid": os.getpid(), **info}), flush=True)
+
+
+# ------------------------------------------------------------------------------------------------ slack
+
+
+async def slack_role(options: dict[str, Any]) -> None:
+    kind = str(options.get("kind", "standin"))
+    latency = float(options.get("latency_ms", 0.0)) / 1000.0
+    counts: collections.Counter[str] = collections.Counter()
+    runners: list[web.AppRunner] = []
+    standin: SlackStandIn | None = None
+    if kind == "standin":
+        standin = SlackStandIn(signing_secret=SIGNING_SECRET, bot_token=BOT_TOKEN)
+        api_url = (await standin.start()) + "/api/"
+    else:
+        tick = itertools.count(1)
+
+        async def api(request: web.Request) -> web.Response:
+            method = request.match_info["method"]
+            if request.content_type == "application/json":
+                args: dict[str, Any] = dict(await request.json())
+            else:
+                args = {k: str(v) for k, v in (await request.post()).items()}
+            counts[method] += 1
+            if latency:
+                await asyncio.sleep(latency)
+            if method == "auth.test":
+                return web.json_response(
+                    {
+                        "ok": True,
+                        "url": "http://stub/",
+                        "team": "Dev Workspace",
+                        "user": "approvals-bot",
+                        "team_id": "T0DEV",
+                        "user_id": "U0BOT",
+                        "bot_id": "B0BOT",
+                        "is_enterprise_install": False,
+                    }
+                )
+            n = next(tick)
+            ts = str(args.get("ts") or f"{1_800_000_000 + n // 1_000_000}.{n % 1_000_000:06d}")
+            channel = str(args.get("channel") or CARD_CHANNEL)
+            message = {"type": "message", "ts": ts, "text": str(args.get("text", "")), "user": "U0BOT"}
+            return web.json_response({"ok": True, "channel": channel, "ts": ts, "message": message})
+
+        app = web.Application(client_max_size=4 * 1024 * 1024)
+        app.router.add_route("*", "/api/{method}", api)
+        runner, base = await serve(app)
+        runners.append(runner)
+        api_url = base + "/api/"
+
+    async def get_counts(request: web.Request) -> web.Response:
+        if standin is not None:
+            return web.json_response(dict(collections.Counter(c.method for c in standin.calls())))
+        return web.json_response(dict(counts))
+
+    async def reset(request: web.Request) -> web.Response:
+        counts.clear()
+        if standin is not None:
+            standin.reset()
+        return web.json_response({"ok": True})
+
+    control = web.Application()
+    control.router.add_get("/counts", get_counts)
+    control.router.add_post("/reset", reset)
+    runner, control_url = await serve(control)
+    runners.append(runner)
+    ready({"api_url": api_url, "control_url": control_url, "kind": kind})
+    await stdin_closed()
+    for runner in runners:
+        await runner.cleanup()
+    if standin is not None:
+        await standin.stop()
+
+
+# ------------------------------------------------------------------------------------------------ worker
+
+
+class Bench:
+    """Creates approvals owned by this worker and records when the code awaiting each one resumes."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.resolved: dict[str, float] = {}  # approval id -> time.time() when the awaiting code resumed
+        self.outcomes: collections.Counter[str] = collections.Counter()
+        self.tasks: dict[str, asyncio.Task[None]] = {}
+        self.run_ids: list[str] = []
+        self.profiler: Any = None
+        self._run: RunRecord | None = None
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_post("/prepare", self.prepare)
+        app.router.add_post("/wait", self.wait)
+        app.router.add_get("/stats", self.stats)
+        app.router.add_post("/gc", self.collect)
+        app.router.add_post("/reset", self.reset)
+        app.router.add_post("/start_runs", self.start_runs)
+        app.router.add_post("/run_cards", self.run_cards)
+        app.router.add_post("/wait_runs", self.wait_runs)
+        app.router.add_post("/profile/start", self.profile_start)
+        app.router.add_post("/profile/stop", self.profile_stop)
+        return app
+
+    # approvals ----------------------------------------------------------------------------
+    async def _await_expected(self, approval_id: str, future: asyncio.Future[Decision]) -> None:
+        """Await the decision the way `RunManager.request_approval` does (`_await_linked`: the future is linked
+        to a cancellation token), then forget it."""
+        token = CancellationToken()
+        token.link_future(future)
+        try:
+            decision = await future
+        finally:
+            self.services.waiter.forget(approval_id)
+        self.resolved[approval_id] = time.time()
+        self.outcomes[decision.outcome] += 1
+
+    async def _request(self, state: _RunState, request: ApprovalRequest) -> None:
+        """The real waiting end: `RunManager.request_approval`, which `input_func` awaits."""
+        decision = await self.services.runs.request_approval(state, request, None)
+        self.resolved[request.approval_id] = time.time()
+        self.outcomes[decision.outcome] += 1
+
+    async def _bench_run(self) -> RunRecord:
+        if self._run is None:
+            self._run = await bench_run(self.services)
+        return self._run
+
+    async def prepare(self, request: web.Request) -> web.Response:
+        """Create `n` approvals owned by this worker, with cards, and a task awaiting each one.
+
+        mode `expect`: `create_approval` + `cards.post` + `attach_card` + `waiter.expect`, awaited like
+        `_await_linked` (what click_to_resume.py always did). mode `request_approval`: a task per approval running
+        the real `RunManager.request_approval` (what `input_func` awaits; it also posts a thread message before
+        and after the decision). Deadlines: `deadline_base` + `deadline_spread` * i / n, else 10 minutes.
+        """
+        body = await request.json()
+        n = int(body["n"])
+        mode = str(body.get("mode", "expect"))
+        checkpoint: str | None = body.get("checkpoint")
+        proposal = str(body.get("proposal") or DRAFT)
+        base = body.get("deadline_base")
+        spread = float(body.get("deadline_spread", 0.0))
+        post_cards = bool(body.get("post_cards", True))
+        semaphore = asyncio.Semaphore(int(body.get("concurrency", 32)))
+        services = self.services
+        created: list[list[str]] = [[] for _ in range(n)]
+        run = await self._bench_run() if mode == "request_approval" else None
+
+        def unique(i: int) -> str | None:  # every real checkpoint differs (ids, timestamps): no shared strings
+            return None if checkpoint is None else f'{checkpoint[:-1]}, "bench": {i}}}'
+
+        async def one(i: int) -> None:
+            async with semaphore:
+                text = f"{proposal}\n(#{i} {uuid.uuid4().hex[:8]})"
+                if mode == "expect":
+                    deadline = None if base is None else float(base) + spread * i / n
+                    approval = new_approval(services.worker_id, proposal=text, deadline=deadline)
+                    future = services.waiter.expect(approval.id)
+                    await services.store.create_approval(approval, checkpoint=unique(i))
+                    if post_cards:
+                        channel, ts = await services.cards.post(approval)
+                    else:
+                        channel, ts = CARD_CHANNEL, f"{1_700_000_000 + i}.{uuid.uuid4().int % 1_000_000:06d}"
+                    await services.store.attach_card(approval.id, channel=channel, ts=ts)
+                    self.tasks[approval.id] = asyncio.create_task(self._await_expected(approval.id, future))
+                    created[i] = [approval.id, channel, ts]
+                    return
+                assert run is not None
+                approval_id = str(uuid.uuid4())
+                state = _RunState(run=run)
+                ask = ApprovalRequest(approval_id=approval_id, proposal=text, author="assistant", checkpoint=unique(i))
+                self.tasks[approval_id] = asyncio.create_task(self._request(state, ask))
+                while True:  # until its card is posted and attached
+                    stored = await services.store.get_approval(approval_id)
+                    if stored is not None and stored.card_ts:  # expect() came before create_approval()
+                        created[i] = [approval_id, stored.card_channel, stored.card_ts]
+                        return
+                    await asyncio.sleep(0.002)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(one(i) for i in range(n)))
+        return web.json_response({"approvals": created, "seconds": time.perf_counter() - started})
+
+    async def wait(self, request: web.Request) -> web.Response:
+        """Wait (up to `timeout` s) until every prepared approval's awaiting code has resumed."""
+        body = await request.json()
+        timeout = float(body.get("timeout", 60))
+        tasks = list(self.tasks.values())
+        if tasks:
+            await asyncio.wait(tasks, timeout=timeout)
+        missing = [approval_id for approval_id, task in self.tasks.items() if not task.done()]
+        failed = [repr(t.exception()) for t in self.tasks.values() if t.done() and not t.cancelled() and t.exception()]
+        return web.json_response(
+            {"resolved": self.resolved, "missing": missing, "failed": failed[:5], "outcomes": dict(self.outcomes)}
+        )
+
+    async def reset(self, request: web.Request) -> web.Response:
+        for task in self.tasks.values():
+            task.cancel()
+        self.tasks.clear()
+        self.resolved.clear()
+        self.outcomes.clear()
+        return web.json_response({"ok": True})
+
+    async def stats(self, request: web.Request) -> web.Response:
+        pid = os.getpid()
+        return web.json_response(
+            {
+                "rss": proc_rss_bytes(pid),
+                "cpu_seconds": proc_cpu_seconds(pid),
+                "waiting": self.services.waiter.waiting,
+                "resolved": len(self.resolved),
+                "tasks": len(self.tasks),
+                "active_runs": self.services.runs.active_runs,
+            }
+        )
+
+    async def collect(self, request: web.Request) -> web.Response:
+        gc.collect()
+        return web.json_response({"rss": proc_rss_bytes(os.getpid())})
+
+    # whole runs (real AutoGen teams) --------------------------------------------------------
+    async def start_runs(self, request: web.Request) -> web.Response:
+        """Start `n` runs (`RunManager.start_run`: real writer teams with the replay model) and wait until every
+        one of them waits for a human (its card posted, its future in the waiter)."""
+        body = await request.json()
+        n = int(body["n"])
+        timeout = float(body.get("timeout", 300))
+        started = time.perf_counter()
+        base = self.services.waiter.waiting
+        channels = [str(c) for c in body.get("channels") or [ORIGIN_CHANNEL]]
+        refused: collections.Counter[str] = collections.Counter()
+        for i in range(n):  # requesters rotate over 100 people (the worker runs with high limits of active runs)
+            requester = f"U0BENCH{i % 100:03d}"
+            run = await self.services.runs.start_run(
+                task=TASK, requester=requester, channel=channels[i % len(channels)]
+            )
+            if isinstance(run, str):
+                refused[run] += 1
+            else:
+                self.run_ids.append(run.id)
+        while self.services.waiter.waiting < base + n and time.perf_counter() - started < timeout:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+        return web.json_response(
+            {
+                "runs": len(self.run_ids),
+                "waiting": self.services.waiter.waiting,
+                "seconds": time.perf_counter() - started,
+                "refused": dict(refused),
+            }
+        )
+
+    async def run_cards(self, request: web.Request) -> web.Response:
+        cards: list[list[str]] = []
+        for run_id in self.run_ids:
+            for approval in await self.services.store.run_approvals(run_id):
+                if approval.pending and approval.card_ts:
+                    cards.append([approval.id, approval.card_channel, approval.card_ts])
+        return web.json_response({"approvals": cards})
+
+    async def wait_runs(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        deadline = time.perf_counter() + float(body.get("timeout", 120))
+        while self.services.runs.active_runs and time.perf_counter() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+        statuses: collections.Counter[str] = collections.Counter()
+        for run_id in self.run_ids:
+            run = await self.services.store.get_run(run_id)
+            statuses[run.status if run else "missing"] += 1
+        return web.json_response({"active_runs": self.services.runs.active_runs, "statuses": dict(statuses)})
+
+    # profiling --------------------------------------------------------------------------------
+    async def profile_start(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        kind = str(body.get("kind", "pyinstrument"))
+        if kind == "pyinstrument":
+            from pyinstrument import Profiler
+
+            profiler = Profiler(interval=float(body.get("interval", 0.0002)), async_mode="disabled")
+            profiler.start()
+            self.profiler = ("pyinstrument", profiler)
+        else:
+            cprofile = cProfile.Profile(time.process_time)  # CPU time: waiting on a busy 2-core box is not cost
+            cprofile.enable()
+            self.profiler = ("cprofile", cprofile)
+        return web.json_response({"ok": True})
+
+    async def profile_stop(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        kind, profiler = self.profiler
+        self.profiler = None
+        out = Path(str(body["path"]))
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if kind == "pyinstrument":
+            profiler.stop()
+            text = profiler.output_text(unicode=False, color=False, show_all=False, short_mode=False)
+            out.with_suffix(".html").write_text(profiler.output_html())
+        else:
+            profiler.disable()
+            buffer = io.StringIO()
+            stats = pstats.Stats(profiler, stream=buffer)
+            stats.sort_stats("tottime").print_stats(45)
+            stats.sort_stats("cumulative").print_stats(60)
+            text = buffer.getvalue()
+            stats.dump_stats(str(out.with_suffix(".pstats")))
+        out.write_text(text)  # noqa: ASYNC240 - after the measurement
+        return web.json_response({"text": text})
+
+
+async def worker_role(options: dict[str, Any]) -> None:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )  # as `python -m bot`
+    env = worker_env(
+        api_url=str(options["api_url"]),
+        redis_url=str(options["redis_url"]),
+        model_config=options.get("model_config"),
+        approval_timeout=str(options.get("approval_timeout", "10m")),
+    )
+    env.update({str(k): str(v) for k, v in (options.get("env") or {}).items()})
+    worker = await start_worker(env, worker_id=options.get("worker_id"))
+    await apply_what_ifs(worker, list(options.get("what_if") or []))
+    floor = await start_floor_server(
+        str(options["redis_url"]), channel=str(options.get("floor_channel", "floor:worker"))
+    )
+    bench = Bench(worker.services)
+    runner, control_url = await serve(bench.app())
+    ready(
+        {
+            "url": worker.url,
+            "events_url": worker.url + "/slack/events",
+            "floor_url": floor.url,
+            "control_url": control_url,
+            "worker_id": worker.services.worker_id,
+        }
+    )
+    await stdin_closed()
+    await runner.cleanup()
+    await floor.stop()
+    with contextlib.suppress(Exception):
+        await worker.stop()
+    await close_what_ifs(worker)
+
+
+def main() -> int:
+    role, options = sys.argv[1], json.loads(sys.argv[2]) if len(sys.argv) > 2 else {}
+    roles = {"slack": slack_role, "worker": worker_role}
+    asyncio.run(roles[role](options))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

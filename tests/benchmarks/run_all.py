@@ -1,0 +1,191 @@
+"""Run every benchmark, write their JSON, the plot and a summary of key figures (medians over repeats).
+
+    python tests/benchmarks/run_all.py --small                   # CI: each once at a small size (a few minutes)
+    python tests/benchmarks/run_all.py --repeat 3                # full sizes, 3 rounds, medians in summary.json
+    python tests/benchmarks/run_all.py --only click,ack --what-if all --repeat 3
+
+Each round runs the benchmarks one after another (so repeats of one benchmark are spread over time on a noisy
+machine). Exits non-zero only when a script crashes, never because a goal was missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+
+# name -> (script, small arguments, full arguments, takes --what-if)
+BENCHMARKS: dict[str, tuple[str, list[str], list[str], bool]] = {
+    "click": ("click_to_resume.py", ["--small"], ["--decisions", "2000"], True),
+    "ack": ("ack_under_load.py", ["--small"], ["--bursts", "10"], True),
+    "ack2": ("ack_under_load.py", ["--small", "--workers", "2"], ["--bursts", "10", "--workers", "2"], True),
+    "scale": ("scale.py", ["--small"], [], True),
+    "slack_calls": ("slack_calls.py", ["--small"], [], False),
+    "polling": ("polling.py", ["--small"], ["--decisions", "20", "--window", "10"], False),
+    "profile": ("profile_click.py", ["--small"], ["--clicks", "2000"], True),
+}
+
+
+def _get(data: Any, *path: str) -> float | None:
+    for key in path:
+        if not isinstance(data, dict) or key not in data:
+            return None
+        data = data[key]
+    return float(data) if isinstance(data, int | float) and not isinstance(data, bool) else None
+
+
+def key_figures(name: str, result: dict[str, Any]) -> dict[str, float | None]:
+    """The figures RESULTS.md quotes, flat, so repeats can be reduced to medians."""
+    out: dict[str, float | None] = {}
+    if name == "click":
+        for series in result.get("resumed", {}):
+            out[f"{series} p50 ms"] = _get(result, "resumed", series, "p50_ms")
+            out[f"{series} p99 ms"] = _get(result, "resumed", series, "p99_ms")
+            out[f"{series} ack p50 ms"] = _get(result, "acked", series, "p50_ms")
+        for ratio in result.get("ratios", {}):
+            out[f"{ratio} p50 ratio"] = _get(result, "ratios", ratio, "p50")
+            out[f"{ratio} p99 ratio"] = _get(result, "ratios", ratio, "p99")
+    elif name in ("ack", "ack2"):
+        out["ack p50 ms (from burst)"] = _get(result, "ack_from_burst", "p50_ms")
+        out["ack p99 ms (from burst)"] = _get(result, "ack_from_burst", "p99_ms")
+        out["ack max ms"] = _get(result, "ack_from_burst", "max_ms")
+        out["median warm-burst p99 ms"] = _get(result, "median_warm_burst_p99_ms")
+        out["errors"] = _get(result, "errors")
+        out["auth.test calls"] = _get(result, "slack_calls", "auth.test")
+        for proc, ms in (result.get("cpu_ms_per_click") or {}).items():
+            out[f"CPU ms per click: {proc}"] = float(ms)
+    elif name == "scale":
+        for mode, entry in result.get("modes", {}).items():
+            out[f"{mode}: RSS KB per approval"] = _get(entry, "memory", "rss_kb_per_approval")
+            out[f"{mode}: Redis KB per approval"] = _get(entry, "memory", "redis_kb_per_approval")
+            out[f"{mode}: decisions/s (2 workers)"] = _get(entry, "clicks", "decisions_per_s")
+            out[f"{mode}: click ack p99 ms"] = _get(entry, "clicks", "ack", "p99_ms")
+            out[f"{mode}: click errors"] = _get(entry, "clicks", "errors")
+            for proc, ms in (entry.get("clicks", {}).get("cpu_ms_per_decision") or {}).items():
+                out[f"{mode}: CPU ms per decision: {proc}"] = float(ms)
+            for t in entry.get("timeouts", []):
+                spread = f"deadlines over {t['spread_s']:g} s"
+                for q in ("p50", "p99", "max"):
+                    out[f"{mode}: timeouts, {spread}: resumed-deadline {q} ms"] = _get(
+                        t, "resumed_minus_deadline", f"{q}_ms"
+                    )
+                out[f"{mode}: timeouts, {spread}: decided_at-deadline p99 ms"] = _get(
+                    t, "decided_minus_deadline", "p99_ms"
+                )
+                out[f"{mode}: timeouts, {spread}: later than 1 s"] = _get(t, "resumed_over_1s")
+            for key, value in (entry.get("redis_what_if") or {}).items():
+                out[f"{mode}: Redis what-if: {key}"] = float(value)
+        out["teams: RSS KB per waiting run"] = _get(result, "teams", "rss_kb_per_waiting_run")
+    elif name == "slack_calls":
+        out["card posts per approval"] = _get(result, "totals", "card_posts_per_approval")
+        out["card updates per decision"] = _get(result, "totals", "card_updates_per_decision")
+        out["read calls"] = _get(result, "totals", "reads")
+        out["Slack calls while waiting"] = _get(result, "idle_window", "slack_calls")
+        out["Redis commands/s per idle worker"] = _get(result, "idle_redis_commands_per_s_per_worker")
+    elif name == "polling":
+        for design in result.get("designs", {}):
+            out[f"{design} mean added ms"] = _get(result, "designs", design, "added", "mean_ms")
+            out[f"{design} max added ms"] = _get(result, "designs", design, "added", "max_ms")
+    elif name == "profile":
+        for proc, ms in (result.get("plain", {}).get("cpu_ms_per_click") or {}).items():
+            out[f"CPU ms per click: {proc}"] = float(ms)
+        commands = result.get("plain", {}).get("redis_commands_per_click") or {}
+        out["Redis round trips per click (EVALSHA)"] = commands.get("evalsha")
+        for label, share in (result.get("py_spy", {}).get("share") or {}).items():
+            out[f"B CPU share: {label}"] = share
+    return out
+
+
+def median_table(rounds: list[dict[str, dict[str, float | None]]]) -> dict[str, dict[str, Any]]:
+    names: dict[str, list[str]] = {}
+    for figures in rounds:
+        for bench, values in figures.items():
+            names.setdefault(bench, [])
+            names[bench] += [k for k in values if k not in names[bench]]
+    table: dict[str, dict[str, Any]] = {}
+    for bench, keys in names.items():
+        table[bench] = {}
+        for key in keys:
+            found = [r[bench][key] for r in rounds if bench in r and r[bench].get(key) is not None]
+            numbers = [float(v) for v in found if v is not None]
+            if numbers:
+                table[bench][key] = {"median": statistics.median(numbers), "runs": numbers}
+    return table
+
+
+def run(cmd: list[str], log: Path) -> tuple[int, float]:
+    started = time.perf_counter()
+    with log.open("w") as out:
+        code = subprocess.run(cmd, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, check=False).returncode
+    return code, time.perf_counter() - started
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--small", action="store_true", help="each benchmark once at its small (CI) size")
+    parser.add_argument("--repeat", type=int, default=1, help="rounds (full sizes unless --small)")
+    parser.add_argument("--only", default="", help=f"comma-separated subset of {', '.join(BENCHMARKS)}")
+    parser.add_argument("--what-if", default="", help="pass --what-if to the benchmarks that take it")
+    parser.add_argument("--out-dir", type=Path, default=REPO / "artifacts" / "bench")
+    parser.add_argument("--plot", type=Path, default=None, help="where to draw the plot (default: in --out-dir)")
+    args = parser.parse_args()
+    chosen = [n for n in args.only.split(",") if n] or list(BENCHMARKS)
+    unknown = [n for n in chosen if n not in BENCHMARKS]
+    if unknown:
+        parser.error(f"unknown benchmarks {unknown}")
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    crashed: list[str] = []
+    rounds: list[dict[str, dict[str, float | None]]] = []
+    suffix = "-whatif" if args.what_if else ""
+    for round_no in range(args.repeat):
+        figures: dict[str, dict[str, float | None]] = {}
+        for name in chosen:
+            script, small, full, takes_what_if = BENCHMARKS[name]
+            out = args.out_dir / f"{name}{suffix}-{round_no}.json"
+            cmd = [sys.executable, str(HERE / script), *(small if args.small else full), "--out", str(out)]
+            if args.what_if and takes_what_if:
+                cmd += ["--what-if", args.what_if]
+            if name == "polling":
+                cmd += ["--seed", str(round_no + 1)]  # other random click times in each round
+            code, seconds = run(cmd, args.out_dir / f"{name}{suffix}-{round_no}.log")
+            status = "ok" if code == 0 else f"CRASHED (exit {code})"
+            print(f"round {round_no + 1}/{args.repeat} {name:12} {seconds:6.1f} s  {status}", flush=True)
+            if code != 0 or not out.exists():
+                crashed.append(f"{name} round {round_no + 1}")
+                continue
+            figures[name] = key_figures(name, json.loads(out.read_text()))
+        rounds.append(figures)
+    summary = median_table(rounds)
+    (args.out_dir / f"summary{suffix}.json").write_text(json.dumps(summary, indent=2))
+    for bench, values in summary.items():
+        print(f"\n{bench} (median of {args.repeat})")
+        for key, row in values.items():
+            print(f"  {key:58} {row['median']:12.3f}")
+    click_json = args.out_dir / f"click{suffix}-0.json"
+    polling_json = args.out_dir / f"polling{suffix}-0.json"
+    if click_json.exists() and importlib.util.find_spec("matplotlib") is None:
+        print("plot skipped: pip install matplotlib")
+    elif click_json.exists():
+        plot_out = args.plot or args.out_dir / "latency.png"
+        cmd = [sys.executable, str(HERE / "plot.py"), "--click", str(click_json), "--out", str(plot_out)]
+        if polling_json.exists():
+            cmd += ["--polling", str(polling_json)]
+        if subprocess.run(cmd, cwd=REPO, check=False).returncode != 0:
+            crashed.append("plot")
+    if crashed:
+        print(f"\ncrashed: {', '.join(crashed)}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,271 @@
+"""Slack Web API calls per approval, counted on the Slack stand-in during real runs.
+
+Real `/agent` runs (the real Bolt app over HTTP, a real AutoGen writer team with AutoGen's replay model) go through
+each kind of decision; the stand-in records every Web API call the bot makes. For each scenario the calls are
+classified (approval card posted / updated, run header, thread messages, modals, ephemerals, reads) and divided by
+the approvals it had. Goal: one card post and one card update per decision, and no polling: no read calls at all,
+and no call while an approval waits (an idle window is watched). Redis commands in the idle window are counted
+too: the deadline sweeper reads the nearest deadline at least once a second per worker, however many approvals wait.
+
+Scenarios: approve; revise then approve (two approvals); reject; timeout (channel timeout 2 s); approve clicked on
+a second worker (cross-worker).
+
+    python tests/benchmarks/slack_calls.py [--idle 3] [--out FILE]
+    python tests/benchmarks/slack_calls.py --small      # CI: 1 s idle window
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from bot.devslack.server import RecordedCall, SlackStandIn
+from bot.store import connect
+from tests.benchmarks.common import machine_info, start_redis, stop_redis, write_json
+from tests.conftest import (
+    ALICE,
+    APPROVALS,
+    BOB,
+    BOT_TOKEN,
+    CAROL,
+    DRAFTS,
+    SALES,
+    SIGNING_SECRET,
+    Worker,
+    bot_env,
+    card_of,
+    replay_config,
+    reply_text,
+    start_worker,
+)
+
+GENERAL, RANDOM = "C0GENERAL", "C0RANDOM"
+TASK = "Draft an email to our vendor asking for 10% off the Q2 order"
+READ_PREFIXES = ("conversations.", "users.", "reactions.get", "usergroups.", "team.", "search.", "pins.list")
+
+
+def classify(call: RecordedCall) -> str:
+    method, args = call.method, call.args
+    channel = str(args.get("channel", ""))
+    threaded = bool(args.get("thread_ts"))
+    if method == "chat.postMessage":
+        if channel == APPROVALS:
+            return "card thread post (full proposal text)" if threaded else "approval card posted"
+        return "run thread message" if threaded else "run header posted"
+    if method == "chat.update":
+        return "approval card updated" if channel == APPROVALS else "run header updated"
+    if method.startswith(READ_PREFIXES):
+        return f"read: {method}"
+    return method
+
+
+class Scenario:
+    def __init__(self, slack: SlackStandIn, workers: list[Worker]) -> None:
+        self.slack = slack
+        self.workers = workers
+
+    def deliver_to(self, worker: Worker) -> None:
+        self.slack.events_url = worker.url + "/slack/events"
+
+    async def start(self, channel: str) -> str:
+        self.deliver_to(self.workers[0])
+        result = await self.slack.send_command(user=ALICE, channel=channel, text=TASK)
+        text = reply_text(result)
+        assert "Started run `" in text, text
+        return text.split("`")[1]
+
+    async def next_card(self, seen: int) -> dict[str, Any]:
+        def pending() -> dict[str, Any] | None:
+            cards = card_of(self.slack)
+            if len(cards) > seen and cards[-1] in card_of(self.slack, pending=True):
+                return cards[-1]
+            return None
+
+        return await self.slack.wait_for(pending, timeout=20)
+
+    async def ended(self, run_id: str) -> str:
+        store = self.workers[0].services.store
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            run = await store.get_run(run_id)
+            if run is not None and run.final:
+                await asyncio.sleep(0.3)  # the last header update and thread message
+                for worker in self.workers:
+                    await worker.services.background.drain()
+                return run.status
+            await asyncio.sleep(0.02)
+        raise TimeoutError(f"run {run_id} did not end")
+
+
+async def measure(idle: float) -> dict[str, Any]:
+    redis_server = start_redis()
+    tmp = Path(tempfile.mkdtemp(prefix="bench-calls-"))
+    model = tmp / "model.json"
+    model.write_text(json.dumps(replay_config(*DRAFTS, "Draft v3", "Draft v4")))
+    slack = SlackStandIn(signing_secret=SIGNING_SECRET, bot_token=BOT_TOKEN)
+    await slack.start()
+    env = bot_env(slack=slack, redis_url=redis_server.url, model_config=model)
+    workers = [await start_worker(env), await start_worker(env)]
+    redis = connect(redis_server.url)
+    scenario = Scenario(slack, workers)
+    results: dict[str, Any] = {}
+    idle_window: dict[str, Any] = {}
+
+    async def run(name: str, channel: str, steps: Callable[[int], Awaitable[tuple[int, int]]], *, expect: str) -> None:
+        before, seen = len(slack.calls()), len(card_of(slack))
+        run_id = await scenario.start(channel)
+        approvals, decisions = await steps(seen)
+        status = await scenario.ended(run_id)
+        calls = slack.calls()[before:]
+        kinds = collections.Counter(classify(c) for c in calls)
+        results[name] = {
+            "run_status": status,
+            "expected_status": expect,
+            "approvals": approvals,
+            "decisions": decisions,
+            "calls": dict(kinds),
+            "total_calls": len(calls),
+            "card_posts_per_approval": kinds["approval card posted"] / approvals,
+            "card_updates_per_decision": kinds["approval card updated"] / decisions,
+            "reads": sum(v for k, v in kinds.items() if k.startswith("read:")),
+        }
+
+    async def approve(seen: int) -> tuple[int, int]:
+        card = await scenario.next_card(seen)
+        # an idle window while the approval waits: no Slack call, and only the sweeper's Redis reads
+        await asyncio.sleep(0.5)  # the "waiting" thread message and header update settle
+        calls_before = len(slack.calls())
+        await redis.config_resetstat()
+        await asyncio.sleep(idle)
+        stats = await redis.info("commandstats")
+        idle_window.update(
+            {
+                "seconds": idle,
+                "slack_calls": len(slack.calls()) - calls_before,
+                "redis_commands": {
+                    k.removeprefix("cmdstat_"): int(v["calls"])
+                    for k, v in stats.items()
+                    if k not in ("cmdstat_config", "cmdstat_info")
+                },
+                "workers": len(workers),
+            }
+        )
+        result = await slack.click(user=BOB, channel=APPROVALS, ts=card["ts"], action_id="approval_approve")
+        assert result.status == 200
+        return 1, 1
+
+    async def revise_then_approve(seen: int) -> tuple[int, int]:
+        card = await scenario.next_card(seen)
+        await slack.click(user=BOB, channel=APPROVALS, ts=card["ts"], action_id="approval_revise")
+
+        def modal() -> dict[str, Any] | None:
+            views = slack.open_views(BOB)
+            return views[-1] if views else None
+
+        view: dict[str, Any] = await slack.wait_for(modal)
+        answer = await slack.submit_view(
+            user=BOB, view_id=view["id"], values={"feedback": {"feedback_input": "More formal, please."}}
+        )
+        assert answer.status == 200
+        second = await scenario.next_card(seen + 1)
+        await slack.click(user=CAROL, channel=APPROVALS, ts=second["ts"], action_id="approval_approve")
+        return 2, 2
+
+    async def reject(seen: int) -> tuple[int, int]:
+        card = await scenario.next_card(seen)
+        await slack.click(user=BOB, channel=APPROVALS, ts=card["ts"], action_id="approval_reject")
+        return 1, 1
+
+    async def time_out(seen: int) -> tuple[int, int]:
+        await scenario.next_card(seen)
+        return 1, 1  # the sweeper decides after 2 s
+
+    async def approve_on_other_worker(seen: int) -> tuple[int, int]:
+        card = await scenario.next_card(seen)
+        scenario.deliver_to(workers[1])  # the run is owned by worker 0
+        await slack.click(user=BOB, channel=APPROVALS, ts=card["ts"], action_id="approval_approve")
+        return 1, 1
+
+    try:
+        scenario.deliver_to(workers[0])
+        reply = await slack.send_command(user=ALICE, channel=RANDOM, text="config timeout 2s")
+        assert "2s" in reply_text(reply), reply
+        config_calls = len(slack.calls())
+        await run("approve", SALES, approve, expect="completed")
+        await run("revise_then_approve", SALES, revise_then_approve, expect="completed")
+        await run("reject", GENERAL, reject, expect="rejected")
+        await run("timeout", RANDOM, time_out, expect="timed_out")
+        await run("approve_cross_worker", SALES, approve_on_other_worker, expect="completed")
+        all_calls = slack.calls()[config_calls:]
+    finally:
+        for worker in workers:
+            await worker.stop()
+        await redis.aclose()
+        await slack.stop()
+        stop_redis(redis_server)
+    approvals = sum(r["approvals"] for r in results.values())
+    decisions = sum(r["decisions"] for r in results.values())
+    kinds = collections.Counter(classify(c) for c in all_calls)
+    idle_commands = sum(idle_window.get("redis_commands", {}).values())
+    return {
+        "benchmark": "slack_calls",
+        "machine": machine_info(),
+        "scenarios": results,
+        "totals": {
+            "approvals": approvals,
+            "decisions": decisions,
+            "calls": dict(kinds),
+            "card_posts_per_approval": kinds["approval card posted"] / approvals,
+            "card_updates_per_decision": kinds["approval card updated"] / decisions,
+            "reads": sum(v for k, v in kinds.items() if k.startswith("read:")),
+        },
+        "idle_window": idle_window,
+        "idle_redis_commands_per_s_per_worker": idle_commands / idle / len(workers) if idle_window else None,
+        "goals": {
+            "one_post_and_one_update_per_decision": all(
+                r["card_posts_per_approval"] == 1 and r["card_updates_per_decision"] == 1 for r in results.values()
+            ),
+            "no_polling_calls": kinds
+            and not any(k.startswith("read:") for k in kinds)
+            and idle_window.get("slack_calls") == 0,
+            "runs_ended_as_expected": all(r["run_status"] == r["expected_status"] for r in results.values()),
+        },
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--idle", type=float, default=3.0, help="seconds to watch while an approval waits")
+    parser.add_argument("--small", action="store_true", help="CI size: 1 s idle window")
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    result = asyncio.run(measure(1.0 if args.small else args.idle))
+    print(json.dumps(result, indent=2))
+    write_json(result, args.out)
+    print(f"\n{'scenario':22} {'approvals':>9} {'card posts':>10} {'card updates':>12} {'all calls':>9} {'reads':>5}")
+    for name, row in result["scenarios"].items():
+        calls = row["calls"]
+        print(
+            f"{name:22} {row['approvals']:9} {calls.get('approval card posted', 0):10}"
+            f" {calls.get('approval card updated', 0):12} {row['total_calls']:9} {row['reads']:5}"
+        )
+    idle = result["idle_window"]
+    print(
+        f"while an approval waited {idle['seconds']:.0f} s: {idle['slack_calls']} Slack calls, "
+        f"{result['idle_redis_commands_per_s_per_worker']:.1f} Redis commands/s per worker (deadline sweeper)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

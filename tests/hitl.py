@@ -1,0 +1,163 @@
+"""Helpers for the tests of input modes, presets and tool approval: scripted models that make real
+`FunctionCall`s (AutoGen's replay client, loaded from a component config file), a worker with
+extra settings, and waiting on cards, runs and files with deadlines (never bare sleeps)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+from bot.devslack.server import SlackStandIn
+from tests.conftest import (
+    ALICE,
+    APPROVALS,
+    SALES,
+    Worker,
+    block_texts,
+    bot_env,
+    card_of,
+    reply_text,
+    start_worker,
+)
+
+T = TypeVar("T")
+MODEL_INFO = {
+    "vision": False,
+    "function_calling": True,
+    "json_output": False,
+    "family": "unknown",
+    "structured_output": False,
+}
+DEMO = {"provider": "agents.demo_model.DemoChatCompletionClient", "config": {}}
+
+
+def call(name: str, arguments: dict[str, Any] | str, *, call_id: str = "call_1") -> dict[str, Any]:
+    """A scripted model answer that calls a tool (a `CreateResult` whose content is one `FunctionCall`)."""
+    text = arguments if isinstance(arguments, str) else json.dumps(arguments)
+    return {
+        "finish_reason": "function_calls",
+        "content": [{"id": call_id, "name": name, "arguments": text}],
+        "usage": {"prompt_tokens": 1, "completion_tokens": 1},
+        "cached": False,
+    }
+
+
+def replay(*answers: str | dict[str, Any]) -> dict[str, Any]:
+    """AutoGen's replay client answering `answers` in order (texts, or `call(...)` results)."""
+    return {
+        "provider": "autogen_ext.models.replay.ReplayChatCompletionClient",
+        "config": {"chat_completions": list(answers), "model_info": MODEL_INFO},
+    }
+
+
+def write_config(tmp_path: Path, config: dict[str, Any] | list[dict[str, Any]], name: str = "model.json") -> Path:
+    path = tmp_path / name
+    path.write_text(json.dumps(config))
+    return path
+
+
+@asynccontextmanager
+async def bot(
+    slack: SlackStandIn, redis_url: str, tmp_path: Path, model: dict[str, Any], **extra: str
+) -> AsyncIterator[Worker]:
+    """A worker with `model` as MODEL_CONFIG, an outbox and code directory under `tmp_path`."""
+    env = bot_env(
+        slack=slack,
+        redis_url=redis_url,
+        model_config=write_config(tmp_path, model),
+        OUTBOX_DIR=str(tmp_path / "outbox"),
+        CODE_WORK_DIR=str(tmp_path / "code"),
+        **extra,
+    )
+    worker = await start_worker(env)
+    slack.events_url = worker.url + "/slack/events"
+    try:
+        yield worker
+    finally:
+        await worker.stop()
+
+
+async def command(slack: SlackStandIn, text: str, *, user: str = ALICE, channel: str = SALES) -> str:
+    result = await slack.send_command(user=user, channel=channel, text=text)
+    assert result.status == 200
+    return reply_text(result)
+
+
+async def start(slack: SlackStandIn, text: str, *, user: str = ALICE, channel: str = SALES) -> str:
+    """Start a run (`text` may carry --team / --mode); its id."""
+    reply = await command(slack, text, user=user, channel=channel)
+    assert "Started run `" in reply, reply
+    return reply.split("`")[1]
+
+
+def cards(slack: SlackStandIn) -> list[dict[str, Any]]:
+    return card_of(slack)
+
+
+async def nth_card(slack: SlackStandIn, n: int, *, within: float = 10) -> dict[str, Any]:
+    """The `n`-th card (1-based) in #approvals, once it is there and still pending."""
+
+    def found() -> dict[str, Any] | None:
+        all_cards = card_of(slack)
+        if len(all_cards) < n:
+            return None
+        card = all_cards[n - 1]
+        return card if any(b.get("type") == "actions" for b in card.get("blocks") or []) else None
+
+    return await slack.wait_for(found, timeout=within, description=f"card {n} pending")
+
+
+def current(slack: SlackStandIn, card: dict[str, Any]) -> dict[str, Any]:
+    """The card as #approvals shows it now."""
+    return next(m for m in slack.messages(APPROVALS) if m["ts"] == card["ts"])
+
+
+def buttons(card: dict[str, Any]) -> list[str]:
+    return [e.get("action_id", "") for b in card["blocks"] if b.get("type") == "actions" for e in b["elements"]]
+
+
+async def click(slack: SlackStandIn, card: dict[str, Any], action: str, *, user: str) -> None:
+    result = await slack.click(user=user, channel=APPROVALS, ts=card["ts"], action_id=action)
+    assert result.status == 200
+
+
+async def open_modal(slack: SlackStandIn, card: dict[str, Any], *, user: str) -> dict[str, Any]:
+    await click(slack, card, "approval_revise", user=user)
+    return await slack.wait_for(lambda: slack.open_views(user) and slack.open_views(user)[-1])
+
+
+async def until(check: Callable[[], Any], *, within: float = 10, what: str = "condition") -> Any:
+    """Poll an async or plain check every 5 ms until it returns something truthy, with a deadline."""
+    deadline = time.monotonic() + within
+    while True:
+        value = check()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not met within {within}s (last value {value!r})")
+        await asyncio.sleep(0.005)
+
+
+async def finished(worker: Worker, run_id: str, *, within: float = 10) -> Any:
+    """The run once it has a final status."""
+
+    async def final() -> Any:
+        run = await worker.services.store.get_run(run_id)
+        return run if run is not None and run.final else None
+
+    return await until(final, within=within, what=f"run {run_id} finished")
+
+
+async def audit_events(worker: Worker, *events: str) -> list[dict[str, str]]:
+    return [e for e in await worker.services.store.audit_entries() if e["event"] in events]
+
+
+def text_of(card: dict[str, Any]) -> str:
+    return block_texts(card)

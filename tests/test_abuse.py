@@ -336,11 +336,16 @@ def test_secrets_are_redacted_from_logs(caplog: Any) -> None:
         assert secret not in text
 
 
-async def test_healthz_shows_no_secrets(worker: Worker) -> None:
-    async with aiohttp.ClientSession() as http, http.get(worker.url + "/healthz") as response:
-        assert response.status == 200
-        health = await response.json()
-        raw = json.dumps(health)
+async def test_healthz_and_metrics_show_no_secrets(worker: Worker) -> None:
+    async with aiohttp.ClientSession() as http:
+        async with http.get(worker.url + "/healthz") as response:
+            assert response.status == 200
+            health = await response.json()
+        async with http.get(worker.url + "/metrics") as response:
+            assert response.status == 200
+            metrics = await response.text()
+    raw = json.dumps(health) + metrics
+    assert "hitl_pending_approvals" in metrics
     assert health["status"] == "ok" and health["redis"] == "ok"
     settings = worker.services.settings
     for secret in (settings.slack_bot_token, settings.slack_signing_secret, settings.redis_url):

@@ -75,6 +75,7 @@ class _Resume:
 
     approval: ApprovalRecord | None = None
     checkpoint: str | None = None
+    announce: bool = True  # False when replaying an earlier decision (it is in the thread already)
 
 
 class RunManager:
@@ -202,7 +203,9 @@ class RunManager:
             if resume is not None and resume.approval is not None and resume.checkpoint is not None:
                 # adopted: the team as it was when the approval was requested
                 await team.load_state(json.loads(resume.checkpoint))
-                decision = await self._take_decision(state, resume.approval, resume.approval.decision())
+                decision = await self._take_decision(
+                    state, resume.approval, resume.approval.decision(), announce=resume.announce
+                )
                 reviewer = reviewer_of(run.preset, resume.approval.author)  # plan: the plan's own reviewer
                 task = TextMessage(content=decision.reply_text(), source=reviewer)
             result = await team.run(task=task, cancellation_token=state.token)
@@ -318,12 +321,14 @@ class RunManager:
         decided = await self._store.get_approval(approval.id)
         return await self._take_decision(state, decided or approval, decision)
 
-    async def _take_decision(self, state: _RunState, approval: ApprovalRecord, decision: Decision) -> Decision:
+    async def _take_decision(
+        self, state: _RunState, approval: ApprovalRecord, decision: Decision, *, announce: bool = True
+    ) -> Decision:
         """Note a decision the run continues with (for the run's outcome, and in its thread: in the
         background, so that the agent resumes at once)."""
         if decision.outcome == "timed_out" and not decision.feedback:
             decision = replace(decision, feedback=f"no decision within {format_duration(approval.timeout_seconds)}")
-        if not approval.pending:
+        if announce and not approval.pending:
             line = decision_line(approval)
             self._thread_in_order(state.run, text=line)  # not awaited: the agent resumes at once
         decision = bind_decision(decision, approval)
@@ -351,14 +356,36 @@ class RunManager:
         log.info("adopted run %s from worker %s", run.id, run.owner, extra={"run_id": run.id})
         self._metrics.adoptions.inc()
         state = _RunState(run=run.with_(owner=self._worker_id, status="running"))
-        checkpoint = await self._store.get_checkpoint(approval.id)
-        if checkpoint is None:
-            await self._end(state, status="failed", reason="its worker stopped and no checkpoint was saved")
-            return True
         self._active[run.id] = state
-        resume = _Resume(approval=approval, checkpoint=checkpoint)
+        resume = await self._resume_point(state, approval, replay=False)
         self._tasks[run.id] = self._background.spawn(self._execute(state, resume), name=f"run-{run.id}")
         return True
+
+    async def _resume_point(self, state: _RunState, approval: ApprovalRecord | None, *, replay: bool) -> _Resume:
+        """Where an adopted run goes on from: `approval` with its checkpoint; else (a tool call or code
+        waited: no checkpoint is taken mid-call) the latest earlier decision that has one, or the task.
+        The agent then redoes what it did since, and asks again for what needs approval. `replay`: the
+        decision was already acted on (and announced) by the dead worker."""
+        run_approvals = sorted(await self._store.run_approvals(state.run.id), key=lambda a: a.created_at)
+        candidates = [approval] if approval is not None else []
+        candidates += [a for a in reversed(run_approvals) if approval is None or a.created_at < approval.created_at]
+        resume = _Resume()
+        for candidate in candidates:
+            if candidate.pending or candidate.status == "cancelled":
+                continue
+            checkpoint = await self._store.get_checkpoint(candidate.id)
+            if checkpoint is None:
+                continue
+            if candidate is approval and not replay:
+                return _Resume(approval=candidate, checkpoint=checkpoint)
+            resume = _Resume(approval=candidate, checkpoint=checkpoint, announce=False)
+            break
+        self._thread_in_order(
+            state.run,
+            text="The worker running this stopped while the agent was working; another one picked the run up"
+            " from its last checkpoint, and the agent will ask again for anything that still needs approval.",
+        )
+        return resume
 
     async def restart_orphan(self, run: RunRecord, latest: ApprovalRecord | None) -> bool:
         """Continue a run whose worker died while its agent was working: from its last decision (taken
@@ -374,12 +401,8 @@ class RunManager:
         log.info("restarting run %s, orphaned by worker %s", run.id, run.owner, extra={"run_id": run.id})
         self._metrics.adoptions.inc()
         state = _RunState(run=run.with_(owner=self._worker_id, status="running"))
-        checkpoint = await self._store.get_checkpoint(latest.id) if latest is not None else None
-        if latest is not None and checkpoint is None:
-            await self._end(state, status="failed", reason="its worker stopped and no checkpoint was saved")
-            return True
         self._active[run.id] = state
-        resume = _Resume(approval=latest, checkpoint=checkpoint)
+        resume = await self._resume_point(state, latest, replay=True)
         self._tasks[run.id] = self._background.spawn(self._execute(state, resume), name=f"run-{run.id}")
         return True
 

@@ -515,3 +515,35 @@ async def test_a_card_whose_ts_was_never_stored_heals_on_the_first_click(
         assert healed is not None and healed.card_ts == card["ts"] and healed.status == "timed_out"
     finally:
         await worker.stop()
+
+
+async def test_a_tool_call_waiting_on_a_dead_worker_is_asked_again_and_runs_once(
+    cluster: Cluster, slack: SlackStandIn, store: ApprovalStore, tmp_path: Path
+) -> None:
+    outbox = tmp_path / "outbox"
+    owner = await cluster.start(OUTBOX_DIR=str(outbox))
+    other = await cluster.start(OUTBOX_DIR=str(outbox))
+    slack.events_url = owner.events
+    run_id = await start_run(slack, task="--team email Email our vendor asking for a 10% discount on the Q2 order")
+
+    def tool_card(skip: str = "") -> dict[str, Any] | None:
+        cards = [m for m in slack.messages(APPROVALS) if has_buttons(m) and m["ts"] != skip]
+        return next((c for c in cards if "send_email" in block_texts(c)), None)
+
+    first = await slack.wait_for(tool_card, timeout=20)
+    owner.kill()
+    slack.events_url = other.events
+    await slack.click(user=BOB, channel=APPROVALS, ts=first["ts"], action_id="approval_approve")
+    again = await slack.wait_for(lambda: tool_card(skip=first["ts"]), timeout=20)  # the agent asked again
+    assert not list(outbox.glob("*")) if outbox.exists() else True  # nothing was sent without approval
+    await slack.click(user=BOB, channel=APPROVALS, ts=again["ts"], action_id="approval_approve")
+    outcome = await slack.wait_for(  # the email team then shows the human the outcome
+        lambda: next((m for m in slack.messages(APPROVALS) if has_buttons(m) and m["ts"] != again["ts"]), None),
+        timeout=20,
+    )
+    await slack.click(user=BOB, channel=APPROVALS, ts=outcome["ts"], action_id="approval_approve")
+    await run_status(store, run_id, "completed")
+    assert len(list(outbox.glob("*.eml"))) == 1  # sent exactly once
+    header = find_header(slack, SALES, run_id)
+    assert header is not None
+    assert "picked the run up from its last checkpoint" in texts(thread_of(slack, SALES, header["ts"]))

@@ -14,7 +14,8 @@ Arguments from the model that fail the tool's schema are shown with the problem,
 approved as they are.
 
 Tool-call (and code) approvals carry no checkpoint of the team: a call half-way through cannot be
-resumed by another process, so if the one waiting dies, the run ends instead of guessing.
+resumed by another process. If the one waiting dies, the worker that adopts the run goes on from the
+run's last checkpoint (or its task), and the agent asks again: the call still runs only once approved.
 """
 
 from __future__ import annotations

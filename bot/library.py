@@ -69,6 +69,40 @@ def policy_for(mode: str | None, settings: ChannelSettings) -> InputPolicy:
     )
 
 
+def new_approval(
+    request: ApprovalRequest,
+    *,
+    settings: ChannelSettings,
+    run_id: str,
+    owner: str,
+    requester: str,
+    origin_channel: str,
+    task: str,
+    default_channel: str,
+) -> ApprovalRecord:
+    """A pending approval for `request`, under the origin channel's settings (timeout, who may decide)."""
+    now = time.time()
+    return ApprovalRecord(
+        id=request.approval_id,
+        run_id=run_id,
+        owner=owner,
+        requester=requester,
+        origin_channel=origin_channel,
+        card_channel=settings.approvals_channel or default_channel,
+        task=task,
+        proposal=request.proposal,
+        author=request.author,
+        created_at=now,
+        deadline=now + settings.timeout,
+        timeout_seconds=settings.timeout,
+        timeout_outcome=settings.timeout_outcome,
+        required_approvals=settings.required_approvals,
+        approvers=settings.approvers_spec,
+        allow_self_approval=int(settings.allow_self_approval),
+        **approval_fields(request),
+    )
+
+
 def approval_fields(request: ApprovalRequest) -> dict[str, Any]:
     """The `ApprovalRecord` fields that describe what `request` asks about (kind, tool call, digest)."""
     return {
@@ -309,25 +343,15 @@ class SlackApprover:
         if self._cancelled:
             return Decision(request.approval_id, "cancelled", decided_by="system", feedback="the run was cancelled")
         settings = await self.store.channel_settings(self.origin_channel, default_timeout=self.default_timeout)
-        now = time.time()
-        approval = ApprovalRecord(
-            id=request.approval_id,
+        approval = new_approval(
+            request,
+            settings=settings,
             run_id=run.id,
             owner=self.worker_id,
             requester=self.requester,
             origin_channel=self.origin_channel,
-            card_channel=settings.approvals_channel or self.approvals_channel,
             task=self.label,
-            proposal=request.proposal,
-            author=request.author,
-            created_at=now,
-            deadline=now + settings.timeout,
-            timeout_seconds=settings.timeout,
-            timeout_outcome=settings.timeout_outcome,
-            required_approvals=settings.required_approvals,
-            approvers=settings.approvers_spec,
-            allow_self_approval=int(settings.allow_self_approval),
-            **approval_fields(request),
+            default_channel=self.approvals_channel,
         )
         future = self._waiter.expect(approval.id)
         try:

@@ -40,7 +40,7 @@ from bot.blocks import (
 )
 from bot.cards import CardService
 from bot.durations import format_duration
-from bot.library import approval_fields, audit_automatic, bind_decision, policy_for
+from bot.library import audit_automatic, bind_decision, new_approval, policy_for
 from bot.metrics import Metrics
 from bot.records import ApprovalRecord, RunRecord
 from bot.security import redact
@@ -271,25 +271,15 @@ class RunManager:
         """Post a card for `request` and wait for its decision (the hot path's waiting end)."""
         run = state.run
         settings = await self._store.channel_settings(run.channel, default_timeout=self._default_timeout)
-        now = time.time()
-        approval = ApprovalRecord(
-            id=request.approval_id,
+        approval = new_approval(
+            request,
+            settings=settings,
             run_id=run.id,
             owner=self._worker_id,
             requester=run.requester,
             origin_channel=run.channel,
-            card_channel=settings.approvals_channel or self._approvals_channel,
             task=run.task,
-            proposal=request.proposal,
-            author=request.author,
-            created_at=now,
-            deadline=now + settings.timeout,
-            timeout_seconds=settings.timeout,
-            timeout_outcome=settings.timeout_outcome,
-            required_approvals=settings.required_approvals,
-            approvers=settings.approvers_spec,
-            allow_self_approval=int(settings.allow_self_approval),
-            **approval_fields(request),
+            default_channel=self._approvals_channel,
         )
         future = self._waiter.expect(approval.id)
         try:

@@ -87,7 +87,12 @@ class CardService:
             )
         except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
             error = exc.response.get("error") if isinstance(exc, SlackApiError) else type(exc).__name__
-            log.warning("card update failed for approval %s (%s); kept in the outbox", approval.id, error)
+            log.warning(
+                "card update failed for approval %s (%s); kept in the outbox",
+                approval.id,
+                error,
+                extra={"run_id": approval.run_id, "approval_id": approval.id},
+            )
             if self._store is not None:
                 await self._store.outbox_add(approval.id, due=time.time() + self._retry_after)
             return False

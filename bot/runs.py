@@ -216,9 +216,9 @@ class RunManager:
             await self._end(state, status="cancelled", reason="cancelled")
         except Exception as exc:  # the model failed or the team raised: the run fails, the bot goes on
             if state.adopted_elsewhere:
-                log.info("run %s continues on another worker", run.id)
+                log.info("run %s continues on another worker", run.id, extra={"run_id": run.id})
                 return
-            log.exception("run %s failed", run.id)
+            log.exception("run %s failed", run.id, extra={"run_id": run.id})
             await self._end(state, status="failed", reason=redact(_short_reason(exc), self._secrets))
         finally:
             self._active.pop(run.id, None)
@@ -452,7 +452,9 @@ class RunManager:
                 channel=run.channel, ts=run.header_ts, text=run_fallback_text(run), blocks=build_run_header_blocks(run)
             )
         except SlackApiError as exc:
-            log.error("run header update failed for %s: %s", run.id, exc.response.get("error"))
+            log.error(
+                "run header update failed for %s: %s", run.id, exc.response.get("error"), extra={"run_id": run.id}
+            )
 
     def _thread_in_order(
         self, run: RunRecord, *, text: str, blocks: list[dict[str, Any]] | None = None
@@ -479,7 +481,7 @@ class RunManager:
                 channel=run.channel, thread_ts=run.header_ts, text=text, blocks=blocks, unfurl_links=False
             )
         except SlackApiError as exc:
-            log.error("thread post failed for %s: %s", run.id, exc.response.get("error"))
+            log.error("thread post failed for %s: %s", run.id, exc.response.get("error"), extra={"run_id": run.id})
 
 
 class _RunApprover:

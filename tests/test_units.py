@@ -234,3 +234,20 @@ async def test_demo_model_applies_feedback() -> None:
     first, second = (r.proposal for r in approver.requests)
     assert first.startswith("Subject: An email to our top 10 customers about the price change")
     assert "Dear valued partner" in second and "“make it formal and short”" in second and "Dear" not in first
+
+
+def test_json_log_lines_carry_ids_and_no_secrets() -> None:
+    import logging
+
+    from bot.logs import JsonFormatter
+    from bot.security import RedactingFilter
+
+    record = logging.LogRecord(
+        "bot.runs", logging.ERROR, __file__, 1, "run %s failed with %s", ("rabc", "xoxb-t0k3n"), None
+    )
+    record.run_id = "rabc"
+    record.approval_id = "a1b2c3d4-0000"
+    assert RedactingFilter(["xoxb-t0k3n"]).filter(record)
+    line = json.loads(JsonFormatter().format(record))
+    assert line["run_id"] == "rabc" and line["approval_id"] == "a1b2c3d4-0000" and line["level"] == "ERROR"
+    assert line["message"] == "run rabc failed with [redacted]"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -57,18 +58,26 @@ def serve(settings: Settings) -> int:
 
 
 async def _socket_mode(settings: Settings) -> None:
+    """Serve over Socket Mode until SIGTERM or Ctrl-C, then stop as the HTTP server does: no new work,
+    approvals left pending in Redis, heartbeat dropped."""
     from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
     from bot.app import create_bolt_app
     from bot.services import create_services
 
+    assert settings.slack_app_token is not None
     services = create_services(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
     await services.start()
+    handler = AsyncSocketModeHandler(create_bolt_app(services), settings.slack_app_token)
     try:
-        assert settings.slack_app_token is not None
-        handler = AsyncSocketModeHandler(create_bolt_app(services), settings.slack_app_token)
-        await handler.start_async()  # type: ignore[no-untyped-call]
+        await handler.connect_async()  # type: ignore[no-untyped-call]
+        await stop.wait()
     finally:
+        await handler.close_async()  # type: ignore[no-untyped-call]
         await services.close()
 
 

@@ -438,6 +438,7 @@ class SlackStandIn:
         *,
         signing_secret: str,
         bot_token: str,
+        app_token: str | None = None,
         events_url: str | None = None,
         users: Sequence[DevUser] | None = None,
         channels: Sequence[DevChannel] | None = None,
@@ -446,6 +447,9 @@ class SlackStandIn:
     ) -> None:
         self.signing_secret = signing_secret
         self.bot_token = bot_token
+        self.app_token = app_token  # Socket Mode: `apps.connections.open` takes this token
+        self._sockets: list[web.WebSocketResponse] = []
+        self._socket_acks: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self.events_url: str | None = events_url
         self.trigger_ttl = trigger_ttl
         self._users: dict[str, DevUser] = {u.id: u for u in (default_users() if users is None else users)}
@@ -478,6 +482,7 @@ class SlackStandIn:
             "users.info": self._users_info,
             "conversations.info": self._conversations_info,
             "usergroups.users.list": self._usergroups_users_list,
+            "apps.connections.open": self._apps_connections_open,
             "files.getUploadURLExternal": self._files_get_upload_url,
             "files.completeUploadExternal": self._files_complete_upload,
         }
@@ -505,6 +510,7 @@ class SlackStandIn:
         app.router.add_get("/static/{name}", self._handle_static)
         app.router.add_get("/favicon.ico", self._handle_favicon)
         app.router.add_route("*", "/api/{method}", self._handle_api)
+        app.router.add_get("/_socket", self._handle_socket)
         app.router.add_post("/_response/{id}", self._handle_response_url)
         app.router.add_post("/_upload/{id}", self._handle_upload)
         app.router.add_get("/_files/{id}", self._handle_file_download)
@@ -545,6 +551,8 @@ class SlackStandIn:
         if self._session is not None and self._session_loop is asyncio.get_running_loop():
             await self._session.close()
         self._session = self._session_loop = None
+        for ws in list(self._sockets):
+            await ws.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -942,7 +950,8 @@ class SlackStandIn:
                 raise _ApiError(fault.error)
             if not token:
                 raise _ApiError("not_authed")
-            if token != self.bot_token:
+            expected = self.app_token if method == "apps.connections.open" else self.bot_token
+            if token != expected:
                 raise _ApiError("invalid_auth")
             body = {"ok": True, **handler(args)}
         except _ApiError as exc:
@@ -1357,7 +1366,50 @@ class SlackStandIn:
             "Content-Type": "application/x-www-form-urlencoded",
         }
 
+    # Socket Mode ------------------------------------------------------------------------------
+    def _apps_connections_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"url": self.base_url.replace("http://", "ws://", 1) + "/_socket"}
+
+    async def _handle_socket(self, request: web.Request) -> web.WebSocketResponse:
+        """A Socket Mode connection: `hello`, then envelopes out and acks (with `envelope_id`) back."""
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        await ws.send_json({"type": "hello", "num_connections": len(self._sockets) + 1,
+                            "connection_info": {"app_id": APP_ID}, "debug_info": {"approximate_connection_time": 3600}})
+        self._sockets.append(ws)
+        try:
+            async for message in ws:
+                if message.type != aiohttp.WSMsgType.TEXT:
+                    continue
+                ack = json.loads(message.data)
+                future = self._socket_acks.pop(str(ack.get("envelope_id", "")), None)
+                if future is not None and not future.done():
+                    future.set_result(ack)
+        finally:
+            self._sockets.remove(ws)
+        return ws
+
+    async def _deliver_over_socket(self, form: Mapping[str, str]) -> DeliveryResult:
+        envelope_id = secrets.token_hex(8)
+        if "payload" in form:
+            kind, payload = "interactive", json.loads(form["payload"])
+        else:
+            kind, payload = "slash_commands", dict(form)
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._socket_acks[envelope_id] = future
+        started = time.monotonic()
+        await self._sockets[-1].send_json(
+            {"envelope_id": envelope_id, "type": kind, "payload": payload, "accepts_response_payload": True}
+        )
+        ack = await asyncio.wait_for(future, timeout=DELIVERY_TIMEOUT)
+        answer = ack.get("payload")
+        text = json.dumps(answer) if answer else ""
+        self._touch()
+        return DeliveryResult(status=200, body=text, json=answer or None, elapsed=time.monotonic() - started)
+
     async def _deliver(self, form: Mapping[str, str]) -> DeliveryResult:
+        if self._sockets:  # the app is connected over Socket Mode: payloads go there, unsigned
+            return await self._deliver_over_socket(form)
         if not self.events_url:
             raise RuntimeError("events_url is not set: nowhere to deliver to")
         body = urlencode(form).encode()

@@ -32,6 +32,7 @@ from tests.conftest import (
     CAROL,
     SALES,
     RedisServer,
+    Worker,
     block_texts,
     bot_env,
     find_header,
@@ -459,9 +460,18 @@ async def test_works_on_redis_cluster(slack: SlackStandIn, redis_cluster: str, t
         await worker.stop()
 
 
-async def test_a_card_is_redrawn_even_if_the_deciding_worker_died_before_updating_it(
-    slack: SlackStandIn, redis_url: str, tmp_path: Path
-) -> None:
+@dataclass
+class AttachedCard:
+    """An in-process worker with one run waiting on a card whose ts is stored."""
+
+    worker: Worker
+    store: ApprovalStore
+    card: dict[str, Any]
+    approval_id: str
+
+
+@pytest.fixture
+async def attached_card(slack: SlackStandIn, redis_url: str, tmp_path: Path) -> AsyncIterator[AttachedCard]:
     model = tmp_path / "model.json"
     model.write_text(json.dumps(DEMO))
     worker = await start_worker(bot_env(slack=slack, redis_url=redis_url, model_config=model, HEARTBEAT_SECONDS="1"))
@@ -471,50 +481,43 @@ async def test_a_card_is_redrawn_even_if_the_deciding_worker_died_before_updatin
         await start_run(slack)
         card = await slack.wait_for(lambda: next((m for m in slack.messages(APPROVALS) if has_buttons(m)), None))
         approval_id = next(b for b in card["blocks"] if b["type"] == "actions")["elements"][0]["value"]
-        store.card_grace = 0.5
         deadline = time.monotonic() + 10
         while not ((a := await store.get_approval(approval_id)) and a.card_ts):  # poll until the card is attached
             assert time.monotonic() < deadline
             await asyncio.sleep(0.01)
-        # a decision made by a worker that died right after its atomic step: nobody updated the card
-        result = await store.decide(approval_id, outcome="rejected", by=CAROL, card=(APPROVALS, card["ts"]))
-        assert result.status == "ok" and has_buttons(card_now(slack, card))
-        await slack.wait_for(lambda: f"*Rejected* by <@{CAROL}>" in block_texts(card_now(slack, card)))
-        assert await store.redis.zcard(store.outbox_key) == 0
+        yield AttachedCard(worker=worker, store=store, card=card, approval_id=approval_id)
     finally:
         await worker.stop()
+
+
+async def test_a_card_is_redrawn_even_if_the_deciding_worker_died_before_updating_it(
+    slack: SlackStandIn, attached_card: AttachedCard
+) -> None:
+    store, card, approval_id = attached_card.store, attached_card.card, attached_card.approval_id
+    store.card_grace = 0.5
+    # a decision made by a worker that died right after its atomic step: nobody updated the card
+    result = await store.decide(approval_id, outcome="rejected", by=CAROL, card=(APPROVALS, card["ts"]))
+    assert result.status == "ok" and has_buttons(card_now(slack, card))
+    await slack.wait_for(lambda: f"*Rejected* by <@{CAROL}>" in block_texts(card_now(slack, card)))
+    assert await store.redis.zcard(store.outbox_key) == 0
 
 
 async def test_a_card_whose_ts_was_never_stored_heals_on_the_first_click(
-    slack: SlackStandIn, redis_url: str, tmp_path: Path
+    slack: SlackStandIn, attached_card: AttachedCard
 ) -> None:
-    model = tmp_path / "model.json"
-    model.write_text(json.dumps(DEMO))
-    worker = await start_worker(bot_env(slack=slack, redis_url=redis_url, model_config=model, HEARTBEAT_SECONDS="1"))
-    slack.events_url = worker.url + "/slack/events"
-    try:
-        store = worker.services.store
-        await start_run(slack)
-        card = await slack.wait_for(lambda: next((m for m in slack.messages(APPROVALS) if has_buttons(m)), None))
-        approval_id = next(b for b in card["blocks"] if b["type"] == "actions")["elements"][0]["value"]
-        deadline = time.monotonic() + 10
-        while not ((a := await store.get_approval(approval_id)) and a.card_ts):  # poll until attached
-            assert time.monotonic() < deadline
-            await asyncio.sleep(0.01)
-        # as if the worker had died between posting the card and storing its ts, then the timeout fired
-        await store.redis.hset(store.approval_key(approval_id), "card_ts", "")
-        await store.redis.hset(store.approval_key(approval_id), "deadline", str(time.time() - 1))
-        timed_out = await store.decide(approval_id, outcome="timed_out", by="timeout")
-        assert timed_out.status == "ok"
-        await store.outbox_done(approval_id)  # nobody can redraw a card whose ts is unknown
-        await slack.click(user=BOB, channel=APPROVALS, ts=card["ts"], action_id="approval_approve")
-        note = await slack.wait_for(lambda: slack.ephemerals(BOB) and slack.ephemerals(BOB)[-1])
-        assert "timed out" in note["text"]
-        await slack.wait_for(lambda: "*Timed out*" in block_texts(card_now(slack, card)), timeout=15)
-        healed = await store.get_approval(approval_id)
-        assert healed is not None and healed.card_ts == card["ts"] and healed.status == "timed_out"
-    finally:
-        await worker.stop()
+    store, card, approval_id = attached_card.store, attached_card.card, attached_card.approval_id
+    # as if the worker had died between posting the card and storing its ts, then the timeout fired
+    await store.redis.hset(store.approval_key(approval_id), "card_ts", "")
+    await store.redis.hset(store.approval_key(approval_id), "deadline", str(time.time() - 1))
+    timed_out = await store.decide(approval_id, outcome="timed_out", by="timeout")
+    assert timed_out.status == "ok"
+    await store.outbox_done(approval_id)  # nobody can redraw a card whose ts is unknown
+    await slack.click(user=BOB, channel=APPROVALS, ts=card["ts"], action_id="approval_approve")
+    note = await slack.wait_for(lambda: slack.ephemerals(BOB) and slack.ephemerals(BOB)[-1])
+    assert "timed out" in note["text"]
+    await slack.wait_for(lambda: "*Timed out*" in block_texts(card_now(slack, card)), timeout=15)
+    healed = await store.get_approval(approval_id)
+    assert healed is not None and healed.card_ts == card["ts"] and healed.status == "timed_out"
 
 
 async def test_a_tool_call_waiting_on_a_dead_worker_is_asked_again_and_runs_once(

@@ -5,12 +5,15 @@ from __future__ import annotations
 import logging
 import time
 
+import aiohttp
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 from redis.exceptions import RedisError
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.middleware.authorization.async_single_team_authorization import AsyncSingleTeamAuthorization
 from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_sdk.errors import SlackApiError
 from slack_sdk.signature import SignatureVerifier
 
 from bot import listeners
@@ -64,6 +67,7 @@ def create_web_app(settings: Settings, *, services: Services | None = None) -> w
 
     async def on_startup(_: web.Application) -> None:
         await services.start()
+        await warm_authorization(bolt, services)
 
     async def on_cleanup(_: web.Application) -> None:
         await services.close()
@@ -79,6 +83,17 @@ def create_web_app(settings: Settings, *, services: Services | None = None) -> w
     web_app.on_startup.append(on_startup)
     web_app.on_cleanup.append(on_cleanup)
     return web_app
+
+
+async def warm_authorization(bolt: AsyncApp, services: Services) -> None:
+    """Call `auth.test` once at start-up. Bolt otherwise calls it lazily, once per request until the
+    first answer arrives: a burst of clicks on a fresh worker made one call each (see the benchmarks)."""
+    for middleware in bolt._async_middleware_list:  # Bolt keeps the single-team authorization there
+        if isinstance(middleware, AsyncSingleTeamAuthorization) and middleware.auth_test_result is None:
+            try:
+                middleware.auth_test_result = await services.slack.auth_test()
+            except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
+                log.warning("auth.test at start-up failed (%s); Bolt will try again per request", type(exc).__name__)
 
 
 async def health(services: Services) -> dict[str, object]:

@@ -184,3 +184,9 @@ async def test_revise_after_someone_else_decided_keeps_the_text(slack: SlackStan
     assert answer.json is not None and answer.json["response_action"] == "errors"
     assert f"already approved by <@{CAROL}>" in answer.json["errors"]["feedback"]
     assert slack.open_views(BOB)
+
+
+async def test_a_burst_on_a_fresh_worker_makes_one_auth_test(slack: SlackStandIn, worker: Worker) -> None:
+    replies = await asyncio.gather(*(slack.send_command(user=BOB, channel=SALES, text="help") for _ in range(20)))
+    assert all(r.status == 200 and "Start a run" in reply_text(r) for r in replies)
+    assert len(slack.calls("auth.test")) == 1  # made once at start-up, not once per concurrent first request

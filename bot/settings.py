@@ -48,6 +48,7 @@ class Settings:
     code_work_dir: str = "code-runs"
     code_timeout: int = 60
     model_cache: bool = False  # cache model responses in Redis (ChatCompletionCache)
+    event_loop: str = "auto"  # auto: uvloop when installed; asyncio: the standard loop
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -86,6 +87,12 @@ class Settings:
                 raise SettingsError(f"{name} must be true or false")
             return raw in ("true", "1", "yes", "on")
 
+        def choice(name: str, allowed: tuple[str, ...]) -> str:
+            raw = env.get(name, "").strip().lower() or allowed[0]
+            if raw not in allowed:
+                raise SettingsError(f"{name} must be one of: {', '.join(allowed)}")
+            return raw
+
         return cls(
             slack_bot_token=required("SLACK_BOT_TOKEN"),
             slack_signing_secret=required("SLACK_SIGNING_SECRET"),
@@ -111,4 +118,5 @@ class Settings:
             code_work_dir=env.get("CODE_WORK_DIR", "").strip() or "code-runs",
             code_timeout=number("CODE_TIMEOUT", 60, 1, 3600),
             model_cache=flag("MODEL_CACHE"),
+            event_loop=choice("EVENT_LOOP", ("auto", "uvloop", "asyncio")),
         )

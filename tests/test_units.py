@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 from pathlib import Path
@@ -18,6 +19,7 @@ from agents.demo_model import DemoChatCompletionClient
 from agents.input_func import ApprovalUserProxy, make_input_func
 from agents.models import describe_model, load_model_client, resolve_model_config
 from agents.teams import HUMAN, HumanVerdictTermination, build_team
+from bot.__main__ import use_event_loop
 from bot.blocks import build_approval_blocks, build_decided_blocks, escape, safe, untrusted
 from bot.commands import Cancel, Help, Invalid, SetConfig, ShowConfig, Start, Status, as_typed, parse_command
 from bot.durations import DurationError, format_duration, parse_duration
@@ -148,6 +150,22 @@ def test_settings_from_mapping_hide_secrets() -> None:
         Settings.from_env({k: v for k, v in env.items() if k != "SLACK_SIGNING_SECRET"})
     with pytest.raises(SettingsError, match="APPROVAL_TIMEOUT"):
         Settings.from_env({**env, "APPROVAL_TIMEOUT": "forever"})
+
+
+def test_event_loop_setting() -> None:
+    env = {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s", "APPROVALS_CHANNEL": "C0APPROVALS"}
+    assert Settings.from_env(env).event_loop == "auto"
+    assert Settings.from_env({**env, "EVENT_LOOP": "asyncio"}).event_loop == "asyncio"
+    with pytest.raises(SettingsError, match="EVENT_LOOP must be one of: auto, uvloop, asyncio"):
+        Settings.from_env({**env, "EVENT_LOOP": "trio"})
+    before = asyncio.get_event_loop_policy()
+    try:
+        assert use_event_loop("asyncio") == "asyncio"
+        assert asyncio.get_event_loop_policy() is before
+        assert use_event_loop("auto") == "uvloop"  # a dependency on Linux
+        assert type(asyncio.get_event_loop_policy()).__module__.startswith("uvloop")
+    finally:
+        asyncio.set_event_loop_policy(before)
 
 
 def test_model_resolution(tmp_path: Path) -> None:

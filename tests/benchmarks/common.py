@@ -11,6 +11,7 @@ import contextlib
 import datetime
 import hashlib
 import hmac
+import importlib.util
 import inspect
 import json
 import logging
@@ -150,6 +151,9 @@ def machine_info() -> dict[str, Any]:
         "kernel": platform.release(),
         "python": platform.python_version(),
         "redis_server": redis_version.strip(),
+        "worker_event_loop": os.environ.get("EVENT_LOOP")
+        or ("uvloop" if importlib.util.find_spec("uvloop") else "asyncio"),
+        "redis_parser": "hiredis" if importlib.util.find_spec("hiredis") else "python",
         "loadavg_at_start": list(os.getloadavg()),
     }
 

@@ -42,6 +42,7 @@ from aiohttp import web
 from autogen_core import CancellationToken
 
 from agents.approver import ApprovalRequest, Decision
+from bot.__main__ import use_event_loop
 from bot.devslack.server import SlackStandIn
 from bot.records import RunRecord
 from bot.runs import _RunState
@@ -435,6 +436,8 @@ async def worker_role(options: dict[str, Any]) -> None:
 def main() -> int:
     role, options = sys.argv[1], json.loads(sys.argv[2]) if len(sys.argv) > 2 else {}
     roles = {"slack": slack_role, "worker": worker_role}
+    if role == "worker":  # the event loop `python -m bot` would use (EVENT_LOOP, default: uvloop if installed)
+        use_event_loop(str(options.get("event_loop") or os.environ.get("EVENT_LOOP") or "auto"))
     asyncio.run(roles[role](options))
     return 0
 

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import collections
+import contextlib
 import logging
 import time
+import zlib
 from typing import Any
 
 import aiohttp
+from redis.exceptions import RedisError
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -17,6 +22,12 @@ from bot.store import ApprovalStore
 log = logging.getLogger(__name__)
 
 MAX_PARTS = 40  # thread messages of at most 2,900 characters when a file upload is refused
+DRAWN_MEMORY = 10_000  # cards whose last drawn state is remembered (so a late, older state is not drawn over it)
+
+
+def _rank(approval: ApprovalRecord) -> tuple[int, int]:
+    """How far along a card's state is: decided after pending, more votes after fewer."""
+    return (0 if approval.pending else 1, len(approval.voters))
 
 
 class CardService:
@@ -25,17 +36,101 @@ class CardService:
 
     The decide step itself puts the approval in the outbox (a sorted set by due time), in the same
     atomic step as the decision; a successful update takes it out. So if Slack refuses, or this worker
-    dies before it could update the card, any worker's supervisor updates it later."""
+    dies before it could update the card, any worker's supervisor updates it later.
 
-    def __init__(self, slack: AsyncWebClient, *, store: ApprovalStore | None = None, retry_after: float = 2.0) -> None:
+    Redraws go through a queue drained by `concurrency` senders, so a burst of decisions neither
+    competes with the clicks' answers for the event loop nor sends Slack more `chat.update` calls at
+    once than its rate limits allow (Tier 3; a 429 makes that sender wait `Retry-After`). One card's
+    redraws are drawn in order by one sender, an older state never replaces a newer one, and redraws
+    queued for the same card are merged into the newest."""
+
+    def __init__(
+        self,
+        slack: AsyncWebClient,
+        *,
+        store: ApprovalStore | None = None,
+        retry_after: float = 2.0,
+        concurrency: int = 4,
+    ) -> None:
         self._slack = slack
         self._store = store  # where refused updates wait to be retried (the outbox)
         self._retry_after = retry_after
+        self._queues: list[asyncio.Queue[str]] = [asyncio.Queue() for _ in range(max(1, concurrency))]
+        self._newest: dict[str, ApprovalRecord] = {}  # queued: the newest state of each card
+        self._drawn: collections.OrderedDict[str, tuple[int, int]] = collections.OrderedDict()  # recent ranks
+        self._senders: list[asyncio.Task[None]] = []
+        self._drawn_ok: list[str] = []  # drawn, still in the outbox: taken out in one call
 
+    # the queue ----------------------------------------------------------------------------
+    def schedule(self, approval: ApprovalRecord) -> None:
+        """Queue a redraw of `approval`'s card as this record has it (pending: its votes; else the decision)."""
+        if not approval.card_ts:
+            return
+        rank = _rank(approval)
+        if rank < self._drawn.get(approval.id, (-1, -1)):
+            return  # a newer state is already on the card
+        queued = self._newest.get(approval.id)
+        if queued is not None:
+            if rank >= _rank(queued):
+                self._newest[approval.id] = approval
+            return
+        self._newest[approval.id] = approval
+        if not self._senders:
+            self._senders = [
+                asyncio.create_task(self._send(queue), name=f"card-sender-{n}") for n, queue in enumerate(self._queues)
+            ]
+        self._queues[zlib.crc32(approval.id.encode()) % len(self._queues)].put_nowait(approval.id)
+
+    @property
+    def queued(self) -> list[str]:
+        """Ids of the cards waiting for a redraw here (the supervisor keeps their outbox entries from others)."""
+        return list(self._newest)
+
+    async def _send(self, queue: asyncio.Queue[str]) -> None:
+        while True:
+            approval_id = await queue.get()
+            approval = self._newest.pop(approval_id)
+            self._drawn[approval_id] = _rank(approval)
+            self._drawn.move_to_end(approval_id)
+            if len(self._drawn) > DRAWN_MEMORY:
+                self._drawn.popitem(last=False)
+            try:
+                if await self.refresh(approval):
+                    self._drawn_ok.append(approval_id)
+                if self._drawn_ok and (queue.empty() or len(self._drawn_ok) >= 100):
+                    done, self._drawn_ok = self._drawn_ok, []
+                    await self._outbox_done(done)
+            except Exception:
+                log.exception("card redraw of approval %s failed", approval_id)
+            finally:
+                queue.task_done()
+
+    async def _outbox_done(self, approval_ids: list[str]) -> None:
+        if self._store is not None:
+            try:
+                await self._store.outbox_done(*approval_ids)
+            except (RedisError, OSError) as exc:  # the outbox redraws them again later: harmless
+                log.warning("could not clear %d outbox entries (%s)", len(approval_ids), type(exc).__name__)
+
+    async def drain(self, grace: float = 5.0) -> None:
+        """Send what is queued (for at most `grace` seconds), then stop the senders. What is left stays
+        in the outbox, for any worker to redraw."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.gather(*(queue.join() for queue in self._queues)), timeout=grace)
+        for task in self._senders:
+            task.cancel()
+        for task in self._senders:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._senders = []
+        if self._drawn_ok:
+            done, self._drawn_ok = self._drawn_ok, []
+            await self._outbox_done(done)
+
+    # drawing ------------------------------------------------------------------------------
     async def refresh(self, approval: ApprovalRecord) -> bool:
-        """Draw the card as Redis has it now."""
+        """Draw the card as `approval` has it, now. False (logged; kept in the outbox) when Slack refused."""
         return await (self.show_pending(approval) if approval.pending else self.show_decision(approval))
-
     async def post(self, approval: ApprovalRecord) -> tuple[str, str]:
         """Post the pending card; returns its (channel id, ts)."""
         response = await self._slack.chat_postMessage(
@@ -71,11 +166,11 @@ class CardService:
             )
 
     async def show_pending(self, approval: ApprovalRecord) -> bool:
-        """Redraw a still-pending card (e.g. quorum progress). False (logged) when Slack refused."""
+        """Redraw a still-pending card (e.g. quorum progress), now. False (logged) when Slack refused."""
         return await self._update(approval, build_approval_blocks(approval))
 
     async def show_decision(self, approval: ApprovalRecord) -> bool:
-        """Rewrite the card to say what was decided. False (logged) when Slack refused."""
+        """Rewrite the card to say what was decided, now. False (logged) when Slack refused."""
         return await self._update(approval, build_decided_blocks(approval))
 
     async def _update(self, approval: ApprovalRecord, blocks: list[dict[str, Any]]) -> bool:
@@ -96,6 +191,4 @@ class CardService:
             if self._store is not None:
                 await self._store.outbox_add(approval.id, due=time.time() + self._retry_after)
             return False
-        if self._store is not None:
-            await self._store.outbox_done(approval.id)
         return True

@@ -332,7 +332,7 @@ class RunManager:
         self._metrics.decisions.labels(approval.status).inc()
         if approval.decided_at:
             self._metrics.latency.observe(max(0.0, approval.decided_at - approval.created_at))
-        self._background.spawn(self._cards.show_decision(approval), name=f"card-{approval.id}")
+        self._cards.schedule(approval)
         if approval.owner != self._worker_id and approval.status != "cancelled" and not self._closing:
             self._background.spawn(self.continue_if_orphaned(approval), name=f"adopt-{approval.run_id}")
 

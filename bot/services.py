@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import secrets
@@ -89,7 +90,7 @@ class Services:
         await self.runs.shutdown()
         await self.supervisor.stop()
         await self.sweeper.stop()
-        await self.background.drain()
+        await asyncio.gather(self.background.drain(), self.cards.drain(grace=3.0))
         await self.waiter.stop()
         await self.redis.aclose()
         if self.slack.session is not None:

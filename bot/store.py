@@ -123,6 +123,13 @@ redis.call('PUBLISH', prefix .. ':worker:' .. cur[5], cjson.encode({t='decision'
 return {'ok', redis.call('HGETALL', key)}
 """
 
+# Take due outbox entries and push their due time to the end of a lease, in one step: one claimer each.
+_CLAIM_OUTBOX = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
+for _, id in ipairs(due) do redis.call('ZADD', KEYS[1], ARGV[2], id) end
+return due
+"""
+
 _FINAL = "local final = {completed=1, rejected=1, timed_out=1, failed=1, cancelled=1}\n"
 
 _FINISH_RUN = (
@@ -327,6 +334,7 @@ class ApprovalStore:
         self._update_run = redis.register_script(_UPDATE_RUN)
         self._consume = redis.register_script(_CONSUME)
         self._adopt = redis.register_script(_ADOPT)
+        self._claim_outbox = redis.register_script(_CLAIM_OUTBOX)
 
     # keys -------------------------------------------------------------------------------
     def approval_key(self, approval_id: str) -> str:
@@ -473,17 +481,23 @@ class ApprovalStore:
         """Remember a card that Slack would not update, to try again at `due`."""
         await self.redis.zadd(self.outbox_key, {approval_id: due})
 
-    async def outbox_done(self, approval_id: str) -> None:
-        await self.redis.zrem(self.outbox_key, approval_id)
+    async def outbox_done(self, *approval_ids: str) -> None:
+        """These cards were redrawn: take them out of the outbox (one call for many)."""
+        if approval_ids:
+            await self.redis.zrem(self.outbox_key, *approval_ids)
 
-    async def outbox_claim(self, now: float, *, limit: int = 50) -> list[str]:
-        """Due outbox entries, each claimed by exactly one worker."""
-        due = await self.redis.zrangebyscore(self.outbox_key, "-inf", now, start=0, num=limit)
-        claimed: list[str] = []
-        for approval_id in due:
-            if await self.redis.zrem(self.outbox_key, approval_id):
-                claimed.append(str(approval_id))
-        return claimed
+    async def outbox_defer(self, approval_ids: Iterable[str], *, due: float) -> None:
+        """Cards this worker is about to redraw: nobody else redraws them before `due` (only entries
+        still in the outbox are moved)."""
+        entries = dict.fromkeys(approval_ids, due)
+        if entries:
+            await self.redis.zadd(self.outbox_key, entries, xx=True)
+
+    async def outbox_claim(self, now: float, *, lease: float, limit: int = 50) -> list[str]:
+        """Due outbox entries, each claimed by one worker for `lease` seconds: it stays in the outbox
+        (due again after the lease) until its card is redrawn, so a worker dying meanwhile loses nothing."""
+        claimed = await self._claim_outbox(keys=[self.outbox_key], args=[repr(now), repr(now + lease), limit])
+        return [str(x) for x in claimed]
 
     async def get_checkpoint(self, approval_id: str) -> str | None:
         value = await self.redis.get(self.checkpoint_key(approval_id))

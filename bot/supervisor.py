@@ -90,10 +90,13 @@ class Supervisor:
         return handled
 
     async def flush_outbox(self) -> int:
-        """Retry card updates Slack refused earlier; a card never stays stale."""
-        done = 0
-        for approval_id in await self._store.outbox_claim(time.time()):
-            approval = await self._store.get_approval(approval_id)
-            if approval is not None and await self._cards.refresh(approval):
-                done += 1
-        return done
+        """Queue redraws of cards whose update is overdue (Slack refused it, or its worker died); a card
+        never stays stale. Cards already queued here are first kept from the other workers."""
+        now = time.time()
+        await self._store.outbox_defer(self._cards.queued, due=now + self._store.card_grace)
+        approvals = await self._store.get_approvals(
+            await self._store.outbox_claim(now, lease=self._store.card_grace)
+        )
+        for approval in approvals:
+            self._cards.schedule(approval)
+        return len(approvals)

@@ -163,3 +163,19 @@ async def test_sweeper_times_out_overdue_approvals_once(store: ApprovalStore) ->
     assert all(r.status == "timed_out" and r.decided_at >= r.deadline for r in fired)
     pending = await store.get_approval("not-yet-0000")
     assert pending is not None and pending.pending
+
+
+async def test_a_claimed_outbox_entry_stays_until_its_card_is_redrawn(store: ApprovalStore) -> None:
+    await store.create_approval(approval("outbox-0000-a"))
+    result = await store.decide("outbox-0000-a", outcome="approved", by="U0BOB")
+    assert result.status == "ok"
+    later = time.time() + store.card_grace + 1  # nobody redrew it in time
+    assert await store.outbox_claim(later, lease=0.2) == ["outbox-0000-a"]
+    assert await store.outbox_claim(later, lease=0.2) == []  # one claimer per lease
+    # the claimer died before redrawing: due again once the lease is over
+    assert await store.outbox_claim(later + 0.3, lease=0.2) == ["outbox-0000-a"]
+    await store.outbox_defer(["outbox-0000-a", "not-in-outbox"], due=later + 60)  # queued for a redraw here
+    assert await store.outbox_claim(later + 30, lease=0.2) == []
+    assert await store.redis.zscore(store.outbox_key, "not-in-outbox") is None  # only entries still there move
+    await store.outbox_done("outbox-0000-a")
+    assert await store.outbox_claim(later + 120, lease=0.2) == []

@@ -121,7 +121,7 @@ def show_outcome(services: Services, result: DecideResult) -> bool:
     if result.status == "ok":
         services.runs.after_decision(result.approval)  # the card, and the run if its worker is gone
     else:
-        services.background.spawn(services.cards.show_pending(result.approval), name=f"card-{result.approval.id}")
+        services.cards.schedule(result.approval)
     return True
 
 

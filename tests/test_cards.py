@@ -1,0 +1,133 @@
+"""Card redraws: queued, merged, in order, within Slack's rate limits, and never lost (the outbox)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from typing import Any
+
+import pytest
+from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.cards import CardService
+from bot.devslack.server import SlackStandIn
+from bot.records import ApprovalRecord
+from bot.store import ApprovalStore, connect
+from tests.conftest import APPROVALS, BOT_TOKEN, block_texts, has_buttons
+
+
+@pytest.fixture
+async def store(redis_url: str) -> AsyncIterator[ApprovalStore]:
+    redis = connect(redis_url)
+    yield ApprovalStore(redis)
+    await redis.aclose()
+
+
+def client(slack: SlackStandIn) -> AsyncWebClient:
+    return AsyncWebClient(
+        token=BOT_TOKEN, base_url=slack.api_url, retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=2)]
+    )
+
+
+async def posted(store: ApprovalStore, cards: CardService, approval_id: str, *, required: int = 1) -> ApprovalRecord:
+    """A pending approval with its card posted and attached, as `request_approval` leaves it."""
+    now = time.time()
+    record = ApprovalRecord(
+        id=approval_id,
+        run_id="rabcdefg",
+        owner="w1",
+        requester="U0ALICE",
+        origin_channel="C0SALES",
+        card_channel=APPROVALS,
+        task="Write the launch note",
+        proposal="Draft: we launch on Monday.",
+        author="assistant",
+        created_at=now,
+        deadline=now + 600,
+        timeout_seconds=600,
+        required_approvals=required,
+    )
+    await store.create_approval(record)
+    channel, ts = await cards.post(record)
+    await store.attach_card(record.id, channel=channel, ts=ts)
+    return replace(record, card_channel=channel, card_ts=ts)
+
+
+def card(slack: SlackStandIn, record: ApprovalRecord) -> dict[str, Any]:
+    return next(m for m in slack.messages(APPROVALS) if m["ts"] == record.card_ts)
+
+
+async def outbox_empty(store: ApprovalStore) -> None:
+    deadline = time.monotonic() + 10
+    while await store.redis.zcard(store.outbox_key):
+        assert time.monotonic() < deadline, "a redrawn card stayed in the outbox"
+        await asyncio.sleep(0.01)
+
+
+async def test_an_older_state_never_replaces_a_newer_one_and_queued_redraws_merge(
+    slack: SlackStandIn, store: ApprovalStore
+) -> None:
+    cards = CardService(client(slack), store=store, concurrency=2)
+    pending = await posted(store, cards, "card-0000-a", required=2)
+    vote = await store.decide(pending.id, outcome="approved", by="U0BOB", card=(APPROVALS, pending.card_ts))
+    final = await store.decide(pending.id, outcome="approved", by="U0CAROL", card=(APPROVALS, pending.card_ts))
+    assert vote.status == "vote" and final.status == "ok"
+    assert vote.approval is not None and final.approval is not None
+    # the two results arrive out of order (two Redis connections), and the final one many times
+    for _ in range(20):
+        cards.schedule(final.approval)
+    cards.schedule(vote.approval)
+    cards.schedule(pending)
+    await cards.drain()
+    assert len(slack.calls("chat.update")) == 1  # merged into the newest state
+    text = block_texts(card(slack, pending))
+    assert "*Approved* by <@U0BOB> and <@U0CAROL>" in text and not has_buttons(card(slack, pending))
+    await outbox_empty(store)
+    cards.schedule(vote.approval)  # a late vote result after the decision was drawn: not drawn over it
+    await cards.drain()
+    assert len(slack.calls("chat.update")) == 1 and not has_buttons(card(slack, pending))
+
+
+async def test_a_burst_of_redraws_is_sent_a_few_at_a_time_and_waits_out_rate_limits(
+    slack: SlackStandIn, store: ApprovalStore
+) -> None:
+    slack_client = PeakClient(
+        token=BOT_TOKEN, base_url=slack.api_url, retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=2)]
+    )
+    cards = CardService(slack_client, store=store, concurrency=3)
+    records = [await posted(store, cards, f"card-0001-{i:02d}") for i in range(12)]
+    decided = []
+    for record in records:
+        result = await store.decide(record.id, outcome="rejected", by="U0BOB", card=(APPROVALS, record.card_ts))
+        assert result.status == "ok" and result.approval is not None
+        decided.append(result.approval)
+    assert await store.redis.zcard(store.outbox_key) == 12  # the decide step queued every redraw durably
+    slack.fail(method="chat.update", status=429, count=2, retry_after=1)
+    started = time.monotonic()
+    for approval in decided:
+        cards.schedule(approval)
+    assert sorted(cards.queued) == sorted(r.id for r in records)
+    await cards.drain(grace=10)
+    assert time.monotonic() - started >= 1.0  # waited out Retry-After instead of giving up
+    assert slack_client.peak == 3  # never more at once than the senders
+    assert len([c for c in slack.calls("chat.update") if c.ok]) == 12
+    assert all(not has_buttons(card(slack, r)) for r in records)
+    await outbox_empty(store)
+
+
+class PeakClient(AsyncWebClient):
+    """The real client, counting how many `chat.update` calls are in flight at once."""
+
+    in_flight = 0
+    peak = 0
+
+    async def chat_update(self, **kwargs: Any) -> Any:
+        self.in_flight += 1
+        self.peak = max(self.peak, self.in_flight)
+        try:
+            return await super().chat_update(**kwargs)
+        finally:
+            self.in_flight -= 1

@@ -1,11 +1,13 @@
 """A shape check in front of Bolt: a request body whose interaction payload is not the shape Slack
-sends is refused with 400 before any listener (or Bolt's own parsing) sees it."""
+sends is refused with 400 before any listener sees it. The body is parsed here, once, into what
+Bolt would make of it, and handed to Bolt parsed (parsing a click's form-encoded JSON twice was a
+tenth of a worker's CPU per click)."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qsl
 
 # Keys Slack sends as objects, and those it sends as lists of objects, in interaction payloads.
 _OBJECTS = (
@@ -37,21 +39,28 @@ _NESTED_STRINGS = {
 MAX_BODY = 512 * 1024
 
 
-def malformed(body: str) -> str | None:
-    """Why `body` (form-encoded, as Slack posts it) is not a Slack request we accept, or None."""
+def parse(body: str) -> dict[str, Any] | str:
+    """`body` (form-encoded, as Slack posts it, or JSON) as Bolt's own parser would return it: an
+    interaction's payload object, or a slash command's fields. A string says why it is refused."""
     if len(body) > MAX_BODY:
         return "body too large"
+    if body.startswith("{"):
+        try:
+            parsed = json.loads(body)
+        except ValueError:
+            return "body is not JSON"
+        return _bad_payload(parsed) or parsed
     try:
-        form = parse_qs(body, keep_blank_values=True, strict_parsing=False)
+        form = dict(parse_qsl(body, keep_blank_values=True, strict_parsing=False))
     except ValueError:
         return "not form-encoded"
     if "payload" not in form:
-        return None  # slash commands and ssl_check: plain string fields
+        return form  # slash commands and ssl_check: plain string fields
     try:
-        payload = json.loads(form["payload"][0])
+        payload = json.loads(form["payload"])
     except ValueError:
         return "payload is not JSON"
-    return _bad_payload(payload)
+    return _bad_payload(payload) or payload
 
 
 def _bad_payload(payload: Any) -> str | None:

@@ -327,14 +327,17 @@ class RunManager:
         return decision
 
     # after any decision, on whichever worker made it ------------------------------------
-    def after_decision(self, approval: ApprovalRecord) -> None:
-        """Bring the card up to date and, if the run's owner is gone, continue the run here."""
+    def after_decision(self, approval: ApprovalRecord, *, owner_heard: bool = False) -> None:
+        """Bring the card up to date and, if the run's owner is gone, continue the run here.
+        `owner_heard`: the owner's worker was subscribed when the decision was published, so it is
+        alive and continues the run itself (no need to look at its heartbeat)."""
         self._metrics.decisions.labels(approval.status).inc()
         if approval.decided_at:
             self._metrics.latency.observe(max(0.0, approval.decided_at - approval.created_at))
         self._cards.schedule(approval)
-        if approval.owner != self._worker_id and approval.status != "cancelled" and not self._closing:
-            self._background.spawn(self.continue_if_orphaned(approval), name=f"adopt-{approval.run_id}")
+        if owner_heard or approval.owner == self._worker_id or approval.status == "cancelled" or self._closing:
+            return
+        self._background.spawn(self.continue_if_orphaned(approval), name=f"adopt-{approval.run_id}")
 
     async def continue_if_orphaned(self, approval: ApprovalRecord) -> bool:
         """Adopt `approval`'s run if its owner's heartbeat is gone, and continue it with the decision."""

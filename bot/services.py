@@ -24,11 +24,10 @@ from bot.cards import CardService
 from bot.directory import Directory
 from bot.library import model_cache, team_options
 from bot.metrics import CountingWebClient, Metrics, counted
-from bot.records import ApprovalRecord
 from bot.runs import RunManager
 from bot.security import secrets_of
 from bot.settings import Settings
-from bot.store import ApprovalStore, cluster_prefix, connect, is_cluster_url
+from bot.store import ApprovalStore, DecideResult, cluster_prefix, connect, is_cluster_url
 from bot.supervisor import Supervisor
 from bot.tasks import Background
 from bot.waiter import DeadlineSweeper, DecisionWaiter
@@ -112,8 +111,9 @@ def create_services(settings: Settings, *, worker_id: str | None = None) -> Serv
     directory = Directory(slack, ttl=settings.usergroup_cache_seconds)
     background = Background()
 
-    async def on_timed_out(approval: ApprovalRecord) -> None:
-        runs.after_decision(approval)
+    async def on_timed_out(result: DecideResult) -> None:
+        assert result.approval is not None
+        runs.after_decision(result.approval, owner_heard=result.owner_heard)
 
     sweeper = DeadlineSweeper(store, on_decided=on_timed_out)
     waiter = DecisionWaiter(store, worker_id, on_reconnect=metrics.redis_reconnects.inc)

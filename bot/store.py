@@ -53,75 +53,105 @@ DecideStatus = Literal[
 DECIDED_RETENTION_SECONDS = 30 * 24 * 3600
 AUDIT_RETENTION_SECONDS = 90 * 24 * 3600
 
-_DECIDE = """
-local key, votes_key = KEYS[1], KEYS[4]
-local id, outcome, by, now, feedback = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local card_channel, card_ts, prefix, audit_minid = ARGV[6], ARGV[7], ARGV[8], ARGV[9]
-local check_auth, groups_ok = ARGV[11], ARGV[12]
-local cur = redis.call('HMGET', key, 'status', 'card_channel', 'card_ts', 'deadline', 'owner',
-                       'created_at', 'run_id', 'origin_channel', 'timeout_outcome', 'requester',
-                       'allow_self_approval', 'approvers', 'required_approvals')
-if not cur[1] then return {'missing', {}} end
-if card_channel ~= '' then
-  if cur[2] ~= card_channel then return {'mismatch', {}} end
-  if cur[3] == '' then
-    -- the card is posted but its ts not stored: either for a few ms (the caller waits and tries
-    -- again) or for good (its worker died in between: the caller then attaches the clicked message,
-    -- the only one whose buttons carry this approval's id, and the card can be redrawn again)
-    if ARGV[14] ~= '1' and cur[1] == 'pending' then return {'unattached', {}} end
-    redis.call('HSET', key, 'card_ts', card_ts)
-    redis.call('SET', ARGV[15], id, 'EX', ARGV[10])
-    if cur[1] ~= 'pending' then redis.call('ZADD', KEYS[5], tonumber(now), id) end
-  elseif cur[3] ~= card_ts then return {'mismatch', {}} end
-end
-if cur[1] ~= 'pending' then return {'already', redis.call('HGETALL', key)} end
-if outcome == 'timed_out' and tonumber(cur[4]) > tonumber(now) then return {'not_due', {}} end
-local function audit(...)
-  redis.call('XADD', KEYS[3], 'MINID', '~', audit_minid, '*', 'at', now, 'approval', id, 'run', cur[7],
-             'card_channel', cur[2], 'origin_channel', cur[8], ...)
-end
-if check_auth == '1' then
-  local refusal = nil
-  if cur[11] ~= '1' and cur[10] == by then refusal = 'self' end
-  local approvers = cur[12] or ''
-  if not refusal and approvers ~= '' and approvers ~= 'anyone'
-     and not string.find(',' .. approvers .. ',', ',' .. by .. ',', 1, true) then
-    if groups_ok ~= '1' and string.find(',' .. approvers, ',S', 1, true) then
-      return {'check_groups', redis.call('HGETALL', key)}
+# The decide step, as a Lua function: run by `_DECIDE` for one approval, and by `_SWEEP` for every
+# approval whose deadline has passed (a batch of timeouts in one round trip).
+_DECIDE_FUNCTION = """
+local function decide(KEYS, ARGV)
+  local key, votes_key = KEYS[1], KEYS[4]
+  local id, outcome, by, now, feedback = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+  local card_channel, card_ts, prefix, audit_minid = ARGV[6], ARGV[7], ARGV[8], ARGV[9]
+  local check_auth, groups_ok = ARGV[11], ARGV[12]
+  local cur = redis.call('HMGET', key, 'status', 'card_channel', 'card_ts', 'deadline', 'owner',
+                         'created_at', 'run_id', 'origin_channel', 'timeout_outcome', 'requester',
+                         'allow_self_approval', 'approvers', 'required_approvals')
+  if not cur[1] then return {'missing', {}} end
+  if card_channel ~= '' then
+    if cur[2] ~= card_channel then return {'mismatch', {}} end
+    if cur[3] == '' then
+      -- the card is posted but its ts not stored: either for a few ms (the caller waits and tries
+      -- again) or for good (its worker died in between: the caller then attaches the clicked message,
+      -- the only one whose buttons carry this approval's id, and the card can be redrawn again)
+      if ARGV[14] ~= '1' and cur[1] == 'pending' then return {'unattached', {}} end
+      redis.call('HSET', key, 'card_ts', card_ts)
+      redis.call('SET', ARGV[15], id, 'EX', ARGV[10])
+      if cur[1] ~= 'pending' then redis.call('ZADD', KEYS[5], tonumber(now), id) end
+    elseif cur[3] ~= card_ts then return {'mismatch', {}} end
+  end
+  if cur[1] ~= 'pending' then return {'already', redis.call('HGETALL', key)} end
+  if outcome == 'timed_out' and tonumber(cur[4]) > tonumber(now) then return {'not_due', {}} end
+  local function audit(...)
+    redis.call('XADD', KEYS[3], 'MINID', '~', audit_minid, '*', 'at', now, 'approval', id, 'run', cur[7],
+               'card_channel', cur[2], 'origin_channel', cur[8], ...)
+  end
+  if check_auth == '1' then
+    local refusal = nil
+    if cur[11] ~= '1' and cur[10] == by then refusal = 'self' end
+    local approvers = cur[12] or ''
+    if not refusal and approvers ~= '' and approvers ~= 'anyone'
+       and not string.find(',' .. approvers .. ',', ',' .. by .. ',', 1, true) then
+      if groups_ok ~= '1' and string.find(',' .. approvers, ',S', 1, true) then
+        return {'check_groups', redis.call('HGETALL', key)}
+      end
+      if groups_ok ~= '1' then refusal = 'not_allowed' end
     end
-    if groups_ok ~= '1' then refusal = 'not_allowed' end
+    if refusal then
+      audit('event', 'refused', 'by', by, 'outcome', outcome, 'reason', refusal)
+      return {refusal, redis.call('HGETALL', key)}
+    end
   end
-  if refusal then
-    audit('event', 'refused', 'by', by, 'outcome', outcome, 'reason', refusal)
-    return {refusal, redis.call('HGETALL', key)}
+  local required = tonumber(cur[13] or '1') or 1
+  if outcome == 'approved' and required > 1 then
+    if redis.call('SADD', votes_key, by) == 0 then return {'duplicate', redis.call('HGETALL', key)} end
+    redis.call('EXPIRE', votes_key, ARGV[10])
+    local votes = redis.call('HGET', key, 'votes') or ''
+    if votes == '' then votes = by else votes = votes .. ',' .. by end
+    redis.call('HSET', key, 'votes', votes)
+    local count = redis.call('SCARD', votes_key)
+    audit('event', 'vote', 'by', by, 'outcome', 'approved', 'votes', count, 'required', required,
+          'latency_ms', math.floor((tonumber(now) - tonumber(cur[6])) * 1000))
+    if count < required then
+      -- the card shows the vote, even if we die now
+      redis.call('ZADD', KEYS[5], tonumber(now) + tonumber(ARGV[13]), id)
+      return {'vote', redis.call('HGETALL', key)}
+    end
   end
-end
-local required = tonumber(cur[13] or '1') or 1
-if outcome == 'approved' and required > 1 then
-  if redis.call('SADD', votes_key, by) == 0 then return {'duplicate', redis.call('HGETALL', key)} end
-  redis.call('EXPIRE', votes_key, ARGV[10])
-  local votes = redis.call('HGET', key, 'votes') or ''
-  if votes == '' then votes = by else votes = votes .. ',' .. by end
-  redis.call('HSET', key, 'votes', votes)
-  local count = redis.call('SCARD', votes_key)
-  audit('event', 'vote', 'by', by, 'outcome', 'approved', 'votes', count, 'required', required,
+  redis.call('HSET', key, 'status', outcome, 'decided_by', by, 'decided_at', now, 'feedback', feedback)
+  redis.call('ZREM', KEYS[2], id)
+  -- the card is due an update: made at once, or retried by anyone's supervisor
+  redis.call('ZADD', KEYS[5], tonumber(now) + tonumber(ARGV[13]), id)
+  redis.call('EXPIRE', key, ARGV[10])
+  audit('event', 'decision', 'outcome', outcome, 'by', by, 'feedback', feedback,
         'latency_ms', math.floor((tonumber(now) - tonumber(cur[6])) * 1000))
-  if count < required then
-    redis.call('ZADD', KEYS[5], tonumber(now) + tonumber(ARGV[13]), id)  -- the card shows the vote, even if we die now
-    return {'vote', redis.call('HGETALL', key)}
+  -- how many heard it: the owner's subscription, so 0 means its worker may be gone
+  local heard = redis.call('PUBLISH', prefix .. ':worker:' .. cur[5], cjson.encode({t='decision', id=id,
+             status=outcome, by=by, feedback=feedback, timeout_outcome=cur[9]}))
+  return {'ok', redis.call('HGETALL', key), heard}
+end
+"""
+
+_DECIDE = _DECIDE_FUNCTION + "return decide(KEYS, ARGV)\n"
+
+# Time out what is due, up to ARGV[2] approvals: each through the same decide function. Returns how
+# many were due and, per decided approval, {record, heard}.
+_SWEEP = (
+    _DECIDE_FUNCTION
+    + """
+local now, prefix = ARGV[1], ARGV[3]
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))
+local decided = {}
+for _, id in ipairs(due) do
+  local key = ARGV[7] .. id .. ARGV[8]
+  local result = decide({key, KEYS[1], KEYS[2], ARGV[9] .. id .. ARGV[10], KEYS[3]}, {id, 'timed_out', 'timeout',
+                        now, '', '', '', prefix, ARGV[4], ARGV[5], '0', '0', ARGV[6], '0', ''})
+  if result[1] == 'ok' then
+    decided[#decided + 1] = {result[2], result[3]}
+  elseif result[1] == 'missing' or result[1] == 'already' then
+    redis.call('ZREM', KEYS[1], id)  -- expired, removed or decided: a stray deadline
   end
 end
-redis.call('HSET', key, 'status', outcome, 'decided_by', by, 'decided_at', now, 'feedback', feedback)
-redis.call('ZREM', KEYS[2], id)
--- the card is due an update: made at once, or retried by anyone's supervisor
-redis.call('ZADD', KEYS[5], tonumber(now) + tonumber(ARGV[13]), id)
-redis.call('EXPIRE', key, ARGV[10])
-audit('event', 'decision', 'outcome', outcome, 'by', by, 'feedback', feedback,
-      'latency_ms', math.floor((tonumber(now) - tonumber(cur[6])) * 1000))
-redis.call('PUBLISH', prefix .. ':worker:' .. cur[5], cjson.encode({t='decision', id=id, status=outcome, by=by,
-           feedback=feedback, timeout_outcome=cur[9]}))
-return {'ok', redis.call('HGETALL', key)}
+return {#due, decided}
 """
+)
 
 # Take due outbox entries and push their due time to the end of a lease, in one step: one claimer each.
 _CLAIM_OUTBOX = """
@@ -217,6 +247,7 @@ return 'ok'
 class DecideResult:
     status: DecideStatus
     approval: ApprovalRecord | None
+    owner_heard: bool = False  # `ok`: the owner's worker was subscribed when the decision was published
 
 
 def connect(redis_url: str, *, max_connections: int = 64, timeout: float = 5.0) -> Redis:
@@ -335,6 +366,7 @@ class ApprovalStore:
         self._consume = redis.register_script(_CONSUME)
         self._adopt = redis.register_script(_ADOPT)
         self._claim_outbox = redis.register_script(_CLAIM_OUTBOX)
+        self._sweep = redis.register_script(_SWEEP)
 
     # keys -------------------------------------------------------------------------------
     def approval_key(self, approval_id: str) -> str:
@@ -595,7 +627,7 @@ class ApprovalStore:
         """
         channel, ts = card if card is not None else ("", "")
         stamp = repr(time.time() if now is None else now)
-        status, flat = await self._decide(
+        status, flat, *heard = await self._decide(
             keys=[
                 self.approval_key(approval_id),
                 self.deadlines_key,
@@ -622,10 +654,31 @@ class ApprovalStore:
             ],
         )
         record = ApprovalRecord.from_redis(_pairs(flat)) if flat else None
-        return DecideResult(status=status, approval=record)
+        return DecideResult(status=status, approval=record, owner_heard=bool(heard and heard[0]))
 
-    async def due_approvals(self, now: float, *, limit: int = 200) -> list[str]:
-        return [str(x) for x in await self.redis.zrangebyscore(self.deadlines_key, "-inf", now, start=0, num=limit)]
+    async def time_out_due(self, now: float, *, limit: int = 200) -> tuple[list[DecideResult], bool]:
+        """Time out up to `limit` approvals whose deadline is before `now`, in one atomic step (the
+        same decide step as a click's), so any number of workers can sweep without doing the same work
+        twice. Returns the timed-out approvals and whether more may be due."""
+        approval_key, votes_key = self.approval_key("\0").split("\0"), self.votes_key("\0").split("\0")
+        due, decided = await self._sweep(
+            keys=[self.deadlines_key, self.audit_key, self.outbox_key],
+            args=[
+                repr(now),
+                limit,
+                self.prefix,
+                self.audit_minid(),
+                DECIDED_RETENTION_SECONDS,
+                self.card_grace,
+                *approval_key,
+                *votes_key,
+            ],
+        )
+        results = [
+            DecideResult(status="ok", approval=ApprovalRecord.from_redis(_pairs(flat)), owner_heard=bool(heard))
+            for flat, heard in decided
+        ]
+        return results, int(due) >= limit
 
     async def next_deadline(self) -> float | None:
         first = await self.redis.zrange(self.deadlines_key, 0, 0, withscores=True)

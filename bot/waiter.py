@@ -22,13 +22,12 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from agents.approver import Decision
-from bot.records import ApprovalRecord
-from bot.store import ApprovalStore, pubsub_client
+from bot.store import ApprovalStore, DecideResult, pubsub_client
 
 log = logging.getLogger(__name__)
 
 ControlHandler = Callable[[dict[str, Any]], Awaitable[None]]
-DecidedHandler = Callable[[ApprovalRecord], Awaitable[None]]
+DecidedHandler = Callable[[DecideResult], Awaitable[None]]  # an approval timed out (`result.approval`)
 _REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, OSError)
 
 
@@ -149,8 +148,11 @@ class DecisionWaiter:
 class DeadlineSweeper:
     """Times out overdue approvals (any worker's) through the atomic decide step."""
 
-    def __init__(self, store: ApprovalStore, *, on_decided: DecidedHandler, max_sleep: float = 1.0) -> None:
+    def __init__(
+        self, store: ApprovalStore, *, on_decided: DecidedHandler, max_sleep: float = 1.0, batch: int = 200
+    ) -> None:
         self._store = store
+        self._batch = batch
         self._on_decided = on_decided
         self._max_sleep = max_sleep
         self._wake = asyncio.Event()
@@ -170,16 +172,16 @@ class DeadlineSweeper:
         self._wake.set()
 
     async def sweep(self) -> int:
-        """Time out everything overdue now; the number this worker timed out."""
+        """Time out everything overdue now, a batch per round trip; the number this worker timed out."""
         now = time.time()
         fired = 0
-        for approval_id in await self._store.due_approvals(now):
-            result = await self._store.decide(approval_id, outcome="timed_out", by="timeout", now=now)
-            if result.status == "ok" and result.approval is not None:
+        more = True
+        while more:
+            results, more = await self._store.time_out_due(now, limit=self._batch)
+            for result in results:
+                assert result.approval is not None
                 fired += 1
-                await self._on_decided(result.approval)
-            elif result.status in ("missing", "already"):  # expired, removed or decided: drop the stray deadline
-                await self._store.redis.zrem(self._store.deadlines_key, approval_id)
+                await self._on_decided(result)
         return fired
 
     async def _run(self) -> None:

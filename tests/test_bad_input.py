@@ -190,3 +190,11 @@ async def test_a_burst_on_a_fresh_worker_makes_one_auth_test(slack: SlackStandIn
     replies = await asyncio.gather(*(slack.send_command(user=BOB, channel=SALES, text="help") for _ in range(20)))
     assert all(r.status == 200 and "Start a run" in reply_text(r) for r in replies)
     assert len(slack.calls("auth.test")) == 1  # made once at start-up, not once per concurrent first request
+
+
+async def test_a_task_that_mentions_a_payload_starts_a_run(worker: Worker, slack: SlackStandIn) -> None:
+    # Bolt's own body parser reads any form body containing "payload" as an interaction and drops the
+    # command's fields; our gate parses the body once, by its fields
+    run_id = await start_run(slack, task="Write the payload=json schema for our webhook")
+    card = await pending_card(slack)
+    assert run_id in block_texts(card) and "Write the payload=json schema for our webhook" in block_texts(card)

@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
 from agents.approver import Decision
 from bot.records import ApprovalRecord
-from bot.store import ApprovalStore, connect
+from bot.store import ApprovalStore, DecideResult, connect
 from bot.waiter import DeadlineSweeper, DecisionWaiter
 
 
@@ -142,8 +142,9 @@ async def test_sweeper_times_out_overdue_approvals_once(store: ApprovalStore) ->
     fired: list[ApprovalRecord] = []
     done = asyncio.Event()
 
-    async def on_decided(record: ApprovalRecord) -> None:
-        fired.append(record)
+    async def on_decided(result: DecideResult) -> None:
+        assert result.status == "ok" and result.approval is not None
+        fired.append(result.approval)
         if len(fired) == 3:
             done.set()
 
@@ -179,3 +180,35 @@ async def test_a_claimed_outbox_entry_stays_until_its_card_is_redrawn(store: App
     assert await store.redis.zscore(store.outbox_key, "not-in-outbox") is None  # only entries still there move
     await store.outbox_done("outbox-0000-a")
     assert await store.outbox_claim(later + 120, lease=0.2) == []
+
+
+async def test_many_due_timeouts_are_swept_in_batches_once_each_and_say_if_the_owner_heard(
+    store: ApprovalStore,
+) -> None:
+    waiter = DecisionWaiter(store, "w-alive")  # one owner is subscribed, the other is gone
+    await waiter.start()
+    for i in range(450):
+        await store.create_approval(approval(f"bulk-{i:04d}-x", deadline_in=-1, owner=("w-alive", "w-gone")[i % 2]))
+    await store.create_approval(approval("bulk-later-x", deadline_in=600))
+    await store.redis.zadd(store.deadlines_key, {"stray-0000-x": 1.0})  # a deadline whose approval expired
+    fired: list[list[DecideResult]] = [[], []]
+
+    def collect(into: list[DecideResult]) -> Callable[[DecideResult], Awaitable[None]]:
+        async def on_decided(result: DecideResult) -> None:
+            into.append(result)
+
+        return on_decided
+
+    sweepers = [DeadlineSweeper(store, on_decided=collect(fired[n]), batch=50) for n in range(2)]  # two workers
+    try:
+        counts = await asyncio.gather(*(sweeper.sweep() for sweeper in sweepers))
+    finally:
+        await waiter.stop()
+    results = fired[0] + fired[1]
+    assert sum(counts) == len(results) == 450 and all(fired)  # both took part, nothing twice
+    assert len({r.approval.id for r in results if r.approval}) == 450
+    assert all(r.approval and r.approval.status == "timed_out" and r.approval.decided_by == "timeout" for r in results)
+    heard = {r.approval.id: r.owner_heard for r in results if r.approval}
+    assert all(heard[f"bulk-{i:04d}-x"] == (i % 2 == 0) for i in range(450))
+    assert await store.redis.zrange(store.deadlines_key, 0, -1) == ["bulk-later-x"]  # the stray one is gone too
+    assert await store.redis.zcard(store.outbox_key) == 450  # every card is due a redraw

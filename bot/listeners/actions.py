@@ -119,7 +119,8 @@ def show_outcome(services: Services, result: DecideResult) -> bool:
     if result.approval is None or result.status not in ("ok", "vote"):
         return False
     if result.status == "ok":
-        services.runs.after_decision(result.approval)  # the card, and the run if its worker is gone
+        # the card, and the run if its worker is gone
+        services.runs.after_decision(result.approval, owner_heard=result.owner_heard)
     else:
         services.cards.schedule(result.approval)
     return True

@@ -78,6 +78,10 @@ class RunRecord:
         return replace(self, **changes)
 
 
+# An approval's fields that may be long: stored apart from its other fields (`ApprovalStore.text_key`).
+TEXT_FIELDS = ("task", "proposal", "arguments", "arguments_schema", "schema_error", "why")
+
+
 @dataclass(frozen=True, slots=True)
 class ApprovalRecord:
     id: str

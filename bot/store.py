@@ -34,7 +34,7 @@ from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.sentinel import Sentinel
 
 from agents.modes import DEFAULT_MAX_AUTO_REPLIES, parse_mode, risk_words_setting
-from bot.records import ApprovalRecord, ChannelSettings, RunRecord
+from bot.records import TEXT_FIELDS, ApprovalRecord, ChannelSettings, RunRecord
 
 T = TypeVar("T")
 DecideStatus = Literal[
@@ -58,6 +58,13 @@ AUDIT_RETENTION_SECONDS = 90 * 24 * 3600
 _DECIDE_FUNCTION = """
 local function decide(KEYS, ARGV)
   local key, votes_key = KEYS[1], KEYS[4]
+  -- the approval as stored: its hash, and its long texts (KEYS[6]) as the pseudo-field _text
+  local function record()
+    local fields = redis.call('HGETALL', key)
+    fields[#fields + 1] = '_text'
+    fields[#fields + 1] = redis.call('GET', KEYS[6]) or ''
+    return fields
+  end
   local id, outcome, by, now, feedback = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
   local card_channel, card_ts, prefix, audit_minid = ARGV[6], ARGV[7], ARGV[8], ARGV[9]
   local check_auth, groups_ok = ARGV[11], ARGV[12]
@@ -77,7 +84,7 @@ local function decide(KEYS, ARGV)
       if cur[1] ~= 'pending' then redis.call('ZADD', KEYS[5], tonumber(now), id) end
     elseif cur[3] ~= card_ts then return {'mismatch', {}} end
   end
-  if cur[1] ~= 'pending' then return {'already', redis.call('HGETALL', key)} end
+  if cur[1] ~= 'pending' then return {'already', record()} end
   if outcome == 'timed_out' and tonumber(cur[4]) > tonumber(now) then return {'not_due', {}} end
   local function audit(...)
     redis.call('XADD', KEYS[3], 'MINID', '~', audit_minid, '*', 'at', now, 'approval', id, 'run', cur[7],
@@ -90,18 +97,18 @@ local function decide(KEYS, ARGV)
     if not refusal and approvers ~= '' and approvers ~= 'anyone'
        and not string.find(',' .. approvers .. ',', ',' .. by .. ',', 1, true) then
       if groups_ok ~= '1' and string.find(',' .. approvers, ',S', 1, true) then
-        return {'check_groups', redis.call('HGETALL', key)}
+        return {'check_groups', record()}
       end
       if groups_ok ~= '1' then refusal = 'not_allowed' end
     end
     if refusal then
       audit('event', 'refused', 'by', by, 'outcome', outcome, 'reason', refusal)
-      return {refusal, redis.call('HGETALL', key)}
+      return {refusal, record()}
     end
   end
   local required = tonumber(cur[13] or '1') or 1
   if outcome == 'approved' and required > 1 then
-    if redis.call('SADD', votes_key, by) == 0 then return {'duplicate', redis.call('HGETALL', key)} end
+    if redis.call('SADD', votes_key, by) == 0 then return {'duplicate', record()} end
     redis.call('EXPIRE', votes_key, ARGV[10])
     local votes = redis.call('HGET', key, 'votes') or ''
     if votes == '' then votes = by else votes = votes .. ',' .. by end
@@ -112,7 +119,7 @@ local function decide(KEYS, ARGV)
     if count < required then
       -- the card shows the vote, even if we die now
       redis.call('ZADD', KEYS[5], tonumber(now) + tonumber(ARGV[13]), id)
-      return {'vote', redis.call('HGETALL', key)}
+      return {'vote', record()}
     end
   end
   redis.call('HSET', key, 'status', outcome, 'decided_by', by, 'decided_at', now, 'feedback', feedback)
@@ -120,12 +127,13 @@ local function decide(KEYS, ARGV)
   -- the card is due an update: made at once, or retried by anyone's supervisor
   redis.call('ZADD', KEYS[5], tonumber(now) + tonumber(ARGV[13]), id)
   redis.call('EXPIRE', key, ARGV[10])
+  redis.call('EXPIRE', KEYS[6], ARGV[10])
   audit('event', 'decision', 'outcome', outcome, 'by', by, 'feedback', feedback,
         'latency_ms', math.floor((tonumber(now) - tonumber(cur[6])) * 1000))
   -- how many heard it: the owner's subscription, so 0 means its worker may be gone
   local heard = redis.call('PUBLISH', prefix .. ':worker:' .. cur[5], cjson.encode({t='decision', id=id,
              status=outcome, by=by, feedback=feedback, timeout_outcome=cur[9]}))
-  return {'ok', redis.call('HGETALL', key), heard}
+  return {'ok', record(), heard}
 end
 """
 
@@ -141,7 +149,8 @@ local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumb
 local decided = {}
 for _, id in ipairs(due) do
   local key = ARGV[7] .. id .. ARGV[8]
-  local result = decide({key, KEYS[1], KEYS[2], ARGV[9] .. id .. ARGV[10], KEYS[3]}, {id, 'timed_out', 'timeout',
+  local keys = {key, KEYS[1], KEYS[2], ARGV[9] .. id .. ARGV[10], KEYS[3], ARGV[11] .. id .. ARGV[12]}
+  local result = decide(keys, {id, 'timed_out', 'timeout',
                         now, '', '', '', prefix, ARGV[4], ARGV[5], '0', '0', ARGV[6], '0', ''})
   if result[1] == 'ok' then
     decided[#decided + 1] = {result[2], result[3]}
@@ -347,6 +356,26 @@ async def _aw(value: Awaitable[T] | T) -> T:
     return await value if inspect.isawaitable(value) else value
 
 
+def pack(text: str) -> str:
+    """`text` (JSON) as stored: zlib-compressed and base64-encoded when that is shorter."""
+    packed = base64.b64encode(zlib.compress(text.encode(), 6)).decode()
+    return packed if len(packed) < len(text) else text
+
+
+def unpack(value: str) -> str:
+    """What `pack` stored (JSON starts with `{`; base64 never does)."""
+    return value if value.startswith("{") else zlib.decompress(base64.b64decode(value)).decode()
+
+
+def _approval(raw: dict[str, str]) -> ApprovalRecord:
+    """An approval from its hash and, in the pseudo-field `_text`, its packed long texts (approvals stored
+    before the texts moved out of the hash have them in the hash and no `_text`)."""
+    text = raw.pop("_text", "")
+    if text:
+        raw.update(json.loads(unpack(text)))
+    return ApprovalRecord.from_redis(raw)
+
+
 def _pairs(flat: list[Any]) -> dict[str, str]:
     return {str(flat[i]): str(flat[i + 1]) for i in range(0, len(flat), 2)}
 
@@ -371,6 +400,11 @@ class ApprovalStore:
     # keys -------------------------------------------------------------------------------
     def approval_key(self, approval_id: str) -> str:
         return f"{self.prefix}:approval:{{{approval_id}}}"
+
+    def text_key(self, approval_id: str) -> str:
+        """The approval's long texts (task, proposal, arguments...): kept out of its hash so that the
+        hash stays in Redis's compact encoding (every value under 64 bytes)."""
+        return f"{self.prefix}:text:{{{approval_id}}}"
 
     def checkpoint_key(self, approval_id: str) -> str:
         return f"{self.prefix}:checkpoint:{{{approval_id}}}"
@@ -533,9 +567,7 @@ class ApprovalStore:
 
     async def get_checkpoint(self, approval_id: str) -> str | None:
         value = await self.redis.get(self.checkpoint_key(approval_id))
-        if value is not None:
-            return zlib.decompress(base64.b64decode(value)).decode()
-        return str(value) if value is not None else None
+        return unpack(value) if value is not None else None
 
     async def recent_runs(self, channel: str, *, limit: int = 10) -> list[RunRecord]:
         ids = await self.redis.zrevrange(f"{self.prefix}:channel:{channel}:runs", 0, limit - 1)
@@ -549,12 +581,14 @@ class ApprovalStore:
     async def create_approval(self, approval: ApprovalRecord, *, checkpoint: str | None = None) -> None:
         """Store a pending approval with its deadline (before its card is posted)."""
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(self.approval_key(approval.id), mapping=approval.to_redis())
+            fields = approval.to_redis()
+            texts = {name: fields.pop(name) for name in TEXT_FIELDS if name in fields}
+            pipe.hset(self.approval_key(approval.id), mapping=fields)
+            pipe.set(self.text_key(approval.id), pack(json.dumps({k: v for k, v in texts.items() if v})))
             pipe.zadd(self.deadlines_key, {approval.id: approval.deadline})
             pipe.sadd(f"{self.run_key(approval.run_id)}:approvals", approval.id)
             if checkpoint is not None:  # compressed: a team's state is repetitive JSON (~3 KB -> ~1 KB)
-                packed = base64.b64encode(zlib.compress(checkpoint.encode(), 6)).decode()
-                pipe.set(self.checkpoint_key(approval.id), packed, ex=DECIDED_RETENTION_SECONDS)
+                pipe.set(self.checkpoint_key(approval.id), pack(checkpoint), ex=DECIDED_RETENTION_SECONDS)
             pipe.xadd(
                 self.audit_key,
                 {
@@ -578,15 +612,17 @@ class ApprovalStore:
             await pipe.execute()
 
     async def get_approval(self, approval_id: str) -> ApprovalRecord | None:
-        raw = await _aw(self.redis.hgetall(self.approval_key(approval_id)))
-        return ApprovalRecord.from_redis(raw) if raw else None
+        found = await self.get_approvals([approval_id])
+        return found[0] if found else None
 
     async def get_approvals(self, approval_ids: Iterable[str]) -> list[ApprovalRecord]:
         async with self.redis.pipeline(transaction=False) as pipe:
             for approval_id in approval_ids:
                 pipe.hgetall(self.approval_key(approval_id))
-            raws = await pipe.execute()
-        return [ApprovalRecord.from_redis(raw) for raw in raws if raw]
+                pipe.get(self.text_key(approval_id))
+            replies = await pipe.execute()
+        pairs = zip(replies[::2], replies[1::2], strict=True)
+        return [_approval({**raw, "_text": text or ""}) for raw, text in pairs if raw]
 
     async def approval_for_card(self, channel: str, ts: str) -> str | None:
         value = await self.redis.get(self.card_key(channel, ts))
@@ -634,6 +670,7 @@ class ApprovalStore:
                 self.audit_key,
                 self.votes_key(approval_id),
                 self.outbox_key,
+                self.text_key(approval_id),
             ],
             args=[
                 approval_id,
@@ -653,7 +690,7 @@ class ApprovalStore:
                 self.card_key(channel, ts),
             ],
         )
-        record = ApprovalRecord.from_redis(_pairs(flat)) if flat else None
+        record = _approval(_pairs(flat)) if flat else None
         return DecideResult(status=status, approval=record, owner_heard=bool(heard and heard[0]))
 
     async def time_out_due(self, now: float, *, limit: int = 200) -> tuple[list[DecideResult], bool]:
@@ -661,6 +698,7 @@ class ApprovalStore:
         same decide step as a click's), so any number of workers can sweep without doing the same work
         twice. Returns the timed-out approvals and whether more may be due."""
         approval_key, votes_key = self.approval_key("\0").split("\0"), self.votes_key("\0").split("\0")
+        text_key = self.text_key("\0").split("\0")
         due, decided = await self._sweep(
             keys=[self.deadlines_key, self.audit_key, self.outbox_key],
             args=[
@@ -672,10 +710,11 @@ class ApprovalStore:
                 self.card_grace,
                 *approval_key,
                 *votes_key,
+                *text_key,
             ],
         )
         results = [
-            DecideResult(status="ok", approval=ApprovalRecord.from_redis(_pairs(flat)), owner_heard=bool(heard))
+            DecideResult(status="ok", approval=_approval(_pairs(flat)), owner_heard=bool(heard))
             for flat, heard in decided
         ]
         return results, int(due) >= limit

@@ -6,6 +6,7 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 
 import pytest
 
@@ -212,3 +213,32 @@ async def test_many_due_timeouts_are_swept_in_batches_once_each_and_say_if_the_o
     assert all(heard[f"bulk-{i:04d}-x"] == (i % 2 == 0) for i in range(450))
     assert await store.redis.zrange(store.deadlines_key, 0, -1) == ["bulk-later-x"]  # the stray one is gone too
     assert await store.redis.zcard(store.outbox_key) == 450  # every card is due a redraw
+
+
+async def test_long_texts_live_apart_so_the_approval_hash_stays_compact(store: ApprovalStore) -> None:
+    long = replace(
+        approval("text-0000-a"),
+        task="Email the ten largest customers about the price change " * 3,
+        proposal="Subject: prices\n\nDear customer, from 1 July our prices rise by 4%. " * 20,
+        kind="tool",
+        tool_name="send_email",
+        arguments='{"to": ["a@example.com"], "body": "' + "x" * 300 + '"}',
+        why="the tool send_email is marked risky: a human approves every call",
+    )
+    await store.create_approval(long, checkpoint='{"state": "' + "y" * 3000 + '"}')
+    encoding = await store.redis.object("ENCODING", store.approval_key(long.id))
+    assert encoding in ("listpack", "ziplist")  # not a hash table: several times smaller
+    assert await store.get_approval(long.id) == long
+    assert await store.get_checkpoint(long.id) == '{"state": "' + "y" * 3000 + '"}'
+    assert len(await store.redis.get(store.checkpoint_key(long.id))) < 200  # stored compressed
+    result = await store.decide(long.id, outcome="approved", by="U0BOB")
+    assert result.approval is not None
+    decided_at = result.approval.decided_at
+    assert result.approval == replace(long, status="approved", decided_by="U0BOB", decided_at=decided_at)
+    assert 0 < await store.redis.ttl(store.text_key(long.id)) <= 30 * 86400  # expires with the decided approval
+    # an approval stored before the texts moved out of the hash reads as it always did
+    legacy = approval("text-0000-b")
+    await store.redis.hset(store.approval_key(legacy.id), mapping=legacy.to_redis())  # type: ignore[misc]
+    assert await store.get_approval(legacy.id) == legacy
+    rejected = await store.decide(legacy.id, outcome="rejected", by="U0BOB")
+    assert rejected.approval is not None and rejected.approval.proposal == legacy.proposal

@@ -372,8 +372,8 @@ class SlackApprover:
             self._waiter.forget(approval.id)
         if decision.outcome == "cancelled":
             return decision
-        await self.store.consume(run.id, approval.id, worker_id=self.worker_id)
-        decided = await self.store.get_approval(approval.id)
+        decided = await self.store.consume(run.id, approval.id, worker_id=self.worker_id)
+        decided = decided or await self.store.get_approval(approval.id)
         if decision.outcome == "timed_out" and not decision.feedback:
             decision = replace(decision, feedback=f"no decision within {format_duration(settings.timeout)}")
         return bind_decision(decision, decided) if decided is not None else decision

@@ -304,12 +304,12 @@ class RunManager:
             self._waiter.forget(approval.id)
         if decision.outcome == "cancelled":
             return decision
-        if not await self._store.consume(run.id, approval.id, worker_id=self._worker_id):
+        decided = await self._store.consume(run.id, approval.id, worker_id=self._worker_id)
+        if decided is None:
             state.adopted_elsewhere = True  # this worker looked dead and another one took the run over
             state.token.cancel()
             raise ApprovalCancelled(decision)
-        decided = await self._store.get_approval(approval.id)
-        return await self._take_decision(state, decided or approval, decision)
+        return await self._take_decision(state, decided, decision)
 
     async def _take_decision(
         self, state: _RunState, approval: ApprovalRecord, decision: Decision, *, announce: bool = True

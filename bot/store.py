@@ -201,14 +201,18 @@ return 'ok'
 )
 
 # The owner resumes after a decision: it must still own the run and nobody may have consumed the
-# decision (an adopter, if the owner looked dead). Exactly one worker continues a run.
+# decision (an adopter, if the owner looked dead). Exactly one worker continues a run. Returns the
+# decided approval (hash, and its texts as _text), in the same round trip.
 _CONSUME = """
-if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return 'taken' end
-if redis.call('HGET', KEYS[2], 'consumed') == '1' then return 'taken' end
+if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return {} end
+if redis.call('HGET', KEYS[2], 'consumed') == '1' then return {} end
 redis.call('HSET', KEYS[2], 'consumed', '1')
 local status = redis.call('HGET', KEYS[1], 'status')
 if status == 'waiting' then redis.call('HSET', KEYS[1], 'status', 'running') end
-return 'ok'
+local fields = redis.call('HGETALL', KEYS[2])
+fields[#fields + 1] = '_text'
+fields[#fields + 1] = redis.call('GET', KEYS[3]) or ''
+return fields
 """
 
 # Another worker takes over a run whose owner is gone: to continue it with a decided approval
@@ -501,10 +505,13 @@ class ApprovalStore:
             )
         return bool(result == "ok")
 
-    async def consume(self, run_id: str, approval_id: str, *, worker_id: str) -> bool:
-        """The owner takes a decision to continue its run. False: another worker adopted the run."""
-        result = await self._consume(keys=[self.run_key(run_id), self.approval_key(approval_id)], args=[worker_id])
-        return bool(result == "ok")
+    async def consume(self, run_id: str, approval_id: str, *, worker_id: str) -> ApprovalRecord | None:
+        """The owner takes a decision to continue its run: the decided approval, or None when another
+        worker adopted the run."""
+        flat = await self._consume(
+            keys=[self.run_key(run_id), self.approval_key(approval_id), self.text_key(approval_id)], args=[worker_id]
+        )
+        return _approval(_pairs(flat)) if flat else None
 
     async def adopt(
         self, run_id: str, approval_id: str, *, from_worker: str, to_worker: str, again: bool = False

@@ -31,7 +31,6 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from tests.benchmarks.common import (
-    WHAT_IFS,
     Proc,
     click_all,
     click_body,
@@ -42,12 +41,11 @@ from tests.benchmarks.common import (
     start_redis,
     stop_redis,
     summary_ms,
-    what_if_names,
     write_json,
 )
 
 
-async def measure(reviewers: int, bursts: int, workers: int, what_if: list[str]) -> dict[str, Any]:
+async def measure(reviewers: int, bursts: int, workers: int) -> dict[str, Any]:
     log_dir = Path(tempfile.mkdtemp(prefix="bench-ack-"))
     redis_server = start_redis()
     procs: list[Proc] = []
@@ -59,7 +57,7 @@ async def measure(reviewers: int, bursts: int, workers: int, what_if: list[str])
     try:
         slack = await Proc.start("slack", {"kind": "standin"}, log_dir=log_dir)
         procs.append(slack)
-        options = {"redis_url": redis_server.url, "api_url": slack.info["api_url"], "what_if": what_if}
+        options = {"redis_url": redis_server.url, "api_url": slack.info["api_url"]}
         owner = await Proc.start("worker", options, log_dir=log_dir)
         procs.append(owner)
         urls = [str(owner.info["events_url"])]
@@ -122,7 +120,6 @@ async def measure(reviewers: int, bursts: int, workers: int, what_if: list[str])
         "reviewers": reviewers,
         "bursts": bursts,
         "workers": workers,
-        "what_if": what_if,
         "machine": machine_info(),
         "ack_from_burst": overall,
         "ack_own_request": summary_ms(own),
@@ -144,11 +141,9 @@ def main() -> int:
     parser.add_argument("--bursts", type=int, default=10)
     parser.add_argument("--workers", type=int, choices=(1, 2), default=1)
     parser.add_argument("--small", action="store_true", help="CI size: 2 bursts")
-    parser.add_argument("--what-if", default="", help=f"emulate proposed changes: all or some of {', '.join(WHAT_IFS)}")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
-    what_if = what_if_names(args.what_if)
-    result = asyncio.run(measure(args.reviewers, 2 if args.small else args.bursts, args.workers, what_if))
+    result = asyncio.run(measure(args.reviewers, 2 if args.small else args.bursts, args.workers))
     print(json.dumps(result, indent=2))
     write_json(result, args.out)
     row = result["ack_from_burst"]

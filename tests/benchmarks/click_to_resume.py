@@ -42,13 +42,10 @@ from agents.approver import ApprovalRequest, Decision
 from bot.records import RunRecord
 from bot.runs import _RunState
 from tests.benchmarks.common import (
-    WHAT_IFS,
     FloorWaiter,
     Proc,
-    apply_what_ifs,
     bench_run,
     click_body,
-    close_what_ifs,
     machine_info,
     new_approval,
     realistic_checkpoint,
@@ -58,7 +55,6 @@ from tests.benchmarks.common import (
     start_redis,
     stop_redis,
     summary_ms,
-    what_if_names,
     worker_env,
     write_json,
 )
@@ -165,9 +161,7 @@ async def _linked(future: asyncio.Future[Decision]) -> float:
     return time.perf_counter()
 
 
-async def measure(
-    decisions: int, mode: str, *, with_input_func: bool, slack_latency_ms: float, what_if: list[str]
-) -> dict[str, Any]:
+async def measure(decisions: int, mode: str, *, with_input_func: bool, slack_latency_ms: float) -> dict[str, Any]:
     log_dir = Path(tempfile.mkdtemp(prefix="bench-click-"))
     redis_server = start_redis()
     procs: list[Proc] = []
@@ -180,7 +174,6 @@ async def measure(
         procs.append(slack)
         env = worker_env(api_url=str(slack.info["api_url"]), redis_url=redis_server.url)
         a = await start_worker(env)
-        await apply_what_ifs(a, what_if)
         checkpoint, proposal = await realistic_checkpoint()
         async with aiohttp.ClientSession() as http:
             bench = Bench(http, a, checkpoint, proposal)
@@ -195,7 +188,7 @@ async def measure(
             if mode in ("cross", "both"):
                 b = await Proc.start(
                     "worker",
-                    {"redis_url": redis_server.url, "api_url": slack.info["api_url"], "what_if": what_if},
+                    {"redis_url": redis_server.url, "api_url": slack.info["api_url"]},
                     log_dir=log_dir,
                 )
                 procs.append(b)
@@ -210,19 +203,17 @@ async def measure(
                     if i >= WARMUP:
                         series[name].append(sample)
             await a.services.background.drain()
+            await a.services.cards.drain()  # queued card redraws
             await floor_same.stop()
             await bench.floor.stop()
             slack_calls = await settled_counts(slack, http)
     finally:
         if a is not None:
             await a.stop()
-            await close_what_ifs(a)
         for proc in procs:
             await proc.stop()
         stop_redis(redis_server)
-    result = report(series, decisions=decisions, mode=mode, slack_calls=slack_calls, slack_latency_ms=slack_latency_ms)
-    result["what_if"] = what_if
-    return result
+    return report(series, decisions=decisions, mode=mode, slack_calls=slack_calls, slack_latency_ms=slack_latency_ms)
 
 
 def report(
@@ -283,10 +274,8 @@ def main() -> int:
     parser.add_argument(
         "--slack-latency-ms", type=float, default=0.0, help="use the Slack stub answering after this many ms"
     )
-    parser.add_argument("--what-if", default="", help=f"emulate proposed changes: all or some of {', '.join(WHAT_IFS)}")
     parser.add_argument("--out", type=Path, default=None, help="also write the JSON (with raw samples) here")
     args = parser.parse_args()
-    what_if = what_if_names(args.what_if)
     decisions = 200 if args.small else args.decisions
     result = asyncio.run(
         measure(
@@ -294,7 +283,6 @@ def main() -> int:
             args.mode,
             with_input_func=not args.no_input_func,
             slack_latency_ms=args.slack_latency_ms,
-            what_if=what_if,
         )
     )
     print(json.dumps({k: v for k, v in result.items() if k != "samples_ms"}, indent=2))

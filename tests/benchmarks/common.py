@@ -14,10 +14,8 @@ import hmac
 import importlib.util
 import inspect
 import json
-import logging
 import os
 import platform
-import random
 import shutil
 import statistics
 import subprocess
@@ -41,7 +39,7 @@ from bot.records import ApprovalRecord, RunRecord  # noqa: E402
 from bot.runs import new_run_id  # noqa: E402
 from bot.services import Services  # noqa: E402
 from bot.store import connect  # noqa: E402
-from tests.conftest import BOT_TOKEN, SIGNING_SECRET, RedisServer, Worker, free_port, start_redis  # noqa: E402
+from tests.conftest import BOT_TOKEN, SIGNING_SECRET, RedisServer, free_port, start_redis  # noqa: E402
 
 __all__ = [
     "BOT_TOKEN",
@@ -53,17 +51,14 @@ __all__ = [
     "REVIEWER",
     "SIGNING_SECRET",
     "TASK",
-    "WHAT_IFS",
     "ClickResult",
     "FloorServer",
     "FloorWaiter",
     "Proc",
     "RedisServer",
-    "apply_what_ifs",
     "bench_run",
     "click_all",
     "click_body",
-    "close_what_ifs",
     "fire",
     "free_port",
     "machine_info",
@@ -78,7 +73,6 @@ __all__ = [
     "start_redis",
     "stop_redis",
     "summary_ms",
-    "what_if_names",
     "worker_env",
     "write_json",
 ]
@@ -403,99 +397,6 @@ async def realistic_checkpoint() -> tuple[str, str]:
     request = seen[0]
     assert request.checkpoint is not None
     return request.checkpoint, request.proposal
-
-
-# ------------------------------------------------------------------------------------------------ what-ifs
-
-WHAT_IFS = {
-    "shared_session": "the Slack client reuses one aiohttp session (keep-alive) instead of one per API call",
-    "sdk_log_level": "slack_sdk's client logger gets an explicit level (INFO), so it skips building debug strings",
-    "warm_auth": "Bolt's single-team authorization is filled once at startup (no auth.test per request in a burst)",
-    "card_queue": "card updates go through a queue of 4 concurrent chat.update calls (acks first in a burst)",
-    "sweeper_concurrent": "the deadline sweeper takes up to 1,000 due approvals (shuffled) and decides 32 at a time",
-}
-
-
-async def apply_what_ifs(worker: Worker, names: Sequence[str]) -> None:
-    """Emulate proposed changes to bot/ on a running worker, to measure them (benchmark only; see WHAT_IFS)."""
-    services = worker.services
-    for name in names:
-        if name == "shared_session":
-            services.slack.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15))
-        elif name == "sdk_log_level":
-            services.slack.logger.setLevel(logging.INFO)
-        elif name == "warm_auth":
-            from slack_bolt.middleware.authorization.async_single_team_authorization import (
-                AsyncSingleTeamAuthorization,
-            )
-
-            from bot.app import BOLT
-
-            bolt = worker.runner.app[BOLT]
-            result = await services.slack.auth_test()
-            for middleware in bolt._async_middleware_list:
-                if isinstance(middleware, AsyncSingleTeamAuthorization):
-                    middleware.auth_test_result = result
-        elif name == "card_queue":
-            semaphore = asyncio.Semaphore(4)
-            cards: Any = services.cards
-            for method in ("show_decision", "show_pending"):
-                original = getattr(cards, method, None)
-                if original is not None:
-                    setattr(cards, method, _limited(original, semaphore))
-        elif name == "sweeper_concurrent":
-            _concurrent_sweep(services)
-        else:
-            raise ValueError(f"unknown what-if {name!r}; known: {', '.join(WHAT_IFS)}")
-
-
-def _concurrent_sweep(services: Services) -> None:
-    """`DeadlineSweeper.sweep` with the same decide step, but many due approvals at once instead of one by one."""
-    store, sweeper = services.store, services.sweeper
-    on_decided = sweeper._on_decided
-
-    async def sweep() -> int:
-        now = time.time()
-        due = await store.due_approvals(now, limit=1000)
-        random.shuffle(due)  # two sweepers start on different ids instead of racing for the same ones
-        semaphore = asyncio.Semaphore(32)
-
-        async def one(approval_id: str) -> int:
-            async with semaphore:
-                result = await store.decide(approval_id, outcome="timed_out", by="timeout", now=now)
-            if result.status == "ok" and result.approval is not None:
-                await on_decided(result.approval)
-                return 1
-            if result.status in ("missing", "already"):
-                await store.redis.zrem(store.deadlines_key, approval_id)
-            return 0
-
-        return sum(await asyncio.gather(*(one(approval_id) for approval_id in due)))
-
-    sweeper.sweep = sweep  # type: ignore[method-assign]
-
-
-async def close_what_ifs(worker: Worker) -> None:
-    session = worker.services.slack.session
-    if session is not None and not session.closed:
-        await session.close()
-
-
-def what_if_names(text: str) -> list[str]:
-    """`--what-if` values: comma-separated names of WHAT_IFS, or `all`."""
-    names = list(WHAT_IFS) if text == "all" else [n for n in text.split(",") if n]
-    unknown = [n for n in names if n not in WHAT_IFS]
-    if unknown:
-        raise SystemExit(f"unknown --what-if {unknown}; known: all, {', '.join(WHAT_IFS)}")
-    return names
-
-
-def _limited(method: Any, semaphore: asyncio.Semaphore) -> Any:
-    async def limited(*args: Any, **kwargs: Any) -> Any:
-        async with semaphore:
-            return await method(*args, **kwargs)
-
-    return limited
 
 
 # ------------------------------------------------------------------------------------------------ the floor

@@ -99,9 +99,7 @@ def main() -> int:
     args = parser.parse_args()
     click = json.loads(args.click.read_text())
     polling = json.loads(args.polling.read_text()) if args.polling and args.polling.exists() else None
-    what_if = click.get("what_if") or []
-    note = args.note or (f"with proposed changes emulated: {', '.join(what_if)}" if what_if else "")
-    plot(click, polling, args.out, note=note)
+    plot(click, polling, args.out, note=args.note)
     return 0
 
 

@@ -52,9 +52,7 @@ from tests.benchmarks.common import (
     DRAFT,
     ORIGIN_CHANNEL,
     TASK,
-    apply_what_ifs,
     bench_run,
-    close_what_ifs,
     free_port,
     new_approval,
     proc_cpu_seconds,
@@ -410,7 +408,6 @@ async def worker_role(options: dict[str, Any]) -> None:
     )
     env.update({str(k): str(v) for k, v in (options.get("env") or {}).items()})
     worker = await start_worker(env, worker_id=options.get("worker_id"))
-    await apply_what_ifs(worker, list(options.get("what_if") or []))
     floor = await start_floor_server(
         str(options["redis_url"]), channel=str(options.get("floor_channel", "floor:worker"))
     )
@@ -430,7 +427,6 @@ async def worker_role(options: dict[str, Any]) -> None:
     await floor.stop()
     with contextlib.suppress(Exception):
         await worker.stop()
-    await close_what_ifs(worker)
 
 
 def main() -> int:

@@ -41,7 +41,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from bot.store import connect
 from tests.benchmarks.common import (
     REPO,
-    WHAT_IFS,
     Proc,
     click_body,
     fire,
@@ -53,7 +52,6 @@ from tests.benchmarks.common import (
     start_redis,
     stop_redis,
     summary_ms,
-    what_if_names,
     write_json,
 )
 
@@ -168,18 +166,18 @@ def py_spy_split(path: Path) -> dict[str, Any]:
     }
 
 
-async def measure(clicks: int, out_dir: Path, *, slack_kind: str, what_if: list[str]) -> dict[str, Any]:
+async def measure(clicks: int, out_dir: Path, *, slack_kind: str) -> dict[str, Any]:
     log_dir = Path(tempfile.mkdtemp(prefix="bench-profile-"))
     out_dir.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - setup
     redis_server = start_redis()
     redis = connect(redis_server.url)
     procs: list[Proc] = []
     checkpoint, proposal = await realistic_checkpoint()
-    result: dict[str, Any] = {"benchmark": "profile_click", "clicks": clicks, "what_if": what_if}
+    result: dict[str, Any] = {"benchmark": "profile_click", "clicks": clicks}
     result["machine"] = machine_info()
     try:
         slack = await Proc.start("slack", {"kind": slack_kind}, log_dir=log_dir)
-        options = {"redis_url": redis_server.url, "api_url": slack.info["api_url"], "what_if": what_if}
+        options = {"redis_url": redis_server.url, "api_url": slack.info["api_url"]}
         a = await Proc.start("worker", options, log_dir=log_dir)
         b = await Proc.start("worker", options, log_dir=log_dir)
         procs += [slack, a, b]
@@ -275,13 +273,11 @@ def main() -> int:
     parser.add_argument("--slack", choices=("stub", "standin"), default="stub")
     parser.add_argument("--out-dir", type=Path, default=REPO / "artifacts" / "profile")
     parser.add_argument("--small", action="store_true", help="CI size: 300 clicks")
-    parser.add_argument("--what-if", default="", help=f"emulate proposed changes: all or some of {', '.join(WHAT_IFS)}")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
-    what_if = what_if_names(args.what_if)
     started = time.perf_counter()
     clicks = 300 if args.small else args.clicks
-    result = asyncio.run(measure(clicks, args.out_dir, slack_kind=args.slack, what_if=what_if))
+    result = asyncio.run(measure(clicks, args.out_dir, slack_kind=args.slack))
     result["seconds"] = time.perf_counter() - started
     print(json.dumps(result, indent=2))
     write_json(result, args.out)

@@ -2,7 +2,7 @@
 
     python tests/benchmarks/run_all.py --small                   # CI: each once at a small size (a few minutes)
     python tests/benchmarks/run_all.py --repeat 3                # full sizes, 3 rounds, medians in summary.json
-    python tests/benchmarks/run_all.py --only click,ack --what-if all --repeat 3
+    python tests/benchmarks/run_all.py --only click,ack --repeat 3
 
 Each round runs the benchmarks one after another (so repeats of one benchmark are spread over time on a noisy
 machine). Exits non-zero only when a script crashes, never because a goal was missed.
@@ -23,15 +23,15 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 
-# name -> (script, small arguments, full arguments, takes --what-if)
-BENCHMARKS: dict[str, tuple[str, list[str], list[str], bool]] = {
-    "click": ("click_to_resume.py", ["--small"], ["--decisions", "2000"], True),
-    "ack": ("ack_under_load.py", ["--small"], ["--bursts", "10"], True),
-    "ack2": ("ack_under_load.py", ["--small", "--workers", "2"], ["--bursts", "10", "--workers", "2"], True),
-    "scale": ("scale.py", ["--small"], [], True),
-    "slack_calls": ("slack_calls.py", ["--small"], [], False),
-    "polling": ("polling.py", ["--small"], ["--decisions", "20", "--window", "10"], False),
-    "profile": ("profile_click.py", ["--small"], ["--clicks", "2000"], True),
+# name -> (script, small arguments, full arguments)
+BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
+    "click": ("click_to_resume.py", ["--small"], ["--decisions", "2000"]),
+    "ack": ("ack_under_load.py", ["--small"], ["--bursts", "10"]),
+    "ack2": ("ack_under_load.py", ["--small", "--workers", "2"], ["--bursts", "10", "--workers", "2"]),
+    "scale": ("scale.py", ["--small"], []),
+    "slack_calls": ("slack_calls.py", ["--small"], []),
+    "polling": ("polling.py", ["--small"], ["--decisions", "20", "--window", "10"]),
+    "profile": ("profile_click.py", ["--small"], ["--clicks", "2000"]),
 }
 
 
@@ -82,8 +82,6 @@ def key_figures(name: str, result: dict[str, Any]) -> dict[str, float | None]:
                     t, "decided_minus_deadline", "p99_ms"
                 )
                 out[f"{mode}: timeouts, {spread}: later than 1 s"] = _get(t, "resumed_over_1s")
-            for key, value in (entry.get("redis_what_if") or {}).items():
-                out[f"{mode}: Redis what-if: {key}"] = float(value)
         out["teams: RSS KB per waiting run"] = _get(result, "teams", "rss_kb_per_waiting_run")
     elif name == "slack_calls":
         out["card posts per approval"] = _get(result, "totals", "card_posts_per_approval")
@@ -134,7 +132,6 @@ def main() -> int:
     parser.add_argument("--small", action="store_true", help="each benchmark once at its small (CI) size")
     parser.add_argument("--repeat", type=int, default=1, help="rounds (full sizes unless --small)")
     parser.add_argument("--only", default="", help=f"comma-separated subset of {', '.join(BENCHMARKS)}")
-    parser.add_argument("--what-if", default="", help="pass --what-if to the benchmarks that take it")
     parser.add_argument("--out-dir", type=Path, default=REPO / "artifacts" / "bench")
     parser.add_argument("--plot", type=Path, default=None, help="where to draw the plot (default: in --out-dir)")
     args = parser.parse_args()
@@ -145,18 +142,15 @@ def main() -> int:
     args.out_dir.mkdir(parents=True, exist_ok=True)
     crashed: list[str] = []
     rounds: list[dict[str, dict[str, float | None]]] = []
-    suffix = "-whatif" if args.what_if else ""
     for round_no in range(args.repeat):
         figures: dict[str, dict[str, float | None]] = {}
         for name in chosen:
-            script, small, full, takes_what_if = BENCHMARKS[name]
-            out = args.out_dir / f"{name}{suffix}-{round_no}.json"
+            script, small, full = BENCHMARKS[name]
+            out = args.out_dir / f"{name}-{round_no}.json"
             cmd = [sys.executable, str(HERE / script), *(small if args.small else full), "--out", str(out)]
-            if args.what_if and takes_what_if:
-                cmd += ["--what-if", args.what_if]
             if name == "polling":
                 cmd += ["--seed", str(round_no + 1)]  # other random click times in each round
-            code, seconds = run(cmd, args.out_dir / f"{name}{suffix}-{round_no}.log")
+            code, seconds = run(cmd, args.out_dir / f"{name}-{round_no}.log")
             status = "ok" if code == 0 else f"CRASHED (exit {code})"
             print(f"round {round_no + 1}/{args.repeat} {name:12} {seconds:6.1f} s  {status}", flush=True)
             if code != 0 or not out.exists():
@@ -165,13 +159,13 @@ def main() -> int:
             figures[name] = key_figures(name, json.loads(out.read_text()))
         rounds.append(figures)
     summary = median_table(rounds)
-    (args.out_dir / f"summary{suffix}.json").write_text(json.dumps(summary, indent=2))
+    (args.out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     for bench, values in summary.items():
         print(f"\n{bench} (median of {args.repeat})")
         for key, row in values.items():
             print(f"  {key:58} {row['median']:12.3f}")
-    click_json = args.out_dir / f"click{suffix}-0.json"
-    polling_json = args.out_dir / f"polling{suffix}-0.json"
+    click_json = args.out_dir / "click-0.json"
+    polling_json = args.out_dir / "polling-0.json"
     if click_json.exists() and importlib.util.find_spec("matplotlib") is None:
         print("plot skipped: pip install matplotlib")
     elif click_json.exists():

@@ -38,7 +38,6 @@ import statistics
 import sys
 import tempfile
 import time
-import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -48,10 +47,9 @@ from redis.asyncio import Redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from bot.store import ApprovalStore, _aw, connect
+from bot.store import ApprovalStore, connect
 from tests.benchmarks.common import (
     DRAFT,
-    WHAT_IFS,
     Proc,
     RedisServer,
     click_all,
@@ -63,7 +61,6 @@ from tests.benchmarks.common import (
     start_redis,
     stop_redis,
     summary_ms,
-    what_if_names,
     write_json,
 )
 from tests.conftest import replay_config
@@ -79,10 +76,11 @@ async def used_memory(redis: Redis) -> int:
 async def key_sizes(redis: Redis, store: ApprovalStore, approvals: Sequence[Sequence[str]]) -> dict[str, float]:
     """Mean `MEMORY USAGE` (bytes) of each per-approval key, over a sample of up to 200 approvals."""
     sample = list(approvals)[:: max(1, len(approvals) // 200)]
-    sizes: dict[str, list[int]] = {"approval_hash": [], "checkpoint": [], "card_index": []}
+    sizes: dict[str, list[int]] = {"approval_hash": [], "approval_text": [], "checkpoint": [], "card_index": []}
     for approval_id, channel, ts in sample:
         keys = {
             "approval_hash": store.approval_key(approval_id),
+            "approval_text": store.text_key(approval_id),  # its long texts, kept out of the hash
             "checkpoint": store.checkpoint_key(approval_id),
             "card_index": store.card_key(channel, ts),
         }
@@ -104,8 +102,7 @@ async def shared_sizes(redis: Redis, store: ApprovalStore) -> dict[str, int]:
 class Cluster:
     """redis-server (shared), the Slack stub and workers A and B (fresh per phase)."""
 
-    def __init__(self, redis_server: RedisServer, log_dir: Path, slack_kind: str, what_if: list[str]) -> None:
-        self.what_if = what_if
+    def __init__(self, redis_server: RedisServer, log_dir: Path, slack_kind: str) -> None:
         self.redis_server = redis_server
         self.log_dir = log_dir
         self.slack_kind = slack_kind
@@ -121,7 +118,6 @@ class Cluster:
             "api_url": slack.info["api_url"],
             "model_config": model_config,
             "env": env or {},
-            "what_if": self.what_if,
         }
         for _ in range(workers):
             self.procs.append(await Proc.start("worker", options, log_dir=self.log_dir))
@@ -217,45 +213,6 @@ async def memory_phase(
     }, approvals
 
 
-async def redis_what_if(
-    redis: Redis, store: ApprovalStore, approvals: Sequence[Sequence[str]], memory: dict[str, Any]
-) -> dict[str, Any]:
-    """What two storage changes would save per approval, measured on a sample of the stored approvals:
-    the checkpoint stored zlib-compressed, and the approval hash kept in Redis's compact encoding (listpack/ziplist;
-    Redis switches a hash to a real hash table once one value is longer than `hash-max-ziplist-value`, 64 bytes by
-    default, and the proposal always is)."""
-    sample = list(approvals)[:: max(1, len(approvals) // 100)]
-    config = await redis.config_get("hash-max-ziplist-value")
-    saved_checkpoint: list[int] = []
-    saved_hash: list[int] = []
-    try:
-        await redis.config_set("hash-max-ziplist-value", "4096")
-        for approval_id, _, _ in sample:
-            checkpoint = await redis.get(store.checkpoint_key(approval_id))
-            fields = await _aw(redis.hgetall(store.approval_key(approval_id)))
-            if checkpoint is None or not fields:
-                continue
-            packed = zlib.compress(str(checkpoint).encode(), 6)
-            await redis.set("whatif:checkpoint", packed)
-            await redis.delete("whatif:hash")
-            await _aw(redis.hset("whatif:hash", mapping=fields))
-            now_ck = int(await redis.memory_usage(store.checkpoint_key(approval_id), samples=0) or 0)
-            now_hash = int(await redis.memory_usage(store.approval_key(approval_id), samples=0) or 0)
-            saved_checkpoint.append(now_ck - int(await redis.memory_usage("whatif:checkpoint", samples=0) or 0))
-            saved_hash.append(now_hash - int(await redis.memory_usage("whatif:hash", samples=0) or 0))
-    finally:
-        await redis.config_set("hash-max-ziplist-value", str(config.get("hash-max-ziplist-value", "64")))
-        await redis.delete("whatif:checkpoint", "whatif:hash")
-    per = memory["redis_kb_per_approval"]
-    ck = statistics.fmean(saved_checkpoint) / KB if saved_checkpoint else 0.0
-    hs = statistics.fmean(saved_hash) / KB if saved_hash else 0.0
-    return {
-        "kb_saved_by_compressed_checkpoint": ck,
-        "kb_saved_by_compact_hash": hs,
-        "kb_per_approval_with_both": per - ck - hs,
-    }
-
-
 async def timeouts_phase(
     http: aiohttp.ClientSession,
     cluster: Cluster,
@@ -333,19 +290,17 @@ async def measure(
     spreads: Sequence[float],
     teams: int,
     slack_kind: str,
-    what_if: list[str],
 ) -> dict[str, Any]:
     log_dir = Path(tempfile.mkdtemp(prefix="bench-scale-"))
     redis_server = start_redis()
     redis = connect(redis_server.url)
     store = ApprovalStore(redis)
-    cluster = Cluster(redis_server, log_dir, slack_kind, what_if)
+    cluster = Cluster(redis_server, log_dir, slack_kind)
     checkpoint, proposal = await realistic_checkpoint()
     result: dict[str, Any] = {
         "benchmark": "scale",
         "approvals": n,
         "slack": slack_kind,
-        "what_if": what_if,
         "machine": machine_info(),
         "modes": {},
         "log_dir": str(log_dir),
@@ -361,7 +316,6 @@ async def measure(
                 clicks = await clicks_phase(http, cluster, approvals, concurrency)
                 entry: dict[str, Any] = {"memory": memory, "clicks": clicks}
                 if mode == "expect":
-                    entry["redis_what_if"] = await redis_what_if(redis, store, approvals, memory)
                     entry["timeouts"] = [
                         await timeouts_phase(
                             http, cluster, redis, store, n=n, spread=spread, rate=memory["created_per_s"]
@@ -434,17 +388,13 @@ def main() -> int:
     parser.add_argument("--teams", type=int, default=1000, help="whole runs to start (0: skip)")
     parser.add_argument("--slack", choices=("stub", "standin"), default="stub")
     parser.add_argument("--small", action="store_true", help="CI size: 1,000 approvals, 50 teams, spreads 1 and 0")
-    parser.add_argument("--what-if", default="", help=f"emulate proposed changes: all or some of {', '.join(WHAT_IFS)}")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
-    what_if = what_if_names(args.what_if)
     n, teams = (1000, 50) if args.small else (args.approvals, args.teams)
     spreads = [1.0, 0.0] if args.small else [float(x) for x in args.timeout_spreads.split(",") if x]
     modes = [m for m in args.modes.split(",") if m]
     result = asyncio.run(
-        measure(
-            n, modes, concurrency=args.concurrency, spreads=spreads, teams=teams, slack_kind=args.slack, what_if=what_if
-        )
+        measure(n, modes, concurrency=args.concurrency, spreads=spreads, teams=teams, slack_kind=args.slack)
     )
     print(json.dumps(result, indent=2))
     write_json(result, args.out)

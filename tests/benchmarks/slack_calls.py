@@ -100,8 +100,9 @@ class Scenario:
             run = await store.get_run(run_id)
             if run is not None and run.final:
                 await asyncio.sleep(0.3)  # the last header update and thread message
-                for worker in self.workers:
+                for worker in self.workers:  # background tasks and queued card redraws
                     await worker.services.background.drain()
+                    await worker.services.cards.drain()
                 return run.status
             await asyncio.sleep(0.02)
         raise TimeoutError(f"run {run_id} did not end")

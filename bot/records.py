@@ -6,6 +6,7 @@ Each record converts to and from the flat string hash Redis stores.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Literal, Self, get_args
 
@@ -32,18 +33,35 @@ def _encode(record: object) -> dict[str, str]:
 
 def _decode(cls: type[Any], raw: dict[str, str]) -> Any:
     kwargs: dict[str, Any] = {}
-    for f in fields(cls):
-        if f.name not in raw:
-            continue
-        value = raw[f.name]
-        kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "")
-        if kind in ("float",):
-            kwargs[f.name] = float(value) if value else 0.0
-        elif kind in ("int",):
-            kwargs[f.name] = int(value) if value else 0
-        else:
-            kwargs[f.name] = value
+    for name, convert in _converters(cls):
+        value = raw.get(name)
+        if value is not None:
+            kwargs[name] = convert(value)
     return cls(**kwargs)
+
+
+def _number(kind: type[int] | type[float]) -> Callable[[str], Any]:
+    return lambda value: kind(value) if value else kind()
+
+
+_CONVERTERS: dict[type[Any], tuple[tuple[str, Callable[[str], Any]], ...]] = {}
+
+
+def _converters(cls: type[Any]) -> tuple[tuple[str, Callable[[str], Any]], ...]:
+    """Each field of a record and how its stored string becomes the field's value (worked out once)."""
+    if cls in _CONVERTERS:
+        return _CONVERTERS[cls]
+    out: list[tuple[str, Callable[[str], Any]]] = []
+    for f in fields(cls):
+        kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "")
+        convert: Callable[[str], Any] = str
+        if kind == "float":
+            convert = _number(float)
+        elif kind == "int":
+            convert = _number(int)
+        out.append((f.name, convert))
+    _CONVERTERS[cls] = tuple(out)
+    return _CONVERTERS[cls]
 
 
 @dataclass(frozen=True, slots=True)

@@ -131,6 +131,7 @@ class CardService:
     async def refresh(self, approval: ApprovalRecord) -> bool:
         """Draw the card as `approval` has it, now. False (logged; kept in the outbox) when Slack refused."""
         return await (self.show_pending(approval) if approval.pending else self.show_decision(approval))
+
     async def post(self, approval: ApprovalRecord) -> tuple[str, str]:
         """Post the pending card; returns its (channel id, ts)."""
         response = await self._slack.chat_postMessage(

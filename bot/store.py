@@ -53,18 +53,23 @@ DecideStatus = Literal[
 DECIDED_RETENTION_SECONDS = 30 * 24 * 3600
 AUDIT_RETENTION_SECONDS = 90 * 24 * 3600
 
+# An approval as scripts return it: its hash, and its long texts (`ApprovalStore.text_key`) as the
+# pseudo-field _text.
+_STORED = """
+local function stored(key, text_key)
+  local fields = redis.call('HGETALL', key)
+  fields[#fields + 1] = '_text'
+  fields[#fields + 1] = redis.call('GET', text_key) or ''
+  return fields
+end
+"""
+
 # The decide step, as a Lua function: run by `_DECIDE` for one approval, and by `_SWEEP` for every
 # approval whose deadline has passed (a batch of timeouts in one round trip).
-_DECIDE_FUNCTION = """
+_DECIDE_FUNCTION = _STORED + """
 local function decide(KEYS, ARGV)
   local key, votes_key = KEYS[1], KEYS[4]
-  -- the approval as stored: its hash, and its long texts (KEYS[6]) as the pseudo-field _text
-  local function record()
-    local fields = redis.call('HGETALL', key)
-    fields[#fields + 1] = '_text'
-    fields[#fields + 1] = redis.call('GET', KEYS[6]) or ''
-    return fields
-  end
+  local function record() return stored(key, KEYS[6]) end
   local id, outcome, by, now, feedback = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
   local card_channel, card_ts, prefix, audit_minid = ARGV[6], ARGV[7], ARGV[8], ARGV[9]
   local check_auth, groups_ok = ARGV[11], ARGV[12]
@@ -203,16 +208,13 @@ return 'ok'
 # The owner resumes after a decision: it must still own the run and nobody may have consumed the
 # decision (an adopter, if the owner looked dead). Exactly one worker continues a run. Returns the
 # decided approval (hash, and its texts as _text), in the same round trip.
-_CONSUME = """
+_CONSUME = _STORED + """
 if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return {} end
 if redis.call('HGET', KEYS[2], 'consumed') == '1' then return {} end
 redis.call('HSET', KEYS[2], 'consumed', '1')
 local status = redis.call('HGET', KEYS[1], 'status')
 if status == 'waiting' then redis.call('HSET', KEYS[1], 'status', 'running') end
-local fields = redis.call('HGETALL', KEYS[2])
-fields[#fields + 1] = '_text'
-fields[#fields + 1] = redis.call('GET', KEYS[3]) or ''
-return fields
+return stored(KEYS[2], KEYS[3])
 """
 
 # Another worker takes over a run whose owner is gone: to continue it with a decided approval

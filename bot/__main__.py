@@ -47,7 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def serve(settings: Settings) -> int:
-    from bot.app import create_web_app
+    from bot.app import LISTEN_BACKLOG, create_web_app
     from bot.logs import configure_logging
     from bot.security import secrets_of
 
@@ -56,7 +56,9 @@ def serve(settings: Settings) -> int:
     if settings.slack_app_token:
         asyncio.run(_socket_mode(settings))
         return 0
-    web.run_app(create_web_app(settings), port=settings.port, access_log=None, print=None)
+    web.run_app(
+        create_web_app(settings), port=settings.port, access_log=None, print=None, backlog=LISTEN_BACKLOG
+    )
     return 0
 
 

@@ -19,7 +19,7 @@ import pytest
 import redis as sync_redis
 from aiohttp import web
 
-from bot.app import SERVICES, create_web_app
+from bot.app import LISTEN_BACKLOG, SERVICES, create_web_app
 from bot.devslack.server import SlackStandIn
 from bot.services import Services
 from bot.settings import Settings
@@ -151,7 +151,7 @@ async def start_worker(env: dict[str, str], *, worker_id: str | None = None) -> 
     app = create_web_app(settings, services=services)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
+    site = web.TCPSite(runner, "127.0.0.1", 0, backlog=LISTEN_BACKLOG)  # as `python -m bot`
     await site.start()
     port = runner.addresses[0][1]
     assert app[SERVICES] is services

@@ -1,14 +1,18 @@
 """The approval store: Redis is the source of truth for runs, approvals, settings and the audit log.
 
-The one place an approval changes state is `decide()`, a Lua script that moves it from
+The one place an approval changes state is the decide step, a Lua function that moves it from
 pending to decided exactly once, whatever races it (two reviewers, a double click, the
-timeout), appends the decision to the audit stream and publishes it to the owning worker.
+timeout), appends the decision to the audit stream, puts its card in the outbox and publishes it
+to the owning worker. `decide()` runs it for one approval, `time_out_due()` for a batch of due ones.
 
 Keys (prefix `hitl` by default; ids are checked against `records.*_ID` before they are used):
-    {p}:approval:{<id>}        hash   the approval
-    {p}:checkpoint:{<id>}      string team state saved when it was requested
+    {p}:approval:{<id>}        hash   the approval (its short fields)
+    {p}:text:{<id>}            string its long texts: task, proposal, arguments... (JSON, packed)
+    {p}:votes:{<id>}           set    who approved so far (quorum)
+    {p}:checkpoint:{<id>}      string team state saved when it was requested (JSON, packed)
     {p}:card:<channel>:<ts>    string approval id shown by that message
     {p}:deadlines              zset   pending approval ids by deadline
+    {p}:outbox                 zset   approval ids whose card is due a redraw, by when
     {p}:audit                  stream every request, decision and settings change
     {p}:worker:<worker id>     pubsub decisions and run controls for that worker
     {p}:run:<run id>           hash   the run
@@ -161,11 +165,27 @@ for _, id in ipairs(due) do
     decided[#decided + 1] = {result[2], result[3]}
   elseif result[1] == 'missing' or result[1] == 'already' then
     redis.call('ZREM', KEYS[1], id)  -- expired, removed or decided: a stray deadline
+  elseif result[1] == 'not_due' then
+    redis.call('ZADD', KEYS[1], redis.call('HGET', key, 'deadline'), id)  -- the approval says later
   end
 end
 return {#due, decided}
 """
 )
+
+# Take redrawn cards out of the outbox: each unless its approval changed since it was drawn (ARGV:
+# the approval key's template, then id, status and votes as drawn, for each card).
+_OUTBOX_DONE = """
+local removed = 0
+for i = 3, #ARGV, 3 do
+  local id = ARGV[i]
+  local now = redis.call('HMGET', ARGV[1] .. id .. ARGV[2], 'status', 'votes')
+  if not now[1] or (now[1] == ARGV[i + 1] and (now[2] or '') == ARGV[i + 2]) then
+    removed = removed + redis.call('ZREM', KEYS[1], id)
+  end
+end
+return removed
+"""
 
 # Take due outbox entries and push their due time to the end of a lease, in one step: one claimer each.
 _CLAIM_OUTBOX = """
@@ -379,6 +399,8 @@ def _approval(raw: dict[str, str]) -> ApprovalRecord:
     text = raw.pop("_text", "")
     if text:
         raw.update(json.loads(unpack(text)))
+    for name in TEXT_FIELDS:  # empty texts are not stored
+        raw.setdefault(name, "")
     return ApprovalRecord.from_redis(raw)
 
 
@@ -401,6 +423,7 @@ class ApprovalStore:
         self._consume = redis.register_script(_CONSUME)
         self._adopt = redis.register_script(_ADOPT)
         self._claim_outbox = redis.register_script(_CLAIM_OUTBOX)
+        self._outbox_done = redis.register_script(_OUTBOX_DONE)
         self._sweep = redis.register_script(_SWEEP)
 
     # keys -------------------------------------------------------------------------------
@@ -409,7 +432,8 @@ class ApprovalStore:
 
     def text_key(self, approval_id: str) -> str:
         """The approval's long texts (task, proposal, arguments...): kept out of its hash so that the
-        hash stays in Redis's compact encoding (every value under 64 bytes)."""
+        hash keeps Redis's compact encoding (a listpack, while every value is under 64 bytes), several
+        times smaller than a hash table."""
         return f"{self.prefix}:text:{{{approval_id}}}"
 
     def checkpoint_key(self, approval_id: str) -> str:
@@ -556,10 +580,18 @@ class ApprovalStore:
         """Remember a card that Slack would not update, to try again at `due`."""
         await self.redis.zadd(self.outbox_key, {approval_id: due})
 
-    async def outbox_done(self, *approval_ids: str) -> None:
-        """These cards were redrawn: take them out of the outbox (one call for many)."""
-        if approval_ids:
-            await self.redis.zrem(self.outbox_key, *approval_ids)
+    async def outbox_done(self, drawn: Iterable[ApprovalRecord]) -> None:
+        """These cards were redrawn as these records have them: take them out of the outbox (one call for
+        many), except those whose approval changed since (a newer state is still to be drawn)."""
+        args = [part for record in drawn for part in (record.id, record.status, record.votes)]
+        if args:
+            await self._outbox_done(keys=[self.outbox_key], args=[*self.approval_key("\0").split("\0"), *args])
+
+    async def outbox_forget(self, approval_ids: Iterable[str]) -> None:
+        """Outbox entries with no card to draw (the approval expired, or its card was never posted)."""
+        ids = list(approval_ids)
+        if ids:
+            await self.redis.zrem(self.outbox_key, *ids)
 
     async def outbox_defer(self, approval_ids: Iterable[str], *, due: float) -> None:
         """Cards this worker is about to redraw: nobody else redraws them before `due` (only entries

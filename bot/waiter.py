@@ -193,6 +193,9 @@ class DeadlineSweeper:
             except _REDIS_DOWN as exc:
                 log.warning("deadline sweep failed (%s); retrying", type(exc).__name__)
                 delay = self._max_sleep
+            except Exception:  # a bug must not stop every timeout of this worker for good
+                log.exception("deadline sweep failed; retrying")
+                delay = self._max_sleep
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=delay)

@@ -179,7 +179,8 @@ async def test_a_claimed_outbox_entry_stays_until_its_card_is_redrawn(store: App
     await store.outbox_defer(["outbox-0000-a", "not-in-outbox"], due=later + 60)  # queued for a redraw here
     assert await store.outbox_claim(later + 30, lease=0.2) == []
     assert await store.redis.zscore(store.outbox_key, "not-in-outbox") is None  # only entries still there move
-    await store.outbox_done("outbox-0000-a")
+    assert result.approval is not None
+    await store.outbox_done([result.approval])  # redrawn as decided
     assert await store.outbox_claim(later + 120, lease=0.2) == []
 
 
@@ -242,3 +243,30 @@ async def test_long_texts_live_apart_so_the_approval_hash_stays_compact(store: A
     assert await store.get_approval(legacy.id) == legacy
     rejected = await store.decide(legacy.id, outcome="rejected", by="U0BOB")
     assert rejected.approval is not None and rejected.approval.proposal == legacy.proposal
+
+
+async def test_empty_texts_and_a_deadline_the_approval_moved_later(store: ApprovalStore) -> None:
+    empty = replace(approval("empty-0000-a", deadline_in=-1), task="", proposal="")  # e.g. an empty code block
+    await store.create_approval(empty)
+    assert await store.get_approval(empty.id) == empty
+    later = approval("later-0000-a", deadline_in=600)
+    await store.create_approval(later)
+    await store.redis.zadd(store.deadlines_key, {later.id: 1.0})  # the index says due, the approval says later
+    results, more = await store.time_out_due(time.time(), limit=2)
+    assert [r.approval.id for r in results if r.approval] == [empty.id] and more  # a full batch was due
+    assert results[0].approval == replace(
+        empty, status="timed_out", decided_by="timeout", decided_at=results[0].approval.decided_at  # type: ignore[union-attr]
+    )
+    assert await store.redis.zscore(store.deadlines_key, later.id) == later.deadline  # due when the approval says
+    assert (await store.time_out_due(time.time(), limit=2)) == ([], False)  # so the sweep does not spin
+
+
+async def test_a_redrawn_card_leaves_the_outbox_only_if_nothing_changed_since(store: ApprovalStore) -> None:
+    await store.create_approval(replace(approval("quorum-0000-a"), required_approvals=2))
+    vote = await store.decide("quorum-0000-a", outcome="approved", by="U0BOB")
+    final = await store.decide("quorum-0000-a", outcome="approved", by="U0CAROL")
+    assert vote.status == "vote" and final.status == "ok" and vote.approval and final.approval
+    await store.outbox_done([vote.approval])  # the vote was drawn, but the decision since is not
+    assert await store.redis.zscore(store.outbox_key, "quorum-0000-a") is not None
+    await store.outbox_done([final.approval])
+    assert await store.redis.zscore(store.outbox_key, "quorum-0000-a") is None

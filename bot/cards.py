@@ -59,13 +59,14 @@ class CardService:
         self._newest: dict[str, ApprovalRecord] = {}  # queued: the newest state of each card
         self._drawn: collections.OrderedDict[str, tuple[int, int]] = collections.OrderedDict()  # recent ranks
         self._senders: list[asyncio.Task[None]] = []
-        self._drawn_ok: list[str] = []  # drawn, still in the outbox: taken out in one call
+        self._drawn_ok: list[ApprovalRecord] = []  # drawn, still in the outbox: taken out in one call
+        self._closed = False
 
     # the queue ----------------------------------------------------------------------------
     def schedule(self, approval: ApprovalRecord) -> None:
         """Queue a redraw of `approval`'s card as this record has it (pending: its votes; else the decision)."""
-        if not approval.card_ts:
-            return
+        if self._closed or not approval.card_ts:
+            return  # closing: the outbox has it, for any worker
         rank = _rank(approval)
         if rank < self._drawn.get(approval.id, (-1, -1)):
             return  # a newer state is already on the card
@@ -83,34 +84,39 @@ class CardService:
 
     @property
     def queued(self) -> list[str]:
-        """Ids of the cards waiting for a redraw here (the supervisor keeps their outbox entries from others)."""
-        return list(self._newest)
+        """Ids of the cards this worker is redrawing (queued, or drawn and about to leave the outbox):
+        the supervisor keeps their outbox entries from the other workers."""
+        return [*self._newest, *(a.id for a in self._drawn_ok)]
 
     async def _send(self, queue: asyncio.Queue[str]) -> None:
         while True:
             approval_id = await queue.get()
             approval = self._newest.pop(approval_id)
-            self._drawn[approval_id] = _rank(approval)
-            self._drawn.move_to_end(approval_id)
-            if len(self._drawn) > DRAWN_MEMORY:
-                self._drawn.popitem(last=False)
             try:
+                if approval.pending and self._store is not None:
+                    # a vote's redraw may have waited: if the approval was decided since (on any
+                    # worker), draw that, not buttons over the decision
+                    approval = await self._store.get_approval(approval_id) or approval
+                self._drawn[approval_id] = _rank(approval)
+                self._drawn.move_to_end(approval_id)
+                if len(self._drawn) > DRAWN_MEMORY:
+                    self._drawn.popitem(last=False)
                 if await self.refresh(approval):
-                    self._drawn_ok.append(approval_id)
+                    self._drawn_ok.append(approval)
                 if self._drawn_ok and (queue.empty() or len(self._drawn_ok) >= 100):
-                    done, self._drawn_ok = self._drawn_ok, []
-                    await self._outbox_done(done)
+                    await self._outbox_done()
             except Exception:
                 log.exception("card redraw of approval %s failed", approval_id)
             finally:
                 queue.task_done()
 
-    async def _outbox_done(self, approval_ids: list[str]) -> None:
-        if self._store is not None:
+    async def _outbox_done(self) -> None:
+        drawn, self._drawn_ok = self._drawn_ok, []
+        if self._store is not None and drawn:
             try:
-                await self._store.outbox_done(*approval_ids)
+                await self._store.outbox_done(drawn)
             except (RedisError, OSError) as exc:  # the outbox redraws them again later: harmless
-                log.warning("could not clear %d outbox entries (%s)", len(approval_ids), type(exc).__name__)
+                log.warning("could not clear %d outbox entries (%s)", len(drawn), type(exc).__name__)
 
     async def drain(self, grace: float = 5.0) -> None:
         """Send what is queued (for at most `grace` seconds), then stop the senders. What is left stays
@@ -123,9 +129,12 @@ class CardService:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._senders = []
-        if self._drawn_ok:
-            done, self._drawn_ok = self._drawn_ok, []
-            await self._outbox_done(done)
+        await self._outbox_done()
+
+    async def close(self, grace: float = 5.0) -> None:
+        """Take no more redraws (the outbox keeps them for any worker) and drain what is queued."""
+        self._closed = True
+        await self.drain(grace)
 
     # drawing ------------------------------------------------------------------------------
     async def refresh(self, approval: ApprovalRecord) -> bool:

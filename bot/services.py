@@ -89,7 +89,7 @@ class Services:
         await self.runs.shutdown()
         await self.supervisor.stop()
         await self.sweeper.stop()
-        await asyncio.gather(self.background.drain(), self.cards.drain(grace=3.0))
+        await asyncio.gather(self.background.drain(), self.cards.close(grace=3.0))
         await self.waiter.stop()
         await self.redis.aclose()
         if self.slack.session is not None:

@@ -94,9 +94,11 @@ class Supervisor:
         never stays stale. Cards already queued here are first kept from the other workers."""
         now = time.time()
         await self._store.outbox_defer(self._cards.queued, due=now + self._store.card_grace)
-        approvals = await self._store.get_approvals(
-            await self._store.outbox_claim(now, lease=self._store.card_grace)
-        )
-        for approval in approvals:
+        claimed = await self._store.outbox_claim(now, lease=self._store.card_grace)
+        drawable = [a for a in await self._store.get_approvals(claimed) if a.card_ts]
+        # nothing to draw: the approval expired, or its card was never posted (a click on a card that
+        # was posted but never stored attaches it and puts it back in the outbox)
+        await self._store.outbox_forget(set(claimed) - {a.id for a in drawable})
+        for approval in drawable:
             self._cards.schedule(approval)
-        return len(approvals)
+        return len(drawable)

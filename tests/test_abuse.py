@@ -27,6 +27,7 @@ from bot.blocks import (
 from bot.commands import Invalid, parse_command
 from bot.devslack.server import SlackStandIn, validate_blocks
 from bot.durations import DurationError, parse_duration
+from bot.gate import parse
 from bot.records import ApprovalRecord, RunRecord
 from bot.security import RedactingFilter, secrets_of, sign_metadata, verify_metadata
 from bot.settings import Settings
@@ -369,3 +370,18 @@ async def test_failure_reasons_shown_in_slack_never_carry_secrets(
         assert not any(secret in json.dumps(c.args) for c in slack.calls())
     finally:
         await worker.stop()
+
+
+def test_the_gate_parses_a_body_once_as_bolt_would() -> None:
+    assert parse("ssl_check=1&token=x") == {"ssl_check": "1", "token": "x"}
+    assert parse("command=%2Fagent&text=write+a+payload%3Djson+schema") == {
+        "command": "/agent",
+        "text": "write a payload=json schema",
+    }
+    assert parse('{"type": "url_verification", "challenge": "c"}') == {"type": "url_verification", "challenge": "c"}
+    click = {"type": "block_actions", "user": {"id": "U0BOB"}, "actions": [{"action_id": "approval_approve"}]}
+    assert parse(urllib.parse.urlencode({"payload": json.dumps(click)})) == click
+    assert parse("payload=%7Bnot+json") == "payload is not JSON"
+    assert parse(urllib.parse.urlencode({"payload": '{"user": "U0BOB"}'})) == "user is not an object"
+    assert parse("{not json") == "body is not JSON"
+    assert parse("x=" + "a" * (512 * 1024)) == "body too large"

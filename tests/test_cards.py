@@ -6,7 +6,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
@@ -15,7 +15,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.cards import CardService
 from bot.devslack.server import SlackStandIn
 from bot.records import ApprovalRecord
+from bot.runs import RunManager
 from bot.store import ApprovalStore, connect
+from bot.supervisor import Supervisor
 from tests.conftest import APPROVALS, BOT_TOKEN, block_texts, has_buttons
 
 
@@ -131,3 +133,30 @@ class PeakClient(AsyncWebClient):
             return await super().chat_update(**kwargs)
         finally:
             self.in_flight -= 1
+
+
+async def test_a_late_vote_redraw_draws_the_decision_made_since_on_another_worker(
+    slack: SlackStandIn, store: ApprovalStore
+) -> None:
+    cards = CardService(client(slack), store=store)
+    pending = await posted(store, cards, "card-0002-a", required=2)
+    vote = await store.decide(pending.id, outcome="approved", by="U0BOB", card=(APPROVALS, pending.card_ts))
+    final = await store.decide(pending.id, outcome="rejected", by="U0CAROL", card=(APPROVALS, pending.card_ts))
+    assert vote.approval is not None and final.status == "ok"
+    cards.schedule(vote.approval)  # queued here while another worker decided (and drew) the rejection
+    await cards.drain()
+    assert "*Rejected* by <@U0CAROL>" in block_texts(card(slack, pending)) and not has_buttons(card(slack, pending))
+    await outbox_empty(store)
+
+
+async def test_outbox_entries_with_no_card_to_draw_are_dropped(slack: SlackStandIn, store: ApprovalStore) -> None:
+    cards = CardService(client(slack), store=store)
+    supervisor = Supervisor(store=store, runs=cast(RunManager, None), cards=cards, worker_id="w1")
+    store.card_grace = 0  # overdue at once
+    unposted = await posted(store, cards, "card-0003-a")
+    await store.redis.hset(store.approval_key(unposted.id), "card_ts", "")  # type: ignore[misc]
+    await store.decide(unposted.id, outcome="cancelled", by="system", feedback="card not posted")
+    await store.outbox_add("card-0003-gone", due=0)  # an approval that expired meanwhile
+    assert await store.redis.zcard(store.outbox_key) == 2
+    assert await supervisor.flush_outbox() == 0
+    assert await store.redis.zcard(store.outbox_key) == 0

@@ -514,7 +514,7 @@ async def test_a_card_whose_ts_was_never_stored_heals_on_the_first_click(
     await store.redis.hset(store.approval_key(approval_id), "deadline", str(time.time() - 1))
     timed_out = await store.decide(approval_id, outcome="timed_out", by="timeout")
     assert timed_out.status == "ok"
-    await store.outbox_done(approval_id)  # nobody can redraw a card whose ts is unknown
+    await store.outbox_forget([approval_id])  # nobody can redraw a card whose ts is unknown
     await slack.click(user=BOB, channel=APPROVALS, ts=card["ts"], action_id="approval_approve")
     note = await slack.wait_for(lambda: slack.ephemerals(BOB) and slack.ephemerals(BOB)[-1])
     assert "timed out" in note["text"]

@@ -135,6 +135,8 @@ async def decide_from_click(services: Services, body: dict[str, Any], *, outcome
     result = await decide_as(services, approval_id, outcome=outcome, user=user, card=(channel, ts))
     if show_outcome(services, result) and result.status == "ok":
         return
+    if result.status == "already" and result.approval is not None:
+        services.cards.schedule(result.approval)  # the clicked card still showed buttons: draw the decision
     await refuse(services, result, user=user, channel=channel, approval_id=approval_id)
 
 

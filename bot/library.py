@@ -103,6 +103,25 @@ def new_approval(
     )
 
 
+async def open_approval(
+    store: ApprovalStore, cards: CardService, approval: ApprovalRecord, *, checkpoint: str | None
+) -> tuple[str, str]:
+    """Store a pending approval, post its card (the whole proposal in the card's thread when the card
+    shows it cut) and mark its run waiting. If Slack refuses the card, the approval is cancelled and
+    RuntimeError says why. Returns the card's (channel, ts)."""
+    await store.create_approval(approval, checkpoint=checkpoint)
+    try:
+        channel, ts = await cards.post(approval)
+    except SlackApiError as exc:
+        await store.decide(approval.id, outcome="cancelled", by="system", feedback="card not posted")
+        raise RuntimeError(f"could not post the approval card: {exc.response.get('error')}") from None
+    await store.attach_card(approval.id, channel=channel, ts=ts)
+    if proposal_is_cut(approval.proposal):
+        await cards.attach_full_text(approval, channel=channel, ts=ts)
+    await store.update_run(approval.run_id, status="waiting")
+    return channel, ts
+
+
 def approval_fields(request: ApprovalRequest) -> dict[str, Any]:
     """The `ApprovalRecord` fields that describe what `request` asks about (kind, tool call, digest)."""
     return {
@@ -355,16 +374,7 @@ class SlackApprover:
         )
         future = self._waiter.expect(approval.id)
         try:
-            await self.store.create_approval(approval, checkpoint=request.checkpoint)
-            try:
-                channel, ts = await self._cards.post(approval)
-            except SlackApiError as exc:
-                await self.store.decide(approval.id, outcome="cancelled", by="system", feedback="card not posted")
-                raise RuntimeError(f"could not post the approval card: {exc.response.get('error')}") from None
-            await self.store.attach_card(approval.id, channel=channel, ts=ts)
-            if proposal_is_cut(approval.proposal):
-                await self._cards.attach_full_text(approval, channel=channel, ts=ts)
-            await self.store.update_run(run.id, status="waiting")
+            await open_approval(self.store, self._cards, approval, checkpoint=request.checkpoint)
             if cancellation_token is not None:
                 cancellation_token.link_future(future)
             decision = await future

@@ -33,14 +33,13 @@ from bot.blocks import (
     build_run_header_blocks,
     channel_ref,
     decision_line,
-    proposal_is_cut,
     run_fallback_text,
     safe,
     user_ref,
 )
 from bot.cards import CardService
 from bot.durations import format_duration
-from bot.library import audit_automatic, bind_decision, new_approval, policy_for
+from bot.library import audit_automatic, bind_decision, new_approval, open_approval, policy_for
 from bot.metrics import Metrics
 from bot.records import ApprovalRecord, RunRecord
 from bot.security import redact
@@ -283,17 +282,8 @@ class RunManager:
         )
         future = self._waiter.expect(approval.id)
         try:
-            await self._store.create_approval(approval, checkpoint=request.checkpoint)
-            self._sweeper.wake()
-            try:
-                channel, ts = await self._cards.post(approval)
-            except SlackApiError as exc:
-                await self._store.decide(approval.id, outcome="cancelled", by="system", feedback="card not posted")
-                raise RuntimeError(f"could not post the approval card: {exc.response.get('error')}") from None
-            await self._store.attach_card(approval.id, channel=channel, ts=ts)
-            if proposal_is_cut(approval.proposal):
-                await self._cards.attach_full_text(approval, channel=channel, ts=ts)
-            await self._store.update_run(run.id, status="waiting")
+            channel, _ = await open_approval(self._store, self._cards, approval, checkpoint=request.checkpoint)
+            self._sweeper.wake()  # its deadline may be the nearest
             await self._thread_in_order(
                 run,
                 text=f"Waiting for approval in {channel_ref(channel)}"

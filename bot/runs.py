@@ -337,12 +337,16 @@ class RunManager:
         if await self._store.adopt(run.id, approval.id, from_worker=run.owner, to_worker=self._worker_id) != "ok":
             return False
         log.info("adopted run %s from worker %s", run.id, run.owner, extra={"run_id": run.id})
+        await self._go_on_here(run, approval, replay=False)
+        return True
+
+    async def _go_on_here(self, run: RunRecord, approval: ApprovalRecord | None, *, replay: bool) -> None:
+        """Continue a run this worker has just taken over (see `_resume_point`)."""
         self._metrics.adoptions.inc()
         state = _RunState(run=run.with_(owner=self._worker_id, status="running"))
         self._active[run.id] = state
-        resume = await self._resume_point(state, approval, replay=False)
+        resume = await self._resume_point(state, approval, replay=replay)
         self._tasks[run.id] = self._background.spawn(self._execute(state, resume), name=f"run-{run.id}")
-        return True
 
     async def _resume_point(self, state: _RunState, approval: ApprovalRecord | None, *, replay: bool) -> _Resume:
         """Where an adopted run goes on from: `approval` with its checkpoint; else (a tool call or code
@@ -382,11 +386,7 @@ class RunManager:
         if adopted != "ok":
             return False
         log.info("restarting run %s, orphaned by worker %s", run.id, run.owner, extra={"run_id": run.id})
-        self._metrics.adoptions.inc()
-        state = _RunState(run=run.with_(owner=self._worker_id, status="running"))
-        self._active[run.id] = state
-        resume = await self._resume_point(state, latest, replay=True)
-        self._tasks[run.id] = self._background.spawn(self._execute(state, resume), name=f"run-{run.id}")
+        await self._go_on_here(run, latest, replay=True)
         return True
 
     async def cancel_pending(self, run_id: str, *, by: str, reason: str) -> int:

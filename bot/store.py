@@ -300,12 +300,23 @@ def connect(redis_url: str, *, max_connections: int = 64, timeout: float = 5.0) 
         redis_url,
         max_connections=max_connections,
         timeout=timeout,
-        decode_responses=True,
         health_check_interval=15,
-        socket_connect_timeout=2,
-        socket_keepalive=True,
+        **_CONNECTION,
     )
     return Redis(connection_pool=pool)
+
+
+# How every client connects: decoded strings, a short connect timeout, TCP keepalive.
+_CONNECTION: dict[str, Any] = {"decode_responses": True, "socket_connect_timeout": 2, "socket_keepalive": True}
+
+
+def _hosts(netloc: str, *, default_port: int) -> list[tuple[str, int]]:
+    """`host:port,host2:port` (after any `:password@`) as (host, port) pairs."""
+    hosts = []
+    for item in netloc.rsplit("@", 1)[-1].split(","):
+        host, _, port = item.rpartition(":")
+        hosts.append((host or item, int(port) if port.isdigit() else default_port))
+    return hosts
 
 
 def is_cluster_url(url: str) -> bool:
@@ -319,18 +330,12 @@ def cluster_prefix(prefix: str) -> str:
 
 def _cluster(url: str, *, max_connections: int) -> Redis:
     parts = urlsplit(url)
-    nodes = []
-    for item in parts.netloc.rsplit("@", 1)[-1].split(","):
-        host, _, port = item.rpartition(":")
-        nodes.append(ClusterNode(host or item, int(port) if port.isdigit() else 6379))
     cluster = RedisCluster(
-        startup_nodes=nodes,
+        startup_nodes=[ClusterNode(host, port) for host, port in _hosts(parts.netloc, default_port=6379)],
         password=parts.password,
         ssl=parts.scheme.startswith("rediss"),
-        decode_responses=True,
-        socket_connect_timeout=2,
-        socket_keepalive=True,
         max_connections=max_connections,
+        **_CONNECTION,
     )
     return cast(Redis, cluster)  # the commands we use are the same; pub/sub goes through `pubsub_client`
 
@@ -344,19 +349,14 @@ async def pubsub_client(redis: Redis) -> Redis:
             host=node.host,
             port=node.port,
             password=redis.get_connection_kwargs().get("password"),
-            decode_responses=True,
-            socket_connect_timeout=2,
-            socket_keepalive=True,
+            **_CONNECTION,
         )
     return redis
 
 
 def _sentinel_master(url: str, *, max_connections: int, timeout: float) -> Redis:
     parts = urlsplit(url)
-    hosts = []
-    for item in parts.netloc.rsplit("@", 1)[-1].split(","):
-        host, _, port = item.rpartition(":")
-        hosts.append((host or item, int(port) if port.isdigit() else 26379))
+    hosts = _hosts(parts.netloc, default_port=26379)
     path = [p for p in parts.path.split("/") if p]
     if not path:
         raise ValueError("a Sentinel URL names the service: redis+sentinel://host:26379/mymaster/0")
@@ -369,10 +369,8 @@ def _sentinel_master(url: str, *, max_connections: int, timeout: float) -> Redis
         db=db,
         password=parts.password,
         ssl=parts.scheme.startswith("rediss"),
-        decode_responses=True,
-        socket_connect_timeout=2,
-        socket_keepalive=True,
         max_connections=max_connections,
+        **_CONNECTION,
     )
     return master
 

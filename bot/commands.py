@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from agents.modes import CHECKPOINT_EVERY_LIMIT, MAX_AUTO_REPLIES_LIMIT
 from agents.modes import MODES as INPUT_MODES
 from agents.teams import PRESETS
-from bot.blocks import clean, escape
-from bot.durations import DurationError, parse_duration
+from bot.blocks import clean, safe
+from bot.durations import FORMS, DurationError, parse_duration
 from bot.records import RUN_ID
 
 MAX_TASK_CHARS = 3000
@@ -34,7 +34,16 @@ SETTINGS = {
         " or `default`, or `none`"
     ),
     "checkpoint_every": f"in mode policy, a card after this many automatic steps: 0 (off) to {CHECKPOINT_EVERY_LIMIT}",
+    "timeout_approves_tools": "true or false: may `timeout_outcome approve` also approve tool calls and code",
 }
+# Values that widen who may decide (or let nobody decide): only an admin may set them (see `widens`).
+WIDENING = {
+    "allow_self_approval": "true",
+    "timeout_outcome": "approve",
+    "timeout_approves_tools": "true",
+}
+_DIGITS = re.compile(r"[0-9]{1,3}")  # ASCII only: `str.isdigit` also accepts "²", which `int` refuses
+_BOOLEANS = {"true": "true", "yes": "true", "on": "true", "false": "false", "no": "false", "off": "false"}
 MAX_RISK_WORDS = 40
 MAX_RISK_WORD_CHARS = 40
 _PERSON = re.compile(r"<@([UW][A-Z0-9]{2,20})(?:\|[^>]*)?>")
@@ -193,7 +202,7 @@ def _parse_config(args: list[str]) -> Command:
         return _parse_mode_setting(value)
     if key in ("max_auto_replies", "checkpoint_every"):
         high = MAX_AUTO_REPLIES_LIMIT if key == "max_auto_replies" else CHECKPOINT_EVERY_LIMIT
-        if not value.isdigit() or not 0 <= int(value) <= high:
+        if not _DIGITS.fullmatch(value) or not 0 <= int(value) <= high:
             return Invalid(f"Bad {key} `{_quote(value)}`: use a number from 0 to {high}. Setting unchanged.")
         return SetConfig(key, str(int(value)))
     if key == "risk_words":
@@ -202,17 +211,17 @@ def _parse_config(args: list[str]) -> Command:
         try:
             return SetConfig(key, str(parse_duration(value)))
         except DurationError as exc:
-            return Invalid(f"Bad timeout: {exc}. Setting unchanged.")
+            return Invalid(f"Bad timeout `{_quote(value)}`: {exc.problem}; use {FORMS}. Setting unchanged.")
     if key == "timeout_outcome":
         if value.lower() not in ("reject", "approve"):
             return Invalid(f"Bad timeout_outcome `{_quote(value)}`: use reject or approve. Setting unchanged.")
         return SetConfig(key, value.lower())
-    if key == "allow_self_approval":
-        if value.lower() not in ("true", "false", "yes", "no", "on", "off"):
-            return Invalid(f"Bad allow_self_approval `{_quote(value)}`: use true or false. Setting unchanged.")
-        return SetConfig(key, "true" if value.lower() in ("true", "yes", "on") else "false")
+    if key in ("allow_self_approval", "timeout_approves_tools"):
+        if value.lower() not in _BOOLEANS:
+            return Invalid(f"Bad {key} `{_quote(value)}`: use true or false. Setting unchanged.")
+        return SetConfig(key, _BOOLEANS[value.lower()])
     if key == "required_approvals":
-        if not value.isdigit() or not 1 <= int(value) <= 10:
+        if not _DIGITS.fullmatch(value) or not 1 <= int(value) <= 10:
             return Invalid(f"Bad required_approvals `{_quote(value)}`: use a number from 1 to 10. Setting unchanged.")
         return SetConfig(key, str(int(value)))
     if key == "approvals_channel":
@@ -273,6 +282,21 @@ def _parse_people(key: str, values: list[str]) -> Command:
     return SetConfig(key, ",".join(dict.fromkeys(ids)))
 
 
+def widens(key: str, value: str, *, approvers: tuple[str, ...], required_approvals: int) -> bool:
+    """Whether setting `key` to `value` widens who may decide an approval (or lets a timeout decide
+    more): self-approval on, timeouts that approve, approvers beyond the current ones (`anyone`
+    included), or fewer approvals required. `approvers` and `required_approvals` are the current ones."""
+    if WIDENING.get(key) == value:
+        return True
+    if key == "approvers":
+        if not approvers:  # anyone already: naming people narrows it
+            return False
+        return value == "anyone" or not set(value.split(",")) <= set(approvers)
+    if key == "required_approvals":
+        return int(value) < required_approvals
+    return False
+
+
 def _quote(text: str) -> str:
     """User text inside our own messages: inert and short."""
-    return escape(clean(text[:40])).replace("`", "'")
+    return safe(text[:40]).replace("`", "'")

@@ -7,12 +7,17 @@ import re
 MIN_SECONDS = 1
 MAX_SECONDS = 7 * 24 * 3600
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
-_PATTERN = re.compile(r"(\d{1,7})\s*([smhd]?)")
+_PATTERN = re.compile(r"([0-9]{1,7})\s*([smhd]?)")  # ASCII digits only
 FORMS = "90, 90s, 15m, 2h or 1d (from 1 second to 7 days)"
 
 
 class DurationError(ValueError):
-    """Not a duration we accept; the message says which forms are."""
+    """Not a duration we accept; the message says which forms are. `problem` says what is wrong
+    without repeating the text (for replies that show the text their own, escaped, way)."""
+
+    def __init__(self, message: str, *, problem: str = "not a duration") -> None:
+        super().__init__(message)
+        self.problem = problem
 
 
 def parse_duration(text: str, *, max_seconds: int = MAX_SECONDS) -> int:
@@ -23,10 +28,10 @@ def parse_duration(text: str, *, max_seconds: int = MAX_SECONDS) -> int:
     """
     match = _PATTERN.fullmatch(text.strip().lower())
     if match is None:
-        raise DurationError(f"not a duration: {text.strip()[:40]!r}; use {FORMS}")
+        raise DurationError(f"not a duration: {text.strip()[:40]!r}; use {FORMS}", problem="not a duration")
     seconds = int(match.group(1)) * _UNITS[match.group(2)]
     if not MIN_SECONDS <= seconds <= max_seconds:
-        raise DurationError(f"{text.strip()} is out of range; use {FORMS}")
+        raise DurationError(f"{text.strip()[:40]} is out of range; use {FORMS}", problem="out of range")
     return seconds
 
 

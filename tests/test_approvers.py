@@ -85,6 +85,7 @@ async def test_self_approval_is_refused_unless_allowed(slack: SlackStandIn, work
     assert has_buttons(current(slack, card))
     assert [(r["by"], r["reason"]) for r in await audit(worker, "refused")] == [(ALICE, "self")]
 
+    await config(slack, "admins @alice")  # widening who may decide: admins only
     assert "now true" in await config(slack, "allow_self_approval true")
     run_id = await start_run(slack, user=BOB)
     second = await pending_card(slack, count=2)
@@ -225,6 +226,7 @@ async def test_bad_approver_settings_are_refused(slack: SlackStandIn, worker: Wo
     assert "name people and user groups" in await config(slack, "approvers bob")
     shown = reply_text(await slack.send_command(user=ALICE, channel=SALES, text="config"))
     assert "`required_approvals`: 1" in shown and f"<@{BOB}> or <@{CAROL}>" in shown
+    await config(slack, "admins @alice")  # widening who may decide: admins only
     assert "now anyone" in await config(slack, "approvers anyone")
 
 

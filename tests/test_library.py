@@ -85,6 +85,7 @@ async def test_cancelling_the_programs_run_cancels_its_card(
     try:
         card = await nth_card(slack, 1)
         (run,) = await worker.services.store.recent_runs(APPROVALS)
+        await slack.send_command(user=BOB, channel=APPROVALS, text="config admins @bob")  # a program's run: admins
         reply = reply_text(await slack.send_command(user=BOB, channel=APPROVALS, text=f"cancel {run.id}"))
         assert f"Cancelled run `{run.id}` and 1 pending approval" in reply
         assert await asyncio.wait_for(program, timeout=10) == "cancelled in Slack"  # the program ends

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -11,12 +12,27 @@ from slack_sdk.errors import SlackApiError
 
 from agents.teams import DEFAULT_PRESET, preset_descriptions
 from bot.blocks import audit_text, config_text, help_text, people_refs, show_setting, status_text
-from bot.commands import AuditLog, Cancel, Help, Invalid, SetConfig, ShowConfig, Start, Status, parse_command
+from bot.commands import (
+    AuditLog,
+    Cancel,
+    Command,
+    Help,
+    Invalid,
+    SetConfig,
+    ShowConfig,
+    Start,
+    Status,
+    parse_command,
+    widens,
+)
 from bot.directory import Directory
+from bot.idempotency import IN_PROGRESS, TRIGGER_ID, claim_command, record_command
 from bot.listeners.actions import STORAGE_DOWN
-from bot.records import SLACK_ID, ChannelSettings
+from bot.records import RUN_ID, SLACK_ID, ChannelSettings, RunRecord
 from bot.services import Services
 from bot.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 def register(app: AsyncApp, services: Services) -> None:
@@ -36,7 +52,35 @@ async def answer_agent_command(services: Services, command: dict[str, Any]) -> d
     channel = str(command.get("channel_id", ""))
     if not SLACK_ID.match(user) or not SLACK_ID.match(channel):
         return {"text": "This command came without a valid user or channel; nothing was done."}
+    trigger = str(command.get("trigger_id", ""))
+    if not TRIGGER_ID.match(trigger):
+        return {"text": "This command came without a valid trigger id; nothing was done."}
+    seen = await claim_command(services.store, trigger)  # before anything is done: a replay does nothing
+    if seen is not None:
+        return {"text": replayed_text(seen)}
     parsed = parse_command(str(command.get("text", "")))
+    reply = await do_command(services, parsed, user=user, channel=channel)
+    try:
+        await record_command(services.store, trigger, str(reply.pop(STARTED, DONE)))
+    except RedisError:  # the claim stands (a replay still does nothing); what was done is told all the same
+        log.warning("could not record the outcome of command %s", trigger)
+    return reply
+
+
+STARTED = "started_run"  # in `do_command`'s reply (taken out before it is sent): the run it started
+DONE = "done"
+
+
+def replayed_text(seen: str) -> str:
+    if RUN_ID.match(seen):
+        return f"Already received: this command started run `{seen}`. Nothing was done again."
+    if seen == IN_PROGRESS:
+        return "Already received: this command is being answered. Nothing was done again."
+    return "Already received: this command was answered. Nothing was done again."
+
+
+async def do_command(services: Services, parsed: Command, *, user: str, channel: str) -> dict[str, Any]:
+    """Do what a (first delivery of a) command asks; the ephemeral reply."""
     store = services.store
     if isinstance(parsed, Invalid):
         return {"text": parsed.message}
@@ -48,13 +92,14 @@ async def answer_agent_command(services: Services, command: dict[str, Any]) -> d
         )
         if isinstance(run, str):
             return {"text": f"{run} Nothing started."}
-        return {"text": f"Started run `{run.id}`. Progress and result will be in the thread of its message here."}
+        text = f"Started run `{run.id}`. Progress and result will be in the thread of its message here."
+        return {"text": text, STARTED: run.id}
     if isinstance(parsed, Status):
         runs = await store.recent_runs(channel, limit=10)
         pending = [a for run in runs if not run.final for a in await store.run_approvals(run.id) if a.pending]
         return {"text": status_text(channel, runs, pending, now=time.time())}
     if isinstance(parsed, Cancel):
-        return {"text": await services.runs.cancel_run(parsed.run_id, by=user)}
+        return {"text": await cancel_run(services, parsed.run_id, user=user, channel=channel)}
     current = await store.channel_settings(channel, default_timeout=services.settings.approval_timeout)
     if isinstance(parsed, ShowConfig):
         return {"text": config_text(channel, current, default_approvals_channel=services.settings.approvals_channel)}
@@ -71,6 +116,44 @@ def may_change_settings(user: str, current: ChannelSettings, settings: Settings)
     return user in settings.admin_users or not current.admins or user in current.admins
 
 
+def is_admin(user: str, current: ChannelSettings, settings: Settings) -> bool:
+    """Named admins only: the channel's `admins` and ADMIN_USERS (an unset `admins` names nobody)."""
+    return user in settings.admin_users or user in current.admins
+
+
+def may_cancel(user: str, run: RunRecord, current: ChannelSettings, settings: Settings) -> bool:
+    """Who started the run, the channel's `admins`, and ADMIN_USERS."""
+    return (bool(run.requester) and user == run.requester) or is_admin(user, current, settings)
+
+
+async def cancel_run(services: Services, run_id: str, *, user: str, channel: str) -> str:
+    """`/agent cancel <run id>`: only a run of this channel, only by who may cancel it (else refused
+    and audited, and nothing said about a run elsewhere)."""
+    store = services.store
+    run = await store.get_run(run_id)
+    if run is None or run.channel != channel:
+        elsewhere = {"run_channel": run.channel} if run is not None else {}
+        reason = "no such run in this channel"
+        await store.audit("refused", origin_channel=channel, by=user, run=run_id, reason=reason, **elsewhere)
+        return f"There is no run `{run_id}` in this channel."
+    current = await store.channel_settings(channel, default_timeout=services.settings.approval_timeout)
+    if not may_cancel(user, run, current, services.settings):
+        await store.audit(
+            "refused", origin_channel=channel, by=user, run=run_id, reason="not the requester or an admin"
+        )
+        allowed = list(dict.fromkeys([*([run.requester] if run.requester else []), *current.admins]))
+        allowed += [u for u in services.settings.admin_users if u not in allowed]
+        if not allowed:
+            return (
+                f"Only the person who started run `{run_id}` or an admin may cancel it, and this channel has no"
+                " `admins`: set them first (`/agent config admins @people`). Nothing changed."
+            )
+        return (
+            f"Only {people_refs(allowed)} may cancel run `{run_id}` (who started it and the admins). Nothing changed."
+        )
+    return await services.runs.cancel_run(run_id, by=user)
+
+
 async def change_setting(
     services: Services, change: SetConfig, current: ChannelSettings, *, user: str, channel: str
 ) -> str:
@@ -80,6 +163,18 @@ async def change_setting(
         admins = sorted(set(current.admins) | set(services.settings.admin_users))
         await store.audit("refused", origin_channel=channel, by=user, setting=change.key, reason="not an admin")
         return f"Only {people_refs(admins)} may change this channel's settings. Setting unchanged."
+    if widens(
+        change.key, change.value, approvers=current.approvers, required_approvals=current.required_approvals
+    ) and not is_admin(user, current, services.settings):
+        await store.audit(
+            "refused", origin_channel=channel, by=user, setting=change.key, value=change.value, reason="needs an admin"
+        )
+        what = f"`{change.key}` {show_setting(change.key, change.value)}"  # (with `admins` set, only they got here)
+        ask = f", or ask {people_refs(services.settings.admin_users)}" if services.settings.admin_users else ""
+        return (
+            f"{what} widens who may decide, so only an admin may set it, and this channel has no `admins`:"
+            f" set them first (`/agent config admins @you`), then an admin can set it{ask}. Setting unchanged."
+        )
     problem = await setting_problem(services.directory, change, current)
     if problem is not None:
         return f"Cannot set `{change.key}`: {problem}. Setting unchanged."

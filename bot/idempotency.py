@@ -1,0 +1,35 @@
+"""Each slash command is done once.
+
+Slack gives every invocation its own `trigger_id`; a replay of the same signed request (accepted
+for 5 minutes) carries the same one. The first delivery claims it in Redis with `SET NX EX` before
+anything is done; a later delivery finds the claim and does nothing.
+"""
+
+from __future__ import annotations
+
+import re
+
+from bot.store import ApprovalStore
+
+TRIGGER_ID = re.compile(r"^[0-9A-Za-z._-]{1,128}$")
+KEEP_SECONDS = 600  # twice the 5 minutes in which Slack's signature of a request is accepted
+IN_PROGRESS = "-"
+
+
+def command_key(store: ApprovalStore, trigger_id: str) -> str:
+    return f"{store.prefix}:cmd:{trigger_id}"
+
+
+async def claim_command(store: ApprovalStore, trigger_id: str) -> str | None:
+    """None when this is the first delivery of the command (now claimed). Otherwise what the first
+    delivery recorded with `record_command` (`IN_PROGRESS` until it has)."""
+    key = command_key(store, trigger_id)
+    if await store.redis.set(key, IN_PROGRESS, nx=True, ex=KEEP_SECONDS):
+        return None
+    seen = await store.redis.get(key)
+    return str(seen) if seen is not None else IN_PROGRESS
+
+
+async def record_command(store: ApprovalStore, trigger_id: str, outcome: str) -> None:
+    """What the first delivery did (e.g. the run it started), for a replay's answer."""
+    await store.redis.set(command_key(store, trigger_id), outcome, xx=True, keepttl=True)

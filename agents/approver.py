@@ -200,3 +200,48 @@ async def ask_within_a_call(
         if task is not None and task.cancelling():
             task.uncancel()
         return Decision(request.approval_id, "cancelled", decided_by="system", feedback="the run was cancelled")
+
+
+@dataclass(frozen=True, slots=True)
+class PastCall:
+    """What a run's side-effect ledger remembers of one tool call or code run (by its digest).
+
+    Attributes:
+        state: "running" (it started; whether it finished is unknown) or "done" (it ran).
+        result: what it returned, as text (done).
+        approved_by: who approved it.
+        earlier: recorded before the run was taken over by its current worker (a restart or an
+            adoption replays the conversation from a checkpoint, and the agent makes the call again).
+    """
+
+    state: Literal["running", "done"]
+    result: str = ""
+    approved_by: str = ""
+    earlier: bool = False
+
+
+class SideEffectLedger(Protocol):
+    """Remembers which tool calls and code runs of a run have run, so that none runs twice when the run
+    is taken over by another worker and replayed from a checkpoint. An approver offers one as its
+    `ledger` attribute (optional: without it, nothing is remembered).
+
+    `recall` looks a call up before anyone is asked; `begin` is told just before it runs and may refuse
+    (False: this worker no longer owns the run, so it must not run); `done` is told what it returned.
+    """
+
+    async def recall(self, request: ApprovalRequest) -> PastCall | None: ...
+
+    async def begin(self, request: ApprovalRequest, decision: Decision) -> bool: ...
+
+    async def done(self, request: ApprovalRequest, result: str) -> None: ...
+
+
+def ledger_of(approver: object) -> SideEffectLedger | None:
+    """The ledger an approver (or the approver a `ModeGate` wraps) offers, if any."""
+    seen = 0
+    while approver is not None and seen < 5:
+        ledger = getattr(approver, "ledger", None)
+        if ledger is not None:
+            return ledger  # type: ignore[no-any-return]
+        approver, seen = getattr(approver, "inner", None), seen + 1
+    return None

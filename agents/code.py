@@ -3,7 +3,9 @@
 `CodeExecutorAgent(..., approval_func=code_approval_func(approver))` posts the code blocks on a card
 (kind "code") before each execution. The code runs only when approved, and only if it is the code
 the decision was bound to (its digest). A rejection or a revision is returned to the agent as the
-reason the code did not run.
+reason the code did not run. Each approved run is noted in the run's side-effect ledger, if the
+approver offers one: after a takeover the same code is asked about again with a note that it may
+have run (its output is not recorded).
 """
 
 from __future__ import annotations
@@ -11,12 +13,13 @@ from __future__ import annotations
 import sys
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from autogen_agentchat.agents import ApprovalRequest as CodeApprovalRequest
 from autogen_agentchat.agents import ApprovalResponse
 
-from agents.approver import ApprovalRequest, Approver, ask_within_a_call, digest_of
+from agents.approver import ApprovalRequest, Approver, ask_within_a_call, digest_of, ledger_of
 from agents.tools import refusal_text, who
 
 if TYPE_CHECKING:
@@ -59,6 +62,15 @@ def code_approval_func(approver: Approver, *, author: str = "coder", where: str 
             digest=digest_of(code),
             why=where,
         )
+        ledger = ledger_of(approver)
+        if ledger is not None:
+            past = await ledger.recall(request)
+            if past is not None and past.earlier:  # its output is not recorded: ask again, saying so
+                request = replace(
+                    request,
+                    why=f"{where}. This exact code was approved and started on a worker that stopped: it may"
+                    " have run. Approve only if running it again is safe.",
+                )
         decision = await ask_within_a_call(approver, request, None)
         if not decision.approves:
             return ApprovalResponse(approved=False, reason=refusal_text(decision))
@@ -68,6 +80,8 @@ def code_approval_func(approver: Approver, *, author: str = "coder", where: str 
             if hook is not None:
                 await hook(request, rule=rule)
             return ApprovalResponse(approved=False, reason=rule)
+        if ledger is not None and not await ledger.begin(request, decision):
+            return ApprovalResponse(approved=False, reason="not run: this worker no longer runs this task")
         return ApprovalResponse(approved=True, reason=f"approved by {who(decision)}")
 
     return approve

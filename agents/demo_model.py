@@ -16,6 +16,7 @@ Component config::
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import AsyncGenerator, Mapping, Sequence
@@ -35,7 +36,7 @@ from autogen_core.models import (
     UserMessage,
 )
 from autogen_core.tools import Tool, ToolSchema
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 DEMO_PROVIDER = "agents.demo_model.DemoChatCompletionClient"
 _VERDICTS = ("APPROVE", "REJECT")
@@ -47,9 +48,11 @@ _NOT_SENT = ("rejected", "not run", "refused")
 
 
 class DemoChatCompletionClientConfig(BaseModel):
-    """Configuration of the demo model (it has no knobs besides a signature line)."""
+    """Configuration of the demo model: a signature line, and how long each answer takes (seconds: a
+    slow model, for demos and fault tests; 0 answers at once)."""
 
     signature: str = "The team"
+    delay: float = Field(default=0.0, ge=0.0, le=600.0)
 
 
 class DemoChatCompletionClient(ChatCompletionClient, Component[DemoChatCompletionClientConfig]):
@@ -59,8 +62,9 @@ class DemoChatCompletionClient(ChatCompletionClient, Component[DemoChatCompletio
     component_provider_override = DEMO_PROVIDER
     component_config_schema = DemoChatCompletionClientConfig
 
-    def __init__(self, signature: str = "The team") -> None:
+    def __init__(self, signature: str = "The team", delay: float = 0.0) -> None:
         self._signature = signature
+        self._delay = delay
         self._usage = RequestUsage(prompt_tokens=0, completion_tokens=0)
         self._total = RequestUsage(prompt_tokens=0, completion_tokens=0)
 
@@ -74,6 +78,8 @@ class DemoChatCompletionClient(ChatCompletionClient, Component[DemoChatCompletio
         extra_create_args: Mapping[str, Any] = {},
         cancellation_token: CancellationToken | None = None,
     ) -> CreateResult:
+        if self._delay:
+            await asyncio.sleep(self._delay)  # a model that takes its time (honours cancellation)
         offered = tool_choice != "none" and any(_tool_name(t) == "send_email" for t in tools)
         content = answer(messages, signature=self._signature, send_email=offered)
         prompt_tokens = sum(len(str(m.content).split()) for m in messages if hasattr(m, "content"))
@@ -124,11 +130,11 @@ class DemoChatCompletionClient(ChatCompletionClient, Component[DemoChatCompletio
         )
 
     def _to_config(self) -> DemoChatCompletionClientConfig:
-        return DemoChatCompletionClientConfig(signature=self._signature)
+        return DemoChatCompletionClientConfig(signature=self._signature, delay=self._delay)
 
     @classmethod
     def _from_config(cls, config: DemoChatCompletionClientConfig) -> Self:
-        return cls(signature=config.signature)
+        return cls(signature=config.signature, delay=config.delay)
 
 
 def _tool_name(tool: Tool | ToolSchema) -> str:

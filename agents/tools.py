@@ -26,6 +26,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any, cast
@@ -44,6 +45,7 @@ from agents.approver import (
     ask_within_a_call,
     digest_of,
     edited_arguments,
+    ledger_of,
 )
 
 log = logging.getLogger(__name__)
@@ -55,6 +57,13 @@ _PROBLEM_LIMIT = 500
 
 class ToolRefusal(str):
     """What a tool returns to the model instead of running (rejected, revised, refused)."""
+
+    __slots__ = ()
+
+
+class RecordedResult(str):
+    """What a call that already ran returned, given to the model again instead of running it twice
+    (the run was taken over and replayed from a checkpoint; see `agents.approver.SideEffectLedger`)."""
 
     __slots__ = ()
 
@@ -163,8 +172,20 @@ class ApprovalRequiredTool(BaseTool[BaseModel, Any]):
         self, args: Mapping[str, Any], cancellation_token: CancellationToken, call_id: str | None = None
     ) -> Any:
         approver = self.approver()
+        ledger = ledger_of(approver)
         arguments: Any = dict(args) if isinstance(args, Mapping) else args
         request = self.request_for(arguments)
+        if ledger is not None:
+            past = await ledger.recall(request)
+            if past is not None and past.earlier:
+                if past.state == "done":  # it ran before the run was taken over: not asked, not run again
+                    return RecordedResult(past.result)
+                request = replace(
+                    request,
+                    why=f"this exact call was approved{f' by {past.approved_by}' if past.approved_by else ''} and"
+                    " started on a worker that stopped before it finished: it may have run. Approve only if"
+                    " running it again is safe.",
+                )
         for _ in range(self._max_edits + 1):
             decision = await ask_within_a_call(approver, request, cancellation_token)
             edit = edited_arguments(decision)
@@ -189,11 +210,16 @@ class ApprovalRequiredTool(BaseTool[BaseModel, Any]):
                 )
                 await _tell(approver, "auto_rejected", request, rule)
                 return ToolRefusal(rule)
-            return await self._tool.run_json(arguments, cancellation_token, call_id=call_id)
+            if ledger is not None and not await ledger.begin(request, decision):
+                return ToolRefusal(f"not run: this worker no longer runs this task, so {self.name} did not run here")
+            result = await self._tool.run_json(arguments, cancellation_token, call_id=call_id)
+            if ledger is not None:
+                await ledger.done(request, self.return_value_as_string(result))
+            return result
         return ToolRefusal(f"not run: the arguments of {self.name} were edited more than {self._max_edits} times")
 
     def return_value_as_string(self, value: Any) -> str:
-        if isinstance(value, ToolRefusal):
+        if isinstance(value, ToolRefusal | RecordedResult):
             return str(value)
         return self._tool.return_value_as_string(value)
 
@@ -274,6 +300,7 @@ __all__ = [
     "AUTO",
     "ApprovalRequiredTool",
     "Email",
+    "RecordedResult",
     "SendEmailTool",
     "ToolRefusal",
     "refusal_text",

@@ -48,7 +48,7 @@ from bot.cards import CardService
 from bot.durations import DurationError, format_duration, parse_duration
 from bot.records import ApprovalRecord, ChannelSettings, RunRecord
 from bot.settings import DEFAULT_SLACK_API_URL, Settings
-from bot.store import ApprovalStore, connect
+from bot.store import ApprovalStore, Fence, Fenced, connect, persistently
 from bot.waiter import DecisionWaiter
 
 log = logging.getLogger(__name__)
@@ -104,21 +104,52 @@ def new_approval(
 
 
 async def open_approval(
-    store: ApprovalStore, cards: CardService, approval: ApprovalRecord, *, checkpoint: str | None
+    store: ApprovalStore,
+    cards: CardService,
+    approval: ApprovalRecord,
+    *,
+    checkpoint: str | None,
+    fence: Fence | None = None,
 ) -> tuple[str, str]:
     """Store a pending approval, post its card (the whole proposal in the card's thread when the card
-    shows it cut) and mark its run waiting. If Slack refuses the card, the approval is cancelled and
-    RuntimeError says why. Returns the card's (channel, ts)."""
-    await store.create_approval(approval, checkpoint=checkpoint)
+    shows it cut) and mark its run waiting. Every Redis step is tried again through a Redis blip, and
+    is fenced: if `fence` no longer owns the run, `Fenced` is raised before anything is posted. If Slack
+    refuses the card, the approval is cancelled and RuntimeError says why. Returns the card's
+    (channel, ts)."""
+    what = f"opening approval {approval.id}"
+    created = await persistently(lambda: store.create_approval(approval, checkpoint=checkpoint, fence=fence), what=what)
+    if created == "fenced":
+        raise Fenced(approval.run_id)
     try:
         channel, ts = await cards.post(approval)
     except SlackApiError as exc:
         await store.decide(approval.id, outcome="cancelled", by="system", feedback="card not posted")
         raise RuntimeError(f"could not post the approval card: {exc.response.get('error')}") from None
-    await store.attach_card(approval.id, channel=channel, ts=ts)
+    return await show_posted_card(store, cards, approval, channel=channel, ts=ts, fence=fence)
+
+
+async def show_posted_card(
+    store: ApprovalStore,
+    cards: CardService,
+    approval: ApprovalRecord,
+    *,
+    channel: str,
+    ts: str,
+    fence: Fence | None = None,
+) -> tuple[str, str]:
+    """Note a posted card in Redis (through a blip: a decided approval's card is then redrawn) and
+    attach the full proposal when the card shows it cut. If another card shows the approval already
+    (posted again by another worker while this one looked dead), this one is removed."""
+    what = f"attaching the card of approval {approval.id}"
+    attached = await persistently(lambda: store.attach_card(approval.id, channel=channel, ts=ts), what=what)
+    if attached == "other":  # the run goes on waiting, for the other card
+        await cards.remove(channel=channel, ts=ts)
+        return channel, ts
     if proposal_is_cut(approval.proposal):
         await cards.attach_full_text(approval, channel=channel, ts=ts)
-    await store.update_run(approval.run_id, status="waiting")
+    marked = await persistently(lambda: store.update_run(approval.run_id, fence=fence, status="waiting"), what=what)
+    if marked == "fenced":
+        raise Fenced(approval.run_id)
     return channel, ts
 
 
@@ -305,6 +336,7 @@ class SlackApprover:
             status="running",
             owner=self.worker_id,
             created_at=time.time(),
+            epoch=1,
         )
         admitted = await self.store.create_run(run, max_per_user=10_000, max_per_channel=10_000)
         if admitted != "ok":
@@ -374,7 +406,9 @@ class SlackApprover:
         )
         future = self._waiter.expect(approval.id)
         try:
-            await open_approval(self.store, self._cards, approval, checkpoint=request.checkpoint)
+            await open_approval(
+                self.store, self._cards, approval, checkpoint=request.checkpoint, fence=(self.worker_id, run.epoch)
+            )
             if cancellation_token is not None:
                 cancellation_token.link_future(future)
             decision = await future
@@ -382,7 +416,7 @@ class SlackApprover:
             self._waiter.forget(approval.id)
         if decision.outcome == "cancelled":
             return decision
-        decided = await self.store.consume(run.id, approval.id, worker_id=self.worker_id)
+        decided = await self.store.consume(run.id, approval.id, fence=(self.worker_id, run.epoch))
         decided = decided or await self.store.get_approval(approval.id)
         if decision.outcome == "timed_out" and not decision.feedback:
             decision = replace(decision, feedback=f"no decision within {format_duration(settings.timeout)}")

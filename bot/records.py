@@ -80,6 +80,7 @@ class RunRecord:
     finished_at: float = 0.0
     reason: str = ""
     ended_by: str = ""
+    epoch: int = 0  # the owner's fencing token: taken over, it goes up; every owner write checks it
 
     def to_redis(self) -> dict[str, str]:
         return _encode(self)
@@ -182,6 +183,7 @@ class ChannelSettings:
     max_auto_replies: int = DEFAULT_MAX_AUTO_REPLIES
     risk_words: tuple[str, ...] = DEFAULT_RISK_WORDS
     checkpoint_every: int = 0  # 0: off
+    timeout_approves_tools: bool = False  # whether `timeout_outcome approve` also applies to tool calls and code
 
     @property
     def approvers_spec(self) -> str:

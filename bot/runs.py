@@ -23,7 +23,7 @@ from autogen_core import CancellationToken
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from agents.approver import AUTO, ApprovalCancelled, ApprovalRequest, Decision, Outcome
+from agents.approver import AUTO, ApprovalCancelled, ApprovalRequest, Decision, Outcome, PastCall
 from agents.input_func import make_input_func
 from agents.models import describe_model, load_model_client
 from agents.modes import ModeGate
@@ -43,7 +43,7 @@ from bot.library import audit_automatic, bind_decision, new_approval, open_appro
 from bot.metrics import Metrics
 from bot.records import ApprovalRecord, RunRecord
 from bot.security import redact
-from bot.store import ApprovalStore
+from bot.store import ApprovalStore, Fence, Fenced, persistently
 from bot.tasks import Background
 from bot.waiter import DeadlineSweeper, DecisionWaiter
 
@@ -65,6 +65,7 @@ class _RunState:
     last_decision: Decision | None = None
     last_proposal: str = ""
     adopted_elsewhere: bool = False  # another worker continues this run: stop quietly
+    replayed: int = 0  # tool calls that had run before a takeover, given their recorded results
 
 
 @dataclass(frozen=True)
@@ -126,6 +127,10 @@ class RunManager:
     def active_runs(self) -> int:
         return len(self._active)
 
+    def works_on(self, run_id: str) -> bool:
+        """Whether this worker has a task working on the run."""
+        return run_id in self._active
+
     @property
     def team_options(self) -> TeamOptions:
         return self._team_options
@@ -156,6 +161,7 @@ class RunManager:
             status="starting",
             owner=self._worker_id,
             created_at=time.time(),
+            epoch=1,
         )
         admitted = await self._store.create_run(
             run, max_per_user=self._max_runs_per_user, max_per_channel=self._max_runs_per_channel
@@ -178,7 +184,15 @@ class RunManager:
                     channel=run.channel, text=run_fallback_text(run), blocks=build_run_header_blocks(run)
                 )
                 state.run = run = run.with_(header_ts=str(header["ts"]), status="running")
-                if not await self._store.update_run(run.id, header_ts=run.header_ts, status="running"):
+                updated = await persistently(
+                    lambda: self._store.update_run(
+                        run.id, fence=self._fence(state), header_ts=run.header_ts, status="running"
+                    ),
+                    what=f"starting run {run.id}",
+                )
+                if updated == "fenced":
+                    raise Fenced(run.id)
+                if updated != "ok":
                     await self._end(state, status="cancelled", reason="cancelled before it started")
                     return
                 await self._update_header(run)
@@ -213,6 +227,8 @@ class RunManager:
             if self._closing or state.adopted_elsewhere:
                 raise  # shutting down or taken over: leave the run and its approvals as they are in Redis
             await self._end(state, status="cancelled", reason="cancelled")
+        except Fenced:
+            self._stop_fenced(state)
         except Exception as exc:  # the model failed or the team raised: the run fails, the bot goes on
             if state.adopted_elsewhere:
                 log.info("run %s continues on another worker", run.id, extra={"run_id": run.id})
@@ -239,10 +255,35 @@ class RunManager:
         else:
             await self._end(state, status="rejected", reason=decision.feedback)
 
+    def _fence(self, state: _RunState) -> Fence:
+        return (self._worker_id, state.run.epoch)
+
+    def _stop_fenced(self, state: _RunState) -> None:
+        """Another worker took the run over (this one stalled, or looked dead): stop here, quietly."""
+        state.adopted_elsewhere = True
+        state.token.cancel()
+        log.warning(
+            "worker %s no longer owns run %s (its epoch %d is stale); stopping it here",
+            self._worker_id,
+            state.run.id,
+            state.run.epoch,
+            extra={"run_id": state.run.id},
+        )
+
     async def _end(self, state: _RunState, *, status: str, reason: str, result: str | None = None) -> None:
-        """Give the run its final status (unless someone already did), then tell Slack."""
+        """Give the run its final status (unless someone already did), then tell Slack. Through a Redis
+        outage this waits until Redis is back (a run must not stay "running" with nobody on it); if
+        another worker took the run over meanwhile, it stops here instead."""
         run = state.run
-        if await self._store.finish_run(run, status=status, reason=reason):
+        finished = await persistently(
+            lambda: self._store.finish_run(run, status=status, reason=reason, fence=self._fence(state)),
+            what=f"ending run {run.id}",
+            patience=None,
+        )
+        if finished == "fenced":
+            self._stop_fenced(state)
+            return
+        if finished == "ok":
             self._metrics.runs.labels(status).inc()
         await self.tell_ended(run.id, result=result, fallback=run.with_(status=status, reason=reason))
 
@@ -260,7 +301,13 @@ class RunManager:
         else:
             by = f" by {user_ref(final.ended_by)}" if final.ended_by else ""
             detail = f": {safe(final.reason, 500)}" if final.reason else ""
-            await self._thread_in_order(final, text=f"Run `{final.id}` ended: *{final.status}*{by}{detail}")
+            line = f"Run `{final.id}` ended: *{final.status}*{by}{detail}"
+            # the notification text carries no untrusted text (a reason may quote a reviewer)
+            await self._thread_in_order(
+                final,
+                text=f"Run {final.id} ended: {final.status}",
+                blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": line, "verbatim": True}}],
+            )
         await self._update_header(final)
 
     # approvals --------------------------------------------------------------------------
@@ -282,7 +329,9 @@ class RunManager:
         )
         future = self._waiter.expect(approval.id)
         try:
-            channel, _ = await open_approval(self._store, self._cards, approval, checkpoint=request.checkpoint)
+            channel, _ = await open_approval(
+                self._store, self._cards, approval, checkpoint=request.checkpoint, fence=self._fence(state)
+            )
             self._sweeper.wake()  # its deadline may be the nearest
             await self._thread_in_order(
                 run,
@@ -294,10 +343,12 @@ class RunManager:
             self._waiter.forget(approval.id)
         if decision.outcome == "cancelled":
             return decision
-        decided = await self._store.consume(run.id, approval.id, worker_id=self._worker_id)
+        decided = await persistently(
+            lambda: self._store.consume(run.id, approval.id, fence=self._fence(state)),
+            what=f"taking the decision of approval {approval.id}",
+        )
         if decided is None:
-            state.adopted_elsewhere = True  # this worker looked dead and another one took the run over
-            state.token.cancel()
+            self._stop_fenced(state)  # this worker looked dead and another one took the run over
             raise ApprovalCancelled(decision)
         return await self._take_decision(state, decided, decision)
 
@@ -332,17 +383,24 @@ class RunManager:
     async def continue_if_orphaned(self, approval: ApprovalRecord) -> bool:
         """Adopt `approval`'s run if its owner's heartbeat is gone, and continue it with the decision."""
         run = await self._store.get_run(approval.run_id)
-        if run is None or run.final or run.owner == self._worker_id or self._closing:
+        if run is None or run.final or self.works_on(run.id) or self._closing:
             return False
-        if await self._store.adopt(run.id, approval.id, from_worker=run.owner, to_worker=self._worker_id) != "ok":
+        adopted, epoch = await self._store.adopt(
+            run.id, approval.id, from_worker=run.owner, to_worker=self._worker_id
+        )
+        if adopted != "ok":
             return False
         log.info("adopted run %s from worker %s", run.id, run.owner, extra={"run_id": run.id})
-        await self._go_on_here(run, approval, replay=False)
+        await self._go_on_here(run.with_(epoch=epoch), approval, replay=False)
         return True
 
     async def _go_on_here(self, run: RunRecord, approval: ApprovalRecord | None, *, replay: bool) -> None:
-        """Continue a run this worker has just taken over (see `_resume_point`)."""
+        """Continue a run this worker has just taken over, at its new epoch (see `_resume_point`)."""
         self._metrics.adoptions.inc()
+        old = self._active.get(run.id)
+        if old is not None:  # our own task for it was lost track of: make sure it stops
+            old.adopted_elsewhere = True
+            old.token.cancel()
         state = _RunState(run=run.with_(owner=self._worker_id, status="running"))
         self._active[run.id] = state
         resume = await self._resume_point(state, approval, replay=replay)
@@ -367,26 +425,29 @@ class RunManager:
                 return _Resume(approval=candidate, checkpoint=checkpoint)
             resume = _Resume(approval=candidate, checkpoint=checkpoint, announce=False)
             break
-        self._thread_in_order(
-            state.run,
-            text="The worker running this stopped while the agent was working; another one picked the run up"
-            " from its last checkpoint, and the agent will ask again for anything that still needs approval.",
+        note = (
+            "The worker running this stopped while the agent was working; another one picked the run up"
+            " from its last checkpoint, and the agent will ask again for anything that still needs approval."
         )
+        if approval is not None and approval.kind != "message" and approval.status == "approved" and not replay:
+            what = safe(approval.tool_name or "the code", 80)
+            note += f" {what} was approved but had not run when its worker stopped: it did not run."
+        self._thread_in_order(state.run, text=note)
         return resume
 
     async def restart_orphan(self, run: RunRecord, latest: ApprovalRecord | None) -> bool:
         """Continue a run whose worker died while its agent was working: from its last decision (taken
         again, from that approval's checkpoint), or from the task when no decision was made yet."""
         if latest is not None:
-            adopted = await self._store.adopt(
+            adopted, epoch = await self._store.adopt(
                 run.id, latest.id, from_worker=run.owner, to_worker=self._worker_id, again=True
             )
         else:
-            adopted = await self._store.adopt_idle(run.id, from_worker=run.owner, to_worker=self._worker_id)
+            adopted, epoch = await self._store.adopt_idle(run.id, from_worker=run.owner, to_worker=self._worker_id)
         if adopted != "ok":
             return False
         log.info("restarting run %s, orphaned by worker %s", run.id, run.owner, extra={"run_id": run.id})
-        await self._go_on_here(run, latest, replay=True)
+        await self._go_on_here(run.with_(epoch=epoch), latest, replay=True)
         return True
 
     async def cancel_pending(self, run_id: str, *, by: str, reason: str) -> int:
@@ -410,7 +471,7 @@ class RunManager:
         if run.final:
             return f"Run `{run_id}` has already ended: {run.status}."
         reason = "the run was cancelled"
-        if not await self._store.finish_run(run, status="cancelled", reason=reason, by=by):
+        if await self._store.finish_run(run, status="cancelled", reason=reason, by=by) != "ok":
             latest = await self._store.get_run(run_id)
             return f"Run `{run_id}` has already ended: {latest.status if latest else 'unknown'}."
         self._metrics.runs.labels("cancelled").inc()
@@ -483,6 +544,7 @@ class _RunApprover:
     def __init__(self, manager: RunManager, state: _RunState) -> None:
         self._manager = manager
         self._state = state
+        self.ledger = _RunLedger(manager, state)
 
     async def request(self, request: ApprovalRequest, cancellation_token: CancellationToken | None) -> Decision:
         return await self._manager.request_approval(self._state, request, cancellation_token)
@@ -523,3 +585,70 @@ def _short_reason(exc: BaseException) -> str:
         root = root.__cause__
     text = f"{type(root).__name__}: {root}" if str(root) else type(root).__name__
     return text[:300]
+
+
+class _RunLedger:
+    """The run's side-effect ledger (`agents.approver.SideEffectLedger`), kept in Redis: a tool call
+    that ran before the run was taken over is not asked about or run again after a replay."""
+
+    def __init__(self, manager: RunManager, state: _RunState) -> None:
+        self._manager = manager
+        self._state = state
+        self._approved_by: dict[str, str] = {}
+
+    @staticmethod
+    def _name(request: ApprovalRequest) -> str:
+        return f"{request.kind}:{request.tool_name}:{request.digest}"
+
+    async def recall(self, request: ApprovalRequest) -> PastCall | None:
+        state = self._state
+        entry = await persistently(
+            lambda: self._manager._store.ledger_get(state.run.id, self._name(request)), what="reading the ledger"
+        )
+        if entry is None or entry.get("state") not in ("running", "done"):
+            return None
+        past = PastCall(
+            state="done" if entry["state"] == "done" else "running",
+            result=str(entry.get("result", "")),
+            approved_by=str(entry.get("by", "")),
+            earlier=int(entry.get("epoch") or 0) < state.run.epoch,
+        )
+        if past.earlier and past.state == "done":
+            state.replayed += 1
+            what = safe(request.tool_name or request.kind, 80)
+            by = f" (approved by {user_ref(past.approved_by)})" if past.approved_by else ""
+            self._manager._thread_in_order(
+                state.run,
+                text=f"{what} already ran before this run was taken over{by}; the agent was given its recorded"
+                " result instead of running it again.",
+            )
+        return past
+
+    async def begin(self, request: ApprovalRequest, decision: Decision) -> bool:
+        state = self._state
+        self._approved_by[self._name(request)] = decision.decided_by
+        entry = {"state": "running", "epoch": state.run.epoch, "by": decision.decided_by, "at": time.time()}
+        began = await persistently(
+            lambda: self._manager._store.ledger_begin(
+                state.run.id, self._name(request), entry, fence=self._manager._fence(state)
+            ),
+            what="writing the ledger",
+        )
+        if not began:
+            self._manager._stop_fenced(state)
+        return began
+
+    async def done(self, request: ApprovalRequest, result: str) -> None:
+        state = self._state
+        entry = {
+            "state": "done",
+            "epoch": state.run.epoch,
+            "by": self._approved_by.pop(self._name(request), ""),
+            "at": time.time(),
+            "result": result[:4000],
+        }
+        await persistently(
+            lambda: self._manager._store.ledger_done(state.run.id, self._name(request), entry),
+            what="writing the ledger",
+            patience=None,
+        )

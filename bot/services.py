@@ -102,9 +102,13 @@ def create_services(settings: Settings, *, worker_id: str | None = None) -> Serv
     model_config = resolve_model_config(
         model_config_path=settings.model_config_path, openai_api_key=settings.openai_api_key
     )
-    redis = connect(settings.redis_url)
+    redis = connect(settings.redis_url, command_timeout=settings.redis_timeout)
     prefix = cluster_prefix(settings.key_prefix) if is_cluster_url(settings.redis_url) else settings.key_prefix
-    store = ApprovalStore(redis, prefix=prefix, audit_retention=settings.audit_retention)
+    store = ApprovalStore(
+        redis, prefix=prefix, audit_retention=settings.audit_retention, run_retention=settings.run_retention
+    )
+    # a click counts only if Redis runs it well before the worker stops waiting (and answers "try again")
+    store.click_window = settings.redis_timeout * 0.75
     metrics = Metrics()
     slack = create_slack_client(settings, metrics)
     cards = CardService(slack, store=store)

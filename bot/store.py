@@ -23,12 +23,14 @@ Keys (prefix `hitl` by default; ids are checked against `records.*_ID` before th
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import inspect
 import json
+import logging
 import time
 import zlib
-from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar, cast
 from urllib.parse import urlsplit
@@ -36,9 +38,13 @@ from urllib.parse import urlsplit
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.sentinel import Sentinel
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from agents.modes import DEFAULT_MAX_AUTO_REPLIES, parse_mode, risk_words_setting
 from bot.records import TEXT_FIELDS, ApprovalRecord, ChannelSettings, RunRecord
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 DecideStatus = Literal[
@@ -53,9 +59,40 @@ DecideStatus = Literal[
     "not_allowed",
     "check_groups",
     "duplicate",
+    "late",
 ]
 DECIDED_RETENTION_SECONDS = 30 * 24 * 3600
 AUDIT_RETENTION_SECONDS = 90 * 24 * 3600
+RUN_RETENTION_SECONDS = 30 * 24 * 3600
+Fence = tuple[str, int]  # (owner worker id, epoch): whose writes to a run's steps count (see `_FENCE`)
+REDIS_DOWN: tuple[type[BaseException], ...] = (RedisConnectionError, RedisTimeoutError, OSError)
+
+
+class Fenced(Exception):
+    """This worker no longer owns the run (another worker took it over): it must stop working on it."""
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(f"this worker no longer owns run {run_id}")
+        self.run_id = run_id
+
+
+async def persistently(call: Callable[[], Awaitable[T]], *, what: str, patience: float | None = 60.0) -> T:
+    """`call()`, tried again while Redis is unreachable or slow (a blip, a restart, a failover), for at
+    most `patience` seconds (None: until it works or the task is cancelled). For an owner's writes,
+    which are safe to repeat: a run must not fail because Redis was away for a few seconds."""
+    delay, waited, warned = 0.05, 0.0, False
+    while True:
+        try:
+            return await call()
+        except REDIS_DOWN as exc:
+            if patience is not None and waited >= patience:
+                raise
+            if not warned:
+                log.warning("%s: Redis unreachable (%s); trying again", what, type(exc).__name__)
+                warned = True
+            await asyncio.sleep(delay)
+            waited += delay
+            delay = min(delay * 2, 2.0)
 
 # An approval as scripts return it: its hash, and its long texts (`ApprovalStore.text_key`) as the
 # pseudo-field _text.
@@ -77,6 +114,11 @@ local function decide(KEYS, ARGV)
   local id, outcome, by, now, feedback = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
   local card_channel, card_ts, prefix, audit_minid = ARGV[6], ARGV[7], ARGV[8], ARGV[9]
   local check_auth, groups_ok = ARGV[11], ARGV[12]
+  if (ARGV[16] or '') ~= '' then
+    -- a click answered "try again" by a worker that stopped waiting for Redis must not count later
+    local t = redis.call('TIME')
+    if tonumber(t[1]) + tonumber(t[2]) / 1000000 > tonumber(ARGV[16]) then return {'late', {}} end
+  end
   local cur = redis.call('HMGET', key, 'status', 'card_channel', 'card_ts', 'deadline', 'owner',
                          'created_at', 'run_id', 'origin_channel', 'timeout_outcome', 'requester',
                          'allow_self_approval', 'approvers', 'required_approvals')
@@ -95,6 +137,21 @@ local function decide(KEYS, ARGV)
   end
   if cur[1] ~= 'pending' then return {'already', record()} end
   if outcome == 'timed_out' and tonumber(cur[4]) > tonumber(now) then return {'not_due', {}} end
+  local required = tonumber(cur[13] or '1') or 1
+  local timeout_outcome = cur[9]
+  if outcome == 'timed_out' and timeout_outcome == 'approve' then
+    -- a timeout approves only what people could see, and never a quorum nobody voted for
+    local unseen = (cur[3] or '') == ''
+    if unseen or (required > 1 and (redis.call('HGET', key, 'votes') or '') == '') then
+      timeout_outcome = 'reject'
+      redis.call('HSET', key, 'timeout_outcome', 'reject')
+      if unseen then
+        feedback = 'its card was never shown, so the timeout does not approve it'
+      else
+        feedback = 'nobody approved, so the timeout does not approve it'
+      end
+    end
+  end
   local function audit(...)
     redis.call('XADD', KEYS[3], 'MINID', '~', audit_minid, '*', 'at', now, 'approval', id, 'run', cur[7],
                'card_channel', cur[2], 'origin_channel', cur[8], ...)
@@ -115,7 +172,6 @@ local function decide(KEYS, ARGV)
       return {refusal, record()}
     end
   end
-  local required = tonumber(cur[13] or '1') or 1
   if outcome == 'approved' and required > 1 then
     if redis.call('SADD', votes_key, by) == 0 then return {'duplicate', record()} end
     redis.call('EXPIRE', votes_key, ARGV[10])
@@ -141,7 +197,7 @@ local function decide(KEYS, ARGV)
         'latency_ms', math.floor((tonumber(now) - tonumber(cur[6])) * 1000))
   -- how many heard it: the owner's subscription, so 0 means its worker may be gone
   local heard = redis.call('PUBLISH', prefix .. ':worker:' .. cur[5], cjson.encode({t='decision', id=id,
-             status=outcome, by=by, feedback=feedback, timeout_outcome=cur[9]}))
+             status=outcome, by=by, feedback=feedback, timeout_outcome=timeout_outcome}))
   return {'ok', record(), heard}
 end
 """
@@ -160,7 +216,7 @@ for _, id in ipairs(due) do
   local key = ARGV[7] .. id .. ARGV[8]
   local keys = {key, KEYS[1], KEYS[2], ARGV[9] .. id .. ARGV[10], KEYS[3], ARGV[11] .. id .. ARGV[12]}
   local result = decide(keys, {id, 'timed_out', 'timeout',
-                        now, '', '', '', prefix, ARGV[4], ARGV[5], '0', '0', ARGV[6], '0', ''})
+                        now, '', '', '', prefix, ARGV[4], ARGV[5], '0', '0', ARGV[6], '0', '', ''})
   if result[1] == 'ok' then
     decided[#decided + 1] = {result[2], result[3]}
   elseif result[1] == 'missing' or result[1] == 'already' then
@@ -196,28 +252,56 @@ return due
 
 _FINAL = "local final = {completed=1, rejected=1, timed_out=1, failed=1, cancelled=1}\n"
 
+# The fencing check of every owner write: the run's owner and epoch must be the writer's (an owner
+# that stalled while another worker took the run over finds a higher epoch and stops). An empty owner
+# is a write that is not the owner's (a person cancelling, say): not fenced.
+_FENCE = """
+local function fenced(run_key, owner, epoch)
+  if owner == '' then return false end
+  local cur = redis.call('HMGET', run_key, 'owner', 'epoch')
+  return cur[1] ~= owner or (cur[2] or '0') ~= epoch
+end
+local function hset_json(key, json)
+  local flat = {}
+  for k, v in pairs(cjson.decode(json)) do flat[#flat + 1] = k; flat[#flat + 1] = tostring(v) end
+  if #flat > 0 then redis.call('HSET', key, unpack(flat)) end
+end
+local function audit_json(key, minid, json)
+  local flat = {}
+  for k, v in pairs(cjson.decode(json)) do flat[#flat + 1] = k; flat[#flat + 1] = tostring(v) end
+  redis.call('XADD', key, 'MINID', '~', minid, '*', unpack(flat))
+end
+"""
+
+# KEYS: run, active user, active channel, live runs, run's approvals, run's ledger.
+# ARGV: status, finished_at, reason, ended_by, run id, fence owner, fence epoch, retention seconds.
 _FINISH_RUN = (
     _FINAL
+    + _FENCE
     + """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return 'missing' end
 if final[status] then return status end
-if ARGV[6] ~= '' and redis.call('HGET', KEYS[1], 'owner') ~= ARGV[6] then return 'taken' end
+if fenced(KEYS[1], ARGV[6], ARGV[7]) then return 'fenced' end
 redis.call('HSET', KEYS[1], 'status', ARGV[1], 'finished_at', ARGV[2], 'reason', ARGV[3], 'ended_by', ARGV[4])
 redis.call('SREM', KEYS[2], ARGV[5])
 redis.call('SREM', KEYS[3], ARGV[5])
 redis.call('SREM', KEYS[4], ARGV[5])
+for i = 1, 6 do if i == 1 or i >= 5 then redis.call('EXPIRE', KEYS[i], ARGV[8]) end end
 return 'ok'
 """
 )
 
 # Update a run's fields; a final status is never overwritten (a cancel may land at any time).
+# ARGV: fence owner, fence epoch, then field, value pairs.
 _UPDATE_RUN = (
     _FINAL
+    + _FENCE
     + """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return 'missing' end
-for i = 1, #ARGV, 2 do
+if fenced(KEYS[1], ARGV[1], ARGV[2]) then return 'fenced' end
+for i = 3, #ARGV, 2 do
   if not (ARGV[i] == 'status' and final[status]) then redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 end
 if final[status] then return 'final' end
@@ -225,42 +309,58 @@ return 'ok'
 """
 )
 
-# The owner resumes after a decision: it must still own the run and nobody may have consumed the
-# decision (an adopter, if the owner looked dead). Exactly one worker continues a run. Returns the
-# decided approval (hash, and its texts as _text), in the same round trip.
-_CONSUME = _STORED + """
-if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return {} end
-if redis.call('HGET', KEYS[2], 'consumed') == '1' then return {} end
-redis.call('HSET', KEYS[2], 'consumed', '1')
+# The owner resumes after a decision: it must still own the run (owner and epoch) and nobody may have
+# consumed the decision (an adopter, if the owner looked dead). Exactly one worker continues a run.
+# Returns the decided approval (hash, and its texts as _text), in the same round trip.
+_CONSUME = (
+    _STORED
+    + _FENCE
+    + """
+if fenced(KEYS[1], ARGV[1], ARGV[2]) then return {} end
+local by = ARGV[1] .. ':' .. ARGV[2]
+local taken = redis.call('HMGET', KEYS[2], 'consumed', 'consumed_by')
+-- taken by someone else; the same owner asking again (its answer was lost) gets it again
+if taken[1] == '1' and taken[2] ~= by then return {} end
+redis.call('HSET', KEYS[2], 'consumed', '1', 'consumed_by', by)
 local status = redis.call('HGET', KEYS[1], 'status')
 if status == 'waiting' then redis.call('HSET', KEYS[1], 'status', 'running') end
 return stored(KEYS[2], KEYS[3])
 """
+)
 
 # Another worker takes over a run whose owner is gone: to continue it with a decided approval
-# (KEYS[3]), or, with no approval, because its owner died while the agent was working.
+# (KEYS[3]), or, with no approval, because its owner died while the agent was working. The run's
+# epoch goes up: whatever the old owner still tries to write is refused from now on.
 _ADOPT = (
     _FINAL
     + """
-if redis.call('EXISTS', KEYS[2]) == 1 then return 'alive' end
+-- a worker may take back its own run (its task for it was lost): its heartbeat then says nothing
+if ARGV[1] ~= ARGV[2] and redis.call('EXISTS', KEYS[2]) == 1 then return {'alive'} end
 local status = redis.call('HGET', KEYS[1], 'status')
-if not status or final[status] then return 'final' end
-if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return 'taken' end
+if not status or final[status] then return {'final'} end
+if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return {'taken'} end
 if KEYS[3] then
   local approval = redis.call('HMGET', KEYS[3], 'status', 'consumed')
-  if not approval[1] or approval[1] == 'pending' then return 'pending' end
-  if approval[2] == '1' and ARGV[3] ~= '1' then return 'consumed' end
-  redis.call('HSET', KEYS[3], 'consumed', '1')
+  if not approval[1] or approval[1] == 'pending' then return {'pending'} end
+  if approval[2] == '1' and ARGV[3] ~= '1' then return {'consumed'} end
 end
 redis.call('HSET', KEYS[1], 'owner', ARGV[2], 'status', 'running')
-return 'ok'
+local epoch = redis.call('HINCRBY', KEYS[1], 'epoch', 1)
+if KEYS[3] then redis.call('HSET', KEYS[3], 'consumed', '1', 'consumed_by', ARGV[2] .. ':' .. epoch) end
+return {'ok', epoch}
 """
 )
 
-# Admit a run if its requester and channel are under their limits of active runs. Members whose
-# run has ended (or expired) are pruned first, so a lost worker cannot block anyone for good.
+# Admit and record a run in one step, if its requester and channel are under their limits of active
+# runs (so simultaneous commands cannot all pass the check). Members whose run has ended or expired
+# are pruned first, so a lost worker cannot block anyone for good; runs of the channel's index older
+# than the retention are dropped.
+# KEYS: active user, active channel, live runs, the run, channel's runs, audit.
+# ARGV: run id, max per user, max per channel, run key prefix, fields (JSON), created_at,
+#       channel index cutoff, audit minid, audit entry (JSON).
 _ADMIT_RUN = (
     _FINAL
+    + _FENCE
     + """
 for i = 1, 2 do
   for _, member in ipairs(redis.call('SMEMBERS', KEYS[i])) do
@@ -270,9 +370,65 @@ for i = 1, 2 do
 end
 if redis.call('SCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 'user_limit' end
 if redis.call('SCARD', KEYS[2]) >= tonumber(ARGV[3]) then return 'channel_limit' end
+if redis.call('EXISTS', KEYS[4]) == 1 then return 'exists' end
 redis.call('SADD', KEYS[1], ARGV[1])
 redis.call('SADD', KEYS[2], ARGV[1])
 redis.call('SADD', KEYS[3], ARGV[1])
+hset_json(KEYS[4], ARGV[5])
+redis.call('ZADD', KEYS[5], ARGV[6], ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', ARGV[7])
+audit_json(KEYS[6], ARGV[8], ARGV[9])
+return 'ok'
+"""
+)
+
+# Store a new pending approval, if the writer still owns its run (fenced). A retry of a call whose
+# answer was lost finds it there ('exists').
+# KEYS: approval, its texts, deadlines, run's approvals, checkpoint, audit, run.
+# ARGV: fence owner, fence epoch, approval id, deadline, fields (JSON), texts (packed),
+#       checkpoint (packed, or empty), checkpoint lifetime, audit minid, audit entry (JSON).
+_OPEN_APPROVAL = (
+    _FENCE
+    + """
+if fenced(KEYS[7], ARGV[1], ARGV[2]) then return 'fenced' end
+if redis.call('EXISTS', KEYS[1]) == 1 then return 'exists' end
+hset_json(KEYS[1], ARGV[5])
+redis.call('SET', KEYS[2], ARGV[6])
+redis.call('ZADD', KEYS[3], ARGV[4], ARGV[3])
+redis.call('SADD', KEYS[4], ARGV[3])
+if ARGV[7] ~= '' then redis.call('SET', KEYS[5], ARGV[7], 'EX', ARGV[8]) end
+audit_json(KEYS[6], ARGV[9], ARGV[10])
+return 'ok'
+"""
+)
+
+# Note the message that shows an approval. If the approval was decided meanwhile (its timeout fired
+# while Redis could not be told the card's ts), the card is due a redraw at once. Another card
+# already attached wins ('other': the caller removes its own).
+# KEYS: approval, card index, outbox. ARGV: channel, ts, approval id, lifetime, now.
+_ATTACH_CARD = """
+local cur = redis.call('HMGET', KEYS[1], 'status', 'card_ts')
+if not cur[1] then return 'missing' end
+if cur[2] and cur[2] ~= '' and cur[2] ~= ARGV[2] then return 'other' end
+redis.call('HSET', KEYS[1], 'card_channel', ARGV[1], 'card_ts', ARGV[2])
+redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[4])
+if cur[1] ~= 'pending' then redis.call('ZADD', KEYS[3], ARGV[5], ARGV[3]) end
+return cur[1]
+"""
+
+# A worker's heartbeat, and Redis's clock (to measure ours against it). KEYS: heartbeat. ARGV: now, ttl ms.
+_BEAT = """
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return redis.call('TIME')
+"""
+
+# The side-effect ledger: a tool call or code run is about to run (fenced: only the run's owner).
+# KEYS: run, ledger. ARGV: fence owner, fence epoch, entry name, entry (JSON).
+_LEDGER_BEGIN = (
+    _FENCE
+    + """
+if fenced(KEYS[1], ARGV[1], ARGV[2]) then return 'fenced' end
+redis.call('HSET', KEYS[2], ARGV[3], ARGV[4])
 return 'ok'
 """
 )
@@ -285,23 +441,29 @@ class DecideResult:
     owner_heard: bool = False  # `ok`: the owner's worker was subscribed when the decision was published
 
 
-def connect(redis_url: str, *, max_connections: int = 64, timeout: float = 5.0) -> Redis:
+def connect(
+    redis_url: str, *, max_connections: int = 64, timeout: float = 5.0, command_timeout: float | None = None
+) -> Redis:
     """A client on a blocking pool: under load it waits for a connection instead of raising.
 
     `redis+sentinel://[:password@]host:26379[,host2:26379]/<service name>[/<db>]` asks Redis Sentinel
     for the current master (and follows failovers). `redis+cluster://[:password@]host:port[,host:port]`
     uses Redis Cluster: every key then shares one hash tag (see `cluster_prefix`), so each Lua step runs
-    on one node, and pub/sub goes through a plain connection to one node (Cluster broadcasts PUBLISH)."""
+    on one node, and pub/sub goes through a plain connection to one node (Cluster broadcasts PUBLISH).
+
+    `command_timeout`: seconds a command may wait for its answer (a frozen or partitioned Redis then
+    fails the command instead of holding it, and whoever waits on it, forever)."""
+    options = {**_CONNECTION, "socket_timeout": command_timeout}
     if redis_url.startswith(("redis+sentinel://", "rediss+sentinel://")):
-        return _sentinel_master(redis_url, max_connections=max_connections, timeout=timeout)
+        return _sentinel_master(redis_url, max_connections=max_connections, timeout=timeout, options=options)
     if is_cluster_url(redis_url):
-        return _cluster(redis_url, max_connections=max_connections)
+        return _cluster(redis_url, max_connections=max_connections, options=options)
     pool = BlockingConnectionPool.from_url(
         redis_url,
         max_connections=max_connections,
         timeout=timeout,
         health_check_interval=15,
-        **_CONNECTION,
+        **options,
     )
     return Redis(connection_pool=pool)
 
@@ -328,14 +490,14 @@ def cluster_prefix(prefix: str) -> str:
     return prefix if prefix.startswith("{") and prefix.endswith("}") else "{" + prefix.strip("{}") + "}"
 
 
-def _cluster(url: str, *, max_connections: int) -> Redis:
+def _cluster(url: str, *, max_connections: int, options: dict[str, Any]) -> Redis:
     parts = urlsplit(url)
     cluster = RedisCluster(
         startup_nodes=[ClusterNode(host, port) for host, port in _hosts(parts.netloc, default_port=6379)],
         password=parts.password,
         ssl=parts.scheme.startswith("rediss"),
         max_connections=max_connections,
-        **_CONNECTION,
+        **options,
     )
     return cast(Redis, cluster)  # the commands we use are the same; pub/sub goes through `pubsub_client`
 
@@ -354,7 +516,7 @@ async def pubsub_client(redis: Redis) -> Redis:
     return redis
 
 
-def _sentinel_master(url: str, *, max_connections: int, timeout: float) -> Redis:
+def _sentinel_master(url: str, *, max_connections: int, timeout: float, options: dict[str, Any]) -> Redis:
     parts = urlsplit(url)
     hosts = _hosts(parts.netloc, default_port=26379)
     path = [p for p in parts.path.split("/") if p]
@@ -370,7 +532,7 @@ def _sentinel_master(url: str, *, max_connections: int, timeout: float) -> Redis
         password=parts.password,
         ssl=parts.scheme.startswith("rediss"),
         max_connections=max_connections,
-        **_CONNECTION,
+        **options,
     )
     return master
 
@@ -402,6 +564,33 @@ def _approval(raw: dict[str, str]) -> ApprovalRecord:
     return ApprovalRecord.from_redis(raw)
 
 
+def _readable(raw: dict[str, str], text: str | None) -> ApprovalRecord | None:
+    """An approval from its hash and texts; None (logged) for a record that cannot be read."""
+    try:
+        return _approval({**raw, "_text": text or ""})
+    except (ValueError, TypeError, zlib.error) as exc:
+        log.warning("skipped a malformed approval record %s (%s)", str(raw.get("id", "?"))[:40], exc)
+        return None
+
+
+def _run(raw: dict[str, str]) -> RunRecord | None:
+    """A run from its hash; None (logged) for a record that cannot be read, which is skipped rather
+    than stopping whatever was reading it."""
+    try:
+        return RunRecord.from_redis(raw)
+    except (ValueError, TypeError) as exc:
+        log.warning("skipped a malformed run record %s (%s)", str(raw.get("id", "?"))[:40], exc)
+        return None
+
+
+def _fence_args(fence: Fence | None) -> list[str]:
+    return [fence[0], str(fence[1])] if fence is not None else ["", ""]
+
+
+def _adopted(result: list[Any]) -> tuple[str, int]:
+    return str(result[0]), int(result[1]) if len(result) > 1 else 0
+
+
 def _pairs(flat: list[Any]) -> dict[str, str]:
     return {str(flat[i]): str(flat[i + 1]) for i in range(0, len(flat), 2)}
 
@@ -409,7 +598,14 @@ def _pairs(flat: list[Any]) -> dict[str, str]:
 class ApprovalStore:
     """Runs, approvals, channel settings and the audit log in Redis."""
 
-    def __init__(self, redis: Redis, *, prefix: str = "hitl", audit_retention: int = AUDIT_RETENTION_SECONDS) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        prefix: str = "hitl",
+        audit_retention: int = AUDIT_RETENTION_SECONDS,
+        run_retention: int = RUN_RETENTION_SECONDS,
+    ) -> None:
         self.redis = redis
         self.prefix = prefix
         self.audit_retention = audit_retention
@@ -423,6 +619,15 @@ class ApprovalStore:
         self._claim_outbox = redis.register_script(_CLAIM_OUTBOX)
         self._outbox_done = redis.register_script(_OUTBOX_DONE)
         self._sweep = redis.register_script(_SWEEP)
+        self._open_approval = redis.register_script(_OPEN_APPROVAL)
+        self._attach_card = redis.register_script(_ATTACH_CARD)
+        self._ledger_begin = redis.register_script(_LEDGER_BEGIN)
+        self._beat = redis.register_script(_BEAT)
+        self.run_retention = run_retention
+        # how long a person's decision may wait in Redis's queue and still count (None: any time): a
+        # worker that gave up waiting told the person to try again, so a late click must not count
+        self.click_window: float | None = None
+        self.clock_offset = 0.0  # Redis's clock minus ours (measured at each heartbeat)
 
     # keys -------------------------------------------------------------------------------
     def approval_key(self, approval_id: str) -> str:
@@ -477,83 +682,135 @@ class ApprovalStore:
         return [f"{self.prefix}:active:user:{run.requester}", f"{self.prefix}:active:channel:{run.channel}"]
 
     async def create_run(self, run: RunRecord, *, max_per_user: int, max_per_channel: int) -> str:
-        """Record a new run if its requester and channel are under their limits of active runs.
+        """Record a new run if its requester and channel are under their limits of active runs, in one
+        atomic step (simultaneous commands cannot all pass the check).
 
         Returns "ok", "user_limit" or "channel_limit" (then nothing is stored)."""
+        audit = {
+            "event": "run_started",
+            "run": run.id,
+            "by": run.requester,
+            "origin_channel": run.channel,
+            "at": repr(run.created_at),
+            "task": run.task[:500],
+        }
         admitted = await self._admit_run(
-            keys=[*self._active_keys(run), self.live_runs_key],
-            args=[run.id, max_per_user, max_per_channel, f"{self.prefix}:run:"],
-        )
-        if admitted != "ok":
-            return str(admitted)
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(self.run_key(run.id), mapping=run.to_redis())
-            pipe.zadd(f"{self.prefix}:channel:{run.channel}:runs", {run.id: run.created_at})
-            pipe.xadd(
+            keys=[
+                *self._active_keys(run),
+                self.live_runs_key,
+                self.run_key(run.id),
+                self.channel_runs_key(run.channel),
                 self.audit_key,
-                {
-                    "event": "run_started",
-                    "run": run.id,
-                    "by": run.requester,
-                    "origin_channel": run.channel,
-                    "at": repr(run.created_at),
-                    "task": run.task[:500],
-                },
-                minid=self.audit_minid(),
-                approximate=True,
-            )
-            await pipe.execute()
-        return "ok"
+            ],
+            args=[
+                run.id,
+                max_per_user,
+                max_per_channel,
+                f"{self.prefix}:run:",
+                json.dumps(run.to_redis()),
+                repr(run.created_at),
+                repr(time.time() - self.run_retention),
+                self.audit_minid(),
+                json.dumps(audit),
+            ],
+        )
+        return str(admitted)
+
+    def channel_runs_key(self, channel: str) -> str:
+        return f"{self.prefix}:channel:{channel}:runs"
 
     async def get_run(self, run_id: str) -> RunRecord | None:
         raw = await _aw(self.redis.hgetall(self.run_key(run_id)))
-        return RunRecord.from_redis(raw) if raw else None
+        return _run(raw) if raw else None
 
-    async def update_run(self, run_id: str, **fields: str | float) -> bool:
-        """Set fields of a run. False (and its status kept) when the run has already ended."""
-        args = [item for key, value in fields.items() for item in (key, str(value))]
-        return bool(await self._update_run(keys=[self.run_key(run_id)], args=args) == "ok")
+    async def update_run(self, run_id: str, *, fence: Fence | None = None, **fields: str | float) -> str:
+        """Set fields of a run: "ok"; "final" when it has already ended (its status is kept); "fenced"
+        when `fence` no longer owns it (nothing is written); "missing"."""
+        args = [*_fence_args(fence), *(item for key, value in fields.items() for item in (key, str(value)))]
+        return str(await self._update_run(keys=[self.run_key(run_id)], args=args))
 
     async def finish_run(
-        self, run: RunRecord, *, status: str, reason: str = "", by: str = "", if_owner: str = ""
-    ) -> bool:
-        """Set a final status unless the run already has one (or, with `if_owner`, has another owner).
-        True when this call set it."""
-        result = await self._finish_run(
-            keys=[self.run_key(run.id), *self._active_keys(run), self.live_runs_key],
-            args=[status, repr(time.time()), reason, by, run.id, if_owner],
+        self, run: RunRecord, *, status: str, reason: str = "", by: str = "", fence: Fence | None = None
+    ) -> str:
+        """Set a final status unless the run already has one: "ok" when this call set it, else the final
+        status it had, "fenced" (`fence` no longer owns the run) or "missing". An ended run and its
+        indexes are kept `run_retention` seconds."""
+        result = str(
+            await self._finish_run(
+                keys=[
+                    self.run_key(run.id),
+                    *self._active_keys(run),
+                    self.live_runs_key,
+                    f"{self.run_key(run.id)}:approvals",
+                    self.ledger_key(run.id),
+                ],
+                args=[status, repr(time.time()), reason, by, run.id, *_fence_args(fence), self.run_retention],
+            )
         )
         if result == "ok":
             await self.audit(
                 "run_finished", run=run.id, outcome=status, reason=reason[:500], by=by, origin_channel=run.channel
             )
-        return bool(result == "ok")
+        return result
 
-    async def consume(self, run_id: str, approval_id: str, *, worker_id: str) -> ApprovalRecord | None:
-        """The owner takes a decision to continue its run: the decided approval, or None when another
-        worker adopted the run."""
+    async def consume(self, run_id: str, approval_id: str, *, fence: Fence) -> ApprovalRecord | None:
+        """The owner takes a decision to continue its run: the decided approval, or None when the run is
+        no longer this owner's (another worker adopted it) or the decision was taken already."""
         flat = await self._consume(
-            keys=[self.run_key(run_id), self.approval_key(approval_id), self.text_key(approval_id)], args=[worker_id]
+            keys=[self.run_key(run_id), self.approval_key(approval_id), self.text_key(approval_id)],
+            args=_fence_args(fence),
         )
         return _approval(_pairs(flat)) if flat else None
 
     async def adopt(
         self, run_id: str, approval_id: str, *, from_worker: str, to_worker: str, again: bool = False
-    ) -> str:
+    ) -> tuple[str, int]:
         """Take over a run whose owner's heartbeat is gone, to continue it with a decided approval
         (`again`: one the dead owner had already taken, whose continuation died with it).
 
-        Returns "ok" (adopted), or why not: "alive", "final", "taken", "pending", "consumed"."""
+        Returns ("ok", the run's new epoch), or why not: "alive", "final", "taken", "pending", "consumed"."""
         keys = [self.run_key(run_id), self.heartbeat_key(from_worker), self.approval_key(approval_id)]
-        return str(await self._adopt(keys=keys, args=[from_worker, to_worker, "1" if again else "0"]))
+        return _adopted(await self._adopt(keys=keys, args=[from_worker, to_worker, "1" if again else "0"]))
 
-    async def adopt_idle(self, run_id: str, *, from_worker: str, to_worker: str) -> str:
+    async def adopt_idle(self, run_id: str, *, from_worker: str, to_worker: str) -> tuple[str, int]:
         """Take over a run whose owner's heartbeat is gone and which has no decision to continue with."""
         keys = [self.run_key(run_id), self.heartbeat_key(from_worker)]
-        return str(await self._adopt(keys=keys, args=[from_worker, to_worker, "0"]))
+        return _adopted(await self._adopt(keys=keys, args=[from_worker, to_worker, "0"]))
+
+    # the side-effect ledger: tool calls and code that ran in a run ------------------------
+    def ledger_key(self, run_id: str) -> str:
+        return f"{self.run_key(run_id)}:ledger"
+
+    async def ledger_get(self, run_id: str, name: str) -> dict[str, Any] | None:
+        value = await _aw(self.redis.hget(self.ledger_key(run_id), name))
+        if not value:
+            return None
+        try:
+            entry = json.loads(value)
+        except ValueError:
+            return None
+        return entry if isinstance(entry, dict) else None
+
+    async def ledger_begin(self, run_id: str, name: str, entry: Mapping[str, Any], *, fence: Fence) -> bool:
+        """Note that a call is about to run, if `fence` still owns the run (else False: do not run it)."""
+        result = await self._ledger_begin(
+            keys=[self.run_key(run_id), self.ledger_key(run_id)], args=[*_fence_args(fence), name, json.dumps(entry)]
+        )
+        return bool(result == "ok")
+
+    async def ledger_done(self, run_id: str, name: str, entry: Mapping[str, Any]) -> None:
+        """Note that a call ran, and its result (whoever owns the run now: it did run)."""
+        await _aw(self.redis.hset(self.ledger_key(run_id), name, json.dumps(entry)))
 
     async def beat(self, worker_id: str, *, ttl: float) -> None:
-        await self.redis.set(self.heartbeat_key(worker_id), repr(time.time()), px=int(ttl * 1000))
+        """Renew the worker's heartbeat, and measure Redis's clock against ours (see `click_window`)."""
+        sent = time.time()
+        seconds, micros = await self._beat(keys=[self.heartbeat_key(worker_id)], args=[repr(sent), int(ttl * 1000)])
+        self.clock_offset = int(seconds) + int(micros) / 1e6 - (sent + time.time()) / 2
+
+    async def claim(self, what: str, worker_id: str, *, seconds: int) -> bool:
+        """One worker does `what` (for `seconds`): True for the first to ask."""
+        return bool(await self.redis.set(f"{self.prefix}:claim:{what}", worker_id, nx=True, ex=seconds))
 
     async def drop_heartbeat(self, worker_id: str) -> None:
         await self.redis.delete(self.heartbeat_key(worker_id))
@@ -572,7 +829,7 @@ class ApprovalStore:
             for run_id in ids:
                 pipe.hgetall(self.run_key(run_id))
             raws = await pipe.execute()
-        return [RunRecord.from_redis(raw) for raw in raws if raw]
+        return [run for run in map(_run, raws) if run is not None]
 
     async def outbox_add(self, approval_id: str, *, due: float) -> None:
         """Remember a card that Slack would not update, to try again at `due`."""
@@ -609,46 +866,64 @@ class ApprovalStore:
         return unpack(value) if value is not None else None
 
     async def recent_runs(self, channel: str, *, limit: int = 10) -> list[RunRecord]:
-        ids = await self.redis.zrevrange(f"{self.prefix}:channel:{channel}:runs", 0, limit - 1)
+        ids = await self.redis.zrevrange(self.channel_runs_key(channel), 0, limit - 1)
         async with self.redis.pipeline(transaction=False) as pipe:
             for run_id in ids:
                 pipe.hgetall(self.run_key(run_id))
             raws = await pipe.execute()
-        return [RunRecord.from_redis(raw) for raw in raws if raw]
+        return [run for run in map(_run, raws) if run is not None]
 
     # approvals --------------------------------------------------------------------------
-    async def create_approval(self, approval: ApprovalRecord, *, checkpoint: str | None = None) -> None:
-        """Store a pending approval with its deadline (before its card is posted)."""
-        async with self.redis.pipeline(transaction=True) as pipe:
-            fields = approval.to_redis()
-            texts = {name: fields.pop(name) for name in TEXT_FIELDS if name in fields}
-            pipe.hset(self.approval_key(approval.id), mapping=fields)
-            pipe.set(self.text_key(approval.id), pack(json.dumps({k: v for k, v in texts.items() if v})))
-            pipe.zadd(self.deadlines_key, {approval.id: approval.deadline})
-            pipe.sadd(f"{self.run_key(approval.run_id)}:approvals", approval.id)
-            if checkpoint is not None:  # compressed: a team's state is repetitive JSON (~3 KB -> ~1 KB)
-                pipe.set(self.checkpoint_key(approval.id), pack(checkpoint), ex=DECIDED_RETENTION_SECONDS)
-            pipe.xadd(
+    async def create_approval(
+        self, approval: ApprovalRecord, *, checkpoint: str | None = None, fence: Fence | None = None
+    ) -> str:
+        """Store a pending approval with its deadline (before its card is posted), if `fence` still owns
+        its run. Returns "ok", "exists" (stored already: a retry) or "fenced" (nothing stored)."""
+        fields = approval.to_redis()
+        texts = {name: fields.pop(name) for name in TEXT_FIELDS if name in fields}
+        audit = {
+            "event": "requested",
+            "approval": approval.id,
+            "run": approval.run_id,
+            "by": approval.requester,
+            "at": repr(approval.created_at),
+            "card_channel": approval.card_channel,
+            "origin_channel": approval.origin_channel,
+        }
+        result = await self._open_approval(
+            keys=[
+                self.approval_key(approval.id),
+                self.text_key(approval.id),
+                self.deadlines_key,
+                f"{self.run_key(approval.run_id)}:approvals",
+                self.checkpoint_key(approval.id),
                 self.audit_key,
-                {
-                    "event": "requested",
-                    "approval": approval.id,
-                    "run": approval.run_id,
-                    "by": approval.requester,
-                    "at": repr(approval.created_at),
-                    "card_channel": approval.card_channel,
-                    "origin_channel": approval.origin_channel,
-                },
-                minid=self.audit_minid(),
-                approximate=True,
-            )
-            await pipe.execute()
+                self.run_key(approval.run_id),
+            ],
+            args=[
+                *_fence_args(fence),
+                approval.id,
+                repr(approval.deadline),
+                json.dumps(fields),
+                pack(json.dumps({k: v for k, v in texts.items() if v})),
+                # compressed: a team's state is repetitive JSON (~3 KB -> ~1 KB)
+                pack(checkpoint) if checkpoint is not None else "",
+                DECIDED_RETENTION_SECONDS,
+                self.audit_minid(),
+                json.dumps(audit),
+            ],
+        )
+        return str(result)
 
-    async def attach_card(self, approval_id: str, *, channel: str, ts: str) -> None:
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(self.approval_key(approval_id), mapping={"card_channel": channel, "card_ts": ts})
-            pipe.set(self.card_key(channel, ts), approval_id, ex=DECIDED_RETENTION_SECONDS)
-            await pipe.execute()
+    async def attach_card(self, approval_id: str, *, channel: str, ts: str) -> str:
+        """Note the message showing an approval. Returns the approval's status (a decided one's card is
+        put in the outbox, to be redrawn), "other" when another message shows it already, or "missing"."""
+        return str(
+            await self._attach_card(
+                keys=[self.approval_key(approval_id), self.card_key(channel, ts), self.outbox_key],
+                args=[channel, ts, approval_id, DECIDED_RETENTION_SECONDS, repr(time.time())],
+            )
+        )
 
     async def get_approval(self, approval_id: str) -> ApprovalRecord | None:
         found = await self.get_approvals([approval_id])
@@ -661,7 +936,8 @@ class ApprovalStore:
                 pipe.get(self.text_key(approval_id))
             replies = await pipe.execute()
         pairs = zip(replies[::2], replies[1::2], strict=True)
-        return [_approval({**raw, "_text": text or ""}) for raw, text in pairs if raw]
+        found = (_readable(raw, text) for raw, text in pairs if raw)
+        return [approval for approval in found if approval is not None]
 
     async def approval_for_card(self, channel: str, ts: str) -> str | None:
         value = await self.redis.get(self.card_key(channel, ts))
@@ -727,6 +1003,9 @@ class ApprovalStore:
                 self.card_grace,
                 "1" if attach else "0",
                 self.card_key(channel, ts),
+                repr(time.time() + self.clock_offset + self.click_window)
+                if check_auth and self.click_window is not None
+                else "",
             ],
         )
         record = _approval(_pairs(flat)) if flat else None
@@ -782,6 +1061,7 @@ class ApprovalStore:
             max_auto_replies=int(raw.get("max_auto_replies") or DEFAULT_MAX_AUTO_REPLIES),
             risk_words=risk_words_setting(raw.get("risk_words")),
             checkpoint_every=int(raw.get("checkpoint_every") or 0),
+            timeout_approves_tools=raw.get("timeout_approves_tools") == "true",
         )
 
     async def set_channel_setting(self, channel: str, key: str, value: str, *, by: str) -> str | None:

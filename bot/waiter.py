@@ -21,7 +21,7 @@ from typing import Any
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from agents.approver import Decision
+from agents.approver import OUTCOMES, Decision
 from bot.store import ApprovalStore, DecideResult, pubsub_client
 
 log = logging.getLogger(__name__)
@@ -113,6 +113,11 @@ class DecisionWaiter:
                 log.warning("decision subscription lost (%s); resubscribing", type(exc).__name__)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
+            except Exception:  # a bug must not leave this worker's runs waiting forever: subscribe again
+                self.reconnects += 1
+                log.exception("decision subscription failed; resubscribing")
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
             finally:
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()  # type: ignore[no-untyped-call]
@@ -126,23 +131,34 @@ class DecisionWaiter:
                 self.resolve(approval.decision())
 
     async def _dispatch(self, data: str) -> None:
+        """One message on this worker's channel: a decision wakes its waiter; anything else is a control
+        message. A malformed message is logged and skipped (the subscription goes on)."""
         try:
             message = json.loads(data)
         except ValueError:
-            log.warning("ignored a malformed worker message")
+            message = None
+        if not isinstance(message, dict):
+            log.warning("ignored a malformed worker message (not a JSON object)")
             return
         if message.get("t") == "decision":
+            approval_id, outcome = message.get("id"), message.get("status")
+            if not isinstance(approval_id, str) or outcome not in OUTCOMES:
+                log.warning("ignored a malformed decision message")
+                return
             self.resolve(
                 Decision(
-                    approval_id=str(message["id"]),
-                    outcome=message["status"],
+                    approval_id=approval_id,
+                    outcome=outcome,
                     decided_by=str(message.get("by", "")),
                     feedback=str(message.get("feedback", "")),
                     timeout_outcome="approve" if message.get("timeout_outcome") == "approve" else "reject",
                 )
             )
         elif self._on_control is not None:
-            await self._on_control(message)
+            try:
+                await self._on_control(message)
+            except Exception:
+                log.exception("a control message could not be handled; skipped")
 
 
 class DeadlineSweeper:

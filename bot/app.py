@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Sequence
@@ -9,17 +10,19 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from prometheus_client import CONTENT_TYPE_LATEST
 from redis.exceptions import RedisError
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.middleware.authorization.async_single_team_authorization import AsyncSingleTeamAuthorization
 from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.request.internals import extract_enterprise_id, extract_team_id
 from slack_sdk.errors import SlackApiError
-from slack_sdk.signature import SignatureVerifier
 
 from bot import listeners
 from bot.gate import parse
+from bot.security import MalformedRequest, body_text, signature_age_problem, signature_problem
 from bot.services import Services, create_services
 from bot.settings import Settings
 
@@ -28,6 +31,12 @@ log = logging.getLogger(__name__)
 # Connections the kernel queues for a worker before it accepts them. aiohttp's default, 128, drops
 # the SYNs of a larger burst (200 reviewers clicking at once): their clients retry after 1 s.
 LISTEN_BACKLOG = 1024
+KEEPALIVE_TIMEOUT = 75.0  # seconds an idle connection is kept, and a client has to send a request's headers
+# /healthz: a Redis that takes longer than this to answer PING makes the worker "degraded" (slow)
+HEALTH_REDIS_TIMEOUT = 0.5
+HEALTH_REDIS_SLOW_MS = 250.0
+
+ELSEWHERE = "This app is installed in another workspace. Nothing was done."
 
 SERVICES: web.AppKey[Services] = web.AppKey("services", Services)
 BOLT: web.AppKey[AsyncApp] = web.AppKey("bolt", AsyncApp)
@@ -55,19 +64,45 @@ def create_web_app(settings: Settings, *, services: Services | None = None) -> w
     """The HTTP server of one worker. Services start with the server and stop with it."""
     services = services or create_services(settings)
     bolt = create_bolt_app(services)
-    verifier = SignatureVerifier(settings.slack_signing_secret)
-    web_app = web.Application(client_max_size=1024 * 1024)
+    secret = settings.slack_signing_secret
+    # lingering_time 0: a request answered before its body was read (refused) is closed at once, not
+    # read on for 10 s. keepalive_timeout also bounds the headers: a connection that has not sent a
+    # whole request within it is closed (aiohttp's own default outside `run_app` is an hour).
+    handler_args = {"lingering_time": 0, "keepalive_timeout": KEEPALIVE_TIMEOUT}
+    web_app = web.Application(client_max_size=1024 * 1024, handler_args=handler_args)
     web_app[SERVICES] = services
     web_app[BOLT] = bolt
 
-    async def slack_events(request: web.Request) -> web.Response:
-        body = await request.text()
-        if not verifier.is_valid_request(body, dict(request.headers)):  # forged, unsigned or > 5 min old
-            return web.json_response({"error": "invalid request"}, status=401)
+    async def slack_events(request: web.Request) -> web.StreamResponse:
+        # Whatever a client sends is answered 4xx, never 500: headers that cannot be parsed and bodies
+        # that are not UTF-8 (or not the shape Slack sends) 400, a wrong or missing signature 401, a
+        # body not sent within REQUEST_READ_TIMEOUT 408. Each refusal is one WARNING line.
+        try:
+            problem = signature_age_problem(request.headers)
+            if problem is not None:  # unsigned or stale: no need to read the body
+                return refuse(401, f"{problem} request")
+            try:
+                async with asyncio.timeout(settings.request_read_timeout):
+                    raw = await request.read()
+            except TimeoutError:
+                return refuse(408, f"body not received within {settings.request_read_timeout} s")
+            except HttpProcessingError as exc:
+                return refuse(400, f"body cannot be read ({type(exc).__name__})")
+            problem = signature_problem(secret, request.headers, raw)
+            if problem is not None:  # forged, unsigned or > 5 min old
+                return refuse(401, f"{problem} request")
+            body = body_text(raw, request.charset)
+        except MalformedRequest as exc:
+            return refuse(400, str(exc))
         parsed = parse(body)
         if isinstance(parsed, str):
-            log.info("refused a malformed request: %s", parsed)
-            return web.json_response({"error": "malformed request"}, status=400)
+            return refuse(400, parsed)
+        elsewhere = await foreign_team(bolt, services, parsed)
+        if elsewhere is not None:
+            log.warning("refused a request from another workspace (%s)", elsewhere)
+            if "command" in parsed:
+                return web.json_response({"response_type": "ephemeral", "text": ELSEWHERE})
+            return web.Response(status=200)  # an interaction: nothing can be shown, and nothing is done
         bolt_request = parsed_request(parsed, raw=body, query=request.query_string, headers=dict(request.headers))
         return await to_aiohttp_response(await bolt.async_dispatch(bolt_request))
 
@@ -94,6 +129,42 @@ def create_web_app(settings: Settings, *, services: Services | None = None) -> w
     return web_app
 
 
+def refuse(status: int, reason: str) -> web.Response:
+    """A refused request's answer, logged at WARNING (no traceback: the client's fault, not ours)."""
+    log.warning("refused a request with %d: %s", status, reason)
+    response = web.json_response({"error": "malformed request" if status == 400 else "invalid request"}, status=status)
+    response.force_close()  # and its connection, with whatever of its body was not read
+    return response
+
+
+async def foreign_team(bolt: AsyncApp, services: Services, parsed: dict[str, Any]) -> str | None:
+    """Why a signed request comes from another workspace than the one the bot is installed in (its
+    `auth.test`), or None. Requests that name no team (`ssl_check`, `url_verification`) are ours;
+    with an org-wide installation, the organisation is compared instead."""
+    ours = installed(bolt)
+    if ours is None:
+        await warm_authorization(bolt, services)
+        ours = installed(bolt)
+    if ours is None:
+        return None  # auth.test fails: Bolt's own authorization refuses the request
+    if ours.get("is_enterprise_install") and ours.get("enterprise_id"):
+        theirs, mine, what = extract_enterprise_id(parsed), ours.get("enterprise_id"), "organisation"
+    else:
+        theirs, mine, what = extract_team_id(parsed), ours.get("team_id"), "team"
+    if not theirs or not mine or theirs == mine:
+        return None
+    return f"{what} {str(theirs)[:40]!r}, installed in {mine!r}"
+
+
+def installed(bolt: AsyncApp) -> dict[str, Any] | None:
+    """The bot's own `auth.test` answer (kept by Bolt's single-team authorization), once known."""
+    for middleware in bolt._async_middleware_list:
+        if isinstance(middleware, AsyncSingleTeamAuthorization) and middleware.auth_test_result is not None:
+            data = middleware.auth_test_result.data
+            return data if isinstance(data, dict) else None
+    return None
+
+
 def parsed_request(parsed: dict[str, Any], *, raw: str, query: str, headers: dict[str, str]) -> AsyncBoltRequest:
     """A Bolt request from a body `bot.gate.parse` already parsed. Bolt takes a parsed body only in its
     Socket Mode form, which differs from HTTP only in how Bolt checks signatures (ours is checked before
@@ -118,15 +189,21 @@ async def warm_authorization(bolt: AsyncApp, services: Services) -> None:
 async def health(services: Services) -> dict[str, object]:
     """Health without secrets: Redis reachability and what this worker is doing."""
     started = time.perf_counter()
+    redis = "ok"
     try:
-        await services.redis.ping()
-        redis_ok = True
+        async with asyncio.timeout(HEALTH_REDIS_TIMEOUT):
+            await services.redis.ping()
+    except TimeoutError:
+        redis = "slow"
     except (RedisError, OSError):
-        redis_ok = False
+        redis = "unreachable"
+    ping_ms = round((time.perf_counter() - started) * 1000, 2)
+    if redis == "ok" and ping_ms > HEALTH_REDIS_SLOW_MS:
+        redis = "slow"
     return {
-        "status": "ok" if redis_ok else "degraded",
-        "redis": "ok" if redis_ok else "unreachable",
-        "redis_ping_ms": round((time.perf_counter() - started) * 1000, 2) if redis_ok else None,
+        "status": "ok" if redis == "ok" else "degraded",
+        "redis": redis,
+        "redis_ping_ms": ping_ms if redis != "unreachable" else None,
         "worker": services.worker_id,
         "active_runs": services.runs.active_runs,
         "waiting_approvals": services.waiter.waiting,

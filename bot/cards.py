@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 MAX_PARTS = 40  # thread messages of at most 2,900 characters when a file upload is refused
 DRAWN_MEMORY = 10_000  # cards whose last drawn state is remembered (so a late, older state is not drawn over it)
+SHOWN_FOR = 30.0  # seconds a card this worker drew is taken to still show that state (`shows`)
 
 
 def _rank(approval: ApprovalRecord) -> tuple[int, int]:
@@ -58,6 +59,8 @@ class CardService:
         self._queues: list[asyncio.Queue[str]] = [asyncio.Queue() for _ in range(max(1, concurrency))]
         self._newest: dict[str, ApprovalRecord] = {}  # queued: the newest state of each card
         self._drawn: collections.OrderedDict[str, tuple[int, int]] = collections.OrderedDict()  # recent ranks
+        # cards drawn without error: (rank, when), so a replayed click does not redraw an unchanged card
+        self._shown: collections.OrderedDict[str, tuple[tuple[int, int], float]] = collections.OrderedDict()
         self._senders: list[asyncio.Task[None]] = []
         self._drawn_ok: list[ApprovalRecord] = []  # drawn, still in the outbox: taken out in one call
         self._closed = False
@@ -82,6 +85,15 @@ class CardService:
             ]
         self._queues[zlib.crc32(approval.id.encode()) % len(self._queues)].put_nowait(approval.id)
 
+    def shows(self, approval: ApprovalRecord) -> bool:
+        """Whether this worker drew `approval`'s card in this state, without error, in the last
+        `SHOWN_FOR` seconds (or is about to): a redraw would change nothing."""
+        queued = self._newest.get(approval.id)
+        if queued is not None and _rank(queued) >= _rank(approval):
+            return True  # this state, or a newer one, is about to be drawn
+        shown = self._shown.get(approval.id)
+        return shown is not None and shown[0] == _rank(approval) and time.monotonic() - shown[1] < SHOWN_FOR
+
     @property
     def queued(self) -> list[str]:
         """Ids of the cards this worker is redrawing (queued, or drawn and about to leave the outbox):
@@ -103,6 +115,10 @@ class CardService:
                     self._drawn.popitem(last=False)
                 if await self.refresh(approval):
                     self._drawn_ok.append(approval)
+                    self._shown[approval_id] = (_rank(approval), time.monotonic())
+                    self._shown.move_to_end(approval_id)
+                    if len(self._shown) > DRAWN_MEMORY:
+                        self._shown.popitem(last=False)
                 if self._drawn_ok and (queue.empty() or len(self._drawn_ok) >= 100):
                     await self._outbox_done()
             except Exception:
@@ -174,6 +190,13 @@ class CardService:
                 text=f"Full proposal, part {number} of {len(parts)}",
                 blocks=[{"type": "section", "text": part}],
             )
+
+    async def remove(self, *, channel: str, ts: str) -> None:
+        """Delete a card that another card of the same approval replaced (logged if Slack refuses)."""
+        try:
+            await self._slack.chat_delete(channel=channel, ts=ts)
+        except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("could not remove a replaced card %s (%s)", ts, type(exc).__name__)
 
     async def show_pending(self, approval: ApprovalRecord) -> bool:
         """Redraw a still-pending card (e.g. quorum progress), now. False (logged) when Slack refused."""

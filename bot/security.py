@@ -5,14 +5,61 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import re
+import time
 import traceback
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from urllib.parse import urlsplit
 
 from bot.records import APPROVAL_ID, SLACK_ID, SLACK_TS
 from bot.settings import Settings
 
 REDACTED = "[redacted]"
+SIGNATURE_MAX_AGE = 5 * 60  # seconds: older (or newer) signed requests may be replays
+_TIMESTAMP = re.compile(r"[0-9]{1,12}", re.ASCII)
+_CHARSETS = ("utf-8", "utf8", "us-ascii", "ascii")
+
+
+class MalformedRequest(ValueError):
+    """A request whose headers or body cannot even be read: refused with 400."""
+
+
+def signature_age_problem(headers: Mapping[str, str], *, now: float | None = None) -> str | None:
+    """What can be said of a request's signature before reading its body: None when its headers are
+    there and recent; "unsigned" or "stale" (401). Raises `MalformedRequest` for headers that cannot
+    be parsed (a timestamp that is not a number, a signature that is not ASCII)."""
+    timestamp, signature = headers.get("X-Slack-Request-Timestamp"), headers.get("X-Slack-Signature")
+    if timestamp is None or signature is None:
+        return "unsigned"
+    if not _TIMESTAMP.fullmatch(timestamp):
+        raise MalformedRequest("X-Slack-Request-Timestamp is not a number")
+    if not signature.isascii() or len(signature) > 256:
+        raise MalformedRequest("X-Slack-Signature is not an ASCII signature")
+    if abs((time.time() if now is None else now) - int(timestamp)) > SIGNATURE_MAX_AGE:
+        return "stale"
+    return None
+
+
+def signature_problem(secret: str, headers: Mapping[str, str], body: bytes, *, now: float | None = None) -> str | None:
+    """None when `body` carries Slack's signature (HMAC-SHA256 with the signing secret over the raw
+    bytes, at most 5 minutes old); else why not: "unsigned", "stale" or "forged" (401). Raises
+    `MalformedRequest` as `signature_age_problem` does."""
+    problem = signature_age_problem(headers, now=now)
+    if problem is not None:
+        return problem
+    timestamp, signature = headers["X-Slack-Request-Timestamp"], headers["X-Slack-Signature"]
+    expected = "v0=" + hmac.new(secret.encode(), b"v0:" + timestamp.encode() + b":" + body, hashlib.sha256).hexdigest()
+    return None if hmac.compare_digest(expected.encode(), signature.encode()) else "forged"
+
+
+def body_text(body: bytes, charset: str | None) -> str:
+    """A signed request's body as text. Slack sends UTF-8; anything else is `MalformedRequest`."""
+    if charset is not None and charset.strip().lower() not in _CHARSETS:
+        raise MalformedRequest("Content-Type names a charset other than UTF-8")
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise MalformedRequest("body is not UTF-8") from None
 
 
 def secrets_of(settings: Settings) -> list[str]:

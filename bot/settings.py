@@ -49,6 +49,9 @@ class Settings:
     code_timeout: int = 60
     model_cache: bool = False  # cache model responses in Redis (ChatCompletionCache)
     event_loop: str = "auto"  # auto: uvloop when installed; asyncio: the standard loop
+    request_read_timeout: int = 10  # seconds a client has to send a request's body (then 408)
+    redis_timeout: float = 2.0  # seconds one Redis command may take before it counts as failed
+    run_retention: int = 30 * 86400  # ended runs (and their indexes) are kept this long
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -79,6 +82,17 @@ class Settings:
             retention = parse_duration(env.get("AUDIT_RETENTION", "") or "90d", max_seconds=10 * 365 * 86400)
         except DurationError as exc:
             raise SettingsError(f"AUDIT_RETENTION: {exc}") from None
+        try:
+            run_retention = parse_duration(env.get("RUN_RETENTION", "") or "30d", max_seconds=10 * 365 * 86400)
+        except DurationError as exc:
+            raise SettingsError(f"RUN_RETENTION: {exc}") from None
+        raw_timeout = env.get("REDIS_TIMEOUT", "").strip() or "2"
+        try:
+            redis_timeout = float(raw_timeout) if raw_timeout.isascii() else -1.0
+        except ValueError:
+            redis_timeout = -1.0
+        if not 0.1 <= redis_timeout <= 60:
+            raise SettingsError("REDIS_TIMEOUT must be a number of seconds from 0.1 to 60")
         api_url = env.get("SLACK_API_URL", "").strip() or DEFAULT_SLACK_API_URL
 
         def flag(name: str) -> bool:
@@ -119,4 +133,7 @@ class Settings:
             code_timeout=number("CODE_TIMEOUT", 60, 1, 3600),
             model_cache=flag("MODEL_CACHE"),
             event_loop=choice("EVENT_LOOP", ("auto", "uvloop", "asyncio")),
+            request_read_timeout=number("REQUEST_READ_TIMEOUT", 10, 1, 300),
+            redis_timeout=redis_timeout,
+            run_retention=run_retention,
         )

@@ -128,7 +128,9 @@ async def test_many_concurrent_clicks_make_exactly_one_decision(slack: SlackStan
     def refusals() -> list[dict[str, Any]]:
         return [e for e in slack.ephemerals() if "Nothing changed" in e["text"]]
 
-    await slack.wait_for(lambda: len(refusals()) == len(users) - 1)
+    await slack.wait_for(lambda: {e["user"] for e in refusals()} == {ALICE, BOB, CAROL})
+    # "already decided" is said once per person and card in 10 s (a replayed click floods nothing)
+    assert len([e for e in refusals() if "already" in e["text"]]) <= 3
     assert all("already" in e["text"] for e in refusals() if e["user"] != ALICE)
     assert all("already" in e["text"] or "You started this run" in e["text"] for e in refusals())
     assert winner["by"] in (BOB, CAROL)

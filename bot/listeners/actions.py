@@ -27,6 +27,11 @@ log = logging.getLogger(__name__)
 
 STORAGE_DOWN = "The bot cannot reach its storage right now, so nothing was recorded. Try again in a moment."
 ATTACH_WAIT = 3.0  # seconds a click may wait for its card's ts to be stored
+# A click whose answer can never change (the approval is decided, gone, or not this card's) is answered
+# (and a forged one audited) once per person and card in this many seconds: replayed clicks (a
+# double-click storm, a client retrying) cost one Redis SET each, nothing more.
+REFUSAL_QUIET = 10
+FINAL_REFUSALS = ("already", "missing", "mismatch")
 
 ALREADY = {
     "approved": "approved",
@@ -135,13 +140,21 @@ async def decide_from_click(services: Services, body: dict[str, Any], *, outcome
     result = await decide_as(services, approval_id, outcome=outcome, user=user, card=(channel, ts))
     if show_outcome(services, result) and result.status == "ok":
         return
-    if result.status == "already" and result.approval is not None:
-        services.cards.schedule(result.approval)  # the clicked card still showed buttons: draw the decision
-    await refuse(services, result, user=user, channel=channel, approval_id=approval_id)
+    answered = await refuse(services, result, user=user, card=(channel, ts), approval_id=approval_id)
+    if answered and result.status == "already" and result.approval is not None:
+        if not services.cards.shows(result.approval):  # the clicked card still showed buttons: draw the decision
+            services.cards.schedule(result.approval)
 
 
-async def refuse(services: Services, result: DecideResult, *, user: str, channel: str, approval_id: str) -> None:
-    """Tell the clicker why nothing (or only a vote) happened, ephemerally; audit forged clicks."""
+async def refuse(
+    services: Services, result: DecideResult, *, user: str, card: tuple[str, str], approval_id: str
+) -> bool:
+    """Tell the clicker why nothing (or only a vote) happened, ephemerally; audit forged clicks. A
+    final refusal is answered once per person and card in `REFUSAL_QUIET` seconds: False when this one
+    was not (a replay)."""
+    channel = card[0]
+    if result.status in FINAL_REFUSALS and not await first_refusal(services, user=user, card=card):
+        return False
     if result.status == "mismatch":
         await services.store.audit(
             "refused", approval=approval_id, by=user, reason="approval not on this card", card_channel=channel
@@ -150,6 +163,14 @@ async def refuse(services: Services, result: DecideResult, *, user: str, channel
         services.slack.chat_postEphemeral(channel=channel, user=user, text=refusal_text(result)),
         name=f"refusal-{approval_id}",
     )
+    return True
+
+
+async def first_refusal(services: Services, *, user: str, card: tuple[str, str]) -> bool:
+    """Whether `user` has been told of no final refusal about this card in the last `REFUSAL_QUIET`
+    seconds, on any worker (a Redis `SET NX EX`); from now on, they have."""
+    key = f"{services.store.prefix}:refused:{user}:{card[0]}:{card[1]}"
+    return bool(await services.store.redis.set(key, "1", nx=True, ex=REFUSAL_QUIET))
 
 
 def refusal_text(result: DecideResult) -> str:
@@ -190,7 +211,7 @@ async def open_revise_modal(services: Services, body: dict[str, Any]) -> None:
         approval = await services.store.get_approval(approval_id)
     problem = await _not_decidable(services, approval, user=user, channel=channel, ts=ts)
     if problem is not None:
-        await refuse(services, problem, user=user, channel=channel, approval_id=approval_id)
+        await refuse(services, problem, user=user, card=(channel, ts), approval_id=approval_id)
         return
     assert approval is not None
     metadata = sign_metadata(

@@ -19,6 +19,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 from agents.approver import canonical_json, encode_revision
 from agents.tools import schema_problem
 from bot.blocks import ARGUMENTS_ACTION, ARGUMENTS_BLOCK, FEEDBACK_ACTION, FEEDBACK_BLOCK, REVISE_CALLBACK_ID
+from bot.gate import MAX_DEPTH, too_deep
 from bot.listeners.actions import STORAGE_DOWN, decide_as, refusal_text, show_outcome
 from bot.records import SLACK_ID, ApprovalRecord
 from bot.security import verify_metadata
@@ -108,12 +109,19 @@ def edited_call(approval: ApprovalRecord, text: str) -> Edit:
         return Edit(
             errors={ARGUMENTS_BLOCK: f"Keep the arguments under {MAX_ARGUMENTS_CHARS} characters. Nothing was run."}
         )
+    too_nested = Edit(
+        errors={ARGUMENTS_BLOCK: f"The arguments are nested more than {MAX_DEPTH} levels deep. Nothing was run."}
+    )
     try:
         arguments = json.loads(text)
     except ValueError as exc:
         where = f" (line {exc.lineno}, column {exc.colno})" if isinstance(exc, json.JSONDecodeError) else ""
         message = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
         return Edit(errors={ARGUMENTS_BLOCK: f"This is not valid JSON: {message}{where}. Nothing was run."})
+    except RecursionError:  # deeper than Python's parser goes
+        return too_nested
+    if too_deep(arguments):  # before anything walks them (comparing, the schema check, the card)
+        return too_nested
     try:
         unchanged = canonical_json(arguments) == canonical_json(json.loads(approval.arguments or "{}"))
     except ValueError:

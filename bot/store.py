@@ -168,7 +168,10 @@ local function decide(KEYS, ARGV)
       if groups_ok ~= '1' then refusal = 'not_allowed' end
     end
     if refusal then
-      audit('event', 'refused', 'by', by, 'outcome', outcome, 'reason', refusal)
+      -- audited once per person and card in 10 s: a replayed click does not flood the audit log
+      if redis.call('SET', KEYS[7], '1', 'NX', 'EX', 10) then
+        audit('event', 'refused', 'by', by, 'outcome', outcome, 'reason', refusal)
+      end
       return {refusal, record()}
     end
   end
@@ -986,6 +989,7 @@ class ApprovalStore:
                 self.votes_key(approval_id),
                 self.outbox_key,
                 self.text_key(approval_id),
+                f"{self.prefix}:refused:{{{approval_id}}}:{by}",
             ],
             args=[
                 approval_id,

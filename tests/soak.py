@@ -1,9 +1,13 @@
-"""Soak: many runs across three worker processes with random clicks, timeouts and `kill -9`s.
+"""Soak: many runs across three worker processes with random clicks, timeouts, `kill -9`s, stalled
+workers (SIGSTOP past their heartbeat, then SIGCONT) and Redis restarts.
 
 Not a unit test. It prints how many runs ended in exactly one terminal state, how many cards match
-their decisions in Redis, and how many runs were lost (the goal: 0).
+their decisions in Redis, how many runs were lost, how many decisions shown as taken were discarded
+and how many approved emails were sent twice (the goal: 0 for the last three). One run in five is
+an `email` run, whose approved `send_email` writes one file per email.
 
-    python tests/soak.py [--runs 1000] [--workers 3] [--kill-every 40] [--seed 7]
+    python tests/soak.py [--runs 1000] [--workers 3] [--kill-every 40] [--stall-every 50]
+                         [--redis-restart-every 100] [--seed 7]
 """
 
 from __future__ import annotations
@@ -11,8 +15,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
+import re
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -24,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bot.devslack.server import SlackStandIn
 from bot.store import ApprovalStore, connect
-from tests.conftest import ALICE, APPROVALS, BOB, BOT_TOKEN, CAROL, SIGNING_SECRET, start_redis
+from tests.conftest import ALICE, APPROVALS, BOB, BOT_TOKEN, CAROL, SIGNING_SECRET, RedisServer, start_redis
 from tests.test_durability import DEMO, Cluster, WorkerProcess
 
 CHANNELS = ("C0GENERAL", "C0RANDOM", "C0SALES")
@@ -38,21 +45,52 @@ def approval_of(card: dict[str, Any]) -> str | None:
     return None
 
 
-async def soak(runs: int, workers: int, kill_every: int, seed: int) -> dict[str, Any]:
+STALL_SECONDS = 3.0  # a stalled worker: three heartbeats (1 s each), so another worker takes its runs
+REDIS_DOWN_SECONDS = 1.0
+
+
+async def stall(worker: WorkerProcess) -> None:
+    """Freeze a worker (a long GC or VM pause) past its heartbeat, then let it go on."""
+    worker.process.send_signal(signal.SIGSTOP)
+    try:
+        await asyncio.sleep(STALL_SECONDS)
+    finally:
+        worker.process.send_signal(signal.SIGCONT)
+
+
+async def restart_redis(server: RedisServer) -> RedisServer:
+    """Stop Redis (SIGTERM: it writes its AOF), keep it down a moment, start it again on the same port."""
+    server.process.terminate()
+    server.process.wait(timeout=10)
+    await asyncio.sleep(REDIS_DOWN_SECONDS)
+    return start_redis(port=server.port, workdir=server.workdir, appendonly=True)
+
+
+async def soak(
+    runs: int, workers: int, kill_every: int, seed: int, *, stall_every: int = 0, redis_restart_every: int = 0
+) -> dict[str, Any]:
     rng = random.Random(seed)
     tmp = Path(tempfile.mkdtemp(prefix="soak-"))
-    redis_server = start_redis()
+    outbox = tmp / "outbox"
+    redis_server = start_redis(appendonly=True)
     slack = SlackStandIn(signing_secret=SIGNING_SECRET, bot_token=BOT_TOKEN)
     await slack.start()
     model = tmp / "model.json"
     model.write_text(json.dumps(DEMO))
     cluster = Cluster(slack, redis_server.url, tmp, model)
-    extra = {"MAX_RUNS_PER_USER": "1000", "MAX_RUNS_PER_CHANNEL": "10000", "LOG_LEVEL": "WARNING"}
+    extra = {
+        "MAX_RUNS_PER_USER": "1000",
+        "MAX_RUNS_PER_CHANNEL": "10000",
+        "LOG_LEVEL": "WARNING",
+        "OUTBOX_DIR": str(outbox),
+        "REDIS_TIMEOUT": "1",
+    }
     live: list[WorkerProcess] = [await cluster.start(**extra) for _ in range(workers)]
     redis = connect(redis_server.url)
     store = ApprovalStore(redis)
     started_at = time.monotonic()
-    kills = 0
+    kills = stalls = redis_restarts = 0
+    stalling: set[asyncio.Task[None]] = set()
     clicks = Counter[str]()
     handled: set[str] = set()  # approval ids we decided to click (or to leave to time out)
     try:
@@ -63,14 +101,32 @@ async def soak(runs: int, workers: int, kill_every: int, seed: int) -> dict[str,
         deadline = time.monotonic() + 60 + runs * 1.5
         while time.monotonic() < deadline:
             # keep up to 30 runs in flight
-            in_flight = len(await store.live_runs())
+            try:
+                in_flight = len(await store.live_runs())
+            except (OSError, ConnectionError, TimeoutError):
+                await asyncio.sleep(0.2)
+                continue
             while started < runs and in_flight < 30:
                 slack.events_url = rng.choice(live).events
                 channel = rng.choice(CHANNELS)
-                answer = await slack.send_command(user=ALICE, channel=channel, text=f"Draft note number {started}")
+                task = f"Draft note number {started}"
+                if started % 5 == 4:  # an email run: its approved send_email writes one file per email
+                    task = f"--team email Email note{started}@example.com about the new prices"
+                try:
+                    answer = await slack.send_command(user=ALICE, channel=channel, text=task)
+                except TimeoutError:
+                    break  # Redis just restarted, or the worker is stalled: try again on the next round
                 if "Started run" in (answer.body or ""):
                     started += 1
                     in_flight += 1
+                    if stall_every and started % stall_every == 0:
+                        victim = rng.choice(live)
+                        stalls += 1
+                        stalling.add(task_ := asyncio.create_task(stall(victim)))
+                        task_.add_done_callback(stalling.discard)
+                    if redis_restart_every and started % redis_restart_every == 0:
+                        redis_server = await restart_redis(redis_server)
+                        redis_restarts += 1
                     if kill_every and started % kill_every == 0:  # a crash, then a replacement worker
                         victim = rng.choice(live)
                         victim.kill()
@@ -82,7 +138,9 @@ async def soak(runs: int, workers: int, kill_every: int, seed: int) -> dict[str,
                 if approval_id is None or approval_id in handled:
                     continue
                 handled.add(approval_id)
-                choice = rng.choices(["approve", "reject", "revise", "wait"], weights=[60, 15, 10, 15])[0]
+                tool_card = "send_email" in json.dumps(card.get("blocks"))
+                weights = [60, 15, 0 if tool_card else 10, 15]  # a tool card's Revise edits its arguments
+                choice = rng.choices(["approve", "reject", "revise", "wait"], weights=weights)[0]
                 clicks[choice] += 1
                 if choice == "wait":
                     continue  # the channel's timeout (or the default) decides
@@ -127,8 +185,20 @@ async def soak(runs: int, workers: int, kill_every: int, seed: int) -> dict[str,
         result = await report(
             store, slack, runs=started, kills=kills, clicks=clicks, seconds=time.monotonic() - started_at
         )
-        return {**result, "cards_stale_until_clicked": stale}
+        sent = Counter(
+            re.sub(r"^\d{8}T\d{6}-|-[0-9a-f]{8}\.eml$", "", name) for name in os.listdir(outbox)
+        ) if outbox.exists() else Counter[str]()
+        return {
+            **result,
+            "cards_stale_until_clicked": stale,
+            "worker_stalls": stalls,
+            "redis_restarts": redis_restarts,
+            "emails_sent": sum(sent.values()),
+            "emails_sent_twice": sum(1 for n in sent.values() if n > 1),
+        }
     finally:
+        for task_ in list(stalling):
+            task_.cancel()
         cluster.stop_all()
         await redis.aclose()
         await slack.stop()
@@ -176,10 +246,16 @@ async def report(
     audit = await store.audit_entries(count=1_000_000)
     endings = Counter(e["run"] for e in audit if e["event"] == "run_finished")
     statuses: Counter[str] = Counter()
-    lost = 0
+    lost = discarded = 0
     for channel in ("C0GENERAL", "C0RANDOM", "C0SALES"):
         for run in await store.recent_runs(channel, limit=100_000):
             statuses[run.status] += 1
+            if run.final and run.status != "cancelled":
+                # a decision shown as taken that the run did not go on with
+                for approval in await store.run_approvals(run.id):
+                    if approval.status in ("approved", "rejected", "revised", "timed_out") and not approval.consumed:
+                        discarded += 1
+                        print("discarded:", run.id, approval.id, approval.status, file=sys.stderr)
             if not run.final:
                 lost += 1
                 approvals = await store.run_approvals(run.id)
@@ -202,6 +278,7 @@ async def report(
         "cards_matching_decision": matching,
         "cards_not_matching": mismatched,
         "lost": lost,
+        "decisions_discarded": discarded,
     }
 
 
@@ -210,11 +287,28 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=3)
     parser.add_argument("--kill-every", type=int, default=40, help="kill -9 a worker every N runs started (0: never)")
+    parser.add_argument("--stall-every", type=int, default=50, help="SIGSTOP a worker for 3 s every N runs (0: never)")
+    parser.add_argument("--redis-restart-every", type=int, default=100, help="restart Redis every N runs (0: never)")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
-    result = asyncio.run(soak(args.runs, args.workers, args.kill_every, args.seed))
+    result = asyncio.run(
+        soak(
+            args.runs,
+            args.workers,
+            args.kill_every,
+            args.seed,
+            stall_every=args.stall_every,
+            redis_restart_every=args.redis_restart_every,
+        )
+    )
     print(json.dumps(result, indent=2))
-    ok = result["lost"] == 0 and result["more_than_one_terminal_state"] == 0 and result["cards_not_matching"] == 0
+    ok = (
+        result["lost"] == 0
+        and result["more_than_one_terminal_state"] == 0
+        and result["cards_not_matching"] == 0
+        and result["decisions_discarded"] == 0
+        and result["emails_sent_twice"] == 0
+    )
     return 0 if ok else 1
 
 

@@ -44,6 +44,7 @@ __all__ = [
     "DeliveryResult",
     "DevChannel",
     "DevUser",
+    "HeldCall",
     "RecordedCall",
     "SlackStandIn",
     "default_channels",
@@ -427,6 +428,21 @@ class _Fault:
     retry_after: int
 
 
+@dataclass
+class HeldCall:
+    """A Web API call held by :meth:`SlackStandIn.hold`: ``arrived`` is set when it came in (its arguments are
+    then in ``args``); it is answered once :meth:`release` is called."""
+
+    method: str
+    when: Callable[[dict[str, Any]], bool] | None
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    released: asyncio.Event = field(default_factory=asyncio.Event)
+    args: dict[str, Any] | None = None
+
+    def release(self) -> None:
+        self.released.set()
+
+
 # --------------------------------------------------------------------------------------------------- the stand-in
 
 
@@ -498,6 +514,7 @@ class SlackStandIn:
         self._stacks: dict[str, list[str]] = {}
         self._uploads: dict[str, _Upload] = {}
         self._faults: dict[str, list[_Fault]] = {}
+        self._holds: list[HeldCall] = []
         self._dms: dict[str, str] = {}  # DM channel id -> user id
 
     # ------------------------------------------------------------------------------------------- server lifecycle
@@ -631,6 +648,23 @@ class SlackStandIn:
         self._faults.setdefault(method, []).append(
             _Fault(status=status, error=error, remaining=count, retry_after=retry_after)
         )
+
+    def hold(self, method: str, *, when: Callable[[dict[str, Any]], bool] | None = None) -> HeldCall:
+        """Hold the next call of ``method`` whose arguments satisfy ``when`` (any, without it) until the test
+        calls ``release()`` on the returned :class:`HeldCall`; ``await held.arrived.wait()`` waits for it to come
+        in. Nothing of the call (e.g. the posted message) happens until it is released; later calls pass."""
+        held = HeldCall(method=method, when=when)
+        self._holds.append(held)
+        return held
+
+    async def _wait_if_held(self, method: str, args: dict[str, Any]) -> None:
+        for held in self._holds:
+            if held.method == method and held.args is None and (held.when is None or held.when(args)):
+                held.args = copy.deepcopy(args)
+                held.arrived.set()
+                self._touch()
+                await held.released.wait()
+                return
 
     def reset(self) -> None:
         """Forget messages, views, calls, faults, triggers and uploads (users, channels and events_url stay)."""
@@ -953,6 +987,7 @@ class SlackStandIn:
             expected = self.app_token if method == "apps.connections.open" else self.bot_token
             if token != expected:
                 raise _ApiError("invalid_auth")
+            await self._wait_if_held(method, args)
             body = {"ok": True, **handler(args)}
         except _ApiError as exc:
             body = {"ok": False, "error": exc.error, **exc.extra}

@@ -305,6 +305,16 @@ def decision_line(approval: ApprovalRecord) -> str:
     return ":hourglass_flowing_sand: Waiting for a decision"
 
 
+def build_replaced_blocks(approval: ApprovalRecord) -> list[Block]:
+    """An extra card of a still pending approval (its worker died between posting it and noting it,
+    and another worker posted it again): no buttons, and where to decide."""
+    return [
+        {"type": "header", "text": plain("Approval posted again", HEADER_LIMIT)},
+        *_approval_body(approval),
+        {"type": "section", "text": mrkdwn("This request was posted again in this channel: decide on the newer card.")},
+    ]
+
+
 def build_decided_blocks(approval: ApprovalRecord) -> list[Block]:
     """The card after its decision: same content, no buttons, and what was decided."""
     blocks: list[Block] = [

@@ -8,6 +8,7 @@ import contextlib
 import logging
 import time
 import zlib
+from dataclasses import replace
 from typing import Any
 
 import aiohttp
@@ -15,7 +16,13 @@ from redis.exceptions import RedisError
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.blocks import approval_fallback_text, build_approval_blocks, build_decided_blocks, untrusted_parts
+from bot.blocks import (
+    approval_fallback_text,
+    build_approval_blocks,
+    build_decided_blocks,
+    build_replaced_blocks,
+    untrusted_parts,
+)
 from bot.records import ApprovalRecord
 from bot.store import ApprovalStore
 
@@ -191,6 +198,12 @@ class CardService:
                 blocks=[{"type": "section", "text": part}],
             )
 
+    async def show_on_copy(self, approval: ApprovalRecord, *, channel: str, ts: str) -> bool:
+        """Draw `approval` on an extra card of it (not the one Redis notes): its decision, or, while it
+        is pending, where to decide. No buttons either way."""
+        blocks = build_replaced_blocks(approval) if approval.pending else build_decided_blocks(approval)
+        return await self._update(replace(approval, card_channel=channel, card_ts=ts), blocks, retry=False)
+
     async def remove(self, *, channel: str, ts: str) -> None:
         """Delete a card that another card of the same approval replaced (logged if Slack refuses)."""
         try:
@@ -206,7 +219,8 @@ class CardService:
         """Rewrite the card to say what was decided, now. False (logged) when Slack refused."""
         return await self._update(approval, build_decided_blocks(approval))
 
-    async def _update(self, approval: ApprovalRecord, blocks: list[dict[str, Any]]) -> bool:
+    async def _update(self, approval: ApprovalRecord, blocks: list[dict[str, Any]], *, retry: bool = True) -> bool:
+        """`chat.update` of the card; refused, it is kept in the outbox (`retry`) for any worker to redraw."""
         if not approval.card_ts:
             return False
         try:
@@ -221,7 +235,7 @@ class CardService:
                 error,
                 extra={"run_id": approval.run_id, "approval_id": approval.id},
             )
-            if self._store is not None:
+            if self._store is not None and retry:
                 await self._store.outbox_add(approval.id, due=time.time() + self._retry_after)
             return False
         return True

@@ -41,7 +41,7 @@ from bot.cards import CardService
 from bot.durations import format_duration
 from bot.library import audit_automatic, bind_decision, new_approval, open_approval, policy_for
 from bot.metrics import Metrics
-from bot.records import ApprovalRecord, RunRecord
+from bot.records import ApprovalRecord, ChannelSettings, RunRecord
 from bot.security import redact
 from bot.store import ApprovalStore, Fence, Fenced, persistently
 from bot.tasks import Background
@@ -203,7 +203,7 @@ class RunManager:
                 assert team is not None
                 return await team.save_state()
 
-            settings = await self._store.channel_settings(run.channel, default_timeout=self._default_timeout)
+            settings = await self._settings(run.channel)
             gate = ModeGate(_RunApprover(self, state), policy_for(run.mode, settings))
             team = build_team(
                 run.preset,
@@ -255,6 +255,13 @@ class RunManager:
         else:
             await self._end(state, status="rejected", reason=decision.feedback)
 
+    async def _settings(self, channel: str) -> ChannelSettings:
+        """A channel's settings, for a run's next step (read again through a Redis blip)."""
+        return await persistently(
+            lambda: self._store.channel_settings(channel, default_timeout=self._default_timeout),
+            what=f"reading the settings of {channel}",
+        )
+
     def _fence(self, state: _RunState) -> Fence:
         return (self._worker_id, state.run.epoch)
 
@@ -289,7 +296,7 @@ class RunManager:
 
     async def tell_ended(self, run_id: str, *, result: str | None = None, fallback: RunRecord | None = None) -> None:
         """Say in Slack how a run ended (its thread and header); cancel what it left pending."""
-        final = await self._store.get_run(run_id) or fallback
+        final = await persistently(lambda: self._store.get_run(run_id), what=f"reading run {run_id}") or fallback
         if final is None:
             return
         if final.status in ("failed", "cancelled"):
@@ -316,7 +323,7 @@ class RunManager:
     ) -> Decision:
         """Post a card for `request` and wait for its decision (the hot path's waiting end)."""
         run = state.run
-        settings = await self._store.channel_settings(run.channel, default_timeout=self._default_timeout)
+        settings = await self._settings(run.channel)
         approval = new_approval(
             request,
             settings=settings,
@@ -438,6 +445,8 @@ class RunManager:
     async def restart_orphan(self, run: RunRecord, latest: ApprovalRecord | None) -> bool:
         """Continue a run whose worker died while its agent was working: from its last decision (taken
         again, from that approval's checkpoint), or from the task when no decision was made yet."""
+        if self._closing:
+            return False
         if latest is not None:
             adopted, epoch = await self._store.adopt(
                 run.id, latest.id, from_worker=run.owner, to_worker=self._worker_id, again=True
@@ -557,7 +566,10 @@ class _RunApprover:
 
     async def _automatic(self, event: str, request: ApprovalRequest, rule: str) -> None:
         """The input mode decided without a human: audit it; it counts for the run's outcome."""
-        await audit_automatic(self._manager._store, event, request, rule=rule, run=self._state.run)
+        await persistently(
+            lambda: audit_automatic(self._manager._store, event, request, rule=rule, run=self._state.run),
+            what="auditing an automatic step",
+        )
         approved = event == "auto_approved"
         outcome: Outcome = "approved" if approved else "rejected"
         self._state.last_decision = Decision(request.approval_id, outcome, decided_by=AUTO, feedback=rule)

@@ -464,7 +464,7 @@ def connect(
     pool = BlockingConnectionPool.from_url(
         redis_url,
         max_connections=max_connections,
-        timeout=timeout,
+        timeout=min(timeout, command_timeout) if command_timeout else timeout,
         health_check_interval=15,
         **options,
     )
@@ -927,6 +927,10 @@ class ApprovalStore:
                 args=[channel, ts, approval_id, DECIDED_RETENTION_SECONDS, repr(time.time())],
             )
         )
+
+    async def index_card(self, channel: str, ts: str, approval_id: str) -> None:
+        """Note another message that shows an approval (an extra copy of its card)."""
+        await self.redis.set(self.card_key(channel, ts), approval_id, ex=DECIDED_RETENTION_SECONDS)
 
     async def get_approval(self, approval_id: str) -> ApprovalRecord | None:
         found = await self.get_approvals([approval_id])

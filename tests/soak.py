@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
 import re
 import shutil
@@ -148,21 +147,28 @@ async def soak(
                 reviewer = rng.choice(REVIEWERS)
                 if choice == "revise":
                     before = {v["id"] for v in slack.open_views(reviewer)}
-                    await slack.click(
-                        user=reviewer, channel=APPROVALS, ts=card["ts"], action_id="approval_revise", as_seen=card
-                    )
                     try:
+                        await slack.click(
+                            user=reviewer, channel=APPROVALS, ts=card["ts"], action_id="approval_revise", as_seen=card
+                        )
                         views = await slack.wait_for(
                             lambda r=reviewer, b=before: [v for v in slack.open_views(r) if v["id"] not in b], timeout=5
                         )
                     except TimeoutError:
                         continue  # decided meanwhile (e.g. timed out): no modal, as in Slack
+                    except ValueError:
+                        continue  # an extra copy of a card, removed meanwhile
                     await slack.submit_view(
                         user=reviewer, view_id=views[-1]["id"], values={"feedback": {"feedback_input": "shorter"}}
                     )
                 else:
                     action = "approval_approve" if choice == "approve" else "approval_reject"
-                    await slack.click(user=reviewer, channel=APPROVALS, ts=card["ts"], action_id=action, as_seen=card)
+                    try:
+                        await slack.click(
+                            user=reviewer, channel=APPROVALS, ts=card["ts"], action_id=action, as_seen=card
+                        )
+                    except ValueError:
+                        continue  # an extra copy of a card, removed meanwhile
             if started >= runs and not await store.live_runs():
                 break
             await asyncio.sleep(0.05)
@@ -185,9 +191,7 @@ async def soak(
         result = await report(
             store, slack, runs=started, kills=kills, clicks=clicks, seconds=time.monotonic() - started_at
         )
-        sent = Counter(
-            re.sub(r"^\d{8}T\d{6}-|-[0-9a-f]{8}\.eml$", "", name) for name in os.listdir(outbox)
-        ) if outbox.exists() else Counter[str]()
+        sent = Counter(email_of(path) for path in outbox.glob("*.eml")) if outbox.exists() else Counter[str]()
         return {
             **result,
             "cards_stale_until_clicked": stale,
@@ -205,6 +209,11 @@ async def soak(
         redis_server.process.terminate()
         redis_server.process.wait(timeout=10)
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def email_of(path: Path) -> str:
+    """An email as sent, less its Date header: the same email sent twice counts twice."""
+    return re.sub(r"(?m)^Date: .*$", "", path.read_text())
 
 
 async def card_states(store: ApprovalStore, slack: SlackStandIn, *, verbose: bool = False) -> tuple[int, int]:
@@ -250,6 +259,8 @@ async def report(
     for channel in ("C0GENERAL", "C0RANDOM", "C0SALES"):
         for run in await store.recent_runs(channel, limit=100_000):
             statuses[run.status] += 1
+            if run.status == "failed":
+                print("failed:", run.id, run.reason, file=sys.stderr)
             if run.final and run.status != "cancelled":
                 # a decision shown as taken that the run did not go on with
                 for approval in await store.run_approvals(run.id):

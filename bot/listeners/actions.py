@@ -144,6 +144,18 @@ async def decide_from_click(services: Services, body: dict[str, Any], *, outcome
     if answered and result.status == "already" and result.approval is not None:
         if not services.cards.shows(result.approval):  # the clicked card still showed buttons: draw the decision
             services.cards.schedule(result.approval)
+    if answered and result.status == "mismatch":
+        await heal_copy(services, approval_id, channel=channel, ts=ts)
+
+
+async def heal_copy(services: Services, approval_id: str, *, channel: str, ts: str) -> None:
+    """A click on an extra card of an approval (its worker died between posting the card and noting
+    it, and another worker posted it again): draw the approval's state there, without buttons."""
+    approval = await services.store.get_approval(approval_id)
+    if approval is None or approval.card_channel != channel or not approval.card_ts or approval.card_ts == ts:
+        return
+    await services.store.index_card(channel, ts, approval_id)
+    services.background.spawn(services.cards.show_on_copy(approval, channel=channel, ts=ts), name="card-copy")
 
 
 async def refuse(
@@ -196,6 +208,8 @@ def refusal_text(result: DecideResult) -> str:
         return f"This approval was already {ALREADY.get(approval.status, approval.status)}{by}. Nothing changed."
     if result.status == "mismatch":
         return "This button does not belong to this card. Nothing changed."
+    if result.status == "late":  # Redis ran the click after this worker stopped waiting for it
+        return STORAGE_DOWN
     return "This approval is no longer known (it expired or was removed). Nothing changed."
 
 

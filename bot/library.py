@@ -95,7 +95,10 @@ def new_approval(
         created_at=now,
         deadline=now + settings.timeout,
         timeout_seconds=settings.timeout,
-        timeout_outcome=settings.timeout_outcome,
+        # a timeout approves tool calls and code only where the channel says so explicitly
+        timeout_outcome=settings.timeout_outcome
+        if request.kind == "message" or settings.timeout_approves_tools
+        else "reject",
         required_approvals=settings.required_approvals,
         approvers=settings.approvers_spec,
         allow_self_approval=int(settings.allow_self_approval),

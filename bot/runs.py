@@ -100,7 +100,9 @@ class RunManager:
         metrics: Metrics | None = None,
         team_options: TeamOptions | None = None,
         model_cache: Any = None,
+        lease_seconds: float = 6.0,
     ) -> None:
+        self.lease_seconds = lease_seconds  # the heartbeat's lifetime: a stall this long may lose a run
         self._team_options = team_options or TeamOptions()
         self._model_cache = model_cache  # an AutoGen CacheStore for model responses, or None
         self._metrics = metrics or Metrics()
@@ -637,18 +639,28 @@ class _RunLedger:
         return past
 
     async def begin(self, request: ApprovalRequest, decision: Decision) -> bool:
+        """Note the call as running, fenced. The answer must come back well within a heartbeat: a worker
+        that stalled while it waited (a pause, `SIGSTOP`) may have been taken over since Redis said yes,
+        so it asks again rather than run a side effect another worker may run too."""
         state = self._state
         self._approved_by[self._name(request)] = decision.decided_by
         entry = {"state": "running", "epoch": state.run.epoch, "by": decision.decided_by, "at": time.time()}
-        began = await persistently(
-            lambda: self._manager._store.ledger_begin(
-                state.run.id, self._name(request), entry, fence=self._manager._fence(state)
-            ),
-            what="writing the ledger",
-        )
-        if not began:
-            self._manager._stop_fenced(state)
-        return began
+        deadline = time.monotonic() + 60
+        while True:
+            asked = time.monotonic()
+            began = await persistently(
+                lambda: self._manager._store.ledger_begin(
+                    state.run.id, self._name(request), entry, fence=self._manager._fence(state)
+                ),
+                what="writing the ledger",
+            )
+            if not began:
+                self._manager._stop_fenced(state)
+                return False
+            if time.monotonic() - asked < self._manager.lease_seconds / 2:
+                return True  # nobody can have taken the run over since Redis said yes
+            if time.monotonic() > deadline:
+                return False
 
     async def done(self, request: ApprovalRequest, result: str) -> None:
         state = self._state

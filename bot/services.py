@@ -138,6 +138,7 @@ def create_services(settings: Settings, *, worker_id: str | None = None) -> Serv
         max_runs_per_user=settings.max_runs_per_user,
         max_runs_per_channel=settings.max_runs_per_channel,
         secrets=secrets_of(settings),
+        lease_seconds=settings.heartbeat_seconds,
     )
     waiter.set_control_handler(runs.on_control)
     return Services(

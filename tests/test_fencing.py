@@ -1,0 +1,121 @@
+"""Ownership, limits and retention at the store, against a real redis-server: every owner write is fenced
+by the run's epoch, admission is one atomic step, timeouts approve only what was shown, ended runs expire."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import replace
+
+from agents.approver import ApprovalRequest
+from bot.library import new_approval
+from bot.records import ChannelSettings, RunRecord
+from bot.store import ApprovalStore
+from tests.test_store import approval, store  # noqa: F401 - the store fixture
+
+ALICE = "U0ALICE"
+
+
+def run(run_id: str = "rabcdefg", *, owner: str = "w1", channel: str = "C0SALES") -> RunRecord:
+    return RunRecord(
+        id=run_id,
+        requester=ALICE,
+        channel=channel,
+        task="t",
+        owner=owner,
+        status="running",
+        created_at=time.time(),
+        epoch=1,
+    )
+
+
+async def test_a_taken_over_run_refuses_every_write_of_its_old_owner(store: ApprovalStore) -> None:  # noqa: F811
+    await store.create_run(run(), max_per_user=3, max_per_channel=10)
+    old, new = ("w1", 1), ("w2", 2)
+    # w1 stalled past its heartbeat (no heartbeat key): w2 takes the run over, the epoch goes up
+    assert await store.adopt_idle("rabcdefg", from_worker="w1", to_worker="w2") == ("ok", 2)
+    assert await store.create_approval(approval("a-stale-0001"), fence=old) == "fenced"
+    assert await store.get_approval("a-stale-0001") is None  # nothing stored, so no card is posted
+    assert await store.update_run("rabcdefg", fence=old, status="waiting") == "fenced"
+    assert not await store.ledger_begin("rabcdefg", "tool_call:send_email:d1", {"state": "running"}, fence=old)
+    assert await store.finish_run(run(), status="failed", fence=old) == "fenced"
+    # the new owner writes
+    assert await store.create_approval(approval("a-fresh-0001", owner="w2"), fence=new) == "ok"
+    assert await store.create_approval(approval("a-fresh-0001", owner="w2"), fence=new) == "exists"  # a retry
+    decided = await store.decide("a-fresh-0001", outcome="approved", by="U0BOB")
+    assert decided.status == "ok"
+    assert await store.consume("rabcdefg", "a-fresh-0001", fence=old) is None  # the old owner may not take it
+    taken = await store.consume("rabcdefg", "a-fresh-0001", fence=new)
+    assert taken is not None and taken.consumed
+    again = await store.consume("rabcdefg", "a-fresh-0001", fence=new)  # its answer was lost: asked again
+    assert again is not None
+    assert await store.ledger_begin("rabcdefg", "tool_call:send_email:d1", {"state": "running"}, fence=new)
+    current = await store.get_run("rabcdefg")
+    assert current is not None and current.owner == "w2" and current.epoch == 2 and current.status == "running"
+    assert await store.finish_run(current, status="completed", fence=new) == "ok"
+
+
+async def test_simultaneous_admissions_never_pass_the_limit(store: ApprovalStore) -> None:  # noqa: F811
+    runs = [run(f"rsim{i:04d}") for i in range(40)]
+    results = await asyncio.gather(*(store.create_run(r, max_per_user=3, max_per_channel=10) for r in runs))
+    assert results.count("ok") == 3 and results.count("user_limit") == 37
+    assert await store.redis.scard(f"{store.prefix}:active:user:{ALICE}") == 3
+    admitted = [r for r, result in zip(runs, results, strict=True) if result == "ok"]
+    for admitted_run in admitted:  # each admitted run is stored whole, in the same step
+        stored = await store.get_run(admitted_run.id)
+        assert stored is not None and stored.epoch == 1
+        assert await store.finish_run(stored, status="completed") == "ok"
+    assert await store.create_run(run("rnext0001"), max_per_user=3, max_per_channel=10) == "ok"
+
+
+async def test_ended_runs_and_their_indexes_expire(store: ApprovalStore) -> None:  # noqa: F811
+    store.run_retention = 3600
+    old = replace(run("rold00001"), created_at=time.time() - 7200)
+    await store.create_run(old, max_per_user=3, max_per_channel=10)
+    await store.create_approval(approval("a-ret-0001", owner="w1"))
+    await store.redis.sadd(f"{store.run_key('rold00001')}:approvals", "a-ret-0001")
+    await store.redis.hset(store.ledger_key("rold00001"), "x", "{}")
+    assert await store.finish_run(old, status="completed") == "ok"
+    for key in (store.run_key("rold00001"), f"{store.run_key('rold00001')}:approvals", store.ledger_key("rold00001")):
+        assert 0 < await store.redis.ttl(key) <= 3600
+    # the channel's index drops runs older than the retention as new ones are admitted
+    await store.create_run(run("rnew00001"), max_per_user=3, max_per_channel=10)
+    assert [r.id for r in await store.recent_runs("C0SALES")] == ["rnew00001"]
+
+
+async def test_a_timeout_approves_only_a_shown_card_and_never_an_empty_quorum(store: ApprovalStore) -> None:  # noqa: F811
+    unseen = replace(approval("a-unseen-01", deadline_in=-1), timeout_outcome="approve")
+    shown = replace(approval("a-shown-001", deadline_in=-1), timeout_outcome="approve")
+    quorum = replace(approval("a-quorum-01", deadline_in=-1), timeout_outcome="approve", required_approvals=2)
+    for record in (unseen, shown, quorum):
+        await store.create_approval(record)
+    await store.attach_card("a-shown-001", channel="C0APPROVALS", ts="1.000001")
+    await store.attach_card("a-quorum-01", channel="C0APPROVALS", ts="1.000002")
+    results, _ = await store.time_out_due(time.time())
+    outcome = {r.approval.id: r.approval for r in results if r.approval is not None}
+    assert outcome["a-shown-001"].decision().approves
+    for refused in ("a-unseen-01", "a-quorum-01"):
+        decision = outcome[refused].decision()
+        assert not decision.approves and "does not approve" in decision.feedback
+
+
+def test_a_tool_call_never_times_out_approved_unless_the_channel_says_so() -> None:
+    settings = ChannelSettings(timeout=60, timeout_outcome="approve")
+    request = ApprovalRequest(approval_id="a-tool-0001", proposal="{}", author="drafter", kind="tool_call")
+
+    def made(settings: ChannelSettings, request: ApprovalRequest) -> str:
+        return new_approval(
+            request,
+            settings=settings,
+            run_id="rabcdefg",
+            owner="w1",
+            requester=ALICE,
+            origin_channel="C0SALES",
+            task="t",
+            default_channel="C0APPROVALS",
+        ).timeout_outcome
+
+    assert made(settings, request) == "reject"
+    assert made(settings, replace(request, kind="code")) == "reject"
+    assert made(settings, replace(request, kind="message")) == "approve"
+    assert made(replace(settings, timeout_approves_tools=True), request) == "approve"

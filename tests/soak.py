@@ -140,6 +140,11 @@ async def soak(
                 tool_card = "send_email" in json.dumps(card.get("blocks"))
                 weights = [60, 15, 0 if tool_card else 10, 15]  # a tool card's Revise edits its arguments
                 choice = rng.choices(["approve", "reject", "revise", "wait"], weights=weights)[0]
+                if "it may have run" in json.dumps(card.get("blocks")):
+                    # a call that started on a worker that died mid-call: the card says to approve only if
+                    # running it again is safe, and sending an email twice is not
+                    choice = "reject"
+                    clicks["rejected_may_have_run"] += 1
                 clicks[choice] += 1
                 if choice == "wait":
                     continue  # the channel's timeout (or the default) decides

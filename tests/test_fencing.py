@@ -6,11 +6,15 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import replace
+from pathlib import Path
 
 from agents.approver import ApprovalRequest
+from bot.devslack.server import SlackStandIn
 from bot.library import new_approval
 from bot.records import ChannelSettings, RunRecord
 from bot.store import ApprovalStore
+from tests.conftest import APPROVALS, BOB, SALES, Worker, block_texts, bot_env, find_header, start_worker, thread_of
+from tests.test_flow import pending_card, run_status, start_run
 from tests.test_store import approval, store  # noqa: F401 - the store fixture
 
 ALICE = "U0ALICE"
@@ -119,3 +123,41 @@ def test_a_tool_call_never_times_out_approved_unless_the_channel_says_so() -> No
     assert made(settings, replace(request, kind="code")) == "reject"
     assert made(settings, replace(request, kind="message")) == "approve"
     assert made(replace(settings, timeout_approves_tools=True), request) == "approve"
+
+
+async def test_a_run_its_own_worker_lost_track_of_is_taken_back(
+    slack: SlackStandIn, redis_url: str, model_config: Path
+) -> None:
+    """A live run owned by a live worker that has no task for it (its end could not be written, a bug):
+    that worker's own scan takes it back (a new epoch) and goes on with it, so it does not stay "running"."""
+    worker = await start_worker(
+        bot_env(slack=slack, redis_url=redis_url, model_config=model_config, HEARTBEAT_SECONDS="1")
+    )
+    slack.events_url = worker.url + "/slack/events"
+    try:
+        store = worker.services.store
+        stranded = replace(run("rstrand01", owner=worker.services.worker_id), task="Draft a note to the team")
+        assert await store.create_run(stranded, max_per_user=3, max_per_channel=10) == "ok"
+        card = await pending_card(slack)  # the run went on: its first card
+        taken = await store.get_run("rstrand01")
+        assert taken is not None and taken.epoch == 2 and taken.owner == worker.services.worker_id
+        await slack.click(user=BOB, channel=APPROVALS, ts=card["ts"], action_id="approval_approve")
+        await run_status(worker, "rstrand01", wanted="completed")
+    finally:
+        await worker.stop()
+
+
+async def test_the_notification_text_of_a_run_end_carries_no_reviewer_text(slack: SlackStandIn, worker: Worker) -> None:
+    run_id = await start_run(slack)
+    card = await pending_card(slack)
+    await slack.click(user=BOB, channel=APPROVALS, ts=card["ts"], action_id="approval_revise")
+    view = await slack.wait_for(lambda: slack.open_views(BOB) and slack.open_views(BOB)[-1])
+    reason = "reject: <https://evil.example|click me> secret"
+    await slack.submit_view(user=BOB, view_id=view["id"], values={"feedback": {"feedback_input": reason}})
+    await run_status(worker, run_id, wanted="rejected")
+    header = await slack.wait_for(lambda: find_header(slack, SALES, run_id))
+    ended = await slack.wait_for(
+        lambda: next((m for m in thread_of(slack, SALES, header["ts"]) if "ended" in m.get("text", "")), None)
+    )
+    assert ended["text"] == f"Run {run_id} ended: rejected"  # what notifications show: no untrusted text
+    assert "secret" in block_texts(ended) and "<https://evil" not in block_texts(ended)  # shown inert

@@ -65,7 +65,6 @@ class _RunState:
     last_decision: Decision | None = None
     last_proposal: str = ""
     adopted_elsewhere: bool = False  # another worker continues this run: stop quietly
-    replayed: int = 0  # tool calls that had run before a takeover, given their recorded results
 
 
 @dataclass(frozen=True)
@@ -628,7 +627,6 @@ class _RunLedger:
             earlier=int(entry.get("epoch") or 0) < state.run.epoch,
         )
         if past.earlier and past.state == "done":
-            state.replayed += 1
             what = safe(request.tool_name or request.kind, 80)
             by = f" (approved by {user_ref(past.approved_by)})" if past.approved_by else ""
             self._manager._thread_in_order(

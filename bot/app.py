@@ -22,7 +22,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot import listeners
 from bot.gate import parse
-from bot.security import MalformedRequest, body_text, signature_age_problem, signature_problem
+from bot.security import MalformedRequest, body_text, signature_age_problem, signed
 from bot.services import Services, create_services
 from bot.settings import Settings
 
@@ -72,6 +72,18 @@ def create_web_app(settings: Settings, *, services: Services | None = None) -> w
     web_app = web.Application(client_max_size=1024 * 1024, handler_args=handler_args)
     web_app[SERVICES] = services
     web_app[BOLT] = bolt
+    known: list[dict[str, Any]] = []  # the bot's own auth.test answer, once known
+
+    async def installation() -> dict[str, Any] | None:
+        if not known:
+            found = installed(bolt)
+            if found is None:
+                await warm_authorization(bolt, services)
+                found = installed(bolt)
+            if found is None:
+                return None  # auth.test fails: Bolt's own authorization refuses the request
+            known.append(found)
+        return known[0]
 
     async def slack_events(request: web.Request) -> web.StreamResponse:
         # Whatever a client sends is answered 4xx, never 500: headers that cannot be parsed and bodies
@@ -88,16 +100,15 @@ def create_web_app(settings: Settings, *, services: Services | None = None) -> w
                 return refuse(408, f"body not received within {settings.request_read_timeout} s")
             except HttpProcessingError as exc:
                 return refuse(400, f"body cannot be read ({type(exc).__name__})")
-            problem = signature_problem(secret, request.headers, raw)
-            if problem is not None:  # forged, unsigned or > 5 min old
-                return refuse(401, f"{problem} request")
+            if not signed(secret, request.headers, raw):
+                return refuse(401, "forged request")
             body = body_text(raw, request.charset)
         except MalformedRequest as exc:
             return refuse(400, str(exc))
         parsed = parse(body)
         if isinstance(parsed, str):
             return refuse(400, parsed)
-        elsewhere = await foreign_team(bolt, services, parsed)
+        elsewhere = foreign_team(parsed, await installation())
         if elsewhere is not None:
             log.warning("refused a request from another workspace (%s)", elsewhere)
             if "command" in parsed:
@@ -137,16 +148,12 @@ def refuse(status: int, reason: str) -> web.Response:
     return response
 
 
-async def foreign_team(bolt: AsyncApp, services: Services, parsed: dict[str, Any]) -> str | None:
-    """Why a signed request comes from another workspace than the one the bot is installed in (its
-    `auth.test`), or None. Requests that name no team (`ssl_check`, `url_verification`) are ours;
-    with an org-wide installation, the organisation is compared instead."""
-    ours = installed(bolt)
+def foreign_team(parsed: dict[str, Any], ours: dict[str, Any] | None) -> str | None:
+    """Why a signed request comes from another workspace than the one the bot is installed in (`ours`:
+    its `auth.test` answer), or None. Requests that name no team (`ssl_check`, `url_verification`) are
+    ours; with an org-wide installation, the organisation is compared instead."""
     if ours is None:
-        await warm_authorization(bolt, services)
-        ours = installed(bolt)
-    if ours is None:
-        return None  # auth.test fails: Bolt's own authorization refuses the request
+        return None
     if ours.get("is_enterprise_install") and ours.get("enterprise_id"):
         theirs, mine, what = extract_enterprise_id(parsed), ours.get("enterprise_id"), "organisation"
     else:

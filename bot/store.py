@@ -264,15 +264,14 @@ local function fenced(run_key, owner, epoch)
   local cur = redis.call('HMGET', run_key, 'owner', 'epoch')
   return cur[1] ~= owner or (cur[2] or '0') ~= epoch
 end
-local function hset_json(key, json)
+"""
+
+# Records passed as one JSON object of named fields (rather than many positional arguments).
+_JSON = """
+local function fields(json)
   local flat = {}
   for k, v in pairs(cjson.decode(json)) do flat[#flat + 1] = k; flat[#flat + 1] = tostring(v) end
-  if #flat > 0 then redis.call('HSET', key, unpack(flat)) end
-end
-local function audit_json(key, minid, json)
-  local flat = {}
-  for k, v in pairs(cjson.decode(json)) do flat[#flat + 1] = k; flat[#flat + 1] = tostring(v) end
-  redis.call('XADD', key, 'MINID', '~', minid, '*', unpack(flat))
+  return flat
 end
 """
 
@@ -290,7 +289,9 @@ redis.call('HSET', KEYS[1], 'status', ARGV[1], 'finished_at', ARGV[2], 'reason',
 redis.call('SREM', KEYS[2], ARGV[5])
 redis.call('SREM', KEYS[3], ARGV[5])
 redis.call('SREM', KEYS[4], ARGV[5])
-for i = 1, 6 do if i == 1 or i >= 5 then redis.call('EXPIRE', KEYS[i], ARGV[8]) end end
+redis.call('EXPIRE', KEYS[1], ARGV[8])
+redis.call('EXPIRE', KEYS[5], ARGV[8])
+redis.call('EXPIRE', KEYS[6], ARGV[8])
 return 'ok'
 """
 )
@@ -363,7 +364,7 @@ return {'ok', epoch}
 #       channel index cutoff, audit minid, audit entry (JSON).
 _ADMIT_RUN = (
     _FINAL
-    + _FENCE
+    + _JSON
     + """
 for i = 1, 2 do
   for _, member in ipairs(redis.call('SMEMBERS', KEYS[i])) do
@@ -377,10 +378,10 @@ if redis.call('EXISTS', KEYS[4]) == 1 then return 'exists' end
 redis.call('SADD', KEYS[1], ARGV[1])
 redis.call('SADD', KEYS[2], ARGV[1])
 redis.call('SADD', KEYS[3], ARGV[1])
-hset_json(KEYS[4], ARGV[5])
+redis.call('HSET', KEYS[4], unpack(fields(ARGV[5])))
 redis.call('ZADD', KEYS[5], ARGV[6], ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', ARGV[7])
-audit_json(KEYS[6], ARGV[8], ARGV[9])
+redis.call('XADD', KEYS[6], 'MINID', '~', ARGV[8], '*', unpack(fields(ARGV[9])))
 return 'ok'
 """
 )
@@ -392,15 +393,16 @@ return 'ok'
 #       checkpoint (packed, or empty), checkpoint lifetime, audit minid, audit entry (JSON).
 _OPEN_APPROVAL = (
     _FENCE
+    + _JSON
     + """
 if fenced(KEYS[7], ARGV[1], ARGV[2]) then return 'fenced' end
 if redis.call('EXISTS', KEYS[1]) == 1 then return 'exists' end
-hset_json(KEYS[1], ARGV[5])
+redis.call('HSET', KEYS[1], unpack(fields(ARGV[5])))
 redis.call('SET', KEYS[2], ARGV[6])
 redis.call('ZADD', KEYS[3], ARGV[4], ARGV[3])
 redis.call('SADD', KEYS[4], ARGV[3])
 if ARGV[7] ~= '' then redis.call('SET', KEYS[5], ARGV[7], 'EX', ARGV[8]) end
-audit_json(KEYS[6], ARGV[9], ARGV[10])
+redis.call('XADD', KEYS[6], 'MINID', '~', ARGV[9], '*', unpack(fields(ARGV[10])))
 return 'ok'
 """
 )

@@ -9,6 +9,7 @@ user-group membership needs a (cached) Slack lookup first.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Coroutine
@@ -144,7 +145,8 @@ async def decide_from_click(services: Services, body: dict[str, Any], *, outcome
     if answered and result.status == "already" and result.approval is not None:
         if not services.cards.shows(result.approval):  # the clicked card still showed buttons: draw the decision
             services.cards.schedule(result.approval)
-    if answered and result.status == "mismatch":
+    shown_here = approval_id in json.dumps((body.get("message") or {}).get("blocks"))  # a card of it was clicked
+    if answered and result.status == "mismatch" and shown_here:
         await heal_copy(services, approval_id, channel=channel, ts=ts)
 
 
@@ -181,8 +183,7 @@ async def refuse(
 async def first_refusal(services: Services, *, user: str, card: tuple[str, str]) -> bool:
     """Whether `user` has been told of no final refusal about this card in the last `REFUSAL_QUIET`
     seconds, on any worker (a Redis `SET NX EX`); from now on, they have."""
-    key = f"{services.store.prefix}:refused:{user}:{card[0]}:{card[1]}"
-    return bool(await services.store.redis.set(key, "1", nx=True, ex=REFUSAL_QUIET))
+    return await services.store.claim(f"refused:{user}:{card[0]}:{card[1]}", user, seconds=REFUSAL_QUIET)
 
 
 def refusal_text(result: DecideResult) -> str:

@@ -66,7 +66,7 @@ WATCH = {
     "log records emitted": r"logging/__init__.py:\d+\(handle\)$",
     "logging.getLogger": r"logging/__init__.py:\d+\(getLogger\)$",
     "redis-py commands packed": r"redis/asyncio/connection.py:\d+\(pack_commands?\)$",
-    "Block Kit builders (bot.blocks functions)": r"bot/blocks.py:\d+\(",
+    "Block Kit builders (bot.blocks functions)": r"bot/blocks/\w+\.py:\d+\(",
     "copy.deepcopy": r"copy.py:\d+\(deepcopy\)$",
 }
 
@@ -96,7 +96,7 @@ COMPONENTS = [
     ("HMAC signature", r"signature/|hmac\.py"),
     ("json", r"json/"),
     ("urllib.parse", r"urllib/parse\.py"),
-    ("Block Kit builders (bot/blocks.py)", r"bot/blocks\.py"),
+    ("Block Kit builders (bot/blocks/)", r"bot/blocks/"),
     ("redis-py", r"redis/"),
     ("slack_sdk Web API client", r"slack_sdk/"),
     ("slack_bolt", r"slack_bolt/"),

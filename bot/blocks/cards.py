@@ -1,0 +1,226 @@
+"""Approval cards: the pending card with its buttons, and the forms it takes once decided, posted
+again elsewhere, or too long to show whole (the full text then goes in the card's thread).
+
+Every text object comes from `bot.blocks.text`: the task, the proposal, tool arguments, code, the
+reason and feedback are untrusted and shown inert.
+"""
+
+from __future__ import annotations
+
+from agents.approver import parse_revision
+from agents.tools import pretty_json
+from bot.blocks.text import (
+    FEEDBACK_LIMIT,
+    HEADER_LIMIT,
+    PROPOSAL_LIMIT,
+    TASK_LIMIT,
+    Block,
+    channel_ref,
+    clean,
+    code_block,
+    code_text,
+    context_block,
+    date_ref,
+    escape,
+    fits,
+    mrkdwn,
+    people_refs,
+    plain,
+    safe,
+    tool_label,
+    untrusted,
+    user_ref,
+)
+from bot.durations import format_duration
+from bot.records import SLACK_ID, ApprovalRecord
+
+ACTION_APPROVE = "approval_approve"
+ACTION_REJECT = "approval_reject"
+ACTION_REVISE = "approval_revise"
+HEADERS = {"tool_call": "Tool call needs approval", "code": "Code needs approval to run"}
+
+
+def _cut_note(approval: ApprovalRecord) -> Block:
+    what = {"tool_call": "The arguments are", "code": "The code is"}.get(approval.kind, "The proposal is")
+    return context_block(
+        f":scissors: {what} {len(approval.proposal):,} characters; the card shows the start."
+        " The full text is attached in this card's thread."
+    )
+
+
+def _approval_body(approval: ApprovalRecord) -> list[Block]:
+    author = clean(approval.author)[:40]
+    blocks: list[Block] = [
+        context_block(
+            f"Run `{approval.run_id}` · requested by {user_ref(approval.requester)}"
+            f" in {channel_ref(approval.origin_channel)}"
+        ),
+        {"type": "section", "text": untrusted(approval.task, label="Task", limit=TASK_LIMIT + 12)},
+    ]
+    if approval.kind == "tool_call":
+        blocks.append(
+            {"type": "section", "text": mrkdwn(f"*Tool call* {tool_label(approval.tool_name)} from {escape(author)}")}
+        )
+        blocks.append(
+            {"type": "section", "text": code_block(approval.arguments or approval.proposal, label="Arguments")}
+        )
+        if approval.edited_by:
+            blocks.append(context_block(f":pencil2: Arguments edited by {user_ref(approval.edited_by)}"))
+        if approval.schema_error:
+            problem = safe(approval.schema_error, 1500)
+            blocks.append(
+                {
+                    "type": "section",
+                    "text": mrkdwn(
+                        f":warning: *These arguments do not match the tool's schema:* {problem}\n"
+                        "Approving is not offered: reject the call, or revise the arguments."
+                    ),
+                }
+            )
+    elif approval.kind == "code":
+        blocks.append({"type": "section", "text": code_text(approval.proposal, label=f"Code to run, from {author}")})
+    else:
+        label = f"Proposal from {author}"
+        blocks.append({"type": "section", "text": untrusted(approval.proposal, label=label, limit=PROPOSAL_LIMIT)})
+    if proposal_is_cut(approval.proposal):
+        blocks.append(_cut_note(approval))
+    if approval.why:
+        blocks.append({"type": "context", "elements": [untrusted(":information_source: " + approval.why, limit=500)]})
+    return blocks
+
+
+def proposal_is_cut(proposal: str) -> bool:
+    """Whether the card cannot show the whole proposal (then the full text goes in the card's thread)."""
+    return not fits(proposal, PROPOSAL_LIMIT - 60)
+
+
+def timeout_meaning(outcome: str) -> str:
+    return "approved" if outcome == "approve" else "rejected"
+
+
+def _who_decides(approval: ApprovalRecord) -> Block | None:
+    parts: list[str] = []
+    if approval.approver_ids:
+        parts.append(f"Who may decide: {people_refs(approval.approver_ids)}")
+    if approval.required_approvals > 1:
+        voters = approval.voters
+        line = f"*{len(voters)} of {approval.required_approvals} approvals*"
+        if voters:
+            line += ": " + ", ".join(user_ref(v) for v in voters)
+        parts.append(line)
+    return context_block(" · ".join(parts)) if parts else None
+
+
+def build_approval_blocks(approval: ApprovalRecord) -> list[Block]:
+    """The pending card: who asked, from where, the task, the proposal (or the tool call and its
+    arguments, or the code), the deadline, the buttons (and, for a quorum, the approvals so far).
+    Approve is not offered for a tool call whose arguments fail the tool's schema."""
+    who = _who_decides(approval)
+    approve = [] if approval.schema_error else [_button("Approve", ACTION_APPROVE, approval.id, style="primary")]
+    return [
+        {"type": "header", "text": plain(HEADERS.get(approval.kind, "Approval needed"), HEADER_LIMIT)},
+        *_approval_body(approval),
+        *([who] if who else []),
+        context_block(
+            f":hourglass_flowing_sand: Times out {date_ref(approval.deadline)}"
+            f" (after {format_duration(approval.timeout_seconds)}): then {timeout_meaning(approval.timeout_outcome)}"
+        ),
+        {
+            "type": "actions",
+            "block_id": f"approval_actions_{len(approval.voters)}",
+            "elements": [
+                *approve,
+                _button(
+                    "Reject",
+                    ACTION_REJECT,
+                    approval.id,
+                    style="danger",
+                    confirm={
+                        "title": plain("Reject this proposal?", 100),
+                        "text": plain("The agent is told it was rejected and the run ends.", 300),
+                        "confirm": plain("Reject", 30),
+                        "deny": plain("Cancel", 30),
+                        "style": "danger",
+                    },
+                ),
+                _button("Revise", ACTION_REVISE, approval.id),
+            ],
+        },
+    ]
+
+
+def _button(text: str, action_id: str, value: str, *, style: str | None = None, confirm: Block | None = None) -> Block:
+    button: Block = {"type": "button", "text": plain(text, 75), "action_id": action_id, "value": value}
+    if style:
+        button["style"] = style
+    if confirm:
+        button["confirm"] = confirm
+    return button
+
+
+def decision_line(approval: ApprovalRecord) -> str:
+    """One line saying what happened to an approval, e.g. "Approved by @bob, 42s after the request"."""
+    who = user_ref(approval.decided_by)
+    if approval.status == "approved" and len(approval.voters) > 1:
+        refs = [user_ref(v) for v in approval.voters]
+        who = ", ".join(refs[:-1]) + " and " + refs[-1]
+    after = format_duration(max(0.0, approval.decided_at - approval.created_at))
+    if approval.status == "approved":
+        return f":white_check_mark: *Approved* by {who}, {after} after the request"
+    if approval.status == "rejected":
+        return f":x: *Rejected* by {who}, {after} after the request"
+    if approval.status == "revised" and revision_arguments(approval) is not None:
+        return f":pencil2: *Arguments edited* by {who}, {after} after the request; the edited call needs approval"
+    if approval.status == "revised":
+        return f":pencil2: *Revision requested* by {who}, {after} after the request"
+    if approval.status == "timed_out":
+        meaning = timeout_meaning(approval.timeout_outcome)
+        return f":hourglass: *Timed out*: no decision within {format_duration(approval.timeout_seconds)}, so {meaning}"
+    if approval.status == "cancelled":
+        by = f" by {who}" if SLACK_ID.match(approval.decided_by) else ""
+        return f":no_entry_sign: *Cancelled*{by}"
+    return ":hourglass_flowing_sand: Waiting for a decision"
+
+
+def build_replaced_blocks(approval: ApprovalRecord) -> list[Block]:
+    """An extra card of a still pending approval (its worker died between posting it and noting it,
+    and another worker posted it again): no buttons, and where to decide."""
+    return [
+        {"type": "header", "text": plain("Approval posted again", HEADER_LIMIT)},
+        *_approval_body(approval),
+        {"type": "section", "text": mrkdwn("This request was posted again in this channel: decide on the newer card.")},
+    ]
+
+
+def build_decided_blocks(approval: ApprovalRecord) -> list[Block]:
+    """The card after its decision: same content, no buttons, and what was decided."""
+    blocks: list[Block] = [
+        {"type": "header", "text": plain("Approval " + approval.status.replace("_", " "), HEADER_LIMIT)},
+        *_approval_body(approval),
+        {"type": "section", "text": mrkdwn(decision_line(approval))},
+    ]
+    edit = revision_arguments(approval)
+    if edit is not None:
+        blocks.append({"type": "section", "text": code_block(edit[0], label="Edited arguments", limit=FEEDBACK_LIMIT)})
+        if edit[1].strip():
+            blocks.append({"type": "section", "text": untrusted(edit[1], label="Note", limit=FEEDBACK_LIMIT)})
+    elif approval.feedback.strip():
+        label = {"revised": "Feedback", "cancelled": "Reason", "rejected": "Reason"}.get(approval.status, "Comment")
+        if approval.status != "timed_out":
+            blocks.append({"type": "section", "text": untrusted(approval.feedback, label=label, limit=FEEDBACK_LIMIT)})
+    return blocks
+
+
+def revision_arguments(approval: ApprovalRecord) -> tuple[str, str] | None:
+    """(edited arguments as pretty JSON, note) when a tool call was revised by editing its arguments."""
+    if approval.kind != "tool_call" or approval.status != "revised":
+        return None
+    parsed = parse_revision(approval.feedback)
+    return (pretty_json(parsed[0]), parsed[1]) if parsed is not None else None
+
+
+def approval_fallback_text(approval: ApprovalRecord) -> str:
+    """Notification text: fixed words and ids only, never untrusted text."""
+    if approval.pending:
+        return f"Approval needed for run {approval.run_id}"
+    return f"Approval for run {approval.run_id}: {approval.status.replace('_', ' ')}"

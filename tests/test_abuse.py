@@ -187,7 +187,7 @@ async def test_limits_on_active_runs(slack: SlackStandIn, redis_url: str, model_
         await start_run(slack, user=BOB)
         full = await slack.send_command(user="U0CAROL", channel=SALES, text="Draft a third email")
         assert "This channel already has 2 active runs" in reply_text(full)
-        assert len(await worker.services.store.recent_runs(SALES)) == 2
+        assert len(await worker.services.store.runs.recent(SALES)) == 2
         await slack.send_command(user=ALICE, channel=SALES, text=f"cancel {first}")
         await run_status(worker, first, wanted="cancelled")
         await start_run(slack, user=ALICE)  # a slot is free again
@@ -228,9 +228,9 @@ async def test_edited_private_metadata_is_refused_and_audited(slack: SlackStandI
             assert response.status == 200
             answer = await response.json()
     assert answer["response_action"] == "errors"
-    approval = await worker.services.store.get_approval(approval_id)
+    approval = await worker.services.store.approvals.get(approval_id)
     assert approval is not None and approval.pending
-    refused = [e for e in await worker.services.store.audit_entries() if e["event"] == "refused"]
+    refused = [e for e in await worker.services.store.audit.entries() if e["event"] == "refused"]
     assert refused and "metadata" in refused[-1]["reason"]
 
 
@@ -303,9 +303,9 @@ async def test_bounded_fuzz_of_signed_payloads(slack: SlackStandIn, worker: Work
                 if response.status >= 500:
                     server_errors.append(form)
     assert len(statuses) == 300 and server_errors == []
-    approval = await worker.services.store.get_approval(approval_id)
+    approval = await worker.services.store.approvals.get(approval_id)
     assert approval is not None and approval.pending
-    assert len(await worker.services.store.recent_runs(SALES)) == 1
+    assert len(await worker.services.store.runs.recent(SALES)) == 1
     health = await worker.services.redis.ping()
     assert health is True and len(card_of(slack, pending=True)) == 1
 
@@ -350,7 +350,7 @@ async def test_healthz_and_metrics_show_no_secrets(worker: Worker) -> None:
     assert health["status"] == "ok" and health["redis"] == "ok"
     settings = worker.services.settings
     for secret in (settings.slack_bot_token, settings.slack_signing_secret, settings.redis_url):
-        assert secret not in raw
+        assert secret.get_secret_value() not in raw
 
 
 async def test_failure_reasons_shown_in_slack_never_carry_secrets(
@@ -364,7 +364,7 @@ async def test_failure_reasons_shown_in_slack_never_carry_secrets(
     try:
         run_id = await start_run(slack)
         await run_status(worker, run_id, wanted="failed")
-        run = await worker.services.store.get_run(run_id)
+        run = await worker.services.store.runs.get(run_id)
         assert run is not None and "No more [redacted] available" in run.reason
         await slack.wait_for(lambda: any("[redacted]" in str(c.args) for c in slack.calls("chat.postMessage")))
         assert not any(secret in json.dumps(c.args) for c in slack.calls())

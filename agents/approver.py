@@ -19,7 +19,6 @@ TimeoutOutcome = Literal["approve", "reject"]
 Kind = Literal["message", "tool_call", "code"]
 
 OUTCOMES: tuple[Outcome, ...] = ("approved", "rejected", "revised", "timed_out", "cancelled")
-KINDS: tuple[Kind, ...] = ("message", "tool_call", "code")
 AUTO = "auto"  # `Decision.decided_by` of decisions an input mode made without a human
 
 
@@ -75,8 +74,8 @@ class Decision:
 
     `feedback` is the reviewer's revision text, reject reason or approval comment. For
     `timed_out`, `timeout_outcome` says what the timeout means and `feedback` how long we waited.
-    `digest` is the digest the decider bound the decision to (see `ApprovalRequest.digest`);
-    `arguments` the tool call's arguments as the reviewer edited them (JSON text), if they did.
+    `digest` is the digest the decider bound the decision to (see `ApprovalRequest.digest`). A
+    revision that edits a tool call's arguments carries them in `feedback` (`encode_revision`).
     Decisions an input mode made without a human have `decided_by == AUTO` and the rule in `feedback`.
     """
 
@@ -86,7 +85,6 @@ class Decision:
     feedback: str = ""
     timeout_outcome: TimeoutOutcome = "reject"
     digest: str = ""
-    arguments: str | None = None
 
     @property
     def automatic(self) -> bool:
@@ -98,7 +96,8 @@ class Decision:
         return self.outcome == "approved" or (self.outcome == "timed_out" and self.timeout_outcome == "approve")
 
     def reply_text(self) -> str:
-        """What the human "typed": the text the input function returns to AutoGen (see DESIGN.md)."""
+        """What the human "typed": the text the input function returns to AutoGen, which the team's
+        termination condition and the agents read (APPROVE / REJECT lead it; a revision is the feedback)."""
         if self.outcome == "approved":
             return _with_detail("APPROVE", self.feedback, sep="\n")
         if self.outcome == "rejected":
@@ -146,8 +145,6 @@ def edited_arguments(decision: Decision) -> tuple[str, str] | None:
     """(arguments as JSON text, note) when `decision` is a revision that edited a tool call's arguments."""
     if decision.outcome != "revised":
         return None
-    if decision.arguments is not None:
-        return decision.arguments, decision.feedback
     parsed = parse_revision(decision.feedback)
     if parsed is None:
         return None

@@ -214,7 +214,7 @@ class ModeGate:
         counters = self._counters
         if request.kind == "message" and counters.carried is not None:
             carried, counters.carried = counters.carried, None
-            return replace(carried, approval_id=request.approval_id, digest="", arguments=None)
+            return replace(carried, approval_id=request.approval_id, digest="")
         verdict = self.verdict(request)
         if verdict.decision is not None:
             counters.automatic += 1

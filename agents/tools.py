@@ -38,7 +38,6 @@ from jsonschema.exceptions import best_match
 from pydantic import BaseModel, Field, ValidationError
 
 from agents.approver import (
-    AUTO,
     ApprovalRequest,
     Approver,
     Decision,
@@ -116,10 +115,6 @@ class ApprovalRequiredTool(BaseTool[BaseModel, Any]):
         self._approver = approver
         self._agent = agent
         self._max_edits = max_edits
-
-    @property
-    def wrapped(self) -> Tool:
-        return self._tool
 
     @property
     def schema(self) -> Any:  # the model sees exactly the wrapped tool
@@ -276,10 +271,6 @@ class SendEmailTool(BaseTool[Email, Any]):
         )
         self._outbox = Path(outbox_dir)
 
-    @property
-    def outbox(self) -> Path:
-        return self._outbox
-
     async def run(self, args: Email, cancellation_token: CancellationToken) -> str:
         message = EmailMessage()
         message["To"] = args.to
@@ -297,7 +288,6 @@ class SendEmailTool(BaseTool[Email, Any]):
 
 
 __all__ = [
-    "AUTO",
     "ApprovalRequiredTool",
     "Email",
     "RecordedResult",

@@ -3,16 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from slack_sdk.errors import SlackApiError
-from slack_sdk.http_retry.async_handler import AsyncRetryHandler
-from slack_sdk.http_retry.request import HttpRequest
-from slack_sdk.http_retry.response import HttpResponse
-from slack_sdk.http_retry.state import RetryState
-from slack_sdk.web.async_client import AsyncWebClient
-from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 LATENCY_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 4 * 3600, 86400, 7 * 86400)
 
@@ -41,36 +33,3 @@ class Metrics:
         except Exception:  # Redis down: keep the last value; /healthz says degraded
             pass
         return generate_latest(self.registry)
-
-
-class CountingWebClient(AsyncWebClient):
-    """The Web API client, counting the errors Slack returns (after retries)."""
-
-    metrics: Metrics | None = None
-
-    async def api_call(self, api_method: str, **kwargs: Any) -> AsyncSlackResponse:
-        try:
-            return await super().api_call(api_method, **kwargs)
-        except SlackApiError as exc:
-            if self.metrics is not None:
-                self.metrics.slack_errors.labels(api_method, str(exc.response.get("error", "unknown"))).inc()
-            raise
-
-
-def counted(handler: AsyncRetryHandler, metrics: Metrics) -> AsyncRetryHandler:
-    """Count the retries `handler` decides to make."""
-    name = type(handler).__name__.removeprefix("Async").removesuffix("RetryHandler") or "retry"
-    original = handler.prepare_for_next_attempt_async
-
-    async def prepare(
-        *,
-        state: RetryState,
-        request: HttpRequest,
-        response: HttpResponse | None = None,
-        error: Exception | None = None,
-    ) -> None:
-        metrics.slack_retries.labels(name).inc()
-        await original(state=state, request=request, response=response, error=error)
-
-    handler.prepare_for_next_attempt_async = prepare  # type: ignore[method-assign]
-    return handler

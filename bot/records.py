@@ -8,14 +8,15 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields, replace
-from typing import Any, Literal, Self, get_args
+from typing import Any, Literal, Self, get_args, get_origin, get_type_hints
 
 from agents.approver import Decision, Outcome, TimeoutOutcome
 from agents.modes import DEFAULT_MAX_AUTO_REPLIES, DEFAULT_MODE, DEFAULT_RISK_WORDS
+from bot.durations import format_duration
 
-ApprovalStatus = Literal["pending", "approved", "rejected", "revised", "timed_out", "cancelled"]
+ApprovalStatus = Literal["pending", Outcome]
 RunStatus = Literal["starting", "running", "waiting", "completed", "rejected", "timed_out", "failed", "cancelled"]
-RUN_FINAL: frozenset[str] = frozenset({"completed", "rejected", "timed_out", "failed", "cancelled"})
+RUN_FINAL: frozenset[RunStatus] = frozenset({"completed", "rejected", "timed_out", "failed", "cancelled"})
 
 # Ids that may reach a Redis key. Anything else from a payload is refused before use.
 APPROVAL_ID = re.compile(r"^[A-Za-z0-9-]{8,64}$")
@@ -32,35 +33,56 @@ def _encode(record: object) -> dict[str, str]:
 
 
 def _decode(cls: type[Any], raw: dict[str, str]) -> Any:
+    """A record from its stored strings. Raises ValueError for a value its field's type refuses (a
+    malformed number, a status nobody writes) and TypeError when a field without a default is missing."""
     kwargs: dict[str, Any] = {}
     for name, convert in _converters(cls):
         value = raw.get(name)
         if value is not None:
-            kwargs[name] = convert(value)
+            kwargs[name] = convert(name, value)
     return cls(**kwargs)
 
 
-def _number(kind: type[int] | type[float]) -> Callable[[str], Any]:
-    return lambda value: kind(value) if value else kind()
+Converter = Callable[[str, str], Any]  # (field name, stored string) -> the field's value
 
 
-_CONVERTERS: dict[type[Any], tuple[tuple[str, Callable[[str], Any]], ...]] = {}
+def _text(name: str, value: str) -> str:
+    return value
 
 
-def _converters(cls: type[Any]) -> tuple[tuple[str, Callable[[str], Any]], ...]:
-    """Each field of a record and how its stored string becomes the field's value (worked out once)."""
-    if cls in _CONVERTERS:
-        return _CONVERTERS[cls]
-    out: list[tuple[str, Callable[[str], Any]]] = []
-    for f in fields(cls):
-        kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "")
-        convert: Callable[[str], Any] = str
-        if kind == "float":
-            convert = _number(float)
-        elif kind == "int":
-            convert = _number(int)
-        out.append((f.name, convert))
-    _CONVERTERS[cls] = tuple(out)
+def _number(kind: type[int] | type[float]) -> Converter:
+    return lambda name, value: kind(value) if value else kind()
+
+
+def _one_of(allowed: tuple[str, ...]) -> Converter:
+    def convert(name: str, value: str) -> str:
+        if value not in allowed:
+            raise ValueError(f"{name} {value[:40]!r} is not one of {', '.join(allowed)}")
+        return value
+
+    return convert
+
+
+def _converter(hint: Any) -> Converter:
+    """How a stored string becomes a value of the type `hint` (str, int, float or a Literal of strings)."""
+    if hint is str:
+        return _text
+    if hint is int or hint is float:
+        return _number(hint)
+    if get_origin(hint) is Literal and all(isinstance(arg, str) for arg in get_args(hint)):
+        return _one_of(get_args(hint))
+    raise TypeError(f"records cannot store a field of type {hint!r}")
+
+
+_CONVERTERS: dict[type[Any], tuple[tuple[str, Converter], ...]] = {}
+
+
+def _converters(cls: type[Any]) -> tuple[tuple[str, Converter], ...]:
+    """Each field of a record and how its stored string becomes the field's value (from its type
+    hints; worked out once)."""
+    if cls not in _CONVERTERS:
+        hints = get_type_hints(cls)
+        _CONVERTERS[cls] = tuple((f.name, _converter(hints[f.name])) for f in fields(cls))
     return _CONVERTERS[cls]
 
 
@@ -73,7 +95,7 @@ class RunRecord:
     preset: str = "writer"
     mode: str = ""  # the run's input mode (agents.modes.MODES); empty: always
     model: str = ""
-    status: str = "starting"
+    status: RunStatus = "starting"
     owner: str = ""
     header_ts: str = ""
     created_at: float = 0.0
@@ -97,7 +119,7 @@ class RunRecord:
         return replace(self, **changes)
 
 
-# An approval's fields that may be long: stored apart from its other fields (`ApprovalStore.text_key`).
+# An approval's fields that may be long: stored apart from its other fields (`Keys.texts` in bot/store/keys.py).
 TEXT_FIELDS = ("task", "proposal", "arguments", "arguments_schema", "schema_error", "why")
 
 
@@ -116,7 +138,7 @@ class ApprovalRecord:
     deadline: float
     timeout_seconds: int
     timeout_outcome: str = "reject"
-    status: str = "pending"
+    status: ApprovalStatus = "pending"
     required_approvals: int = 1
     approvers: str = "anyone"  # "anyone", or user (U…/W…) and user group (S…) ids, comma-separated
     allow_self_approval: int = 0
@@ -156,13 +178,17 @@ class ApprovalRecord:
         return [] if self.approvers in ("", "anyone") else self.approvers.split(",")
 
     def decision(self) -> Decision:
-        outcome: Outcome = self.status if self.status in get_args(Outcome) else "cancelled"  # type: ignore[assignment]
+        """The decision as the agent gets it, bound to the digest of what the reviewer saw."""
+        outcome: Outcome = "cancelled" if self.status == "pending" else self.status
         timeout_outcome: TimeoutOutcome = "approve" if self.timeout_outcome == "approve" else "reject"
+        feedback = self.feedback
+        if outcome == "timed_out" and not feedback:
+            feedback = f"no decision within {format_duration(self.timeout_seconds)}"
         return Decision(
             approval_id=self.id,
             outcome=outcome,
             decided_by=self.decided_by,
-            feedback=self.feedback,
+            feedback=feedback,
             timeout_outcome=timeout_outcome,
             digest=self.digest,
         )
@@ -188,4 +214,3 @@ class ChannelSettings:
     @property
     def approvers_spec(self) -> str:
         return ",".join(self.approvers) if self.approvers else "anyone"
-

@@ -24,7 +24,7 @@ from bot.blocks import (
     untrusted_parts,
 )
 from bot.records import ApprovalRecord
-from bot.store import ApprovalStore
+from bot.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ class CardService:
         self,
         slack: AsyncWebClient,
         *,
-        store: ApprovalStore | None = None,
+        store: Store | None = None,
         retry_after: float = 2.0,
         concurrency: int = 4,
     ) -> None:
@@ -115,7 +115,7 @@ class CardService:
                 if approval.pending and self._store is not None:
                     # a vote's redraw may have waited: if the approval was decided since (on any
                     # worker), draw that, not buttons over the decision
-                    approval = await self._store.get_approval(approval_id) or approval
+                    approval = await self._store.approvals.get(approval_id) or approval
                 self._drawn[approval_id] = _rank(approval)
                 self._drawn.move_to_end(approval_id)
                 if len(self._drawn) > DRAWN_MEMORY:
@@ -137,7 +137,7 @@ class CardService:
         drawn, self._drawn_ok = self._drawn_ok, []
         if self._store is not None and drawn:
             try:
-                await self._store.outbox_done(drawn)
+                await self._store.outbox.done(drawn)
             except (RedisError, OSError) as exc:  # the outbox redraws them again later: harmless
                 log.warning("could not clear %d outbox entries (%s)", len(drawn), type(exc).__name__)
 
@@ -236,6 +236,6 @@ class CardService:
                 extra={"run_id": approval.run_id, "approval_id": approval.id},
             )
             if self._store is not None and retry:
-                await self._store.outbox_add(approval.id, due=time.time() + self._retry_after)
+                await self._store.outbox.add(approval.id, due=time.time() + self._retry_after)
             return False
         return True

@@ -9,18 +9,18 @@ from __future__ import annotations
 
 import re
 
-from bot.store import ApprovalStore
+from bot.store import Store
 
 TRIGGER_ID = re.compile(r"^[0-9A-Za-z._-]{1,128}$")
 KEEP_SECONDS = 600  # twice the 5 minutes in which Slack's signature of a request is accepted
 IN_PROGRESS = "-"
 
 
-def command_key(store: ApprovalStore, trigger_id: str) -> str:
-    return f"{store.prefix}:cmd:{trigger_id}"
+def command_key(store: Store, trigger_id: str) -> str:
+    return f"{store.keys.prefix}:cmd:{trigger_id}"
 
 
-async def claim_command(store: ApprovalStore, trigger_id: str) -> str | None:
+async def claim_command(store: Store, trigger_id: str) -> str | None:
     """None when this is the first delivery of the command (now claimed). Otherwise what the first
     delivery recorded with `record_command` (`IN_PROGRESS` until it has)."""
     key = command_key(store, trigger_id)
@@ -30,6 +30,6 @@ async def claim_command(store: ApprovalStore, trigger_id: str) -> str | None:
     return str(seen) if seen is not None else IN_PROGRESS
 
 
-async def record_command(store: ApprovalStore, trigger_id: str, outcome: str) -> None:
+async def record_command(store: Store, trigger_id: str, outcome: str) -> None:
     """What the first delivery did (e.g. the run it started), for a replay's answer."""
     await store.redis.set(command_key(store, trigger_id), outcome, xx=True, keepttl=True)

@@ -1,8 +1,10 @@
-"""The run manager: starts AutoGen teams for `/agent <task>` and is their `Approver`.
+"""The run manager: starts AutoGen teams for `/agent <task>`, asks for their approvals, ends them,
+and continues runs whose worker is gone.
 
-A run is owned by the worker that started it: its team runs here as a background task. Each
-human turn becomes an approval (stored in Redis, shown as a card) and waits on a future that
-the worker's one subscription resolves when any worker decides it.
+A run is owned by the worker that started it: its team runs here as a background task. Each human
+turn, tool call or code run that needs a person goes to the approval service (bot/approvals.py),
+which posts the card and wakes the run when anyone, on any worker, decides it. Every write the owner
+makes to the run is fenced by the run's epoch, which goes up when another worker takes it over.
 """
 
 from __future__ import annotations
@@ -10,50 +12,43 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import secrets
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from autogen_agentchat.base import TaskResult
 from autogen_agentchat.messages import BaseChatMessage, TextMessage
 from autogen_agentchat.teams import BaseGroupChat
 from autogen_core import CancellationToken
-from slack_sdk.errors import SlackApiError
-from slack_sdk.web.async_client import AsyncWebClient
 
-from agents.approver import AUTO, ApprovalCancelled, ApprovalRequest, Decision, Outcome, PastCall
+from agents.approver import AUTO, ApprovalCancelled, ApprovalRequest, Decision, Outcome
 from agents.input_func import make_input_func
-from agents.models import describe_model, load_model_client
-from agents.modes import ModeGate
+from agents.models import AsyncCacheStore, describe_model, load_model_client
+from agents.modes import InputPolicy, ModeGate, parse_mode
 from agents.teams import HUMAN, TeamOptions, build_team, preset_refusal, reviewer_of
-from bot.blocks import (
-    build_result_blocks,
-    build_run_header_blocks,
-    channel_ref,
-    decision_line,
-    run_fallback_text,
-    safe,
-    user_ref,
-)
-from bot.cards import CardService
-from bot.durations import format_duration
-from bot.library import audit_automatic, bind_decision, new_approval, open_approval, policy_for
+from bot.approvals import ApprovalService
+from bot.blocks import build_result_blocks, safe, user_ref
+from bot.ids import new_run_id
+from bot.ledger import RunLedger
 from bot.metrics import Metrics
-from bot.records import ApprovalRecord, ChannelSettings, RunRecord
+from bot.records import ApprovalRecord, ChannelSettings, RunRecord, RunStatus
 from bot.security import redact
-from bot.store import ApprovalStore, Fence, Fenced, persistently
+from bot.store import Fence, Fenced, Store, persistently
 from bot.tasks import Background
-from bot.waiter import DeadlineSweeper, DecisionWaiter
+from bot.threads import RunThreads
 
 log = logging.getLogger(__name__)
 
-_RUN_ID_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"
 
-
-def new_run_id() -> str:
-    return "r" + "".join(secrets.choice(_RUN_ID_ALPHABET) for _ in range(7))
+def policy_for(mode: str | None, settings: ChannelSettings) -> InputPolicy:
+    """A run's input policy: its mode (`--mode`, else the channel's) and the channel's knobs."""
+    return InputPolicy(
+        mode=parse_mode(mode or settings.mode),
+        max_auto_replies=settings.max_auto_replies,
+        risk_words=settings.risk_words,
+        checkpoint_every=settings.checkpoint_every,
+    )
 
 
 @dataclass
@@ -83,46 +78,38 @@ class RunManager:
     def __init__(
         self,
         *,
-        store: ApprovalStore,
-        waiter: DecisionWaiter,
-        sweeper: DeadlineSweeper,
-        cards: CardService,
-        slack: AsyncWebClient,
+        store: Store,
+        approvals: ApprovalService,
+        threads: RunThreads,
         background: Background,
         worker_id: str,
-        approvals_channel: str,
-        default_timeout: int,
         model_config: Mapping[str, Any],
         max_runs_per_user: int = 3,
         max_runs_per_channel: int = 10,
         secrets: Sequence[str] = (),
         metrics: Metrics | None = None,
         team_options: TeamOptions | None = None,
-        model_cache: Any = None,
+        model_cache: AsyncCacheStore | None = None,
         lease_seconds: float = 6.0,
     ) -> None:
         self.lease_seconds = lease_seconds  # the heartbeat's lifetime: a stall this long may lose a run
         self._team_options = team_options or TeamOptions()
-        self._model_cache = model_cache  # an AutoGen CacheStore for model responses, or None
+        self._model_cache = model_cache
         self._metrics = metrics or Metrics()
         self._secrets = list(secrets)
         self._max_runs_per_user = max_runs_per_user
         self._max_runs_per_channel = max_runs_per_channel
         self._store = store
-        self._waiter = waiter
-        self._sweeper = sweeper
-        self._cards = cards
-        self._slack = slack
+        self._approvals = approvals
+        self._threads = threads
         self._background = background
         self._worker_id = worker_id
-        self._approvals_channel = approvals_channel
-        self._default_timeout = default_timeout
         self._model_config = dict(model_config)
         self._model_label = describe_model(model_config)
         self._active: dict[str, _RunState] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._closing = False
-        self._thread_tail: dict[str, asyncio.Task[None]] = {}
+        approvals.on_orphaned(self.continue_if_orphaned)
 
     @property
     def active_runs(self) -> int:
@@ -150,7 +137,7 @@ class RunManager:
         if refusal is not None:
             return refusal
         if mode is None:
-            mode = (await self._store.channel_settings(channel, default_timeout=self._default_timeout)).mode
+            mode = (await self._approvals.channel_settings(channel)).mode
         run = RunRecord(
             id=new_run_id(),
             requester=requester,
@@ -164,7 +151,7 @@ class RunManager:
             created_at=time.time(),
             epoch=1,
         )
-        admitted = await self._store.create_run(
+        admitted = await self._store.runs.create(
             run, max_per_user=self._max_runs_per_user, max_per_channel=self._max_runs_per_channel
         )
         if admitted == "user_limit":
@@ -181,12 +168,10 @@ class RunManager:
         model_client = None
         try:
             if resume is None or not run.header_ts:
-                header = await self._slack.chat_postMessage(
-                    channel=run.channel, text=run_fallback_text(run), blocks=build_run_header_blocks(run)
-                )
-                state.run = run = run.with_(header_ts=str(header["ts"]), status="running")
+                header_ts = await self._threads.post_header(run)
+                state.run = run = run.with_(header_ts=header_ts, status="running")
                 updated = await persistently(
-                    lambda: self._store.update_run(
+                    lambda: self._store.runs.update(
                         run.id, fence=self._fence(state), header_ts=run.header_ts, status="running"
                     ),
                     what=f"starting run {run.id}",
@@ -196,7 +181,7 @@ class RunManager:
                 if updated != "ok":
                     await self._end(state, status="cancelled", reason="cancelled before it started")
                     return
-                await self._update_header(run)
+                await self._threads.update_header(run)
             model_client = load_model_client(self._model_config, cache_store=self._model_cache)
             team: BaseGroupChat | None = None
 
@@ -204,7 +189,7 @@ class RunManager:
                 assert team is not None
                 return await team.save_state()
 
-            settings = await self._settings(run.channel)
+            settings = await self._approvals.channel_settings(run.channel)
             gate = ModeGate(_RunApprover(self, state), policy_for(run.mode, settings))
             team = build_team(
                 run.preset,
@@ -217,9 +202,9 @@ class RunManager:
             if resume is not None and resume.approval is not None and resume.checkpoint is not None:
                 # adopted: the team as it was when the approval was requested
                 await team.load_state(json.loads(resume.checkpoint))
-                decision = await self._take_decision(
-                    state, resume.approval, resume.approval.decision(), announce=resume.announce
-                )
+                if resume.announce:
+                    self._approvals.announce(run, resume.approval)
+                decision = self._took(state, resume.approval.decision(), resume.approval.proposal)
                 reviewer = reviewer_of(run.preset, resume.approval.author)  # plan: the plan's own reviewer
                 task = TextMessage(content=decision.reply_text(), source=reviewer)
             result = await team.run(task=task, cancellation_token=state.token)
@@ -242,6 +227,31 @@ class RunManager:
             if model_client is not None:
                 await model_client.close()
 
+    # approvals --------------------------------------------------------------------------
+    async def request_approval(
+        self, state: _RunState, request: ApprovalRequest, cancellation_token: CancellationToken | None = None
+    ) -> Decision:
+        """Ask for `request` in the run's approvals channel and wait for its decision (what the run's
+        input function awaits)."""
+        try:
+            decision = await self._approvals.ask(
+                request, run=state.run, fence=self._fence(state), tokens=(state.token, cancellation_token)
+            )
+        except Fenced:
+            self._stop_fenced(state)  # this worker looked dead and another one took the run over
+            cancelled = Decision(request.approval_id, "cancelled", decided_by="system", feedback="taken over")
+            raise ApprovalCancelled(cancelled) from None
+        if decision.outcome == "cancelled":
+            return decision
+        return self._took(state, decision, request.proposal)
+
+    def _took(self, state: _RunState, decision: Decision, proposal: str) -> Decision:
+        """Note a decision the run continues with (it sets the run's outcome if it is the last)."""
+        state.last_decision = decision
+        state.last_proposal = proposal
+        return decision
+
+    # ending -----------------------------------------------------------------------------
     async def _finish(self, state: _RunState, result: TaskResult) -> None:
         decision = state.last_decision
         if decision is None:
@@ -255,13 +265,6 @@ class RunManager:
             await self._end(state, status="timed_out", reason=decision.feedback)
         else:
             await self._end(state, status="rejected", reason=decision.feedback)
-
-    async def _settings(self, channel: str) -> ChannelSettings:
-        """A channel's settings, for a run's next step (read again through a Redis blip)."""
-        return await persistently(
-            lambda: self._store.channel_settings(channel, default_timeout=self._default_timeout),
-            what=f"reading the settings of {channel}",
-        )
 
     def _fence(self, state: _RunState) -> Fence:
         return (self._worker_id, state.run.epoch)
@@ -278,13 +281,13 @@ class RunManager:
             extra={"run_id": state.run.id},
         )
 
-    async def _end(self, state: _RunState, *, status: str, reason: str, result: str | None = None) -> None:
+    async def _end(self, state: _RunState, *, status: RunStatus, reason: str, result: str | None = None) -> None:
         """Give the run its final status (unless someone already did), then tell Slack. Through a Redis
         outage this waits until Redis is back (a run must not stay "running" with nobody on it); if
         another worker took the run over meanwhile, it stops here instead."""
         run = state.run
         finished = await persistently(
-            lambda: self._store.finish_run(run, status=status, reason=reason, fence=self._fence(state)),
+            lambda: self._store.runs.finish(run, status=status, reason=reason, fence=self._fence(state)),
             what=f"ending run {run.id}",
             patience=None,
         )
@@ -297,109 +300,52 @@ class RunManager:
 
     async def tell_ended(self, run_id: str, *, result: str | None = None, fallback: RunRecord | None = None) -> None:
         """Say in Slack how a run ended (its thread and header); cancel what it left pending."""
-        final = await persistently(lambda: self._store.get_run(run_id), what=f"reading run {run_id}") or fallback
+        final = await persistently(lambda: self._store.runs.get(run_id), what=f"reading run {run_id}") or fallback
         if final is None:
             return
         if final.status in ("failed", "cancelled"):
-            await self.cancel_pending(final.id, by="system", reason=f"run {final.status}: {final.reason}")
+            await self._approvals.cancel_pending(final.id, by="system", reason=f"run {final.status}: {final.reason}")
         if result is not None and final.status == "completed":
-            await self._thread_in_order(
-                final, text=f"Run {final.id} completed", blocks=build_result_blocks(final, result)
-            )
+            await self._threads.post(final, text=f"Run {final.id} completed", blocks=build_result_blocks(final, result))
         else:
             by = f" by {user_ref(final.ended_by)}" if final.ended_by else ""
             detail = f": {safe(final.reason, 500)}" if final.reason else ""
             line = f"Run `{final.id}` ended: *{final.status}*{by}{detail}"
             # the notification text carries no untrusted text (a reason may quote a reviewer)
-            await self._thread_in_order(
+            await self._threads.post(
                 final,
                 text=f"Run {final.id} ended: {final.status}",
                 blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": line, "verbatim": True}}],
             )
-        await self._update_header(final)
+        await self._threads.update_header(final)
 
-    # approvals --------------------------------------------------------------------------
-    async def request_approval(
-        self, state: _RunState, request: ApprovalRequest, cancellation_token: CancellationToken | None = None
-    ) -> Decision:
-        """Post a card for `request` and wait for its decision (the hot path's waiting end)."""
-        run = state.run
-        settings = await self._settings(run.channel)
-        approval = new_approval(
-            request,
-            settings=settings,
-            run_id=run.id,
-            owner=self._worker_id,
-            requester=run.requester,
-            origin_channel=run.channel,
-            task=run.task,
-            default_channel=self._approvals_channel,
-        )
-        future = self._waiter.expect(approval.id)
-        try:
-            channel, _ = await open_approval(
-                self._store, self._cards, approval, checkpoint=request.checkpoint, fence=self._fence(state)
-            )
-            self._sweeper.wake()  # its deadline may be the nearest
-            await self._thread_in_order(
-                run,
-                text=f"Waiting for approval in {channel_ref(channel)}"
-                f" (times out after {format_duration(settings.timeout)})",
-            )
-            decision = await _await_linked(future, state.token, cancellation_token)
-        finally:
-            self._waiter.forget(approval.id)
-        if decision.outcome == "cancelled":
-            return decision
-        decided = await persistently(
-            lambda: self._store.consume(run.id, approval.id, fence=self._fence(state)),
-            what=f"taking the decision of approval {approval.id}",
-        )
-        if decided is None:
-            self._stop_fenced(state)  # this worker looked dead and another one took the run over
-            raise ApprovalCancelled(decision)
-        return await self._take_decision(state, decided, decision)
-
-    async def _take_decision(
-        self, state: _RunState, approval: ApprovalRecord, decision: Decision, *, announce: bool = True
-    ) -> Decision:
-        """Note a decision the run continues with (for the run's outcome, and in its thread: in the
-        background, so that the agent resumes at once)."""
-        if decision.outcome == "timed_out" and not decision.feedback:
-            decision = replace(decision, feedback=f"no decision within {format_duration(approval.timeout_seconds)}")
-        if announce and not approval.pending:
-            line = decision_line(approval)
-            self._thread_in_order(state.run, text=line)  # not awaited: the agent resumes at once
-        decision = bind_decision(decision, approval)
-        state.last_decision = decision
-        state.last_proposal = approval.proposal
-        return decision
-
-    # after any decision, on whichever worker made it ------------------------------------
-    def after_decision(self, approval: ApprovalRecord, *, owner_heard: bool = False) -> None:
-        """Bring the card up to date and, if the run's owner is gone, continue the run here.
-        `owner_heard`: the owner's worker was subscribed when the decision was published, so it is
-        alive and continues the run itself (no need to look at its heartbeat)."""
-        self._metrics.decisions.labels(approval.status).inc()
-        if approval.decided_at:
-            self._metrics.latency.observe(max(0.0, approval.decided_at - approval.created_at))
-        self._cards.schedule(approval)
-        if owner_heard or approval.owner == self._worker_id or approval.status == "cancelled" or self._closing:
-            return
-        self._background.spawn(self.continue_if_orphaned(approval), name=f"adopt-{approval.run_id}")
-
+    # continuing a run whose worker is gone ------------------------------------------------
     async def continue_if_orphaned(self, approval: ApprovalRecord) -> bool:
         """Adopt `approval`'s run if its owner's heartbeat is gone, and continue it with the decision."""
-        run = await self._store.get_run(approval.run_id)
+        run = await self._store.runs.get(approval.run_id)
         if run is None or run.final or self.works_on(run.id) or self._closing:
             return False
-        adopted, epoch = await self._store.adopt(
+        adopted, epoch = await self._store.runs.adopt(
             run.id, approval.id, from_worker=run.owner, to_worker=self._worker_id
         )
         if adopted != "ok":
             return False
         log.info("adopted run %s from worker %s", run.id, run.owner, extra={"run_id": run.id})
         await self._go_on_here(run.with_(epoch=epoch), approval, replay=False)
+        return True
+
+    async def restart_orphan(self, run: RunRecord, latest: ApprovalRecord | None) -> bool:
+        """Continue a run whose worker died while its agent was working: from its last decision (taken
+        again, from that approval's checkpoint), or from the task when no decision was made yet."""
+        if self._closing:
+            return False
+        adopted, epoch = await self._store.runs.adopt(
+            run.id, latest.id if latest else None, from_worker=run.owner, to_worker=self._worker_id, again=True
+        )
+        if adopted != "ok":
+            return False
+        log.info("restarting run %s, orphaned by worker %s", run.id, run.owner, extra={"run_id": run.id})
+        await self._go_on_here(run.with_(epoch=epoch), latest, replay=True)
         return True
 
     async def _go_on_here(self, run: RunRecord, approval: ApprovalRecord | None, *, replay: bool) -> None:
@@ -419,14 +365,14 @@ class RunManager:
         waited: no checkpoint is taken mid-call) the latest earlier decision that has one, or the task.
         The agent then redoes what it did since, and asks again for what needs approval. `replay`: the
         decision was already acted on (and announced) by the dead worker."""
-        run_approvals = sorted(await self._store.run_approvals(state.run.id), key=lambda a: a.created_at)
+        run_approvals = sorted(await self._store.approvals.of_run(state.run.id), key=lambda a: a.created_at)
         candidates = [approval] if approval is not None else []
         candidates += [a for a in reversed(run_approvals) if approval is None or a.created_at < approval.created_at]
         resume = _Resume()
         for candidate in candidates:
             if candidate.pending or candidate.status == "cancelled":
                 continue
-            checkpoint = await self._store.get_checkpoint(candidate.id)
+            checkpoint = await self._store.approvals.checkpoint(candidate.id)
             if checkpoint is None:
                 continue
             if candidate is approval and not replay:
@@ -440,53 +386,24 @@ class RunManager:
         if approval is not None and approval.kind != "message" and approval.status == "approved" and not replay:
             what = safe(approval.tool_name or "the code", 80)
             note += f" {what} was approved but had not run when its worker stopped: it did not run."
-        self._thread_in_order(state.run, text=note)
+        self._threads.post(state.run, text=note)
         return resume
-
-    async def restart_orphan(self, run: RunRecord, latest: ApprovalRecord | None) -> bool:
-        """Continue a run whose worker died while its agent was working: from its last decision (taken
-        again, from that approval's checkpoint), or from the task when no decision was made yet."""
-        if self._closing:
-            return False
-        if latest is not None:
-            adopted, epoch = await self._store.adopt(
-                run.id, latest.id, from_worker=run.owner, to_worker=self._worker_id, again=True
-            )
-        else:
-            adopted, epoch = await self._store.adopt_idle(run.id, from_worker=run.owner, to_worker=self._worker_id)
-        if adopted != "ok":
-            return False
-        log.info("restarting run %s, orphaned by worker %s", run.id, run.owner, extra={"run_id": run.id})
-        await self._go_on_here(run.with_(epoch=epoch), latest, replay=True)
-        return True
-
-    async def cancel_pending(self, run_id: str, *, by: str, reason: str) -> int:
-        """Cancel a run's pending approvals (atomically, each) and say so on their cards."""
-        cancelled = 0
-        for approval in await self._store.run_approvals(run_id):
-            if not approval.pending:
-                continue
-            result = await self._store.decide(approval.id, outcome="cancelled", by=by, feedback=reason)
-            if result.status == "ok" and result.approval is not None:
-                cancelled += 1
-                self.after_decision(result.approval)
-        return cancelled
 
     # cancelling -------------------------------------------------------------------------
     async def cancel_run(self, run_id: str, *, by: str) -> str:
         """`/agent cancel <run id>`: ends the run wherever it runs. Returns what to tell the user."""
-        run = await self._store.get_run(run_id)
+        run = await self._store.runs.get(run_id)
         if run is None:
             return f"There is no run `{run_id}`."
         if run.final:
             return f"Run `{run_id}` has already ended: {run.status}."
         reason = "the run was cancelled"
-        if await self._store.finish_run(run, status="cancelled", reason=reason, by=by) != "ok":
-            latest = await self._store.get_run(run_id)
+        if await self._store.runs.finish(run, status="cancelled", reason=reason, by=by) != "ok":
+            latest = await self._store.runs.get(run_id)
             return f"Run `{run_id}` has already ended: {latest.status if latest else 'unknown'}."
         self._metrics.runs.labels("cancelled").inc()
-        count = await self.cancel_pending(run_id, by=by, reason=reason)
-        await self._store.publish_to_worker(run.owner, {"t": "cancel_run", "run": run_id})
+        count = await self._approvals.cancel_pending(run_id, by=by, reason=reason)
+        await self._store.workers.publish(run.owner, {"t": "cancel_run", "run": run_id})
         noun = "approval" if count == 1 else "approvals"
         return f"Cancelled run `{run_id}` and {count} pending {noun}."
 
@@ -507,54 +424,25 @@ class RunManager:
         if self._tasks:
             await asyncio.wait(list(self._tasks.values()), timeout=5)
 
-    # slack ------------------------------------------------------------------------------
-    async def _update_header(self, run: RunRecord) -> None:
-        if not run.header_ts:
-            return
-        try:
-            await self._slack.chat_update(
-                channel=run.channel, ts=run.header_ts, text=run_fallback_text(run), blocks=build_run_header_blocks(run)
-            )
-        except SlackApiError as exc:
-            log.error(
-                "run header update failed for %s: %s", run.id, exc.response.get("error"), extra={"run_id": run.id}
-            )
-
-    def _thread_in_order(
-        self, run: RunRecord, *, text: str, blocks: list[dict[str, Any]] | None = None
-    ) -> asyncio.Task[None]:
-        """Post in the run's thread after everything posted there before (await it, or not)."""
-        previous = self._thread_tail.get(run.id)
-
-        async def post() -> None:
-            if previous is not None:
-                await asyncio.wait([previous])
-            await self._thread(run, text=text, blocks=blocks)
-            if self._thread_tail.get(run.id) is task:
-                del self._thread_tail[run.id]
-
-        task: asyncio.Task[None] = self._background.spawn(post(), name=f"thread-{run.id}")
-        self._thread_tail[run.id] = task
-        return task
-
-    async def _thread(self, run: RunRecord, *, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
-        if not run.header_ts:
-            return
-        try:
-            await self._slack.chat_postMessage(
-                channel=run.channel, thread_ts=run.header_ts, text=text, blocks=blocks, unfurl_links=False
-            )
-        except SlackApiError as exc:
-            log.error("thread post failed for %s: %s", run.id, exc.response.get("error"), extra={"run_id": run.id})
-
 
 class _RunApprover:
-    """The `Approver` of one run."""
+    """The `Approver` of one run (and, through `ledger`, its side-effect ledger)."""
 
     def __init__(self, manager: RunManager, state: _RunState) -> None:
         self._manager = manager
         self._state = state
-        self.ledger = _RunLedger(manager, state)
+        self.ledger = RunLedger(manager._store, manager._threads, self, lease_seconds=manager.lease_seconds)
+
+    # what the ledger needs of the run (`bot.ledger.OwnedRun`)
+    @property
+    def run(self) -> RunRecord:
+        return self._state.run
+
+    def fence(self) -> Fence:
+        return self._manager._fence(self._state)
+
+    def stop_fenced(self) -> None:
+        self._manager._stop_fenced(self._state)
 
     async def request(self, request: ApprovalRequest, cancellation_token: CancellationToken | None) -> Decision:
         return await self._manager.request_approval(self._state, request, cancellation_token)
@@ -567,22 +455,10 @@ class _RunApprover:
 
     async def _automatic(self, event: str, request: ApprovalRequest, rule: str) -> None:
         """The input mode decided without a human: audit it; it counts for the run's outcome."""
-        await persistently(
-            lambda: audit_automatic(self._manager._store, event, request, rule=rule, run=self._state.run),
-            what="auditing an automatic step",
-        )
-        approved = event == "auto_approved"
-        outcome: Outcome = "approved" if approved else "rejected"
-        self._state.last_decision = Decision(request.approval_id, outcome, decided_by=AUTO, feedback=rule)
-        self._state.last_proposal = request.proposal
-
-
-async def _await_linked(future: asyncio.Future[Decision], *tokens: CancellationToken | None) -> Decision:
-    """Await the decision; cancelling the run's (or AutoGen's) token abandons the wait."""
-    for token in tokens:
-        if token is not None:
-            token.link_future(future)
-    return await future
+        await self._manager._approvals.audit_automatic(event, request, rule=rule, run=self._state.run)
+        outcome: Outcome = "approved" if event == "auto_approved" else "rejected"
+        decision = Decision(request.approval_id, outcome, decided_by=AUTO, feedback=rule)
+        self._manager._took(self._state, decision, request.proposal)
 
 
 def _last_text(result: TaskResult) -> str:
@@ -598,79 +474,3 @@ def _short_reason(exc: BaseException) -> str:
         root = root.__cause__
     text = f"{type(root).__name__}: {root}" if str(root) else type(root).__name__
     return text[:300]
-
-
-class _RunLedger:
-    """The run's side-effect ledger (`agents.approver.SideEffectLedger`), kept in Redis: a tool call
-    that ran before the run was taken over is not asked about or run again after a replay."""
-
-    def __init__(self, manager: RunManager, state: _RunState) -> None:
-        self._manager = manager
-        self._state = state
-        self._approved_by: dict[str, str] = {}
-
-    @staticmethod
-    def _name(request: ApprovalRequest) -> str:
-        return f"{request.kind}:{request.tool_name}:{request.digest}"
-
-    async def recall(self, request: ApprovalRequest) -> PastCall | None:
-        state = self._state
-        entry = await persistently(
-            lambda: self._manager._store.ledger_get(state.run.id, self._name(request)), what="reading the ledger"
-        )
-        if entry is None or entry.get("state") not in ("running", "done"):
-            return None
-        past = PastCall(
-            state="done" if entry["state"] == "done" else "running",
-            result=str(entry.get("result", "")),
-            approved_by=str(entry.get("by", "")),
-            earlier=int(entry.get("epoch") or 0) < state.run.epoch,
-        )
-        if past.earlier and past.state == "done":
-            what = safe(request.tool_name or request.kind, 80)
-            by = f" (approved by {user_ref(past.approved_by)})" if past.approved_by else ""
-            self._manager._thread_in_order(
-                state.run,
-                text=f"{what} already ran before this run was taken over{by}; the agent was given its recorded"
-                " result instead of running it again.",
-            )
-        return past
-
-    async def begin(self, request: ApprovalRequest, decision: Decision) -> bool:
-        """Note the call as running, fenced. The answer must come back well within a heartbeat: a worker
-        that stalled while it waited (a pause, `SIGSTOP`) may have been taken over since Redis said yes,
-        so it asks again rather than run a side effect another worker may run too."""
-        state = self._state
-        self._approved_by[self._name(request)] = decision.decided_by
-        entry = {"state": "running", "epoch": state.run.epoch, "by": decision.decided_by, "at": time.time()}
-        deadline = time.monotonic() + 60
-        while True:
-            asked = time.monotonic()
-            began = await persistently(
-                lambda: self._manager._store.ledger_begin(
-                    state.run.id, self._name(request), entry, fence=self._manager._fence(state)
-                ),
-                what="writing the ledger",
-            )
-            if not began:
-                self._manager._stop_fenced(state)
-                return False
-            if time.monotonic() - asked < self._manager.lease_seconds / 2:
-                return True  # nobody can have taken the run over since Redis said yes
-            if time.monotonic() > deadline:
-                return False
-
-    async def done(self, request: ApprovalRequest, result: str) -> None:
-        state = self._state
-        entry = {
-            "state": "done",
-            "epoch": state.run.epoch,
-            "by": self._approved_by.pop(self._name(request), ""),
-            "at": time.time(),
-            "result": result[:4000],
-        }
-        await persistently(
-            lambda: self._manager._store.ledger_done(state.run.id, self._name(request), entry),
-            what="writing the ledger",
-            patience=None,
-        )

@@ -4,60 +4,32 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import secrets
-import socket
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 from redis.asyncio import Redis
-from slack_sdk.http_retry.builtin_async_handlers import (
-    AsyncConnectionErrorRetryHandler,
-    AsyncRateLimitErrorRetryHandler,
-    AsyncServerErrorRetryHandler,
-)
 from slack_sdk.web.async_client import AsyncWebClient
 
 from agents.models import resolve_model_config
+from agents.teams import TeamOptions
+from bot.approvals import ApprovalService
 from bot.cards import CardService
 from bot.directory import Directory
-from bot.library import model_cache, team_options
-from bot.metrics import CountingWebClient, Metrics, counted
+from bot.ids import new_worker_id
+from bot.metrics import Metrics
+from bot.model_cache import model_cache
 from bot.runs import RunManager
 from bot.security import secrets_of
-from bot.settings import Settings
-from bot.store import ApprovalStore, DecideResult, cluster_prefix, connect, is_cluster_url
+from bot.settings import Settings, reveal
+from bot.slack_client import create_slack_client
+from bot.store import DecideResult, Store, connect
 from bot.supervisor import Supervisor
 from bot.tasks import Background
+from bot.threads import RunThreads
 from bot.waiter import DeadlineSweeper, DecisionWaiter
 
 log = logging.getLogger(__name__)
-
-
-def new_worker_id() -> str:
-    return f"{socket.gethostname()[:20]}-{os.getpid()}-{secrets.token_hex(3)}"
-
-
-def create_slack_client(settings: Settings, metrics: Metrics) -> AsyncWebClient:
-    """The Web API client, with bounded retries on connection errors, 429 (after `Retry-After`) and
-    5xx; what still fails is counted (and, for cards, kept in the outbox)."""
-    slack_logger = logging.getLogger("slack_sdk.web")
-    if slack_logger.level == logging.NOTSET:  # slack_sdk formats debug strings unless a level is set
-        slack_logger.setLevel(logging.INFO)
-    client = CountingWebClient(
-        logger=slack_logger,
-        token=settings.slack_bot_token,
-        base_url=settings.slack_api_url,
-        timeout=15,
-        retry_handlers=[
-            counted(AsyncConnectionErrorRetryHandler(max_retry_count=2), metrics),
-            counted(AsyncRateLimitErrorRetryHandler(max_retry_count=2), metrics),
-            counted(AsyncServerErrorRetryHandler(max_retry_count=2), metrics),
-        ],
-    )
-    client.metrics = metrics
-    return client
 
 
 @dataclass
@@ -65,12 +37,13 @@ class Services:
     settings: Settings
     worker_id: str
     redis: Redis
-    store: ApprovalStore
+    store: Store
     slack: AsyncWebClient
     cards: CardService
     directory: Directory
     waiter: DecisionWaiter
     sweeper: DeadlineSweeper
+    approvals: ApprovalService
     runs: RunManager
     supervisor: Supervisor
     background: Background
@@ -96,45 +69,66 @@ class Services:
             await self.slack.session.close()
 
 
+def team_options(settings: Settings) -> TeamOptions:
+    return TeamOptions(
+        outbox_dir=settings.outbox_dir,
+        code_execution=settings.enable_code_execution,
+        code_work_dir=settings.code_work_dir,
+        code_timeout=settings.code_timeout,
+    )
+
+
 def create_services(settings: Settings, *, worker_id: str | None = None) -> Services:
     """Wire one worker's parts. Nothing connects until `start()`."""
     worker_id = worker_id or new_worker_id()
     model_config = resolve_model_config(
-        model_config_path=settings.model_config_path, openai_api_key=settings.openai_api_key
+        model_config_path=settings.model_config_path, openai_api_key=reveal(settings.openai_api_key)
     )
-    redis = connect(settings.redis_url, command_timeout=settings.redis_timeout)
-    prefix = cluster_prefix(settings.key_prefix) if is_cluster_url(settings.redis_url) else settings.key_prefix
-    store = ApprovalStore(
-        redis, prefix=prefix, audit_retention=settings.audit_retention, run_retention=settings.run_retention
+    redis = connect(settings.redis_url.get_secret_value(), command_timeout=settings.redis_timeout)
+    store = Store(
+        redis,
+        prefix=settings.store_prefix,
+        audit_retention=settings.audit_retention,
+        run_retention=settings.run_retention,
+        # a click counts only if Redis runs it well before the worker stops waiting (and answers "try again")
+        click_window=settings.redis_timeout * 0.75,
     )
-    # a click counts only if Redis runs it well before the worker stops waiting (and answers "try again")
-    store.click_window = settings.redis_timeout * 0.75
     metrics = Metrics()
     slack = create_slack_client(settings, metrics)
     cards = CardService(slack, store=store)
     directory = Directory(slack, ttl=settings.usergroup_cache_seconds)
     background = Background()
+    threads = RunThreads(slack, background)
+    waiter = DecisionWaiter(store, worker_id, on_reconnect=metrics.redis_reconnects.inc)
 
     async def on_timed_out(result: DecideResult) -> None:
         assert result.approval is not None
-        runs.after_decision(result.approval, owner_heard=result.owner_heard)
+        approvals.after(result.approval, owner_heard=result.owner_heard)
 
     sweeper = DeadlineSweeper(store, on_decided=on_timed_out)
-    waiter = DecisionWaiter(store, worker_id, on_reconnect=metrics.redis_reconnects.inc)
-    runs = RunManager(
+    approvals = ApprovalService(
         store=store,
-        waiter=waiter,
-        sweeper=sweeper,
         cards=cards,
-        slack=slack,
+        waiter=waiter,
+        directory=directory,
+        threads=threads,
         background=background,
         worker_id=worker_id,
         approvals_channel=settings.approvals_channel,
         default_timeout=settings.approval_timeout,
+        metrics=metrics,
+        sweeper_wake=sweeper.wake,
+    )
+    runs = RunManager(
+        store=store,
+        approvals=approvals,
+        threads=threads,
+        background=background,
+        worker_id=worker_id,
         model_config=model_config,
         metrics=metrics,
         team_options=team_options(settings),
-        model_cache=model_cache(settings),
+        model_cache=model_cache(settings, redis),
         max_runs_per_user=settings.max_runs_per_user,
         max_runs_per_channel=settings.max_runs_per_channel,
         secrets=secrets_of(settings),
@@ -151,11 +145,12 @@ def create_services(settings: Settings, *, worker_id: str | None = None) -> Serv
         directory=directory,
         waiter=waiter,
         sweeper=sweeper,
+        approvals=approvals,
         runs=runs,
         supervisor=Supervisor(
             store=store,
             runs=runs,
-            cards=cards,
+            approvals=approvals,
             worker_id=worker_id,
             ttl=settings.heartbeat_seconds,
             scan_every=max(0.5, settings.heartbeat_seconds / 2),

@@ -11,11 +11,10 @@ import time
 
 from redis.exceptions import RedisError
 
-from bot.cards import CardService
-from bot.library import show_posted_card
+from bot.approvals import ApprovalService
 from bot.records import ApprovalRecord, RunRecord
 from bot.runs import RunManager
-from bot.store import REDIS_DOWN, ApprovalStore
+from bot.store import REDIS_DOWN, Store
 
 log = logging.getLogger(__name__)
 
@@ -30,16 +29,17 @@ class Supervisor:
     def __init__(
         self,
         *,
-        store: ApprovalStore,
+        store: Store,
         runs: RunManager,
-        cards: CardService,
+        approvals: ApprovalService,
         worker_id: str,
         ttl: float = 6.0,
         scan_every: float = 2.0,
     ) -> None:
         self._store = store
         self._runs = runs
-        self._cards = cards
+        self._approvals = approvals
+        self._cards = approvals.cards
         self._worker_id = worker_id
         self._ttl = ttl
         self._scan_every = scan_every
@@ -63,11 +63,11 @@ class Supervisor:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         with contextlib.suppress(RedisError, OSError):
-            await self._store.drop_heartbeat(self._worker_id)  # others may adopt our runs at once
+            await self._store.workers.drop(self._worker_id)  # others may adopt our runs at once
 
     async def _beat(self) -> None:
         try:
-            await self._store.beat(self._worker_id, ttl=self._ttl)
+            await self._store.workers.beat(self._worker_id, ttl=self._ttl)
         except BaseException:
             self._connected_since = None
             raise
@@ -109,9 +109,9 @@ class Supervisor:
         will continue them), posting the card if nobody did. Returns how many runs were taken care of."""
         if not self.trusts_heartbeats:
             return 0
-        runs = [r for r in await self._store.live_runs() if r.owner]
+        runs = [r for r in await self._store.runs.live() if r.owner]
         others = [r for r in runs if r.owner != self._worker_id]
-        alive = await self._store.workers_alive(r.owner for r in others) if others else {}
+        alive = await self._store.workers.alive(r.owner for r in others) if others else {}
         handled = 0
         for run in runs:
             if run.owner == self._worker_id:
@@ -123,7 +123,7 @@ class Supervisor:
         return handled
 
     async def _take_care_of(self, run: RunRecord) -> int:
-        approvals = sorted(await self._store.run_approvals(run.id), key=lambda a: a.created_at)
+        approvals = sorted(await self._store.approvals.of_run(run.id), key=lambda a: a.created_at)
         latest = approvals[-1] if approvals else None
         if latest is not None and latest.pending:
             if not latest.card_ts and time.time() - latest.created_at > UNSEEN_GRACE:
@@ -136,10 +136,10 @@ class Supervisor:
     async def post_unseen(self, approval: ApprovalRecord) -> bool:
         """Post the card of a pending approval whose worker died after storing it and before posting
         its card (nobody could see it, so nobody could decide it). One worker does it."""
-        if not await self._store.claim(f"post:{approval.id}", self._worker_id, seconds=30):
+        if not await self._store.workers.claim(f"post:{approval.id}", self._worker_id, seconds=30):
             return False
         channel, ts = await self._cards.post(approval)
-        await show_posted_card(self._store, self._cards, approval, channel=channel, ts=ts)
+        await self._approvals.show_posted(approval, channel=channel, ts=ts)
         log.info(
             "posted the card of approval %s, which its worker never posted",
             approval.id,
@@ -151,12 +151,12 @@ class Supervisor:
         """Queue redraws of cards whose update is overdue (Slack refused it, or its worker died); a card
         never stays stale. Cards already queued here are first kept from the other workers."""
         now = time.time()
-        await self._store.outbox_defer(self._cards.queued, due=now + self._store.card_grace)
-        claimed = await self._store.outbox_claim(now, lease=self._store.card_grace)
-        drawable = [a for a in await self._store.get_approvals(claimed) if a.card_ts]
+        await self._store.outbox.defer(self._cards.queued, due=now + self._store.shared.card_grace)
+        claimed = await self._store.outbox.claim(now, lease=self._store.shared.card_grace)
+        drawable = [a for a in await self._store.approvals.get_many(claimed) if a.card_ts]
         # nothing to draw: the approval expired, or its card was never posted (a click on a card that
         # was posted but never stored attaches it and puts it back in the outbox)
-        await self._store.outbox_forget(set(claimed) - {a.id for a in drawable})
+        await self._store.outbox.forget(set(claimed) - {a.id for a in drawable})
         for approval in drawable:
             self._cards.schedule(approval)
         return len(drawable)

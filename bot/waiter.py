@@ -1,7 +1,8 @@
 """Per-worker waiting: one pub/sub subscription for all of a worker's approvals, and deadlines.
 
-`DecisionWaiter` keeps a future per approval this worker waits for, and resolves it when the
-decision is published to the worker's channel. Pub/sub is at-most-once, so after every
+`DecisionWaiter` keeps a future per approval this worker waits for, and resolves it when a decision
+of it is published to the worker's channel. The message only wakes the waiter: the decision itself
+is read from the approval's record (`ApprovalService`). Pub/sub is at-most-once, so after every
 (re)subscription it re-reads the status of every approval it waits for.
 
 `DeadlineSweeper` fires overdue approvals through the same atomic decide step, so a click and
@@ -21,8 +22,7 @@ from typing import Any
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from agents.approver import OUTCOMES, Decision
-from bot.store import ApprovalStore, DecideResult, pubsub_client
+from bot.store import DecideResult, Store, pubsub_client
 
 log = logging.getLogger(__name__)
 
@@ -32,11 +32,11 @@ _REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, OSError)
 
 
 class DecisionWaiter:
-    """Futures for this worker's pending approvals, resolved from its one subscription."""
+    """Futures for this worker's pending approvals, woken from its one subscription."""
 
     def __init__(
         self,
-        store: ApprovalStore,
+        store: Store,
         worker_id: str,
         *,
         on_control: ControlHandler | None = None,
@@ -44,9 +44,9 @@ class DecisionWaiter:
     ) -> None:
         self._on_reconnect = on_reconnect
         self._store = store
-        self._channel = store.worker_channel(worker_id)
+        self._channel = store.keys.worker_channel(worker_id)
         self._on_control = on_control
-        self._futures: dict[str, asyncio.Future[Decision]] = {}
+        self._futures: dict[str, asyncio.Future[None]] = {}
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
         self.reconnects = 0
@@ -71,20 +71,21 @@ class DecisionWaiter:
             future.cancel()
         self._futures.clear()
 
-    def expect(self, approval_id: str) -> asyncio.Future[Decision]:
-        """Register interest in an approval *before* it can be decided."""
-        future: asyncio.Future[Decision] = asyncio.get_running_loop().create_future()
+    def expect(self, approval_id: str) -> asyncio.Future[None]:
+        """Register interest in an approval *before* it can be decided: the future is done when a
+        decision of it may have been made."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._futures[approval_id] = future
         return future
 
     def forget(self, approval_id: str) -> None:
         self._futures.pop(approval_id, None)
 
-    def resolve(self, decision: Decision) -> bool:
-        future = self._futures.pop(decision.approval_id, None)
+    def wake(self, approval_id: str) -> bool:
+        future = self._futures.pop(approval_id, None)
         if future is None or future.done():
             return False
-        future.set_result(decision)
+        future.set_result(None)
         return True
 
     async def _listen(self) -> None:
@@ -126,9 +127,9 @@ class DecisionWaiter:
         """Resolve every awaited approval that was decided while we were not subscribed."""
         if not self._futures:
             return
-        for approval in await self._store.get_approvals(list(self._futures)):
+        for approval in await self._store.approvals.get_many(list(self._futures)):
             if not approval.pending:
-                self.resolve(approval.decision())
+                self.wake(approval.id)
 
     async def _dispatch(self, data: str) -> None:
         """One message on this worker's channel: a decision wakes its waiter; anything else is a control
@@ -141,19 +142,11 @@ class DecisionWaiter:
             log.warning("ignored a malformed worker message (not a JSON object)")
             return
         if message.get("t") == "decision":
-            approval_id, outcome = message.get("id"), message.get("status")
-            if not isinstance(approval_id, str) or outcome not in OUTCOMES:
+            approval_id = message.get("id")
+            if not isinstance(approval_id, str):
                 log.warning("ignored a malformed decision message")
                 return
-            self.resolve(
-                Decision(
-                    approval_id=approval_id,
-                    outcome=outcome,
-                    decided_by=str(message.get("by", "")),
-                    feedback=str(message.get("feedback", "")),
-                    timeout_outcome="approve" if message.get("timeout_outcome") == "approve" else "reject",
-                )
-            )
+            self.wake(approval_id)
         elif self._on_control is not None:
             try:
                 await self._on_control(message)
@@ -165,7 +158,7 @@ class DeadlineSweeper:
     """Times out overdue approvals (any worker's) through the atomic decide step."""
 
     def __init__(
-        self, store: ApprovalStore, *, on_decided: DecidedHandler, max_sleep: float = 1.0, batch: int = 200
+        self, store: Store, *, on_decided: DecidedHandler, max_sleep: float = 1.0, batch: int = 200
     ) -> None:
         self._store = store
         self._batch = batch
@@ -193,7 +186,7 @@ class DeadlineSweeper:
         fired = 0
         more = True
         while more:
-            results, more = await self._store.time_out_due(now, limit=self._batch)
+            results, more = await self._store.approvals.time_out_due(now, limit=self._batch)
             for result in results:
                 assert result.approval is not None
                 fired += 1
@@ -204,7 +197,7 @@ class DeadlineSweeper:
         while True:
             try:
                 await self.sweep()
-                nearest = await self._store.next_deadline()
+                nearest = await self._store.approvals.next_deadline()
                 delay = self._max_sleep if nearest is None else min(self._max_sleep, max(0.0, nearest - time.time()))
             except _REDIS_DOWN as exc:
                 log.warning("deadline sweep failed (%s); retrying", type(exc).__name__)

@@ -149,14 +149,14 @@ async def finished(worker: Worker, run_id: str, *, within: float = 10) -> Any:
     """The run once it has a final status."""
 
     async def final() -> Any:
-        run = await worker.services.store.get_run(run_id)
+        run = await worker.services.store.runs.get(run_id)
         return run if run is not None and run.final else None
 
     return await until(final, within=within, what=f"run {run_id} finished")
 
 
 async def audit_events(worker: Worker, *events: str) -> list[dict[str, str]]:
-    return [e for e in await worker.services.store.audit_entries() if e["event"] in events]
+    return [e for e in await worker.services.store.audit.entries() if e["event"] in events]
 
 
 def text_of(card: dict[str, Any]) -> str:

@@ -29,7 +29,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bot.devslack.server import SlackStandIn
-from bot.store import ApprovalStore, connect
+from bot.store import Store, connect
 from tests.conftest import ALICE, APPROVALS, BOB, BOT_TOKEN, CAROL, SIGNING_SECRET, RedisServer, start_redis
 from tests.test_durability import DEMO, Cluster, WorkerProcess
 
@@ -86,7 +86,7 @@ async def soak(
     }
     live: list[WorkerProcess] = [await cluster.start(**extra) for _ in range(workers)]
     redis = connect(redis_server.url)
-    store = ApprovalStore(redis)
+    store = Store(redis)
     started_at = time.monotonic()
     kills = stalls = redis_restarts = 0
     stalling: set[asyncio.Task[None]] = set()
@@ -101,7 +101,7 @@ async def soak(
         while time.monotonic() < deadline:
             # keep up to 30 runs in flight
             try:
-                in_flight = len(await store.live_runs())
+                in_flight = len(await store.runs.live())
             except (OSError, ConnectionError, TimeoutError):
                 await asyncio.sleep(0.2)
                 continue
@@ -174,7 +174,7 @@ async def soak(
                         )
                     except ValueError:
                         continue  # an extra copy of a card, removed meanwhile
-            if started >= runs and not await store.live_runs():
+            if started >= runs and not await store.runs.live():
                 break
             await asyncio.sleep(0.05)
         # the last card updates: made at once, or by the outbox after a kill (within ~10 s)
@@ -185,7 +185,7 @@ async def soak(
         # clicks it (the click tells us its ts): click each card still showing buttons, as a reviewer would
         stale = 0
         for card in [m for m in slack.messages(APPROVALS) if not m.get("thread_ts") and approval_of(m)]:
-            approval = await store.get_approval(approval_of(card) or "")
+            approval = await store.approvals.get(approval_of(card) or "")
             if approval is not None and not approval.pending:
                 stale += 1
                 slack.events_url = live[0].events
@@ -221,15 +221,15 @@ def email_of(path: Path) -> str:
     return re.sub(r"(?m)^Date: .*$", "", path.read_text())
 
 
-async def card_states(store: ApprovalStore, slack: SlackStandIn, *, verbose: bool = False) -> tuple[int, int]:
+async def card_states(store: Store, slack: SlackStandIn, *, verbose: bool = False) -> tuple[int, int]:
     """How many cards in #approvals show what Redis says of their approval, and how many do not."""
     matching = mismatched = 0
     for card in [m for m in slack.messages(APPROVALS) if not m.get("thread_ts")]:
         approval_id = approval_of(card)
         text = json.dumps(card.get("blocks"))
         if approval_id is None:  # decided cards have no buttons: find the approval by its card
-            approval_id = await store.approval_for_card(APPROVALS, card["ts"])
-        approval = await store.get_approval(approval_id) if approval_id else None
+            approval_id = await store.approvals.for_card(APPROVALS, card["ts"])
+        approval = await store.approvals.get(approval_id) if approval_id else None
         if "Approval posted again" in text and '"actions"' not in text:
             continue  # an extra copy of a card (posted again after its worker died), inert: not counted
         if approval is None:
@@ -257,26 +257,26 @@ async def card_states(store: ApprovalStore, slack: SlackStandIn, *, verbose: boo
 
 
 async def report(
-    store: ApprovalStore, slack: SlackStandIn, *, runs: int, kills: int, clicks: Counter[str], seconds: float
+    store: Store, slack: SlackStandIn, *, runs: int, kills: int, clicks: Counter[str], seconds: float
 ) -> dict[str, Any]:
-    audit = await store.audit_entries(count=1_000_000)
+    audit = await store.audit.entries(count=1_000_000)
     endings = Counter(e["run"] for e in audit if e["event"] == "run_finished")
     statuses: Counter[str] = Counter()
     lost = discarded = 0
     for channel in ("C0GENERAL", "C0RANDOM", "C0SALES"):
-        for run in await store.recent_runs(channel, limit=100_000):
+        for run in await store.runs.recent(channel, limit=100_000):
             statuses[run.status] += 1
             if run.status == "failed":
                 print("failed:", run.id, run.reason, file=sys.stderr)
             if run.final and run.status != "cancelled":
                 # a decision shown as taken that the run did not go on with
-                for approval in await store.run_approvals(run.id):
+                for approval in await store.approvals.of_run(run.id):
                     if approval.status in ("approved", "rejected", "revised", "timed_out") and not approval.consumed:
                         discarded += 1
                         print("discarded:", run.id, approval.id, approval.status, file=sys.stderr)
             if not run.final:
                 lost += 1
-                approvals = await store.run_approvals(run.id)
+                approvals = await store.approvals.of_run(run.id)
                 print(
                     "not final:",
                     run.id,

@@ -18,7 +18,7 @@ import pytest
 
 from bot.devslack.server import SlackStandIn
 from bot.records import ApprovalRecord
-from bot.store import ApprovalStore, connect
+from bot.store import Store, connect
 from tests.conftest import (
     ALICE,
     APPROVALS,
@@ -55,7 +55,7 @@ async def refusal_for(slack: SlackStandIn, user: str, needle: str) -> dict[str, 
 
 
 async def audit(worker: Worker, event: str) -> list[dict[str, str]]:
-    return [e for e in await worker.services.store.audit_entries() if e["event"] == event]
+    return [e for e in await worker.services.store.audit.entries() if e["event"] == event]
 
 
 async def test_only_named_approvers_may_decide(slack: SlackStandIn, worker: Worker) -> None:
@@ -131,17 +131,17 @@ async def test_concurrent_votes_make_exactly_one_completion(slack: SlackStandIn,
 
 
 @pytest.fixture
-async def store(redis_url: str) -> AsyncIterator[ApprovalStore]:
+async def store(redis_url: str) -> AsyncIterator[Store]:
     redis = connect(redis_url)
-    yield ApprovalStore(redis)
+    yield Store(redis)
     await redis.aclose()
 
 
-async def test_a_veto_racing_the_final_approval_has_one_outcome(store: ApprovalStore) -> None:
+async def test_a_veto_racing_the_final_approval_has_one_outcome(store: Store) -> None:
     for i in range(40):
         now = time.time()
         approval_id = f"veto-{i:04d}-x"
-        await store.create_approval(
+        await store.approvals.create(
             ApprovalRecord(
                 id=approval_id,
                 run_id="rabcdefg",
@@ -158,14 +158,14 @@ async def test_a_veto_racing_the_final_approval_has_one_outcome(store: ApprovalS
                 required_approvals=2,
             )
         )
-        first = await store.decide(approval_id, outcome="approved", by="U0BOB", check_auth=True)
+        first = await store.approvals.decide(approval_id, outcome="approved", by="U0BOB", check_auth=True)
         assert first.status == "vote"
         final, veto = await asyncio.gather(
-            store.decide(approval_id, outcome="approved", by="U0CAROL", check_auth=True),
-            store.decide(approval_id, outcome="rejected", by="U0DAVE", check_auth=True),
+            store.approvals.decide(approval_id, outcome="approved", by="U0CAROL", check_auth=True),
+            store.approvals.decide(approval_id, outcome="rejected", by="U0DAVE", check_auth=True),
         )
         assert sorted([final.status, veto.status]) == ["already", "ok"]
-        record = await store.get_approval(approval_id)
+        record = await store.approvals.get(approval_id)
         assert record is not None and record.status in ("approved", "rejected")
         assert record.status == ("approved" if final.status == "ok" else "rejected")
 
@@ -242,7 +242,7 @@ async def test_forged_click_with_another_cards_approval_is_refused(slack: SlackS
     refused = await audit(worker, "refused")
     assert refused[-1]["reason"] == "approval not on this card" and refused[-1]["by"] == CAROL
     for card in (first, second):
-        approval = await worker.services.store.get_approval(approval_id_of(card))
+        approval = await worker.services.store.approvals.get(approval_id_of(card))
         assert approval is not None and approval.pending
 
 

@@ -65,7 +65,7 @@ async def test_unsigned_forged_and_stale_requests_get_401_and_do_nothing(worker:
                 assert response.status == 401, name
         async with http.post(worker.url + "/slack/events", data=COMMAND, headers=sign(COMMAND, timestamp=now)) as ok:
             assert ok.status == 200  # the same body, correctly signed, is accepted: the 401s were the signature
-    runs = await worker.services.store.recent_runs(SALES)
+    runs = await worker.services.store.runs.recent(SALES)
     assert len(runs) == 1  # only the signed one started a run
 
 
@@ -77,7 +77,7 @@ async def test_click_on_decided_approval_says_who_decided(slack: SlackStandIn, w
     assert late.status == 200
     note = await slack.wait_for(lambda: slack.ephemerals(CAROL) and slack.ephemerals(CAROL)[-1])
     assert note["text"] == f"This approval was already approved by <@{BOB}>. Nothing changed."
-    decisions = [e for e in await worker.services.store.audit_entries() if e["event"] == "decision"]
+    decisions = [e for e in await worker.services.store.audit.entries() if e["event"] == "decision"]
     assert [d["outcome"] for d in decisions] == ["approved"]
 
 
@@ -99,9 +99,9 @@ async def test_click_with_unknown_or_foreign_approval_id_is_refused(slack: Slack
     assert garbage.status == 200
     store = worker.services.store
     approval_id = card["blocks"][-1]["elements"][0]["value"]
-    approval = await store.get_approval(approval_id)
+    approval = await store.approvals.get(approval_id)
     assert approval is not None and approval.pending  # nothing changed
-    refused = [e for e in await store.audit_entries() if e["event"] == "refused"]
+    refused = [e for e in await store.audit.entries() if e["event"] == "refused"]
     assert refused and refused[-1]["reason"] == "malformed click"
     assert has_buttons(next(m for m in slack.messages(APPROVALS) if m["ts"] == card["ts"]))
 
@@ -118,7 +118,7 @@ async def test_many_concurrent_clicks_make_exactly_one_decision(slack: SlackStan
         )
     )
     assert all(r.status == 200 for r in results)
-    decisions = [e for e in await worker.services.store.audit_entries() if e["event"] == "decision"]
+    decisions = [e for e in await worker.services.store.audit.entries() if e["event"] == "decision"]
     assert len(decisions) == 1
     winner = decisions[0]
     expected = "completed" if winner["outcome"] == "approved" else "rejected"
@@ -154,11 +154,11 @@ async def test_bad_commands_change_nothing(slack: SlackStandIn, worker: Worker) 
         result = await slack.send_command(user=ALICE, channel=SALES, text=text)
         assert result.status == 200
         assert expected in reply_text(result), (text[:20], reply_text(result))
-    assert await worker.services.store.recent_runs(SALES) == []
+    assert await worker.services.store.runs.recent(SALES) == []
     shown = await slack.send_command(user=ALICE, channel=SALES, text="config")
     assert "`timeout`: 10m" in reply_text(shown) and "`timeout_outcome`: reject" in reply_text(shown)
     assert not card_of(slack)
-    assert not [e for e in await worker.services.store.audit_entries() if e["event"] == "settings_changed"]
+    assert not [e for e in await worker.services.store.audit.entries() if e["event"] == "settings_changed"]
 
 
 async def test_revise_with_empty_feedback_keeps_modal_open(slack: SlackStandIn, worker: Worker) -> None:
@@ -172,7 +172,7 @@ async def test_revise_with_empty_feedback_keeps_modal_open(slack: SlackStandIn, 
     assert slack.open_views(BOB)  # still open, nothing lost
     approval_id = card["blocks"][-1]["elements"][0]["value"]
     assert view["view"]["private_metadata"].startswith(f"{approval_id}|{BOB}|{APPROVALS}|{card['ts']}|")
-    approval = await worker.services.store.get_approval(approval_id)
+    approval = await worker.services.store.approvals.get(approval_id)
     assert approval is not None and approval.pending
 
 

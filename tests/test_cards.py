@@ -12,19 +12,24 @@ import pytest
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.approvals import ApprovalService
 from bot.cards import CardService
 from bot.devslack.server import SlackStandIn
+from bot.directory import Directory
 from bot.records import ApprovalRecord
 from bot.runs import RunManager
-from bot.store import ApprovalStore, connect
+from bot.store import Store, connect
 from bot.supervisor import Supervisor
+from bot.tasks import Background
+from bot.threads import RunThreads
+from bot.waiter import DecisionWaiter
 from tests.conftest import APPROVALS, BOT_TOKEN, block_texts, has_buttons
 
 
 @pytest.fixture
-async def store(redis_url: str) -> AsyncIterator[ApprovalStore]:
+async def store(redis_url: str) -> AsyncIterator[Store]:
     redis = connect(redis_url)
-    yield ApprovalStore(redis)
+    yield Store(redis)
     await redis.aclose()
 
 
@@ -34,7 +39,7 @@ def client(slack: SlackStandIn) -> AsyncWebClient:
     )
 
 
-async def posted(store: ApprovalStore, cards: CardService, approval_id: str, *, required: int = 1) -> ApprovalRecord:
+async def posted(store: Store, cards: CardService, approval_id: str, *, required: int = 1) -> ApprovalRecord:
     """A pending approval with its card posted and attached, as `request_approval` leaves it."""
     now = time.time()
     record = ApprovalRecord(
@@ -52,9 +57,9 @@ async def posted(store: ApprovalStore, cards: CardService, approval_id: str, *, 
         timeout_seconds=600,
         required_approvals=required,
     )
-    await store.create_approval(record)
+    await store.approvals.create(record)
     channel, ts = await cards.post(record)
-    await store.attach_card(record.id, channel=channel, ts=ts)
+    await store.approvals.attach_card(record.id, channel=channel, ts=ts)
     return replace(record, card_channel=channel, card_ts=ts)
 
 
@@ -62,20 +67,22 @@ def card(slack: SlackStandIn, record: ApprovalRecord) -> dict[str, Any]:
     return next(m for m in slack.messages(APPROVALS) if m["ts"] == record.card_ts)
 
 
-async def outbox_empty(store: ApprovalStore) -> None:
+async def outbox_empty(store: Store) -> None:
     deadline = time.monotonic() + 10
-    while await store.redis.zcard(store.outbox_key):
+    while await store.redis.zcard(store.keys.outbox):
         assert time.monotonic() < deadline, "a redrawn card stayed in the outbox"
         await asyncio.sleep(0.01)
 
 
 async def test_an_older_state_never_replaces_a_newer_one_and_queued_redraws_merge(
-    slack: SlackStandIn, store: ApprovalStore
+    slack: SlackStandIn, store: Store
 ) -> None:
     cards = CardService(client(slack), store=store, concurrency=2)
     pending = await posted(store, cards, "card-0000-a", required=2)
-    vote = await store.decide(pending.id, outcome="approved", by="U0BOB", card=(APPROVALS, pending.card_ts))
-    final = await store.decide(pending.id, outcome="approved", by="U0CAROL", card=(APPROVALS, pending.card_ts))
+    vote = await store.approvals.decide(pending.id, outcome="approved", by="U0BOB", card=(APPROVALS, pending.card_ts))
+    final = await store.approvals.decide(
+        pending.id, outcome="approved", by="U0CAROL", card=(APPROVALS, pending.card_ts)
+    )
     assert vote.status == "vote" and final.status == "ok"
     assert vote.approval is not None and final.approval is not None
     # the two results arrive out of order (two Redis connections), and the final one many times
@@ -94,7 +101,7 @@ async def test_an_older_state_never_replaces_a_newer_one_and_queued_redraws_merg
 
 
 async def test_a_burst_of_redraws_is_sent_a_few_at_a_time_and_waits_out_rate_limits(
-    slack: SlackStandIn, store: ApprovalStore
+    slack: SlackStandIn, store: Store
 ) -> None:
     slack_client = PeakClient(
         token=BOT_TOKEN, base_url=slack.api_url, retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=2)]
@@ -103,10 +110,12 @@ async def test_a_burst_of_redraws_is_sent_a_few_at_a_time_and_waits_out_rate_lim
     records = [await posted(store, cards, f"card-0001-{i:02d}") for i in range(12)]
     decided = []
     for record in records:
-        result = await store.decide(record.id, outcome="rejected", by="U0BOB", card=(APPROVALS, record.card_ts))
+        result = await store.approvals.decide(
+            record.id, outcome="rejected", by="U0BOB", card=(APPROVALS, record.card_ts)
+        )
         assert result.status == "ok" and result.approval is not None
         decided.append(result.approval)
-    assert await store.redis.zcard(store.outbox_key) == 12  # the decide step queued every redraw durably
+    assert await store.redis.zcard(store.keys.outbox) == 12  # the decide step queued every redraw durably
     slack.fail(method="chat.update", status=429, count=2, retry_after=1)
     started = time.monotonic()
     for approval in decided:
@@ -136,12 +145,14 @@ class PeakClient(AsyncWebClient):
 
 
 async def test_a_late_vote_redraw_draws_the_decision_made_since_on_another_worker(
-    slack: SlackStandIn, store: ApprovalStore
+    slack: SlackStandIn, store: Store
 ) -> None:
     cards = CardService(client(slack), store=store)
     pending = await posted(store, cards, "card-0002-a", required=2)
-    vote = await store.decide(pending.id, outcome="approved", by="U0BOB", card=(APPROVALS, pending.card_ts))
-    final = await store.decide(pending.id, outcome="rejected", by="U0CAROL", card=(APPROVALS, pending.card_ts))
+    vote = await store.approvals.decide(pending.id, outcome="approved", by="U0BOB", card=(APPROVALS, pending.card_ts))
+    final = await store.approvals.decide(
+        pending.id, outcome="rejected", by="U0CAROL", card=(APPROVALS, pending.card_ts)
+    )
     assert vote.approval is not None and final.status == "ok"
     cards.schedule(vote.approval)  # queued here while another worker decided (and drew) the rejection
     await cards.drain()
@@ -149,14 +160,26 @@ async def test_a_late_vote_redraw_draws_the_decision_made_since_on_another_worke
     await outbox_empty(store)
 
 
-async def test_outbox_entries_with_no_card_to_draw_are_dropped(slack: SlackStandIn, store: ApprovalStore) -> None:
-    cards = CardService(client(slack), store=store)
-    supervisor = Supervisor(store=store, runs=cast(RunManager, None), cards=cards, worker_id="w1")
-    store.card_grace = 0  # overdue at once
+async def test_outbox_entries_with_no_card_to_draw_are_dropped(slack: SlackStandIn, store: Store) -> None:
+    web = client(slack)
+    cards, background = CardService(web, store=store), Background()
+    approvals = ApprovalService(
+        store=store,
+        cards=cards,
+        waiter=DecisionWaiter(store, "w1"),
+        directory=Directory(web),
+        threads=RunThreads(web, background),
+        background=background,
+        worker_id="w1",
+        approvals_channel=APPROVALS,
+        default_timeout=600,
+    )
+    supervisor = Supervisor(store=store, runs=cast(RunManager, None), approvals=approvals, worker_id="w1")
+    store.shared.card_grace = 0  # overdue at once
     unposted = await posted(store, cards, "card-0003-a")
-    await store.redis.hset(store.approval_key(unposted.id), "card_ts", "")  # type: ignore[misc]
-    await store.decide(unposted.id, outcome="cancelled", by="system", feedback="card not posted")
-    await store.outbox_add("card-0003-gone", due=0)  # an approval that expired meanwhile
-    assert await store.redis.zcard(store.outbox_key) == 2
+    await store.redis.hset(store.keys.approval(unposted.id), "card_ts", "")  # type: ignore[misc]
+    await store.approvals.decide(unposted.id, outcome="cancelled", by="system", feedback="card not posted")
+    await store.outbox.add("card-0003-gone", due=0)  # an approval that expired meanwhile
+    assert await store.redis.zcard(store.keys.outbox) == 2
     assert await supervisor.flush_outbox() == 0
-    assert await store.redis.zcard(store.outbox_key) == 0
+    assert await store.redis.zcard(store.keys.outbox) == 0

@@ -24,7 +24,7 @@ import pytest
 
 from bot.devslack.server import SlackStandIn
 from bot.records import ApprovalRecord
-from bot.store import ApprovalStore, connect
+from bot.store import Store, connect
 from tests.conftest import (
     ALICE,
     APPROVALS,
@@ -125,9 +125,9 @@ async def cluster(slack: SlackStandIn, redis_url: str, tmp_path: Path) -> AsyncI
 
 
 @pytest.fixture
-async def store(redis_url: str) -> AsyncIterator[ApprovalStore]:
+async def store(redis_url: str) -> AsyncIterator[Store]:
     redis = connect(redis_url)
-    yield ApprovalStore(redis)
+    yield Store(redis)
     await redis.aclose()
 
 
@@ -147,14 +147,14 @@ async def run_with_card(slack: SlackStandIn, worker: WorkerProcess, *, count: in
     return run_id, card
 
 
-async def run_status(store: ApprovalStore, run_id: str, wanted: str, *, within: float = 20) -> None:
+async def run_status(store: Store, run_id: str, wanted: str, *, within: float = 20) -> None:
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
-        run = await store.get_run(run_id)
+        run = await store.runs.get(run_id)
         if run is not None and run.status == wanted:
             return
         await asyncio.sleep(0.02)
-    run = await store.get_run(run_id)
+    run = await store.runs.get(run_id)
     raise AssertionError(f"run {run_id} is {run.status if run else None}, wanted {wanted}")
 
 
@@ -164,7 +164,7 @@ def card_now(slack: SlackStandIn, card: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.mark.parametrize("decision", ["approve", "reject", "revise", "timeout"])
 async def test_kill_9_of_the_owner_then_every_decision_still_works(
-    cluster: Cluster, slack: SlackStandIn, store: ApprovalStore, decision: str
+    cluster: Cluster, slack: SlackStandIn, store: Store, decision: str
 ) -> None:
     owner = await cluster.start()
     other = await cluster.start()
@@ -199,9 +199,9 @@ async def test_kill_9_of_the_owner_then_every_decision_still_works(
     else:
         await run_status(store, run_id, "timed_out")
     await slack.wait_for(lambda: not has_buttons(card_now(slack, card)))
-    run = await store.get_run(run_id)
+    run = await store.runs.get(run_id)
     assert run is not None and run.owner == await worker_id(other)  # adopted by the surviving worker
-    finished = [e for e in await store.audit_entries() if e["event"] == "run_finished" and e["run"] == run_id]
+    finished = [e for e in await store.audit.entries() if e["event"] == "run_finished" and e["run"] == run_id]
     assert len(finished) == 1  # exactly one terminal state
 
 
@@ -210,7 +210,7 @@ async def worker_id(worker: WorkerProcess) -> str:
         return str((await response.json())["worker"])
 
 
-async def test_clicks_land_on_any_of_three_workers(cluster: Cluster, slack: SlackStandIn, store: ApprovalStore) -> None:
+async def test_clicks_land_on_any_of_three_workers(cluster: Cluster, slack: SlackStandIn, store: Store) -> None:
     workers = [await cluster.start() for _ in range(3)]
     runs: list[tuple[str, dict[str, Any]]] = []
     for i, worker in enumerate(workers):
@@ -221,12 +221,12 @@ async def test_clicks_land_on_any_of_three_workers(cluster: Cluster, slack: Slac
     for run_id, card in runs:
         await run_status(store, run_id, "completed")
         await slack.wait_for(lambda c=card: f"*Approved* by <@{BOB}>" in block_texts(card_now(slack, c)))
-    owners = {r.owner for r in [await store.get_run(run_id) for run_id, _ in runs] if r is not None}
+    owners = {r.owner for r in [await store.runs.get(run_id) for run_id, _ in runs] if r is not None}
     assert len(owners) == 3  # each run stayed with its live owner: no adoption
 
 
 async def test_sigterm_leaves_approvals_pending_and_exits_quickly(
-    cluster: Cluster, slack: SlackStandIn, store: ApprovalStore
+    cluster: Cluster, slack: SlackStandIn, store: Store
 ) -> None:
     first = await cluster.start()
     second = await cluster.start()
@@ -236,7 +236,7 @@ async def test_sigterm_leaves_approvals_pending_and_exits_quickly(
     code = await asyncio.to_thread(first.process.wait, 15)
     assert code == 0 and time.monotonic() - started < 8
     approval_id = next(b for b in card["blocks"] if b["type"] == "actions")["elements"][0]["value"]
-    approval = await store.get_approval(approval_id)
+    approval = await store.approvals.get(approval_id)
     assert approval is not None and approval.pending
     assert "Traceback" not in first.log.read_text()
     slack.events_url = second.events
@@ -245,7 +245,7 @@ async def test_sigterm_leaves_approvals_pending_and_exits_quickly(
 
 
 async def test_slack_429_and_500_for_a_while_then_cards_catch_up(
-    cluster: Cluster, slack: SlackStandIn, store: ApprovalStore
+    cluster: Cluster, slack: SlackStandIn, store: Store
 ) -> None:
     worker = await cluster.start()
     run_id, card = await run_with_card(slack, worker)
@@ -296,9 +296,9 @@ async def test_redis_stopped_and_restarted_with_aof(
         restarted = start_redis(port=aof_redis.port, workdir=aof_redis.workdir, appendonly=True)
         aof_redis.process = restarted.process
         redis = connect(aof_redis.url)
-        store = ApprovalStore(redis)
+        store = Store(redis)
         try:
-            run = await store.get_run(run_id)
+            run = await store.runs.get(run_id)
             assert run is not None and run.status == "waiting"  # survived the restart (AOF)
             await slack.click(user=BOB, channel=APPROVALS, ts=card["ts"], action_id="approval_approve")
             await run_status(store, run_id, "completed")
@@ -331,9 +331,9 @@ async def test_works_through_redis_sentinel(redis_server: RedisServer, redis_url
                 if time.monotonic() > deadline:
                     raise
                 await asyncio.sleep(0.05)
-        store = ApprovalStore(redis)
+        store = Store(redis)
         now = time.time()
-        await store.create_approval(
+        await store.approvals.create(
             ApprovalRecord(
                 id="sentinel-0001",
                 run_id="rabcdefg",
@@ -349,7 +349,7 @@ async def test_works_through_redis_sentinel(redis_server: RedisServer, redis_url
                 timeout_seconds=60,
             )
         )
-        assert (await store.decide("sentinel-0001", outcome="approved", by=BOB)).status == "ok"
+        assert (await store.approvals.decide("sentinel-0001", outcome="approved", by=BOB)).status == "ok"
         await store.redis.set("probe", "via-sentinel")
         direct = connect(redis_url)
         assert await direct.get("probe") == "via-sentinel"  # the sentinel led us to the real master
@@ -447,7 +447,7 @@ async def test_works_on_redis_cluster(slack: SlackStandIn, redis_cluster: str, t
     worker = await start_worker(bot_env(slack=slack, redis_url=redis_cluster, model_config=model))
     other = await start_worker(bot_env(slack=slack, redis_url=redis_cluster, model_config=model))
     try:
-        assert worker.services.store.prefix == "{hitl}"  # one hash tag: every Lua step runs on one node
+        assert worker.services.store.keys.prefix == "{hitl}"  # one hash tag: every Lua step runs on one node
         slack.events_url = worker.url + "/slack/events"
         run_id = await start_run(slack)
         card = await slack.wait_for(lambda: next((m for m in slack.messages(APPROVALS) if has_buttons(m)), None))
@@ -465,7 +465,7 @@ class AttachedCard:
     """An in-process worker with one run waiting on a card whose ts is stored."""
 
     worker: Worker
-    store: ApprovalStore
+    store: Store
     card: dict[str, Any]
     approval_id: str
 
@@ -482,7 +482,7 @@ async def attached_card(slack: SlackStandIn, redis_url: str, tmp_path: Path) -> 
         card = await slack.wait_for(lambda: next((m for m in slack.messages(APPROVALS) if has_buttons(m)), None))
         approval_id = next(b for b in card["blocks"] if b["type"] == "actions")["elements"][0]["value"]
         deadline = time.monotonic() + 10
-        while not ((a := await store.get_approval(approval_id)) and a.card_ts):  # poll until the card is attached
+        while not ((a := await store.approvals.get(approval_id)) and a.card_ts):  # poll until the card is attached
             assert time.monotonic() < deadline
             await asyncio.sleep(0.01)
         yield AttachedCard(worker=worker, store=store, card=card, approval_id=approval_id)
@@ -494,13 +494,13 @@ async def test_a_card_is_redrawn_even_if_the_deciding_worker_died_before_updatin
     slack: SlackStandIn, attached_card: AttachedCard
 ) -> None:
     store, card, approval_id = attached_card.store, attached_card.card, attached_card.approval_id
-    store.card_grace = 0.5
+    store.shared.card_grace = 0.5
     # a decision made by a worker that died right after its atomic step: nobody updated the card
-    result = await store.decide(approval_id, outcome="rejected", by=CAROL, card=(APPROVALS, card["ts"]))
+    result = await store.approvals.decide(approval_id, outcome="rejected", by=CAROL, card=(APPROVALS, card["ts"]))
     assert result.status == "ok" and has_buttons(card_now(slack, card))
     await slack.wait_for(lambda: f"*Rejected* by <@{CAROL}>" in block_texts(card_now(slack, card)))
     deadline = time.monotonic() + 10
-    while await store.redis.zcard(store.outbox_key):  # taken out of the outbox once redrawn
+    while await store.redis.zcard(store.keys.outbox):  # taken out of the outbox once redrawn
         assert time.monotonic() < deadline, "the redrawn card stayed in the outbox"
         await asyncio.sleep(0.01)
 
@@ -510,21 +510,21 @@ async def test_a_card_whose_ts_was_never_stored_heals_on_the_first_click(
 ) -> None:
     store, card, approval_id = attached_card.store, attached_card.card, attached_card.approval_id
     # as if the worker had died between posting the card and storing its ts, then the timeout fired
-    await store.redis.hset(store.approval_key(approval_id), "card_ts", "")
-    await store.redis.hset(store.approval_key(approval_id), "deadline", str(time.time() - 1))
-    timed_out = await store.decide(approval_id, outcome="timed_out", by="timeout")
+    await store.redis.hset(store.keys.approval(approval_id), "card_ts", "")
+    await store.redis.hset(store.keys.approval(approval_id), "deadline", str(time.time() - 1))
+    timed_out = await store.approvals.decide(approval_id, outcome="timed_out", by="timeout")
     assert timed_out.status == "ok"
-    await store.outbox_forget([approval_id])  # nobody can redraw a card whose ts is unknown
+    await store.outbox.forget([approval_id])  # nobody can redraw a card whose ts is unknown
     await slack.click(user=BOB, channel=APPROVALS, ts=card["ts"], action_id="approval_approve")
     note = await slack.wait_for(lambda: slack.ephemerals(BOB) and slack.ephemerals(BOB)[-1])
     assert "timed out" in note["text"]
     await slack.wait_for(lambda: "*Timed out*" in block_texts(card_now(slack, card)), timeout=15)
-    healed = await store.get_approval(approval_id)
+    healed = await store.approvals.get(approval_id)
     assert healed is not None and healed.card_ts == card["ts"] and healed.status == "timed_out"
 
 
 async def test_a_tool_call_waiting_on_a_dead_worker_is_asked_again_and_runs_once(
-    cluster: Cluster, slack: SlackStandIn, store: ApprovalStore, tmp_path: Path
+    cluster: Cluster, slack: SlackStandIn, store: Store, tmp_path: Path
 ) -> None:
     outbox = tmp_path / "outbox"
     owner = await cluster.start(OUTBOX_DIR=str(outbox))

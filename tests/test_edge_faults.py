@@ -121,7 +121,7 @@ async def test_unparseable_headers_and_bodies_get_4xx_and_a_warning_without_trac
             assert status in wanted, (name, status)
     no_tracebacks(caplog)
     warned(caplog, len(cases) - 1)  # each refusal is logged at WARNING (an unsigned request may be a 401 quietly)
-    assert await worker.services.store.recent_runs(SALES) == []
+    assert await worker.services.store.runs.recent(SALES) == []
     ok = await slack.send_command(user=ALICE, channel=SALES, text="help")
     assert ok.status == 200 and "Start a run" in reply_text(ok)  # the worker is fine
 
@@ -165,7 +165,7 @@ async def test_signed_but_malformed_payloads_get_400(
             assert status == 400, (name, status)
     no_tracebacks(caplog)
     warned(caplog, len(bodies))
-    approval = await worker.services.store.get_approval(approval_id)
+    approval = await worker.services.store.approvals.get(approval_id)
     assert approval is not None and approval.pending
 
 
@@ -191,7 +191,7 @@ async def test_deeply_nested_edited_arguments_are_refused_in_the_modal(
                 assert "nested" in answer.json["errors"]["arguments"], answer.json
                 assert "Nothing was run" in answer.json["errors"]["arguments"]
         no_tracebacks(caplog)
-        (approval,) = await worker.services.store.run_approvals(run_id)
+        (approval,) = await worker.services.store.approvals.of_run(run_id)
         assert approval.pending and slack.open_views(BOB)
 
 
@@ -257,7 +257,7 @@ async def test_requests_from_another_workspace_change_nothing(
         "channel": {"id": APPROVALS},
         "actions": [{"action_id": "approval_approve", "value": approval_id, "type": "button"}],
     }
-    audit_before = len(await worker.services.store.audit_entries())
+    audit_before = len(await worker.services.store.audit.entries())
     with caplog.at_level(logging.INFO):
         status, answer = await raw_request(url, signed_head(slack, command), command)
         assert status == 200 and "installed in another workspace" in json.loads(answer)["text"]
@@ -267,15 +267,15 @@ async def test_requests_from_another_workspace_change_nothing(
             assert status == 200 and answer.strip() == b"", (action, status, answer)
     foreign = [r for r in caplog.records if r.levelno == logging.WARNING and OTHER_TEAM in r.getMessage()]
     assert len(foreign) == 4
-    assert len(await worker.services.store.recent_runs(SALES)) == 1
-    approval = await worker.services.store.get_approval(approval_id)
+    assert len(await worker.services.store.runs.recent(SALES)) == 1
+    approval = await worker.services.store.approvals.get(approval_id)
     assert approval is not None and approval.pending
-    assert len(await worker.services.store.audit_entries()) == audit_before
+    assert len(await worker.services.store.audit.entries()) == audit_before
     assert not slack.calls("chat.postEphemeral") and not slack.calls("views.open")  # nothing said, no modal
     assert not [c for c in slack.calls("chat.update") if c.args.get("ts") == card["ts"]]  # the card unchanged
     # and our own workspace still works
     await slack.click(user=BOB, channel=APPROVALS, ts=card["ts"], action_id="approval_approve")
-    decided = await worker.services.store.get_approval(approval_id)
+    decided = await worker.services.store.approvals.get(approval_id)
     assert decided is not None and decided.status == "approved" and decided.decided_by == BOB
 
 
@@ -319,5 +319,5 @@ async def test_replayed_clicks_on_a_decided_card_are_cheap(slack: SlackStandIn, 
     refused = await audit_events(worker, "refused")
     assert len(refused) <= 1, refused[:3]
     assert not slack.open_views(CAROL)
-    approval = await worker.services.store.get_approval(approval_id)
+    approval = await worker.services.store.approvals.get(approval_id)
     assert approval is not None and approval.status == "approved" and approval.decided_by == BOB

@@ -27,7 +27,7 @@ from redis.exceptions import RedisError
 
 from bot.devslack.server import DeliveryResult, HeldCall, SlackStandIn
 from bot.records import ApprovalRecord
-from bot.store import ApprovalStore
+from bot.store import Store
 from tests.conftest import (
     ALICE,
     APPROVALS,
@@ -126,14 +126,14 @@ async def clusters(slack: SlackStandIn, tmp_path: Path) -> AsyncIterator[Callabl
 
 
 @pytest.fixture
-async def stores() -> AsyncIterator[Callable[[str], ApprovalStore]]:
+async def stores() -> AsyncIterator[Callable[[str], Store]]:
     """The test's own view of a Redis (short timeouts, so that a frozen Redis cannot hang the test)."""
     clients: list[Redis] = []
 
-    def open_store(url: str) -> ApprovalStore:
+    def open_store(url: str) -> Store:
         client = Redis.from_url(url, decode_responses=True, socket_timeout=2, socket_connect_timeout=1)
         clients.append(client)
-        return ApprovalStore(client)
+        return Store(client)
 
     yield open_store
     for client in clients:
@@ -215,12 +215,12 @@ async def timed(awaitable: Awaitable[T], *, limit: float = 5.0) -> tuple[T | Non
     return result, time.monotonic() - started
 
 
-async def card_problems(slack: SlackStandIn, store: ApprovalStore, run_ids: list[str]) -> list[str]:
+async def card_problems(slack: SlackStandIn, store: Store, run_ids: list[str]) -> list[str]:
     """Where a card disagrees with Redis: every card must be the card of one of its run's approvals; a pending
     approval's card has buttons carrying its id, a decided one's says the decision and has none."""
     problems = []
     for run_id in run_ids:
-        by_ts = {a.card_ts: a for a in await store.run_approvals(run_id) if a.card_ts}
+        by_ts = {a.card_ts: a for a in await store.approvals.of_run(run_id) if a.card_ts}
         for card in cards(slack, run_id):
             approval = by_ts.get(card["ts"])
             if approval is None:
@@ -235,7 +235,7 @@ async def card_problems(slack: SlackStandIn, store: ApprovalStore, run_ids: list
 
 
 async def cards_match_redis(
-    slack: SlackStandIn, store: ApprovalStore, run_ids: list[str], *, within: float = 15
+    slack: SlackStandIn, store: Store, run_ids: list[str], *, within: float = 15
 ) -> None:
     deadline = time.monotonic() + within
     while problems := await card_problems(slack, store, run_ids):
@@ -244,20 +244,20 @@ async def cards_match_redis(
         await asyncio.sleep(0.05)
 
 
-async def unconsumed(store: ApprovalStore, run_id: str) -> list[ApprovalRecord]:
+async def unconsumed(store: Store, run_id: str) -> list[ApprovalRecord]:
     """Decisions shown as taken (approved, rejected, revised) that no worker continued the run with."""
     decided = ("approved", "rejected", "revised")
-    return [a for a in await store.run_approvals(run_id) if a.status in decided and a.consumed != 1]
+    return [a for a in await store.approvals.of_run(run_id) if a.status in decided and a.consumed != 1]
 
 
 async def approve_until_final(
-    slack: SlackStandIn, store: ApprovalStore, run_id: str, workers: list[WorkerProcess], *, within: float = 40
+    slack: SlackStandIn, store: Store, run_id: str, workers: list[WorkerProcess], *, within: float = 40
 ) -> str:
     """Approve each pending card of the run as it appears (alternating workers) until the run ends; its status."""
     clicked: set[str] = set()
     deadline = time.monotonic() + within
     while True:
-        run = await store.get_run(run_id)
+        run = await store.runs.get(run_id)
         if run is not None and run.final:
             return run.status
         for card in pending_cards(slack, run_id):
@@ -272,9 +272,9 @@ async def approve_until_final(
         await asyncio.sleep(0.02)
 
 
-async def finished_once(store: ApprovalStore, run_id: str) -> int:
+async def finished_once(store: Store, run_id: str) -> int:
     return len(
-        [e for e in await store.audit_entries(count=100_000) if e["event"] == "run_finished" and e["run"] == run_id]
+        [e for e in await store.audit.entries(count=100_000) if e["event"] == "run_finished" and e["run"] == run_id]
     )
 
 
@@ -287,7 +287,7 @@ def card_post(args: dict[str, Any]) -> bool:
 
 
 async def test_a_stalled_owner_is_fenced_off_and_never_shows_a_second_card(
-    slack: SlackStandIn, redis_url: str, clusters: Callable[..., Cluster], stores: Callable[[str], ApprovalStore]
+    slack: SlackStandIn, redis_url: str, clusters: Callable[..., Cluster], stores: Callable[[str], Store]
 ) -> None:
     """The owner is SIGSTOPped while its agent works after a click, past its heartbeat: the other worker
     restarts the run. Resumed, the stale owner writes nothing: one pending card at a time, the run completes,
@@ -305,7 +305,7 @@ async def test_a_stalled_owner_is_fenced_off_and_never_shows_a_second_card(
     await click_on(slack, b, plan)
 
     async def taken() -> bool:
-        approval = await store.get_approval(plan_approval)
+        approval = await store.approvals.get(plan_approval)
         return approval is not None and approval.consumed == 1
 
     await until(taken, within=10, what="the owner took the decision")  # its executor is now working (2 s)
@@ -330,7 +330,7 @@ async def test_a_stalled_owner_is_fenced_off_and_never_shows_a_second_card(
 
 
 async def test_redis_restarted_five_times_under_three_workers(
-    slack: SlackStandIn, own_redis: OwnRedis, clusters: Callable[..., Cluster], stores: Callable[[str], ApprovalStore]
+    slack: SlackStandIn, own_redis: OwnRedis, clusters: Callable[..., Cluster], stores: Callable[[str], Store]
 ) -> None:
     """Four writer runs while Redis is stopped (SIGTERM or SIGKILL) for ~1.8 s five times, clicks landing on
     any worker: each run completes exactly once, never two pending cards of a run, nothing left unconsumed."""
@@ -384,7 +384,7 @@ async def test_redis_restarted_five_times_under_three_workers(
             own_redis.start()
         deadline = time.monotonic() + 60
         while True:
-            runs = [await quietly(store.get_run(r)) for r in started]
+            runs = [await quietly(store.runs.get(r)) for r in started]
             if all(r is not None and r.final for r in runs):
                 break
             assert time.monotonic() < deadline, f"runs not finished: {[(r.id, r.status) for r in runs if r]}"
@@ -393,7 +393,7 @@ async def test_redis_restarted_five_times_under_three_workers(
         done.set()
         await clicking
     assert violations == []
-    everything = await store.recent_runs(SALES, limit=50)
+    everything = await store.runs.recent(SALES, limit=50)
     assert sorted(r.id for r in everything) == sorted(started)  # no run lost, none started twice
     assert {r.id: r.status for r in everything} == dict.fromkeys(started, "completed")
     for run_id in started:
@@ -411,7 +411,7 @@ async def test_an_approved_email_is_sent_exactly_once_when_its_worker_dies_after
     slack: SlackStandIn,
     redis_url: str,
     clusters: Callable[..., Cluster],
-    stores: Callable[[str], ApprovalStore],
+    stores: Callable[[str], Store],
     tmp_path: Path,
     how: signal.Signals,
 ) -> None:
@@ -427,7 +427,7 @@ async def test_an_approved_email_is_sent_exactly_once_when_its_worker_dies_after
     send = await slack.wait_for(
         lambda: next((c for c in pending_cards(slack, run_id) if is_tool_call(c)), None), timeout=20
     )
-    run = await store.get_run(run_id)
+    run = await store.runs.get(run_id)
     assert run is not None
     owner, other = (
         (first_worker, second_worker) if run.owner == await worker_id(first_worker) else (second_worker, first_worker)
@@ -453,7 +453,7 @@ async def test_an_approved_email_is_sent_exactly_once_when_its_worker_dies_after
 
 
 async def test_a_redis_blip_while_the_model_works_loses_nothing(
-    slack: SlackStandIn, own_redis: OwnRedis, clusters: Callable[..., Cluster], stores: Callable[[str], ApprovalStore]
+    slack: SlackStandIn, own_redis: OwnRedis, clusters: Callable[..., Cluster], stores: Callable[[str], Store]
 ) -> None:
     """Redis down for 2.5 s while the agent works (before its card): /healthz says degraded; once Redis is
     back the card appears and approving it completes the run."""
@@ -464,7 +464,7 @@ async def test_a_redis_blip_while_the_model_works_loses_nothing(
     run_id = await start_run(slack)
 
     async def working() -> bool:
-        run = await store.get_run(run_id)
+        run = await store.runs.get(run_id)
         return run is not None and run.status == "running" and bool(run.header_ts)
 
     await until(working, within=10, what="the run's agent at work")
@@ -481,7 +481,7 @@ async def test_a_redis_blip_while_the_model_works_loses_nothing(
 
 
 async def test_redis_down_between_posting_a_card_and_storing_its_ts(
-    slack: SlackStandIn, own_redis: OwnRedis, clusters: Callable[..., Cluster], stores: Callable[[str], ApprovalStore]
+    slack: SlackStandIn, own_redis: OwnRedis, clusters: Callable[..., Cluster], stores: Callable[[str], Store]
 ) -> None:
     """The card's post is in flight when Redis stops; it lands, Redis stays down 2.5 s: the approval still
     ends up attached to that card, the card is right, and a click on it works."""
@@ -503,7 +503,7 @@ async def test_redis_down_between_posting_a_card_and_storing_its_ts(
     assert approval_id is not None
 
     async def attached() -> bool:
-        approval = await store.get_approval(approval_id)
+        approval = await store.approvals.get(approval_id)
         return approval is not None and approval.card_ts == card["ts"]
 
     await until(attached, within=15, what="the approval attached to its card")
@@ -517,7 +517,7 @@ async def test_redis_down_between_posting_a_card_and_storing_its_ts(
 
 
 async def test_redis_frozen_for_12_seconds_answers_fast_and_applies_nothing(
-    slack: SlackStandIn, own_redis: OwnRedis, clusters: Callable[..., Cluster], stores: Callable[[str], ApprovalStore]
+    slack: SlackStandIn, own_redis: OwnRedis, clusters: Callable[..., Cluster], stores: Callable[[str], Store]
 ) -> None:
     """redis-server SIGSTOPped for 12 s with a card pending: a click, `/agent status` and /healthz each answer
     within 3 s; the click is told to try again and is not applied after Redis thaws; a new click decides."""
@@ -529,7 +529,7 @@ async def test_redis_frozen_for_12_seconds_answers_fast_and_applies_nothing(
     assert approval_id is not None
 
     async def attached() -> bool:
-        approval = await store.get_approval(approval_id)
+        approval = await store.approvals.get(approval_id)
         return approval is not None and approval.card_ts == card["ts"]
 
     await until(attached, within=10, what="the card attached")
@@ -552,13 +552,13 @@ async def test_redis_frozen_for_12_seconds_answers_fast_and_applies_nothing(
         own_redis.thaw()
     deadline = time.monotonic() + 1.5  # anything the worker left queued in Redis's socket runs at once now
     while time.monotonic() < deadline:
-        approval = await store.get_approval(approval_id)
+        approval = await store.approvals.get(approval_id)
         assert approval is not None and approval.pending, f"the click made during the freeze was applied: {approval}"
         await asyncio.sleep(0.05)
     assert has_buttons(next(c for c in cards(slack, run_id) if c["ts"] == card["ts"]))
     await click_on(slack, worker, card)
     await run_status(store, run_id, "completed", within=20)
-    decided = await store.get_approval(approval_id)
+    decided = await store.approvals.get(approval_id)
     assert decided is not None and decided.status == "approved" and decided.decided_by == BOB
     await cards_match_redis(slack, store, [run_id])
 
@@ -567,7 +567,7 @@ async def test_redis_frozen_for_12_seconds_answers_fast_and_applies_nothing(
 
 
 async def test_owner_killed_between_storing_and_posting_a_card_another_worker_posts_it(
-    slack: SlackStandIn, redis_url: str, clusters: Callable[..., Cluster], stores: Callable[[str], ApprovalStore]
+    slack: SlackStandIn, redis_url: str, clusters: Callable[..., Cluster], stores: Callable[[str], Store]
 ) -> None:
     """kill -9 of the owner while its card's post is held (the approval is stored, no card exists): the other
     worker posts the card of that same approval, attaches it, and approving it completes the run."""
@@ -582,14 +582,14 @@ async def test_owner_killed_between_storing_and_posting_a_card_another_worker_po
         await asyncio.wait_for(held.arrived.wait(), timeout=20)
         assert held.args is not None
         approval_id = approval_of({"blocks": held.args["blocks"]})
-        assert approval_id is not None and await store.get_approval(approval_id) is not None
+        assert approval_id is not None and await store.approvals.get(approval_id) is not None
         owner.kill()
         card = await slack.wait_for(
             lambda: next((c for c in pending_cards(slack, run_id) if approval_of(c) == approval_id), None), timeout=15
         )
 
         async def attached() -> bool:
-            approval = await store.get_approval(approval_id)
+            approval = await store.approvals.get(approval_id)
             return approval is not None and approval.card_ts == card["ts"]
 
         await until(attached, within=10, what="the approval attached to the new card")
@@ -602,7 +602,7 @@ async def test_owner_killed_between_storing_and_posting_a_card_another_worker_po
 
 
 async def test_an_approval_whose_card_was_never_shown_does_not_time_out_as_approved(
-    slack: SlackStandIn, redis_url: str, clusters: Callable[..., Cluster], stores: Callable[[str], ApprovalStore]
+    slack: SlackStandIn, redis_url: str, clusters: Callable[..., Cluster], stores: Callable[[str], Store]
 ) -> None:
     """timeout_outcome approve, timeout 3 s; the owner dies before its card is posted and no worker is up until
     the deadline has passed: nobody saw the card, so the timeout must not approve."""
@@ -621,13 +621,13 @@ async def test_an_approval_whose_card_was_never_shown_does_not_time_out_as_appro
         approval_id = approval_of({"blocks": held.args["blocks"]})
         assert approval_id is not None
         owner.kill()
-        approval = await store.get_approval(approval_id)
+        approval = await store.approvals.get(approval_id)
         assert approval is not None and approval.pending and approval.timeout_outcome == "approve"
         await until(lambda: time.time() > approval.deadline + 0.3, within=10, what="the deadline passed")
         await group.start(ADMIN_USERS=ALICE)
 
         async def decided() -> ApprovalRecord | None:
-            found = await store.get_approval(approval_id)
+            found = await store.approvals.get(approval_id)
             return found if found is not None and not found.pending else None
 
         ended = await until(decided, within=15, what="the approval timed out")
@@ -635,7 +635,7 @@ async def test_an_approval_whose_card_was_never_shown_does_not_time_out_as_appro
         assert ended.timeout_outcome == "reject", "an approval nobody was shown timed out as approved"
 
         async def final() -> str | None:
-            run = await store.get_run(run_id)
+            run = await store.runs.get(run_id)
             return run.status if run is not None and run.final else None
 
         assert await until(final, within=20, what="the run ended") != "completed"
@@ -647,7 +647,7 @@ async def test_an_approval_whose_card_was_never_shown_does_not_time_out_as_appro
 
 
 async def test_forty_simultaneous_starts_admit_exactly_the_limit(
-    slack: SlackStandIn, redis_url: str, clusters: Callable[..., Cluster], stores: Callable[[str], ApprovalStore]
+    slack: SlackStandIn, redis_url: str, clusters: Callable[..., Cluster], stores: Callable[[str], Store]
 ) -> None:
     """40 `/agent` commands from one user at once, across two workers: exactly MAX_RUNS_PER_USER (3) start;
     once those are cancelled, 3 more may start and a 4th is refused."""
@@ -660,21 +660,21 @@ async def test_forty_simultaneous_starts_admit_exactly_the_limit(
     started = [r.split("`")[1] for r in replies if "Started run `" in r]
     assert len(started) == 3, replies
     assert len([r for r in replies if LIMIT_REFUSAL in r]) == 37, replies
-    assert await store.redis.scard(f"{store.prefix}:active:user:{ALICE}") == 3
+    assert await store.redis.scard(f"{store.keys.prefix}:active:user:{ALICE}") == 3
     for run_id in started:
         answer = reply_text(await command_on(slack, workers[0], f"cancel {run_id}"))
         assert f"Cancelled run `{run_id}`" in answer, answer
     again = [reply_text(await command_on(slack, workers[i % 2], TASK)) for i in range(4)]
     assert ["Started run `" in r for r in again] == [True, True, True, False], again
     assert LIMIT_REFUSAL in again[3]
-    assert await store.redis.scard(f"{store.prefix}:active:user:{ALICE}") == 3
+    assert await store.redis.scard(f"{store.keys.prefix}:active:user:{ALICE}") == 3
 
 
 # --------------------------------------------------------------------------------------------------- 8. junk
 
 
 async def test_junk_run_records_are_skipped_with_a_warning(
-    slack: SlackStandIn, redis_url: str, clusters: Callable[..., Cluster], stores: Callable[[str], ApprovalStore]
+    slack: SlackStandIn, redis_url: str, clusters: Callable[..., Cluster], stores: Callable[[str], Store]
 ) -> None:
     """A live run with a non-numeric created_at and one with a bogus status: every worker keeps beating (its
     runs are not adopted), warns about the bad record, and a normal run still completes."""
@@ -696,14 +696,14 @@ async def test_junk_run_records_are_skipped_with_a_warning(
         },
     }
     for junk_id, fields in junk.items():
-        await store.redis.hset(store.run_key(junk_id), mapping=fields)
-    await store.redis.sadd(store.live_runs_key, *junk)
+        await store.redis.hset(store.keys.run(junk_id), mapping=fields)
+    await store.redis.sadd(store.keys.live_runs, *junk)
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
         for wid in (owner_id, other_id):
-            assert await store.redis.exists(store.heartbeat_key(wid)), f"worker {wid} stopped beating"
+            assert await store.redis.exists(store.keys.heartbeat(wid)), f"worker {wid} stopped beating"
         await asyncio.sleep(0.05)
-    run = await store.get_run(run_id)
+    run = await store.runs.get(run_id)
     assert run is not None and run.owner == owner_id and run.status == "waiting"  # not adopted
 
     def warned() -> bool:
@@ -716,14 +716,14 @@ async def test_junk_run_records_are_skipped_with_a_warning(
 
 
 async def test_junk_on_a_workers_channel_does_not_stop_its_decisions(
-    slack: SlackStandIn, redis_url: str, clusters: Callable[..., Cluster], stores: Callable[[str], ApprovalStore]
+    slack: SlackStandIn, redis_url: str, clusters: Callable[..., Cluster], stores: Callable[[str], Store]
 ) -> None:
     """Malformed messages on a worker's pub/sub channel are ignored: a decision after them still resumes the run."""
     store = stores(redis_url)
     group = clusters(redis_url)
     worker = await group.start()
     run_id, card = await run_with_card(slack, worker)
-    channel = store.worker_channel(await worker_id(worker))
+    channel = store.keys.worker_channel(await worker_id(worker))
     junk = [
         "not json",
         "[1]",

@@ -9,10 +9,10 @@ from dataclasses import replace
 from pathlib import Path
 
 from agents.approver import ApprovalRequest
+from bot.approvals import new_approval
 from bot.devslack.server import SlackStandIn
-from bot.library import new_approval
 from bot.records import ChannelSettings, RunRecord
-from bot.store import ApprovalStore
+from bot.store import Store
 from tests.conftest import APPROVALS, BOB, SALES, Worker, block_texts, bot_env, find_header, start_worker, thread_of
 from tests.test_flow import pending_card, run_status, start_run
 from tests.test_store import approval, store  # noqa: F401 - the store fixture
@@ -33,69 +33,69 @@ def run(run_id: str = "rabcdefg", *, owner: str = "w1", channel: str = "C0SALES"
     )
 
 
-async def test_a_taken_over_run_refuses_every_write_of_its_old_owner(store: ApprovalStore) -> None:  # noqa: F811
-    await store.create_run(run(), max_per_user=3, max_per_channel=10)
+async def test_a_taken_over_run_refuses_every_write_of_its_old_owner(store: Store) -> None:  # noqa: F811
+    await store.runs.create(run(), max_per_user=3, max_per_channel=10)
     old, new = ("w1", 1), ("w2", 2)
     # w1 stalled past its heartbeat (no heartbeat key): w2 takes the run over, the epoch goes up
-    assert await store.adopt_idle("rabcdefg", from_worker="w1", to_worker="w2") == ("ok", 2)
-    assert await store.create_approval(approval("a-stale-0001"), fence=old) == "fenced"
-    assert await store.get_approval("a-stale-0001") is None  # nothing stored, so no card is posted
-    assert await store.update_run("rabcdefg", fence=old, status="waiting") == "fenced"
-    assert not await store.ledger_begin("rabcdefg", "tool_call:send_email:d1", {"state": "running"}, fence=old)
-    assert await store.finish_run(run(), status="failed", fence=old) == "fenced"
+    assert await store.runs.adopt("rabcdefg", None, from_worker="w1", to_worker="w2") == ("ok", 2)
+    assert await store.approvals.create(approval("a-stale-0001"), fence=old) == "fenced"
+    assert await store.approvals.get("a-stale-0001") is None  # nothing stored, so no card is posted
+    assert await store.runs.update("rabcdefg", fence=old, status="waiting") == "fenced"
+    assert not await store.runs.ledger_begin("rabcdefg", "tool_call:send_email:d1", {"state": "running"}, fence=old)
+    assert await store.runs.finish(run(), status="failed", fence=old) == "fenced"
     # the new owner writes
-    assert await store.create_approval(approval("a-fresh-0001", owner="w2"), fence=new) == "ok"
-    assert await store.create_approval(approval("a-fresh-0001", owner="w2"), fence=new) == "exists"  # a retry
-    decided = await store.decide("a-fresh-0001", outcome="approved", by="U0BOB")
+    assert await store.approvals.create(approval("a-fresh-0001", owner="w2"), fence=new) == "ok"
+    assert await store.approvals.create(approval("a-fresh-0001", owner="w2"), fence=new) == "exists"  # a retry
+    decided = await store.approvals.decide("a-fresh-0001", outcome="approved", by="U0BOB")
     assert decided.status == "ok"
-    assert await store.consume("rabcdefg", "a-fresh-0001", fence=old) is None  # the old owner may not take it
-    taken = await store.consume("rabcdefg", "a-fresh-0001", fence=new)
-    assert taken is not None and taken.consumed
-    again = await store.consume("rabcdefg", "a-fresh-0001", fence=new)  # its answer was lost: asked again
-    assert again is not None
-    assert await store.ledger_begin("rabcdefg", "tool_call:send_email:d1", {"state": "running"}, fence=new)
-    current = await store.get_run("rabcdefg")
+    assert await store.runs.consume("rabcdefg", "a-fresh-0001", fence=old) == ("fenced", None)  # not the old owner's
+    status, taken = await store.runs.consume("rabcdefg", "a-fresh-0001", fence=new)
+    assert status == "ok" and taken is not None and taken.consumed
+    status, again = await store.runs.consume("rabcdefg", "a-fresh-0001", fence=new)  # its answer was lost: asked again
+    assert status == "ok" and again is not None
+    assert await store.runs.ledger_begin("rabcdefg", "tool_call:send_email:d1", {"state": "running"}, fence=new)
+    current = await store.runs.get("rabcdefg")
     assert current is not None and current.owner == "w2" and current.epoch == 2 and current.status == "running"
-    assert await store.finish_run(current, status="completed", fence=new) == "ok"
+    assert await store.runs.finish(current, status="completed", fence=new) == "ok"
 
 
-async def test_simultaneous_admissions_never_pass_the_limit(store: ApprovalStore) -> None:  # noqa: F811
+async def test_simultaneous_admissions_never_pass_the_limit(store: Store) -> None:  # noqa: F811
     runs = [run(f"rsim{i:04d}") for i in range(40)]
-    results = await asyncio.gather(*(store.create_run(r, max_per_user=3, max_per_channel=10) for r in runs))
+    results = await asyncio.gather(*(store.runs.create(r, max_per_user=3, max_per_channel=10) for r in runs))
     assert results.count("ok") == 3 and results.count("user_limit") == 37
-    assert await store.redis.scard(f"{store.prefix}:active:user:{ALICE}") == 3
+    assert await store.redis.scard(f"{store.keys.prefix}:active:user:{ALICE}") == 3
     admitted = [r for r, result in zip(runs, results, strict=True) if result == "ok"]
     for admitted_run in admitted:  # each admitted run is stored whole, in the same step
-        stored = await store.get_run(admitted_run.id)
+        stored = await store.runs.get(admitted_run.id)
         assert stored is not None and stored.epoch == 1
-        assert await store.finish_run(stored, status="completed") == "ok"
-    assert await store.create_run(run("rnext0001"), max_per_user=3, max_per_channel=10) == "ok"
+        assert await store.runs.finish(stored, status="completed") == "ok"
+    assert await store.runs.create(run("rnext0001"), max_per_user=3, max_per_channel=10) == "ok"
 
 
-async def test_ended_runs_and_their_indexes_expire(store: ApprovalStore) -> None:  # noqa: F811
-    store.run_retention = 3600
+async def test_ended_runs_and_their_indexes_expire(store: Store) -> None:  # noqa: F811
+    store.shared.run_retention = 3600
     old = replace(run("rold00001"), created_at=time.time() - 7200)
-    await store.create_run(old, max_per_user=3, max_per_channel=10)
-    await store.create_approval(approval("a-ret-0001", owner="w1"))
-    await store.redis.sadd(f"{store.run_key('rold00001')}:approvals", "a-ret-0001")
-    await store.redis.hset(store.ledger_key("rold00001"), "x", "{}")
-    assert await store.finish_run(old, status="completed") == "ok"
-    for key in (store.run_key("rold00001"), f"{store.run_key('rold00001')}:approvals", store.ledger_key("rold00001")):
+    await store.runs.create(old, max_per_user=3, max_per_channel=10)
+    await store.approvals.create(approval("a-ret-0001", owner="w1"))
+    await store.redis.sadd(f"{store.keys.run('rold00001')}:approvals", "a-ret-0001")
+    await store.redis.hset(store.keys.ledger("rold00001"), "x", "{}")
+    assert await store.runs.finish(old, status="completed") == "ok"
+    for key in (store.keys.run("rold00001"), store.keys.run_approvals("rold00001"), store.keys.ledger("rold00001")):
         assert 0 < await store.redis.ttl(key) <= 3600
     # the channel's index drops runs older than the retention as new ones are admitted
-    await store.create_run(run("rnew00001"), max_per_user=3, max_per_channel=10)
-    assert [r.id for r in await store.recent_runs("C0SALES")] == ["rnew00001"]
+    await store.runs.create(run("rnew00001"), max_per_user=3, max_per_channel=10)
+    assert [r.id for r in await store.runs.recent("C0SALES")] == ["rnew00001"]
 
 
-async def test_a_timeout_approves_only_a_shown_card_and_never_an_empty_quorum(store: ApprovalStore) -> None:  # noqa: F811
+async def test_a_timeout_approves_only_a_shown_card_and_never_an_empty_quorum(store: Store) -> None:  # noqa: F811
     unseen = replace(approval("a-unseen-01", deadline_in=-1), timeout_outcome="approve")
     shown = replace(approval("a-shown-001", deadline_in=-1), timeout_outcome="approve")
     quorum = replace(approval("a-quorum-01", deadline_in=-1), timeout_outcome="approve", required_approvals=2)
     for record in (unseen, shown, quorum):
-        await store.create_approval(record)
-    await store.attach_card("a-shown-001", channel="C0APPROVALS", ts="1.000001")
-    await store.attach_card("a-quorum-01", channel="C0APPROVALS", ts="1.000002")
-    results, _ = await store.time_out_due(time.time())
+        await store.approvals.create(record)
+    await store.approvals.attach_card("a-shown-001", channel="C0APPROVALS", ts="1.000001")
+    await store.approvals.attach_card("a-quorum-01", channel="C0APPROVALS", ts="1.000002")
+    results, _ = await store.approvals.time_out_due(time.time())
     outcome = {r.approval.id: r.approval for r in results if r.approval is not None}
     assert outcome["a-shown-001"].decision().approves
     for refused in ("a-unseen-01", "a-quorum-01"):
@@ -108,15 +108,9 @@ def test_a_tool_call_never_times_out_approved_unless_the_channel_says_so() -> No
     request = ApprovalRequest(approval_id="a-tool-0001", proposal="{}", author="drafter", kind="tool_call")
 
     def made(settings: ChannelSettings, request: ApprovalRequest) -> str:
+        run = RunRecord(id="rabcdefg", requester=ALICE, channel="C0SALES", task="t")
         return new_approval(
-            request,
-            settings=settings,
-            run_id="rabcdefg",
-            owner="w1",
-            requester=ALICE,
-            origin_channel="C0SALES",
-            task="t",
-            default_channel="C0APPROVALS",
+            request, run=run, owner="w1", settings=settings, default_channel="C0APPROVALS"
         ).timeout_outcome
 
     assert made(settings, request) == "reject"
@@ -137,9 +131,9 @@ async def test_a_run_its_own_worker_lost_track_of_is_taken_back(
     try:
         store = worker.services.store
         stranded = replace(run("rstrand01", owner=worker.services.worker_id), task="Draft a note to the team")
-        assert await store.create_run(stranded, max_per_user=3, max_per_channel=10) == "ok"
+        assert await store.runs.create(stranded, max_per_user=3, max_per_channel=10) == "ok"
         card = await pending_card(slack)  # the run went on: its first card
-        taken = await store.get_run("rstrand01")
+        taken = await store.runs.get("rstrand01")
         assert taken is not None and taken.epoch == 2 and taken.owner == worker.services.worker_id
         await slack.click(user=BOB, channel=APPROVALS, ts=card["ts"], action_id="approval_approve")
         await run_status(worker, "rstrand01", wanted="completed")

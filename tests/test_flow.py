@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.devslack.server import SlackStandIn
-from bot.store import ApprovalStore
+from bot.store import Store
 from tests.conftest import (
     ALICE,
     APPROVALS,
@@ -52,17 +52,17 @@ def button(card: dict[str, Any], action_id: str) -> dict[str, Any]:
 
 
 async def run_status(worker: Worker, run_id: str, *, wanted: str) -> str:
-    store: ApprovalStore = worker.services.store
+    store: Store = worker.services.store
 
     async def status() -> str | None:
-        run = await store.get_run(run_id)
+        run = await store.runs.get(run_id)
         return run.status if run and run.status == wanted else None
 
     for _ in range(2000):  # poll with a deadline (about 10 s)
         if (found := await status()) is not None:
             return found
         await slack_tick()
-    run = await store.get_run(run_id)
+    run = await store.runs.get(run_id)
     raise AssertionError(f"run {run_id} is {run.status if run else None}, wanted {wanted}")
 
 
@@ -106,7 +106,7 @@ async def test_approve_updates_card_resumes_agent_and_completes_run(slack: Slack
     assert header is not None
     await slack.wait_for(lambda: "completed" in block_texts(find_header(slack, SALES, run_id) or {}))
     await slack.wait_for(lambda: DRAFTS[0] in texts(thread_of(slack, SALES, header["ts"])))  # the result
-    entries = await worker.services.store.audit_entries()
+    entries = await worker.services.store.audit.entries()
     decisions = [e for e in entries if e["event"] == "decision"]
     assert [(d["outcome"], d["by"]) for d in decisions] == [("approved", BOB)]
     assert int(decisions[0]["latency_ms"]) >= 0
@@ -168,7 +168,7 @@ async def test_timeout_rejects_by_default_and_says_so(slack: SlackStandIn, worke
     updated = next(m for m in slack.messages(APPROVALS) if m["ts"] == card["ts"])
     assert "*Timed out*: no decision within 1s, so rejected" in block_texts(updated)
     assert not has_buttons(updated)
-    run = await worker.services.store.get_run(run_id)
+    run = await worker.services.store.runs.get(run_id)
     assert run is not None and "no decision within 1s" in run.reason
     late = await slack.click(user=BOB, channel=APPROVALS, ts=card["ts"], action_id="approval_approve", as_seen=card)
     assert late.status == 200
@@ -197,7 +197,7 @@ async def test_config_timeout_applies_to_runs_started_in_that_channel(slack: Sla
     await start_run(slack)
     card = await pending_card(slack)
     assert "after 15m" in block_texts(card)
-    entries = await worker.services.store.audit_entries()
+    entries = await worker.services.store.audit.entries()
     change = next(e for e in entries if e["event"] == "settings_changed")
     assert (change["setting"], change["before"], change["after"], change["by"]) == ("timeout", "", "900", ALICE)
 

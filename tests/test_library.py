@@ -58,9 +58,9 @@ async def test_a_program_outside_the_bot_is_decided_with_the_bots_buttons(
         assert len(card_of(slack)) == 2
 
         store = worker.services.store
-        runs = await store.recent_runs(SALES)
+        runs = await store.runs.recent(SALES)
         assert [(r.preset, r.status) for r in runs] == [("library", "completed")]
-        decisions = [e for e in await store.audit_entries() if e["event"] == "decision"]
+        decisions = [e for e in await store.audit.entries() if e["event"] == "decision"]
         assert [(d["outcome"], d["by"]) for d in decisions] == [("approved", BOB), ("approved", BOB)]
     finally:
         if not program.done():
@@ -84,7 +84,7 @@ async def test_cancelling_the_programs_run_cancels_its_card(
     program = asyncio.create_task(load_example().main(env))
     try:
         card = await nth_card(slack, 1)
-        (run,) = await worker.services.store.recent_runs(APPROVALS)
+        (run,) = await worker.services.store.runs.recent(APPROVALS)
         await slack.send_command(user=BOB, channel=APPROVALS, text="config admins @bob")  # a program's run: admins
         reply = reply_text(await slack.send_command(user=BOB, channel=APPROVALS, text=f"cancel {run.id}"))
         assert f"Cancelled run `{run.id}` and 1 pending approval" in reply

@@ -66,8 +66,8 @@ async def test_research_group_chat_writes_from_notes(slack: SlackStandIn, redis_
         run_id = await start(slack, f"--team research {TASK}")
         card = await nth_card(slack, 1)
         assert "Proposal from writer" in text_of(card) and "Subject:" in text_of(card)
-        (approval,) = await worker.services.store.run_approvals(run_id)
-        checkpoint = await worker.services.store.get_checkpoint(approval.id)
+        (approval,) = await worker.services.store.approvals.of_run(run_id)
+        checkpoint = await worker.services.store.approvals.checkpoint(approval.id)
         assert checkpoint is not None and "Research notes for" in checkpoint  # the researcher spoke first
         await click(slack, card, "approval_reject", user=BOB)
         assert (await finished(worker, run_id)).status == "rejected"

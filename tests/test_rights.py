@@ -48,11 +48,11 @@ async def say(slack: SlackStandIn, text: str, *, user: str = ALICE, channel: str
 
 
 async def refusals(worker: Worker) -> list[dict[str, str]]:
-    return [e for e in await worker.services.store.audit_entries() if e["event"] == "refused"]
+    return [e for e in await worker.services.store.audit.entries() if e["event"] == "refused"]
 
 
 async def status_of(worker: Worker, run_id: str) -> str:
-    run = await worker.services.store.get_run(run_id)
+    run = await worker.services.store.runs.get(run_id)
     assert run is not None
     return run.status
 
@@ -117,7 +117,7 @@ async def test_without_admins_only_the_requester_may_cancel(slack: SlackStandIn,
 
 async def test_widening_settings_need_a_named_admin(slack: SlackStandIn, guarded: Worker) -> None:
     store = guarded.services.store
-    settings_key = f"{store.prefix}:settings:{SALES}"
+    settings_key = f"{store.keys.prefix}:settings:{SALES}"
     for text in ("allow_self_approval true", "timeout_outcome approve", "timeout_approves_tools true"):
         refused = await say(slack, f"config {text}", user=ALICE)  # `admins` unset: anyone may change settings, ...
         assert "widens who may decide" in refused and "set them first" in refused, refused
@@ -170,9 +170,9 @@ async def test_timeout_approves_tools_is_a_validated_admin_setting(slack: SlackS
     bad = await say(slack, "config timeout_approves_tools maybe", user=CAROL)
     assert bad == "Bad timeout_approves_tools `maybe`: use true or false. Setting unchanged."
     assert "now true" in await say(slack, "config timeout_approves_tools yes", user=CAROL)
-    assert await store.redis.hget(f"{store.prefix}:settings:{SALES}", "timeout_approves_tools") == "true"
+    assert await store.redis.hget(f"{store.keys.prefix}:settings:{SALES}", "timeout_approves_tools") == "true"
     assert "now false" in await say(slack, "config timeout_approves_tools off", user=ALICE)  # narrowing: anyone
-    changes = [e for e in await store.audit_entries() if e["event"] == "settings_changed"]
+    changes = [e for e in await store.audit.entries() if e["event"] == "settings_changed"]
     assert [(c["setting"], c["before"], c["after"], c["by"]) for c in changes] == [
         ("timeout_approves_tools", "", "true", CAROL),
         ("timeout_approves_tools", "true", "false", ALICE),
@@ -180,10 +180,10 @@ async def test_timeout_approves_tools_is_a_validated_admin_setting(slack: SlackS
 
 
 async def test_config_shows_timeout_approves_tools_once_set(slack: SlackStandIn, guarded: Worker) -> None:
-    """Needs `ApprovalStore.channel_settings` to read the field (bot/store.py)."""
+    """Needs `store.settings.get` to read the field (bot/store/channel_settings.py)."""
     assert "now true" in await say(slack, "config timeout_approves_tools true", user=CAROL)
     assert "`timeout_approves_tools`: true" in await say(slack, "config", user=ALICE)
-    settings = await guarded.services.store.channel_settings(SALES, default_timeout=600)
+    settings = await guarded.services.store.settings.get(SALES, default_timeout=600)
     assert settings.timeout_approves_tools is True
 
 
@@ -197,8 +197,8 @@ async def test_bad_numbers_and_durations_get_a_clear_inert_answer_and_change_not
 
     async def keys() -> dict[str, str]:
         found = {}
-        async for key in store.redis.scan_iter(f"{store.prefix}:*"):
-            if not key.startswith(f"{store.prefix}:cmd:"):  # each command's own idempotency claim
+        async for key in store.redis.scan_iter(f"{store.keys.prefix}:*"):
+            if not key.startswith(f"{store.keys.prefix}:cmd:"):  # each command's own idempotency claim
                 found[key] = await store.redis.type(key)
         return found
 
@@ -221,8 +221,8 @@ async def test_bad_numbers_and_durations_get_a_clear_inert_answer_and_change_not
         assert expected in answer and answer.endswith("Setting unchanged."), (text, answer)
         assert not any(live in answer for live in ("<http", "<@", "<!", "<#")), answer
     assert await keys() == before
-    assert await store.redis.hgetall(f"{store.prefix}:settings:{SALES}") == {}
-    assert not [e for e in await store.audit_entries() if e["event"] == "settings_changed"]
+    assert await store.redis.hgetall(f"{store.keys.prefix}:settings:{SALES}") == {}
+    assert not [e for e in await store.audit.entries() if e["event"] == "settings_changed"]
 
 
 # 5. replayed commands ---------------------------------------------------------------------------
@@ -264,20 +264,20 @@ async def test_a_replayed_command_is_done_once(slack: SlackStandIn, worker: Work
         replay = await post(http, worker, body, headers)  # the same signed request, within its 5 minutes
         assert replay == f"Already received: this command started run `{run_id}`. Nothing was done again."
         await pending_card(slack)
-        assert [r.id for r in await store.recent_runs(SALES)] == [run_id]
+        assert [r.id for r in await store.runs.recent(SALES)] == [run_id]
         await slack.wait_for(lambda: headers_of(slack, run_id))
         assert len(headers_of(slack, run_id)) == 1 and len(card_of(slack)) == 1
-        assert len([e for e in await store.audit_entries() if e["event"] == "run_started"]) == 1
+        assert len([e for e in await store.audit.entries() if e["event"] == "run_started"]) == 1
 
         config = command_body("config timeout 5m", trigger_id=f"4712.{int(time.time())}.{secrets.token_hex(16)}")
         config_headers = slack.sign(config)
         assert "now 5m" in await post(http, worker, config, config_headers)
         again = await post(http, worker, config, slack.sign(config))  # re-signed later: still the same command
         assert again == "Already received: this command was answered. Nothing was done again."
-        changes = [e for e in await store.audit_entries() if e["event"] == "settings_changed"]
+        changes = [e for e in await store.audit.entries() if e["event"] == "settings_changed"]
         assert len(changes) == 1
 
         untriggered = command_body("Draft another note", trigger_id=None)
         refused = await post(http, worker, untriggered, slack.sign(untriggered))
         assert refused == "This command came without a valid trigger id; nothing was done."
-        assert [r.id for r in await store.recent_runs(SALES)] == [run_id]
+        assert [r.id for r in await store.runs.recent(SALES)] == [run_id]

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from bot.devslack.server import SlackStandIn
-from bot.store import ApprovalStore, connect
+from bot.store import Store, connect
 from tests.conftest import ALICE, APPROVALS, BOB, SALES, block_texts, bot_env, has_buttons, reply_text
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,9 +49,9 @@ async def test_python_m_bot_serves_over_socket_mode(
                 in block_texts(next(m for m in slack.messages(APPROVALS) if m["ts"] == card["ts"]))
             )
         )
-        store = ApprovalStore(redis)
+        store = Store(redis)
         for _ in range(1000):  # poll with a deadline (~10 s) for the run to finish
-            run = await store.get_run(run_id)
+            run = await store.runs.get(run_id)
             if run is not None and run.status == "completed":
                 break
             await asyncio.sleep(0.01)

@@ -12,14 +12,14 @@ import pytest
 
 from agents.approver import Decision
 from bot.records import ApprovalRecord
-from bot.store import ApprovalStore, DecideResult, connect
+from bot.store import DecideResult, Store, connect
 from bot.waiter import DeadlineSweeper, DecisionWaiter
 
 
 @pytest.fixture
-async def store(redis_url: str) -> AsyncIterator[ApprovalStore]:
+async def store(redis_url: str) -> AsyncIterator[Store]:
     redis = connect(redis_url)
-    yield ApprovalStore(redis)
+    yield Store(redis)
     await redis.aclose()
 
 
@@ -41,13 +41,13 @@ def approval(approval_id: str = "a1b2c3d4-0000", *, deadline_in: float = 600, ow
     )
 
 
-async def test_decide_is_exactly_once_under_a_race(store: ApprovalStore) -> None:
-    await store.create_approval(approval())
-    await store.attach_card("a1b2c3d4-0000", channel="C0APPROVALS", ts="1.000100")
+async def test_decide_is_exactly_once_under_a_race(store: Store) -> None:
+    await store.approvals.create(approval())
+    await store.approvals.attach_card("a1b2c3d4-0000", channel="C0APPROVALS", ts="1.000100")
     outcomes = ["approved", "rejected", "revised"] * 34
     results = await asyncio.gather(
         *(
-            store.decide("a1b2c3d4-0000", outcome=o, by=f"U{i:04d}", card=("C0APPROVALS", "1.000100"))
+            store.approvals.decide("a1b2c3d4-0000", outcome=o, by=f"U{i:04d}", card=("C0APPROVALS", "1.000100"))
             for i, o in enumerate(outcomes)
         )
     )
@@ -59,87 +59,87 @@ async def test_decide_is_exactly_once_under_a_race(store: ApprovalStore) -> None
         for r in results
         if r.status == "already"
     )
-    assert [e["event"] for e in await store.audit_entries()] == ["requested", "decision"]
-    assert await store.next_deadline() is None  # the deadline went with the decision
+    assert [e["event"] for e in await store.audit.entries()] == ["requested", "decision"]
+    assert await store.approvals.next_deadline() is None  # the deadline went with the decision
 
 
-async def test_click_racing_the_timeout_has_one_winner(store: ApprovalStore) -> None:
+async def test_click_racing_the_timeout_has_one_winner(store: Store) -> None:
     for i in range(30):
         approval_id = f"race-{i:04d}-x"
-        await store.create_approval(approval(approval_id, deadline_in=-0.001))
+        await store.approvals.create(approval(approval_id, deadline_in=-0.001))
         click, timeout = await asyncio.gather(
-            store.decide(approval_id, outcome="approved", by="U0BOB"),
-            store.decide(approval_id, outcome="timed_out", by="timeout"),
+            store.approvals.decide(approval_id, outcome="approved", by="U0BOB"),
+            store.approvals.decide(approval_id, outcome="timed_out", by="timeout"),
         )
         assert sorted([click.status, timeout.status]) == ["already", "ok"]
 
 
-async def test_timeout_is_refused_before_the_deadline(store: ApprovalStore) -> None:
-    await store.create_approval(approval(deadline_in=60))
-    early = await store.decide("a1b2c3d4-0000", outcome="timed_out", by="timeout")
+async def test_timeout_is_refused_before_the_deadline(store: Store) -> None:
+    await store.approvals.create(approval(deadline_in=60))
+    early = await store.approvals.decide("a1b2c3d4-0000", outcome="timed_out", by="timeout")
     assert early.status == "not_due" and early.approval is None
-    record = await store.get_approval("a1b2c3d4-0000")
+    record = await store.approvals.get("a1b2c3d4-0000")
     assert record is not None and record.pending
 
 
-async def test_decision_must_come_from_its_own_card(store: ApprovalStore) -> None:
-    await store.create_approval(approval())
-    await store.attach_card("a1b2c3d4-0000", channel="C0APPROVALS", ts="1.000100")
-    other_ts = await store.decide("a1b2c3d4-0000", outcome="approved", by="U0BOB", card=("C0APPROVALS", "2.000200"))
-    other_channel = await store.decide("a1b2c3d4-0000", outcome="approved", by="U0BOB", card=("C0OTHER", "1.000100"))
-    missing = await store.decide("zzzzzzzz-0000", outcome="approved", by="U0BOB")
+async def test_decision_must_come_from_its_own_card(store: Store) -> None:
+    await store.approvals.create(approval())
+    await store.approvals.attach_card("a1b2c3d4-0000", channel="C0APPROVALS", ts="1.000100")
+    decide = store.approvals.decide
+    other_ts = await decide("a1b2c3d4-0000", outcome="approved", by="U0BOB", card=("C0APPROVALS", "2.000200"))
+    other_channel = await decide("a1b2c3d4-0000", outcome="approved", by="U0BOB", card=("C0OTHER", "1.000100"))
+    missing = await store.approvals.decide("zzzzzzzz-0000", outcome="approved", by="U0BOB")
     assert (other_ts.status, other_channel.status, missing.status) == ("mismatch", "mismatch", "missing")
-    record = await store.get_approval("a1b2c3d4-0000")
+    record = await store.approvals.get("a1b2c3d4-0000")
     assert record is not None and record.pending
-    assert await store.approval_for_card("C0APPROVALS", "1.000100") == "a1b2c3d4-0000"
+    assert await store.approvals.for_card("C0APPROVALS", "1.000100") == "a1b2c3d4-0000"
 
 
-async def test_waiter_resolves_from_the_subscription_and_reconciles(store: ApprovalStore) -> None:
+async def test_waiter_wakes_from_the_subscription_and_reconciles(store: Store) -> None:
     waiter = DecisionWaiter(store, "w1")
     await waiter.start()
     try:
         future = waiter.expect("a1b2c3d4-0000")
-        await store.create_approval(approval())
-        await store.decide("a1b2c3d4-0000", outcome="revised", by="U0BOB", feedback="shorter please")
-        decision = await asyncio.wait_for(future, timeout=5)
+        await store.approvals.create(approval())
+        await store.approvals.decide("a1b2c3d4-0000", outcome="revised", by="U0BOB", feedback="shorter please")
+        await asyncio.wait_for(future, timeout=5)  # woken; the decision is read from the record, once
+        status, decided = await store.runs.consume("rabcdefg", "a1b2c3d4-0000", fence=("", 0))
+        assert status == "ok" and decided is not None
+        decision = decided.decision()
         assert decision == Decision("a1b2c3d4-0000", "revised", "U0BOB", "shorter please", "reject")
         assert decision.reply_text() == "shorter please"
     finally:
         await waiter.stop()
     # decided while nobody listened: a fresh subscription re-reads what it waits for
-    await store.create_approval(approval("b1b2c3d4-0000"))
-    await store.decide("b1b2c3d4-0000", outcome="approved", by="U0CAROL")
+    await store.approvals.create(approval("b1b2c3d4-0000"))
+    await store.approvals.decide("b1b2c3d4-0000", outcome="approved", by="U0CAROL")
     late = DecisionWaiter(store, "w1")
     future = late.expect("b1b2c3d4-0000")
     await late.start()
     try:
-        assert (await asyncio.wait_for(future, timeout=5)).outcome == "approved"
+        await asyncio.wait_for(future, timeout=5)
+        decided = await store.approvals.get("b1b2c3d4-0000")
+        assert decided is not None and decided.decision().outcome == "approved"
     finally:
         await late.stop()
 
 
-async def test_decisions_go_to_the_owner_worker_only(store: ApprovalStore) -> None:
+async def test_decisions_go_to_the_owner_worker_only(store: Store) -> None:
     pubsub = store.redis.pubsub()
-    await pubsub.subscribe(store.worker_channel("w2"))
-    await store.create_approval(approval(owner="w2"))
-    await store.decide("a1b2c3d4-0000", outcome="approved", by="U0BOB")
+    await pubsub.subscribe(store.keys.worker_channel("w2"))
+    await store.approvals.create(approval(owner="w2"))
+    await store.approvals.decide("a1b2c3d4-0000", outcome="approved", by="U0BOB")
     message = None
     deadline = time.monotonic() + 5
     while message is None and time.monotonic() < deadline:
         message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1)
     await pubsub.aclose()  # type: ignore[no-untyped-call]
     assert message is not None
-    assert json.loads(message["data"]) == {
-        "t": "decision",
-        "id": "a1b2c3d4-0000",
-        "status": "approved",
-        "by": "U0BOB",
-        "feedback": "",
-        "timeout_outcome": "reject",
-    }
+    # it only wakes the owner's waiter: the decision is read from the record
+    assert json.loads(message["data"]) == {"t": "decision", "id": "a1b2c3d4-0000"}
 
 
-async def test_sweeper_times_out_overdue_approvals_once(store: ApprovalStore) -> None:
+async def test_sweeper_times_out_overdue_approvals_once(store: Store) -> None:
     fired: list[ApprovalRecord] = []
     done = asyncio.Event()
 
@@ -149,10 +149,10 @@ async def test_sweeper_times_out_overdue_approvals_once(store: ApprovalStore) ->
         if len(fired) == 3:
             done.set()
 
-    await store.create_approval(approval("late-0000-a", deadline_in=0.05))
-    await store.create_approval(approval("late-0000-b", deadline_in=0.1))
-    await store.create_approval(approval("late-0000-c", deadline_in=0.15))
-    await store.create_approval(approval("not-yet-0000", deadline_in=600))
+    await store.approvals.create(approval("late-0000-a", deadline_in=0.05))
+    await store.approvals.create(approval("late-0000-b", deadline_in=0.1))
+    await store.approvals.create(approval("late-0000-c", deadline_in=0.15))
+    await store.approvals.create(approval("not-yet-0000", deadline_in=600))
     sweepers = [DeadlineSweeper(store, on_decided=on_decided) for _ in range(3)]  # three workers
     for sweeper in sweepers:
         await sweeper.start()
@@ -163,36 +163,36 @@ async def test_sweeper_times_out_overdue_approvals_once(store: ApprovalStore) ->
             await sweeper.stop()
     assert sorted(r.id for r in fired) == ["late-0000-a", "late-0000-b", "late-0000-c"]
     assert all(r.status == "timed_out" and r.decided_at >= r.deadline for r in fired)
-    pending = await store.get_approval("not-yet-0000")
+    pending = await store.approvals.get("not-yet-0000")
     assert pending is not None and pending.pending
 
 
-async def test_a_claimed_outbox_entry_stays_until_its_card_is_redrawn(store: ApprovalStore) -> None:
-    await store.create_approval(approval("outbox-0000-a"))
-    result = await store.decide("outbox-0000-a", outcome="approved", by="U0BOB")
+async def test_a_claimed_outbox_entry_stays_until_its_card_is_redrawn(store: Store) -> None:
+    await store.approvals.create(approval("outbox-0000-a"))
+    result = await store.approvals.decide("outbox-0000-a", outcome="approved", by="U0BOB")
     assert result.status == "ok"
-    later = time.time() + store.card_grace + 1  # nobody redrew it in time
-    assert await store.outbox_claim(later, lease=0.2) == ["outbox-0000-a"]
-    assert await store.outbox_claim(later, lease=0.2) == []  # one claimer per lease
+    later = time.time() + store.shared.card_grace + 1  # nobody redrew it in time
+    assert await store.outbox.claim(later, lease=0.2) == ["outbox-0000-a"]
+    assert await store.outbox.claim(later, lease=0.2) == []  # one claimer per lease
     # the claimer died before redrawing: due again once the lease is over
-    assert await store.outbox_claim(later + 0.3, lease=0.2) == ["outbox-0000-a"]
-    await store.outbox_defer(["outbox-0000-a", "not-in-outbox"], due=later + 60)  # queued for a redraw here
-    assert await store.outbox_claim(later + 30, lease=0.2) == []
-    assert await store.redis.zscore(store.outbox_key, "not-in-outbox") is None  # only entries still there move
+    assert await store.outbox.claim(later + 0.3, lease=0.2) == ["outbox-0000-a"]
+    await store.outbox.defer(["outbox-0000-a", "not-in-outbox"], due=later + 60)  # queued for a redraw here
+    assert await store.outbox.claim(later + 30, lease=0.2) == []
+    assert await store.redis.zscore(store.keys.outbox, "not-in-outbox") is None  # only entries still there move
     assert result.approval is not None
-    await store.outbox_done([result.approval])  # redrawn as decided
-    assert await store.outbox_claim(later + 120, lease=0.2) == []
+    await store.outbox.done([result.approval])  # redrawn as decided
+    assert await store.outbox.claim(later + 120, lease=0.2) == []
 
 
 async def test_many_due_timeouts_are_swept_in_batches_once_each_and_say_if_the_owner_heard(
-    store: ApprovalStore,
+    store: Store,
 ) -> None:
     waiter = DecisionWaiter(store, "w-alive")  # one owner is subscribed, the other is gone
     await waiter.start()
     for i in range(450):
-        await store.create_approval(approval(f"bulk-{i:04d}-x", deadline_in=-1, owner=("w-alive", "w-gone")[i % 2]))
-    await store.create_approval(approval("bulk-later-x", deadline_in=600))
-    await store.redis.zadd(store.deadlines_key, {"stray-0000-x": 1.0})  # a deadline whose approval expired
+        await store.approvals.create(approval(f"bulk-{i:04d}-x", deadline_in=-1, owner=("w-alive", "w-gone")[i % 2]))
+    await store.approvals.create(approval("bulk-later-x", deadline_in=600))
+    await store.redis.zadd(store.keys.deadlines, {"stray-0000-x": 1.0})  # a deadline whose approval expired
     fired: list[list[DecideResult]] = [[], []]
 
     def collect(into: list[DecideResult]) -> Callable[[DecideResult], Awaitable[None]]:
@@ -212,11 +212,11 @@ async def test_many_due_timeouts_are_swept_in_batches_once_each_and_say_if_the_o
     assert all(r.approval and r.approval.status == "timed_out" and r.approval.decided_by == "timeout" for r in results)
     heard = {r.approval.id: r.owner_heard for r in results if r.approval}
     assert all(heard[f"bulk-{i:04d}-x"] == (i % 2 == 0) for i in range(450))
-    assert await store.redis.zrange(store.deadlines_key, 0, -1) == ["bulk-later-x"]  # the stray one is gone too
-    assert await store.redis.zcard(store.outbox_key) == 450  # every card is due a redraw
+    assert await store.redis.zrange(store.keys.deadlines, 0, -1) == ["bulk-later-x"]  # the stray one is gone too
+    assert await store.redis.zcard(store.keys.outbox) == 450  # every card is due a redraw
 
 
-async def test_long_texts_live_apart_so_the_approval_hash_stays_compact(store: ApprovalStore) -> None:
+async def test_long_texts_live_apart_so_the_approval_hash_stays_compact(store: Store) -> None:
     long = replace(
         approval("text-0000-a"),
         task="Email the ten largest customers about the price change " * 3,
@@ -226,47 +226,47 @@ async def test_long_texts_live_apart_so_the_approval_hash_stays_compact(store: A
         arguments='{"to": ["a@example.com"], "body": "' + "x" * 300 + '"}',
         why="the tool send_email is marked risky: a human approves every call",
     )
-    await store.create_approval(long, checkpoint='{"state": "' + "y" * 3000 + '"}')
-    encoding = await store.redis.object("ENCODING", store.approval_key(long.id))
+    await store.approvals.create(long, checkpoint='{"state": "' + "y" * 3000 + '"}')
+    encoding = await store.redis.object("ENCODING", store.keys.approval(long.id))
     assert encoding in ("listpack", "ziplist")  # not a hash table: several times smaller
-    assert await store.get_approval(long.id) == long
-    assert await store.get_checkpoint(long.id) == '{"state": "' + "y" * 3000 + '"}'
-    assert len(await store.redis.get(store.checkpoint_key(long.id))) < 200  # stored compressed
-    result = await store.decide(long.id, outcome="approved", by="U0BOB")
+    assert await store.approvals.get(long.id) == long
+    assert await store.approvals.checkpoint(long.id) == '{"state": "' + "y" * 3000 + '"}'
+    assert len(await store.redis.get(store.keys.checkpoint(long.id))) < 200  # stored compressed
+    result = await store.approvals.decide(long.id, outcome="approved", by="U0BOB")
     assert result.approval is not None
     decided_at = result.approval.decided_at
     assert result.approval == replace(long, status="approved", decided_by="U0BOB", decided_at=decided_at)
-    assert 0 < await store.redis.ttl(store.text_key(long.id)) <= 30 * 86400  # expires with the decided approval
+    assert 0 < await store.redis.ttl(store.keys.texts(long.id)) <= 30 * 86400  # expires with the decided approval
     # an approval stored before the texts moved out of the hash reads as it always did
     legacy = approval("text-0000-b")
-    await store.redis.hset(store.approval_key(legacy.id), mapping=legacy.to_redis())  # type: ignore[misc]
-    assert await store.get_approval(legacy.id) == legacy
-    rejected = await store.decide(legacy.id, outcome="rejected", by="U0BOB")
+    await store.redis.hset(store.keys.approval(legacy.id), mapping=legacy.to_redis())  # type: ignore[misc]
+    assert await store.approvals.get(legacy.id) == legacy
+    rejected = await store.approvals.decide(legacy.id, outcome="rejected", by="U0BOB")
     assert rejected.approval is not None and rejected.approval.proposal == legacy.proposal
 
 
-async def test_empty_texts_and_a_deadline_the_approval_moved_later(store: ApprovalStore) -> None:
+async def test_empty_texts_and_a_deadline_the_approval_moved_later(store: Store) -> None:
     empty = replace(approval("empty-0000-a", deadline_in=-1), task="", proposal="")  # e.g. an empty code block
-    await store.create_approval(empty)
-    assert await store.get_approval(empty.id) == empty
+    await store.approvals.create(empty)
+    assert await store.approvals.get(empty.id) == empty
     later = approval("later-0000-a", deadline_in=600)
-    await store.create_approval(later)
-    await store.redis.zadd(store.deadlines_key, {later.id: 1.0})  # the index says due, the approval says later
-    results, more = await store.time_out_due(time.time(), limit=2)
+    await store.approvals.create(later)
+    await store.redis.zadd(store.keys.deadlines, {later.id: 1.0})  # the index says due, the approval says later
+    results, more = await store.approvals.time_out_due(time.time(), limit=2)
     assert [r.approval.id for r in results if r.approval] == [empty.id] and more  # a full batch was due
     assert results[0].approval == replace(
         empty, status="timed_out", decided_by="timeout", decided_at=results[0].approval.decided_at  # type: ignore[union-attr]
     )
-    assert await store.redis.zscore(store.deadlines_key, later.id) == later.deadline  # due when the approval says
-    assert (await store.time_out_due(time.time(), limit=2)) == ([], False)  # so the sweep does not spin
+    assert await store.redis.zscore(store.keys.deadlines, later.id) == later.deadline  # due when the approval says
+    assert (await store.approvals.time_out_due(time.time(), limit=2)) == ([], False)  # so the sweep does not spin
 
 
-async def test_a_redrawn_card_leaves_the_outbox_only_if_nothing_changed_since(store: ApprovalStore) -> None:
-    await store.create_approval(replace(approval("quorum-0000-a"), required_approvals=2))
-    vote = await store.decide("quorum-0000-a", outcome="approved", by="U0BOB")
-    final = await store.decide("quorum-0000-a", outcome="approved", by="U0CAROL")
+async def test_a_redrawn_card_leaves_the_outbox_only_if_nothing_changed_since(store: Store) -> None:
+    await store.approvals.create(replace(approval("quorum-0000-a"), required_approvals=2))
+    vote = await store.approvals.decide("quorum-0000-a", outcome="approved", by="U0BOB")
+    final = await store.approvals.decide("quorum-0000-a", outcome="approved", by="U0CAROL")
     assert vote.status == "vote" and final.status == "ok" and vote.approval and final.approval
-    await store.outbox_done([vote.approval])  # the vote was drawn, but the decision since is not
-    assert await store.redis.zscore(store.outbox_key, "quorum-0000-a") is not None
-    await store.outbox_done([final.approval])
-    assert await store.redis.zscore(store.outbox_key, "quorum-0000-a") is None
+    await store.outbox.done([vote.approval])  # the vote was drawn, but the decision since is not
+    assert await store.redis.zscore(store.keys.outbox, "quorum-0000-a") is not None
+    await store.outbox.done([final.approval])
+    assert await store.redis.zscore(store.keys.outbox, "quorum-0000-a") is None

@@ -59,10 +59,10 @@ async def test_approved_call_runs_with_the_exact_arguments(slack: SlackStandIn, 
         assert "Tool call needs approval" in shown and "*Tool call* `send_email` from drafter" in shown
         assert '"to": "bob@example.com"' in shown and "&lt;!here&gt;" in shown and "<!here>" not in shown
         assert buttons(card) == ["approval_approve", "approval_reject", "approval_revise"]
-        record = (await worker.services.store.run_approvals(run_id))[0]
+        record = (await worker.services.store.approvals.of_run(run_id))[0]
         assert record.kind == "tool_call" and record.tool_name == "send_email" and record.digest == digest_of(EMAIL)
         assert json.loads(record.arguments) == EMAIL and "pattern" in record.arguments_schema
-        assert await worker.services.store.get_checkpoint(record.id) is None  # a half-done call cannot be resumed
+        assert await worker.services.store.approvals.checkpoint(record.id) is None  # a half-done call cannot be resumed
         assert not outbox(tmp_path)  # nothing runs before the decision
 
         await click(slack, card, "approval_approve", user=BOB)
@@ -126,7 +126,7 @@ async def test_edit_then_approve_runs_the_edited_call(slack: SlackStandIn, redis
         old = text_of(current(slack, card))
         assert "*Arguments edited* by" in old and "Edited arguments" in old and "carol@example.com" in old
         assert not outbox(tmp_path)
-        approvals = sorted(await worker.services.store.run_approvals(run_id), key=lambda a: a.created_at)
+        approvals = sorted(await worker.services.store.approvals.of_run(run_id), key=lambda a: a.created_at)
         assert approvals[1].digest == digest_of(edited) and approvals[1].edited_by == BOB
 
         await click(slack, second, "approval_approve", user=CAROL)
@@ -166,7 +166,7 @@ async def test_edits_that_are_not_json_or_fail_the_schema_are_refused_in_the_mod
         )
         assert "Edit the arguments, or write what the agent should change" in unchanged.json["errors"]["feedback"]
         assert slack.open_views(BOB)  # still open, with what was typed
-        (approval,) = await worker.services.store.run_approvals(run_id)
+        (approval,) = await worker.services.store.approvals.of_run(run_id)
         assert approval.pending and not outbox(tmp_path)
         assert buttons(current(slack, card)) == ["approval_approve", "approval_reject", "approval_revise"]
 
@@ -202,9 +202,9 @@ async def test_digest_mismatch_refused(slack: SlackStandIn, redis_url: str, tmp_
         store = worker.services.store
         run_id = await start(slack, TASK)
         card = await nth_card(slack, 1)
-        (approval,) = await store.run_approvals(run_id)
+        (approval,) = await store.approvals.of_run(run_id)
         other = digest_of({**EMAIL, "to": "mallory@example.com"})  # the approval now covers other arguments
-        await store.redis.hset(store.approval_key(approval.id), "digest", other)
+        await store.redis.hset(store.keys.approval(approval.id), "digest", other)
         await click(slack, card, "approval_approve", user=BOB)
         run = await finished(worker, run_id)
         assert run.status == "rejected" and "digest mismatch" in run.reason

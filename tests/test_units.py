@@ -7,6 +7,7 @@ import dataclasses
 import importlib.util
 import json
 from pathlib import Path
+from typing import get_args
 
 import pytest
 from autogen_agentchat.messages import TextMessage
@@ -14,8 +15,14 @@ from autogen_core import CancellationToken
 from autogen_ext.models.replay import ReplayChatCompletionClient
 from hypothesis import given
 from hypothesis import strategies as st
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
+from slack_sdk.http_retry.builtin_interval_calculators import FixedValueRetryIntervalCalculator
 
-from agents.approver import ApprovalRequest, Decision
+from agents.approver import OUTCOMES, ApprovalRequest, Decision
 from agents.demo_model import DemoChatCompletionClient
 from agents.input_func import ApprovalUserProxy, make_input_func
 from agents.models import describe_model, load_model_client, resolve_model_config
@@ -23,9 +30,13 @@ from agents.teams import HUMAN, HumanVerdictTermination, build_team
 from bot.__main__ import use_event_loop
 from bot.blocks import build_approval_blocks, build_decided_blocks, escape, safe, untrusted
 from bot.commands import Cancel, Help, Invalid, SetConfig, ShowConfig, Start, Status, as_typed, parse_command
+from bot.devslack.server import SlackStandIn
 from bot.durations import DurationError, format_duration, parse_duration
-from bot.records import ApprovalRecord
-from bot.settings import Settings, SettingsError
+from bot.metrics import Metrics
+from bot.records import ApprovalRecord, ApprovalStatus, RunRecord
+from bot.settings import ApproverSettings, Settings, SettingsError, StoreSettings
+from bot.slack_client import CountingRetryHandler, CountingWebClient, create_slack_client
+from tests.conftest import bot_env, free_port
 
 
 @pytest.mark.parametrize(
@@ -99,6 +110,18 @@ def test_escape_only_the_three_control_characters() -> None:
     assert escape("a & b < c > d \"e\" 'f'") == "a &amp; b &lt; c &gt; d \"e\" 'f'"
 
 
+def test_only_bot_blocks_text_makes_text_objects() -> None:
+    """`bot.blocks.text` is the one escaping path: no other builder makes a text object or escapes by itself."""
+    spec = importlib.util.find_spec("bot.blocks")
+    assert spec is not None and spec.origin is not None
+    others = [p for p in Path(spec.origin).parent.glob("*.py") if p.name != "text.py"]
+    assert len(others) >= 5
+    for module in others:
+        source = module.read_text()
+        for spelled in ('"mrkdwn"', '"plain_text"', '"verbatim"', "&amp;", "&lt;", "&gt;"):
+            assert spelled not in source, f"{module.name} spells {spelled}"
+
+
 @given(st.text(max_size=5000))
 def test_untrusted_text_is_inert_and_within_limits(text: str) -> None:
     obj = untrusted(text, label="Proposal")
@@ -151,6 +174,41 @@ def test_settings_from_mapping_hide_secrets() -> None:
         Settings.from_env({k: v for k, v in env.items() if k != "SLACK_SIGNING_SECRET"})
     with pytest.raises(SettingsError, match="APPROVAL_TIMEOUT"):
         Settings.from_env({**env, "APPROVAL_TIMEOUT": "forever"})
+
+
+def test_settings_layers_read_one_mapping_the_same_way(monkeypatch: pytest.MonkeyPatch) -> None:
+    env = {
+        "SLACK_BOT_TOKEN": "xoxb-secret",
+        "APPROVALS_CHANNEL": "C0APPROVALS",
+        "REDIS_URL": "redis+cluster://:hunter2@localhost:7000",
+        "REDIS_KEY_PREFIX": "team",
+        "SLACK_API_URL": "http://127.0.0.1:9/api",
+        "HEARTBEAT_SECONDS": "3",
+    }
+    store = StoreSettings.from_env(env)  # the audit export's: Redis only
+    assert store.store_prefix == "{team}" and store.redis_url.get_secret_value() == env["REDIS_URL"]
+    assert StoreSettings.from_env({"REDIS_KEY_PREFIX": "team"}).store_prefix == "team"  # not a cluster
+    approver = ApproverSettings.from_env(env)  # SlackApprover's: no signing secret needed
+    assert approver.store_prefix == "{team}" and approver.slack_api_url == "http://127.0.0.1:9/api/"
+    assert approver.heartbeat_seconds == 3.0 and approver.approval_timeout == 600
+    assert approver.slack_bot_token.get_secret_value() == "xoxb-secret"
+    assert "hunter2" not in repr(approver) and "xoxb-secret" not in repr(approver)
+    with pytest.raises(SettingsError, match="SLACK_BOT_TOKEN is not set"):
+        ApproverSettings.from_env({"APPROVALS_CHANNEL": "C0APPROVALS"})
+    worker = {**env, "SLACK_SIGNING_SECRET": "signing-secret"}
+    with pytest.raises(SettingsError) as bad:  # a bad value is named, never shown (it may be a secret)
+        Settings.from_env({**worker, "PORT": "hunter2", "REDIS_TIMEOUT": "xoxb-secret"})
+    assert "PORT must be a whole number from 1 to 65535" in str(bad.value)
+    assert "REDIS_TIMEOUT must be a number of seconds from 0.1 to 60" in str(bad.value)
+    assert "hunter2" not in str(bad.value) and "xoxb-secret" not in str(bad.value)
+    blanks = {"PORT": " ", "AUDIT_RETENTION": "", "MODEL_CACHE": "on", "ADMIN_USERS": "U1, U2"}
+    blank = Settings.from_env({**worker, **blanks})
+    assert blank.port == 3000 and blank.audit_retention == 90 * 86400 and blank.model_cache  # blank: the default
+    assert blank.admin_users == ("U1", "U2") and blank.slack_app_token is None
+    with pytest.raises(SettingsError, match="MODEL_CACHE must be true or false"):
+        Settings.from_env({**worker, "MODEL_CACHE": "maybe"})
+    monkeypatch.setenv("PORT", "4242")  # the mapping given is all that is read
+    assert Settings.from_env(worker).port == 3000
 
 
 def test_event_loop_setting() -> None:
@@ -245,6 +303,61 @@ def test_decision_reply_texts() -> None:
         Decision("a", "timed_out", feedback="no decision within 10m").reply_text() == "REJECT: no decision within 10m"
     )
     assert Decision("a", "timed_out", timeout_outcome="approve").approves
+
+
+def test_records_decode_by_their_type_hints() -> None:
+    run = RunRecord(
+        id="rabcdefg", requester="U0ALICE", channel="C0SALES", task="t", status="waiting", created_at=12.5, epoch=3
+    )
+    assert RunRecord.from_redis(run.to_redis()) == run
+    approval = record(status="timed_out", votes="U0BOB", consumed=1, decided_at=1500.25)
+    assert ApprovalRecord.from_redis({**approval.to_redis(), "_text": "x"}) == approval  # other fields: ignored
+    assert RunRecord.from_redis({**run.to_redis(), "epoch": "", "finished_at": ""}).epoch == 0  # empty number: 0
+    for name, value in (("status", "paused"), ("status", ""), ("epoch", "three"), ("created_at", "soon")):
+        with pytest.raises(ValueError):  # the store skips such a record as malformed
+            RunRecord.from_redis({**run.to_redis(), name: value})
+    with pytest.raises(ValueError, match="status 'starting'"):  # a run's status is not an approval's
+        ApprovalRecord.from_redis({**approval.to_redis(), "status": "starting"})
+    with pytest.raises(TypeError):
+        RunRecord.from_redis({"id": "rabcdefg"})  # a field without a default is missing
+    assert set(get_args(ApprovalStatus)) == {"pending", *OUTCOMES}
+    assert record(status="pending").decision().outcome == "cancelled"
+    assert record(status="revised", feedback="shorter").decision().outcome == "revised"
+
+
+async def test_slack_retries_and_errors_are_counted(slack: SlackStandIn) -> None:
+    settings = Settings.from_env(bot_env(slack=slack, redis_url="redis://127.0.0.1:6379/0", model_config=None))
+    metrics = Metrics()
+    client = create_slack_client(settings, metrics)
+
+    def count(name: str, **labels: str) -> float:
+        return metrics.registry.get_sample_value(name, labels) or 0.0
+
+    slack.fail(method="auth.test", status=500, count=1)
+    slack.fail(method="auth.test", status=429, count=1, retry_after=0)
+    assert (await client.auth_test())["ok"]  # a 500, then a 429: both retried
+    assert count("hitl_slack_api_retries_total", handler="ServerError") == 1
+    assert count("hitl_slack_api_retries_total", handler="RateLimitError") == 1
+    at_once = FixedValueRetryIntervalCalculator(0)  # the same retries as the client's, without the backoff
+    quick = CountingWebClient(
+        token="xoxb-test",
+        base_url=slack.api_url,
+        retry_handlers=[CountingRetryHandler(AsyncServerErrorRetryHandler(2, at_once), metrics)],
+    )
+    quick.metrics = metrics
+    slack.fail(method="auth.test", status=503, count=3)
+    with pytest.raises(SlackApiError):
+        await quick.auth_test()  # retried twice, then given up
+    assert count("hitl_slack_api_retries_total", handler="ServerError") == 3
+    assert count("hitl_slack_api_errors_total", method="auth.test", error="internal_error") == 1
+    unreachable = CountingWebClient(
+        token="xoxb-test",
+        base_url=f"http://127.0.0.1:{free_port()}/api/",
+        retry_handlers=[CountingRetryHandler(AsyncConnectionErrorRetryHandler(2, at_once), metrics)],
+    )
+    with pytest.raises(OSError):
+        await unreachable.auth_test()
+    assert count("hitl_slack_api_retries_total", handler="ConnectionError") == 2
 
 
 async def test_demo_model_applies_feedback() -> None:

@@ -11,6 +11,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.errors import SlackApiError
 
 from agents.teams import DEFAULT_PRESET, preset_descriptions
+from bot.approvals import STORAGE_DOWN
 from bot.blocks import audit_text, config_text, help_text, people_refs, show_setting, status_text
 from bot.commands import (
     AuditLog,
@@ -27,7 +28,6 @@ from bot.commands import (
 )
 from bot.directory import Directory
 from bot.idempotency import IN_PROGRESS, TRIGGER_ID, claim_command, record_command
-from bot.listeners.actions import STORAGE_DOWN
 from bot.records import RUN_ID, SLACK_ID, ChannelSettings, RunRecord
 from bot.services import Services
 from bot.settings import Settings
@@ -95,16 +95,16 @@ async def do_command(services: Services, parsed: Command, *, user: str, channel:
         text = f"Started run `{run.id}`. Progress and result will be in the thread of its message here."
         return {"text": text, STARTED: run.id}
     if isinstance(parsed, Status):
-        runs = await store.recent_runs(channel, limit=10)
-        pending = [a for run in runs if not run.final for a in await store.run_approvals(run.id) if a.pending]
+        runs = await store.runs.recent(channel, limit=10)
+        pending = [a for run in runs if not run.final for a in await store.approvals.of_run(run.id) if a.pending]
         return {"text": status_text(channel, runs, pending, now=time.time())}
     if isinstance(parsed, Cancel):
         return {"text": await cancel_run(services, parsed.run_id, user=user, channel=channel)}
-    current = await store.channel_settings(channel, default_timeout=services.settings.approval_timeout)
+    current = await store.settings.get(channel, default_timeout=services.settings.approval_timeout)
     if isinstance(parsed, ShowConfig):
         return {"text": config_text(channel, current, default_approvals_channel=services.settings.approvals_channel)}
     if isinstance(parsed, AuditLog):
-        entries = await store.channel_audit(channel, limit=10)
+        entries = await store.audit.about_channel(channel, limit=10)
         return {"text": audit_text(channel, entries)}
     if isinstance(parsed, SetConfig):
         return {"text": await change_setting(services, parsed, current, user=user, channel=channel)}
@@ -130,15 +130,15 @@ async def cancel_run(services: Services, run_id: str, *, user: str, channel: str
     """`/agent cancel <run id>`: only a run of this channel, only by who may cancel it (else refused
     and audited, and nothing said about a run elsewhere)."""
     store = services.store
-    run = await store.get_run(run_id)
+    run = await store.runs.get(run_id)
     if run is None or run.channel != channel:
         elsewhere = {"run_channel": run.channel} if run is not None else {}
         reason = "no such run in this channel"
-        await store.audit("refused", origin_channel=channel, by=user, run=run_id, reason=reason, **elsewhere)
+        await store.audit.append("refused", origin_channel=channel, by=user, run=run_id, reason=reason, **elsewhere)
         return f"There is no run `{run_id}` in this channel."
-    current = await store.channel_settings(channel, default_timeout=services.settings.approval_timeout)
+    current = await store.settings.get(channel, default_timeout=services.settings.approval_timeout)
     if not may_cancel(user, run, current, services.settings):
-        await store.audit(
+        await store.audit.append(
             "refused", origin_channel=channel, by=user, run=run_id, reason="not the requester or an admin"
         )
         allowed = list(dict.fromkeys([*([run.requester] if run.requester else []), *current.admins]))
@@ -161,12 +161,12 @@ async def change_setting(
     store = services.store
     if not may_change_settings(user, current, services.settings):
         admins = sorted(set(current.admins) | set(services.settings.admin_users))
-        await store.audit("refused", origin_channel=channel, by=user, setting=change.key, reason="not an admin")
+        await store.audit.append("refused", origin_channel=channel, by=user, setting=change.key, reason="not an admin")
         return f"Only {people_refs(admins)} may change this channel's settings. Setting unchanged."
     if widens(
         change.key, change.value, approvers=current.approvers, required_approvals=current.required_approvals
     ) and not is_admin(user, current, services.settings):
-        await store.audit(
+        await store.audit.append(
             "refused", origin_channel=channel, by=user, setting=change.key, value=change.value, reason="needs an admin"
         )
         what = f"`{change.key}` {show_setting(change.key, change.value)}"  # (with `admins` set, only they got here)
@@ -178,7 +178,7 @@ async def change_setting(
     problem = await setting_problem(services.directory, change, current)
     if problem is not None:
         return f"Cannot set `{change.key}`: {problem}. Setting unchanged."
-    before = await store.set_channel_setting(channel, change.key, change.value, by=user)
+    before = await store.settings.set(channel, change.key, change.value, by=user)
     was = f" (was {show_setting(change.key, before)})" if before is not None else ""
     return f"`{change.key}` of this channel is now {show_setting(change.key, change.value)}{was}."
 

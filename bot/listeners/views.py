@@ -18,9 +18,9 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 
 from agents.approver import canonical_json, encode_revision
 from agents.tools import schema_problem
+from bot.approvals import STORAGE_DOWN, refusal_text
 from bot.blocks import ARGUMENTS_ACTION, ARGUMENTS_BLOCK, FEEDBACK_ACTION, FEEDBACK_BLOCK, REVISE_CALLBACK_ID
 from bot.gate import MAX_DEPTH, too_deep
-from bot.listeners.actions import STORAGE_DOWN, decide_as, refusal_text, show_outcome
 from bot.records import SLACK_ID, ApprovalRecord
 from bot.security import verify_metadata
 from bot.services import Services
@@ -58,10 +58,11 @@ async def submit_revision(services: Services, body: dict[str, Any], view: dict[s
     """Decide the approval as revised. Returns errors to show in the modal by block (it stays open,
     so the reviewer's text is not lost), or None when done."""
     user = str((body.get("user") or {}).get("id", ""))
-    card = verify_metadata(services.settings.slack_signing_secret, str(view.get("private_metadata", "")), user=user)
+    secret = services.settings.slack_signing_secret.get_secret_value()
+    card = verify_metadata(secret, str(view.get("private_metadata", "")), user=user)
     if card is None:
         by = user if SLACK_ID.match(user) else ""
-        await services.store.audit("refused", reason="revise form with altered or foreign metadata", by=by)
+        await services.store.audit.append("refused", reason="revise form with altered or foreign metadata", by=by)
         return {FEEDBACK_BLOCK: "This form does not belong to a known approval. Nothing was sent."}
     approval_id, channel, ts = card
     feedback = (_value(view, FEEDBACK_BLOCK, FEEDBACK_ACTION) or "").strip()
@@ -70,7 +71,7 @@ async def submit_revision(services: Services, body: dict[str, Any], view: dict[s
     edited = _value(view, ARGUMENTS_BLOCK, ARGUMENTS_ACTION)
     changed = False
     if edited is not None:
-        approval = await services.store.get_approval(approval_id)
+        approval = await services.store.approvals.get(approval_id)
         if approval is None or approval.kind != "tool_call":
             return {FEEDBACK_BLOCK: "This approval is no longer known (it expired or was removed). Nothing was sent."}
         edit = edited_call(approval, edited)
@@ -87,8 +88,10 @@ async def submit_revision(services: Services, body: dict[str, Any], view: dict[s
     rejection = None if changed else _REJECT.match(feedback)
     if rejection is not None:  # "reject: too pushy": a rejection with its reason
         outcome, feedback = "rejected", rejection.group(1).strip()
-    result = await decide_as(services, approval_id, outcome=outcome, user=user, feedback=feedback, card=(channel, ts))
-    if show_outcome(services, result):
+    result = await services.approvals.decide(
+        approval_id, outcome=outcome, user=user, feedback=feedback, card=(channel, ts)
+    )
+    if services.approvals.show(result):
         return None
     return {FEEDBACK_BLOCK: refusal_text(result) + " Your feedback was not sent; copy it if you want to keep it."}
 

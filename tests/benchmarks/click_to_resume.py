@@ -75,7 +75,7 @@ class Bench:
         self.a = a
         self.checkpoint = checkpoint
         self.proposal = proposal
-        self.floor = FloorWaiter(a.services.settings.redis_url)
+        self.floor = FloorWaiter(a.services.settings.redis_url.get_secret_value())
         self.floor_same_url = ""
         self.b_events_url = ""
         self.b_floor_url = ""
@@ -96,9 +96,9 @@ class Bench:
         approval = new_approval(services.worker_id, proposal=f"{self.proposal}\n#{self.n}")
         future = services.waiter.expect(approval.id)
         token_task = asyncio.create_task(_linked(future))
-        await services.store.create_approval(approval, checkpoint=self.checkpoint)
+        await services.store.approvals.create(approval, checkpoint=self.checkpoint)
         channel, ts = await services.cards.post(approval)
-        await services.store.attach_card(approval.id, channel=channel, ts=ts)
+        await services.store.approvals.attach_card(approval.id, channel=channel, ts=ts)
         body = click_body(approval.id, channel, ts)
         headers = sign(body)
         started = time.perf_counter()
@@ -140,7 +140,7 @@ class Bench:
         # until it awaits the decision: `_await_linked` links the future to the run's cancellation token
         while not state.token._callbacks:  # noqa: ASYNC110 - setup, not timed
             await asyncio.sleep(0.0005)
-        approval = await services.store.get_approval(request.approval_id)
+        approval = await services.store.approvals.get(request.approval_id)
         assert approval is not None
         body = click_body(request.approval_id, approval.card_channel, approval.card_ts)
         headers = sign(body)

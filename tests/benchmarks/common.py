@@ -356,8 +356,8 @@ async def bench_run(services: Services) -> RunRecord:
         header_ts=str(header["ts"]),
         created_at=time.time(),
     )
-    limits = inspect.signature(services.store.create_run).parameters  # newer stores limit active runs
-    await services.store.create_run(run, **{k: 1_000_000 for k in ("max_per_user", "max_per_channel") if k in limits})
+    limits = inspect.signature(services.store.runs.create).parameters  # newer stores limit active runs
+    await services.store.runs.create(run, **{k: 1_000_000 for k in ("max_per_user", "max_per_channel") if k in limits})
     if hasattr(services.runs, "works_on"):  # the worker works on it (else its scan takes a run it lost track of back)
         from bot.runs import _RunState
 

@@ -88,10 +88,10 @@ async def measure(decisions: int, window: float, seed: int) -> dict[str, Any]:
         async def one(http: aiohttp.ClientSession, delay: float) -> dict[str, Any]:
             approval = new_approval(services.worker_id, proposal=proposal)
             future = services.waiter.expect(approval.id)
-            await services.store.create_approval(approval, checkpoint=checkpoint)
+            await services.store.approvals.create(approval, checkpoint=checkpoint)
             channel, ts = await services.cards.post(approval)
-            await services.store.attach_card(approval.id, channel=channel, ts=ts)
-            key = services.store.approval_key(approval.id)
+            await services.store.approvals.attach_card(approval.id, channel=channel, ts=ts)
+            key = services.store.keys.approval(approval.id)
             waiters = {"ours": asyncio.create_task(ours(future))}
             pollers = {name: asyncio.create_task(poller(key, every)) for name, every in INTERVALS.items()}
             await asyncio.sleep(delay)
@@ -103,7 +103,7 @@ async def measure(decisions: int, window: float, seed: int) -> dict[str, Any]:
             polls = {}
             for name, task in pollers.items():
                 learned[name], polls[name] = await task
-            decided = await services.store.get_approval(approval.id)
+            decided = await services.store.approvals.get(approval.id)
             assert decided is not None and decided.status == "approved"
             return {
                 "delay_s": delay,

@@ -245,12 +245,12 @@ class Bench:
                     deadline = None if base is None else float(base) + spread * i / n
                     approval = new_approval(services.worker_id, proposal=text, deadline=deadline)
                     future = services.waiter.expect(approval.id)
-                    await services.store.create_approval(approval, checkpoint=unique(i))
+                    await services.store.approvals.create(approval, checkpoint=unique(i))
                     if post_cards:
                         channel, ts = await services.cards.post(approval)
                     else:
                         channel, ts = CARD_CHANNEL, f"{1_700_000_000 + i}.{uuid.uuid4().int % 1_000_000:06d}"
-                    await services.store.attach_card(approval.id, channel=channel, ts=ts)
+                    await services.store.approvals.attach_card(approval.id, channel=channel, ts=ts)
                     self.tasks[approval.id] = asyncio.create_task(self._await_expected(approval.id, future))
                     created[i] = [approval.id, channel, ts]
                     return
@@ -260,7 +260,7 @@ class Bench:
                 ask = ApprovalRequest(approval_id=approval_id, proposal=text, author="assistant", checkpoint=unique(i))
                 self.tasks[approval_id] = asyncio.create_task(self._request(state, ask))
                 while True:  # until its card is posted and attached
-                    stored = await services.store.get_approval(approval_id)
+                    stored = await services.store.approvals.get(approval_id)
                     if stored is not None and stored.card_ts:  # expect() came before create_approval()
                         created[i] = [approval_id, stored.card_channel, stored.card_ts]
                         return
@@ -342,7 +342,7 @@ class Bench:
     async def run_cards(self, request: web.Request) -> web.Response:
         cards: list[list[str]] = []
         for run_id in self.run_ids:
-            for approval in await self.services.store.run_approvals(run_id):
+            for approval in await self.services.store.approvals.of_run(run_id):
                 if approval.pending and approval.card_ts:
                     cards.append([approval.id, approval.card_channel, approval.card_ts])
         return web.json_response({"approvals": cards})
@@ -354,7 +354,7 @@ class Bench:
             await asyncio.sleep(0.01)
         statuses: collections.Counter[str] = collections.Counter()
         for run_id in self.run_ids:
-            run = await self.services.store.get_run(run_id)
+            run = await self.services.store.runs.get(run_id)
             statuses[run.status if run else "missing"] += 1
         return web.json_response({"active_runs": self.services.runs.active_runs, "statuses": dict(statuses)})
 

@@ -9,7 +9,8 @@ For each `--modes` entry, on fresh workers and an empty Redis:
 1. memory: A creates `--approvals` pending approvals, each with a real `team.save_state()` checkpoint of the writer
    team after one draft (~3 KB, made with `agents.teams.build_team` + `ReplayChatCompletionClient`) and a card
    posted to the stub.
-   * mode `expect`: `store.create_approval` + `cards.post` + `store.attach_card` + `waiter.expect`, one task per
+   * mode `expect`: `store.approvals.create` + `cards.post` + `store.approvals.attach_card` + `waiter.expect`,
+     one task per
      approval awaiting its future linked to a cancellation token (as `bot.runs._await_linked` does).
    * mode `request_approval`: one task per approval running the real `RunManager.request_approval` (what
      `input_func` awaits), with its `ApprovalRequest` (which holds the checkpoint text while it waits).
@@ -47,7 +48,7 @@ from redis.asyncio import Redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from bot.store import ApprovalStore, connect
+from bot.store import Store, connect
 from tests.benchmarks.common import (
     DRAFT,
     Proc,
@@ -73,16 +74,16 @@ async def used_memory(redis: Redis) -> int:
     return int(info["used_memory"])
 
 
-async def key_sizes(redis: Redis, store: ApprovalStore, approvals: Sequence[Sequence[str]]) -> dict[str, float]:
+async def key_sizes(redis: Redis, store: Store, approvals: Sequence[Sequence[str]]) -> dict[str, float]:
     """Mean `MEMORY USAGE` (bytes) of each per-approval key, over a sample of up to 200 approvals."""
     sample = list(approvals)[:: max(1, len(approvals) // 200)]
     sizes: dict[str, list[int]] = {"approval_hash": [], "approval_text": [], "checkpoint": [], "card_index": []}
     for approval_id, channel, ts in sample:
         keys = {
-            "approval_hash": store.approval_key(approval_id),
-            "approval_text": store.text_key(approval_id),  # its long texts, kept out of the hash
-            "checkpoint": store.checkpoint_key(approval_id),
-            "card_index": store.card_key(channel, ts),
+            "approval_hash": store.keys.approval(approval_id),
+            "approval_text": store.keys.texts(approval_id),  # its long texts, kept out of the hash
+            "checkpoint": store.keys.checkpoint(approval_id),
+            "card_index": store.keys.card(channel, ts),
         }
         for kind, key in keys.items():
             size = await redis.memory_usage(key, samples=0)
@@ -91,10 +92,10 @@ async def key_sizes(redis: Redis, store: ApprovalStore, approvals: Sequence[Sequ
     return {kind: statistics.fmean(values) for kind, values in sizes.items() if values}
 
 
-async def shared_sizes(redis: Redis, store: ApprovalStore) -> dict[str, int]:
+async def shared_sizes(redis: Redis, store: Store) -> dict[str, int]:
     """`MEMORY USAGE` of the keys every approval adds an entry to (deadlines zset, audit stream)."""
     out: dict[str, int] = {}
-    for name, key in (("deadlines_zset", store.deadlines_key), ("audit_stream", store.audit_key)):
+    for name, key in (("deadlines_zset", store.keys.deadlines), ("audit_stream", store.keys.audit)):
         out[name] = int(await redis.memory_usage(key, samples=0) or 0)
     return out
 
@@ -173,7 +174,7 @@ async def memory_phase(
     http: aiohttp.ClientSession,
     cluster: Cluster,
     redis: Redis,
-    store: ApprovalStore,
+    store: Store,
     *,
     n: int,
     mode: str,
@@ -217,7 +218,7 @@ async def timeouts_phase(
     http: aiohttp.ClientSession,
     cluster: Cluster,
     redis: Redis,
-    store: ApprovalStore,
+    store: Store,
     *,
     n: int,
     spread: float,
@@ -236,7 +237,7 @@ async def timeouts_phase(
     ids = [a[0] for a in prepared["approvals"]]
     async with redis.pipeline(transaction=False) as pipe:
         for approval_id in ids:
-            pipe.hmget(store.approval_key(approval_id), ["deadline", "decided_at", "status"])
+            pipe.hmget(store.keys.approval(approval_id), ["deadline", "decided_at", "status"])
         rows = await pipe.execute()
     decided_late = [float(d) - float(dl) for dl, d, s in rows if s == "timed_out"]
     deadlines = {approval_id: float(row[0]) for approval_id, row in zip(ids, rows, strict=True)}
@@ -294,7 +295,7 @@ async def measure(
     log_dir = Path(tempfile.mkdtemp(prefix="bench-scale-"))
     redis_server = start_redis()
     redis = connect(redis_server.url)
-    store = ApprovalStore(redis)
+    store = Store(redis)
     cluster = Cluster(redis_server, log_dir, slack_kind)
     checkpoint, proposal = await realistic_checkpoint()
     result: dict[str, Any] = {

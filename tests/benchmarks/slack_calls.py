@@ -97,7 +97,7 @@ class Scenario:
         store = self.workers[0].services.store
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            run = await store.get_run(run_id)
+            run = await store.runs.get(run_id)
             if run is not None and run.final:
                 await asyncio.sleep(0.3)  # the last header update and thread message
                 for worker in self.workers:  # background tasks and queued card redraws

@@ -1,0 +1,66 @@
+"""The store: Redis is the source of truth for runs, approvals, settings and the audit log.
+
+`Store` holds one repository per concept, sharing one client and key set (`keys.py` lists every key
+and its lifetime); each state change of more than one key is a Lua step in `lua/` (`scripts.py`).
+
+    store.runs        runs, their fencing, takeover and side-effect ledger     (runs.py)
+    store.approvals   approvals, cards, checkpoints, the decide step, timeouts (approvals.py)
+    store.outbox      cards due a redraw                                        (outbox.py)
+    store.audit       the audit stream                                          (audit.py)
+    store.settings    per-channel settings                                      (channel_settings.py)
+    store.workers     heartbeats, claims, messages to a worker                  (workers.py)
+"""
+
+from __future__ import annotations
+
+from redis.asyncio import Redis
+
+from bot.store.approvals import Approvals, DecideResult, DecideStatus
+from bot.store.audit import AuditLog
+from bot.store.channel_settings import ChannelSettingsStore
+from bot.store.connection import REDIS_DOWN, cluster_prefix, connect, is_cluster_url, persistently, pubsub_client
+from bot.store.keys import AUDIT_RETENTION_SECONDS, DECIDED_RETENTION_SECONDS, RUN_RETENTION_SECONDS, Keys
+from bot.store.outbox import Outbox
+from bot.store.runs import Runs
+from bot.store.shared import Fence, Fenced, Shared
+from bot.store.workers import Workers
+
+__all__ = [
+    "DECIDED_RETENTION_SECONDS",
+    "REDIS_DOWN",
+    "DecideResult",
+    "DecideStatus",
+    "Fence",
+    "Fenced",
+    "Store",
+    "cluster_prefix",
+    "connect",
+    "is_cluster_url",
+    "persistently",
+    "pubsub_client",
+]
+
+
+class Store:
+    """The product's Redis, by concept (see the module docstring)."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        prefix: str = "hitl",
+        audit_retention: int = AUDIT_RETENTION_SECONDS,
+        run_retention: int = RUN_RETENTION_SECONDS,
+        click_window: float | None = None,
+    ) -> None:
+        self.redis = redis
+        self.keys = Keys(prefix)
+        self.shared = Shared(
+            redis, self.keys, audit_retention=audit_retention, run_retention=run_retention, click_window=click_window
+        )
+        self.audit = AuditLog(self.shared)
+        self.runs = Runs(self.shared, self.audit)
+        self.approvals = Approvals(self.shared)
+        self.outbox = Outbox(self.shared)
+        self.settings = ChannelSettingsStore(self.shared, self.audit)
+        self.workers = Workers(self.shared)

@@ -1,0 +1,244 @@
+"""Approvals in Redis, and the one place an approval changes state: the decide step (`lua/lib/decide.lua`).
+
+The decide step moves an approval from pending to decided exactly once, whatever races it (two
+reviewers, a double click, the timeout), appends the decision to the audit stream, puts its card in
+the outbox and wakes the owning worker. `decide()` runs it for one approval, `time_out_due()` for a
+batch of due ones.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+from bot.records import ApprovalRecord
+from bot.store.codec import approval_from, pack, pairs, readable_approval, split_texts, unpack
+from bot.store.connection import aw
+from bot.store.keys import DECIDED_RETENTION_SECONDS
+from bot.store.scripts import fence_arg
+from bot.store.shared import Fence, Shared
+
+DecideStatus = Literal[
+    "ok",
+    "vote",
+    "missing",
+    "mismatch",
+    "unattached",
+    "already",
+    "not_due",
+    "self",
+    "not_allowed",
+    "check_groups",
+    "duplicate",
+    "late",
+    "allowed",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class DecideResult:
+    status: DecideStatus
+    approval: ApprovalRecord | None
+    owner_heard: bool = False  # `ok`: the owner's worker was subscribed when the decision was published
+
+
+class Approvals:
+    def __init__(self, shared: Shared) -> None:
+        self._s = shared
+        self._k = shared.keys
+
+    async def create(
+        self, approval: ApprovalRecord, *, checkpoint: str | None = None, fence: Fence | None = None
+    ) -> str:
+        """Store a pending approval with its deadline (before its card is posted), if `fence` still owns
+        its run. Returns "ok", "exists" (stored already: a retry) or "fenced" (nothing stored)."""
+        fields, texts = split_texts(approval)
+        audit = {
+            "event": "requested",
+            "approval": approval.id,
+            "run": approval.run_id,
+            "by": approval.requester,
+            "at": repr(approval.created_at),
+            "card_channel": approval.card_channel,
+            "origin_channel": approval.origin_channel,
+        }
+        k = self._k
+        result = await self._s.script("open_approval")(
+            keys={
+                "approval": k.approval(approval.id),
+                "texts": k.texts(approval.id),
+                "deadlines": k.deadlines,
+                "run_approvals": k.run_approvals(approval.run_id),
+                "checkpoint": k.checkpoint(approval.id),
+                "audit": k.audit,
+                "run": k.run(approval.run_id),
+            },
+            args={
+                "fence": fence_arg(fence),
+                "id": approval.id,
+                "deadline": repr(approval.deadline),
+                "fields": fields,
+                "texts": texts,
+                # compressed: a team's state is repetitive JSON (~3 KB -> ~1 KB)
+                "checkpoint": pack(checkpoint) if checkpoint is not None else "",
+                "retention": str(DECIDED_RETENTION_SECONDS),
+                "audit_minid": self._s.audit_minid(),
+                "audit": audit,
+            },
+        )
+        return str(result)
+
+    async def attach_card(self, approval_id: str, *, channel: str, ts: str) -> str:
+        """Note the message showing an approval. Returns the approval's status (a decided one's card is
+        put in the outbox, to be redrawn), "other" when another message shows it already, or "missing"."""
+        k = self._k
+        return str(
+            await self._s.script("attach_card")(
+                keys={"approval": k.approval(approval_id), "card": k.card(channel, ts), "outbox": k.outbox},
+                args={
+                    "id": approval_id,
+                    "channel": channel,
+                    "ts": ts,
+                    "retention": str(DECIDED_RETENTION_SECONDS),
+                    "now": repr(time.time()),
+                },
+            )
+        )
+
+    async def index_card(self, channel: str, ts: str, approval_id: str) -> None:
+        """Note another message that shows an approval (an extra copy of its card)."""
+        await self._s.redis.set(self._k.card(channel, ts), approval_id, ex=DECIDED_RETENTION_SECONDS)
+
+    async def for_card(self, channel: str, ts: str) -> str | None:
+        """The approval id a message shows."""
+        value = await self._s.redis.get(self._k.card(channel, ts))
+        return str(value) if value else None
+
+    async def get(self, approval_id: str) -> ApprovalRecord | None:
+        found = await self.get_many([approval_id])
+        return found[0] if found else None
+
+    async def get_many(self, approval_ids: Iterable[str]) -> list[ApprovalRecord]:
+        async with self._s.redis.pipeline(transaction=False) as pipe:
+            for approval_id in approval_ids:
+                pipe.hgetall(self._k.approval(approval_id))
+                pipe.get(self._k.texts(approval_id))
+            replies = await pipe.execute()
+        found = (readable_approval(raw, text) for raw, text in zip(replies[::2], replies[1::2], strict=True) if raw)
+        return [approval for approval in found if approval is not None]
+
+    async def of_run(self, run_id: str) -> list[ApprovalRecord]:
+        ids = await aw(self._s.redis.smembers(self._k.run_approvals(run_id)))
+        return await self.get_many(sorted(ids))
+
+    async def checkpoint(self, approval_id: str) -> str | None:
+        """The team's state saved when the approval was requested."""
+        value = await self._s.redis.get(self._k.checkpoint(approval_id))
+        return unpack(value) if value is not None else None
+
+    async def decide(
+        self,
+        approval_id: str,
+        *,
+        outcome: str,
+        by: str,
+        feedback: str = "",
+        now: float | None = None,
+        card: tuple[str, str] | None = None,
+        check_auth: bool = False,
+        groups_ok: bool = False,
+        attach: bool = False,
+        dry_run: bool = False,
+    ) -> DecideResult:
+        """Move a pending approval to `outcome`, exactly once; or count one approval vote of a quorum.
+
+        Args:
+            card: (channel, ts) of the message the click came from; the approval must belong to it.
+            now: decision time (epoch seconds); a `timed_out` decision is refused before the deadline.
+            check_auth: apply the approval's rules on who may decide (a person's click).
+            groups_ok: the caller checked that `by` is in one of the approval's user groups.
+            attach: if the approval's card ts was never stored, take `card`'s (its worker died after
+                posting the card and before storing its ts).
+            dry_run: only apply the rules on who may decide (`allowed` when they may); nothing changes.
+
+        Returns `ok` with the decided record; `vote` when an approval was counted towards a quorum
+        not yet reached; `already` with the record as it was decided; `self`, `not_allowed`
+        (refused and audited), `check_groups` (`by` is not named: check the groups, then call again
+        with `groups_ok`) or `duplicate` (this person's vote already counts) with the record;
+        `missing`, `mismatch` (not this card's approval), `not_due` or `late` (Redis ran it after the
+        click window) without one.
+        """
+        channel, ts = card if card is not None else ("", "")
+        k, s = self._k, self._s
+        valid_until = ""
+        if check_auth and s.click_window is not None:
+            valid_until = repr(time.time() + s.clock_offset + s.click_window)
+        status, flat, *heard = await s.script("decide")(
+            keys={
+                "approval": k.approval(approval_id),
+                "texts": k.texts(approval_id),
+                "votes": k.votes(approval_id),
+                "deadlines": k.deadlines,
+                "outbox": k.outbox,
+                "audit": k.audit,
+                "refused": k.refused(approval_id, by),
+                "card": k.card(channel, ts),
+            },
+            args={
+                "id": approval_id,
+                "outcome": outcome,
+                "by": by,
+                "now": repr(time.time() if now is None else now),
+                "feedback": feedback,
+                "card_channel": channel,
+                "card_ts": ts,
+                "worker_channels": k.worker_channels,
+                "audit_minid": s.audit_minid(),
+                "retention": str(DECIDED_RETENTION_SECONDS),
+                "check_auth": "1" if check_auth else "0",
+                "groups_ok": "1" if groups_ok else "0",
+                "card_grace": repr(s.card_grace),
+                "attach": "1" if attach else "0",
+                "valid_until": valid_until,
+                "dry_run": "1" if dry_run else "0",
+            },
+        )
+        record = approval_from(pairs(flat)) if flat else None
+        return DecideResult(status=status, approval=record, owner_heard=bool(heard and heard[0]))
+
+    async def time_out_due(self, now: float, *, limit: int = 200) -> tuple[list[DecideResult], bool]:
+        """Time out up to `limit` approvals whose deadline is before `now`, each through the decide step
+        (the same as a click's), so any number of workers can sweep without doing the same work twice.
+        Returns the timed-out approvals and whether more may be due."""
+        k, s = self._k, self._s
+        due = [str(i) for i in await s.redis.zrangebyscore(k.deadlines, "-inf", repr(now), start=0, num=limit)]
+        if not due:
+            return [], False
+        decided = await s.script("sweep")(
+            keys={
+                "deadlines": k.deadlines,
+                "outbox": k.outbox,
+                "audit": k.audit,
+                "approvals": [key for i in due for key in (k.approval(i), k.texts(i), k.votes(i))],
+            },
+            args={
+                "ids": due,
+                "now": repr(now),
+                "worker_channels": k.worker_channels,
+                "audit_minid": s.audit_minid(),
+                "retention": str(DECIDED_RETENTION_SECONDS),
+                "card_grace": repr(s.card_grace),
+            },
+        )
+        results = [
+            DecideResult(status="ok", approval=approval_from(pairs(flat)), owner_heard=bool(heard))
+            for flat, heard in decided
+        ]
+        return results, len(due) >= limit
+
+    async def next_deadline(self) -> float | None:
+        first = await self._s.redis.zrange(self._k.deadlines, 0, 0, withscores=True)
+        return float(first[0][1]) if first else None
+

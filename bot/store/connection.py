@@ -1,0 +1,144 @@
+"""Connections to Redis: a plain URL, Sentinel or Cluster; pub/sub; and riding out a blip."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar, cast
+from urllib.parse import urlsplit
+
+from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.asyncio.sentinel import Sentinel
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+REDIS_DOWN: tuple[type[BaseException], ...] = (RedisConnectionError, RedisTimeoutError, OSError)
+
+
+async def persistently(call: Callable[[], Awaitable[T]], *, what: str, patience: float | None = 60.0) -> T:
+    """`call()`, tried again while Redis is unreachable or slow (a blip, a restart, a failover), for at
+    most `patience` seconds (None: until it works or the task is cancelled). For an owner's writes,
+    which are safe to repeat: a run must not fail because Redis was away for a few seconds."""
+    delay, waited, warned = 0.05, 0.0, False
+    while True:
+        try:
+            return await call()
+        except REDIS_DOWN as exc:
+            if patience is not None and waited >= patience:
+                raise
+            if not warned:
+                log.warning("%s: Redis unreachable (%s); trying again", what, type(exc).__name__)
+                warned = True
+            await asyncio.sleep(delay)
+            waited += delay
+            delay = min(delay * 2, 2.0)
+
+
+
+def connect(
+    redis_url: str, *, max_connections: int = 64, timeout: float = 5.0, command_timeout: float | None = None
+) -> Redis:
+    """A client on a blocking pool: under load it waits for a connection instead of raising.
+
+    `redis+sentinel://[:password@]host:26379[,host2:26379]/<service name>[/<db>]` asks Redis Sentinel
+    for the current master (and follows failovers). `redis+cluster://[:password@]host:port[,host:port]`
+    uses Redis Cluster: every key then shares one hash tag (see `cluster_prefix`), so each Lua step runs
+    on one node, and pub/sub goes through a plain connection to one node (Cluster broadcasts PUBLISH).
+
+    `command_timeout`: seconds a command may wait for its answer (a frozen or partitioned Redis then
+    fails the command instead of holding it, and whoever waits on it, forever)."""
+    options = {**_CONNECTION, "socket_timeout": command_timeout}
+    if redis_url.startswith(("redis+sentinel://", "rediss+sentinel://")):
+        return _sentinel_master(redis_url, max_connections=max_connections, timeout=timeout, options=options)
+    if is_cluster_url(redis_url):
+        return _cluster(redis_url, max_connections=max_connections, options=options)
+    pool = BlockingConnectionPool.from_url(
+        redis_url,
+        max_connections=max_connections,
+        timeout=min(timeout, command_timeout) if command_timeout else timeout,
+        health_check_interval=15,
+        **options,
+    )
+    return Redis(connection_pool=pool)
+
+
+# How every client connects: decoded strings, a short connect timeout, TCP keepalive.
+_CONNECTION: dict[str, Any] = {"decode_responses": True, "socket_connect_timeout": 2, "socket_keepalive": True}
+
+
+def _hosts(netloc: str, *, default_port: int) -> list[tuple[str, int]]:
+    """`host:port,host2:port` (after any `:password@`) as (host, port) pairs."""
+    hosts = []
+    for item in netloc.rsplit("@", 1)[-1].split(","):
+        host, _, port = item.rpartition(":")
+        hosts.append((host or item, int(port) if port.isdigit() else default_port))
+    return hosts
+
+
+def is_cluster_url(url: str) -> bool:
+    return url.startswith(("redis+cluster://", "rediss+cluster://"))
+
+
+def cluster_prefix(prefix: str) -> str:
+    """A key prefix that is a hash tag, so that all keys live in one slot (Lua steps touch several)."""
+    return prefix if prefix.startswith("{") and prefix.endswith("}") else "{" + prefix.strip("{}") + "}"
+
+
+def _cluster(url: str, *, max_connections: int, options: dict[str, Any]) -> Redis:
+    parts = urlsplit(url)
+    cluster = RedisCluster(
+        startup_nodes=[ClusterNode(host, port) for host, port in _hosts(parts.netloc, default_port=6379)],
+        password=parts.password,
+        ssl=parts.scheme.startswith("rediss"),
+        max_connections=max_connections,
+        **options,
+    )
+    return cast(Redis, cluster)  # the commands we use are the same; pub/sub goes through `pubsub_client`
+
+
+async def pubsub_client(redis: Redis) -> Redis:
+    """A client that can subscribe: the client itself, or for Cluster a plain connection to one node."""
+    if isinstance(redis, RedisCluster):
+        await redis.initialize()
+        node = redis.get_random_node()
+        return Redis(
+            host=node.host,
+            port=node.port,
+            password=redis.get_connection_kwargs().get("password"),
+            **_CONNECTION,
+        )
+    return redis
+
+
+def _sentinel_master(url: str, *, max_connections: int, timeout: float, options: dict[str, Any]) -> Redis:
+    parts = urlsplit(url)
+    hosts = _hosts(parts.netloc, default_port=26379)
+    path = [p for p in parts.path.split("/") if p]
+    if not path:
+        raise ValueError("a Sentinel URL names the service: redis+sentinel://host:26379/mymaster/0")
+    service, db = path[0], int(path[1]) if len(path) > 1 else 0
+    sentinel = Sentinel(  # type: ignore[no-untyped-call]
+        hosts, socket_connect_timeout=2, sentinel_kwargs={"password": parts.password} if parts.password else None
+    )
+    master: Redis = sentinel.master_for(
+        service,
+        db=db,
+        password=parts.password,
+        ssl=parts.scheme.startswith("rediss"),
+        max_connections=max_connections,
+        **options,
+    )
+    return master
+
+
+
+async def aw(value: Awaitable[T] | T) -> T:
+    """redis-py types some asyncio commands as `Awaitable[T] | T`; they are always awaitable here."""
+    return await value if inspect.isawaitable(value) else value
+

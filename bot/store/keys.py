@@ -1,0 +1,112 @@
+"""Every Redis key the product writes, with its type and lifetime. Nothing else builds a key.
+
+The prefix is `REDIS_KEY_PREFIX` (`hitl` by default; on Redis Cluster a hash tag such as `{hitl}`, so
+every key of a Lua step is in one slot). Ids reach a key only after they match `bot.records`'s
+`*_ID` patterns. An approval's own keys carry its id as a hash tag (`{<id>}`).
+
+{p}:run:<run>                 hash    a run (`RunRecord`)                            RUN_RETENTION after it ends
+{p}:run:<run>:approvals       set     the run's approval ids                         RUN_RETENTION after it ends
+{p}:run:<run>:ledger          hash    tool calls and code that ran (the ledger)      RUN_RETENTION after it ends
+{p}:runs:live                 set     runs not ended                                 members leave when a run ends
+{p}:active:user:<user>        set     a requester's runs not ended (limits)          members leave when a run ends
+{p}:active:channel:<channel>  set     a channel's runs not ended (limits)            members leave when a run ends
+{p}:channel:<channel>:runs    zset    runs started in a channel, by start time       trimmed to RUN_RETENTION
+{p}:approval:{<id>}           hash    an approval's short fields (`ApprovalRecord`)  DECIDED_RETENTION once decided
+{p}:text:{<id>}               string  its long texts (task, proposal, ...; packed)   DECIDED_RETENTION once decided
+{p}:votes:{<id>}              set     who approved so far (quorum)                   DECIDED_RETENTION
+{p}:checkpoint:{<id>}         string  team state when it was requested (packed)      DECIDED_RETENTION
+{p}:refused:{<id>}:<user>     string  a refusal of this person was audited           10 s
+{p}:card:<channel>:<ts>       string  the approval id a message shows                DECIDED_RETENTION
+{p}:deadlines                 zset    pending approval ids by deadline               members leave when decided
+{p}:outbox                    zset    approval ids whose card is due a redraw        members leave when redrawn
+{p}:audit                     stream  every request, decision and settings change    entries trimmed to AUDIT_RETENTION
+{p}:settings:<channel>        hash    a channel's settings (`/agent config`)         kept
+{p}:heartbeat:<worker>        string  a worker is alive                              HEARTBEAT_SECONDS
+{p}:claim:<what>              string  one worker or person does `what` (SET NX)      seconds given by the caller
+{p}:cmd:<trigger id>          string  a slash command was done (replays do nothing)  10 min
+{p}:modelcache:<digest>       string  a cached model response (MODEL_CACHE)          7 days
+{p}:worker:<worker>           pubsub  wakes that worker (decisions, run controls)    a channel, not a key
+
+DECIDED_RETENTION is 30 days; RUN_RETENTION and AUDIT_RETENTION are settings (30 and 90 days).
+"""
+
+from __future__ import annotations
+
+DECIDED_RETENTION_SECONDS = 30 * 24 * 3600
+AUDIT_RETENTION_SECONDS = 90 * 24 * 3600
+RUN_RETENTION_SECONDS = 30 * 24 * 3600
+REFUSAL_AUDIT_SECONDS = 10  # the `refused` key: written by decide.lua
+COMMAND_SECONDS = 600
+MODEL_CACHE_SECONDS = 7 * 24 * 3600
+
+
+class Keys:
+    """The key names under one prefix (see the module's table)."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.live_runs = f"{prefix}:runs:live"
+        self.deadlines = f"{prefix}:deadlines"
+        self.outbox = f"{prefix}:outbox"
+        self.audit = f"{prefix}:audit"
+        self.worker_channels = f"{prefix}:worker:"  # + worker id
+
+    # runs
+    def run(self, run_id: str) -> str:
+        return f"{self.prefix}:run:{run_id}"
+
+    def run_approvals(self, run_id: str) -> str:
+        return f"{self.prefix}:run:{run_id}:approvals"
+
+    def ledger(self, run_id: str) -> str:
+        return f"{self.prefix}:run:{run_id}:ledger"
+
+    def user_runs(self, user: str) -> str:
+        return f"{self.prefix}:active:user:{user}"
+
+    def channel_runs(self, channel: str) -> str:
+        return f"{self.prefix}:active:channel:{channel}"
+
+    def channel_index(self, channel: str) -> str:
+        return f"{self.prefix}:channel:{channel}:runs"
+
+    # approvals
+    def approval(self, approval_id: str) -> str:
+        return f"{self.prefix}:approval:{{{approval_id}}}"
+
+    def texts(self, approval_id: str) -> str:
+        """An approval's long texts (task, proposal, arguments...): kept out of its hash so that the
+        hash keeps Redis's compact encoding (a listpack, while every value is under 64 bytes), several
+        times smaller than a hash table."""
+        return f"{self.prefix}:text:{{{approval_id}}}"
+
+    def votes(self, approval_id: str) -> str:
+        return f"{self.prefix}:votes:{{{approval_id}}}"
+
+    def checkpoint(self, approval_id: str) -> str:
+        return f"{self.prefix}:checkpoint:{{{approval_id}}}"
+
+    def refused(self, approval_id: str, user: str) -> str:
+        return f"{self.prefix}:refused:{{{approval_id}}}:{user}"
+
+    def card(self, channel: str, ts: str) -> str:
+        return f"{self.prefix}:card:{channel}:{ts}"
+
+    # channels, workers, one-offs
+    def settings(self, channel: str) -> str:
+        return f"{self.prefix}:settings:{channel}"
+
+    def heartbeat(self, worker_id: str) -> str:
+        return f"{self.prefix}:heartbeat:{worker_id}"
+
+    def worker_channel(self, worker_id: str) -> str:
+        return self.worker_channels + worker_id
+
+    def claim(self, what: str) -> str:
+        return f"{self.prefix}:claim:{what}"
+
+    def command(self, trigger_id: str) -> str:
+        return f"{self.prefix}:cmd:{trigger_id}"
+
+    def model_cache(self, digest: str) -> str:
+        return f"{self.prefix}:modelcache:{digest}"

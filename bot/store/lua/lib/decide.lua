@@ -1,0 +1,112 @@
+-- The decide step: moves one pending approval to its outcome exactly once, whatever races it (two
+-- reviewers, a double click, the timeout), appends the decision to the audit stream, puts its card in
+-- the outbox and publishes it to the owning worker. Run by decide.lua for one approval (a click, a
+-- cancel) and by sweep.lua for each approval whose deadline has passed.
+--
+-- k: approval, texts, votes, deadlines, outbox, audit; for a click also refused (this person's
+--    refusal notice about it) and card (the clicked message's card index entry).
+-- a: id, outcome, by, now, feedback, card_channel, card_ts ('' unless a click), worker_channels
+--    (the prefix of the workers' pub/sub channels), audit_minid, retention, check_auth ('1': apply the
+--    approver rules), groups_ok ('1': the caller checked the user groups), card_grace, attach ('1':
+--    take the clicked message as the card), valid_until (Redis time after which a click no longer
+--    counts; '' for none), dry_run ('1': only check who may decide; nothing is decided).
+-- Returns {status, record[, heard]}.
+local function decide(k, a)
+  local function record() return stored(k.approval, k.texts) end
+  local feedback = a.feedback
+  if a.valid_until ~= '' then
+    -- a click answered "try again" by a worker that stopped waiting for Redis must not count later
+    local t = redis.call('TIME')
+    if tonumber(t[1]) + tonumber(t[2]) / 1000000 > tonumber(a.valid_until) then return {'late', {}} end
+  end
+  local cur = redis.call('HMGET', k.approval, 'status', 'card_channel', 'card_ts', 'deadline', 'owner',
+                         'created_at', 'run_id', 'origin_channel', 'timeout_outcome', 'requester',
+                         'allow_self_approval', 'approvers', 'required_approvals', 'votes')
+  local status, shown_in, shown_ts, deadline, owner = cur[1], cur[2], cur[3], cur[4], cur[5]
+  local created_at, run_id, origin, requester = cur[6], cur[7], cur[8], cur[10]
+  if not status then return {'missing', {}} end
+  if a.card_channel ~= '' then
+    if shown_in ~= a.card_channel then return {'mismatch', {}} end
+    if shown_ts == '' then
+      -- the card is posted but its ts not stored: either for a few ms (the caller waits and tries
+      -- again) or for good (its worker died in between: the caller then attaches the clicked message,
+      -- the only one whose buttons carry this approval's id, and the card can be redrawn again)
+      if a.attach ~= '1' and status == 'pending' then return {'unattached', {}} end
+      redis.call('HSET', k.approval, 'card_ts', a.card_ts)
+      redis.call('SET', k.card, a.id, 'EX', a.retention)
+      if status ~= 'pending' then redis.call('ZADD', k.outbox, tonumber(a.now), a.id) end
+    elseif shown_ts ~= a.card_ts then return {'mismatch', {}} end
+  end
+  if status ~= 'pending' then return {'already', record()} end
+  if a.outcome == 'timed_out' and tonumber(deadline) > tonumber(a.now) then return {'not_due', {}} end
+  local required = tonumber(cur[13] or '1') or 1
+  local timeout_outcome = cur[9]
+  if a.outcome == 'timed_out' and timeout_outcome == 'approve' then
+    -- a timeout approves only what people could see, and never a quorum nobody voted for
+    local unseen = (shown_ts or '') == ''
+    if unseen or (required > 1 and (cur[14] or '') == '') then
+      timeout_outcome = 'reject'
+      redis.call('HSET', k.approval, 'timeout_outcome', 'reject')
+      if unseen then
+        feedback = 'its card was never shown, so the timeout does not approve it'
+      else
+        feedback = 'nobody approved, so the timeout does not approve it'
+      end
+    end
+  end
+  local function audit(...)
+    redis.call('XADD', k.audit, 'MINID', '~', a.audit_minid, '*', 'at', a.now, 'approval', a.id,
+               'run', run_id, 'card_channel', shown_in, 'origin_channel', origin, ...)
+  end
+  local latency_ms = math.floor((tonumber(a.now) - tonumber(created_at)) * 1000)
+  if a.check_auth == '1' then
+    -- who may decide: not the run's requester (unless the channel allows it), and, when the approval
+    -- names approvers, only them (user groups are checked by the caller, which then says groups_ok)
+    local refusal = nil
+    if cur[11] ~= '1' and requester == a.by then refusal = 'self' end
+    local approvers = cur[12] or ''
+    if not refusal and approvers ~= '' and approvers ~= 'anyone'
+       and not string.find(',' .. approvers .. ',', ',' .. a.by .. ',', 1, true) then
+      if a.groups_ok ~= '1' and string.find(',' .. approvers, ',S', 1, true) then
+        return {'check_groups', record()}
+      end
+      if a.groups_ok ~= '1' then refusal = 'not_allowed' end
+    end
+    if refusal then
+      -- audited once per person and approval in 10 s: a replayed click does not flood the audit log
+      if redis.call('SET', k.refused, '1', 'NX', 'EX', 10) then
+        audit('event', 'refused', 'by', a.by, 'outcome', a.outcome, 'reason', refusal)
+      end
+      return {refusal, record()}
+    end
+  end
+  if a.dry_run == '1' then return {'allowed', record()} end  -- only asked whether this person may
+  if a.outcome == 'approved' and required > 1 then
+    if redis.call('SADD', k.votes, a.by) == 0 then return {'duplicate', record()} end
+    redis.call('EXPIRE', k.votes, a.retention)
+    local votes = cur[14] or ''
+    if votes == '' then votes = a.by else votes = votes .. ',' .. a.by end
+    redis.call('HSET', k.approval, 'votes', votes)
+    local count = redis.call('SCARD', k.votes)
+    audit('event', 'vote', 'by', a.by, 'outcome', 'approved', 'votes', count, 'required', required,
+          'latency_ms', latency_ms)
+    if count < required then
+      -- the card shows the vote, even if we die now
+      redis.call('ZADD', k.outbox, tonumber(a.now) + tonumber(a.card_grace), a.id)
+      return {'vote', record()}
+    end
+  end
+  redis.call('HSET', k.approval, 'status', a.outcome, 'decided_by', a.by, 'decided_at', a.now,
+             'feedback', feedback)
+  redis.call('ZREM', k.deadlines, a.id)
+  -- the card is due an update: made at once, or retried by anyone's supervisor
+  redis.call('ZADD', k.outbox, tonumber(a.now) + tonumber(a.card_grace), a.id)
+  redis.call('EXPIRE', k.approval, a.retention)
+  redis.call('EXPIRE', k.texts, a.retention)
+  audit('event', 'decision', 'outcome', a.outcome, 'by', a.by, 'feedback', feedback,
+        'latency_ms', latency_ms)
+  -- wake the owner's waiter (it reads the decision from the record); how many heard it: 0 means its
+  -- worker may be gone
+  local heard = redis.call('PUBLISH', a.worker_channels .. owner, cjson.encode({t='decision', id=a.id}))
+  return {'ok', record(), heard}
+end

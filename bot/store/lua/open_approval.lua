@@ -1,0 +1,15 @@
+--! keys: approval texts deadlines run_approvals checkpoint audit run
+--! uses: fence fields
+-- Store a new pending approval, if the writer still owns its run (fenced). A retry of a call whose
+-- answer was lost finds it there ('exists').
+-- A: fence {owner, epoch}, id, deadline, fields (its hash), texts (packed JSON), checkpoint (packed
+--    team state, or ''), retention (the checkpoint's lifetime), audit_minid, audit (the entry).
+if fenced(K.run, A.fence) then return 'fenced' end
+if redis.call('EXISTS', K.approval) == 1 then return 'exists' end
+redis.call('HSET', K.approval, unpack(flat(A.fields)))
+redis.call('SET', K.texts, A.texts)
+redis.call('ZADD', K.deadlines, A.deadline, A.id)
+redis.call('SADD', K.run_approvals, A.id)
+if A.checkpoint ~= '' then redis.call('SET', K.checkpoint, A.checkpoint, 'EX', A.retention) end
+redis.call('XADD', K.audit, 'MINID', '~', A.audit_minid, '*', unpack(flat(A.audit)))
+return 'ok'

@@ -1,0 +1,24 @@
+--! keys: deadlines outbox audit ...approvals
+--! uses: stored decide
+-- Time out approvals whose deadline has passed, each through the same decide step as a click. The
+-- caller read their ids (A.ids) from the deadlines; K.approvals holds each one's approval, texts and
+-- votes keys, in that order. Returns, per approval timed out, {record, heard}.
+local decided = {}
+for i, id in ipairs(A.ids) do
+  local base = (i - 1) * 3
+  local k = {approval=K.approvals[base + 1], texts=K.approvals[base + 2], votes=K.approvals[base + 3],
+             deadlines=K.deadlines, outbox=K.outbox, audit=K.audit}
+  local result = decide(k, {id=id, outcome='timed_out', by='timeout', now=A.now, feedback='',
+                            card_channel='', card_ts='', worker_channels=A.worker_channels,
+                            audit_minid=A.audit_minid, retention=A.retention, check_auth='0',
+                            groups_ok='0', card_grace=A.card_grace, attach='0', valid_until='',
+                            dry_run='0'})
+  if result[1] == 'ok' then
+    decided[#decided + 1] = {result[2], result[3]}
+  elseif result[1] == 'missing' or result[1] == 'already' then
+    redis.call('ZREM', K.deadlines, id)  -- expired, removed or decided: a stray deadline
+  elseif result[1] == 'not_due' then
+    redis.call('ZADD', K.deadlines, redis.call('HGET', k.approval, 'deadline'), id)  -- the approval says later
+  end
+end
+return decided

@@ -1,0 +1,183 @@
+"""Runs in Redis: admitted under limits, updated and ended by their owner only (fenced), taken over
+by another worker when their owner is gone, and each run's side-effect ledger."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any, Literal
+
+from bot.records import ApprovalRecord, RunRecord, RunStatus
+from bot.store.audit import AuditLog
+from bot.store.codec import approval_from, pairs, readable_run
+from bot.store.connection import aw
+from bot.store.scripts import fence_arg
+from bot.store.shared import Fence, Shared
+
+Admission = Literal["ok", "user_limit", "channel_limit", "exists"]
+Consumed = Literal["ok", "fenced", "taken", "pending", "missing"]
+
+
+class Runs:
+    def __init__(self, shared: Shared, audit: AuditLog) -> None:
+        self._s = shared
+        self._k = shared.keys
+        self._audit = audit
+
+    async def create(self, run: RunRecord, *, max_per_user: int, max_per_channel: int) -> Admission:
+        """Record a new run if its requester and channel are under their limits of active runs, in one
+        atomic step (simultaneous commands cannot all pass the check). At a limit, runs that ended
+        without leaving the active sets (a lost record) are pruned first and the step tried once more.
+
+        Returns "ok", "user_limit" or "channel_limit" (then nothing is stored)."""
+        audit = {
+            "event": "run_started",
+            "run": run.id,
+            "by": run.requester,
+            "origin_channel": run.channel,
+            "at": repr(run.created_at),
+            "task": run.task[:500],
+        }
+        keys = {
+            "user_runs": self._k.user_runs(run.requester),
+            "channel_runs": self._k.channel_runs(run.channel),
+            "live": self._k.live_runs,
+            "run": self._k.run(run.id),
+            "channel_index": self._k.channel_index(run.channel),
+            "audit": self._k.audit,
+        }
+        args = {
+            "id": run.id,
+            "max_per_user": str(max_per_user),
+            "max_per_channel": str(max_per_channel),
+            "fields": run.to_redis(),
+            "created_at": repr(run.created_at),
+            "index_cutoff": repr(time.time() - self._s.run_retention),
+            "audit_minid": self._s.audit_minid(),
+            "audit": audit,
+        }
+        admitted: Admission = await self._s.script("admit_run")(keys=keys, args=args)
+        if admitted in ("user_limit", "channel_limit"):
+            pruned = await self._prune(keys["user_runs"]) + await self._prune(keys["channel_runs"])
+            if pruned:
+                admitted = await self._s.script("admit_run")(keys=keys, args=args)
+        return admitted
+
+    async def _prune(self, active_key: str) -> int:
+        ids = sorted(await aw(self._s.redis.smembers(active_key)))
+        runs = [self._k.run(run_id) for run_id in ids]
+        return int(await self._s.script("prune_active")(keys={"active": active_key, "runs": runs}, args={"ids": ids}))
+
+    async def get(self, run_id: str) -> RunRecord | None:
+        raw = await aw(self._s.redis.hgetall(self._k.run(run_id)))
+        return readable_run(raw) if raw else None
+
+    async def get_many(self, run_ids: Iterable[str]) -> list[RunRecord]:
+        async with self._s.redis.pipeline(transaction=False) as pipe:
+            for run_id in run_ids:
+                pipe.hgetall(self._k.run(run_id))
+            raws = await pipe.execute()
+        return [run for run in map(readable_run, raws) if run is not None]
+
+    async def live(self) -> list[RunRecord]:
+        """Every run not ended."""
+        return await self.get_many(await aw(self._s.redis.smembers(self._k.live_runs)))
+
+    async def recent(self, channel: str, *, limit: int = 10) -> list[RunRecord]:
+        """The runs started last in `channel`, newest first."""
+        return await self.get_many(await self._s.redis.zrevrange(self._k.channel_index(channel), 0, limit - 1))
+
+    async def update(self, run_id: str, *, fence: Fence | None = None, **fields: str | float) -> str:
+        """Set fields of a run: "ok"; "final" when it has already ended (its status is kept); "fenced"
+        when `fence` no longer owns it (nothing is written); "missing"."""
+        args = {"fence": fence_arg(fence), "fields": {key: str(value) for key, value in fields.items()}}
+        return str(await self._s.script("update_run")(keys={"run": self._k.run(run_id)}, args=args))
+
+    async def finish(
+        self, run: RunRecord, *, status: RunStatus, reason: str = "", by: str = "", fence: Fence | None = None
+    ) -> str:
+        """Set a final status unless the run already has one: "ok" when this call set it, else the final
+        status it had, "fenced" (`fence` no longer owns the run) or "missing". An ended run and its
+        indexes are kept `run_retention` seconds."""
+        result = str(
+            await self._s.script("finish_run")(
+                keys={
+                    "run": self._k.run(run.id),
+                    "user_runs": self._k.user_runs(run.requester),
+                    "channel_runs": self._k.channel_runs(run.channel),
+                    "live": self._k.live_runs,
+                    "run_approvals": self._k.run_approvals(run.id),
+                    "ledger": self._k.ledger(run.id),
+                },
+                args={
+                    "fence": fence_arg(fence),
+                    "id": run.id,
+                    "status": status,
+                    "finished_at": repr(time.time()),
+                    "reason": reason,
+                    "ended_by": by,
+                    "retention": str(self._s.run_retention),
+                },
+            )
+        )
+        if result == "ok":
+            await self._audit.append(
+                "run_finished", run=run.id, outcome=status, reason=reason[:500], by=by, origin_channel=run.channel
+            )
+        return result
+
+    async def consume(self, run_id: str, approval_id: str, *, fence: Fence) -> tuple[Consumed, ApprovalRecord | None]:
+        """The owner takes a decision to continue its run: ("ok", the decided approval); or why not:
+        "fenced" (the run is no longer this owner's), "taken" (another worker continues with it),
+        "pending" (not decided yet) or "missing"."""
+        status, *flat = await self._s.script("consume")(
+            keys={
+                "run": self._k.run(run_id),
+                "approval": self._k.approval(approval_id),
+                "texts": self._k.texts(approval_id),
+            },
+            args={"fence": fence_arg(fence)},
+        )
+        return status, approval_from(pairs(flat[0])) if status == "ok" else None
+
+    async def adopt(
+        self, run_id: str, approval_id: str | None, *, from_worker: str, to_worker: str, again: bool = False
+    ) -> tuple[str, int]:
+        """Take over a run whose owner's heartbeat is gone: to continue it with a decided approval
+        (`again`: one the dead owner had already taken, whose continuation died with it), or with none
+        (its owner died while the agent was working).
+
+        Returns ("ok", the run's new epoch), or why not: "alive", "final", "taken", "pending", "consumed"."""
+        keys = {
+            "run": self._k.run(run_id),
+            "heartbeat": self._k.heartbeat(from_worker),
+            "approval": [self._k.approval(approval_id)] if approval_id else [],
+        }
+        result = await self._s.script("adopt")(
+            keys=keys, args={"from": from_worker, "to": to_worker, "again": "1" if again else "0"}
+        )
+        return str(result[0]), int(result[1]) if len(result) > 1 else 0
+
+    # the side-effect ledger: tool calls and code that ran in a run ------------------------
+    async def ledger_get(self, run_id: str, name: str) -> dict[str, Any] | None:
+        value = await aw(self._s.redis.hget(self._k.ledger(run_id), name))
+        if not value:
+            return None
+        try:
+            entry = json.loads(value)
+        except ValueError:
+            return None
+        return entry if isinstance(entry, dict) else None
+
+    async def ledger_begin(self, run_id: str, name: str, entry: Mapping[str, Any], *, fence: Fence) -> bool:
+        """Note that a call is about to run, if `fence` still owns the run (else False: do not run it)."""
+        result = await self._s.script("ledger_begin")(
+            keys={"run": self._k.run(run_id), "ledger": self._k.ledger(run_id)},
+            args={"fence": fence_arg(fence), "name": name, "entry": json.dumps(entry)},
+        )
+        return bool(result == "ok")
+
+    async def ledger_done(self, run_id: str, name: str, entry: Mapping[str, Any]) -> None:
+        """Note that a call ran, and its result (whoever owns the run now: it did run)."""
+        await aw(self._s.redis.hset(self._k.ledger(run_id), name, json.dumps(entry)))

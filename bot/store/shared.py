@@ -1,0 +1,46 @@
+"""What the store's repositories share: the client, the keys, the scripts, retentions and clocks."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from redis.asyncio import Redis
+
+from bot.store.keys import AUDIT_RETENTION_SECONDS, RUN_RETENTION_SECONDS, Keys
+from bot.store.scripts import Script
+
+Fence = tuple[str, int]  # (owner worker id, epoch): whose writes to a run's steps count (lua/lib/fence.lua)
+
+
+class Fenced(Exception):
+    """This worker no longer owns the run (another worker took it over): it must stop working on it."""
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(f"this worker no longer owns run {run_id}")
+        self.run_id = run_id
+
+
+@dataclass
+class Shared:
+    redis: Redis
+    keys: Keys
+    audit_retention: int = AUDIT_RETENTION_SECONDS
+    run_retention: int = RUN_RETENTION_SECONDS
+    card_grace: float = 10.0  # seconds after a decision before anyone else redraws its card
+    # how long a person's decision may wait in Redis's queue and still count (None: any time): a
+    # worker that gave up waiting told the person to try again, so a late click must not count
+    click_window: float | None = None
+    clock_offset: float = 0.0  # Redis's clock minus ours (measured at each heartbeat)
+    _scripts: dict[str, Script] = field(default_factory=dict)
+
+    def script(self, name: str) -> Script:
+        """The Lua step `lua/<name>.lua`, registered once."""
+        found = self._scripts.get(name)
+        if found is None:
+            found = self._scripts[name] = Script(self.redis, name)
+        return found
+
+    def audit_minid(self) -> str:
+        """Audit entries older than the retention are trimmed (approximately) as new ones arrive."""
+        return str(int((time.time() - self.audit_retention) * 1000))

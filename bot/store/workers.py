@@ -1,0 +1,44 @@
+"""Workers: heartbeats (who is alive), claims (one worker does something), and messages to a worker."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from bot.store.shared import Shared
+
+
+class Workers:
+    def __init__(self, shared: Shared) -> None:
+        self._s = shared
+        self._k = shared.keys
+
+    async def beat(self, worker_id: str, *, ttl: float) -> None:
+        """Renew the worker's heartbeat, and measure Redis's clock against ours (see `Shared.click_window`)."""
+        sent = time.time()
+        seconds, micros = await self._s.script("beat")(
+            keys={"heartbeat": self._k.heartbeat(worker_id)}, args={"now": repr(sent), "ttl_ms": str(int(ttl * 1000))}
+        )
+        self._s.clock_offset = int(seconds) + int(micros) / 1e6 - (sent + time.time()) / 2
+
+    async def drop(self, worker_id: str) -> None:
+        """The worker stops: its heartbeat goes at once."""
+        await self._s.redis.delete(self._k.heartbeat(worker_id))
+
+    async def alive(self, worker_ids: Iterable[str]) -> dict[str, bool]:
+        ids = list(dict.fromkeys(worker_ids))
+        async with self._s.redis.pipeline(transaction=False) as pipe:
+            for worker_id in ids:
+                pipe.exists(self._k.heartbeat(worker_id))
+            found = await pipe.execute()
+        return {worker_id: bool(alive) for worker_id, alive in zip(ids, found, strict=True)}
+
+    async def claim(self, what: str, worker_id: str, *, seconds: int) -> bool:
+        """One worker (or person) does `what` (for `seconds`): True for the first to ask."""
+        return bool(await self._s.redis.set(self._k.claim(what), worker_id, nx=True, ex=seconds))
+
+    async def publish(self, worker_id: str, message: Mapping[str, Any]) -> int:
+        """A message to one worker's subscription; how many heard it."""
+        return int(await self._s.redis.publish(self._k.worker_channel(worker_id), json.dumps(message)))

@@ -224,11 +224,14 @@ def email_of(path: Path) -> str:
 async def card_states(store: Store, slack: SlackStandIn, *, verbose: bool = False) -> tuple[int, int]:
     """How many cards in #approvals show what Redis says of their approval, and how many do not."""
     matching = mismatched = 0
+    by_card: dict[str, str] = {}  # decided cards have no buttons: find their approval by the card's ts
+    async for key in store.redis.scan_iter(match=store.keys.approval("*"), count=1000):
+        approval_id, card_ts = await store.redis.hmget(key, ["id", "card_ts"])  # type: ignore[misc]
+        if approval_id and card_ts:
+            by_card[card_ts] = approval_id
     for card in [m for m in slack.messages(APPROVALS) if not m.get("thread_ts")]:
-        approval_id = approval_of(card)
+        approval_id = approval_of(card) or by_card.get(card["ts"])
         text = json.dumps(card.get("blocks"))
-        if approval_id is None:  # decided cards have no buttons: find the approval by its card
-            approval_id = await store.approvals.for_card(APPROVALS, card["ts"])
         approval = await store.approvals.get(approval_id) if approval_id else None
         if "Approval posted again" in text and '"actions"' not in text:
             continue  # an extra copy of a card (posted again after its worker died), inert: not counted

@@ -101,7 +101,6 @@ async def heal_copy(services: Services, approval_id: str, *, channel: str, ts: s
     approval = await services.store.approvals.get(approval_id)
     if approval is None or approval.card_channel != channel or not approval.card_ts or approval.card_ts == ts:
         return
-    await services.store.approvals.index_card(channel, ts, approval_id)
     services.background.spawn(services.cards.show_on_copy(approval, channel=channel, ts=ts), name="card-copy")
 
 

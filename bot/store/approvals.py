@@ -96,25 +96,10 @@ class Approvals:
         k = self._k
         return str(
             await self._s.script("attach_card")(
-                keys={"approval": k.approval(approval_id), "card": k.card(channel, ts), "outbox": k.outbox},
-                args={
-                    "id": approval_id,
-                    "channel": channel,
-                    "ts": ts,
-                    "retention": str(DECIDED_RETENTION_SECONDS),
-                    "now": repr(time.time()),
-                },
+                keys={"approval": k.approval(approval_id), "outbox": k.outbox},
+                args={"id": approval_id, "channel": channel, "ts": ts, "now": repr(time.time())},
             )
         )
-
-    async def index_card(self, channel: str, ts: str, approval_id: str) -> None:
-        """Note another message that shows an approval (an extra copy of its card)."""
-        await self._s.redis.set(self._k.card(channel, ts), approval_id, ex=DECIDED_RETENTION_SECONDS)
-
-    async def for_card(self, channel: str, ts: str) -> str | None:
-        """The approval id a message shows."""
-        value = await self._s.redis.get(self._k.card(channel, ts))
-        return str(value) if value else None
 
     async def get(self, approval_id: str) -> ApprovalRecord | None:
         found = await self.get_many([approval_id])
@@ -184,7 +169,6 @@ class Approvals:
                 "outbox": k.outbox,
                 "audit": k.audit,
                 "refused": k.refused(approval_id, by),
-                "card": k.card(channel, ts),
             },
             args={
                 "id": approval_id,

@@ -16,7 +16,6 @@ every key of a Lua step is in one slot). Ids reach a key only after they match `
 {p}:votes:{<id>}              set     who approved so far (quorum)                   DECIDED_RETENTION
 {p}:checkpoint:{<id>}         string  team state when it was requested (packed)      DECIDED_RETENTION
 {p}:refused:{<id>}:<user>     string  a refusal of this person was audited           10 s
-{p}:card:<channel>:<ts>       string  the approval id a message shows                DECIDED_RETENTION
 {p}:deadlines                 zset    pending approval ids by deadline               members leave when decided
 {p}:outbox                    zset    approval ids whose card is due a redraw        members leave when redrawn
 {p}:audit                     stream  every request, decision and settings change    entries trimmed to AUDIT_RETENTION
@@ -88,9 +87,6 @@ class Keys:
 
     def refused(self, approval_id: str, user: str) -> str:
         return f"{self.prefix}:refused:{{{approval_id}}}:{user}"
-
-    def card(self, channel: str, ts: str) -> str:
-        return f"{self.prefix}:card:{channel}:{ts}"
 
     # channels, workers, one-offs
     def settings(self, channel: str) -> str:

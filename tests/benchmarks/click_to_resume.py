@@ -137,7 +137,7 @@ class Bench:
             return decision
 
         task = asyncio.create_task(agent())
-        # until it awaits the decision: `_await_linked` links the future to the run's cancellation token
+        # until it awaits the decision: `ApprovalService.ask` links the future to the run's cancellation token
         while not state.token._callbacks:  # noqa: ASYNC110 - setup, not timed
             await asyncio.sleep(0.0005)
         approval = await services.store.approvals.get(request.approval_id)
@@ -151,8 +151,8 @@ class Bench:
         return returned[0] - started, acked - started
 
 
-async def _linked(future: asyncio.Future[Decision]) -> float:
-    """Await the decision as `bot.runs._await_linked` does (future linked to a cancellation token)."""
+async def _linked(future: asyncio.Future[None]) -> float:
+    """Await the wake-up as `ApprovalService.ask` does (future linked to a cancellation token)."""
     from autogen_core import CancellationToken
 
     token = CancellationToken()

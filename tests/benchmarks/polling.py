@@ -35,7 +35,8 @@ from autogen_core import CancellationToken
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from bot.store import _aw, connect
+from bot.store import connect
+from bot.store.connection import aw as _aw
 from tests.benchmarks.common import (
     Proc,
     click_body,
@@ -72,7 +73,7 @@ async def measure(decisions: int, window: float, seed: int) -> dict[str, Any]:
         poll_redis = connect(redis_server.url)
 
         async def ours(future: asyncio.Future[Any]) -> float:
-            token = CancellationToken()  # awaited as `bot.runs._await_linked` awaits it
+            token = CancellationToken()  # awaited as `ApprovalService.ask` awaits it
             token.link_future(future)
             await future
             return time.time()

@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from aiohttp import web
 from autogen_core import CancellationToken
 
-from agents.approver import ApprovalRequest, Decision
+from agents.approver import ApprovalRequest
 from bot.__main__ import use_event_loop
 from bot.devslack.server import SlackStandIn
 from bot.records import RunRecord
@@ -191,17 +191,18 @@ class Bench:
         return app
 
     # approvals ----------------------------------------------------------------------------
-    async def _await_expected(self, approval_id: str, future: asyncio.Future[Decision]) -> None:
-        """Await the decision the way `RunManager.request_approval` does (`_await_linked`: the future is linked
-        to a cancellation token), then forget it."""
+    async def _await_expected(self, approval_id: str, future: asyncio.Future[None]) -> None:
+        """Await the wake-up the way `ApprovalService.ask` does (the future is linked to a cancellation token),
+        then forget it; the outcome is read from the record afterwards (not timed)."""
         token = CancellationToken()
         token.link_future(future)
         try:
-            decision = await future
+            await future
         finally:
             self.services.waiter.forget(approval_id)
         self.resolved[approval_id] = time.time()
-        self.outcomes[decision.outcome] += 1
+        decided = await self.services.store.approvals.get(approval_id)
+        self.outcomes[decided.status if decided is not None else "missing"] += 1
 
     async def _request(self, state: _RunState, request: ApprovalRequest) -> None:
         """The real waiting end: `RunManager.request_approval`, which `input_func` awaits."""
@@ -218,7 +219,7 @@ class Bench:
         """Create `n` approvals owned by this worker, with cards, and a task awaiting each one.
 
         mode `expect`: `create_approval` + `cards.post` + `attach_card` + `waiter.expect`, awaited like
-        `_await_linked` (what click_to_resume.py always did). mode `request_approval`: a task per approval running
+        linked to a token (what click_to_resume.py always did). mode `request_approval`: a task per approval running
         the real `RunManager.request_approval` (what `input_func` awaits; it also posts a thread message before
         and after the decision). Deadlines: `deadline_base` + `deadline_spread` * i / n, else 10 minutes.
         """

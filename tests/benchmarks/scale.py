@@ -11,7 +11,7 @@ For each `--modes` entry, on fresh workers and an empty Redis:
    posted to the stub.
    * mode `expect`: `store.approvals.create` + `cards.post` + `store.approvals.attach_card` + `waiter.expect`,
      one task per
-     approval awaiting its future linked to a cancellation token (as `bot.runs._await_linked` does).
+     approval awaiting its future linked to a cancellation token (as `ApprovalService.ask` does).
    * mode `request_approval`: one task per approval running the real `RunManager.request_approval` (what
      `input_func` awaits), with its `ApprovalRequest` (which holds the checkpoint text while it waits).
    Reported: process RSS growth of A / approvals (after `gc.collect()`), Redis `used_memory` growth / approvals,
@@ -77,13 +77,12 @@ async def used_memory(redis: Redis) -> int:
 async def key_sizes(redis: Redis, store: Store, approvals: Sequence[Sequence[str]]) -> dict[str, float]:
     """Mean `MEMORY USAGE` (bytes) of each per-approval key, over a sample of up to 200 approvals."""
     sample = list(approvals)[:: max(1, len(approvals) // 200)]
-    sizes: dict[str, list[int]] = {"approval_hash": [], "approval_text": [], "checkpoint": [], "card_index": []}
-    for approval_id, channel, ts in sample:
+    sizes: dict[str, list[int]] = {"approval_hash": [], "approval_text": [], "checkpoint": []}
+    for approval_id, _channel, _ts in sample:
         keys = {
             "approval_hash": store.keys.approval(approval_id),
             "approval_text": store.keys.texts(approval_id),  # its long texts, kept out of the hash
             "checkpoint": store.keys.checkpoint(approval_id),
-            "card_index": store.keys.card(channel, ts),
         }
         for kind, key in keys.items():
             size = await redis.memory_usage(key, samples=0)

@@ -1,12 +1,11 @@
---! keys: approval card outbox
+--! keys: approval outbox
 -- Note the message that shows an approval. If the approval was decided meanwhile (its timeout fired
 -- while Redis could not be told the card's ts), the card is due a redraw at once. Another card
 -- already attached wins ('other': the caller removes its own). Returns the approval's status.
--- A: id, channel, ts, retention (the card index entry's lifetime), now.
+-- A: id, channel, ts, now.
 local cur = redis.call('HMGET', K.approval, 'status', 'card_ts')
 if not cur[1] then return 'missing' end
 if cur[2] and cur[2] ~= '' and cur[2] ~= A.ts then return 'other' end
 redis.call('HSET', K.approval, 'card_channel', A.channel, 'card_ts', A.ts)
-redis.call('SET', K.card, A.id, 'EX', A.retention)
 if cur[1] ~= 'pending' then redis.call('ZADD', K.outbox, A.now, A.id) end
 return cur[1]

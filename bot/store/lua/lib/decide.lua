@@ -4,7 +4,7 @@
 -- cancel) and by sweep.lua for each approval whose deadline has passed.
 --
 -- k: approval, texts, votes, deadlines, outbox, audit; for a click also refused (this person's
---    refusal notice about it) and card (the clicked message's card index entry).
+--    refusal was audited lately).
 -- a: id, outcome, by, now, feedback, card_channel, card_ts ('' unless a click), worker_channels
 --    (the prefix of the workers' pub/sub channels), audit_minid, retention, check_auth ('1': apply the
 --    approver rules), groups_ok ('1': the caller checked the user groups), card_grace, attach ('1':
@@ -33,7 +33,6 @@ local function decide(k, a)
       -- the only one whose buttons carry this approval's id, and the card can be redrawn again)
       if a.attach ~= '1' and status == 'pending' then return {'unattached', {}} end
       redis.call('HSET', k.approval, 'card_ts', a.card_ts)
-      redis.call('SET', k.card, a.id, 'EX', a.retention)
       if status ~= 'pending' then redis.call('ZADD', k.outbox, tonumber(a.now), a.id) end
     elseif shown_ts ~= a.card_ts then return {'mismatch', {}} end
   end

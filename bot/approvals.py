@@ -256,7 +256,7 @@ class ApprovalService:
             await asyncio.sleep(0.01)
             result = await step(attach=time.monotonic() >= deadline)
         if result.status == "check_groups" and result.approval is not None:
-            if await self._directory.in_any_group(user, result.approval.approver_ids):
+            if await self._directory.in_any_group(user, result.approval.approvers):
                 return await step(groups_ok=True)
             await self.store.audit.append(
                 "refused",
@@ -336,7 +336,7 @@ def new_approval(
         if request.kind == "message" or settings.timeout_approves_tools
         else "reject",
         required_approvals=settings.required_approvals,
-        approvers=settings.approvers_spec,
+        approvers=settings.approvers,
         allow_self_approval=int(settings.allow_self_approval),
         kind=request.kind,
         tool_name=request.tool_name,
@@ -365,7 +365,7 @@ def refusal_text(result: DecideResult) -> str:
             " is false). Nothing changed."
         )
     if result.status == "not_allowed" and approval is not None:
-        return f"Only {people_refs(approval.approver_ids)} may decide this approval. Nothing changed."
+        return f"Only {people_refs(approval.approvers)} may decide this approval. Nothing changed."
     if result.status == "already" and approval is not None:
         if approval.status == "timed_out":
             return "Too late: this approval already timed out."

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -26,7 +27,7 @@ class Directory:
         self._groups[group_id] = (time.monotonic() + self._ttl, members)
         return members
 
-    async def in_any_group(self, user: str, ids: list[str]) -> bool:
+    async def in_any_group(self, user: str, ids: Sequence[str]) -> bool:
         for group_id in ids:
             if group_id.startswith("S") and user in await self.group_members(group_id):
                 return True

@@ -28,7 +28,7 @@ SLACK_TS = re.compile(r"^\d{1,12}\.\d{1,8}$")
 def _encode(record: object) -> dict[str, str]:
     out: dict[str, str] = {}
     for key, value in asdict(record).items():  # type: ignore[call-overload]
-        out[key] = "" if value is None else str(value)
+        out[key] = ",".join(value) if isinstance(value, tuple) else "" if value is None else str(value)
     return out
 
 
@@ -54,6 +54,11 @@ def _number(kind: type[int] | type[float]) -> Converter:
     return lambda name, value: kind(value) if value else kind()
 
 
+def _ids(name: str, value: str) -> tuple[str, ...]:
+    """Comma-separated ids ("anyone", in records written before empty meant anyone: none)."""
+    return () if value in ("", "anyone") else tuple(value.split(","))
+
+
 def _one_of(allowed: tuple[str, ...]) -> Converter:
     def convert(name: str, value: str) -> str:
         if value not in allowed:
@@ -64,13 +69,16 @@ def _one_of(allowed: tuple[str, ...]) -> Converter:
 
 
 def _converter(hint: Any) -> Converter:
-    """How a stored string becomes a value of the type `hint` (str, int, float or a Literal of strings)."""
+    """How a stored string becomes a value of the type `hint` (str, int, float, a Literal of strings, or
+    a tuple of ids)."""
     if hint is str:
         return _text
     if hint is int or hint is float:
         return _number(hint)
     if get_origin(hint) is Literal and all(isinstance(arg, str) for arg in get_args(hint)):
         return _one_of(get_args(hint))
+    if hint == tuple[str, ...]:
+        return _ids
     raise TypeError(f"records cannot store a field of type {hint!r}")
 
 
@@ -140,7 +148,7 @@ class ApprovalRecord:
     timeout_outcome: str = "reject"
     status: ApprovalStatus = "pending"
     required_approvals: int = 1
-    approvers: str = "anyone"  # "anyone", or user (U…/W…) and user group (S…) ids, comma-separated
+    approvers: tuple[str, ...] = ()  # user (U…/W…) and user group (S…) ids who may decide; empty: anyone
     allow_self_approval: int = 0
     votes: str = ""  # ids of who approved so far, comma-separated (quorum)
     consumed: int = 0  # 1 once a worker has continued the run with this decision
@@ -172,10 +180,6 @@ class ApprovalRecord:
     @property
     def voters(self) -> list[str]:
         return [v for v in self.votes.split(",") if v]
-
-    @property
-    def approver_ids(self) -> list[str]:
-        return [] if self.approvers in ("", "anyone") else self.approvers.split(",")
 
     def decision(self) -> Decision:
         """The decision as the agent gets it, bound to the digest of what the reviewer saw."""
@@ -210,7 +214,3 @@ class ChannelSettings:
     risk_words: tuple[str, ...] = DEFAULT_RISK_WORDS
     checkpoint_every: int = 0  # 0: off
     timeout_approves_tools: bool = False  # whether `timeout_outcome approve` also applies to tool calls and code
-
-    @property
-    def approvers_spec(self) -> str:
-        return ",".join(self.approvers) if self.approvers else "anyone"

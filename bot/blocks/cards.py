@@ -100,8 +100,8 @@ def timeout_meaning(outcome: str) -> str:
 
 def _who_decides(approval: ApprovalRecord) -> Block | None:
     parts: list[str] = []
-    if approval.approver_ids:
-        parts.append(f"Who may decide: {people_refs(approval.approver_ids)}")
+    if approval.approvers:
+        parts.append(f"Who may decide: {people_refs(approval.approvers)}")
     if approval.required_approvals > 1:
         voters = approval.voters
         line = f"*{len(voters)} of {approval.required_approvals} approvals*"

@@ -35,8 +35,8 @@ if str(REPO) not in sys.path:
 import aiohttp  # noqa: E402
 from aiohttp import web  # noqa: E402
 
-from bot.records import ApprovalRecord, RunRecord  # noqa: E402
 from bot.ids import new_run_id  # noqa: E402
+from bot.records import ApprovalRecord, RunRecord  # noqa: E402
 from bot.services import Services  # noqa: E402
 from bot.store import connect  # noqa: E402
 from tests.conftest import BOT_TOKEN, SIGNING_SECRET, RedisServer, free_port, start_redis  # noqa: E402

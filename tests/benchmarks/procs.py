@@ -218,7 +218,7 @@ class Bench:
     async def prepare(self, request: web.Request) -> web.Response:
         """Create `n` approvals owned by this worker, with cards, and a task awaiting each one.
 
-        mode `expect`: `create_approval` + `cards.post` + `attach_card` + `waiter.expect`, awaited like
+        mode `expect`: `store.approvals.create` + `cards.post` + `attach_card` + `waiter.expect`, awaited like
         linked to a token (what click_to_resume.py always did). mode `request_approval`: a task per approval running
         the real `RunManager.request_approval` (what `input_func` awaits; it also posts a thread message before
         and after the decision). Deadlines: `deadline_base` + `deadline_spread` * i / n, else 10 minutes.
@@ -262,7 +262,7 @@ class Bench:
                 self.tasks[approval_id] = asyncio.create_task(self._request(state, ask))
                 while True:  # until its card is posted and attached
                     stored = await services.store.approvals.get(approval_id)
-                    if stored is not None and stored.card_ts:  # expect() came before create_approval()
+                    if stored is not None and stored.card_ts:  # expect() came before store.approvals.create()
                         created[i] = [approval_id, stored.card_channel, stored.card_ts]
                         return
                     await asyncio.sleep(0.002)

@@ -15,7 +15,7 @@ from autogen_ext.models.cache import CHAT_CACHE_VALUE_TYPE
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from agents.models import dump_cached, load_cached
+from agents.model_cache import dump_cached, load_cached
 from bot.settings import Settings
 from bot.store.keys import MODEL_CACHE_SECONDS, Keys
 

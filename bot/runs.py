@@ -5,6 +5,10 @@ A run is owned by the worker that started it: its team runs here as a background
 turn, tool call or code run that needs a person goes to the approval service (bot/approvals.py),
 which posts the card and wakes the run when anyone, on any worker, decides it. Every write the owner
 makes to the run is fenced by the run's epoch, which goes up when another worker takes it over.
+
+Longer than our ~400-line guide on purpose: starting, asking, ending and taking over a run share the
+run's task, its state and its fencing, and read best as one class; its helpers live apart (the
+approval service, `threads`, `ledger`, `ids`).
 """
 
 from __future__ import annotations
@@ -24,7 +28,8 @@ from autogen_core import CancellationToken
 
 from agents.approver import AUTO, ApprovalCancelled, ApprovalRequest, Decision, Outcome
 from agents.input_func import make_input_func
-from agents.models import AsyncCacheStore, describe_model, load_model_client
+from agents.model_cache import AsyncCacheStore
+from agents.models import describe_model, load_model_client
 from agents.modes import InputPolicy, ModeGate, parse_mode
 from agents.teams import HUMAN, TeamOptions, build_team, preset_refusal, reviewer_of
 from bot.approvals import ApprovalService

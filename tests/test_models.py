@@ -18,15 +18,12 @@ from autogen_ext.models.cache import CHAT_CACHE_VALUE_TYPE, ChatCompletionCache
 from autogen_ext.models.replay import ReplayChatCompletionClient
 from redis.asyncio import Redis
 
+from agents.model_cache import AsyncChatCompletionCache, cache_key, dump_cached, load_cached
 from agents.models import (
     FALLBACK_PROVIDER,
-    AsyncChatCompletionCache,
     FallbackChatCompletionClient,
     ModelConfigError,
-    cache_key,
     describe_model,
-    dump_cached,
-    load_cached,
     load_model_client,
     read_model_config,
 )

@@ -25,7 +25,8 @@ from bot.blocks import (
     untrusted_parts,
 )
 from bot.commands import Invalid, parse_command
-from bot.devslack.server import SlackStandIn, validate_blocks
+from bot.devslack.blockkit import validate_blocks
+from bot.devslack.server import SlackStandIn
 from bot.durations import DurationError, parse_duration
 from bot.gate import parse
 from bot.records import ApprovalRecord, RunRecord

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import time
 from collections.abc import AsyncIterator, Callable
@@ -577,6 +579,99 @@ async def test_views_update_hash_conflict_and_not_found(
     stale = await api_error(client.views_update(view_id=view["id"], hash=view["hash"], view=changed))
     assert stale.response["error"] == "hash_conflict"
     assert (await api_error(client.views_update(view_id="V0NOPE", view=changed))).response["error"] == "not_found"
+
+
+def home_view(*texts: str) -> dict[str, Any]:
+    return {
+        "type": "home",
+        "callback_id": "home",
+        "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}} for text in texts],
+    }
+
+
+async def test_views_publish_keeps_each_users_home(standin: SlackStandIn, client: AsyncWebClient) -> None:
+    assert standin.home_view("U0ALICE") is None
+    first = (await client.views_publish(user_id="U0ALICE", view=home_view("*Your approvals*")))["view"]
+    assert first["type"] == "home" and first["id"].startswith("V") and first["hash"]
+    assert first["blocks"][0]["block_id"]  # filled in, as Slack does
+    home = standin.home_view("U0ALICE")
+    assert home is not None and home["id"] == first["id"] and home["blocks"][0]["text"]["text"] == "*Your approvals*"
+    assert standin.home_view("U0BOB") is None and standin.open_views() == []  # a home tab is no modal
+
+    second = await client.views_publish(user_id="U0ALICE", view=home_view("Nothing waiting"), hash=first["hash"])
+    assert second["view"]["id"] == first["id"] and second["view"]["hash"] != first["hash"]
+    stale = await api_error(client.views_publish(user_id="U0ALICE", view=home_view("late"), hash=first["hash"]))
+    assert stale.response["error"] == "hash_conflict"
+    assert (standin.home_view("U0ALICE") or {})["blocks"][0]["text"]["text"] == "Nothing waiting"
+
+    modal = await api_error(client.views_publish(user_id="U0ALICE", view=revise_modal()))
+    assert modal.response["error"] == "invalid_arguments"
+    assert "/view/type" in " ".join(modal.response["response_metadata"]["messages"])
+    too_big = await api_error(client.views_publish(user_id="U0BOB", view=home_view(*["x"] * 101)))
+    assert too_big.response["error"] == "invalid_arguments"
+    with_submit = home_view("x") | {"submit": {"type": "plain_text", "text": "Send"}}
+    assert (await api_error(client.views_publish(user_id="U0BOB", view=with_submit))).response["error"] == (
+        "invalid_arguments"
+    )
+    nobody = await api_error(client.views_publish(user_id="U0NOBODY", view=home_view("x")))
+    assert nobody.response["error"] == "user_not_found"
+    assert standin.home_view("U0BOB") is None
+    assert [c.ok for c in standin.calls("views.publish")] == [True, True, False, False, False, False, False]
+
+    async with aiohttp.ClientSession() as http, http.get(f"{standin.base_url}/_control/state") as r:
+        assert (await r.json())["homes"]["U0ALICE"]["id"] == first["id"]
+    standin.reset()
+    assert standin.home_view("U0ALICE") is None
+
+
+def button(**fields: Any) -> dict[str, Any]:
+    return {"type": "button", "action_id": "go", "text": {"type": "plain_text", "text": "Go"}} | fields
+
+
+@pytest.mark.parametrize(
+    ("blocks", "pointer"),
+    [
+        ([{"type": "header", "text": {"type": "plain_text", "text": "h" * 151}}], "/blocks/0/text/text"),
+        (
+            [{"type": "actions", "elements": [button(text={"type": "plain_text", "text": "b" * 76})]}],
+            "/blocks/0/elements/0/text/text",
+        ),
+        ([{"type": "actions", "elements": [button(style="green")]}], "/blocks/0/elements/0/style"),
+        ([{"type": "actions", "elements": [button(value="v" * 2001)]}], "/blocks/0/elements/0/value"),
+        ([{"type": "actions", "elements": [button(action_id=f"a{i}") for i in range(26)]}], "/blocks/0/elements"),
+        (
+            [{"type": "section", "text": {"type": "mrkdwn", "text": "x"}, "accessory": button(url="u" * 3001)}],
+            "/blocks/0/accessory/url",
+        ),
+        ([{"type": "section"}], "/blocks/0"),
+        ([{"type": "divider", "block_id": "b" * 256}], "/blocks/0/block_id"),
+        ([{"type": "section", "fields": [{"type": "mrkdwn", "text": "f"}] * 11}], "/blocks/0/fields"),
+        ([{"type": "divider", "block_id": "d"}, {"type": "divider", "block_id": "d"}], "/blocks/1/block_id"),
+        ([{"type": "actions", "elements": [button(), button()]}], "/blocks/0/elements/1/action_id"),
+        ([{"type": "header", "text": {"type": "mrkdwn", "text": "h"}}], "/blocks/0/text"),
+        ([{"type": "section", "text": {"type": "mrkdwn", "text": ""}}], "/blocks/0/text/text"),
+        ([{"type": "carousel"}], "/blocks/0/type"),
+        ([{"type": {"not": "a type"}}], "/blocks/0/type"),
+    ],
+)
+async def test_refused_blocks_answer_invalid_blocks_with_a_pointer(
+    client: AsyncWebClient, blocks: list[dict[str, Any]], pointer: str
+) -> None:
+    err = await api_error(client.chat_postMessage(channel="C0GENERAL", text="x", blocks=blocks))
+    assert err.response["error"] == "invalid_blocks"
+    assert any(pointer in m and "[json-pointer:/blocks" in m for m in err.response["errors"]), err.response["errors"]
+    assert err.response["response_metadata"]["messages"] == err.response["errors"]
+
+
+async def test_signature_is_slacks_even_for_bytes_that_are_not_utf8(standin: SlackStandIn) -> None:
+    verifier = SignatureVerifier(SECRET)
+    text = b"command=%2Fagent&text=hi"
+    headers = standin.sign(text, timestamp=1700000000)
+    assert headers["X-Slack-Request-Timestamp"] == "1700000000"
+    assert headers["X-Slack-Signature"] == verifier.generate_signature(timestamp="1700000000", body=text)
+    raw = b"text=\xff\xfe"
+    expected = "v0=" + hmac.new(SECRET.encode(), b"v0:1700000000:" + raw, hashlib.sha256).hexdigest()
+    assert standin.sign(raw, timestamp=1700000000)["X-Slack-Signature"] == expected
 
 
 # ------------------------------------------------------------------------------------------------ helpers / control

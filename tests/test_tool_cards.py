@@ -16,7 +16,7 @@ from bot.blocks import (
     show_setting,
 )
 from bot.commands import SetConfig, parse_command
-from bot.devslack.server import _validate_view, validate_blocks
+from bot.devslack.blockkit import validate_blocks, validate_view
 from bot.records import ApprovalRecord, ChannelSettings
 from tests.conftest import block_texts
 
@@ -87,13 +87,13 @@ def test_code_card_and_decided_edit() -> None:
 def test_tool_revise_modal_prefills_the_arguments() -> None:
     arguments = json.dumps({"to": "bob@example.com"}, indent=2)
     view = build_revise_modal(record(arguments=arguments), metadata="m")
-    assert _validate_view(view) is None
+    assert validate_view(view) is None
     inputs = {b["block_id"]: b for b in view["blocks"] if b["type"] == "input"}
     assert inputs["arguments"]["element"]["initial_value"] == arguments
     assert inputs["feedback"]["optional"] is True and "reject:" in inputs["feedback"]["hint"]["text"]
     huge = json.dumps({"body": "x" * 3500})
     view = build_revise_modal(record(arguments=huge, proposal=huge), metadata="m")
-    assert _validate_view(view) is None
+    assert validate_view(view) is None
     assert [b["block_id"] for b in view["blocks"] if b["type"] == "input"] == ["feedback"]
 
 

@@ -1,0 +1,331 @@
+"""Block Kit checks: what Slack refuses in blocks and views, reported with Slack's error codes and JSON pointers.
+
+Two layers:
+
+* slack_sdk's models (``slack_sdk.models.blocks.Block.parse(...)``, ``slack_sdk.models.views.View``, and
+  ``validate_json()`` on every object of the parsed tree) check the per-component rules they know: lengths of
+  header / button / section / label texts, of block_id, action_id, button values and urls, element and field
+  counts, a section's text or fields, button styles, a home view without submit / close, the lengths of a view's
+  title / submit / close, callback_id and private_metadata.
+* Our own checks add what slack_sdk does not check: the surface limits (50 blocks in a message, 100 in a modal or
+  App Home, 12,000 characters of block text in a message), the block types accepted, well-formed text objects
+  (a string, not empty, at most 3,000 characters; plain_text where Slack requires it), field texts of at most
+  2,000 characters, unique block_id and action_id, input blocks with an element and a sane ``max_length``, views
+  of type modal or home with a title (modals) and a submit button when they hold inputs, external_id's length.
+  They also count a section's fields and measure action_id in actions / context blocks, which slack_sdk does too
+  but only for the fields and elements it can read (it skips the others).
+
+A problem is reported once: slack_sdk's finding is dropped when our own check already reported one at, above or
+below the same JSON pointer (slack_sdk stops at the first broken rule of an object and knows no pointers).
+"""
+
+from __future__ import annotations
+
+import copy
+import secrets
+from typing import Any, Final, cast
+
+from slack_sdk.errors import SlackObjectFormationError
+from slack_sdk.models.basic_objects import JsonObject
+from slack_sdk.models.blocks import Block, TextObject
+from slack_sdk.models.views import View
+
+__all__ = [
+    "MAX_MESSAGE_BLOCKS",
+    "MAX_TEXT_OBJECT",
+    "MAX_TOTAL_BLOCK_TEXT",
+    "MAX_VIEW_BLOCKS",
+    "normalize_blocks",
+    "validate_blocks",
+    "validate_view",
+]
+
+MAX_MESSAGE_BLOCKS: Final = 50
+MAX_VIEW_BLOCKS: Final = 100  # modals and App Home
+MAX_TEXT_OBJECT: Final = 3000
+MAX_FIELD_TEXT: Final = 2000
+MAX_TOTAL_BLOCK_TEXT: Final = 12000
+BLOCK_TYPES: Final = frozenset(
+    {
+        "section",
+        "actions",
+        "context",
+        "header",
+        "divider",
+        "input",
+        "image",
+        "rich_text",
+        "video",
+        "file",
+        "markdown",
+        "table",
+        "context_actions",
+    }
+)
+# What slack_sdk's constructors and validators raise on a malformed payload (a missing key, a number for a text...).
+_SDK_ERRORS: Final = (SlackObjectFormationError, TypeError, KeyError, AttributeError, ValueError)
+
+Problem = tuple[str, str]  # (JSON pointer, message)
+
+
+# --------------------------------------------------------------------------------------------------- slack_sdk layer
+
+
+def _reason(exc: Exception) -> str:
+    return f"missing {exc.args[0]!r}" if isinstance(exc, KeyError) and exc.args else str(exc)
+
+
+def _pointer_of(obj: JsonObject, pointer: str, message: str) -> str:
+    """Where a broken slack_sdk rule points: its message starts with the attribute it is about (``text attribute
+    cannot exceed 150 characters``); a length rule on a text object points at the object's ``text``."""
+    name = message.split(" ", 1)[0]
+    value = getattr(obj, name, None) if name in obj.attributes else None
+    if value is None:
+        return pointer
+    if isinstance(value, TextObject) and "characters" in message:
+        return f"{pointer}/{name}/text"
+    return f"{pointer}/{name}"
+
+
+def _sdk_walk(obj: JsonObject, pointer: str) -> list[Problem]:
+    """``validate_json()`` on obj and every model object under it (what ``to_dict()`` does), with JSON pointers."""
+    try:
+        obj.validate_json()
+    except SlackObjectFormationError as exc:
+        return [(_pointer_of(obj, pointer, str(exc)), str(exc))]
+    except _SDK_ERRORS as exc:
+        return [(pointer, f"invalid value ({_reason(exc)})")]
+    found: list[Problem] = []
+    for name in sorted(obj.attributes):
+        value = getattr(obj, name, None)
+        if isinstance(value, JsonObject):
+            found.extend(_sdk_walk(value, f"{pointer}/{name}"))
+        elif isinstance(value, list | tuple):
+            for i, item in enumerate(value):
+                if isinstance(item, JsonObject):
+                    found.extend(_sdk_walk(item, f"{pointer}/{name}/{i}"))
+    return found
+
+
+def _sdk_block_problems(block: dict[str, Any], pointer: str) -> list[Problem]:
+    try:
+        parsed = Block.parse(copy.deepcopy(block))
+    except _SDK_ERRORS as exc:
+        return [(pointer, f"invalid {block.get('type')} block ({_reason(exc)})")]
+    return [] if parsed is None else _sdk_walk(parsed, pointer)
+
+
+def _sdk_view_problems(view: dict[str, Any]) -> list[Problem]:
+    """slack_sdk's rules of the view object itself; its blocks are checked by :func:`validate_blocks`."""
+    try:
+        parsed = View(**{k: copy.deepcopy(v) for k, v in view.items() if k != "blocks"})
+    except _SDK_ERRORS as exc:
+        return [("/view", f"invalid view ({_reason(exc)})")]
+    # Without blocks View holds [], which its "between 1 and 100 blocks" rule refuses; the blocks are ours to check.
+    parsed.blocks = None  # type: ignore[assignment]
+    return _sdk_walk(parsed, "/view")
+
+
+def _overlaps(pointer: str, own: list[Problem]) -> bool:
+    """True when one of our own problems (other than the whole list's, pointer "") sits at, above or below pointer."""
+    return any(
+        mine != "" and (mine == pointer or mine.startswith(f"{pointer}/") or pointer.startswith(f"{mine}/"))
+        for mine, _ in own
+    )
+
+
+# --------------------------------------------------------------------------------------------------- our own layer
+
+
+def _text_objects(node: Any, pointer: str) -> list[tuple[str, dict[str, Any]]]:
+    """Every text object (plain_text / mrkdwn) under node, with its JSON pointer."""
+    found: list[tuple[str, dict[str, Any]]] = []
+    if isinstance(node, dict):
+        if node.get("type") in ("plain_text", "mrkdwn") and "text" in node:
+            found.append((pointer, node))
+        else:
+            for key, value in node.items():
+                found.extend(_text_objects(value, f"{pointer}/{key}"))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            found.extend(_text_objects(value, f"{pointer}/{i}"))
+    return found
+
+
+def _is_plain_text(obj: Any) -> bool:
+    return isinstance(obj, dict) and obj.get("type") == "plain_text"
+
+
+def _own_block_problems(blocks: list[dict[str, Any]], max_blocks: int) -> tuple[list[Problem], int]:
+    """Our own rules; returns the problems (pointers below ``/blocks``) and the total length of all texts."""
+    problems: list[Problem] = []
+
+    def err(msg: str, ptr: str) -> None:
+        problems.append((ptr, msg))
+
+    if len(blocks) > max_blocks:
+        err(f"no more than {max_blocks} items allowed", "")
+    block_ids: set[str] = set()
+    for i, block in enumerate(blocks):
+        p = f"/{i}"
+        btype = block.get("type")
+        if not isinstance(btype, str) or btype not in BLOCK_TYPES:
+            err(f"unknown or missing block type {btype!r}", f"{p}/type")
+            continue
+        block_id = block.get("block_id")
+        if block_id is not None:
+            if not isinstance(block_id, str) or not block_id:
+                err("block_id must be a non-empty string", f"{p}/block_id")
+            else:
+                if block_id in block_ids:
+                    err(f"duplicate block_id {block_id!r}", f"{p}/block_id")
+                block_ids.add(block_id)
+        if btype == "section":
+            fields = block.get("fields")
+            if fields is not None:
+                if not isinstance(fields, list) or len(fields) > 10:  # (slack_sdk counts only the fields it can read)
+                    err("fields must be an array of at most 10 items", f"{p}/fields")
+                else:
+                    for j, fld in enumerate(fields):
+                        text = fld.get("text") if isinstance(fld, dict) else None
+                        if isinstance(text, str) and len(text) > MAX_FIELD_TEXT:
+                            err(f"must be less than {MAX_FIELD_TEXT + 1} characters", f"{p}/fields/{j}/text")
+        elif btype == "header":
+            if not _is_plain_text(block.get("text")):
+                err("header text must be a plain_text object", f"{p}/text")
+        elif btype in ("actions", "context"):
+            elements = block.get("elements")
+            if not isinstance(elements, list) or not elements:
+                err("must provide at least one element", f"{p}/elements")
+                elements = []
+            action_ids: set[str] = set()
+            for j, element in enumerate(elements):
+                if not isinstance(element, dict):
+                    err("element must be an object", f"{p}/elements/{j}")
+                    continue
+                action_id = element.get("action_id")
+                if isinstance(action_id, str):
+                    if len(action_id) > 255:  # (slack_sdk checks it too, but skips element types it does not know)
+                        err("must be less than 256 characters", f"{p}/elements/{j}/action_id")
+                    if action_id in action_ids:
+                        err(f"duplicate action_id {action_id!r}", f"{p}/elements/{j}/action_id")
+                    action_ids.add(action_id)
+                if element.get("type") == "button" and not _is_plain_text(element.get("text")):
+                    err("button text must be a plain_text object", f"{p}/elements/{j}/text")
+        elif btype == "input":
+            element = block.get("element")
+            if not isinstance(element, dict):
+                err("input block requires an element", f"{p}/element")
+            if not _is_plain_text(block.get("label")):
+                err("input label must be a plain_text object", f"{p}/label")
+            if isinstance(element, dict) and element.get("type") == "plain_text_input":
+                max_length = element.get("max_length")
+                if max_length is not None and (not isinstance(max_length, int) or not 1 <= max_length <= 3000):
+                    err("max_length must be between 1 and 3000", f"{p}/element/max_length")
+    total = 0
+    for ptr, obj in _text_objects(blocks, ""):
+        text = obj.get("text")
+        if not isinstance(text, str):
+            err("text must be a string", f"{ptr}/text")
+            continue
+        if not text:
+            err("must be more than 0 characters", f"{ptr}/text")
+        elif len(text) > MAX_TEXT_OBJECT:
+            err(f"must be less than {MAX_TEXT_OBJECT + 1} characters", f"{ptr}/text")
+        total += len(text)
+    return problems, total
+
+
+# --------------------------------------------------------------------------------------------------- the checks
+
+
+def validate_blocks(
+    blocks: Any, *, max_blocks: int = MAX_MESSAGE_BLOCKS, surface: str = "message"
+) -> tuple[str, list[str]] | None:
+    """Check Block Kit blocks the way Slack does (the subset of rules that matters here).
+
+    ``surface`` is ``"message"`` (which also limits the total text) or a view's (``"view"``, ``"modal"``,
+    ``"home"``). Returns ``None`` when valid, else ``(error_code, messages)`` with Slack's error code
+    (``invalid_blocks_format``, ``invalid_blocks`` or ``msg_blocks_too_long``) and messages carrying JSON pointers
+    like Slack's.
+    """
+    if not isinstance(blocks, list) or not all(isinstance(b, dict) for b in blocks):
+        return "invalid_blocks_format", ["blocks must be an array of objects [json-pointer:/blocks]"]
+    checked = cast(list[dict[str, Any]], blocks)
+    own, total = _own_block_problems(checked, max_blocks)
+    sdk = [
+        problem
+        for i, block in enumerate(checked)
+        if isinstance(block.get("type"), str) and block["type"] in BLOCK_TYPES
+        for problem in _sdk_block_problems(block, f"/{i}")
+    ]
+    problems = own + [(ptr, msg) for ptr, msg in sdk if not _overlaps(ptr, own)]
+    if problems:
+        return "invalid_blocks", [f"{msg} [json-pointer:/blocks{ptr}]" for ptr, msg in problems]
+    if surface == "message" and total > MAX_TOTAL_BLOCK_TEXT:
+        return "msg_blocks_too_long", [f"total text of all blocks is {total} characters [json-pointer:/blocks]"]
+    return None
+
+
+def _under_view(message: str) -> str:
+    """A block problem's message with its pointer moved under the view: ``/blocks/0`` -> ``/view/blocks/0``."""
+    head, marker, tail = message.rpartition("[json-pointer:/blocks")
+    return f"{head}[json-pointer:/view/blocks{tail}" if marker else message
+
+
+def validate_view(view: Any) -> list[str] | None:
+    """Check a modal or App Home view; Slack answers ``invalid_arguments`` with these messages; None when valid."""
+    if not isinstance(view, dict):
+        return ["view must be an object [json-pointer:/view]"]
+    own: list[Problem] = []
+    vtype = view.get("type")
+    if vtype not in ("modal", "home"):
+        own.append(("/view/type", "type must be modal or home"))
+    for key in ("title", "submit", "close"):
+        obj = view.get(key)
+        if obj is None:
+            if key == "title" and vtype == "modal":
+                own.append(("/view/title", "title is required"))
+            continue
+        if not _is_plain_text(obj) or not isinstance(obj.get("text"), str):
+            own.append((f"/view/{key}", f"{key} must be a plain_text object"))
+        elif not obj["text"]:
+            own.append((f"/view/{key}/text", f"{key} must be 1 to 24 characters"))
+    for key in ("callback_id", "private_metadata", "external_id"):
+        value = view.get(key)
+        if value is not None and not isinstance(value, str):
+            own.append((f"/view/{key}", f"{key} must be a string"))
+    external_id = view.get("external_id")
+    if isinstance(external_id, str) and len(external_id) > 255:
+        own.append(("/view/external_id", "external_id must be a string of at most 255 characters"))
+    blocks = view.get("blocks")
+    problem = validate_blocks(blocks, max_blocks=MAX_VIEW_BLOCKS, surface="view")
+    block_messages = [] if problem is None else [_under_view(m) for m in problem[1]]
+    if (
+        problem is None
+        and isinstance(blocks, list)
+        and any(b.get("type") == "input" for b in blocks)
+        and view.get("submit") is None
+        and vtype == "modal"
+    ):
+        own.append(("/view/submit", "submit is required when an input block is present"))
+    sdk = [(ptr, msg) for ptr, msg in _sdk_view_problems(view) if not _overlaps(ptr, own)]
+    messages = [f"{msg} [json-pointer:{ptr}]" for ptr, msg in own] + block_messages
+    return messages + [f"{msg} [json-pointer:{ptr}]" for ptr, msg in sdk] or None
+
+
+def normalize_blocks(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Copy blocks and give every block a block_id and every interactive element an action_id, as Slack does."""
+    result = copy.deepcopy(blocks)
+    for block in result:
+        block.setdefault("block_id", secrets.token_urlsafe(3))
+        elements: list[Any] = []
+        if isinstance(block.get("elements"), list) and block.get("type") == "actions":
+            elements = block["elements"]
+        for key in ("accessory", "element"):
+            if isinstance(block.get(key), dict):
+                elements.append(block[key])
+        for element in elements:
+            if isinstance(element, dict) and element.get("type") not in (None, "image", "plain_text", "mrkdwn"):
+                element.setdefault("action_id", secrets.token_urlsafe(3))
+    return result

@@ -1,0 +1,273 @@
+"""The dev page and its control API: ``/`` and ``/static/*`` serve the Slack-like page (``static/``), which
+long-polls ``/_control/state?since=<version>`` and acts through ``/_control/*`` (commands, clicks, modals, typed
+messages, injected failures, reset) — the stand-in's Python API over JSON, guarded against other sites."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import math
+import re
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final, cast
+
+import aiohttp
+from aiohttp import web
+
+from bot.devslack.model import APP_ID, BOT_ID, BOT_NAME, BOT_USER_ID, TEAM_DOMAIN, TEAM_ID, TEAM_NAME, DeliveryResult
+from bot.devslack.workspace import Workspace
+
+if TYPE_CHECKING:
+    from bot.devslack.server import SlackStandIn
+
+STATIC_DIR: Final = Path(__file__).with_name("static")
+_STATIC_NAME: Final = re.compile(r"^[a-z0-9][a-z0-9_.-]*\.(html|css|js|svg)$")
+_CONTENT_TYPES: Final = {
+    "html": "text/html",
+    "css": "text/css",
+    "js": "text/javascript",
+    "svg": "image/svg+xml",
+}
+# The page loads nothing from elsewhere and runs no inline script: a last line of defence against markup injection.
+_PAGE_CSP: Final = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'none'"
+)
+MAX_POLL_WAIT: Final = 60.0
+LOOPBACK_NAMES: Final = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def _host_name(host: str) -> str:
+    """The name part of a Host header: ``127.0.0.1:3000`` -> ``127.0.0.1``, ``[::1]:3000`` -> ``::1``."""
+    if host.startswith("["):
+        return host[1 : host.find("]")] if "]" in host else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"ok": False, "error": message}, status=status)
+
+
+class Control:
+    """HTTP handlers of the page and of ``/_control/*``, acting through the stand-in's public methods."""
+
+    def __init__(self, ws: Workspace, stand_in: SlackStandIn) -> None:
+        self.ws = ws
+        self.stand_in = stand_in
+        self.loopback_only = False  # set by SlackStandIn.start() on a loopback host
+
+    @web.middleware
+    async def same_origin(self, request: web.Request, handler: Callable[[web.Request], Any]) -> web.StreamResponse:
+        """Control POSTs from a browser must come from the page itself: another site open in the same browser
+        must not be able to type commands or click cards (a simple cross-site POST carries an ``Origin``).
+        Served on loopback, only loopback host names are answered, so DNS rebinding cannot reach it either."""
+        if self.loopback_only and _host_name(request.host) not in LOOPBACK_NAMES:
+            return _error(403, "this local Slack answers only on 127.0.0.1 / localhost")
+        if request.method == "POST" and request.path.startswith("/_control/"):
+            origin = request.headers.get("Origin")
+            if origin is not None and origin != f"{request.scheme}://{request.host}":
+                return _error(403, "cross-origin control requests are not allowed")
+            if request.headers.get("Sec-Fetch-Site", "same-origin") not in ("same-origin", "none"):
+                return _error(403, "cross-site control requests are not allowed")
+        response = await handler(request)
+        return cast(web.StreamResponse, response)
+
+    async def _body(self, request: web.Request) -> dict[str, Any]:
+        self.ws.remember_base(request)
+        try:
+            body = await request.json() if request.body_exists else {}
+        except ValueError as exc:
+            raise web.HTTPBadRequest(
+                text=json.dumps({"ok": False, "error": "invalid_json"}), content_type="application/json"
+            ) from exc
+        if not isinstance(body, dict):
+            raise web.HTTPBadRequest(
+                text=json.dumps({"ok": False, "error": "body must be an object"}), content_type="application/json"
+            )
+        return body
+
+    # ------------------------------------------------------------------------------------------- people's actions
+
+    async def _deliver(self, request: web.Request, kind: str) -> web.Response:
+        body = await self._body(request)
+        s = self.stand_in
+        result: DeliveryResult
+        try:
+            if kind == "command":
+                result = await s.send_command(
+                    user=str(body["user"]),
+                    channel=str(body["channel"]),
+                    text=str(body.get("text", "")),
+                    command=str(body.get("command", "/agent")),
+                )
+            elif kind == "click":
+                value, as_seen = body.get("value"), body.get("as_seen")
+                if as_seen is not None and not isinstance(as_seen, dict):
+                    raise ValueError("as_seen must be a message object")
+                result = await s.click(
+                    user=str(body["user"]),
+                    channel=str(body["channel"]),
+                    ts=str(body["ts"]),
+                    action_id=str(body["action_id"]),
+                    value=None if value is None else str(value),
+                    as_seen=as_seen,
+                )
+            else:
+                values = body.get("values") or {}
+                if not isinstance(values, dict):
+                    raise ValueError("values must be an object {block_id: {action_id: value}}")
+                result = await s.submit_view(user=str(body["user"]), view_id=str(body["view_id"]), values=values)
+        except KeyError as exc:
+            return _error(400, f"missing field {exc.args[0]!r}")
+        except ValueError as exc:
+            return _error(400, str(exc))
+        except RuntimeError as exc:
+            return _error(409, str(exc))
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            return _error(502, f"delivery to the bot failed: {exc!r}")
+        return web.json_response(asdict(result))
+
+    async def handle_command(self, request: web.Request) -> web.Response:
+        return await self._deliver(request, "command")
+
+    async def handle_click(self, request: web.Request) -> web.Response:
+        return await self._deliver(request, "click")
+
+    async def handle_submit_view(self, request: web.Request) -> web.Response:
+        return await self._deliver(request, "submit_view")
+
+    async def handle_close_view(self, request: web.Request) -> web.Response:
+        body = await self._body(request)
+        try:
+            result = await self.stand_in.close_view(user=str(body["user"]), view_id=str(body["view_id"]))
+        except KeyError as exc:
+            return _error(400, f"missing field {exc.args[0]!r}")
+        except ValueError as exc:
+            return _error(400, str(exc))
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            return _error(502, f"delivery to the bot failed: {exc!r}")
+        return web.json_response({"ok": True, "delivered": None if result is None else asdict(result)})
+
+    async def handle_message(self, request: web.Request) -> web.Response:
+        body = await self._body(request)
+        thread_ts = body.get("thread_ts")
+        try:
+            message = self.stand_in.post_user_message(
+                user=str(body["user"]),
+                channel=str(body["channel"]),
+                text=str(body.get("text", "")),
+                thread_ts=None if thread_ts in (None, "") else str(thread_ts),
+            )
+        except KeyError as exc:
+            return _error(400, f"missing field {exc.args[0]!r}")
+        except ValueError as exc:
+            return _error(400, str(exc))
+        return web.json_response({"ok": True, "message": message})
+
+    # ------------------------------------------------------------------------------------------- workspace
+
+    async def handle_calls(self, request: web.Request) -> web.Response:
+        method = request.query.get("method") or None
+        return web.json_response({"ok": True, "calls": [asdict(c) for c in self.stand_in.calls(method)]})
+
+    async def handle_state(self, request: web.Request) -> web.Response:
+        """The whole workspace as JSON. With ``?since=<version>`` (and the ``instance`` it came from) this is a long
+        poll: it answers when the version moves past ``since``, or after ``wait`` seconds (default 25)."""
+        self.ws.remember_base(request)
+        since_raw = request.query.get("since")
+        if since_raw is not None:
+            try:
+                since = int(since_raw)
+                wait = float(request.query.get("wait", "25"))
+                if not math.isfinite(wait):
+                    raise ValueError(wait)
+                wait = min(max(wait, 0.0), MAX_POLL_WAIT)
+            except ValueError:
+                return _error(400, "since must be an integer and wait a number of seconds")
+            instance = request.query.get("instance") or self.ws.instance
+            if instance == self.ws.instance and since >= 0:
+                await self._wait_past(since, wait)
+        return web.json_response(self.state(), headers={"Cache-Control": "no-store"})
+
+    async def _wait_past(self, version: int, wait: float) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
+        while self.ws.version <= version and not self.ws.closing:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return
+            event = self.ws.change_event(loop)
+            try:
+                async with asyncio.timeout(remaining):
+                    await event.wait()
+            except TimeoutError:
+                return
+
+    def state(self) -> dict[str, Any]:
+        s = self.stand_in
+        return {
+            "ok": True,
+            "version": self.ws.version,
+            "instance": self.ws.instance,
+            "team": {"id": TEAM_ID, "domain": TEAM_DOMAIN, "name": TEAM_NAME},
+            "bot": {"user_id": BOT_USER_ID, "bot_id": BOT_ID, "app_id": APP_ID, "name": BOT_NAME},
+            "events_url": self.ws.events_url,
+            "users": [asdict(u) for u in self.ws.users.values()],
+            "channels": [asdict(c) for c in self.ws.channels.values()],
+            "usergroups": copy.deepcopy(self.ws.usergroups),
+            "messages": {cid: s.messages(cid) for cid in self.ws.messages},
+            "ephemerals": s.ephemerals(),
+            "views": s.open_views(),
+            "homes": {uid: s.home_view(uid) for uid in self.ws.homes},
+        }
+
+    async def handle_reset(self, request: web.Request) -> web.Response:
+        self.stand_in.reset()
+        return web.json_response({"ok": True})
+
+    async def handle_fail(self, request: web.Request) -> web.Response:
+        body = await self._body(request)
+        try:
+            self.stand_in.fail(
+                method=str(body["method"]),
+                status=int(body.get("status", 429)),
+                error=str(body.get("error", "ratelimited")),
+                count=int(body.get("count", 1)),
+                retry_after=int(body.get("retry_after", 1)),
+            )
+        except KeyError as exc:
+            return _error(400, f"missing field {exc.args[0]!r}")
+        except (TypeError, ValueError) as exc:
+            return _error(400, str(exc))
+        return web.json_response({"ok": True})
+
+    # ------------------------------------------------------------------------------------------- the page
+
+    async def handle_page(self, request: web.Request) -> web.StreamResponse:
+        self.ws.remember_base(request)
+        return self._static_file("index.html")
+
+    async def handle_static(self, request: web.Request) -> web.StreamResponse:
+        return self._static_file(request.match_info["name"])
+
+    async def handle_favicon(self, request: web.Request) -> web.StreamResponse:
+        return self._static_file("favicon.svg")
+
+    @staticmethod
+    def _static_file(name: str) -> web.StreamResponse:
+        match = _STATIC_NAME.match(name)
+        path = STATIC_DIR / name
+        if match is None or not path.is_file():
+            return web.Response(status=404, text="not found")
+        headers = {
+            "Content-Type": f"{_CONTENT_TYPES[match.group(1)]}; charset=utf-8",
+            "Cache-Control": "no-cache",
+            "X-Content-Type-Options": "nosniff",
+        }
+        if name.endswith(".html"):
+            headers["Content-Security-Policy"] = _PAGE_CSP
+            headers["Referrer-Policy"] = "no-referrer"
+        return web.Response(body=path.read_bytes(), headers=headers)

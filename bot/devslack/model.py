@@ -1,0 +1,187 @@
+"""The stand-in's vocabulary: the workspace's fixed ids and limits, the public records tests see (users, channels,
+recorded calls, delivery results, held calls), and the internal records the workspace state is made of."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+TEAM_ID: Final = "T0DEV"
+TEAM_DOMAIN: Final = "dev-workspace"
+TEAM_NAME: Final = "Dev Workspace"
+APP_ID: Final = "A0DEV"
+BOT_USER_ID: Final = "U0BOT"
+BOT_ID: Final = "B0BOT"
+BOT_NAME: Final = "approvals-bot"
+VERIFICATION_TOKEN: Final = "deprecated-verification-token"
+
+MAX_MESSAGE_TEXT: Final = 40000
+RESPONSE_URL_TTL: Final = 30 * 60.0
+RESPONSE_URL_USES: Final = 5
+VIEW_STACK_LIMIT: Final = 3
+DELIVERY_TIMEOUT: Final = 30.0
+
+ApiMethod = Callable[[dict[str, Any]], dict[str, Any]]  # a Web API method: its arguments -> the answer's fields
+
+
+# --------------------------------------------------------------------------------------------------- public records
+
+
+@dataclass(frozen=True)
+class DevUser:
+    id: str
+    name: str
+    real_name: str
+    is_admin: bool = False
+
+
+@dataclass(frozen=True)
+class DevChannel:
+    id: str
+    name: str
+    is_private: bool = False
+
+
+@dataclass(frozen=True)
+class RecordedCall:
+    method: str
+    args: dict[str, Any]
+    at: float
+    ok: bool
+
+
+@dataclass(frozen=True)
+class DeliveryResult:
+    """The bot's HTTP answer to a delivered command or interaction."""
+
+    status: int
+    body: str
+    json: Any | None
+    elapsed: float = 0.0  # seconds the bot took to answer (Slack gives up after 3 s)
+
+
+@dataclass
+class HeldCall:
+    """A Web API call held by :meth:`SlackStandIn.hold`: ``arrived`` is set when it came in (its arguments are
+    then in ``args``); it is answered once :meth:`release` is called."""
+
+    method: str
+    when: Callable[[dict[str, Any]], bool] | None
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    released: asyncio.Event = field(default_factory=asyncio.Event)
+    args: dict[str, Any] | None = None
+
+    def release(self) -> None:
+        self.released.set()
+
+
+def default_users() -> tuple[DevUser, ...]:
+    return (
+        DevUser(id="U0ALICE", name="alice", real_name="Alice Example"),
+        DevUser(id="U0BOB", name="bob", real_name="Bob Example"),
+        DevUser(id="U0CAROL", name="carol", real_name="Carol Example"),
+    )
+
+
+def default_channels() -> tuple[DevChannel, ...]:
+    return (
+        DevChannel(id="C0GENERAL", name="general"),
+        DevChannel(id="C0RANDOM", name="random"),
+        DevChannel(id="C0APPROVALS", name="approvals"),
+        DevChannel(id="C0SALES", name="sales"),
+    )
+
+
+def default_usergroups() -> dict[str, list[str]]:
+    return {"S0APPROVERS": ["U0ALICE", "U0BOB"]}
+
+
+# --------------------------------------------------------------------------------------------------- internal records
+
+
+class ApiError(Exception):
+    """A Web API refusal: answered as ``{"ok": false, "error": error, **extra}``."""
+
+    def __init__(self, error: str, **extra: Any) -> None:
+        super().__init__(error)
+        self.error = error
+        self.extra = extra
+
+
+@dataclass
+class Message:
+    channel: str
+    ts: str
+    text: str
+    blocks: list[dict[str, Any]]
+    thread_ts: str | None = None
+    user: str = BOT_USER_ID
+    bot_id: str | None = BOT_ID
+    attachments: list[Any] | None = None
+    files: list[dict[str, Any]] = field(default_factory=list)
+    metadata: Any | None = None
+    edited: bool = False
+    edit_count: int = 0
+    edited_ts: str | None = None
+
+
+@dataclass
+class Ephemeral:
+    channel: str
+    user: str
+    ts: str
+    text: str
+    blocks: list[dict[str, Any]]
+    thread_ts: str | None = None
+
+
+@dataclass
+class Trigger:
+    id: str
+    user: str
+    issued: float
+    used: bool = False
+
+
+@dataclass
+class ResponseUrl:
+    id: str
+    user: str
+    channel: str
+    issued: float
+    source_ts: str | None = None  # message the interaction came from (None for slash commands)
+    source_ephemeral: bool = False
+    thread_ts: str | None = None
+    uses: int = 0
+
+
+@dataclass
+class View:
+    """A modal on a user's stack, or a user's published App Home (``view["type"] == "home"``)."""
+
+    id: str
+    user: str
+    view: dict[str, Any]
+    hash: str
+    root_id: str
+    previous_id: str | None = None
+    errors: dict[str, str] | None = None
+    open: bool = True
+
+
+@dataclass
+class Upload:
+    id: str
+    filename: str
+    length: int
+    content: bytes | None = None
+
+
+@dataclass
+class Fault:
+    status: int
+    error: str
+    remaining: int
+    retry_after: int

@@ -1,0 +1,229 @@
+"""The workspace state every part of the stand-in shares: configuration, people and channels, what was posted,
+opened and called, the change counter waiters wake on, id and timestamp makers, and lookups of users and channels."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import itertools
+import secrets
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from aiohttp import web
+
+from bot.devslack.model import (
+    TEAM_ID,
+    ApiError,
+    DevChannel,
+    DevUser,
+    Ephemeral,
+    Fault,
+    HeldCall,
+    Message,
+    RecordedCall,
+    ResponseUrl,
+    Trigger,
+    Upload,
+    View,
+    default_channels,
+    default_usergroups,
+    default_users,
+)
+
+
+class Workspace:
+    """The shared state, with the lookups and id makers every part needs; the parts (messages, views, files, Web
+    API, delivery, people, control) hold the behaviour and read and change this state."""
+
+    def __init__(
+        self,
+        *,
+        signing_secret: str,
+        bot_token: str,
+        app_token: str | None,
+        events_url: str | None,
+        users: Sequence[DevUser] | None,
+        channels: Sequence[DevChannel] | None,
+        usergroups: Mapping[str, Sequence[str]] | None,
+        trigger_ttl: float,
+    ) -> None:
+        self.signing_secret = signing_secret
+        self.bot_token = bot_token
+        self.app_token = app_token  # Socket Mode: `apps.connections.open` takes this token
+        self.events_url = events_url
+        self.trigger_ttl = trigger_ttl
+        self.users: dict[str, DevUser] = {u.id: u for u in (default_users() if users is None else users)}
+        self.channels: dict[str, DevChannel] = {c.id: c for c in (default_channels() if channels is None else channels)}
+        groups = default_usergroups() if usergroups is None else usergroups
+        self.usergroups: dict[str, list[str]] = {k: list(v) for k, v in groups.items()}
+        self.base_url_or_none: str | None = None
+        self.version = 0
+        self.instance = secrets.token_hex(6)  # lets the page notice a restarted stand-in (versions restart at 0)
+        self.closing = False
+        self._changed: tuple[asyncio.AbstractEventLoop, asyncio.Event] | None = None
+        self._ids = itertools.count(1)
+        self._last_ts_us = 0
+        self.clear()
+
+    def clear(self) -> None:
+        """Forget messages, views, calls, faults, triggers and uploads (users, channels and events_url stay)."""
+        self.calls: list[RecordedCall] = []
+        self.messages: dict[str, list[Message]] = {}
+        self.ephemerals: list[Ephemeral] = []
+        self.triggers: dict[str, Trigger] = {}
+        self.response_urls: dict[str, ResponseUrl] = {}
+        self.views: dict[str, View] = {}  # modals, open or closed
+        self.stacks: dict[str, list[str]] = {}  # user id -> ids of the user's open modals, bottom first
+        self.homes: dict[str, View] = {}  # user id -> the App Home view published for them
+        self.uploads: dict[str, Upload] = {}
+        self.faults: dict[str, list[Fault]] = {}
+        self.holds: list[HeldCall] = []
+        self.dms: dict[str, str] = {}  # DM channel id -> user id
+
+    # ------------------------------------------------------------------------------------------- changes and calls
+
+    def touch(self) -> None:
+        """Something changed: bump the version and wake whoever waits for a change."""
+        self.version += 1
+        if self._changed is not None:
+            self._changed[1].set()
+            self._changed = None
+
+    def change_event(self, loop: asyncio.AbstractEventLoop) -> asyncio.Event:
+        """An event set at the next :meth:`touch` (one per event loop: tests run each in its own)."""
+        if self._changed is None or self._changed[0] is not loop:
+            self._changed = (loop, asyncio.Event())
+        return self._changed[1]
+
+    def record(self, method: str, args: dict[str, Any], *, ok: bool) -> None:
+        self.calls.append(RecordedCall(method=method, args=copy.deepcopy(args), at=time.time(), ok=ok))
+        self.touch()
+
+    def take_fault(self, method: str) -> Fault | None:
+        """The failure injected for the next call of method (``SlackStandIn.fail``), if any; counts it used."""
+        queue = self.faults.get(method)
+        if not queue:
+            return None
+        fault = queue[0]
+        fault.remaining -= 1
+        if fault.remaining <= 0:
+            queue.pop(0)
+        return fault
+
+    # ------------------------------------------------------------------------------------------- addresses
+
+    @property
+    def base_url(self) -> str:
+        if self.base_url_or_none is None:
+            raise RuntimeError("SlackStandIn is not serving: call start() (or serve web_app() and make a request)")
+        return self.base_url_or_none
+
+    def remember_base(self, request: web.Request) -> None:
+        """Served by someone else's runner (``web_app()``): learn the base URL from the first request."""
+        if self.base_url_or_none is None:
+            self.base_url_or_none = f"{request.scheme}://{request.host}"
+
+    # ------------------------------------------------------------------------------------------- ids
+
+    def next_ts(self) -> str:
+        """A message timestamp: the current time in microseconds, strictly increasing."""
+        now_us = time.time_ns() // 1000
+        self._last_ts_us = max(now_us, self._last_ts_us + 1)
+        return f"{self._last_ts_us // 1_000_000}.{self._last_ts_us % 1_000_000:06d}"
+
+    def new_id(self, prefix: str) -> str:
+        return f"{prefix}0DEV{next(self._ids):06d}{secrets.token_hex(2).upper()}"
+
+    @staticmethod
+    def new_hash() -> str:
+        return f"{time.time():.6f}.{secrets.token_hex(4)}"
+
+    def issue_trigger(self, user: str) -> str:
+        n = next(self._ids)
+        trigger_id = f"{n}.{int(time.time())}.{secrets.token_hex(16)}"
+        self.triggers[trigger_id] = Trigger(id=trigger_id, user=user, issued=time.monotonic())
+        return trigger_id
+
+    def issue_response_url(
+        self,
+        *,
+        user: str,
+        channel: str,
+        source_ts: str | None = None,
+        source_ephemeral: bool = False,
+        thread_ts: str | None = None,
+    ) -> str:
+        rid = secrets.token_urlsafe(18)
+        self.response_urls[rid] = ResponseUrl(
+            id=rid,
+            user=user,
+            channel=channel,
+            issued=time.monotonic(),
+            source_ts=source_ts,
+            source_ephemeral=source_ephemeral,
+            thread_ts=thread_ts,
+        )
+        return f"{self.base_url}/_response/{rid}"
+
+    # ------------------------------------------------------------------------------------------- lookups
+
+    def channel_id_or_none(self, ref: str, *, allow_names: bool = True) -> str | None:
+        """Channel id for an id, ``#name`` / ``name`` (public channels only), or a user id (its DM)."""
+        if ref in self.channels or ref in self.dms:
+            return ref
+        if allow_names:
+            name = ref[1:] if ref.startswith("#") else ref
+            for ch in self.channels.values():
+                if ch.name == name and not ch.is_private:
+                    return ch.id
+        if ref in self.users:
+            dm = "D" + ref[1:]
+            self.dms[dm] = ref
+            return dm
+        return None
+
+    def require_channel(self, ref: Any, *, allow_names: bool = True) -> str:
+        """The channel id of a Web API argument, else Slack's ``channel_not_found``."""
+        if not isinstance(ref, str) or not ref:
+            raise ApiError("channel_not_found")
+        cid = self.channel_id_or_none(ref, allow_names=allow_names)
+        if cid is None:
+            raise ApiError("channel_not_found")
+        return cid
+
+    def require_user(self, ref: Any) -> DevUser:
+        """The user of a Web API argument, else Slack's ``user_not_found``."""
+        if not isinstance(ref, str) or ref not in self.users:
+            raise ApiError("user_not_found")
+        return self.users[ref]
+
+    def user_or_error(self, user: str) -> DevUser:
+        """The user a test names, else ValueError listing the known ones."""
+        if user not in self.users:
+            raise ValueError(f"unknown user {user!r}; known: {sorted(self.users)}")
+        return self.users[user]
+
+    def channel_or_error(self, channel: str) -> str:
+        """The channel id a test names, else ValueError listing the known ones."""
+        cid = self.channel_id_or_none(channel)
+        if cid is None:
+            raise ValueError(f"unknown channel {channel!r}; known: {sorted(self.channels)}")
+        return cid
+
+    def channel_name(self, cid: str) -> str:
+        if cid in self.dms:
+            return "directmessage"
+        return self.channels[cid].name
+
+    def find_message(self, cid: str, ts: Any) -> Message | None:
+        for m in self.messages.get(cid, []):
+            if m.ts == ts:
+                return m
+        return None
+
+    @staticmethod
+    def user_payload(user: DevUser) -> dict[str, Any]:
+        """A user as interaction payloads show them."""
+        return {"id": user.id, "username": user.name, "name": user.name, "team_id": TEAM_ID}

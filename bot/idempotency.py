@@ -17,7 +17,7 @@ IN_PROGRESS = "-"
 
 
 def command_key(store: Store, trigger_id: str) -> str:
-    return f"{store.keys.prefix}:cmd:{trigger_id}"
+    return store.keys.command(trigger_id)
 
 
 async def claim_command(store: Store, trigger_id: str) -> str | None:

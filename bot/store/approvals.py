@@ -20,6 +20,7 @@ from bot.store.keys import DECIDED_RETENTION_SECONDS
 from bot.store.scripts import fence_arg
 from bot.store.shared import Fence, Shared
 
+SWEEP_LEASE_SECONDS = 5.0  # a sweeper that claimed due approvals and died: they are due again this much later
 DecideStatus = Literal[
     "ok",
     "vote",
@@ -194,10 +195,15 @@ class Approvals:
 
     async def time_out_due(self, now: float, *, limit: int = 200) -> tuple[list[DecideResult], bool]:
         """Time out up to `limit` approvals whose deadline is before `now`, each through the decide step
-        (the same as a click's), so any number of workers can sweep without doing the same work twice.
-        Returns the timed-out approvals and whether more may be due."""
+        (the same as a click's). Any number of workers can sweep at once: each claims its own batch of
+        due approvals first (`lua/claim_due.lua`). Returns the timed-out approvals and whether more may
+        be due."""
         k, s = self._k, self._s
-        due = [str(i) for i in await s.redis.zrangebyscore(k.deadlines, "-inf", repr(now), start=0, num=limit)]
+        claimed = await s.script("claim_due")(
+            keys={"deadlines": k.deadlines},
+            args={"now": repr(now), "lease_end": repr(now + SWEEP_LEASE_SECONDS), "limit": str(limit)},
+        )
+        due = [str(i) for i in claimed]
         if not due:
             return [], False
         decided = await s.script("sweep")(

@@ -1,8 +1,8 @@
 --! keys: deadlines outbox audit ...approvals
 --! uses: stored decide
 -- Time out approvals whose deadline has passed, each through the same decide step as a click. The
--- caller read their ids (A.ids) from the deadlines; K.approvals holds each one's approval, texts and
--- votes keys, in that order. Returns, per approval timed out, {record, heard}.
+-- caller claimed their ids (A.ids, lua/claim_due.lua); K.approvals holds each one's approval, texts
+-- and votes keys, in that order. Returns, per approval timed out, {record, heard}.
 local decided = {}
 for i, id in ipairs(A.ids) do
   local base = (i - 1) * 3

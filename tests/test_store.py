@@ -7,9 +7,11 @@ import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
+import bot.store
 from agents.approver import Decision
 from bot.records import ApprovalRecord
 from bot.store import DecideResult, Store, connect
@@ -269,3 +271,23 @@ async def test_a_redrawn_card_leaves_the_outbox_only_if_nothing_changed_since(st
     assert await store.redis.zscore(store.keys.outbox, "quorum-0000-a") is not None
     await store.outbox.done([final.approval])
     assert await store.redis.zscore(store.keys.outbox, "quorum-0000-a") is None
+
+
+def test_every_lua_step_names_its_keys_and_arguments() -> None:
+    lua = Path(bot.store.__file__).parent / "lua"
+    scripts = sorted(lua.rglob("*.lua"))
+    assert len(scripts) > 10
+    for path in scripts:
+        text = path.read_text()
+        assert "ARGV" not in text and "KEYS[" not in text, f"{path.name}: positions instead of names"
+        if path.parent.name != "lib":
+            assert text.startswith("--! keys: "), f"{path.name} does not declare its keys"
+
+
+async def test_a_lua_step_refuses_keys_it_does_not_declare(store: Store) -> None:
+    beat = store.shared.script("beat")
+    with pytest.raises(TypeError, match="takes keys"):
+        await beat(keys={"heartbeat": store.keys.heartbeat("w1"), "other": "x"}, args={"now": "1", "ttl_ms": "1000"})
+    with pytest.raises(TypeError, match="takes keys"):
+        await beat(keys={}, args={"now": "1", "ttl_ms": "1000"})
+    assert await store.redis.exists(store.keys.heartbeat("w1")) == 0

@@ -44,19 +44,16 @@ class Script:
         prelude += "local A = cjson.decode(ARGV[1])\n"
         helpers = "".join((_LUA / "lib" / f"{helper}.lua").read_text() for helper in _header(source, "uses"))
         self._fixed = fixed
+        self._names = frozenset([*fixed, *([self._rest] if self._rest else [])])
         self._script = redis.register_script(prelude + helpers + source)
 
     async def __call__(self, *, keys: Mapping[str, str | Sequence[str]], args: Mapping[str, Any]) -> Any:
-        if set(keys) != set(self.keys_named):
-            raise TypeError(f"{self.name}.lua takes keys {self.keys_named}, not {sorted(keys)}")
+        if keys.keys() != self._names:
+            raise TypeError(f"{self.name}.lua takes keys {sorted(self._names)}, not {sorted(keys)}")
         ordered = [str(keys[name]) for name in self._fixed]
         if self._rest:
             ordered += list(keys[self._rest])
         return await self._script(keys=ordered, args=[json.dumps(args, separators=(",", ":"))])
-
-    @property
-    def keys_named(self) -> list[str]:
-        return [*self._fixed, *([self._rest] if self._rest else [])]
 
 
 def fence_arg(fence: tuple[str, int] | None) -> dict[str, str]:

@@ -171,6 +171,7 @@ class Bench:
         self.services = services
         self.resolved: dict[str, float] = {}  # approval id -> time.time() when the awaiting code resumed
         self.outcomes: collections.Counter[str] = collections.Counter()
+        self.woken: list[str] = []  # mode `expect`: woken, outcome not read yet
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self.run_ids: list[str] = []
         self.profiler: Any = None
@@ -193,7 +194,8 @@ class Bench:
     # approvals ----------------------------------------------------------------------------
     async def _await_expected(self, approval_id: str, future: asyncio.Future[None]) -> None:
         """Await the wake-up the way `ApprovalService.ask` does (the future is linked to a cancellation token),
-        then forget it; the outcome is read from the record afterwards (not timed)."""
+        then forget it. The outcomes are read from the records once everything resumed (`wait`), so that
+        reading them adds no load while decisions are timed."""
         token = CancellationToken()
         token.link_future(future)
         try:
@@ -201,8 +203,7 @@ class Bench:
         finally:
             self.services.waiter.forget(approval_id)
         self.resolved[approval_id] = time.time()
-        decided = await self.services.store.approvals.get(approval_id)
-        self.outcomes[decided.status if decided is not None else "missing"] += 1
+        self.woken.append(approval_id)
 
     async def _request(self, state: _RunState, request: ApprovalRequest) -> None:
         """The real waiting end: `RunManager.request_approval`, which `input_func` awaits."""
@@ -280,6 +281,13 @@ class Bench:
             await asyncio.wait(tasks, timeout=timeout)
         missing = [approval_id for approval_id, task in self.tasks.items() if not task.done()]
         failed = [repr(t.exception()) for t in self.tasks.values() if t.done() and not t.cancelled() and t.exception()]
+        woken, self.woken = self.woken, []
+        for start in range(0, len(woken), 1000):
+            found = await self.services.store.approvals.get_many(woken[start : start + 1000])
+            self.outcomes.update(approval.status for approval in found)
+            gone = min(1000, len(woken) - start) - len(found)
+            if gone:
+                self.outcomes["missing"] += gone
         return web.json_response(
             {"resolved": self.resolved, "missing": missing, "failed": failed[:5], "outcomes": dict(self.outcomes)}
         )
@@ -290,6 +298,7 @@ class Bench:
         self.tasks.clear()
         self.resolved.clear()
         self.outcomes.clear()
+        self.woken.clear()
         return web.json_response({"ok": True})
 
     async def stats(self, request: web.Request) -> web.Response:

@@ -95,8 +95,9 @@ def create_bolt_app(services: Services, workspace: Workspace | None = None) -> A
     """The Bolt app with our listeners. Over HTTP, `create_web_app` verifies every request's signature
     before anything parses it (Bolt's own check would repeat it); Socket Mode needs none.
 
-    `process_before_response=True`: handlers do only Redis work before returning and push Slack
-    calls to the background, so Bolt answers as soon as they return (no 10 ms ack polling).
+    `process_before_response=True`: handlers do their Redis step before returning and push Slack calls
+    to the background (except a cached user-group lookup and `/agent config`'s checks of what it is
+    given), so Bolt answers as soon as they return (no 10 ms ack polling).
 
     Authorization: `workspace` (one `auth.test` answer, kept) through Bolt's `authorize`. Bolt's own
     client, the template of the one it gives each request, has no token: `authorize` gives it the

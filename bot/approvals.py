@@ -256,19 +256,8 @@ class ApprovalService:
             await asyncio.sleep(0.01)
             result = await step(attach=time.monotonic() >= deadline)
         if result.status == "check_groups" and result.approval is not None:
-            if await self._directory.in_any_group(user, result.approval.approvers):
-                return await step(groups_ok=True)
-            await self.store.audit.append(
-                "refused",
-                approval=approval_id,
-                run=result.approval.run_id,
-                by=user,
-                outcome=outcome,
-                reason="not_allowed",
-                card_channel=card[0] if card else "",
-                origin_channel=result.approval.origin_channel,
-            )
-            return DecideResult(status="not_allowed", approval=result.approval)
+            # the step decides (or refuses and audits) with the membership the cached directory knows
+            return await step(in_groups=await self._directory.in_any_group(user, result.approval.approvers))
         return result
 
     async def check(self, approval_id: str, *, outcome: str, user: str, card: tuple[str, str]) -> DecideResult:

@@ -65,9 +65,9 @@ class CardService:
         self._retry_after = retry_after
         self._queues: list[asyncio.Queue[str]] = [asyncio.Queue() for _ in range(max(1, concurrency))]
         self._newest: dict[str, ApprovalRecord] = {}  # queued: the newest state of each card
-        self._drawn: collections.OrderedDict[str, tuple[int, int]] = collections.OrderedDict()  # recent ranks
-        # cards drawn without error: (rank, when), so a replayed click does not redraw an unchanged card
-        self._shown: collections.OrderedDict[str, tuple[tuple[int, int], float]] = collections.OrderedDict()
+        # cards drawn lately: the rank drawn (an older state is never drawn over it) and, when Slack
+        # took it, when (a replayed click does not redraw an unchanged card)
+        self._drawn: collections.OrderedDict[str, tuple[tuple[int, int], float | None]] = collections.OrderedDict()
         self._senders: list[asyncio.Task[None]] = []
         self._drawn_ok: list[ApprovalRecord] = []  # drawn, still in the outbox: taken out in one call
         self._closed = False
@@ -78,7 +78,8 @@ class CardService:
         if self._closed or not approval.card_ts:
             return  # closing: the outbox has it, for any worker
         rank = _rank(approval)
-        if rank < self._drawn.get(approval.id, (-1, -1)):
+        drawn = self._drawn.get(approval.id)
+        if drawn is not None and rank < drawn[0]:
             return  # a newer state is already on the card
         queued = self._newest.get(approval.id)
         if queued is not None:
@@ -98,8 +99,10 @@ class CardService:
         queued = self._newest.get(approval.id)
         if queued is not None and _rank(queued) >= _rank(approval):
             return True  # this state, or a newer one, is about to be drawn
-        shown = self._shown.get(approval.id)
-        return shown is not None and shown[0] == _rank(approval) and time.monotonic() - shown[1] < SHOWN_FOR
+        drawn = self._drawn.get(approval.id)
+        if drawn is None or drawn[0] != _rank(approval) or drawn[1] is None:
+            return False
+        return time.monotonic() - drawn[1] < SHOWN_FOR
 
     @property
     def queued(self) -> list[str]:
@@ -116,22 +119,23 @@ class CardService:
                     # a vote's redraw may have waited: if the approval was decided since (on any
                     # worker), draw that, not buttons over the decision
                     approval = await self._store.approvals.get(approval_id) or approval
-                self._drawn[approval_id] = _rank(approval)
-                self._drawn.move_to_end(approval_id)
-                if len(self._drawn) > DRAWN_MEMORY:
-                    self._drawn.popitem(last=False)
+                rank = _rank(approval)
+                self._remember(approval_id, rank, None)
                 if await self.refresh(approval):
                     self._drawn_ok.append(approval)
-                    self._shown[approval_id] = (_rank(approval), time.monotonic())
-                    self._shown.move_to_end(approval_id)
-                    if len(self._shown) > DRAWN_MEMORY:
-                        self._shown.popitem(last=False)
+                    self._remember(approval_id, rank, time.monotonic())
                 if self._drawn_ok and (queue.empty() or len(self._drawn_ok) >= 100):
                     await self._outbox_done()
             except Exception:
                 log.exception("card redraw of approval %s failed", approval_id)
             finally:
                 queue.task_done()
+
+    def _remember(self, approval_id: str, rank: tuple[int, int], shown_at: float | None) -> None:
+        self._drawn[approval_id] = (rank, shown_at)
+        self._drawn.move_to_end(approval_id)
+        if len(self._drawn) > DRAWN_MEMORY:
+            self._drawn.popitem(last=False)
 
     async def _outbox_done(self) -> None:
         drawn, self._drawn_ok = self._drawn_ok, []

@@ -134,7 +134,7 @@ class Approvals:
         now: float | None = None,
         card: tuple[str, str] | None = None,
         check_auth: bool = False,
-        groups_ok: bool = False,
+        in_groups: bool | None = None,
         attach: bool = False,
         dry_run: bool = False,
     ) -> DecideResult:
@@ -144,7 +144,7 @@ class Approvals:
             card: (channel, ts) of the message the click came from; the approval must belong to it.
             now: decision time (epoch seconds); a `timed_out` decision is refused before the deadline.
             check_auth: apply the approval's rules on who may decide (a person's click).
-            groups_ok: the caller checked that `by` is in one of the approval's user groups.
+            in_groups: whether `by` is in one of the approval's user groups (None: not checked).
             attach: if the approval's card ts was never stored, take `card`'s (its worker died after
                 posting the card and before storing its ts).
             dry_run: only apply the rules on who may decide (`allowed` when they may); nothing changes.
@@ -152,7 +152,7 @@ class Approvals:
         Returns `ok` with the decided record; `vote` when an approval was counted towards a quorum
         not yet reached; `already` with the record as it was decided; `self`, `not_allowed`
         (refused and audited), `check_groups` (`by` is not named: check the groups, then call again
-        with `groups_ok`) or `duplicate` (this person's vote already counts) with the record;
+        with `in_groups`) or `duplicate` (this person's vote already counts) with the record;
         `missing`, `mismatch` (not this card's approval), `not_due` or `late` (Redis ran it after the
         click window) without one.
         """
@@ -183,7 +183,7 @@ class Approvals:
                 "audit_minid": s.audit_minid(),
                 "retention": str(DECIDED_RETENTION_SECONDS),
                 "check_auth": "1" if check_auth else "0",
-                "groups_ok": "1" if groups_ok else "0",
+                "in_groups": "" if in_groups is None else "1" if in_groups else "0",
                 "card_grace": repr(s.card_grace),
                 "attach": "1" if attach else "0",
                 "valid_until": valid_until,

@@ -56,6 +56,12 @@ class Script:
         return await self._script(keys=ordered, args=[json.dumps(args, separators=(",", ":"))])
 
 
+def load_all(redis: Redis) -> dict[str, Script]:
+    """Every script in `lua/`, read and registered once (no Redis call: each is sent on first use)."""
+    names = sorted(entry.name.removesuffix(".lua") for entry in _LUA.iterdir() if entry.name.endswith(".lua"))
+    return {name: Script(redis, name) for name in names}
+
+
 def fence_arg(fence: tuple[str, int] | None) -> dict[str, str]:
     """A fence as scripts take it (`lua/lib/fence.lua`): no fence is an empty owner."""
     return {"owner": fence[0], "epoch": str(fence[1])} if fence is not None else {"owner": "", "epoch": ""}

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from redis.asyncio import Redis
 
 from bot.store.keys import AUDIT_RETENTION_SECONDS, RUN_RETENTION_SECONDS, Keys
-from bot.store.scripts import Script
+from bot.store.scripts import Script, load_all
 
 Fence = tuple[str, int]  # (owner worker id, epoch): whose writes to a run's steps count (lua/lib/fence.lua)
 
@@ -34,12 +34,12 @@ class Shared:
     clock_offset: float = 0.0  # Redis's clock minus ours (measured at each heartbeat)
     _scripts: dict[str, Script] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        self._scripts = load_all(self.redis)  # at start-up: a broken script fails here, not on a click
+
     def script(self, name: str) -> Script:
-        """The Lua step `lua/<name>.lua`, registered once."""
-        found = self._scripts.get(name)
-        if found is None:
-            found = self._scripts[name] = Script(self.redis, name)
-        return found
+        """The Lua step `lua/<name>.lua`."""
+        return self._scripts[name]
 
     def audit_minid(self) -> str:
         """Audit entries older than the retention are trimmed (approximately) as new ones arrive."""

@@ -11,7 +11,7 @@ for i, id in ipairs(A.ids) do
   local result = decide(k, {id=id, outcome='timed_out', by='timeout', now=A.now, feedback='',
                             card_channel='', card_ts='', worker_channels=A.worker_channels,
                             audit_minid=A.audit_minid, retention=A.retention, check_auth='0',
-                            groups_ok='0', card_grace=A.card_grace, attach='0', valid_until='',
+                            in_groups='', card_grace=A.card_grace, attach='0', valid_until='',
                             dry_run='0'})
   if result[1] == 'ok' then
     decided[#decided + 1] = {result[2], result[3]}

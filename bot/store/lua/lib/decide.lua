@@ -7,7 +7,8 @@
 --    refusal was audited lately).
 -- a: id, outcome, by, now, feedback, card_channel, card_ts ('' unless a click), worker_channels
 --    (the prefix of the workers' pub/sub channels), audit_minid, retention, check_auth ('1': apply the
---    approver rules), groups_ok ('1': the caller checked the user groups), card_grace, attach ('1':
+--    approver rules), in_groups ('': not checked; '1' / '0': the caller checked whether `by` is in
+--    one of the approval's user groups), card_grace, attach ('1':
 --    take the clicked message as the card), valid_until (Redis time after which a click no longer
 --    counts; '' for none), dry_run ('1': only check who may decide; nothing is decided).
 -- Returns {status, record[, heard]}.
@@ -60,16 +61,16 @@ local function decide(k, a)
   local latency_ms = math.floor((tonumber(a.now) - tonumber(created_at)) * 1000)
   if a.check_auth == '1' then
     -- who may decide: not the run's requester (unless the channel allows it), and, when the approval
-    -- names approvers, only them (user groups are checked by the caller, which then says groups_ok)
+    -- names approvers, only them (user groups are checked by the caller, which then says in_groups)
     local refusal = nil
     if cur[11] ~= '1' and requester == a.by then refusal = 'self' end
     local approvers = cur[12] or ''
     if not refusal and approvers ~= '' and approvers ~= 'anyone'
        and not string.find(',' .. approvers .. ',', ',' .. a.by .. ',', 1, true) then
-      if a.groups_ok ~= '1' and string.find(',' .. approvers, ',S', 1, true) then
+      if a.in_groups == '' and string.find(',' .. approvers, ',S', 1, true) then
         return {'check_groups', record()}
       end
-      if a.groups_ok ~= '1' then refusal = 'not_allowed' end
+      if a.in_groups ~= '1' then refusal = 'not_allowed' end
     end
     if refusal then
       -- audited once per person and approval in 10 s: a replayed click does not flood the audit log

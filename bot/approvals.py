@@ -24,6 +24,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
@@ -35,6 +36,7 @@ from bot.blocks import channel_ref, decision_line, people_refs, proposal_is_cut,
 from bot.cards import CardService
 from bot.directory import Directory
 from bot.durations import format_duration
+from bot.homes import HomeService
 from bot.metrics import Metrics
 from bot.records import ApprovalRecord, ChannelSettings, RunRecord
 from bot.store import DecideResult, Fence, Fenced, Store, persistently
@@ -80,6 +82,7 @@ class ApprovalService:
         default_timeout: int,
         metrics: Metrics | None = None,
         sweeper_wake: Callable[[], None] | None = None,
+        homes: HomeService | None = None,
     ) -> None:
         self.store = store
         self.cards = cards
@@ -93,6 +96,7 @@ class ApprovalService:
         self._metrics = metrics or Metrics()
         self._sweeper_wake = sweeper_wake
         self._on_orphaned: OrphanHandler | None = None
+        self.homes = homes
 
     def on_orphaned(self, handler: OrphanHandler) -> None:
         """Who continues a run whose worker is gone when its approval is decided here (the run manager)."""
@@ -115,21 +119,44 @@ class ApprovalService:
         approval = new_approval(
             request, run=run, owner=self.worker_id, settings=settings, default_channel=self.approvals_channel
         )
+        approval, dms = await self.addressed(approval, settings)
         woken = self._waiter.expect(approval.id)
         try:
             channel, _ = await self.open(approval, checkpoint=request.checkpoint, fence=fence)
+            where = channel_ref(channel) if not channel.startswith("D") else ""
+            if dms:
+                where = (where + " and " if where else "") + f"direct messages to {people_refs(dms)}"
             await self._threads.post(
-                run,
-                text=f"Waiting for approval in {channel_ref(channel)}"
-                f" (times out after {format_duration(settings.timeout)})",
+                run, text=f"Waiting for approval in {where} (times out after {format_duration(settings.timeout)})"
             )
             return await self._wait(run, approval.id, fence=fence, woken=woken, tokens=tokens)
         finally:
             self._waiter.forget(approval.id)
 
-    async def open(
-        self, approval: ApprovalRecord, *, checkpoint: str | None, fence: Fence | None
-    ) -> tuple[str, str]:
+    async def addressed(self, approval: ApprovalRecord, settings: ChannelSettings) -> tuple[ApprovalRecord, list[str]]:
+        """Where the card goes under the channel's `deliver`: with `dm` or `both`, a copy in a direct
+        message to each person who may decide (`dm`: the first of them holds the card itself). Returns
+        the approval so addressed and the people messaged; with nobody to message (or Slack refusing
+        to open any DM) the card stays in the approvals channel."""
+        if settings.deliver == "channel" or not approval.approvers:
+            return approval, []
+        people = await self._directory.people(approval.approvers)
+        if not approval.allow_self_approval:
+            people.discard(approval.requester)
+        dms: dict[str, str] = {}
+        for person in sorted(people):
+            channel = await self._directory.dm_channel(person)
+            if channel is not None:
+                dms[person] = channel
+        if not dms:
+            log.warning("approval %s: no direct message could be opened; the card goes to the channel", approval.id)
+            return approval, []
+        channels = list(dms.values())
+        if settings.deliver == "dm":
+            approval = replace(approval, card_channel=channels.pop(0))
+        return replace(approval, copies=tuple(f"{channel}/" for channel in channels)), list(dms)
+
+    async def open(self, approval: ApprovalRecord, *, checkpoint: str | None, fence: Fence | None) -> tuple[str, str]:
         """Store a pending approval, post its card and mark its run waiting. Every Redis step is tried
         again through a Redis blip, and is fenced: if `fence` no longer owns the run, `Fenced` is raised
         before anything is posted. If Slack refuses the card, the approval is cancelled and RuntimeError
@@ -147,7 +174,20 @@ class ApprovalService:
         except SlackApiError as exc:
             await self.store.approvals.decide(approval.id, outcome="cancelled", by="system", feedback="card not posted")
             raise RuntimeError(f"could not post the approval card: {exc.response.get('error')}") from None
-        return await self.show_posted(approval, channel=channel, ts=ts, fence=fence)
+        shown = await self.show_posted(approval, channel=channel, ts=ts, fence=fence)
+        await self.post_copies(approval)
+        if self.homes is not None:
+            self._background.spawn(self.homes.refresh_for(approval), name=f"homes-{approval.id}")
+        return shown
+
+    async def post_copies(self, approval: ApprovalRecord) -> None:
+        """Post the copies of the card in direct messages not posted yet, and note them (a copy posted
+        but not noted, its worker dying in between, is noted by its first click)."""
+        posted = await self.cards.post_copies(approval) if approval.copies else {}
+        if posted:
+            await persistently(
+                lambda: self.store.approvals.note_copies(approval.id, posted), what=f"noting copies of {approval.id}"
+            )
 
     async def show_posted(
         self, approval: ApprovalRecord, *, channel: str, ts: str, fence: Fence | None = None
@@ -260,8 +300,9 @@ class ApprovalService:
             return await step(in_groups=await self._directory.in_any_group(user, result.approval.approvers))
         return result
 
-    async def check(self, approval_id: str, *, outcome: str, user: str, card: tuple[str, str]) -> DecideResult:
-        """Whether `user` may decide the approval from this card now (`allowed`), by the same rules."""
+    async def check(self, approval_id: str, *, outcome: str, user: str, card: tuple[str, str] | None) -> DecideResult:
+        """Whether `user` may decide the approval from this card (None: from their Home) now
+        (`allowed`), by the same rules."""
         return await self.decide(approval_id, outcome=outcome, user=user, card=card, dry_run=True)
 
     def show(self, result: DecideResult) -> bool:

@@ -8,6 +8,7 @@ import contextlib
 import logging
 import time
 import zlib
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
@@ -60,6 +61,9 @@ class CardService:
         retry_after: float = 2.0,
         concurrency: int = 4,
     ) -> None:
+        # after a redraw, what else shows the approval (each affected person's App Home); False keeps
+        # the approval in the outbox, to be redrawn again
+        self.after_draw: Callable[[ApprovalRecord], Awaitable[bool]] | None = None
         self._slack = slack
         self._store = store  # where refused updates wait to be retried (the outbox)
         self._retry_after = retry_after
@@ -121,7 +125,7 @@ class CardService:
                     approval = await self._store.approvals.get(approval_id) or approval
                 rank = _rank(approval)
                 self._remember(approval_id, rank, None)
-                if await self.refresh(approval):
+                if await self.refresh(approval) and (self.after_draw is None or await self.after_draw(approval)):
                     self._drawn_ok.append(approval)
                     self._remember(approval_id, rank, time.monotonic())
                 if self._drawn_ok and (queue.empty() or len(self._drawn_ok) >= 100):
@@ -165,19 +169,39 @@ class CardService:
 
     # drawing ------------------------------------------------------------------------------
     async def refresh(self, approval: ApprovalRecord) -> bool:
-        """Draw the card as `approval` has it, now. False (logged; kept in the outbox) when Slack refused."""
-        return await (self.show_pending(approval) if approval.pending else self.show_decision(approval))
+        """Draw the card and each of its copies (in direct messages) as `approval` has it, now. False
+        (logged; kept in the outbox) when Slack refused one."""
+        blocks = build_approval_blocks(approval) if approval.pending else build_decided_blocks(approval)
+        drawn = [await self._update(approval, blocks)]
+        for channel, ts in approval.copy_cards:
+            drawn.append(await self._update(approval, blocks, where=(channel, ts)))
+        return all(drawn)
 
-    async def post(self, approval: ApprovalRecord) -> tuple[str, str]:
-        """Post the pending card; returns its (channel id, ts)."""
+    async def post(self, approval: ApprovalRecord, *, channel: str | None = None) -> tuple[str, str]:
+        """Post the pending card (in `channel`: a copy); returns its (channel id, ts)."""
         response = await self._slack.chat_postMessage(
-            channel=approval.card_channel,
+            channel=channel or approval.card_channel,
             text=approval_fallback_text(approval),
             blocks=build_approval_blocks(approval),
             unfurl_links=False,
             unfurl_media=False,
         )
         return str(response["channel"]), str(response["ts"])
+
+    async def post_copies(self, approval: ApprovalRecord) -> dict[str, str]:
+        """Post the copies of the card not posted yet (each in a person's direct message with the bot);
+        returns {channel: ts} of those Slack took (a refused one is logged and left out)."""
+        posted: dict[str, str] = {}
+        for copy in approval.copies:
+            channel, _, ts = copy.partition("/")
+            if ts:
+                continue
+            try:
+                posted[channel] = (await self.post(approval, channel=channel))[1]
+            except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
+                error = exc.response.get("error") if isinstance(exc, SlackApiError) else type(exc).__name__
+                log.warning("a copy of approval %s was not posted in %s (%s)", approval.id, channel, error)
+        return posted
 
     async def attach_full_text(self, approval: ApprovalRecord, *, channel: str, ts: str) -> None:
         """A proposal too long for the card goes in the card's thread: as a text file, or, if the
@@ -215,22 +239,21 @@ class CardService:
         except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
             log.warning("could not remove a replaced card %s (%s)", ts, type(exc).__name__)
 
-    async def show_pending(self, approval: ApprovalRecord) -> bool:
-        """Redraw a still-pending card (e.g. quorum progress), now. False (logged) when Slack refused."""
-        return await self._update(approval, build_approval_blocks(approval))
-
-    async def show_decision(self, approval: ApprovalRecord) -> bool:
-        """Rewrite the card to say what was decided, now. False (logged) when Slack refused."""
-        return await self._update(approval, build_decided_blocks(approval))
-
-    async def _update(self, approval: ApprovalRecord, blocks: list[dict[str, Any]], *, retry: bool = True) -> bool:
-        """`chat.update` of the card; refused, it is kept in the outbox (`retry`) for any worker to redraw."""
-        if not approval.card_ts:
+    async def _update(
+        self,
+        approval: ApprovalRecord,
+        blocks: list[dict[str, Any]],
+        *,
+        retry: bool = True,
+        where: tuple[str, str] | None = None,
+    ) -> bool:
+        """`chat.update` of the card (or of the copy `where`); refused, the approval is kept in the
+        outbox (`retry`) for any worker to redraw."""
+        channel, ts = where or (approval.card_channel, approval.card_ts)
+        if not ts:
             return False
         try:
-            await self._slack.chat_update(
-                channel=approval.card_channel, ts=approval.card_ts, text=approval_fallback_text(approval), blocks=blocks
-            )
+            await self._slack.chat_update(channel=channel, ts=ts, text=approval_fallback_text(approval), blocks=blocks)
         except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
             error = exc.response.get("error") if isinstance(exc, SlackApiError) else type(exc).__name__
             log.warning(

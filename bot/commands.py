@@ -35,6 +35,10 @@ SETTINGS = {
     ),
     "checkpoint_every": f"in mode policy, a card after this many automatic steps: 0 (off) to {CHECKPOINT_EVERY_LIMIT}",
     "timeout_approves_tools": "true or false: may `timeout_outcome approve` also approve tool calls and code",
+    "deliver": (
+        "where approval cards go: `channel` (the approvals channel), `dm` (a direct message to each person who"
+        " may decide; needs named approvers) or `both`"
+    ),
 }
 # Values that widen who may decide (or let nobody decide): only an admin may set them (see `widens`).
 WIDENING = {
@@ -42,6 +46,7 @@ WIDENING = {
     "timeout_outcome": "approve",
     "timeout_approves_tools": "true",
 }
+DELIVER = ("channel", "dm", "both")
 _DIGITS = re.compile(r"[0-9]{1,3}")  # ASCII only: `str.isdigit` also accepts "²", which `int` refuses
 _BOOLEANS = {"true": "true", "yes": "true", "on": "true", "false": "false", "no": "false", "off": "false"}
 MAX_RISK_WORDS = 40
@@ -220,6 +225,10 @@ def _parse_config(args: list[str]) -> Command:
         if value.lower() not in _BOOLEANS:
             return Invalid(f"Bad {key} `{_quote(value)}`: use true or false. Setting unchanged.")
         return SetConfig(key, _BOOLEANS[value.lower()])
+    if key == "deliver":
+        if value.lower() not in DELIVER:
+            return Invalid(f"Bad deliver `{_quote(value)}`: use channel, dm or both. Setting unchanged.")
+        return SetConfig(key, value.lower())
     if key == "required_approvals":
         if not _DIGITS.fullmatch(value) or not 1 <= int(value) <= 10:
             return Invalid(f"Bad required_approvals `{_quote(value)}`: use a number from 1 to 10. Setting unchanged.")

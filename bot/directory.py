@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 
+import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
+
+log = logging.getLogger(__name__)
 
 
 class Directory:
@@ -17,6 +21,7 @@ class Directory:
         self._slack = slack
         self._ttl = ttl
         self._groups: dict[str, tuple[float, frozenset[str]]] = {}
+        self._dms: dict[str, str] = {}  # person -> the bot's direct message channel with them (it never changes)
 
     async def group_members(self, group_id: str) -> frozenset[str]:
         cached = self._groups.get(group_id)
@@ -32,6 +37,27 @@ class Directory:
             if group_id.startswith("S") and user in await self.group_members(group_id):
                 return True
         return False
+
+    async def people(self, ids: Sequence[str]) -> set[str]:
+        """The people that the users and user groups in `ids` name."""
+        people = {i for i in ids if not i.startswith("S")}
+        for group_id in ids:
+            if group_id.startswith("S"):
+                people |= await self.group_members(group_id)
+        return people
+
+    async def dm_channel(self, user_id: str) -> str | None:
+        """The bot's direct message channel with `user_id` (`conversations.open`, asked once per person);
+        None when Slack refuses (logged)."""
+        if user_id not in self._dms:
+            try:
+                response = await self._slack.conversations_open(users=user_id)
+            except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
+                error = exc.response.get("error") if isinstance(exc, SlackApiError) else type(exc).__name__
+                log.warning("no direct message with %s could be opened (%s)", user_id, error)
+                return None
+            self._dms[user_id] = str((response.get("channel") or {}).get("id") or "")
+        return self._dms[user_id] or None
 
     async def problem_with_user(self, user_id: str) -> str | None:
         try:
@@ -59,8 +85,4 @@ class Directory:
 
     async def count_people(self, ids: list[str]) -> int:
         """How many distinct people the users and groups in `ids` name."""
-        people = {i for i in ids if not i.startswith("S")}
-        for group_id in ids:
-            if group_id.startswith("S"):
-                people |= await self.group_members(group_id)
-        return len(people)
+        return len(await self.people(ids))

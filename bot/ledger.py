@@ -99,5 +99,3 @@ class RunLedger:
             what="writing the ledger",
             patience=None,
         )
-
-

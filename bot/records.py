@@ -165,6 +165,9 @@ class ApprovalRecord:
     schema_error: str = ""  # the arguments fail the schema: Approve is not offered
     why: str = ""  # why a human is asked (the input mode's rule)
     edited_by: str = ""  # who edited the arguments into these
+    # the approval's copies in direct messages (`deliver` dm/both): "D…/ts", or "D…/" while being posted
+    copies: tuple[str, ...] = ()
+    version: int = 0  # the store's change counter when it last changed (a Home drawn later shows it)
 
     def to_redis(self) -> dict[str, str]:
         return _encode(self)
@@ -180,6 +183,23 @@ class ApprovalRecord:
     @property
     def voters(self) -> list[str]:
         return [v for v in self.votes.split(",") if v]
+
+    @property
+    def copy_cards(self) -> list[tuple[str, str]]:
+        """(channel, ts) of each posted copy of the card (in direct messages)."""
+        found = (copy.partition("/") for copy in self.copies)
+        return [(channel, ts) for channel, _, ts in found if channel and ts]
+
+    def may_decide(self, user: str, *, in_groups: bool = False) -> bool:
+        """Whether `user` may decide this approval now, by the decide step's rules (the step itself
+        checks them again when they do): pending; not its run's requester unless the channel allows
+        it; one of its approvers (`in_groups`: a member of one of its user groups) or anyone when none
+        are named; and not already counted in its quorum."""
+        if not self.pending or user in self.voters:
+            return False
+        if user == self.requester and not self.allow_self_approval:
+            return False
+        return not self.approvers or user in self.approvers or in_groups
 
     def decision(self) -> Decision:
         """The decision as the agent gets it, bound to the digest of what the reviewer saw."""
@@ -214,3 +234,4 @@ class ChannelSettings:
     risk_words: tuple[str, ...] = DEFAULT_RISK_WORDS
     checkpoint_every: int = 0  # 0: off
     timeout_approves_tools: bool = False  # whether `timeout_outcome approve` also applies to tool calls and code
+    deliver: Literal["channel", "dm", "both"] = "channel"  # cards: in the approvals channel, DMs to approvers, both

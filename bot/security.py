@@ -99,22 +99,25 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-def sign_metadata(secret: str, *, approval_id: str, user: str, channel: str, ts: str) -> str:
-    """`private_metadata` for the revise modal: which card, for whom, and a MAC over both."""
+def sign_metadata(secret: str, *, approval_id: str, user: str, channel: str = "", ts: str = "") -> str:
+    """`private_metadata` for a modal: which approval, from which card (channel and ts; both empty
+    from an App Home, where no card is bound), for whom, and a MAC over all of it."""
     body = f"{approval_id}|{user}|{channel}|{ts}"
     mac = hmac.new(secret.encode(), body.encode(), hashlib.sha256).hexdigest()[:32]
     return f"{body}|{mac}"
 
 
 def verify_metadata(secret: str, metadata: str, *, user: str) -> tuple[str, str, str] | None:
-    """(approval id, card channel, card ts) when `metadata` is ours, unaltered and `user`'s; else None."""
+    """(approval id, card channel, card ts) when `metadata` is ours, unaltered and `user`'s; else None.
+    Channel and ts are empty for a modal opened from an App Home."""
     parts = metadata.split("|")
     if len(parts) != 5:
         return None
     approval_id, owner, channel, ts, mac = parts
-    if not (APPROVAL_ID.match(approval_id) and SLACK_ID.match(owner) and SLACK_ID.match(channel)):
+    from_card = bool(SLACK_ID.match(channel) and SLACK_TS.match(ts))
+    if not (APPROVAL_ID.match(approval_id) and SLACK_ID.match(owner)) or owner != user:
         return None
-    if not SLACK_TS.match(ts) or owner != user:
+    if not from_card and (channel or ts):
         return None
     expected = sign_metadata(secret, approval_id=approval_id, user=owner, channel=channel, ts=ts).rsplit("|", 1)[1]
     return (approval_id, channel, ts) if hmac.compare_digest(mac, expected) else None

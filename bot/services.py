@@ -16,6 +16,7 @@ from agents.teams import TeamOptions
 from bot.approvals import ApprovalService
 from bot.cards import CardService
 from bot.directory import Directory
+from bot.homes import HomeService
 from bot.ids import new_worker_id
 from bot.metrics import Metrics
 from bot.model_cache import model_cache
@@ -44,6 +45,7 @@ class Services:
     waiter: DecisionWaiter
     sweeper: DeadlineSweeper
     approvals: ApprovalService
+    homes: HomeService
     runs: RunManager
     supervisor: Supervisor
     background: Background
@@ -99,6 +101,8 @@ def create_services(settings: Settings, *, worker_id: str | None = None) -> Serv
     directory = Directory(slack, ttl=settings.usergroup_cache_seconds)
     background = Background()
     threads = RunThreads(slack, background)
+    homes = HomeService(store=store, slack=slack, directory=directory, worker_id=worker_id)
+    cards.after_draw = homes.refresh_for  # a redraw is done once every Home shows it too
     waiter = DecisionWaiter(store, worker_id, on_reconnect=metrics.redis_reconnects.inc)
 
     async def on_timed_out(result: DecideResult) -> None:
@@ -118,6 +122,7 @@ def create_services(settings: Settings, *, worker_id: str | None = None) -> Serv
         default_timeout=settings.approval_timeout,
         metrics=metrics,
         sweeper_wake=sweeper.wake,
+        homes=homes,
     )
     runs = RunManager(
         store=store,
@@ -146,6 +151,7 @@ def create_services(settings: Settings, *, worker_id: str | None = None) -> Serv
         waiter=waiter,
         sweeper=sweeper,
         approvals=approvals,
+        homes=homes,
         runs=runs,
         supervisor=Supervisor(
             store=store,

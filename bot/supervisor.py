@@ -140,6 +140,7 @@ class Supervisor:
             return False
         channel, ts = await self._cards.post(approval)
         await self._approvals.show_posted(approval, channel=channel, ts=ts)
+        await self._approvals.post_copies(approval)
         log.info(
             "posted the card of approval %s, which its worker never posted",
             approval.id,

@@ -157,9 +157,7 @@ class DecisionWaiter:
 class DeadlineSweeper:
     """Times out overdue approvals (any worker's) through the atomic decide step."""
 
-    def __init__(
-        self, store: Store, *, on_decided: DecidedHandler, max_sleep: float = 1.0, batch: int = 200
-    ) -> None:
+    def __init__(self, store: Store, *, on_decided: DecidedHandler, max_sleep: float = 1.0, batch: int = 200) -> None:
         self._store = store
         self._batch = batch
         self._on_decided = on_decided

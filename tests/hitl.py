@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
+from bot.devslack.model import DeliveryResult
 from bot.devslack.server import SlackStandIn
 from tests.conftest import (
     ALICE,
@@ -124,6 +125,19 @@ def buttons(card: dict[str, Any]) -> list[str]:
 async def click(slack: SlackStandIn, card: dict[str, Any], action: str, *, user: str) -> None:
     result = await slack.click(user=user, channel=APPROVALS, ts=card["ts"], action_id=action)
     assert result.status == 200
+
+
+async def reject(
+    slack: SlackStandIn, card: dict[str, Any], *, user: str, reason: str = "", channel: str = APPROVALS
+) -> DeliveryResult:
+    """Reject from a card as a person does: the button opens the reason modal, which they submit."""
+    before = {v["id"] for v in slack.open_views(user)}
+    result = await slack.click(user=user, channel=channel, ts=card["ts"], action_id="approval_reject")
+    assert result.status == 200
+    view = await slack.wait_for(lambda: [v for v in slack.open_views(user) if v["id"] not in before])
+    assert view[-1]["view"]["callback_id"] == "approval_reject_modal"
+    values = {"reason": {"reason_input": reason}} if reason else {}
+    return await slack.submit_view(user=user, view_id=view[-1]["id"], values=values)
 
 
 async def open_modal(slack: SlackStandIn, card: dict[str, Any], *, user: str) -> dict[str, Any]:

@@ -150,11 +150,12 @@ async def soak(
                     continue  # the channel's timeout (or the default) decides
                 slack.events_url = rng.choice(live).events
                 reviewer = rng.choice(REVIEWERS)
-                if choice == "revise":
+                if choice in ("revise", "reject"):  # both open a modal first (feedback; an optional reason)
                     before = {v["id"] for v in slack.open_views(reviewer)}
+                    action = f"approval_{choice}"
                     try:
                         await slack.click(
-                            user=reviewer, channel=APPROVALS, ts=card["ts"], action_id="approval_revise", as_seen=card
+                            user=reviewer, channel=APPROVALS, ts=card["ts"], action_id=action, as_seen=card
                         )
                         views = await slack.wait_for(
                             lambda r=reviewer, b=before: [v for v in slack.open_views(r) if v["id"] not in b], timeout=5
@@ -163,14 +164,12 @@ async def soak(
                         continue  # decided meanwhile (e.g. timed out): no modal, as in Slack
                     except ValueError:
                         continue  # an extra copy of a card, removed meanwhile
-                    await slack.submit_view(
-                        user=reviewer, view_id=views[-1]["id"], values={"feedback": {"feedback_input": "shorter"}}
-                    )
+                    values = {"feedback": {"feedback_input": "shorter"}} if choice == "revise" else {}
+                    await slack.submit_view(user=reviewer, view_id=views[-1]["id"], values=values)
                 else:
-                    action = "approval_approve" if choice == "approve" else "approval_reject"
                     try:
                         await slack.click(
-                            user=reviewer, channel=APPROVALS, ts=card["ts"], action_id=action, as_seen=card
+                            user=reviewer, channel=APPROVALS, ts=card["ts"], action_id="approval_approve", as_seen=card
                         )
                     except ValueError:
                         continue  # an extra copy of a card, removed meanwhile

@@ -33,6 +33,7 @@ from tests.conftest import (
     reply_text,
     start_worker,
 )
+from tests.hitl import reject
 from tests.test_flow import pending_card, run_status, start_run
 
 
@@ -250,7 +251,7 @@ async def test_audit_export_and_channel_audit(slack: SlackStandIn, worker: Worke
     await config(slack, "timeout 20m")
     run_id = await start_run(slack)
     card = await pending_card(slack)
-    await slack.click(user=CAROL, channel=APPROVALS, ts=card["ts"], action_id="approval_reject")
+    await reject(slack, card, user=CAROL)
     await run_status(worker, run_id, wanted="rejected")
     await start_run(slack, channel="C0GENERAL")
     await pending_card(slack, count=2)

@@ -43,6 +43,7 @@ from tests.conftest import (
     texts,
     thread_of,
 )
+from tests.hitl import reject
 from tests.test_flow import start_run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -181,7 +182,7 @@ async def test_kill_9_of_the_owner_then_every_decision_still_works(
         assert header is not None
         await slack.wait_for(lambda: "Subject: An email to our vendor" in texts(thread_of(slack, SALES, header["ts"])))
     elif decision == "reject":
-        await slack.click(user=BOB, channel=APPROVALS, ts=card["ts"], action_id="approval_reject")
+        await reject(slack, card, user=BOB)
         await run_status(store, run_id, "rejected")
     elif decision == "revise":
         await slack.click(user=BOB, channel=APPROVALS, ts=card["ts"], action_id="approval_revise")

@@ -234,9 +234,7 @@ async def card_problems(slack: SlackStandIn, store: Store, run_ids: list[str]) -
     return problems
 
 
-async def cards_match_redis(
-    slack: SlackStandIn, store: Store, run_ids: list[str], *, within: float = 15
-) -> None:
+async def cards_match_redis(slack: SlackStandIn, store: Store, run_ids: list[str], *, within: float = 15) -> None:
     deadline = time.monotonic() + within
     while problems := await card_problems(slack, store, run_ids):
         if time.monotonic() > deadline:

@@ -26,6 +26,7 @@ from tests.conftest import (
     texts,
     thread_of,
 )
+from tests.hitl import reject
 
 TASK = "Draft an email to our vendor requesting a 10% discount on the Q2 order."
 
@@ -86,7 +87,7 @@ async def test_slash_command_acks_at_once_and_posts_header_and_card(slack: Slack
     assert "Times out" in shown and "then rejected" in shown and "after 10m" in shown
     approve, reject, revise = (button(card, a) for a in ("approval_approve", "approval_reject", "approval_revise"))
     assert approve["style"] == "primary" and reject["style"] == "danger" and "style" not in revise
-    assert reject["confirm"]["confirm"]["text"] == "Reject"
+    assert "confirm" not in reject  # it opens a modal that asks for an optional reason
     assert approve["value"] == reject["value"] == revise["value"]  # the approval id only
     # the run's progress goes in its thread
     await slack.wait_for(lambda: "Waiting for approval" in texts(thread_of(slack, SALES, header["ts"])))
@@ -152,7 +153,7 @@ async def test_revise_sends_feedback_to_agent_and_posts_new_card(
 async def test_reject_ends_run_as_rejected(slack: SlackStandIn, worker: Worker) -> None:
     run_id = await start_run(slack)
     card = await pending_card(slack)
-    await slack.click(user=BOB, channel=APPROVALS, ts=card["ts"], action_id="approval_reject")
+    await reject(slack, card, user=BOB)
     await run_status(worker, run_id, wanted="rejected")
     updated = next(m for m in slack.messages(APPROVALS) if m["ts"] == card["ts"])
     assert f"*Rejected* by <@{BOB}>" in block_texts(updated) and not has_buttons(updated)

@@ -20,6 +20,7 @@ from tests.hitl import (
     finished,
     nth_card,
     open_modal,
+    reject,
     replay,
     start,
     text_of,
@@ -129,7 +130,7 @@ async def test_policy_asks_for_risk_words_set_per_channel(slack: SlackStandIn, r
         run_id = await start(slack, TASK)
         card = await nth_card(slack, 1)
         assert "matched the risk word “deploy”" in text_of(card)
-        await click(slack, card, "approval_reject", user=BOB)
+        await reject(slack, card, user=BOB)
         assert (await finished(worker, run_id)).status == "rejected"
         assert not await audit_events(worker, "auto_approved")
 

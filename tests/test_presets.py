@@ -30,6 +30,7 @@ from tests.hitl import (
     finished,
     nth_card,
     open_modal,
+    reject,
     replay,
     start,
     text_of,
@@ -69,7 +70,7 @@ async def test_research_group_chat_writes_from_notes(slack: SlackStandIn, redis_
         (approval,) = await worker.services.store.approvals.of_run(run_id)
         checkpoint = await worker.services.store.approvals.checkpoint(approval.id)
         assert checkpoint is not None and "Research notes for" in checkpoint  # the researcher spoke first
-        await click(slack, card, "approval_reject", user=BOB)
+        await reject(slack, card, user=BOB)
         assert (await finished(worker, run_id)).status == "rejected"
 
 

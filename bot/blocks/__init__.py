@@ -5,7 +5,10 @@
   every other module makes its text objects through it.
 - `cards`: approval cards, pending and decided (and their re-posted and cut forms).
 - `runs`: a run's header message and its result.
-- `modals`: the Revise modal.
+- `modals`: the Revise and Reject modals, a proposal's full text, and deciding several approvals at once
+  (choose, confirm exactly what will be decided, the result).
+- `home`: the App Home (the approvals waiting for a person, page by page, their runs, their decisions).
+- `notice`: a modal that only tells the person something (answers to clicks in their App Home).
 - `replies`: the ephemeral replies to `/agent` commands (help, status, settings, audit).
 
 The names below are the ones the rest of the app imports from `bot.blocks`.
@@ -21,34 +24,89 @@ from bot.blocks.cards import (
     build_approval_blocks,
     build_decided_blocks,
     build_replaced_blocks,
+    decision_buttons,
     decision_line,
+    item_summary,
     proposal_is_cut,
+    proposal_text,
+)
+from bot.blocks.home import (
+    ACTION_FULL_TEXT,
+    ACTION_HOME_BATCH,
+    ACTION_HOME_PAGE,
+    HOME_PAGE_SIZE,
+    HomeContent,
+    build_home_view,
 )
 from bot.blocks.modals import (
     ARGUMENTS_ACTION,
     ARGUMENTS_BLOCK,
+    BATCH_CALLBACK_ID,
+    BATCH_CONFIRM_CALLBACK_ID,
+    BATCH_LIMIT,
+    BATCH_OUTCOME_ACTION,
+    BATCH_OUTCOME_BLOCK,
+    BATCH_REASON_ACTION,
+    BATCH_REASON_BLOCK,
+    BATCH_SELECT_ACTION,
+    BATCH_SELECT_BLOCK,
     FEEDBACK_ACTION,
     FEEDBACK_BLOCK,
+    REASON_ACTION,
+    REASON_BLOCK,
+    REJECT_CALLBACK_ID,
     REVISE_CALLBACK_ID,
+    build_batch_confirm,
+    build_batch_modal,
+    build_batch_result,
+    build_full_text_modal,
+    build_reject_modal,
     build_revise_modal,
+    fits_in_confirmation,
+    left_out_reason,
 )
+from bot.blocks.notice import build_notice_modal
 from bot.blocks.replies import audit_text, config_text, help_text, show_setting, status_text
 from bot.blocks.runs import build_result_blocks, build_run_header_blocks, run_fallback_text
 from bot.blocks.text import channel_ref, clean, escape, people_refs, safe, untrusted, untrusted_parts, user_ref
 
 __all__ = [
     "ACTION_APPROVE",
+    "ACTION_FULL_TEXT",
+    "ACTION_HOME_BATCH",
+    "ACTION_HOME_PAGE",
     "ACTION_REJECT",
     "ACTION_REVISE",
     "ARGUMENTS_ACTION",
     "ARGUMENTS_BLOCK",
+    "BATCH_CALLBACK_ID",
+    "BATCH_CONFIRM_CALLBACK_ID",
+    "BATCH_LIMIT",
+    "BATCH_OUTCOME_ACTION",
+    "BATCH_OUTCOME_BLOCK",
+    "BATCH_REASON_ACTION",
+    "BATCH_REASON_BLOCK",
+    "BATCH_SELECT_ACTION",
+    "BATCH_SELECT_BLOCK",
     "FEEDBACK_ACTION",
     "FEEDBACK_BLOCK",
+    "HOME_PAGE_SIZE",
+    "REASON_ACTION",
+    "REASON_BLOCK",
+    "REJECT_CALLBACK_ID",
     "REVISE_CALLBACK_ID",
+    "HomeContent",
     "approval_fallback_text",
     "audit_text",
     "build_approval_blocks",
+    "build_batch_confirm",
+    "build_batch_modal",
+    "build_batch_result",
     "build_decided_blocks",
+    "build_full_text_modal",
+    "build_home_view",
+    "build_notice_modal",
+    "build_reject_modal",
     "build_replaced_blocks",
     "build_result_blocks",
     "build_revise_modal",
@@ -56,11 +114,16 @@ __all__ = [
     "channel_ref",
     "clean",
     "config_text",
+    "decision_buttons",
     "decision_line",
     "escape",
+    "fits_in_confirmation",
     "help_text",
+    "item_summary",
+    "left_out_reason",
     "people_refs",
     "proposal_is_cut",
+    "proposal_text",
     "run_fallback_text",
     "safe",
     "show_setting",

@@ -7,12 +7,15 @@ reason and feedback are untrusted and shown inert.
 
 from __future__ import annotations
 
+from typing import Any
+
 from agents.approver import parse_revision
 from agents.tools import pretty_json
 from bot.blocks.text import (
     FEEDBACK_LIMIT,
     HEADER_LIMIT,
     PROPOSAL_LIMIT,
+    SHOWN_LIMIT,
     TASK_LIMIT,
     Block,
     channel_ref,
@@ -58,12 +61,8 @@ def _approval_body(approval: ApprovalRecord) -> list[Block]:
         {"type": "section", "text": untrusted(approval.task, label="Task", limit=TASK_LIMIT + 12)},
     ]
     if approval.kind == "tool_call":
-        blocks.append(
-            {"type": "section", "text": mrkdwn(f"*Tool call* {tool_label(approval.tool_name)} from {escape(author)}")}
-        )
-        blocks.append(
-            {"type": "section", "text": code_block(approval.arguments or approval.proposal, label="Arguments")}
-        )
+        blocks.append({"type": "section", "text": mrkdwn(f"{item_summary(approval)} from {escape(author)}")})
+        blocks.append({"type": "section", "text": proposal_text(approval)})
         if approval.edited_by:
             blocks.append(context_block(f":pencil2: Arguments edited by {user_ref(approval.edited_by)}"))
         if approval.schema_error:
@@ -77,16 +76,32 @@ def _approval_body(approval: ApprovalRecord) -> list[Block]:
                     ),
                 }
             )
-    elif approval.kind == "code":
-        blocks.append({"type": "section", "text": code_text(approval.proposal, label=f"Code to run, from {author}")})
     else:
-        label = f"Proposal from {author}"
-        blocks.append({"type": "section", "text": untrusted(approval.proposal, label=label, limit=PROPOSAL_LIMIT)})
+        blocks.append({"type": "section", "text": proposal_text(approval)})
     if proposal_is_cut(approval.proposal):
         blocks.append(_cut_note(approval))
     if approval.why:
         blocks.append({"type": "context", "elements": [untrusted(":information_source: " + approval.why, limit=500)]})
     return blocks
+
+
+def item_summary(approval: ApprovalRecord) -> str:
+    """What an approval asks for, in fixed words (and a tool name cut to the characters tool names use):
+    "*Tool call* `send_email`", "*Code to run*" or "*Message*"."""
+    if approval.kind == "tool_call":
+        return f"*Tool call* {tool_label(approval.tool_name)}"
+    return "*Code to run*" if approval.kind == "code" else "*Message*"
+
+
+def proposal_text(approval: ApprovalRecord, *, limit: int | None = None) -> dict[str, Any]:
+    """What is decided, as the card shows it: a tool call's arguments in a code block, code as the agent
+    wrote it, a message as inert text; cut to `limit` characters (by default the card's own limits)."""
+    author = clean(approval.author)[:40]
+    if approval.kind == "tool_call":
+        return code_block(approval.arguments or approval.proposal, label="Arguments", limit=limit or SHOWN_LIMIT)
+    if approval.kind == "code":
+        return code_text(approval.proposal, label=f"Code to run, from {author}", limit=limit or SHOWN_LIMIT)
+    return untrusted(approval.proposal, label=f"Proposal from {author}", limit=limit or PROPOSAL_LIMIT)
 
 
 def proposal_is_cut(proposal: str) -> bool:
@@ -102,13 +117,19 @@ def _who_decides(approval: ApprovalRecord) -> Block | None:
     parts: list[str] = []
     if approval.approvers:
         parts.append(f"Who may decide: {people_refs(approval.approvers)}")
-    if approval.required_approvals > 1:
-        voters = approval.voters
-        line = f"*{len(voters)} of {approval.required_approvals} approvals*"
-        if voters:
-            line += ": " + ", ".join(user_ref(v) for v in voters)
-        parts.append(line)
+    quorum = quorum_line(approval)
+    if quorum:
+        parts.append(quorum)
     return context_block(" · ".join(parts)) if parts else None
+
+
+def quorum_line(approval: ApprovalRecord) -> str:
+    """How far a quorum is, e.g. "*1 of 2 approvals*: @bob" ("" when one approval decides)."""
+    if approval.required_approvals <= 1:
+        return ""
+    voters = approval.voters
+    line = f"*{len(voters)} of {approval.required_approvals} approvals*"
+    return line + (": " + ", ".join(user_ref(v) for v in voters) if voters else "")
 
 
 def build_approval_blocks(approval: ApprovalRecord) -> list[Block]:
@@ -116,7 +137,6 @@ def build_approval_blocks(approval: ApprovalRecord) -> list[Block]:
     arguments, or the code), the deadline, the buttons (and, for a quorum, the approvals so far).
     Approve is not offered for a tool call whose arguments fail the tool's schema."""
     who = _who_decides(approval)
-    approve = [] if approval.schema_error else [_button("Approve", ACTION_APPROVE, approval.id, style="primary")]
     return [
         {"type": "header", "text": plain(HEADERS.get(approval.kind, "Approval needed"), HEADER_LIMIT)},
         *_approval_body(approval),
@@ -128,34 +148,31 @@ def build_approval_blocks(approval: ApprovalRecord) -> list[Block]:
         {
             "type": "actions",
             "block_id": f"approval_actions_{len(approval.voters)}",
-            "elements": [
-                *approve,
-                _button(
-                    "Reject",
-                    ACTION_REJECT,
-                    approval.id,
-                    style="danger",
-                    confirm={
-                        "title": plain("Reject this proposal?", 100),
-                        "text": plain("The agent is told it was rejected and the run ends.", 300),
-                        "confirm": plain("Reject", 30),
-                        "deny": plain("Cancel", 30),
-                        "style": "danger",
-                    },
-                ),
-                _button("Revise", ACTION_REVISE, approval.id),
-            ],
+            "elements": decision_buttons(approval),
         },
     ]
 
 
-def _button(text: str, action_id: str, value: str, *, style: str | None = None, confirm: Block | None = None) -> Block:
-    button: Block = {"type": "button", "text": plain(text, 75), "action_id": action_id, "value": value}
+def decision_buttons(approval: ApprovalRecord) -> list[Block]:
+    """Approve (not offered when a tool call's arguments fail the tool's schema), Reject (it opens a modal
+    for an optional reason, so it asks no confirmation of its own) and Revise; each button's value is the
+    approval id."""
+    approve = [] if approval.schema_error else [button("Approve", ACTION_APPROVE, approval.id, style="primary")]
+    return [
+        *approve,
+        button("Reject", ACTION_REJECT, approval.id, style="danger"),
+        button("Revise", ACTION_REVISE, approval.id),
+    ]
+
+
+def button(text: str, action_id: str, value: str, *, style: str | None = None, confirm: Block | None = None) -> Block:
+    """A button labelled `text` (fixed words) that sends `value` with `action_id`."""
+    made: Block = {"type": "button", "text": plain(text, 75), "action_id": action_id, "value": value}
     if style:
-        button["style"] = style
+        made["style"] = style
     if confirm:
-        button["confirm"] = confirm
-    return button
+        made["confirm"] = confirm
+    return made
 
 
 def decision_line(approval: ApprovalRecord) -> str:

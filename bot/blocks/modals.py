@@ -1,14 +1,20 @@
-"""The Revise modal: feedback for the agent on a proposal or on code, or a tool call's arguments to
-edit (JSON, checked against the tool's schema when submitted) with optional feedback.
+"""Modals: Revise (feedback for the agent on a proposal or on code, or a tool call's arguments to edit,
+JSON checked against the tool's schema when submitted, with optional feedback), Reject (an optional
+reason), the full text of a proposal, and deciding several approvals at once from the App Home (choose,
+confirm exactly what will be decided, see what was).
 
-The block and action ids below are read back by `bot.listeners.views` when the modal is submitted.
-The proposal shown for reference is untrusted and made inert by `bot.blocks.text`.
+The block and action ids below are read back by `bot.listeners.views` when a modal is submitted.
+Proposals, arguments, code, tasks and reasons are untrusted and made inert by `bot.blocks.text`.
 """
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Sequence
 from typing import Any
 
+from bot.blocks.cards import item_summary, proposal_text, quorum_line
+from bot.blocks.home import asked_line, packed_sections, run_code
 from bot.blocks.text import (
     TEXT_LIMIT,
     Block,
@@ -16,13 +22,16 @@ from bot.blocks.text import (
     code_block,
     code_text,
     context_block,
+    escape,
     mrkdwn,
     plain,
     safe,
     tool_label,
     untrusted,
+    untrusted_parts,
 )
-from bot.records import ApprovalRecord
+from bot.durations import format_duration
+from bot.records import APPROVAL_ID, ApprovalRecord
 
 REVISE_CALLBACK_ID = "approval_revise_modal"
 FEEDBACK_BLOCK = "feedback"
@@ -123,3 +132,356 @@ def _tool_revise_modal(approval: ApprovalRecord, *, metadata: str) -> Block:
         "close": plain("Cancel", 24),
         "blocks": blocks,
     }
+
+
+# --------------------------------------------------------------------------------------------------- Reject
+
+REJECT_CALLBACK_ID = "approval_reject_modal"
+REASON_BLOCK = "reason"
+REASON_ACTION = "reason_input"
+REASON_HINT = "The agent, the card and the audit log get it."
+REJECT_SHOWN = 500  # the proposal shown for reference in the Reject modal
+
+
+def build_reject_modal(approval: ApprovalRecord, *, metadata: str) -> Block:
+    """The Reject modal: what is rejected (kind or tool, run, who asked, from where, the proposal's start)
+    and an optional reason. `metadata` (signed) says which approval the modal belongs to."""
+    return {
+        "type": "modal",
+        "callback_id": REJECT_CALLBACK_ID,
+        "private_metadata": metadata,
+        "title": plain("Reject", 24),
+        "submit": plain("Reject", 24),
+        "close": plain("Cancel", 24),
+        "blocks": [
+            {"type": "section", "text": mrkdwn(f"You are rejecting: {asked_line(approval)}")},
+            {"type": "section", "text": proposal_text(approval, limit=REJECT_SHOWN)},
+            _reason_input(REASON_BLOCK, REASON_ACTION, hint=REASON_HINT),
+        ],
+    }
+
+
+def _reason_input(block_id: str, action_id: str, *, hint: str) -> Block:
+    """An optional multi-line "Reason" field (Slack marks it optional)."""
+    return {
+        "type": "input",
+        "block_id": block_id,
+        "optional": True,
+        "label": plain("Reason", 2000),
+        "element": {
+            "type": "plain_text_input",
+            "action_id": action_id,
+            "multiline": True,
+            "max_length": INPUT_LIMIT,
+            "placeholder": plain("e.g. Wrong customer list", 150),
+        },
+        "hint": plain(hint, 2000),
+    }
+
+
+# --------------------------------------------------------------------------------------------------- Full text
+
+VIEW_BLOCKS = 100  # a modal's most blocks
+PART_SIZE = 2900  # a section of a long text
+TASK_PARTS = 5  # the task, in sections at most
+_WHOLE = sys.maxsize  # a limit nothing reaches: the text as it shows whole
+FULL_TEXT_CUT = ":scissors: Cut here: the full text is attached in the card's thread."
+
+
+def build_full_text_modal(approval: ApprovalRecord) -> Block:
+    """The whole proposal (a tool call's arguments as code, code as code) and the task, in as many
+    sections as they take; past what a modal holds, it says where the full text is."""
+    task_parts, task_cut = _parts(approval.task, most=TASK_PARTS)
+    blocks: list[Block] = [
+        {"type": "section", "text": mrkdwn(asked_line(approval))},
+        {"type": "section", "text": mrkdwn("*Task*")},
+        *task_parts,
+        *([context_block(":scissors: The task is cut here.")] if task_cut else []),
+    ]
+    room = VIEW_BLOCKS - len(blocks) - 1  # one for the note when cut
+    proposal_parts, cut = _proposal_parts(approval, most=room)
+    blocks.extend(proposal_parts)
+    if cut:
+        blocks.append(context_block(FULL_TEXT_CUT))
+    return {
+        "type": "modal",
+        "title": plain("Full proposal", 24),
+        "close": plain("Close", 24),
+        "blocks": blocks,
+    }
+
+
+def _parts(text: str, *, most: int) -> tuple[list[Block], bool]:
+    """Untrusted text in at most `most` sections, and whether some was left out."""
+    parts = untrusted_parts(text, size=PART_SIZE) or [untrusted("")]
+    return [{"type": "section", "text": part} for part in parts[:most]], len(parts) > most
+
+
+def _proposal_parts(approval: ApprovalRecord, *, most: int) -> tuple[list[Block], bool]:
+    """The proposal as the card shows it when it fits in one section; else a message in plain sections
+    and arguments or code in code blocks (the code's own ``` shown as text), at most `most` sections
+    (with a label section first), and whether some was left out."""
+    whole = proposal_text(approval, limit=_WHOLE)
+    if len(whole["text"]) <= TEXT_LIMIT:
+        return [{"type": "section", "text": whole}], False
+    if approval.kind not in ("tool_call", "code"):
+        parts, cut = _parts(approval.proposal, most=most - 1)
+        return [{"type": "section", "text": mrkdwn("*Proposal*")}, *parts], cut
+    label = "*Arguments*" if approval.kind == "tool_call" else "*Code*"
+    pieces, cut = code_pieces(approval.arguments or approval.proposal, size=PART_SIZE, most=most - 1)
+    code = [{"type": "section", "text": code_block(piece, limit=PART_SIZE)} for piece in pieces]
+    return [{"type": "section", "text": mrkdwn(label)}, *code], cut
+
+
+def code_pieces(text: str, *, size: int, most: int) -> tuple[list[str], bool]:
+    """Untrusted code cut into pieces that each show whole in `code_block(piece, limit=size)` (each
+    character counted at its escaped length, and each backtick once more for the ``` broken up), ending
+    at a line end where one is in the piece's second half; at most `most` pieces, and whether some was
+    left out."""
+    text = clean(text)
+    pieces: list[str] = []
+    start = 0
+    while start < len(text) and len(pieces) < most:
+        end, cost, line_end = start, 0, 0
+        while end < len(text):
+            step = len(escape(text[end])) + (text[end] == "`")
+            if cost + step > size:
+                break
+            cost += step
+            end += 1
+            if text[end - 1] == "\n":
+                line_end = end
+        if end < len(text) and line_end > start + size // 2:
+            end = line_end
+        pieces.append(text[start:end])
+        start = end
+    return pieces, start < len(text)
+
+
+# --------------------------------------------------------------------------------------------------- Decide several
+
+BATCH_LIMIT = 25  # approvals decided at once
+BATCH_OPTIONS = 100  # approvals offered in the batch modal (a multi-select holds 100 options)
+BATCH_CALLBACK_ID = "home_batch_modal"
+BATCH_SELECT_BLOCK = "batch_select"
+BATCH_SELECT_ACTION = "batch_select_input"
+BATCH_OUTCOME_BLOCK = "batch_outcome"
+BATCH_OUTCOME_ACTION = "batch_outcome_input"  # option values "approved" / "rejected"
+BATCH_REASON_BLOCK = "batch_reason"
+BATCH_REASON_ACTION = "batch_reason_input"
+BATCH_CONFIRM_CALLBACK_ID = "home_batch_confirm"
+BATCH_OUTCOMES = {"approved": "Approve", "rejected": "Reject"}
+CONFIRM_MESSAGE_SHOWN = 1000  # a message's proposal in the confirmation (arguments and code are shown whole)
+LEFT_OUT_SECTIONS = 15
+
+
+def build_batch_modal(waiting: Sequence[ApprovalRecord], *, now: float, metadata: str) -> Block:
+    """ "Decide several": choose up to 25 of the approvals waiting for this person (the 100 oldest are
+    offered), Approve or Reject, and a reason for Reject; submitting shows exactly what will be decided
+    before anything is."""
+    offered = list({a.id: a for a in waiting if APPROVAL_ID.match(a.id)}.values())[:BATCH_OPTIONS]
+    blocks: list[Block] = [
+        {
+            "type": "section",
+            "text": mrkdwn(
+                f"Choose up to {BATCH_LIMIT} approvals and one decision for all of them. Next you see exactly"
+                " what will be decided: nothing is decided before you confirm."
+            ),
+        }
+    ]
+    if len(waiting) > BATCH_OPTIONS:
+        blocks.append(context_block(f"{len(waiting):,} wait for you: the {BATCH_OPTIONS} oldest are listed."))
+    view: Block = {
+        "type": "modal",
+        "callback_id": BATCH_CALLBACK_ID,
+        "private_metadata": metadata,
+        "title": plain("Decide several", 24),
+        "close": plain("Cancel", 24),
+        "blocks": blocks,
+    }
+    if not offered:
+        blocks.append({"type": "section", "text": mrkdwn("Nothing waits for you right now.")})
+        return view
+    blocks.extend(_batch_inputs(offered, now=now))
+    view["submit"] = plain("Review", 24)
+    return view
+
+
+def _batch_inputs(offered: Sequence[ApprovalRecord], *, now: float) -> list[Block]:
+    """Which approvals (a multi-select), Approve or Reject (Approve first), and an optional reason."""
+    approve, reject = ({"text": plain(word, 75), "value": value} for value, word in BATCH_OUTCOMES.items())
+    return [
+        {
+            "type": "input",
+            "block_id": BATCH_SELECT_BLOCK,
+            "label": plain("Approvals", 2000),
+            "element": {
+                "type": "multi_static_select",
+                "action_id": BATCH_SELECT_ACTION,
+                "placeholder": plain("Choose approvals", 150),
+                "max_selected_items": BATCH_LIMIT,
+                "options": [{"text": plain(option_text(a, now=now), 75), "value": a.id} for a in offered],
+            },
+        },
+        {
+            "type": "input",
+            "block_id": BATCH_OUTCOME_BLOCK,
+            "label": plain("Decision", 2000),
+            "element": {
+                "type": "radio_buttons",
+                "action_id": BATCH_OUTCOME_ACTION,
+                "options": [approve, reject],
+                "initial_option": approve,
+            },
+        },
+        _reason_input(
+            BATCH_REASON_BLOCK,
+            BATCH_REASON_ACTION,
+            hint="Only used when you reject: the agents, the cards and the audit log get it.",
+        ),
+    ]
+
+
+def option_text(approval: ApprovalRecord, *, now: float) -> str:
+    """An approval in a few plain words of fixed text and cleaned ids, e.g.
+    "send_email · run r12ab34 · 5m ago · U0ALICE" (the caller cuts it to an option's 75 characters)."""
+    if approval.kind == "tool_call":
+        what = tool_label(approval.tool_name).strip("`")[:30]
+    else:
+        what = "code" if approval.kind == "code" else "message"
+    if approval.schema_error:
+        what += " (reject only)"
+    ago = format_duration(now - approval.created_at)
+    return f"{what} · run {clean(approval.run_id)[:20]} · {ago} ago · {clean(approval.requester)[:24]}"
+
+
+def fits_in_confirmation(approval: ApprovalRecord) -> bool:
+    """Whether the confirmation can show what a decision covers whole in one section: a tool call's
+    arguments, or code (a message always fits: its text may be cut there)."""
+    if approval.kind not in ("tool_call", "code"):
+        return True
+    return len(proposal_text(approval, limit=_WHOLE)["text"]) <= TEXT_LIMIT
+
+
+def left_out_reason(approval: ApprovalRecord, *, outcome: str) -> str | None:
+    """Why an approval cannot be decided with others (fixed words, for `build_batch_confirm`'s
+    `left_out`), or None when it can."""
+    if outcome == "approved" and approval.schema_error:
+        return "its arguments do not match the tool's schema: reject or revise it on its own"
+    if not fits_in_confirmation(approval):
+        what = "arguments are" if approval.kind == "tool_call" else "code is"
+        return f"its {what} too long to show here: decide it on its own"
+    return None
+
+
+def build_batch_confirm(
+    chosen: Sequence[ApprovalRecord],
+    *,
+    outcome: str,
+    reason: str,
+    left_out: Sequence[tuple[ApprovalRecord, str]],
+    metadata: str,
+) -> Block:
+    """The confirmation: exactly what will be decided, each approval with what it is and its whole
+    arguments or code (a message's text may be cut), the reason when rejecting, and apart, what will
+    not be decided and why. Submit says what happens ("Approve 3").
+
+    Raises ValueError for an outcome other than "approved" or "rejected", more than `BATCH_LIMIT`
+    approvals, or one that `left_out_reason` refuses (the caller puts those in `left_out`)."""
+    verb = BATCH_OUTCOMES.get(outcome)
+    if verb is None:
+        raise ValueError(f"outcome must be approved or rejected, not {outcome[:20]!r}")
+    if len(chosen) > BATCH_LIMIT:
+        raise ValueError(f"at most {BATCH_LIMIT} approvals are decided at once, not {len(chosen)}")
+    for approval in chosen:
+        refused = left_out_reason(approval, outcome=outcome)
+        if refused:
+            raise ValueError(f"approval {approval.id[:64]} cannot be confirmed with others: {refused}")
+    blocks = _confirm_intro(len(chosen), verb=verb, reason=reason if outcome == "rejected" else None)
+    for number, approval in enumerate(chosen, 1):
+        blocks.extend(_confirm_item(number, approval))
+    if left_out:
+        blocks.extend(_left_out_blocks(left_out))
+    view: Block = {
+        "type": "modal",
+        "callback_id": BATCH_CONFIRM_CALLBACK_ID,
+        "private_metadata": metadata,
+        "title": plain("Confirm", 24),
+        "close": plain("Cancel", 24),
+        "blocks": blocks,
+    }
+    if chosen:
+        view["submit"] = plain(f"{verb} {len(chosen)}", 24)
+    return view
+
+
+def _confirm_intro(count: int, *, verb: str, reason: str | None) -> list[Block]:
+    """What will happen, and the reason (when rejecting)."""
+    if not count:
+        return [{"type": "section", "text": mrkdwn("None of the approvals you chose can be decided here.")}]
+    what = "this approval" if count == 1 else f"these {count} approvals"
+    blocks: list[Block] = [
+        {"type": "section", "text": mrkdwn(f"*{verb} {what}?* Only what is listed here is decided.")}
+    ]
+    if reason is not None and reason.strip():
+        blocks.append({"type": "section", "text": untrusted(reason, label="Reason", limit=TEXT_LIMIT)})
+    elif reason is not None:
+        blocks.append(context_block("No reason given."))
+    return blocks
+
+
+def _confirm_item(number: int, approval: ApprovalRecord) -> list[Block]:
+    """One approval in 3 blocks: what it is, what the decision covers (whole, but a message's text), a divider."""
+    limit = _WHOLE if approval.kind in ("tool_call", "code") else CONFIRM_MESSAGE_SHOWN
+    return [
+        {"type": "section", "text": mrkdwn(f"*{number}.* {asked_line(approval)}")},
+        {"type": "section", "text": proposal_text(approval, limit=limit)},
+        {"type": "divider"},
+    ]
+
+
+def _left_out_blocks(left_out: Sequence[tuple[ApprovalRecord, str]]) -> list[Block]:
+    lines = [f"*Not included, and not decided ({len(left_out):,})*"]
+    lines.extend(f"• {asked_line(approval)}: {safe(why, 300)}" for approval, why in left_out)
+    return packed_sections(lines, most=LEFT_OUT_SECTIONS)
+
+
+# --------------------------------------------------------------------------------------------------- Batch result
+
+RESULT_SECTIONS = 60
+_DONE = {  # a status a batch leaves, and how its group is headed
+    "approved": "*Approved {n}*",
+    "rejected": "*Rejected {n}*",
+    "pending": "*Approval counted on {n}*: more approvals are needed",
+}
+
+
+def build_batch_result(decided: Sequence[ApprovalRecord], refused: Sequence[tuple[str, str]]) -> Block:
+    """What a batch did: the approvals decided, by outcome ("Approved 19", one line each: kind or tool,
+    run), and those that were not, with why (`refused`: (label, reason) pairs the caller made of fixed
+    words, shown inert all the same)."""
+    others = dict.fromkeys(a.status for a in decided if a.status not in _DONE)  # timed out or cancelled meanwhile
+    headings: dict[str, str] = {
+        **_DONE,
+        **{status: f"*{status.replace('_', ' ').capitalize()} {{n}}*" for status in others},
+    }
+    lines: list[str] = []
+    for status, heading in headings.items():
+        group = [a for a in decided if a.status == status]
+        if group:
+            lines.append(heading.format(n=len(group)))
+            lines.extend(_result_line(a) for a in group)
+    if refused:
+        lines.append(f"*Not decided {len(refused)}*")
+        lines.extend(f"• {safe(label, 200)}: {safe(why, 300)}" for label, why in refused)
+    return {
+        "type": "modal",
+        "title": plain("Batch decided", 24),
+        "close": plain("Close", 24),
+        "blocks": packed_sections(lines or ["Nothing was decided."], most=RESULT_SECTIONS),
+    }
+
+
+def _result_line(approval: ApprovalRecord) -> str:
+    quorum = quorum_line(approval) if approval.pending else ""
+    return f"• {item_summary(approval)} · run {run_code(approval.run_id)}" + (f" ({quorum})" if quorum else "")

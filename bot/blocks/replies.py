@@ -32,7 +32,8 @@ def help_text(*, presets: Sequence[str] | Mapping[str, str], modes: Mapping[str,
             "  • `timeout_outcome reject|approve`: what a timeout means;"
             " `timeout_approves_tools true|false`: whether approve also covers tool calls and code",
             "  • `approvers anyone|@people @groups`, `required_approvals N`, `allow_self_approval true|false`",
-            "  • `approvals_channel #channel`, `admins anyone|@people`",
+            "  • `approvals_channel #channel`, `deliver channel|dm|both` (cards by DM to the approvers),"
+            " `admins anyone|@people`",
             "  • `mode MODE`, `max_auto_replies N`, `risk_words a, b, c|default|none`, `checkpoint_every N` (0: off)",
             "*This channel's latest decisions*: `/agent audit`",
             "*Teams* (`--team`):",
@@ -77,6 +78,7 @@ def config_text(channel: str, settings: ChannelSettings, *, default_approvals_ch
             f"• `approvers`: {people_refs(settings.approvers)}",
             f"• `required_approvals`: {settings.required_approvals}",
             f"• `allow_self_approval`: {'true' if settings.allow_self_approval else 'false'}",
+            f"• `deliver`: {settings.deliver}",
             f"• `approvals_channel`: {channel_ref(settings.approvals_channel or default_approvals_channel)}",
             f"• `admins`: {admins}",
             f"• `mode`: {escape(settings.mode)}",

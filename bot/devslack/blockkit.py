@@ -11,7 +11,11 @@ Two layers:
   App Home, 12,000 characters of block text in a message), the block types accepted, well-formed text objects
   (a string, not empty, at most 3,000 characters; plain_text where Slack requires it), field texts of at most
   2,000 characters, unique block_id and action_id, input blocks with an element and a sane ``max_length``, views
-  of type modal or home with a title (modals) and a submit button when they hold inputs, external_id's length.
+  of type modal or home with a title (modals) and a submit button when they hold inputs, external_id's length, and
+  the options of select menus, checkboxes, radio buttons and overflow menus (how many: 100 in a static select, 10
+  checkboxes or radio buttons, 5 in an overflow; each with a text of at most 75 characters, plain_text except in
+  checkboxes and radio buttons, and a value of 1 to 150 characters; initial options among the options): slack_sdk
+  checks those only in the element types whose options it parses.
   They also count a section's fields and measure action_id in actions / context blocks, which slack_sdk does too
   but only for the fields and elements it can read (it skips the others).
 
@@ -35,6 +39,7 @@ __all__ = [
     "MAX_TEXT_OBJECT",
     "MAX_TOTAL_BLOCK_TEXT",
     "MAX_VIEW_BLOCKS",
+    "element_options",
     "normalize_blocks",
     "validate_blocks",
     "validate_view",
@@ -45,6 +50,16 @@ MAX_VIEW_BLOCKS: Final = 100  # modals and App Home
 MAX_TEXT_OBJECT: Final = 3000
 MAX_FIELD_TEXT: Final = 2000
 MAX_TOTAL_BLOCK_TEXT: Final = 12000
+MAX_OPTIONS: Final = {
+    "static_select": 100,
+    "multi_static_select": 100,
+    "checkboxes": 10,
+    "radio_buttons": 10,
+    "overflow": 5,
+}
+MAX_OPTION_TEXT: Final = 75
+MAX_OPTION_VALUE: Final = 150
+MULTI_CHOICE: Final = frozenset({"multi_static_select", "checkboxes"})  # these take initial_options, the others one
 BLOCK_TYPES: Final = frozenset(
     {
         "section",
@@ -156,6 +171,91 @@ def _is_plain_text(obj: Any) -> bool:
     return isinstance(obj, dict) and obj.get("type") == "plain_text"
 
 
+def element_options(element: dict[str, Any]) -> list[Any]:
+    """An element's options, those of its option groups included (in order)."""
+    options = list(element.get("options") or []) if isinstance(element.get("options"), list) else []
+    groups = element.get("option_groups")
+    for group in groups if isinstance(groups, list) else []:
+        if isinstance(group, dict) and isinstance(group.get("options"), list):
+            options.extend(group["options"])
+    return options
+
+
+def _same_option(a: Any, b: Any) -> bool:
+    """Slack matches an initial option to one of the options by its value and its text."""
+    if not isinstance(a, dict) or not isinstance(b, dict):
+        return False
+    text_a, text_b = a.get("text"), b.get("text")
+    same_text = isinstance(text_a, dict) and isinstance(text_b, dict) and text_a.get("text") == text_b.get("text")
+    return a.get("value") == b.get("value") and same_text
+
+
+def _option_problems(element: dict[str, Any], pointer: str) -> list[Problem]:
+    """The rules of an element's options (select menus, checkboxes, radio buttons, overflow menus)."""
+    etype = str(element.get("type"))
+    limit = MAX_OPTIONS.get(etype)
+    if limit is None:
+        return []
+    problems: list[Problem] = []
+    options = element.get("options")
+    if options is not None and not isinstance(options, list):
+        return [(f"{pointer}/options", "options must be an array")]
+    if etype in ("checkboxes", "radio_buttons", "overflow") and not options:
+        problems.append((f"{pointer}/options", "must provide at least one option"))
+    if isinstance(options, list) and len(options) > limit:
+        problems.append((f"{pointer}/options", f"no more than {limit} items allowed"))
+    groups = element.get("option_groups")
+    grouped = [
+        (f"{pointer}/option_groups/{g}/options/{i}", option)
+        for g, group in enumerate(groups if isinstance(groups, list) else [])
+        if isinstance(group, dict) and isinstance(group.get("options"), list)
+        for i, option in enumerate(group["options"])
+    ]
+    listed = [(f"{pointer}/options/{i}", option) for i, option in enumerate(options or [])]
+    plain_only = etype not in ("checkboxes", "radio_buttons")
+    for ptr, option in listed + grouped:
+        if not isinstance(option, dict):
+            problems.append((ptr, "option must be an object"))
+            continue
+        text = option.get("text")
+        if not isinstance(text, dict) or text.get("type") not in ("plain_text", "mrkdwn"):
+            problems.append((f"{ptr}/text", "option text must be a text object"))
+        elif plain_only and text.get("type") != "plain_text":
+            problems.append((f"{ptr}/text", f"option text must be plain_text in a {etype}"))
+        elif isinstance(text.get("text"), str) and len(text["text"]) > MAX_OPTION_TEXT:
+            problems.append((f"{ptr}/text/text", f"must be less than {MAX_OPTION_TEXT + 1} characters"))
+        value = option.get("value")
+        if not isinstance(value, str) or not 1 <= len(value) <= MAX_OPTION_VALUE:
+            problems.append((f"{ptr}/value", f"value must be a string of 1 to {MAX_OPTION_VALUE} characters"))
+        description = option.get("description")
+        if isinstance(description, dict) and len(str(description.get("text", ""))) > MAX_OPTION_TEXT:
+            problems.append((f"{ptr}/description/text", f"must be less than {MAX_OPTION_TEXT + 1} characters"))
+    choices = element_options(element)
+    key = "initial_options" if etype in MULTI_CHOICE else "initial_option"
+    initial = element.get(key)
+    if initial is not None:
+        chosen = initial if key == "initial_options" else [initial]
+        if not isinstance(chosen, list):
+            problems.append((f"{pointer}/{key}", f"{key} must be an array"))
+            chosen = []
+        for j, option in enumerate(chosen):
+            if not any(_same_option(option, choice) for choice in choices):
+                where = f"{pointer}/{key}/{j}" if key == "initial_options" else f"{pointer}/{key}"
+                problems.append((where, f"{key} must match one of the element's options"))
+    return problems
+
+
+def _elements(block: dict[str, Any], pointer: str) -> list[tuple[str, dict[str, Any]]]:
+    """The interactive elements of a block with their JSON pointers: actions' elements, an accessory, an input's."""
+    found: list[tuple[str, dict[str, Any]]] = []
+    if block.get("type") == "actions" and isinstance(block.get("elements"), list):
+        found.extend((f"{pointer}/elements/{j}", e) for j, e in enumerate(block["elements"]) if isinstance(e, dict))
+    for key in ("accessory", "element"):
+        if isinstance(block.get(key), dict):
+            found.append((f"{pointer}/{key}", block[key]))
+    return found
+
+
 def _own_block_problems(blocks: list[dict[str, Any]], max_blocks: int) -> tuple[list[Problem], int]:
     """Our own rules; returns the problems (pointers below ``/blocks``) and the total length of all texts."""
     problems: list[Problem] = []
@@ -222,6 +322,8 @@ def _own_block_problems(blocks: list[dict[str, Any]], max_blocks: int) -> tuple[
                 max_length = element.get("max_length")
                 if max_length is not None and (not isinstance(max_length, int) or not 1 <= max_length <= 3000):
                     err("max_length must be between 1 and 3000", f"{p}/element/max_length")
+        for ptr, element in _elements(block, p):
+            problems.extend(_option_problems(element, ptr))
     total = 0
     for ptr, obj in _text_objects(blocks, ""):
         text = obj.get("text")

@@ -1,6 +1,7 @@
 """The dev page and its control API: ``/`` and ``/static/*`` serve the Slack-like page (``static/``), which
-long-polls ``/_control/state?since=<version>`` and acts through ``/_control/*`` (commands, clicks, modals, typed
-messages, injected failures, reset) — the stand-in's Python API over JSON, guarded against other sites."""
+long-polls ``/_control/state?since=<version>`` and acts through ``/_control/*`` (commands, clicks on messages and in
+views, modals, opening the App Home, typed messages, injected failures, reset) — the stand-in's Python API over JSON,
+guarded against other sites."""
 
 from __future__ import annotations
 
@@ -17,7 +18,17 @@ from typing import TYPE_CHECKING, Any, Final, cast
 import aiohttp
 from aiohttp import web
 
-from bot.devslack.model import APP_ID, BOT_ID, BOT_NAME, BOT_USER_ID, TEAM_DOMAIN, TEAM_ID, TEAM_NAME, DeliveryResult
+from bot.devslack.model import (
+    APP_ID,
+    APP_NAME,
+    BOT_ID,
+    BOT_NAME,
+    BOT_USER_ID,
+    TEAM_DOMAIN,
+    TEAM_ID,
+    TEAM_NAME,
+    DeliveryResult,
+)
 from bot.devslack.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -115,6 +126,19 @@ class Control:
                     value=None if value is None else str(value),
                     as_seen=as_seen,
                 )
+            elif kind == "click_view":
+                value, view_id, values = body.get("value"), body.get("view_id"), body.get("values")
+                if values is not None and not isinstance(values, dict):
+                    raise ValueError("values must be an object {block_id: {action_id: value}}")
+                result = await s.click_view(
+                    user=str(body["user"]),
+                    action_id=str(body["action_id"]),
+                    value=None if value is None else str(value),
+                    view_id=None if view_id in (None, "") else str(view_id),
+                    values=values,
+                )
+            elif kind == "home":
+                result = await s.open_home(user=str(body["user"]), tab=str(body.get("tab", "home")))
             else:
                 values = body.get("values") or {}
                 if not isinstance(values, dict):
@@ -135,6 +159,15 @@ class Control:
 
     async def handle_click(self, request: web.Request) -> web.Response:
         return await self._deliver(request, "click")
+
+    async def handle_click_view(self, request: web.Request) -> web.Response:
+        """``{"user", "action_id", "value"?, "view_id"?, "values"?}``: a click in the person's Home (no view_id) or
+        open modal."""
+        return await self._deliver(request, "click_view")
+
+    async def handle_home(self, request: web.Request) -> web.Response:
+        """``{"user", "tab"?: "home" | "messages"}``: the person opens the app's Home (or Messages) tab."""
+        return await self._deliver(request, "home")
 
     async def handle_submit_view(self, request: web.Request) -> web.Response:
         return await self._deliver(request, "submit_view")
@@ -213,7 +246,7 @@ class Control:
             "version": self.ws.version,
             "instance": self.ws.instance,
             "team": {"id": TEAM_ID, "domain": TEAM_DOMAIN, "name": TEAM_NAME},
-            "bot": {"user_id": BOT_USER_ID, "bot_id": BOT_ID, "app_id": APP_ID, "name": BOT_NAME},
+            "bot": {"user_id": BOT_USER_ID, "bot_id": BOT_ID, "app_id": APP_ID, "name": BOT_NAME, "app_name": APP_NAME},
             "events_url": self.ws.events_url,
             "users": [asdict(u) for u in self.ws.users.values()],
             "channels": [asdict(c) for c in self.ws.channels.values()],
@@ -222,6 +255,7 @@ class Control:
             "ephemerals": s.ephemerals(),
             "views": s.open_views(),
             "homes": {uid: s.home_view(uid) for uid in self.ws.homes},
+            "dms": {uid: self.ws.dm_id(uid) for uid in self.ws.users},  # person -> their DM with the bot
         }
 
     async def handle_reset(self, request: web.Request) -> web.Response:

@@ -1,5 +1,6 @@
-"""Delivery to the bot: commands and interactions POSTed to its ``events_url`` signed as Slack signs them, or, when
-the bot connected over Socket Mode (``apps.connections.open``), sent as envelopes on that WebSocket and acked."""
+"""Delivery to the bot: commands and interactions (form-encoded) and Events API callbacks (JSON) POSTed to its
+``events_url`` signed as Slack signs them, or, when the bot connected over Socket Mode (``apps.connections.open``),
+sent as envelopes on that WebSocket and acked."""
 
 from __future__ import annotations
 
@@ -34,8 +35,11 @@ class Delivery:
     def methods(self) -> dict[str, ApiMethod]:
         return {"apps.connections.open": self.apps_connections_open}
 
-    def sign(self, body: bytes, *, timestamp: int | None = None) -> dict[str, str]:
-        """Headers Slack would send with ``body``: timestamp, ``v0=`` HMAC-SHA256 signature and content type."""
+    def sign(
+        self, body: bytes, *, timestamp: int | None = None, content_type: str = "application/x-www-form-urlencoded"
+    ) -> dict[str, str]:
+        """Headers Slack would send with ``body``: timestamp, ``v0=`` HMAC-SHA256 signature and content type
+        (form-encoded for commands and interactions, ``application/json`` for Events API callbacks)."""
         ts = str(int(time.time()) if timestamp is None else timestamp)
         try:
             signature = SignatureVerifier(self.ws.signing_secret).generate_signature(timestamp=ts, body=body)
@@ -49,16 +53,27 @@ class Delivery:
         return {
             "X-Slack-Request-Timestamp": ts,
             "X-Slack-Signature": signature,
-            "Content-Type": "application/x-www-form-urlencoded",
+            "Content-Type": content_type,
         }
 
     async def deliver(self, form: Mapping[str, str]) -> DeliveryResult:
         """Send a command (its form fields) or an interaction (``{"payload": json}``) to the bot."""
         if self.sockets:  # the app is connected over Socket Mode: payloads go there, unsigned
-            return await self._deliver_over_socket(form)
+            if "payload" in form:
+                return await self._deliver_over_socket("interactive", json.loads(form["payload"]), respond=True)
+            return await self._deliver_over_socket("slash_commands", dict(form), respond=True)
+        return await self._post(urlencode(form).encode(), "application/x-www-form-urlencoded")
+
+    async def deliver_event(self, callback: Mapping[str, Any]) -> DeliveryResult:
+        """Send an Events API callback (``{"type": "event_callback", "event": {...}, ...}``) to the bot: a JSON body
+        over HTTP, or an ``events_api`` envelope over Socket Mode."""
+        if self.sockets:
+            return await self._deliver_over_socket("events_api", dict(callback), respond=False)
+        return await self._post(json.dumps(callback).encode(), "application/json")
+
+    async def _post(self, body: bytes, content_type: str) -> DeliveryResult:
         if not self.ws.events_url:
             raise RuntimeError("events_url is not set: nowhere to deliver to")
-        body = urlencode(form).encode()
         loop = asyncio.get_running_loop()
         if self._session is None or self._session.closed or self._session_loop is not loop:
             # (a session left from another event loop, e.g. a previous test's, can't be reused or closed here)
@@ -66,7 +81,8 @@ class Delivery:
             self._session_loop = loop
         session = self._session
         started = time.monotonic()
-        async with session.post(self.ws.events_url, data=body, headers=self.sign(body)) as resp:
+        headers = self.sign(body, content_type=content_type)
+        async with session.post(self.ws.events_url, data=body, headers=headers) as resp:
             text = await resp.text()
             status = resp.status
         elapsed = time.monotonic() - started
@@ -117,18 +133,22 @@ class Delivery:
             self.sockets.remove(socket)
         return socket
 
-    async def _deliver_over_socket(self, form: Mapping[str, str]) -> DeliveryResult:
+    async def _deliver_over_socket(self, kind: str, payload: dict[str, Any], *, respond: bool) -> DeliveryResult:
+        """One envelope of kind (``slash_commands``, ``interactive``, ``events_api``) and its ack; ``respond``: the
+        app may answer in the ack (Slack's ``accepts_response_payload``, false for events)."""
         envelope_id = secrets.token_hex(8)
-        if "payload" in form:
-            kind, payload = "interactive", json.loads(form["payload"])
-        else:
-            kind, payload = "slash_commands", dict(form)
+        envelope: dict[str, Any] = {
+            "envelope_id": envelope_id,
+            "type": kind,
+            "payload": payload,
+            "accepts_response_payload": respond,
+        }
+        if kind == "events_api":
+            envelope.update(retry_attempt=0, retry_reason="")
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._socket_acks[envelope_id] = future
         started = time.monotonic()
-        await self.sockets[-1].send_json(
-            {"envelope_id": envelope_id, "type": kind, "payload": payload, "accepts_response_payload": True}
-        )
+        await self.sockets[-1].send_json(envelope)
         ack = await asyncio.wait_for(future, timeout=DELIVERY_TIMEOUT)
         answer = ack.get("payload")
         text = json.dumps(answer) if answer else ""

@@ -15,6 +15,7 @@ APP_ID: Final = "A0DEV"
 BOT_USER_ID: Final = "U0BOT"
 BOT_ID: Final = "B0BOT"
 BOT_NAME: Final = "approvals-bot"
+APP_NAME: Final = "Agent Approvals"  # the app's display name (manifest.yml): its Home and DM carry it
 VERIFICATION_TOKEN: Final = "deprecated-verification-token"
 
 MAX_MESSAGE_TEXT: Final = 40000

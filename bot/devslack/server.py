@@ -7,14 +7,15 @@ that reach them:
 * ``POST|GET /api/{method}`` (:mod:`.webapi`) answers the Web API methods the bot uses, with Slack's response shapes
   and errors: ``chat.*`` (:mod:`.messages`), ``views.*`` (:mod:`.views`), ``files.*`` (:mod:`.files`), checking
   Block Kit as Slack does (:mod:`.blockkit`).
-* :meth:`SlackStandIn.send_command`, :meth:`~SlackStandIn.click` and :meth:`~SlackStandIn.submit_view` play the user
-  (:mod:`.simulate`): they build the payloads Slack would send and deliver them to the bot's ``events_url``, signed
+* :meth:`SlackStandIn.send_command`, :meth:`~SlackStandIn.click`, :meth:`~SlackStandIn.click_view`,
+  :meth:`~SlackStandIn.submit_view` and :meth:`~SlackStandIn.open_home` play the user (:mod:`.simulate`): they build
+  the payloads (and ``app_home_opened`` events) Slack would send and deliver them to the bot's ``events_url``, signed
   with the signing secret exactly as Slack signs them, or over its Socket Mode connection (:mod:`.delivery`).
 * ``/_response/{id}`` is the ``response_url``, ``/_upload/{id}`` the file upload URL, and the in-process helpers
   (:meth:`~SlackStandIn.messages`, :meth:`~SlackStandIn.calls`, :meth:`~SlackStandIn.wait_for`...) let tests look
   at what the bot did.
-* ``/`` is a Slack-like web page (``static/``): channels, people to switch between, messages with Block Kit,
-  threads, modals. It long-polls ``/_control/state?since=<version>`` and acts through ``/_control/*``
+* ``/`` is a Slack-like web page (``static/``): channels, the app's Home and DM, people to switch between, messages
+  with Block Kit, threads, modals. It long-polls ``/_control/state?since=<version>`` and acts through ``/_control/*``
   (:mod:`.control`).
 """
 
@@ -71,7 +72,6 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-
 
 
 class SlackStandIn:
@@ -177,6 +177,8 @@ class SlackStandIn:
         app.router.add_get("/_files/{id}", self._files.handle_download)
         app.router.add_post("/_control/command", control.handle_command)
         app.router.add_post("/_control/click", control.handle_click)
+        app.router.add_post("/_control/click_view", control.handle_click_view)
+        app.router.add_post("/_control/home", control.handle_home)
         app.router.add_post("/_control/submit_view", control.handle_submit_view)
         app.router.add_post("/_control/close_view", control.handle_close_view)
         app.router.add_post("/_control/message", control.handle_message)
@@ -239,6 +241,10 @@ class SlackStandIn:
     def open_views(self, user: str | None = None) -> list[dict[str, Any]]:
         """Modals currently open, bottom of each user's stack first."""
         return self._views.listing(user)
+
+    def dm_channel(self, user: str) -> str:
+        """The id of the DM between the bot and ``user`` (what ``conversations.open`` answers): ``D…``."""
+        return self._ws.dm_of(self._ws.user_or_error(user).id)
 
     def home_view(self, user: str) -> dict[str, Any] | None:
         """The App Home view last published for ``user`` with ``views.publish`` (Slack's view object), or None."""
@@ -317,9 +323,12 @@ class SlackStandIn:
 
     # ------------------------------------------------------------------------------------------- playing the users
 
-    def sign(self, body: bytes, *, timestamp: int | None = None) -> dict[str, str]:
-        """Headers Slack would send with ``body``: timestamp, ``v0=`` HMAC-SHA256 signature and content type."""
-        return self._delivery.sign(body, timestamp=timestamp)
+    def sign(
+        self, body: bytes, *, timestamp: int | None = None, content_type: str = "application/x-www-form-urlencoded"
+    ) -> dict[str, str]:
+        """Headers Slack would send with ``body``: timestamp, ``v0=`` HMAC-SHA256 signature and content type
+        (``application/json`` for Events API callbacks)."""
+        return self._delivery.sign(body, timestamp=timestamp, content_type=content_type)
 
     def escape_command_text(self, text: str) -> str:
         """Command text as Slack sends it with should_escape: ``&<>`` as entities, @user/#channel as links."""
@@ -349,9 +358,45 @@ class SlackStandIn:
             user=user, channel=channel, ts=ts, action_id=action_id, value=value, as_seen=as_seen
         )
 
-    async def submit_view(self, *, user: str, view_id: str, values: Mapping[str, Mapping[str, str]]) -> DeliveryResult:
-        """Deliver a ``view_submission`` of the user's topmost open view, and apply the bot's response_action."""
+    async def click_view(
+        self,
+        *,
+        user: str,
+        action_id: str,
+        value: str | None = None,
+        view_id: str | None = None,
+        values: Mapping[str, Mapping[str, str | Sequence[str] | None]] | None = None,
+    ) -> DeliveryResult:
+        """Deliver a ``block_actions`` payload for ``user`` clicking a button in their published App Home
+        (``view_id`` None) or in their open (topmost) modal ``view_id``.
+
+        The button is the one with ``action_id`` and, when given, ``value`` (a Home shows many approvals with the
+        same buttons: the value picks one); ValueError listing the (action_id, value) pairs when none or several
+        match. As from Slack, the payload has ``container: {"type": "view", "view_id"}`` and the whole ``view``
+        (``state``, ``private_metadata``, ``hash``, ``callback_id``), and no message, channel or response_url.
+        ``values`` (modals): what the person has entered so far, as for :meth:`submit_view`, in ``view.state``.
+        """
+        return await self._people.click_view(
+            user=user, action_id=action_id, value=value, view_id=view_id, values=values
+        )
+
+    async def submit_view(
+        self, *, user: str, view_id: str, values: Mapping[str, Mapping[str, str | Sequence[str] | None]]
+    ) -> DeliveryResult:
+        """Deliver a ``view_submission`` of the user's topmost open view, and apply the bot's response_action.
+
+        ``values``: ``{block_id: {action_id: entered}}``, entered being the text of a plain_text_input, one option
+        value of a static_select or radio_buttons, a list of option values of a multi_static_select or checkboxes
+        (None: nothing). An input left out keeps its ``initial_value`` / ``initial_option(s)``. ValueError for what
+        Slack's client would not send: a required input empty, a value that is none of the element's options.
+        """
         return await self._people.submit_view(user=user, view_id=view_id, values=values)
+
+    async def open_home(self, *, user: str, tab: str = "home") -> DeliveryResult:
+        """``user`` opens the app's Home tab (``tab="messages"``: its Messages tab, the DM): delivers Slack's
+        ``app_home_opened`` event (an Events API callback, JSON and signed, or an ``events_api`` Socket Mode
+        envelope) with the person's DM id as ``channel`` and, on the Home tab, the Home view published for them."""
+        return await self._people.open_home(user=user, tab=tab)
 
     async def close_view(self, *, user: str, view_id: str) -> DeliveryResult | None:
         """The user closes their topmost view (Cancel or x). Delivers ``view_closed`` if the view asked for it."""

@@ -1,6 +1,7 @@
 """People: what the workspace's users do, played for tests and the page. Typing a slash command, clicking a
-button, submitting or closing a modal each builds the payload Slack would send and delivers it to the bot, then
-applies the bot's answer as Slack would; a person's own message is stored as Slack stores typed text."""
+button (on a message, in their App Home or in an open modal), submitting or closing a modal, opening the app's Home
+or Messages tab each builds the payload Slack would send and delivers it to the bot, then applies the bot's answer
+as Slack would; a person's own message is stored as Slack stores typed text."""
 
 from __future__ import annotations
 
@@ -10,12 +11,14 @@ import logging
 import re
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Final
 
+from bot.devslack.blockkit import MULTI_CHOICE, element_options
 from bot.devslack.delivery import Delivery
 from bot.devslack.messages import Messages
 from bot.devslack.model import (
     APP_ID,
+    BOT_USER_ID,
     MAX_MESSAGE_TEXT,
     TEAM_DOMAIN,
     TEAM_ID,
@@ -33,8 +36,16 @@ from bot.devslack.workspace import Workspace
 _log = logging.getLogger(__name__)
 
 
-def _find_button(blocks: Sequence[Mapping[str, Any]], action_id: str) -> tuple[str, dict[str, Any]] | None:
-    """(block_id, button) of the button action_id among blocks (in actions blocks or as a section's accessory)."""
+InputValues = Mapping[str, Mapping[str, str | Sequence[str] | None]]  # {block_id: {action_id: what was entered}}
+
+SINGLE_CHOICE: Final = frozenset({"static_select", "radio_buttons"})
+HOME_TABS: Final = ("home", "messages")
+_ABSENT: Final = object()  # an input the caller gave nothing for: its initial value or option(s) stand
+
+
+def _buttons(blocks: Sequence[Mapping[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    """(block_id, button) of every button among blocks (in actions blocks or as a section's accessory), in order."""
+    found: list[tuple[str, dict[str, Any]]] = []
     for block in blocks:
         candidates: list[Any] = []
         if block.get("type") == "actions":
@@ -42,11 +53,91 @@ def _find_button(blocks: Sequence[Mapping[str, Any]], action_id: str) -> tuple[s
         if isinstance(block.get("accessory"), dict):
             candidates.append(block["accessory"])
         for element in candidates:
-            if not isinstance(element, dict) or element.get("type") != "button":
-                continue
-            if element.get("action_id") == action_id:
-                return str(block.get("block_id", "")), element
-    return None
+            if isinstance(element, dict) and element.get("type") == "button":
+                found.append((str(block.get("block_id", "")), element))
+    return found
+
+
+def _find_button(blocks: Sequence[Mapping[str, Any]], action_id: str) -> tuple[str, dict[str, Any]] | None:
+    """(block_id, button) of the button action_id among blocks (the first one)."""
+    return next(((b, e) for b, e in _buttons(blocks) if e.get("action_id") == action_id), None)
+
+
+def _button_action(block_id: str, button: Mapping[str, Any], value: str | None) -> dict[str, Any]:
+    """A clicked button as ``actions[0]`` of a block_actions payload (value: the button's own unless given)."""
+    action: dict[str, Any] = {
+        "action_id": button.get("action_id"),
+        "block_id": block_id,
+        "text": copy.deepcopy(button["text"]),
+        "type": "button",
+        "action_ts": f"{time.time():.6f}",
+    }
+    chosen = value if value is not None else button.get("value")
+    if chosen is not None:
+        action["value"] = chosen
+    if "style" in button:
+        action["style"] = button["style"]
+    return action
+
+
+def _input_state(where: str, element: Mapping[str, Any], *, required: bool, given: object) -> dict[str, Any]:
+    """One input's entry in a view's ``state.values``, as Slack sends it, from what the person entered (``given``:
+    a string, a list of option values, None, or ``_ABSENT`` for the element's initial value or options).
+
+    plain_text_input: ``{"value": str | None}``; static_select and radio_buttons (one option value):
+    ``{"selected_option": option | None}``; multi_static_select and checkboxes (a list of option values):
+    ``{"selected_options": [option, ...]}``. Raises ValueError for what Slack's client would not let through: a
+    required input left empty, text over ``max_length``, a value that is none of the options, too many selected.
+    """
+    etype = str(element.get("type", "plain_text_input"))
+    if etype == "plain_text_input":
+        text = element.get("initial_value") if given is _ABSENT else given
+        if text is not None and not isinstance(text, str):
+            raise ValueError(f"input {where} is a plain_text_input: its value is a string, not {text!r}")
+        if required and not text:
+            raise ValueError(f"input {where} is required (Slack would not submit the view)")
+        max_length = element.get("max_length")
+        if text and isinstance(max_length, int) and len(text) > max_length:
+            raise ValueError(f"input {where} is longer than max_length {max_length}")
+        return {"type": etype, "value": text or None}
+    if etype in SINGLE_CHOICE or etype in MULTI_CHOICE:
+        multi = etype in MULTI_CHOICE
+        options = {str(o.get("value")): o for o in element_options(dict(element)) if isinstance(o, dict)}
+        chosen: list[Any]
+        if given is _ABSENT:
+            initial = element.get("initial_options" if multi else "initial_option")
+            listed = initial if isinstance(initial, list) else [initial] if initial else []
+            chosen = [o.get("value") for o in listed if isinstance(o, dict)]
+        elif given is None or given == "":
+            chosen = []
+        elif multi:
+            if isinstance(given, str) or not isinstance(given, Sequence):
+                raise ValueError(f"input {where} is a {etype}: give a list of option values, not {given!r}")
+            chosen = list(given)
+        else:
+            if not isinstance(given, str):
+                raise ValueError(f"input {where} is a {etype}: give one option value (a string), not {given!r}")
+            chosen = [given]
+        unknown = [c for c in chosen if not isinstance(c, str) or c not in options]
+        if unknown:
+            raise ValueError(f"input {where} has no option {unknown[0]!r}; its options (values): {list(options)}")
+        chosen = list(dict.fromkeys(chosen))
+        if required and not chosen:
+            raise ValueError(
+                f"input {where} is required: choose from {list(options)} (Slack would not submit the view)"
+            )
+        max_selected = element.get("max_selected_items")
+        if multi and isinstance(max_selected, int) and len(chosen) > max_selected:
+            raise ValueError(f"input {where} takes at most {max_selected} options (max_selected_items)")
+        picked = [copy.deepcopy(options[c]) for c in chosen]
+        if multi:
+            return {"type": etype, "selected_options": picked}
+        return {"type": etype, "selected_option": picked[0] if picked else None}
+    if given is not _ABSENT and given not in (None, "", []):
+        raise ValueError(f"input {where} is a {etype}, which the local Slack cannot fill in")
+    if required:
+        raise ValueError(f"input {where} is a required {etype}, which the local Slack cannot fill in")
+    return {"type": etype}
 
 
 class People:
@@ -89,6 +180,10 @@ class People:
             out = pattern.sub(channel_link, out)
         return out
 
+    def _require_member(self, cid: str, user: str) -> None:
+        if not self.ws.can_see(cid, user):
+            raise ValueError(f"{user} is not in {cid}: it is the bot's DM with {self.ws.dms[cid]}")
+
     # ------------------------------------------------------------------------------------------- slash commands
 
     async def send_command(self, *, user: str, channel: str, text: str, command: str = "/agent") -> DeliveryResult:
@@ -97,6 +192,7 @@ class People:
             raise ValueError(f"command must start with '/': {command!r}")
         u = self.ws.user_or_error(user)
         cid = self.ws.channel_or_error(channel)
+        self._require_member(cid, u.id)
         form = {
             "token": VERIFICATION_TOKEN,
             "team_id": TEAM_ID,
@@ -151,6 +247,8 @@ class People:
         """
         u = self.ws.user_or_error(user)
         cid = self.ws.channel_or_error(channel)
+        if not self.ws.can_see(cid, u.id):
+            raise ValueError(f"no message {ts} in {cid} visible to {u.id} (the bot's DM with {self.ws.dms[cid]})")
         message = self.ws.find_message(cid, ts)
         ephemeral = None
         source: Message | Ephemeral
@@ -177,18 +275,7 @@ class People:
             ]
             raise ValueError(f"message {ts} in {cid} has no button with action_id {action_id!r}; buttons: {available}")
         block_id, button = found
-        action: dict[str, Any] = {
-            "action_id": action_id,
-            "block_id": block_id,
-            "text": copy.deepcopy(button["text"]),
-            "type": "button",
-            "action_ts": f"{time.time():.6f}",
-        }
-        chosen = value if value is not None else button.get("value")
-        if chosen is not None:
-            action["value"] = chosen
-        if "style" in button:
-            action["style"] = button["style"]
+        action = _button_action(block_id, button, value)
         thread_ts = source.thread_ts
         container: dict[str, Any] = {
             "type": "message",
@@ -219,36 +306,145 @@ class People:
             payload["message"] = self.messages.message_object(message)
         return await self.delivery.deliver({"payload": json.dumps(payload)})
 
+    def _clickable_view(self, user: str, view_id: str | None) -> View:
+        """The view a person can click in: their published Home (view_id None or its id), or their topmost modal."""
+        home = self.ws.homes.get(user)
+        if view_id is None or (home is not None and view_id == home.id):
+            if home is None:
+                raise ValueError(f"no Home view published for {user} (views.publish with user_id={user})")
+            return home
+        return self.views.topmost(user, view_id)
+
+    async def click_view(
+        self,
+        *,
+        user: str,
+        action_id: str,
+        value: str | None = None,
+        view_id: str | None = None,
+        values: InputValues | None = None,
+    ) -> DeliveryResult:
+        """Deliver a ``block_actions`` payload for ``user`` clicking a button in a view: their published App Home
+        (``view_id`` None) or their open modal ``view_id`` (the topmost one).
+
+        The button is the one with ``action_id`` and, when given, ``value`` (a Home lists many approvals with the
+        same buttons: the value picks one); ValueError listing the (action_id, value) pairs when none or several
+        match. As Slack does for views, the payload has ``container: {"type": "view", "view_id"}`` and the whole
+        ``view`` (with ``state``, ``private_metadata``, ``hash``), and no message, channel or response_url.
+        ``values`` (modals): what the person has entered so far, as for :meth:`submit_view`, shown in ``view.state``.
+        """
+        u = self.ws.user_or_error(user)
+        v = self._clickable_view(u.id, view_id)
+        buttons = _buttons(v.view.get("blocks", []))
+        matching = [
+            (block_id, b)
+            for block_id, b in buttons
+            if b.get("action_id") == action_id and (value is None or b.get("value") == value)
+        ]
+        if len(matching) != 1:
+            which = f"action_id {action_id!r}" + ("" if value is None else f" and value {value!r}")
+            count = "no button" if not matching else f"{len(matching)} buttons (give the value to pick one)"
+            pairs = [(b.get("action_id"), b.get("value")) for _, b in buttons]
+            kind = "Home" if v.view.get("type") == "home" else "modal"
+            raise ValueError(f"{kind} {v.id} of {u.id} has {count} with {which}; buttons (action_id, value): {pairs}")
+        block_id, button = matching[0]
+        view_obj = self.views.view_object(v)
+        if values is not None:
+            view_obj["state"] = self._view_state(v, values, submitting=False)
+        payload: dict[str, Any] = {
+            "type": "block_actions",
+            "user": self.ws.user_payload(u),
+            "api_app_id": APP_ID,
+            "token": VERIFICATION_TOKEN,
+            "container": {"type": "view", "view_id": v.id},
+            "trigger_id": self.ws.issue_trigger(u.id),
+            "team": {"id": TEAM_ID, "domain": TEAM_DOMAIN},
+            "enterprise": None,
+            "is_enterprise_install": False,
+            "view": view_obj,
+            "actions": [_button_action(block_id, button, None)],
+        }
+        return await self.delivery.deliver({"payload": json.dumps(payload)})
+
+    # ------------------------------------------------------------------------------------------- App Home
+
+    async def open_home(self, *, user: str, tab: str = "home") -> DeliveryResult:
+        """``user`` opens the app's Home tab (or its Messages tab): deliver the ``app_home_opened`` event as Slack
+        does, an Events API callback (JSON, signed like every request) or an ``events_api`` Socket Mode envelope.
+        The event carries the person's DM with the bot as ``channel`` and, on the Home tab, the Home view last
+        published for them (none before the first ``views.publish``)."""
+        if tab not in HOME_TABS:
+            raise ValueError(f"tab must be one of {HOME_TABS}, not {tab!r}")
+        u = self.ws.user_or_error(user)
+        event: dict[str, Any] = {
+            "type": "app_home_opened",
+            "user": u.id,
+            "channel": self.ws.dm_of(u.id),
+            "tab": tab,
+            "event_ts": self.ws.next_ts(),
+        }
+        home = self.ws.homes.get(u.id)
+        if home is not None and tab == "home":
+            event["view"] = self.views.view_object(home)
+        event_id = self.ws.new_id("Ev")
+        callback: dict[str, Any] = {
+            "token": VERIFICATION_TOKEN,
+            "team_id": TEAM_ID,
+            "context_team_id": TEAM_ID,
+            "context_enterprise_id": None,
+            "api_app_id": APP_ID,
+            "event": event,
+            "type": "event_callback",
+            "event_id": event_id,
+            "event_time": int(time.time()),
+            "authorizations": [
+                {
+                    "enterprise_id": None,
+                    "team_id": TEAM_ID,
+                    "user_id": BOT_USER_ID,
+                    "is_bot": True,
+                    "is_enterprise_install": False,
+                }
+            ],
+            "is_ext_shared_channel": False,
+            "event_context": f"4-{event_id}",
+        }
+        return await self.delivery.deliver_event(callback)
+
     # ------------------------------------------------------------------------------------------- modals
 
     @staticmethod
-    def _view_state(v: View, values: Mapping[str, Mapping[str, str]]) -> dict[str, Any]:
+    def _view_state(v: View, values: InputValues, *, submitting: bool = True) -> dict[str, Any]:
+        """``view.state`` of v with values entered (see :func:`_input_state`); inputs not given keep their initial
+        value or options. ``submitting``: required inputs must be filled (Slack's client checks before sending)."""
         inputs: dict[tuple[str, str], tuple[dict[str, Any], bool]] = {}
         for block in v.view.get("blocks", []):
             element = block.get("element")
             if block.get("type") == "input" and isinstance(element, dict):
                 key = (str(block.get("block_id")), str(element.get("action_id")))
                 inputs[key] = (element, bool(block.get("optional", False)))
+        if not isinstance(values, Mapping) or not all(isinstance(a, Mapping) for a in values.values()):
+            raise ValueError("values must be {block_id: {action_id: value}}")
         given = {(b, a): val for b, actions in values.items() for a, val in actions.items()}
         unknown = sorted(set(given) - set(inputs))
         if unknown:
             raise ValueError(f"view {v.id} has no input {unknown}; inputs (block_id, action_id): {sorted(inputs)}")
         state: dict[str, dict[str, Any]] = {}
         for (block_id, action_id), (element, optional) in inputs.items():
-            val = given.get((block_id, action_id))
-            if not val and not optional:
-                raise ValueError(f"input {block_id}/{action_id} is required (Slack would not submit the view)")
-            max_length = element.get("max_length")
-            if val and isinstance(max_length, int) and len(val) > max_length:
-                raise ValueError(f"input {block_id}/{action_id} is longer than max_length {max_length}")
-            state.setdefault(block_id, {})[action_id] = {
-                "type": element.get("type", "plain_text_input"),
-                "value": val or None,
-            }
+            state.setdefault(block_id, {})[action_id] = _input_state(
+                f"{block_id}/{action_id}",
+                element,
+                required=submitting and not optional,
+                given=given.get((block_id, action_id), _ABSENT),
+            )
         return {"values": state}
 
-    async def submit_view(self, *, user: str, view_id: str, values: Mapping[str, Mapping[str, str]]) -> DeliveryResult:
-        """Deliver a ``view_submission`` of the user's topmost open view, and apply the bot's response_action."""
+    async def submit_view(self, *, user: str, view_id: str, values: InputValues) -> DeliveryResult:
+        """Deliver a ``view_submission`` of the user's topmost open view, and apply the bot's response_action.
+
+        ``values``: ``{block_id: {action_id: entered}}``, entered being the text of a plain_text_input, one option
+        value of a static_select or radio_buttons, a list of option values of a multi_static_select or checkboxes
+        (None: nothing). An input left out keeps its ``initial_value`` / ``initial_option(s)``."""
         u = self.ws.user_or_error(user)
         v = self.views.topmost(u.id, view_id)
         view_obj = self.views.view_object(v)
@@ -324,6 +520,7 @@ class People:
         as ``<@U…|name>``. The bot subscribes to no message events, so nothing is delivered."""
         u = self.ws.user_or_error(user)
         cid = self.ws.channel_or_error(channel)
+        self._require_member(cid, u.id)
         if not text.strip():
             raise ValueError("text is empty")
         if len(text) > MAX_MESSAGE_TEXT:

@@ -1,7 +1,8 @@
 """The Web API endpoint ``/api/{method}``: reads arguments as slack-sdk sends them (query, form or JSON), checks
 the token, applies injected failures and held calls, records every call, and answers with Slack's shapes and
 errors. The workspace directory methods (``auth.test``, ``users.info``, ``conversations.info``,
-``usergroups.users.list``) are answered here; the other methods come from the parts that own them."""
+``conversations.open``, ``usergroups.users.list``) are answered here; the other methods come from the parts that
+own them."""
 
 from __future__ import annotations
 
@@ -18,6 +19,11 @@ from bot.devslack.workspace import Workspace
 _JSON_ARGS: Final = ("blocks", "attachments", "view", "files", "metadata")
 
 
+def _truthy(value: Any) -> bool:
+    """A boolean argument as Slack reads it: ``true`` / ``1`` (form fields are strings), or a JSON true."""
+    return value is True or (isinstance(value, str) and value.lower() in ("true", "1")) or value == 1
+
+
 class WebApi:
     """Dispatch of Web API calls to their methods, plus the directory methods."""
 
@@ -27,6 +33,7 @@ class WebApi:
             "auth.test": self.auth_test,
             "users.info": self.users_info,
             "conversations.info": self.conversations_info,
+            "conversations.open": self.conversations_open,
             "usergroups.users.list": self.usergroups_users_list,
             **methods,
         }
@@ -165,6 +172,57 @@ class WebApi:
                 "context_team_id": TEAM_ID,
             }
         }
+
+    def _im_object(self, cid: str) -> dict[str, Any]:
+        """A DM as ``conversations.open`` shows it with ``return_im``."""
+        return {
+            "id": cid,
+            "created": 1700000000,
+            "is_im": True,
+            "is_org_shared": False,
+            "context_team_id": TEAM_ID,
+            "user": self.ws.dms[cid],
+            "is_user_deleted": False,
+            "priority": 0,
+            "is_open": True,
+        }
+
+    def conversations_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Open (or find again) the DM between the bot and one person: ``users`` (one user id) or ``channel`` (the
+        DM's id). Like Slack, the answer's channel is only ``{"id"}`` unless ``return_im`` is true, and says
+        ``already_open`` when the DM existed. Multi-person DMs (several users) are not supported by the stand-in."""
+        users, channel = args.get("users"), args.get("channel")
+        if isinstance(users, list):  # (a JSON body may carry an array; Slack takes a comma-separated string)
+            users = ",".join(str(u) for u in users)
+        if users in (None, "") and channel not in (None, ""):
+            cid = self.ws.channel_id_or_none(channel, allow_names=False) if isinstance(channel, str) else None
+            if cid is None:
+                raise ApiError("channel_not_found")
+            if cid not in self.ws.dms:
+                raise ApiError("method_not_supported_for_channel_type")
+            user = self.ws.dms[cid]
+        else:
+            if not isinstance(users, str) or not users.strip():
+                raise ApiError("users_list_not_supplied")
+            ids = [u.strip() for u in users.split(",") if u.strip()]
+            for uid in ids:
+                self.ws.require_user(uid)
+            if len(ids) > 1:
+                raise ApiError(
+                    "not_implemented",
+                    response_metadata={
+                        "messages": [
+                            "the local Slack stand-in opens 1:1 DMs only, not multi-person DMs [json-pointer:/users]"
+                        ]
+                    },
+                )
+            user = ids[0]
+        already = self.ws.dm_id(user) in self.ws.dms
+        cid = self.ws.dm_of(user)
+        answer: dict[str, Any] = {"channel": self._im_object(cid) if _truthy(args.get("return_im")) else {"id": cid}}
+        if already:
+            answer.update(no_op=True, already_open=True)
+        return answer
 
     def usergroups_users_list(self, args: dict[str, Any]) -> dict[str, Any]:
         group = args.get("usergroup")

@@ -179,10 +179,28 @@ class Workspace:
                 if ch.name == name and not ch.is_private:
                     return ch.id
         if ref in self.users:
-            dm = "D" + ref[1:]
-            self.dms[dm] = ref
-            return dm
+            return self.dm_of(ref)
+        if ref.startswith("D"):
+            owner = next((uid for uid in self.users if self.dm_id(uid) == ref), None)
+            if owner is not None:
+                return self.dm_of(owner)
         return None
+
+    @staticmethod
+    def dm_id(user: str) -> str:
+        """The id of the DM between the bot and user (the same every time): ``U0ALICE`` -> ``D0ALICE``."""
+        return "D" + user[1:]
+
+    def dm_of(self, user: str) -> str:
+        """The DM between the bot and user (a known user), opened if it was not yet."""
+        dm = self.dm_id(user)
+        self.dms[dm] = user
+        return dm
+
+    def can_see(self, cid: str, user: str) -> bool:
+        """Whether user is in conversation cid: every channel (the dev workspace has no memberships); a DM only its
+        own person (the bot's DMs with others are not theirs to read or click)."""
+        return cid not in self.dms or self.dms[cid] == user
 
     def require_channel(self, ref: Any, *, allow_names: bool = True) -> str:
         """The channel id of a Web API argument, else Slack's ``channel_not_found``."""

@@ -7,7 +7,7 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
-from bot.listeners import actions, commands, views
+from bot.listeners import actions, commands, home, views
 from bot.services import Services
 
 log = logging.getLogger(__name__)
@@ -17,6 +17,7 @@ def register(app: AsyncApp, services: Services) -> None:
     commands.register(app, services)
     actions.register(app, services)
     views.register(app, services)
+    home.register(app, services)
 
     async def handle_error(error: Exception, body: dict[str, Any]) -> None:
         log.error("listener failed on a %s request: %s", body.get("type") or body.get("command"), error, exc_info=error)

@@ -1,5 +1,8 @@
-"""The card's buttons. Approve and Reject go through the approval service's decide step (one atomic
-Redis step with every approver rule); Revise checks the same rules, then opens a modal.
+"""The approval buttons, wherever they are: the card, its copies in direct messages, an App Home.
+Approve goes through the approval service's decide step (one atomic Redis step with every approver
+rule); Reject and Revise check the same rules, then open their modal (a reason; feedback or edited
+arguments), whose submission decides (bot/listeners/views.py). A click in a Home binds no card: the
+rules alone decide who may.
 
 Bolt runs with `process_before_response=True`: a click is answered when its handler returns, so the
 handlers do their Redis step (about a millisecond) and leave every Slack call (the card redraw, an
@@ -11,13 +14,21 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Coroutine
+from dataclasses import dataclass
 from typing import Any
 
 from redis.exceptions import RedisError
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
 from bot.approvals import STORAGE_DOWN, refusal_text
-from bot.blocks import ACTION_APPROVE, ACTION_REJECT, ACTION_REVISE, build_revise_modal
+from bot.blocks import (
+    ACTION_APPROVE,
+    ACTION_REJECT,
+    ACTION_REVISE,
+    build_notice_modal,
+    build_reject_modal,
+    build_revise_modal,
+)
 from bot.records import APPROVAL_ID, SLACK_ID, SLACK_TS
 from bot.security import sign_metadata
 from bot.services import Services
@@ -39,11 +50,11 @@ def register(app: AsyncApp, services: Services) -> None:
 
     async def handle_reject(ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()
-        await storage_guard(services, body, decide_from_click(services, body, outcome="rejected"))
+        await storage_guard(services, body, open_modal(services, body, outcome="rejected"))
 
     async def handle_revise(ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()
-        await storage_guard(services, body, open_revise_modal(services, body))
+        await storage_guard(services, body, open_modal(services, body, outcome="revised"))
 
     app.action(ACTION_APPROVE)(handle_approve)
     app.action(ACTION_REJECT)(handle_reject)
@@ -57,42 +68,68 @@ async def storage_guard(services: Services, body: dict[str, Any], work: Coroutin
         await work
     except RedisError as exc:
         log.warning("click not recorded: Redis unreachable (%s)", type(exc).__name__)
-        user = str((body.get("user") or {}).get("id", ""))
-        channel = str((body.get("container") or {}).get("channel_id", ""))
-        if SLACK_ID.match(user) and SLACK_ID.match(channel):
-            services.background.spawn(
-                services.slack.chat_postEphemeral(channel=channel, user=user, text=STORAGE_DOWN), name="storage-down"
-            )
+        click = parse_click(body)
+        if click is not None:
+            tell(services, click, STORAGE_DOWN)
 
 
-def _click(body: dict[str, Any]) -> tuple[str, str, str, str] | None:
-    """(approval id, user, card channel, card ts) of a button click, or None when malformed."""
+@dataclass(frozen=True, slots=True)
+class Click:
+    """A click on an approval's button: which approval, whose, and from which card (None: a Home)."""
+
+    approval_id: str
+    user: str
+    card: tuple[str, str] | None
+    trigger_id: str
+
+    @property
+    def where(self) -> str:
+        return f"{self.card[0]}:{self.card[1]}" if self.card else "home"
+
+
+def parse_click(body: dict[str, Any]) -> Click | None:
+    """The click in a `block_actions` payload, or None when malformed."""
     actions = body.get("actions") or [{}]
     container = body.get("container") or {}
     approval_id = str(actions[0].get("value", ""))
     user = str((body.get("user") or {}).get("id", ""))
+    trigger = str(body.get("trigger_id", ""))
+    if not (APPROVAL_ID.match(approval_id) and SLACK_ID.match(user)):
+        return None
+    if container.get("type") == "view":  # an App Home: no card
+        return Click(approval_id, user, None, trigger)
     channel = str(container.get("channel_id", ""))
     ts = str(container.get("message_ts", ""))
-    ok = APPROVAL_ID.match(approval_id) and SLACK_ID.match(user) and SLACK_ID.match(channel) and SLACK_TS.match(ts)
-    return (approval_id, user, channel, ts) if ok else None
+    return Click(approval_id, user, (channel, ts), trigger) if SLACK_ID.match(channel) and SLACK_TS.match(ts) else None
+
+
+def tell(services: Services, click: Click, text: str) -> None:
+    """Answer the clicker only: ephemerally under the card, or in a small modal over their Home."""
+    if click.card is not None:
+        answer = services.slack.chat_postEphemeral(channel=click.card[0], user=click.user, text=text)
+    else:
+        answer = services.slack.views_open(
+            trigger_id=click.trigger_id, view=build_notice_modal("Nothing changed", text)
+        )
+    services.background.spawn(answer, name=f"answer-{click.approval_id}")
 
 
 async def decide_from_click(services: Services, body: dict[str, Any], *, outcome: str) -> None:
-    click = _click(body)
+    click = parse_click(body)
     if click is None:
         await services.store.audit.append("refused", reason="malformed click", outcome=outcome)
         return
-    approval_id, user, channel, ts = click
-    result = await services.approvals.decide(approval_id, outcome=outcome, user=user, card=(channel, ts))
+    approval_id = click.approval_id
+    result = await services.approvals.decide(approval_id, outcome=outcome, user=click.user, card=click.card)
     if services.approvals.show(result) and result.status == "ok":
         return
-    answered = await refuse(services, result, user=user, card=(channel, ts), approval_id=approval_id)
+    answered = await refuse(services, result, click)
     if answered and result.status == "already" and result.approval is not None:
         if not services.cards.shows(result.approval):  # the clicked card still showed buttons: draw the decision
             services.cards.schedule(result.approval)
     shown_here = approval_id in json.dumps((body.get("message") or {}).get("blocks"))  # a card of it was clicked
-    if answered and result.status == "mismatch" and shown_here:
-        await heal_copy(services, approval_id, channel=channel, ts=ts)
+    if answered and result.status == "mismatch" and shown_here and click.card is not None:
+        await heal_copy(services, approval_id, channel=click.card[0], ts=click.card[1])
 
 
 async def heal_copy(services: Services, approval_id: str, *, channel: str, ts: str) -> None:
@@ -104,45 +141,46 @@ async def heal_copy(services: Services, approval_id: str, *, channel: str, ts: s
     services.background.spawn(services.cards.show_on_copy(approval, channel=channel, ts=ts), name="card-copy")
 
 
-async def refuse(
-    services: Services, result: DecideResult, *, user: str, card: tuple[str, str], approval_id: str
-) -> bool:
-    """Tell the clicker why nothing (or only a vote) happened, ephemerally; audit forged clicks. A
-    final refusal is answered once per person and card in `REFUSAL_QUIET` seconds: False when this one
-    was not (a replay)."""
-    channel = card[0]
-    if result.status in FINAL_REFUSALS and not await first_refusal(services, user=user, card=card):
+async def refuse(services: Services, result: DecideResult, click: Click) -> bool:
+    """Tell the clicker why nothing (or only a vote) happened; audit forged clicks. A final refusal is
+    answered once per person and card in `REFUSAL_QUIET` seconds: False when this one was not (a replay)."""
+    if result.status in FINAL_REFUSALS and not await first_refusal(services, click):
         return False
-    if result.status == "mismatch":
+    if result.status == "mismatch" and click.card is not None:
         await services.store.audit.append(
-            "refused", approval=approval_id, by=user, reason="approval not on this card", card_channel=channel
+            "refused",
+            approval=click.approval_id,
+            by=click.user,
+            reason="approval not on this card",
+            card_channel=click.card[0],
         )
-    services.background.spawn(
-        services.slack.chat_postEphemeral(channel=channel, user=user, text=refusal_text(result)),
-        name=f"refusal-{approval_id}",
-    )
+    tell(services, click, refusal_text(result))
     return True
 
 
-async def first_refusal(services: Services, *, user: str, card: tuple[str, str]) -> bool:
-    """Whether `user` has been told of no final refusal about this card in the last `REFUSAL_QUIET`
-    seconds, on any worker (a Redis `SET NX EX`); from now on, they have."""
-    return await services.store.workers.claim(f"refused:{user}:{card[0]}:{card[1]}", user, seconds=REFUSAL_QUIET)
+async def first_refusal(services: Services, click: Click) -> bool:
+    """Whether the clicker has been told of no final refusal about this card (or this approval in
+    their Home) in the last `REFUSAL_QUIET` seconds, on any worker (a Redis `SET NX EX`); from now on,
+    they have."""
+    what = f"refused:{click.user}:{click.where}:{click.approval_id if click.card is None else ''}"
+    return await services.store.workers.claim(what, click.user, seconds=REFUSAL_QUIET)
 
 
-async def open_revise_modal(services: Services, body: dict[str, Any]) -> None:
-    click = _click(body)
+async def open_modal(services: Services, body: dict[str, Any], *, outcome: str) -> None:
+    """Reject or Revise: if the clicker may decide the approval, open its modal (a reason to reject;
+    feedback or edited arguments to revise), bound to the card clicked (or to none, from a Home)."""
+    click = parse_click(body)
     if click is None:
         return
-    approval_id, user, channel, ts = click
-    checked = await services.approvals.check(approval_id, outcome="revised", user=user, card=(channel, ts))
+    checked = await services.approvals.check(click.approval_id, outcome=outcome, user=click.user, card=click.card)
     if checked.status != "allowed" or checked.approval is None:
-        await refuse(services, checked, user=user, card=(channel, ts), approval_id=approval_id)
+        await refuse(services, checked, click)
         return
-    approval = checked.approval
     secret = services.settings.slack_signing_secret.get_secret_value()
-    metadata = sign_metadata(secret, approval_id=approval_id, user=user, channel=channel, ts=ts)
-    view = build_revise_modal(approval, metadata=metadata)
+    channel, ts = click.card or ("", "")
+    metadata = sign_metadata(secret, approval_id=click.approval_id, user=click.user, channel=channel, ts=ts)
+    build = build_reject_modal if outcome == "rejected" else build_revise_modal
     services.background.spawn(
-        services.slack.views_open(trigger_id=str(body.get("trigger_id", "")), view=view), name=f"modal-{approval_id}"
+        services.slack.views_open(trigger_id=click.trigger_id, view=build(checked.approval, metadata=metadata)),
+        name=f"modal-{click.approval_id}",
     )

@@ -203,6 +203,13 @@ async def setting_problem(directory: Directory, change: SetConfig, current: Chan
                 return f"only {people} approvers are named (see `approvers`)"
         if change.key == "approvals_channel":
             return await directory.problem_with_channel(change.value)
+        if change.key == "deliver" and change.value != "channel" and not current.approvers:
+            return (
+                "approvers is `anyone`, so there is nobody to send direct messages to: name the approvers first"
+                " (`/agent config approvers @alice @reviewers`)"
+            )
+        if change.key == "approvers" and not ids and current.deliver != "channel":
+            return f"deliver is `{current.deliver}`, which needs named approvers: set `deliver channel` first"
     except SlackApiError as exc:
         return f"Slack said {exc.response.get('error')}"
     return None

@@ -1,4 +1,8 @@
-"""The Revise modal's submission: the feedback goes to the agent as a person would type it.
+"""The Reject and Revise modals' submissions.
+
+Reject: the optional reason goes to the agent with the rejection, and to the audit log and the card.
+
+Revise: the feedback goes to the agent as a person would type it.
 
 For a tool call, the reviewer may instead edit its arguments: they must be valid JSON and match
 the tool's schema (stored with the approval), else the modal says why and nothing is decided or run.
@@ -19,7 +23,16 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 from agents.approver import canonical_json, encode_revision
 from agents.tools import schema_problem
 from bot.approvals import STORAGE_DOWN, refusal_text
-from bot.blocks import ARGUMENTS_ACTION, ARGUMENTS_BLOCK, FEEDBACK_ACTION, FEEDBACK_BLOCK, REVISE_CALLBACK_ID
+from bot.blocks import (
+    ARGUMENTS_ACTION,
+    ARGUMENTS_BLOCK,
+    FEEDBACK_ACTION,
+    FEEDBACK_BLOCK,
+    REASON_ACTION,
+    REASON_BLOCK,
+    REJECT_CALLBACK_ID,
+    REVISE_CALLBACK_ID,
+)
 from bot.gate import MAX_DEPTH, too_deep
 from bot.records import SLACK_ID, ApprovalRecord
 from bot.security import verify_metadata
@@ -42,7 +55,49 @@ def register(app: AsyncApp, services: Services) -> None:
         else:
             await ack()
 
+    async def handle_reject_submission(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
+        try:
+            errors = await submit_rejection(services, body, view)
+        except RedisError:
+            errors = {REASON_BLOCK: STORAGE_DOWN + " Your reason is still here: send it again."}
+        if errors:
+            await ack(response_action="errors", errors=errors)
+        else:
+            await ack()
+
     app.view(REVISE_CALLBACK_ID)(handle_revise_submission)
+    app.view(REJECT_CALLBACK_ID)(handle_reject_submission)
+
+
+async def _bound_card(
+    services: Services, body: dict[str, Any], view: dict[str, Any], *, form: str
+) -> tuple[str, str, tuple[str, str] | None] | None:
+    """(user, approval id, card or None from a Home) from a modal's signed metadata; None (refused and
+    audited) when the metadata is not ours, altered or another person's."""
+    user = str((body.get("user") or {}).get("id", ""))
+    secret = services.settings.slack_signing_secret.get_secret_value()
+    bound = verify_metadata(secret, str(view.get("private_metadata", "")), user=user)
+    if bound is None:
+        by = user if SLACK_ID.match(user) else ""
+        await services.store.audit.append("refused", reason=f"{form} form with altered or foreign metadata", by=by)
+        return None
+    approval_id, channel, ts = bound
+    return user, approval_id, (channel, ts) if channel else None
+
+
+async def submit_rejection(services: Services, body: dict[str, Any], view: dict[str, Any]) -> Errors | None:
+    """Reject the approval, with the reason given (if any). Errors to show in the modal, or None."""
+    bound = await _bound_card(services, body, view, form="reject")
+    if bound is None:
+        return {REASON_BLOCK: "This form does not belong to a known approval. Nothing was rejected."}
+    user, approval_id, card = bound
+    reason = (_value(view, REASON_BLOCK, REASON_ACTION) or "").strip()
+    if len(reason) > MAX_FEEDBACK_CHARS:
+        return {REASON_BLOCK: f"Keep it under {MAX_FEEDBACK_CHARS} characters (this is {len(reason)})."}
+    result = await services.approvals.decide(approval_id, outcome="rejected", user=user, feedback=reason, card=card)
+    if services.approvals.show(result):
+        return None
+    return {REASON_BLOCK: refusal_text(result) + (" Your reason was not sent." if reason else "")}
 
 
 def _value(view: dict[str, Any], block: str, action: str) -> str | None:
@@ -57,14 +112,10 @@ def _value(view: dict[str, Any], block: str, action: str) -> str | None:
 async def submit_revision(services: Services, body: dict[str, Any], view: dict[str, Any]) -> Errors | None:
     """Decide the approval as revised. Returns errors to show in the modal by block (it stays open,
     so the reviewer's text is not lost), or None when done."""
-    user = str((body.get("user") or {}).get("id", ""))
-    secret = services.settings.slack_signing_secret.get_secret_value()
-    card = verify_metadata(secret, str(view.get("private_metadata", "")), user=user)
-    if card is None:
-        by = user if SLACK_ID.match(user) else ""
-        await services.store.audit.append("refused", reason="revise form with altered or foreign metadata", by=by)
+    bound = await _bound_card(services, body, view, form="revise")
+    if bound is None:
         return {FEEDBACK_BLOCK: "This form does not belong to a known approval. Nothing was sent."}
-    approval_id, channel, ts = card
+    user, approval_id, card = bound
     feedback = (_value(view, FEEDBACK_BLOCK, FEEDBACK_ACTION) or "").strip()
     if len(feedback) > MAX_FEEDBACK_CHARS:
         return {FEEDBACK_BLOCK: f"Keep it under {MAX_FEEDBACK_CHARS} characters (this is {len(feedback)})."}
@@ -88,9 +139,7 @@ async def submit_revision(services: Services, body: dict[str, Any], view: dict[s
     rejection = None if changed else _REJECT.match(feedback)
     if rejection is not None:  # "reject: too pushy": a rejection with its reason
         outcome, feedback = "rejected", rejection.group(1).strip()
-    result = await services.approvals.decide(
-        approval_id, outcome=outcome, user=user, feedback=feedback, card=(channel, ts)
-    )
+    result = await services.approvals.decide(approval_id, outcome=outcome, user=user, feedback=feedback, card=card)
     if services.approvals.show(result):
         return None
     return {FEEDBACK_BLOCK: refusal_text(result) + " Your feedback was not sent; copy it if you want to keep it."}

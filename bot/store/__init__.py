@@ -9,6 +9,7 @@ and its lifetime); each state change of more than one key is a Lua step in `lua/
     store.audit       the audit stream                                          (audit.py)
     store.settings    per-channel settings                                      (channel_settings.py)
     store.workers     heartbeats, claims, messages to a worker                  (workers.py)
+    store.homes       what each person's App Home shows, and when it was drawn  (homes.py)
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from bot.store.approvals import Approvals, DecideResult, DecideStatus
 from bot.store.audit import AuditLog
 from bot.store.channel_settings import ChannelSettingsStore
 from bot.store.connection import REDIS_DOWN, cluster_prefix, connect, is_cluster_url, persistently, pubsub_client
+from bot.store.homes import Homes, HomeState
 from bot.store.keys import AUDIT_RETENTION_SECONDS, DECIDED_RETENTION_SECONDS, RUN_RETENTION_SECONDS, Keys
 from bot.store.outbox import Outbox
 from bot.store.runs import Runs
@@ -32,6 +34,7 @@ __all__ = [
     "DecideStatus",
     "Fence",
     "Fenced",
+    "HomeState",
     "Store",
     "cluster_prefix",
     "connect",
@@ -64,3 +67,4 @@ class Store:
         self.outbox = Outbox(self.shared)
         self.settings = ChannelSettingsStore(self.shared, self.audit)
         self.workers = Workers(self.shared)
+        self.homes = Homes(self.shared, self.approvals, self.runs)

@@ -75,6 +75,7 @@ class Approvals:
                 "checkpoint": k.checkpoint(approval.id),
                 "audit": k.audit,
                 "run": k.run(approval.run_id),
+                "changes": k.changes,
             },
             args={
                 "fence": fence_arg(fence),
@@ -99,6 +100,18 @@ class Approvals:
             await self._s.script("attach_card")(
                 keys={"approval": k.approval(approval_id), "outbox": k.outbox},
                 args={"id": approval_id, "channel": channel, "ts": ts, "now": repr(time.time())},
+            )
+        )
+
+    async def note_copies(self, approval_id: str, copies: dict[str, str]) -> str:
+        """Note the copies of an approval's card in direct messages, {channel: ts} (ts "" before the
+        copy is posted). Returns the approval's status (a decided one's cards are put in the outbox),
+        or "missing"."""
+        k = self._k
+        return str(
+            await self._s.script("note_copies")(
+                keys={"approval": k.approval(approval_id), "outbox": k.outbox},
+                args={"id": approval_id, "now": repr(time.time()), "copies": copies},
             )
         )
 
@@ -170,6 +183,8 @@ class Approvals:
                 "outbox": k.outbox,
                 "audit": k.audit,
                 "refused": k.refused(approval_id, by),
+                "changes": k.changes,
+                "recent": k.decided_by(by),
             },
             args={
                 "id": approval_id,
@@ -211,6 +226,7 @@ class Approvals:
                 "deadlines": k.deadlines,
                 "outbox": k.outbox,
                 "audit": k.audit,
+                "changes": k.changes,
                 "approvals": [key for i in due for key in (k.approval(i), k.texts(i), k.votes(i))],
             },
             args={
@@ -231,4 +247,3 @@ class Approvals:
     async def next_deadline(self) -> float | None:
         first = await self._s.redis.zrange(self._k.deadlines, 0, 0, withscores=True)
         return float(first[0][1]) if first else None
-

@@ -21,6 +21,7 @@ class ChannelSettingsStore:
             value = raw.get(name) or ""
             return () if value in ("", "anyone") else tuple(value.split(","))
 
+        deliver = raw.get("deliver")
         return ChannelSettings(
             timeout=int(raw.get("timeout") or default_timeout),
             timeout_outcome=raw.get("timeout_outcome") or "reject",
@@ -34,6 +35,7 @@ class ChannelSettingsStore:
             risk_words=risk_words_setting(raw.get("risk_words")),
             checkpoint_every=int(raw.get("checkpoint_every") or 0),
             timeout_approves_tools=raw.get("timeout_approves_tools") == "true",
+            deliver=deliver if deliver in ("dm", "both") else "channel",
         )
 
     async def set(self, channel: str, key: str, value: str, *, by: str) -> str | None:

@@ -40,7 +40,6 @@ async def persistently(call: Callable[[], Awaitable[T]], *, what: str, patience:
             delay = min(delay * 2, 2.0)
 
 
-
 def connect(
     redis_url: str, *, max_connections: int = 64, timeout: float = 5.0, command_timeout: float | None = None
 ) -> Redis:
@@ -137,8 +136,6 @@ def _sentinel_master(url: str, *, max_connections: int, timeout: float, options:
     return master
 
 
-
 async def aw(value: Awaitable[T] | T) -> T:
     """redis-py types some asyncio commands as `Awaitable[T] | T`; they are always awaitable here."""
     return await value if inspect.isawaitable(value) else value
-

@@ -11,6 +11,7 @@ every key of a Lua step is in one slot). Ids reach a key only after they match `
 {p}:active:user:<user>        set     a requester's runs not ended (limits)          members leave when a run ends
 {p}:active:channel:<channel>  set     a channel's runs not ended (limits)            members leave when a run ends
 {p}:channel:<channel>:runs    zset    runs started in a channel, by start time       trimmed to RUN_RETENTION
+{p}:user:<user>:runs          zset    runs a person started, by start time (Home)    trimmed to RUN_RETENTION
 {p}:approval:{<id>}           hash    an approval's short fields (`ApprovalRecord`)  DECIDED_RETENTION once decided
 {p}:text:{<id>}               string  its long texts (task, proposal, ...; packed)   DECIDED_RETENTION once decided
 {p}:votes:{<id>}              set     who approved so far (quorum)                   DECIDED_RETENTION
@@ -18,6 +19,11 @@ every key of a Lua step is in one slot). Ids reach a key only after they match `
 {p}:refused:{<id>}:<user>     string  a refusal of this person was audited           10 s
 {p}:deadlines                 zset    pending approval ids by deadline               members leave when decided
 {p}:outbox                    zset    approval ids whose card is due a redraw        members leave when redrawn
+{p}:decided:<user>            list    approvals a person decided lately (Home)       last 20; DECIDED_RETENTION
+{p}:changes                   string  a counter: +1 at each approval opened or decided kept
+{p}:home:<user>               hash    a person's Home: `seen` (counter shown), `hash`, `page` kept
+{p}:homes:viewers             zset    people who opened their Home, by when          trimmed to 30 days
+{p}:batch:<token>             string  a batch decision being confirmed (JSON)        15 min; taken once
 {p}:audit                     stream  every request, decision and settings change    entries trimmed to AUDIT_RETENTION
 {p}:settings:<channel>        hash    a channel's settings (`/agent config`)         kept
 {p}:heartbeat:<worker>        string  a worker is alive                              HEARTBEAT_SECONDS
@@ -49,6 +55,8 @@ class Keys:
         self.outbox = f"{prefix}:outbox"
         self.audit = f"{prefix}:audit"
         self.worker_channels = f"{prefix}:worker:"  # + worker id
+        self.changes = f"{prefix}:changes"
+        self.home_viewers = f"{prefix}:homes:viewers"
 
     # runs
     def run(self, run_id: str) -> str:
@@ -68,6 +76,19 @@ class Keys:
 
     def channel_index(self, channel: str) -> str:
         return f"{self.prefix}:channel:{channel}:runs"
+
+    def user_index(self, user: str) -> str:
+        return f"{self.prefix}:user:{user}:runs"
+
+    # a person's Home
+    def decided_by(self, user: str) -> str:
+        return f"{self.prefix}:decided:{user}"
+
+    def home(self, user: str) -> str:
+        return f"{self.prefix}:home:{user}"
+
+    def batch(self, token: str) -> str:
+        return f"{self.prefix}:batch:{token}"
 
     # approvals
     def approval(self, approval_id: str) -> str:

@@ -1,5 +1,5 @@
 // The local Slack page: renders the stand-in's state (long-polled) and acts through /_control/* as the chosen person.
-import { buttonNode, el, inputKey, renderBlocks } from "./blocks.js";
+import { buttonNode, el, fieldValue, inputFields, inputKey, renderBlocks } from "./blocks.js";
 import { renderMrkdwn, renderText } from "./mrkdwn.js";
 
 const $ = (id) => document.getElementById(id);
@@ -23,9 +23,10 @@ const app = {
   state: null,
   me: localStorage.getItem("devslack.me") || "",
   channel: "",
+  home: false, // the app's Home tab is open (instead of app.channel)
   thread: null, // ts of the open thread's parent, in app.threadChannel
   threadChannel: "",
-  pending: new Set(), // `${ts}|${action_id}` clicks in flight
+  pending: new Set(), // clicks in flight: `${ts}|${action_id}` (messages), `view|${view}|${action_id}|${value}` (views)
   seen: null, // channel id -> top-level messages already seen
   modalKey: "",
   renderedThread: null,
@@ -69,10 +70,19 @@ function isDm(id) {
   return typeof id === "string" && id.startsWith("D");
 }
 
+// The DM between the bot and the person the page is playing (the app's Messages tab).
+function myDm() {
+  return app.state && app.state.dms ? app.state.dms[app.me] || "" : "";
+}
+
+function appName() {
+  return app.state.bot.app_name || app.state.bot.name;
+}
+
 function conversationName(id) {
   const channel = channelById(id);
   if (channel) return "#" + channel.name;
-  if (isDm(id)) return `${app.state.bot.name} (direct message)`;
+  if (isDm(id)) return appName();
   return id;
 }
 
@@ -154,8 +164,9 @@ function avatar(name, isBot) {
 // ------------------------------------------------------------------------------------------------ navigation
 
 function openChannel(id, { thread = null } = {}) {
-  if (!channelById(id) && !isDm(id)) return;
-  const changed = app.channel !== id;
+  if (!channelById(id) && !(isDm(id) && id === myDm())) return; // a DM: only the bot's with this person
+  const changed = app.channel !== id || app.home;
+  app.home = false;
   app.channel = id;
   if (thread) {
     app.thread = thread;
@@ -167,6 +178,22 @@ function openChannel(id, { thread = null } = {}) {
   if (changed) app.stickToBottom = true;
   render();
   if (changed) $("composer-input").focus();
+  if (changed && id === myDm()) tellAppOpened("messages");
+}
+
+// The app's Home tab: shows the Home view published for this person; opening it sends app_home_opened (the bot
+// publishes the Home then), as Slack does each time a person opens the tab.
+function openHome() {
+  app.home = true;
+  if (location.hash !== "#home" || location.pathname !== "/") history.replaceState(null, "", "/#home");
+  render();
+  tellAppOpened("home");
+}
+
+async function tellAppOpened(tab) {
+  const result = await post("/_control/home", { user: app.me, tab });
+  // The Messages tab is only a DM to the person: an app that does not listen to it is no news worth a toast.
+  if (tab === "home") reportDelivery(result, "Opening the Home");
 }
 
 function openThread(channel, ts) {
@@ -184,11 +211,14 @@ function closeThread() {
 }
 
 function switchUser(id) {
-  if (!userById(id)) return;
+  if (!userById(id) || id === app.me) return;
+  const inDm = !app.home && isDm(app.channel);
   app.me = id;
   localStorage.setItem("devslack.me", id);
   app.modalKey = "";
-  render();
+  if (app.home) openHome(); // the new person opens their own Home
+  else if (inDm) openChannel(myDm()); // ... or their own DM with the app
+  else render();
 }
 
 // Where to start: #channel[/thread_ts] in the hash, or a permalink /archives/C…/p…?thread_ts=…
@@ -200,8 +230,10 @@ function initialLocation() {
     return { channel: perma[1], thread: params.get("thread_ts") || ts };
   }
   const [name, thread] = decodeURIComponent(location.hash.slice(1)).split("/");
+  if (name === "home") return { channel: "", thread: null, home: true };
   const channel = name ? channelByName(name) || channelById(name) : undefined;
-  return { channel: channel ? channel.id : "", thread: thread || null };
+  const id = channel ? channel.id : name === myDm() ? name : "";
+  return { channel: id, thread: thread || null, home: false };
 }
 
 // ------------------------------------------------------------------------------------------------ rendering
@@ -240,7 +272,7 @@ function channelItem(channel, unread) {
   link.href = "#" + channel.name;
   link.dataset.testid = "channel-" + channel.name;
   link.dataset.channelId = channel.id;
-  if (channel.id === app.channel) {
+  if (channel.id === app.channel && !app.home) {
     link.classList.add("active");
     link.setAttribute("aria-current", "page");
   }
@@ -257,13 +289,38 @@ function channelItem(channel, unread) {
   return el("li", "", [link]);
 }
 
-function dmItem(id) {
-  const link = el("a", "channel-item" + (id === app.channel ? " active" : ""), [el("span", "hash", ["\u25cf"]), app.state.bot.name]);
+function dmItem(id, unread) {
+  const active = id === app.channel && !app.home;
+  const link = el("a", "channel-item" + (active ? " active" : ""), [el("span", "hash", ["\ud83e\udd16"]), appName()]);
   link.href = "#" + id;
-  link.dataset.testid = "dm-" + id;
+  link.dataset.testid = "sidebar-dm-bot";
+  link.dataset.channelId = id;
+  if (active) link.setAttribute("aria-current", "page");
+  if (unread) {
+    link.classList.add("unread");
+    const badge = el("span", "badge", [String(unread)]);
+    badge.dataset.testid = "unread-dm-bot";
+    link.append(badge);
+  }
   link.addEventListener("click", (event) => {
     event.preventDefault();
     openChannel(id);
+  });
+  return el("li", "", [link]);
+}
+
+function homeItem() {
+  const link = el("a", "channel-item" + (app.home ? " active" : ""), [
+    el("span", "hash", ["\ud83c\udfe0"]),
+    "Home",
+    el("span", "item-note", [appName()]),
+  ]);
+  link.href = "#home";
+  link.dataset.testid = "sidebar-home";
+  if (app.home) link.setAttribute("aria-current", "page");
+  link.addEventListener("click", (event) => {
+    event.preventDefault();
+    openHome();
   });
   return el("li", "", [link]);
 }
@@ -286,23 +343,29 @@ function personItem(user) {
 }
 
 function renderSidebar() {
+  syncList($("app-list"), [{ key: "home", sig: JSON.stringify([app.home, appName()]), build: homeItem }]);
   syncList(
     $("channel-list"),
     app.state.channels.map((channel) => {
       const count = topLevel(channelMessages(channel.id)).length;
-      const unread = channel.id === app.channel ? 0 : Math.max(0, count - (app.seen[channel.id] || 0));
+      const unread = channel.id === app.channel && !app.home ? 0 : Math.max(0, count - (app.seen[channel.id] || 0));
       return {
         key: channel.id,
-        sig: JSON.stringify([channel, channel.id === app.channel, unread]),
+        sig: JSON.stringify([channel, channel.id === app.channel && !app.home, unread]),
         build: () => channelItem(channel, unread),
       };
     }),
   );
-  const dms = Object.keys(app.state.messages).filter((id) => isDm(id) && id.slice(1) === app.me.slice(1));
+  const dms = myDm() ? [myDm()] : []; // the person's DM with the app, always there (like the app's Messages tab)
   $("dm-title").hidden = dms.length === 0;
   syncList(
     $("dm-list"),
-    dms.map((id) => ({ key: id, sig: String(id === app.channel), build: () => dmItem(id) })),
+    dms.map((id) => {
+      const count = topLevel(channelMessages(id)).length;
+      const open = id === app.channel && !app.home;
+      const unread = open ? 0 : Math.max(0, count - (app.seen[id] || 0));
+      return { key: id, sig: JSON.stringify([open, unread, appName()]), build: () => dmItem(id, unread) };
+    }),
   );
   syncList(
     $("people-list"),
@@ -488,16 +551,52 @@ function renderMessageList(container, items, { stick = false } = {}) {
   }
 }
 
-function renderChannel() {
-  const channel = channelById(app.channel);
-  const name = conversationName(app.channel);
-  $("channel-title").textContent = name;
-  $("channel-topic").textContent = channel ? TOPICS[channel.name] || "" : "Messages between you and the bot";
-  document.title = `${name} · Local Slack`;
+function renderCurrentUser() {
   const me = userById(app.me);
   const meName = el("span", "", [me ? me.name : "?"]);
   meName.dataset.testid = "current-user-name";
   $("current-user").replaceChildren(avatar(me ? me.name : "?", false), el("span", "", ["You are ", meName]));
+}
+
+// The app's conversation has two tabs here, as in Slack: Home and Messages (the DM).
+function renderAppTabs() {
+  const inApp = app.home || (isDm(app.channel) && app.channel === myDm());
+  const tabs = $("app-tabs");
+  tabs.hidden = !inApp;
+  if (!inApp) return;
+  const tab = (name, label, active, open) => {
+    const node = el("button", "app-tab" + (active ? " active" : ""), [label]);
+    node.type = "button";
+    node.dataset.testid = "tab-" + name;
+    node.setAttribute("role", "tab");
+    node.setAttribute("aria-selected", active ? "true" : "false");
+    node.addEventListener("click", open);
+    return node;
+  };
+  syncList(tabs, [
+    { key: "home", sig: String(app.home), build: () => tab("home", "Home", app.home, openHome) },
+    { key: "messages", sig: String(!app.home), build: () => tab("messages", "Messages", !app.home, () => openChannel(myDm())) },
+  ]);
+}
+
+function renderChannel() {
+  renderCurrentUser();
+  renderAppTabs();
+  $("home").hidden = !app.home;
+  $("messages").hidden = app.home;
+  $("composer").hidden = app.home;
+  if (app.home) {
+    $("channel-title").textContent = appName();
+    $("channel-topic").textContent = "Home: what the app shows you";
+    document.title = `${appName()} · Home · Local Slack`;
+    renderHome();
+    return;
+  }
+  const channel = channelById(app.channel);
+  const name = conversationName(app.channel);
+  $("channel-title").textContent = name;
+  $("channel-topic").textContent = channel ? TOPICS[channel.name] || "" : "Messages between you and the app";
+  document.title = `${name} · Local Slack`;
   $("composer-input").placeholder = `Message ${name}  (try /agent …)`;
   const all = channelMessages(app.channel);
   app.seen[app.channel] = topLevel(all).length;
@@ -508,7 +607,9 @@ function renderChannel() {
     el("div", "empty-hint", [
       channel && channel.name === "approvals"
         ? "Approval cards from the bot will appear here."
-        : "Type /agent followed by a task below to start an agent run.",
+        : channel
+          ? "Type /agent followed by a task below to start an agent run."
+          : "Approvals the app sends you directly will appear here.",
     ]),
   ]);
   const items = shown.map((m) => messageItem(m, false));
@@ -542,6 +643,74 @@ function renderThread() {
   ], { stick: opened });
 }
 
+// ------------------------------------------------------------------------------------------------ the app's Home
+
+function renderHome() {
+  const home = app.state.homes ? app.state.homes[app.me] : null;
+  const pending = [...app.pending].filter((key) => key.startsWith("view|home|"));
+  syncList($("home"), [
+    {
+      key: home ? "home" + home.id : "empty",
+      sig: JSON.stringify([app.me, home ? home.hash : null, pending]),
+      build: () => (home ? homeNode(home) : emptyHome()),
+    },
+  ]);
+}
+
+function homeNode(home) {
+  const ctx = { ...mrkdwnContext(), button: (element) => viewButton(element, null) };
+  const node = el("div", "home-view", [renderBlocks(home.blocks || [], ctx)]);
+  node.dataset.viewId = home.id;
+  node.dataset.callbackId = home.callback_id || "";
+  return node;
+}
+
+function emptyHome() {
+  const node = el("div", "empty", [
+    el("div", "empty-title", [`${appName()} has not published a Home for you yet`]),
+    el("div", "empty-hint", ["Opening this tab told the app (app_home_opened); it answers with views.publish."]),
+  ]);
+  node.dataset.testid = "home-empty";
+  return node;
+}
+
+// A button in a view: the person's Home (view null) or an open modal. Clicks post /_control/click_view with the
+// button's value, which picks the button among the Home's many with the same action_id.
+function viewButton(element, view) {
+  const node = buttonNode(element);
+  const key = viewClickKey(element, view);
+  if (app.pending.has(key)) {
+    node.disabled = true;
+    node.classList.add("sk-busy");
+  }
+  node.addEventListener("click", () => clickViewButton(element, view));
+  return node;
+}
+
+function viewClickKey(element, view) {
+  return `view|${view ? view.id : "home"}|${element.action_id}|${element.value === undefined ? "" : element.value}`;
+}
+
+async function clickViewButton(element, view) {
+  if (element.url) window.open(element.url, "_blank", "noopener,noreferrer");
+  if (element.confirm && !(await confirmDialog(element.confirm))) return;
+  const key = viewClickKey(element, view);
+  if (app.pending.has(key)) return;
+  app.pending.add(key);
+  render();
+  const body = { user: app.me, action_id: element.action_id };
+  if (element.value !== undefined) body.value = element.value;
+  if (view) {
+    body.view_id = view.id;
+    const form = document.querySelector("#modal-root form");
+    if (form) body.values = formValues(form); // what the person has entered so far: the view's state
+  }
+  const result = await post("/_control/click_view", body);
+  app.pending.delete(key);
+  reportDelivery(result, `Clicking "${element.text ? element.text.text : element.action_id}"`);
+  render();
+}
+
 // ------------------------------------------------------------------------------------------------ modals
 
 function currentView() {
@@ -551,15 +720,25 @@ function currentView() {
 
 function modalValues() {
   const values = {};
-  for (const field of document.querySelectorAll("#modal-root .input-field")) {
-    values[inputKey(field.dataset.blockId, field.dataset.actionId)] = field.value;
+  for (const field of inputFields($("modal-root"))) {
+    values[inputKey(field.dataset.blockId, field.dataset.actionId)] = fieldValue(field);
+  }
+  return values;
+}
+
+// {block_id: {action_id: value}}: what /_control/submit_view and /_control/click_view take.
+function formValues(form) {
+  const values = {};
+  for (const field of inputFields(form)) {
+    (values[field.dataset.blockId] ||= {})[field.dataset.actionId] = fieldValue(field);
   }
   return values;
 }
 
 function renderModal() {
   const view = currentView();
-  const key = view ? `${app.me}|${view.id}|${view.hash}|${JSON.stringify(view.errors || {})}` : "";
+  const pending = view ? [...app.pending].filter((k) => k.startsWith(`view|${view.id}|`)) : [];
+  const key = view ? `${app.me}|${view.id}|${view.hash}|${JSON.stringify(view.errors || {})}|${pending}` : "";
   if (key === app.modalKey) return;
   const root = $("modal-root");
   const sameView = view && root.dataset.viewId === view.id;
@@ -571,7 +750,7 @@ function renderModal() {
   if (!view) return;
   const spec = view.view;
   const errors = { ...(view.errors || {}) };
-  const ctx = { ...mrkdwnContext(), values: kept, errors, button: (element) => buttonNode(element) };
+  const ctx = { ...mrkdwnContext(), values: kept, errors, button: (element) => viewButton(element, view) };
   const blocks = renderBlocks(spec.blocks || [], ctx);
   const known = new Set((spec.blocks || []).map((b) => b.block_id));
   const stray = Object.entries(errors).filter(([blockId]) => !known.has(blockId));
@@ -619,17 +798,20 @@ function renderModal() {
   });
   root.append(el("div", "backdrop", [form]));
   const again = focused && form.querySelector(`[data-testid="${CSS.escape(focused)}"]`);
-  const first = again || form.querySelector(".input-field");
+  const first = again || form.querySelector(".input-field, .input-choices input");
   if (first) first.focus();
 }
 
 function localErrors(form) {
   const errors = {};
-  for (const field of form.querySelectorAll(".input-field")) {
-    const value = field.value;
+  for (const field of inputFields(form)) {
+    const value = fieldValue(field);
+    const empty = value === null || !value.length;
     const min = Number(field.dataset.minLength || 0);
-    if (!value.length && field.dataset.optional !== "true") errors[field.dataset.blockId] = "Please complete this required field.";
-    else if (value.length && value.length < min) errors[field.dataset.blockId] = `Please enter at least ${min} characters.`;
+    if (empty && field.dataset.optional !== "true") errors[field.dataset.blockId] = "Please complete this required field.";
+    else if (!empty && typeof value === "string" && value.length < min) {
+      errors[field.dataset.blockId] = `Please enter at least ${min} characters.`;
+    }
   }
   return errors;
 }
@@ -650,10 +832,7 @@ async function submitModal(view, form) {
     }
     return;
   }
-  const values = {};
-  for (const field of form.querySelectorAll(".input-field")) {
-    (values[field.dataset.blockId] ||= {})[field.dataset.actionId] = field.value;
-  }
+  const values = formValues(form);
   app.submitting = true;
   const submit = form.querySelector('[data-testid="modal-submit"]');
   if (submit) submit.disabled = true;
@@ -762,6 +941,7 @@ function receive(state) {
   if (app.seen === null) {
     app.seen = {};
     for (const channel of state.channels) app.seen[channel.id] = topLevel(channelMessages(channel.id)).length;
+    for (const dm of Object.values(state.dms || {})) app.seen[dm] = topLevel(channelMessages(dm)).length;
   }
   if (!userById(app.me)) app.me = state.users.length ? state.users[0].id : "";
   if (first) {
@@ -774,6 +954,10 @@ function receive(state) {
     }
     document.body.classList.add("ready");
     app.stickToBottom = true;
+    if (start.home) {
+      openHome();
+      return;
+    }
   }
   render();
 }
@@ -788,7 +972,8 @@ function main() {
   window.addEventListener("hashchange", () => {
     if (!app.state) return;
     const target = initialLocation();
-    if (target.channel && target.channel !== app.channel) openChannel(target.channel);
+    if (target.home && !app.home) openHome();
+    else if (target.channel && (target.channel !== app.channel || app.home)) openChannel(target.channel);
   });
   document.addEventListener("keydown", (event) => {
     if (event.key === "Escape" && app.thread && !document.querySelector(".backdrop")) closeThread();

@@ -9,8 +9,10 @@ export function el(tag, className, children) {
 }
 
 // ctx: { userName, channelName, openChannel, me,
-//        button(element, block) -> Node   (message and modal buttons: the app binds the click),
+//        button(element, block) -> Node   (buttons of messages, the Home and modals: the app binds the click),
 //        values: {"block_id/action_id": value}, errors: {block_id: message} }  (modals only)
+// A value is the text of a plain_text_input, the chosen option value (or null) of a radio_buttons / static_select,
+// the list of chosen option values of a checkboxes / multi_static_select.
 export function renderBlocks(blocks, ctx) {
   const root = el("div", "blocks");
   for (const block of Array.isArray(blocks) ? blocks : []) {
@@ -79,6 +81,7 @@ export function buttonNode(element) {
     node.dataset.testid = "button-" + element.action_id;
     node.dataset.actionId = element.action_id;
   }
+  if (element.value !== undefined && element.value !== null) node.dataset.value = String(element.value);
   if (element.accessibility_label) node.setAttribute("aria-label", element.accessibility_label);
   return node;
 }
@@ -91,6 +94,67 @@ function renderElement(element, block, ctx) {
 
 export function inputKey(blockId, actionId) {
   return `${blockId}/${actionId}`;
+}
+
+// Choice inputs: several options may be chosen (shown as checkboxes) or one (shown as radio buttons).
+const MULTI_CHOICE = new Set(["checkboxes", "multi_static_select"]);
+const SINGLE_CHOICE = new Set(["radio_buttons", "static_select"]);
+
+function optionsOf(element) {
+  const options = Array.isArray(element.options) ? [...element.options] : [];
+  for (const group of Array.isArray(element.option_groups) ? element.option_groups : []) {
+    options.push(...(Array.isArray(group.options) ? group.options : []));
+  }
+  return options.filter((option) => option && typeof option === "object");
+}
+
+function initialChoices(element, multi) {
+  if (multi) return (Array.isArray(element.initial_options) ? element.initial_options : []).map((o) => o && o.value);
+  return element.initial_option ? [element.initial_option.value] : [];
+}
+
+function renderChoices(element, block, ctx, blockId, actionId) {
+  const multi = MULTI_CHOICE.has(element.type);
+  const given = ctx.values ? ctx.values[inputKey(blockId, actionId)] : undefined;
+  const chosen = given === undefined ? initialChoices(element, multi) : given === null ? [] : [].concat(given);
+  const selected = new Set(chosen.map(String));
+  const group = el("div", "input-choices");
+  group.setAttribute("role", multi ? "group" : "radiogroup");
+  group.dataset.testid = `input-${blockId}-${actionId}`;
+  group.dataset.blockId = blockId;
+  group.dataset.actionId = actionId;
+  group.dataset.kind = multi ? "multi" : "single";
+  group.dataset.optional = block.optional ? "true" : "false";
+  optionsOf(element).forEach((option, index) => {
+    const value = String(option.value);
+    const input = document.createElement("input");
+    input.type = multi ? "checkbox" : "radio";
+    input.name = `choice-${blockId}-${actionId}`;
+    input.value = value;
+    input.checked = selected.has(value);
+    input.id = `choice-${blockId}-${actionId}-${index}`;
+    input.dataset.testid = "option-" + value;
+    const text = el("span", "choice-text", [renderText(option.text || { type: "plain_text", text: value }, ctx)]);
+    const label = el("label", "choice", [input, text]);
+    label.htmlFor = input.id;
+    if (option.description) label.append(el("span", "choice-description", [renderText(option.description, ctx)]));
+    group.append(label);
+  });
+  return group;
+}
+
+// What a rendered input holds, in the shape /_control/submit_view takes (see the ctx comment above).
+export function fieldValue(field) {
+  if (field.classList.contains("input-choices")) {
+    const checked = [...field.querySelectorAll("input:checked")].map((input) => input.value);
+    return field.dataset.kind === "multi" ? checked : checked.length ? checked[0] : null;
+  }
+  return field.value;
+}
+
+// Every rendered input (text fields and choice groups) under root.
+export function inputFields(root) {
+  return [...root.querySelectorAll(".input-field, .input-choices")];
 }
 
 function renderInput(block, ctx) {
@@ -120,6 +184,8 @@ function renderInput(block, ctx) {
     const id = "input-" + blockId + "-" + actionId;
     field.id = id;
     label.htmlFor = id;
+  } else if (MULTI_CHOICE.has(element.type) || SINGLE_CHOICE.has(element.type)) {
+    field = renderChoices(element, block, ctx, blockId, actionId);
   } else {
     field = el("div", "element-unsupported", [`[${String(element.type)} input: not supported by the local Slack]`]);
   }

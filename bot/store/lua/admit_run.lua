@@ -1,8 +1,8 @@
---! keys: user_runs channel_runs live run channel_index audit
+--! keys: user_runs channel_runs live run channel_index user_index audit
 --! uses: fields
 -- Admit and record a run in one step, if its requester and channel are under their limits of active
 -- runs (so simultaneous commands cannot all pass the check). Runs of the channel's index started
--- before the retention are dropped from it. Returns 'ok', 'user_limit', 'channel_limit' or 'exists'.
+-- before the retention are dropped from it (and from the requester's index). Returns 'ok', 'user_limit', 'channel_limit' or 'exists'.
 -- A: id, max_per_user, max_per_channel, fields (the run's hash), created_at, index_cutoff,
 --    audit_minid, audit (the entry).
 if redis.call('SCARD', K.user_runs) >= tonumber(A.max_per_user) then return 'user_limit' end
@@ -14,5 +14,7 @@ redis.call('SADD', K.live, A.id)
 redis.call('HSET', K.run, unpack(flat(A.fields)))
 redis.call('ZADD', K.channel_index, A.created_at, A.id)
 redis.call('ZREMRANGEBYSCORE', K.channel_index, '-inf', A.index_cutoff)
+redis.call('ZADD', K.user_index, A.created_at, A.id)
+redis.call('ZREMRANGEBYSCORE', K.user_index, '-inf', A.index_cutoff)
 redis.call('XADD', K.audit, 'MINID', '~', A.audit_minid, '*', unpack(flat(A.audit)))
 return 'ok'

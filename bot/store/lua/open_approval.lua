@@ -1,4 +1,4 @@
---! keys: approval texts deadlines run_approvals checkpoint audit run
+--! keys: approval texts deadlines run_approvals checkpoint audit run changes
 --! uses: fence fields
 -- Store a new pending approval, if the writer still owns its run (fenced). A retry of a call whose
 -- answer was lost finds it there ('exists').
@@ -7,6 +7,7 @@
 if fenced(K.run, A.fence) then return 'fenced' end
 if redis.call('EXISTS', K.approval) == 1 then return 'exists' end
 redis.call('HSET', K.approval, unpack(flat(A.fields)))
+redis.call('HSET', K.approval, 'version', redis.call('INCR', K.changes))
 redis.call('SET', K.texts, A.texts)
 redis.call('ZADD', K.deadlines, A.deadline, A.id)
 redis.call('SADD', K.run_approvals, A.id)

@@ -3,9 +3,10 @@
 -- the outbox and publishes it to the owning worker. Run by decide.lua for one approval (a click, a
 -- cancel) and by sweep.lua for each approval whose deadline has passed.
 --
--- k: approval, texts, votes, deadlines, outbox, audit; for a click also refused (this person's
---    refusal was audited lately).
--- a: id, outcome, by, now, feedback, card_channel, card_ts ('' unless a click), worker_channels
+-- k: approval, texts, votes, deadlines, outbox, audit, changes (the Homes' change counter); for a
+--    person also refused (this person's refusal was audited lately) and recent (what they decided).
+-- a: id, outcome, by, now, feedback, card_channel, card_ts ('' unless a click on a card or one of its
+--    copies; '' too for a click in a Home, where no card is bound), worker_channels
 --    (the prefix of the workers' pub/sub channels), audit_minid, retention, check_auth ('1': apply the
 --    approver rules), in_groups ('': not checked; '1' / '0': the caller checked whether `by` is in
 --    one of the approval's user groups), card_grace, attach ('1':
@@ -22,20 +23,32 @@ local function decide(k, a)
   end
   local cur = redis.call('HMGET', k.approval, 'status', 'card_channel', 'card_ts', 'deadline', 'owner',
                          'created_at', 'run_id', 'origin_channel', 'timeout_outcome', 'requester',
-                         'allow_self_approval', 'approvers', 'required_approvals', 'votes')
+                         'allow_self_approval', 'approvers', 'required_approvals', 'votes', 'copies')
   local status, shown_in, shown_ts, deadline, owner = cur[1], cur[2], cur[3], cur[4], cur[5]
   local created_at, run_id, origin, requester = cur[6], cur[7], cur[8], cur[10]
   if not status then return {'missing', {}} end
-  if a.card_channel ~= '' then
-    if shown_in ~= a.card_channel then return {'mismatch', {}} end
-    if shown_ts == '' then
+  if a.card_channel ~= '' and not (shown_in == a.card_channel and shown_ts == a.card_ts) then
+    -- not the card: one of its copies in a direct message, or the card before its ts was stored
+    local copies = ',' .. (cur[15] or '') .. ','
+    local copy = ',' .. a.card_channel .. '/'
+    local unnoted = string.find(copies, copy .. ',', 1, true)
+    if string.find(copies, copy .. a.card_ts .. ',', 1, true) then
+      -- a copy of the card (each person's direct message holds one)
+    elseif unnoted then
+      -- a copy posted whose ts is not stored yet (or never will be: its worker died): this is it
+      local noted = string.sub(copies, 1, unnoted - 1) .. copy .. a.card_ts .. string.sub(copies, unnoted + #copy)
+      redis.call('HSET', k.approval, 'copies', string.sub(noted, 2, -2))
+      if status ~= 'pending' then redis.call('ZADD', k.outbox, tonumber(a.now), a.id) end
+    elseif shown_in == a.card_channel and shown_ts == '' then
       -- the card is posted but its ts not stored: either for a few ms (the caller waits and tries
       -- again) or for good (its worker died in between: the caller then attaches the clicked message,
       -- the only one whose buttons carry this approval's id, and the card can be redrawn again)
       if a.attach ~= '1' and status == 'pending' then return {'unattached', {}} end
       redis.call('HSET', k.approval, 'card_ts', a.card_ts)
       if status ~= 'pending' then redis.call('ZADD', k.outbox, tonumber(a.now), a.id) end
-    elseif shown_ts ~= a.card_ts then return {'mismatch', {}} end
+    else
+      return {'mismatch', {}}
+    end
   end
   if status ~= 'pending' then return {'already', record()} end
   if a.outcome == 'timed_out' and tonumber(deadline) > tonumber(a.now) then return {'not_due', {}} end
@@ -92,12 +105,18 @@ local function decide(k, a)
           'latency_ms', latency_ms)
     if count < required then
       -- the card shows the vote, even if we die now
+      redis.call('HSET', k.approval, 'version', redis.call('INCR', k.changes))
       redis.call('ZADD', k.outbox, tonumber(a.now) + tonumber(a.card_grace), a.id)
       return {'vote', record()}
     end
   end
   redis.call('HSET', k.approval, 'status', a.outcome, 'decided_by', a.by, 'decided_at', a.now,
-             'feedback', feedback)
+             'feedback', feedback, 'version', redis.call('INCR', k.changes))
+  if a.check_auth == '1' then  -- a person decided it: their Home lists it under "Recently decided by you"
+    redis.call('LPUSH', k.recent, a.id)
+    redis.call('LTRIM', k.recent, 0, 19)
+    redis.call('EXPIRE', k.recent, a.retention)
+  end
   redis.call('ZREM', k.deadlines, a.id)
   -- the card is due an update: made at once, or retried by anyone's supervisor
   redis.call('ZADD', k.outbox, tonumber(a.now) + tonumber(a.card_grace), a.id)

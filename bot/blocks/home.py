@@ -1,0 +1,251 @@
+"""The App Home: a person's inbox. The approvals waiting for them (a page at a time, oldest first, each
+with the card's buttons), the runs they started and what they decided lately.
+
+Untrusted text (tasks, proposals, arguments, code, why a human is asked) is made inert by
+`bot.blocks.text`. The only live markup here is what text.py makes from checked ids (mentions, channel
+links, dates) and a link to a run's header message, made only from a checked workspace address, channel
+id and message timestamp.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from bot.blocks.cards import (
+    button,
+    decision_buttons,
+    decision_line,
+    item_summary,
+    proposal_text,
+    quorum_line,
+    timeout_meaning,
+)
+from bot.blocks.runs import RUN_STATUS_LINE
+from bot.blocks.text import (
+    HEADER_LIMIT,
+    TEXT_LIMIT,
+    Block,
+    channel_ref,
+    context_block,
+    date_ref,
+    mrkdwn,
+    plain,
+    safe,
+    untrusted,
+    user_ref,
+)
+from bot.durations import format_duration
+from bot.records import RUN_ID, SLACK_ID, SLACK_TS, ApprovalRecord, RunRecord
+
+ACTION_FULL_TEXT = "approval_full_text"  # button value: approval id -> a modal with the whole proposal
+ACTION_HOME_PAGE = "home_page"  # button value: the page number (0-based) to show
+ACTION_HOME_BATCH = "home_batch"  # "Decide several…": opens the batch modal
+HOME_PAGE_SIZE = 10  # waiting approvals per page
+HOME_LIST_SIZE = 10  # runs, and recent decisions, listed
+HOME_SHOWN = 600  # a waiting approval's proposal, arguments or code on the Home (else cut, with "Full text")
+HOME_TASK = 300  # a waiting approval's task on the Home
+RUN_TASK = 80  # a run's task in its line
+
+_LINE_LIMIT = 1000  # a line in a list (ours, and far longer than any we make)
+_MORE_ROOM = 40  # room for "… and 12 more"
+_WHOLE = sys.maxsize  # a limit nothing reaches: the text as it shows whole
+_WORKSPACE_URL = re.compile(r"^https?://[A-Za-z0-9.-]{1,120}(:[0-9]{1,5})?/?$")
+
+
+@dataclass(frozen=True, slots=True)
+class HomeContent:
+    """Everything one person's Home shows (read by the caller; the builder makes no call)."""
+
+    user: str  # whose Home
+    now: float  # epoch seconds, for ages and deadlines
+    waiting: Sequence[ApprovalRecord]  # this page of the pending approvals this person may decide, oldest first
+    waiting_total: int  # how many wait for them in all
+    page: int  # 0-based page shown
+    runs: Sequence[RunRecord]  # the runs they started, newest first (at most 10 are shown)
+    recent: Sequence[ApprovalRecord]  # approvals they decided lately, newest first (at most 10 are shown)
+    workspace_url: str = ""  # "https://acme.slack.com/": links to a run's header message; "" -> no links
+
+
+def build_home_view(content: HomeContent) -> dict[str, Any]:
+    """The Home tab: what waits for this person, their runs, what they decided lately, and when it was
+    drawn. At most 100 blocks whatever the input: only one page of waiting approvals and the first 10
+    runs and decisions are shown."""
+    blocks: list[Block] = [
+        *_waiting_blocks(content),
+        {"type": "divider"},
+        *_runs_blocks(content),
+        {"type": "divider"},
+        *_recent_blocks(content),
+        context_block(f"Updated {date_ref(content.now)}"),
+    ]
+    return {"type": "home", "blocks": blocks}
+
+
+# --------------------------------------------------------------------------------------------------- shared pieces
+
+
+def run_code(run_id: str) -> str:
+    """A run id as inline code (run ids are checked where runs start; anything else is shown inert)."""
+    return f"`{run_id}`" if RUN_ID.match(run_id) else safe(run_id, 24)
+
+
+def asked_line(approval: ApprovalRecord, *, now: float | None = None) -> str:
+    """What is asked, in which run, by whom, from where (and how long ago, given `now`), e.g.
+    "*Tool call* `send_email` · run `r12ab34` · asked by @alice in #sales 5m ago"."""
+    ago = f" {format_duration(now - approval.created_at)} ago" if now is not None else ""
+    return (
+        f"{item_summary(approval)} · run {run_code(approval.run_id)}"
+        f" · asked by {user_ref(approval.requester)} in {channel_ref(approval.origin_channel)}{ago}"
+    )
+
+
+def packed_sections(lines: Sequence[str], *, most: int) -> list[Block]:
+    """Lines we composed (one item each) in as few sections as fit, never splitting a line, in at most
+    `most` sections: lines left over are counted in a last line ("… and 12 more")."""
+    texts: list[str] = []
+    for index, line in enumerate(lines):
+        line = line[:_LINE_LIMIT]
+        if texts and len(texts[-1]) + 1 + len(line) <= TEXT_LIMIT - _MORE_ROOM:
+            texts[-1] += "\n" + line
+        elif len(texts) < most:
+            texts.append(line)
+        else:
+            texts[-1] += f"\n… and {len(lines) - index:,} more"
+            break
+    return [{"type": "section", "text": mrkdwn(text)} for text in texts]
+
+
+def header(text: str) -> Block:
+    """A header of fixed words."""
+    return {"type": "header", "text": plain(text, HEADER_LIMIT)}
+
+
+def proposal_is_whole(approval: ApprovalRecord, limit: int) -> bool:
+    """Whether `proposal_text(approval, limit=limit)` shows the whole proposal (arguments, code)."""
+    return proposal_text(approval, limit=limit) == proposal_text(approval, limit=_WHOLE)
+
+
+# --------------------------------------------------------------------------------------------------- waiting
+
+
+def _waiting_blocks(content: HomeContent) -> list[Block]:
+    """The header with the count, "Decide several…", where this page sits in the list, the page's
+    approvals and the buttons to the other pages."""
+    page = max(0, content.page)
+    shown = list({a.id: a for a in content.waiting[:HOME_PAGE_SIZE]}.values())  # each once: block ids are unique
+    first = page * HOME_PAGE_SIZE
+    total = max(content.waiting_total, first + len(shown) if shown else 0)  # never fewer than shown
+    if not total:
+        return [header("Waiting for you"), {"type": "section", "text": mrkdwn("Nothing waits for you right now.")}]
+    blocks: list[Block] = [header(f"Waiting for you ({total:,})")]
+    if total >= 2:
+        batch = button("Decide several…", ACTION_HOME_BATCH, "batch")
+        blocks.append({"type": "actions", "block_id": "home_batch", "elements": [batch]})
+    paged = page > 0 or total > first + HOME_PAGE_SIZE
+    if paged:
+        blocks.append(context_block(_page_line(first, len(shown), total)))
+    for approval in shown:
+        blocks.extend(_waiting_item(approval, now=content.now))
+    if paged:
+        blocks.extend(_page_buttons(page, total))
+    return blocks
+
+
+def _page_line(first: int, count: int, total: int) -> str:
+    if not count:
+        return f"Nothing left on this page: {total:,} wait for you, oldest first."
+    return f"Showing {first + 1:,}–{first + count:,} of {total:,}, oldest first."
+
+
+def _page_buttons(page: int, total: int) -> list[Block]:
+    """ "← Older" and "Newer →", each in its own actions block (both send `ACTION_HOME_PAGE`)."""
+    last = max(0, (total - 1) // HOME_PAGE_SIZE)
+    blocks: list[Block] = []
+    if page > 0:
+        back = button("← Older", ACTION_HOME_PAGE, str(min(page - 1, last)))
+        blocks.append({"type": "actions", "block_id": "home_page_older", "elements": [back]})
+    if total > (page + 1) * HOME_PAGE_SIZE:
+        on = button("Newer →", ACTION_HOME_PAGE, str(page + 1))
+        blocks.append({"type": "actions", "block_id": "home_page_newer", "elements": [on]})
+    return blocks
+
+
+def _waiting_item(approval: ApprovalRecord, *, now: float) -> list[Block]:
+    """One waiting approval in 5 blocks and a divider: what is asked, by whom, from where and when; the
+    task; the proposal (arguments, code) cut to fit; the deadline and notes; the card's buttons, and
+    "Full text" when the proposal was cut."""
+    full = [] if proposal_is_whole(approval, HOME_SHOWN) else [button("Full text", ACTION_FULL_TEXT, approval.id)]
+    return [
+        {"type": "section", "text": mrkdwn(asked_line(approval, now=now))},
+        {"type": "section", "text": untrusted(approval.task, label="Task", limit=HOME_TASK)},
+        {"type": "section", "text": proposal_text(approval, limit=HOME_SHOWN)},
+        {"type": "context", "elements": _item_notes(approval)},
+        {"type": "actions", "block_id": f"home_{approval.id[:64]}", "elements": [*decision_buttons(approval), *full]},
+        {"type": "divider"},
+    ]
+
+
+def _item_notes(approval: ApprovalRecord) -> list[dict[str, Any]]:
+    """The deadline and what a timeout means, the quorum so far, who edited the arguments, why Approve
+    is not offered, and why a human is asked (at most 3 context elements)."""
+    then = timeout_meaning(approval.timeout_outcome)
+    line = f":hourglass_flowing_sand: Times out {date_ref(approval.deadline)} (then {then})"
+    quorum = quorum_line(approval)
+    if quorum:
+        line += f" · {quorum}"
+    if approval.edited_by:
+        line += f" · :pencil2: arguments edited by {user_ref(approval.edited_by)}"
+    notes = [mrkdwn(line)]
+    if approval.schema_error:
+        problem = safe(approval.schema_error, 300)
+        notes.append(
+            mrkdwn(f":warning: Approve is not offered: the arguments do not match the tool's schema: {problem}")
+        )
+    if approval.why:
+        notes.append(untrusted(":information_source: " + approval.why, limit=300))
+    return notes
+
+
+# --------------------------------------------------------------------------------------------------- runs, recent
+
+
+def _runs_blocks(content: HomeContent) -> list[Block]:
+    runs = content.runs[:HOME_LIST_SIZE]
+    if not runs:
+        return [header("Your runs"), {"type": "section", "text": mrkdwn("You have not started any runs.")}]
+    return [header("Your runs"), *packed_sections([_run_line(run, content.workspace_url) for run in runs], most=5)]
+
+
+def _run_line(run: RunRecord, workspace_url: str) -> str:
+    """A run's status, id, start and link, then its task cut to one short line (last: its characters
+    cannot pair with our own formatting)."""
+    status = RUN_STATUS_LINE.get(run.status, safe(run.status, 20))
+    started = f" · started {date_ref(run.created_at)}" if run.created_at else ""
+    task = safe(run.task, RUN_TASK).replace("\r", " ").replace("\n", " ")
+    return f"{status} · {run_code(run.id)}{started}{_header_link(run, workspace_url)} · {task}"
+
+
+def _header_link(run: RunRecord, workspace_url: str) -> str:
+    """ " · <url|open>" to the run's header message, when the workspace address, channel and timestamp
+    are all known and well formed; else ""."""
+    if not (_WORKSPACE_URL.match(workspace_url) and SLACK_ID.match(run.channel) and SLACK_TS.match(run.header_ts)):
+        return ""
+    base = workspace_url if workspace_url.endswith("/") else workspace_url + "/"
+    return f" · <{base}archives/{run.channel}/p{run.header_ts.replace('.', '')}|open>"
+
+
+def _recent_blocks(content: HomeContent) -> list[Block]:
+    recent = content.recent[:HOME_LIST_SIZE]
+    if not recent:
+        return [header("Recently decided by you"), {"type": "section", "text": mrkdwn("Nothing yet.")}]
+    return [header("Recently decided by you"), *packed_sections([_recent_line(a) for a in recent], most=5)]
+
+
+def _recent_line(approval: ApprovalRecord) -> str:
+    """What was decided (kind or tool, run), what happened to it, and when."""
+    when = f" · {date_ref(approval.decided_at)}" if approval.decided_at else ""
+    return f"{item_summary(approval)} · run {run_code(approval.run_id)}: {decision_line(approval)}{when}"

@@ -1,0 +1,173 @@
+"""Each person's App Home: what waits for them, their runs, what they decided, kept current.
+
+    opened (app_home_opened)        -> publish(person)
+    an approval opened              -> refresh_for(approval): publish each affected person's Home
+    a decision or vote, redrawn     -> refresh_for(approval), awaited by the card redraw: the outbox
+                                       entry is cleared only once every Home is current
+
+`publish` draws from Redis (`bot/store/homes.py`), under a per-person lock, so two workers never
+publish one Home at once and the later one always reads the newer state; a Home that already shows
+the change (its `seen` counter) is skipped, which merges a burst of decisions into one publish per
+person. Slack's `hash` guards against a holder that stalled past its lock. `views.publish` is a Tier 4
+method (100+ per minute): at most `concurrency` publishes run at once per worker. Only the Homes of
+people who opened theirs in the last 30 days are kept current (a Home never opened is drawn when it
+first is), so a workspace where nobody uses the Home costs one Redis read per redraw, no Slack call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections.abc import Iterable
+
+import aiohttp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.blocks import HOME_PAGE_SIZE, HomeContent, build_home_view
+from bot.directory import Directory
+from bot.records import ApprovalRecord
+from bot.store import Store
+
+log = logging.getLogger(__name__)
+
+LOCK_SECONDS = 10.0  # a Home's drawer holds its lock at most this long (then another may draw it)
+LOCK_POLL = 0.02
+
+
+class HomeService:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        slack: AsyncWebClient,
+        directory: Directory,
+        worker_id: str,
+        concurrency: int = 2,
+    ) -> None:
+        self._store = store
+        self._slack = slack
+        self._directory = directory
+        self._worker_id = worker_id
+        self._slots = asyncio.Semaphore(concurrency)
+        self._workspace_url: str | None = None
+
+    # who sees what ------------------------------------------------------------------------
+    async def waiting_for(self, user: str, pending: Iterable[ApprovalRecord]) -> list[ApprovalRecord]:
+        """The pending approvals `user` may decide now (the decide step checks again when they do),
+        oldest first."""
+        waiting = []
+        for approval in pending:
+            groups = [a for a in approval.approvers if a.startswith("S")]
+            in_groups = bool(groups) and user not in approval.approvers and await self._in_groups(user, groups)
+            if approval.may_decide(user, in_groups=in_groups):
+                waiting.append(approval)
+        return sorted(waiting, key=lambda a: (a.created_at, a.id))
+
+    async def _in_groups(self, user: str, groups: list[str]) -> bool:
+        try:
+            return await self._directory.in_any_group(user, groups)
+        except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("user groups could not be read for a Home (%s)", type(exc).__name__)
+            return False
+
+    async def affected(self, approval: ApprovalRecord) -> set[str]:
+        """Whose Home shows `approval`, or should now: who may decide it (named; members of its groups;
+        anyone when none are named), who started its run, who voted and who decided it; of them, those
+        who have opened their Home (the others get theirs drawn when they first open it)."""
+        viewers = set(await self._store.homes.viewers())
+        if not viewers:
+            return set()
+        people = {approval.requester, approval.decided_by, *approval.voters}
+        if not approval.approvers:
+            return viewers
+        people |= {a for a in approval.approvers if not a.startswith("S")}
+        for group in (a for a in approval.approvers if a.startswith("S")):
+            try:
+                people |= await self._directory.group_members(group)
+            except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
+                log.warning("user group %s could not be read for Homes (%s)", group, type(exc).__name__)
+        return people & viewers
+
+    # publishing ---------------------------------------------------------------------------
+    async def refresh_for(self, approval: ApprovalRecord) -> bool:
+        """Bring the Home of each person `approval` concerns up to its change. False when a publish
+        failed (the caller keeps the approval in the outbox, to try again)."""
+        people = sorted(await self.affected(approval))
+        done = await asyncio.gather(*(self.publish(p, at_least=approval.version) for p in people))
+        return all(done)
+
+    async def opened(self, user: str) -> bool:
+        """`user` opened their Home: note it, and publish it as it is now."""
+        await self._store.homes.opened(user, now=time.time())
+        return await self.publish(user)
+
+    async def show_page(self, user: str, page: int) -> bool:
+        await self._store.homes.set_page(user, max(0, page))
+        return await self.publish(user)
+
+    async def publish(self, user: str, *, at_least: int = 0) -> bool:
+        """Draw `user`'s Home from Redis and publish it, unless it already shows change `at_least`
+        (0: publish anyway). False when the lock could not be had or Slack refused."""
+        holder = f"{self._worker_id}:{secrets.token_hex(4)}"
+        deadline = time.monotonic() + LOCK_SECONDS + 1
+        while not await self._store.homes.lock(user, holder, seconds=LOCK_SECONDS):
+            if time.monotonic() > deadline:
+                log.warning("the Home of %s stayed locked; not published", user)
+                return False
+            await asyncio.sleep(LOCK_POLL)  # another worker is drawing this Home: ours comes after, newer
+        try:
+            async with self._slots:
+                return await self._publish_locked(user, holder, at_least=at_least)
+        finally:
+            await self._store.homes.unlock(user, holder)
+
+    async def _publish_locked(self, user: str, holder: str, *, at_least: int) -> bool:
+        state = await self._store.homes.state(user)
+        if at_least and state.seen >= at_least:
+            return True  # drawn since that change already
+        waiting = await self.waiting_for(user, state.pending)
+        pages = max(1, -(-len(waiting) // HOME_PAGE_SIZE))
+        page = min(state.page, pages - 1)
+        shown = waiting[page * HOME_PAGE_SIZE : (page + 1) * HOME_PAGE_SIZE]
+        content = HomeContent(
+            user=user,
+            now=time.time(),
+            waiting=await self._store.approvals.get_many(a.id for a in shown),
+            waiting_total=len(waiting),
+            page=page,
+            runs=state.runs,
+            recent=state.recent,
+            workspace_url=await self._url(),
+        )
+        view = build_home_view(content)
+        try:
+            try:
+                response = await self._slack.views_publish(user_id=user, view=view, hash=state.hash or None)
+            except SlackApiError as exc:
+                if exc.response.get("error") != "hash_conflict":
+                    raise
+                # published since without its hash noted (its drawer died): ours is newer, as long as
+                # this worker still holds the lock (one that stalled past it leaves the Home alone)
+                if not await self._store.homes.holds(user, holder):
+                    return True
+                response = await self._slack.views_publish(user_id=user, view=view)
+        except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
+            error = exc.response.get("error") if isinstance(exc, SlackApiError) else type(exc).__name__
+            log.warning("the Home of %s was not published (%s)", user, error)
+            return False
+        published = response.get("view") or {}
+        await self._store.homes.drawn(user, seen=state.changes, view_hash=str(published.get("hash") or ""))
+        return True
+
+    async def _url(self) -> str:
+        """The workspace's URL (for links to runs' headers), from `auth.test`, asked once."""
+        if self._workspace_url is None:
+            try:
+                response = await self._slack.auth_test()
+            except (SlackApiError, aiohttp.ClientError, TimeoutError):
+                return ""
+            self._workspace_url = str(response.get("url") or "")
+        return self._workspace_url

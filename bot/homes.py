@@ -99,6 +99,12 @@ class HomeService:
         done = await asyncio.gather(*(self.publish(p, at_least=approval.version) for p in people))
         return all(done)
 
+    async def refresh_person(self, user: str) -> bool:
+        """Redraw `user`'s Home (e.g. one of their runs ended), if they have opened it lately."""
+        if user not in await self._store.homes.viewers():
+            return True
+        return await self.publish(user)
+
     async def opened(self, user: str) -> bool:
         """`user` opened their Home: note it, and publish it as it is now."""
         await self._store.homes.opened(user, now=time.time())

@@ -323,6 +323,8 @@ class RunManager:
                 blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": line, "verbatim": True}}],
             )
         await self._threads.update_header(final)
+        if self._approvals.homes is not None:  # "Your runs" in the requester's Home
+            self._background.spawn(self._approvals.homes.refresh_person(final.requester), name=f"home-{final.id}")
 
     # continuing a run whose worker is gone ------------------------------------------------
     async def continue_if_orphaned(self, approval: ApprovalRecord) -> bool:

@@ -1,8 +1,9 @@
 """The local Slack page in a real browser (Debian's Chromium, headless) against `python -m bot dev`.
 
 A person types `/agent ...`, sees the header, its thread and the card, switches to another person, clicks
-Approve / Reject (with its confirmation) / Revise (through the modal) and watches the run finish.
-Screenshots go to artifacts/ (approved.png, revised.png).
+Approve / Reject (through its reason modal) / Revise (through the modal) and watches the run finish; decides
+from their App Home, one approval or several at once (choose, confirm, result).
+Screenshots go to artifacts/ (approved.png, revised.png, home.png, batch-decided.png).
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
 from tests.conftest import free_port
-from tests.test_dev import ROOT, Dev, dev_environment, start_dev
+from tests.test_dev import APPROVALS, BOB, ROOT, Dev, block_text, dev_environment, has_button, start_dev
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -30,6 +32,7 @@ CHROMIUM_ARGS = [
 ]
 ARTIFACTS = ROOT / "artifacts"
 TASK = "Draft an email to our top 10 customers about the price change"
+REASON = "Wrong list <b>again</b> & <!channel> cc <@U0CAROL>"  # typed in a reject modal: shown as typed, inert
 
 expect.set_options(timeout=20_000)
 
@@ -108,6 +111,36 @@ def header_of(page: Page, run_id: str) -> Locator:
 def cards_of(page: Page, run_id: str) -> Locator:
     """Approval cards of the run in #approvals, oldest first."""
     return page.get_by_test_id("messages").get_by_test_id("message").filter(has_text=f"Run {run_id}")
+
+
+def open_home(page: Page) -> Locator:
+    """Open the app's Home tab as the current person; returns it once the app has published one for them."""
+    page.get_by_test_id("sidebar-home").click()
+    expect(page.get_by_test_id("sidebar-home")).to_have_attribute("aria-current", "page")
+    home = page.get_by_test_id("home")
+    expect(home).to_be_visible()
+    expect(home.locator(".home-view")).to_have_count(1)
+    expect(home.get_by_test_id("home-empty")).to_have_count(0)
+    return home
+
+
+def approval_id_on(card: Locator) -> str:
+    """The approval a pending card decides: its buttons' value."""
+    value = card.get_by_test_id("button-approval_approve").get_attribute("data-value")
+    assert value, card.inner_text()
+    return value
+
+
+def home_button(home: Locator, action_id: str, approval_id: str) -> Locator:
+    """The button `action_id` of one waiting approval in a Home (every item has the same action ids)."""
+    return home.locator(f'[data-testid="button-{action_id}"][data-value="{approval_id}"]')
+
+
+def stored_message(dev: Dev, channel: str, ts: str) -> dict[str, Any]:
+    """The message at `ts` of `channel` as the stand-in holds it."""
+    found = [m for m in dev.messages(channel) if m["ts"] == ts]
+    assert len(found) == 1, (channel, ts, found)
+    return found[0]
 
 
 def screenshot(page: Page, name: str) -> None:
@@ -202,7 +235,7 @@ def test_revise_through_the_modal(page: Page) -> None:
     expect(header_of(page, run_id)).to_contain_text("completed")
 
 
-def test_reject_asks_first_and_settings_replies_stay_private(page: Page) -> None:
+def test_reject_asks_for_a_reason_first_and_settings_replies_stay_private(page: Page, dev: Dev) -> None:
     be(page, "alice")
     go(page, "random")
     type_in_box(page, "/agent config timeout 30s")
@@ -222,17 +255,43 @@ def test_reject_asks_first_and_settings_replies_stay_private(page: Page) -> None
     be(page, "bob")
     card = cards_of(page, run_id).last
     expect(card).to_contain_text("after 30s")
+    ts = card.get_attribute("data-ts")
+    assert ts
+    before = stored_message(dev, APPROVALS, ts)
+
+    # Reject opens a modal asking for an optional reason; cancelling it sends nothing
     reject = card.get_by_test_id("button-approval_reject")
     reject.click()
-    dialog = page.get_by_test_id("confirm-dialog")
-    expect(dialog).to_contain_text("Reject this proposal?")
-    dialog.get_by_test_id("confirm-cancel").click()
-    expect(dialog).to_have_count(0)
+    modal = page.get_by_test_id("modal")
+    expect(modal).to_have_attribute("data-callback-id", "approval_reject_modal")
+    expect(modal).to_contain_text("You are rejecting")
+    expect(modal).to_contain_text(run_id)
+    expect(modal.get_by_test_id("input-reason-reason_input")).to_be_visible()
+    modal.get_by_test_id("input-reason-reason_input").fill("typed, then cancelled")
+    modal.get_by_test_id("modal-close").click()
+    expect(modal).to_have_count(0)
+    assert not [v for v in dev.state()["views"] if v["user"] == BOB]  # closed in the stand-in too
     expect(card.get_by_test_id("button-approval_reject")).to_be_visible()  # nothing was sent
+    expect(card.get_by_test_id("button-approval_approve")).to_be_visible()
+    expect(card).not_to_contain_text("Rejected")
+    expect(card).not_to_contain_text("typed, then cancelled")
+    assert stored_message(dev, APPROVALS, ts) == before  # the card was not touched
 
+    # Reject again, with a reason: the modal closes, the card says who rejected it and why, inert
     reject.click()
-    dialog.get_by_test_id("confirm-ok").click()
+    expect(modal).to_have_attribute("data-callback-id", "approval_reject_modal")
+    field = modal.get_by_test_id("input-reason-reason_input")
+    expect(field).to_have_value("")  # a new modal: the cancelled text is gone
+    field.fill(REASON)
+    modal.get_by_test_id("modal-submit").click()
+    expect(modal).to_have_count(0)
     expect(card).to_contain_text("Rejected by @bob")
+    expect(card).to_contain_text(REASON)  # literally, as typed
+    expect(card.get_by_test_id("button-approval_reject")).to_have_count(0)
+    expect(card.get_by_test_id("button-approval_approve")).to_have_count(0)
+    expect(card.locator(".content b")).to_have_count(0)  # no markup made of the reason
+    expect(card.locator(".mention", has_text="carol")).to_have_count(0)  # no mention either
+    expect(card.locator(".mention", has_text="channel")).to_have_count(0)
     go(page, "random")
     expect(header_of(page, run_id)).to_contain_text("rejected")
     be(page, "alice")
@@ -240,6 +299,123 @@ def test_reject_asks_first_and_settings_replies_stay_private(page: Page) -> None
     status = page.get_by_test_id("ephemeral").filter(has_text="Runs in #random")
     expect(status).to_contain_text(run_id)
     expect(page.get_by_test_id("toast")).to_be_hidden()
+
+
+def test_approve_from_the_home(page: Page, dev: Dev) -> None:
+    be(page, "alice")
+    go(page, "general")
+    run_id = start_run(page, TASK)
+    go(page, "approvals")
+    card = cards_of(page, run_id).last
+    expect(card.get_by_test_id("button-approval_approve")).to_be_visible()
+    approval_id = approval_id_on(card)
+
+    home = open_home(page)  # alice's own Home lists her run, but not the approval: no self-approval
+    expect(home).to_contain_text("Your runs")
+    expect(home).to_contain_text(run_id)
+    expect(home_button(home, "approval_approve", approval_id)).to_have_count(0)
+
+    be(page, "bob")  # the Home tab stays open, now bob's
+    expect(page.get_by_test_id("sidebar-home")).to_have_attribute("aria-current", "page")
+    approve = home_button(home, "approval_approve", approval_id)
+    expect(approve).to_be_visible()
+    expect(approve).to_have_class(re.compile("sk-primary"))
+    expect(home_button(home, "approval_reject", approval_id)).to_be_visible()
+    expect(home_button(home, "approval_revise", approval_id)).to_be_visible()
+    expect(home).to_contain_text(f"run {run_id} · asked by @alice in #general")
+    expect(home).to_contain_text(TASK)
+    expect(home).to_contain_text("Times out")
+    expect(home).not_to_contain_text(f"run {run_id}: ")  # not among what bob decided, yet
+    screenshot(page, "home.png")
+    approve.click()
+
+    expect(approve).to_have_count(0)  # no longer waiting for bob ...
+    expect(home).to_contain_text(re.compile(rf"run {run_id}: \W*Approved by @bob"))  # ... decided by him
+    expect(page.get_by_test_id("toast")).to_be_hidden()
+    card_ts = card.get_attribute("data-ts")
+    assert card_ts
+    go(page, "approvals")
+    expect(card).to_contain_text("Approved by @bob")
+    expect(card.get_by_test_id("button-approval_approve")).to_have_count(0)
+    expect(card.get_by_test_id("button-approval_reject")).to_have_count(0)
+    expect(card).to_contain_text("(edited)")
+    assert "*Approved* by <@U0BOB>" in block_text(stored_message(dev, APPROVALS, card_ts))
+    go(page, "general")
+    expect(header_of(page, run_id)).to_contain_text("completed")  # the agent resumed and finished
+
+
+def test_decide_several_from_the_home(page: Page, dev: Dev) -> None:
+    be(page, "alice")
+    go(page, "sales")
+    runs = [start_run(page, f"{TASK}, part {n}") for n in (1, 2, 3)]
+    go(page, "approvals")
+    cards = [cards_of(page, run_id).last for run_id in runs]
+    for card in cards:
+        expect(card.get_by_test_id("button-approval_approve")).to_be_visible()
+    ids = [approval_id_on(card) for card in cards]
+    card_ts = [card.get_attribute("data-ts") or "" for card in cards]
+    assert len(set(ids)) == 3 and all(card_ts), (ids, card_ts)
+
+    be(page, "bob")
+    home = open_home(page)
+    for approval_id in ids:
+        expect(home_button(home, "approval_approve", approval_id)).to_be_visible()
+    home.get_by_test_id("button-home_batch").click()
+
+    # 1. choose the approvals and the decision
+    modal = page.get_by_test_id("modal")
+    expect(modal).to_have_attribute("data-callback-id", "home_batch_modal")
+    expect(modal).to_contain_text("Decide several")
+    choices = modal.get_by_test_id("input-batch_select-batch_select_input")
+    for approval_id in ids:
+        option = choices.get_by_test_id(f"option-{approval_id}")
+        expect(option).not_to_be_checked()
+        option.check()
+    for approval_id in ids:
+        expect(choices.get_by_test_id(f"option-{approval_id}")).to_be_checked()
+    outcome = modal.get_by_test_id("input-batch_outcome-batch_outcome_input")
+    outcome.get_by_test_id("option-approved").check()
+    expect(outcome.get_by_test_id("option-rejected")).not_to_be_checked()
+    expect(modal.get_by_test_id("modal-submit")).to_have_text("Review")
+    modal.get_by_test_id("modal-submit").click()
+
+    # 2. the confirmation lists exactly what will be decided; nothing is decided yet
+    expect(modal).to_have_attribute("data-callback-id", "home_batch_confirm")
+    expect(modal).to_contain_text("Approve these 3 approvals?")
+    for run_id in runs:
+        expect(modal).to_contain_text(f"run {run_id} · asked by @alice in #sales")
+    expect(modal.locator("strong", has_text=re.compile(r"^\d+\.$"))).to_have_text(["1.", "2.", "3."])
+    expect(modal).not_to_contain_text("Not included")
+    expect(modal.get_by_test_id("modal-submit")).to_have_text("Approve 3")
+    for ts in card_ts:
+        assert has_button(stored_message(dev, APPROVALS, ts), "approval_approve"), ts
+    for approval_id in ids:
+        expect(home_button(home, "approval_approve", approval_id)).to_have_count(1)
+    modal.get_by_test_id("modal-submit").click()
+
+    # 3. what was decided
+    expect(modal).to_have_attribute("data-callback-id", "")
+    expect(modal.locator(".modal-title")).to_have_text("Batch decided")
+    expect(modal).to_contain_text("Approved 3")
+    for run_id in runs:
+        expect(modal).to_contain_text(f"run {run_id}")
+    expect(modal).not_to_contain_text("Not decided")
+    expect(modal.get_by_test_id("modal-submit")).to_have_count(0)
+    screenshot(page, "batch-decided.png")
+    modal.get_by_test_id("modal-close").click()
+    expect(modal).to_have_count(0)
+    for approval_id in ids:
+        expect(home_button(home, "approval_approve", approval_id)).to_have_count(0)
+    expect(page.get_by_test_id("toast")).to_be_hidden()
+
+    go(page, "approvals")
+    for card in cards:
+        expect(card).to_contain_text("Approved by @bob")
+        expect(card.get_by_test_id("button-approval_approve")).to_have_count(0)
+        expect(card.get_by_test_id("button-approval_reject")).to_have_count(0)
+    go(page, "sales")
+    for run_id in runs:
+        expect(header_of(page, run_id)).to_contain_text("completed")
 
 
 MRKDWN_CASES: dict[str, str] = {

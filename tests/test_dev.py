@@ -30,7 +30,7 @@ from tests.conftest import block_texts, free_port
 T = TypeVar("T")
 
 ROOT = Path(__file__).resolve().parent.parent
-ALICE, BOB = "U0ALICE", "U0BOB"
+ALICE, BOB, CAROL = "U0ALICE", "U0BOB", "U0CAROL"
 GENERAL, APPROVALS = "C0GENERAL", "C0APPROVALS"
 TASK = "Draft an email to our top 10 customers about the price change"
 START_TIMEOUT = 45.0
@@ -80,6 +80,17 @@ def has_button(message: dict[str, Any], action_id: str) -> bool:
         if block.get("type") == "actions"
         for element in block.get("elements") or []
     )
+
+
+def button_values(view: dict[str, Any] | None, action_id: str) -> set[str]:
+    """The values of the buttons `action_id` in a view (a Home offers one Approve per waiting approval)."""
+    return {
+        str(element.get("value"))
+        for block in (view or {}).get("blocks") or []
+        if block.get("type") == "actions"
+        for element in block.get("elements") or []
+        if element.get("action_id") == action_id
+    }
 
 
 def children_named(pid: int, name: str) -> list[int]:
@@ -300,6 +311,51 @@ def test_dev_runs_the_whole_product_and_stops_cleanly(workdir: Path) -> None:
         assert dev.stop(signal.SIGINT) == 0, dev.stderr()
         assert time.monotonic() - started < 10
         wait_until(lambda: not any(alive(pid) for pid in redis_children), timeout=5, what="redis-server to exit")
+        assert "Traceback" not in dev.stderr() and " ERROR " not in dev.stderr(), dev.stderr()
+    finally:
+        dev.kill()
+
+
+def test_dev_gives_each_person_their_home_and_keeps_it_current(workdir: Path) -> None:
+    people = (ALICE, BOB, CAROL)
+    dev = start_dev(free_port(), dev_environment(), workdir)
+    try:
+        assert not any(dev.state()["homes"].values())  # nobody has opened theirs yet
+        for user in people:  # what the page does when a person opens the Home tab
+            opened = dev.control("home", {"user": user})
+            assert opened["status"] == 200, opened
+        homes = wait_until(
+            lambda: (h := dev.state()["homes"]) and all(h.get(u) for u in people) and h, what="a Home for each"
+        )
+        assert len({homes[u]["id"] for u in people}) == 3, homes  # one view per person
+        for user in people:
+            assert homes[user]["type"] == "home", homes[user]
+            shown = block_text(homes[user])
+            assert "Waiting for you" in shown and "Nothing waits for you" in shown, (user, shown)
+            assert "Your runs" in shown and "Recently decided by you" in shown, (user, shown)
+
+        # alice starts a run: bob's and carol's Homes offer its approval; alice's lists her run, not the approval
+        run_id = run_id_of(dev.command(TASK))
+        card = wait_for_message(
+            dev, APPROVALS, lambda m: is_card_of(run_id)(m) and has_button(m, "approval_approve"), what="the card"
+        )
+        (approval_id,) = {
+            str(e["value"])
+            for b in card["blocks"]
+            if b.get("type") == "actions"
+            for e in b.get("elements") or []
+            if e.get("action_id") == "approval_approve"
+        }
+
+        def current() -> dict[str, Any] | None:
+            h = dev.state()["homes"]
+            ready = all(approval_id in button_values(h.get(u), "approval_approve") for u in (BOB, CAROL))
+            return h if ready and run_id in block_text(h.get(ALICE) or {}) else None
+
+        homes = wait_until(current, what="the Homes to show the new approval and run")
+        assert approval_id not in button_values(homes[ALICE], "approval_approve")  # no self-approval
+        assert "Waiting for you (1)" in block_text(homes[BOB]), block_text(homes[BOB])
+        assert dev.stop(signal.SIGINT) == 0, dev.stderr()
         assert "Traceback" not in dev.stderr() and " ERROR " not in dev.stderr(), dev.stderr()
     finally:
         dev.kill()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,29 +45,28 @@ Errors = dict[str, str]
 _REJECT = re.compile(r"^\s*reject\b[\s:,.-]*(.*)$", re.IGNORECASE | re.DOTALL)
 
 
+Submit = Callable[[Services, dict[str, Any], dict[str, Any]], Awaitable[Errors | None]]
+
+
 def register(app: AsyncApp, services: Services) -> None:
-    async def handle_revise_submission(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
-        try:
-            errors = await submit_revision(services, body, view)
-        except RedisError:
-            errors = {FEEDBACK_BLOCK: STORAGE_DOWN + " Your feedback is still here: send it again."}
-        if errors:
-            await ack(response_action="errors", errors=errors)
-        else:
-            await ack()
+    def handler(submit: Submit, *, block: str, kept: str) -> Callable[..., Awaitable[None]]:
+        """A modal's submission: done, or its errors shown in the modal (which stays open, so what the
+        person typed, `kept`, is not lost)."""
 
-    async def handle_reject_submission(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
-        try:
-            errors = await submit_rejection(services, body, view)
-        except RedisError:
-            errors = {REASON_BLOCK: STORAGE_DOWN + " Your reason is still here: send it again."}
-        if errors:
-            await ack(response_action="errors", errors=errors)
-        else:
-            await ack()
+        async def handle(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
+            try:
+                errors = await submit(services, body, view)
+            except RedisError:
+                errors = {block: f"{STORAGE_DOWN} Your {kept} is still here: send it again."}
+            if errors:
+                await ack(response_action="errors", errors=errors)
+            else:
+                await ack()
 
-    app.view(REVISE_CALLBACK_ID)(handle_revise_submission)
-    app.view(REJECT_CALLBACK_ID)(handle_reject_submission)
+        return handle
+
+    app.view(REVISE_CALLBACK_ID)(handler(submit_revision, block=FEEDBACK_BLOCK, kept="feedback"))
+    app.view(REJECT_CALLBACK_ID)(handler(submit_rejection, block=REASON_BLOCK, kept="reason"))
 
 
 async def _bound_card(

@@ -201,6 +201,16 @@ async def test_deliver_dm_sends_the_card_to_each_approver_only(slack: SlackStand
     await slack.wait_for(lambda: not any(has_buttons(m) for p in (BOB, CAROL) for m in dm_cards(slack, p)))
 
 
+async def test_deliver_dm_reaches_the_members_of_a_named_group(slack: SlackStandIn, worker: Worker) -> None:
+    slack.set_usergroup("S0APPROVERS", [BOB, CAROL])
+    assert "now <!subteam^S0APPROVERS>" in await say(slack, "config approvers @approvers")
+    await say(slack, "config deliver dm")
+    await start_run(slack)
+    await slack.wait_for(lambda: dm_cards(slack, BOB) and dm_cards(slack, CAROL))
+    assert approval_id_of(dm_cards(slack, BOB)[-1]) == approval_id_of(dm_cards(slack, CAROL)[-1])
+    assert not dm_cards(slack, ALICE) and not card_of(slack)  # not the requester; nothing in #approvals
+
+
 async def test_dm_delivery_needs_named_approvers(slack: SlackStandIn, worker: Worker) -> None:
     await say(slack, "config admins @alice")
     reply = await say(slack, "config deliver dm")

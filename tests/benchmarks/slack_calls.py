@@ -165,14 +165,13 @@ async def measure(idle: float) -> dict[str, Any]:
         assert result.status == 200
         return 1, 1
 
+    def modal() -> dict[str, Any] | None:
+        views = slack.open_views(BOB)
+        return views[-1] if views else None
+
     async def revise_then_approve(seen: int) -> tuple[int, int]:
         card = await scenario.next_card(seen)
         await slack.click(user=BOB, channel=APPROVALS, ts=card["ts"], action_id="approval_revise")
-
-        def modal() -> dict[str, Any] | None:
-            views = slack.open_views(BOB)
-            return views[-1] if views else None
-
         view: dict[str, Any] = await slack.wait_for(modal)
         answer = await slack.submit_view(
             user=BOB, view_id=view["id"], values={"feedback": {"feedback_input": "More formal, please."}}
@@ -185,6 +184,9 @@ async def measure(idle: float) -> dict[str, Any]:
     async def reject(seen: int) -> tuple[int, int]:
         card = await scenario.next_card(seen)
         await slack.click(user=BOB, channel=APPROVALS, ts=card["ts"], action_id="approval_reject")
+        view: dict[str, Any] = await slack.wait_for(modal)  # Reject asks for an optional reason first
+        answer = await slack.submit_view(user=BOB, view_id=view["id"], values={"reason": {"reason_input": "No."}})
+        assert answer.status == 200
         return 1, 1
 
     async def time_out(seen: int) -> tuple[int, int]:

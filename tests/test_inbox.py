@@ -410,6 +410,28 @@ async def test_batch_approve_of_20_across_3_runs_with_one_not_allowed(
         await worker.stop()
 
 
+async def test_a_batch_form_with_bad_choices_says_why_and_decides_nothing(slack: SlackStandIn, worker: Worker) -> None:
+    await open_homes(slack, BOB)
+    run_id = await start_run(slack)
+    await slack.wait_for(lambda: card_of(slack, pending=True))
+    extra = await extra_approvals(worker, run_id, 2)
+    await slack.wait_for(lambda: len(waiting_in_home(slack, BOB)) == 3)
+    await slack.click_view(user=BOB, action_id="home_batch", value="batch")
+    chooser = await slack.wait_for(lambda: slack.open_views(BOB) and slack.open_views(BOB)[-1])
+    values = {
+        "batch_select": {"batch_select_input": [a.id for a in extra]},
+        "batch_outcome": {"batch_outcome_input": "approved"},
+        "batch_reason": {"batch_reason_input": "because"},
+    }
+    answer = await slack.submit_view(user=BOB, view_id=chooser["id"], values=values)
+    assert answer.json == {
+        "response_action": "errors",
+        "errors": {"batch_reason": "A reason goes with Reject only: clear it, or choose Reject."},
+    }
+    assert all(a.pending for a in await worker.services.store.approvals.get_many(a.id for a in extra))
+    assert slack.open_views(BOB)[-1]["view"]["callback_id"] == "home_batch_modal"  # the form stays, as filled
+
+
 async def test_a_home_with_many_approvals_pages_within_slacks_limits(slack: SlackStandIn, worker: Worker) -> None:
     await open_homes(slack, BOB)
     run_id = await start_run(slack)

@@ -8,11 +8,11 @@ same decide step as a click; the last modal says which were decided and which we
 
 from __future__ import annotations
 
-import logging
 import secrets
 import time
 from typing import Any
 
+from redis.exceptions import RedisError
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
 from bot.approvals import STORAGE_DOWN, refusal_text
@@ -41,8 +41,6 @@ from bot.listeners.actions import parse_click, storage_guard, tell
 from bot.records import SLACK_ID, ApprovalRecord
 from bot.security import sign_metadata, verify_metadata
 from bot.services import Services
-
-log = logging.getLogger(__name__)
 
 BATCH_SECONDS = 15 * 60  # a confirmation not submitted within this is forgotten
 MAX_REASON_CHARS = 3000
@@ -74,9 +72,8 @@ def register(app: AsyncApp, services: Services) -> None:
     async def handle_batch_submission(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
         try:
             answer = await review_batch(services, body, view)
-        except Exception as exc:  # RedisError, or anything: the modal stays, nothing was decided
-            log.warning("batch review failed (%s)", type(exc).__name__)
-            answer = {"response_action": "errors", "errors": {BATCH_SELECT_BLOCK: STORAGE_DOWN}}
+        except RedisError:  # the modal stays, with the person's choice; nothing was decided
+            answer = _errors({BATCH_SELECT_BLOCK: STORAGE_DOWN})
         await ack(**answer)
 
     async def handle_batch_confirmed(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
@@ -232,8 +229,7 @@ async def decide_batch(services: Services, body: dict[str, Any], view: dict[str,
     user = _user(services, body, view, mark=f"batch-{token}")
     try:
         batch = await services.store.homes.take_batch(token) if user is not None else None
-    except Exception as exc:  # Redis unreachable: nothing was decided
-        log.warning("batch not read (%s)", type(exc).__name__)
+    except RedisError:  # nothing was decided
         return build_notice_modal("Nothing decided", STORAGE_DOWN)
     if user is None or batch is None or batch.get("user") != user:
         if user is None:
@@ -249,8 +245,7 @@ async def decide_batch(services: Services, body: dict[str, Any], view: dict[str,
             result = await services.approvals.decide(
                 approval_id, outcome=outcome, user=user, card=None, feedback=reason
             )
-        except Exception as exc:  # Redis: this one was not decided (its step is atomic); say so
-            log.warning("batch decision of %s failed (%s)", approval_id, type(exc).__name__)
+        except RedisError:  # this one was not decided (its step is atomic): say so, go on with the next
             refused.append((f"`{approval_id}`", STORAGE_DOWN))
             continue
         shown = services.approvals.show(result)

@@ -44,7 +44,8 @@ class CardService:
     unlike `response_url`, works however late the decision comes).
 
     The decide step itself puts the approval in the outbox (a sorted set by due time), in the same
-    atomic step as the decision; a successful update takes it out. So if Slack refuses, or this worker
+    atomic step as the decision; once the card, its copies and then (`after_draw`, off the senders'
+    queue) the affected Homes are redrawn, it is taken out. So if Slack refuses, or this worker
     dies before it could update the card, any worker's supervisor updates it later.
 
     Redraws go through a queue drained by `concurrency` senders, so a burst of decisions neither
@@ -74,6 +75,9 @@ class CardService:
         self._drawn: collections.OrderedDict[str, tuple[tuple[int, int], float | None]] = collections.OrderedDict()
         self._senders: list[asyncio.Task[None]] = []
         self._drawn_ok: list[ApprovalRecord] = []  # drawn, still in the outbox: taken out in one call
+        # drawn, waiting for `after_draw` (the Homes) before leaving the outbox; the senders go on meanwhile
+        self._finishing: dict[str, asyncio.Task[None]] = {}
+        self._again: dict[str, ApprovalRecord] = {}  # a newer state drawn while its Homes were being redrawn
         self._closed = False
 
     # the queue ----------------------------------------------------------------------------
@@ -112,7 +116,7 @@ class CardService:
     def queued(self) -> list[str]:
         """Ids of the cards this worker is redrawing (queued, or drawn and about to leave the outbox):
         the supervisor keeps their outbox entries from the other workers."""
-        return [*self._newest, *(a.id for a in self._drawn_ok)]
+        return [*self._newest, *self._finishing, *(a.id for a in self._drawn_ok)]
 
     async def _send(self, queue: asyncio.Queue[str]) -> None:
         while True:
@@ -125,15 +129,41 @@ class CardService:
                     approval = await self._store.approvals.get(approval_id) or approval
                 rank = _rank(approval)
                 self._remember(approval_id, rank, None)
-                if await self.refresh(approval) and (self.after_draw is None or await self.after_draw(approval)):
-                    self._drawn_ok.append(approval)
+                if await self.refresh(approval):
                     self._remember(approval_id, rank, time.monotonic())
+                    if self.after_draw is None:
+                        self._drawn_ok.append(approval)
+                    else:
+                        self._finish_later(approval)
                 if self._drawn_ok and (queue.empty() or len(self._drawn_ok) >= 100):
                     await self._outbox_done()
             except Exception:
                 log.exception("card redraw of approval %s failed", approval_id)
             finally:
                 queue.task_done()
+
+    def _finish_later(self, approval: ApprovalRecord) -> None:
+        if approval.id in self._finishing:  # one at a time per approval: this state goes next
+            self._again[approval.id] = approval
+            return
+        self._finishing[approval.id] = asyncio.create_task(self._finish(approval), name=f"after-draw-{approval.id}")
+
+    async def _finish(self, approval: ApprovalRecord) -> None:
+        """What else shows the approval (the Homes), off the senders' queue; then out of the outbox. If
+        that fails, the outbox entry stays and any worker redraws everything again later."""
+        try:
+            assert self.after_draw is not None
+            if await self.after_draw(approval):
+                self._drawn_ok.append(approval)
+        except Exception:
+            log.exception("redraw after the card of approval %s failed", approval.id)
+        finally:
+            self._finishing.pop(approval.id, None)
+            newer = self._again.pop(approval.id, None)
+            if newer is not None and not self._closed:
+                self._finish_later(newer)
+        if self._drawn_ok and (not self._finishing or len(self._drawn_ok) >= 100):
+            await self._outbox_done()
 
     def _remember(self, approval_id: str, rank: tuple[int, int], shown_at: float | None) -> None:
         self._drawn[approval_id] = (rank, shown_at)
@@ -154,6 +184,10 @@ class CardService:
         in the outbox, for any worker to redraw."""
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.gather(*(queue.join() for queue in self._queues)), timeout=grace)
+        if self._finishing:  # what is not done by then stays in the outbox
+            await asyncio.wait(list(self._finishing.values()), timeout=grace)
+        for task in list(self._finishing.values()):
+            task.cancel()
         for task in self._senders:
             task.cancel()
         for task in self._senders:

@@ -34,7 +34,7 @@ from bot.store import Store
 log = logging.getLogger(__name__)
 
 LOCK_SECONDS = 10.0  # a Home's drawer holds its lock at most this long (then another may draw it)
-LOCK_POLL = 0.02
+LOCK_POLL = 0.01
 
 
 class HomeService:
@@ -117,6 +117,8 @@ class HomeService:
     async def publish(self, user: str, *, at_least: int = 0) -> bool:
         """Draw `user`'s Home from Redis and publish it, unless it already shows change `at_least`
         (0: publish anyway). False when the lock could not be had or Slack refused."""
+        if at_least and await self._store.homes.seen(user) >= at_least:
+            return True  # drawn since that change already (checked again under the lock)
         holder = f"{self._worker_id}:{secrets.token_hex(4)}"
         deadline = time.monotonic() + LOCK_SECONDS + 1
         while not await self._store.homes.lock(user, holder, seconds=LOCK_SECONDS):

@@ -25,8 +25,10 @@ every decision concerns the Home of each of the 3 people (alice, bob, carol) who
     burst (per decision; without merging it would be 3 per decision). Timed from the burst's first POST: until
     every Home is current (each person's Home was published from a state at least as new as the burst's last
     decision: its `seen` counter in Redis reached the change counter read once every click was answered) and until
-    the outbox is empty (every card and Home redraw done). Then the Homes as the stand-in shows them are checked: none
-    may list a decided approval. Repeated `--bursts` times on fresh approvals; medians. Runs before (a), so the
+    the outbox is empty (every card and Home redraw done), and until every card was redrawn (`chat.update` calls on
+    the stand-in). Then the Homes as the stand-in shows them are checked: none may list a decided approval. Each
+    burst is paired with one where nobody has opened a Home (`no_homes`: cards only, the floor for those times).
+    Repeated `--bursts` times on fresh approvals, the pair in a rotating order; medians. Runs before (a), so the
     stand-in's call log is still small when it is read.
 
     python tests/benchmarks/home_redraws.py [--decisions 1000] [--block 50] [--gap-ms 20] [--burst 200] [--bursts 5]
@@ -72,6 +74,7 @@ from tests.conftest import ALICE, BOB, CAROL
 
 VIEWERS = (ALICE, BOB, CAROL)
 SERIES = ("no_homes", "homes_3", "no_homes_paced", "homes_3_paced")
+BURST_SERIES = ("homes_3", "no_homes")
 PAIRS = (("homes_3", "no_homes"), ("homes_3_paced", "no_homes_paced"))  # (ours, its floor)
 WARMUP_BLOCK = 50
 POLL = 0.005  # seconds between two looks at Redis while waiting for something (with a deadline)
@@ -230,64 +233,88 @@ class Bench:
         return result
 
     # (b) one burst --------------------------------------------------------------------------------
-    async def burst(self, n: int) -> dict[str, Any]:
+    async def burst(self, series: str, n: int) -> dict[str, Any]:
+        """`n` Approve clicks at once; `homes_3`: the 3 Homes drawn just before (listing the burst's approvals),
+        `no_homes`: nobody has opened a Home (the floor: cards only)."""
+        homes = series == "homes_3"
+        if not homes:
+            await self.close_homes()
         approvals = await self.prepare(n)
-        await self.open_homes()  # each Home lists (the first page of) the burst's approvals
+        if homes:
+            await self.open_homes()  # each Home lists (the first page of) the burst's approvals
         await self.settled()
+        await self.store.redis.config_resetstat()
         before, cpu_before = await self.counts(), self.cpu()
         calls_before = before.get("views.publish", 0)
+        updates_before = before.get("chat.update", 0)
         clicks = [(self.events_url, click_body(a, c, t)) for a, c, t in approvals]
         walls = {a: time.time() for a, _, _ in approvals}
         t0 = time.perf_counter()
         answers = await click_all(self.http, clicks)  # all at once
         acked_all = max(r.done for r in answers) - t0
         counter = await self.store.homes.changes()  # the burst's last decision has this change number or less
-        homes_current: float | None = None
+        homes_current: float | None = None if homes else 0.0
         outbox_empty: float | None = None
+        cards_redrawn: float | None = None
         deadline = t0 + SETTLE_TIMEOUT
-        while homes_current is None or outbox_empty is None:
+        while homes_current is None or outbox_empty is None or cards_redrawn is None:
             async with self.store.redis.pipeline(transaction=False) as pipe:
                 for user in VIEWERS:
                     pipe.hget(self.store.keys.home(user), "seen")
                 pipe.zcard(self.store.keys.outbox)
                 *seen, outbox = await pipe.execute()
+            updates = (await self.counts()).get("chat.update", 0) - updates_before if cards_redrawn is None else n
             now = time.perf_counter()
-            if homes_current is None and min(int(s or 0) for s in seen) >= counter:
+            if homes_current is None and min(int(x or 0) for x in seen) >= counter:
                 homes_current = now - t0
             if outbox_empty is None and int(outbox) == 0:
                 outbox_empty = now - t0
+            if cards_redrawn is None and updates >= n:
+                cards_redrawn = now - t0
             if now > deadline:
                 raise Timeout(
-                    f"burst not settled after {SETTLE_TIMEOUT:g} s: Homes seen {seen} < {counter}, outbox {outbox}"
+                    f"burst not settled after {SETTLE_TIMEOUT:g} s: Homes seen {seen} < {counter}, outbox {outbox},"
+                    f" {updates} of {n} cards redrawn"
                 )
             await asyncio.sleep(POLL)
         after, cpu_after = await self.counts(), self.cpu()
+        stats = await self.store.redis.info("commandstats")
         publishes = after.get("views.publish", 0) - calls_before
         calls = (await self.standin_get("/_control/calls?method=views.publish"))["calls"][calls_before:]
         per_person: dict[str, int] = {}
         for call in calls:
             user = str(call["args"].get("user_id"))
             per_person[user] = per_person.get(user, 0) + 1
-        homes = (await self.standin_get("/_control/state"))["homes"]
-        decided = {a for a, _, _ in approvals}
-        listed = {user: sorted(listed_approvals(homes.get(user)) & decided) for user in VIEWERS}
+        listed: dict[str, int] = {}
+        if homes:  # the Homes as the stand-in shows them now: none may offer a decided approval
+            shown = (await self.standin_get("/_control/state"))["homes"]
+            decided = {a for a, _, _ in approvals}
+            listed = {user: len(listed_approvals(shown.get(user)) & decided) for user in VIEWERS}
         resolved, problems = await self.resumed(walls, n)
         errors = [r.error or f"HTTP {r.status}" for r in answers if r.status != 200]
         return {
+            "series": series,
             "decisions": n,
             "views_publish_calls": publishes,
             "publishes_per_decision": publishes / n,
-            "unmerged_publishes": len(VIEWERS) * n,
+            "unmerged_publishes": len(VIEWERS) * n if homes else 0,
             "publishes_per_person": per_person,
             "publishes_refused": sum(1 for c in calls if not c["ok"]),
-            "card_updates": after.get("chat.update", 0) - before.get("chat.update", 0),
+            "card_updates": after.get("chat.update", 0) - updates_before,
             "all_acked_ms": acked_all * 1000,
-            "homes_current_ms": homes_current * 1000,
+            "homes_current_ms": homes_current * 1000 if homes else None,
+            "cards_redrawn_ms": cards_redrawn * 1000,
             "outbox_empty_ms": outbox_empty * 1000,
             "ack_from_burst": summary_ms([r.done - t0 for r in answers]),
             "resumed_from_burst": summary_ms(sorted(resolved.values())),
             "cpu_ms_per_decision": {k: (cpu_after[k] - cpu_before[k]) * 1000 / n for k in cpu_after},
-            "decided_still_listed": {u: len(v) for u, v in listed.items()},
+            # hget, zcard: this script's polling; set: the Homes' locks (an attempt that finds one taken waits 20 ms)
+            "redis_commands_per_decision": {
+                name.removeprefix("cmdstat_"): round(int(row["calls"]) / n, 2)
+                for name, row in sorted(stats.items())
+                if name not in ("cmdstat_config", "cmdstat_info")
+            },
+            "decided_still_listed": listed,
             "errors": errors[:5] + problems,
         }
 
@@ -355,14 +382,18 @@ async def measure(decisions: int, block: int, burst: int, bursts: int, gap: floa
             bench.pids["redis"] = redis_server.process.pid
             # (b) bursts first, while the stand-in's call log is small
             for i in range(bursts):
-                result = await bench.burst(burst)
-                bursts_out.append(result)
-                print(
-                    f"burst {i + 1}/{bursts}: {burst} decisions, {result['views_publish_calls']} views.publish"
-                    f" ({result['publishes_per_decision']:.2f} per decision), Homes current after"
-                    f" {result['homes_current_ms']:.0f} ms, outbox empty after {result['outbox_empty_ms']:.0f} ms",
-                    flush=True,
-                )
+                for series in BURST_SERIES if i % 2 == 0 else BURST_SERIES[::-1]:
+                    result = await bench.burst(series, burst)
+                    bursts_out.append(result)
+                    current = result["homes_current_ms"]
+                    print(
+                        f"burst {i + 1}/{bursts} {series:8}: {burst} decisions, {result['views_publish_calls']}"
+                        f" views.publish ({result['publishes_per_decision']:.3f} per decision), all acked"
+                        f" {result['all_acked_ms']:.0f} ms, cards redrawn {result['cards_redrawn_ms']:.0f} ms,"
+                        f" Homes current {'-' if current is None else f'{current:.0f}'} ms,"
+                        f" outbox empty {result['outbox_empty_ms']:.0f} ms",
+                        flush=True,
+                    )
             # (a) blocks of sequential clicks, the two series alternating in a rotating order
             for series in SERIES:  # warm-up, not recorded
                 await bench.block(series, WARMUP_BLOCK, gap=gap if series.endswith("paced") else 0.0)
@@ -435,11 +466,19 @@ def report(
             "errors": [e for b in mine for e in b.errors][:5],
         }
 
-    def median(key: str) -> float | None:
-        values = [float(b[key]) for b in bursts if b.get(key) is not None]
+    def median(series: str, key: str) -> float | None:
+        values = [float(b[key]) for b in bursts if b["series"] == series and b.get(key) is not None]
         return statistics.median(values) if values else None
 
-    keys = ("views_publish_calls", "publishes_per_decision", "homes_current_ms", "outbox_empty_ms", "all_acked_ms")
+    keys = (
+        "views_publish_calls",
+        "publishes_per_decision",
+        "all_acked_ms",
+        "cards_redrawn_ms",
+        "homes_current_ms",
+        "outbox_empty_ms",
+    )
+    homes_bursts = [b for b in bursts if b["series"] == "homes_3"]
     main_ratio = ratios["homes_3/no_homes"]
     return {
         "benchmark": "home_redraws",
@@ -456,15 +495,15 @@ def report(
         },
         "burst": {
             "decisions": burst,
-            "repeats": len(bursts),
-            "median": {key: median(key) for key in keys},
+            "repeats": len(homes_bursts),
+            "median": {series: {key: median(series, key) for key in keys} for series in BURST_SERIES},
             "runs": bursts,
         },
         "goals": {
             "ack_p50_within_10pct_of_no_homes": main_ratio["p50"] is not None and main_ratio["p50"] <= 1.10,
             "ack_p90_within_10pct_of_no_homes": main_ratio["p90"] is not None and main_ratio["p90"] <= 1.10,
-            "publishes_merged_below_1_per_decision": all(b["publishes_per_decision"] < 1 for b in bursts),
-            "no_home_lists_a_decided_approval": all(not any(b["decided_still_listed"].values()) for b in bursts),
+            "publishes_merged_below_1_per_decision": all(b["publishes_per_decision"] < 1 for b in homes_bursts),
+            "no_home_lists_a_decided_approval": all(not any(b["decided_still_listed"].values()) for b in homes_bursts),
             "no_errors": not any(b["errors"] for b in bursts) and not any(s["errors"] for s in per_series.values()),
         },
         "samples_ms": {s: [round(x * 1000, 4) for b in blocks if b.series == s for x in b.acks] for s in SERIES},
@@ -492,13 +531,15 @@ def print_summary(result: dict[str, Any]) -> None:
             f"  (per round: p50 median {pr['p50']['median']:.2f}, p90 median {pr['p90']['median']:.2f})"
         )
     b = result["burst"]
-    m = b["median"]
-    print(
-        f"\nburst of {b['decisions']} decisions, 3 Homes (median of {b['repeats']}): {m['views_publish_calls']:.0f}"
-        f" views.publish = {m['publishes_per_decision']:.3f} per decision (unmerged: {3 * b['decisions']});"
-        f" all acked {m['all_acked_ms']:.0f} ms, every Home current {m['homes_current_ms']:.0f} ms,"
-        f" outbox empty {m['outbox_empty_ms']:.0f} ms after the burst began"
-    )
+    print(f"\nbursts of {b['decisions']} decisions at once (median of {b['repeats']} each; ms from the first POST)")
+    print(f"{'':10} {'publishes':>9} {'per dec':>7} {'all acked':>9} {'cards':>7} {'Homes':>7} {'outbox':>7}")
+    for series, m in b["median"].items():
+        current = "-" if m["homes_current_ms"] is None else f"{m['homes_current_ms']:7.0f}"
+        print(
+            f"{series:10} {m['views_publish_calls']:9.0f} {m['publishes_per_decision']:7.3f} {m['all_acked_ms']:9.0f}"
+            f" {m['cards_redrawn_ms']:7.0f} {current:>7} {m['outbox_empty_ms']:7.0f}"
+        )
+    print(f"(without merging: {3 * b['decisions']} publishes per burst of {b['decisions']} for 3 Homes)")
     print(f"goals: {json.dumps(result['goals'])}")
 
 

@@ -32,6 +32,7 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
     "slack_calls": ("slack_calls.py", ["--small"], []),
     "polling": ("polling.py", ["--small"], ["--decisions", "20", "--window", "10"]),
     "profile": ("profile_click.py", ["--small"], ["--clicks", "2000"]),
+    "homes": ("home_redraws.py", ["--small"], []),
 }
 
 
@@ -93,6 +94,19 @@ def key_figures(name: str, result: dict[str, Any]) -> dict[str, float | None]:
         for design in result.get("designs", {}):
             out[f"{design} mean added ms"] = _get(result, "designs", design, "added", "mean_ms")
             out[f"{design} max added ms"] = _get(result, "designs", design, "added", "max_ms")
+    elif name == "homes":
+        for series in result.get("ack", {}).get("acked", {}):
+            out[f"{series}: ack p50 ms"] = _get(result, "ack", "acked", series, "p50_ms")
+            out[f"{series}: ack p90 ms"] = _get(result, "ack", "acked", series, "p90_ms")
+            out[f"{series}: worker CPU ms per decision"] = _get(
+                result, "ack", "series", series, "cpu_ms_per_decision", "worker"
+            )
+        for ratio in result.get("ack", {}).get("ratios", {}):
+            out[f"{ratio} ack p50 ratio"] = _get(result, "ack", "ratios", ratio, "p50")
+            out[f"{ratio} ack p90 ratio"] = _get(result, "ack", "ratios", ratio, "p90")
+        for series in result.get("burst", {}).get("median", {}):
+            for key in ("publishes_per_decision", "cards_redrawn_ms", "homes_current_ms", "outbox_empty_ms"):
+                out[f"burst {series}: {key}"] = _get(result, "burst", "median", series, key)
     elif name == "profile":
         for proc, ms in (result.get("plain", {}).get("cpu_ms_per_click") or {}).items():
             out[f"CPU ms per click: {proc}"] = float(ms)

@@ -7,8 +7,8 @@
 
 `publish` draws from Redis (`bot/store/homes.py`), under a per-person lock, so two workers never
 publish one Home at once and the later one always reads the newer state; a Home that already shows
-the change (its `seen` counter) is skipped, which merges a burst of decisions into one publish per
-person. Slack's `hash` guards against a holder that stalled past its lock. `views.publish` is a Tier 4
+the change (its `seen` counter) is skipped, and the changes of 0.2 s are gathered into one redraw
+(`publish_soon`), which merges a burst of decisions into one publish per person. Slack's `hash` guards against a holder that stalled past its lock. `views.publish` is a Tier 4
 method (100+ per minute): at most `concurrency` publishes run at once per worker. Only the Homes of
 people who opened theirs in the last 30 days are kept current (a Home never opened is drawn when it
 first is), so a workspace where nobody uses the Home costs one Redis read per redraw, no Slack call.
@@ -30,11 +30,13 @@ from bot.blocks import HOME_PAGE_SIZE, HomeContent, build_home_view
 from bot.directory import Directory
 from bot.records import ApprovalRecord
 from bot.store import Store
+from bot.tasks import Background
 
 log = logging.getLogger(__name__)
 
 LOCK_SECONDS = 10.0  # a Home's drawer holds its lock at most this long (then another may draw it)
 LOCK_POLL = 0.01
+GATHER = 0.2  # seconds of changes gathered into one redraw of a Home
 
 
 class HomeService:
@@ -45,6 +47,7 @@ class HomeService:
         slack: AsyncWebClient,
         directory: Directory,
         worker_id: str,
+        background: Background,
         concurrency: int = 2,
     ) -> None:
         self._store = store
@@ -53,6 +56,8 @@ class HomeService:
         self._worker_id = worker_id
         self._slots = asyncio.Semaphore(concurrency)
         self._workspace_url: str | None = None
+        self._background = background
+        self._scheduled: dict[str, asyncio.Future[bool]] = {}  # a person's next redraw, gathering changes
 
     # who sees what ------------------------------------------------------------------------
     async def waiting_for(self, user: str, pending: Iterable[ApprovalRecord]) -> list[ApprovalRecord]:
@@ -96,8 +101,32 @@ class HomeService:
         """Bring the Home of each person `approval` concerns up to its change. False when a publish
         failed (the caller keeps the approval in the outbox, to try again)."""
         people = sorted(await self.affected(approval))
-        done = await asyncio.gather(*(self.publish(p, at_least=approval.version) for p in people))
+        done = await asyncio.gather(*(self.publish_soon(p, at_least=approval.version) for p in people))
         return all(done)
+
+    async def publish_soon(self, user: str, *, at_least: int) -> bool:
+        """`publish`, gathering the changes of the next `GATHER` seconds into one redraw per person (a
+        burst of decisions costs each Home one redraw, not one per decision)."""
+        if at_least and await self._store.homes.seen(user) >= at_least:
+            return True  # (0: the change's counter is not known, e.g. an approval just opened: redraw)
+        scheduled = self._scheduled.get(user)
+        if scheduled is None:
+            scheduled = self._scheduled[user] = asyncio.get_running_loop().create_future()
+            self._background.spawn(self._publish_later(user, scheduled), name=f"home-{user}")
+        return await asyncio.shield(scheduled)
+
+    async def _publish_later(self, user: str, done: asyncio.Future[bool]) -> None:
+        try:
+            await asyncio.sleep(GATHER)
+            self._scheduled.pop(user, None)  # a change from now on may not be read below: it schedules again
+            done.set_result(await self.publish(user))
+        except BaseException as exc:
+            self._scheduled.pop(user, None)
+            if not done.done():
+                done.set_result(False)
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+            log.exception("the Home of %s was not redrawn", user)
 
     async def refresh_person(self, user: str) -> bool:
         """Redraw `user`'s Home (e.g. one of their runs ended), if they have opened it lately."""

@@ -101,7 +101,7 @@ def create_services(settings: Settings, *, worker_id: str | None = None) -> Serv
     directory = Directory(slack, ttl=settings.usergroup_cache_seconds)
     background = Background()
     threads = RunThreads(slack, background)
-    homes = HomeService(store=store, slack=slack, directory=directory, worker_id=worker_id)
+    homes = HomeService(store=store, slack=slack, directory=directory, worker_id=worker_id, background=background)
     cards.after_draw = homes.refresh_for  # a redraw is done once every Home shows it too
     waiter = DecisionWaiter(store, worker_id, on_reconnect=metrics.redis_reconnects.inc)
 

@@ -8,8 +8,9 @@
 `publish` draws from Redis (`bot/store/homes.py`), under a per-person lock, so two workers never
 publish one Home at once and the later one always reads the newer state; a Home that already shows
 the change (its `seen` counter) is skipped, and the changes of 0.2 s are gathered into one redraw
-(`publish_soon`), which merges a burst of decisions into one publish per person. Slack's `hash` guards against a holder that stalled past its lock. `views.publish` is a Tier 4
-method (100+ per minute): at most `concurrency` publishes run at once per worker. Only the Homes of
+(`publish_soon`), which merges a burst of decisions into one publish per person. Slack's `hash`
+guards against a holder that stalled past its lock. `views.publish` is a Tier 4 method (100+ per
+minute): at most `concurrency` publishes run at once per worker. Only the Homes of
 people who opened theirs in the last 30 days are kept current (a Home never opened is drawn when it
 first is), so a workspace where nobody uses the Home costs one Redis read per redraw, no Slack call.
 """

@@ -28,6 +28,7 @@ from dataclasses import replace
 from functools import partial
 from typing import Any
 
+import aiohttp
 from autogen_core import CancellationToken
 from slack_sdk.errors import SlackApiError
 
@@ -140,7 +141,13 @@ class ApprovalService:
         to open any DM) the card stays in the approvals channel."""
         if settings.deliver == "channel" or not approval.approvers:
             return approval, []
-        people = await self._directory.people(approval.approvers)
+        try:
+            people = await self._directory.people(approval.approvers)
+        except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
+            log.warning(
+                "approval %s: approvers not resolved (%s); card in the channel", approval.id, type(exc).__name__
+            )
+            return approval, []
         if not approval.allow_self_approval:
             people.discard(approval.requester)
         dms: dict[str, str] = {}

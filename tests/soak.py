@@ -183,17 +183,25 @@ async def soak(
         # a card whose worker died between posting it and storing its ts cannot be redrawn until someone
         # clicks it (the click tells us its ts): click each card still showing buttons, as a reviewer would
         stale = 0
+        clicked: dict[str, str] = {}  # card ts -> the approval its buttons showed (a healed extra copy keeps none)
         for card in [m for m in slack.messages(APPROVALS) if not m.get("thread_ts") and approval_of(m)]:
             approval = await store.approvals.get(approval_of(card) or "")
             if approval is not None and not approval.pending:
                 stale += 1
+                clicked[card["ts"]] = approval.id
                 slack.events_url = live[0].events
                 await slack.click(user=BOB, channel=APPROVALS, ts=card["ts"], action_id="approval_approve")
         settle = time.monotonic() + 25
-        while stale and time.monotonic() < settle and (await card_states(store, slack))[1]:  # noqa: ASYNC110
+        while stale and time.monotonic() < settle and (await card_states(store, slack, clicked))[1]:  # noqa: ASYNC110
             await asyncio.sleep(0.5)
         result = await report(
-            store, slack, runs=started, kills=kills, clicks=clicks, seconds=time.monotonic() - started_at
+            store,
+            slack,
+            runs=started,
+            kills=kills,
+            clicks=clicks,
+            seconds=time.monotonic() - started_at,
+            clicked=clicked,
         )
         sent = Counter(email_of(path) for path in outbox.glob("*.eml")) if outbox.exists() else Counter[str]()
         return {
@@ -220,10 +228,14 @@ def email_of(path: Path) -> str:
     return re.sub(r"(?m)^Date: .*$", "", path.read_text())
 
 
-async def card_states(store: Store, slack: SlackStandIn, *, verbose: bool = False) -> tuple[int, int]:
-    """How many cards in #approvals show what Redis says of their approval, and how many do not."""
+async def card_states(
+    store: Store, slack: SlackStandIn, clicked: dict[str, str] | None = None, *, verbose: bool = False
+) -> tuple[int, int]:
+    """How many cards in #approvals show what Redis says of their approval, and how many do not.
+    `clicked`: cards clicked after their decision, by ts, with the approval their buttons showed (an
+    extra copy of a card is then drawn decided, and Redis does not know its ts)."""
     matching = mismatched = 0
-    by_card: dict[str, str] = {}  # decided cards have no buttons: find their approval by the card's ts
+    by_card: dict[str, str] = dict(clicked or {})  # decided cards have no buttons: find their approval by the card's ts
     async for key in store.redis.scan_iter(match=store.keys.approval("*"), count=1000):
         approval_id, card_ts = await store.redis.hmget(key, ["id", "card_ts"])  # type: ignore[misc]
         if approval_id and card_ts:
@@ -236,6 +248,8 @@ async def card_states(store: Store, slack: SlackStandIn, *, verbose: bool = Fals
             continue  # an extra copy of a card (posted again after its worker died), inert: not counted
         if approval is None:
             mismatched += 1
+            if verbose:
+                print("card of no known approval:", card["ts"], text[:200], file=sys.stderr)
             continue
         shown = (
             "pending"
@@ -259,7 +273,14 @@ async def card_states(store: Store, slack: SlackStandIn, *, verbose: bool = Fals
 
 
 async def report(
-    store: Store, slack: SlackStandIn, *, runs: int, kills: int, clicks: Counter[str], seconds: float
+    store: Store,
+    slack: SlackStandIn,
+    *,
+    runs: int,
+    kills: int,
+    clicks: Counter[str],
+    seconds: float,
+    clicked: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     audit = await store.audit.entries(count=1_000_000)
     endings = Counter(e["run"] for e in audit if e["event"] == "run_finished")
@@ -286,7 +307,7 @@ async def report(
                     [(a.status, a.consumed, round(a.deadline - time.time(), 1)) for a in approvals],
                     file=sys.stderr,
                 )
-    matching, mismatched = await card_states(store, slack, verbose=True)
+    matching, mismatched = await card_states(store, slack, clicked, verbose=True)
     return {
         "runs": runs,
         "seconds": round(seconds, 1),

@@ -6,12 +6,10 @@ import asyncio
 import hashlib
 import hmac
 import json
-import shutil
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import parse_qs
 
@@ -29,6 +27,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.devslack.server import DevChannel, DevUser, SlackStandIn
+from tests.test_browser import CHROMIUM, CHROMIUM_ARGS
 
 SECRET = "test-signing-secret"
 TOKEN = "xoxb-test-token"
@@ -1171,9 +1170,6 @@ async def test_http_control_home_and_click_view(standin: SlackStandIn, bot: Rece
 # ------------------------------------------------------------------------------------------------ the page
 
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-
-
 class Background:
     """The stand-in and a Bolt app (issue #14's loop) serving in a thread's event loop, while a synchronous browser
     drives the page in the test's thread. ``seen`` collects what the app got (events, clicks, submitted views)."""
@@ -1228,13 +1224,12 @@ class Background:
         self.loop.close()
 
 
-@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Chromium")
 def test_page_shows_the_home_the_dm_and_choice_inputs() -> None:
     served = Background()
     errors: list[str] = []
     try:
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"], headless=True)
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
             page = browser.new_page(viewport={"width": 1300, "height": 900})
             page.on("pageerror", lambda exc: errors.append(str(exc)))
             page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)

@@ -8,7 +8,6 @@
 - `modals`: the Revise and Reject modals, a proposal's full text, and deciding several approvals at once
   (choose, confirm exactly what will be decided, the result).
 - `home`: the App Home (the approvals waiting for a person, page by page, their runs, their decisions).
-- `notice`: a modal that only tells the person something (answers to clicks in their App Home).
 - `replies`: the ephemeral replies to `/agent` commands (help, status, settings, audit).
 
 The names below are the ones the rest of the app imports from `bot.blocks`.
@@ -60,12 +59,12 @@ from bot.blocks.modals import (
     build_batch_modal,
     build_batch_result,
     build_full_text_modal,
+    build_notice_modal,
     build_reject_modal,
     build_revise_modal,
     fits_in_confirmation,
     left_out_reason,
 )
-from bot.blocks.notice import build_notice_modal
 from bot.blocks.replies import audit_text, config_text, help_text, show_setting, status_text
 from bot.blocks.runs import build_result_blocks, build_run_header_blocks, run_fallback_text
 from bot.blocks.text import channel_ref, clean, escape, people_refs, safe, untrusted, untrusted_parts, user_ref

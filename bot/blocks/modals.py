@@ -485,3 +485,13 @@ def build_batch_result(decided: Sequence[ApprovalRecord], refused: Sequence[tupl
 def _result_line(approval: ApprovalRecord) -> str:
     quorum = quorum_line(approval) if approval.pending else ""
     return f"• {item_summary(approval)} · run {run_code(approval.run_id)}" + (f" ({quorum})" if quorum else "")
+
+
+def build_notice_modal(title: str, text: str) -> dict[str, Any]:
+    """`title` (fixed words, at most 24 characters) and `text` (already made safe by its builder)."""
+    return {
+        "type": "modal",
+        "title": plain(title, 24),
+        "close": plain("OK", 24),
+        "blocks": [{"type": "section", "text": mrkdwn(text[:3000])}],
+    }

@@ -38,6 +38,7 @@ from bot.blocks import (
 )
 from bot.blocks.text import tool_label
 from bot.listeners.actions import parse_click, storage_guard, tell
+from bot.listeners.views import input_text
 from bot.records import SLACK_ID, ApprovalRecord
 from bot.security import sign_metadata, verify_metadata
 from bot.services import Services
@@ -138,11 +139,6 @@ def _selected(view: dict[str, Any], block: str, action: str) -> list[str]:
     return [str(o.get("value", "")) for o in options or [] if isinstance(o, dict)]
 
 
-def _text(view: dict[str, Any], block: str, action: str) -> str:
-    entry = (((view.get("state") or {}).get("values") or {}).get(block) or {}).get(action) or {}
-    return str((entry.get("value") if isinstance(entry, dict) else "") or "").strip()
-
-
 def _user(services: Services, body: dict[str, Any], view: dict[str, Any], *, mark: str) -> str | None:
     """Whose batch form this is, if its metadata is ours, unaltered, theirs, and for `mark`."""
     user = str((body.get("user") or {}).get("id", ""))
@@ -161,7 +157,7 @@ async def review_batch(services: Services, body: dict[str, Any], view: dict[str,
     ids = list(dict.fromkeys(_selected(view, BATCH_SELECT_BLOCK, BATCH_SELECT_ACTION)))
     outcomes = _selected(view, BATCH_OUTCOME_BLOCK, BATCH_OUTCOME_ACTION)
     outcome = outcomes[0] if outcomes else ""
-    reason = _text(view, BATCH_REASON_BLOCK, BATCH_REASON_ACTION)
+    reason = (input_text(view, BATCH_REASON_BLOCK, BATCH_REASON_ACTION) or "").strip()
     if not ids:
         return _errors({BATCH_SELECT_BLOCK: "Choose at least one approval."})
     if len(ids) > BATCH_LIMIT:

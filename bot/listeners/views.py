@@ -91,7 +91,7 @@ async def submit_rejection(services: Services, body: dict[str, Any], view: dict[
     if bound is None:
         return {REASON_BLOCK: "This form does not belong to a known approval. Nothing was rejected."}
     user, approval_id, card = bound
-    reason = (_value(view, REASON_BLOCK, REASON_ACTION) or "").strip()
+    reason = (input_text(view, REASON_BLOCK, REASON_ACTION) or "").strip()
     if len(reason) > MAX_FEEDBACK_CHARS:
         return {REASON_BLOCK: f"Keep it under {MAX_FEEDBACK_CHARS} characters (this is {len(reason)})."}
     result = await services.approvals.decide(approval_id, outcome="rejected", user=user, feedback=reason, card=card)
@@ -100,7 +100,7 @@ async def submit_rejection(services: Services, body: dict[str, Any], view: dict[
     return {REASON_BLOCK: refusal_text(result) + (" Your reason was not sent." if reason else "")}
 
 
-def _value(view: dict[str, Any], block: str, action: str) -> str | None:
+def input_text(view: dict[str, Any], block: str, action: str) -> str | None:
     """A text input's value; None when the modal has no such input."""
     values = ((view.get("state") or {}).get("values") or {}).get(block)
     if not isinstance(values, dict) or action not in values:
@@ -116,10 +116,10 @@ async def submit_revision(services: Services, body: dict[str, Any], view: dict[s
     if bound is None:
         return {FEEDBACK_BLOCK: "This form does not belong to a known approval. Nothing was sent."}
     user, approval_id, card = bound
-    feedback = (_value(view, FEEDBACK_BLOCK, FEEDBACK_ACTION) or "").strip()
+    feedback = (input_text(view, FEEDBACK_BLOCK, FEEDBACK_ACTION) or "").strip()
     if len(feedback) > MAX_FEEDBACK_CHARS:
         return {FEEDBACK_BLOCK: f"Keep it under {MAX_FEEDBACK_CHARS} characters (this is {len(feedback)})."}
-    edited = _value(view, ARGUMENTS_BLOCK, ARGUMENTS_ACTION)
+    edited = input_text(view, ARGUMENTS_BLOCK, ARGUMENTS_ACTION)
     changed = False
     if edited is not None:
         approval = await services.store.approvals.get(approval_id)

@@ -127,9 +127,8 @@ class ApprovalService:
             where = channel_ref(channel) if not channel.startswith("D") else ""
             if dms:
                 where = (where + " and " if where else "") + f"direct messages to {people_refs(dms)}"
-            await self._threads.post(
-                run, text=f"Waiting for approval in {where} (times out after {format_duration(settings.timeout)})"
-            )
+            expiry = f"times out after {format_duration(settings.timeout)}" if settings.timeout else "never times out"
+            await self._threads.post(run, text=f"Waiting for approval in {where} ({expiry})")
             return await self._wait(run, approval.id, fence=fence, woken=woken, tokens=tokens)
         finally:
             self._waiter.forget(approval.id)
@@ -302,9 +301,19 @@ class ApprovalService:
         while result.status == "unattached":  # a click within ms of the post, or the poster died in between
             await asyncio.sleep(0.01)
             result = await step(attach=time.monotonic() >= deadline)
+        in_groups: bool | None = None
         if result.status == "check_groups" and result.approval is not None:
             # the step decides (or refuses and audits) with the membership the cached directory knows
-            return await step(in_groups=await self._directory.in_any_group(user, result.approval.approvers))
+            in_groups = await self._directory.in_any_group(user, result.approval.approvers)
+            result = await step(in_groups=in_groups)
+        if result.status == "check_delegates" and result.approval is not None:
+            # not allowed themselves: may they decide for someone away who delegated to them?
+            principals = await self.store.away.principals(user, now=time.time())
+            groups = [a for a in result.approval.approvers if a.startswith("S")]
+            in_group = [p for p in principals if groups and await self._directory.in_any_group(p, groups)]
+            result = await step(
+                in_groups=in_groups, principals=principals, group_principal=in_group[0] if in_group else ""
+            )
         return result
 
     async def check(self, approval_id: str, *, outcome: str, user: str, card: tuple[str, str] | None) -> DecideResult:
@@ -366,7 +375,7 @@ def new_approval(
         proposal=request.proposal,
         author=request.author,
         created_at=now,
-        deadline=now + settings.timeout,
+        deadline=now + settings.timeout if settings.timeout > 0 else 0.0,  # 0: it never times out
         timeout_seconds=settings.timeout,
         # a timeout approves tool calls and code only where the channel says so explicitly
         timeout_outcome=settings.timeout_outcome
@@ -383,6 +392,9 @@ def new_approval(
         schema_error=request.schema_error,
         why=request.why,
         edited_by=request.edited_by,
+        remind=tuple(str(seconds) for seconds in settings.remind),
+        escalate_after=settings.escalate_after if settings.escalate_to else 0,
+        escalate_to=settings.escalate_to,
     )
 
 

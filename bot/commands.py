@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import difflib
+import itertools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from agents.modes import CHECKPOINT_EVERY_LIMIT, MAX_AUTO_REPLIES_LIMIT
 from agents.modes import MODES as INPUT_MODES
@@ -15,9 +17,11 @@ from bot.durations import FORMS, DurationError, parse_duration
 from bot.records import RUN_ID
 
 MAX_TASK_CHARS = 3000
-SUBCOMMANDS = ("help", "status", "cancel", "config", "audit")
+MAX_REMINDERS = 5
+MAX_AWAY_SECONDS = 90 * 86400
+SUBCOMMANDS = ("help", "status", "cancel", "config", "audit", "away")
 SETTINGS = {
-    "timeout": "a duration: 90, 90s, 15m, 2h or 1d (1 second to 7 days)",
+    "timeout": "a duration: 90, 90s, 15m, 2h or 1d (1 second to 7 days), or `never`",
     "timeout_outcome": "reject or approve",
     "approvers": "`anyone`, or people and user groups: @alice @bob @approvers",
     "required_approvals": "how many different approvers must approve: a number from 1 to 10",
@@ -39,6 +43,12 @@ SETTINGS = {
         "where approval cards go: `channel` (the approvals channel), `dm` (a direct message to each person who"
         " may decide; needs named approvers) or `both`"
     ),
+    "remind": (
+        f"reminders after a request, mentioning who may still decide: increasing durations such as `15m,1h`"
+        f" (at most {MAX_REMINDERS}), or `off`"
+    ),
+    "escalate_after": "when nobody has decided by then, `escalate_to` may decide too: a duration such as 30m, or `off`",
+    "escalate_to": "people and user groups who may decide once an approval is escalated: @oncall @leads, or `none`",
 }
 # Values that widen who may decide (or let nobody decide): only an admin may set them (see `widens`).
 WIDENING = {
@@ -58,7 +68,7 @@ MODES: tuple[str, ...] = INPUT_MODES
 FLAGS: dict[str, Callable[[], tuple[str, ...]]] = {"--team": lambda: tuple(PRESETS), "--mode": lambda: MODES}
 USAGE = (
     "Valid forms: `/agent <task>`, `/agent --team NAME --mode MODE <task>`, `/agent help`, `/agent status`, "
-    "`/agent cancel <run id>`, `/agent audit`, "
+    "`/agent cancel <run id>`, `/agent audit`, `/agent away until <date or duration> [delegate @person]`, "
     "`/agent config`, `/agent config <key> <value>` (keys: " + ", ".join(f"`{k}`" for k in SETTINGS) + ")."
 )
 
@@ -102,11 +112,22 @@ class SetConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class Away:
+    """`/agent away`: show (`show`), end (`off`), or set until `seconds` from now or epoch `at`."""
+
+    show: bool = False
+    off: bool = False
+    seconds: int = 0
+    at: float = 0.0
+    delegate: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Invalid:
     message: str
 
 
-Command = Start | Help | Status | Cancel | ShowConfig | SetConfig | AuditLog | Invalid
+Command = Start | Help | Status | Cancel | ShowConfig | SetConfig | AuditLog | Away | Invalid
 
 
 _SLACK_REF = re.compile(r"<([@#!])([A-Za-z0-9^]+)(?:\|([^>]*))?>|<((?:https?|mailto):[^>|]+)(?:\|([^>]*))?>")
@@ -152,6 +173,8 @@ def parse_command(text: str) -> Command:
         return Cancel(words[1])
     if head == "config":
         return _parse_config(raw.split()[1:])
+    if head == "away":
+        return parse_away(raw.split()[1:])
     if head.startswith("--"):
         return _parse_flags(words)
     if len(words) == 1:
@@ -200,7 +223,7 @@ def _parse_config(args: list[str]) -> Command:
         return Invalid(f"Unknown setting `{_quote(as_typed(args[0]))}`. Settings: {valid}. {form}")
     values = args[1:]
     usage = Invalid(f"Usage: `/agent config {key} <value>` where value is {SETTINGS[key]}. Setting unchanged.")
-    if not values or (len(values) > 1 and key not in ("approvers", "admins", "risk_words")):
+    if not values or (len(values) > 1 and key not in ("approvers", "admins", "risk_words", "escalate_to")):
         return usage
     value = as_typed(values[0]).strip()
     if key == "mode":
@@ -213,10 +236,25 @@ def _parse_config(args: list[str]) -> Command:
     if key == "risk_words":
         return _parse_risk_words(as_typed(" ".join(values)))
     if key == "timeout":
+        if value.lower() == "never":
+            return SetConfig(key, "0")
         try:
             return SetConfig(key, str(parse_duration(value)))
         except DurationError as exc:
-            return Invalid(f"Bad timeout `{_quote(value)}`: {exc.problem}; use {FORMS}. Setting unchanged.")
+            return Invalid(
+                f"Bad timeout `{_quote(value)}`: {exc.problem}; use {FORMS}, or `never`. Setting unchanged."
+            )
+    if key == "remind":
+        return _parse_reminders(value)
+    if key == "escalate_after":
+        if value.lower() == "off":
+            return SetConfig(key, "0")
+        try:
+            return SetConfig(key, str(parse_duration(value)))
+        except DurationError as exc:
+            return Invalid(
+                f"Bad escalate_after `{_quote(value)}`: {exc.problem}; use {FORMS}, or `off`. Setting unchanged."
+            )
     if key == "timeout_outcome":
         if value.lower() not in ("reject", "approve"):
             return Invalid(f"Bad timeout_outcome `{_quote(value)}`: use reject or approve. Setting unchanged.")
@@ -272,31 +310,107 @@ def _parse_risk_words(text: str) -> Command:
     return SetConfig("risk_words", ",".join(words))
 
 
+def _parse_reminders(value: str) -> Command:
+    """`off`, or increasing durations separated by commas (stored as seconds: `900,3600`)."""
+    if value.lower() == "off":
+        return SetConfig("remind", "off")
+    form = f"use increasing durations separated by commas, e.g. `15m,1h` (each {FORMS}), or `off`"
+    seconds: list[int] = []
+    for part in value.split(","):
+        try:
+            seconds.append(parse_duration(part))
+        except DurationError as exc:
+            return Invalid(f"Bad remind `{_quote(part.strip() or value)}`: {exc.problem}; {form}. Setting unchanged.")
+    if len(seconds) > MAX_REMINDERS:
+        return Invalid(f"At most {MAX_REMINDERS} reminders (this is {len(seconds)}). Setting unchanged.")
+    if any(later <= earlier for earlier, later in itertools.pairwise(seconds)):
+        return Invalid(f"Bad remind `{_quote(value)}`: the durations are not increasing; {form}. Setting unchanged.")
+    return SetConfig("remind", ",".join(str(s) for s in seconds))
+
+
+_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{2}):(\d{2}))?")
+AWAY_FORMS = (
+    "`/agent away until <when> [delegate @person]`, where <when> is a duration (2h, 3d; at most 90d) or a date"
+    " in UTC (2026-12-24, or 2026-12-24T17:00); `/agent away off`; `/agent away` to see your state"
+)
+
+
+def parse_away(args: list[str]) -> Command:
+    """`away`, `away off`, `away until <when> [delegate @person]` (args as Slack sent them)."""
+    if not args:
+        return Away(show=True)
+    if len(args) == 1 and args[0].lower() == "off":
+        return Away(off=True)
+    usage = Invalid(f"Usage: {AWAY_FORMS}. Nothing changed.")
+    if args[0].lower() != "until" or len(args) < 2:
+        return usage
+    when, rest = args[1], args[2:]
+    if len(rest) >= 1 and re.fullmatch(r"\d{2}:\d{2}", rest[0]):  # "2026-12-24 17:00"
+        when, rest = f"{when} {rest[0]}", rest[1:]
+    delegate = ""
+    if rest:
+        person = _PERSON.fullmatch(rest[1]) if len(rest) == 2 and rest[0].lower() == "delegate" else None
+        if person is None:
+            return Invalid(f"Bad delegate: name one person with @ after `delegate`. Usage: {AWAY_FORMS}.")
+        delegate = person.group(1)
+    date = _DATE.fullmatch(when)
+    if date is not None:
+        year, month, day, hour, minute = (int(g) if g else 0 for g in date.groups())
+        try:
+            at = datetime(year, month, day, hour, minute, tzinfo=UTC).timestamp()
+        except ValueError:
+            return Invalid(f"Bad date `{_quote(when)}`. Usage: {AWAY_FORMS}. Nothing changed.")
+        return Away(at=at, delegate=delegate)
+    try:
+        return Away(seconds=parse_duration(when, max_seconds=MAX_AWAY_SECONDS), delegate=delegate)
+    except DurationError as exc:
+        return Invalid(f"Bad `until` `{_quote(as_typed(when))}`: {exc.problem}. Usage: {AWAY_FORMS}. Nothing changed.")
+
+
 def _parse_people(key: str, values: list[str]) -> Command:
-    """`approvers` (people and user groups) or `admins` (people), or `anyone`."""
-    if len(values) == 1 and values[0].lower() == "anyone":
+    """`approvers` (people and user groups), `admins` (people) or `escalate_to` (people and user
+    groups), or `anyone` (`none` for escalate_to)."""
+    if key == "escalate_to" and len(values) == 1 and values[0].lower() in ("none", "off"):
+        return SetConfig(key, "none")
+    if key != "escalate_to" and len(values) == 1 and values[0].lower() == "anyone":
         return SetConfig(key, "anyone")
     ids: list[str] = []
     for token in values:
         person, group = _PERSON.fullmatch(token), _GROUP.fullmatch(token)
         if person is not None:
             ids.append(person.group(1))
-        elif group is not None and key == "approvers":
+        elif group is not None and key in ("approvers", "escalate_to"):
             ids.append(group.group(1))
         else:
-            what = "people and user groups" if key == "approvers" else "people"
+            what = "people" if key == "admins" else "people and user groups"
+            other = "`none`" if key == "escalate_to" else "`anyone`"
             return Invalid(
-                f"Bad {key} `{_quote(as_typed(token))}`: name {what} with @, or say `anyone`. Setting unchanged."
+                f"Bad {key} `{_quote(as_typed(token))}`: name {what} with @, or say {other}. Setting unchanged."
             )
     return SetConfig(key, ",".join(dict.fromkeys(ids)))
 
 
-def widens(key: str, value: str, *, approvers: tuple[str, ...], required_approvals: int) -> bool:
+def widens(
+    key: str,
+    value: str,
+    *,
+    approvers: tuple[str, ...],
+    required_approvals: int,
+    escalate_to: tuple[str, ...] = (),
+    escalate_after: int = 0,
+) -> bool:
     """Whether setting `key` to `value` widens who may decide an approval (or lets a timeout decide
     more): self-approval on, timeouts that approve, approvers beyond the current ones (`anyone`
-    included), or fewer approvals required. `approvers` and `required_approvals` are the current ones."""
+    included), fewer approvals required, or an escalation to people beyond the current approvers (or
+    sooner). The keyword arguments are the channel's current settings."""
     if WIDENING.get(key) == value:
         return True
+    if key == "escalate_to":
+        added = set() if value == "none" else set(value.split(",")) - set(escalate_to)
+        return bool(approvers) and bool(added - set(approvers))
+    if key == "escalate_after":
+        sooner = int(value) > 0 and (escalate_after == 0 or int(value) < escalate_after)
+        return sooner and bool(approvers) and bool(set(escalate_to) - set(approvers))
     if key == "approvers":
         if not approvers:  # anyone already: naming people narrows it
             return False

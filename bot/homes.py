@@ -21,7 +21,7 @@ import asyncio
 import logging
 import secrets
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import aiohttp
 from slack_sdk.errors import SlackApiError
@@ -61,16 +61,25 @@ class HomeService:
         self._scheduled: dict[str, asyncio.Future[bool]] = {}  # a person's next redraw, gathering changes
 
     # who sees what ------------------------------------------------------------------------
-    async def waiting_for(self, user: str, pending: Iterable[ApprovalRecord]) -> list[ApprovalRecord]:
+    async def waiting_for(
+        self, user: str, pending: Iterable[ApprovalRecord], *, principals: Sequence[str] = ()
+    ) -> list[ApprovalRecord]:
         """The pending approvals `user` may decide now (the decide step checks again when they do),
-        oldest first."""
+        themselves or for one of `principals` (away, delegating to them), oldest first."""
         waiting = []
         for approval in pending:
-            groups = [a for a in approval.approvers if a.startswith("S")]
-            in_groups = bool(groups) and user not in approval.approvers and await self._in_groups(user, groups)
-            if approval.may_decide(user, in_groups=in_groups):
+            if await self._may_decide(approval, user) or any(
+                [await self._may_decide(approval, p, delegate=user) for p in principals]
+            ):
                 waiting.append(approval)
         return sorted(waiting, key=lambda a: (a.created_at, a.id))
+
+    async def _may_decide(self, approval: ApprovalRecord, user: str, *, delegate: str = "") -> bool:
+        groups = [a for a in approval.approvers if a.startswith("S")]
+        in_groups = bool(groups) and user not in approval.approvers and await self._in_groups(user, groups)
+        if delegate:
+            return approval.may_decide_for(delegate, user, in_groups=in_groups)
+        return approval.may_decide(user, in_groups=in_groups)
 
     async def _in_groups(self, user: str, groups: list[str]) -> bool:
         try:
@@ -95,6 +104,9 @@ class HomeService:
                 people |= await self._directory.group_members(group)
             except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
                 log.warning("user group %s could not be read for Homes (%s)", group, type(exc).__name__)
+        # and the delegates of those away, who may decide for them
+        away = await self._store.away.many(sorted(people), now=time.time())
+        people |= {state.delegate for state in away.values() if state.delegate}
         return people & viewers
 
     # publishing ---------------------------------------------------------------------------
@@ -166,7 +178,8 @@ class HomeService:
         state = await self._store.homes.state(user)
         if at_least and state.seen >= at_least:
             return True  # drawn since that change already
-        waiting = await self.waiting_for(user, state.pending)
+        principals = await self._store.away.principals(user, now=time.time())
+        waiting = await self.waiting_for(user, state.pending, principals=principals)
         pages = max(1, -(-len(waiting) // HOME_PAGE_SIZE))
         page = min(state.page, pages - 1)
         shown = waiting[page * HOME_PAGE_SIZE : (page + 1) * HOME_PAGE_SIZE]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -16,6 +17,15 @@ class Metrics:
         self.registry = CollectorRegistry()
         r = self.registry
         self.pending = Gauge("hitl_pending_approvals", "Approvals waiting for a decision (all workers)", registry=r)
+        self.waiting = Gauge(
+            "hitl_waiting_approvals", "Approvals waiting for a decision, by the run's channel", ["channel"], registry=r
+        )
+        self.oldest = Gauge(
+            "hitl_oldest_waiting_seconds",
+            "Age of the oldest approval waiting for a decision, by the run's channel",
+            ["channel"],
+            registry=r,
+        )
         self.decisions = Counter("hitl_decisions", "Decisions made by this worker", ["outcome"], registry=r)
         self.votes = Counter("hitl_votes", "Approval votes counted towards a quorum by this worker", registry=r)
         self.latency = Histogram(
@@ -27,9 +37,18 @@ class Metrics:
         self.slack_retries = Counter("hitl_slack_api_retries", "Slack Web API retries", ["handler"], registry=r)
         self.redis_reconnects = Counter("hitl_redis_reconnects", "Re-subscriptions after losing Redis", registry=r)
 
-    async def render(self, pending: Callable[[], Awaitable[int]]) -> bytes:
+    async def render(self, waiting: Callable[[], Awaitable[dict[str, tuple[int, float]]]]) -> bytes:
+        """The metrics, with the waiting approvals read now (`waiting`: {channel: (how many, oldest
+        request time)}, for every worker: a channel label per channel with approvals waiting)."""
         try:
-            self.pending.set(await pending())
-        except Exception:  # Redis down: keep the last value; /healthz says degraded
-            pass
+            by_channel = await waiting()
+        except Exception:  # Redis down: keep the last values; /healthz says degraded
+            return generate_latest(self.registry)
+        now = time.time()
+        self.pending.set(sum(count for count, _ in by_channel.values()))
+        self.waiting.clear()
+        self.oldest.clear()
+        for channel, (count, oldest) in by_channel.items():
+            self.waiting.labels(channel).set(count)
+            self.oldest.labels(channel).set(max(0.0, now - oldest))
         return generate_latest(self.registry)

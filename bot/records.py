@@ -132,6 +132,15 @@ TEXT_FIELDS = ("task", "proposal", "arguments", "arguments_schema", "schema_erro
 
 
 @dataclass(frozen=True, slots=True)
+class Step:
+    """A reminder (`number` 1, 2, ...) or the escalation of a pending approval, due at `at`."""
+
+    at: float
+    kind: Literal["remind", "escalate"]
+    number: int
+
+
+@dataclass(frozen=True, slots=True)
 class ApprovalRecord:
     id: str
     run_id: str
@@ -168,6 +177,15 @@ class ApprovalRecord:
     # the approval's copies in direct messages (`deliver` dm/both): "D…/ts", or "D…/" while being posted
     copies: tuple[str, ...] = ()
     version: int = 0  # the store's change counter when it last changed (a Home drawn later shows it)
+    # nudges while nobody decides (bot/nudges.py): reminders at these seconds after the request; an
+    # escalation to `escalate_to` after `escalate_after` seconds (0: none)
+    remind: tuple[str, ...] = ()
+    escalate_after: int = 0
+    escalate_to: tuple[str, ...] = ()
+    escalated_at: float = 0.0  # when `escalate_to` were let in (lua/nudge.lua); 0: not escalated
+    nudged: int = 0  # how many of `steps()` have been told (their messages posted)
+    on_behalf: str = ""  # `decided_by` decided for this person, away and delegating to them
+    proxies: tuple[str, ...] = ()  # quorum votes cast by a delegate: "<for whom>:<who clicked>"
 
     def to_redis(self) -> dict[str, str]:
         return _encode(self)
@@ -185,6 +203,38 @@ class ApprovalRecord:
         return [v for v in self.votes.split(",") if v]
 
     @property
+    def never_times_out(self) -> bool:
+        return self.timeout_seconds <= 0
+
+    def voted_through(self, voter: str) -> str:
+        """Who cast `voter`'s vote, when a delegate did ("" when they voted themselves)."""
+        for pair in self.proxies:
+            principal, _, actor = pair.partition(":")
+            if principal == voter:
+                return actor
+        return ""
+
+    def steps(self) -> list[Step]:
+        """Its reminders and its escalation, in the order they come (an escalation first at the same
+        time, so that the reminder mentions the people it let in); none at or after the deadline."""
+        steps = [Step(self.created_at + int(offset), "remind", number) for number, offset in enumerate(self.remind, 1)]
+        if self.escalate_after > 0 and self.escalate_to:
+            steps.append(Step(self.created_at + self.escalate_after, "escalate", 0))
+        steps.sort(key=lambda step: (step.at, step.kind != "escalate"))
+        if not self.never_times_out:
+            steps = [step for step in steps if step.at < self.deadline]
+        return steps
+
+    def due_steps(self, now: float) -> list[Step]:
+        """The steps due by `now` not told yet."""
+        return [step for step in self.steps()[self.nudged :] if step.at <= now]
+
+    def next_step_at(self, told: int) -> float | None:
+        """When the step after the first `told` is due (None: no more)."""
+        steps = self.steps()
+        return steps[told].at if told < len(steps) else None
+
+    @property
     def copy_cards(self) -> list[tuple[str, str]]:
         """(channel, ts) of each posted copy of the card (in direct messages)."""
         found = (copy.partition("/") for copy in self.copies)
@@ -200,6 +250,15 @@ class ApprovalRecord:
         if user == self.requester and not self.allow_self_approval:
             return False
         return not self.approvers or user in self.approvers or in_groups
+
+    def may_decide_for(self, user: str, principal: str, *, in_groups: bool = False) -> bool:
+        """Whether `user`, a delegate of `principal` (away), may decide this approval for them now: as
+        the decide step rules, `principal` may decide it, and `user` is not its run's requester (unless
+        the channel allows it) and has not voted in its quorum already, for themselves or anyone."""
+        if user == self.requester and not self.allow_self_approval:
+            return False
+        acted = user in self.voters or any(pair.endswith(":" + user) for pair in self.proxies)
+        return not acted and self.may_decide(principal, in_groups=in_groups)
 
     def decision(self) -> Decision:
         """The decision as the agent gets it, bound to the digest of what the reviewer saw."""
@@ -222,7 +281,7 @@ class ApprovalRecord:
 class ChannelSettings:
     """Per-channel settings; unset values fall back to the worker's defaults."""
 
-    timeout: int
+    timeout: int  # seconds; 0: never (reminders are then the only nudge)
     timeout_outcome: str = "reject"
     approvers: tuple[str, ...] = ()  # empty: anyone
     allow_self_approval: bool = False
@@ -235,3 +294,6 @@ class ChannelSettings:
     checkpoint_every: int = 0  # 0: off
     timeout_approves_tools: bool = False  # whether `timeout_outcome approve` also applies to tool calls and code
     deliver: Literal["channel", "dm", "both"] = "channel"  # cards: in the approvals channel, DMs to approvers, both
+    remind: tuple[int, ...] = ()  # reminders, seconds after each request (increasing)
+    escalate_after: int = 0  # seconds; 0: no escalation
+    escalate_to: tuple[str, ...] = ()  # people and user groups who may decide once escalated

@@ -20,6 +20,7 @@ from bot.homes import HomeService
 from bot.ids import new_worker_id
 from bot.metrics import Metrics
 from bot.model_cache import model_cache
+from bot.nudges import Nudger
 from bot.runs import RunManager
 from bot.security import secrets_of
 from bot.settings import Settings, reveal
@@ -44,6 +45,7 @@ class Services:
     directory: Directory
     waiter: DecisionWaiter
     sweeper: DeadlineSweeper
+    nudger: Nudger
     approvals: ApprovalService
     homes: HomeService
     runs: RunManager
@@ -57,6 +59,7 @@ class Services:
         self.slack.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
         await self.waiter.start()
         await self.sweeper.start()
+        await self.nudger.start()
         await self.supervisor.start()
         log.info("worker %s ready", self.worker_id)
 
@@ -64,6 +67,7 @@ class Services:
         await self.runs.shutdown()
         await self.supervisor.stop()
         await self.sweeper.stop()
+        await self.nudger.stop()
         await asyncio.gather(self.background.drain(), self.cards.close(grace=3.0))
         await self.waiter.stop()
         await self.redis.aclose()
@@ -110,6 +114,11 @@ def create_services(settings: Settings, *, worker_id: str | None = None) -> Serv
         approvals.after(result.approval, owner_heard=result.owner_heard)
 
     sweeper = DeadlineSweeper(store, on_decided=on_timed_out)
+    nudger = Nudger(store=store, slack=slack, directory=directory, cards=cards)
+
+    def opened() -> None:  # a new approval: its deadline or first reminder may be the nearest
+        sweeper.wake()
+        nudger.wake()
     approvals = ApprovalService(
         store=store,
         cards=cards,
@@ -121,7 +130,7 @@ def create_services(settings: Settings, *, worker_id: str | None = None) -> Serv
         approvals_channel=settings.approvals_channel,
         default_timeout=settings.approval_timeout,
         metrics=metrics,
-        sweeper_wake=sweeper.wake,
+        sweeper_wake=opened,
         homes=homes,
     )
     runs = RunManager(
@@ -150,6 +159,7 @@ def create_services(settings: Settings, *, worker_id: str | None = None) -> Serv
         directory=directory,
         waiter=waiter,
         sweeper=sweeper,
+        nudger=nudger,
         approvals=approvals,
         homes=homes,
         runs=runs,

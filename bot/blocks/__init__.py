@@ -8,6 +8,7 @@
 - `modals`: the Revise and Reject modals, a proposal's full text, and deciding several approvals at once
   (choose, confirm exactly what will be decided, the result).
 - `home`: the App Home (the approvals waiting for a person, page by page, their runs, their decisions).
+- `nudges`: reminders and escalations in a card's thread, and the card's "Escalated to" note.
 - `replies`: the ephemeral replies to `/agent` commands (help, status, settings, audit).
 
 The names below are the ones the rest of the app imports from `bot.blocks`.
@@ -65,9 +66,20 @@ from bot.blocks.modals import (
     fits_in_confirmation,
     left_out_reason,
 )
-from bot.blocks.replies import audit_text, config_text, help_text, show_setting, status_text
+from bot.blocks.nudges import escalated_line, escalation_text, reminder_text, time_left
+from bot.blocks.replies import audit_text, away_text, config_text, help_text, show_setting, status_text
 from bot.blocks.runs import build_result_blocks, build_run_header_blocks, run_fallback_text
-from bot.blocks.text import channel_ref, clean, escape, people_refs, safe, untrusted, untrusted_parts, user_ref
+from bot.blocks.text import (
+    channel_ref,
+    clean,
+    date_ref,
+    escape,
+    people_refs,
+    safe,
+    untrusted,
+    untrusted_parts,
+    user_ref,
+)
 
 __all__ = [
     "ACTION_APPROVE",
@@ -97,6 +109,7 @@ __all__ = [
     "HomeContent",
     "approval_fallback_text",
     "audit_text",
+    "away_text",
     "build_approval_blocks",
     "build_batch_confirm",
     "build_batch_modal",
@@ -113,8 +126,11 @@ __all__ = [
     "channel_ref",
     "clean",
     "config_text",
+    "date_ref",
     "decision_buttons",
     "decision_line",
+    "escalated_line",
+    "escalation_text",
     "escape",
     "fits_in_confirmation",
     "help_text",
@@ -123,10 +139,12 @@ __all__ = [
     "people_refs",
     "proposal_is_cut",
     "proposal_text",
+    "reminder_text",
     "run_fallback_text",
     "safe",
     "show_setting",
     "status_text",
+    "time_left",
     "untrusted",
     "untrusted_parts",
     "user_ref",

@@ -11,6 +11,7 @@ from typing import Any
 
 from agents.approver import parse_revision
 from agents.tools import pretty_json
+from bot.blocks.nudges import escalated_line
 from bot.blocks.text import (
     FEEDBACK_LIMIT,
     HEADER_LIMIT,
@@ -120,6 +121,9 @@ def _who_decides(approval: ApprovalRecord) -> Block | None:
     quorum = quorum_line(approval)
     if quorum:
         parts.append(quorum)
+    escalated = escalated_line(approval)
+    if escalated:
+        parts.append(escalated)
     return context_block(" · ".join(parts)) if parts else None
 
 
@@ -129,7 +133,23 @@ def quorum_line(approval: ApprovalRecord) -> str:
         return ""
     voters = approval.voters
     line = f"*{len(voters)} of {approval.required_approvals} approvals*"
-    return line + (": " + ", ".join(user_ref(v) for v in voters) if voters else "")
+    return line + (": " + ", ".join(voter_ref(approval, v) for v in voters) if voters else "")
+
+
+def voter_ref(approval: ApprovalRecord, voter: str) -> str:
+    """A voter, or "@bob for @alice" when a delegate voted for them."""
+    through = approval.voted_through(voter)
+    return f"{user_ref(through)} for {user_ref(voter)}" if through else user_ref(voter)
+
+
+def deadline_line(approval: ApprovalRecord) -> str:
+    """When it times out and what that means, or since when it waits for one that never does."""
+    if approval.never_times_out:
+        return f":hourglass_flowing_sand: Never times out (waiting since {date_ref(approval.created_at)})"
+    return (
+        f":hourglass_flowing_sand: Times out {date_ref(approval.deadline)}"
+        f" (after {format_duration(approval.timeout_seconds)}): then {timeout_meaning(approval.timeout_outcome)}"
+    )
 
 
 def build_approval_blocks(approval: ApprovalRecord) -> list[Block]:
@@ -141,10 +161,7 @@ def build_approval_blocks(approval: ApprovalRecord) -> list[Block]:
         {"type": "header", "text": plain(HEADERS.get(approval.kind, "Approval needed"), HEADER_LIMIT)},
         *_approval_body(approval),
         *([who] if who else []),
-        context_block(
-            f":hourglass_flowing_sand: Times out {date_ref(approval.deadline)}"
-            f" (after {format_duration(approval.timeout_seconds)}): then {timeout_meaning(approval.timeout_outcome)}"
-        ),
+        context_block(deadline_line(approval)),
         {
             "type": "actions",
             "block_id": f"approval_actions_{len(approval.voters)}",
@@ -178,8 +195,10 @@ def button(text: str, action_id: str, value: str, *, style: str | None = None, c
 def decision_line(approval: ApprovalRecord) -> str:
     """One line saying what happened to an approval, e.g. "Approved by @bob, 42s after the request"."""
     who = user_ref(approval.decided_by)
+    if approval.on_behalf:
+        who += f" for {user_ref(approval.on_behalf)}"
     if approval.status == "approved" and len(approval.voters) > 1:
-        refs = [user_ref(v) for v in approval.voters]
+        refs = [voter_ref(approval, v) for v in approval.voters]
         who = ", ".join(refs[:-1]) + " and " + refs[-1]
     after = format_duration(max(0.0, approval.decided_at - approval.created_at))
     if approval.status == "approved":

@@ -24,6 +24,7 @@ from bot.blocks.cards import (
     quorum_line,
     timeout_meaning,
 )
+from bot.blocks.nudges import escalated_line
 from bot.blocks.runs import RUN_STATUS_LINE
 from bot.blocks.text import (
     HEADER_LIMIT,
@@ -192,11 +193,17 @@ def _waiting_item(approval: ApprovalRecord, *, now: float) -> list[Block]:
 def _item_notes(approval: ApprovalRecord) -> list[dict[str, Any]]:
     """The deadline and what a timeout means, the quorum so far, who edited the arguments, why Approve
     is not offered, and why a human is asked (at most 3 context elements)."""
-    then = timeout_meaning(approval.timeout_outcome)
-    line = f":hourglass_flowing_sand: Times out {date_ref(approval.deadline)} (then {then})"
+    if approval.never_times_out:
+        line = ":hourglass_flowing_sand: Never times out"
+    else:
+        then = timeout_meaning(approval.timeout_outcome)
+        line = f":hourglass_flowing_sand: Times out {date_ref(approval.deadline)} (then {then})"
     quorum = quorum_line(approval)
     if quorum:
         line += f" · {quorum}"
+    escalated = escalated_line(approval)
+    if escalated:
+        line += f" · {escalated}"
     if approval.edited_by:
         line += f" · :pencil2: arguments edited by {user_ref(approval.edited_by)}"
     notes = [mrkdwn(line)]

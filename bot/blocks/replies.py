@@ -13,6 +13,7 @@ from bot.blocks.runs import RUN_STATUS_LINE
 from bot.blocks.text import channel_ref, date_ref, escape, people_refs, safe, user_ref
 from bot.durations import format_duration
 from bot.records import ApprovalRecord, ChannelSettings, RunRecord
+from bot.store.away import AwayState
 
 
 def help_text(*, presets: Sequence[str] | Mapping[str, str], modes: Mapping[str, str] = MODE_DESCRIPTIONS) -> str:
@@ -28,7 +29,9 @@ def help_text(*, presets: Sequence[str] | Mapping[str, str], modes: Mapping[str,
             "*See this channel's runs and pending approvals*: `/agent status`",
             "*Cancel a run*: `/agent cancel <run id>`",
             "*Settings*: `/agent config` shows them; `/agent config <key> <value>` changes one:",
-            "  • `timeout <duration>`: how long a card waits (90, 90s, 15m, 2h, 1d; 1s to 7d)",
+            "  • `timeout <duration>|never`: how long a card waits (90, 90s, 15m, 2h, 1d; 1s to 7d)",
+            "  • `remind 15m,1h|off`: reminders after a request; `escalate_after 30m|off` and"
+            " `escalate_to @people @groups|none`: who else may decide after that",
             "  • `timeout_outcome reject|approve`: what a timeout means;"
             " `timeout_approves_tools true|false`: whether approve also covers tool calls and code",
             "  • `approvers anyone|@people @groups`, `required_approvals N`, `allow_self_approval true|false`",
@@ -36,6 +39,7 @@ def help_text(*, presets: Sequence[str] | Mapping[str, str], modes: Mapping[str,
             " `admins anyone|@people`",
             "  • `mode MODE`, `max_auto_replies N`, `risk_words a, b, c|default|none`, `checkpoint_every N` (0: off)",
             "*This channel's latest decisions*: `/agent audit`",
+            "*Away*: `/agent away until <date or duration> [delegate @person]`, `/agent away off`, `/agent away`",
             "*Teams* (`--team`):",
             teams,
             "*Input modes* (`--mode`, or the channel's `mode`):",
@@ -47,10 +51,17 @@ def help_text(*, presets: Sequence[str] | Mapping[str, str], modes: Mapping[str,
 
 def show_setting(key: str, value: str) -> str:
     """A stored setting value as people read it."""
-    if key == "timeout":
-        return format_duration(int(value))
+    if key in ("timeout", "escalate_after"):
+        if value.isdigit() and int(value):
+            return format_duration(int(value))
+        return "never" if key == "timeout" else "off"
+    if key == "remind":
+        seconds = [int(v) for v in value.split(",") if v.isdigit()]
+        return ", ".join(format_duration(v) for v in seconds) if seconds else "off"
     if key in ("approvers", "admins"):
         return people_refs([] if value in ("", "anyone") else value.split(","))
+    if key == "escalate_to":
+        return "nobody" if value in ("", "none") else people_refs(value.split(","))
     if key == "approvals_channel":
         return channel_ref(value)
     if key == "risk_words":
@@ -72,13 +83,16 @@ def config_text(channel: str, settings: ChannelSettings, *, default_approvals_ch
     return "\n".join(
         [
             f"*Settings of {channel_ref(channel)}* (change one with `/agent config <key> <value>`)",
-            f"• `timeout`: {format_duration(settings.timeout)}",
+            f"• `timeout`: {format_duration(settings.timeout) if settings.timeout else 'never'}",
             f"• `timeout_outcome`: {settings.timeout_outcome}",
             f"• `timeout_approves_tools`: {'true' if settings.timeout_approves_tools else 'false'}",
             f"• `approvers`: {people_refs(settings.approvers)}",
             f"• `required_approvals`: {settings.required_approvals}",
             f"• `allow_self_approval`: {'true' if settings.allow_self_approval else 'false'}",
             f"• `deliver`: {settings.deliver}",
+            f"• `remind`: {', '.join(format_duration(s) for s in settings.remind) or 'off'}",
+            f"• `escalate_after`: {format_duration(settings.escalate_after) if settings.escalate_after else 'off'}",
+            f"• `escalate_to`: {people_refs(settings.escalate_to) if settings.escalate_to else 'nobody'}",
             f"• `approvals_channel`: {channel_ref(settings.approvals_channel or default_approvals_channel)}",
             f"• `admins`: {admins}",
             f"• `mode`: {escape(settings.mode)}",
@@ -113,9 +127,31 @@ def status_text(channel: str, runs: Sequence[RunRecord], pending: Sequence[Appro
         lines.append(f"• `{run.id}` {RUN_STATUS_LINE.get(run.status, run.status)} · {user_ref(run.requester)} · {task}")
     if pending:
         lines.append("*Pending approvals*")
-        for approval in pending:
-            left = format_duration(approval.deadline - now)
-            lines.append(f"• run `{approval.run_id}` in {channel_ref(approval.card_channel)}, times out in {left}")
+        for approval in sorted(pending, key=lambda a: a.created_at):
+            age = format_duration(now - approval.created_at)
+            left = "never times out"
+            if not approval.never_times_out:
+                left = f"times out in {format_duration(approval.deadline - now)}"
+            where = "direct messages"
+            if not approval.card_channel.startswith("D"):
+                where = channel_ref(approval.card_channel)
+            lines.append(f"• run `{approval.run_id}` in {where}: waiting {age}, {left}")
     else:
         lines.append("No pending approvals.")
+    return "\n".join(lines)
+
+
+def away_text(state: AwayState | None, principals: Sequence[str]) -> str:
+    """`/agent away`: whether this person is away, until when, who decides for them, and for whom they decide."""
+    if state is None:
+        lines = ["You are not away. Set it with `/agent away until <date or duration> [delegate @person]`."]
+    else:
+        lines = [f"You are away until {date_ref(state.until)}. Reminders no longer mention you."]
+        if state.delegate:
+            lines.append(f"{user_ref(state.delegate)} may decide for you wherever you could (shown as theirs for you).")
+        else:
+            lines.append("Nobody decides for you meanwhile (add `delegate @person` to name someone).")
+        lines.append("`/agent away off` when you are back.")
+    if principals:
+        lines.append(f"You decide for {people_refs(principals)} while they are away.")
     return "\n".join(lines)

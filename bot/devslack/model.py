@@ -36,6 +36,7 @@ class DevUser:
     name: str
     real_name: str
     is_admin: bool = False
+    deleted: bool = False  # deactivated: still in the workspace's list, `deleted` in users.info
 
 
 @dataclass(frozen=True)

@@ -145,7 +145,7 @@ class WebApi:
                 "is_admin": user.is_admin,
                 "is_owner": False,
                 "is_bot": False,
-                "deleted": False,
+                "deleted": user.deleted,
                 "tz": "UTC",
             }
         }

@@ -12,9 +12,22 @@ from slack_sdk.errors import SlackApiError
 
 from agents.teams import DEFAULT_PRESET, preset_descriptions
 from bot.approvals import STORAGE_DOWN
-from bot.blocks import audit_text, config_text, help_text, people_refs, show_setting, status_text
+from bot.blocks import (
+    audit_text,
+    away_text,
+    config_text,
+    date_ref,
+    help_text,
+    people_refs,
+    show_setting,
+    status_text,
+    user_ref,
+)
 from bot.commands import (
+    AWAY_FORMS,
+    MAX_AWAY_SECONDS,
     AuditLog,
+    Away,
     Cancel,
     Command,
     Help,
@@ -27,6 +40,7 @@ from bot.commands import (
     widens,
 )
 from bot.directory import Directory
+from bot.durations import format_duration
 from bot.idempotency import IN_PROGRESS, TRIGGER_ID, claim_command, record_command
 from bot.records import RUN_ID, SLACK_ID, ChannelSettings, RunRecord
 from bot.services import Services
@@ -100,6 +114,8 @@ async def do_command(services: Services, parsed: Command, *, user: str, channel:
         return {"text": status_text(channel, runs, pending, now=time.time())}
     if isinstance(parsed, Cancel):
         return {"text": await cancel_run(services, parsed.run_id, user=user, channel=channel)}
+    if isinstance(parsed, Away):
+        return {"text": await set_away(services, parsed, user=user, channel=channel)}
     current = await store.settings.get(channel, default_timeout=services.settings.approval_timeout)
     if isinstance(parsed, ShowConfig):
         return {"text": config_text(channel, current, default_approvals_channel=services.settings.approvals_channel)}
@@ -108,6 +124,7 @@ async def do_command(services: Services, parsed: Command, *, user: str, channel:
         return {"text": audit_text(channel, entries)}
     if isinstance(parsed, SetConfig):
         return {"text": await change_setting(services, parsed, current, user=user, channel=channel)}
+
     raise AssertionError(parsed)  # pragma: no cover
 
 
@@ -154,6 +171,45 @@ async def cancel_run(services: Services, run_id: str, *, user: str, channel: str
     return await services.runs.cancel_run(run_id, by=user)
 
 
+async def set_away(services: Services, parsed: Away, *, user: str, channel: str) -> str:
+    """`/agent away ...`: show, end or set the person's time away (and who decides for them)."""
+    store, now = services.store, time.time()
+    if parsed.show:
+        return away_text(await store.away.get(user, now=now), await store.away.principals(user, now=now))
+    if parsed.off:
+        before = await store.away.clear(user, now=now)
+        return (
+            "Welcome back: you are no longer away."
+            + (f" {user_ref(before.delegate)} no longer decides for you." if before and before.delegate else "")
+            if before
+            else "You were not away. Nothing changed."
+        )
+    until = now + parsed.seconds if parsed.seconds else parsed.at
+    if until <= now:
+        return (
+            f"{date_ref(until)} is in the past: give a later date or a duration. Usage: {AWAY_FORMS}. Nothing changed."
+        )
+    if until - now > MAX_AWAY_SECONDS:
+        return f"At most {format_duration(MAX_AWAY_SECONDS)} away at a time. Nothing changed."
+    if parsed.delegate:
+        problem = "you cannot delegate to yourself" if parsed.delegate == user else None
+        try:
+            problem = problem or await services.directory.problem_with_user(parsed.delegate)
+        except SlackApiError as exc:
+            problem = f"Slack said {exc.response.get('error')}"
+        if problem is not None:
+            await store.audit.append(
+                "refused",
+                origin_channel=channel,
+                by=user,
+                reason=f"delegate: {problem}"[:200],
+                delegate=parsed.delegate,
+            )
+            return f"Cannot delegate to {user_ref(parsed.delegate)}: {problem}. Nothing changed."
+    await store.away.set(user, until=until, delegate=parsed.delegate, now=now)
+    return away_text(await store.away.get(user, now=now), await store.away.principals(user, now=now))
+
+
 async def change_setting(
     services: Services, change: SetConfig, current: ChannelSettings, *, user: str, channel: str
 ) -> str:
@@ -164,7 +220,12 @@ async def change_setting(
         await store.audit.append("refused", origin_channel=channel, by=user, setting=change.key, reason="not an admin")
         return f"Only {people_refs(admins)} may change this channel's settings. Setting unchanged."
     if widens(
-        change.key, change.value, approvers=current.approvers, required_approvals=current.required_approvals
+        change.key,
+        change.value,
+        approvers=current.approvers,
+        required_approvals=current.required_approvals,
+        escalate_to=current.escalate_to,
+        escalate_after=current.escalate_after,
     ) and not is_admin(user, current, services.settings):
         await store.audit.append(
             "refused", origin_channel=channel, by=user, setting=change.key, value=change.value, reason="needs an admin"
@@ -180,13 +241,54 @@ async def change_setting(
         return f"Cannot set `{change.key}`: {problem}. Setting unchanged."
     before = await store.settings.set(channel, change.key, change.value, by=user)
     was = f" (was {show_setting(change.key, before)})" if before is not None else ""
-    return f"`{change.key}` of this channel is now {show_setting(change.key, change.value)}{was}."
+    warnings = "".join(f"\n:warning: {w}" for w in setting_warnings(change, current))
+    return f"`{change.key}` of this channel is now {show_setting(change.key, change.value)}{was}.{warnings}"
+
+
+def setting_warnings(change: SetConfig, current: ChannelSettings) -> list[str]:
+    """What a setting, valid, will not do as one may expect with the channel's other settings."""
+    timeout = int(change.value) if change.key == "timeout" else current.timeout
+    remind = current.remind
+    if change.key == "remind":
+        remind = tuple(int(v) for v in change.value.split(",") if v.isdigit())
+    escalate_after = int(change.value) if change.key == "escalate_after" else current.escalate_after
+    escalate_to = current.escalate_to
+    if change.key == "escalate_to":
+        escalate_to = () if change.value == "none" else tuple(change.value.split(","))
+    warnings: list[str] = []
+    if change.key == "timeout" and timeout == 0:
+        nudges = "(none are set: e.g. `remind 1h,4h`)"
+        if remind:
+            nudges = f"({show_setting('remind', ','.join(map(str, remind)))})"
+        warnings.append(
+            "Approvals here now never time out: an agent waits until someone decides, and reminders are the only"
+            f" nudge {nudges}."
+        )
+    if timeout and change.key in ("timeout", "remind"):
+        late = [r for r in remind if r >= timeout]
+        if late:
+            shown = ", ".join(format_duration(r) for r in late)
+            warnings.append(
+                f"The timeout is {format_duration(timeout)}, so these reminders will never be sent: {shown}."
+            )
+    if timeout and escalate_after >= timeout and change.key in ("timeout", "escalate_after"):
+        warnings.append(
+            f"The timeout is {format_duration(timeout)}, so the escalation after {format_duration(escalate_after)}"
+            " will never happen."
+        )
+    if change.key in ("escalate_after", "escalate_to") and escalate_after and not escalate_to:
+        warnings.append("Nobody is named in `escalate_to` yet, so nothing will be escalated.")
+    if change.key in ("escalate_after", "escalate_to") and escalate_to and not escalate_after:
+        warnings.append("`escalate_after` is off, so nothing will be escalated.")
+    if change.key in ("escalate_after", "escalate_to") and escalate_to and escalate_after and not current.approvers:
+        warnings.append("`approvers` is anyone: an escalation only mentions the people in `escalate_to`.")
+    return warnings
 
 
 async def setting_problem(directory: Directory, change: SetConfig, current: ChannelSettings) -> str | None:
     ids = [] if change.value == "anyone" else change.value.split(",")
     try:
-        if change.key in ("approvers", "admins"):
+        if change.key in ("approvers", "admins", "escalate_to") and change.value != "none":
             for item in ids:
                 found = await (
                     directory.problem_with_group(item) if item.startswith("S") else directory.problem_with_user(item)

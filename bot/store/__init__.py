@@ -10,6 +10,8 @@ and its lifetime); each state change of more than one key is a Lua step in `lua/
     store.settings    per-channel settings                                      (channel_settings.py)
     store.workers     heartbeats, claims, messages to a worker                  (workers.py)
     store.homes       what each person's App Home shows, and when it was drawn  (homes.py)
+    store.nudges      reminders and escalations due                              (nudges.py)
+    store.away        people away, and who decides for them                      (away.py)
 """
 
 from __future__ import annotations
@@ -18,10 +20,12 @@ from redis.asyncio import Redis
 
 from bot.store.approvals import Approvals, DecideResult, DecideStatus
 from bot.store.audit import AuditLog
+from bot.store.away import Away, AwayState
 from bot.store.channel_settings import ChannelSettingsStore
 from bot.store.connection import REDIS_DOWN, cluster_prefix, connect, is_cluster_url, persistently, pubsub_client
 from bot.store.homes import Homes, HomeState
 from bot.store.keys import AUDIT_RETENTION_SECONDS, DECIDED_RETENTION_SECONDS, RUN_RETENTION_SECONDS, Keys
+from bot.store.nudges import Nudges
 from bot.store.outbox import Outbox
 from bot.store.runs import Runs
 from bot.store.shared import Fence, Fenced, Shared
@@ -30,6 +34,7 @@ from bot.store.workers import Workers
 __all__ = [
     "DECIDED_RETENTION_SECONDS",
     "REDIS_DOWN",
+    "AwayState",
     "DecideResult",
     "DecideStatus",
     "Fence",
@@ -68,3 +73,5 @@ class Store:
         self.settings = ChannelSettingsStore(self.shared, self.audit)
         self.workers = Workers(self.shared)
         self.homes = Homes(self.shared, self.approvals, self.runs)
+        self.nudges = Nudges(self.shared)
+        self.away = Away(self.shared, self.audit)

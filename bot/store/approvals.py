@@ -32,6 +32,7 @@ DecideStatus = Literal[
     "self",
     "not_allowed",
     "check_groups",
+    "check_delegates",
     "duplicate",
     "late",
     "allowed",
@@ -56,6 +57,7 @@ class Approvals:
         """Store a pending approval with its deadline (before its card is posted), if `fence` still owns
         its run. Returns "ok", "exists" (stored already: a retry) or "fenced" (nothing stored)."""
         fields, texts = split_texts(approval)
+        first_step = approval.next_step_at(0)
         audit = {
             "event": "requested",
             "approval": approval.id,
@@ -64,6 +66,8 @@ class Approvals:
             "at": repr(approval.created_at),
             "card_channel": approval.card_channel,
             "origin_channel": approval.origin_channel,
+            "kind": approval.kind,
+            "tool": approval.tool_name,
         }
         k = self._k
         result = await self._s.script("open_approval")(
@@ -76,6 +80,8 @@ class Approvals:
                 "audit": k.audit,
                 "run": k.run(approval.run_id),
                 "changes": k.changes,
+                "nudges": k.nudges,
+                "waiting": k.waiting,
             },
             args={
                 "fence": fence_arg(fence),
@@ -88,6 +94,8 @@ class Approvals:
                 "retention": str(DECIDED_RETENTION_SECONDS),
                 "audit_minid": self._s.audit_minid(),
                 "audit": audit,
+                "nudge_at": "" if first_step is None else repr(first_step),
+                "waiting": [repr(approval.created_at), f"{approval.origin_channel}/{approval.id}"],
             },
         )
         return str(result)
@@ -150,6 +158,8 @@ class Approvals:
         in_groups: bool | None = None,
         attach: bool = False,
         dry_run: bool = False,
+        principals: Iterable[str] | None = None,
+        group_principal: str = "",
     ) -> DecideResult:
         """Move a pending approval to `outcome`, exactly once; or count one approval vote of a quorum.
 
@@ -161,11 +171,16 @@ class Approvals:
             attach: if the approval's card ts was never stored, take `card`'s (its worker died after
                 posting the card and before storing its ts).
             dry_run: only apply the rules on who may decide (`allowed` when they may); nothing changes.
+            principals: people away who delegated to `by` (`bot/store/away.py`): when `by` may not
+                decide, they decide for the first of these who may (`on_behalf`). None: not looked
+                up (a person not allowed gets `check_delegates`: look them up, then call again).
+            group_principal: one of `principals` the caller found in the approval's user groups.
 
         Returns `ok` with the decided record; `vote` when an approval was counted towards a quorum
         not yet reached; `already` with the record as it was decided; `self`, `not_allowed`
         (refused and audited), `check_groups` (`by` is not named: check the groups, then call again
-        with `in_groups`) or `duplicate` (this person's vote already counts) with the record;
+        with `in_groups`), `check_delegates` (`by` may not decide: call again with `principals`) or
+        `duplicate` (this person's vote already counts) with the record;
         `missing`, `mismatch` (not this card's approval), `not_due` or `late` (Redis ran it after the
         click window) without one.
         """
@@ -180,6 +195,8 @@ class Approvals:
                 "texts": k.texts(approval_id),
                 "votes": k.votes(approval_id),
                 "deadlines": k.deadlines,
+                "nudges": k.nudges,
+                "waiting": k.waiting,
                 "outbox": k.outbox,
                 "audit": k.audit,
                 "refused": k.refused(approval_id, by),
@@ -203,6 +220,8 @@ class Approvals:
                 "attach": "1" if attach else "0",
                 "valid_until": valid_until,
                 "dry_run": "1" if dry_run else "0",
+                "principals": "?" if principals is None else ",".join(principals),
+                "group_principal": group_principal,
             },
         )
         record = approval_from(pairs(flat)) if flat else None
@@ -224,6 +243,8 @@ class Approvals:
         decided = await s.script("sweep")(
             keys={
                 "deadlines": k.deadlines,
+                "nudges": k.nudges,
+                "waiting": k.waiting,
                 "outbox": k.outbox,
                 "audit": k.audit,
                 "changes": k.changes,

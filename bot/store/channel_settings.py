@@ -19,7 +19,7 @@ class ChannelSettingsStore:
 
         def ids(name: str) -> tuple[str, ...]:
             value = raw.get(name) or ""
-            return () if value in ("", "anyone") else tuple(value.split(","))
+            return () if value in ("", "anyone", "none") else tuple(value.split(","))
 
         deliver = raw.get("deliver")
         return ChannelSettings(
@@ -36,6 +36,9 @@ class ChannelSettingsStore:
             checkpoint_every=int(raw.get("checkpoint_every") or 0),
             timeout_approves_tools=raw.get("timeout_approves_tools") == "true",
             deliver=deliver if deliver in ("dm", "both") else "channel",
+            remind=tuple(int(s) for s in (raw.get("remind") or "").split(",") if s.isdigit()),
+            escalate_after=int(raw.get("escalate_after") or 0),
+            escalate_to=ids("escalate_to"),
         )
 
     async def set(self, channel: str, key: str, value: str, *, by: str) -> str | None:

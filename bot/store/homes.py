@@ -58,9 +58,12 @@ class Homes:
             pipe.get(k.changes)
             pipe.hgetall(k.home(user))
             pipe.zrange(k.deadlines, 0, -1)
+            pipe.zrange(k.waiting, 0, -1)
             pipe.lrange(k.decided_by(user), 0, RECENT_SHOWN - 1)
             pipe.zrevrange(k.user_index(user), 0, RUNS_SHOWN - 1)
-            changes, home, pending_ids, recent_ids, run_ids = await pipe.execute()
+            changes, home, timed, waiting, recent_ids, run_ids = await pipe.execute()
+        # pending approvals: those that time out, and every one opened since the waiting index exists
+        pending_ids = list(dict.fromkeys([*timed, *(str(member).partition("/")[2] for member in waiting)]))
         async with self._s.redis.pipeline(transaction=False) as pipe:
             for approval_id in pending_ids:
                 pipe.hgetall(k.approval(approval_id))

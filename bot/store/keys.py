@@ -18,11 +18,15 @@ every key of a Lua step is in one slot). Ids reach a key only after they match `
 {p}:checkpoint:{<id>}         string  team state when it was requested (packed)      DECIDED_RETENTION
 {p}:refused:{<id>}:<user>     string  a refusal of this person was audited           10 s
 {p}:deadlines                 zset    pending approval ids by deadline               members leave when decided
+{p}:nudges                    zset    pending ids by next reminder or escalation     members leave when decided
+{p}:waiting                   zset    "<origin channel>/<id>", by request time       members leave when decided
 {p}:outbox                    zset    approval ids whose card is due a redraw        members leave when redrawn
 {p}:decided:<user>            list    approvals a person decided lately (Home)       last 20; DECIDED_RETENTION
 {p}:changes                   string  a counter: +1 at each approval opened or decided kept
 {p}:home:<user>               hash    a person's Home: `seen` (counter shown), `hash`, `page` kept
 {p}:homes:viewers             zset    people who opened their Home, by when          trimmed to 30 days
+{p}:away:<user>               hash    a person away: until, delegate, since          expires at `until`
+{p}:delegates:<user>          hash    who delegated to this person: {who: until}     expires with the last
 {p}:batch:<token>             string  a batch decision being confirmed (JSON)        15 min; taken once
 {p}:audit                     stream  every request, decision and settings change    entries trimmed to AUDIT_RETENTION
 {p}:settings:<channel>        hash    a channel's settings (`/agent config`)         kept
@@ -52,6 +56,8 @@ class Keys:
         self.prefix = prefix
         self.live_runs = f"{prefix}:runs:live"
         self.deadlines = f"{prefix}:deadlines"
+        self.nudges = f"{prefix}:nudges"
+        self.waiting = f"{prefix}:waiting"
         self.outbox = f"{prefix}:outbox"
         self.audit = f"{prefix}:audit"
         self.worker_channels = f"{prefix}:worker:"  # + worker id
@@ -86,6 +92,12 @@ class Keys:
 
     def home(self, user: str) -> str:
         return f"{self.prefix}:home:{user}"
+
+    def away(self, user: str) -> str:
+        return f"{self.prefix}:away:{user}"
+
+    def delegates(self, user: str) -> str:
+        return f"{self.prefix}:delegates:{user}"
 
     def batch(self, token: str) -> str:
         return f"{self.prefix}:batch:{token}"

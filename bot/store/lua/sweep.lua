@@ -1,4 +1,4 @@
---! keys: deadlines outbox audit changes ...approvals
+--! keys: deadlines nudges waiting outbox audit changes ...approvals
 --! uses: stored decide
 -- Time out approvals whose deadline has passed, each through the same decide step as a click. The
 -- caller claimed their ids (A.ids, lua/claim_due.lua); K.approvals holds each one's approval, texts
@@ -7,12 +7,13 @@ local decided = {}
 for i, id in ipairs(A.ids) do
   local base = (i - 1) * 3
   local k = {approval=K.approvals[base + 1], texts=K.approvals[base + 2], votes=K.approvals[base + 3],
-             deadlines=K.deadlines, outbox=K.outbox, audit=K.audit, changes=K.changes}
+             deadlines=K.deadlines, nudges=K.nudges, waiting=K.waiting, outbox=K.outbox, audit=K.audit,
+             changes=K.changes}
   local result = decide(k, {id=id, outcome='timed_out', by='timeout', now=A.now, feedback='',
                             card_channel='', card_ts='', worker_channels=A.worker_channels,
                             audit_minid=A.audit_minid, retention=A.retention, check_auth='0',
                             in_groups='', card_grace=A.card_grace, attach='0', valid_until='',
-                            dry_run='0'})
+                            dry_run='0', principals='', group_principal=''})
   if result[1] == 'ok' then
     decided[#decided + 1] = {result[2], result[3]}
   elseif result[1] == 'missing' or result[1] == 'already' then

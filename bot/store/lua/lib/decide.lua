@@ -3,15 +3,20 @@
 -- the outbox and publishes it to the owning worker. Run by decide.lua for one approval (a click, a
 -- cancel) and by sweep.lua for each approval whose deadline has passed.
 --
--- k: approval, texts, votes, deadlines, outbox, audit, changes (the Homes' change counter); for a
---    person also refused (this person's refusal was audited lately) and recent (what they decided).
+-- k: approval, texts, votes, deadlines, nudges, waiting, outbox, audit, changes (the Homes' change
+--    counter); for a person also refused (this person's refusal was audited lately) and recent (what
+--    they decided).
 -- a: id, outcome, by, now, feedback, card_channel, card_ts ('' unless a click on a card or one of its
 --    copies; '' too for a click in a Home, where no card is bound), worker_channels
 --    (the prefix of the workers' pub/sub channels), audit_minid, retention, check_auth ('1': apply the
 --    approver rules), in_groups ('': not checked; '1' / '0': the caller checked whether `by` is in
 --    one of the approval's user groups), card_grace, attach ('1':
 --    take the clicked message as the card), valid_until (Redis time after which a click no longer
---    counts; '' for none), dry_run ('1': only check who may decide; nothing is decided).
+--    counts; '' for none), dry_run ('1': only check who may decide; nothing is decided),
+--    principals (comma-separated: the people away who delegated to `by`; '' for none; '?' when not
+--    looked up: a refusal then asks the caller to look them up, `check_delegates`) and
+--    group_principal (one of them the caller found in the approval's user groups; '' for none): a
+--    person who may not decide themselves may decide for one of them ("bob for alice").
 -- Returns {status, record[, heard]}.
 local function decide(k, a)
   local function record() return stored(k.approval, k.texts) end
@@ -23,7 +28,8 @@ local function decide(k, a)
   end
   local cur = redis.call('HMGET', k.approval, 'status', 'card_channel', 'card_ts', 'deadline', 'owner',
                          'created_at', 'run_id', 'origin_channel', 'timeout_outcome', 'requester',
-                         'allow_self_approval', 'approvers', 'required_approvals', 'votes', 'copies')
+                         'allow_self_approval', 'approvers', 'required_approvals', 'votes', 'copies',
+                         'proxies')
   local status, shown_in, shown_ts, deadline, owner = cur[1], cur[2], cur[3], cur[4], cur[5]
   local created_at, run_id, origin, requester = cur[6], cur[7], cur[8], cur[10]
   if not status then return {'missing', {}} end
@@ -71,6 +77,7 @@ local function decide(k, a)
     redis.call('XADD', k.audit, 'MINID', '~', a.audit_minid, '*', 'at', a.now, 'approval', a.id,
                'run', run_id, 'card_channel', shown_in, 'origin_channel', origin, ...)
   end
+  local acting_for = ''  -- `by` decides for this person (away, delegating to them)
   local latency_ms = math.floor((tonumber(a.now) - tonumber(created_at)) * 1000)
   if a.check_auth == '1' then
     -- who may decide: not the run's requester (unless the channel allows it), and, when the approval
@@ -78,12 +85,24 @@ local function decide(k, a)
     local refusal = nil
     if cur[11] ~= '1' and requester == a.by then refusal = 'self' end
     local approvers = cur[12] or ''
-    if not refusal and approvers ~= '' and approvers ~= 'anyone'
-       and not string.find(',' .. approvers .. ',', ',' .. a.by .. ',', 1, true) then
+    local function named(who) return string.find(',' .. approvers .. ',', ',' .. who .. ',', 1, true) end
+    if not refusal and approvers ~= '' and approvers ~= 'anyone' and not named(a.by) then
       if a.in_groups == '' and string.find(',' .. approvers, ',S', 1, true) then
         return {'check_groups', record()}
       end
-      if a.in_groups ~= '1' then refusal = 'not_allowed' end
+      if a.in_groups ~= '1' then
+        -- a delegate of someone away who may decide it decides for them (never their own run's)
+        for who in string.gmatch(a.principals or '', '[^,]+') do
+          if (cur[11] == '1' or who ~= requester) and (named(who) or who == a.group_principal) then
+            acting_for = who
+            break
+          end
+        end
+        if acting_for == '' then
+          if a.principals == '?' then return {'check_delegates', record()} end  -- not looked up yet
+          refusal = 'not_allowed'
+        end
+      end
     end
     if refusal then
       -- audited once per person and approval in 10 s: a replayed click does not flood the audit log
@@ -95,14 +114,27 @@ local function decide(k, a)
   end
   if a.dry_run == '1' then return {'allowed', record()} end  -- only asked whether this person may
   if a.outcome == 'approved' and required > 1 then
-    if redis.call('SADD', k.votes, a.by) == 0 then return {'duplicate', record()} end
+    -- each person counts once, whoever clicked: a delegate's vote counts as the person's it is for,
+    -- and one who voted (for themselves or anyone) has no second vote
+    local proxies = ',' .. (cur[16] or '') .. ','
+    local voter = a.by
+    if acting_for ~= '' then voter = acting_for end
+    if string.find(proxies, ':' .. a.by .. ',', 1, true)
+       or (acting_for ~= '' and redis.call('SISMEMBER', k.votes, a.by) == 1) then
+      return {'duplicate', record()}
+    end
+    if redis.call('SADD', k.votes, voter) == 0 then return {'duplicate', record()} end
     redis.call('EXPIRE', k.votes, a.retention)
     local votes = cur[14] or ''
-    if votes == '' then votes = a.by else votes = votes .. ',' .. a.by end
+    if votes == '' then votes = voter else votes = votes .. ',' .. voter end
     redis.call('HSET', k.approval, 'votes', votes)
+    if acting_for ~= '' then
+      local pair = acting_for .. ':' .. a.by
+      redis.call('HSET', k.approval, 'proxies', (cur[16] or '') == '' and pair or (cur[16] .. ',' .. pair))
+    end
     local count = redis.call('SCARD', k.votes)
-    audit('event', 'vote', 'by', a.by, 'outcome', 'approved', 'votes', count, 'required', required,
-          'latency_ms', latency_ms)
+    audit('event', 'vote', 'by', a.by, 'for', acting_for, 'outcome', 'approved', 'votes', count,
+          'required', required, 'latency_ms', latency_ms)
     if count < required then
       -- the card shows the vote, even if we die now
       redis.call('HSET', k.approval, 'version', redis.call('INCR', k.changes))
@@ -111,18 +143,20 @@ local function decide(k, a)
     end
   end
   redis.call('HSET', k.approval, 'status', a.outcome, 'decided_by', a.by, 'decided_at', a.now,
-             'feedback', feedback, 'version', redis.call('INCR', k.changes))
+             'feedback', feedback, 'on_behalf', acting_for, 'version', redis.call('INCR', k.changes))
   if a.check_auth == '1' then  -- a person decided it: their Home lists it under "Recently decided by you"
     redis.call('LPUSH', k.recent, a.id)
     redis.call('LTRIM', k.recent, 0, 19)
     redis.call('EXPIRE', k.recent, a.retention)
   end
   redis.call('ZREM', k.deadlines, a.id)
+  redis.call('ZREM', k.nudges, a.id)
+  redis.call('ZREM', k.waiting, origin .. '/' .. a.id)
   -- the card is due an update: made at once, or retried by anyone's supervisor
   redis.call('ZADD', k.outbox, tonumber(a.now) + tonumber(a.card_grace), a.id)
   redis.call('EXPIRE', k.approval, a.retention)
   redis.call('EXPIRE', k.texts, a.retention)
-  audit('event', 'decision', 'outcome', a.outcome, 'by', a.by, 'feedback', feedback,
+  audit('event', 'decision', 'outcome', a.outcome, 'by', a.by, 'for', acting_for, 'feedback', feedback,
         'latency_ms', latency_ms)
   -- wake the owner's waiter (it reads the decision from the record); how many heard it: 0 means its
   -- worker may be gone

@@ -1,0 +1,81 @@
+"""Reminders and escalations in Redis: when each pending approval is next due a nudge (`Keys.nudges`).
+
+The same machinery as timeouts (`approvals.time_out_due`): any worker claims the due ones for a short
+lease (`lua/claim_due.lua`), so two never take the same one and one that dies leaves them due again;
+`open()` escalates those due an escalation (atomically, once) and returns the pending ones; once their
+reminders are posted, `told()` notes them (audited) and schedules the next (`bot/nudges.py`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from bot.records import ApprovalRecord
+from bot.store.codec import approval_from, pairs
+from bot.store.shared import Shared
+
+NUDGE_LEASE_SECONDS = 30.0  # a nudger that claimed approvals and died: they are due again this much later
+
+
+class Nudges:
+    def __init__(self, shared: Shared) -> None:
+        self._s = shared
+        self._k = shared.keys
+
+    async def claim_due(self, now: float, *, limit: int = 200, lease: float = NUDGE_LEASE_SECONDS) -> list[str]:
+        """Take up to `limit` approvals due a reminder or escalation by `now`, for `lease` seconds."""
+        claimed = await self._s.script("claim_due")(
+            keys={"deadlines": self._k.nudges},
+            args={"now": repr(now), "lease_end": repr(now + lease), "limit": str(limit)},
+        )
+        return [str(i) for i in claimed]
+
+    async def open(self, ids: Sequence[str], *, now: float) -> list[ApprovalRecord]:
+        """The claimed approvals still pending (each one due an escalation escalated first, once)."""
+        if not ids:
+            return []
+        k = self._k
+        found = await self._s.script("nudge")(
+            keys={
+                "nudges": k.nudges,
+                "outbox": k.outbox,
+                "audit": k.audit,
+                "changes": k.changes,
+                "approvals": [key for i in ids for key in (k.approval(i), k.texts(i))],
+            },
+            args={"ids": list(ids), "now": repr(now), "audit_minid": self._s.audit_minid()},
+        )
+        return [approval_from(pairs(flat)) for flat in found]
+
+    async def told(
+        self, approval: ApprovalRecord, *, told: int, next_at: float | None, entries: Sequence[dict[str, str]]
+    ) -> str:
+        """The first `told` steps of `approval` are posted: note it with their audit `entries` and
+        schedule the next step. Returns "ok", or "decided" / "missing" (nothing noted)."""
+        k = self._k
+        return str(
+            await self._s.script("nudged")(
+                keys={"approval": k.approval(approval.id), "nudges": k.nudges, "audit": k.audit},
+                args={
+                    "id": approval.id,
+                    "told": str(told),
+                    "next_at": "" if next_at is None else repr(next_at),
+                    "audit_minid": self._s.audit_minid(),
+                    "entries": list(entries),
+                },
+            )
+        )
+
+    async def next_due(self) -> float | None:
+        first = await self._s.redis.zrange(self._k.nudges, 0, 0, withscores=True)
+        return float(first[0][1]) if first else None
+
+    async def waiting_by_channel(self) -> dict[str, tuple[int, float]]:
+        """For each channel with pending approvals (the runs' channels): how many, and when the oldest
+        was requested."""
+        found: dict[str, tuple[int, float]] = {}
+        for member, score in await self._s.redis.zrange(self._k.waiting, 0, -1, withscores=True):
+            channel = str(member).partition("/")[0]
+            count, oldest = found.get(channel, (0, float(score)))
+            found[channel] = (count + 1, oldest)
+        return found

@@ -119,7 +119,7 @@ class Nudger:
                     log.warning("approval %s: a reminder was not posted (%s)", approval.id, error)
                     break
                 posted += where
-                entries.append(_audit_entry(approval, step, mentioned, now))
+                entries.append(_audit_entry(approval, step, mentioned, told_at=time.time()))
             else:
                 told = approval.nudged + len(steps)
                 status = await self._store.nudges.told(
@@ -224,10 +224,11 @@ class Nudger:
             await self._store.approvals.note_copies(approval.id, posted)
 
 
-def _audit_entry(approval: ApprovalRecord, step: Step, mentioned: Sequence[str], now: float) -> dict[str, str]:
+def _audit_entry(approval: ApprovalRecord, step: Step, mentioned: Sequence[str], *, told_at: float) -> dict[str, str]:
+    """A step's audit entry: `at` when it was posted, `due` when it was due."""
     entry = {
         "event": "reminded" if step.kind == "remind" else "escalation_told",
-        "at": repr(now),
+        "at": repr(told_at),
         "approval": approval.id,
         "run": approval.run_id,
         "origin_channel": approval.origin_channel,

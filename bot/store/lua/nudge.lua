@@ -30,7 +30,7 @@ for i, id in ipairs(A.ids) do
       redis.call('ZADD', K.outbox, tonumber(A.now), id)  -- the card says so
       redis.call('XADD', K.audit, 'MINID', '~', A.audit_minid, '*', 'event', 'escalated', 'at', A.now,
                  'approval', id, 'run', cur[8], 'origin_channel', cur[9], 'card_channel', cur[10],
-                 'to', cur[6], 'after', cur[4])
+                 'to', cur[6], 'escalate_after', cur[4])
     end
     pending[#pending + 1] = stored(approval, texts)
   end

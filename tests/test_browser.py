@@ -447,6 +447,36 @@ MRKDWN_CASES: dict[str, str] = {
 }
 
 
+def test_reminders_and_an_escalation_show_in_the_card_thread(page: Page) -> None:
+    be(page, "alice")
+    go(page, "sales")
+    for setting, shown in (
+        ("remind 1s,2s", "now 1s, 2s"),
+        ("escalate_to @carol", "now @carol"),
+        ("escalate_after 3s", "now 3s"),
+    ):
+        type_in_box(page, f"/agent config {setting}")
+        expect(page.get_by_test_id("ephemeral").filter(has_text=shown)).to_have_count(1)
+    run_id = start_run(page, TASK)
+    go(page, "approvals")
+    card = cards_of(page, run_id).last
+    expect(card.get_by_test_id("replies")).to_have_text("3 replies")  # two reminders and the escalation
+    expect(card).to_contain_text("Escalated to @carol after 3s")  # the card says so too
+    card.get_by_test_id("replies").click()
+    thread = page.get_by_test_id("thread-pane")
+    expect(thread).to_contain_text("Reminder 1 of 2: this approval has waited")
+    expect(thread).to_contain_text("Reminder 2 of 2")
+    expect(thread).to_contain_text("Escalated to @carol after 3s: nobody has decided yet")
+    be(page, "carol")
+    card.get_by_test_id("button-approval_approve").click()
+    expect(card).to_contain_text("Approved by @carol")
+    screenshot(page, "reminders.png")
+    be(page, "alice")
+    go(page, "sales")
+    for setting in ("remind off", "escalate_after off", "escalate_to none"):  # the channel as it was
+        type_in_box(page, f"/agent config {setting}")
+
+
 def test_mrkdwn_renders_slack_formatting_and_never_markup(page: Page) -> None:
     """The page's mrkdwn renderer, run in the browser on strings the bot could send."""
     rendered = page.evaluate(

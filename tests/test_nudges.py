@@ -8,7 +8,6 @@ rather than by waiting.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -57,8 +56,8 @@ def escalations(slack: SlackStandIn, card: dict[str, Any]) -> list[str]:
     return [m.get("text", "") for m in thread(slack, card) if "Escalated" in m.get("text", "")]
 
 
-async def pending_card(slack: SlackStandIn, *, timeout: float = 10) -> dict[str, Any]:
-    card: dict[str, Any] = await slack.wait_for(lambda: (c := card_of(slack, pending=True)) and c[-1], timeout=timeout)
+async def pending_card(slack: SlackStandIn, *, within: float = 10) -> dict[str, Any]:
+    card: dict[str, Any] = await slack.wait_for(lambda: (c := card_of(slack, pending=True)) and c[-1], timeout=within)
     return card
 
 
@@ -222,7 +221,9 @@ async def test_a_delegate_never_decides_their_own_run_and_a_single_decision_says
 
 
 # ------------------------------------------------------------------------------------------- bad input
-async def test_bad_settings_and_away_forms_are_refused_with_the_valid_forms(slack: SlackStandIn, worker: Worker) -> None:
+async def test_bad_settings_and_away_forms_are_refused_with_the_valid_forms(
+    slack: SlackStandIn, worker: Worker
+) -> None:
     store = worker.services.store
     for text, expected in (
         ("config remind 0s", "out of range"),
@@ -309,7 +310,7 @@ async def test_every_reminder_once_across_kill_9_and_a_restart(
     await say(slack, "config timeout never")
     await say(slack, "config remind 2s,6s,14s")
     run_id = await start_run(slack)
-    card = await pending_card(slack, timeout=20)
+    card = await pending_card(slack, within=20)
     await slack.wait_for(lambda: len(reminders(slack, card)) == 1, timeout=10)
     first.kill()  # the owner, between two reminders
     slack.events_url = second.events

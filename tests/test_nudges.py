@@ -23,7 +23,7 @@ from tests.hitl import audit_events, finished
 from tests.test_durability import Cluster, run_status
 from tests.test_durability import cluster as cluster  # the fixture, used by name
 from tests.test_flow import start_run
-from tests.test_inbox import approval_id_of, home_text, open_homes, say, waiting_in_home
+from tests.test_inbox import approval_id_of, dm_cards, home_text, open_homes, say, waiting_in_home
 from tests.test_inbox import store as store  # the fixture, used by name
 
 DAVE, ERIN = "U0DAVE", "U0ERIN"
@@ -108,6 +108,28 @@ async def test_reminders_mention_who_may_still_decide_and_stop_at_the_decision(
     told = await audit_events(worker, "reminded")
     assert [(e["approval"], e["step"]) for e in told] == [(approval_id, "1"), (approval_id, "2")]
     assert told[1]["mentioned"] == CAROL
+
+
+async def test_reminders_reach_the_direct_messages_of_who_got_the_card_there(
+    slack: SlackStandIn, worker: Worker
+) -> None:
+    await say(slack, "config approvers @bob @carol")
+    await say(slack, "config required_approvals 2")
+    await say(slack, "config deliver both")
+    await say(slack, "config remind 1s,4s")
+    await start_run(slack)
+    card = await pending_card(slack)
+    copies = {p: await slack.wait_for(lambda p=p: dm_cards(slack, p)) for p in (BOB, CAROL)}  # type: ignore[misc]
+    for person in (BOB, CAROL):  # each in the thread of their own copy, mentioning them alone
+        dm = slack.dm_channel(person)
+        told = await slack.wait_for(lambda d=dm, p=person: reminders(slack, copies[p][-1], d))  # type: ignore[misc]
+        assert f"<@{person}>" in told[0] and "Reminder 1 of 2" in told[0]
+    assert f"<@{BOB}>" in reminders(slack, card)[0] and f"<@{CAROL}>" in reminders(slack, card)[0]
+    await click(slack, BOB, card)  # his vote: the second reminder is for carol alone, and not in his DM
+    await slack.wait_for(lambda: len(reminders(slack, copies[CAROL][-1], slack.dm_channel(CAROL))) == 2)
+    await slack.wait_for(lambda: len(reminders(slack, card)) == 2)
+    assert len(reminders(slack, copies[BOB][-1], slack.dm_channel(BOB))) == 1
+    assert f"<@{BOB}>" not in reminders(slack, card)[1]
 
 
 async def test_no_reminder_for_a_cancelled_run(slack: SlackStandIn, worker: Worker) -> None:

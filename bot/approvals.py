@@ -336,9 +336,8 @@ class ApprovalService:
         """After any decision, on whichever worker made it: count it, redraw its card, and, if the run's
         owner may be gone, let `on_orphaned` continue the run here. `owner_heard`: the owner's worker
         was subscribed when the decision was published, so it is alive and continues the run itself."""
-        self._metrics.decisions.labels(approval.status).inc()
         if approval.decided_at:
-            self._metrics.latency.observe(max(0.0, approval.decided_at - approval.created_at))
+            self._metrics.decided(approval.origin_channel, approval.status, approval.decided_at - approval.created_at)
         self.cards.schedule(approval)
         if owner_heard or approval.owner == self.worker_id or approval.status == "cancelled":
             return

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 LATENCY_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 4 * 3600, 86400, 7 * 86400)
+MAX_CHANNELS = 50  # distinct channel labels per metric; the others are counted under "other"
 
 
 class Metrics:
@@ -29,13 +30,32 @@ class Metrics:
         self.decisions = Counter("hitl_decisions", "Decisions made by this worker", ["outcome"], registry=r)
         self.votes = Counter("hitl_votes", "Approval votes counted towards a quorum by this worker", registry=r)
         self.latency = Histogram(
-            "hitl_decision_latency_seconds", "From request to decision", buckets=LATENCY_BUCKETS, registry=r
+            "hitl_decision_latency_seconds",
+            "From request to decision, by the run's channel and the outcome",
+            ["channel", "outcome"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
         )
+        self._channels: set[str] = set()
         self.runs = Counter("hitl_runs_finished", "Runs ended by this worker, by final status", ["status"], registry=r)
         self.adoptions = Counter("hitl_run_adoptions", "Runs this worker took over from a dead worker", registry=r)
         self.slack_errors = Counter("hitl_slack_api_errors", "Slack Web API errors", ["method", "error"], registry=r)
         self.slack_retries = Counter("hitl_slack_api_retries", "Slack Web API retries", ["handler"], registry=r)
         self.redis_reconnects = Counter("hitl_redis_reconnects", "Re-subscriptions after losing Redis", registry=r)
+
+    def channel(self, channel: str) -> str:
+        """`channel` as a label: at most `MAX_CHANNELS` distinct ones, then "other" (a bounded label set)."""
+        if channel in self._channels:
+            return channel
+        if len(self._channels) < MAX_CHANNELS and channel:
+            self._channels.add(channel)
+            return channel
+        return "other"
+
+    def decided(self, channel: str, outcome: str, seconds: float) -> None:
+        """A decision made by this worker, `seconds` after its request."""
+        self.decisions.labels(outcome).inc()
+        self.latency.labels(self.channel(channel), outcome).observe(max(0.0, seconds))
 
     async def render(self, waiting: Callable[[], Awaitable[dict[str, tuple[int, float]]]]) -> bytes:
         """The metrics, with the waiting approvals read now (`waiting`: {channel: (how many, oldest
@@ -48,7 +68,12 @@ class Metrics:
         self.pending.set(sum(count for count, _ in by_channel.values()))
         self.waiting.clear()
         self.oldest.clear()
+        labelled: dict[str, tuple[int, float]] = {}
         for channel, (count, oldest) in by_channel.items():
-            self.waiting.labels(channel).set(count)
-            self.oldest.labels(channel).set(max(0.0, now - oldest))
+            label = self.channel(channel)
+            before = labelled.get(label, (0, oldest))
+            labelled[label] = (before[0] + count, min(before[1], oldest))
+        for label, (count, oldest) in labelled.items():
+            self.waiting.labels(label).set(count)
+            self.oldest.labels(label).set(max(0.0, now - oldest))
         return generate_latest(self.registry)

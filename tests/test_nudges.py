@@ -170,6 +170,9 @@ async def test_escalation_lets_the_backup_decide_only_after_escalate_after(
     assert decision["by"] == DAVE
     (escalated,) = await audit_events(worker, "escalated")
     assert escalated["to"] == DAVE and escalated["approval"] == approval_id
+    async with aiohttp.ClientSession() as http, http.get(worker.url + "/metrics") as response:
+        metrics = await response.text()  # time to decision, by channel and outcome
+    assert f'hitl_decision_latency_seconds_count{{channel="{SALES}",outcome="approved"}} 1.0' in metrics
 
 
 async def test_a_quorum_counts_each_person_once_whichever_list_let_them_in(

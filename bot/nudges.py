@@ -11,8 +11,9 @@
     decided meanwhile                -> nothing noted, and the messages just posted are deleted
 
 A step is told once whichever workers live: the claim's lease keeps others off it, and a worker that
-dies holding it leaves it due again when the lease ends. The one window left is a worker dying after
-posting a step and before noting it (one Redis call): the step is then posted again.
+dies holding it leaves it due again when the lease ends. A worker that died after posting a step and
+before noting it left the approval marked `telling`: the next one first reads each thread
+(`conversations.replies`) for the step's message, by its metadata, and posts only what is missing.
 """
 
 from __future__ import annotations
@@ -32,15 +33,19 @@ from bot.blocks import escalation_text, reminder_text
 from bot.cards import CardService
 from bot.directory import Directory
 from bot.records import ApprovalRecord, Step
-from bot.store import REDIS_DOWN, Store
+from bot.store import Store
+from bot.waiter import DueSweeper
 
 log = logging.getLogger(__name__)
 
 SLACK_FAILED = (SlackApiError, aiohttp.ClientError, TimeoutError)
+NUDGE_EVENT = "hitl_nudge"  # the metadata of a reminder's or escalation's message: {approval, step}
 
 
-class Nudger:
+class Nudger(DueSweeper):
     """Sends every worker's due reminders and escalations (see the module docstring)."""
+
+    name = "nudger"
 
     def __init__(
         self,
@@ -53,28 +58,13 @@ class Nudger:
         batch: int = 200,
         concurrency: int = 8,
     ) -> None:
+        super().__init__(max_sleep=max_sleep)
         self._store = store
         self._slack = slack
         self._directory = directory
         self._cards = cards
-        self._max_sleep = max_sleep
         self._batch = batch
         self._slots = asyncio.Semaphore(concurrency)
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="nudger")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    def wake(self) -> None:
-        """An approval was opened: its first step may be the nearest."""
-        self._wake.set()
 
     async def sweep(self, *, now: float | None = None) -> int:
         """Tell every step due by `now` (default: now), a batch of claimed approvals at a time; how many
@@ -89,21 +79,8 @@ class Nudger:
             if len(ids) < self._batch:
                 return told
 
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.sweep()
-                nearest = await self._store.nudges.next_due()
-                delay = self._max_sleep if nearest is None else min(self._max_sleep, max(0.0, nearest - time.time()))
-            except REDIS_DOWN as exc:
-                log.warning("nudge sweep failed (%s); retrying", type(exc).__name__)
-                delay = self._max_sleep
-            except Exception:  # a bug must not stop every reminder of this worker for good
-                log.exception("nudge sweep failed; retrying")
-                delay = self._max_sleep
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=delay)
+    async def next_due(self) -> float | None:
+        return await self._store.nudges.next_due()
 
     async def _nudge(self, approval: ApprovalRecord, now: float) -> int:
         """Post `approval`'s due steps, then note them told; the number told."""
@@ -144,10 +121,13 @@ class Nudger:
         people = await self._people(approval, mentions)
         dms = await self._dm_owners(approval)
         posted: list[tuple[str, str]] = []
+        key = {"approval": approval.id, "step": f"{step.kind}-{step.number}"}
         for channel, ts in [(approval.card_channel, approval.card_ts), *approval.copy_cards]:
             owner = dms.get(channel)
             if channel.startswith("D") and (owner is None or owner not in people):
                 continue  # a person's own copy: only when they are asked
+            if approval.telling and ts and await self._posted_before(channel, ts, key):
+                continue  # the nudger before died after posting it and before noting it told
             who = [owner] if owner is not None else mentions
             text = (
                 escalation_text(approval, mentions=who, delegated=delegated)
@@ -155,10 +135,24 @@ class Nudger:
                 else reminder_text(approval, number=step.number, mentions=who, delegated=delegated, now=now)
             )
             response = await self._slack.chat_postMessage(
-                channel=channel, thread_ts=ts or None, text=text, unfurl_links=False, unfurl_media=False
+                channel=channel,
+                thread_ts=ts or None,
+                text=text,
+                unfurl_links=False,
+                unfurl_media=False,
+                metadata={"event_type": NUDGE_EVENT, "event_payload": key},
             )
             posted.append((str(response["channel"]), str(response["ts"])))
         return mentions, posted
+
+    async def _posted_before(self, channel: str, ts: str, key: dict[str, str]) -> bool:
+        """Whether the thread of (channel, ts) holds this step's message already (by its metadata)."""
+        response = await self._slack.conversations_replies(channel=channel, ts=ts, include_all_metadata=True, limit=200)
+        for message in response.get("messages") or []:
+            metadata = message.get("metadata") or {}
+            if metadata.get("event_type") == NUDGE_EVENT and metadata.get("event_payload") == key:
+                return True
+        return False
 
     async def still_to_decide(self, approval: ApprovalRecord, now: float) -> tuple[list[str], dict[str, str]]:
         """Who to mention: its approvers (people and groups, those of an escalation included) who have

@@ -184,6 +184,7 @@ class ApprovalRecord:
     escalate_to: tuple[str, ...] = ()
     escalated_at: float = 0.0  # when `escalate_to` were let in (lua/nudge.lua); 0: not escalated
     nudged: int = 0  # how many of `steps()` have been told (their messages posted)
+    telling: float = 0.0  # when a nudger last took it to tell its steps (0: told since): set, it may have died mid-post
     on_behalf: str = ""  # `decided_by` decided for this person, away and delegating to them
     proxies: tuple[str, ...] = ()  # quorum votes cast by a delegate: "<for whom>:<who clicked>"
 

@@ -154,19 +154,26 @@ class DecisionWaiter:
                 log.exception("a control message could not be handled; skipped")
 
 
-class DeadlineSweeper:
-    """Times out overdue approvals (any worker's) through the atomic decide step."""
+class DueSweeper:
+    """A loop on every worker that does what is due (`sweep`), then sleeps until the next due time
+    (`next_due`; at most `max_sleep`), or until `wake()`. A Redis outage or a bug is logged and the
+    loop goes on: one failure must not stop every timeout or reminder of this worker for good."""
 
-    def __init__(self, store: Store, *, on_decided: DecidedHandler, max_sleep: float = 1.0, batch: int = 200) -> None:
-        self._store = store
-        self._batch = batch
-        self._on_decided = on_decided
+    name = "sweeper"
+
+    def __init__(self, *, max_sleep: float) -> None:
         self._max_sleep = max_sleep
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
+    async def sweep(self) -> int:
+        raise NotImplementedError
+
+    async def next_due(self) -> float | None:
+        raise NotImplementedError
+
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="deadline-sweeper")
+        self._task = asyncio.create_task(self._run(), name=self.name)
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -175,8 +182,36 @@ class DeadlineSweeper:
                 await self._task
 
     def wake(self) -> None:
-        """A new deadline was added: look again now, in case it is the nearest."""
+        """Something was added that may be due sooner than what the loop sleeps for: look again now."""
         self._wake.set()
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.sweep()
+                nearest = await self.next_due()
+                delay = self._max_sleep if nearest is None else min(self._max_sleep, max(0.0, nearest - time.time()))
+            except _REDIS_DOWN as exc:
+                log.warning("%s failed (%s); retrying", self.name, type(exc).__name__)
+                delay = self._max_sleep
+            except Exception:
+                log.exception("%s failed; retrying", self.name)
+                delay = self._max_sleep
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=delay)
+
+
+class DeadlineSweeper(DueSweeper):
+    """Times out overdue approvals (any worker's) through the atomic decide step."""
+
+    name = "deadline-sweeper"
+
+    def __init__(self, store: Store, *, on_decided: DecidedHandler, max_sleep: float = 1.0, batch: int = 200) -> None:
+        super().__init__(max_sleep=max_sleep)
+        self._store = store
+        self._batch = batch
+        self._on_decided = on_decided
 
     async def sweep(self) -> int:
         """Time out everything overdue now, a batch per round trip; the number this worker timed out."""
@@ -191,18 +226,5 @@ class DeadlineSweeper:
                 await self._on_decided(result)
         return fired
 
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.sweep()
-                nearest = await self._store.approvals.next_deadline()
-                delay = self._max_sleep if nearest is None else min(self._max_sleep, max(0.0, nearest - time.time()))
-            except _REDIS_DOWN as exc:
-                log.warning("deadline sweep failed (%s); retrying", type(exc).__name__)
-                delay = self._max_sleep
-            except Exception:  # a bug must not stop every timeout of this worker for good
-                log.exception("deadline sweep failed; retrying")
-                delay = self._max_sleep
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=delay)
+    async def next_due(self) -> float | None:
+        return await self._store.approvals.next_deadline()

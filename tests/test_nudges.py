@@ -142,6 +142,32 @@ async def test_no_reminder_for_a_cancelled_run(slack: SlackStandIn, worker: Work
     assert not reminders(slack, card) and not await audit_events(worker, "reminded")
 
 
+async def test_a_reminder_posted_by_a_nudger_that_died_before_noting_it_is_not_posted_again(
+    slack: SlackStandIn, worker: Worker
+) -> None:
+    await say(slack, "config remind 30s")
+    await start_run(slack)
+    card = await pending_card(slack)
+    approval_id = approval_id_of(card)
+    store, later = worker.services.store, time.time() + 31
+    # a nudger claims it, posts its reminder (as ours would, with the step in its metadata), then dies
+    assert await store.nudges.claim_due(later) == [approval_id]
+    (taken,) = await store.nudges.open([approval_id], now=later)
+    assert taken.nudged == 0
+    await worker.services.slack.chat_postMessage(
+        channel=APPROVALS,
+        thread_ts=card["ts"],
+        text=":alarm_clock: *Reminder*: (posted by a worker that died)",
+        metadata={"event_type": "hitl_nudge", "event_payload": {"approval": approval_id, "step": "remind-1"}},
+    )
+    assert await worker.services.nudger.sweep(now=later + 5) == 0  # its lease holds: nobody else takes it
+    assert await worker.services.nudger.sweep(now=later + 11) == 1  # the lease ended: told, not posted again
+    assert len(reminders(slack, card)) == 1
+    approval = await store.approvals.get(approval_id)
+    assert approval is not None and approval.nudged == 1 and not approval.telling
+    assert [e["step"] for e in await audit_events(worker, "reminded")] == ["1"]
+
+
 # ------------------------------------------------------------------------------------------- escalation
 async def test_escalation_lets_the_backup_decide_only_after_escalate_after(
     slack: SlackStandIn, worker: Worker

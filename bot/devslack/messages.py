@@ -4,6 +4,7 @@ API answers, interaction payloads and the test helpers."""
 from __future__ import annotations
 
 import copy
+import json
 import re
 import time
 from collections.abc import Mapping
@@ -43,6 +44,7 @@ class Messages:
             "chat.delete": self.chat_delete,
             "chat.postEphemeral": self.chat_post_ephemeral,
             "chat.getPermalink": self.chat_get_permalink,
+            "conversations.replies": self.conversations_replies,
         }
 
     # ------------------------------------------------------------------------------------------- shapes
@@ -185,6 +187,31 @@ class Messages:
         e = Ephemeral(channel=cid, user=user, ts=self.ws.next_ts(), text=text, blocks=blocks or [], thread_ts=thread_ts)
         self.ws.ephemerals.append(e)
         return e
+
+    # ------------------------------------------------------------------------------------------- reading
+
+    def conversations_replies(self, args: dict[str, Any]) -> dict[str, Any]:
+        """A thread: its parent and replies, oldest first. Message metadata only with
+        `include_all_metadata` (as Slack does)."""
+        cid = self.ws.require_channel(args.get("channel"))
+        ts = args.get("ts")
+        if not isinstance(ts, str) or not _TS_RE.match(ts):
+            raise ApiError("invalid_arguments")
+        parent = self.ws.find_message(cid, ts)
+        if parent is None:
+            raise ApiError("thread_not_found")
+        root = parent.thread_ts or parent.ts
+        with_metadata = str(args.get("include_all_metadata", "")).lower() in ("1", "true")
+        found = []
+        for m in self.ws.messages.get(cid, []):
+            if m.ts == root or m.thread_ts == root:
+                obj = self.message_object(m)
+                if with_metadata and isinstance(obj.get("metadata"), str):
+                    obj["metadata"] = json.loads(obj["metadata"])
+                elif not with_metadata:
+                    obj.pop("metadata", None)
+                found.append(obj)
+        return {"messages": found, "has_more": False}
 
     # ------------------------------------------------------------------------------------------- chat.*
 

@@ -14,7 +14,7 @@ from bot.records import ApprovalRecord
 from bot.store.codec import approval_from, pairs
 from bot.store.shared import Shared
 
-NUDGE_LEASE_SECONDS = 30.0  # a nudger that claimed approvals and died: they are due again this much later
+NUDGE_LEASE_SECONDS = 10.0  # a nudger that claimed approvals and died: they are due again this much later
 
 
 class Nudges:

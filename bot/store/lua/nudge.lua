@@ -4,7 +4,8 @@
 -- is returned for its reminders to be told; one decided or gone leaves the set. An escalation that is
 -- due happens here, once: its `escalate_to` join its approvers (when it names any: `anyone` may
 -- decide already), the card is due a redraw, and it is audited. K.approvals holds each one's approval
--- and texts keys, in that order. A: ids, now, audit_minid. Returns the pending records.
+-- and texts keys, in that order. A: ids, now, audit_minid. Returns the pending records, each with
+-- `telling` as it was (a time: a nudger took it and did not note it told, so it may have posted some).
 local pending = {}
 for i, id in ipairs(A.ids) do
   local approval, texts = K.approvals[2 * i - 1], K.approvals[2 * i]
@@ -32,7 +33,8 @@ for i, id in ipairs(A.ids) do
                  'approval', id, 'run', cur[8], 'origin_channel', cur[9], 'card_channel', cur[10],
                  'to', cur[6], 'escalate_after', cur[4])
     end
-    pending[#pending + 1] = stored(approval, texts)
+    pending[#pending + 1] = stored(approval, texts)  -- `telling` as the last nudger left it: set, it died
+    redis.call('HSET', approval, 'telling', A.now)    -- in the middle, and what it posted is looked for
   end
 end
 return pending

@@ -9,6 +9,7 @@ if status ~= 'pending' then
   redis.call('ZREM', K.nudges, A.id)
   return status and 'decided' or 'missing'
 end
+redis.call('HSET', K.approval, 'telling', '0')
 if tonumber(A.told) > (tonumber(nudged) or 0) then
   redis.call('HSET', K.approval, 'nudged', A.told)
   for _, entry in ipairs(A.entries) do

@@ -28,6 +28,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     audit.add_argument("--since", default="7d", help="how far back: 90s, 15m, 2h, 7d... (default 7d)")
     audit.add_argument("--channel", action="append", default=[], help="only entries about this channel id")
     audit.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+    report = sub.add_parser("report", help="write an HTML report of how approvals are going (needs only REDIS_URL)")
+    report.add_argument("--since", default="30d", help="how far back: 12h, 7d, 30d... (default 30d)")
+    report.add_argument("--channel", action="append", default=[], help="only approvals about this channel id")
+    report.add_argument("--out", default="report.html", help="the HTML file to write (default report.html)")
+    report.add_argument(
+        "--rubber-stamp-seconds", type=float, default=5.0, help="an approval this quick counts as quick (default 5)"
+    )
+    report.add_argument(
+        "--rubber-stamp-rate", type=float, default=0.95, help="share of quick approvals that is noted (default 0.95)"
+    )
+    report.add_argument("--rubber-stamp-min", type=int, default=20, help="over at least this many acts (default 20)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     if args.command == "dev":
@@ -38,6 +49,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         from bot.audit import export_audit
 
         return export_audit(since=args.since, channels=args.channel, fmt=args.format)
+    if args.command == "report":
+        from pathlib import Path
+
+        from bot.report.cli import build_report
+
+        return build_report(
+            since=args.since,
+            channels=args.channel,
+            out=Path(args.out),
+            rubber_stamp_seconds=args.rubber_stamp_seconds,
+            rubber_stamp_rate=args.rubber_stamp_rate,
+            rubber_stamp_min=args.rubber_stamp_min,
+        )
     try:
         settings = Settings.from_env()
         return serve(settings)

@@ -1,0 +1,197 @@
+"""`python -m bot report`: read the audit stream and the approvals waiting now, write the HTML report.
+
+Needs only the store's settings (`StoreSettings.from_env`: REDIS_URL, REDIS_KEY_PREFIX, REDIS_TIMEOUT),
+like `python -m bot audit`. Exit codes: 0 written; 1 Redis could not be read (nothing written);
+2 a bad argument or setting (nothing written). The Redis URL is never printed: it may hold a password.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from redis.exceptions import RedisError
+
+from bot.durations import DurationError, parse_duration
+from bot.records import ApprovalRecord
+from bot.report.figures import Figures, RubberStamp, compute
+from bot.settings import _CHANNEL_ID, LONGEST_RETENTION, SettingsError, StoreSettings
+from bot.store import Store, connect
+from bot.store.codec import readable_approval
+
+SINCE_FORMS = (
+    "a number of seconds, minutes, hours or days: 90s, 15m, 12h, 7d, 30d "
+    f"(from 1 second to {LONGEST_RETENTION // 86400} days)"
+)
+CHANNEL_FORMS = "a channel id such as C0123456789 (channel details → About; not a #name)"
+BATCH = 1000  # approvals read per round trip
+
+
+@dataclass(frozen=True, slots=True)
+class History:
+    """What the report is computed from."""
+
+    entries: list[dict[str, str]]
+    waiting: list[ApprovalRecord]
+    since: float
+    now: float
+
+
+class ReportError(ValueError):
+    """A bad argument: the message names it and the forms it takes."""
+
+
+def check_since(text: str) -> int:
+    """Seconds of `--since`, or ReportError naming the valid forms."""
+    try:
+        return parse_duration(text, max_seconds=LONGEST_RETENTION)
+    except DurationError as exc:
+        raise ReportError(f"--since: {exc.problem}: {text.strip()[:40]!r}; use {SINCE_FORMS}") from None
+
+
+def check_channels(channels: Sequence[str]) -> tuple[str, ...]:
+    for channel in channels:
+        if not _CHANNEL_ID.match(channel):
+            raise ReportError(f"--channel: {channel[:40]!r} is not a channel id; use {CHANNEL_FORMS}")
+    return tuple(dict.fromkeys(channels))
+
+
+def check_rubber_stamp(seconds: float, rate: float, minimum: int) -> RubberStamp:
+    if not 0 < seconds <= 86400:
+        raise ReportError(
+            f"--rubber-stamp-seconds: {seconds:g} is out of range; use a number of seconds, 0 < N ≤ 86400"
+        )
+    if not 0 < rate <= 1:
+        raise ReportError(f"--rubber-stamp-rate: {rate:g} is out of range; use a share, 0 < R ≤ 1 (0.95 for 95%)")
+    if not 1 <= minimum <= 1_000_000:
+        raise ReportError(f"--rubber-stamp-min: {minimum} is out of range; use a whole number of decisions, 1 or more")
+    return RubberStamp(seconds=seconds, rate=rate, min_decisions=minimum)
+
+
+async def read_history(store: Store, *, since: float, channels: Sequence[str], now: float) -> History:
+    """The audit entries since `since` about `channels` (all when empty), and the approvals pending now
+    about them (as their run's channel or their card's)."""
+    entries = [entry async for entry in store.audit.export(since=since, channels=channels)]
+    return History(entries, await read_waiting(store, channels=channels), since, now)
+
+
+async def read_waiting(store: Store, *, channels: Sequence[str] = ()) -> list[ApprovalRecord]:
+    """Every pending approval: the ids in `deadlines` and, where the store has it, in `waiting` (members
+    "<origin channel>/<id>", which also holds approvals that never time out). Read without their long
+    texts."""
+    keys = store.keys
+    ids: dict[str, None] = dict.fromkeys(str(i) for i in await store.redis.zrange(keys.deadlines, 0, -1))
+    waiting_key = getattr(keys, "waiting", None)
+    if isinstance(waiting_key, str):
+        for member in await store.redis.zrange(waiting_key, 0, -1):
+            ids.setdefault(str(member).rpartition("/")[2], None)
+    wanted = set(channels)
+    found: list[ApprovalRecord] = []
+    ordered = list(ids)
+    for start in range(0, len(ordered), BATCH):
+        async with store.redis.pipeline(transaction=False) as pipe:
+            for approval_id in ordered[start : start + BATCH]:
+                pipe.hgetall(keys.approval(approval_id))
+            replies = await pipe.execute()
+        for raw in replies:
+            approval = readable_approval(raw, None) if raw else None
+            if approval is None or not approval.pending:
+                continue
+            if not wanted or wanted & {approval.origin_channel, approval.card_channel}:
+                found.append(approval)
+    return found
+
+
+async def load(settings: StoreSettings, *, since: float, channels: Sequence[str], now: float) -> History:
+    redis = connect(settings.redis_url.get_secret_value(), command_timeout=settings.redis_timeout)
+    try:
+        return await read_history(Store(redis, prefix=settings.store_prefix), since=since, channels=channels, now=now)
+    finally:
+        await redis.aclose()
+
+
+def figures_of(history: History, *, channels: Sequence[str], rubber_stamp: RubberStamp) -> Figures:
+    return compute(
+        history.entries,
+        backlog=history.waiting,
+        now=history.now,
+        since=history.since,
+        channels=channels,
+        rubber_stamp=rubber_stamp,
+    )
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write `text` to `path` whole or not at all (a temporary file in the same directory, renamed)."""
+    handle, temporary = tempfile.mkstemp(prefix=".report-", suffix=".html", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def build_report(
+    *,
+    since: str,
+    channels: Sequence[str],
+    out: Path,
+    rubber_stamp_seconds: float = 5.0,
+    rubber_stamp_rate: float = 0.95,
+    rubber_stamp_min: int = 20,
+    settings: StoreSettings | None = None,
+) -> int:
+    """Write the report of the last `since` (a duration back from now) about `channels` (all when empty)
+    to `out`. Returns an exit code; says what went wrong on standard error (never the Redis URL).
+
+    Example::
+
+        build_report(since="30d", channels=["C0123456789"], out=Path("report.html"))
+    """
+    try:
+        seconds = check_since(since)
+        chosen = check_channels(channels)
+        rule = check_rubber_stamp(rubber_stamp_seconds, rubber_stamp_rate, rubber_stamp_min)
+        if not out.parent.is_dir():
+            raise ReportError(f"--out: the folder {str(out.parent)[:200]!r} does not exist")
+        if out.is_dir():
+            raise ReportError(f"--out: {str(out)[:200]!r} is a folder; give a file name such as report.html")
+        settings = StoreSettings.from_env() if settings is None else settings
+    except (ReportError, SettingsError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    now = time.time()
+    try:
+        history = asyncio.run(load(settings, since=now - seconds, channels=chosen, now=now))
+    except (RedisError, OSError) as exc:
+        print(
+            f"error: cannot read the audit log and approvals from Redis ({type(exc).__name__}); is Redis running "
+            "where REDIS_URL points, with the right password? Nothing was written.",
+            file=sys.stderr,
+        )
+        return 1
+    except ValueError:  # redis-py refuses the URL itself (its message may quote it: not shown)
+        print(
+            "error: REDIS_URL is not a Redis URL (redis://[:password@]host:port/db); nothing was written",
+            file=sys.stderr,
+        )
+        return 2
+    from bot.report.html import render  # matplotlib: only once there is something to draw
+
+    figures = figures_of(history, channels=chosen, rubber_stamp=rule)
+    try:
+        write_atomically(out, render(figures))
+    except OSError as exc:
+        print(f"error: cannot write {str(out)[:200]!r} ({exc.strerror or type(exc).__name__})", file=sys.stderr)
+        return 1
+    summary = "nothing in the period" if figures.empty else f"{figures.decisions} decisions"
+    print(f"wrote {out} ({len(history.entries)} audit entries, {summary}, {figures.backlog.total} waiting now)")
+    return 0

@@ -33,6 +33,7 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
     "polling": ("polling.py", ["--small"], ["--decisions", "20", "--window", "10"]),
     "profile": ("profile_click.py", ["--small"], ["--clicks", "2000"]),
     "homes": ("home_redraws.py", ["--small"], []),
+    "report": ("report_build.py", ["--small"], []),
 }
 
 
@@ -107,6 +108,14 @@ def key_figures(name: str, result: dict[str, Any]) -> dict[str, float | None]:
         for series in result.get("burst", {}).get("median", {}):
             for key in ("publishes_per_decision", "cards_redrawn_ms", "homes_current_ms", "outbox_empty_ms"):
                 out[f"burst {series}: {key}"] = _get(result, "burst", "median", series, key)
+    elif name == "report":
+        out["entries"] = _get(result, "entries")
+        out["floor: read the stream s"] = _get(result, "floor_read_s", "median")
+        out["report in-process s"] = _get(result, "report_s", "median", "total_s")
+        for part in ("read_s", "compute_s", "render_s"):
+            out[f"report {part}"] = _get(result, "report_s", "median", part)
+        out["python -m bot report s"] = _get(result, "cli_s", "median")
+        out["report / floor"] = _get(result, "ratios", "report / floor")
     elif name == "profile":
         for proc, ms in (result.get("plain", {}).get("cpu_ms_per_click") or {}).items():
             out[f"CPU ms per click: {proc}"] = float(ms)

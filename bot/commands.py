@@ -19,7 +19,7 @@ from bot.records import RUN_ID
 MAX_TASK_CHARS = 3000
 MAX_REMINDERS = 5
 MAX_AWAY_SECONDS = 90 * 86400
-SUBCOMMANDS = ("help", "status", "cancel", "config", "audit", "away")
+SUBCOMMANDS = ("help", "status", "cancel", "config", "audit", "away", "report")
 SETTINGS = {
     "timeout": "a duration: 90, 90s, 15m, 2h or 1d (1 second to 7 days), or `never`",
     "timeout_outcome": "reject or approve",
@@ -68,7 +68,8 @@ MODES: tuple[str, ...] = INPUT_MODES
 FLAGS: dict[str, Callable[[], tuple[str, ...]]] = {"--team": lambda: tuple(PRESETS), "--mode": lambda: MODES}
 USAGE = (
     "Valid forms: `/agent <task>`, `/agent --team NAME --mode MODE <task>`, `/agent help`, `/agent status`, "
-    "`/agent cancel <run id>`, `/agent audit`, `/agent away until <date or duration> [delegate @person]`, "
+    "`/agent cancel <run id>`, `/agent audit`, `/agent report`, "
+    "`/agent away until <date or duration> [delegate @person]`, "
     "`/agent config`, `/agent config <key> <value>` (keys: " + ", ".join(f"`{k}`" for k in SETTINGS) + ")."
 )
 
@@ -112,6 +113,11 @@ class SetConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class Report:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
 class Away:
     """`/agent away`: show (`show`), end (`off`), or set until `seconds` from now or epoch `at`."""
 
@@ -127,7 +133,7 @@ class Invalid:
     message: str
 
 
-Command = Start | Help | Status | Cancel | ShowConfig | SetConfig | AuditLog | Away | Invalid
+Command = Start | Help | Status | Cancel | ShowConfig | SetConfig | AuditLog | Away | Report | Invalid
 
 
 _SLACK_REF = re.compile(r"<([@#!])([A-Za-z0-9^]+)(?:\|([^>]*))?>|<((?:https?|mailto):[^>|]+)(?:\|([^>]*))?>")
@@ -167,6 +173,8 @@ def parse_command(text: str) -> Command:
         return Status()
     if head == "audit" and len(words) == 1:
         return AuditLog()
+    if head == "report" and len(words) == 1:
+        return Report()
     if head == "cancel":
         if len(words) != 2 or not RUN_ID.match(words[1]):
             return Invalid("Usage: `/agent cancel <run id>` (the id looks like `rabc2345`; see `/agent status`).")

@@ -376,3 +376,18 @@ async def test_every_reminder_once_across_kill_9_and_a_restart(
     told = [e for e in await store.audit.entries() if e["event"] == "reminded"]
     assert sorted(e["step"] for e in told) == ["1", "2", "3"]  # each once
     assert len(reminders(slack, card)) == 3
+
+
+# ------------------------------------------------------------------------------------------- /agent report (#17)
+async def test_agent_report_gives_this_channels_headline_numbers(slack: SlackStandIn, worker: Worker) -> None:
+    assert "No decisions in this period" in await say(slack, "report")
+    run_id = await start_run(slack)
+    card = await pending_card(slack)
+    await click(slack, BOB, card)
+    assert (await finished(worker, run_id)).status == "completed"
+    reply = await say(slack, "report")
+    assert f"Approvals in <#{SALES}>, last 7 days" in reply
+    assert "1 decision: 1 approved, 0 rejected" in reply and "Timeout rate: 0% (0 of 1)" in reply
+    assert f"Busiest approver: <@{BOB}>" in reply and "Waiting now: 0" in reply
+    other = await say(slack, "report", channel="C0GENERAL")  # another channel: its own numbers
+    assert "<#C0GENERAL>" in other and "No decisions in this period" in other

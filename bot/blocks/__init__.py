@@ -67,7 +67,7 @@ from bot.blocks.modals import (
     left_out_reason,
 )
 from bot.blocks.nudges import escalated_line, escalation_text, reminder_text, time_left
-from bot.blocks.replies import audit_text, away_text, config_text, help_text, show_setting, status_text
+from bot.blocks.replies import audit_text, away_text, config_text, help_text, report_text, show_setting, status_text
 from bot.blocks.runs import build_result_blocks, build_run_header_blocks, run_fallback_text
 from bot.blocks.text import (
     channel_ref,
@@ -140,6 +140,7 @@ __all__ = [
     "proposal_is_cut",
     "proposal_text",
     "reminder_text",
+    "report_text",
     "run_fallback_text",
     "safe",
     "show_setting",

@@ -12,7 +12,7 @@ from agents.modes import DEFAULT_RISK_WORDS, MODE_DESCRIPTIONS, risk_words_setti
 from bot.blocks.runs import RUN_STATUS_LINE
 from bot.blocks.text import channel_ref, date_ref, escape, people_refs, safe, user_ref
 from bot.durations import format_duration
-from bot.records import ApprovalRecord, ChannelSettings, RunRecord
+from bot.records import SLACK_ID, ApprovalRecord, ChannelSettings, RunRecord
 from bot.store.away import AwayState
 
 
@@ -155,3 +155,18 @@ def away_text(state: AwayState | None, principals: Sequence[str]) -> str:
     if principals:
         lines.append(f"You decide for {people_refs(principals)} while they are away.")
     return "\n".join(lines)
+
+
+def report_text(channel: str, lines: Sequence[str], *, days: int, busiest: str = "") -> str:
+    """`/agent report`: the headline numbers (plain text lines, shown inert; the busiest approver's id
+    as a mention)."""
+    shown = [escape(line) for line in lines]
+    if busiest and SLACK_ID.match(busiest):
+        shown = [line.replace(escape(busiest), user_ref(busiest)) for line in shown]
+    return "\n".join(
+        [
+            f"*Approvals in {channel_ref(channel)}, last {days} days*",
+            *(f"• {line}" for line in shown),
+            "The whole picture, with plots: `python -m bot report --since 30d --channel <id>` (README: Report).",
+        ]
+    )

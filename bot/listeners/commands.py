@@ -19,6 +19,7 @@ from bot.blocks import (
     date_ref,
     help_text,
     people_refs,
+    report_text,
     show_setting,
     status_text,
     user_ref,
@@ -32,6 +33,7 @@ from bot.commands import (
     Command,
     Help,
     Invalid,
+    Report,
     SetConfig,
     ShowConfig,
     Start,
@@ -43,6 +45,7 @@ from bot.directory import Directory
 from bot.durations import format_duration
 from bot.idempotency import IN_PROGRESS, TRIGGER_ID, claim_command, record_command
 from bot.records import RUN_ID, SLACK_ID, ChannelSettings, RunRecord
+from bot.report import headline
 from bot.services import Services
 from bot.settings import Settings
 
@@ -116,6 +119,8 @@ async def do_command(services: Services, parsed: Command, *, user: str, channel:
         return {"text": await cancel_run(services, parsed.run_id, user=user, channel=channel)}
     if isinstance(parsed, Away):
         return {"text": await set_away(services, parsed, user=user, channel=channel)}
+    if isinstance(parsed, Report):
+        return {"text": await channel_report(services, channel)}
     current = await store.settings.get(channel, default_timeout=services.settings.approval_timeout)
     if isinstance(parsed, ShowConfig):
         return {"text": config_text(channel, current, default_approvals_channel=services.settings.approvals_channel)}
@@ -169,6 +174,19 @@ async def cancel_run(services: Services, run_id: str, *, user: str, channel: str
             f"Only {people_refs(allowed)} may cancel run `{run_id}` (who started it and the admins). Nothing changed."
         )
     return await services.runs.cancel_run(run_id, by=user)
+
+
+REPORT_DAYS = 7
+
+
+async def channel_report(services: Services, channel: str) -> str:
+    """`/agent report`: this channel's headline numbers over the last 7 days, from the audit stream."""
+    store, now = services.store, time.time()
+    since = now - REPORT_DAYS * 86400
+    entries = [entry async for entry in store.audit.export(since=since, channels=[channel])]
+    waiting = (await store.nudges.waiting_by_channel()).get(channel, (0, 0.0))[0]
+    numbers = headline(entries, now=now, channel=channel, since=since, waiting=waiting)
+    return report_text(channel, numbers.lines(), days=REPORT_DAYS, busiest=numbers.busiest)
 
 
 async def set_away(services: Services, parsed: Away, *, user: str, channel: str) -> str:

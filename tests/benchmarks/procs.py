@@ -15,6 +15,12 @@ Each prints one JSON line (its URLs) when ready and exits when its stdin closes.
   `PUBLISH`) and a control API (`/prepare`, `/wait`, `/stats`, `/gc`, `/start_runs`, `/run_cards`,
   `/wait_runs`, `/profile/start`, `/profile/stop`) used to create approvals this worker owns and to see when
   the code awaiting them resumes.
+* `nudger`: one worker's reminder sender alone (`bot.services.create_services` wires it as a worker does: the
+  store, the Slack client with its retries and one HTTP session, the directory and the card service; only its
+  `Nudger` is started), sweeping the `nudges` of the Redis at `redis_url` and posting to `api_url` (`concurrency`
+  and `batch`, when given, replace the Nudger's defaults: for experiments). Control API: the worker's `/stats`,
+  `/profile/start`, `/profile/stop` (cProfile: `{"kind": "cprofile"}`), and `/slack_problems` (its Slack client's
+  retries and errors so far).
 """
 
 from __future__ import annotations
@@ -439,10 +445,56 @@ async def worker_role(options: dict[str, Any]) -> None:
         await worker.stop()
 
 
+# ------------------------------------------------------------------------------------------------ nudger
+
+
+async def nudger_role(options: dict[str, Any]) -> None:
+    """A worker's `Nudger` alone, wired as `create_services` wires it (reminders.py runs two)."""
+    import aiohttp
+
+    from bot.services import create_services
+    from bot.settings import Settings
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    env = worker_env(api_url=str(options["api_url"]), redis_url=str(options["redis_url"]))
+    services = create_services(Settings.from_env(env), worker_id=options.get("worker_id"))
+    tuned = {k: int(options[k]) for k in ("concurrency", "batch") if options.get(k)}  # experiments; default: a worker's
+    if tuned:
+        from bot.nudges import Nudger
+
+        services.nudger = Nudger(
+            store=services.store, slack=services.slack, directory=services.directory, cards=services.cards, **tuned
+        )
+    services.slack.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))  # as Services.start
+    await services.nudger.start()
+    bench = Bench(services)  # for its /stats and /profile/* only
+
+    async def slack_problems(request: web.Request) -> web.Response:
+        """Its Slack client's retries and errors so far (`hitl_slack_api_retries`, `hitl_slack_api_errors`)."""
+        found: dict[str, float] = {}
+        for metric in services.metrics.registry.collect():
+            for sample in metric.samples:
+                if sample.name in ("hitl_slack_api_retries_total", "hitl_slack_api_errors_total"):
+                    labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
+                    found[f"{sample.name.removeprefix('hitl_slack_api_')}{{{labels}}}"] = sample.value
+        return web.json_response(found)
+
+    app = bench.app()
+    app.router.add_get("/slack_problems", slack_problems)
+    runner, control_url = await serve(app)
+    ready({"control_url": control_url, "worker_id": services.worker_id})
+    await stdin_closed()
+    await runner.cleanup()
+    await services.nudger.stop()
+    await services.slack.session.close()
+    await services.redis.aclose()
+
+
 def main() -> int:
     role, options = sys.argv[1], json.loads(sys.argv[2]) if len(sys.argv) > 2 else {}
-    roles = {"slack": slack_role, "worker": worker_role}
-    if role == "worker":  # the event loop `python -m bot` would use (EVENT_LOOP, default: uvloop if installed)
+    roles = {"slack": slack_role, "worker": worker_role, "nudger": nudger_role}
+    # the event loop `python -m bot` would use (EVENT_LOOP, default: uvloop if installed)
+    if role in ("worker", "nudger"):
         use_event_loop(str(options.get("event_loop") or os.environ.get("EVENT_LOOP") or "auto"))
     asyncio.run(roles[role](options))
     return 0

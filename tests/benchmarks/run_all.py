@@ -34,6 +34,7 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
     "profile": ("profile_click.py", ["--small"], ["--clicks", "2000"]),
     "homes": ("home_redraws.py", ["--small"], []),
     "report": ("report_build.py", ["--small"], []),
+    "reminders": ("reminders.py", ["--small"], []),
 }
 
 
@@ -108,6 +109,13 @@ def key_figures(name: str, result: dict[str, Any]) -> dict[str, float | None]:
         for series in result.get("burst", {}).get("median", {}):
             for key in ("publishes_per_decision", "cards_redrawn_ms", "homes_current_ms", "outbox_empty_ms"):
                 out[f"burst {series}: {key}"] = _get(result, "burst", "median", series, key)
+    elif name == "reminders":
+        for case in result.get("cases", []):
+            spread = f"due over {case.get('spread_s', 0):g} s"
+            out[f"{spread}: lateness p50 ms"] = _get(case, "lateness", "p50_ms")
+            out[f"{spread}: lateness max ms"] = _get(case, "lateness", "max_ms")
+            out[f"{spread}: over 1 s"] = _get(case, "over_1s")
+            out[f"{spread}: floor max ms"] = _get(case, "floor", "lateness", "max_ms")
     elif name == "report":
         out["entries"] = _get(result, "entries")
         out["floor: read the stream s"] = _get(result, "floor_read_s", "median")

@@ -168,6 +168,21 @@ async def test_a_reminder_posted_by_a_nudger_that_died_before_noting_it_is_not_p
     assert [e["step"] for e in await audit_events(worker, "reminded")] == ["1"]
 
 
+async def test_a_claim_made_late_in_a_long_sweep_still_holds_its_lease(slack: SlackStandIn, worker: Worker) -> None:
+    await worker.services.nudger.stop()  # this test claims by hand
+    await say(slack, "config remind 1s")
+    await start_run(slack)
+    approval_id = approval_id_of(await pending_card(slack))
+    store = worker.services.store
+    approval = await store.approvals.get(approval_id)
+    assert approval is not None
+    due = approval.created_at + 1
+    await slack.wait_for(lambda: time.time() > due + 1.5, description="a sweep that began at `due` still going")
+    # the sweep read its `now` when it began: a batch it claims this late must still hold its whole lease
+    assert await store.nudges.claim_due(due, lease=1) == [approval_id]
+    assert await store.nudges.claim_due(time.time(), lease=1) == []  # so no other worker posts it again
+
+
 # ------------------------------------------------------------------------------------------- escalation
 async def test_escalation_lets_the_backup_decide_only_after_escalate_after(
     slack: SlackStandIn, worker: Worker

@@ -8,6 +8,7 @@ reminders are posted, `told()` notes them (audited) and schedules the next (`bot
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 from bot.records import ApprovalRecord
@@ -23,10 +24,12 @@ class Nudges:
         self._k = shared.keys
 
     async def claim_due(self, now: float, *, limit: int = 200, lease: float = NUDGE_LEASE_SECONDS) -> list[str]:
-        """Take up to `limit` approvals due a reminder or escalation by `now`, for `lease` seconds."""
+        """Take up to `limit` approvals due a reminder or escalation by `now`, for `lease` seconds from
+        the moment of the claim (not from `now`: a sweep that started long ago must not claim with a
+        lease that has already ended, or another worker would post the same reminders again)."""
         claimed = await self._s.script("claim_due")(
             keys={"deadlines": self._k.nudges},
-            args={"now": repr(now), "lease_end": repr(now + lease), "limit": str(limit)},
+            args={"now": repr(now), "lease_end": repr(max(now, time.time()) + lease), "limit": str(limit)},
         )
         return [str(i) for i in claimed]
 

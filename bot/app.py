@@ -185,7 +185,7 @@ def create_web_app(settings: Settings, *, services: Services | None = None) -> w
     web_app.router.add_post("/slack/events", slack_events)
 
     async def metrics(request: web.Request) -> web.Response:
-        body = await services.metrics.render(services.store.nudges.waiting_by_channel)
+        body = await services.metrics.render(services.store.approvals.waiting_by_channel)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     web_app.router.add_get("/healthz", healthz)

@@ -66,7 +66,7 @@ class ApprovalService:
         worker_id: the owner of the runs this service asks for.
         approvals_channel: where cards go unless a channel's settings name another.
         default_timeout: seconds, unless a channel's settings set their own.
-        sweeper_wake: called when a new deadline is stored (it may be the nearest).
+        sweeper_wake: called when an approval is stored (its deadline or first reminder may be the nearest).
     """
 
     def __init__(
@@ -310,10 +310,12 @@ class ApprovalService:
             # not allowed themselves: may they decide for someone away who delegated to them?
             principals = await self.store.away.principals(user, now=time.time())
             groups = [a for a in result.approval.approvers if a.startswith("S")]
-            in_group = [p for p in principals if groups and await self._directory.in_any_group(p, groups)]
-            result = await step(
-                in_groups=in_groups, principals=principals, group_principal=in_group[0] if in_group else ""
-            )
+            group_principal = ""
+            for principal in principals if groups else []:  # the first in a group is enough
+                if await self._directory.in_any_group(principal, groups):
+                    group_principal = principal
+                    break
+            result = await step(in_groups=in_groups, principals=principals, group_principal=group_principal)
         return result
 
     async def check(self, approval_id: str, *, outcome: str, user: str, card: tuple[str, str] | None) -> DecideResult:

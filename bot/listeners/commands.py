@@ -184,7 +184,7 @@ async def channel_report(services: Services, channel: str) -> str:
     store, now = services.store, time.time()
     since = now - REPORT_DAYS * 86400
     entries = [entry async for entry in store.audit.export(since=since, channels=[channel])]
-    waiting = (await store.nudges.waiting_by_channel()).get(channel, (0, 0.0))[0]
+    waiting = (await store.approvals.waiting_by_channel()).get(channel, (0, 0.0))[0]
     numbers = headline(entries, now=now, channel=channel, since=since, waiting=waiting)
     return report_text(channel, numbers.lines(), days=REPORT_DAYS, busiest=numbers.busiest)
 
@@ -196,12 +196,10 @@ async def set_away(services: Services, parsed: Away, *, user: str, channel: str)
         return away_text(await store.away.get(user, now=now), await store.away.principals(user, now=now))
     if parsed.off:
         before = await store.away.clear(user, now=now)
-        return (
-            "Welcome back: you are no longer away."
-            + (f" {user_ref(before.delegate)} no longer decides for you." if before and before.delegate else "")
-            if before
-            else "You were not away. Nothing changed."
-        )
+        if before is None:
+            return "You were not away. Nothing changed."
+        handed_back = f" {user_ref(before.delegate)} no longer decides for you." if before.delegate else ""
+        return "Welcome back: you are no longer away." + handed_back
     until = now + parsed.seconds if parsed.seconds else parsed.at
     if until <= now:
         return (

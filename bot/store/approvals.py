@@ -268,3 +268,13 @@ class Approvals:
     async def next_deadline(self) -> float | None:
         first = await self._s.redis.zrange(self._k.deadlines, 0, 0, withscores=True)
         return float(first[0][1]) if first else None
+
+    async def waiting_by_channel(self) -> dict[str, tuple[int, float]]:
+        """For each channel with pending approvals (the runs' channels): how many, and when the oldest
+        was requested (the `waiting` index: also the approvals that never time out)."""
+        found: dict[str, tuple[int, float]] = {}
+        for member, score in await self._s.redis.zrange(self._k.waiting, 0, -1, withscores=True):
+            channel = str(member).partition("/")[0]
+            count, oldest = found.get(channel, (0, float(score)))
+            found[channel] = (count + 1, oldest)
+        return found

@@ -52,6 +52,8 @@ class ApprovalRequest:
         schema_error: why the arguments fail the schema; then approving is not offered.
         why: why a human is asked (the input mode's rule), shown to the reviewer.
         edited_by: who edited the arguments into these (a revision of an earlier call).
+        maybe_ran: this exact call was approved and started on a worker that stopped before it
+            finished, so it may have run: only a person may approve it again (no remembered rule).
     """
 
     approval_id: str
@@ -66,6 +68,7 @@ class ApprovalRequest:
     schema_error: str = ""
     why: str = ""
     edited_by: str = ""
+    maybe_ran: bool = False
 
 
 @dataclass(frozen=True, slots=True)

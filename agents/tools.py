@@ -177,6 +177,7 @@ class ApprovalRequiredTool(BaseTool[BaseModel, Any]):
                     return RecordedResult(past.result)
                 request = replace(
                     request,
+                    maybe_ran=True,
                     why=f"this exact call was approved{f' by {past.approved_by}' if past.approved_by else ''} and"
                     " started on a worker that stopped before it finished: it may have run. Approve only if"
                     " running it again is safe.",

@@ -21,6 +21,7 @@ The deciding side (a click, a modal, a timeout, a cancel, on any worker)::
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Callable, Coroutine, Sequence
@@ -34,12 +35,14 @@ from slack_sdk.errors import SlackApiError
 
 from agents.approver import ApprovalRequest, Decision
 from bot.blocks import channel_ref, decision_line, people_refs, proposal_is_cut, user_ref
+from bot.blocks.rules import rule_used_line
 from bot.cards import CardService
 from bot.directory import Directory
 from bot.durations import format_duration
 from bot.homes import HomeService
 from bot.metrics import Metrics
 from bot.records import ApprovalRecord, ChannelSettings, RunRecord
+from bot.rules import Rule
 from bot.store import DecideResult, Fence, Fenced, Store, persistently
 from bot.tasks import Background
 from bot.threads import RunThreads
@@ -115,8 +118,15 @@ class ApprovalService:
         self, request: ApprovalRequest, *, run: RunRecord, fence: Fence, tokens: Sequence[CancellationToken | None]
     ) -> Decision:
         """Open an approval for `request` and wait for its decision (the hot path's waiting end).
-        Cancelling any of `tokens` abandons the wait. Raises `Fenced` when another worker took the run over."""
-        settings = await self.channel_settings(run.channel)
+        Cancelling any of `tokens` abandons the wait. Raises `Fenced` when another worker took the run over.
+        A tool call that a live "always allow" rule matches is approved at once: no card."""
+        if remembered(request):
+            settings, rules = await asyncio.gather(self.channel_settings(run.channel), self.rules_of(run.channel))
+            decision = await self.by_rule(request, run=run, rules=rules)
+            if decision is not None:
+                return decision
+        else:
+            settings = await self.channel_settings(run.channel)
         approval = new_approval(
             request, run=run, owner=self.worker_id, settings=settings, default_channel=self.approvals_channel
         )
@@ -132,6 +142,56 @@ class ApprovalService:
             return await self._wait(run, approval.id, fence=fence, woken=woken, tokens=tokens)
         finally:
             self._waiter.forget(approval.id)
+
+    async def rules_of(self, channel: str) -> list[Rule]:
+        """The channel's rules, as stored (one Redis command; read again through a Redis blip)."""
+        return await persistently(lambda: self.store.rules.candidates(channel), what=f"reading the rules of {channel}")
+
+    async def by_rule(self, request: ApprovalRequest, *, run: RunRecord, rules: Sequence[Rule]) -> Decision | None:
+        """The decision of the first live rule (oldest first) that matches this tool call, bound to its
+        digest like a person's; counted, audited (`auto_approved` naming the rule) and said in the run's
+        thread. None when no rule approves it (a rule revoked or expired a moment ago does not)."""
+        now = time.time()
+        try:
+            arguments = json.loads(request.arguments)
+        except ValueError:
+            return None
+        for rule in rules:
+            if not rule.approves(
+                run=run.id, tool=request.tool_name, arguments=arguments, digest=request.digest, now=now
+            ):
+                continue
+            expires = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(rule.expires_at))
+            text = f"rule {rule.id} (by {rule.created_by}, expires {expires}): {rule.match.describe()}"
+            audit = {
+                "event": "auto_approved",
+                "at": repr(now),
+                "approval": request.approval_id,
+                "run": run.id,
+                "by": "rule",
+                "outcome": "approved",
+                "rule": text[:500],
+                "rule_id": rule.id,
+                "rule_by": rule.created_by,
+                "kind": request.kind,
+                "tool": request.tool_name,
+                "digest": request.digest,
+                "origin_channel": run.channel,
+            }
+            uses = await persistently(
+                partial(self.store.rules.use, rule, audit=audit, now=now), what=f"applying rule {rule.id}"
+            )
+            if uses is None:
+                continue
+            self._threads.post(run, text=rule_used_line(rule))
+            return Decision(
+                request.approval_id,
+                "approved",
+                decided_by=f"rule {rule.id}",
+                feedback=f"auto-approved by rule {rule.id}",
+                digest=request.digest,
+            )
+        return None
 
     async def addressed(self, approval: ApprovalRecord, settings: ChannelSettings) -> tuple[ApprovalRecord, list[str]]:
         """Where the card goes under the channel's `deliver`: with `dm` or `both`, a copy in a direct
@@ -357,6 +417,14 @@ class ApprovalService:
                 cancelled += 1
                 self.after(result.approval)
         return cancelled
+
+
+def remembered(request: ApprovalRequest) -> bool:
+    """Whether a remembered rule may decide this request: a tool call whose arguments pass the tool's
+    schema, and not one that may have run already (only a person approves that again)."""
+    if request.kind != "tool_call" or not request.arguments:
+        return False
+    return not request.schema_error and not request.maybe_ran
 
 
 def new_approval(

@@ -249,9 +249,7 @@ def _parse_config(args: list[str]) -> Command:
         try:
             return SetConfig(key, str(parse_duration(value)))
         except DurationError as exc:
-            return Invalid(
-                f"Bad timeout `{_quote(value)}`: {exc.problem}; use {FORMS}, or `never`. Setting unchanged."
-            )
+            return Invalid(f"Bad timeout `{_quote(value)}`: {exc.problem}; use {FORMS}, or `never`. Setting unchanged.")
     if key == "remind":
         return _parse_reminders(value)
     if key == "escalate_after":

@@ -21,6 +21,7 @@ from bot.ids import new_worker_id
 from bot.metrics import Metrics
 from bot.model_cache import model_cache
 from bot.nudges import Nudger
+from bot.rulebook import RuleBook
 from bot.runs import RunManager
 from bot.security import secrets_of
 from bot.settings import Settings, reveal
@@ -47,6 +48,7 @@ class Services:
     sweeper: DeadlineSweeper
     nudger: Nudger
     approvals: ApprovalService
+    rules: RuleBook
     homes: HomeService
     runs: RunManager
     supervisor: Supervisor
@@ -119,6 +121,7 @@ def create_services(settings: Settings, *, worker_id: str | None = None) -> Serv
     def opened() -> None:  # a new approval: its deadline or first reminder may be the nearest
         sweeper.wake()
         nudger.wake()
+
     approvals = ApprovalService(
         store=store,
         cards=cards,
@@ -161,6 +164,7 @@ def create_services(settings: Settings, *, worker_id: str | None = None) -> Serv
         sweeper=sweeper,
         nudger=nudger,
         approvals=approvals,
+        rules=RuleBook(store=store, approvals=approvals, admin_users=settings.admin_users),
         homes=homes,
         runs=runs,
         supervisor=Supervisor(

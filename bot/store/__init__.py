@@ -12,6 +12,7 @@ and its lifetime); each state change of more than one key is a Lua step in `lua/
     store.homes       what each person's App Home shows, and when it was drawn  (homes.py)
     store.nudges      reminders and escalations due                              (nudges.py)
     store.away        people away, and who decides for them                      (away.py)
+    store.rules       "always allow" rules, per channel                          (rules.py)
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from bot.store.homes import Homes, HomeState
 from bot.store.keys import AUDIT_RETENTION_SECONDS, DECIDED_RETENTION_SECONDS, RUN_RETENTION_SECONDS, Keys
 from bot.store.nudges import Nudges
 from bot.store.outbox import Outbox
+from bot.store.rules import Rules
 from bot.store.runs import Runs
 from bot.store.shared import Fence, Fenced, Shared
 from bot.store.workers import Workers
@@ -75,3 +77,4 @@ class Store:
         self.homes = Homes(self.shared, self.approvals, self.runs)
         self.nudges = Nudges(self.shared)
         self.away = Away(self.shared, self.audit)
+        self.rules = Rules(self.shared)

@@ -8,11 +8,13 @@ batch of due ones.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
+from agents.approver import canonical_json
 from bot.records import ApprovalRecord
 from bot.store.codec import approval_from, pack, pairs, readable_approval, split_texts, unpack
 from bot.store.connection import aw
@@ -46,6 +48,21 @@ class DecideResult:
     owner_heard: bool = False  # `ok`: the owner's worker was subscribed when the decision was published
 
 
+AUDITED_ARGUMENTS = 4000  # a tool call's arguments (canonical JSON) are in its `requested` entry up to this
+
+
+def call_of(approval: ApprovalRecord) -> dict[str, str]:
+    """A tool call's digest and arguments for the audit log (what suggested rules are replayed on);
+    arguments longer than AUDITED_ARGUMENTS are left out."""
+    if approval.kind != "tool_call" or not approval.arguments:
+        return {}
+    try:
+        arguments = canonical_json(json.loads(approval.arguments))
+    except ValueError:
+        return {"digest": approval.digest}
+    return {"digest": approval.digest, **({"arguments": arguments} if len(arguments) <= AUDITED_ARGUMENTS else {})}
+
+
 class Approvals:
     def __init__(self, shared: Shared) -> None:
         self._s = shared
@@ -68,6 +85,7 @@ class Approvals:
             "origin_channel": approval.origin_channel,
             "kind": approval.kind,
             "tool": approval.tool_name,
+            **call_of(approval),
         }
         k = self._k
         result = await self._s.script("open_approval")(

@@ -27,6 +27,10 @@ every key of a Lua step is in one slot). Ids reach a key only after they match `
 {p}:homes:viewers             zset    people who opened their Home, by when          trimmed to 30 days
 {p}:away:<user>               hash    a person away: until, delegate, since          expires at `until`
 {p}:delegates:<user>          hash    who delegated to this person: {who: until}     expires with the last
+{p}:rules:<channel>           hash    a channel's "always allow" rules: {id: JSON}    expired ones dropped by writes
+{p}:rule_uses:<channel>       hash    how many calls each rule approved: {id: n}     with its rule
+{p}:rules:seq                 string  the last rule number (rule ids are R<n>)       kept
+{p}:rules:channels            set     channels that have had rules                   kept
 {p}:batch:<token>             string  a batch decision being confirmed (JSON)        15 min; taken once
 {p}:audit                     stream  every request, decision and settings change    entries trimmed to AUDIT_RETENTION
 {p}:settings:<channel>        hash    a channel's settings (`/agent config`)         kept
@@ -63,6 +67,8 @@ class Keys:
         self.worker_channels = f"{prefix}:worker:"  # + worker id
         self.changes = f"{prefix}:changes"
         self.home_viewers = f"{prefix}:homes:viewers"
+        self.rule_seq = f"{prefix}:rules:seq"
+        self.rule_channels = f"{prefix}:rules:channels"
 
     # runs
     def run(self, run_id: str) -> str:
@@ -120,6 +126,13 @@ class Keys:
 
     def refused(self, approval_id: str, user: str) -> str:
         return f"{self.prefix}:refused:{{{approval_id}}}:{user}"
+
+    # remembered decisions
+    def rules(self, channel: str) -> str:
+        return f"{self.prefix}:rules:{channel}"
+
+    def rule_uses(self, channel: str) -> str:
+        return f"{self.prefix}:rule_uses:{channel}"
 
     # channels, workers, one-offs
     def settings(self, channel: str) -> str:

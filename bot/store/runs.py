@@ -105,32 +105,44 @@ class Runs:
         """Set a final status unless the run already has one: "ok" when this call set it, else the final
         status it had, "fenced" (`fence` no longer owns the run) or "missing". An ended run and its
         indexes are kept `run_retention` seconds."""
-        result = str(
-            await self._s.script("finish_run")(
-                keys={
-                    "run": self._k.run(run.id),
-                    "user_runs": self._k.user_runs(run.requester),
-                    "channel_runs": self._k.channel_runs(run.channel),
-                    "live": self._k.live_runs,
-                    "run_approvals": self._k.run_approvals(run.id),
-                    "ledger": self._k.ledger(run.id),
-                },
-                args={
-                    "fence": fence_arg(fence),
-                    "id": run.id,
-                    "status": status,
-                    "finished_at": repr(time.time()),
-                    "reason": reason,
-                    "ended_by": by,
-                    "retention": str(self._s.run_retention),
-                },
-            )
+        answer = await self._s.script("finish_run")(
+            keys={
+                "run": self._k.run(run.id),
+                "user_runs": self._k.user_runs(run.requester),
+                "channel_runs": self._k.channel_runs(run.channel),
+                "live": self._k.live_runs,
+                "run_approvals": self._k.run_approvals(run.id),
+                "ledger": self._k.ledger(run.id),
+                "rules": self._k.rules(run.channel),
+                "rule_uses": self._k.rule_uses(run.channel),
+            },
+            args={
+                "fence": fence_arg(fence),
+                "id": run.id,
+                "status": status,
+                "finished_at": repr(time.time()),
+                "reason": reason,
+                "ended_by": by,
+                "retention": str(self._s.run_retention),
+            },
         )
-        if result == "ok":
+        if not isinstance(answer, list):
+            return str(answer)
+        await self._audit.append(
+            "run_finished", run=run.id, outcome=status, reason=reason[:500], by=by, origin_channel=run.channel
+        )
+        ended = iter(answer[1:])
+        for rule_id, uses in zip(ended, ended, strict=True):  # the run's rules ended with it
             await self._audit.append(
-                "run_finished", run=run.id, outcome=status, reason=reason[:500], by=by, origin_channel=run.channel
+                "rule_ended",
+                rule_id=str(rule_id),
+                rule_uses=str(uses),
+                by="system",
+                run=run.id,
+                origin_channel=run.channel,
+                reason=f"run {run.id} ended",
             )
-        return result
+        return "ok"
 
     async def consume(self, run_id: str, approval_id: str, *, fence: Fence) -> tuple[Consumed, ApprovalRecord | None]:
         """The owner takes a decision to continue its run: ("ok", the decided approval); or why not:

@@ -1,7 +1,8 @@
---! keys: run user_runs channel_runs live run_approvals ledger
+--! keys: run user_runs channel_runs live run_approvals ledger rules rule_uses
 --! uses: final fence
 -- Give a run its final status unless it has one: 'ok', else the status it had, 'fenced' or
--- 'missing'. The ended run, its approvals' index and its ledger are kept A.retention seconds.
+-- 'missing'. The ended run, its approvals' index and its ledger are kept A.retention seconds. Its
+-- "always allow" rules (scope run, in its channel's rules) end with it; each is returned after 'ok'.
 -- A: fence {owner, epoch}, id, status, finished_at, reason, ended_by, retention.
 local status = redis.call('HGET', K.run, 'status')
 if not status then return 'missing' end
@@ -15,4 +16,15 @@ redis.call('SREM', K.live, A.id)
 redis.call('EXPIRE', K.run, A.retention)
 redis.call('EXPIRE', K.run_approvals, A.retention)
 redis.call('EXPIRE', K.ledger, A.retention)
-return 'ok'
+local ended = {'ok'}
+local rules = redis.call('HGETALL', K.rules)
+for i = 1, #rules, 2 do
+  local ok, rule = pcall(cjson.decode, rules[i + 1])
+  if ok and type(rule) == 'table' and rule.scope == 'run' and rule.run == A.id then
+    ended[#ended + 1] = rules[i]
+    ended[#ended + 1] = redis.call('HGET', K.rule_uses, rules[i]) or '0'
+    redis.call('HDEL', K.rules, rules[i])
+    redis.call('HDEL', K.rule_uses, rules[i])
+  end
+end
+return ended

@@ -1,0 +1,14 @@
+--! keys: rules uses audit
+--! uses: fields
+-- Remove a rule (revoked, or its run ended): from this step on no worker finds it. Audited (A.audit,
+-- with the uses it had). Returns the rule's stored JSON, or 'missing'.
+-- A: id, audit_minid, audit.
+local raw = redis.call('HGET', K.rules, A.id)
+if not raw then return 'missing' end
+local uses = redis.call('HGET', K.uses, A.id) or '0'
+redis.call('HDEL', K.rules, A.id)
+redis.call('HDEL', K.uses, A.id)
+local entry = A.audit
+entry.rule_uses = uses
+redis.call('XADD', K.audit, 'MINID', '~', A.audit_minid, '*', unpack(flat(entry)))
+return raw

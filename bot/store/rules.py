@@ -1,0 +1,138 @@
+"""Remembered decisions ("always allow" rules, `bot/rules.py`), per channel.
+
+`rules:<channel>` is a hash of the channel's rules (id -> the rule's fields as JSON), run rules
+included, so that the hot path reads every rule that might approve a call in one command; `rule_uses`
+counts each rule's approvals. An expired rule is ignored by every reader at once and dropped from the
+hash by the next write; a revoked one is removed in the step that revokes it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+from bot.rules import Rule
+from bot.store.connection import aw
+from bot.store.shared import Shared
+
+log = logging.getLogger(__name__)
+
+MAX_RULES_PER_CHANNEL = 100
+
+
+class Rules:
+    def __init__(self, shared: Shared) -> None:
+        self._s = shared
+        self._k = shared.keys
+
+    async def candidates(self, channel: str) -> list[Rule]:
+        """The channel's stored rules (the caller checks expiry, run and match): one Redis command."""
+        raw = await aw(self._s.redis.hgetall(self._k.rules(channel)))
+        return _decoded(raw, {})
+
+    async def of_channel(self, channel: str, *, now: float) -> list[Rule]:
+        """The channel's live rules with their uses so far, oldest first."""
+        async with self._s.redis.pipeline(transaction=False) as pipe:
+            pipe.hgetall(self._k.rules(channel))
+            pipe.hgetall(self._k.rule_uses(channel))
+            raw, uses = await pipe.execute()
+        return [rule for rule in _decoded(raw, uses) if rule.live(now)]
+
+    async def get(self, channel: str, rule_id: str) -> Rule | None:
+        async with self._s.redis.pipeline(transaction=False) as pipe:
+            pipe.hget(self._k.rules(channel), rule_id)
+            pipe.hget(self._k.rule_uses(channel), rule_id)
+            raw, uses = await pipe.execute()
+        if raw is None:
+            return None
+        found = _decoded({rule_id: raw}, {rule_id: uses or "0"})
+        return found[0] if found else None
+
+    async def channels(self) -> list[str]:
+        """Every channel that has had a rule (sorted)."""
+        return sorted(await aw(self._s.redis.smembers(self._k.rule_channels)))
+
+    async def create(self, rule: Rule, *, limit: int = MAX_RULES_PER_CHANNEL) -> str:
+        """Keep `rule` (its `id` is ignored) under a new id, returned ("R7"); "full" when its channel has
+        `limit` live rules already. Audited `rule_created`."""
+        k = self._k
+        fields = rule.to_fields()
+        del fields["id"], fields["uses"]
+        audit = {
+            "event": "rule_created",
+            "at": repr(time.time()),
+            "by": rule.created_by,
+            "origin_channel": rule.channel,
+            "run": rule.run,
+            "scope": rule.scope,
+            "tool": rule.match.tool,
+            "match": rule.match.to_json(),
+            "expires_at": repr(rule.expires_at),
+            "approval": rule.approval,
+        }
+        return str(
+            await self._s.script("create_rule")(
+                keys={
+                    "seq": k.rule_seq,
+                    "rules": k.rules(rule.channel),
+                    "uses": k.rule_uses(rule.channel),
+                    "channels": k.rule_channels,
+                    "audit": k.audit,
+                },
+                args={
+                    "rule": fields,
+                    "channel": rule.channel,
+                    "now": repr(time.time()),
+                    "limit": str(limit),
+                    "audit_minid": self._s.audit_minid(),
+                    "audit": audit,
+                },
+            )
+        )
+
+    async def use(self, rule: Rule, *, audit: dict[str, str], now: float) -> int | None:
+        """`rule` approves one call, if it still stands: counted and audited (`audit`, an `auto_approved`
+        entry) in one step. Returns its uses so far, or None when it was revoked or expired meanwhile."""
+        k = self._k
+        result = await self._s.script("use_rule")(
+            keys={"rules": k.rules(rule.channel), "uses": k.rule_uses(rule.channel), "audit": k.audit},
+            args={"id": rule.id, "now": repr(now), "audit_minid": self._s.audit_minid(), "audit": audit},
+        )
+        return None if result == "gone" else int(result)
+
+    async def remove(self, channel: str, rule_id: str, *, event: str, by: str, reason: str = "") -> Rule | None:
+        """Remove a rule (`event`: `rule_revoked`), audited with its uses (a run's rules end with it, in
+        `Runs.finish`).
+        Returns the rule removed, or None when there was none."""
+        k = self._k
+        audit = {
+            "event": event,
+            "at": repr(time.time()),
+            "by": by,
+            "origin_channel": channel,
+            "rule_id": rule_id,
+            "reason": reason[:500],
+        }
+        raw = await self._s.script("revoke_rule")(
+            keys={"rules": k.rules(channel), "uses": k.rule_uses(channel), "audit": k.audit},
+            args={"id": rule_id, "audit_minid": self._s.audit_minid(), "audit": audit},
+        )
+        if raw == "missing":
+            return None
+        found = _decoded({rule_id: raw}, {})
+        return found[0] if found else None
+
+
+def _decoded(raw: dict[Any, Any], uses: dict[Any, Any]) -> list[Rule]:
+    rules = []
+    for rule_id, text in raw.items():
+        try:
+            fields = json.loads(text)
+            fields["id"] = str(rule_id)
+            fields["uses"] = str(uses.get(rule_id) or "0")
+            rules.append(Rule.from_fields(fields))
+        except (ValueError, KeyError, TypeError) as exc:
+            log.warning("rule %s is unreadable (%s); it is ignored", rule_id, type(exc).__name__)
+    return sorted(rules, key=lambda r: int(r.id[1:]) if r.id[1:].isdigit() else 0)

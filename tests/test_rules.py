@@ -255,7 +255,9 @@ def outbox_files(outbox: Path) -> list[Path]:
 
 
 async def auto_approvals(store: Store, run_id: str) -> list[dict[str, str]]:
-    return [e for e in await store.audit.entries(count=10_000) if e["event"] == "auto_approved" and e["run"] == run_id]
+    """The run's automatic approvals made by a rule."""
+    entries = await store.audit.entries(count=10_000)
+    return [e for e in entries if e["event"] == "auto_approved" and e["run"] == run_id and "rule_id" in e]
 
 
 def tool_card(slack: SlackStandIn, run_id: str) -> dict[str, Any] | None:
@@ -359,3 +361,25 @@ async def test_a_run_rule_ends_with_its_run(
     ended = [e for e in await store.audit.entries(count=10_000) if e["event"] == "rule_ended"]
     assert [(e["rule_id"], e["run"]) for e in ended] == [(rule_id, run_id)]
     assert not has_buttons(card_now(slack, send))
+
+
+async def test_mode_never_refuses_a_call_a_rule_matches_and_policy_lets_the_rule_approve_a_risky_one(
+    cluster: Cluster, slack: SlackStandIn, store: Store, tmp_path: Path
+) -> None:
+    """A rule is consulted only where a person would be asked: in `never` nobody is (the call is refused
+    as every tool call is there); in `policy` the risk word "send email" would ask, and the rule approves."""
+    outbox = tmp_path / "outbox"
+    worker = await cluster.start(OUTBOX_DIR=str(outbox), MAX_RUNS_PER_USER="10")
+    rule_id = await store.rules.create(rule(ends_with_example()))
+    slack.events_url = worker.events
+    never = await start_run(slack, task="--mode never " + EMAIL_TASK)
+    await run_status(store, never, "rejected", within=30)
+    assert outbox_files(outbox) == [] and await auto_approvals(store, never) == []
+    entries = await store.audit.entries(count=10_000)
+    refused = [e for e in entries if e["event"] == "auto_rejected" and e["run"] == never]
+    assert refused and refused[0]["rule"].startswith("mode never")
+    policy = await start_run(slack, task="--mode policy " + EMAIL_TASK)
+    await until(lambda: len(outbox_files(outbox)) == 1, within=20, what="the email the rule approved")
+    assert [e["rule_id"] for e in await auto_approvals(store, policy)] == [rule_id]
+    kept = await store.rules.get(SALES, rule_id)
+    assert kept is not None and kept.uses == 1

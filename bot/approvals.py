@@ -177,6 +177,7 @@ class ApprovalService:
                 "tool": request.tool_name,
                 "digest": request.digest,
                 "origin_channel": run.channel,
+                "mode": run.mode or "always",
             }
             uses = await persistently(
                 partial(self.store.rules.use, rule, audit=audit, now=now), what=f"applying rule {rule.id}"
@@ -327,6 +328,7 @@ class ApprovalService:
                 kind=request.kind,
                 tool=request.tool_name,
                 origin_channel=run.channel,
+                mode=run.mode or "always",
             ),
             what="auditing an automatic step",
         )

@@ -15,11 +15,13 @@ from agents.teams import PRESETS
 from bot.blocks import clean, safe
 from bot.durations import FORMS, DurationError, parse_duration
 from bot.records import RUN_ID
+from bot.rules import DEFAULT_MIN_APPROVED, RULE_ID
 
 MAX_TASK_CHARS = 3000
 MAX_REMINDERS = 5
 MAX_AWAY_SECONDS = 90 * 86400
-SUBCOMMANDS = ("help", "status", "cancel", "config", "audit", "away", "report")
+SUBCOMMANDS = ("help", "status", "cancel", "config", "audit", "away", "report", "rules")
+MAX_MIN_APPROVED = 100  # `/agent rules suggest N`: N from 1 to this
 SETTINGS = {
     "timeout": "a duration: 90, 90s, 15m, 2h or 1d (1 second to 7 days), or `never`",
     "timeout_outcome": "reject or approve",
@@ -70,6 +72,7 @@ USAGE = (
     "Valid forms: `/agent <task>`, `/agent --team NAME --mode MODE <task>`, `/agent help`, `/agent status`, "
     "`/agent cancel <run id>`, `/agent audit`, `/agent report`, "
     "`/agent away until <date or duration> [delegate @person]`, "
+    "`/agent rules`, `/agent rules revoke <rule id>`, `/agent rules suggest [N]`, "
     "`/agent config`, `/agent config <key> <value>` (keys: " + ", ".join(f"`{k}`" for k in SETTINGS) + ")."
 )
 
@@ -129,11 +132,44 @@ class Away:
 
 
 @dataclass(frozen=True, slots=True)
+class ListRules:
+    """`/agent rules`: this channel's live "always allow" rules."""
+
+
+@dataclass(frozen=True, slots=True)
+class RevokeRule:
+    """`/agent rules revoke <rule id>` (the id as the store writes it: "R7")."""
+
+    rule_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class SuggestRules:
+    """`/agent rules suggest [N]`: rules that would have approved calls people approved at least N times."""
+
+    min_approved: int = DEFAULT_MIN_APPROVED
+
+
+@dataclass(frozen=True, slots=True)
 class Invalid:
     message: str
 
 
-Command = Start | Help | Status | Cancel | ShowConfig | SetConfig | AuditLog | Away | Report | Invalid
+Command = (
+    Start
+    | Help
+    | Status
+    | Cancel
+    | ShowConfig
+    | SetConfig
+    | AuditLog
+    | Away
+    | Report
+    | ListRules
+    | RevokeRule
+    | SuggestRules
+    | Invalid
+)
 
 
 _SLACK_REF = re.compile(r"<([@#!])([A-Za-z0-9^]+)(?:\|([^>]*))?>|<((?:https?|mailto):[^>|]+)(?:\|([^>]*))?>")
@@ -183,6 +219,8 @@ def parse_command(text: str) -> Command:
         return _parse_config(raw.split()[1:])
     if head == "away":
         return parse_away(raw.split()[1:])
+    if head == "rules":
+        return parse_rules(raw.split()[1:])
     if head.startswith("--"):
         return _parse_flags(words)
     if len(words) == 1:
@@ -371,6 +409,45 @@ def parse_away(args: list[str]) -> Command:
         return Away(seconds=parse_duration(when, max_seconds=MAX_AWAY_SECONDS), delegate=delegate)
     except DurationError as exc:
         return Invalid(f"Bad `until` `{_quote(as_typed(when))}`: {exc.problem}. Usage: {AWAY_FORMS}. Nothing changed.")
+
+
+RULES_FORMS = (
+    "`/agent rules` (this channel's live rules), `/agent rules revoke <rule id>` (the id looks like `R7`;"
+    f" `/agent rules` lists them), `/agent rules suggest [N]` (rules from calls people approved at least N times,"
+    f" N from 1 to {MAX_MIN_APPROVED}, {DEFAULT_MIN_APPROVED} when left out)"
+)
+
+
+def parse_rules(args: list[str]) -> Command:
+    """`rules`, `rules revoke <id>`, `rules suggest [N]` (args as Slack sent them)."""
+    if not args:
+        return ListRules()
+    action = args[0].lower()
+    typed = _quote(as_typed(" ".join(args)))
+    if action == "revoke":
+        if len(args) == 2 and RULE_ID.match(args[1].upper()):
+            return RevokeRule(args[1].upper())
+        what = f"Bad rule id `{_quote(as_typed(args[1]))}`" if len(args) == 2 else f"Bad command `rules {typed}`"
+        if len(args) == 1:
+            what = "Name the rule to revoke"
+        return Invalid(f"{what}: one rule id, like `R7`. Usage: {RULES_FORMS}. Nothing changed.")
+    if action == "suggest":
+        if len(args) == 1:
+            return SuggestRules()
+        number = as_typed(args[1])
+        if len(args) == 2 and _DIGITS.fullmatch(number) and 1 <= int(number) <= MAX_MIN_APPROVED:
+            return SuggestRules(int(number))
+        what = f"Bad N `{_quote(number)}`" if len(args) == 2 else f"Bad command `rules {typed}`"
+        return Invalid(
+            f"{what}: N is how many times people approved a call, a number from 1 to {MAX_MIN_APPROVED}."
+            f" Usage: {RULES_FORMS}."
+        )
+    close = difflib.get_close_matches(action, ("revoke", "suggest"), n=1, cutoff=0.6)
+    hint = f" Did you mean `/agent rules {close[0]}`?" if close else ""
+    return Invalid(
+        f"Unknown command `rules {typed}`.{hint} Usage: {RULES_FORMS}. Nothing changed."
+        " (To start a run whose task begins with “rules”, put another word first.)"
+    )
 
 
 def _parse_people(key: str, values: list[str]) -> Command:

@@ -1,4 +1,5 @@
-"""Ephemeral replies to `/agent` commands: help, status, settings and the audit log.
+"""Ephemeral replies to `/agent` commands: help, status, settings and the audit log (the rules' replies
+are in `bot.blocks.rules`).
 
 Names and values people typed (risk words, tasks, audit details) are untrusted and made inert by
 `bot.blocks.text`; mentions and channel links are made there only from checked ids.
@@ -40,6 +41,11 @@ def help_text(*, presets: Sequence[str] | Mapping[str, str], modes: Mapping[str,
             "  • `mode MODE`, `max_auto_replies N`, `risk_words a, b, c|default|none`, `checkpoint_every N` (0: off)",
             "*This channel's latest decisions*: `/agent audit`",
             "*Away*: `/agent away until <date or duration> [delegate @person]`, `/agent away off`, `/agent away`",
+            "*Remembered decisions* (rules that approve matching tool calls without a card; made with a tool"
+            f" call card's *{escape('Approve & always allow')}*):",
+            "  • `/agent rules`: this channel's live rules; `/agent rules revoke <rule id>` (e.g. `R7`)",
+            "  • `/agent rules suggest [N]`: rules that would have approved calls people here approved at least N"
+            " times (default 3) and none they rejected or revised",
             "*Teams* (`--team`):",
             teams,
             "*Input modes* (`--mode`, or the channel's `mode`):",

@@ -24,6 +24,7 @@ from bot.blocks import (
     status_text,
     user_ref,
 )
+from bot.blocks.rules import rules_reply, suggestions_reply
 from bot.commands import (
     AWAY_FORMS,
     MAX_AWAY_SECONDS,
@@ -33,11 +34,14 @@ from bot.commands import (
     Command,
     Help,
     Invalid,
+    ListRules,
     Report,
+    RevokeRule,
     SetConfig,
     ShowConfig,
     Start,
     Status,
+    SuggestRules,
     parse_command,
     widens,
 )
@@ -46,6 +50,7 @@ from bot.durations import format_duration
 from bot.idempotency import IN_PROGRESS, TRIGGER_ID, claim_command, record_command
 from bot.records import RUN_ID, SLACK_ID, ChannelSettings, RunRecord
 from bot.report import headline
+from bot.rulebook import SUGGEST_SINCE
 from bot.services import Services
 from bot.settings import Settings
 
@@ -121,6 +126,8 @@ async def do_command(services: Services, parsed: Command, *, user: str, channel:
         return {"text": await set_away(services, parsed, user=user, channel=channel)}
     if isinstance(parsed, Report):
         return {"text": await channel_report(services, channel)}
+    if isinstance(parsed, ListRules | RevokeRule | SuggestRules):
+        return await rules_command(services, parsed, user=user, channel=channel)
     current = await store.settings.get(channel, default_timeout=services.settings.approval_timeout)
     if isinstance(parsed, ShowConfig):
         return {"text": config_text(channel, current, default_approvals_channel=services.settings.approvals_channel)}
@@ -174,6 +181,22 @@ async def cancel_run(services: Services, run_id: str, *, user: str, channel: str
             f"Only {people_refs(allowed)} may cancel run `{run_id}` (who started it and the admins). Nothing changed."
         )
     return await services.runs.cancel_run(run_id, by=user)
+
+
+async def rules_command(
+    services: Services, parsed: ListRules | RevokeRule | SuggestRules, *, user: str, channel: str
+) -> dict[str, Any]:
+    """`/agent rules ...`: this channel's live rules; revoking one (its creator or a named admin: the rule
+    book checks and audits a refusal); rules suggested from the channel's audit log."""
+    rules = services.rules
+    if isinstance(parsed, RevokeRule):
+        return {"text": await rules.revoke(user, channel, parsed.rule_id)}
+    if isinstance(parsed, SuggestRules):
+        suggestions = await rules.suggestions(channel, min_approved=parsed.min_approved)
+        admin = await rules.is_admin(user, channel)
+        days = SUGGEST_SINCE // 86400
+        return suggestions_reply(channel, suggestions, min_approved=parsed.min_approved, days=days, admin=admin)
+    return rules_reply(channel, await rules.live(channel))
 
 
 REPORT_DAYS = 7

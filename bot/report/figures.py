@@ -12,6 +12,9 @@ What counts (the page says it too):
   decision, measured by the decide step); only people's decisions are timed.
 - A person's *act* is their decision of an approval or their vote in its quorum (`vote` entries), once
   per approval: an approver's load and the rubber-stamp check count acts.
+- An *automatic* step is an `auto_approved` or `auto_rejected` entry. One naming a `rule_id` was
+  approved by an "always allow" rule (#16): counted as "approved by a rule" (`rule_approved` in the
+  decisions per day, mode "rule"), apart from the steps input modes approved.
 - Percentiles are nearest-rank: the p-th percentile of n sorted values is the value at rank
   ceil(p/100 × n) (1-based). The median is p50. No interpolation, so every figure is a time that
   really happened.
@@ -32,7 +35,10 @@ Entry = Mapping[str, str]
 
 PEOPLE_OUTCOMES = ("approved", "rejected", "revised")
 OUTCOMES = (*PEOPLE_OUTCOMES, "timed_out", "cancelled")
-SERIES = (*OUTCOMES, "auto_approved", "auto_rejected")  # decisions per day, by outcome
+# decisions per day, by outcome: `auto_approved` by an input mode, `rule_approved` by an "always allow" rule
+# (an `auto_approved` entry naming its `rule_id`)
+SERIES = (*OUTCOMES, "auto_approved", "rule_approved", "auto_rejected")
+RULE_MODE = "rule"  # `mode_of` an approval by an "always allow" rule
 NOT_PEOPLE = frozenset({"", "timeout", "system", "auto"})
 TOOL_NOT_RECORDED = "tool not recorded"
 NO_TOOL = "message (no tool)"
@@ -151,13 +157,31 @@ class ApproverLoad:
 
 
 @dataclass(frozen=True, slots=True)
+class RuleUse:
+    """One "always allow" rule's approvals in the period (`auto_approved` entries with its `rule_id`)."""
+
+    rule_id: str
+    uses: int
+    created_by: str  # `rule_by` of its latest entry
+    channels: tuple[str, ...]  # where it approved calls
+    tools: tuple[str, ...]
+    described: str  # what it matches, as its latest entry says ("" when it says nothing)
+
+
+@dataclass(frozen=True, slots=True)
 class Automatic:
     """Steps an input mode or rule decided without a person (`auto_approved` / `auto_rejected`)."""
 
-    approved: int
+    approved: int  # by modes and rules
     rejected: int
-    by_mode: tuple[tuple[str, int, int], ...]  # mode, approved, rejected; most first
+    by_mode: tuple[tuple[str, int, int], ...]  # mode ("rule" for "always allow" rules), approved, rejected
     by_rule: tuple[tuple[str, int, int], ...]  # rule (numbers as N), approved, rejected; most first
+    rules: tuple[RuleUse, ...] = ()  # "always allow" rules, most uses first
+
+    @property
+    def by_rules(self) -> int:
+        """Steps approved by "always allow" rules (the rest of `approved` were approved by input modes)."""
+        return sum(rule.uses for rule in self.rules)
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,8 +300,21 @@ def _tool_of(entry: Entry | None) -> str | None:
     return None
 
 
+def by_rule(entry: Entry) -> bool:
+    """Whether an automatic step was approved by an "always allow" rule (`auto_approved` with a `rule_id`)."""
+    return entry.get("event") == "auto_approved" and bool(entry.get("rule_id"))
+
+
+def series_of(entry: Entry) -> str:
+    """The series of an automatic step in the decisions per day: `rule_approved` for a rule's approval."""
+    return "rule_approved" if by_rule(entry) else entry.get("event") or ""
+
+
 def mode_of(entry: Entry) -> str:
-    """The input mode of an automatic step: its `mode`, else read from its rule ("mode policy: ...")."""
+    """The input mode of an automatic step: "rule" for an "always allow" rule's approval; its `mode`, else
+    read from its rule ("mode policy: ...")."""
+    if by_rule(entry):
+        return RULE_MODE
     mode = entry.get("mode") or ""
     if mode:
         return mode
@@ -286,7 +323,10 @@ def mode_of(entry: Entry) -> str:
 
 
 def rule_of(entry: Entry) -> str:
-    """An automatic step's rule with its numbers as N, so "automatic reply 3 of 10" counts as one rule."""
+    """An automatic step's rule with its numbers as N, so "automatic reply 3 of 10" counts as one rule; an
+    "always allow" rule by its id ("always allow rule R7")."""
+    if by_rule(entry):
+        return f"always allow rule {entry.get('rule_id', '')[:40]}"
     return _DIGITS.sub("N", (entry.get("rule") or "(no rule recorded)").strip())[:200]
 
 
@@ -405,7 +445,7 @@ def _periods(scan: _Pass, *, since: float, now: float) -> tuple[tuple[Period, ..
     for entry in scan.decisions:
         put(entry, entry.get("outcome") or "")
     for entry in scan.automatic:
-        put(entry, entry.get("event") or "")
+        put(entry, series_of(entry))
     periods = tuple(
         Period(start + i * width, time.strftime("%Y-%m-%d", time.gmtime(start + i * width)), dict(c))
         for i, c in enumerate(counts)
@@ -466,7 +506,33 @@ def _automatic(scan: _Pass) -> Automatic:
         return tuple(sorted(rows, key=lambda r: (-(r[1] + r[2]), r[0])))
 
     events = Counter(e.get("event") for e in scan.automatic)
-    return Automatic(events["auto_approved"], events["auto_rejected"], table(modes), table(rules))
+    return Automatic(events["auto_approved"], events["auto_rejected"], table(modes), table(rules), _rule_uses(scan))
+
+
+def _rule_uses(scan: _Pass) -> tuple[RuleUse, ...]:
+    entries: dict[str, list[Entry]] = defaultdict(list)
+    for entry in scan.automatic:
+        if by_rule(entry):
+            entries[entry.get("rule_id") or ""].append(entry)
+    uses = []
+    for rule_id, mine in entries.items():
+        latest = mine[-1]
+        _, _, described = (latest.get("rule") or "").partition("): ")
+        uses.append(
+            RuleUse(
+                rule_id=rule_id,
+                uses=len(mine),
+                created_by=latest.get("rule_by") or "",
+                channels=tuple(sorted({_channel(e) for e in mine})),
+                tools=tuple(sorted({e.get("tool") or "" for e in mine} - {""})),
+                described=described,
+            )
+        )
+    return tuple(sorted(uses, key=lambda u: (-u.uses, _rule_number(u.rule_id), u.rule_id)))
+
+
+def _rule_number(rule_id: str) -> int:
+    return int(rule_id[1:]) if rule_id[1:].isdigit() else 0
 
 
 def _reminders(scan: _Pass) -> Reminders | None:
@@ -536,7 +602,7 @@ def compute(
         since = min(times, default=now - DAY)
     outcomes = Counter({series: 0 for series in SERIES})
     outcomes.update(e.get("outcome") or "" for e in scan.decisions if e.get("outcome") in OUTCOMES)
-    outcomes.update(e.get("event") or "" for e in scan.automatic)
+    outcomes.update(series_of(e) for e in scan.automatic)
     people = [_latency(e) for e in scan.decisions if e.get("outcome") in PEOPLE_OUTCOMES]
     overall = _spread(
         "all",
@@ -588,13 +654,14 @@ class Headline:
     revised: int
     timed_out: int
     cancelled: int
-    auto_approved: int
+    auto_approved: int  # by input modes and "always allow" rules
     timeout_rate: float | None  # timed out / (people's decisions + timed out)
     p50_ms: int | None  # people's decisions, nearest rank
     p90_ms: int | None
     waiting: int | None  # approvals waiting now, when the caller counted them
     busiest: str  # the person with the most acts ("" when nobody acted)
     busiest_acts: int
+    rule_approved: int = 0  # of `auto_approved`, by "always allow" rules
 
     def lines(self) -> list[str]:
         """The numbers as plain text lines (no markup: the caller escapes them for its surface).
@@ -615,7 +682,13 @@ class Headline:
             lines.append(f"Timeout rate: {percent(self.timeout_rate)} ({self.timed_out} of {asked})")
         if self.p50_ms is not None and self.p90_ms is not None:
             lines.append(f"Time to decision by people: p50 {duration_ms(self.p50_ms)}, p90 {duration_ms(self.p90_ms)}")
-        if self.auto_approved:
+        if self.auto_approved and self.rule_approved:
+            modes = self.auto_approved - self.rule_approved
+            lines.append(
+                f"Approved automatically: {self.auto_approved} ({modes} by input modes, {self.rule_approved} by"
+                " always-allow rules)"
+            )
+        elif self.auto_approved:
             lines.append(f"Approved automatically by modes and rules: {self.auto_approved}")
         if self.waiting is not None:
             lines.append(f"Waiting now: {self.waiting}")
@@ -662,6 +735,7 @@ def headline(
         waiting=waiting,
         busiest=busiest[0],
         busiest_acts=busiest[1],
+        rule_approved=sum(1 for e in scan.automatic if by_rule(e)),
     )
 
 

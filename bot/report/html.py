@@ -32,6 +32,7 @@ from bot.report.figures import (
     SERIES,
     TOOL_NOT_RECORDED,
     Figures,
+    RuleUse,
     Spread,
     duration_ms,
     percent,
@@ -58,6 +59,7 @@ COLORS = {
     "timed_out": "#757575",
     "cancelled": "#bdbdbd",
     "auto_approved": "#1565c0",
+    "rule_approved": "#00838f",
     "auto_rejected": "#6a1b9a",
 }
 NAMES = {
@@ -67,6 +69,7 @@ NAMES = {
     "timed_out": "timed out",
     "cancelled": "cancelled",
     "auto_approved": "approved automatically",
+    "rule_approved": "approved by a rule",
     "auto_rejected": "rejected automatically",
 }
 _RC: dict[Any, Any] = {  # matplotlib types the keys as a Literal of every rc name
@@ -132,12 +135,17 @@ def svg(figure: Figure, plot_id: str, label: str) -> str:
     ).strip()
 
 
+def shown_series(figures: Figures) -> tuple[str, ...]:
+    """The series of the decisions per day: approvals by "always allow" rules only when there are some."""
+    return tuple(s for s in SERIES if s != "rule_approved" or figures.outcomes.get(s))
+
+
 def _bars_per_period(figures: Figures) -> Figure:
     with _figure(8.0, 3.2) as figure:
         ax = figure.subplots()
         x = list(range(len(figures.periods)))
         bottom = [0] * len(x)
-        for series in SERIES:
+        for series in shown_series(figures):
             heights = [p.counts.get(series, 0) for p in figures.periods]
             if any(heights):
                 ax.bar(x, heights, bottom=bottom, color=COLORS[series], label=NAMES[series], width=0.8)
@@ -310,7 +318,7 @@ def _automatic_bars(figures: Figures) -> Figure:
             height=0.7,
         )
         ax.set_yticks(y, [short(r[0]) for r in rows], fontsize=7)
-        ax.set_xlabel("automatic steps, by input mode")
+        ax.set_xlabel("automatic steps, by input mode (“rule”: always-allow rules)")
         ax.legend(frameon=False, fontsize=7, loc="lower right")
         return figure
 
@@ -399,6 +407,7 @@ def _tiles(figures: Figures) -> str:
         _tile(str(o["timed_out"]), "timed out", "tile-timed-out"),
         _tile(str(o["cancelled"]), "cancelled", "tile-cancelled"),
         _tile(str(o["auto_approved"]), "approved automatically", "tile-auto-approved"),
+        *([_tile(str(o["rule_approved"]), "approved by a rule", "tile-rule-approved")] if o["rule_approved"] else []),
         _tile(_rate(figures.timeout_rate), "timeout rate", "tile-timeout-rate"),
     ]
     if overall.decided:
@@ -425,13 +434,19 @@ def _per_day(figures: Figures) -> str:
         "was cancelled or the card could not be posted) and <code>auto_approved</code> / <code>auto_rejected</code> "
         "entries (steps an input mode or rule decided without a person). A quorum counts once, at its deciding vote."
     )
+    series = shown_series(figures)
+    if "rule_approved" in series:
+        method += (
+            " “Approved by a rule” are <code>auto_approved</code> entries naming an always-allow rule "
+            "(<code>rule_id</code>); “approved automatically” are the others (input modes)."
+        )
     rows = []
     for p in figures.periods:
-        cells = "".join(f'<td class="n">{p.counts.get(s, 0)}</td>' for s in SERIES)
+        cells = "".join(f'<td class="n">{p.counts.get(s, 0)}</td>' for s in series)
         rows.append(f'<tr><th scope="row">{e(p.label)}</th>{cells}</tr>')
-    totals = "".join(f'<td class="n">{figures.outcomes[s]}</td>' for s in SERIES)
+    totals = "".join(f'<td class="n">{figures.outcomes[s]}</td>' for s in series)
     rows.append(f'<tr><th scope="row">total</th>{totals}</tr>')
-    table = _table([unit, *(NAMES[s] for s in SERIES)], rows, table_id="table-per-day")
+    table = _table([unit, *(NAMES[s] for s in series)], rows, table_id="table-per-day")
     return (
         f"<h2>Decisions per {unit}, by outcome</h2>"
         + _plot("plot-per-day", f"Decisions per {unit}", lambda: _bars_per_period(figures), method)
@@ -686,9 +701,12 @@ def _automatic(figures: Figures) -> str:
     out = ["<h2>Steps decided without a person</h2>"]
     people = figures.outcomes["approved"]
     share = auto.approved / (auto.approved + people) if auto.approved + people else None
+    split = ""
+    if auto.by_rules:
+        split = f" ({auto.approved - auto.by_rules} by input modes, {auto.by_rules} by always-allow rules)"
     out.append(
-        f'<p id="automatic-total">{auto.approved} steps approved and {auto.rejected} rejected automatically by input '
-        f"modes and rules; {_rate(share)} of all approvals (automatic and by people) were automatic.</p>"
+        f'<p id="automatic-total">{auto.approved} steps approved{split} and {auto.rejected} rejected automatically '
+        f"by input modes and rules; {_rate(share)} of all approvals (automatic and by people) were automatic.</p>"
     )
     if not auto.approved and not auto.rejected:
         return "".join(out)
@@ -697,7 +715,8 @@ def _automatic(figures: Figures) -> str:
             "plot-automatic",
             "Automatic steps by input mode",
             lambda: _automatic_bars(figures),
-            "From <code>auto_approved</code> / <code>auto_rejected</code> entries. The mode is the entry's "
+            "From <code>auto_approved</code> / <code>auto_rejected</code> entries. The mode is “rule” for an "
+            "approval by an always-allow rule (an entry with a <code>rule_id</code>), else the entry's "
             "<code>mode</code>, else read from its rule (“mode policy: …”). In the rules table, numbers are "
             "shown as N, so “automatic reply 3 of 10” and “4 of 10” count as one rule.",
         )
@@ -712,7 +731,31 @@ def _automatic(figures: Figures) -> str:
     ]
     out.append(_table(["input mode", "approved", "rejected"], mode_rows, table_id="table-automatic-modes"))
     out.append(_table(["rule", "approved", "rejected"], rule_rows, table_id="table-automatic-rules"))
+    if auto.rules:
+        out.append("<h3>Always-allow rules</h3>")
+        out.append(
+            _table(
+                ["rule", "uses in the period", "created by", "channels", "tools", "what it matches"],
+                [_rule_row(rule) for rule in auto.rules],
+                table_id="table-rules",
+            )
+        )
+        out.append(
+            '<p class="note">One row per always-allow rule that approved calls in the period: its uses are its '
+            "<code>auto_approved</code> entries (by <code>rule_id</code>); who created it is the entries' "
+            "<code>rule_by</code>; what it matches is the description its latest entry recorded. Rules that "
+            "approved nothing in the period are not listed (<code>/agent rules</code> lists the live ones).</p>"
+        )
     return "".join(out)
+
+
+def _rule_row(rule: RuleUse) -> str:
+    cells = (rule.created_by, ", ".join(rule.channels), ", ".join(rule.tools), rule.described or "–")
+    return (
+        f'<tr><th scope="row">{e(rule.rule_id)}</th><td class="n">{rule.uses}</td>'
+        + "".join(f"<td>{e(cell)}</td>" for cell in cells)
+        + "</tr>"
+    )
 
 
 def _page(title: str, body: str) -> str:

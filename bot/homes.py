@@ -13,11 +13,18 @@ guards against a holder that stalled past its lock. `views.publish` is a Tier 4 
 minute): at most `concurrency` publishes run at once per worker. Only the Homes of
 people who opened theirs in the last 30 days are kept current (a Home never opened is drawn when it
 first is), so a workspace where nobody uses the Home costs one Redis read per redraw, no Slack call.
+
+A channel's admins (its `admins`; ADMIN_USERS for every channel that has settings or rules) also see
+their channels: the last 7 days' headline numbers, read from a cache only (`bot/headlines.py`: when
+missing, the Home shows "computing…" and is redrawn once they are computed, off the draw's path), and
+the live rules, each with Revoke. Rules are read at each draw, so a rule created or revoked shows the
+next time a Home is drawn; `refresh_admins(channel)` redraws the Homes of a channel's admins at once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import secrets
 import time
@@ -28,7 +35,9 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.blocks import HOME_PAGE_SIZE, HomeContent, build_home_view
+from bot.blocks.home import HOME_CHANNELS, ChannelPanel
 from bot.directory import Directory
+from bot.headlines import Headlines
 from bot.records import ApprovalRecord
 from bot.store import Store
 from bot.tasks import Background
@@ -38,6 +47,8 @@ log = logging.getLogger(__name__)
 LOCK_SECONDS = 10.0  # a Home's drawer holds its lock at most this long (then another may draw it)
 LOCK_POLL = 0.01
 GATHER = 0.2  # seconds of changes gathered into one redraw of a Home
+ADMIN_CANDIDATES = 30  # an admin's channels read at a draw (the most recently configured), to pick those shown
+SETTINGS_CHANNELS_READ = 1000  # ADMIN_USERS: the channels with settings considered (the most recent)
 
 
 class HomeService:
@@ -50,7 +61,12 @@ class HomeService:
         worker_id: str,
         background: Background,
         concurrency: int = 2,
+        admin_users: Sequence[str] = (),
     ) -> None:
+        self.admin_users = tuple(admin_users)  # ADMIN_USERS: they administer every channel
+        self.headlines = Headlines(store, worker_id=worker_id)
+        self._headlines_wanted: set[tuple[str, str]] = set()  # (channel, person) being computed for, here
+        self._indexed = False  # settings written before the admin index existed: indexed once per worker
         self._store = store
         self._slack = slack
         self._directory = directory
@@ -109,6 +125,75 @@ class HomeService:
         people |= {state.delegate for state in away.values() if state.delegate}
         return people & viewers
 
+    async def admin_channels(self, user: str) -> tuple[list[str], int, dict[str, float]]:
+        """The channels `user` administers, the most recently configured first (at most
+        `ADMIN_CANDIDATES`), how many in all, and when each was last configured (0: never)."""
+        named = await self._store.settings.admin_of(user)
+        if not named and user not in self.admin_users:
+            return [], 0, {}  # (most people: one Redis command)
+        recent = dict(await self._store.settings.channels(limit=SETTINGS_CHANNELS_READ))
+        every = set(named)
+        if user in self.admin_users:
+            every |= set(recent) | set(await self._store.rules.channels())
+        ordered = sorted(every, key=lambda c: (-recent.get(c, 0.0), c))
+        return ordered[:ADMIN_CANDIDATES], len(every), recent
+
+    async def channel_panels(self, user: str) -> tuple[list[ChannelPanel], int]:
+        """What `user`'s Home shows of the channels they administer: the most active (configured, or
+        with a rule, lately) first, at most `HOME_CHANNELS`, and how many they administer in all. The
+        numbers are only read from the cache: those missing are computed in the background, and the
+        Home redrawn then."""
+        candidates, total, configured = await self.admin_channels(user)
+        if not candidates:
+            return [], 0
+        now = time.time()
+        rules = await asyncio.gather(*(self._store.rules.of_channel(c, now=now) for c in candidates))
+        live = dict(zip(candidates, rules, strict=True))
+
+        def activity(channel: str) -> float:
+            return max([configured.get(channel, 0.0), *(r.created_at for r in live[channel])])
+
+        shown = sorted(candidates, key=lambda c: (-activity(c), c))[:HOME_CHANNELS]
+        cached = await self.headlines.cached(shown)
+        for channel in shown:
+            if channel not in cached:
+                self._want_headline(channel, user)
+        panels = [
+            ChannelPanel(
+                channel=c,
+                numbers=cached[c].numbers if c in cached else None,
+                as_of=cached[c].at if c in cached else now,
+                rules=live[c],
+            )
+            for c in shown
+        ]
+        return panels, total
+
+    def _want_headline(self, channel: str, user: str) -> None:
+        """Compute `channel`'s numbers in the background (unless this worker is already at it for
+        `user`), then redraw the Homes that waited for them."""
+        wanted = (channel, user)
+        if wanted in self._headlines_wanted:
+            return
+        self._headlines_wanted.add(wanted)
+
+        async def compute() -> None:
+            try:
+                people = await self.headlines.refresh(channel, user)
+            finally:
+                self._headlines_wanted.discard(wanted)
+            await asyncio.gather(*(self.publish_soon(person, at_least=0) for person in people))
+
+        self._background.spawn(compute(), name=f"headline-{channel}-{user}")
+
+    async def refresh_admins(self, channel: str, *, but: Sequence[str] = ()) -> bool:
+        """Redraw the Homes of `channel`'s admins (but those of `but`) who opened theirs lately: its
+        rules changed. False when a publish failed."""
+        settings = await self._store.settings.get(channel, default_timeout=0)
+        people = ({*settings.admins, *self.admin_users} - set(but)) & set(await self._store.homes.viewers())
+        done = await asyncio.gather(*(self.publish_soon(p, at_least=0) for p in sorted(people)))
+        return all(done)
+
     # publishing ---------------------------------------------------------------------------
     async def refresh_for(self, approval: ApprovalRecord) -> bool:
         """Bring the Home of each person `approval` concerns up to its change. False when a publish
@@ -149,6 +234,9 @@ class HomeService:
 
     async def opened(self, user: str) -> bool:
         """`user` opened their Home: note it, and publish it as it is now."""
+        if not self._indexed:  # (in the background, once: the next draws show what it finds)
+            self._indexed = True
+            self._background.spawn(self._store.settings.rebuild_indexes(), name="admin-index")
         await self._store.homes.opened(user, now=time.time())
         return await self.publish(user)
 
@@ -193,6 +281,9 @@ class HomeService:
             recent=state.recent,
             workspace_url=await self._url(),
         )
+        panels, total = await self.channel_panels(user)
+        if total:
+            content = dataclasses.replace(content, channels=panels, channels_total=total)
         view = build_home_view(content)
         try:
             try:

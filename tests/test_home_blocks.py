@@ -45,8 +45,12 @@ from bot.blocks import (
     fits_in_confirmation,
     left_out_reason,
 )
+from bot.blocks.home import ChannelPanel, parse_revoke_value, revoke_value
+from bot.blocks.rules import ACTION_RULE_REVOKE
 from bot.devslack.blockkit import validate_view
 from bot.records import ApprovalRecord, RunRecord
+from bot.report import Headline
+from bot.rules import Condition, Match, Rule
 from tests.conftest import block_texts
 
 NOW = 1_700_000_000.0
@@ -505,3 +509,153 @@ def test_batch_result_says_what_was_decided_and_what_was_not() -> None:
     assert "*Not decided 2*" in shown and "already decided &lt;!channel&gt;" in shown
     many = build_batch_result([tool_call(n, status="approved") for n in range(2000)], [("x", "y")] * 2000)
     assert_valid(many)
+
+
+# --------------------------------------------------------------------------------------------------- admins' channels
+
+
+def rule(number: int, channel: str = "C0SALES", **changes: Any) -> Rule:
+    base = Rule(
+        id=f"R{number}",
+        scope="channel",
+        channel=channel,
+        run="",
+        match=Match(tool="send_email", where=(("to", Condition("ends_with", "@example.com")),)),
+        created_by="U0ALICE",
+        created_at=NOW - 3600 + number,
+        expires_at=NOW + 86400,
+        uses=3,
+    )
+    return replace(base, **changes)
+
+
+NUMBERS = Headline(
+    decisions=4,
+    approved=2,
+    rejected=1,
+    revised=0,
+    timed_out=1,
+    cancelled=0,
+    auto_approved=1,
+    timeout_rate=0.25,
+    p50_ms=6000,
+    p90_ms=20000,
+    waiting=0,
+    busiest="U0BOB",
+    busiest_acts=2,
+)
+
+
+def assert_valid_admin_home(view: dict[str, Any]) -> None:
+    """`assert_valid`, but Revoke buttons carry a confirmation dialog (within its limits)."""
+    bare = copy.deepcopy(view)
+    for block in bare["blocks"]:
+        accessory = block.get("accessory") or {}
+        confirm = accessory.pop("confirm", None)
+        if confirm is not None:
+            assert accessory["action_id"] == ACTION_RULE_REVOKE
+            assert len(confirm["title"]["text"]) <= 100 and len(confirm["text"]["text"]) <= 300
+            assert len(confirm["confirm"]["text"]) <= 30 and len(confirm["deny"]["text"]) <= 30
+            assert confirm["style"] == "danger"
+    assert_valid(bare)
+    View(**copy.deepcopy(view)).to_dict()  # the dialogs too
+    assert validate_view(view) is None, validate_view(view)
+    ids = [b["block_id"] for b in view["blocks"] if "block_id" in b]
+    assert len(ids) == len(set(ids))
+
+
+def revokes(view: dict[str, Any]) -> list[dict[str, Any]]:
+    return [b["accessory"] for b in view["blocks"] if (b.get("accessory") or {}).get("action_id") == ACTION_RULE_REVOKE]
+
+
+def test_an_admins_home_shows_each_channels_numbers_and_rules_with_revoke() -> None:
+    panel = ChannelPanel(channel="C0SALES", numbers=NUMBERS, as_of=NOW - 30, rules=[rule(7), rule(9, uses=1)])
+    view = home(channels=[panel], channels_total=1)
+    assert_valid_admin_home(view)
+    assert_inert(view)
+    shown = block_texts(view)
+    assert shown.index("Recently decided by you") < shown.index("Your channels") < shown.index("Updated <!date^")
+    assert "*<#C0SALES>* · last 7 days, as of <!date^1699999970^" in shown
+    assert "• 4 decisions: 2 approved, 1 rejected, 0 revised, 1 timed out, 0 cancelled" in shown
+    assert "• Timeout rate: 25% (1 of 4)" in shown and "• Time to decision by people: p50 6.0 s, p90 20 s" in shown
+    assert "• Approved automatically by modes and rules: 1" in shown and "• Waiting now: 0" in shown
+    assert "• Busiest approver: <@U0BOB> (2 decisions)" in shown and "Live rules: 2" in shown
+    assert '*R7* · `send_email` where to ends with "@example.com" · this channel · by <@U0ALICE>' in shown
+    assert "· expires <!date^1700086400^" in shown and "· 3 uses" in shown and "· 1 use" in shown
+    assert shown.index("*R9*") < shown.index("*R7*")  # the newest first
+    assert [b["value"] for b in revokes(view)] == ["C0SALES/R9", "C0SALES/R7"]
+    button = revokes(view)[0]
+    assert button["text"]["text"] == "Revoke" and button["style"] == "danger"
+    assert button["confirm"]["title"]["text"] == "Revoke rule R9?" and button["confirm"]["confirm"]["text"] == "Revoke"
+    assert "more" not in shown
+
+
+def test_numbers_not_cached_yet_show_as_being_computed() -> None:
+    panel = ChannelPanel(channel="C0SALES", numbers=None, as_of=NOW, rules=[])
+    shown = block_texts(home(channels=[panel], channels_total=1))
+    assert "computing the numbers…" in shown and "as of" not in shown and "No live rules." in shown
+
+
+def test_no_channels_section_for_who_administers_none() -> None:
+    assert "Your channels" not in block_texts(home())
+    assert not revokes(home())
+
+
+def test_an_untrusted_match_stays_inert() -> None:
+    evil = Match(tool="send_email", where=(("to", Condition("one_of", (EVIL, "<@U0CEO>" * 300))),))
+    view = home(channels=[ChannelPanel("C0SALES", NUMBERS, NOW, [rule(1, match=evil)])], channels_total=1)
+    assert_valid_admin_home(view)
+    assert_inert(view)
+
+
+def test_the_worst_case_home_stays_within_100_blocks_and_says_what_is_left_out() -> None:
+    huge = "x<&>*_~`" * 2000
+    long_match = Match(tool="send_email_" * 6, where=tuple((f"p{i}", Condition("equals", huge)) for i in range(20)))
+    panels = [
+        ChannelPanel(
+            channel=f"C0CH{c:04d}",
+            numbers=NUMBERS if c % 2 else None,
+            as_of=NOW,
+            rules=[rule(r, channel=f"C0CH{c:04d}", match=long_match, uses=10**9) for r in range(1, 60)],
+        )
+        for c in range(40)
+    ]
+    for waiting_total, page in ((200, 4), (1, 0), (0, 0)):
+        view = home(
+            waiting=[tool_call(n, arguments=json.dumps({"body": huge}), task=huge, why=huge) for n in range(200)][
+                :waiting_total
+            ],
+            waiting_total=waiting_total,
+            page=page,
+            runs=[run(n, task=huge * 5, status="waiting") for n in range(30)],
+            recent=[approval(n, status="approved", decided_by="U0BOB", decided_at=NOW - n) for n in range(30)],
+            channels=panels[:5],  # as the service gives them: at most 5
+            channels_total=40,
+        )
+        assert len(view["blocks"]) <= 100
+        assert_valid_admin_home(view)
+        assert_inert(view)
+        shown = block_texts(view)
+        assert "Your channels" in shown and "(`/agent report` and `/agent rules` in each)" in shown
+        assert "more rules (`/agent rules` in <#C0CH0000>)" in shown
+        assert view["blocks"][-1]["type"] == "context" and "Updated" in shown
+        assert revokes(view)
+    few = home(channels=panels[:2], channels_total=2)
+    assert "… and 54 more rules (`/agent rules` in <#C0CH0001>)" in block_texts(few)
+    assert "more channels" not in block_texts(few) and len(revokes(few)) == 10
+
+
+def test_revoke_values_are_read_back_and_anything_else_refused() -> None:
+    assert parse_revoke_value(revoke_value("C0SALES", "R7")) == ("C0SALES", "R7")
+    for bad in (
+        "",
+        "C0SALES",
+        "C0SALES/",
+        "/R7",
+        "C0SALES/R0",
+        "C0SALES/r7",
+        "c0sales/R7",
+        "C0SALES/R7/x",
+        "C0SALES/R7 ",
+    ):
+        assert parse_revoke_value(bad) is None, bad

@@ -1,5 +1,7 @@
 """The App Home: a person's inbox. The approvals waiting for them (a page at a time, oldest first, each
-with the card's buttons), the runs they started and what they decided lately.
+with the card's buttons), the runs they started and what they decided lately; and for a channel's
+admins, their channels: the last 7 days' headline numbers (as `/agent report`) and the live rules, each
+with a Revoke button.
 
 Untrusted text (tasks, proposals, arguments, code, why a human is asked) is made inert by
 `bot.blocks.text`. The only live markup here is what text.py makes from checked ids (mentions, channel
@@ -25,6 +27,7 @@ from bot.blocks.cards import (
     timeout_meaning,
 )
 from bot.blocks.nudges import escalated_line
+from bot.blocks.rules import ACTION_RULE_REVOKE, match_text, scope_text
 from bot.blocks.runs import RUN_STATUS_LINE
 from bot.blocks.text import (
     HEADER_LIMIT,
@@ -33,6 +36,7 @@ from bot.blocks.text import (
     channel_ref,
     context_block,
     date_ref,
+    escape,
     mrkdwn,
     plain,
     safe,
@@ -41,6 +45,8 @@ from bot.blocks.text import (
 )
 from bot.durations import format_duration
 from bot.records import RUN_ID, SLACK_ID, SLACK_TS, ApprovalRecord, RunRecord
+from bot.report import Headline
+from bot.rules import RULE_ID, Rule
 
 ACTION_FULL_TEXT = "approval_full_text"  # button value: approval id -> a modal with the whole proposal
 ACTION_HOME_PAGE = "home_page"  # button value: the page number (0-based) to show
@@ -50,6 +56,10 @@ HOME_LIST_SIZE = 10  # runs, and recent decisions, listed
 HOME_SHOWN = 600  # a waiting approval's proposal, arguments or code on the Home (else cut, with "Full text")
 HOME_TASK = 300  # a waiting approval's task on the Home
 RUN_TASK = 80  # a run's task in its line
+HOME_CHANNELS = 5  # an admin's channels shown (the most active first)
+HOME_RULES = 5  # a channel's live rules shown (the newest first)
+HOME_BLOCKS = 100  # Slack's limit on a Home's blocks
+HEADLINE_DAYS = 7  # the period of the headline numbers (as `/agent report`)
 
 _LINE_LIMIT = 1000  # a line in a list (ours, and far longer than any we make)
 _MORE_ROOM = 40  # room for "… and 12 more"
@@ -69,21 +79,35 @@ class HomeContent:
     runs: Sequence[RunRecord]  # the runs they started, newest first (at most 10 are shown)
     recent: Sequence[ApprovalRecord]  # approvals they decided lately, newest first (at most 10 are shown)
     workspace_url: str = ""  # "https://acme.slack.com/": links to a run's header message; "" -> no links
+    channels: Sequence[ChannelPanel] = ()  # the channels they administer, the most active first (admins only)
+    channels_total: int = 0  # how many channels they administer in all (0: not an admin: no such section)
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelPanel:
+    """One channel an admin sees on their Home: its numbers and its live rules."""
+
+    channel: str
+    numbers: Headline | None  # the last 7 days' headline numbers; None while they are being computed
+    as_of: float  # when the numbers were computed
+    rules: Sequence[Rule]  # its live rules (any order: the newest are shown)
 
 
 def build_home_view(content: HomeContent) -> dict[str, Any]:
-    """The Home tab: what waits for this person, their runs, what they decided lately, and when it was
-    drawn. At most 100 blocks whatever the input: only one page of waiting approvals and the first 10
-    runs and decisions are shown."""
+    """The Home tab: what waits for this person, their runs, what they decided lately, the channels
+    they administer, and when it was drawn. At most 100 blocks whatever the input: only one page of
+    waiting approvals, the first 10 runs and decisions, and of the channels as many as the rest of the
+    100 blocks holds (at most 5 channels and 5 rules each; the Home says how many more there are)."""
     blocks: list[Block] = [
         *_waiting_blocks(content),
         {"type": "divider"},
         *_runs_blocks(content),
         {"type": "divider"},
         *_recent_blocks(content),
-        context_block(f"Updated {date_ref(content.now)}"),
     ]
-    return {"type": "home", "blocks": blocks}
+    footer = context_block(f"Updated {date_ref(content.now)}")
+    blocks += _channels_blocks(content, room=HOME_BLOCKS - len(blocks) - 1)
+    return {"type": "home", "blocks": [*blocks, footer]}
 
 
 # --------------------------------------------------------------------------------------------------- shared pieces
@@ -256,3 +280,96 @@ def _recent_line(approval: ApprovalRecord) -> str:
     """What was decided (kind or tool, run), what happened to it, and when."""
     when = f" · {date_ref(approval.decided_at)}" if approval.decided_at else ""
     return f"{item_summary(approval)} · run {run_code(approval.run_id)}: {decision_line(approval)}{when}"
+
+
+# --------------------------------------------------------------------------------------------------- admins' channels
+
+
+def _channels_blocks(content: HomeContent, *, room: int) -> list[Block]:
+    """ "Your channels", in at most `room` blocks: per channel its numbers (one section) and its newest
+    live rules (a section each, with Revoke); what does not fit is counted ("and 3 more ...")."""
+    total = max(content.channels_total, len(content.channels))
+    if total <= 0 or room < 4:
+        return []
+    blocks: list[Block] = [{"type": "divider"}, header("Your channels")]
+    left = room - len(blocks)
+    shown = 0
+    for index, panel in enumerate(content.channels[:HOME_CHANNELS]):
+        others = 1 if total > index + 1 else 0  # the last line, "and 3 more channels", if any remain
+        rules = sorted(panel.rules, key=_rule_number, reverse=True)  # the newest first
+        count = min(len(rules), HOME_RULES)
+        while count and 1 + count + (len(rules) > count) > left - others:
+            count -= 1
+        if 1 + (len(rules) > count) > left - others:
+            break
+        blocks.append({"type": "section", "text": mrkdwn(_panel_text(panel, now=content.now))})
+        blocks.extend(_rule_block(panel.channel, rule) for rule in rules[:count])
+        if len(rules) > count:
+            more = f"… and {len(rules) - count:,} more rules (`/agent rules` in {channel_ref(panel.channel)})"
+            blocks.append(context_block(more))
+        left = room - len(blocks)
+        shown += 1
+    if total > shown:
+        rest = "more channels" if shown else "channels"
+        blocks.append(context_block(f"… and {total - shown:,} {rest} (`/agent report` and `/agent rules` in each)"))
+    return blocks
+
+
+def _panel_text(panel: ChannelPanel, *, now: float) -> str:
+    """A channel, its headline numbers (or that they are being computed) and how many live rules."""
+    title = f"*{channel_ref(panel.channel)}* · last {HEADLINE_DAYS} days"
+    if panel.numbers is None:
+        lines = [f"{title}", ":hourglass_flowing_sand: computing the numbers…"]
+    else:
+        lines = [f"{title}, as of {date_ref(panel.as_of)}", *headline_lines(panel.numbers)]
+    live = len(panel.rules)
+    lines.append(f"Live rules: {live:,}" if live else "No live rules.")
+    return "\n".join(lines)
+
+
+def headline_lines(numbers: Headline) -> list[str]:
+    """The headline numbers as bullets (plain text, escaped; the busiest approver's id as a mention)."""
+    shown = [escape(line) for line in numbers.lines()]
+    if numbers.busiest and SLACK_ID.match(numbers.busiest):
+        shown = [line.replace(escape(numbers.busiest), user_ref(numbers.busiest)) for line in shown]
+    return [f"• {line}" for line in shown]
+
+
+def _rule_number(rule: Rule) -> int:
+    return int(rule.id[1:]) if RULE_ID.match(rule.id) else 0
+
+
+def revoke_value(channel: str, rule_id: str) -> str:
+    """A Revoke button's value: "<channel>/<rule id>" (`parse_revoke_value` reads it back)."""
+    return f"{channel}/{rule_id}"
+
+
+def parse_revoke_value(value: str) -> tuple[str, str] | None:
+    """(channel, rule id) from a Revoke button's value, or None when it is not one (it comes from a client)."""
+    channel, slash, rule_id = value.partition("/")
+    if not slash or not SLACK_ID.match(channel) or not RULE_ID.match(rule_id):
+        return None
+    return channel, rule_id
+
+
+def _rule_block(channel: str, rule: Rule) -> Block:
+    """A rule in one section: id, what it matches, scope, who made it, expiry and uses; Revoke (confirmed)."""
+    uses = "1 use" if rule.uses == 1 else f"{rule.uses:,} uses"
+    line = (
+        f"*{safe(rule.id, 12)}* · {match_text(rule)} · {scope_text(rule)} · by {user_ref(rule.created_by)}"
+        f" · expires {date_ref(rule.expires_at)} · {uses}"
+    )
+    confirm = {
+        "title": plain(f"Revoke rule {rule.id}?", 100),
+        "text": plain("The calls it matches get a card again, on every worker at once.", 300),
+        "confirm": plain("Revoke", 30),
+        "deny": plain("Cancel", 30),
+        "style": "danger",
+    }
+    revoke = button("Revoke", ACTION_RULE_REVOKE, revoke_value(channel, rule.id), style="danger", confirm=confirm)
+    return {
+        "type": "section",
+        "block_id": f"rule_{channel}_{rule.id}"[:255],
+        "text": mrkdwn(line),
+        "accessory": revoke,
+    }

@@ -1,9 +1,15 @@
-"""The App Home: opening it, its own buttons (full text, pages, "Decide several…") and batch decisions.
+"""The App Home: opening it, its own buttons (full text, pages, "Decide several…", an admin's Revoke
+of a rule) and batch decisions.
 
 Its Approve / Reject / Revise buttons are the card's (bot/listeners/actions.py). A batch decision is
 chosen in a modal, confirmed in a second one that shows exactly what will be decided (each tool call's
 whole arguments, each code's whole text), and then each approval is decided on its own through the
 same decide step as a click; the last modal says which were decided and which were not, and why.
+
+Revoke (a rule on an admin's Home; value "<channel>/<rule id>", confirmed in Slack's dialog) goes
+through the rule book, which checks the right (the channel's admins, or the rule's creator) and audits a
+refusal; a refusal or failure is told in a small modal, as the Home's other refusals, and the Home is
+republished at once either way (and the channel's other admins' Homes, when it was revoked).
 """
 
 from __future__ import annotations
@@ -36,7 +42,9 @@ from bot.blocks import (
     build_notice_modal,
     left_out_reason,
 )
-from bot.blocks.text import tool_label
+from bot.blocks.home import parse_revoke_value
+from bot.blocks.rules import ACTION_RULE_REVOKE
+from bot.blocks.text import channel_ref, tool_label
 from bot.listeners.actions import parse_click, storage_guard, tell
 from bot.listeners.views import input_text
 from bot.records import SLACK_ID, ApprovalRecord
@@ -50,6 +58,9 @@ Errors = dict[str, str]
 
 
 def register(app: AsyncApp, services: Services) -> None:
+    if not services.homes.admin_users:  # ADMIN_USERS see every channel on their Home
+        services.homes.admin_users = tuple(services.settings.admin_users)
+
     async def handle_home_opened(event: dict[str, Any]) -> None:
         user = str(event.get("user", ""))
         if event.get("tab") == "home" and SLACK_ID.match(user):
@@ -70,6 +81,15 @@ def register(app: AsyncApp, services: Services) -> None:
         await ack()
         await storage_guard(services, body, open_batch(services, body))
 
+    async def handle_revoke(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        try:
+            await revoke_from_home(services, body)
+        except RedisError:  # the rule book's steps are atomic: nothing was half revoked
+            user, trigger, _ = _revoke_click(body)
+            if SLACK_ID.match(user):
+                _notice(services, trigger, user, STORAGE_DOWN)
+
     async def handle_batch_submission(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
         try:
             answer = await review_batch(services, body, view)
@@ -84,6 +104,7 @@ def register(app: AsyncApp, services: Services) -> None:
     app.action(ACTION_FULL_TEXT)(handle_full_text)
     app.action(ACTION_HOME_PAGE)(handle_page)
     app.action(ACTION_HOME_BATCH)(handle_batch)
+    app.action(ACTION_RULE_REVOKE)(handle_revoke)
     app.view(BATCH_CALLBACK_ID)(handle_batch_submission)
     app.view(BATCH_CONFIRM_CALLBACK_ID)(handle_batch_confirmed)
 
@@ -106,6 +127,44 @@ async def show_full_text(services: Services, body: dict[str, Any]) -> None:
         services.slack.views_open(trigger_id=click.trigger_id, view=build_full_text_modal(approval)),
         name=f"full-text-{approval.id}",
     )
+
+
+def _revoke_click(body: dict[str, Any]) -> tuple[str, str, str]:
+    """(who clicked, the trigger, the button's value) of a Revoke click ("" for what is not there)."""
+    person, actions = body.get("user"), body.get("actions")
+    action = actions[0] if isinstance(actions, list) and actions else None
+    user = str(person.get("id", "")) if isinstance(person, dict) else ""
+    value = str(action.get("value", "")) if isinstance(action, dict) else ""
+    return user, str(body.get("trigger_id", "")), value
+
+
+def _notice(services: Services, trigger: str, user: str, text: str) -> None:
+    """A refusal or failure over the clicker's Home, in a small modal (as the Home's other refusals)."""
+    view = build_notice_modal("Nothing changed", text)
+    services.background.spawn(services.slack.views_open(trigger_id=trigger, view=view), name=f"revoke-{user}")
+
+
+async def revoke_from_home(services: Services, body: dict[str, Any]) -> None:
+    """Revoke a rule from a Home's button: through the rule book (rights, audit); a refusal in a
+    modal; then the clicker's Home is republished (and the channel's admins', when it was revoked)."""
+    user, trigger, value = _revoke_click(body)
+    if not SLACK_ID.match(user):
+        await services.store.audit.append("refused", reason="malformed rule revoke: no user", value=value[:100])
+        return
+    parsed = parse_revoke_value(value)
+    if parsed is None:
+        await services.store.audit.append("refused", by=user, reason="malformed rule revoke", value=value[:100])
+        _notice(services, trigger, user, "This button does not name a rule of a channel. Nothing changed.")
+        services.background.spawn(services.homes.publish(user), name=f"home-{user}")
+        return
+    channel, rule_id = parsed
+    message = await services.rules.revoke(user, channel, rule_id)
+    revoked = message.startswith(f"Rule {rule_id} revoked")
+    if revoked:
+        services.background.spawn(services.homes.refresh_admins(channel, but=[user]), name=f"rules-{channel}")
+    else:
+        _notice(services, trigger, user, f"{channel_ref(channel)}: {message}")
+    services.background.spawn(services.homes.publish(user), name=f"home-{user}")
 
 
 async def waiting(services: Services, user: str) -> list[ApprovalRecord]:

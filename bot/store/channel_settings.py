@@ -1,9 +1,19 @@
-"""Per-channel settings (`/agent config`), read as `ChannelSettings` over the worker's defaults."""
+"""Per-channel settings (`/agent config`), read as `ChannelSettings` over the worker's defaults.
+
+Two indexes are kept with the settings, in the same transaction as each change: `settings:channels`
+(the channels that have settings, by their last change: ADMIN_USERS's Homes list them) and, for the
+`admins` setting, `admin_of:<user>` (the channels that name each person an admin: their Home shows
+those channels), changed by the difference between the old and the new list.
+"""
 
 from __future__ import annotations
 
+import time
+
+from redis.exceptions import WatchError
+
 from agents.modes import DEFAULT_MAX_AUTO_REPLIES, parse_mode, risk_words_setting
-from bot.records import ChannelSettings
+from bot.records import SLACK_ID, ChannelSettings
 from bot.store.audit import AuditLog
 from bot.store.connection import aw
 from bot.store.shared import Shared
@@ -18,8 +28,7 @@ class ChannelSettingsStore:
         raw = await aw(self._s.redis.hgetall(self._s.keys.settings(channel)))
 
         def ids(name: str) -> tuple[str, ...]:
-            value = raw.get(name) or ""
-            return () if value in ("", "anyone", "none") else tuple(value.split(","))
+            return named(raw.get(name))
 
         deliver = raw.get("deliver")
         return ChannelSettings(
@@ -42,13 +51,72 @@ class ChannelSettingsStore:
         )
 
     async def set(self, channel: str, key: str, value: str, *, by: str) -> str | None:
-        """Change one setting; audited with before and after. Returns the value it had."""
-        settings_key = self._s.keys.settings(channel)
+        """Change one setting; audited with before and after. Returns the value it had. A change of
+        `admins` moves the channel between people's `admin_of` sets in the same transaction."""
+        k = self._s.keys
+        settings_key = k.settings(channel)
         async with self._s.redis.pipeline(transaction=True) as pipe:
-            pipe.hget(settings_key, key)
-            pipe.hset(settings_key, key, value)
-            before, _ = await pipe.execute()
+            while True:
+                try:
+                    await pipe.watch(settings_key)  # the diff below is of the value this transaction replaces
+                    before = await aw(pipe.hget(settings_key, key))
+                    pipe.multi()  # type: ignore[no-untyped-call]
+                    pipe.hset(settings_key, key, value)
+                    pipe.zadd(k.settings_channels, {channel: time.time()})
+                    if key == "admins":
+                        old, new = set(named(before)), set(named(value))
+                        for user in sorted(old - new):
+                            pipe.srem(k.admin_of(user), channel)
+                        for user in sorted(new - old):
+                            pipe.sadd(k.admin_of(user), channel)
+                    await pipe.execute()
+                    break
+                except WatchError:  # changed meanwhile: read it again
+                    continue
         await self._audit.append(
             "settings_changed", origin_channel=channel, by=by, setting=key, before=before or "", after=value
         )
         return str(before) if before is not None else None
+
+    async def rebuild_indexes(self) -> int:
+        """Add to `admin_of` and `settings:channels` what settings written before they existed hold
+        (idempotent; settings changed since are already indexed, and keep their time). Returns how many
+        channels' settings were read."""
+        k = self._s.keys
+        prefix = k.settings("")
+        count = 0
+        async for raw_key in self._s.redis.scan_iter(match=prefix + "*", count=500, _type="HASH"):
+            key = str(raw_key)
+            channel = key[len(prefix) :]
+            if not SLACK_ID.match(channel):
+                continue
+            async with self._s.redis.pipeline(transaction=True) as pipe:
+                while True:
+                    try:
+                        await pipe.watch(key)  # (a change meanwhile would be undone by adding the old admins)
+                        admins = await aw(pipe.hget(key, "admins"))
+                        pipe.multi()  # type: ignore[no-untyped-call]
+                        pipe.zadd(k.settings_channels, {channel: 0.0}, nx=True)
+                        for user in named(admins):
+                            pipe.sadd(k.admin_of(user), channel)
+                        await pipe.execute()
+                        break
+                    except WatchError:
+                        continue
+            count += 1
+        return count
+
+    async def admin_of(self, user: str) -> list[str]:
+        """The channels whose `admins` name `user` (sorted)."""
+        return sorted(await aw(self._s.redis.smembers(self._s.keys.admin_of(user))))
+
+    async def channels(self, *, limit: int) -> list[tuple[str, float]]:
+        """The channels that have settings, most recently changed first: (channel, when), at most `limit`."""
+        found = await self._s.redis.zrevrange(self._s.keys.settings_channels, 0, limit - 1, withscores=True)
+        return [(str(channel), float(score)) for channel, score in found]
+
+
+def named(value: str | None) -> tuple[str, ...]:
+    """The people (or groups) a list setting names: none for "", "anyone" and "none"."""
+    value = value or ""
+    return () if value in ("", "anyone", "none") else tuple(v for v in value.split(",") if v)

@@ -4,11 +4,15 @@ Every approval opened, voted on or decided bumps one counter (`changes`, in the 
 approval notes the value (`ApprovalRecord.version`). A Home notes the counter it was drawn at (`seen`),
 so a redraw for an approval whose version the Home has seen is skipped: a batch of decisions redraws
 each person's Home once, not once per decision.
+
+An admin's Home also shows their channels' headline numbers, cached per channel (`headline:<channel>`,
+60 s), computed by one worker at a time (a claim), for the Homes that wait for them (`bot/headlines.py`).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +20,7 @@ from bot.records import ApprovalRecord, RunRecord
 from bot.store.approvals import Approvals
 from bot.store.codec import readable_approval
 from bot.store.connection import aw
+from bot.store.keys import HEADLINE_SECONDS, HEADLINE_WAIT_SECONDS
 from bot.store.runs import Runs
 from bot.store.shared import Shared
 
@@ -117,3 +122,39 @@ class Homes:
 
     async def holds(self, user: str, holder: str) -> bool:
         return bool(await self._s.redis.get(self._k.claim(f"home:{user}")) == holder)
+
+    # the admins' channels: cached headline numbers --------------------------------------------
+    async def headlines(self, channels: Sequence[str]) -> dict[str, str]:
+        """The cached headline numbers (JSON) of those of `channels` that have them: one command."""
+        if not channels:
+            return {}
+        found = await self._s.redis.mget([self._k.headline(c) for c in channels])
+        return {channel: str(raw) for channel, raw in zip(channels, found, strict=True) if raw}
+
+    async def save_headline(self, channel: str, raw: str, *, seconds: int = HEADLINE_SECONDS) -> None:
+        await self._s.redis.set(self._k.headline(channel), raw, ex=seconds)
+
+    async def wait_for_headline(self, channel: str, user: str) -> None:
+        """`user`'s Home shows `channel` without its numbers: redraw it once they are computed."""
+        key = self._k.headline_waiting(channel)
+        async with self._s.redis.pipeline(transaction=True) as pipe:
+            pipe.sadd(key, user)
+            pipe.expire(key, HEADLINE_WAIT_SECONDS)
+            await pipe.execute()
+
+    async def take_headline_waiting(self, channel: str) -> list[str]:
+        """Who waits for `channel`'s numbers (once: the set is emptied in the same step)."""
+        key = self._k.headline_waiting(channel)
+        async with self._s.redis.pipeline(transaction=True) as pipe:
+            pipe.smembers(key)
+            pipe.delete(key)
+            members, _ = await pipe.execute()
+        return sorted(str(m) for m in members)
+
+    async def claim_headline(self, channel: str, holder: str, *, seconds: float) -> bool:
+        """Only one worker computes a channel's numbers at a time (for at most `seconds`)."""
+        key = self._k.claim(f"headline:{channel}")
+        return bool(await self._s.redis.set(key, holder, nx=True, px=int(seconds * 1000)))
+
+    async def release_headline(self, channel: str, holder: str) -> None:
+        await self._s.script("release")(keys={"claim": self._k.claim(f"headline:{channel}")}, args={"holder": holder})

@@ -24,6 +24,9 @@ every key of a Lua step is in one slot). Ids reach a key only after they match `
 {p}:decided:<user>            list    approvals a person decided lately (Home)       last 20; DECIDED_RETENTION
 {p}:changes                   string  a counter: +1 at each approval opened or decided kept
 {p}:home:<user>               hash    a person's Home: `seen` (counter shown), `hash`, `page` kept
+{p}:admin_of:<user>           set     channels whose `admins` name this person       kept (with `admins`)
+{p}:headline:<channel>        string  a channel's headline numbers, 7 days (JSON)    HEADLINE_SECONDS
+{p}:headline:<channel>:wait   set     people whose Home waits for that headline      HEADLINE_WAIT_SECONDS
 {p}:homes:viewers             zset    people who opened their Home, by when          trimmed to 30 days
 {p}:away:<user>               hash    a person away: until, delegate, since          expires at `until`
 {p}:delegates:<user>          hash    who delegated to this person: {who: until}     expires with the last
@@ -34,6 +37,7 @@ every key of a Lua step is in one slot). Ids reach a key only after they match `
 {p}:batch:<token>             string  a batch decision being confirmed (JSON)        15 min; taken once
 {p}:audit                     stream  every request, decision and settings change    entries trimmed to AUDIT_RETENTION
 {p}:settings:<channel>        hash    a channel's settings (`/agent config`)         kept
+{p}:settings:channels         zset    channels with settings, by last change         kept
 {p}:heartbeat:<worker>        string  a worker is alive                              HEARTBEAT_SECONDS
 {p}:claim:<what>              string  one worker or person does `what` (SET NX)      seconds given by the caller
 {p}:cmd:<trigger id>          string  a slash command was done (replays do nothing)  10 min
@@ -51,6 +55,8 @@ RUN_RETENTION_SECONDS = 30 * 24 * 3600
 REFUSAL_AUDIT_SECONDS = 10  # the `refused` key: written by decide.lua
 COMMAND_SECONDS = 600
 MODEL_CACHE_SECONDS = 7 * 24 * 3600
+HEADLINE_SECONDS = 60  # a channel's cached headline numbers (the admins' Homes)
+HEADLINE_WAIT_SECONDS = 120  # who waits for a headline being computed (a computer that died leaves it)
 
 
 class Keys:
@@ -69,6 +75,7 @@ class Keys:
         self.home_viewers = f"{prefix}:homes:viewers"
         self.rule_seq = f"{prefix}:rules:seq"
         self.rule_channels = f"{prefix}:rules:channels"
+        self.settings_channels = f"{prefix}:settings:channels"
 
     # runs
     def run(self, run_id: str) -> str:
@@ -107,6 +114,17 @@ class Keys:
 
     def batch(self, token: str) -> str:
         return f"{self.prefix}:batch:{token}"
+
+    def admin_of(self, user: str) -> str:
+        """The channels whose `admins` setting names `user` (kept by `ChannelSettingsStore.set`)."""
+        return f"{self.prefix}:admin_of:{user}"
+
+    def headline(self, channel: str) -> str:
+        """A channel's headline numbers as the admins' Homes show them (cached, `HEADLINE_SECONDS`)."""
+        return f"{self.prefix}:headline:{channel}"
+
+    def headline_waiting(self, channel: str) -> str:
+        return f"{self.prefix}:headline:{channel}:wait"
 
     # approvals
     def approval(self, approval_id: str) -> str:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from bot.approvals import ApprovalService
@@ -51,11 +51,22 @@ class Created:
     problems: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class Revoked:
+    done: bool
+    message: str
+
+
 class RuleBook:
     def __init__(self, *, store: Store, approvals: ApprovalService, admin_users: Sequence[str]) -> None:
         self.store = store
         self.approvals = approvals
         self.admin_users = tuple(admin_users)
+        self.on_change: Callable[[str], None] | None = None  # a channel's rules changed (its admins' Homes)
+
+    def changed(self, channel: str) -> None:
+        if self.on_change is not None:
+            self.on_change(channel)
 
     async def settings(self, channel: str) -> ChannelSettings:
         return await self.approvals.channel_settings(channel)
@@ -112,6 +123,7 @@ class RuleBook:
             )
             return Created(None, "", decided=result)
         self.approvals.show(result)
+        self.changed(channel)
         return Created(kept, f"Rule {kept.id} created, and the card approved.", decided=result)
 
     async def from_suggestion(
@@ -140,23 +152,27 @@ class RuleBook:
             approval="",
         )
         made = await self._keep(rule)
-        return Created(made.rule, f"Rule {made.rule.id} created." if made.rule else made.message)
+        if made.rule is not None:
+            self.changed(channel)
+        return made
 
-    async def revoke(self, user: str, channel: str, rule_id: str) -> str:
-        """Revoke a rule of `channel`; what to tell `user`."""
+    async def revoke(self, user: str, channel: str, rule_id: str) -> Revoked:
+        """Revoke a rule of `channel`: whether it was, and what to tell `user`."""
         if not RULE_ID.match(rule_id):
-            return f"There is no rule {rule_id!r}: rule ids look like R7 (`/agent rules` lists them). Nothing changed."
+            why = f"There is no rule {rule_id!r}: rule ids look like R7 (`/agent rules` lists them). Nothing changed."
+            return Revoked(False, why)
         rule = await self.store.rules.get(channel, rule_id)
         if rule is None or not rule.live(time.time()):
-            return f"There is no live rule {rule_id} in this channel. Nothing changed."
+            return Revoked(False, f"There is no live rule {rule_id} in this channel. Nothing changed.")
         if user != rule.created_by and not await self.is_admin(user, channel):
             why = f"Only this channel's admins or whoever created rule {rule_id} may revoke it. Nothing changed."
             await self.refuse(user, channel, why, rule_id=rule_id)
-            return why
+            return Revoked(False, why)
         removed = await self.store.rules.remove(channel, rule_id, event="rule_revoked", by=user)
         if removed is None:
-            return f"Rule {rule_id} was revoked or ended a moment ago. Nothing changed."
-        return f"Rule {rule_id} revoked: from now on its calls get a card again."
+            return Revoked(False, f"Rule {rule_id} was revoked or ended a moment ago. Nothing changed.")
+        self.changed(channel)
+        return Revoked(True, f"Rule {rule_id} revoked: from now on its calls get a card again.")
 
     async def live(self, channel: str) -> list[Rule]:
         return await self.store.rules.of_channel(channel, now=time.time())

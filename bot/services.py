@@ -107,7 +107,14 @@ def create_services(settings: Settings, *, worker_id: str | None = None) -> Serv
     directory = Directory(slack, ttl=settings.usergroup_cache_seconds)
     background = Background()
     threads = RunThreads(slack, background)
-    homes = HomeService(store=store, slack=slack, directory=directory, worker_id=worker_id, background=background)
+    homes = HomeService(
+        store=store,
+        slack=slack,
+        directory=directory,
+        worker_id=worker_id,
+        background=background,
+        admin_users=settings.admin_users,
+    )
     cards.after_draw = homes.refresh_for  # a redraw is done once every Home shows it too
     waiter = DecisionWaiter(store, worker_id, on_reconnect=metrics.redis_reconnects.inc)
 
@@ -152,6 +159,12 @@ def create_services(settings: Settings, *, worker_id: str | None = None) -> Serv
         lease_seconds=settings.heartbeat_seconds,
     )
     waiter.set_control_handler(runs.on_control)
+    rules = RuleBook(store=store, approvals=approvals, admin_users=settings.admin_users)
+
+    def rules_changed(channel: str) -> None:  # the channel's admins see its rules on their Home
+        background.spawn(homes.refresh_admins(channel), name=f"rules-{channel}")
+
+    rules.on_change = rules_changed
     return Services(
         settings=settings,
         worker_id=worker_id,
@@ -164,7 +177,7 @@ def create_services(settings: Settings, *, worker_id: str | None = None) -> Serv
         sweeper=sweeper,
         nudger=nudger,
         approvals=approvals,
-        rules=RuleBook(store=store, approvals=approvals, admin_users=settings.admin_users),
+        rules=rules,
         homes=homes,
         runs=runs,
         supervisor=Supervisor(

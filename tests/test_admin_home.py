@@ -203,7 +203,7 @@ async def test_revoke_from_the_home_and_refusals(slack: SlackStandIn, worker: Wo
     assert [r.id for r in await store.rules.of_channel(SALES, now=time.time())] == [second, third]
 
     # a stale button (revoked meanwhile elsewhere): told in a modal over the Home, which is redrawn
-    assert "revoked" in await worker.services.rules.revoke(BOB, SALES, third)
+    assert (await worker.services.rules.revoke(BOB, SALES, third)).done
     assert f"{SALES}/{third}" in revoke_values(slack, ALICE)  # (not redrawn yet)
     assert (await slack.click_view(user=ALICE, action_id="rule_revoke", value=f"{SALES}/{third}")).status == 200
     modal = await until(lambda: slack.open_views(ALICE), what="the notice modal")

@@ -190,7 +190,7 @@ async def rules_command(
     book checks and audits a refusal); rules suggested from the channel's audit log."""
     rules = services.rules
     if isinstance(parsed, RevokeRule):
-        return {"text": await rules.revoke(user, channel, parsed.rule_id)}
+        return {"text": (await rules.revoke(user, channel, parsed.rule_id)).message}
     if isinstance(parsed, SuggestRules):
         suggestions = await rules.suggestions(channel, min_approved=parsed.min_approved)
         admin = await rules.is_admin(user, channel)

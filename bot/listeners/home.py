@@ -58,9 +58,6 @@ Errors = dict[str, str]
 
 
 def register(app: AsyncApp, services: Services) -> None:
-    if not services.homes.admin_users:  # ADMIN_USERS see every channel on their Home
-        services.homes.admin_users = tuple(services.settings.admin_users)
-
     async def handle_home_opened(event: dict[str, Any]) -> None:
         user = str(event.get("user", ""))
         if event.get("tab") == "home" and SLACK_ID.match(user):
@@ -158,12 +155,9 @@ async def revoke_from_home(services: Services, body: dict[str, Any]) -> None:
         services.background.spawn(services.homes.publish(user), name=f"home-{user}")
         return
     channel, rule_id = parsed
-    message = await services.rules.revoke(user, channel, rule_id)
-    revoked = message.startswith(f"Rule {rule_id} revoked")
-    if revoked:
-        services.background.spawn(services.homes.refresh_admins(channel, but=[user]), name=f"rules-{channel}")
-    else:
-        _notice(services, trigger, user, f"{channel_ref(channel)}: {message}")
+    revoked = await services.rules.revoke(user, channel, rule_id)
+    if not revoked.done:  # a revoke redraws the channel's admins' Homes (`RuleBook.on_change`)
+        _notice(services, trigger, user, f"{channel_ref(channel)}: {revoked.message}")
     services.background.spawn(services.homes.publish(user), name=f"home-{user}")
 
 

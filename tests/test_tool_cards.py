@@ -54,7 +54,7 @@ def test_tool_card_shows_exact_arguments_inert() -> None:
     assert "&lt;@U0BOB&gt; &lt;!channel&gt;" in shown and "&amp;" in shown
     code = next(b["text"]["text"] for b in blocks if "Arguments" in str(b.get("text", {}).get("text", "")))
     assert code.count("```") == 2  # the ``` inside the arguments cannot close the block
-    assert actions(blocks) == ["approval_approve", "approval_reject", "approval_revise"]
+    assert actions(blocks) == ["approval_approve", "approve_always", "approval_reject", "approval_revise"]
 
 
 def test_huge_arguments_are_cut_and_still_valid() -> None:

@@ -58,7 +58,7 @@ async def test_approved_call_runs_with_the_exact_arguments(slack: SlackStandIn, 
         shown = text_of(card)
         assert "Tool call needs approval" in shown and "*Tool call* `send_email` from drafter" in shown
         assert '"to": "bob@example.com"' in shown and "&lt;!here&gt;" in shown and "<!here>" not in shown
-        assert buttons(card) == ["approval_approve", "approval_reject", "approval_revise"]
+        assert buttons(card) == ["approval_approve", "approve_always", "approval_reject", "approval_revise"]
         record = (await worker.services.store.approvals.of_run(run_id))[0]
         assert record.kind == "tool_call" and record.tool_name == "send_email" and record.digest == digest_of(EMAIL)
         assert json.loads(record.arguments) == EMAIL and "pattern" in record.arguments_schema
@@ -168,7 +168,12 @@ async def test_edits_that_are_not_json_or_fail_the_schema_are_refused_in_the_mod
         assert slack.open_views(BOB)  # still open, with what was typed
         (approval,) = await worker.services.store.approvals.of_run(run_id)
         assert approval.pending and not outbox(tmp_path)
-        assert buttons(current(slack, card)) == ["approval_approve", "approval_reject", "approval_revise"]
+        assert buttons(current(slack, card)) == [
+            "approval_approve",
+            "approve_always",
+            "approval_reject",
+            "approval_revise",
+        ]
 
 
 async def test_model_arguments_failing_the_schema_cannot_be_approved(

@@ -12,6 +12,7 @@ from typing import Any
 from agents.approver import parse_revision
 from agents.tools import pretty_json
 from bot.blocks.nudges import escalated_line
+from bot.blocks.rules import ACTION_ALWAYS_ALLOW
 from bot.blocks.text import (
     FEEDBACK_LIMIT,
     HEADER_LIMIT,
@@ -155,7 +156,8 @@ def deadline_line(approval: ApprovalRecord) -> str:
 def build_approval_blocks(approval: ApprovalRecord) -> list[Block]:
     """The pending card: who asked, from where, the task, the proposal (or the tool call and its
     arguments, or the code), the deadline, the buttons (and, for a quorum, the approvals so far).
-    Approve is not offered for a tool call whose arguments fail the tool's schema."""
+    Approve (and Approve & always allow) is not offered for a tool call whose arguments fail the tool's
+    schema."""
     who = _who_decides(approval)
     return [
         {"type": "header", "text": plain(HEADERS.get(approval.kind, "Approval needed"), HEADER_LIMIT)},
@@ -165,9 +167,20 @@ def build_approval_blocks(approval: ApprovalRecord) -> list[Block]:
         {
             "type": "actions",
             "block_id": f"approval_actions_{len(approval.voters)}",
-            "elements": decision_buttons(approval),
+            "elements": card_buttons(approval),
         },
     ]
+
+
+def card_buttons(approval: ApprovalRecord) -> list[Block]:
+    """The card's buttons (in the channel and in its copies in direct messages): the decision buttons, and
+    *Approve & always allow* after Approve on a tool call whose arguments pass the tool's schema (it opens
+    the rule modal; not on code, not on messages, and not on the App Home, where no card is bound)."""
+    buttons = decision_buttons(approval)
+    if approval.kind != "tool_call" or approval.schema_error or not approval.tool_name:
+        return buttons
+    always = button("Approve & always allow", ACTION_ALWAYS_ALLOW, approval.id)
+    return [buttons[0], always, *buttons[1:]]
 
 
 def decision_buttons(approval: ApprovalRecord) -> list[Block]:

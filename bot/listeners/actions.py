@@ -4,6 +4,10 @@ rule); Reject and Revise check the same rules, then open their modal (a reason; 
 arguments), whose submission decides (bot/listeners/views.py). A click in a Home binds no card: the
 rules alone decide who may.
 
+Approve & always allow (a tool call's card) checks like Approve, then opens the rule modal; a suggested
+rule's Create (the `/agent rules suggest` reply) checks that the clicker is a named admin and that its
+example call is still kept, then opens the same modal for a rule of the whole channel.
+
 Bolt runs with `process_before_response=True`: a click is answered when its handler returns, so the
 handlers do their Redis step (about a millisecond) and leave every Slack call (the card redraw, an
 ephemeral answer, `views.open`) to background tasks.
@@ -29,6 +33,9 @@ from bot.blocks import (
     build_reject_modal,
     build_revise_modal,
 )
+from bot.blocks.modals import build_rule_modal
+from bot.blocks.rules import ACTION_ALWAYS_ALLOW, ACTION_RULE_CREATE, parse_suggestion_value
+from bot.listeners.views import rule_metadata
 from bot.records import APPROVAL_ID, SLACK_ID, SLACK_TS
 from bot.security import sign_metadata
 from bot.services import Services
@@ -56,9 +63,25 @@ def register(app: AsyncApp, services: Services) -> None:
         await ack()
         await storage_guard(services, body, open_modal(services, body, outcome="revised"))
 
+    async def handle_always_allow(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        await storage_guard(services, body, open_rule_modal(services, body))
+
+    async def handle_rule_create(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        try:
+            await open_suggested_rule(services, body)
+        except RedisError as exc:
+            log.warning("rule suggestion click not handled: Redis unreachable (%s)", type(exc).__name__)
+            where = suggestion_click(body)
+            if where is not None:
+                tell_in(services, where[0], where[1], STORAGE_DOWN)
+
     app.action(ACTION_APPROVE)(handle_approve)
     app.action(ACTION_REJECT)(handle_reject)
     app.action(ACTION_REVISE)(handle_revise)
+    app.action(ACTION_ALWAYS_ALLOW)(handle_always_allow)
+    app.action(ACTION_RULE_CREATE)(handle_rule_create)
 
 
 async def storage_guard(services: Services, body: dict[str, Any], work: Coroutine[Any, Any, None]) -> None:
@@ -184,3 +207,97 @@ async def open_modal(services: Services, body: dict[str, Any], *, outcome: str) 
         services.slack.views_open(trigger_id=click.trigger_id, view=build(checked.approval, metadata=metadata)),
         name=f"modal-{click.approval_id}",
     )
+
+
+# --------------------------------------------------------------------------------------------------- Always allow
+
+ONLY_TOOL_CALLS = "Only a tool call whose arguments pass its schema can be always allowed. Nothing changed."
+
+
+async def open_rule_modal(services: Services, body: dict[str, Any]) -> None:
+    """Approve & always allow: if the clicker may approve the call (the decide step's dry run, refusals
+    answered and audited as for Approve), open the rule modal bound to the card clicked."""
+    click = parse_click(body)
+    if click is None:
+        await services.store.audit.append("refused", reason="malformed click", outcome="always_allow")
+        return
+    checked = await services.approvals.check(click.approval_id, outcome="approved", user=click.user, card=click.card)
+    if checked.status != "allowed" or checked.approval is None:
+        await refuse(services, checked, click)
+        return
+    approval = checked.approval
+    if approval.kind != "tool_call" or approval.schema_error:
+        await services.rules.refuse(click.user, approval.origin_channel, ONLY_TOOL_CALLS, approval=approval.id)
+        tell(services, click, ONLY_TOOL_CALLS)
+        return
+    secret = services.settings.slack_signing_secret.get_secret_value()
+    channel, ts = click.card or ("", "")
+    metadata = rule_metadata(secret, mode="card", approval_id=approval.id, user=click.user, channel=channel, ts=ts)
+    view = build_rule_modal(approval, metadata=metadata, mode="card", channel=approval.origin_channel)
+    services.background.spawn(
+        services.slack.views_open(trigger_id=click.trigger_id, view=view), name=f"rule-modal-{approval.id}"
+    )
+
+
+def suggestion_click(body: dict[str, Any]) -> tuple[str, str, str, str] | None:
+    """(channel, user, message ts, button value) of a click in a message (the suggestion's ephemeral
+    reply), or None when malformed."""
+
+    def part(value: Any) -> dict[str, Any]:
+        return value if isinstance(value, dict) else {}
+
+    container = part(body.get("container"))
+    user = str(part(body.get("user")).get("id", ""))
+    channel = str(container.get("channel_id") or part(body.get("channel")).get("id") or "")
+    actions = body.get("actions")
+    action = part(actions[0]) if isinstance(actions, list) and actions else {}
+    ts = str(container.get("message_ts") or action.get("action_ts") or "")
+    if not (SLACK_ID.match(user) and SLACK_ID.match(channel) and SLACK_TS.match(ts)):
+        return None
+    return channel, user, ts, str(action.get("value", ""))
+
+
+def tell_in(services: Services, channel: str, user: str, text: str) -> None:
+    services.background.spawn(
+        services.slack.chat_postEphemeral(channel=channel, user=user, text=text), name=f"answer-{user}"
+    )
+
+
+async def open_suggested_rule(services: Services, body: dict[str, Any]) -> None:
+    """A suggested rule's Create: a named admin of the channel gets the rule modal for a rule of the whole
+    channel, prefilled with the suggestion and checked against the schema its example call holds."""
+    where = suggestion_click(body)
+    if where is None:
+        await services.store.audit.append("refused", reason="malformed click", outcome="rule_create")
+        return
+    channel, user, ts, value = where
+    parsed = parse_suggestion_value(value)
+    if parsed is None:
+        why = "This button does not hold a rule suggestion: run `/agent rules suggest` again. Nothing changed."
+        await services.rules.refuse(user, channel, why)
+        tell_in(services, channel, user, why)
+        return
+    example_id, match = parsed
+    if not await services.rules.is_admin(user, channel):
+        why = services.rules.admin_only(channel)
+        await services.rules.refuse(user, channel, why, tool=match.tool)
+        tell_in(services, channel, user, why)
+        return
+    example = await services.store.approvals.get(example_id)
+    if (
+        example is None
+        or example.kind != "tool_call"
+        or example.tool_name != match.tool
+        or example.origin_channel != channel
+    ):
+        why = (
+            "The approved call this suggestion was made from is no longer kept, so the rule cannot be checked"
+            " against its tool's schema: run `/agent rules suggest` again. Nothing changed."
+        )
+        tell_in(services, channel, user, why)
+        return
+    secret = services.settings.slack_signing_secret.get_secret_value()
+    metadata = rule_metadata(secret, mode="suggestion", approval_id=example.id, user=user, channel=channel, ts=ts)
+    view = build_rule_modal(example, metadata=metadata, mode="suggestion", channel=channel, match=match)
+    trigger = str(body.get("trigger_id", ""))
+    services.background.spawn(services.slack.views_open(trigger_id=trigger, view=view), name=f"rule-modal-{user}")

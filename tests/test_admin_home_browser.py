@@ -11,21 +11,19 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import TypeVar
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from bot.rules import Condition, Match, Rule
 from bot.store import Store, connect
-from tests.conftest import RedisServer, free_port, start_redis
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, be, go, open_home, screenshot, type_in_box
-from tests.test_dev import Dev, dev_environment, start_dev
+from tests.conftest import RedisServer, start_redis
+from tests.test_browser import be, chromium, dev_mode, go, open_home, screenshot, type_in_box, workspace_page
+from tests.test_dev import Dev
 
 SALES = "C0SALES"
 PREFIX = "hitl-dev"  # dev mode's key prefix (set here too: it is passed through)
@@ -46,38 +44,20 @@ def redis_server() -> Iterator[RedisServer]:
 
 @pytest.fixture(scope="module")
 def dev(redis_server: RedisServer) -> Iterator[Dev]:
-    with tempfile.TemporaryDirectory(prefix="test-admin-home-") as workdir:
-        process = start_dev(
-            free_port(), dev_environment(REDIS_URL=redis_server.url, REDIS_KEY_PREFIX=PREFIX), Path(workdir)
-        )
-        try:
-            yield process
-            assert process.stop() == 0, process.stderr()
-            assert "Traceback" not in process.stderr(), process.stderr()
-        finally:
-            process.kill()
+    with dev_mode("test-admin-home-", REDIS_URL=redis_server.url, REDIS_KEY_PREFIX=PREFIX) as process:
+        yield process
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield chromium
-        chromium.close()
+    with chromium() as made:
+        yield made
 
 
 @pytest.fixture
 def page(browser: Browser, dev: Dev) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1400, "height": 1100})
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
-    page.goto(dev.url + "/")
-    expect(page.get_by_test_id("channel-title")).to_have_text("#general")
-    yield page
-    context.close()
-    assert not errors, errors
+    with workspace_page(browser, dev, height=1100) as opened:
+        yield opened
 
 
 def in_store(redis_url: str, work: Callable[[Store], Awaitable[T]]) -> T:

@@ -12,6 +12,7 @@ import re
 import shutil
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -37,10 +38,11 @@ REASON = "Wrong list <b>again</b> & <!channel> cc <@U0CAROL>"  # typed in a reje
 expect.set_options(timeout=20_000)
 
 
-@pytest.fixture(scope="module")
-def dev() -> Iterator[Dev]:
-    with tempfile.TemporaryDirectory(prefix="test-browser-") as workdir:
-        process = start_dev(free_port(), dev_environment(), Path(workdir))
+@contextmanager
+def dev_mode(prefix: str, **env: str) -> Iterator[Dev]:
+    """`python -m bot dev` in a temporary directory, stopped cleanly (exit 0, no traceback) at the end."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as workdir:
+        process = start_dev(free_port(), dev_environment(**env), Path(workdir))
         try:
             yield process
             assert process.stop() == 0, process.stderr()
@@ -49,17 +51,18 @@ def dev() -> Iterator[Dev]:
             process.kill()
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
+@contextmanager
+def chromium() -> Iterator[Browser]:
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield chromium
-        chromium.close()
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
 
 
-@pytest.fixture
-def page(browser: Browser, dev: Dev) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
+@contextmanager
+def workspace_page(browser: Browser, dev: Dev, *, height: int = 900) -> Iterator[Page]:
+    """The dev page in a fresh context, opened on #general; no page or console error may happen meanwhile."""
+    context = browser.new_context(viewport={"width": 1400, "height": height})
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -69,6 +72,24 @@ def page(browser: Browser, dev: Dev) -> Iterator[Page]:
     yield page
     context.close()
     assert not errors, errors
+
+
+@pytest.fixture(scope="module")
+def dev() -> Iterator[Dev]:
+    with dev_mode("test-browser-") as process:
+        yield process
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with chromium() as made:
+        yield made
+
+
+@pytest.fixture
+def page(browser: Browser, dev: Dev) -> Iterator[Page]:
+    with workspace_page(browser, dev) as opened:
+        yield opened
 
 
 # --------------------------------------------------------------------------------------------------- helpers

@@ -12,27 +12,25 @@ rule-used.png.
 from __future__ import annotations
 
 import re
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, expect
 
-from tests.conftest import free_port
 from tests.test_browser import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     be,
     cards_of,
+    chromium,
+    dev_mode,
     go,
     header_of,
     screenshot,
     start_run,
     type_in_box,
+    workspace_page,
 )
-from tests.test_dev import BOB, Dev, dev_environment, start_dev
+from tests.test_dev import BOB, Dev
 
 FIRST = "--team email Tell bob@example.com about the price change"
 SECOND = "--team email Tell carol@example.com about the new prices"
@@ -42,36 +40,20 @@ expect.set_options(timeout=20_000)
 
 @pytest.fixture(scope="module")
 def dev() -> Iterator[Dev]:
-    with tempfile.TemporaryDirectory(prefix="test-rules-browser-") as workdir:
-        process = start_dev(free_port(), dev_environment(), Path(workdir))
-        try:
-            yield process
-            assert process.stop() == 0, process.stderr()
-            assert "Traceback" not in process.stderr(), process.stderr()
-        finally:
-            process.kill()
+    with dev_mode("test-rules-browser-") as process:
+        yield process
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield chromium
-        chromium.close()
+    with chromium() as made:
+        yield made
 
 
 @pytest.fixture
 def page(browser: Browser, dev: Dev) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
-    page.goto(dev.url + "/")
-    expect(page.get_by_test_id("channel-title")).to_have_text("#general")
-    yield page
-    context.close()
-    assert not errors, errors
+    with workspace_page(browser, dev, height=1000) as opened:
+        yield opened
 
 
 def rule_form_of(dev: Dev, user: str) -> dict[str, Any]:

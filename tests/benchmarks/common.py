@@ -343,13 +343,14 @@ def new_approval(
     )
 
 
-async def bench_run(services: Services) -> RunRecord:
-    """A running run owned by this worker, with its header posted, for `RunManager.request_approval`."""
-    header = await services.slack.chat_postMessage(channel=ORIGIN_CHANNEL, text="benchmark run")
+async def bench_run(services: Services, *, channel: str = ORIGIN_CHANNEL) -> RunRecord:
+    """A running run owned by this worker, with its header posted (in `channel`, the run's channel), for
+    `RunManager.request_approval`."""
+    header = await services.slack.chat_postMessage(channel=channel, text="benchmark run")
     run = RunRecord(
         id=new_run_id(),
         requester=REQUESTER,
-        channel=ORIGIN_CHANNEL,
+        channel=channel,
         task=TASK,
         status="running",
         owner=services.worker_id,

@@ -35,6 +35,7 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
     "homes": ("home_redraws.py", ["--small"], []),
     "report": ("report_build.py", ["--small"], []),
     "reminders": ("reminders.py", ["--small"], []),
+    "rules": ("rules_check.py", ["--small"], []),
 }
 
 
@@ -124,6 +125,21 @@ def key_figures(name: str, result: dict[str, Any]) -> dict[str, float | None]:
             out[f"report {part}"] = _get(result, "report_s", "median", part)
         out["python -m bot report s"] = _get(result, "cli_s", "median")
         out["report / floor"] = _get(result, "ratios", "report / floor")
+    elif name == "rules":
+        figures = result.get("figures") or {}
+        wanted = (
+            "round trips added by the check",
+            "commands added by the check",
+            "Slack calls before ask returns",
+            "Redis round trips on the path",
+            ": p50 / floor",
+            "matched ask / card path",
+            "decode 100 stored rules us",
+            "100 rules us: 5 conditions, matching",
+        )
+        for key, value in figures.items():
+            if any(part in key for part in wanted):
+                out[key] = value
     elif name == "profile":
         for proc, ms in (result.get("plain", {}).get("cpu_ms_per_click") or {}).items():
             out[f"CPU ms per click: {proc}"] = float(ms)

@@ -1,0 +1,758 @@
+"""Remembered decisions (#16): what deciding whether an "always allow" rule matches adds to a tool call.
+
+Goal (issue #16): deciding whether a rule matches adds no Slack call and at most one Redis round trip to a tool call.
+
+Real parts: a throwaway redis-server; the Slack stub (`procs.py slack`, kind `stub`: a Web API answering `ok` at
+once and counting calls by method) in its own process; one worker's services built by
+`bot.services.create_services` as a worker builds them, with one HTTP session to Slack as `Services.start` opens
+it. The worker's periodic loops (subscription, sweeper, nudger, heartbeat) are not started: they are not on a tool
+call's path, and without them every Redis command the server counts comes from the calls measured. Tool calls are
+`send_email` calls made by the real tool (`require_approval(SendEmailTool(...)).request_for(arguments)`), asked
+through the real `ApprovalService.ask` in runs with a posted header (`common.bench_run`), in channels holding:
+
+* `none`: no rule;  `ten`: 10 live rules;  `hundred`: 100 live rules (the most a channel may hold), none matching
+  (a third exact rules of other arguments, a third `to` ends with another domain, a third on `subject` and `to`);
+* `match`: 99 of those and, created last (so checked last), `send_email where to ends with "@example.com"`;
+* `one`: only that matching rule.
+
+1. Counts, per tool call (`--calls` asks per case). Client side: every Redis command and Slack Web API call made
+   while the call was asked, recorded through a context variable (so they are the call's own), split into those
+   on the call's path (made before `ask` returned the rule's decision, or before it began waiting for a person)
+   and those in background tasks; Redis round trips on the path are counted as *sequential* round trips
+   (overlapping commands, e.g. two sent together by `asyncio.gather`, are one). Server side, as a check:
+   `INFO commandstats` deltas and the stub's counts, divided by the number of calls.
+   The baseline is a tool call the rule check skips (one that may have run already: `maybe_ran`), which is
+   asked exactly as every tool call was before #16.
+2. Latency, every series interleaved in a rotating order, `--rounds` rounds of `--samples` each (after warm-up);
+   each round's p50 is divided by the floor's p50 in that round, and medians over rounds are reported. The floor
+   is a bare Redis `PING` round trip through the same client. Series: the settings read alone; the settings and
+   rules read together (what `ask` reads now); lookup + match (`rules_of` + `by_rule`) with 0, 10 and 100 rules,
+   none matching; lookup + match + use with a match (1 rule, and 100 rules with the match last); the whole `ask`
+   of a matched call (returns the decision); and `ask` until it waits for a person (the card path: settings and
+   rules read, approval stored, card posted and noted, run marked waiting, "Waiting for approval" posted) for the
+   baseline call and for calls no rule matches (0 and 100 rules).
+3. Matching CPU, in-process: `Match.matches` per call (exact and 5-condition rules, matching or not), and
+   `Rule.approves` over 100 rules, as `by_rule` loops; plus decoding 100 stored rules (`candidates`).
+
+Nothing here asserts on time; it exits 1 only if a call is decided wrongly (a rule approves what it should not,
+or misses what it should approve).
+
+    python tests/benchmarks/rules_check.py [--calls 200] [--rounds 5] [--samples 400] [--out FILE]
+    python tests/benchmarks/rules_check.py --small     # CI: 20 calls per case, 3 rounds of 30 samples
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from autogen_core import CancellationToken
+from redis.asyncio.client import Pipeline, Redis
+
+from agents.approver import ApprovalRequest, Decision, digest_of
+from agents.tools import ApprovalRequiredTool, SendEmailTool, require_approval
+from bot.__main__ import use_event_loop
+from bot.records import RunRecord
+from bot.rules import Condition, Match, Rule, exact_match
+from bot.services import Services, create_services
+from bot.settings import Settings
+from bot.store.rules import _decoded
+from tests.benchmarks.common import (
+    DRAFT,
+    REVIEWER,
+    Proc,
+    bench_run,
+    machine_info,
+    percentile,
+    settled_counts,
+    start_redis,
+    stop_redis,
+    worker_env,
+    write_json,
+)
+
+CHANNELS = {
+    "none": "C0RULES000",
+    "ten": "C0RULES010",
+    "hundred": "C0RULES100",
+    "match": "C0MATCH100",
+    "one": "C0MATCH1",
+}
+ARGUMENTS = {"to": "jordan@example.com", "subject": "An update to our prices from 1 July", "body": DRAFT}
+MATCHING = Match(tool="send_email", where=(("to", Condition("ends_with", "@example.com")),))
+WARMUP = 10
+DAY = 86400
+
+
+# ------------------------------------------------------------------------------------------------ rules
+
+
+def other_match(i: int) -> Match:
+    """A rule of the same tool that does not match `ARGUMENTS` (the worst case for the loop: same tool)."""
+    if i % 3 == 0:
+        return exact_match("send_email", {**ARGUMENTS, "to": f"person{i}@example.com"})
+    if i % 3 == 1:
+        return Match(tool="send_email", where=(("to", Condition("ends_with", f"@partner{i}.example")),))
+    where = (
+        ("subject", Condition("starts_with", f"Invoice {i}")),
+        ("to", Condition("one_of", (f"a{i}@example.com", f"b{i}@example.com"))),
+    )
+    return Match(tool="send_email", where=where)
+
+
+def channel_rule(channel: str, match: Match, *, now: float) -> Rule:
+    return Rule(
+        id="",
+        scope="channel",
+        channel=channel,
+        run="",
+        match=match,
+        created_by=REVIEWER,
+        created_at=now,
+        expires_at=now + DAY,
+    )
+
+
+async def fill_rules(services: Services) -> dict[str, int]:
+    """The channels' rules, created through the store as the rule book creates them; rules per channel."""
+    now = time.time()
+    plan = {
+        "none": [],
+        "ten": [other_match(i) for i in range(10)],
+        "hundred": [other_match(i) for i in range(100)],
+        "match": [*(other_match(i) for i in range(99)), MATCHING],
+        "one": [MATCHING],
+    }
+    for name, matches in plan.items():
+        for match in matches:
+            created = await services.store.rules.create(channel_rule(CHANNELS[name], match, now=now))
+            assert created.startswith("R"), created
+    return {name: len(await services.store.rules.of_channel(CHANNELS[name], now=time.time())) for name in plan}
+
+
+# ------------------------------------------------------------------------------------------------ recording
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    what: str  # "redis" or "slack"
+    names: tuple[str, ...]  # Redis commands sent in one round trip, or the Web API method
+    start: float
+    end: float
+    spawned: bool  # made in a background task (`Background.spawn`), not by the call's own path
+
+
+@dataclass
+class Recorder:
+    calls: list[Call] = field(default_factory=list)
+
+
+RECORDER: ContextVar[Recorder | None] = ContextVar("rules_bench_recorder", default=None)
+SPAWNED: ContextVar[bool] = ContextVar("rules_bench_spawned", default=False)
+
+
+@contextlib.contextmanager
+def instrumented(services: Services) -> Iterator[None]:
+    """Record the Redis commands (one entry per round trip: a command, or a pipeline) and Slack Web API calls
+    made in a context that holds a `Recorder`; tasks spawned in the background are marked as such."""
+    plain_command = Redis.execute_command
+    plain_pipeline = Pipeline.execute
+
+    async def execute_command(self: Redis, *args: Any, **options: Any) -> Any:
+        recorder = RECORDER.get()
+        if recorder is None:
+            return await plain_command(self, *args, **options)
+        start = time.perf_counter()
+        try:
+            return await plain_command(self, *args, **options)
+        finally:
+            recorder.calls.append(Call("redis", (str(args[0]).upper(),), start, time.perf_counter(), SPAWNED.get()))
+
+    async def execute(self: Pipeline, raise_on_error: bool = True) -> Any:
+        recorder = RECORDER.get()
+        names = tuple(str(args[0]).upper() for args, _ in self.command_stack)
+        if recorder is None or not names:
+            return await plain_pipeline(self, raise_on_error)
+        start = time.perf_counter()
+        try:
+            return await plain_pipeline(self, raise_on_error)
+        finally:
+            recorder.calls.append(Call("redis", names, start, time.perf_counter(), SPAWNED.get()))
+
+    slack = services.slack
+    plain_api_call = slack.api_call
+
+    async def api_call(api_method: str, **kwargs: Any) -> Any:
+        recorder = RECORDER.get()
+        start = time.perf_counter()
+        try:
+            return await plain_api_call(api_method, **kwargs)
+        finally:
+            if recorder is not None:
+                recorder.calls.append(Call("slack", (api_method,), start, time.perf_counter(), SPAWNED.get()))
+
+    background = services.background
+    plain_spawn = background.spawn
+
+    def spawn(coro: Any, *, name: str | None = None) -> asyncio.Task[Any]:
+        async def marked() -> Any:
+            SPAWNED.set(True)
+            return await coro
+
+        return plain_spawn(marked(), name=name)
+
+    Redis.execute_command = execute_command  # type: ignore[method-assign]
+    Pipeline.execute = execute  # type: ignore[method-assign]
+    slack.api_call = api_call  # type: ignore[method-assign]
+    background.spawn = spawn  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        Redis.execute_command = plain_command  # type: ignore[method-assign]
+        Pipeline.execute = plain_pipeline  # type: ignore[method-assign]
+        del slack.api_call
+        del background.spawn
+
+
+def sequential_round_trips(calls: Sequence[Call]) -> int:
+    """Round trips one after another: commands in flight at the same time count once."""
+    waves, end = 0, float("-inf")
+    for call in sorted(calls, key=lambda c: c.start):
+        if call.start >= end:
+            waves += 1
+            end = call.end
+        else:
+            end = max(end, call.end)
+    return waves
+
+
+# ------------------------------------------------------------------------------------------------ asking
+
+
+class Waiting(CancellationToken):
+    """A run's token that notes when `ask` links the wait for a person to it (the card path is done)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.started = 0.0
+        self.at = 0.0
+        self.linked = asyncio.Event()
+
+    def link_future(self, future: asyncio.Future[Any]) -> asyncio.Future[Any]:  # type: ignore[override]
+        if not self.at:
+            self.at = time.perf_counter()
+            self.linked.set()
+        return super().link_future(future)
+
+
+@dataclass(frozen=True, slots=True)
+class Asked:
+    decision: Decision | None  # None: a card was posted and `ask` waited for a person
+    seconds: float  # until the decision came back, or until it waited
+    end: float  # perf_counter then
+
+
+class Bench:
+    def __init__(self, services: Services, runs: dict[str, RunRecord], tool: ApprovalRequiredTool) -> None:
+        self.services = services
+        self.approvals = services.approvals
+        self.runs = runs
+        self.tool = tool
+
+    def request(self, *, maybe_ran: bool = False) -> ApprovalRequest:
+        request = self.tool.request_for(ARGUMENTS)
+        return replace(request, maybe_ran=True) if maybe_ran else request
+
+    async def ask(self, case: str, request: ApprovalRequest, *, recorder: Recorder | None = None) -> Asked:
+        """`ApprovalService.ask` as `RunManager.request_approval` calls it; a call it posts a card for is
+        left (cancelled) as soon as it waits for a person."""
+        run = self.runs[case]
+        token = Waiting()
+
+        async def asking() -> tuple[Decision, float]:
+            if recorder is not None:
+                RECORDER.set(recorder)
+            token.started = time.perf_counter()
+            decision = await self.approvals.ask(
+                request, run=run, fence=(self.services.worker_id, run.epoch), tokens=(token,)
+            )
+            return decision, time.perf_counter()
+
+        task = asyncio.create_task(asking())
+        linked = asyncio.create_task(token.linked.wait())
+        await asyncio.wait({task, linked}, return_when=asyncio.FIRST_COMPLETED)
+        if task.done() and not task.cancelled():
+            linked.cancel()
+            decision, end = task.result()
+            return Asked(decision, end - token.started, end)
+        token.cancel()  # leave the wait (as a cancelled run does)
+        await asyncio.wait({task})
+        if not task.cancelled():
+            task.result()  # raises what went wrong
+            raise RuntimeError(f"{case}: ask returned a decision after it waited")
+        return Asked(None, token.at - token.started, token.at)
+
+    async def settle(self) -> None:
+        """Let what the call left in the background (its thread post, Home refreshes) finish."""
+        await self.services.background.drain(grace=10.0)
+
+
+# ------------------------------------------------------------------------------------------------ 1. counts
+
+COUNT_CASES = {
+    # name: (channel case, the call may be decided by a rule, expected to be approved by a rule)
+    "baseline: no rule check (maybe_ran)": ("hundred", False, False),
+    "no rules in the channel": ("none", True, False),
+    "100 live rules, none matching": ("hundred", True, False),
+    "a matching rule (alone)": ("one", True, True),
+    "a matching rule (100 rules, it last)": ("match", True, True),
+}
+
+
+async def command_calls(redis: Redis) -> dict[str, int]:
+    stats = await redis.info("commandstats")
+    return {name.removeprefix("cmdstat_"): int(row["calls"]) for name, row in stats.items()}
+
+
+async def count_case(
+    bench: Bench, http: aiohttp.ClientSession, slack: Proc, name: str, calls: int, errors: list[str]
+) -> dict[str, Any]:
+    case, remembered, approved = COUNT_CASES[name]
+    services = bench.services
+    for _ in range(3):  # warm: scripts loaded, connections open
+        await bench.ask(case, bench.request(maybe_ran=not remembered))
+    await bench.settle()
+    await slack.call(http, "/reset", {})
+    before = await command_calls(services.redis)
+    path_commands: Counter[str] = Counter()
+    spawned_commands: Counter[str] = Counter()
+    slack_before: Counter[str] = Counter()
+    slack_after: Counter[str] = Counter()
+    trips: list[int] = []
+    commands_on_path: list[int] = []
+    seconds: list[float] = []
+    with instrumented(services):
+        for _ in range(calls):
+            recorder = Recorder()
+            asked = await bench.ask(case, bench.request(maybe_ran=not remembered), recorder=recorder)
+            await bench.settle()
+            if (asked.decision is not None) != approved or (asked.decision and asked.decision.outcome != "approved"):
+                errors.append(f"{name}: decided {asked.decision} (expected {'a rule' if approved else 'a card'})")
+            redis_path = [c for c in recorder.calls if c.what == "redis" and not c.spawned and c.start < asked.end]
+            trips.append(sequential_round_trips(redis_path))
+            commands_on_path.append(sum(len(c.names) for c in redis_path))
+            for c in recorder.calls:
+                if c.what == "redis":
+                    (path_commands if c in redis_path else spawned_commands).update(c.names)
+                elif c.start < asked.end:
+                    slack_before.update(c.names)
+                else:
+                    slack_after.update(c.names)
+            seconds.append(asked.seconds)
+    after = await command_calls(services.redis)
+    stub = await settled_counts(slack, http, quiet=0.15)
+    server = {
+        cmd: round((n - before.get(cmd, 0)) / calls, 3)
+        for cmd, n in sorted(after.items())
+        if n > before.get(cmd, 0) and cmd != "info"
+    }
+    return {
+        "channel_rules": case,
+        "calls": calls,
+        "decided_by": "rule" if approved else "a person (card posted)",
+        "redis_on_path": {
+            "round_trips": statistics.median(trips),
+            "round_trips_max": max(trips),
+            "commands": statistics.median(commands_on_path),
+            "by_command": {k: v / calls for k, v in sorted(path_commands.items())},
+        },
+        "redis_in_background": {k: v / calls for k, v in sorted(spawned_commands.items())},
+        "redis_server_commandstats": server,
+        "slack_before_return": {k: v / calls for k, v in sorted(slack_before.items())},
+        "slack_after_return": {k: v / calls for k, v in sorted(slack_after.items())},
+        "slack_stub_counts": {k: v / calls for k, v in sorted(stub.items())},
+        "p50_ms": statistics.median(seconds) * 1000,
+    }
+
+
+# ------------------------------------------------------------------------------------------------ 2. latency
+
+
+def latency_series(bench: Bench) -> dict[str, Callable[[], Awaitable[float]]]:
+    approvals = bench.approvals
+    redis = bench.services.redis
+    ch = CHANNELS
+
+    async def ping() -> float:
+        start = time.perf_counter()
+        await redis.ping()
+        return time.perf_counter() - start
+
+    async def settings() -> float:
+        start = time.perf_counter()
+        await approvals.channel_settings(ch["hundred"])
+        return time.perf_counter() - start
+
+    def reads(case: str) -> Callable[[], Awaitable[float]]:
+        async def step() -> float:
+            start = time.perf_counter()
+            await asyncio.gather(approvals.channel_settings(ch[case]), approvals.rules_of(ch[case]))
+            return time.perf_counter() - start
+
+        return step
+
+    def lookup(case: str, *, matches: bool) -> Callable[[], Awaitable[float]]:
+        async def step() -> float:
+            request = bench.request()
+            run = bench.runs[case]
+            start = time.perf_counter()
+            rules = await approvals.rules_of(run.channel)
+            decision = await approvals.by_rule(request, run=run, rules=rules)
+            took = time.perf_counter() - start
+            if (decision is not None) != matches:
+                raise RuntimeError(f"lookup in {case}: decision {decision}")
+            if decision is not None:
+                await bench.settle()  # its thread line, out of the next sample's way
+            return took
+
+        return step
+
+    def ask(case: str, *, maybe_ran: bool = False, matches: bool = False) -> Callable[[], Awaitable[float]]:
+        async def step() -> float:
+            asked = await bench.ask(case, bench.request(maybe_ran=maybe_ran))
+            await bench.settle()
+            if (asked.decision is not None) != matches:
+                raise RuntimeError(f"ask in {case}: decision {asked.decision}")
+            return asked.seconds
+
+        return step
+
+    async def raw_rules() -> float:
+        start = time.perf_counter()
+        await redis.hgetall(bench.services.store.keys.rules(ch["hundred"]))
+        return time.perf_counter() - start
+
+    return {
+        "floor: Redis PING": ping,
+        "settings read alone": settings,
+        "HGETALL of 100 rules, not decoded": raw_rules,
+        "settings + rules read, 0 rules": reads("none"),
+        "settings + rules read, 100 rules": reads("hundred"),
+        "lookup + match, 0 rules": lookup("none", matches=False),
+        "lookup + match, 10 rules, none matching": lookup("ten", matches=False),
+        "lookup + match, 100 rules, none matching": lookup("hundred", matches=False),
+        "lookup + match + use, 1 rule matching": lookup("one", matches=True),
+        "lookup + match + use, 100 rules, the last matching": lookup("match", matches=True),
+        "ask, matched (1 rule)": ask("one", matches=True),
+        "ask, matched (100 rules, the last matching)": ask("match", matches=True),
+        "ask until it waits, no rule check (maybe_ran)": ask("hundred", maybe_ran=True),
+        "ask until it waits, 0 rules": ask("none"),
+        "ask until it waits, 100 rules, none matching": ask("hundred"),
+    }
+
+
+async def measure_latency(bench: Bench, *, rounds: int, samples: int) -> dict[str, Any]:
+    steps = latency_series(bench)
+    names = list(steps)
+    floor = names[0]
+    per_round: list[dict[str, list[float]]] = []
+    for _ in range(rounds):
+        series: dict[str, list[float]] = {name: [] for name in names}
+        for i in range(samples + WARMUP):
+            shift = i % len(names)
+            for name in names[shift:] + names[:shift]:  # rotate the order: no series always goes first
+                took = await steps[name]()
+                if i >= WARMUP:
+                    series[name].append(took)
+        per_round.append(series)
+
+    def p(values: list[float], q: float) -> float:
+        return percentile(values, q) * 1000
+
+    out: dict[str, Any] = {}
+    for name in names:
+        p50s = [p(r[name], 0.5) for r in per_round]
+        p90s = [p(r[name], 0.9) for r in per_round]
+        ratios = [p(r[name], 0.5) / p(r[floor], 0.5) for r in per_round]
+        out[name] = {
+            "p50_ms": statistics.median(p50s),
+            "p90_ms": statistics.median(p90s),
+            "p50_ms_runs": [round(v, 4) for v in p50s],
+            "p50_over_floor": statistics.median(ratios),
+            "p50_over_floor_runs": [round(v, 3) for v in ratios],
+        }
+
+    def diff(a: str, b: str) -> dict[str, float]:
+        deltas = [p(r[a], 0.5) - p(r[b], 0.5) for r in per_round]
+        over_floor = [(p(r[a], 0.5) - p(r[b], 0.5)) / p(r[floor], 0.5) for r in per_round]
+        return {"ms": statistics.median(deltas), "over_floor": statistics.median(over_floor)}
+
+    def ratio(a: str, b: str) -> float:
+        return statistics.median(p(r[a], 0.5) / p(r[b], 0.5) for r in per_round)
+
+    compared = {
+        "reads: 100 rules added to the settings read (p50 difference)": diff(
+            "settings + rules read, 100 rules", "settings read alone"
+        ),
+        "ask until it waits: 100 rules none matching minus no rule check": diff(
+            "ask until it waits, 100 rules, none matching", "ask until it waits, no rule check (maybe_ran)"
+        ),
+        "ask until it waits: 0 rules minus no rule check": diff(
+            "ask until it waits, 0 rules", "ask until it waits, no rule check (maybe_ran)"
+        ),
+    }
+    return {
+        "rounds": rounds,
+        "samples_per_round": samples,
+        "series": out,
+        "differences": compared,
+        "matched ask / card path (100 rules)": ratio(
+            "ask, matched (100 rules, the last matching)", "ask until it waits, 100 rules, none matching"
+        ),
+        "matched ask (1 rule) / card path (0 rules)": ratio("ask, matched (1 rule)", "ask until it waits, 0 rules"),
+    }
+
+
+# ------------------------------------------------------------------------------------------------ 3. CPU
+
+
+def five_conditions() -> Match:
+    where = (
+        ("notify", Condition("ends_with", "@example.com")),
+        ("region", Condition("one_of", ("eu-west-1", "eu-central-1", "us-east-1"))),
+        ("replicas", Condition("at_most", 10)),
+        ("service", Condition("equals", "billing")),
+        ("version", Condition("starts_with", "v2.")),
+    )
+    return Match.from_json(Match(tool="deploy", where=where).to_json())  # as stored and read back
+
+
+DEPLOY = {
+    "notify": "ops@example.com",
+    "region": "eu-central-1",
+    "replicas": 4,
+    "service": "billing",
+    "version": "v2.7.1",
+}
+
+
+def cpu_cases() -> dict[str, tuple[Match, str, Any]]:
+    """name -> (a rule's match, the call's tool, its arguments)."""
+    email_digest = exact_match("send_email", ARGUMENTS)
+    return {
+        "exact, other tool": (email_digest, "deploy", DEPLOY),
+        "exact, same tool, other arguments": (
+            exact_match("send_email", {**ARGUMENTS, "to": "x@example.com"}),
+            "send_email",
+            ARGUMENTS,
+        ),
+        "exact, matching": (email_digest, "send_email", ARGUMENTS),
+        "1 condition (to ends with), matching": (MATCHING, "send_email", ARGUMENTS),
+        "5 conditions, matching (all 5 checked)": (five_conditions(), "deploy", DEPLOY),
+        "5 conditions, the last one fails": (five_conditions(), "deploy", {**DEPLOY, "version": "v3.0.0"}),
+    }
+
+
+def per_call_ns(fn: Callable[[], Any], *, loops: int, repeat: int) -> float:
+    """Median over `repeat` of the time of one `fn()` (ns), each timed over `loops` calls."""
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter_ns()
+        for _ in range(loops):
+            fn()
+        times.append((time.perf_counter_ns() - start) / loops)
+    return statistics.median(times)
+
+
+def measure_cpu(*, loops: int, repeat: int) -> dict[str, Any]:
+    now = time.time()
+    out: dict[str, Any] = {"matches_ns_per_call": {}, "approves_100_rules_us": {}}
+    for name, (match, tool, arguments) in cpu_cases().items():
+        digest = digest_of(arguments)
+        expected = match.tool == tool and (digest == match.digest if match.exact else "fails" not in name)
+        if match.matches(tool, arguments, digest) != expected:
+            raise RuntimeError(f"CPU case {name}: matches() is not {expected}")
+        out["matches_ns_per_call"][name] = per_call_ns(
+            lambda m=match, t=tool, a=arguments, d=digest: m.matches(t, a, d), loops=loops, repeat=repeat
+        )
+        rules = [replace(channel_rule("C0CPU", match, now=now), id=f"R{i + 1}") for i in range(100)]
+
+        def all_rules(rules: list[Rule] = rules, t: str = tool, a: Any = arguments, d: str = digest) -> None:
+            for rule in rules:  # as `by_rule` loops (every rule checked: the worst case)
+                rule.approves(run="rbench", tool=t, arguments=a, digest=d, now=now)
+
+        out["approves_100_rules_us"][name] = per_call_ns(all_rules, loops=max(1, loops // 100), repeat=repeat) / 1000
+    stored = {
+        f"R{i + 1}": json.dumps(
+            {
+                k: v
+                for k, v in channel_rule("C0CPU", other_match(i), now=now).to_fields().items()
+                if k not in ("id", "uses")
+            }
+        )
+        for i in range(100)
+    }
+    out["decode_100_stored_rules_us"] = (
+        per_call_ns(lambda: _decoded(stored, {}), loops=max(1, loops // 100), repeat=repeat) / 1000
+    )
+    arguments_text = json.dumps(ARGUMENTS, indent=2)
+    out["parse_the_call_arguments_us"] = (
+        per_call_ns(lambda: json.loads(arguments_text), loops=loops, repeat=repeat) / 1000
+    )
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ the run
+
+
+def figures(result: dict[str, Any]) -> dict[str, float]:
+    """The figures RESULTS.md quotes (flat: `run_all.py` takes medians of them over rounds)."""
+    out: dict[str, float] = {}
+    for name, case in result["counts"].items():
+        out[f"{name}: Redis round trips on the path"] = case["redis_on_path"]["round_trips"]
+        out[f"{name}: Redis commands on the path"] = case["redis_on_path"]["commands"]
+        out[f"{name}: Slack calls before ask returns"] = sum(case["slack_before_return"].values())
+        out[f"{name}: Slack calls after"] = sum(case["slack_after_return"].values())
+    base = result["counts"]["baseline: no rule check (maybe_ran)"]["redis_on_path"]
+    for name in ("no rules in the channel", "100 live rules, none matching"):
+        case = result["counts"][name]["redis_on_path"]
+        out[f"{name}: round trips added by the check"] = case["round_trips"] - base["round_trips"]
+        out[f"{name}: commands added by the check"] = case["commands"] - base["commands"]
+    for name, row in result["latency"]["series"].items():
+        out[f"{name}: p50 ms"] = row["p50_ms"]
+        out[f"{name}: p50 / floor"] = row["p50_over_floor"]
+    for name, row in result["latency"]["differences"].items():
+        out[f"{name}: ms"] = row["ms"]
+    out["matched ask / card path (100 rules)"] = result["latency"]["matched ask / card path (100 rules)"]
+    out["matched ask / card path (1 rule; 0 rules)"] = result["latency"]["matched ask (1 rule) / card path (0 rules)"]
+    for name, ns in result["cpu"]["matches_ns_per_call"].items():
+        out[f"Match.matches ns: {name}"] = ns
+    for name, us in result["cpu"]["approves_100_rules_us"].items():
+        out[f"100 rules us: {name}"] = us
+    out["decode 100 stored rules us"] = result["cpu"]["decode_100_stored_rules_us"]
+    return out
+
+
+async def measure(*, calls: int, rounds: int, samples: int, cpu_loops: int) -> dict[str, Any]:
+    log_dir = Path(tempfile.mkdtemp(prefix="bench-rules-"))
+    redis_server = start_redis()
+    procs: list[Proc] = []
+    services: Services | None = None
+    errors: list[str] = []
+    result: dict[str, Any] = {"benchmark": "rules_check", "machine": machine_info(), "errors": errors}
+    try:
+        slack = await Proc.start("slack", {"kind": "stub"}, log_dir=log_dir)
+        procs.append(slack)
+        settings = Settings.from_env(worker_env(api_url=str(slack.info["api_url"]), redis_url=redis_server.url))
+        services = create_services(settings)
+        services.slack.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))  # as `start` does
+        result["rules_per_channel"] = await fill_rules(services)
+        stored = await services.redis.hgetall(services.store.keys.rules(CHANNELS["hundred"]))
+        result["bytes_of_100_stored_rules"] = sum(len(k) + len(v) for k, v in stored.items())
+        runs = {case: await bench_run(services, channel=channel) for case, channel in CHANNELS.items()}
+        tool = require_approval(SendEmailTool(log_dir / "outbox"), approver=lambda: None, agent="drafter")  # type: ignore[arg-type, return-value]
+        bench = Bench(services, runs, tool)
+        async with aiohttp.ClientSession() as http:
+            result["counts"] = {name: await count_case(bench, http, slack, name, calls, errors) for name in COUNT_CASES}
+        result["latency"] = await measure_latency(bench, rounds=rounds, samples=samples)
+        await bench.settle()
+    finally:
+        if services is not None:
+            await services.background.drain()
+            await services.redis.aclose()
+            if services.slack.session is not None:
+                await services.slack.session.close()
+        for proc in procs:
+            await proc.stop()
+        stop_redis(redis_server)
+    result["cpu"] = measure_cpu(loops=cpu_loops, repeat=max(7, rounds))
+    result["figures"] = figures(result)
+    result["goals"] = goals(result)
+    return result
+
+
+def goals(result: dict[str, Any]) -> dict[str, Any]:
+    counts = result["counts"]
+    base = counts["baseline: no rule check (maybe_ran)"]["redis_on_path"]["round_trips"]
+    checked = [counts[n] for n in ("no rules in the channel", "100 live rules, none matching")]
+    matched = [counts[n] for n in ("a matching rule (alone)", "a matching rule (100 rules, it last)")]
+    return {
+        "the check adds at most one Redis round trip": all(
+            c["redis_on_path"]["round_trips"] - base <= 1 for c in checked
+        ),
+        "the check adds no Slack call": all(
+            sum(c["slack_before_return"].values())
+            == sum(counts["baseline: no rule check (maybe_ran)"]["slack_before_return"].values())
+            for c in checked
+        ),
+        "a matched call makes no Slack call before its decision": all(
+            sum(c["slack_before_return"].values()) == 0 for c in matched
+        ),
+    }
+
+
+def print_table(result: dict[str, Any]) -> None:
+    print("\nper tool call (medians over the calls):")
+    print(f"{'case':40} {'RTT path':>8} {'cmds':>5} {'slack before':>12} {'slack after':>12}  path commands")
+    for name, case in result["counts"].items():
+        path = case["redis_on_path"]
+        print(
+            f"{name:40} {path['round_trips']:8g} {path['commands']:5g} {sum(case['slack_before_return'].values()):12g}"
+            f" {sum(case['slack_after_return'].values()):12g}  {json.dumps(path['by_command'])}"
+        )
+    latency = result["latency"]
+    print(f"\nlatency ({latency['rounds']} rounds of {latency['samples_per_round']}; medians of per-round p50)")
+    for name, row in latency["series"].items():
+        print(f"  {name:55} {row['p50_ms']:7.3f} ms  {row['p50_over_floor']:6.2f}x floor")
+    for name, row in latency["differences"].items():
+        print(f"  {name:70} {row['ms']:+7.3f} ms ({row['over_floor']:+.2f}x floor)")
+    print(f"  matched ask / card path, 100 rules: {latency['matched ask / card path (100 rules)']:.3f}")
+    print(f"  matched ask (1 rule) / card path (0 rules): {latency['matched ask (1 rule) / card path (0 rules)']:.3f}")
+    print("\nCPU:")
+    for name, ns in result["cpu"]["matches_ns_per_call"].items():
+        us = result["cpu"]["approves_100_rules_us"][name]
+        print(f"  {name:45} {ns:8.0f} ns per matches()  {us:8.1f} us per 100 rules")
+    print(f"  decode 100 stored rules {result['cpu']['decode_100_stored_rules_us']:.0f} us")
+    print(f"\ngoals: {json.dumps(result['goals'])}")
+    if result["errors"]:
+        print(f"ERRORS: {result['errors']}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--calls", type=int, default=200, help="tool calls asked per counted case")
+    parser.add_argument("--rounds", type=int, default=5, help="latency rounds (medians over them)")
+    parser.add_argument("--samples", type=int, default=400, help="samples per series per round (after warm-up)")
+    parser.add_argument("--cpu-loops", type=int, default=100_000, help="calls per timing of Match.matches")
+    parser.add_argument("--small", action="store_true", help="CI size: 20 calls, 3 rounds of 30 samples")
+    parser.add_argument("--out", type=Path, default=None, help="also write the JSON here")
+    args = parser.parse_args()
+    if args.small:
+        args.calls, args.rounds, args.samples, args.cpu_loops = 20, 3, 30, 20_000
+    use_event_loop(os.environ.get("EVENT_LOOP") or "auto")  # the worker's loop
+    result = asyncio.run(measure(calls=args.calls, rounds=args.rounds, samples=args.samples, cpu_loops=args.cpu_loops))
+    print(json.dumps({k: v for k, v in result.items() if k not in ("machine", "figures")}, indent=2))
+    write_json(result, args.out)
+    print_table(result)
+    return 1 if result["errors"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

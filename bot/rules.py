@@ -66,14 +66,19 @@ class Condition:
 
     op: Op
     value: Any = None
+    # the canonical JSON of the value(s) equals / one_of compare with, worked out once
+    _allowed: frozenset[str] = field(default=frozenset(), init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.op in ("equals", "one_of"):
+            values = self.value if self.op == "one_of" else (self.value,)
+            object.__setattr__(self, "_allowed", frozenset(_canonical(v) for v in values) - {None})
 
     def holds(self, argument: Any) -> bool:
         if self.op == "any":
             return True
-        if self.op == "equals":
-            return _same(argument, self.value)
-        if self.op == "one_of":
-            return any(_same(argument, value) for value in self.value)
+        if self.op in ("equals", "one_of"):
+            return _canonical(argument) in self._allowed
         if self.op == "starts_with":
             return isinstance(argument, str) and argument.startswith(self.value)
         if self.op == "ends_with":
@@ -113,7 +118,7 @@ class Match:
             return False
         if self.exact:
             return digest == self.digest
-        if not isinstance(arguments, Mapping):
+        if not isinstance(arguments, dict | Mapping):
             return False
         return all(name in arguments and condition.holds(arguments[name]) for name, condition in self.where)
 
@@ -533,12 +538,12 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def _same(a: Any, b: Any) -> bool:
-    """JSON equality (`true` is not `1`)."""
+def _canonical(value: Any) -> str | None:
+    """The canonical JSON of a value (JSON equality: `true` is not `1`), None for what JSON cannot hold."""
     try:
-        return canonical_json(a) == canonical_json(b)
+        return canonical_json(value)
     except (TypeError, ValueError):
-        return False
+        return None
 
 
 def _shown(value: Any) -> str:

@@ -22,15 +22,32 @@ log = logging.getLogger(__name__)
 MAX_RULES_PER_CHANNEL = 100
 
 
+DECODED_CACHE = 10_000  # rules kept decoded per worker (by their stored text: a changed rule is read again)
+
+
 class Rules:
     def __init__(self, shared: Shared) -> None:
         self._s = shared
         self._k = shared.keys
+        self._decoded: dict[tuple[str, str], Rule] = {}
 
     async def candidates(self, channel: str) -> list[Rule]:
-        """The channel's stored rules (the caller checks expiry, run and match): one Redis command."""
+        """The channel's stored rules (the caller checks expiry, run and match): one Redis command. Each
+        rule's JSON is decoded once per worker (the hot path of every tool call reads them all)."""
         raw = await aw(self._s.redis.hgetall(self._k.rules(channel)))
-        return _decoded(raw, {})
+        rules: list[Rule] = []
+        for rule_id, text in raw.items():
+            key = (str(rule_id), str(text))
+            rule = self._decoded.get(key)
+            if rule is None:
+                found = _decoded({rule_id: text}, {})
+                if not found:
+                    continue
+                if len(self._decoded) >= DECODED_CACHE:
+                    self._decoded.clear()
+                rule = self._decoded[key] = found[0]
+            rules.append(rule)
+        return sorted(rules, key=_order)
 
     async def of_channel(self, channel: str, *, now: float) -> list[Rule]:
         """The channel's live rules with their uses so far, oldest first."""
@@ -135,4 +152,9 @@ def _decoded(raw: dict[Any, Any], uses: dict[Any, Any]) -> list[Rule]:
             rules.append(Rule.from_fields(fields))
         except (ValueError, KeyError, TypeError) as exc:
             log.warning("rule %s is unreadable (%s); it is ignored", rule_id, type(exc).__name__)
-    return sorted(rules, key=lambda r: int(r.id[1:]) if r.id[1:].isdigit() else 0)
+    return sorted(rules, key=_order)
+
+
+def _order(rule: Rule) -> int:
+    """Oldest first: rule ids are R<n>."""
+    return int(rule.id[1:]) if rule.id[1:].isdigit() else 0

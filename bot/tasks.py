@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Coroutine
 from typing import Any
@@ -32,8 +31,10 @@ class Background:
         """Wait for what is running (e.g. card updates) to finish, then cancel the rest."""
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=grace)
-        for task in list(self._tasks):
+        left = list(self._tasks)
+        for task in left:
             task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        if left:  # a task that does not stop when cancelled cannot hold a worker's shutdown
+            _, stuck = await asyncio.wait(left, timeout=grace)
+            for task in stuck:
+                log.warning("background task %s did not stop within %.0f s of being cancelled", task.get_name(), grace)

@@ -31,6 +31,17 @@ DecidedHandler = Callable[[DecideResult], Awaitable[None]]  # an approval timed 
 _REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, OSError)
 
 
+async def stop_task(task: asyncio.Task[None] | None, *, grace: float = 5.0) -> None:
+    """Cancel a loop's task and wait for it to end, at most `grace` seconds (then say so and go on:
+    nothing may hold a worker's shutdown)."""
+    if task is None:
+        return
+    task.cancel()
+    _, stuck = await asyncio.wait([task], timeout=grace)
+    if stuck:
+        log.warning("%s did not stop within %.0f s of being cancelled", task.get_name(), grace)
+
+
 class DecisionWaiter:
     """Futures for this worker's pending approvals, woken from its one subscription."""
 
@@ -63,10 +74,7 @@ class DecisionWaiter:
         await self._ready.wait()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await stop_task(self._task)
         for future in self._futures.values():
             future.cancel()
         self._futures.clear()
@@ -176,10 +184,7 @@ class DueSweeper:
         self._task = asyncio.create_task(self._run(), name=self.name)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await stop_task(self._task)
 
     def wake(self) -> None:
         """Something was added that may be due sooner than what the loop sleeps for: look again now."""

@@ -151,6 +151,8 @@ class ApprovalService:
         """The decision of the first live rule (oldest first) that matches this tool call, bound to its
         digest like a person's; counted, audited (`auto_approved` naming the rule) and said in the run's
         thread. None when no rule approves it (a rule revoked or expired a moment ago does not)."""
+        if not rules:  # (most channels: nothing to parse or match)
+            return None
         now = time.time()
         try:
             arguments = json.loads(request.arguments)

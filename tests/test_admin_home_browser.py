@@ -22,7 +22,8 @@ from playwright.sync_api import Browser, Page, expect
 from bot.rules import Condition, Match, Rule
 from bot.store import Store, connect
 from tests.conftest import RedisServer, start_redis
-from tests.test_browser import be, chromium, dev_mode, go, open_home, screenshot, type_in_box, workspace_page
+from tests.test_browser import be, dev_mode, go, open_home, screenshot, type_in_box, workspace_page
+from tests.test_browser import browser as browser  # the fixture, used by name
 from tests.test_dev import Dev
 
 SALES = "C0SALES"
@@ -46,12 +47,6 @@ def redis_server() -> Iterator[RedisServer]:
 def dev(redis_server: RedisServer) -> Iterator[Dev]:
     with dev_mode("test-admin-home-", REDIS_URL=redis_server.url, REDIS_KEY_PREFIX=PREFIX) as process:
         yield process
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as made:
-        yield made
 
 
 @pytest.fixture

@@ -21,7 +21,6 @@ from playwright.sync_api import Browser, Locator, Page, expect
 from tests.test_browser import (
     be,
     cards_of,
-    chromium,
     dev_mode,
     go,
     header_of,
@@ -30,6 +29,7 @@ from tests.test_browser import (
     type_in_box,
     workspace_page,
 )
+from tests.test_browser import browser as browser  # the fixture, used by name
 from tests.test_dev import BOB, Dev
 
 FIRST = "--team email Tell bob@example.com about the price change"
@@ -42,12 +42,6 @@ expect.set_options(timeout=20_000)
 def dev() -> Iterator[Dev]:
     with dev_mode("test-rules-browser-") as process:
         yield process
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as made:
-        yield made
 
 
 @pytest.fixture

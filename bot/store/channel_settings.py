@@ -80,9 +80,12 @@ class ChannelSettingsStore:
 
     async def rebuild_indexes(self) -> int:
         """Add to `admin_of` and `settings:channels` what settings written before they existed hold
-        (idempotent; settings changed since are already indexed, and keep their time). Returns how many
-        channels' settings were read."""
+        (idempotent; settings changed since are already indexed, and keep their time), once per Redis
+        (noted in `migrated:admin-index`). Returns how many channels' settings were read."""
         k = self._s.keys
+        done = k.migrated("admin-index")
+        if await self._s.redis.exists(done):  # once per Redis, not at every worker's start
+            return 0
         prefix = k.settings("")
         count = 0
         async for raw_key in self._s.redis.scan_iter(match=prefix + "*", count=500, _type="HASH"):
@@ -104,6 +107,7 @@ class ChannelSettingsStore:
                     except WatchError:
                         continue
             count += 1
+        await self._s.redis.set(done, repr(time.time()))
         return count
 
     async def admin_of(self, user: str) -> list[str]:

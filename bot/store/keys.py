@@ -37,6 +37,7 @@ every key of a Lua step is in one slot). Ids reach a key only after they match `
 {p}:batch:<token>             string  a batch decision being confirmed (JSON)        15 min; taken once
 {p}:audit                     stream  every request, decision and settings change    entries trimmed to AUDIT_RETENTION
 {p}:settings:<channel>        hash    a channel's settings (`/agent config`)         kept
+{p}:migrated:<name>           string  a one-off rebuild of an index is done (when)   kept
 {p}:settings:channels         zset    channels with settings, by last change         kept
 {p}:heartbeat:<worker>        string  a worker is alive                              HEARTBEAT_SECONDS
 {p}:claim:<what>              string  one worker or person does `what` (SET NX)      seconds given by the caller
@@ -155,6 +156,9 @@ class Keys:
     # channels, workers, one-offs
     def settings(self, channel: str) -> str:
         return f"{self.prefix}:settings:{channel}"
+
+    def migrated(self, name: str) -> str:
+        return f"{self.prefix}:migrated:{name}"
 
     def heartbeat(self, worker_id: str) -> str:
         return f"{self.prefix}:heartbeat:{worker_id}"

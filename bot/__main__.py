@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from aiohttp import web
 
 from agents.models import ModelConfigError
-from bot.settings import Settings, SettingsError
+from bot.core.settings import Settings, SettingsError
 
 log = logging.getLogger("bot")
 
@@ -46,7 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return int(run_dev(host=args.host, port=args.port))
     if args.command == "audit":
-        from bot.audit import export_audit
+        from bot.report.audit_export import export_audit
 
         return export_audit(since=args.since, channels=args.channel, fmt=args.format)
     if args.command == "report":
@@ -71,9 +71,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def serve(settings: Settings) -> int:
-    from bot.app import LISTEN_BACKLOG, create_web_app
-    from bot.logs import configure_logging
-    from bot.security import secrets_of
+    from bot.core.logs import configure_logging
+    from bot.core.security import secrets_of
+    from bot.slack.app import LISTEN_BACKLOG, create_web_app
 
     configure_logging(level=settings.log_level, fmt=settings.log_format, secrets=secrets_of(settings))
     log.info("event loop: %s", use_event_loop(settings.event_loop))
@@ -105,8 +105,8 @@ async def _socket_mode(settings: Settings) -> None:
     approvals left pending in Redis, heartbeat dropped."""
     from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
-    from bot.app import Workspace, create_bolt_app
     from bot.services import create_services
+    from bot.slack.app import Workspace, create_bolt_app
 
     assert settings.slack_app_token is not None
     services = create_services(settings)

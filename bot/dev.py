@@ -36,8 +36,8 @@ from aiohttp import web
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from bot.core.logs import NoCancellationTracebacks
 from bot.devslack.server import SlackStandIn
-from bot.logs import NoCancellationTracebacks
 
 log = logging.getLogger("bot.dev")
 
@@ -292,9 +292,9 @@ class DevStack:
 
     async def _start_bot(self) -> None:
         from agents.models import ModelConfigError
-        from bot.app import create_web_app
+        from bot.core.settings import Settings, SettingsError
         from bot.services import create_services
-        from bot.settings import Settings, SettingsError
+        from bot.slack.app import create_web_app
 
         sock = socket.socket()  # bound first, so the worker's settings carry its real port
         try:

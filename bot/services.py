@@ -13,24 +13,24 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from agents.models import resolve_model_config
 from agents.teams import TeamOptions
-from bot.approvals import ApprovalService
-from bot.cards import CardService
-from bot.directory import Directory
-from bot.homes import HomeService
-from bot.ids import new_worker_id
-from bot.metrics import Metrics
-from bot.model_cache import model_cache
-from bot.nudges import Nudger
-from bot.rulebook import RuleBook
-from bot.runs import RunManager
-from bot.security import secrets_of
-from bot.settings import Settings, reveal
-from bot.slack_client import create_slack_client
+from bot.approvals.card_sync import CardService
+from bot.approvals.homes import HomeService
+from bot.approvals.nudges import Nudger
+from bot.approvals.rulebook import RuleBook
+from bot.approvals.service import ApprovalService
+from bot.approvals.threads import RunThreads
+from bot.approvals.waiter import DeadlineSweeper, DecisionWaiter
+from bot.core.ids import new_worker_id
+from bot.core.metrics import Metrics
+from bot.core.security import secrets_of
+from bot.core.settings import Settings, reveal
+from bot.core.tasks import Background
+from bot.runs.manager import RunManager
+from bot.runs.response_cache import model_cache
+from bot.runs.supervisor import Supervisor
+from bot.slack.client import create_slack_client
+from bot.slack.directory import Directory
 from bot.store import DecideResult, Store, connect
-from bot.supervisor import Supervisor
-from bot.tasks import Background
-from bot.threads import RunThreads
-from bot.waiter import DeadlineSweeper, DecisionWaiter
 
 log = logging.getLogger(__name__)
 

@@ -36,7 +36,7 @@ from agents.models import load_model_client, resolve_model_config
 from agents.modes import InputPolicy, ModeGate, parse_mode
 from agents.teams import EMAIL_SYSTEM_MESSAGE, HumanVerdictTermination
 from agents.tools import SendEmailTool, require_approval
-from bot.slack_approver import SlackApprover
+from bot.runs.slack_approver import SlackApprover
 
 DEFAULT_TASK = "Tell bob@example.com that our Q2 prices change on May 1"
 

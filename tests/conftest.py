@@ -19,10 +19,10 @@ import pytest
 import redis as sync_redis
 from aiohttp import web
 
-from bot.app import LISTEN_BACKLOG, SERVICES, create_web_app
+from bot.core.settings import Settings
 from bot.devslack.server import SlackStandIn
 from bot.services import Services
-from bot.settings import Settings
+from bot.slack.app import LISTEN_BACKLOG, SERVICES, create_web_app
 
 SIGNING_SECRET = "test-signing-secret"
 BOT_TOKEN = "xoxb-test-token"

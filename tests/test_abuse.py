@@ -14,7 +14,13 @@ import aiohttp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.blocks import (
+from bot.core.durations import DurationError, parse_duration
+from bot.core.records import ApprovalRecord, RunRecord
+from bot.core.security import RedactingFilter, secrets_of, sign_metadata, verify_metadata
+from bot.core.settings import Settings
+from bot.devslack.blockkit import validate_blocks
+from bot.devslack.server import SlackStandIn
+from bot.slack.blocks import (
     build_approval_blocks,
     build_decided_blocks,
     build_result_blocks,
@@ -24,14 +30,8 @@ from bot.blocks import (
     status_text,
     untrusted_parts,
 )
-from bot.commands import Invalid, parse_command
-from bot.devslack.blockkit import validate_blocks
-from bot.devslack.server import SlackStandIn
-from bot.durations import DurationError, parse_duration
-from bot.gate import parse
-from bot.records import ApprovalRecord, RunRecord
-from bot.security import RedactingFilter, secrets_of, sign_metadata, verify_metadata
-from bot.settings import Settings
+from bot.slack.command_parser import Invalid, parse_command
+from bot.slack.gate import parse
 from tests.conftest import (
     ALICE,
     APPROVALS,

@@ -19,8 +19,8 @@ from typing import Any
 import aiohttp
 import pytest
 
+from bot.core.allow_rules import Condition, Match, Rule
 from bot.devslack.server import SlackStandIn
-from bot.rules import Condition, Match, Rule
 from bot.store import Store
 from tests.conftest import ALICE, BOB, CAROL, SALES, Worker, reply_text
 from tests.hitl import DEMO, audit_events, bot, until

@@ -19,7 +19,7 @@ from typing import TypeVar
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from bot.rules import Condition, Match, Rule
+from bot.core.allow_rules import Condition, Match, Rule
 from bot.store import Store, connect
 from tests.conftest import RedisServer, start_redis
 from tests.test_browser import be, dev_mode, go, open_home, screenshot, type_in_box, workspace_page

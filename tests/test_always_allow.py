@@ -17,14 +17,14 @@ from typing import Any
 import aiohttp
 
 from agents.approver import canonical_json, digest_of
-from bot.blocks.cards import build_approval_blocks
-from bot.blocks.modals import build_rule_modal
-from bot.blocks.rules import ACTION_ALWAYS_ALLOW, ACTION_RULE_CREATE, suggestion_value
+from bot.core.allow_rules import Condition, Match, exact_match
+from bot.core.records import ApprovalRecord
 from bot.devslack.blockkit import validate_view
 from bot.devslack.model import DeliveryResult
 from bot.devslack.server import SlackStandIn
-from bot.records import ApprovalRecord
-from bot.rules import Condition, Match, exact_match
+from bot.slack.blocks.approval_card import build_approval_blocks
+from bot.slack.blocks.modals import build_rule_modal
+from bot.slack.blocks.rules import ACTION_ALWAYS_ALLOW, ACTION_RULE_CREATE, suggestion_value
 from tests.conftest import (
     ALICE,
     APPROVALS,

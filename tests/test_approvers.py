@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
+from bot.core.records import ApprovalRecord
 from bot.devslack.server import SlackStandIn
-from bot.records import ApprovalRecord
 from bot.store import Store, connect
 from tests.conftest import (
     ALICE,

@@ -12,17 +12,17 @@ import pytest
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.approvals import ApprovalService
-from bot.cards import CardService
+from bot.approvals.card_sync import CardService
+from bot.approvals.service import ApprovalService
+from bot.approvals.threads import RunThreads
+from bot.approvals.waiter import DecisionWaiter
+from bot.core.records import ApprovalRecord
+from bot.core.tasks import Background
 from bot.devslack.server import SlackStandIn
-from bot.directory import Directory
-from bot.records import ApprovalRecord
-from bot.runs import RunManager
+from bot.runs.manager import RunManager
+from bot.runs.supervisor import Supervisor
+from bot.slack.directory import Directory
 from bot.store import Store, connect
-from bot.supervisor import Supervisor
-from bot.tasks import Background
-from bot.threads import RunThreads
-from bot.waiter import DecisionWaiter
 from tests.conftest import APPROVALS, BOT_TOKEN, block_texts, has_buttons
 
 

@@ -22,8 +22,8 @@ from typing import Any
 import aiohttp
 import pytest
 
+from bot.core.records import ApprovalRecord
 from bot.devslack.server import SlackStandIn
-from bot.records import ApprovalRecord
 from bot.store import Store, connect
 from tests.conftest import (
     ALICE,

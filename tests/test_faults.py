@@ -25,8 +25,8 @@ import pytest
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from bot.core.records import ApprovalRecord
 from bot.devslack.server import DeliveryResult, HeldCall, SlackStandIn
-from bot.records import ApprovalRecord
 from bot.store import Store
 from tests.conftest import (
     ALICE,

@@ -9,9 +9,9 @@ from dataclasses import replace
 from pathlib import Path
 
 from agents.approver import ApprovalRequest
-from bot.approvals import new_approval
+from bot.approvals.service import new_approval
+from bot.core.records import ChannelSettings, RunRecord
 from bot.devslack.server import SlackStandIn
-from bot.records import ChannelSettings, RunRecord
 from bot.store import Store
 from tests.conftest import APPROVALS, BOB, SALES, Worker, block_texts, bot_env, find_header, start_worker, thread_of
 from tests.test_flow import pending_card, run_status, start_run

@@ -16,7 +16,11 @@ from hypothesis import strategies as st
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
-from bot.blocks import (
+from bot.core.allow_rules import Condition, Match, Rule
+from bot.core.records import ApprovalRecord, RunRecord
+from bot.devslack.blockkit import validate_view
+from bot.report import Headline
+from bot.slack.blocks import (
     ACTION_APPROVE,
     ACTION_FULL_TEXT,
     ACTION_HOME_BATCH,
@@ -45,12 +49,8 @@ from bot.blocks import (
     fits_in_confirmation,
     left_out_reason,
 )
-from bot.blocks.home import ChannelPanel, parse_revoke_value, revoke_value
-from bot.blocks.rules import ACTION_RULE_REVOKE
-from bot.devslack.blockkit import validate_view
-from bot.records import ApprovalRecord, RunRecord
-from bot.report import Headline
-from bot.rules import Condition, Match, Rule
+from bot.slack.blocks.home import ChannelPanel, parse_revoke_value, revoke_value
+from bot.slack.blocks.rules import ACTION_RULE_REVOKE
 from tests.conftest import block_texts
 
 NOW = 1_700_000_000.0

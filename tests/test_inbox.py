@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 
 from agents.approver import ApprovalRequest
-from bot.approvals import new_approval
+from bot.approvals.service import new_approval
+from bot.core.records import ApprovalRecord
 from bot.devslack.server import SlackStandIn
-from bot.records import ApprovalRecord
 from bot.store import Store, connect
 from tests.conftest import (
     ALICE,

@@ -27,9 +27,9 @@ from agents.models import (
     load_model_client,
     read_model_config,
 )
+from bot.core.settings import Settings
 from bot.devslack.server import SlackStandIn
-from bot.model_cache import RedisModelCache, model_cache
-from bot.settings import Settings
+from bot.runs.response_cache import RedisModelCache, model_cache
 from tests.conftest import BOB, bot_env, free_port
 from tests.hitl import bot, click, finished, nth_card, replay, start, text_of
 

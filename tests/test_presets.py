@@ -15,8 +15,8 @@ from agents.demo_model import DemoChatCompletionClient
 from agents.input_func import make_input_func
 from agents.modes import InputPolicy, ModeGate
 from agents.teams import HUMAN, PLAN_REVIEWER, PRESETS, TeamOptions, build_team, plan_selector, reviewer_of
-from bot.blocks import help_text
 from bot.devslack.server import SlackStandIn
+from bot.slack.blocks import help_text
 from tests.conftest import BOB, SALES, find_header
 from tests.hitl import (
     DEMO,

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.records import ApprovalRecord
+from bot.core.records import ApprovalRecord
 from bot.report import headline, nearest_rank
 from bot.report.cli import read_history, read_waiting
 from bot.report.figures import SERIES, TOOL_NOT_RECORDED, RubberStamp, compute, duration_ms, mode_of

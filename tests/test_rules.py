@@ -15,8 +15,7 @@ import pytest
 
 from agents.approver import ApprovalRequest, canonical_json, digest_of
 from agents.tools import Email
-from bot.devslack.server import SlackStandIn
-from bot.rules import (
+from bot.core.allow_rules import (
     Condition,
     Match,
     PastCall,
@@ -28,6 +27,7 @@ from bot.rules import (
     replay,
     suggest,
 )
+from bot.devslack.server import SlackStandIn
 from bot.store import Store, connect
 from tests.conftest import ALICE, APPROVALS, BOB, SALES, find_header, has_buttons, texts, thread_of
 from tests.hitl import until
@@ -235,7 +235,7 @@ async def test_a_channel_holds_at_most_the_limit_of_live_rules(store: Store) -> 
 
 
 def test_a_rule_never_decides_what_only_a_person_may() -> None:
-    from bot.approvals import remembered
+    from bot.approvals.service import remembered
 
     call = ApprovalRequest("a-00000001", "{}", "drafter", kind="tool_call", tool_name="t", arguments="{}")
     assert remembered(call)

@@ -13,9 +13,9 @@ import pytest
 
 import bot.store
 from agents.approver import Decision
-from bot.records import ApprovalRecord
+from bot.approvals.waiter import DeadlineSweeper, DecisionWaiter
+from bot.core.records import ApprovalRecord
 from bot.store import DecideResult, Store, connect
-from bot.waiter import DeadlineSweeper, DecisionWaiter
 
 
 @pytest.fixture

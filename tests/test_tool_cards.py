@@ -8,16 +8,16 @@ from dataclasses import replace
 
 from agents.approver import encode_revision
 from agents.modes import DEFAULT_RISK_WORDS
-from bot.blocks import (
+from bot.core.records import ApprovalRecord, ChannelSettings
+from bot.devslack.blockkit import validate_blocks, validate_view
+from bot.slack.blocks import (
     build_approval_blocks,
     build_decided_blocks,
     build_revise_modal,
     config_text,
     show_setting,
 )
-from bot.commands import SetConfig, parse_command
-from bot.devslack.blockkit import validate_blocks, validate_view
-from bot.records import ApprovalRecord, ChannelSettings
+from bot.slack.command_parser import SetConfig, parse_command
 from tests.conftest import block_texts
 
 

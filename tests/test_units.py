@@ -28,14 +28,24 @@ from agents.input_func import ApprovalUserProxy, make_input_func
 from agents.models import describe_model, load_model_client, resolve_model_config
 from agents.teams import HUMAN, HumanVerdictTermination, build_team
 from bot.__main__ import use_event_loop
-from bot.blocks import build_approval_blocks, build_decided_blocks, escape, safe, untrusted
-from bot.commands import Cancel, Help, Invalid, SetConfig, ShowConfig, Start, Status, as_typed, parse_command
+from bot.core.durations import DurationError, format_duration, parse_duration
+from bot.core.metrics import Metrics
+from bot.core.records import ApprovalRecord, ApprovalStatus, RunRecord
+from bot.core.settings import ApproverSettings, Settings, SettingsError, StoreSettings
 from bot.devslack.server import SlackStandIn
-from bot.durations import DurationError, format_duration, parse_duration
-from bot.metrics import Metrics
-from bot.records import ApprovalRecord, ApprovalStatus, RunRecord
-from bot.settings import ApproverSettings, Settings, SettingsError, StoreSettings
-from bot.slack_client import CountingRetryHandler, CountingWebClient, create_slack_client
+from bot.slack.blocks import build_approval_blocks, build_decided_blocks, escape, safe, untrusted
+from bot.slack.client import CountingRetryHandler, CountingWebClient, create_slack_client
+from bot.slack.command_parser import (
+    Cancel,
+    Help,
+    Invalid,
+    SetConfig,
+    ShowConfig,
+    Start,
+    Status,
+    as_typed,
+    parse_command,
+)
 from tests.conftest import bot_env, free_port
 
 
@@ -111,8 +121,8 @@ def test_escape_only_the_three_control_characters() -> None:
 
 
 def test_only_bot_blocks_text_makes_text_objects() -> None:
-    """`bot.blocks.text` is the one escaping path: no other builder makes a text object or escapes by itself."""
-    spec = importlib.util.find_spec("bot.blocks")
+    """`bot.slack.blocks.text` is the one escaping path: no other builder makes a text object or escapes by itself."""
+    spec = importlib.util.find_spec("bot.slack.blocks")
     assert spec is not None and spec.origin is not None
     others = [p for p in Path(spec.origin).parent.glob("*.py") if p.name != "text.py"]
     assert len(others) >= 5
@@ -372,11 +382,11 @@ async def test_demo_model_applies_feedback() -> None:
 def test_json_log_lines_carry_ids_and_no_secrets() -> None:
     import logging
 
-    from bot.logs import JsonFormatter
-    from bot.security import RedactingFilter
+    from bot.core.logs import JsonFormatter
+    from bot.core.security import RedactingFilter
 
     record = logging.LogRecord(
-        "bot.runs", logging.ERROR, __file__, 1, "run %s failed with %s", ("rabc", "xoxb-t0k3n"), None
+        "bot.runs.manager", logging.ERROR, __file__, 1, "run %s failed with %s", ("rabc", "xoxb-t0k3n"), None
     )
     record.run_id = "rabc"
     record.approval_id = "a1b2c3d4-0000"

@@ -18,10 +18,10 @@ from pathlib import Path
 
 from redis.exceptions import RedisError
 
-from bot.durations import DurationError, parse_duration
-from bot.records import ApprovalRecord
+from bot.core.durations import DurationError, parse_duration
+from bot.core.records import ApprovalRecord
+from bot.core.settings import _CHANNEL_ID, LONGEST_RETENTION, SettingsError, StoreSettings
 from bot.report.figures import Figures, RubberStamp, compute
-from bot.settings import _CHANNEL_ID, LONGEST_RETENTION, SettingsError, StoreSettings
 from bot.store import Store, connect
 from bot.store.codec import readable_approval
 

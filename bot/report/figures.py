@@ -29,7 +29,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from bot.records import ApprovalRecord
+from bot.core.records import ApprovalRecord
 
 Entry = Mapping[str, str]
 

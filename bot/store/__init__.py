@@ -19,11 +19,13 @@ from __future__ import annotations
 
 from redis.asyncio import Redis
 
+from bot.core.records import AwayState
+from bot.core.redis_urls import cluster_prefix, is_cluster_url
 from bot.store.approvals import Approvals, DecideResult, DecideStatus
 from bot.store.audit import AuditLog
-from bot.store.away import Away, AwayState
+from bot.store.away import Away
 from bot.store.channel_settings import ChannelSettingsStore
-from bot.store.connection import REDIS_DOWN, cluster_prefix, connect, is_cluster_url, persistently, pubsub_client
+from bot.store.connection import REDIS_DOWN, connect, persistently, pubsub_client
 from bot.store.homes import Homes, HomeState
 from bot.store.keys import AUDIT_RETENTION_SECONDS, DECIDED_RETENTION_SECONDS, RUN_RETENTION_SECONDS, Keys
 from bot.store.nudges import Nudges

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from agents.approver import canonical_json
-from bot.records import ApprovalRecord
+from bot.core.records import ApprovalRecord
 from bot.store.codec import approval_from, pack, pairs, readable_approval, split_texts, unpack
 from bot.store.connection import aw
 from bot.store.keys import DECIDED_RETENTION_SECONDS

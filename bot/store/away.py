@@ -8,21 +8,13 @@ may also decide (read entries are checked against the time: an ended one counts 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 
+from bot.core.records import AwayState
 from bot.store.audit import AuditLog
 from bot.store.connection import aw
 from bot.store.shared import Shared
 
 MAX_AWAY_SECONDS = 90 * 86400
-
-
-@dataclass(frozen=True, slots=True)
-class AwayState:
-    user: str
-    until: float
-    delegate: str  # "" when nobody decides for them
-    since: float
 
 
 class Away:

@@ -13,7 +13,7 @@ import time
 from redis.exceptions import WatchError
 
 from agents.modes import DEFAULT_MAX_AUTO_REPLIES, parse_mode, risk_words_setting
-from bot.records import SLACK_ID, ChannelSettings
+from bot.core.records import SLACK_ID, ChannelSettings
 from bot.store.audit import AuditLog
 from bot.store.connection import aw
 from bot.store.shared import Shared

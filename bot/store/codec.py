@@ -8,7 +8,7 @@ import logging
 import zlib
 from typing import Any
 
-from bot.records import TEXT_FIELDS, ApprovalRecord, RunRecord
+from bot.core.records import TEXT_FIELDS, ApprovalRecord, RunRecord
 
 log = logging.getLogger(__name__)
 

@@ -15,6 +15,8 @@ from redis.asyncio.sentinel import Sentinel
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from bot.core.redis_urls import is_cluster_url
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -78,15 +80,6 @@ def _hosts(netloc: str, *, default_port: int) -> list[tuple[str, int]]:
         host, _, port = item.rpartition(":")
         hosts.append((host or item, int(port) if port.isdigit() else default_port))
     return hosts
-
-
-def is_cluster_url(url: str) -> bool:
-    return url.startswith(("redis+cluster://", "rediss+cluster://"))
-
-
-def cluster_prefix(prefix: str) -> str:
-    """A key prefix that is a hash tag, so that all keys live in one slot (Lua steps touch several)."""
-    return prefix if prefix.startswith("{") and prefix.endswith("}") else "{" + prefix.strip("{}") + "}"
 
 
 def _cluster(url: str, *, max_connections: int, options: dict[str, Any]) -> Redis:

@@ -1,7 +1,7 @@
 """Every Redis key the product writes, with its type and lifetime. Nothing else builds a key.
 
 The prefix is `REDIS_KEY_PREFIX` (`hitl` by default; on Redis Cluster a hash tag such as `{hitl}`, so
-every key of a Lua step is in one slot). Ids reach a key only after they match `bot.records`'s
+every key of a Lua step is in one slot). Ids reach a key only after they match `bot.core.records`'s
 `*_ID` patterns. An approval's own keys carry its id as a hash tag (`{<id>}`).
 
 {p}:run:<run>                 hash    a run (`RunRecord`)                            RUN_RETENTION after it ends

@@ -3,7 +3,7 @@
 The same machinery as timeouts (`approvals.time_out_due`): any worker claims the due ones for a short
 lease (`lua/claim_due.lua`), so two never take the same one and one that dies leaves them due again;
 `open()` escalates those due an escalation (atomically, once) and returns the pending ones; once their
-reminders are posted, `told()` notes them (audited) and schedules the next (`bot/nudges.py`).
+reminders are posted, `told()` notes them (audited) and schedules the next (`bot/approvals/nudges.py`).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from bot.records import ApprovalRecord
+from bot.core.records import ApprovalRecord
 from bot.store.codec import approval_from, pairs
 from bot.store.shared import Shared
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from bot.records import ApprovalRecord
+from bot.core.records import ApprovalRecord
 from bot.store.shared import Shared
 
 

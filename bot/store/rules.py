@@ -1,4 +1,4 @@
-"""Remembered decisions ("always allow" rules, `bot/rules.py`), per channel.
+"""Remembered decisions ("always allow" rules, `bot/core/allow_rules.py`), per channel.
 
 `rules:<channel>` is a hash of the channel's rules (id -> the rule's fields as JSON), run rules
 included, so that the hot path reads every rule that might approve a call in one command; `rule_uses`
@@ -13,7 +13,7 @@ import logging
 import time
 from typing import Any
 
-from bot.rules import Rule
+from bot.core.allow_rules import Rule
 from bot.store.connection import aw
 from bot.store.shared import Shared
 

@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
-from bot.records import ApprovalRecord, RunRecord, RunStatus
+from bot.core.records import ApprovalRecord, RunRecord, RunStatus
 from bot.store.audit import AuditLog
 from bot.store.codec import approval_from, pairs, readable_run
 from bot.store.connection import aw

@@ -39,8 +39,8 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from agents.approver import ApprovalRequest, Decision
-from bot.records import RunRecord
-from bot.runs import _RunState
+from bot.core.records import RunRecord
+from bot.runs.manager import _RunState
 from tests.benchmarks.common import (
     FloorWaiter,
     Proc,

@@ -35,8 +35,8 @@ if str(REPO) not in sys.path:
 import aiohttp  # noqa: E402
 from aiohttp import web  # noqa: E402
 
-from bot.ids import new_run_id  # noqa: E402
-from bot.records import ApprovalRecord, RunRecord  # noqa: E402
+from bot.core.ids import new_run_id  # noqa: E402
+from bot.core.records import ApprovalRecord, RunRecord  # noqa: E402
 from bot.services import Services  # noqa: E402
 from bot.store import connect  # noqa: E402
 from tests.conftest import BOT_TOKEN, SIGNING_SECRET, RedisServer, free_port, start_redis  # noqa: E402
@@ -360,7 +360,7 @@ async def bench_run(services: Services, *, channel: str = ORIGIN_CHANNEL) -> Run
     limits = inspect.signature(services.store.runs.create).parameters  # newer stores limit active runs
     await services.store.runs.create(run, **{k: 1_000_000 for k in ("max_per_user", "max_per_channel") if k in limits})
     if hasattr(services.runs, "works_on"):  # the worker works on it (else its scan takes a run it lost track of back)
-        from bot.runs import _RunState
+        from bot.runs.manager import _RunState
 
         services.runs._active[run.id] = _RunState(run=run)
     return run

@@ -49,9 +49,9 @@ from autogen_core import CancellationToken
 
 from agents.approver import ApprovalRequest
 from bot.__main__ import use_event_loop
+from bot.core.records import RunRecord
 from bot.devslack.server import SlackStandIn
-from bot.records import RunRecord
-from bot.runs import _RunState
+from bot.runs.manager import _RunState
 from bot.services import Services
 from tests.benchmarks.common import (
     CARD_CHANNEL,
@@ -452,15 +452,15 @@ async def nudger_role(options: dict[str, Any]) -> None:
     """A worker's `Nudger` alone, wired as `create_services` wires it (reminders.py runs two)."""
     import aiohttp
 
+    from bot.core.settings import Settings
     from bot.services import create_services
-    from bot.settings import Settings
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     env = worker_env(api_url=str(options["api_url"]), redis_url=str(options["redis_url"]))
     services = create_services(Settings.from_env(env), worker_id=options.get("worker_id"))
     tuned = {k: int(options[k]) for k in ("concurrency", "batch") if options.get(k)}  # experiments; default: a worker's
     if tuned:
-        from bot.nudges import Nudger
+        from bot.approvals.nudges import Nudger
 
         services.nudger = Nudger(
             store=services.store, slack=services.slack, directory=services.directory, cards=services.cards, **tuned

@@ -66,7 +66,7 @@ WATCH = {
     "log records emitted": r"logging/__init__.py:\d+\(handle\)$",
     "logging.getLogger": r"logging/__init__.py:\d+\(getLogger\)$",
     "redis-py commands packed": r"redis/asyncio/connection.py:\d+\(pack_commands?\)$",
-    "Block Kit builders (bot.blocks functions)": r"bot/blocks/\w+\.py:\d+\(",
+    "Block Kit builders (bot.slack.blocks functions)": r"bot/slack/blocks/\w+\.py:\d+\(",
     "copy.deepcopy": r"copy.py:\d+\(deepcopy\)$",
 }
 
@@ -84,7 +84,7 @@ PHASES = [
 def phase_of(stack: str) -> str:
     if "CardService." in stack:
         return PHASES[0]
-    if "slack_events (bot/app.py" in stack:
+    if "slack_events (bot/slack/app.py" in stack:
         return PHASES[1] if "async_dispatch" in stack else PHASES[2]
     if "aiohttp/web_" in stack:
         return PHASES[3]
@@ -96,7 +96,7 @@ COMPONENTS = [
     ("HMAC signature", r"signature/|hmac\.py"),
     ("json", r"json/"),
     ("urllib.parse", r"urllib/parse\.py"),
-    ("Block Kit builders (bot/blocks/)", r"bot/blocks/"),
+    ("Block Kit builders (bot/slack/blocks/)", r"bot/slack/blocks/"),
     ("redis-py", r"redis/"),
     ("slack_sdk Web API client", r"slack_sdk/"),
     ("slack_bolt", r"slack_bolt/"),

@@ -51,11 +51,11 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from bot.__main__ import use_event_loop
-from bot.blocks.nudges import reminder_text
-from bot.metrics import Metrics
-from bot.records import ApprovalRecord
-from bot.settings import Settings
-from bot.slack_client import create_slack_client
+from bot.core.metrics import Metrics
+from bot.core.records import ApprovalRecord
+from bot.core.settings import Settings
+from bot.slack.blocks.nudges import reminder_text
+from bot.slack.client import create_slack_client
 from bot.store import Store, connect
 from tests.benchmarks.common import (
     CARD_CHANNEL,

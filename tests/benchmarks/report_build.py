@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from redis.asyncio import Redis
 
-from bot.records import ApprovalRecord
+from bot.core.records import ApprovalRecord
 from bot.report.cli import History, figures_of, read_history, write_atomically
 from bot.report.figures import RubberStamp
 from bot.store import Store, connect

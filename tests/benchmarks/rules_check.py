@@ -69,10 +69,10 @@ from redis.asyncio.client import Pipeline, Redis
 from agents.approver import ApprovalRequest, Decision, digest_of
 from agents.tools import ApprovalRequiredTool, SendEmailTool, require_approval
 from bot.__main__ import use_event_loop
-from bot.records import RunRecord
-from bot.rules import Condition, Match, Rule, exact_match
+from bot.core.allow_rules import Condition, Match, Rule, exact_match
+from bot.core.records import RunRecord
+from bot.core.settings import Settings
 from bot.services import Services, create_services
-from bot.settings import Settings
 from bot.store.rules import _decoded
 from tests.benchmarks.common import (
     DRAFT,

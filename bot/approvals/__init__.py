@@ -1,0 +1,14 @@
+"""The approval core: every step of an approval, and what keeps people told.
+
+    service.py     `ApprovalService`: open, wait, decide (every approver rule), show, cancel
+    card_sync.py   keeps each card and its DM copies in Slack in step with Redis
+    homes.py       each person's App Home: what waits for them, kept current
+    nudges.py      reminders and escalations, on any worker
+    rulebook.py    who may create and revoke "always allow" rules (what they match: `bot.core.allow_rules`)
+    threads.py     a run's header and thread
+    ledger.py      side effects run once
+    waiter.py      one pub/sub subscription per worker, and the deadline sweeper
+
+May import: `bot.core`, `bot.store`, `bot.report` (headline numbers), the leaves of `bot.slack`
+(`blocks`, `client`, `directory`) and `agents`. Never `bot.runs` or the Slack entry.
+"""

@@ -1,0 +1,302 @@
+"""Keeps approval cards in Slack in step with Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import time
+import zlib
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from typing import Any
+
+import aiohttp
+from redis.exceptions import RedisError
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.core.records import ApprovalRecord
+from bot.slack.blocks import (
+    approval_fallback_text,
+    build_approval_blocks,
+    build_decided_blocks,
+    build_replaced_blocks,
+    untrusted_parts,
+)
+from bot.store import Store
+
+log = logging.getLogger(__name__)
+
+MAX_PARTS = 40  # thread messages of at most 2,900 characters when a file upload is refused
+DRAWN_MEMORY = 10_000  # cards whose last drawn state is remembered (so a late, older state is not drawn over it)
+SHOWN_FOR = 30.0  # seconds a card this worker drew is taken to still show that state (`shows`)
+
+
+def _rank(approval: ApprovalRecord) -> tuple[int, int, int]:
+    """How far along a card's state is: decided after pending, more votes after fewer, escalated after not."""
+    return (0 if approval.pending else 1, len(approval.voters), 1 if approval.escalated_at else 0)
+
+
+class CardService:
+    """Posts a pending approval's card and rewrites it once decided (with `chat.update`, which,
+    unlike `response_url`, works however late the decision comes).
+
+    The decide step itself puts the approval in the outbox (a sorted set by due time), in the same
+    atomic step as the decision; once the card, its copies and then (`after_draw`, off the senders'
+    queue) the affected Homes are redrawn, it is taken out. So if Slack refuses, or this worker
+    dies before it could update the card, any worker's supervisor updates it later.
+
+    Redraws go through a queue drained by `concurrency` senders, so a burst of decisions neither
+    competes with the clicks' answers for the event loop nor sends Slack more `chat.update` calls at
+    once than its rate limits allow (Tier 3; a 429 makes that sender wait `Retry-After`). One card's
+    redraws are drawn in order by one sender, an older state never replaces a newer one, and redraws
+    queued for the same card are merged into the newest."""
+
+    def __init__(
+        self,
+        slack: AsyncWebClient,
+        *,
+        store: Store | None = None,
+        retry_after: float = 2.0,
+        concurrency: int = 4,
+    ) -> None:
+        # after a redraw, what else shows the approval (each affected person's App Home); False keeps
+        # the approval in the outbox, to be redrawn again
+        self.after_draw: Callable[[ApprovalRecord], Awaitable[bool]] | None = None
+        self._slack = slack
+        self._store = store  # where refused updates wait to be retried (the outbox)
+        self._retry_after = retry_after
+        self._queues: list[asyncio.Queue[str]] = [asyncio.Queue() for _ in range(max(1, concurrency))]
+        self._newest: dict[str, ApprovalRecord] = {}  # queued: the newest state of each card
+        # cards drawn lately: the rank drawn (an older state is never drawn over it) and, when Slack
+        # took it, when (a replayed click does not redraw an unchanged card)
+        self._drawn: collections.OrderedDict[str, tuple[tuple[int, int, int], float | None]] = collections.OrderedDict()
+        self._senders: list[asyncio.Task[None]] = []
+        self._drawn_ok: list[ApprovalRecord] = []  # drawn, still in the outbox: taken out in one call
+        # drawn, waiting for `after_draw` (the Homes) before leaving the outbox; the senders go on meanwhile
+        self._finishing: dict[str, asyncio.Task[None]] = {}
+        self._again: dict[str, ApprovalRecord] = {}  # a newer state drawn while its Homes were being redrawn
+        self._closed = False
+
+    # the queue ----------------------------------------------------------------------------
+    def schedule(self, approval: ApprovalRecord) -> None:
+        """Queue a redraw of `approval`'s card as this record has it (pending: its votes; else the decision)."""
+        if self._closed or not approval.card_ts:
+            return  # closing: the outbox has it, for any worker
+        rank = _rank(approval)
+        drawn = self._drawn.get(approval.id)
+        if drawn is not None and rank < drawn[0]:
+            return  # a newer state is already on the card
+        queued = self._newest.get(approval.id)
+        if queued is not None:
+            if rank >= _rank(queued):
+                self._newest[approval.id] = approval
+            return
+        self._newest[approval.id] = approval
+        if not self._senders:
+            self._senders = [
+                asyncio.create_task(self._send(queue), name=f"card-sender-{n}") for n, queue in enumerate(self._queues)
+            ]
+        self._queues[zlib.crc32(approval.id.encode()) % len(self._queues)].put_nowait(approval.id)
+
+    def shows(self, approval: ApprovalRecord) -> bool:
+        """Whether this worker drew `approval`'s card in this state, without error, in the last
+        `SHOWN_FOR` seconds (or is about to): a redraw would change nothing."""
+        queued = self._newest.get(approval.id)
+        if queued is not None and _rank(queued) >= _rank(approval):
+            return True  # this state, or a newer one, is about to be drawn
+        drawn = self._drawn.get(approval.id)
+        if drawn is None or drawn[0] != _rank(approval) or drawn[1] is None:
+            return False
+        return time.monotonic() - drawn[1] < SHOWN_FOR
+
+    @property
+    def queued(self) -> list[str]:
+        """Ids of the cards this worker is redrawing (queued, or drawn and about to leave the outbox):
+        the supervisor keeps their outbox entries from the other workers."""
+        return [*self._newest, *self._finishing, *(a.id for a in self._drawn_ok)]
+
+    async def _send(self, queue: asyncio.Queue[str]) -> None:
+        while True:
+            approval_id = await queue.get()
+            approval = self._newest.pop(approval_id)
+            try:
+                if approval.pending and self._store is not None:
+                    # a vote's redraw may have waited: if the approval was decided since (on any
+                    # worker), draw that, not buttons over the decision
+                    approval = await self._store.approvals.get(approval_id) or approval
+                rank = _rank(approval)
+                self._remember(approval_id, rank, None)
+                if await self.refresh(approval):
+                    self._remember(approval_id, rank, time.monotonic())
+                    if self.after_draw is None:
+                        self._drawn_ok.append(approval)
+                    else:
+                        self._finish_later(approval)
+                if self._drawn_ok and (queue.empty() or len(self._drawn_ok) >= 100):
+                    await self._outbox_done()
+            except Exception:
+                log.exception("card redraw of approval %s failed", approval_id)
+            finally:
+                queue.task_done()
+
+    def _finish_later(self, approval: ApprovalRecord) -> None:
+        if approval.id in self._finishing:  # one at a time per approval: this state goes next
+            self._again[approval.id] = approval
+            return
+        self._finishing[approval.id] = asyncio.create_task(self._finish(approval), name=f"after-draw-{approval.id}")
+
+    async def _finish(self, approval: ApprovalRecord) -> None:
+        """What else shows the approval (the Homes), off the senders' queue; then out of the outbox. If
+        that fails, the outbox entry stays and any worker redraws everything again later."""
+        try:
+            assert self.after_draw is not None
+            if await self.after_draw(approval):
+                self._drawn_ok.append(approval)
+        except Exception:
+            log.exception("redraw after the card of approval %s failed", approval.id)
+        finally:
+            self._finishing.pop(approval.id, None)
+            newer = self._again.pop(approval.id, None)
+            if newer is not None and not self._closed:
+                self._finish_later(newer)
+        if self._drawn_ok and (not self._finishing or len(self._drawn_ok) >= 100):
+            await self._outbox_done()
+
+    def _remember(self, approval_id: str, rank: tuple[int, int, int], shown_at: float | None) -> None:
+        self._drawn[approval_id] = (rank, shown_at)
+        self._drawn.move_to_end(approval_id)
+        if len(self._drawn) > DRAWN_MEMORY:
+            self._drawn.popitem(last=False)
+
+    async def _outbox_done(self) -> None:
+        drawn, self._drawn_ok = self._drawn_ok, []
+        if self._store is not None and drawn:
+            try:
+                await self._store.outbox.done(drawn)
+            except (RedisError, OSError) as exc:  # the outbox redraws them again later: harmless
+                log.warning("could not clear %d outbox entries (%s)", len(drawn), type(exc).__name__)
+
+    async def drain(self, grace: float = 5.0) -> None:
+        """Send what is queued (for at most `grace` seconds), then stop the senders. What is left stays
+        in the outbox, for any worker to redraw."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.gather(*(queue.join() for queue in self._queues)), timeout=grace)
+        if self._finishing:  # what is not done by then stays in the outbox
+            await asyncio.wait(list(self._finishing.values()), timeout=grace)
+        for task in list(self._finishing.values()):
+            task.cancel()
+        for task in self._senders:
+            task.cancel()
+        for task in self._senders:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._senders = []
+        await self._outbox_done()
+
+    async def close(self, grace: float = 5.0) -> None:
+        """Take no more redraws (the outbox keeps them for any worker) and drain what is queued."""
+        self._closed = True
+        await self.drain(grace)
+
+    # drawing ------------------------------------------------------------------------------
+    async def refresh(self, approval: ApprovalRecord) -> bool:
+        """Draw the card and each of its copies (in direct messages) as `approval` has it, now. False
+        (logged; kept in the outbox) when Slack refused one."""
+        blocks = build_approval_blocks(approval) if approval.pending else build_decided_blocks(approval)
+        drawn = [await self._update(approval, blocks)]
+        for channel, ts in approval.copy_cards:
+            drawn.append(await self._update(approval, blocks, where=(channel, ts)))
+        return all(drawn)
+
+    async def post(self, approval: ApprovalRecord, *, channel: str | None = None) -> tuple[str, str]:
+        """Post the pending card (in `channel`: a copy); returns its (channel id, ts)."""
+        response = await self._slack.chat_postMessage(
+            channel=channel or approval.card_channel,
+            text=approval_fallback_text(approval),
+            blocks=build_approval_blocks(approval),
+            unfurl_links=False,
+            unfurl_media=False,
+        )
+        return str(response["channel"]), str(response["ts"])
+
+    async def post_copies(self, approval: ApprovalRecord) -> dict[str, str]:
+        """Post the copies of the card not posted yet (each in a person's direct message with the bot);
+        returns {channel: ts} of those Slack took (a refused one is logged and left out)."""
+        posted: dict[str, str] = {}
+        for copy in approval.copies:
+            channel, _, ts = copy.partition("/")
+            if ts:
+                continue
+            try:
+                posted[channel] = (await self.post(approval, channel=channel))[1]
+            except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
+                error = exc.response.get("error") if isinstance(exc, SlackApiError) else type(exc).__name__
+                log.warning("a copy of approval %s was not posted in %s (%s)", approval.id, channel, error)
+        return posted
+
+    async def attach_full_text(self, approval: ApprovalRecord, *, channel: str, ts: str) -> None:
+        """A proposal too long for the card goes in the card's thread: as a text file, or, if the
+        upload is refused, as messages of at most `PART` characters each."""
+        try:
+            await self._slack.files_upload_v2(
+                channel=channel,
+                thread_ts=ts,
+                content=approval.proposal,
+                filename=f"proposal-{approval.run_id}.txt",
+                title=f"Full proposal for run {approval.run_id}",
+            )
+            return
+        except SlackApiError as exc:
+            log.warning("upload of the full proposal refused (%s); posting it in parts", exc.response.get("error"))
+        parts = untrusted_parts(approval.proposal)[:MAX_PARTS]
+        for number, part in enumerate(parts, start=1):
+            await self._slack.chat_postMessage(
+                channel=channel,
+                thread_ts=ts,
+                text=f"Full proposal, part {number} of {len(parts)}",
+                blocks=[{"type": "section", "text": part}],
+            )
+
+    async def show_on_copy(self, approval: ApprovalRecord, *, channel: str, ts: str) -> bool:
+        """Draw `approval` on an extra card of it (not the one Redis notes): its decision, or, while it
+        is pending, where to decide. No buttons either way."""
+        blocks = build_replaced_blocks(approval) if approval.pending else build_decided_blocks(approval)
+        return await self._update(replace(approval, card_channel=channel, card_ts=ts), blocks, retry=False)
+
+    async def remove(self, *, channel: str, ts: str) -> None:
+        """Delete a card that another card of the same approval replaced (logged if Slack refuses)."""
+        try:
+            await self._slack.chat_delete(channel=channel, ts=ts)
+        except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("could not remove a replaced card %s (%s)", ts, type(exc).__name__)
+
+    async def _update(
+        self,
+        approval: ApprovalRecord,
+        blocks: list[dict[str, Any]],
+        *,
+        retry: bool = True,
+        where: tuple[str, str] | None = None,
+    ) -> bool:
+        """`chat.update` of the card (or of the copy `where`); refused, the approval is kept in the
+        outbox (`retry`) for any worker to redraw."""
+        channel, ts = where or (approval.card_channel, approval.card_ts)
+        if not ts:
+            return False
+        try:
+            await self._slack.chat_update(channel=channel, ts=ts, text=approval_fallback_text(approval), blocks=blocks)
+        except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
+            error = exc.response.get("error") if isinstance(exc, SlackApiError) else type(exc).__name__
+            log.warning(
+                "card update failed for approval %s (%s); kept in the outbox",
+                approval.id,
+                error,
+                extra={"run_id": approval.run_id, "approval_id": approval.id},
+            )
+            if self._store is not None and retry:
+                await self._store.outbox.add(approval.id, due=time.time() + self._retry_after)
+            return False
+        return True

@@ -1,0 +1,500 @@
+"""The approval service: every step of an approval, for every surface, in one place.
+
+The waiting side (the worker that owns the run)::
+
+    ask(request, run)   -> open: store it (fenced), post its card, note the card, mark the run waiting
+                        -> wait: the owner's pub/sub subscription wakes it (nothing else is read from it)
+                        -> take: consume the decision from the record, once (fenced), as a `Decision`
+
+The deciding side (a click, a modal, a timeout, a cancel, on any worker)::
+
+    decide(approval id, outcome, user, card) -> the decide step (`bot/store/lua/lib/decide.lua`) with
+                                                every approver rule; `check()` asks the same rules
+                                                without deciding (before a modal opens)
+    show(result)                             -> redraw the card(s); continue the run here if its
+                                                worker is gone (the `on_orphaned` hook)
+
+`RunManager` (bot/runs/manager.py) asks for its runs' approvals here, and so does `SlackApprover`
+(bot/runs/slack_approver.py) for programs outside the bot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import replace
+from functools import partial
+from typing import Any
+
+import aiohttp
+from autogen_core import CancellationToken
+from slack_sdk.errors import SlackApiError
+
+from agents.approver import ApprovalRequest, Decision
+from bot.approvals.card_sync import CardService
+from bot.approvals.homes import HomeService
+from bot.approvals.threads import RunThreads
+from bot.approvals.waiter import DecisionWaiter
+from bot.core.allow_rules import Rule
+from bot.core.durations import format_duration
+from bot.core.metrics import Metrics
+from bot.core.records import ApprovalRecord, ChannelSettings, RunRecord
+from bot.core.tasks import Background
+from bot.slack.blocks import channel_ref, decision_line, people_refs, proposal_is_cut, user_ref
+from bot.slack.blocks.rules import rule_used_line
+from bot.slack.directory import Directory
+from bot.store import DecideResult, Fence, Fenced, Store, persistently
+
+log = logging.getLogger(__name__)
+
+ATTACH_WAIT = 3.0  # seconds a click may wait for its card's ts to be stored
+STORAGE_DOWN = "The bot cannot reach its storage right now, so nothing was recorded. Try again in a moment."
+ALREADY = {
+    "approved": "approved",
+    "rejected": "rejected",
+    "revised": "sent back for revision",
+    "timed_out": "timed out",
+    "cancelled": "cancelled",
+}
+OrphanHandler = Callable[[ApprovalRecord], Coroutine[Any, Any, bool]]
+
+
+class ApprovalService:
+    """One worker's (or one program's) approvals: asking, deciding, showing (see the module docstring).
+
+    Args:
+        worker_id: the owner of the runs this service asks for.
+        approvals_channel: where cards go unless a channel's settings name another.
+        default_timeout: seconds, unless a channel's settings set their own.
+        sweeper_wake: called when an approval is stored (its deadline or first reminder may be the nearest).
+    """
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        cards: CardService,
+        waiter: DecisionWaiter,
+        directory: Directory,
+        threads: RunThreads,
+        background: Background,
+        worker_id: str,
+        approvals_channel: str,
+        default_timeout: int,
+        metrics: Metrics | None = None,
+        sweeper_wake: Callable[[], None] | None = None,
+        homes: HomeService | None = None,
+    ) -> None:
+        self.store = store
+        self.cards = cards
+        self.worker_id = worker_id
+        self.approvals_channel = approvals_channel
+        self.default_timeout = default_timeout
+        self._waiter = waiter
+        self._directory = directory
+        self._threads = threads
+        self._background = background
+        self._metrics = metrics or Metrics()
+        self._sweeper_wake = sweeper_wake
+        self._on_orphaned: OrphanHandler | None = None
+        self.homes = homes
+
+    def on_orphaned(self, handler: OrphanHandler) -> None:
+        """Who continues a run whose worker is gone when its approval is decided here (the run manager)."""
+        self._on_orphaned = handler
+
+    async def channel_settings(self, channel: str) -> ChannelSettings:
+        """A channel's settings, for a run's next step (read again through a Redis blip)."""
+        return await persistently(
+            lambda: self.store.settings.get(channel, default_timeout=self.default_timeout),
+            what=f"reading the settings of {channel}",
+        )
+
+    # asking --------------------------------------------------------------------------------
+    async def ask(
+        self, request: ApprovalRequest, *, run: RunRecord, fence: Fence, tokens: Sequence[CancellationToken | None]
+    ) -> Decision:
+        """Open an approval for `request` and wait for its decision (the hot path's waiting end).
+        Cancelling any of `tokens` abandons the wait. Raises `Fenced` when another worker took the run over.
+        A tool call that a live "always allow" rule matches is approved at once: no card."""
+        if remembered(request):
+            settings, rules = await asyncio.gather(self.channel_settings(run.channel), self.rules_of(run.channel))
+            decision = await self.by_rule(request, run=run, rules=rules)
+            if decision is not None:
+                return decision
+        else:
+            settings = await self.channel_settings(run.channel)
+        approval = new_approval(
+            request, run=run, owner=self.worker_id, settings=settings, default_channel=self.approvals_channel
+        )
+        approval, dms = await self.addressed(approval, settings)
+        woken = self._waiter.expect(approval.id)
+        try:
+            channel, _ = await self.open(approval, checkpoint=request.checkpoint, fence=fence)
+            where = channel_ref(channel) if not channel.startswith("D") else ""
+            if dms:
+                where = (where + " and " if where else "") + f"direct messages to {people_refs(dms)}"
+            expiry = f"times out after {format_duration(settings.timeout)}" if settings.timeout else "never times out"
+            await self._threads.post(run, text=f"Waiting for approval in {where} ({expiry})")
+            return await self._wait(run, approval.id, fence=fence, woken=woken, tokens=tokens)
+        finally:
+            self._waiter.forget(approval.id)
+
+    async def rules_of(self, channel: str) -> list[Rule]:
+        """The channel's rules, as stored (one Redis command; read again through a Redis blip)."""
+        return await persistently(lambda: self.store.rules.candidates(channel), what=f"reading the rules of {channel}")
+
+    async def by_rule(self, request: ApprovalRequest, *, run: RunRecord, rules: Sequence[Rule]) -> Decision | None:
+        """The decision of the first live rule (oldest first) that matches this tool call, bound to its
+        digest like a person's; counted, audited (`auto_approved` naming the rule) and said in the run's
+        thread. None when no rule approves it (a rule revoked or expired a moment ago does not)."""
+        if not rules:  # (most channels: nothing to parse or match)
+            return None
+        now = time.time()
+        try:
+            arguments = json.loads(request.arguments)
+        except ValueError:
+            return None
+        for rule in rules:
+            if not rule.approves(
+                run=run.id, tool=request.tool_name, arguments=arguments, digest=request.digest, now=now
+            ):
+                continue
+            expires = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(rule.expires_at))
+            text = f"rule {rule.id} (by {rule.created_by}, expires {expires}): {rule.match.describe()}"
+            audit = {
+                "event": "auto_approved",
+                "at": repr(now),
+                "approval": request.approval_id,
+                "run": run.id,
+                "by": "rule",
+                "outcome": "approved",
+                "rule": text[:500],
+                "rule_id": rule.id,
+                "rule_by": rule.created_by,
+                "kind": request.kind,
+                "tool": request.tool_name,
+                "digest": request.digest,
+                "origin_channel": run.channel,
+                "mode": run.mode or "always",
+            }
+            uses = await persistently(
+                partial(self.store.rules.use, rule, audit=audit, now=now), what=f"applying rule {rule.id}"
+            )
+            if uses is None:
+                continue
+            self._threads.post(run, text=rule_used_line(rule))
+            return Decision(
+                request.approval_id,
+                "approved",
+                decided_by=f"rule {rule.id}",
+                feedback=f"auto-approved by rule {rule.id}",
+                digest=request.digest,
+            )
+        return None
+
+    async def addressed(self, approval: ApprovalRecord, settings: ChannelSettings) -> tuple[ApprovalRecord, list[str]]:
+        """Where the card goes under the channel's `deliver`: with `dm` or `both`, a copy in a direct
+        message to each person who may decide (`dm`: the first of them holds the card itself). Returns
+        the approval so addressed and the people messaged; with nobody to message (or Slack refusing
+        to open any DM) the card stays in the approvals channel."""
+        if settings.deliver == "channel" or not approval.approvers:
+            return approval, []
+        try:
+            people = await self._directory.people(approval.approvers)
+        except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
+            log.warning(
+                "approval %s: approvers not resolved (%s); card in the channel", approval.id, type(exc).__name__
+            )
+            return approval, []
+        if not approval.allow_self_approval:
+            people.discard(approval.requester)
+        dms: dict[str, str] = {}
+        for person in sorted(people):
+            channel = await self._directory.dm_channel(person)
+            if channel is not None:
+                dms[person] = channel
+        if not dms:
+            log.warning("approval %s: no direct message could be opened; the card goes to the channel", approval.id)
+            return approval, []
+        channels = list(dms.values())
+        if settings.deliver == "dm":
+            approval = replace(approval, card_channel=channels.pop(0))
+        return replace(approval, copies=tuple(f"{channel}/" for channel in channels)), list(dms)
+
+    async def open(self, approval: ApprovalRecord, *, checkpoint: str | None, fence: Fence | None) -> tuple[str, str]:
+        """Store a pending approval, post its card and mark its run waiting. Every Redis step is tried
+        again through a Redis blip, and is fenced: if `fence` no longer owns the run, `Fenced` is raised
+        before anything is posted. If Slack refuses the card, the approval is cancelled and RuntimeError
+        says why. Returns the card's (channel, ts)."""
+        what = f"opening approval {approval.id}"
+        created = await persistently(
+            lambda: self.store.approvals.create(approval, checkpoint=checkpoint, fence=fence), what=what
+        )
+        if created == "fenced":
+            raise Fenced(approval.run_id)
+        if self._sweeper_wake is not None:
+            self._sweeper_wake()
+        try:
+            channel, ts = await self.cards.post(approval)
+        except SlackApiError as exc:
+            await self.store.approvals.decide(approval.id, outcome="cancelled", by="system", feedback="card not posted")
+            raise RuntimeError(f"could not post the approval card: {exc.response.get('error')}") from None
+        shown = await self.show_posted(approval, channel=channel, ts=ts, fence=fence)
+        await self.post_copies(approval)
+        if self.homes is not None:
+            self._background.spawn(self.homes.refresh_for(approval), name=f"homes-{approval.id}")
+        return shown
+
+    async def post_copies(self, approval: ApprovalRecord) -> None:
+        """Post the copies of the card in direct messages not posted yet, and note them (a copy posted
+        but not noted, its worker dying in between, is noted by its first click)."""
+        posted = await self.cards.post_copies(approval) if approval.copies else {}
+        if posted:
+            await persistently(
+                lambda: self.store.approvals.note_copies(approval.id, posted), what=f"noting copies of {approval.id}"
+            )
+
+    async def show_posted(
+        self, approval: ApprovalRecord, *, channel: str, ts: str, fence: Fence | None = None
+    ) -> tuple[str, str]:
+        """Note a posted card in Redis (through a blip: a decided approval's card is then redrawn),
+        attach the full proposal when the card shows it cut, and mark the run waiting. If another card
+        shows the approval already (posted again by another worker while this one looked dead), this
+        one is removed."""
+        what = f"attaching the card of approval {approval.id}"
+        attached = await persistently(
+            lambda: self.store.approvals.attach_card(approval.id, channel=channel, ts=ts), what=what
+        )
+        if attached == "other":  # the run goes on waiting, for the other card
+            await self.cards.remove(channel=channel, ts=ts)
+            return channel, ts
+        if proposal_is_cut(approval.proposal):
+            await self.cards.attach_full_text(approval, channel=channel, ts=ts)
+        marked = await persistently(
+            lambda: self.store.runs.update(approval.run_id, fence=fence, status="waiting"), what=what
+        )
+        if marked == "fenced":
+            raise Fenced(approval.run_id)
+        return channel, ts
+
+    async def _wait(
+        self,
+        run: RunRecord,
+        approval_id: str,
+        *,
+        fence: Fence,
+        woken: asyncio.Future[None],
+        tokens: Sequence[CancellationToken | None],
+    ) -> Decision:
+        """Wait until the owner's subscription says the approval was decided, then take the decision
+        from its record, once. A wake-up that finds it still pending (a stray message) waits on."""
+        while True:
+            for token in tokens:
+                if token is not None:
+                    token.link_future(woken)
+            await woken
+            woken = self._waiter.expect(approval_id)  # before reading: a decision from now on wakes it again
+            status, approval = await persistently(
+                lambda: self.store.runs.consume(run.id, approval_id, fence=fence),
+                what=f"taking the decision of approval {approval_id}",
+            )
+            if status == "ok" and approval is not None:
+                if approval.status != "cancelled":  # a cancel says so itself, where it is made
+                    self.announce(run, approval)
+                return approval.decision()
+            if status in ("fenced", "taken"):
+                raise Fenced(run.id)  # this worker looked dead and another one took the run over
+            if status == "missing":  # expired or removed before its decision was read
+                return Decision(approval_id, "cancelled", decided_by="system", feedback="the approval is gone")
+
+    def announce(self, run: RunRecord, approval: ApprovalRecord) -> None:
+        """Say in the run's thread how the approval was decided (in the background: the agent resumes at once)."""
+        if not approval.pending:
+            self._threads.post(run, text=decision_line(approval))
+
+    async def audit_automatic(self, event: str, request: ApprovalRequest, *, rule: str, run: RunRecord) -> None:
+        """An `auto_approved` / `auto_rejected` audit entry: what the input mode let through or refused,
+        and why (through a Redis blip)."""
+        await persistently(
+            lambda: self.store.audit.append(
+                event,
+                approval=request.approval_id,
+                run=run.id,
+                by="auto",
+                outcome="approved" if event == "auto_approved" else "rejected",
+                rule=rule[:500],
+                kind=request.kind,
+                tool=request.tool_name,
+                origin_channel=run.channel,
+                mode=run.mode or "always",
+            ),
+            what="auditing an automatic step",
+        )
+
+    # deciding ------------------------------------------------------------------------------
+    async def decide(
+        self,
+        approval_id: str,
+        *,
+        outcome: str,
+        user: str,
+        card: tuple[str, str] | None,
+        feedback: str = "",
+        dry_run: bool = False,
+    ) -> DecideResult:
+        """A person's decision or vote through the decide step, with every approver rule applied there:
+        the card clicked must show the approval, the requester may not decide (unless the channel
+        allows it), only named approvers or members of named user groups may. `dry_run`: only whether
+        they may (status `allowed`), nothing changes; refusals are audited either way."""
+        step = partial(
+            self.store.approvals.decide,
+            approval_id,
+            outcome=outcome,
+            by=user,
+            feedback=feedback,
+            card=card,
+            check_auth=True,
+            dry_run=dry_run,
+        )
+        result = await step()
+        deadline = time.monotonic() + ATTACH_WAIT
+        while result.status == "unattached":  # a click within ms of the post, or the poster died in between
+            await asyncio.sleep(0.01)
+            result = await step(attach=time.monotonic() >= deadline)
+        in_groups: bool | None = None
+        if result.status == "check_groups" and result.approval is not None:
+            # the step decides (or refuses and audits) with the membership the cached directory knows
+            in_groups = await self._directory.in_any_group(user, result.approval.approvers)
+            result = await step(in_groups=in_groups)
+        if result.status == "check_delegates" and result.approval is not None:
+            # not allowed themselves: may they decide for someone away who delegated to them?
+            principals = await self.store.away.principals(user, now=time.time())
+            groups = [a for a in result.approval.approvers if a.startswith("S")]
+            group_principal = ""
+            for principal in principals if groups else []:  # the first in a group is enough
+                if await self._directory.in_any_group(principal, groups):
+                    group_principal = principal
+                    break
+            result = await step(in_groups=in_groups, principals=principals, group_principal=group_principal)
+        return result
+
+    async def check(self, approval_id: str, *, outcome: str, user: str, card: tuple[str, str] | None) -> DecideResult:
+        """Whether `user` may decide the approval from this card (None: from their Home) now
+        (`allowed`), by the same rules."""
+        return await self.decide(approval_id, outcome=outcome, user=user, card=card, dry_run=True)
+
+    def show(self, result: DecideResult) -> bool:
+        """Bring the card up to date after a decision or vote (and continue the run if its worker is
+        gone). False when nothing was decided."""
+        if result.approval is None or result.status not in ("ok", "vote"):
+            return False
+        if result.status == "ok":
+            self.after(result.approval, owner_heard=result.owner_heard)
+        else:
+            self.cards.schedule(result.approval)
+        return True
+
+    def after(self, approval: ApprovalRecord, *, owner_heard: bool = False) -> None:
+        """After any decision, on whichever worker made it: count it, redraw its card, and, if the run's
+        owner may be gone, let `on_orphaned` continue the run here. `owner_heard`: the owner's worker
+        was subscribed when the decision was published, so it is alive and continues the run itself."""
+        if approval.decided_at:
+            self._metrics.decided(approval.origin_channel, approval.status, approval.decided_at - approval.created_at)
+        self.cards.schedule(approval)
+        if owner_heard or approval.owner == self.worker_id or approval.status == "cancelled":
+            return
+        if self._on_orphaned is not None:
+            self._background.spawn(self._on_orphaned(approval), name=f"adopt-{approval.run_id}")
+
+    async def cancel_pending(self, run_id: str, *, by: str, reason: str) -> int:
+        """Cancel a run's pending approvals (atomically, each) and say so on their cards."""
+        cancelled = 0
+        for approval in await self.store.approvals.of_run(run_id):
+            if not approval.pending:
+                continue
+            result = await self.store.approvals.decide(approval.id, outcome="cancelled", by=by, feedback=reason)
+            if result.status == "ok" and result.approval is not None:
+                cancelled += 1
+                self.after(result.approval)
+        return cancelled
+
+
+def remembered(request: ApprovalRequest) -> bool:
+    """Whether a remembered rule may decide this request: a tool call whose arguments pass the tool's
+    schema, and not one that may have run already (only a person approves that again)."""
+    if request.kind != "tool_call" or not request.arguments:
+        return False
+    return not request.schema_error and not request.maybe_ran
+
+
+def new_approval(
+    request: ApprovalRequest, *, run: RunRecord, owner: str, settings: ChannelSettings, default_channel: str
+) -> ApprovalRecord:
+    """A pending approval for `request` in `run`, under the run's channel's settings (timeout, who may
+    decide, where the card goes: `default_channel` unless they name another)."""
+    now = time.time()
+    return ApprovalRecord(
+        id=request.approval_id,
+        run_id=run.id,
+        owner=owner,
+        requester=run.requester,
+        origin_channel=run.channel,
+        card_channel=settings.approvals_channel or default_channel,
+        task=run.task,
+        proposal=request.proposal,
+        author=request.author,
+        created_at=now,
+        deadline=now + settings.timeout if settings.timeout > 0 else 0.0,  # 0: it never times out
+        timeout_seconds=settings.timeout,
+        # a timeout approves tool calls and code only where the channel says so explicitly
+        timeout_outcome=settings.timeout_outcome
+        if request.kind == "message" or settings.timeout_approves_tools
+        else "reject",
+        required_approvals=settings.required_approvals,
+        approvers=settings.approvers,
+        allow_self_approval=int(settings.allow_self_approval),
+        kind=request.kind,
+        tool_name=request.tool_name,
+        arguments=request.arguments,
+        arguments_schema=request.arguments_schema,
+        digest=request.digest,
+        schema_error=request.schema_error,
+        why=request.why,
+        edited_by=request.edited_by,
+        remind=tuple(str(seconds) for seconds in settings.remind),
+        escalate_after=settings.escalate_after if settings.escalate_to else 0,
+        escalate_to=settings.escalate_to,
+    )
+
+
+def refusal_text(result: DecideResult) -> str:
+    """What to tell a person whose click or form decided nothing (or only counted a vote)."""
+    approval = result.approval
+    if result.status == "vote" and approval is not None:
+        return f"Your approval is counted: {len(approval.voters)} of {approval.required_approvals}."
+    if result.status == "duplicate" and approval is not None:
+        return (
+            f"Your approval already counts ({len(approval.voters)} of {approval.required_approvals});"
+            " another approver must approve. Nothing changed."
+        )
+    if result.status == "self":
+        return (
+            "You started this run, so you cannot decide its approvals (this channel's allow_self_approval"
+            " is false). Nothing changed."
+        )
+    if result.status == "not_allowed" and approval is not None:
+        return f"Only {people_refs(approval.approvers)} may decide this approval. Nothing changed."
+    if result.status == "already" and approval is not None:
+        if approval.status == "timed_out":
+            return "Too late: this approval already timed out."
+        by = f" by {user_ref(approval.decided_by)}" if approval.decided_by not in ("", "system", "timeout") else ""
+        return f"This approval was already {ALREADY.get(approval.status, approval.status)}{by}. Nothing changed."
+    if result.status == "mismatch":
+        return "This button does not belong to this card. Nothing changed."
+    if result.status == "late":  # Redis ran the click after this worker stopped waiting for it
+        return STORAGE_DOWN
+    return "This approval is no longer known (it expired or was removed). Nothing changed."

@@ -1,0 +1,12 @@
+"""What everything in `bot` uses: settings, the typed records Redis keeps, ids, durations, logging,
+metrics, background tasks, secrets kept secret, and what an "always allow" rule matches.
+
+    settings.py     process settings (one pydantic-settings source)
+    records.py      runs, approvals, channel settings, away states as typed records
+    allow_rules.py  what an "always allow" rule matches, the schema check, suggestions (pure)
+    ids.py, durations.py, redis_urls.py   small pure helpers
+    logs.py, metrics.py, tasks.py, security.py   a worker's logging, Prometheus metrics, background
+                    tasks, redaction and signed modal metadata
+
+May import: `bot.core` and `agents`. Nothing here talks to Slack or Redis.
+"""

@@ -1,0 +1,310 @@
+"""What Redis keeps, as typed records: runs, approvals and channel settings.
+
+Each record converts to and from the flat string hash Redis stores.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any, Literal, Self, get_args, get_origin, get_type_hints
+
+from agents.approver import Decision, Outcome, TimeoutOutcome
+from agents.modes import DEFAULT_MAX_AUTO_REPLIES, DEFAULT_MODE, DEFAULT_RISK_WORDS
+from bot.core.durations import format_duration
+
+ApprovalStatus = Literal["pending", Outcome]
+RunStatus = Literal["starting", "running", "waiting", "completed", "rejected", "timed_out", "failed", "cancelled"]
+RUN_FINAL: frozenset[RunStatus] = frozenset({"completed", "rejected", "timed_out", "failed", "cancelled"})
+
+# Ids that may reach a Redis key. Anything else from a payload is refused before use.
+APPROVAL_ID = re.compile(r"^[A-Za-z0-9-]{8,64}$")
+RUN_ID = re.compile(r"^r[a-z0-9]{6,16}$")
+SLACK_ID = re.compile(r"^[A-Z0-9]{2,24}$")
+SLACK_TS = re.compile(r"^\d{1,12}\.\d{1,8}$")
+
+
+def _encode(record: object) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for key, value in asdict(record).items():  # type: ignore[call-overload]
+        out[key] = ",".join(value) if isinstance(value, tuple) else "" if value is None else str(value)
+    return out
+
+
+def _decode(cls: type[Any], raw: dict[str, str]) -> Any:
+    """A record from its stored strings. Raises ValueError for a value its field's type refuses (a
+    malformed number, a status nobody writes) and TypeError when a field without a default is missing."""
+    kwargs: dict[str, Any] = {}
+    for name, convert in _converters(cls):
+        value = raw.get(name)
+        if value is not None:
+            kwargs[name] = convert(name, value)
+    return cls(**kwargs)
+
+
+Converter = Callable[[str, str], Any]  # (field name, stored string) -> the field's value
+
+
+def _text(name: str, value: str) -> str:
+    return value
+
+
+def _number(kind: type[int] | type[float]) -> Converter:
+    return lambda name, value: kind(value) if value else kind()
+
+
+def _ids(name: str, value: str) -> tuple[str, ...]:
+    """Comma-separated ids ("anyone", in records written before empty meant anyone: none)."""
+    return () if value in ("", "anyone") else tuple(value.split(","))
+
+
+def _one_of(allowed: tuple[str, ...]) -> Converter:
+    def convert(name: str, value: str) -> str:
+        if value not in allowed:
+            raise ValueError(f"{name} {value[:40]!r} is not one of {', '.join(allowed)}")
+        return value
+
+    return convert
+
+
+def _converter(hint: Any) -> Converter:
+    """How a stored string becomes a value of the type `hint` (str, int, float, a Literal of strings, or
+    a tuple of ids)."""
+    if hint is str:
+        return _text
+    if hint is int or hint is float:
+        return _number(hint)
+    if get_origin(hint) is Literal and all(isinstance(arg, str) for arg in get_args(hint)):
+        return _one_of(get_args(hint))
+    if hint == tuple[str, ...]:
+        return _ids
+    raise TypeError(f"records cannot store a field of type {hint!r}")
+
+
+_CONVERTERS: dict[type[Any], tuple[tuple[str, Converter], ...]] = {}
+
+
+def _converters(cls: type[Any]) -> tuple[tuple[str, Converter], ...]:
+    """Each field of a record and how its stored string becomes the field's value (from its type
+    hints; worked out once)."""
+    if cls not in _CONVERTERS:
+        hints = get_type_hints(cls)
+        _CONVERTERS[cls] = tuple((f.name, _converter(hints[f.name])) for f in fields(cls))
+    return _CONVERTERS[cls]
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    id: str
+    requester: str
+    channel: str
+    task: str
+    preset: str = "writer"
+    mode: str = ""  # the run's input mode (agents.modes.MODES); empty: always
+    model: str = ""
+    status: RunStatus = "starting"
+    owner: str = ""
+    header_ts: str = ""
+    created_at: float = 0.0
+    finished_at: float = 0.0
+    reason: str = ""
+    ended_by: str = ""
+    epoch: int = 0  # the owner's fencing token: taken over, it goes up; every owner write checks it
+
+    def to_redis(self) -> dict[str, str]:
+        return _encode(self)
+
+    @classmethod
+    def from_redis(cls, raw: dict[str, str]) -> Self:
+        return _decode(cls, raw)  # type: ignore[no-any-return]
+
+    @property
+    def final(self) -> bool:
+        return self.status in RUN_FINAL
+
+    def with_(self, **changes: Any) -> RunRecord:
+        return replace(self, **changes)
+
+
+# An approval's fields that may be long: stored apart from its other fields (`Keys.texts` in bot/store/keys.py).
+TEXT_FIELDS = ("task", "proposal", "arguments", "arguments_schema", "schema_error", "why")
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """A reminder (`number` 1, 2, ...) or the escalation of a pending approval, due at `at`."""
+
+    at: float
+    kind: Literal["remind", "escalate"]
+    number: int
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalRecord:
+    id: str
+    run_id: str
+    owner: str
+    requester: str
+    origin_channel: str
+    card_channel: str
+    task: str
+    proposal: str
+    author: str
+    created_at: float
+    deadline: float
+    timeout_seconds: int
+    timeout_outcome: str = "reject"
+    status: ApprovalStatus = "pending"
+    required_approvals: int = 1
+    approvers: tuple[str, ...] = ()  # user (U…/W…) and user group (S…) ids who may decide; empty: anyone
+    allow_self_approval: int = 0
+    votes: str = ""  # ids of who approved so far, comma-separated (quorum)
+    consumed: int = 0  # 1 once a worker has continued the run with this decision
+    card_ts: str = ""
+    decided_by: str = ""
+    decided_at: float = 0.0
+    feedback: str = ""
+    # what is decided (agents.approver.ApprovalRequest): a message, a tool call or code
+    kind: str = "message"
+    tool_name: str = ""
+    arguments: str = ""  # the call's arguments, JSON as shown on the card
+    arguments_schema: str = ""  # the tool's JSON schema of its arguments
+    digest: str = ""  # sha256 of the canonical arguments (or code) the decision is bound to
+    schema_error: str = ""  # the arguments fail the schema: Approve is not offered
+    why: str = ""  # why a human is asked (the input mode's rule)
+    edited_by: str = ""  # who edited the arguments into these
+    # the approval's copies in direct messages (`deliver` dm/both): "D…/ts", or "D…/" while being posted
+    copies: tuple[str, ...] = ()
+    version: int = 0  # the store's change counter when it last changed (a Home drawn later shows it)
+    # nudges while nobody decides (bot/approvals/nudges.py): reminders at these seconds after the request; an
+    # escalation to `escalate_to` after `escalate_after` seconds (0: none)
+    remind: tuple[str, ...] = ()
+    escalate_after: int = 0
+    escalate_to: tuple[str, ...] = ()
+    escalated_at: float = 0.0  # when `escalate_to` were let in (lua/nudge.lua); 0: not escalated
+    nudged: int = 0  # how many of `steps()` have been told (their messages posted)
+    telling: float = 0.0  # when a nudger last took it to tell its steps (0: told since): set, it may have died mid-post
+    on_behalf: str = ""  # `decided_by` decided for this person, away and delegating to them
+    proxies: tuple[str, ...] = ()  # quorum votes cast by a delegate: "<for whom>:<who clicked>"
+
+    def to_redis(self) -> dict[str, str]:
+        return _encode(self)
+
+    @classmethod
+    def from_redis(cls, raw: dict[str, str]) -> Self:
+        return _decode(cls, raw)  # type: ignore[no-any-return]
+
+    @property
+    def pending(self) -> bool:
+        return self.status == "pending"
+
+    @property
+    def voters(self) -> list[str]:
+        return [v for v in self.votes.split(",") if v]
+
+    @property
+    def never_times_out(self) -> bool:
+        return self.timeout_seconds <= 0
+
+    def voted_through(self, voter: str) -> str:
+        """Who cast `voter`'s vote, when a delegate did ("" when they voted themselves)."""
+        for pair in self.proxies:
+            principal, _, actor = pair.partition(":")
+            if principal == voter:
+                return actor
+        return ""
+
+    def steps(self) -> list[Step]:
+        """Its reminders and its escalation, in the order they come (an escalation first at the same
+        time, so that the reminder mentions the people it let in); none at or after the deadline."""
+        steps = [Step(self.created_at + int(offset), "remind", number) for number, offset in enumerate(self.remind, 1)]
+        if self.escalate_after > 0 and self.escalate_to:
+            steps.append(Step(self.created_at + self.escalate_after, "escalate", 0))
+        steps.sort(key=lambda step: (step.at, step.kind != "escalate"))
+        if not self.never_times_out:
+            steps = [step for step in steps if step.at < self.deadline]
+        return steps
+
+    def due_steps(self, now: float) -> list[Step]:
+        """The steps due by `now` not told yet."""
+        return [step for step in self.steps()[self.nudged :] if step.at <= now]
+
+    def next_step_at(self, told: int) -> float | None:
+        """When the step after the first `told` is due (None: no more)."""
+        steps = self.steps()
+        return steps[told].at if told < len(steps) else None
+
+    @property
+    def copy_cards(self) -> list[tuple[str, str]]:
+        """(channel, ts) of each posted copy of the card (in direct messages)."""
+        found = (copy.partition("/") for copy in self.copies)
+        return [(channel, ts) for channel, _, ts in found if channel and ts]
+
+    def may_decide(self, user: str, *, in_groups: bool = False) -> bool:
+        """Whether `user` may decide this approval now, by the decide step's rules (the step itself
+        checks them again when they do): pending; not its run's requester unless the channel allows
+        it; one of its approvers (`in_groups`: a member of one of its user groups) or anyone when none
+        are named; and not already counted in its quorum."""
+        if not self.pending or user in self.voters:
+            return False
+        if user == self.requester and not self.allow_self_approval:
+            return False
+        return not self.approvers or user in self.approvers or in_groups
+
+    def may_decide_for(self, user: str, principal: str, *, in_groups: bool = False) -> bool:
+        """Whether `user`, a delegate of `principal` (away), may decide this approval for them now: as
+        the decide step rules, `principal` may decide it, and `user` is not its run's requester (unless
+        the channel allows it) and has not voted in its quorum already, for themselves or anyone."""
+        if user == self.requester and not self.allow_self_approval:
+            return False
+        acted = user in self.voters or any(pair.endswith(":" + user) for pair in self.proxies)
+        return not acted and self.may_decide(principal, in_groups=in_groups)
+
+    def decision(self) -> Decision:
+        """The decision as the agent gets it, bound to the digest of what the reviewer saw."""
+        outcome: Outcome = "cancelled" if self.status == "pending" else self.status
+        timeout_outcome: TimeoutOutcome = "approve" if self.timeout_outcome == "approve" else "reject"
+        feedback = self.feedback
+        if outcome == "timed_out" and not feedback:
+            feedback = f"no decision within {format_duration(self.timeout_seconds)}"
+        return Decision(
+            approval_id=self.id,
+            outcome=outcome,
+            decided_by=self.decided_by,
+            feedback=feedback,
+            timeout_outcome=timeout_outcome,
+            digest=self.digest,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelSettings:
+    """Per-channel settings; unset values fall back to the worker's defaults."""
+
+    timeout: int  # seconds; 0: never (reminders are then the only nudge)
+    timeout_outcome: str = "reject"
+    approvers: tuple[str, ...] = ()  # empty: anyone
+    allow_self_approval: bool = False
+    required_approvals: int = 1
+    approvals_channel: str = ""  # empty: the worker's APPROVALS_CHANNEL
+    admins: tuple[str, ...] = ()  # empty: anyone in the channel (and ADMIN_USERS everywhere)
+    mode: str = DEFAULT_MODE  # input mode of runs started here without --mode (agents.modes)
+    max_auto_replies: int = DEFAULT_MAX_AUTO_REPLIES
+    risk_words: tuple[str, ...] = DEFAULT_RISK_WORDS
+    checkpoint_every: int = 0  # 0: off
+    timeout_approves_tools: bool = False  # whether `timeout_outcome approve` also applies to tool calls and code
+    deliver: Literal["channel", "dm", "both"] = "channel"  # cards: in the approvals channel, DMs to approvers, both
+    remind: tuple[int, ...] = ()  # reminders, seconds after each request (increasing)
+    escalate_after: int = 0  # seconds; 0: no escalation
+    escalate_to: tuple[str, ...] = ()  # people and user groups who may decide once escalated
+
+
+@dataclass(frozen=True, slots=True)
+class AwayState:
+    """Someone away until `until`, and who decides for them meanwhile."""
+
+    user: str
+    until: float
+    delegate: str  # "" when nobody decides for them
+    since: float

@@ -1,0 +1,304 @@
+"""Process settings, read from an explicit mapping (the environment by default), in three layers:
+
+* `StoreSettings`: the bot's Redis (what `python -m bot audit` needs);
+* `ApproverSettings`: that, plus Slack and the approval defaults (what `SlackApprover` needs);
+* `Settings`: everything a worker needs.
+
+Each is built with `X.from_env(environ)`, which reads the variables named by its fields' aliases from
+`environ` (`os.environ` when None) and nothing else: no `.env` file, no variable read behind the
+caller's back. A bad or missing value raises `SettingsError`, whose message names the variable and
+the form it takes. Secrets are `SecretStr`: hidden in `repr()`, logs and errors; read one with
+`.get_secret_value()` where it is used.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from typing import Annotated, Any, ClassVar, Self
+
+from pydantic import AliasChoices, AliasPath, BeforeValidator, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from bot.core.durations import MAX_SECONDS, DurationError, parse_duration
+from bot.core.redis_urls import cluster_prefix, is_cluster_url
+
+DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+DEFAULT_REDIS_URL = "redis://localhost:6379/0"
+LONGEST_RETENTION = 10 * 365 * 86400
+_CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,20}$")
+_TRUE = ("true", "1", "yes", "on")
+_FALSE = ("false", "0", "no", "off")
+_EVENT_LOOPS = ("auto", "uvloop", "asyncio")
+
+
+class SettingsError(ValueError):
+    """The environment is missing something or has a bad value; the message names the variable."""
+
+
+def reveal(secret: SecretStr | None) -> str | None:
+    """An optional secret's value (None when unset), for the one place that uses it."""
+    return None if secret is None else secret.get_secret_value()
+
+
+# how a value reads -----------------------------------------------------------------------------
+# Each raises ValueError("must be ...") for a bad value; `from_env` puts the variable's name in front.
+def _whole(low: int, high: int) -> BeforeValidator:
+    """A whole number from `low` to `high` (ASCII or other decimal digits, spaces around ignored)."""
+
+    def read(value: object) -> object:
+        raw = value.strip() if isinstance(value, str) else value
+        if isinstance(raw, str) and raw.isdecimal():
+            raw = int(raw)
+        elif isinstance(raw, float) and raw.is_integer():  # a default such as 6.0
+            raw = int(raw)
+        if isinstance(raw, bool) or not isinstance(raw, int) or not low <= raw <= high:
+            raise ValueError(f"must be a whole number from {low} to {high}")
+        return raw
+
+    return BeforeValidator(read)
+
+
+def _duration(max_seconds: int = MAX_SECONDS) -> BeforeValidator:
+    """A duration as people type it (`bot.core.durations`): 90, 90s, 15m, 2h, 1d. Its `DurationError`
+    says which forms are accepted."""
+
+    def read(value: object) -> object:
+        return parse_duration(value, max_seconds=max_seconds) if isinstance(value, str) else value
+
+    return BeforeValidator(read)
+
+
+def _flag(value: object) -> object:
+    if isinstance(value, str):
+        raw = value.strip().lower()
+        if raw not in ("", *_TRUE, *_FALSE):
+            raise ValueError("must be true or false")
+        return raw in _TRUE
+    return value
+
+
+def _stripped(value: object) -> object:
+    return value.strip() if isinstance(value, str) else value
+
+
+def _redis_timeout(value: object) -> float:
+    seconds = -1.0
+    if isinstance(value, str) and value.strip().isascii():
+        try:
+            seconds = float(value.strip())
+        except ValueError:
+            pass
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value)
+    if not 0.1 <= seconds <= 60:  # NaN too
+        raise ValueError("must be a number of seconds from 0.1 to 60")
+    return seconds
+
+
+def _api_url(value: object) -> object:
+    """The Web API's base URL, always ending in "/" (slack-sdk joins method names to it)."""
+    if isinstance(value, str):
+        url = value.strip()
+        return url if url.endswith("/") else url + "/"
+    return value
+
+
+def _secret(value: object) -> object:
+    """A secret read as before: spaces around it are not part of it."""
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
+    return value.strip() if isinstance(value, str) else value
+
+
+Port = Annotated[int, _whole(1, 65535)]
+Stripped = Annotated[str, BeforeValidator(_stripped)]
+Secret = Annotated[SecretStr, BeforeValidator(_secret)]
+
+
+# the settings --------------------------------------------------------------------------------------
+class _FromEnv(BaseSettings):
+    """`from_env` and the reading rules shared by every layer."""
+
+    model_config = SettingsConfigDict(
+        frozen=True,
+        extra="ignore",
+        populate_by_name=True,  # `X(redis_url=...)` in code and tests; the environment uses the aliases
+        hide_input_in_errors=True,  # a ValidationError never shows the value (it may be a secret)
+    )
+
+    # Variables whose blank value (empty, or only spaces) is taken as given, not as unset:
+    # REDIS_KEY_PREFIX may be empty, and a blank APPROVAL_TIMEOUT is refused rather than defaulted.
+    _BLANK_IS_A_VALUE: ClassVar[frozenset[str]] = frozenset({"APPROVAL_TIMEOUT", "REDIS_KEY_PREFIX"})
+    # Variables read as given, where only an empty value counts as unset.
+    _ONLY_EMPTY_IS_UNSET: ClassVar[frozenset[str]] = frozenset({"SLACK_APP_TOKEN", "MODEL_CONFIG", "OPENAI_API_KEY"})
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Only the values given: `from_env` hands over the mapping it was given, so no setting
+        comes from `os.environ` or a file behind the caller's back."""
+        return (init_settings,)
+
+    @classmethod
+    def variables(cls) -> dict[str, str]:
+        """Environment variable of each field, by field name."""
+        return {name: _variable(name, field.validation_alias) for name, field in cls.model_fields.items()}
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Self:
+        """The settings in `environ` (`os.environ` when None). Raises `SettingsError`."""
+        env = os.environ if environ is None else environ
+        given: dict[str, Any] = {}
+        for variable in cls.variables().values():
+            raw = env.get(variable)
+            if raw is None:
+                continue
+            if variable in cls._ONLY_EMPTY_IS_UNSET:
+                unset = raw == ""
+            else:
+                unset = not raw.strip() and variable not in cls._BLANK_IS_A_VALUE
+            if not unset:
+                given[variable] = raw
+        try:
+            return cls(**given)
+        except ValidationError as exc:
+            raise SettingsError(cls._problem(exc)) from None
+
+    @classmethod
+    def _problem(cls, exc: ValidationError) -> str:
+        """Every error, one clause each, naming its variable. No value is shown, except what was typed
+        for a duration (in `DurationError`'s message; no duration is a secret)."""
+        variables = cls.variables()
+        clauses: list[str] = []
+        for error in exc.errors(include_input=False, include_url=False):
+            field = str(error["loc"][0]) if error["loc"] else ""
+            variable = variables.get(field, field)
+            cause = (error.get("ctx") or {}).get("error")
+            if error["type"] == "missing":
+                clauses.append(f"{variable} is not set")
+            elif isinstance(cause, DurationError):
+                clauses.append(f"{variable}: {cause}")
+            elif isinstance(cause, ValueError):
+                clauses.append(f"{variable} {cause}")
+            else:
+                clauses.append(f"{variable}: {error['msg']}")
+        return "; ".join(clauses)
+
+
+def _variable(name: str, alias: str | AliasPath | AliasChoices | None) -> str:
+    if isinstance(alias, str):
+        return alias
+    raise TypeError(f"settings field {name} needs its variable as a plain validation_alias")
+
+
+class StoreSettings(_FromEnv):
+    """The bot's Redis: enough to read and write its store (the audit export needs only this)."""
+
+    redis_url: Secret = Field(
+        default=SecretStr(DEFAULT_REDIS_URL), validation_alias="REDIS_URL"
+    )  # secret: the URL may carry a password
+    key_prefix: str = Field(default="hitl", validation_alias="REDIS_KEY_PREFIX")
+    redis_timeout: Annotated[float, BeforeValidator(_redis_timeout)] = Field(
+        default=2.0, validation_alias="REDIS_TIMEOUT"
+    )  # seconds one Redis command may take before it counts as failed
+    audit_retention: Annotated[int, _duration(LONGEST_RETENTION)] = Field(
+        default=90 * 86400, validation_alias="AUDIT_RETENTION"
+    )
+    run_retention: Annotated[int, _duration(LONGEST_RETENTION)] = Field(
+        default=30 * 86400, validation_alias="RUN_RETENTION"
+    )  # ended runs (and their indexes) are kept this long
+
+    @property
+    def store_prefix(self) -> str:
+        """The prefix of every key, as every user of the store must use it: on Redis Cluster, the
+        prefix as a hash tag (`bot.core.redis_urls.cluster_prefix`)."""
+        if is_cluster_url(self.redis_url.get_secret_value()):
+            return cluster_prefix(self.key_prefix)
+        return self.key_prefix
+
+
+class ApproverSettings(StoreSettings):
+    """The store, plus what posting approval cards and waiting for decisions needs (`SlackApprover`)."""
+
+    slack_bot_token: Secret = Field(validation_alias="SLACK_BOT_TOKEN")
+    approvals_channel: Stripped = Field(validation_alias="APPROVALS_CHANNEL")
+    slack_api_url: Annotated[str, BeforeValidator(_api_url)] = Field(
+        default=DEFAULT_SLACK_API_URL, validation_alias="SLACK_API_URL"
+    )
+    approval_timeout: Annotated[int, _duration()] = Field(default=600, validation_alias="APPROVAL_TIMEOUT")
+    heartbeat_seconds: Annotated[float, _whole(1, 300)] = Field(default=6.0, validation_alias="HEARTBEAT_SECONDS")
+
+    @field_validator("approvals_channel")
+    @classmethod
+    def _channel_id(cls, value: str) -> str:
+        if not _CHANNEL_ID.match(value):
+            raise ValueError("must be a channel id such as C0123456789 (not a #name)")
+        return value
+
+
+class Settings(ApproverSettings):
+    """Everything a worker needs to start. Build with `Settings.from_env()`."""
+
+    slack_signing_secret: Secret = Field(validation_alias="SLACK_SIGNING_SECRET")
+    slack_app_token: SecretStr | None = Field(default=None, validation_alias="SLACK_APP_TOKEN")
+    port: Port = Field(default=3000, validation_alias="PORT")
+    model_config_path: str | None = Field(default=None, validation_alias="MODEL_CONFIG")
+    openai_api_key: SecretStr | None = Field(default=None, validation_alias="OPENAI_API_KEY")
+    admin_users: tuple[str, ...] = Field(default=(), validation_alias="ADMIN_USERS")
+    usergroup_cache_seconds: Annotated[int, _whole(0, 86400)] = Field(
+        default=60, validation_alias="USERGROUP_CACHE_SECONDS"
+    )
+    max_runs_per_user: Annotated[int, _whole(1, 1000)] = Field(default=3, validation_alias="MAX_RUNS_PER_USER")
+    max_runs_per_channel: Annotated[int, _whole(1, 10000)] = Field(default=10, validation_alias="MAX_RUNS_PER_CHANNEL")
+    log_level: str = Field(default="INFO", validation_alias="LOG_LEVEL")
+    log_format: str = Field(default="text", validation_alias="LOG_FORMAT")
+    # the email team's demo send_email writes one file per email here
+    outbox_dir: Stripped = Field(default="outbox", validation_alias="OUTBOX_DIR")
+    # the code team runs agents' code on this host
+    enable_code_execution: Annotated[bool, BeforeValidator(_flag)] = Field(
+        default=False, validation_alias="ENABLE_CODE_EXECUTION"
+    )
+    code_work_dir: Stripped = Field(default="code-runs", validation_alias="CODE_WORK_DIR")
+    code_timeout: Annotated[int, _whole(1, 3600)] = Field(default=60, validation_alias="CODE_TIMEOUT")
+    # cache model responses in Redis (bot/runs/response_cache.py)
+    model_cache: Annotated[bool, BeforeValidator(_flag)] = Field(default=False, validation_alias="MODEL_CACHE")
+    # auto: uvloop when installed; asyncio: the standard loop
+    event_loop: str = Field(default="auto", validation_alias="EVENT_LOOP")
+    # seconds a client has to send a request's body (then 408)
+    request_read_timeout: Annotated[int, _whole(1, 300)] = Field(default=10, validation_alias="REQUEST_READ_TIMEOUT")
+
+    @field_validator("admin_users", mode="before")
+    @classmethod
+    def _user_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(user.strip() for user in value.split(",") if user.strip())
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _log_format(cls, value: object) -> object:
+        if isinstance(value, str):
+            return "json" if value.strip().lower() == "json" else "text"
+        return value
+
+    @field_validator("event_loop", mode="before")
+    @classmethod
+    def _event_loop(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.strip().lower() or _EVENT_LOOPS[0]
+            if value not in _EVENT_LOOPS:
+                raise ValueError(f"must be one of: {', '.join(_EVENT_LOOPS)}")
+        return value

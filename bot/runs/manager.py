@@ -1,0 +1,483 @@
+"""The run manager: starts AutoGen teams for `/agent <task>`, asks for their approvals, ends them,
+and continues runs whose worker is gone.
+
+A run is owned by the worker that started it: its team runs here as a background task. Each human
+turn, tool call or code run that needs a person goes to the approval service (bot/approvals/service.py),
+which posts the card and wakes the run when anyone, on any worker, decides it. Every write the owner
+makes to the run is fenced by the run's epoch, which goes up when another worker takes it over.
+
+Longer than our ~400-line guide on purpose: starting, asking, ending and taking over a run share the
+run's task, its state and its fencing, and read best as one class; its helpers live apart (the
+approval service, `threads`, `ledger`, `ids`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from autogen_agentchat.base import TaskResult
+from autogen_agentchat.messages import BaseChatMessage, TextMessage
+from autogen_agentchat.teams import BaseGroupChat
+from autogen_core import CancellationToken
+
+from agents.approver import AUTO, ApprovalCancelled, ApprovalRequest, Decision, Outcome
+from agents.input_func import make_input_func
+from agents.model_cache import AsyncCacheStore
+from agents.models import describe_model, load_model_client
+from agents.modes import InputPolicy, ModeGate, parse_mode
+from agents.teams import HUMAN, TeamOptions, build_team, preset_refusal, reviewer_of
+from bot.approvals.ledger import RunLedger
+from bot.approvals.service import ApprovalService
+from bot.approvals.threads import RunThreads
+from bot.core.ids import new_run_id
+from bot.core.metrics import Metrics
+from bot.core.records import ApprovalRecord, ChannelSettings, RunRecord, RunStatus
+from bot.core.security import redact
+from bot.core.tasks import Background
+from bot.slack.blocks import build_result_blocks, safe, user_ref
+from bot.store import Fence, Fenced, Store, persistently
+
+log = logging.getLogger(__name__)
+
+
+def policy_for(mode: str | None, settings: ChannelSettings) -> InputPolicy:
+    """A run's input policy: its mode (`--mode`, else the channel's) and the channel's knobs."""
+    return InputPolicy(
+        mode=parse_mode(mode or settings.mode),
+        max_auto_replies=settings.max_auto_replies,
+        risk_words=settings.risk_words,
+        checkpoint_every=settings.checkpoint_every,
+    )
+
+
+@dataclass
+class _RunState:
+    """What the owner worker knows of a run while its team works."""
+
+    run: RunRecord
+    token: CancellationToken = field(default_factory=CancellationToken)
+    last_decision: Decision | None = None
+    last_proposal: str = ""
+    adopted_elsewhere: bool = False  # another worker continues this run: stop quietly
+
+
+@dataclass(frozen=True)
+class _Resume:
+    """What an adopting worker continues a run from: a decided approval and its checkpoint, or
+    (neither) the task itself, when the run's worker died before any decision."""
+
+    approval: ApprovalRecord | None = None
+    checkpoint: str | None = None
+    announce: bool = True  # False when replaying an earlier decision (it is in the thread already)
+
+
+class RunManager:
+    """Starts runs, asks for approvals, ends runs; one per worker."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        approvals: ApprovalService,
+        threads: RunThreads,
+        background: Background,
+        worker_id: str,
+        model_config: Mapping[str, Any],
+        max_runs_per_user: int = 3,
+        max_runs_per_channel: int = 10,
+        secrets: Sequence[str] = (),
+        metrics: Metrics | None = None,
+        team_options: TeamOptions | None = None,
+        model_cache: AsyncCacheStore | None = None,
+        lease_seconds: float = 6.0,
+    ) -> None:
+        self.lease_seconds = lease_seconds  # the heartbeat's lifetime: a stall this long may lose a run
+        self._team_options = team_options or TeamOptions()
+        self._model_cache = model_cache
+        self._metrics = metrics or Metrics()
+        self._secrets = list(secrets)
+        self._max_runs_per_user = max_runs_per_user
+        self._max_runs_per_channel = max_runs_per_channel
+        self._store = store
+        self._approvals = approvals
+        self._threads = threads
+        self._background = background
+        self._worker_id = worker_id
+        self._model_config = dict(model_config)
+        self._model_label = describe_model(model_config)
+        self._active: dict[str, _RunState] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._closing = False
+        approvals.on_orphaned(self.continue_if_orphaned)
+
+    @property
+    def active_runs(self) -> int:
+        return len(self._active)
+
+    def works_on(self, run_id: str) -> bool:
+        """Whether this worker has a task working on the run."""
+        return run_id in self._active
+
+    @property
+    def team_options(self) -> TeamOptions:
+        return self._team_options
+
+    # starting ---------------------------------------------------------------------------
+    async def start_run(
+        self, *, task: str, requester: str, channel: str, preset: str = "writer", mode: str | None = None
+    ) -> RunRecord | str:
+        """Record the run and start its team in the background. Returns at once (no model call).
+
+        `mode`: the run's input mode (`--mode`); None: the channel's.
+        Returns the run, or why it was refused (a limit of active runs, or this worker stopping)."""
+        if self._closing:
+            return "This worker is restarting; try again in a moment."
+        refusal = preset_refusal(preset, self._team_options)
+        if refusal is not None:
+            return refusal
+        if mode is None:
+            mode = (await self._approvals.channel_settings(channel)).mode
+        run = RunRecord(
+            id=new_run_id(),
+            requester=requester,
+            channel=channel,
+            task=task,
+            preset=preset,
+            mode=mode,
+            model=self._model_label,
+            status="starting",
+            owner=self._worker_id,
+            created_at=time.time(),
+            epoch=1,
+        )
+        admitted = await self._store.runs.create(
+            run, max_per_user=self._max_runs_per_user, max_per_channel=self._max_runs_per_channel
+        )
+        if admitted == "user_limit":
+            return f"You already have {self._max_runs_per_user} active runs; wait for one to end or cancel one."
+        if admitted == "channel_limit":
+            return f"This channel already has {self._max_runs_per_channel} active runs; wait for one to end."
+        state = _RunState(run=run)
+        self._active[run.id] = state
+        self._tasks[run.id] = self._background.spawn(self._execute(state), name=f"run-{run.id}")
+        return run
+
+    async def _execute(self, state: _RunState, resume: _Resume | None = None) -> None:
+        run = state.run
+        model_client = None
+        try:
+            if resume is None or not run.header_ts:
+                header_ts = await self._threads.post_header(run)
+                state.run = run = run.with_(header_ts=header_ts, status="running")
+                updated = await persistently(
+                    lambda: self._store.runs.update(
+                        run.id, fence=self._fence(state), header_ts=run.header_ts, status="running"
+                    ),
+                    what=f"starting run {run.id}",
+                )
+                if updated == "fenced":
+                    raise Fenced(run.id)
+                if updated != "ok":
+                    await self._end(state, status="cancelled", reason="cancelled before it started")
+                    return
+                await self._threads.update_header(run)
+            model_client = load_model_client(self._model_config, cache_store=self._model_cache)
+            team: BaseGroupChat | None = None
+
+            async def save_state() -> Mapping[str, Any]:
+                assert team is not None
+                return await team.save_state()
+
+            settings = await self._approvals.channel_settings(run.channel)
+            gate = ModeGate(_RunApprover(self, state), policy_for(run.mode, settings))
+            team = build_team(
+                run.preset,
+                model_client=model_client,
+                input_func=make_input_func(gate, save_state=save_state),
+                approver=gate,
+                options=self._team_options.for_run(run.id),
+            )
+            task: str | TextMessage = run.task
+            if resume is not None and resume.approval is not None and resume.checkpoint is not None:
+                # adopted: the team as it was when the approval was requested
+                await team.load_state(json.loads(resume.checkpoint))
+                if resume.announce:
+                    self._approvals.announce(run, resume.approval)
+                decision = self._took(state, resume.approval.decision(), resume.approval.proposal)
+                reviewer = reviewer_of(run.preset, resume.approval.author)  # plan: the plan's own reviewer
+                task = TextMessage(content=decision.reply_text(), source=reviewer)
+            result = await team.run(task=task, cancellation_token=state.token)
+            await self._finish(state, result)
+        except asyncio.CancelledError:
+            if self._closing or state.adopted_elsewhere:
+                raise  # shutting down or taken over: leave the run and its approvals as they are in Redis
+            await self._end(state, status="cancelled", reason="cancelled")
+        except Fenced:
+            self._stop_fenced(state)
+        except Exception as exc:  # the model failed or the team raised: the run fails, the bot goes on
+            if state.adopted_elsewhere:
+                log.info("run %s continues on another worker", run.id, extra={"run_id": run.id})
+                return
+            log.exception("run %s failed", run.id, extra={"run_id": run.id})
+            await self._end(state, status="failed", reason=redact(_short_reason(exc), self._secrets))
+        finally:
+            self._active.pop(run.id, None)
+            self._tasks.pop(run.id, None)
+            if model_client is not None:
+                await model_client.close()
+
+    # approvals --------------------------------------------------------------------------
+    async def request_approval(
+        self, state: _RunState, request: ApprovalRequest, cancellation_token: CancellationToken | None = None
+    ) -> Decision:
+        """Ask for `request` in the run's approvals channel and wait for its decision (what the run's
+        input function awaits)."""
+        try:
+            decision = await self._approvals.ask(
+                request, run=state.run, fence=self._fence(state), tokens=(state.token, cancellation_token)
+            )
+        except Fenced:
+            self._stop_fenced(state)  # this worker looked dead and another one took the run over
+            cancelled = Decision(request.approval_id, "cancelled", decided_by="system", feedback="taken over")
+            raise ApprovalCancelled(cancelled) from None
+        if decision.outcome == "cancelled":
+            return decision
+        return self._took(state, decision, request.proposal)
+
+    def _took(self, state: _RunState, decision: Decision, proposal: str) -> Decision:
+        """Note a decision the run continues with (it sets the run's outcome if it is the last)."""
+        state.last_decision = decision
+        state.last_proposal = proposal
+        return decision
+
+    # ending -----------------------------------------------------------------------------
+    async def _finish(self, state: _RunState, result: TaskResult) -> None:
+        decision = state.last_decision
+        if decision is None:
+            await self._end(state, status="completed", reason=result.stop_reason or "", result=_last_text(result))
+        elif decision.approves:
+            how = "approved on timeout" if decision.outcome == "timed_out" else "approved"
+            if decision.automatic:
+                how = f"approved automatically ({decision.feedback})"
+            await self._end(state, status="completed", reason=how, result=state.last_proposal)
+        elif decision.outcome == "timed_out":
+            await self._end(state, status="timed_out", reason=decision.feedback)
+        else:
+            await self._end(state, status="rejected", reason=decision.feedback)
+
+    def _fence(self, state: _RunState) -> Fence:
+        return (self._worker_id, state.run.epoch)
+
+    def _stop_fenced(self, state: _RunState) -> None:
+        """Another worker took the run over (this one stalled, or looked dead): stop here, quietly."""
+        state.adopted_elsewhere = True
+        state.token.cancel()
+        log.warning(
+            "worker %s no longer owns run %s (its epoch %d is stale); stopping it here",
+            self._worker_id,
+            state.run.id,
+            state.run.epoch,
+            extra={"run_id": state.run.id},
+        )
+
+    async def _end(self, state: _RunState, *, status: RunStatus, reason: str, result: str | None = None) -> None:
+        """Give the run its final status (unless someone already did), then tell Slack. Through a Redis
+        outage this waits until Redis is back (a run must not stay "running" with nobody on it); if
+        another worker took the run over meanwhile, it stops here instead."""
+        run = state.run
+        finished = await persistently(
+            lambda: self._store.runs.finish(run, status=status, reason=reason, fence=self._fence(state)),
+            what=f"ending run {run.id}",
+            patience=None,
+        )
+        if finished == "fenced":
+            self._stop_fenced(state)
+            return
+        if finished == "ok":
+            self._metrics.runs.labels(status).inc()
+        await self.tell_ended(run.id, result=result, fallback=run.with_(status=status, reason=reason))
+
+    async def tell_ended(self, run_id: str, *, result: str | None = None, fallback: RunRecord | None = None) -> None:
+        """Say in Slack how a run ended (its thread and header); cancel what it left pending."""
+        final = await persistently(lambda: self._store.runs.get(run_id), what=f"reading run {run_id}") or fallback
+        if final is None:
+            return
+        if final.status in ("failed", "cancelled"):
+            await self._approvals.cancel_pending(final.id, by="system", reason=f"run {final.status}: {final.reason}")
+        if result is not None and final.status == "completed":
+            await self._threads.post(final, text=f"Run {final.id} completed", blocks=build_result_blocks(final, result))
+        else:
+            by = f" by {user_ref(final.ended_by)}" if final.ended_by else ""
+            detail = f": {safe(final.reason, 500)}" if final.reason else ""
+            line = f"Run `{final.id}` ended: *{final.status}*{by}{detail}"
+            # the notification text carries no untrusted text (a reason may quote a reviewer)
+            await self._threads.post(
+                final,
+                text=f"Run {final.id} ended: {final.status}",
+                blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": line, "verbatim": True}}],
+            )
+        await self._threads.update_header(final)
+        if self._approvals.homes is not None:  # "Your runs" in the requester's Home
+            self._background.spawn(self._approvals.homes.refresh_person(final.requester), name=f"home-{final.id}")
+
+    # continuing a run whose worker is gone ------------------------------------------------
+    async def continue_if_orphaned(self, approval: ApprovalRecord) -> bool:
+        """Adopt `approval`'s run if its owner's heartbeat is gone, and continue it with the decision."""
+        run = await self._store.runs.get(approval.run_id)
+        if run is None or run.final or self.works_on(run.id) or self._closing:
+            return False
+        adopted, epoch = await self._store.runs.adopt(
+            run.id, approval.id, from_worker=run.owner, to_worker=self._worker_id
+        )
+        if adopted != "ok":
+            return False
+        log.info("adopted run %s from worker %s", run.id, run.owner, extra={"run_id": run.id})
+        await self._go_on_here(run.with_(epoch=epoch), approval, replay=False)
+        return True
+
+    async def restart_orphan(self, run: RunRecord, latest: ApprovalRecord | None) -> bool:
+        """Continue a run whose worker died while its agent was working: from its last decision (taken
+        again, from that approval's checkpoint), or from the task when no decision was made yet."""
+        if self._closing:
+            return False
+        adopted, epoch = await self._store.runs.adopt(
+            run.id, latest.id if latest else None, from_worker=run.owner, to_worker=self._worker_id, again=True
+        )
+        if adopted != "ok":
+            return False
+        log.info("restarting run %s, orphaned by worker %s", run.id, run.owner, extra={"run_id": run.id})
+        await self._go_on_here(run.with_(epoch=epoch), latest, replay=True)
+        return True
+
+    async def _go_on_here(self, run: RunRecord, approval: ApprovalRecord | None, *, replay: bool) -> None:
+        """Continue a run this worker has just taken over, at its new epoch (see `_resume_point`)."""
+        self._metrics.adoptions.inc()
+        old = self._active.get(run.id)
+        if old is not None:  # our own task for it was lost track of: make sure it stops
+            old.adopted_elsewhere = True
+            old.token.cancel()
+        state = _RunState(run=run.with_(owner=self._worker_id, status="running"))
+        self._active[run.id] = state
+        resume = await self._resume_point(state, approval, replay=replay)
+        self._tasks[run.id] = self._background.spawn(self._execute(state, resume), name=f"run-{run.id}")
+
+    async def _resume_point(self, state: _RunState, approval: ApprovalRecord | None, *, replay: bool) -> _Resume:
+        """Where an adopted run goes on from: `approval` with its checkpoint; else (a tool call or code
+        waited: no checkpoint is taken mid-call) the latest earlier decision that has one, or the task.
+        The agent then redoes what it did since, and asks again for what needs approval. `replay`: the
+        decision was already acted on (and announced) by the dead worker."""
+        run_approvals = sorted(await self._store.approvals.of_run(state.run.id), key=lambda a: a.created_at)
+        candidates = [approval] if approval is not None else []
+        candidates += [a for a in reversed(run_approvals) if approval is None or a.created_at < approval.created_at]
+        resume = _Resume()
+        for candidate in candidates:
+            if candidate.pending or candidate.status == "cancelled":
+                continue
+            checkpoint = await self._store.approvals.checkpoint(candidate.id)
+            if checkpoint is None:
+                continue
+            if candidate is approval and not replay:
+                return _Resume(approval=candidate, checkpoint=checkpoint)
+            resume = _Resume(approval=candidate, checkpoint=checkpoint, announce=False)
+            break
+        note = (
+            "The worker running this stopped while the agent was working; another one picked the run up"
+            " from its last checkpoint, and the agent will ask again for anything that still needs approval."
+        )
+        if approval is not None and approval.kind != "message" and approval.status == "approved" and not replay:
+            what = safe(approval.tool_name or "the code", 80)
+            note += f" {what} was approved but had not run when its worker stopped: it did not run."
+        self._threads.post(state.run, text=note)
+        return resume
+
+    # cancelling -------------------------------------------------------------------------
+    async def cancel_run(self, run_id: str, *, by: str) -> str:
+        """`/agent cancel <run id>`: ends the run wherever it runs. Returns what to tell the user."""
+        run = await self._store.runs.get(run_id)
+        if run is None:
+            return f"There is no run `{run_id}`."
+        if run.final:
+            return f"Run `{run_id}` has already ended: {run.status}."
+        reason = "the run was cancelled"
+        if await self._store.runs.finish(run, status="cancelled", reason=reason, by=by) != "ok":
+            latest = await self._store.runs.get(run_id)
+            return f"Run `{run_id}` has already ended: {latest.status if latest else 'unknown'}."
+        self._metrics.runs.labels("cancelled").inc()
+        count = await self._approvals.cancel_pending(run_id, by=by, reason=reason)
+        await self._store.workers.publish(run.owner, {"t": "cancel_run", "run": run_id})
+        noun = "approval" if count == 1 else "approvals"
+        return f"Cancelled run `{run_id}` and {count} pending {noun}."
+
+    async def on_control(self, message: dict[str, Any]) -> None:
+        """Messages to this worker other than decisions (from the waiter's subscription)."""
+        if message.get("t") == "cancel_run":
+            state = self._active.get(str(message.get("run")))
+            if state is not None:
+                state.token.cancel()  # the team stops; `_execute` ends the run (never cancel it mid-`_end`)
+
+    async def shutdown(self) -> None:
+        """Stop owning runs; approvals stay pending in Redis."""
+        self._closing = True
+        for state in self._active.values():
+            state.token.cancel()
+        for task in list(self._tasks.values()):
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(list(self._tasks.values()), timeout=5)
+
+
+class _RunApprover:
+    """The `Approver` of one run (and, through `ledger`, its side-effect ledger)."""
+
+    def __init__(self, manager: RunManager, state: _RunState) -> None:
+        self._manager = manager
+        self._state = state
+        self.ledger = RunLedger(manager._store, manager._threads, self, lease_seconds=manager.lease_seconds)
+
+    # what the ledger needs of the run (`bot.approvals.ledger.OwnedRun`)
+    @property
+    def run(self) -> RunRecord:
+        return self._state.run
+
+    def fence(self) -> Fence:
+        return self._manager._fence(self._state)
+
+    def stop_fenced(self) -> None:
+        self._manager._stop_fenced(self._state)
+
+    async def request(self, request: ApprovalRequest, cancellation_token: CancellationToken | None) -> Decision:
+        return await self._manager.request_approval(self._state, request, cancellation_token)
+
+    async def auto_approved(self, request: ApprovalRequest, *, rule: str) -> None:
+        await self._automatic("auto_approved", request, rule)
+
+    async def auto_rejected(self, request: ApprovalRequest, *, rule: str) -> None:
+        await self._automatic("auto_rejected", request, rule)
+
+    async def _automatic(self, event: str, request: ApprovalRequest, rule: str) -> None:
+        """The input mode decided without a human: audit it; it counts for the run's outcome."""
+        await self._manager._approvals.audit_automatic(event, request, rule=rule, run=self._state.run)
+        outcome: Outcome = "approved" if event == "auto_approved" else "rejected"
+        decision = Decision(request.approval_id, outcome, decided_by=AUTO, feedback=rule)
+        self._manager._took(self._state, decision, request.proposal)
+
+
+def _last_text(result: TaskResult) -> str:
+    for message in reversed(result.messages):
+        if isinstance(message, BaseChatMessage) and message.source != HUMAN and message.source != "user":
+            return message.to_text()
+    return ""
+
+
+def _short_reason(exc: BaseException) -> str:
+    root: BaseException = exc
+    while root.__cause__ is not None:
+        root = root.__cause__
+    text = f"{type(root).__name__}: {root}" if str(root) else type(root).__name__
+    return text[:300]

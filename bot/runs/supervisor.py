@@ -1,0 +1,163 @@
+"""What keeps a worker honest while nobody clicks: its heartbeat, runs orphaned by a dead worker (or
+lost track of by this one), cards that were never posted, and card updates that Slack refused (the
+outbox)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+from redis.exceptions import RedisError
+
+from bot.approvals.service import ApprovalService
+from bot.core.records import ApprovalRecord, RunRecord
+from bot.runs.manager import RunManager
+from bot.store import REDIS_DOWN, Store
+
+log = logging.getLogger(__name__)
+
+UNSEEN_GRACE = 3.0  # seconds a stored approval may go without a card before another worker posts it
+
+
+class Supervisor:
+    """Beats every `ttl / 3` seconds, in a task of its own that nothing stops; every `scan_every`
+    seconds continues or ends runs that nobody works on, posts cards nobody posted, and retries the
+    outbox."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        runs: RunManager,
+        approvals: ApprovalService,
+        worker_id: str,
+        ttl: float = 6.0,
+        scan_every: float = 2.0,
+    ) -> None:
+        self._store = store
+        self._runs = runs
+        self._approvals = approvals
+        self._cards = approvals.cards
+        self._worker_id = worker_id
+        self._ttl = ttl
+        self._scan_every = scan_every
+        self._tasks: list[asyncio.Task[None]] = []
+        self._connected_since: float | None = None  # monotonic time of the first beat since Redis came back
+
+    async def start(self) -> None:
+        try:
+            await self._beat()
+        except RedisError:
+            log.warning("no heartbeat yet: Redis is unreachable")
+        self._tasks = [
+            asyncio.create_task(self._beat_loop(), name="heartbeat"),
+            asyncio.create_task(self._scan_loop(), name="supervisor"),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        with contextlib.suppress(RedisError, OSError):
+            await self._store.workers.drop(self._worker_id)  # others may adopt our runs at once
+
+    async def _beat(self) -> None:
+        try:
+            await self._store.workers.beat(self._worker_id, ttl=self._ttl)
+        except BaseException:
+            self._connected_since = None
+            raise
+        if self._connected_since is None:
+            self._connected_since = time.monotonic()
+
+    async def _beat_loop(self) -> None:
+        while True:
+            try:
+                await self._beat()
+            except REDIS_DOWN as exc:
+                log.warning("heartbeat: Redis unreachable (%s)", type(exc).__name__)
+            except Exception:  # the heartbeat must outlive any bug: without it, others take our runs
+                log.exception("heartbeat failed; going on")
+            await asyncio.sleep(self._ttl / 3)
+
+    async def _scan_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._scan_every)
+            try:
+                await self.scan_orphans()
+                await self.flush_outbox()
+            except REDIS_DOWN as exc:
+                log.warning("supervisor: Redis unreachable (%s)", type(exc).__name__)
+            except Exception:
+                log.exception("supervisor scan failed; going on")
+
+    @property
+    def trusts_heartbeats(self) -> bool:
+        """Whether a missing heartbeat means a dead worker: not until Redis has been reachable for a
+        whole heartbeat (after an outage or a Redis restart, every worker needs one beat to show up)."""
+        since = self._connected_since
+        return since is not None and time.monotonic() - since >= self._ttl
+
+    async def scan_orphans(self) -> int:
+        """Runs nobody works on: those whose worker is gone, and this worker's own that it lost track
+        of. Continue those with a decision nobody took; restart those whose agent was working (from
+        their last decision, or from the task); leave those waiting on a card (a click or the timeout
+        will continue them), posting the card if nobody did. Returns how many runs were taken care of."""
+        if not self.trusts_heartbeats:
+            return 0
+        runs = [r for r in await self._store.runs.live() if r.owner]
+        others = [r for r in runs if r.owner != self._worker_id]
+        alive = await self._store.workers.alive(r.owner for r in others) if others else {}
+        handled = 0
+        for run in runs:
+            if run.owner == self._worker_id:
+                if self._runs.works_on(run.id) or time.time() - run.created_at < self._ttl:
+                    continue
+            elif alive.get(run.owner, True):
+                continue
+            handled += await self._take_care_of(run)
+        return handled
+
+    async def _take_care_of(self, run: RunRecord) -> int:
+        approvals = sorted(await self._store.approvals.of_run(run.id), key=lambda a: a.created_at)
+        latest = approvals[-1] if approvals else None
+        if latest is not None and latest.pending:
+            if not latest.card_ts and time.time() - latest.created_at > UNSEEN_GRACE:
+                await self.post_unseen(latest)
+            return 0
+        if latest is not None and not latest.consumed and latest.status != "cancelled":
+            return int(await self._runs.continue_if_orphaned(latest))
+        return int(await self._runs.restart_orphan(run, latest if latest and latest.consumed else None))
+
+    async def post_unseen(self, approval: ApprovalRecord) -> bool:
+        """Post the card of a pending approval whose worker died after storing it and before posting
+        its card (nobody could see it, so nobody could decide it). One worker does it."""
+        if not await self._store.workers.claim(f"post:{approval.id}", self._worker_id, seconds=30):
+            return False
+        channel, ts = await self._cards.post(approval)
+        await self._approvals.show_posted(approval, channel=channel, ts=ts)
+        await self._approvals.post_copies(approval)
+        log.info(
+            "posted the card of approval %s, which its worker never posted",
+            approval.id,
+            extra={"run_id": approval.run_id, "approval_id": approval.id},
+        )
+        return True
+
+    async def flush_outbox(self) -> int:
+        """Queue redraws of cards whose update is overdue (Slack refused it, or its worker died); a card
+        never stays stale. Cards already queued here are first kept from the other workers."""
+        now = time.time()
+        await self._store.outbox.defer(self._cards.queued, due=now + self._store.shared.card_grace)
+        claimed = await self._store.outbox.claim(now, lease=self._store.shared.card_grace)
+        drawable = [a for a in await self._store.approvals.get_many(claimed) if a.card_ts]
+        # nothing to draw: the approval expired, or its card was never posted (a click on a card that
+        # was posted but never stored attaches it and puts it back in the outbox)
+        await self._store.outbox.forget(set(claimed) - {a.id for a in drawable})
+        for approval in drawable:
+            self._cards.schedule(approval)
+        return len(drawable)

@@ -1,0 +1,257 @@
+"""App factories: the Bolt app and the aiohttp server around it (`POST /slack/events`, `GET /healthz`)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+from prometheus_client import CONTENT_TYPE_LATEST
+from pydantic import SecretStr
+from redis.exceptions import RedisError
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.request.internals import extract_enterprise_id, extract_team_id
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.core.security import MalformedRequest, body_text, signature_age_problem, signed
+from bot.core.settings import Settings
+from bot.services import Services, create_services
+from bot.slack import listeners
+from bot.slack.gate import parse
+
+log = logging.getLogger(__name__)
+
+# Connections the kernel queues for a worker before it accepts them. aiohttp's default, 128, drops
+# the SYNs of a larger burst (200 reviewers clicking at once): their clients retry after 1 s.
+LISTEN_BACKLOG = 1024
+KEEPALIVE_TIMEOUT = 75.0  # seconds an idle connection is kept, and a client has to send a request's headers
+# /healthz: a Redis that takes longer than this to answer PING makes the worker "degraded" (slow)
+HEALTH_REDIS_TIMEOUT = 0.5
+HEALTH_REDIS_SLOW_MS = 250.0
+
+ELSEWHERE = "This app is installed in another workspace. Nothing was done."
+
+SERVICES: web.AppKey[Services] = web.AppKey("services", Services)
+BOLT: web.AppKey[AsyncApp] = web.AppKey("bolt", AsyncApp)
+
+
+class Workspace:
+    """The one workspace the bot is installed in, as Slack's `auth.test` describes it. Asked once (at
+    start-up, or by the first request that needs it; concurrent requests wait for that one call) and
+    kept: it does not change while the token is valid. Bolt's `authorize` is built from it."""
+
+    def __init__(self, slack: AsyncWebClient, *, bot_token: SecretStr) -> None:
+        self._slack = slack
+        self._bot_token = bot_token
+        self._answer: dict[str, Any] | None = None
+        self._result: AuthorizeResult | None = None
+        self._asking = asyncio.Lock()
+
+    async def answer(self) -> dict[str, Any] | None:
+        """The bot's `auth.test` answer; None while Slack cannot give it (the next call asks again)."""
+        if self._answer is None:
+            async with self._asking:
+                if self._answer is None:
+                    try:
+                        response = await self._slack.auth_test()
+                    except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
+                        log.warning("auth.test failed (%s); asked again on the next request", type(exc).__name__)
+                        return None
+                    data = response.data if isinstance(response.data, dict) else {}
+                    self._result = AuthorizeResult(
+                        enterprise_id=data.get("enterprise_id"),
+                        team_id=data.get("team_id"),
+                        team=data.get("team"),
+                        url=data.get("url"),
+                        bot_id=data.get("bot_id"),
+                        bot_user_id=data.get("user_id"),
+                        bot_token=self._bot_token.get_secret_value(),
+                        bot_scopes=response.headers.get("x-oauth-scopes"),
+                    )  # no user_id: each request keeps its own user
+                    self._answer = data
+        return self._answer
+
+    async def authorize(self, *, enterprise_id: str | None, team_id: str | None) -> AuthorizeResult | None:
+        """Bolt's `authorize`: the bot's token and identity for a request from its workspace; None (Bolt
+        refuses the request) for another workspace, or while `auth.test` cannot be answered."""
+        ours = await self.answer()
+        elsewhere = foreign(ours, enterprise_id=enterprise_id, team_id=team_id)
+        if elsewhere is not None:
+            log.warning("refused a request from another workspace (%s)", elsewhere)
+            return None
+        return self._result
+
+
+def create_bolt_app(services: Services, workspace: Workspace | None = None) -> AsyncApp:
+    """The Bolt app with our listeners. Over HTTP, `create_web_app` verifies every request's signature
+    before anything parses it (Bolt's own check would repeat it); Socket Mode needs none.
+
+    `process_before_response=True`: handlers do their Redis step before returning and push Slack calls
+    to the background (except a cached user-group lookup and `/agent config`'s checks of what it is
+    given), so Bolt answers as soon as they return (no 10 ms ack polling).
+
+    Authorization: `workspace` (one `auth.test` answer, kept) through Bolt's `authorize`. Bolt's own
+    client, the template of the one it gives each request, has no token: `authorize` gives it the
+    bot's (with a token there too, Bolt would warn that it ignores it). Our listeners call Slack
+    through `services.slack`.
+    """
+    workspace = workspace or Workspace(services.slack, bot_token=services.settings.slack_bot_token)
+
+    async def authorize(enterprise_id: str | None, team_id: str | None) -> AuthorizeResult | None:
+        # Bolt passes what a function names among its positional parameters
+        return await workspace.authorize(enterprise_id=enterprise_id, team_id=team_id)
+
+    slack = services.slack
+    app = AsyncApp(
+        client=AsyncWebClient(
+            base_url=slack.base_url, timeout=slack.timeout, logger=slack.logger, retry_handlers=slack.retry_handlers
+        ),
+        authorize=authorize,  # type: ignore[arg-type]  # Bolt's hint omits None, which it handles (refused)
+        signing_secret=services.settings.slack_signing_secret.get_secret_value(),
+        process_before_response=True,
+        request_verification_enabled=False,  # `create_web_app` verifies every request once, before parsing
+        logger=logging.getLogger("slack_bolt"),
+    )
+    listeners.register(app, services)
+    return app
+
+
+def create_web_app(settings: Settings, *, services: Services | None = None) -> web.Application:
+    """The HTTP server of one worker. Services start with the server and stop with it."""
+    services = services or create_services(settings)
+    workspace = Workspace(services.slack, bot_token=settings.slack_bot_token)
+    bolt = create_bolt_app(services, workspace)
+    secret = settings.slack_signing_secret.get_secret_value()
+    # lingering_time 0: a request answered before its body was read (refused) is closed at once, not
+    # read on for 10 s. keepalive_timeout also bounds the headers: a connection that has not sent a
+    # whole request within it is closed (aiohttp's own default outside `run_app` is an hour).
+    handler_args = {"lingering_time": 0, "keepalive_timeout": KEEPALIVE_TIMEOUT}
+    web_app = web.Application(client_max_size=1024 * 1024, handler_args=handler_args)
+    web_app[SERVICES] = services
+    web_app[BOLT] = bolt
+
+    async def slack_events(request: web.Request) -> web.StreamResponse:
+        # Whatever a client sends is answered 4xx, never 500: headers that cannot be parsed and bodies
+        # that are not UTF-8 (or not the shape Slack sends) 400, a wrong or missing signature 401, a
+        # body not sent within REQUEST_READ_TIMEOUT 408. Each refusal is one WARNING line.
+        try:
+            problem = signature_age_problem(request.headers)
+            if problem is not None:  # unsigned or stale: no need to read the body
+                return refuse(401, f"{problem} request")
+            try:
+                async with asyncio.timeout(settings.request_read_timeout):
+                    raw = await request.read()
+            except TimeoutError:
+                return refuse(408, f"body not received within {settings.request_read_timeout} s")
+            except HttpProcessingError as exc:
+                return refuse(400, f"body cannot be read ({type(exc).__name__})")
+            if not signed(secret, request.headers, raw):
+                return refuse(401, "forged request")
+            body = body_text(raw, request.charset)
+        except MalformedRequest as exc:
+            return refuse(400, str(exc))
+        parsed = parse(body)
+        if isinstance(parsed, str):
+            return refuse(400, parsed)
+        # None while auth.test fails: then `authorize` refuses the request in Bolt
+        elsewhere = foreign_team(parsed, await workspace.answer())
+        if elsewhere is not None:
+            log.warning("refused a request from another workspace (%s)", elsewhere)
+            if "command" in parsed:
+                return web.json_response({"response_type": "ephemeral", "text": ELSEWHERE})
+            return web.Response(status=200)  # an interaction: nothing can be shown, and nothing is done
+        bolt_request = parsed_request(parsed, raw=body, query=request.query_string, headers=dict(request.headers))
+        return await to_aiohttp_response(await bolt.async_dispatch(bolt_request))
+
+    async def healthz(request: web.Request) -> web.Response:
+        return web.json_response(await health(services))
+
+    async def on_startup(_: web.Application) -> None:
+        await services.start()
+        await workspace.answer()  # at start-up, not by the first burst of requests
+
+    async def on_cleanup(_: web.Application) -> None:
+        await services.close()
+
+    web_app.router.add_post("/slack/events", slack_events)
+
+    async def metrics(request: web.Request) -> web.Response:
+        body = await services.metrics.render(services.store.approvals.waiting_by_channel)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    web_app.router.add_get("/healthz", healthz)
+    web_app.router.add_get("/metrics", metrics)
+    web_app.on_startup.append(on_startup)
+    web_app.on_cleanup.append(on_cleanup)
+    return web_app
+
+
+def refuse(status: int, reason: str) -> web.Response:
+    """A refused request's answer, logged at WARNING (no traceback: the client's fault, not ours)."""
+    log.warning("refused a request with %d: %s", status, reason)
+    response = web.json_response({"error": "malformed request" if status == 400 else "invalid request"}, status=status)
+    response.force_close()  # and its connection, with whatever of its body was not read
+    return response
+
+
+def foreign_team(parsed: dict[str, Any], ours: dict[str, Any] | None) -> str | None:
+    """Why a signed request comes from another workspace than the one the bot is installed in (`ours`:
+    its `auth.test` answer), or None. Requests that name no team (`ssl_check`, `url_verification`) are
+    ours; with an org-wide installation, the organisation is compared instead."""
+    return foreign(ours, enterprise_id=extract_enterprise_id(parsed), team_id=extract_team_id(parsed))
+
+
+def foreign(ours: dict[str, Any] | None, *, enterprise_id: str | None, team_id: str | None) -> str | None:
+    """`foreign_team` for a request's organisation and team ids (None when it names none)."""
+    if ours is None:
+        return None
+    if ours.get("is_enterprise_install") and ours.get("enterprise_id"):
+        theirs, mine, what = enterprise_id, ours.get("enterprise_id"), "organisation"
+    else:
+        theirs, mine, what = team_id, ours.get("team_id"), "team"
+    if not theirs or not mine or theirs == mine:
+        return None
+    return f"{what} {str(theirs)[:40]!r}, installed in {mine!r}"
+
+
+def parsed_request(parsed: dict[str, Any], *, raw: str, query: str, headers: dict[str, str]) -> AsyncBoltRequest:
+    """A Bolt request from a body `bot.slack.gate.parse` already parsed. Bolt takes a parsed body only in its
+    Socket Mode form, which differs from HTTP only in how Bolt checks signatures (ours is checked before
+    parsing); the request is then marked as the HTTP request it is."""
+    bolt_headers: dict[str, str | Sequence[str]] = dict(headers)
+    request = AsyncBoltRequest(body=parsed, query=query, headers=bolt_headers, mode="socket_mode")
+    request.mode, request.raw_body = "http", raw
+    return request
+
+
+async def health(services: Services) -> dict[str, object]:
+    """Health without secrets: Redis reachability and what this worker is doing."""
+    started = time.perf_counter()
+    redis = "ok"
+    try:
+        async with asyncio.timeout(HEALTH_REDIS_TIMEOUT):
+            await services.redis.ping()
+    except TimeoutError:
+        redis = "slow"
+    except (RedisError, OSError):
+        redis = "unreachable"
+    ping_ms = round((time.perf_counter() - started) * 1000, 2)
+    if redis == "ok" and ping_ms > HEALTH_REDIS_SLOW_MS:
+        redis = "slow"
+    return {
+        "status": "ok" if redis == "ok" else "degraded",
+        "redis": redis,
+        "redis_ping_ms": ping_ms if redis != "unreachable" else None,
+        "worker": services.worker_id,
+        "active_runs": services.runs.active_runs,
+        "waiting_approvals": services.waiter.waiting,
+    }

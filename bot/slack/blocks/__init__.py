@@ -1,0 +1,160 @@
+"""Pure Block Kit builders, one module per Slack surface; no Slack calls, no Redis.
+
+- `text`: the one escaping path. Untrusted text (task, agent output, feedback) is cleaned, escaped,
+  cut to Slack's limits and sent with `verbatim: true`, so it never becomes live Slack markup;
+  every other module makes its text objects through it.
+- `cards`: approval cards, pending and decided (and their re-posted and cut forms).
+- `runs`: a run's header message and its result.
+- `modals`: the Revise and Reject modals, a proposal's full text, and deciding several approvals at once
+  (choose, confirm exactly what will be decided, the result).
+- `home`: the App Home (the approvals waiting for a person, page by page, their runs, their decisions).
+- `nudges`: reminders and escalations in a card's thread, and the card's "Escalated to" note.
+- `replies`: the ephemeral replies to `/agent` commands (help, status, settings, audit).
+
+The names below are the ones the rest of the app imports from `bot.slack.blocks`.
+"""
+
+from __future__ import annotations
+
+from bot.slack.blocks.approval_card import (
+    ACTION_APPROVE,
+    ACTION_REJECT,
+    ACTION_REVISE,
+    approval_fallback_text,
+    build_approval_blocks,
+    build_decided_blocks,
+    build_replaced_blocks,
+    decision_buttons,
+    decision_line,
+    item_summary,
+    proposal_is_cut,
+    proposal_text,
+)
+from bot.slack.blocks.home import (
+    ACTION_FULL_TEXT,
+    ACTION_HOME_BATCH,
+    ACTION_HOME_PAGE,
+    HOME_PAGE_SIZE,
+    HomeContent,
+    build_home_view,
+)
+from bot.slack.blocks.modals import (
+    ARGUMENTS_ACTION,
+    ARGUMENTS_BLOCK,
+    BATCH_CALLBACK_ID,
+    BATCH_CONFIRM_CALLBACK_ID,
+    BATCH_LIMIT,
+    BATCH_OUTCOME_ACTION,
+    BATCH_OUTCOME_BLOCK,
+    BATCH_REASON_ACTION,
+    BATCH_REASON_BLOCK,
+    BATCH_SELECT_ACTION,
+    BATCH_SELECT_BLOCK,
+    FEEDBACK_ACTION,
+    FEEDBACK_BLOCK,
+    REASON_ACTION,
+    REASON_BLOCK,
+    REJECT_CALLBACK_ID,
+    REVISE_CALLBACK_ID,
+    build_batch_confirm,
+    build_batch_modal,
+    build_batch_result,
+    build_full_text_modal,
+    build_notice_modal,
+    build_reject_modal,
+    build_revise_modal,
+    fits_in_confirmation,
+    left_out_reason,
+)
+from bot.slack.blocks.nudges import escalated_line, escalation_text, reminder_text, time_left
+from bot.slack.blocks.replies import (
+    audit_text,
+    away_text,
+    config_text,
+    help_text,
+    report_text,
+    show_setting,
+    status_text,
+)
+from bot.slack.blocks.runs import build_result_blocks, build_run_header_blocks, run_fallback_text
+from bot.slack.blocks.text import (
+    channel_ref,
+    clean,
+    date_ref,
+    escape,
+    people_refs,
+    safe,
+    untrusted,
+    untrusted_parts,
+    user_ref,
+)
+
+__all__ = [
+    "ACTION_APPROVE",
+    "ACTION_FULL_TEXT",
+    "ACTION_HOME_BATCH",
+    "ACTION_HOME_PAGE",
+    "ACTION_REJECT",
+    "ACTION_REVISE",
+    "ARGUMENTS_ACTION",
+    "ARGUMENTS_BLOCK",
+    "BATCH_CALLBACK_ID",
+    "BATCH_CONFIRM_CALLBACK_ID",
+    "BATCH_LIMIT",
+    "BATCH_OUTCOME_ACTION",
+    "BATCH_OUTCOME_BLOCK",
+    "BATCH_REASON_ACTION",
+    "BATCH_REASON_BLOCK",
+    "BATCH_SELECT_ACTION",
+    "BATCH_SELECT_BLOCK",
+    "FEEDBACK_ACTION",
+    "FEEDBACK_BLOCK",
+    "HOME_PAGE_SIZE",
+    "REASON_ACTION",
+    "REASON_BLOCK",
+    "REJECT_CALLBACK_ID",
+    "REVISE_CALLBACK_ID",
+    "HomeContent",
+    "approval_fallback_text",
+    "audit_text",
+    "away_text",
+    "build_approval_blocks",
+    "build_batch_confirm",
+    "build_batch_modal",
+    "build_batch_result",
+    "build_decided_blocks",
+    "build_full_text_modal",
+    "build_home_view",
+    "build_notice_modal",
+    "build_reject_modal",
+    "build_replaced_blocks",
+    "build_result_blocks",
+    "build_revise_modal",
+    "build_run_header_blocks",
+    "channel_ref",
+    "clean",
+    "config_text",
+    "date_ref",
+    "decision_buttons",
+    "decision_line",
+    "escalated_line",
+    "escalation_text",
+    "escape",
+    "fits_in_confirmation",
+    "help_text",
+    "item_summary",
+    "left_out_reason",
+    "people_refs",
+    "proposal_is_cut",
+    "proposal_text",
+    "reminder_text",
+    "report_text",
+    "run_fallback_text",
+    "safe",
+    "show_setting",
+    "status_text",
+    "time_left",
+    "untrusted",
+    "untrusted_parts",
+    "user_ref",
+]

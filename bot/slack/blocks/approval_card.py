@@ -1,0 +1,275 @@
+"""Approval cards: the pending card with its buttons, and the forms it takes once decided, posted
+again elsewhere, or too long to show whole (the full text then goes in the card's thread).
+
+Every text object comes from `bot.slack.blocks.text`: the task, the proposal, tool arguments, code, the
+reason and feedback are untrusted and shown inert.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agents.approver import parse_revision
+from agents.tools import pretty_json
+from bot.core.durations import format_duration
+from bot.core.records import SLACK_ID, ApprovalRecord
+from bot.slack.blocks.nudges import escalated_line
+from bot.slack.blocks.rules import ACTION_ALWAYS_ALLOW
+from bot.slack.blocks.text import (
+    FEEDBACK_LIMIT,
+    HEADER_LIMIT,
+    PROPOSAL_LIMIT,
+    SHOWN_LIMIT,
+    TASK_LIMIT,
+    Block,
+    channel_ref,
+    clean,
+    code_block,
+    code_text,
+    context_block,
+    date_ref,
+    escape,
+    fits,
+    mrkdwn,
+    people_refs,
+    plain,
+    safe,
+    tool_label,
+    untrusted,
+    user_ref,
+)
+
+ACTION_APPROVE = "approval_approve"
+ACTION_REJECT = "approval_reject"
+ACTION_REVISE = "approval_revise"
+HEADERS = {"tool_call": "Tool call needs approval", "code": "Code needs approval to run"}
+
+
+def _cut_note(approval: ApprovalRecord) -> Block:
+    what = {"tool_call": "The arguments are", "code": "The code is"}.get(approval.kind, "The proposal is")
+    return context_block(
+        f":scissors: {what} {len(approval.proposal):,} characters; the card shows the start."
+        " The full text is attached in this card's thread."
+    )
+
+
+def _approval_body(approval: ApprovalRecord) -> list[Block]:
+    author = clean(approval.author)[:40]
+    blocks: list[Block] = [
+        context_block(
+            f"Run `{approval.run_id}` · requested by {user_ref(approval.requester)}"
+            f" in {channel_ref(approval.origin_channel)}"
+        ),
+        {"type": "section", "text": untrusted(approval.task, label="Task", limit=TASK_LIMIT + 12)},
+    ]
+    if approval.kind == "tool_call":
+        blocks.append({"type": "section", "text": mrkdwn(f"{item_summary(approval)} from {escape(author)}")})
+        blocks.append({"type": "section", "text": proposal_text(approval)})
+        if approval.edited_by:
+            blocks.append(context_block(f":pencil2: Arguments edited by {user_ref(approval.edited_by)}"))
+        if approval.schema_error:
+            problem = safe(approval.schema_error, 1500)
+            blocks.append(
+                {
+                    "type": "section",
+                    "text": mrkdwn(
+                        f":warning: *These arguments do not match the tool's schema:* {problem}\n"
+                        "Approving is not offered: reject the call, or revise the arguments."
+                    ),
+                }
+            )
+    else:
+        blocks.append({"type": "section", "text": proposal_text(approval)})
+    if proposal_is_cut(approval.proposal):
+        blocks.append(_cut_note(approval))
+    if approval.why:
+        blocks.append({"type": "context", "elements": [untrusted(":information_source: " + approval.why, limit=500)]})
+    return blocks
+
+
+def item_summary(approval: ApprovalRecord) -> str:
+    """What an approval asks for, in fixed words (and a tool name cut to the characters tool names use):
+    "*Tool call* `send_email`", "*Code to run*" or "*Message*"."""
+    if approval.kind == "tool_call":
+        return f"*Tool call* {tool_label(approval.tool_name)}"
+    return "*Code to run*" if approval.kind == "code" else "*Message*"
+
+
+def proposal_text(approval: ApprovalRecord, *, limit: int | None = None) -> dict[str, Any]:
+    """What is decided, as the card shows it: a tool call's arguments in a code block, code as the agent
+    wrote it, a message as inert text; cut to `limit` characters (by default the card's own limits)."""
+    author = clean(approval.author)[:40]
+    if approval.kind == "tool_call":
+        return code_block(approval.arguments or approval.proposal, label="Arguments", limit=limit or SHOWN_LIMIT)
+    if approval.kind == "code":
+        return code_text(approval.proposal, label=f"Code to run, from {author}", limit=limit or SHOWN_LIMIT)
+    return untrusted(approval.proposal, label=f"Proposal from {author}", limit=limit or PROPOSAL_LIMIT)
+
+
+def proposal_is_cut(proposal: str) -> bool:
+    """Whether the card cannot show the whole proposal (then the full text goes in the card's thread)."""
+    return not fits(proposal, PROPOSAL_LIMIT - 60)
+
+
+def timeout_meaning(outcome: str) -> str:
+    return "approved" if outcome == "approve" else "rejected"
+
+
+def _who_decides(approval: ApprovalRecord) -> Block | None:
+    parts: list[str] = []
+    if approval.approvers:
+        parts.append(f"Who may decide: {people_refs(approval.approvers)}")
+    quorum = quorum_line(approval)
+    if quorum:
+        parts.append(quorum)
+    escalated = escalated_line(approval)
+    if escalated:
+        parts.append(escalated)
+    return context_block(" · ".join(parts)) if parts else None
+
+
+def quorum_line(approval: ApprovalRecord) -> str:
+    """How far a quorum is, e.g. "*1 of 2 approvals*: @bob" ("" when one approval decides)."""
+    if approval.required_approvals <= 1:
+        return ""
+    voters = approval.voters
+    line = f"*{len(voters)} of {approval.required_approvals} approvals*"
+    return line + (": " + ", ".join(voter_ref(approval, v) for v in voters) if voters else "")
+
+
+def voter_ref(approval: ApprovalRecord, voter: str) -> str:
+    """A voter, or "@bob for @alice" when a delegate voted for them."""
+    through = approval.voted_through(voter)
+    return f"{user_ref(through)} for {user_ref(voter)}" if through else user_ref(voter)
+
+
+def deadline_line(approval: ApprovalRecord) -> str:
+    """When it times out and what that means, or since when it waits for one that never does."""
+    if approval.never_times_out:
+        return f":hourglass_flowing_sand: Never times out (waiting since {date_ref(approval.created_at)})"
+    return (
+        f":hourglass_flowing_sand: Times out {date_ref(approval.deadline)}"
+        f" (after {format_duration(approval.timeout_seconds)}): then {timeout_meaning(approval.timeout_outcome)}"
+    )
+
+
+def build_approval_blocks(approval: ApprovalRecord) -> list[Block]:
+    """The pending card: who asked, from where, the task, the proposal (or the tool call and its
+    arguments, or the code), the deadline, the buttons (and, for a quorum, the approvals so far).
+    Approve (and Approve & always allow) is not offered for a tool call whose arguments fail the tool's
+    schema."""
+    who = _who_decides(approval)
+    return [
+        {"type": "header", "text": plain(HEADERS.get(approval.kind, "Approval needed"), HEADER_LIMIT)},
+        *_approval_body(approval),
+        *([who] if who else []),
+        context_block(deadline_line(approval)),
+        {
+            "type": "actions",
+            "block_id": f"approval_actions_{len(approval.voters)}",
+            "elements": card_buttons(approval),
+        },
+    ]
+
+
+def card_buttons(approval: ApprovalRecord) -> list[Block]:
+    """The card's buttons (in the channel and in its copies in direct messages): the decision buttons, and
+    *Approve & always allow* after Approve on a tool call whose arguments pass the tool's schema (it opens
+    the rule modal; not on code, not on messages, and not on the App Home, where no card is bound)."""
+    buttons = decision_buttons(approval)
+    if approval.kind != "tool_call" or approval.schema_error or not approval.tool_name:
+        return buttons
+    always = button("Approve & always allow", ACTION_ALWAYS_ALLOW, approval.id)
+    return [buttons[0], always, *buttons[1:]]
+
+
+def decision_buttons(approval: ApprovalRecord) -> list[Block]:
+    """Approve (not offered when a tool call's arguments fail the tool's schema), Reject (it opens a modal
+    for an optional reason, so it asks no confirmation of its own) and Revise; each button's value is the
+    approval id."""
+    approve = [] if approval.schema_error else [button("Approve", ACTION_APPROVE, approval.id, style="primary")]
+    return [
+        *approve,
+        button("Reject", ACTION_REJECT, approval.id, style="danger"),
+        button("Revise", ACTION_REVISE, approval.id),
+    ]
+
+
+def button(text: str, action_id: str, value: str, *, style: str | None = None, confirm: Block | None = None) -> Block:
+    """A button labelled `text` (fixed words) that sends `value` with `action_id`."""
+    made: Block = {"type": "button", "text": plain(text, 75), "action_id": action_id, "value": value}
+    if style:
+        made["style"] = style
+    if confirm:
+        made["confirm"] = confirm
+    return made
+
+
+def decision_line(approval: ApprovalRecord) -> str:
+    """One line saying what happened to an approval, e.g. "Approved by @bob, 42s after the request"."""
+    who = user_ref(approval.decided_by)
+    if approval.on_behalf:
+        who += f" for {user_ref(approval.on_behalf)}"
+    if approval.status == "approved" and len(approval.voters) > 1:
+        refs = [voter_ref(approval, v) for v in approval.voters]
+        who = ", ".join(refs[:-1]) + " and " + refs[-1]
+    after = format_duration(max(0.0, approval.decided_at - approval.created_at))
+    if approval.status == "approved":
+        return f":white_check_mark: *Approved* by {who}, {after} after the request"
+    if approval.status == "rejected":
+        return f":x: *Rejected* by {who}, {after} after the request"
+    if approval.status == "revised" and revision_arguments(approval) is not None:
+        return f":pencil2: *Arguments edited* by {who}, {after} after the request; the edited call needs approval"
+    if approval.status == "revised":
+        return f":pencil2: *Revision requested* by {who}, {after} after the request"
+    if approval.status == "timed_out":
+        meaning = timeout_meaning(approval.timeout_outcome)
+        return f":hourglass: *Timed out*: no decision within {format_duration(approval.timeout_seconds)}, so {meaning}"
+    if approval.status == "cancelled":
+        by = f" by {who}" if SLACK_ID.match(approval.decided_by) else ""
+        return f":no_entry_sign: *Cancelled*{by}"
+    return ":hourglass_flowing_sand: Waiting for a decision"
+
+
+def build_replaced_blocks(approval: ApprovalRecord) -> list[Block]:
+    """An extra card of a still pending approval (its worker died between posting it and noting it,
+    and another worker posted it again): no buttons, and where to decide."""
+    return [
+        {"type": "header", "text": plain("Approval posted again", HEADER_LIMIT)},
+        *_approval_body(approval),
+        {"type": "section", "text": mrkdwn("This request was posted again in this channel: decide on the newer card.")},
+    ]
+
+
+def build_decided_blocks(approval: ApprovalRecord) -> list[Block]:
+    """The card after its decision: same content, no buttons, and what was decided."""
+    blocks: list[Block] = [
+        {"type": "header", "text": plain("Approval " + approval.status.replace("_", " "), HEADER_LIMIT)},
+        *_approval_body(approval),
+        {"type": "section", "text": mrkdwn(decision_line(approval))},
+    ]
+    edit = revision_arguments(approval)
+    if edit is not None:
+        blocks.append({"type": "section", "text": code_block(edit[0], label="Edited arguments", limit=FEEDBACK_LIMIT)})
+        if edit[1].strip():
+            blocks.append({"type": "section", "text": untrusted(edit[1], label="Note", limit=FEEDBACK_LIMIT)})
+    elif approval.feedback.strip():
+        label = {"revised": "Feedback", "cancelled": "Reason", "rejected": "Reason"}.get(approval.status, "Comment")
+        if approval.status != "timed_out":
+            blocks.append({"type": "section", "text": untrusted(approval.feedback, label=label, limit=FEEDBACK_LIMIT)})
+    return blocks
+
+
+def revision_arguments(approval: ApprovalRecord) -> tuple[str, str] | None:
+    """(edited arguments as pretty JSON, note) when a tool call was revised by editing its arguments."""
+    if approval.kind != "tool_call" or approval.status != "revised":
+        return None
+    parsed = parse_revision(approval.feedback)
+    return (pretty_json(parsed[0]), parsed[1]) if parsed is not None else None
+
+
+def approval_fallback_text(approval: ApprovalRecord) -> str:
+    """Notification text: fixed words and ids only, never untrusted text."""
+    if approval.pending:
+        return f"Approval needed for run {approval.run_id}"
+    return f"Approval for run {approval.run_id}: {approval.status.replace('_', ' ')}"

@@ -1,0 +1,63 @@
+"""What reminders and escalations say in a card's thread (and in the direct messages holding its copies).
+
+Only fixed words, ids and times: the approval's own texts (task, proposal) are on the card above.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from bot.core.durations import format_duration
+from bot.core.records import ApprovalRecord
+from bot.slack.blocks.text import date_ref, people_refs, user_ref
+
+
+def who_may_decide(mentions: Sequence[str], delegated: Mapping[str, str]) -> str:
+    """ "@alice, @bob (for @carol) or @team" ("" for nobody)."""
+    refs = [user_ref(m) + f" (for {user_ref(delegated[m])})" if m in delegated else people_refs([m]) for m in mentions]
+    if not refs:
+        return ""
+    return refs[0] if len(refs) == 1 else ", ".join(refs[:-1]) + " or " + refs[-1]
+
+
+def time_left(approval: ApprovalRecord, now: float) -> str:
+    """ "It times out in 45m (then rejected)." or "It never times out." """
+    if approval.never_times_out:
+        return "It never times out."
+    then = "approved" if approval.timeout_outcome == "approve" else "rejected"
+    return f"It times out in {format_duration(approval.deadline - now)}, {date_ref(approval.deadline)} (then {then})."
+
+
+def reminder_text(
+    approval: ApprovalRecord, *, number: int, mentions: Sequence[str], delegated: Mapping[str, str], now: float
+) -> str:
+    """A reminder, e.g. ":alarm_clock: Reminder 1 of 2: this approval has waited 15m. @alice or @bob
+    may decide. It times out in 45m, ... (then rejected)."""
+    of = f" {number} of {len(approval.remind)}" if len(approval.remind) > 1 else ""
+    waited = format_duration(now - approval.created_at)
+    who = who_may_decide(mentions, delegated)
+    asked = f" {who} may decide." if who else " Anyone may decide." if not approval.approvers else ""
+    votes = ""
+    if approval.required_approvals > 1:
+        votes = f" {len(approval.voters)} of {approval.required_approvals} approvals so far."
+    return f":alarm_clock: *Reminder{of}*: this approval has waited {waited}.{asked}{votes} {time_left(approval, now)}"
+
+
+def escalation_text(approval: ApprovalRecord, *, mentions: Sequence[str], delegated: Mapping[str, str]) -> str:
+    """ ":arrow_double_up: Escalated to @oncall after 30m: nobody has decided, so they may decide too."""
+    line = (
+        f":arrow_double_up: *Escalated* to {people_refs(approval.escalate_to)} after"
+        f" {format_duration(approval.escalate_after)}: nobody has decided yet, so they may decide too."
+    )
+    others = [m for m in mentions if m not in approval.escalate_to]
+    if others:
+        line += f" Still asked: {who_may_decide(others, delegated)}."
+    return line
+
+
+def escalated_line(approval: ApprovalRecord) -> str:
+    """The card's note, e.g. "Escalated to @oncall after 30m" ("" when not escalated)."""
+    if not approval.escalated_at:
+        return ""
+    after = format_duration(approval.escalate_after)
+    return f":arrow_double_up: Escalated to {people_refs(approval.escalate_to)} after {after}"

@@ -1,0 +1,151 @@
+"""The one escaping path for text in Block Kit: every builder in `bot.slack.blocks` makes its text objects here.
+
+Untrusted text (the task, agent output, feedback, anything a person or a model wrote) is stripped of
+control characters and direction overrides, escaped, cut to Slack's limits, and sent in a mrkdwn object
+with `verbatim: true`: it never becomes live Slack markup (no mention, no link, no broken card), and it
+still shows as typed. Slack's mrkdwn treats only `&`, `<` and `>` as control characters, so escaping those
+three is all it takes. Live markup (mentions, channel links, dates) is made only here, and only from ids
+that match Slack's id format.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from bot.core.records import SLACK_ID
+
+Block = dict[str, Any]
+
+TEXT_LIMIT = 3000  # a text object
+HEADER_LIMIT = 150
+PROPOSAL_LIMIT = 2900  # proposal section on a card, leaves room for its label
+SHOWN_LIMIT = PROPOSAL_LIMIT - 60  # arguments or code shown whole on a card (else cut, full text in the thread)
+TASK_LIMIT = 600
+FEEDBACK_LIMIT = 1500
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
+_CUT = "… (cut)"
+_TOOL_NAME = re.compile(r"[^A-Za-z0-9_.:-]")
+_FENCE_LANG = re.compile(r"```[A-Za-z0-9_+.-]*[ \t]*\n")
+
+
+def escape(text: str) -> str:
+    """Slack's three mrkdwn control characters (`&`, `<`, `>`), and nothing else."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def clean(text: str) -> str:
+    """Untrusted text without control characters or direction overrides."""
+    return _CONTROL.sub("", text)
+
+
+def clip(text: str, limit: int) -> str:
+    """`text` cut to at most `limit` characters, saying so when cut."""
+    return text if len(text) <= limit else text[: limit - len(_CUT)].rstrip() + _CUT
+
+
+def safe(text: str, limit: int = TEXT_LIMIT) -> str:
+    """Untrusted text made inert for a mrkdwn object: cleaned, cut, then escaped within `limit`."""
+    escaped = escape(clean(text))
+    if len(escaped) <= limit:
+        return escaped
+    cut = escaped[: limit - len(_CUT)]
+    amp = cut.rfind("&")
+    if amp != -1 and ";" not in cut[amp:]:  # never split an entity
+        cut = cut[:amp]
+    return cut.rstrip() + _CUT
+
+
+def fits(text: str, limit: int) -> bool:
+    """Whether untrusted `text` shows whole within `limit` characters (after cleaning and escaping)."""
+    return len(escape(clean(text))) <= limit
+
+
+def untrusted(text: str, *, label: str = "", limit: int = TEXT_LIMIT) -> dict[str, Any]:
+    """A mrkdwn text object for untrusted text, with an optional trusted bold label above it."""
+    prefix = f"*{escape(clean(label))}*\n" if label else ""
+    body = safe(text, limit - len(prefix))
+    if not body.strip():
+        body = "_(empty)_"
+    return {"type": "mrkdwn", "text": prefix + body, "verbatim": True}
+
+
+def untrusted_parts(text: str, *, size: int = 2900) -> list[dict[str, Any]]:
+    """Untrusted text of any length as inert mrkdwn objects of at most `size` characters each,
+    split on escaped text so that no part is cut and no entity is split."""
+    escaped = escape(clean(text))
+    parts: list[dict[str, Any]] = []
+    while escaped:
+        cut = min(size, len(escaped))
+        amp = escaped.rfind("&", max(0, cut - 5), cut)
+        if cut < len(escaped) and amp != -1 and ";" not in escaped[amp:cut]:
+            cut = amp
+        parts.append({"type": "mrkdwn", "text": escaped[:cut], "verbatim": True})
+        escaped = escaped[cut:]
+    return parts
+
+
+def mrkdwn(text: str) -> dict[str, Any]:
+    """A mrkdwn object for text we composed ourselves (mentions of ids we checked)."""
+    return {"type": "mrkdwn", "text": text[:TEXT_LIMIT], "verbatim": True}
+
+
+def plain(text: str, limit: int = TEXT_LIMIT) -> dict[str, Any]:
+    """A plain_text object (never markup), cleaned and cut to `limit`."""
+    return {"type": "plain_text", "text": clip(clean(text), limit) or " ", "emoji": True}
+
+
+def context_block(text: str) -> Block:
+    """A context block of text we composed ourselves."""
+    return {"type": "context", "elements": [mrkdwn(text)]}
+
+
+def user_ref(user_id: str) -> str:
+    """A mention of a Slack user id we received from Slack; anything else is shown inert."""
+    return f"<@{user_id}>" if SLACK_ID.match(user_id) else escape(clean(user_id)) or "someone"
+
+
+def people_refs(ids: Sequence[str]) -> str:
+    """Mentions of users and user groups by id ("anyone" when there are none)."""
+    if not ids:
+        return "anyone"
+    refs = [f"<!subteam^{i}>" if i.startswith("S") and SLACK_ID.match(i) else user_ref(i) for i in ids]
+    return refs[0] if len(refs) == 1 else ", ".join(refs[:-1]) + " or " + refs[-1]
+
+
+def channel_ref(channel_id: str) -> str:
+    """A link to a channel id; anything else is shown inert."""
+    return f"<#{channel_id}>" if SLACK_ID.match(channel_id) else escape(clean(channel_id))
+
+
+def date_ref(epoch: float) -> str:
+    """A date each reader sees in their own time zone (UTC where the client cannot)."""
+    stamp = int(epoch)
+    fallback = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(stamp))
+    return f"<!date^{stamp}^{{date_short_pretty}} at {{time}}|{fallback}>"
+
+
+def tool_label(name: str) -> str:
+    """A tool's name as inline code: only the characters tool names use."""
+    return f"`{_TOOL_NAME.sub('', name)[:64] or 'tool'}`"
+
+
+def code_block(text: str, *, label: str = "", limit: int = SHOWN_LIMIT) -> dict[str, Any]:
+    """Untrusted text as an inert mrkdwn code block: escaped like `untrusted()`, and no ``` inside
+    can close the block early."""
+    inner = clean(text).replace("```", "`\u200b``").strip("\n") or " "
+    prefix = f"*{escape(clean(label))}*\n" if label else ""
+    return {"type": "mrkdwn", "text": prefix + "```" + safe(inner, limit) + "```", "verbatim": True}
+
+
+def code_text(text: str, *, label: str = "", limit: int = SHOWN_LIMIT) -> dict[str, Any]:
+    """Code blocks written by an agent (```python ...```), shown as Slack code blocks: untrusted,
+    escaped, the language tags dropped (Slack shows them as text)."""
+    body = safe(_FENCE_LANG.sub("```\n", clean(text)), limit)
+    if body.count("```") % 2:  # cut inside a block: close it
+        body += "\n```"
+    prefix = f"*{escape(clean(label))}*\n" if label else ""
+    return {"type": "mrkdwn", "text": prefix + (body or "_(empty)_"), "verbatim": True}

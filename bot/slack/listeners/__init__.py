@@ -1,0 +1,25 @@
+"""Listeners by Slack surface. Each module has `register(app, services)`; handlers carry no decorators."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+
+from bot.services import Services
+from bot.slack.listeners import actions, home, slash_command, views
+
+log = logging.getLogger(__name__)
+
+
+def register(app: AsyncApp, services: Services) -> None:
+    slash_command.register(app, services)
+    actions.register(app, services)
+    views.register(app, services)
+    home.register(app, services)
+
+    async def handle_error(error: Exception, body: dict[str, Any]) -> None:
+        log.error("listener failed on a %s request: %s", body.get("type") or body.get("command"), error, exc_info=error)
+
+    app.error(handle_error)

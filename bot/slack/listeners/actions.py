@@ -1,0 +1,303 @@
+"""The approval buttons, wherever they are: the card, its copies in direct messages, an App Home.
+Approve goes through the approval service's decide step (one atomic Redis step with every approver
+rule); Reject and Revise check the same rules, then open their modal (a reason; feedback or edited
+arguments), whose submission decides (bot/slack/listeners/views.py). A click in a Home binds no card: the
+rules alone decide who may.
+
+Approve & always allow (a tool call's card) checks like Approve, then opens the rule modal; a suggested
+rule's Create (the `/agent rules suggest` reply) checks that the clicker is a named admin and that its
+example call is still kept, then opens the same modal for a rule of the whole channel.
+
+Bolt runs with `process_before_response=True`: a click is answered when its handler returns, so the
+handlers do their Redis step (about a millisecond) and leave every Slack call (the card redraw, an
+ephemeral answer, `views.open`) to background tasks.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+from redis.exceptions import RedisError
+from slack_bolt.async_app import AsyncAck, AsyncApp
+
+from bot.approvals.service import STORAGE_DOWN, refusal_text
+from bot.core.records import APPROVAL_ID, SLACK_ID, SLACK_TS
+from bot.core.security import sign_metadata
+from bot.services import Services
+from bot.slack.blocks import (
+    ACTION_APPROVE,
+    ACTION_REJECT,
+    ACTION_REVISE,
+    build_notice_modal,
+    build_reject_modal,
+    build_revise_modal,
+)
+from bot.slack.blocks.modals import build_rule_modal
+from bot.slack.blocks.rules import ACTION_ALWAYS_ALLOW, ACTION_RULE_CREATE, parse_suggestion_value
+from bot.slack.listeners.views import rule_metadata
+from bot.store import DecideResult
+
+log = logging.getLogger(__name__)
+
+# A click whose answer can never change (the approval is decided, gone, or not this card's) is answered
+# (and a forged one audited) once per person and card in this many seconds: replayed clicks (a
+# double-click storm, a client retrying) cost one Redis SET each, nothing more.
+REFUSAL_QUIET = 10
+FINAL_REFUSALS = ("already", "missing", "mismatch")
+
+
+def register(app: AsyncApp, services: Services) -> None:
+    async def handle_approve(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        await storage_guard(services, body, decide_from_click(services, body, outcome="approved"))
+
+    async def handle_reject(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        await storage_guard(services, body, open_modal(services, body, outcome="rejected"))
+
+    async def handle_revise(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        await storage_guard(services, body, open_modal(services, body, outcome="revised"))
+
+    async def handle_always_allow(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        await storage_guard(services, body, open_rule_modal(services, body))
+
+    async def handle_rule_create(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        try:
+            await open_suggested_rule(services, body)
+        except RedisError as exc:
+            log.warning("rule suggestion click not handled: Redis unreachable (%s)", type(exc).__name__)
+            where = suggestion_click(body)
+            if where is not None:
+                tell_in(services, where[0], where[1], STORAGE_DOWN)
+
+    app.action(ACTION_APPROVE)(handle_approve)
+    app.action(ACTION_REJECT)(handle_reject)
+    app.action(ACTION_REVISE)(handle_revise)
+    app.action(ACTION_ALWAYS_ALLOW)(handle_always_allow)
+    app.action(ACTION_RULE_CREATE)(handle_rule_create)
+
+
+async def storage_guard(services: Services, body: dict[str, Any], work: Coroutine[Any, Any, None]) -> None:
+    """Run a click's work; if Redis is unreachable, tell the clicker to try again. Nothing is half
+    applied: a decision is one atomic script, which either ran or did not."""
+    try:
+        await work
+    except RedisError as exc:
+        log.warning("click not recorded: Redis unreachable (%s)", type(exc).__name__)
+        click = parse_click(body)
+        if click is not None:
+            tell(services, click, STORAGE_DOWN)
+
+
+@dataclass(frozen=True, slots=True)
+class Click:
+    """A click on an approval's button: which approval, whose, and from which card (None: a Home)."""
+
+    approval_id: str
+    user: str
+    card: tuple[str, str] | None
+    trigger_id: str
+
+    @property
+    def where(self) -> str:
+        return f"{self.card[0]}:{self.card[1]}" if self.card else "home"
+
+
+def parse_click(body: dict[str, Any]) -> Click | None:
+    """The click in a `block_actions` payload, or None when malformed."""
+    actions = body.get("actions") or [{}]
+    container = body.get("container") or {}
+    approval_id = str(actions[0].get("value", ""))
+    user = str((body.get("user") or {}).get("id", ""))
+    trigger = str(body.get("trigger_id", ""))
+    if not (APPROVAL_ID.match(approval_id) and SLACK_ID.match(user)):
+        return None
+    if container.get("type") == "view":  # an App Home: no card
+        return Click(approval_id, user, None, trigger)
+    channel = str(container.get("channel_id", ""))
+    ts = str(container.get("message_ts", ""))
+    return Click(approval_id, user, (channel, ts), trigger) if SLACK_ID.match(channel) and SLACK_TS.match(ts) else None
+
+
+def tell(services: Services, click: Click, text: str) -> None:
+    """Answer the clicker only: ephemerally under the card, or in a small modal over their Home."""
+    if click.card is not None:
+        answer = services.slack.chat_postEphemeral(channel=click.card[0], user=click.user, text=text)
+    else:
+        answer = services.slack.views_open(
+            trigger_id=click.trigger_id, view=build_notice_modal("Nothing changed", text)
+        )
+    services.background.spawn(answer, name=f"answer-{click.approval_id}")
+
+
+async def decide_from_click(services: Services, body: dict[str, Any], *, outcome: str) -> None:
+    click = parse_click(body)
+    if click is None:
+        await services.store.audit.append("refused", reason="malformed click", outcome=outcome)
+        return
+    approval_id = click.approval_id
+    result = await services.approvals.decide(approval_id, outcome=outcome, user=click.user, card=click.card)
+    if services.approvals.show(result) and result.status == "ok":
+        return
+    answered = await refuse(services, result, click)
+    if answered and result.status == "already" and result.approval is not None:
+        if not services.cards.shows(result.approval):  # the clicked card still showed buttons: draw the decision
+            services.cards.schedule(result.approval)
+    shown_here = approval_id in json.dumps((body.get("message") or {}).get("blocks"))  # a card of it was clicked
+    if answered and result.status == "mismatch" and shown_here and click.card is not None:
+        await heal_copy(services, approval_id, channel=click.card[0], ts=click.card[1])
+
+
+async def heal_copy(services: Services, approval_id: str, *, channel: str, ts: str) -> None:
+    """A click on an extra card of an approval (its worker died between posting the card and noting
+    it, and another worker posted it again): draw the approval's state there, without buttons."""
+    approval = await services.store.approvals.get(approval_id)
+    if approval is None or approval.card_channel != channel or not approval.card_ts or approval.card_ts == ts:
+        return
+    services.background.spawn(services.cards.show_on_copy(approval, channel=channel, ts=ts), name="card-copy")
+
+
+async def refuse(services: Services, result: DecideResult, click: Click) -> bool:
+    """Tell the clicker why nothing (or only a vote) happened; audit forged clicks. A final refusal is
+    answered once per person and card in `REFUSAL_QUIET` seconds: False when this one was not (a replay)."""
+    if result.status in FINAL_REFUSALS and not await first_refusal(services, click):
+        return False
+    if result.status == "mismatch" and click.card is not None:
+        await services.store.audit.append(
+            "refused",
+            approval=click.approval_id,
+            by=click.user,
+            reason="approval not on this card",
+            card_channel=click.card[0],
+        )
+    tell(services, click, refusal_text(result))
+    return True
+
+
+async def first_refusal(services: Services, click: Click) -> bool:
+    """Whether the clicker has been told of no final refusal about this card (or this approval in
+    their Home) in the last `REFUSAL_QUIET` seconds, on any worker (a Redis `SET NX EX`); from now on,
+    they have."""
+    what = f"refused:{click.user}:{click.where}:{click.approval_id if click.card is None else ''}"
+    return await services.store.workers.claim(what, click.user, seconds=REFUSAL_QUIET)
+
+
+async def open_modal(services: Services, body: dict[str, Any], *, outcome: str) -> None:
+    """Reject or Revise: if the clicker may decide the approval, open its modal (a reason to reject;
+    feedback or edited arguments to revise), bound to the card clicked (or to none, from a Home)."""
+    click = parse_click(body)
+    if click is None:
+        return
+    checked = await services.approvals.check(click.approval_id, outcome=outcome, user=click.user, card=click.card)
+    if checked.status != "allowed" or checked.approval is None:
+        await refuse(services, checked, click)
+        return
+    secret = services.settings.slack_signing_secret.get_secret_value()
+    channel, ts = click.card or ("", "")
+    metadata = sign_metadata(secret, approval_id=click.approval_id, user=click.user, channel=channel, ts=ts)
+    build = build_reject_modal if outcome == "rejected" else build_revise_modal
+    services.background.spawn(
+        services.slack.views_open(trigger_id=click.trigger_id, view=build(checked.approval, metadata=metadata)),
+        name=f"modal-{click.approval_id}",
+    )
+
+
+# --------------------------------------------------------------------------------------------------- Always allow
+
+ONLY_TOOL_CALLS = "Only a tool call whose arguments pass its schema can be always allowed. Nothing changed."
+
+
+async def open_rule_modal(services: Services, body: dict[str, Any]) -> None:
+    """Approve & always allow: if the clicker may approve the call (the decide step's dry run, refusals
+    answered and audited as for Approve), open the rule modal bound to the card clicked."""
+    click = parse_click(body)
+    if click is None:
+        await services.store.audit.append("refused", reason="malformed click", outcome="always_allow")
+        return
+    checked = await services.approvals.check(click.approval_id, outcome="approved", user=click.user, card=click.card)
+    if checked.status != "allowed" or checked.approval is None:
+        await refuse(services, checked, click)
+        return
+    approval = checked.approval
+    if approval.kind != "tool_call" or approval.schema_error:
+        await services.rules.refuse(click.user, approval.origin_channel, ONLY_TOOL_CALLS, approval=approval.id)
+        tell(services, click, ONLY_TOOL_CALLS)
+        return
+    secret = services.settings.slack_signing_secret.get_secret_value()
+    channel, ts = click.card or ("", "")
+    metadata = rule_metadata(secret, mode="card", approval_id=approval.id, user=click.user, channel=channel, ts=ts)
+    view = build_rule_modal(approval, metadata=metadata, mode="card", channel=approval.origin_channel)
+    services.background.spawn(
+        services.slack.views_open(trigger_id=click.trigger_id, view=view), name=f"rule-modal-{approval.id}"
+    )
+
+
+def suggestion_click(body: dict[str, Any]) -> tuple[str, str, str, str] | None:
+    """(channel, user, message ts, button value) of a click in a message (the suggestion's ephemeral
+    reply), or None when malformed."""
+
+    def part(value: Any) -> dict[str, Any]:
+        return value if isinstance(value, dict) else {}
+
+    container = part(body.get("container"))
+    user = str(part(body.get("user")).get("id", ""))
+    channel = str(container.get("channel_id") or part(body.get("channel")).get("id") or "")
+    actions = body.get("actions")
+    action = part(actions[0]) if isinstance(actions, list) and actions else {}
+    ts = str(container.get("message_ts") or action.get("action_ts") or "")
+    if not (SLACK_ID.match(user) and SLACK_ID.match(channel) and SLACK_TS.match(ts)):
+        return None
+    return channel, user, ts, str(action.get("value", ""))
+
+
+def tell_in(services: Services, channel: str, user: str, text: str) -> None:
+    services.background.spawn(
+        services.slack.chat_postEphemeral(channel=channel, user=user, text=text), name=f"answer-{user}"
+    )
+
+
+async def open_suggested_rule(services: Services, body: dict[str, Any]) -> None:
+    """A suggested rule's Create: a named admin of the channel gets the rule modal for a rule of the whole
+    channel, prefilled with the suggestion and checked against the schema its example call holds."""
+    where = suggestion_click(body)
+    if where is None:
+        await services.store.audit.append("refused", reason="malformed click", outcome="rule_create")
+        return
+    channel, user, ts, value = where
+    parsed = parse_suggestion_value(value)
+    if parsed is None:
+        why = "This button does not hold a rule suggestion: run `/agent rules suggest` again. Nothing changed."
+        await services.rules.refuse(user, channel, why)
+        tell_in(services, channel, user, why)
+        return
+    example_id, match = parsed
+    if not await services.rules.is_admin(user, channel):
+        why = services.rules.admin_only(channel)
+        await services.rules.refuse(user, channel, why, tool=match.tool)
+        tell_in(services, channel, user, why)
+        return
+    example = await services.store.approvals.get(example_id)
+    if (
+        example is None
+        or example.kind != "tool_call"
+        or example.tool_name != match.tool
+        or example.origin_channel != channel
+    ):
+        why = (
+            "The approved call this suggestion was made from is no longer kept, so the rule cannot be checked"
+            " against its tool's schema: run `/agent rules suggest` again. Nothing changed."
+        )
+        tell_in(services, channel, user, why)
+        return
+    secret = services.settings.slack_signing_secret.get_secret_value()
+    metadata = rule_metadata(secret, mode="suggestion", approval_id=example.id, user=user, channel=channel, ts=ts)
+    view = build_rule_modal(example, metadata=metadata, mode="suggestion", channel=channel, match=match)
+    trigger = str(body.get("trigger_id", ""))
+    services.background.spawn(services.slack.views_open(trigger_id=trigger, view=view), name=f"rule-modal-{user}")

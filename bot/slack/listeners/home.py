@@ -1,0 +1,309 @@
+"""The App Home: opening it, its own buttons (full text, pages, "Decide several…", an admin's Revoke
+of a rule) and batch decisions.
+
+Its Approve / Reject / Revise buttons are the card's (bot/slack/listeners/actions.py). A batch decision is
+chosen in a modal, confirmed in a second one that shows exactly what will be decided (each tool call's
+whole arguments, each code's whole text), and then each approval is decided on its own through the
+same decide step as a click; the last modal says which were decided and which were not, and why.
+
+Revoke (a rule on an admin's Home; value "<channel>/<rule id>", confirmed in Slack's dialog) goes
+through the rule book, which checks the right (the channel's admins, or the rule's creator) and audits a
+refusal; a refusal or failure is told in a small modal, as the Home's other refusals, and the Home is
+republished at once either way (and the channel's other admins' Homes, when it was revoked).
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from typing import Any
+
+from redis.exceptions import RedisError
+from slack_bolt.async_app import AsyncAck, AsyncApp
+
+from bot.approvals.service import STORAGE_DOWN, refusal_text
+from bot.core.records import SLACK_ID, ApprovalRecord
+from bot.core.security import sign_metadata, verify_metadata
+from bot.services import Services
+from bot.slack.blocks import (
+    ACTION_FULL_TEXT,
+    ACTION_HOME_BATCH,
+    ACTION_HOME_PAGE,
+    BATCH_CALLBACK_ID,
+    BATCH_CONFIRM_CALLBACK_ID,
+    BATCH_LIMIT,
+    BATCH_OUTCOME_ACTION,
+    BATCH_OUTCOME_BLOCK,
+    BATCH_REASON_ACTION,
+    BATCH_REASON_BLOCK,
+    BATCH_SELECT_ACTION,
+    BATCH_SELECT_BLOCK,
+    build_batch_confirm,
+    build_batch_modal,
+    build_batch_result,
+    build_full_text_modal,
+    build_notice_modal,
+    left_out_reason,
+)
+from bot.slack.blocks.home import parse_revoke_value
+from bot.slack.blocks.rules import ACTION_RULE_REVOKE
+from bot.slack.blocks.text import channel_ref, tool_label
+from bot.slack.listeners.actions import parse_click, storage_guard, tell
+from bot.slack.listeners.views import input_text
+
+BATCH_SECONDS = 15 * 60  # a confirmation not submitted within this is forgotten
+MAX_REASON_CHARS = 3000
+BATCH_MARK = "home-batch"  # the "approval id" a batch form's metadata is signed for
+Errors = dict[str, str]
+
+
+def register(app: AsyncApp, services: Services) -> None:
+    async def handle_home_opened(event: dict[str, Any]) -> None:
+        user = str(event.get("user", ""))
+        if event.get("tab") == "home" and SLACK_ID.match(user):
+            services.background.spawn(services.homes.opened(user), name=f"home-{user}")
+
+    async def handle_full_text(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        await storage_guard(services, body, show_full_text(services, body))
+
+    async def handle_page(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        user = str((body.get("user") or {}).get("id", ""))
+        value = str(((body.get("actions") or [{}])[0]).get("value", ""))
+        if SLACK_ID.match(user) and value.isdigit() and len(value) <= 4:
+            services.background.spawn(services.homes.show_page(user, int(value)), name=f"home-page-{user}")
+
+    async def handle_batch(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        await storage_guard(services, body, open_batch(services, body))
+
+    async def handle_revoke(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        try:
+            await revoke_from_home(services, body)
+        except RedisError:  # the rule book's steps are atomic: nothing was half revoked
+            user, trigger, _ = _revoke_click(body)
+            if SLACK_ID.match(user):
+                _notice(services, trigger, user, STORAGE_DOWN)
+
+    async def handle_batch_submission(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
+        try:
+            answer = await review_batch(services, body, view)
+        except RedisError:  # the modal stays, with the person's choice; nothing was decided
+            answer = _errors({BATCH_SELECT_BLOCK: STORAGE_DOWN})
+        await ack(**answer)
+
+    async def handle_batch_confirmed(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
+        await ack(response_action="update", view=await decide_batch(services, body, view))
+
+    app.event("app_home_opened")(handle_home_opened)
+    app.action(ACTION_FULL_TEXT)(handle_full_text)
+    app.action(ACTION_HOME_PAGE)(handle_page)
+    app.action(ACTION_HOME_BATCH)(handle_batch)
+    app.action(ACTION_RULE_REVOKE)(handle_revoke)
+    app.view(BATCH_CALLBACK_ID)(handle_batch_submission)
+    app.view(BATCH_CONFIRM_CALLBACK_ID)(handle_batch_confirmed)
+
+
+async def show_full_text(services: Services, body: dict[str, Any]) -> None:
+    """The whole proposal of an approval, in a modal, for who may decide it or started its run."""
+    click = parse_click(body)
+    if click is None:
+        return
+    approval = await services.store.approvals.get(click.approval_id)
+    may_see = approval is not None and (
+        approval.requester == click.user
+        or click.user in approval.voters
+        or (await services.homes.waiting_for(click.user, [approval])) != []
+    )
+    if approval is None or not may_see:
+        tell(services, click, "This approval is not waiting for you (it was decided, or is not yours to decide).")
+        return
+    services.background.spawn(
+        services.slack.views_open(trigger_id=click.trigger_id, view=build_full_text_modal(approval)),
+        name=f"full-text-{approval.id}",
+    )
+
+
+def _revoke_click(body: dict[str, Any]) -> tuple[str, str, str]:
+    """(who clicked, the trigger, the button's value) of a Revoke click ("" for what is not there)."""
+    person, actions = body.get("user"), body.get("actions")
+    action = actions[0] if isinstance(actions, list) and actions else None
+    user = str(person.get("id", "")) if isinstance(person, dict) else ""
+    value = str(action.get("value", "")) if isinstance(action, dict) else ""
+    return user, str(body.get("trigger_id", "")), value
+
+
+def _notice(services: Services, trigger: str, user: str, text: str) -> None:
+    """A refusal or failure over the clicker's Home, in a small modal (as the Home's other refusals)."""
+    view = build_notice_modal("Nothing changed", text)
+    services.background.spawn(services.slack.views_open(trigger_id=trigger, view=view), name=f"revoke-{user}")
+
+
+async def revoke_from_home(services: Services, body: dict[str, Any]) -> None:
+    """Revoke a rule from a Home's button: through the rule book (rights, audit); a refusal in a
+    modal; then the clicker's Home is republished (and the channel's admins', when it was revoked)."""
+    user, trigger, value = _revoke_click(body)
+    if not SLACK_ID.match(user):
+        await services.store.audit.append("refused", reason="malformed rule revoke: no user", value=value[:100])
+        return
+    parsed = parse_revoke_value(value)
+    if parsed is None:
+        await services.store.audit.append("refused", by=user, reason="malformed rule revoke", value=value[:100])
+        _notice(services, trigger, user, "This button does not name a rule of a channel. Nothing changed.")
+        services.background.spawn(services.homes.publish(user), name=f"home-{user}")
+        return
+    channel, rule_id = parsed
+    revoked = await services.rules.revoke(user, channel, rule_id)
+    if not revoked.done:  # a revoke redraws the channel's admins' Homes (`RuleBook.on_change`)
+        _notice(services, trigger, user, f"{channel_ref(channel)}: {revoked.message}")
+    services.background.spawn(services.homes.publish(user), name=f"home-{user}")
+
+
+async def waiting(services: Services, user: str) -> list[ApprovalRecord]:
+    """The approvals waiting for `user` now, oldest first, with their texts (at most 100: a select's limit)."""
+    state = await services.store.homes.state(user)
+    chosen = (await services.homes.waiting_for(user, state.pending))[:100]
+    return await services.store.approvals.get_many(a.id for a in chosen)
+
+
+async def open_batch(services: Services, body: dict[str, Any]) -> None:
+    user = str((body.get("user") or {}).get("id", ""))
+    trigger = str(body.get("trigger_id", ""))
+    if not SLACK_ID.match(user):
+        return
+    found = await waiting(services, user)
+    secret = services.settings.slack_signing_secret.get_secret_value()
+    if len(found) < 2:
+        view = build_notice_modal("Decide several", "Fewer than two approvals wait for you now.")
+    else:
+        view = build_batch_modal(
+            found, now=time.time(), metadata=sign_metadata(secret, approval_id=BATCH_MARK, user=user)
+        )
+    services.background.spawn(services.slack.views_open(trigger_id=trigger, view=view), name=f"batch-{user}")
+
+
+def _selected(view: dict[str, Any], block: str, action: str) -> list[str]:
+    entry = (((view.get("state") or {}).get("values") or {}).get(block) or {}).get(action) or {}
+    options = entry.get("selected_options") if isinstance(entry, dict) else None
+    if options is None and isinstance(entry, dict) and isinstance(entry.get("selected_option"), dict):
+        options = [entry["selected_option"]]
+    return [str(o.get("value", "")) for o in options or [] if isinstance(o, dict)]
+
+
+def _user(services: Services, body: dict[str, Any], view: dict[str, Any], *, mark: str) -> str | None:
+    """Whose batch form this is, if its metadata is ours, unaltered, theirs, and for `mark`."""
+    user = str((body.get("user") or {}).get("id", ""))
+    secret = services.settings.slack_signing_secret.get_secret_value()
+    bound = verify_metadata(secret, str(view.get("private_metadata", "")), user=user)
+    return user if bound is not None and bound[0] == mark else None
+
+
+async def review_batch(services: Services, body: dict[str, Any], view: dict[str, Any]) -> dict[str, Any]:
+    """The first modal's choice, checked: the confirmation to show (the modal is updated to it), or the
+    errors to show in the first modal (it stays open)."""
+    user = _user(services, body, view, mark=BATCH_MARK)
+    if user is None:
+        await services.store.audit.append("refused", reason="batch form with altered or foreign metadata")
+        return _errors({BATCH_SELECT_BLOCK: "This form is not yours or was altered. Nothing was decided."})
+    ids = list(dict.fromkeys(_selected(view, BATCH_SELECT_BLOCK, BATCH_SELECT_ACTION)))
+    outcomes = _selected(view, BATCH_OUTCOME_BLOCK, BATCH_OUTCOME_ACTION)
+    outcome = outcomes[0] if outcomes else ""
+    reason = (input_text(view, BATCH_REASON_BLOCK, BATCH_REASON_ACTION) or "").strip()
+    if not ids:
+        return _errors({BATCH_SELECT_BLOCK: "Choose at least one approval."})
+    if len(ids) > BATCH_LIMIT:
+        return _errors({BATCH_SELECT_BLOCK: f"Choose at most {BATCH_LIMIT} at once (you chose {len(ids)})."})
+    if outcome not in ("approved", "rejected"):
+        return _errors({BATCH_OUTCOME_BLOCK: "Choose Approve or Reject."})
+    if len(reason) > MAX_REASON_CHARS:
+        return _errors({BATCH_REASON_BLOCK: f"Keep it under {MAX_REASON_CHARS} characters (this is {len(reason)})."})
+    if reason and outcome == "approved":
+        return _errors({BATCH_REASON_BLOCK: "A reason goes with Reject only: clear it, or choose Reject."})
+    records = {a.id: a for a in await services.store.approvals.get_many(ids)}
+    open_to_user = {a.id for a in await services.homes.waiting_for(user, records.values())}
+    chosen: list[ApprovalRecord] = []
+    left_out: list[tuple[ApprovalRecord, str]] = []
+    for approval_id in ids:
+        approval = records.get(approval_id)
+        if approval is None:
+            continue  # gone: the result says nothing of what was never shown
+        if approval_id not in open_to_user:
+            left_out.append((approval, "it no longer waits for you (decided, or not yours to decide)"))
+        elif (why := left_out_reason(approval, outcome=outcome)) is not None:
+            left_out.append((approval, why))  # too long to show in full, or arguments failing the schema
+        else:
+            chosen.append(approval)
+    if not chosen:
+        return _errors({BATCH_SELECT_BLOCK: "None of these can be decided here now: " + left_out_text(left_out)})
+    token = secrets.token_hex(12)
+    batch = {
+        "user": user,
+        "ids": [a.id for a in chosen],
+        "outcome": outcome,
+        "reason": reason,
+        "left_out": [[label(a), why] for a, why in left_out],  # the result says these were not decided, and why
+    }
+    await services.store.homes.save_batch(token, batch, seconds=BATCH_SECONDS)
+    secret = services.settings.slack_signing_secret.get_secret_value()
+    confirm = build_batch_confirm(
+        chosen,
+        outcome=outcome,
+        reason=reason,
+        left_out=left_out,
+        metadata=sign_metadata(secret, approval_id=f"batch-{token}", user=user),
+    )
+    return {"response_action": "update", "view": confirm}
+
+
+def _errors(errors: Errors) -> dict[str, Any]:
+    return {"response_action": "errors", "errors": errors}
+
+
+def left_out_text(left_out: list[tuple[ApprovalRecord, str]]) -> str:
+    return "; ".join(f"{label(a)}: {why}" for a, why in left_out)[:1500]
+
+
+def label(approval: ApprovalRecord) -> str:
+    """Fixed words and ids naming an approval in a result (tool names pass through `tool_label`)."""
+    what = {"tool_call": f"tool call {tool_label(approval.tool_name)}", "code": "code"}.get(approval.kind, "message")
+    return f"{what} in run `{approval.run_id}`"
+
+
+async def decide_batch(services: Services, body: dict[str, Any], view: dict[str, Any]) -> dict[str, Any]:
+    """Decide each approval of a confirmed batch on its own, through the decide step; the result view."""
+    metadata = str(view.get("private_metadata", ""))
+    token = metadata.split("|", 1)[0].removeprefix("batch-")
+    user = _user(services, body, view, mark=f"batch-{token}")
+    try:
+        batch = await services.store.homes.take_batch(token) if user is not None else None
+    except RedisError:  # nothing was decided
+        return build_notice_modal("Nothing decided", STORAGE_DOWN)
+    if user is None or batch is None or batch.get("user") != user:
+        if user is None:
+            await services.store.audit.append("refused", reason="batch confirmation with altered or foreign metadata")
+        return build_notice_modal(
+            "Nothing decided", "This confirmation was already used or has expired. Nothing changed."
+        )
+    outcome, reason = str(batch["outcome"]), str(batch.get("reason") or "")
+    decided: list[ApprovalRecord] = []
+    refused: list[tuple[str, str]] = [(str(name), str(why)) for name, why in batch.get("left_out") or []]
+    for approval_id in [str(i) for i in batch.get("ids") or []]:
+        try:
+            result = await services.approvals.decide(
+                approval_id, outcome=outcome, user=user, card=None, feedback=reason
+            )
+        except RedisError:  # this one was not decided (its step is atomic): say so, go on with the next
+            refused.append((f"`{approval_id}`", STORAGE_DOWN))
+            continue
+        shown = services.approvals.show(result)
+        if shown and result.status == "ok" and result.approval is not None:
+            decided.append(result.approval)
+        else:
+            name = label(result.approval) if result.approval is not None else f"`{approval_id}`"
+            refused.append((name, refusal_text(result)))
+    await services.store.audit.append(
+        "batch", by=user, outcome=outcome, decided=str(len(decided)), refused=str(len(refused))
+    )
+    return build_batch_result(decided, refused)

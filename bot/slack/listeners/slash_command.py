@@ -1,0 +1,356 @@
+"""`/agent ...`: every form acks at once (well inside Slack's 3 s), before any model call."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from redis.exceptions import RedisError
+from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_sdk.errors import SlackApiError
+
+from agents.teams import DEFAULT_PRESET, preset_descriptions
+from bot.approvals.rulebook import SUGGEST_SINCE
+from bot.approvals.service import STORAGE_DOWN
+from bot.core.durations import format_duration
+from bot.core.records import RUN_ID, SLACK_ID, ChannelSettings, RunRecord
+from bot.core.settings import Settings
+from bot.report import headline
+from bot.runs.idempotency import IN_PROGRESS, TRIGGER_ID, claim_command, record_command
+from bot.services import Services
+from bot.slack.blocks import (
+    audit_text,
+    away_text,
+    config_text,
+    date_ref,
+    help_text,
+    people_refs,
+    report_text,
+    show_setting,
+    status_text,
+    user_ref,
+)
+from bot.slack.blocks.rules import rules_reply, suggestions_reply
+from bot.slack.command_parser import (
+    AWAY_FORMS,
+    MAX_AWAY_SECONDS,
+    AuditLog,
+    Away,
+    Cancel,
+    Command,
+    Help,
+    Invalid,
+    ListRules,
+    Report,
+    RevokeRule,
+    SetConfig,
+    ShowConfig,
+    Start,
+    Status,
+    SuggestRules,
+    parse_command,
+    widens,
+)
+from bot.slack.directory import Directory
+
+log = logging.getLogger(__name__)
+
+
+def register(app: AsyncApp, services: Services) -> None:
+    async def handle_agent_command(ack: AsyncAck, command: dict[str, Any]) -> None:
+        try:
+            reply = await answer_agent_command(services, command)
+        except RedisError:
+            reply = {"text": STORAGE_DOWN + " Nothing was started or changed."}
+        await ack(**reply)
+
+    app.command("/agent")(handle_agent_command)
+
+
+async def answer_agent_command(services: Services, command: dict[str, Any]) -> dict[str, Any]:
+    """The ephemeral reply to a `/agent` command, after doing what it asks."""
+    user = str(command.get("user_id", ""))
+    channel = str(command.get("channel_id", ""))
+    if not SLACK_ID.match(user) or not SLACK_ID.match(channel):
+        return {"text": "This command came without a valid user or channel; nothing was done."}
+    trigger = str(command.get("trigger_id", ""))
+    if not TRIGGER_ID.match(trigger):
+        return {"text": "This command came without a valid trigger id; nothing was done."}
+    seen = await claim_command(services.store, trigger)  # before anything is done: a replay does nothing
+    if seen is not None:
+        return {"text": replayed_text(seen)}
+    parsed = parse_command(str(command.get("text", "")))
+    reply = await do_command(services, parsed, user=user, channel=channel)
+    try:
+        await record_command(services.store, trigger, str(reply.pop(STARTED, DONE)))
+    except RedisError:  # the claim stands (a replay still does nothing); what was done is told all the same
+        log.warning("could not record the outcome of command %s", trigger)
+    return reply
+
+
+STARTED = "started_run"  # in `do_command`'s reply (taken out before it is sent): the run it started
+DONE = "done"
+
+
+def replayed_text(seen: str) -> str:
+    if RUN_ID.match(seen):
+        return f"Already received: this command started run `{seen}`. Nothing was done again."
+    if seen == IN_PROGRESS:
+        return "Already received: this command is being answered. Nothing was done again."
+    return "Already received: this command was answered. Nothing was done again."
+
+
+async def do_command(services: Services, parsed: Command, *, user: str, channel: str) -> dict[str, Any]:
+    """Do what a (first delivery of a) command asks; the ephemeral reply."""
+    store = services.store
+    if isinstance(parsed, Invalid):
+        return {"text": parsed.message}
+    if isinstance(parsed, Help):
+        return {"text": help_text(presets=preset_descriptions(services.runs.team_options))}
+    if isinstance(parsed, Start):
+        run = await services.runs.start_run(
+            task=parsed.task, requester=user, channel=channel, preset=parsed.team or DEFAULT_PRESET, mode=parsed.mode
+        )
+        if isinstance(run, str):
+            return {"text": f"{run} Nothing started."}
+        text = f"Started run `{run.id}`. Progress and result will be in the thread of its message here."
+        return {"text": text, STARTED: run.id}
+    if isinstance(parsed, Status):
+        runs = await store.runs.recent(channel, limit=10)
+        pending = [a for run in runs if not run.final for a in await store.approvals.of_run(run.id) if a.pending]
+        return {"text": status_text(channel, runs, pending, now=time.time())}
+    if isinstance(parsed, Cancel):
+        return {"text": await cancel_run(services, parsed.run_id, user=user, channel=channel)}
+    if isinstance(parsed, Away):
+        return {"text": await set_away(services, parsed, user=user, channel=channel)}
+    if isinstance(parsed, Report):
+        return {"text": await channel_report(services, channel)}
+    if isinstance(parsed, ListRules | RevokeRule | SuggestRules):
+        return await rules_command(services, parsed, user=user, channel=channel)
+    current = await store.settings.get(channel, default_timeout=services.settings.approval_timeout)
+    if isinstance(parsed, ShowConfig):
+        return {"text": config_text(channel, current, default_approvals_channel=services.settings.approvals_channel)}
+    if isinstance(parsed, AuditLog):
+        entries = await store.audit.about_channel(channel, limit=10)
+        return {"text": audit_text(channel, entries)}
+    if isinstance(parsed, SetConfig):
+        return {"text": await change_setting(services, parsed, current, user=user, channel=channel)}
+
+    raise AssertionError(parsed)  # pragma: no cover
+
+
+def may_change_settings(user: str, current: ChannelSettings, settings: Settings) -> bool:
+    """Admins of the channel (anyone until some are set), and ADMIN_USERS everywhere."""
+    return user in settings.admin_users or not current.admins or user in current.admins
+
+
+def is_admin(user: str, current: ChannelSettings, settings: Settings) -> bool:
+    """Named admins only: the channel's `admins` and ADMIN_USERS (an unset `admins` names nobody)."""
+    return user in settings.admin_users or user in current.admins
+
+
+def may_cancel(user: str, run: RunRecord, current: ChannelSettings, settings: Settings) -> bool:
+    """Who started the run, the channel's `admins`, and ADMIN_USERS."""
+    return (bool(run.requester) and user == run.requester) or is_admin(user, current, settings)
+
+
+async def cancel_run(services: Services, run_id: str, *, user: str, channel: str) -> str:
+    """`/agent cancel <run id>`: only a run of this channel, only by who may cancel it (else refused
+    and audited, and nothing said about a run elsewhere)."""
+    store = services.store
+    run = await store.runs.get(run_id)
+    if run is None or run.channel != channel:
+        elsewhere = {"run_channel": run.channel} if run is not None else {}
+        reason = "no such run in this channel"
+        await store.audit.append("refused", origin_channel=channel, by=user, run=run_id, reason=reason, **elsewhere)
+        return f"There is no run `{run_id}` in this channel."
+    current = await store.settings.get(channel, default_timeout=services.settings.approval_timeout)
+    if not may_cancel(user, run, current, services.settings):
+        await store.audit.append(
+            "refused", origin_channel=channel, by=user, run=run_id, reason="not the requester or an admin"
+        )
+        allowed = list(dict.fromkeys([*([run.requester] if run.requester else []), *current.admins]))
+        allowed += [u for u in services.settings.admin_users if u not in allowed]
+        if not allowed:
+            return (
+                f"Only the person who started run `{run_id}` or an admin may cancel it, and this channel has no"
+                " `admins`: set them first (`/agent config admins @people`). Nothing changed."
+            )
+        return (
+            f"Only {people_refs(allowed)} may cancel run `{run_id}` (who started it and the admins). Nothing changed."
+        )
+    return await services.runs.cancel_run(run_id, by=user)
+
+
+async def rules_command(
+    services: Services, parsed: ListRules | RevokeRule | SuggestRules, *, user: str, channel: str
+) -> dict[str, Any]:
+    """`/agent rules ...`: this channel's live rules; revoking one (its creator or a named admin: the rule
+    book checks and audits a refusal); rules suggested from the channel's audit log."""
+    rules = services.rules
+    if isinstance(parsed, RevokeRule):
+        return {"text": (await rules.revoke(user, channel, parsed.rule_id)).message}
+    if isinstance(parsed, SuggestRules):
+        suggestions = await rules.suggestions(channel, min_approved=parsed.min_approved)
+        admin = await rules.is_admin(user, channel)
+        days = SUGGEST_SINCE // 86400
+        return suggestions_reply(channel, suggestions, min_approved=parsed.min_approved, days=days, admin=admin)
+    return rules_reply(channel, await rules.live(channel))
+
+
+REPORT_DAYS = 7
+
+
+async def channel_report(services: Services, channel: str) -> str:
+    """`/agent report`: this channel's headline numbers over the last 7 days, from the audit stream."""
+    store, now = services.store, time.time()
+    since = now - REPORT_DAYS * 86400
+    entries = [entry async for entry in store.audit.export(since=since, channels=[channel])]
+    waiting = (await store.approvals.waiting_by_channel()).get(channel, (0, 0.0))[0]
+    numbers = headline(entries, now=now, channel=channel, since=since, waiting=waiting)
+    return report_text(channel, numbers.lines(), days=REPORT_DAYS, busiest=numbers.busiest)
+
+
+async def set_away(services: Services, parsed: Away, *, user: str, channel: str) -> str:
+    """`/agent away ...`: show, end or set the person's time away (and who decides for them)."""
+    store, now = services.store, time.time()
+    if parsed.show:
+        return away_text(await store.away.get(user, now=now), await store.away.principals(user, now=now))
+    if parsed.off:
+        before = await store.away.clear(user, now=now)
+        if before is None:
+            return "You were not away. Nothing changed."
+        handed_back = f" {user_ref(before.delegate)} no longer decides for you." if before.delegate else ""
+        return "Welcome back: you are no longer away." + handed_back
+    until = now + parsed.seconds if parsed.seconds else parsed.at
+    if until <= now:
+        return (
+            f"{date_ref(until)} is in the past: give a later date or a duration. Usage: {AWAY_FORMS}. Nothing changed."
+        )
+    if until - now > MAX_AWAY_SECONDS:
+        return f"At most {format_duration(MAX_AWAY_SECONDS)} away at a time. Nothing changed."
+    if parsed.delegate:
+        problem = "you cannot delegate to yourself" if parsed.delegate == user else None
+        try:
+            problem = problem or await services.directory.problem_with_user(parsed.delegate)
+        except SlackApiError as exc:
+            problem = f"Slack said {exc.response.get('error')}"
+        if problem is not None:
+            await store.audit.append(
+                "refused",
+                origin_channel=channel,
+                by=user,
+                reason=f"delegate: {problem}"[:200],
+                delegate=parsed.delegate,
+            )
+            return f"Cannot delegate to {user_ref(parsed.delegate)}: {problem}. Nothing changed."
+    await store.away.set(user, until=until, delegate=parsed.delegate, now=now)
+    return away_text(await store.away.get(user, now=now), await store.away.principals(user, now=now))
+
+
+async def change_setting(
+    services: Services, change: SetConfig, current: ChannelSettings, *, user: str, channel: str
+) -> str:
+    """Validate a setting against Slack and the other settings, then store it (audited)."""
+    store = services.store
+    if not may_change_settings(user, current, services.settings):
+        admins = sorted(set(current.admins) | set(services.settings.admin_users))
+        await store.audit.append("refused", origin_channel=channel, by=user, setting=change.key, reason="not an admin")
+        return f"Only {people_refs(admins)} may change this channel's settings. Setting unchanged."
+    if widens(
+        change.key,
+        change.value,
+        approvers=current.approvers,
+        required_approvals=current.required_approvals,
+        escalate_to=current.escalate_to,
+        escalate_after=current.escalate_after,
+    ) and not is_admin(user, current, services.settings):
+        await store.audit.append(
+            "refused", origin_channel=channel, by=user, setting=change.key, value=change.value, reason="needs an admin"
+        )
+        what = f"`{change.key}` {show_setting(change.key, change.value)}"  # (with `admins` set, only they got here)
+        ask = f", or ask {people_refs(services.settings.admin_users)}" if services.settings.admin_users else ""
+        return (
+            f"{what} widens who may decide, so only an admin may set it, and this channel has no `admins`:"
+            f" set them first (`/agent config admins @you`), then an admin can set it{ask}. Setting unchanged."
+        )
+    problem = await setting_problem(services.directory, change, current)
+    if problem is not None:
+        return f"Cannot set `{change.key}`: {problem}. Setting unchanged."
+    before = await store.settings.set(channel, change.key, change.value, by=user)
+    was = f" (was {show_setting(change.key, before)})" if before is not None else ""
+    warnings = "".join(f"\n:warning: {w}" for w in setting_warnings(change, current))
+    return f"`{change.key}` of this channel is now {show_setting(change.key, change.value)}{was}.{warnings}"
+
+
+def setting_warnings(change: SetConfig, current: ChannelSettings) -> list[str]:
+    """What a setting, valid, will not do as one may expect with the channel's other settings."""
+    timeout = int(change.value) if change.key == "timeout" else current.timeout
+    remind = current.remind
+    if change.key == "remind":
+        remind = tuple(int(v) for v in change.value.split(",") if v.isdigit())
+    escalate_after = int(change.value) if change.key == "escalate_after" else current.escalate_after
+    escalate_to = current.escalate_to
+    if change.key == "escalate_to":
+        escalate_to = () if change.value == "none" else tuple(change.value.split(","))
+    warnings: list[str] = []
+    if change.key == "timeout" and timeout == 0:
+        nudges = "(none are set: e.g. `remind 1h,4h`)"
+        if remind:
+            nudges = f"({show_setting('remind', ','.join(map(str, remind)))})"
+        warnings.append(
+            "Approvals here now never time out: an agent waits until someone decides, and reminders are the only"
+            f" nudge {nudges}."
+        )
+    if timeout and change.key in ("timeout", "remind"):
+        late = [r for r in remind if r >= timeout]
+        if late:
+            shown = ", ".join(format_duration(r) for r in late)
+            warnings.append(
+                f"The timeout is {format_duration(timeout)}, so these reminders will never be sent: {shown}."
+            )
+    if timeout and escalate_after >= timeout and change.key in ("timeout", "escalate_after"):
+        warnings.append(
+            f"The timeout is {format_duration(timeout)}, so the escalation after {format_duration(escalate_after)}"
+            " will never happen."
+        )
+    if change.key in ("escalate_after", "escalate_to") and escalate_after and not escalate_to:
+        warnings.append("Nobody is named in `escalate_to` yet, so nothing will be escalated.")
+    if change.key in ("escalate_after", "escalate_to") and escalate_to and not escalate_after:
+        warnings.append("`escalate_after` is off, so nothing will be escalated.")
+    if change.key in ("escalate_after", "escalate_to") and escalate_to and escalate_after and not current.approvers:
+        warnings.append("`approvers` is anyone: an escalation only mentions the people in `escalate_to`.")
+    return warnings
+
+
+async def setting_problem(directory: Directory, change: SetConfig, current: ChannelSettings) -> str | None:
+    ids = [] if change.value == "anyone" else change.value.split(",")
+    try:
+        if change.key in ("approvers", "admins", "escalate_to") and change.value != "none":
+            for item in ids:
+                found = await (
+                    directory.problem_with_group(item) if item.startswith("S") else directory.problem_with_user(item)
+                )
+                if found:
+                    return found
+        if change.key == "approvers" and ids:
+            people = await directory.count_people(ids)
+            if current.required_approvals > people:
+                return f"required_approvals is {current.required_approvals} but these approvers are {people}"
+        if change.key == "required_approvals" and current.approvers:
+            people = await directory.count_people(list(current.approvers))
+            if int(change.value) > people:
+                return f"only {people} approvers are named (see `approvers`)"
+        if change.key == "approvals_channel":
+            return await directory.problem_with_channel(change.value)
+        if change.key == "deliver" and change.value != "channel" and not current.approvers:
+            return (
+                "approvers is `anyone`, so there is nobody to send direct messages to: name the approvers first"
+                " (`/agent config approvers @alice @reviewers`)"
+            )
+        if change.key == "approvers" and not ids and current.deliver != "channel":
+            return f"deliver is `{current.deliver}`, which needs named approvers: set `deliver channel` first"
+    except SlackApiError as exc:
+        return f"Slack said {exc.response.get('error')}"
+    return None

@@ -15,7 +15,7 @@ people who opened theirs in the last 30 days are kept current (a Home never open
 first is), so a workspace where nobody uses the Home costs one Redis read per redraw, no Slack call.
 
 A channel's admins (its `admins`; ADMIN_USERS for every channel that has settings or rules) also see
-their channels: the last 7 days' headline numbers, read from a cache only (`bot/report/headlines.py`: when
+their channels: the last 7 days' headline numbers, read from a cache only (`bot/report/headline_cache.py`: when
 missing, the Home shows "computing…" and is redrawn once they are computed, off the draw's path), and
 the live rules, each with Revoke. Rules are read at each draw, so a rule created or revoked shows the
 next time a Home is drawn; `refresh_admins(channel)` redraws the Homes of a channel's admins at once.
@@ -36,7 +36,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.core.records import ApprovalRecord
 from bot.core.tasks import Background
-from bot.report.headlines import Headlines
+from bot.report.headline_cache import Headlines
 from bot.slack.blocks import HOME_PAGE_SIZE, HomeContent, build_home_view
 from bot.slack.blocks.home import HOME_CHANNELS, ChannelPanel
 from bot.slack.directory import Directory

@@ -6,7 +6,7 @@ so a redraw for an approval whose version the Home has seen is skipped: a batch 
 each person's Home once, not once per decision.
 
 An admin's Home also shows their channels' headline numbers, cached per channel (`headline:<channel>`,
-60 s), computed by one worker at a time (a claim), for the Homes that wait for them (`bot/report/headlines.py`).
+60 s), computed by one worker at a time (a claim), for the Homes that wait for them (`bot/report/headline_cache.py`).
 """
 
 from __future__ import annotations

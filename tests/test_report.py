@@ -24,9 +24,8 @@ from pathlib import Path
 import pytest
 
 from bot.core.records import ApprovalRecord
-from bot.report import headline, nearest_rank
+from bot.report import SERIES, TOOL_NOT_RECORDED, RubberStamp, compute, duration_ms, headline, mode_of, nearest_rank
 from bot.report.cli import read_history, read_waiting
-from bot.report.figures import SERIES, TOOL_NOT_RECORDED, RubberStamp, compute, duration_ms, mode_of
 from bot.report.html import NAMES, PLOT_IDS, render
 from bot.store import Store, connect
 from tests.benchmarks.report_build import write_stream

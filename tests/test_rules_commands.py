@@ -17,7 +17,7 @@ import aiohttp
 from bot.core.allow_rules import Condition, Match, Rule
 from bot.devslack.blockkit import validate_blocks
 from bot.devslack.server import SlackStandIn
-from bot.report.figures import compute, mode_of
+from bot.report import compute, mode_of
 from bot.slack.blocks.rules import ACTION_RULE_CREATE, parse_suggestion_value
 from tests.conftest import ALICE, BOB, CAROL, SALES, Worker, block_texts, find_header, thread_of
 from tests.hitl import (

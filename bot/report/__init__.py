@@ -1,18 +1,66 @@
 """How approvals are going: the offline HTML report (`python -m bot report`) and its headline numbers.
 
-    figures.py   pure: audit entries (+ the approvals waiting now) -> `Figures`; `headline()` -> `Headline`
-    html.py      `Figures` -> one self-contained HTML page, plots drawn by matplotlib as inline SVG
-    cli.py       reads Redis (the audit stream, the pending approvals) and writes the page
+    entries.py         pure: what an audit entry says, and one pass over the entries
+    figures.py         pure: entries (+ the approvals waiting now) -> `Figures`, what the page shows
+    headline.py        pure: `headline()` -> `Headline`, the few numbers `/agent report` and the App Home
+                       show; durations and rates as people read them
+    headline_cache.py  a channel's headline numbers for its admins' Homes, cached in Redis
+    plots.py           `Figures` -> plots, drawn by matplotlib as inline SVG
+    html.py            `Figures` -> one self-contained HTML page, from the jinja2 templates in templates/
+    cli.py             reads Redis (the audit stream, the pending approvals) and writes the page
+    audit_export.py    `python -m bot audit`: the audit stream as JSON lines or CSV
 
-Importing this package does not import matplotlib: `/agent report` and the App Home use `headline`.
+Importing this package does not import matplotlib or jinja2: `/agent report` and the App Home use
+`headline`.
 
     >>> from bot.report import headline
     >>> headline([], now=0.0).lines()
     ['No decisions in this period.']
+
+May import: `bot.core`, `bot.store` and `agents`.
 """
 
 from __future__ import annotations
 
-from bot.report.figures import Figures, Headline, RubberStamp, compute, duration_ms, headline, nearest_rank, percent
+from bot.report.entries import (
+    NO_TOOL,
+    OUTCOMES,
+    PEOPLE_OUTCOMES,
+    SERIES,
+    TOOL_NOT_RECORDED,
+    Entry,
+    mode_of,
+    nearest_rank,
+)
+from bot.report.figures import (
+    AGE_BUCKETS,
+    REMINDER_WINDOW_SECONDS,
+    Figures,
+    RubberStamp,
+    RuleUse,
+    Spread,
+    compute,
+)
+from bot.report.headline import Headline, duration_ms, headline, percent
 
-__all__ = ["Figures", "Headline", "RubberStamp", "compute", "duration_ms", "headline", "nearest_rank", "percent"]
+__all__ = [
+    "AGE_BUCKETS",
+    "NO_TOOL",
+    "OUTCOMES",
+    "PEOPLE_OUTCOMES",
+    "REMINDER_WINDOW_SECONDS",
+    "SERIES",
+    "TOOL_NOT_RECORDED",
+    "Entry",
+    "Figures",
+    "Headline",
+    "RubberStamp",
+    "RuleUse",
+    "Spread",
+    "compute",
+    "duration_ms",
+    "headline",
+    "mode_of",
+    "nearest_rank",
+    "percent",
+]

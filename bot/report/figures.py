@@ -23,27 +23,34 @@ What counts (the page says it too):
 from __future__ import annotations
 
 import math
-import re
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from bot.core.records import ApprovalRecord
+from bot.report.entries import (
+    DAY,
+    OUTCOMES,
+    PEOPLE_OUTCOMES,
+    SERIES,
+    TOOL_NOT_RECORDED,
+    UNKNOWN_CHANNEL,
+    Act,
+    Entry,
+    Pass,
+    by_rule,
+    channel_of,
+    entry_time,
+    gather,
+    latency_of,
+    mode_of,
+    nearest_rank,
+    rule_of,
+    series_of,
+    tool_of,
+)
 
-Entry = Mapping[str, str]
-
-PEOPLE_OUTCOMES = ("approved", "rejected", "revised")
-OUTCOMES = (*PEOPLE_OUTCOMES, "timed_out", "cancelled")
-# decisions per day, by outcome: `auto_approved` by an input mode, `rule_approved` by an "always allow" rule
-# (an `auto_approved` entry naming its `rule_id`)
-SERIES = (*OUTCOMES, "auto_approved", "rule_approved", "auto_rejected")
-RULE_MODE = "rule"  # `mode_of` an approval by an "always allow" rule
-NOT_PEOPLE = frozenset({"", "timeout", "system", "auto"})
-TOOL_NOT_RECORDED = "tool not recorded"
-NO_TOOL = "message (no tool)"
-UNKNOWN_CHANNEL = "(no channel)"
-DAY = 86400
 WEEKLY_AFTER_DAYS = 92  # longer periods are counted by week
 REMINDER_WINDOW_SECONDS = 15 * 60
 # Age buckets of the approvals waiting now: (label, lower bound in seconds).
@@ -56,19 +63,6 @@ AGE_BUCKETS: tuple[tuple[str, float], ...] = (
     ("1–7 days", DAY),
     ("over 7 days", 7 * DAY),
 )
-_DIGITS = re.compile(r"\d+")
-_MODE_RULE = re.compile(r"^mode (\w+):")
-
-
-def nearest_rank(ordered: Sequence[int], percent: int) -> int:
-    """The `percent`-th percentile of `ordered` (sorted, not empty) by nearest rank: the value at rank
-    ceil(percent/100 × n), 1-based.
-
-    >>> nearest_rank([10, 20, 30, 40], 50), nearest_rank([10, 20, 30, 40], 90)
-    (20, 40)
-    """
-    rank = max(1, -(-percent * len(ordered) // 100))  # ceil, in integers
-    return ordered[rank - 1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,144 +247,9 @@ class Figures:
         return not (self.requested or self.decisions or self.approvers or self.automatic.approved)
 
 
-# ------------------------------------------------------------------------------------------ reading entries
 
+# ------------------------------------------------------------------------------------------ computing
 
-def _number(entry: Entry, name: str) -> float | None:
-    try:
-        value = float(entry.get(name) or "")
-    except ValueError:
-        return None
-    return value if math.isfinite(value) else None
-
-
-def _at(entry: Entry) -> float | None:
-    """When it happened: its `at`, else the time in its stream id."""
-    at = _number(entry, "at")
-    if at is None:
-        ms, _, _ = str(entry.get("id", "")).partition("-")
-        at = int(ms) / 1000 if ms.isdigit() else None
-    return at
-
-
-def _latency(entry: Entry) -> int | None:
-    latency = _number(entry, "latency_ms")
-    return None if latency is None or latency < 0 else int(latency)
-
-
-def _channel(entry: Entry) -> str:
-    return entry.get("origin_channel") or entry.get("card_channel") or UNKNOWN_CHANNEL
-
-
-def _ids(text: str) -> set[str]:
-    return {part for part in re.split(r"[,\s]+", text) if part}
-
-
-def _tool_of(entry: Entry | None) -> str | None:
-    """The tool an entry names: its tool, "code", a message (no tool); None when it records none."""
-    if entry is None:
-        return None
-    tool, kind = entry.get("tool") or "", entry.get("kind") or ""
-    if tool:
-        return tool
-    if kind == "code":
-        return "code"
-    if kind:
-        return NO_TOOL
-    return None
-
-
-def by_rule(entry: Entry) -> bool:
-    """Whether an automatic step was approved by an "always allow" rule (`auto_approved` with a `rule_id`)."""
-    return entry.get("event") == "auto_approved" and bool(entry.get("rule_id"))
-
-
-def series_of(entry: Entry) -> str:
-    """The series of an automatic step in the decisions per day: `rule_approved` for a rule's approval."""
-    return "rule_approved" if by_rule(entry) else entry.get("event") or ""
-
-
-def mode_of(entry: Entry) -> str:
-    """The input mode of an automatic step: "rule" for an "always allow" rule's approval; its `mode`, else
-    read from its rule ("mode policy: ...")."""
-    if by_rule(entry):
-        return RULE_MODE
-    mode = entry.get("mode") or ""
-    if mode:
-        return mode
-    found = _MODE_RULE.match(entry.get("rule") or "")
-    return found.group(1) if found else "(no mode recorded)"
-
-
-def rule_of(entry: Entry) -> str:
-    """An automatic step's rule with its numbers as N, so "automatic reply 3 of 10" counts as one rule; an
-    "always allow" rule by its id ("always allow rule R7")."""
-    if by_rule(entry):
-        return f"always allow rule {entry.get('rule_id', '')[:40]}"
-    return _DIGITS.sub("N", (entry.get("rule") or "(no rule recorded)").strip())[:200]
-
-
-def about(entries: Iterable[Entry], channel: str) -> list[Entry]:
-    """The entries about `channel` (as the run's channel or the card's), as the audit export filters."""
-    return [e for e in entries if channel in (e.get("origin_channel"), e.get("card_channel"))]
-
-
-# ------------------------------------------------------------------------------------------ one pass
-
-
-@dataclass
-class _Act:
-    user: str
-    outcome: str
-    latency_ms: int
-    vote_only: bool
-    for_whom: str
-
-
-@dataclass
-class _Pass:
-    """What one pass over the entries gathers."""
-
-    entries: int = 0
-    requested: dict[str, Entry] = field(default_factory=dict)  # approval id -> its `requested` entry
-    decisions: list[Entry] = field(default_factory=list)
-    acts: dict[tuple[str, str], _Act] = field(default_factory=dict)  # (approval, user) -> act
-    automatic: list[Entry] = field(default_factory=list)
-    reminded: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
-    escalated: dict[str, set[str]] = field(default_factory=dict)  # approval -> who it went to
-    decided: dict[str, Entry] = field(default_factory=dict)  # approval -> its decision
-
-    def add(self, entry: Entry) -> None:
-        self.entries += 1
-        event = entry.get("event")
-        approval = entry.get("approval") or ""
-        if event == "requested":
-            self.requested[approval] = entry
-        elif event == "decision":
-            self.decisions.append(entry)
-            self.decided[approval] = entry
-            user, outcome, latency = entry.get("by") or "", entry.get("outcome") or "", _latency(entry)
-            if outcome in PEOPLE_OUTCOMES and user not in NOT_PEOPLE and latency is not None:
-                self.acts[(approval, user)] = _Act(user, outcome, latency, False, entry.get("for") or "")
-        elif event == "vote":
-            user, latency = entry.get("by") or "", _latency(entry)
-            if user not in NOT_PEOPLE and latency is not None and (approval, user) not in self.acts:
-                self.acts[(approval, user)] = _Act(user, "approved", latency, True, entry.get("for") or "")
-        elif event in ("auto_approved", "auto_rejected"):
-            self.automatic.append(entry)
-        elif event == "reminded":
-            at = _at(entry)
-            if at is not None:
-                self.reminded[approval].append(at)
-        elif event == "escalated":
-            self.escalated.setdefault(approval, set()).update(_ids(entry.get("to") or ""))
-
-
-def _scan(entries: Iterable[Entry]) -> _Pass:
-    found = _Pass()
-    for entry in entries:
-        found.add(entry)
-    return found
 
 
 def _spread(label: str, times: Iterable[int], *, timed_out: int = 0, cancelled: int = 0) -> Spread:
@@ -415,7 +274,7 @@ def _spreads(decisions: Iterable[tuple[str, Entry]]) -> tuple[Spread, ...]:
     ended: dict[str, Counter[str]] = defaultdict(Counter)
     labels: dict[str, None] = {}
     for label, entry in decisions:
-        outcome, latency = entry.get("outcome") or "", _latency(entry)
+        outcome, latency = entry.get("outcome") or "", latency_of(entry)
         if outcome in PEOPLE_OUTCOMES and latency is not None:
             times[label].append(latency)
         elif outcome in ("timed_out", "cancelled"):
@@ -430,7 +289,7 @@ def _spreads(decisions: Iterable[tuple[str, Entry]]) -> tuple[Spread, ...]:
     return tuple(sorted(groups, key=lambda s: (-s.decided, -s.timed_out, s.label)))
 
 
-def _periods(scan: _Pass, *, since: float, now: float) -> tuple[tuple[Period, ...], int]:
+def _periods(scan: Pass, *, since: float, now: float) -> tuple[tuple[Period, ...], int]:
     days = 1 if now - since <= WEEKLY_AFTER_DAYS * DAY else 7
     width = days * DAY
     start = math.floor(since / DAY) * DAY
@@ -438,7 +297,7 @@ def _periods(scan: _Pass, *, since: float, now: float) -> tuple[tuple[Period, ..
     counts: list[Counter[str]] = [Counter() for _ in range(count)]
 
     def put(entry: Entry, series: str) -> None:
-        at = _at(entry)
+        at = entry_time(entry)
         if at is not None and series in SERIES:
             counts[min(count - 1, max(0, int((at - start) // width)))][series] += 1
 
@@ -469,8 +328,8 @@ def _backlog(waiting: Sequence[ApprovalRecord], now: float) -> Backlog:
     )
 
 
-def _approvers(scan: _Pass, rule: RubberStamp) -> tuple[ApproverLoad, ...]:
-    acts: dict[str, list[_Act]] = defaultdict(list)
+def _approvers(scan: Pass, rule: RubberStamp) -> tuple[ApproverLoad, ...]:
+    acts: dict[str, list[Act]] = defaultdict(list)
     for act in scan.acts.values():
         acts[act.user].append(act)
     quick_ms = rule.seconds * 1000
@@ -493,7 +352,7 @@ def _approvers(scan: _Pass, rule: RubberStamp) -> tuple[ApproverLoad, ...]:
     return tuple(sorted(loads, key=lambda a: (-a.acts, a.user)))
 
 
-def _automatic(scan: _Pass) -> Automatic:
+def _automatic(scan: Pass) -> Automatic:
     modes: dict[str, Counter[str]] = defaultdict(Counter)
     rules: dict[str, Counter[str]] = defaultdict(Counter)
     for entry in scan.automatic:
@@ -509,7 +368,7 @@ def _automatic(scan: _Pass) -> Automatic:
     return Automatic(events["auto_approved"], events["auto_rejected"], table(modes), table(rules), _rule_uses(scan))
 
 
-def _rule_uses(scan: _Pass) -> tuple[RuleUse, ...]:
+def _rule_uses(scan: Pass) -> tuple[RuleUse, ...]:
     entries: dict[str, list[Entry]] = defaultdict(list)
     for entry in scan.automatic:
         if by_rule(entry):
@@ -523,7 +382,7 @@ def _rule_uses(scan: _Pass) -> tuple[RuleUse, ...]:
                 rule_id=rule_id,
                 uses=len(mine),
                 created_by=latest.get("rule_by") or "",
-                channels=tuple(sorted({_channel(e) for e in mine})),
+                channels=tuple(sorted({channel_of(e) for e in mine})),
                 tools=tuple(sorted({e.get("tool") or "" for e in mine} - {""})),
                 described=described,
             )
@@ -535,14 +394,14 @@ def _rule_number(rule_id: str) -> int:
     return int(rule_id[1:]) if rule_id[1:].isdigit() else 0
 
 
-def _reminders(scan: _Pass) -> Reminders | None:
+def _reminders(scan: Pass) -> Reminders | None:
     if not scan.reminded:
         return None
     soon = later = timed_out = cancelled = undecided = 0
     for approval, times in scan.reminded.items():
         decision = scan.decided.get(approval)
         outcome = decision.get("outcome") if decision is not None else None
-        decided_at = _at(decision) if decision is not None else None
+        decided_at = entry_time(decision) if decision is not None else None
         if decision is None or decided_at is None:
             undecided += 1
         elif outcome == "timed_out":
@@ -559,7 +418,7 @@ def _reminders(scan: _Pass) -> Reminders | None:
     return Reminders(len(scan.reminded), count, soon, later, timed_out, cancelled, undecided)
 
 
-def _escalations(scan: _Pass) -> Escalations | None:
+def _escalations(scan: Pass) -> Escalations | None:
     if not scan.escalated:
         return None
     by_escalation = by_others = timed_out = cancelled = undecided = 0
@@ -596,21 +455,21 @@ def compute(
     (True, 0)
     """
     rule = rubber_stamp or RubberStamp()
-    scan = _scan(entries)
+    scan = gather(entries)
     if since is None:
-        times = [t for t in (_at(e) for e in (*scan.requested.values(), *scan.decisions, *scan.automatic)) if t]
+        times = [t for t in (entry_time(e) for e in (*scan.requested.values(), *scan.decisions, *scan.automatic)) if t]
         since = min(times, default=now - DAY)
     outcomes = Counter({series: 0 for series in SERIES})
     outcomes.update(e.get("outcome") or "" for e in scan.decisions if e.get("outcome") in OUTCOMES)
     outcomes.update(series_of(e) for e in scan.automatic)
-    people = [_latency(e) for e in scan.decisions if e.get("outcome") in PEOPLE_OUTCOMES]
+    people = [latency_of(e) for e in scan.decisions if e.get("outcome") in PEOPLE_OUTCOMES]
     overall = _spread(
         "all",
         (t for t in people if t is not None),
         timed_out=outcomes["timed_out"],
         cancelled=outcomes["cancelled"],
     )
-    tools = [(_tool_of(e) or _tool_of(scan.requested.get(e.get("approval") or "")), e) for e in scan.decisions]
+    tools = [(tool_of(e) or tool_of(scan.requested.get(e.get("approval") or "")), e) for e in scan.decisions]
     by_approver = defaultdict(list)
     for act in scan.acts.values():
         by_approver[act.user].append(act.latency_ms)
@@ -626,7 +485,7 @@ def compute(
         requested=len(scan.requested),
         outcomes=dict(outcomes),
         overall=overall,
-        by_channel=_spreads((_channel(e), e) for e in scan.decisions),
+        by_channel=_spreads((channel_of(e), e) for e in scan.decisions),
         by_approver=tuple(approver_spreads),
         by_tool=_spreads((tool or TOOL_NOT_RECORDED, e) for tool, e in tools),
         tool_not_recorded=sum(1 for tool, e in tools if tool is None and e.get("outcome") in OUTCOMES),
@@ -640,130 +499,3 @@ def compute(
         escalations=_escalations(scan),
     )
 
-
-# ------------------------------------------------------------------------------------------ the headline
-
-
-@dataclass(frozen=True, slots=True)
-class Headline:
-    """The few numbers `/agent report` and the App Home show (plain text: `lines()`)."""
-
-    decisions: int  # every `decision`: people's, timed out and cancelled
-    approved: int
-    rejected: int
-    revised: int
-    timed_out: int
-    cancelled: int
-    auto_approved: int  # by input modes and "always allow" rules
-    timeout_rate: float | None  # timed out / (people's decisions + timed out)
-    p50_ms: int | None  # people's decisions, nearest rank
-    p90_ms: int | None
-    waiting: int | None  # approvals waiting now, when the caller counted them
-    busiest: str  # the person with the most acts ("" when nobody acted)
-    busiest_acts: int
-    rule_approved: int = 0  # of `auto_approved`, by "always allow" rules
-
-    def lines(self) -> list[str]:
-        """The numbers as plain text lines (no markup: the caller escapes them for its surface).
-
-        >>> headline([], now=0.0).lines()
-        ['No decisions in this period.']
-        """
-        lines = []
-        if self.decisions == 0:
-            lines.append("No decisions in this period.")
-        else:
-            lines.append(
-                f"{_plural(self.decisions, 'decision')}: {self.approved} approved, {self.rejected} rejected, "
-                f"{self.revised} revised, {self.timed_out} timed out, {self.cancelled} cancelled"
-            )
-        if self.timeout_rate is not None:
-            asked = self.approved + self.rejected + self.revised + self.timed_out
-            lines.append(f"Timeout rate: {percent(self.timeout_rate)} ({self.timed_out} of {asked})")
-        if self.p50_ms is not None and self.p90_ms is not None:
-            lines.append(f"Time to decision by people: p50 {duration_ms(self.p50_ms)}, p90 {duration_ms(self.p90_ms)}")
-        if self.auto_approved and self.rule_approved:
-            modes = self.auto_approved - self.rule_approved
-            lines.append(
-                f"Approved automatically: {self.auto_approved} ({modes} by input modes, {self.rule_approved} by"
-                " always-allow rules)"
-            )
-        elif self.auto_approved:
-            lines.append(f"Approved automatically by modes and rules: {self.auto_approved}")
-        if self.waiting is not None:
-            lines.append(f"Waiting now: {self.waiting}")
-        if self.busiest:
-            lines.append(f"Busiest approver: {self.busiest} ({_plural(self.busiest_acts, 'decision')})")
-        return lines
-
-
-def headline(
-    entries: Iterable[Entry],
-    *,
-    now: float,
-    channel: str | None = None,
-    since: float | None = None,
-    waiting: int | None = None,
-) -> Headline:
-    """The headline numbers of audit entries (optionally only those about `channel`, and from `since`
-    to `now` by their time).
-
-    >>> headline([{"event": "decision", "outcome": "approved", "by": "U1", "latency_ms": "4000", "at": "5"}],
-    ...          now=10.0).lines()[:2]
-    ['1 decision: 1 approved, 0 rejected, 0 revised, 0 timed out, 0 cancelled', 'Timeout rate: 0% (0 of 1)']
-    """
-    chosen = about(entries, channel) if channel is not None else entries
-    lower = -math.inf if since is None else since
-    scan = _scan(e for e in chosen if lower <= (_at(e) or lower) <= now)
-    outcomes = Counter(e.get("outcome") for e in scan.decisions)
-    latencies = (_latency(e) for e in scan.decisions if e.get("outcome") in PEOPLE_OUTCOMES)
-    people = sorted(t for t in latencies if t is not None)
-    asked = sum(outcomes[o] for o in PEOPLE_OUTCOMES) + outcomes["timed_out"]
-    acts = Counter(act.user for act in scan.acts.values())
-    busiest = min(acts.items(), key=lambda kv: (-kv[1], kv[0]), default=("", 0))
-    return Headline(
-        decisions=sum(outcomes[o] for o in OUTCOMES),
-        approved=outcomes["approved"],
-        rejected=outcomes["rejected"],
-        revised=outcomes["revised"],
-        timed_out=outcomes["timed_out"],
-        cancelled=outcomes["cancelled"],
-        auto_approved=sum(1 for e in scan.automatic if e.get("event") == "auto_approved"),
-        timeout_rate=outcomes["timed_out"] / asked if asked else None,
-        p50_ms=nearest_rank(people, 50) if people else None,
-        p90_ms=nearest_rank(people, 90) if people else None,
-        waiting=waiting,
-        busiest=busiest[0],
-        busiest_acts=busiest[1],
-        rule_approved=sum(1 for e in scan.automatic if by_rule(e)),
-    )
-
-
-# ------------------------------------------------------------------------------------------ formatting
-
-
-def duration_ms(ms: float) -> str:
-    """A time to decision as people read it: `0.8 s`, `4.2 s`, `42 s`, `5 min 3 s`, `2 h 5 min`, `3 d 4 h`.
-
-    >>> duration_ms(800), duration_ms(42_000), duration_ms(303_000), duration_ms(7_500_000)
-    ('0.8 s', '42 s', '5 min 3 s', '2 h 5 min')
-    """
-    if ms < 10_000:
-        return f"{ms / 1000:.1f} s"
-    total = round(ms / 1000)
-    parts = []
-    for unit, size in (("d", DAY), ("h", 3600), ("min", 60), ("s", 1)):
-        count, total = divmod(total, size)
-        if count:
-            parts.append(f"{count} {unit}")
-    return " ".join(parts[:2])
-
-
-def percent(rate: float) -> str:
-    """`0.0833` -> `8.3%`; whole numbers without decimals (`25%`)."""
-    value = round(rate * 100, 1)
-    return f"{value:g}%"
-
-
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}" if count == 1 else f"{count} {word}s"

@@ -23,7 +23,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
-from bot.report.figures import (
+from bot.report import (
     AGE_BUCKETS,
     NO_TOOL,
     OUTCOMES,

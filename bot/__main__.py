@@ -1,4 +1,4 @@
-"""`python -m bot` serves Slack; `python -m bot dev` runs the whole product locally."""
+"""`python -m bot` serves Slack and the Approvals API; `python -m bot dev` runs the whole product locally."""
 
 from __future__ import annotations
 
@@ -39,6 +39,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--rubber-stamp-rate", type=float, default=0.95, help="share of quick approvals that is noted (default 0.95)"
     )
     report.add_argument("--rubber-stamp-min", type=int, default=20, help="over at least this many acts (default 20)")
+    sub.add_parser("keys", help="API keys: create NAME --channel C…, list, revoke NAME (needs only REDIS_URL)",
+                   add_help=False)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["keys"]:
+        from bot.api.keys_cli import keys_command
+
+        return keys_command(argv[1:])
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     if args.command == "dev":

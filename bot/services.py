@@ -13,6 +13,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from agents.models import resolve_model_config
 from agents.teams import TeamOptions
+from bot.api.service import ApiWaiters, ApprovalsApi
+from bot.api.webhooks import WebhookSender
 from bot.approvals.card_sync import CardService
 from bot.approvals.homes import HomeService
 from bot.approvals.nudges import Nudger
@@ -22,6 +24,7 @@ from bot.approvals.threads import RunThreads
 from bot.approvals.waiter import DeadlineSweeper, DecisionWaiter
 from bot.core.ids import new_worker_id
 from bot.core.metrics import Metrics
+from bot.core.records import API_OWNER
 from bot.core.security import secrets_of
 from bot.core.settings import Settings, reveal
 from bot.core.tasks import Background
@@ -55,6 +58,8 @@ class Services:
     background: Background
     metrics: Metrics
     model_config: dict[str, Any]
+    api: ApprovalsApi
+    webhooks: WebhookSender
 
     async def start(self) -> None:
         # one HTTP session for every Web API call (slack-sdk opens one per call otherwise)
@@ -62,6 +67,7 @@ class Services:
         await self.waiter.start()
         await self.sweeper.start()
         await self.nudger.start()
+        await self.webhooks.start()
         await self.supervisor.start()
         log.info("worker %s ready", self.worker_id)
 
@@ -70,6 +76,7 @@ class Services:
         await self.supervisor.stop()
         await self.sweeper.stop()
         await self.nudger.stop()
+        await self.webhooks.stop()
         await asyncio.gather(self.background.drain(), self.cards.close(grace=3.0))
         await self.waiter.stop()
         await self.redis.aclose()
@@ -116,7 +123,10 @@ def create_services(settings: Settings, *, worker_id: str | None = None) -> Serv
         admin_users=settings.admin_users,
     )
     cards.after_draw = homes.refresh_for  # a redraw is done once every Home shows it too
-    waiter = DecisionWaiter(store, worker_id, on_reconnect=metrics.redis_reconnects.inc)
+    api_waiters = ApiWaiters()  # the Approvals API's long-polls: woken by decisions of API_OWNER's approvals
+    waiter = DecisionWaiter(
+        store, worker_id, on_reconnect=metrics.redis_reconnects.inc, also={API_OWNER: api_waiters}
+    )
 
     async def on_timed_out(result: DecideResult) -> None:
         assert result.approval is not None
@@ -191,4 +201,6 @@ def create_services(settings: Settings, *, worker_id: str | None = None) -> Serv
         background=background,
         metrics=metrics,
         model_config=model_config,
+        api=ApprovalsApi(store=store, approvals=approvals, waiters=api_waiters),
+        webhooks=WebhookSender(store, allow_private=settings.api_allow_private_callbacks),
     )

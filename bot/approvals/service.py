@@ -41,7 +41,7 @@ from bot.approvals.waiter import DecisionWaiter
 from bot.core.allow_rules import Rule
 from bot.core.durations import format_duration
 from bot.core.metrics import Metrics
-from bot.core.records import ApprovalRecord, ChannelSettings, RunRecord
+from bot.core.records import API_OWNER, ApprovalRecord, ChannelSettings, RunRecord
 from bot.core.tasks import Background
 from bot.slack.blocks import channel_ref, decision_line, people_refs, proposal_is_cut, user_ref
 from bot.slack.blocks.rules import rule_used_line
@@ -405,8 +405,8 @@ class ApprovalService:
         if approval.decided_at:
             self._metrics.decided(approval.origin_channel, approval.status, approval.decided_at - approval.created_at)
         self.cards.schedule(approval)
-        if owner_heard or approval.owner == self.worker_id or approval.status == "cancelled":
-            return
+        if owner_heard or approval.owner in (self.worker_id, API_OWNER) or approval.status == "cancelled":
+            return  # (nobody continues an API approval's run: its program reads the decision)
         if self._on_orphaned is not None:
             self._background.spawn(self._on_orphaned(approval), name=f"adopt-{approval.run_id}")
 

@@ -16,8 +16,8 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Protocol
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -29,6 +29,15 @@ log = logging.getLogger(__name__)
 ControlHandler = Callable[[dict[str, Any]], Awaitable[None]]
 DecidedHandler = Callable[[DecideResult], Awaitable[None]]  # an approval timed out (`result.approval`)
 _REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, OSError)
+
+
+class Woken(Protocol):
+    """Whoever else waits for decisions published to a channel this worker also listens to (the
+    Approvals API's long-polls: `bot.api.service.ApiWaiters`)."""
+
+    def wake(self, approval_id: str) -> None: ...
+
+    def wake_all(self) -> None: ...
 
 
 async def stop_task(task: asyncio.Task[None] | None, *, grace: float = 5.0) -> None:
@@ -52,10 +61,13 @@ class DecisionWaiter:
         *,
         on_control: ControlHandler | None = None,
         on_reconnect: Callable[[], None] | None = None,
+        also: Mapping[str, Woken] | None = None,
     ) -> None:
         self._on_reconnect = on_reconnect
         self._store = store
         self._channel = store.keys.worker_channel(worker_id)
+        # other workers' channels this one listens to as well (by the owner their decisions name)
+        self._also = {store.keys.worker_channel(owner): woken for owner, woken in (also or {}).items()}
         self._on_control = on_control
         self._futures: dict[str, asyncio.Future[None]] = {}
         self._task: asyncio.Task[None] | None = None
@@ -107,14 +119,20 @@ class DecisionWaiter:
                 backoff = min(backoff * 2, 5.0)
                 continue
             try:
-                await pubsub.subscribe(self._channel)
+                await pubsub.subscribe(self._channel, *self._also)
                 await self._reconcile()
+                for woken in self._also.values():  # a decision published while unsubscribed: read again
+                    woken.wake_all()
                 self._ready.set()
                 backoff = 0.1
                 while True:
                     message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=5.0)
                     if message is not None and message.get("type") == "message":
-                        await self._dispatch(message["data"])
+                        other = self._also.get(str(message.get("channel")))
+                        if other is not None:
+                            _wake_other(other, message["data"])
+                        else:
+                            await self._dispatch(message["data"])
             except _REDIS_DOWN as exc:
                 self.reconnects += 1
                 if self._on_reconnect is not None:
@@ -160,6 +178,17 @@ class DecisionWaiter:
                 await self._on_control(message)
             except Exception:
                 log.exception("a control message could not be handled; skipped")
+
+
+def _wake_other(woken: Woken, data: str) -> None:
+    try:
+        message = json.loads(data)
+    except ValueError:
+        message = None
+    if isinstance(message, dict) and message.get("t") == "decision" and isinstance(message.get("id"), str):
+        woken.wake(message["id"])
+    else:
+        log.warning("ignored a malformed decision message")
 
 
 class DueSweeper:

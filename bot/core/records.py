@@ -127,8 +127,16 @@ class RunRecord:
         return replace(self, **changes)
 
 
+# The runs of the Approvals API (bot/api/): one per key and channel, owned by no worker. Decisions of their
+# approvals are published to the pub/sub channel of API_OWNER, which every worker listens to.
+API_OWNER = "api"
+API_PRESET = "api"
+
+
 # An approval's fields that may be long: stored apart from its other fields (`Keys.texts` in bot/store/keys.py).
-TEXT_FIELDS = ("task", "proposal", "arguments", "arguments_schema", "schema_error", "why")
+TEXT_FIELDS = (
+    "task", "proposal", "arguments", "arguments_schema", "schema_error", "why", "context_url", "callback_url"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +195,12 @@ class ApprovalRecord:
     telling: float = 0.0  # when a nudger last took it to tell its steps (0: told since): set, it may have died mid-post
     on_behalf: str = ""  # `decided_by` decided for this person, away and delegating to them
     proxies: tuple[str, ...] = ()  # quorum votes cast by a delegate: "<for whom>:<who clicked>"
+    # asked through the Approvals API (bot/api/): the key's name, a link the card shows, where the decision
+    # is POSTed (`webhook` 1: the decide step queues its delivery)
+    asked_by: str = ""
+    context_url: str = ""
+    callback_url: str = ""
+    webhook: int = 0
 
     def to_redis(self) -> dict[str, str]:
         return _encode(self)

@@ -274,6 +274,15 @@ class Settings(ApproverSettings):
     event_loop: str = Field(default="auto", validation_alias="EVENT_LOOP")
     # seconds a client has to send a request's body (then 408)
     request_read_timeout: Annotated[int, _whole(1, 300)] = Field(default=10, validation_alias="REQUEST_READ_TIMEOUT")
+    # the Approvals API (bot/api/): webhooks and callback URLs to loopback or private addresses (and http://)
+    # only when allowed; new keys' limits (`keys create` may set others)
+    api_allow_private_callbacks: Annotated[bool, BeforeValidator(_flag)] = Field(
+        default=False, validation_alias="API_ALLOW_PRIVATE_CALLBACKS"
+    )
+    api_key_max_pending: Annotated[int, _whole(1, 100_000)] = Field(
+        default=100, validation_alias="API_KEY_MAX_PENDING"
+    )
+    api_key_per_minute: Annotated[int, _whole(1, 100_000)] = Field(default=120, validation_alias="API_KEY_PER_MINUTE")
 
     @field_validator("admin_users", mode="before")
     @classmethod

@@ -12,7 +12,7 @@ import time
 from redis.exceptions import RedisError
 
 from bot.approvals.service import ApprovalService
-from bot.core.records import ApprovalRecord, RunRecord
+from bot.core.records import API_OWNER, ApprovalRecord, RunRecord
 from bot.runs.manager import RunManager
 from bot.store import REDIS_DOWN, Store
 
@@ -109,7 +109,7 @@ class Supervisor:
         will continue them), posting the card if nobody did. Returns how many runs were taken care of."""
         if not self.trusts_heartbeats:
             return 0
-        runs = [r for r in await self._store.runs.live() if r.owner]
+        runs = [r for r in await self._store.runs.live() if r.owner and r.owner != API_OWNER]  # API: nobody runs it
         others = [r for r in runs if r.owner != self._worker_id]
         alive = await self._store.workers.alive(r.owner for r in others) if others else {}
         handled = 0

@@ -22,6 +22,7 @@ from slack_bolt.request.internals import extract_enterprise_id, extract_team_id
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.api.routes import add_routes
 from bot.core.security import MalformedRequest, body_text, signature_age_problem, signed
 from bot.core.settings import Settings
 from bot.services import Services, create_services
@@ -177,7 +178,8 @@ def create_web_app(settings: Settings, *, services: Services | None = None) -> w
 
     async def on_startup(_: web.Application) -> None:
         await services.start()
-        await workspace.answer()  # at start-up, not by the first burst of requests
+        answer = await workspace.answer()  # at start-up, not by the first burst of requests
+        services.api.card_link = str((answer or {}).get("url") or "")  # links to cards in the API's answers
 
     async def on_cleanup(_: web.Application) -> None:
         await services.close()
@@ -190,6 +192,7 @@ def create_web_app(settings: Settings, *, services: Services | None = None) -> w
 
     web_app.router.add_get("/healthz", healthz)
     web_app.router.add_get("/metrics", metrics)
+    add_routes(web_app, services.api, allow_private_callbacks=settings.api_allow_private_callbacks)
     web_app.on_startup.append(on_startup)
     web_app.on_cleanup.append(on_cleanup)
     return web_app

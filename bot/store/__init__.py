@@ -13,6 +13,8 @@ and its lifetime); each state change of more than one key is a Lua step in `lua/
     store.nudges      reminders and escalations due                              (nudges.py)
     store.away        people away, and who decides for them                      (away.py)
     store.rules       "always allow" rules, per channel                          (rules.py)
+    store.api_keys    the Approvals API's keys, their limits                      (api_keys.py)
+    store.webhooks    decisions due a POST to the program that asked              (webhooks.py)
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from redis.asyncio import Redis
 
 from bot.core.records import AwayState
 from bot.core.redis_urls import cluster_prefix, is_cluster_url
+from bot.store.api_keys import ApiKey, ApiKeys, NewKey
 from bot.store.approvals import Approvals, DecideResult, DecideStatus
 from bot.store.audit import AuditLog
 from bot.store.away import Away
@@ -33,17 +36,20 @@ from bot.store.outbox import Outbox
 from bot.store.rules import Rules
 from bot.store.runs import Runs
 from bot.store.shared import Fence, Fenced, Shared
+from bot.store.webhooks import Webhooks
 from bot.store.workers import Workers
 
 __all__ = [
     "DECIDED_RETENTION_SECONDS",
     "REDIS_DOWN",
+    "ApiKey",
     "AwayState",
     "DecideResult",
     "DecideStatus",
     "Fence",
     "Fenced",
     "HomeState",
+    "NewKey",
     "Store",
     "cluster_prefix",
     "connect",
@@ -78,5 +84,7 @@ class Store:
         self.workers = Workers(self.shared)
         self.homes = Homes(self.shared, self.approvals, self.runs)
         self.nudges = Nudges(self.shared)
+        self.api_keys = ApiKeys(self.shared)
+        self.webhooks = Webhooks(self.shared)
         self.away = Away(self.shared, self.audit)
         self.rules = Rules(self.shared)

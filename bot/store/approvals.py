@@ -220,6 +220,7 @@ class Approvals:
                 "refused": k.refused(approval_id, by),
                 "changes": k.changes,
                 "recent": k.decided_by(by),
+                "webhooks": k.webhooks,
             },
             args={
                 "id": approval_id,
@@ -266,6 +267,7 @@ class Approvals:
                 "outbox": k.outbox,
                 "audit": k.audit,
                 "changes": k.changes,
+                "webhooks": k.webhooks,
                 "approvals": [key for i in due for key in (k.approval(i), k.texts(i), k.votes(i))],
             },
             args={

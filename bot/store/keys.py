@@ -43,6 +43,14 @@ every key of a Lua step is in one slot). Ids reach a key only after they match `
 {p}:claim:<what>              string  one worker or person does `what` (SET NX)      seconds given by the caller
 {p}:cmd:<trigger id>          string  a slash command was done (replays do nothing)  10 min
 {p}:modelcache:<digest>       string  a cached model response (MODEL_CACHE)          7 days
+{p}:apikeys                   hash    API key names -> sha256 of the key             kept until revoked
+{p}:apikey:<sha256>           hash    an API key: name, channels, limits, secret     kept until revoked
+{p}:apirate:<name>:<minute>   string  a key's requests in that minute                120 s
+{p}:apipending:<name>         set     a key's approvals that may be pending          cleaned as read
+{p}:apirun:<name>:<channel>   string  the run of a key's approvals in a channel      kept
+{p}:apiidem:<name>:<key>      string  an Idempotency-Key's body digest and approval  24 h
+{p}:webhooks                  zset    decided approval ids due a webhook, by when    members leave when delivered
+{p}:webhooks:tries            hash    {id: "tries,first try"} of webhooks not sent   with its member
 {p}:worker:<worker>           pubsub  wakes that worker (decisions, run controls)    a channel, not a key
 
 DECIDED_RETENTION is 30 days; RUN_RETENTION and AUDIT_RETENTION are settings (30 and 90 days).
@@ -77,6 +85,25 @@ class Keys:
         self.rule_seq = f"{prefix}:rules:seq"
         self.rule_channels = f"{prefix}:rules:channels"
         self.settings_channels = f"{prefix}:settings:channels"
+        self.api_key_names = f"{prefix}:apikeys"
+        self.webhooks = f"{prefix}:webhooks"
+        self.webhook_tries = f"{prefix}:webhooks:tries"
+
+    # the Approvals API's keys
+    def api_key(self, digest: str) -> str:
+        return f"{self.prefix}:apikey:{digest}"
+
+    def api_rate(self, name: str, minute: int) -> str:
+        return f"{self.prefix}:apirate:{name}:{minute}"
+
+    def api_pending(self, name: str) -> str:
+        return f"{self.prefix}:apipending:{name}"
+
+    def api_run(self, name: str, channel: str) -> str:
+        return f"{self.prefix}:apirun:{name}:{channel}"
+
+    def api_idempotency(self, name: str, idempotency_key: str) -> str:
+        return f"{self.prefix}:apiidem:{name}:{idempotency_key}"
 
     # runs
     def run(self, run_id: str) -> str:

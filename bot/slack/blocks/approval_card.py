@@ -30,6 +30,7 @@ from bot.slack.blocks.text import (
     date_ref,
     escape,
     fits,
+    link,
     mrkdwn,
     people_refs,
     plain,
@@ -55,11 +56,18 @@ def _cut_note(approval: ApprovalRecord) -> Block:
 
 def _approval_body(approval: ApprovalRecord) -> list[Block]:
     author = clean(approval.author)[:40]
-    blocks: list[Block] = [
-        context_block(
+    if approval.asked_by:  # a program asked, with an API key (bot/api/)
+        who = f" for {user_ref(approval.requester)}" if approval.requester else ""
+        asked = f"Asked by `{escape(clean(approval.asked_by))}`{who} in {channel_ref(approval.origin_channel)}"
+        if approval.context_url:
+            asked += f" · {link(approval.context_url, 'context')}"
+    else:
+        asked = (
             f"Run `{approval.run_id}` · requested by {user_ref(approval.requester)}"
             f" in {channel_ref(approval.origin_channel)}"
-        ),
+        )
+    blocks: list[Block] = [
+        context_block(asked),
         {"type": "section", "text": untrusted(approval.task, label="Task", limit=TASK_LIMIT + 12)},
     ]
     if approval.kind == "tool_call":

@@ -108,6 +108,16 @@ def user_ref(user_id: str) -> str:
     return f"<@{user_id}>" if SLACK_ID.match(user_id) else escape(clean(user_id)) or "someone"
 
 
+_SAFE_URL = re.compile(r"^https://[^\s<>|]{1,2000}$")
+
+
+def link(url: str, label: str) -> str:
+    """A link to an https URL a program gave us (one without spaces or markup), else the URL as inert text."""
+    if _SAFE_URL.match(url):
+        return f"<{url}|{escape(clean(label))}>"
+    return escape(clean(url))[:300]
+
+
 def people_refs(ids: Sequence[str]) -> str:
     """Mentions of users and user groups by id ("anyone" when there are none)."""
     if not ids:

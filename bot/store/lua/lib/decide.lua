@@ -4,7 +4,8 @@
 -- cancel) and by sweep.lua for each approval whose deadline has passed.
 --
 -- k: approval, texts, votes, deadlines, nudges, waiting, outbox, audit, changes (the Homes' change
---    counter); for a person also refused (this person's refusal was audited lately) and recent (what
+--    counter), webhooks (decisions due a POST to the asking program's callback_url); for a person
+--    also refused (this person's refusal was audited lately) and recent (what
 --    they decided).
 -- a: id, outcome, by, now, feedback, card_channel, card_ts ('' unless a click on a card or one of its
 --    copies; '' too for a click in a Home, where no card is bound), worker_channels
@@ -29,7 +30,7 @@ local function decide(k, a)
   local cur = redis.call('HMGET', k.approval, 'status', 'card_channel', 'card_ts', 'deadline', 'owner',
                          'created_at', 'run_id', 'origin_channel', 'timeout_outcome', 'requester',
                          'allow_self_approval', 'approvers', 'required_approvals', 'votes', 'copies',
-                         'proxies')
+                         'proxies', 'webhook')
   local status, shown_in, shown_ts, deadline, owner = cur[1], cur[2], cur[3], cur[4], cur[5]
   local created_at, run_id, origin, requester = cur[6], cur[7], cur[8], cur[10]
   if not status then return {'missing', {}} end
@@ -158,6 +159,8 @@ local function decide(k, a)
   redis.call('EXPIRE', k.texts, a.retention)
   audit('event', 'decision', 'outcome', a.outcome, 'by', a.by, 'for', acting_for, 'feedback', feedback,
         'latency_ms', latency_ms)
+  -- asked through the API with a callback_url: its delivery is due now, whoever dies next
+  if cur[17] == '1' then redis.call('ZADD', k.webhooks, tonumber(a.now), a.id) end
   -- wake the owner's waiter (it reads the decision from the record); how many heard it: 0 means its
   -- worker may be gone
   local heard = redis.call('PUBLISH', a.worker_channels .. owner, cjson.encode({t='decision', id=a.id}))

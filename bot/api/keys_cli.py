@@ -1,0 +1,116 @@
+"""API keys, made and revoked by an operator (`python -m bot keys …`, needs only REDIS_URL) or by a
+channel's admins (`/agent keys …`): both go through `create_key` and `revoke_key`.
+
+    python -m bot keys create NAME --channel C… [--channel C…] [--max-pending N] [--per-minute N]
+    python -m bot keys list
+    python -m bot keys revoke NAME
+
+`create` prints the key and its webhook secret once: only a hash of the key is kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sys
+from collections.abc import Sequence
+
+from redis.exceptions import RedisError
+
+from bot.core.settings import SettingsError, StoreSettings
+from bot.store import NewKey, Store, connect
+from bot.store.api_keys import DEFAULT_MAX_PENDING, DEFAULT_PER_MINUTE, KEY_NAME, MAX_CHANNELS, describe
+
+CHANNEL = re.compile(r"^[CG][A-Z0-9]{2,23}$")
+
+
+async def create_key(
+    store: Store,
+    name: str,
+    channels: Sequence[str],
+    *,
+    by: str,
+    max_pending: int = DEFAULT_MAX_PENDING,
+    per_minute: int = DEFAULT_PER_MINUTE,
+) -> NewKey | str:
+    """A new key, or why not (a message for the person who asked)."""
+    if not KEY_NAME.match(name):
+        return "a key's name is 1 to 40 lowercase letters, digits or _ . - (starting with a letter or digit)"
+    if not channels:
+        return "name at least one channel the key may ask in (--channel C…)"
+    if len(channels) > MAX_CHANNELS:
+        return f"a key may ask in at most {MAX_CHANNELS} channels"
+    wrong = [c for c in channels if not CHANNEL.match(c)]
+    if wrong:
+        return f"{wrong[0][:30]!r} is not a channel id (C… or G…)"
+    if not 1 <= max_pending <= 100_000 or not 1 <= per_minute <= 100_000:
+        return "limits are whole numbers from 1 to 100000"
+    made = await store.api_keys.create(name, channels, by=by, max_pending=max_pending, per_minute=per_minute)
+    return made if made is not None else f"there is a key named {name} already (revoke it first)"
+
+
+def announce(made: NewKey) -> str:
+    """What `create` shows, once."""
+    return (
+        f"API key {made.record.name} for {', '.join(made.record.channels)}:\n"
+        f"  key:            {made.key}\n"
+        f"  webhook secret: {made.record.webhook_secret}\n"
+        "Keep both now: they are not shown again (only a hash of the key is kept)."
+    )
+
+
+def keys_command(argv: Sequence[str], *, settings: StoreSettings | None = None) -> int:
+    """`python -m bot keys …` (see the module docstring). Returns an exit code."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m bot keys", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="action", required=True)
+    create = sub.add_parser("create", help="make a key (printed once)")
+    create.add_argument("name")
+    create.add_argument("--channel", action="append", default=[], required=True,
+                        help="a channel id the key may ask in (repeat for more; the first is its default)")
+    create.add_argument("--max-pending", type=int, default=DEFAULT_MAX_PENDING)
+    create.add_argument("--per-minute", type=int, default=DEFAULT_PER_MINUTE)
+    sub.add_parser("list", help="the keys that stand (never the keys themselves)")
+    revoke = sub.add_parser("revoke", help="revoke a key: the next request with it is refused")
+    revoke.add_argument("name")
+    args = parser.parse_args(argv)
+    try:
+        settings = StoreSettings.from_env() if settings is None else settings
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return asyncio.run(_run(settings, args))
+    except (RedisError, OSError) as exc:
+        print(f"error: cannot reach Redis ({type(exc).__name__})", file=sys.stderr)
+        return 1
+
+
+async def _run(settings: StoreSettings, args: object) -> int:
+    redis = connect(settings.redis_url.get_secret_value(), command_timeout=settings.redis_timeout)
+    store = Store(redis, prefix=settings.store_prefix)
+    action = getattr(args, "action", "")
+    try:
+        if action == "create":
+            made = await create_key(
+                store, args.name, args.channel, by="cli",  # type: ignore[attr-defined]
+                max_pending=args.max_pending, per_minute=args.per_minute,  # type: ignore[attr-defined]
+            )
+            if isinstance(made, str):
+                print(f"error: {made}", file=sys.stderr)
+                return 2
+            print(announce(made))
+        elif action == "list":
+            for key in await store.api_keys.all():
+                print(describe(key))
+        else:
+            name = args.name  # type: ignore[attr-defined]
+            if not await store.api_keys.revoke(name, by="cli"):
+                print(f"error: there is no key named {name}", file=sys.stderr)
+                return 2
+            print(f"revoked {name}")
+        return 0
+    finally:
+        await redis.aclose()

@@ -1,0 +1,180 @@
+"""The Approvals API described as an OpenAPI 3.1 document, served at `GET /api/v1/openapi.json`.
+
+The tests validate it (`openapi-spec-validator`) and check every route the server mounts against it,
+and every answer they get against its response schemas.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.api.requests import MAX_AGENT, MAX_TEXT, MAX_TITLE, MAX_URL, MAX_WAIT
+
+STATUSES = ["pending", "approved", "rejected", "revised", "timed_out", "cancelled"]
+
+_ERROR = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {
+                "code": {"type": "string"},
+                "message": {"type": "string"},
+                "field": {"type": "string", "description": "the field, header or query parameter at fault"},
+            },
+        }
+    },
+}
+
+_APPROVAL = {
+    "type": "object",
+    "required": ["id", "status"],
+    "properties": {
+        "id": {"type": "string"},
+        "status": {"type": "string", "enum": STATUSES},
+        "title": {"type": "string"},
+        "expires_at": {"type": "string", "format": "date-time", "description": "absent: it never times out"},
+        "card_url": {"type": "string"},
+        "decided_at": {"type": ["string", "null"], "format": "date-time"},
+        "decided_by": {"type": "string", "description": "a Slack user id; `rule R7`, `auto`, `timeout` or `system`"},
+        "on_behalf_of": {"type": "string", "description": "decided by a delegate for this person, who is away"},
+        "reason": {"type": "string", "description": "why it was rejected, timed out or cancelled; a comment"},
+        "feedback": {"type": "string", "description": "a revision's text"},
+        "timeout_outcome": {"type": "string", "enum": ["approve", "reject"]},
+        "tool": {"type": "string"},
+        "arguments": {"type": "object", "description": "the arguments to run: edited ones when a reviewer edited them"},
+        "digest": {"type": "string", "description": "sha256 of the canonical JSON of `arguments`"},
+    },
+}
+
+_ASK = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["kind", "title"],
+    "properties": {
+        "kind": {"type": "string", "enum": ["tool", "message", "code"]},
+        "title": {"type": "string", "minLength": 1, "maxLength": MAX_TITLE, "description": "the card's task"},
+        "tool": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["name", "arguments"],
+            "properties": {
+                "name": {"type": "string", "pattern": "^[A-Za-z0-9_.:/-]{1,64}$"},
+                "arguments": {"type": "object"},
+                "schema": {"type": "object", "description": "the tool's JSON schema of its arguments"},
+            },
+        },
+        "text": {"type": "string", "minLength": 1, "maxLength": MAX_TEXT, "description": "kind message or code"},
+        "channel": {"type": "string", "description": "the origin channel (default: the key's first)"},
+        "requester": {"type": "string", "description": "the Slack user the program acts for"},
+        "timeout": {"type": "integer", "minimum": 1, "maximum": 604800,
+                    "description": "seconds; never longer than the channel allows"},
+        "context_url": {"type": "string", "maxLength": MAX_URL},
+        "callback_url": {"type": "string", "maxLength": MAX_URL, "description": "https; the decision is POSTed here"},
+        "agent": {"type": "string", "maxLength": MAX_AGENT, "description": "which agent asks (shown on the card)"},
+    },
+}
+
+
+def _json(schema: dict[str, Any] | str, description: str) -> dict[str, Any]:
+    ref = {"$ref": f"#/components/schemas/{schema}"} if isinstance(schema, str) else schema
+    return {"description": description, "content": {"application/json": {"schema": ref}}}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    texts = {
+        400: "malformed JSON, an unknown field, a wrong value (the error names the field)",
+        401: "a missing, wrong or revoked key",
+        403: "a channel outside the key's",
+        404: "no such approval of this key",
+        409: "an Idempotency-Key used before with another body",
+        413: "a body over 256 KiB",
+        429: "a limit of the key (see Retry-After)",
+        503: "the approval store cannot be reached (see Retry-After)",
+    }
+    return {str(code): _json("Error", texts[code]) for code in codes}
+
+
+_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+def document() -> dict[str, Any]:
+    """The OpenAPI 3.1 document of the Approvals API."""
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Agent Approvals API",
+            "version": "1",
+            "description": "Agents ask; only people decide, in Slack. There is no way to decide through this API.",
+        },
+        "components": {
+            "securitySchemes": {"key": {"type": "http", "scheme": "bearer", "description": "aak_… keys"}},
+            "schemas": {"Error": _ERROR, "Approval": _APPROVAL, "Ask": _ASK},
+        },
+        "security": [{"key": []}],
+        "paths": {
+            "/api/v1/approvals": {
+                "post": {
+                    "operationId": "ask",
+                    "summary": "Ask for an approval",
+                    "parameters": [
+                        {"name": "Idempotency-Key", "in": "header", "required": False,
+                         "schema": {"type": "string", "pattern": "^[A-Za-z0-9_.:-]{1,128}$"},
+                         "description": "a retry with the same key and body returns the same approval"}
+                    ],
+                    "requestBody": {"required": True, "content": {"application/json": {
+                        "schema": {"$ref": "#/components/schemas/Ask"}}}},
+                    "responses": {
+                        "201": _json("Approval", "asked: the approval is pending, its card posted"),
+                        "200": _json("Approval", "decided at once by an always-allow rule or the channel's input mode"),
+                        **_errors(400, 401, 403, 409, 413, 429, 503),
+                    },
+                }
+            },
+            "/api/v1/approvals/{id}": {
+                "get": {
+                    "operationId": "read",
+                    "summary": "Read an approval, waiting for its decision up to `wait` seconds",
+                    "parameters": [
+                        _ID,
+                        {"name": "wait", "in": "query", "required": False,
+                         "schema": {"type": "number", "minimum": 0, "maximum": MAX_WAIT}},
+                    ],
+                    "responses": {"200": _json("Approval", "the approval"), **_errors(400, 401, 404, 429, 503)},
+                },
+                "delete": {
+                    "operationId": "withdraw",
+                    "summary": "Withdraw a pending approval (its card says so); a decided one is shown as it is",
+                    "parameters": [_ID],
+                    "responses": {"200": _json("Approval", "the approval"), **_errors(401, 404, 429, 503)},
+                },
+            },
+            "/api/v1/openapi.json": {
+                "get": {
+                    "operationId": "openapi",
+                    "summary": "This document",
+                    "security": [],
+                    "responses": {"200": {"description": "the OpenAPI document",
+                                          "content": {"application/json": {"schema": {"type": "object"}}}}},
+                }
+            },
+        },
+        "webhooks": {
+            "decision": {
+                "post": {
+                    "summary": "The decision of an approval asked with a callback_url, POSTed there once decided",
+                    "description": (
+                        "Signed like Slack's requests: `X-Approvals-Signature: v1=<hex HMAC-SHA256 of"
+                        " 'v1:<timestamp>:<body>' with the key's webhook secret>`, `X-Approvals-Timestamp` (Unix"
+                        " seconds), `X-Approvals-Delivery` (the approval id: deliveries are at least once, so use"
+                        " it to drop repeats). Retried with backoff for at least 24 h until a 2xx answer."
+                    ),
+                    "requestBody": {"content": {"application/json": {
+                        "schema": {"$ref": "#/components/schemas/Approval"}}}},
+                    "responses": {"200": {"description": "received"}},
+                }
+            }
+        },
+    }

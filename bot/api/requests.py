@@ -1,0 +1,223 @@
+"""What a program may send the Approvals API, checked before anything is stored. Pure.
+
+`ask_body(raw)` turns the body of `POST /api/v1/approvals` into an `Ask`, or raises `ApiError` naming
+the field that is wrong: malformed JSON, unknown fields, wrong types, a schema that is not a JSON
+schema, arguments that fail the schema, a URL that is not https. A refusal changes nothing.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+
+MAX_BODY = 256 * 1024
+MAX_TITLE = 150
+MAX_TEXT = 40_000
+MAX_ARGUMENTS = 30_000  # the arguments as canonical JSON
+MAX_SCHEMA = 30_000
+MAX_URL = 2000
+MAX_AGENT = 80
+MAX_WAIT = 60
+IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
+TOOL_NAME = re.compile(r"^[A-Za-z0-9_.:/-]{1,64}$")
+USER_ID = re.compile(r"^[UW][A-Z0-9]{2,23}$")
+CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,23}$")
+APPROVAL_ID = re.compile(r"^a-[a-z0-9]{20,40}$")  # ids the API makes (`bot.api.service.new_approval_id`)
+
+Kind = Literal["tool", "message", "code"]
+FIELDS = frozenset({"kind", "title", "tool", "text", "channel", "requester", "timeout", "context_url",
+                    "callback_url", "agent"})
+TOOL_FIELDS = frozenset({"name", "arguments", "schema"})
+
+
+class ApiError(Exception):
+    """A request the API refuses: its HTTP status, a machine-readable code, the field at fault."""
+
+    def __init__(self, status: int, code: str, message: str, *, field: str = "", retry_after: float = 0) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.field = field
+        self.retry_after = retry_after
+
+    def body(self) -> dict[str, Any]:
+        error: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.field:
+            error["field"] = self.field
+        return {"error": error}
+
+
+def bad(field: str, message: str) -> ApiError:
+    return ApiError(400, "invalid_request", message, field=field)
+
+
+@dataclass(frozen=True, slots=True)
+class Ask:
+    """A checked request for an approval."""
+
+    kind: Kind
+    title: str
+    text: str = ""
+    tool_name: str = ""
+    arguments: Any = None  # the tool call's arguments (a JSON object)
+    schema: dict[str, Any] | None = None
+    channel: str = ""
+    requester: str = ""
+    timeout: int | None = None
+    context_url: str = ""
+    callback_url: str = ""
+    agent: str = ""
+
+
+def parse_json(raw: bytes) -> Any:
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise bad("", "the body is not UTF-8") from None
+    except json.JSONDecodeError as exc:
+        raise bad("", f"the body is not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+
+
+def ask_body(raw: bytes, *, allow_private_callbacks: bool = False) -> Ask:
+    """The checked body of `POST /api/v1/approvals` (see the module docstring)."""
+    data = parse_json(raw)
+    if not isinstance(data, dict):
+        raise bad("", "the body must be a JSON object")
+    unknown = sorted(set(data) - FIELDS)
+    if unknown:
+        raise bad(unknown[0], f"unknown field {unknown[0]!r} (known: {', '.join(sorted(FIELDS))})")
+    kind = data.get("kind")
+    if kind not in ("tool", "message", "code"):
+        raise bad("kind", "kind must be one of tool, message, code")
+    title = _text(data, "title", most=MAX_TITLE, required=True)
+    ask: dict[str, Any] = {"kind": kind, "title": title}
+    if kind == "tool":
+        if "text" in data:
+            raise bad("text", "a tool call has no text: send tool.name and tool.arguments")
+        ask.update(_tool(data.get("tool")))
+    else:
+        if "tool" in data:
+            raise bad("tool", f"a {kind} approval has no tool: send text")
+        ask["text"] = _text(data, "text", most=MAX_TEXT, required=True)
+    for name, pattern, what in (("channel", CHANNEL_ID, "a Slack channel id (C…)"),
+                                ("requester", USER_ID, "a Slack user id (U… or W…)")):
+        if name in data:
+            value = data[name]
+            if not isinstance(value, str) or not pattern.match(value):
+                raise bad(name, f"{name} must be {what}")
+            ask[name] = value
+    if "timeout" in data:
+        timeout = data["timeout"]
+        if isinstance(timeout, bool) or not isinstance(timeout, int) or not 1 <= timeout <= 7 * 86400:
+            raise bad("timeout", "timeout must be a whole number of seconds from 1 to 604800")
+        ask["timeout"] = timeout
+    if "context_url" in data:
+        ask["context_url"] = _url(data["context_url"], "context_url", allow_http=False, allow_private=True)
+    if "callback_url" in data:
+        ask["callback_url"] = _url(
+            data["callback_url"], "callback_url", allow_http=allow_private_callbacks,
+            allow_private=allow_private_callbacks,
+        )
+    if "agent" in data:
+        ask["agent"] = _text(data, "agent", most=MAX_AGENT, required=True)
+    return Ask(**ask)
+
+
+def _text(data: dict[str, Any], name: str, *, most: int, required: bool) -> str:
+    value = data.get(name)
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str) or not value.strip():
+        raise bad(name, f"{name} must be a non-empty string")
+    if len(value) > most:
+        raise bad(name, f"{name} is longer than {most} characters")
+    return value
+
+
+def _tool(tool: Any) -> dict[str, Any]:
+    if not isinstance(tool, dict):
+        raise bad("tool", "tool must be an object: {name, arguments, schema}")
+    unknown = sorted(set(tool) - TOOL_FIELDS)
+    if unknown:
+        raise bad(f"tool.{unknown[0]}", f"unknown field tool.{unknown[0]} (known: arguments, name, schema)")
+    name = tool.get("name")
+    if not isinstance(name, str) or not TOOL_NAME.match(name):
+        raise bad("tool.name", "tool.name must be 1 to 64 letters, digits or _ . : / -")
+    arguments = tool.get("arguments")
+    if not isinstance(arguments, dict):
+        raise bad("tool.arguments", "tool.arguments must be a JSON object")
+    if len(json.dumps(arguments, ensure_ascii=False)) > MAX_ARGUMENTS:
+        raise bad("tool.arguments", f"tool.arguments is larger than {MAX_ARGUMENTS} characters of JSON")
+    found: dict[str, Any] = {"tool_name": name, "arguments": arguments}
+    if "schema" in tool:
+        schema = tool["schema"]
+        if not isinstance(schema, dict):
+            raise bad("tool.schema", "tool.schema must be a JSON schema (an object)")
+        if len(json.dumps(schema)) > MAX_SCHEMA:
+            raise bad("tool.schema", f"tool.schema is larger than {MAX_SCHEMA} characters of JSON")
+        try:
+            Draft202012Validator.check_schema(schema)
+        except SchemaError as exc:
+            raise bad("tool.schema", f"tool.schema is not a JSON schema: {exc.message}") from None
+        problem = schema_problem(schema, arguments)
+        if problem:
+            raise bad("tool.arguments", f"tool.arguments fail tool.schema: {problem}")
+        found["schema"] = schema
+    return found
+
+
+def schema_problem(schema: dict[str, Any], arguments: Any) -> str:
+    """Why `arguments` fail `schema` (the first problem, with where), or ''."""
+    errors = sorted(Draft202012Validator(schema).iter_errors(arguments), key=lambda e: list(e.absolute_path))
+    if not errors:
+        return ""
+    where = "/".join(str(part) for part in errors[0].absolute_path)
+    return f"{where or '(the arguments)'}: {errors[0].message}"[:300]
+
+
+def _url(value: Any, field: str, *, allow_http: bool, allow_private: bool) -> str:
+    if not isinstance(value, str) or len(value) > MAX_URL:
+        raise bad(field, f"{field} must be a URL of at most {MAX_URL} characters")
+    parts = urlsplit(value)
+    schemes = ("https", "http") if allow_http else ("https",)
+    if parts.scheme not in schemes or not parts.hostname:
+        raise bad(field, f"{field} must be an https:// URL")
+    if parts.username or parts.password:
+        raise bad(field, f"{field} must not carry a user or password")
+    if not allow_private and private_host(parts.hostname):
+        raise bad(field, f"{field} must not point at a loopback, private or link-local address")
+    return value
+
+
+def private_host(host: str) -> bool:
+    """Whether `host` names this machine or a private network: a loopback, private, link-local or
+    reserved address, or `localhost`. (Names are checked again when a webhook is sent.)"""
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith((".localhost", ".local", ".internal")):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return not address.is_global
+
+
+def wait_seconds(raw: str | None) -> float:
+    """`?wait=S` of a long-poll: 0 to 60 seconds."""
+    if raw is None or raw == "":
+        return 0.0
+    try:
+        value = float(raw)
+    except ValueError:
+        raise bad("wait", "wait must be a number of seconds from 0 to 60") from None
+    if not 0 <= value <= MAX_WAIT:
+        raise bad("wait", "wait must be a number of seconds from 0 to 60")
+    return value

@@ -1,0 +1,128 @@
+"""The Approvals API over HTTP, on every worker next to `/slack/events`:
+
+    POST   /api/v1/approvals            ask (201 pending; 200 when a rule or the input mode decided)
+    GET    /api/v1/approvals/{id}       read; `?wait=S` long-polls up to S seconds (0 to 60)
+    DELETE /api/v1/approvals/{id}       withdraw
+    GET    /api/v1/openapi.json         this API, described (no key needed)
+
+Every other request needs `Authorization: Bearer aak_…`. Errors are JSON (`{"error": {code, message,
+field}}`): 400 for what the body or query gets wrong, 401 for a missing, wrong or revoked key, 403 for
+a channel outside the key's, 404, 409 (an Idempotency-Key reused with another body), 413, 429 (with
+`Retry-After`), 503 while Redis cannot be reached. Never 500 for anything a client sends; a refusal
+changes nothing. Nothing here decides: only people do, in Slack.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+from redis.exceptions import RedisError
+
+from bot.api.openapi import document
+from bot.api.requests import IDEMPOTENCY_KEY, MAX_BODY, ApiError, ask_body, wait_seconds
+from bot.api.service import ApprovalsApi
+from bot.store import ApiKey
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request, ApiKey], Awaitable[web.Response]]
+READ_TIMEOUT = 10.0
+
+
+def add_routes(app: web.Application, api: ApprovalsApi, *, allow_private_callbacks: bool = False) -> None:
+    """Mount the API on a worker's HTTP server."""
+
+    async def ask(request: web.Request, key: ApiKey) -> web.Response:
+        idempotency_key = request.headers.get("Idempotency-Key", "")
+        if idempotency_key and not IDEMPOTENCY_KEY.match(idempotency_key):
+            raise ApiError(400, "invalid_request", "Idempotency-Key must be 1 to 128 letters, digits or _ . : -",
+                           field="Idempotency-Key")
+        raw = await _body(request)
+        checked = ask_body(raw, allow_private_callbacks=allow_private_callbacks)
+        status, body = await api.ask(key, checked, idempotency_key=idempotency_key, body=raw)
+        log.info("key %s asked for approval %s (%s)", key.name, body.get("id"), body.get("status"))
+        return web.json_response(body, status=status)
+
+    async def read(request: web.Request, key: ApiKey) -> web.Response:
+        wait = wait_seconds(request.query.get("wait"))
+        return web.json_response(await api.get(key, request.match_info["id"], wait=wait))
+
+    async def withdraw(request: web.Request, key: ApiKey) -> web.Response:
+        return web.json_response(await api.withdraw(key, request.match_info["id"]))
+
+    async def openapi(request: web.Request) -> web.Response:
+        return web.json_response(document())
+
+    app.router.add_post("/api/v1/approvals", _guarded(api, ask))
+    app.router.add_get("/api/v1/approvals/{id}", _guarded(api, read), allow_head=False)
+    app.router.add_delete("/api/v1/approvals/{id}", _guarded(api, withdraw))
+    app.router.add_get("/api/v1/openapi.json", openapi, allow_head=False)
+
+
+def _guarded(api: ApprovalsApi, handler: Handler) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """The key checked and counted, every refusal a JSON error, and nothing a client sends a 500."""
+
+    async def guarded(request: web.Request) -> web.Response:
+        key_name = "-"
+        try:
+            key = await _key(api, request)
+            key_name = key.name
+            retry_after = await api.store.api_keys.count_request(key, now=time.time())
+            if retry_after:
+                raise ApiError(429, "rate_limited", f"the key {key.name} sent more than {key.per_minute} requests"
+                               " this minute", retry_after=retry_after)
+            return await handler(request, key)
+        except ApiError as exc:
+            return refusal(exc, key_name=key_name, path=request.path)
+        except (RedisError, OSError, TimeoutError) as exc:
+            log.warning("API request %s %s: storage unreachable (%s)", request.method, request.path,
+                        type(exc).__name__)
+            return refusal(ApiError(503, "unavailable", "the approval store cannot be reached; try again",
+                                    retry_after=2), key_name=key_name, path=request.path)
+
+    return guarded
+
+
+async def _key(api: ApprovalsApi, request: web.Request) -> ApiKey:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ApiError(401, "unauthorized", "send Authorization: Bearer <API key>")
+    key = await api.store.api_keys.verify(token.strip())
+    if key is None:
+        raise ApiError(401, "unauthorized", "this API key is not valid (wrong or revoked)")
+    return key
+
+
+async def _body(request: web.Request) -> bytes:
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        raise ApiError(413, "too_large", f"the body is larger than {MAX_BODY} bytes")
+    if request.content_type != "application/json":
+        raise ApiError(400, "invalid_request", "send the body as Content-Type: application/json")
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async with asyncio.timeout(READ_TIMEOUT):
+            while chunk := await request.content.read(65536):
+                size += len(chunk)
+                if size > MAX_BODY:
+                    raise ApiError(413, "too_large", f"the body is larger than {MAX_BODY} bytes")
+                chunks.append(chunk)
+    except TimeoutError:
+        raise ApiError(408, "timeout", f"the body was not received within {READ_TIMEOUT:.0f} s") from None
+    return b"".join(chunks)
+
+
+def refusal(error: ApiError, *, key_name: str, path: str) -> web.Response:
+    """A refused request's answer, logged at WARNING (the client's fault, never ours) with the key's
+    name, never the key."""
+    log.warning("API refused %s for key %s with %d %s: %s", path, key_name, error.status, error.code, error.message)
+    headers: dict[str, Any] = {}
+    if error.retry_after:
+        headers["Retry-After"] = str(max(1, round(error.retry_after)))
+    return web.json_response(error.body(), status=error.status, headers=headers)

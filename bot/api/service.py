@@ -1,0 +1,338 @@
+"""The Approvals API's steps: ask, read (long-poll), withdraw. Programs ask; only people decide.
+
+An approval asked through the API is an approval like any other (same card, approvers, quorum, rules,
+reminders, timeout, audit), in the run of its key and channel: one run per key and channel (preset
+`api`, owner `API_OWNER`), so `/agent status` lists it and `/agent cancel` cancels what it waits for.
+Nobody continues such a run: the program reads the decision (`GET`, or its webhook).
+
+Decisions of API approvals are published to the channel of `API_OWNER`, which every worker's
+subscription also listens to (`ApiWaiters`): a long-poll is answered by whichever worker holds it, and
+after a resubscription every long-poll reads its approval again (pub/sub is at-most-once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import secrets
+import time
+from dataclasses import replace
+from typing import Any, cast
+
+from agents.approver import ApprovalRequest, Approver, Decision, canonical_json, digest_of, edited_arguments
+from agents.modes import InputPolicy, ModeGate, matched_risk_word
+from bot.api.requests import APPROVAL_ID, ApiError, Ask
+from bot.approvals.service import ApprovalService, new_approval, remembered
+from bot.core.ids import new_run_id
+from bot.core.records import API_OWNER, API_PRESET, ApprovalRecord, ChannelSettings, RunRecord
+from bot.store import ApiKey, Store, persistently
+
+IDEMPOTENCY_SECONDS = 24 * 3600
+RECHECK_SECONDS = 5.0  # a long-poll reads its approval again at least this often (a lost message)
+_ID_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"
+
+
+def new_approval_id() -> str:
+    return "a-" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(24))
+
+
+class ApiWaiters:
+    """This worker's long-polls: any number per approval, woken by a decision published to the API's
+    channel (`wake`), or all at once after a resubscription (`wake_all`), to read their approval again."""
+
+    def __init__(self) -> None:
+        self._waiting: dict[str, set[asyncio.Future[None]]] = {}
+
+    @property
+    def count(self) -> int:
+        return sum(len(futures) for futures in self._waiting.values())
+
+    def expect(self, approval_id: str) -> asyncio.Future[None]:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.setdefault(approval_id, set()).add(future)
+        return future
+
+    def forget(self, approval_id: str, future: asyncio.Future[None]) -> None:
+        futures = self._waiting.get(approval_id)
+        if futures is not None:
+            futures.discard(future)
+            if not futures:
+                del self._waiting[approval_id]
+
+    def wake(self, approval_id: str) -> None:
+        for future in self._waiting.pop(approval_id, set()):
+            if not future.done():
+                future.set_result(None)
+
+    def wake_all(self) -> None:
+        for approval_id in list(self._waiting):
+            self.wake(approval_id)
+
+
+def view(approval: ApprovalRecord, *, card_url: str = "") -> dict[str, Any]:
+    """An approval as the API shows it (the body of `GET /api/v1/approvals/{id}` and of a webhook)."""
+    body: dict[str, Any] = {"id": approval.id, "status": approval.status, "title": approval.task}
+    if approval.deadline:
+        body["expires_at"] = iso(approval.deadline)
+    if card_url:
+        body["card_url"] = card_url
+    if not approval.pending:
+        body["decided_at"] = iso(approval.decided_at) if approval.decided_at else None
+        body["decided_by"] = approval.decided_by
+        if approval.on_behalf:
+            body["on_behalf_of"] = approval.on_behalf
+    decision = approval.decision()
+    if approval.status in ("rejected", "timed_out", "cancelled") and decision.feedback:
+        body["reason"] = decision.feedback
+    if approval.status == "approved" and approval.feedback:
+        body["reason"] = approval.feedback  # the approver's comment
+    if approval.status == "timed_out":
+        body["timeout_outcome"] = decision.timeout_outcome
+    if approval.kind == "tool_call":
+        arguments, digest = approval.arguments, approval.digest
+        edit = edited_arguments(decision) if approval.status == "revised" else None
+        if edit is not None:
+            arguments, body["feedback"] = edit
+            digest = digest_of(json.loads(arguments))
+        elif approval.status == "revised":
+            body["feedback"] = approval.feedback
+        body["tool"] = approval.tool_name
+        body["arguments"] = json.loads(arguments) if arguments else {}
+        body["digest"] = digest
+    elif approval.status == "revised":
+        body["feedback"] = approval.feedback
+    return body
+
+
+def decided_view(decision: Decision, *, approval_id: str, title: str, request: ApprovalRequest) -> dict[str, Any]:
+    """The answer when a rule or the channel's input mode decided at once (nothing waits for a person)."""
+    body: dict[str, Any] = {
+        "id": approval_id,
+        "status": decision.outcome,
+        "title": title,
+        "decided_at": iso(time.time()),
+        "decided_by": decision.decided_by,
+        "reason": decision.feedback,
+    }
+    if request.kind == "tool_call":
+        body["tool"] = request.tool_name
+        body["arguments"] = json.loads(request.arguments)
+        body["digest"] = request.digest
+    return body
+
+
+def iso(epoch: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+
+
+class _NobodyAsked:
+    """The approver behind the input mode's verdict (the verdict never asks it)."""
+
+
+class ApprovalsApi:
+    """The API's steps on one worker (see the module docstring)."""
+
+    def __init__(self, *, store: Store, approvals: ApprovalService, waiters: ApiWaiters, card_link: str = "") -> None:
+        self.store = store
+        self.approvals = approvals
+        self.waiters = waiters
+        self.card_link = card_link  # the workspace's URL (`https://x.slack.com/`) for card links; '' for none
+
+    # asking ---------------------------------------------------------------------------------------
+    async def ask(
+        self, key: ApiKey, ask: Ask, *, idempotency_key: str = "", body: bytes = b""
+    ) -> tuple[int, dict[str, Any]]:
+        """Open an approval for `ask` (201), or answer at once when a rule or the channel's input mode
+        decides it (200). A retry with the same `idempotency_key` and body gets the same approval."""
+        channel = ask.channel or key.default_channel
+        if not key.allows(channel):
+            raise ApiError(403, "forbidden", f"the key {key.name} may not ask in {channel}", field="channel")
+        approval_id = new_approval_id()
+        if idempotency_key:
+            approval_id, existing = await self._idempotent(key, idempotency_key, body, approval_id)
+            if existing is not None:
+                return existing
+        if await self.store.api_keys.pending(key) >= key.max_pending:
+            raise ApiError(429, "too_many_pending", f"the key {key.name} has {key.max_pending} approvals pending",
+                           retry_after=30)
+        settings = await self.approvals.channel_settings(channel)
+        request = api_request(ask, approval_id=approval_id, key=key)
+        run = await self._run_of(key, channel)
+        decided = await self._decided_at_once(request, run=run, settings=settings)
+        if decided is not None:
+            return 200, decided_view(decided, approval_id=approval_id, title=ask.title, request=request)
+        approval = new_approval(
+            request, run=run, owner=API_OWNER, settings=settings, default_channel=self.approvals.approvals_channel
+        )
+        timeout = settings.timeout if ask.timeout is None else min(ask.timeout, settings.timeout or ask.timeout)
+        now = approval.created_at
+        approval = replace(
+            approval,
+            task=ask.title,
+            requester=ask.requester,
+            asked_by=key.name,
+            context_url=ask.context_url,
+            callback_url=ask.callback_url,
+            webhook=int(bool(ask.callback_url)),
+            timeout_seconds=timeout,
+            deadline=now + timeout if timeout > 0 else 0.0,
+        )
+        approval, _ = await self.approvals.addressed(approval, settings)
+        await self.store.api_keys.note_pending(key, approval.id)
+        try:
+            card_channel, ts = await self.approvals.open(approval, checkpoint=None, fence=None)
+        except RuntimeError as exc:  # Slack refused the card: the approval was cancelled
+            raise ApiError(502, "slack_refused", str(exc)) from None
+        body_out = view(approval, card_url=self.card_url(card_channel, ts))
+        return 201, body_out
+
+    async def _idempotent(
+        self, key: ApiKey, idempotency_key: str, body: bytes, approval_id: str
+    ) -> tuple[str, tuple[int, dict[str, Any]] | None]:
+        """The approval id for this idempotency key (a new one, or the one a first try got), and that
+        approval's answer when it exists already. 409 when the key was used with another body."""
+        digest = hashlib.sha256(body).hexdigest()
+        redis_key = self.store.keys.api_idempotency(key.name, idempotency_key)
+        mine = json.dumps({"digest": digest, "id": approval_id})
+        taken = await self.store.redis.set(redis_key, mine, nx=True, ex=IDEMPOTENCY_SECONDS)
+        if taken:
+            return approval_id, None
+        raw = await self.store.redis.get(redis_key)
+        first = json.loads(raw) if raw else {}
+        if first.get("digest") != digest:
+            raise ApiError(409, "idempotency_conflict",
+                           "this Idempotency-Key was used with another body", field="Idempotency-Key")
+        approval_id = str(first.get("id") or approval_id)
+        approval = await self.store.approvals.get(approval_id)
+        if approval is None:
+            return approval_id, None  # the first try died before storing it: this one does
+        return approval_id, (201 if approval.pending else 200, view(approval, card_url=self._card_of(approval)))
+
+    async def _run_of(self, key: ApiKey, channel: str) -> RunRecord:
+        """The run of this key in this channel (made at its first approval there)."""
+        pointer = self.store.keys.api_run(key.name, channel)
+        run_id = await self.store.redis.get(pointer)
+        if run_id is not None:
+            run = await self.store.runs.get(str(run_id))
+            if run is not None and not run.final:
+                return run
+        run = RunRecord(
+            id=new_run_id(),
+            requester=key.created_by,
+            channel=channel,
+            task=f"approvals asked with the API key {key.name}",
+            preset=API_PRESET,
+            model=key.name,
+            status="running",
+            owner=API_OWNER,
+            created_at=time.time(),
+            epoch=1,
+        )
+        await self.store.runs.create(run, max_per_user=1_000_000, max_per_channel=1_000_000)
+        if not await self.store.redis.set(pointer, run.id, nx=run_id is None) and run_id is None:
+            other = await self.store.redis.get(pointer)  # another worker made one at the same moment
+            await self.store.runs.finish(run, status="completed", reason="made twice")
+            found = await self.store.runs.get(str(other))
+            if found is not None:
+                return found
+        return run
+
+    async def _decided_at_once(
+        self, request: ApprovalRequest, *, run: RunRecord, settings: ChannelSettings
+    ) -> Decision | None:
+        """The decision of the channel's input mode or of an "always allow" rule, when one decides with
+        nobody asked (audited like every automatic step); None when a person is asked."""
+        policy = InputPolicy(mode=cast(Any, settings.mode), risk_words=settings.risk_words)
+        if request.kind == "message" and settings.mode in ("always", "terminate"):
+            decision = None
+        elif request.kind == "message" and settings.mode == "never":
+            decision = Decision(request.approval_id, "approved", decided_by="auto",
+                                feedback="mode never: nobody is asked")
+        elif request.kind == "message":
+            word = matched_risk_word(request.proposal, settings.risk_words)
+            decision = None if word is not None else Decision(
+                request.approval_id, "approved", decided_by="auto", feedback="mode policy: no risk word"
+            )
+        else:
+            decision = ModeGate(cast(Approver, _NobodyAsked()), policy).verdict(request).decision
+        if decision is not None:
+            event = "auto_approved" if decision.approves else "auto_rejected"
+            await self.approvals.audit_automatic(event, request, rule=decision.feedback, run=run)
+            return decision
+        if remembered(request):
+            return await self.approvals.by_rule(request, run=run, rules=await self.approvals.rules_of(run.channel))
+        return None
+
+    # reading ------------------------------------------------------------------------------------
+    async def get(self, key: ApiKey, approval_id: str, *, wait: float = 0.0) -> dict[str, Any]:
+        """The approval, once decided or after `wait` seconds, whichever comes first."""
+        if not APPROVAL_ID.match(approval_id):
+            raise ApiError(404, "not_found", "no such approval")
+        deadline = time.monotonic() + wait
+        while True:
+            woken = self.waiters.expect(approval_id)  # before reading: a decision from now on wakes it
+            try:
+                approval = await persistently(
+                    lambda: self.store.approvals.get(approval_id), what=f"reading approval {approval_id}"
+                )
+                if approval is None or approval.asked_by != key.name:
+                    raise ApiError(404, "not_found", "no such approval")
+                left = deadline - time.monotonic()
+                if not approval.pending or left <= 0:
+                    return view(approval, card_url=self._card_of(approval))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(woken), timeout=min(left, RECHECK_SECONDS))
+            finally:
+                self.waiters.forget(approval_id, woken)
+
+    # withdrawing --------------------------------------------------------------------------------
+    async def withdraw(self, key: ApiKey, approval_id: str) -> dict[str, Any]:
+        """Cancel the key's pending approval (its card says it was withdrawn); a decided one is left
+        as it is and shown."""
+        if not APPROVAL_ID.match(approval_id):
+            raise ApiError(404, "not_found", "no such approval")
+        approval = await self.store.approvals.get(approval_id)
+        if approval is None or approval.asked_by != key.name:
+            raise ApiError(404, "not_found", "no such approval")
+        if approval.pending:
+            result = await self.store.approvals.decide(
+                approval_id, outcome="cancelled", by="system", feedback=f"withdrawn by {key.name}"
+            )
+            if result.status == "ok" and result.approval is not None:
+                self.approvals.after(result.approval)
+                approval = result.approval
+            elif result.approval is not None:
+                approval = result.approval
+        return view(approval, card_url=self._card_of(approval))
+
+    def _card_of(self, approval: ApprovalRecord) -> str:
+        return self.card_url(approval.card_channel, approval.card_ts)
+
+    def card_url(self, channel: str, ts: str) -> str:
+        if not self.card_link or not channel or not ts:
+            return ""
+        return f"{self.card_link.rstrip('/')}/archives/{channel}/p{ts.replace('.', '')}"
+
+
+def api_request(ask: Ask, *, approval_id: str, key: ApiKey) -> ApprovalRequest:
+    """The request as the approval service takes it: a tool call bound to the digest of its arguments,
+    code to the digest of its text."""
+    author = ask.agent or key.name
+    if ask.kind == "tool":
+        arguments = canonical_json(ask.arguments)
+        return ApprovalRequest(
+            approval_id=approval_id,
+            proposal=f"{ask.tool_name}({arguments})",
+            author=author,
+            kind="tool_call",
+            tool_name=ask.tool_name,
+            arguments=arguments,
+            arguments_schema=canonical_json(ask.schema) if ask.schema is not None else "",
+            digest=digest_of(ask.arguments),
+        )
+    if ask.kind == "code":
+        return ApprovalRequest(approval_id=approval_id, proposal=ask.text, author=author, kind="code",
+                               digest=digest_of(ask.text))
+    return ApprovalRequest(approval_id=approval_id, proposal=ask.text, author=author, kind="message")

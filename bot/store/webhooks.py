@@ -1,0 +1,51 @@
+"""Webhooks due: decided approvals whose decision is POSTed to the program that asked (`bot/api/webhooks.py`).
+
+The decide step puts an approval asked with a `callback_url` in `webhooks` (by when it is due) in the
+same atomic step as its decision, so a worker that dies right after deciding leaves it due for any
+other. A sender claims due ones with a lease (`lua/claim_due.lua`: their score moves to the lease's
+end) and removes each once delivered, or puts it back for a later try; `webhooks:tries` counts the
+tries of each one not delivered yet, and when the first was.
+"""
+
+from __future__ import annotations
+
+from bot.store.connection import aw
+from bot.store.shared import Shared
+
+
+class Webhooks:
+    def __init__(self, shared: Shared) -> None:
+        self._s = shared
+        self._k = shared.keys
+
+    async def claim(self, *, now: float, lease: float, limit: int = 50) -> list[str]:
+        """Up to `limit` approval ids whose webhook is due, each leased to the caller for `lease` seconds."""
+        due = await self._s.script("claim_due")(
+            keys={"deadlines": self._k.webhooks},
+            args={"now": repr(now), "lease_end": repr(now + lease), "limit": str(limit)},
+        )
+        return [str(i) for i in due]
+
+    async def tries(self, approval_id: str) -> tuple[int, float]:
+        """(tries so far, when the first was; 0 for none)."""
+        raw = await aw(self._s.redis.hget(self._k.webhook_tries, approval_id))
+        if not raw:
+            return 0, 0.0
+        count, _, first = str(raw).partition(",")
+        return int(count), float(first)
+
+    async def retry(self, approval_id: str, *, at: float, tries: int, first: float) -> None:
+        async with self._s.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self._k.webhook_tries, approval_id, f"{tries},{first!r}")
+            pipe.zadd(self._k.webhooks, {approval_id: at})
+            await pipe.execute()
+
+    async def done(self, approval_id: str) -> None:
+        async with self._s.redis.pipeline(transaction=True) as pipe:
+            pipe.zrem(self._k.webhooks, approval_id)
+            pipe.hdel(self._k.webhook_tries, approval_id)
+            await pipe.execute()
+
+    async def next_due(self) -> float | None:
+        first = await aw(self._s.redis.zrange(self._k.webhooks, 0, 0, withscores=True))
+        return float(first[0][1]) if first else None

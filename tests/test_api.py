@@ -1,0 +1,273 @@
+"""The Approvals API against a real worker (its HTTP server, real Redis, the Slack stand-in): programs
+ask, people decide on the cards, the long-poll and the webhook say exactly what they decided."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from openapi_spec_validator import validate
+
+from agents.approver import digest_of
+from bot.api.openapi import document
+from bot.api.webhooks import DELIVERY, SIGNATURE, TIMESTAMP, sign
+from bot.devslack.server import SlackStandIn
+from bot.store import NewKey
+from tests.conftest import ALICE, APPROVALS, BOB, SALES, Worker, bot_env, start_worker
+from tests.hitl import audit_events, click, nth_card, open_modal, reject, text_of, until
+
+EMAIL = {"to": "bob@example.com", "body": "Prices go up 5% on May 1."}
+SCHEMA = {
+    "type": "object",
+    "properties": {"to": {"type": "string", "format": "email"}, "body": {"type": "string"}},
+    "required": ["to", "body"],
+    "additionalProperties": False,
+}
+OTHER = "C0OTHER"
+
+
+@pytest.fixture
+async def api(slack: SlackStandIn, redis_url: str, tmp_path: Path) -> AsyncIterator[Worker]:
+    env = bot_env(slack=slack, redis_url=redis_url, model_config=None, API_ALLOW_PRIVATE_CALLBACKS="1")
+    worker = await start_worker(env)
+    slack.events_url = worker.url + "/slack/events"
+    yield worker
+    await worker.stop()
+
+
+async def new_key(worker: Worker, name: str = "nightly", *channels: str, **limits: int) -> NewKey:
+    made = await worker.services.store.api_keys.create(name, channels or (SALES,), by="test", **limits)
+    assert made is not None
+    return made
+
+
+class Client:
+    """A bare HTTP client of the API (the package's own client is tested apart)."""
+
+    def __init__(self, worker: Worker, key: str) -> None:
+        self.url = worker.url
+        self.key = key
+
+    async def call(
+        self, method: str, path: str, *, body: Any = None, raw: bytes | None = None, key: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, dict[str, Any], dict[str, str]]:
+        sent = {"Authorization": f"Bearer {self.key if key is None else key}", **(headers or {})}
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        if data is not None:
+            sent.setdefault("Content-Type", "application/json")
+        async with aiohttp.ClientSession() as session, session.request(
+            method, self.url + path, data=data, headers=sent
+        ) as response:
+            return response.status, await response.json(), dict(response.headers)
+
+    async def ask(self, body: dict[str, Any], **kw: Any) -> tuple[int, dict[str, Any]]:
+        status, answer, _ = await self.call("POST", "/api/v1/approvals", body=body, **kw)
+        return status, answer
+
+    async def wait(self, approval_id: str, wait: float = 10) -> dict[str, Any]:
+        status, answer, _ = await self.call("GET", f"/api/v1/approvals/{approval_id}?wait={wait}")
+        assert status == 200, answer
+        return answer
+
+
+def tool_ask(**extra: Any) -> dict[str, Any]:
+    return {"kind": "tool", "title": "Tell Bob about the prices", "requester": ALICE,
+            "tool": {"name": "send_email", "arguments": EMAIL, "schema": SCHEMA}, **extra}
+
+
+async def test_openapi_document_is_valid_and_served_without_a_key(api: Worker) -> None:
+    validate(document())  # type: ignore[arg-type]
+    async with aiohttp.ClientSession() as session, session.get(api.url + "/api/v1/openapi.json") as response:
+        assert response.status == 200
+        served = await response.json()
+    assert served == json.loads(json.dumps(document()))
+    mounted = {
+        (route.method.lower(), route.resource.canonical)
+        for route in api.runner.app.router.routes()
+        if route.resource is not None and route.resource.canonical.startswith("/api/")
+    }
+    described = {(method, path) for path, item in served["paths"].items() for method in item}
+    assert mounted == described
+
+
+async def test_approve_through_the_api_only(api: Worker, slack: SlackStandIn) -> None:
+    made = await new_key(api)
+    client = Client(api, made.key)
+    status, asked = await client.ask(tool_ask(context_url="https://ci.example.com/build/7"))
+    assert status == 201 and asked["status"] == "pending", asked
+    card = await nth_card(slack, 1)
+    shown = text_of(card)
+    assert "send_email" in shown and "bob@example.com" in shown
+    assert "nightly" in shown and f"<@{ALICE}>" in shown and "https://ci.example.com/build/7" in shown
+    waiting = asyncio.create_task(client.wait(asked["id"], wait=30))
+    await asyncio.sleep(0)  # (the long-poll is registered before the click, or answered from the record)
+    await click(slack, card, "approval_approve", user=BOB)
+    answer = await asyncio.wait_for(waiting, 10)
+    assert answer["status"] == "approved" and answer["decided_by"] == BOB
+    assert answer["arguments"] == EMAIL and answer["digest"] == digest_of(EMAIL)
+    entries = await audit_events(api, "requested", "decision")
+    assert [e["event"] for e in entries] == ["requested", "decision"]
+
+
+async def test_reject_with_a_reason_and_revise_with_edited_arguments(api: Worker, slack: SlackStandIn) -> None:
+    client = Client(api, (await new_key(api)).key)
+    _, first = await client.ask(tool_ask())
+    await reject(slack, await nth_card(slack, 1), user=BOB, reason="not before the board meets")
+    answer = await client.wait(first["id"])
+    assert (answer["status"], answer["reason"], answer["decided_by"]) == (
+        "rejected", "not before the board meets", BOB
+    )
+    _, second = await client.ask(tool_ask())
+    card = await nth_card(slack, 2)
+    view = await open_modal(slack, card, user=BOB)
+    edited = {**EMAIL, "to": "carol@example.com"}
+    await slack.submit_view(
+        user=BOB, view_id=view["id"], values={"arguments": {"arguments_input": json.dumps(edited)}}
+    )
+    answer = await client.wait(second["id"])
+    assert answer["status"] == "revised" and answer["arguments"] == edited
+    assert answer["digest"] == digest_of(edited)
+
+
+async def test_withdraw_and_the_channel_timeout(api: Worker, slack: SlackStandIn) -> None:
+    client = Client(api, (await new_key(api)).key)
+    _, asked = await client.ask(tool_ask())
+    card = await nth_card(slack, 1)
+    status, answer, _ = await client.call("DELETE", f"/api/v1/approvals/{asked['id']}")
+    assert status == 200 and answer["status"] == "cancelled" and "withdrawn by nightly" in answer["reason"]
+    await until(lambda: "withdrawn" in text_of(next(m for m in slack.messages(APPROVALS) if m["ts"] == card["ts"])),
+                what="the card says it was withdrawn")
+    _, timed = await client.ask(tool_ask(timeout=1))
+    answer = await client.wait(timed["id"], wait=15)
+    assert answer["status"] == "timed_out" and answer["timeout_outcome"] == "reject"
+
+
+async def test_a_rule_decides_without_a_card(api: Worker, slack: SlackStandIn) -> None:
+    from bot.core.allow_rules import Rule, exact_match
+
+    store = api.services.store
+    rule = Rule(id="", scope="channel", channel=SALES, run="", match=exact_match("send_email", EMAIL),
+                created_by=BOB, created_at=0, expires_at=2e10)
+    assert await store.rules.create(rule)
+    client = Client(api, (await new_key(api)).key)
+    status, answer = await client.ask(tool_ask())
+    assert status == 200 and answer["status"] == "approved" and answer["decided_by"].startswith("rule ")
+    assert answer["arguments"] == EMAIL
+    assert [m for m in slack.messages(APPROVALS)] == []
+
+
+async def test_idempotency_key_retries_make_one_card(api: Worker, slack: SlackStandIn) -> None:
+    client = Client(api, (await new_key(api)).key)
+    headers = {"Idempotency-Key": "job-42"}
+    first = await client.ask(tool_ask(), headers=headers)
+    again = await client.ask(tool_ask(), headers=headers)
+    assert first[0] == again[0] == 201 and first[1]["id"] == again[1]["id"]
+    status, conflict = await client.ask(tool_ask(title="something else"), headers=headers)
+    assert status == 409 and conflict["error"]["field"] == "Idempotency-Key"
+    await nth_card(slack, 1)
+    assert len([m for m in slack.messages(APPROVALS)]) == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (b"{not json", ""),
+        (json.dumps({**tool_ask(), "surprise": 1}).encode(), "surprise"),
+        (json.dumps({**tool_ask(), "kind": "email"}).encode(), "kind"),
+        (json.dumps(tool_ask(tool={"name": "send_email", "arguments": EMAIL, "schema": {"type": "nonsense"}})).encode(),
+         "tool.schema"),
+        (json.dumps(tool_ask(tool={"name": "send_email", "arguments": {"to": 5}, "schema": SCHEMA})).encode(),
+         "tool.arguments"),
+        (json.dumps(tool_ask(callback_url="ftp://example.com/hook")).encode(), "callback_url"),
+        (json.dumps(tool_ask(timeout=0)).encode(), "timeout"),
+        (json.dumps({"kind": "message", "title": "x"}).encode(), "text"),
+        (json.dumps([1, 2]).encode(), ""),
+        (b"\xff\xfe", ""),
+    ],
+)
+async def test_bad_input_is_400_naming_the_field_and_creates_nothing(
+    api: Worker, slack: SlackStandIn, body: bytes, field: str
+) -> None:
+    client = Client(api, (await new_key(api)).key)
+    status, answer, _ = await client.call("POST", "/api/v1/approvals", raw=body)
+    assert status == 400, answer
+    assert answer["error"]["code"] == "invalid_request" and answer["error"].get("field", "") == field
+    assert await api.services.store.approvals.get_many([]) == []
+    assert slack.messages(APPROVALS) == []
+    assert await audit_events(api, "requested") == []
+
+
+async def test_keys_wrong_revoked_missing_other_channel_oversize_and_limits(api: Worker, slack: SlackStandIn) -> None:
+    made = await new_key(api, "limited", SALES, max_pending=1, per_minute=6)
+    client = Client(api, made.key)
+    assert (await client.call("POST", "/api/v1/approvals", body=tool_ask(), key="aak_" + "x" * 43))[0] == 401
+    async with aiohttp.ClientSession() as session, session.post(api.url + "/api/v1/approvals", json=tool_ask()) as r:
+        assert r.status == 401
+    status, answer = await client.ask(tool_ask(channel=OTHER))
+    assert status == 403 and answer["error"]["field"] == "channel"
+    huge = json.dumps(tool_ask(tool={"name": "t", "arguments": {"x": "y" * 300_000}})).encode()
+    assert (await client.call("POST", "/api/v1/approvals", raw=huge))[0] == 413
+    assert (await client.ask(tool_ask()))[0] == 201
+    status, answer, headers = await client.call("POST", "/api/v1/approvals", body=tool_ask())
+    assert status == 429 and answer["error"]["code"] == "too_many_pending" and int(headers["Retry-After"]) >= 1
+    for _ in range(2 * 6 + 1):  # over 6 this minute (a new minute may start once on the way)
+        status, answer, headers = await client.call("GET", "/api/v1/approvals/a-nosuchapprovalnosuchappr")
+        if status == 429:
+            break
+        assert status == 404
+    assert status == 429 and answer["error"]["code"] == "rate_limited" and 1 <= int(headers["Retry-After"]) <= 60
+    assert await api.services.store.api_keys.revoke("limited", by="test")
+    assert (await client.ask(tool_ask()))[0] == 401
+    assert len(slack.messages(APPROVALS)) == 1
+
+
+async def test_a_key_reads_only_its_own_approvals(api: Worker, slack: SlackStandIn) -> None:
+    mine, theirs = Client(api, (await new_key(api, "mine")).key), Client(api, (await new_key(api, "theirs")).key)
+    _, asked = await mine.ask(tool_ask())
+    for method in ("GET", "DELETE"):
+        status, answer, _ = await theirs.call(method, f"/api/v1/approvals/{asked['id']}")
+        assert status == 404 and answer["error"]["code"] == "not_found"
+    status, answer, _ = await mine.call("GET", f"/api/v1/approvals/{asked['id']}?wait=61")
+    assert status == 400 and answer["error"]["field"] == "wait"
+
+
+async def test_webhook_arrives_signed_once_per_decision(api: Worker, slack: SlackStandIn) -> None:
+    received: list[tuple[dict[str, str], bytes]] = []
+
+    async def hook(request: aiohttp.web.Request) -> aiohttp.web.Response:
+        received.append((dict(request.headers), await request.read()))
+        return aiohttp.web.Response(status=200)
+
+    app = aiohttp.web.Application()
+    app.router.add_post("/hook", hook)
+    runner = aiohttp.web.AppRunner(app)
+    await runner.setup()
+    site = aiohttp.web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        made = await new_key(api)
+        client = Client(api, made.key)
+        _, asked = await client.ask(tool_ask(callback_url=f"http://127.0.0.1:{port}/hook"))
+        await click(slack, await nth_card(slack, 1), "approval_approve", user=BOB)
+        await until(lambda: received, what="the webhook")
+        headers, body = received[0]
+        assert headers[DELIVERY] == asked["id"]
+        assert headers[SIGNATURE] == sign(made.record.webhook_secret, headers[TIMESTAMP], body)
+        assert json.loads(body)["status"] == "approved"
+        store = api.services.store
+
+        async def delivered() -> bool:
+            return await store.redis.zcard(store.keys.webhooks) == 0
+
+        await until(delivered, what="the webhook noted delivered")
+        assert len({h[DELIVERY] for h, _ in received}) == 1
+        assert [e["approval"] for e in await audit_events(api, "webhook_delivered")] == [asked["id"]]
+    finally:
+        await runner.cleanup()

@@ -11,8 +11,8 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
-from agents.models import ModelConfigError
 from bot.core.settings import Settings, SettingsError
+from bot.runs.models import ModelConfigError
 
 log = logging.getLogger("bot")
 

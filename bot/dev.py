@@ -291,8 +291,8 @@ class DevStack:
         raise DevError("; ".join(problems))
 
     async def _start_bot(self) -> None:
-        from agents.models import ModelConfigError
         from bot.core.settings import Settings, SettingsError
+        from bot.runs.models import ModelConfigError
         from bot.services import create_services
         from bot.slack.app import create_web_app
 

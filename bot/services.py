@@ -11,8 +11,6 @@ import aiohttp
 from redis.asyncio import Redis
 from slack_sdk.web.async_client import AsyncWebClient
 
-from agents.models import resolve_model_config
-from agents.teams import TeamOptions
 from bot.api.service import ApiWaiters, ApprovalsApi
 from bot.api.webhooks import WebhookSender
 from bot.approvals.card_sync import CardService
@@ -29,8 +27,10 @@ from bot.core.security import secrets_of
 from bot.core.settings import Settings, reveal
 from bot.core.tasks import Background
 from bot.runs.manager import RunManager
+from bot.runs.models import resolve_model_config
 from bot.runs.response_cache import model_cache
 from bot.runs.supervisor import Supervisor
+from bot.runs.teams import TeamOptions
 from bot.slack.client import create_slack_client
 from bot.slack.directory import Directory
 from bot.store import DecideResult, Store, connect

@@ -27,16 +27,16 @@ import os
 import sys
 from collections.abc import Mapping
 
+from agent_approvals.autogen.input_func import ApprovalUserProxy, make_input_func
+from agent_approvals.autogen.tools import SendEmailTool, require_approval
+from agent_approvals.modes import InputPolicy, ModeGate, parse_mode
 from autogen_agentchat.agents import AssistantAgent
 from autogen_agentchat.conditions import MaxMessageTermination
 from autogen_agentchat.teams import RoundRobinGroupChat
 
-from agents.input_func import ApprovalUserProxy, make_input_func
-from agents.models import load_model_client, resolve_model_config
-from agents.modes import InputPolicy, ModeGate, parse_mode
-from agents.teams import EMAIL_SYSTEM_MESSAGE, HumanVerdictTermination
-from agents.tools import SendEmailTool, require_approval
+from bot.runs.models import load_model_client, resolve_model_config
 from bot.runs.slack_approver import SlackApprover
+from bot.runs.teams import EMAIL_SYSTEM_MESSAGE, HumanVerdictTermination
 
 DEFAULT_TASK = "Tell bob@example.com that our Q2 prices change on May 1"
 

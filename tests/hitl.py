@@ -34,7 +34,7 @@ MODEL_INFO = {
     "family": "unknown",
     "structured_output": False,
 }
-DEMO = {"provider": "agents.demo_model.DemoChatCompletionClient", "config": {}}
+DEMO = {"provider": "bot.runs.demo_model.DemoChatCompletionClient", "config": {}}
 
 
 def call(name: str, arguments: dict[str, Any] | str, *, call_id: str = "call_1") -> dict[str, Any]:

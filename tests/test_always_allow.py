@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from agent_approvals.approver import canonical_json, digest_of
 
-from agents.approver import canonical_json, digest_of
 from bot.core.allow_rules import Condition, Match, exact_match
 from bot.core.records import ApprovalRecord
 from bot.devslack.blockkit import validate_view

@@ -11,9 +11,9 @@ from typing import Any
 
 import aiohttp
 import pytest
+from agent_approvals.approver import digest_of
 from openapi_spec_validator import validate
 
-from agents.approver import digest_of
 from bot.api.openapi import document
 from bot.api.webhooks import DELIVERY, SIGNATURE, TIMESTAMP, sign
 from bot.devslack.server import SlackStandIn

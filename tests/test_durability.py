@@ -47,7 +47,7 @@ from tests.hitl import reject
 from tests.test_flow import start_run
 
 ROOT = Path(__file__).resolve().parents[1]
-DEMO = {"provider": "agents.demo_model.DemoChatCompletionClient", "config": {}}
+DEMO = {"provider": "bot.runs.demo_model.DemoChatCompletionClient", "config": {}}
 
 
 @dataclass

@@ -109,7 +109,7 @@ async def clusters(slack: SlackStandIn, tmp_path: Path) -> AsyncIterator[Callabl
     def make(redis_url: str, *, delay: float = 0.0) -> Cluster:
         model = tmp_path / f"model-{len(made)}.json"
         model.write_text(
-            json.dumps({"provider": "agents.demo_model.DemoChatCompletionClient", "config": {"delay": delay}})
+            json.dumps({"provider": "bot.runs.demo_model.DemoChatCompletionClient", "config": {"delay": delay}})
         )
         group = Cluster(slack, redis_url, tmp_path, model)
         made.append(group)

@@ -8,7 +8,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from agents.approver import ApprovalRequest
+from agent_approvals.approver import ApprovalRequest
+
 from bot.approvals.service import new_approval
 from bot.core.records import ChannelSettings, RunRecord
 from bot.devslack.server import SlackStandIn

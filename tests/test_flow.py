@@ -117,7 +117,7 @@ async def test_revise_sends_feedback_to_agent_and_posts_new_card(
     slack: SlackStandIn, redis_url: str, tmp_path: Path
 ) -> None:
     demo = tmp_path / "demo.yaml"
-    demo.write_text("provider: agents.demo_model.DemoChatCompletionClient\nconfig: {}\n")
+    demo.write_text("provider: bot.runs.demo_model.DemoChatCompletionClient\nconfig: {}\n")
     worker = await start_worker(bot_env(slack=slack, redis_url=redis_url, model_config=demo))
     slack.events_url = worker.url + "/slack/events"
     try:

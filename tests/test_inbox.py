@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from agent_approvals.approver import ApprovalRequest
 
-from agents.approver import ApprovalRequest
 from bot.approvals.service import new_approval
 from bot.core.records import ApprovalRecord
 from bot.devslack.server import SlackStandIn

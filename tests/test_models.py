@@ -18,8 +18,10 @@ from autogen_ext.models.cache import CHAT_CACHE_VALUE_TYPE, ChatCompletionCache
 from autogen_ext.models.replay import ReplayChatCompletionClient
 from redis.asyncio import Redis
 
-from agents.model_cache import AsyncChatCompletionCache, cache_key, dump_cached, load_cached
-from agents.models import (
+from bot.core.settings import Settings
+from bot.devslack.server import SlackStandIn
+from bot.runs.caching_client import AsyncChatCompletionCache, cache_key, dump_cached, load_cached
+from bot.runs.models import (
     FALLBACK_PROVIDER,
     FallbackChatCompletionClient,
     ModelConfigError,
@@ -27,8 +29,6 @@ from agents.models import (
     load_model_client,
     read_model_config,
 )
-from bot.core.settings import Settings
-from bot.devslack.server import SlackStandIn
 from bot.runs.response_cache import RedisModelCache, model_cache
 from tests.conftest import BOB, bot_env, free_port
 from tests.hitl import bot, click, finished, nth_card, replay, start, text_of
@@ -41,7 +41,7 @@ def test_model_config_lists_clients_to_try_in_order(tmp_path: Path) -> None:
     listed = tmp_path / "models.yaml"
     listed.write_text(
         "- provider: autogen_ext.models.replay.ReplayChatCompletionClient\n  config: {chat_completions: []}\n"
-        "- provider: agents.demo_model.DemoChatCompletionClient\n  config: {}\n"
+        "- provider: bot.runs.demo_model.DemoChatCompletionClient\n  config: {}\n"
     )
     config = read_model_config(listed)
     assert config["provider"] == FALLBACK_PROVIDER and len(config["config"]["clients"]) == 2

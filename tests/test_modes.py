@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from agents.approver import AUTO, ApprovalRequest, Decision
-from agents.modes import InputPolicy, ModeGate, matched_risk_word, risk_words_setting
+from agent_approvals.approver import AUTO, ApprovalRequest, Decision
+from agent_approvals.modes import InputPolicy, ModeGate, matched_risk_word, risk_words_setting
+
 from bot.devslack.server import SlackStandIn
 from tests.conftest import APPROVALS, BOB, SALES, block_texts, find_header, thread_of
 from tests.hitl import (

@@ -8,14 +8,14 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from agent_approvals.approver import ApprovalRequest, Decision
+from agent_approvals.autogen.input_func import make_input_func
+from agent_approvals.modes import InputPolicy, ModeGate
 from autogen_agentchat.messages import BaseChatMessage, TextMessage
 
-from agents.approver import ApprovalRequest, Decision
-from agents.demo_model import DemoChatCompletionClient
-from agents.input_func import make_input_func
-from agents.modes import InputPolicy, ModeGate
-from agents.teams import HUMAN, PLAN_REVIEWER, PRESETS, TeamOptions, build_team, plan_selector, reviewer_of
 from bot.devslack.server import SlackStandIn
+from bot.runs.demo_model import DemoChatCompletionClient
+from bot.runs.teams import HUMAN, PLAN_REVIEWER, PRESETS, TeamOptions, build_team, plan_selector, reviewer_of
 from bot.slack.blocks import help_text
 from tests.conftest import BOB, SALES, find_header
 from tests.hitl import (

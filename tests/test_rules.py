@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from agent_approvals.approver import ApprovalRequest, canonical_json, digest_of
+from agent_approvals.autogen.tools import Email
 
-from agents.approver import ApprovalRequest, canonical_json, digest_of
-from agents.tools import Email
 from bot.core.allow_rules import (
     Condition,
     Match,

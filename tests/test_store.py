@@ -10,9 +10,9 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from agent_approvals.approver import Decision
 
 import bot.store
-from agents.approver import Decision
 from bot.approvals.waiter import DeadlineSweeper, DecisionWaiter
 from bot.core.records import ApprovalRecord
 from bot.store import DecideResult, Store, connect

@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
-from agents.approver import encode_revision
-from agents.modes import DEFAULT_RISK_WORDS
+from agent_approvals.approver import encode_revision
+from agent_approvals.modes import DEFAULT_RISK_WORDS
+
 from bot.core.records import ApprovalRecord, ChannelSettings
 from bot.devslack.blockkit import validate_blocks, validate_view
 from bot.slack.blocks import (

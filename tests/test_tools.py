@@ -7,6 +7,8 @@ import json
 from email import message_from_bytes
 from pathlib import Path
 
+from agent_approvals.approver import ApprovalRequest, Decision, digest_of, encode_revision
+from agent_approvals.autogen.tools import SendEmailTool, require_approval
 from autogen_agentchat.agents import AssistantAgent
 from autogen_agentchat.messages import ToolCallExecutionEvent
 from autogen_core import CancellationToken
@@ -14,8 +16,6 @@ from autogen_core.models import CreateResult, RequestUsage
 from autogen_core.tools import FunctionTool
 from autogen_ext.models.replay import ReplayChatCompletionClient
 
-from agents.approver import ApprovalRequest, Decision, digest_of, encode_revision
-from agents.tools import SendEmailTool, require_approval
 from bot.devslack.server import SlackStandIn
 from tests.conftest import BOB, CAROL
 from tests.hitl import (

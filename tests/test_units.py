@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import get_args
 
 import pytest
+from agent_approvals.approver import OUTCOMES, ApprovalRequest, Decision
+from agent_approvals.autogen.input_func import ApprovalUserProxy, make_input_func
 from autogen_agentchat.messages import TextMessage
 from autogen_core import CancellationToken
 from autogen_ext.models.replay import ReplayChatCompletionClient
@@ -22,17 +24,15 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.http_retry.builtin_interval_calculators import FixedValueRetryIntervalCalculator
 
-from agents.approver import OUTCOMES, ApprovalRequest, Decision
-from agents.demo_model import DemoChatCompletionClient
-from agents.input_func import ApprovalUserProxy, make_input_func
-from agents.models import describe_model, load_model_client, resolve_model_config
-from agents.teams import HUMAN, HumanVerdictTermination, build_team
 from bot.__main__ import use_event_loop
 from bot.core.durations import DurationError, format_duration, parse_duration
 from bot.core.metrics import Metrics
 from bot.core.records import ApprovalRecord, ApprovalStatus, RunRecord
 from bot.core.settings import ApproverSettings, Settings, SettingsError, StoreSettings
 from bot.devslack.server import SlackStandIn
+from bot.runs.demo_model import DemoChatCompletionClient
+from bot.runs.models import describe_model, load_model_client, resolve_model_config
+from bot.runs.teams import HUMAN, HumanVerdictTermination, build_team
 from bot.slack.blocks import build_approval_blocks, build_decided_blocks, escape, safe, untrusted
 from bot.slack.client import CountingRetryHandler, CountingWebClient, create_slack_client
 from bot.slack.command_parser import (
@@ -251,7 +251,7 @@ def test_model_resolution(tmp_path: Path) -> None:
     client = load_model_client(resolve_model_config(model_config_path=str(path), openai_api_key="sk-x"))
     assert isinstance(client, ReplayChatCompletionClient)
     assert isinstance(
-        load_model_client({"provider": "agents.demo_model.DemoChatCompletionClient", "config": {}}),
+        load_model_client({"provider": "bot.runs.demo_model.DemoChatCompletionClient", "config": {}}),
         DemoChatCompletionClient,
     )
 

@@ -21,8 +21,9 @@ import time
 from dataclasses import replace
 from typing import Any, cast
 
-from agents.approver import ApprovalRequest, Approver, Decision, canonical_json, digest_of, edited_arguments
-from agents.modes import InputPolicy, ModeGate, matched_risk_word
+from agent_approvals.approver import ApprovalRequest, Approver, Decision, canonical_json, digest_of, edited_arguments
+from agent_approvals.modes import InputPolicy, ModeGate, matched_risk_word
+
 from bot.api.requests import APPROVAL_ID, ApiError, Ask
 from bot.approvals.service import ApprovalService, new_approval, remembered
 from bot.core.ids import new_run_id

@@ -1,4 +1,4 @@
-"""A run's side-effect ledger (`agents.approver.SideEffectLedger`), kept in Redis.
+"""A run's side-effect ledger (`agent_approvals.approver.SideEffectLedger`), kept in Redis.
 
 A tool call or code run is noted `running` (fenced: only the run's owner) before it runs and `done`,
 with its result, after. After a takeover, the replayed agent is given the recorded result of a call
@@ -10,7 +10,8 @@ from __future__ import annotations
 import time
 from typing import Protocol
 
-from agents.approver import ApprovalRequest, Decision, PastCall
+from agent_approvals.approver import ApprovalRequest, Decision, PastCall
+
 from bot.approvals.threads import RunThreads
 from bot.core.records import RunRecord
 from bot.slack.blocks import safe, user_ref

@@ -30,10 +30,10 @@ from functools import partial
 from typing import Any
 
 import aiohttp
+from agent_approvals.approver import ApprovalRequest, Decision
 from autogen_core import CancellationToken
 from slack_sdk.errors import SlackApiError
 
-from agents.approver import ApprovalRequest, Decision
 from bot.approvals.card_sync import CardService
 from bot.approvals.homes import HomeService
 from bot.approvals.threads import RunThreads

@@ -10,8 +10,9 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Literal, Self, get_args, get_origin, get_type_hints
 
-from agents.approver import Decision, Outcome, TimeoutOutcome
-from agents.modes import DEFAULT_MAX_AUTO_REPLIES, DEFAULT_MODE, DEFAULT_RISK_WORDS
+from agent_approvals.approver import Decision, Outcome, TimeoutOutcome
+from agent_approvals.modes import DEFAULT_MAX_AUTO_REPLIES, DEFAULT_MODE, DEFAULT_RISK_WORDS
+
 from bot.core.durations import format_duration
 
 ApprovalStatus = Literal["pending", Outcome]
@@ -101,7 +102,7 @@ class RunRecord:
     channel: str
     task: str
     preset: str = "writer"
-    mode: str = ""  # the run's input mode (agents.modes.MODES); empty: always
+    mode: str = ""  # the run's input mode (agent_approvals.modes.MODES); empty: always
     model: str = ""
     status: RunStatus = "starting"
     owner: str = ""
@@ -173,7 +174,7 @@ class ApprovalRecord:
     decided_by: str = ""
     decided_at: float = 0.0
     feedback: str = ""
-    # what is decided (agents.approver.ApprovalRequest): a message, a tool call or code
+    # what is decided (agent_approvals.approver.ApprovalRequest): a message, a tool call or code
     kind: str = "message"
     tool_name: str = ""
     arguments: str = ""  # the call's arguments, JSON as shown on the card
@@ -303,7 +304,7 @@ class ChannelSettings:
     required_approvals: int = 1
     approvals_channel: str = ""  # empty: the worker's APPROVALS_CHANNEL
     admins: tuple[str, ...] = ()  # empty: anyone in the channel (and ADMIN_USERS everywhere)
-    mode: str = DEFAULT_MODE  # input mode of runs started here without --mode (agents.modes)
+    mode: str = DEFAULT_MODE  # input mode of runs started here without --mode (agent_approvals.modes)
     max_auto_replies: int = DEFAULT_MAX_AUTO_REPLIES
     risk_words: tuple[str, ...] = DEFAULT_RISK_WORDS
     checkpoint_every: int = 0  # 0: off

@@ -21,17 +21,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from agent_approvals.approver import AUTO, ApprovalCancelled, ApprovalRequest, Decision, Outcome
+from agent_approvals.autogen.input_func import make_input_func
+from agent_approvals.modes import InputPolicy, ModeGate, parse_mode
 from autogen_agentchat.base import TaskResult
 from autogen_agentchat.messages import BaseChatMessage, TextMessage
 from autogen_agentchat.teams import BaseGroupChat
 from autogen_core import CancellationToken
 
-from agents.approver import AUTO, ApprovalCancelled, ApprovalRequest, Decision, Outcome
-from agents.input_func import make_input_func
-from agents.model_cache import AsyncCacheStore
-from agents.models import describe_model, load_model_client
-from agents.modes import InputPolicy, ModeGate, parse_mode
-from agents.teams import HUMAN, TeamOptions, build_team, preset_refusal, reviewer_of
 from bot.approvals.ledger import RunLedger
 from bot.approvals.service import ApprovalService
 from bot.approvals.threads import RunThreads
@@ -40,6 +37,9 @@ from bot.core.metrics import Metrics
 from bot.core.records import ApprovalRecord, ChannelSettings, RunRecord, RunStatus
 from bot.core.security import redact
 from bot.core.tasks import Background
+from bot.runs.caching_client import AsyncCacheStore
+from bot.runs.models import describe_model, load_model_client
+from bot.runs.teams import HUMAN, TeamOptions, build_team, preset_refusal, reviewer_of
 from bot.slack.blocks import build_result_blocks, safe, user_ref
 from bot.store import Fence, Fenced, Store, persistently
 

@@ -1,7 +1,7 @@
-"""The model response cache in Redis (`MODEL_CACHE`): an `agents.models.AsyncCacheStore` on the
+"""The model response cache in Redis (`MODEL_CACHE`): an `bot.runs.models.AsyncCacheStore` on the
 worker's async Redis client.
 
-Each entry is one response as JSON (`agents.models.dump_cached`) under `{prefix}:modelcache:<sha256 of
+Each entry is one response as JSON (`bot.runs.models.dump_cached`) under `{prefix}:modelcache:<sha256 of
 the request>`, kept 7 days. Redis is asked with a time limit (`REDIS_TIMEOUT`), and a Redis that fails
 or is slow is a cache miss: a model call never fails, or waits longer than that, because of the cache.
 """
@@ -15,8 +15,8 @@ from autogen_ext.models.cache import CHAT_CACHE_VALUE_TYPE
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from agents.model_cache import dump_cached, load_cached
 from bot.core.settings import Settings
+from bot.runs.caching_client import dump_cached, load_cached
 from bot.store.keys import MODEL_CACHE_SECONDS, Keys
 
 log = logging.getLogger(__name__)

@@ -1,6 +1,6 @@
 """`SlackApprover`: the bot's approvals for any AutoGen program that is not a run of the bot.
 
-It is an `agents.approver.Approver`: it asks through the same approval service as the bot's own runs
+It is an `agent_approvals.approver.Approver`: it asks through the same approval service as the bot's own runs
 (bot/approvals/service.py), with the bot's token and Redis; the deployed bot handles the buttons, the Revise
 modal and the timeout, exactly as for its own runs::
 
@@ -24,11 +24,11 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import Any, Self
 
+from agent_approvals.approver import ApprovalRequest, Decision
 from autogen_core import CancellationToken
 from redis.exceptions import RedisError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from agents.approver import ApprovalRequest, Decision
 from bot.approvals.card_sync import CardService
 from bot.approvals.service import ApprovalService
 from bot.approvals.threads import RunThreads

@@ -9,12 +9,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from agents.modes import CHECKPOINT_EVERY_LIMIT, MAX_AUTO_REPLIES_LIMIT
-from agents.modes import MODES as INPUT_MODES
-from agents.teams import PRESETS
+from agent_approvals.modes import CHECKPOINT_EVERY_LIMIT, MAX_AUTO_REPLIES_LIMIT
+from agent_approvals.modes import MODES as INPUT_MODES
+
 from bot.core.allow_rules import DEFAULT_MIN_APPROVED, RULE_ID
 from bot.core.durations import FORMS, DurationError, parse_duration
 from bot.core.records import RUN_ID
+from bot.runs.teams import PRESETS
 from bot.slack.blocks import clean, safe
 
 MAX_TASK_CHARS = 3000

@@ -14,7 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from agents.approver import canonical_json
+from agent_approvals.approver import canonical_json
+
 from bot.core.records import ApprovalRecord
 from bot.store.codec import approval_from, pack, pairs, readable_approval, split_texts, unpack
 from bot.store.connection import aw

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import time
 
+from agent_approvals.modes import DEFAULT_MAX_AUTO_REPLIES, parse_mode, risk_words_setting
 from redis.exceptions import WatchError
 
-from agents.modes import DEFAULT_MAX_AUTO_REPLIES, parse_mode, risk_words_setting
 from bot.core.records import SLACK_ID, ChannelSettings
 from bot.store.audit import AuditLog
 from bot.store.connection import aw

@@ -38,7 +38,8 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from agents.approver import ApprovalRequest, Decision
+from agent_approvals.approver import ApprovalRequest, Decision
+
 from bot.core.records import RunRecord
 from bot.runs.manager import _RunState
 from tests.benchmarks.common import (

@@ -369,17 +369,17 @@ async def bench_run(services: Services, *, channel: str = ORIGIN_CHANNEL) -> Run
 async def realistic_checkpoint() -> tuple[str, str]:
     """(checkpoint, proposal) exactly as the input function makes them for the writer team after one draft.
 
-    Runs `agents.teams.build_team("writer")` with AutoGen's `ReplayChatCompletionClient` answering `DRAFT`;
+    Runs `bot.runs.teams.build_team("writer")` with AutoGen's `ReplayChatCompletionClient` answering `DRAFT`;
     the bridge (`make_input_func` with `save_state=team.save_state`) serialises `team.save_state()` and we
     keep the first `ApprovalRequest` it makes.
     """
+    from agent_approvals.approver import ApprovalRequest, Decision
+    from agent_approvals.autogen.input_func import make_input_func
     from autogen_agentchat.teams import BaseGroupChat
     from autogen_core import CancellationToken
     from autogen_ext.models.replay import ReplayChatCompletionClient
 
-    from agents.approver import ApprovalRequest, Decision
-    from agents.input_func import make_input_func
-    from agents.teams import build_team
+    from bot.runs.teams import build_team
 
     seen: list[ApprovalRequest] = []
 

@@ -44,10 +44,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from agent_approvals.approver import ApprovalRequest
 from aiohttp import web
 from autogen_core import CancellationToken
 
-from agents.approver import ApprovalRequest
 from bot.__main__ import use_event_loop
 from bot.core.records import RunRecord
 from bot.devslack.server import SlackStandIn

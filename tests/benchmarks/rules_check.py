@@ -63,11 +63,11 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from agent_approvals.approver import ApprovalRequest, Decision, digest_of
+from agent_approvals.autogen.tools import ApprovalRequiredTool, SendEmailTool, require_approval
 from autogen_core import CancellationToken
 from redis.asyncio.client import Pipeline, Redis
 
-from agents.approver import ApprovalRequest, Decision, digest_of
-from agents.tools import ApprovalRequiredTool, SendEmailTool, require_approval
 from bot.__main__ import use_event_loop
 from bot.core.allow_rules import Condition, Match, Rule, exact_match
 from bot.core.records import RunRecord

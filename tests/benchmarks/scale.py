@@ -7,7 +7,7 @@ Both workers are real (`tests.conftest.start_worker` in `procs.py`) and both run
 For each `--modes` entry, on fresh workers and an empty Redis:
 
 1. memory: A creates `--approvals` pending approvals, each with a real `team.save_state()` checkpoint of the writer
-   team after one draft (~3 KB, made with `agents.teams.build_team` + `ReplayChatCompletionClient`) and a card
+   team after one draft (~3 KB, made with `bot.runs.teams.build_team` + `ReplayChatCompletionClient`) and a card
    posted to the stub.
    * mode `expect`: `store.approvals.create` + `cards.post` + `store.approvals.attach_card` + `waiter.expect`,
      one task per

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from agents.approver import parse_revision
-from agents.tools import pretty_json
+from agent_approvals.approver import parse_revision
+from agent_approvals.autogen.tools import pretty_json
+
 from bot.core.durations import format_duration
 from bot.core.records import SLACK_ID, ApprovalRecord
 from bot.slack.blocks.nudges import escalated_line

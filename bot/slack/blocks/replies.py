@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from agents.modes import DEFAULT_RISK_WORDS, MODE_DESCRIPTIONS, risk_words_setting
+from agent_approvals.modes import DEFAULT_RISK_WORDS, MODE_DESCRIPTIONS, risk_words_setting
+
 from bot.core.durations import format_duration
 from bot.core.records import SLACK_ID, ApprovalRecord, AwayState, ChannelSettings, RunRecord
 from bot.slack.blocks.runs import RUN_STATUS_LINE

@@ -10,7 +10,6 @@ from redis.exceptions import RedisError
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.errors import SlackApiError
 
-from agents.teams import DEFAULT_PRESET, preset_descriptions
 from bot.approvals.rulebook import SUGGEST_SINCE
 from bot.approvals.service import STORAGE_DOWN
 from bot.core.durations import format_duration
@@ -18,6 +17,7 @@ from bot.core.records import RUN_ID, SLACK_ID, ChannelSettings, RunRecord
 from bot.core.settings import Settings
 from bot.report import headline
 from bot.runs.idempotency import IN_PROGRESS, TRIGGER_ID, claim_command, record_command
+from bot.runs.teams import DEFAULT_PRESET, preset_descriptions
 from bot.services import Services
 from bot.slack.blocks import (
     audit_text,

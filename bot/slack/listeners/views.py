@@ -6,7 +6,7 @@ Revise: the feedback goes to the agent as a person would type it.
 
 For a tool call, the reviewer may instead edit its arguments: they must be valid JSON and match
 the tool's schema (stored with the approval), else the modal says why and nothing is decided or run.
-Edited arguments travel as the revision's feedback (`agents.approver.encode_revision`); the agent
+Edited arguments travel as the revision's feedback (`agent_approvals.approver.encode_revision`); the agent
 asks again about the edited call, on a card of its own.
 
 Always allow: the form becomes a rule's match (exactly the call's arguments, or a condition per
@@ -23,11 +23,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
+from agent_approvals.approver import canonical_json, encode_revision
+from agent_approvals.autogen.tools import schema_problem
 from redis.exceptions import RedisError
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
-from agents.approver import canonical_json, encode_revision
-from agents.tools import schema_problem
 from bot.approvals.service import STORAGE_DOWN, refusal_text
 from bot.core.allow_rules import (
     EXPIRIES,

@@ -32,7 +32,7 @@ from typing import Literal
 
 from autogen_core import CancellationToken
 
-from agents.approver import AUTO, ApprovalRequest, Approver, Decision, edited_arguments
+from agent_approvals.approver import AUTO, ApprovalRequest, Approver, Decision, edited_arguments
 
 log = logging.getLogger(__name__)
 

@@ -169,7 +169,7 @@ class Approver(Protocol):
     must resolve each request exactly once.
 
     `auto_approved` and `auto_rejected` are told about the steps an input mode decided without
-    asking anyone (`agents.modes.ModeGate`), with the rule that decided; the bot writes them to
+    asking anyone (`agent_approvals.modes.ModeGate`), with the rule that decided; the bot writes them to
     its audit log. An approver without them still works: the gate then just does not tell it.
     """
 

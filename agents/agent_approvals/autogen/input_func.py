@@ -22,8 +22,8 @@ from autogen_agentchat.base import Response
 from autogen_agentchat.messages import BaseAgentEvent, BaseChatMessage
 from autogen_core import CancellationToken
 
-from agents.approver import ApprovalCancelled, ApprovalRequest, Approver
-from agents.modes import InputPolicy, ModeGate
+from agent_approvals.approver import ApprovalCancelled, ApprovalRequest, Approver
+from agent_approvals.modes import InputPolicy, ModeGate
 
 AsyncInputFunc = Callable[[str, CancellationToken | None], Awaitable[str]]
 SaveState = Callable[[], Awaitable[Mapping[str, Any]]]

@@ -22,18 +22,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from agent_approvals.approver import Approver
+from agent_approvals.autogen.code import code_approval_func, local_executor_class
+from agent_approvals.autogen.input_func import ApprovalUserProxy, AsyncInputFunc
+from agent_approvals.autogen.tools import SendEmailTool, require_approval
+from agent_approvals.modes import CONTINUE
 from autogen_agentchat.agents import AssistantAgent, CodeExecutorAgent
 from autogen_agentchat.base import TerminatedException, TerminationCondition
 from autogen_agentchat.conditions import MaxMessageTermination
 from autogen_agentchat.messages import BaseAgentEvent, BaseChatMessage, StopMessage
 from autogen_agentchat.teams import BaseGroupChat, RoundRobinGroupChat, SelectorGroupChat
 from autogen_core.models import ChatCompletionClient
-
-from agents.approver import Approver
-from agents.code import code_approval_func, local_executor_class
-from agents.input_func import ApprovalUserProxy, AsyncInputFunc
-from agents.modes import CONTINUE
-from agents.tools import SendEmailTool, require_approval
 
 HUMAN = "human"
 PLAN_REVIEWER = "plan_reviewer"

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING
 from autogen_agentchat.agents import ApprovalRequest as CodeApprovalRequest
 from autogen_agentchat.agents import ApprovalResponse
 
-from agents.approver import ApprovalRequest, Approver, ask_within_a_call, digest_of, ledger_of
-from agents.tools import refusal_text, who
+from agent_approvals.approver import ApprovalRequest, Approver, ask_within_a_call, digest_of, ledger_of
+from agent_approvals.autogen.tools import refusal_text, who
 
 if TYPE_CHECKING:
     from autogen_ext.code_executors.local import LocalCommandLineCodeExecutor

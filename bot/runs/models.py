@@ -29,13 +29,13 @@ from autogen_core.models import (
 from autogen_core.tools import Tool, ToolSchema
 from pydantic import BaseModel
 
-from agents.demo_model import DEMO_PROVIDER
-from agents.model_cache import AsyncCacheStore, AsyncChatCompletionCache
+from bot.runs.caching_client import AsyncCacheStore, AsyncChatCompletionCache
+from bot.runs.demo_model import DEMO_PROVIDER
 
 log = logging.getLogger(__name__)
 
 OPENAI_PROVIDER = "autogen_ext.models.openai.OpenAIChatCompletionClient"
-FALLBACK_PROVIDER = "agents.models.FallbackChatCompletionClient"
+FALLBACK_PROVIDER = "bot.runs.models.FallbackChatCompletionClient"
 DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
 
 

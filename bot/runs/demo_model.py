@@ -11,7 +11,7 @@ Told "continue", it repeats its answer and ends it with TERMINATE.
 
 Component config::
 
-    {"provider": "agents.demo_model.DemoChatCompletionClient", "config": {}}
+    {"provider": "bot.runs.demo_model.DemoChatCompletionClient", "config": {}}
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from autogen_core.models import (
 from autogen_core.tools import Tool, ToolSchema
 from pydantic import BaseModel, Field
 
-DEMO_PROVIDER = "agents.demo_model.DemoChatCompletionClient"
+DEMO_PROVIDER = "bot.runs.demo_model.DemoChatCompletionClient"
 _VERDICTS = ("APPROVE", "REJECT")
 _ROLE = re.compile(r"\bRole: ([a-z_]+)\.")
 # agents of the presets: their messages reach other agents as user messages, but are not feedback

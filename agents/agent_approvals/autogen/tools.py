@@ -6,7 +6,7 @@ Wrap any AutoGen tool (`BaseTool`, `FunctionTool`, ...) and give the wrapper to 
     agent = AssistantAgent("drafter", model_client=client, tools=[send], reflect_on_tool_use=True)
 
 Every call asks `approver` with the tool's name and its exact arguments (kind "tool_call"). The
-tool runs only when approved, and only with arguments whose digest (`agents.approver.digest_of`) is
+tool runs only when approved, and only with arguments whose digest (`agent_approvals.approver.digest_of`) is
 the one the decision was bound to. A rejection returns "rejected by <who>: <reason>" to the model
 instead of running. A revision either edits the arguments (they are validated against the tool's
 schema and asked about again, as a new request) or sends feedback to the model without running.
@@ -37,7 +37,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 from pydantic import BaseModel, Field, ValidationError
 
-from agents.approver import (
+from agent_approvals.approver import (
     ApprovalRequest,
     Approver,
     Decision,
@@ -62,7 +62,7 @@ class ToolRefusal(str):
 
 class RecordedResult(str):
     """What a call that already ran returned, given to the model again instead of running it twice
-    (the run was taken over and replayed from a checkpoint; see `agents.approver.SideEffectLedger`)."""
+    (the run was taken over and replayed from a checkpoint; see `agent_approvals.approver.SideEffectLedger`)."""
 
     __slots__ = ()
 

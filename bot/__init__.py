@@ -13,7 +13,7 @@ checks this on every run):
     approvals/   the approval core: the service, cards kept in step, Homes, reminders, rules, threads,
                  the side-effect ledger, the waiter
     runs/        the bot's own `/agent` runs: the run manager, the supervisor, commands done once, the
-                 model response cache, `SlackApprover`
+                 model response cache
     devslack/    the local Slack stand-in for `python -m bot dev` and the tests (imports nothing above)
 
     services.py  builds one worker's parts (the composition root)

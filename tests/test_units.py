@@ -198,7 +198,7 @@ def test_settings_layers_read_one_mapping_the_same_way(monkeypatch: pytest.Monke
     store = StoreSettings.from_env(env)  # the audit export's: Redis only
     assert store.store_prefix == "{team}" and store.redis_url.get_secret_value() == env["REDIS_URL"]
     assert StoreSettings.from_env({"REDIS_KEY_PREFIX": "team"}).store_prefix == "team"  # not a cluster
-    approver = ApproverSettings.from_env(env)  # SlackApprover's: no signing secret needed
+    approver = ApproverSettings.from_env(env)  # posting cards: no signing secret needed
     assert approver.store_prefix == "{team}" and approver.slack_api_url == "http://127.0.0.1:9/api/"
     assert approver.heartbeat_seconds == 3.0 and approver.approval_timeout == 600
     assert approver.slack_bot_token.get_secret_value() == "xoxb-secret"

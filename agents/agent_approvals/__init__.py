@@ -1,0 +1,43 @@
+"""agent_approvals: ask people in Slack to approve what your agents do. Agents ask; only people decide.
+
+    client.py     `ApprovalsClient` (async) and `SyncApprovalsClient`: ask, wait, withdraw, through the
+                  bot's Approvals API with an API key (no Slack token, no Redis)
+    approver.py   the `Approver` protocol every integration asks through (the client implements it; so
+                  do the bot's own runs, in-process), `ApprovalRequest`, `Decision`, argument digests
+    modes.py      input modes (always, terminate, never, policy) in front of any approver
+    autogen/      the AutoGen integration (extra `autogen`): the user proxy's input function,
+                  `require_approval` for tools, code approval, an approval-gated workbench
+
+Never imports `bot`, `slack_*` or `redis`.
+"""
+
+from __future__ import annotations
+
+from agent_approvals.approver import ApprovalRequest, Approver, Decision, digest_of
+from agent_approvals.client import (
+    Approval,
+    ApprovalsClient,
+    ApprovalsError,
+    BadKey,
+    InvalidRequest,
+    LimitReached,
+    NotFound,
+    OutOfScope,
+    SyncApprovalsClient,
+)
+
+__all__ = [
+    "Approval",
+    "ApprovalRequest",
+    "ApprovalsClient",
+    "ApprovalsError",
+    "Approver",
+    "BadKey",
+    "Decision",
+    "InvalidRequest",
+    "LimitReached",
+    "NotFound",
+    "OutOfScope",
+    "SyncApprovalsClient",
+    "digest_of",
+]

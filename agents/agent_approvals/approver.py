@@ -12,8 +12,6 @@ import json
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from autogen_core import CancellationToken
-
 Outcome = Literal["approved", "rejected", "revised", "timed_out", "cancelled"]
 TimeoutOutcome = Literal["approve", "reject"]
 Kind = Literal["message", "tool_call", "code"]
@@ -162,6 +160,14 @@ class ApprovalCancelled(Exception):
         self.decision = decision
 
 
+class Cancellation(Protocol):
+    """What an approver needs of a cancellation token (AutoGen's `CancellationToken` is one)."""
+
+    def is_cancelled(self) -> bool: ...
+
+    def link_future(self, future: asyncio.Future[Any]) -> asyncio.Future[Any]: ...
+
+
 class Approver(Protocol):
     """Asks a human to decide, and waits for the decision.
 
@@ -173,7 +179,7 @@ class Approver(Protocol):
     its audit log. An approver without them still works: the gate then just does not tell it.
     """
 
-    async def request(self, request: ApprovalRequest, cancellation_token: CancellationToken | None) -> Decision: ...
+    async def request(self, request: ApprovalRequest, cancellation_token: Cancellation | None) -> Decision: ...
 
     async def auto_approved(self, request: ApprovalRequest, *, rule: str) -> None: ...
 
@@ -181,7 +187,7 @@ class Approver(Protocol):
 
 
 async def ask_within_a_call(
-    approver: Approver, request: ApprovalRequest, cancellation_token: CancellationToken | None
+    approver: Approver, request: ApprovalRequest, cancellation_token: Cancellation | None
 ) -> Decision:
     """`approver.request(...)` from inside a tool call or a code approval: when the run is cancelled
     (its cancellation token), the wait ends as a `cancelled` decision instead of an exception.

@@ -30,9 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from autogen_core import CancellationToken
-
-from agent_approvals.approver import AUTO, ApprovalRequest, Approver, Decision, edited_arguments
+from agent_approvals.approver import AUTO, ApprovalRequest, Approver, Cancellation, Decision, edited_arguments
 
 log = logging.getLogger(__name__)
 
@@ -210,7 +208,7 @@ class ModeGate:
     ) -> Verdict:
         return Verdict(rule, Decision(request.approval_id, outcome, decided_by=AUTO, feedback=text or rule))
 
-    async def request(self, request: ApprovalRequest, cancellation_token: CancellationToken | None) -> Decision:
+    async def request(self, request: ApprovalRequest, cancellation_token: Cancellation | None) -> Decision:
         counters = self._counters
         if request.kind == "message" and counters.carried is not None:
             carried, counters.carried = counters.carried, None

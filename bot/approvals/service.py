@@ -14,8 +14,8 @@ The deciding side (a click, a modal, a timeout, a cancel, on any worker)::
     show(result)                             -> redraw the card(s); continue the run here if its
                                                 worker is gone (the `on_orphaned` hook)
 
-`RunManager` (bot/runs/manager.py) asks for its runs' approvals here, and so does `SlackApprover`
-(bot/runs/slack_approver.py) for programs outside the bot.
+`RunManager` (bot/runs/manager.py) asks for its runs' approvals here, and so does the Approvals API
+(bot/api/service.py) for programs outside the bot.
 """
 
 from __future__ import annotations
@@ -30,8 +30,7 @@ from functools import partial
 from typing import Any
 
 import aiohttp
-from agent_approvals.approver import ApprovalRequest, Decision
-from autogen_core import CancellationToken
+from agent_approvals.approver import ApprovalRequest, Cancellation, Decision
 from slack_sdk.errors import SlackApiError
 
 from bot.approvals.card_sync import CardService
@@ -115,7 +114,7 @@ class ApprovalService:
 
     # asking --------------------------------------------------------------------------------
     async def ask(
-        self, request: ApprovalRequest, *, run: RunRecord, fence: Fence, tokens: Sequence[CancellationToken | None]
+        self, request: ApprovalRequest, *, run: RunRecord, fence: Fence, tokens: Sequence[Cancellation | None]
     ) -> Decision:
         """Open an approval for `request` and wait for its decision (the hot path's waiting end).
         Cancelling any of `tokens` abandons the wait. Raises `Fenced` when another worker took the run over.
@@ -288,7 +287,7 @@ class ApprovalService:
         *,
         fence: Fence,
         woken: asyncio.Future[None],
-        tokens: Sequence[CancellationToken | None],
+        tokens: Sequence[Cancellation | None],
     ) -> Decision:
         """Wait until the owner's subscription says the approval was decided, then take the decision
         from its record, once. A wake-up that finds it still pending (a stray message) waits on."""

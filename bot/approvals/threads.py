@@ -26,7 +26,7 @@ class RunThreads:
 
     def post(self, run: RunRecord, *, text: str, blocks: list[dict[str, Any]] | None = None) -> asyncio.Task[None]:
         """Post in the run's thread after everything posted there before (await it, or not). A run
-        without a header (a `SlackApprover` program) has no thread: nothing is posted."""
+        without a header (the run of an API key's approvals) has no thread: nothing is posted."""
         previous = self._tail.get(run.id)
 
         async def post() -> None:

@@ -16,6 +16,6 @@ def new_run_id() -> str:
 
 def new_worker_id(kind: str = "") -> str:
     """Host, process and a random part: unique across restarts and machines. `kind`: a prefix
-    (`lib` for a `SlackApprover`)."""
+    (as `lib`)."""
     host = socket.gethostname()[: 16 if kind else 20]
     return f"{kind + '-' if kind else ''}{host}-{os.getpid()}-{secrets.token_hex(3)}"

@@ -1,7 +1,7 @@
 """Process settings, read from an explicit mapping (the environment by default), in three layers:
 
 * `StoreSettings`: the bot's Redis (what `python -m bot audit` needs);
-* `ApproverSettings`: that, plus Slack and the approval defaults (what `SlackApprover` needs);
+* `ApproverSettings`: that, plus Slack and the approval defaults (what posting cards needs);
 * `Settings`: everything a worker needs.
 
 Each is built with `X.from_env(environ)`, which reads the variables named by its fields' aliases from
@@ -226,7 +226,7 @@ class StoreSettings(_FromEnv):
 
 
 class ApproverSettings(StoreSettings):
-    """The store, plus what posting approval cards and waiting for decisions needs (`SlackApprover`)."""
+    """The store, plus what posting approval cards and waiting for decisions needs."""
 
     slack_bot_token: Secret = Field(validation_alias="SLACK_BOT_TOKEN")
     approvals_channel: Stripped = Field(validation_alias="APPROVALS_CHANNEL")

@@ -5,7 +5,8 @@
     supervisor.py      heartbeat, orphaned runs, unposted cards, the outbox
     idempotency.py     each slash command is done once
     response_cache.py  the model response cache in Redis (`MODEL_CACHE`)
-    slack_approver.py  `SlackApprover`, for AutoGen programs outside the bot
+    teams.py           the team presets of `/agent` runs; models.py, demo_model.py, caching_client.py:
+                       their model clients (from MODEL_CONFIG, with fallback and a cache), the demo model
 
 May import: `bot.core`, `bot.store`, `bot.report`, `bot.approvals`, the leaves of `bot.slack` and
 `agents`. Never the Slack entry (`app`, `listeners/`).

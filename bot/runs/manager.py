@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent_approvals.approver import AUTO, ApprovalCancelled, ApprovalRequest, Decision, Outcome
+from agent_approvals.approver import AUTO, ApprovalCancelled, ApprovalRequest, Cancellation, Decision, Outcome
 from agent_approvals.autogen.input_func import make_input_func
 from agent_approvals.modes import InputPolicy, ModeGate, parse_mode
 from autogen_agentchat.base import TaskResult
@@ -234,7 +234,7 @@ class RunManager:
 
     # approvals --------------------------------------------------------------------------
     async def request_approval(
-        self, state: _RunState, request: ApprovalRequest, cancellation_token: CancellationToken | None = None
+        self, state: _RunState, request: ApprovalRequest, cancellation_token: Cancellation | None = None
     ) -> Decision:
         """Ask for `request` in the run's approvals channel and wait for its decision (what the run's
         input function awaits)."""
@@ -451,7 +451,7 @@ class _RunApprover:
     def stop_fenced(self) -> None:
         self._manager._stop_fenced(self._state)
 
-    async def request(self, request: ApprovalRequest, cancellation_token: CancellationToken | None) -> Decision:
+    async def request(self, request: ApprovalRequest, cancellation_token: Cancellation | None) -> Decision:
         return await self._manager.request_approval(self._state, request, cancellation_token)
 
     async def auto_approved(self, request: ApprovalRequest, *, rule: str) -> None:

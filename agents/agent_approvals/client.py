@@ -1,0 +1,313 @@
+"""The client of the Approvals API: ask, wait, withdraw. It holds an API key, never a Slack token or Redis.
+
+    async with ApprovalsClient("https://approvals.example.com", key=os.environ["AGENT_APPROVALS_KEY"]) as client:
+        asked = await client.request_tool("send_email", {"to": "bob@example.com"}, title="Tell Bob")
+        decided = await client.wait(asked.id)
+        if decided.approved:
+            send_email(**decided.arguments)  # exactly what was approved
+
+It is also an `Approver` (`request(ApprovalRequest, token) -> Decision`), so every integration that asks
+through an approver (AutoGen's input function, `require_approval`, input modes) asks through the API.
+
+Every call is retried through connection errors, 502/503/504 and a worker that died mid-request,
+on the next of `url`'s workers if several are given; an ask is retried with the same
+`Idempotency-Key`, so a retry after a lost answer never makes a second card. `SyncApprovalsClient`
+does the same for programs without an event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import random
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+import httpx
+
+from agent_approvals.approver import ApprovalRequest, Cancellation, Decision, Outcome, encode_revision
+
+T = TypeVar("T")
+LONG_POLL = 50.0  # seconds per long-poll (the API allows 60)
+RETRY_STATUSES = frozenset({502, 503, 504})
+
+
+class ApprovalsError(Exception):
+    """The API refused a request: its HTTP status, error code, message and the field at fault."""
+
+    def __init__(self, status: int, code: str, message: str, *, field: str = "", retry_after: float = 0) -> None:
+        super().__init__(f"{status} {code}: {message}" + (f" (field {field})" if field else ""))
+        self.status, self.code, self.message, self.field, self.retry_after = status, code, message, field, retry_after
+
+
+class InvalidRequest(ApprovalsError):
+    """400: what was sent is wrong (`field` names it)."""
+
+
+class BadKey(ApprovalsError):
+    """401: the key is missing, wrong or revoked."""
+
+
+class OutOfScope(ApprovalsError):
+    """403: the key may not ask in that channel."""
+
+
+class NotFound(ApprovalsError):
+    """404: no such approval of this key."""
+
+
+class LimitReached(ApprovalsError):
+    """429: a limit of the key (requests per minute, approvals pending); `retry_after` seconds."""
+
+
+_ERRORS: dict[int, type[ApprovalsError]] = {400: InvalidRequest, 401: BadKey, 403: OutOfScope, 404: NotFound,
+                                            429: LimitReached}
+
+
+@dataclass(frozen=True, slots=True)
+class Approval:
+    """An approval as the API shows it."""
+
+    id: str
+    status: str  # pending | approved | rejected | revised | timed_out | cancelled
+    title: str = ""
+    decided_by: str = ""
+    on_behalf_of: str = ""
+    decided_at: str | None = None
+    reason: str = ""
+    feedback: str = ""
+    timeout_outcome: str = ""
+    tool: str = ""
+    arguments: dict[str, Any] = field(default_factory=dict)
+    digest: str = ""
+    card_url: str = ""
+    expires_at: str = ""
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> Approval:
+        known = {name: body[name] for name in cls.__dataclass_fields__ if name in body and body[name] is not None}
+        return cls(**known)
+
+    @property
+    def pending(self) -> bool:
+        return self.status == "pending"
+
+    @property
+    def approved(self) -> bool:
+        """Whether the agent may go ahead (approved, or timed out where the channel's timeout approves)."""
+        return self.status == "approved" or (self.status == "timed_out" and self.timeout_outcome == "approve")
+
+    def decision(self) -> Decision:
+        """As an `Approver` answers: a revision that edited a tool call's arguments carries them
+        (`encode_revision`), as the bot's own cards do."""
+        outcome: Outcome = self.status if self.status != "pending" else "cancelled"  # type: ignore[assignment]
+        feedback = self.reason
+        if self.status == "revised":
+            feedback = encode_revision(self.arguments, self.feedback) if self.tool else self.feedback
+        return Decision(
+            approval_id=self.id,
+            outcome=outcome,
+            decided_by=self.decided_by,
+            feedback=feedback,
+            timeout_outcome="approve" if self.timeout_outcome == "approve" else "reject",
+            digest=self.digest,
+        )
+
+
+class ApprovalsClient:
+    """The async client (see the module docstring).
+
+    Args:
+        url: the bot's base URL, or several workers' (tried in turn when one does not answer).
+        key: the API key (`aak_…`).
+        title: what cards call the task when a call names none.
+        channel: the channel to ask in (default: the key's first).
+        requester: the Slack user the program acts for (self-approval rules apply to them).
+        agent: which agent asks (shown on the card).
+        retry_for: seconds to keep retrying a call through connection errors and 5xx answers.
+    """
+
+    def __init__(
+        self,
+        url: str | Sequence[str],
+        key: str,
+        *,
+        title: str = "agent program",
+        channel: str = "",
+        requester: str = "",
+        agent: str = "",
+        retry_for: float = 60.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.urls = [url] if isinstance(url, str) else list(url)
+        if not self.urls:
+            raise ValueError("give the bot's URL")
+        self.title, self.channel, self.requester, self.agent = title, channel, requester, agent
+        self._retry_for = retry_for
+        self._next = 0
+        self._http = httpx.AsyncClient(
+            headers={"Authorization": f"Bearer {key}", "User-Agent": "agent-approvals/0.1"},
+            timeout=httpx.Timeout(10.0, read=LONG_POLL + 15.0),
+            transport=transport,
+        )
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # asking ------------------------------------------------------------------------------------
+    async def request_tool(
+        self,
+        name: str,
+        arguments: dict[str, Any],
+        *,
+        schema: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
+        **options: Any,
+    ) -> Approval:
+        """Ask whether to call `name` with `arguments` (shown on the card, checked against `schema`)."""
+        tool: dict[str, Any] = {"name": name, "arguments": arguments}
+        if schema is not None:
+            tool["schema"] = schema
+        return await self._ask({"kind": "tool", "tool": tool}, idempotency_key, options)
+
+    async def request_message(
+        self, text: str, *, kind: str = "message", idempotency_key: str | None = None, **options: Any
+    ) -> Approval:
+        """Ask about a message (or, with `kind="code"`, code about to run)."""
+        return await self._ask({"kind": kind, "text": text}, idempotency_key, options)
+
+    async def _ask(self, body: dict[str, Any], idempotency_key: str | None, options: dict[str, Any]) -> Approval:
+        body["title"] = options.pop("title", None) or self.title
+        for name, default in (("channel", self.channel), ("requester", self.requester), ("agent", self.agent)):
+            value = options.pop(name, None) or default
+            if value:
+                body[name] = value
+        body.update({k: v for k, v in options.items() if v is not None})
+        headers = {"Idempotency-Key": idempotency_key or uuid.uuid4().hex}  # the same for every retry
+        answer = await self._call("POST", "/api/v1/approvals", json=body, headers=headers)
+        return Approval.from_json(answer)
+
+    # reading -----------------------------------------------------------------------------------
+    async def get(self, approval_id: str) -> Approval:
+        return Approval.from_json(await self._call("GET", f"/api/v1/approvals/{approval_id}"))
+
+    async def wait(self, approval_id: str, *, at_most: float | None = None) -> Approval:
+        """The approval once decided (long-polls, on any worker), or as it is after `at_most` seconds."""
+        deadline = None if at_most is None else time.monotonic() + at_most
+        while True:
+            left = LONG_POLL if deadline is None else min(LONG_POLL, max(0.0, deadline - time.monotonic()))
+            approval = Approval.from_json(
+                await self._call("GET", f"/api/v1/approvals/{approval_id}", params={"wait": f"{left:.1f}"})
+            )
+            if not approval.pending or (deadline is not None and time.monotonic() >= deadline):
+                return approval
+
+    async def withdraw(self, approval_id: str) -> Approval:
+        """Withdraw a pending approval (its card says so). A decided one is returned as it is."""
+        return Approval.from_json(await self._call("DELETE", f"/api/v1/approvals/{approval_id}"))
+
+    # an Approver ---------------------------------------------------------------------------------
+    async def request(self, request: ApprovalRequest, cancellation_token: Cancellation | None = None) -> Decision:
+        """Ask for `request` and wait for its decision. Cancelling the token withdraws it."""
+        options: dict[str, Any] = {"agent": request.author or self.agent}
+        if request.kind == "tool_call":
+            schema = json.loads(request.arguments_schema) if request.arguments_schema else None
+            asked = await self.request_tool(
+                request.tool_name, json.loads(request.arguments), schema=schema,
+                idempotency_key=_idempotency(request), **options,
+            )
+        else:
+            asked = await self.request_message(
+                request.proposal, kind="code" if request.kind == "code" else "message",
+                idempotency_key=_idempotency(request), **options,
+            )
+        if not asked.pending:
+            return asked.decision()
+        waiting = asyncio.ensure_future(self.wait(asked.id))
+        if cancellation_token is not None:
+            cancellation_token.link_future(waiting)
+        try:
+            return (await waiting).decision()
+        except asyncio.CancelledError:
+            with contextlib.suppress(ApprovalsError, httpx.HTTPError):
+                await asyncio.shield(self.withdraw(asked.id))
+            raise
+
+    # the wire --------------------------------------------------------------------------------------
+    async def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        give_up = time.monotonic() + self._retry_for
+        delay = 0.2
+        while True:
+            url = self.urls[self._next % len(self.urls)] + path
+            try:
+                response = await self._http.request(method, url, **kwargs)
+            except (httpx.TransportError, httpx.TimeoutException):
+                if time.monotonic() >= give_up:
+                    raise
+                self._next += 1  # another worker, if there is one
+            else:
+                if response.status_code < 400:
+                    return dict(response.json())
+                if response.status_code not in RETRY_STATUSES or time.monotonic() >= give_up:
+                    raise _error(response)
+                self._next += 1
+            await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+            delay = min(delay * 2, 5.0)
+
+
+def _idempotency(request: ApprovalRequest) -> str:
+    """One ask per approval id: a retry of `request` after a lost answer finds the first one."""
+    return "ar-" + "".join(c if c.isalnum() or c in "_.:-" else "-" for c in request.approval_id)[:120]
+
+
+def _error(response: httpx.Response) -> ApprovalsError:
+    try:
+        error = response.json().get("error") or {}
+    except ValueError:
+        error = {}
+    kind = _ERRORS.get(response.status_code, ApprovalsError)
+    retry_after = float(response.headers.get("Retry-After") or 0)
+    message = str(error.get("message") or response.text[:200])
+    return kind(response.status_code, str(error.get("code") or "error"), message,
+                field=str(error.get("field") or ""), retry_after=retry_after)
+
+
+class SyncApprovalsClient:
+    """The same calls for programs without an event loop (each call runs the async client once)."""
+
+    def __init__(self, url: str | Sequence[str], key: str, **options: Any) -> None:
+        self._args = (url, key)
+        self._options = options
+
+    def _run(self, call: Callable[[ApprovalsClient], Awaitable[T]]) -> T:
+        async def once() -> T:
+            async with ApprovalsClient(*self._args, **self._options) as client:
+                return await call(client)
+
+        return asyncio.run(once())
+
+    def request_tool(self, name: str, arguments: dict[str, Any], **options: Any) -> Approval:
+        return self._run(lambda c: c.request_tool(name, arguments, **options))
+
+    def request_message(self, text: str, **options: Any) -> Approval:
+        return self._run(lambda c: c.request_message(text, **options))
+
+    def get(self, approval_id: str) -> Approval:
+        return self._run(lambda c: c.get(approval_id))
+
+    def wait(self, approval_id: str, *, at_most: float | None = None) -> Approval:
+        return self._run(lambda c: c.wait(approval_id, at_most=at_most))
+
+    def withdraw(self, approval_id: str) -> Approval:
+        return self._run(lambda c: c.withdraw(approval_id))

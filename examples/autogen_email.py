@@ -1,0 +1,102 @@
+"""An AutoGen program whose tool calls and human turns are decided by people in Slack, through the
+bot's Approvals API: it holds an API key, never the bot's token or Redis.
+
+An assistant drafts an email and calls `send_email`; the call runs only when someone approves it in
+Slack (with exactly the approved arguments), and the human's turns are cards too. The cards are the
+bot's own: approvers, quorum, reminders, "always allow" rules, the timeout and the audit log apply.
+
+    pip install "./agents[autogen]" autogen-ext
+    export AGENT_APPROVALS_URL=https://approvals.example.com AGENT_APPROVALS_KEY=aak_…
+    python examples/autogen_email.py "Tell bob@example.com that the Q2 prices change on May 1"
+
+The model is MODEL_CONFIG (an AutoGen component config, JSON) or OPENAI_API_KEY (gpt-4o-mini), else
+an offline scripted model that writes to the first address in the task. Emails go to OUTBOX_DIR
+(default ./outbox), one file each: the demo `send_email` sends nothing. Optional: APPROVALS_CHANNEL
+(the channel to ask in; default the key's), APPROVER_USER (the Slack user the program acts for),
+INPUT_MODE (always, terminate, never, policy). tests/test_autogen_over_api.py runs it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+from agent_approvals import ApprovalsClient
+from agent_approvals.autogen.input_func import ApprovalUserProxy, make_input_func
+from agent_approvals.autogen.tools import SendEmailTool, require_approval
+from agent_approvals.modes import InputPolicy, ModeGate, parse_mode
+from autogen_agentchat.agents import AssistantAgent
+from autogen_agentchat.conditions import MaxMessageTermination, TextMentionTermination
+from autogen_agentchat.teams import RoundRobinGroupChat
+from autogen_core.models import ChatCompletionClient, CreateResult, RequestUsage
+
+DEFAULT_TASK = "Tell bob@example.com that our Q2 prices change on May 1"
+SYSTEM = "You write short, polite emails and send them with send_email. Then say what you sent."
+
+
+def model_client(env: Mapping[str, str], task: str) -> ChatCompletionClient:
+    if env.get("MODEL_CONFIG"):
+        with open(env["MODEL_CONFIG"], encoding="utf-8") as config:
+            return ChatCompletionClient.load_component(json.load(config))
+    if env.get("OPENAI_API_KEY"):
+        from autogen_ext.models.openai import OpenAIChatCompletionClient
+
+        return OpenAIChatCompletionClient(model="gpt-4o-mini", api_key=env["OPENAI_API_KEY"])
+    from autogen_core import FunctionCall
+    from autogen_ext.models.replay import ReplayChatCompletionClient
+
+    to = (re.findall(r"[\w.+-]+@[\w-]+\.[\w.]+", task) or ["someone@example.com"])[0]
+    arguments = {"to": to, "subject": "Our prices", "body": f"Hello,\n\n{task}.\n\nBest regards"}
+    call = CreateResult(
+        finish_reason="function_calls",
+        content=[FunctionCall(id="call-1", name="send_email", arguments=json.dumps(arguments))],
+        usage=RequestUsage(prompt_tokens=0, completion_tokens=0),
+        cached=False,
+    )
+    info: Any = {"vision": False, "function_calling": True, "json_output": False, "family": "unknown",
+                 "structured_output": False}
+    return ReplayChatCompletionClient([call, f"Sent the email to {to}."], model_info=info)
+
+
+async def main(environ: Mapping[str, str] | None = None, *, task: str = DEFAULT_TASK) -> str:
+    """Run the team once; returns how it ended (the text of the last message)."""
+    env = os.environ if environ is None else environ
+    async with ApprovalsClient(
+        env["AGENT_APPROVALS_URL"],
+        env["AGENT_APPROVALS_KEY"],
+        title=f"examples/autogen_email.py: {task}",
+        channel=env.get("APPROVALS_CHANNEL", ""),
+        requester=env.get("APPROVER_USER", ""),
+    ) as client:
+        # One gate for the human's turns and the tool, so an input mode (if any) applies to both.
+        approver = ModeGate(client, InputPolicy(mode=parse_mode(env.get("INPUT_MODE"))))
+        model = model_client(env, task)
+        try:
+            send_email = require_approval(SendEmailTool(env.get("OUTBOX_DIR") or "outbox"), approver, agent="drafter")
+            drafter = AssistantAgent("drafter", model_client=model, system_message=SYSTEM, tools=[send_email],
+                                     reflect_on_tool_use=True)
+            human = ApprovalUserProxy("human", input_func=make_input_func(approver))
+            team = RoundRobinGroupChat(
+                [drafter, human],
+                termination_condition=TextMentionTermination("APPROVE", sources=["human"])
+                | TextMentionTermination("REJECT", sources=["human"])
+                | MaxMessageTermination(20),
+            )
+            try:
+                result = await team.run(task=task)
+            except RuntimeError as exc:  # AutoGen reports the input function's ApprovalCancelled so
+                if "cancelled" in str(exc):
+                    return "cancelled in Slack"
+                raise
+        finally:
+            await model.close()
+        return result.messages[-1].to_text() if result.messages else ""
+
+
+if __name__ == "__main__":
+    print(asyncio.run(main(task=" ".join(sys.argv[1:]) or DEFAULT_TASK)))

@@ -1,0 +1,94 @@
+"""The AutoGen integration over the Approvals API: an AutoGen program outside the bot
+(examples/autogen_email.py) asks with an API key through `ApprovalsClient`, and people decide its tool
+calls and turns on the bot's own cards. The program's environment has no Slack token and no Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+
+from bot.devslack.server import SlackStandIn
+from tests.conftest import APPROVALS, BOB, SALES, block_texts, bot_env, card_of, reply_text, start_worker
+from tests.hitl import buttons, current, nth_card, reject, until
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "autogen_email.py"
+TASK = "Tell carol@example.com about the new prices"
+
+
+def load_example() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("autogen_email", EXAMPLE)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+async def program_env(worker_url: str, key: str, tmp_path: Path) -> dict[str, str]:
+    return {  # nothing of the bot's: its URL and an API key
+        "AGENT_APPROVALS_URL": worker_url,
+        "AGENT_APPROVALS_KEY": key,
+        "APPROVALS_CHANNEL": SALES,
+        "OUTBOX_DIR": str(tmp_path / "outbox"),
+    }
+
+
+async def test_an_autogen_program_is_decided_with_the_bots_buttons(
+    slack: SlackStandIn, redis_url: str, tmp_path: Path
+) -> None:
+    worker = await start_worker(bot_env(slack=slack, redis_url=redis_url, model_config=None))
+    slack.events_url = worker.url + "/slack/events"
+    made = await worker.services.store.api_keys.create("emailer", [SALES], by=BOB)
+    assert made is not None
+    env = await program_env(worker.url, made.key, tmp_path)
+    assert not {"SLACK_BOT_TOKEN", "REDIS_URL"} & set(env)
+    program = asyncio.create_task(load_example().main(env, task=TASK))
+    try:
+        card = await nth_card(slack, 1)
+        shown = block_texts(card)
+        assert "Tool call needs approval" in shown and "carol@example.com" in shown
+        assert f"examples/autogen_email.py: {TASK}" in shown and "`emailer`" in shown
+        status = reply_text(await slack.send_command(user=BOB, channel=SALES, text="status"))
+        assert "emailer" in status and "*Pending approvals*" in status  # listed as the key's run
+
+        await slack.click(user=BOB, channel=APPROVALS, ts=card["ts"], action_id="approval_approve")
+        sent = await until(lambda: list((tmp_path / "outbox").glob("*.eml")), what="the email in the outbox")
+        assert "To: carol@example.com" in sent[0].read_text()
+        second = await nth_card(slack, 2)  # the human's turn
+        assert "Sent the email" in block_texts(second) and buttons(second)[0] == "approval_approve"
+        await slack.click(user=BOB, channel=APPROVALS, ts=second["ts"], action_id="approval_approve")
+        ended = await asyncio.wait_for(program, timeout=20)
+        assert ended == "APPROVE"
+        assert f"*Approved* by <@{BOB}>" in block_texts(current(slack, second))
+        assert len(card_of(slack)) == 2 and len(sent) == 1
+        decisions = [e for e in await worker.services.store.audit.entries() if e["event"] == "decision"]
+        assert [(d["outcome"], d["by"]) for d in decisions] == [("approved", BOB), ("approved", BOB)]
+    finally:
+        if not program.done():
+            program.cancel()
+        await worker.stop()
+
+
+async def test_cancelling_the_keys_run_cancels_its_card_and_nothing_runs(
+    slack: SlackStandIn, redis_url: str, tmp_path: Path
+) -> None:
+    worker = await start_worker(bot_env(slack=slack, redis_url=redis_url, model_config=None))
+    slack.events_url = worker.url + "/slack/events"
+    made = await worker.services.store.api_keys.create("emailer", [SALES], by=BOB)
+    assert made is not None
+    program = asyncio.create_task(load_example().main(await program_env(worker.url, made.key, tmp_path), task=TASK))
+    try:
+        card = await nth_card(slack, 1)
+        (run,) = await worker.services.store.runs.recent(SALES)
+        reply = reply_text(await slack.send_command(user=BOB, channel=SALES, text=f"cancel {run.id}"))
+        assert f"Cancelled run `{run.id}` and 1 pending approval" in reply
+        await until(lambda: "Cancelled" in block_texts(current(slack, card)), what="the card says cancelled")
+        second = await nth_card(slack, 2)  # the tool did not run; the model goes on, and the human is asked
+        await reject(slack, second, user=BOB, reason="stop here")
+        assert (await asyncio.wait_for(program, timeout=20)).startswith("REJECT")
+        assert not (tmp_path / "outbox").exists() or not list((tmp_path / "outbox").glob("*.eml"))
+    finally:
+        if not program.done():
+            program.cancel()
+        await worker.stop()

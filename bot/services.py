@@ -202,5 +202,7 @@ def create_services(settings: Settings, *, worker_id: str | None = None) -> Serv
         metrics=metrics,
         model_config=model_config,
         api=ApprovalsApi(store=store, approvals=approvals, waiters=api_waiters),
-        webhooks=WebhookSender(store, allow_private=settings.api_allow_private_callbacks),
+        webhooks=WebhookSender(
+            store, allow_private=settings.api_allow_private_callbacks, lease=settings.webhook_lease_seconds
+        ),
     )

@@ -62,12 +62,14 @@ class WebhookSender(DueSweeper):
         store: Store,
         *,
         allow_private: bool = False,
+        lease: float = LEASE,
         max_sleep: float = 1.0,
         session: aiohttp.ClientSession | None = None,
     ) -> None:
         super().__init__(max_sleep=max_sleep)
         self._store = store
         self._allow_private = allow_private
+        self._lease = lease
         self._session = session
         self._owns_session = session is None
 
@@ -83,7 +85,7 @@ class WebhookSender(DueSweeper):
     async def sweep(self) -> int:
         sent = 0
         while True:
-            due = await self._store.webhooks.claim(now=time.time(), lease=LEASE)
+            due = await self._store.webhooks.claim(now=time.time(), lease=self._lease)
             if not due:
                 return sent
             results = await asyncio.gather(*(self.deliver(approval_id) for approval_id in due))

@@ -283,6 +283,8 @@ class Settings(ApproverSettings):
         default=100, validation_alias="API_KEY_MAX_PENDING"
     )
     api_key_per_minute: Annotated[int, _whole(1, 100_000)] = Field(default=120, validation_alias="API_KEY_PER_MINUTE")
+    # seconds a worker holds a webhook it is sending; one that dies leaves it to another worker after this
+    webhook_lease_seconds: Annotated[int, _whole(1, 600)] = Field(default=30, validation_alias="WEBHOOK_LEASE_SECONDS")
 
     @field_validator("admin_users", mode="before")
     @classmethod

@@ -257,4 +257,5 @@ async def health(services: Services) -> dict[str, object]:
         "worker": services.worker_id,
         "active_runs": services.runs.active_runs,
         "waiting_approvals": services.waiter.waiting,
+        "api_long_polls": services.api.waiters.count,
     }

@@ -18,7 +18,7 @@ from bot.api.openapi import document
 from bot.api.webhooks import DELIVERY, SIGNATURE, TIMESTAMP, sign
 from bot.devslack.server import SlackStandIn
 from bot.store import NewKey
-from tests.conftest import ALICE, APPROVALS, BOB, SALES, Worker, bot_env, start_worker
+from tests.conftest import ALICE, APPROVALS, BOB, SALES, Worker, bot_env, reply_text, start_worker
 from tests.hitl import audit_events, click, nth_card, open_modal, reject, text_of, until
 
 EMAIL = {"to": "bob@example.com", "body": "Prices go up 5% on May 1."}
@@ -271,3 +271,52 @@ async def test_webhook_arrives_signed_once_per_decision(api: Worker, slack: Slac
         assert [e["approval"] for e in await audit_events(api, "webhook_delivered")] == [asked["id"]]
     finally:
         await runner.cleanup()
+
+
+async def test_admins_make_and_revoke_keys_with_the_slash_command(api: Worker, slack: SlackStandIn) -> None:
+    async def agent(text: str, user: str = BOB) -> str:
+        return reply_text(await slack.send_command(user=user, channel=SALES, text=text))
+
+    assert "No API key may ask" in await agent("keys")
+    refused = await agent("keys create ci-bot", user=ALICE)  # no admins named yet: nobody is one
+    assert "Only this channel's admins" in refused and "aak_" not in refused
+    assert [e["action"] for e in await audit_events(api, "keys_refused")] == ["create"]
+    assert await api.services.store.api_keys.all() == []
+    await agent("config admins @bob")
+    made = await agent("keys create ci-bot")
+    key = next(word.strip("`") for word in made.split() if word.startswith("`aak_"))
+    assert "whsec_" in made and "not shown again" in made
+    assert "`ci-bot`" in await agent("keys")
+    assert "Bad key name" in await agent("keys create Not_Valid!")
+    client = Client(api, key)
+    assert (await client.ask(tool_ask()))[0] == 201
+    assert "Only this channel's admins" in await agent("keys revoke ci-bot", user=ALICE)
+    assert "Revoked" in await agent("keys revoke ci-bot")
+    assert (await client.ask(tool_ask()))[0] == 401
+    created = [e["event"] for e in await audit_events(api, "api_key_created", "api_key_revoked")]
+    assert created == ["api_key_created", "api_key_revoked"]
+
+
+async def test_the_keys_command_line(api: Worker, redis_url: str) -> None:
+    import subprocess
+    import sys
+
+    env = {"REDIS_URL": redis_url, "PATH": "/usr/bin:/bin"}
+
+    def keys(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "bot", "keys", *args], env=env, capture_output=True, text=True,
+                              timeout=60, check=False)
+
+    made = keys("create", "nightly", "--channel", SALES, "--channel", OTHER)
+    assert made.returncode == 0, made.stderr
+    key = next(line.split()[-1] for line in made.stdout.splitlines() if "key:" in line)
+    assert key.startswith("aak_") and "whsec_" in made.stdout
+    stored = await api.services.store.api_keys.verify(key)
+    assert stored is not None and stored.channels == (SALES, OTHER)
+    listed = keys("list")
+    assert '"name": "nightly"' in listed.stdout and key not in listed.stdout and "whsec_" not in listed.stdout
+    assert keys("create", "nightly", "--channel", SALES).returncode == 2  # the name is taken
+    assert keys("create", "x", "--channel", "not-a-channel").returncode == 2
+    assert keys("revoke", "nightly").returncode == 0
+    assert await api.services.store.api_keys.verify(key) is None
+    assert keys("revoke", "nightly").returncode == 2

@@ -17,9 +17,10 @@ from collections.abc import Sequence
 
 from redis.exceptions import RedisError
 
+from bot.core.records import DEFAULT_MAX_PENDING, DEFAULT_PER_MINUTE, KEY_NAME
 from bot.core.settings import SettingsError, StoreSettings
 from bot.store import NewKey, Store, connect
-from bot.store.api_keys import DEFAULT_MAX_PENDING, DEFAULT_PER_MINUTE, KEY_NAME, MAX_CHANNELS, describe
+from bot.store.api_keys import MAX_CHANNELS, describe
 
 CHANNEL = re.compile(r"^[CG][A-Z0-9]{2,23}$")
 

@@ -323,3 +323,63 @@ class AwayState:
     until: float
     delegate: str  # "" when nobody decides for them
     since: float
+
+
+# The Approvals API's keys (bot/store/api_keys.py keeps them; never the key itself, only its hash).
+KEY_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,39}$")
+DEFAULT_MAX_PENDING = 100
+DEFAULT_PER_MINUTE = 120
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    """A key as stored (never the key itself)."""
+
+    name: str
+    channels: tuple[str, ...]
+    created_by: str
+    created_at: float
+    webhook_secret: str
+    max_pending: int = DEFAULT_MAX_PENDING
+    per_minute: int = DEFAULT_PER_MINUTE
+
+    def allows(self, channel: str) -> bool:
+        return channel in self.channels
+
+    @property
+    def default_channel(self) -> str:
+        return self.channels[0]
+
+    def to_fields(self) -> dict[str, str]:
+        return {
+            "name": self.name,
+            "channels": ",".join(self.channels),
+            "created_by": self.created_by,
+            "created_at": repr(self.created_at),
+            "webhook_secret": self.webhook_secret,
+            "max_pending": str(self.max_pending),
+            "per_minute": str(self.per_minute),
+        }
+
+    @classmethod
+    def from_fields(cls, raw: dict[str, str]) -> ApiKey | None:
+        try:
+            return cls(
+                name=raw["name"],
+                channels=tuple(c for c in raw["channels"].split(",") if c),
+                created_by=raw.get("created_by", ""),
+                created_at=float(raw.get("created_at") or 0),
+                webhook_secret=raw["webhook_secret"],
+                max_pending=int(raw.get("max_pending") or DEFAULT_MAX_PENDING),
+                per_minute=int(raw.get("per_minute") or DEFAULT_PER_MINUTE),
+            )
+        except (KeyError, ValueError):
+            return None
+
+
+@dataclass(frozen=True, slots=True)
+class NewKey:
+    """What `create` returns: the only time the key and its webhook secret are seen."""
+
+    key: str
+    record: ApiKey

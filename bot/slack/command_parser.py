@@ -14,14 +14,14 @@ from agent_approvals.modes import MODES as INPUT_MODES
 
 from bot.core.allow_rules import DEFAULT_MIN_APPROVED, RULE_ID
 from bot.core.durations import FORMS, DurationError, parse_duration
-from bot.core.records import RUN_ID
+from bot.core.records import KEY_NAME, RUN_ID
 from bot.runs.teams import PRESETS
 from bot.slack.blocks import clean, safe
 
 MAX_TASK_CHARS = 3000
 MAX_REMINDERS = 5
 MAX_AWAY_SECONDS = 90 * 86400
-SUBCOMMANDS = ("help", "status", "cancel", "config", "audit", "away", "report", "rules")
+SUBCOMMANDS = ("help", "status", "cancel", "config", "audit", "away", "report", "rules", "keys")
 MAX_MIN_APPROVED = 100  # `/agent rules suggest N`: N from 1 to this
 SETTINGS = {
     "timeout": "a duration: 90, 90s, 15m, 2h or 1d (1 second to 7 days), or `never`",
@@ -74,6 +74,7 @@ USAGE = (
     "`/agent cancel <run id>`, `/agent audit`, `/agent report`, "
     "`/agent away until <date or duration> [delegate @person]`, "
     "`/agent rules`, `/agent rules revoke <rule id>`, `/agent rules suggest [N]`, "
+    "`/agent keys`, `/agent keys create <name>`, `/agent keys revoke <name>`, "
     "`/agent config`, `/agent config <key> <value>` (keys: " + ", ".join(f"`{k}`" for k in SETTINGS) + ")."
 )
 
@@ -152,6 +153,25 @@ class SuggestRules:
 
 
 @dataclass(frozen=True, slots=True)
+class ListKeys:
+    """`/agent keys`: the Approvals API keys that may ask in this channel."""
+
+
+@dataclass(frozen=True, slots=True)
+class CreateKey:
+    """`/agent keys create <name>`: a key that may ask in this channel (shown once)."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class RevokeKey:
+    """`/agent keys revoke <name>`."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
 class Invalid:
     message: str
 
@@ -169,6 +189,9 @@ Command = (
     | ListRules
     | RevokeRule
     | SuggestRules
+    | ListKeys
+    | CreateKey
+    | RevokeKey
     | Invalid
 )
 
@@ -222,6 +245,8 @@ def parse_command(text: str) -> Command:
         return parse_away(raw.split()[1:])
     if head == "rules":
         return parse_rules(raw.split()[1:])
+    if head == "keys":
+        return parse_keys(raw.split()[1:])
     if head.startswith("--"):
         return _parse_flags(words)
     if len(words) == 1:
@@ -448,6 +473,34 @@ def parse_rules(args: list[str]) -> Command:
     return Invalid(
         f"Unknown command `rules {typed}`.{hint} Usage: {RULES_FORMS}. Nothing changed."
         " (To start a run whose task begins with “rules”, put another word first.)"
+    )
+
+
+KEYS_FORMS = (
+    "`/agent keys` (the API keys of this channel), `/agent keys create <name>` (a key that may ask here; shown"
+    " once), `/agent keys revoke <name>`"
+)
+
+
+def parse_keys(args: list[str]) -> Command:
+    """`keys`, `keys create <name>`, `keys revoke <name>` (args as Slack sent them)."""
+    if not args:
+        return ListKeys()
+    action = args[0].lower()
+    if action in ("create", "revoke"):
+        name = as_typed(args[1]) if len(args) == 2 else ""
+        if not KEY_NAME.match(name):
+            what = f"Bad key name `{_quote(name)}`" if name else "Name the key"
+            return Invalid(
+                f"{what}: 1 to 40 lowercase letters, digits or _ . - (starting with a letter or digit)."
+                f" Usage: {KEYS_FORMS}. Nothing changed."
+            )
+        return CreateKey(name) if action == "create" else RevokeKey(name)
+    close = difflib.get_close_matches(action, ("create", "revoke"), n=1, cutoff=0.6)
+    hint = f" Did you mean `/agent keys {close[0]}`?" if close else ""
+    return Invalid(
+        f"Unknown command `keys {_quote(as_typed(' '.join(args)))}`.{hint} Usage: {KEYS_FORMS}. Nothing changed."
+        " (To start a run whose task begins with “keys”, put another word first.)"
     )
 
 

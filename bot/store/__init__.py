@@ -21,9 +21,9 @@ from __future__ import annotations
 
 from redis.asyncio import Redis
 
-from bot.core.records import AwayState
+from bot.core.records import ApiKey, AwayState, NewKey
 from bot.core.redis_urls import cluster_prefix, is_cluster_url
-from bot.store.api_keys import ApiKey, ApiKeys, NewKey
+from bot.store.api_keys import ApiKeys
 from bot.store.approvals import Approvals, DecideResult, DecideStatus
 from bot.store.audit import AuditLog
 from bot.store.away import Away

@@ -17,76 +17,19 @@ import re
 import secrets
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 
+from bot.core.records import DEFAULT_MAX_PENDING, DEFAULT_PER_MINUTE, ApiKey, NewKey
 from bot.store.connection import aw
 from bot.store.shared import Shared
 
 KEY_PREFIX = "aak_"
 SECRET_PREFIX = "whsec_"
-KEY_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,39}$")
 KEY_TEXT = re.compile(r"^aak_[A-Za-z0-9_-]{43}$")
-DEFAULT_MAX_PENDING = 100
-DEFAULT_PER_MINUTE = 120
 MAX_CHANNELS = 50
 
 
 def digest_of_key(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
-
-
-@dataclass(frozen=True, slots=True)
-class ApiKey:
-    """A key as stored (never the key itself)."""
-
-    name: str
-    channels: tuple[str, ...]
-    created_by: str
-    created_at: float
-    webhook_secret: str
-    max_pending: int = DEFAULT_MAX_PENDING
-    per_minute: int = DEFAULT_PER_MINUTE
-
-    def allows(self, channel: str) -> bool:
-        return channel in self.channels
-
-    @property
-    def default_channel(self) -> str:
-        return self.channels[0]
-
-    def to_fields(self) -> dict[str, str]:
-        return {
-            "name": self.name,
-            "channels": ",".join(self.channels),
-            "created_by": self.created_by,
-            "created_at": repr(self.created_at),
-            "webhook_secret": self.webhook_secret,
-            "max_pending": str(self.max_pending),
-            "per_minute": str(self.per_minute),
-        }
-
-    @classmethod
-    def from_fields(cls, raw: dict[str, str]) -> ApiKey | None:
-        try:
-            return cls(
-                name=raw["name"],
-                channels=tuple(c for c in raw["channels"].split(",") if c),
-                created_by=raw.get("created_by", ""),
-                created_at=float(raw.get("created_at") or 0),
-                webhook_secret=raw["webhook_secret"],
-                max_pending=int(raw.get("max_pending") or DEFAULT_MAX_PENDING),
-                per_minute=int(raw.get("per_minute") or DEFAULT_PER_MINUTE),
-            )
-        except (KeyError, ValueError):
-            return None
-
-
-@dataclass(frozen=True, slots=True)
-class NewKey:
-    """What `create` returns: the only time the key and its webhook secret are seen."""
-
-    key: str
-    record: ApiKey
 
 
 class ApiKeys:

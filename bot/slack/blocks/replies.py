@@ -46,6 +46,9 @@ def help_text(*, presets: Sequence[str] | Mapping[str, str], modes: Mapping[str,
             "  • `/agent rules`: this channel's live rules; `/agent rules revoke <rule id>` (e.g. `R7`)",
             "  • `/agent rules suggest [N]`: rules that would have approved calls people here approved at least N"
             " times (default 3) and none they rejected or revised",
+            "*Your own agents* (they ask through the Approvals API with a key; only people decide):",
+            "  • `/agent keys`: the keys that may ask here; `/agent keys create <name>` (admins; shown once),"
+            " `/agent keys revoke <name>`",
             "*Teams* (`--team`):",
             teams,
             "*Input modes* (`--mode`, or the channel's `mode`):",

@@ -10,6 +10,7 @@ from redis.exceptions import RedisError
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.errors import SlackApiError
 
+from bot.api.keys_cli import create_key
 from bot.approvals.rulebook import SUGGEST_SINCE
 from bot.approvals.service import STORAGE_DOWN
 from bot.core.durations import format_duration
@@ -22,8 +23,10 @@ from bot.services import Services
 from bot.slack.blocks import (
     audit_text,
     away_text,
+    channel_ref,
     config_text,
     date_ref,
+    escape,
     help_text,
     people_refs,
     report_text,
@@ -31,6 +34,7 @@ from bot.slack.blocks import (
     status_text,
     user_ref,
 )
+from bot.slack.blocks.keys import key_created_text, keys_text
 from bot.slack.blocks.rules import rules_reply, suggestions_reply
 from bot.slack.command_parser import (
     AWAY_FORMS,
@@ -39,10 +43,13 @@ from bot.slack.command_parser import (
     Away,
     Cancel,
     Command,
+    CreateKey,
     Help,
     Invalid,
+    ListKeys,
     ListRules,
     Report,
+    RevokeKey,
     RevokeRule,
     SetConfig,
     ShowConfig,
@@ -129,6 +136,8 @@ async def do_command(services: Services, parsed: Command, *, user: str, channel:
     if isinstance(parsed, ListRules | RevokeRule | SuggestRules):
         return await rules_command(services, parsed, user=user, channel=channel)
     current = await store.settings.get(channel, default_timeout=services.settings.approval_timeout)
+    if isinstance(parsed, ListKeys | CreateKey | RevokeKey):
+        return {"text": await keys_command(services, parsed, current, user=user, channel=channel)}
     if isinstance(parsed, ShowConfig):
         return {"text": config_text(channel, current, default_approvals_channel=services.settings.approvals_channel)}
     if isinstance(parsed, AuditLog):
@@ -138,6 +147,34 @@ async def do_command(services: Services, parsed: Command, *, user: str, channel:
         return {"text": await change_setting(services, parsed, current, user=user, channel=channel)}
 
     raise AssertionError(parsed)  # pragma: no cover
+
+
+async def keys_command(
+    services: Services, parsed: ListKeys | CreateKey | RevokeKey, current: ChannelSettings, *, user: str, channel: str
+) -> str:
+    """`/agent keys ...`: the API keys that may ask in this channel; making one for it or revoking one of
+    its keys is for its named admins (and ADMIN_USERS): anyone else is refused, and the refusal audited."""
+    store = services.store
+    keys = [key for key in await store.api_keys.all() if key.allows(channel)]
+    if isinstance(parsed, ListKeys):
+        return keys_text(channel, keys)
+    if not is_admin(user, current, services.settings):
+        action = "create" if isinstance(parsed, CreateKey) else "revoke"
+        await store.audit.append("keys_refused", by=user, origin_channel=channel, key=parsed.name, action=action)
+        return (
+            f"Only this channel's admins can {action} API keys here (`/agent config admins @you` names them)."
+            " Nothing changed."
+        )
+    if isinstance(parsed, CreateKey):
+        made = await create_key(
+            store, parsed.name, [channel], by=user,
+            max_pending=services.settings.api_key_max_pending, per_minute=services.settings.api_key_per_minute,
+        )
+        return f"{made}. Nothing changed." if isinstance(made, str) else key_created_text(made)
+    if parsed.name not in {key.name for key in keys}:
+        return f"No API key named `{escape(parsed.name)}` may ask in {channel_ref(channel)}. Nothing changed."
+    await store.api_keys.revoke(parsed.name, by=user)
+    return f"Revoked the API key `{escape(parsed.name)}`: its next request is refused."
 
 
 def may_change_settings(user: str, current: ChannelSettings, settings: Settings) -> bool:

@@ -888,3 +888,38 @@ def test_without_rule_approvals_the_page_has_no_rule_column_or_table() -> None:
     assert NAMES["rule_approved"] not in page.tables["table-per-day"][0]
     assert "table-rules" not in page.tables and 'id="tile-rule-approved"' not in html
     assert page.rows("table-automatic-modes") == [["policy", "1", "0"]]
+
+
+# ------------------------------------------------------------------------------------------ escaping
+
+
+def test_text_from_the_audit_stream_is_escaped_by_the_templates() -> None:
+    """The page's templates autoescape: a user, channel, tool and rule written as markup (with `&`) are
+    shown as the text they are, in the header, the tables and the rubber-stamp list, never as markup."""
+    user, channel = "U0<script>alert(1)</script>&Co", "C0<script>alert(2)</script>&x"
+    tool, described = "tool<script>alert(3)</script>&y", "x where y equals <script>alert(4)</script> & z"
+    now = time.time()
+    entries: list[dict[str, str]] = []
+    for i in range(20):  # 20 approvals within 1 s: the user is flagged as a possible rubber stamp
+        at = now - 3600 + i * 60
+        entries += one(
+            f"esc-{i:05d}", at, channel, outcome="approved", by=user, latency_s=1, kind="tool_call", tool=tool
+        )
+    entries.append(by_rule("esc-rule-1", now - 60, channel, rule_id="R9", rule_by=user, tool=tool, described=described))
+    figures = compute(entries, now=now, since=now - DAY, channels=(channel,))
+    assert [a.user for a in figures.flagged] == [user]
+
+    html = render(figures)
+    assert "<script" not in html and "&Co" not in html and "& z" not in html
+    for n, tail in ((1, "&amp;Co"), (2, "&amp;x"), (3, "&amp;y")):
+        assert f"&lt;script&gt;alert({n})&lt;/script&gt;{tail}" in html
+    assert "&lt;script&gt;alert(4)&lt;/script&gt; &amp; z" in html
+    assert "· C0&lt;script&gt;alert(2)&lt;/script&gt;&amp;x ·" in html  # the header names the channel
+    page = Page(html)  # entities decoded: each cell is the text the audit stream wrote
+    assert [row[0] for row in page.rows("table-by-channel")] == [channel]
+    assert [row[0] for row in page.rows("table-by-approver")] == [user]
+    assert [row[0] for row in page.rows("table-by-tool")] == [tool]
+    assert [row[0] for row in page.rows("table-load")] == [user]
+    assert [row[0] for row in page.rows("table-rubber-stamp")] == [user]
+    assert page.rows("table-rules") == [["R9", "1", user, channel, tool, described]]
+    assert_self_contained(html)

@@ -112,7 +112,7 @@ async def test_approve_through_the_api_only(api: Worker, slack: SlackStandIn) ->
     assert answer["status"] == "approved" and answer["decided_by"] == BOB
     assert answer["arguments"] == EMAIL and answer["digest"] == digest_of(EMAIL)
     entries = await audit_events(api, "requested", "decision")
-    assert [e["event"] for e in entries] == ["requested", "decision"]
+    assert [e["event"] for e in entries] == ["requested", "decision"] and entries[0]["key"] == "nightly"
 
 
 async def test_reject_with_a_reason_and_revise_with_edited_arguments(api: Worker, slack: SlackStandIn) -> None:
@@ -222,6 +222,8 @@ async def test_keys_wrong_revoked_missing_other_channel_oversize_and_limits(api:
             break
         assert status == 404
     assert status == 429 and answer["error"]["code"] == "rate_limited" and 1 <= int(headers["Retry-After"]) <= 60
+    refused = await audit_events(api, "api_refused")
+    assert [(e["key"], e["reason"]) for e in refused] == [("limited", "forbidden"), ("limited", "too_many_pending")]
     assert await api.services.store.api_keys.revoke("limited", by="test")
     assert (await client.ask(tool_ask()))[0] == 401
     assert len(slack.messages(APPROVALS)) == 1

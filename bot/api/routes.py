@@ -15,6 +15,7 @@ changes nothing. Nothing here decides: only people do, in Slack.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request, ApiKey], Awaitable[web.Response]]
 READ_TIMEOUT = 10.0
+AUDITED_REFUSALS = frozenset({"forbidden", "idempotency_conflict", "too_many_pending"})
 
 
 def add_routes(app: web.Application, api: ApprovalsApi, *, allow_private_callbacks: bool = False) -> None:
@@ -78,6 +80,9 @@ def _guarded(api: ApprovalsApi, handler: Handler) -> Callable[[web.Request], Awa
                                " this minute", retry_after=retry_after)
             return await handler(request, key)
         except ApiError as exc:
+            if key_name != "-" and exc.code in AUDITED_REFUSALS:  # (not every rate-limited request: a flood)
+                with contextlib.suppress(RedisError, OSError):
+                    await api.store.audit.append("api_refused", key=key_name, reason=exc.code, field=exc.field)
             return refusal(exc, key_name=key_name, path=request.path)
         except (RedisError, OSError, TimeoutError) as exc:
             log.warning("API request %s %s: storage unreachable (%s)", request.method, request.path,

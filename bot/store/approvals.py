@@ -87,6 +87,7 @@ class Approvals:
             "kind": approval.kind,
             "tool": approval.tool_name,
             **call_of(approval),
+            **({"key": approval.asked_by} if approval.asked_by else {}),  # asked through the API with this key
         }
         k = self._k
         result = await self._s.script("open_approval")(

@@ -92,3 +92,50 @@ async def test_cancelling_the_keys_run_cancels_its_card_and_nothing_runs(
         if not program.done():
             program.cancel()
         await worker.stop()
+
+
+async def test_an_approval_workbench_gates_a_workbenchs_tools_over_the_api(
+    slack: SlackStandIn, redis_url: str, tmp_path: Path
+) -> None:
+    from agent_approvals import ApprovalsClient
+    from agent_approvals.autogen.workbench import ApprovalWorkbench
+    from autogen_agentchat.agents import AssistantAgent
+    from autogen_core.models import ChatCompletionClient
+    from autogen_core.tools import FunctionTool, StaticWorkbench
+
+    from tests.hitl import call, replay
+
+    sent: list[tuple[str, str]] = []
+
+    async def send_email(to: str, body: str) -> str:
+        sent.append((to, body))
+        return f"sent to {to}"
+
+    async def list_inbox() -> str:
+        return "2 messages"
+
+    worker = await start_worker(bot_env(slack=slack, redis_url=redis_url, model_config=None))
+    slack.events_url = worker.url + "/slack/events"
+    made = await worker.services.store.api_keys.create("mcp-agent", [SALES], by=BOB)
+    assert made is not None
+    tools = StaticWorkbench([FunctionTool(send_email, description="Send an email"),
+                             FunctionTool(list_inbox, description="List the inbox")])
+    script = [call("list_inbox", {}), call("send_email", {"to": "carol@example.com", "body": "Hi"}, call_id="c2"),
+              "Done."]
+    model = ChatCompletionClient.load_component(replay(*script))
+    try:
+        async with ApprovalsClient(worker.url, made.key, title="inbox assistant") as client:
+            gated = ApprovalWorkbench(tools, client, agent="assistant", needs_approval=lambda n: n != "list_inbox")
+            agent = AssistantAgent("assistant", model_client=model, workbench=gated, max_tool_iterations=3)
+            running = asyncio.create_task(agent.run(task="Write to Carol"))
+            card = await nth_card(slack, 1)  # list_inbox ran with no card; send_email waits for one
+            shown = block_texts(card)
+            assert "send_email" in shown and "carol@example.com" in shown and "list_inbox" not in shown
+            assert sent == []
+            await reject(slack, card, user=BOB, reason="not Carol")
+            result = await asyncio.wait_for(running, 20)
+        assert sent == []
+        texts = " ".join(str(m.to_text()) for m in result.messages)
+        assert "2 messages" in texts and "rejected by U0BOB: not Carol" in texts
+    finally:
+        await worker.stop()

@@ -219,7 +219,11 @@ class ApprovalsClient:
 
     # an Approver ---------------------------------------------------------------------------------
     async def request(self, request: ApprovalRequest, cancellation_token: Cancellation | None = None) -> Decision:
-        """Ask for `request` and wait for its decision. Cancelling the token withdraws it."""
+        """Ask for `request` and wait for its decision. Cancelling the token withdraws it. Arguments that
+        fail the tool's schema are not sent (the API refuses them): the call is rejected here, with why."""
+        if request.kind == "tool_call" and request.schema_error:
+            return Decision(request.approval_id, "rejected", decided_by="auto",
+                            feedback=f"the arguments do not match the tool's schema: {request.schema_error}")
         options: dict[str, Any] = {"agent": request.author or self.agent}
         if request.kind == "tool_call":
             schema = json.loads(request.arguments_schema) if request.arguments_schema else None

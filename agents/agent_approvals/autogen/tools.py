@@ -104,6 +104,50 @@ def refusal_text(decision: Decision) -> str:
     return f"rejected by {who(decision)}: {reason or 'no reason given'}"
 
 
+RequestFor = Callable[..., ApprovalRequest]  # (arguments, *, edited_by, note) -> the request to ask
+
+
+async def approve_call(
+    approver: Approver,
+    request: ApprovalRequest,
+    arguments: Any,
+    request_for: RequestFor,
+    cancellation_token: CancellationToken | None,
+    *,
+    name: str,
+    max_edits: int = MAX_EDITS,
+) -> tuple[Any, ApprovalRequest, Decision] | ToolRefusal:
+    """Ask until a decision lets the call run: (the arguments to run, their request, the decision), each
+    edit of the arguments asked about again as a new request; or what to tell the model instead. Runs
+    nothing: the arguments returned are bound to the decision by their digest."""
+    for _ in range(max_edits + 1):
+        decision = await ask_within_a_call(approver, request, cancellation_token)
+        edit = edited_arguments(decision)
+        if edit is not None:
+            try:
+                arguments = json.loads(edit[0])
+            except ValueError:
+                return ToolRefusal(f"not run: the edited arguments from {who(decision)} are not valid JSON")
+            request = request_for(arguments, edited_by=who(decision), note=edit[1])
+            continue
+        if not decision.approves:
+            return ToolRefusal(refusal_text(decision))
+        if request.schema_error:  # approve is not offered for these; refuse it if it came anyway
+            rule = f"refused: the arguments do not match the schema of {name} ({request.schema_error})"
+            await _tell(approver, "auto_rejected", request, rule)
+            return ToolRefusal(rule)
+        bound = decision.digest or request.digest
+        if bound != digest_of(arguments):
+            rule = (
+                f"refused: the approval was bound to other arguments than the call about to run (digest"
+                f" mismatch), so {name} did not run"
+            )
+            await _tell(approver, "auto_rejected", request, rule)
+            return ToolRefusal(rule)
+        return arguments, request, decision
+    return ToolRefusal(f"not run: the arguments of {name} were edited more than {max_edits} times")
+
+
 class ApprovalRequiredTool(BaseTool[BaseModel, Any]):
     """A tool that asks an `Approver` before each call (see the module docstring)."""
 
@@ -182,37 +226,19 @@ class ApprovalRequiredTool(BaseTool[BaseModel, Any]):
                     " started on a worker that stopped before it finished: it may have run. Approve only if"
                     " running it again is safe.",
                 )
-        for _ in range(self._max_edits + 1):
-            decision = await ask_within_a_call(approver, request, cancellation_token)
-            edit = edited_arguments(decision)
-            if edit is not None:
-                try:
-                    arguments = json.loads(edit[0])
-                except ValueError:
-                    return ToolRefusal(f"not run: the edited arguments from {who(decision)} are not valid JSON")
-                request = self.request_for(arguments, edited_by=who(decision), note=edit[1])
-                continue
-            if not decision.approves:
-                return ToolRefusal(refusal_text(decision))
-            if request.schema_error:  # approve is not offered for these; refuse it if it came anyway
-                rule = f"refused: the arguments do not match the schema of {self.name} ({request.schema_error})"
-                await _tell(approver, "auto_rejected", request, rule)
-                return ToolRefusal(rule)
-            bound = decision.digest or request.digest
-            if bound != digest_of(arguments):
-                rule = (
-                    f"refused: the approval was bound to other arguments than the call about to run (digest"
-                    f" mismatch), so {self.name} did not run"
-                )
-                await _tell(approver, "auto_rejected", request, rule)
-                return ToolRefusal(rule)
-            if ledger is not None and not await ledger.begin(request, decision):
-                return ToolRefusal(f"not run: this worker no longer runs this task, so {self.name} did not run here")
-            result = await self._tool.run_json(arguments, cancellation_token, call_id=call_id)
-            if ledger is not None:
-                await ledger.done(request, self.return_value_as_string(result))
-            return result
-        return ToolRefusal(f"not run: the arguments of {self.name} were edited more than {self._max_edits} times")
+        approved = await approve_call(
+            approver, request, arguments, self.request_for, cancellation_token,
+            name=self.name, max_edits=self._max_edits,
+        )
+        if isinstance(approved, ToolRefusal):
+            return approved
+        arguments, request, decision = approved
+        if ledger is not None and not await ledger.begin(request, decision):
+            return ToolRefusal(f"not run: this worker no longer runs this task, so {self.name} did not run here")
+        result = await self._tool.run_json(arguments, cancellation_token, call_id=call_id)
+        if ledger is not None:
+            await ledger.done(request, self.return_value_as_string(result))
+        return result
 
     def return_value_as_string(self, value: Any) -> str:
         if isinstance(value, ToolRefusal | RecordedResult):

@@ -36,6 +36,7 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
     "report": ("report_build.py", ["--small"], []),
     "reminders": ("reminders.py", ["--small"], []),
     "rules": ("rules_check.py", ["--small"], []),
+    "api": ("api_long_poll.py", ["--small"], []),
 }
 
 
@@ -58,6 +59,16 @@ def key_figures(name: str, result: dict[str, Any]) -> dict[str, float | None]:
         for ratio in result.get("ratios", {}):
             out[f"{ratio} p50 ratio"] = _get(result, "ratios", ratio, "p50")
             out[f"{ratio} p99 ratio"] = _get(result, "ratios", ratio, "p99")
+    elif name == "api":
+        for series in ("in_process", "api", "http_rtt"):
+            out[f"{series} p50 ms"] = _get(result, "latency", "ms", series, "p50_ms")
+            out[f"{series} p99 ms"] = _get(result, "latency", "ms", series, "p99_ms")
+        out["api/in_process p50 ratio"] = _get(result, "latency", "ratio_api_to_in_process_p50")
+        out["api/in_process p99 ratio"] = _get(result, "latency", "ratio_api_to_in_process_p99")
+        out["long-polls held"] = _get(result, "concurrency", "long_polls")
+        out["RSS KB per long-poll"] = _get(result, "concurrency", "rss_kb_per_long_poll")
+        out["decision -> answer p50 ms"] = _get(result, "concurrency", "decision_to_answer", "p50_ms")
+        out["decision -> answer max ms"] = _get(result, "concurrency", "decision_to_answer", "max_ms")
     elif name in ("ack", "ack2"):
         out["ack p50 ms (from burst)"] = _get(result, "ack_from_burst", "p50_ms")
         out["ack p99 ms (from burst)"] = _get(result, "ack_from_burst", "p99_ms")

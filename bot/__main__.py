@@ -113,7 +113,7 @@ async def _socket_mode(settings: Settings) -> None:
     from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
     from bot.services import create_services
-    from bot.slack.app import Workspace, create_bolt_app
+    from bot.slack.app import LISTEN_BACKLOG, Workspace, add_worker_routes, create_bolt_app
 
     assert settings.slack_app_token is not None
     services = create_services(settings)
@@ -123,15 +123,22 @@ async def _socket_mode(settings: Settings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await services.start()
-    await workspace.answer()  # at start-up, not by the first burst of events
+    answer = await workspace.answer()  # at start-up, not by the first burst of events
+    services.api.card_link = str((answer or {}).get("url") or "")
     handler = AsyncSocketModeHandler(
         create_bolt_app(services, workspace), settings.slack_app_token.get_secret_value(), web_client=services.slack
     )
+    side = web.Application()  # /healthz, /metrics and the Approvals API on $PORT: no Slack request comes here
+    add_worker_routes(side, settings, services)
+    runner = web.AppRunner(side, access_log=None)
+    await runner.setup()
     try:
+        await web.TCPSite(runner, port=settings.port, backlog=LISTEN_BACKLOG).start()
         await handler.connect_async()  # type: ignore[no-untyped-call]
         await stop.wait()
     finally:
         await handler.close_async()  # type: ignore[no-untyped-call]
+        await runner.cleanup()
         await services.close()
 
 

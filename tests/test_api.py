@@ -300,25 +300,90 @@ async def test_admins_make_and_revoke_keys_with_the_slash_command(api: Worker, s
 
 
 async def test_the_keys_command_line(api: Worker, redis_url: str) -> None:
-    import subprocess
     import sys
 
     env = {"REDIS_URL": redis_url, "PATH": "/usr/bin:/bin"}
 
-    def keys(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "bot", "keys", *args], env=env, capture_output=True, text=True,
-                              timeout=60, check=False)
+    async def keys(*args: str) -> tuple[int, str]:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", "keys", *args, env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        )
+        out, _ = await asyncio.wait_for(process.communicate(), 60)
+        return int(process.returncode or 0), out.decode()
 
-    made = keys("create", "nightly", "--channel", SALES, "--channel", OTHER)
-    assert made.returncode == 0, made.stderr
-    key = next(line.split()[-1] for line in made.stdout.splitlines() if "key:" in line)
-    assert key.startswith("aak_") and "whsec_" in made.stdout
+    code, made = await keys("create", "nightly", "--channel", SALES, "--channel", OTHER)
+    assert code == 0, made
+    key = next(line.split()[-1] for line in made.splitlines() if "key:" in line)
+    assert key.startswith("aak_") and "whsec_" in made
     stored = await api.services.store.api_keys.verify(key)
     assert stored is not None and stored.channels == (SALES, OTHER)
-    listed = keys("list")
-    assert '"name": "nightly"' in listed.stdout and key not in listed.stdout and "whsec_" not in listed.stdout
-    assert keys("create", "nightly", "--channel", SALES).returncode == 2  # the name is taken
-    assert keys("create", "x", "--channel", "not-a-channel").returncode == 2
-    assert keys("revoke", "nightly").returncode == 0
+    code, listed = await keys("list")
+    assert '"name": "nightly"' in listed and key not in listed and "whsec_" not in listed
+    assert (await keys("create", "nightly", "--channel", SALES))[0] == 2  # the name is taken
+    assert (await keys("create", "x", "--channel", "not-a-channel"))[0] == 2
+    assert (await keys("revoke", "nightly"))[0] == 0
     assert await api.services.store.api_keys.verify(key) is None
-    assert keys("revoke", "nightly").returncode == 2
+    assert (await keys("revoke", "nightly"))[0] == 2
+
+
+async def test_there_is_no_way_to_decide_through_the_api(api: Worker, slack: SlackStandIn) -> None:
+    client = Client(api, (await new_key(api)).key)
+    _, asked = await client.ask(tool_ask())
+    for method in ("PUT", "PATCH", "POST"):
+        async with aiohttp.ClientSession() as session, session.request(
+            method, f"{api.url}/api/v1/approvals/{asked['id']}", json={"status": "approved"},
+            headers={"Authorization": f"Bearer {client.key}"},
+        ) as response:
+            assert response.status == 405
+    assert (await client.wait(asked["id"], wait=0))["status"] == "pending"
+
+
+def test_webhook_retries_last_at_least_a_day_and_never_reach_private_addresses() -> None:
+    from bot.api.requests import private_host
+    from bot.api.webhooks import GIVE_UP_AFTER, backoff
+
+    waited, tries = 0.0, 0
+    while waited < GIVE_UP_AFTER:
+        tries += 1
+        waited += backoff(tries)
+    assert 24 * 3600 <= GIVE_UP_AFTER and 20 <= tries <= 40  # about 5 s doubling to hourly: ~30 tries a day
+    assert all(backoff(n) <= 3600 * 1.1 for n in range(1, 60))
+    for host in ("127.0.0.1", "localhost", "10.0.0.7", "192.168.1.2", "172.16.0.1", "169.254.169.254", "::1",
+                 "[fd00::1]", "metadata.internal"):
+        assert private_host(host), host
+    for host in ("example.com", "8.8.8.8", "hooks.slack.com"):
+        assert not private_host(host), host
+
+
+async def test_a_webhook_to_a_private_address_is_not_sent_unless_allowed(api: Worker, redis_url: str) -> None:
+    from bot.api.webhooks import WebhookSender
+
+    store = api.services.store
+    made = await new_key(api)
+    client = Client(api, made.key)
+    _, asked = await client.ask(tool_ask(callback_url="http://127.0.0.1:9/hook"))  # allowed when asked (the worker)
+    await store.approvals.decide(asked["id"], outcome="approved", by=BOB)
+    strict = WebhookSender(store, allow_private=False)
+    assert await strict.deliver(asked["id"]) is False  # refused at sending time
+    tries, first = await store.webhooks.tries(asked["id"])
+    assert tries == 1 and first > 0
+    assert await store.redis.zscore(store.keys.webhooks, asked["id"]) is not None  # kept for a later try
+    await strict.stop()
+
+
+async def test_the_sync_client(api: Worker, slack: SlackStandIn) -> None:
+    from agent_approvals import BadKey, InvalidRequest, SyncApprovalsClient
+
+    made = await new_key(api)
+    client = SyncApprovalsClient(api.url, made.key, title="sync program")
+    asked = await asyncio.to_thread(client.request_tool, "send_email", EMAIL, schema=SCHEMA)
+    assert asked.pending
+    await click(slack, await nth_card(slack, 1), "approval_approve", user=BOB)
+    decided = await asyncio.to_thread(client.wait, asked.id)
+    assert decided.approved and decided.arguments == EMAIL
+    with pytest.raises(InvalidRequest) as bad:
+        await asyncio.to_thread(client.request_tool, "send_email", {"to": 5}, schema=SCHEMA)
+    assert bad.value.field == "tool.arguments"
+    with pytest.raises(BadKey):
+        await asyncio.to_thread(SyncApprovalsClient(api.url, "aak_" + "y" * 43).get, asked.id)

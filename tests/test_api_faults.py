@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -16,10 +17,10 @@ from aiohttp import web
 
 from bot.api.webhooks import DELIVERY, SIGNATURE, TIMESTAMP, sign
 from bot.devslack.server import SlackStandIn
-from bot.store import Store
+from bot.store import Store, connect
 from tests.conftest import BOB, SALES
 from tests.hitl import click, nth_card, until
-from tests.test_durability import Cluster, WorkerProcess, cluster, store  # noqa: F401 - fixtures
+from tests.test_durability import DEMO, Cluster, WorkerProcess, cluster, store  # noqa: F401 - fixtures
 
 EMAIL = {"to": "bob@example.com", "body": "Prices go up 5% on May 1."}
 
@@ -107,3 +108,53 @@ async def test_the_webhook_arrives_when_its_sender_is_killed_9_after_the_decisio
         assert json.loads(body)["status"] == "approved" and json.loads(body)["decided_by"] == BOB
     decisions = [e for e in await store.audit.entries() if e["event"] in ("decision", "webhook_delivered")]
     assert [e["event"] for e in decisions] == ["decision", "webhook_delivered"]
+
+
+async def test_a_long_poll_outlives_a_redis_restart(slack: SlackStandIn, tmp_path: Path) -> None:
+    from tests.conftest import start_redis
+
+    (tmp_path / "redis").mkdir()
+    server = start_redis(workdir=str(tmp_path / "redis"), appendonly=True)
+    model = tmp_path / "model.json"
+    model.write_text(json.dumps(DEMO))
+    group = Cluster(slack, server.url, tmp_path, model)
+    redis = None
+    try:
+        worker = await group.start()
+        slack.events_url = worker.events
+        redis = connect(server.url)
+        store = Store(redis)
+        made = await store.api_keys.create("nightly", [SALES], by=BOB)
+        assert made is not None
+        async with ApprovalsClient(worker.url, made.key, title="Tell Bob", retry_for=60) as client:
+            asked = await client.request_tool("send_email", EMAIL)
+            card = await nth_card(slack, 1)
+            waiting = asyncio.create_task(client.wait(asked.id))
+
+            async def held() -> bool:
+                return (await health(worker))["api_long_polls"] == 1
+
+            await until(held, what="the long-poll held")
+            await redis.aclose()
+            server.process.terminate()  # a clean stop: the AOF keeps the approval
+            server.process.wait(timeout=10)
+            server = start_redis(port=server.port, workdir=server.workdir, appendonly=True)
+            redis = connect(server.url)
+            store = Store(redis)
+
+            async def clicked() -> bool:  # a click right after the restart may be answered "try again"
+                await click(slack, card, "approval_approve", user=BOB)
+                approval = await store.approvals.get(asked.id)
+                return approval is not None and not approval.pending
+
+            await until(clicked, within=20, what="a click that counts")
+            decided = await asyncio.wait_for(waiting, 30)
+        assert decided.status == "approved" and decided.decided_by == BOB
+        assert worker.process.poll() is None
+    finally:
+        if redis is not None:
+            await redis.aclose()
+        group.stop_all()
+        if server.process.poll() is None:
+            server.process.terminate()
+            server.process.wait(timeout=10)

@@ -11,9 +11,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import aiohttp
+
 from bot.devslack.server import SlackStandIn
 from bot.store import Store, connect
-from tests.conftest import ALICE, APPROVALS, BOB, SALES, block_texts, bot_env, has_buttons, reply_text
+from tests.conftest import ALICE, APPROVALS, BOB, SALES, block_texts, bot_env, free_port, has_buttons, reply_text
 
 ROOT = Path(__file__).resolve().parents[1]
 APP_TOKEN = "xapp-1-test-app-token"
@@ -23,12 +25,13 @@ async def test_python_m_bot_serves_over_socket_mode(
     slack: SlackStandIn, redis_url: str, model_config: Path, tmp_path: Path
 ) -> None:
     slack.app_token = APP_TOKEN
+    port = free_port()
     env = {
         **os.environ,
         **bot_env(slack=slack, redis_url=redis_url, model_config=model_config),
         "SLACK_APP_TOKEN": APP_TOKEN,
-        "PORT": "1",
-    }  # PORT is not used: nothing listens in Socket Mode
+        "PORT": str(port),
+    }  # on PORT: /healthz, /metrics and the Approvals API (Slack's requests come over the socket)
     log = tmp_path / "worker.log"
     with log.open("wb") as out:
         process = subprocess.Popen(  # noqa: ASYNC220 - instant; we then wait for its connection
@@ -56,6 +59,13 @@ async def test_python_m_bot_serves_over_socket_mode(
                 break
             await asyncio.sleep(0.01)
         assert run is not None and run.status == "completed", json.dumps(run.to_redis() if run else None)
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"http://127.0.0.1:{port}/api/v1/openapi.json") as response:
+                assert response.status == 200 and (await response.json())["openapi"] == "3.1.0"
+            async with http.post(f"http://127.0.0.1:{port}/api/v1/approvals", json={}) as response:
+                assert response.status == 401  # the API is served, and wants a key
+            async with http.get(f"http://127.0.0.1:{port}/slack/events") as response:
+                assert response.status == 404  # Slack's requests come over the socket only
     finally:
         process.send_signal(signal.SIGTERM)
         code = await asyncio.to_thread(process.wait, 15)

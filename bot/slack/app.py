@@ -173,9 +173,6 @@ def create_web_app(settings: Settings, *, services: Services | None = None) -> w
         bolt_request = parsed_request(parsed, raw=body, query=request.query_string, headers=dict(request.headers))
         return await to_aiohttp_response(await bolt.async_dispatch(bolt_request))
 
-    async def healthz(request: web.Request) -> web.Response:
-        return web.json_response(await health(services))
-
     async def on_startup(_: web.Application) -> None:
         await services.start()
         answer = await workspace.answer()  # at start-up, not by the first burst of requests
@@ -186,6 +183,19 @@ def create_web_app(settings: Settings, *, services: Services | None = None) -> w
 
     web_app.router.add_post("/slack/events", slack_events)
 
+    add_worker_routes(web_app, settings, services)
+    web_app.on_startup.append(on_startup)
+    web_app.on_cleanup.append(on_cleanup)
+    return web_app
+
+
+def add_worker_routes(web_app: web.Application, settings: Settings, services: Services) -> None:
+    """What every worker serves over HTTP besides Slack's requests: `/healthz`, `/metrics` and the Approvals
+    API (also in Socket Mode, where nothing else listens)."""
+
+    async def healthz(request: web.Request) -> web.Response:
+        return web.json_response(await health(services))
+
     async def metrics(request: web.Request) -> web.Response:
         body = await services.metrics.render(services.store.approvals.waiting_by_channel)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
@@ -193,9 +203,6 @@ def create_web_app(settings: Settings, *, services: Services | None = None) -> w
     web_app.router.add_get("/healthz", healthz)
     web_app.router.add_get("/metrics", metrics)
     add_routes(web_app, services.api, allow_private_callbacks=settings.api_allow_private_callbacks)
-    web_app.on_startup.append(on_startup)
-    web_app.on_cleanup.append(on_cleanup)
-    return web_app
 
 
 def refuse(status: int, reason: str) -> web.Response:

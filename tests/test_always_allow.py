@@ -23,7 +23,7 @@ from bot.devslack.blockkit import validate_view
 from bot.devslack.model import DeliveryResult
 from bot.devslack.server import SlackStandIn
 from bot.slack.blocks.approval_card import build_approval_blocks
-from bot.slack.blocks.modals import build_rule_modal
+from bot.slack.blocks.rule_modals import build_rule_modal
 from bot.slack.blocks.rules import ACTION_ALWAYS_ALLOW, ACTION_RULE_CREATE, suggestion_value
 from tests.conftest import (
     ALICE,

@@ -2,8 +2,8 @@
 
 Leaves, used by the approval core and the runs above them (they import only `bot.core`,
 `bot.report`'s pure numbers and `agents`):
-    blocks/          pure Block Kit builders, one module per surface (`approval_card`, `home`, `modals`,
-                     ...); all untrusted text goes through `blocks/text.py`
+    blocks/          pure Block Kit builders, one module per surface (`approval_card`, `home`, `decision_modals`,
+                     `batch_modals`, `rule_modals`, ...); all untrusted text goes through `blocks/text.py`
     client.py        the Web API client: bounded retries, counted
     directory.py     who is who: users, user groups, channels (cached)
 

@@ -5,8 +5,10 @@
   every other module makes its text objects through it.
 - `cards`: approval cards, pending and decided (and their re-posted and cut forms).
 - `runs`: a run's header message and its result.
-- `modals`: the Revise and Reject modals, a proposal's full text, and deciding several approvals at once
-  (choose, confirm exactly what will be decided, the result).
+- `decision_modals`: the modals of one decision: Revise, Reject, a proposal's full text, a notice.
+- `batch_modals`: deciding several approvals at once from the App Home (choose, confirm exactly what will be
+  decided, the result).
+- `rule_modals`: the "Always allow" modal (a rule made from a tool call) and what creating the rule did.
 - `home`: the App Home (the approvals waiting for a person, page by page, their runs, their decisions).
 - `nudges`: reminders and escalations in a card's thread, and the card's "Escalated to" note.
 - `replies`: the ephemeral replies to `/agent` commands (help, status, settings, audit).
@@ -30,17 +32,7 @@ from bot.slack.blocks.approval_card import (
     proposal_is_cut,
     proposal_text,
 )
-from bot.slack.blocks.home import (
-    ACTION_FULL_TEXT,
-    ACTION_HOME_BATCH,
-    ACTION_HOME_PAGE,
-    HOME_PAGE_SIZE,
-    HomeContent,
-    build_home_view,
-)
-from bot.slack.blocks.modals import (
-    ARGUMENTS_ACTION,
-    ARGUMENTS_BLOCK,
+from bot.slack.blocks.batch_modals import (
     BATCH_CALLBACK_ID,
     BATCH_CONFIRM_CALLBACK_ID,
     BATCH_LIMIT,
@@ -50,21 +42,33 @@ from bot.slack.blocks.modals import (
     BATCH_REASON_BLOCK,
     BATCH_SELECT_ACTION,
     BATCH_SELECT_BLOCK,
+    build_batch_confirm,
+    build_batch_modal,
+    build_batch_result,
+    fits_in_confirmation,
+    left_out_reason,
+)
+from bot.slack.blocks.decision_modals import (
+    ARGUMENTS_ACTION,
+    ARGUMENTS_BLOCK,
     FEEDBACK_ACTION,
     FEEDBACK_BLOCK,
     REASON_ACTION,
     REASON_BLOCK,
     REJECT_CALLBACK_ID,
     REVISE_CALLBACK_ID,
-    build_batch_confirm,
-    build_batch_modal,
-    build_batch_result,
     build_full_text_modal,
     build_notice_modal,
     build_reject_modal,
     build_revise_modal,
-    fits_in_confirmation,
-    left_out_reason,
+)
+from bot.slack.blocks.home import (
+    ACTION_FULL_TEXT,
+    ACTION_HOME_BATCH,
+    ACTION_HOME_PAGE,
+    HOME_PAGE_SIZE,
+    HomeContent,
+    build_home_view,
 )
 from bot.slack.blocks.nudges import escalated_line, escalation_text, reminder_text, time_left
 from bot.slack.blocks.replies import (

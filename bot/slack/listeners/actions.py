@@ -36,7 +36,7 @@ from bot.slack.blocks import (
     build_reject_modal,
     build_revise_modal,
 )
-from bot.slack.blocks.modals import build_rule_modal
+from bot.slack.blocks.rule_modals import build_rule_modal
 from bot.slack.blocks.rules import ACTION_ALWAYS_ALLOW, ACTION_RULE_CREATE, parse_suggestion_value
 from bot.slack.listeners.views import rule_metadata
 from bot.store import DecideResult

@@ -54,7 +54,7 @@ from bot.slack.blocks import (
     REJECT_CALLBACK_ID,
     REVISE_CALLBACK_ID,
 )
-from bot.slack.blocks.modals import (
+from bot.slack.blocks.rule_modals import (
     RULE_EXPIRY_ACTION,
     RULE_EXPIRY_BLOCK,
     RULE_MATCH_ACTION,

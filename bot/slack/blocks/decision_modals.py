@@ -1,0 +1,267 @@
+"""Modals of one decision: Revise (feedback for the agent on a proposal or on code, or a tool call's arguments
+to edit, JSON checked against the tool's schema when submitted, with optional feedback), Reject (an optional
+reason), the full text of a proposal, and a notice (fixed words and text its builder made safe). The block and
+action ids below are read back by `bot.slack.listeners.views` when a modal is submitted; proposals, arguments,
+code, tasks and reasons are untrusted and made inert by `bot.slack.blocks.text`.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from bot.core.records import ApprovalRecord
+from bot.slack.blocks.approval_card import proposal_text
+from bot.slack.blocks.home import asked_line
+from bot.slack.blocks.text import (
+    TEXT_LIMIT,
+    Block,
+    clean,
+    code_block,
+    code_text,
+    context_block,
+    escape,
+    mrkdwn,
+    plain,
+    safe,
+    tool_label,
+    untrusted,
+    untrusted_parts,
+)
+
+REVISE_CALLBACK_ID = "approval_revise_modal"
+FEEDBACK_BLOCK = "feedback"
+FEEDBACK_ACTION = "feedback_input"
+ARGUMENTS_BLOCK = "arguments"
+ARGUMENTS_ACTION = "arguments_input"
+INPUT_LIMIT = 3000  # a plain_text_input's value
+REJECT_HINT = "Start with “reject:” to reject instead, giving your reason (e.g. “reject: wrong customer list”)."
+
+
+def build_revise_modal(approval: ApprovalRecord, *, metadata: str) -> Block:
+    """The Revise modal: the proposal for reference and a multi-line feedback field; for a tool call,
+    its arguments to edit (JSON, checked against the tool's schema on submit) and optional feedback.
+
+    `metadata` (signed, see `bot.core.security.sign_metadata`) says which card the modal belongs to."""
+    if approval.kind == "tool_call":
+        return _tool_revise_modal(approval, metadata=metadata)
+    if approval.kind == "code":
+        reference: dict[str, Any] = code_text(approval.proposal, label="Code", limit=TEXT_LIMIT - 40)
+    else:
+        reference = untrusted(approval.proposal, label="Current proposal", limit=TEXT_LIMIT)
+    return {
+        "type": "modal",
+        "callback_id": REVISE_CALLBACK_ID,
+        "private_metadata": metadata,
+        "title": plain("Request a revision", 24),
+        "submit": plain("Send to agent", 24),
+        "close": plain("Cancel", 24),
+        "blocks": [
+            {"type": "section", "text": reference},
+            {
+                "type": "input",
+                "block_id": FEEDBACK_BLOCK,
+                "label": plain("What should the agent change?", 2000),
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": FEEDBACK_ACTION,
+                    "multiline": True,
+                    "min_length": 1,
+                    "max_length": 3000,
+                    "placeholder": plain("e.g. Make it shorter and more formal", 150),
+                },
+                "hint": plain(REJECT_HINT, 2000),
+            },
+        ],
+    }
+
+
+def _tool_revise_modal(approval: ApprovalRecord, *, metadata: str) -> Block:
+    shown = approval.arguments or "{}"
+    editable = len(shown) <= INPUT_LIMIT
+    intro = (
+        f"*Tool call* {tool_label(approval.tool_name)}: edit its arguments below (JSON); the edited call gets a"
+        " card of its own to approve. Or leave them and tell the agent what to change: nothing runs."
+    )
+    blocks: list[Block] = [{"type": "section", "text": mrkdwn(intro)}]
+    if approval.schema_error:
+        blocks.append(context_block(f":warning: Now: {safe(approval.schema_error, 1000)}"))
+    if editable:
+        blocks.append(
+            {
+                "type": "input",
+                "block_id": ARGUMENTS_BLOCK,
+                "label": plain("Arguments (JSON)", 2000),
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": ARGUMENTS_ACTION,
+                    "multiline": True,
+                    "initial_value": clean(shown),
+                    "max_length": INPUT_LIMIT,
+                },
+            }
+        )
+    else:
+        blocks.append({"type": "section", "text": code_block(shown, label="Arguments (too long to edit here)")})
+    blocks.append(
+        {
+            "type": "input",
+            "block_id": FEEDBACK_BLOCK,
+            "optional": editable,
+            "label": plain("Or: what should the agent change?" if editable else "What should the agent change?", 2000),
+            "element": {
+                "type": "plain_text_input",
+                "action_id": FEEDBACK_ACTION,
+                "multiline": True,
+                "max_length": 3000,
+                "placeholder": plain("e.g. Send it to the finance list instead", 150),
+            },
+            "hint": plain(REJECT_HINT, 2000),
+        }
+    )
+    return {
+        "type": "modal",
+        "callback_id": REVISE_CALLBACK_ID,
+        "private_metadata": metadata,
+        "title": plain("Revise the tool call", 24),
+        "submit": plain("Send", 24),
+        "close": plain("Cancel", 24),
+        "blocks": blocks,
+    }
+
+
+# --------------------------------------------------------------------------------------------------- Reject
+
+REJECT_CALLBACK_ID = "approval_reject_modal"
+REASON_BLOCK = "reason"
+REASON_ACTION = "reason_input"
+REASON_HINT = "The agent, the card and the audit log get it."
+REJECT_SHOWN = 500  # the proposal shown for reference in the Reject modal
+
+
+def build_reject_modal(approval: ApprovalRecord, *, metadata: str) -> Block:
+    """The Reject modal: what is rejected (kind or tool, run, who asked, from where, the proposal's start)
+    and an optional reason. `metadata` (signed) says which approval the modal belongs to."""
+    return {
+        "type": "modal",
+        "callback_id": REJECT_CALLBACK_ID,
+        "private_metadata": metadata,
+        "title": plain("Reject", 24),
+        "submit": plain("Reject", 24),
+        "close": plain("Cancel", 24),
+        "blocks": [
+            {"type": "section", "text": mrkdwn(f"You are rejecting: {asked_line(approval)}")},
+            {"type": "section", "text": proposal_text(approval, limit=REJECT_SHOWN)},
+            reason_input(REASON_BLOCK, REASON_ACTION, hint=REASON_HINT),
+        ],
+    }
+
+
+def reason_input(block_id: str, action_id: str, *, hint: str) -> Block:
+    """An optional multi-line "Reason" field (Slack marks it optional): Reject's, and a batch's."""
+    return {
+        "type": "input",
+        "block_id": block_id,
+        "optional": True,
+        "label": plain("Reason", 2000),
+        "element": {
+            "type": "plain_text_input",
+            "action_id": action_id,
+            "multiline": True,
+            "max_length": INPUT_LIMIT,
+            "placeholder": plain("e.g. Wrong customer list", 150),
+        },
+        "hint": plain(hint, 2000),
+    }
+
+
+# --------------------------------------------------------------------------------------------------- Full text
+
+VIEW_BLOCKS = 100  # a modal's most blocks
+PART_SIZE = 2900  # a section of a long text
+TASK_PARTS = 5  # the task, in sections at most
+WHOLE = sys.maxsize  # a limit nothing reaches: the text as it shows whole
+FULL_TEXT_CUT = ":scissors: Cut here: the full text is attached in the card's thread."
+
+
+def build_full_text_modal(approval: ApprovalRecord) -> Block:
+    """The whole proposal (a tool call's arguments as code, code as code) and the task, in as many
+    sections as they take; past what a modal holds, it says where the full text is."""
+    task_parts, task_cut = _parts(approval.task, most=TASK_PARTS)
+    blocks: list[Block] = [
+        {"type": "section", "text": mrkdwn(asked_line(approval))},
+        {"type": "section", "text": mrkdwn("*Task*")},
+        *task_parts,
+        *([context_block(":scissors: The task is cut here.")] if task_cut else []),
+    ]
+    room = VIEW_BLOCKS - len(blocks) - 1  # one for the note when cut
+    proposal_parts, cut = _proposal_parts(approval, most=room)
+    blocks.extend(proposal_parts)
+    if cut:
+        blocks.append(context_block(FULL_TEXT_CUT))
+    return {
+        "type": "modal",
+        "title": plain("Full proposal", 24),
+        "close": plain("Close", 24),
+        "blocks": blocks,
+    }
+
+
+def _parts(text: str, *, most: int) -> tuple[list[Block], bool]:
+    """Untrusted text in at most `most` sections, and whether some was left out."""
+    parts = untrusted_parts(text, size=PART_SIZE) or [untrusted("")]
+    return [{"type": "section", "text": part} for part in parts[:most]], len(parts) > most
+
+
+def _proposal_parts(approval: ApprovalRecord, *, most: int) -> tuple[list[Block], bool]:
+    """The proposal as the card shows it when it fits in one section; else a message in plain sections
+    and arguments or code in code blocks (the code's own ``` shown as text), at most `most` sections
+    (with a label section first), and whether some was left out."""
+    whole = proposal_text(approval, limit=WHOLE)
+    if len(whole["text"]) <= TEXT_LIMIT:
+        return [{"type": "section", "text": whole}], False
+    if approval.kind not in ("tool_call", "code"):
+        parts, cut = _parts(approval.proposal, most=most - 1)
+        return [{"type": "section", "text": mrkdwn("*Proposal*")}, *parts], cut
+    label = "*Arguments*" if approval.kind == "tool_call" else "*Code*"
+    pieces, cut = code_pieces(approval.arguments or approval.proposal, size=PART_SIZE, most=most - 1)
+    code = [{"type": "section", "text": code_block(piece, limit=PART_SIZE)} for piece in pieces]
+    return [{"type": "section", "text": mrkdwn(label)}, *code], cut
+
+
+def code_pieces(text: str, *, size: int, most: int) -> tuple[list[str], bool]:
+    """Untrusted code cut into pieces that each show whole in `code_block(piece, limit=size)` (each
+    character counted at its escaped length, and each backtick once more for the ``` broken up), ending
+    at a line end where one is in the piece's second half; at most `most` pieces, and whether some was
+    left out."""
+    text = clean(text)
+    pieces: list[str] = []
+    start = 0
+    while start < len(text) and len(pieces) < most:
+        end, cost, line_end = start, 0, 0
+        while end < len(text):
+            step = len(escape(text[end])) + (text[end] == "`")
+            if cost + step > size:
+                break
+            cost += step
+            end += 1
+            if text[end - 1] == "\n":
+                line_end = end
+        if end < len(text) and line_end > start + size // 2:
+            end = line_end
+        pieces.append(text[start:end])
+        start = end
+    return pieces, start < len(text)
+
+
+# --------------------------------------------------------------------------------------------------- Notice
+
+
+def build_notice_modal(title: str, text: str) -> dict[str, Any]:
+    """`title` (fixed words, at most 24 characters) and `text` (already made safe by its builder)."""
+    return {
+        "type": "modal",
+        "title": plain(title, 24),
+        "close": plain("OK", 24),
+        "blocks": [{"type": "section", "text": mrkdwn(text[:3000])}],
+    }

@@ -1,0 +1,149 @@
+"""The folders are the architecture: each layer imports only the layers below it, nothing imports in
+a cycle, `agents` never imports `bot`, and no module grows past what one person reads at once.
+
+Read from the source (`ast`), so a lazy import inside a function counts as much as one at the top.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+MAX_LINES = 600
+MAX_TOP_LEVEL_MODULES = 10
+
+SLACK_LEAVES = ("bot.slack.blocks", "bot.slack.client", "bot.slack.directory")
+BELOW_CORE = ("bot.core", "agent_approvals")
+# Longest prefix first wins. What each layer may import (besides the standard library and third parties).
+ALLOWED: dict[str, tuple[str, ...]] = {
+    "agent_approvals": ("agent_approvals",),
+    "bot.core": BELOW_CORE,
+    "bot.store": (*BELOW_CORE, "bot.store"),
+    "bot.report": (*BELOW_CORE, "bot.store", "bot.report"),
+    **{leaf: (*BELOW_CORE, "bot.report", *SLACK_LEAVES) for leaf in SLACK_LEAVES},
+    "bot.approvals": (*BELOW_CORE, "bot.store", "bot.report", *SLACK_LEAVES, "bot.approvals"),
+    "bot.runs": (*BELOW_CORE, "bot.store", "bot.report", *SLACK_LEAVES, "bot.approvals", "bot.runs"),
+    "bot.api": (*BELOW_CORE, "bot.store", "bot.report", *SLACK_LEAVES, "bot.approvals", "bot.api"),
+    "bot.slack": ("bot.core", "bot.store", "bot.report", "bot.slack", "bot.approvals", "bot.runs", "bot.api",
+                  "bot.services", "agent_approvals"),
+    "bot.services": ("bot.core", "bot.store", "bot.report", "bot.slack", "bot.approvals", "bot.runs", "bot.api",
+                     "agent_approvals"),
+    "bot.devslack": ("bot.devslack",),
+    "bot.dev": ("bot", "agent_approvals"),  # the whole product and the stand-in, in one process
+    "bot.__main__": ("bot", "agent_approvals"),
+    "bot": ("bot",),  # the package's own docstring; nothing else lives at the top
+}
+
+
+def modules() -> Iterator[tuple[str, Path]]:
+    for base, top in ((ROOT, "bot"), (ROOT / "agents", "agent_approvals")):
+        for path in sorted((base / top).rglob("*.py")):
+            parts = list(path.relative_to(base).with_suffix("").parts)
+            if parts[-1] == "__init__":
+                parts.pop()
+            yield ".".join(parts), path
+
+
+def ours(name: str) -> bool:
+    return name in ("bot", "agent_approvals") or name.startswith(("bot.", "agent_approvals."))
+
+
+def imports(name: str, path: Path, *, top_level_only: bool = False) -> set[str]:
+    tree = ast.parse(path.read_text(), str(path))
+    nodes = tree.body if top_level_only else list(ast.walk(tree))
+    found: set[str] = set()
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    for node in nodes:
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names if ours(alias.name))
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*anchor, base] if base else anchor)
+            if ours(base):
+                found.add(base)
+                # `from bot.slack import listeners` imports a module too
+                found.update(f"{base}.{alias.name}" for alias in node.names if is_module(f"{base}.{alias.name}"))
+    return found
+
+
+def is_module(name: str) -> bool:
+    path = (ROOT / "agents" if name.startswith("agent_approvals") else ROOT).joinpath(*name.split("."))
+    return path.with_suffix(".py").exists() or (path / "__init__.py").exists()
+
+
+def layer_of(name: str) -> str:
+    return max((prefix for prefix in ALLOWED if name == prefix or name.startswith(prefix + ".")), key=len)
+
+
+def within(name: str, prefixes: tuple[str, ...]) -> bool:
+    return any(name == p or name.startswith(p + ".") for p in prefixes)
+
+
+def test_each_layer_imports_only_the_layers_below_it() -> None:
+    wrong = [
+        f"{name} imports {target}"
+        for name, path in modules()
+        for target in sorted(imports(name, path))
+        if not within(target, ALLOWED[layer_of(name)])
+    ]
+    assert wrong == []
+
+
+def test_the_agent_side_never_imports_slack_redis_or_bot() -> None:
+    for name, path in modules():
+        if not name.startswith("agent_approvals"):
+            continue
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            for imported in names:
+                assert not imported.startswith(("bot", "slack_", "slack", "redis")), f"{name} imports {imported}"
+
+
+def test_no_import_cycle() -> None:
+    graph = {name: imports(name, path, top_level_only=True) for name, path in modules()}
+    done: set[str] = set()
+
+    def visit(node: str, stack: list[str]) -> None:
+        if node in stack:
+            pytest.fail("import cycle: " + " -> ".join([*stack[stack.index(node):], node]))
+        if node in done or node not in graph:
+            return
+        for target in sorted(graph[node] - {node}):  # a package naming its own modules is no cycle
+            visit(target, [*stack, node])
+        done.add(node)
+
+    for name in sorted(graph):
+        visit(name, [])
+    assert done == set(graph)
+
+
+def test_no_module_is_too_long() -> None:
+    long = {name: n for name, path in modules() if (n := len(path.read_text().splitlines())) > MAX_LINES}
+    assert long == {}
+
+
+def test_few_modules_at_the_top_of_bot() -> None:
+    top = sorted(p.name for p in (ROOT / "bot").glob("*.py"))
+    assert len(top) <= MAX_TOP_LEVEL_MODULES, top
+    assert all((p / "__init__.py").exists() and ast.get_docstring(ast.parse((p / "__init__.py").read_text()))
+               for p in (ROOT / "bot").iterdir() if p.is_dir() and p.name not in {"__pycache__"}
+               and any(p.glob("*.py")))
+
+
+def test_the_check_can_fail() -> None:
+    """The rules above see a wrong import when there is one (so a green run means something)."""
+    assert not within("bot.runs.manager", ALLOWED[layer_of("bot.approvals.service")])
+    assert not within("bot.slack.listeners.actions", ALLOWED[layer_of("bot.slack.blocks.home")])
+    assert layer_of("bot.slack.blocks.text") == "bot.slack.blocks"
+    assert layer_of("bot.slack.listeners.home") == "bot.slack"
+    service = ROOT / "bot" / "approvals" / "service.py"
+    assert "bot.store" in imports("bot.approvals.service", service)

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+from collections.abc import AsyncIterator
 from pathlib import Path
 from types import ModuleType
 
+import pytest
+
 from bot.devslack.server import SlackStandIn
-from tests.conftest import APPROVALS, BOB, SALES, block_texts, bot_env, card_of, reply_text, start_worker
+from tests.conftest import APPROVALS, BOB, SALES, Worker, block_texts, bot_env, card_of, reply_text, start_worker
 from tests.hitl import buttons, current, nth_card, reject, until
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "autogen_email.py"
@@ -34,14 +37,22 @@ async def program_env(worker_url: str, key: str, tmp_path: Path) -> dict[str, st
     }
 
 
-async def test_an_autogen_program_is_decided_with_the_bots_buttons(
-    slack: SlackStandIn, redis_url: str, tmp_path: Path
-) -> None:
+@pytest.fixture
+async def emailer(slack: SlackStandIn, redis_url: str) -> AsyncIterator[tuple[Worker, str]]:
+    """A worker, and an API key that may ask in #sales."""
     worker = await start_worker(bot_env(slack=slack, redis_url=redis_url, model_config=None))
     slack.events_url = worker.url + "/slack/events"
     made = await worker.services.store.api_keys.create("emailer", [SALES], by=BOB)
     assert made is not None
-    env = await program_env(worker.url, made.key, tmp_path)
+    yield worker, made.key
+    await worker.stop()
+
+
+async def test_an_autogen_program_is_decided_with_the_bots_buttons(
+    slack: SlackStandIn, emailer: tuple[Worker, str], tmp_path: Path
+) -> None:
+    worker, key = emailer
+    env = await program_env(worker.url, key, tmp_path)
     assert not {"SLACK_BOT_TOKEN", "REDIS_URL"} & set(env)
     program = asyncio.create_task(load_example().main(env, task=TASK))
     try:
@@ -67,17 +78,13 @@ async def test_an_autogen_program_is_decided_with_the_bots_buttons(
     finally:
         if not program.done():
             program.cancel()
-        await worker.stop()
 
 
 async def test_cancelling_the_keys_run_cancels_its_card_and_nothing_runs(
-    slack: SlackStandIn, redis_url: str, tmp_path: Path
+    slack: SlackStandIn, emailer: tuple[Worker, str], tmp_path: Path
 ) -> None:
-    worker = await start_worker(bot_env(slack=slack, redis_url=redis_url, model_config=None))
-    slack.events_url = worker.url + "/slack/events"
-    made = await worker.services.store.api_keys.create("emailer", [SALES], by=BOB)
-    assert made is not None
-    program = asyncio.create_task(load_example().main(await program_env(worker.url, made.key, tmp_path), task=TASK))
+    worker, key = emailer
+    program = asyncio.create_task(load_example().main(await program_env(worker.url, key, tmp_path), task=TASK))
     try:
         card = await nth_card(slack, 1)
         (run,) = await worker.services.store.runs.recent(SALES)
@@ -91,11 +98,10 @@ async def test_cancelling_the_keys_run_cancels_its_card_and_nothing_runs(
     finally:
         if not program.done():
             program.cancel()
-        await worker.stop()
 
 
 async def test_an_approval_workbench_gates_a_workbenchs_tools_over_the_api(
-    slack: SlackStandIn, redis_url: str, tmp_path: Path
+    slack: SlackStandIn, emailer: tuple[Worker, str]
 ) -> None:
     from agent_approvals import ApprovalsClient
     from agent_approvals.autogen.workbench import ApprovalWorkbench
@@ -114,28 +120,22 @@ async def test_an_approval_workbench_gates_a_workbenchs_tools_over_the_api(
     async def list_inbox() -> str:
         return "2 messages"
 
-    worker = await start_worker(bot_env(slack=slack, redis_url=redis_url, model_config=None))
-    slack.events_url = worker.url + "/slack/events"
-    made = await worker.services.store.api_keys.create("mcp-agent", [SALES], by=BOB)
-    assert made is not None
+    worker, key = emailer
     tools = StaticWorkbench([FunctionTool(send_email, description="Send an email"),
                              FunctionTool(list_inbox, description="List the inbox")])
     script = [call("list_inbox", {}), call("send_email", {"to": "carol@example.com", "body": "Hi"}, call_id="c2"),
               "Done."]
     model = ChatCompletionClient.load_component(replay(*script))
-    try:
-        async with ApprovalsClient(worker.url, made.key, title="inbox assistant") as client:
-            gated = ApprovalWorkbench(tools, client, agent="assistant", needs_approval=lambda n: n != "list_inbox")
-            agent = AssistantAgent("assistant", model_client=model, workbench=gated, max_tool_iterations=3)
-            running = asyncio.create_task(agent.run(task="Write to Carol"))
-            card = await nth_card(slack, 1)  # list_inbox ran with no card; send_email waits for one
-            shown = block_texts(card)
-            assert "send_email" in shown and "carol@example.com" in shown and "list_inbox" not in shown
-            assert sent == []
-            await reject(slack, card, user=BOB, reason="not Carol")
-            result = await asyncio.wait_for(running, 20)
+    async with ApprovalsClient(worker.url, key, title="inbox assistant") as client:
+        gated = ApprovalWorkbench(tools, client, agent="assistant", needs_approval=lambda n: n != "list_inbox")
+        agent = AssistantAgent("assistant", model_client=model, workbench=gated, max_tool_iterations=3)
+        running = asyncio.create_task(agent.run(task="Write to Carol"))
+        card = await nth_card(slack, 1)  # list_inbox ran with no card; send_email waits for one
+        shown = block_texts(card)
+        assert "send_email" in shown and "carol@example.com" in shown and "list_inbox" not in shown
         assert sent == []
-        texts = " ".join(str(m.to_text()) for m in result.messages)
-        assert "2 messages" in texts and "rejected by U0BOB: not Carol" in texts
-    finally:
-        await worker.stop()
+        await reject(slack, card, user=BOB, reason="not Carol")
+        result = await asyncio.wait_for(running, 20)
+    assert sent == []
+    texts = " ".join(str(m.to_text()) for m in result.messages)
+    assert "2 messages" in texts and "rejected by U0BOB: not Carol" in texts

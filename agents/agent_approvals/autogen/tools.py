@@ -104,6 +104,35 @@ def refusal_text(decision: Decision) -> str:
     return f"rejected by {who(decision)}: {reason or 'no reason given'}"
 
 
+def tool_call_request(
+    name: str,
+    arguments: Any,
+    schema: Mapping[str, Any],
+    *,
+    agent: str,
+    problem: str = "",
+    edited_by: str = "",
+    note: str = "",
+) -> ApprovalRequest:
+    """The request for one call of tool `name`: its arguments as shown and bound by their digest, the
+    tool's schema, why they cannot run (`problem`), and who edited them into these."""
+    shown = pretty_json(arguments)
+    why = f"arguments edited by {edited_by}" + (f": {note}" if note else "") if edited_by else ""
+    return ApprovalRequest(
+        approval_id=str(uuid.uuid4()),
+        proposal=shown,
+        author=agent,
+        kind="tool_call",
+        tool_name=name,
+        arguments=shown,
+        arguments_schema=json.dumps(dict(schema), ensure_ascii=False),
+        digest=digest_of(arguments),
+        schema_error=problem,
+        why=why[:500],
+        edited_by=edited_by,
+    )
+
+
 RequestFor = Callable[..., ApprovalRequest]  # (arguments, *, edited_by, note) -> the request to ask
 
 
@@ -188,20 +217,9 @@ class ApprovalRequiredTool(BaseTool[BaseModel, Any]):
         return None
 
     def request_for(self, arguments: Any, *, edited_by: str = "", note: str = "") -> ApprovalRequest:
-        shown = pretty_json(arguments)
-        why = f"arguments edited by {edited_by}" + (f": {note}" if note else "") if edited_by else ""
-        return ApprovalRequest(
-            approval_id=str(uuid.uuid4()),
-            proposal=shown,
-            author=self._agent,
-            kind="tool_call",
-            tool_name=self.name,
-            arguments=shown,
-            arguments_schema=json.dumps(self.parameters_schema, ensure_ascii=False),
-            digest=digest_of(arguments),
-            schema_error=self.problem(arguments) or "",
-            why=why[:500],
-            edited_by=edited_by,
+        return tool_call_request(
+            self.name, arguments, self.parameters_schema, agent=self._agent, problem=self.problem(arguments) or "",
+            edited_by=edited_by, note=note,
         )
 
     async def run(self, args: BaseModel, cancellation_token: CancellationToken) -> Any:

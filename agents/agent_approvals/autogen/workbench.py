@@ -16,8 +16,6 @@ would without the wrapper. The same rules as `require_approval` (`tools.py`).
 
 from __future__ import annotations
 
-import json
-import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -25,8 +23,8 @@ from autogen_core import CancellationToken
 from autogen_core.tools import TextResultContent, ToolResult, ToolSchema, Workbench
 from pydantic import BaseModel
 
-from agent_approvals.approver import ApprovalRequest, Approver, digest_of
-from agent_approvals.autogen.tools import MAX_EDITS, ToolRefusal, approve_call, pretty_json, schema_problem
+from agent_approvals.approver import ApprovalRequest, Approver
+from agent_approvals.autogen.tools import MAX_EDITS, ToolRefusal, approve_call, schema_problem, tool_call_request
 
 
 class ApprovalWorkbench(Workbench):
@@ -71,20 +69,9 @@ class ApprovalWorkbench(Workbench):
 
         def request_for(arguments: Any, *, edited_by: str = "", note: str = "") -> ApprovalRequest:
             schema = self._schemas.get(name) or {"type": "object"}
-            shown = pretty_json(arguments)
-            why = f"arguments edited by {edited_by}" + (f": {note}" if note else "") if edited_by else ""
-            return ApprovalRequest(
-                approval_id=str(uuid.uuid4()),
-                proposal=shown,
-                author=self._agent,
-                kind="tool_call",
-                tool_name=name,
-                arguments=shown,
-                arguments_schema=json.dumps(schema, ensure_ascii=False),
-                digest=digest_of(arguments),
-                schema_error=schema_problem(arguments, schema) or "",
-                why=why[:500],
-                edited_by=edited_by,
+            return tool_call_request(
+                name, arguments, schema, agent=self._agent, problem=schema_problem(arguments, schema) or "",
+                edited_by=edited_by, note=note,
             )
 
         approved = await approve_call(

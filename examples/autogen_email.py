@@ -23,20 +23,39 @@ import json
 import os
 import re
 import sys
+import uuid
 from collections.abc import Mapping
+from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 from agent_approvals import ApprovalsClient
 from agent_approvals.autogen.input_func import ApprovalUserProxy, make_input_func
-from agent_approvals.autogen.tools import SendEmailTool, require_approval
+from agent_approvals.autogen.tools import require_approval
 from agent_approvals.modes import InputPolicy, ModeGate, parse_mode
 from autogen_agentchat.agents import AssistantAgent
 from autogen_agentchat.conditions import MaxMessageTermination, TextMentionTermination
 from autogen_agentchat.teams import RoundRobinGroupChat
 from autogen_core.models import ChatCompletionClient, CreateResult, RequestUsage
+from autogen_core.tools import FunctionTool
 
 DEFAULT_TASK = "Tell bob@example.com that our Q2 prices change on May 1"
 SYSTEM = "You write short, polite emails and send them with send_email. Then say what you sent."
+
+
+def email_tool(outbox: Path) -> FunctionTool:
+    """`send_email` for the demo: each email is written to `outbox` as an .eml file; nothing is sent."""
+
+    def send_email(to: str, subject: str, body: str) -> str:  # (a plain function: FunctionTool runs it in a thread)
+        message = EmailMessage()
+        message["To"], message["Subject"] = to, subject
+        message.set_content(body)
+        outbox.mkdir(parents=True, exist_ok=True)
+        path = outbox / f"{uuid.uuid4().hex[:12]}.eml"
+        path.write_bytes(bytes(message))
+        return f"Email to {to} written to {path.name}."
+
+    return FunctionTool(send_email, description="Send an email to one recipient. A person approves each one.")
 
 
 def model_client(env: Mapping[str, str], task: str) -> ChatCompletionClient:
@@ -77,7 +96,8 @@ async def main(environ: Mapping[str, str] | None = None, *, task: str = DEFAULT_
         approver = ModeGate(client, InputPolicy(mode=parse_mode(env.get("INPUT_MODE"))))
         model = model_client(env, task)
         try:
-            send_email = require_approval(SendEmailTool(env.get("OUTBOX_DIR") or "outbox"), approver, agent="drafter")
+            outbox = Path(env.get("OUTBOX_DIR") or "outbox")
+            send_email = require_approval(email_tool(outbox), approver, agent="drafter")
             drafter = AssistantAgent("drafter", model_client=model, system_message=SYSTEM, tools=[send_email],
                                      reflect_on_tool_use=True)
             human = ApprovalUserProxy("human", input_func=make_input_func(approver))

@@ -212,7 +212,8 @@ async def test_keys_wrong_revoked_missing_other_channel_oversize_and_limits(api:
     status, answer = await client.ask(tool_ask(channel=OTHER))
     assert status == 403 and answer["error"]["field"] == "channel"
     huge = json.dumps(tool_ask(tool={"name": "t", "arguments": {"x": "y" * 300_000}})).encode()
-    assert (await client.call("POST", "/api/v1/approvals", raw=huge))[0] == 413
+    status, answer, _ = await client.call("POST", "/api/v1/approvals", raw=huge)
+    assert status == 413 and answer["error"]["field"] == "body"  # Payload Too Large, named
     assert (await client.ask(tool_ask()))[0] == 201
     status, answer, headers = await client.call("POST", "/api/v1/approvals", body=tool_ask())
     assert status == 429 and answer["error"]["code"] == "too_many_pending" and int(headers["Retry-After"]) >= 1

@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 from agent_approvals.approver import ApprovalRequest, canonical_json, digest_of
-from agent_approvals.autogen.tools import Email
 
 from bot.core.allow_rules import (
     Condition,
@@ -28,6 +27,7 @@ from bot.core.allow_rules import (
     suggest,
 )
 from bot.devslack.server import SlackStandIn
+from bot.runs.email_tool import Email
 from bot.store import Store, connect
 from tests.conftest import ALICE, APPROVALS, BOB, SALES, find_header, has_buttons, texts, thread_of
 from tests.hitl import until

@@ -8,7 +8,7 @@ from email import message_from_bytes
 from pathlib import Path
 
 from agent_approvals.approver import ApprovalRequest, Decision, digest_of, encode_revision
-from agent_approvals.autogen.tools import SendEmailTool, require_approval
+from agent_approvals.autogen.tools import require_approval
 from autogen_agentchat.agents import AssistantAgent
 from autogen_agentchat.messages import ToolCallExecutionEvent
 from autogen_core import CancellationToken
@@ -17,6 +17,7 @@ from autogen_core.tools import FunctionTool
 from autogen_ext.models.replay import ReplayChatCompletionClient
 
 from bot.devslack.server import SlackStandIn
+from bot.runs.email_tool import SendEmailTool
 from tests.conftest import BOB, CAROL
 from tests.hitl import (
     MODEL_INFO,

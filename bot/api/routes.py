@@ -106,7 +106,7 @@ async def _key(api: ApprovalsApi, request: web.Request) -> ApiKey:
 
 async def _body(request: web.Request) -> bytes:
     if request.content_length is not None and request.content_length > MAX_BODY:
-        raise ApiError(413, "too_large", f"the body is larger than {MAX_BODY} bytes")
+        raise ApiError(413, "too_large", f"the body is larger than {MAX_BODY} bytes", field="body")
     if request.content_type != "application/json":
         raise ApiError(400, "invalid_request", "send the body as Content-Type: application/json")
     chunks: list[bytes] = []
@@ -116,7 +116,7 @@ async def _body(request: web.Request) -> bytes:
             while chunk := await request.content.read(65536):
                 size += len(chunk)
                 if size > MAX_BODY:
-                    raise ApiError(413, "too_large", f"the body is larger than {MAX_BODY} bytes")
+                    raise ApiError(413, "too_large", f"the body is larger than {MAX_BODY} bytes", field="body")
                 chunks.append(chunk)
     except TimeoutError:
         raise ApiError(408, "timeout", f"the body was not received within {READ_TIMEOUT:.0f} s") from None

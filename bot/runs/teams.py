@@ -25,7 +25,7 @@ from pathlib import Path
 from agent_approvals.approver import Approver
 from agent_approvals.autogen.code import code_approval_func, local_executor_class
 from agent_approvals.autogen.input_func import ApprovalUserProxy, AsyncInputFunc
-from agent_approvals.autogen.tools import SendEmailTool, require_approval
+from agent_approvals.autogen.tools import require_approval
 from agent_approvals.modes import CONTINUE
 from autogen_agentchat.agents import AssistantAgent, CodeExecutorAgent
 from autogen_agentchat.base import TerminatedException, TerminationCondition
@@ -33,6 +33,8 @@ from autogen_agentchat.conditions import MaxMessageTermination
 from autogen_agentchat.messages import BaseAgentEvent, BaseChatMessage, StopMessage
 from autogen_agentchat.teams import BaseGroupChat, RoundRobinGroupChat, SelectorGroupChat
 from autogen_core.models import ChatCompletionClient
+
+from bot.runs.email_tool import SendEmailTool
 
 HUMAN = "human"
 PLAN_REVIEWER = "plan_reviewer"

@@ -64,7 +64,7 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from agent_approvals.approver import ApprovalRequest, Decision, digest_of
-from agent_approvals.autogen.tools import ApprovalRequiredTool, SendEmailTool, require_approval
+from agent_approvals.autogen.tools import ApprovalRequiredTool, require_approval
 from autogen_core import CancellationToken
 from redis.asyncio.client import Pipeline, Redis
 
@@ -72,6 +72,7 @@ from bot.__main__ import use_event_loop
 from bot.core.allow_rules import Condition, Match, Rule, exact_match
 from bot.core.records import RunRecord
 from bot.core.settings import Settings
+from bot.runs.email_tool import SendEmailTool
 from bot.services import Services, create_services
 from bot.store.rules import _decoded
 from tests.benchmarks.common import (

@@ -4,6 +4,7 @@ either leaves the other working. A throwaway venv, real `pip`, real packages fro
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import venv
@@ -13,9 +14,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def run(python: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    # run away from the repository: there `agents/` and `bot/` would import from the work tree
+    # away from the repository and without PYTHONPATH: there `agents/` and `bot/` would import from the work tree
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
     return subprocess.run([str(python), *args], capture_output=True, text=True, timeout=600, check=False,
-                          cwd=python.parents[2])
+                          cwd=python.parents[2], env=env)
 
 
 def imports(python: Path, code: str) -> bool:

@@ -156,10 +156,12 @@ async def test_a_rule_decides_without_a_card(api: Worker, slack: SlackStandIn) -
                 created_by=BOB, created_at=0, expires_at=2e10)
     assert await store.rules.create(rule)
     client = Client(api, (await new_key(api)).key)
-    status, answer = await client.ask(tool_ask())
+    status, answer = await client.ask(tool_ask(), headers={"Idempotency-Key": "by-rule"})
     assert status == 200 and answer["status"] == "approved" and answer["decided_by"].startswith("rule ")
     assert answer["arguments"] == EMAIL
+    assert await client.ask(tool_ask(), headers={"Idempotency-Key": "by-rule"}) == (200, answer)  # the same answer
     assert [m for m in slack.messages(APPROVALS)] == []
+    assert [e["rule_id"] for e in await audit_events(api, "auto_approved")] == ["R1"]  # the rule used once
 
 
 async def test_idempotency_key_retries_make_one_card(api: Worker, slack: SlackStandIn) -> None:

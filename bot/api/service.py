@@ -163,7 +163,14 @@ class ApprovalsApi:
         run = await self._run_of(key, channel)
         decided = await self._decided_at_once(request, run=run, settings=settings)
         if decided is not None:
-            return 200, decided_view(decided, approval_id=approval_id, title=ask.title, request=request)
+            answer = decided_view(decided, approval_id=approval_id, title=ask.title, request=request)
+            if idempotency_key:  # a retry gets this answer again (nothing else keeps it: no card, no record)
+                await self.store.redis.set(
+                    self.store.keys.api_idempotency(key.name, idempotency_key),
+                    json.dumps({"digest": hashlib.sha256(body).hexdigest(), "id": approval_id, "answer": answer}),
+                    ex=IDEMPOTENCY_SECONDS,
+                )
+            return 200, answer
         approval = new_approval(
             request, run=run, owner=API_OWNER, settings=settings, default_channel=self.approvals.approvals_channel
         )
@@ -205,6 +212,8 @@ class ApprovalsApi:
         if first.get("digest") != digest:
             raise ApiError(409, "idempotency_conflict",
                            "this Idempotency-Key was used with another body", field="Idempotency-Key")
+        if isinstance(first.get("answer"), dict):
+            return approval_id, (200, first["answer"])  # decided at once the first time
         approval_id = str(first.get("id") or approval_id)
         approval = await self.store.approvals.get(approval_id)
         if approval is None:

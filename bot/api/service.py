@@ -284,8 +284,9 @@ class ApprovalsApi:
         while True:
             woken = self.waiters.expect(approval_id)  # before reading: a decision from now on wakes it
             try:
-                approval = await persistently(
-                    lambda: self.store.approvals.get(approval_id), what=f"reading approval {approval_id}"
+                approval = await persistently(  # through a Redis blip, no longer than the caller waits (then 503)
+                    lambda: self.store.approvals.get(approval_id), what=f"reading approval {approval_id}",
+                    patience=max(1.0, deadline - time.monotonic()),
                 )
                 if approval is None or approval.asked_by != key.name:
                     raise ApiError(404, "not_found", "no such approval")

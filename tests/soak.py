@@ -3,7 +3,7 @@ workers (SIGSTOP past their heartbeat, then SIGCONT) and Redis restarts.
 
 Not a unit test. It prints how many runs ended in exactly one terminal state, how many cards match
 their decisions in Redis, how many runs were lost, how many decisions shown as taken were discarded
-and how many approved emails were sent twice (the goal: 0 for the last three). One run in five is
+and how many emails were sent beyond those people approved (the goal: 0 for the last three). One run in five is
 an `email` run, whose approved `send_email` writes one file per email.
 
     python tests/soak.py [--runs 1000] [--workers 3] [--kill-every 40] [--stall-every 50]
@@ -203,14 +203,17 @@ async def soak(
             seconds=time.monotonic() - started_at,
             clicked=clicked,
         )
-        sent = Counter(email_of(path) for path in outbox.glob("*.eml")) if outbox.exists() else Counter[str]()
+        sent = Counter(recipient_of(path) for path in outbox.glob("*.eml")) if outbox.exists() else Counter[str]()
+        approved = await approved_sends(store)
         return {
             **result,
             "cards_stale_until_clicked": stale,
             "worker_stalls": stalls,
             "redis_restarts": redis_restarts,
             "emails_sent": sum(sent.values()),
-            "emails_sent_twice": sum(1 for n in sent.values() if n > 1),
+            # emails beyond what people approved: a run (one recipient each) that wrote more emails than it
+            # had `send_email` calls approved. (The same email approved twice, as two calls, is sent twice.)
+            "emails_sent_twice": sum(max(0, n - approved[to]) for to, n in sent.items()),
         }
     finally:
         for task_ in list(stalling):
@@ -223,9 +226,23 @@ async def soak(
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def email_of(path: Path) -> str:
-    """An email as sent, less its Date header: the same email sent twice counts twice."""
-    return re.sub(r"(?m)^Date: .*$", "", path.read_text())
+def recipient_of(path: Path) -> str:
+    """Whom an email went to (each email run writes to its own address, noteN@example.com)."""
+    found = re.search(r"(?m)^To: (.*)$", path.read_text())
+    return found.group(1).strip() if found else ""
+
+
+async def approved_sends(store: Store) -> Counter[str]:
+    """How many `send_email` calls people approved, by recipient (from the audit stream: each approval's
+    `requested` entry holds its arguments, its `decision` entry the outcome)."""
+    calls: dict[str, str] = {}
+    approved = Counter[str]()
+    for entry in await store.audit.entries(count=1_000_000):
+        if entry.get("event") == "requested" and entry.get("tool") == "send_email" and entry.get("arguments"):
+            calls[entry["approval"]] = str(json.loads(entry["arguments"]).get("to", ""))
+        elif entry.get("event") == "decision" and entry.get("outcome") == "approved" and entry.get("approval") in calls:
+            approved[calls[entry["approval"]]] += 1
+    return approved
 
 
 async def card_states(

@@ -7,6 +7,7 @@
     modes.py      input modes (always, terminate, never, policy) in front of any approver
     autogen/      the AutoGen integration (extra `autogen`): the user proxy's input function,
                   `require_approval` for tools, code approval, an approval-gated workbench
+    openai_agents.py  the OpenAI Agents SDK (extra `openai-agents`): `run_with_approvals`, `resume`
 
 Never imports `bot`, `slack_*` or `redis`.
 """

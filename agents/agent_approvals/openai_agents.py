@@ -1,0 +1,187 @@
+"""The OpenAI Agents SDK: tools with `needs_approval` decided by people in Slack (extra `openai-agents`).
+
+    async with ApprovalsClient(url, key, title="weekly digest") as client:
+        result = await run_with_approvals(agent, "Email the digest to the team", client=client)
+
+`run_with_approvals` runs `Runner.run`; while the result has `interruptions`, it asks for each one (the tool's
+name, its arguments and its JSON schema, on the bot's usual card) and applies the decision to the paused
+`RunState`: `approve`, or `reject` with the reviewer's reason as the `rejection_message` the model reads (a
+timeout or a cancellation too, saying so). Then it resumes the run, until the run ends.
+
+The SDK runs the call the model made, never other arguments, so a reviewer's edit cannot be applied as it is:
+an edit is returned to the model as a rejection that quotes the edited arguments, and the model may call the
+tool again with them (that call is asked about again, as a new card).
+
+Durable: give a `store` and a `run_id`, and the paused state (`RunState.to_string()`) is kept there before
+anything is asked; every ask carries an idempotency key made of the run id and the call id. If the process
+dies while a person decides, `resume(agent, run_id, client=..., store=...)` in another process asks again
+(the same approvals: decided ones answer at once), applies the decisions and finishes the run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Protocol
+
+from agents.items import ToolApprovalItem
+from agents.run_state import RunState
+from agents.tool import FunctionTool
+
+from agent_approvals.client import Approval, ApprovalsClient
+from agents import Agent, Runner, RunResult
+
+FRAMEWORK = "OpenAI Agents SDK"
+
+
+class StateStore(Protocol):
+    """Where paused runs are kept between asking and deciding (any durable key-value store)."""
+
+    def save(self, run_id: str, state: str) -> None: ...
+
+    def load(self, run_id: str) -> str | None: ...
+
+    def delete(self, run_id: str) -> None: ...
+
+
+class FileStateStore:
+    """Paused runs as files in a directory (written atomically: a crash never leaves half a state)."""
+
+    def __init__(self, directory: str | Path) -> None:
+        self.directory = Path(directory)
+
+    def _path(self, run_id: str) -> Path:
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in run_id)[:120]
+        return self.directory / f"{safe}.json"
+
+    def save(self, run_id: str, state: str) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=self.directory, suffix=".partial")
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(state)
+        os.replace(temporary, self._path(run_id))
+
+    def load(self, run_id: str) -> str | None:
+        path = self._path(run_id)
+        return path.read_text(encoding="utf-8") if path.exists() else None
+
+    def delete(self, run_id: str) -> None:
+        self._path(run_id).unlink(missing_ok=True)
+
+
+async def run_with_approvals(
+    agent: Agent[Any],
+    input: str | list[Any],
+    *,
+    client: ApprovalsClient,
+    store: StateStore | None = None,
+    run_id: str = "",
+    within: int | None = None,
+    **runner_kwargs: Any,
+) -> RunResult:
+    """Run `agent` on `input`, every tool call that needs approval decided in Slack (see the module docstring).
+    `within`: seconds a decision may take (never longer than the channel allows)."""
+    if store is not None and not run_id:
+        raise ValueError("a store keeps paused runs by run_id: give one")
+    result = await Runner.run(agent, input, **runner_kwargs)
+    return await _until_done(agent, result, client=client, store=store, run_id=run_id, within=within,
+                             runner_kwargs=runner_kwargs)
+
+
+async def resume(
+    agent: Agent[Any],
+    run_id: str,
+    *,
+    client: ApprovalsClient,
+    store: StateStore,
+    within: int | None = None,
+    **runner_kwargs: Any,
+) -> RunResult:
+    """Finish a run whose process died while a person decided: from the paused state kept in `store`."""
+    text = store.load(run_id)
+    if text is None:
+        raise LookupError(f"no paused run {run_id!r} in the store (it ended, or was never paused)")
+    state = await RunState.from_string(agent, text)
+    await _decide(agent, state, state.get_interruptions(), client=client, run_id=run_id, within=within)
+    result = await Runner.run(agent, state, **runner_kwargs)
+    return await _until_done(agent, result, client=client, store=store, run_id=run_id, within=within,
+                             runner_kwargs=runner_kwargs)
+
+
+async def _until_done(
+    agent: Agent[Any],
+    result: RunResult,
+    *,
+    client: ApprovalsClient,
+    store: StateStore | None,
+    run_id: str,
+    within: int | None,
+    runner_kwargs: dict[str, Any],
+) -> RunResult:
+    while result.interruptions:
+        state = result.to_state()
+        if store is not None:
+            store.save(run_id, state.to_string())  # before anyone is asked: a crash from here on can resume
+        await _decide(agent, state, result.interruptions, client=client, run_id=run_id, within=within)
+        result = await Runner.run(agent, state, **runner_kwargs)
+    if store is not None:
+        store.delete(run_id)
+    return result
+
+
+async def _decide(
+    agent: Agent[Any],
+    state: RunState[Any, Any],
+    items: list[ToolApprovalItem],
+    *,
+    client: ApprovalsClient,
+    run_id: str,
+    within: int | None,
+) -> None:
+    """Ask for each paused call and apply its decision to `state` (approve, or reject saying why)."""
+    for item in items:
+        decided = await _ask(agent, item, client=client, run_id=run_id, within=within)
+        if decided.approved:
+            state.approve(item)
+        else:
+            state.reject(item, rejection_message=rejection(decided))
+
+
+async def _ask(
+    agent: Agent[Any], item: ToolApprovalItem, *, client: ApprovalsClient, run_id: str, within: int | None
+) -> Approval:
+    raw = item.raw_item
+    name = str(item.tool_name or getattr(raw, "name", "") or "tool")
+    text = getattr(raw, "arguments", None) or "{}"
+    arguments = json.loads(text) if isinstance(text, str) else dict(text)
+    call_id = str(getattr(raw, "call_id", "") or getattr(raw, "id", ""))
+    who = getattr(item.agent, "name", None) or agent.name
+    options: dict[str, Any] = {"agent": f"{who} ({FRAMEWORK})"[:80]}
+    if within is not None:
+        options["timeout"] = within
+    key = f"oa-{run_id}-{call_id}" if run_id and call_id else None
+    asked = await client.request_tool(name, arguments, schema=_schema(agent, name), idempotency_key=key, **options)
+    return asked if not asked.pending else await client.wait(asked.id)
+
+
+def _schema(agent: Agent[Any], name: str) -> dict[str, Any] | None:
+    for tool in agent.tools:
+        if isinstance(tool, FunctionTool) and tool.name == name:
+            return dict(tool.params_json_schema)
+    return None
+
+
+def rejection(decided: Approval) -> str:
+    """What the model reads when its call does not run."""
+    who = decided.decided_by or "a reviewer"
+    if decided.status == "revised":
+        edit = f" Edited arguments to use instead: {json.dumps(decided.arguments)}." if decided.arguments else ""
+        note = f" {decided.feedback}" if decided.feedback else ""
+        return f"Not run: {who} asked for a revision.{note}{edit}"
+    if decided.status == "timed_out":
+        return f"Not run: nobody decided in time ({decided.reason or 'timed out'})."
+    if decided.status == "cancelled":
+        return f"Not run: cancelled ({decided.reason or 'cancelled'})."
+    return f"Not run: rejected by {who}: {decided.reason or 'no reason given'}"

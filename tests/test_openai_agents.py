@@ -1,0 +1,193 @@
+"""The OpenAI Agents SDK integration (`agent_approvals.openai_agents`) against a real worker: an `Agent` whose
+`send_email` tool has `needs_approval`, driven by the SDK's own scripted model (no network); people decide on
+the bot's cards. Approve runs the tool once with exactly the approved arguments; a rejection's reason reaches
+the model; a timeout runs nothing; a rule approves with no card; a run whose process is killed -9 while a
+person decides is finished by `resume` in another process."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from agent_approvals import ApprovalsClient
+from agent_approvals.openai_agents import run_with_approvals
+from agents.testing import ScriptedModel, assistant_message, function_call
+
+from agents import Agent, function_tool
+from bot.devslack.server import SlackStandIn
+from tests.conftest import APPROVALS, BOB, SALES, Worker, block_texts, bot_env, start_worker
+from tests.hitl import click, nth_card, open_modal, reject, until
+
+EMAIL = {"to": "bob@example.com", "body": "Prices go up 5% on May 1."}
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+async def worker(slack: SlackStandIn, redis_url: str) -> AsyncIterator[tuple[Worker, str]]:
+    bot = await start_worker(bot_env(slack=slack, redis_url=redis_url, model_config=None))
+    slack.events_url = bot.url + "/slack/events"
+    made = await bot.services.store.api_keys.create("mailer", [SALES], by=BOB)
+    assert made is not None
+    yield bot, made.key
+    await bot.stop()
+
+
+def mailer(sent: list[dict[str, str]], *answers: Any) -> tuple[Agent[Any], ScriptedModel]:
+    @function_tool(needs_approval=True)
+    def send_email(to: str, body: str) -> str:
+        """Send an email to one recipient."""
+        sent.append({"to": to, "body": body})
+        return f"sent to {to}"
+
+    model = ScriptedModel([[function_call("send_email", EMAIL, call_id="call-1")], *answers])
+    return Agent(name="mailer", instructions="Send the email.", tools=[send_email], model=model), model
+
+
+def last_tool_output(model: ScriptedModel) -> str:
+    """What the model was told the call returned (the last function_call_output it was given)."""
+    items = [i for i in model.calls[-1].input if isinstance(i, dict) and i.get("type") == "function_call_output"]
+    return str(items[-1]["output"])
+
+
+async def test_approve_runs_the_tool_once_with_the_approved_arguments(
+    worker: tuple[Worker, str], slack: SlackStandIn
+) -> None:
+    bot, key = worker
+    sent: list[dict[str, str]] = []
+    agent, model = mailer(sent, [assistant_message("Done: the email is sent.")])
+    async with ApprovalsClient(bot.url, key, title="price update") as client:
+        running = asyncio.create_task(run_with_approvals(agent, "Tell Bob about the prices", client=client))
+        card = await nth_card(slack, 1)
+        shown = block_texts(card)
+        assert "send_email" in shown and "bob@example.com" in shown and "mailer (OpenAI Agents SDK)" in shown
+        assert sent == []
+        await click(slack, card, "approval_approve", user=BOB)
+        result = await asyncio.wait_for(running, 20)
+    assert sent == [EMAIL] and result.final_output == "Done: the email is sent."
+    assert last_tool_output(model) == "sent to bob@example.com"
+
+
+async def test_a_rejection_reaches_the_model_and_nothing_runs(worker: tuple[Worker, str], slack: SlackStandIn) -> None:
+    bot, key = worker
+    sent: list[dict[str, str]] = []
+    agent, model = mailer(sent, [assistant_message("Understood, not sent.")])
+    async with ApprovalsClient(bot.url, key, title="price update") as client:
+        running = asyncio.create_task(run_with_approvals(agent, "Tell Bob", client=client))
+        await reject(slack, await nth_card(slack, 1), user=BOB, reason="not before the board meets")
+        result = await asyncio.wait_for(running, 20)
+    assert sent == [] and result.final_output == "Understood, not sent."
+    assert last_tool_output(model) == f"Not run: rejected by {BOB}: not before the board meets"
+
+
+async def test_an_edit_is_offered_to_the_model_and_asked_again(worker: tuple[Worker, str], slack: SlackStandIn) -> None:
+    bot, key = worker
+    sent: list[dict[str, str]] = []
+    edited = {**EMAIL, "to": "carol@example.com"}
+    agent, _ = mailer(sent, [function_call("send_email", edited, call_id="call-2")], [assistant_message("Sent.")])
+    async with ApprovalsClient(bot.url, key, title="price update") as client:
+        running = asyncio.create_task(run_with_approvals(agent, "Tell Bob", client=client))
+        view = await open_modal(slack, await nth_card(slack, 1), user=BOB)
+        await slack.submit_view(
+            user=BOB, view_id=view["id"], values={"arguments": {"arguments_input": json.dumps(edited)}}
+        )
+        second = await nth_card(slack, 2)  # the model called again with the edited arguments: asked again
+        assert "carol@example.com" in block_texts(second)
+        await click(slack, second, "approval_approve", user=BOB)
+        result = await asyncio.wait_for(running, 20)
+    assert sent == [edited] and result.final_output == "Sent."
+
+
+async def test_the_timeout_runs_nothing_and_a_rule_needs_no_card(
+    worker: tuple[Worker, str], slack: SlackStandIn
+) -> None:
+    from bot.core.allow_rules import Rule, exact_match
+
+    bot, key = worker
+    sent: list[dict[str, str]] = []
+    agent, model = mailer(sent, [assistant_message("Nobody answered.")])
+    async with ApprovalsClient(bot.url, key, title="price update") as client:
+        result = await asyncio.wait_for(run_with_approvals(agent, "Tell Bob", client=client, within=1), 20)
+        assert sent == [] and result.final_output == "Nobody answered."
+        assert last_tool_output(model).startswith("Not run: nobody decided in time")
+        rule = Rule(id="", scope="channel", channel=SALES, run="", match=exact_match("send_email", EMAIL),
+                    created_by=BOB, created_at=0, expires_at=2e10)
+        assert await bot.services.store.rules.create(rule)
+        cards = len(slack.messages(APPROVALS))
+        agent, _ = mailer(sent, [assistant_message("Sent by the rule.")])
+        result = await asyncio.wait_for(run_with_approvals(agent, "Tell Bob", client=client), 20)
+    assert sent == [EMAIL] and result.final_output == "Sent by the rule."
+    assert len(slack.messages(APPROVALS)) == cards  # no new card
+
+
+PROGRAM = """
+import asyncio, json, sys
+from pathlib import Path
+from agents import Agent, function_tool
+from agents.testing import ScriptedModel, assistant_message, function_call
+from agent_approvals import ApprovalsClient
+from agent_approvals.openai_agents import FileStateStore, resume, run_with_approvals
+
+url, key, states, outbox, mode = sys.argv[1:6]
+EMAIL = {"to": "bob@example.com", "body": "Prices go up 5% on May 1."}
+
+@function_tool(needs_approval=True)
+def send_email(to: str, body: str) -> str:
+    \"\"\"Send an email to one recipient.\"\"\"
+    with open(outbox, "a") as out:
+        out.write(json.dumps({"to": to, "body": body}) + "\\n")
+    return f"sent to {to}"
+
+async def main() -> None:
+    steps = [[assistant_message("Done.")]]
+    if mode == "start":
+        steps.insert(0, [function_call("send_email", EMAIL, call_id="call-1")])
+    agent = Agent(name="mailer", instructions="Send it.", tools=[send_email], model=ScriptedModel(steps))
+    async with ApprovalsClient(url, key, title="price update") as client:
+        store = FileStateStore(states)
+        if mode == "start":
+            result = await run_with_approvals(agent, "Tell Bob", client=client, store=store, run_id="nightly-42")
+        else:
+            result = await resume(agent, "nightly-42", client=client, store=store)
+    print(json.dumps({"final": result.final_output}))
+
+asyncio.run(main())
+"""
+
+
+async def test_a_run_killed_9_while_a_person_decides_is_resumed_in_another_process(
+    worker: tuple[Worker, str], slack: SlackStandIn, tmp_path: Path
+) -> None:
+    bot, key = worker
+    program = tmp_path / "program.py"
+    program.write_text(PROGRAM)
+    states, outbox = tmp_path / "states", tmp_path / "outbox.jsonl"
+    env = {k: v for k, v in os.environ.items() if k not in ("SLACK_BOT_TOKEN", "REDIS_URL")}
+    env["OPENAI_AGENTS_DISABLE_TRACING"] = "1"  # offline: no trace export
+
+    async def spawn(mode: str) -> asyncio.subprocess.Process:
+        return await asyncio.create_subprocess_exec(
+            sys.executable, str(program), bot.url, key, str(states), str(outbox), mode, env=env, cwd=str(tmp_path),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        )
+
+    first = await spawn("start")
+    card = await nth_card(slack, 1, within=30)
+    await until(lambda: list(states.glob("*.json")), what="the paused run kept")
+    first.send_signal(signal.SIGKILL)
+    await first.wait()
+    await click(slack, card, "approval_approve", user=BOB)  # decided while nobody waits for it
+    second = await spawn("resume")
+    out, _ = await asyncio.wait_for(second.communicate(), 60)
+    assert second.returncode == 0, out.decode()[-2000:]
+    printed = [line for line in out.decode().splitlines() if line.startswith("{")]
+    assert [json.loads(line) for line in printed] == [{"final": "Done."}], out.decode()[-2000:]
+    assert [json.loads(line) for line in outbox.read_text().splitlines()] == [EMAIL]  # once
+    assert list(states.glob("*.json")) == []  # the ended run is no longer kept
+    assert len(slack.messages(APPROVALS)) == 1  # the resumed process asked for the same approval: no second card

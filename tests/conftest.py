@@ -166,6 +166,17 @@ async def worker(slack: SlackStandIn, redis_url: str, model_config: Path) -> Asy
     await bot.stop()
 
 
+@pytest.fixture
+async def emailer(slack: SlackStandIn, redis_url: str) -> AsyncIterator[tuple[Worker, str]]:
+    """A worker (no model), and an Approvals API key named `emailer` that may ask in #sales."""
+    worker = await start_worker(bot_env(slack=slack, redis_url=redis_url, model_config=None))
+    slack.events_url = worker.url + "/slack/events"
+    made = await worker.services.store.api_keys.create("emailer", [SALES], by=BOB)
+    assert made is not None
+    yield worker, made.key
+    await worker.stop()
+
+
 def card_of(slack: SlackStandIn, *, pending: bool | None = None) -> list[dict[str, Any]]:
     """Approval cards in #approvals (top-level messages with approval buttons or decided)."""
     cards = [m for m in slack.messages(APPROVALS) if not m.get("thread_ts")]

@@ -6,14 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
-from collections.abc import AsyncIterator
 from pathlib import Path
 from types import ModuleType
 
-import pytest
-
 from bot.devslack.server import SlackStandIn
-from tests.conftest import APPROVALS, BOB, SALES, Worker, block_texts, bot_env, card_of, reply_text, start_worker
+from tests.conftest import APPROVALS, BOB, SALES, Worker, block_texts, card_of, reply_text
 from tests.hitl import buttons, current, nth_card, reject, until
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "autogen_email.py"
@@ -35,17 +32,6 @@ async def program_env(worker_url: str, key: str, tmp_path: Path) -> dict[str, st
         "APPROVALS_CHANNEL": SALES,
         "OUTBOX_DIR": str(tmp_path / "outbox"),
     }
-
-
-@pytest.fixture
-async def emailer(slack: SlackStandIn, redis_url: str) -> AsyncIterator[tuple[Worker, str]]:
-    """A worker, and an API key that may ask in #sales."""
-    worker = await start_worker(bot_env(slack=slack, redis_url=redis_url, model_config=None))
-    slack.events_url = worker.url + "/slack/events"
-    made = await worker.services.store.api_keys.create("emailer", [SALES], by=BOB)
-    assert made is not None
-    yield worker, made.key
-    await worker.stop()
 
 
 async def test_an_autogen_program_is_decided_with_the_bots_buttons(

@@ -11,32 +11,20 @@ import json
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from agent_approvals import ApprovalsClient
 from agent_approvals.openai_agents import run_with_approvals
 from agents.testing import ScriptedModel, assistant_message, function_call
 
 from agents import Agent, function_tool
 from bot.devslack.server import SlackStandIn
-from tests.conftest import APPROVALS, BOB, SALES, Worker, block_texts, bot_env, start_worker
+from tests.conftest import APPROVALS, BOB, SALES, Worker, block_texts
 from tests.hitl import click, nth_card, open_modal, reject, until
 
 EMAIL = {"to": "bob@example.com", "body": "Prices go up 5% on May 1."}
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture
-async def worker(slack: SlackStandIn, redis_url: str) -> AsyncIterator[tuple[Worker, str]]:
-    bot = await start_worker(bot_env(slack=slack, redis_url=redis_url, model_config=None))
-    slack.events_url = bot.url + "/slack/events"
-    made = await bot.services.store.api_keys.create("mailer", [SALES], by=BOB)
-    assert made is not None
-    yield bot, made.key
-    await bot.stop()
 
 
 def mailer(sent: list[dict[str, str]], *answers: Any) -> tuple[Agent[Any], ScriptedModel]:
@@ -57,9 +45,9 @@ def last_tool_output(model: ScriptedModel) -> str:
 
 
 async def test_approve_runs_the_tool_once_with_the_approved_arguments(
-    worker: tuple[Worker, str], slack: SlackStandIn
+    emailer: tuple[Worker, str], slack: SlackStandIn
 ) -> None:
-    bot, key = worker
+    bot, key = emailer
     sent: list[dict[str, str]] = []
     agent, model = mailer(sent, [assistant_message("Done: the email is sent.")])
     async with ApprovalsClient(bot.url, key, title="price update") as client:
@@ -74,8 +62,10 @@ async def test_approve_runs_the_tool_once_with_the_approved_arguments(
     assert last_tool_output(model) == "sent to bob@example.com"
 
 
-async def test_a_rejection_reaches_the_model_and_nothing_runs(worker: tuple[Worker, str], slack: SlackStandIn) -> None:
-    bot, key = worker
+async def test_a_rejection_reaches_the_model_and_nothing_runs(
+    emailer: tuple[Worker, str], slack: SlackStandIn
+) -> None:
+    bot, key = emailer
     sent: list[dict[str, str]] = []
     agent, model = mailer(sent, [assistant_message("Understood, not sent.")])
     async with ApprovalsClient(bot.url, key, title="price update") as client:
@@ -86,8 +76,10 @@ async def test_a_rejection_reaches_the_model_and_nothing_runs(worker: tuple[Work
     assert last_tool_output(model) == f"Not run: rejected by {BOB}: not before the board meets"
 
 
-async def test_an_edit_is_offered_to_the_model_and_asked_again(worker: tuple[Worker, str], slack: SlackStandIn) -> None:
-    bot, key = worker
+async def test_an_edit_is_offered_to_the_model_and_asked_again(
+    emailer: tuple[Worker, str], slack: SlackStandIn
+) -> None:
+    bot, key = emailer
     sent: list[dict[str, str]] = []
     edited = {**EMAIL, "to": "carol@example.com"}
     agent, _ = mailer(sent, [function_call("send_email", edited, call_id="call-2")], [assistant_message("Sent.")])
@@ -105,11 +97,11 @@ async def test_an_edit_is_offered_to_the_model_and_asked_again(worker: tuple[Wor
 
 
 async def test_the_timeout_runs_nothing_and_a_rule_needs_no_card(
-    worker: tuple[Worker, str], slack: SlackStandIn
+    emailer: tuple[Worker, str], slack: SlackStandIn
 ) -> None:
     from bot.core.allow_rules import Rule, exact_match
 
-    bot, key = worker
+    bot, key = emailer
     sent: list[dict[str, str]] = []
     agent, model = mailer(sent, [assistant_message("Nobody answered.")])
     async with ApprovalsClient(bot.url, key, title="price update") as client:
@@ -162,9 +154,9 @@ asyncio.run(main())
 
 
 async def test_a_run_killed_9_while_a_person_decides_is_resumed_in_another_process(
-    worker: tuple[Worker, str], slack: SlackStandIn, tmp_path: Path
+    emailer: tuple[Worker, str], slack: SlackStandIn, tmp_path: Path
 ) -> None:
-    bot, key = worker
+    bot, key = emailer
     program = tmp_path / "program.py"
     program.write_text(PROGRAM)
     states, outbox = tmp_path / "states", tmp_path / "outbox.jsonl"

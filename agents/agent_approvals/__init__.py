@@ -8,6 +8,8 @@
     autogen/      the AutoGen integration (extra `autogen`): the user proxy's input function,
                   `require_approval` for tools, code approval, an approval-gated workbench
     openai_agents.py  the OpenAI Agents SDK (extra `openai-agents`): `run_with_approvals`, `resume`
+    langgraph.py  LangGraph (extra `langgraph`): `tool_call` to interrupt with, `invoke_with_approvals`,
+                  `resume_with_approvals`
 
 Never imports `bot`, `slack_*` or `redis`.
 """

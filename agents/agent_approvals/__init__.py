@@ -10,6 +10,7 @@
     openai_agents.py  the OpenAI Agents SDK (extra `openai-agents`): `run_with_approvals`, `resume`
     langgraph.py  LangGraph (extra `langgraph`): `tool_call` to interrupt with, `invoke_with_approvals`,
                   `resume_with_approvals`
+    pydantic_ai.py  Pydantic AI (extra `pydantic-ai`): `run_with_approvals`
 
 Never imports `bot`, `slack_*` or `redis`.
 """

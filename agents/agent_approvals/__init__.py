@@ -11,6 +11,7 @@
     langgraph.py  LangGraph (extra `langgraph`): `tool_call` to interrupt with, `invoke_with_approvals`,
                   `resume_with_approvals`
     pydantic_ai.py  Pydantic AI (extra `pydantic-ai`): `run_with_approvals`
+    agent_framework.py  Microsoft Agent Framework (extra `agent-framework`): `run_with_approvals`
 
 Never imports `bot`, `slack_*` or `redis`.
 """

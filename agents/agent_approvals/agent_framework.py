@@ -18,12 +18,11 @@ is asked about again.
 
 from __future__ import annotations
 
-import json
 from typing import Any, cast
 
 from agent_framework import Agent, AgentResponse, Content, FunctionTool, Message
 
-from agent_approvals.client import Approval, ApprovalsClient
+from agent_approvals.client import Approval, ApprovalsClient, refusal
 
 FRAMEWORK = "Microsoft Agent Framework"
 
@@ -42,7 +41,7 @@ async def run_with_approvals(
             decided = await _ask(agent, request, client=client, within=within)
             contents.append(request.to_function_approval_response(decided.approved))
             if not decided.approved:
-                contents.append(Content.from_text(why_not(decided, request)))
+                contents.append(Content.from_text(refusal(decided)))
         response = await agent.run([Message(role="user", contents=contents)], session=session, **run_kwargs)
     return cast(AgentResponse[Any], response)
 
@@ -64,19 +63,3 @@ def _schema(agent: Agent[Any], name: str) -> dict[str, Any] | None:
         if isinstance(candidate, FunctionTool) and candidate.name == name:
             return dict(candidate.parameters())
     return None
-
-
-def why_not(decided: Approval, request: Content) -> str:
-    """What the model reads besides the framework's "rejected by user"."""
-    call = request.function_call
-    name = call.name if call is not None else "the tool"
-    who = decided.decided_by or "a reviewer"
-    if decided.status == "timed_out":
-        return f"The call of {name} was not run: nobody decided in time ({decided.reason or 'timed out'})."
-    if decided.status == "cancelled":
-        return f"The call of {name} was not run: cancelled ({decided.reason or 'cancelled'})."
-    if decided.status == "revised":
-        edit = f" Edited arguments to use instead: {json.dumps(decided.arguments)}." if decided.arguments else ""
-        note = f" {decided.feedback}" if decided.feedback else ""
-        return f"The call of {name} was not run: {who} asked for a revision.{note}{edit}"
-    return f"The call of {name} was not run: rejected by {who}: {decided.reason or 'no reason given'}"

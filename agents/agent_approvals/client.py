@@ -119,6 +119,22 @@ class Approval:
         )
 
 
+def refusal(decided: Approval) -> str:
+    """What an agent's model reads when its call does not run: who refused it and why, that nobody decided
+    in time, that it was cancelled, or the revision asked for (quoting edited arguments, so the model may
+    call again with them: that call is asked about again)."""
+    who = decided.decided_by or "a reviewer"
+    if decided.status == "timed_out":
+        return f"Not run: nobody decided in time ({decided.reason or 'timed out'})."
+    if decided.status == "cancelled":
+        return f"Not run: cancelled ({decided.reason or 'cancelled'})."
+    if decided.status == "revised":
+        edit = f" Edited arguments to use instead: {json.dumps(decided.arguments)}." if decided.arguments else ""
+        note = f" {decided.feedback}" if decided.feedback else ""
+        return f"Not run: {who} asked for a revision.{note}{edit}"
+    return f"Not run: rejected by {who}: {decided.reason or 'no reason given'}"
+
+
 class ApprovalsClient:
     """The async client (see the module docstring).
 

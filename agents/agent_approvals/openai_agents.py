@@ -30,7 +30,7 @@ from agents.items import ToolApprovalItem
 from agents.run_state import RunState
 from agents.tool import FunctionTool
 
-from agent_approvals.client import Approval, ApprovalsClient
+from agent_approvals.client import Approval, ApprovalsClient, refusal
 from agents import Agent, Runner, RunResult
 
 FRAMEWORK = "OpenAI Agents SDK"
@@ -146,7 +146,7 @@ async def _decide(
         if decided.approved:
             state.approve(item)
         else:
-            state.reject(item, rejection_message=rejection(decided))
+            state.reject(item, rejection_message=refusal(decided))
 
 
 async def _ask(
@@ -171,17 +171,3 @@ def _schema(agent: Agent[Any], name: str) -> dict[str, Any] | None:
         if isinstance(tool, FunctionTool) and tool.name == name:
             return dict(tool.params_json_schema)
     return None
-
-
-def rejection(decided: Approval) -> str:
-    """What the model reads when its call does not run."""
-    who = decided.decided_by or "a reviewer"
-    if decided.status == "revised":
-        edit = f" Edited arguments to use instead: {json.dumps(decided.arguments)}." if decided.arguments else ""
-        note = f" {decided.feedback}" if decided.feedback else ""
-        return f"Not run: {who} asked for a revision.{note}{edit}"
-    if decided.status == "timed_out":
-        return f"Not run: nobody decided in time ({decided.reason or 'timed out'})."
-    if decided.status == "cancelled":
-        return f"Not run: cancelled ({decided.reason or 'cancelled'})."
-    return f"Not run: rejected by {who}: {decided.reason or 'no reason given'}"

@@ -29,7 +29,7 @@ from pydantic_ai import (
     ToolDenied,
 )
 
-from agent_approvals.client import Approval, ApprovalsClient
+from agent_approvals.client import ApprovalsClient, refusal
 
 FRAMEWORK = "Pydantic AI"
 MAX_EDITS = 5
@@ -67,7 +67,7 @@ async def _decide(
             arguments = dict(decided.arguments)  # an edit: the edited call is asked about again
             continue
         if not decided.approved:
-            return ToolDenied(denial(decided))
+            return ToolDenied(refusal(decided))
         return True if arguments == asked_with else ToolApproved(override_args=arguments)
     return ToolDenied(f"Not run: the arguments of {name} were edited more than {MAX_EDITS} times.")
 
@@ -77,15 +77,3 @@ def _schema(agent: Agent[Any, Any], name: str) -> dict[str, Any] | None:
         if isinstance(toolset, FunctionToolset) and name in toolset.tools:
             return dict(toolset.tools[name].tool_def.parameters_json_schema)
     return None
-
-
-def denial(decided: Approval) -> str:
-    """What the model reads when its call does not run."""
-    who = decided.decided_by or "a reviewer"
-    if decided.status == "timed_out":
-        return f"Not run: nobody decided in time ({decided.reason or 'timed out'})."
-    if decided.status == "cancelled":
-        return f"Not run: cancelled ({decided.reason or 'cancelled'})."
-    if decided.status == "revised":
-        return f"Not run: {who} asked for a revision: {decided.feedback or decided.reason}"
-    return f"Not run: rejected by {who}: {decided.reason or 'no reason given'}"

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -17,6 +20,7 @@ from bot.devslack.server import SlackStandIn
 from tests.conftest import (
     ALICE,
     APPROVALS,
+    BOB,
     SALES,
     Worker,
     block_texts,
@@ -175,3 +179,34 @@ async def audit_events(worker: Worker, *events: str) -> list[dict[str, str]]:
 
 def text_of(card: dict[str, Any]) -> str:
     return block_texts(card)
+
+
+async def killed_then_resumed(
+    slack: SlackStandIn,
+    program: Path,
+    args: list[str],
+    *,
+    paused: Callable[[], Any],
+    env: dict[str, str] | None = None,
+) -> list[Any]:
+    """An agent program (`program start|resume` + `args`) asks for a card; it is killed -9 once `paused()` says
+    its paused run is kept; the card is approved while nobody waits; `program resume` finishes the run. Returns
+    the JSON lines the resumed program printed. The programs get no Slack token and no Redis."""
+    environ = {k: v for k, v in os.environ.items() if k not in ("SLACK_BOT_TOKEN", "REDIS_URL")} | (env or {})
+
+    async def spawn(mode: str) -> asyncio.subprocess.Process:
+        return await asyncio.create_subprocess_exec(
+            sys.executable, str(program), *args, mode, env=environ, cwd=str(program.parent),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        )
+
+    first = await spawn("start")
+    card = await nth_card(slack, 1, within=30)
+    await until(paused, what="the paused run kept")
+    first.send_signal(signal.SIGKILL)
+    await first.wait()
+    await click(slack, card, "approval_approve", user=BOB)  # decided while nobody waits for it
+    second = await spawn("resume")
+    out, _ = await asyncio.wait_for(second.communicate(), 60)
+    assert second.returncode == 0, out.decode()[-2000:]
+    return [json.loads(line) for line in out.decode().splitlines() if line.startswith("{")]

@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
-import sys
 from pathlib import Path
 from typing import Any, TypedDict
 
@@ -23,7 +20,7 @@ from langgraph.types import interrupt
 
 from bot.devslack.server import SlackStandIn
 from tests.conftest import APPROVALS, BOB, SALES, Worker, block_texts
-from tests.hitl import click, nth_card, open_modal, reject, until
+from tests.hitl import click, killed_then_resumed, nth_card, open_modal, reject
 
 EMAIL = {"to": "bob@example.com", "body": "Prices go up 5% on May 1."}
 SCHEMA = {"type": "object", "properties": {"to": {"type": "string"}, "body": {"type": "string"}},
@@ -156,24 +153,9 @@ async def test_a_thread_killed_9_while_a_person_decides_is_resumed_in_another_pr
     program = tmp_path / "program.py"
     program.write_text(PROGRAM)
     database, outbox = tmp_path / "checkpoints.sqlite", tmp_path / "outbox.jsonl"
-    env = {k: v for k, v in os.environ.items() if k not in ("SLACK_BOT_TOKEN", "REDIS_URL")}
-
-    async def spawn(mode: str) -> asyncio.subprocess.Process:
-        return await asyncio.create_subprocess_exec(
-            sys.executable, str(program), bot.url, key, str(database), str(outbox), mode, env=env, cwd=str(tmp_path),
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-        )
-
-    first = await spawn("start")
-    card = await nth_card(slack, 1, within=30)
-    await until(database.exists, what="the checkpoint written")
-    first.send_signal(signal.SIGKILL)
-    await first.wait()
-    await click(slack, card, "approval_approve", user=BOB)  # decided while nobody waits for it
-    second = await spawn("resume")
-    out, _ = await asyncio.wait_for(second.communicate(), 60)
-    assert second.returncode == 0, out.decode()[-2000:]
-    printed = [line for line in out.decode().splitlines() if line.startswith("{")]
-    assert [json.loads(line) for line in printed] == [{"outcome": "sent"}], out.decode()[-2000:]
+    printed = await killed_then_resumed(
+        slack, program, [bot.url, key, str(database), str(outbox)], paused=database.exists,
+    )
+    assert printed == [{"outcome": "sent"}]
     assert [json.loads(line) for line in outbox.read_text().splitlines()] == [EMAIL]  # once
     assert len(slack.messages(APPROVALS)) == 1  # the same approval: no second card

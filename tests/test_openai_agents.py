@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +18,7 @@ from agents.testing import ScriptedModel, assistant_message, function_call
 from agents import Agent, function_tool
 from bot.devslack.server import SlackStandIn
 from tests.conftest import APPROVALS, BOB, SALES, Worker, block_texts
-from tests.hitl import click, nth_card, open_modal, reject, until
+from tests.hitl import click, killed_then_resumed, nth_card, open_modal, reject
 
 EMAIL = {"to": "bob@example.com", "body": "Prices go up 5% on May 1."}
 ROOT = Path(__file__).resolve().parents[1]
@@ -160,26 +157,11 @@ async def test_a_run_killed_9_while_a_person_decides_is_resumed_in_another_proce
     program = tmp_path / "program.py"
     program.write_text(PROGRAM)
     states, outbox = tmp_path / "states", tmp_path / "outbox.jsonl"
-    env = {k: v for k, v in os.environ.items() if k not in ("SLACK_BOT_TOKEN", "REDIS_URL")}
-    env["OPENAI_AGENTS_DISABLE_TRACING"] = "1"  # offline: no trace export
-
-    async def spawn(mode: str) -> asyncio.subprocess.Process:
-        return await asyncio.create_subprocess_exec(
-            sys.executable, str(program), bot.url, key, str(states), str(outbox), mode, env=env, cwd=str(tmp_path),
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-        )
-
-    first = await spawn("start")
-    card = await nth_card(slack, 1, within=30)
-    await until(lambda: list(states.glob("*.json")), what="the paused run kept")
-    first.send_signal(signal.SIGKILL)
-    await first.wait()
-    await click(slack, card, "approval_approve", user=BOB)  # decided while nobody waits for it
-    second = await spawn("resume")
-    out, _ = await asyncio.wait_for(second.communicate(), 60)
-    assert second.returncode == 0, out.decode()[-2000:]
-    printed = [line for line in out.decode().splitlines() if line.startswith("{")]
-    assert [json.loads(line) for line in printed] == [{"final": "Done."}], out.decode()[-2000:]
+    printed = await killed_then_resumed(
+        slack, program, [bot.url, key, str(states), str(outbox)], paused=lambda: list(states.glob("*.json")),
+        env={"OPENAI_AGENTS_DISABLE_TRACING": "1"},  # offline: no trace export
+    )
+    assert printed == [{"final": "Done."}]
     assert [json.loads(line) for line in outbox.read_text().splitlines()] == [EMAIL]  # once
     assert list(states.glob("*.json")) == []  # the ended run is no longer kept
     assert len(slack.messages(APPROVALS)) == 1  # the resumed process asked for the same approval: no second card

@@ -10,6 +10,7 @@ channel's admins (`/agent keys …`): both go through `create_key` and `revoke_k
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import re
 import sys
@@ -62,8 +63,6 @@ def announce(made: NewKey) -> str:
 
 def keys_command(argv: Sequence[str], *, settings: StoreSettings | None = None) -> int:
     """`python -m bot keys …` (see the module docstring). Returns an exit code."""
-    import argparse
-
     parser = argparse.ArgumentParser(prog="python -m bot keys", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="action", required=True)
@@ -89,15 +88,14 @@ def keys_command(argv: Sequence[str], *, settings: StoreSettings | None = None) 
         return 1
 
 
-async def _run(settings: StoreSettings, args: object) -> int:
+async def _run(settings: StoreSettings, args: argparse.Namespace) -> int:
     redis = connect(settings.redis_url.get_secret_value(), command_timeout=settings.redis_timeout)
     store = Store(redis, prefix=settings.store_prefix)
-    action = getattr(args, "action", "")
+    action = args.action
     try:
         if action == "create":
             made = await create_key(
-                store, args.name, args.channel, by="cli",  # type: ignore[attr-defined]
-                max_pending=args.max_pending, per_minute=args.per_minute,  # type: ignore[attr-defined]
+                store, args.name, args.channel, by="cli", max_pending=args.max_pending, per_minute=args.per_minute
             )
             if isinstance(made, str):
                 print(f"error: {made}", file=sys.stderr)
@@ -107,7 +105,7 @@ async def _run(settings: StoreSettings, args: object) -> int:
             for key in await store.api_keys.all():
                 print(describe(key))
         else:
-            name = args.name  # type: ignore[attr-defined]
+            name = args.name
             if not await store.api_keys.revoke(name, by="cli"):
                 print(f"error: there is no key named {name}", file=sys.stderr)
                 return 2

@@ -155,7 +155,7 @@ class ApprovalsApi:
             approval_id, existing = await self._idempotent(key, idempotency_key, body, approval_id)
             if existing is not None:
                 return existing
-        if await self.store.api_keys.pending(key) >= key.max_pending:
+        if await self.store.api_keys.full(key):
             raise ApiError(429, "too_many_pending", f"the key {key.name} has {key.max_pending} approvals pending",
                            retry_after=30)
         settings = await self.approvals.channel_settings(channel)

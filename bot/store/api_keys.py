@@ -124,19 +124,21 @@ class ApiKeys:
             count, _ = await pipe.execute()
         return 0.0 if int(count) <= key.per_minute else (minute + 1) * 60 - now
 
-    async def pending(self, key: ApiKey) -> int:
-        """How many of the key's approvals are still pending (those decided since are forgotten here)."""
-        ids = sorted(await aw(self._s.redis.smembers(self._k.api_pending(key.name))))
-        if not ids:
-            return 0
+    async def full(self, key: ApiKey) -> bool:
+        """Whether the key has `max_pending` approvals pending. One SCARD while under the limit; at it, the
+        approvals decided since are forgotten first (their statuses read once, then taken out of the set)."""
+        name = self._k.api_pending(key.name)
+        if await aw(self._s.redis.scard(name)) < key.max_pending:
+            return False
+        ids = sorted(await aw(self._s.redis.smembers(name)))
         async with self._s.redis.pipeline(transaction=False) as pipe:
             for approval_id in ids:
                 pipe.hget(self._k.approval(approval_id), "status")
             statuses = await pipe.execute()
         done = [i for i, status in zip(ids, statuses, strict=True) if status != "pending"]
         if done:
-            await aw(self._s.redis.srem(self._k.api_pending(key.name), *done))
-        return len(ids) - len(done)
+            await aw(self._s.redis.srem(name, *done))
+        return len(ids) - len(done) >= key.max_pending
 
     async def note_pending(self, key: ApiKey, approval_id: str) -> None:
         await aw(self._s.redis.sadd(self._k.api_pending(key.name), approval_id))

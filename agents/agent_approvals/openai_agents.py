@@ -21,54 +21,18 @@ dies while a person decides, `resume(agent, run_id, client=..., store=...)` in a
 from __future__ import annotations
 
 import json
-import os
-import tempfile
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from agents.items import ToolApprovalItem
 from agents.run_state import RunState
 from agents.tool import FunctionTool
 
 from agent_approvals.client import Approval, ApprovalsClient, refusal
+from agent_approvals.state import FileStateStore, StateStore
 from agents import Agent, Runner, RunResult
 
 FRAMEWORK = "OpenAI Agents SDK"
-
-
-class StateStore(Protocol):
-    """Where paused runs are kept between asking and deciding (any durable key-value store)."""
-
-    def save(self, run_id: str, state: str) -> None: ...
-
-    def load(self, run_id: str) -> str | None: ...
-
-    def delete(self, run_id: str) -> None: ...
-
-
-class FileStateStore:
-    """Paused runs as files in a directory (written atomically: a crash never leaves half a state)."""
-
-    def __init__(self, directory: str | Path) -> None:
-        self.directory = Path(directory)
-
-    def _path(self, run_id: str) -> Path:
-        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in run_id)[:120]
-        return self.directory / f"{safe}.json"
-
-    def save(self, run_id: str, state: str) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=self.directory, suffix=".partial")
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(state)
-        os.replace(temporary, self._path(run_id))
-
-    def load(self, run_id: str) -> str | None:
-        path = self._path(run_id)
-        return path.read_text(encoding="utf-8") if path.exists() else None
-
-    def delete(self, run_id: str) -> None:
-        self._path(run_id).unlink(missing_ok=True)
+__all__ = ["FileStateStore", "StateStore", "resume", "run_with_approvals"]
 
 
 async def run_with_approvals(

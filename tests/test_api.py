@@ -131,8 +131,14 @@ async def test_reject_with_a_reason_and_revise_with_edited_arguments(api: Worker
         user=BOB, view_id=view["id"], values={"arguments": {"arguments_input": json.dumps(edited)}}
     )
     answer = await client.wait(second["id"])
-    assert answer["status"] == "revised" and answer["arguments"] == edited
+    assert answer["status"] == "revised" and answer["arguments"] == edited and answer["edited"] is True
     assert answer["digest"] == digest_of(edited)
+    _, third = await client.ask(tool_ask())  # feedback only: the arguments as asked, not called edited
+    view = await open_modal(slack, await nth_card(slack, 3), user=BOB)
+    await slack.submit_view(user=BOB, view_id=view["id"], values={"feedback": {"feedback_input": "ask Carol first"}})
+    answer = await client.wait(third["id"])
+    assert (answer["status"], answer["feedback"], answer["arguments"]) == ("revised", "ask Carol first", EMAIL)
+    assert "edited" not in answer
 
 
 async def test_withdraw_and_the_channel_timeout(api: Worker, slack: SlackStandIn) -> None:
@@ -186,6 +192,8 @@ async def test_idempotency_key_retries_make_one_card(api: Worker, slack: SlackSt
          "tool.schema"),
         (json.dumps(tool_ask(tool={"name": "send_email", "arguments": {"to": 5}, "schema": SCHEMA})).encode(),
          "tool.arguments"),
+        (json.dumps(tool_ask(tool={"name": "send_email", "arguments": EMAIL, "editable": "no"})).encode(),
+         "tool.editable"),
         (json.dumps(tool_ask(callback_url="ftp://example.com/hook")).encode(), "callback_url"),
         (json.dumps(tool_ask(timeout=0)).encode(), "timeout"),
         (json.dumps({"kind": "message", "title": "x"}).encode(), "text"),

@@ -17,6 +17,7 @@ from agents.testing import ScriptedModel, assistant_message, function_call
 
 from agents import Agent, function_tool
 from bot.devslack.server import SlackStandIn
+from bot.slack.blocks.approval_card import FIXED_ARGUMENTS
 from tests.conftest import APPROVALS, BOB, SALES, Worker, block_texts
 from tests.hitl import click, killed_then_resumed, nth_card, open_modal, reject
 
@@ -73,24 +74,30 @@ async def test_a_rejection_reaches_the_model_and_nothing_runs(
     assert last_tool_output(model) == f"Not run: rejected by {BOB}: not before the board meets"
 
 
-async def test_an_edit_is_offered_to_the_model_and_asked_again(
+async def test_the_card_offers_no_edit_and_a_revision_reaches_the_model(
     emailer: tuple[Worker, str], slack: SlackStandIn
 ) -> None:
+    """The SDK runs only the call the model made: the card says so, Revise has no arguments to edit, and the
+    reviewer's feedback reaches the model, whose next call is asked about again."""
     bot, key = emailer
     sent: list[dict[str, str]] = []
-    edited = {**EMAIL, "to": "carol@example.com"}
-    agent, _ = mailer(sent, [function_call("send_email", edited, call_id="call-2")], [assistant_message("Sent.")])
+    revised = {**EMAIL, "to": "carol@example.com"}
+    agent, model = mailer(sent, [function_call("send_email", revised, call_id="call-2")], [assistant_message("Sent.")])
     async with ApprovalsClient(bot.url, key, title="price update") as client:
         running = asyncio.create_task(run_with_approvals(agent, "Tell Bob", client=client))
-        view = await open_modal(slack, await nth_card(slack, 1), user=BOB)
+        first = await nth_card(slack, 1)
+        assert FIXED_ARGUMENTS in block_texts(first)
+        view = await open_modal(slack, first, user=BOB)
+        assert [b.get("block_id") for b in view["view"]["blocks"] if b["type"] == "input"] == ["feedback"]
         await slack.submit_view(
-            user=BOB, view_id=view["id"], values={"arguments": {"arguments_input": json.dumps(edited)}}
+            user=BOB, view_id=view["id"], values={"feedback": {"feedback_input": "Send it to Carol instead"}}
         )
-        second = await nth_card(slack, 2)  # the model called again with the edited arguments: asked again
+        second = await nth_card(slack, 2)  # the model called again, as the feedback asked: asked again
         assert "carol@example.com" in block_texts(second)
+        assert last_tool_output(model) == f"Not run: {BOB} asked for a revision. Send it to Carol instead"
         await click(slack, second, "approval_approve", user=BOB)
         result = await asyncio.wait_for(running, 20)
-    assert sent == [edited] and result.final_output == "Sent."
+    assert sent == [revised] and result.final_output == "Sent."
 
 
 async def test_the_timeout_runs_nothing_and_a_rule_needs_no_card(

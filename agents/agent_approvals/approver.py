@@ -52,6 +52,8 @@ class ApprovalRequest:
         edited_by: who edited the arguments into these (a revision of an earlier call).
         maybe_ran: this exact call was approved and started on a worker that stopped before it
             finished, so it may have run: only a person may approve it again (no remembered rule).
+        fixed_arguments: the asking framework can run only the call as made (tool_call): the card says
+            so and Revise offers no edit of the arguments.
     """
 
     approval_id: str
@@ -67,6 +69,7 @@ class ApprovalRequest:
     why: str = ""
     edited_by: str = ""
     maybe_ran: bool = False
+    fixed_arguments: bool = False
 
 
 @dataclass(frozen=True, slots=True)

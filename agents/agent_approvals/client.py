@@ -84,6 +84,7 @@ class Approval:
     timeout_outcome: str = ""
     tool: str = ""
     arguments: dict[str, Any] = field(default_factory=dict)
+    edited: bool = False  # a revision that edited the arguments (`arguments` are the edited ones)
     digest: str = ""
     card_url: str = ""
     expires_at: str = ""
@@ -108,7 +109,7 @@ class Approval:
         outcome: Outcome = self.status if self.status != "pending" else "cancelled"  # type: ignore[assignment]
         feedback = self.reason
         if self.status == "revised":
-            feedback = encode_revision(self.arguments, self.feedback) if self.tool else self.feedback
+            feedback = encode_revision(self.arguments, self.feedback) if self.edited else self.feedback
         return Decision(
             approval_id=self.id,
             outcome=outcome,
@@ -129,7 +130,7 @@ def refusal(decided: Approval) -> str:
     if decided.status == "cancelled":
         return f"Not run: cancelled ({decided.reason or 'cancelled'})."
     if decided.status == "revised":
-        edit = f" Edited arguments to use instead: {json.dumps(decided.arguments)}." if decided.arguments else ""
+        edit = f" Edited arguments to use instead: {json.dumps(decided.arguments)}." if decided.edited else ""
         note = f" {decided.feedback}" if decided.feedback else ""
         return f"Not run: {who} asked for a revision.{note}{edit}"
     return f"Not run: rejected by {who}: {decided.reason or 'no reason given'}"
@@ -188,13 +189,18 @@ class ApprovalsClient:
         arguments: dict[str, Any],
         *,
         schema: dict[str, Any] | None = None,
+        editable: bool = True,
         idempotency_key: str | None = None,
         **options: Any,
     ) -> Approval:
-        """Ask whether to call `name` with `arguments` (shown on the card, checked against `schema`)."""
+        """Ask whether to call `name` with `arguments` (shown on the card, checked against `schema`).
+        `editable=False` when the program can run only this call as made: the card says so, and a
+        reviewer may approve, reject or send feedback, but not edit the arguments."""
         tool: dict[str, Any] = {"name": name, "arguments": arguments}
         if schema is not None:
             tool["schema"] = schema
+        if not editable:
+            tool["editable"] = False
         return await self._ask({"kind": "tool", "tool": tool}, idempotency_key, options)
 
     async def request_message(
@@ -245,7 +251,7 @@ class ApprovalsClient:
             schema = json.loads(request.arguments_schema) if request.arguments_schema else None
             asked = await self.request_tool(
                 request.tool_name, json.loads(request.arguments), schema=schema,
-                idempotency_key=_idempotency(request), **options,
+                editable=not request.fixed_arguments, idempotency_key=_idempotency(request), **options,
             )
         else:
             asked = await self.request_message(

@@ -8,9 +8,9 @@ name, its arguments and its JSON schema, on the bot's usual card) and applies th
 `RunState`: `approve`, or `reject` with the reviewer's reason as the `rejection_message` the model reads (a
 timeout or a cancellation too, saying so). Then it resumes the run, until the run ends.
 
-The SDK runs the call the model made, never other arguments, so a reviewer's edit cannot be applied as it is:
-an edit is returned to the model as a rejection that quotes the edited arguments, and the model may call the
-tool again with them (that call is asked about again, as a new card).
+The SDK runs the call the model made, never other arguments, so the card says the arguments cannot be edited
+and Revise offers only feedback, which reaches the model as the tool's output (nothing runs); the model may
+call the tool again (that call is asked about again, as a new card).
 
 Durable: give a `store` and a `run_id`, and the paused state (`RunState.to_string()`) is kept there before
 anything is asked; every ask carries an idempotency key made of the run id and the call id. If the process
@@ -126,7 +126,9 @@ async def _ask(
     if within is not None:
         options["timeout"] = within
     key = f"oa-{run_id}-{call_id}" if run_id and call_id else None
-    asked = await client.request_tool(name, arguments, schema=_schema(agent, name), idempotency_key=key, **options)
+    asked = await client.request_tool(
+        name, arguments, schema=_schema(agent, name), editable=False, idempotency_key=key, **options
+    )
     return asked if not asked.pending else await client.wait(asked.id)
 
 

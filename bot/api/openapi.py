@@ -45,6 +45,7 @@ _APPROVAL = {
         "timeout_outcome": {"type": "string", "enum": ["approve", "reject"]},
         "tool": {"type": "string"},
         "arguments": {"type": "object", "description": "the arguments to run: edited ones when a reviewer edited them"},
+        "edited": {"type": "boolean", "description": "a revision that edited the arguments (`arguments` are those)"},
         "digest": {"type": "string", "description": "sha256 of the canonical JSON of `arguments`"},
     },
 }
@@ -64,6 +65,8 @@ _ASK = {
                 "name": {"type": "string", "pattern": "^[A-Za-z0-9_.:/-]{1,64}$"},
                 "arguments": {"type": "object"},
                 "schema": {"type": "object", "description": "the tool's JSON schema of its arguments"},
+                "editable": {"type": "boolean", "default": True,
+                             "description": "false: the program runs only this call as made; no edit is offered"},
             },
         },
         "text": {"type": "string", "minLength": 1, "maxLength": MAX_TEXT, "description": "kind message or code"},

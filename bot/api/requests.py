@@ -34,7 +34,7 @@ APPROVAL_ID = re.compile(r"^a-[a-z0-9]{20,40}$")  # ids the API makes (`bot.api.
 Kind = Literal["tool", "message", "code"]
 FIELDS = frozenset({"kind", "title", "tool", "text", "channel", "requester", "timeout", "context_url",
                     "callback_url", "agent"})
-TOOL_FIELDS = frozenset({"name", "arguments", "schema"})
+TOOL_FIELDS = frozenset({"name", "arguments", "schema", "editable"})
 
 
 class ApiError(Exception):
@@ -69,6 +69,7 @@ class Ask:
     tool_name: str = ""
     arguments: Any = None  # the tool call's arguments (a JSON object)
     schema: dict[str, Any] | None = None
+    editable: bool = True  # False: the program runs only the call as asked (Revise offers no edit)
     channel: str = ""
     requester: str = ""
     timeout: int | None = None
@@ -144,10 +145,10 @@ def _text(data: dict[str, Any], name: str, *, most: int, required: bool) -> str:
 
 def _tool(tool: Any) -> dict[str, Any]:
     if not isinstance(tool, dict):
-        raise bad("tool", "tool must be an object: {name, arguments, schema}")
+        raise bad("tool", "tool must be an object: {name, arguments, schema, editable}")
     unknown = sorted(set(tool) - TOOL_FIELDS)
     if unknown:
-        raise bad(f"tool.{unknown[0]}", f"unknown field tool.{unknown[0]} (known: arguments, name, schema)")
+        raise bad(f"tool.{unknown[0]}", f"unknown field tool.{unknown[0]} (known: {', '.join(sorted(TOOL_FIELDS))})")
     name = tool.get("name")
     if not isinstance(name, str) or not TOOL_NAME.match(name):
         raise bad("tool.name", "tool.name must be 1 to 64 letters, digits or _ . : / -")
@@ -157,6 +158,10 @@ def _tool(tool: Any) -> dict[str, Any]:
     if len(json.dumps(arguments, ensure_ascii=False)) > MAX_ARGUMENTS:
         raise bad("tool.arguments", f"tool.arguments is larger than {MAX_ARGUMENTS} characters of JSON")
     found: dict[str, Any] = {"tool_name": name, "arguments": arguments}
+    if "editable" in tool:
+        if not isinstance(tool["editable"], bool):
+            raise bad("tool.editable", "tool.editable must be true or false")
+        found["editable"] = tool["editable"]
     if "schema" in tool:
         schema = tool["schema"]
         if not isinstance(schema, dict):

@@ -97,6 +97,7 @@ def view(approval: ApprovalRecord, *, card_url: str = "") -> dict[str, Any]:
         if edit is not None:
             arguments, body["feedback"] = edit
             digest = digest_of(json.loads(arguments))
+            body["edited"] = True
         elif approval.status == "revised":
             body["feedback"] = approval.feedback
         body["tool"] = approval.tool_name
@@ -342,6 +343,7 @@ def api_request(ask: Ask, *, approval_id: str, key: ApiKey) -> ApprovalRequest:
             arguments=arguments,
             arguments_schema=canonical_json(ask.schema) if ask.schema is not None else "",
             digest=digest_of(ask.arguments),
+            fixed_arguments=not ask.editable,
         )
     if ask.kind == "code":
         return ApprovalRequest(approval_id=approval_id, proposal=ask.text, author=author, kind="code",

@@ -464,6 +464,7 @@ def new_approval(
         schema_error=request.schema_error,
         why=request.why,
         edited_by=request.edited_by,
+        fixed_arguments=int(request.fixed_arguments),
         remind=tuple(str(seconds) for seconds in settings.remind),
         escalate_after=settings.escalate_after if settings.escalate_to else 0,
         escalate_to=settings.escalate_to,

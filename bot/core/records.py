@@ -183,6 +183,7 @@ class ApprovalRecord:
     schema_error: str = ""  # the arguments fail the schema: Approve is not offered
     why: str = ""  # why a human is asked (the input mode's rule)
     edited_by: str = ""  # who edited the arguments into these
+    fixed_arguments: int = 0  # 1: the asking program runs only the call as made (no edit offered)
     # the approval's copies in direct messages (`deliver` dm/both): "D…/ts", or "D…/" while being posted
     copies: tuple[str, ...] = ()
     version: int = 0  # the store's change counter when it last changed (a Home drawn later shows it)

@@ -76,6 +76,8 @@ def _approval_body(approval: ApprovalRecord) -> list[Block]:
         blocks.append({"type": "section", "text": proposal_text(approval)})
         if approval.edited_by:
             blocks.append(context_block(f":pencil2: Arguments edited by {user_ref(approval.edited_by)}"))
+        if approval.fixed_arguments:
+            blocks.append(context_block(FIXED_ARGUMENTS))
         if approval.schema_error:
             problem = safe(approval.schema_error, 1500)
             blocks.append(
@@ -94,6 +96,12 @@ def _approval_body(approval: ApprovalRecord) -> list[Block]:
     if approval.why:
         blocks.append({"type": "context", "elements": [untrusted(":information_source: " + approval.why, limit=500)]})
     return blocks
+
+
+FIXED_ARGUMENTS = (
+    ":lock: The asking agent's framework runs only the call as made: approve or reject it; Revise sends"
+    " feedback, with no edit of the arguments."
+)
 
 
 def item_summary(approval: ApprovalRecord) -> str:

@@ -78,11 +78,17 @@ def build_revise_modal(approval: ApprovalRecord, *, metadata: str) -> Block:
 
 def _tool_revise_modal(approval: ApprovalRecord, *, metadata: str) -> Block:
     shown = approval.arguments or "{}"
-    editable = len(shown) <= INPUT_LIMIT
-    intro = (
-        f"*Tool call* {tool_label(approval.tool_name)}: edit its arguments below (JSON); the edited call gets a"
-        " card of its own to approve. Or leave them and tell the agent what to change: nothing runs."
-    )
+    editable = len(shown) <= INPUT_LIMIT and not approval.fixed_arguments
+    if approval.fixed_arguments:
+        intro = (
+            f"*Tool call* {tool_label(approval.tool_name)}: the asking agent's framework runs only the call as"
+            " made, so its arguments cannot be edited here. Tell the agent what to change: nothing runs."
+        )
+    else:
+        intro = (
+            f"*Tool call* {tool_label(approval.tool_name)}: edit its arguments below (JSON); the edited call gets"
+            " a card of its own to approve. Or leave them and tell the agent what to change: nothing runs."
+        )
     blocks: list[Block] = [{"type": "section", "text": mrkdwn(intro)}]
     if approval.schema_error:
         blocks.append(context_block(f":warning: Now: {safe(approval.schema_error, 1000)}"))
@@ -102,7 +108,8 @@ def _tool_revise_modal(approval: ApprovalRecord, *, metadata: str) -> Block:
             }
         )
     else:
-        blocks.append({"type": "section", "text": code_block(shown, label="Arguments (too long to edit here)")})
+        label = "Arguments (not editable)" if approval.fixed_arguments else "Arguments (too long to edit here)"
+        blocks.append({"type": "section", "text": code_block(shown, label=label)})
     blocks.append(
         {
             "type": "input",

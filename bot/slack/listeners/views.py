@@ -170,6 +170,9 @@ async def submit_revision(services: Services, body: dict[str, Any], view: dict[s
         approval = await services.store.approvals.get(approval_id)
         if approval is None or approval.kind != "tool_call":
             return {FEEDBACK_BLOCK: "This approval is no longer known (it expired or was removed). Nothing was sent."}
+        if approval.fixed_arguments:  # the modal offers no edit: a form that sends one was not ours
+            return {FEEDBACK_BLOCK: "This call's arguments cannot be edited (its agent runs only the call as made)."
+                    " Nothing was sent."}
         edit = edited_call(approval, edited)
         if edit.errors:
             return edit.errors

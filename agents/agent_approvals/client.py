@@ -146,6 +146,7 @@ class ApprovalsClient:
         channel: the channel to ask in (default: the key's first).
         requester: the Slack user the program acts for (self-approval rules apply to them).
         agent: which agent asks (shown on the card).
+        within: seconds a decision may take, for asks that give none (never longer than the channel allows).
         retry_for: seconds to keep retrying a call through connection errors and 5xx answers.
     """
 
@@ -158,6 +159,7 @@ class ApprovalsClient:
         channel: str = "",
         requester: str = "",
         agent: str = "",
+        within: int | None = None,
         retry_for: float = 60.0,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
@@ -165,6 +167,7 @@ class ApprovalsClient:
         if not self.urls:
             raise ValueError("give the bot's URL")
         self.title, self.channel, self.requester, self.agent = title, channel, requester, agent
+        self.within = within
         self._retry_for = retry_for
         self._next = 0
         self._http = httpx.AsyncClient(
@@ -211,7 +214,9 @@ class ApprovalsClient:
 
     async def _ask(self, body: dict[str, Any], idempotency_key: str | None, options: dict[str, Any]) -> Approval:
         body["title"] = options.pop("title", None) or self.title
-        for name, default in (("channel", self.channel), ("requester", self.requester), ("agent", self.agent)):
+        defaults = (("channel", self.channel), ("requester", self.requester), ("agent", self.agent),
+                    ("timeout", self.within))
+        for name, default in defaults:
             value = options.pop(name, None) or default
             if value:
                 body[name] = value

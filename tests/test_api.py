@@ -149,6 +149,10 @@ async def test_withdraw_and_the_channel_timeout(api: Worker, slack: SlackStandIn
     assert status == 200 and answer["status"] == "cancelled" and "withdrawn by nightly" in answer["reason"]
     await until(lambda: "withdrawn" in text_of(next(m for m in slack.messages(APPROVALS) if m["ts"] == card["ts"])),
                 what="the card says it was withdrawn")
+    await slack.click(user=BOB, channel=APPROVALS, ts=card["ts"], action_id="approval_approve", as_seen=card)  # stale
+    told = await until(lambda: [e["text"] for e in slack.ephemerals(BOB)], what="the late clicker is told")
+    assert told == ["This approval was already cancelled (withdrawn by nightly). Nothing changed."]
+    assert (await client.wait(asked["id"]))["status"] == "cancelled"
     _, timed = await client.ask(tool_ask(timeout=1))
     answer = await client.wait(timed["id"], wait=15)
     assert answer["status"] == "timed_out" and answer["timeout_outcome"] == "reject"

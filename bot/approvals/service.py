@@ -42,7 +42,7 @@ from bot.core.durations import format_duration
 from bot.core.metrics import Metrics
 from bot.core.records import API_OWNER, ApprovalRecord, ChannelSettings, RunRecord
 from bot.core.tasks import Background
-from bot.slack.blocks import channel_ref, decision_line, people_refs, proposal_is_cut, user_ref
+from bot.slack.blocks import channel_ref, decision_line, people_refs, proposal_is_cut, safe, user_ref
 from bot.slack.blocks.rules import rule_used_line
 from bot.slack.directory import Directory
 from bot.store import DecideResult, Fence, Fenced, Store, persistently
@@ -492,7 +492,8 @@ def refusal_text(result: DecideResult) -> str:
         if approval.status == "timed_out":
             return "Too late: this approval already timed out."
         by = f" by {user_ref(approval.decided_by)}" if approval.decided_by not in ("", "system", "timeout") else ""
-        return f"This approval was already {ALREADY.get(approval.status, approval.status)}{by}. Nothing changed."
+        why = f" ({safe(approval.feedback, 200)})" if approval.status == "cancelled" and approval.feedback else ""
+        return f"This approval was already {ALREADY.get(approval.status, approval.status)}{by}{why}. Nothing changed."
     if result.status == "mismatch":
         return "This button does not belong to this card. Nothing changed."
     if result.status == "late":  # Redis ran the click after this worker stopped waiting for it

@@ -402,3 +402,22 @@ async def test_the_sync_client(api: Worker, slack: SlackStandIn) -> None:
     assert bad.value.field == "tool.arguments"
     with pytest.raises(BadKey):
         await asyncio.to_thread(SyncApprovalsClient(api.url, "aak_" + "y" * 43).get, asked.id)
+
+
+async def test_a_programs_approval_is_listed_in_the_home_and_status_naming_its_agent(
+    api: Worker, slack: SlackStandIn
+) -> None:
+    from tests.test_inbox import home_text, open_homes
+
+    client = Client(api, (await new_key(api)).key)
+    await open_homes(slack, BOB)
+    _, asked = await client.ask(tool_ask(agent="mailer (LangGraph)"))
+    card = await nth_card(slack, 1)
+    assert "mailer (LangGraph)" in text_of(card)
+    await slack.wait_for(lambda: "mailer (LangGraph)" in home_text(slack, BOB), description="BOB's Home lists it")
+    assert "asked by `nightly` (mailer (LangGraph))" in home_text(slack, BOB)
+    status = reply_text(await slack.send_command(user=BOB, channel=SALES, text="status"))
+    assert "nightly" in status and "*Pending approvals*" in status
+    await click(slack, card, "approval_approve", user=BOB)
+    assert (await client.wait(asked["id"]))["status"] == "approved"
+    await slack.wait_for(lambda: "mailer (LangGraph)" not in home_text(slack, BOB), description="decided: gone")

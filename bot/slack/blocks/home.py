@@ -120,8 +120,15 @@ def run_code(run_id: str) -> str:
 
 def asked_line(approval: ApprovalRecord, *, now: float | None = None) -> str:
     """What is asked, in which run, by whom, from where (and how long ago, given `now`), e.g.
-    "*Tool call* `send_email` · run `r12ab34` · asked by @alice in #sales 5m ago"."""
+    "*Tool call* `send_email` · run `r12ab34` · asked by @alice in #sales 5m ago", or for a program's ask
+    "*Tool call* `send_email` · asked by `nightly` (mailer (LangGraph)) in #sales 5m ago"."""
     ago = f" {format_duration(now - approval.created_at)} ago" if now is not None else ""
+    if approval.asked_by:  # a program asked with an API key (bot/api/): the key and the agent that asked
+        agent = f" ({safe(approval.author, 80)})" if approval.author and approval.author != approval.asked_by else ""
+        return (
+            f"{item_summary(approval)} · asked by `{escape(approval.asked_by)}`{agent}"
+            f" in {channel_ref(approval.origin_channel)}{ago}"
+        )
     return (
         f"{item_summary(approval)} · run {run_code(approval.run_id)}"
         f" · asked by {user_ref(approval.requester)} in {channel_ref(approval.origin_channel)}{ago}"

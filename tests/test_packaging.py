@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import venv
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,3 +49,38 @@ def test_agent_approvals_and_the_openai_agents_sdk_live_together(tmp_path: Path)
     assert run(*pip, "uninstall", "-y", "openai-agents").returncode == 0
     assert imports(python, "from agent_approvals import ApprovalsClient")
     assert not imports(python, "from agents import Agent")
+
+
+EXTRAS = {  # each extra, and the module it makes importable
+    "autogen": "agent_approvals.autogen.run",
+    "openai-agents": "agent_approvals.openai_agents",
+    "langgraph": "agent_approvals.langgraph",
+    "pydantic-ai": "agent_approvals.pydantic_ai",
+    "agent-framework": "agent_approvals.agent_framework",
+}
+
+
+def test_each_framework_extra_installs_alone_and_only_its_framework(tmp_path: Path) -> None:
+    """`pip install "agent-approvals[<extra>]"` in a venv of its own: its integration imports, `pip check` finds
+    no conflict, and the other integrations do not import (their frameworks were not installed). All the extras
+    together are what CI installs (`.ci/run`: `./agents[all]`, then `pip check`)."""
+
+    def one(extra: str) -> tuple[str, list[str]]:
+        venv.create(tmp_path / extra, with_pip=True)
+        python = tmp_path / extra / ("Scripts" if sys.platform == "win32" else "bin") / "python"
+        problems: list[str] = []
+        installed = run(python, "-m", "pip", "--disable-pip-version-check", "-q", "install",
+                        f"{ROOT / 'agents'}[{extra}]")
+        if installed.returncode != 0:
+            return extra, [f"install: {installed.stderr[-1500:]}"]
+        checked = run(python, "-m", "pip", "--disable-pip-version-check", "check")
+        if checked.returncode != 0:
+            problems.append(f"pip check: {checked.stdout[-1500:]}")
+        for other, module in EXTRAS.items():
+            if imports(python, f"import {module}") != (other == extra):
+                problems.append(f"import {module}: {'fails' if other == extra else 'works without its extra'}")
+        return extra, problems
+
+    with ThreadPoolExecutor(max_workers=3) as pool:  # mostly waiting on pip's downloads and unpacking
+        found = dict(pool.map(one, EXTRAS))
+    assert found == {extra: [] for extra in EXTRAS}

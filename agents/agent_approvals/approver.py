@@ -10,7 +10,7 @@ import asyncio
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 Outcome = Literal["approved", "rejected", "revised", "timed_out", "cancelled"]
 TimeoutOutcome = Literal["approve", "reject"]
@@ -177,12 +177,17 @@ class Approver(Protocol):
     Implementations must honour the cancellation token (cancelling it abandons the wait) and
     must resolve each request exactly once.
 
-    `auto_approved` and `auto_rejected` are told about the steps an input mode decided without
-    asking anyone (`agent_approvals.modes.ModeGate`), with the rule that decided; the bot writes them to
-    its audit log. An approver without them still works: the gate then just does not tell it.
+    An approver may also have `auto_approved` and `auto_rejected` (`ToldOfAutomaticDecisions`): an input
+    mode (`agent_approvals.modes.ModeGate`) then tells it the steps it decided without asking anyone, with
+    the rule that decided; the bot writes them to its audit log. Without them the gate just logs them.
     """
 
     async def request(self, request: ApprovalRequest, cancellation_token: Cancellation | None) -> Decision: ...
+
+
+@runtime_checkable
+class ToldOfAutomaticDecisions(Protocol):
+    """An approver that wants to know what an input mode decided without asking anyone."""
 
     async def auto_approved(self, request: ApprovalRequest, *, rule: str) -> None: ...
 

@@ -1,0 +1,59 @@
+"""What the framework examples share: where they ask, where the demo `send_email` writes, which model runs.
+
+Each example asks the bot at AGENT_APPROVALS_URL with the API key AGENT_APPROVALS_KEY (APPROVALS_CHANNEL: the
+channel to ask in, default the key's first). The demo `send_email` sends nothing: each email is a file in
+OUTBOX_DIR (default ./outbox). The model is a real one when OPENAI_BASE_URL (any OpenAI-compatible server:
+Ollama `http://localhost:11434/v1`, vLLM, LiteLLM) or OPENAI_API_KEY is set (OPENAI_MODEL, default
+gpt-4o-mini), else a scripted one that emails the first address in the task, offline.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from agent_approvals import ApprovalsClient
+
+SYSTEM = "You write short, polite emails and send them with send_email, one call per recipient. Then say what you sent."
+DEFAULT_TASK = "Tell bob@example.com that our Q2 prices change on May 1"
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """An OpenAI-compatible chat completions endpoint."""
+
+    base_url: str | None  # None: OpenAI's own
+    api_key: str
+    model: str
+
+
+def endpoint(env: Mapping[str, str]) -> Endpoint | None:
+    """The real model to use, if one is configured (else the example runs its scripted model)."""
+    if not env.get("OPENAI_BASE_URL") and not env.get("OPENAI_API_KEY"):
+        return None
+    return Endpoint(env.get("OPENAI_BASE_URL") or None, env.get("OPENAI_API_KEY") or "unused",
+                    env.get("OPENAI_MODEL") or "gpt-4o-mini")
+
+
+def scripted_email(task: str) -> dict[str, str]:
+    """The call the scripted model makes: an email to the first address in `task`."""
+    to = (re.findall(r"[\w.+-]+@[\w-]+\.[\w.]+", task) or ["someone@example.com"])[0]
+    return {"to": to, "body": f"Hello,\n\n{task}.\n\nBest regards"}
+
+
+def write_email(env: Mapping[str, str], to: str, body: str) -> str:
+    """The demo `send_email`: the email as a JSON file in OUTBOX_DIR; what the tool tells the model."""
+    outbox = Path(env.get("OUTBOX_DIR") or "outbox")
+    outbox.mkdir(parents=True, exist_ok=True)
+    (outbox / f"{uuid.uuid4().hex[:12]}.json").write_text(json.dumps({"to": to, "body": body}), encoding="utf-8")
+    return f"sent to {to}"
+
+
+def approvals_client(env: Mapping[str, str], example: str, task: str) -> ApprovalsClient:
+    """The client of the bot's Approvals API, titling cards with the example and its task."""
+    return ApprovalsClient(env["AGENT_APPROVALS_URL"], env["AGENT_APPROVALS_KEY"],
+                           title=f"examples/{example}: {task}"[:150], channel=env.get("APPROVALS_CHANNEL", ""))

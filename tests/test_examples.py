@@ -1,0 +1,58 @@
+"""The examples run as their README says: each `examples/<framework>_email.py` as its own process, offline with
+its scripted model, asking a real worker through the Approvals API with a key (no Slack token, no Redis in its
+environment). A person approves the card: exactly the approved email is in the outbox, once."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.devslack.server import SlackStandIn
+from tests.conftest import BOB, Worker, block_texts
+from tests.hitl import click, nth_card
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+TASK = "Tell carol@example.com that our Q2 prices change on May 1"
+FRAMEWORKS = {
+    "openai_agents_email.py": "OpenAI Agents SDK",
+}
+
+
+def example_env(worker: Worker, key: str, tmp_path: Path, **extra: str) -> dict[str, str]:
+    keep = ("PATH", "HOME", "LANG", "SYSTEMROOT", "VIRTUAL_ENV")
+    env = {name: os.environ[name] for name in keep if name in os.environ}
+    return {**env, "AGENT_APPROVALS_URL": worker.url, "AGENT_APPROVALS_KEY": key,
+            "OUTBOX_DIR": str(tmp_path / "outbox"), "STATE_DIR": str(tmp_path / "states"), **extra}
+
+
+@pytest.mark.parametrize("example", sorted(FRAMEWORKS))
+async def test_each_example_sends_exactly_what_was_approved(
+    example: str, emailer: tuple[Worker, str], slack: SlackStandIn, tmp_path: Path
+) -> None:
+    worker, key = emailer
+    env = example_env(worker, key, tmp_path)
+    assert not {"SLACK_BOT_TOKEN", "REDIS_URL"} & set(env)
+    program = await asyncio.create_subprocess_exec(
+        sys.executable, str(EXAMPLES / example), TASK, env=env, cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        card = await nth_card(slack, 1, within=90)
+        shown = block_texts(card)
+        assert f"({FRAMEWORKS[example]})" in shown and "carol@example.com" in shown and f"examples/{example}" in shown
+        assert not (tmp_path / "outbox").exists()  # nothing sent before the click
+        await click(slack, card, "approval_approve", user=BOB)
+        out, err = await asyncio.wait_for(program.communicate(), 90)
+    finally:
+        if program.returncode is None:
+            program.kill()
+            await program.wait()
+    assert program.returncode == 0, err.decode()[-3000:]
+    emails = [json.loads(p.read_text()) for p in (tmp_path / "outbox").glob("*.json")]
+    assert [e["to"] for e in emails] == ["carol@example.com"] and TASK in emails[0]["body"]
+    assert out.decode().strip()  # the agent's last words

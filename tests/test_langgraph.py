@@ -1,9 +1,16 @@
-"""The LangGraph integration (`agent_approvals.langgraph`) against a real worker: a graph whose node
-`interrupt()`s before `send_email`, run through `invoke_with_approvals`; people decide on the bot's cards.
-Approve sends once with exactly the approved arguments; a rejection's reason reaches the graph; an edit is
-asked about again and sends the edited email once; the timeout sends nothing; a rule needs no card; a
-thread whose process is killed -9 while a person decides is finished by another process from its SQLite
-checkpoint."""
+"""The LangGraph integration (`agent_approvals.langgraph`) against a real worker; people decide on the bot's
+cards. A graph whose node `interrupt()`s before `send_email`, run through `invoke_with_approvals`: approve
+sends once with exactly the approved arguments; a rejection's reason reaches the graph; an edit is asked
+about again and sends the edited email once; the timeout sends nothing; a rule needs no card; a thread whose
+process is killed -9 while a person decides is finished by another process from its SQLite checkpoint.
+
+langchain's `create_agent` with `HumanInTheLoopMiddleware` (a scripted chat model, no network), run the same
+way: approve runs the tool once with exactly its arguments (its JSON schema on the card); a rejection never
+runs it and the model reads the reason; an edit is asked about again and runs once with the edited
+arguments; the timeout runs nothing; a rule needs no card; a tool that allows no edit says so on the card;
+two calls in one turn (one interrupt, or one per call) are decided each on its own card; a refusal a tool
+cannot be told stops with the thread paused; a thread whose process died while a person decided resumes on
+the same card."""
 
 from __future__ import annotations
 
@@ -12,15 +19,24 @@ import json
 from pathlib import Path
 from typing import Any, TypedDict
 
+import pytest
 from agent_approvals import ApprovalsClient
-from agent_approvals.langgraph import invoke_with_approvals, tool_call
+from agent_approvals.langgraph import DecisionNotAllowed, invoke_with_approvals, resume_with_approvals, tool_call
+from langchain.agents import create_agent
+from langchain.agents.middleware import HumanInTheLoopMiddleware, InterruptOnConfig
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.tools import tool
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import interrupt
+from pydantic import Field
 
 from bot.devslack.server import SlackStandIn
-from tests.conftest import APPROVALS, BOB, SALES, Worker, block_texts
-from tests.hitl import click, killed_then_resumed, nth_card, open_modal, reject
+from bot.slack.blocks.approval_card import FIXED_ARGUMENTS
+from tests.conftest import APPROVALS, BOB, SALES, Worker, block_texts, card_of
+from tests.hitl import click, killed_then_resumed, nth_card, open_modal, reject, until
 
 EMAIL = {"to": "bob@example.com", "body": "Prices go up 5% on May 1."}
 SCHEMA = {"type": "object", "properties": {"to": {"type": "string"}, "body": {"type": "string"}},
@@ -159,3 +175,212 @@ async def test_a_thread_killed_9_while_a_person_decides_is_resumed_in_another_pr
     assert printed == [{"outcome": "sent"}]
     assert [json.loads(line) for line in outbox.read_text().splitlines()] == [EMAIL]  # once
     assert len(slack.messages(APPROVALS)) == 1  # the same approval: no second card
+
+
+# langchain's create_agent with HumanInTheLoopMiddleware ------------------------------------------------------------
+CAROL_EMAIL = {"to": "carol@example.com", "body": "Prices go up 5% on May 1."}
+
+
+class Scripted(BaseChatModel):
+    """A chat model answering `answers` in order (tool calls included); what it was given, kept in `seen`."""
+
+    answers: list[AIMessage]
+    seen: list[list[BaseMessage]] = Field(default_factory=list)
+
+    @property
+    def _llm_type(self) -> str:
+        return "scripted"
+
+    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager: Any = None,
+                  **kwargs: Any) -> ChatResult:
+        assert len(self.seen) < len(self.answers), "the model was called more often than scripted"
+        self.seen.append(list(messages))
+        return ChatResult(generations=[ChatGeneration(message=self.answers[len(self.seen) - 1])])
+
+    def bind_tools(self, tools: Any, **kwargs: Any) -> Scripted:  # type: ignore[override]
+        return self
+
+
+def calls(*emails: dict[str, str]) -> AIMessage:
+    """The model's turn calling send_email once per email (ids call-1, call-2, ...)."""
+    made = [{"name": "send_email", "args": email, "id": f"call-{n}"} for n, email in enumerate(emails, 1)]
+    return AIMessage("", tool_calls=made)
+
+
+def mail_agent(sent: list[dict[str, str]], *answers: str | AIMessage, interrupt_on: bool | InterruptOnConfig = True,
+               mode: str = "batched") -> tuple[Any, Scripted]:
+    """A create_agent agent named mailer whose send_email needs approval; its model calls send_email(EMAIL) first."""
+
+    @tool
+    def send_email(to: str, body: str) -> str:
+        """Send an email to one recipient."""
+        sent.append({"to": to, "body": body})
+        return f"sent to {to}"
+
+    script = [a if isinstance(a, AIMessage) else AIMessage(a) for a in answers]
+    model = Scripted(answers=script if isinstance(answers[0], AIMessage) else [calls(EMAIL), *script])
+    hitl = HumanInTheLoopMiddleware(interrupt_on={"send_email": interrupt_on}, interrupt_mode=mode)  # type: ignore[arg-type]
+    agent = create_agent(model, tools=[send_email], middleware=[hitl], checkpointer=InMemorySaver(), name="mailer")
+    return agent, model
+
+
+def told(model: Scripted) -> dict[str, str]:
+    """What the model last read as its tool calls' results, by call id."""
+    return {m.tool_call_id: str(m.content) for m in model.seen[-1] if isinstance(m, ToolMessage)}
+
+
+def asking(text: str) -> dict[str, Any]:
+    return {"messages": [{"role": "user", "content": text}]}
+
+
+async def test_create_agent_approve_runs_the_tool_once_with_its_arguments(
+    emailer: tuple[Worker, str], slack: SlackStandIn
+) -> None:
+    bot, key = emailer
+    sent: list[dict[str, str]] = []
+    agent, model = mail_agent(sent, "Done: the email is sent.")
+    async with ApprovalsClient(bot.url, key, title="price update") as client:
+        running = asyncio.create_task(invoke_with_approvals(agent, asking("Tell Bob"), thread("a1"), client=client))
+        card = await nth_card(slack, 1)
+        shown = block_texts(card)
+        assert "send_email" in shown and "bob@example.com" in shown and "mailer (LangGraph)" in shown
+        assert FIXED_ARGUMENTS not in shown  # `True` allows an edit
+        record = await bot.services.store.approvals.get(approval_id(card))
+        assert record is not None and json.loads(record.arguments_schema)["required"] == ["to", "body"]
+        assert sent == []
+        await click(slack, card, "approval_approve", user=BOB)
+        result = await asyncio.wait_for(running, 20)
+    assert sent == [EMAIL] and result["messages"][-1].content == "Done: the email is sent."
+    assert told(model) == {"call-1": "sent to bob@example.com"}
+
+
+@pytest.mark.parametrize("mode", ["batched", "per_call"])
+async def test_create_agent_reject_edit_timeout_and_rule(
+    emailer: tuple[Worker, str], slack: SlackStandIn, mode: str
+) -> None:
+    from bot.core.allow_rules import Rule, exact_match
+
+    bot, key = emailer
+    sent: list[dict[str, str]] = []
+    async with ApprovalsClient(bot.url, key, title="price update") as client:
+        agent, model = mail_agent(sent, "Understood, not sent.", mode=mode)
+        running = asyncio.create_task(invoke_with_approvals(agent, asking("Tell Bob"), thread("r"), client=client))
+        await reject(slack, await nth_card(slack, 1), user=BOB, reason="not before the board meets")
+        result = await asyncio.wait_for(running, 20)
+        assert sent == [] and result["messages"][-1].content == "Understood, not sent."
+        assert told(model)["call-1"].endswith(f"with reason: Not run: rejected by {BOB}: not before the board meets")
+
+        agent, model = mail_agent(sent, "Sent to Carol.", mode=mode)
+        running = asyncio.create_task(invoke_with_approvals(agent, asking("Tell Bob"), thread("e"), client=client))
+        view = await open_modal(slack, await nth_card(slack, 2), user=BOB)
+        await slack.submit_view(
+            user=BOB, view_id=view["id"], values={"arguments": {"arguments_input": json.dumps(CAROL_EMAIL)}}
+        )
+        again = await nth_card(slack, 3)  # the edited call, asked about again
+        assert "carol@example.com" in block_texts(again) and sent == []
+        await click(slack, again, "approval_approve", user=BOB)
+        result = await asyncio.wait_for(running, 20)
+        assert sent == [CAROL_EMAIL] and result["messages"][-1].content == "Sent to Carol."
+        output = told(model)["call-1"]
+        assert "a human reviewer replaced this tool call" in output and output.endswith("sent to carol@example.com")
+
+        agent, model = mail_agent(sent, "Nobody answered.", mode=mode)
+        result = await asyncio.wait_for(
+            invoke_with_approvals(agent, asking("Tell Bob"), thread("t"), client=client, within=1), 20
+        )
+        assert sent == [CAROL_EMAIL] and result["messages"][-1].content == "Nobody answered."
+        assert "with reason: Not run: nobody decided in time" in told(model)["call-1"]
+
+        rule = Rule(id="", scope="channel", channel=SALES, run="", match=exact_match("send_email", EMAIL),
+                    created_by=BOB, created_at=0, expires_at=2e10)
+        assert await bot.services.store.rules.create(rule)
+        cards = len(slack.messages(APPROVALS))
+        agent, model = mail_agent(sent, "Sent by the rule.", mode=mode)
+        ruled = invoke_with_approvals(agent, asking("Tell Bob"), thread("ru"), client=client)
+        result = await asyncio.wait_for(ruled, 20)
+    assert sent == [CAROL_EMAIL, EMAIL] and told(model) == {"call-1": "sent to bob@example.com"}
+    assert len(slack.messages(APPROVALS)) == cards  # no card for the rule's call
+
+
+async def test_a_tool_that_allows_no_edit_says_so_and_a_revision_reaches_the_model(
+    emailer: tuple[Worker, str], slack: SlackStandIn
+) -> None:
+    bot, key = emailer
+    sent: list[dict[str, str]] = []
+    agent, model = mail_agent(sent, "Not sent.", interrupt_on={"allowed_decisions": ["approve", "reject"]})
+    async with ApprovalsClient(bot.url, key, title="price update") as client:
+        running = asyncio.create_task(invoke_with_approvals(agent, asking("Tell Bob"), thread("f"), client=client))
+        card = await nth_card(slack, 1)
+        assert FIXED_ARGUMENTS in block_texts(card)
+        view = await open_modal(slack, card, user=BOB)
+        assert [b.get("block_id") for b in view["view"]["blocks"] if b["type"] == "input"] == ["feedback"]
+        await slack.submit_view(
+            user=BOB, view_id=view["id"], values={"feedback": {"feedback_input": "Send it to Carol instead"}}
+        )
+        result = await asyncio.wait_for(running, 20)
+    assert sent == [] and result["messages"][-1].content == "Not sent."
+    assert told(model)["call-1"].endswith(f"with reason: Not run: {BOB} asked for a revision. Send it to Carol instead")
+
+
+@pytest.mark.parametrize("mode", ["batched", "per_call"])
+async def test_two_calls_in_one_turn_are_decided_each_on_its_card(
+    emailer: tuple[Worker, str], slack: SlackStandIn, mode: str
+) -> None:
+    """batched: one interrupt with two actions (decisions in their order); per_call: two interrupts, resumed by id."""
+    bot, key = emailer
+    sent: list[dict[str, str]] = []
+    agent, model = mail_agent(sent, calls(EMAIL, CAROL_EMAIL), "One sent.", mode=mode)
+    async with ApprovalsClient(bot.url, key, title="price update") as client:
+        running = asyncio.create_task(invoke_with_approvals(agent, asking("Tell both"), thread(mode), client=client))
+        first = await nth_card(slack, 1)
+        assert "bob@example.com" in block_texts(first) and len(slack.messages(APPROVALS)) == 1
+        await click(slack, first, "approval_approve", user=BOB)
+        second = await nth_card(slack, 2)
+        assert "carol@example.com" in block_texts(second)
+        await reject(slack, second, user=BOB, reason="Carol has left")
+        result = await asyncio.wait_for(running, 20)
+    assert sent == [EMAIL] and result["messages"][-1].content == "One sent."
+    assert told(model)["call-1"] == "sent to bob@example.com"
+    assert told(model)["call-2"].endswith(f"with reason: Not run: rejected by {BOB}: Carol has left")
+
+
+async def test_a_refusal_the_tool_cannot_be_told_leaves_the_thread_paused(
+    emailer: tuple[Worker, str], slack: SlackStandIn
+) -> None:
+    bot, key = emailer
+    sent: list[dict[str, str]] = []
+    agent, _ = mail_agent(sent, "Sent.", interrupt_on={"allowed_decisions": ["approve"]})
+    async with ApprovalsClient(bot.url, key, title="price update") as client:
+        running = asyncio.create_task(invoke_with_approvals(agent, asking("Tell Bob"), thread("o"), client=client))
+        await reject(slack, await nth_card(slack, 1), user=BOB, reason="no")
+        with pytest.raises(DecisionNotAllowed, match="allows only approve") as refused:
+            await asyncio.wait_for(running, 20)
+    assert refused.value.approval.status == "rejected" and sent == []
+    assert [t.name for t in (await agent.aget_state(thread("o"))).tasks if t.interrupts]  # still paused
+
+
+async def test_a_create_agent_thread_whose_process_died_resumes_on_the_same_card(
+    emailer: tuple[Worker, str], slack: SlackStandIn
+) -> None:
+    """The asking task is cancelled while the card waits (its process died); the card is approved while nobody
+    waits; `resume_with_approvals` finds the same approval (no second card) and runs the tool once."""
+    bot, key = emailer
+    sent: list[dict[str, str]] = []
+    agent, model = mail_agent(sent, "Sent.")
+    async with ApprovalsClient(bot.url, key, title="price update") as client:
+        running = asyncio.create_task(invoke_with_approvals(agent, asking("Tell Bob"), thread("d"), client=client))
+        card = await nth_card(slack, 1)
+        running.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await running
+        await click(slack, card, "approval_approve", user=BOB)
+        await until(lambda: not card_of(slack, pending=True), what="the card decided")
+        assert sent == []
+        result = await asyncio.wait_for(resume_with_approvals(agent, thread("d"), client=client), 20)
+    assert sent == [EMAIL] and result["messages"][-1].content == "Sent."
+    assert told(model) == {"call-1": "sent to bob@example.com"}
+    assert len(slack.messages(APPROVALS)) == 1  # the same approval: no second card
+
+
+def approval_id(card: dict[str, Any]) -> str:
+    return next(str(b["elements"][0]["value"]) for b in card["blocks"] if b.get("type") == "actions")

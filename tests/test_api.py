@@ -198,6 +198,7 @@ async def test_idempotency_key_retries_make_one_card(api: Worker, slack: SlackSt
          "tool.arguments"),
         (json.dumps(tool_ask(tool={"name": "send_email", "arguments": EMAIL, "editable": "no"})).encode(),
          "tool.editable"),
+        (json.dumps({"kind": "message", "title": "x", "text": "hi", "may_have_run": True}).encode(), "may_have_run"),
         (json.dumps(tool_ask(callback_url="ftp://example.com/hook")).encode(), "callback_url"),
         (json.dumps(tool_ask(timeout=0)).encode(), "timeout"),
         (json.dumps({"kind": "message", "title": "x"}).encode(), "text"),

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +22,7 @@ from agents import Agent, function_tool
 from bot.devslack.server import SlackStandIn
 from bot.slack.blocks.approval_card import FIXED_ARGUMENTS
 from tests.conftest import APPROVALS, BOB, SALES, Worker, block_texts
-from tests.hitl import click, killed_then_resumed, nth_card, open_modal, reject
+from tests.hitl import click, killed_then_resumed, nth_card, open_modal, reject, until
 
 EMAIL = {"to": "bob@example.com", "body": "Prices go up 5% on May 1."}
 ROOT = Path(__file__).resolve().parents[1]
@@ -134,20 +137,22 @@ url, key, states, outbox, mode = sys.argv[1:6]
 EMAIL = {"to": "bob@example.com", "body": "Prices go up 5% on May 1."}
 
 @function_tool(needs_approval=True)
-def send_email(to: str, body: str) -> str:
+async def send_email(to: str, body: str) -> str:
     \"\"\"Send an email to one recipient.\"\"\"
     with open(outbox, "a") as out:
         out.write(json.dumps({"to": to, "body": body}) + "\\n")
+    if mode == "hang":  # the process dies while the approved call runs
+        await asyncio.Event().wait()
     return f"sent to {to}"
 
 async def main() -> None:
     steps = [[assistant_message("Done.")]]
-    if mode == "start":
+    if mode in ("start", "hang"):
         steps.insert(0, [function_call("send_email", EMAIL, call_id="call-1")])
     agent = Agent(name="mailer", instructions="Send it.", tools=[send_email], model=ScriptedModel(steps))
     async with ApprovalsClient(url, key, title="price update") as client:
         store = FileStateStore(states)
-        if mode == "start":
+        if mode in ("start", "hang"):
             result = await run_with_approvals(agent, "Tell Bob", client=client, store=store, run_id="nightly-42")
         else:
             result = await resume(agent, "nightly-42", client=client, store=store)
@@ -172,3 +177,42 @@ async def test_a_run_killed_9_while_a_person_decides_is_resumed_in_another_proce
     assert [json.loads(line) for line in outbox.read_text().splitlines()] == [EMAIL]  # once
     assert list(states.glob("*.json")) == []  # the ended run is no longer kept
     assert len(slack.messages(APPROVALS)) == 1  # the resumed process asked for the same approval: no second card
+
+
+async def test_a_call_running_when_its_process_died_is_asked_again_as_one_that_may_have_run(
+    emailer: tuple[Worker, str], slack: SlackStandIn, tmp_path: Path
+) -> None:
+    """Killed -9 while the approved call runs: the resumed run cannot know whether it ran, so a person is
+    asked again (the card says it may have run; no rule may approve it) and nothing runs by the old approval."""
+    from bot.api.service import MAY_HAVE_RUN
+    from bot.core.allow_rules import Rule, exact_match
+
+    bot, key = emailer
+    program = tmp_path / "program.py"
+    program.write_text(PROGRAM)
+    states, outbox = tmp_path / "states", tmp_path / "outbox.jsonl"
+    rule = Rule(id="", scope="channel", channel=SALES, run="", match=exact_match("send_email", EMAIL),
+                created_by=BOB, created_at=0, expires_at=2e10)
+    env = {k: v for k, v in os.environ.items() if k not in ("SLACK_BOT_TOKEN", "REDIS_URL")}
+    env["OPENAI_AGENTS_DISABLE_TRACING"] = "1"
+
+    async def spawn(mode: str) -> asyncio.subprocess.Process:
+        return await asyncio.create_subprocess_exec(
+            sys.executable, str(program), bot.url, key, str(states), str(outbox), mode, env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        )
+
+    first = await spawn("hang")
+    await click(slack, await nth_card(slack, 1, within=30), "approval_approve", user=BOB)
+    await until(lambda: outbox.exists() and outbox.read_text(), what="the approved call running")
+    first.send_signal(signal.SIGKILL)
+    await first.wait()
+    assert await bot.services.store.rules.create(rule)  # a rule would approve the call: not one that may have run
+    second = await spawn("resume")
+    again = await nth_card(slack, 2, within=30)
+    assert MAY_HAVE_RUN.split(":")[0] in block_texts(again)
+    await reject(slack, again, user=BOB, reason="it went out already")
+    out, _ = await asyncio.wait_for(second.communicate(), 60)
+    assert second.returncode == 0, out.decode()[-2000:]
+    assert [json.loads(line) for line in outbox.read_text().splitlines()] == [EMAIL]  # started once, never again
+    assert list(states.glob("*.json")) == []

@@ -15,7 +15,10 @@ call the tool again (that call is asked about again, as a new card).
 Durable: give a `store` and a `run_id`, and the paused state (`RunState.to_string()`) is kept there before
 anything is asked; every ask carries an idempotency key made of the run id and the call id. If the process
 dies while a person decides, `resume(agent, run_id, client=..., store=...)` in another process asks again
-(the same approvals: decided ones answer at once), applies the decisions and finishes the run.
+(the same approvals: decided ones answer at once), applies the decisions and finishes the run. Approved calls
+are noted in the store while they run (`RunningCalls`): if the process dies then, the resumed run cannot know
+whether they ran, so it asks about each again as a call that may have run (the card says so; only a person
+may approve it, no rule): an approval never runs a call twice by itself.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from agents.run_state import RunState
 from agents.tool import FunctionTool
 
 from agent_approvals.client import Approval, ApprovalsClient, refusal
-from agent_approvals.state import FileStateStore, StateStore
+from agent_approvals.state import FileStateStore, RunningCalls, StateStore
 from agents import Agent, Runner, RunResult
 
 FRAMEWORK = "OpenAI Agents SDK"
@@ -49,6 +52,7 @@ async def run_with_approvals(
     `within`: seconds a decision may take (never longer than the channel allows)."""
     if store is not None and not run_id:
         raise ValueError("a store keeps paused runs by run_id: give one")
+    RunningCalls(store, run_id).finished()  # a new run: nothing of an earlier one by this id is running
     result = await Runner.run(agent, input, **runner_kwargs)
     return await _until_done(agent, result, client=client, store=store, run_id=run_id, within=within,
                              runner_kwargs=runner_kwargs)
@@ -63,13 +67,15 @@ async def resume(
     within: int | None = None,
     **runner_kwargs: Any,
 ) -> RunResult:
-    """Finish a run whose process died while a person decided: from the paused state kept in `store`."""
+    """Finish a run whose process died while a person decided: from the paused state kept in `store`. A call
+    that was approved and running when it died is asked about again, as one that may have run."""
     text = store.load(run_id)
     if text is None:
         raise LookupError(f"no paused run {run_id!r} in the store (it ended, or was never paused)")
     state = await RunState.from_string(agent, text)
-    await _decide(agent, state, state.get_interruptions(), client=client, run_id=run_id, within=within)
-    result = await Runner.run(agent, state, **runner_kwargs)
+    running = RunningCalls(store, run_id)
+    result = await _step(agent, state, state.get_interruptions(), client=client, running=running, run_id=run_id,
+                         within=within, runner_kwargs=runner_kwargs)
     return await _until_done(agent, result, client=client, store=store, run_id=run_id, within=within,
                              runner_kwargs=runner_kwargs)
 
@@ -84,48 +90,67 @@ async def _until_done(
     within: int | None,
     runner_kwargs: dict[str, Any],
 ) -> RunResult:
+    running = RunningCalls(store, run_id)
     while result.interruptions:
         state = result.to_state()
         if store is not None:
             store.save(run_id, state.to_string())  # before anyone is asked: a crash from here on can resume
-        await _decide(agent, state, result.interruptions, client=client, run_id=run_id, within=within)
-        result = await Runner.run(agent, state, **runner_kwargs)
+        result = await _step(agent, state, result.interruptions, client=client, running=running, run_id=run_id,
+                             within=within, runner_kwargs=runner_kwargs)
     if store is not None:
         store.delete(run_id)
     return result
 
 
-async def _decide(
+async def _step(
     agent: Agent[Any],
     state: RunState[Any, Any],
     items: list[ToolApprovalItem],
     *,
     client: ApprovalsClient,
+    running: RunningCalls,
     run_id: str,
     within: int | None,
-) -> None:
-    """Ask for each paused call and apply its decision to `state` (approve, or reject saying why)."""
+    runner_kwargs: dict[str, Any],
+) -> RunResult:
+    """Ask for each paused call, apply its decision to `state` (approve, or reject saying why) and run on;
+    the approved calls are noted as running until the run has gone past them."""
+    approved: dict[str, int] = {}
     for item in items:
-        decided = await _ask(agent, item, client=client, run_id=run_id, within=within)
+        call_id = _call_id(item)
+        generation = running.generation(call_id)
+        decided = await _ask(agent, item, client=client, run_id=run_id, within=within, generation=generation)
         if decided.approved:
             state.approve(item)
+            approved[call_id] = generation
         else:
             state.reject(item, rejection_message=refusal(decided))
+    running.started(approved)
+    result = await Runner.run(agent, state, **runner_kwargs)
+    running.finished()
+    return result
+
+
+def _call_id(item: ToolApprovalItem) -> str:
+    return str(getattr(item.raw_item, "call_id", "") or getattr(item.raw_item, "id", ""))
 
 
 async def _ask(
-    agent: Agent[Any], item: ToolApprovalItem, *, client: ApprovalsClient, run_id: str, within: int | None
+    agent: Agent[Any], item: ToolApprovalItem, *, client: ApprovalsClient, run_id: str, within: int | None,
+    generation: int,
 ) -> Approval:
     raw = item.raw_item
     name = str(item.tool_name or getattr(raw, "name", "") or "tool")
     text = getattr(raw, "arguments", None) or "{}"
     arguments = json.loads(text) if isinstance(text, str) else dict(text)
-    call_id = str(getattr(raw, "call_id", "") or getattr(raw, "id", ""))
+    call_id = _call_id(item)
     who = getattr(item.agent, "name", None) or agent.name
     options: dict[str, Any] = {"agent": f"{who} ({FRAMEWORK})"[:80]}
     if within is not None:
         options["timeout"] = within
-    key = f"oa-{run_id}-{call_id}" if run_id and call_id else None
+    if generation:
+        options["may_have_run"] = True  # approved before, and running when its process died
+    key = f"oa-{run_id}-{call_id}" + (f"-again{generation}" if generation else "") if run_id and call_id else None
     asked = await client.request_tool(
         name, arguments, schema=_schema(agent, name), editable=False, idempotency_key=key, **options
     )

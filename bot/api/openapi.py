@@ -77,6 +77,9 @@ _ASK = {
         "context_url": {"type": "string", "maxLength": MAX_URL},
         "callback_url": {"type": "string", "maxLength": MAX_URL, "description": "https; the decision is POSTed here"},
         "agent": {"type": "string", "maxLength": MAX_AGENT, "description": "which agent asks (shown on the card)"},
+        "may_have_run": {"type": "boolean", "default": False,
+                         "description": "this call was approved before and its program died while it ran: the card"
+                                        " says so, and only a person may approve it (no rule)"},
     },
 }
 

@@ -33,7 +33,7 @@ APPROVAL_ID = re.compile(r"^a-[a-z0-9]{20,40}$")  # ids the API makes (`bot.api.
 
 Kind = Literal["tool", "message", "code"]
 FIELDS = frozenset({"kind", "title", "tool", "text", "channel", "requester", "timeout", "context_url",
-                    "callback_url", "agent"})
+                    "callback_url", "agent", "may_have_run"})
 TOOL_FIELDS = frozenset({"name", "arguments", "schema", "editable"})
 
 
@@ -76,6 +76,7 @@ class Ask:
     context_url: str = ""
     callback_url: str = ""
     agent: str = ""
+    may_have_run: bool = False  # this call was approved before and its program died while it ran
 
 
 def parse_json(raw: bytes) -> Any:
@@ -129,6 +130,10 @@ def ask_body(raw: bytes, *, allow_private_callbacks: bool = False) -> Ask:
         )
     if "agent" in data:
         ask["agent"] = _text(data, "agent", most=MAX_AGENT, required=True)
+    if "may_have_run" in data:
+        if not isinstance(data["may_have_run"], bool) or kind != "tool":
+            raise bad("may_have_run", "may_have_run is true or false, for a tool call")
+        ask["may_have_run"] = data["may_have_run"]
     return Ask(**ask)
 
 

@@ -328,6 +328,12 @@ class ApprovalsApi:
         return f"{self.card_link.rstrip('/')}/archives/{channel}/p{ts.replace('.', '')}"
 
 
+MAY_HAVE_RUN = (
+    "this exact call was approved before, and its program stopped while it ran: it may have run. Approve only if"
+    " running it again is safe."
+)
+
+
 def api_request(ask: Ask, *, approval_id: str, key: ApiKey) -> ApprovalRequest:
     """The request as the approval service takes it: a tool call bound to the digest of its arguments,
     code to the digest of its text."""
@@ -344,6 +350,8 @@ def api_request(ask: Ask, *, approval_id: str, key: ApiKey) -> ApprovalRequest:
             arguments_schema=canonical_json(ask.schema) if ask.schema is not None else "",
             digest=digest_of(ask.arguments),
             fixed_arguments=not ask.editable,
+            maybe_ran=ask.may_have_run,
+            why=MAY_HAVE_RUN if ask.may_have_run else "",
         )
     if ask.kind == "code":
         return ApprovalRequest(approval_id=approval_id, proposal=ask.text, author=author, kind="code",

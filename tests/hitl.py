@@ -10,7 +10,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -179,6 +179,42 @@ async def audit_events(worker: Worker, *events: str) -> list[dict[str, str]]:
 
 def text_of(card: dict[str, Any]) -> str:
     return block_texts(card)
+
+
+async def killed_while_the_call_runs(
+    slack: SlackStandIn,
+    program: Path,
+    args: list[str],
+    *,
+    running: Callable[[], Any],
+    before_resume: Callable[[], Awaitable[Any]] | None = None,
+    env: dict[str, str] | None = None,
+) -> tuple[dict[str, Any], list[Any]]:
+    """An agent program (`program hang|resume` + `args`) asks for a card, which is approved; it is killed -9 once
+    `running()` says the approved call runs (`hang`: the call never returns); `program resume` must ask again, as
+    a call that may have run: that second card is rejected. Returns the second card and the JSON lines the
+    resumed program printed. The programs get no Slack token and no Redis."""
+    environ = {k: v for k, v in os.environ.items() if k not in ("SLACK_BOT_TOKEN", "REDIS_URL")} | (env or {})
+
+    async def spawn(mode: str) -> asyncio.subprocess.Process:
+        return await asyncio.create_subprocess_exec(
+            sys.executable, str(program), *args, mode, env=environ, cwd=str(program.parent),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        )
+
+    first = await spawn("hang")
+    await click(slack, await nth_card(slack, 1, within=30), "approval_approve", user=BOB)
+    await until(running, what="the approved call running")
+    first.send_signal(signal.SIGKILL)
+    await first.wait()
+    if before_resume is not None:
+        await before_resume()
+    second = await spawn("resume")
+    again = await nth_card(slack, 2, within=30)
+    await reject(slack, again, user=BOB, reason="it went out already")
+    out, _ = await asyncio.wait_for(second.communicate(), 60)
+    assert second.returncode == 0, out.decode()[-2000:]
+    return again, [json.loads(line) for line in out.decode().splitlines() if line.startswith("{")]
 
 
 async def killed_then_resumed(

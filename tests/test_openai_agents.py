@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +19,7 @@ from agents import Agent, function_tool
 from bot.devslack.server import SlackStandIn
 from bot.slack.blocks.approval_card import FIXED_ARGUMENTS
 from tests.conftest import APPROVALS, BOB, SALES, Worker, block_texts
-from tests.hitl import click, killed_then_resumed, nth_card, open_modal, reject, until
+from tests.hitl import click, killed_then_resumed, killed_while_the_call_runs, nth_card, open_modal, reject
 
 EMAIL = {"to": "bob@example.com", "body": "Prices go up 5% on May 1."}
 ROOT = Path(__file__).resolve().parents[1]
@@ -193,26 +190,15 @@ async def test_a_call_running_when_its_process_died_is_asked_again_as_one_that_m
     states, outbox = tmp_path / "states", tmp_path / "outbox.jsonl"
     rule = Rule(id="", scope="channel", channel=SALES, run="", match=exact_match("send_email", EMAIL),
                 created_by=BOB, created_at=0, expires_at=2e10)
-    env = {k: v for k, v in os.environ.items() if k not in ("SLACK_BOT_TOKEN", "REDIS_URL")}
-    env["OPENAI_AGENTS_DISABLE_TRACING"] = "1"
 
-    async def spawn(mode: str) -> asyncio.subprocess.Process:
-        return await asyncio.create_subprocess_exec(
-            sys.executable, str(program), bot.url, key, str(states), str(outbox), mode, env=env,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-        )
+    async def a_rule_would_approve_it() -> None:  # but not a call that may have run
+        assert await bot.services.store.rules.create(rule)
 
-    first = await spawn("hang")
-    await click(slack, await nth_card(slack, 1, within=30), "approval_approve", user=BOB)
-    await until(lambda: outbox.exists() and outbox.read_text(), what="the approved call running")
-    first.send_signal(signal.SIGKILL)
-    await first.wait()
-    assert await bot.services.store.rules.create(rule)  # a rule would approve the call: not one that may have run
-    second = await spawn("resume")
-    again = await nth_card(slack, 2, within=30)
+    again, printed = await killed_while_the_call_runs(
+        slack, program, [bot.url, key, str(states), str(outbox)], running=lambda: outbox.exists(),
+        before_resume=a_rule_would_approve_it, env={"OPENAI_AGENTS_DISABLE_TRACING": "1"},
+    )
     assert MAY_HAVE_RUN.split(":")[0] in block_texts(again)
-    await reject(slack, again, user=BOB, reason="it went out already")
-    out, _ = await asyncio.wait_for(second.communicate(), 60)
-    assert second.returncode == 0, out.decode()[-2000:]
+    assert printed == [{"final": "Done."}]
     assert [json.loads(line) for line in outbox.read_text().splitlines()] == [EMAIL]  # started once, never again
     assert list(states.glob("*.json")) == []

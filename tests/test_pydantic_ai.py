@@ -25,7 +25,7 @@ from pydantic_ai.models.function import AgentInfo, FunctionModel
 
 from bot.devslack.server import SlackStandIn
 from tests.conftest import APPROVALS, BOB, SALES, Worker, block_texts
-from tests.hitl import click, killed_then_resumed, nth_card, open_modal, reject, until
+from tests.hitl import click, killed_then_resumed, killed_while_the_call_runs, nth_card, open_modal, reject, until
 
 EMAIL = {"to": "bob@example.com", "body": "Prices go up 5% on May 1."}
 
@@ -101,7 +101,7 @@ async def test_approve_reject_edit_timeout_and_rule(emailer: tuple[Worker, str],
 
 
 PROGRAM = """
-import asyncio, json, sys
+import asyncio, json, sys, threading
 from pydantic_ai import Agent, DeferredToolRequests
 from pydantic_ai.messages import ModelResponse, TextPart, ToolCallPart
 from pydantic_ai.models.function import FunctionModel
@@ -115,7 +115,7 @@ def model(messages, info):
     for part in messages[-1].parts:
         if part.part_kind in ("tool-return", "retry-prompt"):
             return ModelResponse(parts=[TextPart(f"Done: {part.content}")])
-    if mode != "start":
+    if mode not in ("start", "hang"):
         raise AssertionError("the resumed run asked the model for a new call")
     return ModelResponse(parts=[ToolCallPart("send_email", dict(EMAIL), tool_call_id="call-1")])
 
@@ -126,12 +126,14 @@ def send_email(to: str, body: str) -> str:
     \"\"\"Send an email to one recipient.\"\"\"
     with open(outbox, "a") as out:
         out.write(json.dumps({"to": to, "body": body}) + "\\n")
+    if mode == "hang":  # the process dies while the approved call runs
+        threading.Event().wait()
     return f"sent to {to}"
 
 async def main() -> None:
     async with ApprovalsClient(url, key, title="price update") as client:
         store = FileStateStore(states)
-        if mode == "start":
+        if mode in ("start", "hang"):
             result = await run_with_approvals(agent, "Tell Bob", client=client, store=store, run_id="nightly/42")
         else:
             result = await resume(agent, "nightly/42", client=client, store=store)
@@ -220,3 +222,19 @@ def test_idempotency_keys_are_deterministic_valid_and_distinct_per_edit() -> Non
     assert pattern.match(unsafe) and len(unsafe) == 128
     assert unsafe != _idempotency_key("pa-nightly/42 ünïcode-" + "x" * 200 + "-call-2", 0, EMAIL)
     assert _idempotency_key("pa-a/b-1-c", 0, EMAIL) != _idempotency_key("pa-a b-1-c", 0, EMAIL)
+
+
+async def test_a_call_running_when_its_process_died_is_asked_again_as_one_that_may_have_run(
+    emailer: tuple[Worker, str], slack: SlackStandIn, tmp_path: Path
+) -> None:
+    from bot.api.service import MAY_HAVE_RUN
+
+    bot, key = emailer
+    path, states, outbox = program(tmp_path)
+    again, printed = await killed_while_the_call_runs(
+        slack, path, [bot.url, key, str(states), str(outbox)], running=lambda: outbox.exists()
+    )
+    assert MAY_HAVE_RUN.split(":")[0] in block_texts(again)
+    assert printed == [{"final": f"Done: Not run: rejected by {BOB}: it went out already"}]
+    assert outbox_lines(outbox) == [EMAIL]  # started once, never again
+    assert list(states.glob("*.json")) == []

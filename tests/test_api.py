@@ -422,3 +422,34 @@ async def test_a_programs_approval_is_listed_in_the_home_and_status_naming_its_a
     await click(slack, card, "approval_approve", user=BOB)
     assert (await client.wait(asked["id"]))["status"] == "approved"
     await slack.wait_for(lambda: "mailer (LangGraph)" not in home_text(slack, BOB), description="decided: gone")
+
+
+async def test_an_approved_call_is_used_once(api: Worker, slack: SlackStandIn) -> None:
+    """`POST …/use` right before the call runs: the first process to use it may run it (its retry too); another
+    is told it was used (the first may have run it), and asks again as a call that may have run."""
+    from agent_approvals import ApprovalsClient
+
+    made = await new_key(api)
+    client = Client(api, made.key)
+    _, asked = await client.ask(tool_ask())
+    path = f"/api/v1/approvals/{asked['id']}/use"
+    status, answer, _ = await client.call("POST", path, body={"token": "process-one"})
+    assert status == 409 and answer["error"]["code"] == "not_approved"  # pending: nothing to use
+    await click(slack, await nth_card(slack, 1), "approval_approve", user=BOB)
+    await client.wait(asked["id"])
+    status, answer, _ = await client.call("POST", path, body={"token": "process-one"})
+    assert status == 200 and answer["used"] is True and answer["used_at"]
+    status, answer, _ = await client.call("POST", path, body={"token": "process-one"})  # its retry
+    assert status == 200 and answer["used"] is True
+    status, answer, _ = await client.call("POST", path, body={"token": "process-two"})  # another process
+    assert status == 200 and answer["used"] is False
+    for bad_body in ({}, {"token": "short"}, {"token": "ok-token", "more": 1}):
+        status, answer, _ = await client.call("POST", path, body=bad_body)
+        assert status == 400 and answer["error"]["field"] == "token"
+    other = Client(api, (await new_key(api, "other")).key)
+    status, _, _ = await other.call("POST", path, body={"token": "process-one"})
+    assert status == 404  # not its approval
+    assert [e["approval"] for e in await audit_events(api, "used")] == [asked["id"]]
+
+    async with ApprovalsClient(api.url, made.key) as program:  # the package's own call
+        assert await program.use(asked["id"]) is False

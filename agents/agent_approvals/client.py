@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import random
 import time
@@ -99,6 +100,12 @@ class Approval:
         return self.status == "pending"
 
     @property
+    def kept(self) -> bool:
+        """Whether the bot keeps this approval (a person's decision or a timeout's). A rule's or an input
+        mode's decision at once is not kept: it needs no `use`, and decides again the same way."""
+        return not (self.decided_by.startswith("rule ") or self.decided_by == "auto")
+
+    @property
     def approved(self) -> bool:
         """Whether the agent may go ahead (approved, or timed out where the channel's timeout approves)."""
         return self.status == "approved" or (self.status == "timed_out" and self.timeout_outcome == "approve")
@@ -136,6 +143,28 @@ def refusal(decided: Approval) -> str:
     return f"Not run: rejected by {who}: {decided.reason or 'no reason given'}"
 
 
+async def approved_once(client: ApprovalsClient, ask: Callable[[int], Awaitable[Approval]]) -> Approval:
+    """The decision to act on: `ask(generation)` asks (0 first; each generation with its own idempotency key),
+    and an approved call is used (`client.use`) before it is returned, so it runs once. When another process
+    used that approval already (it died, perhaps while the call ran), the call is asked about again with the
+    next generation, as one that may have run (`may_have_run=True`: the card says so and only a person may
+    approve it): an approval never runs a call twice by itself."""
+    generation = 0
+    while True:
+        decided = await ask(generation)
+        if not decided.approved or not decided.kept or await client.use(decided.id):
+            return decided
+        generation += 1
+
+
+def again_key(key: str | None, generation: int) -> str | None:
+    """The idempotency key of a call's ask of `generation` (0: the key itself)."""
+    if key is None or not generation:
+        return key
+    again = f"{key}-again{generation}"
+    return again if len(again) <= 128 else f"{again[:107]}-{hashlib.sha256(again.encode()).hexdigest()[:20]}"
+
+
 class ApprovalsClient:
     """The async client (see the module docstring).
 
@@ -169,6 +198,7 @@ class ApprovalsClient:
         self.title, self.channel, self.requester, self.agent = title, channel, requester, agent
         self.within = within
         self._retry_for = retry_for
+        self._token = f"use-{uuid.uuid4().hex}"  # this client's uses: its retries are the same use
         self._next = 0
         self._http = httpx.AsyncClient(
             headers={"Authorization": f"Bearer {key}", "User-Agent": "agent-approvals/0.1"},
@@ -239,6 +269,13 @@ class ApprovalsClient:
             )
             if not approval.pending or (deadline is not None and time.monotonic() >= deadline):
                 return approval
+
+    async def use(self, approval_id: str) -> bool:
+        """Use an approved call, right before running it: True the first time (and on this client's retry),
+        False when another process used it already: that one may have run it (it died, perhaps mid-call), so
+        do not run it on this approval (`approved_once` asks again, as a call that may have run)."""
+        answer = await self._call("POST", f"/api/v1/approvals/{approval_id}/use", json={"token": self._token})
+        return bool(answer.get("used"))
 
     async def withdraw(self, approval_id: str) -> Approval:
         """Withdraw a pending approval (its card says so). A decided one is returned as it is."""

@@ -15,23 +15,26 @@ call the tool again (that call is asked about again, as a new card).
 Durable: give a `store` and a `run_id`, and the paused state (`RunState.to_string()`) is kept there before
 anything is asked; every ask carries an idempotency key made of the run id and the call id. If the process
 dies while a person decides, `resume(agent, run_id, client=..., store=...)` in another process asks again
-(the same approvals: decided ones answer at once), applies the decisions and finishes the run. Approved calls
-are noted in the store while they run (`RunningCalls`): if the process dies then, the resumed run cannot know
-whether they ran, so it asks about each again as a call that may have run (the card says so; only a person
-may approve it, no rule): an approval never runs a call twice by itself.
+(the same approvals: decided ones answer at once), applies the decisions and finishes the run.
+
+Each approved call is used once (`ApprovalsClient.use`, right before the run goes on to it): if the process
+died after that, perhaps while the call ran, the resumed run finds the approval used and asks about the call
+again, as one that may have run (the card says so; only a person may approve it, no rule): an approval never
+runs a call twice by itself.
 """
 
 from __future__ import annotations
 
 import json
+from functools import partial
 from typing import Any
 
 from agents.items import ToolApprovalItem
 from agents.run_state import RunState
 from agents.tool import FunctionTool
 
-from agent_approvals.client import Approval, ApprovalsClient, refusal
-from agent_approvals.state import FileStateStore, RunningCalls, StateStore
+from agent_approvals.client import Approval, ApprovalsClient, again_key, approved_once, refusal
+from agent_approvals.state import FileStateStore, StateStore
 from agents import Agent, Runner, RunResult
 
 FRAMEWORK = "OpenAI Agents SDK"
@@ -52,7 +55,6 @@ async def run_with_approvals(
     `within`: seconds a decision may take (never longer than the channel allows)."""
     if store is not None and not run_id:
         raise ValueError("a store keeps paused runs by run_id: give one")
-    RunningCalls(store, run_id).finished()  # a new run: nothing of an earlier one by this id is running
     result = await Runner.run(agent, input, **runner_kwargs)
     return await _until_done(agent, result, client=client, store=store, run_id=run_id, within=within,
                              runner_kwargs=runner_kwargs)
@@ -73,9 +75,8 @@ async def resume(
     if text is None:
         raise LookupError(f"no paused run {run_id!r} in the store (it ended, or was never paused)")
     state = await RunState.from_string(agent, text)
-    running = RunningCalls(store, run_id)
-    result = await _step(agent, state, state.get_interruptions(), client=client, running=running, run_id=run_id,
-                         within=within, runner_kwargs=runner_kwargs)
+    result = await _step(agent, state, state.get_interruptions(), client=client, run_id=run_id, within=within,
+                         runner_kwargs=runner_kwargs)
     return await _until_done(agent, result, client=client, store=store, run_id=run_id, within=within,
                              runner_kwargs=runner_kwargs)
 
@@ -90,13 +91,12 @@ async def _until_done(
     within: int | None,
     runner_kwargs: dict[str, Any],
 ) -> RunResult:
-    running = RunningCalls(store, run_id)
     while result.interruptions:
         state = result.to_state()
         if store is not None:
             store.save(run_id, state.to_string())  # before anyone is asked: a crash from here on can resume
-        result = await _step(agent, state, result.interruptions, client=client, running=running, run_id=run_id,
-                             within=within, runner_kwargs=runner_kwargs)
+        result = await _step(agent, state, result.interruptions, client=client, run_id=run_id, within=within,
+                             runner_kwargs=runner_kwargs)
     if store is not None:
         store.delete(run_id)
     return result
@@ -108,27 +108,19 @@ async def _step(
     items: list[ToolApprovalItem],
     *,
     client: ApprovalsClient,
-    running: RunningCalls,
     run_id: str,
     within: int | None,
     runner_kwargs: dict[str, Any],
 ) -> RunResult:
-    """Ask for each paused call, apply its decision to `state` (approve, or reject saying why) and run on;
-    the approved calls are noted as running until the run has gone past them."""
-    approved: dict[str, int] = {}
+    """Ask for each paused call, apply its decision to `state` (approve, or reject saying why) and run on.
+    Each approved call is used once (`approved_once`): one whose approval a dead process used is asked again."""
     for item in items:
-        call_id = _call_id(item)
-        generation = running.generation(call_id)
-        decided = await _ask(agent, item, client=client, run_id=run_id, within=within, generation=generation)
+        decided = await approved_once(client, partial(_ask, agent, item, client=client, run_id=run_id, within=within))
         if decided.approved:
             state.approve(item)
-            approved[call_id] = generation
         else:
             state.reject(item, rejection_message=refusal(decided))
-    running.started(approved)
-    result = await Runner.run(agent, state, **runner_kwargs)
-    running.finished()
-    return result
+    return await Runner.run(agent, state, **runner_kwargs)
 
 
 def _call_id(item: ToolApprovalItem) -> str:
@@ -136,8 +128,8 @@ def _call_id(item: ToolApprovalItem) -> str:
 
 
 async def _ask(
-    agent: Agent[Any], item: ToolApprovalItem, *, client: ApprovalsClient, run_id: str, within: int | None,
-    generation: int,
+    agent: Agent[Any], item: ToolApprovalItem, generation: int, *, client: ApprovalsClient, run_id: str,
+    within: int | None,
 ) -> Approval:
     raw = item.raw_item
     name = str(item.tool_name or getattr(raw, "name", "") or "tool")
@@ -150,7 +142,7 @@ async def _ask(
         options["timeout"] = within
     if generation:
         options["may_have_run"] = True  # approved before, and running when its process died
-    key = f"oa-{run_id}-{call_id}" + (f"-again{generation}" if generation else "") if run_id and call_id else None
+    key = again_key(f"oa-{run_id}-{call_id}" if run_id and call_id else None, generation)
     asked = await client.request_tool(
         name, arguments, schema=_schema(agent, name), editable=False, idempotency_key=key, **options
     )

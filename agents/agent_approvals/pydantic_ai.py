@@ -24,9 +24,9 @@ on with the decisions (`message_history=`, `deferred_tool_results=`) until it en
 The kept run also holds `within` and the agent's name as asked; the resuming client must ask as the first one
 did (the same title and channel): the API refuses a key reused with another body (409).
 `run_id` here names the kept run; it is not passed to `Agent.run` (whose own `run_id` must differ per run).
-Approved calls are noted in the store while they run (`RunningCalls`): a process that died then is resumed
-asking about each again, as a call that may have run (the card says so; only a person may approve it, no rule),
-so an approval never runs a call twice by itself.
+Each approved call is used once (`ApprovalsClient.use`, right before the run goes on with it): a process that
+died after that, perhaps while the call ran, is resumed asking about the call again, as one that may have run
+(the card says so; only a person may approve it, no rule): an approval never runs a call twice by itself.
 """
 
 from __future__ import annotations
@@ -46,8 +46,8 @@ from pydantic_ai import (
 )
 from pydantic_ai.messages import ModelMessage, ModelMessagesTypeAdapter, ModelResponse
 
-from agent_approvals.client import ApprovalsClient, refusal
-from agent_approvals.state import FileStateStore, RunningCalls, StateStore
+from agent_approvals.client import Approval, ApprovalsClient, again_key, approved_once, refusal
+from agent_approvals.state import FileStateStore, StateStore
 
 FRAMEWORK = "Pydantic AI"
 MAX_EDITS = 5
@@ -71,7 +71,6 @@ async def run_with_approvals(
     run is kept under `run_id` until the run ends, for `resume` in another process."""
     if store is not None and not run_id:
         raise ValueError("a store keeps paused runs by run_id: give one")
-    RunningCalls(store, run_id).finished()  # a new run: nothing of an earlier one by this id is running
     result = await agent.run(prompt, **run_kwargs)
     return await _until_done(agent, result, client=client, store=store, run_id=run_id, within=within,
                              run_kwargs=run_kwargs)
@@ -98,12 +97,9 @@ async def resume(
     within = kept.get("within") if within is None else within
     calls = _pending(messages, [str(i) for i in kept["approvals"]])
     label = str(kept.get("agent") or _label(agent))  # as first asked: the same ask, by the same key
-    running = RunningCalls(store, run_id)
-    results = await _decide_all(agent, messages, calls, client=client, run_id=run_id, label=label, within=within,
-                                running=running)
+    results = await _decide_all(agent, messages, calls, client=client, run_id=run_id, label=label, within=within)
     _continuing(run_kwargs)
     result = await agent.run(message_history=messages, deferred_tool_results=results, **run_kwargs)
-    running.finished()
     return await _until_done(agent, result, client=client, store=store, run_id=run_id, within=within,
                              run_kwargs=run_kwargs)
 
@@ -119,7 +115,6 @@ async def _until_done(
     run_kwargs: dict[str, Any],
 ) -> Any:
     _continuing(run_kwargs)
-    running = RunningCalls(store, run_id)
     while isinstance(result.output, DeferredToolRequests) and result.output.approvals and not result.output.calls:
         messages: list[ModelMessage] = result.all_messages()
         if store is not None:  # before anyone is asked: a crash from here on can resume
@@ -132,9 +127,8 @@ async def _until_done(
             }
             store.save(run_id, json.dumps(kept))
         results = await _decide_all(agent, messages, result.output.approvals, client=client, run_id=run_id,
-                                    label=_label(agent), within=within, running=running)
+                                    label=_label(agent), within=within)
         result = await agent.run(message_history=messages, deferred_tool_results=results, **run_kwargs)
-        running.finished()
     if store is not None:
         store.delete(run_id)
     return result
@@ -165,22 +159,14 @@ async def _decide_all(
     run_id: str,
     label: str,
     within: int | None,
-    running: RunningCalls,
 ) -> DeferredToolResults:
-    """Each call's decision; the approved ones are noted as running (`running.started`) before they run. A call
-    that was running when an earlier process died is asked again, as one that may have run, by a fresh key."""
     turn = sum(isinstance(m, ModelResponse) for m in messages)  # a later turn may reuse a call id: not its key
     results = DeferredToolResults()
-    approved: dict[str, int] = {}
     for call in calls:
-        generation = running.generation(call.tool_call_id)
-        key = f"pa-{run_id}-{turn}-{call.tool_call_id}" + (f"-again{generation}" if generation else "")
-        answer = await _decide(agent, call, client=client, key=key if run_id else None, label=label, within=within,
-                               may_have_run=bool(generation))
-        results.approvals[call.tool_call_id] = answer
-        if not isinstance(answer, ToolDenied):
-            approved[call.tool_call_id] = generation
-    running.started(approved)
+        key = f"pa-{run_id}-{turn}-{call.tool_call_id}" if run_id else None
+        results.approvals[call.tool_call_id] = await _decide(
+            agent, call, client=client, key=key, label=label, within=within
+        )
     return results
 
 
@@ -192,7 +178,6 @@ async def _decide(
     key: str | None,
     label: str,
     within: int | None,
-    may_have_run: bool = False,
 ) -> bool | ToolApproved | ToolDenied:
     name = call.tool_name
     asked_with = call.args_as_dict()
@@ -200,14 +185,18 @@ async def _decide(
     options: dict[str, Any] = {"agent": label}
     if within is not None:
         options["timeout"] = within
-    if may_have_run:
-        options["may_have_run"] = True
     for edits in range(MAX_EDITS + 1):
         idempotency_key = None if key is None else _idempotency_key(key, edits, arguments)
-        asked = await client.request_tool(
-            name, arguments, schema=_schema(agent, name), idempotency_key=idempotency_key, **options
-        )
-        decided = asked if not asked.pending else await client.wait(asked.id)
+
+        async def ask(
+            generation: int, arguments: dict[str, Any] = arguments, key: str | None = idempotency_key
+        ) -> Approval:
+            again = {"may_have_run": True} if generation else {}
+            asked = await client.request_tool(name, arguments, schema=_schema(agent, name),
+                                              idempotency_key=again_key(key, generation), **options, **again)
+            return asked if not asked.pending else await client.wait(asked.id)
+
+        decided = await approved_once(client, ask)  # used once: one a dead process used is asked again
         if decided.status == "revised" and decided.arguments and decided.arguments != arguments:
             arguments = dict(decided.arguments)  # an edit: the edited call is asked about again
             continue

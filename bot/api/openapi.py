@@ -45,6 +45,7 @@ _APPROVAL = {
         "timeout_outcome": {"type": "string", "enum": ["approve", "reject"]},
         "tool": {"type": "string"},
         "arguments": {"type": "object", "description": "the arguments to run: edited ones when a reviewer edited them"},
+        "used_at": {"type": "string", "format": "date-time", "description": "when its program used it (ran it)"},
         "edited": {"type": "boolean", "description": "a revision that edited the arguments (`arguments` are those)"},
         "digest": {"type": "string", "description": "sha256 of the canonical JSON of `arguments`"},
     },
@@ -156,6 +157,28 @@ def document() -> dict[str, Any]:
                     "parameters": [_ID],
                     "responses": {"200": _json("Approval", "the approval"), **_errors(401, 404, 429, 503)},
                 },
+            },
+            "/api/v1/approvals/{id}/use": {
+                "post": {
+                    "operationId": "use",
+                    "summary": "Use an approved call, right before running it: once",
+                    "description": (
+                        "`used` is true for the first use (and for a retry with the same token), false when another"
+                        " process used it already: that one may have run the call, so ask again with"
+                        " `may_have_run` instead of running it."
+                    ),
+                    "parameters": [_ID],
+                    "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                        "type": "object", "additionalProperties": False, "required": ["token"],
+                        "properties": {"token": {"type": "string", "pattern": "^[A-Za-z0-9_.:-]{8,128}$",
+                                                 "description": "the using process's own id"}}}}}},
+                    "responses": {
+                        "200": _json({"allOf": [{"$ref": "#/components/schemas/Approval"}, {
+                            "type": "object", "required": ["used"], "properties": {"used": {"type": "boolean"}}}]},
+                            "the approval, and whether this is its use"),
+                        **_errors(400, 401, 404, 409, 429, 503),
+                    },
+                }
             },
             "/api/v1/openapi.json": {
                 "get": {

@@ -79,6 +79,20 @@ class Ask:
     may_have_run: bool = False  # this call was approved before and its program died while it ran
 
 
+USE_TOKEN = re.compile(r"^[A-Za-z0-9_.:-]{8,128}$")
+
+
+def use_token(data: Any) -> str:
+    """The body of `POST /api/v1/approvals/{id}/use`: `{"token": ...}`, the using process's own id (its retry
+    after a lost answer, with the same token, is the same use)."""
+    if not isinstance(data, dict) or set(data) != {"token"}:
+        raise bad("token", "send {\"token\": <8 to 128 letters, digits or _ . : ->}")
+    token = data["token"]
+    if not isinstance(token, str) or not USE_TOKEN.match(token):
+        raise bad("token", "token must be 8 to 128 letters, digits or _ . : -")
+    return token
+
+
 def parse_json(raw: bytes) -> Any:
     try:
         return json.loads(raw.decode("utf-8"))

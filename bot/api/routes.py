@@ -25,7 +25,7 @@ from aiohttp import web
 from redis.exceptions import RedisError
 
 from bot.api.openapi import document
-from bot.api.requests import IDEMPOTENCY_KEY, MAX_BODY, ApiError, ask_body, wait_seconds
+from bot.api.requests import IDEMPOTENCY_KEY, MAX_BODY, ApiError, ask_body, parse_json, use_token, wait_seconds
 from bot.api.service import ApprovalsApi
 from bot.store import ApiKey
 
@@ -57,12 +57,17 @@ def add_routes(app: web.Application, api: ApprovalsApi, *, allow_private_callbac
     async def withdraw(request: web.Request, key: ApiKey) -> web.Response:
         return web.json_response(await api.withdraw(key, request.match_info["id"]))
 
+    async def use(request: web.Request, key: ApiKey) -> web.Response:
+        token = use_token(parse_json(await _body(request)))
+        return web.json_response(await api.use(key, request.match_info["id"], token=token))
+
     async def openapi(request: web.Request) -> web.Response:
         return web.json_response(document())
 
     app.router.add_post("/api/v1/approvals", _guarded(api, ask))
     app.router.add_get("/api/v1/approvals/{id}", _guarded(api, read), allow_head=False)
     app.router.add_delete("/api/v1/approvals/{id}", _guarded(api, withdraw))
+    app.router.add_post("/api/v1/approvals/{id}/use", _guarded(api, use))
     app.router.add_get("/api/v1/openapi.json", openapi, allow_head=False)
 
 

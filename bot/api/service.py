@@ -79,6 +79,8 @@ def view(approval: ApprovalRecord, *, card_url: str = "") -> dict[str, Any]:
         body["expires_at"] = iso(approval.deadline)
     if card_url:
         body["card_url"] = card_url
+    if approval.used_at:
+        body["used_at"] = iso(approval.used_at)
     if not approval.pending:
         body["decided_at"] = iso(approval.decided_at) if approval.decided_at else None
         body["decided_by"] = approval.decided_by
@@ -318,6 +320,21 @@ class ApprovalsApi:
             elif result.approval is not None:
                 approval = result.approval
         return view(approval, card_url=self._card_of(approval))
+
+    async def use(self, key: ApiKey, approval_id: str, *, token: str) -> dict[str, Any]:
+        """The program uses its approved call, right before running it: `used` true the first time (and for the
+        same `token` again), false when another process used it already (it may have run)."""
+        if not APPROVAL_ID.match(approval_id):
+            raise ApiError(404, "not_found", "no such approval")
+        status, _, _ = await self.store.approvals.use(approval_id, by=token, key=key.name)
+        if status == "missing":
+            raise ApiError(404, "not_found", "no such approval")
+        if status == "not_approved":
+            raise ApiError(409, "not_approved", f"approval {approval_id} is not approved: it may not be used")
+        approval = await self.store.approvals.get(approval_id)
+        if approval is None:
+            raise ApiError(404, "not_found", "no such approval")
+        return {**view(approval, card_url=self._card_of(approval)), "used": status == "ok"}
 
     def _card_of(self, approval: ApprovalRecord) -> str:
         return self.card_url(approval.card_channel, approval.card_ts)

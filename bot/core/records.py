@@ -169,7 +169,7 @@ class ApprovalRecord:
     approvers: tuple[str, ...] = ()  # user (U…/W…) and user group (S…) ids who may decide; empty: anyone
     allow_self_approval: int = 0
     votes: str = ""  # ids of who approved so far, comma-separated (quorum)
-    consumed: int = 0  # 1 once a worker has continued the run with this decision
+    consumed: int = 0  # 1 once a worker has continued the run with this decision (or a program used it)
     card_ts: str = ""
     decided_by: str = ""
     decided_at: float = 0.0
@@ -203,6 +203,7 @@ class ApprovalRecord:
     context_url: str = ""
     callback_url: str = ""
     webhook: int = 0
+    used_at: float = 0.0  # when the asking program used the approval (ran the call): once
 
     def to_redis(self) -> dict[str, str]:
         return _encode(self)

@@ -147,6 +147,20 @@ class Approvals:
         found = await self.get_many([approval_id])
         return found[0] if found else None
 
+    async def use(self, approval_id: str, *, by: str, key: str) -> tuple[str, str, float]:
+        """A program (`by`: its token, asking with the API key named `key`) uses its approval, once:
+        ("ok", by, now), or ("used", who used it, when), ("not_approved", status, 0) or ("missing", "", 0)."""
+        now = time.time()
+        status, *rest = await self._s.script("use_approval")(
+            keys={"approval": self._k.approval(approval_id), "audit": self._k.audit},
+            args={"id": approval_id, "by": by, "key": key, "now": repr(now), "audit_minid": self._s.audit_minid()},
+        )
+        if status == "used":
+            return status, str(rest[0]), float(rest[1] or 0)
+        if status == "not_approved":
+            return status, str(rest[0]), 0.0
+        return status, by if status == "ok" else "", now if status == "ok" else 0.0
+
     async def get_many(self, approval_ids: Iterable[str]) -> list[ApprovalRecord]:
         async with self._s.redis.pipeline(transaction=False) as pipe:
             for approval_id in approval_ids:

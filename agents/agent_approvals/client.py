@@ -236,6 +236,21 @@ class ApprovalsClient:
             tool["editable"] = False
         return await self._ask({"kind": "tool", "tool": tool}, idempotency_key, options)
 
+    async def tool_decision(
+        self, name: str, arguments: dict[str, Any], *, idempotency_key: str | None = None, **options: Any
+    ) -> Approval:
+        """The decision on calling `name(arguments)`: asked (as `request_tool`, with `options`), waited for, and,
+        approved, used once (`approved_once`: a call whose approval a dead process used is asked about again,
+        as one that may have run). Run the call only when `.approved`, with `.arguments`."""
+
+        async def ask(generation: int) -> Approval:
+            again: dict[str, Any] = {"may_have_run": True} if generation else {}
+            key = again_key(idempotency_key, generation)
+            asked = await self.request_tool(name, arguments, idempotency_key=key, **options, **again)
+            return asked if not asked.pending else await self.wait(asked.id)
+
+        return await approved_once(self, ask)
+
     async def request_message(
         self, text: str, *, kind: str = "message", idempotency_key: str | None = None, **options: Any
     ) -> Approval:

@@ -39,7 +39,9 @@ Durable with a persistent checkpointer (e.g. `AsyncSqliteSaver`): if the process
 webhook arrives) asks again for the graph's pending interrupts, by the same idempotency keys (made of the
 thread id, the interrupt id, the action's place in it and the edit's number: the same approvals, decided
 ones answer at once), and resumes the thread. LangGraph runs the node again from its start on resume, so do
-side effects only after `interrupt()` returns, as above.
+side effects only after `interrupt()` returns, as above. Each approval is used once, before the thread resumes
+with it (`ApprovalsClient.tool_decision`): a process resuming after one that died then, perhaps while the call
+ran, asks about the call again, as one that may have run (only a person may approve it).
 """
 
 from __future__ import annotations
@@ -201,10 +203,9 @@ class _Asker:
         if self.within is not None:
             options["timeout"] = self.within
         for edit in range(MAX_EDITS + 1):
-            asked = await self.client.request_tool(
+            decided = await self.client.tool_decision(  # used once: one a dead process used is asked again
                 name, arguments, schema=schema, editable=editable, idempotency_key=self._key(key, edit), **options
             )
-            decided = asked if not asked.pending else await self.client.wait(asked.id)
             if editable and decided.status == "revised" and decided.arguments and decided.arguments != arguments:
                 arguments = dict(decided.arguments)  # an edit: the edited call is asked about again
                 continue

@@ -26,14 +26,13 @@ runs a call twice by itself.
 from __future__ import annotations
 
 import json
-from functools import partial
 from typing import Any
 
 from agents.items import ToolApprovalItem
 from agents.run_state import RunState
 from agents.tool import FunctionTool
 
-from agent_approvals.client import Approval, ApprovalsClient, again_key, approved_once, refusal
+from agent_approvals.client import Approval, ApprovalsClient, refusal
 from agent_approvals.state import FileStateStore, StateStore
 from agents import Agent, Runner, RunResult
 
@@ -113,9 +112,9 @@ async def _step(
     runner_kwargs: dict[str, Any],
 ) -> RunResult:
     """Ask for each paused call, apply its decision to `state` (approve, or reject saying why) and run on.
-    Each approved call is used once (`approved_once`): one whose approval a dead process used is asked again."""
+    Each approved call is used once (`tool_decision`): one whose approval a dead process used is asked again."""
     for item in items:
-        decided = await approved_once(client, partial(_ask, agent, item, client=client, run_id=run_id, within=within))
+        decided = await _ask(agent, item, client=client, run_id=run_id, within=within)
         if decided.approved:
             state.approve(item)
         else:
@@ -128,8 +127,7 @@ def _call_id(item: ToolApprovalItem) -> str:
 
 
 async def _ask(
-    agent: Agent[Any], item: ToolApprovalItem, generation: int, *, client: ApprovalsClient, run_id: str,
-    within: int | None,
+    agent: Agent[Any], item: ToolApprovalItem, *, client: ApprovalsClient, run_id: str, within: int | None
 ) -> Approval:
     raw = item.raw_item
     name = str(item.tool_name or getattr(raw, "name", "") or "tool")
@@ -140,13 +138,10 @@ async def _ask(
     options: dict[str, Any] = {"agent": f"{who} ({FRAMEWORK})"[:80]}
     if within is not None:
         options["timeout"] = within
-    if generation:
-        options["may_have_run"] = True  # approved before, and running when its process died
-    key = again_key(f"oa-{run_id}-{call_id}" if run_id and call_id else None, generation)
-    asked = await client.request_tool(
+    key = f"oa-{run_id}-{call_id}" if run_id and call_id else None
+    return await client.tool_decision(
         name, arguments, schema=_schema(agent, name), editable=False, idempotency_key=key, **options
     )
-    return asked if not asked.pending else await client.wait(asked.id)
 
 
 def _schema(agent: Agent[Any], name: str) -> dict[str, Any] | None:

@@ -46,7 +46,7 @@ from pydantic_ai import (
 )
 from pydantic_ai.messages import ModelMessage, ModelMessagesTypeAdapter, ModelResponse
 
-from agent_approvals.client import Approval, ApprovalsClient, again_key, approved_once, refusal
+from agent_approvals.client import ApprovalsClient, refusal
 from agent_approvals.state import FileStateStore, StateStore
 
 FRAMEWORK = "Pydantic AI"
@@ -187,16 +187,9 @@ async def _decide(
         options["timeout"] = within
     for edits in range(MAX_EDITS + 1):
         idempotency_key = None if key is None else _idempotency_key(key, edits, arguments)
-
-        async def ask(
-            generation: int, arguments: dict[str, Any] = arguments, key: str | None = idempotency_key
-        ) -> Approval:
-            again = {"may_have_run": True} if generation else {}
-            asked = await client.request_tool(name, arguments, schema=_schema(agent, name),
-                                              idempotency_key=again_key(key, generation), **options, **again)
-            return asked if not asked.pending else await client.wait(asked.id)
-
-        decided = await approved_once(client, ask)  # used once: one a dead process used is asked again
+        decided = await client.tool_decision(
+            name, arguments, schema=_schema(agent, name), idempotency_key=idempotency_key, **options
+        )
         if decided.status == "revised" and decided.arguments and decided.arguments != arguments:
             arguments = dict(decided.arguments)  # an edit: the edited call is asked about again
             continue

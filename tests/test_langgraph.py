@@ -36,7 +36,7 @@ from pydantic import Field
 from bot.devslack.server import SlackStandIn
 from bot.slack.blocks.approval_card import FIXED_ARGUMENTS
 from tests.conftest import APPROVALS, BOB, SALES, Worker, block_texts, card_of
-from tests.hitl import click, killed_then_resumed, nth_card, open_modal, reject, until
+from tests.hitl import click, killed_then_resumed, killed_while_the_call_runs, nth_card, open_modal, reject, until
 
 EMAIL = {"to": "bob@example.com", "body": "Prices go up 5% on May 1."}
 SCHEMA = {"type": "object", "properties": {"to": {"type": "string"}, "body": {"type": "string"}},
@@ -121,7 +121,7 @@ async def test_reject_edit_timeout_and_rule(emailer: tuple[Worker, str], slack: 
 
 
 PROGRAM = """
-import asyncio, json, sys
+import asyncio, json, sys, threading
 from typing import Any, TypedDict
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from langgraph.graph import END, START, StateGraph
@@ -141,6 +141,8 @@ def send(state: State) -> dict[str, Any]:
         return {"outcome": "not sent"}
     with open(outbox, "a") as out:
         out.write(json.dumps(answer["arguments"]) + "\\n")
+    if mode == "hang":  # the process dies while the approved call runs
+        threading.Event().wait()
     return {"outcome": "sent"}
 
 async def main() -> None:
@@ -152,7 +154,7 @@ async def main() -> None:
     saving = AsyncSqliteSaver.from_conn_string(database)
     async with saving as saver, ApprovalsClient(url, key, title="prices") as client:
         graph = builder.compile(checkpointer=saver)
-        if mode == "start":
+        if mode in ("start", "hang"):
             result = await invoke_with_approvals(graph, {"outcome": ""}, config, client=client)
         else:
             result = await resume_with_approvals(graph, config, client=client)
@@ -175,6 +177,25 @@ async def test_a_thread_killed_9_while_a_person_decides_is_resumed_in_another_pr
     assert printed == [{"outcome": "sent"}]
     assert [json.loads(line) for line in outbox.read_text().splitlines()] == [EMAIL]  # once
     assert len(slack.messages(APPROVALS)) == 1  # the same approval: no second card
+
+
+async def test_a_call_running_when_its_process_died_is_asked_again_as_one_that_may_have_run(
+    emailer: tuple[Worker, str], slack: SlackStandIn, tmp_path: Path
+) -> None:
+    """Killed -9 in the node, after `interrupt()` returned and while the call runs: the resumed thread runs the
+    node again, and the approval it was used with is not used again: a person is asked (rejected here)."""
+    from bot.api.service import MAY_HAVE_RUN
+
+    bot, key = emailer
+    program = tmp_path / "program.py"
+    program.write_text(PROGRAM)
+    database, outbox = tmp_path / "checkpoints.sqlite", tmp_path / "outbox.jsonl"
+    again, printed = await killed_while_the_call_runs(
+        slack, program, [bot.url, key, str(database), str(outbox)], running=outbox.exists
+    )
+    assert MAY_HAVE_RUN.split(":")[0] in block_texts(again)
+    assert printed == [{"outcome": "not sent"}]
+    assert [json.loads(line) for line in outbox.read_text().splitlines()] == [EMAIL]  # started once, never again
 
 
 # langchain's create_agent with HumanInTheLoopMiddleware ------------------------------------------------------------

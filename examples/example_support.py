@@ -9,12 +9,16 @@ gpt-4o-mini), else a scripted one that emails the first address in the task, off
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import re
+import sys
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from agent_approvals import ApprovalsClient
 
@@ -57,3 +61,15 @@ def approvals_client(env: Mapping[str, str], example: str, task: str) -> Approva
     """The client of the bot's Approvals API, titling cards with the example and its task."""
     return ApprovalsClient(env["AGENT_APPROVALS_URL"], env["AGENT_APPROVALS_KEY"],
                            title=f"examples/{example}: {task}"[:150], channel=env.get("APPROVALS_CHANNEL", ""))
+
+
+Main = Callable[..., Coroutine[Any, Any, str]]  # main(env, task, *, resume_run="") -> the agent's last words
+
+
+def run_cli(main: Main) -> None:
+    """`python examples/<x>.py <task…>`, or `--resume <run id>` to finish a run whose process died."""
+    args = sys.argv[1:]
+    if args[:1] == ["--resume"] and len(args) == 2:
+        print(asyncio.run(main(os.environ, resume_run=args[1])))
+    else:
+        print(asyncio.run(main(os.environ, " ".join(args) or DEFAULT_TASK)))

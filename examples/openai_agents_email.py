@@ -12,15 +12,13 @@ Model and outbox: see example_support.py.
 
 from __future__ import annotations
 
-import asyncio
 import os
-import sys
 import uuid
 from collections.abc import Mapping
 from typing import Any
 
 from agent_approvals.openai_agents import FileStateStore, resume, run_with_approvals
-from example_support import DEFAULT_TASK, SYSTEM, approvals_client, endpoint, scripted_email, write_email
+from example_support import DEFAULT_TASK, SYSTEM, approvals_client, endpoint, run_cli, scripted_email, write_email
 
 from agents import Agent, function_tool
 
@@ -64,8 +62,4 @@ async def main(env: Mapping[str, str], task: str = DEFAULT_TASK, *, resume_run: 
 
 if __name__ == "__main__":
     os.environ.setdefault("OPENAI_AGENTS_DISABLE_TRACING", "1")  # no trace export unless asked
-    args = sys.argv[1:]
-    if args[:1] == ["--resume"] and len(args) == 2:
-        print(asyncio.run(main(os.environ, resume_run=args[1])))
-    else:
-        print(asyncio.run(main(os.environ, " ".join(args) or DEFAULT_TASK)))
+    run_cli(main)

@@ -20,6 +20,8 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 TASK = "Tell carol@example.com that our Q2 prices change on May 1"
 FRAMEWORKS = {
     "openai_agents_email.py": "OpenAI Agents SDK",
+    "pydantic_ai_email.py": "Pydantic AI",
+    "langgraph_email.py": "LangGraph",
 }
 
 

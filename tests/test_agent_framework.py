@@ -2,38 +2,49 @@
 `Agent` whose `send_email` tool has `approval_mode="always_require"`, driven by a scripted chat client (no
 network); people decide on the bot's cards. Approve runs once with the approved arguments; a rejection's
 reason reaches the model (the framework itself says only "rejected by user"); a timeout runs nothing; a rule
-needs no card."""
+needs no card; the card offers no edit of the arguments and a revision's feedback reaches the model; a run whose
+process is killed -9 while a person decides is finished by `resume` in another process."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
+import pytest
 from agent_approvals import ApprovalsClient
-from agent_approvals.agent_framework import run_with_approvals
+from agent_approvals.agent_framework import FileStateStore, _idempotency_key, resume, run_with_approvals
 from agent_framework import Agent, BaseChatClient, ChatResponse, Content, FunctionInvocationLayer, Message, tool
 
 from bot.devslack.server import SlackStandIn
+from bot.slack.blocks.approval_card import FIXED_ARGUMENTS
 from tests.conftest import APPROVALS, BOB, SALES, Worker, block_texts
-from tests.hitl import click, nth_card, reject
+from tests.hitl import click, killed_then_resumed, nth_card, open_modal, reject, until
 
 EMAIL = {"to": "bob@example.com", "body": "Prices go up 5% on May 1."}
+KEY = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
+
+
+def send(arguments: dict[str, str], call_id: str = "call-1") -> list[Content]:
+    return [Content.from_function_call(call_id, "send_email", arguments=dict(arguments))]
 
 
 class ScriptedClient(FunctionInvocationLayer, BaseChatClient):  # type: ignore[misc]
-    """Calls `send_email` once, then answers with a text; records what the model was shown."""
+    """Answers with `script` in turn (by default: calls `send_email` once, then says "Done."); records what the
+    model was shown."""
 
-    def __init__(self) -> None:
+    def __init__(self, *script: list[Content]) -> None:
         super().__init__()
+        self.script = list(script) or [send(EMAIL), [Content.from_text("Done.")]]
         self.seen: list[Sequence[Message]] = []
 
     async def _answer(self, messages: Sequence[Message]) -> ChatResponse:
         self.seen.append(list(messages))
-        if len(self.seen) == 1:
-            call = Content.from_function_call("call-1", "send_email", arguments=dict(EMAIL))
-            return ChatResponse(messages=[Message(role="assistant", contents=[call])])
-        return ChatResponse(messages=[Message(role="assistant", contents=[Content.from_text("Done.")])])
+        contents = self.script[len(self.seen) - 1]
+        return ChatResponse(messages=[Message(role="assistant", contents=contents)])
 
     def _inner_get_response(self, *, messages: Sequence[Message], stream: bool, options: Any, **kwargs: Any) -> Any:
         return self._answer(messages)
@@ -44,14 +55,14 @@ class ScriptedClient(FunctionInvocationLayer, BaseChatClient):  # type: ignore[m
         return "\n".join(parts)
 
 
-def mailer(sent: list[dict[str, str]]) -> tuple[Agent[Any], ScriptedClient]:
+def mailer(sent: list[dict[str, str]], *script: list[Content]) -> tuple[Agent[Any], ScriptedClient]:
     @tool(approval_mode="always_require")
     def send_email(to: str, body: str) -> str:
         """Send an email to one recipient."""
         sent.append({"to": to, "body": body})
         return f"sent to {to}"
 
-    chat = ScriptedClient()
+    chat = ScriptedClient(*script)
     return Agent(client=chat, name="mailer", tools=[send_email]), chat
 
 
@@ -88,3 +99,152 @@ async def test_approve_reject_timeout_and_rule(emailer: tuple[Worker, str], slac
         await asyncio.wait_for(run_with_approvals(agent, "Tell Bob", client=client), 20)
     assert sent == [EMAIL, EMAIL] and "sent to bob@example.com" in chat.shown()
     assert len(slack.messages(APPROVALS)) == cards  # no card for the rule's call
+
+
+async def test_the_card_offers_no_edit_and_a_revision_reaches_the_model(
+    emailer: tuple[Worker, str], slack: SlackStandIn
+) -> None:
+    """The framework runs only the call the model made: the card says so, Revise has no arguments to edit, and
+    the reviewer's feedback reaches the model, whose next call is asked about again."""
+    bot, key = emailer
+    sent: list[dict[str, str]] = []
+    revised = {**EMAIL, "to": "carol@example.com"}
+    agent, chat = mailer(sent, send(EMAIL), send(revised, "call-2"), [Content.from_text("Sent.")])
+    async with ApprovalsClient(bot.url, key, title="price update") as client:
+        running = asyncio.create_task(run_with_approvals(agent, "Tell Bob", client=client))
+        first = await nth_card(slack, 1)
+        assert FIXED_ARGUMENTS in block_texts(first)
+        view = await open_modal(slack, first, user=BOB)
+        assert [b.get("block_id") for b in view["view"]["blocks"] if b["type"] == "input"] == ["feedback"]
+        await slack.submit_view(
+            user=BOB, view_id=view["id"], values={"feedback": {"feedback_input": "Send it to Carol instead"}}
+        )
+        second = await nth_card(slack, 2)  # the model called again, as the feedback asked: asked again
+        assert "carol@example.com" in block_texts(second) and FIXED_ARGUMENTS in block_texts(second)
+        assert f"Not run: {BOB} asked for a revision. Send it to Carol instead" in chat.shown()
+        assert sent == []
+        await click(slack, second, "approval_approve", user=BOB)
+        response = await asyncio.wait_for(running, 20)
+    assert sent == [revised] and response.text == "Sent." and "sent to carol@example.com" in chat.shown()
+
+
+def test_idempotency_keys_are_valid_and_distinct() -> None:
+    assert _idempotency_key("af-nightly-42-af-call-1") == "af-nightly-42-af-call-1"  # safe: as it is
+    unsafe = _idempotency_key("af-nightly/42 ünïcode-" + "x" * 200 + "-af-call-1")
+    assert KEY.fullmatch(unsafe) and unsafe.startswith("af-nightly-42-")
+    assert unsafe == _idempotency_key("af-nightly/42 ünïcode-" + "x" * 200 + "-af-call-1")  # another process
+    assert unsafe != _idempotency_key("af-nightly/42 ünïcode-" + "x" * 200 + "-af-call-2")
+    assert _idempotency_key("af-a/b-c") != _idempotency_key("af-a b-c")
+
+
+async def test_a_paused_run_is_kept_before_asking_and_deleted_when_it_ends(
+    emailer: tuple[Worker, str], slack: SlackStandIn, tmp_path: Path
+) -> None:
+    """A run id the API would refuse in an Idempotency-Key (a slash, a space, too long) still asks: the key is
+    `af-{run id}-{call id}` made safe, and the session kept holds the request the card shows."""
+    bot, key = emailer
+    sent: list[dict[str, str]] = []
+    store, run_id = FileStateStore(tmp_path / "states"), "nightly/42 " + "x" * 200
+    agent, chat = mailer(sent)
+    async with ApprovalsClient(bot.url, key, title="price update") as client:
+        running = asyncio.create_task(run_with_approvals(agent, "Tell Bob", client=client, store=store,
+                                                         run_id=run_id))
+        card = await nth_card(slack, 1)
+        kept = json.loads(store.load(run_id) or "{}")
+        [request] = kept["requests"]
+        assert request["function_call"]["arguments"] == EMAIL and request["id"].startswith("af-call-")
+        assert "function_approval_request" in json.dumps(kept["session"])  # the history, with the pause
+        redis_keys = [k.decode() if isinstance(k, bytes) else str(k)
+                      for k in await bot.services.store.redis.keys("*:apiidem:emailer:*")]
+        expected = _idempotency_key(f"af-{run_id}-{request['id']}")
+        assert [k.rsplit(":apiidem:emailer:", 1)[1] for k in redis_keys] == [expected]
+        assert KEY.fullmatch(expected) and expected != f"af-{run_id}-{request['id']}"
+        await click(slack, card, "approval_approve", user=BOB)
+        response = await asyncio.wait_for(running, 20)
+    assert sent == [EMAIL] and response.text == "Done." and "sent to bob@example.com" in chat.shown()
+    assert store.load(run_id) is None and list((tmp_path / "states").glob("*.json")) == []
+
+
+async def test_a_rejection_decided_while_nobody_waits_reaches_the_model_after_resume(
+    emailer: tuple[Worker, str], slack: SlackStandIn, tmp_path: Path
+) -> None:
+    bot, key = emailer
+    sent: list[dict[str, str]] = []
+    store = FileStateStore(tmp_path / "states")
+    agent, _ = mailer(sent)
+    async with ApprovalsClient(bot.url, key, title="price update") as client:
+        running = asyncio.create_task(run_with_approvals(agent, "Tell Bob", client=client, store=store,
+                                                         run_id="nightly-42"))
+        card = await nth_card(slack, 1)
+        await until(lambda: store.load("nightly-42"), what="the paused run kept")
+        running.cancel()  # the asking program is gone
+        with pytest.raises(asyncio.CancelledError):
+            await running
+        await reject(slack, card, user=BOB, reason="not before the board meets")
+        agent, chat = mailer(sent, [Content.from_text("Understood, not sent.")])  # another program's agent
+        response = await asyncio.wait_for(resume(agent, "nightly-42", client=client, store=store), 20)
+        with pytest.raises(LookupError):
+            await resume(agent, "nightly-42", client=client, store=store)  # it ended: nothing kept
+    assert sent == [] and response.text == "Understood, not sent."
+    assert f"rejected by {BOB}: not before the board meets" in chat.shown()
+    assert len(slack.messages(APPROVALS)) == 1  # asked again by the same key: no second card
+
+
+PROGRAM = """
+import asyncio, json, sys
+from agent_framework import Agent, BaseChatClient, ChatResponse, Content, FunctionInvocationLayer, Message, tool
+from agent_approvals import ApprovalsClient
+from agent_approvals.agent_framework import FileStateStore, resume, run_with_approvals
+
+url, key, states, outbox, mode = sys.argv[1:6]
+EMAIL = {"to": "bob@example.com", "body": "Prices go up 5% on May 1."}
+
+@tool(approval_mode="always_require")
+def send_email(to: str, body: str) -> str:
+    \"\"\"Send an email to one recipient.\"\"\"
+    with open(outbox, "a") as out:
+        out.write(json.dumps({"to": to, "body": body}) + "\\n")
+    return f"sent to {to}"
+
+class Scripted(FunctionInvocationLayer, BaseChatClient):
+    def __init__(self, script):
+        super().__init__()
+        self.script = script
+
+    async def _answer(self):
+        return ChatResponse(messages=[Message(role="assistant", contents=self.script.pop(0))])
+
+    def _inner_get_response(self, *, messages, stream, options, **kwargs):
+        return self._answer()
+
+async def main() -> None:
+    script = [[Content.from_text("Done.")]]
+    if mode == "start":
+        script.insert(0, [Content.from_function_call("call-1", "send_email", arguments=dict(EMAIL))])
+    agent = Agent(client=Scripted(script), name="mailer", tools=[send_email])
+    async with ApprovalsClient(url, key, title="price update") as client:
+        store = FileStateStore(states)
+        if mode == "start":
+            response = await run_with_approvals(agent, "Tell Bob", client=client, store=store, run_id="nightly-42")
+        else:
+            response = await resume(agent, "nightly-42", client=client, store=store)
+    print(json.dumps({"final": response.text}))
+
+asyncio.run(main())
+"""
+
+
+async def test_a_run_killed_9_while_a_person_decides_is_resumed_in_another_process(
+    emailer: tuple[Worker, str], slack: SlackStandIn, tmp_path: Path
+) -> None:
+    bot, key = emailer
+    program = tmp_path / "program.py"
+    program.write_text(PROGRAM)
+    states, outbox = tmp_path / "states", tmp_path / "outbox.jsonl"
+    printed = await killed_then_resumed(
+        slack, program, [bot.url, key, str(states), str(outbox)], paused=lambda: list(states.glob("*.json")),
+    )
+    assert printed == [{"final": "Done."}]
+    assert [json.loads(line) for line in outbox.read_text().splitlines()] == [EMAIL]  # once
+    assert list(states.glob("*.json")) == []  # the ended run is no longer kept
+    assert len(slack.messages(APPROVALS)) == 1  # the resumed process asked for the same approval: no second card

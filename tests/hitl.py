@@ -5,6 +5,7 @@ extra settings, and waiting on cards, runs and files with deadlines (never bare 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -202,19 +203,38 @@ async def killed_while_the_call_runs(
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
         )
 
-    first = await spawn("hang")
-    await click(slack, await nth_card(slack, 1, within=30), "approval_approve", user=BOB)
-    await until(running, what="the approved call running")
-    first.send_signal(signal.SIGKILL)
-    await first.wait()
-    if before_resume is not None:
-        await before_resume()
-    second = await spawn("resume")
-    again = await nth_card(slack, 2, within=30)
-    await reject(slack, again, user=BOB, reason="it went out already")
-    out, _ = await asyncio.wait_for(second.communicate(), 60)
+    async with _reaped() as reap:
+        first = reap(await spawn("hang"))
+        await click(slack, await nth_card(slack, 1, within=30), "approval_approve", user=BOB)
+        await until(running, what="the approved call running")
+        first.send_signal(signal.SIGKILL)
+        await first.wait()
+        if before_resume is not None:
+            await before_resume()
+        second = reap(await spawn("resume"))
+        again = await nth_card(slack, 2, within=30)
+        await reject(slack, again, user=BOB, reason="it went out already")
+        out, _ = await asyncio.wait_for(second.communicate(), 60)
     assert second.returncode == 0, out.decode()[-2000:]
     return again, [json.loads(line) for line in out.decode().splitlines() if line.startswith("{")]
+
+
+@contextlib.asynccontextmanager
+async def _reaped() -> AsyncIterator[Callable[[asyncio.subprocess.Process], asyncio.subprocess.Process]]:
+    """Programs started inside are killed when it ends (a failing test leaves none running)."""
+    started: list[asyncio.subprocess.Process] = []
+
+    def reap(process: asyncio.subprocess.Process) -> asyncio.subprocess.Process:
+        started.append(process)
+        return process
+
+    try:
+        yield reap
+    finally:
+        for process in started:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
 
 
 async def killed_then_resumed(
@@ -236,13 +256,14 @@ async def killed_then_resumed(
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
         )
 
-    first = await spawn("start")
-    card = await nth_card(slack, 1, within=30)
-    await until(paused, what="the paused run kept")
-    first.send_signal(signal.SIGKILL)
-    await first.wait()
-    await click(slack, card, "approval_approve", user=BOB)  # decided while nobody waits for it
-    second = await spawn("resume")
-    out, _ = await asyncio.wait_for(second.communicate(), 60)
+    async with _reaped() as reap:
+        first = reap(await spawn("start"))
+        card = await nth_card(slack, 1, within=30)
+        await until(paused, what="the paused run kept")
+        first.send_signal(signal.SIGKILL)
+        await first.wait()
+        await click(slack, card, "approval_approve", user=BOB)  # decided while nobody waits for it
+        second = reap(await spawn("resume"))
+        out, _ = await asyncio.wait_for(second.communicate(), 60)
     assert second.returncode == 0, out.decode()[-2000:]
     return [json.loads(line) for line in out.decode().splitlines() if line.startswith("{")]

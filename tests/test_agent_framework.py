@@ -16,13 +16,14 @@ from typing import Any
 
 import pytest
 from agent_approvals import ApprovalsClient
-from agent_approvals.agent_framework import FileStateStore, _idempotency_key, resume, run_with_approvals
+from agent_approvals.agent_framework import FileStateStore, resume, run_with_approvals
+from agent_approvals.client import idempotency_key
 from agent_framework import Agent, BaseChatClient, ChatResponse, Content, FunctionInvocationLayer, Message, tool
 
 from bot.devslack.server import SlackStandIn
 from bot.slack.blocks.approval_card import FIXED_ARGUMENTS
 from tests.conftest import APPROVALS, BOB, SALES, Worker, block_texts
-from tests.hitl import click, killed_then_resumed, nth_card, open_modal, reject, until
+from tests.hitl import click, killed_then_resumed, killed_while_the_call_runs, nth_card, open_modal, reject, until
 
 EMAIL = {"to": "bob@example.com", "body": "Prices go up 5% on May 1."}
 KEY = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
@@ -129,12 +130,12 @@ async def test_the_card_offers_no_edit_and_a_revision_reaches_the_model(
 
 
 def test_idempotency_keys_are_valid_and_distinct() -> None:
-    assert _idempotency_key("af-nightly-42-af-call-1") == "af-nightly-42-af-call-1"  # safe: as it is
-    unsafe = _idempotency_key("af-nightly/42 ünïcode-" + "x" * 200 + "-af-call-1")
+    assert idempotency_key("af", "nightly-42", "af-call-1") == "af-nightly-42-af-call-1"  # safe: as it is
+    unsafe = idempotency_key("af", "nightly/42 ünïcode-" + "x" * 200, "af-call-1")
     assert KEY.fullmatch(unsafe) and unsafe.startswith("af-nightly-42-")
-    assert unsafe == _idempotency_key("af-nightly/42 ünïcode-" + "x" * 200 + "-af-call-1")  # another process
-    assert unsafe != _idempotency_key("af-nightly/42 ünïcode-" + "x" * 200 + "-af-call-2")
-    assert _idempotency_key("af-a/b-c") != _idempotency_key("af-a b-c")
+    assert unsafe == idempotency_key("af", "nightly/42 ünïcode-" + "x" * 200, "af-call-1")  # another process
+    assert unsafe != idempotency_key("af", "nightly/42 ünïcode-" + "x" * 200, "af-call-2")
+    assert idempotency_key("af", "a/b", "c") != idempotency_key("af", "a b", "c")
 
 
 async def test_a_paused_run_is_kept_before_asking_and_deleted_when_it_ends(
@@ -156,7 +157,7 @@ async def test_a_paused_run_is_kept_before_asking_and_deleted_when_it_ends(
         assert "function_approval_request" in json.dumps(kept["session"])  # the history, with the pause
         redis_keys = [k.decode() if isinstance(k, bytes) else str(k)
                       for k in await bot.services.store.redis.keys("*:apiidem:emailer:*")]
-        expected = _idempotency_key(f"af-{run_id}-{request['id']}")
+        expected = idempotency_key("af", run_id, request["id"])
         assert [k.rsplit(":apiidem:emailer:", 1)[1] for k in redis_keys] == [expected]
         assert KEY.fullmatch(expected) and expected != f"af-{run_id}-{request['id']}"
         await click(slack, card, "approval_approve", user=BOB)
@@ -191,7 +192,7 @@ async def test_a_rejection_decided_while_nobody_waits_reaches_the_model_after_re
 
 
 PROGRAM = """
-import asyncio, json, sys
+import asyncio, json, sys, threading
 from agent_framework import Agent, BaseChatClient, ChatResponse, Content, FunctionInvocationLayer, Message, tool
 from agent_approvals import ApprovalsClient
 from agent_approvals.agent_framework import FileStateStore, resume, run_with_approvals
@@ -204,6 +205,8 @@ def send_email(to: str, body: str) -> str:
     \"\"\"Send an email to one recipient.\"\"\"
     with open(outbox, "a") as out:
         out.write(json.dumps({"to": to, "body": body}) + "\\n")
+    if mode == "hang":  # the process dies while the approved call runs
+        threading.Event().wait()
     return f"sent to {to}"
 
 class Scripted(FunctionInvocationLayer, BaseChatClient):
@@ -219,12 +222,12 @@ class Scripted(FunctionInvocationLayer, BaseChatClient):
 
 async def main() -> None:
     script = [[Content.from_text("Done.")]]
-    if mode == "start":
+    if mode in ("start", "hang"):
         script.insert(0, [Content.from_function_call("call-1", "send_email", arguments=dict(EMAIL))])
     agent = Agent(client=Scripted(script), name="mailer", tools=[send_email])
     async with ApprovalsClient(url, key, title="price update") as client:
         store = FileStateStore(states)
-        if mode == "start":
+        if mode in ("start", "hang"):
             response = await run_with_approvals(agent, "Tell Bob", client=client, store=store, run_id="nightly-42")
         else:
             response = await resume(agent, "nightly-42", client=client, store=store)
@@ -248,3 +251,21 @@ async def test_a_run_killed_9_while_a_person_decides_is_resumed_in_another_proce
     assert [json.loads(line) for line in outbox.read_text().splitlines()] == [EMAIL]  # once
     assert list(states.glob("*.json")) == []  # the ended run is no longer kept
     assert len(slack.messages(APPROVALS)) == 1  # the resumed process asked for the same approval: no second card
+
+
+async def test_a_call_running_when_its_process_died_is_asked_again_as_one_that_may_have_run(
+    emailer: tuple[Worker, str], slack: SlackStandIn, tmp_path: Path
+) -> None:
+    from bot.api.service import MAY_HAVE_RUN
+
+    bot, key = emailer
+    program = tmp_path / "program.py"
+    program.write_text(PROGRAM)
+    states, outbox = tmp_path / "states", tmp_path / "outbox.jsonl"
+    again, printed = await killed_while_the_call_runs(
+        slack, program, [bot.url, key, str(states), str(outbox)], running=outbox.exists
+    )
+    assert MAY_HAVE_RUN.split(":")[0] in block_texts(again)
+    assert printed == [{"final": "Done."}]
+    assert [json.loads(line) for line in outbox.read_text().splitlines()] == [EMAIL]  # started once, never again
+    assert list(states.glob("*.json")) == []

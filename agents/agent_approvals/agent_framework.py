@@ -30,19 +30,16 @@ approval answers at once): make such tools safe to repeat.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import re
 from typing import Any
 
 from agent_framework import Agent, AgentResponse, AgentSession, Content, FunctionTool, Message
 
-from agent_approvals.client import Approval, ApprovalsClient, refusal
+from agent_approvals.client import Approval, ApprovalsClient, idempotency_key, refusal
 from agent_approvals.state import FileStateStore, StateStore
 
 FRAMEWORK = "Microsoft Agent Framework"
 STATE_VERSION = 1
-_KEY = re.compile(r"[A-Za-z0-9_.:-]{1,128}")  # what the API takes in an Idempotency-Key
 __all__ = ["FileStateStore", "StateStore", "resume", "run_with_approvals"]
 
 
@@ -140,20 +137,10 @@ async def _ask(
     if within is not None:
         options["timeout"] = within
     call_id = str(request.id or call.id or call.call_id or "")  # the framework's id of the call, kept in the session
-    key = _idempotency_key(f"af-{run_id}-{call_id}") if run_id and call_id else None
-    asked = await client.request_tool(
+    key = idempotency_key("af", run_id, call_id) if run_id and call_id else None
+    return await client.tool_decision(  # used once: one a dead process used is asked about again
         call.name, dict(arguments), schema=_schema(agent, call.name), editable=False, idempotency_key=key, **options
     )
-    return asked if not asked.pending else await client.wait(asked.id)
-
-
-def _idempotency_key(key: str) -> str:
-    """`key` as the API takes it (1 to 128 of A-Z a-z 0-9 _ . : -): unsafe characters replaced and, when it was
-    unsafe or too long, cut with a digest of the whole, so two keys stay apart."""
-    if _KEY.fullmatch(key):
-        return key
-    safe = re.sub(r"[^A-Za-z0-9_.:-]", "-", key)
-    return f"{safe[:111]}-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
 
 
 def _schema(agent: Agent[Any], name: str) -> dict[str, Any] | None:

@@ -22,6 +22,7 @@ import contextlib
 import hashlib
 import json
 import random
+import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -36,6 +37,7 @@ from agent_approvals.approver import ApprovalRequest, Cancellation, Decision, Ou
 T = TypeVar("T")
 LONG_POLL = 50.0  # seconds per long-poll (the API allows 60)
 RETRY_STATUSES = frozenset({502, 503, 504})
+KEY_PATTERN = re.compile(r"[A-Za-z0-9_.:-]{1,128}")  # an Idempotency-Key the API takes
 
 
 class ApprovalsError(Exception):
@@ -157,12 +159,20 @@ async def approved_once(client: ApprovalsClient, ask: Callable[[int], Awaitable[
         generation += 1
 
 
+def idempotency_key(*parts: str) -> str:
+    """An Idempotency-Key made of `parts` joined by "-": as it is when the API takes it (1 to 128 of A-Z a-z 0-9
+    _ . : -); else its unsafe characters replaced and cut, with a digest of the whole, so two keys stay apart.
+    The same in every process (a resumed run finds the asks of the one that died)."""
+    key = "-".join(parts)
+    if KEY_PATTERN.fullmatch(key):
+        return key
+    safe = re.sub(r"[^A-Za-z0-9_.:-]", "-", key)
+    return f"{safe[:111]}-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
+
+
 def again_key(key: str | None, generation: int) -> str | None:
     """The idempotency key of a call's ask of `generation` (0: the key itself)."""
-    if key is None or not generation:
-        return key
-    again = f"{key}-again{generation}"
-    return again if len(again) <= 128 else f"{again[:107]}-{hashlib.sha256(again.encode()).hexdigest()[:20]}"
+    return key if key is None or not generation else idempotency_key(key, f"again{generation}")
 
 
 class ApprovalsClient:

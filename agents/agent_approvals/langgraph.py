@@ -46,8 +46,6 @@ ran, asks about the call again, as one that may have run (only a person may appr
 
 from __future__ import annotations
 
-import hashlib
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,14 +53,13 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from langgraph.prebuilt import ToolNode
 from langgraph.types import Command, Interrupt
 
-from agent_approvals.client import Approval, ApprovalsClient, refusal
+from agent_approvals.client import Approval, ApprovalsClient, idempotency_key, refusal
 
 FRAMEWORK = "LangGraph"
 KIND = "agent_approvals.tool_call"
 MAX_EDITS = 5
 TOOL_APPROVAL = "tool_approval"  # the middleware's per-call interrupt (`ToolApprovalRequest`)
 UNKNOWN_DECISIONS = ("approve", "reject")  # an action whose allowed decisions are not said
-_KEY_SAFE = re.compile(r"[A-Za-z0-9_.:-]{1,48}")  # what the API takes in an Idempotency-Key (128 at most)
 
 
 class DecisionNotAllowed(RuntimeError):
@@ -215,11 +212,7 @@ class _Asker:
 
     def _key(self, key: str, edit: int) -> str | None:
         """The same for the same thread, interrupt, action and edit, in any process (none without a thread)."""
-        if not self.thread:
-            return None
-        thread = self.thread if _KEY_SAFE.fullmatch(self.thread) else hashlib.sha256(
-            self.thread.encode()).hexdigest()[:32]
-        return f"lg-{thread}-{key}-{edit}"
+        return idempotency_key("lg", self.thread, key, str(edit)) if self.thread else None
 
 
 def _decisions_in(schema: Any) -> list[str]:

@@ -46,13 +46,12 @@ from pydantic_ai import (
 )
 from pydantic_ai.messages import ModelMessage, ModelMessagesTypeAdapter, ModelResponse
 
-from agent_approvals.client import ApprovalsClient, refusal
+from agent_approvals.client import ApprovalsClient, idempotency_key, refusal
 from agent_approvals.state import FileStateStore, StateStore
 
 FRAMEWORK = "Pydantic AI"
 MAX_EDITS = 5
 STATE_VERSION = 1
-KEY_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.:-")
 __all__ = ["FileStateStore", "StateStore", "resume", "run_with_approvals"]
 
 
@@ -200,15 +199,12 @@ async def _decide(
 
 
 def _idempotency_key(key: str, edits: int, arguments: dict[str, Any]) -> str:
-    """The API's Idempotency-Key (1 to 128 of A-Z a-z 0-9 _ . : -) for the call's ask after `edits` edits: the
-    same in every process that resumes the run, another for each edit. Unsafe or too long: cut, with a digest."""
-    if edits:
-        edited = json.dumps(arguments, sort_keys=True, separators=(",", ":"), default=str)
-        key = f"{key}-e{edits}-{hashlib.sha256(edited.encode()).hexdigest()[:12]}"
-    safe = "".join(c if c in KEY_SAFE else "-" for c in key)
-    if safe == key and len(key) <= 128:
-        return key
-    return f"{safe[:111]}-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
+    """The call's ask after `edits` edits: the same in every process that resumes the run, another for each
+    edit (its number and a digest of the edited arguments)."""
+    if not edits:
+        return idempotency_key(key)
+    edited = json.dumps(arguments, sort_keys=True, separators=(",", ":"), default=str)
+    return idempotency_key(key, f"e{edits}", hashlib.sha256(edited.encode()).hexdigest()[:12])
 
 
 def _label(agent: Agent[Any, Any]) -> str:

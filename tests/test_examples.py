@@ -22,6 +22,7 @@ FRAMEWORKS = {
     "openai_agents_email.py": "OpenAI Agents SDK",
     "pydantic_ai_email.py": "Pydantic AI",
     "langgraph_email.py": "LangGraph",
+    "agent_framework_email.py": "Microsoft Agent Framework",
 }
 
 

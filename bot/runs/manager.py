@@ -480,4 +480,5 @@ def _short_reason(exc: BaseException) -> str:
     while root.__cause__ is not None:
         root = root.__cause__
     text = f"{type(root).__name__}: {root}" if str(root) else type(root).__name__
-    return text[:300]
+    # AutoGen's group chat raises the agent's error with its traceback appended: the reason is what precedes it
+    return text.split("\nTraceback", 1)[0].strip()[:300]

@@ -15,6 +15,7 @@ import pytest
 from bot.devslack.server import SlackStandIn
 from tests.conftest import BOB, Worker, block_texts
 from tests.hitl import click, nth_card
+from tests.openai_compatible import DUMMY_KEY, OpenAICompatibleServer, text, tool_call
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 TASK = "Tell carol@example.com that our Q2 prices change on May 1"
@@ -59,3 +60,44 @@ async def test_each_example_sends_exactly_what_was_approved(
     emails = [json.loads(p.read_text()) for p in (tmp_path / "outbox").glob("*.json")]
     assert [e["to"] for e in emails] == ["carol@example.com"] and TASK in emails[0]["body"]
     assert out.decode().strip()  # the agent's last words
+
+
+REAL_MODEL = {"openai_agents_email.py": "OpenAI Agents SDK", "pydantic_ai_email.py": "Pydantic AI"}  # (their clients
+# are installed here; the LangGraph and Agent Framework examples need langchain-openai / agent-framework-openai)
+
+
+@pytest.mark.parametrize("example", sorted(REAL_MODEL))
+async def test_an_example_with_a_model_at_openai_base_url(
+    example: str, emailer: tuple[Worker, str], slack: SlackStandIn, tmp_path: Path
+) -> None:
+    """OPENAI_BASE_URL, OPENAI_API_KEY and OPENAI_MODEL point the example at an OpenAI-compatible server (here a
+    local one speaking `chat/completions`, as Ollama, vLLM or LiteLLM do): the model's call is the card's."""
+    worker, key = emailer
+    email = {"to": "carol@example.com", "body": "Hello Carol,\n\nOur Q2 prices change on May 1.\n\nBest regards"}
+    async with OpenAICompatibleServer(tool_call("send_email", email), text("I emailed Carol about May 1.")) as server:
+        env = example_env(worker, key, tmp_path, OPENAI_BASE_URL=server.base_url, OPENAI_API_KEY=DUMMY_KEY,
+                          OPENAI_MODEL="qwen2.5:7b")
+        program = await asyncio.create_subprocess_exec(
+            sys.executable, str(EXAMPLES / example), TASK, env=env, cwd=tmp_path,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )
+        try:
+            card = await nth_card(slack, 1, within=90)
+            shown = block_texts(card)
+            assert f"({REAL_MODEL[example]})" in shown and "Hello Carol," in shown
+            assert not (tmp_path / "outbox").exists()  # nothing sent before the click
+            await click(slack, card, "approval_approve", user=BOB)
+            out, err = await asyncio.wait_for(program.communicate(), 90)
+        finally:
+            if program.returncode is None:
+                program.kill()
+                await program.wait()
+    assert program.returncode == 0, err.decode()[-3000:]
+    assert out.decode().strip().endswith("I emailed Carol about May 1.")
+    emails = [json.loads(p.read_text()) for p in (tmp_path / "outbox").glob("*.json")]
+    assert emails == [email]
+    first, second = server.completions
+    assert first["model"] == "qwen2.5:7b" and [t["function"]["name"] for t in first["tools"]] == ["send_email"]
+    assert server.requests[0].headers["Authorization"] == f"Bearer {DUMMY_KEY}"
+    told = [m for m in second["messages"] if m.get("role") == "tool"]
+    assert [(m["tool_call_id"], m["content"]) for m in told] == [("call_1", "sent to carol@example.com")]

@@ -276,10 +276,11 @@ class Bench:
         return timing.tool - timing.model
 
     async def auto_floor(self) -> float:
+        """`request_tool`, answered by the rule (nothing is kept, so `tool_decision` has nothing to `use`)."""
         started = time.perf_counter()
         asked = await self.client.request_tool("send_email", dict(EMAIL), schema=SCHEMA)
         took = time.perf_counter() - started
-        assert asked.approved, asked
+        assert asked.approved and not asked.kept, asked
         return took
 
     # click: a person approves --------------------------------------------------------------------
@@ -319,7 +320,8 @@ class Bench:
         assert timing.runs == 1, (name, timing)
         return timing.tool - clicked
 
-    async def click_floor(self) -> float:
+    async def click_floor(self, *, use: bool = False) -> float:
+        """click -> `wait` returning; with `use`, -> `use(id)` returning too (what `tool_decision` adds)."""
         cards_before = len(card_of(self.slack))
         asked = await self.client.request_tool("send_email", dict(CLICKED), schema=SCHEMA)
         assert asked.pending, asked
@@ -327,6 +329,8 @@ class Bench:
         try:
             clicked = await self._click_when_held(cards_before)
             decided = await asyncio.wait_for(waiting, 30)
+            if use:
+                assert await self.client.use(decided.id)
             done = time.perf_counter()
         finally:
             waiting.cancel()
@@ -371,7 +375,9 @@ async def measure(auto_n: int, clicks_n: int) -> dict[str, Any]:
                 auto_steps[f"{name}:gated"] = lambda name=name: bench.auto(name, gated=True)  # type: ignore[misc]
                 auto_steps[f"{name}:ungated"] = lambda name=name: bench.auto(name, gated=False)  # type: ignore[misc]
             auto = await interleaved(auto_steps, auto_n)
-            click_steps: dict[str, Callable[[], Awaitable[float]]] = {"floor": bench.click_floor}
+            click_steps: dict[str, Callable[[], Awaitable[float]]] = {
+                "floor": bench.click_floor, "floor+use": lambda: bench.click_floor(use=True)
+            }
             for name in FRAMEWORKS:
                 click_steps[name] = lambda name=name: bench.click(name)  # type: ignore[misc]
             clicks = await interleaved(click_steps, clicks_n)
@@ -411,6 +417,7 @@ def auto_report(series: dict[str, list[float]]) -> dict[str, Any]:
 def click_report(series: dict[str, list[float]]) -> dict[str, Any]:
     floor = summary_ms(series["floor"])
     report: dict[str, Any] = {"floor_click_to_wait_ms": floor}
+    report["floor_click_to_wait_use_ms"] = summary_ms(series["floor+use"])
     for name in FRAMEWORKS:
         measured = summary_ms(series[name])
         report[name] = {
@@ -424,11 +431,13 @@ def click_report(series: dict[str, list[float]]) -> dict[str, Any]:
 def summary_lines(result: dict[str, Any]) -> list[str]:
     auto, click = result["auto"], result["click"]
     floor, click_floor = auto["floor_request_tool_ms"], click["floor_click_to_wait_ms"]
+    click_used = click["floor_click_to_wait_use_ms"]
     lines = [
         f"auto (a rule approves), {result['auto_approvals']} per series: floor request_tool "
         f"p50 {floor['p50_ms']:.2f} ms, p90 {floor['p90_ms']:.2f} ms",
         f"click -> tool, {result['clicks']} per series: floor click -> wait "
-        f"p50 {click_floor['p50_ms']:.2f} ms, p90 {click_floor['p90_ms']:.2f} ms",
+        f"p50 {click_floor['p50_ms']:.2f} ms, p90 {click_floor['p90_ms']:.2f} ms;"
+        f" + use p50 {click_used['p50_ms']:.2f} ms",
         f"{'integration':16} {'gated p50':>10} {'ungated':>8} {'overhead p50/p90':>17} {'x floor':>8}"
         f" {'click p50/p90':>15} {'x floor':>8}",
     ]

@@ -1,0 +1,352 @@
+"""An approval gateway for the Model Context Protocol (extra `mcp`): any agent's MCP tool calls decided in Slack.
+
+    agent-approvals-mcp --url https://approvals.example.com --key-env AGENT_APPROVALS_KEY --allow 'list_*' \\
+        -- npx -y @modelcontextprotocol/server-filesystem /srv/files
+
+The gateway runs where the agent runs, between the agent's MCP client and the upstream MCP server (a command
+it starts over stdio, or `--upstream-url` over streamable HTTP). It is itself an MCP server (stdio, or
+streamable HTTP with `--listen`) that lists the upstream's tools, prompts and resources unchanged and forwards
+each `tools/call` only after a decision, asked through the bot's Approvals API with a key (`ApprovalsClient.
+tool_decision`: the card names the server, the tool, its arguments and its `inputSchema`):
+
+- arguments that fail the tool's `inputSchema` are never forwarded (the client gets `isError` saying why);
+- Approve forwards exactly the approved arguments, once (the approval is used right before); an edit on the
+  card is schema-checked and asked about again as the edited call, then forwarded with those arguments;
+- Reject, a timeout, a cancellation: nothing is forwarded, the client gets `isError: true` with the reason;
+- tools matching an `--allow` pattern (fnmatch, e.g. `read_*`) are forwarded without a card, logged here as
+  an audit line (the Approvals API has no call that records a call nobody was asked about); a call an
+  "always allow" rule matches is forwarded without a card too, audited by the bot;
+- while a person decides, `notifications/progress` go to clients that asked for them (a `progressToken`).
+
+Each ask's idempotency key is the gateway's session and the JSON-RPC request id, so a retry never makes a
+second card. An upstream that does not start, or answers something that is not MCP, gets the client a clear
+MCP error and a log line (stderr), never a traceback. The key is read from an environment variable, never
+logged, and never passed to the upstream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fnmatch
+import json
+import logging
+import sys
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import anyio
+import httpx
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+from mcp import types
+from mcp.client.session import ClientSession
+from mcp.client.stdio import StdioServerParameters, stdio_client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.server.context import ServerRequestContext
+from mcp.server.lowlevel import Server
+from mcp.shared.exceptions import MCPError
+
+from agent_approvals.client import Approval, ApprovalsClient, ApprovalsError, idempotency_key, refusal
+
+__all__ = ["Gateway", "Upstream", "connect"]
+
+log = logging.getLogger("agent_approvals.mcp_gateway")
+T = TypeVar("T")
+MAX_EDITS = 5  # edits of one call asked about again, at most
+Context = ServerRequestContext[Any, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Upstream:
+    """The MCP server behind the gateway: a `command` (stdio, with `env` as all of its environment besides
+    the SDK's safe defaults: PATH, HOME…) or a streamable HTTP `url`."""
+
+    command: Sequence[str] = ()
+    env: Mapping[str, str] = field(default_factory=dict)
+    url: str = ""
+    start_timeout: float = 30.0
+
+    @property
+    def label(self) -> str:
+        return self.url or " ".join(self.command[:1])
+
+
+@dataclass(slots=True)
+class Connected:
+    """An upstream session once initialized, or why there is none (`problem`)."""
+
+    session: ClientSession | None
+    info: types.InitializeResult | None = None
+    problem: str = ""
+
+
+@contextlib.asynccontextmanager
+async def connect(upstream: Upstream) -> AsyncIterator[Connected]:
+    """The upstream, started and initialized; on failure a `Connected` with the `problem` (logged), so the
+    gateway still serves its client and answers each request with that error. The connection is held by a
+    task of its own: its transport failing (now or later) ends that connection, not the gateway."""
+    ready: asyncio.Future[Connected] = asyncio.get_running_loop().create_future()
+    stop = asyncio.Event()
+    holder = asyncio.create_task(_hold(upstream, ready, stop))
+    try:
+        yield await ready
+    finally:
+        stop.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(holder, upstream.start_timeout)
+
+
+async def _hold(upstream: Upstream, ready: asyncio.Future[Connected], stop: asyncio.Event) -> None:
+    noise: list[str] = []
+    connected = Connected(None)
+
+    async def heard(message: Any) -> None:  # what the upstream wrote that is not MCP
+        if isinstance(message, Exception):
+            noise.append(" ".join(str(message).split())[:200])
+            log.warning("the upstream MCP server %s wrote something that is not MCP: %s", upstream.label, noise[-1])
+
+    try:
+        async with contextlib.AsyncExitStack() as stack:
+            if upstream.url:
+                read, write = await stack.enter_async_context(streamable_http_client(upstream.url))
+            else:
+                if not upstream.command:
+                    raise ValueError("give the upstream MCP server's command (after --) or --upstream-url")
+                params = StdioServerParameters(command=upstream.command[0], args=list(upstream.command[1:]),
+                                               env=dict(upstream.env))
+                read, write = await stack.enter_async_context(stdio_client(params))
+            session = await stack.enter_async_context(ClientSession(read, write, message_handler=heard))
+            with anyio.fail_after(upstream.start_timeout):
+                connected.info = await session.initialize()
+            connected.session = session
+            log.info("upstream %s (%s) started", connected.info.server_info.name, upstream.label)
+            ready.set_result(connected)
+            await stop.wait()
+    except Exception as exc:  # any failure is told to the client (the next request), not raised
+        connected.session, connected.problem = None, _why(exc, upstream, noise)
+        if not ready.done():
+            log.error("the upstream MCP server did not start: %s", connected.problem)
+            ready.set_result(connected)
+        elif not stop.is_set():
+            log.error("the connection to the upstream MCP server ended: %s", connected.problem)
+    connected.session = None
+
+
+def _why(exc: BaseException, upstream: Upstream, noise: list[str]) -> str:
+    """One line on why the upstream did not start (an exception group: its first leaf)."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    if isinstance(exc, TimeoutError):
+        what = f"no answer to initialize within {upstream.start_timeout:g}s"
+    elif isinstance(exc, FileNotFoundError):
+        what = f"no such command: {upstream.command[0] if upstream.command else '?'}"
+    else:
+        what = str(exc) or type(exc).__name__
+    said = f" (it wrote: {noise[-1]})" if noise else ""
+    return f"{upstream.label}: {what}{said}"
+
+
+class Gateway:
+    """The gateway's MCP server over one upstream session (see the module docstring).
+
+    Args:
+        upstream: the connected upstream (`connect`).
+        client: asks the Approvals API (its key).
+        allow: fnmatch patterns of tool names forwarded without a card.
+        within: seconds a decision may take (never longer than the channel allows).
+        progress_every: seconds between progress notifications while a person decides.
+    """
+
+    def __init__(
+        self,
+        upstream: Connected,
+        client: ApprovalsClient,
+        *,
+        allow: Sequence[str] = (),
+        within: int | None = None,
+        progress_every: float = 10.0,
+    ) -> None:
+        self.upstream = upstream
+        self.client = client
+        self.allow = tuple(allow)
+        self.within = within
+        self.progress_every = progress_every
+        self.session_id = uuid.uuid4().hex[:16]  # this gateway process: with the request id, an ask's key
+        info = upstream.info
+        self.name = info.server_info.name if info is not None else "mcp-upstream"
+        self._tools: dict[str, types.Tool] = {}
+
+    def server(self) -> Server[Any]:
+        """The MCP server the agent's client talks to: the upstream's name, instructions and capabilities."""
+        info = self.upstream.info
+        handlers: dict[str, Any] = {"on_list_tools": self.list_tools, "on_call_tool": self.call_tool}
+        caps = info.capabilities if info is not None else None
+        if caps is not None and caps.prompts is not None:
+            handlers.update(on_list_prompts=self.list_prompts, on_get_prompt=self.get_prompt)
+        if caps is not None and caps.resources is not None:
+            handlers.update(on_list_resources=self.list_resources, on_read_resource=self.read_resource,
+                            on_list_resource_templates=self.list_resource_templates)
+        version = info.server_info.version if info is not None else ""
+        instructions = info.instructions if info is not None else None
+        return Server(self.name, version=version, instructions=instructions, **handlers)
+
+    # listing, unchanged ---------------------------------------------------------------------------
+    async def list_tools(self, ctx: Context, params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
+        listed = await self._upstream("tools/list", lambda s: s.list_tools(params=params))
+        self._tools.update({tool.name: tool for tool in listed.tools})
+        return listed
+
+    async def list_prompts(self, ctx: Context, params: types.PaginatedRequestParams | None) -> types.ListPromptsResult:
+        return await self._upstream("prompts/list", lambda s: s.list_prompts(params=params))
+
+    async def get_prompt(self, ctx: Context, params: types.GetPromptRequestParams) -> types.GetPromptResult:
+        return await self._upstream("prompts/get", lambda s: s.get_prompt(params.name, params.arguments))
+
+    async def list_resources(
+        self, ctx: Context, params: types.PaginatedRequestParams | None
+    ) -> types.ListResourcesResult:
+        return await self._upstream("resources/list", lambda s: s.list_resources(params=params))
+
+    async def list_resource_templates(
+        self, ctx: Context, params: types.PaginatedRequestParams | None
+    ) -> types.ListResourceTemplatesResult:
+        return await self._upstream("resources/templates/list", lambda s: s.list_resource_templates(params=params))
+
+    async def read_resource(self, ctx: Context, params: types.ReadResourceRequestParams) -> types.ReadResourceResult:
+        return await self._upstream("resources/read", lambda s: s.read_resource(str(params.uri)))
+
+    # calling, once decided --------------------------------------------------------------------------
+    async def call_tool(self, ctx: Context, params: types.CallToolRequestParams) -> types.CallToolResult:
+        name, arguments = params.name, dict(params.arguments or {})
+        tool = await self._tool(name)
+        validator = self._validator(tool)
+        problem = _problem(validator, arguments)
+        if problem:
+            log.warning("refused %s on %s: the arguments do not match its inputSchema: %s", name, self.name, problem)
+            return _refused(f"Not run: the arguments do not match the inputSchema of {name}: {problem}")
+        if any(fnmatch.fnmatchcase(name, pattern) for pattern in self.allow):
+            log.info("audit %s", json.dumps({"event": "mcp_allowed", "server": self.name, "tool": name,
+                                              "arguments": arguments, "by": "--allow"}, sort_keys=True))
+            return await self._forward(ctx, name, arguments)
+        key = idempotency_key("mcp", self.session_id, _connection_of(ctx), str(ctx.request_id))
+        for edit in range(MAX_EDITS + 1):
+            decided = await self._decide(ctx, tool, arguments, key if not edit else idempotency_key(key, f"e{edit}"))
+            log.info("audit %s", json.dumps({"event": "mcp_decided", "server": self.name, "tool": name,
+                                              "approval": decided.id, "status": decided.status,
+                                              "by": decided.decided_by}, sort_keys=True))
+            if decided.approved:
+                return await self._forward(ctx, name, arguments)
+            if decided.status != "revised" or not decided.edited or edit == MAX_EDITS:
+                return _refused(_why_not(decided))
+            problem = _problem(validator, decided.arguments)
+            if problem:  # the bot's form checks edits against the schema too: this is the last guard
+                log.warning("refused an edit of %s: it does not match the inputSchema: %s", name, problem)
+                return _refused(f"Not run: the edited arguments do not match the inputSchema of {name}: {problem}")
+            arguments = dict(decided.arguments)  # the edited call, asked about again
+        raise AssertionError("unreachable")
+
+    async def _decide(self, ctx: Context, tool: types.Tool, arguments: dict[str, Any], key: str) -> Approval:
+        """The decision on `tool(arguments)`, with progress notifications to the client while a person decides."""
+        asking = asyncio.ensure_future(self.client.tool_decision(
+            tool.name, arguments, schema=dict(tool.input_schema), idempotency_key=key,
+            title=f"{tool.name} on {self.name}"[:150], agent=f"{self.name} (MCP)"[:80], timeout=self.within,
+        ))
+        waited = 0
+        try:
+            while True:
+                done, _ = await asyncio.wait({asking}, timeout=self.progress_every)
+                if done:
+                    return asking.result()
+                waited += 1
+                with contextlib.suppress(Exception):  # advisory: a client that cannot take it still waits
+                    await ctx.session.report_progress(waited, None, "waiting for a person to decide in Slack")
+        except (ApprovalsError, httpx.HTTPError) as exc:
+            log.error("the Approvals API did not answer for %s on %s: %s", tool.name, self.name, exc)
+            raise MCPError(types.INTERNAL_ERROR, f"could not ask for an approval of {tool.name}: {exc}") from None
+        finally:
+            asking.cancel()
+
+    async def _forward(self, ctx: Context, name: str, arguments: dict[str, Any]) -> types.CallToolResult:
+        async def progress(progress: float, total: float | None, message: str | None) -> None:
+            with contextlib.suppress(Exception):  # the upstream's progress, passed on
+                await ctx.session.report_progress(progress, total, message)
+
+        return await self._upstream(f"tools/call {name}",
+                                    lambda s: s.call_tool(name, arguments, progress_callback=progress))
+
+    async def _tool(self, name: str) -> types.Tool:
+        """The upstream's tool (the list fetched again when it is not known yet)."""
+        if name not in self._tools:
+            listed = await self._upstream("tools/list", lambda s: s.list_tools())
+            self._tools = {tool.name: tool for tool in listed.tools}
+        if name not in self._tools:
+            raise MCPError(types.INVALID_PARAMS, f"{self.name} has no tool {name!r}")
+        return self._tools[name]
+
+    def _validator(self, tool: types.Tool) -> Draft202012Validator:
+        schema = dict(tool.input_schema)
+        try:
+            Draft202012Validator.check_schema(schema)
+        except SchemaError as exc:
+            log.error("the upstream %s lists %s with an inputSchema that is not a JSON schema: %s",
+                      self.name, tool.name, exc.message)
+            raise MCPError(types.INTERNAL_ERROR, f"the upstream MCP server {self.name} lists {tool.name} with an "
+                           f"inputSchema that is not a JSON schema ({exc.message}): not called") from None
+        return Draft202012Validator(schema)
+
+    async def _upstream(self, what: str, call: Callable[[ClientSession], Awaitable[T]]) -> T:
+        """`call` on the upstream session; its failures as MCP errors that say what happened."""
+        session = self.upstream.session
+        if session is None:
+            why = "did not start" if self.upstream.info is None else "is no longer connected"
+            raise MCPError(types.INTERNAL_ERROR, f"the upstream MCP server {why}: {self.upstream.problem}")
+        try:
+            return await call(session)
+        except MCPError as exc:
+            log.warning("the upstream %s answered %s with an error: %s", self.name, what, exc.message)
+            raise MCPError(exc.code, f"{self.name}: {exc.message}", exc.data) from None
+        except Exception as exc:  # whatever the upstream sent, the client gets a clear error
+            log.error("the upstream %s answered %s with something that is not MCP: %s", self.name, what,
+                      " ".join(str(exc).split())[:300])
+            raise MCPError(types.INTERNAL_ERROR,
+                           f"the upstream MCP server {self.name} answered {what} with something that is not MCP"
+                           ) from None
+
+
+def _connection_of(ctx: Context) -> str:
+    """Which client connection asks: its streamable HTTP session, "stdio" for the one stdio client, or a
+    fresh id when an HTTP request carries none (then a retry is a new ask)."""
+    headers = getattr(ctx.request, "headers", None)
+    if headers is None:
+        return "stdio"
+    return str(headers.get("mcp-session-id") or uuid.uuid4().hex)
+
+
+def _problem(validator: Draft202012Validator, arguments: Any) -> str:
+    error = next(iter(validator.iter_errors(arguments)), None)
+    if error is None:
+        return ""
+    where = "/".join(str(p) for p in error.absolute_path)
+    return f"{where}: {error.message}" if where else error.message
+
+
+def _why_not(decided: Approval) -> str:
+    if decided.status == "timed_out":
+        return f"Not run: timed out, nobody decided in time ({decided.reason or 'no decision'})."
+    return refusal(decided)
+
+
+def _refused(text: str) -> types.CallToolResult:
+    return types.CallToolResult(content=[types.TextContent(type="text", text=text)], is_error=True)
+
+
+def configure_logging(level: int = logging.INFO) -> None:
+    """Log lines to stderr (stdout is the MCP stream on stdio)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("agent-approvals-mcp %(levelname)s %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(level)
+    log.propagate = False

@@ -1,0 +1,130 @@
+"""`agent-approvals-mcp` (or `python -m agent_approvals.mcp_gateway`): the MCP approval gateway's command line.
+
+    agent-approvals-mcp --url https://approvals.example.com --key-env AGENT_APPROVALS_KEY \\
+        [--channel C0123456789] [--allow 'read_*'] [--within 600] [--env GITHUB_TOKEN] \\
+        [--listen 127.0.0.1:8765] -- <upstream MCP server command and args>
+    agent-approvals-mcp --url … --key-env … --upstream-url https://mcp.example.com/mcp
+
+Serves MCP on stdio (or streamable HTTP at http://HOST:PORT/mcp with `--listen`). Logs go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from mcp.server.lowlevel import Server
+from mcp.server.stdio import stdio_server
+
+from agent_approvals.client import ApprovalsClient
+from agent_approvals.mcp_gateway import Gateway, Upstream, configure_logging, connect, log
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="agent-approvals-mcp",
+        description="An MCP server in front of another: every tools/call waits for a person's decision in Slack.",
+        epilog="Example: agent-approvals-mcp --url https://approvals.example.com --key-env AGENT_APPROVALS_KEY "
+               "--allow 'list_*' -- npx -y @modelcontextprotocol/server-filesystem /srv/files",
+    )
+    p.add_argument("--url", required=True, action="append", help="the bot's URL (again for more workers)")
+    p.add_argument("--key-env", default="AGENT_APPROVALS_KEY",
+                   help="the environment variable holding the API key (default AGENT_APPROVALS_KEY)")
+    p.add_argument("--channel", default="", help="the channel to ask in (default: the key's first)")
+    p.add_argument("--requester", default="", help="the Slack user the agent acts for")
+    p.add_argument("--allow", action="append", default=[], metavar="PATTERN",
+                   help="tools forwarded without a card (fnmatch, e.g. 'read_*'; again for more)")
+    p.add_argument("--within", type=int, default=None, metavar="SECONDS",
+                   help="seconds a decision may take (never longer than the channel allows)")
+    p.add_argument("--progress-every", type=float, default=10.0, metavar="SECONDS",
+                   help="seconds between progress notifications while a person decides (default 10)")
+    p.add_argument("--env", action="append", default=[], metavar="NAME[=VALUE]",
+                   help="an environment variable for the stdio upstream (NAME passes this one's own)")
+    p.add_argument("--upstream-url", default="", help="a streamable HTTP upstream instead of a command")
+    p.add_argument("--start-timeout", type=float, default=30.0, metavar="SECONDS",
+                   help="seconds the upstream may take to start (default 30)")
+    p.add_argument("--listen", default="", metavar="HOST:PORT",
+                   help="serve streamable HTTP at http://HOST:PORT/mcp instead of stdio")
+    p.add_argument("command", nargs=argparse.REMAINDER, help="-- the upstream MCP server's command and args")
+    return p
+
+
+def upstream_command(rest: Sequence[str]) -> list[str]:
+    """The upstream's command: what follows `--`."""
+    return list(rest[1:]) if rest[:1] == ["--"] else list(rest)
+
+
+def upstream_env(names: Sequence[str], key_env: str, environ: dict[str, str]) -> dict[str, str]:
+    """The stdio upstream's environment: what `--env` names (never the API key's variable)."""
+    env: dict[str, str] = {}
+    for item in names:
+        name, has_value, value = item.partition("=")
+        if name == key_env:
+            raise SystemExit(f"agent-approvals-mcp: --env {name}: the API key is not passed to the upstream")
+        if has_value:
+            env[name] = value
+        elif name in environ:
+            env[name] = environ[name]
+    return env
+
+
+async def serve(args: argparse.Namespace, key: str) -> None:
+    command = upstream_command(args.command)
+    upstream = Upstream(command=command, env=upstream_env(args.env, args.key_env, dict(os.environ)),
+                        url=args.upstream_url, start_timeout=args.start_timeout)
+    async with (
+        ApprovalsClient(args.url, key, title="MCP tool call", channel=args.channel, requester=args.requester,
+                        within=args.within) as client,
+        connect(upstream) as connected,
+    ):
+        gateway = Gateway(connected, client, allow=args.allow, within=args.within,
+                          progress_every=args.progress_every)
+        server = gateway.server()
+        if args.listen:
+            await _serve_http(server, args.listen)
+        else:
+            async with stdio_server() as (read, write):
+                await server.run(read, write, server.create_initialization_options())
+
+
+async def _serve_http(server: Server[Any], listen: str) -> None:
+    import uvicorn
+
+    host, _, port = listen.rpartition(":")
+    host = host.strip("[]") or "127.0.0.1"
+    app = server.streamable_http_app(host=host)
+    log.info("serving MCP at http://%s:%s/mcp", host, port)
+    config = uvicorn.Config(app, host=host, port=int(port), log_level="warning", lifespan="on")
+    await uvicorn.Server(config).serve()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    configure_logging()
+    key = os.environ.get(args.key_env, "")
+    if not key:
+        print(f"agent-approvals-mcp: set the API key in ${args.key_env} (or name another with --key-env)",
+              file=sys.stderr)
+        return 2
+    if not args.upstream_url and not upstream_command(args.command):
+        print("agent-approvals-mcp: give the upstream MCP server's command after --, or --upstream-url",
+              file=sys.stderr)
+        return 2
+    if args.listen and not args.listen.rpartition(":")[2].isdigit():
+        print("agent-approvals-mcp: --listen takes HOST:PORT", file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(serve(args, key))
+    except KeyboardInterrupt:
+        pass
+    logging.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

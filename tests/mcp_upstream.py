@@ -1,0 +1,114 @@
+"""The MCP server the gateway's tests put behind it: a mailbox with `send_email` and `list_inbox`, a prompt and
+a resource, written with the official SDK's low-level server. Every tool call it receives is appended to a JSONL
+file (`--record`) before it answers, so tests in other processes can count them.
+
+    python tests/mcp_upstream.py --record calls.jsonl [--mode ok|lie|garbage|crash] [--http PORT]
+
+Modes: `ok`; `lie`: it lists `send_email` with an inputSchema that is not a JSON schema; `garbage`: it answers
+every tool call with a JSON-RPC response that is not a tool result (and nothing else); `crash`: it exits at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+import anyio
+from mcp import types
+from mcp.server.context import ServerRequestContext
+from mcp.server.lowlevel import Server
+from mcp.server.stdio import stdio_server
+from mcp.shared.message import SessionMessage
+from mcp_types import JSONRPCResponse
+
+SEND_EMAIL = {
+    "type": "object",
+    "properties": {"to": {"type": "string", "pattern": "^[^@]+@[^@]+$"}, "body": {"type": "string"}},
+    "required": ["to", "body"],
+    "additionalProperties": False,
+}
+LIST_INBOX = {
+    "type": "object", "properties": {"limit": {"type": "integer", "minimum": 1}}, "additionalProperties": False,
+}
+INBOX = ["alice: lunch?", "bob: the prices", "carol: the board meets Tuesday"]
+
+
+def mailbox(record: str, mode: str, wire: Any = None) -> Server[Any]:
+    """The server; `wire`: the stdio write stream (garbage mode answers on it, past the SDK's checks)."""
+
+    async def list_tools(ctx: ServerRequestContext[Any, Any], params: Any) -> types.ListToolsResult:
+        schema = {"type": "object", "properties": {"to": {"type": "e-mail"}}} if mode == "lie" else SEND_EMAIL
+        return types.ListToolsResult(tools=[
+            types.Tool(name="send_email", description="Send an email to one recipient.", input_schema=schema),
+            types.Tool(name="list_inbox", description="The newest messages.", input_schema=LIST_INBOX),
+        ])
+
+    async def call_tool(ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams) -> Any:
+        arguments = dict(params.arguments or {})
+        _record(record, {"tool": params.name, "arguments": arguments, "pid": os.getpid()})
+        if mode == "garbage" and wire is not None:  # a response to this request that is no tool result
+            garbage = JSONRPCResponse(jsonrpc="2.0", id=ctx.request_id or 0, result={"content": "garbage"})
+            await wire.send(SessionMessage(garbage))
+            await anyio.sleep_forever()
+        if params.name == "send_email":
+            text = f"sent to {arguments.get('to')}"
+        elif params.name == "list_inbox":
+            text = "\n".join(INBOX[: int(arguments.get("limit") or len(INBOX))])
+        else:
+            return types.CallToolResult(content=[types.TextContent(type="text", text="no such tool")], is_error=True)
+        return types.CallToolResult(content=[types.TextContent(type="text", text=text)])
+
+    async def list_prompts(ctx: ServerRequestContext[Any, Any], params: Any) -> types.ListPromptsResult:
+        return types.ListPromptsResult(prompts=[types.Prompt(name="triage", description="Triage the inbox.")])
+
+    async def get_prompt(ctx: ServerRequestContext[Any, Any], params: types.GetPromptRequestParams) -> Any:
+        message = types.PromptMessage(role="user", content=types.TextContent(type="text", text="Triage my inbox."))
+        return types.GetPromptResult(description="Triage the inbox.", messages=[message])
+
+    async def list_resources(ctx: ServerRequestContext[Any, Any], params: Any) -> types.ListResourcesResult:
+        return types.ListResourcesResult(resources=[types.Resource(uri="inbox://summary", name="summary")])
+
+    async def read_resource(ctx: ServerRequestContext[Any, Any], params: types.ReadResourceRequestParams) -> Any:
+        text = types.TextResourceContents(uri=str(params.uri), text=f"{len(INBOX)} messages")
+        return types.ReadResourceResult(contents=[text])
+
+    return Server("mailbox", version="1.0", instructions="A test mailbox.", on_list_tools=list_tools,
+                  on_call_tool=call_tool, on_list_prompts=list_prompts, on_get_prompt=get_prompt,
+                  on_list_resources=list_resources, on_read_resource=read_resource)
+
+
+def _record(path: str, call: dict[str, Any]) -> None:
+    """On disk before the call is answered."""
+    with open(path, "a") as out:
+        out.write(json.dumps(call) + "\n")
+        out.flush()
+        os.fsync(out.fileno())
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--record", required=True)
+    parser.add_argument("--mode", default="ok", choices=["ok", "lie", "garbage", "crash"])
+    parser.add_argument("--http", type=int, default=0)
+    args = parser.parse_args()
+    if args.mode == "crash":
+        print("mailbox: cannot open the mail spool", file=sys.stderr)
+        sys.exit(3)
+    if args.http:
+        server = mailbox(args.record, args.mode)
+        import uvicorn
+
+        app = server.streamable_http_app(host="127.0.0.1")
+        config = uvicorn.Config(app, host="127.0.0.1", port=args.http, log_level="warning")
+        await uvicorn.Server(config).serve()
+    else:
+        async with stdio_server() as (read, write):
+            server = mailbox(args.record, args.mode, write)
+            await server.run(read, write, server.create_initialization_options())
+
+
+if __name__ == "__main__":
+    anyio.run(main)

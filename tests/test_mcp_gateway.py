@@ -1,0 +1,343 @@
+"""The MCP approval gateway (`agent-approvals-mcp`) as the agent's MCP client meets it: the official `mcp` client
+SDK starts the gateway as a process (stdio) or talks to it over streamable HTTP; the gateway starts the test
+upstream (`tests/mcp_upstream.py`, which records every call it receives in a JSONL file) or reaches it over HTTP,
+and asks a real worker through the Approvals API; people decide on the stand-in Slack's cards.
+
+`list_inbox` (allowed) answers without a card; `send_email` waits for one: Approve -> the upstream received it
+once with the approved (or edited) arguments; Reject or a timeout -> never received, the client gets `isError`
+with why; a gateway killed -9 while it waits forwards nothing, and the decision is in the audit log. Bad input:
+an upstream that does not start, lies about its schema or answers garbage, and arguments outside the schema, each
+get the client a clear MCP error or `isError` and the gateway a log line, never a traceback or the key."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from mcp import types
+from mcp.client.session import ClientSession
+from mcp.client.stdio import StdioServerParameters, stdio_client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPError
+
+from bot.core.allow_rules import Rule, exact_match
+from bot.devslack.server import SlackStandIn
+from tests.conftest import APPROVALS, BOB, SALES, Worker, block_texts, free_port
+from tests.hitl import audit_events, click, nth_card, open_modal, reject, until
+
+UPSTREAM = Path(__file__).with_name("mcp_upstream.py")
+GATEWAY = Path(sys.executable).with_name("agent-approvals-mcp")  # the console script pip installed
+EMAIL = {"to": "bob@example.com", "body": "Prices go up 5% on May 1."}
+
+
+@dataclass
+class Gateway:
+    session: ClientSession
+    record: Path  # the upstream's calls, one JSON line each
+    log: Path  # the gateway's stderr
+    pid: Path  # the gateway's process id (stdio)
+
+    def calls(self, tool: str | None = None) -> list[dict[str, Any]]:
+        lines = [json.loads(line) for line in self.record.read_text().splitlines()] if self.record.exists() else []
+        return [c for c in lines if tool is None or c["tool"] == tool]
+
+    def logged(self) -> str:
+        return self.log.read_text() if self.log.exists() else ""
+
+
+def gateway_args(bot: Worker, *extra: str) -> list[str]:
+    return ["--url", bot.url, "--key-env", "MCP_TEST_KEY", "--allow", "list_*", *extra]
+
+
+@asynccontextmanager
+async def over_stdio(
+    bot: Worker, key: str, tmp_path: Path, *extra: str, mode: str = "ok", command: list[str] | None = None
+) -> AsyncIterator[Gateway]:
+    """The gateway started by the MCP client SDK over stdio (through `sh`, which notes its pid and execs it),
+    in front of the test upstream started by the gateway; the session initialized."""
+    record, log, pid = tmp_path / "calls.jsonl", tmp_path / "gateway.log", tmp_path / "gateway.pid"
+    upstream = command or [sys.executable, str(UPSTREAM), "--record", str(record), "--mode", mode]
+    params = StdioServerParameters(
+        command="sh",
+        args=["-c", 'echo $$ > "$0"; exec "$@"', str(pid), sys.executable, "-m", "agent_approvals.mcp_gateway",
+              *gateway_args(bot, *extra), "--", *upstream],
+        env={"MCP_TEST_KEY": key},
+    )
+    with log.open("w") as errlog:
+        async with stdio_client(params, errlog=errlog) as (read, write), ClientSession(read, write) as session:
+            await asyncio.wait_for(session.initialize(), 30)
+            yield Gateway(session, record, log, pid)
+
+
+@asynccontextmanager
+async def over_http(bot: Worker, key: str, tmp_path: Path, *extra: str) -> AsyncIterator[Gateway]:
+    """The test upstream serving streamable HTTP, the gateway (the `agent-approvals-mcp` script) reaching it with
+    `--upstream-url` and serving streamable HTTP itself with `--listen`; an MCP client session to it."""
+    record, log = tmp_path / "calls.jsonl", tmp_path / "gateway.log"
+    up_port, port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("SLACK_BOT_TOKEN", "REDIS_URL")}
+    with log.open("w") as errlog:
+        upstream = await asyncio.create_subprocess_exec(
+            sys.executable, str(UPSTREAM), "--record", str(record), "--http", str(up_port), env=env,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        await until(lambda: _serving(up_port), within=30, what="the upstream serving HTTP")
+        gateway = await asyncio.create_subprocess_exec(
+            str(GATEWAY), *gateway_args(bot, *extra), "--upstream-url", f"http://127.0.0.1:{up_port}/mcp",
+            "--listen", f"127.0.0.1:{port}", env=env | {"MCP_TEST_KEY": key}, stderr=errlog,
+        )
+        try:
+            await until(lambda: _serving(port), within=30, what="the gateway serving HTTP")
+            async with (
+                streamable_http_client(f"http://127.0.0.1:{port}/mcp") as (read, write),
+                ClientSession(read, write) as session,
+            ):
+                await asyncio.wait_for(session.initialize(), 30)
+                yield Gateway(session, record, log, Path())
+        finally:
+            for process in (gateway, upstream):
+                if process.returncode is None:
+                    process.terminate()
+                    await process.wait()
+
+
+async def _serving(port: int) -> bool:
+    with contextlib.suppress(OSError):
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.close()
+        return True
+    return False
+
+
+def text(result: types.CallToolResult) -> str:
+    return "\n".join(c.text for c in result.content if isinstance(c, types.TextContent))
+
+
+async def approve_reject_and_allow(slack: SlackStandIn, gw: Gateway, key: str) -> None:
+    """The story both transports tell: allowed without a card, approved once, rejected with its reason."""
+    listed = await gw.session.list_tools()
+    assert {t.name for t in listed.tools} == {"send_email", "list_inbox"}
+    assert next(t for t in listed.tools if t.name == "send_email").input_schema["required"] == ["to", "body"]
+
+    inbox = await gw.session.call_tool("list_inbox", {"limit": 2})
+    assert not inbox.is_error and text(inbox) == "alice: lunch?\nbob: the prices"
+    assert slack.messages(APPROVALS) == [] and len(gw.calls("list_inbox")) == 1  # no card
+
+    sending = asyncio.create_task(gw.session.call_tool("send_email", dict(EMAIL)))
+    card = await nth_card(slack, 1, within=30)
+    shown = block_texts(card)
+    assert "send_email" in shown and "mailbox (MCP)" in shown and "bob@example.com" in shown
+    assert gw.calls("send_email") == []  # nothing reaches the upstream while a person decides
+    await click(slack, card, "approval_approve", user=BOB)
+    sent = await asyncio.wait_for(sending, 30)
+    assert not sent.is_error and text(sent) == "sent to bob@example.com"
+    assert [c["arguments"] for c in gw.calls("send_email")] == [EMAIL]  # once, as approved
+
+    sending = asyncio.create_task(gw.session.call_tool("send_email", {**EMAIL, "to": "all@example.com"}))
+    await reject(slack, await nth_card(slack, 2, within=30), user=BOB, reason="not before the board meets")
+    refused = await asyncio.wait_for(sending, 30)
+    assert refused.is_error and text(refused) == f"Not run: rejected by {BOB}: not before the board meets"
+    assert [c["arguments"] for c in gw.calls("send_email")] == [EMAIL]  # the rejected call never arrived
+    assert key not in gw.logged() and "Traceback" not in gw.logged()
+    assert '"event": "mcp_allowed"' in gw.logged()  # the allowed call, audited where the gateway runs
+
+
+async def test_over_stdio_allowed_approved_once_and_rejected(
+    emailer: tuple[Worker, str], slack: SlackStandIn, tmp_path: Path
+) -> None:
+    bot, key = emailer
+    async with over_stdio(bot, key, tmp_path) as gw:
+        assert gw.session.initialize_result is not None
+        assert gw.session.initialize_result.server_info.name == "mailbox"  # the upstream's own
+        prompts = await gw.session.list_prompts()
+        assert [p.name for p in prompts.prompts] == ["triage"]
+        assert (await gw.session.get_prompt("triage")).messages[0].content == types.TextContent(
+            type="text", text="Triage my inbox.")
+        resources = await gw.session.list_resources()
+        assert [str(r.uri) for r in resources.resources] == ["inbox://summary"]
+        read = await gw.session.read_resource("inbox://summary")
+        assert isinstance(read.contents[0], types.TextResourceContents) and read.contents[0].text == "3 messages"
+        await approve_reject_and_allow(slack, gw, key)
+    entries = await audit_events(bot, "decision")
+    assert len(entries) == 2
+
+
+async def test_over_streamable_http_both_ways(emailer: tuple[Worker, str], slack: SlackStandIn, tmp_path: Path) -> None:
+    bot, key = emailer
+    async with over_http(bot, key, tmp_path) as gw:
+        await approve_reject_and_allow(slack, gw, key)
+
+
+async def test_an_edit_is_asked_again_and_forwarded_a_timeout_and_a_rule(
+    emailer: tuple[Worker, str], slack: SlackStandIn, tmp_path: Path
+) -> None:
+    bot, key = emailer
+    async with over_stdio(bot, key, tmp_path, "--progress-every", "0.2") as gw:
+        heard: list[float] = []
+
+        async def progress(value: float, total: float | None, message: str | None) -> None:
+            heard.append(value)
+
+        sending = asyncio.create_task(gw.session.call_tool("send_email", dict(EMAIL), progress_callback=progress))
+        card = await nth_card(slack, 1, within=30)
+        await until(lambda: len(heard) >= 2, within=10, what="progress while a person decides")
+
+        view = await open_modal(slack, card, user=BOB)  # an edit outside the schema: the form refuses it
+        bad = {**EMAIL, "to": "not an address"}
+        answer = await slack.submit_view(user=BOB, view_id=view["id"],
+                                         values={"arguments": {"arguments_input": json.dumps(bad)}})
+        assert "schema" in json.dumps(answer.json) and gw.calls("send_email") == []
+        edited = {**EMAIL, "to": "carol@example.com"}
+        await slack.submit_view(user=BOB, view_id=view["id"],
+                                values={"arguments": {"arguments_input": json.dumps(edited)}})
+        again = await nth_card(slack, 2, within=30)  # the edited call, asked about again
+        assert "carol@example.com" in block_texts(again)
+        await click(slack, again, "approval_approve", user=BOB)
+        sent = await asyncio.wait_for(sending, 30)
+        assert text(sent) == "sent to carol@example.com"
+        assert [c["arguments"] for c in gw.calls("send_email")] == [edited]  # only the edited call, once
+
+    async with over_stdio(bot, key, tmp_path, "--within", "1") as gw:
+        late = await asyncio.wait_for(gw.session.call_tool("send_email", dict(EMAIL)), 30)
+        assert late.is_error and text(late).startswith("Not run: timed out")
+        assert [c["arguments"] for c in gw.calls("send_email")] == [edited]
+
+        rule = Rule(id="", scope="channel", channel=SALES, run="", match=exact_match("send_email", EMAIL),
+                    created_by=BOB, created_at=0, expires_at=2e10)
+        assert await bot.services.store.rules.create(rule)
+        cards = len(slack.messages(APPROVALS))
+        ruled = await asyncio.wait_for(gw.session.call_tool("send_email", dict(EMAIL)), 30)
+        assert not ruled.is_error and [c["arguments"] for c in gw.calls("send_email")] == [edited, EMAIL]
+        assert len(slack.messages(APPROVALS)) == cards  # no card for the rule's call
+
+
+async def test_a_gateway_killed_9_while_it_waits_forwards_nothing(
+    emailer: tuple[Worker, str], slack: SlackStandIn, tmp_path: Path
+) -> None:
+    bot, key = emailer
+    async with over_stdio(bot, key, tmp_path) as gw:
+        sending = asyncio.create_task(gw.session.call_tool("send_email", dict(EMAIL)))
+        card = await nth_card(slack, 1, within=30)
+        pid = int(gw.pid.read_text())
+        os.kill(pid, signal.SIGKILL)
+        with pytest.raises(MCPError):
+            await asyncio.wait_for(sending, 30)  # the client learns its server is gone
+        await until(lambda: not _alive(pid), what="the gateway gone")
+        await click(slack, card, "approval_approve", user=BOB)  # decided while nobody waits for it
+        decided = await until(lambda: audit_events(bot, "decision"), what="the decision audited")
+        assert decided[0]["by"] == BOB, decided
+        assert gw.calls("send_email") == []  # no call reached the upstream from the dead gateway
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/status").exists() and "zombie" not in Path(f"/proc/{pid}/status").read_text()
+
+
+async def test_arguments_outside_the_schema_are_never_forwarded(
+    emailer: tuple[Worker, str], slack: SlackStandIn, tmp_path: Path
+) -> None:
+    bot, key = emailer
+    async with over_stdio(bot, key, tmp_path) as gw:
+        wrong = await gw.session.call_tool("send_email", {"to": "bob@example.com"})
+        assert wrong.is_error and "required property" in text(wrong) and "body" in text(wrong)
+        extra = await gw.session.call_tool("list_inbox", {"limit": 0})  # allowed, still checked
+        assert extra.is_error and "minimum" in text(extra)
+        with pytest.raises(MCPError, match="no tool 'delete_all'"):
+            await gw.session.call_tool("delete_all", {})
+        assert gw.calls() == [] and slack.messages(APPROVALS) == []
+        assert "do not match" in gw.logged() and key not in gw.logged()
+
+
+@pytest.mark.parametrize("case", ["no such command", "it exits", "no one at its URL"])
+async def test_an_upstream_that_does_not_start(
+    emailer: tuple[Worker, str], slack: SlackStandIn, tmp_path: Path, case: str
+) -> None:
+    bot, key = emailer
+    command, extra, why = {
+        "no such command": (["no-such-mcp-server-xyz"], [], "no such command: no-such-mcp-server-xyz"),
+        "it exits": (None, [], "Connection closed"),
+        "no one at its URL": (None, ["--upstream-url", f"http://127.0.0.1:{free_port()}/mcp"],
+                              "All connection attempts failed"),
+    }[case]
+    async with over_stdio(bot, key, tmp_path, *extra, mode="crash", command=command) as gw:
+        with pytest.raises(MCPError, match="the upstream MCP server did not start") as tools:
+            await gw.session.list_tools()
+        with pytest.raises(MCPError, match="did not start"):
+            await gw.session.call_tool("send_email", dict(EMAIL))
+    assert why in str(tools.value), tools.value
+    assert "the upstream MCP server did not start: " in gw.logged() and why in gw.logged()
+    assert "Traceback" not in gw.logged() and key not in gw.logged() and slack.messages(APPROVALS) == []
+    if case == "it exits":
+        assert "mailbox: cannot open the mail spool" in gw.logged()  # its own words, on the gateway's stderr
+
+
+async def test_an_upstream_that_lies_about_its_schema_or_answers_garbage(
+    emailer: tuple[Worker, str], slack: SlackStandIn, tmp_path: Path
+) -> None:
+    bot, key = emailer
+    lie, garbage = tmp_path / "lie", tmp_path / "garbage"
+    lie.mkdir()
+    garbage.mkdir()
+    async with over_stdio(bot, key, lie, mode="lie") as gw:
+        with pytest.raises(MCPError, match="inputSchema that is not a JSON schema"):
+            await gw.session.call_tool("send_email", dict(EMAIL))
+        assert gw.calls() == [] and slack.messages(APPROVALS) == []
+        assert "not a JSON schema" in gw.logged()
+    async with over_stdio(bot, key, garbage, mode="garbage") as gw:
+        with pytest.raises(MCPError, match="answered tools/call list_inbox with something that is not MCP"):
+            await asyncio.wait_for(gw.session.call_tool("list_inbox", {}), 30)
+        assert "not MCP" in gw.logged() and "Traceback" not in gw.logged() and key not in gw.logged()
+        still = await gw.session.list_tools()  # the gateway goes on
+        assert len(still.tools) == 2
+
+
+def test_the_key_is_never_passed_to_the_upstream() -> None:
+    from agent_approvals.mcp_gateway.__main__ import upstream_command, upstream_env
+
+    assert upstream_env(["GITHUB_TOKEN", "MODE=fast", "ABSENT"], "AGENT_APPROVALS_KEY",
+                        {"GITHUB_TOKEN": "ghp_1", "AGENT_APPROVALS_KEY": "aak_1"}) == {"GITHUB_TOKEN": "ghp_1",
+                                                                                      "MODE": "fast"}
+    with pytest.raises(SystemExit, match="not passed to the upstream"):
+        upstream_env(["AGENT_APPROVALS_KEY"], "AGENT_APPROVALS_KEY", {"AGENT_APPROVALS_KEY": "aak_1"})
+    assert upstream_command(["--", "npx", "server", "--", "x"]) == ["npx", "server", "--", "x"]
+
+
+async def test_the_command_line_refuses_what_it_cannot_use(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "MCP_TEST_KEY"}
+    for args, said in (
+        (["--url", "http://127.0.0.1:9", "--key-env", "MCP_TEST_KEY", "--", "x"], "set the API key in $MCP_TEST_KEY"),
+        (["--url", "http://127.0.0.1:9"], "give the upstream MCP server's command"),
+    ):
+        process = await asyncio.create_subprocess_exec(
+            str(GATEWAY), *args, env=env | ({"AGENT_APPROVALS_KEY": "aak_x"} if "--key-env" not in args else {}),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(process.communicate(), 30)
+        assert process.returncode == 2 and said in err.decode() and out == b"" and b"Traceback" not in err
+
+
+async def test_the_approvals_api_refusing_the_key_is_a_clear_error(
+    emailer: tuple[Worker, str], slack: SlackStandIn, tmp_path: Path
+) -> None:
+    bot, _ = emailer
+    async with over_stdio(bot, "aak_wrong", tmp_path) as gw:
+        with pytest.raises(MCPError, match="could not ask for an approval of send_email: 401"):
+            await gw.session.call_tool("send_email", dict(EMAIL))
+        assert gw.calls() == [] and "aak_wrong" not in gw.logged()
+    async with httpx.AsyncClient() as http:  # the worker is fine
+        assert (await http.get(bot.url + "/healthz")).status_code == 200

@@ -1,0 +1,210 @@
+"""The MCP approval gateway's cost: what `agent-approvals-mcp` adds to a tool call, the same run, interleaved.
+
+One worker A in this process (the Approvals API), the Slack stand-in in another, one redis-server; the test
+upstream (`tests/mcp_upstream.py`) over stdio, reached by official `mcp` SDK client sessions:
+
+* allowed: `list_inbox` (matched by `--allow 'list_*'`, no card) through the gateway (a process: the client
+  session -> the gateway -> its own upstream process), against `list_inbox` on an upstream session directly;
+  timed from the call to its result at the client. `added_p50_ms` / `added_p99_ms`: gateway minus direct.
+* approved: `send_email` through the gateway; once its card is posted, a signed Approve click reaches A's
+  `/slack/events`; timed from the click to the tool's result at the client (the long-poll answered, the
+  approval used, the upstream called, the result passed back), against the same without the gateway:
+  `ApprovalsClient.tool_decision` in this process, then the call on the direct upstream session.
+
+    python tests/benchmarks/mcp_gateway.py [--calls 500] [--decisions 100] [--out FILE]
+    python tests/benchmarks/mcp_gateway.py --small      # CI: 100 calls, 20 decisions
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from agent_approvals import ApprovalsClient
+from mcp import types
+from mcp.client.session import ClientSession
+from mcp.client.stdio import StdioServerParameters, stdio_client
+
+from tests.benchmarks.common import (
+    Proc,
+    click_body,
+    machine_info,
+    sign,
+    start_redis,
+    stop_redis,
+    summary_ms,
+    worker_env,
+    write_json,
+)
+from tests.conftest import Worker, start_worker
+
+WARMUP = 10
+UPSTREAM = Path(__file__).resolve().parents[1] / "mcp_upstream.py"
+EMAIL = {"to": "bob@example.com", "body": "Prices go up 5% on May 1."}
+CHANNEL = "C0BENCH00"
+
+
+async def mcp_session(stack: AsyncExitStack, command: list[str], env: dict[str, str], log: Path) -> ClientSession:
+    """An initialized MCP client session to `command` over stdio (its stderr in `log`), closed with `stack`."""
+    errlog = stack.enter_context(log.open("w"))
+    params = StdioServerParameters(command=command[0], args=command[1:], env=env)
+    read, write = await stack.enter_async_context(stdio_client(params, errlog=errlog))
+    session = await stack.enter_async_context(ClientSession(read, write))
+    await asyncio.wait_for(session.initialize(), 60)
+    return session
+
+
+class Bench:
+    def __init__(self, a: Worker, http: aiohttp.ClientSession, direct: ClientSession, gateway: ClientSession,
+                 client: ApprovalsClient) -> None:
+        self.a, self.http = a, http
+        self.direct, self.gateway, self.client = direct, gateway, client
+        self.seen: set[str] = set()
+        self.n = 0
+
+    async def allowed_direct(self) -> float:
+        return await _timed(self.direct.call_tool("list_inbox", {"limit": 2}))
+
+    async def allowed_gateway(self) -> float:
+        return await _timed(self.gateway.call_tool("list_inbox", {"limit": 2}))
+
+    async def approved_gateway(self) -> float:
+        return await self._click_to_result(self.gateway.call_tool("send_email", self._email()))
+
+    async def approved_tool_decision(self) -> float:
+        async def decided_then_called() -> types.CallToolResult:
+            email = self._email()
+            decided = await self.client.tool_decision("send_email", email, idempotency_key=f"bench-{self.n}")
+            assert decided.approved, decided
+            return await self.direct.call_tool("send_email", decided.arguments)
+
+        return await self._click_to_result(decided_then_called())
+
+    def _email(self) -> dict[str, str]:
+        self.n += 1
+        return {**EMAIL, "body": f"{EMAIL['body']} #{self.n}"}
+
+    async def _click_to_result(self, call: Awaitable[types.CallToolResult]) -> float:
+        calling = asyncio.ensure_future(call)
+        approval_id, channel, ts = await self._new_card()
+        body = click_body(approval_id, channel, ts)
+        headers = sign(body)
+        started = time.perf_counter()
+        async with self.http.post(self.a.url + "/slack/events", data=body, headers=headers) as response:
+            assert response.status == 200, await response.text()
+        result = await asyncio.wait_for(calling, 60)
+        done = time.perf_counter()
+        assert not result.is_error, result
+        return done - started
+
+    async def _new_card(self) -> tuple[str, str, str]:
+        """The approval asked just now, once its card is posted (polled, with a deadline)."""
+        store = self.a.services.store
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            for approval_id in await store.redis.smembers(store.keys.api_pending("bench")):
+                approval_id = approval_id.decode() if isinstance(approval_id, bytes) else str(approval_id)
+                if approval_id in self.seen:
+                    continue
+                approval = await store.approvals.get(approval_id)
+                if approval is not None and approval.card_ts:
+                    self.seen.add(approval_id)
+                    return approval_id, approval.card_channel, approval.card_ts
+            await asyncio.sleep(0.001)
+        raise RuntimeError("no card within 30 s")
+
+
+async def _timed(call: Awaitable[types.CallToolResult]) -> float:
+    started = time.perf_counter()
+    result = await call
+    assert not result.is_error, result
+    return time.perf_counter() - started
+
+
+async def interleaved(steps: dict[str, Callable[[], Awaitable[float]]], rounds: int) -> dict[str, list[float]]:
+    names = list(steps)
+    series: dict[str, list[float]] = {name: [] for name in names}
+    for i in range(rounds + WARMUP):
+        shift = i % len(names)
+        for name in names[shift:] + names[:shift]:
+            value = await steps[name]()
+            if i >= WARMUP:
+                series[name].append(value)
+    return series
+
+
+async def measure(calls: int, decisions: int) -> dict[str, Any]:
+    log_dir = Path(tempfile.mkdtemp(prefix="bench-mcp-"))
+    redis_server = start_redis()
+    slack = await Proc.start("slack", {"kind": "standin"}, log_dir=log_dir)
+    a = await start_worker(worker_env(api_url=str(slack.info["api_url"]), redis_url=redis_server.url))
+    try:
+        made = await a.services.store.api_keys.create("bench", [CHANNEL], by="bench", max_pending=100_000,
+                                                      per_minute=100_000)
+        assert made is not None
+        upstream = [sys.executable, str(UPSTREAM), "--record", str(log_dir / "calls.jsonl")]
+        gateway = [sys.executable, "-m", "agent_approvals.mcp_gateway", "--url", a.url, "--key-env", "BENCH_KEY",
+                   "--allow", "list_*", "--", *upstream]
+        async with (
+            AsyncExitStack() as stack,
+            aiohttp.ClientSession() as http,
+            ApprovalsClient(a.url, made.key, title="benchmark") as client,
+        ):
+            direct = await mcp_session(stack, upstream, {}, log_dir / "direct.log")
+            through = await mcp_session(stack, gateway, {"BENCH_KEY": made.key}, log_dir / "gateway.log")
+            bench = Bench(a, http, direct, through, client)
+            allowed = await interleaved({"direct": bench.allowed_direct, "gateway": bench.allowed_gateway}, calls)
+            approved = await interleaved(
+                {"tool_decision": bench.approved_tool_decision, "gateway": bench.approved_gateway}, decisions)
+        await a.services.background.drain()
+        await a.services.cards.drain()
+    finally:
+        await a.stop()
+        await slack.stop()
+        stop_redis(redis_server)
+    allowed_ms = {name: summary_ms(values) for name, values in allowed.items()}
+    approved_ms = {name: summary_ms(values) for name, values in approved.items()}
+    return {
+        "benchmark": "mcp_gateway",
+        "machine": machine_info(),
+        "allowed": {
+            "ms": allowed_ms,
+            "added_p50_ms": allowed_ms["gateway"]["p50_ms"] - allowed_ms["direct"]["p50_ms"],
+            "added_p99_ms": allowed_ms["gateway"]["p99_ms"] - allowed_ms["direct"]["p99_ms"],
+        },
+        "approved_click_to_result": {
+            "ms": approved_ms,
+            "added_p50_ms": approved_ms["gateway"]["p50_ms"] - approved_ms["tool_decision"]["p50_ms"],
+            "added_p99_ms": approved_ms["gateway"]["p99_ms"] - approved_ms["tool_decision"]["p99_ms"],
+        },
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--calls", type=int, default=500, help="allowed calls per series (after 10 warm-up)")
+    parser.add_argument("--decisions", type=int, default=100, help="approved calls per series (after 10 warm-up)")
+    parser.add_argument("--small", action="store_true", help="CI size: 100 calls, 20 decisions")
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    calls, decisions = (100, 20) if args.small else (args.calls, args.decisions)
+    result = asyncio.run(measure(calls, decisions))
+    print(json.dumps(result, indent=2))
+    write_json(result, args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

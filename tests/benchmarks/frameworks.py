@@ -418,12 +418,14 @@ def click_report(series: dict[str, list[float]]) -> dict[str, Any]:
     floor = summary_ms(series["floor"])
     report: dict[str, Any] = {"floor_click_to_wait_ms": floor}
     report["floor_click_to_wait_use_ms"] = summary_ms(series["floor+use"])
+    used = report["floor_click_to_wait_use_ms"]
     for name in FRAMEWORKS:
         measured = summary_ms(series[name])
         report[name] = {
             "click_to_tool_ms": measured,
             "ratio_to_floor_p50": measured["p50_ms"] / floor["p50_ms"],
             "ratio_to_floor_p90": measured["p90_ms"] / floor["p90_ms"],
+            "ratio_to_floor_use_p50": measured["p50_ms"] / used["p50_ms"],
         }
     return report
 

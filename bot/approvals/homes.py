@@ -266,16 +266,12 @@ class HomeService:
         state = await self._store.homes.state(user)
         if at_least and state.seen >= at_least:
             return True  # drawn since that change already
-        principals = await self._store.away.principals(user, now=time.time())
-        waiting = await self.waiting_for(user, state.pending, principals=principals)
-        pages = max(1, -(-len(waiting) // HOME_PAGE_SIZE))
-        page = min(state.page, pages - 1)
-        shown = waiting[page * HOME_PAGE_SIZE : (page + 1) * HOME_PAGE_SIZE]
+        total, page, shown = await self.waiting_page(user, page=state.page, groups=state.groups)
         content = HomeContent(
             user=user,
             now=time.time(),
-            waiting=await self._store.approvals.get_many(a.id for a in shown),
-            waiting_total=len(waiting),
+            waiting=shown,
+            waiting_total=total,
             page=page,
             runs=state.runs,
             recent=state.recent,
@@ -301,8 +297,55 @@ class HomeService:
             log.warning("the Home of %s was not published (%s)", user, error)
             return False
         published = response.get("view") or {}
-        await self._store.homes.drawn(user, seen=state.changes, view_hash=str(published.get("hash") or ""))
+        await self._store.homes.drawn(
+            user,
+            seen=state.changes,
+            view_hash=str(published.get("hash") or ""),
+            shown=[a.id for a in shown],
+            page=page,
+        )
         return True
+
+    async def waiting_page(
+        self,
+        user: str,
+        *,
+        page: int,
+        size: int = HOME_PAGE_SIZE,
+        groups: Iterable[str] | None = None,
+        delegated: bool = True,
+    ) -> tuple[int, int, list[ApprovalRecord]]:
+        """Page `page` (of `size`; the last one if there are fewer) of the approvals waiting for `user`,
+        with their texts, oldest first, read from the Home indexes (`Homes.waiting_page`: the page and
+        the count, never the backlog): (how many in all, the page shown, its approvals). `groups`: the
+        user groups with approvals pending (None: read them); `delegated`: with those waiting for the
+        people away who delegated to `user`. The exact rules are applied again to the page's records
+        (`waiting_for`): one decided meanwhile is left out."""
+        pending_groups = await self._store.homes.pending_groups() if groups is None else sorted(groups)
+        principals = await self._store.away.principals(user, now=time.time()) if delegated else []
+        theirs = {p: await self._groups_of(p, pending_groups) for p in principals}
+        mine = await self._groups_of(user, pending_groups)
+        page = max(0, page)
+        found = await self._store.homes.waiting_page(
+            user, groups=mine, principals=theirs, offset=page * size, count=size
+        )
+        last = max(0, -(-found.total // size) - 1)
+        if page > last:  # fewer pages now than when the person chose this one
+            page = last
+            found = await self._store.homes.waiting_page(
+                user, groups=mine, principals=theirs, offset=page * size, count=size
+            )
+        records = await self._store.approvals.get_many(found.ids)
+        return found.total, page, await self.waiting_for(user, records, principals=principals)
+
+    async def _groups_of(self, user: str, groups: Sequence[str]) -> list[str]:
+        """Those of `groups` that `user` is in (membership cached by the directory; a group that cannot
+        be read counts as not theirs, as in `_in_groups`)."""
+        mine = []
+        for group in groups:
+            if await self._in_groups(user, [group]):
+                mine.append(group)
+        return mine
 
     async def _url(self) -> str:
         """The workspace's URL (for links to runs' headers), from `auth.test`, asked once."""

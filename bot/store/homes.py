@@ -5,20 +5,28 @@ approval notes the value (`ApprovalRecord.version`). A Home notes the counter it
 so a redraw for an approval whose version the Home has seen is skipped: a batch of decisions redraws
 each person's Home once, not once per decision.
 
+What waits for a person is read from the Home indexes (`waits:*`, kept by the Lua steps that open,
+vote on, decide and escalate approvals: `lua/lib/homes.lua`), a page at a time (`waiting_page`,
+`lua/home_page.lua`): a draw reads its page and the counts, never the backlog. Approvals opened before
+the indexes existed are indexed once (`ensure_index`). Each draw notes the ids its page shows, and
+each of them whose Homes show it (`home_shown:<id>`, `shown_by`).
+
 An admin's Home also shows their channels' headline numbers, cached per channel (`headline:<channel>`,
 60 s), computed by one worker at a time (a claim), for the Homes that wait for them (`bot/report/headline_cache.py`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Sequence
+import secrets
+import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from bot.core.records import ApprovalRecord, RunRecord
 from bot.store.approvals import Approvals
-from bot.store.codec import readable_approval
 from bot.store.connection import aw
 from bot.store.keys import HEADLINE_SECONDS, HEADLINE_WAIT_SECONDS
 from bot.store.runs import Runs
@@ -27,19 +35,33 @@ from bot.store.shared import Shared
 VIEWERS_KEPT_SECONDS = 30 * 24 * 3600
 RECENT_SHOWN = 10
 RUNS_SHOWN = 10
+SHOWN_KEPT_SECONDS = VIEWERS_KEPT_SECONDS  # `home_shown:<id>`: as long as a Home is kept current
+INDEX_BATCH = 500  # approvals indexed per step by the one-off rebuild
+INDEX_CLAIM_SECONDS = 60.0
+INDEX_WAIT_SECONDS = 30.0  # a draw waits this long at most for another worker's rebuild
+INDEX_POLL = 0.05
 
 
 @dataclass(frozen=True, slots=True)
 class HomeState:
-    """What one person's Home is drawn from (`pending` without their long texts: see `Homes.full`)."""
+    """What one person's Home is drawn from, but the approvals waiting (read a page at a time:
+    `Homes.waiting_page`)."""
 
     changes: int  # the change counter, read before everything else here
     seen: int  # the counter the Home shown now was drawn at (0: never drawn)
     hash: str  # Slack's hash of the Home shown now ("" when unknown)
     page: int  # which page of the waiting approvals the person chose (0: the oldest)
-    pending: list[ApprovalRecord]  # without their long texts (`Approvals.get_many` reads them)
+    groups: frozenset[str]  # the user groups some pending approval names (whose members to check)
     runs: list[RunRecord]
     recent: list[ApprovalRecord]
+
+
+@dataclass(frozen=True, slots=True)
+class WaitingPage:
+    """One page of the approvals waiting for a person (ids, oldest first) and how many in all."""
+
+    total: int
+    ids: list[str]
 
 
 class Homes:
@@ -48,6 +70,7 @@ class Homes:
         self._k = shared.keys
         self._approvals = approvals
         self._runs = runs
+        self._indexed = False  # the Home indexes are known built (`ensure_index`)
 
     async def changes(self) -> int:
         return int(await self._s.redis.get(self._k.changes) or 0)
@@ -56,37 +79,140 @@ class Homes:
         return int(await aw(self._s.redis.hget(self._k.home(user), "seen")) or 0)
 
     async def state(self, user: str) -> HomeState:
-        """Everything `user`'s Home shows. The counter is read first, in one transaction with the ids,
-        so what is read after it is at least that new."""
+        """What `user`'s Home shows but its waiting approvals. The counter is read first, in one
+        transaction with the rest, so what is read after it (the page) is at least that new."""
         k = self._k
         async with self._s.redis.pipeline(transaction=True) as pipe:
             pipe.get(k.changes)
             pipe.hgetall(k.home(user))
-            pipe.zrange(k.deadlines, 0, -1)
-            pipe.zrange(k.waiting, 0, -1)
+            pipe.smembers(k.waits_groups)
             pipe.lrange(k.decided_by(user), 0, RECENT_SHOWN - 1)
             pipe.zrevrange(k.user_index(user), 0, RUNS_SHOWN - 1)
-            changes, home, timed, waiting, recent_ids, run_ids = await pipe.execute()
-        # pending approvals: those that time out, and every one opened since the waiting index exists
-        pending_ids = list(dict.fromkeys([*timed, *(str(member).partition("/")[2] for member in waiting)]))
-        async with self._s.redis.pipeline(transaction=False) as pipe:
-            for approval_id in pending_ids:
-                pipe.hgetall(k.approval(approval_id))
-            replies = await pipe.execute()
-        pending = [readable_approval(raw, None) for raw in replies if raw]  # without their long texts
+            changes, home, groups, recent_ids, run_ids = await pipe.execute()
         return HomeState(
             changes=int(changes or 0),
             seen=int(home.get("seen") or 0),
             hash=str(home.get("hash") or ""),
             page=int(home.get("page") or 0),
-            pending=[a for a in pending if a is not None and a.pending],
+            groups=frozenset(str(g) for g in groups),
             runs=await self._runs.get_many(run_ids),
             recent=await self._approvals.get_many(recent_ids),
         )
 
-    async def drawn(self, user: str, *, seen: int, view_hash: str) -> None:
-        """`user`'s Home now shows the state at counter `seen`, and Slack gave it `view_hash`."""
-        await aw(self._s.redis.hset(self._k.home(user), mapping={"seen": seen, "hash": view_hash}))
+    async def waiting_page(
+        self,
+        user: str,
+        *,
+        groups: Sequence[str],
+        principals: Mapping[str, Sequence[str]],
+        offset: int,
+        count: int,
+    ) -> WaitingPage:
+        """The ids of the approvals waiting for `user` at `offset` (at most `count`, oldest first: by
+        request time, then id) and how many in all, from the Home indexes in one step: those naming
+        them or one of `groups` (the user groups they are in), or anyone; and, decided for them, those
+        waiting for each of `principals` (people away who delegated to `user`: {who: their groups}).
+        Never their own requests (without self-approval) nor a quorum that counts them already; as
+        `ApprovalRecord.may_decide` and `may_decide_for`, which the caller still applies to the page."""
+        await self.ensure_index()
+        k = self._k
+        indexes: list[str] = []
+
+        def at(key: str) -> int:
+            indexes.append(key)
+            return len(indexes)  # (Lua counts from 1)
+
+        own_except = at(k.waits_except(user))
+        proxied = at(k.waits_proxied(user))
+        paths = [
+            {
+                "sources": [at(k.waits_user(user)), *(at(k.waits_group(g)) for g in sorted(groups))],
+                "except": [own_except],
+            }
+        ]
+        for principal, their_groups in sorted(principals.items()):
+            sources = [at(k.waits_user(principal)), *(at(k.waits_group(g)) for g in sorted(their_groups))]
+            paths.append({"sources": sources, "except": [at(k.waits_except(principal)), own_except, proxied]})
+        scratch = k.scratch(f"home-page:{user}:{secrets.token_hex(4)}")
+        total, ids = await self._s.script("home_page")(
+            keys={"anyone": k.waits_anyone, "scratch": scratch, "scratch2": scratch + ":2", "indexes": indexes},
+            args={"paths": paths, "offset": max(0, offset), "count": max(0, count)},
+        )
+        return WaitingPage(total=int(total), ids=[str(i) for i in ids or []])
+
+    async def pending_groups(self) -> list[str]:
+        """The user groups some pending approval names (sorted)."""
+        return sorted(str(g) for g in await aw(self._s.redis.smembers(self._k.waits_groups)))
+
+    # the indexes of approvals opened before they existed ------------------------------------------
+    async def ensure_index(self) -> None:
+        """Build the Home indexes of approvals opened before they existed, once per Redis (noted in
+        `migrated:home-index`; one worker at a time, under a claim; a draw meanwhile waits for it, at
+        most `INDEX_WAIT_SECONDS`). Costs nothing once this process has seen it done."""
+        if self._indexed:
+            return
+        k = self._k
+        done = k.migrated("home-index")
+        deadline = time.monotonic() + INDEX_WAIT_SECONDS
+        holder = secrets.token_hex(8)
+        claim = k.claim("home-index")
+        while not await self._s.redis.exists(done):
+            if await self._s.redis.set(claim, holder, nx=True, px=int(INDEX_CLAIM_SECONDS * 1000)):
+                try:
+                    await self.rebuild_index()
+                    await self._s.redis.set(done, repr(time.time()))
+                finally:
+                    await self._s.script("release")(keys={"claim": claim}, args={"holder": holder})
+                break
+            if time.monotonic() > deadline:
+                return  # (drawn with what is indexed; the next draw looks again)
+            await asyncio.sleep(INDEX_POLL)  # another worker is building them
+        self._indexed = True
+
+    async def rebuild_index(self) -> int:
+        """List every pending approval (the `deadlines` and `waiting` indexes) in the Home indexes,
+        `INDEX_BATCH` per step; safe beside any other step and to run again. Returns how many."""
+        k = self._k
+        async with self._s.redis.pipeline(transaction=False) as pipe:
+            pipe.zrange(k.deadlines, 0, -1)
+            pipe.zrange(k.waiting, 0, -1)
+            timed, waiting = await pipe.execute()
+        ids = list(dict.fromkeys([*map(str, timed), *(str(member).partition("/")[2] for member in waiting)]))
+        count = 0
+        for start in range(0, len(ids), INDEX_BATCH):
+            batch = ids[start : start + INDEX_BATCH]
+            count += int(
+                await self._s.script("index_rebuild")(
+                    keys={"changes": k.changes, "approvals": [k.approval(i) for i in batch]}, args={"ids": batch}
+                )
+            )
+        return count
+
+    # what each Home shows -------------------------------------------------------------------
+    async def drawn(self, user: str, *, seen: int, view_hash: str, shown: Sequence[str] = (), page: int = 0) -> None:
+        """`user`'s Home now shows the state at counter `seen`, and Slack gave it `view_hash`; its
+        page `page` shows the approvals `shown` (noted for `shown_by`, in the same step)."""
+        await self._s.script("home_drawn")(
+            keys={"home": self._k.home(user)},
+            args={
+                "user": user,
+                "seen": str(seen),
+                "hash": view_hash,
+                "page": str(page),
+                "shown": list(shown),
+                "shown_prefix": self._k.home_shown(""),
+                "seconds": str(SHOWN_KEPT_SECONDS),
+            },
+        )
+
+    async def shown(self, user: str) -> tuple[int, list[str]]:
+        """The page `user`'s Home was last drawn with, and the approvals it shows."""
+        page, ids = await aw(self._s.redis.hmget(self._k.home(user), ["shown_page", "shown"]))
+        return int(page or 0), [i for i in str(ids or "").split(",") if i]
+
+    async def shown_by(self, approval_id: str) -> set[str]:
+        """Whose Homes show `approval_id` on the page they were last drawn with."""
+        return {str(u) for u in await aw(self._s.redis.smembers(self._k.home_shown(approval_id)))}
 
     async def set_page(self, user: str, page: int) -> None:
         await aw(self._s.redis.hset(self._k.home(user), "page", str(page)))

@@ -23,7 +23,16 @@ every key of a Lua step is in one slot). Ids reach a key only after they match `
 {p}:outbox                    zset    approval ids whose card is due a redraw        members leave when redrawn
 {p}:decided:<user>            list    approvals a person decided lately (Home)       last 20; DECIDED_RETENTION
 {p}:changes                   string  a counter: +1 at each approval opened or decided kept
-{p}:home:<user>               hash    a person's Home: `seen` (counter shown), `hash`, `page` kept
+{p}:home:<user>               hash    a person's Home: `seen` (counter shown), `hash`,  kept
+                                      `page` (chosen), `shown_page`, `shown` (its ids)
+{p}:home_shown:<id>           set     people whose Home's page shows this approval   30 days; redone at each draw
+{p}:waits:user:<user>         zset    pending ids naming this person, by time asked  members leave when decided
+{p}:waits:group:<group>       zset    pending ids naming this user group, the same   members leave when decided
+{p}:waits:anyone              zset    pending ids anyone may decide, the same        members leave when decided
+{p}:waits:groups              set     user groups some pending approval names        a group leaves with its last
+{p}:waits:except:<user>       zset    pending ids this person may not decide: own    members leave when decided
+                                      requests (no self-approval), quorums they are in
+{p}:waits:proxied:<user>      zset    pending ids they voted on for someone away     members leave when decided
 {p}:admin_of:<user>           set     channels whose `admins` name this person       kept (with `admins`)
 {p}:headline:<channel>        string  a channel's headline numbers, 7 days (JSON)    HEADLINE_SECONDS
 {p}:headline:<channel>:wait   set     people whose Home waits for that headline      HEADLINE_WAIT_SECONDS
@@ -41,6 +50,7 @@ every key of a Lua step is in one slot). Ids reach a key only after they match `
 {p}:settings:channels         zset    channels with settings, by last change         kept
 {p}:heartbeat:<worker>        string  a worker is alive                              HEARTBEAT_SECONDS
 {p}:claim:<what>              string  one worker or person does `what` (SET NX)      seconds given by the caller
+{p}:scratch:<what>            zset    working space of one Lua step (home_page.lua)  deleted by that step
 {p}:cmd:<trigger id>          string  a slash command was done (replays do nothing)  10 min
 {p}:modelcache:<digest>       string  a cached model response (MODEL_CACHE)          7 days
 {p}:apikeys                   hash    API key names -> sha256 of the key             kept until revoked
@@ -54,6 +64,11 @@ every key of a Lua step is in one slot). Ids reach a key only after they match `
 {p}:worker:<worker>           pubsub  wakes that worker (decisions, run controls)    a channel, not a key
 
 DECIDED_RETENTION is 30 days; RUN_RETENTION and AUDIT_RETENTION are settings (30 and 90 days).
+
+The `waits:` keys are the Home indexes: kept by the Lua steps that open, vote on, decide and escalate
+an approval (`lua/lib/homes.lua`, which names them from the `changes` key's prefix, as `waits_*`
+below does), read a page at a time by `lua/home_page.lua`; approvals opened before they existed are
+indexed once (`Homes.ensure_index`, noted in `migrated:home-index`).
 """
 
 from __future__ import annotations
@@ -154,6 +169,31 @@ class Keys:
     def headline_waiting(self, channel: str) -> str:
         return f"{self.prefix}:headline:{channel}:wait"
 
+    # the Home indexes (lua/lib/homes.lua builds the same names from `changes`)
+    @property
+    def waits_anyone(self) -> str:
+        return f"{self.prefix}:waits:anyone"
+
+    @property
+    def waits_groups(self) -> str:
+        return f"{self.prefix}:waits:groups"
+
+    def waits_user(self, user: str) -> str:
+        return f"{self.prefix}:waits:user:{user}"
+
+    def waits_group(self, group: str) -> str:
+        return f"{self.prefix}:waits:group:{group}"
+
+    def waits_except(self, user: str) -> str:
+        return f"{self.prefix}:waits:except:{user}"
+
+    def waits_proxied(self, user: str) -> str:
+        return f"{self.prefix}:waits:proxied:{user}"
+
+    def home_shown(self, approval_id: str) -> str:
+        """Whose Homes show `approval_id` on the page they were last drawn with."""
+        return f"{self.prefix}:home_shown:{approval_id}"
+
     # approvals
     def approval(self, approval_id: str) -> str:
         return f"{self.prefix}:approval:{{{approval_id}}}"
@@ -195,6 +235,9 @@ class Keys:
 
     def claim(self, what: str) -> str:
         return f"{self.prefix}:claim:{what}"
+
+    def scratch(self, what: str) -> str:
+        return f"{self.prefix}:scratch:{what}"
 
     def command(self, trigger_id: str) -> str:
         return f"{self.prefix}:cmd:{trigger_id}"

@@ -53,6 +53,7 @@ from bot.slack.listeners.views import input_text
 
 BATCH_SECONDS = 15 * 60  # a confirmation not submitted within this is forgotten
 MAX_REASON_CHARS = 3000
+BATCH_CHOICES = 100  # the oldest waiting approvals a batch offers (a select's limit)
 BATCH_MARK = "home-batch"  # the "approval id" a batch form's metadata is signed for
 Errors = dict[str, str]
 
@@ -162,10 +163,10 @@ async def revoke_from_home(services: Services, body: dict[str, Any]) -> None:
 
 
 async def waiting(services: Services, user: str) -> list[ApprovalRecord]:
-    """The approvals waiting for `user` now, oldest first, with their texts (at most 100: a select's limit)."""
-    state = await services.store.homes.state(user)
-    chosen = (await services.homes.waiting_for(user, state.pending))[:100]
-    return await services.store.approvals.get_many(a.id for a in chosen)
+    """The approvals waiting for `user` now, oldest first, with their texts (at most 100: a select's
+    limit), read from the Home indexes (their own: the batch decides as `user`, for nobody else)."""
+    _, _, chosen = await services.homes.waiting_page(user, page=0, size=BATCH_CHOICES, delegated=False)
+    return chosen
 
 
 async def open_batch(services: Services, body: dict[str, Any]) -> None:

@@ -1,11 +1,12 @@
 --! keys: nudges outbox audit changes ...approvals
---! uses: stored
+--! uses: stored homes
 -- The approvals a nudger claimed (A.ids, lua/claim_due.lua on the nudges set): each one still pending
 -- is returned for its reminders to be told; one decided or gone leaves the set. An escalation that is
 -- due happens here, once: its `escalate_to` join its approvers (when it names any: `anyone` may
--- decide already), the card is due a redraw, and it is audited. K.approvals holds each one's approval
--- and texts keys, in that order. A: ids, now, audit_minid. Returns the pending records, each with
--- `telling` as it was (a time: a nudger took it and did not note it told, so it may have posted some).
+-- decide already) and their Home indexes (lua/lib/homes.lua), the card is due a redraw, and it is
+-- audited. K.approvals holds each one's approval and texts keys, in that order. A: ids, now,
+-- audit_minid. Returns the pending records, each with `telling` as it was (a time: a nudger took it
+-- and did not note it told, so it may have posted some).
 local pending = {}
 for i, id in ipairs(A.ids) do
   local approval, texts = K.approvals[2 * i - 1], K.approvals[2 * i]
@@ -25,6 +26,11 @@ for i, id in ipairs(A.ids) do
             approvers = approvers .. ',' .. who
           end
         end
+      end
+      if approvers ~= (cur[7] or '') then  -- listed where its approvers, old and new, look now
+        local P = waits_prefix(K.changes)
+        index_approvers(P, id, cur[2], cur[7] or '', false)
+        index_approvers(P, id, cur[2], approvers, true)
       end
       redis.call('HSET', approval, 'escalated_at', A.now, 'approvers', approvers,
                  'version', redis.call('INCR', K.changes))

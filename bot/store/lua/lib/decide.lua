@@ -1,7 +1,8 @@
 -- The decide step: moves one pending approval to its outcome exactly once, whatever races it (two
 -- reviewers, a double click, the timeout), appends the decision to the audit stream, puts its card in
 -- the outbox and publishes it to the owning worker. Run by decide.lua for one approval (a click, a
--- cancel) and by sweep.lua for each approval whose deadline has passed.
+-- cancel) and by sweep.lua for each approval whose deadline has passed. A vote and a decision keep
+-- the Home indexes (lua/lib/homes.lua, which this needs) in the same step.
 --
 -- k: approval, texts, votes, deadlines, nudges, waiting, outbox, audit, changes (the Homes' change
 --    counter), webhooks (decisions due a POST to the asking program's callback_url); for a person
@@ -133,6 +134,8 @@ local function decide(k, a)
       local pair = acting_for .. ':' .. a.by
       redis.call('HSET', k.approval, 'proxies', (cur[16] or '') == '' and pair or (cur[16] .. ',' .. pair))
     end
+    -- neither the voter nor a delegate who voted for them finds it waiting for them now
+    index_vote(waits_prefix(k.changes), k.approval, a.id, voter, acting_for ~= '' and a.by or '')
     local count = redis.call('SCARD', k.votes)
     audit('event', 'vote', 'by', a.by, 'for', acting_for, 'outcome', 'approved', 'votes', count,
           'required', required, 'latency_ms', latency_ms)
@@ -150,6 +153,7 @@ local function decide(k, a)
     redis.call('LTRIM', k.recent, 0, 19)
     redis.call('EXPIRE', k.recent, a.retention)
   end
+  index_approval(waits_prefix(k.changes), k.approval, a.id, false)  -- it waits for nobody now
   redis.call('ZREM', k.deadlines, a.id)
   redis.call('ZREM', k.nudges, a.id)
   redis.call('ZREM', k.waiting, origin .. '/' .. a.id)

@@ -252,3 +252,26 @@ async def test_a_failing_server_fails_the_run_clearly_without_leaking_the_key(
     assert len(server.completions) == 3  # the client's own retries, then the error
     everything = caplog.text + json.dumps([slack.messages(c) for c in (SALES, APPROVALS)])
     assert "InternalServerError" in caplog.text and DUMMY_KEY not in everything
+
+
+async def test_rate_limits_and_bad_requests_reach_the_client_as_openais_errors() -> None:
+    """The server's error shapes are OpenAI's, as the `openai` package reads them: a 429 with Retry-After is
+    retried by the client, a 400 is not (its message and code are the error's), no key is a 401."""
+    import openai
+
+    async with OpenAICompatibleServer() as server:
+        client = load_model_client(openai_config(server.base_url, max_retries=1))
+        server.add(error(429, "Rate limit reached", type="requests", code="rate_limit_exceeded", retry_after="0"))
+        server.add(text("after the limit"))
+        assert (await client.create(ASK)).content == "after the limit" and len(server.completions) == 2
+        server.add(error(400, "context length exceeded", type="invalid_request_error", code="context_length_exceeded"))
+        with pytest.raises(openai.BadRequestError) as bad:
+            await client.create(ASK)
+        assert bad.value.code == "context_length_exceeded" and "context length exceeded" in bad.value.message
+        assert len(server.completions) == 3  # not retried
+        await client.close()
+        async with aiohttp.ClientSession() as http, http.post(server.base_url + "/chat/completions", json={}) as no_key:
+            assert no_key.status == 401 and (await no_key.json())["error"]["code"] == "invalid_api_key"
+        listed = openai.AsyncOpenAI(base_url=server.base_url, api_key=DUMMY_KEY)
+        assert [m.id async for m in listed.models.list()] == ["llama3.1"]
+        await listed.close()

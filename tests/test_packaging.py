@@ -57,7 +57,9 @@ EXTRAS = {  # each extra, and the module it makes importable
     "langgraph": "agent_approvals.langgraph",
     "pydantic-ai": "agent_approvals.pydantic_ai",
     "agent-framework": "agent_approvals.agent_framework",
+    "mcp": "agent_approvals.mcp_gateway",
 }
+BROUGHT = {"openai-agents": {"mcp"}}  # the OpenAI Agents SDK depends on `mcp` itself: the gateway imports there too
 
 
 def test_each_framework_extra_installs_alone_and_only_its_framework(tmp_path: Path) -> None:
@@ -77,8 +79,11 @@ def test_each_framework_extra_installs_alone_and_only_its_framework(tmp_path: Pa
         if checked.returncode != 0:
             problems.append(f"pip check: {checked.stdout[-1500:]}")
         for other, module in EXTRAS.items():
-            if imports(python, f"import {module}") != (other == extra):
-                problems.append(f"import {module}: {'fails' if other == extra else 'works without its extra'}")
+            expected = other == extra or other in BROUGHT.get(extra, set())
+            if imports(python, f"import {module}") != expected:
+                problems.append(f"import {module}: {'fails' if expected else 'works without its extra'}")
+        if extra == "mcp" and run(python, "-m", "agent_approvals.mcp_gateway", "--help").returncode != 0:
+            problems.append("python -m agent_approvals.mcp_gateway --help fails")
         return extra, problems
 
     with ThreadPoolExecutor(max_workers=3) as pool:  # mostly waiting on pip's downloads and unpacking

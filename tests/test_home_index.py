@@ -367,6 +367,16 @@ async def test_an_escalation_lists_it_for_who_it_lets_in(parts: Parts) -> None:
     assert await index_keys(store) == [] and await store.homes.pending_groups() == []
 
 
+async def test_a_person_with_many_requests_of_their_own_sees_the_others_only(parts: Parts) -> None:
+    store, run = parts.store, Run()
+    for number in range(300):  # more than home_page.lua reads whole: asked member by member
+        await apply(store, run, Open(ANN if number % 50 else BEN, (), False, 1, False, (), 900))
+    assert await store.redis.zcard(store.keys.waits_except(ANN)) == 294
+    await assert_indexes_agree(parts.homes, store, run.ids, size=10)
+    total, _, records = await parts.homes.waiting_page(ANN, page=0)
+    assert total == 6 and [a.id for a in records] == run.ids[::50]
+
+
 async def test_approvals_opened_before_the_indexes_existed_are_indexed_once(parts: Parts) -> None:
     store, run = parts.store, Run()
     rng = random.Random(7)

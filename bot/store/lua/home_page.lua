@@ -39,9 +39,24 @@ local function head(s)  -- the stream's next (id, time), read a chunk at a time
   return s.buf[s.i], tonumber(s.buf[s.i + 1])
 end
 
+-- an exclusion zset is read whole once when small (most are: a person's own requests and votes), else
+-- asked member by member
+local sets = {}
+local function member(i, id)
+  if sets[i] == nil then
+    sets[i] = false
+    if redis.call('ZCARD', K.indexes[i]) <= 256 then
+      sets[i] = {}
+      for _, m in ipairs(redis.call('ZRANGE', K.indexes[i], 0, -1)) do sets[i][m] = true end
+    end
+  end
+  if sets[i] then return sets[i][id] == true end
+  return redis.call('ZSCORE', K.indexes[i], id) ~= false
+end
+
 local function excluded(p, id)
   for _, i in ipairs(A.paths[p].except) do
-    if redis.call('ZSCORE', K.indexes[i], id) then return true end
+    if member(i, id) then return true end
   end
   return false
 end

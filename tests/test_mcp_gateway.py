@@ -341,3 +341,98 @@ async def test_the_approvals_api_refusing_the_key_is_a_clear_error(
         assert gw.calls() == [] and "aak_wrong" not in gw.logged()
     async with httpx.AsyncClient() as http:  # the worker is fine
         assert (await http.get(bot.url + "/healthz")).status_code == 200
+
+
+AUTOGEN = """
+import asyncio, json, sys
+from autogen_agentchat.agents import AssistantAgent
+from autogen_agentchat.conditions import MaxMessageTermination
+from autogen_agentchat.teams import RoundRobinGroupChat
+from autogen_core.models import ChatCompletionClient
+from autogen_ext.tools.mcp import McpWorkbench, StdioServerParams
+
+gateway, env, model = (json.loads(arg) for arg in sys.argv[1:4])
+
+async def main() -> None:
+    server = StdioServerParams(command=gateway[0], args=gateway[1:], env=env, read_timeout_seconds=120)
+    async with McpWorkbench(server) as workbench:
+        tools = [tool["name"] for tool in await workbench.list_tools()]
+        agent = AssistantAgent("mailer", model_client=ChatCompletionClient.load_component(model),
+                               workbench=workbench)
+        team = RoundRobinGroupChat([agent], termination_condition=MaxMessageTermination(2))
+        result = await team.run(task="Tell bob@example.com about the new prices")
+    print(json.dumps({"tools": sorted(tools)}))
+    for message in result.messages:
+        if message.type == "ToolCallExecutionEvent":
+            for done in message.content:
+                print(json.dumps({"result": done.content, "is_error": done.is_error}))
+
+asyncio.run(main())
+"""
+
+
+async def autogen_venv(tmp_path: Path) -> Path:
+    """A venv with AutoGen 0.7 and its MCP extra: autogen-ext 0.7's `McpWorkbench` imports names `mcp` 2 no longer
+    has, so the agent runs with `mcp` 1.x beside it, as an agent's own environment may (the gateway, a command of
+    its own, runs on `mcp` 2 here): the two meet only on the wire."""
+    import venv
+
+    venv.create(tmp_path / "autogen", with_pip=True)
+    python = tmp_path / "autogen" / "bin" / "python"
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    installing = await asyncio.create_subprocess_exec(
+        str(python), "-m", "pip", "--disable-pip-version-check", "-q", "install", "autogen-agentchat>=0.7.4,<0.8",
+        "autogen-ext[mcp]>=0.7.4,<0.8", "mcp<2", env=env, cwd=str(tmp_path),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await asyncio.wait_for(installing.communicate(), 600)
+    assert installing.returncode == 0, out.decode()[-2000:]
+    return python
+
+
+async def test_autogen_mcp_workbench_through_the_gateway(
+    emailer: tuple[Worker, str], slack: SlackStandIn, tmp_path: Path
+) -> None:
+    """An AutoGen team (an `AssistantAgent` with `McpWorkbench(StdioServerParams(<the gateway>))`, a replayed model
+    that calls send_email) run twice: approved, the upstream gets the call once and the agent its result;
+    rejected, the upstream gets nothing and the agent reads the reason as an error result."""
+    from tests.hitl import call, replay
+
+    bot, key = emailer
+    python = await autogen_venv(tmp_path)
+    record = tmp_path / "calls.jsonl"
+    gateway = [sys.executable, "-m", "agent_approvals.mcp_gateway", *gateway_args(bot), "--",
+               sys.executable, str(UPSTREAM), "--record", str(record)]
+    program = tmp_path / "team.py"
+    program.write_text(AUTOGEN)
+    model = replay(call("send_email", EMAIL), "Done.")
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "SLACK_BOT_TOKEN",
+                                                             "REDIS_URL")}
+
+    async def team() -> list[dict[str, Any]]:
+        process = await asyncio.create_subprocess_exec(
+            str(python), str(program), json.dumps(gateway), json.dumps({"MCP_TEST_KEY": key}), json.dumps(model),
+            env=env, cwd=str(tmp_path), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        )
+        out, _ = await asyncio.wait_for(process.communicate(), 120)
+        assert process.returncode == 0, out.decode()[-3000:]
+        return [json.loads(line) for line in out.decode().splitlines() if line.startswith("{")]
+
+    def sent() -> list[dict[str, Any]]:
+        lines = record.read_text().splitlines() if record.exists() else []
+        return [json.loads(line)["arguments"] for line in lines if json.loads(line)["tool"] == "send_email"]
+
+    running = asyncio.create_task(team())
+    card = await nth_card(slack, 1, within=120)
+    assert "send_email" in block_texts(card) and "mailbox (MCP)" in block_texts(card) and sent() == []
+    await click(slack, card, "approval_approve", user=BOB)
+    printed = await running
+    assert printed == [{"tools": ["list_inbox", "send_email"]},
+                       {"result": "sent to bob@example.com", "is_error": False}], printed
+    assert sent() == [EMAIL]
+
+    running = asyncio.create_task(team())
+    await reject(slack, await nth_card(slack, 2, within=120), user=BOB, reason="not before the board meets")
+    printed = await running
+    assert printed[1]["is_error"] and f"rejected by {BOB}: not before the board meets" in printed[1]["result"]
+    assert sent() == [EMAIL]  # the rejected call never reached the upstream

@@ -436,3 +436,22 @@ async def test_autogen_mcp_workbench_through_the_gateway(
     printed = await running
     assert printed[1]["is_error"] and f"rejected by {BOB}: not before the board meets" in printed[1]["result"]
     assert sent() == [EMAIL]  # the rejected call never reached the upstream
+
+
+async def test_a_client_that_gives_up_has_its_card_withdrawn(
+    emailer: tuple[Worker, str], slack: SlackStandIn, tmp_path: Path
+) -> None:
+    from tests.conftest import has_buttons
+    from tests.hitl import current
+
+    bot, key = emailer
+    async with over_stdio(bot, key, tmp_path) as gw:
+        sending = asyncio.create_task(gw.session.call_tool("send_email", dict(EMAIL), read_timeout_seconds=3))
+        card = await nth_card(slack, 1, within=30)
+        with pytest.raises(MCPError):
+            await asyncio.wait_for(sending, 30)  # the client's own timeout: it cancels the request
+        await until(lambda: not has_buttons(current(slack, card)), what="the card withdrawn")
+        assert "withdrawn" in block_texts(current(slack, card)).lower() and "withdrew approval" in gw.logged()
+        assert gw.calls() == []
+        inbox = await gw.session.call_tool("list_inbox", {})  # the session goes on
+        assert not inbox.is_error

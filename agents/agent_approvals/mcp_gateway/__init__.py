@@ -249,11 +249,12 @@ class Gateway:
         raise AssertionError("unreachable")
 
     async def _decide(self, ctx: Context, tool: types.Tool, arguments: dict[str, Any], key: str) -> Approval:
-        """The decision on `tool(arguments)`, with progress notifications to the client while a person decides."""
-        asking = asyncio.ensure_future(self.client.tool_decision(
-            tool.name, arguments, schema=dict(tool.input_schema), idempotency_key=key,
-            title=f"{tool.name} on {self.name}"[:150], agent=f"{self.name} (MCP)"[:80], timeout=self.within,
-        ))
+        """The decision on `tool(arguments)`, with progress notifications to the client while a person decides.
+        A client that gives up (it cancels the request, or times out) has its card withdrawn."""
+        options: dict[str, Any] = {"schema": dict(tool.input_schema), "title": f"{tool.name} on {self.name}"[:150],
+                                   "agent": f"{self.name} (MCP)"[:80], "timeout": self.within}
+        asking = asyncio.ensure_future(self.client.tool_decision(tool.name, arguments, idempotency_key=key,
+                                                                 **options))
         waited = 0
         try:
             while True:
@@ -266,6 +267,14 @@ class Gateway:
         except (ApprovalsError, httpx.HTTPError) as exc:
             log.error("the Approvals API did not answer for %s on %s: %s", tool.name, self.name, exc)
             raise MCPError(types.INTERNAL_ERROR, f"could not ask for an approval of {tool.name}: {exc}") from None
+        except asyncio.CancelledError:
+            asking.cancel()
+            with anyio.CancelScope(shield=True), contextlib.suppress(Exception), anyio.fail_after(10):
+                asked = await self.client.request_tool(tool.name, arguments, idempotency_key=key, **options)
+                if asked.pending:  # the same ask (its key) finds the approval: withdrawn, its card says so
+                    await self.client.withdraw(asked.id)
+                    log.info("withdrew approval %s of %s on %s: the client gave up", asked.id, tool.name, self.name)
+            raise
         finally:
             asking.cancel()
 

@@ -99,6 +99,8 @@ async def _serve_http(server: Server[Any], listen: str) -> None:
     host = host.strip("[]") or "127.0.0.1"
     app = server.streamable_http_app(host=host)
     log.info("serving MCP at http://%s:%s/mcp", host, port)
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        log.warning("listening on %s: anyone who reaches it may list the tools and call the --allow ones", host)
     config = uvicorn.Config(app, host=host, port=int(port), log_level="warning", lifespan="on")
     await uvicorn.Server(config).serve()
 

@@ -455,3 +455,34 @@ async def test_a_client_that_gives_up_has_its_card_withdrawn(
         assert gw.calls() == []
         inbox = await gw.session.call_tool("list_inbox", {})  # the session goes on
         assert not inbox.is_error
+
+
+async def test_a_client_of_the_2026_protocol_era_through_the_gateway(
+    emailer: tuple[Worker, str], slack: SlackStandIn, tmp_path: Path
+) -> None:
+    """`mcp.Client` negotiates the 2026-07-28 era (no handshake; each request carries its envelope), as the OpenAI
+    Agents SDK's MCP servers do on `mcp` 2; the gateway's upstream connection stays in the handshake era: the
+    client's envelope is not passed on."""
+    from mcp import Client
+
+    bot, key = emailer
+    record = tmp_path / "calls.jsonl"
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "agent_approvals.mcp_gateway", *gateway_args(bot), "--", sys.executable, str(UPSTREAM),
+              "--record", str(record)],
+        env={"MCP_TEST_KEY": key},
+    )
+    async with Client(params) as client:
+        assert client.protocol_version == "2026-07-28"
+        assert {t.name for t in (await client.list_tools()).tools} == {"send_email", "list_inbox"}
+        assert [p.name for p in (await client.list_prompts()).prompts] == ["triage"]
+        assert [str(r.uri) for r in (await client.list_resources()).resources] == ["inbox://summary"]
+        inbox = await client.call_tool("list_inbox", {"limit": 1})
+        assert not inbox.is_error and text(inbox) == "alice: lunch?"
+        sending = asyncio.create_task(client.call_tool("send_email", dict(EMAIL)))
+        await click(slack, await nth_card(slack, 1, within=30), "approval_approve", user=BOB)
+        sent = await asyncio.wait_for(sending, 30)
+        assert not sent.is_error and text(sent) == "sent to bob@example.com"
+    calls = [json.loads(line) for line in record.read_text().splitlines()]
+    assert [(c["tool"], c["arguments"]) for c in calls] == [("list_inbox", {"limit": 1}), ("send_email", EMAIL)]

@@ -195,12 +195,12 @@ class Gateway:
 
     # listing, unchanged ---------------------------------------------------------------------------
     async def list_tools(self, ctx: Context, params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
-        listed = await self._upstream("tools/list", lambda s: s.list_tools(params=params))
+        listed = await self._upstream("tools/list", lambda s: s.list_tools(params=_page(params)))
         self._tools.update({tool.name: tool for tool in listed.tools})
         return listed
 
     async def list_prompts(self, ctx: Context, params: types.PaginatedRequestParams | None) -> types.ListPromptsResult:
-        return await self._upstream("prompts/list", lambda s: s.list_prompts(params=params))
+        return await self._upstream("prompts/list", lambda s: s.list_prompts(params=_page(params)))
 
     async def get_prompt(self, ctx: Context, params: types.GetPromptRequestParams) -> types.GetPromptResult:
         return await self._upstream("prompts/get", lambda s: s.get_prompt(params.name, params.arguments))
@@ -208,12 +208,13 @@ class Gateway:
     async def list_resources(
         self, ctx: Context, params: types.PaginatedRequestParams | None
     ) -> types.ListResourcesResult:
-        return await self._upstream("resources/list", lambda s: s.list_resources(params=params))
+        return await self._upstream("resources/list", lambda s: s.list_resources(params=_page(params)))
 
     async def list_resource_templates(
         self, ctx: Context, params: types.PaginatedRequestParams | None
     ) -> types.ListResourceTemplatesResult:
-        return await self._upstream("resources/templates/list", lambda s: s.list_resource_templates(params=params))
+        page = _page(params)
+        return await self._upstream("resources/templates/list", lambda s: s.list_resource_templates(params=page))
 
     async def read_resource(self, ctx: Context, params: types.ReadResourceRequestParams) -> types.ReadResourceResult:
         return await self._upstream("resources/read", lambda s: s.read_resource(str(params.uri)))
@@ -323,6 +324,12 @@ class Gateway:
             raise MCPError(types.INTERNAL_ERROR,
                            f"the upstream MCP server {self.name} answered {what} with something that is not MCP"
                            ) from None
+
+
+def _page(params: types.PaginatedRequestParams | None) -> types.PaginatedRequestParams | None:
+    """A list request's page for the upstream: its cursor only (the client's `_meta` belongs to the client's own
+    connection: its protocol era, identity and capabilities are not the gateway's)."""
+    return types.PaginatedRequestParams(cursor=params.cursor) if params is not None and params.cursor else None
 
 
 def _connection_of(ctx: Context) -> str:

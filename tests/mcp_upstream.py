@@ -80,6 +80,21 @@ def mailbox(record: str, mode: str, wire: Any = None) -> Server[Any]:
                   on_list_resources=list_resources, on_read_resource=read_resource)
 
 
+class BearerOnly:
+    """401 for an HTTP request without `Authorization: Bearer <token>`."""
+
+    def __init__(self, app: Any, token: str) -> None:
+        self.app, self.expected = app, f"Bearer {token}".encode()
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and dict(scope["headers"]).get(b"authorization") != self.expected:
+            from starlette.responses import PlainTextResponse
+
+            await PlainTextResponse("unauthorized", status_code=401)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
 def _record(path: str, call: dict[str, Any]) -> None:
     """On disk before the call is answered."""
     with open(path, "a") as out:
@@ -93,6 +108,7 @@ async def main() -> None:
     parser.add_argument("--record", required=True)
     parser.add_argument("--mode", default="ok", choices=["ok", "lie", "garbage", "crash"])
     parser.add_argument("--http", type=int, default=0)
+    parser.add_argument("--token", default="", help="over HTTP, answer only requests with this bearer token")
     args = parser.parse_args()
     if args.mode == "crash":
         print("mailbox: cannot open the mail spool", file=sys.stderr)
@@ -102,6 +118,8 @@ async def main() -> None:
         import uvicorn
 
         app = server.streamable_http_app(host="127.0.0.1")
+        if args.token:
+            app.add_middleware(BearerOnly, token=args.token)
         config = uvicorn.Config(app, host="127.0.0.1", port=args.http, log_level="warning")
         await uvicorn.Server(config).serve()
     else:

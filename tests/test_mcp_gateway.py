@@ -39,6 +39,7 @@ from tests.hitl import audit_events, click, nth_card, open_modal, reject, until
 UPSTREAM = Path(__file__).with_name("mcp_upstream.py")
 GATEWAY = Path(sys.executable).with_name("agent-approvals-mcp")  # the console script pip installed
 EMAIL = {"to": "bob@example.com", "body": "Prices go up 5% on May 1."}
+TOKEN = "upstream-token-0123456789"
 
 
 @dataclass
@@ -82,20 +83,22 @@ async def over_stdio(
 
 @asynccontextmanager
 async def over_http(bot: Worker, key: str, tmp_path: Path, *extra: str) -> AsyncIterator[Gateway]:
-    """The test upstream serving streamable HTTP, the gateway (the `agent-approvals-mcp` script) reaching it with
-    `--upstream-url` and serving streamable HTTP itself with `--listen`; an MCP client session to it."""
+    """The test upstream serving streamable HTTP (only to its bearer token), the gateway (the `agent-approvals-mcp`
+    script) reaching it with `--upstream-url` and the token from an environment variable, and serving streamable
+    HTTP itself with `--listen`; an MCP client session to it."""
     record, log = tmp_path / "calls.jsonl", tmp_path / "gateway.log"
     up_port, port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("SLACK_BOT_TOKEN", "REDIS_URL")}
     with log.open("w") as errlog:
         upstream = await asyncio.create_subprocess_exec(
-            sys.executable, str(UPSTREAM), "--record", str(record), "--http", str(up_port), env=env,
-            stderr=asyncio.subprocess.DEVNULL,
+            sys.executable, str(UPSTREAM), "--record", str(record), "--http", str(up_port), "--token", TOKEN,
+            env=env, stderr=asyncio.subprocess.DEVNULL,
         )
         await until(lambda: _serving(up_port), within=30, what="the upstream serving HTTP")
         gateway = await asyncio.create_subprocess_exec(
             str(GATEWAY), *gateway_args(bot, *extra), "--upstream-url", f"http://127.0.0.1:{up_port}/mcp",
-            "--listen", f"127.0.0.1:{port}", env=env | {"MCP_TEST_KEY": key}, stderr=errlog,
+            "--upstream-header-env", "Authorization=UPSTREAM_AUTH", "--listen", f"127.0.0.1:{port}",
+            env=env | {"MCP_TEST_KEY": key, "UPSTREAM_AUTH": f"Bearer {TOKEN}"}, stderr=errlog,
         )
         try:
             await until(lambda: _serving(port), within=30, what="the gateway serving HTTP")
@@ -177,6 +180,7 @@ async def test_over_streamable_http_both_ways(emailer: tuple[Worker, str], slack
     bot, key = emailer
     async with over_http(bot, key, tmp_path) as gw:
         await approve_reject_and_allow(slack, gw, key)
+        assert TOKEN not in gw.logged()
 
 
 async def test_an_edit_is_asked_again_and_forwarded_a_timeout_and_a_rule(
@@ -307,7 +311,7 @@ async def test_an_upstream_that_lies_about_its_schema_or_answers_garbage(
 
 
 def test_the_key_is_never_passed_to_the_upstream() -> None:
-    from agent_approvals.mcp_gateway.__main__ import upstream_command, upstream_env
+    from agent_approvals.mcp_gateway.__main__ import upstream_command, upstream_env, upstream_headers
 
     assert upstream_env(["GITHUB_TOKEN", "MODE=fast", "ABSENT"], "AGENT_APPROVALS_KEY",
                         {"GITHUB_TOKEN": "ghp_1", "AGENT_APPROVALS_KEY": "aak_1"}) == {"GITHUB_TOKEN": "ghp_1",
@@ -315,6 +319,9 @@ def test_the_key_is_never_passed_to_the_upstream() -> None:
     with pytest.raises(SystemExit, match="not passed to the upstream"):
         upstream_env(["AGENT_APPROVALS_KEY"], "AGENT_APPROVALS_KEY", {"AGENT_APPROVALS_KEY": "aak_1"})
     assert upstream_command(["--", "npx", "server", "--", "x"]) == ["npx", "server", "--", "x"]
+    assert upstream_headers(["Authorization=GH_AUTH"], {"GH_AUTH": "Bearer ghp_1"}) == {"Authorization": "Bearer ghp_1"}
+    with pytest.raises(SystemExit, match="give HEADER=VAR with"):
+        upstream_headers(["Authorization=UNSET"], {})
 
 
 async def test_the_command_line_refuses_what_it_cannot_use(tmp_path: Path) -> None:

@@ -39,6 +39,7 @@ from typing import Any, TypeVar
 
 import anyio
 import httpx
+import httpx2
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 from mcp import types
@@ -62,11 +63,12 @@ Context = ServerRequestContext[Any, Any]
 @dataclass(frozen=True, slots=True)
 class Upstream:
     """The MCP server behind the gateway: a `command` (stdio, with `env` as all of its environment besides
-    the SDK's safe defaults: PATH, HOME…) or a streamable HTTP `url`."""
+    the SDK's safe defaults: PATH, HOME…) or a streamable HTTP `url` (sent `headers`, e.g. its Authorization)."""
 
     command: Sequence[str] = ()
     env: Mapping[str, str] = field(default_factory=dict)
     url: str = ""
+    headers: Mapping[str, str] = field(default_factory=dict)
     start_timeout: float = 30.0
 
     @property
@@ -111,7 +113,9 @@ async def _hold(upstream: Upstream, ready: asyncio.Future[Connected], stop: asyn
     try:
         async with contextlib.AsyncExitStack() as stack:
             if upstream.url:
-                read, write = await stack.enter_async_context(streamable_http_client(upstream.url))
+                http = await stack.enter_async_context(httpx2.AsyncClient(
+                    headers=dict(upstream.headers), timeout=httpx2.Timeout(30.0, read=300.0)))
+                read, write = await stack.enter_async_context(streamable_http_client(upstream.url, http_client=http))
             else:
                 if not upstream.command:
                     raise ValueError("give the upstream MCP server's command (after --) or --upstream-url")

@@ -46,6 +46,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--env", action="append", default=[], metavar="NAME[=VALUE]",
                    help="an environment variable for the stdio upstream (NAME passes this one's own)")
     p.add_argument("--upstream-url", default="", help="a streamable HTTP upstream instead of a command")
+    p.add_argument("--upstream-header-env", action="append", default=[], metavar="HEADER=VAR",
+                   help="send the HTTP upstream the header HEADER with the value of $VAR (e.g. Authorization=GH_AUTH)")
     p.add_argument("--start-timeout", type=float, default=30.0, metavar="SECONDS",
                    help="seconds the upstream may take to start (default 30)")
     p.add_argument("--listen", default="", metavar="HOST:PORT",
@@ -73,10 +75,18 @@ def upstream_env(names: Sequence[str], key_env: str, environ: dict[str, str]) ->
     return env
 
 
-async def serve(args: argparse.Namespace, key: str) -> None:
-    command = upstream_command(args.command)
-    upstream = Upstream(command=command, env=upstream_env(args.env, args.key_env, dict(os.environ)),
-                        url=args.upstream_url, start_timeout=args.start_timeout)
+def upstream_headers(items: Sequence[str], environ: dict[str, str]) -> dict[str, str]:
+    """The HTTP upstream's headers, each from an environment variable (a secret stays off the command line)."""
+    headers: dict[str, str] = {}
+    for item in items:
+        name, _, variable = item.partition("=")
+        if not name or not variable or variable not in environ:
+            raise SystemExit(f"agent-approvals-mcp: --upstream-header-env {item}: give HEADER=VAR with $VAR set")
+        headers[name] = environ[variable]
+    return headers
+
+
+async def serve(args: argparse.Namespace, key: str, upstream: Upstream) -> None:
     async with (
         ApprovalsClient(args.url, key, title="MCP tool call", channel=args.channel, requester=args.requester,
                         within=args.within) as client,
@@ -120,8 +130,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.listen and not args.listen.rpartition(":")[2].isdigit():
         print("agent-approvals-mcp: --listen takes HOST:PORT", file=sys.stderr)
         return 2
+    upstream = Upstream(command=upstream_command(args.command), url=args.upstream_url,
+                        env=upstream_env(args.env, args.key_env, dict(os.environ)),
+                        headers=upstream_headers(args.upstream_header_env, dict(os.environ)),
+                        start_timeout=args.start_timeout)
     try:
-        asyncio.run(serve(args, key))
+        asyncio.run(serve(args, key, upstream))
     except KeyboardInterrupt:
         pass
     logging.shutdown()

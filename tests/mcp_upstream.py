@@ -103,16 +103,24 @@ def _record(path: str, call: dict[str, Any]) -> None:
         os.fsync(out.fileno())
 
 
+def _record_pid(path: str) -> None:
+    with open(path, "w") as out:
+        out.write(str(os.getpid()))
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--record", required=True)
     parser.add_argument("--mode", default="ok", choices=["ok", "lie", "garbage", "crash"])
     parser.add_argument("--http", type=int, default=0)
     parser.add_argument("--token", default="", help="over HTTP, answer only requests with this bearer token")
+    parser.add_argument("--pid-file", default="", help="write this process's id there once it serves")
     args = parser.parse_args()
     if args.mode == "crash":
         print("mailbox: cannot open the mail spool", file=sys.stderr)
         sys.exit(3)
+    if args.pid_file:
+        _record_pid(args.pid_file)
     if args.http:
         server = mailbox(args.record, args.mode)
         import uvicorn

@@ -493,3 +493,23 @@ async def test_a_client_of_the_2026_protocol_era_through_the_gateway(
         assert not sent.is_error and text(sent) == "sent to bob@example.com"
     calls = [json.loads(line) for line in record.read_text().splitlines()]
     assert [(c["tool"], c["arguments"]) for c in calls] == [("list_inbox", {"limit": 1}), ("send_email", EMAIL)]
+
+
+async def test_an_upstream_that_dies_mid_session(
+    emailer: tuple[Worker, str], slack: SlackStandIn, tmp_path: Path
+) -> None:
+    """The gateway outlives its upstream: each request then gets a clear error, and the gateway goes on."""
+    bot, key = emailer
+    up_pid = tmp_path / "upstream.pid"
+    command = [sys.executable, str(UPSTREAM), "--record", str(tmp_path / "calls.jsonl"), "--pid-file", str(up_pid)]
+    async with over_stdio(bot, key, tmp_path, command=command) as gw:
+        assert len((await gw.session.list_tools()).tools) == 2
+        upstream = int(up_pid.read_text())
+        os.kill(upstream, signal.SIGKILL)
+        await until(lambda: not _alive(upstream), what="the upstream gone")
+        with pytest.raises(MCPError, match="the upstream MCP server mailbox: Connection closed"):
+            await asyncio.wait_for(gw.session.call_tool("list_inbox", {}), 30)
+        with pytest.raises(MCPError, match="the upstream MCP server mailbox: Connection closed"):
+            await asyncio.wait_for(gw.session.list_tools(), 30)
+        assert _alive(int(gw.pid.read_text()))  # the gateway itself is still there
+    assert "Traceback" not in gw.logged() and key not in gw.logged()

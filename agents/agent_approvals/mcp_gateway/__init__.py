@@ -321,7 +321,7 @@ class Gateway:
             return await call(session)
         except MCPError as exc:
             log.warning("the upstream %s answered %s with an error: %s", self.name, what, exc.message)
-            raise MCPError(exc.code, f"{self.name}: {exc.message}", exc.data) from None
+            raise MCPError(exc.code, f"the upstream MCP server {self.name}: {exc.message}", exc.data) from None
         except Exception as exc:  # whatever the upstream sent, the client gets a clear error
             log.error("the upstream %s answered %s with something that is not MCP: %s", self.name, what,
                       " ".join(str(exc).split())[:300])

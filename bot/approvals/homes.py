@@ -266,12 +266,12 @@ class HomeService:
         state = await self._store.homes.state(user)
         if at_least and state.seen >= at_least:
             return True  # drawn since that change already
-        total, page, shown = await self.waiting_page(user, page=state.page, groups=state.groups)
+        waiting_total, page, shown = await self.waiting_page(user, page=state.page, groups=state.groups)
         content = HomeContent(
             user=user,
             now=time.time(),
             waiting=shown,
-            waiting_total=total,
+            waiting_total=waiting_total,
             page=page,
             runs=state.runs,
             recent=state.recent,

@@ -33,6 +33,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.approvals.homes import HomeService
 from bot.core.records import ApprovalRecord
 from bot.core.tasks import Background
+from bot.devslack.model import DevUser
 from bot.devslack.server import SlackStandIn
 from bot.slack.directory import Directory
 from bot.store import Store, connect
@@ -254,7 +255,8 @@ class Parts:
 
 @pytest.fixture
 async def slack() -> AsyncIterator[SlackStandIn]:
-    standin = SlackStandIn(signing_secret=SIGNING_SECRET, bot_token=BOT_TOKEN, usergroups=GROUPS)
+    people = [DevUser(id=u, name=u[2:].lower(), real_name=u[2:].title()) for u in PEOPLE]
+    standin = SlackStandIn(signing_secret=SIGNING_SECRET, bot_token=BOT_TOKEN, users=people, usergroups=GROUPS)
     await standin.start()
     yield standin
     await standin.stop()
@@ -422,6 +424,27 @@ async def test_a_rebuild_under_way_is_waited_for_by_the_other_workers(parts: Par
         *(r.homes.waiting_page(ANN, groups=[], principals={}, offset=0, count=10) for r in readers)
     )
     assert all(p.ids == run.ids and p.total == 5 for p in pages)
+
+
+async def test_a_draw_reads_its_page_and_the_counts_not_the_backlog(parts: Parts, slack: SlackStandIn) -> None:
+    store, run = parts.store, Run()
+    for number in range(400):
+        await apply(store, run, Open(PEOPLE[number % 4], () if number % 3 else ("S0BLUE",), False, 1, False, (), 900))
+    await store.homes.set_page(CAT, 7)
+    await parts.homes.publish(CAT)  # (warm: the directory's cache of groups, the scripts)
+    before = int((await store.redis.info("stats"))["total_commands_processed"])
+    assert await parts.homes.publish(CAT)
+    commands = int((await store.redis.info("stats"))["total_commands_processed"]) - before - 1
+    assert commands < 120, commands  # (each of 400 pending read once would be 400 and more)
+    expected = await full_scan(parts.homes, store, run.ids, CAT)
+    assert len(expected) == 300
+    shown = expected[70:80]
+    view = slack.home_view(CAT)
+    assert view is not None and f"{len(expected)}" in str(view)
+    assert {str(e.get("value")) for b in view["blocks"] for e in b.get("elements") or []} >= set(shown)
+    assert await store.homes.shown(CAT) == (7, shown)
+    assert all([await store.homes.shown_by(i) == {CAT} for i in shown])
+    assert await store.homes.shown_by(expected[0]) == set()
 
 
 async def test_each_draw_notes_what_its_page_shows_and_whose_homes_show_an_approval(parts: Parts) -> None:

@@ -7,7 +7,8 @@ The gateway runs where the agent runs, between the agent's MCP client and the up
 it starts over stdio, or `--upstream-url` over streamable HTTP). It is itself an MCP server (stdio, or
 streamable HTTP with `--listen`) that lists the upstream's tools, prompts and resources unchanged and forwards
 each `tools/call` only after a decision, asked through the bot's Approvals API with a key (`ApprovalsClient.
-tool_decision`: the card names the server, the tool, its arguments and its `inputSchema`):
+tool_decision`: the card names the server, as "<name> (MCP)", and shows the tool and its arguments; the tool's
+`inputSchema` goes with the ask as its schema, so the bot checks the arguments, edits and rules against it):
 
 - arguments that fail the tool's `inputSchema` are never forwarded (the client gets `isError` saying why);
 - Approve forwards exactly the approved arguments, once (the approval is used right before); an edit on the

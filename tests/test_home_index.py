@@ -414,6 +414,21 @@ async def test_approvals_opened_before_the_indexes_existed_are_indexed_once(part
     assert await fresh.redis.exists(fresh.keys.waits_anyone) == 0
 
 
+async def test_what_an_older_worker_decided_leaves_the_indexes_at_the_next_read(parts: Parts) -> None:
+    store, run = parts.store, Run()
+    for number in range(5):
+        await apply(store, run, Open(BEN, (ANN, "S0RED") if number % 2 else (), False, 1, False, (), 900))
+    # decided as a worker from before the indexes decides (its step knows nothing of them), and one gone
+    await store.redis.hset(store.keys.approval(run.ids[1]), mapping={"status": "approved", "decided_by": CAT})
+    await store.redis.delete(store.keys.approval(run.ids[2]), store.keys.texts(run.ids[2]))
+    total, _, records = await parts.homes.waiting_page(ANN, page=0)
+    assert total == 5 and [a.id for a in records] == [run.ids[0], run.ids[3], run.ids[4]]  # (the count: next time)
+    total, _, records = await parts.homes.waiting_page(ANN, page=0)
+    assert total == 3 and [a.id for a in records] == [run.ids[0], run.ids[3], run.ids[4]]
+    await assert_indexes_agree(parts.homes, store, run.ids, size=2)
+    assert await store.redis.zscore(store.keys.waits_group("S0RED"), run.ids[1]) is None  # every index
+
+
 async def test_a_rebuild_under_way_is_waited_for_by_the_other_workers(parts: Parts) -> None:
     store, run = parts.store, Run()
     for number in range(5):

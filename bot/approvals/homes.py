@@ -336,6 +336,9 @@ class HomeService:
                 user, groups=mine, principals=theirs, offset=page * size, count=size
             )
         records = await self._store.approvals.get_many(found.ids)
+        pending = {a.id for a in records if a.pending}
+        if len(pending) < len(found.ids):  # listed, yet decided by a worker older than the indexes, or gone
+            await self._store.homes.forget(found, [i for i in found.ids if i not in pending])
         return found.total, page, await self.waiting_for(user, records, principals=principals)
 
     async def _groups_of(self, user: str, groups: Sequence[str]) -> list[str]:

@@ -62,6 +62,7 @@ class WaitingPage:
 
     total: int
     ids: list[str]
+    read: tuple[str, ...] = ()  # the index keys read for it (but the anyone index)
 
 
 class Homes:
@@ -138,7 +139,21 @@ class Homes:
             keys={"anyone": k.waits_anyone, "scratch": scratch, "scratch2": scratch + ":2", "indexes": indexes},
             args={"paths": paths, "offset": max(0, offset), "count": max(0, count)},
         )
-        return WaitingPage(total=int(total), ids=[str(i) for i in ids or []])
+        return WaitingPage(total=int(total), ids=[str(i) for i in ids or []], read=tuple(indexes))
+
+    async def forget(self, page: WaitingPage, ids: Sequence[str]) -> int:
+        """Take out of the Home indexes those of `ids` (read on `page`) that are decided or gone, yet
+        listed: decided by a worker older than the indexes, during an upgrade (a pending one stays).
+        Returns how many."""
+        if not ids:
+            return 0
+        k = self._k
+        return int(
+            await self._s.script("index_forget")(
+                keys={"changes": k.changes, "keys": [*(k.approval(i) for i in ids), k.waits_anyone, *page.read]},
+                args={"ids": list(ids)},
+            )
+        )
 
     async def pending_groups(self) -> list[str]:
         """The user groups some pending approval names (sorted)."""

@@ -68,7 +68,8 @@ DECIDED_RETENTION is 30 days; RUN_RETENTION and AUDIT_RETENTION are settings (30
 The `waits:` keys are the Home indexes: kept by the Lua steps that open, vote on, decide and escalate
 an approval (`lua/lib/homes.lua`, which names them from the `changes` key's prefix, as `waits_*`
 below does), read a page at a time by `lua/home_page.lua`; approvals opened before they existed are
-indexed once (`Homes.ensure_index`, noted in `migrated:home-index`).
+indexed once (`Homes.ensure_index`, noted in `migrated:home-index`), and one a page finds decided or
+gone while listed (decided by a worker older than the indexes) leaves them (`lua/index_forget.lua`).
 """
 
 from __future__ import annotations

@@ -4,13 +4,15 @@ from a component config."""
 
 from __future__ import annotations
 
+import asyncio
+import io
 import json
 import shutil
 import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -113,7 +115,7 @@ async def slack() -> AsyncIterator[SlackStandIn]:
     standin = SlackStandIn(signing_secret=SIGNING_SECRET, bot_token=BOT_TOKEN)
     await standin.start()
     yield standin
-    await standin.stop()
+    await stopped_within(standin.stop(), STOP_WITHIN, what="the Slack stand-in's shutdown")
 
 
 def bot_env(*, slack: SlackStandIn, redis_url: str, model_config: Path | None, **extra: str) -> dict[str, str]:
@@ -140,7 +142,23 @@ class Worker:
     services: Services
 
     async def stop(self) -> None:
-        await self.runner.cleanup()
+        """Stop as SIGTERM stops `python -m bot` (in-flight requests get the runner's grace, then the parts
+        stop, each bounded). A stop that still hangs fails the test naming what it waits for."""
+        await stopped_within(self.runner.cleanup(), STOP_WITHIN, what="the worker's shutdown")
+
+
+STOP_WITHIN = 90.0  # the runner's 60 s grace for in-flight requests and the parts' bounded stops
+
+
+async def stopped_within(stopping: Awaitable[None], within: float, *, what: str) -> None:
+    try:
+        await asyncio.wait_for(stopping, within)
+    except TimeoutError:
+        stacks = io.StringIO()
+        for task in asyncio.all_tasks():
+            if task is not asyncio.current_task():
+                task.print_stack(limit=8, file=stacks)
+        pytest.fail(f"{what} did not end within {within:.0f} s; tasks still running:\n{stacks.getvalue()}")
 
 
 async def start_worker(env: dict[str, str], *, worker_id: str | None = None) -> Worker:

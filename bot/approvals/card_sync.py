@@ -18,6 +18,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.core.records import ApprovalRecord
+from bot.core.tasks import stop_task
 from bot.slack.blocks import (
     approval_fallback_text,
     build_approval_blocks,
@@ -188,11 +189,7 @@ class CardService:
             await asyncio.wait(list(self._finishing.values()), timeout=grace)
         for task in list(self._finishing.values()):
             task.cancel()
-        for task in self._senders:
-            task.cancel()
-        for task in self._senders:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_task(*self._senders, grace=grace)
         self._senders = []
         await self._outbox_done()
 

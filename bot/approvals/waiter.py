@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from bot.core.tasks import stop_task
 from bot.store import DecideResult, Store, pubsub_client
 
 log = logging.getLogger(__name__)
@@ -38,17 +39,6 @@ class Woken(Protocol):
     def wake(self, approval_id: str) -> None: ...
 
     def wake_all(self) -> None: ...
-
-
-async def stop_task(task: asyncio.Task[None] | None, *, grace: float = 5.0) -> None:
-    """Cancel a loop's task and wait for it to end, at most `grace` seconds (then say so and go on:
-    nothing may hold a worker's shutdown)."""
-    if task is None:
-        return
-    task.cancel()
-    _, stuck = await asyncio.wait([task], timeout=grace)
-    if stuck:
-        log.warning("%s did not stop within %.0f s of being cancelled", task.get_name(), grace)
 
 
 class DecisionWaiter:

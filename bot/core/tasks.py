@@ -10,6 +10,19 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 
+async def stop_task(*tasks: asyncio.Task[Any] | None, grace: float = 5.0) -> None:
+    """Cancel loops' tasks and wait for them to end, at most `grace` seconds (then say so and go on:
+    nothing may hold a worker's shutdown, not even a task that swallows its cancellation)."""
+    running = [task for task in tasks if task is not None]
+    for task in running:
+        task.cancel()
+    if not running:
+        return
+    _, stuck = await asyncio.wait(running, timeout=grace)
+    for task in stuck:
+        log.warning("%s did not stop within %.0f s of being cancelled", task.get_name(), grace)
+
+
 class Background:
     """Spawns tasks, keeps them referenced until done, logs what they raise."""
 

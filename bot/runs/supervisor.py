@@ -13,6 +13,7 @@ from redis.exceptions import RedisError
 
 from bot.approvals.service import ApprovalService
 from bot.core.records import API_OWNER, ApprovalRecord, RunRecord
+from bot.core.tasks import stop_task
 from bot.runs.manager import RunManager
 from bot.store import REDIS_DOWN, Store
 
@@ -57,11 +58,7 @@ class Supervisor:
         ]
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_task(*self._tasks)
         with contextlib.suppress(RedisError, OSError):
             await self._store.workers.drop(self._worker_id)  # others may adopt our runs at once
 

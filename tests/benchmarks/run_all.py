@@ -37,6 +37,8 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
     "reminders": ("reminders.py", ["--small"], []),
     "rules": ("rules_check.py", ["--small"], []),
     "api": ("api_long_poll.py", ["--small"], []),
+    "frameworks": ("frameworks.py", ["--small"], []),
+    "mcp": ("mcp_gateway.py", ["--small"], []),
 }
 
 
@@ -69,6 +71,29 @@ def key_figures(name: str, result: dict[str, Any]) -> dict[str, float | None]:
         out["RSS KB per long-poll"] = _get(result, "concurrency", "rss_kb_per_long_poll")
         out["decision -> answer p50 ms"] = _get(result, "concurrency", "decision_to_answer", "p50_ms")
         out["decision -> answer max ms"] = _get(result, "concurrency", "decision_to_answer", "max_ms")
+    elif name == "frameworks":
+        out["floor: request_tool p50 ms"] = _get(result, "auto", "floor_request_tool_ms", "p50_ms")
+        out["floor: click -> wait p50 ms"] = _get(result, "click", "floor_click_to_wait_ms", "p50_ms")
+        out["floor: click -> wait -> use p50 ms"] = _get(result, "click", "floor_click_to_wait_use_ms", "p50_ms")
+        for fw in ("openai_agents", "langgraph", "pydantic_ai", "agent_framework", "autogen"):
+            out[f"{fw}: overhead p50 ms"] = _get(result, "auto", fw, "overhead_p50_ms")
+            out[f"{fw}: overhead p90 ms"] = _get(result, "auto", fw, "overhead_p90_ms")
+            out[f"{fw}: overhead / request_tool p50"] = _get(result, "auto", fw, "ratio_overhead_to_floor_p50")
+            out[f"{fw}: click -> tool p50 ms"] = _get(result, "click", fw, "click_to_tool_ms", "p50_ms")
+            out[f"{fw}: click -> tool / click -> wait p50"] = _get(result, "click", fw, "ratio_to_floor_p50")
+            out[f"{fw}: click -> tool / click -> wait -> use p50"] = _get(result, "click", fw, "ratio_to_floor_use_p50")
+    elif name == "mcp":
+        for series in ("direct", "gateway"):
+            out[f"allowed {series} p50 ms"] = _get(result, "allowed", "ms", series, "p50_ms")
+            out[f"allowed {series} p99 ms"] = _get(result, "allowed", "ms", series, "p99_ms")
+        out["allowed added p50 ms"] = _get(result, "allowed", "added_p50_ms")
+        out["allowed added p99 ms"] = _get(result, "allowed", "added_p99_ms")
+        for series in ("tool_decision", "gateway"):
+            out[f"approved click -> result {series} p50 ms"] = _get(
+                result, "approved_click_to_result", "ms", series, "p50_ms"
+            )
+        out["approved added p50 ms"] = _get(result, "approved_click_to_result", "added_p50_ms")
+        out["approved added p99 ms"] = _get(result, "approved_click_to_result", "added_p99_ms")
     elif name in ("ack", "ack2"):
         out["ack p50 ms (from burst)"] = _get(result, "ack_from_burst", "p50_ms")
         out["ack p99 ms (from burst)"] = _get(result, "ack_from_burst", "p99_ms")

@@ -23,7 +23,7 @@ import sys
 import time
 import urllib.parse
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -96,6 +96,22 @@ DRAFT = DRAFT_TEMPLATE.format(name="Jordan")
 
 
 # ------------------------------------------------------------------------------------------------ statistics
+
+
+async def interleaved(
+    steps: Mapping[str, Callable[[], Awaitable[float]]], rounds: int, *, warmup: int
+) -> dict[str, list[float]]:
+    """Each step once per round, in an order rotated every round (so no series always runs after the same
+    one), `warmup` rounds first that are not kept; each step returns what it measured."""
+    names = list(steps)
+    series: dict[str, list[float]] = {name: [] for name in names}
+    for i in range(rounds + warmup):
+        shift = i % len(names)
+        for name in names[shift:] + names[:shift]:
+            value = await steps[name]()
+            if i >= warmup:
+                series[name].append(value)
+    return series
 
 
 def percentile(values: Sequence[float], q: float) -> float:

@@ -48,6 +48,7 @@ from bot.devslack.server import SlackStandIn
 from bot.store import Store, connect
 from tests.benchmarks.common import (
     Proc,
+    interleaved,
     machine_info,
     start_redis,
     stop_redis,
@@ -338,18 +339,6 @@ class Bench:
         return done - clicked
 
 
-async def interleaved(steps: dict[str, Callable[[], Awaitable[float]]], n: int) -> dict[str, list[float]]:
-    names = list(steps)
-    series: dict[str, list[float]] = {name: [] for name in names}
-    for i in range(n + WARMUP):
-        shift = i % len(names)
-        for name in names[shift:] + names[:shift]:
-            value = await steps[name]()
-            if i >= WARMUP:
-                series[name].append(value)
-    return series
-
-
 async def measure(auto_n: int, clicks_n: int) -> dict[str, Any]:
     log_dir = Path(tempfile.mkdtemp(prefix="bench-frameworks-"))
     redis_server = start_redis()
@@ -374,13 +363,13 @@ async def measure(auto_n: int, clicks_n: int) -> dict[str, Any]:
             for name in FRAMEWORKS:
                 auto_steps[f"{name}:gated"] = lambda name=name: bench.auto(name, gated=True)  # type: ignore[misc]
                 auto_steps[f"{name}:ungated"] = lambda name=name: bench.auto(name, gated=False)  # type: ignore[misc]
-            auto = await interleaved(auto_steps, auto_n)
+            auto = await interleaved(auto_steps, auto_n, warmup=WARMUP)
             click_steps: dict[str, Callable[[], Awaitable[float]]] = {
                 "floor": bench.click_floor, "floor+use": lambda: bench.click_floor(use=True)
             }
             for name in FRAMEWORKS:
                 click_steps[name] = lambda name=name: bench.click(name)  # type: ignore[misc]
-            clicks = await interleaved(click_steps, clicks_n)
+            clicks = await interleaved(click_steps, clicks_n, warmup=WARMUP)
     finally:
         await redis.aclose()
         if worker is not None:

@@ -23,7 +23,7 @@ import json
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,7 @@ from mcp.client.stdio import StdioServerParameters, stdio_client
 from tests.benchmarks.common import (
     Proc,
     click_body,
+    interleaved,
     machine_info,
     sign,
     start_redis,
@@ -133,18 +134,6 @@ async def _timed(call: Awaitable[types.CallToolResult]) -> float:
     return time.perf_counter() - started
 
 
-async def interleaved(steps: dict[str, Callable[[], Awaitable[float]]], rounds: int) -> dict[str, list[float]]:
-    names = list(steps)
-    series: dict[str, list[float]] = {name: [] for name in names}
-    for i in range(rounds + WARMUP):
-        shift = i % len(names)
-        for name in names[shift:] + names[:shift]:
-            value = await steps[name]()
-            if i >= WARMUP:
-                series[name].append(value)
-    return series
-
-
 async def measure(calls: int, decisions: int) -> dict[str, Any]:
     log_dir = Path(tempfile.mkdtemp(prefix="bench-mcp-"))
     redis_server = start_redis()
@@ -165,9 +154,14 @@ async def measure(calls: int, decisions: int) -> dict[str, Any]:
             direct = await mcp_session(stack, upstream, {}, log_dir / "direct.log")
             through = await mcp_session(stack, gateway, {"BENCH_KEY": made.key}, log_dir / "gateway.log")
             bench = Bench(a, http, direct, through, client)
-            allowed = await interleaved({"direct": bench.allowed_direct, "gateway": bench.allowed_gateway}, calls)
+            allowed = await interleaved(
+                {"direct": bench.allowed_direct, "gateway": bench.allowed_gateway}, calls, warmup=WARMUP
+            )
             approved = await interleaved(
-                {"tool_decision": bench.approved_tool_decision, "gateway": bench.approved_gateway}, decisions)
+                {"tool_decision": bench.approved_tool_decision, "gateway": bench.approved_gateway},
+                decisions,
+                warmup=WARMUP,
+            )
         await a.services.background.drain()
         await a.services.cards.drain()
     finally:

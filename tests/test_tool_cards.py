@@ -106,3 +106,56 @@ def test_mode_settings_parse_and_show() -> None:
     assert "`mode`: always" in text and "`max_auto_replies`: 10" in text and "`checkpoint_every`: 0 (off)" in text
     assert ", ".join(DEFAULT_RISK_WORDS) + " (the default)" in text
     assert show_setting("risk_words", "none") == "none" and show_setting("risk_words", "a&b") == "a&amp;b"
+
+
+SEND_EMAIL_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "to": {"type": "string", "format": "email", "description": "Who gets it"},
+        "body": {"type": "string"},
+        "cc": {"type": "array", "items": {"type": "string"}},
+        "priority": {"enum": ["low", "high"]},
+    },
+    "required": ["to", "body"],
+    "additionalProperties": False,
+}
+
+
+def test_the_card_shows_the_tools_parameters_from_its_schema() -> None:
+    arguments = json.dumps({"to": "bob@example.com", "body": "hi"})
+    approval = record(arguments=arguments, proposal=arguments, arguments_schema=json.dumps(SEND_EMAIL_SCHEMA))
+    line = (":jigsaw: *Parameters:* `to` string (email), required: Who gets it · `body` string, required"
+            ' · `cc` array of string · `priority` one of "low", "high" · no others')
+    decided = replace(approval, status="approved", decided_by="U0BOB", decided_at=1_700_000_042.0)
+    for blocks in (build_approval_blocks(approval), build_decided_blocks(decided)):  # copies in DMs: the same
+        assert validate_blocks(blocks) is None
+        assert {"type": "context", "elements": [{"type": "mrkdwn", "text": line, "verbatim": True}]} in blocks
+    assert "Parameters" not in block_texts({"blocks": build_approval_blocks(record(arguments=arguments))})
+    listless = record(arguments=arguments, arguments_schema='{"type": "object"}')  # a schema naming none
+    assert "Parameters" not in block_texts({"blocks": build_approval_blocks(listless)})
+
+
+def test_a_huge_schema_is_cut_and_the_card_still_valid() -> None:
+    schema = {"type": "object", "properties": {f"field_{i}": {"type": "string", "description": "<&>" * 400}
+                                               for i in range(400)}, "required": [f"field_{i}" for i in range(400)]}
+    arguments = json.dumps({"field_0": "x" * 2500})
+    blocks = build_approval_blocks(record(arguments=arguments, proposal=arguments, arguments_schema=json.dumps(schema)))
+    assert validate_blocks(blocks) is None and len(blocks) <= 50
+    line = next(b["elements"][0]["text"] for b in blocks if "Parameters" in str(b))
+    assert len(line) <= 1500 and "… (cut)" in line and line.endswith(" more") and "&lt;&amp;&gt;" in line
+
+
+def test_markup_in_a_schema_is_shown_inert() -> None:
+    schema = {"type": "object", "required": ["<!here>"], "properties": {
+        "<!here>": {"type": "string", "description": "Ping <!channel> <@U0BOB> <https://evil.example|click> @everyone"},
+        "x`y": {"type": "string", "format": "<!subteam^S0OPS>", "description": "``` *bold* \n\n`code`"},
+    }}
+    arguments = json.dumps({"<!here>": "a", "x`y": "b"})
+    blocks = build_approval_blocks(record(arguments=arguments, proposal=arguments, arguments_schema=json.dumps(schema)))
+    assert validate_blocks(blocks) is None
+    element = next(b["elements"][0] for b in blocks if "Parameters" in str(b))
+    assert element["verbatim"] is True
+    for live in ("<!here>", "<!channel>", "<@U0BOB>", "<https://evil", "<!subteam"):
+        assert live not in element["text"]
+    assert "`&lt;!here&gt;` string, required: Ping &lt;!channel&gt; &lt;@U0BOB&gt;" in element["text"]
+    assert "`x'y` string (&lt;!subteam^S0OPS&gt;): ''' *bold* 'code'" in element["text"]  # no ` to break out with

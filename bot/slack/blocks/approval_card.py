@@ -7,6 +7,7 @@ reason and feedback are untrusted and shown inert.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from agent_approvals.approver import parse_revision
@@ -74,6 +75,9 @@ def _approval_body(approval: ApprovalRecord) -> list[Block]:
     if approval.kind == "tool_call":
         blocks.append({"type": "section", "text": mrkdwn(f"{item_summary(approval)} from {escape(author)}")})
         blocks.append({"type": "section", "text": proposal_text(approval)})
+        parameters = parameters_line(approval.arguments_schema)
+        if parameters:
+            blocks.append(context_block(parameters))
         if approval.edited_by:
             blocks.append(context_block(f":pencil2: Arguments edited by {user_ref(approval.edited_by)}"))
         if approval.fixed_arguments:
@@ -96,6 +100,77 @@ def _approval_body(approval: ApprovalRecord) -> list[Block]:
     if approval.why:
         blocks.append({"type": "context", "elements": [untrusted(":information_source: " + approval.why, limit=500)]})
     return blocks
+
+
+PARAMETERS_LIMIT = 1500  # the card's line of a tool's parameters, at most (a text object takes 3000)
+PARAMETER_NAME_LIMIT = 40
+PARAMETER_NOTE_LIMIT = 120
+_LISTED = 5  # enum values, alternatives listed per parameter
+
+
+def parameters_line(schema_json: str, *, limit: int = PARAMETERS_LIMIT) -> str:
+    """A tool's parameters as its JSON schema (`arguments_schema`) lists them, in one line for a context block:
+    ":jigsaw: *Parameters:* `to` string (email), required: The recipient · `cc` array of string · no others".
+    Names, types, values and descriptions are the schema's (untrusted: each goes through `safe`, inert), cut so
+    that the line stays within `limit` characters ("… and 12 more"). '' when the schema lists no properties."""
+    try:
+        schema = json.loads(schema_json) if schema_json else None
+    except ValueError:
+        return ""
+    if not isinstance(schema, dict) or not isinstance(schema.get("properties"), dict) or not schema["properties"]:
+        return ""
+    properties: dict[str, Any] = schema["properties"]
+    listed = schema.get("required")
+    required = {r for r in listed if isinstance(r, str)} if isinstance(listed, list) else set()
+    closed = " · no others" if schema.get("additionalProperties") is False else ""
+    line = ":jigsaw: *Parameters:* "
+    shown = 0
+    for name, sub in properties.items():
+        part = _parameter(str(name), sub, str(name) in required)
+        more = f" · … and {len(properties) - shown} more"
+        if len(line) + len(part) + len(" · ") + len(more) + len(closed) > limit:
+            return line + more.removeprefix(" · " if not shown else "") + closed
+        line += (" · " if shown else "") + part
+        shown += 1
+    return line + closed
+
+
+def _parameter(name: str, schema: Any, required: bool) -> str:
+    """One parameter: its name as inline code, its type, "required", its description (all inert)."""
+    shown = f"`{safe(' '.join(name.replace('`', chr(39)).split()) or '?', PARAMETER_NAME_LIMIT)}`"
+    kind = _type_of(schema)
+    shown += f" {safe(kind, PARAMETER_NOTE_LIMIT)}" if kind else ""
+    shown += ", required" if required else ""
+    note = schema.get("description") if isinstance(schema, dict) else None
+    if isinstance(note, str) and note.strip():
+        shown += ": " + safe(" ".join(note.replace("`", "'").split()), PARAMETER_NOTE_LIMIT)
+    return shown
+
+
+def _type_of(schema: Any, *, depth: int = 0) -> str:
+    """What a parameter takes, in words: "string (email)", "one of "a", "b"", "array of integer", "integer or null"."""
+    if not isinstance(schema, dict) or depth > 2:
+        return ""
+    if isinstance(schema.get("enum"), list) and schema["enum"]:
+        values = [json.dumps(v, ensure_ascii=False)[:30] for v in schema["enum"][:_LISTED]]
+        return "one of " + ", ".join(values) + (", …" if len(schema["enum"]) > _LISTED else "")
+    if "const" in schema:
+        return "= " + json.dumps(schema["const"], ensure_ascii=False)[:30]
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        text = " or ".join(str(k) for k in kind[:_LISTED])
+    elif isinstance(kind, str):
+        text = kind
+    else:
+        options = schema.get("anyOf") or schema.get("oneOf")
+        alternatives = [_type_of(o, depth=depth + 1) for o in options[:_LISTED]] if isinstance(options, list) else []
+        text = " or ".join(a for a in alternatives if a)
+    if text == "array" and isinstance(schema.get("items"), dict):
+        items = _type_of(schema["items"], depth=depth + 1)
+        text += f" of {items}" if items else ""
+    if isinstance(schema.get("format"), str):
+        text += f" ({schema['format'][:30]})"
+    return text
 
 
 FIXED_ARGUMENTS = (

@@ -111,8 +111,9 @@ _LISTED = 5  # enum values, alternatives listed per parameter
 def parameters_line(schema_json: str, *, limit: int = PARAMETERS_LIMIT) -> str:
     """A tool's parameters as its JSON schema (`arguments_schema`) lists them, in one line for a context block:
     ":jigsaw: *Parameters:* `to` string (email), required: The recipient · `cc` array of string · no others".
-    Names, types, values and descriptions are the schema's (untrusted: each goes through `safe`, inert), cut so
-    that the line stays within `limit` characters ("… and 12 more"). '' when the schema lists no properties."""
+    Required parameters first, in the schema's `required` order, then the others. Names, types, values and
+    descriptions are the schema's (untrusted: each goes through `safe`, inert), cut so that the line stays within
+    `limit` characters ("… and 12 more"). '' when the schema lists no properties."""
     try:
         schema = json.loads(schema_json) if schema_json else None
     except ValueError:
@@ -121,12 +122,13 @@ def parameters_line(schema_json: str, *, limit: int = PARAMETERS_LIMIT) -> str:
         return ""
     properties: dict[str, Any] = schema["properties"]
     listed = schema.get("required")
-    required = {r for r in listed if isinstance(r, str)} if isinstance(listed, list) else set()
+    required = [r for r in dict.fromkeys(listed) if r in properties] if isinstance(listed, list) else []
+    order = [*required, *(name for name in properties if name not in required)]  # (stored schemas sort their keys)
     closed = " · no others" if schema.get("additionalProperties") is False else ""
     line = ":jigsaw: *Parameters:* "
     shown = 0
-    for name, sub in properties.items():
-        part = _parameter(str(name), sub, str(name) in required)
+    for name in order:
+        part = _parameter(str(name), properties[name], name in required)
         more = f" · … and {len(properties) - shown} more"
         if len(line) + len(part) + len(" · ") + len(more) + len(closed) > limit:
             return line + more.removeprefix(" · " if not shown else "") + closed

@@ -453,3 +453,127 @@ async def test_an_approved_call_is_used_once(api: Worker, slack: SlackStandIn) -
 
     async with ApprovalsClient(api.url, made.key) as program:  # the package's own call
         assert await program.use(asked["id"]) is False
+
+
+def allowed_record(**extra: Any) -> dict[str, Any]:
+    return {"tool": {"name": "list_inbox", "arguments": {"limit": 2}}, "allowed_by": "--allow list_*", **extra}
+
+
+async def test_a_call_allowed_by_the_programs_own_allow_list_is_audited(api: Worker, slack: SlackStandIn) -> None:
+    """`POST /api/v1/audit/allowed`: no card, no approval, one `allowed` audit entry (the key, the tool, the digest,
+    who let it through), the same answer for a retry with the same Idempotency-Key; shown by the export and counted
+    apart in the report; the package's `record_allowed` sends it."""
+    from jsonschema import Draft202012Validator
+
+    from bot.report import headline
+    from bot.report.figures import compute
+
+    made = await new_key(api)
+    client = Client(api, made.key)
+    headers = {"Idempotency-Key": "mcp-7-allowed"}
+    status, first, _ = await client.call("POST", "/api/v1/audit/allowed", body=allowed_record(agent="mailbox (MCP)"),
+                                         headers=headers)
+    assert status == 201, first
+    served = document()
+    Draft202012Validator({**served["components"]["schemas"]["AllowedCall"], "components": served["components"]}
+                         ).validate(first)
+    assert (first["status"], first["tool"], first["allowed_by"]) == ("allowed", "list_inbox", "--allow list_*")
+    assert first["digest"] == digest_of({"limit": 2}) and first["id"].startswith("c-")
+    again = await client.call("POST", "/api/v1/audit/allowed", body=allowed_record(agent="mailbox (MCP)"),
+                              headers=headers)
+    assert again[:2] == (201, first)  # a retry after a lost answer: the same record
+    status, conflict, _ = await client.call("POST", "/api/v1/audit/allowed", body=allowed_record(), headers=headers)
+    assert status == 409 and conflict["error"]["field"] == "Idempotency-Key"
+    entries = await audit_events(api, "allowed")
+    assert len(entries) == 1, entries
+    entry = entries[0]
+    assert {k: entry[k] for k in ("call", "key", "tool", "digest", "outcome", "by", "rule", "origin_channel",
+                                   "arguments", "agent")} == {
+        "call": first["id"], "key": "nightly", "tool": "list_inbox", "digest": first["digest"], "outcome": "allowed",
+        "by": "allow-list", "rule": "--allow list_*", "origin_channel": SALES, "arguments": '{"limit":2}',
+        "agent": "mailbox (MCP)"}
+    assert "allow-list of key nightly" in entry["reason"]
+    assert slack.messages(APPROVALS) == [] and await audit_events(api, "requested", "decision") == []
+
+    exported = [e async for e in api.services.store.audit.export(since=0, channels=[SALES])]
+    assert [e["event"] for e in exported] == ["allowed"]
+    assert "Run without a card by programs' own allow-lists: 1 call" in headline(exported, now=2e10).lines()
+    figures = compute(exported, backlog=[], now=2e10, since=0)
+    assert figures.automatic.allowed == (("nightly", "list_inbox", "--allow list_*", 1),)
+    assert figures.automatic.approved == 0 and figures.decisions == 0 and not figures.empty
+
+    from agent_approvals import ApprovalsClient
+
+    async with ApprovalsClient(api.url, made.key) as program:  # the package's own call, retried with its key
+        recorded = await program.record_allowed("list_inbox", {"limit": 3}, allowed_by="--allow list_*",
+                                                idempotency_key="k-1")
+        assert await program.record_allowed("list_inbox", {"limit": 3}, allowed_by="--allow list_*",
+                                            idempotency_key="k-1") == recorded
+    assert recorded.digest == digest_of({"limit": 3}) and len(await audit_events(api, "allowed")) == 2
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (allowed_record(allowed_by=""), "allowed_by"),
+        ({"tool": {"name": "list_inbox", "arguments": {}}}, "allowed_by"),
+        (allowed_record(tool={"name": "list inbox!", "arguments": {}}), "tool.name"),
+        (allowed_record(tool={"name": "list_inbox", "arguments": [1]}), "tool.arguments"),
+        (allowed_record(tool={"name": "list_inbox"}), "tool.arguments"),
+        (allowed_record(tool={"name": "list_inbox", "arguments": {}, "schema": {}}), "tool.schema"),
+        (allowed_record(tool="list_inbox"), "tool"),
+        (allowed_record(kind="tool"), "kind"),
+        (allowed_record(channel="sales"), "channel"),
+        (allowed_record(allowed_by="x" * 201), "allowed_by"),
+    ],
+)
+async def test_a_bad_allowed_record_is_400_naming_the_field_and_records_nothing(
+    api: Worker, body: dict[str, Any], field: str
+) -> None:
+    client = Client(api, (await new_key(api)).key)
+    status, answer, _ = await client.call("POST", "/api/v1/audit/allowed", body=body)
+    assert status == 400 and answer["error"]["code"] == "invalid_request", answer
+    assert answer["error"].get("field", "") == field
+    assert await audit_events(api, "allowed") == []
+
+
+async def test_an_allowed_record_needs_the_keys_rights(api: Worker) -> None:
+    made = await new_key(api, "nightly", SALES)
+    client = Client(api, made.key)
+    status, answer, _ = await client.call("POST", "/api/v1/audit/allowed", body=allowed_record(), key="aak_" + "x" * 43)
+    assert status == 401 and answer["error"]["code"] == "unauthorized"
+    status, answer, _ = await client.call("POST", "/api/v1/audit/allowed", body=allowed_record(channel=OTHER))
+    assert status == 403 and answer["error"]["field"] == "channel"
+    status, answer, _ = await client.call("POST", "/api/v1/audit/allowed", body=allowed_record(),
+                                          headers={"Idempotency-Key": "no spaces allowed"})
+    assert status == 400 and answer["error"]["field"] == "Idempotency-Key"
+    assert await api.services.store.api_keys.revoke("nightly", by="test")
+    status, _, _ = await client.call("POST", "/api/v1/audit/allowed", body=allowed_record())
+    assert status == 401
+    assert await audit_events(api, "allowed") == []
+    assert [(e["key"], e["reason"]) for e in await audit_events(api, "api_refused")] == [("nightly", "forbidden")]
+
+
+async def test_a_long_poll_ends_when_its_client_hangs_up_or_the_worker_stops(
+    api: Worker, slack: SlackStandIn, redis_url: str
+) -> None:
+    """A long-poll is not served on for a client that is gone (aiohttp would not cancel it, and a worker's shutdown
+    waits for every request in flight); a worker that stops answers its long-polls at once (pending), so stopping
+    takes no longer than its other work."""
+    made = await new_key(api)
+    client = Client(api, made.key)
+    _, asked = await client.ask(tool_ask())
+    polling = asyncio.create_task(client.wait(asked["id"], wait=60))
+    await until(lambda: api.services.api.waiters.count == 1, what="the long-poll held")
+    polling.cancel()  # the client hangs up
+    await until(lambda: api.services.api.waiters.count == 0, within=5, what="the long-poll given up")
+
+    other = await start_worker(bot_env(slack=slack, redis_url=redis_url, model_config=None))
+    try:
+        waiting = asyncio.create_task(Client(other, made.key).wait(asked["id"], wait=60))
+        await until(lambda: other.services.api.waiters.count == 1, what="the long-poll held on the other worker")
+    finally:
+        started = asyncio.get_running_loop().time()
+        await asyncio.wait_for(other.stop(), 30)
+    assert (await asyncio.wait_for(waiting, 5))["status"] == "pending"
+    assert asyncio.get_running_loop().time() - started < 20

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 from mcp import types
@@ -61,46 +62,90 @@ def gateway_args(bot: Worker, *extra: str) -> list[str]:
     return ["--url", bot.url, "--key-env", "MCP_TEST_KEY", "--allow", "list_*", *extra]
 
 
+def stdio_params(bot: Worker, key: str, tmp_path: Path, *extra: str, mode: str = "ok",
+                 command: list[str] | None = None) -> StdioServerParameters:
+    """The gateway as the MCP client SDK starts it (through `sh`, which notes its pid in gateway.pid and execs it),
+    in front of the test upstream (which notes its own in upstream.pid), or of `command`."""
+    record, up_pid = tmp_path / "calls.jsonl", tmp_path / "upstream.pid"
+    upstream = command or [sys.executable, str(UPSTREAM), "--record", str(record), "--mode", mode,
+                           "--pid-file", str(up_pid)]
+    return StdioServerParameters(
+        command="sh",
+        args=["-c", 'echo $$ > "$0"; exec "$@"', str(tmp_path / "gateway.pid"), sys.executable, "-m",
+              "agent_approvals.mcp_gateway", *gateway_args(bot, *extra), "--", *upstream],
+        env={"MCP_TEST_KEY": key},
+    )
+
+
 @asynccontextmanager
 async def over_stdio(
     bot: Worker, key: str, tmp_path: Path, *extra: str, mode: str = "ok", command: list[str] | None = None
 ) -> AsyncIterator[Gateway]:
-    """The gateway started by the MCP client SDK over stdio (through `sh`, which notes its pid and execs it),
-    in front of the test upstream started by the gateway; the session initialized."""
+    """The gateway started by the MCP client SDK over stdio, in front of the test upstream started by the
+    gateway; the session initialized. On the way out, the gateway and its upstream are gone (`ended`)."""
     record, log, pid = tmp_path / "calls.jsonl", tmp_path / "gateway.log", tmp_path / "gateway.pid"
-    upstream = command or [sys.executable, str(UPSTREAM), "--record", str(record), "--mode", mode]
-    params = StdioServerParameters(
-        command="sh",
-        args=["-c", 'echo $$ > "$0"; exec "$@"', str(pid), sys.executable, "-m", "agent_approvals.mcp_gateway",
-              *gateway_args(bot, *extra), "--", *upstream],
-        env={"MCP_TEST_KEY": key},
-    )
-    with log.open("w") as errlog:
-        async with stdio_client(params, errlog=errlog) as (read, write), ClientSession(read, write) as session:
-            await asyncio.wait_for(session.initialize(), 30)
-            yield Gateway(session, record, log, pid)
+    for stale in (pid, tmp_path / "upstream.pid"):
+        stale.unlink(missing_ok=True)
+    params = stdio_params(bot, key, tmp_path, *extra, mode=mode, command=command)
+    try:
+        with log.open("w") as errlog:
+            async with stdio_client(params, errlog=errlog) as (read, write), ClientSession(read, write) as session:
+                await asyncio.wait_for(session.initialize(), 30)
+                yield Gateway(session, record, log, pid)
+    finally:
+        await ended(tmp_path)
+
+
+async def ended(tmp_path: Path, *, within: float = 10) -> None:
+    """What a test started is gone: the gateway (gateway.pid) and the upstream it started (upstream.pid), each
+    given `within` seconds to exit by itself (the SDK closes the gateway's stdin, then signals its process
+    group; the upstream, in a session of its own, sees its stdin close when the gateway goes), then killed -9.
+    Nothing of theirs is left to hold a request open on the worker, whatever the test did."""
+    for name, marker in (("gateway.pid", "agent_approvals.mcp_gateway"), ("upstream.pid", UPSTREAM.name)):
+        path = tmp_path / name
+        if not path.exists() or not path.read_text().strip():
+            continue
+        pid = int(path.read_text())
+
+        def running(pid: int = pid, marker: str = marker) -> bool:
+            return _alive(pid) and _runs(pid, marker)
+
+        with contextlib.suppress(AssertionError):
+            await until(lambda: not running(), within=within, what=f"{name[:-4]} exited")
+        if running():
+            os.kill(pid, signal.SIGKILL)
+            await until(lambda: not running(), what=f"{name[:-4]} killed")
+
+
+def _runs(pid: int, marker: str) -> bool:
+    """Whether process `pid` still runs our program (not another that took its pid)."""
+    with contextlib.suppress(OSError):
+        return marker in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    return False
 
 
 @asynccontextmanager
 async def over_http(bot: Worker, key: str, tmp_path: Path, *extra: str) -> AsyncIterator[Gateway]:
     """The test upstream serving streamable HTTP (only to its bearer token), the gateway (the `agent-approvals-mcp`
     script) reaching it with `--upstream-url` and the token from an environment variable, and serving streamable
-    HTTP itself with `--listen`; an MCP client session to it."""
+    HTTP itself with `--listen`; an MCP client session to it. Both processes are stopped on the way out (SIGTERM,
+    then -9 after 10 s)."""
     record, log = tmp_path / "calls.jsonl", tmp_path / "gateway.log"
     up_port, port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("SLACK_BOT_TOKEN", "REDIS_URL")}
-    with log.open("w") as errlog:
-        upstream = await asyncio.create_subprocess_exec(
-            sys.executable, str(UPSTREAM), "--record", str(record), "--http", str(up_port), "--token", TOKEN,
-            env=env, stderr=asyncio.subprocess.DEVNULL,
-        )
-        await until(lambda: _serving(up_port), within=30, what="the upstream serving HTTP")
-        gateway = await asyncio.create_subprocess_exec(
-            str(GATEWAY), *gateway_args(bot, *extra), "--upstream-url", f"http://127.0.0.1:{up_port}/mcp",
-            "--upstream-header-env", "Authorization=UPSTREAM_AUTH", "--listen", f"127.0.0.1:{port}",
-            env=env | {"MCP_TEST_KEY": key, "UPSTREAM_AUTH": f"Bearer {TOKEN}"}, stderr=errlog,
-        )
-        try:
+    started: list[asyncio.subprocess.Process] = []
+    try:
+        with log.open("w") as errlog:
+            started.append(await asyncio.create_subprocess_exec(
+                sys.executable, str(UPSTREAM), "--record", str(record), "--http", str(up_port), "--token", TOKEN,
+                env=env, stderr=asyncio.subprocess.DEVNULL,
+            ))
+            await until(lambda: _serving(up_port), within=30, what="the upstream serving HTTP")
+            started.append(await asyncio.create_subprocess_exec(
+                str(GATEWAY), *gateway_args(bot, *extra), "--upstream-url", f"http://127.0.0.1:{up_port}/mcp",
+                "--upstream-header-env", "Authorization=UPSTREAM_AUTH", "--listen", f"127.0.0.1:{port}",
+                env=env | {"MCP_TEST_KEY": key, "UPSTREAM_AUTH": f"Bearer {TOKEN}"}, stderr=errlog,
+            ))
             await until(lambda: _serving(port), within=30, what="the gateway serving HTTP")
             async with (
                 streamable_http_client(f"http://127.0.0.1:{port}/mcp") as (read, write),
@@ -108,11 +153,22 @@ async def over_http(bot: Worker, key: str, tmp_path: Path, *extra: str) -> Async
             ):
                 await asyncio.wait_for(session.initialize(), 30)
                 yield Gateway(session, record, log, Path())
-        finally:
-            for process in (gateway, upstream):
-                if process.returncode is None:
-                    process.terminate()
-                    await process.wait()
+    finally:
+        for process in reversed(started):  # the gateway first, then its upstream
+            await stopped(process)
+
+
+async def stopped(process: asyncio.subprocess.Process, *, within: float = 10) -> None:
+    """`process` ended: SIGTERM, and -9 when it has not exited within `within` seconds."""
+    if process.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            process.terminate()
+    try:
+        await asyncio.wait_for(process.wait(), within)
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
+        await process.wait()
 
 
 async def _serving(port: int) -> bool:
@@ -127,8 +183,9 @@ def text(result: types.CallToolResult) -> str:
     return "\n".join(c.text for c in result.content if isinstance(c, types.TextContent))
 
 
-async def approve_reject_and_allow(slack: SlackStandIn, gw: Gateway, key: str) -> None:
-    """The story both transports tell: allowed without a card, approved once, rejected with its reason."""
+async def approve_reject_and_allow(bot: Worker, slack: SlackStandIn, gw: Gateway, key: str) -> None:
+    """The story both transports tell: allowed without a card (in the bot's audit log), approved once (the card
+    shows the tool's parameters from its inputSchema), rejected with its reason."""
     listed = await gw.session.list_tools()
     assert {t.name for t in listed.tools} == {"send_email", "list_inbox"}
     assert next(t for t in listed.tools if t.name == "send_email").input_schema["required"] == ["to", "body"]
@@ -136,11 +193,15 @@ async def approve_reject_and_allow(slack: SlackStandIn, gw: Gateway, key: str) -
     inbox = await gw.session.call_tool("list_inbox", {"limit": 2})
     assert not inbox.is_error and text(inbox) == "alice: lunch?\nbob: the prices"
     assert slack.messages(APPROVALS) == [] and len(gw.calls("list_inbox")) == 1  # no card
+    allowed = await audit_events(bot, "allowed")  # in the product's audit log, before it was forwarded
+    assert [(e["tool"], e["key"], e["by"], e["outcome"], e["rule"], e["arguments"], e["agent"]) for e in allowed] == [
+        ("list_inbox", "emailer", "allow-list", "allowed", "--allow list_*", '{"limit":2}', "mailbox (MCP)")]
 
     sending = asyncio.create_task(gw.session.call_tool("send_email", dict(EMAIL)))
     card = await nth_card(slack, 1, within=30)
     shown = block_texts(card)
     assert "send_email" in shown and "mailbox (MCP)" in shown and "bob@example.com" in shown
+    assert "*Parameters:* `to` string, required · `body` string, required · no others" in shown, shown  # inputSchema
     assert gw.calls("send_email") == []  # nothing reaches the upstream while a person decides
     await click(slack, card, "approval_approve", user=BOB)
     sent = await asyncio.wait_for(sending, 30)
@@ -153,7 +214,8 @@ async def approve_reject_and_allow(slack: SlackStandIn, gw: Gateway, key: str) -
     assert refused.is_error and text(refused) == f"Not run: rejected by {BOB}: not before the board meets"
     assert [c["arguments"] for c in gw.calls("send_email")] == [EMAIL]  # the rejected call never arrived
     assert key not in gw.logged() and "Traceback" not in gw.logged()
-    assert '"event": "mcp_allowed"' in gw.logged()  # the allowed call, audited where the gateway runs
+    assert '"event": "mcp_allowed"' in gw.logged()  # and a line where the gateway runs, naming the record
+    assert f'"recorded": "{allowed[0]["call"]}"' in gw.logged()
 
 
 async def test_over_stdio_allowed_approved_once_and_rejected(
@@ -171,7 +233,7 @@ async def test_over_stdio_allowed_approved_once_and_rejected(
         assert [str(r.uri) for r in resources.resources] == ["inbox://summary"]
         read = await gw.session.read_resource("inbox://summary")
         assert isinstance(read.contents[0], types.TextResourceContents) and read.contents[0].text == "3 messages"
-        await approve_reject_and_allow(slack, gw, key)
+        await approve_reject_and_allow(bot, slack, gw, key)
     entries = await audit_events(bot, "decision")
     assert [(e["outcome"], e["by"]) for e in entries] == [("approved", BOB), ("rejected", BOB)]
 
@@ -179,7 +241,7 @@ async def test_over_stdio_allowed_approved_once_and_rejected(
 async def test_over_streamable_http_both_ways(emailer: tuple[Worker, str], slack: SlackStandIn, tmp_path: Path) -> None:
     bot, key = emailer
     async with over_http(bot, key, tmp_path) as gw:
-        await approve_reject_and_allow(slack, gw, key)
+        await approve_reject_and_allow(bot, slack, gw, key)
         assert TOKEN not in gw.logged()
 
 
@@ -238,10 +300,36 @@ async def test_a_gateway_killed_9_while_it_waits_forwards_nothing(
         with pytest.raises(MCPError):
             await asyncio.wait_for(sending, 30)  # the client learns its server is gone
         await until(lambda: not _alive(pid), what="the gateway gone")
+        # its long-poll is not served on: the worker sees the connection closed (its shutdown waits for nothing)
+        await until(lambda: bot.services.api.waiters.count == 0, within=10, what="the dead gateway's long-poll ended")
         await click(slack, card, "approval_approve", user=BOB)  # decided while nobody waits for it
         decided = await until(lambda: audit_events(bot, "decision"), what="the decision audited")
         assert [(e["outcome"], e["by"]) for e in decided] == [("approved", BOB)], decided
         assert gw.calls("send_email") == []  # no call reached the upstream from the dead gateway
+
+
+async def test_a_client_that_leaves_while_a_call_waits_leaves_nothing_behind(
+    emailer: tuple[Worker, str], slack: SlackStandIn, tmp_path: Path
+) -> None:
+    """The agent's MCP client closes the session (its stdin) while a person decides: the gateway withdraws the
+    card, exits with its upstream, and leaves no request in flight on the worker (a long-poll served on for a
+    program that is gone would hold the worker's shutdown); nothing is forwarded."""
+    from tests.conftest import has_buttons
+    from tests.hitl import current
+
+    bot, key = emailer
+    async with over_stdio(bot, key, tmp_path) as gw:
+        sending = asyncio.create_task(gw.session.call_tool("send_email", dict(EMAIL)))
+        card = await nth_card(slack, 1, within=30)
+        await until(lambda: bot.services.api.waiters.count == 1, what="the gateway long-polling")
+        gateway, upstream = int(gw.pid.read_text()), int((tmp_path / "upstream.pid").read_text())
+    with pytest.raises((MCPError, anyio.ClosedResourceError, anyio.BrokenResourceError)):
+        await asyncio.wait_for(sending, 30)
+    assert not _alive(gateway) and not _alive(upstream)
+    await until(lambda: bot.services.api.waiters.count == 0, within=10, what="no long-poll left on the worker")
+    assert "withdrawn" in block_texts(current(slack, card)).lower() and not has_buttons(current(slack, card))
+    assert "withdrew approval" in gw.logged() and gw.calls() == []
+    assert "Traceback" not in gw.logged() and key not in gw.logged()
 
 
 def _alive(pid: int) -> bool:
@@ -345,7 +433,10 @@ async def test_the_approvals_api_refusing_the_key_is_a_clear_error(
     async with over_stdio(bot, "aak_wrong", tmp_path) as gw:
         with pytest.raises(MCPError, match="could not ask for an approval of send_email: 401"):
             await gw.session.call_tool("send_email", dict(EMAIL))
-        assert gw.calls() == [] and "aak_wrong" not in gw.logged()
+        unaudited = await gw.session.call_tool("list_inbox", {})  # allowed, but it cannot be audited: not run
+        assert unaudited.is_error and "could not be recorded in the approvals audit log (401" in text(unaudited)
+        assert gw.calls() == [] and "aak_wrong" not in gw.logged() and "not forwarded: list_inbox" in gw.logged()
+        assert await audit_events(bot, "allowed") == []
     async with httpx.AsyncClient() as http:  # the worker is fine
         assert (await http.get(bot.url + "/healthz")).status_code == 200
 
@@ -421,7 +512,10 @@ async def test_autogen_mcp_workbench_through_the_gateway(
             str(python), str(program), json.dumps(gateway), json.dumps({"MCP_TEST_KEY": key}), json.dumps(model),
             env=env, cwd=str(tmp_path), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
         )
-        out, _ = await asyncio.wait_for(process.communicate(), 120)
+        try:
+            out, _ = await asyncio.wait_for(process.communicate(), 120)
+        finally:
+            await stopped(process)  # (the team, its gateway and upstream exit with it: their stdin closes)
         assert process.returncode == 0, out.decode()[-3000:]
         return [json.loads(line) for line in out.decode().splitlines() if line.startswith("{")]
 
@@ -458,7 +552,8 @@ async def test_a_client_that_gives_up_has_its_card_withdrawn(
         with pytest.raises(MCPError):
             await asyncio.wait_for(sending, 30)  # the client's own timeout: it cancels the request
         await until(lambda: not has_buttons(current(slack, card)), what="the card withdrawn")
-        assert "withdrawn" in block_texts(current(slack, card)).lower() and "withdrew approval" in gw.logged()
+        assert "withdrawn" in block_texts(current(slack, card)).lower()
+        await until(lambda: "withdrew approval" in gw.logged(), what="the gateway's log line")
         assert gw.calls() == []
         inbox = await gw.session.call_tool("list_inbox", {})  # the session goes on
         assert not inbox.is_error
@@ -474,13 +569,9 @@ async def test_a_client_of_the_2026_protocol_era_through_the_gateway(
 
     bot, key = emailer
     record = tmp_path / "calls.jsonl"
-    params = StdioServerParameters(
-        command=sys.executable,
-        args=["-m", "agent_approvals.mcp_gateway", *gateway_args(bot), "--", sys.executable, str(UPSTREAM),
-              "--record", str(record)],
-        env={"MCP_TEST_KEY": key},
-    )
-    async with Client(params) as client:
+    async with contextlib.AsyncExitStack() as stack:
+        stack.push_async_callback(ended, tmp_path)
+        client = await stack.enter_async_context(Client(stdio_params(bot, key, tmp_path)))
         assert client.protocol_version == "2026-07-28"
         assert {t.name for t in (await client.list_tools()).tools} == {"send_email", "list_inbox"}
         assert [p.name for p in (await client.list_prompts()).prompts] == ["triage"]

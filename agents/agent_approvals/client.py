@@ -129,6 +129,23 @@ class Approval:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class AllowedCall:
+    """A tool call recorded in the bot's audit log as let through by the program's own allow-list
+    (`ApprovalsClient.record_allowed`)."""
+
+    id: str
+    tool: str
+    digest: str  # sha256 of the canonical JSON of its arguments
+    allowed_by: str
+    recorded_at: str = ""
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> AllowedCall:
+        return cls(id=str(body.get("id", "")), tool=str(body.get("tool", "")), digest=str(body.get("digest", "")),
+                   allowed_by=str(body.get("allowed_by", "")), recorded_at=str(body.get("recorded_at", "")))
+
+
 def refusal(decided: Approval) -> str:
     """What an agent's model reads when its call does not run: who refused it and why, that nobody decided
     in time, that it was cancelled, or the revision asked for (quoting edited arguments, so the model may
@@ -279,6 +296,28 @@ class ApprovalsClient:
         headers = {"Idempotency-Key": idempotency_key or uuid.uuid4().hex}  # the same for every retry
         answer = await self._call("POST", "/api/v1/approvals", json=body, headers=headers)
         return Approval.from_json(answer)
+
+    async def record_allowed(
+        self,
+        name: str,
+        arguments: dict[str, Any],
+        *,
+        allowed_by: str,
+        idempotency_key: str | None = None,
+        channel: str = "",
+        agent: str = "",
+    ) -> AllowedCall:
+        """Record in the bot's audit log that `name(arguments)` runs without a card because the program's own
+        allow-list lets it through (`allowed_by` says what, e.g. "--allow list_*"). Nothing is asked or decided:
+        this is the audit entry a card would have made. Retried like every call; a retry with the same
+        `idempotency_key` adds no second entry."""
+        body: dict[str, Any] = {"tool": {"name": name, "arguments": arguments}, "allowed_by": allowed_by}
+        for field_name, value in (("channel", channel or self.channel), ("requester", self.requester),
+                                  ("agent", agent or self.agent)):
+            if value:
+                body[field_name] = value
+        headers = {"Idempotency-Key": idempotency_key or uuid.uuid4().hex}  # the same for every retry
+        return AllowedCall.from_json(await self._call("POST", "/api/v1/audit/allowed", json=body, headers=headers))
 
     # reading -----------------------------------------------------------------------------------
     async def get(self, approval_id: str) -> Approval:

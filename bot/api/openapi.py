@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.api.requests import MAX_AGENT, MAX_TEXT, MAX_TITLE, MAX_URL, MAX_WAIT
+from bot.api.requests import MAX_AGENT, MAX_ALLOWED_BY, MAX_TEXT, MAX_TITLE, MAX_URL, MAX_WAIT
 
 STATUSES = ["pending", "approved", "rejected", "revised", "timed_out", "cancelled"]
 
@@ -85,6 +85,40 @@ _ASK = {
 }
 
 
+_ALLOWED = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["tool", "allowed_by"],
+    "properties": {
+        "tool": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["name", "arguments"],
+            "properties": {"name": {"type": "string", "pattern": "^[A-Za-z0-9_.:/-]{1,64}$"},
+                           "arguments": {"type": "object"}},
+        },
+        "allowed_by": {"type": "string", "minLength": 1, "maxLength": MAX_ALLOWED_BY,
+                       "description": "what in the program's allow-list let the call through (`--allow list_*`)"},
+        "channel": {"type": "string", "description": "the channel it is recorded about (default: the key's first)"},
+        "requester": {"type": "string", "description": "the Slack user the program acts for"},
+        "agent": {"type": "string", "maxLength": MAX_AGENT, "description": "which agent made the call"},
+    },
+}
+
+_ALLOWED_CALL = {
+    "type": "object",
+    "required": ["id", "status", "tool", "digest", "allowed_by", "recorded_at"],
+    "properties": {
+        "id": {"type": "string", "description": "the record's id (`c-…`), in its audit entry as `call`"},
+        "status": {"type": "string", "enum": ["allowed"]},
+        "tool": {"type": "string"},
+        "digest": {"type": "string", "description": "sha256 of the canonical JSON of the arguments"},
+        "allowed_by": {"type": "string"},
+        "recorded_at": {"type": "string", "format": "date-time"},
+    },
+}
+
+
 def _json(schema: dict[str, Any] | str, description: str) -> dict[str, Any]:
     ref = {"$ref": f"#/components/schemas/{schema}"} if isinstance(schema, str) else schema
     return {"description": description, "content": {"application/json": {"schema": ref}}}
@@ -118,7 +152,8 @@ def document() -> dict[str, Any]:
         },
         "components": {
             "securitySchemes": {"key": {"type": "http", "scheme": "bearer", "description": "aak_… keys"}},
-            "schemas": {"Error": _ERROR, "Approval": _APPROVAL, "Ask": _ASK},
+            "schemas": {"Error": _ERROR, "Approval": _APPROVAL, "Ask": _ASK, "Allowed": _ALLOWED,
+                        "AllowedCall": _ALLOWED_CALL},
         },
         "security": [{"key": []}],
         "paths": {
@@ -177,6 +212,30 @@ def document() -> dict[str, Any]:
                             "type": "object", "required": ["used"], "properties": {"used": {"type": "boolean"}}}]},
                             "the approval, and whether this is its use"),
                         **_errors(400, 401, 404, 409, 429, 503),
+                    },
+                }
+            },
+            "/api/v1/audit/allowed": {
+                "post": {
+                    "operationId": "recordAllowed",
+                    "summary": "Record a tool call the program runs without a card, by its own allow-list",
+                    "description": (
+                        "Nothing is asked or decided: the bot's audit log gets an `allowed` entry (the key, the tool,"
+                        " the digest of the arguments and the arguments themselves up to 4,000 characters, `by:"
+                        " allow-list`, `outcome: allowed`, `allowed_by`), shown by the audit export and counted apart"
+                        " in the report. A retry with the same Idempotency-Key and body gets the same answer and"
+                        " adds no entry."
+                    ),
+                    "parameters": [
+                        {"name": "Idempotency-Key", "in": "header", "required": False,
+                         "schema": {"type": "string", "pattern": "^[A-Za-z0-9_.:-]{1,128}$"},
+                         "description": "a retry with the same key and body records the call once"}
+                    ],
+                    "requestBody": {"required": True, "content": {"application/json": {
+                        "schema": {"$ref": "#/components/schemas/Allowed"}}}},
+                    "responses": {
+                        "201": _json("AllowedCall", "recorded in the audit log"),
+                        **_errors(400, 401, 403, 409, 413, 429, 503),
                     },
                 }
             },

@@ -79,6 +79,46 @@ class Ask:
     may_have_run: bool = False  # this call was approved before and its program died while it ran
 
 
+ALLOWED_FIELDS = frozenset({"tool", "allowed_by", "channel", "requester", "agent"})
+MAX_ALLOWED_BY = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Allowed:
+    """A checked record of a tool call the program let through by its own allow-list (nobody was asked)."""
+
+    tool_name: str
+    arguments: dict[str, Any]
+    allowed_by: str  # what in the program's allow-list let it through, e.g. "--allow list_*"
+    channel: str = ""
+    requester: str = ""
+    agent: str = ""
+
+
+def allowed_body(raw: bytes) -> Allowed:
+    """The checked body of `POST /api/v1/audit/allowed`: `tool {name, arguments}`, `allowed_by`, and optional
+    `channel`, `requester`, `agent` (as an ask's)."""
+    data = parse_json(raw)
+    if not isinstance(data, dict):
+        raise bad("", "the body must be a JSON object")
+    unknown = sorted(set(data) - ALLOWED_FIELDS)
+    if unknown:
+        raise bad(unknown[0], f"unknown field {unknown[0]!r} (known: {', '.join(sorted(ALLOWED_FIELDS))})")
+    tool = data.get("tool")
+    if not isinstance(tool, dict):
+        raise bad("tool", "tool must be an object: {name, arguments}")
+    if set(tool) - {"name", "arguments"}:
+        extra = sorted(set(tool) - {"name", "arguments"})[0]
+        raise bad(f"tool.{extra}", f"unknown field tool.{extra} (known: arguments, name)")
+    if "arguments" not in tool:
+        raise bad("tool.arguments", "tool.arguments must be a JSON object")
+    found = _tool(tool)
+    checked: dict[str, Any] = {"tool_name": found["tool_name"], "arguments": found["arguments"],
+                               "allowed_by": _text(data, "allowed_by", most=MAX_ALLOWED_BY, required=True)}
+    checked.update(_who(data))
+    return Allowed(**checked)
+
+
 USE_TOKEN = re.compile(r"^[A-Za-z0-9_.:-]{8,128}$")
 
 
@@ -123,13 +163,7 @@ def ask_body(raw: bytes, *, allow_private_callbacks: bool = False) -> Ask:
         if "tool" in data:
             raise bad("tool", f"a {kind} approval has no tool: send text")
         ask["text"] = _text(data, "text", most=MAX_TEXT, required=True)
-    for name, pattern, what in (("channel", CHANNEL_ID, "a Slack channel id (C…)"),
-                                ("requester", USER_ID, "a Slack user id (U… or W…)")):
-        if name in data:
-            value = data[name]
-            if not isinstance(value, str) or not pattern.match(value):
-                raise bad(name, f"{name} must be {what}")
-            ask[name] = value
+    ask.update(_who(data))
     if "timeout" in data:
         timeout = data["timeout"]
         if isinstance(timeout, bool) or not isinstance(timeout, int) or not 1 <= timeout <= 7 * 86400:
@@ -142,13 +176,26 @@ def ask_body(raw: bytes, *, allow_private_callbacks: bool = False) -> Ask:
             data["callback_url"], "callback_url", allow_http=allow_private_callbacks,
             allow_private=allow_private_callbacks,
         )
-    if "agent" in data:
-        ask["agent"] = _text(data, "agent", most=MAX_AGENT, required=True)
     if "may_have_run" in data:
         if not isinstance(data["may_have_run"], bool) or kind != "tool":
             raise bad("may_have_run", "may_have_run is true or false, for a tool call")
         ask["may_have_run"] = data["may_have_run"]
     return Ask(**ask)
+
+
+def _who(data: dict[str, Any]) -> dict[str, str]:
+    """The optional `channel`, `requester` and `agent` of a body, checked."""
+    found: dict[str, str] = {}
+    for name, pattern, what in (("channel", CHANNEL_ID, "a Slack channel id (C…)"),
+                                ("requester", USER_ID, "a Slack user id (U… or W…)")):
+        if name in data:
+            value = data[name]
+            if not isinstance(value, str) or not pattern.match(value):
+                raise bad(name, f"{name} must be {what}")
+            found[name] = value
+    if "agent" in data:
+        found["agent"] = _text(data, "agent", most=MAX_AGENT, required=True)
+    return found
 
 
 def _text(data: dict[str, Any], name: str, *, most: int, required: bool) -> str:

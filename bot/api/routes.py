@@ -3,6 +3,8 @@
     POST   /api/v1/approvals            ask (201 pending; 200 when a rule or the input mode decided)
     GET    /api/v1/approvals/{id}       read; `?wait=S` long-polls up to S seconds (0 to 60)
     DELETE /api/v1/approvals/{id}       withdraw
+    POST   /api/v1/approvals/{id}/use   use an approved call, once, right before running it
+    POST   /api/v1/audit/allowed        record a call the program let through by its own allow-list (audit only)
     GET    /api/v1/openapi.json         this API, described (no key needed)
 
 Every other request needs `Authorization: Bearer aak_…`. Errors are JSON (`{"error": {code, message,
@@ -25,7 +27,16 @@ from aiohttp import web
 from redis.exceptions import RedisError
 
 from bot.api.openapi import document
-from bot.api.requests import IDEMPOTENCY_KEY, MAX_BODY, ApiError, ask_body, parse_json, use_token, wait_seconds
+from bot.api.requests import (
+    IDEMPOTENCY_KEY,
+    MAX_BODY,
+    ApiError,
+    allowed_body,
+    ask_body,
+    parse_json,
+    use_token,
+    wait_seconds,
+)
 from bot.api.service import ApprovalsApi
 from bot.store import ApiKey
 
@@ -33,6 +44,7 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request, ApiKey], Awaitable[web.Response]]
 READ_TIMEOUT = 10.0
+GONE_CHECK = 1.0  # seconds between checks that a long-poll's client is still connected
 AUDITED_REFUSALS = frozenset({"forbidden", "idempotency_conflict", "too_many_pending"})
 
 
@@ -40,19 +52,25 @@ def add_routes(app: web.Application, api: ApprovalsApi, *, allow_private_callbac
     """Mount the API on a worker's HTTP server."""
 
     async def ask(request: web.Request, key: ApiKey) -> web.Response:
-        idempotency_key = request.headers.get("Idempotency-Key", "")
-        if idempotency_key and not IDEMPOTENCY_KEY.match(idempotency_key):
-            raise ApiError(400, "invalid_request", "Idempotency-Key must be 1 to 128 letters, digits or _ . : -",
-                           field="Idempotency-Key")
+        idempotency_key = _idempotency_key(request)
         raw = await _body(request)
         checked = ask_body(raw, allow_private_callbacks=allow_private_callbacks)
         status, body = await api.ask(key, checked, idempotency_key=idempotency_key, body=raw)
         log.info("key %s asked for approval %s (%s)", key.name, body.get("id"), body.get("status"))
         return web.json_response(body, status=status)
 
+    async def allowed(request: web.Request, key: ApiKey) -> web.Response:
+        idempotency_key = _idempotency_key(request)
+        raw = await _body(request)
+        checked = allowed_body(raw)
+        status, body = await api.record_allowed(key, checked, idempotency_key=idempotency_key, body=raw)
+        log.info("key %s recorded call %s of %s as allowed by its allow-list", key.name, body["id"], checked.tool_name)
+        return web.json_response(body, status=status)
+
     async def read(request: web.Request, key: ApiKey) -> web.Response:
         wait = wait_seconds(request.query.get("wait"))
-        return web.json_response(await api.get(key, request.match_info["id"], wait=wait))
+        reading = api.get(key, request.match_info["id"], wait=wait)
+        return web.json_response(await (_while_connected(request, reading) if wait else reading))
 
     async def withdraw(request: web.Request, key: ApiKey) -> web.Response:
         return web.json_response(await api.withdraw(key, request.match_info["id"]))
@@ -68,7 +86,34 @@ def add_routes(app: web.Application, api: ApprovalsApi, *, allow_private_callbac
     app.router.add_get("/api/v1/approvals/{id}", _guarded(api, read), allow_head=False)
     app.router.add_delete("/api/v1/approvals/{id}", _guarded(api, withdraw))
     app.router.add_post("/api/v1/approvals/{id}/use", _guarded(api, use))
+    app.router.add_post("/api/v1/audit/allowed", _guarded(api, allowed))
     app.router.add_get("/api/v1/openapi.json", openapi, allow_head=False)
+
+    async def on_shutdown(_: web.Application) -> None:  # before the server waits for requests in flight
+        api.close()
+
+    app.on_shutdown.append(on_shutdown)
+
+
+class ClientGone(Exception):
+    """The client of a long-poll closed its connection: nobody reads the answer."""
+
+
+async def _while_connected(request: web.Request, reading: Awaitable[dict[str, Any]]) -> dict[str, Any]:
+    """`reading` (a long-poll), given up when its client hangs up. aiohttp does not cancel the handler of a
+    closed connection, and its shutdown waits for every handler: a long-poll of a program that died (or
+    gave up) would hold the worker for the rest of its wait."""
+    task = asyncio.ensure_future(reading)
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=GONE_CHECK)
+            if done:
+                return task.result()
+            transport = request.transport
+            if transport is None or transport.is_closing():
+                raise ClientGone
+    finally:
+        task.cancel()  # (done: nothing; else its own `finally` lets go of its waiter)
 
 
 def _guarded(api: ApprovalsApi, handler: Handler) -> Callable[[web.Request], Awaitable[web.Response]]:
@@ -84,6 +129,9 @@ def _guarded(api: ApprovalsApi, handler: Handler) -> Callable[[web.Request], Awa
                 raise ApiError(429, "rate_limited", f"the key {key.name} sent more than {key.per_minute} requests"
                                " this minute", retry_after=retry_after)
             return await handler(request, key)
+        except ClientGone:
+            log.info("API request %s %s: the client hung up (key %s)", request.method, request.path, key_name)
+            return web.Response(status=499, reason="Client Closed Request")
         except ApiError as exc:
             if key_name != "-" and exc.code in AUDITED_REFUSALS:  # (not every rate-limited request: a flood)
                 with contextlib.suppress(RedisError, OSError):
@@ -96,6 +144,14 @@ def _guarded(api: ApprovalsApi, handler: Handler) -> Callable[[web.Request], Awa
                                     retry_after=2), key_name=key_name, path=request.path)
 
     return guarded
+
+
+def _idempotency_key(request: web.Request) -> str:
+    idempotency_key = request.headers.get("Idempotency-Key", "")
+    if idempotency_key and not IDEMPOTENCY_KEY.match(idempotency_key):
+        raise ApiError(400, "invalid_request", "Idempotency-Key must be 1 to 128 letters, digits or _ . : -",
+                       field="Idempotency-Key")
+    return idempotency_key
 
 
 async def _key(api: ApprovalsApi, request: web.Request) -> ApiKey:

@@ -24,11 +24,12 @@ from typing import Any, cast
 from agent_approvals.approver import ApprovalRequest, Approver, Decision, canonical_json, digest_of, edited_arguments
 from agent_approvals.modes import InputPolicy, ModeGate, matched_risk_word
 
-from bot.api.requests import APPROVAL_ID, ApiError, Ask
+from bot.api.requests import APPROVAL_ID, Allowed, ApiError, Ask
 from bot.approvals.service import ApprovalService, new_approval, remembered
 from bot.core.ids import new_run_id
 from bot.core.records import API_OWNER, API_PRESET, ApprovalRecord, ChannelSettings, RunRecord
 from bot.store import ApiKey, Store, persistently
+from bot.store.approvals import AUDITED_ARGUMENTS
 
 IDEMPOTENCY_SECONDS = 24 * 3600
 RECHECK_SECONDS = 5.0  # a long-poll reads its approval again at least this often (a lost message)
@@ -37,6 +38,11 @@ _ID_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"
 
 def new_approval_id() -> str:
     return "a-" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(24))
+
+
+def new_call_id() -> str:
+    """The id of a call recorded as allowed by a program's own allow-list (`POST /api/v1/audit/allowed`)."""
+    return "c-" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(24))
 
 
 class ApiWaiters:
@@ -143,6 +149,14 @@ class ApprovalsApi:
         self.approvals = approvals
         self.waiters = waiters
         self.card_link = card_link  # the workspace's URL (`https://x.slack.com/`) for card links; '' for none
+        self.closing = False  # the worker stops: long-polls answer at once (their programs ask the next worker)
+
+    def close(self) -> None:
+        """The worker stops serving: every long-poll answers now, as its approval is (a program's client then
+        long-polls the next worker), so the HTTP server's shutdown, which waits for every request in flight,
+        is not held by them."""
+        self.closing = True
+        self.waiters.wake_all()
 
     # asking ---------------------------------------------------------------------------------------
     async def ask(
@@ -278,6 +292,43 @@ class ApprovalsApi:
             return await self.approvals.by_rule(request, run=run, rules=await self.approvals.rules_of(run.channel))
         return None
 
+    # recording a call nobody was asked about -------------------------------------------------------
+    async def record_allowed(
+        self, key: ApiKey, allowed: Allowed, *, idempotency_key: str = "", body: bytes = b""
+    ) -> tuple[int, dict[str, Any]]:
+        """An `allowed` audit entry: a tool call the program forwarded by its own allow-list (no card, no approval;
+        nothing is decided here), with the key, the tool, the digest of its arguments (and the arguments, as a
+        `requested` entry keeps them) and what in the allow-list let it through. 201 with the record; a retry with
+        the same `idempotency_key` and body gets the same answer and adds no entry (another body: 409)."""
+        channel = allowed.channel or key.default_channel
+        if not key.allows(channel):
+            raise ApiError(403, "forbidden", f"the key {key.name} may not record calls in {channel}", field="channel")
+        arguments = canonical_json(allowed.arguments)
+        digest, now = digest_of(allowed.arguments), time.time()
+        answer = {"id": new_call_id(), "status": "allowed", "tool": allowed.tool_name, "digest": digest,
+                  "allowed_by": allowed.allowed_by, "recorded_at": iso(now)}
+        entry: dict[str, str | float] = {
+            "call": answer["id"], "key": key.name, "by": "allow-list", "outcome": "allowed",
+            "reason": f"not asked: the allow-list of key {key.name} ({allowed.allowed_by})"[:500],
+            "rule": allowed.allowed_by, "kind": "tool_call", "tool": allowed.tool_name, "digest": digest,
+            "origin_channel": channel,
+            **({"arguments": arguments} if len(arguments) <= AUDITED_ARGUMENTS else {}),
+            **({"agent": allowed.agent} if allowed.agent else {}),
+            **({"requester": allowed.requester} if allowed.requester else {}),
+        }
+        if not idempotency_key:
+            await self.store.audit.append("allowed", **entry)
+            return 201, answer
+        status, said = await self.store.audit.append_once(
+            self.store.keys.api_idempotency(key.name, f"allowed/{idempotency_key}"),  # ("/": never an ask's key)
+            "allowed", entry, body_digest=hashlib.sha256(body).hexdigest(), answer=json.dumps(answer),
+            ttl=IDEMPOTENCY_SECONDS,
+        )
+        if status == "conflict":
+            raise ApiError(409, "idempotency_conflict", "this Idempotency-Key was used with another body",
+                           field="Idempotency-Key")
+        return 201, json.loads(said)
+
     # reading ------------------------------------------------------------------------------------
     async def get(self, key: ApiKey, approval_id: str, *, wait: float = 0.0) -> dict[str, Any]:
         """The approval, once decided or after `wait` seconds, whichever comes first."""
@@ -294,7 +345,7 @@ class ApprovalsApi:
                 if approval is None or approval.asked_by != key.name:
                     raise ApiError(404, "not_found", "no such approval")
                 left = deadline - time.monotonic()
-                if not approval.pending or left <= 0:
+                if not approval.pending or left <= 0 or self.closing:
                     return view(approval, card_url=self._card_of(approval))
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(asyncio.shield(woken), timeout=min(left, RECHECK_SECONDS))

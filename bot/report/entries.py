@@ -145,6 +145,7 @@ class Pass:
     reminded: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     escalated: dict[str, set[str]] = field(default_factory=dict)  # approval -> who it went to
     decided: dict[str, Entry] = field(default_factory=dict)  # approval -> its decision
+    allowed: list[Entry] = field(default_factory=list)  # calls programs let through by their own allow-lists
 
     def add(self, entry: Entry) -> None:
         self.entries += 1
@@ -164,6 +165,8 @@ class Pass:
                 self.acts[(approval, user)] = Act(user, "approved", latency, True, entry.get("for") or "")
         elif event in ("auto_approved", "auto_rejected"):
             self.automatic.append(entry)
+        elif event == "allowed":
+            self.allowed.append(entry)
         elif event == "reminded":
             at = entry_time(entry)
             if at is not None:

@@ -15,6 +15,9 @@ What counts (the page says it too):
 - An *automatic* step is an `auto_approved` or `auto_rejected` entry. One naming a `rule_id` was
   approved by an "always allow" rule (#16): counted as "approved by a rule" (`rule_approved` in the
   decisions per day, mode "rule"), apart from the steps input modes approved.
+- A call a program let through by its own allow-list (an `allowed` entry, `POST /api/v1/audit/allowed`, e.g.
+  the MCP gateway's `--allow`) is nobody's decision: counted apart, by key, tool and pattern, never in the
+  decisions, the automatic steps or their share.
 - Percentiles are nearest-rank: the p-th percentile of n sorted values is the value at rank
   ceil(p/100 × n) (1-based). The median is p50. No interpolation, so every figure is a time that
   really happened.
@@ -171,6 +174,13 @@ class Automatic:
     by_mode: tuple[tuple[str, int, int], ...]  # mode ("rule" for "always allow" rules), approved, rejected
     by_rule: tuple[tuple[str, int, int], ...]  # rule (numbers as N), approved, rejected; most first
     rules: tuple[RuleUse, ...] = ()  # "always allow" rules, most uses first
+    # calls programs let through by their own allow-lists (`allowed` entries: no card, not decisions): key, tool,
+    # what let them through, count; most first
+    allowed: tuple[tuple[str, str, str, int], ...] = ()
+
+    @property
+    def allowed_calls(self) -> int:
+        return sum(row[3] for row in self.allowed)
 
     @property
     def by_rules(self) -> int:
@@ -244,7 +254,8 @@ class Figures:
     @property
     def empty(self) -> bool:
         """Nothing was requested, decided, voted or decided automatically in the period."""
-        return not (self.requested or self.decisions or self.approvers or self.automatic.approved)
+        return not (self.requested or self.decisions or self.approvers or self.automatic.approved
+                    or self.automatic.allowed)
 
 
 
@@ -365,7 +376,10 @@ def _automatic(scan: Pass) -> Automatic:
         return tuple(sorted(rows, key=lambda r: (-(r[1] + r[2]), r[0])))
 
     events = Counter(e.get("event") for e in scan.automatic)
-    return Automatic(events["auto_approved"], events["auto_rejected"], table(modes), table(rules), _rule_uses(scan))
+    allowed = Counter((e.get("key") or "", e.get("tool") or "", e.get("rule") or "") for e in scan.allowed)
+    rows = tuple(sorted(((*k, n) for k, n in allowed.items()), key=lambda r: (-r[3], r[:3])))
+    return Automatic(events["auto_approved"], events["auto_rejected"], table(modes), table(rules), _rule_uses(scan),
+                     rows)
 
 
 def _rule_uses(scan: Pass) -> tuple[RuleUse, ...]:

@@ -40,6 +40,7 @@ class Headline:
     busiest: str  # the person with the most acts ("" when nobody acted)
     busiest_acts: int
     rule_approved: int = 0  # of `auto_approved`, by "always allow" rules
+    allowed: int = 0  # calls programs let through by their own allow-lists (`allowed`: no card, not decisions)
 
     def lines(self) -> list[str]:
         """The numbers as plain text lines (no markup: the caller escapes them for its surface).
@@ -68,6 +69,8 @@ class Headline:
             )
         elif self.auto_approved:
             lines.append(f"Approved automatically by modes and rules: {self.auto_approved}")
+        if self.allowed:
+            lines.append(f"Run without a card by programs' own allow-lists: {plural(self.allowed, 'call')}")
         if self.waiting is not None:
             lines.append(f"Waiting now: {self.waiting}")
         if self.busiest:
@@ -114,6 +117,7 @@ def headline(
         busiest=busiest[0],
         busiest_acts=busiest[1],
         rule_approved=sum(1 for e in scan.automatic if by_rule(e)),
+        allowed=len(scan.allowed),
     )
 
 

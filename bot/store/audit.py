@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping
 
 from bot.store.shared import Shared
 
@@ -15,6 +15,23 @@ class AuditLog:
     async def append(self, event: str, **fields: str | float) -> None:
         entry = {"event": event, "at": repr(time.time()), **{k: str(v) for k, v in fields.items()}}
         await self._s.redis.xadd(self._s.keys.audit, entry, minid=self._s.audit_minid(), approximate=True)  # type: ignore[arg-type]
+
+    async def append_once(
+        self, idempotency: str, event: str, fields: Mapping[str, str | float], *, body_digest: str, answer: str,
+        ttl: int,
+    ) -> tuple[str, str]:
+        """`append(event, **fields)`, once per `idempotency` Redis key (one Lua step): ("new", answer) the first time,
+        ("again", the first answer) for a retry with the same `body_digest`, ("conflict", "") when that key came with
+        another body."""
+        entry = {"event": event, "at": repr(time.time()), **{k: str(v) for k, v in fields.items()}}
+        flat = [part for pair in entry.items() for part in pair]
+        result = await self._s.script("audit_once")(
+            keys={"idempotency": idempotency, "audit": self._s.keys.audit},
+            args={"digest": body_digest, "answer": answer, "entry": flat, "minid": self._s.audit_minid(), "ttl": ttl},
+        )
+        status = result[0].decode() if isinstance(result[0], bytes) else str(result[0])
+        said = result[1] if len(result) > 1 else ""
+        return status, said.decode() if isinstance(said, bytes) else str(said)
 
     async def entries(self, *, count: int = 1000) -> list[dict[str, str]]:
         """The oldest `count` entries."""

@@ -7,16 +7,20 @@ The gateway runs where the agent runs, between the agent's MCP client and the up
 it starts over stdio, or `--upstream-url` over streamable HTTP). It is itself an MCP server (stdio, or
 streamable HTTP with `--listen`) that lists the upstream's tools, prompts and resources unchanged and forwards
 each `tools/call` only after a decision, asked through the bot's Approvals API with a key (`ApprovalsClient.
-tool_decision`: the card names the server, as "<name> (MCP)", and shows the tool and its arguments; the tool's
-`inputSchema` goes with the ask as its schema, so the bot checks the arguments, edits and rules against it):
+tool_decision`: the card names the server, as "<name> (MCP)", and shows the tool, its arguments and its
+parameters as its `inputSchema` lists them; that schema goes with the ask, so the bot also checks the arguments,
+edits and rules against it):
 
 - arguments that fail the tool's `inputSchema` are never forwarded (the client gets `isError` saying why);
 - Approve forwards exactly the approved arguments, once (the approval is used right before); an edit on the
   card is schema-checked and asked about again as the edited call, then forwarded with those arguments;
 - Reject, a timeout, a cancellation: nothing is forwarded, the client gets `isError: true` with the reason;
-- tools matching an `--allow` pattern (fnmatch, e.g. `read_*`) are forwarded without a card, logged here as
-  an audit line (the Approvals API has no call that records a call nobody was asked about); a call an
-  "always allow" rule matches is forwarded without a card too, audited by the bot;
+- tools matching an `--allow` pattern (fnmatch, e.g. `read_*`) are forwarded without a card, once recorded in
+  the bot's audit log (`POST /api/v1/audit/allowed`: an `allowed` entry with the key, the tool, the digest of
+  the arguments and the pattern; also a log line here). The record is retried through blips for up to 10 s;
+  when it cannot be written (the API unreachable, the key refused) the call is not forwarded and the client
+  gets `isError` saying so: nothing runs unaudited. A call an "always allow" rule matches is forwarded without
+  a card too, audited by the bot;
 - while a person decides, `notifications/progress` go to clients that asked for them (a `progressToken`).
 
 Each ask's idempotency key is the gateway's session and the JSON-RPC request id, so a retry never makes a
@@ -51,13 +55,21 @@ from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import Server
 from mcp.shared.exceptions import MCPError
 
-from agent_approvals.client import Approval, ApprovalsClient, ApprovalsError, idempotency_key, refusal
+from agent_approvals.client import (
+    AllowedCall,
+    Approval,
+    ApprovalsClient,
+    ApprovalsError,
+    idempotency_key,
+    refusal,
+)
 
 __all__ = ["Gateway", "Upstream", "connect"]
 
 log = logging.getLogger("agent_approvals.mcp_gateway")
 T = TypeVar("T")
 MAX_EDITS = 5  # edits of one call asked about again, at most
+AUDIT_WITHIN = 10.0  # seconds an allowed call waits for its audit entry (retried through blips), then refused
 Context = ServerRequestContext[Any, Any]
 
 
@@ -163,6 +175,7 @@ class Gateway:
         allow: fnmatch patterns of tool names forwarded without a card.
         within: seconds a decision may take (never longer than the channel allows).
         progress_every: seconds between progress notifications while a person decides.
+        audit_within: seconds an allowed call may wait for its audit entry before it is refused.
     """
 
     def __init__(
@@ -173,12 +186,14 @@ class Gateway:
         allow: Sequence[str] = (),
         within: int | None = None,
         progress_every: float = 10.0,
+        audit_within: float = AUDIT_WITHIN,
     ) -> None:
         self.upstream = upstream
         self.client = client
         self.allow = tuple(allow)
         self.within = within
         self.progress_every = progress_every
+        self.audit_within = audit_within
         self.session_id = uuid.uuid4().hex[:16]  # this gateway process: with the request id, an ask's key
         info = upstream.info
         self.name = info.server_info.name if info is not None else "mcp-upstream"
@@ -233,11 +248,16 @@ class Gateway:
         if problem:
             log.warning("refused %s on %s: the arguments do not match its inputSchema: %s", name, self.name, problem)
             return _refused(f"Not run: the arguments do not match the inputSchema of {name}: {problem}")
-        if any(fnmatch.fnmatchcase(name, pattern) for pattern in self.allow):
-            log.info("audit %s", json.dumps({"event": "mcp_allowed", "server": self.name, "tool": name,
-                                              "arguments": arguments, "by": "--allow"}, sort_keys=True))
-            return await self._forward(ctx, name, arguments)
         key = idempotency_key("mcp", self.session_id, _connection_of(ctx), str(ctx.request_id))
+        pattern = next((p for p in self.allow if fnmatch.fnmatchcase(name, p)), None)
+        if pattern is not None:
+            recorded = await self._audit_allowed(name, arguments, pattern, idempotency_key(key, "allowed"))
+            if isinstance(recorded, types.CallToolResult):
+                return recorded  # not audited: not forwarded
+            log.info("audit %s", json.dumps({"event": "mcp_allowed", "server": self.name, "tool": name,
+                                              "arguments": arguments, "by": "--allow", "pattern": pattern,
+                                              "recorded": recorded.id}, sort_keys=True))
+            return await self._forward(ctx, name, arguments)
         for edit in range(MAX_EDITS + 1):
             decided = await self._decide(ctx, tool, arguments, key if not edit else idempotency_key(key, f"e{edit}"))
             log.info("audit %s", json.dumps({"event": "mcp_decided", "server": self.name, "tool": name,
@@ -283,6 +303,23 @@ class Gateway:
             raise
         finally:
             asking.cancel()
+
+    async def _audit_allowed(
+        self, name: str, arguments: dict[str, Any], pattern: str, key: str
+    ) -> AllowedCall | types.CallToolResult:
+        """The allowed call recorded in the bot's audit log (`record_allowed`: the key, the tool, the digest of the
+        arguments, the pattern), retried through blips for at most `audit_within` seconds; else the `isError`
+        result the client gets instead of the call: an allowed call is forwarded only once it is audited."""
+        try:
+            async with asyncio.timeout(self.audit_within):
+                return await self.client.record_allowed(name, arguments, allowed_by=f"--allow {pattern}",
+                                                        agent=f"{self.name} (MCP)"[:80], idempotency_key=key)
+        except (ApprovalsError, httpx.HTTPError, TimeoutError) as exc:
+            why = "no answer" if isinstance(exc, TimeoutError) else str(exc) or type(exc).__name__
+            log.error("not forwarded: %s on %s (allowed by --allow %s) could not be recorded in the audit log: %s",
+                      name, self.name, pattern, why)
+            return _refused(f"Not run: {name} is allowed without a card (--allow {pattern}), but the call could not"
+                            f" be recorded in the approvals audit log ({why}); it runs only once recorded.")
 
     async def _forward(self, ctx: Context, name: str, arguments: dict[str, Any]) -> types.CallToolResult:
         async def progress(progress: float, total: float | None, message: str | None) -> None:

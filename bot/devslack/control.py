@@ -278,6 +278,19 @@ class Control:
             return _error(400, str(exc))
         return web.json_response({"ok": True})
 
+    async def handle_limit(self, request: web.Request) -> web.Response:
+        """``{"method": "views.publish", "calls": 100, "per": 60}``: that method's rate limit (``calls`` 0 or
+        null: none)."""
+        body = await self._body(request)
+        try:
+            calls = body.get("calls")
+            self.stand_in.limit(str(body["method"]), int(calls) if calls else None, per=float(body.get("per", 60.0)))
+        except KeyError as exc:
+            return _error(400, f"missing field {exc.args[0]!r}")
+        except (TypeError, ValueError) as exc:
+            return _error(400, str(exc))
+        return web.json_response({"ok": True})
+
     # ------------------------------------------------------------------------------------------- the page
 
     async def handle_page(self, request: web.Request) -> web.StreamResponse:

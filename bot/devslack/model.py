@@ -4,6 +4,8 @@ recorded calls, delivery results, held calls), and the internal records the work
 from __future__ import annotations
 
 import asyncio
+import collections
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -187,3 +189,23 @@ class Fault:
     error: str
     remaining: int
     retry_after: int
+
+
+@dataclass
+class RateLimit:
+    """A rate limit on one Web API method, as Slack enforces its tiers: at most ``calls`` answered calls in any
+    ``per`` seconds; the next gets HTTP 429 ``ratelimited`` with ``Retry-After`` (whole seconds until a call
+    leaves the window). Refused calls do not count."""
+
+    calls: int
+    per: float
+    answered: collections.deque[float] = field(default_factory=collections.deque)  # monotonic times, in the window
+
+    def admit(self, now: float) -> int:
+        """0 when a call at ``now`` is within the limit (and counts it), else the seconds to wait (>= 1)."""
+        while self.answered and self.answered[0] <= now - self.per:
+            self.answered.popleft()
+        if len(self.answered) < self.calls:
+            self.answered.append(now)
+            return 0
+        return max(1, math.ceil(self.answered[0] + self.per - now))

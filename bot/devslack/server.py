@@ -43,6 +43,7 @@ from bot.devslack.model import (
     DevUser,
     Fault,
     HeldCall,
+    RateLimit,
     RecordedCall,
     default_channels,
     default_usergroups,
@@ -186,6 +187,7 @@ class SlackStandIn:
         app.router.add_get("/_control/state", control.handle_state)
         app.router.add_post("/_control/reset", control.handle_reset)
         app.router.add_post("/_control/fail", control.handle_fail)
+        app.router.add_post("/_control/limit", control.handle_limit)
         return app
 
     async def start(self, *, host: str = "127.0.0.1", port: int = 0) -> str:
@@ -266,6 +268,17 @@ class SlackStandIn:
         self._ws.faults.setdefault(method, []).append(
             Fault(status=status, error=error, remaining=count, retry_after=retry_after)
         )
+
+    def limit(self, method: str, calls: int | None, per: float = 60.0) -> None:
+        """Limit ``method`` as Slack limits its tier: at most ``calls`` answered calls in any ``per`` seconds, the
+        next answered HTTP 429 ``ratelimited`` with ``Retry-After`` (e.g. ``limit("views.publish", 100, 60)``,
+        Tier 4). ``calls`` None: no limit again."""
+        if calls is None:
+            self._ws.limits.pop(method, None)
+            return
+        if calls < 1 or per <= 0:
+            raise ValueError("calls must be >= 1 and per > 0")
+        self._ws.limits[method] = RateLimit(calls=calls, per=per)
 
     def hold(self, method: str, *, when: Callable[[dict[str, Any]], bool] | None = None) -> HeldCall:
         """Hold the next call of ``method`` whose arguments satisfy ``when`` (any, without it) until the test

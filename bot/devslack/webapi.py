@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+import time
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -64,6 +65,12 @@ class WebApi:
             expected = self.ws.app_token if method == "apps.connections.open" else self.ws.bot_token
             if token != expected:
                 raise ApiError("invalid_auth")
+            limit = self.ws.limits.get(method)
+            wait = limit.admit(time.monotonic()) if limit is not None else 0
+            if wait:  # as Slack: over the method's rate, 429 and how long to wait
+                status = 429
+                headers["Retry-After"] = str(wait)
+                raise ApiError("ratelimited")
             await self._wait_if_held(method, args)
             body = {"ok": True, **handler(args)}
         except ApiError as exc:

@@ -22,6 +22,7 @@ from bot.devslack.model import (
     Fault,
     HeldCall,
     Message,
+    RateLimit,
     RecordedCall,
     ResponseUrl,
     Trigger,
@@ -79,6 +80,7 @@ class Workspace:
         self.homes: dict[str, View] = {}  # user id -> the App Home view published for them
         self.uploads: dict[str, Upload] = {}
         self.faults: dict[str, list[Fault]] = {}
+        self.limits: dict[str, RateLimit] = {}  # method -> its rate limit (``SlackStandIn.limit``)
         self.holds: list[HeldCall] = []
         self.dms: dict[str, str] = {}  # DM channel id -> user id
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import aiohttp
 from redis.asyncio import Redis
+from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.api.service import ApiWaiters, ApprovalsApi
@@ -31,7 +32,7 @@ from bot.runs.models import resolve_model_config
 from bot.runs.response_cache import model_cache
 from bot.runs.supervisor import Supervisor
 from bot.runs.teams import TeamOptions
-from bot.slack.client import create_slack_client
+from bot.slack.client import CountingWebClient, create_slack_client
 from bot.slack.directory import Directory
 from bot.store import DecideResult, Store, connect
 
@@ -45,6 +46,8 @@ class Services:
     redis: Redis
     store: Store
     slack: AsyncWebClient
+    home_redis: Redis  # the Home work's own connections (HOME_REDIS_CONNECTIONS)
+    home_slack: AsyncWebClient  # views.publish for Homes: a 429 pauses the queue instead of a retry
     cards: CardService
     directory: Directory
     waiter: DecisionWaiter
@@ -64,6 +67,7 @@ class Services:
     async def start(self) -> None:
         # one HTTP session for every Web API call (slack-sdk opens one per call otherwise)
         self.slack.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
+        self.home_slack.session = self.slack.session
         await self.waiter.start()
         await self.sweeper.start()
         await self.nudger.start()
@@ -78,8 +82,10 @@ class Services:
         await self.nudger.stop()
         await self.webhooks.stop()
         await asyncio.gather(self.background.drain(), self.cards.close(grace=3.0))
+        await self.homes.close()
         await self.waiter.stop()
         await self.redis.aclose()
+        await self.home_redis.aclose()
         if self.slack.session is not None:
             await self.slack.session.close()
 
@@ -91,6 +97,29 @@ def team_options(settings: Settings) -> TeamOptions:
         code_work_dir=settings.code_work_dir,
         code_timeout=settings.code_timeout,
     )
+
+
+def home_parts(settings: Settings, metrics: Metrics) -> tuple[Redis, Store, CountingWebClient]:
+    """What the App Home work uses instead of the worker's: its own Redis client, a blocking pool of
+    `HOME_REDIS_CONNECTIONS` (a redraw storm waits for these, never for those of clicks, timeouts,
+    reminders and run starts), the store on it, and a Web API client that does not retry a 429 itself
+    (Home publishing is paused for its Retry-After instead, every worker's: `bot/store/home_queue.py`)."""
+    redis = connect(
+        settings.redis_url.get_secret_value(),
+        max_connections=settings.home_redis_connections,
+        command_timeout=settings.redis_timeout,
+    )
+    store = Store(
+        redis,
+        prefix=settings.store_prefix,
+        audit_retention=settings.audit_retention,
+        run_retention=settings.run_retention,
+    )
+    slack = create_slack_client(settings, metrics)
+    slack.retry_handlers = [
+        h for h in slack.retry_handlers if not isinstance(getattr(h, "handler", h), AsyncRateLimitErrorRetryHandler)
+    ]
+    return redis, store, slack
 
 
 def create_services(settings: Settings, *, worker_id: str | None = None) -> Services:
@@ -114,19 +143,20 @@ def create_services(settings: Settings, *, worker_id: str | None = None) -> Serv
     directory = Directory(slack, ttl=settings.usergroup_cache_seconds)
     background = Background()
     threads = RunThreads(slack, background)
+    home_redis, home_store, home_slack = home_parts(settings, metrics)
     homes = HomeService(
-        store=store,
-        slack=slack,
+        store=home_store,
+        slack=home_slack,
         directory=directory,
         worker_id=worker_id,
         background=background,
         admin_users=settings.admin_users,
+        publishes_per_minute=settings.home_publishes_per_minute,
+        budget_window=settings.home_budget_window,
     )
     cards.after_draw = homes.refresh_for  # a redraw is done once every Home shows it too
     api_waiters = ApiWaiters()  # the Approvals API's long-polls: woken by decisions of API_OWNER's approvals
-    waiter = DecisionWaiter(
-        store, worker_id, on_reconnect=metrics.redis_reconnects.inc, also={API_OWNER: api_waiters}
-    )
+    waiter = DecisionWaiter(store, worker_id, on_reconnect=metrics.redis_reconnects.inc, also={API_OWNER: api_waiters})
 
     async def on_timed_out(result: DecideResult) -> None:
         assert result.approval is not None
@@ -181,6 +211,8 @@ def create_services(settings: Settings, *, worker_id: str | None = None) -> Serv
         redis=redis,
         store=store,
         slack=slack,
+        home_redis=home_redis,
+        home_slack=home_slack,
         cards=cards,
         directory=directory,
         waiter=waiter,

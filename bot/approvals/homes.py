@@ -1,24 +1,39 @@
-"""Each person's App Home: what waits for them, their runs, what they decided, kept current.
+"""Each person's App Home: what waits for them, their runs, what they decided, kept current within
+the rate Slack allows.
 
-    opened (app_home_opened)        -> publish(person)
-    an approval opened              -> refresh_for(approval): publish each affected person's Home
-    a decision or vote, redrawn     -> refresh_for(approval), awaited by the card redraw: the outbox
-                                       entry is cleared only once every Home is current
+    opened (app_home_opened), a page turned, a click in it -> publish(person): drawn now
+    an approval opened, voted on, escalated or decided     -> refresh_for(approval): the Homes it changes
+                                                              (`affected`) are marked due in Redis
+    a run ended, a rule changed, numbers computed          -> mark_due(people)
 
-`publish` draws from Redis (`bot/store/homes.py`), under a per-person lock, so two workers never
-publish one Home at once and the later one always reads the newer state; a Home that already shows
-the change (its `seen` counter) is skipped, and the changes of 0.2 s are gathered into one redraw
-(`publish_soon`), which merges a burst of decisions into one publish per person. Slack's `hash`
-guards against a holder that stalled past its lock. `views.publish` is a Tier 4 method (100+ per
-minute): at most `concurrency` publishes run at once per worker. Only the Homes of
-people who opened theirs in the last 30 days are kept current (a Home never opened is drawn when it
-first is), so a workspace where nobody uses the Home costs one Redis read per redraw, no Slack call.
+A change publishes nothing itself: it marks the Homes it changes due (`bot/store/home_queue.py`), in
+Redis, once per person however many changes. Each worker's drawer takes the due Homes, the people who
+looked most recently first, as the workspace's `views.publish` budget allows (`HOME_PUBLISHES_PER_MINUTE`,
+counted in Redis for every worker together: Slack's Tier 4 is per workspace), each once its changes of
+`GATHER` seconds are gathered, and draws at most `concurrency` at once. A Home not drawn within the
+budget stays due, and is drawn when its person next opens it: an opening is served at once, ahead of
+the budget (its call is counted in it). Slack's `ratelimited` (429) pauses every worker's Home
+publishing for its `Retry-After` (the Home is due again).
+
+Which Homes a change shows in (`affected`): those whose page shows the approval (`Homes.shown_by`),
+those with room on their page for a new one that is theirs to decide, its decider's and its
+requester's. A full page whose count alone changed is not redrawn for it: its count says when it was
+counted (the Home's "Updated" time), and it is exact again at its next draw. So one decision among
+10,000 approvals redraws a handful of Homes, not every Home open.
+
+A draw reads Redis as it is at that moment, under a per-person lock, so two workers never publish one
+Home at once and the later draw always reads the newer state (never an older Home over a newer one);
+Slack's `hash` guards against a holder that stalled past its lock. Home work has its own Redis client
+(`HOME_REDIS_CONNECTIONS`, wired in `bot/services.py`) and bounded concurrency (`concurrency` draws
+from the queue, `OPENINGS` openings and `MARKINGS` markings at once per worker), so a redraw storm
+never takes the connections clicks, timeouts, reminders and run starts need. Only the Homes of people
+who opened theirs in the last 30 days are kept current (a Home never opened is drawn when it first is).
 
 A channel's admins (its `admins`; ADMIN_USERS for every channel that has settings or rules) also see
 their channels: the last 7 days' headline numbers, read from a cache only (`bot/report/headline_cache.py`: when
 missing, the Home shows "computing…" and is redrawn once they are computed, off the draw's path), and
 the live rules, each with Revoke. Rules are read at each draw, so a rule created or revoked shows the
-next time a Home is drawn; `refresh_admins(channel)` redraws the Homes of a channel's admins at once.
+next time a Home is drawn; `refresh_admins(channel)` marks the Homes of a channel's admins due.
 """
 
 from __future__ import annotations
@@ -28,9 +43,10 @@ import dataclasses
 import logging
 import secrets
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import aiohttp
+from redis.exceptions import RedisError
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -41,14 +57,34 @@ from bot.slack.blocks import HOME_PAGE_SIZE, HomeContent, build_home_view
 from bot.slack.blocks.home import HOME_CHANNELS, ChannelPanel
 from bot.slack.directory import Directory
 from bot.store import Store
+from bot.store.home_queue import Claimed, HomeQueue
 
 log = logging.getLogger(__name__)
 
 LOCK_SECONDS = 10.0  # a Home's drawer holds its lock at most this long (then another may draw it)
 LOCK_POLL = 0.01
 GATHER = 0.2  # seconds of changes gathered into one redraw of a Home
+IDLE_POLL = 1.0  # seconds between two looks at the queue when nothing is known due (another worker's marks)
+OPENINGS = 2  # Homes drawn at once per worker for people who opened them (beyond the queue's `concurrency`)
+MARKINGS = 2  # changes whose Homes are being marked due at once per worker
+DEFAULT_RETRY_AFTER = 30.0  # a 429 without a readable Retry-After
 ADMIN_CANDIDATES = 30  # an admin's channels read at a draw (the most recently configured), to pick those shown
 SETTINGS_CHANNELS_READ = 1000  # ADMIN_USERS: the channels with settings considered (the most recent)
+
+# how one draw ended
+PUBLISHED = "published"
+LOCKED = "locked"  # another draw held the Home: due again (nothing sent)
+RATELIMITED = "ratelimited"  # Slack paused publishing: due again
+DROPPED = "dropped"  # Redis or the network failed: due again
+FAILED = "failed"  # Slack refused it: drawn at the next change or opening
+
+
+def _retry_after(headers: Mapping[str, str] | None) -> float:
+    raw = str((headers or {}).get("Retry-After") or (headers or {}).get("retry-after") or "")
+    try:
+        return max(1.0, min(float(raw), 3600.0))
+    except ValueError:
+        return DEFAULT_RETRY_AFTER
 
 
 class HomeService:
@@ -62,7 +98,13 @@ class HomeService:
         background: Background,
         concurrency: int = 2,
         admin_users: Sequence[str] = (),
+        publishes_per_minute: int = 100,
+        budget_window: float = 60.0,
+        gather: float = GATHER,
     ) -> None:
+        """`store` and `slack` are the Home work's own (its Redis connections; a client that does not
+        retry a 429 itself: the budget pauses instead). `publishes_per_minute`: the workspace's
+        `views.publish` budget, counted over `budget_window` seconds."""
         self.admin_users = tuple(admin_users)  # ADMIN_USERS: they administer every channel
         self.headlines = Headlines(store, worker_id=worker_id)
         self._headlines_wanted: set[tuple[str, str]] = set()  # (channel, person) being computed for, here
@@ -71,10 +113,22 @@ class HomeService:
         self._slack = slack
         self._directory = directory
         self._worker_id = worker_id
-        self._slots = asyncio.Semaphore(concurrency)
         self._workspace_url: str | None = None
         self._background = background
-        self._scheduled: dict[str, asyncio.Future[bool]] = {}  # a person's next redraw, gathering changes
+        self.queue = HomeQueue(
+            store.shared,
+            budget=max(1, round(publishes_per_minute * budget_window / 60)),
+            window=budget_window,
+            gather=gather,
+            holder=worker_id,
+        )
+        self._concurrency = max(1, concurrency)
+        self._opening = asyncio.Semaphore(OPENINGS)
+        self._marking = asyncio.Semaphore(MARKINGS)
+        self._wake = asyncio.Event()
+        self._drawer: asyncio.Task[None] | None = None
+        self._drawing: set[asyncio.Task[None]] = set()
+        self._closed = False
 
     # who sees what ------------------------------------------------------------------------
     async def waiting_for(
@@ -105,25 +159,35 @@ class HomeService:
             return False
 
     async def affected(self, approval: ApprovalRecord) -> set[str]:
-        """Whose Home shows `approval`, or should now: who may decide it (named; members of its groups;
-        anyone when none are named), who started its run, who voted and who decided it; of them, those
-        who have opened their Home (the others get theirs drawn when they first open it)."""
-        viewers = set(await self._store.homes.viewers())
-        if not viewers:
-            return set()
-        people = {approval.requester, approval.decided_by, *approval.voters}
-        if not approval.approvers:
-            return viewers
-        people |= {a for a in approval.approvers if not a.startswith("S")}
-        for group in (a for a in approval.approvers if a.startswith("S")):
-            try:
-                people |= await self._directory.group_members(group)
-            except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
-                log.warning("user group %s could not be read for Homes (%s)", group, type(exc).__name__)
-        # and the delegates of those away, who may decide for them
-        away = await self._store.away.many(sorted(people), now=time.time())
-        people |= {state.delegate for state in away.values() if state.delegate}
-        return people & viewers
+        """Whose Home shows something else now that `approval` was opened, voted on, escalated or
+        decided (of those who opened theirs lately: `HomeQueue.mark` keeps only them):
+
+        * the Homes whose page shows it (`Homes.shown_by`): its row changes or leaves;
+        * pending, who may decide it (named; members of its groups; anyone when none are named; the
+          delegates of those away) whose page has room (`Homes.with_room`): it shows there. On a full
+          page it would not: only the page's count and its "Newer →" change, left until that Home is
+          next drawn (so a decision on one of 10,000 approvals redraws a handful of Homes, not all);
+        * who decided it ("Recently decided by you") and who started its run ("Your runs").
+
+        Left for the next draw as well: a Home on a later page whose rows shift because an older
+        approval was decided (each row it shows is still there to decide)."""
+        homes = self._store.homes
+        people = set(await homes.shown_by(approval.id)) | {approval.requester, approval.decided_by}
+        if approval.pending:
+            if not approval.approvers:
+                people |= await homes.with_room()
+            else:
+                deciders = {a for a in approval.approvers if not a.startswith("S")}
+                for group in (a for a in approval.approvers if a.startswith("S")):
+                    try:
+                        deciders |= await self._directory.group_members(group)
+                    except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
+                        log.warning("user group %s could not be read for Homes (%s)", group, type(exc).__name__)
+                away = await self._store.away.many(sorted(deciders), now=time.time())
+                deciders |= {state.delegate for state in away.values() if state.delegate}
+                people |= await homes.with_room(sorted(deciders))
+        people.discard("")
+        return people
 
     async def admin_channels(self, user: str) -> tuple[list[str], int, dict[str, float]]:
         """The channels `user` administers, the most recently configured first (at most
@@ -182,55 +246,49 @@ class HomeService:
                 people = await self.headlines.refresh(channel, user)
             finally:
                 self._headlines_wanted.discard(wanted)
-            await asyncio.gather(*(self.publish_soon(person, at_least=0) for person in people))
+            await self.mark_due(people)
 
         self._background.spawn(compute(), name=f"headline-{channel}-{user}")
 
     async def refresh_admins(self, channel: str, *, but: Sequence[str] = ()) -> bool:
-        """Redraw the Homes of `channel`'s admins (but those of `but`) who opened theirs lately: its
-        rules changed. False when a publish failed."""
+        """Mark due the Homes of `channel`'s admins (but those of `but`) who opened theirs lately: its
+        rules changed. False when they could not be marked."""
         settings = await self._store.settings.get(channel, default_timeout=0)
-        people = ({*settings.admins, *self.admin_users} - set(but)) & set(await self._store.homes.viewers())
-        done = await asyncio.gather(*(self.publish_soon(p, at_least=0) for p in sorted(people)))
-        return all(done)
+        return await self.mark_due({*settings.admins, *self.admin_users} - set(but))
 
     # publishing ---------------------------------------------------------------------------
     async def refresh_for(self, approval: ApprovalRecord) -> bool:
-        """Bring the Home of each person `approval` concerns up to its change. False when a publish
-        failed (the caller keeps the approval in the outbox, to try again)."""
-        people = sorted(await self.affected(approval))
-        done = await asyncio.gather(*(self.publish_soon(p, at_least=approval.version) for p in people))
-        return all(done)
-
-    async def publish_soon(self, user: str, *, at_least: int) -> bool:
-        """`publish`, gathering the changes of the next `GATHER` seconds into one redraw per person (a
-        burst of decisions costs each Home one redraw, not one per decision)."""
-        if at_least and await self._store.homes.seen(user) >= at_least:
-            return True  # (0: the change's counter is not known, e.g. an approval just opened: redraw)
-        scheduled = self._scheduled.get(user)
-        if scheduled is None:
-            scheduled = self._scheduled[user] = asyncio.get_running_loop().create_future()
-            self._background.spawn(self._publish_later(user, scheduled), name=f"home-{user}")
-        return await asyncio.shield(scheduled)
-
-    async def _publish_later(self, user: str, done: asyncio.Future[bool]) -> None:
+        """The Homes `approval`'s change shows in (`affected`) are due a redraw: marked in Redis, drawn by
+        the drawers within the budget. False when they could not be marked (the caller keeps the
+        approval in the outbox, to try again)."""
         try:
-            await asyncio.sleep(GATHER)
-            self._scheduled.pop(user, None)  # a change from now on may not be read below: it schedules again
-            done.set_result(await self.publish(user))
-        except BaseException as exc:
-            self._scheduled.pop(user, None)
-            if not done.done():
-                done.set_result(False)
-            if isinstance(exc, asyncio.CancelledError):
-                raise
-            log.exception("the Home of %s was not redrawn", user)
+            async with self._marking:
+                people = await self.affected(approval)
+                if people:
+                    await self.queue.mark(people)
+        except (RedisError, OSError) as exc:
+            log.warning("the Homes of approval %s could not be marked due (%s)", approval.id, type(exc).__name__)
+            return False
+        if people:
+            self._wake_drawer()
+        return True
+
+    async def mark_due(self, people: Iterable[str]) -> bool:
+        """Redraw these people's Homes (those who opened theirs lately) within the budget. False when
+        they could not be marked."""
+        try:
+            async with self._marking:
+                marked = await self.queue.mark(people)
+        except (RedisError, OSError) as exc:
+            log.warning("Homes could not be marked due (%s)", type(exc).__name__)
+            return False
+        if marked:
+            self._wake_drawer()
+        return True
 
     async def refresh_person(self, user: str) -> bool:
         """Redraw `user`'s Home (e.g. one of their runs ended), if they have opened it lately."""
-        if user not in await self._store.homes.viewers():
-            return True
-        return await self.publish(user)
+        return await self.mark_due([user])
 
     async def opened(self, user: str) -> bool:
         """`user` opened their Home: note it, and publish it as it is now."""
@@ -244,28 +302,110 @@ class HomeService:
         await self._store.homes.set_page(user, max(0, page))
         return await self.publish(user)
 
-    async def publish(self, user: str, *, at_least: int = 0) -> bool:
-        """Draw `user`'s Home from Redis and publish it, unless it already shows change `at_least`
-        (0: publish anyway). False when the lock could not be had or Slack refused."""
-        if at_least and await self._store.homes.seen(user) >= at_least:
-            return True  # drawn since that change already (checked again under the lock)
-        holder = f"{self._worker_id}:{secrets.token_hex(4)}"
-        deadline = time.monotonic() + LOCK_SECONDS + 1
-        while not await self._store.homes.lock(user, holder, seconds=LOCK_SECONDS):
-            if time.monotonic() > deadline:
-                log.warning("the Home of %s stayed locked; not published", user)
-                return False
-            await asyncio.sleep(LOCK_POLL)  # another worker is drawing this Home: ours comes after, newer
-        try:
-            async with self._slots:
-                return await self._publish_locked(user, holder, at_least=at_least)
-        finally:
-            await self._store.homes.unlock(user, holder)
+    async def publish(self, user: str) -> bool:
+        """Draw `user`'s Home from Redis and publish it now: they opened it, turned its page or clicked in
+        it. Served ahead of the budget (its call counted in it); while Slack has paused publishing, or
+        another draw of it holds it too long, it is due first instead. False when Slack refused."""
+        token, _ = await self.queue.take(user)
+        if not token:
+            self._wake_drawer()
+            return True  # (due first: drawn when the pause ends)
+        async with self._opening:
+            outcome = await self._draw(user, token, wait=True)
+        await self._done(user, token, outcome)
+        return outcome in (PUBLISHED, LOCKED)
 
-    async def _publish_locked(self, user: str, holder: str, *, at_least: int) -> bool:
+    async def _done(self, user: str, token: str, outcome: str) -> None:
+        try:
+            await self.queue.done(
+                user, refund=token if outcome == LOCKED else "", again=outcome in (LOCKED, RATELIMITED, DROPPED)
+            )
+        except (RedisError, OSError) as exc:  # its lease ends: due again then
+            log.warning("the Home of %s: its redraw could not be noted (%s)", user, type(exc).__name__)
+        if outcome in (LOCKED, RATELIMITED, DROPPED):
+            self._wake_drawer()
+
+    # the drawer: the Homes due, within the budget, `concurrency` at a time ------------------------
+    def _wake_drawer(self) -> None:
+        if self._closed:
+            return
+        if self._drawer is None:
+            self._drawer = asyncio.create_task(self._drain(), name=f"home-drawer-{self._worker_id}")
+        self._wake.set()
+
+    async def _drain(self) -> None:
+        """Draw the due Homes, as many at once as `concurrency`, as fast as the budget allows, until closed.
+        Idle, it looks again every `IDLE_POLL` seconds (Homes marked due by another worker)."""
+        while not self._closed:
+            self._wake.clear()
+            wait = IDLE_POLL
+            free = self._concurrency - len(self._drawing)
+            if free > 0:
+                try:
+                    claimed = await self.queue.claim(free)
+                except (RedisError, OSError) as exc:
+                    log.warning("due Homes could not be claimed (%s)", type(exc).__name__)
+                    claimed = Claimed(homes=[], wait=IDLE_POLL)
+                except Exception:  # (the drawer goes on: the Homes stay due in Redis)
+                    log.exception("due Homes could not be claimed")
+                    claimed = Claimed(homes=[], wait=IDLE_POLL)
+                for user, token in claimed.homes:
+                    task = asyncio.create_task(self._draw_due(user, token), name=f"home-{user}")
+                    self._drawing.add(task)
+                    task.add_done_callback(self._drew)
+                wait = claimed.wait or IDLE_POLL
+                if len(self._drawing) >= self._concurrency:
+                    wait = IDLE_POLL  # (woken when one is drawn)
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=max(0.005, wait))
+            except TimeoutError:
+                pass
+
+    def _drew(self, task: asyncio.Task[None]) -> None:
+        self._drawing.discard(task)
+        self._wake.set()
+
+    async def _draw_due(self, user: str, token: str) -> None:
+        outcome = FAILED
+        try:
+            outcome = await self._draw(user, token, wait=False)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("the Home of %s was not redrawn", user)
+        await self._done(user, token, outcome)
+
+    async def close(self) -> None:
+        """Stop the drawer; the Homes still due stay due in Redis (for the other workers, or the next start)."""
+        self._closed = True
+        tasks = [t for t in (self._drawer, *self._drawing) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    # one draw ---------------------------------------------------------------------------------
+    async def _draw(self, user: str, token: str, *, wait: bool) -> str:
+        """Draw `user`'s Home under its lock (another worker drawing it meanwhile: `wait` for it, at most
+        `LOCK_SECONDS`, or give up at once) and publish it. Returns PUBLISHED, LOCKED (not drawn: due
+        again), RATELIMITED (Slack paused publishing: due again), DROPPED (a failure: due again) or
+        FAILED (Slack refused it: drawn at the next change or opening)."""
+        holder = f"{self._worker_id}:{secrets.token_hex(4)}"
+        deadline = time.monotonic() + LOCK_SECONDS
+        try:
+            while not await self._store.homes.lock(user, holder, seconds=LOCK_SECONDS):
+                if not wait or time.monotonic() > deadline:
+                    return LOCKED  # (drawn later, from the queue: after that other draw, so newer)
+                await asyncio.sleep(LOCK_POLL)  # another worker is drawing this Home: ours comes after, newer
+            try:
+                return await self._publish_locked(user, holder, token)
+            finally:
+                await self._store.homes.unlock(user, holder)
+        except (RedisError, OSError) as exc:
+            log.warning("the Home of %s was not drawn: Redis (%s); due again", user, type(exc).__name__)
+            return DROPPED
+
+    async def _publish_locked(self, user: str, holder: str, token: str) -> str:
         state = await self._store.homes.state(user)
-        if at_least and state.seen >= at_least:
-            return True  # drawn since that change already
         waiting_total, page, shown = await self.waiting_page(user, page=state.page, groups=state.groups)
         content = HomeContent(
             user=user,
@@ -283,6 +423,7 @@ class HomeService:
         view = build_home_view(content)
         try:
             try:
+                await self.queue.sending(token)
                 response = await self._slack.views_publish(user_id=user, view=view, hash=state.hash or None)
             except SlackApiError as exc:
                 if exc.response.get("error") != "hash_conflict":
@@ -290,12 +431,23 @@ class HomeService:
                 # published since without its hash noted (its drawer died): ours is newer, as long as
                 # this worker still holds the lock (one that stalled past it leaves the Home alone)
                 if not await self._store.homes.holds(user, holder):
-                    return True
+                    return PUBLISHED
+                await self.queue.sending(token + ":again")  # (a second call: counted too)
                 response = await self._slack.views_publish(user_id=user, view=view)
-        except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
-            error = exc.response.get("error") if isinstance(exc, SlackApiError) else type(exc).__name__
+        except SlackApiError as exc:
+            error = str(exc.response.get("error") or "")
+            if error == "ratelimited" or exc.response.status_code == 429:
+                retry_after = _retry_after(exc.response.headers)
+                log.info(
+                    "Slack limits views.publish: Homes wait %.0f s (the Home of %s is due again)", retry_after, user
+                )
+                await self.queue.pause(retry_after)
+                return RATELIMITED
             log.warning("the Home of %s was not published (%s)", user, error)
-            return False
+            return FAILED
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("the Home of %s was not published (%s); due again", user, type(exc).__name__)
+            return DROPPED
         published = response.get("view") or {}
         await self._store.homes.drawn(
             user,
@@ -303,8 +455,9 @@ class HomeService:
             view_hash=str(published.get("hash") or ""),
             shown=[a.id for a in shown],
             page=page,
+            page_size=HOME_PAGE_SIZE,
         )
-        return True
+        return PUBLISHED
 
     async def waiting_page(
         self,

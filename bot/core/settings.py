@@ -285,6 +285,16 @@ class Settings(ApproverSettings):
     api_key_per_minute: Annotated[int, _whole(1, 100_000)] = Field(default=120, validation_alias="API_KEY_PER_MINUTE")
     # seconds a worker holds a webhook it is sending; one that dies leaves it to another worker after this
     webhook_lease_seconds: Annotated[int, _whole(1, 600)] = Field(default=30, validation_alias="WEBHOOK_LEASE_SECONDS")
+    # App Homes (bot/approvals/homes.py): the workspace's views.publish budget, shared by every worker
+    # (Slack's Tier 4 allows about 100 a minute), counted over a window of this many seconds; and the
+    # Redis connections of each worker's Home work (apart from those of clicks, timeouts and runs)
+    home_publishes_per_minute: Annotated[int, _whole(1, 10_000)] = Field(
+        default=100, validation_alias="HOME_PUBLISHES_PER_MINUTE"
+    )
+    home_budget_window: Annotated[int, _whole(1, 3600)] = Field(default=60, validation_alias="HOME_BUDGET_WINDOW")
+    home_redis_connections: Annotated[int, _whole(4, 256)] = Field(
+        default=6, validation_alias="HOME_REDIS_CONNECTIONS"
+    )
 
     @field_validator("admin_users", mode="before")
     @classmethod

@@ -40,6 +40,7 @@ INDEX_BATCH = 500  # approvals indexed per step by the one-off rebuild
 INDEX_CLAIM_SECONDS = 60.0
 INDEX_WAIT_SECONDS = 30.0  # a draw waits this long at most for another worker's rebuild
 INDEX_POLL = 0.05
+PAGE_SIZE = 10  # approvals a Home's page shows (bot/slack/blocks/home.py's HOME_PAGE_SIZE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,11 +205,21 @@ class Homes:
         return count
 
     # what each Home shows -------------------------------------------------------------------
-    async def drawn(self, user: str, *, seen: int, view_hash: str, shown: Sequence[str] = (), page: int = 0) -> None:
+    async def drawn(
+        self,
+        user: str,
+        *,
+        seen: int,
+        view_hash: str,
+        shown: Sequence[str] = (),
+        page: int = 0,
+        page_size: int = PAGE_SIZE,
+    ) -> None:
         """`user`'s Home now shows the state at counter `seen`, and Slack gave it `view_hash`; its
-        page `page` shows the approvals `shown` (noted for `shown_by`, in the same step)."""
+        page `page` shows the approvals `shown` (noted for `shown_by`, in the same step). A page that
+        shows fewer than `page_size` has room (`with_room`)."""
         await self._s.script("home_drawn")(
-            keys={"home": self._k.home(user)},
+            keys={"home": self._k.home(user), "room": self._k.home_room},
             args={
                 "user": user,
                 "seen": str(seen),
@@ -217,6 +228,7 @@ class Homes:
                 "shown": list(shown),
                 "shown_prefix": self._k.home_shown(""),
                 "seconds": str(SHOWN_KEPT_SECONDS),
+                "page_size": str(page_size),
             },
         )
 
@@ -228,6 +240,17 @@ class Homes:
     async def shown_by(self, approval_id: str) -> set[str]:
         """Whose Homes show `approval_id` on the page they were last drawn with."""
         return {str(u) for u in await aw(self._s.redis.smembers(self._k.home_shown(approval_id)))}
+
+    async def with_room(self, users: Sequence[str] | None = None) -> set[str]:
+        """Those of `users` (None: everyone) whose Home's page, as last drawn, showed fewer approvals than
+        a page holds: one opened for them now would show on it (a full page's would not: only its count)."""
+        if users is None:
+            return {str(u) for u in await aw(self._s.redis.smembers(self._k.home_room))}
+        ordered = sorted(set(users))
+        if not ordered:
+            return set()
+        found = await aw(self._s.redis.smismember(self._k.home_room, ordered))
+        return {user for user, member in zip(ordered, found, strict=True) if member}
 
     async def set_page(self, user: str, page: int) -> None:
         await aw(self._s.redis.hset(self._k.home(user), "page", str(page)))

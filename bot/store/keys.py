@@ -62,6 +62,12 @@ every key of a Lua step is in one slot). Ids reach a key only after they match `
 {p}:webhooks                  zset    decided approval ids due a webhook, by when    members leave when delivered
 {p}:webhooks:tries            hash    {id: "tries,first try"} of webhooks not sent   with its member
 {p}:worker:<worker>           pubsub  wakes that worker (decisions, run controls)    a channel, not a key
+{p}:homes:room                set     people whose Home's page has room (a new one shows) kept; redone at each draw
+{p}:homes:due                 zset    people whose Home is due a redraw, by when they looked  members leave when drawn
+{p}:homes:due_since           hash    {person: ms} since when each is due (gathering)  with its member
+{p}:homes:drawing             zset    Homes a drawer took, by the end of its lease     members leave when drawn
+{p}:homes:publishes           zset    views.publish calls of the last budget window    trimmed to HOME_BUDGET_WINDOW
+{p}:homes:paused              string  Slack said ratelimited: no Home is published     Retry-After
 
 DECIDED_RETENTION is 30 days; RUN_RETENTION and AUDIT_RETENTION are settings (30 and 90 days).
 
@@ -70,6 +76,10 @@ an approval (`lua/lib/homes.lua`, which names them from the `changes` key's pref
 below does), read a page at a time by `lua/home_page.lua`; approvals opened before they existed are
 indexed once (`Homes.ensure_index`, noted in `migrated:home-index`), and one a page finds decided or
 gone while listed (decided by a worker older than the indexes) leaves them (`lua/index_forget.lua`).
+
+The `homes:` keys after them are the Home redraw queue and the workspace's `views.publish` budget
+(`home_queue.py`, `lua/home_*.lua`): Homes due a redraw, taken by each worker's drawer as the budget
+(counted for every worker in `homes:publishes`) allows, none while `homes:paused` (Slack's 429).
 """
 
 from __future__ import annotations
@@ -245,3 +255,29 @@ class Keys:
 
     def model_cache(self, digest: str) -> str:
         return f"{self.prefix}:modelcache:{digest}"
+
+    # the Home redraw queue and the workspace's views.publish budget (home_queue.py)
+    @property
+    def home_room(self) -> str:
+        """People whose Home's page shows fewer approvals than a page holds (a new one would show)."""
+        return f"{self.prefix}:homes:room"
+
+    @property
+    def home_due(self) -> str:
+        return f"{self.prefix}:homes:due"
+
+    @property
+    def home_due_since(self) -> str:
+        return f"{self.prefix}:homes:due_since"
+
+    @property
+    def home_drawing(self) -> str:
+        return f"{self.prefix}:homes:drawing"
+
+    @property
+    def home_publishes(self) -> str:
+        return f"{self.prefix}:homes:publishes"
+
+    @property
+    def home_paused(self) -> str:
+        return f"{self.prefix}:homes:paused"

@@ -310,9 +310,12 @@ class HomeService:
         if not token:
             self._wake_drawer()
             return True  # (due first: drawn when the pause ends)
-        async with self._opening:
-            outcome = await self._draw(user, token, wait=True)
-        await self._done(user, token, outcome)
+        outcome = FAILED
+        try:
+            async with self._opening:
+                outcome = await self._draw(user, token, wait=True)
+        finally:
+            await self._done(user, token, outcome)
         return outcome in (PUBLISHED, LOCKED)
 
     async def _done(self, user: str, token: str, outcome: str) -> None:
@@ -375,9 +378,12 @@ class HomeService:
             log.exception("the Home of %s was not redrawn", user)
         await self._done(user, token, outcome)
 
-    async def close(self) -> None:
-        """Stop the drawer; the Homes still due stay due in Redis (for the other workers, or the next start)."""
+    async def close(self, *, grace: float = 2.0) -> None:
+        """Stop the drawer, letting the draws under way end for `grace` seconds; the Homes still due stay due
+        in Redis (for the other workers, or the next start), and those cut short are due again after their lease."""
         self._closed = True
+        if self._drawing:
+            await asyncio.wait(list(self._drawing), timeout=grace)
         tasks = [t for t in (self._drawer, *self._drawing) if t is not None]
         for task in tasks:
             task.cancel()

@@ -4,7 +4,8 @@ Slack allows `views.publish` about 100 calls a minute per workspace (Tier 4), wh
 them. So a change does not publish Homes itself: it marks them due (`mark`: `homes:due`, one entry per
 person however many changes, scored by when they last opened their Home), and each worker's drawer
 takes the due Homes (`claim`) as the budget allows: at most `budget` calls in any `window` seconds,
-counted in Redis (`homes:publishes`, a log of the window's calls) for every worker at once; the people
+counted in Redis (`homes:publishes`, a log of the window's calls, each kept `MARGIN_SECONDS` longer: Slack
+counts them as they arrive, a little later) for every worker at once; the people
 who looked most recently first; each once its changes have been gathered for `gather` seconds (a burst
 of changes redraws a Home once). A Home not drawn within the budget stays due; a person who opens
 their Home is served at once (`take`: ahead of the budget, its call counted in it). When Slack answers
@@ -30,6 +31,7 @@ from bot.store.shared import Shared
 
 LEASE_SECONDS = 30.0  # a drawer holds a Home it took this long at most (then it is due again)
 SCAN = 200  # due Homes looked at per claim (the most recent lookers first)
+MARGIN_SECONDS = 1.0  # each call counted this much longer than the window: Slack counts them as they arrive
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +86,7 @@ class HomeQueue:
                 "count": max(1, count),
                 "budget": self.budget,
                 "window_ms": int(self.window * 1000),
+                "margin_ms": int(MARGIN_SECONDS * 1000),
                 "gather_ms": int(self.gather * 1000),
                 "lease_ms": int(LEASE_SECONDS * 1000),
                 "scan": SCAN,
@@ -103,6 +106,7 @@ class HomeQueue:
                 "user": user,
                 "holder": self._holder,
                 "window_ms": int(self.window * 1000),
+                "margin_ms": int(MARGIN_SECONDS * 1000),
                 "lease_ms": int(LEASE_SECONDS * 1000),
             },
         )

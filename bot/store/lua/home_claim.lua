@@ -1,7 +1,9 @@
 --! keys: due since drawing publishes paused viewers
 --! uses: home_queue
 -- One drawer takes up to A.count due Homes to redraw now, within the workspace's views.publish budget
--- (A.budget calls per A.window_ms, counted in `publishes`, whoever made them): the people who looked
+-- (A.budget calls per A.window_ms, counted in `publishes`, whoever made them; each call counted for
+-- A.margin_ms more, so that Slack, who gets them a little later and counts by arrival, never sees more
+-- than the budget in its own window): the people who looked
 -- most recently first (of the A.scan first in `due`), each once its changes have been gathered for
 -- A.gather_ms. Each taken Home leaves `due`, is held in `drawing` for A.lease_ms (a drawer that dies
 -- leaves it due again after that) and takes one token of the budget (its member returned, to give back
@@ -15,11 +17,12 @@ for _, user in ipairs(redis.call('ZRANGEBYSCORE', K.drawing, '-inf', now)) do  -
   mark_due(K.due, K.since, K.viewers, user, 0)
 end
 if redis.call('ZCARD', K.due) == 0 then return {{}, 0} end
-redis.call('ZREMRANGEBYSCORE', K.publishes, '-inf', now - A.window_ms)
+local window = A.window_ms + A.margin_ms
+redis.call('ZREMRANGEBYSCORE', K.publishes, '-inf', now - window)
 local free = A.budget - redis.call('ZCARD', K.publishes)
 if free <= 0 then
   local oldest = redis.call('ZRANGE', K.publishes, 0, 0, 'WITHSCORES')
-  return {{}, math.max(1, tonumber(oldest[2]) + A.window_ms - now)}
+  return {{}, math.max(1, tonumber(oldest[2]) + window - now)}
 end
 local want = math.min(free, A.count)
 local taken, wait, n = {}, 0, 0

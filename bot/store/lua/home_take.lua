@@ -14,6 +14,6 @@ local token = A.user .. ':' .. now .. ':' .. A.holder .. ':open'
 redis.call('ZREM', K.due, A.user)
 redis.call('HDEL', K.since, A.user)
 redis.call('ZADD', K.drawing, now + A.lease_ms, A.user)
-redis.call('ZREMRANGEBYSCORE', K.publishes, '-inf', now - A.window_ms)
+redis.call('ZREMRANGEBYSCORE', K.publishes, '-inf', now - A.window_ms - A.margin_ms)
 redis.call('ZADD', K.publishes, now, token)
 return {token, 0}

@@ -15,6 +15,9 @@ and its lifetime); each state change of more than one key is a Lua step in `lua/
     store.rules       "always allow" rules, per channel                          (rules.py)
     store.api_keys    the Approvals API's keys, their limits                      (api_keys.py)
     store.webhooks    decisions due a POST to the program that asked              (webhooks.py)
+
+`HomeQueue` (home_queue.py) is apart: the Homes due a redraw and the workspace's `views.publish` budget, on
+the App Home work's own Redis connections (built by `bot.approvals.homes.HomeService`).
 """
 
 from __future__ import annotations

@@ -39,6 +39,7 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
     "api": ("api_long_poll.py", ["--small"], []),
     "frameworks": ("frameworks.py", ["--small"], []),
     "mcp": ("mcp_gateway.py", ["--small"], []),
+    "home_scale": ("home_scale.py", ["--small"], []),
 }
 
 
@@ -94,6 +95,19 @@ def key_figures(name: str, result: dict[str, Any]) -> dict[str, float | None]:
             )
         out["approved added p50 ms"] = _get(result, "approved_click_to_result", "added_p50_ms")
         out["approved added p99 ms"] = _get(result, "approved_click_to_result", "added_p99_ms")
+    elif name == "home_scale":
+        opened = result.get("open_to_publish", {})
+        for series in opened:
+            if isinstance(opened[series], dict):
+                out[f"open -> publish {series} p50 ms"] = _get(opened, series, "p50_ms")
+        out["open -> publish p50 ratio (most pending / 100)"] = _get(opened, "p50_ratio")
+        for key in ("homes_showing_it", "homes_redrawn", "until_each_redrawn_max_ms", "worker_cpu_ms"):
+            out[f"one decision: {key}"] = _get(result, "one_decision", key)
+        for key in ("publishes", "most_publishes_in_any_window", "budget_per_window", "refused_429",
+                    "none_stale_after_s", "stale_homes_at_end", "worker_cpu_ms_per_decision"):
+            out[f"burst: {key}"] = _get(result, "burst", key)
+        for goal, met in (result.get("goals") or {}).items():
+            out[f"goal met: {goal}"] = float(bool(met))
     elif name in ("ack", "ack2"):
         out["ack p50 ms (from burst)"] = _get(result, "ack_from_burst", "p50_ms")
         out["ack p99 ms (from burst)"] = _get(result, "ack_from_burst", "p99_ms")

@@ -47,6 +47,7 @@ from tests.benchmarks.click_to_resume import Bench
 from tests.benchmarks.common import (
     Proc,
     click_body,
+    interleaved,
     machine_info,
     new_approval,
     proc_rss_bytes,
@@ -127,14 +128,7 @@ async def latency(decisions: int, redis_url: str, slack: Proc, log_dir: Path) ->
             steps: dict[str, Callable[[], Awaitable[float]]] = {
                 "in_process": bench.in_process, "api": bench.api, "http_rtt": bench.rtt,
             }
-            names = list(steps)
-            series: dict[str, list[float]] = {name: [] for name in names}
-            for i in range(decisions + WARMUP):
-                shift = i % len(names)
-                for name in names[shift:] + names[:shift]:
-                    value = await steps[name]()
-                    if i >= WARMUP:
-                        series[name].append(value)
+            series = await interleaved(steps, decisions, warmup=WARMUP)
             await a.services.background.drain()
             await a.services.cards.drain()
     finally:

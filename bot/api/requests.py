@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -98,12 +99,7 @@ class Allowed:
 def allowed_body(raw: bytes) -> Allowed:
     """The checked body of `POST /api/v1/audit/allowed`: `tool {name, arguments}`, `allowed_by`, and optional
     `channel`, `requester`, `agent` (as an ask's)."""
-    data = parse_json(raw)
-    if not isinstance(data, dict):
-        raise bad("", "the body must be a JSON object")
-    unknown = sorted(set(data) - ALLOWED_FIELDS)
-    if unknown:
-        raise bad(unknown[0], f"unknown field {unknown[0]!r} (known: {', '.join(sorted(ALLOWED_FIELDS))})")
+    data = json_object(raw, known=ALLOWED_FIELDS)
     tool = data.get("tool")
     if not isinstance(tool, dict):
         raise bad("tool", "tool must be an object: {name, arguments}")
@@ -133,6 +129,17 @@ def use_token(data: Any) -> str:
     return token
 
 
+def json_object(raw: bytes, *, known: Collection[str]) -> dict[str, Any]:
+    """A body that must be a JSON object of only the `known` fields (400 naming the first other one)."""
+    data = parse_json(raw)
+    if not isinstance(data, dict):
+        raise bad("", "the body must be a JSON object")
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        raise bad(unknown[0], f"unknown field {unknown[0]!r} (known: {', '.join(sorted(known))})")
+    return data
+
+
 def parse_json(raw: bytes) -> Any:
     try:
         return json.loads(raw.decode("utf-8"))
@@ -144,12 +151,7 @@ def parse_json(raw: bytes) -> Any:
 
 def ask_body(raw: bytes, *, allow_private_callbacks: bool = False) -> Ask:
     """The checked body of `POST /api/v1/approvals` (see the module docstring)."""
-    data = parse_json(raw)
-    if not isinstance(data, dict):
-        raise bad("", "the body must be a JSON object")
-    unknown = sorted(set(data) - FIELDS)
-    if unknown:
-        raise bad(unknown[0], f"unknown field {unknown[0]!r} (known: {', '.join(sorted(FIELDS))})")
+    data = json_object(raw, known=FIELDS)
     kind = data.get("kind")
     if kind not in ("tool", "message", "code"):
         raise bad("kind", "kind must be one of tool, message, code")

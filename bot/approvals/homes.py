@@ -51,7 +51,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.core.records import ApprovalRecord
-from bot.core.tasks import Background
+from bot.core.tasks import Background, stop_task
 from bot.report.headline_cache import Headlines
 from bot.slack.blocks import HOME_PAGE_SIZE, HomeContent, build_home_view
 from bot.slack.blocks.home import HOME_CHANNELS, ChannelPanel
@@ -384,10 +384,7 @@ class HomeService:
         self._closed = True
         if self._drawing:
             await asyncio.wait(list(self._drawing), timeout=grace)
-        tasks = [t for t in (self._drawer, *self._drawing) if t is not None]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await stop_task(self._drawer, *self._drawing, grace=grace)
 
     # one draw ---------------------------------------------------------------------------------
     async def _draw(self, user: str, token: str, *, wait: bool) -> str:

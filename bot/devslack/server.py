@@ -233,6 +233,14 @@ class SlackStandIn:
         """Every Web API call (and response_url use, as method ``response_url``), in order."""
         return [c for c in self._ws.calls if method is None or c.method == method]
 
+    def call_count(self) -> int:
+        """How many calls were recorded so far (the index of the next one, for `calls_since`)."""
+        return len(self._ws.calls)
+
+    def calls_since(self, start: int) -> list[RecordedCall]:
+        """The calls recorded from the `start`-th on, in order (a poller's new ones, without copying the rest)."""
+        return self._ws.calls[start:]
+
     def messages(self, channel: str) -> list[dict[str, Any]]:
         """Current messages of the channel (top-level and thread replies, in ts order); ephemerals excluded."""
         return self._messages.listing(channel)

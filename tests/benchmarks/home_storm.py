@@ -151,22 +151,18 @@ async def standin_process(options: dict[str, Any]) -> None:
     standin = SlackStandIn(signing_secret=SIGNING_SECRET, bot_token=BOT_TOKEN, users=[*default_users(), *people])
     api_url = (await standin.start()) + "/api/"
 
-    def recorded() -> list[RecordedCall]:
-        # the stand-in's own list of recorded calls (`calls()` copies all of it; this reads only the new ones)
-        return standin._ws.calls
-
     async def calls(request: web.Request) -> web.Response:
         start = int(request.query.get("from", "0"))
         wait = float(request.query.get("wait", "0"))
-        if len(recorded()) <= start and wait > 0:
+        if standin.call_count() <= start and wait > 0:
             with contextlib.suppress(TimeoutError):
-                await standin.wait_for(lambda: len(recorded()) > start, timeout=wait)
-        new = recorded()[start:]
+                await standin.wait_for(lambda: standin.call_count() > start, timeout=wait)
+        new = standin.calls_since(start)
         rows = [row for row in (compact(c) for c in new) if row is not None]
         return web.json_response({"next": start + len(new), "rows": rows})
 
     async def counts(request: web.Request) -> web.Response:
-        return web.json_response(dict(collections.Counter(c.method for c in recorded())))
+        return web.json_response(dict(collections.Counter(c.method for c in standin.calls_since(0))))
 
     async def reset(request: web.Request) -> web.Response:
         standin.reset()

@@ -40,6 +40,7 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
     "frameworks": ("frameworks.py", ["--small"], []),
     "mcp": ("mcp_gateway.py", ["--small"], []),
     "home_scale": ("home_scale.py", ["--small"], []),
+    "home_storm": ("home_storm.py", ["--small"], []),
 }
 
 
@@ -106,6 +107,20 @@ def key_figures(name: str, result: dict[str, Any]) -> dict[str, float | None]:
         for key in ("publishes", "most_publishes_in_any_window", "budget_per_window", "refused_429",
                     "none_stale_after_s", "stale_homes_at_end", "worker_cpu_ms_per_decision"):
             out[f"burst: {key}"] = _get(result, "burst", key)
+        for goal, met in (result.get("goals") or {}).items():
+            out[f"goal met: {goal}"] = float(bool(met))
+    elif name == "home_storm":
+        out["click -> card update p99 ratio (Homes open / none)"] = _get(result, "p99_ratio")
+        for i, entry in enumerate(result.get("rounds") or []):
+            for phase, figures in (entry.get("phases") or {}).items():
+                where = f"round {i} {phase}"
+                for q in ("p50", "p99", "max"):
+                    out[f"{where}: click -> card update {q} ms"] = _get(figures, "click_to_card_update", f"{q}_ms")
+                out[f"{where}: runs requested"] = _get(figures, "runs_requested")
+                out[f"{where}: runs started"] = _get(figures, "runs_started")
+                counts = figures.get("log", {}).get("counts") or {}
+                for line in ("ConnectionError", "No connection available", "stayed locked"):
+                    out[f"{where}: log lines '{line}'"] = _get(counts, line)
         for goal, met in (result.get("goals") or {}).items():
             out[f"goal met: {goal}"] = float(bool(met))
     elif name in ("ack", "ack2"):

@@ -33,7 +33,6 @@ import gc
 import io
 import itertools
 import json
-import logging
 import os
 import pstats
 import sys
@@ -49,6 +48,7 @@ from aiohttp import web
 from autogen_core import CancellationToken
 
 from bot.__main__ import use_event_loop
+from bot.core.logs import configure_logging
 from bot.core.records import RunRecord
 from bot.devslack.server import SlackStandIn
 from bot.runs.manager import _RunState
@@ -413,9 +413,7 @@ class Bench:
 
 
 async def worker_role(options: dict[str, Any]) -> None:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )  # as `python -m bot`
+    configure_logging(level="INFO")  # as `python -m bot` (its filters and AutoGen's levels too)
     env = worker_env(
         api_url=str(options["api_url"]),
         redis_url=str(options["redis_url"]),
@@ -455,7 +453,7 @@ async def nudger_role(options: dict[str, Any]) -> None:
     from bot.core.settings import Settings
     from bot.services import create_services
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging(level="INFO")
     env = worker_env(api_url=str(options["api_url"]), redis_url=str(options["redis_url"]))
     services = create_services(Settings.from_env(env), worker_id=options.get("worker_id"))
     tuned = {k: int(options[k]) for k in ("concurrency", "batch") if options.get(k)}  # experiments; default: a worker's

@@ -28,6 +28,7 @@ from bot.devslack.model import DevUser
 from bot.devslack.server import SlackStandIn
 from bot.slack.directory import Directory
 from bot.store import Store, connect
+from tests.benchmarks.common import most_in_window
 from tests.conftest import (
     APPROVALS,
     BOT_TOKEN,
@@ -124,11 +125,6 @@ def publishes(slack: SlackStandIn, *, since: float = 0.0, ok: bool | None = True
         for c in slack.calls("views.publish")
         if c.at >= since and (ok is None or c.ok == ok)
     ]
-
-
-def most_in_any_window(times: Sequence[float], window: float) -> int:
-    ordered = sorted(times)
-    return max((sum(1 for t in ordered[i:] if t < start + window) for i, start in enumerate(ordered)), default=0)
 
 
 async def viewers(store: Store, people: Sequence[str], *, at: float | None = None) -> None:
@@ -233,7 +229,7 @@ async def test_the_budget_is_shared_by_two_workers(make: Workers, slack: SlackSt
     times = [at for at, _ in publishes(slack, since=since)]
     assert len(times) == 12
     # every worker's publishes together, in any 2 s: at most 4 (give or take the time a call takes to arrive)
-    assert most_in_any_window(times, 2.0 - 0.3) <= 4, times
+    assert most_in_window(times, 2.0 - 0.3) <= 4, times
     assert max(times) - min(times) >= 2 * 2.0 - 0.3  # 12 at 4 per 2 s: three windows at least
     assert {who for _, who in publishes(slack, since=since)} == set(twelve)
 
@@ -400,7 +396,7 @@ async def test_a_storm_of_runs_with_30_homes_open_starves_nothing(
         # within the budget: the stand-in runs in this process, so the times it notes lag behind the sends by
         # as much as the event loop is late (up to a second with 20 teams starting): windows 1 s shorter
         times = sorted(at for at, _ in publishes(slack, since=storm, ok=None))
-        assert most_in_any_window(times, STORM_WINDOW - 1.0) <= STORM_BUDGET, [round(t - storm, 3) for t in times]
+        assert most_in_window(times, STORM_WINDOW - 1.0) <= STORM_BUDGET, [round(t - storm, 3) for t in times]
         windows = -(-(times[-1] - times[0]) // STORM_WINDOW) + 1
         assert len(times) <= STORM_BUDGET * windows, [round(t - storm, 3) for t in times]
         assert not [c for c in slack.calls("views.publish") if not c.ok]  # Slack never had to refuse one

@@ -286,16 +286,21 @@ class ApprovalsClient:
 
     async def _ask(self, body: dict[str, Any], idempotency_key: str | None, options: dict[str, Any]) -> Approval:
         body["title"] = options.pop("title", None) or self.title
-        defaults = (("channel", self.channel), ("requester", self.requester), ("agent", self.agent),
-                    ("timeout", self.within))
-        for name, default in defaults:
-            value = options.pop(name, None) or default
+        self._defaults(body, options, ("channel", "requester", "agent", "timeout"))
+        body.update({k: v for k, v in options.items() if v is not None})
+        return Approval.from_json(await self._post("/api/v1/approvals", body, idempotency_key))
+
+    def _defaults(self, body: dict[str, Any], options: dict[str, Any], names: Sequence[str]) -> None:
+        """Each of `names` into `body`: as given in `options` (taken out of them), else this client's own."""
+        mine = {"channel": self.channel, "requester": self.requester, "agent": self.agent, "timeout": self.within}
+        for name in names:
+            value = options.pop(name, None) or mine[name]
             if value:
                 body[name] = value
-        body.update({k: v for k, v in options.items() if v is not None})
+
+    async def _post(self, path: str, body: dict[str, Any], idempotency_key: str | None) -> dict[str, Any]:
         headers = {"Idempotency-Key": idempotency_key or uuid.uuid4().hex}  # the same for every retry
-        answer = await self._call("POST", "/api/v1/approvals", json=body, headers=headers)
-        return Approval.from_json(answer)
+        return await self._call("POST", path, json=body, headers=headers)
 
     async def record_allowed(
         self,
@@ -312,12 +317,8 @@ class ApprovalsClient:
         this is the audit entry a card would have made. Retried like every call; a retry with the same
         `idempotency_key` adds no second entry."""
         body: dict[str, Any] = {"tool": {"name": name, "arguments": arguments}, "allowed_by": allowed_by}
-        for field_name, value in (("channel", channel or self.channel), ("requester", self.requester),
-                                  ("agent", agent or self.agent)):
-            if value:
-                body[field_name] = value
-        headers = {"Idempotency-Key": idempotency_key or uuid.uuid4().hex}  # the same for every retry
-        return AllowedCall.from_json(await self._call("POST", "/api/v1/audit/allowed", json=body, headers=headers))
+        self._defaults(body, {"channel": channel, "agent": agent}, ("channel", "requester", "agent"))
+        return AllowedCall.from_json(await self._post("/api/v1/audit/allowed", body, idempotency_key))
 
     # reading -----------------------------------------------------------------------------------
     async def get(self, approval_id: str) -> Approval:

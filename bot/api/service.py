@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import hashlib
 import json
-import secrets
 import time
 from dataclasses import replace
 from typing import Any, cast
@@ -26,23 +25,20 @@ from agent_approvals.modes import InputPolicy, ModeGate, matched_risk_word
 
 from bot.api.requests import APPROVAL_ID, Allowed, ApiError, Ask
 from bot.approvals.service import ApprovalService, new_approval, remembered
-from bot.core.ids import new_run_id
+from bot.core.ids import new_run_id, random_id
 from bot.core.records import API_OWNER, API_PRESET, ApprovalRecord, ChannelSettings, RunRecord
 from bot.store import ApiKey, Store, persistently
 from bot.store.approvals import AUDITED_ARGUMENTS
 
 IDEMPOTENCY_SECONDS = 24 * 3600
 RECHECK_SECONDS = 5.0  # a long-poll reads its approval again at least this often (a lost message)
-_ID_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"
-
-
 def new_approval_id() -> str:
-    return "a-" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(24))
+    return random_id("a-", 24)
 
 
 def new_call_id() -> str:
     """The id of a call recorded as allowed by a program's own allow-list (`POST /api/v1/audit/allowed`)."""
-    return "c-" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(24))
+    return random_id("c-", 24)
 
 
 class ApiWaiters:

@@ -1,4 +1,5 @@
-"""Ids the bot makes: runs and workers. (Approval ids come from AutoGen: `InputRequestContext.request_id()`.)"""
+"""Ids the bot makes: runs, workers, and the Approvals API's approvals and recorded calls. (A run's approval ids
+come from AutoGen: `InputRequestContext.request_id()`.)"""
 
 from __future__ import annotations
 
@@ -6,12 +7,17 @@ import os
 import secrets
 import socket
 
-_RUN_ID_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"  # no 0/o, 1/l: ids are read and typed by people
+_ID_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"  # no 0/o, 1/l: ids are read and typed by people
+
+
+def random_id(prefix: str, length: int) -> str:
+    """`prefix` and `length` random characters of an alphabet people read and type without confusion."""
+    return prefix + "".join(secrets.choice(_ID_ALPHABET) for _ in range(length))
 
 
 def new_run_id() -> str:
     """`r` and 7 characters (matches `bot.core.records.RUN_ID`)."""
-    return "r" + "".join(secrets.choice(_RUN_ID_ALPHABET) for _ in range(7))
+    return random_id("r", 7)
 
 
 def new_worker_id(kind: str = "") -> str:

@@ -8,12 +8,16 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 from bot.store.shared import Shared
 
 
+def _entry(event: str, fields: Mapping[str, str | float]) -> dict[str, str]:
+    return {"event": event, "at": repr(time.time()), **{k: str(v) for k, v in fields.items()}}
+
+
 class AuditLog:
     def __init__(self, shared: Shared) -> None:
         self._s = shared
 
     async def append(self, event: str, **fields: str | float) -> None:
-        entry = {"event": event, "at": repr(time.time()), **{k: str(v) for k, v in fields.items()}}
+        entry = _entry(event, fields)
         await self._s.redis.xadd(self._s.keys.audit, entry, minid=self._s.audit_minid(), approximate=True)  # type: ignore[arg-type]
 
     async def append_once(
@@ -23,7 +27,7 @@ class AuditLog:
         """`append(event, **fields)`, once per `idempotency` Redis key (one Lua step): ("new", answer) the first time,
         ("again", the first answer) for a retry with the same `body_digest`, ("conflict", "") when that key came with
         another body."""
-        entry = {"event": event, "at": repr(time.time()), **{k: str(v) for k, v in fields.items()}}
+        entry = _entry(event, fields)
         flat = [part for pair in entry.items() for part in pair]
         result = await self._s.script("audit_once")(
             keys={"idempotency": idempotency, "audit": self._s.keys.audit},

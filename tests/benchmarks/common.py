@@ -114,6 +114,21 @@ async def interleaved(
     return series
 
 
+class Timeout(RuntimeError):
+    """Something a benchmark waits for (with a deadline) did not happen in time."""
+
+
+def most_in_window(times: Sequence[float], window: float) -> int:
+    """The most of `times` (seconds) within any `window` seconds: what a rate limit over that window sees."""
+    ordered = sorted(times)
+    best, j = 0, 0
+    for i, t in enumerate(ordered):
+        while ordered[j] <= t - window:
+            j += 1
+        best = max(best, i - j + 1)
+    return best
+
+
 def percentile(values: Sequence[float], q: float) -> float:
     """Nearest-rank percentile (q in 0..1) of a non-empty sequence."""
     ordered = sorted(values)

@@ -58,6 +58,7 @@ from bot.devslack.model import APP_ID, BOT_USER_ID, TEAM_ID, VERIFICATION_TOKEN
 from bot.store import Store, connect
 from tests.benchmarks.common import (
     Proc,
+    Timeout,
     click_all,
     click_body,
     machine_info,
@@ -79,10 +80,6 @@ PAIRS = (("homes_3", "no_homes"), ("homes_3_paced", "no_homes_paced"))  # (ours,
 WARMUP_BLOCK = 50
 POLL = 0.005  # seconds between two looks at Redis while waiting for something (with a deadline)
 SETTLE_TIMEOUT = 120.0
-
-
-class Timeout(RuntimeError):
-    pass
 
 
 @dataclass

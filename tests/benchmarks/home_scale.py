@@ -71,9 +71,11 @@ from tests.benchmarks.common import (
     ORIGIN_CHANNEL,
     TASK,
     Proc,
+    Timeout,
     click_all,
     click_body,
     machine_info,
+    most_in_window,
     percentile,
     proc_cpu_seconds,
     sign,
@@ -98,10 +100,6 @@ def page_of(i: int) -> int:
 
 POLL = 0.02
 TIMEOUT = 600.0
-
-
-class Timeout(RuntimeError):
-    pass
 
 
 def people(n: int) -> list[str]:
@@ -233,16 +231,6 @@ class Bench:
     def stale(self, decided: set[str], homes: Sequence[str]) -> list[str]:
         """People whose Home (as the stand-in shows it now) still lists a decided approval."""
         return [u for u in homes if listed_approvals(self.slack.home_view(u)) & decided]
-
-
-def most_in_window(times: Sequence[float], window: float) -> int:
-    ordered = sorted(times)
-    best, j = 0, 0
-    for i, t in enumerate(ordered):
-        while ordered[j] <= t - window:
-            j += 1
-        best = max(best, i - j + 1)
-    return best
 
 
 async def measure(*, pending: int, homes: int, burst: int, opens: int, per_minute: int, window: int) -> dict[str, Any]:

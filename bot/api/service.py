@@ -328,7 +328,7 @@ class ApprovalsApi:
     # reading ------------------------------------------------------------------------------------
     async def get(self, key: ApiKey, approval_id: str, *, wait: float = 0.0) -> dict[str, Any]:
         """The approval, once decided or after `wait` seconds, whichever comes first."""
-        if not APPROVAL_ID.match(approval_id):
+        if not APPROVAL_ID.fullmatch(approval_id):
             raise ApiError(404, "not_found", "no such approval")
         deadline = time.monotonic() + wait
         while True:
@@ -352,7 +352,7 @@ class ApprovalsApi:
     async def withdraw(self, key: ApiKey, approval_id: str) -> dict[str, Any]:
         """Cancel the key's pending approval (its card says it was withdrawn); a decided one is left
         as it is and shown."""
-        if not APPROVAL_ID.match(approval_id):
+        if not APPROVAL_ID.fullmatch(approval_id):
             raise ApiError(404, "not_found", "no such approval")
         approval = await self.store.approvals.get(approval_id)
         if approval is None or approval.asked_by != key.name:
@@ -371,7 +371,7 @@ class ApprovalsApi:
     async def use(self, key: ApiKey, approval_id: str, *, token: str) -> dict[str, Any]:
         """The program uses its approved call, right before running it: `used` true the first time (and for the
         same `token` again), false when another process used it already (it may have run)."""
-        if not APPROVAL_ID.match(approval_id):
+        if not APPROVAL_ID.fullmatch(approval_id):
             raise ApiError(404, "not_found", "no such approval")
         status, _, _ = await self.store.approvals.use(approval_id, by=token, key=key.name)
         if status == "missing":

@@ -158,7 +158,7 @@ class RuleBook:
 
     async def revoke(self, user: str, channel: str, rule_id: str) -> Revoked:
         """Revoke a rule of `channel`: whether it was, and what to tell `user`."""
-        if not RULE_ID.match(rule_id):
+        if not RULE_ID.fullmatch(rule_id):
             why = f"There is no rule {rule_id!r}: rule ids look like R7 (`/agent rules` lists them). Nothing changed."
             return Revoked(False, why)
         rule = await self.store.rules.get(channel, rule_id)

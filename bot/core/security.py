@@ -114,8 +114,8 @@ def verify_metadata(secret: str, metadata: str, *, user: str) -> tuple[str, str,
     if len(parts) != 5:
         return None
     approval_id, owner, channel, ts, mac = parts
-    from_card = bool(SLACK_ID.match(channel) and SLACK_TS.match(ts))
-    if not (APPROVAL_ID.match(approval_id) and SLACK_ID.match(owner)) or owner != user:
+    from_card = bool(SLACK_ID.fullmatch(channel) and SLACK_TS.fullmatch(ts))
+    if not (APPROVAL_ID.fullmatch(approval_id) and SLACK_ID.fullmatch(owner)) or owner != user:
         return None
     if not from_card and (channel or ts):
         return None

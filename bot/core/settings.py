@@ -239,7 +239,7 @@ class ApproverSettings(StoreSettings):
     @field_validator("approvals_channel")
     @classmethod
     def _channel_id(cls, value: str) -> str:
-        if not _CHANNEL_ID.match(value):
+        if not _CHANNEL_ID.fullmatch(value):
             raise ValueError("must be a channel id such as C0123456789 (not a #name)")
         return value
 

@@ -305,7 +305,7 @@ class Control:
 
     @staticmethod
     def _static_file(name: str) -> web.StreamResponse:
-        match = _STATIC_NAME.match(name)
+        match = _STATIC_NAME.fullmatch(name)
         path = STATIC_DIR / name
         if match is None or not path.is_file():
             return web.Response(status=404, text="not found")

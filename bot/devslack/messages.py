@@ -150,7 +150,7 @@ class Messages:
         """The thread a reply to thread_ts lands in (a reply's ts points at its thread); None for no thread."""
         if thread_ts in (None, ""):
             return None
-        if not isinstance(thread_ts, str) or not _TS_RE.match(thread_ts):
+        if not isinstance(thread_ts, str) or not _TS_RE.fullmatch(thread_ts):
             raise ApiError("invalid_thread_ts")
         parent = self.ws.find_message(cid, thread_ts)
         if parent is None:
@@ -195,7 +195,7 @@ class Messages:
         `include_all_metadata` (as Slack does)."""
         cid = self.ws.require_channel(args.get("channel"))
         ts = args.get("ts")
-        if not isinstance(ts, str) or not _TS_RE.match(ts):
+        if not isinstance(ts, str) or not _TS_RE.fullmatch(ts):
             raise ApiError("invalid_arguments")
         parent = self.ws.find_message(cid, ts)
         if parent is None:

@@ -57,7 +57,7 @@ def check_since(text: str) -> int:
 
 def check_channels(channels: Sequence[str]) -> tuple[str, ...]:
     for channel in channels:
-        if not _CHANNEL_ID.match(channel):
+        if not _CHANNEL_ID.fullmatch(channel):
             raise ReportError(f"--channel: {channel[:40]!r} is not a channel id; use {CHANNEL_FORMS}")
     return tuple(dict.fromkeys(channels))
 

@@ -236,7 +236,7 @@ def parse_command(text: str) -> Command:
     if head == "report" and len(words) == 1:
         return Report()
     if head == "cancel":
-        if len(words) != 2 or not RUN_ID.match(words[1]):
+        if len(words) != 2 or not RUN_ID.fullmatch(words[1]):
             return Invalid("Usage: `/agent cancel <run id>` (the id looks like `rabc2345`; see `/agent status`).")
         return Cancel(words[1])
     if head == "config":
@@ -451,7 +451,7 @@ def parse_rules(args: list[str]) -> Command:
     action = args[0].lower()
     typed = _quote(as_typed(" ".join(args)))
     if action == "revoke":
-        if len(args) == 2 and RULE_ID.match(args[1].upper()):
+        if len(args) == 2 and RULE_ID.fullmatch(args[1].upper()):
             return RevokeRule(args[1].upper())
         what = f"Bad rule id `{_quote(as_typed(args[1]))}`" if len(args) == 2 else f"Bad command `rules {typed}`"
         if len(args) == 1:
@@ -489,7 +489,7 @@ def parse_keys(args: list[str]) -> Command:
     action = args[0].lower()
     if action in ("create", "revoke"):
         name = as_typed(args[1]) if len(args) == 2 else ""
-        if not KEY_NAME.match(name):
+        if not KEY_NAME.fullmatch(name):
             what = f"Bad key name `{_quote(name)}`" if name else "Name the key"
             return Invalid(
                 f"{what}: 1 to 40 lowercase letters, digits or _ . - (starting with a letter or digit)."

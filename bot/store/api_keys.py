@@ -74,7 +74,7 @@ class ApiKeys:
 
     async def verify(self, key: str) -> ApiKey | None:
         """The key's record, if `key` is a key that stands (one Redis command); None otherwise."""
-        if not KEY_TEXT.match(key):
+        if not KEY_TEXT.fullmatch(key):
             return None
         raw = await aw(self._s.redis.hgetall(self._k.api_key(digest_of_key(key))))
         return ApiKey.from_fields(raw) if raw else None

@@ -91,7 +91,7 @@ class ChannelSettingsStore:
         async for raw_key in self._s.redis.scan_iter(match=prefix + "*", count=500, _type="HASH"):
             key = str(raw_key)
             channel = key[len(prefix) :]
-            if not SLACK_ID.match(channel):
+            if not SLACK_ID.fullmatch(channel):
                 continue
             async with self._s.redis.pipeline(transaction=True) as pipe:
                 while True:

@@ -320,7 +320,7 @@ def decision_line(approval: ApprovalRecord) -> str:
         meaning = timeout_meaning(approval.timeout_outcome)
         return f":hourglass: *Timed out*: no decision within {format_duration(approval.timeout_seconds)}, so {meaning}"
     if approval.status == "cancelled":
-        by = f" by {who}" if SLACK_ID.match(approval.decided_by) else ""
+        by = f" by {who}" if SLACK_ID.fullmatch(approval.decided_by) else ""
         return f":no_entry_sign: *Cancelled*{by}"
     return ":hourglass_flowing_sand: Waiting for a decision"
 

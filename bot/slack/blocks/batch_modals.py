@@ -45,7 +45,7 @@ def build_batch_modal(waiting: Sequence[ApprovalRecord], *, now: float, metadata
     """ "Decide several": choose up to 25 of the approvals waiting for this person (the 100 oldest are
     offered), Approve or Reject, and a reason for Reject; submitting shows exactly what will be decided
     before anything is."""
-    offered = list({a.id: a for a in waiting if APPROVAL_ID.match(a.id)}.values())[:BATCH_OPTIONS]
+    offered = list({a.id: a for a in waiting if APPROVAL_ID.fullmatch(a.id)}.values())[:BATCH_OPTIONS]
     blocks: list[Block] = [
         {
             "type": "section",

@@ -115,7 +115,7 @@ def build_home_view(content: HomeContent) -> dict[str, Any]:
 
 def run_code(run_id: str) -> str:
     """A run id as inline code (run ids are checked where runs start; anything else is shown inert)."""
-    return f"`{run_id}`" if RUN_ID.match(run_id) else safe(run_id, 24)
+    return f"`{run_id}`" if RUN_ID.fullmatch(run_id) else safe(run_id, 24)
 
 
 def asked_line(approval: ApprovalRecord, *, now: float | None = None) -> str:
@@ -270,7 +270,8 @@ def _run_line(run: RunRecord, workspace_url: str) -> str:
 def _header_link(run: RunRecord, workspace_url: str) -> str:
     """ " · <url|open>" to the run's header message, when the workspace address, channel and timestamp
     are all known and well formed; else ""."""
-    if not (_WORKSPACE_URL.match(workspace_url) and SLACK_ID.match(run.channel) and SLACK_TS.match(run.header_ts)):
+    known = _WORKSPACE_URL.fullmatch(workspace_url) and SLACK_ID.fullmatch(run.channel)
+    if not (known and SLACK_TS.fullmatch(run.header_ts)):
         return ""
     base = workspace_url if workspace_url.endswith("/") else workspace_url + "/"
     return f" · <{base}archives/{run.channel}/p{run.header_ts.replace('.', '')}|open>"
@@ -337,13 +338,13 @@ def _panel_text(panel: ChannelPanel, *, now: float) -> str:
 def headline_lines(numbers: Headline) -> list[str]:
     """The headline numbers as bullets (plain text, escaped; the busiest approver's id as a mention)."""
     shown = [escape(line) for line in numbers.lines()]
-    if numbers.busiest and SLACK_ID.match(numbers.busiest):
+    if numbers.busiest and SLACK_ID.fullmatch(numbers.busiest):
         shown = [line.replace(escape(numbers.busiest), user_ref(numbers.busiest)) for line in shown]
     return [f"• {line}" for line in shown]
 
 
 def _rule_number(rule: Rule) -> int:
-    return int(rule.id[1:]) if RULE_ID.match(rule.id) else 0
+    return int(rule.id[1:]) if RULE_ID.fullmatch(rule.id) else 0
 
 
 def revoke_value(channel: str, rule_id: str) -> str:
@@ -354,7 +355,7 @@ def revoke_value(channel: str, rule_id: str) -> str:
 def parse_revoke_value(value: str) -> tuple[str, str] | None:
     """(channel, rule id) from a Revoke button's value, or None when it is not one (it comes from a client)."""
     channel, slash, rule_id = value.partition("/")
-    if not slash or not SLACK_ID.match(channel) or not RULE_ID.match(rule_id):
+    if not slash or not SLACK_ID.fullmatch(channel) or not RULE_ID.fullmatch(rule_id):
         return None
     return channel, rule_id
 

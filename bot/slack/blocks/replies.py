@@ -170,7 +170,7 @@ def report_text(channel: str, lines: Sequence[str], *, days: int, busiest: str =
     """`/agent report`: the headline numbers (plain text lines, shown inert; the busiest approver's id
     as a mention)."""
     shown = [escape(line) for line in lines]
-    if busiest and SLACK_ID.match(busiest):
+    if busiest and SLACK_ID.fullmatch(busiest):
         shown = [line.replace(escape(busiest), user_ref(busiest)) for line in shown]
     return "\n".join(
         [

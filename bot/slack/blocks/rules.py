@@ -47,7 +47,7 @@ def parse_suggestion_value(value: str) -> tuple[str, Match] | None:
         example, match = str(data["example"]), Match.from_json(str(data["match"]))
     except (ValueError, KeyError, TypeError):
         return None
-    return (example, match) if APPROVAL_ID.match(example) else None
+    return (example, match) if APPROVAL_ID.fullmatch(example) else None
 
 
 def scope_text(rule: Rule) -> str:

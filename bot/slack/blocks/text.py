@@ -105,7 +105,7 @@ def context_block(text: str) -> Block:
 
 def user_ref(user_id: str) -> str:
     """A mention of a Slack user id we received from Slack; anything else is shown inert."""
-    return f"<@{user_id}>" if SLACK_ID.match(user_id) else escape(clean(user_id)) or "someone"
+    return f"<@{user_id}>" if SLACK_ID.fullmatch(user_id) else escape(clean(user_id)) or "someone"
 
 
 _SAFE_URL = re.compile(r"^https://[^\s<>|]{1,2000}$")
@@ -113,7 +113,7 @@ _SAFE_URL = re.compile(r"^https://[^\s<>|]{1,2000}$")
 
 def link(url: str, label: str) -> str:
     """A link to an https URL a program gave us (one without spaces or markup), else the URL as inert text."""
-    if _SAFE_URL.match(url):
+    if _SAFE_URL.fullmatch(url):
         return f"<{url}|{escape(clean(label))}>"
     return escape(clean(url))[:300]
 
@@ -122,13 +122,13 @@ def people_refs(ids: Sequence[str]) -> str:
     """Mentions of users and user groups by id ("anyone" when there are none)."""
     if not ids:
         return "anyone"
-    refs = [f"<!subteam^{i}>" if i.startswith("S") and SLACK_ID.match(i) else user_ref(i) for i in ids]
+    refs = [f"<!subteam^{i}>" if i.startswith("S") and SLACK_ID.fullmatch(i) else user_ref(i) for i in ids]
     return refs[0] if len(refs) == 1 else ", ".join(refs[:-1]) + " or " + refs[-1]
 
 
 def channel_ref(channel_id: str) -> str:
     """A link to a channel id; anything else is shown inert."""
-    return f"<#{channel_id}>" if SLACK_ID.match(channel_id) else escape(clean(channel_id))
+    return f"<#{channel_id}>" if SLACK_ID.fullmatch(channel_id) else escape(clean(channel_id))
 
 
 def date_ref(epoch: float) -> str:

@@ -117,13 +117,14 @@ def parse_click(body: dict[str, Any]) -> Click | None:
     approval_id = str(actions[0].get("value", ""))
     user = str((body.get("user") or {}).get("id", ""))
     trigger = str(body.get("trigger_id", ""))
-    if not (APPROVAL_ID.match(approval_id) and SLACK_ID.match(user)):
+    if not (APPROVAL_ID.fullmatch(approval_id) and SLACK_ID.fullmatch(user)):
         return None
     if container.get("type") == "view":  # an App Home: no card
         return Click(approval_id, user, None, trigger)
     channel = str(container.get("channel_id", ""))
     ts = str(container.get("message_ts", ""))
-    return Click(approval_id, user, (channel, ts), trigger) if SLACK_ID.match(channel) and SLACK_TS.match(ts) else None
+    well_formed = SLACK_ID.fullmatch(channel) and SLACK_TS.fullmatch(ts)
+    return Click(approval_id, user, (channel, ts), trigger) if well_formed else None
 
 
 def tell(services: Services, click: Click, text: str) -> None:
@@ -252,7 +253,7 @@ def suggestion_click(body: dict[str, Any]) -> tuple[str, str, str, str] | None:
     actions = body.get("actions")
     action = part(actions[0]) if isinstance(actions, list) and actions else {}
     ts = str(container.get("message_ts") or action.get("action_ts") or "")
-    if not (SLACK_ID.match(user) and SLACK_ID.match(channel) and SLACK_TS.match(ts)):
+    if not (SLACK_ID.fullmatch(user) and SLACK_ID.fullmatch(channel) and SLACK_TS.fullmatch(ts)):
         return None
     return channel, user, ts, str(action.get("value", ""))
 

@@ -61,7 +61,7 @@ Errors = dict[str, str]
 def register(app: AsyncApp, services: Services) -> None:
     async def handle_home_opened(event: dict[str, Any]) -> None:
         user = str(event.get("user", ""))
-        if event.get("tab") == "home" and SLACK_ID.match(user):
+        if event.get("tab") == "home" and SLACK_ID.fullmatch(user):
             services.background.spawn(services.homes.opened(user), name=f"home-{user}")
 
     async def handle_full_text(ack: AsyncAck, body: dict[str, Any]) -> None:
@@ -72,7 +72,7 @@ def register(app: AsyncApp, services: Services) -> None:
         await ack()
         user = str((body.get("user") or {}).get("id", ""))
         value = str(((body.get("actions") or [{}])[0]).get("value", ""))
-        if SLACK_ID.match(user) and value.isdigit() and len(value) <= 4:
+        if SLACK_ID.fullmatch(user) and value.isdigit() and len(value) <= 4:
             services.background.spawn(services.homes.show_page(user, int(value)), name=f"home-page-{user}")
 
     async def handle_batch(ack: AsyncAck, body: dict[str, Any]) -> None:
@@ -85,7 +85,7 @@ def register(app: AsyncApp, services: Services) -> None:
             await revoke_from_home(services, body)
         except RedisError:  # the rule book's steps are atomic: nothing was half revoked
             user, trigger, _ = _revoke_click(body)
-            if SLACK_ID.match(user):
+            if SLACK_ID.fullmatch(user):
                 _notice(services, trigger, user, STORAGE_DOWN)
 
     async def handle_batch_submission(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
@@ -146,7 +146,7 @@ async def revoke_from_home(services: Services, body: dict[str, Any]) -> None:
     """Revoke a rule from a Home's button: through the rule book (rights, audit); a refusal in a
     modal; then the clicker's Home is republished (and the channel's admins', when it was revoked)."""
     user, trigger, value = _revoke_click(body)
-    if not SLACK_ID.match(user):
+    if not SLACK_ID.fullmatch(user):
         await services.store.audit.append("refused", reason="malformed rule revoke: no user", value=value[:100])
         return
     parsed = parse_revoke_value(value)
@@ -172,7 +172,7 @@ async def waiting(services: Services, user: str) -> list[ApprovalRecord]:
 async def open_batch(services: Services, body: dict[str, Any]) -> None:
     user = str((body.get("user") or {}).get("id", ""))
     trigger = str(body.get("trigger_id", ""))
-    if not SLACK_ID.match(user):
+    if not SLACK_ID.fullmatch(user):
         return
     found = await waiting(services, user)
     secret = services.settings.slack_signing_secret.get_secret_value()

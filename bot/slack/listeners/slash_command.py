@@ -79,10 +79,10 @@ async def answer_agent_command(services: Services, command: dict[str, Any]) -> d
     """The ephemeral reply to a `/agent` command, after doing what it asks."""
     user = str(command.get("user_id", ""))
     channel = str(command.get("channel_id", ""))
-    if not SLACK_ID.match(user) or not SLACK_ID.match(channel):
+    if not SLACK_ID.fullmatch(user) or not SLACK_ID.fullmatch(channel):
         return {"text": "This command came without a valid user or channel; nothing was done."}
     trigger = str(command.get("trigger_id", ""))
-    if not TRIGGER_ID.match(trigger):
+    if not TRIGGER_ID.fullmatch(trigger):
         return {"text": "This command came without a valid trigger id; nothing was done."}
     seen = await claim_command(services.store, trigger)  # before anything is done: a replay does nothing
     if seen is not None:
@@ -101,7 +101,7 @@ DONE = "done"
 
 
 def replayed_text(seen: str) -> str:
-    if RUN_ID.match(seen):
+    if RUN_ID.fullmatch(seen):
         return f"Already received: this command started run `{seen}`. Nothing was done again."
     if seen == IN_PROGRESS:
         return "Already received: this command is being answered. Nothing was done again."

@@ -123,7 +123,7 @@ async def _bound_card(
     secret = services.settings.slack_signing_secret.get_secret_value()
     bound = verify_metadata(secret, str(view.get("private_metadata", "")), user=user)
     if bound is None:
-        by = user if SLACK_ID.match(user) else ""
+        by = user if SLACK_ID.fullmatch(user) else ""
         await services.store.audit.append("refused", reason=f"{form} form with altered or foreign metadata", by=by)
         return None
     approval_id, channel, ts = bound
@@ -386,7 +386,7 @@ async def submit_rule(services: Services, body: dict[str, Any], view: dict[str, 
     bound = read_rule_metadata(secret, str(view.get("private_metadata", "")), user=user)
     top = top_block(view)
     if bound is None:
-        by = user if SLACK_ID.match(user) else ""
+        by = user if SLACK_ID.fullmatch(user) else ""
         await services.store.audit.append("refused", reason="rule form with altered or foreign metadata", by=by)
         return {"errors": {top: "This form does not belong to a call you were asked about. Nothing changed."}}
     mode, approval_id, channel, ts = bound

@@ -25,6 +25,11 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
+def pretty_json(value: Any) -> str:
+    """Arguments as a person reads them: indented, keys in the model's order, non-ASCII as is."""
+    return json.dumps(value, indent=2, ensure_ascii=False, default=str)
+
+
 def digest_of(value: Any) -> str:
     """sha256 (hex) of the canonical JSON of `value`: binds an approval to exactly what was shown."""
     return hashlib.sha256(canonical_json(value).encode("utf-8")).hexdigest()

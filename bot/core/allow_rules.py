@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
 from agent_approvals.approver import canonical_json, digest_of
-from agent_approvals.autogen.tools import schema_problem
+from agent_approvals.schemas import schema_problem
 
 Op = Literal["any", "equals", "one_of", "starts_with", "ends_with", "at_most"]
 OPS: tuple[Op, ...] = ("any", "equals", "one_of", "starts_with", "ends_with", "at_most")

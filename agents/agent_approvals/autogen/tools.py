@@ -29,8 +29,6 @@ from typing import Any, cast
 
 from autogen_core import CancellationToken
 from autogen_core.tools import BaseTool, Tool
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import best_match
 from pydantic import BaseModel, ValidationError
 
 from agent_approvals.approver import (
@@ -41,7 +39,9 @@ from agent_approvals.approver import (
     digest_of,
     edited_arguments,
     ledger_of,
+    pretty_json,
 )
+from agent_approvals.schemas import schema_problem
 
 log = logging.getLogger(__name__)
 
@@ -61,23 +61,6 @@ class RecordedResult(str):
     (the run was taken over and replayed from a checkpoint; see `agent_approvals.approver.SideEffectLedger`)."""
 
     __slots__ = ()
-
-
-def pretty_json(value: Any) -> str:
-    """Arguments as a person reads them: indented, keys in the model's order, non-ASCII as is."""
-    return json.dumps(value, indent=2, ensure_ascii=False, default=str)
-
-
-def schema_problem(arguments: Any, schema: Mapping[str, Any]) -> str | None:
-    """Why `arguments` do not match a JSON schema (draft 2020-12), or None. Short and specific."""
-    try:
-        error = best_match(Draft202012Validator(dict(schema)).iter_errors(arguments))
-    except Exception as exc:  # a broken schema: nothing can be approved against it
-        return f"the tool's schema cannot be used: {exc}"[:_PROBLEM_LIMIT]
-    if error is None:
-        return None
-    where = "/".join(str(part) for part in error.absolute_path)
-    return (f"{where}: {error.message}" if where else error.message)[:_PROBLEM_LIMIT]
 
 
 def who(decision: Decision) -> str:

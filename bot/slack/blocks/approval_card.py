@@ -10,8 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from agent_approvals.approver import parse_revision
-from agent_approvals.autogen.tools import pretty_json
+from agent_approvals.approver import parse_revision, pretty_json
 
 from bot.core.durations import format_duration
 from bot.core.records import SLACK_ID, ApprovalRecord

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from agent_approvals.approver import canonical_json, encode_revision
-from agent_approvals.autogen.tools import schema_problem
+from agent_approvals.schemas import schema_problem
 from redis.exceptions import RedisError
 from slack_bolt.async_app import AsyncAck, AsyncApp
 

@@ -102,12 +102,6 @@ class Approval:
         return self.status == "pending"
 
     @property
-    def kept(self) -> bool:
-        """Whether the bot keeps this approval (a person's decision or a timeout's). A rule's or an input
-        mode's decision at once is not kept: it needs no `use`, and decides again the same way."""
-        return not (self.decided_by.startswith("rule ") or self.decided_by == "auto")
-
-    @property
     def approved(self) -> bool:
         """Whether the agent may go ahead (approved, or timed out where the channel's timeout approves)."""
         return self.status == "approved" or (self.status == "timed_out" and self.timeout_outcome == "approve")
@@ -164,14 +158,17 @@ def refusal(decided: Approval) -> str:
 
 async def approved_once(client: ApprovalsClient, ask: Callable[[int], Awaitable[Approval]]) -> Approval:
     """The decision to act on: `ask(generation)` asks (0 first; each generation with its own idempotency key),
-    and an approved call is used (`client.use`) before it is returned, so it runs once. When another process
-    used that approval already (it died, perhaps while the call ran), the call is asked about again with the
-    next generation, as one that may have run (`may_have_run=True`: the card says so and only a person may
-    approve it): an approval never runs a call twice by itself."""
+    and an approved call (by a person, a rule or the input mode alike) is used (`client.use`) before it is
+    returned, so it runs once. The use is this decision's own (its token): another decision that finds the same
+    approval (the same idempotency key asked twice, a resumed process) cannot use it again. When an approval was
+    used already (its process died, perhaps while the call ran), the call is asked about again with the next
+    generation, as one that may have run (`may_have_run=True`: the card says so and only a person may approve
+    it, never a rule): an approval never runs a call twice by itself."""
+    token = f"use-{uuid.uuid4().hex}"
     generation = 0
     while True:
         decided = await ask(generation)
-        if not decided.approved or not decided.kept or await client.use(decided.id):
+        if not decided.approved or await client.use(decided.id, token=token):
             return decided
         generation += 1
 
@@ -335,11 +332,13 @@ class ApprovalsClient:
             if not approval.pending or (deadline is not None and time.monotonic() >= deadline):
                 return approval
 
-    async def use(self, approval_id: str) -> bool:
-        """Use an approved call, right before running it: True the first time (and on this client's retry),
-        False when another process used it already: that one may have run it (it died, perhaps mid-call), so
-        do not run it on this approval (`approved_once` asks again, as a call that may have run)."""
-        answer = await self._call("POST", f"/api/v1/approvals/{approval_id}/use", json={"token": self._token})
+    async def use(self, approval_id: str, *, token: str | None = None) -> bool:
+        """Use an approved call, right before running it: True the first time (and for a retry with the same
+        `token`: one use of one decision, default this client's), False when it was used already: that use may
+        have run it (its process died, perhaps mid-call), so do not run it on this approval (`approved_once` asks
+        again, as a call that may have run)."""
+        body = {"token": token or self._token}
+        answer = await self._call("POST", f"/api/v1/approvals/{approval_id}/use", json=body)
         return bool(answer.get("used"))
 
     async def withdraw(self, approval_id: str) -> Approval:

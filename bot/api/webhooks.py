@@ -3,13 +3,25 @@
 Any worker sends them (`WebhookSender`, a loop like the deadline sweeper's): it claims the due ones
 with a lease (`bot/store/webhooks.py`; the decide step queued them in the step that decided), POSTs each
 signed, and removes it on a 2xx answer; otherwise it tries again with backoff (5 s, doubling, at most
-an hour apart) for at least 24 h, then gives up (audited). Delivery is at least once: a sender that
-dies between the POST and the removal leaves it to be sent again, with the same `X-Approvals-Delivery`
-(the approval id), which the receiver uses to drop repeats.
+an hour apart) for at least 24 h, then gives up (audited `webhook_failed`). Delivery is at least once:
+a sender that dies between the POST and the removal leaves it to be sent again, with the same
+`X-Approvals-Delivery` (the approval id), which the receiver uses to drop repeats.
+
+One key's receivers cannot hold up another key's webhooks: the loop never waits for a delivery, it
+starts each in its own task and goes on claiming. A worker has at most `PER_KEY` deliveries of one key
+in flight (and `IN_FLIGHT` in all); one claimed while its key has no room is put back for about as long
+as that key's deliveries have lately taken (not a try), so a key whose receivers hang waits for its own,
+never for another's. Each try is bounded: 3 s to resolve the name and connect, 10 s in all.
+
+A try that cannot be made is a failed try like a refused one, retried and given up in the end: a name
+that does not resolve or cannot be one (a 64-character label), a malformed URL, an address refused.
 
 Signed like Slack's requests: `X-Approvals-Signature: v1=<hex HMAC-SHA256 of "v1:<timestamp>:<body>">`
 with the key's webhook secret, and `X-Approvals-Timestamp`. Never to a loopback, private or link-local
-address (the name is resolved when sending) unless the bot allows it (`API_ALLOW_PRIVATE_CALLBACKS`).
+address unless the bot allows it (`API_ALLOW_PRIVATE_CALLBACKS`): the name is resolved once, by the
+connection's own resolver (`CheckedResolver`), every address it gives is checked, and the connection is
+made to those checked addresses only, so a name that answers differently the next time (DNS rebinding)
+cannot lead it elsewhere. (TLS still checks the certificate against the name.)
 """
 
 from __future__ import annotations
@@ -22,13 +34,19 @@ import logging
 import random
 import socket
 import time
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import aiohttp
+from aiohttp.abc import ResolveResult
+from aiohttp.resolver import ThreadedResolver
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from bot.api.requests import private_host
 from bot.api.service import view
 from bot.approvals.waiter import DueSweeper
+from bot.core.records import ApprovalRecord
 from bot.store import Store
 
 log = logging.getLogger(__name__)
@@ -38,7 +56,13 @@ TIMESTAMP = "X-Approvals-Timestamp"
 DELIVERY = "X-Approvals-Delivery"
 GIVE_UP_AFTER = 24 * 3600 + 60  # seconds since the first try (at least 24 h of tries)
 LEASE = 30.0
-SEND_TIMEOUT = 10.0
+CONNECT_TIMEOUT = 3.0  # to resolve the name and connect (TLS included)
+SEND_TIMEOUT = 10.0  # a whole try
+PER_KEY = 8  # deliveries of one key a worker has in flight at most
+IN_FLIGHT = 200  # deliveries a worker has in flight at most
+CLAIM = 50  # claimed at a time
+FIRST_ESTIMATE = 0.5  # seconds a key's delivery is expected to take before one was timed
+MAX_DEFER = 30.0
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
@@ -52,8 +76,56 @@ def backoff(tries: int) -> float:
     return delay * random.uniform(0.9, 1.1)
 
 
+class Undeliverable(OSError):
+    """A callback host that cannot be sent to: its name does not resolve (or cannot be a name), or it
+    resolves to an address the bot may not reach. Its message says so (the host, never the URL)."""
+
+
+class CheckedResolver(ThreadedResolver):
+    """The connection's resolver: resolves a name once (within `timeout`), and unless private addresses
+    are allowed refuses it when any address it gave is loopback, private, link-local or reserved. The
+    connection is made to exactly the addresses returned, so what was checked is what is reached."""
+
+    def __init__(self, *, allow_private: bool, timeout: float = CONNECT_TIMEOUT) -> None:
+        super().__init__()
+        self._allow_private = allow_private
+        self._timeout = timeout
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        shown = host[:100]
+        try:
+            async with asyncio.timeout(self._timeout):
+                found = await super().resolve(host, port, family)
+        except TimeoutError:
+            raise Undeliverable(f"{shown} did not resolve within {self._timeout:g} s") from None
+        except (OSError, ValueError) as exc:  # gaierror; UnicodeError for a name that cannot be one
+            raise Undeliverable(f"{shown} does not resolve ({type(exc).__name__})") from None
+        if not found:
+            raise Undeliverable(f"{shown} does not resolve")
+        if not self._allow_private:
+            for result in found:
+                if private_host(str(result["host"])):
+                    raise Undeliverable(f"{shown} resolves to a loopback, private or link-local address")
+        return found
+
+
+def new_session(*, allow_private: bool, connect_timeout: float, send_timeout: float) -> aiohttp.ClientSession:
+    """The sender's HTTP session: names resolved and checked by `CheckedResolver` (no DNS cache, so each
+    new connection is checked), no connection limit of its own (the sender bounds what is in flight)."""
+    connector = aiohttp.TCPConnector(
+        resolver=CheckedResolver(allow_private=allow_private, timeout=connect_timeout),
+        use_dns_cache=False,
+        limit=0,
+    )
+    timeout = aiohttp.ClientTimeout(total=send_timeout, connect=connect_timeout)
+    return aiohttp.ClientSession(connector=connector, timeout=timeout, trust_env=False)
+
+
 class WebhookSender(DueSweeper):
-    """Sends every worker's due webhooks (see the module docstring)."""
+    """Sends every worker's due webhooks (see the module docstring). `give_up_after`, `retry_in` and the
+    timeouts are there for tests; the defaults are the documented ones."""
 
     name = "webhook-sender"
 
@@ -64,36 +136,109 @@ class WebhookSender(DueSweeper):
         allow_private: bool = False,
         lease: float = LEASE,
         max_sleep: float = 1.0,
-        session: aiohttp.ClientSession | None = None,
+        give_up_after: float = GIVE_UP_AFTER,
+        retry_in: Callable[[int], float] = backoff,
+        connect_timeout: float = CONNECT_TIMEOUT,
+        send_timeout: float = SEND_TIMEOUT,
+        per_key: int = PER_KEY,
+        in_flight: int = IN_FLIGHT,
     ) -> None:
         super().__init__(max_sleep=max_sleep)
         self._store = store
         self._allow_private = allow_private
         self._lease = lease
-        self._session = session
-        self._owns_session = session is None
+        self._give_up_after = give_up_after
+        self._retry_in = retry_in
+        self._connect_timeout = connect_timeout
+        self._send_timeout = send_timeout
+        self._per_key = per_key
+        self._in_flight = in_flight
+        self._session: aiohttp.ClientSession | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._flying: dict[str, int] = {}  # key name -> its deliveries in flight here
+        self._ids: set[str] = set()  # approval ids in flight here
+        self._took: dict[str, float] = {}  # key name -> how long its deliveries took lately (seconds)
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._ids)
 
     async def stop(self) -> None:
         await super().stop()
-        if self._owns_session and self._session is not None:
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()  # each is left leased: another worker sends it after the lease
+        if tasks:
+            await asyncio.wait(tasks, timeout=5.0)
+        if self._session is not None:
             await self._session.close()
             self._session = None
 
     async def next_due(self) -> float | None:
+        if self.in_flight >= self._in_flight:
+            return None  # full: a delivery that ends wakes the loop
         return await self._store.webhooks.next_due()
 
     async def sweep(self) -> int:
-        sent = 0
-        while True:
-            due = await self._store.webhooks.claim(now=time.time(), lease=self._lease)
+        """Start every due delivery there is room for; the number started. Never waits for one."""
+        started = 0
+        while (room := self._in_flight - self.in_flight) > 0:
+            now = time.time()
+            due = await self._store.webhooks.claim(now=now, lease=self._lease, limit=min(CLAIM, room))
             if not due:
-                return sent
-            results = await asyncio.gather(*(self.deliver(approval_id) for approval_id in due))
-            sent += sum(results)
+                break
+            found = {approval.id: approval for approval in await self._store.approvals.get_many(due)}
+            later: dict[str, float] = {}
+            waiting: dict[str, int] = {}
+            for approval_id in due:
+                if approval_id in self._ids:
+                    continue  # still being sent here (its lease ran out first): that try settles it
+                approval = found.get(approval_id)
+                key = approval.asked_by if approval is not None else ""
+                if self._flying.get(key, 0) >= self._per_key:
+                    behind = waiting[key] = waiting.get(key, 0) + 1
+                    rounds = 1 + (behind - 1) // self._per_key
+                    estimate = self._took.get(key, FIRST_ESTIMATE)
+                    later[approval_id] = now + min(MAX_DEFER, max(0.1, estimate * rounds)) * random.uniform(1.0, 1.2)
+                    continue
+                self._start(approval_id, key, approval)
+                started += 1
+            await self._store.webhooks.defer(later)
+        return started
 
-    async def deliver(self, approval_id: str) -> bool:
-        """Try to deliver one webhook; True when the receiver took it."""
-        approval = await self._store.approvals.get(approval_id)
+    def _start(self, approval_id: str, key: str, approval: ApprovalRecord | None) -> None:
+        self._ids.add(approval_id)
+        self._flying[key] = self._flying.get(key, 0) + 1
+        task = asyncio.create_task(self._run_one(approval_id, key, approval), name=f"webhook {approval_id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run_one(self, approval_id: str, key: str, approval: ApprovalRecord | None) -> None:
+        began = time.monotonic()
+        try:
+            await self.deliver(approval_id, approval=approval)
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            log.warning("webhook of approval %s: Redis failed (%s); it is sent again after its lease",
+                        approval_id, type(exc).__name__)
+        except Exception:
+            log.exception("webhook of approval %s failed; it is sent again after its lease", approval_id)
+        finally:
+            took = time.monotonic() - began
+            self._took[key] = 0.7 * self._took.get(key, took) + 0.3 * took
+            if len(self._took) > 10_000:
+                self._took.clear()
+            self._ids.discard(approval_id)
+            left = self._flying.get(key, 1) - 1
+            if left > 0:
+                self._flying[key] = left
+            else:
+                self._flying.pop(key, None)
+            self.wake()
+
+    async def deliver(self, approval_id: str, *, approval: ApprovalRecord | None = None) -> bool:
+        """Try to deliver one webhook (`approval`, when given, as just read); True when the receiver took it."""
+        if approval is None:
+            approval = await self._store.approvals.get(approval_id)
         if approval is None or not approval.callback_url or approval.pending:
             await self._store.webhooks.done(approval_id)  # expired, or nothing to send
             return False
@@ -119,11 +264,11 @@ class WebhookSender(DueSweeper):
             return True
         tries, first = await self._store.webhooks.tries(approval_id)
         tries, first = tries + 1, first or time.time()
-        if time.time() - first >= GIVE_UP_AFTER:
+        if time.time() - first >= self._give_up_after:
             await self._give_up(approval_id, key.name, problem, tries=tries)
             return False
         log.warning("webhook of approval %s not delivered (try %d: %s)", approval_id, tries, problem)
-        await self._store.webhooks.retry(approval_id, at=time.time() + backoff(tries), tries=tries, first=first)
+        await self._store.webhooks.retry(approval_id, at=time.time() + self._retry_in(tries), tries=tries, first=first)
         return False
 
     async def _give_up(self, approval_id: str, key: str, why: str, *, tries: int) -> None:
@@ -132,26 +277,34 @@ class WebhookSender(DueSweeper):
         await self._store.audit.append("webhook_failed", approval=approval_id, key=key, reason=why[:300], tries=tries)
 
     async def _post(self, url: str, body: bytes, headers: dict[str, str]) -> str | None:
-        """POST it; None when answered 2xx, else what went wrong (never the secret or the body)."""
-        host = urlsplit(url).hostname or ""
-        if not self._allow_private and await _resolves_private(host):
-            return f"{host} is a loopback, private or link-local address"
+        """POST it; None when answered 2xx, else what went wrong (never the URL, the secret or the body).
+        Whatever the URL, this returns: a URL that cannot be sent to is a failed try, not an error."""
+        try:
+            host = urlsplit(url).hostname or ""
+        except ValueError:
+            return "a malformed callback URL"
+        if not self._allow_private and private_host(host):  # an address or a local name: no resolver sees it
+            return f"{host[:100]} is a loopback, private or link-local address"
         if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=SEND_TIMEOUT))
+            self._session = new_session(
+                allow_private=self._allow_private,
+                connect_timeout=self._connect_timeout,
+                send_timeout=self._send_timeout,
+            )
         try:
             async with self._session.post(url, data=body, headers=headers, allow_redirects=False) as response:
                 if 200 <= response.status < 300:
                     return None
                 return f"answered {response.status}"
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+        except aiohttp.ClientConnectorError as exc:
+            if isinstance(exc.os_error, Undeliverable):
+                return str(exc.os_error)
             return type(exc).__name__
-
-
-async def _resolves_private(host: str) -> bool:
-    if private_host(host):
-        return True
-    try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
-    except OSError:
-        return False  # the POST fails and says so
-    return any(private_host(str(info[4][0])) for info in infos)
+        except aiohttp.ConnectionTimeoutError:
+            return f"no connection within {self._connect_timeout:g} s"
+        except TimeoutError:
+            return f"no answer within {self._send_timeout:g} s"
+        except (aiohttp.ClientError, OSError) as exc:
+            return type(exc).__name__
+        except ValueError as exc:  # a URL aiohttp cannot send to (a label over 63 characters: UnicodeError)
+            return f"{host[:100]} cannot be sent to ({type(exc).__name__})"

@@ -4,7 +4,9 @@ The decide step puts an approval asked with a `callback_url` in `webhooks` (by w
 same atomic step as its decision, so a worker that dies right after deciding leaves it due for any
 other. A sender claims due ones with a lease (`lua/claim_due.lua`: their score moves to the lease's
 end) and removes each once delivered, or puts it back for a later try; `webhooks:tries` counts the
-tries of each one not delivered yet, and when the first was.
+tries of each one not delivered yet, and when the first was. A sender that may not start one now (its
+key already has as many deliveries in flight as a key may) puts it back for a moment (`defer`), not
+counting a try.
 """
 
 from __future__ import annotations
@@ -39,6 +41,12 @@ class Webhooks:
             pipe.hset(self._k.webhook_tries, approval_id, f"{tries},{first!r}")
             pipe.zadd(self._k.webhooks, {approval_id: at})
             await pipe.execute()
+
+    async def defer(self, until: dict[str, float]) -> None:
+        """Put leased ones back, each due again at its time, not counting a try (only those still queued:
+        one another sender delivered meanwhile stays delivered)."""
+        if until:
+            await aw(self._s.redis.zadd(self._k.webhooks, until, xx=True))
 
     async def done(self, approval_id: str) -> None:
         async with self._s.redis.pipeline(transaction=True) as pipe:

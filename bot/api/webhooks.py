@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
 import random
@@ -106,9 +107,17 @@ class CheckedResolver(ThreadedResolver):
             raise Undeliverable(f"{shown} does not resolve")
         if not self._allow_private:
             for result in found:
-                if private_host(str(result["host"])):
+                if _not_global(str(result["host"])):
                     raise Undeliverable(f"{shown} resolves to a loopback, private or link-local address")
         return found
+
+
+def _not_global(address: str) -> bool:
+    """Whether a resolved address is one the bot may not reach (one that does not parse neither)."""
+    try:
+        return not ipaddress.ip_address(address).is_global
+    except ValueError:
+        return True
 
 
 def new_session(*, allow_private: bool, connect_timeout: float, send_timeout: float) -> aiohttp.ClientSession:

@@ -155,10 +155,13 @@ async def test_a_paused_run_is_kept_before_asking_and_deleted_when_it_ends(
         [request] = kept["requests"]
         assert request["function_call"]["arguments"] == EMAIL and request["id"].startswith("af-call-")
         assert "function_approval_request" in json.dumps(kept["session"])  # the history, with the pause
+        emailer = await bot.services.store.api_keys.get("emailer")
+        assert emailer is not None
+        owned = f":apiidem:{emailer.id}:"  # (an ask's idempotency belongs to its key's id, not its name)
         redis_keys = [k.decode() if isinstance(k, bytes) else str(k)
-                      for k in await bot.services.store.redis.keys("*:apiidem:emailer:*")]
+                      for k in await bot.services.store.redis.keys(f"*{owned}*")]
         expected = idempotency_key("af", run_id, request["id"])
-        assert [k.rsplit(":apiidem:emailer:", 1)[1] for k in redis_keys] == [expected]
+        assert [k.rsplit(owned, 1)[1] for k in redis_keys] == [expected]
         assert KEY.fullmatch(expected) and expected != f"af-{run_id}-{request['id']}"
         await click(slack, card, "approval_approve", user=BOB)
         response = await asyncio.wait_for(running, 20)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from agent_approvals.approver import ApprovalRequest
 
-from bot.approvals.service import new_approval
+from bot.approvals.opening import new_approval
 from bot.core.records import ChannelSettings, RunRecord
 from bot.devslack.server import SlackStandIn
 from bot.store import Store

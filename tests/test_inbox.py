@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from agent_approvals.approver import ApprovalRequest
 
-from bot.approvals.service import new_approval
+from bot.approvals.opening import new_approval
 from bot.core.records import ApprovalRecord
 from bot.devslack.server import SlackStandIn
 from bot.store import Store, connect
@@ -332,7 +332,8 @@ async def extra_approvals(
         )
         if approvers:
             approval = replace(approval, approvers=approvers)
-        await services.approvals.open(approval, checkpoint=None, fence=None)
+        assert await services.store.approvals.create(approval) == "ok"
+        await services.approvals.post_card(approval)
         opened.append(approval)
     return opened
 

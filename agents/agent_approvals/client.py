@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import logging
 import random
 import re
 import time
@@ -38,6 +39,9 @@ T = TypeVar("T")
 LONG_POLL = 50.0  # seconds per long-poll (the API allows 60)
 RETRY_STATUSES = frozenset({502, 503, 504})
 KEY_PATTERN = re.compile(r"[A-Za-z0-9_.:-]{1,128}")  # an Idempotency-Key the API takes
+
+
+log = logging.getLogger("agent_approvals.client")
 
 
 class ApprovalsError(Exception):
@@ -156,20 +160,30 @@ def refusal(decided: Approval) -> str:
     return f"Not run: rejected by {who}: {decided.reason or 'no reason given'}"
 
 
-async def approved_once(client: ApprovalsClient, ask: Callable[[int], Awaitable[Approval]]) -> Approval:
-    """The decision to act on: `ask(generation)` asks (0 first; each generation with its own idempotency key),
+async def approved_once(client: ApprovalsClient, ask: Callable[[int, bool], Awaitable[Approval]]) -> Approval:
+    """The decision to act on: `ask(generation, may_have_run)` asks (0 first; each generation with its own
+    idempotency key),
     and an approved call (by a person, a rule or the input mode alike) is used (`client.use`) before it is
     returned, so it runs once. The use is this decision's own (its token): another decision that finds the same
     approval (the same idempotency key asked twice, a resumed process) cannot use it again. When an approval was
     used already (its process died, perhaps while the call ran), the call is asked about again with the next
     generation, as one that may have run (`may_have_run=True`: the card says so and only a person may approve
-    it, never a rule): an approval never runs a call twice by itself."""
+    it, never a rule): an approval never runs a call twice by itself. A rule's approval whose rule was revoked
+    before the use is asked about again (not as one that may have run: it did not)."""
     token = f"use-{uuid.uuid4().hex}"
-    generation = 0
+    generation, may_have_run = 0, False
     while True:
-        decided = await ask(generation)
-        if not decided.approved or await client.use(decided.id, token=token):
+        decided = await ask(generation, may_have_run)
+        if not decided.approved:
             return decided
+        try:
+            if await client.use(decided.id, token=token):
+                return decided
+            may_have_run = True
+        except ApprovalsError as exc:
+            if exc.code != "rule_revoked":
+                raise
+            log.info("approval %s: %s", decided.id, exc)
         generation += 1
 
 
@@ -267,8 +281,8 @@ class ApprovalsClient:
         approved, used once (`approved_once`: a call whose approval a dead process used is asked about again,
         as one that may have run). Run the call only when `.approved`, with `.arguments`."""
 
-        async def ask(generation: int) -> Approval:
-            again: dict[str, Any] = {"may_have_run": True} if generation else {}
+        async def ask(generation: int, may_have_run: bool) -> Approval:
+            again: dict[str, Any] = {"may_have_run": True} if may_have_run else {}
             key = again_key(idempotency_key, generation)
             asked = await self.request_tool(name, arguments, idempotency_key=key, **options, **again)
             return asked if not asked.pending else await self.wait(asked.id)

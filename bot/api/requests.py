@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
+from agent_approvals.schemas import SchemaRefused, depth_of, problem
 
 MAX_BODY = 256 * 1024
 MAX_TITLE = 150
@@ -26,6 +25,7 @@ MAX_SCHEMA = 30_000
 MAX_URL = 2000
 MAX_AGENT = 80
 MAX_WAIT = 60
+MAX_JSON_DEPTH = 64  # objects and arrays within each other in a body
 IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 TOOL_NAME = re.compile(r"^[A-Za-z0-9_.:/-]{1,64}$")
 USER_ID = re.compile(r"^[UW][A-Z0-9]{2,23}$")
@@ -141,12 +141,29 @@ def json_object(raw: bytes, *, known: Collection[str]) -> dict[str, Any]:
 
 
 def parse_json(raw: bytes) -> Any:
+    """A body as JSON: UTF-8, nested at most MAX_JSON_DEPTH deep, numbers finite (no NaN, Infinity or 1e999)."""
     try:
-        return json.loads(raw.decode("utf-8"))
+        data = json.loads(raw.decode("utf-8"), parse_constant=_not_a_number, parse_float=_finite)
     except UnicodeDecodeError:
         raise bad("", "the body is not UTF-8") from None
     except json.JSONDecodeError as exc:
         raise bad("", f"the body is not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+    except RecursionError:
+        raise bad("", f"the body nests objects and arrays deeper than {MAX_JSON_DEPTH} levels") from None
+    if depth_of(data) > MAX_JSON_DEPTH:
+        raise bad("", f"the body nests objects and arrays deeper than {MAX_JSON_DEPTH} levels")
+    return data
+
+
+def _not_a_number(word: str) -> Any:
+    raise bad("", f"the body is not JSON: {word} is not a number JSON allows")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise bad("", f"the body holds a number too large for a 64-bit float ({text[:40]})")
+    return value
 
 
 def ask_body(raw: bytes, *, allow_private_callbacks: bool = False) -> Ask:
@@ -236,24 +253,23 @@ def _tool(tool: Any) -> dict[str, Any]:
             raise bad("tool.schema", "tool.schema must be a JSON schema (an object)")
         if len(json.dumps(schema)) > MAX_SCHEMA:
             raise bad("tool.schema", f"tool.schema is larger than {MAX_SCHEMA} characters of JSON")
-        try:
-            Draft202012Validator.check_schema(schema)
-        except SchemaError as exc:
-            raise bad("tool.schema", f"tool.schema is not a JSON schema: {exc.message}") from None
-        problem = schema_problem(schema, arguments)
-        if problem:
-            raise bad("tool.arguments", f"tool.arguments fail tool.schema: {problem}")
         found["schema"] = schema
     return found
 
 
-def schema_problem(schema: dict[str, Any], arguments: Any) -> str:
-    """Why `arguments` fail `schema` (the first problem, with where), or ''."""
-    errors = sorted(Draft202012Validator(schema).iter_errors(arguments), key=lambda e: list(e.absolute_path))
-    if not errors:
-        return ""
-    where = "/".join(str(part) for part in errors[0].absolute_path)
-    return f"{where or '(the arguments)'}: {errors[0].message}"[:300]
+def check_arguments(ask: Ask) -> None:
+    """Raise `ApiError` (400 naming `tool.schema` or `tool.arguments`) unless the ask's schema may be used
+    (`agent_approvals.schemas`: nothing fetched or read, limits on size, depth and `$ref` expansion, RE2 for
+    patterns) and its arguments pass it within the check's time limit. CPU-bound: an event loop runs it in a
+    thread (`asyncio.to_thread`)."""
+    if ask.schema is None:
+        return
+    try:
+        found = problem(ask.arguments, ask.schema)
+    except SchemaRefused as exc:
+        raise bad("tool.schema", f"tool.schema is not used: {exc}") from None
+    if found:
+        raise bad("tool.arguments", f"tool.arguments fail tool.schema: {found}")
 
 
 def _url(value: Any, field: str, *, allow_http: bool, allow_private: bool) -> str:

@@ -33,6 +33,7 @@ from bot.api.requests import (
     ApiError,
     allowed_body,
     ask_body,
+    check_arguments,
     parse_json,
     use_token,
     wait_seconds,
@@ -55,6 +56,7 @@ def add_routes(app: web.Application, api: ApprovalsApi, *, allow_private_callbac
         idempotency_key = _idempotency_key(request)
         raw = await _body(request)
         checked = ask_body(raw, allow_private_callbacks=allow_private_callbacks)
+        await asyncio.to_thread(check_arguments, checked)  # off the loop: clicks and /healthz go on meanwhile
         status, body = await api.ask(key, checked, idempotency_key=idempotency_key, body=raw)
         log.info("key %s asked for approval %s (%s)", key.name, body.get("id"), body.get("status"))
         return web.json_response(body, status=status)

@@ -17,17 +17,16 @@ import contextlib
 import hashlib
 import json
 import time
-from dataclasses import replace
-from typing import Any, cast
+from typing import Any
 
-from agent_approvals.approver import ApprovalRequest, Approver, Decision, canonical_json, digest_of, edited_arguments
-from agent_approvals.modes import InputPolicy, ModeGate, matched_risk_word
+from agent_approvals.approver import ApprovalRequest, canonical_json, digest_of, edited_arguments
 
 from bot.api.requests import APPROVAL_ID, Allowed, ApiError, Ask
-from bot.approvals.service import ApprovalService, new_approval, remembered
+from bot.approvals.opening import OpenRefused, ProgramAsk
+from bot.approvals.service import ApprovalService
 from bot.core.ids import new_run_id, random_id
-from bot.core.records import API_OWNER, API_PRESET, ApprovalRecord, ChannelSettings, RunRecord
-from bot.store import ApiKey, Store, persistently
+from bot.core.records import API_OWNER, API_PRESET, ApprovalRecord, RunRecord
+from bot.store import ApiKey, Once, Store, persistently
 from bot.store.approvals import AUDITED_ARGUMENTS
 
 IDEMPOTENCY_SECONDS = 24 * 3600
@@ -112,29 +111,8 @@ def view(approval: ApprovalRecord, *, card_url: str = "") -> dict[str, Any]:
     return body
 
 
-def decided_view(decision: Decision, *, approval_id: str, title: str, request: ApprovalRequest) -> dict[str, Any]:
-    """The answer when a rule or the channel's input mode decided at once (nothing waits for a person)."""
-    body: dict[str, Any] = {
-        "id": approval_id,
-        "status": decision.outcome,
-        "title": title,
-        "decided_at": iso(time.time()),
-        "decided_by": decision.decided_by,
-        "reason": decision.feedback,
-    }
-    if request.kind == "tool_call":
-        body["tool"] = request.tool_name
-        body["arguments"] = json.loads(request.arguments)
-        body["digest"] = request.digest
-    return body
-
-
 def iso(epoch: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
-
-
-class _NobodyAsked:
-    """The approver behind the input mode's verdict (the verdict never asks it)."""
 
 
 class ApprovalsApi:
@@ -158,135 +136,36 @@ class ApprovalsApi:
     async def ask(
         self, key: ApiKey, ask: Ask, *, idempotency_key: str = "", body: bytes = b""
     ) -> tuple[int, dict[str, Any]]:
-        """Open an approval for `ask` (201), or answer at once when a rule or the channel's input mode
-        decides it (200). A retry with the same `idempotency_key` and body gets the same approval."""
+        """Open an approval for `ask` through the one way every approval is opened (`ApprovalService.
+        open_request`): 201 pending, 200 when the channel's input mode or a rule decided it at once (stored like
+        any other: read and used once). A retry with the same `idempotency_key` and body gets the same approval
+        (409 with another body); 429 at the key's `max_pending`; every limit is part of the store's one step."""
         channel = ask.channel or key.default_channel
         if not key.allows(channel):
             raise ApiError(403, "forbidden", f"the key {key.name} may not ask in {channel}", field="channel")
-        approval_id = new_approval_id()
-        if idempotency_key:
-            approval_id, existing = await self._idempotent(key, idempotency_key, body, approval_id)
-            if existing is not None:
-                return existing
-        if await self.store.api_keys.full(key):
-            raise ApiError(429, "too_many_pending", f"the key {key.name} has {key.max_pending} approvals pending",
-                           retry_after=30)
-        settings = await self.approvals.channel_settings(channel)
-        request = api_request(ask, approval_id=approval_id, key=key)
-        run = await self._run_of(key, channel)
-        decided = await self._decided_at_once(request, run=run, settings=settings)
-        if decided is not None:
-            answer = decided_view(decided, approval_id=approval_id, title=ask.title, request=request)
-            if idempotency_key:  # a retry gets this answer again (nothing else keeps it: no card, no record)
-                await self.store.redis.set(
-                    self.store.keys.api_idempotency(key.name, idempotency_key),
-                    json.dumps({"digest": hashlib.sha256(body).hexdigest(), "id": approval_id, "answer": answer}),
-                    ex=IDEMPOTENCY_SECONDS,
-                )
-            return 200, answer
-        approval = new_approval(
-            request, run=run, owner=API_OWNER, settings=settings, default_channel=self.approvals.approvals_channel
-        )
-        timeout = settings.timeout if ask.timeout is None else min(ask.timeout, settings.timeout or ask.timeout)
-        now = approval.created_at
-        approval = replace(
-            approval,
-            task=ask.title,
-            requester=ask.requester,
-            asked_by=key.name,
-            context_url=ask.context_url,
-            callback_url=ask.callback_url,
-            webhook=int(bool(ask.callback_url)),
-            timeout_seconds=timeout,
-            deadline=now + timeout if timeout > 0 else 0.0,
-        )
-        approval, _ = await self.approvals.addressed(approval, settings)
-        await self.store.api_keys.note_pending(key, approval.id)
+        run = await self.store.runs.of_program(key.id, channel, program_run(key, channel))
+        once = Once(key.id, idempotency_key, hashlib.sha256(body).hexdigest(), IDEMPOTENCY_SECONDS)
+        program = ProgramAsk(key=key, title=ask.title, requester=ask.requester, context_url=ask.context_url,
+                             callback_url=ask.callback_url, timeout=ask.timeout,
+                             once=once if idempotency_key else None)
+        request = api_request(ask, approval_id=new_approval_id(), key=key)
         try:
-            card_channel, ts = await self.approvals.open(approval, checkpoint=None, fence=None)
+            opened = await self.approvals.open_request(request, run=run, owner=API_OWNER, program=program)
+        except OpenRefused as exc:
+            if exc.status == "full":
+                raise ApiError(429, "too_many_pending", f"the key {key.name} has {key.max_pending} approvals"
+                               " pending", retry_after=30) from None
+            raise ApiError(409, "idempotency_conflict", "this Idempotency-Key was used with another body",
+                           field="Idempotency-Key") from None
         except RuntimeError as exc:  # Slack refused the card: the approval was cancelled
             raise ApiError(502, "slack_refused", str(exc)) from None
-        body_out = view(approval, card_url=self.card_url(card_channel, ts))
-        return 201, body_out
-
-    async def _idempotent(
-        self, key: ApiKey, idempotency_key: str, body: bytes, approval_id: str
-    ) -> tuple[str, tuple[int, dict[str, Any]] | None]:
-        """The approval id for this idempotency key (a new one, or the one a first try got), and that
-        approval's answer when it exists already. 409 when the key was used with another body."""
-        digest = hashlib.sha256(body).hexdigest()
-        redis_key = self.store.keys.api_idempotency(key.name, idempotency_key)
-        mine = json.dumps({"digest": digest, "id": approval_id})
-        taken = await self.store.redis.set(redis_key, mine, nx=True, ex=IDEMPOTENCY_SECONDS)
-        if taken:
-            return approval_id, None
-        raw = await self.store.redis.get(redis_key)
-        first = json.loads(raw) if raw else {}
-        if first.get("digest") != digest:
-            raise ApiError(409, "idempotency_conflict",
-                           "this Idempotency-Key was used with another body", field="Idempotency-Key")
-        if isinstance(first.get("answer"), dict):
-            return approval_id, (200, first["answer"])  # decided at once the first time
-        approval_id = str(first.get("id") or approval_id)
-        approval = await self.store.approvals.get(approval_id)
-        if approval is None:
-            return approval_id, None  # the first try died before storing it: this one does
-        return approval_id, (201 if approval.pending else 200, view(approval, card_url=self._card_of(approval)))
-
-    async def _run_of(self, key: ApiKey, channel: str) -> RunRecord:
-        """The run of this key in this channel (made at its first approval there)."""
-        pointer = self.store.keys.api_run(key.name, channel)
-        run_id = await self.store.redis.get(pointer)
-        if run_id is not None:
-            run = await self.store.runs.get(str(run_id))
-            if run is not None and not run.final:
-                return run
-        run = RunRecord(
-            id=new_run_id(),
-            requester=key.created_by,
-            channel=channel,
-            task=f"approvals asked with the API key {key.name}",
-            preset=API_PRESET,
-            model=key.name,
-            status="running",
-            owner=API_OWNER,
-            created_at=time.time(),
-            epoch=1,
-        )
-        await self.store.runs.create(run, max_per_user=1_000_000, max_per_channel=1_000_000)
-        if not await self.store.redis.set(pointer, run.id, nx=run_id is None) and run_id is None:
-            other = await self.store.redis.get(pointer)  # another worker made one at the same moment
-            await self.store.runs.finish(run, status="completed", reason="made twice")
-            found = await self.store.runs.get(str(other))
-            if found is not None:
-                return found
-        return run
-
-    async def _decided_at_once(
-        self, request: ApprovalRequest, *, run: RunRecord, settings: ChannelSettings
-    ) -> Decision | None:
-        """The decision of the channel's input mode or of an "always allow" rule, when one decides with
-        nobody asked (audited like every automatic step); None when a person is asked."""
-        policy = InputPolicy(mode=cast(Any, settings.mode), risk_words=settings.risk_words)
-        if request.kind == "message" and settings.mode in ("always", "terminate"):
-            decision = None
-        elif request.kind == "message" and settings.mode == "never":
-            decision = Decision(request.approval_id, "approved", decided_by="auto",
-                                feedback="mode never: nobody is asked")
-        elif request.kind == "message":
-            word = matched_risk_word(request.proposal, settings.risk_words)
-            decision = None if word is not None else Decision(
-                request.approval_id, "approved", decided_by="auto", feedback="mode policy: no risk word"
-            )
-        else:
-            decision = ModeGate(cast(Approver, _NobodyAsked()), policy).verdict(request).decision
-        if decision is not None:
-            event = "auto_approved" if decision.approves else "auto_rejected"
-            await self.approvals.audit_automatic(event, request, rule=decision.feedback, run=run)
-            return decision
-        if remembered(request):
-            return await self.approvals.by_rule(request, run=run, rules=await self.approvals.rules_of(run.channel))
-        return None
+        approval = await self.store.approvals.get(opened.approval_id)
+        if approval is None or not key.owns(approval):
+            raise ApiError(404, "not_found", "the approval this Idempotency-Key opened is gone")
+        if approval.pending and not approval.card_ts and opened.status == "exists":
+            await self.approvals.post_card(approval)  # the first try stored it and stopped before its card
+            approval = await self.store.approvals.get(approval.id) or approval
+        return (201 if approval.pending else 200), view(approval, card_url=self._card_of(approval))
 
     # recording a call nobody was asked about -------------------------------------------------------
     async def record_allowed(
@@ -316,7 +195,7 @@ class ApprovalsApi:
             await self.store.audit.append("allowed", **entry)
             return 201, answer
         status, said = await self.store.audit.append_once(
-            self.store.keys.api_idempotency(key.name, f"allowed/{idempotency_key}"),  # ("/": never an ask's key)
+            self.store.keys.api_idempotency(key.id, f"allowed/{idempotency_key}"),  # ("/": never an ask's key)
             "allowed", entry, body_digest=hashlib.sha256(body).hexdigest(), answer=json.dumps(answer),
             ttl=IDEMPOTENCY_SECONDS,
         )
@@ -338,10 +217,12 @@ class ApprovalsApi:
                     lambda: self.store.approvals.get(approval_id), what=f"reading approval {approval_id}",
                     patience=max(1.0, deadline - time.monotonic()),
                 )
-                if approval is None or approval.asked_by != key.name:
+                if approval is None or not key.owns(approval):
                     raise ApiError(404, "not_found", "no such approval")
                 left = deadline - time.monotonic()
                 if not approval.pending or left <= 0 or self.closing:
+                    if wait and not await self.store.api_keys.stands(key):  # revoked while it waited
+                        raise ApiError(401, "unauthorized", "this API key is not valid (wrong or revoked)")
                     return view(approval, card_url=self._card_of(approval))
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(asyncio.shield(woken), timeout=min(left, RECHECK_SECONDS))
@@ -355,7 +236,7 @@ class ApprovalsApi:
         if not APPROVAL_ID.fullmatch(approval_id):
             raise ApiError(404, "not_found", "no such approval")
         approval = await self.store.approvals.get(approval_id)
-        if approval is None or approval.asked_by != key.name:
+        if approval is None or not key.owns(approval):
             raise ApiError(404, "not_found", "no such approval")
         if approval.pending:
             result = await self.store.approvals.decide(
@@ -371,13 +252,17 @@ class ApprovalsApi:
     async def use(self, key: ApiKey, approval_id: str, *, token: str) -> dict[str, Any]:
         """The program uses its approved call, right before running it: `used` true the first time (and for the
         same `token` again), false when another process used it already (it may have run)."""
-        if not APPROVAL_ID.fullmatch(approval_id):
+        approval = await self.store.approvals.get(approval_id) if APPROVAL_ID.fullmatch(approval_id) else None
+        if approval is None or not key.owns(approval):
             raise ApiError(404, "not_found", "no such approval")
-        status, _, _ = await self.store.approvals.use(approval_id, by=token, key=key.name)
+        status, said, _ = await self.store.approvals.use(approval, by=token, key=key)
         if status == "missing":
             raise ApiError(404, "not_found", "no such approval")
         if status == "not_approved":
             raise ApiError(409, "not_approved", f"approval {approval_id} is not approved: it may not be used")
+        if status == "revoked":
+            raise ApiError(409, "rule_revoked", f"rule {said}, which approved this call, was revoked or expired"
+                           " before the call was used: ask again")
         approval = await self.store.approvals.get(approval_id)
         if approval is None:
             raise ApiError(404, "not_found", "no such approval")
@@ -396,6 +281,13 @@ MAY_HAVE_RUN = (
     "this exact call was approved before, and its program stopped while it ran: it may have run. Approve only if"
     " running it again is safe."
 )
+
+
+def program_run(key: ApiKey, channel: str) -> RunRecord:
+    """A new run for the approvals `key` asks for in `channel` (preset `api`, owned by no worker)."""
+    return RunRecord(id=new_run_id(), requester=key.created_by, channel=channel,
+                     task=f"approvals asked with the API key {key.name}", preset=API_PRESET, model=key.name,
+                     status="running", owner=API_OWNER, created_at=time.time(), epoch=1)
 
 
 def api_request(ask: Ask, *, approval_id: str, key: ApiKey) -> ApprovalRequest:

@@ -30,19 +30,28 @@ from functools import partial
 from typing import Any
 
 import aiohttp
-from agent_approvals.approver import ApprovalRequest, Cancellation, Decision
+from agent_approvals.approver import ApprovalRequest, Cancellation, Decision, Outcome
 from slack_sdk.errors import SlackApiError
 
 from bot.approvals.card_sync import CardService
 from bot.approvals.homes import HomeService
+from bot.approvals.opening import (
+    Opened,
+    OpenRefused,
+    ProgramAsk,
+    automatic_entry,
+    new_approval,
+    request_record,
+    rule_entry,
+    verdict,
+)
 from bot.approvals.threads import RunThreads
 from bot.approvals.waiter import DecisionWaiter
 from bot.core.allow_rules import Rule
-from bot.core.durations import format_duration
 from bot.core.metrics import Metrics
 from bot.core.records import API_OWNER, ApprovalRecord, ChannelSettings, RunRecord
 from bot.core.tasks import Background
-from bot.slack.blocks import channel_ref, decision_line, people_refs, proposal_is_cut, safe, user_ref
+from bot.slack.blocks import decision_line, people_refs, proposal_is_cut, safe, user_ref
 from bot.slack.blocks.rules import rule_used_line
 from bot.slack.directory import Directory
 from bot.store import DecideResult, Fence, Fenced, Store, persistently
@@ -119,81 +128,104 @@ class ApprovalService:
         """Open an approval for `request` and wait for its decision (the hot path's waiting end).
         Cancelling any of `tokens` abandons the wait. Raises `Fenced` when another worker took the run over.
         A tool call that a live "always allow" rule matches is approved at once: no card."""
-        if remembered(request):
-            settings, rules = await asyncio.gather(self.channel_settings(run.channel), self.rules_of(run.channel))
-            decision = await self.by_rule(request, run=run, rules=rules)
-            if decision is not None:
-                return decision
-        else:
-            settings = await self.channel_settings(run.channel)
-        approval = new_approval(
-            request, run=run, owner=self.worker_id, settings=settings, default_channel=self.approvals_channel
-        )
-        approval, dms = await self.addressed(approval, settings)
-        woken = self._waiter.expect(approval.id)
+        woken = self._waiter.expect(request.approval_id)
         try:
-            channel, _ = await self.open(approval, checkpoint=request.checkpoint, fence=fence)
-            where = channel_ref(channel) if not channel.startswith("D") else ""
-            if dms:
-                where = (where + " and " if where else "") + f"direct messages to {people_refs(dms)}"
-            expiry = f"times out after {format_duration(settings.timeout)}" if settings.timeout else "never times out"
-            await self._threads.post(run, text=f"Waiting for approval in {where} ({expiry})")
-            return await self._wait(run, approval.id, fence=fence, woken=woken, tokens=tokens)
+            opened = await self.open_request(request, run=run, owner=self.worker_id, fence=fence)
+            if opened.decided is not None:
+                return opened.decided
+            await self._threads.post(run, text=opened.waiting_line())
+            return await self._wait(run, request.approval_id, fence=fence, woken=woken, tokens=tokens)
         finally:
-            self._waiter.forget(approval.id)
+            self._waiter.forget(request.approval_id)
+
+    async def open_request(
+        self,
+        request: ApprovalRequest,
+        *,
+        run: RunRecord,
+        owner: str,
+        fence: Fence | None = None,
+        program: ProgramAsk | None = None,
+    ) -> Opened:
+        """The one way an approval is opened, for a run's team (`ask`) and a program's ask (bot/api/service.py):
+        the channel's settings applied (`new_approval`), the input mode's verdict on a program's ask (`verdict`),
+        then a live "always allow" rule, then a person: each outcome stored by one atomic step of the store
+        (`Approvals.open`: limits, idempotency and a rule's use in it), so every decision, a person's, a rule's or
+        the mode's, is an approval that can be read and used once. A pending one gets its card.
+
+        Raises `Fenced` (another worker took the run over) or `OpenRefused` (`program`'s limits or idempotency).
+        """
+        settings = await self.channel_settings(run.channel)
+        approval = new_approval(
+            request, run=run, owner=owner, settings=settings, default_channel=self.approvals_channel, program=program
+        )
+        automatic = verdict(request, settings) if program is not None else None
+        if automatic is not None:
+            decision, why = automatic
+            return await self._decided_at_once(approval, decision, run=run, program=program,
+                                               audit=automatic_entry(approval, decision, rule=why, run=run))
+        if remembered(request):
+            for rule in self._matching(request, run=run, rules=await self.rules_of(run.channel)):
+                decision = Decision(request.approval_id, "approved", decided_by=f"rule {rule.id}",
+                                    feedback=f"auto-approved by rule {rule.id}", digest=request.digest)
+                opened = await self._decided_at_once(approval, decision, run=run, program=program,
+                                                     audit=rule_entry(approval, rule, run=run), rule=rule)
+                if opened.status != "gone":
+                    if opened.status == "ok":
+                        self._threads.post(run, text=rule_used_line(rule))
+                    return opened
+        approval, dms = await self.addressed(approval, settings)
+        status, approval_id = await persistently(
+            partial(self.store.approvals.open, approval, checkpoint=request.checkpoint, fence=fence,
+                    once=program.once if program else None, max_pending=program.max_pending if program else 0),
+            what=f"opening approval {approval.id}",
+        )
+        if status in ("fenced", "full", "conflict"):
+            raise Fenced(approval.run_id) if status == "fenced" else OpenRefused(status)
+        if status == "exists" and program is not None:
+            return Opened(status, approval_id, settings=settings)  # a program's retry: its first ask's approval
+        card = await self.post_card(approval, fence=fence)
+        return Opened(status, approval.id, settings=settings, card=card, dms=tuple(dms))
+
+    async def _decided_at_once(
+        self,
+        approval: ApprovalRecord,
+        decision: Decision,
+        *,
+        run: RunRecord,
+        program: ProgramAsk | None,
+        audit: dict[str, str],
+        rule: Rule | None = None,
+    ) -> Opened:
+        """Store `approval` as `decision` decided it at once (the input mode, or `rule` while it stands)."""
+        now = time.time()
+        decided = replace(approval, status=decision.outcome, decided_by=decision.decided_by, decided_at=now,
+                          feedback=decision.feedback, rule_id=rule.id if rule else "", deadline=0.0)
+        status, approval_id = await persistently(
+            partial(self.store.approvals.open, decided, once=program.once if program else None, audit=audit,
+                    rule=(rule.channel, rule.id) if rule else ("", ""), now=now),
+            what=f"opening approval {approval.id}",
+        )
+        if status == "conflict":
+            raise OpenRefused(status)
+        return Opened(status, approval_id, decided=decision if status in ("ok", "exists") else None)
+
+    def _matching(self, request: ApprovalRequest, *, run: RunRecord, rules: Sequence[Rule]) -> list[Rule]:
+        """The live rules that match this tool call, oldest first (pure: nothing is used yet)."""
+        if not rules:  # (most channels: nothing to parse or match)
+            return []
+        try:
+            arguments = json.loads(request.arguments)
+        except ValueError:
+            return []
+        now = time.time()
+        return [rule for rule in rules
+                if rule.approves(run=run.id, tool=request.tool_name, arguments=arguments, digest=request.digest,
+                                 now=now)]
 
     async def rules_of(self, channel: str) -> list[Rule]:
         """The channel's rules, as stored (one Redis command; read again through a Redis blip)."""
         return await persistently(lambda: self.store.rules.candidates(channel), what=f"reading the rules of {channel}")
-
-    async def by_rule(self, request: ApprovalRequest, *, run: RunRecord, rules: Sequence[Rule]) -> Decision | None:
-        """The decision of the first live rule (oldest first) that matches this tool call, bound to its
-        digest like a person's; counted, audited (`auto_approved` naming the rule) and said in the run's
-        thread. None when no rule approves it (a rule revoked or expired a moment ago does not)."""
-        if not rules:  # (most channels: nothing to parse or match)
-            return None
-        now = time.time()
-        try:
-            arguments = json.loads(request.arguments)
-        except ValueError:
-            return None
-        for rule in rules:
-            if not rule.approves(
-                run=run.id, tool=request.tool_name, arguments=arguments, digest=request.digest, now=now
-            ):
-                continue
-            expires = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(rule.expires_at))
-            text = f"rule {rule.id} (by {rule.created_by}, expires {expires}): {rule.match.describe()}"
-            audit = {
-                "event": "auto_approved",
-                "at": repr(now),
-                "approval": request.approval_id,
-                "run": run.id,
-                "by": "rule",
-                "outcome": "approved",
-                "rule": text[:500],
-                "rule_id": rule.id,
-                "rule_by": rule.created_by,
-                "kind": request.kind,
-                "tool": request.tool_name,
-                "digest": request.digest,
-                "origin_channel": run.channel,
-                "mode": run.mode or "always",
-            }
-            uses = await persistently(
-                partial(self.store.rules.use, rule, audit=audit, now=now), what=f"applying rule {rule.id}"
-            )
-            if uses is None:
-                continue
-            self._threads.post(run, text=rule_used_line(rule))
-            return Decision(
-                request.approval_id,
-                "approved",
-                decided_by=f"rule {rule.id}",
-                feedback=f"auto-approved by rule {rule.id}",
-                digest=request.digest,
-            )
-        return None
 
     async def addressed(self, approval: ApprovalRecord, settings: ChannelSettings) -> tuple[ApprovalRecord, list[str]]:
         """Where the card goes under the channel's `deliver`: with `dm` or `both`, a copy in a direct
@@ -224,17 +256,11 @@ class ApprovalService:
             approval = replace(approval, card_channel=channels.pop(0))
         return replace(approval, copies=tuple(f"{channel}/" for channel in channels)), list(dms)
 
-    async def open(self, approval: ApprovalRecord, *, checkpoint: str | None, fence: Fence | None) -> tuple[str, str]:
-        """Store a pending approval, post its card and mark its run waiting. Every Redis step is tried
-        again through a Redis blip, and is fenced: if `fence` no longer owns the run, `Fenced` is raised
-        before anything is posted. If Slack refuses the card, the approval is cancelled and RuntimeError
-        says why. Returns the card's (channel, ts)."""
-        what = f"opening approval {approval.id}"
-        created = await persistently(
-            lambda: self.store.approvals.create(approval, checkpoint=checkpoint, fence=fence), what=what
-        )
-        if created == "fenced":
-            raise Fenced(approval.run_id)
+    async def post_card(self, approval: ApprovalRecord, *, fence: Fence | None = None) -> tuple[str, str]:
+        """Post a stored pending approval's card (also one whose first poster stopped before it), note it and mark
+        its run waiting. Every Redis step is tried
+        again through a Redis blip, and is fenced: if `fence` no longer owns the run, `Fenced` is raised. If
+        Slack refuses the card, the approval is cancelled and RuntimeError says why. Returns (channel, ts)."""
         if self._sweeper_wake is not None:
             self._sweeper_wake()
         try:
@@ -316,23 +342,12 @@ class ApprovalService:
             self._threads.post(run, text=decision_line(approval))
 
     async def audit_automatic(self, event: str, request: ApprovalRequest, *, rule: str, run: RunRecord) -> None:
-        """An `auto_approved` / `auto_rejected` audit entry: what the input mode let through or refused,
-        and why (through a Redis blip)."""
-        await persistently(
-            lambda: self.store.audit.append(
-                event,
-                approval=request.approval_id,
-                run=run.id,
-                by="auto",
-                outcome="approved" if event == "auto_approved" else "rejected",
-                rule=rule[:500],
-                kind=request.kind,
-                tool=request.tool_name,
-                origin_channel=run.channel,
-                mode=run.mode or "always",
-            ),
-            what="auditing an automatic step",
-        )
+        """An `auto_approved` / `auto_rejected` audit entry for a step a run's team took by its input mode without
+        asking (`agent_approvals.modes.ModeGate`; nothing is opened), through a Redis blip."""
+        outcome: Outcome = "approved" if event == "auto_approved" else "rejected"
+        entry = automatic_entry(request_record(request, run=run), Decision(request.approval_id, outcome), rule=rule,
+                                run=run)
+        await persistently(lambda: self.store.audit.append(entry.pop("event"), **entry), what="auditing a step")
 
     # deciding ------------------------------------------------------------------------------
     async def decide(
@@ -428,47 +443,6 @@ def remembered(request: ApprovalRequest) -> bool:
     if request.kind != "tool_call" or not request.arguments:
         return False
     return not request.schema_error and not request.maybe_ran
-
-
-def new_approval(
-    request: ApprovalRequest, *, run: RunRecord, owner: str, settings: ChannelSettings, default_channel: str
-) -> ApprovalRecord:
-    """A pending approval for `request` in `run`, under the run's channel's settings (timeout, who may
-    decide, where the card goes: `default_channel` unless they name another)."""
-    now = time.time()
-    return ApprovalRecord(
-        id=request.approval_id,
-        run_id=run.id,
-        owner=owner,
-        requester=run.requester,
-        origin_channel=run.channel,
-        card_channel=settings.approvals_channel or default_channel,
-        task=run.task,
-        proposal=request.proposal,
-        author=request.author,
-        created_at=now,
-        deadline=now + settings.timeout if settings.timeout > 0 else 0.0,  # 0: it never times out
-        timeout_seconds=settings.timeout,
-        # a timeout approves tool calls and code only where the channel says so explicitly
-        timeout_outcome=settings.timeout_outcome
-        if request.kind == "message" or settings.timeout_approves_tools
-        else "reject",
-        required_approvals=settings.required_approvals,
-        approvers=settings.approvers,
-        allow_self_approval=int(settings.allow_self_approval),
-        kind=request.kind,
-        tool_name=request.tool_name,
-        arguments=request.arguments,
-        arguments_schema=request.arguments_schema,
-        digest=request.digest,
-        schema_error=request.schema_error,
-        why=request.why,
-        edited_by=request.edited_by,
-        fixed_arguments=int(request.fixed_arguments),
-        remind=tuple(str(seconds) for seconds in settings.remind),
-        escalate_after=settings.escalate_after if settings.escalate_to else 0,
-        escalate_to=settings.escalate_to,
-    )
 
 
 def refusal_text(result: DecideResult) -> str:

@@ -197,13 +197,16 @@ class ApprovalRecord:
     telling: float = 0.0  # when a nudger last took it to tell its steps (0: told since): set, it may have died mid-post
     on_behalf: str = ""  # `decided_by` decided for this person, away and delegating to them
     proxies: tuple[str, ...] = ()  # quorum votes cast by a delegate: "<for whom>:<who clicked>"
-    # asked through the Approvals API (bot/api/): the key's name, a link the card shows, where the decision
-    # is POSTed (`webhook` 1: the decide step queues its delivery)
+    # asked through the Approvals API (bot/api/): the key's name and immutable id (the approval is that key's,
+    # never another's of the same name), a link the card shows, where the decision is POSTed (`webhook` 1: the
+    # decide step queues its delivery)
     asked_by: str = ""
+    key_id: str = ""
     context_url: str = ""
     callback_url: str = ""
     webhook: int = 0
     used_at: float = 0.0  # when the asking program used the approval (ran the call): once
+    rule_id: str = ""  # approved at once by this "always allow" rule: used only while the rule stands
 
     def to_redis(self) -> dict[str, str]:
         return _encode(self)
@@ -333,9 +336,16 @@ DEFAULT_MAX_PENDING = 100
 DEFAULT_PER_MINUTE = 120
 
 
+def key_id_of(digest: str) -> str:
+    """The id of the API key whose sha256 is `digest`."""
+    return f"k-{digest[:24]}"
+
+
 @dataclass(frozen=True, slots=True)
 class ApiKey:
-    """A key as stored (never the key itself)."""
+    """A key as stored (never the key itself). `id` never changes and is never another key's (it comes from the
+    key's hash): approvals, runs, limits and idempotency belong to it, not to the name, which a revoked key
+    frees for a new one."""
 
     name: str
     channels: tuple[str, ...]
@@ -344,6 +354,14 @@ class ApiKey:
     webhook_secret: str
     max_pending: int = DEFAULT_MAX_PENDING
     per_minute: int = DEFAULT_PER_MINUTE
+    id: str = ""
+
+    def owns(self, approval: ApprovalRecord) -> bool:
+        """Whether `approval` was asked with this key (one asked before key ids: by its name, if this key was made
+        before it)."""
+        if approval.key_id:
+            return approval.key_id == self.id
+        return bool(approval.asked_by) and approval.asked_by == self.name and self.created_at <= approval.created_at
 
     def allows(self, channel: str) -> bool:
         return channel in self.channels
@@ -364,9 +382,11 @@ class ApiKey:
         }
 
     @classmethod
-    def from_fields(cls, raw: dict[str, str]) -> ApiKey | None:
+    def from_fields(cls, raw: dict[str, str], *, digest: str) -> ApiKey | None:
+        """The key stored as `raw` under `digest` (the sha256 of the key, which its `id` comes from)."""
         try:
             return cls(
+                id=key_id_of(digest),
                 name=raw["name"],
                 channels=tuple(c for c in raw["channels"].split(",") if c),
                 created_by=raw.get("created_by", ""),

@@ -27,7 +27,7 @@ from redis.asyncio import Redis
 from bot.core.records import ApiKey, AwayState, NewKey
 from bot.core.redis_urls import cluster_prefix, is_cluster_url
 from bot.store.api_keys import ApiKeys
-from bot.store.approvals import Approvals, DecideResult, DecideStatus
+from bot.store.approvals import Approvals, DecideResult, DecideStatus, Once, OpenStatus
 from bot.store.audit import AuditLog
 from bot.store.away import Away
 from bot.store.channel_settings import ChannelSettingsStore
@@ -53,6 +53,8 @@ __all__ = [
     "Fenced",
     "HomeState",
     "NewKey",
+    "Once",
+    "OpenStatus",
     "Store",
     "cluster_prefix",
     "connect",

@@ -5,8 +5,10 @@ enough): `apikey:<sha256>` holds its name, channels, creator, limits and webhook
 clear: it signs the webhooks); `apikeys` maps names to hashes, for listing and revoking by name.
 Creating and revoking are one Lua step each, audited; a revoked key is refused by the next request.
 
-Per key, `apirate:<name>:<minute>` counts requests in the current minute and `apipending:<name>` holds
-the ids of the approvals it asked for that may still be pending (cleaned as they are read).
+A key's `id` comes from its hash, so it never changes and is never another key's: per key id,
+`apirate:<id>:<minute>` counts requests in the current minute and `apipending:<id>` holds the ids of the
+approvals it asked for that may still be pending (kept by the open step, `lua/open_approval.lua`, which
+refuses a new one at the key's `max_pending` in the same atomic step).
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ import re
 import secrets
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 
-from bot.core.records import DEFAULT_MAX_PENDING, DEFAULT_PER_MINUTE, ApiKey, NewKey
+from bot.core.records import DEFAULT_MAX_PENDING, DEFAULT_PER_MINUTE, ApiKey, NewKey, key_id_of
 from bot.store.connection import aw
 from bot.store.shared import Shared
 
@@ -59,6 +62,7 @@ class ApiKeys:
             per_minute=per_minute,
         )
         digest = digest_of_key(key)
+        record = replace(record, id=key_id_of(digest))
         created = await self._s.script("create_api_key")(
             keys={"names": self._k.api_key_names, "record": self._k.api_key(digest), "audit": self._k.audit},
             args={
@@ -76,26 +80,34 @@ class ApiKeys:
         """The key's record, if `key` is a key that stands (one Redis command); None otherwise."""
         if not KEY_TEXT.fullmatch(key):
             return None
-        raw = await aw(self._s.redis.hgetall(self._k.api_key(digest_of_key(key))))
-        return ApiKey.from_fields(raw) if raw else None
+        digest = digest_of_key(key)
+        raw = await aw(self._s.redis.hgetall(self._k.api_key(digest)))
+        return ApiKey.from_fields(raw, digest=digest) if raw else None
 
     async def all(self) -> list[ApiKey]:
         """Every key that stands, by name."""
         names = await aw(self._s.redis.hgetall(self._k.api_key_names))
         if not names:
             return []
+        digests = [names[name] for name in sorted(names)]
         async with self._s.redis.pipeline(transaction=False) as pipe:
-            for name in sorted(names):
-                pipe.hgetall(self._k.api_key(names[name]))
+            for digest in digests:
+                pipe.hgetall(self._k.api_key(digest))
             replies = await pipe.execute()
-        return [key for raw in replies if raw and (key := ApiKey.from_fields(raw)) is not None]
+        found = (ApiKey.from_fields(raw, digest=digest) for raw, digest in zip(replies, digests, strict=True) if raw)
+        return [key for key in found if key is not None]
 
     async def get(self, name: str) -> ApiKey | None:
         digest = await aw(self._s.redis.hget(self._k.api_key_names, name))
         if digest is None:
             return None
         raw = await aw(self._s.redis.hgetall(self._k.api_key(digest)))
-        return ApiKey.from_fields(raw) if raw else None
+        return ApiKey.from_fields(raw, digest=digest) if raw else None
+
+    async def stands(self, key: ApiKey) -> bool:
+        """Whether `key` (read earlier) still stands: not revoked, its name not given to another key since."""
+        digest = await aw(self._s.redis.hget(self._k.api_key_names, key.name))
+        return digest is not None and key_id_of(str(digest)) == key.id
 
     async def revoke(self, name: str, *, by: str) -> bool:
         """Revoke the key named `name`: from this step on it is refused. False when there is none."""
@@ -117,31 +129,12 @@ class ApiKeys:
         """Count one request of `key` in the current minute: 0 when within its limit, else the seconds
         until the next minute (for `Retry-After`)."""
         minute = int(now // 60)
-        counter = self._k.api_rate(key.name, minute)
+        counter = self._k.api_rate(key.id, minute)
         async with self._s.redis.pipeline(transaction=False) as pipe:
             pipe.incr(counter)
             pipe.expire(counter, 120)
             count, _ = await pipe.execute()
         return 0.0 if int(count) <= key.per_minute else (minute + 1) * 60 - now
-
-    async def full(self, key: ApiKey) -> bool:
-        """Whether the key has `max_pending` approvals pending. One SCARD while under the limit; at it, the
-        approvals decided since are forgotten first (their statuses read once, then taken out of the set)."""
-        name = self._k.api_pending(key.name)
-        if await aw(self._s.redis.scard(name)) < key.max_pending:
-            return False
-        ids = sorted(await aw(self._s.redis.smembers(name)))
-        async with self._s.redis.pipeline(transaction=False) as pipe:
-            for approval_id in ids:
-                pipe.hget(self._k.approval(approval_id), "status")
-            statuses = await pipe.execute()
-        done = [i for i, status in zip(ids, statuses, strict=True) if status != "pending"]
-        if done:
-            await aw(self._s.redis.srem(name, *done))
-        return len(ids) - len(done) >= key.max_pending
-
-    async def note_pending(self, key: ApiKey, approval_id: str) -> None:
-        await aw(self._s.redis.sadd(self._k.api_pending(key.name), approval_id))
 
 
 def describe(key: ApiKey) -> str:

@@ -12,11 +12,11 @@ import json
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, cast
 
 from agent_approvals.approver import canonical_json
 
-from bot.core.records import ApprovalRecord
+from bot.core.records import ApiKey, ApprovalRecord
 from bot.store.codec import approval_from, pack, pairs, readable_approval, split_texts, unpack
 from bot.store.connection import aw
 from bot.store.keys import DECIDED_RETENTION_SECONDS
@@ -40,6 +40,20 @@ DecideStatus = Literal[
     "late",
     "allowed",
 ]
+
+
+OpenStatus = Literal["ok", "exists", "conflict", "full", "gone", "fenced"]
+
+
+@dataclass(frozen=True, slots=True)
+class Once:
+    """What makes an ask idempotent: the asking key's id (`owner`), its Idempotency-Key, the digest of its body,
+    and how long the key is remembered."""
+
+    owner: str
+    key: str
+    digest: str
+    ttl: int = 24 * 3600
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,11 +86,34 @@ class Approvals:
     async def create(
         self, approval: ApprovalRecord, *, checkpoint: str | None = None, fence: Fence | None = None
     ) -> str:
-        """Store a pending approval with its deadline (before its card is posted), if `fence` still owns
-        its run. Returns "ok", "exists" (stored already: a retry) or "fenced" (nothing stored)."""
+        """Store a pending approval (`open` without limits). Returns "ok", "exists" or "fenced"."""
+        status, _ = await self.open(approval, checkpoint=checkpoint, fence=fence)
+        return status
+
+    async def open(
+        self,
+        approval: ApprovalRecord,
+        *,
+        checkpoint: str | None = None,
+        fence: Fence | None = None,
+        once: Once | None = None,
+        max_pending: int = 0,
+        audit: dict[str, str] | None = None,
+        rule: tuple[str, str] = ("", ""),
+        now: float | None = None,
+    ) -> tuple[OpenStatus, str]:
+        """The one step that opens an approval (`lua/open_approval.lua`), pending or decided at once, with every
+        limit in it: a pending one is stored with its deadline (before its card is posted) if `fence` still owns
+        its run and, with `max_pending`, while the asking key (`approval.key_id`) has fewer pending; `once` makes
+        the ask idempotent; an approval decided at once (its status not pending: the input mode's or a rule's,
+        audited as `audit`) is stored decided, and with `rule` (channel, rule id) only while that rule stands,
+        its use counted. Returns (status, id): "ok"; "exists" (this `once` or this id opened it already: id);
+        "conflict" (`once` was used with another body); "full"; "gone" (the rule was revoked or expired);
+        "fenced"."""
         fields, texts = split_texts(approval)
-        first_step = approval.next_step_at(0)
-        audit = {
+        decided = not approval.pending
+        first_step = None if decided else approval.next_step_at(0)
+        entry = audit if audit is not None else {
             "event": "requested",
             "approval": approval.id,
             "run": approval.run_id,
@@ -90,6 +127,7 @@ class Approvals:
             **({"key": approval.asked_by} if approval.asked_by else {}),  # asked through the API with this key
         }
         k = self._k
+        rule_channel, rule_id = rule
         result = await self._s.script("open_approval")(
             keys={
                 "approval": k.approval(approval.id),
@@ -102,6 +140,10 @@ class Approvals:
                 "changes": k.changes,
                 "nudges": k.nudges,
                 "waiting": k.waiting,
+                "idem": k.api_idempotency(once.owner, once.key) if once else k.api_idempotency("-", "-"),
+                "pending": k.api_pending(approval.key_id or "-"),
+                "rules": k.rules(rule_channel or "-"),
+                "rule_uses": k.rule_uses(rule_channel or "-"),
             },
             args={
                 "fence": fence_arg(fence),
@@ -113,12 +155,18 @@ class Approvals:
                 "checkpoint": pack(checkpoint) if checkpoint is not None else "",
                 "retention": str(DECIDED_RETENTION_SECONDS),
                 "audit_minid": self._s.audit_minid(),
-                "audit": audit,
+                "audit": entry,
                 "nudge_at": "" if first_step is None else repr(first_step),
                 "waiting": [repr(approval.created_at), f"{approval.origin_channel}/{approval.id}"],
+                "idem": {"digest": once.digest, "ttl": once.ttl} if once else "",
+                "max_pending": str(max_pending if approval.key_id else 0),
+                "decided": approval.status if decided else "",
+                "rule": rule_id,
+                "now": repr(time.time() if now is None else now),
             },
         )
-        return str(result)
+        status = str(result[0])
+        return cast(OpenStatus, status), str(result[1]) if len(result) > 1 else ""
 
     async def attach_card(self, approval_id: str, *, channel: str, ts: str) -> str:
         """Note the message showing an approval. Returns the approval's status (a decided one's card is
@@ -147,17 +195,20 @@ class Approvals:
         found = await self.get_many([approval_id])
         return found[0] if found else None
 
-    async def use(self, approval_id: str, *, by: str, key: str) -> tuple[str, str, float]:
-        """A program (`by`: its token, asking with the API key named `key`) uses its approval, once:
-        ("ok", by, now), or ("used", who used it, when), ("not_approved", status, 0) or ("missing", "", 0)."""
+    async def use(self, approval: ApprovalRecord, *, by: str, key: ApiKey) -> tuple[str, str, float]:
+        """A program (`by`: its use's token, asking with `key`) uses its approval, once (`lua/use_approval.lua`):
+        ("ok", by, now), or ("used", who used it, when), ("not_approved", status, 0), ("revoked", the rule that
+        approved it and stands no more, 0) or ("missing", "", 0)."""
         now = time.time()
         status, *rest = await self._s.script("use_approval")(
-            keys={"approval": self._k.approval(approval_id), "audit": self._k.audit},
-            args={"id": approval_id, "by": by, "key": key, "now": repr(now), "audit_minid": self._s.audit_minid()},
+            keys={"approval": self._k.approval(approval.id), "audit": self._k.audit,
+                  "rules": self._k.rules(approval.origin_channel or "-")},
+            args={"id": approval.id, "by": by, "key": key.id, "key_name": key.name,
+                  "key_created": repr(key.created_at), "now": repr(now), "audit_minid": self._s.audit_minid()},
         )
         if status == "used":
             return status, str(rest[0]), float(rest[1] or 0)
-        if status == "not_approved":
+        if status in ("not_approved", "revoked"):
             return status, str(rest[0]), 0.0
         return status, by if status == "ok" else "", now if status == "ok" else 0.0
 

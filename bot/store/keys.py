@@ -115,21 +115,21 @@ class Keys:
         self.webhooks = f"{prefix}:webhooks"
         self.webhook_tries = f"{prefix}:webhooks:tries"
 
-    # the Approvals API's keys
+    # the Approvals API's keys (by hash), and what belongs to a key: by its immutable id (`ApiKey.id`)
     def api_key(self, digest: str) -> str:
         return f"{self.prefix}:apikey:{digest}"
 
-    def api_rate(self, name: str, minute: int) -> str:
-        return f"{self.prefix}:apirate:{name}:{minute}"
+    def api_rate(self, key_id: str, minute: int) -> str:
+        return f"{self.prefix}:apirate:{key_id}:{minute}"
 
-    def api_pending(self, name: str) -> str:
-        return f"{self.prefix}:apipending:{name}"
+    def api_pending(self, key_id: str) -> str:
+        return f"{self.prefix}:apipending:{key_id}"
 
-    def api_run(self, name: str, channel: str) -> str:
-        return f"{self.prefix}:apirun:{name}:{channel}"
+    def api_run(self, key_id: str, channel: str) -> str:
+        return f"{self.prefix}:apirun:{key_id}:{channel}"
 
-    def api_idempotency(self, name: str, idempotency_key: str) -> str:
-        return f"{self.prefix}:apiidem:{name}:{idempotency_key}"
+    def api_idempotency(self, key_id: str, idempotency_key: str) -> str:
+        return f"{self.prefix}:apiidem:{key_id}:{idempotency_key}"
 
     # runs
     def run(self, run_id: str) -> str:

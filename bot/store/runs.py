@@ -99,6 +99,26 @@ class Runs:
         args = {"fence": fence_arg(fence), "fields": {key: str(value) for key, value in fields.items()}}
         return str(await self._s.script("update_run")(keys={"run": self._k.run(run_id)}, args=args))
 
+    async def of_program(self, key_id: str, channel: str, fresh: RunRecord) -> RunRecord:
+        """The run of an API key (by its id) in a channel: the one its first approval there made, while it has not
+        ended; else `fresh`, stored (two workers making one at once: the first one stored stays)."""
+        pointer = self._k.api_run(key_id, channel)
+        run_id = await aw(self._s.redis.get(pointer))
+        if run_id is not None:
+            run = await self.get(str(run_id))
+            if run is not None and not run.final:
+                return run
+        await self.create(fresh, max_per_user=1_000_000, max_per_channel=1_000_000)
+        if run_id is None and not await self._s.redis.set(pointer, fresh.id, nx=True):
+            other = await aw(self._s.redis.get(pointer))  # another worker made one at the same moment
+            await self.finish(fresh, status="completed", reason="made twice")
+            found = await self.get(str(other))
+            if found is not None:
+                return found
+        elif run_id is not None:
+            await self._s.redis.set(pointer, fresh.id)
+        return fresh
+
     async def finish(
         self, run: RunRecord, *, status: RunStatus, reason: str = "", by: str = "", fence: Fence | None = None
     ) -> str:

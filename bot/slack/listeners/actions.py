@@ -11,6 +11,13 @@ example call is still kept, then opens the same modal for a rule of the whole ch
 Bolt runs with `process_before_response=True`: a click is answered when its handler returns, so the
 handlers do their Redis step (about a millisecond) and leave every Slack call (the card redraw, an
 ephemeral answer, `views.open`) to background tasks.
+
+A modal opened from a click (`open_view`) needs the click's `trigger_id`, which Slack takes for 3 s only:
+when Slack answers that it expired (or does not know it), the clicker is told to click again (ephemerally
+under the card; in a DM for a Home click) and one WARNING line is logged, no traceback.
+
+Refusals are answered at most once per `REFUSAL_QUIET` seconds for the same refusal, person and approval
+(and button), on any worker (`first_refusal`): a replayed click costs one Redis `SET NX EX`, no Slack call.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from typing import Any
 
 from redis.exceptions import RedisError
 from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_sdk.errors import SlackApiError
 
 from bot.approvals.service import STORAGE_DOWN, refusal_text
 from bot.core.records import APPROVAL_ID, SLACK_ID, SLACK_TS
@@ -43,11 +51,18 @@ from bot.store import DecideResult
 
 log = logging.getLogger(__name__)
 
-# A click whose answer can never change (the approval is decided, gone, or not this card's) is answered
-# (and a forged one audited) once per person and card in this many seconds: replayed clicks (a
-# double-click storm, a client retrying) cost one Redis SET each, nothing more.
+# A refused click is answered once per person and card (an answer that can never change: the approval is
+# decided, gone, or not this card's; a forged one is audited with it) or once per person, approval, refusal
+# and button (who may not decide, the requester, a second vote) in this many seconds: replayed clicks (a
+# double-click storm, a client retrying, a script) cost one Redis SET each, nothing more.
 REFUSAL_QUIET = 10
 FINAL_REFUSALS = ("already", "missing", "mismatch")
+NOT_THROTTLED = ("vote", "late")  # not refusals: a vote counted; "try again" (Redis ran the click too late)
+
+# what `views.open` answers for a trigger_id past its 3 s (Slack's method page; its guide says
+# trigger_expired), or one it does not know
+TRIGGER_GONE = frozenset({"expired_trigger_id", "invalid_trigger_id", "trigger_expired"})
+TOO_SLOW = "Slack took too long to open the form; click again."
 
 
 def register(app: AsyncApp, services: Services) -> None:
@@ -128,14 +143,56 @@ def parse_click(body: dict[str, Any]) -> Click | None:
 
 
 def tell(services: Services, click: Click, text: str) -> None:
-    """Answer the clicker only: ephemerally under the card, or in a small modal over their Home."""
+    """Answer the clicker only: ephemerally under the card, or in a small modal over their Home (in a DM
+    when that modal could not open)."""
     if click.card is not None:
         answer = services.slack.chat_postEphemeral(channel=click.card[0], user=click.user, text=text)
-    else:
-        answer = services.slack.views_open(
-            trigger_id=click.trigger_id, view=build_notice_modal("Nothing changed", text)
+        services.background.spawn(answer, name=f"answer-{click.approval_id}")
+        return
+    view = build_notice_modal("Nothing changed", text)
+    open_view(services, trigger_id=click.trigger_id, view=view, user=click.user, channel=None,
+              what="a notice", name=f"answer-{click.approval_id}", instead=text)
+
+
+def open_view(
+    services: Services,
+    *,
+    trigger_id: str,
+    view: dict[str, Any],
+    user: str,
+    channel: str | None,
+    what: str,
+    name: str,
+    instead: str = TOO_SLOW,
+) -> None:
+    """Open `view` for the click of `user` (in the background). If Slack says the click's trigger expired
+    (or is unknown), log one WARNING line and tell them `instead`: ephemerally in `channel` (the card's),
+    or, for a click in their Home (`channel` None), in their DM with the app. Other errors are raised
+    (and logged by the background task) as before."""
+    services.background.spawn(
+        _open_view(services, trigger_id=trigger_id, view=view, user=user, channel=channel, what=what, instead=instead),
+        name=name,
+    )
+
+
+async def _open_view(
+    services: Services, *, trigger_id: str, view: dict[str, Any], user: str, channel: str | None, what: str,
+    instead: str,
+) -> None:
+    try:
+        await services.slack.views_open(trigger_id=trigger_id, view=view)
+    except SlackApiError as exc:
+        error = str(exc.response.get("error", ""))
+        if error not in TRIGGER_GONE:
+            raise
+        log.warning(
+            "%s was not opened for %s: Slack answered %s (a click's trigger_id lasts 3 s); told them in %s",
+            what, user, error, "the channel" if channel else "a DM",
         )
-    services.background.spawn(answer, name=f"answer-{click.approval_id}")
+        if channel:
+            await services.slack.chat_postEphemeral(channel=channel, user=user, text=instead)
+        else:  # a Home click: no channel to answer in; the app's DM with them (its Messages tab)
+            await services.slack.chat_postMessage(channel=user, text=instead)
 
 
 async def decide_from_click(services: Services, body: dict[str, Any], *, outcome: str) -> None:
@@ -147,7 +204,7 @@ async def decide_from_click(services: Services, body: dict[str, Any], *, outcome
     result = await services.approvals.decide(approval_id, outcome=outcome, user=click.user, card=click.card)
     if services.approvals.show(result) and result.status == "ok":
         return
-    answered = await refuse(services, result, click)
+    answered = await refuse(services, result, click, button=outcome)
     if answered and result.status == "already" and result.approval is not None:
         if not services.cards.shows(result.approval):  # the clicked card still showed buttons: draw the decision
             services.cards.schedule(result.approval)
@@ -165,10 +222,16 @@ async def heal_copy(services: Services, approval_id: str, *, channel: str, ts: s
     services.background.spawn(services.cards.show_on_copy(approval, channel=channel, ts=ts), name="card-copy")
 
 
-async def refuse(services: Services, result: DecideResult, click: Click) -> bool:
-    """Tell the clicker why nothing (or only a vote) happened; audit forged clicks. A final refusal is
-    answered once per person and card in `REFUSAL_QUIET` seconds: False when this one was not (a replay)."""
-    if result.status in FINAL_REFUSALS and not await first_refusal(services, click):
+async def refuse(services: Services, result: DecideResult, click: Click, *, button: str) -> bool:
+    """Tell the clicker why nothing (or only a vote) happened; audit forged clicks. A refusal is answered
+    once in `REFUSAL_QUIET` seconds (`first_refusal`): False when this one was not (a replay).
+
+    Audit: a refusal by the approver rules (not allowed, the requester) is audited by the decide step
+    itself once per person and approval in 10 s (lua/lib/decide.lua, the `refused` key), whether or not
+    it is answered; a click on a card that does not show the approval, once per answer (here)."""
+    if result.status not in NOT_THROTTLED and not await first_refusal(
+        services, click, why=result.status, button=button
+    ):
         return False
     if result.status == "mismatch" and click.card is not None:
         await services.store.audit.append(
@@ -182,11 +245,15 @@ async def refuse(services: Services, result: DecideResult, click: Click) -> bool
     return True
 
 
-async def first_refusal(services: Services, click: Click) -> bool:
-    """Whether the clicker has been told of no final refusal about this card (or this approval in
-    their Home) in the last `REFUSAL_QUIET` seconds, on any worker (a Redis `SET NX EX`); from now on,
-    they have."""
-    what = f"refused:{click.user}:{click.where}:{click.approval_id if click.card is None else ''}"
+async def first_refusal(services: Services, click: Click, *, why: str, button: str) -> bool:
+    """Whether the clicker has not been told this in the last `REFUSAL_QUIET` seconds, on any worker (one
+    Redis `SET NX EX`); from now on, they have. A final refusal (`FINAL_REFUSALS`) counts per person and
+    card (or approval, in their Home): a forged click cannot vary the approval to be answered again; any
+    other per person, approval, refusal (`why`) and button clicked."""
+    if why in FINAL_REFUSALS:
+        what = f"refused:{click.user}:{click.where}:{click.approval_id if click.card is None else ''}"
+    else:
+        what = f"refused:{click.user}:{click.approval_id}:{why}:{button}"
     return await services.store.workers.claim(what, click.user, seconds=REFUSAL_QUIET)
 
 
@@ -198,14 +265,19 @@ async def open_modal(services: Services, body: dict[str, Any], *, outcome: str) 
         return
     checked = await services.approvals.check(click.approval_id, outcome=outcome, user=click.user, card=click.card)
     if checked.status != "allowed" or checked.approval is None:
-        await refuse(services, checked, click)
+        await refuse(services, checked, click, button=outcome)
         return
     secret = services.settings.slack_signing_secret.get_secret_value()
     channel, ts = click.card or ("", "")
     metadata = sign_metadata(secret, approval_id=click.approval_id, user=click.user, channel=channel, ts=ts)
     build = build_reject_modal if outcome == "rejected" else build_revise_modal
-    services.background.spawn(
-        services.slack.views_open(trigger_id=click.trigger_id, view=build(checked.approval, metadata=metadata)),
+    open_view(
+        services,
+        trigger_id=click.trigger_id,
+        view=build(checked.approval, metadata=metadata),
+        user=click.user,
+        channel=channel or None,
+        what="the Reject form" if outcome == "rejected" else "the Revise form",
         name=f"modal-{click.approval_id}",
     )
 
@@ -224,19 +296,27 @@ async def open_rule_modal(services: Services, body: dict[str, Any]) -> None:
         return
     checked = await services.approvals.check(click.approval_id, outcome="approved", user=click.user, card=click.card)
     if checked.status != "allowed" or checked.approval is None:
-        await refuse(services, checked, click)
+        await refuse(services, checked, click, button="always_allow")
         return
     approval = checked.approval
     if approval.kind != "tool_call" or approval.schema_error:
-        await services.rules.refuse(click.user, approval.origin_channel, ONLY_TOOL_CALLS, approval=approval.id)
-        tell(services, click, ONLY_TOOL_CALLS)
+        # audited and answered once per person and approval in REFUSAL_QUIET seconds (a replay: neither)
+        if await first_refusal(services, click, why="not_a_tool_call", button="always_allow"):
+            await services.rules.refuse(click.user, approval.origin_channel, ONLY_TOOL_CALLS, approval=approval.id)
+            tell(services, click, ONLY_TOOL_CALLS)
         return
     secret = services.settings.slack_signing_secret.get_secret_value()
     channel, ts = click.card or ("", "")
     metadata = rule_metadata(secret, mode="card", approval_id=approval.id, user=click.user, channel=channel, ts=ts)
     view = build_rule_modal(approval, metadata=metadata, mode="card", channel=approval.origin_channel)
-    services.background.spawn(
-        services.slack.views_open(trigger_id=click.trigger_id, view=view), name=f"rule-modal-{approval.id}"
+    open_view(
+        services,
+        trigger_id=click.trigger_id,
+        view=view,
+        user=click.user,
+        channel=channel or None,
+        what="the always-allow form",
+        name=f"rule-modal-{approval.id}",
     )
 
 
@@ -301,4 +381,5 @@ async def open_suggested_rule(services: Services, body: dict[str, Any]) -> None:
     metadata = rule_metadata(secret, mode="suggestion", approval_id=example.id, user=user, channel=channel, ts=ts)
     view = build_rule_modal(example, metadata=metadata, mode="suggestion", channel=channel, match=match)
     trigger = str(body.get("trigger_id", ""))
-    services.background.spawn(services.slack.views_open(trigger_id=trigger, view=view), name=f"rule-modal-{user}")
+    open_view(services, trigger_id=trigger, view=view, user=user, channel=channel, what="the suggested rule's form",
+              name=f"rule-modal-{user}")

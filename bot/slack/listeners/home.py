@@ -10,6 +10,9 @@ Revoke (a rule on an admin's Home; value "<channel>/<rule id>", confirmed in Sla
 through the rule book, which checks the right (the channel's admins, or the rule's creator) and audits a
 refusal; a refusal or failure is told in a small modal, as the Home's other refusals, and the Home is
 republished at once either way (and the channel's other admins' Homes, when it was revoked).
+
+Every modal opened from a click goes through `actions.open_view`: a click whose trigger expired before
+Slack opened it is told so in the person's DM with the app ("click again"; a notice: its own text).
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ from bot.slack.blocks import (
 from bot.slack.blocks.home import parse_revoke_value
 from bot.slack.blocks.rules import ACTION_RULE_REVOKE
 from bot.slack.blocks.text import channel_ref, tool_label
-from bot.slack.listeners.actions import parse_click, storage_guard, tell
+from bot.slack.listeners.actions import REFUSAL_QUIET, open_view, parse_click, storage_guard, tell
 from bot.slack.listeners.views import input_text
 
 BATCH_SECONDS = 15 * 60  # a confirmation not submitted within this is forgotten
@@ -119,10 +122,18 @@ async def show_full_text(services: Services, body: dict[str, Any]) -> None:
         or (await services.homes.waiting_for(click.user, [approval])) != []
     )
     if approval is None or not may_see:
-        tell(services, click, "This approval is not waiting for you (it was decided, or is not yours to decide).")
+        # answered once per person and approval in REFUSAL_QUIET seconds (not audited: nothing was asked)
+        what = f"refused:{click.user}:{click.approval_id}:full_text"
+        if await services.store.workers.claim(what, click.user, seconds=REFUSAL_QUIET):
+            tell(services, click, "This approval is not waiting for you (it was decided, or is not yours to decide).")
         return
-    services.background.spawn(
-        services.slack.views_open(trigger_id=click.trigger_id, view=build_full_text_modal(approval)),
+    open_view(
+        services,
+        trigger_id=click.trigger_id,
+        view=build_full_text_modal(approval),
+        user=click.user,
+        channel=click.card[0] if click.card else None,
+        what="the full text",
         name=f"full-text-{approval.id}",
     )
 
@@ -139,7 +150,8 @@ def _revoke_click(body: dict[str, Any]) -> tuple[str, str, str]:
 def _notice(services: Services, trigger: str, user: str, text: str) -> None:
     """A refusal or failure over the clicker's Home, in a small modal (as the Home's other refusals)."""
     view = build_notice_modal("Nothing changed", text)
-    services.background.spawn(services.slack.views_open(trigger_id=trigger, view=view), name=f"revoke-{user}")
+    open_view(services, trigger_id=trigger, view=view, user=user, channel=None, what="a notice", name=f"revoke-{user}",
+              instead=text)
 
 
 async def revoke_from_home(services: Services, body: dict[str, Any]) -> None:
@@ -182,7 +194,8 @@ async def open_batch(services: Services, body: dict[str, Any]) -> None:
         view = build_batch_modal(
             found, now=time.time(), metadata=sign_metadata(secret, approval_id=BATCH_MARK, user=user)
         )
-    services.background.spawn(services.slack.views_open(trigger_id=trigger, view=view), name=f"batch-{user}")
+    open_view(services, trigger_id=trigger, view=view, user=user, channel=None, what="the batch form",
+              name=f"batch-{user}")
 
 
 def _selected(view: dict[str, Any], block: str, action: str) -> list[str]:

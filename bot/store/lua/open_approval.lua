@@ -1,22 +1,71 @@
---! keys: approval texts deadlines run_approvals checkpoint audit run changes nudges waiting
+--! keys: approval texts deadlines run_approvals checkpoint audit run changes nudges waiting idem pending rules rule_uses
 --! uses: fence fields homes
--- Store a new pending approval, if the writer still owns its run (fenced), and list it in the Home
--- indexes of who may decide it (lua/lib/homes.lua). A retry of a call whose answer was lost finds it
--- there ('exists').
--- A: fence {owner, epoch}, id, deadline ('0': it never times out), fields (its hash), texts (packed
---    JSON), checkpoint (packed team state, or ''), retention (the checkpoint's lifetime), audit_minid,
---    audit (the entry), nudge_at (its first reminder or escalation; '' for none), waiting ({score,
---    member} in the index of pending approvals).
-if fenced(K.run, A.fence) then return 'fenced' end
-if redis.call('EXISTS', K.approval) == 1 then return 'exists' end
+-- The one step that opens an approval, for a run's team and a program's ask alike: every limit, the
+-- idempotency of the ask and a rule's use are decided here, atomically, with the approval stored.
+--
+-- Pending (A.decided ''): stored with its deadline, first nudge and place in the Home indexes of who may
+-- decide it (lua/lib/homes.lua). Decided at once (A.decided 'approved' / 'rejected': the channel's input
+-- mode or an "always allow" rule decided, nobody is asked): stored decided, so it can be read and used once
+-- like any other; with A.rule, only while that rule stands (not revoked, not expired at A.now), its use
+-- counted (A.audit gets rule_uses).
+--
+-- Returns {'ok', id}; {'exists', id}: this idempotency key (K.idem) opened that approval already (a retry:
+-- nothing changes), or, without one, the approval exists already (a run's retry after a lost answer);
+-- {'conflict'}: K.idem was used with another body; {'full'}: K.pending holds A.max_pending approvals still
+-- pending; {'gone'}: A.rule was revoked or expired meanwhile (a person is asked instead); {'fenced'}: the
+-- writer no longer owns the run. Nothing changes unless 'ok'.
+-- A: fence {owner, epoch}, id, deadline ('0': never times out), fields (its hash), texts (packed JSON),
+--    checkpoint (packed team state, or ''), retention (the checkpoint's lifetime), audit_minid, audit (the
+--    entry), nudge_at ('' for none), waiting ({score, member} in the index of pending approvals),
+--    idem ({digest, ttl} of the asking body, or ''), max_pending ('0': no limit), decided, rule, now.
+-- K.pending lists the asking key's approvals that may still be pending: at the limit, those decided since
+-- are taken out first (their hashes read here: named after K.approval, on Redis Cluster in other slots).
+if A.fence.owner ~= '' and fenced(K.run, A.fence) then return {'fenced'} end
+if A.idem ~= '' then
+  local first = redis.call('GET', K.idem)
+  if first then
+    first = cjson.decode(first)
+    if first.digest ~= A.idem.digest then return {'conflict'} end
+    return {'exists', first.id}
+  end
+end
+if redis.call('EXISTS', K.approval) == 1 then return {'exists', A.id} end
+if A.decided == '' and tonumber(A.max_pending) > 0 and redis.call('SCARD', K.pending) >= tonumber(A.max_pending) then
+  local prefix = string.sub(K.approval, 1, #K.approval - #A.id - 2)
+  for _, other in ipairs(redis.call('SMEMBERS', K.pending)) do
+    if redis.call('HGET', prefix .. '{' .. other .. '}', 'status') ~= 'pending' then
+      redis.call('SREM', K.pending, other)
+    end
+  end
+  if redis.call('SCARD', K.pending) >= tonumber(A.max_pending) then return {'full'} end
+end
+local entry = A.audit
+if A.rule ~= '' then
+  local raw = redis.call('HGET', K.rules, A.rule)
+  if not raw then return {'gone'} end
+  if tonumber(cjson.decode(raw).expires_at) <= tonumber(A.now) then
+    redis.call('HDEL', K.rules, A.rule)
+    redis.call('HDEL', K.rule_uses, A.rule)
+    return {'gone'}
+  end
+  entry.rule_uses = tostring(redis.call('HINCRBY', K.rule_uses, A.rule, 1))
+end
 redis.call('HSET', K.approval, unpack(flat(A.fields)))
 redis.call('HSET', K.approval, 'version', redis.call('INCR', K.changes))
 redis.call('SET', K.texts, A.texts)
-if tonumber(A.deadline) > 0 then redis.call('ZADD', K.deadlines, A.deadline, A.id) end
-if A.nudge_at ~= '' then redis.call('ZADD', K.nudges, A.nudge_at, A.id) end
-redis.call('ZADD', K.waiting, A.waiting[1], A.waiting[2])
 redis.call('SADD', K.run_approvals, A.id)
-index_approval(waits_prefix(K.changes), K.approval, A.id, true)
+if A.decided == '' then
+  if tonumber(A.deadline) > 0 then redis.call('ZADD', K.deadlines, A.deadline, A.id) end
+  if A.nudge_at ~= '' then redis.call('ZADD', K.nudges, A.nudge_at, A.id) end
+  redis.call('ZADD', K.waiting, A.waiting[1], A.waiting[2])
+  index_approval(waits_prefix(K.changes), K.approval, A.id, true)
+  if tonumber(A.max_pending) > 0 then redis.call('SADD', K.pending, A.id) end
+else
+  -- nobody decides it later: it is kept as long as a decided approval is (and its texts with it)
+  redis.call('EXPIRE', K.approval, A.retention)
+  redis.call('EXPIRE', K.texts, A.retention)
+end
 if A.checkpoint ~= '' then redis.call('SET', K.checkpoint, A.checkpoint, 'EX', A.retention) end
-redis.call('XADD', K.audit, 'MINID', '~', A.audit_minid, '*', unpack(flat(A.audit)))
-return 'ok'
+if A.idem ~= '' then redis.call('SET', K.idem, cjson.encode({digest = A.idem.digest, id = A.id}), 'EX', A.idem.ttl) end
+redis.call('XADD', K.audit, 'MINID', '~', A.audit_minid, '*', unpack(flat(entry)))
+return {'ok', A.id}

@@ -1,12 +1,20 @@
---! keys: approval audit
+--! keys: approval audit rules
 -- A program uses an approval it was given (the Approvals API: right before the approved call runs). An
--- approval is used once: the same program asking again (its answer was lost) is told it is its own use; any
--- other (a process resuming after the first died, perhaps mid-call) is told it was used, and when.
--- Returns {'ok'}, {'used', by, at}, {'not_approved', status} or {'missing'}.
--- A: id, by (the using program's token), key (the API key's name), now, audit_minid.
+-- approval is used once: the same use asking again (its answer was lost: the same token) is told it is its
+-- own; any other (another decision on the same approval, a process resuming after the first died, perhaps
+-- mid-call) is told it was used, and when. An approval an "always allow" rule gave is used only while that
+-- rule stands: revoked or expired, it approves nothing more.
+-- Returns {'ok'}, {'used', by, at}, {'not_approved', status}, {'revoked', rule} or {'missing'}.
+-- A: id, by (the use's token), key (the API key's id), key_name and key_created (for an approval asked before
+--    key ids, which names its key only: the key of that name made before it), now, audit_minid.
 local cur = redis.call('HMGET', K.approval, 'status', 'timeout_outcome', 'consumed', 'consumed_by', 'used_at',
-  'asked_by')
-if not cur[1] or cur[6] ~= A.key then return {'missing'} end
+  'asked_by', 'key_id', 'created_at', 'rule_id')
+if not cur[1] then return {'missing'} end
+if (cur[7] or '') ~= '' then
+  if cur[7] ~= A.key then return {'missing'} end
+elseif cur[6] ~= A.key_name or tonumber(A.key_created) > tonumber(cur[8] or '0') then
+  return {'missing'}
+end
 if cur[1] ~= 'approved' and not (cur[1] == 'timed_out' and cur[2] == 'approve') then
   return {'not_approved', cur[1]}
 end
@@ -14,7 +22,11 @@ if cur[3] == '1' then
   if cur[4] == A.by then return {'ok'} end
   return {'used', cur[4] or '', cur[5] or ''}
 end
+if (cur[9] or '') ~= '' then
+  local raw = redis.call('HGET', K.rules, cur[9])
+  if not raw or tonumber(cjson.decode(raw).expires_at) <= tonumber(A.now) then return {'revoked', cur[9]} end
+end
 redis.call('HSET', K.approval, 'consumed', '1', 'consumed_by', A.by, 'used_at', A.now)
 redis.call('XADD', K.audit, 'MINID', '~', A.audit_minid, '*', 'event', 'used', 'at', A.now, 'approval', A.id,
-  'by', A.key)
+  'by', A.key_name)
 return {'ok'}

@@ -1,0 +1,197 @@
+"""What opening an approval decides before anything is stored, pure: the approval a request becomes under its
+channel's settings (`new_approval`, also as a program asked it: `ProgramAsk`), the input mode's verdict on a
+program's ask (`verdict`), and the audit entries of what was decided at once. `ApprovalService.open_request`
+(bot/approvals/service.py) puts them together with the store's one open step."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from agent_approvals.approver import AUTO, ApprovalRequest, Decision, Outcome
+from agent_approvals.modes import matched_risk_word
+
+from bot.core.allow_rules import Rule
+from bot.core.durations import format_duration
+from bot.core.records import ApiKey, ApprovalRecord, ChannelSettings, RunRecord
+from bot.slack.blocks import channel_ref, people_refs
+from bot.store import Once
+
+
+class OpenRefused(Exception):
+    """A program's ask the store refused in its open step: "full" (its key's `max_pending` approvals are pending)
+    or "conflict" (its Idempotency-Key was used with another body)."""
+
+    def __init__(self, status: str) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+@dataclass(frozen=True, slots=True)
+class ProgramAsk:
+    """What a program's ask (the Approvals API, with `key`) adds to its request: its title, requester, links, its
+    own shorter wait (`timeout`), the idempotency of the ask (`once`) and the key's limit of pending approvals."""
+
+    key: ApiKey
+    title: str
+    requester: str = ""
+    context_url: str = ""
+    callback_url: str = ""
+    timeout: int | None = None
+    once: Once | None = None
+
+    @property
+    def max_pending(self) -> int:
+        return self.key.max_pending
+
+
+@dataclass(frozen=True, slots=True)
+class Opened:
+    """What `open_request` did: `status` (the store's: "ok", "exists"), the approval's id, the `decided` decision
+    when the input mode or a rule decided at once, else the card posted (channel, ts; none for a program's retry)
+    and the people its copies went to."""
+
+    status: str
+    approval_id: str
+    decided: Decision | None = None
+    settings: ChannelSettings | None = None
+    card: tuple[str, str] = ("", "")
+    dms: tuple[str, ...] = ()
+
+    def waiting_line(self) -> str:
+        """What the run's thread says while it waits for this approval."""
+        channel = self.card[0]
+        where = channel_ref(channel) if channel and not channel.startswith("D") else ""
+        if self.dms:
+            where = (where + " and " if where else "") + f"direct messages to {people_refs(list(self.dms))}"
+        timeout = self.settings.timeout if self.settings is not None else 0
+        expiry = f"times out after {format_duration(timeout)}" if timeout else "never times out"
+        return f"Waiting for approval in {where} ({expiry})"
+
+
+def verdict(request: ApprovalRequest, settings: ChannelSettings) -> tuple[Decision, str] | None:
+    """The channel's input mode on a program's ask, and the rule it applied (pure): approved or rejected at once,
+    or None when a person is asked. (A run's own team applies its mode itself: `agent_approvals.modes`.)"""
+    mode = settings.mode
+    if request.kind == "message":
+        if mode in ("always", "terminate"):
+            return None
+        if mode == "never":
+            return _auto(request, "approved", "mode never: nobody is asked")
+        word = matched_risk_word(request.proposal, settings.risk_words)
+        return None if word is not None else _auto(request, "approved", "mode policy: no risk word")
+    if mode == "never":
+        what = "code" if request.kind == "code" else request.tool_name or "the tool"
+        return _auto(request, "rejected", f"mode never: nobody is asked, so {what} does not run")
+    if request.kind == "code" or mode != "policy":
+        return None
+    word = matched_risk_word(f"{request.tool_name} {request.arguments}", settings.risk_words)
+    return None if word is not None else _auto(request, "approved", "mode policy: the tool call matched no risk word")
+
+
+def _auto(request: ApprovalRequest, outcome: Outcome, rule: str) -> tuple[Decision, str]:
+    return Decision(request.approval_id, outcome, decided_by=AUTO, feedback=rule, digest=request.digest), rule
+
+
+def automatic_entry(approval: ApprovalRecord, decision: Decision, *, rule: str, run: RunRecord) -> dict[str, str]:
+    """The `auto_approved` / `auto_rejected` audit entry of a step the input mode decided."""
+    return {
+        "event": "auto_approved" if decision.approves else "auto_rejected",
+        "at": repr(time.time()),
+        "approval": approval.id,
+        "run": run.id,
+        "by": "auto",
+        "outcome": "approved" if decision.approves else "rejected",
+        "rule": rule[:500],
+        "kind": approval.kind,
+        "tool": approval.tool_name,
+        "origin_channel": run.channel,
+        "mode": run.mode or "always",
+        **({"key": approval.asked_by} if approval.asked_by else {}),
+    }
+
+
+def rule_entry(approval: ApprovalRecord, rule: Rule, *, run: RunRecord) -> dict[str, str]:
+    """The `auto_approved` audit entry of a call an "always allow" rule approved (its uses are added by the step)."""
+    expires = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(rule.expires_at))
+    return {
+        "event": "auto_approved",
+        "at": repr(time.time()),
+        "approval": approval.id,
+        "run": run.id,
+        "by": "rule",
+        "outcome": "approved",
+        "rule": f"rule {rule.id} (by {rule.created_by}, expires {expires}): {rule.match.describe()}"[:500],
+        "rule_id": rule.id,
+        "rule_by": rule.created_by,
+        "kind": approval.kind,
+        "tool": approval.tool_name,
+        "digest": approval.digest,
+        "origin_channel": run.channel,
+        "mode": run.mode or "always",
+        **({"key": approval.asked_by} if approval.asked_by else {}),
+    }
+
+
+def request_record(request: ApprovalRequest, *, run: RunRecord) -> ApprovalRecord:
+    """`request` as a record of `run`, for what only describes it (an audit entry)."""
+    return ApprovalRecord(id=request.approval_id, run_id=run.id, owner="", requester=run.requester,
+                          origin_channel=run.channel, card_channel="", task=run.task, proposal=request.proposal,
+                          author=request.author, created_at=time.time(), deadline=0.0, timeout_seconds=0,
+                          kind=request.kind, tool_name=request.tool_name)
+
+
+def new_approval(
+    request: ApprovalRequest,
+    *,
+    run: RunRecord,
+    owner: str,
+    settings: ChannelSettings,
+    default_channel: str,
+    program: ProgramAsk | None = None,
+) -> ApprovalRecord:
+    """A pending approval for `request` in `run`, under the run's channel's settings (timeout, who may
+    decide, where the card goes: `default_channel` unless they name another), and as a `program` asked it.
+    A program may end its own wait sooner than the channel's timeout, but only as not approved: an approval by
+    timeout never comes sooner than the channel's own timeout."""
+    now = time.time()
+    timeout = settings.timeout
+    # a timeout approves tool calls and code only where the channel says so explicitly
+    outcome = settings.timeout_outcome if request.kind == "message" or settings.timeout_approves_tools else "reject"
+    if program is not None and program.timeout is not None and (timeout <= 0 or program.timeout < timeout):
+        timeout, outcome = program.timeout, "reject"
+    return ApprovalRecord(
+        id=request.approval_id,
+        run_id=run.id,
+        owner=owner,
+        requester=program.requester if program is not None else run.requester,
+        origin_channel=run.channel,
+        card_channel=settings.approvals_channel or default_channel,
+        task=program.title if program is not None else run.task,
+        proposal=request.proposal,
+        author=request.author,
+        created_at=now,
+        deadline=now + timeout if timeout > 0 else 0.0,  # 0: it never times out
+        timeout_seconds=timeout,
+        timeout_outcome=outcome,
+        required_approvals=settings.required_approvals,
+        approvers=settings.approvers,
+        allow_self_approval=int(settings.allow_self_approval),
+        kind=request.kind,
+        tool_name=request.tool_name,
+        arguments=request.arguments,
+        arguments_schema=request.arguments_schema,
+        digest=request.digest,
+        schema_error=request.schema_error,
+        why=request.why,
+        edited_by=request.edited_by,
+        fixed_arguments=int(request.fixed_arguments),
+        remind=tuple(str(seconds) for seconds in settings.remind),
+        escalate_after=settings.escalate_after if settings.escalate_to else 0,
+        escalate_to=settings.escalate_to,
+        asked_by=program.key.name if program is not None else "",
+        key_id=program.key.id if program is not None else "",
+        context_url=program.context_url if program is not None else "",
+        callback_url=program.callback_url if program is not None else "",
+        webhook=int(bool(program is not None and program.callback_url)),
+    )

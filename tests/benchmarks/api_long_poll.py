@@ -164,7 +164,8 @@ async def concurrency(polls: int, redis_url: str, slack: Proc, log_dir: Path) ->
             # stored as the API stores them (no HTTP asks first: the worker's memory is measured cold)
             ids = [new_api_approval_id() for _ in range(polls)]
             for approval_id in ids:
-                approval = replace(new_approval(API_OWNER, approval_id=approval_id), asked_by="bench-many")
+                approval = replace(new_approval(API_OWNER, approval_id=approval_id), asked_by="bench-many",
+                                   key_id=made.record.id)
                 assert await store.approvals.create(approval) == "ok"
 
             async def held() -> int:

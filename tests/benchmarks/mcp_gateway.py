@@ -113,9 +113,11 @@ class Bench:
     async def _new_card(self) -> tuple[str, str, str]:
         """The approval asked just now, once its card is posted (polled, with a deadline)."""
         store = self.a.services.store
+        bench = await store.api_keys.get("bench")
+        assert bench is not None
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            for approval_id in await store.redis.smembers(store.keys.api_pending("bench")):
+            for approval_id in await store.redis.smembers(store.keys.api_pending(bench.id)):
                 approval_id = approval_id.decode() if isinstance(approval_id, bytes) else str(approval_id)
                 if approval_id in self.seen:
                     continue

@@ -252,7 +252,7 @@ class WebhookSender(DueSweeper):
             await self._store.webhooks.done(approval_id)  # expired, or nothing to send
             return False
         key = await self._store.api_keys.get(approval.asked_by)
-        if key is None:
+        if key is None or not key.owns(approval):  # revoked (a new key of the same name signs nothing of it)
             await self._give_up(approval_id, approval.asked_by, "its API key was revoked", tries=0)
             return False
         body = json.dumps(view(approval), separators=(",", ":")).encode("utf-8")

@@ -6,8 +6,9 @@ and asks a real worker through the Approvals API; people decide on the stand-in 
 `list_inbox` (allowed) answers without a card; `send_email` waits for one: Approve -> the upstream received it
 once with the approved (or edited) arguments; Reject or a timeout -> never received, the client gets `isError`
 with why; a gateway killed -9 while it waits forwards nothing, and the decision is in the audit log. Bad input:
-an upstream that does not start, lies about its schema or answers garbage, and arguments outside the schema, each
-get the client a clear MCP error or `isError` and the gateway a log line, never a traceback or the key."""
+an upstream that does not start or answers garbage, and arguments outside the schema, each get the client a clear
+MCP error or `isError` and the gateway a log line, never a traceback or the key. Hostile and unlucky clients and
+upstreams (schemas, reused ids, hung calls, what is not JSON-RPC, the command line): test_mcp_gateway_hostile.py."""
 
 from __future__ import annotations
 
@@ -49,6 +50,7 @@ class Gateway:
     record: Path  # the upstream's calls, one JSON line each
     log: Path  # the gateway's stderr
     pid: Path  # the gateway's process id (stdio)
+    url: str = ""  # where it serves streamable HTTP (--listen)
 
     def calls(self, tool: str | None = None) -> list[dict[str, Any]]:
         lines = [json.loads(line) for line in self.record.read_text().splitlines()] if self.record.exists() else []
@@ -152,7 +154,7 @@ async def over_http(bot: Worker, key: str, tmp_path: Path, *extra: str) -> Async
                 ClientSession(read, write) as session,
             ):
                 await asyncio.wait_for(session.initialize(), 30)
-                yield Gateway(session, record, log, Path())
+                yield Gateway(session, record, log, Path(), f"http://127.0.0.1:{port}/mcp")
     finally:
         for process in reversed(started):  # the gateway first, then its upstream
             await stopped(process)
@@ -378,19 +380,11 @@ async def test_an_upstream_that_does_not_start(
         assert "mailbox: cannot open the mail spool" in gw.logged()  # its own words, on the gateway's stderr
 
 
-async def test_an_upstream_that_lies_about_its_schema_or_answers_garbage(
+async def test_an_upstream_that_answers_garbage(  # (one that lies about its schema: test_mcp_gateway_hostile.py)
     emailer: tuple[Worker, str], slack: SlackStandIn, tmp_path: Path
 ) -> None:
     bot, key = emailer
-    lie, garbage = tmp_path / "lie", tmp_path / "garbage"
-    lie.mkdir()
-    garbage.mkdir()
-    async with over_stdio(bot, key, lie, mode="lie") as gw:
-        with pytest.raises(MCPError, match="inputSchema that is not a JSON schema"):
-            await gw.session.call_tool("send_email", dict(EMAIL))
-        assert gw.calls() == [] and slack.messages(APPROVALS) == []
-        assert "not a JSON schema" in gw.logged()
-    async with over_stdio(bot, key, garbage, mode="garbage") as gw:
+    async with over_stdio(bot, key, tmp_path, mode="garbage") as gw:
         with pytest.raises(MCPError, match="answered tools/call list_inbox with something that is not MCP"):
             await asyncio.wait_for(gw.session.call_tool("list_inbox", {}), 30)
         assert "not MCP" in gw.logged() and "Traceback" not in gw.logged() and key not in gw.logged()
@@ -410,20 +404,6 @@ def test_the_key_is_never_passed_to_the_upstream() -> None:
     assert upstream_headers(["Authorization=GH_AUTH"], {"GH_AUTH": "Bearer ghp_1"}) == {"Authorization": "Bearer ghp_1"}
     with pytest.raises(SystemExit, match="give HEADER=VAR with"):
         upstream_headers(["Authorization=UNSET"], {})
-
-
-async def test_the_command_line_refuses_what_it_cannot_use(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if k != "MCP_TEST_KEY"}
-    for args, said in (
-        (["--url", "http://127.0.0.1:9", "--key-env", "MCP_TEST_KEY", "--", "x"], "set the API key in $MCP_TEST_KEY"),
-        (["--url", "http://127.0.0.1:9"], "give the upstream MCP server's command"),
-    ):
-        process = await asyncio.create_subprocess_exec(
-            str(GATEWAY), *args, env=env | ({"AGENT_APPROVALS_KEY": "aak_x"} if "--key-env" not in args else {}),
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        )
-        out, err = await asyncio.wait_for(process.communicate(), 30)
-        assert process.returncode == 2 and said in err.decode() and out == b"" and b"Traceback" not in err
 
 
 async def test_the_approvals_api_refusing_the_key_is_a_clear_error(

@@ -12,21 +12,34 @@ parameters as its `inputSchema` lists them; that schema goes with the ask, so th
 edits and rules against it):
 
 - arguments that fail the tool's `inputSchema` are never forwarded (the client gets `isError` saying why);
+- a tool whose `inputSchema` may not be used is never called (`isError`: "the inputSchema of X is not used: ..."
+  and a log line). The upstream is not trusted: a schema is checked with `agent_approvals.schemas`, never with
+  jsonschema alone, so it cannot make the gateway fetch a URL or read a file (`$ref` only inside the schema),
+  recurse or expand without bound, or freeze it (RE2 for `pattern`, a deadline per check); the check runs off
+  the event loop, so progress and other requests keep flowing meanwhile;
 - Approve forwards exactly the approved arguments, once (the approval is used right before); an edit on the
   card is schema-checked and asked about again as the edited call, then forwarded with those arguments;
 - Reject, a timeout, a cancellation: nothing is forwarded, the client gets `isError: true` with the reason;
-- tools matching an `--allow` pattern (fnmatch, e.g. `read_*`) are forwarded without a card, once recorded in
-  the bot's audit log (`POST /api/v1/audit/allowed`: an `allowed` entry with the key, the tool, the digest of
-  the arguments and the pattern; also a log line here). The record is retried through blips for up to 10 s;
-  when it cannot be written (the API unreachable, the key refused) the call is not forwarded and the client
-  gets `isError` saying so: nothing runs unaudited. A call an "always allow" rule matches is forwarded without
-  a card too, audited by the bot;
+- tools matching an `--allow` pattern (fnmatch, e.g. `read_*`) are forwarded without a card, each forward
+  recorded in the bot's audit log first (`POST /api/v1/audit/allowed`: an `allowed` entry with the key, the
+  tool, the digest of the arguments and the pattern; also a log line here). The record is retried through
+  blips for up to 10 s; when it cannot be written (the API unreachable, the key refused) the call is not
+  forwarded and the client gets `isError` saying so: nothing runs unaudited. A call an "always allow" rule
+  matches is forwarded without a card too, audited by the bot;
+- a forwarded call the upstream does not answer within `--call-timeout` seconds (default 300) gets the client
+  `isError` ("the upstream did not answer X within N s": it may have run; the upstream is asked to cancel it)
+  and a log line; any other request the upstream does not answer in that time gets an MCP error saying so;
 - while a person decides, `notifications/progress` go to clients that asked for them (a `progressToken`).
 
-Each ask's idempotency key is the gateway's session and the JSON-RPC request id, so a retry never makes a
-second card. An upstream that does not start, or answers something that is not MCP, gets the client a clear
-MCP error and a log line (stderr), never a traceback. The key is read from an environment variable, never
-logged, and never passed to the upstream.
+Each `tools/call` is its own ask: its idempotency key is the gateway's session and a random part drawn for that
+invocation (kept through the client's HTTP retries of the ask), never the JSON-RPC request id, so a client that
+sends the same id again (with the same arguments) makes a new ask, a new card, and one approval runs one call;
+an `--allow`ed call forwarded twice is audited twice. What is not JSON-RPC gets a JSON-RPC error, never silence,
+and the gateway goes on: over stdio a line that is not JSON gets -32700 (parse error, id null), JSON that is not
+a JSON-RPC message -32600 (invalid request, its id when it has one, else null), blank lines are skipped; over
+`--listen` such a POST body gets HTTP 400 with the same error. An upstream that does not start, or answers
+something that is not MCP, gets the client a clear MCP error and a log line (stderr), never a traceback. The key
+is read from an environment variable, never logged, and never passed to the upstream.
 """
 
 from __future__ import annotations
@@ -40,20 +53,23 @@ import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import anyio
 import httpx
 import httpx2
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
 from mcp import types
 from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import Server
+from mcp.server.stdio import stdio_server
+from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE
 from mcp.shared.exceptions import MCPError
+from mcp.shared.message import SessionMessage
+from pydantic import ValidationError
+from pydantic_core import from_json
 
 from agent_approvals.client import (
     AllowedCall,
@@ -63,13 +79,18 @@ from agent_approvals.client import (
     idempotency_key,
     refusal,
 )
+from agent_approvals.schemas import SchemaRefused, problem
 
-__all__ = ["Gateway", "Upstream", "connect"]
+if TYPE_CHECKING:
+    from mcp.shared._stream_protocols import ReadStream, WriteStream
+
+__all__ = ["CALL_TIMEOUT", "Gateway", "JsonRpcBodies", "Upstream", "connect", "jsonrpc_refusal", "stdio_checked"]
 
 log = logging.getLogger("agent_approvals.mcp_gateway")
 T = TypeVar("T")
 MAX_EDITS = 5  # edits of one call asked about again, at most
 AUDIT_WITHIN = 10.0  # seconds an allowed call waits for its audit entry (retried through blips), then refused
+CALL_TIMEOUT = 300.0  # seconds the upstream may take to answer a request (a tools/call: once forwarded)
 Context = ServerRequestContext[Any, Any]
 
 
@@ -176,6 +197,7 @@ class Gateway:
         within: seconds a decision may take (never longer than the channel allows).
         progress_every: seconds between progress notifications while a person decides.
         audit_within: seconds an allowed call may wait for its audit entry before it is refused.
+        call_timeout: seconds the upstream may take to answer a request (a forwarded call: then `isError`).
     """
 
     def __init__(
@@ -187,6 +209,7 @@ class Gateway:
         within: int | None = None,
         progress_every: float = 10.0,
         audit_within: float = AUDIT_WITHIN,
+        call_timeout: float = CALL_TIMEOUT,
     ) -> None:
         self.upstream = upstream
         self.client = client
@@ -194,7 +217,8 @@ class Gateway:
         self.within = within
         self.progress_every = progress_every
         self.audit_within = audit_within
-        self.session_id = uuid.uuid4().hex[:16]  # this gateway process: with the request id, an ask's key
+        self.call_timeout = call_timeout
+        self.session_id = uuid.uuid4().hex[:16]  # this gateway process: with a random part per call, an ask's key
         info = upstream.info
         self.name = info.server_info.name if info is not None else "mcp-upstream"
         self._tools: dict[str, types.Tool] = {}
@@ -243,12 +267,11 @@ class Gateway:
     async def call_tool(self, ctx: Context, params: types.CallToolRequestParams) -> types.CallToolResult:
         name, arguments = params.name, dict(params.arguments or {})
         tool = await self._tool(name)
-        validator = self._validator(tool)
-        problem = _problem(validator, arguments)
-        if problem:
-            log.warning("refused %s on %s: the arguments do not match its inputSchema: %s", name, self.name, problem)
-            return _refused(f"Not run: the arguments do not match the inputSchema of {name}: {problem}")
-        key = idempotency_key("mcp", self.session_id, _connection_of(ctx), str(ctx.request_id))
+        wrong = await self._check(tool, arguments)
+        if wrong is not None:
+            return wrong
+        # this invocation's own key (never the JSON-RPC id, which a client may send again): each call is one ask
+        key = idempotency_key("mcp", self.session_id, uuid.uuid4().hex)
         pattern = next((p for p in self.allow if fnmatch.fnmatchcase(name, p)), None)
         if pattern is not None:
             recorded = await self._audit_allowed(name, arguments, pattern, idempotency_key(key, "allowed"))
@@ -267,10 +290,9 @@ class Gateway:
                 return await self._forward(ctx, name, arguments)
             if decided.status != "revised" or not decided.edited or edit == MAX_EDITS:
                 return _refused(_why_not(decided))
-            problem = _problem(validator, decided.arguments)
-            if problem:  # the bot's form checks edits against the schema too: this is the last guard
-                log.warning("refused an edit of %s: it does not match the inputSchema: %s", name, problem)
-                return _refused(f"Not run: the edited arguments do not match the inputSchema of {name}: {problem}")
+            wrong = await self._check(tool, decided.arguments, edited=True)
+            if wrong is not None:  # the bot's form checks edits against the schema too: this is the last guard
+                return wrong
             arguments = dict(decided.arguments)  # the edited call, asked about again
         raise AssertionError("unreachable")
 
@@ -326,8 +348,12 @@ class Gateway:
             with contextlib.suppress(Exception):  # the upstream's progress, passed on
                 await ctx.session.report_progress(progress, total, message)
 
-        return await self._upstream(f"tools/call {name}",
-                                    lambda s: s.call_tool(name, arguments, progress_callback=progress))
+        try:
+            return await self._upstream(f"tools/call {name}",
+                                        lambda s: s.call_tool(name, arguments, progress_callback=progress))
+        except _NoAnswer:  # (logged) the SDK asked the upstream to cancel it
+            return _refused(f"No result: the upstream did not answer {name} within {self.call_timeout:g} s (the"
+                            f" gateway stopped waiting; the call may have run on {self.name}).")
 
     async def _tool(self, name: str) -> types.Tool:
         """The upstream's tool (the list fetched again when it is not known yet)."""
@@ -338,16 +364,22 @@ class Gateway:
             raise MCPError(types.INVALID_PARAMS, f"{self.name} has no tool {name!r}")
         return self._tools[name]
 
-    def _validator(self, tool: types.Tool) -> Draft202012Validator:
-        schema = dict(tool.input_schema)
+    async def _check(
+        self, tool: types.Tool, arguments: Any, *, edited: bool = False
+    ) -> types.CallToolResult | None:
+        """None when `arguments` may go on; else the `isError` result the client gets instead (logged): they fail
+        the tool's `inputSchema`, or the upstream's schema may not be used (`agent_approvals.schemas`: nothing
+        fetched or read, bounded, within a deadline). Checked in a thread: the event loop keeps serving."""
+        what = "the edited arguments" if edited else "the arguments"
         try:
-            Draft202012Validator.check_schema(schema)
-        except SchemaError as exc:
-            log.error("the upstream %s lists %s with an inputSchema that is not a JSON schema: %s",
-                      self.name, tool.name, exc.message)
-            raise MCPError(types.INTERNAL_ERROR, f"the upstream MCP server {self.name} lists {tool.name} with an "
-                           f"inputSchema that is not a JSON schema ({exc.message}): not called") from None
-        return Draft202012Validator(schema)
+            wrong = await asyncio.to_thread(problem, arguments, dict(tool.input_schema))
+        except SchemaRefused as exc:
+            log.error("refused %s on %s: its inputSchema is not used: %s", tool.name, self.name, exc)
+            return _refused(f"Not run: the inputSchema of {tool.name} is not used: {exc}")
+        if wrong is None:
+            return None
+        log.warning("refused %s on %s: %s do not match its inputSchema: %s", tool.name, self.name, what, wrong)
+        return _refused(f"Not run: {what} do not match the inputSchema of {tool.name}: {wrong}")
 
     async def _upstream(self, what: str, call: Callable[[ClientSession], Awaitable[T]]) -> T:
         """`call` on the upstream session; its failures as MCP errors that say what happened."""
@@ -356,7 +388,12 @@ class Gateway:
             why = "did not start" if self.upstream.info is None else "is no longer connected"
             raise MCPError(types.INTERNAL_ERROR, f"the upstream MCP server {why}: {self.upstream.problem}")
         try:
-            return await call(session)
+            with anyio.fail_after(self.call_timeout):
+                return await call(session)
+        except TimeoutError:
+            log.error("the upstream %s did not answer %s within %g s", self.name, what, self.call_timeout)
+            raise _NoAnswer(types.INTERNAL_ERROR, f"the upstream MCP server {self.name} did not answer {what} within"
+                            f" {self.call_timeout:g} s") from None
         except MCPError as exc:
             log.warning("the upstream %s answered %s with an error: %s", self.name, what, exc.message)
             raise MCPError(exc.code, f"the upstream MCP server {self.name}: {exc.message}", exc.data) from None
@@ -374,21 +411,8 @@ def _page(params: types.PaginatedRequestParams | None) -> types.PaginatedRequest
     return types.PaginatedRequestParams(cursor=params.cursor) if params is not None and params.cursor else None
 
 
-def _connection_of(ctx: Context) -> str:
-    """Which client connection asks: its streamable HTTP session, "stdio" for the one stdio client, or a
-    fresh id when an HTTP request carries none (then a retry is a new ask)."""
-    headers = getattr(ctx.request, "headers", None)
-    if headers is None:
-        return "stdio"
-    return str(headers.get("mcp-session-id") or uuid.uuid4().hex)
-
-
-def _problem(validator: Draft202012Validator, arguments: Any) -> str:
-    error = next(iter(validator.iter_errors(arguments)), None)
-    if error is None:
-        return ""
-    where = "/".join(str(p) for p in error.absolute_path)
-    return f"{where}: {error.message}" if where else error.message
+class _NoAnswer(MCPError):
+    """The upstream did not answer a request within the gateway's `call_timeout`."""
 
 
 def _why_not(decided: Approval) -> str:
@@ -399,6 +423,117 @@ def _why_not(decided: Approval) -> str:
 
 def _refused(text: str) -> types.CallToolResult:
     return types.CallToolResult(content=[types.TextContent(type="text", text=text)], is_error=True)
+
+
+# what is not JSON-RPC: an error, never silence ------------------------------------------------------------
+def jsonrpc_refusal(raw: str | bytes) -> types.JSONRPCError | None:
+    """None for one JSON-RPC message (as the MCP SDK reads it); else the error its sender gets: -32700 for what is
+    not JSON, -32600 for JSON that is no JSON-RPC request, notification or response (with its id when it has a
+    usable one, else null), or a request whose id is neither a string nor an integer (the SDK would take it for
+    a notification and answer nothing)."""
+    try:
+        message = types.jsonrpc_message_adapter.validate_json(raw, by_name=False)
+    except ValidationError:
+        pass
+    else:
+        if isinstance(message, types.JSONRPCNotification) and "id" in from_json(raw):
+            return _rpc_error(None, types.INVALID_REQUEST, "Invalid request: its id is neither a string nor an integer")
+        return None
+    try:
+        decoded = from_json(raw)
+    except ValueError as exc:
+        return _rpc_error(None, types.PARSE_ERROR, f"Parse error: not JSON ({' '.join(str(exc).split())[:120]})")
+    ident = decoded.get("id") if isinstance(decoded, dict) else None
+    usable = isinstance(ident, str) or (isinstance(ident, int) and not isinstance(ident, bool))
+    return _rpc_error(ident if usable else None, types.INVALID_REQUEST,
+                      "Invalid request: not a JSON-RPC 2.0 request, notification or response")
+
+
+def _rpc_error(ident: str | int | None, code: int, message: str) -> types.JSONRPCError:
+    return types.JSONRPCError(jsonrpc="2.0", id=ident, error=types.ErrorData(code=code, message=message))
+
+
+def _refusing(where: str, error: types.JSONRPCError) -> None:
+    log.warning("answered %s from the client with JSON-RPC error %d: %s", where, error.error.code,
+                error.error.message)
+
+
+@contextlib.asynccontextmanager
+async def stdio_checked() -> AsyncIterator[tuple[ReadStream[SessionMessage | Exception], WriteStream[SessionMessage]]]:
+    """The MCP SDK's stdio transport (`stdio_server`: its stdout kept for the wire), fed the client's stdin lines
+    through a check: a line that is no JSON-RPC message is answered with its error (`jsonrpc_refusal`) on the
+    wire and not passed on (the SDK would drop it in silence), a blank line is skipped; the rest go on as read."""
+    wire: list[WriteStream[SessionMessage]] = []
+    ready = anyio.Event()
+
+    async def lines() -> AsyncIterator[str]:
+        async for raw in anyio.wrap_file(sys.stdin.buffer):
+            line = raw.decode("utf-8", errors="replace")
+            if not line.strip():
+                continue
+            error = jsonrpc_refusal(line)
+            if error is None:
+                yield line
+                continue
+            _refusing("a stdin line", error)
+            await ready.wait()
+            with contextlib.suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):  # (the server ended)
+                await wire[0].send(SessionMessage(error))
+
+    class Lines:  # what `stdio_server` iterates (it takes an anyio text file; only `async for` is used)
+        def __aiter__(self) -> AsyncIterator[str]:
+            return lines()
+
+    async with stdio_server(stdin=cast("anyio.AsyncFile[str]", Lines())) as (read, write):
+        wire.append(write)
+        ready.set()
+        yield read, write
+
+
+class JsonRpcBodies:
+    """ASGI middleware in front of the streamable HTTP app: a POST to `path` whose body is no JSON-RPC message gets
+    HTTP 400 with its JSON-RPC error (`jsonrpc_refusal`: -32700 or -32600), the same over each protocol era; one
+    larger than `max_body` bytes gets 413, as the SDK answers it; any other request goes on, its body replayed."""
+
+    def __init__(self, app: Any, path: str = "/mcp", max_body: int = DEFAULT_MAX_REQUEST_BODY_SIZE) -> None:
+        self.app, self.path, self.max_body = app, path.rstrip("/"), max_body
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"].rstrip("/") != self.path:
+            await self.app(scope, receive, send)
+            return
+        body = bytearray()
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # the client left before its body arrived
+                return
+            body += message.get("body", b"")
+            if len(body) > self.max_body:
+                await _answer(send, 413, b"Request body too large", b"text/plain; charset=utf-8")
+                return
+            if not message.get("more_body", False):
+                break
+        error = jsonrpc_refusal(bytes(body))
+        if error is not None:
+            _refusing("a POST body", error)
+            await _answer(send, 400, error.model_dump_json(by_alias=True, exclude_unset=True).encode())
+            return
+        replayed = False
+
+        async def replay() -> Any:
+            nonlocal replayed
+            if replayed:
+                return await receive()  # (then the client's disconnect, as the app watches for it)
+            replayed = True
+            return {"type": "http.request", "body": bytes(body), "more_body": False}
+
+        await self.app(scope, replay, send)
+
+
+async def _answer(send: Any, status: int, body: bytes, kind: bytes = b"application/json") -> None:
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", kind), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
 
 
 def configure_logging(level: int = logging.INFO) -> None:

@@ -2,10 +2,13 @@
 
     agent-approvals-mcp --url https://approvals.example.com --key-env AGENT_APPROVALS_KEY \\
         [--channel C0123456789] [--allow 'read_*'] [--within 600] [--env GITHUB_TOKEN] \\
-        [--listen 127.0.0.1:8765] -- <upstream MCP server command and args>
+        [--call-timeout 300] [--listen 127.0.0.1:8765] -- <upstream MCP server command and args>
     agent-approvals-mcp --url … --key-env … --upstream-url https://mcp.example.com/mcp
 
 Serves MCP on stdio (or streamable HTTP at http://HOST:PORT/mcp with `--listen`). Logs go to stderr.
+`--call-timeout SECONDS` (default 300): how long the upstream may take to answer a forwarded call (or any other
+request); then the client gets `isError` ("the upstream did not answer X within N s") and a log line is written.
+What the client sends that is not JSON-RPC gets a JSON-RPC error (-32700, -32600; over `--listen` with HTTP 400).
 """
 
 from __future__ import annotations
@@ -19,10 +22,18 @@ from collections.abc import Sequence
 from typing import Any
 
 from mcp.server.lowlevel import Server
-from mcp.server.stdio import stdio_server
 
 from agent_approvals.client import ApprovalsClient
-from agent_approvals.mcp_gateway import Gateway, Upstream, configure_logging, connect, log
+from agent_approvals.mcp_gateway import (
+    CALL_TIMEOUT,
+    Gateway,
+    JsonRpcBodies,
+    Upstream,
+    configure_logging,
+    connect,
+    log,
+    stdio_checked,
+)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -50,6 +61,9 @@ def parser() -> argparse.ArgumentParser:
                    help="send the HTTP upstream the header HEADER with the value of $VAR (e.g. Authorization=GH_AUTH)")
     p.add_argument("--start-timeout", type=float, default=30.0, metavar="SECONDS",
                    help="seconds the upstream may take to start (default 30)")
+    p.add_argument("--call-timeout", type=float, default=CALL_TIMEOUT, metavar="SECONDS",
+                   help="seconds the upstream may take to answer a request; a forwarded tools/call not answered in"
+                        f" time gets the client isError saying so (default {CALL_TIMEOUT:g})")
     p.add_argument("--listen", default="", metavar="HOST:PORT",
                    help="serve streamable HTTP at http://HOST:PORT/mcp instead of stdio")
     p.add_argument("command", nargs=argparse.REMAINDER, help="-- the upstream MCP server's command and args")
@@ -93,12 +107,12 @@ async def serve(args: argparse.Namespace, key: str, upstream: Upstream) -> None:
         connect(upstream) as connected,
     ):
         gateway = Gateway(connected, client, allow=args.allow, within=args.within,
-                          progress_every=args.progress_every)
+                          progress_every=args.progress_every, call_timeout=args.call_timeout)
         server = gateway.server()
         if args.listen:
             await _serve_http(server, args.listen)
         else:
-            async with stdio_server() as (read, write):
+            async with stdio_checked() as (read, write):  # (what is not JSON-RPC answered with its error)
                 await server.run(read, write, server.create_initialization_options())
 
 
@@ -107,7 +121,7 @@ async def _serve_http(server: Server[Any], listen: str) -> None:
 
     host, _, port = listen.rpartition(":")
     host = host.strip("[]") or "127.0.0.1"
-    app = server.streamable_http_app(host=host)
+    app = JsonRpcBodies(server.streamable_http_app(host=host))  # (a body that is not JSON-RPC: 400, its error)
     log.info("serving MCP at http://%s:%s/mcp", host, port)
     if host not in ("127.0.0.1", "localhost", "::1"):
         log.warning("listening on %s: anyone who reaches it may list the tools and call the --allow ones", host)
@@ -126,6 +140,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.upstream_url and not upstream_command(args.command):
         print("agent-approvals-mcp: give the upstream MCP server's command after --, or --upstream-url",
               file=sys.stderr)
+        return 2
+    if not args.call_timeout > 0:
+        print("agent-approvals-mcp: --call-timeout takes a number of seconds above 0", file=sys.stderr)
         return 2
     if args.listen and not args.listen.rpartition(":")[2].isdigit():
         print("agent-approvals-mcp: --listen takes HOST:PORT", file=sys.stderr)

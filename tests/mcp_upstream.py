@@ -2,10 +2,12 @@
 a resource, written with the official SDK's low-level server. Every tool call it receives is appended to a JSONL
 file (`--record`) before it answers, so tests in other processes can count them.
 
-    python tests/mcp_upstream.py --record calls.jsonl [--mode ok|lie|garbage|crash] [--http PORT]
+    python tests/mcp_upstream.py --record calls.jsonl [--mode ok|lie|garbage|crash|hang|hostile] [--http PORT]
 
 Modes: `ok`; `lie`: it lists `send_email` with an inputSchema that is not a JSON schema; `garbage`: it answers
-every tool call with a JSON-RPC response that is not a tool result (and nothing else); `crash`: it exits at once.
+every tool call with a JSON-RPC response that is not a tool result (and nothing else); `crash`: it exits at once;
+`hang`: it records each tool call and never answers it; `hostile`: it also lists tools whose inputSchemas are
+hostile (`HOSTILE`: a `$ref` to `--ref-url`, one to a file, a pattern that backtracks exponentially in `re`).
 """
 
 from __future__ import annotations
@@ -34,21 +36,35 @@ LIST_INBOX = {
     "type": "object", "properties": {"limit": {"type": "integer", "minimum": 1}}, "additionalProperties": False,
 }
 INBOX = ["alice: lunch?", "bob: the prices", "carol: the board meets Tuesday"]
+EVIL_PATTERN = "^(a+)+$"  # Python's re takes 2^n steps on n a's and a "!"; RE2 is linear
 
 
-def mailbox(record: str, mode: str, wire: Any = None) -> Server[Any]:
+def hostile(ref_url: str) -> dict[str, dict[str, Any]]:
+    """Tools whose inputSchema a gateway must not follow: fetch a URL, read a file, freeze on a pattern."""
+    def one(prop: dict[str, Any]) -> dict[str, Any]:
+        return {"type": "object", "properties": {"to": prop}, "required": ["to"]}
+
+    return {"fetch_ref": one({"$ref": ref_url}), "file_ref": one({"$ref": "file:///etc/hostname"}),
+            "slow_pattern": one({"type": "string", "pattern": EVIL_PATTERN})}
+
+
+def mailbox(record: str, mode: str, wire: Any = None, ref_url: str = "") -> Server[Any]:
     """The server; `wire`: the stdio write stream (garbage mode answers on it, past the SDK's checks)."""
 
     async def list_tools(ctx: ServerRequestContext[Any, Any], params: Any) -> types.ListToolsResult:
         schema = {"type": "object", "properties": {"to": {"type": "e-mail"}}} if mode == "lie" else SEND_EMAIL
+        extra = hostile(ref_url) if mode == "hostile" else {}
         return types.ListToolsResult(tools=[
             types.Tool(name="send_email", description="Send an email to one recipient.", input_schema=schema),
             types.Tool(name="list_inbox", description="The newest messages.", input_schema=LIST_INBOX),
+            *(types.Tool(name=name, description="Hostile.", input_schema=s) for name, s in extra.items()),
         ])
 
     async def call_tool(ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams) -> Any:
         arguments = dict(params.arguments or {})
         _record(record, {"tool": params.name, "arguments": arguments, "pid": os.getpid()})
+        if mode == "hang":  # received, never answered
+            await anyio.sleep_forever()
         if mode == "garbage" and wire is not None:  # a response to this request that is no tool result
             garbage = JSONRPCResponse(jsonrpc="2.0", id=ctx.request_id or 0, result={"content": "garbage"})
             await wire.send(SessionMessage(garbage))
@@ -111,7 +127,8 @@ def _record_pid(path: str) -> None:
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--record", required=True)
-    parser.add_argument("--mode", default="ok", choices=["ok", "lie", "garbage", "crash"])
+    parser.add_argument("--mode", default="ok", choices=["ok", "lie", "garbage", "crash", "hang", "hostile"])
+    parser.add_argument("--ref-url", default="http://127.0.0.1:9/schema.json", help="hostile mode: the $ref URL")
     parser.add_argument("--http", type=int, default=0)
     parser.add_argument("--token", default="", help="over HTTP, answer only requests with this bearer token")
     parser.add_argument("--pid-file", default="", help="write this process's id there once it serves")
@@ -122,7 +139,7 @@ async def main() -> None:
     if args.pid_file:
         _record_pid(args.pid_file)
     if args.http:
-        server = mailbox(args.record, args.mode)
+        server = mailbox(args.record, args.mode, ref_url=args.ref_url)
         import uvicorn
 
         app = server.streamable_http_app(host="127.0.0.1")
@@ -132,7 +149,7 @@ async def main() -> None:
         await uvicorn.Server(config).serve()
     else:
         async with stdio_server() as (read, write):
-            server = mailbox(args.record, args.mode, write)
+            server = mailbox(args.record, args.mode, write, args.ref_url)
             await server.run(read, write, server.create_initialization_options())
 
 

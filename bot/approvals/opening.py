@@ -134,11 +134,12 @@ def rule_entry(approval: ApprovalRecord, rule: Rule, *, run: RunRecord) -> dict[
 
 
 def request_record(request: ApprovalRequest, *, run: RunRecord) -> ApprovalRecord:
-    """`request` as a record of `run`, for what only describes it (an audit entry)."""
+    """`request` as a bare record of `run` (no channel settings applied): what an audit entry describes."""
     return ApprovalRecord(id=request.approval_id, run_id=run.id, owner="", requester=run.requester,
                           origin_channel=run.channel, card_channel="", task=run.task, proposal=request.proposal,
                           author=request.author, created_at=time.time(), deadline=0.0, timeout_seconds=0,
-                          kind=request.kind, tool_name=request.tool_name)
+                          kind=request.kind, tool_name=request.tool_name, arguments=request.arguments,
+                          digest=request.digest)
 
 
 def new_approval(

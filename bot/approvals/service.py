@@ -165,15 +165,10 @@ class ApprovalService:
             return await self._decided_at_once(approval, decision, run=run, program=program,
                                                audit=automatic_entry(approval, decision, rule=why, run=run))
         if remembered(request):
-            for rule in self._matching(request, run=run, rules=await self.rules_of(run.channel)):
-                decision = Decision(request.approval_id, "approved", decided_by=f"rule {rule.id}",
-                                    feedback=f"auto-approved by rule {rule.id}", digest=request.digest)
-                opened = await self._decided_at_once(approval, decision, run=run, program=program,
-                                                     audit=rule_entry(approval, rule, run=run), rule=rule)
-                if opened.status != "gone":
-                    if opened.status == "ok":
-                        self._threads.post(run, text=rule_used_line(rule))
-                    return opened
+            ruled = await self.by_rule(request, run=run, rules=await self.rules_of(run.channel), approval=approval,
+                                       program=program)
+            if ruled is not None:
+                return ruled
         approval, dms = await self.addressed(approval, settings)
         status, approval_id = await persistently(
             partial(self.store.approvals.open, approval, checkpoint=request.checkpoint, fence=fence,
@@ -186,6 +181,31 @@ class ApprovalService:
             return Opened(status, approval_id, settings=settings)  # a program's retry: its first ask's approval
         card = await self.post_card(approval, fence=fence)
         return Opened(status, approval.id, settings=settings, card=card, dms=tuple(dms))
+
+    async def by_rule(
+        self,
+        request: ApprovalRequest,
+        *,
+        run: RunRecord,
+        rules: Sequence[Rule],
+        approval: ApprovalRecord | None = None,
+        program: ProgramAsk | None = None,
+    ) -> Opened | None:
+        """The approval the first live rule (oldest first) that matches this tool call gives, bound to its digest
+        like a person's: stored decided, its use counted and audited (`auto_approved` naming the rule) in the open
+        step, and said in the run's thread. None when no rule approves it (one revoked or expired a moment ago
+        does not)."""
+        for rule in self._matching(request, run=run, rules=rules):
+            record = approval if approval is not None else request_record(request, run=run)
+            decision = Decision(request.approval_id, "approved", decided_by=f"rule {rule.id}",
+                                feedback=f"auto-approved by rule {rule.id}", digest=request.digest)
+            opened = await self._decided_at_once(record, decision, run=run, program=program,
+                                                 audit=rule_entry(record, rule, run=run), rule=rule)
+            if opened.status != "gone":
+                if opened.status == "ok":
+                    self._threads.post(run, text=rule_used_line(rule))
+                return opened
+        return None
 
     async def _decided_at_once(
         self,

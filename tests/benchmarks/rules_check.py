@@ -425,7 +425,7 @@ def latency_series(bench: Bench) -> dict[str, Callable[[], Awaitable[float]]]:
             run = bench.runs[case]
             start = time.perf_counter()
             rules = await approvals.rules_of(run.channel)
-            decision = await approvals.by_rule(request, run=run, rules=rules)
+            decision = await approvals.by_rule(request, run=run, rules=rules)  # matched, stored and used
             took = time.perf_counter() - start
             if (decision is not None) != matches:
                 raise RuntimeError(f"lookup in {case}: decision {decision}")

@@ -277,11 +277,13 @@ class Bench:
         return timing.tool - timing.model
 
     async def auto_floor(self) -> float:
-        """`request_tool`, answered by the rule (nothing is kept, so `tool_decision` has nothing to `use`)."""
+        """`request_tool`, answered by the rule, and its `use` (a rule's approval is used once, as a person's:
+        what `tool_decision` does for it)."""
         started = time.perf_counter()
         asked = await self.client.request_tool("send_email", dict(EMAIL), schema=SCHEMA)
+        used = await self.client.use(asked.id)
         took = time.perf_counter() - started
-        assert asked.approved and not asked.kept, asked
+        assert asked.approved and asked.decided_by.startswith("rule ") and used, asked
         return took
 
     # click: a person approves --------------------------------------------------------------------

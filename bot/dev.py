@@ -294,7 +294,7 @@ class DevStack:
         from bot.core.settings import Settings, SettingsError
         from bot.runs.models import ModelConfigError
         from bot.services import create_services
-        from bot.slack.app import create_web_app
+        from bot.slackapp.app import create_web_app
 
         sock = socket.socket()  # bound first, so the worker's settings carry its real port
         try:

@@ -24,7 +24,7 @@ from aiohttp import web
 from bot.core.settings import Settings
 from bot.devslack.server import SlackStandIn
 from bot.services import Services
-from bot.slack.app import LISTEN_BACKLOG, SERVICES, create_web_app
+from bot.slackapp.app import LISTEN_BACKLOG, SERVICES, create_web_app
 
 SIGNING_SECRET = "test-signing-secret"
 BOT_TOKEN = "xoxb-test-token"

@@ -30,8 +30,8 @@ from bot.slack.blocks import (
     status_text,
     untrusted_parts,
 )
-from bot.slack.command_parser import Invalid, parse_command
-from bot.slack.gate import parse
+from bot.slackapp.command_parser import Invalid, parse_command
+from bot.slackapp.gate import parse
 from tests.conftest import (
     ALICE,
     APPROVALS,

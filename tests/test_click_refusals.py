@@ -17,7 +17,7 @@ import aiohttp
 import pytest
 
 from bot.devslack.server import SlackStandIn
-from bot.slack.listeners import actions
+from bot.slackapp.listeners import actions
 from tests.conftest import ALICE, APPROVALS, BOB, CAROL, SALES, Worker, bot_env, card_of, has_buttons, start_worker
 from tests.test_approvers import approval_id_of, config
 from tests.test_flow import start_run

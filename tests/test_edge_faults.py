@@ -64,7 +64,7 @@ def no_tracebacks(caplog: pytest.LogCaptureFixture) -> None:
 
 
 def warned(caplog: pytest.LogCaptureFixture, count: int) -> None:
-    refusals = [r for r in caplog.records if r.name == "bot.slack.app" and r.levelno == logging.WARNING]
+    refusals = [r for r in caplog.records if r.name == "bot.slackapp.app" and r.levelno == logging.WARNING]
     assert len(refusals) >= count, [r.getMessage() for r in refusals]
 
 

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 MAX_LINES = 600
 MAX_TOP_LEVEL_MODULES = 10
 
-SLACK_LEAVES = ("bot.slack.blocks", "bot.slack.client", "bot.slack.directory")
+SLACK_IO = ("bot.slack",)  # blocks, client, directory: what the bot sends Slack
 BELOW_CORE = ("bot.core", "agent_approvals")
 # Longest prefix first wins. What each layer may import (besides the standard library and third parties).
 ALLOWED: dict[str, tuple[str, ...]] = {
@@ -24,14 +24,15 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "bot.core": BELOW_CORE,
     "bot.store": (*BELOW_CORE, "bot.store"),
     "bot.report": (*BELOW_CORE, "bot.store", "bot.report"),
-    **{leaf: (*BELOW_CORE, "bot.report", *SLACK_LEAVES) for leaf in SLACK_LEAVES},
-    "bot.approvals": (*BELOW_CORE, "bot.store", "bot.report", *SLACK_LEAVES, "bot.approvals"),
-    "bot.runs": (*BELOW_CORE, "bot.store", "bot.report", *SLACK_LEAVES, "bot.approvals", "bot.runs"),
-    "bot.api": (*BELOW_CORE, "bot.store", "bot.report", *SLACK_LEAVES, "bot.approvals", "bot.api"),
-    "bot.slack": ("bot.core", "bot.store", "bot.report", "bot.slack", "bot.approvals", "bot.runs", "bot.api",
-                  "bot.services", "agent_approvals"),
-    "bot.services": ("bot.core", "bot.store", "bot.report", "bot.slack", "bot.approvals", "bot.runs", "bot.api",
-                     "agent_approvals"),
+    "bot.slack": (*BELOW_CORE, "bot.report", *SLACK_IO),
+    "bot.approvals": (*BELOW_CORE, "bot.store", "bot.report", *SLACK_IO, "bot.approvals"),
+    "bot.runs": (*BELOW_CORE, "bot.store", "bot.report", *SLACK_IO, "bot.approvals", "bot.runs"),
+    "bot.api": (*BELOW_CORE, "bot.store", "bot.report", *SLACK_IO, "bot.approvals", "bot.api"),
+    "bot.services": (*BELOW_CORE, "bot.store", "bot.report", *SLACK_IO, "bot.approvals", "bot.runs", "bot.api"),
+    "bot.slackapp": (*BELOW_CORE, "bot.store", "bot.report", *SLACK_IO, "bot.approvals", "bot.runs", "bot.api",
+                     "bot.services", "bot.slackapp"),
+    "bot.server": (*BELOW_CORE, "bot.store", "bot.report", *SLACK_IO, "bot.approvals", "bot.runs", "bot.api",
+                   "bot.services", "bot.slackapp"),
     "bot.devslack": ("bot.devslack",),
     "bot.dev": ("bot", "agent_approvals"),  # the whole product and the stand-in, in one process
     "bot.__main__": ("bot", "agent_approvals"),
@@ -67,7 +68,7 @@ def imports(name: str, path: Path, *, top_level_only: bool = False) -> set[str]:
                 base = ".".join([*anchor, base] if base else anchor)
             if ours(base):
                 found.add(base)
-                # `from bot.slack import listeners` imports a module too
+                # `from bot.slackapp import listeners` imports a module too
                 found.update(f"{base}.{alias.name}" for alias in node.names if is_module(f"{base}.{alias.name}"))
     return found
 
@@ -142,8 +143,8 @@ def test_few_modules_at_the_top_of_bot() -> None:
 def test_the_check_can_fail() -> None:
     """The rules above see a wrong import when there is one (so a green run means something)."""
     assert not within("bot.runs.manager", ALLOWED[layer_of("bot.approvals.service")])
-    assert not within("bot.slack.listeners.actions", ALLOWED[layer_of("bot.slack.blocks.home")])
-    assert layer_of("bot.slack.blocks.text") == "bot.slack.blocks"
-    assert layer_of("bot.slack.listeners.home") == "bot.slack"
+    assert not within("bot.slackapp.listeners.actions", ALLOWED[layer_of("bot.slack.blocks.home")])
+    assert layer_of("bot.slack.blocks.text") == "bot.slack"
+    assert layer_of("bot.slackapp.listeners.home") == "bot.slackapp"
     service = ROOT / "bot" / "approvals" / "service.py"
     assert "bot.store" in imports("bot.approvals.service", service)

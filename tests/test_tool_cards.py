@@ -18,7 +18,7 @@ from bot.slack.blocks import (
     config_text,
     show_setting,
 )
-from bot.slack.command_parser import SetConfig, parse_command
+from bot.slackapp.command_parser import SetConfig, parse_command
 from tests.conftest import block_texts
 
 

@@ -35,7 +35,7 @@ from bot.runs.models import describe_model, load_model_client, resolve_model_con
 from bot.runs.teams import HUMAN, HumanVerdictTermination, build_team
 from bot.slack.blocks import build_approval_blocks, build_decided_blocks, escape, safe, untrusted
 from bot.slack.client import CountingRetryHandler, CountingWebClient, create_slack_client
-from bot.slack.command_parser import (
+from bot.slackapp.command_parser import (
     Cancel,
     Help,
     Invalid,

@@ -8,5 +8,5 @@
     keys_cli.py   `python -m bot keys create | list | revoke`
 
 May import: `bot.core`, `bot.store`, `bot.report`, the leaves of `bot.slack`, `bot.approvals` and
-`agents`. The Slack entry (`bot/slack/app.py`) mounts the routes.
+`agents`. The Slack entry (`bot/slackapp/app.py`) mounts the routes.
 """

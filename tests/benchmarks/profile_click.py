@@ -84,7 +84,7 @@ PHASES = [
 def phase_of(stack: str) -> str:
     if "CardService." in stack:
         return PHASES[0]
-    if "slack_events (bot/slack/app.py" in stack:
+    if "slack_events (bot/slackapp/app.py" in stack:
         return PHASES[1] if "async_dispatch" in stack else PHASES[2]
     if "aiohttp/web_" in stack:
         return PHASES[3]

@@ -1,7 +1,7 @@
 """Deciding several approvals at once from the App Home: the modal to choose up to `BATCH_LIMIT` of those
 waiting for a person and one decision for all (Approve, or Reject with an optional reason), the confirmation
 showing exactly what will be decided (and, apart, what will not and why), and the result of what was. The block
-and action ids below are read back by `bot.slack.listeners.home` when a modal is submitted; proposals, arguments,
+and action ids below are read back by `bot.slackapp.listeners.home` when a modal is submitted; proposals, arguments,
 code and reasons are untrusted and made inert by `bot.slack.blocks.text`.
 """
 

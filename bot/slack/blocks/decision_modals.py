@@ -1,7 +1,7 @@
 """Modals of one decision: Revise (feedback for the agent on a proposal or on code, or a tool call's arguments
 to edit, JSON checked against the tool's schema when submitted, with optional feedback), Reject (an optional
 reason), the full text of a proposal, and a notice (fixed words and text its builder made safe). The block and
-action ids below are read back by `bot.slack.listeners.views` when a modal is submitted; proposals, arguments,
+action ids below are read back by `bot.slackapp.listeners.views` when a modal is submitted; proposals, arguments,
 code, tasks and reasons are untrusted and made inert by `bot.slack.blocks.text`.
 """
 

@@ -2,7 +2,7 @@
 suggested rule's Create. It shows the call inert and offers the rule's scope, what it matches (exactly these
 arguments, or a condition per argument with its value, prefilled from the call or the suggestion) and when it
 expires; then what creating the rule did. The block and action ids below are read back by
-`bot.slack.listeners.views` when the modal is submitted; arguments and argument names are untrusted and made
+`bot.slackapp.listeners.views` when the modal is submitted; arguments and argument names are untrusted and made
 inert by `bot.slack.blocks.text`.
 """
 

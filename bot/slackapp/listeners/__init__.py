@@ -8,7 +8,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 
 from bot.services import Services
-from bot.slack.listeners import actions, home, slash_command, views
+from bot.slackapp.listeners import actions, home, slash_command, views
 
 log = logging.getLogger(__name__)
 

@@ -36,7 +36,8 @@ from bot.slack.blocks import (
 )
 from bot.slack.blocks.keys import key_created_text, keys_text
 from bot.slack.blocks.rules import rules_reply, suggestions_reply
-from bot.slack.command_parser import (
+from bot.slack.directory import Directory
+from bot.slackapp.command_parser import (
     AWAY_FORMS,
     MAX_AWAY_SECONDS,
     AuditLog,
@@ -59,7 +60,6 @@ from bot.slack.command_parser import (
     parse_command,
     widens,
 )
-from bot.slack.directory import Directory
 
 log = logging.getLogger(__name__)
 

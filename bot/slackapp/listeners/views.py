@@ -70,7 +70,7 @@ from bot.slack.blocks.rule_modals import (
     rule_arguments,
 )
 from bot.slack.blocks.rules import RULE_CALLBACK_ID
-from bot.slack.gate import MAX_DEPTH, too_deep
+from bot.slackapp.gate import MAX_DEPTH, too_deep
 
 MAX_FEEDBACK_CHARS = 3000
 MAX_ARGUMENTS_CHARS = 3000

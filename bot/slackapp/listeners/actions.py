@@ -1,7 +1,7 @@
 """The approval buttons, wherever they are: the card, its copies in direct messages, an App Home.
 Approve goes through the approval service's decide step (one atomic Redis step with every approver
 rule); Reject and Revise check the same rules, then open their modal (a reason; feedback or edited
-arguments), whose submission decides (bot/slack/listeners/views.py). A click in a Home binds no card: the
+arguments), whose submission decides (bot/slackapp/listeners/views.py). A click in a Home binds no card: the
 rules alone decide who may.
 
 Approve & always allow (a tool call's card) checks like Approve, then opens the rule modal; a suggested
@@ -46,7 +46,7 @@ from bot.slack.blocks import (
 )
 from bot.slack.blocks.rule_modals import build_rule_modal
 from bot.slack.blocks.rules import ACTION_ALWAYS_ALLOW, ACTION_RULE_CREATE, parse_suggestion_value
-from bot.slack.listeners.views import rule_metadata
+from bot.slackapp.listeners.views import rule_metadata
 from bot.store import DecideResult
 
 log = logging.getLogger(__name__)

@@ -1,7 +1,7 @@
 """The App Home: opening it, its own buttons (full text, pages, "Decide several…", an admin's Revoke
 of a rule) and batch decisions.
 
-Its Approve / Reject / Revise buttons are the card's (bot/slack/listeners/actions.py). A batch decision is
+Its Approve / Reject / Revise buttons are the card's (bot/slackapp/listeners/actions.py). A batch decision is
 chosen in a modal, confirmed in a second one that shows exactly what will be decided (each tool call's
 whole arguments, each code's whole text), and then each approval is decided on its own through the
 same decide step as a click; the last modal says which were decided and which were not, and why.
@@ -51,8 +51,8 @@ from bot.slack.blocks import (
 from bot.slack.blocks.home import parse_revoke_value
 from bot.slack.blocks.rules import ACTION_RULE_REVOKE
 from bot.slack.blocks.text import channel_ref, tool_label
-from bot.slack.listeners.actions import REFUSAL_QUIET, open_view, parse_click, storage_guard, tell
-from bot.slack.listeners.views import input_text
+from bot.slackapp.listeners.actions import REFUSAL_QUIET, open_view, parse_click, storage_guard, tell
+from bot.slackapp.listeners.views import input_text
 
 BATCH_SECONDS = 15 * 60  # a confirmation not submitted within this is forgotten
 MAX_REASON_CHARS = 3000

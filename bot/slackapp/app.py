@@ -26,8 +26,8 @@ from bot.api.routes import add_routes
 from bot.core.security import MalformedRequest, body_text, signature_age_problem, signed
 from bot.core.settings import Settings
 from bot.services import Services, create_services
-from bot.slack import listeners
-from bot.slack.gate import parse
+from bot.slackapp import listeners
+from bot.slackapp.gate import parse
 
 log = logging.getLogger(__name__)
 
@@ -234,7 +234,7 @@ def foreign(ours: dict[str, Any] | None, *, enterprise_id: str | None, team_id: 
 
 
 def parsed_request(parsed: dict[str, Any], *, raw: str, query: str, headers: dict[str, str]) -> AsyncBoltRequest:
-    """A Bolt request from a body `bot.slack.gate.parse` already parsed. Bolt takes a parsed body only in its
+    """A Bolt request from a body `bot.slackapp.gate.parse` already parsed. Bolt takes a parsed body only in its
     Socket Mode form, which differs from HTTP only in how Bolt checks signatures (ours is checked before
     parsing); the request is then marked as the HTTP request it is."""
     bolt_headers: dict[str, str | Sequence[str]] = dict(headers)

@@ -80,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def serve(settings: Settings) -> int:
     from bot.core.logs import configure_logging
     from bot.core.security import secrets_of
-    from bot.slackapp.app import LISTEN_BACKLOG, create_web_app
+    from bot.server import LISTEN_BACKLOG, create_web_app
 
     configure_logging(level=settings.log_level, fmt=settings.log_format, secrets=secrets_of(settings))
     log.info("event loop: %s", use_event_loop(settings.event_loop))
@@ -112,8 +112,9 @@ async def _socket_mode(settings: Settings) -> None:
     approvals left pending in Redis, heartbeat dropped."""
     from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
+    from bot.server import LISTEN_BACKLOG, add_worker_routes
     from bot.services import create_services
-    from bot.slackapp.app import LISTEN_BACKLOG, Workspace, add_worker_routes, create_bolt_app
+    from bot.slackapp.app import Workspace, create_bolt_app
 
     assert settings.slack_app_token is not None
     services = create_services(settings)

@@ -293,8 +293,8 @@ class DevStack:
     async def _start_bot(self) -> None:
         from bot.core.settings import Settings, SettingsError
         from bot.runs.models import ModelConfigError
+        from bot.server import create_web_app
         from bot.services import create_services
-        from bot.slackapp.app import create_web_app
 
         sock = socket.socket()  # bound first, so the worker's settings carry its real port
         try:

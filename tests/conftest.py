@@ -23,8 +23,8 @@ from aiohttp import web
 
 from bot.core.settings import Settings
 from bot.devslack.server import SlackStandIn
+from bot.server import LISTEN_BACKLOG, SERVICES, create_web_app
 from bot.services import Services
-from bot.slackapp.app import LISTEN_BACKLOG, SERVICES, create_web_app
 
 SIGNING_SECRET = "test-signing-secret"
 BOT_TOKEN = "xoxb-test-token"

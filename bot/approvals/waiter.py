@@ -19,17 +19,13 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-
 from bot.core.tasks import stop_task
-from bot.store import DecideResult, Store, pubsub_client
+from bot.store import REDIS_DOWN, DecideResult, Store, pubsub_client
 
 log = logging.getLogger(__name__)
 
 ControlHandler = Callable[[dict[str, Any]], Awaitable[None]]
 DecidedHandler = Callable[[DecideResult], Awaitable[None]]  # an approval timed out (`result.approval`)
-_REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, OSError)
 
 
 class Woken(Protocol):
@@ -103,7 +99,7 @@ class DecisionWaiter:
         while True:
             try:
                 pubsub = (await pubsub_client(self._store.redis)).pubsub()
-            except _REDIS_DOWN as exc:
+            except REDIS_DOWN as exc:
                 log.warning("cannot subscribe yet (%s); retrying", type(exc).__name__)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
@@ -123,7 +119,7 @@ class DecisionWaiter:
                             _wake_other(other, message["data"])
                         else:
                             await self._dispatch(message["data"])
-            except _REDIS_DOWN as exc:
+            except REDIS_DOWN as exc:
                 self.reconnects += 1
                 if self._on_reconnect is not None:
                     self._on_reconnect()
@@ -215,7 +211,7 @@ class DueSweeper:
                 await self.sweep()
                 nearest = await self.next_due()
                 delay = self._max_sleep if nearest is None else min(self._max_sleep, max(0.0, nearest - time.time()))
-            except _REDIS_DOWN as exc:
+            except REDIS_DOWN as exc:
                 log.warning("%s failed (%s); retrying", self.name, type(exc).__name__)
                 delay = self._max_sleep
             except Exception:

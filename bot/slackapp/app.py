@@ -1,19 +1,17 @@
-"""App factories: the Bolt app and the aiohttp server around it (`POST /slack/events`, `GET /healthz`)."""
+"""The Bolt app (its one workspace, `authorize`) and the handler of `POST /slack/events`, which the worker's
+HTTP server (`bot/server.py`) mounts."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import aiohttp
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
-from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import SecretStr
-from redis.exceptions import RedisError
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
@@ -22,27 +20,17 @@ from slack_bolt.request.internals import extract_enterprise_id, extract_team_id
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.api.routes import add_routes
 from bot.core.security import MalformedRequest, body_text, signature_age_problem, signed
 from bot.core.settings import Settings
-from bot.services import Services, create_services
+from bot.services import Services
 from bot.slackapp import listeners
 from bot.slackapp.gate import parse
 
 log = logging.getLogger(__name__)
 
-# Connections the kernel queues for a worker before it accepts them. aiohttp's default, 128, drops
-# the SYNs of a larger burst (200 reviewers clicking at once): their clients retry after 1 s.
-LISTEN_BACKLOG = 1024
-KEEPALIVE_TIMEOUT = 75.0  # seconds an idle connection is kept, and a client has to send a request's headers
-# /healthz: a Redis that takes longer than this to answer PING makes the worker "degraded" (slow)
-HEALTH_REDIS_TIMEOUT = 0.5
-HEALTH_REDIS_SLOW_MS = 250.0
 
 ELSEWHERE = "This app is installed in another workspace. Nothing was done."
 
-SERVICES: web.AppKey[Services] = web.AppKey("services", Services)
-BOLT: web.AppKey[AsyncApp] = web.AppKey("bolt", AsyncApp)
 
 
 class Workspace:
@@ -126,19 +114,12 @@ def create_bolt_app(services: Services, workspace: Workspace | None = None) -> A
     return app
 
 
-def create_web_app(settings: Settings, *, services: Services | None = None) -> web.Application:
-    """The HTTP server of one worker. Services start with the server and stop with it."""
-    services = services or create_services(settings)
-    workspace = Workspace(services.slack, bot_token=settings.slack_bot_token)
-    bolt = create_bolt_app(services, workspace)
+def slack_events_handler(
+    settings: Settings, bolt: AsyncApp, workspace: Workspace
+) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """The handler of `POST /slack/events`: the signature checked once, before anything parses the body, then
+    the gate, the workspace, and Bolt."""
     secret = settings.slack_signing_secret.get_secret_value()
-    # lingering_time 0: a request answered before its body was read (refused) is closed at once, not
-    # read on for 10 s. keepalive_timeout also bounds the headers: a connection that has not sent a
-    # whole request within it is closed (aiohttp's own default outside `run_app` is an hour).
-    handler_args = {"lingering_time": 0, "keepalive_timeout": KEEPALIVE_TIMEOUT}
-    web_app = web.Application(client_max_size=1024 * 1024, handler_args=handler_args)
-    web_app[SERVICES] = services
-    web_app[BOLT] = bolt
 
     async def slack_events(request: web.Request) -> web.StreamResponse:
         # Whatever a client sends is answered 4xx, never 500: headers that cannot be parsed and bodies
@@ -173,36 +154,7 @@ def create_web_app(settings: Settings, *, services: Services | None = None) -> w
         bolt_request = parsed_request(parsed, raw=body, query=request.query_string, headers=dict(request.headers))
         return await to_aiohttp_response(await bolt.async_dispatch(bolt_request))
 
-    async def on_startup(_: web.Application) -> None:
-        await services.start()
-        answer = await workspace.answer()  # at start-up, not by the first burst of requests
-        services.api.card_link = str((answer or {}).get("url") or "")  # links to cards in the API's answers
-
-    async def on_cleanup(_: web.Application) -> None:
-        await services.close()
-
-    web_app.router.add_post("/slack/events", slack_events)
-
-    add_worker_routes(web_app, settings, services)
-    web_app.on_startup.append(on_startup)
-    web_app.on_cleanup.append(on_cleanup)
-    return web_app
-
-
-def add_worker_routes(web_app: web.Application, settings: Settings, services: Services) -> None:
-    """What every worker serves over HTTP besides Slack's requests: `/healthz`, `/metrics` and the Approvals
-    API (also in Socket Mode, where nothing else listens)."""
-
-    async def healthz(request: web.Request) -> web.Response:
-        return web.json_response(await health(services))
-
-    async def metrics(request: web.Request) -> web.Response:
-        body = await services.metrics.render(services.store.approvals.waiting_by_channel)
-        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
-
-    web_app.router.add_get("/healthz", healthz)
-    web_app.router.add_get("/metrics", metrics)
-    add_routes(web_app, services.api, allow_private_callbacks=settings.api_allow_private_callbacks)
+    return slack_events
 
 
 def refuse(status: int, reason: str) -> web.Response:
@@ -241,28 +193,3 @@ def parsed_request(parsed: dict[str, Any], *, raw: str, query: str, headers: dic
     request = AsyncBoltRequest(body=parsed, query=query, headers=bolt_headers, mode="socket_mode")
     request.mode, request.raw_body = "http", raw
     return request
-
-
-async def health(services: Services) -> dict[str, object]:
-    """Health without secrets: Redis reachability and what this worker is doing."""
-    started = time.perf_counter()
-    redis = "ok"
-    try:
-        async with asyncio.timeout(HEALTH_REDIS_TIMEOUT):
-            await services.redis.ping()
-    except TimeoutError:
-        redis = "slow"
-    except (RedisError, OSError):
-        redis = "unreachable"
-    ping_ms = round((time.perf_counter() - started) * 1000, 2)
-    if redis == "ok" and ping_ms > HEALTH_REDIS_SLOW_MS:
-        redis = "slow"
-    return {
-        "status": "ok" if redis == "ok" else "degraded",
-        "redis": redis,
-        "redis_ping_ms": ping_ms if redis != "unreachable" else None,
-        "worker": services.worker_id,
-        "active_runs": services.runs.active_runs,
-        "waiting_approvals": services.waiter.waiting,
-        "api_long_polls": services.api.waiters.count,
-    }

@@ -31,7 +31,7 @@ from bot.store.approvals import Approvals, DecideResult, DecideStatus, Once, Ope
 from bot.store.audit import AuditLog
 from bot.store.away import Away
 from bot.store.channel_settings import ChannelSettingsStore
-from bot.store.connection import REDIS_DOWN, connect, persistently, pubsub_client
+from bot.store.connection import REDIS_DOWN, StoreUnavailable, connect, persistently, pubsub_client
 from bot.store.homes import Homes, HomeState
 from bot.store.keys import AUDIT_RETENTION_SECONDS, DECIDED_RETENTION_SECONDS, RUN_RETENTION_SECONDS, Keys
 from bot.store.nudges import Nudges
@@ -56,6 +56,7 @@ __all__ = [
     "Once",
     "OpenStatus",
     "Store",
+    "StoreUnavailable",
     "cluster_prefix",
     "connect",
     "is_cluster_url",
@@ -93,3 +94,10 @@ class Store:
         self.webhooks = Webhooks(self.shared)
         self.away = Away(self.shared, self.audit)
         self.rules = Rules(self.shared)
+
+    async def ping(self) -> None:
+        """Whether Redis answers; `StoreUnavailable` when it cannot be reached."""
+        try:
+            await self.redis.ping()
+        except REDIS_DOWN as exc:
+            raise StoreUnavailable(type(exc).__name__) from exc

@@ -23,6 +23,10 @@ T = TypeVar("T")
 REDIS_DOWN: tuple[type[BaseException], ...] = (RedisConnectionError, RedisTimeoutError, OSError)
 
 
+class StoreUnavailable(Exception):
+    """The approval store (Redis) cannot be reached or does not answer; `str()` says which error it was."""
+
+
 async def persistently(call: Callable[[], Awaitable[T]], *, what: str, patience: float | None = 60.0) -> T:
     """`call()`, tried again while Redis is unreachable or slow (a blip, a restart, a failover), for at
     most `patience` seconds (None: until it works or the task is cancelled). For an owner's writes,

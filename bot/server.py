@@ -1,0 +1,98 @@
+"""The HTTP server of one worker (aiohttp), the web glue apart from the listeners: it mounts Slack's requests
+(`POST /slack/events`, the Bolt app of `bot/slackapp/`), the Approvals API (`/api/v1`, `bot/api/routes.py`),
+`GET /healthz` and `GET /metrics`, and starts and stops the worker's services with it."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
+from slack_bolt.async_app import AsyncApp
+
+from bot.api.routes import add_routes
+from bot.core.settings import Settings
+from bot.services import Services, create_services
+from bot.slackapp.app import Workspace, create_bolt_app, slack_events_handler
+from bot.store import StoreUnavailable
+
+# Connections the kernel queues for a worker before it accepts them. aiohttp's default, 128, drops
+# the SYNs of a larger burst (200 reviewers clicking at once): their clients retry after 1 s.
+LISTEN_BACKLOG = 1024
+KEEPALIVE_TIMEOUT = 75.0  # seconds an idle connection is kept, and a client has to send a request's headers
+# /healthz: a Redis that takes longer than this to answer PING makes the worker "degraded" (slow)
+HEALTH_REDIS_TIMEOUT = 0.5
+HEALTH_REDIS_SLOW_MS = 250.0
+
+SERVICES: web.AppKey[Services] = web.AppKey("services", Services)
+BOLT: web.AppKey[AsyncApp] = web.AppKey("bolt", AsyncApp)
+
+
+def create_web_app(settings: Settings, *, services: Services | None = None) -> web.Application:
+    """The HTTP server of one worker. Services start with the server and stop with it."""
+    services = services or create_services(settings)
+    workspace = Workspace(services.slack, bot_token=settings.slack_bot_token)
+    bolt = create_bolt_app(services, workspace)
+    # lingering_time 0: a request answered before its body was read (refused) is closed at once, not
+    # read on for 10 s. keepalive_timeout also bounds the headers: a connection that has not sent a
+    # whole request within it is closed (aiohttp's own default outside `run_app` is an hour).
+    handler_args = {"lingering_time": 0, "keepalive_timeout": KEEPALIVE_TIMEOUT}
+    web_app = web.Application(client_max_size=1024 * 1024, handler_args=handler_args)
+    web_app[SERVICES] = services
+    web_app[BOLT] = bolt
+
+    async def on_startup(_: web.Application) -> None:
+        await services.start()
+        answer = await workspace.answer()  # at start-up, not by the first burst of requests
+        services.api.card_link = str((answer or {}).get("url") or "")  # links to cards in the API's answers
+
+    async def on_cleanup(_: web.Application) -> None:
+        await services.close()
+
+    web_app.router.add_post("/slack/events", slack_events_handler(settings, bolt, workspace))
+    add_worker_routes(web_app, settings, services)
+    web_app.on_startup.append(on_startup)
+    web_app.on_cleanup.append(on_cleanup)
+    return web_app
+
+
+def add_worker_routes(web_app: web.Application, settings: Settings, services: Services) -> None:
+    """What every worker serves over HTTP besides Slack's requests: `/healthz`, `/metrics` and the Approvals
+    API (also in Socket Mode, where nothing else listens)."""
+
+    async def healthz(request: web.Request) -> web.Response:
+        return web.json_response(await health(services))
+
+    async def metrics(request: web.Request) -> web.Response:
+        body = await services.metrics.render(services.store.approvals.waiting_by_channel)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    web_app.router.add_get("/healthz", healthz)
+    web_app.router.add_get("/metrics", metrics)
+    add_routes(web_app, services.api, allow_private_callbacks=settings.api_allow_private_callbacks)
+
+
+async def health(services: Services) -> dict[str, object]:
+    """Health without secrets: Redis reachability and what this worker is doing."""
+    started = time.perf_counter()
+    redis = "ok"
+    try:
+        async with asyncio.timeout(HEALTH_REDIS_TIMEOUT):
+            await services.store.ping()
+    except TimeoutError:
+        redis = "slow"
+    except StoreUnavailable:
+        redis = "unreachable"
+    ping_ms = round((time.perf_counter() - started) * 1000, 2)
+    if redis == "ok" and ping_ms > HEALTH_REDIS_SLOW_MS:
+        redis = "slow"
+    return {
+        "status": "ok" if redis == "ok" else "degraded",
+        "redis": redis,
+        "redis_ping_ms": ping_ms if redis != "unreachable" else None,
+        "worker": services.worker_id,
+        "active_runs": services.runs.active_runs,
+        "waiting_approvals": services.waiter.waiting,
+        "api_long_polls": services.api.waiters.count,
+    }

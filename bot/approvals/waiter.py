@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
 from bot.core.tasks import stop_task
-from bot.store import REDIS_DOWN, DecideResult, Store, pubsub_client
+from bot.store import REDIS_DOWN, DecideResult, Store
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ class DecisionWaiter:
         backoff = 0.1
         while True:
             try:
-                pubsub = (await pubsub_client(self._store.redis)).pubsub()
+                pubsub = await self._store.subscriber()
             except REDIS_DOWN as exc:
                 log.warning("cannot subscribe yet (%s); retrying", type(exc).__name__)
                 await asyncio.sleep(backoff)

@@ -23,7 +23,6 @@ from bot.core.records import ApprovalRecord
 from bot.core.settings import _CHANNEL_ID, LONGEST_RETENTION, SettingsError, StoreSettings
 from bot.report.figures import Figures, RubberStamp, compute
 from bot.store import Store, connect
-from bot.store.codec import readable_approval
 
 SINCE_FORMS = (
     "a number of seconds, minutes, hours or days: 90s, 15m, 12h, 7d, 30d "
@@ -82,30 +81,8 @@ async def read_history(store: Store, *, since: float, channels: Sequence[str], n
 
 
 async def read_waiting(store: Store, *, channels: Sequence[str] = ()) -> list[ApprovalRecord]:
-    """Every pending approval: the ids in `deadlines` and, where the store has it, in `waiting` (members
-    "<origin channel>/<id>", which also holds approvals that never time out). Read without their long
-    texts."""
-    keys = store.keys
-    ids: dict[str, None] = dict.fromkeys(str(i) for i in await store.redis.zrange(keys.deadlines, 0, -1))
-    waiting_key = getattr(keys, "waiting", None)
-    if isinstance(waiting_key, str):
-        for member in await store.redis.zrange(waiting_key, 0, -1):
-            ids.setdefault(str(member).rpartition("/")[2], None)
-    wanted = set(channels)
-    found: list[ApprovalRecord] = []
-    ordered = list(ids)
-    for start in range(0, len(ordered), BATCH):
-        async with store.redis.pipeline(transaction=False) as pipe:
-            for approval_id in ordered[start : start + BATCH]:
-                pipe.hgetall(keys.approval(approval_id))
-            replies = await pipe.execute()
-        for raw in replies:
-            approval = readable_approval(raw, None) if raw else None
-            if approval is None or not approval.pending:
-                continue
-            if not wanted or wanted & {approval.origin_channel, approval.card_channel}:
-                found.append(approval)
-    return found
+    """Every pending approval (of `channels`, when given), without their long texts (`Approvals.pending`)."""
+    return await store.approvals.pending(channels=channels)
 
 
 async def load(settings: StoreSettings, *, since: float, channels: Sequence[str], now: float) -> History:

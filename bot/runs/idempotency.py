@@ -1,8 +1,8 @@
 """Each slash command is done once.
 
 Slack gives every invocation its own `trigger_id`; a replay of the same signed request (accepted
-for 5 minutes) carries the same one. The first delivery claims it in Redis with `SET NX EX` before
-anything is done; a later delivery finds the claim and does nothing.
+for 5 minutes) carries the same one. The first delivery claims it (the store's do-once step, `Workers.first`)
+before anything is done; a later delivery finds the claim and does nothing.
 """
 
 from __future__ import annotations
@@ -23,13 +23,9 @@ def command_key(store: Store, trigger_id: str) -> str:
 async def claim_command(store: Store, trigger_id: str) -> str | None:
     """None when this is the first delivery of the command (now claimed). Otherwise what the first
     delivery recorded with `record_command` (`IN_PROGRESS` until it has)."""
-    key = command_key(store, trigger_id)
-    if await store.redis.set(key, IN_PROGRESS, nx=True, ex=KEEP_SECONDS):
-        return None
-    seen = await store.redis.get(key)
-    return str(seen) if seen is not None else IN_PROGRESS
+    return await store.workers.first(command_key(store, trigger_id), IN_PROGRESS, seconds=KEEP_SECONDS)
 
 
 async def record_command(store: Store, trigger_id: str, outcome: str) -> None:
     """What the first delivery did (e.g. the run it started), for a replay's answer."""
-    await store.redis.set(command_key(store, trigger_id), outcome, xx=True, keepttl=True)
+    await store.workers.note(command_key(store, trigger_id), outcome)

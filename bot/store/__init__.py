@@ -23,6 +23,7 @@ the App Home work's own Redis connections (built by `bot.approvals.homes.HomeSer
 from __future__ import annotations
 
 from redis.asyncio import Redis
+from redis.asyncio.client import PubSub
 
 from bot.core.records import ApiKey, AwayState, NewKey
 from bot.core.redis_urls import cluster_prefix, is_cluster_url
@@ -94,6 +95,10 @@ class Store:
         self.webhooks = Webhooks(self.shared)
         self.away = Away(self.shared, self.audit)
         self.rules = Rules(self.shared)
+
+    async def subscriber(self) -> PubSub:
+        """A pub/sub connection, not yet subscribed (on Cluster: to one node)."""
+        return (await pubsub_client(self.redis)).pubsub()
 
     async def ping(self) -> None:
         """Whether Redis answers; `StoreUnavailable` when it cannot be reached."""

@@ -221,6 +221,27 @@ class Approvals:
         found = (readable_approval(raw, text) for raw, text in zip(replies[::2], replies[1::2], strict=True) if raw)
         return [approval for approval in found if approval is not None]
 
+    async def pending(self, *, channels: Iterable[str] = (), batch: int = 500) -> list[ApprovalRecord]:
+        """Every pending approval (whose origin or card channel is among `channels`, when given), read without
+        their long texts: the ids in `deadlines` and in `waiting` (members "<origin channel>/<id>", which also
+        holds approvals that never time out)."""
+        ids: dict[str, None] = dict.fromkeys(str(i) for i in await self._s.redis.zrange(self._k.deadlines, 0, -1))
+        for member in await self._s.redis.zrange(self._k.waiting, 0, -1):
+            ids.setdefault(str(member).rpartition("/")[2], None)
+        wanted, ordered, found = set(channels), list(ids), []
+        for start in range(0, len(ordered), batch):
+            async with self._s.redis.pipeline(transaction=False) as pipe:
+                for approval_id in ordered[start : start + batch]:
+                    pipe.hgetall(self._k.approval(approval_id))
+                replies = await pipe.execute()
+            for raw in replies:
+                approval = readable_approval(raw, None) if raw else None
+                if approval is not None and approval.pending and (
+                    not wanted or wanted & {approval.origin_channel, approval.card_channel}
+                ):
+                    found.append(approval)
+        return found
+
     async def of_run(self, run_id: str) -> list[ApprovalRecord]:
         ids = await aw(self._s.redis.smembers(self._k.run_approvals(run_id)))
         return await self.get_many(sorted(ids))

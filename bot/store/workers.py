@@ -37,7 +37,19 @@ class Workers:
 
     async def claim(self, what: str, worker_id: str, *, seconds: int) -> bool:
         """One worker (or person) does `what` (for `seconds`): True for the first to ask."""
-        return bool(await self._s.redis.set(self._k.claim(what), worker_id, nx=True, ex=seconds))
+        return await self.first(self._k.claim(what), worker_id, seconds=seconds) is None
+
+    async def first(self, key: str, value: str, *, seconds: int) -> str | None:
+        """The one do-once-by-key step: None for the first to claim `key` (it now holds `value` for `seconds`);
+        for any later one, what the key holds (`value` of the first, or what it noted with `note`)."""
+        if await self._s.redis.set(key, value, nx=True, ex=seconds):
+            return None
+        seen = await self._s.redis.get(key)
+        return str(seen) if seen is not None else value
+
+    async def note(self, key: str, value: str) -> None:
+        """What the first to claim `key` did, for the later ones (its lifetime kept)."""
+        await self._s.redis.set(key, value, xx=True, keepttl=True)
 
     async def publish(self, worker_id: str, message: Mapping[str, Any]) -> int:
         """A message to one worker's subscription; how many heard it."""

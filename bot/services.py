@@ -160,7 +160,7 @@ def create_services(settings: Settings, *, worker_id: str | None = None) -> Serv
 
     async def on_timed_out(result: DecideResult) -> None:
         assert result.approval is not None
-        approvals.after(result.approval, owner_heard=result.owner_heard)
+        approvals.on_decided(result.approval, owner_heard=result.owner_heard)
 
     sweeper = DeadlineSweeper(store, on_decided=on_timed_out)
     nudger = Nudger(store=store, slack=slack, directory=directory, cards=cards)

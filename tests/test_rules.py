@@ -235,16 +235,16 @@ async def test_a_channel_holds_at_most_the_limit_of_live_rules(store: Store) -> 
 
 
 def test_a_rule_never_decides_what_only_a_person_may() -> None:
-    from bot.approvals.service import remembered
+    from bot.approvals.service import rule_may_decide
 
     call = ApprovalRequest("a-00000001", "{}", "drafter", kind="tool_call", tool_name="t", arguments="{}")
-    assert remembered(call)
-    assert not remembered(ApprovalRequest("a-00000001", "{}", "drafter", kind="code", arguments="{}"))
-    assert not remembered(ApprovalRequest("a-00000001", "hi", "drafter"))
+    assert rule_may_decide(call)
+    assert not rule_may_decide(ApprovalRequest("a-00000001", "{}", "drafter", kind="code", arguments="{}"))
+    assert not rule_may_decide(ApprovalRequest("a-00000001", "hi", "drafter"))
     from dataclasses import replace
 
-    assert not remembered(replace(call, schema_error="to: not an email"))
-    assert not remembered(replace(call, maybe_ran=True))
+    assert not rule_may_decide(replace(call, schema_error="to: not an email"))
+    assert not rule_may_decide(replace(call, maybe_ran=True))
 
 
 # --------------------------------------------------------------------------------- real worker processes

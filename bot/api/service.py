@@ -243,7 +243,7 @@ class ApprovalsApi:
                 approval_id, outcome="cancelled", by="system", feedback=f"withdrawn by {key.name}"
             )
             if result.status == "ok" and result.approval is not None:
-                self.approvals.after(result.approval)
+                self.approvals.on_decided(result.approval)
                 approval = result.approval
             elif result.approval is not None:
                 approval = result.approval

@@ -122,7 +122,7 @@ class RuleBook:
                 channel, kept.id, event="rule_revoked", by=user, reason="the card was not approved: " + result.status
             )
             return Created(None, "", decided=result)
-        self.approvals.show(result)
+        self.approvals.redraw_after(result)
         self.changed(channel)
         return Created(kept, f"Rule {kept.id} created, and the card approved.", decided=result)
 
@@ -214,7 +214,7 @@ class RuleBook:
                 found = ["the rule does not match the call on this card"]
         if found:
             return await self._refuse_problems(user, channel, match, found)
-        check = await self.approvals.check(approval.id, outcome="approved", user=user, card=card)
+        check = await self.approvals.may_decide(approval.id, outcome="approved", user=user, card=card)
         if check.status != "allowed":
             return Created(None, "", decided=check)  # the decide step's refusal, audited there
         admin = await self.is_admin(user, channel)

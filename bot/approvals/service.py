@@ -9,9 +9,9 @@ The waiting side (the worker that owns the run)::
 The deciding side (a click, a modal, a timeout, a cancel, on any worker)::
 
     decide(approval id, outcome, user, card) -> the decide step (`bot/store/lua/lib/decide.lua`) with
-                                                every approver rule; `check()` asks the same rules
+                                                every approver rule; `may_decide()` asks the same rules
                                                 without deciding (before a modal opens)
-    show(result)                             -> redraw the card(s); continue the run here if its
+    redraw_after(result)                     -> redraw the card(s); continue the run here if its
                                                 worker is gone (the `on_orphaned` hook)
 
 `RunManager` (bot/runs/manager.py) asks for its runs' approvals here, and so does the Approvals API
@@ -164,12 +164,12 @@ class ApprovalService:
             decision, why = automatic
             return await self._decided_at_once(approval, decision, run=run, program=program,
                                                audit=automatic_entry(approval, decision, rule=why, run=run))
-        if remembered(request):
+        if rule_may_decide(request):
             ruled = await self.by_rule(request, run=run, rules=await self.rules_of(run.channel), approval=approval,
                                        program=program)
             if ruled is not None:
                 return ruled
-        approval, dms = await self.addressed(approval, settings)
+        approval, dms = await self.with_dm_copies(approval, settings)
         status, approval_id = await persistently(
             partial(self.store.approvals.open, approval, checkpoint=request.checkpoint, fence=fence,
                     once=program.once if program else None, max_pending=program.max_pending if program else 0),
@@ -247,7 +247,9 @@ class ApprovalService:
         """The channel's rules, as stored (one Redis command; read again through a Redis blip)."""
         return await persistently(lambda: self.store.rules.candidates(channel), what=f"reading the rules of {channel}")
 
-    async def addressed(self, approval: ApprovalRecord, settings: ChannelSettings) -> tuple[ApprovalRecord, list[str]]:
+    async def with_dm_copies(
+        self, approval: ApprovalRecord, settings: ChannelSettings
+    ) -> tuple[ApprovalRecord, list[str]]:
         """Where the card goes under the channel's `deliver`: with `dm` or `both`, a copy in a direct
         message to each person who may decide (`dm`: the first of them holds the card itself). Returns
         the approval so addressed and the people messaged; with nobody to message (or Slack refusing
@@ -416,23 +418,25 @@ class ApprovalService:
             result = await step(in_groups=in_groups, principals=principals, group_principal=group_principal)
         return result
 
-    async def check(self, approval_id: str, *, outcome: str, user: str, card: tuple[str, str] | None) -> DecideResult:
+    async def may_decide(
+        self, approval_id: str, *, outcome: str, user: str, card: tuple[str, str] | None
+    ) -> DecideResult:
         """Whether `user` may decide the approval from this card (None: from their Home) now
         (`allowed`), by the same rules."""
         return await self.decide(approval_id, outcome=outcome, user=user, card=card, dry_run=True)
 
-    def show(self, result: DecideResult) -> bool:
+    def redraw_after(self, result: DecideResult) -> bool:
         """Bring the card up to date after a decision or vote (and continue the run if its worker is
         gone). False when nothing was decided."""
         if result.approval is None or result.status not in ("ok", "vote"):
             return False
         if result.status == "ok":
-            self.after(result.approval, owner_heard=result.owner_heard)
+            self.on_decided(result.approval, owner_heard=result.owner_heard)
         else:
             self.cards.schedule(result.approval)
         return True
 
-    def after(self, approval: ApprovalRecord, *, owner_heard: bool = False) -> None:
+    def on_decided(self, approval: ApprovalRecord, *, owner_heard: bool = False) -> None:
         """After any decision, on whichever worker made it: count it, redraw its card, and, if the run's
         owner may be gone, let `on_orphaned` continue the run here. `owner_heard`: the owner's worker
         was subscribed when the decision was published, so it is alive and continues the run itself."""
@@ -453,12 +457,12 @@ class ApprovalService:
             result = await self.store.approvals.decide(approval.id, outcome="cancelled", by=by, feedback=reason)
             if result.status == "ok" and result.approval is not None:
                 cancelled += 1
-                self.after(result.approval)
+                self.on_decided(result.approval)
         return cancelled
 
 
-def remembered(request: ApprovalRequest) -> bool:
-    """Whether a remembered rule may decide this request: a tool call whose arguments pass the tool's
+def rule_may_decide(request: ApprovalRequest) -> bool:
+    """Whether an "always allow" rule may decide this request: a tool call whose arguments pass the tool's
     schema, and not one that may have run already (only a person approves that again)."""
     if request.kind != "tool_call" or not request.arguments:
         return False

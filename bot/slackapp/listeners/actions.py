@@ -202,7 +202,7 @@ async def decide_from_click(services: Services, body: dict[str, Any], *, outcome
         return
     approval_id = click.approval_id
     result = await services.approvals.decide(approval_id, outcome=outcome, user=click.user, card=click.card)
-    if services.approvals.show(result) and result.status == "ok":
+    if services.approvals.redraw_after(result) and result.status == "ok":
         return
     answered = await refuse(services, result, click, button=outcome)
     if answered and result.status == "already" and result.approval is not None:
@@ -263,7 +263,7 @@ async def open_modal(services: Services, body: dict[str, Any], *, outcome: str) 
     click = parse_click(body)
     if click is None:
         return
-    checked = await services.approvals.check(click.approval_id, outcome=outcome, user=click.user, card=click.card)
+    checked = await services.approvals.may_decide(click.approval_id, outcome=outcome, user=click.user, card=click.card)
     if checked.status != "allowed" or checked.approval is None:
         await refuse(services, checked, click, button=outcome)
         return
@@ -294,7 +294,8 @@ async def open_rule_modal(services: Services, body: dict[str, Any]) -> None:
     if click is None:
         await services.store.audit.append("refused", reason="malformed click", outcome="always_allow")
         return
-    checked = await services.approvals.check(click.approval_id, outcome="approved", user=click.user, card=click.card)
+    checked = await services.approvals.may_decide(click.approval_id, outcome="approved", user=click.user,
+                                                  card=click.card)
     if checked.status != "allowed" or checked.approval is None:
         await refuse(services, checked, click, button="always_allow")
         return

@@ -311,7 +311,7 @@ async def decide_batch(services: Services, body: dict[str, Any], view: dict[str,
         except RedisError:  # this one was not decided (its step is atomic): say so, go on with the next
             refused.append((f"`{approval_id}`", STORAGE_DOWN))
             continue
-        shown = services.approvals.show(result)
+        shown = services.approvals.redraw_after(result)
         if shown and result.status == "ok" and result.approval is not None:
             decided.append(result.approval)
         else:

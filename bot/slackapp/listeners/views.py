@@ -140,7 +140,7 @@ async def submit_rejection(services: Services, body: dict[str, Any], view: dict[
     if len(reason) > MAX_FEEDBACK_CHARS:
         return {REASON_BLOCK: f"Keep it under {MAX_FEEDBACK_CHARS} characters (this is {len(reason)})."}
     result = await services.approvals.decide(approval_id, outcome="rejected", user=user, feedback=reason, card=card)
-    if services.approvals.show(result):
+    if services.approvals.redraw_after(result):
         return None
     return {REASON_BLOCK: refusal_text(result) + (" Your reason was not sent." if reason else "")}
 
@@ -188,7 +188,7 @@ async def submit_revision(services: Services, body: dict[str, Any], view: dict[s
     if rejection is not None:  # "reject: too pushy": a rejection with its reason
         outcome, feedback = "rejected", rejection.group(1).strip()
     result = await services.approvals.decide(approval_id, outcome=outcome, user=user, feedback=feedback, card=card)
-    if services.approvals.show(result):
+    if services.approvals.redraw_after(result):
         return None
     return {FEEDBACK_BLOCK: refusal_text(result) + " Your feedback was not sent; copy it if you want to keep it."}
 

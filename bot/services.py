@@ -18,8 +18,8 @@ from bot.approvals.card_sync import CardService
 from bot.approvals.homes import HomeService
 from bot.approvals.nudges import Nudger
 from bot.approvals.rulebook import RuleBook
+from bot.approvals.run_thread import RunThreads
 from bot.approvals.service import ApprovalService
-from bot.approvals.threads import RunThreads
 from bot.approvals.waiter import DeadlineSweeper, DecisionWaiter
 from bot.core.ids import new_worker_id
 from bot.core.metrics import Metrics

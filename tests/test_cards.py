@@ -13,8 +13,8 @@ from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetry
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.approvals.card_sync import CardService
+from bot.approvals.run_thread import RunThreads
 from bot.approvals.service import ApprovalService
-from bot.approvals.threads import RunThreads
 from bot.approvals.waiter import DecisionWaiter
 from bot.core.records import ApprovalRecord
 from bot.core.tasks import Background

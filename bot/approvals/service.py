@@ -45,7 +45,7 @@ from bot.approvals.opening import (
     rule_entry,
     verdict,
 )
-from bot.approvals.threads import RunThreads
+from bot.approvals.run_thread import RunThreads
 from bot.approvals.waiter import DecisionWaiter
 from bot.core.allow_rules import Rule
 from bot.core.metrics import Metrics

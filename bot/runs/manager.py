@@ -30,8 +30,8 @@ from autogen_agentchat.teams import BaseGroupChat
 from autogen_core import CancellationToken
 
 from bot.approvals.ledger import RunLedger
+from bot.approvals.run_thread import RunThreads
 from bot.approvals.service import ApprovalService
-from bot.approvals.threads import RunThreads
 from bot.core.ids import new_run_id
 from bot.core.metrics import Metrics
 from bot.core.records import ApprovalRecord, ChannelSettings, RunRecord, RunStatus

@@ -24,7 +24,7 @@ from typing import Any
 from mcp.server.lowlevel import Server
 
 from agent_approvals.client import ApprovalsClient
-from agent_approvals.mcp_gateway import (
+from agent_approvals.mcp_gateway.gateway import (
     CALL_TIMEOUT,
     Gateway,
     JsonRpcBodies,

@@ -1,0 +1,8 @@
+"""An approval gateway for the Model Context Protocol (extra `mcp`): any agent's MCP tool calls decided in Slack.
+The gateway is `gateway.py` (what it forwards, refuses and audits); the command line `__main__.py`."""
+
+from __future__ import annotations
+
+from agent_approvals.mcp_gateway.gateway import Gateway, Upstream, connect
+
+__all__ = ["Gateway", "Upstream", "connect"]

@@ -33,7 +33,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from agent_framework import Agent, AgentResponse, AgentSession, Content, FunctionTool, Message
+from agent_approvals._extras import missing_extra
+
+try:
+    from agent_framework import Agent, AgentResponse, AgentSession, Content, FunctionTool, Message
+except ImportError as exc:  # the extra is not installed
+    raise missing_extra(__name__, "agent-framework", exc) from exc
 
 from agent_approvals.client import Approval, ApprovalsClient, idempotency_key, refusal
 from agent_approvals.state import FileStateStore, StateStore

@@ -49,9 +49,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from langchain_core.utils.function_calling import convert_to_openai_tool
-from langgraph.prebuilt import ToolNode
-from langgraph.types import Command, Interrupt
+from agent_approvals._extras import missing_extra
+
+try:
+    from langchain_core.utils.function_calling import convert_to_openai_tool
+    from langgraph.prebuilt import ToolNode
+    from langgraph.types import Command, Interrupt
+except ImportError as exc:  # the extra is not installed
+    raise missing_extra(__name__, "langgraph", exc) from exc
 
 from agent_approvals.client import Approval, ApprovalsClient, idempotency_key, refusal
 

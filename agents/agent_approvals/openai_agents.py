@@ -28,13 +28,18 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from agents.items import ToolApprovalItem
-from agents.run_state import RunState
-from agents.tool import FunctionTool
+from agent_approvals._extras import missing_extra
 
-from agent_approvals.client import Approval, ApprovalsClient, refusal
-from agent_approvals.state import FileStateStore, StateStore
-from agents import Agent, Runner, RunResult
+try:
+    from agents.items import ToolApprovalItem
+    from agents.run_state import RunState
+    from agents.tool import FunctionTool
+
+    from agent_approvals.client import Approval, ApprovalsClient, refusal
+    from agent_approvals.state import FileStateStore, StateStore
+    from agents import Agent, Runner, RunResult
+except ImportError as exc:  # the extra is not installed
+    raise missing_extra(__name__, "openai-agents", exc) from exc
 
 FRAMEWORK = "OpenAI Agents SDK"
 __all__ = ["FileStateStore", "StateStore", "resume", "run_with_approvals"]

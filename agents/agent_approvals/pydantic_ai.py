@@ -35,16 +35,21 @@ import hashlib
 import json
 from typing import Any
 
-from pydantic_ai import (
-    Agent,
-    DeferredToolRequests,
-    DeferredToolResults,
-    FunctionToolset,
-    ToolApproved,
-    ToolCallPart,
-    ToolDenied,
-)
-from pydantic_ai.messages import ModelMessage, ModelMessagesTypeAdapter, ModelResponse
+from agent_approvals._extras import missing_extra
+
+try:
+    from pydantic_ai import (
+        Agent,
+        DeferredToolRequests,
+        DeferredToolResults,
+        FunctionToolset,
+        ToolApproved,
+        ToolCallPart,
+        ToolDenied,
+    )
+    from pydantic_ai.messages import ModelMessage, ModelMessagesTypeAdapter, ModelResponse
+except ImportError as exc:  # the extra is not installed
+    raise missing_extra(__name__, "pydantic-ai", exc) from exc
 
 from agent_approvals.client import ApprovalsClient, idempotency_key, refusal
 from agent_approvals.state import FileStateStore, StateStore

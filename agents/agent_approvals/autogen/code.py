@@ -16,8 +16,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from autogen_agentchat.agents import ApprovalRequest as CodeApprovalRequest
-from autogen_agentchat.agents import ApprovalResponse
+from agent_approvals._extras import missing_extra
+
+try:
+    from autogen_agentchat.agents import ApprovalRequest as CodeApprovalRequest
+    from autogen_agentchat.agents import ApprovalResponse
+except ImportError as exc:  # the extra is not installed
+    raise missing_extra(__name__, "autogen", exc) from exc
 
 from agent_approvals.approver import ApprovalRequest, Approver, ask_within_a_call, digest_of, ledger_of
 from agent_approvals.autogen.tools import refusal_text, who

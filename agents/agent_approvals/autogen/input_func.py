@@ -17,10 +17,15 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequen
 from contextvars import ContextVar
 from typing import Any
 
-from autogen_agentchat.agents import UserProxyAgent
-from autogen_agentchat.base import Response
-from autogen_agentchat.messages import BaseAgentEvent, BaseChatMessage
-from autogen_core import CancellationToken
+from agent_approvals._extras import missing_extra
+
+try:
+    from autogen_agentchat.agents import UserProxyAgent
+    from autogen_agentchat.base import Response
+    from autogen_agentchat.messages import BaseAgentEvent, BaseChatMessage
+    from autogen_core import CancellationToken
+except ImportError as exc:  # the extra is not installed
+    raise missing_extra(__name__, "autogen", exc) from exc
 
 from agent_approvals.approver import ApprovalCancelled, ApprovalRequest, Approver
 from agent_approvals.modes import InputPolicy, ModeGate

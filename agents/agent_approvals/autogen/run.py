@@ -20,11 +20,16 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from autogen_agentchat.agents import AssistantAgent, CodeExecutorAgent, SocietyOfMindAgent, UserProxyAgent
-from autogen_agentchat.base import ChatAgent, TaskResult, Team
-from autogen_agentchat.messages import BaseChatMessage
-from autogen_core import CancellationToken
-from autogen_core.tools import StaticWorkbench
+from agent_approvals._extras import missing_extra
+
+try:
+    from autogen_agentchat.agents import AssistantAgent, CodeExecutorAgent, SocietyOfMindAgent, UserProxyAgent
+    from autogen_agentchat.base import ChatAgent, TaskResult, Team
+    from autogen_agentchat.messages import BaseChatMessage
+    from autogen_core import CancellationToken
+    from autogen_core.tools import StaticWorkbench
+except ImportError as exc:  # the extra is not installed
+    raise missing_extra(__name__, "autogen", exc) from exc
 
 from agent_approvals.approver import Approver
 from agent_approvals.autogen.code import code_approval_func

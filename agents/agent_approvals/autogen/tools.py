@@ -27,8 +27,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any, cast
 
-from autogen_core import CancellationToken
-from autogen_core.tools import BaseTool, Tool
+from agent_approvals._extras import missing_extra
+
+try:
+    from autogen_core import CancellationToken
+    from autogen_core.tools import BaseTool, Tool
+except ImportError as exc:  # the extra is not installed
+    raise missing_extra(__name__, "autogen", exc) from exc
 from pydantic import BaseModel, ValidationError
 
 from agent_approvals.approver import (

@@ -19,8 +19,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from autogen_core import CancellationToken
-from autogen_core.tools import TextResultContent, ToolResult, ToolSchema, Workbench
+from agent_approvals._extras import missing_extra
+
+try:
+    from autogen_core import CancellationToken
+    from autogen_core.tools import TextResultContent, ToolResult, ToolSchema, Workbench
+except ImportError as exc:  # the extra is not installed
+    raise missing_extra(__name__, "autogen", exc) from exc
 from pydantic import BaseModel
 
 from agent_approvals.approver import ApprovalRequest, Approver

@@ -55,19 +55,24 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-import anyio
-import httpx
-import httpx2
-from mcp import types
-from mcp.client.session import ClientSession
-from mcp.client.stdio import StdioServerParameters, stdio_client
-from mcp.client.streamable_http import streamable_http_client
-from mcp.server.context import ServerRequestContext
-from mcp.server.lowlevel import Server
-from mcp.server.stdio import stdio_server
-from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE
-from mcp.shared.exceptions import MCPError
-from mcp.shared.message import SessionMessage
+from agent_approvals._extras import missing_extra
+
+try:
+    import anyio
+    import httpx
+    import httpx2
+    from mcp import types
+    from mcp.client.session import ClientSession
+    from mcp.client.stdio import StdioServerParameters, stdio_client
+    from mcp.client.streamable_http import streamable_http_client
+    from mcp.server.context import ServerRequestContext
+    from mcp.server.lowlevel import Server
+    from mcp.server.stdio import stdio_server
+    from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE
+    from mcp.shared.exceptions import MCPError
+    from mcp.shared.message import SessionMessage
+except ImportError as exc:  # the extra is not installed
+    raise missing_extra(__name__, "mcp", exc) from exc
 from pydantic import ValidationError
 from pydantic_core import from_json
 

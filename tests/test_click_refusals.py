@@ -16,8 +16,8 @@ from typing import Any
 import aiohttp
 import pytest
 
+from bot.approvals import service as approval_service
 from bot.devslack.server import SlackStandIn
-from bot.slackapp.listeners import actions
 from tests.conftest import ALICE, APPROVALS, BOB, CAROL, SALES, Worker, bot_env, card_of, has_buttons, start_worker
 from tests.test_approvers import approval_id_of, config
 from tests.test_flow import start_run
@@ -152,7 +152,7 @@ async def test_a_replayed_refused_click_is_answered_once_per_window_on_any_worke
     slack: SlackStandIn, worker: Worker, second_worker: Worker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     window = 4
-    monkeypatch.setattr(actions, "REFUSAL_QUIET", window)
+    monkeypatch.setattr(approval_service, "REFUSAL_QUIET", window)
     await config(slack, "approvers @bob")
     await start_run(slack)
     card = await pending(slack)

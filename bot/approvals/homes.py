@@ -44,6 +44,7 @@ import logging
 import secrets
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import aiohttp
 from redis.exceptions import RedisError
@@ -129,6 +130,14 @@ class HomeService:
         self._drawer: asyncio.Task[None] | None = None
         self._drawing: set[asyncio.Task[None]] = set()
         self._closed = False
+
+    async def save_batch(self, token: str, batch: dict[str, Any], *, seconds: int) -> None:
+        """A batch decision a person is asked to confirm (`token` is in the confirmation's metadata)."""
+        await self._store.homes.save_batch(token, batch, seconds=seconds)
+
+    async def take_batch(self, token: str) -> dict[str, Any] | None:
+        """The batch to decide, once: a second submission of the same confirmation finds nothing."""
+        return await self._store.homes.take_batch(token)
 
     # who sees what ------------------------------------------------------------------------
     async def waiting_for(

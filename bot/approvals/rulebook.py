@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from bot.approvals.rights import is_admin
 from bot.approvals.service import ApprovalService
 from bot.core.allow_rules import (
     DEFAULT_MIN_APPROVED,
@@ -73,7 +74,7 @@ class RuleBook:
 
     async def is_admin(self, user: str, channel: str) -> bool:
         """A named admin of the channel (its `admins`), or one of ADMIN_USERS."""
-        return user in self.admin_users or user in (await self.settings(channel)).admins
+        return is_admin(user, await self.settings(channel), self.admin_users)
 
     async def refuse(self, user: str, channel: str, why: str, **fields: str) -> Created:
         await persistently(

@@ -59,6 +59,11 @@ from bot.store import DecideResult, Fence, Fenced, Store, persistently
 log = logging.getLogger(__name__)
 
 ATTACH_WAIT = 3.0  # seconds a click may wait for its card's ts to be stored
+# A refused click is answered once per person and card (an answer that can never change: the approval is
+# decided, gone, or not this card's; a forged one is audited with it) or once per person, approval, refusal
+# and button (who may not decide, the requester, a second vote) in this many seconds: replayed clicks (a
+# double-click storm, a client retrying, a script) cost one Redis SET each, nothing more.
+REFUSAL_QUIET = 10
 STORAGE_DOWN = "The bot cannot reach its storage right now, so nothing was recorded. Try again in a moment."
 ALREADY = {
     "approved": "approved",
@@ -417,6 +422,24 @@ class ApprovalService:
                     break
             result = await step(in_groups=in_groups, principals=principals, group_principal=group_principal)
         return result
+
+    # what a click reads and refuses, next to the decision ------------------------------------------
+    async def get(self, approval_id: str) -> ApprovalRecord | None:
+        """An approval as stored (None: unknown, or expired)."""
+        return await self.store.approvals.get(approval_id)
+
+    async def get_many(self, approval_ids: Sequence[str]) -> list[ApprovalRecord]:
+        return await self.store.approvals.get_many(approval_ids)
+
+    async def audit(self, event: str, **fields: str) -> None:
+        """An audit entry for what a person did or was refused outside the decide step (a malformed or forged
+        request, a batch's summary)."""
+        await self.store.audit.append(event, **fields)
+
+    async def first_refusal(self, what: str, user: str) -> bool:
+        """Whether `user` has not been told the refusal `what` in the last `REFUSAL_QUIET` seconds, on any worker
+        (the store's do-once step); from now on, they have: a replayed click is not answered again."""
+        return await self.store.workers.claim(what, user, seconds=REFUSAL_QUIET)
 
     async def may_decide(
         self, approval_id: str, *, outcome: str, user: str, card: tuple[str, str] | None

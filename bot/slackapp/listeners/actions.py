@@ -51,11 +51,6 @@ from bot.store import DecideResult
 
 log = logging.getLogger(__name__)
 
-# A refused click is answered once per person and card (an answer that can never change: the approval is
-# decided, gone, or not this card's; a forged one is audited with it) or once per person, approval, refusal
-# and button (who may not decide, the requester, a second vote) in this many seconds: replayed clicks (a
-# double-click storm, a client retrying, a script) cost one Redis SET each, nothing more.
-REFUSAL_QUIET = 10
 FINAL_REFUSALS = ("already", "missing", "mismatch")
 NOT_THROTTLED = ("vote", "late")  # not refusals: a vote counted; "try again" (Redis ran the click too late)
 
@@ -198,7 +193,7 @@ async def _open_view(
 async def decide_from_click(services: Services, body: dict[str, Any], *, outcome: str) -> None:
     click = parse_click(body)
     if click is None:
-        await services.store.audit.append("refused", reason="malformed click", outcome=outcome)
+        await services.approvals.audit("refused", reason="malformed click", outcome=outcome)
         return
     approval_id = click.approval_id
     result = await services.approvals.decide(approval_id, outcome=outcome, user=click.user, card=click.card)
@@ -216,7 +211,7 @@ async def decide_from_click(services: Services, body: dict[str, Any], *, outcome
 async def heal_copy(services: Services, approval_id: str, *, channel: str, ts: str) -> None:
     """A click on an extra card of an approval (its worker died between posting the card and noting
     it, and another worker posted it again): draw the approval's state there, without buttons."""
-    approval = await services.store.approvals.get(approval_id)
+    approval = await services.approvals.get(approval_id)
     if approval is None or approval.card_channel != channel or not approval.card_ts or approval.card_ts == ts:
         return
     services.background.spawn(services.cards.show_on_copy(approval, channel=channel, ts=ts), name="card-copy")
@@ -234,7 +229,7 @@ async def refuse(services: Services, result: DecideResult, click: Click, *, butt
     ):
         return False
     if result.status == "mismatch" and click.card is not None:
-        await services.store.audit.append(
+        await services.approvals.audit(
             "refused",
             approval=click.approval_id,
             by=click.user,
@@ -254,7 +249,7 @@ async def first_refusal(services: Services, click: Click, *, why: str, button: s
         what = f"refused:{click.user}:{click.where}:{click.approval_id if click.card is None else ''}"
     else:
         what = f"refused:{click.user}:{click.approval_id}:{why}:{button}"
-    return await services.store.workers.claim(what, click.user, seconds=REFUSAL_QUIET)
+    return await services.approvals.first_refusal(what, click.user)
 
 
 async def open_modal(services: Services, body: dict[str, Any], *, outcome: str) -> None:
@@ -292,7 +287,7 @@ async def open_rule_modal(services: Services, body: dict[str, Any]) -> None:
     answered and audited as for Approve), open the rule modal bound to the card clicked."""
     click = parse_click(body)
     if click is None:
-        await services.store.audit.append("refused", reason="malformed click", outcome="always_allow")
+        await services.approvals.audit("refused", reason="malformed click", outcome="always_allow")
         return
     checked = await services.approvals.may_decide(click.approval_id, outcome="approved", user=click.user,
                                                   card=click.card)
@@ -350,7 +345,7 @@ async def open_suggested_rule(services: Services, body: dict[str, Any]) -> None:
     channel, prefilled with the suggestion and checked against the schema its example call holds."""
     where = suggestion_click(body)
     if where is None:
-        await services.store.audit.append("refused", reason="malformed click", outcome="rule_create")
+        await services.approvals.audit("refused", reason="malformed click", outcome="rule_create")
         return
     channel, user, ts, value = where
     parsed = parse_suggestion_value(value)
@@ -365,7 +360,7 @@ async def open_suggested_rule(services: Services, body: dict[str, Any]) -> None:
         await services.rules.refuse(user, channel, why, tool=match.tool)
         tell_in(services, channel, user, why)
         return
-    example = await services.store.approvals.get(example_id)
+    example = await services.approvals.get(example_id)
     if (
         example is None
         or example.kind != "tool_call"

@@ -51,7 +51,7 @@ from bot.slack.blocks import (
 from bot.slack.blocks.home import parse_revoke_value
 from bot.slack.blocks.rules import ACTION_RULE_REVOKE
 from bot.slack.blocks.text import channel_ref, tool_label
-from bot.slackapp.listeners.actions import REFUSAL_QUIET, open_view, parse_click, storage_guard, tell
+from bot.slackapp.listeners.actions import open_view, parse_click, storage_guard, tell
 from bot.slackapp.listeners.views import input_text
 
 BATCH_SECONDS = 15 * 60  # a confirmation not submitted within this is forgotten
@@ -115,7 +115,7 @@ async def show_full_text(services: Services, body: dict[str, Any]) -> None:
     click = parse_click(body)
     if click is None:
         return
-    approval = await services.store.approvals.get(click.approval_id)
+    approval = await services.approvals.get(click.approval_id)
     may_see = approval is not None and (
         approval.requester == click.user
         or click.user in approval.voters
@@ -124,7 +124,7 @@ async def show_full_text(services: Services, body: dict[str, Any]) -> None:
     if approval is None or not may_see:
         # answered once per person and approval in REFUSAL_QUIET seconds (not audited: nothing was asked)
         what = f"refused:{click.user}:{click.approval_id}:full_text"
-        if await services.store.workers.claim(what, click.user, seconds=REFUSAL_QUIET):
+        if await services.approvals.first_refusal(what, click.user):
             tell(services, click, "This approval is not waiting for you (it was decided, or is not yours to decide).")
         return
     open_view(
@@ -159,11 +159,11 @@ async def revoke_from_home(services: Services, body: dict[str, Any]) -> None:
     modal; then the clicker's Home is republished (and the channel's admins', when it was revoked)."""
     user, trigger, value = _revoke_click(body)
     if not SLACK_ID.fullmatch(user):
-        await services.store.audit.append("refused", reason="malformed rule revoke: no user", value=value[:100])
+        await services.approvals.audit("refused", reason="malformed rule revoke: no user", value=value[:100])
         return
     parsed = parse_revoke_value(value)
     if parsed is None:
-        await services.store.audit.append("refused", by=user, reason="malformed rule revoke", value=value[:100])
+        await services.approvals.audit("refused", by=user, reason="malformed rule revoke", value=value[:100])
         _notice(services, trigger, user, "This button does not name a rule of a channel. Nothing changed.")
         services.background.spawn(services.homes.publish(user), name=f"home-{user}")
         return
@@ -219,7 +219,7 @@ async def review_batch(services: Services, body: dict[str, Any], view: dict[str,
     errors to show in the first modal (it stays open)."""
     user = _user(services, body, view, mark=BATCH_MARK)
     if user is None:
-        await services.store.audit.append("refused", reason="batch form with altered or foreign metadata")
+        await services.approvals.audit("refused", reason="batch form with altered or foreign metadata")
         return _errors({BATCH_SELECT_BLOCK: "This form is not yours or was altered. Nothing was decided."})
     ids = list(dict.fromkeys(_selected(view, BATCH_SELECT_BLOCK, BATCH_SELECT_ACTION)))
     outcomes = _selected(view, BATCH_OUTCOME_BLOCK, BATCH_OUTCOME_ACTION)
@@ -235,7 +235,7 @@ async def review_batch(services: Services, body: dict[str, Any], view: dict[str,
         return _errors({BATCH_REASON_BLOCK: f"Keep it under {MAX_REASON_CHARS} characters (this is {len(reason)})."})
     if reason and outcome == "approved":
         return _errors({BATCH_REASON_BLOCK: "A reason goes with Reject only: clear it, or choose Reject."})
-    records = {a.id: a for a in await services.store.approvals.get_many(ids)}
+    records = {a.id: a for a in await services.approvals.get_many(ids)}
     open_to_user = {a.id for a in await services.homes.waiting_for(user, records.values())}
     chosen: list[ApprovalRecord] = []
     left_out: list[tuple[ApprovalRecord, str]] = []
@@ -259,7 +259,7 @@ async def review_batch(services: Services, body: dict[str, Any], view: dict[str,
         "reason": reason,
         "left_out": [[label(a), why] for a, why in left_out],  # the result says these were not decided, and why
     }
-    await services.store.homes.save_batch(token, batch, seconds=BATCH_SECONDS)
+    await services.homes.save_batch(token, batch, seconds=BATCH_SECONDS)
     secret = services.settings.slack_signing_secret.get_secret_value()
     confirm = build_batch_confirm(
         chosen,
@@ -291,12 +291,12 @@ async def decide_batch(services: Services, body: dict[str, Any], view: dict[str,
     token = metadata.split("|", 1)[0].removeprefix("batch-")
     user = _user(services, body, view, mark=f"batch-{token}")
     try:
-        batch = await services.store.homes.take_batch(token) if user is not None else None
+        batch = await services.homes.take_batch(token) if user is not None else None
     except RedisError:  # nothing was decided
         return build_notice_modal("Nothing decided", STORAGE_DOWN)
     if user is None or batch is None or batch.get("user") != user:
         if user is None:
-            await services.store.audit.append("refused", reason="batch confirmation with altered or foreign metadata")
+            await services.approvals.audit("refused", reason="batch confirmation with altered or foreign metadata")
         return build_notice_modal(
             "Nothing decided", "This confirmation was already used or has expired. Nothing changed."
         )
@@ -317,7 +317,7 @@ async def decide_batch(services: Services, body: dict[str, Any], view: dict[str,
         else:
             name = label(result.approval) if result.approval is not None else f"`{approval_id}`"
             refused.append((name, refusal_text(result)))
-    await services.store.audit.append(
+    await services.approvals.audit(
         "batch", by=user, outcome=outcome, decided=str(len(decided)), refused=str(len(refused))
     )
     return build_batch_result(decided, refused)

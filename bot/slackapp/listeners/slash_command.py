@@ -11,11 +11,11 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.errors import SlackApiError
 
 from bot.api.keys_cli import create_key
+from bot.approvals.rights import is_admin, may_cancel, may_change_settings
 from bot.approvals.rulebook import SUGGEST_SINCE
 from bot.approvals.service import STORAGE_DOWN
 from bot.core.durations import format_duration
-from bot.core.records import RUN_ID, SLACK_ID, ChannelSettings, RunRecord
-from bot.core.settings import Settings
+from bot.core.records import RUN_ID, SLACK_ID, ChannelSettings
 from bot.report import headline
 from bot.runs.idempotency import IN_PROGRESS, TRIGGER_ID, claim_command, record_command
 from bot.runs.teams import DEFAULT_PRESET, preset_descriptions
@@ -158,7 +158,7 @@ async def keys_command(
     keys = [key for key in await store.api_keys.all() if key.allows(channel)]
     if isinstance(parsed, ListKeys):
         return keys_text(channel, keys)
-    if not is_admin(user, current, services.settings):
+    if not is_admin(user, current, services.settings.admin_users):
         action = "create" if isinstance(parsed, CreateKey) else "revoke"
         await store.audit.append("keys_refused", by=user, origin_channel=channel, key=parsed.name, action=action)
         return (
@@ -177,21 +177,6 @@ async def keys_command(
     return f"Revoked the API key `{escape(parsed.name)}`: its next request is refused."
 
 
-def may_change_settings(user: str, current: ChannelSettings, settings: Settings) -> bool:
-    """Admins of the channel (anyone until some are set), and ADMIN_USERS everywhere."""
-    return user in settings.admin_users or not current.admins or user in current.admins
-
-
-def is_admin(user: str, current: ChannelSettings, settings: Settings) -> bool:
-    """Named admins only: the channel's `admins` and ADMIN_USERS (an unset `admins` names nobody)."""
-    return user in settings.admin_users or user in current.admins
-
-
-def may_cancel(user: str, run: RunRecord, current: ChannelSettings, settings: Settings) -> bool:
-    """Who started the run, the channel's `admins`, and ADMIN_USERS."""
-    return (bool(run.requester) and user == run.requester) or is_admin(user, current, settings)
-
-
 async def cancel_run(services: Services, run_id: str, *, user: str, channel: str) -> str:
     """`/agent cancel <run id>`: only a run of this channel, only by who may cancel it (else refused
     and audited, and nothing said about a run elsewhere)."""
@@ -203,7 +188,7 @@ async def cancel_run(services: Services, run_id: str, *, user: str, channel: str
         await store.audit.append("refused", origin_channel=channel, by=user, run=run_id, reason=reason, **elsewhere)
         return f"There is no run `{run_id}` in this channel."
     current = await store.settings.get(channel, default_timeout=services.settings.approval_timeout)
-    if not may_cancel(user, run, current, services.settings):
+    if not may_cancel(user, run, current, services.settings.admin_users):
         await store.audit.append(
             "refused", origin_channel=channel, by=user, run=run_id, reason="not the requester or an admin"
         )
@@ -291,7 +276,7 @@ async def change_setting(
 ) -> str:
     """Validate a setting against Slack and the other settings, then store it (audited)."""
     store = services.store
-    if not may_change_settings(user, current, services.settings):
+    if not may_change_settings(user, current, services.settings.admin_users):
         admins = sorted(set(current.admins) | set(services.settings.admin_users))
         await store.audit.append("refused", origin_channel=channel, by=user, setting=change.key, reason="not an admin")
         return f"Only {people_refs(admins)} may change this channel's settings. Setting unchanged."
@@ -302,7 +287,7 @@ async def change_setting(
         required_approvals=current.required_approvals,
         escalate_to=current.escalate_to,
         escalate_after=current.escalate_after,
-    ) and not is_admin(user, current, services.settings):
+    ) and not is_admin(user, current, services.settings.admin_users):
         await store.audit.append(
             "refused", origin_channel=channel, by=user, setting=change.key, value=change.value, reason="needs an admin"
         )

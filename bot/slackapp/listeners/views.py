@@ -124,7 +124,7 @@ async def _bound_card(
     bound = verify_metadata(secret, str(view.get("private_metadata", "")), user=user)
     if bound is None:
         by = user if SLACK_ID.fullmatch(user) else ""
-        await services.store.audit.append("refused", reason=f"{form} form with altered or foreign metadata", by=by)
+        await services.approvals.audit("refused", reason=f"{form} form with altered or foreign metadata", by=by)
         return None
     approval_id, channel, ts = bound
     return user, approval_id, (channel, ts) if channel else None
@@ -167,7 +167,7 @@ async def submit_revision(services: Services, body: dict[str, Any], view: dict[s
     edited = input_text(view, ARGUMENTS_BLOCK, ARGUMENTS_ACTION)
     changed = False
     if edited is not None:
-        approval = await services.store.approvals.get(approval_id)
+        approval = await services.approvals.get(approval_id)
         if approval is None or approval.kind != "tool_call":
             return {FEEDBACK_BLOCK: "This approval is no longer known (it expired or was removed). Nothing was sent."}
         if approval.fixed_arguments:  # the modal offers no edit: a form that sends one was not ours
@@ -387,10 +387,10 @@ async def submit_rule(services: Services, body: dict[str, Any], view: dict[str, 
     top = top_block(view)
     if bound is None:
         by = user if SLACK_ID.fullmatch(user) else ""
-        await services.store.audit.append("refused", reason="rule form with altered or foreign metadata", by=by)
+        await services.approvals.audit("refused", reason="rule form with altered or foreign metadata", by=by)
         return {"errors": {top: "This form does not belong to a call you were asked about. Nothing changed."}}
     mode, approval_id, channel, ts = bound
-    approval = await services.store.approvals.get(approval_id)
+    approval = await services.approvals.get(approval_id)
     if approval is None or approval.kind != "tool_call":
         return {"errors": {top: "This call is no longer known (it expired or was removed). Nothing changed."}}
     form = read_rule_form(view, approval, mode=mode)

@@ -21,12 +21,13 @@ from typing import Any
 
 from agent_approvals.approver import ApprovalRequest, canonical_json, digest_of, edited_arguments
 
+from bot.api.keys_cli import create_key
 from bot.api.requests import APPROVAL_ID, Allowed, ApiError, Ask
 from bot.approvals.opening import OpenRefused, ProgramAsk
 from bot.approvals.service import ApprovalService
 from bot.core.ids import new_run_id, random_id
 from bot.core.records import API_OWNER, API_PRESET, ApprovalRecord, RunRecord
-from bot.store import ApiKey, Once, Store, persistently
+from bot.store import ApiKey, NewKey, Once, Store, persistently
 from bot.store.approvals import AUDITED_ARGUMENTS
 
 IDEMPOTENCY_SECONDS = 24 * 3600
@@ -267,6 +268,18 @@ class ApprovalsApi:
         if approval is None:
             raise ApiError(404, "not_found", "no such approval")
         return {**view(approval, card_url=self._card_of(approval)), "used": status == "ok"}
+
+    # keys, as a channel's admins manage them in Slack (`/agent keys`) -----------------------------------
+    async def keys_of(self, channel: str) -> list[ApiKey]:
+        """The keys that may ask in `channel`."""
+        return [key for key in await self.store.api_keys.all() if key.allows(channel)]
+
+    async def create_key(self, name: str, channel: str, *, by: str, max_pending: int, per_minute: int) -> NewKey | str:
+        """A new key for `channel`, or why not (a message for the person who asked)."""
+        return await create_key(self.store, name, [channel], by=by, max_pending=max_pending, per_minute=per_minute)
+
+    async def revoke_key(self, name: str, *, by: str) -> bool:
+        return await self.store.api_keys.revoke(name, by=by)
 
     def _card_of(self, approval: ApprovalRecord) -> str:
         return self.card_url(approval.card_channel, approval.card_ts)

@@ -49,7 +49,7 @@ from bot.approvals.run_thread import RunThreads
 from bot.approvals.waiter import DecisionWaiter
 from bot.core.allow_rules import Rule
 from bot.core.metrics import Metrics
-from bot.core.records import API_OWNER, ApprovalRecord, ChannelSettings, RunRecord
+from bot.core.records import API_OWNER, ApprovalRecord, AwayState, ChannelSettings, RunRecord
 from bot.core.tasks import Background
 from bot.slack.blocks import decision_line, people_refs, proposal_is_cut, safe, user_ref
 from bot.slack.blocks.rules import rule_used_line
@@ -435,6 +435,27 @@ class ApprovalService:
         """An audit entry for what a person did or was refused outside the decide step (a malformed or forged
         request, a batch's summary)."""
         await self.store.audit.append(event, **fields)
+
+    async def change_setting(self, channel: str, key: str, value: str, *, by: str) -> str | None:
+        """Store one of the channel's settings (audited); its value before (None: unset)."""
+        return await self.store.settings.set(channel, key, value, by=by)
+
+    async def audit_of(self, channel: str, *, limit: int) -> list[dict[str, str]]:
+        """The channel's last `limit` audit entries (`/agent audit`)."""
+        return await self.store.audit.about_channel(channel, limit=limit)
+
+    # time away: who decides for whom (`/agent away`) -----------------------------------------------
+    async def away(self, user: str) -> tuple[AwayState | None, list[str]]:
+        """`user`'s time away (None: not away), and who is away and has them decide for them."""
+        now = time.time()
+        return await self.store.away.get(user, now=now), await self.store.away.principals(user, now=now)
+
+    async def back(self, user: str) -> AwayState | None:
+        """`user` is no longer away; their time away as it was (None: they were not)."""
+        return await self.store.away.clear(user, now=time.time())
+
+    async def go_away(self, user: str, *, until: float, delegate: str) -> None:
+        await self.store.away.set(user, until=until, delegate=delegate, now=time.time())
 
     async def first_refusal(self, what: str, user: str) -> bool:
         """Whether `user` has not been told the refusal `what` in the last `REFUSAL_QUIET` seconds, on any worker

@@ -38,6 +38,7 @@ from bot.core.records import ApprovalRecord, ChannelSettings, RunRecord, RunStat
 from bot.core.security import redact
 from bot.core.tasks import Background
 from bot.runs.caching_client import AsyncCacheStore
+from bot.runs.idempotency import claim_command, record_command
 from bot.runs.models import describe_model, load_model_client
 from bot.runs.teams import HUMAN, TeamOptions, build_team, preset_refusal, reviewer_of
 from bot.slack.blocks import build_result_blocks, safe, user_ref
@@ -397,6 +398,22 @@ class RunManager:
         return resume
 
     # cancelling -------------------------------------------------------------------------
+    async def claim_command(self, trigger_id: str) -> str | None:
+        """None for a slash command's first delivery (now claimed); for a replay, what the first recorded."""
+        return await claim_command(self._store, trigger_id)
+
+    async def record_command(self, trigger_id: str, outcome: str) -> None:
+        await record_command(self._store, trigger_id, outcome)
+
+    async def status(self, channel: str, *, limit: int = 10) -> tuple[list[RunRecord], list[ApprovalRecord]]:
+        """`/agent status`: the channel's most recent runs, and the approvals their unfinished runs wait for."""
+        runs = await self._store.runs.recent(channel, limit=limit)
+        pending = [a for run in runs if not run.final for a in await self._store.approvals.of_run(run.id) if a.pending]
+        return runs, pending
+
+    async def get(self, run_id: str) -> RunRecord | None:
+        return await self._store.runs.get(run_id)
+
     async def cancel_run(self, run_id: str, *, by: str) -> str:
         """`/agent cancel <run id>`: ends the run wherever it runs. Returns what to tell the user."""
         run = await self._store.runs.get(run_id)

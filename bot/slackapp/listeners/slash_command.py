@@ -10,14 +10,13 @@ from redis.exceptions import RedisError
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.errors import SlackApiError
 
-from bot.api.keys_cli import create_key
 from bot.approvals.rights import is_admin, may_cancel, may_change_settings
 from bot.approvals.rulebook import SUGGEST_SINCE
 from bot.approvals.service import STORAGE_DOWN
 from bot.core.durations import format_duration
 from bot.core.records import RUN_ID, SLACK_ID, ChannelSettings
-from bot.report import headline
-from bot.runs.idempotency import IN_PROGRESS, TRIGGER_ID, claim_command, record_command
+from bot.report.headline_cache import HEADLINE_DAYS
+from bot.runs.idempotency import IN_PROGRESS, TRIGGER_ID
 from bot.runs.teams import DEFAULT_PRESET, preset_descriptions
 from bot.services import Services
 from bot.slack.blocks import (
@@ -84,13 +83,13 @@ async def answer_agent_command(services: Services, command: dict[str, Any]) -> d
     trigger = str(command.get("trigger_id", ""))
     if not TRIGGER_ID.fullmatch(trigger):
         return {"text": "This command came without a valid trigger id; nothing was done."}
-    seen = await claim_command(services.store, trigger)  # before anything is done: a replay does nothing
+    seen = await services.runs.claim_command(trigger)  # before anything is done: a replay does nothing
     if seen is not None:
         return {"text": replayed_text(seen)}
     parsed = parse_command(str(command.get("text", "")))
     reply = await do_command(services, parsed, user=user, channel=channel)
     try:
-        await record_command(services.store, trigger, str(reply.pop(STARTED, DONE)))
+        await services.runs.record_command(trigger, str(reply.pop(STARTED, DONE)))
     except RedisError:  # the claim stands (a replay still does nothing); what was done is told all the same
         log.warning("could not record the outcome of command %s", trigger)
     return reply
@@ -110,7 +109,6 @@ def replayed_text(seen: str) -> str:
 
 async def do_command(services: Services, parsed: Command, *, user: str, channel: str) -> dict[str, Any]:
     """Do what a (first delivery of a) command asks; the ephemeral reply."""
-    store = services.store
     if isinstance(parsed, Invalid):
         return {"text": parsed.message}
     if isinstance(parsed, Help):
@@ -124,8 +122,7 @@ async def do_command(services: Services, parsed: Command, *, user: str, channel:
         text = f"Started run `{run.id}`. Progress and result will be in the thread of its message here."
         return {"text": text, STARTED: run.id}
     if isinstance(parsed, Status):
-        runs = await store.runs.recent(channel, limit=10)
-        pending = [a for run in runs if not run.final for a in await store.approvals.of_run(run.id) if a.pending]
+        runs, pending = await services.runs.status(channel)
         return {"text": status_text(channel, runs, pending, now=time.time())}
     if isinstance(parsed, Cancel):
         return {"text": await cancel_run(services, parsed.run_id, user=user, channel=channel)}
@@ -135,14 +132,13 @@ async def do_command(services: Services, parsed: Command, *, user: str, channel:
         return {"text": await channel_report(services, channel)}
     if isinstance(parsed, ListRules | RevokeRule | SuggestRules):
         return await rules_command(services, parsed, user=user, channel=channel)
-    current = await store.settings.get(channel, default_timeout=services.settings.approval_timeout)
+    current = await services.approvals.channel_settings(channel)
     if isinstance(parsed, ListKeys | CreateKey | RevokeKey):
         return {"text": await keys_command(services, parsed, current, user=user, channel=channel)}
     if isinstance(parsed, ShowConfig):
         return {"text": config_text(channel, current, default_approvals_channel=services.settings.approvals_channel)}
     if isinstance(parsed, AuditLog):
-        entries = await store.audit.about_channel(channel, limit=10)
-        return {"text": audit_text(channel, entries)}
+        return {"text": audit_text(channel, await services.approvals.audit_of(channel, limit=10))}
     if isinstance(parsed, SetConfig):
         return {"text": await change_setting(services, parsed, current, user=user, channel=channel)}
 
@@ -154,42 +150,41 @@ async def keys_command(
 ) -> str:
     """`/agent keys ...`: the API keys that may ask in this channel; making one for it or revoking one of
     its keys is for its named admins (and ADMIN_USERS): anyone else is refused, and the refusal audited."""
-    store = services.store
-    keys = [key for key in await store.api_keys.all() if key.allows(channel)]
+    keys = await services.api.keys_of(channel)
     if isinstance(parsed, ListKeys):
         return keys_text(channel, keys)
     if not is_admin(user, current, services.settings.admin_users):
         action = "create" if isinstance(parsed, CreateKey) else "revoke"
-        await store.audit.append("keys_refused", by=user, origin_channel=channel, key=parsed.name, action=action)
+        await services.approvals.audit("keys_refused", by=user, origin_channel=channel, key=parsed.name, action=action)
         return (
             f"Only this channel's admins can {action} API keys here (`/agent config admins @you` names them)."
             " Nothing changed."
         )
     if isinstance(parsed, CreateKey):
-        made = await create_key(
-            store, parsed.name, [channel], by=user,
+        made = await services.api.create_key(
+            parsed.name, channel, by=user,
             max_pending=services.settings.api_key_max_pending, per_minute=services.settings.api_key_per_minute,
         )
         return f"{made}. Nothing changed." if isinstance(made, str) else key_created_text(made)
     if parsed.name not in {key.name for key in keys}:
         return f"No API key named `{escape(parsed.name)}` may ask in {channel_ref(channel)}. Nothing changed."
-    await store.api_keys.revoke(parsed.name, by=user)
+    await services.api.revoke_key(parsed.name, by=user)
     return f"Revoked the API key `{escape(parsed.name)}`: its next request is refused."
 
 
 async def cancel_run(services: Services, run_id: str, *, user: str, channel: str) -> str:
     """`/agent cancel <run id>`: only a run of this channel, only by who may cancel it (else refused
     and audited, and nothing said about a run elsewhere)."""
-    store = services.store
-    run = await store.runs.get(run_id)
+    run = await services.runs.get(run_id)
     if run is None or run.channel != channel:
         elsewhere = {"run_channel": run.channel} if run is not None else {}
         reason = "no such run in this channel"
-        await store.audit.append("refused", origin_channel=channel, by=user, run=run_id, reason=reason, **elsewhere)
+        await services.approvals.audit("refused", origin_channel=channel, by=user, run=run_id, reason=reason,
+                                       **elsewhere)
         return f"There is no run `{run_id}` in this channel."
-    current = await store.settings.get(channel, default_timeout=services.settings.approval_timeout)
+    current = await services.approvals.channel_settings(channel)
     if not may_cancel(user, run, current, services.settings.admin_users):
-        await store.audit.append(
+        await services.approvals.audit(
             "refused", origin_channel=channel, by=user, run=run_id, reason="not the requester or an admin"
         )
         allowed = list(dict.fromkeys([*([run.requester] if run.requester else []), *current.admins]))
@@ -221,26 +216,20 @@ async def rules_command(
     return rules_reply(channel, await rules.live(channel))
 
 
-REPORT_DAYS = 7
-
-
 async def channel_report(services: Services, channel: str) -> str:
-    """`/agent report`: this channel's headline numbers over the last 7 days, from the audit stream."""
-    store, now = services.store, time.time()
-    since = now - REPORT_DAYS * 86400
-    entries = [entry async for entry in store.audit.export(since=since, channels=[channel])]
-    waiting = (await store.approvals.waiting_by_channel()).get(channel, (0, 0.0))[0]
-    numbers = headline(entries, now=now, channel=channel, since=since, waiting=waiting)
-    return report_text(channel, numbers.lines(), days=REPORT_DAYS, busiest=numbers.busiest)
+    """`/agent report`: this channel's headline numbers over the last 7 days, from the audit stream (as its
+    admins' Homes show them)."""
+    numbers = (await services.homes.headlines.compute(channel)).numbers
+    return report_text(channel, numbers.lines(), days=HEADLINE_DAYS, busiest=numbers.busiest)
 
 
 async def set_away(services: Services, parsed: Away, *, user: str, channel: str) -> str:
     """`/agent away ...`: show, end or set the person's time away (and who decides for them)."""
-    store, now = services.store, time.time()
+    now = time.time()
     if parsed.show:
-        return away_text(await store.away.get(user, now=now), await store.away.principals(user, now=now))
+        return away_text(*await services.approvals.away(user))
     if parsed.off:
-        before = await store.away.clear(user, now=now)
+        before = await services.approvals.back(user)
         if before is None:
             return "You were not away. Nothing changed."
         handed_back = f" {user_ref(before.delegate)} no longer decides for you." if before.delegate else ""
@@ -259,7 +248,7 @@ async def set_away(services: Services, parsed: Away, *, user: str, channel: str)
         except SlackApiError as exc:
             problem = f"Slack said {exc.response.get('error')}"
         if problem is not None:
-            await store.audit.append(
+            await services.approvals.audit(
                 "refused",
                 origin_channel=channel,
                 by=user,
@@ -267,18 +256,18 @@ async def set_away(services: Services, parsed: Away, *, user: str, channel: str)
                 delegate=parsed.delegate,
             )
             return f"Cannot delegate to {user_ref(parsed.delegate)}: {problem}. Nothing changed."
-    await store.away.set(user, until=until, delegate=parsed.delegate, now=now)
-    return away_text(await store.away.get(user, now=now), await store.away.principals(user, now=now))
+    await services.approvals.go_away(user, until=until, delegate=parsed.delegate)
+    return away_text(*await services.approvals.away(user))
 
 
 async def change_setting(
     services: Services, change: SetConfig, current: ChannelSettings, *, user: str, channel: str
 ) -> str:
     """Validate a setting against Slack and the other settings, then store it (audited)."""
-    store = services.store
     if not may_change_settings(user, current, services.settings.admin_users):
         admins = sorted(set(current.admins) | set(services.settings.admin_users))
-        await store.audit.append("refused", origin_channel=channel, by=user, setting=change.key, reason="not an admin")
+        await services.approvals.audit("refused", origin_channel=channel, by=user, setting=change.key,
+                                       reason="not an admin")
         return f"Only {people_refs(admins)} may change this channel's settings. Setting unchanged."
     if widens(
         change.key,
@@ -288,7 +277,7 @@ async def change_setting(
         escalate_to=current.escalate_to,
         escalate_after=current.escalate_after,
     ) and not is_admin(user, current, services.settings.admin_users):
-        await store.audit.append(
+        await services.approvals.audit(
             "refused", origin_channel=channel, by=user, setting=change.key, value=change.value, reason="needs an admin"
         )
         what = f"`{change.key}` {show_setting(change.key, change.value)}"  # (with `admins` set, only they got here)
@@ -300,7 +289,7 @@ async def change_setting(
     problem = await setting_problem(services.directory, change, current)
     if problem is not None:
         return f"Cannot set `{change.key}`: {problem}. Setting unchanged."
-    before = await store.settings.set(channel, change.key, change.value, by=user)
+    before = await services.approvals.change_setting(channel, change.key, change.value, by=user)
     was = f" (was {show_setting(change.key, before)})" if before is not None else ""
     warnings = "".join(f"\n:warning: {w}" for w in setting_warnings(change, current))
     return f"`{change.key}` of this channel is now {show_setting(change.key, change.value)}{was}.{warnings}"

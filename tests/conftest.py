@@ -15,7 +15,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import redis as sync_redis
@@ -25,6 +25,12 @@ from bot.core.settings import Settings
 from bot.devslack.server import SlackStandIn
 from bot.server import LISTEN_BACKLOG, SERVICES, create_web_app
 from bot.services import Services
+from bot.store import Store, connect
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
+
+    from tests.support.cluster import Cluster
 
 SIGNING_SECRET = "test-signing-secret"
 BOT_TOKEN = "xoxb-test-token"
@@ -193,6 +199,45 @@ async def emailer(slack: SlackStandIn, redis_url: str) -> AsyncIterator[tuple[Wo
     assert made is not None
     yield worker, made.key
     await worker.stop()
+
+
+@pytest.fixture
+async def store(redis_url: str) -> AsyncIterator[Store]:
+    redis = connect(redis_url)
+    yield Store(redis)
+    await redis.aclose()
+
+
+@pytest.fixture
+async def api(slack: SlackStandIn, redis_url: str) -> AsyncIterator[Worker]:
+    """A worker whose Approvals API may call back to loopback (the tests' webhook receivers)."""
+    env = bot_env(slack=slack, redis_url=redis_url, model_config=None, API_ALLOW_PRIVATE_CALLBACKS="1")
+    worker = await start_worker(env)
+    slack.events_url = worker.url + "/slack/events"
+    yield worker
+    await worker.stop()
+
+
+@pytest.fixture
+async def cluster(slack: SlackStandIn, redis_url: str, tmp_path: Path) -> AsyncIterator[Cluster]:
+    """Workers as `python -m bot` processes on the demo model, whose drafts follow the conversation (so a team
+    reloaded on another worker answers as the first one would); all stopped at the end."""
+    from tests.support.cluster import DEMO, Cluster
+
+    model = tmp_path / "model.json"
+    model.write_text(json.dumps(DEMO))
+    group = Cluster(slack, redis_url, tmp_path, model)
+    yield group
+    group.stop_all()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium, headless, for the tests of a module."""
+    from tests.support.browser import chromium
+
+    with chromium() as made:
+        yield made
 
 
 def card_of(slack: SlackStandIn, *, pending: bool | None = None) -> list[dict[str, Any]]:

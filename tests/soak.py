@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bot.devslack.server import SlackStandIn
 from bot.store import Store, connect
 from tests.conftest import ALICE, APPROVALS, BOB, BOT_TOKEN, CAROL, SIGNING_SECRET, RedisServer, start_redis
-from tests.test_durability import DEMO, Cluster, WorkerProcess
+from tests.support.cluster import DEMO, Cluster, WorkerProcess
 
 CHANNELS = ("C0GENERAL", "C0RANDOM", "C0SALES")
 REVIEWERS = (BOB, CAROL)

@@ -7,12 +7,11 @@ Read from the source (`ast`), so a lazy import inside a function counts as much 
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.support.source import ROOT, imports, modules
+
 MAX_LINES = 600
 MAX_TOP_LEVEL_MODULES = 10
 
@@ -38,44 +37,6 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "bot.__main__": ("bot", "agent_approvals"),
     "bot": ("bot",),  # the package's own docstring; nothing else lives at the top
 }
-
-
-def modules() -> Iterator[tuple[str, Path]]:
-    for base, top in ((ROOT, "bot"), (ROOT / "agents", "agent_approvals")):
-        for path in sorted((base / top).rglob("*.py")):
-            parts = list(path.relative_to(base).with_suffix("").parts)
-            if parts[-1] == "__init__":
-                parts.pop()
-            yield ".".join(parts), path
-
-
-def ours(name: str) -> bool:
-    return name in ("bot", "agent_approvals") or name.startswith(("bot.", "agent_approvals."))
-
-
-def imports(name: str, path: Path, *, top_level_only: bool = False) -> set[str]:
-    tree = ast.parse(path.read_text(), str(path))
-    nodes = tree.body if top_level_only else list(ast.walk(tree))
-    found: set[str] = set()
-    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-    for node in nodes:
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names if ours(alias.name))
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
-                base = ".".join([*anchor, base] if base else anchor)
-            if ours(base):
-                found.add(base)
-                # `from bot.slackapp import listeners` imports a module too
-                found.update(f"{base}.{alias.name}" for alias in node.names if is_module(f"{base}.{alias.name}"))
-    return found
-
-
-def is_module(name: str) -> bool:
-    path = (ROOT / "agents" if name.startswith("agent_approvals") else ROOT).joinpath(*name.split("."))
-    return path.with_suffix(".py").exists() or (path / "__init__.py").exists()
 
 
 def layer_of(name: str) -> str:

@@ -23,7 +23,15 @@ from agent_framework import Agent, BaseChatClient, ChatResponse, Content, Functi
 from bot.devslack.server import SlackStandIn
 from bot.slack.blocks.approval_card import FIXED_ARGUMENTS
 from tests.conftest import APPROVALS, BOB, SALES, Worker, block_texts
-from tests.hitl import click, killed_then_resumed, killed_while_the_call_runs, nth_card, open_modal, reject, until
+from tests.support.hitl import (
+    click,
+    killed_then_resumed,
+    killed_while_the_call_runs,
+    nth_card,
+    open_modal,
+    reject,
+    until,
+)
 
 EMAIL = {"to": "bob@example.com", "body": "Prices go up 5% on May 1."}
 KEY = re.compile(r"[A-Za-z0-9_.:-]{1,128}")

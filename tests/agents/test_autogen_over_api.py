@@ -14,9 +14,9 @@ from typing import Any
 
 from bot.devslack.server import SlackStandIn
 from tests.conftest import APPROVALS, BOB, SALES, Worker, block_texts, card_of, reply_text
-from tests.hitl import buttons, click, current, nth_card, open_modal, reject, until
+from tests.support.hitl import buttons, click, current, nth_card, open_modal, reject, until
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "autogen_email.py"
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "autogen_email.py"
 TASK = "Tell carol@example.com about the new prices"
 
 
@@ -98,7 +98,7 @@ async def test_an_approval_workbench_gates_a_workbenchs_tools_over_the_api(
     from autogen_core.models import ChatCompletionClient
     from autogen_core.tools import FunctionTool, StaticWorkbench
 
-    from tests.hitl import call, replay
+    from tests.support.hitl import call, replay
 
     sent: list[tuple[str, str]] = []
 
@@ -139,7 +139,7 @@ def autogen_mailer(sent: list[dict[str, str]], *script: str | dict[str, Any]) ->
     from autogen_core.models import ChatCompletionClient
     from autogen_core.tools import FunctionTool
 
-    from tests.hitl import call, replay
+    from tests.support.hitl import call, replay
 
     async def send_email(to: str, body: str) -> str:
         sent.append({"to": to, "body": body})

@@ -14,10 +14,10 @@ import pytest
 
 from bot.devslack.server import SlackStandIn
 from tests.conftest import BOB, Worker, block_texts
-from tests.hitl import click, nth_card
-from tests.openai_compatible import DUMMY_KEY, OpenAICompatibleServer, text, tool_call
+from tests.support.hitl import click, nth_card
+from tests.support.openai_compatible import DUMMY_KEY, OpenAICompatibleServer, text, tool_call
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 TASK = "Tell carol@example.com that our Q2 prices change on May 1"
 FRAMEWORKS = {
     "openai_agents_email.py": "OpenAI Agents SDK",

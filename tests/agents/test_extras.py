@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tests.test_layout import imports, modules
+from tests.support.source import imports, modules
 
 INTEGRATIONS = [
     ("agent_approvals.openai_agents", "agents", "openai-agents"),

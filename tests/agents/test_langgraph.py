@@ -36,7 +36,15 @@ from pydantic import Field
 from bot.devslack.server import SlackStandIn
 from bot.slack.blocks.approval_card import FIXED_ARGUMENTS
 from tests.conftest import APPROVALS, BOB, SALES, Worker, block_texts, card_of
-from tests.hitl import click, killed_then_resumed, killed_while_the_call_runs, nth_card, open_modal, reject, until
+from tests.support.hitl import (
+    click,
+    killed_then_resumed,
+    killed_while_the_call_runs,
+    nth_card,
+    open_modal,
+    reject,
+    until,
+)
 
 EMAIL = {"to": "bob@example.com", "body": "Prices go up 5% on May 1."}
 SCHEMA = {"type": "object", "properties": {"to": {"type": "string"}, "body": {"type": "string"}},

@@ -22,9 +22,8 @@ import pytest
 
 from bot.devslack.server import SlackStandIn
 from tests.conftest import APPROVALS, BOB, Worker, block_texts, card_of
-from tests.hitl import audit_events, click, nth_card, reject, until
-from tests.mcp_upstream import EVIL_PATTERN
-from tests.test_mcp_gateway import (
+from tests.support.hitl import audit_events, click, nth_card, reject, until
+from tests.support.mcp_gateway import (
     EMAIL,
     GATEWAY,
     UPSTREAM,
@@ -35,6 +34,7 @@ from tests.test_mcp_gateway import (
     stopped,
     text,
 )
+from tests.support.mcp_upstream import EVIL_PATTERN
 
 HANDSHAKE = {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "wire", "version": "1"}}
 

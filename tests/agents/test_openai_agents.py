@@ -19,10 +19,10 @@ from agents import Agent, function_tool
 from bot.devslack.server import SlackStandIn
 from bot.slack.blocks.approval_card import FIXED_ARGUMENTS
 from tests.conftest import APPROVALS, BOB, SALES, Worker, block_texts
-from tests.hitl import click, killed_then_resumed, killed_while_the_call_runs, nth_card, open_modal, reject
+from tests.support.hitl import click, killed_then_resumed, killed_while_the_call_runs, nth_card, open_modal, reject
 
 EMAIL = {"to": "bob@example.com", "body": "Prices go up 5% on May 1."}
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def mailer(sent: list[dict[str, str]], *answers: Any) -> tuple[Agent[Any], ScriptedModel]:

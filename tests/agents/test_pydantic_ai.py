@@ -25,7 +25,15 @@ from pydantic_ai.models.function import AgentInfo, FunctionModel
 
 from bot.devslack.server import SlackStandIn
 from tests.conftest import APPROVALS, BOB, SALES, Worker, block_texts
-from tests.hitl import click, killed_then_resumed, killed_while_the_call_runs, nth_card, open_modal, reject, until
+from tests.support.hitl import (
+    click,
+    killed_then_resumed,
+    killed_while_the_call_runs,
+    nth_card,
+    open_modal,
+    reject,
+    until,
+)
 
 EMAIL = {"to": "bob@example.com", "body": "Prices go up 5% on May 1."}
 

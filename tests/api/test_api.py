@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -17,68 +15,11 @@ from openapi_spec_validator import validate
 from bot.api.openapi import document
 from bot.api.webhooks import DELIVERY, SIGNATURE, TIMESTAMP, sign
 from bot.devslack.server import SlackStandIn
-from bot.store import NewKey
 from tests.conftest import ALICE, APPROVALS, BOB, SALES, Worker, bot_env, reply_text, start_worker
-from tests.hitl import audit_events, click, nth_card, open_modal, reject, text_of, until
+from tests.support.api import EMAIL, SCHEMA, Client, new_key, tool_ask
+from tests.support.hitl import audit_events, click, nth_card, open_modal, reject, text_of, until
 
-EMAIL = {"to": "bob@example.com", "body": "Prices go up 5% on May 1."}
-SCHEMA = {
-    "type": "object",
-    "properties": {"to": {"type": "string", "format": "email"}, "body": {"type": "string"}},
-    "required": ["to", "body"],
-    "additionalProperties": False,
-}
 OTHER = "C0OTHER"
-
-
-@pytest.fixture
-async def api(slack: SlackStandIn, redis_url: str, tmp_path: Path) -> AsyncIterator[Worker]:
-    env = bot_env(slack=slack, redis_url=redis_url, model_config=None, API_ALLOW_PRIVATE_CALLBACKS="1")
-    worker = await start_worker(env)
-    slack.events_url = worker.url + "/slack/events"
-    yield worker
-    await worker.stop()
-
-
-async def new_key(worker: Worker, name: str = "nightly", *channels: str, **limits: int) -> NewKey:
-    made = await worker.services.store.api_keys.create(name, channels or (SALES,), by="test", **limits)
-    assert made is not None
-    return made
-
-
-class Client:
-    """A bare HTTP client of the API (the package's own client is tested apart)."""
-
-    def __init__(self, worker: Worker, key: str) -> None:
-        self.url = worker.url
-        self.key = key
-
-    async def call(
-        self, method: str, path: str, *, body: Any = None, raw: bytes | None = None, key: str | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> tuple[int, dict[str, Any], dict[str, str]]:
-        sent = {"Authorization": f"Bearer {self.key if key is None else key}", **(headers or {})}
-        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-        if data is not None:
-            sent.setdefault("Content-Type", "application/json")
-        async with aiohttp.ClientSession() as session, session.request(
-            method, self.url + path, data=data, headers=sent
-        ) as response:
-            return response.status, await response.json(), dict(response.headers)
-
-    async def ask(self, body: dict[str, Any], **kw: Any) -> tuple[int, dict[str, Any]]:
-        status, answer, _ = await self.call("POST", "/api/v1/approvals", body=body, **kw)
-        return status, answer
-
-    async def wait(self, approval_id: str, wait: float = 10) -> dict[str, Any]:
-        status, answer, _ = await self.call("GET", f"/api/v1/approvals/{approval_id}?wait={wait}")
-        assert status == 200, answer
-        return answer
-
-
-def tool_ask(**extra: Any) -> dict[str, Any]:
-    return {"kind": "tool", "title": "Tell Bob about the prices", "requester": ALICE,
-            "tool": {"name": "send_email", "arguments": EMAIL, "schema": SCHEMA}, **extra}
 
 
 async def test_openapi_document_is_valid_and_served_without_a_key(api: Worker) -> None:
@@ -408,7 +349,7 @@ async def test_the_sync_client(api: Worker, slack: SlackStandIn) -> None:
 async def test_a_programs_approval_is_listed_in_the_home_and_status_naming_its_agent(
     api: Worker, slack: SlackStandIn
 ) -> None:
-    from tests.test_inbox import home_text, open_homes
+    from tests.support.homes import home_text, open_homes
 
     client = Client(api, (await new_key(api)).key)
     await open_homes(slack, BOB)

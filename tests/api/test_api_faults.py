@@ -19,8 +19,8 @@ from bot.api.webhooks import DELIVERY, SIGNATURE, TIMESTAMP, sign
 from bot.devslack.server import SlackStandIn
 from bot.store import Store, connect
 from tests.conftest import BOB, SALES
-from tests.hitl import click, nth_card, until
-from tests.test_durability import DEMO, Cluster, WorkerProcess, cluster, store  # noqa: F401 - fixtures
+from tests.support.cluster import DEMO, Cluster, WorkerProcess
+from tests.support.hitl import click, nth_card, until
 
 EMAIL = {"to": "bob@example.com", "body": "Prices go up 5% on May 1."}
 
@@ -31,7 +31,7 @@ async def health(worker: WorkerProcess) -> dict[str, Any]:
 
 
 async def test_a_long_poll_on_a_worker_killed_9_is_answered_on_another(
-    cluster: Cluster, slack: SlackStandIn, store: Store  # noqa: F811
+    cluster: Cluster, slack: SlackStandIn, store: Store
 ) -> None:
     first, second = await cluster.start(), await cluster.start()
     made = await store.api_keys.create("nightly", [SALES], by=BOB)
@@ -84,7 +84,7 @@ async def receiver() -> AsyncIterator[Receiver]:
 
 
 async def test_the_webhook_arrives_when_its_sender_is_killed_9_after_the_decision(
-    cluster: Cluster, slack: SlackStandIn, store: Store, receiver: Receiver  # noqa: F811
+    cluster: Cluster, slack: SlackStandIn, store: Store, receiver: Receiver
 ) -> None:
     settings = {"API_ALLOW_PRIVATE_CALLBACKS": "1", "WEBHOOK_LEASE_SECONDS": "2"}
     deciding = await cluster.start(**settings)

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from bot.devslack.server import SlackStandIn
 from bot.store import Store
 from tests.conftest import ALICE, BOB, SALES
-from tests.test_durability import Cluster, WorkerProcess, cluster, store  # noqa: F401 - fixtures
+from tests.support.cluster import Cluster, WorkerProcess
 
 OK_STATUSES = {200, 201, 400, 409, 413, 429}
 
@@ -80,7 +80,7 @@ async def healthz(worker: WorkerProcess) -> float:
 
 
 @pytest.fixture
-async def program(cluster: Cluster, store: Store, slack: SlackStandIn) -> Program:  # noqa: F811
+async def program(cluster: Cluster, store: Store, slack: SlackStandIn) -> Program:
     worker = await cluster.start()
     slack.events_url = worker.events
     made = await store.api_keys.create("hostile", [SALES], by=BOB, per_minute=100_000, max_pending=100_000)

@@ -20,9 +20,9 @@ from bot.core.allow_rules import Rule, exact_match
 from bot.devslack.server import SlackStandIn
 from bot.store import Store
 from tests.conftest import ALICE, APPROVALS, BOB, SALES, Worker
-from tests.hitl import click, nth_card, reject, until
-from tests.test_api import EMAIL, SCHEMA, Client, api, new_key, tool_ask  # noqa: F401 - fixtures
-from tests.test_durability import Cluster, cluster, store  # noqa: F401 - fixtures
+from tests.support.api import EMAIL, Client, new_key, tool_ask
+from tests.support.cluster import Cluster
+from tests.support.hitl import click, nth_card, reject, until
 
 
 async def always_allow(db: Store, arguments: dict[str, Any] = EMAIL) -> Rule:
@@ -35,7 +35,7 @@ async def always_allow(db: Store, arguments: dict[str, Any] = EMAIL) -> Rule:
 
 
 # 4. every decision, a person's, a rule's or the input mode's, is an approval read and used once ---------------
-async def test_a_rules_approval_can_be_read_used_once_and_withdrawn(api: Worker, slack: SlackStandIn) -> None:  # noqa: F811
+async def test_a_rules_approval_can_be_read_used_once_and_withdrawn(api: Worker, slack: SlackStandIn) -> None:
     client = Client(api, (await new_key(api)).key)
     rule = await always_allow(api.services.store)
     status, answer = await client.ask(tool_ask(), headers={"Idempotency-Key": "first"})
@@ -54,7 +54,7 @@ async def test_a_rules_approval_can_be_read_used_once_and_withdrawn(api: Worker,
         APPROVALS))
 
 
-async def test_the_input_modes_decision_is_kept_too(api: Worker) -> None:  # noqa: F811
+async def test_the_input_modes_decision_is_kept_too(api: Worker) -> None:
     client = Client(api, (await new_key(api)).key)
     assert await api.services.store.settings.set(SALES, "mode", "never", by=ALICE) is None
     status, answer = await client.ask(tool_ask())
@@ -65,7 +65,7 @@ async def test_the_input_modes_decision_is_kept_too(api: Worker) -> None:  # noq
     assert status == 409 and used["error"]["code"] == "not_approved"
 
 
-async def test_a_revoked_rule_approves_no_retry(api: Worker, slack: SlackStandIn) -> None:  # noqa: F811
+async def test_a_revoked_rule_approves_no_retry(api: Worker, slack: SlackStandIn) -> None:
     made = await new_key(api)
     db = api.services.store
     rule = await always_allow(db)
@@ -104,7 +104,7 @@ PROGRAM = textwrap.dedent("""
 
 
 async def test_a_rule_approved_call_killed_9_mid_call_is_asked_of_a_person(
-    cluster: Cluster, slack: SlackStandIn, store: Store, tmp_path: Path  # noqa: F811
+    cluster: Cluster, slack: SlackStandIn, store: Store, tmp_path: Path
 ) -> None:
     worker = await cluster.start()
     slack.events_url = worker.events
@@ -139,7 +139,7 @@ async def test_a_rule_approved_call_killed_9_mid_call_is_asked_of_a_person(
 
 # 5. max_pending holds under concurrency, over two workers -----------------------------------------------------
 async def test_max_pending_holds_against_concurrent_asks_on_two_workers(
-    cluster: Cluster, store: Store  # noqa: F811
+    cluster: Cluster, store: Store
 ) -> None:
     first, second = await cluster.start(), await cluster.start()
     made = await store.api_keys.create("nightly", [SALES], by=BOB, max_pending=3)
@@ -153,7 +153,7 @@ async def test_max_pending_holds_against_concurrent_asks_on_two_workers(
 
 
 # 6. a program cannot shrink a channel's timeout into an approval ----------------------------------------------
-async def test_a_programs_shorter_timeout_never_approves(api: Worker) -> None:  # noqa: F811
+async def test_a_programs_shorter_timeout_never_approves(api: Worker) -> None:
     db = api.services.store
     for key, value in (("timeout_outcome", "approve"), ("timeout_approves_tools", "1"), ("timeout", "3600")):
         assert await db.settings.set(SALES, key, value, by=ALICE) is None
@@ -167,7 +167,7 @@ async def test_a_programs_shorter_timeout_never_approves(api: Worker) -> None:  
 
 
 # 7. approvals belong to a key's immutable id, not its name ----------------------------------------------------
-async def test_a_new_key_with_a_revoked_keys_name_gets_nothing_of_it(api: Worker, slack: SlackStandIn) -> None:  # noqa: F811
+async def test_a_new_key_with_a_revoked_keys_name_gets_nothing_of_it(api: Worker, slack: SlackStandIn) -> None:
     db = api.services.store
     old = await new_key(api, "nightly")
     status, answer = await Client(api, old.key).ask(tool_ask())
@@ -188,7 +188,7 @@ async def test_a_new_key_with_a_revoked_keys_name_gets_nothing_of_it(api: Worker
 
 
 # 13. a key revoked during a long-poll does not receive the decision ---------------------------------------------
-async def test_a_key_revoked_during_a_long_poll_gets_401(api: Worker, slack: SlackStandIn) -> None:  # noqa: F811
+async def test_a_key_revoked_during_a_long_poll_gets_401(api: Worker, slack: SlackStandIn) -> None:
     made = await new_key(api)
     client = Client(api, made.key)
     status, answer = await client.ask(tool_ask())
@@ -212,14 +212,14 @@ async def test_a_key_revoked_during_a_long_poll_gets_401(api: Worker, slack: Sla
     (b'{"kind": "tool", "title": "x", "channel": "C0SALES\\n", "tool": {"name": "t", "arguments": {}}}', "channel"),
     (b'{"kind": "tool", "title": "x", "tool": {"name": "t\\n", "arguments": {}}}', "tool.name"),
 ], ids=["nested-1000", "NaN", "Infinity", "1e999", "requester-newline", "channel-newline", "tool-newline"])
-async def test_bad_bodies_are_400_naming_the_field(api: Worker, raw: bytes, field: str) -> None:  # noqa: F811
+async def test_bad_bodies_are_400_naming_the_field(api: Worker, raw: bytes, field: str) -> None:
     client = Client(api, (await new_key(api)).key)
     status, body, _ = await client.call("POST", "/api/v1/approvals", raw=raw)
     assert status == 400 and body["error"].get("field", "") == field, body
     assert await api.services.store.approvals.of_run("none") == []
 
 
-async def test_deep_json_on_allowed_and_use_is_400(api: Worker) -> None:  # noqa: F811
+async def test_deep_json_on_allowed_and_use_is_400(api: Worker) -> None:
     client = Client(api, (await new_key(api)).key)
     deep = b"[" * 3000 + b"]" * 3000
     for path in ("/api/v1/audit/allowed", "/api/v1/approvals/a-aaaaaaaaaaaaaaaaaaaaaaaa/use"):
@@ -230,7 +230,7 @@ async def test_deep_json_on_allowed_and_use_is_400(api: Worker) -> None:  # noqa
 
 
 async def test_an_idempotent_retry_whose_first_try_died_before_its_card_gets_one(
-    api: Worker, slack: SlackStandIn  # noqa: F811
+    api: Worker, slack: SlackStandIn
 ) -> None:
     """A first try stored its approval and stopped before posting the card: the retry posts it."""
     made = await new_key(api)

@@ -24,8 +24,8 @@ from bot.api.webhooks import PER_KEY, WebhookSender
 from bot.devslack.server import SlackStandIn
 from bot.store import Store
 from tests.conftest import BOB, SALES, Worker, bot_env, start_worker
-from tests.hitl import until
-from tests.test_durability import Cluster, cluster, store  # noqa: F401 - fixtures
+from tests.support.cluster import Cluster
+from tests.support.hitl import until
 
 EMAIL = {"to": "bob@example.com", "body": "Prices go up 5% on May 1."}
 
@@ -70,7 +70,7 @@ class Receiver:
 
 
 async def test_a_key_whose_receivers_hang_does_not_hold_another_keys_webhook(
-    cluster: Cluster, slack: SlackStandIn, store: Store  # noqa: F811
+    cluster: Cluster, slack: SlackStandIn, store: Store
 ) -> None:
     hanging, prompt = await Receiver(hang=True).start(), await Receiver(hang=False).start()
     try:

@@ -23,8 +23,8 @@ from bot.core.allow_rules import Condition, Match, Rule
 from bot.devslack.server import SlackStandIn
 from bot.store import Store
 from tests.conftest import ALICE, BOB, CAROL, SALES, Worker, reply_text
-from tests.hitl import DEMO, audit_events, bot, until
-from tests.test_inbox import home_blocks, home_text, open_homes, say
+from tests.support.hitl import DEMO, audit_events, bot, until
+from tests.support.homes import home_blocks, home_text, open_homes, say
 
 GENERAL = "C0GENERAL"
 HEADLINE = "hitl:headline:" + SALES

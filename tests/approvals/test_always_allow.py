@@ -38,7 +38,7 @@ from tests.conftest import (
     texts,
     thread_of,
 )
-from tests.hitl import (
+from tests.support.hitl import (
     audit_events,
     bot,
     buttons,

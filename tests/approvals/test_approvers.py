@@ -11,15 +11,12 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from bot.core.records import ApprovalRecord
 from bot.devslack.server import SlackStandIn
-from bot.store import Store, connect
+from bot.store import Store
 from tests.conftest import (
     ALICE,
     APPROVALS,
@@ -34,14 +31,8 @@ from tests.conftest import (
     reply_text,
     start_worker,
 )
-from tests.hitl import reject
-from tests.test_flow import pending_card, run_status, start_run
-
-
-async def config(slack: SlackStandIn, text: str, *, user: str = ALICE, channel: str = SALES) -> str:
-    result = await slack.send_command(user=user, channel=channel, text=f"config {text}")
-    assert result.status == 200
-    return reply_text(result)
+from tests.support.flow import config, pending_card, run_status, start_run
+from tests.support.hitl import reject
 
 
 def approval_id_of(card: dict[str, Any]) -> str:
@@ -130,13 +121,6 @@ async def test_concurrent_votes_make_exactly_one_completion(slack: SlackStandIn,
     await run_status(worker, run_id, wanted="completed")
     assert len(await audit(worker, "decision")) == 1
     assert sorted(v["by"] for v in await audit(worker, "vote")) == [BOB, CAROL]
-
-
-@pytest.fixture
-async def store(redis_url: str) -> AsyncIterator[Store]:
-    redis = connect(redis_url)
-    yield Store(redis)
-    await redis.aclose()
 
 
 async def test_a_veto_racing_the_final_approval_has_one_outcome(store: Store) -> None:

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any, cast
 
-import pytest
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -22,15 +20,8 @@ from bot.devslack.server import SlackStandIn
 from bot.runs.manager import RunManager
 from bot.runs.supervisor import Supervisor
 from bot.slack.directory import Directory
-from bot.store import Store, connect
+from bot.store import Store
 from tests.conftest import APPROVALS, BOT_TOKEN, block_texts, has_buttons
-
-
-@pytest.fixture
-async def store(redis_url: str) -> AsyncIterator[Store]:
-    redis = connect(redis_url)
-    yield Store(redis)
-    await redis.aclose()
 
 
 def client(slack: SlackStandIn) -> AsyncWebClient:

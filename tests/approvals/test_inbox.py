@@ -10,18 +10,16 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import pytest
 from agent_approvals.approver import ApprovalRequest
 
 from bot.approvals.opening import new_approval
 from bot.core.records import ApprovalRecord
 from bot.devslack.server import SlackStandIn
-from bot.store import Store, connect
+from bot.store import Store
 from tests.conftest import (
     ALICE,
     APPROVALS,
@@ -35,59 +33,15 @@ from tests.conftest import (
     has_buttons,
     start_worker,
 )
-from tests.hitl import finished
-from tests.test_durability import Cluster, run_status
-from tests.test_durability import cluster as cluster  # the fixture, used by name
-from tests.test_flow import start_run
+from tests.support.cluster import Cluster, run_status
+from tests.support.flow import start_run
+from tests.support.hitl import finished
+from tests.support.homes import approval_id_of, dm_cards, home_blocks, home_text, open_homes, say, waiting_in_home
 
 ONCALL = "S0ONCALL"
 
 
 # ------------------------------------------------------------------------------------------- helpers
-def approval_id_of(message: dict[str, Any]) -> str:
-    """The approval a card (or a copy of it) shows: its buttons' value."""
-    for block in message.get("blocks") or []:
-        for element in block.get("elements") or []:
-            if element.get("action_id") in ("approval_approve", "approval_reject"):
-                return str(element["value"])
-    raise AssertionError(f"no approval buttons on {message.get('ts')}")
-
-
-def home_blocks(slack: SlackStandIn, user: str) -> list[dict[str, Any]]:
-    view = slack.home_view(user)
-    return list((view or {}).get("blocks") or [])
-
-
-def waiting_in_home(slack: SlackStandIn, user: str) -> set[str]:
-    """Ids of the approvals a person's Home offers to decide (its Approve / Reject buttons)."""
-    return {
-        str(e.get("value"))
-        for b in home_blocks(slack, user)
-        if b.get("type") == "actions"
-        for e in b.get("elements") or []
-        if e.get("action_id") in ("approval_approve", "approval_reject")
-    }
-
-
-def home_text(slack: SlackStandIn, user: str) -> str:
-    return block_texts({"blocks": home_blocks(slack, user)})
-
-
-async def say(slack: SlackStandIn, text: str, *, user: str = ALICE, channel: str = SALES) -> str:
-    result = await slack.send_command(user=user, channel=channel, text=text)
-    assert result.status == 200
-    return json.dumps(result.json) if result.json else result.body
-
-
-async def open_homes(slack: SlackStandIn, *users: str) -> None:
-    for user in users:
-        result = await slack.open_home(user=user)
-        assert result.status == 200
-        await slack.wait_for(lambda u=user: slack.home_view(u), description=f"the Home of {user}")  # type: ignore[misc]
-
-
-def dm_cards(slack: SlackStandIn, user: str) -> list[dict[str, Any]]:
-    return [m for m in slack.messages(slack.dm_channel(user)) if "Approval" in block_texts(m) or has_buttons(m)]
 
 
 async def reject_with(slack: SlackStandIn, user: str, reason: str, **click: Any) -> Any:
@@ -100,13 +54,6 @@ async def reject_with(slack: SlackStandIn, user: str, reason: str, **click: Any)
     view = await slack.wait_for(lambda: next((v for v in slack.open_views(user) if v["id"] not in before), None))
     assert view["view"]["callback_id"] == "approval_reject_modal"
     return await slack.submit_view(user=user, view_id=view["id"], values={"reason": {"reason_input": reason}})
-
-
-@pytest.fixture
-async def store(redis_url: str) -> AsyncIterator[Store]:
-    redis = connect(redis_url)
-    yield Store(redis)
-    await redis.aclose()
 
 
 # ------------------------------------------------------------------------------------------- App Home

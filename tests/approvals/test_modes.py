@@ -9,7 +9,7 @@ from agent_approvals.modes import InputPolicy, ModeGate, matched_risk_word, risk
 
 from bot.devslack.server import SlackStandIn
 from tests.conftest import APPROVALS, BOB, SALES, block_texts, find_header, thread_of
-from tests.hitl import (
+from tests.support.hitl import (
     DEMO,
     audit_events,
     bot,

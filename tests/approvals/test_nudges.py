@@ -19,12 +19,10 @@ from bot.devslack.model import DevUser, default_users
 from bot.devslack.server import SlackStandIn
 from bot.store import Store
 from tests.conftest import ALICE, APPROVALS, BOB, BOT_TOKEN, CAROL, SALES, SIGNING_SECRET, Worker, block_texts, card_of
-from tests.hitl import audit_events, finished
-from tests.test_durability import Cluster, run_status
-from tests.test_durability import cluster as cluster  # the fixture, used by name
-from tests.test_flow import start_run
-from tests.test_inbox import approval_id_of, dm_cards, home_text, open_homes, say, waiting_in_home
-from tests.test_inbox import store as store  # the fixture, used by name
+from tests.support.cluster import Cluster, run_status
+from tests.support.flow import start_run
+from tests.support.hitl import audit_events, finished
+from tests.support.homes import approval_id_of, dm_cards, home_text, open_homes, say, waiting_in_home
 
 DAVE, ERIN = "U0DAVE", "U0ERIN"
 ONCALL = "S0ONCALL"

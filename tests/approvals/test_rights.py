@@ -27,7 +27,7 @@ from tests.conftest import (
     reply_text,
     start_worker,
 )
-from tests.test_flow import pending_card, run_status, start_run
+from tests.support.flow import pending_card, run_status, start_run
 
 GENERAL = "C0GENERAL"
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -28,13 +27,20 @@ from bot.core.allow_rules import (
 )
 from bot.devslack.server import SlackStandIn
 from bot.runs.email_tool import Email
-from bot.store import Store, connect
+from bot.store import Store
 from tests.conftest import ALICE, APPROVALS, BOB, SALES, find_header, has_buttons, texts, thread_of
-from tests.hitl import until
-from tests.test_durability import Cluster, card_now, run_status, worker_id
-from tests.test_durability import cluster as cluster  # the fixture, used by name
-from tests.test_faults import click_on, command_on, is_tool_call, pending_cards
-from tests.test_flow import start_run
+from tests.support.cluster import (
+    Cluster,
+    card_now,
+    click_on,
+    command_on,
+    is_tool_call,
+    pending_cards,
+    run_status,
+    worker_id,
+)
+from tests.support.flow import start_run
+from tests.support.hitl import until
 
 EMAIL_SCHEMA: dict[str, Any] = Email.model_json_schema()
 EMAIL_TASK = "--team email Email our vendor asking for a 10% discount on the Q2 order"
@@ -195,13 +201,6 @@ def test_past_calls_are_read_from_audit_entries() -> None:
 
 
 # ---------------------------------------------------------------------------------------------- the store
-
-
-@pytest.fixture
-async def store(redis_url: str) -> AsyncIterator[Store]:
-    redis = connect(redis_url)
-    yield Store(redis)
-    await redis.aclose()
 
 
 async def test_the_store_keeps_uses_and_forgets_revoked_and_expired_rules(store: Store) -> None:

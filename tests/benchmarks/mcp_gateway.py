@@ -1,7 +1,7 @@
 """The MCP approval gateway's cost: what `agent-approvals-mcp` adds to a tool call, the same run, interleaved.
 
 One worker A in this process (the Approvals API), the Slack stand-in in another, one redis-server; the test
-upstream (`tests/mcp_upstream.py`) over stdio, reached by official `mcp` SDK client sessions:
+upstream (`tests/support/mcp_upstream.py`) over stdio, reached by official `mcp` SDK client sessions:
 
 * allowed: `list_inbox` (matched by `--allow 'list_*'`, no card) through the gateway (a process: the client
   session -> the gateway -> its own upstream process), against `list_inbox` on an upstream session directly;
@@ -52,7 +52,7 @@ from tests.benchmarks.common import (
 from tests.conftest import Worker, start_worker
 
 WARMUP = 10
-UPSTREAM = Path(__file__).resolve().parents[1] / "mcp_upstream.py"
+UPSTREAM = Path(__file__).resolve().parents[1] / "support" / "mcp_upstream.py"
 EMAIL = {"to": "bob@example.com", "body": "Prices go up 5% on May 1."}
 CHANNEL = "C0BENCH00"
 

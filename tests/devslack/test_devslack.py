@@ -27,7 +27,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.devslack.server import DevChannel, DevUser, SlackStandIn
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
 
 SECRET = "test-signing-secret"
 TOKEN = "xoxb-test-token"

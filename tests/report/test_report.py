@@ -16,7 +16,6 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from html.parser import HTMLParser
 from pathlib import Path
@@ -27,11 +26,11 @@ from bot.core.records import ApprovalRecord
 from bot.report import SERIES, TOOL_NOT_RECORDED, RubberStamp, compute, duration_ms, headline, mode_of, nearest_rank
 from bot.report.cli import read_history, read_waiting
 from bot.report.html import NAMES, PLOT_IDS, render
-from bot.store import Store, connect
+from bot.store import Store
 from tests.benchmarks.report_build import write_stream
 from tests.conftest import ALICE, APPROVALS, BOB, CAROL, SALES, start_redis
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DAVE, ERIN = "U0DAVE", "U0ERIN"
 OPS = "C0OPS"
 DAY = 86400
@@ -271,13 +270,6 @@ async def write_scripted(store: Store) -> float:
 
 def day(base: float, n: int) -> str:
     return time.strftime("%Y-%m-%d", time.gmtime(base + n * DAY))
-
-
-@pytest.fixture
-async def store(redis_url: str) -> AsyncIterator[Store]:
-    redis = connect(redis_url)
-    yield Store(redis)
-    await redis.aclose()
 
 
 # ------------------------------------------------------------------------------------------ reading the page

@@ -24,9 +24,9 @@ from playwright.sync_api import Browser, Page, Route, sync_playwright
 from bot.report.html import PLOT_IDS
 from bot.store import Store, connect
 from tests.benchmarks.report_build import pending_approvals, synthetic_history, write_stream
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts"
 
 

@@ -31,7 +31,7 @@ from bot.runs.models import (
 )
 from bot.runs.response_cache import RedisModelCache, model_cache
 from tests.conftest import BOB, bot_env, free_port
-from tests.hitl import bot, click, finished, nth_card, replay, start, text_of
+from tests.support.hitl import bot, click, finished, nth_card, replay, start, text_of
 
 BROKEN = {"provider": "autogen_ext.models.replay.ReplayChatCompletionClient", "config": {"chat_completions": []}}
 ASK = [UserMessage(content="Say hi", source="user")]

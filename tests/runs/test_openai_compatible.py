@@ -31,15 +31,8 @@ from bot.runs.models import FallbackChatCompletionClient, load_model_client, nor
 from bot.runs.response_cache import RedisModelCache
 from bot.runs.teams import EMAIL_SYSTEM_MESSAGE
 from tests.conftest import APPROVALS, BOB, SALES, Worker, block_texts, card_of, find_header, texts, thread_of
-from tests.hitl import bot, buttons, click, finished, nth_card, start, text_of, until
-from tests.openai_compatible import (
-    DUMMY_KEY,
-    OpenAICompatibleServer,
-    error,
-    openai_config,
-    text,
-    tool_call,
-)
+from tests.support.hitl import bot, buttons, click, finished, nth_card, start, text_of, until
+from tests.support.openai_compatible import DUMMY_KEY, OpenAICompatibleServer, error, openai_config, text, tool_call
 
 EMAIL = {"to": "bob@example.com", "subject": "Price change", "body": "Dear Bob,\nOur prices change on May 1.\n"}
 TASK = "--team email Tell bob@example.com about the price change"

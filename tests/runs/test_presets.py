@@ -18,7 +18,7 @@ from bot.runs.demo_model import DemoChatCompletionClient
 from bot.runs.teams import HUMAN, PLAN_REVIEWER, PRESETS, TeamOptions, build_team, plan_selector, reviewer_of
 from bot.slack.blocks import help_text
 from tests.conftest import BOB, SALES, find_header
-from tests.hitl import (
+from tests.support.hitl import (
     DEMO,
     audit_events,
     bot,

@@ -19,7 +19,7 @@ from autogen_ext.models.replay import ReplayChatCompletionClient
 from bot.devslack.server import SlackStandIn
 from bot.runs.email_tool import SendEmailTool
 from tests.conftest import BOB, CAROL
-from tests.hitl import (
+from tests.support.hitl import (
     MODEL_INFO,
     audit_events,
     bot,

@@ -45,7 +45,7 @@ from tests.conftest import (
     reply_text,
     start_worker,
 )
-from tests.test_flow import pending_card, run_status, start_run
+from tests.support.flow import pending_card, run_status, start_run
 
 LIVE_MARKUP = ("<!", "<@", "<#", "<http", "<mailto")
 anything = st.text(alphabet=st.characters(codec="utf-8"), max_size=6000)

@@ -22,9 +22,8 @@ from playwright.sync_api import Browser, Page, expect
 from bot.core.allow_rules import Condition, Match, Rule
 from bot.store import Store, connect
 from tests.conftest import RedisServer, start_redis
-from tests.test_browser import be, dev_mode, go, open_home, screenshot, type_in_box, workspace_page
-from tests.test_browser import browser as browser  # the fixture, used by name
-from tests.test_dev import Dev
+from tests.support.browser import be, dev_mode, go, open_home, screenshot, type_in_box, workspace_page
+from tests.support.dev import Dev
 
 SALES = "C0SALES"
 PREFIX = "hitl-dev"  # dev mode's key prefix (set here too: it is passed through)

@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -43,124 +41,9 @@ from tests.conftest import (
     texts,
     thread_of,
 )
-from tests.hitl import reject
-from tests.test_flow import start_run
-
-ROOT = Path(__file__).resolve().parents[1]
-DEMO = {"provider": "bot.runs.demo_model.DemoChatCompletionClient", "config": {}}
-
-
-@dataclass
-class WorkerProcess:
-    port: int
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def events(self) -> str:
-        return self.url + "/slack/events"
-
-    def kill(self) -> None:
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=10)
-
-
-class Cluster:
-    """Worker processes sharing one Redis and one Slack stand-in."""
-
-    def __init__(self, slack: SlackStandIn, redis_url: str, tmp: Path, model: Path) -> None:
-        self.slack = slack
-        self.redis_url = redis_url
-        self.tmp = tmp
-        self.model = model
-        self.workers: list[WorkerProcess] = []
-
-    async def start(self, **extra: str) -> WorkerProcess:
-        port = free_port()
-        env = {
-            **os.environ,
-            **bot_env(slack=self.slack, redis_url=self.redis_url, model_config=self.model),
-            "PORT": str(port),
-            "HEARTBEAT_SECONDS": "1",
-            "LOG_LEVEL": "INFO",
-            **extra,
-        }
-        log = self.tmp / f"worker-{port}.log"
-        with log.open("wb") as out:
-            process = subprocess.Popen(  # noqa: ASYNC220 - starting a worker is instant; we then poll it
-                [sys.executable, "-m", "bot"], cwd=ROOT, env=env, stdout=out, stderr=out
-            )
-        worker = WorkerProcess(port=port, process=process, log=log)
-        self.workers.append(worker)
-        deadline = time.monotonic() + 30
-        async with aiohttp.ClientSession() as http:
-            while True:
-                try:
-                    async with http.get(worker.url + "/healthz") as response:
-                        if response.status == 200:
-                            return worker
-                except aiohttp.ClientError:
-                    pass
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"worker did not start: {log.read_text()[-2000:]}")
-                await asyncio.sleep(0.05)
-
-    def stop_all(self) -> None:
-        for worker in self.workers:
-            if worker.process.poll() is None:
-                worker.process.send_signal(signal.SIGKILL)
-                worker.process.wait(timeout=10)
-
-
-@pytest.fixture
-async def cluster(slack: SlackStandIn, redis_url: str, tmp_path: Path) -> AsyncIterator[Cluster]:
-    model = tmp_path / "model.json"  # the demo model: its drafts follow the conversation, so a team
-    model.write_text(json.dumps(DEMO))  # reloaded on another worker answers as the first one would
-    group = Cluster(slack, redis_url, tmp_path, model)
-    yield group
-    group.stop_all()
-
-
-@pytest.fixture
-async def store(redis_url: str) -> AsyncIterator[Store]:
-    redis = connect(redis_url)
-    yield Store(redis)
-    await redis.aclose()
-
-
-async def run_with_card(slack: SlackStandIn, worker: WorkerProcess, *, count: int = 1) -> tuple[str, dict[str, Any]]:
-    slack.events_url = worker.events
-    run_id = await start_run(slack)
-    card = await slack.wait_for(
-        lambda: (
-            (c := [m for m in slack.messages(APPROVALS) if not m.get("thread_ts") and has_buttons(m)])
-            and len(c) >= count
-            and c[-1]
-        ),
-        timeout=20,
-    )
-    header = await slack.wait_for(lambda: find_header(slack, SALES, run_id))
-    await slack.wait_for(lambda: "Waiting for approval" in texts(thread_of(slack, SALES, header["ts"])))
-    return run_id, card
-
-
-async def run_status(store: Store, run_id: str, wanted: str, *, within: float = 20) -> None:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        run = await store.runs.get(run_id)
-        if run is not None and run.status == wanted:
-            return
-        await asyncio.sleep(0.02)
-    run = await store.runs.get(run_id)
-    raise AssertionError(f"run {run_id} is {run.status if run else None}, wanted {wanted}")
-
-
-def card_now(slack: SlackStandIn, card: dict[str, Any]) -> dict[str, Any]:
-    return next(m for m in slack.messages(APPROVALS) if m["ts"] == card["ts"])
+from tests.support.cluster import DEMO, Cluster, card_now, run_status, run_with_card, worker_id
+from tests.support.flow import start_run
+from tests.support.hitl import reject
 
 
 @pytest.mark.parametrize("decision", ["approve", "reject", "revise", "timeout"])
@@ -204,11 +87,6 @@ async def test_kill_9_of_the_owner_then_every_decision_still_works(
     assert run is not None and run.owner == await worker_id(other)  # adopted by the surviving worker
     finished = [e for e in await store.audit.entries() if e["event"] == "run_finished" and e["run"] == run_id]
     assert len(finished) == 1  # exactly one terminal state
-
-
-async def worker_id(worker: WorkerProcess) -> str:
-    async with aiohttp.ClientSession() as http, http.get(worker.url + "/healthz") as response:
-        return str((await response.json())["worker"])
 
 
 async def test_clicks_land_on_any_of_three_workers(cluster: Cluster, slack: SlackStandIn, store: Store) -> None:

@@ -12,7 +12,6 @@ import asyncio
 import collections
 import json
 import random
-import re
 import shutil
 import signal
 import time
@@ -26,7 +25,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from bot.core.records import ApprovalRecord
-from bot.devslack.server import DeliveryResult, HeldCall, SlackStandIn
+from bot.devslack.server import HeldCall, SlackStandIn
 from bot.store import Store
 from tests.conftest import (
     ALICE,
@@ -43,12 +42,23 @@ from tests.conftest import (
     texts,
     thread_of,
 )
-from tests.hitl import until
-from tests.test_durability import Cluster, WorkerProcess, run_status, run_with_card, worker_id
-from tests.test_flow import TASK, start_run
+from tests.support.cluster import (
+    Cluster,
+    WorkerProcess,
+    cards,
+    click_on,
+    command_on,
+    is_tool_call,
+    pending_cards,
+    run_of,
+    run_status,
+    run_with_card,
+    worker_id,
+)
+from tests.support.flow import TASK, start_run
+from tests.support.hitl import until
 
 T = TypeVar("T")
-RUN_ON_CARD = re.compile(r"Run `(r[a-z0-9]+)`")
 EMAIL_TASK = "--team email Email our vendor asking for a 10% discount on the Q2 order"
 LIMIT_REFUSAL = "You already have 3 active runs"
 
@@ -143,11 +153,6 @@ async def stores() -> AsyncIterator[Callable[[str], Store]]:
 # --------------------------------------------------------------------------------------------------- helpers
 
 
-def run_of(card: dict[str, Any]) -> str | None:
-    found = RUN_ON_CARD.search(block_texts(card))
-    return found.group(1) if found else None
-
-
 def approval_of(card: dict[str, Any]) -> str | None:
     """The approval id a card's buttons carry (None once it has no buttons)."""
     for block in card.get("blocks") or []:
@@ -156,39 +161,6 @@ def approval_of(card: dict[str, Any]) -> str | None:
                 if element.get("value"):
                     return str(element["value"])
     return None
-
-
-def cards(slack: SlackStandIn, run_id: str | None = None) -> list[dict[str, Any]]:
-    """Approval cards (top-level messages of #approvals), of one run or of all."""
-    top = [m for m in slack.messages(APPROVALS) if not m.get("thread_ts")]
-    return [m for m in top if run_id is None or run_of(m) == run_id]
-
-
-def pending_cards(slack: SlackStandIn, run_id: str | None = None) -> list[dict[str, Any]]:
-    return [m for m in cards(slack, run_id) if has_buttons(m)]
-
-
-def is_tool_call(card: dict[str, Any]) -> bool:
-    return "*Tool call*" in block_texts(card)
-
-
-async def click_on(
-    slack: SlackStandIn,
-    worker: WorkerProcess,
-    card: dict[str, Any],
-    *,
-    user: str = BOB,
-    action: str = "approval_approve",
-) -> DeliveryResult:
-    # `events_url` is read before the delivery's first await: set here, it targets this click alone,
-    # even with other deliveries in flight
-    slack.events_url = worker.events
-    return await slack.click(user=user, channel=APPROVALS, ts=card["ts"], action_id=action)
-
-
-async def command_on(slack: SlackStandIn, worker: WorkerProcess, text: str, *, user: str = ALICE) -> DeliveryResult:
-    slack.events_url = worker.events  # (see `click_on`)
-    return await slack.send_command(user=user, channel=SALES, text=text)
 
 
 async def quietly(awaitable: Awaitable[T]) -> T | None:

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 from bot.devslack.server import SlackStandIn
-from bot.store import Store
 from tests.conftest import (
     ALICE,
     APPROVALS,
@@ -26,22 +25,8 @@ from tests.conftest import (
     texts,
     thread_of,
 )
-from tests.hitl import reject
-
-TASK = "Draft an email to our vendor requesting a 10% discount on the Q2 order."
-
-
-async def start_run(slack: SlackStandIn, *, task: str = TASK, user: str = ALICE, channel: str = SALES) -> str:
-    result = await slack.send_command(user=user, channel=channel, text=task)
-    assert result.status == 200
-    text = reply_text(result) if result.json else result.body
-    assert "Started run `" in text, text
-    return text.split("`")[1]
-
-
-async def pending_card(slack: SlackStandIn, *, count: int = 1) -> dict[str, Any]:
-    """Wait for the `count`-th pending card and return it."""
-    return await slack.wait_for(lambda: (c := card_of(slack, pending=True)) and len(card_of(slack)) >= count and c[-1])
+from tests.support.flow import pending_card, run_status, start_run
+from tests.support.hitl import reject
 
 
 def button(card: dict[str, Any], action_id: str) -> dict[str, Any]:
@@ -50,27 +35,6 @@ def button(card: dict[str, Any], action_id: str) -> dict[str, Any]:
             if element.get("action_id") == action_id:
                 return dict(element)
     raise AssertionError(f"no {action_id} button")
-
-
-async def run_status(worker: Worker, run_id: str, *, wanted: str) -> str:
-    store: Store = worker.services.store
-
-    async def status() -> str | None:
-        run = await store.runs.get(run_id)
-        return run.status if run and run.status == wanted else None
-
-    for _ in range(2000):  # poll with a deadline (about 10 s)
-        if (found := await status()) is not None:
-            return found
-        await slack_tick()
-    run = await store.runs.get(run_id)
-    raise AssertionError(f"run {run_id} is {run.status if run else None}, wanted {wanted}")
-
-
-async def slack_tick() -> None:
-    import asyncio
-
-    await asyncio.sleep(0.005)
 
 
 async def test_slash_command_acks_at_once_and_posts_header_and_card(slack: SlackStandIn, worker: Worker) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
 
-from tests.test_browser import (
+from tests.support.browser import (
     be,
     cards_of,
     dev_mode,
@@ -29,8 +29,7 @@ from tests.test_browser import (
     type_in_box,
     workspace_page,
 )
-from tests.test_browser import browser as browser  # the fixture, used by name
-from tests.test_dev import BOB, Dev
+from tests.support.dev import BOB, Dev
 
 FIRST = "--team email Tell bob@example.com about the price change"
 SECOND = "--team email Tell carol@example.com about the new prices"

@@ -25,7 +25,7 @@ from tests.conftest import (
     has_buttons,
     reply_text,
 )
-from tests.test_flow import pending_card, run_status, start_run
+from tests.support.flow import pending_card, run_status, start_run
 
 
 def sign(body: str, *, timestamp: int, secret: str = SIGNING_SECRET) -> dict[str, str]:

@@ -19,9 +19,8 @@ import pytest
 from bot.approvals import service as approval_service
 from bot.devslack.server import SlackStandIn
 from tests.conftest import ALICE, APPROVALS, BOB, CAROL, SALES, Worker, bot_env, card_of, has_buttons, start_worker
-from tests.test_approvers import approval_id_of, config
-from tests.test_flow import start_run
-from tests.test_inbox import open_homes, waiting_in_home
+from tests.support.flow import config, start_run
+from tests.support.homes import approval_id_of, open_homes, waiting_in_home
 
 TOO_SLOW = "Slack took too long to open the form; click again."
 

@@ -27,8 +27,8 @@ from tests.conftest import (
     reply_text,
     start_worker,
 )
-from tests.hitl import audit_events, bot, call, nth_card, open_modal, replay, start, until
-from tests.test_flow import pending_card, start_run
+from tests.support.flow import pending_card, start_run
+from tests.support.hitl import audit_events, bot, call, nth_card, open_modal, replay, start, until
 
 OTHER_TEAM = "T0ELSEWHERE"
 

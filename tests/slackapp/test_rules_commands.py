@@ -20,7 +20,7 @@ from bot.devslack.server import SlackStandIn
 from bot.report import compute, mode_of
 from bot.slack.blocks.rules import ACTION_RULE_CREATE, parse_suggestion_value
 from tests.conftest import ALICE, BOB, CAROL, SALES, Worker, block_texts, find_header, thread_of
-from tests.hitl import (
+from tests.support.hitl import (
     audit_events,
     bot,
     call,

@@ -17,7 +17,7 @@ from bot.devslack.server import SlackStandIn
 from bot.store import Store, connect
 from tests.conftest import ALICE, APPROVALS, BOB, SALES, block_texts, bot_env, free_port, has_buttons, reply_text
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 APP_TOKEN = "xapp-1-test-app-token"
 
 

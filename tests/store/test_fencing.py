@@ -15,8 +15,8 @@ from bot.core.records import ChannelSettings, RunRecord
 from bot.devslack.server import SlackStandIn
 from bot.store import Store
 from tests.conftest import APPROVALS, BOB, SALES, Worker, block_texts, bot_env, find_header, start_worker, thread_of
-from tests.test_flow import pending_card, run_status, start_run
-from tests.test_store import approval, store  # noqa: F401 - the store fixture
+from tests.support.flow import pending_card, run_status, start_run
+from tests.support.records import approval
 
 ALICE = "U0ALICE"
 
@@ -34,7 +34,7 @@ def run(run_id: str = "rabcdefg", *, owner: str = "w1", channel: str = "C0SALES"
     )
 
 
-async def test_a_taken_over_run_refuses_every_write_of_its_old_owner(store: Store) -> None:  # noqa: F811
+async def test_a_taken_over_run_refuses_every_write_of_its_old_owner(store: Store) -> None:
     await store.runs.create(run(), max_per_user=3, max_per_channel=10)
     old, new = ("w1", 1), ("w2", 2)
     # w1 stalled past its heartbeat (no heartbeat key): w2 takes the run over, the epoch goes up
@@ -60,7 +60,7 @@ async def test_a_taken_over_run_refuses_every_write_of_its_old_owner(store: Stor
     assert await store.runs.finish(current, status="completed", fence=new) == "ok"
 
 
-async def test_simultaneous_admissions_never_pass_the_limit(store: Store) -> None:  # noqa: F811
+async def test_simultaneous_admissions_never_pass_the_limit(store: Store) -> None:
     runs = [run(f"rsim{i:04d}") for i in range(40)]
     results = await asyncio.gather(*(store.runs.create(r, max_per_user=3, max_per_channel=10) for r in runs))
     assert results.count("ok") == 3 and results.count("user_limit") == 37
@@ -73,7 +73,7 @@ async def test_simultaneous_admissions_never_pass_the_limit(store: Store) -> Non
     assert await store.runs.create(run("rnext0001"), max_per_user=3, max_per_channel=10) == "ok"
 
 
-async def test_ended_runs_and_their_indexes_expire(store: Store) -> None:  # noqa: F811
+async def test_ended_runs_and_their_indexes_expire(store: Store) -> None:
     store.shared.run_retention = 3600
     old = replace(run("rold00001"), created_at=time.time() - 7200)
     await store.runs.create(old, max_per_user=3, max_per_channel=10)
@@ -88,7 +88,7 @@ async def test_ended_runs_and_their_indexes_expire(store: Store) -> None:  # noq
     assert [r.id for r in await store.runs.recent("C0SALES")] == ["rnew00001"]
 
 
-async def test_a_timeout_approves_only_a_shown_card_and_never_an_empty_quorum(store: Store) -> None:  # noqa: F811
+async def test_a_timeout_approves_only_a_shown_card_and_never_an_empty_quorum(store: Store) -> None:
     unseen = replace(approval("a-unseen-01", deadline_in=-1), timeout_outcome="approve")
     shown = replace(approval("a-shown-001", deadline_in=-1), timeout_outcome="approve")
     quorum = replace(approval("a-quorum-01", deadline_in=-1), timeout_outcome="approve", required_approvals=2)

@@ -43,7 +43,7 @@ ANN, BEN, CAT, DAN, EVE = "U0ANN", "U0BEN", "U0CAT", "U0DAN", "U0EVE"
 PEOPLE = (ANN, BEN, CAT, DAN, EVE)
 GROUPS = {"S0RED": [ANN, BEN], "S0BLUE": [CAT, DAN, ANN]}
 T0 = 1_700_000_000.0
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 # ------------------------------------------------------------------------------------------- the steps
@@ -554,7 +554,7 @@ async def test_steps_killed_9_leave_indexes_that_agree_with_a_full_scan(
     try:
         for seed in (11, 12, 13):
             process = subprocess.Popen(  # noqa: ASYNC220 - started, then polled through Redis
-                [sys.executable, "-m", "tests.test_home_index", aof_redis.url, str(seed)],
+                [sys.executable, "-m", "tests.store.test_home_index", aof_redis.url, str(seed)],
                 cwd=ROOT,
                 env={**os.environ},
                 stdout=subprocess.DEVNULL,
@@ -584,5 +584,5 @@ async def test_steps_killed_9_leave_indexes_that_agree_with_a_full_scan(
         await redis.aclose()
 
 
-if __name__ == "__main__":  # the process that tests/test_home_index.py kills -9
+if __name__ == "__main__":  # the process that tests/store/test_home_index.py kills -9
     asyncio.run(run_steps_forever(sys.argv[1], int(sys.argv[2])))

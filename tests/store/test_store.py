@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -15,32 +15,8 @@ from agent_approvals.approver import Decision
 import bot.store
 from bot.approvals.waiter import DeadlineSweeper, DecisionWaiter
 from bot.core.records import ApprovalRecord
-from bot.store import DecideResult, Store, connect
-
-
-@pytest.fixture
-async def store(redis_url: str) -> AsyncIterator[Store]:
-    redis = connect(redis_url)
-    yield Store(redis)
-    await redis.aclose()
-
-
-def approval(approval_id: str = "a1b2c3d4-0000", *, deadline_in: float = 600, owner: str = "w1") -> ApprovalRecord:
-    now = time.time()
-    return ApprovalRecord(
-        id=approval_id,
-        run_id="rabcdefg",
-        owner=owner,
-        requester="U0ALICE",
-        origin_channel="C0SALES",
-        card_channel="C0APPROVALS",
-        task="task",
-        proposal="proposal",
-        author="assistant",
-        created_at=now,
-        deadline=now + deadline_in,
-        timeout_seconds=int(max(deadline_in, 1)),
-    )
+from bot.store import DecideResult, Store
+from tests.support.records import approval
 
 
 async def test_decide_is_exactly_once_under_a_race(store: Store) -> None:

@@ -2,7 +2,7 @@
 a resource, written with the official SDK's low-level server. Every tool call it receives is appended to a JSONL
 file (`--record`) before it answers, so tests in other processes can count them.
 
-    python tests/mcp_upstream.py --record calls.jsonl [--mode ok|lie|garbage|crash|hang|hostile] [--http PORT]
+    python tests/support/mcp_upstream.py --record calls.jsonl [--mode ok|lie|garbage|crash|hang|hostile] [--http PORT]
 
 Modes: `ok`; `lie`: it lists `send_email` with an inputSchema that is not a JSON schema; `garbage`: it answers
 every tool call with a JSON-RPC response that is not a tool result (and nothing else); `crash`: it exits at once;

@@ -1,0 +1,1 @@
+"""Tests of agents/agent_approvals: the client, schemas, each framework integration, the MCP gateway, packaging."""

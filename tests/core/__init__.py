@@ -1,0 +1,1 @@
+"""Tests of bot/core: settings, records, durations, logs, metrics."""

@@ -1,0 +1,1 @@
+"""What the test packages share: harnesses (worker processes, the API, dev mode, a browser, MCP) and stand-ins."""

@@ -7,6 +7,7 @@ Read from the source (`ast`), so a lazy import inside a function counts as much 
 from __future__ import annotations
 
 import ast
+from pathlib import Path
 
 import pytest
 
@@ -101,6 +102,36 @@ def test_few_modules_at_the_top_of_bot() -> None:
                and any(p.glob("*.py")))
 
 
+TESTS = ROOT / "tests"
+
+
+def suite_files() -> list[Path]:
+    """The test suite's own files: test modules, conftest.py and tests/support (the benchmarks are programs)."""
+    return [p for p in sorted(TESTS.rglob("*.py")) if "benchmarks" not in p.parts and "__pycache__" not in p.parts]
+
+
+def imported_test_modules(source: str) -> set[str]:
+    """The test modules (`tests.<package>.test_*`) that a file imports, at the top or inside a function."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+        found.update(n for n in names if n.startswith("tests.") and n.split(".")[-1].startswith("test_"))
+    return found
+
+
+def test_tests_mirror_the_tree_and_share_only_tests_support() -> None:
+    """No test module imports another (shared helpers live in tests/support, fixtures in a conftest.py), no test
+    file passes MAX_LINES, and each test package says in its docstring what it tests."""
+    files = suite_files()
+    assert {str(p.relative_to(ROOT)): found for p in files if (found := imported_test_modules(p.read_text()))} == {}
+    long = {str(p.relative_to(ROOT)): n for p in files if (n := len(p.read_text().splitlines())) > MAX_LINES}
+    assert long == {}
+    folders = [p for p in TESTS.iterdir() if p.is_dir() and p.name != "__pycache__" and any(p.glob("*.py"))]
+    assert all(ast.get_docstring(ast.parse((p / "__init__.py").read_text())) for p in folders), folders
+
+
 def test_the_check_can_fail() -> None:
     """The rules above see a wrong import when there is one (so a green run means something)."""
     assert not within("bot.runs.manager", ALLOWED[layer_of("bot.approvals.service")])
@@ -109,3 +140,6 @@ def test_the_check_can_fail() -> None:
     assert layer_of("bot.slackapp.listeners.home") == "bot.slackapp"
     service = ROOT / "bot" / "approvals" / "service.py"
     assert "bot.store" in imports("bot.approvals.service", service)
+    assert imported_test_modules("from tests.api.test_api import Client") == {"tests.api.test_api"}
+    assert imported_test_modules("def f():\n    from tests.api import test_api") == {"tests.api.test_api"}
+    assert imported_test_modules("from tests.support.api import Client\nimport tests.conftest") == set()

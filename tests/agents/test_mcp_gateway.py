@@ -1,7 +1,8 @@
 """The MCP approval gateway (`agent-approvals-mcp`) as the agent's MCP client meets it: the official `mcp` client
-SDK starts the gateway as a process (stdio) or talks to it over streamable HTTP; the gateway starts the test
-upstream (`tests/mcp_upstream.py`, which records every call it receives in a JSONL file) or reaches it over HTTP,
-and asks a real worker through the Approvals API; people decide on the stand-in Slack's cards.
+SDK starts the gateway as a process (stdio) or talks to it over streamable HTTP (tests/support/mcp_gateway.py); the
+gateway starts the test upstream (`tests/support/mcp_upstream.py`, which records every call it receives in a JSONL
+file) or reaches it over HTTP, and asks a real worker through the Approvals API; people decide on the stand-in
+Slack's cards.
 
 `list_inbox` (allowed) answers without a card; `send_email` waits for one: Approve -> the upstream received it
 once with the approved (or edited) arguments; Reject or a timeout -> never received, the client gets `isError`

@@ -1,5 +1,5 @@
 """The MCP approval gateway against hostile and unlucky clients and upstreams (#33), with the real processes of
-test_mcp_gateway.py (its harness): an upstream's `inputSchema` that would fetch a URL, read a file or freeze the
+tests/support/mcp_gateway.py: an upstream's `inputSchema` that would fetch a URL, read a file or freeze the
 gateway is refused (`isError`, nothing forwarded, nothing fetched); a client that sends the same JSON-RPC id again
 gets a new ask each time (one approval runs one call; each allowed forward audited once); a call the upstream never
 answers ends at `--call-timeout`; what is not JSON-RPC gets a JSON-RPC error and the gateway goes on. Clients that

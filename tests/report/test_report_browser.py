@@ -1,4 +1,4 @@
-"""The report (#17) in a real browser: Debian's Chromium, headless, launched as tests/test_browser.py does.
+"""The report (#17) in a real browser: Debian's Chromium, headless, launched as tests/support/browser.py does.
 
 A month of realistic history (the benchmark's `synthetic_history`, written into a real Redis with the fields the
 product writes) and approvals waiting now go through `python -m bot report`; the file it writes is opened from

@@ -1,6 +1,6 @@
 """The bot's own model path against an OpenAI-compatible server (Ollama, vLLM, LiteLLM): a MODEL_CONFIG that
 points AutoGen's `OpenAIChatCompletionClient` at a local server speaking OpenAI's `chat/completions` protocol
-(tests/openai_compatible.py: tool calls, streaming and not, usage, errors), with no network.
+(tests/support/openai_compatible.py: tool calls, streaming and not, usage, errors), with no network.
 
 What is real: the worker, Redis, the Slack stand-in, AutoGen's OpenAI client and the `openai` package over
 HTTP. The server only answers from a script and records what it was sent."""

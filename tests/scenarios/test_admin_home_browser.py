@@ -1,5 +1,5 @@
 """An admin's App Home (#16, #17) in a real browser: Debian's Chromium, headless, on the local Slack page of
-`python -m bot dev` (as tests/test_browser.py), with its Redis started by the test so that the history and a
+`python -m bot dev` (as tests/scenarios/test_browser.py), with its Redis started by the test so that the history and a
 rule can be written as the product writes them.
 
 Alice makes herself an admin of #sales (typed `/agent config admins @alice`), opens her Home, sees the

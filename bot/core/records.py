@@ -11,8 +11,8 @@ from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Literal, Self, get_args, get_origin, get_type_hints
 
 from agent_approvals.approver import Decision, Outcome, TimeoutOutcome
-from agent_approvals.modes import DEFAULT_MAX_AUTO_REPLIES, DEFAULT_MODE, DEFAULT_RISK_WORDS
 
+from bot.core.channel_options import ChannelSettings as ChannelSettings  # declared with their options
 from bot.core.durations import format_duration
 
 ApprovalStatus = Literal["pending", Outcome]
@@ -296,28 +296,6 @@ class ApprovalRecord:
             timeout_outcome=timeout_outcome,
             digest=self.digest,
         )
-
-
-@dataclass(frozen=True, slots=True)
-class ChannelSettings:
-    """Per-channel settings; unset values fall back to the worker's defaults."""
-
-    timeout: int  # seconds; 0: never (reminders are then the only nudge)
-    timeout_outcome: str = "reject"
-    approvers: tuple[str, ...] = ()  # empty: anyone
-    allow_self_approval: bool = False
-    required_approvals: int = 1
-    approvals_channel: str = ""  # empty: the worker's APPROVALS_CHANNEL
-    admins: tuple[str, ...] = ()  # empty: anyone in the channel (and ADMIN_USERS everywhere)
-    mode: str = DEFAULT_MODE  # input mode of runs started here without --mode (agent_approvals.modes)
-    max_auto_replies: int = DEFAULT_MAX_AUTO_REPLIES
-    risk_words: tuple[str, ...] = DEFAULT_RISK_WORDS
-    checkpoint_every: int = 0  # 0: off
-    timeout_approves_tools: bool = False  # whether `timeout_outcome approve` also applies to tool calls and code
-    deliver: Literal["channel", "dm", "both"] = "channel"  # cards: in the approvals channel, DMs to approvers, both
-    remind: tuple[int, ...] = ()  # reminders, seconds after each request (increasing)
-    escalate_after: int = 0  # seconds; 0: no escalation
-    escalate_to: tuple[str, ...] = ()  # people and user groups who may decide once escalated
 
 
 @dataclass(frozen=True, slots=True)

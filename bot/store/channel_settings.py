@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import time
 
-from agent_approvals.modes import DEFAULT_MAX_AUTO_REPLIES, parse_mode, risk_words_setting
 from redis.exceptions import WatchError
 
+from bot.core.channel_options import named, read_settings
 from bot.core.records import SLACK_ID, ChannelSettings
 from bot.store.audit import AuditLog
 from bot.store.connection import aw
@@ -25,30 +25,10 @@ class ChannelSettingsStore:
         self._audit = audit
 
     async def get(self, channel: str, *, default_timeout: int) -> ChannelSettings:
+        """The channel's settings: what its hash holds (each setting under its name, as `parse_setting`
+        returned it), read by their declarations (`bot.core.channel_options`)."""
         raw = await aw(self._s.redis.hgetall(self._s.keys.settings(channel)))
-
-        def ids(name: str) -> tuple[str, ...]:
-            return named(raw.get(name))
-
-        deliver = raw.get("deliver")
-        return ChannelSettings(
-            timeout=int(raw.get("timeout") or default_timeout),
-            timeout_outcome=raw.get("timeout_outcome") or "reject",
-            approvers=ids("approvers"),
-            allow_self_approval=raw.get("allow_self_approval") == "true",
-            required_approvals=int(raw.get("required_approvals") or 1),
-            approvals_channel=raw.get("approvals_channel") or "",
-            admins=ids("admins"),
-            mode=parse_mode(raw.get("mode")),
-            max_auto_replies=int(raw.get("max_auto_replies") or DEFAULT_MAX_AUTO_REPLIES),
-            risk_words=risk_words_setting(raw.get("risk_words")),
-            checkpoint_every=int(raw.get("checkpoint_every") or 0),
-            timeout_approves_tools=raw.get("timeout_approves_tools") == "true",
-            deliver=deliver if deliver in ("dm", "both") else "channel",
-            remind=tuple(int(s) for s in (raw.get("remind") or "").split(",") if s.isdigit()),
-            escalate_after=int(raw.get("escalate_after") or 0),
-            escalate_to=ids("escalate_to"),
-        )
+        return read_settings(raw, default_timeout=default_timeout)
 
     async def set(self, channel: str, key: str, value: str, *, by: str) -> str | None:
         """Change one setting; audited with before and after. Returns the value it had. A change of
@@ -119,8 +99,3 @@ class ChannelSettingsStore:
         found = await self._s.redis.zrevrange(self._s.keys.settings_channels, 0, limit - 1, withscores=True)
         return [(str(channel), float(score)) for channel, score in found]
 
-
-def named(value: str | None) -> tuple[str, ...]:
-    """The people (or groups) a list setting names: none for "", "anyone" and "none"."""
-    value = value or ""
-    return () if value in ("", "anyone", "none") else tuple(v for v in value.split(",") if v)

@@ -3,70 +3,27 @@
 from __future__ import annotations
 
 import difflib
-import itertools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from agent_approvals.modes import CHECKPOINT_EVERY_LIMIT, MAX_AUTO_REPLIES_LIMIT
 from agent_approvals.modes import MODES as INPUT_MODES
 
 from bot.core.allow_rules import DEFAULT_MIN_APPROVED, RULE_ID
-from bot.core.durations import FORMS, DurationError, parse_duration
+from bot.core.channel_options import OPTIONS, PERSON, BadValue, Given, parse_setting
+from bot.core.durations import DurationError, parse_duration
 from bot.core.records import KEY_NAME, RUN_ID
 from bot.runs.teams import PRESETS
 from bot.slack.blocks import clean, safe
 
 MAX_TASK_CHARS = 3000
-MAX_REMINDERS = 5
 MAX_AWAY_SECONDS = 90 * 86400
 SUBCOMMANDS = ("help", "status", "cancel", "config", "audit", "away", "report", "rules", "keys")
 MAX_MIN_APPROVED = 100  # `/agent rules suggest N`: N from 1 to this
-SETTINGS = {
-    "timeout": "a duration: 90, 90s, 15m, 2h or 1d (1 second to 7 days), or `never`",
-    "timeout_outcome": "reject or approve",
-    "approvers": "`anyone`, or people and user groups: @alice @bob @approvers",
-    "required_approvals": "how many different approvers must approve: a number from 1 to 10",
-    "allow_self_approval": "true or false: may the person who started a run decide its approvals",
-    "approvals_channel": "a channel, e.g. #approvals (the bot must be able to post there)",
-    "admins": "`anyone`, or people who may change these settings: @alice @bob",
-    "mode": "the input mode of runs started here: always, terminate, never or policy (see `/agent help`)",
-    "max_auto_replies": (
-        f"automatic replies in a row before a human is asked (terminate, policy) or the run ends (never):"
-        f" 0 to {MAX_AUTO_REPLIES_LIMIT}"
-    ),
-    "risk_words": (
-        "what needs a human in mode policy: comma-separated words or phrases, e.g. `delete, drop table, deploy`;"
-        " or `default`, or `none`"
-    ),
-    "checkpoint_every": f"in mode policy, a card after this many automatic steps: 0 (off) to {CHECKPOINT_EVERY_LIMIT}",
-    "timeout_approves_tools": "true or false: may `timeout_outcome approve` also approve tool calls and code",
-    "deliver": (
-        "where approval cards go: `channel` (the approvals channel), `dm` (a direct message to each person who"
-        " may decide; needs named approvers) or `both`"
-    ),
-    "remind": (
-        f"reminders after a request, mentioning who may still decide: increasing durations such as `15m,1h`"
-        f" (at most {MAX_REMINDERS}), or `off`"
-    ),
-    "escalate_after": "when nobody has decided by then, `escalate_to` may decide too: a duration such as 30m, or `off`",
-    "escalate_to": "people and user groups who may decide once an approval is escalated: @oncall @leads, or `none`",
-}
 # Values that widen who may decide (or let nobody decide): only an admin may set them (see `widens`).
-WIDENING = {
-    "allow_self_approval": "true",
-    "timeout_outcome": "approve",
-    "timeout_approves_tools": "true",
-}
-DELIVER = ("channel", "dm", "both")
+WIDENING = {name: declared.admin_only for name, declared in OPTIONS.items() if declared.admin_only}
 _DIGITS = re.compile(r"[0-9]{1,3}")  # ASCII only: `str.isdigit` also accepts "²", which `int` refuses
-_BOOLEANS = {"true": "true", "yes": "true", "on": "true", "false": "false", "no": "false", "off": "false"}
-MAX_RISK_WORDS = 40
-MAX_RISK_WORD_CHARS = 40
-_PERSON = re.compile(r"<@([UW][A-Z0-9]{2,20})(?:\|[^>]*)?>")
-_GROUP = re.compile(r"<!subteam\^(S[A-Z0-9]{2,20})(?:\|[^>]*)?>")
-_CHANNEL = re.compile(r"<#([CG][A-Z0-9]{2,20})(?:\|[^>]*)?>|([CG][A-Z0-9]{2,20})")
 MODES: tuple[str, ...] = INPUT_MODES
 FLAGS: dict[str, Callable[[], tuple[str, ...]]] = {"--team": lambda: tuple(PRESETS), "--mode": lambda: MODES}
 USAGE = (
@@ -75,7 +32,7 @@ USAGE = (
     "`/agent away until <date or duration> [delegate @person]`, "
     "`/agent rules`, `/agent rules revoke <rule id>`, `/agent rules suggest [N]`, "
     "`/agent keys`, `/agent keys create <name>`, `/agent keys revoke <name>`, "
-    "`/agent config`, `/agent config <key> <value>` (keys: " + ", ".join(f"`{k}`" for k in SETTINGS) + ")."
+    "`/agent config`, `/agent config <key> <value>` (keys: " + ", ".join(f"`{k}`" for k in OPTIONS) + ")."
 )
 
 
@@ -285,117 +242,19 @@ def _parse_flags(words: list[str]) -> Command:
 
 
 def _parse_config(args: list[str]) -> Command:
-    """`config [<key> <value...>]`; `args` as Slack sent them (mentions escaped as `<@U…|name>`)."""
+    """`config [<key> <value...>]`; `args` as Slack sent them (mentions escaped as `<@U…|name>`). What each
+    setting accepts is declared once, in `bot.core.channel_options`."""
     if not args:
         return ShowConfig()
     key = args[0].lower()
-    if key not in SETTINGS:
-        valid = ", ".join(f"`{k}`" for k in SETTINGS)
+    if key not in OPTIONS:
+        valid = ", ".join(f"`{k}`" for k in OPTIONS)
         form = "Usage: `/agent config <key> <value>`."
         return Invalid(f"Unknown setting `{_quote(as_typed(args[0]))}`. Settings: {valid}. {form}")
-    values = args[1:]
-    usage = Invalid(f"Usage: `/agent config {key} <value>` where value is {SETTINGS[key]}. Setting unchanged.")
-    if not values or (len(values) > 1 and key not in ("approvers", "admins", "risk_words", "escalate_to")):
-        return usage
-    value = as_typed(values[0]).strip()
-    if key == "mode":
-        return _parse_mode_setting(value)
-    if key in ("max_auto_replies", "checkpoint_every"):
-        high = MAX_AUTO_REPLIES_LIMIT if key == "max_auto_replies" else CHECKPOINT_EVERY_LIMIT
-        if not _DIGITS.fullmatch(value) or not 0 <= int(value) <= high:
-            return Invalid(f"Bad {key} `{_quote(value)}`: use a number from 0 to {high}. Setting unchanged.")
-        return SetConfig(key, str(int(value)))
-    if key == "risk_words":
-        return _parse_risk_words(as_typed(" ".join(values)))
-    if key == "timeout":
-        if value.lower() == "never":
-            return SetConfig(key, "0")
-        try:
-            return SetConfig(key, str(parse_duration(value)))
-        except DurationError as exc:
-            return Invalid(f"Bad timeout `{_quote(value)}`: {exc.problem}; use {FORMS}, or `never`. Setting unchanged.")
-    if key == "remind":
-        return _parse_reminders(value)
-    if key == "escalate_after":
-        if value.lower() == "off":
-            return SetConfig(key, "0")
-        try:
-            return SetConfig(key, str(parse_duration(value)))
-        except DurationError as exc:
-            return Invalid(
-                f"Bad escalate_after `{_quote(value)}`: {exc.problem}; use {FORMS}, or `off`. Setting unchanged."
-            )
-    if key == "timeout_outcome":
-        if value.lower() not in ("reject", "approve"):
-            return Invalid(f"Bad timeout_outcome `{_quote(value)}`: use reject or approve. Setting unchanged.")
-        return SetConfig(key, value.lower())
-    if key in ("allow_self_approval", "timeout_approves_tools"):
-        if value.lower() not in _BOOLEANS:
-            return Invalid(f"Bad {key} `{_quote(value)}`: use true or false. Setting unchanged.")
-        return SetConfig(key, _BOOLEANS[value.lower()])
-    if key == "deliver":
-        if value.lower() not in DELIVER:
-            return Invalid(f"Bad deliver `{_quote(value)}`: use channel, dm or both. Setting unchanged.")
-        return SetConfig(key, value.lower())
-    if key == "required_approvals":
-        if not _DIGITS.fullmatch(value) or not 1 <= int(value) <= 10:
-            return Invalid(f"Bad required_approvals `{_quote(value)}`: use a number from 1 to 10. Setting unchanged.")
-        return SetConfig(key, str(int(value)))
-    if key == "approvals_channel":
-        match = _CHANNEL.fullmatch(values[0])
-        if match is None:
-            return Invalid(
-                f"Bad approvals_channel `{_quote(value)}`: name a channel, e.g. #approvals. Setting unchanged."
-            )
-        return SetConfig(key, match.group(1) or match.group(2))
-    return _parse_people(key, values)
-
-
-def _parse_mode_setting(value: str) -> Command:
-    lowered = value.lower()
-    if lowered in MODES:
-        return SetConfig("mode", lowered)
-    close = difflib.get_close_matches(lowered, MODES, n=1)
-    hint = f" Did you mean `{close[0]}`?" if close else ""
-    listed = ", ".join(f"`{m}`" for m in MODES)
-    return Invalid(f"Unknown mode `{_quote(value)}`.{hint} Valid: {listed}. Setting unchanged.")
-
-
-def _parse_risk_words(text: str) -> Command:
-    """`default`, `none`, or comma-separated words and phrases (stored lower case, one space apart)."""
-    lowered = text.strip().lower()
-    if lowered in ("default", "none"):
-        return SetConfig("risk_words", lowered)
-    words = [" ".join(clean(w).lower().split()) for w in text.split(",")]
-    words = list(dict.fromkeys(w for w in words if w))
-    if not words:
-        return Invalid("Give risk words separated by commas, e.g. `delete, drop table, deploy`. Setting unchanged.")
-    if len(words) > MAX_RISK_WORDS:
-        return Invalid(f"At most {MAX_RISK_WORDS} risk words (this is {len(words)}). Setting unchanged.")
-    long = next((w for w in words if len(w) > MAX_RISK_WORD_CHARS), None)
-    if long is not None:
-        return Invalid(
-            f"Risk word `{_quote(long)}` is longer than {MAX_RISK_WORD_CHARS} characters. Setting unchanged."
-        )
-    return SetConfig("risk_words", ",".join(words))
-
-
-def _parse_reminders(value: str) -> Command:
-    """`off`, or increasing durations separated by commas (stored as seconds: `900,3600`)."""
-    if value.lower() == "off":
-        return SetConfig("remind", "off")
-    form = f"use increasing durations separated by commas, e.g. `15m,1h` (each {FORMS}), or `off`"
-    seconds: list[int] = []
-    for part in value.split(","):
-        try:
-            seconds.append(parse_duration(part))
-        except DurationError as exc:
-            return Invalid(f"Bad remind `{_quote(part.strip() or value)}`: {exc.problem}; {form}. Setting unchanged.")
-    if len(seconds) > MAX_REMINDERS:
-        return Invalid(f"At most {MAX_REMINDERS} reminders (this is {len(seconds)}). Setting unchanged.")
-    if any(later <= earlier for earlier, later in itertools.pairwise(seconds)):
-        return Invalid(f"Bad remind `{_quote(value)}`: the durations are not increasing; {form}. Setting unchanged.")
-    return SetConfig("remind", ",".join(str(s) for s in seconds))
+    try:
+        return SetConfig(key, parse_setting(key, Given(tuple(args[1:]), typed=as_typed, quote=_quote, clean=clean)))
+    except BadValue as exc:
+        return Invalid(str(exc))
 
 
 _DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{2}):(\d{2}))?")
@@ -419,7 +278,7 @@ def parse_away(args: list[str]) -> Command:
         when, rest = f"{when} {rest[0]}", rest[1:]
     delegate = ""
     if rest:
-        person = _PERSON.fullmatch(rest[1]) if len(rest) == 2 and rest[0].lower() == "delegate" else None
+        person = PERSON.fullmatch(rest[1]) if len(rest) == 2 and rest[0].lower() == "delegate" else None
         if person is None:
             return Invalid(f"Bad delegate: name one person with @ after `delegate`. Usage: {AWAY_FORMS}.")
         delegate = person.group(1)
@@ -502,29 +361,6 @@ def parse_keys(args: list[str]) -> Command:
         f"Unknown command `keys {_quote(as_typed(' '.join(args)))}`.{hint} Usage: {KEYS_FORMS}. Nothing changed."
         " (To start a run whose task begins with “keys”, put another word first.)"
     )
-
-
-def _parse_people(key: str, values: list[str]) -> Command:
-    """`approvers` (people and user groups), `admins` (people) or `escalate_to` (people and user
-    groups), or `anyone` (`none` for escalate_to)."""
-    if key == "escalate_to" and len(values) == 1 and values[0].lower() in ("none", "off"):
-        return SetConfig(key, "none")
-    if key != "escalate_to" and len(values) == 1 and values[0].lower() == "anyone":
-        return SetConfig(key, "anyone")
-    ids: list[str] = []
-    for token in values:
-        person, group = _PERSON.fullmatch(token), _GROUP.fullmatch(token)
-        if person is not None:
-            ids.append(person.group(1))
-        elif group is not None and key in ("approvers", "escalate_to"):
-            ids.append(group.group(1))
-        else:
-            what = "people" if key == "admins" else "people and user groups"
-            other = "`none`" if key == "escalate_to" else "`anyone`"
-            return Invalid(
-                f"Bad {key} `{_quote(as_typed(token))}`: name {what} with @, or say {other}. Setting unchanged."
-            )
-    return SetConfig(key, ",".join(dict.fromkeys(ids)))
 
 
 def widens(

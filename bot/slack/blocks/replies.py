@@ -7,18 +7,25 @@ Names and values people typed (risk words, tasks, audit details) are untrusted a
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
-from agent_approvals.modes import DEFAULT_RISK_WORDS, MODE_DESCRIPTIONS, risk_words_setting
+from agent_approvals.modes import DEFAULT_RISK_WORDS, MODE_DESCRIPTIONS
 
+from bot.core.channel_options import OPTIONS, Channel, Option, People, RiskWords, help_lines, options_of
 from bot.core.durations import format_duration
 from bot.core.records import SLACK_ID, ApprovalRecord, AwayState, ChannelSettings, RunRecord
 from bot.slack.blocks.runs import RUN_STATUS_LINE
 from bot.slack.blocks.text import channel_ref, date_ref, escape, people_refs, safe, user_ref
 
 
-def help_text(*, presets: Sequence[str] | Mapping[str, str], modes: Mapping[str, str] = MODE_DESCRIPTIONS) -> str:
-    """`/agent help`. `presets`: names, or names and what each team does."""
+def help_text(
+    *,
+    presets: Sequence[str] | Mapping[str, str],
+    modes: Mapping[str, str] = MODE_DESCRIPTIONS,
+    options: Iterable[Option] = OPTIONS.values(),
+) -> str:
+    """`/agent help`. `presets`: names, or names and what each team does; `options`: the channel settings."""
     if isinstance(presets, Mapping):
         teams = "\n".join(f"  • `{escape(name)}`: {escape(what)}" for name, what in presets.items())
     else:
@@ -30,15 +37,7 @@ def help_text(*, presets: Sequence[str] | Mapping[str, str], modes: Mapping[str,
             "*See this channel's runs and pending approvals*: `/agent status`",
             "*Cancel a run*: `/agent cancel <run id>`",
             "*Settings*: `/agent config` shows them; `/agent config <key> <value>` changes one:",
-            "  • `timeout <duration>|never`: how long a card waits (90, 90s, 15m, 2h, 1d; 1s to 7d)",
-            "  • `remind 15m,1h|off`: reminders after a request; `escalate_after 30m|off` and"
-            " `escalate_to @people @groups|none`: who else may decide after that",
-            "  • `timeout_outcome reject|approve`: what a timeout means;"
-            " `timeout_approves_tools true|false`: whether approve also covers tool calls and code",
-            "  • `approvers anyone|@people @groups`, `required_approvals N`, `allow_self_approval true|false`",
-            "  • `approvals_channel #channel`, `deliver channel|dm|both` (cards by DM to the approvers),"
-            " `admins anyone|@people`",
-            "  • `mode MODE`, `max_auto_replies N`, `risk_words a, b, c|default|none`, `checkpoint_every N` (0: off)",
+            *help_lines(options),
             "*This channel's latest decisions*: `/agent audit`",
             "*Away*: `/agent away until <date or duration> [delegate @person]`, `/agent away off`, `/agent away`",
             "*Remembered decisions* (rules that approve matching tool calls without a card; made with a tool"
@@ -60,24 +59,21 @@ def help_text(*, presets: Sequence[str] | Mapping[str, str], modes: Mapping[str,
 
 def show_setting(key: str, value: str) -> str:
     """A stored setting value as people read it."""
-    if key in ("timeout", "escalate_after"):
-        if value.isdigit() and int(value):
-            return format_duration(int(value))
-        return "never" if key == "timeout" else "off"
-    if key == "remind":
-        seconds = [int(v) for v in value.split(",") if v.isdigit()]
-        return ", ".join(format_duration(v) for v in seconds) if seconds else "off"
-    if key in ("approvers", "admins"):
-        return people_refs([] if value in ("", "anyone") else value.split(","))
-    if key == "escalate_to":
-        return "nobody" if value in ("", "none") else people_refs(value.split(","))
-    if key == "approvals_channel":
-        return channel_ref(value)
-    if key == "risk_words":
-        return risk_words_text(risk_words_setting(value))
-    if key == "checkpoint_every" and value == "0":
-        return "0 (off)"
-    return escape(value)
+    declared = OPTIONS[key]
+    return show_value(declared, declared.read(value))
+
+
+def show_value(declared: Option, value: Any, *, default_approvals_channel: str = "") -> str:
+    """A setting's value as people read it: people and user groups as mentions, a channel as a link, risk
+    words inert; everything else is plain text (its kind's reading)."""
+    kind = declared.kind
+    if isinstance(kind, People):
+        return people_refs(value) if value else kind.nobody_reads
+    if isinstance(kind, Channel):
+        return channel_ref(value or default_approvals_channel)
+    if isinstance(kind, RiskWords):
+        return risk_words_text(value)
+    return escape(declared.reading(value))
 
 
 def risk_words_text(words: Sequence[str]) -> str:
@@ -88,28 +84,12 @@ def risk_words_text(words: Sequence[str]) -> str:
 
 
 def config_text(channel: str, settings: ChannelSettings, *, default_approvals_channel: str) -> str:
-    admins = people_refs(settings.admins) if settings.admins else "anyone in the channel"
-    return "\n".join(
-        [
-            f"*Settings of {channel_ref(channel)}* (change one with `/agent config <key> <value>`)",
-            f"• `timeout`: {format_duration(settings.timeout) if settings.timeout else 'never'}",
-            f"• `timeout_outcome`: {settings.timeout_outcome}",
-            f"• `timeout_approves_tools`: {'true' if settings.timeout_approves_tools else 'false'}",
-            f"• `approvers`: {people_refs(settings.approvers)}",
-            f"• `required_approvals`: {settings.required_approvals}",
-            f"• `allow_self_approval`: {'true' if settings.allow_self_approval else 'false'}",
-            f"• `deliver`: {settings.deliver}",
-            f"• `remind`: {', '.join(format_duration(s) for s in settings.remind) or 'off'}",
-            f"• `escalate_after`: {format_duration(settings.escalate_after) if settings.escalate_after else 'off'}",
-            f"• `escalate_to`: {people_refs(settings.escalate_to) if settings.escalate_to else 'nobody'}",
-            f"• `approvals_channel`: {channel_ref(settings.approvals_channel or default_approvals_channel)}",
-            f"• `admins`: {admins}",
-            f"• `mode`: {escape(settings.mode)}",
-            f"• `max_auto_replies`: {settings.max_auto_replies}",
-            f"• `risk_words`: {risk_words_text(settings.risk_words)}",
-            f"• `checkpoint_every`: {settings.checkpoint_every or '0 (off)'}",
-        ]
-    )
+    """`/agent config`: each setting declared on `settings`' class (`bot.core.channel_options`) and its value."""
+    lines = [f"*Settings of {channel_ref(channel)}* (change one with `/agent config <key> <value>`)"]
+    for name, declared in options_of(type(settings)).items():
+        shown = show_value(declared, getattr(settings, name), default_approvals_channel=default_approvals_channel)
+        lines.append(f"• `{name}`: {shown}")
+    return "\n".join(lines)
 
 
 def audit_text(channel: str, entries: Sequence[dict[str, str]]) -> str:

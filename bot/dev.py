@@ -33,11 +33,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aiohttp import web
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from bot.core.logs import NoCancellationTracebacks
 from bot.devslack.server import SlackStandIn
+from bot.store import Store, StoreUnavailable, connect
 
 log = logging.getLogger("bot.dev")
 
@@ -181,17 +180,17 @@ async def start_redis(binary: str) -> LocalRedis:
             shutil.rmtree(workdir, ignore_errors=True)
             raise DevError(f"cannot run {binary}: {exc.strerror or exc}") from None
         server = LocalRedis(process=process, workdir=workdir, port=port, binary=binary)
-        client = Redis(host="127.0.0.1", port=port, socket_connect_timeout=0.5)
+        store = Store(connect(f"redis://127.0.0.1:{port}/0", timeout=0.5, command_timeout=0.5))
         try:
             deadline = time.monotonic() + REDIS_START_TIMEOUT
             while process.returncode is None and time.monotonic() < deadline:
                 try:
-                    await client.ping()
+                    await store.ping()
                     return server
-                except (RedisError, OSError):
+                except StoreUnavailable:
                     await asyncio.sleep(0.02)
         finally:
-            await client.aclose()
+            await store.close()
         last_error = server.log_tail() or f"exit code {process.returncode}"
         await server.stop()
     raise DevError(f"redis-server ({binary}) did not start: {last_error}")
@@ -267,13 +266,13 @@ class DevStack:
         external = (knob(self.environ, "REDIS_URL") or "").strip()
         if external:
             self.redis_url = external
-            client = Redis.from_url(external, socket_connect_timeout=2)
+            store = Store(connect(external, timeout=2, command_timeout=2))
             try:
-                await client.ping()
-            except (RedisError, OSError) as exc:
-                raise DevError(f"REDIS_URL is set but Redis does not answer there: {exc}") from None
+                await store.ping()
+            except StoreUnavailable as exc:
+                raise DevError(f"REDIS_URL is set but Redis does not answer there: {exc.__cause__ or exc}") from None
             finally:
-                await client.aclose()
+                await store.close()
             return
         candidates = redis_server_candidates(knob(self.environ, "PATH"))
         if not candidates:

@@ -16,11 +16,9 @@ import re
 import sys
 from collections.abc import Sequence
 
-from redis.exceptions import RedisError
-
 from bot.core.records import DEFAULT_MAX_PENDING, DEFAULT_PER_MINUTE, KEY_NAME
 from bot.core.settings import SettingsError, StoreSettings
-from bot.store import NewKey, Store, connect
+from bot.store import NewKey, Store, StoreUnavailable, connect
 from bot.store.api_keys import MAX_CHANNELS, describe
 
 CHANNEL = re.compile(r"^[CG][A-Z0-9]{2,23}$")
@@ -83,7 +81,7 @@ def keys_command(argv: Sequence[str], *, settings: StoreSettings | None = None) 
         return 2
     try:
         return asyncio.run(_run(settings, args))
-    except (RedisError, OSError) as exc:
+    except StoreUnavailable as exc:
         print(f"error: cannot reach Redis ({type(exc).__name__})", file=sys.stderr)
         return 1
 

@@ -24,7 +24,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
-from redis.exceptions import RedisError
 
 from bot.api.openapi import document
 from bot.api.requests import (
@@ -39,7 +38,7 @@ from bot.api.requests import (
     wait_seconds,
 )
 from bot.api.service import ApprovalsApi
-from bot.store import ApiKey
+from bot.store import ApiKey, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -136,10 +135,10 @@ def _guarded(api: ApprovalsApi, handler: Handler) -> Callable[[web.Request], Awa
             return web.Response(status=499, reason="Client Closed Request")
         except ApiError as exc:
             if key_name != "-" and exc.code in AUDITED_REFUSALS:  # (not every rate-limited request: a flood)
-                with contextlib.suppress(RedisError, OSError):
+                with contextlib.suppress(StoreUnavailable):
                     await api.store.audit.append("api_refused", key=key_name, reason=exc.code, field=exc.field)
             return refusal(exc, key_name=key_name, path=request.path)
-        except (RedisError, OSError, TimeoutError) as exc:
+        except (StoreUnavailable, TimeoutError) as exc:
             log.warning("API request %s %s: storage unreachable (%s)", request.method, request.path,
                         type(exc).__name__)
             return refusal(ApiError(503, "unavailable", "the approval store cannot be reached; try again",

@@ -41,14 +41,12 @@ from urllib.parse import urlsplit
 import aiohttp
 from aiohttp.abc import ResolveResult
 from aiohttp.resolver import ThreadedResolver
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from bot.api.requests import private_host
 from bot.api.service import view
 from bot.approvals.waiter import DueSweeper
 from bot.core.records import ApprovalRecord
-from bot.store import Store
+from bot.store import Store, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -226,7 +224,7 @@ class WebhookSender(DueSweeper):
         began = time.monotonic()
         try:
             await self.deliver(approval_id, approval=approval)
-        except (RedisConnectionError, RedisTimeoutError) as exc:
+        except StoreUnavailable as exc:
             log.warning("webhook of approval %s: Redis failed (%s); it is sent again after its lease",
                         approval_id, type(exc).__name__)
         except Exception:

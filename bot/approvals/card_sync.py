@@ -13,7 +13,6 @@ from dataclasses import replace
 from typing import Any
 
 import aiohttp
-from redis.exceptions import RedisError
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -26,7 +25,7 @@ from bot.slack.blocks import (
     build_replaced_blocks,
     untrusted_parts,
 )
-from bot.store import Store
+from bot.store import Store, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +176,7 @@ class CardService:
         if self._store is not None and drawn:
             try:
                 await self._store.outbox.done(drawn)
-            except (RedisError, OSError) as exc:  # the outbox redraws them again later: harmless
+            except StoreUnavailable as exc:  # the outbox redraws them again later: harmless
                 log.warning("could not clear %d outbox entries (%s)", len(drawn), type(exc).__name__)
 
     async def drain(self, grace: float = 5.0) -> None:

@@ -47,7 +47,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import aiohttp
-from redis.exceptions import RedisError
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -57,7 +56,7 @@ from bot.report.headline_cache import Headlines
 from bot.slack.blocks import HOME_PAGE_SIZE, HomeContent, build_home_view
 from bot.slack.blocks.home import HOME_CHANNELS, ChannelPanel
 from bot.slack.directory import Directory
-from bot.store import Store
+from bot.store import Store, StoreUnavailable
 from bot.store.home_queue import Claimed, HomeQueue
 
 log = logging.getLogger(__name__)
@@ -275,7 +274,7 @@ class HomeService:
                 people = await self.affected(approval)
                 if people:
                     await self.queue.mark(people)
-        except (RedisError, OSError) as exc:
+        except StoreUnavailable as exc:
             log.warning("the Homes of approval %s could not be marked due (%s)", approval.id, type(exc).__name__)
             return False
         if people:
@@ -288,7 +287,7 @@ class HomeService:
         try:
             async with self._marking:
                 marked = await self.queue.mark(people)
-        except (RedisError, OSError) as exc:
+        except StoreUnavailable as exc:
             log.warning("Homes could not be marked due (%s)", type(exc).__name__)
             return False
         if marked:
@@ -332,7 +331,7 @@ class HomeService:
             await self.queue.done(
                 user, refund=token if outcome == LOCKED else "", again=outcome in (LOCKED, RATELIMITED, DROPPED)
             )
-        except (RedisError, OSError) as exc:  # its lease ends: due again then
+        except StoreUnavailable as exc:  # its lease ends: due again then
             log.warning("the Home of %s: its redraw could not be noted (%s)", user, type(exc).__name__)
         if outcome in (LOCKED, RATELIMITED, DROPPED):
             self._wake_drawer()
@@ -355,7 +354,7 @@ class HomeService:
             if free > 0:
                 try:
                     claimed = await self.queue.claim(free)
-                except (RedisError, OSError) as exc:
+                except StoreUnavailable as exc:
                     log.warning("due Homes could not be claimed (%s)", type(exc).__name__)
                     claimed = Claimed(homes=[], wait=IDLE_POLL)
                 except Exception:  # (the drawer goes on: the Homes stay due in Redis)
@@ -412,7 +411,7 @@ class HomeService:
                 return await self._publish_locked(user, holder, token)
             finally:
                 await self._store.homes.unlock(user, holder)
-        except (RedisError, OSError) as exc:
+        except StoreUnavailable as exc:
             log.warning("the Home of %s was not drawn: Redis (%s); due again", user, type(exc).__name__)
             return DROPPED
 

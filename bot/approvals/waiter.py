@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
 from bot.core.tasks import stop_task
-from bot.store import REDIS_DOWN, DecideResult, Store
+from bot.store import DecideResult, Store, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ class DecisionWaiter:
         while True:
             try:
                 pubsub = await self._store.subscriber()
-            except REDIS_DOWN as exc:
+            except StoreUnavailable as exc:
                 log.warning("cannot subscribe yet (%s); retrying", type(exc).__name__)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
@@ -119,7 +119,7 @@ class DecisionWaiter:
                             _wake_other(other, message["data"])
                         else:
                             await self._dispatch(message["data"])
-            except REDIS_DOWN as exc:
+            except StoreUnavailable as exc:
                 self.reconnects += 1
                 if self._on_reconnect is not None:
                     self._on_reconnect()
@@ -211,7 +211,7 @@ class DueSweeper:
                 await self.sweep()
                 nearest = await self.next_due()
                 delay = self._max_sleep if nearest is None else min(self._max_sleep, max(0.0, nearest - time.time()))
-            except REDIS_DOWN as exc:
+            except StoreUnavailable as exc:
                 log.warning("%s failed (%s); retrying", self.name, type(exc).__name__)
                 delay = self._max_sleep
             except Exception:

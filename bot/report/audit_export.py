@@ -25,11 +25,9 @@ import time
 from collections.abc import Sequence
 from typing import TextIO
 
-from redis.exceptions import RedisError
-
 from bot.core.durations import DurationError, parse_duration
 from bot.core.settings import LONGEST_RETENTION, SettingsError, StoreSettings
-from bot.store import Store, connect
+from bot.store import Store, StoreUnavailable, connect
 
 COLUMNS = (
     "id",
@@ -107,7 +105,7 @@ def export_audit(
         return 2
     try:
         return asyncio.run(_export(settings, time.time() - seconds, channels, fmt, out or sys.stdout))
-    except (RedisError, OSError) as exc:
+    except StoreUnavailable as exc:
         print(f"error: cannot read the audit log from Redis ({type(exc).__name__})", file=sys.stderr)
         return 1
 

@@ -16,13 +16,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from redis.exceptions import RedisError
-
 from bot.core.durations import DurationError, parse_duration
 from bot.core.records import ApprovalRecord
 from bot.core.settings import _CHANNEL_ID, LONGEST_RETENTION, SettingsError, StoreSettings
 from bot.report.figures import Figures, RubberStamp, compute
-from bot.store import Store, connect
+from bot.store import Store, StoreUnavailable, connect
 
 SINCE_FORMS = (
     "a number of seconds, minutes, hours or days: 90s, 15m, 12h, 7d, 30d "
@@ -148,7 +146,7 @@ def build_report(
     now = time.time()
     try:
         history = asyncio.run(load(settings, since=now - seconds, channels=chosen, now=now))
-    except (RedisError, OSError) as exc:
+    except StoreUnavailable as exc:
         print(
             f"error: cannot read the audit log and approvals from Redis ({type(exc).__name__}); is Redis running "
             "where REDIS_URL points, with the right password? Nothing was written.",

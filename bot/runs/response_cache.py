@@ -1,5 +1,5 @@
 """The model response cache in Redis (`MODEL_CACHE`): an `bot.runs.models.AsyncCacheStore` on the
-worker's async Redis client.
+worker's async Redis client, its entries kept by the store (`bot/store/model_cache.py`).
 
 Each entry is one response as JSON (`bot.runs.models.dump_cached`) under `{prefix}:modelcache:<sha256 of
 the request>`, kept 7 days. Redis is asked with a time limit (`REDIS_TIMEOUT`), and a Redis that fails
@@ -13,11 +13,12 @@ import logging
 
 from autogen_ext.models.cache import CHAT_CACHE_VALUE_TYPE
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from bot.core.settings import Settings
 from bot.runs.caching_client import dump_cached, load_cached
-from bot.store.keys import MODEL_CACHE_SECONDS, Keys
+from bot.store import StoreUnavailable
+from bot.store.keys import MODEL_CACHE_SECONDS
+from bot.store.model_cache import ModelCacheEntries
 
 log = logging.getLogger(__name__)
 
@@ -30,28 +31,23 @@ class RedisModelCache:
     def __init__(
         self, redis: Redis, *, prefix: str, ttl: int = MODEL_CACHE_SECONDS, timeout: float = MODEL_CACHE_TIMEOUT
     ) -> None:
-        self._redis = redis
-        self._keys = Keys(prefix)
-        self._ttl = ttl
+        self._entries = ModelCacheEntries(redis, prefix=prefix, ttl=ttl)
         self._timeout = timeout
-
-    def _key(self, key: str) -> str:
-        return self._keys.model_cache(key)
 
     async def get(self, key: str) -> CHAT_CACHE_VALUE_TYPE | None:
         try:
             async with asyncio.timeout(self._timeout):
-                raw = await self._redis.get(self._key(key))
-        except (RedisError, OSError, TimeoutError) as exc:
+                raw = await self._entries.get(key)
+        except (StoreUnavailable, TimeoutError) as exc:
             log.warning("model cache: Redis did not answer (%s); asking the model", type(exc).__name__)
             return None
-        return load_cached(raw) if isinstance(raw, str | bytes) else None
+        return load_cached(raw) if raw is not None else None
 
     async def set(self, key: str, value: CHAT_CACHE_VALUE_TYPE) -> None:
         try:
             async with asyncio.timeout(self._timeout):
-                await self._redis.set(self._key(key), dump_cached(value), ex=self._ttl)
-        except (RedisError, OSError, TimeoutError) as exc:
+                await self._entries.set(key, dump_cached(value))
+        except (StoreUnavailable, TimeoutError) as exc:
             log.warning("model cache: a response was not kept (%s)", type(exc).__name__)
 
 

@@ -9,13 +9,11 @@ import contextlib
 import logging
 import time
 
-from redis.exceptions import RedisError
-
 from bot.approvals.service import ApprovalService
 from bot.core.records import API_OWNER, ApprovalRecord, RunRecord
 from bot.core.tasks import stop_task
 from bot.runs.manager import RunManager
-from bot.store import REDIS_DOWN, Store
+from bot.store import Store, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +48,7 @@ class Supervisor:
     async def start(self) -> None:
         try:
             await self._beat()
-        except RedisError:
+        except StoreUnavailable:
             log.warning("no heartbeat yet: Redis is unreachable")
         self._tasks = [
             asyncio.create_task(self._beat_loop(), name="heartbeat"),
@@ -59,7 +57,7 @@ class Supervisor:
 
     async def stop(self) -> None:
         await stop_task(*self._tasks)
-        with contextlib.suppress(RedisError, OSError):
+        with contextlib.suppress(StoreUnavailable):
             await self._store.workers.drop(self._worker_id)  # others may adopt our runs at once
 
     async def _beat(self) -> None:
@@ -75,7 +73,7 @@ class Supervisor:
         while True:
             try:
                 await self._beat()
-            except REDIS_DOWN as exc:
+            except StoreUnavailable as exc:
                 log.warning("heartbeat: Redis unreachable (%s)", type(exc).__name__)
             except Exception:  # the heartbeat must outlive any bug: without it, others take our runs
                 log.exception("heartbeat failed; going on")
@@ -87,7 +85,7 @@ class Supervisor:
             try:
                 await self.scan_orphans()
                 await self.flush_outbox()
-            except REDIS_DOWN as exc:
+            except StoreUnavailable as exc:
                 log.warning("supervisor: Redis unreachable (%s)", type(exc).__name__)
             except Exception:
                 log.exception("supervisor scan failed; going on")

@@ -100,6 +100,10 @@ class Store:
         """A pub/sub connection, not yet subscribed (on Cluster: to one node)."""
         return (await pubsub_client(self.redis)).pubsub()
 
+    async def close(self) -> None:
+        """Close the client's connections."""
+        await self.redis.aclose()
+
     async def ping(self) -> None:
         """Whether Redis answers; `StoreUnavailable` when it cannot be reached."""
         try:

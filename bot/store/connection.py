@@ -20,11 +20,52 @@ from bot.core.redis_urls import is_cluster_url
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+R = TypeVar("R", bound=Redis)
 REDIS_DOWN: tuple[type[BaseException], ...] = (RedisConnectionError, RedisTimeoutError, OSError)
 
 
-class StoreUnavailable(Exception):
-    """The approval store (Redis) cannot be reached or does not answer; `str()` says which error it was."""
+class StoreUnavailable(RedisConnectionError):
+    """The approval store (Redis) cannot be reached or does not answer in time: the one error the store raises for
+    it, whatever the client saw (a refused or reset connection, a timeout, a failover); `__cause__` is that error.
+    Raised at one boundary (`guarded`: every command, pipeline and pub/sub call of the store's clients), so
+    nobody above the store catches Redis's own exceptions."""
+
+
+def _unavailable(call: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
+    async def guarded_call(*args: Any, **kwargs: Any) -> T:
+        try:
+            return await call(*args, **kwargs)
+        except StoreUnavailable:
+            raise
+        except REDIS_DOWN as exc:
+            raise StoreUnavailable(f"{type(exc).__name__}: {exc}"[:300]) from exc
+
+    return guarded_call
+
+
+def guarded(redis: R) -> R:
+    """`redis` whose commands, pipelines and pub/sub raise `StoreUnavailable` when Redis cannot be reached (the
+    store's one boundary for it)."""
+    redis.execute_command = _unavailable(redis.execute_command)  # type: ignore[method-assign, assignment]
+    pipeline = redis.pipeline
+
+    def guarded_pipeline(*args: Any, **kwargs: Any) -> Any:
+        pipe = pipeline(*args, **kwargs)
+        pipe.execute = _unavailable(pipe.execute)  # type: ignore[method-assign, assignment]
+        return pipe
+
+    redis.pipeline = guarded_pipeline  # type: ignore[method-assign]
+    if hasattr(redis, "pubsub"):
+        pubsub = redis.pubsub
+
+        def guarded_pubsub(*args: Any, **kwargs: Any) -> Any:
+            channel = pubsub(*args, **kwargs)
+            for name in ("subscribe", "unsubscribe", "get_message", "ping", "execute_command"):
+                setattr(channel, name, _unavailable(getattr(channel, name)))
+            return channel
+
+        redis.pubsub = guarded_pubsub  # type: ignore[method-assign]
+    return redis
 
 
 async def persistently(call: Callable[[], Awaitable[T]], *, what: str, patience: float | None = 60.0) -> T:
@@ -60,9 +101,9 @@ def connect(
     fails the command instead of holding it, and whoever waits on it, forever)."""
     options = {**_CONNECTION, "socket_timeout": command_timeout}
     if redis_url.startswith(("redis+sentinel://", "rediss+sentinel://")):
-        return _sentinel_master(redis_url, max_connections=max_connections, timeout=timeout, options=options)
+        return guarded(_sentinel_master(redis_url, max_connections=max_connections, timeout=timeout, options=options))
     if is_cluster_url(redis_url):
-        return _cluster(redis_url, max_connections=max_connections, options=options)
+        return guarded(_cluster(redis_url, max_connections=max_connections, options=options))
     pool = BlockingConnectionPool.from_url(
         redis_url,
         max_connections=max_connections,
@@ -70,7 +111,7 @@ def connect(
         health_check_interval=15,
         **options,
     )
-    return Redis(connection_pool=pool)
+    return guarded(Redis(connection_pool=pool))
 
 
 # How every client connects: decoded strings, a short connect timeout, TCP keepalive.
@@ -103,12 +144,12 @@ async def pubsub_client(redis: Redis) -> Redis:
     if isinstance(redis, RedisCluster):
         await redis.initialize()
         node = redis.get_random_node()
-        return Redis(
+        return guarded(Redis(
             host=node.host,
             port=node.port,
             password=redis.get_connection_kwargs().get("password"),
             **_CONNECTION,
-        )
+        ))
     return redis
 
 

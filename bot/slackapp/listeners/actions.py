@@ -28,7 +28,6 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
 
-from redis.exceptions import RedisError
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.errors import SlackApiError
 
@@ -47,7 +46,7 @@ from bot.slack.blocks import (
 from bot.slack.blocks.rule_modals import build_rule_modal
 from bot.slack.blocks.rules import ACTION_ALWAYS_ALLOW, ACTION_RULE_CREATE, parse_suggestion_value
 from bot.slackapp.listeners.views import rule_metadata
-from bot.store import DecideResult
+from bot.store import DecideResult, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +80,7 @@ def register(app: AsyncApp, services: Services) -> None:
         await ack()
         try:
             await open_suggested_rule(services, body)
-        except RedisError as exc:
+        except StoreUnavailable as exc:
             log.warning("rule suggestion click not handled: Redis unreachable (%s)", type(exc).__name__)
             where = suggestion_click(body)
             if where is not None:
@@ -99,7 +98,7 @@ async def storage_guard(services: Services, body: dict[str, Any], work: Coroutin
     applied: a decision is one atomic script, which either ran or did not."""
     try:
         await work
-    except RedisError as exc:
+    except StoreUnavailable as exc:
         log.warning("click not recorded: Redis unreachable (%s)", type(exc).__name__)
         click = parse_click(body)
         if click is not None:

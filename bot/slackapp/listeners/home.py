@@ -21,7 +21,6 @@ import secrets
 import time
 from typing import Any
 
-from redis.exceptions import RedisError
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
 from bot.approvals.service import STORAGE_DOWN, refusal_text
@@ -53,6 +52,7 @@ from bot.slack.blocks.rules import ACTION_RULE_REVOKE
 from bot.slack.blocks.text import channel_ref, tool_label
 from bot.slackapp.listeners.actions import open_view, parse_click, storage_guard, tell
 from bot.slackapp.listeners.views import input_text
+from bot.store import StoreUnavailable
 
 BATCH_SECONDS = 15 * 60  # a confirmation not submitted within this is forgotten
 MAX_REASON_CHARS = 3000
@@ -86,7 +86,7 @@ def register(app: AsyncApp, services: Services) -> None:
         await ack()
         try:
             await revoke_from_home(services, body)
-        except RedisError:  # the rule book's steps are atomic: nothing was half revoked
+        except StoreUnavailable:  # the rule book's steps are atomic: nothing was half revoked
             user, trigger, _ = _revoke_click(body)
             if SLACK_ID.fullmatch(user):
                 _notice(services, trigger, user, STORAGE_DOWN)
@@ -94,7 +94,7 @@ def register(app: AsyncApp, services: Services) -> None:
     async def handle_batch_submission(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
         try:
             answer = await review_batch(services, body, view)
-        except RedisError:  # the modal stays, with the person's choice; nothing was decided
+        except StoreUnavailable:  # the modal stays, with the person's choice; nothing was decided
             answer = _errors({BATCH_SELECT_BLOCK: STORAGE_DOWN})
         await ack(**answer)
 
@@ -292,7 +292,7 @@ async def decide_batch(services: Services, body: dict[str, Any], view: dict[str,
     user = _user(services, body, view, mark=f"batch-{token}")
     try:
         batch = await services.homes.take_batch(token) if user is not None else None
-    except RedisError:  # nothing was decided
+    except StoreUnavailable:  # nothing was decided
         return build_notice_modal("Nothing decided", STORAGE_DOWN)
     if user is None or batch is None or batch.get("user") != user:
         if user is None:
@@ -308,7 +308,7 @@ async def decide_batch(services: Services, body: dict[str, Any], view: dict[str,
             result = await services.approvals.decide(
                 approval_id, outcome=outcome, user=user, card=None, feedback=reason
             )
-        except RedisError:  # this one was not decided (its step is atomic): say so, go on with the next
+        except StoreUnavailable:  # this one was not decided (its step is atomic): say so, go on with the next
             refused.append((f"`{approval_id}`", STORAGE_DOWN))
             continue
         shown = services.approvals.redraw_after(result)

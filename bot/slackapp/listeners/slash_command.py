@@ -6,7 +6,6 @@ import logging
 import time
 from typing import Any
 
-from redis.exceptions import RedisError
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.errors import SlackApiError
 
@@ -59,6 +58,7 @@ from bot.slackapp.command_parser import (
     parse_command,
     widens,
 )
+from bot.store import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ def register(app: AsyncApp, services: Services) -> None:
     async def handle_agent_command(ack: AsyncAck, command: dict[str, Any]) -> None:
         try:
             reply = await answer_agent_command(services, command)
-        except RedisError:
+        except StoreUnavailable:
             reply = {"text": STORAGE_DOWN + " Nothing was started or changed."}
         await ack(**reply)
 
@@ -90,7 +90,7 @@ async def answer_agent_command(services: Services, command: dict[str, Any]) -> d
     reply = await do_command(services, parsed, user=user, channel=channel)
     try:
         await services.runs.record_command(trigger, str(reply.pop(STARTED, DONE)))
-    except RedisError:  # the claim stands (a replay still does nothing); what was done is told all the same
+    except StoreUnavailable:  # the claim stands (a replay still does nothing); what was done is told all the same
         log.warning("could not record the outcome of command %s", trigger)
     return reply
 

@@ -25,7 +25,6 @@ from typing import Any, cast
 
 from agent_approvals.approver import canonical_json, encode_revision
 from agent_approvals.schemas import schema_problem
-from redis.exceptions import RedisError
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
 from bot.approvals.service import STORAGE_DOWN, refusal_text
@@ -71,6 +70,7 @@ from bot.slack.blocks.rule_modals import (
 )
 from bot.slack.blocks.rules import RULE_CALLBACK_ID
 from bot.slackapp.gate import MAX_DEPTH, too_deep
+from bot.store import StoreUnavailable
 
 MAX_FEEDBACK_CHARS = 3000
 MAX_ARGUMENTS_CHARS = 3000
@@ -89,7 +89,7 @@ def register(app: AsyncApp, services: Services) -> None:
         async def handle(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
             try:
                 errors = await submit(services, body, view)
-            except RedisError:
+            except StoreUnavailable:
                 errors = {block: f"{STORAGE_DOWN} Your {kept} is still here: send it again."}
             if errors:
                 await ack(response_action="errors", errors=errors)
@@ -104,7 +104,7 @@ def register(app: AsyncApp, services: Services) -> None:
     async def handle_rule(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
         try:
             answer = await submit_rule(services, body, view)
-        except RedisError:
+        except StoreUnavailable:
             answer = {"errors": {top_block(view): STORAGE_DOWN}}
         if "view" in answer:
             await ack(response_action="update", view=answer["view"])

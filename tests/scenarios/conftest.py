@@ -1,4 +1,4 @@
-"""Fixtures of the fault scenarios: a redis-server of the test's own, clusters and stores on any Redis."""
+"""Fixtures of the fault scenarios: clusters of worker processes and stores, each on the Redis a test names."""
 
 from __future__ import annotations
 
@@ -12,9 +12,7 @@ from redis.asyncio import Redis
 
 from bot.devslack.server import SlackStandIn
 from bot.store import Store
-from tests.support.cluster import (
-    Cluster,
-)
+from tests.support.cluster import Cluster
 
 
 @pytest.fixture

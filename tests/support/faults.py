@@ -14,9 +14,7 @@ from tests.conftest import (
     block_texts,
     has_buttons,
 )
-from tests.support.cluster import (
-    cards,
-)
+from tests.support.cluster import cards
 
 
 def approval_of(card: dict[str, Any]) -> str | None:

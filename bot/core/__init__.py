@@ -2,8 +2,9 @@
 metrics, background tasks, secrets kept secret, and what an "always allow" rule matches.
 
     settings.py     process settings (one pydantic-settings source)
-    records.py      runs, approvals, channel settings, away states as typed records
-    allow_rules.py  what an "always allow" rule matches, the schema check, suggestions (pure)
+    records.py      runs, approvals, away states as typed records
+    channel_options.py  channel settings, each declared once (parsing, storage, displays, README table)
+    allow_rules.py  what an "always allow" rule matches, suggestions (pure)
     ids.py, durations.py, redis_urls.py   small pure helpers
     logs.py, metrics.py, tasks.py, security.py   a worker's logging, Prometheus metrics, background
                     tasks, redaction and signed modal metadata

@@ -480,6 +480,21 @@ class ApprovalService:
             self.cards.schedule(result.approval)
         return True
 
+    async def redraw_refused(self, result: DecideResult, approval_id: str, *, card: tuple[str, str] | None) -> None:
+        """What a refused (and answered) click still does to the cards: an approval decided already whose clicked
+        card still showed buttons is drawn decided; a click on an extra card of an approval (`card`: one showing
+        it; its worker died between posting the card and noting it, and another worker posted it again) gets the
+        approval's state drawn there, without buttons."""
+        if result.status == "already" and result.approval is not None and not self.cards.shows(result.approval):
+            self.cards.schedule(result.approval)
+        if result.status != "mismatch" or card is None:
+            return
+        approval = await self.get(approval_id)
+        channel, ts = card
+        if approval is None or approval.card_channel != channel or not approval.card_ts or approval.card_ts == ts:
+            return
+        self._background.spawn(self.cards.show_on_copy(approval, channel=channel, ts=ts), name="card-copy")
+
     def on_decided(self, approval: ApprovalRecord, *, owner_heard: bool = False) -> None:
         """After any decision, on whichever worker made it: count it, redraw its card, and, if the run's
         owner may be gone, let `on_orphaned` continue the run here. `owner_heard`: the owner's worker

@@ -198,22 +198,9 @@ async def decide_from_click(services: Services, body: dict[str, Any], *, outcome
     result = await services.approvals.decide(approval_id, outcome=outcome, user=click.user, card=click.card)
     if services.approvals.redraw_after(result) and result.status == "ok":
         return
-    answered = await refuse(services, result, click, button=outcome)
-    if answered and result.status == "already" and result.approval is not None:
-        if not services.cards.shows(result.approval):  # the clicked card still showed buttons: draw the decision
-            services.cards.schedule(result.approval)
-    shown_here = approval_id in json.dumps((body.get("message") or {}).get("blocks"))  # a card of it was clicked
-    if answered and result.status == "mismatch" and shown_here and click.card is not None:
-        await heal_copy(services, approval_id, channel=click.card[0], ts=click.card[1])
-
-
-async def heal_copy(services: Services, approval_id: str, *, channel: str, ts: str) -> None:
-    """A click on an extra card of an approval (its worker died between posting the card and noting
-    it, and another worker posted it again): draw the approval's state there, without buttons."""
-    approval = await services.approvals.get(approval_id)
-    if approval is None or approval.card_channel != channel or not approval.card_ts or approval.card_ts == ts:
-        return
-    services.background.spawn(services.cards.show_on_copy(approval, channel=channel, ts=ts), name="card-copy")
+    if await refuse(services, result, click, button=outcome):
+        shown_here = approval_id in json.dumps((body.get("message") or {}).get("blocks"))  # a card of it was clicked
+        await services.approvals.redraw_refused(result, approval_id, card=click.card if shown_here else None)
 
 
 async def refuse(services: Services, result: DecideResult, click: Click, *, button: str) -> bool:

@@ -84,7 +84,7 @@ class Services:
         await asyncio.gather(self.background.drain(), self.cards.close(grace=3.0))
         await self.homes.close()
         await self.waiter.stop()
-        await self.redis.aclose()
+        await self.store.close()
         await self.home_redis.aclose()
         if self.slack.session is not None:
             await self.slack.session.close()

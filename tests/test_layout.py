@@ -132,6 +132,32 @@ def test_tests_mirror_the_tree_and_share_only_tests_support() -> None:
     assert all(ast.get_docstring(ast.parse((p / "__init__.py").read_text())) for p in folders), folders
 
 
+REDIS_TYPE_ONLY = {"bot.services", "bot.runs.response_cache"}  # they hand a client they made to the store
+
+
+def redis_spoken(source: str) -> set[str]:
+    """What of `redis` a module imports (a client type is not speaking Redis: its exceptions are)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name == "redis" or a.name.startswith("redis."))
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "redis":
+            found.update(f"{node.module}.{a.name}" for a in node.names)
+    return found
+
+
+def test_only_the_store_speaks_redis() -> None:
+    """Outside bot/store no module imports Redis's exceptions or commands (they catch the store's one
+    `StoreUnavailable`); the composition root and the model cache only name the client type they hand on."""
+    wrong = {
+        name: sorted(spoken)
+        for name, path in modules()
+        if name.startswith("bot") and not within(name, ("bot.store",))
+        and (spoken := redis_spoken(path.read_text()) - ({"redis.asyncio.Redis"} if name in REDIS_TYPE_ONLY else set()))
+    }
+    assert wrong == {}
+
+
 def test_the_check_can_fail() -> None:
     """The rules above see a wrong import when there is one (so a green run means something)."""
     assert not within("bot.runs.manager", ALLOWED[layer_of("bot.approvals.service")])
@@ -143,3 +169,4 @@ def test_the_check_can_fail() -> None:
     assert imported_test_modules("from tests.api.test_api import Client") == {"tests.api.test_api"}
     assert imported_test_modules("def f():\n    from tests.api import test_api") == {"tests.api.test_api"}
     assert imported_test_modules("from tests.support.api import Client\nimport tests.conftest") == set()
+    assert redis_spoken("from redis.exceptions import RedisError") == {"redis.exceptions.RedisError"}

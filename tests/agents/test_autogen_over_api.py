@@ -53,7 +53,10 @@ async def test_an_autogen_program_is_decided_with_the_bots_buttons(
         assert "emailer" in status and "*Pending approvals*" in status  # listed as the key's run
 
         await slack.click(user=BOB, channel=APPROVALS, ts=card["ts"], action_id="approval_approve")
-        sent = await until(lambda: list((tmp_path / "outbox").glob("*.eml")), what="the email in the outbox")
+        sent = await until(  # written whole (a file just created may still be empty)
+            lambda: [p for p in (tmp_path / "outbox").glob("*.eml") if "To:" in p.read_text()],
+            what="the email in the outbox",
+        )
         assert "To: carol@example.com" in sent[0].read_text()
         second = await nth_card(slack, 2)  # the human's turn
         assert "Sent the email" in block_texts(second) and buttons(second)[0] == "approval_approve"

@@ -8,6 +8,7 @@ Each test waits on conditions with deadlines; the only sleeps hold a fault for i
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import time
 from collections.abc import Callable
@@ -138,7 +139,11 @@ async def test_an_approved_email_is_sent_exactly_once_when_its_worker_dies_after
         (first_worker, second_worker) if run.owner == await worker_id(first_worker) else (second_worker, first_worker)
     )
     await click_on(slack, other, send)
-    await until(lambda: list(outbox.glob("*.eml")), within=15, what="the email in the outbox")
+    async def sent_and_noted() -> bool:  # the email is out and the run's ledger says so (then the worker dies)
+        noted = await store.redis.hvals(store.keys.ledger(run_id))
+        return bool(list(outbox.glob("*.eml"))) and any(json.loads(entry).get("state") == "done" for entry in noted)
+
+    await until(sent_and_noted, within=15, what="the email in the outbox and in the run's ledger")
     owner.process.send_signal(how)  # while the drafter writes its confirmation (2 s)
     assert await asyncio.to_thread(owner.process.wait, 15) is not None
     after = await slack.wait_for(

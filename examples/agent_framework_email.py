@@ -19,7 +19,16 @@ from typing import Any
 
 from agent_approvals.agent_framework import FileStateStore, resume, run_with_approvals
 from agent_framework import Agent, BaseChatClient, ChatResponse, Content, FunctionInvocationLayer, Message, tool
-from example_support import DEFAULT_TASK, SYSTEM, approvals_client, endpoint, run_cli, scripted_email, write_email
+from example_support import (
+    DEFAULT_TASK,
+    SYSTEM,
+    approvals_client,
+    endpoint,
+    final_words,
+    run_cli,
+    scripted_email,
+    write_email,
+)
 
 
 class ScriptedClient(FunctionInvocationLayer, BaseChatClient):
@@ -32,7 +41,7 @@ class ScriptedClient(FunctionInvocationLayer, BaseChatClient):
     async def _answer(self, messages: Sequence[Message]) -> ChatResponse:
         results = [c.result for c in messages[-1].contents if c.type == "function_result"] if messages else []
         if results:
-            contents = [Content.from_text(f"Done: {results[-1]}")]
+            contents = [Content.from_text(final_words(str(results[-1])))]
         else:
             contents = [Content.from_function_call(f"call-{uuid.uuid4().hex[:8]}", "send_email", arguments=self.email)]
         return ChatResponse(messages=[Message(role="assistant", contents=contents)])

@@ -4,7 +4,14 @@ Each example asks the bot at AGENT_APPROVALS_URL with the API key AGENT_APPROVAL
 channel to ask in, default the key's first). The demo `send_email` sends nothing: each email is a file in
 OUTBOX_DIR (default ./outbox). The model is a real one when OPENAI_BASE_URL (any OpenAI-compatible server:
 Ollama `http://localhost:11434/v1`, vLLM, LiteLLM) or OPENAI_API_KEY is set (OPENAI_MODEL, default
-gpt-4o-mini), else a scripted one that emails the first address in the task, offline.
+gpt-4o-mini), else a scripted one that emails the first address in the task, offline, and then says what the
+tool answered (a rejected call reads as rejected, never as sent).
+
+Each decision is printed as it happens, from the client (not the model's words), e.g.
+
+    Slack: send_email approved by @bob [a-…]
+    Slack: send_email rejected by @bob: not before the board meets [a-…]
+    Slack: send_email approved by "always allow" rule R1 (auto-approved by rule R1) [a-…]
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from agent_approvals import ApprovalsClient
+from agent_approvals.client import Approval
 
 SYSTEM = "You write short, polite emails and send them with send_email, one call per recipient. Then say what you sent."
 DEFAULT_TASK = "Tell bob@example.com that our Q2 prices change on May 1"
@@ -57,10 +65,33 @@ def write_email(env: Mapping[str, str], to: str, body: str) -> str:
     return f"sent to {to}"
 
 
+def decision_line(decided: Approval) -> str:
+    """A decision as the examples print it: what was asked, then `Approval.summary` (who, which rule, why)."""
+    what = decided.tool or "the human's turn"
+    summary = decided.summary
+    if decided.rule:
+        summary = summary.replace(f"by rule {decided.rule}", f'by "always allow" rule {decided.rule}', 1)
+    return f"Slack: {what} {summary} [{decided.id}]"
+
+
+def show_decision(decided: Approval) -> None:
+    """Print a decision as it happens (the client's `on_decided`)."""
+    print(decision_line(decided), flush=True)
+
+
 def approvals_client(env: Mapping[str, str], example: str, task: str) -> ApprovalsClient:
-    """The client of the bot's Approvals API, titling cards with the example and its task."""
+    """The client of the bot's Approvals API, titling cards with the example and its task; it prints each
+    decision as it happens."""
     return ApprovalsClient(env["AGENT_APPROVALS_URL"], env["AGENT_APPROVALS_KEY"],
-                           title=f"examples/{example}: {task}"[:150], channel=env.get("APPROVALS_CHANNEL", ""))
+                           title=f"examples/{example}: {task}"[:150], channel=env.get("APPROVALS_CHANNEL", ""),
+                           on_decided=show_decision)
+
+
+def final_words(result: str) -> str:
+    """What a scripted model says after its call, from what the tool answered: sent, or not run and why."""
+    if result.startswith("sent to "):
+        return f"Sent the email ({result})."
+    return f"Did not send the email. {result}"
 
 
 Main = Callable[..., Coroutine[Any, Any, str]]  # main(env, task, *, resume_run="") -> the agent's last words

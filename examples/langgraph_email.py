@@ -18,7 +18,16 @@ from collections.abc import Mapping
 from typing import Any
 
 from agent_approvals.langgraph import invoke_with_approvals
-from example_support import DEFAULT_TASK, SYSTEM, approvals_client, endpoint, run_cli, scripted_email, write_email
+from example_support import (
+    DEFAULT_TASK,
+    SYSTEM,
+    approvals_client,
+    endpoint,
+    final_words,
+    run_cli,
+    scripted_email,
+    write_email,
+)
 from langchain.agents import create_agent
 from langchain.agents.middleware import HumanInTheLoopMiddleware
 from langchain_core.language_models import BaseChatModel
@@ -40,7 +49,7 @@ class ScriptedModel(BaseChatModel):
     def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager: Any = None,
                   **kwargs: Any) -> ChatResult:
         if isinstance(messages[-1], ToolMessage):
-            answer = AIMessage(f"Done: {messages[-1].content}")
+            answer = AIMessage(final_words(str(messages[-1].content)))
         else:
             answer = AIMessage("", tool_calls=[{"name": "send_email", "args": self.email, "id": "call-1"}])
         return ChatResult(generations=[ChatGeneration(message=answer)])

@@ -18,7 +18,16 @@ from collections.abc import Mapping
 from typing import Any
 
 from agent_approvals.openai_agents import FileStateStore, resume, run_with_approvals
-from example_support import DEFAULT_TASK, SYSTEM, approvals_client, endpoint, run_cli, scripted_email, write_email
+from example_support import (
+    DEFAULT_TASK,
+    SYSTEM,
+    approvals_client,
+    endpoint,
+    final_words,
+    run_cli,
+    scripted_email,
+    write_email,
+)
 
 from agents import Agent, function_tool
 
@@ -39,9 +48,14 @@ def mailer(env: Mapping[str, str], task: str, *, resuming: bool) -> Agent[Any]:
             model=real.model, openai_client=AsyncOpenAI(base_url=real.base_url, api_key=real.api_key)
         )
     else:
-        from agents.testing import ScriptedModel, assistant_message, function_call
+        from agents.testing import ModelCall, ModelStep, ScriptedModel, assistant_message, function_call
 
-        steps = [[assistant_message("Sent the email.")]]
+        def says_what_happened(call: ModelCall) -> list[Any]:  # what the tool answered: sent, or not run and why
+            told = call.input if isinstance(call.input, list) else []
+            outputs = [item.get("output") for item in told if item.get("type") == "function_call_output"]
+            return [assistant_message(final_words(str(outputs[-1]) if outputs else "no answer from send_email"))]
+
+        steps: list[Any] = [ModelStep.respond(says_what_happened)]
         if not resuming:  # a resumed run goes on after the call: the model is next asked with its result
             steps.insert(0, [function_call("send_email", scripted_email(task), call_id="call-1")])
         model = ScriptedModel(steps)

@@ -16,7 +16,16 @@ from collections.abc import Mapping
 from typing import Any
 
 from agent_approvals.pydantic_ai import FileStateStore, resume, run_with_approvals
-from example_support import DEFAULT_TASK, SYSTEM, approvals_client, endpoint, run_cli, scripted_email, write_email
+from example_support import (
+    DEFAULT_TASK,
+    SYSTEM,
+    approvals_client,
+    endpoint,
+    final_words,
+    run_cli,
+    scripted_email,
+    write_email,
+)
 from pydantic_ai import Agent, DeferredToolRequests
 from pydantic_ai.messages import ModelMessage, ModelResponse, TextPart, ToolCallPart
 from pydantic_ai.models.function import AgentInfo, FunctionModel
@@ -34,7 +43,7 @@ def mailer(env: Mapping[str, str], task: str) -> Agent[None, Any]:
         def scripted(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
             for part in getattr(messages[-1], "parts", []):
                 if part.part_kind in ("tool-return", "retry-prompt"):
-                    return ModelResponse(parts=[TextPart(f"Done: {part.content}")])
+                    return ModelResponse(parts=[TextPart(final_words(str(part.content)))])
             return ModelResponse(parts=[ToolCallPart("send_email", scripted_email(task), tool_call_id="call-1")])
 
         model = FunctionModel(scripted)

@@ -83,7 +83,8 @@ class Approval:
     id: str
     status: str  # pending | approved | rejected | revised | timed_out | cancelled
     title: str = ""
-    decided_by: str = ""
+    decided_by: str = ""  # a Slack user id; "rule R7", "auto" (the input mode), "timeout" or "system"
+    decided_by_name: str = ""  # the reviewer's Slack display name, when the API sends it
     on_behalf_of: str = ""
     decided_at: str | None = None
     reason: str = ""
@@ -109,6 +110,51 @@ class Approval:
     def approved(self) -> bool:
         """Whether the agent may go ahead (approved, or timed out where the channel's timeout approves)."""
         return self.status == "approved" or (self.status == "timed_out" and self.timeout_outcome == "approve")
+
+    @property
+    def who(self) -> str:
+        """Who decided, in words: "@bob" (the reviewer's name; their user id while the API sends no name),
+        "rule R1", "the input mode", "timeout", "the bot"; "" while nobody has."""
+        by = self.decided_by
+        if self.rule:
+            return f"rule {self.rule}"
+        if by == "auto":
+            return "the input mode"
+        if by == "timeout" or (self.status == "timed_out" and not by):
+            return "timeout"
+        if by == "system":
+            return "the bot"
+        name = self.decided_by_name.strip().lstrip("@")
+        return f"@{name}" if name else by
+
+    @property
+    def rule(self) -> str:
+        """The id of the "always allow" rule that decided ("R1"), else ""."""
+        kind, _, rule_id = self.decided_by.partition(" ")
+        return rule_id.strip() if kind == "rule" else ""
+
+    @property
+    def at_once(self) -> bool:
+        """Decided when asked, by a rule or the input mode (no person saw a card)."""
+        return bool(self.rule) or self.decided_by == "auto"
+
+    @property
+    def summary(self) -> str:
+        """The decision in words: "approved by @bob", "rejected by @bob: <reason>", "approved by rule R1
+        (auto-approved by rule R1)", "timed out: rejected (<reason>)"; "pending" while nobody decided."""
+        if self.pending:
+            return "pending"
+        if self.status == "timed_out":
+            outcome = "approved" if self.approved else "rejected"
+            return f"timed out: {outcome} ({self.reason or 'nobody decided in time'})"
+        if self.status == "cancelled":
+            return f"cancelled ({self.reason or 'withdrawn'})"
+        said = self.feedback if self.status == "revised" else self.reason
+        verb = "revision asked" if self.status == "revised" else self.status
+        line = f"{verb} by {self.who or 'a reviewer'}"
+        if said:
+            line += f" ({said})" if self.at_once else f": {said}"
+        return line
 
     def decision(self) -> Decision:
         """As an `Approver` answers: a revision that edited a tool call's arguments carries them
@@ -148,7 +194,7 @@ def refusal(decided: Approval) -> str:
     """What an agent's model reads when its call does not run: who refused it and why, that nobody decided
     in time, that it was cancelled, or the revision asked for (quoting edited arguments, so the model may
     call again with them: that call is asked about again)."""
-    who = decided.decided_by or "a reviewer"
+    who = decided.who or "a reviewer"
     if decided.status == "timed_out":
         return f"Not run: nobody decided in time ({decided.reason or 'timed out'})."
     if decided.status == "cancelled":
@@ -215,6 +261,8 @@ class ApprovalsClient:
         agent: which agent asks (shown on the card).
         within: seconds a decision may take, for asks that give none (never longer than the channel allows).
         retry_for: seconds to keep retrying a call through connection errors and 5xx answers.
+        on_decided: called with each approval this client asked or waited for, once, when it is decided
+            (as it is logged at INFO: "approval a-… approved by @bob").
     """
 
     def __init__(
@@ -229,6 +277,7 @@ class ApprovalsClient:
         within: int | None = None,
         retry_for: float = 60.0,
         transport: httpx.AsyncBaseTransport | None = None,
+        on_decided: Callable[[Approval], None] | None = None,
     ) -> None:
         self.urls = [url] if isinstance(url, str) else list(url)
         if not self.urls:
@@ -238,6 +287,8 @@ class ApprovalsClient:
         self._retry_for = retry_for
         self._token = f"use-{uuid.uuid4().hex}"  # this client's uses: its retries are the same use
         self._next = 0
+        self._on_decided = on_decided
+        self._told: set[str] = set()  # the decided approvals logged already
         self._http = httpx.AsyncClient(
             headers={"Authorization": f"Bearer {key}", "User-Agent": "agent-approvals/0.1"},
             timeout=httpx.Timeout(10.0, read=LONG_POLL + 15.0),
@@ -299,7 +350,19 @@ class ApprovalsClient:
         body["title"] = options.pop("title", None) or self.title
         self._defaults(body, options, ("channel", "requester", "agent", "timeout"))
         body.update({k: v for k, v in options.items() if v is not None})
-        return Approval.from_json(await self._post("/api/v1/approvals", body, idempotency_key))
+        return self._tell(Approval.from_json(await self._post("/api/v1/approvals", body, idempotency_key)))
+
+    def _tell(self, approval: Approval) -> Approval:
+        """Log a decided approval (once per client), and hand it to `on_decided`."""
+        if approval.pending or approval.id in self._told:
+            return approval
+        if len(self._told) >= 10_000:
+            self._told.clear()
+        self._told.add(approval.id)
+        log.info("approval %s %s", approval.id, approval.summary)
+        if self._on_decided is not None:
+            self._on_decided(approval)
+        return approval
 
     def _defaults(self, body: dict[str, Any], options: dict[str, Any], names: Sequence[str]) -> None:
         """Each of `names` into `body`: as given in `options` (taken out of them), else this client's own."""
@@ -344,7 +407,7 @@ class ApprovalsClient:
                 await self._call("GET", f"/api/v1/approvals/{approval_id}", params={"wait": f"{left:.1f}"})
             )
             if not approval.pending or (deadline is not None and time.monotonic() >= deadline):
-                return approval
+                return self._tell(approval)
 
     async def use(self, approval_id: str, *, token: str | None = None) -> bool:
         """Use an approved call, right before running it: True the first time (and for a retry with the same

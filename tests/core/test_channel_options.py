@@ -1,5 +1,5 @@
 """The channel settings' declarations (`bot/core/channel_options.py`) and what is derived from them: parsing
-`/agent config <key> <value>`, the store, the displays and the README's table."""
+`/agent config <key> <value>`, the store, the displays and the docs' table (docs/operators/configuration.md)."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ from bot.slack.blocks import clean, config_text, help_text, show_setting
 from bot.slackapp.command_parser import WIDENING, Invalid, SetConfig, as_typed, parse_command
 from bot.store import Store
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+CONFIG_PAGE = Path(__file__).resolve().parents[2] / "docs" / "operators" / "configuration.md"
 
 # One value of each kind as typed in Slack, what is stored and what it reads back as.
 SAMPLES: dict[type[Kind[Any]], tuple[str, str, object]] = {
@@ -63,23 +63,23 @@ def sample(declared: Any) -> tuple[str, str, object]:
     return SAMPLES[type(declared.kind)]
 
 
-def readme_table() -> str:
-    text = README.read_text()
+def docs_table() -> str:
+    text = CONFIG_PAGE.read_text()
     start = text.index("| key | default | values |")
     return text[start : text.index("\n\n", start) + 1]
 
 
-def test_the_readme_table_is_the_generated_one() -> None:
-    assert readme_table() == markdown(), "run: python -m bot.core.channel_options --markdown"
+def test_the_docs_table_is_the_generated_one() -> None:
+    assert docs_table() == markdown(), "run: python -m bot.core.channel_options --markdown"
     made = subprocess.run(
         [sys.executable, "-m", "bot.core.channel_options", "--markdown"], capture_output=True, text=True, check=True
     )
     assert made.stdout == markdown()
 
 
-def test_the_readme_check_can_fail() -> None:
+def test_the_docs_check_can_fail() -> None:
     changed = [replace(o, doc="reminders") if o.name == "remind" else o for o in OPTIONS.values()]
-    assert markdown(changed) != readme_table()
+    assert markdown(changed) != docs_table()
 
 
 def test_every_field_is_declared_with_its_texts() -> None:

@@ -26,6 +26,10 @@ from bot.core.redis_urls import cluster_prefix, is_cluster_url
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 DEFAULT_REDIS_URL = "redis://localhost:6379/0"
+REDIS_SCHEMES = (
+    "redis://", "rediss://", "unix://", "redis+sentinel://", "rediss+sentinel://", "redis+cluster://",
+    "rediss+cluster://",
+)
 LONGEST_RETENTION = 10 * 365 * 86400
 _CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,20}$")
 _TRUE = ("true", "1", "yes", "on")
@@ -102,6 +106,16 @@ def _api_url(value: object) -> object:
     if isinstance(value, str):
         url = value.strip()
         return url if url.endswith("/") else url + "/"
+    return value
+
+
+def _public_url(value: object) -> object:
+    """An http(s) URL without a trailing "/" (a program appends `/api/v1/...`); "" for none."""
+    if isinstance(value, str):
+        url = value.strip().rstrip("/")
+        if url and (not url.startswith(("http://", "https://")) or any(c.isspace() for c in url)):
+            raise ValueError("must be an http:// or https:// URL, e.g. https://approvals.example.com")
+        return url
     return value
 
 
@@ -216,6 +230,18 @@ class StoreSettings(_FromEnv):
         default=30 * 86400, validation_alias="RUN_RETENTION"
     )  # ended runs (and their indexes) are kept this long
 
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url_form(cls, url: SecretStr) -> SecretStr:
+        """A URL redis-py (or `connect`) takes; else one line naming the forms (never the value: it may hold a
+        password)."""
+        if not url.get_secret_value().startswith(REDIS_SCHEMES):
+            raise ValueError(
+                "is not a Redis URL: use redis://[:password@]host:6379/0 (or rediss://, unix:///path/redis.sock,"
+                " redis+sentinel://, redis+cluster://)"
+            )
+        return url
+
     @property
     def store_prefix(self) -> str:
         """The prefix of every key, as every user of the store must use it: on Redis Cluster, the
@@ -283,6 +309,8 @@ class Settings(ApproverSettings):
         default=100, validation_alias="API_KEY_MAX_PENDING"
     )
     api_key_per_minute: Annotated[int, _whole(1, 100_000)] = Field(default=120, validation_alias="API_KEY_PER_MINUTE")
+    # the URL programs reach this bot at (AGENT_APPROVALS_URL), told with a new key; "" when unknown
+    public_url: Annotated[str, BeforeValidator(_public_url)] = Field(default="", validation_alias="PUBLIC_URL")
     # seconds a worker holds a webhook it is sending; one that dies leaves it to another worker after this
     webhook_lease_seconds: Annotated[int, _whole(1, 600)] = Field(default=30, validation_alias="WEBHOOK_LEASE_SECONDS")
     # App Homes (bot/approvals/homes.py): the workspace's views.publish budget, shared by every worker

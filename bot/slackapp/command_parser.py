@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from agent_approvals.modes import MODES as INPUT_MODES
 
 from bot.core.allow_rules import DEFAULT_MIN_APPROVED, RULE_ID
-from bot.core.channel_options import OPTIONS, PERSON, BadValue, Given, parse_setting
+from bot.core.channel_options import CHANNEL, OPTIONS, PERSON, BadValue, Given, parse_setting
 from bot.core.durations import DurationError, parse_duration
 from bot.core.records import KEY_NAME, RUN_ID
 from bot.runs.teams import PRESETS
@@ -20,6 +20,9 @@ from bot.slack.blocks import clean, safe
 MAX_TASK_CHARS = 3000
 MAX_AWAY_SECONDS = 90 * 86400
 SUBCOMMANDS = ("help", "status", "cancel", "config", "audit", "away", "report", "rules", "keys")
+# How close a task's first word must be to a subcommand to be taken for its typo (difflib's ratio): "confg",
+# "stauts", "kyes" are; "state", "hello", "draft" are not.
+TYPO_CUTOFF = 0.75
 MAX_MIN_APPROVED = 100  # `/agent rules suggest N`: N from 1 to this
 # Values that widen who may decide (or let nobody decide): only an admin may set them (see `widens`).
 WIDENING = {name: declared.admin_only for name, declared in OPTIONS.items() if declared.admin_only}
@@ -31,7 +34,7 @@ USAGE = (
     "`/agent cancel <run id>`, `/agent audit`, `/agent report`, "
     "`/agent away until <date or duration> [delegate @person]`, "
     "`/agent rules`, `/agent rules revoke <rule id>`, `/agent rules suggest [N]`, "
-    "`/agent keys`, `/agent keys create <name>`, `/agent keys revoke <name>`, "
+    "`/agent keys`, `/agent keys create <name> [#channel]`, `/agent keys revoke <name>`, "
     "`/agent config`, `/agent config <key> <value>` (keys: " + ", ".join(f"`{k}`" for k in OPTIONS) + ")."
 )
 
@@ -116,9 +119,10 @@ class ListKeys:
 
 @dataclass(frozen=True, slots=True)
 class CreateKey:
-    """`/agent keys create <name>`: a key that may ask in this channel (shown once)."""
+    """`/agent keys create <name> [#channel]`: a key that may ask in `channel` ("": this channel), shown once."""
 
     name: str
+    channel: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,6 +210,13 @@ def parse_command(text: str) -> Command:
         return parse_keys(raw.split()[1:])
     if head.startswith("--"):
         return _parse_flags(words)
+    typo = _subcommand_typo(head) if len(words) > 1 else None
+    if typo is not None:
+        meant = _quote(" ".join([typo, *words[1:]]))
+        return Invalid(
+            f"Unknown subcommand `{_quote(words[0])}`: did you mean `/agent {meant}`? Nothing started."
+            f" (To start a run whose task begins with “{_quote(words[0])}”, put another word first.)"
+        )
     if len(words) == 1:
         close = difflib.get_close_matches(head, SUBCOMMANDS, n=1, cutoff=0.6)
         hint = f" Did you mean `/agent {close[0]}`?" if close else ""
@@ -213,6 +224,18 @@ def parse_command(text: str) -> Command:
     if len(text) > MAX_TASK_CHARS:
         return Invalid(f"The task is {len(text)} characters long; the limit is {MAX_TASK_CHARS}. Nothing started.")
     return Start(text)
+
+
+def _subcommand_typo(head: str) -> str | None:
+    """The subcommand `head` (a task's first word, lowercased) looks like a typo of, if any. A word that is a
+    subcommand, or one that begins with a subcommand or is the beginning of one ("configure", "rule", "key",
+    "reports": other words, not slips of the keyboard), is not a typo."""
+    if head in SUBCOMMANDS or not head.isalpha():
+        return None
+    close = difflib.get_close_matches(head, SUBCOMMANDS, n=1, cutoff=TYPO_CUTOFF)
+    if not close or head.startswith(close[0]) or close[0].startswith(head):
+        return None
+    return close[0]
 
 
 def _parse_flags(words: list[str]) -> Command:
@@ -336,26 +359,45 @@ def parse_rules(args: list[str]) -> Command:
 
 
 KEYS_FORMS = (
-    "`/agent keys` (the API keys of this channel), `/agent keys create <name>` (a key that may ask here; shown"
-    " once), `/agent keys revoke <name>`"
+    "`/agent keys` (the API keys of this channel), `/agent keys create <name> [#channel]` (a key that may ask"
+    " in that channel, this one when left out; shown once), `/agent keys revoke <name>`"
 )
+_TYPED_CHANNEL = re.compile(r"#[^\s#]{1,80}")  # `#name` as typed: Slack did not link it to a channel
 
 
 def parse_keys(args: list[str]) -> Command:
-    """`keys`, `keys create <name>`, `keys revoke <name>` (args as Slack sent them)."""
-    if not args:
+    """`keys [list]`, `keys create <name> [#channel]`, `keys revoke <name>` (args as Slack sent them: a
+    channel it knows arrives linked, `<#C123|name>`; a bare channel id is taken too)."""
+    if not args or (len(args) == 1 and args[0].lower() == "list"):
         return ListKeys()
     action = args[0].lower()
     if action in ("create", "revoke"):
-        name = as_typed(args[1]) if len(args) == 2 else ""
+        channel = ""
+        rest = args[1:]
+        if action == "create" and len(rest) == 2:
+            linked = CHANNEL.fullmatch(rest[1])
+            if linked is None:
+                typed = as_typed(rest[1])
+                what = (
+                    f"I cannot tell which channel `{_quote(typed)}` is: pick it from the list Slack shows as you"
+                    " type #, so that it is linked (or give its id, C…)"
+                    if _TYPED_CHANNEL.fullmatch(typed)
+                    else f"Bad channel `{_quote(typed)}`: name one channel, e.g. #sales"
+                )
+                return Invalid(f"{what}. Usage: {KEYS_FORMS}. Nothing changed.")
+            channel = linked.group(1) or linked.group(2)
+            rest = rest[:1]
+        name = as_typed(rest[0]) if len(rest) == 1 else ""
         if not KEY_NAME.fullmatch(name):
             what = f"Bad key name `{_quote(name)}`" if name else "Name the key"
+            if len(rest) > 1:
+                what = f"Bad command `keys {_quote(as_typed(' '.join(args)))}`"
             return Invalid(
                 f"{what}: 1 to 40 lowercase letters, digits or _ . - (starting with a letter or digit)."
                 f" Usage: {KEYS_FORMS}. Nothing changed."
             )
-        return CreateKey(name) if action == "create" else RevokeKey(name)
-    close = difflib.get_close_matches(action, ("create", "revoke"), n=1, cutoff=0.6)
+        return CreateKey(name, channel) if action == "create" else RevokeKey(name)
+    close = difflib.get_close_matches(action, ("create", "revoke", "list"), n=1, cutoff=0.6)
     hint = f" Did you mean `/agent keys {close[0]}`?" if close else ""
     return Invalid(
         f"Unknown command `keys {_quote(as_typed(' '.join(args)))}`.{hint} Usage: {KEYS_FORMS}. Nothing changed."

@@ -27,11 +27,19 @@ def keys_text(channel: str, keys: Sequence[ApiKey]) -> str:
     return "\n".join(lines)
 
 
-def key_created_text(made: NewKey) -> str:
-    """The key and its webhook secret, once (this reply is ephemeral: only its creator sees it)."""
+def key_created_text(made: NewKey, *, url: str = "") -> str:
+    """The key and its webhook secret, once (this reply is ephemeral: only its creator sees it), and the URL a
+    program asks at (`PUBLIC_URL`), or what to set when the worker does not know it."""
+    where = (
+        f"• `AGENT_APPROVALS_URL={escape(url)}`"
+        if url
+        else "• `AGENT_APPROVALS_URL`: set it to your bot's URL (where Slack reaches it, without `/slack/events`)"
+    )
     return (
         f"Made the API key `{escape(made.record.name)}` for {channel_ref(made.record.channels[0])}. Copy both now:"
         " they are not shown again (only a hash of the key is kept).\n"
         f"• Key: `{made.key}`\n• Webhook secret: `{made.record.webhook_secret}`\n"
-        "A program asks with `Authorization: Bearer <key>` (see the README, \"Use it from your own agents\")."
+        f"{where}\n"
+        "A program asks with `Authorization: Bearer <key>` (`AGENT_APPROVALS_KEY` for the `agent_approvals`"
+        " package; see the README, \"Use it from your own agents\")."
     )

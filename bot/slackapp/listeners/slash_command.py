@@ -148,8 +148,11 @@ async def do_command(services: Services, parsed: Command, *, user: str, channel:
 async def keys_command(
     services: Services, parsed: ListKeys | CreateKey | RevokeKey, current: ChannelSettings, *, user: str, channel: str
 ) -> str:
-    """`/agent keys ...`: the API keys that may ask in this channel; making one for it or revoking one of
-    its keys is for its named admins (and ADMIN_USERS): anyone else is refused, and the refusal audited."""
+    """`/agent keys ...`: the API keys that may ask in this channel; making one (for this channel, or the one
+    named) or revoking one of this channel's keys is for the named admins (and ADMIN_USERS) of that channel:
+    anyone else is refused, and the refusal audited."""
+    if isinstance(parsed, CreateKey) and parsed.channel and parsed.channel != channel:
+        return await create_key_elsewhere(services, parsed, user=user, channel=channel)
     keys = await services.api.keys_of(channel)
     if isinstance(parsed, ListKeys):
         return keys_text(channel, keys)
@@ -161,15 +164,42 @@ async def keys_command(
             " Nothing changed."
         )
     if isinstance(parsed, CreateKey):
-        made = await services.api.create_key(
-            parsed.name, channel, by=user,
-            max_pending=services.settings.api_key_max_pending, per_minute=services.settings.api_key_per_minute,
-        )
-        return f"{made}. Nothing changed." if isinstance(made, str) else key_created_text(made)
+        return await make_key(services, parsed.name, channel, user=user)
     if parsed.name not in {key.name for key in keys}:
         return f"No API key named `{escape(parsed.name)}` may ask in {channel_ref(channel)}. Nothing changed."
     await services.api.revoke_key(parsed.name, by=user)
     return f"Revoked the API key `{escape(parsed.name)}`: its next request is refused."
+
+
+async def create_key_elsewhere(services: Services, parsed: CreateKey, *, user: str, channel: str) -> str:
+    """`/agent keys create <name> #other`: a key for the channel named, by that channel's admins."""
+    target = parsed.channel
+    where = channel_ref(target)
+    if not is_admin(user, await services.approvals.channel_settings(target), services.settings.admin_users):
+        await services.approvals.audit(
+            "keys_refused", by=user, origin_channel=channel, key=parsed.name, action="create", key_channel=target
+        )
+        return (
+            f"Only the admins of {where} can create API keys for it (`/agent config admins @you` there names them)."
+            " Nothing changed."
+        )
+    try:
+        problem = await services.directory.problem_with_channel(target)
+    except SlackApiError as exc:
+        problem = f"Slack said {exc.response.get('error')}"
+    if problem is not None:
+        return f"Cannot make a key for {where}: {problem}. Nothing changed."
+    return await make_key(services, parsed.name, target, user=user)
+
+
+async def make_key(services: Services, name: str, channel: str, *, user: str) -> str:
+    made = await services.api.create_key(
+        name, channel, by=user,
+        max_pending=services.settings.api_key_max_pending, per_minute=services.settings.api_key_per_minute,
+    )
+    if isinstance(made, str):
+        return f"{made}. Nothing changed."
+    return key_created_text(made, url=services.settings.public_url)
 
 
 async def cancel_run(services: Services, run_id: str, *, user: str, channel: str) -> str:

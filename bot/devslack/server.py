@@ -14,6 +14,8 @@ that reach them:
 * ``/_response/{id}`` is the ``response_url``, ``/_upload/{id}`` the file upload URL, and the in-process helpers
   (:meth:`~SlackStandIn.messages`, :meth:`~SlackStandIn.calls`, :meth:`~SlackStandIn.wait_for`...) let tests look
   at what the bot did.
+* ``/api/v1/*`` is the bot worker's Approvals API when :attr:`~SlackStandIn.api_upstream` is set (:mod:`.api_proxy`,
+  forwarded): dev mode serves the page and the API on one port.
 * ``/`` is a Slack-like web page (``static/``): channels, the app's Home and DM, people to switch between, messages
   with Block Kit, threads, modals. It long-polls ``/_control/state?since=<version>`` and acts through ``/_control/*``
   (:mod:`.control`).
@@ -28,6 +30,7 @@ from typing import Any, TypeVar, cast
 
 from aiohttp import web
 
+from bot.devslack.api_proxy import API_PREFIX, ApiProxy
 from bot.devslack.blockkit import validate_blocks, validate_view
 from bot.devslack.control import LOOPBACK_NAMES, Control
 from bot.devslack.delivery import Delivery
@@ -109,6 +112,7 @@ class SlackStandIn:
         parts = (self._messages, self._views, self._files, self._delivery)
         self._api = WebApi(ws, {name: method for part in parts for name, method in part.methods().items()})
         self._control = Control(ws, self)
+        self._api_proxy = ApiProxy()
         self._runner: web.AppRunner | None = None
 
     # ------------------------------------------------------------------------------------------- configuration
@@ -148,6 +152,15 @@ class SlackStandIn:
         self._ws.events_url = value
 
     @property
+    def api_upstream(self) -> str | None:
+        """The bot worker whose Approvals API this server also answers at ``/api/v1/*`` (forwarded); None: 503."""
+        return self._api_proxy.upstream
+
+    @api_upstream.setter
+    def api_upstream(self, value: str | None) -> None:
+        self._api_proxy.upstream = value
+
+    @property
     def trigger_ttl(self) -> float:
         """Seconds a trigger_id can open a view for."""
         return self._ws.trigger_ttl
@@ -171,6 +184,7 @@ class SlackStandIn:
         app.router.add_get("/archives/{tail:.*}", control.handle_page)  # permalinks open the page
         app.router.add_get("/static/{name}", control.handle_static)
         app.router.add_get("/favicon.ico", control.handle_favicon)
+        app.router.add_route("*", API_PREFIX + "/{tail:.*}", self._api_proxy.handle)  # before the Web API's
         app.router.add_route("*", "/api/{method}", self._api.handle_api)
         app.router.add_get("/_socket", self._delivery.handle_socket)
         app.router.add_post("/_response/{id}", self._messages.handle_response_url)
@@ -217,6 +231,7 @@ class SlackStandIn:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        await self._api_proxy.close()
 
     @property
     def base_url(self) -> str:

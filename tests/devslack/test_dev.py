@@ -117,7 +117,9 @@ def test_dev_runs_the_whole_product_and_stops_cleanly(workdir: Path) -> None:
     port = free_port()
     dev = start_dev(port, dev_environment(), workdir)
     try:
-        assert dev.stdout().strip().splitlines() == [f"Local Slack: http://127.0.0.1:{port}  (Ctrl-C to stop)"]
+        printed = dev.stdout().strip().splitlines()
+        assert printed[0] == f"Local Slack: http://127.0.0.1:{port}  (Ctrl-C to stop)"
+        assert all(line.startswith(("export ", "# ")) for line in printed[1:]), printed  # pasted into a shell
         status, page = http("GET", dev.url + "/")
         assert status == 200 and "<title>Local Slack</title>" in page and 'src="/static/app.js"' in page
         redis_children = children_named(dev.process.pid, "redis-server")

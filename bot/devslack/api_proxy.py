@@ -1,0 +1,89 @@
+"""``/api/v1/*`` of the stand-in's server: the bot worker's Approvals API, forwarded, so that in dev mode the page and
+the API share one port (``AGENT_APPROVALS_URL`` is the page's URL).
+
+Each request goes to ``upstream`` (the worker's base URL) with its method, path, query (``?wait=`` long polls too),
+headers and body; the answer comes back with its status, headers and body as the worker sent them, the body
+streamed. Only hop-by-hop headers are left out on both ways. Without an upstream (the worker not started yet, or
+gone) the answer is 503 with a JSON error in the API's shape.
+"""
+
+from __future__ import annotations
+
+import json
+
+import aiohttp
+from aiohttp import web
+
+API_PREFIX = "/api/v1"
+# RFC 9110 7.6.1: meaningful for one connection only; the client session and our server set their own
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "host",
+        "content-length",
+    }
+)
+CONNECT_TIMEOUT = 5.0
+
+
+class ApiProxy:
+    """Forwards ``/api/v1/*`` to the worker at `upstream` (None: not there)."""
+
+    def __init__(self) -> None:
+        self.upstream: str | None = None
+        self._session: aiohttp.ClientSession | None = None
+
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            # no total or read timeout: a long poll takes as long as its ?wait= (the worker bounds it)
+            timeout = aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_TIMEOUT, sock_read=None)
+            self._session = aiohttp.ClientSession(
+                timeout=timeout, auto_decompress=False, cookie_jar=aiohttp.DummyCookieJar()
+            )
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            session, self._session = self._session, None
+            await session.close()
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        upstream = self.upstream
+        if not upstream:
+            return _unavailable("the bot worker is not running yet")
+        url = upstream.rstrip("/") + request.rel_url.raw_path_qs  # path and query exactly as sent
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP}
+        body = request.content if request.body_exists else None
+        response: web.StreamResponse | None = None
+        try:
+            async with self.session().request(
+                request.method, url, headers=headers, data=body, allow_redirects=False
+            ) as answer:
+                response = web.StreamResponse(status=answer.status, reason=answer.reason)
+                for name, value in answer.headers.items():
+                    if name.lower() not in HOP_BY_HOP:
+                        response.headers.add(name, value)
+                if answer.content_length is not None:
+                    response.content_length = answer.content_length
+                await response.prepare(request)
+                async for chunk in answer.content.iter_any():
+                    await response.write(chunk)
+                await response.write_eof()
+                return response
+        except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
+            if response is not None and response.prepared:
+                raise  # the worker stopped mid-answer: the program sees its connection cut, as it would there
+            return _unavailable(f"the bot worker did not answer ({type(exc).__name__})")
+
+
+def _unavailable(message: str) -> web.Response:
+    body = {"error": {"code": "unavailable", "message": message}}
+    return web.Response(status=503, text=json.dumps(body), content_type="application/json",
+                        headers={"Retry-After": "1"})

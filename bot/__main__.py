@@ -20,16 +20,29 @@ log = logging.getLogger("bot")
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__)
     sub = parser.add_subparsers(dest="command")
-    sub.add_parser("serve", help="serve Slack (the default): HTTP on $PORT, or Socket Mode with SLACK_APP_TOKEN")
-    dev = sub.add_parser("dev", help="the whole product on this machine: no Slack, no Redis install, no API key")
+    sub.add_parser(
+        "serve", help="serve Slack (the default): HTTP on $PORT, or Socket Mode with SLACK_APP_TOKEN",
+        description="Serve Slack and the Approvals API (the default command): HTTP on $PORT (/slack/events, /api/v1,"
+        " /healthz, /metrics), or Slack over Socket Mode when SLACK_APP_TOKEN is set. Settings come from the"
+        " environment (SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET, REDIS_URL, APPROVALS_CHANNEL...).",
+    )
+    dev = sub.add_parser("dev", help="the whole product on this machine: no Slack, no Redis install, no API key",
+                         description="The whole product on this machine: a local Slack page, a Redis of its own,"
+                         " a demo model. Nothing to install or sign up for.")
     dev.add_argument("--port", type=int, default=3000, help="port of the local Slack page (default 3000)")
-    dev.add_argument("--host", default="127.0.0.1")
-    audit = sub.add_parser("audit", help="export the audit log (needs only REDIS_URL)")
-    audit.add_argument("--since", default="7d", help="how far back: 90s, 15m, 2h, 7d... (default 7d)")
+    dev.add_argument("--host", default="127.0.0.1", help="address the local Slack page listens on (default 127.0.0.1)")
+    audit = sub.add_parser("audit", help="export the audit log (needs only REDIS_URL)",
+                           description="Write the audit log to standard output as JSON lines or CSV (times in"
+                           " ISO 8601 UTC; people as their ids and, where known, their names). Needs only REDIS_URL"
+                           " (and SLACK_BOT_TOKEN, if set, to name people).")
+    audit.add_argument("--since", default="7d", help=f"how far back: {SINCE_HELP} (default 7d)")
     audit.add_argument("--channel", action="append", default=[], help="only entries about this channel id")
-    audit.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
-    report = sub.add_parser("report", help="write an HTML report of how approvals are going (needs only REDIS_URL)")
-    report.add_argument("--since", default="30d", help="how far back: 12h, 7d, 30d... (default 30d)")
+    audit.add_argument("--format", choices=("jsonl", "csv"), default="jsonl", help="output format (default jsonl)")
+    report = sub.add_parser("report", help="write an HTML report of how approvals are going (needs only REDIS_URL)",
+                            description="Write an HTML report of how approvals are going: decisions, waits, who"
+                            " decides, automatic steps. Needs only REDIS_URL (and SLACK_BOT_TOKEN, if set, to name"
+                            " people).")
+    report.add_argument("--since", default="30d", help=f"how far back: {SINCE_HELP} (default 30d)")
     report.add_argument("--channel", action="append", default=[], help="only approvals about this channel id")
     report.add_argument("--out", default="report.html", help="the HTML file to write (default report.html)")
     report.add_argument(
@@ -77,6 +90,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
+SINCE_HELP = "90s, 15m, 12h, 7d, 30d... (1 second to 3650 days)"
+
+
+def listening(settings: Settings) -> str:
+    """The one line a worker says at start: where it listens."""
+    side = f"port {settings.port}: /api/v1 (Approvals API), /healthz, /metrics"
+    if settings.slack_app_token is not None:
+        return f"serving Slack over Socket Mode; listening on {side}"
+    return f"listening on port {settings.port}: /slack/events (Slack), /api/v1 (Approvals API), /healthz, /metrics"
+
+
 def serve(settings: Settings) -> int:
     from bot.core.logs import configure_logging
     from bot.core.security import secrets_of
@@ -87,7 +111,10 @@ def serve(settings: Settings) -> int:
     if settings.slack_app_token is not None:
         asyncio.run(_socket_mode(settings))
         return 0
-    web.run_app(create_web_app(settings), port=settings.port, access_log=None, print=None, backlog=LISTEN_BACKLOG)
+    web.run_app(  # `print`: called once the socket is bound
+        create_web_app(settings), port=settings.port, access_log=None, print=lambda _: log.info(listening(settings)),
+        backlog=LISTEN_BACKLOG,
+    )
     return 0
 
 
@@ -136,6 +163,7 @@ async def _socket_mode(settings: Settings) -> None:
     try:
         await web.TCPSite(runner, port=settings.port, backlog=LISTEN_BACKLOG).start()
         await handler.connect_async()  # type: ignore[no-untyped-call]
+        log.info(listening(settings))
         await stop.wait()
     finally:
         await handler.close_async()  # type: ignore[no-untyped-call]

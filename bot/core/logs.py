@@ -6,8 +6,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import re
 import time
+import weakref
 from collections.abc import Iterable
+from typing import Any
 
 from bot.core.security import RedactingFilter
 
@@ -38,7 +42,95 @@ class NoCancellationTracebacks(logging.Filter):
     cancellation as an error with a traceback. That is expected, not an error."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not (record.exc_info and isinstance(record.exc_info[1], asyncio.CancelledError))
+        return not (record.exc_info and _cancelled(record.exc_info[1]))
+
+
+def _cancelled(error: BaseException | None) -> bool:
+    """Whether `error` is a cancellation, or was raised because of one (AutoGen's runtime logs the error of each
+    agent's message handler, and a group chat's manager may re-raise the cancellation wrapped in its own error)."""
+    seen = 0
+    while error is not None and seen < 20:
+        if isinstance(error, asyncio.CancelledError):
+            return True
+        error, seen = error.__cause__ or error.__context__, seen + 1
+    return False
+
+
+_PASSWORD = re.compile(r"(?<=://)([^/@]*?)(:[^/@]*)?@")
+
+
+def shown_url(url: str) -> str:
+    """`url` with its password (if any) replaced by `***`, fit for a log line or an error message."""
+    return _PASSWORD.sub(lambda m: f"{m.group(1)}{':***' if m.group(2) else ''}@", url)
+
+
+def redis_where(redis: Any) -> str:
+    """Where a Redis client connects, as a URL without its password (for "Redis at … is unreachable"), and
+    "(REDIS_URL is unset: the default)" when the environment does not name it."""
+    pool = getattr(redis, "connection_pool", None)
+    options: dict[str, Any] = dict(getattr(pool, "connection_kwargs", None) or {})
+    service = getattr(pool, "service_name", None)
+    if service:
+        where = f"Redis Sentinel's master {service}"
+    elif options.get("path"):
+        where = f"unix://{options['path']}"
+    elif options.get("host"):
+        scheme = "rediss" if "SSL" in getattr(getattr(pool, "connection_class", None), "__name__", "") else "redis"
+        secret = ":***@" if options.get("password") else ""
+        where = f"{scheme}://{secret}{options['host']}:{options.get('port', 6379)}/{options.get('db', 0)}"
+    elif hasattr(redis, "get_nodes"):
+        nodes = ",".join(f"{node.host}:{node.port}" for node in list(redis.get_nodes())[:3])
+        where = f"redis+cluster://{nodes}"
+    else:
+        where = "Redis"
+    return where if os.environ.get("REDIS_URL") else f"{where} (REDIS_URL is unset: the default)"
+
+
+class Outage:
+    """One voice for "Redis is unreachable" from the loops that retry (the decision subscription, the heartbeat,
+    the supervisor, the sweepers): the first failure at WARNING naming where Redis is expected, then at most one
+    line every `every` seconds while it stays down, and one line when it is back. `failed(exc)` after each
+    failure, `ok()` after each success; one per Redis client (`outage_of`), shared by its loops."""
+
+    def __init__(self, where: str, *, every: float = 60.0, logger: logging.Logger | None = None) -> None:
+        self._log = logger or logging.getLogger("bot.redis")
+        self._where, self._every = where, every
+        self._down_since: float | None = None
+        self._said_at = 0.0
+        self.failures = 0
+
+    @property
+    def down(self) -> bool:
+        return self._down_since is not None
+
+    def failed(self, error: BaseException) -> None:
+        now = time.monotonic()
+        self.failures += 1
+        cause = error.__cause__ or error
+        if self._down_since is None:
+            self._down_since, self._said_at = now, now
+            self._log.warning("Redis at %s is unreachable (%s); retrying", self._where, type(cause).__name__)
+        elif now - self._said_at >= self._every:
+            self._said_at = now
+            self._log.warning("Redis at %s is still unreachable after %.0f s (%s); retrying",
+                              self._where, now - self._down_since, type(cause).__name__)
+
+    def ok(self) -> None:
+        if self._down_since is not None:
+            self._log.info("Redis at %s is reachable again after %.0f s", self._where,
+                              time.monotonic() - self._down_since)
+            self._down_since = None
+
+
+_OUTAGES: weakref.WeakKeyDictionary[Any, Outage] = weakref.WeakKeyDictionary()
+
+
+def outage_of(redis: Any) -> Outage:
+    """The one `Outage` of the Redis client `redis` (shared by every loop of a worker that uses it)."""
+    outage = _OUTAGES.get(redis)
+    if outage is None:
+        outage = _OUTAGES[redis] = Outage(redis_where(redis))
+    return outage
 
 
 def configure_logging(*, level: str, fmt: str = "text", secrets: Iterable[str] = ()) -> None:

@@ -4,8 +4,10 @@ HTTP server (`bot/server.py`) mounts."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+import os
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any
 
 import aiohttp
@@ -100,18 +102,36 @@ def create_bolt_app(services: Services, workspace: Workspace | None = None) -> A
         return await workspace.authorize(enterprise_id=enterprise_id, team_id=team_id)
 
     slack = services.slack
-    app = AsyncApp(
+    with _unseen("SLACK_BOT_TOKEN"):  # Bolt reads it when given no `token`, then warns it is unused beside `client`
+        app = _bolt_app(slack, authorize, services)
+    listeners.register(app, services)
+    return app
+
+
+@contextlib.contextmanager
+def _unseen(variable: str) -> Iterator[None]:
+    """`variable` out of the environment for the block's duration (put back after). Bolt's `AsyncApp` falls back
+    to SLACK_BOT_TOKEN when given no `token`, and warns at every start that it is unused when a `client` is
+    given too; here the token comes from `authorize` per request, and the client is ours."""
+    saved = os.environ.pop(variable, None)
+    try:
+        yield
+    finally:
+        if saved is not None:
+            os.environ[variable] = saved
+
+
+def _bolt_app(slack: AsyncWebClient, authorize: Any, services: Services) -> AsyncApp:
+    return AsyncApp(
         client=AsyncWebClient(
             base_url=slack.base_url, timeout=slack.timeout, logger=slack.logger, retry_handlers=slack.retry_handlers
         ),
-        authorize=authorize,  # type: ignore[arg-type]  # Bolt's hint omits None, which it handles (refused)
+        authorize=authorize,  # Bolt's hint omits None, which it handles (refused)
         signing_secret=services.settings.slack_signing_secret.get_secret_value(),
         process_before_response=True,
         request_verification_enabled=False,  # `create_web_app` verifies every request once, before parsing
         logger=logging.getLogger("slack_bolt"),
     )
-    listeners.register(app, services)
-    return app
 
 
 def slack_events_handler(

@@ -1,0 +1,116 @@
+"""What `python -m bot` says when it starts (#35): where it listens, once; no Bolt warning; a Redis it cannot reach
+named by its URL (password hidden) in one line, and one line when it is back; a REDIS_URL that is not a URL refused
+in one line with exit code 2. Real `python -m bot` processes, a real redis-server started late."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bot.devslack.server import SlackStandIn
+from tests.conftest import bot_env, free_port, start_redis
+from tests.support.hitl import until
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class Bot:
+    """A `python -m bot` process whose standard error goes to a file the test reads."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.log = log
+        with log.open("wb") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "bot"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
+            )
+
+    def said(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def lines(self, words: str) -> list[str]:
+        return [line for line in self.said().splitlines() if words in line]
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+
+@pytest.fixture
+def bots() -> Iterator[list[Bot]]:
+    started: list[Bot] = []
+    yield started
+    for bot in started:
+        bot.stop()
+
+
+def env_of(slack: SlackStandIn, redis_url: str, port: int) -> dict[str, str]:
+    return {**os.environ, **bot_env(slack=slack, redis_url=redis_url, model_config=None), "PORT": str(port),
+            "LOG_LEVEL": "INFO", "HEARTBEAT_SECONDS": "1"}
+
+
+def test_a_redis_url_that_is_not_a_url_is_one_line_and_exit_code_2(slack: SlackStandIn, tmp_path: Path) -> None:
+    env = env_of(slack, "notaurl-with-a-secret", free_port())
+    done = subprocess.run([sys.executable, "-m", "bot"], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 2, done
+    assert done.stderr.strip().splitlines() == [
+        "error: REDIS_URL is not a Redis URL: use redis://[:password@]host:6379/0 (or rediss://,"
+        " unix:///path/redis.sock, redis+sentinel://, redis+cluster://)"
+    ], done.stderr
+    assert "secret" not in done.stderr and "Traceback" not in done.stderr
+
+
+async def test_an_unreachable_redis_is_named_once_then_back_in_one_line(
+    slack: SlackStandIn, tmp_path: Path, bots: list[Bot]
+) -> None:
+    redis_port, port = free_port(), free_port()
+    bot = Bot(env_of(slack, f"redis://127.0.0.1:{redis_port}/0", port), tmp_path / "bot.log")
+    bots.append(bot)
+    down = f"WARNING bot.redis Redis at redis://127.0.0.1:{redis_port}/0 is unreachable (ConnectionError); retrying"
+    await until(lambda: bot.lines(down), within=30, what="the unreachable line")
+    server = start_redis(port=redis_port, workdir=str(tmp_path))  # the loops have retried meanwhile (0.1, 0.2... s)
+    try:
+        back = await until(lambda: bot.lines("is reachable again after"), within=60, what="the line saying it is back")
+        await until(lambda: bot.lines("listening on"), within=60, what="the listening line")
+    finally:
+        bot.stop()
+        server.process.terminate()
+        server.process.wait(timeout=10)
+    said = bot.said()
+    assert len(bot.lines(down)) == 1 and len(back) == 1, said
+    assert back[0].split(" ", 2)[2].startswith(f"INFO bot.redis Redis at redis://127.0.0.1:{redis_port}/0"), said
+    assert "resubscribing" not in said and "Traceback" not in said, said
+
+
+async def test_the_password_in_the_redis_url_is_hidden(slack: SlackStandIn, tmp_path: Path, bots: list[Bot]) -> None:
+    redis_port = free_port()
+    bot = Bot(env_of(slack, f"redis://:hunter2@127.0.0.1:{redis_port}/0", free_port()), tmp_path / "bot.log")
+    bots.append(bot)
+    await until(lambda: bot.lines(f"Redis at redis://:***@127.0.0.1:{redis_port}/0 is unreachable"), within=30,
+                what="the unreachable line")
+    bot.stop()
+    assert "hunter2" not in bot.said()
+
+
+async def test_a_start_says_where_it_listens_once_and_no_bolt_warning(
+    slack: SlackStandIn, redis_url: str, tmp_path: Path, bots: list[Bot]
+) -> None:
+    port = free_port()
+    bot = Bot(env_of(slack, redis_url, port), tmp_path / "bot.log")
+    bots.append(bot)
+    line = await until(lambda: bot.lines("listening on"), within=60, what="the listening line")
+    assert line[0].endswith(
+        f"listening on port {port}: /slack/events (Slack), /api/v1 (Approvals API), /healthz, /metrics"
+    ), line
+    bot.stop()
+    said = bot.said()
+    assert len(bot.lines("listening on")) == 1, said
+    assert "slack_bolt" not in said and "will be unused" not in said, said
+    assert "WARNING" not in said.replace("auth.test failed", ""), said

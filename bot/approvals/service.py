@@ -160,7 +160,11 @@ class ApprovalService:
 
         Raises `Fenced` (another worker took the run over) or `OpenRefused` (`program`'s limits or idempotency).
         """
-        settings = await self.channel_settings(run.channel)
+        rules: Sequence[Rule] = ()
+        if rule_may_decide(request):  # the settings and the rules in one round trip's time
+            settings, rules = await asyncio.gather(self.channel_settings(run.channel), self.rules_of(run.channel))
+        else:
+            settings = await self.channel_settings(run.channel)
         approval = new_approval(
             request, run=run, owner=owner, settings=settings, default_channel=self.approvals_channel, program=program
         )
@@ -169,9 +173,8 @@ class ApprovalService:
             decision, why = automatic
             return await self._decided_at_once(approval, decision, run=run, program=program,
                                                audit=automatic_entry(approval, decision, rule=why, run=run))
-        if rule_may_decide(request):
-            ruled = await self.by_rule(request, run=run, rules=await self.rules_of(run.channel), approval=approval,
-                                       program=program)
+        if rules:
+            ruled = await self.by_rule(request, run=run, rules=rules, approval=approval, program=program)
             if ruled is not None:
                 return ruled
         approval, dms = await self.with_dm_copies(approval, settings)

@@ -46,7 +46,7 @@ def help_text(
             "  • `/agent rules suggest [N]`: rules that would have approved calls people here approved at least N"
             " times (default 3) and none they rejected or revised",
             "*Your own agents* (they ask through the Approvals API with a key; only people decide):",
-            "  • `/agent keys`: the keys that may ask here; `/agent keys create <name>` (admins; shown once),"
+            "  • `/agent keys`: the keys that may ask here; `/agent keys create <name> [#channel]` (admins; shown once),"
             " `/agent keys revoke <name>`",
             "*Teams* (`--team`):",
             teams,

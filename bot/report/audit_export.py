@@ -12,21 +12,30 @@ and the output goes to an operator's terminal or spreadsheet, so (#33.11):
   (`\u001b`), and DEL and C1, which it would write raw, are written as `\u007f`, `\u009b`... too.
 
 Neither changes the columns, nor anything but such text.
+
+Times (#35): the CSV's `at`, `due` and `until` are ISO 8601 UTC (`2026-11-23T14:05:09Z`); a JSON line keeps `at`
+in epoch seconds, as stored, and adds `at_utc`. Names: where Slack tells them (`bot/report/names.py`), `by_name`,
+`for_name`, `delegate_name`, `requester_name`, `mentioned_names` and `to_names` stand next to the ids (CSV columns
+after the others; JSON keys only when known).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import json
+import math
+import os
 import re
 import sys
 import time
 from collections.abc import Sequence
 from typing import TextIO
 
-from bot.core.durations import DurationError, parse_duration
-from bot.core.settings import LONGEST_RETENTION, SettingsError, StoreSettings
+from bot.core.settings import SettingsError, StoreSettings
+from bot.report.cli import ReportError, check_channels, check_since
+from bot.report.names import names_fields, names_of, people_in
 from bot.store import Store, StoreUnavailable, connect
 
 COLUMNS = (
@@ -55,7 +64,15 @@ COLUMNS = (
     "origin_channel",
     "card_channel",
     "task",
+    # the names of the people the entry names, where Slack tells them (bot/report/names.py)
+    "by_name",
+    "for_name",
+    "delegate_name",
+    "requester_name",
+    "mentioned_names",
+    "to_names",
 )
+TIMES = ("at", "due", "until")  # epoch seconds in the log; ISO 8601 UTC in the CSV
 
 # C0 but tab and newline, DEL, C1: what a terminal may act on rather than show
 CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -94,20 +111,59 @@ def export_audit(
     """Write audit entries since `since` (a duration back from now) to `out`. Returns an exit code.
     The store is the bot's: `settings`, else `StoreSettings.from_env()` (REDIS_URL, REDIS_KEY_PREFIX...)."""
     try:
-        seconds = parse_duration(since, max_seconds=LONGEST_RETENTION)
-    except DurationError as exc:
-        print(f"error: --since: {exc}", file=sys.stderr)
-        return 2
-    try:
+        seconds = check_since(since)
+        chosen = check_channels(channels)
         settings = StoreSettings.from_env() if settings is None else settings
-    except SettingsError as exc:
+    except (ReportError, SettingsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    stream = out or sys.stdout
     try:
-        return asyncio.run(_export(settings, time.time() - seconds, channels, fmt, out or sys.stdout))
+        return asyncio.run(_export(settings, time.time() - seconds, chosen, fmt, stream))
+    except BrokenPipeError:  # the reader stopped (`| head`): nothing more to say
+        _quiet_stdout(stream)
+        return 0
     except StoreUnavailable as exc:
-        print(f"error: cannot read the audit log from Redis ({type(exc).__name__})", file=sys.stderr)
+        print(
+            f"error: cannot read the audit log from Redis ({type(exc).__name__}); is Redis running where REDIS_URL"
+            " points, with the right password?",
+            file=sys.stderr,
+        )
         return 1
+
+
+def _quiet_stdout(stream: TextIO) -> None:
+    """After a closed pipe, point standard output at /dev/null, so Python's exit flush does not fail again."""
+    if stream is sys.stdout:
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+
+
+def iso_utc(value: str) -> str:
+    """Epoch seconds as ISO 8601 UTC (`2026-11-23T14:05:09Z`); any other text as it is."""
+    try:
+        seconds = float(value)
+    except ValueError:
+        return value
+    if not math.isfinite(seconds) or not 0 <= seconds < 253402300800:  # year 10000
+        return value
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
+
+
+def csv_row(entry: dict[str, str], names: dict[str, str]) -> dict[str, str]:
+    """An entry as a CSV row: times in ISO 8601 UTC, names next to ids, every cell safe (`safe_cell`)."""
+    row = {**entry, **names_fields(entry, names)}
+    for name in TIMES:
+        if name in row:
+            row[name] = iso_utc(row[name])
+    return {name: safe_cell(row[name]) for name in COLUMNS if name in row}
+
+
+def json_entry(entry: dict[str, str], names: dict[str, str]) -> dict[str, str]:
+    """An entry as a JSON line: as stored (`at` stays epoch seconds), plus `at_utc` (ISO 8601) and the names."""
+    extra = {"at_utc": iso_utc(entry["at"])} if "at" in entry and iso_utc(entry["at"]) != entry["at"] else {}
+    return {**entry, **extra, **names_fields(entry, names)}
 
 
 async def _export(settings: StoreSettings, since: float, channels: Sequence[str], fmt: str, out: TextIO) -> int:
@@ -117,11 +173,14 @@ async def _export(settings: StoreSettings, since: float, channels: Sequence[str]
     if writer is not None:
         writer.writeheader()
     try:
-        async for entry in store.audit.export(since=since, channels=channels):
-            if writer is not None:
-                writer.writerow({name: safe_cell(entry[name]) for name in COLUMNS if name in entry})
-            else:
-                out.write(safe_json_line(entry) + "\n")
+        entries = [entry async for entry in store.audit.export(since=since, channels=channels)]
     finally:
         await redis.aclose()
+    names = await names_of(people_in(entries))  # {} offline or without SLACK_BOT_TOKEN: ids alone
+    for entry in entries:
+        if writer is not None:
+            writer.writerow(csv_row(entry, names))
+        else:
+            out.write(safe_json_line(json_entry(entry, names)) + "\n")
+    out.flush()
     return 0

@@ -20,6 +20,7 @@ from bot.core.durations import DurationError, parse_duration
 from bot.core.records import ApprovalRecord
 from bot.core.settings import _CHANNEL_ID, LONGEST_RETENTION, SettingsError, StoreSettings
 from bot.report.figures import Figures, RubberStamp, compute
+from bot.report.names import names_of, people_in, with_names
 from bot.store import Store, StoreUnavailable, connect
 
 SINCE_FORMS = (
@@ -162,8 +163,9 @@ def build_report(
     from bot.report.html import render  # matplotlib: only once there is something to draw
 
     figures = figures_of(history, channels=chosen, rubber_stamp=rule)
+    names = asyncio.run(names_of(people_in(history.entries)))  # {} offline or without SLACK_BOT_TOKEN
     try:
-        write_atomically(out, render(figures))
+        write_atomically(out, render(with_names(figures, names)))
     except OSError as exc:
         print(f"error: cannot write {str(out)[:200]!r} ({exc.strerror or type(exc).__name__})", file=sys.stderr)
         return 1

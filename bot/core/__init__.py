@@ -3,7 +3,7 @@ metrics, background tasks, secrets kept secret, and what an "always allow" rule 
 
     settings.py     process settings (one pydantic-settings source)
     records.py      runs, approvals, away states as typed records
-    channel_options.py  channel settings, each declared once (parsing, storage, displays, README table)
+    channel_options.py  channel settings, each declared once (parsing, storage, displays, the docs' table)
     allow_rules.py  what an "always allow" rule matches, suggestions (pure)
     ids.py, durations.py, redis_urls.py   small pure helpers
     logs.py, metrics.py, tasks.py, security.py   a worker's logging, Prometheus metrics, background

@@ -2,14 +2,15 @@
 
 A field's `option(...)` says what kind of value the setting takes (`Duration`, `Flag`, `Number`, `Choice`,
 `People`, `Channel`, `Reminders`, `RiskWords`: how a typed value is checked and stored, how the stored
-string reads back), what `/agent config` and `/agent help` say of it, its line in the README and which
-value only a named admin may set. The rest is derived from these declarations (`options_of`):
+string reads back), what `/agent config` and `/agent help` say of it, its line in the docs' configuration
+reference and which value only a named admin may set. The rest is derived from these declarations (`options_of`):
 
 - parsing and checking `/agent config <key> <value>`: `parse_setting` (`bot.slackapp.command_parser`);
 - storage: the store writes the string `parse_setting` returns in the channel's settings hash, under the
   setting's name, and reads them all back with `read_settings` (`bot.store.channel_settings`);
 - what `/agent config` and `/agent help` show (`bot.slack.blocks.replies`, by kind);
-- the README's reference table: `python -m bot.core.channel_options --markdown` (a test compares them).
+- the docs' reference table (docs/operators/configuration.md): `python -m bot.core.channel_options --markdown`
+  (a test compares them).
 
 A new boolean setting is one field here::
 
@@ -340,8 +341,8 @@ class Option:
     values: what the value is, in "Usage: `/agent config <key> <value>` where value is …"
     gist: what it does, after its forms in `/agent help` (optional)
     topic: the line of `/agent help` it is on (settings of one topic are next to each other)
-    doc: the README's "values" column (Markdown)
-    doc_default: the README's "default" column, when it is not the default's reading
+    doc: the reference table's "values" column (Markdown)
+    doc_default: the reference table's "default" column, when it is not the default's reading
     admin_only: the stored value only a named admin may set (it widens who may decide), if any
     """
 
@@ -533,7 +534,7 @@ def help_lines(options: Iterable[Option] = OPTIONS.values()) -> list[str]:
 
 
 def markdown(options: Iterable[Option] = OPTIONS.values()) -> str:
-    """The README's reference table of the channel settings."""
+    """The docs' reference table of the channel settings (docs/operators/configuration.md)."""
     rows = ["| key | default | values |", "| --- | --- | --- |"]
     for declared in options:
         default = declared.doc_default or f"`{declared.reading(declared.default)}`"
@@ -542,7 +543,7 @@ def markdown(options: Iterable[Option] = OPTIONS.values()) -> str:
 
 
 def main(argv: Sequence[str]) -> int:
-    """`python -m bot.core.channel_options --markdown`: print the README's table of channel settings."""
+    """`python -m bot.core.channel_options --markdown`: print the docs' table of channel settings."""
     if list(argv) != ["--markdown"]:
         print("usage: python -m bot.core.channel_options --markdown", file=sys.stderr)
         return 2

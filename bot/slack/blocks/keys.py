@@ -41,5 +41,5 @@ def key_created_text(made: NewKey, *, url: str = "") -> str:
         f"• Key: `{made.key}`\n• Webhook secret: `{made.record.webhook_secret}`\n"
         f"{where}\n"
         "A program asks with `Authorization: Bearer <key>` (`AGENT_APPROVALS_KEY` for the `agent_approvals`"
-        " package; see the README, \"Use it from your own agents\")."
+        " package; see docs/agents/api.md)."
     )

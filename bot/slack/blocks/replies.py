@@ -46,8 +46,8 @@ def help_text(
             "  • `/agent rules suggest [N]`: rules that would have approved calls people here approved at least N"
             " times (default 3) and none they rejected or revised",
             "*Your own agents* (they ask through the Approvals API with a key; only people decide):",
-            "  • `/agent keys`: the keys that may ask here; `/agent keys create <name> [#channel]` (admins; shown once),"
-            " `/agent keys revoke <name>`",
+            "  • `/agent keys`: the keys that may ask here; `/agent keys create <name> [#channel]` (admins; shown"
+            " once), `/agent keys revoke <name>`",
             "*Teams* (`--team`):",
             teams,
             "*Input modes* (`--mode`, or the channel's `mode`):",
@@ -156,6 +156,7 @@ def report_text(channel: str, lines: Sequence[str], *, days: int, busiest: str =
         [
             f"*Approvals in {channel_ref(channel)}, last {days} days*",
             *(f"• {line}" for line in shown),
-            "The whole picture, with plots: `python -m bot report --since 30d --channel <id>` (README: Report).",
+            "The whole picture, with plots: `python -m bot report --since 30d --channel <id>`"
+            " (docs/reviewers/report.md).",
         ]
     )

@@ -9,6 +9,8 @@ Serves MCP on stdio (or streamable HTTP at http://HOST:PORT/mcp with `--listen`)
 `--call-timeout SECONDS` (default 300): how long the upstream may take to answer a forwarded call (or any other
 request); then the client gets `isError` ("the upstream did not answer X within N s") and a log line is written.
 What the client sends that is not JSON-RPC gets a JSON-RPC error (-32700, -32600; over `--listen` with HTTP 400).
+At start it checks the bot (`check_bot`: reachable at `--url`, and the key taken) and exits with code 2 and one
+line when not.
 """
 
 from __future__ import annotations
@@ -129,6 +131,48 @@ async def _serve_http(server: Server[Any], listen: str) -> None:
     await uvicorn.Server(config).serve()
 
 
+NO_SUCH_APPROVAL = "a-000000000000000000000000"  # a well-formed id no approval has: 404 with a key that stands
+CHECK_SECONDS = 10.0
+
+
+def check_bot(urls: Sequence[str], key: str, key_env: str, *, timeout: float = CHECK_SECONDS) -> str | None:
+    """Whether the bot answers at one of `urls` and takes the key, before serving anyone: `GET /api/v1/openapi.json`
+    (reachable, and the approvals bot), then `GET /api/v1/approvals/<an id nobody has>` with the key (404 when the
+    key stands; 401 when it is wrong or revoked). None when all is well; else the one line to say. A URL that does
+    not answer, while another does, is logged and left to the client (it tries the next)."""
+    import httpx
+
+    problems: list[str] = []
+    with httpx.Client(timeout=timeout, follow_redirects=False) as http:
+        for url in urls:
+            base = url.rstrip("/")
+            try:
+                described = http.get(f"{base}/api/v1/openapi.json")
+            except httpx.HTTPError as exc:
+                problems.append(f"{base} is unreachable ({type(exc).__name__})")
+                continue
+            if described.status_code != 200:
+                problems.append(f"{base} does not serve the Approvals API (GET /api/v1/openapi.json answered HTTP"
+                                f" {described.status_code}; is it the bot's URL?)")
+                continue
+            try:
+                answer = http.get(f"{base}/api/v1/approvals/{NO_SUCH_APPROVAL}",
+                                  headers={"Authorization": f"Bearer {key}", "User-Agent": "agent-approvals-mcp"})
+            except httpx.HTTPError as exc:
+                problems.append(f"{base} is unreachable ({type(exc).__name__})")
+                continue
+            if answer.status_code in (401, 403):
+                return (f"the bot at {base} refused the API key in ${key_env} (HTTP {answer.status_code}: wrong or"
+                        " revoked)")
+            if answer.status_code != 404:
+                problems.append(f"{base} answered HTTP {answer.status_code} when the key was checked")
+                continue
+            for problem in problems:
+                log.warning("%s; going on with %s", problem, base)
+            return None
+    return "; ".join(problems) or "no --url given"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     configure_logging()
@@ -146,6 +190,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.listen and not args.listen.rpartition(":")[2].isdigit():
         print("agent-approvals-mcp: --listen takes HOST:PORT", file=sys.stderr)
+        return 2
+    problem = check_bot(args.url, key, args.key_env)
+    if problem is not None:
+        print(f"agent-approvals-mcp: {problem}", file=sys.stderr)
         return 2
     upstream = Upstream(command=upstream_command(args.command), url=args.upstream_url,
                         env=upstream_env(args.env, args.key_env, dict(os.environ)),

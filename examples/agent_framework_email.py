@@ -32,16 +32,21 @@ from example_support import (
 
 
 class ScriptedClient(FunctionInvocationLayer, BaseChatClient):
-    """Offline: calls send_email with `email` once, then says what the tool answered."""
+    """Offline: calls send_email with `email` once, then says what the tool answered (and why not, refused)."""
 
     def __init__(self, email: dict[str, str]) -> None:
         super().__init__()
         self.email = email
 
     async def _answer(self, messages: Sequence[Message]) -> ChatResponse:
-        results = [c.result for c in messages[-1].contents if c.type == "function_result"] if messages else []
+        results, said = [], []  # since its call: what the tool answered, and why a refused call did not run
+        for message in reversed(messages):
+            if message.role == "assistant":
+                break
+            results += [c.result for c in message.contents if c.type == "function_result"]
+            said += [c.text for c in message.contents if c.type == "text" and c.text]
         if results:
-            contents = [Content.from_text(final_words(str(results[-1])))]
+            contents = [Content.from_text(" ".join([final_words(str(results[0])), *reversed(said)]))]
         else:
             contents = [Content.from_function_call(f"call-{uuid.uuid4().hex[:8]}", "send_email", arguments=self.email)]
         return ChatResponse(messages=[Message(role="assistant", contents=contents)])

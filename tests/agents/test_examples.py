@@ -1,12 +1,15 @@
 """The examples run as their README says: each `examples/<framework>_email.py` as its own process, offline with
 its scripted model, asking a real worker through the Approvals API with a key (no Slack token, no Redis in its
-environment). A person approves the card: exactly the approved email is in the outbox, once."""
+environment). A person approves the card: exactly the approved email is in the outbox, once. Each example prints
+each decision as it happened (who: "@bob" once the API sends `decided_by_name`, else the user id; why), and a
+rejected call never reads as sent."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -14,7 +17,8 @@ import pytest
 
 from bot.devslack.server import SlackStandIn
 from tests.conftest import BOB, Worker, block_texts
-from tests.support.hitl import click, nth_card
+from tests.support.api import Client
+from tests.support.hitl import click, nth_card, reject
 from tests.support.openai_compatible import DUMMY_KEY, OpenAICompatibleServer, text, tool_call
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -25,6 +29,9 @@ FRAMEWORKS = {
     "langgraph_email.py": "LangGraph",
     "agent_framework_email.py": "Microsoft Agent Framework",
 }
+AUTOGEN = "autogen_email.py"  # its card shows the drafter; then the human's turn is a card of its own
+REASON = "not before the board meets"
+DECISION = re.compile(r"^Slack: (?P<what>.+?) (?P<said>(approved|rejected) by .+) \[(?P<id>[^\]]+)\]$", re.MULTILINE)
 
 
 def example_env(worker: Worker, key: str, tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -34,9 +41,11 @@ def example_env(worker: Worker, key: str, tmp_path: Path, **extra: str) -> dict[
             "OUTBOX_DIR": str(tmp_path / "outbox"), "STATE_DIR": str(tmp_path / "states"), **extra}
 
 
-async def approved_run(example: str, env: dict[str, str], tmp_path: Path, slack: SlackStandIn, *shown: str) -> str:
+async def approved_run(example: str, env: dict[str, str], tmp_path: Path, slack: SlackStandIn, *shown: str,
+                       reason: str | None = None) -> str:
     """The example as its own process: its card shows each of `shown`, nothing is sent before a person
-    approves it, then it ends well; its standard output."""
+    approves it (or, given a `reason`, rejects it), then it ends well, with nothing on its standard error
+    (no warning noise); its standard output."""
     program = await asyncio.create_subprocess_exec(
         sys.executable, str(EXAMPLES / example), TASK, env=env, cwd=tmp_path,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
@@ -45,28 +54,76 @@ async def approved_run(example: str, env: dict[str, str], tmp_path: Path, slack:
         card = await nth_card(slack, 1, within=90)
         assert all(part in block_texts(card) for part in shown), (shown, block_texts(card))
         assert not (tmp_path / "outbox").exists()  # nothing sent before the click
-        await click(slack, card, "approval_approve", user=BOB)
+        if reason is None:
+            await click(slack, card, "approval_approve", user=BOB)
+        else:
+            await reject(slack, card, user=BOB, reason=reason)
+        if example == AUTOGEN and reason is None:  # the human's turn, after the drafter's words, is a card
+            # (after a rejection it is not: the tool's rejection answers it, REJECT, and ends the run)
+            await click(slack, await nth_card(slack, 2, within=90), "approval_approve", user=BOB)
         out, err = await asyncio.wait_for(program.communicate(), 90)
     finally:
         if program.returncode is None:
             program.kill()
             await program.wait()
     assert program.returncode == 0, err.decode()[-3000:]
+    assert not err.decode().strip(), err.decode()[-3000:]
     return out.decode()
 
 
-@pytest.mark.parametrize("example", sorted(FRAMEWORKS))
+async def decisions(worker: Worker, key: str, out: str) -> list[tuple[str, str, str]]:
+    """The decision lines `out` printed, each with who decided as the API says: "@" and `decided_by_name` when
+    the API sends it, else `decided_by` (a user id)."""
+    found = []
+    for line in DECISION.finditer(out):
+        approval = await Client(worker, key).wait(line["id"], wait=0)
+        who = f"@{approval['decided_by_name']}" if approval.get("decided_by_name") else approval["decided_by"]
+        found.append((line["what"], line["said"], who))
+    return found
+
+
+@pytest.mark.parametrize("example", [*sorted(FRAMEWORKS), AUTOGEN])
 async def test_each_example_sends_exactly_what_was_approved(
     example: str, emailer: tuple[Worker, str], slack: SlackStandIn, tmp_path: Path
 ) -> None:
     worker, key = emailer
     env = example_env(worker, key, tmp_path)
     assert not {"SLACK_BOT_TOKEN", "REDIS_URL"} & set(env)
-    out = await approved_run(example, env, tmp_path, slack, f"({FRAMEWORKS[example]})", "carol@example.com",
-                             f"examples/{example}")
-    emails = [json.loads(p.read_text()) for p in (tmp_path / "outbox").glob("*.json")]
-    assert [e["to"] for e in emails] == ["carol@example.com"] and TASK in emails[0]["body"]
-    assert out.strip()  # the agent's last words
+    shown = (f"({FRAMEWORKS[example]})",) if example in FRAMEWORKS else ()
+    out = await approved_run(example, env, tmp_path, slack, *shown, "carol@example.com", f"examples/{example}")
+    if example == AUTOGEN:
+        emails = [p.read_text() for p in (tmp_path / "outbox").glob("*.eml")]
+        assert len(emails) == 1 and "To: carol@example.com" in emails[0] and TASK in emails[0]
+    else:
+        emails = [json.loads(p.read_text()) for p in (tmp_path / "outbox").glob("*.json")]
+        assert [e["to"] for e in emails] == ["carol@example.com"] and TASK in emails[0]["body"]
+    told = await decisions(worker, key, out)
+    assert told[0] == ("send_email", f"approved by {told[0][2]}", told[0][2]) and told[0][2] in (BOB, "@bob"), out
+    if example == AUTOGEN:
+        assert told[1:] == [("the human's turn", f"approved by {told[1][2]}", told[1][2])], out
+    last = out.strip().splitlines()[-1]  # the run's result: the agent's last words, after the decisions
+    assert "Sent the email" in last and "carol@example.com" in last and last != "APPROVE", out
+
+
+@pytest.mark.parametrize("example", [*sorted(FRAMEWORKS), AUTOGEN])
+async def test_each_example_says_a_rejected_call_was_not_sent(
+    example: str, emailer: tuple[Worker, str], slack: SlackStandIn, tmp_path: Path
+) -> None:
+    """Rejected with a reason: nothing sent; the example prints who rejected it and why, and its agent's last
+    words say it was not sent (never "Sent the email")."""
+    worker, key = emailer
+    out = await approved_run(example, example_env(worker, key, tmp_path), tmp_path, slack, "carol@example.com",
+                             reason=REASON)
+    assert not (tmp_path / "outbox").exists() or not list((tmp_path / "outbox").iterdir())
+    told = await decisions(worker, key, out)
+    who = told[0][2]
+    assert who in (BOB, "@bob"), out  # "@bob" once the API sends decided_by_name
+    assert told[0] == ("send_email", f"rejected by {who}: {REASON}", who), out
+    assert f"rejected by {who}: {REASON}" in out
+    last = out.strip().splitlines()[-1]
+    assert "Sent the email" not in out and "Did not send" in last, out
+    if example != AUTOGEN:  # (AutoGen's tool answers from its Decision: the user id, not the name)
+        assert f"rejected by {who}: {REASON}" in last, out
 
 
 REAL_MODEL = {"openai_agents_email.py": "OpenAI Agents SDK", "pydantic_ai_email.py": "Pydantic AI"}  # (their clients

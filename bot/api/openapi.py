@@ -39,6 +39,11 @@ _APPROVAL = {
         "card_url": {"type": "string"},
         "decided_at": {"type": ["string", "null"], "format": "date-time"},
         "decided_by": {"type": "string", "description": "a Slack user id; `rule R7`, `auto`, `timeout` or `system`"},
+        "decided_by_name": {
+            "type": "string",
+            "description": "the Slack display name of the person who decided (e.g. `bob`), when a person decided and"
+            " the worker knows the name; absent otherwise (`decided_by` stays the id)",
+        },
         "on_behalf_of": {"type": "string", "description": "decided by a delegate for this person, who is away"},
         "reason": {"type": "string", "description": "why it was rejected, timed out or cancelled; a comment"},
         "feedback": {"type": "string", "description": "a revision's text"},

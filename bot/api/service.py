@@ -16,7 +16,9 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import re
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from agent_approvals.approver import ApprovalRequest, canonical_json, digest_of, edited_arguments
@@ -74,8 +76,10 @@ class ApiWaiters:
             self.wake(approval_id)
 
 
-def view(approval: ApprovalRecord, *, card_url: str = "") -> dict[str, Any]:
-    """An approval as the API shows it (the body of `GET /api/v1/approvals/{id}` and of a webhook)."""
+def view(approval: ApprovalRecord, *, card_url: str = "", names: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """An approval as the API shows it (the body of `GET /api/v1/approvals/{id}` and of a webhook). `names`:
+    people's Slack display names by id, as the worker's cached directory knows them (no Slack call here): the
+    decider's becomes `decided_by_name`; an unknown one leaves the field out."""
     body: dict[str, Any] = {"id": approval.id, "status": approval.status, "title": approval.task}
     if approval.deadline:
         body["expires_at"] = iso(approval.deadline)
@@ -86,6 +90,9 @@ def view(approval: ApprovalRecord, *, card_url: str = "") -> dict[str, Any]:
     if not approval.pending:
         body["decided_at"] = iso(approval.decided_at) if approval.decided_at else None
         body["decided_by"] = approval.decided_by
+        name = (names or {}).get(approval.decided_by) if PERSON.fullmatch(approval.decided_by or "") else None
+        if name:
+            body["decided_by_name"] = name
         if approval.on_behalf:
             body["on_behalf_of"] = approval.on_behalf
     decision = approval.decision()
@@ -110,6 +117,9 @@ def view(approval: ApprovalRecord, *, card_url: str = "") -> dict[str, Any]:
     elif approval.status == "revised":
         body["feedback"] = approval.feedback
     return body
+
+
+PERSON = re.compile(r"^[UW][A-Z0-9]{2,20}$")  # a Slack user id (not `rule R7`, `auto`, `timeout`, `system`)
 
 
 def iso(epoch: float) -> str:

@@ -13,6 +13,8 @@ import weakref
 from collections.abc import Iterable
 from typing import Any
 
+from agent_approvals.approver import ApprovalCancelled
+
 from bot.core.security import RedactingFilter
 
 FIELDS = ("run_id", "approval_id", "worker_id")
@@ -38,19 +40,34 @@ class JsonFormatter(logging.Formatter):
 
 
 class NoCancellationTracebacks(logging.Filter):
-    """Stopping a worker cancels waiting runs (their approvals stay pending in Redis); AutoGen logs each
-    cancellation as an error with a traceback. That is expected, not an error."""
+    """Stopping a worker cancels waiting runs (their approvals stay pending in Redis), and `/agent cancel` cancels
+    a run and its approvals; AutoGen's runtime (`_single_threaded_agent_runtime`) logs each as an ERROR with a
+    traceback: the input function's `ApprovalCancelled` (wrapped twice in `RuntimeError("Failed to get user
+    input")`) or a `CancelledError`, then, for each other agent of the team, a `ValueError("Unhandled message in
+    agent container: <class '...GroupChatError'>")` echoing it; and asyncio may report a task of the stopped runtime
+    that failed on `task_done()`. That is expected, not an error: the run manager says
+    what happened in one line. A team's real error still shows (its first record, and "run … failed")."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not (record.exc_info and _cancelled(record.exc_info[1]))
+        if not record.exc_info:
+            return True
+        error = record.exc_info[1]
+        if _cancelled(error):
+            return False
+        if record.name.startswith("autogen_core") and isinstance(error, ValueError) and "GroupChatError" in str(error):
+            return False
+        # asyncio's "Task exception was never retrieved" for AutoGen's runtime stopped with messages in flight (a
+        # cancelled team): `_process_publish` calls `task_done()` once too often
+        return not (record.name == "asyncio" and isinstance(error, ValueError)
+                    and "task_done() called too many times" in str(error)
+                    and "_process_publish" in record.getMessage())
 
 
 def _cancelled(error: BaseException | None) -> bool:
-    """Whether `error` is a cancellation, or was raised because of one (AutoGen's runtime logs the error of each
-    agent's message handler, and a group chat's manager may re-raise the cancellation wrapped in its own error)."""
+    """Whether `error` is a cancellation (asyncio's, or an approval's), or was raised because of one."""
     seen = 0
     while error is not None and seen < 20:
-        if isinstance(error, asyncio.CancelledError):
+        if isinstance(error, asyncio.CancelledError | ApprovalCancelled):
             return True
         error, seen = error.__cause__ or error.__context__, seen + 1
     return False

@@ -429,6 +429,7 @@ class RunManager:
         count = await self._approvals.cancel_pending(run_id, by=by, reason=reason)
         await self._store.workers.publish(run.owner, {"t": "cancel_run", "run": run_id})
         noun = "approval" if count == 1 else "approvals"
+        log.info("run %s cancelled by %s (%d pending %s cancelled)", run_id, by, count, noun, extra={"run_id": run_id})
         return f"Cancelled run `{run_id}` and {count} pending {noun}."
 
     async def on_control(self, message: dict[str, Any]) -> None:

@@ -4,6 +4,7 @@ in one line with exit code 2. Real `python -m bot` processes, a real redis-serve
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -14,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from bot.devslack.server import SlackStandIn
-from tests.conftest import bot_env, free_port, start_redis
+from tests.conftest import bot_env, free_port, reply_text, start_redis
+from tests.support.cluster import Cluster, command_on, run_with_card
 from tests.support.hitl import until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -114,3 +116,18 @@ async def test_a_start_says_where_it_listens_once_and_no_bolt_warning(
     assert len(bot.lines("listening on")) == 1, said
     assert "slack_bolt" not in said and "will be unused" not in said, said
     assert "WARNING" not in said.replace("auth.test failed", ""), said
+
+
+async def test_cancelling_a_run_is_one_line_not_autogen_tracebacks(slack: SlackStandIn, cluster: Cluster) -> None:
+    worker = await cluster.start()
+    run_id, _ = await run_with_card(slack, worker)
+    cancelled = await command_on(slack, worker, f"cancel {run_id}")
+    assert f"Cancelled run `{run_id}`" in reply_text(cancelled)
+    words = f"run {run_id} cancelled by"
+    said = await until(lambda: [line for line in worker.log.read_text().splitlines() if words in line],
+                       within=20, what="the line saying the run was cancelled")
+    worker.process.send_signal(signal.SIGTERM)  # a graceful stop waits for the run's task: all it logs is in
+    await asyncio.to_thread(worker.process.wait, 90)
+    log = worker.log.read_text()
+    assert len(said) == 1 and said[0].endswith(f"run {run_id} cancelled by U0ALICE (1 pending approval cancelled)"), log
+    assert "Traceback" not in log and " ERROR " not in log, log

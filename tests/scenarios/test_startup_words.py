@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis as sync_redis
 
 from bot.devslack.server import SlackStandIn
 from tests.conftest import bot_env, free_port, reply_text, start_redis
@@ -131,3 +132,18 @@ async def test_cancelling_a_run_is_one_line_not_autogen_tracebacks(slack: SlackS
     log = worker.log.read_text()
     assert len(said) == 1 and said[0].endswith(f"run {run_id} cancelled by U0ALICE (1 pending approval cancelled)"), log
     assert "Traceback" not in log and " ERROR " not in log, log
+
+
+async def test_with_redis_url_unset_the_default_is_named(slack: SlackStandIn, tmp_path: Path, bots: list[Bot]) -> None:
+    env = env_of(slack, "unused", free_port())
+    del env["REDIS_URL"]
+    try:
+        sync_redis.Redis(port=6379, socket_connect_timeout=0.2).ping()
+    except sync_redis.ConnectionError:
+        pass
+    else:
+        pytest.skip("a Redis answers on localhost:6379, the default: the worker would use it")
+    bot = Bot(env, tmp_path / "bot.log")
+    bots.append(bot)
+    await until(lambda: bot.lines("Redis at redis://localhost:6379/0 (REDIS_URL is unset: the default) is unreachable"),
+                within=30, what="the unreachable line naming the default")

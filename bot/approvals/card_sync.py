@@ -81,6 +81,11 @@ class CardService:
         self._closed = False
 
     # the queue ----------------------------------------------------------------------------
+    @property
+    def slack(self) -> AsyncWebClient:
+        """The Web API client the cards are posted with."""
+        return self._slack
+
     def schedule(self, approval: ApprovalRecord) -> None:
         """Queue a redraw of `approval`'s card as this record has it (pending: its votes; else the decision)."""
         if self._closed or not approval.card_ts:

@@ -15,6 +15,7 @@ from bot.core.allow_rules import Rule
 from bot.core.durations import format_duration
 from bot.core.records import ApiKey, ApprovalRecord, ChannelSettings, RunRecord
 from bot.slack.blocks import channel_ref, people_refs
+from bot.slack.blocks.text import message_link
 from bot.store import Once
 
 
@@ -58,15 +59,19 @@ class Opened:
     card: tuple[str, str] = ("", "")
     dms: tuple[str, ...] = ()
 
-    def waiting_line(self) -> str:
-        """What the run's thread says while it waits for this approval."""
+    def waiting_line(self, card_url: str = "") -> str:
+        """What the run's thread says while it waits for this approval: where, with a link to the card itself
+        (`card_url`, its permalink, when known)."""
         channel = self.card[0]
         where = channel_ref(channel) if channel and not channel.startswith("D") else ""
+        if where and card_url:
+            where = f"{message_link(card_url, 'its card')} in {where}"
         if self.dms:
             where = (where + " and " if where else "") + f"direct messages to {people_refs(list(self.dms))}"
         timeout = self.settings.timeout if self.settings is not None else 0
         expiry = f"times out after {format_duration(timeout)}" if timeout else "never times out"
-        return f"Waiting for approval in {where} ({expiry})"
+        on = "on " if where.startswith("<http") else "in "
+        return f"Waiting for approval {on}{where} ({expiry})"
 
 
 def verdict(request: ApprovalRequest, settings: ChannelSettings) -> tuple[Decision, str] | None:

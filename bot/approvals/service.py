@@ -49,10 +49,12 @@ from bot.approvals.run_thread import RunThreads
 from bot.approvals.waiter import DecisionWaiter
 from bot.core.allow_rules import Rule
 from bot.core.metrics import Metrics
-from bot.core.records import API_OWNER, ApprovalRecord, AwayState, ChannelSettings, RunRecord
+from bot.core.records import API_OWNER, SLACK_ID, ApprovalRecord, AwayState, ChannelSettings, RunRecord
 from bot.core.tasks import Background
-from bot.slack.blocks import decision_line, people_refs, proposal_is_cut, safe, user_ref
+from bot.slack.blocks import item_summary, people_refs, proposal_is_cut, safe, untrusted, user_ref
+from bot.slack.blocks.approval_card import build_outcome_blocks
 from bot.slack.blocks.rules import rule_used_line
+from bot.slack.blocks.text import TASK_LIMIT, context_block, permalink
 from bot.slack.directory import Directory
 from bot.store import DecideResult, Fence, Fenced, Store, persistently
 
@@ -114,6 +116,7 @@ class ApprovalService:
         self._sweeper_wake = sweeper_wake
         self._on_orphaned: OrphanHandler | None = None
         self.homes = homes
+        self._workspace_url: str | None = None
 
     def on_orphaned(self, handler: OrphanHandler) -> None:
         """Who continues a run whose worker is gone when its approval is decided here (the run manager)."""
@@ -138,10 +141,34 @@ class ApprovalService:
             opened = await self.open_request(request, run=run, owner=self.worker_id, fence=fence)
             if opened.decided is not None:
                 return opened.decided
-            await self._threads.post(run, text=opened.waiting_line())
-            return await self._wait(run, request.approval_id, fence=fence, woken=woken, tokens=tokens)
+            await self._threads.post(run, text=opened.waiting_line(await self.card_link(opened.card)))
+            await self._threads.update_header(run.with_(status="waiting"))  # as `/agent status` says
+            decision = await self._wait(run, request.approval_id, fence=fence, woken=woken, tokens=tokens)
+            await self._running_again(run, fence=fence)
+            return decision
         finally:
             self._waiter.forget(request.approval_id)
+
+    async def _running_again(self, run: RunRecord, *, fence: Fence) -> None:
+        """After its approval's decision the run goes on: "running" again, in Redis and on its header (a run that
+        ended meanwhile keeps its final status, and its header is redrawn by who ended it)."""
+        marked = await persistently(
+            lambda: self.store.runs.update(run.id, fence=fence, status="running"), what=f"resuming run {run.id}"
+        )
+        if marked == "ok":
+            await self._threads.update_header(run.with_(status="running"))
+
+    async def card_link(self, card: tuple[str, str]) -> str:
+        """A link to a card (the workspace's URL from `auth.test`, asked once, + channel + ts), as the Approvals
+        API's `card_url`; '' while the workspace's URL is unknown."""
+        channel, ts = card
+        if self._workspace_url is None:
+            try:
+                response = await self.cards.slack.auth_test()
+                self._workspace_url = str(response.get("url") or "")
+            except (SlackApiError, aiohttp.ClientError, TimeoutError):
+                return ""
+        return permalink(self._workspace_url, channel, ts)
 
     async def open_request(
         self,
@@ -369,7 +396,8 @@ class ApprovalService:
     def announce(self, run: RunRecord, approval: ApprovalRecord) -> None:
         """Say in the run's thread how the approval was decided (in the background: the agent resumes at once)."""
         if not approval.pending:
-            self._threads.post(run, text=decision_line(approval))
+            text, blocks = build_outcome_blocks(approval)
+            self._threads.post(run, text=text, blocks=blocks)
 
     async def audit_automatic(self, event: str, request: ApprovalRequest, *, rule: str, run: RunRecord) -> None:
         """An `auto_approved` / `auto_rejected` audit entry for a step a run's team took by its input mode without
@@ -505,10 +533,28 @@ class ApprovalService:
         if approval.decided_at:
             self._metrics.decided(approval.origin_channel, approval.status, approval.decided_at - approval.created_at)
         self.cards.schedule(approval)
+        if approval.owner == API_OWNER and SLACK_ID.fullmatch(approval.requester) and approval.status != "cancelled":
+            self._background.spawn(self._tell_requester(approval), name=f"tell-{approval.id}")
         if owner_heard or approval.owner in (self.worker_id, API_OWNER) or approval.status == "cancelled":
             return  # (nobody continues an API approval's run: its program reads the decision)
         if self._on_orphaned is not None:
             self._background.spawn(self._on_orphaned(approval), name=f"adopt-{approval.run_id}")
+
+    async def _tell_requester(self, approval: ApprovalRecord) -> None:
+        """The decision of a program's approval, in a direct message to the person it asked for (`requester`):
+        a program's ask has no run thread where they would see it."""
+        channel = await self._directory.dm_channel(approval.requester)
+        if channel is None:
+            return
+        text, blocks = build_outcome_blocks(approval, tell=False)
+        asked = f"Asked by `{safe(approval.asked_by, 60).replace('`', '')}` for you: " if approval.asked_by else ""
+        blocks[1] = context_block(f"{asked}{item_summary(approval)}")
+        blocks.insert(1, {"type": "section", "text": untrusted(approval.task, label="Request", limit=TASK_LIMIT)})
+        try:
+            await self.cards.slack.chat_postMessage(channel=channel, text=text, blocks=blocks, unfurl_links=False)
+        except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
+            error = exc.response.get("error") if isinstance(exc, SlackApiError) else type(exc).__name__
+            log.warning("could not tell %s of approval %s (%s)", approval.requester, approval.id, error)
 
     async def cancel_pending(self, run_id: str, *, by: str, reason: str) -> int:
         """Cancel a run's pending approvals (atomically, each) and say so on their cards."""

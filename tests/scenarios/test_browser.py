@@ -138,7 +138,7 @@ def test_revise_through_the_modal(page: Page) -> None:
 
     expect(cards_of(page, run_id)).to_have_count(2)
     old, revised = cards_of(page, run_id).first, cards_of(page, run_id).last
-    expect(old).to_contain_text("Revision requested by @bob")
+    expect(old).to_contain_text("Sent back for revision by @bob")
     expect(old).to_contain_text(feedback)  # literally: no mention of carol was made
     expect(revised).to_contain_text("Dear valued partner")
     expect(revised).to_contain_text(feedback)

@@ -101,7 +101,7 @@ async def test_revise_sends_feedback_to_agent_and_posts_new_card(
         second = await pending_card(slack, count=2)
         old = next(m for m in slack.messages(APPROVALS) if m["ts"] == card["ts"])
         assert not has_buttons(old)
-        assert f"*Revision requested* by <@{BOB}>" in block_texts(old)
+        assert f"*Sent back for revision* by <@{BOB}>" in block_texts(old)
         assert "Make it more formal &amp; mention &lt;!here&gt;" in block_texts(old)  # shown, inert
         revised = block_texts(second)
         assert "Dear valued partner" in revised  # the agent applied the feedback...

@@ -116,8 +116,8 @@ def test_home_item_shows_what_who_where_when_and_the_cards_buttons() -> None:
 def test_arguments_on_the_home_stay_in_their_code_block() -> None:
     view = home(waiting=[tool_call(0)], waiting_total=1)
     code = next(b["text"]["text"] for b in view["blocks"] if "*Arguments*" in b.get("text", {}).get("text", ""))
-    assert code.count("```") == 2  # the ``` inside the arguments cannot close the block
-    assert "*bold*" in code.split("```")[1]  # inside the code block: shown as typed, never bold
+    assert "```" not in code  # each argument under its name; the ``` inside one is broken up, opens no block
+    assert "*to*\n&lt;@U0BOB&gt; &lt;!channel&gt;" in code
     assert "&lt;@U0BOB&gt; &lt;!channel&gt;" in code and "&amp;" in code
 
 

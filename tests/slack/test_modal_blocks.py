@@ -69,7 +69,9 @@ def test_full_text_modal_shows_long_arguments_whole() -> None:
     assert_valid(view)
     assert_inert(view)
     assert view["title"]["text"] == "Full proposal" and view["close"]["text"] == "Close" and "submit" not in view
-    assert "".join(code_sections(view)).replace("\n", "") == arguments.replace("\n", "")
+    whole = json.dumps([EVIL + str(n) for n in range(400)], indent=2)  # the argument `body`, under its name
+    assert "*body*" in block_texts(view)
+    assert "".join(code_sections(view)).replace("\n", "") == whole.replace("\n", "")
     assert "Cut here" not in block_texts(view)
 
 
@@ -119,13 +121,16 @@ def test_batch_modal_lists_the_100_oldest_within_option_limits() -> None:
 
 
 def test_batch_option_names_the_approval_in_plain_words() -> None:
-    view = build_batch_modal([tool_call(0), approval(1), tool_call(2, schema_error="bad")], now=NOW, metadata="m")
+    chosen = [tool_call(0), approval(1), tool_call(2, schema_error="bad")]
+    view = build_batch_modal(chosen, now=NOW, metadata="m", names={"U0ALICE": "alice"})
     texts = [o["text"]["text"] for o in view["blocks"][1]["element"]["options"]]
-    assert texts == [
-        "send_email · run rabcdefg · 5m ago · U0ALICE",
-        "message · run rabcdefg · 5m ago · U0ALICE",
-        "send_email (reject only) · run rabcdefg · 5m ago · U0ALICE",
-    ]
+    assert texts == [  # the tool (or kind), the task's start, who asked (by name where known), the age
+        "send_email: Email <!channel> about the prices · alice · 5m ago",
+        "message: Email <!channel> about the prices · alice · 5m ago",
+        "send_email (reject only): Email <!channel> about the pric… · alice · 5m ago",
+    ]  # (plain text: never markup)
+    unnamed = build_batch_modal(chosen[:1], now=NOW, metadata="m")
+    assert unnamed["blocks"][1]["element"]["options"][0]["text"]["text"].endswith(" · U0ALICE · 5m ago")
     nothing = build_batch_modal([], now=NOW, metadata="m")
     assert "submit" not in nothing and "Nothing waits for you" in block_texts(nothing)
     assert_valid(nothing)
@@ -146,9 +151,9 @@ def test_batch_confirmation_shows_every_tool_calls_whole_arguments() -> None:
     assert_inert(view)
     assert view["callback_id"] == BATCH_CONFIRM_CALLBACK_ID and view["private_metadata"] == "signed"
     assert view["title"]["text"] == "Confirm" and view["submit"]["text"] == "Approve 25"
-    shown = code_sections(view)
-    assert shown == [a.arguments for a in chosen]  # every chosen call, whole, and nothing else in a code block
     text = block_texts(view)
+    assert "(cut)" not in text  # every chosen call, whole, each argument under its name
+    assert all(f"*to*\nuser{n}@example.com\n*body*" in text for n in range(BATCH_LIMIT))
     assert "Not included, and not decided (1)" in text and "too long to show here: decide it on its own" in text
     assert text.count("`send_email` · run `rabcdefg` · asked by <@U0ALICE> in <#C0SALES>") == BATCH_LIMIT + 1
 

@@ -69,7 +69,7 @@ def test_card_blocks_keep_untrusted_text_inert() -> None:
     assert {e["value"] for e in actions["elements"]} == {"a1b2c3d4-0000"}
     decided = build_decided_blocks(record(status="revised", decided_by="U0BOB", decided_at=1042.0, feedback="<!here>"))
     text = json.dumps(decided)
-    assert "Revision requested* by <@U0BOB>, 42s after the request" in text and "&lt;!here&gt;" in text
+    assert "Sent back for revision* by <@U0BOB>, 42s after the request" in text and "&lt;!here&gt;" in text
     assert not [b for b in decided if b["type"] == "actions"]
     spoofed = build_decided_blocks(record(status="approved", decided_by="<!channel>", decided_at=1001.0))
     assert "<!channel>" not in json.dumps(spoofed)

@@ -57,4 +57,4 @@ async def open_homes(slack: SlackStandIn, *users: str) -> None:
 
 
 def dm_cards(slack: SlackStandIn, user: str) -> list[dict[str, Any]]:
-    return [m for m in slack.messages(slack.dm_channel(user)) if "Approval" in block_texts(m) or has_buttons(m)]
+    return [m for m in slack.messages(slack.dm_channel(user)) if "Approv" in block_texts(m) or has_buttons(m)]

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from bot.slack.blocks.approval_card import (
     ACTION_APPROVE,
+    ACTION_FULL_TEXT,
     ACTION_REJECT,
     ACTION_REVISE,
     approval_fallback_text,
@@ -63,7 +64,6 @@ from bot.slack.blocks.decision_modals import (
     build_revise_modal,
 )
 from bot.slack.blocks.home import (
-    ACTION_FULL_TEXT,
     ACTION_HOME_BATCH,
     ACTION_HOME_PAGE,
     HOME_PAGE_SIZE,

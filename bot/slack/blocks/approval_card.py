@@ -8,6 +8,7 @@ reason and feedback are untrusted and shown inert.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from agent_approvals.approver import parse_revision, pretty_json
@@ -22,6 +23,7 @@ from bot.slack.blocks.text import (
     PROPOSAL_LIMIT,
     SHOWN_LIMIT,
     TASK_LIMIT,
+    TEXT_LIMIT,
     Block,
     channel_ref,
     clean,
@@ -32,6 +34,7 @@ from bot.slack.blocks.text import (
     escape,
     fits,
     link,
+    made_safe,
     mrkdwn,
     people_refs,
     plain,
@@ -44,6 +47,7 @@ from bot.slack.blocks.text import (
 ACTION_APPROVE = "approval_approve"
 ACTION_REJECT = "approval_reject"
 ACTION_REVISE = "approval_revise"
+ACTION_FULL_TEXT = "approval_full_text"  # button value: approval id -> a modal with the whole proposal
 HEADERS = {"tool_call": "Tool call needs approval", "code": "Code needs approval to run"}
 
 
@@ -193,10 +197,83 @@ def proposal_text(approval: ApprovalRecord, *, limit: int | None = None) -> dict
     wrote it, a message as inert text; cut to `limit` characters (by default the card's own limits)."""
     author = clean(approval.author)[:40]
     if approval.kind == "tool_call":
+        shown = arguments_text(approval.arguments or approval.proposal, limit=limit or SHOWN_LIMIT)
+        if shown is not None:
+            return shown[0]
         return code_block(approval.arguments or approval.proposal, label="Arguments", limit=limit or SHOWN_LIMIT)
     if approval.kind == "code":
         return code_text(approval.proposal, label=f"Code to run, from {author}", limit=limit or SHOWN_LIMIT)
     return untrusted(approval.proposal, label=f"Proposal from {author}", limit=limit or PROPOSAL_LIMIT)
+
+
+ARGUMENT_SHOWN = 600  # one argument's value on a card (or a Home, a DM copy), at most, in characters
+ARGUMENT_LINES = 12  # and in lines; the rest behind "Show all"
+_MARKS = re.compile(r"[*_~`\n]")
+
+
+def arguments_text(arguments: str, *, limit: int = SHOWN_LIMIT) -> tuple[dict[str, Any], bool] | None:
+    """A tool call's arguments (a JSON object) one under the other, each under its name in bold: text inert
+    (text of several lines in a code block, as its lines), numbers, booleans and null as inline code, other JSON
+    indented in a code block. Within a card's `limit` (at most 3000), each value is cut to `ARGUMENT_SHOWN`
+    characters and `ARGUMENT_LINES` lines; with a larger `limit` (a modal's full text), nothing is cut. None when
+    the arguments are not a JSON object (then the caller shows them as code); else the text object and whether
+    something was cut."""
+    try:
+        values = json.loads(arguments) if arguments else {}
+    except ValueError:
+        return None
+    if not isinstance(values, dict) or not values:
+        return None
+    card = limit <= TEXT_LIMIT
+    parts = ["*Arguments*"]
+    cut = False
+    for name, value in values.items():
+        parts.append(f"*{safe(_MARKS.sub(' ', str(name)).strip() or '?', 60)}*")
+        shown, clipped = argument_value(value, cut=card)
+        parts.append(shown)
+        cut = cut or clipped
+    text = "\n".join(parts)
+    if len(text) > limit:
+        text, cut = text[: limit - len(_MORE) - 3], True
+        amp = text.rfind("&")
+        if amp != -1 and ";" not in text[amp:]:  # never split an entity
+            text = text[:amp]
+        text = text.rstrip() + ("```" if text.count("```") % 2 else "") + _MORE
+    return made_safe(text), cut
+
+
+_MORE = "\n… (cut)"
+
+
+def argument_value(value: Any, *, cut: bool = True) -> tuple[str, bool]:
+    """One argument's value as inert mrkdwn (see `arguments_text`), and whether it was cut."""
+    if isinstance(value, str):
+        text = clean(value).strip("\n").replace("```", "`\u200b``")  # no ``` of its own opens or closes a block
+        lines = text.split("\n")
+        clipped = cut and (len(text) > ARGUMENT_SHOWN or len(lines) > ARGUMENT_LINES)
+        if clipped:
+            text = "\n".join(lines[:ARGUMENT_LINES])[:ARGUMENT_SHOWN].rstrip() + " … (cut)"
+        if not text.strip():
+            return "_(empty)_", False
+        if "\n" not in text:
+            return safe(text, TEXT_LIMIT), clipped
+        return "```" + safe(text, TEXT_LIMIT) + "```", clipped
+    if value is None or isinstance(value, (bool, int, float)):
+        return "`" + json.dumps(value) + "`", False
+    text = clean(pretty_json(value)).replace("```", "`\u200b``")
+    clipped = cut and (len(text) > ARGUMENT_SHOWN or text.count("\n") >= ARGUMENT_LINES)
+    if clipped:
+        text = "\n".join(text.split("\n")[:ARGUMENT_LINES])[:ARGUMENT_SHOWN].rstrip() + "\n… (cut)"
+    return "```" + safe(text, TEXT_LIMIT) + "```", clipped
+
+
+def shows_whole(approval: ApprovalRecord, limit: int = SHOWN_LIMIT) -> bool:
+    """Whether the card's `proposal_text(approval, limit=limit)` shows the whole proposal."""
+    if approval.kind == "tool_call":
+        shown = arguments_text(approval.arguments or approval.proposal, limit=limit)
+        if shown is not None:
+            return not shown[1]
+    return fits(approval.arguments or approval.proposal, limit)
 
 
 def proposal_is_cut(proposal: str) -> bool:
@@ -269,11 +346,16 @@ def card_buttons(approval: ApprovalRecord) -> list[Block]:
     """The card's buttons (in the channel and in its copies in direct messages): the decision buttons, and
     *Approve & always allow* after Approve on a tool call whose arguments pass the tool's schema (it opens
     the rule modal; not on code, not on messages, and not on the App Home, where no card is bound)."""
-    buttons = decision_buttons(approval)
+    buttons = decision_buttons(approval) + show_all(approval)
     if approval.kind != "tool_call" or approval.schema_error or not approval.tool_name:
         return buttons
     always = button("Approve & always allow", ACTION_ALWAYS_ALLOW, approval.id)
     return [buttons[0], always, *buttons[1:]]
+
+
+def show_all(approval: ApprovalRecord) -> list[Block]:
+    """*Show all* (the full-text modal) when the card cuts the proposal; else nothing."""
+    return [] if shows_whole(approval) else [button("Show all", ACTION_FULL_TEXT, approval.id)]
 
 
 def decision_buttons(approval: ApprovalRecord) -> list[Block]:
@@ -314,7 +396,7 @@ def decision_line(approval: ApprovalRecord) -> str:
     if approval.status == "revised" and revision_arguments(approval) is not None:
         return f":pencil2: *Arguments edited* by {who}, {after} after the request; the edited call needs approval"
     if approval.status == "revised":
-        return f":pencil2: *Revision requested* by {who}, {after} after the request"
+        return f":pencil2: *Sent back for revision* by {who}, {after} after the request"
     if approval.status == "timed_out":
         meaning = timeout_meaning(approval.timeout_outcome)
         return f":hourglass: *Timed out*: no decision within {format_duration(approval.timeout_seconds)}, so {meaning}"
@@ -322,6 +404,29 @@ def decision_line(approval: ApprovalRecord) -> str:
         by = f" by {who}" if SLACK_ID.fullmatch(approval.decided_by) else ""
         return f":no_entry_sign: *Cancelled*{by}"
     return ":hourglass_flowing_sand: Waiting for a decision"
+
+
+def build_outcome_blocks(approval: ApprovalRecord, *, tell: bool = True) -> tuple[str, list[Block]]:
+    """The decision told to whoever asked (in the run's thread, or a direct message for a program's requester):
+    a mention of the requester (when `tell`, and someone else decided), what was decided, by whom, and the
+    reason, feedback or edited arguments. Returns (notification text: fixed words, ids and mentions only; blocks)."""
+    line = decision_line(approval)
+    requester = approval.requester
+    if tell and SLACK_ID.fullmatch(requester) and requester != approval.decided_by:
+        line = f"{user_ref(requester)} {line}"
+    what = f"{item_summary(approval)}" + (f" · run `{approval.run_id}`" if approval.run_id else "")
+    blocks: list[Block] = [
+        {"type": "section", "text": mrkdwn(line)},
+        context_block(what),
+    ]
+    edit = revision_arguments(approval)
+    if edit is not None:
+        shown = arguments_text(edit[0], limit=FEEDBACK_LIMIT)
+        blocks.append({"type": "section", "text": shown[0] if shown else code_block(edit[0], limit=FEEDBACK_LIMIT)})
+    elif approval.feedback.strip() and approval.status in ("approved", "rejected", "revised"):
+        label = {"revised": "Feedback", "rejected": "Reason"}.get(approval.status, "Comment")
+        blocks.append({"type": "section", "text": untrusted(approval.feedback, label=label, limit=FEEDBACK_LIMIT)})
+    return line, blocks
 
 
 def build_replaced_blocks(approval: ApprovalRecord) -> list[Block]:
@@ -337,10 +442,13 @@ def build_replaced_blocks(approval: ApprovalRecord) -> list[Block]:
 def build_decided_blocks(approval: ApprovalRecord) -> list[Block]:
     """The card after its decision: same content, no buttons, and what was decided."""
     blocks: list[Block] = [
-        {"type": "header", "text": plain("Approval " + approval.status.replace("_", " "), HEADER_LIMIT)},
+        {"type": "header", "text": plain(decided_title(approval), HEADER_LIMIT)},
         *_approval_body(approval),
         {"type": "section", "text": mrkdwn(decision_line(approval))},
     ]
+    more = show_all(approval)
+    if more:
+        blocks.append({"type": "actions", "block_id": "decided_actions", "elements": more})
     edit = revision_arguments(approval)
     if edit is not None:
         blocks.append({"type": "section", "text": code_block(edit[0], label="Edited arguments", limit=FEEDBACK_LIMIT)})
@@ -351,6 +459,26 @@ def build_decided_blocks(approval: ApprovalRecord) -> list[Block]:
         if approval.status != "timed_out":
             blocks.append({"type": "section", "text": untrusted(approval.feedback, label=label, limit=FEEDBACK_LIMIT)})
     return blocks
+
+
+DECIDED_TITLES = {
+    "approved": "Approved",
+    "rejected": "Rejected",
+    "revised": "Sent back for revision",
+    "cancelled": "Cancelled",
+}
+
+
+def decided_title(approval: ApprovalRecord) -> str:
+    """A decided card's header (plain text, no mention: the line below names who), e.g. "Tool call approved",
+    "Code rejected", "Message sent back for revision", "Timed out: rejected"."""
+    if approval.status == "timed_out":
+        return f"Timed out: {timeout_meaning(approval.timeout_outcome)}"
+    what = {"tool_call": "Tool call", "code": "Code"}.get(approval.kind, "Message")
+    if approval.status == "revised" and revision_arguments(approval) is not None:
+        return f"{what}: arguments edited"
+    title = DECIDED_TITLES.get(approval.status, approval.status.replace("_", " "))
+    return f"{what} {title[0].lower()}{title[1:]}"
 
 
 def revision_arguments(approval: ApprovalRecord) -> tuple[str, str] | None:

@@ -7,7 +7,7 @@ code and reasons are untrusted and made inert by `bot.slack.blocks.text`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from bot.core.durations import format_duration
 from bot.core.records import APPROVAL_ID, ApprovalRecord
@@ -41,10 +41,12 @@ CONFIRM_MESSAGE_SHOWN = 1000  # a message's proposal in the confirmation (argume
 LEFT_OUT_SECTIONS = 15
 
 
-def build_batch_modal(waiting: Sequence[ApprovalRecord], *, now: float, metadata: str) -> Block:
+def build_batch_modal(
+    waiting: Sequence[ApprovalRecord], *, now: float, metadata: str, names: Mapping[str, str] | None = None
+) -> Block:
     """ "Decide several": choose up to 25 of the approvals waiting for this person (the 100 oldest are
     offered), Approve or Reject, and a reason for Reject; submitting shows exactly what will be decided
-    before anything is."""
+    before anything is. `names`: the requesters' names by id, where Slack told them."""
     offered = list({a.id: a for a in waiting if APPROVAL_ID.fullmatch(a.id)}.values())[:BATCH_OPTIONS]
     blocks: list[Block] = [
         {
@@ -68,12 +70,12 @@ def build_batch_modal(waiting: Sequence[ApprovalRecord], *, now: float, metadata
     if not offered:
         blocks.append({"type": "section", "text": mrkdwn("Nothing waits for you right now.")})
         return view
-    blocks.extend(_batch_inputs(offered, now=now))
+    blocks.extend(_batch_inputs(offered, now=now, names=names or {}))
     view["submit"] = plain("Review", 24)
     return view
 
 
-def _batch_inputs(offered: Sequence[ApprovalRecord], *, now: float) -> list[Block]:
+def _batch_inputs(offered: Sequence[ApprovalRecord], *, now: float, names: Mapping[str, str]) -> list[Block]:
     """Which approvals (a multi-select), Approve or Reject (Approve first), and an optional reason."""
     approve, reject = ({"text": plain(word, 75), "value": value} for value, word in BATCH_OUTCOMES.items())
     return [
@@ -86,7 +88,10 @@ def _batch_inputs(offered: Sequence[ApprovalRecord], *, now: float) -> list[Bloc
                 "action_id": BATCH_SELECT_ACTION,
                 "placeholder": plain("Choose approvals", 150),
                 "max_selected_items": BATCH_LIMIT,
-                "options": [{"text": plain(option_text(a, now=now), 75), "value": a.id} for a in offered],
+                "options": [
+                    {"text": plain(option_text(a, now=now, name=names.get(a.requester, "")), 75), "value": a.id}
+                    for a in offered
+                ],
             },
         },
         {
@@ -108,9 +113,10 @@ def _batch_inputs(offered: Sequence[ApprovalRecord], *, now: float) -> list[Bloc
     ]
 
 
-def option_text(approval: ApprovalRecord, *, now: float) -> str:
-    """An approval in a few plain words of fixed text and cleaned ids, e.g.
-    "send_email · run r12ab34 · 5m ago · U0ALICE" (the caller cuts it to an option's 75 characters)."""
+def option_text(approval: ApprovalRecord, *, now: float, name: str = "") -> str:
+    """An approval in a few plain words (an option is plain text: no mention), e.g.
+    "send_email: Tell bob about prices · alice · 5m ago": the tool (or code, or message), the task's start, the
+    requester's name (`name`, else their id) and the age (the caller cuts it to an option's 75 characters)."""
     if approval.kind == "tool_call":
         what = tool_label(approval.tool_name).strip("`")[:30]
     else:
@@ -118,7 +124,13 @@ def option_text(approval: ApprovalRecord, *, now: float) -> str:
     if approval.schema_error:
         what += " (reject only)"
     ago = format_duration(now - approval.created_at)
-    return f"{what} · run {clean(approval.run_id)[:20]} · {ago} ago · {clean(approval.requester)[:24]}"
+    who = " ".join(clean(name).split())[:24] or clean(approval.requester)[:24]
+    tail = f" · {who} · {ago} ago"
+    task = " ".join(clean(approval.task).split())
+    room = 75 - len(what) - len(tail) - 2
+    if room >= 8 and task:
+        what += ": " + (task if len(task) <= room else task[: room - 1].rstrip() + "…")
+    return what + tail
 
 
 def fits_in_confirmation(approval: ApprovalRecord) -> bool:

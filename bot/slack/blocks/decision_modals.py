@@ -7,11 +7,14 @@ code, tasks and reasons are untrusted and made inert by `bot.slack.blocks.text`.
 
 from __future__ import annotations
 
+import json
 import sys
 from typing import Any
 
+from agent_approvals.approver import pretty_json
+
 from bot.core.records import ApprovalRecord
-from bot.slack.blocks.approval_card import proposal_text
+from bot.slack.blocks.approval_card import argument_value, proposal_text
 from bot.slack.blocks.home import asked_line
 from bot.slack.blocks.text import (
     TEXT_LIMIT,
@@ -21,6 +24,7 @@ from bot.slack.blocks.text import (
     code_text,
     context_block,
     escape,
+    made_safe,
     mrkdwn,
     plain,
     safe,
@@ -230,10 +234,40 @@ def _proposal_parts(approval: ApprovalRecord, *, most: int) -> tuple[list[Block]
     if approval.kind not in ("tool_call", "code"):
         parts, cut = _parts(approval.proposal, most=most - 1)
         return [{"type": "section", "text": mrkdwn("*Proposal*")}, *parts], cut
+    if approval.kind == "tool_call":
+        named = _named_parts(approval.arguments or approval.proposal, most=most)
+        if named is not None:
+            return named
     label = "*Arguments*" if approval.kind == "tool_call" else "*Code*"
     pieces, cut = code_pieces(approval.arguments or approval.proposal, size=PART_SIZE, most=most - 1)
     code = [{"type": "section", "text": code_block(piece, limit=PART_SIZE)} for piece in pieces]
     return [{"type": "section", "text": mrkdwn(label)}, *code], cut
+
+
+def _named_parts(arguments: str, *, most: int) -> tuple[list[Block], bool] | None:
+    """A tool call's arguments (a JSON object) each under its name, whole, in at most `most` sections; None
+    when they are not a JSON object."""
+    try:
+        values = json.loads(arguments) if arguments else None
+    except ValueError:
+        return None
+    if not isinstance(values, dict) or not values:
+        return None
+    blocks: list[Block] = [{"type": "section", "text": mrkdwn("*Arguments*")}]
+    for name, value in values.items():
+        shown, _ = argument_value(value, cut=False)
+        label = "*" + safe(" ".join(str(name).replace("*", " ").replace("`", " ").split()) or "?", 60) + "*"
+        text = label + "\n" + shown
+        if len(text) <= TEXT_LIMIT:
+            blocks.append({"type": "section", "text": made_safe(text)})
+            continue
+        blocks.append({"type": "section", "text": made_safe(label)})
+        if isinstance(value, str):
+            blocks.extend({"type": "section", "text": part} for part in untrusted_parts(value, size=PART_SIZE))
+        else:
+            pieces, _ = code_pieces(pretty_json(value), size=PART_SIZE, most=most)
+            blocks.extend({"type": "section", "text": code_block(piece, limit=PART_SIZE)} for piece in pieces)
+    return blocks[:most], len(blocks) > most
 
 
 def code_pieces(text: str, *, size: int, most: int) -> tuple[list[str], bool]:

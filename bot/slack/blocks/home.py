@@ -22,6 +22,7 @@ from bot.core.durations import format_duration
 from bot.core.records import RUN_ID, SLACK_ID, SLACK_TS, ApprovalRecord, RunRecord
 from bot.report import Headline
 from bot.slack.blocks.approval_card import (
+    ACTION_FULL_TEXT,
     button,
     decision_buttons,
     decision_line,
@@ -48,7 +49,6 @@ from bot.slack.blocks.text import (
     user_ref,
 )
 
-ACTION_FULL_TEXT = "approval_full_text"  # button value: approval id -> a modal with the whole proposal
 ACTION_HOME_PAGE = "home_page"  # button value: the page number (0-based) to show
 ACTION_HOME_BATCH = "home_batch"  # "Decide several…": opens the batch modal
 HOME_PAGE_SIZE = 10  # waiting approvals per page

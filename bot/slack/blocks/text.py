@@ -93,6 +93,11 @@ def mrkdwn(text: str) -> dict[str, Any]:
     return {"type": "mrkdwn", "text": text[:TEXT_LIMIT], "verbatim": True}
 
 
+def made_safe(text: str) -> dict[str, Any]:
+    """A mrkdwn object of text its builder already made inert piece by piece (with `safe`), not cut here."""
+    return {"type": "mrkdwn", "text": text, "verbatim": True}
+
+
 def plain(text: str, limit: int = TEXT_LIMIT) -> dict[str, Any]:
     """A plain_text object (never markup), cleaned and cut to `limit`."""
     return {"type": "plain_text", "text": clip(clean(text), limit) or " ", "emoji": True}
@@ -116,6 +121,23 @@ def link(url: str, label: str) -> str:
     if _SAFE_URL.fullmatch(url):
         return f"<{url}|{escape(clean(label))}>"
     return escape(clean(url))[:300]
+
+
+_WORKSPACE_URL = re.compile(r"^https?://[A-Za-z0-9.-]{1,120}(:[0-9]{1,5})?/?$")
+_TS = re.compile(r"^[0-9]{10}\.[0-9]{6}$")
+
+
+def permalink(workspace_url: str, channel: str, ts: str) -> str:
+    """The address of a message (the workspace's URL from `auth.test` + channel + ts, as Slack's permalinks),
+    '' unless all three are well formed."""
+    if not (_WORKSPACE_URL.fullmatch(workspace_url) and SLACK_ID.fullmatch(channel) and _TS.fullmatch(ts)):
+        return ""
+    return f"{workspace_url.rstrip('/')}/archives/{channel}/p{ts.replace('.', '')}"
+
+
+def message_link(url: str, label: str) -> str:
+    """`<url|label>` for an address `permalink` made (fixed-word `label`), else the label alone."""
+    return f"<{url}|{escape(clean(label))}>" if url and _WORKSPACE_URL.match(url.split("/archives/")[0]) else label
 
 
 def people_refs(ids: Sequence[str]) -> str:

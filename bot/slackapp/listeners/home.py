@@ -17,11 +17,15 @@ Slack opened it is told so in the person's DM with the app ("click again"; a not
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
+from collections.abc import Sequence
 from typing import Any
 
+import aiohttp
 from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_sdk.errors import SlackApiError
 
 from bot.approvals.service import STORAGE_DOWN, refusal_text
 from bot.core.records import SLACK_ID, ApprovalRecord
@@ -117,7 +121,8 @@ async def show_full_text(services: Services, body: dict[str, Any]) -> None:
         return
     approval = await services.approvals.get(click.approval_id)
     may_see = approval is not None and (
-        approval.requester == click.user
+        (click.card is not None and click.card[0] == approval.card_channel)  # its card, seen in its channel
+        or approval.requester == click.user
         or click.user in approval.voters
         or (await services.homes.waiting_for(click.user, [approval])) != []
     )
@@ -192,10 +197,40 @@ async def open_batch(services: Services, body: dict[str, Any]) -> None:
         view = build_notice_modal("Decide several", "Fewer than two approvals wait for you now.")
     else:
         view = build_batch_modal(
-            found, now=time.time(), metadata=sign_metadata(secret, approval_id=BATCH_MARK, user=user)
+            found,
+            now=time.time(),
+            metadata=sign_metadata(secret, approval_id=BATCH_MARK, user=user),
+            names=await requester_names(services, [a.requester for a in found]),
         )
     open_view(services, trigger_id=trigger, view=view, user=user, channel=None, what="the batch form",
               name=f"batch-{user}")
+
+
+NAMES_WAIT = 0.8  # seconds for the requesters' names (the trigger expires 3 s after the click)
+NAMES_ASKED = 10  # distinct requesters whose names are asked; the others show as ids
+
+
+async def requester_names(services: Services, ids: Sequence[str]) -> dict[str, str]:
+    """People's names by id (`users.info`, at most `NAMES_ASKED` of them at once, within `NAMES_WAIT`);
+    those Slack did not tell in time are left out (their ids are shown)."""
+    wanted = [i for i in dict.fromkeys(ids) if SLACK_ID.fullmatch(i)][:NAMES_ASKED]
+
+    async def name_of(user_id: str) -> tuple[str, str]:
+        try:
+            response = await services.slack.users_info(user=user_id)
+        except (SlackApiError, aiohttp.ClientError, TimeoutError):
+            return user_id, ""
+        user = response.get("user") or {}
+        profile = user.get("profile") or {}
+        return user_id, str(profile.get("display_name") or user.get("real_name") or user.get("name") or "")
+
+    tasks = [asyncio.ensure_future(name_of(i)) for i in wanted]
+    if not tasks:
+        return {}
+    done, pending = await asyncio.wait(tasks, timeout=NAMES_WAIT)
+    for task in pending:
+        task.cancel()
+    return {user_id: name for user_id, name in (t.result() for t in done) if name}
 
 
 def _selected(view: dict[str, Any], block: str, action: str) -> list[str]:

@@ -1,0 +1,98 @@
+"""The reviewer's card, second pass (issue #36), in a real browser (Debian's Chromium, headless) on the local
+Slack page of `python -m bot dev`, with the offline demo model and the `email` team.
+
+Alice starts an email run. While it waits, its header says "waiting for approval" as `/agent status` does, and
+its thread links to the card itself. Bob sees each argument under its own name, the body as its lines (no
+`\\n`), rejects with a reason: the card's title says "Tool call rejected", and the run's thread tells @alice who
+rejected what and why. Screenshots: artifacts/card-arguments.png, card-rejected-thread.png.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from tests.support.browser import (
+    be,
+    cards_of,
+    dev_mode,
+    go,
+    header_of,
+    screenshot,
+    start_run,
+    type_in_box,
+    workspace_page,
+)
+from tests.support.dev import Dev
+
+TASK = "--team email Tell bob@example.com about the price change"
+REASON = "Wrong customer <b>list</b>"
+
+expect.set_options(timeout=20_000)
+
+
+@pytest.fixture(scope="module")
+def dev() -> Iterator[Dev]:
+    with dev_mode("test-card-second-pass-") as process:
+        yield process
+
+
+@pytest.fixture
+def page(browser: Browser, dev: Dev) -> Iterator[Page]:
+    with workspace_page(browser, dev, height=1100) as opened:
+        yield opened
+
+
+def test_arguments_by_name_waiting_words_card_link_and_the_requester_told(page: Page, dev: Dev) -> None:
+    be(page, "alice")
+    go(page, "general")
+    run_id = start_run(page, TASK)
+    header = header_of(page, run_id)
+    expect(header).to_contain_text("waiting for approval")  # the header agrees with /agent status
+    type_in_box(page, "/agent status")
+    status = page.get_by_test_id("ephemeral").filter(has_text="Runs in")
+    expect(status.last).to_contain_text(re.compile(f"{run_id}.*waiting for approval"))
+    header.get_by_test_id("replies").click()
+    thread = page.get_by_test_id("thread-pane")
+    waiting = thread.get_by_test_id("message").filter(has_text=re.compile("Waiting for approval"))
+    expect(waiting).to_have_count(1)
+    card_link = waiting.locator("a", has_text="its card")
+    expect(card_link).to_have_attribute("href", re.compile(r"/archives/C0APPROVALS/p[0-9]{16}$"))
+
+    be(page, "bob")
+    go(page, "approvals")
+    card = cards_of(page, run_id).last
+    expect(card).to_contain_text("Tool call needs approval")
+    arguments = card.locator(".content").filter(has_text="Arguments").last
+    expect(arguments).to_contain_text("to")
+    expect(arguments).to_contain_text("bob@example.com")
+    expect(card).not_to_contain_text('\\n')  # no JSON escapes: the body shows as its lines
+    expect(card).not_to_contain_text('{"')
+    stored = [m for m in dev.messages("C0APPROVALS") if f"Run `{run_id}`" in str(m)][-1]
+    texts = [str(b.get("text", {}).get("text", "")) for b in stored["blocks"]]
+    shown = next(t for t in texts if t.startswith("*Arguments*"))
+    assert "*to*\nbob@example.com" in shown and "*body*\n```" in shown, shown  # each argument under its own name
+    card.scroll_into_view_if_needed()
+    screenshot(page, "card-arguments.png")
+
+    card.get_by_test_id("button-approval_reject").click()
+    modal = page.get_by_test_id("modal")
+    modal.get_by_test_id("input-reason-reason_input").fill(REASON)
+    modal.get_by_test_id("modal-submit").click()
+    expect(modal).to_have_count(0)
+    rejected = page.locator(f'[data-testid="message"][data-ts="{card.get_attribute("data-ts")}"]')
+    expect(rejected).to_contain_text("Tool call rejected")
+    expect(rejected).to_contain_text("Rejected by @bob")
+
+    be(page, "alice")
+    go(page, "general")
+    header.get_by_test_id("replies").click()
+    told = page.get_by_test_id("thread-pane").get_by_test_id("message").filter(has_text=re.compile("Rejected by @bob"))
+    expect(told).to_have_count(1)  # once per decision
+    expect(told.locator(".mention", has_text="alice")).to_have_count(1)  # the requester is mentioned
+    expect(told).to_contain_text("send_email")
+    expect(told).to_contain_text(REASON)  # as typed, inert
+    screenshot(page, "card-rejected-thread.png")

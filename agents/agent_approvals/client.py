@@ -33,7 +33,7 @@ from typing import Any, Self, TypeVar
 
 import httpx
 
-from agent_approvals.approver import ApprovalRequest, Cancellation, Decision, Outcome, encode_revision
+from agent_approvals.approver import ApprovalRequest, Cancellation, Decision, Outcome, digest_of, encode_revision
 
 T = TypeVar("T")
 LONG_POLL = 50.0  # seconds per long-poll (the API allows 60)
@@ -231,6 +231,59 @@ async def approved_once(client: ApprovalsClient, ask: Callable[[int, bool], Awai
                 raise
             log.info("approval %s: %s", decided.id, exc)
         generation += 1
+
+
+async def decision_within(
+    client: ApprovalsClient,
+    name: str,
+    arguments: dict[str, Any],
+    *,
+    idempotency_key: str,
+    limit: float,
+    **options: Any,
+) -> Approval:
+    """Deny-then-grant, for harnesses that wait less than people take: the decision on `name(arguments)` if it
+    comes within `limit` seconds, else the approval still pending (answer "not yet", and let the caller make
+    the identical call again: the same `idempotency_key` finds the same card, and once it is approved that
+    retry runs). An approved call is used before it is returned, with a token of this decision alone, so one
+    approval runs one call, across processes; a retry that finds it used already asks again (the next
+    generation of the key, as a call that may have run). The key must name the call exactly (tool and
+    canonical arguments: `digest_of`), so a different call never spends another's grant."""
+    token = f"use-{uuid.uuid4().hex}"
+    deadline = time.monotonic() + limit
+    generation, may_have_run = 0, False
+    while True:
+        again: dict[str, Any] = {"may_have_run": True} if may_have_run else {}
+        key = again_key(idempotency_key, generation)
+        asked = await client.request_tool(name, arguments, idempotency_key=key, **options, **again)
+        decided = asked
+        if asked.pending:
+            decided = await client.wait(asked.id, at_most=max(0.0, deadline - time.monotonic()))
+        if not decided.approved:
+            return decided  # refused, or still pending
+        try:
+            if await client.use(decided.id, token=token):
+                return decided
+            may_have_run = True
+        except ApprovalsError as exc:
+            if exc.code != "rule_revoked":
+                raise
+            log.info("approval %s: %s", decided.id, exc)
+        generation += 1
+
+
+def call_key(prefix: str, scope: str, name: str, arguments: dict[str, Any]) -> str:
+    """The idempotency key of one exact call (`name` with the canonical JSON of `arguments`) within `scope`
+    (a session, a run): the same in every process, different for any other call."""
+    return idempotency_key(prefix, scope[:48], name[:40], digest_of(arguments)[:40])
+
+
+def waiting_words(approval: Approval, name: str, limit: float) -> str:
+    """What a model reads when its call waits for a person past its harness's patience."""
+    where = approval.card_url or f"approval {approval.id}"
+    return (f"Not run yet: waiting for approval in Slack: {where}. Call {name} again with the same arguments "
+            f"after it is approved (each call waits up to {limit:g} s for the decision); do not change them, "
+            "or it is asked about again.")
 
 
 def idempotency_key(*parts: str) -> str:

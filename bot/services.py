@@ -233,8 +233,9 @@ def create_services(settings: Settings, *, worker_id: str | None = None) -> Serv
         background=background,
         metrics=metrics,
         model_config=model_config,
-        api=ApprovalsApi(store=store, approvals=approvals, waiters=api_waiters),
+        api=ApprovalsApi(store=store, approvals=approvals, waiters=api_waiters, names=directory.name_of),
         webhooks=WebhookSender(
-            store, allow_private=settings.api_allow_private_callbacks, lease=settings.webhook_lease_seconds
+            store, allow_private=settings.api_allow_private_callbacks, lease=settings.webhook_lease_seconds,
+            names=directory.name_of,
         ),
     )

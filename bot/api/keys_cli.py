@@ -1,12 +1,6 @@
 """API keys, made and revoked by an operator (`python -m bot keys …`, needs only REDIS_URL) or by a
-channel's admins (`/agent keys …`): both go through `create_key` and `revoke_key`.
+channel's admins (`/agent keys …` in Slack): both make keys the same way (`create_key`)."""
 
-    python -m bot keys create NAME --channel C… [--channel C…] [--max-pending N] [--per-minute N]
-    python -m bot keys list
-    python -m bot keys revoke NAME
-
-`create` prints the key and its webhook secret once: only a hash of the key is kept.
-"""
 
 from __future__ import annotations
 
@@ -22,6 +16,15 @@ from bot.store import NewKey, Store, StoreUnavailable, connect
 from bot.store.api_keys import MAX_CHANNELS, describe
 
 CHANNEL = re.compile(r"^[CG][A-Z0-9]{2,23}$")
+HELP = """The Approvals API's keys: programs ask for approvals with one (they never decide). Needs only REDIS_URL.
+
+    python -m bot keys create NAME --channel C… [--channel C…] [--max-pending N] [--per-minute N]
+    python -m bot keys list
+    python -m bot keys revoke NAME
+
+`create` prints the key and its webhook secret once: only a hash of the key is kept. In Slack, a channel's
+admins do the same with `/agent keys create NAME` and `/agent keys revoke NAME`.
+"""
 
 
 async def create_key(
@@ -61,7 +64,7 @@ def announce(made: NewKey) -> str:
 
 def keys_command(argv: Sequence[str], *, settings: StoreSettings | None = None) -> int:
     """`python -m bot keys …` (see the module docstring). Returns an exit code."""
-    parser = argparse.ArgumentParser(prog="python -m bot keys", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m bot keys", description=HELP,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="action", required=True)
     create = sub.add_parser("create", help="make a key (printed once)")
@@ -82,7 +85,8 @@ def keys_command(argv: Sequence[str], *, settings: StoreSettings | None = None) 
     try:
         return asyncio.run(_run(settings, args))
     except StoreUnavailable as exc:
-        print(f"error: cannot reach Redis ({type(exc).__name__})", file=sys.stderr)
+        print(f"error: cannot reach Redis where REDIS_URL points ({type(exc.__cause__ or exc).__name__}); is it"
+              " running there, with the right password?", file=sys.stderr)
         return 1
 
 
@@ -100,8 +104,11 @@ async def _run(settings: StoreSettings, args: argparse.Namespace) -> int:
                 return 2
             print(announce(made))
         elif action == "list":
-            for key in await store.api_keys.all():
+            keys = await store.api_keys.all()
+            for key in keys:
                 print(describe(key))
+            if not keys:
+                print("no API keys (make one with: python -m bot keys create NAME --channel C…)", file=sys.stderr)
         else:
             name = args.name
             if not await store.api_keys.revoke(name, by="cli"):
@@ -110,4 +117,4 @@ async def _run(settings: StoreSettings, args: argparse.Namespace) -> int:
             print(f"revoked {name}")
         return 0
     finally:
-        await redis.aclose()
+        await store.close()

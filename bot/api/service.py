@@ -18,7 +18,7 @@ import hashlib
 import json
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from agent_approvals.approver import ApprovalRequest, canonical_json, digest_of, edited_arguments
@@ -122,6 +122,17 @@ def view(approval: ApprovalRecord, *, card_url: str = "", names: Mapping[str, st
 PERSON = re.compile(r"^[UW][A-Z0-9]{2,20}$")  # a Slack user id (not `rule R7`, `auto`, `timeout`, `system`)
 
 
+NameOf = Callable[[str], Awaitable[str | None]]
+
+
+async def decider_names(approval: ApprovalRecord, names: NameOf | None) -> dict[str, str]:
+    """{decider: display name} for `view`, when a person decided and `names` knows them."""
+    if names is None or approval.pending or not PERSON.fullmatch(approval.decided_by or ""):
+        return {}
+    name = await names(approval.decided_by)
+    return {approval.decided_by: name} if name else {}
+
+
 def iso(epoch: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
@@ -129,7 +140,16 @@ def iso(epoch: float) -> str:
 class ApprovalsApi:
     """The API's steps on one worker (see the module docstring)."""
 
-    def __init__(self, *, store: Store, approvals: ApprovalService, waiters: ApiWaiters, card_link: str = "") -> None:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        approvals: ApprovalService,
+        waiters: ApiWaiters,
+        card_link: str = "",
+        names: NameOf | None = None,
+    ) -> None:
+        self.names = names  # a person's display name (the worker's cached directory), for `decided_by_name`
         self.store = store
         self.approvals = approvals
         self.waiters = waiters
@@ -176,7 +196,7 @@ class ApprovalsApi:
         if approval.pending and not approval.card_ts and opened.status == "exists":
             await self.approvals.post_card(approval)  # the first try stored it and stopped before its card
             approval = await self.store.approvals.get(approval.id) or approval
-        return (201 if approval.pending else 200), view(approval, card_url=self._card_of(approval))
+        return (201 if approval.pending else 200), await self.view(approval)
 
     # recording a call nobody was asked about -------------------------------------------------------
     async def record_allowed(
@@ -234,7 +254,7 @@ class ApprovalsApi:
                 if not approval.pending or left <= 0 or self.closing:
                     if wait and not await self.store.api_keys.stands(key):  # revoked while it waited
                         raise ApiError(401, "unauthorized", "this API key is not valid (wrong or revoked)")
-                    return view(approval, card_url=self._card_of(approval))
+                    return await self.view(approval)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(asyncio.shield(woken), timeout=min(left, RECHECK_SECONDS))
             finally:
@@ -258,7 +278,7 @@ class ApprovalsApi:
                 approval = result.approval
             elif result.approval is not None:
                 approval = result.approval
-        return view(approval, card_url=self._card_of(approval))
+        return await self.view(approval)
 
     async def use(self, key: ApiKey, approval_id: str, *, token: str) -> dict[str, Any]:
         """The program uses its approved call, right before running it: `used` true the first time (and for the
@@ -277,7 +297,7 @@ class ApprovalsApi:
         approval = await self.store.approvals.get(approval_id)
         if approval is None:
             raise ApiError(404, "not_found", "no such approval")
-        return {**view(approval, card_url=self._card_of(approval)), "used": status == "ok"}
+        return {**await self.view(approval), "used": status == "ok"}
 
     # keys, as a channel's admins manage them in Slack (`/agent keys`) -----------------------------------
     async def keys_of(self, channel: str) -> list[ApiKey]:
@@ -290,6 +310,10 @@ class ApprovalsApi:
 
     async def revoke_key(self, name: str, *, by: str) -> bool:
         return await self.store.api_keys.revoke(name, by=by)
+
+    async def view(self, approval: ApprovalRecord) -> dict[str, Any]:
+        """`view(approval)` with its card's link and the decider's name."""
+        return view(approval, card_url=self._card_of(approval), names=await decider_names(approval, self.names))
 
     def _card_of(self, approval: ApprovalRecord) -> str:
         return self.card_url(approval.card_channel, approval.card_ts)

@@ -43,7 +43,7 @@ from aiohttp.abc import ResolveResult
 from aiohttp.resolver import ThreadedResolver
 
 from bot.api.requests import private_host
-from bot.api.service import view
+from bot.api.service import NameOf, decider_names, view
 from bot.approvals.waiter import DueSweeper
 from bot.core.records import ApprovalRecord
 from bot.store import Store, StoreUnavailable
@@ -149,9 +149,11 @@ class WebhookSender(DueSweeper):
         send_timeout: float = SEND_TIMEOUT,
         per_key: int = PER_KEY,
         in_flight: int = IN_FLIGHT,
+        names: NameOf | None = None,
     ) -> None:
         super().__init__(max_sleep=max_sleep)
         self._store = store
+        self._names = names  # the decider's display name in the body (`decided_by_name`)
         self._allow_private = allow_private
         self._lease = lease
         self._give_up_after = give_up_after
@@ -253,7 +255,8 @@ class WebhookSender(DueSweeper):
         if key is None or not key.owns(approval):  # revoked (a new key of the same name signs nothing of it)
             await self._give_up(approval_id, approval.asked_by, "its API key was revoked", tries=0)
             return False
-        body = json.dumps(view(approval), separators=(",", ":")).encode("utf-8")
+        shown = view(approval, names=await decider_names(approval, self._names))
+        body = json.dumps(shown, separators=(",", ":")).encode("utf-8")
         timestamp = str(int(time.time()))
         headers = {
             "Content-Type": "application/json",

@@ -11,6 +11,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 log = logging.getLogger(__name__)
+NAME_SECONDS = 3600.0  # how long a person's display name is kept
 
 
 class Directory:
@@ -22,6 +23,24 @@ class Directory:
         self._ttl = ttl
         self._groups: dict[str, tuple[float, frozenset[str]]] = {}
         self._dms: dict[str, str] = {}  # person -> the bot's direct message channel with them (it never changes)
+        self._names: dict[str, tuple[float, str | None]] = {}  # person -> (until, display name; None: unknown)
+
+    async def name_of(self, user_id: str) -> str | None:
+        """`user_id`'s Slack display name (else real name, else user name), cached `NAME_SECONDS` (an unknown one
+        for a minute: a refused lookup is not asked again at once); None when Slack does not say."""
+        cached = self._names.get(user_id)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        name: str | None = None
+        try:
+            user = (await self._slack.users_info(user=user_id)).get("user") or {}
+            profile = user.get("profile") or {}
+            name = str(profile.get("display_name") or user.get("real_name") or user.get("name") or "") or None
+        except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
+            error = exc.response.get("error") if isinstance(exc, SlackApiError) else type(exc).__name__
+            log.info("no name for %s (%s)", user_id, error)
+        self._names[user_id] = (time.monotonic() + (NAME_SECONDS if name else 60.0), name)
+        return name
 
     async def group_members(self, group_id: str) -> frozenset[str]:
         cached = self._groups.get(group_id)

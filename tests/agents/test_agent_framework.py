@@ -94,7 +94,7 @@ async def test_approve_reject_timeout_and_rule(emailer: tuple[Worker, str], slac
         running = asyncio.create_task(run_with_approvals(agent, "Tell Bob", client=client))
         await reject(slack, await nth_card(slack, 2), user=BOB, reason="not before the board meets")
         await asyncio.wait_for(running, 20)
-        assert sent == [EMAIL] and f"rejected by {BOB}: not before the board meets" in chat.shown()
+        assert sent == [EMAIL] and "rejected by @bob: not before the board meets" in chat.shown()
 
         agent, chat = mailer(sent)
         await asyncio.wait_for(run_with_approvals(agent, "Tell Bob", client=client, within=1), 20)
@@ -130,7 +130,7 @@ async def test_the_card_offers_no_edit_and_a_revision_reaches_the_model(
         )
         second = await nth_card(slack, 2)  # the model called again, as the feedback asked: asked again
         assert "carol@example.com" in block_texts(second) and FIXED_ARGUMENTS in block_texts(second)
-        assert f"Not run: {BOB} asked for a revision. Send it to Carol instead" in chat.shown()
+        assert "Not run: @bob asked for a revision. Send it to Carol instead" in chat.shown()
         assert sent == []
         await click(slack, second, "approval_approve", user=BOB)
         response = await asyncio.wait_for(running, 20)
@@ -198,7 +198,7 @@ async def test_a_rejection_decided_while_nobody_waits_reaches_the_model_after_re
         with pytest.raises(LookupError):
             await resume(agent, "nightly-42", client=client, store=store)  # it ended: nothing kept
     assert sent == [] and response.text == "Understood, not sent."
-    assert f"rejected by {BOB}: not before the board meets" in chat.shown()
+    assert "rejected by @bob: not before the board meets" in chat.shown()
     assert len(slack.messages(APPROVALS)) == 1  # asked again by the same key: no second card
 
 

@@ -297,7 +297,7 @@ async def test_create_agent_reject_edit_timeout_and_rule(
         await reject(slack, await nth_card(slack, 1), user=BOB, reason="not before the board meets")
         result = await asyncio.wait_for(running, 20)
         assert sent == [] and result["messages"][-1].content == "Understood, not sent."
-        assert told(model)["call-1"].endswith(f"with reason: Not run: rejected by {BOB}: not before the board meets")
+        assert told(model)["call-1"].endswith("with reason: Not run: rejected by @bob: not before the board meets")
 
         agent, model = mail_agent(sent, "Sent to Carol.", mode=mode)
         running = asyncio.create_task(invoke_with_approvals(agent, asking("Tell Bob"), thread("e"), client=client))
@@ -348,7 +348,7 @@ async def test_a_tool_that_allows_no_edit_says_so_and_a_revision_reaches_the_mod
         )
         result = await asyncio.wait_for(running, 20)
     assert sent == [] and result["messages"][-1].content == "Not sent."
-    assert told(model)["call-1"].endswith(f"with reason: Not run: {BOB} asked for a revision. Send it to Carol instead")
+    assert told(model)["call-1"].endswith("with reason: Not run: @bob asked for a revision. Send it to Carol instead")
 
 
 @pytest.mark.parametrize("mode", ["batched", "per_call"])
@@ -370,7 +370,7 @@ async def test_two_calls_in_one_turn_are_decided_each_on_its_card(
         result = await asyncio.wait_for(running, 20)
     assert sent == [EMAIL] and result["messages"][-1].content == "One sent."
     assert told(model)["call-1"] == "sent to bob@example.com"
-    assert told(model)["call-2"].endswith(f"with reason: Not run: rejected by {BOB}: Carol has left")
+    assert told(model)["call-2"].endswith("with reason: Not run: rejected by @bob: Carol has left")
 
 
 async def test_a_refusal_the_tool_cannot_be_told_leaves_the_thread_paused(

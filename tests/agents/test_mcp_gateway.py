@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import httpx
 import pytest
 from mcp import types
 from mcp.shared.exceptions import MCPError
@@ -76,7 +75,7 @@ async def approve_reject_and_allow(bot: Worker, slack: SlackStandIn, gw: Gateway
     sending = asyncio.create_task(gw.session.call_tool("send_email", {**EMAIL, "to": "all@example.com"}))
     await reject(slack, await nth_card(slack, 2, within=30), user=BOB, reason="not before the board meets")
     refused = await asyncio.wait_for(sending, 30)
-    assert refused.is_error and text(refused) == f"Not run: rejected by {BOB}: not before the board meets"
+    assert refused.is_error and text(refused) == "Not run: rejected by @bob: not before the board meets"
     assert [c["arguments"] for c in gw.calls("send_email")] == [EMAIL]  # the rejected call never arrived
     assert key not in gw.logged() and "Traceback" not in gw.logged()
     assert '"event": "mcp_allowed"' in gw.logged()  # and a line where the gateway runs, naming the record
@@ -261,21 +260,6 @@ def test_the_key_is_never_passed_to_the_upstream() -> None:
         upstream_headers(["Authorization=UNSET"], {})
 
 
-async def test_the_approvals_api_refusing_the_key_is_a_clear_error(
-    emailer: tuple[Worker, str], slack: SlackStandIn, tmp_path: Path
-) -> None:
-    bot, _ = emailer
-    async with over_stdio(bot, "aak_wrong", tmp_path) as gw:
-        with pytest.raises(MCPError, match="could not ask for an approval of send_email: 401"):
-            await gw.session.call_tool("send_email", dict(EMAIL))
-        unaudited = await gw.session.call_tool("list_inbox", {})  # allowed, but it cannot be audited: not run
-        assert unaudited.is_error and "could not be recorded in the approvals audit log (401" in text(unaudited)
-        assert gw.calls() == [] and "aak_wrong" not in gw.logged() and "not forwarded: list_inbox" in gw.logged()
-        assert await audit_events(bot, "allowed") == []
-    async with httpx.AsyncClient() as http:  # the worker is fine
-        assert (await http.get(bot.url + "/healthz")).status_code == 200
-
-
 AUTOGEN = """
 import asyncio, json, sys
 from autogen_agentchat.agents import AssistantAgent
@@ -370,7 +354,7 @@ async def test_autogen_mcp_workbench_through_the_gateway(
     running = asyncio.create_task(team())
     await reject(slack, await nth_card(slack, 2, within=120), user=BOB, reason="not before the board meets")
     printed = await running
-    assert printed[1]["is_error"] and f"rejected by {BOB}: not before the board meets" in printed[1]["result"]
+    assert printed[1]["is_error"] and "rejected by @bob: not before the board meets" in printed[1]["result"]
     assert sent() == [EMAIL]  # the rejected call never reached the upstream
 
 

@@ -71,7 +71,7 @@ async def test_a_rejection_reaches_the_model_and_nothing_runs(
         await reject(slack, await nth_card(slack, 1), user=BOB, reason="not before the board meets")
         result = await asyncio.wait_for(running, 20)
     assert sent == [] and result.final_output == "Understood, not sent."
-    assert last_tool_output(model) == f"Not run: rejected by {BOB}: not before the board meets"
+    assert last_tool_output(model) == "Not run: rejected by @bob: not before the board meets"
 
 
 async def test_the_card_offers_no_edit_and_a_revision_reaches_the_model(
@@ -94,7 +94,7 @@ async def test_the_card_offers_no_edit_and_a_revision_reaches_the_model(
         )
         second = await nth_card(slack, 2)  # the model called again, as the feedback asked: asked again
         assert "carol@example.com" in block_texts(second)
-        assert last_tool_output(model) == f"Not run: {BOB} asked for a revision. Send it to Carol instead"
+        assert last_tool_output(model) == "Not run: @bob asked for a revision. Send it to Carol instead"
         await click(slack, second, "approval_approve", user=BOB)
         result = await asyncio.wait_for(running, 20)
     assert sent == [revised] and result.final_output == "Sent."

@@ -79,7 +79,7 @@ async def test_approve_reject_edit_timeout_and_rule(emailer: tuple[Worker, str],
         running = asyncio.create_task(run_with_approvals(agent, "Tell Bob", client=client))
         await reject(slack, await nth_card(slack, 2), user=BOB, reason="not before the board meets")
         await asyncio.wait_for(running, 20)
-        assert sent == [EMAIL] and told == [f"Not run: rejected by {BOB}: not before the board meets"]
+        assert sent == [EMAIL] and told == ["Not run: rejected by @bob: not before the board meets"]
 
         agent, told = mailer(sent)
         running = asyncio.create_task(run_with_approvals(agent, "Tell Bob", client=client))
@@ -243,6 +243,6 @@ async def test_a_call_running_when_its_process_died_is_asked_again_as_one_that_m
         slack, path, [bot.url, key, str(states), str(outbox)], running=lambda: outbox.exists()
     )
     assert MAY_HAVE_RUN.split(":")[0] in block_texts(again)
-    assert printed == [{"final": f"Done: Not run: rejected by {BOB}: it went out already"}]
+    assert printed == [{"final": "Done: Not run: rejected by @bob: it went out already"}]
     assert outbox_lines(outbox) == [EMAIL]  # started once, never again
     assert list(states.glob("*.json")) == []

@@ -219,7 +219,7 @@ async def test_webhook_arrives_signed_once_per_decision(api: Worker, slack: Slac
         headers, body = received[0]
         assert headers[DELIVERY] == asked["id"]
         assert headers[SIGNATURE] == sign(made.record.webhook_secret, headers[TIMESTAMP], body)
-        assert json.loads(body)["status"] == "approved"
+        assert json.loads(body)["status"] == "approved" and json.loads(body)["decided_by_name"] == "bob"
         store = api.services.store
 
         async def delivered() -> bool:

@@ -9,16 +9,22 @@ Each is built with `X.from_env(environ)`, which reads the variables named by its
 caller's back. A bad or missing value raises `SettingsError`, whose message names the variable and
 the form it takes. Secrets are `SecretStr`: hidden in `repr()`, logs and errors; read one with
 `.get_secret_value()` where it is used.
+
+Each field carries its documentation (`description`, and `shown_default` when the default reads better
+than its value, e.g. `10m` for 600 seconds): the docs' reference table (docs/operators/configuration.md)
+is `python -m bot.core.settings --markdown`.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+import sys
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, ClassVar, Self
 
 from pydantic import AliasChoices, AliasPath, BeforeValidator, Field, SecretStr, ValidationError, field_validator
+from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from bot.core.durations import MAX_SECONDS, DurationError, parse_duration
@@ -216,19 +222,35 @@ def _variable(name: str, alias: str | AliasPath | AliasChoices | None) -> str:
 class StoreSettings(_FromEnv):
     """The bot's Redis: enough to read and write its store (the audit export needs only this)."""
 
+    # secret: the URL may carry a password
     redis_url: Secret = Field(
-        default=SecretStr(DEFAULT_REDIS_URL), validation_alias="REDIS_URL"
-    )  # secret: the URL may carry a password
-    key_prefix: str = Field(default="hitl", validation_alias="REDIS_KEY_PREFIX")
+        default=SecretStr(DEFAULT_REDIS_URL), validation_alias="REDIS_URL",
+        description="Redis (a password in the URL is never logged)",
+    )
+    key_prefix: str = Field(
+        default="hitl", validation_alias="REDIS_KEY_PREFIX",
+        description="prefix of every Redis key",
+    )
     redis_timeout: Annotated[float, BeforeValidator(_redis_timeout)] = Field(
-        default=2.0, validation_alias="REDIS_TIMEOUT"
-    )  # seconds one Redis command may take before it counts as failed
+        default=2.0, validation_alias="REDIS_TIMEOUT",
+        description=(
+            "seconds one Redis command may take (0.1 to 60); a frozen Redis then fails the command instead of "
+            "holding a click or `/healthz`"
+        ),
+    )
     audit_retention: Annotated[int, _duration(LONGEST_RETENTION)] = Field(
-        default=90 * 86400, validation_alias="AUDIT_RETENTION"
+        default=90 * 86400, validation_alias="AUDIT_RETENTION",
+        json_schema_extra={"shown_default": "90d"},
+        description="audit entries older than this are trimmed",
     )
     run_retention: Annotated[int, _duration(LONGEST_RETENTION)] = Field(
-        default=30 * 86400, validation_alias="RUN_RETENTION"
-    )  # ended runs (and their indexes) are kept this long
+        default=30 * 86400, validation_alias="RUN_RETENTION",
+        json_schema_extra={"shown_default": "30d"},
+        description=(
+            "an ended run, its list of approvals, its side-effect ledger and its place in the channel's index are"
+            " kept this long"
+        ),
+    )
 
     @field_validator("redis_url")
     @classmethod
@@ -254,13 +276,27 @@ class StoreSettings(_FromEnv):
 class ApproverSettings(StoreSettings):
     """The store, plus what posting approval cards and waiting for decisions needs."""
 
-    slack_bot_token: Secret = Field(validation_alias="SLACK_BOT_TOKEN")
-    approvals_channel: Stripped = Field(validation_alias="APPROVALS_CHANNEL")
-    slack_api_url: Annotated[str, BeforeValidator(_api_url)] = Field(
-        default=DEFAULT_SLACK_API_URL, validation_alias="SLACK_API_URL"
+    slack_bot_token: Secret = Field(
+        validation_alias="SLACK_BOT_TOKEN",
+        description="bot token (`xoxb-…`)",
     )
-    approval_timeout: Annotated[int, _duration()] = Field(default=600, validation_alias="APPROVAL_TIMEOUT")
-    heartbeat_seconds: Annotated[float, _whole(1, 300)] = Field(default=6.0, validation_alias="HEARTBEAT_SECONDS")
+    approvals_channel: Stripped = Field(
+        validation_alias="APPROVALS_CHANNEL",
+        description="channel **id** where cards are posted",
+    )
+    slack_api_url: Annotated[str, BeforeValidator(_api_url)] = Field(
+        default=DEFAULT_SLACK_API_URL, validation_alias="SLACK_API_URL",
+        description="Web API base URL (dev mode and tests point it at the local stand-in)",
+    )
+    approval_timeout: Annotated[int, _duration()] = Field(
+        default=600, validation_alias="APPROVAL_TIMEOUT",
+        json_schema_extra={"shown_default": "10m"},
+        description="default per-channel timeout (`90`, `90s`, `15m`, `2h`, `1d`; 1 s to 7 days)",
+    )
+    heartbeat_seconds: Annotated[float, _whole(1, 300)] = Field(
+        default=6.0, validation_alias="HEARTBEAT_SECONDS",
+        description="how long a worker's heartbeat lasts; after it, other workers take over its runs",
+    )
 
     @field_validator("approvals_channel")
     @classmethod
@@ -273,55 +309,156 @@ class ApproverSettings(StoreSettings):
 class Settings(ApproverSettings):
     """Everything a worker needs to start. Build with `Settings.from_env()`."""
 
-    slack_signing_secret: Secret = Field(validation_alias="SLACK_SIGNING_SECRET")
-    slack_app_token: SecretStr | None = Field(default=None, validation_alias="SLACK_APP_TOKEN")
-    port: Port = Field(default=3000, validation_alias="PORT")
-    model_config_path: str | None = Field(default=None, validation_alias="MODEL_CONFIG")
-    openai_api_key: SecretStr | None = Field(default=None, validation_alias="OPENAI_API_KEY")
-    admin_users: tuple[str, ...] = Field(default=(), validation_alias="ADMIN_USERS")
-    usergroup_cache_seconds: Annotated[int, _whole(0, 86400)] = Field(
-        default=60, validation_alias="USERGROUP_CACHE_SECONDS"
+    slack_signing_secret: Secret = Field(
+        validation_alias="SLACK_SIGNING_SECRET",
+        description="verifies every request from Slack (forged, unsigned or >5 min old: 401)",
     )
-    max_runs_per_user: Annotated[int, _whole(1, 1000)] = Field(default=3, validation_alias="MAX_RUNS_PER_USER")
-    max_runs_per_channel: Annotated[int, _whole(1, 10000)] = Field(default=10, validation_alias="MAX_RUNS_PER_CHANNEL")
-    log_level: str = Field(default="INFO", validation_alias="LOG_LEVEL")
-    log_format: str = Field(default="text", validation_alias="LOG_FORMAT")
+    slack_app_token: SecretStr | None = Field(
+        default=None, validation_alias="SLACK_APP_TOKEN",
+        description="app-level token (`xapp-…`): serve over Socket Mode instead of HTTP",
+    )
+    port: Port = Field(
+        default=3000, validation_alias="PORT",
+        description="HTTP port",
+    )
+    model_config_path: str | None = Field(
+        default=None, validation_alias="MODEL_CONFIG",
+        description=(
+            "path to an AutoGen `ChatCompletionClient` component config, JSON or YAML; or a list of them (or "
+            "`{clients: [...]}`) tried in order when one fails"
+        ),
+    )
+    openai_api_key: SecretStr | None = Field(
+        default=None, validation_alias="OPENAI_API_KEY",
+        description="without `MODEL_CONFIG`: use OpenAI `gpt-4o-mini`; without either: the demo model",
+    )
+    admin_users: tuple[str, ...] = Field(
+        default=(), validation_alias="ADMIN_USERS",
+        description="user ids (comma-separated) who may change every channel's settings",
+    )
+    usergroup_cache_seconds: Annotated[int, _whole(0, 86400)] = Field(
+        default=60, validation_alias="USERGROUP_CACHE_SECONDS",
+        description="how long user-group membership (`usergroups.users.list`) is cached",
+    )
+    max_runs_per_user: Annotated[int, _whole(1, 1000)] = Field(
+        default=3, validation_alias="MAX_RUNS_PER_USER",
+        description="active runs one person may have at once; more are refused with a clear message",
+    )
+    max_runs_per_channel: Annotated[int, _whole(1, 10000)] = Field(
+        default=10, validation_alias="MAX_RUNS_PER_CHANNEL",
+        description="active runs one channel may have at once",
+    )
+    log_level: str = Field(
+        default="INFO", validation_alias="LOG_LEVEL",
+        description="",
+    )
+    log_format: str = Field(
+        default="text", validation_alias="LOG_FORMAT",
+        description="`json`: one JSON object per line, with `run_id` / `approval_id`",
+    )
     # the email team's demo send_email writes one file per email here
-    outbox_dir: Stripped = Field(default="outbox", validation_alias="OUTBOX_DIR")
+    outbox_dir: Stripped = Field(
+        default="outbox", validation_alias="OUTBOX_DIR",
+        json_schema_extra={"shown_default": "./outbox"},
+        description=(
+            "where the `email` team's demo `send_email` writes one `.eml` file per approved email (nothing is "
+            "sent)"
+        ),
+    )
     # the code team runs agents' code on this host
     enable_code_execution: Annotated[bool, BeforeValidator(_flag)] = Field(
-        default=False, validation_alias="ENABLE_CODE_EXECUTION"
+        default=False, validation_alias="ENABLE_CODE_EXECUTION",
+        description=(
+            "`true` allows the `code` team, which runs agents' Python **on the bot's host** after a human "
+            "approves it"
+        ),
     )
-    code_work_dir: Stripped = Field(default="code-runs", validation_alias="CODE_WORK_DIR")
-    code_timeout: Annotated[int, _whole(1, 3600)] = Field(default=60, validation_alias="CODE_TIMEOUT")
+    code_work_dir: Stripped = Field(
+        default="code-runs", validation_alias="CODE_WORK_DIR",
+        json_schema_extra={"shown_default": "./code-runs"},
+        description="the `code` team's working directory (one subdirectory per run)",
+    )
+    code_timeout: Annotated[int, _whole(1, 3600)] = Field(
+        default=60, validation_alias="CODE_TIMEOUT",
+        description="seconds one code execution may take (1 to 3600)",
+    )
     # cache model responses in Redis (bot/runs/response_cache.py)
-    model_cache: Annotated[bool, BeforeValidator(_flag)] = Field(default=False, validation_alias="MODEL_CACHE")
+    model_cache: Annotated[bool, BeforeValidator(_flag)] = Field(
+        default=False, validation_alias="MODEL_CACHE",
+        description=(
+            "`true`: cache model responses in Redis (same keys and values as autogen-ext's `ChatCompletionCache`,"
+            " on the async Redis client; keys `hitl:modelcache:*`, kept 7 days; Redis down or slow: a cache miss)"
+        ),
+    )
     # auto: uvloop when installed; asyncio: the standard loop
-    event_loop: str = Field(default="auto", validation_alias="EVENT_LOOP")
+    event_loop: str = Field(
+        default="auto", validation_alias="EVENT_LOOP",
+        description=(
+            "`auto`: uvloop when installed (it is a dependency on Linux and macOS), `uvloop`, or `asyncio` (the "
+            "standard loop)"
+        ),
+    )
     # seconds a client has to send a request's body (then 408)
-    request_read_timeout: Annotated[int, _whole(1, 300)] = Field(default=10, validation_alias="REQUEST_READ_TIMEOUT")
+    request_read_timeout: Annotated[int, _whole(1, 300)] = Field(
+        default=10, validation_alias="REQUEST_READ_TIMEOUT",
+        description="seconds a client has to send a request's body (1 to 300); then 408 and the connection is closed",
+    )
     # the Approvals API (bot/api/): webhooks and callback URLs to loopback or private addresses (and http://)
     # only when allowed; new keys' limits (`keys create` may set others)
     api_allow_private_callbacks: Annotated[bool, BeforeValidator(_flag)] = Field(
-        default=False, validation_alias="API_ALLOW_PRIVATE_CALLBACKS"
+        default=False, validation_alias="API_ALLOW_PRIVATE_CALLBACKS",
+        description=(
+            "`true`: a `callback_url` may be `http://` and point at loopback or private addresses (tests, "
+            "one-machine setups); otherwise https and public only, checked again when sending"
+        ),
     )
     api_key_max_pending: Annotated[int, _whole(1, 100_000)] = Field(
-        default=100, validation_alias="API_KEY_MAX_PENDING"
+        default=100, validation_alias="API_KEY_MAX_PENDING",
+        description=(
+            "approvals a new API key (made with `/agent keys create`) may have pending at once; more are refused "
+            "with 429"
+        ),
     )
-    api_key_per_minute: Annotated[int, _whole(1, 100_000)] = Field(default=120, validation_alias="API_KEY_PER_MINUTE")
+    api_key_per_minute: Annotated[int, _whole(1, 100_000)] = Field(
+        default=120, validation_alias="API_KEY_PER_MINUTE",
+        description="requests a new API key may send per minute; more are refused with 429 and `Retry-After`",
+    )
     # the URL programs reach this bot at (AGENT_APPROVALS_URL), told with a new key; "" when unknown
-    public_url: Annotated[str, BeforeValidator(_public_url)] = Field(default="", validation_alias="PUBLIC_URL")
+    public_url: Annotated[str, BeforeValidator(_public_url)] = Field(
+        default="", validation_alias="PUBLIC_URL",
+        description=(
+            "the URL programs reach this bot at (their `AGENT_APPROVALS_URL`, http(s), no trailing `/`), told "
+            "with each new key; dev mode sets it to the page's URL"
+        ),
+    )
     # seconds a worker holds a webhook it is sending; one that dies leaves it to another worker after this
-    webhook_lease_seconds: Annotated[int, _whole(1, 600)] = Field(default=30, validation_alias="WEBHOOK_LEASE_SECONDS")
+    webhook_lease_seconds: Annotated[int, _whole(1, 600)] = Field(
+        default=30, validation_alias="WEBHOOK_LEASE_SECONDS",
+        description="how long a worker holds a webhook it is sending; if it dies, another worker sends it after this",
+    )
     # App Homes (bot/approvals/homes.py): the workspace's views.publish budget, shared by every worker
     # (Slack's Tier 4 allows about 100 a minute), counted over a window of this many seconds; and the
     # Redis connections of each worker's Home work (apart from those of clicks, timeouts and runs)
     home_publishes_per_minute: Annotated[int, _whole(1, 10_000)] = Field(
-        default=100, validation_alias="HOME_PUBLISHES_PER_MINUTE"
+        default=100, validation_alias="HOME_PUBLISHES_PER_MINUTE",
+        description=(
+            "App Home `views.publish` calls per minute for the whole workspace, all workers together (Slack's "
+            "Tier 4); openings are served ahead of it and counted in it"
+        ),
     )
-    home_budget_window: Annotated[int, _whole(1, 3600)] = Field(default=60, validation_alias="HOME_BUDGET_WINDOW")
+    home_budget_window: Annotated[int, _whole(1, 3600)] = Field(
+        default=60, validation_alias="HOME_BUDGET_WINDOW",
+        description=(
+            "seconds over which that budget is counted (1 to 3600): at most `HOME_PUBLISHES_PER_MINUTE` × window "
+            "/ 60 calls in any such window"
+        ),
+    )
     home_redis_connections: Annotated[int, _whole(4, 256)] = Field(
-        default=6, validation_alias="HOME_REDIS_CONNECTIONS"
+        default=6, validation_alias="HOME_REDIS_CONNECTIONS",
+        description=(
+            "Redis connections for each worker's App Home work (4 to 256), apart from those of clicks, timeouts, "
+            "reminders and run starts"
+        ),
     )
 
     @field_validator("admin_users", mode="before")
@@ -351,3 +488,57 @@ class Settings(ApproverSettings):
             if value not in _EVENT_LOOPS:
                 raise ValueError(f"must be one of: {', '.join(_EVENT_LOOPS)}")
         return value
+
+
+# the docs' reference table ---------------------------------------------------------------------------
+# Variables in the table that are no field of these classes (read elsewhere): (variable, required, default
+# cell, meaning). None today: every process setting is a field.
+_READ_ELSEWHERE: tuple[tuple[str, str, str, str], ...] = ()
+
+
+def _shown_default(field: FieldInfo) -> str:
+    """The default as people read it: the field's `shown_default`, else its value (nothing when none)."""
+    extra = field.json_schema_extra
+    shown = extra.get("shown_default") if isinstance(extra, dict) else None
+    if isinstance(shown, str):
+        return f"`{shown}`"
+    value = field.get_default()
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
+    if value is None or value in ("", ()):
+        return ""
+    if isinstance(value, bool):
+        return "`true`" if value else "`false`"
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return f"`{value}`"
+
+
+def _row(*cells: str) -> str:
+    return "|" + "|".join(f" {cell} " if cell else " " for cell in cells) + "|"
+
+
+def markdown(settings: type[_FromEnv] = Settings) -> str:
+    """The docs' table of the process settings: the required variables, then the others, each in the order
+    declared (a parent's fields first), then `_READ_ELSEWHERE`."""
+    rows = [_row("variable", "required", "default", "meaning"), _row("---", "---", "---", "---")]
+    fields = list(settings.model_fields.values())
+    for field in [f for f in fields if f.is_required()] + [f for f in fields if not f.is_required()]:
+        variable = _variable("", field.validation_alias)
+        default = "" if field.is_required() else _shown_default(field)
+        rows.append(_row(f"`{variable}`", "yes" if field.is_required() else "", default, field.description or ""))
+    rows += [_row(f"`{variable}`", *cells) for variable, *cells in _READ_ELSEWHERE]
+    return "\n".join(rows) + "\n"
+
+
+def main(argv: Sequence[str]) -> int:
+    """`python -m bot.core.settings --markdown`: print the docs' table of process settings."""
+    if list(argv) != ["--markdown"]:
+        print("usage: python -m bot.core.settings --markdown", file=sys.stderr)
+        return 2
+    sys.stdout.write(markdown())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

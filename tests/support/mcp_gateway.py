@@ -49,7 +49,7 @@ def gateway_args(bot: Worker, *extra: str) -> list[str]:
 
 
 def stdio_params(bot: Worker, key: str, tmp_path: Path, *extra: str, mode: str = "ok",
-                 command: list[str] | None = None) -> StdioServerParameters:
+                 command: list[str] | None = None, env: dict[str, str] | None = None) -> StdioServerParameters:
     """The gateway as the MCP client SDK starts it (through `sh`, which notes its pid in gateway.pid and execs it),
     in front of the test upstream (which notes its own in upstream.pid), or of `command`."""
     record, up_pid = tmp_path / "calls.jsonl", tmp_path / "upstream.pid"
@@ -59,7 +59,7 @@ def stdio_params(bot: Worker, key: str, tmp_path: Path, *extra: str, mode: str =
         command="sh",
         args=["-c", 'echo $$ > "$0"; exec "$@"', str(tmp_path / "gateway.pid"), sys.executable, "-m",
               "agent_approvals.mcp_gateway", *gateway_args(bot, *extra), "--", *upstream],
-        env={"MCP_TEST_KEY": key},
+        env={"MCP_TEST_KEY": key, **(env or {})},
     )
 
 

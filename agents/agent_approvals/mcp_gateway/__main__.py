@@ -28,12 +28,15 @@ from mcp.server.lowlevel import Server
 from agent_approvals.client import ApprovalsClient
 from agent_approvals.mcp_gateway.gateway import (
     CALL_TIMEOUT,
+    PATIENCE,
+    STATE_KEY_ENV,
     Gateway,
     JsonRpcBodies,
     Upstream,
     configure_logging,
     connect,
     log,
+    state_security_from,
     stdio_checked,
 )
 
@@ -66,6 +69,17 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--call-timeout", type=float, default=CALL_TIMEOUT, metavar="SECONDS",
                    help="seconds the upstream may take to answer a request; a forwarded tools/call not answered in"
                         f" time gets the client isError saying so (default {CALL_TIMEOUT:g})")
+    p.add_argument("--patience", type=float, default=PATIENCE, metavar="SECONDS",
+                   help="seconds one round of a call waits for the decision before a 2026-07-28 client gets"
+                        " input_required (and, with --deny-then-grant, an older client isError)"
+                        f" (default {PATIENCE:g})")
+    p.add_argument("--deny-then-grant", action="store_true",
+                   help="for older clients with a short limit: past --patience, answer isError 'waiting for"
+                        " approval in Slack: <card>; call again with the same arguments'; the identical retry runs"
+                        " once approved")
+    p.add_argument("--scope", default="", help="what names deny-then-grant's cards (default: the upstream's name)")
+    p.add_argument("--state-key-file", default="", metavar="PATH",
+                   help=f"the requestState sealing key (>= 32 bytes; else ${STATE_KEY_ENV}, else one per process)")
     p.add_argument("--listen", default="", metavar="HOST:PORT",
                    help="serve streamable HTTP at http://HOST:PORT/mcp instead of stdio")
     p.add_argument("command", nargs=argparse.REMAINDER, help="-- the upstream MCP server's command and args")
@@ -108,8 +122,12 @@ async def serve(args: argparse.Namespace, key: str, upstream: Upstream) -> None:
                         within=args.within) as client,
         connect(upstream) as connected,
     ):
+        security, note = state_security_from(os.environ, args.state_key_file)
+        log.info("%s", note)
         gateway = Gateway(connected, client, allow=args.allow, within=args.within,
-                          progress_every=args.progress_every, call_timeout=args.call_timeout)
+                          progress_every=args.progress_every, call_timeout=args.call_timeout,
+                          patience=args.patience, deny_then_grant=args.deny_then_grant, state_security=security,
+                          scope=args.scope)
         server = gateway.server()
         if args.listen:
             await _serve_http(server, args.listen)

@@ -31,6 +31,18 @@ edits and rules against it):
   and a log line; any other request the upstream does not answer in that time gets an MCP error saying so;
 - while a person decides, `notifications/progress` go to clients that asked for them (a `progressToken`).
 
+No client is kept waiting past its patience (`--patience`, default 50 s a round), chosen by what it declares:
+a client of the 2026-07-28 protocol gets `input_required` with a `requestState` (sealed by the MCP SDK's
+`RequestStateBoundary`: encrypted, bound to `tools/call`, the tool, the arguments' digest and an expiry; inside,
+the approval id, the client's clientInfo and a nonce: used once per process), and its retry gets the result
+once approved; the grant lives in the bot (the approval's single `use`), so a gateway restarted between the ask
+and the retry honours it once and only once (the sealing key from AGENT_APPROVALS_MCP_STATE_KEY or
+`--state-key-file`; else one per process, logged: states from before a restart are then refused). An older
+client waits, with progress notifications, or with `--deny-then-grant` gets `isError` "waiting for approval in
+Slack: <card>; call again with the same arguments" and its identical retry runs once approved. The tasks
+extension (`io.modelcontextprotocol/tasks`) is not served yet: mcp 2.3 ships no server side for it (only a
+generic hook for extension methods).
+
 Each `tools/call` is its own ask: its idempotency key is the gateway's session and a random part drawn for that
 invocation (kept through the client's HTTP retries of the ask), never the JSON-RPC request id, so a client that
 sends the same id again (with the same arguments) makes a new ask, a new card, and one approval runs one call;
@@ -67,6 +79,7 @@ try:
     from mcp.client.streamable_http import streamable_http_client
     from mcp.server.context import ServerRequestContext
     from mcp.server.lowlevel import Server
+    from mcp.server.request_state import RequestStateBoundary, RequestStateSecurity
     from mcp.server.stdio import stdio_server
     from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE
     from mcp.shared.exceptions import MCPError
@@ -76,26 +89,37 @@ except ImportError as exc:  # the extra is not installed
 from pydantic import ValidationError
 from pydantic_core import from_json
 
+from agent_approvals.approver import digest_of
 from agent_approvals.client import (
     AllowedCall,
     Approval,
     ApprovalsClient,
     ApprovalsError,
+    call_key,
+    decision_within,
     idempotency_key,
     refusal,
+    waiting_words,
 )
 from agent_approvals.schemas import SchemaRefused, problem
 
 if TYPE_CHECKING:
     from mcp.shared._stream_protocols import ReadStream, WriteStream
 
-__all__ = ["CALL_TIMEOUT", "Gateway", "JsonRpcBodies", "Upstream", "connect", "jsonrpc_refusal", "stdio_checked"]
+__all__ = [
+    "CALL_TIMEOUT", "PATIENCE", "STATE_KEY_ENV", "Gateway", "JsonRpcBodies", "Upstream", "connect", "jsonrpc_refusal",
+    "state_security_from", "stdio_checked",
+]
 
 log = logging.getLogger("agent_approvals.mcp_gateway")
 T = TypeVar("T")
 MAX_EDITS = 5  # edits of one call asked about again, at most
 AUDIT_WITHIN = 10.0  # seconds an allowed call waits for its audit entry (retried through blips), then refused
 CALL_TIMEOUT = 300.0  # seconds the upstream may take to answer a request (a tools/call: once forwarded)
+PATIENCE = 50.0  # seconds one round of a call waits for the decision (input_required, --deny-then-grant)
+STATE_KEY_ENV = "AGENT_APPROVALS_MCP_STATE_KEY"  # the requestState sealing key (>= 32 bytes), shared by restarts
+STATE_TTL = 24 * 3600.0  # seconds a sealed requestState may be echoed back
+MODERN = ("2026-07-28",)  # protocol versions with input_required round trips
 Context = ServerRequestContext[Any, Any]
 
 
@@ -192,6 +216,24 @@ def _why(exc: BaseException, upstream: Upstream, noise: list[str]) -> str:
     return f"{upstream.label}: {what}{said}"
 
 
+def state_security_from(environ: Mapping[str, str], key_file: str = "") -> tuple[RequestStateSecurity, str]:
+    """The requestState sealing policy, and a note on where its key came from: `key_file` (its first line), else
+    the environment variable AGENT_APPROVALS_MCP_STATE_KEY (each at least 32 bytes), else a key of this process
+    alone (a restarted gateway cannot read the states it minted: their clients' retries are refused)."""
+    secret = ""
+    where = ""
+    if key_file:
+        with open(key_file, encoding="utf-8") as file:
+            secret, where = (file.readline().strip(), f"the file {key_file}")
+    elif environ.get(STATE_KEY_ENV):
+        secret, where = environ[STATE_KEY_ENV].strip(), f"${STATE_KEY_ENV}"
+    if secret:
+        return RequestStateSecurity(keys=[secret], ttl=STATE_TTL), f"requestState sealed with the key in {where}"
+    return (RequestStateSecurity.ephemeral(ttl=STATE_TTL),
+            f"requestState sealed with a key of this process alone (set {STATE_KEY_ENV} or --state-key-file so a"
+            " restarted gateway honours the states it gave out)")
+
+
 class Gateway:
     """The gateway's MCP server over one upstream session (see the module docstring).
 
@@ -203,6 +245,12 @@ class Gateway:
         progress_every: seconds between progress notifications while a person decides.
         audit_within: seconds an allowed call may wait for its audit entry before it is refused.
         call_timeout: seconds the upstream may take to answer a request (a forwarded call: then `isError`).
+        patience: seconds one round of a call waits for the decision, for clients that get `input_required`
+            (2026-07-28) and with `deny_then_grant`; then the client is answered at once (see `call_tool`).
+        deny_then_grant: for older clients with a short limit: past `patience`, answer `isError` "waiting for
+            approval in Slack ... call again with the same arguments"; the identical retry runs once approved.
+        state_security: seals `requestState` (a key shared by restarts: `state_security_from`).
+        scope: names the cards deny-then-grant finds again (default: the upstream), across restarts.
     """
 
     def __init__(
@@ -215,8 +263,17 @@ class Gateway:
         progress_every: float = 10.0,
         audit_within: float = AUDIT_WITHIN,
         call_timeout: float = CALL_TIMEOUT,
+        patience: float = PATIENCE,
+        deny_then_grant: bool = False,
+        state_security: RequestStateSecurity | None = None,
+        scope: str = "",
     ) -> None:
         self.upstream = upstream
+        self.patience = patience
+        self.deny_then_grant = deny_then_grant
+        self.state_security = state_security or RequestStateSecurity.ephemeral(ttl=STATE_TTL)
+        self.scope = scope  # deny-then-grant's cards: the same call in the same scope finds the same card
+        self._spent_states: set[str] = set()  # requestStates answered already (single use, this process)
         self.client = client
         self.allow = tuple(allow)
         self.within = within
@@ -240,7 +297,9 @@ class Gateway:
                             on_list_resource_templates=self.list_resource_templates)
         version = info.server_info.version if info is not None else ""
         instructions = info.instructions if info is not None else None
-        return Server(self.name, version=version, instructions=instructions, **handlers)
+        server: Server[Any] = Server(self.name, version=version, instructions=instructions, **handlers)
+        server.middleware.append(RequestStateBoundary(self.state_security, default_audience=f"{self.name} (MCP)"))
+        return server
 
     # listing, unchanged ---------------------------------------------------------------------------
     async def list_tools(self, ctx: Context, params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
@@ -269,12 +328,21 @@ class Gateway:
         return await self._upstream("resources/read", lambda s: s.read_resource(str(params.uri)))
 
     # calling, once decided --------------------------------------------------------------------------
-    async def call_tool(self, ctx: Context, params: types.CallToolRequestParams) -> types.CallToolResult:
+    async def call_tool(
+        self, ctx: Context, params: types.CallToolRequestParams
+    ) -> types.CallToolResult | types.InputRequiredResult:
+        """One `tools/call`, never blocking its client past its patience: a 2026-07-28 client gets
+        `input_required` (a sealed, single-use `requestState` naming the approval) after `patience` seconds and
+        the result on the retry that finds it approved; with `deny_then_grant`, an older client gets `isError`
+        saying to call again; else the call waits for the decision, with progress notifications."""
         name, arguments = params.name, dict(params.arguments or {})
         tool = await self._tool(name)
         wrong = await self._check(tool, arguments)
         if wrong is not None:
             return wrong
+        modern = ctx.protocol_version in MODERN
+        if params.request_state is not None:
+            return await self._resumed(ctx, name, arguments, params.request_state)
         # this invocation's own key (never the JSON-RPC id, which a client may send again): each call is one ask
         key = idempotency_key("mcp", self.session_id, uuid.uuid4().hex)
         pattern = next((p for p in self.allow if fnmatch.fnmatchcase(name, p)), None)
@@ -286,6 +354,10 @@ class Gateway:
                                               "arguments": arguments, "by": "--allow", "pattern": pattern,
                                               "recorded": recorded.id}, sort_keys=True))
             return await self._forward(ctx, name, arguments)
+        if modern:
+            return await self._first_round(ctx, tool, arguments, key)
+        if self.deny_then_grant:
+            return await self._deny_then_grant(ctx, tool, arguments)
         for edit in range(MAX_EDITS + 1):
             decided = await self._decide(ctx, tool, arguments, key if not edit else idempotency_key(key, f"e{edit}"))
             log.info("audit %s", json.dumps({"event": "mcp_decided", "server": self.name, "tool": name,
@@ -300,6 +372,105 @@ class Gateway:
                 return wrong
             arguments = dict(decided.arguments)  # the edited call, asked about again
         raise AssertionError("unreachable")
+
+    # clients with a limit -------------------------------------------------------------------------------
+    def _options(self, tool: types.Tool) -> dict[str, Any]:
+        return {"schema": dict(tool.input_schema), "title": f"{tool.name} on {self.name}"[:150],
+                "agent": f"{self.name} (MCP)"[:80], "timeout": self.within}
+
+    def _client_of(self, ctx: Context) -> str:
+        """Who the client says it is (its clientInfo), which a requestState is bound to."""
+        info: Any = (ctx.meta or {}).get("io.modelcontextprotocol/clientInfo") if isinstance(ctx.meta, dict) else None
+        if info is None:
+            with contextlib.suppress(Exception):
+                params = ctx.session.client_params
+                info = params.client_info.model_dump() if params is not None else None
+        if isinstance(info, dict):
+            return f"{info.get('name', '')}/{info.get('version', '')}"
+        return ""
+
+    def _state(self, ctx: Context, approval: Approval, name: str, arguments: dict[str, Any]) -> str:
+        """The plaintext of a requestState (the boundary seals it, with the method, tool, arguments, expiry)."""
+        return json.dumps({"approval": approval.id, "tool": name, "digest": digest_of(arguments),
+                           "client": self._client_of(ctx), "nonce": uuid.uuid4().hex}, sort_keys=True)
+
+    async def _first_round(
+        self, ctx: Context, tool: types.Tool, arguments: dict[str, Any], key: str
+    ) -> types.CallToolResult | types.InputRequiredResult:
+        try:
+            asked = await self.client.request_tool(tool.name, arguments, idempotency_key=key, **self._options(tool))
+        except (ApprovalsError, httpx.HTTPError) as exc:
+            raise MCPError(types.INTERNAL_ERROR, f"could not ask for an approval of {tool.name}: {exc}") from None
+        return await self._round(ctx, tool.name, arguments, asked)
+
+    async def _resumed(
+        self, ctx: Context, name: str, arguments: dict[str, Any], plaintext: str
+    ) -> types.CallToolResult | types.InputRequiredResult:
+        """A retry carrying a requestState (verified by the boundary: sealed by this gateway's key, unexpired,
+        for this tool and these arguments): bound to this client and the call's digest, and used once."""
+        try:
+            state = json.loads(plaintext)
+            approval_id, nonce = str(state["approval"]), str(state["nonce"])
+            bound = state["tool"] == name and state["digest"] == digest_of(arguments)
+        except (ValueError, KeyError, TypeError):
+            raise MCPError(types.INVALID_PARAMS, "Invalid or expired requestState") from None
+        if not bound or state.get("client", "") != self._client_of(ctx) or nonce in self._spent_states:
+            log.warning("refused a requestState for %s on %s: %s", name, self.name,
+                        "used already" if nonce in self._spent_states else "not bound to this call or client")
+            raise MCPError(types.INVALID_PARAMS, "Invalid or expired requestState")
+        if len(self._spent_states) >= 100_000:
+            self._spent_states.clear()
+        self._spent_states.add(nonce)
+        try:
+            asked = await self.client.get(approval_id)
+        except (ApprovalsError, httpx.HTTPError) as exc:
+            raise MCPError(types.INTERNAL_ERROR, f"could not read the approval of {name}: {exc}") from None
+        return await self._round(ctx, name, arguments, asked)
+
+    async def _round(
+        self, ctx: Context, name: str, arguments: dict[str, Any], asked: Approval
+    ) -> types.CallToolResult | types.InputRequiredResult:
+        """Wait up to `patience` for `asked`; then the result (forwarded once: the approval's use, in the bot, with
+        a token of this round alone, so a replayed or restarted retry never runs it again), the refusal, or, still
+        pending, `input_required` with a new state."""
+        try:
+            decided = asked if not asked.pending else await self.client.wait(asked.id, at_most=self.patience)
+            if decided.pending:
+                log.info("approval %s of %s on %s: still pending, input_required", decided.id, name, self.name)
+                return types.InputRequiredResult(request_state=self._state(ctx, decided, name, arguments))
+            self._audit_decided(name, decided)
+            if not decided.approved:
+                return _refused(_why_not(decided))
+            if not await self.client.use(decided.id, token=f"use-{uuid.uuid4().hex}"):
+                return _refused(f"Not run: approval {decided.id} was used already (the call may have run); call"
+                                " again to be asked again.")
+        except (ApprovalsError, httpx.HTTPError) as exc:
+            raise MCPError(types.INTERNAL_ERROR, f"could not read the approval of {name}: {exc}") from None
+        return await self._forward(ctx, name, arguments)
+
+    async def _deny_then_grant(self, ctx: Context, tool: types.Tool, arguments: dict[str, Any]) -> types.CallToolResult:
+        """Older clients with a short limit: the decision within `patience`, else `isError` asking for the
+        identical call again, which finds the same card (keyed by the scope, the tool and the arguments' digest)
+        and, approved, spends its single use and runs."""
+        key = call_key("mcp", self.scope or self.upstream_label, tool.name, arguments)
+        try:
+            decided = await decision_within(self.client, tool.name, arguments, idempotency_key=key,
+                                            limit=self.patience, **self._options(tool))
+        except (ApprovalsError, httpx.HTTPError) as exc:
+            raise MCPError(types.INTERNAL_ERROR, f"could not ask for an approval of {tool.name}: {exc}") from None
+        if decided.pending:
+            return _refused(waiting_words(decided, tool.name, self.patience))
+        self._audit_decided(tool.name, decided)
+        return await self._forward(ctx, tool.name, arguments) if decided.approved else _refused(_why_not(decided))
+
+    def _audit_decided(self, name: str, decided: Approval) -> None:
+        log.info("audit %s", json.dumps({"event": "mcp_decided", "server": self.name, "tool": name,
+                                          "approval": decided.id, "status": decided.status,
+                                          "by": decided.decided_by}, sort_keys=True))
+
+    @property
+    def upstream_label(self) -> str:
+        return self.name
 
     async def _decide(self, ctx: Context, tool: types.Tool, arguments: dict[str, Any], key: str) -> Approval:
         """The decision on `tool(arguments)`, with progress notifications to the client while a person decides.

@@ -1,0 +1,134 @@
+"""The MCP gateway never blocks a client past its patience (#37.3), against a real worker and the test upstream:
+a 2026-07-28 client gets `input_required` each `--patience` (1 s here, for a person's minutes) and the result on
+the retry after the click, forwarded once; its sealed `requestState` survives a gateway restart (a key from the
+environment) and is honoured once and only once, and a tampered one or one for other arguments is refused; an
+older client with `--deny-then-grant` is told to call again, and its identical retry runs once."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import secrets
+from pathlib import Path
+
+import pytest
+from mcp import Client, types
+from mcp.shared.exceptions import MCPError
+
+from bot.devslack.server import SlackStandIn
+from tests.conftest import BOB, Worker
+from tests.support.hitl import cards, click, nth_card
+from tests.support.mcp_gateway import EMAIL, ended, over_stdio, stdio_params, text
+
+PATIENT = ("--patience", "1")
+
+
+def forwarded(tmp_path: Path) -> list[dict[str, object]]:
+    record = tmp_path / "calls.jsonl"
+    lines = record.read_text().splitlines() if record.exists() else []
+    return [c for c in map(json.loads, lines) if c["tool"] == "send_email"]
+
+
+async def test_a_2026_client_gets_input_required_until_the_click_then_one_run(
+    emailer: tuple[Worker, str], slack: SlackStandIn, tmp_path: Path
+) -> None:
+    """A decision after several limits: each round waits 1 s at the gateway and answers `input_required`; the
+    retry after the click gets the result, forwarded once. Then `mcp.Client`'s own retry loop does the same."""
+    bot, key = emailer
+    async with contextlib.AsyncExitStack() as stack:
+        stack.push_async_callback(ended, tmp_path)
+        client = await stack.enter_async_context(Client(stdio_params(bot, key, tmp_path, *PATIENT),
+                                                        input_required_max_rounds=1000))
+        assert client.protocol_version == "2026-07-28"
+        answer = await client.session.call_tool("send_email", dict(EMAIL), allow_input_required=True)
+        card = await nth_card(slack, 1)
+        states: list[str] = []
+        while isinstance(answer, types.InputRequiredResult):
+            assert answer.request_state and answer.request_state not in states and forwarded(tmp_path) == []
+            states.append(answer.request_state)
+            if len(states) == 3:
+                await click(slack, card, "approval_approve", user=BOB)
+            answer = await asyncio.wait_for(client.session.call_tool(
+                "send_email", dict(EMAIL), request_state=answer.request_state, allow_input_required=True), 30)
+        assert len(states) >= 3 and not answer.is_error and text(answer) == "sent to bob@example.com"
+        assert len(forwarded(tmp_path)) == 1 and len(cards(slack)) == 1
+        sending = asyncio.create_task(client.call_tool("send_email", {**EMAIL, "to": "carol@example.com"}))
+        await click(slack, await nth_card(slack, 2), "approval_approve", user=BOB)
+        result = await asyncio.wait_for(sending, 30)
+    assert not result.is_error and text(result) == "sent to carol@example.com"
+    assert len(forwarded(tmp_path)) == 2
+
+
+async def test_a_sealed_state_outlives_a_gateway_restart_and_is_honoured_once(
+    emailer: tuple[Worker, str], slack: SlackStandIn, tmp_path: Path
+) -> None:
+    """The client drives the round trips itself (as a program that keeps `requestState` across its own
+    restarts): the gateway is stopped between the ask and the retry; a new one with the same sealing key honours
+    the approval once; the same state again, a tampered one, or one for other arguments run nothing."""
+    bot, key = emailer
+    env = {"AGENT_APPROVALS_MCP_STATE_KEY": secrets.token_hex(32)}
+    async with contextlib.AsyncExitStack() as stack:
+        stack.push_async_callback(ended, tmp_path)
+        client = await stack.enter_async_context(Client(stdio_params(bot, key, tmp_path, *PATIENT, env=env)))
+        first = await client.session.call_tool("send_email", dict(EMAIL), allow_input_required=True)
+        assert isinstance(first, types.InputRequiredResult) and first.request_state
+        state = first.request_state
+    await click(slack, await nth_card(slack, 1), "approval_approve", user=BOB)
+    async with contextlib.AsyncExitStack() as stack:  # a new gateway process, the same key
+        stack.push_async_callback(ended, tmp_path)
+        client = await stack.enter_async_context(Client(stdio_params(bot, key, tmp_path, *PATIENT, env=env)))
+        with pytest.raises(MCPError, match="Invalid or expired requestState"):
+            await client.session.call_tool("send_email", {**EMAIL, "to": "carol@example.com"}, request_state=state)
+        with pytest.raises(MCPError, match="Invalid or expired requestState"):
+            await client.session.call_tool("send_email", dict(EMAIL), request_state=state[:-4] + "AAAA")
+        done = await client.session.call_tool("send_email", dict(EMAIL), request_state=state)
+        assert isinstance(done, types.CallToolResult) and text(done) == "sent to bob@example.com"
+        with pytest.raises(MCPError, match="Invalid or expired requestState"):  # single use
+            await client.session.call_tool("send_email", dict(EMAIL), request_state=state)
+    async with contextlib.AsyncExitStack() as stack:  # and after another restart (its nonce forgotten there)
+        stack.push_async_callback(ended, tmp_path)
+        client = await stack.enter_async_context(Client(stdio_params(bot, key, tmp_path, *PATIENT, env=env)))
+        replay = await client.session.call_tool("send_email", dict(EMAIL), request_state=state)
+        assert isinstance(replay, types.CallToolResult) and replay.is_error
+        assert "was used already" in text(replay)
+    assert len(forwarded(tmp_path)) == 1 and len(cards(slack)) == 1
+
+
+async def test_without_a_key_a_restarted_gateway_refuses_old_states(
+    emailer: tuple[Worker, str], slack: SlackStandIn, tmp_path: Path
+) -> None:
+    bot, key = emailer
+    async with contextlib.AsyncExitStack() as stack:
+        stack.push_async_callback(ended, tmp_path)
+        client = await stack.enter_async_context(Client(stdio_params(bot, key, tmp_path, *PATIENT)))
+        first = await client.session.call_tool("send_email", dict(EMAIL), allow_input_required=True)
+        assert isinstance(first, types.InputRequiredResult) and first.request_state
+    await click(slack, await nth_card(slack, 1), "approval_approve", user=BOB)
+    async with contextlib.AsyncExitStack() as stack:
+        stack.push_async_callback(ended, tmp_path)
+        client = await stack.enter_async_context(Client(stdio_params(bot, key, tmp_path, *PATIENT)))
+        with pytest.raises(MCPError, match="Invalid or expired requestState"):
+            await client.session.call_tool("send_email", dict(EMAIL), request_state=first.request_state)
+    assert forwarded(tmp_path) == []
+
+
+async def test_an_older_client_with_deny_then_grant(
+    emailer: tuple[Worker, str], slack: SlackStandIn, tmp_path: Path
+) -> None:
+    """A handshake-era client: past the patience, isError with the card and 'call again'; the identical retry
+    after the click runs once; the same call once more is asked about again (a new card), not run."""
+    bot, key = emailer
+    async with over_stdio(bot, key, tmp_path, *PATIENT, "--deny-then-grant") as gw:
+        waited = await asyncio.wait_for(gw.session.call_tool("send_email", dict(EMAIL)), 30)
+        assert waited.is_error and text(waited).startswith("Not run yet: waiting for approval in Slack: ")
+        assert "Call send_email again with the same arguments after it is approved" in text(waited)
+        for _ in range(2):  # retries before the click: the same card, nothing run
+            again = await asyncio.wait_for(gw.session.call_tool("send_email", dict(EMAIL)), 30)
+            assert again.is_error and len(cards(slack)) == 1
+        await click(slack, await nth_card(slack, 1), "approval_approve", user=BOB)
+        done = await asyncio.wait_for(gw.session.call_tool("send_email", dict(EMAIL)), 30)
+        assert not done.is_error and text(done) == "sent to bob@example.com"
+        once_more = await asyncio.wait_for(gw.session.call_tool("send_email", dict(EMAIL)), 30)
+        assert once_more.is_error and len(cards(slack)) == 2
+    assert len(gw.calls("send_email")) == 1

@@ -187,8 +187,10 @@ class RuleBook:
 
     def admin_only(self, channel: str) -> str:
         return (
-            "Only a named admin of this channel (its `admins` setting) or one of ADMIN_USERS may create a rule"
-            " for the whole channel. A rule for this run only needs the right to approve the card. Nothing changed."
+            "Only a named admin of this channel (or one of ADMIN_USERS) may make a rule for every run in it."
+            " To fix it, type in the channel the rule is for: /agent config admins @yourname (while it has admins,"
+            " one of them must type it, naming you too). Or choose “This run only”: it needs only the right to"
+            " approve the card. Nothing changed."
         )
 
     # ------------------------------------------------------------------------------------------

@@ -358,6 +358,29 @@ def value_text(value: Any) -> str:
     return value if isinstance(value, str) else canonical_json(value)
 
 
+_EMAIL = re.compile(r"^[^@\s]{1,200}(@[A-Za-z0-9.-]{1,200}\.[A-Za-z]{2,63})$")
+_URL = re.compile(r"^(https?://[^/\s?#]{1,200}/)")
+PROPOSED_TEXT_CHARS = 40  # text longer than this (or of several lines) is proposed as "any value"
+
+
+def proposed_condition(value: Any, offered: Sequence[Op]) -> Condition:
+    """The rule a reviewer most likely means for one argument of a call, among the `offered` ops: an email
+    address "ends with @domain", a URL "starts with" its site, long or multi-line text (a body, a subject)
+    "any value", other short values "equals" the call's; "any value" when nothing else is offered."""
+    if isinstance(value, str):
+        email = _EMAIL.fullmatch(value)
+        if email and "ends_with" in offered:
+            return Condition("ends_with", email.group(1))
+        url = _URL.match(value)
+        if url and "starts_with" in offered:
+            return Condition("starts_with", url.group(1))
+        if len(value) > PROPOSED_TEXT_CHARS or "\n" in value:
+            return Condition("any")
+    if "equals" in offered:
+        return Condition("equals", value)
+    return Condition("any")
+
+
 # ---------------------------------------------------------------------------------- suggested rules
 
 

@@ -48,7 +48,7 @@ class Start:
 
 @dataclass(frozen=True, slots=True)
 class Help:
-    pass
+    topic: str = ""  # `/agent help config`: "config"; '' for the short list
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,8 +188,8 @@ def parse_command(text: str) -> Command:
         return Invalid("Tell me what to do, e.g. `/agent Draft an email to our vendor`. " + USAGE)
     words = text.split()
     head = words[0].lower()
-    if head == "help" and len(words) == 1:
-        return Help()
+    if head == "help" and len(words) <= 2:
+        return Help(words[1].lower() if len(words) == 2 else "")
     if head == "status" and len(words) == 1:
         return Status()
     if head == "audit" and len(words) == 1:

@@ -271,6 +271,8 @@ async def test_a_channel_rule_needs_an_admin_and_then_approves_the_next_run(
         answer = await submit(slack, view, user=BOB, scope="channel", to=ENDS, subject="any", body="any")
         assert answer["response_action"] == "errors", answer
         assert "Only a named admin of this channel" in answer["errors"]["rule_scope"]
+        assert "/agent config admins @yourname" in answer["errors"]["rule_scope"]  # the fix, as typed
+        assert "`" not in answer["errors"]["rule_scope"]  # (a modal's error is plain text)
         assert not await live_rules(worker) and pending(slack, card) and not outbox(tmp_path)
         (refused,) = await refused_rules(worker)
         assert refused["by"] == BOB and "named admin" in refused["reason"]

@@ -166,7 +166,7 @@ async def test_timeout_approves_tools_is_a_validated_admin_setting(slack: SlackS
     store = guarded.services.store
     shown = await say(slack, "config", user=ALICE)
     assert "`timeout_approves_tools`: false" in shown
-    assert "timeout_approves_tools" in await say(slack, "help", user=ALICE)
+    assert "timeout_approves_tools" in await say(slack, "help config", user=ALICE)
     bad = await say(slack, "config timeout_approves_tools maybe", user=CAROL)
     assert bad == "Bad timeout_approves_tools `maybe`: use true or false. Setting unchanged."
     assert "now true" in await say(slack, "config timeout_approves_tools yes", user=CAROL)

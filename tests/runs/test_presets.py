@@ -133,7 +133,7 @@ async def test_code_team_is_off_unless_the_operator_enables_it(
         assert "ENABLE_CODE_EXECUTION=true" in reply and "Nothing started" in reply
         assert "No runs" in await command(slack, "status")
         assert not await audit_events(worker, "run_started")
-        helped = await command(slack, "help")
+        helped = await command(slack, "help teams")
         assert "`code`" in helped and "(off here: ENABLE_CODE_EXECUTION)" in helped
 
 
@@ -143,7 +143,7 @@ async def test_unknown_team_lists_the_valid_ones(slack: SlackStandIn, redis_url:
         assert "Unknown team `reserch`" in reply and "Did you mean `research`?" in reply
         assert all(f"`{name}`" in reply for name in PRESETS) and "Nothing started" in reply
         assert not await audit_events(worker, "run_started")
-        helped = await command(slack, "help")
+        helped = await command(slack, "help teams")
         assert all(f"`{name}`" in helped for name in PRESETS)
         assert all(f"`{mode}`" in helped for mode in ("always", "terminate", "never", "policy"))
 

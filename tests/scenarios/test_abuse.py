@@ -185,6 +185,7 @@ async def test_limits_on_active_runs(slack: SlackStandIn, redis_url: str, model_
         first = await start_run(slack, user=ALICE)
         refused = await slack.send_command(user=ALICE, channel=SALES, text="Draft another email please")
         assert "You already have 1 active runs" in reply_text(refused) and "Nothing started" in reply_text(refused)
+        assert "`/agent status`" in reply_text(refused) and "`/agent cancel <run id>`" in reply_text(refused)
         await start_run(slack, user=BOB)
         full = await slack.send_command(user="U0CAROL", channel=SALES, text="Draft a third email")
         assert "This channel already has 2 active runs" in reply_text(full)

@@ -400,7 +400,7 @@ async def test_bad_rules_forms_are_refused_with_the_valid_forms_and_help_lists_t
         assert not blocks
     assert await store.audit.entries() == []  # nothing done, nothing refused
     assert not [k for k in await store.redis.keys("*") if "rule" in str(k)]
-    help_text = await command(slack, "help")
+    help_text = await command(slack, "help rules")
     for form in ("`/agent rules`", "`/agent rules revoke <rule id>`", "`/agent rules suggest [N]`"):
         assert form in help_text, form
     assert "*Approve &amp; always allow*" in help_text  # (Slack shows "&")

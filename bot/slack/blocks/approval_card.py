@@ -98,6 +98,8 @@ def _approval_body(approval: ApprovalRecord) -> list[Block]:
             )
     else:
         blocks.append({"type": "section", "text": proposal_text(approval)})
+        if approval.kind == "message":
+            blocks.append(context_block(MESSAGE_TURN))
     if proposal_is_cut(approval.proposal):
         blocks.append(_cut_note(approval))
     if approval.why:
@@ -177,6 +179,11 @@ def _type_of(schema: Any, *, depth: int = 0) -> str:
         text += f" ({schema['format'][:30]})"
     return text
 
+
+MESSAGE_TURN = (
+    ":speech_balloon: The agent's message at its turn in the conversation, not a tool call: approving lets it"
+    " stand, Revise answers the agent. “Always allow” rules cover tool calls only, so a message is always asked."
+)
 
 FIXED_ARGUMENTS = (
     ":lock: The asking agent's framework runs only the call as made: approve or reject it; Revise sends"

@@ -57,6 +57,89 @@ def help_text(
     )
 
 
+HELP_TOPICS = ("config", "rules", "keys", "away", "teams", "all")
+
+
+def help_reply(
+    topic: str,
+    *,
+    presets: Sequence[str] | Mapping[str, str],
+    modes: Mapping[str, str] = MODE_DESCRIPTIONS,
+    options: Iterable[Option] = OPTIONS.values(),
+) -> str:
+    """`/agent help [topic]`: a short list of what people do most, each with where to read more
+    (`/agent help config`, `rules`, `keys`, `away`, `teams`; `all` is the whole reference, `help_text`)."""
+    if topic == "all":
+        return help_text(presets=presets, modes=modes, options=options)
+    if topic == "config":
+        return "\n".join(
+            ["*Settings of this channel*: `/agent config` shows them; `/agent config <key> <value>` changes one:",
+             *help_lines(options), _BACK]
+        )
+    if topic == "rules":
+        return "\n".join(
+            [
+                "*Remembered decisions*: rules that approve matching tool calls without a card, made with a tool"
+                f" call card's *{escape('Approve & always allow')}*:",
+                "  • `/agent rules`: this channel's live rules",
+                "  • `/agent rules revoke <rule id>` (e.g. `R7`): the channel's admins or the rule's author",
+                "  • `/agent rules suggest [N]`: rules that would have approved calls people here approved at least N"
+                " times (default 3) and none they rejected or revised",
+                _BACK,
+            ]
+        )
+    if topic == "keys":
+        return "\n".join(
+            [
+                "*Your own agents* ask through the Approvals API with a key; only people decide:",
+                "  • `/agent keys`: the keys that may ask here",
+                "  • `/agent keys create <name> [#channel]`: a new key (admins; shown once)",
+                "  • `/agent keys revoke <name>`",
+                _BACK,
+            ]
+        )
+    if topic == "away":
+        return "\n".join(
+            [
+                "*Away*: while you are away, reminders do not mention you, and a delegate may decide for you:",
+                "  • `/agent away until <date or duration> [delegate @person]`, e.g. `/agent away until friday"
+                " delegate @bob` or `/agent away until 3d`",
+                "  • `/agent away off` when you are back; `/agent away` says where you stand",
+                _BACK,
+            ]
+        )
+    if topic == "teams":
+        if isinstance(presets, Mapping):
+            teams = [f"  • `{escape(name)}`: {escape(what)}" for name, what in presets.items()]
+        else:
+            teams = ["  " + ", ".join(f"`{escape(p)}`" for p in presets)]
+        return "\n".join(
+            [
+                "*Teams* (`/agent --team NAME <task>`):",
+                *teams,
+                "*Input modes* (`--mode`, or the channel's `mode`):",
+                *(f"  • `{escape(name)}`: {escape(what)}" for name, what in modes.items()),
+                _BACK,
+            ]
+        )
+    unknown = f"No help on `{safe(topic, 40)}`.\n" if topic else ""
+    return unknown + "\n".join(
+        [
+            "*Start a run*: `/agent <task>`, e.g. `/agent Draft an email to our vendor asking for a 10% discount`",
+            "*Runs and approvals waiting here*: `/agent status` · *cancel a run*: `/agent cancel <run id>`",
+            "*Latest decisions*: `/agent audit` · *this channel's numbers*: `/agent report`",
+            "*Settings*: `/agent config` · more: `/agent help config`",
+            "*Always-allow rules*: `/agent rules` · more: `/agent help rules`",
+            "*Away*: `/agent away until <date or duration>` · more: `/agent help away`",
+            "*API keys for your own agents*: `/agent keys` · more: `/agent help keys`",
+            "*Teams and input modes*: `/agent help teams` · *everything*: `/agent help all`",
+        ]
+    )
+
+
+_BACK = "The short list: `/agent help`"
+
+
 def show_setting(key: str, value: str) -> str:
     """A stored setting value as people read it."""
     declared = OPTIONS[key]

@@ -21,9 +21,11 @@ from bot.core.allow_rules import (
     Op,
     Rule,
     properties_of,
+    proposed_condition,
     value_text,
 )
 from bot.core.records import ApprovalRecord
+from bot.slack.blocks.approval_card import arguments_text
 from bot.slack.blocks.decision_modals import INPUT_LIMIT, build_notice_modal
 from bot.slack.blocks.home import run_code
 from bot.slack.blocks.rules import RULE_CALLBACK_ID, match_text
@@ -128,10 +130,10 @@ def build_rule_modal(
     arguments = rule_arguments(approval.arguments)
     where = dict(match.where) if match is not None and not match.exact else {}
     conditions = arguments is not None and bool(arguments)
-    exact = match is None or match.exact or not conditions
+    exact = (match is not None and match.exact) or not conditions  # else the proposed conditions, one per argument
     blocks: list[Block] = [
         {"type": "section", "text": mrkdwn(_rule_intro(approval, mode=mode, channel=channel))},
-        {"type": "section", "text": code_block(approval.arguments or "{}", label="Arguments", limit=RULE_SHOWN)},
+        {"type": "section", "text": _arguments_shown(approval.arguments or "{}")},
     ]
     if mode == "card":
         blocks.append(_rule_scope_input(channel))
@@ -166,6 +168,12 @@ def build_rule_modal(
         "close": plain("Cancel", 24),
         "blocks": blocks,
     }
+
+
+def _arguments_shown(arguments: str) -> dict[str, Any]:
+    """The call's arguments, each under its name (as on the card), or as code when not an object."""
+    shown = arguments_text(arguments, limit=RULE_SHOWN)
+    return shown[0] if shown is not None else code_block(arguments, label="Arguments", limit=RULE_SHOWN)
 
 
 def _schema(approval: ApprovalRecord) -> dict[str, Any]:
@@ -233,9 +241,11 @@ def _argument_inputs(
     """One argument's condition (a select of the ops offered) and its value (prefilled with the call's
     value, or the suggestion's). With a suggestion (`prefill`), an argument it leaves out is "any value"."""
     ops = offered_ops(props.get(name), value, known=name in props)
-    initial: Op = "equals" if "equals" in ops else "any"
-    text = value_text(value)
+    proposed = proposed_condition(value, ops)  # the likely rule: "ends with @example.com", "any value" for a body
+    initial: Op = proposed.op
+    text = "" if proposed.op == "any" else value_text(value) if proposed.op == "equals" else condition_text(proposed)
     if prefill:
+        text = value_text(value)
         initial = suggested.op if suggested is not None else "any"
         if suggested is not None and suggested.op != "any":
             text = condition_text(suggested)

@@ -25,7 +25,7 @@ from bot.slack.blocks import (
     config_text,
     date_ref,
     escape,
-    help_text,
+    help_reply,
     people_refs,
     report_text,
     show_setting,
@@ -112,12 +112,14 @@ async def do_command(services: Services, parsed: Command, *, user: str, channel:
     if isinstance(parsed, Invalid):
         return {"text": parsed.message}
     if isinstance(parsed, Help):
-        return {"text": help_text(presets=preset_descriptions(services.runs.team_options))}
+        return {"text": help_reply(parsed.topic, presets=preset_descriptions(services.runs.team_options))}
     if isinstance(parsed, Start):
         run = await services.runs.start_run(
             task=parsed.task, requester=user, channel=channel, preset=parsed.team or DEFAULT_PRESET, mode=parsed.mode
         )
         if isinstance(run, str):
+            if "active runs" in run:  # the run limit: where to see them, how to end one
+                run += " See yours with `/agent status`; end one with `/agent cancel <run id>`."
             return {"text": f"{run} Nothing started."}
         text = f"Started run `{run.id}`. Progress and result will be in the thread of its message here."
         return {"text": text, STARTED: run.id}

@@ -30,7 +30,7 @@ from functools import partial
 from typing import Any
 
 import aiohttp
-from agent_approvals.approver import ApprovalRequest, Cancellation, Decision, Outcome
+from agent_approvals.approver import ApprovalRequest, Cancellation, Decision, Outcome, digest_of
 from slack_sdk.errors import SlackApiError
 
 from bot.approvals.card_sync import CardService
@@ -138,16 +138,67 @@ class ApprovalService:
         A tool call that a live "always allow" rule matches is approved at once: no card."""
         woken = self._waiter.expect(request.approval_id)
         try:
+            edit = await self._edit_of(request, run)
+            if edit is not None and edit.get("changes"):
+                request = replace(request, why=changes_line(edit["changes"], request.why))
             opened = await self.open_request(request, run=run, owner=self.worker_id, fence=fence)
             if opened.decided is not None:
                 return opened.decided
             await self._threads.post(run, text=opened.waiting_line(await self.card_link(opened.card)))
             await self._threads.update_header(run.with_(status="waiting"))  # as `/agent status` says
+            if edit is not None and edit.get("approve") and opened.card[1]:
+                await self._approve_edit(opened.approval_id, str(edit["by"]), opened.card)
             decision = await self._wait(run, request.approval_id, fence=fence, woken=woken, tokens=tokens)
             await self._running_again(run, fence=fence)
             return decision
         finally:
             self._waiter.forget(request.approval_id)
+
+    # an edit of a tool call's arguments, and Save & approve -----------------------------------------
+    def _edit_key(self, run_id: str, digest: str) -> str:
+        return f"{self.store.keys.prefix}:edit:{run_id}:{digest}"
+
+    async def note_edit(
+        self,
+        approval: ApprovalRecord,
+        arguments: Any,
+        *,
+        by: str,
+        approve: bool,
+        changes: Sequence[tuple[str, str, str]],
+    ) -> None:
+        """Before an edit is sent to the agent: what changed (shown on the card of the edited call that follows)
+        and whether its editor approves it at once (Save & approve). Kept in Redis for EDIT_KEPT seconds, for
+        the worker that asks about the edited call (bound to the run and the edited arguments' digest)."""
+        note = {"by": by, "approve": approve, "changes": [list(change) for change in changes[:FIELD_CHANGES]]}
+        key = self._edit_key(approval.run_id, digest_of(arguments))
+        await persistently(lambda: self.store.redis.set(key, json.dumps(note), ex=EDIT_KEPT), what="noting an edit")
+
+    async def _edit_of(self, request: ApprovalRequest, run: RunRecord) -> dict[str, Any] | None:
+        """The noted edit that made `request` (read once), or None."""
+        if not request.edited_by or request.kind != "tool_call":
+            return None
+        key = self._edit_key(run.id, request.digest)
+        try:
+            raw = await self.store.redis.getdel(key)
+        except Exception:
+            log.warning("could not read the edit of %s", request.approval_id)
+            return None
+        try:
+            note = json.loads(raw) if raw else None
+        except ValueError:
+            return None
+        if not isinstance(note, dict) or note.get("by") != request.edited_by:
+            return None
+        return note
+
+    async def _approve_edit(self, approval_id: str, user: str, card: tuple[str, str]) -> None:
+        """Save & approve: the editor's approval of the edited call (a vote, where more are needed), through the
+        decide step with every approver rule, as if they had clicked Approve on its card."""
+        result = await self.decide(approval_id, outcome="approved", user=user, card=card,
+                                   feedback="approved with their edit (Save & approve)")
+        if not self.redraw_after(result):
+            log.info("save & approve of %s refused: %s", approval_id, result.status)
 
     async def _running_again(self, run: RunRecord, *, fence: Fence) -> None:
         """After its approval's decision the run goes on: "running" again, in Redis and on its header (a run that
@@ -567,6 +618,23 @@ class ApprovalService:
                 cancelled += 1
                 self.on_decided(result.approval)
         return cancelled
+
+
+EDIT_KEPT = 600  # seconds an edit's note waits for the agent to ask about the edited call
+FIELD_CHANGES = 20  # changed arguments listed, at most
+CHANGE_SHOWN = 120  # characters of each old and new value in the list
+
+
+def changes_line(changes: Sequence[Sequence[str]], why: str = "") -> str:
+    """What an edit changed, for the card of the edited call (untrusted text, shown inert there):
+    "Changed: to: bob@example.com → carol@example.com; count: 3 → 4"."""
+    def short(text: str) -> str:
+        text = " ".join(text.split())
+        return (text[: CHANGE_SHOWN - 1] + "…" if len(text) > CHANGE_SHOWN else text) or "(none)"
+
+    parts = [f"{short(name)}: {short(old)} → {short(new)}" for name, old, new in changes]
+    line = "Changed: " + "; ".join(parts)
+    return f"{line}\n{why}" if why else line
 
 
 def rule_may_decide(request: ApprovalRequest) -> bool:

@@ -58,7 +58,7 @@ async def test_approved_call_runs_with_the_exact_arguments(slack: SlackStandIn, 
         card = await nth_card(slack, 1)
         shown = text_of(card)
         assert "Tool call needs approval" in shown and "*Tool call* `send_email` from drafter" in shown
-        assert '"to": "bob@example.com"' in shown and "&lt;!here&gt;" in shown and "<!here>" not in shown
+        assert "*to*\nbob@example.com" in shown and "&lt;!here&gt;" in shown and "<!here>" not in shown
         assert buttons(card) == ["approval_approve", "approve_always", "approval_reject", "approval_revise"]
         record = (await worker.services.store.approvals.of_run(run_id))[0]
         assert record.kind == "tool_call" and record.tool_name == "send_email" and record.digest == digest_of(EMAIL)
@@ -104,9 +104,16 @@ async def test_reject_with_a_reason_does_not_run_and_ends_the_run(
 
 def record_args(view: dict[str, object]) -> str:
     """The arguments as the modal shows them (its initial value)."""
+    fields: dict[str, object] = {}
     for block in view["view"]["blocks"]:  # type: ignore[index]
-        if block.get("block_id") == "arguments":
+        if block.get("block_id") == "arguments" and "initial_value" in block["element"]:  # the JSON-only form
             return str(block["element"]["initial_value"])
+        if str(block.get("block_id", "")).startswith("arg_"):  # one field per argument: "to (string)"
+            name, kind = str(block["label"]["text"]).rsplit(" (", 1)
+            text = str(block["element"].get("initial_value", ""))
+            fields[name] = text if kind == "string)" else json.loads(text)
+    if fields:
+        return json.dumps(fields)
     raise AssertionError("no arguments input")
 
 
@@ -123,7 +130,7 @@ async def test_edit_then_approve_runs_the_edited_call(slack: SlackStandIn, redis
         )
         second = await nth_card(slack, 2)  # the edited call needs its own approval
         shown = text_of(second)
-        assert '"to": "carol@example.com"' in shown and f"Arguments edited by <@{BOB}>" in shown
+        assert "*to*\ncarol@example.com" in shown and f"Arguments edited by <@{BOB}>" in shown
         old = text_of(current(slack, card))
         assert "*Arguments edited* by" in old and "Edited arguments" in old and "carol@example.com" in old
         assert not outbox(tmp_path)

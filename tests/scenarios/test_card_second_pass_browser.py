@@ -96,3 +96,38 @@ def test_arguments_by_name_waiting_words_card_link_and_the_requester_told(page: 
     expect(told).to_contain_text("send_email")
     expect(told).to_contain_text(REASON)  # as typed, inert
     screenshot(page, "card-rejected-thread.png")
+
+
+def test_edit_one_field_and_save_and_approve(page: Page, dev: Dev) -> None:
+    be(page, "alice")
+    go(page, "general")
+    run_id = start_run(page, TASK)
+    be(page, "bob")
+    go(page, "approvals")
+    asked = cards_of(page, run_id).last
+    expect(asked).to_contain_text("Tool call needs approval")
+    card = page.locator(f'[data-testid="message"][data-ts="{asked.get_attribute("data-ts")}"]')  # this card
+    card.get_by_test_id("button-approval_revise").click()
+    modal = page.get_by_test_id("modal")
+    expect(modal).to_contain_text("one field each")
+    to = modal.get_by_test_id("input-arg_0-arg_input")
+    expect(to).to_have_value("bob@example.com")  # the value itself, not JSON
+    body = modal.get_by_test_id("input-arg_2-arg_input")
+    expect(body).to_have_value(re.compile("^Hello,\n"))  # its lines, no escapes
+    expect(modal.get_by_test_id("input-then-then_input").get_by_test_id("option-approve")).to_be_checked()
+    to.fill("carol@example.com")
+    screenshot(page, "edit-fields.png")
+    modal.get_by_test_id("modal-submit").click()
+    expect(modal).to_have_count(0)
+
+    edited = cards_of(page, run_id).filter(has_text="Changed: to: bob@example.com → carol@example.com")  # old → new
+    expect(edited).to_have_count(1)
+    expect(edited).to_contain_text("Tool call approved")
+    expect(edited).to_contain_text("Arguments edited by @bob")
+    expect(edited).to_contain_text("Approved by @bob")  # saved and approved: no second click
+    expect(edited.get_by_test_id("button-approval_approve")).to_have_count(0)
+    expect(card).to_contain_text("Arguments edited by @bob")  # the first card: revised by the edit
+    turn = cards_of(page, run_id).filter(has_text="carol@example.com written to the outbox")  # sent: the edited call
+    expect(turn).to_have_count(1)
+    edited.scroll_into_view_if_needed()
+    screenshot(page, "edit-saved-and-approved.png")

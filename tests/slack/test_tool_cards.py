@@ -90,7 +90,8 @@ def test_tool_revise_modal_prefills_the_arguments() -> None:
     view = build_revise_modal(record(arguments=arguments), metadata="m")
     assert validate_view(view) is None
     inputs = {b["block_id"]: b for b in view["blocks"] if b["type"] == "input"}
-    assert inputs["arguments"]["element"]["initial_value"] == arguments
+    assert inputs["arg_0"]["element"]["initial_value"] == "bob@example.com"  # one field per argument
+    assert inputs["arg_0"]["label"]["text"] == "to (string)"
     assert inputs["feedback"]["optional"] is True and "reject:" in inputs["feedback"]["hint"]["text"]
     huge = json.dumps({"body": "x" * 3500})
     view = build_revise_modal(record(arguments=huge, proposal=huge), metadata="m")

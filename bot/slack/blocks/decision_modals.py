@@ -42,13 +42,13 @@ INPUT_LIMIT = 3000  # a plain_text_input's value
 REJECT_HINT = "Start with “reject:” to reject instead, giving your reason (e.g. “reject: wrong customer list”)."
 
 
-def build_revise_modal(approval: ApprovalRecord, *, metadata: str) -> Block:
+def build_revise_modal(approval: ApprovalRecord, *, metadata: str, may_approve: bool = False) -> Block:
     """The Revise modal: the proposal for reference and a multi-line feedback field; for a tool call,
     its arguments to edit (JSON, checked against the tool's schema on submit) and optional feedback.
 
     `metadata` (signed, see `bot.core.security.sign_metadata`) says which card the modal belongs to."""
     if approval.kind == "tool_call":
-        return _tool_revise_modal(approval, metadata=metadata)
+        return _tool_revise_modal(approval, metadata=metadata, may_approve=may_approve)
     if approval.kind == "code":
         reference: dict[str, Any] = code_text(approval.proposal, label="Code", limit=TEXT_LIMIT - 40)
     else:
@@ -80,7 +80,112 @@ def build_revise_modal(approval: ApprovalRecord, *, metadata: str) -> Block:
     }
 
 
-def _tool_revise_modal(approval: ApprovalRecord, *, metadata: str) -> Block:
+FIELD_BLOCK = "arg_{}"  # one input per top-level argument, by its index in the call's arguments
+FIELD_ACTION = "arg_input"
+THEN_BLOCK = "then"
+THEN_ACTION = "then_input"  # option values: "approve" (Save & approve) or "ask" (a new card)
+FIELD_MOST = 40  # arguments edited one field each, at most (a modal holds 100 blocks)
+
+
+def editable_fields(approval: ApprovalRecord) -> list[tuple[str, Any]] | None:
+    """A tool call's top-level arguments, in the call's order, when each can be edited in a field of its own
+    (an object of at most `FIELD_MOST` arguments, each value's text within an input's 3000 characters); else
+    None (the arguments are edited as one JSON text)."""
+    try:
+        values = json.loads(approval.arguments or "{}")
+    except ValueError:
+        return None
+    if not isinstance(values, dict) or not values or len(values) > FIELD_MOST:
+        return None
+    fields = list(values.items())
+    if any(len(field_text(value)) > INPUT_LIMIT for _, value in fields):
+        return None
+    return fields
+
+
+def field_text(value: Any) -> str:
+    """How a field shows a value to edit: text as is, other JSON as JSON (objects and lists indented)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (dict, list)):
+        return pretty_json(value)
+    return json.dumps(value, ensure_ascii=False)
+
+
+def field_kind(schema: Any, value: Any) -> str:
+    """What a field takes: "string", "integer", "number", "boolean" (from the tool's schema where it says one
+    type, else from the call's value) or "json"."""
+    kinds = schema.get("type") if isinstance(schema, dict) else None
+    if isinstance(kinds, list):
+        kinds = [k for k in kinds if k != "null"]
+        kinds = kinds[0] if len(kinds) == 1 else None
+    if kinds in ("string", "integer", "number", "boolean"):
+        return str(kinds)
+    if kinds is None:
+        if isinstance(value, str):
+            return "string"
+        if isinstance(value, bool):
+            return "boolean"
+        if isinstance(value, (int, float)) and value is not None:
+            return "integer" if isinstance(value, int) else "number"
+    return "json"
+
+
+_KIND_HINTS = {
+    "string": "Text, as it will be sent.",
+    "integer": "A whole number, e.g. 3.",
+    "number": "A number, e.g. 2.5.",
+    "boolean": "true or false.",
+    "json": "JSON, e.g. [\"a\", \"b\"] or {\"key\": 1}.",
+}
+
+
+def _field_inputs(approval: ApprovalRecord, fields: list[tuple[str, Any]]) -> list[Block]:
+    try:
+        schema = json.loads(approval.arguments_schema or "{}")
+    except ValueError:
+        schema = {}
+    props = schema.get("properties") if isinstance(schema, dict) else None
+    props = props if isinstance(props, dict) else {}
+    blocks: list[Block] = []
+    for index, (name, value) in enumerate(fields):
+        kind = field_kind(props.get(name), value)
+        text = clean(field_text(value))
+        element: Block = {"type": "plain_text_input", "action_id": FIELD_ACTION, "max_length": INPUT_LIMIT}
+        if "\n" in text or len(text) > 60 or kind == "json":
+            element["multiline"] = True
+        if text:
+            element["initial_value"] = text
+        blocks.append(
+            {
+                "type": "input",
+                "block_id": FIELD_BLOCK.format(index),
+                "optional": kind == "string",  # (an empty text is a value)
+                "label": plain(f"{' '.join(clean(str(name)).split())[:60] or '?'} ({kind})", 2000),
+                "element": element,
+                "hint": plain(_KIND_HINTS[kind], 2000),
+            }
+        )
+    return blocks
+
+
+def _then_input() -> Block:
+    approve = {"text": plain("Save & approve: the edited call counts as approved by you", 75), "value": "approve"}
+    ask = {"text": plain("Save, and ask for approval of the edited call on a new card", 75), "value": "ask"}
+    return {
+        "type": "input",
+        "block_id": THEN_BLOCK,
+        "label": plain("Then", 2000),
+        "element": {"type": "radio_buttons", "action_id": THEN_ACTION, "options": [approve, ask],
+                    "initial_option": approve},
+        "hint": plain("Where more than one approval is needed, yours counts as one of them.", 2000),
+    }
+
+
+def _tool_revise_modal(approval: ApprovalRecord, *, metadata: str, may_approve: bool = False) -> Block:
+    fields = None if approval.fixed_arguments else editable_fields(approval)
+    if fields is not None:
+        return _fields_revise_modal(approval, fields, metadata=metadata, may_approve=may_approve)
     shown = approval.arguments or "{}"
     editable = len(shown) <= INPUT_LIMIT and not approval.fixed_arguments
     if approval.fixed_arguments:
@@ -136,6 +241,63 @@ def _tool_revise_modal(approval: ApprovalRecord, *, metadata: str) -> Block:
         "private_metadata": metadata,
         "title": plain("Revise the tool call", 24),
         "submit": plain("Send", 24),
+        "close": plain("Cancel", 24),
+        "blocks": blocks,
+    }
+
+
+def _fields_revise_modal(
+    approval: ApprovalRecord, fields: list[tuple[str, Any]], *, metadata: str, may_approve: bool
+) -> Block:
+    """Revise a tool call one field per argument (checked against the tool's schema on submit, each error on its
+    field), with Save & approve for a reviewer who may approve; or only feedback for the agent."""
+    blocks: list[Block] = [
+        {
+            "type": "section",
+            "text": mrkdwn(
+                f"*Tool call* {tool_label(approval.tool_name)}: edit its arguments, one field each. Or leave them"
+                " and tell the agent what to change: nothing runs."
+            ),
+        }
+    ]
+    if approval.schema_error:
+        blocks.append(context_block(f":warning: Now: {safe(approval.schema_error, 1000)}"))
+    blocks.extend(_field_inputs(approval, fields))
+    blocks.append(
+        {
+            "type": "input",
+            "block_id": ARGUMENTS_BLOCK,
+            "optional": True,
+            "label": plain("Or: all arguments as one JSON object (replaces the fields above)", 2000),
+            "element": {"type": "plain_text_input", "action_id": ARGUMENTS_ACTION, "multiline": True,
+                        "max_length": INPUT_LIMIT},
+            "hint": plain("Leave it empty to use the fields.", 2000),
+        }
+    )
+    if may_approve:
+        blocks.append(_then_input())
+    blocks.append(
+        {
+            "type": "input",
+            "block_id": FEEDBACK_BLOCK,
+            "optional": True,
+            "label": plain("Or: what should the agent change? (a note with an edit)", 2000),
+            "element": {
+                "type": "plain_text_input",
+                "action_id": FEEDBACK_ACTION,
+                "multiline": True,
+                "max_length": 3000,
+                "placeholder": plain("e.g. Send it to the finance list instead", 150),
+            },
+            "hint": plain(REJECT_HINT, 2000),
+        }
+    )
+    return {
+        "type": "modal",
+        "callback_id": REVISE_CALLBACK_ID,
+        "private_metadata": metadata,
+        "title": plain("Revise the tool call", 24),
+        "submit": plain("Save", 24),
         "close": plain("Cancel", 24),
         "blocks": blocks,
     }

@@ -251,11 +251,17 @@ async def open_modal(services: Services, body: dict[str, Any], *, outcome: str) 
     secret = services.settings.slack_signing_secret.get_secret_value()
     channel, ts = click.card or ("", "")
     metadata = sign_metadata(secret, approval_id=click.approval_id, user=click.user, channel=channel, ts=ts)
-    build = build_reject_modal if outcome == "rejected" else build_revise_modal
+    if outcome == "rejected":
+        view = build_reject_modal(checked.approval, metadata=metadata)
+    else:  # Save & approve is offered to who may approve the card (and, with a quorum, vote)
+        approving = await services.approvals.may_decide(
+            click.approval_id, outcome="approved", user=click.user, card=click.card
+        )
+        view = build_revise_modal(checked.approval, metadata=metadata, may_approve=approving.status == "allowed")
     open_view(
         services,
         trigger_id=click.trigger_id,
-        view=build(checked.approval, metadata=metadata),
+        view=view,
         user=click.user,
         channel=channel or None,
         what="the Reject form" if outcome == "rejected" else "the Revise form",

@@ -53,6 +53,15 @@ from bot.slack.blocks import (
     REJECT_CALLBACK_ID,
     REVISE_CALLBACK_ID,
 )
+from bot.slack.blocks.decision_modals import (
+    FIELD_ACTION,
+    FIELD_BLOCK,
+    THEN_ACTION,
+    THEN_BLOCK,
+    editable_fields,
+    field_kind,
+    field_text,
+)
 from bot.slack.blocks.rule_modals import (
     RULE_EXPIRY_ACTION,
     RULE_EXPIRY_BLOCK,
@@ -69,6 +78,7 @@ from bot.slack.blocks.rule_modals import (
     rule_arguments,
 )
 from bot.slack.blocks.rules import RULE_CALLBACK_ID
+from bot.slack.blocks.text import clean
 from bot.slackapp.gate import MAX_DEPTH, too_deep
 from bot.store import StoreUnavailable
 
@@ -166,7 +176,26 @@ async def submit_revision(services: Services, body: dict[str, Any], view: dict[s
         return {FEEDBACK_BLOCK: f"Keep it under {MAX_FEEDBACK_CHARS} characters (this is {len(feedback)})."}
     edited = input_text(view, ARGUMENTS_BLOCK, ARGUMENTS_ACTION)
     changed = False
-    if edited is not None:
+    then = _selected_value(view, THEN_BLOCK, THEN_ACTION)
+    if not (edited or "").strip() and input_text(view, FIELD_BLOCK.format(0), FIELD_ACTION) is not None:
+        # one field per argument (the JSON box left empty)
+        approval = await services.approvals.get(approval_id)
+        if approval is None or approval.kind != "tool_call" or approval.fixed_arguments:
+            return {FEEDBACK_BLOCK: "This approval is no longer known, or its arguments cannot be edited."
+                    " Nothing was sent."}
+        edit = edited_fields(approval, view)
+        if edit.errors:
+            return edit.errors
+        changed = edit.changed
+        if changed:
+            changes = changed_fields(json.loads(approval.arguments or "{}"), edit.arguments)
+            await services.approvals.note_edit(
+                approval, edit.arguments, by=user, approve=then == "approve", changes=changes
+            )
+            feedback = encode_revision(edit.arguments, note=feedback)
+        elif not feedback:
+            return {FIELD_BLOCK.format(0): "Change a field, or write what the agent should change below."}
+    elif edited is not None:
         approval = await services.approvals.get(approval_id)
         if approval is None or approval.kind != "tool_call":
             return {FEEDBACK_BLOCK: "This approval is no longer known (it expired or was removed). Nothing was sent."}
@@ -178,6 +207,11 @@ async def submit_revision(services: Services, body: dict[str, Any], view: dict[s
             return edit.errors
         changed = edit.changed
         if changed:
+            changes = changed_fields(json.loads(approval.arguments or "{}"), edit.arguments)
+            if then:  # (the field form's JSON box; the JSON-only form offers no Save & approve)
+                await services.approvals.note_edit(
+                    approval, edit.arguments, by=user, approve=then == "approve", changes=changes
+                )
             feedback = encode_revision(edit.arguments, note=feedback)
         elif not feedback:
             return {FEEDBACK_BLOCK: "Edit the arguments, or write what the agent should change."}
@@ -191,6 +225,98 @@ async def submit_revision(services: Services, body: dict[str, Any], view: dict[s
     if services.approvals.redraw_after(result):
         return None
     return {FEEDBACK_BLOCK: refusal_text(result) + " Your feedback was not sent; copy it if you want to keep it."}
+
+
+def _selected_value(view: dict[str, Any], block: str, action: str) -> str:
+    entry = (((view.get("state") or {}).get("values") or {}).get(block) or {}).get(action) or {}
+    option = entry.get("selected_option") if isinstance(entry, dict) else None
+    return str(option.get("value") or "") if isinstance(option, dict) else ""
+
+
+_INTEGER = re.compile(r"^-?[0-9]{1,18}$")
+_NUMBER = re.compile(r"^-?[0-9]{1,18}(\.[0-9]{1,18})?([eE][-+]?[0-9]{1,3})?$")
+
+
+def field_value(kind: str, text: str) -> tuple[Any, str | None]:
+    """A field's text as the value its kind takes, or why not (shown on the field)."""
+    if kind == "string":
+        return text, None
+    typed = text.strip()
+    if kind == "integer":
+        return (int(typed), None) if _INTEGER.fullmatch(typed) else (None, "Type a whole number, e.g. 3.")
+    if kind == "number":
+        if not _NUMBER.fullmatch(typed):
+            return None, "Type a number, e.g. 2.5."
+        number = float(typed)
+        return (int(number) if number.is_integer() and "." not in typed and "e" not in typed.lower() else number), None
+    if kind == "boolean":
+        if typed.lower() in ("true", "false"):
+            return typed.lower() == "true", None
+        return None, "Type true or false."
+    try:
+        value = json.loads(typed)
+    except ValueError as exc:
+        return None, f"This is not valid JSON: {exc.msg if isinstance(exc, json.JSONDecodeError) else exc}."
+    except RecursionError:
+        return None, f"Nested more than {MAX_DEPTH} levels deep."
+    if too_deep(value):
+        return None, f"Nested more than {MAX_DEPTH} levels deep."
+    return value, None
+
+
+def edited_fields(approval: ApprovalRecord, view: dict[str, Any]) -> Edit:
+    """The arguments a reviewer edited one field each (typed as the tool's schema says): changed and valid,
+    unchanged, or the errors to show, each on its field (a value of the wrong kind, or what the tool's schema
+    says of it). Nothing runs here."""
+    fields = editable_fields(approval)
+    if fields is None:
+        return Edit(errors={FEEDBACK_BLOCK: "These arguments cannot be edited field by field. Nothing was sent."})
+    try:
+        schema = json.loads(approval.arguments_schema or "{}")
+    except ValueError:
+        schema = None
+    props = schema.get("properties") if isinstance(schema, dict) else None
+    props = props if isinstance(props, dict) else {}
+    arguments: dict[str, Any] = {}
+    errors: Errors = {}
+    for index, (name, value) in enumerate(fields):
+        block = FIELD_BLOCK.format(index)
+        text = input_text(view, block, FIELD_ACTION)
+        if text is None or text == clean(field_text(value)):  # untouched: the call's own value, exactly
+            arguments[name] = value
+            continue
+        typed, problem = field_value(field_kind(props.get(name), value), text)
+        if problem is not None:
+            errors[block] = problem
+        arguments[name] = typed
+    if errors:
+        return Edit(errors=errors)
+    if canonical_json(arguments) == canonical_json(dict(fields)):
+        return Edit(arguments=arguments)
+    if not isinstance(schema, dict):
+        return Edit(errors={FIELD_BLOCK.format(0): "The tool's schema is unknown, so edits cannot be checked."
+                            " Nothing was run."})
+    problem = schema_problem(arguments, schema)
+    if problem is not None:
+        names = sorted(((n, i) for i, (n, _) in enumerate(fields)), key=lambda pair: -len(str(pair[0])))
+        at = next((i for n, i in names if str(n) and str(n) in problem), 0)
+        return Edit(errors={FIELD_BLOCK.format(at): f"The tool's schema says: {problem}. Nothing was run."[:1900]})
+    return Edit(arguments=arguments, changed=True)
+
+
+def changed_fields(old: Any, new: Any) -> list[tuple[str, str, str]]:
+    """(name, old, new) of each argument an edit changed, values as JSON text ("" for one not there)."""
+    before = old if isinstance(old, dict) else {}
+    new = new if isinstance(new, dict) else {}
+    def shown(value: Any) -> str:
+        return value if isinstance(value, str) else canonical_json(value)
+
+    names = list(dict.fromkeys([*before, *new]))
+    return [
+        (str(n), shown(before[n]) if n in before else "", shown(new[n]) if n in new else "")
+        for n in names
+        if canonical_json(before.get(n)) != canonical_json(new.get(n)) or (n in before) != (n in new)
+    ]
 
 
 @dataclass(frozen=True, slots=True)

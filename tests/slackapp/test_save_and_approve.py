@@ -1,0 +1,92 @@
+"""Revise a tool call field by field (issue #36): a value of the wrong kind is refused on its field; Save &
+approve approves the edited call for its editor, audited as an edit and an approval; under a quorum it is one
+vote; the card that follows says what changed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bot.devslack.server import SlackStandIn
+from tests.conftest import BOB, CAROL
+from tests.support.hitl import (
+    audit_events,
+    bot,
+    call,
+    click,
+    command,
+    finished,
+    nth_card,
+    open_modal,
+    replay,
+    start,
+    text_of,
+    until,
+)
+
+EMAIL = {"to": "bob@example.com", "subject": "Price change", "body": "Dear Bob,\nPrices change on May 1."}
+TASK = "--team email Tell bob@example.com about the price change"
+
+
+def outbox(tmp_path: Path) -> list[Path]:
+    folder = tmp_path / "outbox"
+    return sorted(folder.glob("*.eml")) if folder.exists() else []
+
+
+async def test_save_and_approve_sends_the_edited_call_and_says_what_changed(
+    slack: SlackStandIn, redis_url: str, tmp_path: Path
+) -> None:
+    model = replay(call("send_email", EMAIL), "Sent it to Carol.")
+    async with bot(slack, redis_url, tmp_path, model) as worker:
+        run_id = await start(slack, TASK)
+        view = await open_modal(slack, await nth_card(slack, 1), user=BOB)
+        fields = {b["block_id"]: b for b in view["view"]["blocks"] if b["type"] == "input"}
+        assert fields["arg_0"]["element"]["initial_value"] == "bob@example.com"
+        assert fields["arg_2"]["element"]["initial_value"] == EMAIL["body"] and fields["arg_2"]["element"]["multiline"]
+        assert fields["then"]["element"]["initial_option"]["value"] == "approve"  # bob may approve
+        answer = await slack.submit_view(
+            user=BOB, view_id=view["id"],
+            values={"arg_0": {"arg_input": "carol@example.com"}, "then": {"then_input": "approve"}},
+        )
+        assert answer.status == 200 and not answer.body.strip()
+        edited = await nth_card(slack, 2)
+        shown = text_of(edited)
+        assert "Changed: to: bob@example.com → carol@example.com" in shown and "*to*\ncarol@example.com" in shown
+        await until(lambda: outbox(tmp_path), what="the edited email, approved by its editor")
+        decisions = [(e["outcome"], e["by"]) for e in await audit_events(worker, "decision")]
+        assert decisions == [("revised", BOB), ("approved", BOB)]  # an edit, then an approval
+        turn = await nth_card(slack, 3)  # the human's turn: the run goes on after the edited call
+        await click(slack, turn, "approval_approve", user=CAROL)
+        assert (await finished(worker, run_id)).status == "completed"
+
+
+async def test_under_a_quorum_save_and_approve_is_one_vote(slack: SlackStandIn, redis_url: str, tmp_path: Path) -> None:
+    model = replay(call("send_email", EMAIL), "Sent it to Carol.")
+    async with bot(slack, redis_url, tmp_path, model):
+        assert "2" in await command(slack, "config required_approvals 2")
+        await start(slack, TASK)
+        view = await open_modal(slack, await nth_card(slack, 1), user=BOB)
+        await slack.submit_view(
+            user=BOB, view_id=view["id"],
+            values={"arg_0": {"arg_input": "carol@example.com"}, "then": {"then_input": "approve"}},
+        )
+        edited = await nth_card(slack, 2)
+        await until(lambda: "1 of 2 approvals" in text_of(slack_current(slack, edited)), what="bob's vote")
+        assert not outbox(tmp_path)  # one vote of two: nothing sent yet
+
+
+def slack_current(slack: SlackStandIn, card: dict[str, object]) -> dict[str, object]:
+    return next(m for m in slack.messages(str(card["channel"])) if m["ts"] == card["ts"])
+
+
+async def test_a_value_of_the_wrong_kind_is_refused_on_its_field(
+    slack: SlackStandIn, redis_url: str, tmp_path: Path
+) -> None:
+    async with bot(slack, redis_url, tmp_path, replay(call("send_email", EMAIL), "unused")):
+        await start(slack, TASK)
+        view = await open_modal(slack, await nth_card(slack, 1), user=BOB)
+        refused = await slack.submit_view(
+            user=BOB, view_id=view["id"], values={"arg_0": {"arg_input": "not an address"}}
+        )
+        assert refused.json["response_action"] == "errors"
+        assert list(refused.json["errors"]) == ["arg_0"] and "schema" in refused.json["errors"]["arg_0"]
+        assert not outbox(tmp_path)

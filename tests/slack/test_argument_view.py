@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from bot.slack.blocks import ACTION_FULL_TEXT, build_approval_blocks, build_decided_blocks, build_full_text_modal
-from bot.slack.blocks.approval_card import ARGUMENT_LINES, decided_title
+from bot.slack.blocks.approval_card import ARGUMENT_LINES, build_outcome_blocks, decided_title
 from tests.support.blockkit import assert_inert, assert_valid, tool_call
 
 EMAIL = {"to": "carol@example.com", "body": "Hello,\nPrices go up in May.\n\nBest,\nBob", "count": 3, "urgent": True}
@@ -77,3 +77,13 @@ def test_a_decided_card_keeps_show_all_when_cut() -> None:
     long = json.dumps({"body": "y" * 5000})
     blocks = build_decided_blocks(tool_call(0, arguments=long, status="approved", decided_by="U0BOB", decided_at=1.0))
     assert buttons(blocks) == [ACTION_FULL_TEXT]
+
+
+def test_the_outcome_told_to_the_requester() -> None:
+    rejected = tool_call(0, status="rejected", decided_by="U0BOB", decided_at=1_700_000_042.0, feedback="<!here> no")
+    text, blocks = build_outcome_blocks(rejected)
+    assert text.startswith("<@U0ALICE> :x: *Rejected* by <@U0BOB>")  # the requester is mentioned
+    assert blocks[1]["elements"][0]["text"] == "*Tool call* `send_email` · run `rabcdefg`"
+    assert blocks[2]["text"]["text"] == "*Reason*\n&lt;!here&gt; no"
+    own = build_outcome_blocks(tool_call(0, status="approved", decided_by="U0ALICE", decided_at=1.0))[0]
+    assert "<@U0ALICE> " not in own  # who decided it themselves is not told

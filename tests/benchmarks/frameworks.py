@@ -2,7 +2,8 @@
 
 One worker runs as its own process (Redis, the Approvals API); this process holds the Slack stand-in (which
 signs and delivers the clicks, as the tests' `click` does) and the agents. For each of the five integrations
-(`agent_approvals.openai_agents`, `.langgraph`, `.pydantic_ai`, `.agent_framework`, `.autogen`), an agent whose
+(`agent_approvals.openai_agents`, `.langgraph`, `.pydantic_ai`, `.agent_framework`, `.autogen`, and the two
+harnesses `.claude_agent_sdk` (over a scripted stand-in for the CLI) and `.google_adk`), an agent whose
 scripted model (no network) calls `send_email` once, then says it is done; series interleaved, in a rotating
 order:
 
@@ -66,7 +67,8 @@ SCHEMA = {
     "required": ["to", "body"],
     "additionalProperties": False,
 }
-FRAMEWORKS = ("openai_agents", "langgraph", "pydantic_ai", "agent_framework", "autogen")
+FRAMEWORKS = ("openai_agents", "langgraph", "pydantic_ai", "agent_framework", "autogen", "claude_agent_sdk",
+              "google_adk")
 
 
 @dataclass
@@ -253,12 +255,76 @@ async def autogen(client: ApprovalsClient | None, email: dict[str, str], timing:
     await model.close()
 
 
+async def claude_agent_sdk(client: ApprovalsClient | None, email: dict[str, str], timing: Timing) -> None:
+    """The SDK's own client over a scripted stand-in for the CLI (its control protocol): `can_use_tool` asks."""
+    from agent_approvals.claude_agent_sdk import can_use_tool
+    from claude_agent_sdk import ClaudeAgentOptions, ClaudeSDKClient, PermissionResultAllow, ResultMessage
+
+    from tests.support.claude_cli import ScriptedCLI
+
+    def send_email(to: str, body: str) -> str:
+        timing.ran()
+        return f"sent to {to}"
+
+    async def allow(name: str, arguments: dict[str, Any], context: Any) -> PermissionResultAllow:
+        return PermissionResultAllow()
+
+    callback: Any = allow if client is None else can_use_tool(client)
+    cli = ScriptedCLI(calls=[("send_email", dict(email))], tools={"send_email": send_email}, retries=0,
+                      on_call=timing.called)
+    async with ClaudeSDKClient(ClaudeAgentOptions(can_use_tool=callback), transport=cli) as claude:
+        await claude.query("Tell Bob")
+        async for message in claude.receive_response():
+            if isinstance(message, ResultMessage):
+                break
+
+
+async def google_adk(client: ApprovalsClient | None, email: dict[str, str], timing: Timing) -> None:
+    """An `LlmAgent` with a scripted model; gated: `require_confirmation`, `approval_gate`, `run_with_approvals`."""
+    from agent_approvals.google_adk import approval_gate, run_with_approvals
+    from google.adk.agents import LlmAgent
+    from google.adk.runners import Runner
+    from google.adk.sessions import InMemorySessionService
+    from google.adk.tools import FunctionTool
+
+    from tests.support.adk_model import ScriptedLlm, text, tool_call, user
+
+    class TimedLlm(ScriptedLlm):
+        async def generate_content_async(self, llm_request: Any, stream: bool = False) -> Any:
+            async for response in super().generate_content_async(llm_request, stream):
+                if response.content is not None and any(p.function_call for p in response.content.parts or []):
+                    timing.called()
+                yield response
+
+    def send_email(to: str, body: str) -> str:
+        """Send an email to one recipient."""
+        timing.ran()
+        return f"sent to {to}"
+
+    model = TimedLlm(model="scripted", script=[tool_call("send_email", dict(email), f"call-{uuid.uuid4().hex[:8]}"),
+                                               text("Done.")])
+    gated: dict[str, Any] = {} if client is None else {"before_tool_callback": approval_gate(client)}
+    agent = LlmAgent(name="mailer", model=model, instruction="Send the email.",
+                     tools=[FunctionTool(send_email, require_confirmation=client is not None)], **gated)
+    runner = Runner(agent=agent, app_name="bench", session_service=InMemorySessionService())
+    session = f"s-{uuid.uuid4().hex[:12]}"
+    await runner.session_service.create_session(app_name="bench", user_id="u", session_id=session)
+    if client is None:
+        async for _ in runner.run_async(user_id="u", session_id=session, new_message=user("Tell Bob")):
+            pass
+    else:
+        await run_with_approvals(runner, user_id="u", session_id=session, new_message=user("Tell Bob"),
+                                 client=client)
+
+
 RUNS: dict[str, Run] = {
     "openai_agents": openai_agents,
     "langgraph": langgraph,
     "pydantic_ai": pydantic_ai,
     "agent_framework": agent_framework,
     "autogen": autogen,
+    "claude_agent_sdk": claude_agent_sdk,
+    "google_adk": google_adk,
 }
 
 

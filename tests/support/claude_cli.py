@@ -27,6 +27,7 @@ class ScriptedCLI(Transport):
     told: list[str] = field(default_factory=list)  # every deny's words, in order
     asked: int = 0  # permission requests sent
     deferred: dict[str, Any] | None = None
+    on_call: Callable[[], None] | None = None  # told each time the model hands over a call (benchmarks time it)
 
     def __post_init__(self) -> None:
         self._out: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
@@ -76,6 +77,8 @@ class ScriptedCLI(Transport):
     async def _permission(self, name: str, arguments: dict[str, Any], n: int) -> tuple[str, str, dict[str, Any]]:
         """(decision, words, input) as the SDK answered the permission request for one call."""
         self.asked += 1
+        if self.on_call is not None:
+            self.on_call()
         request_id = f"req_{self.asked}"
         if self.hooks:
             request = {"subtype": "hook_callback", "callback_id": self._hook_ids[0], "tool_use_id": f"toolu_{n}",

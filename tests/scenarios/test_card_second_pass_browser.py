@@ -131,3 +131,33 @@ def test_edit_one_field_and_save_and_approve(page: Page, dev: Dev) -> None:
     expect(turn).to_have_count(1)
     edited.scroll_into_view_if_needed()
     screenshot(page, "edit-saved-and-approved.png")
+
+
+def test_short_help_and_decide_several_names_the_requester(page: Page, dev: Dev) -> None:
+    be(page, "alice")
+    go(page, "general")
+    type_in_box(page, "/agent help")
+    helped = page.get_by_test_id("ephemeral").filter(has_text="Start a run").last
+    expect(helped).to_contain_text("/agent help config")
+    expect(helped).to_contain_text("/agent cancel <run id>")
+    assert helped.inner_text().count("\n") < 16, helped.inner_text()  # a short list, not a wall
+    screenshot(page, "help-short.png")
+    type_in_box(page, "/agent help keys")
+    expect(page.get_by_test_id("ephemeral").filter(has_text="/agent keys create <name> [#channel]")).to_have_count(1)
+
+    first = start_run(page, TASK)
+    second = start_run(page, "--team email Tell carol@example.com about the new prices")
+    be(page, "bob")
+    go(page, "approvals")
+    expect(cards_of(page, first)).to_have_count(1)
+    expect(cards_of(page, second)).to_have_count(1)
+    page.get_by_test_id("sidebar-home").click()
+    home = page.get_by_test_id("home")
+    home.get_by_test_id("button-home_batch").click()
+    modal = page.get_by_test_id("modal")
+    expect(modal).to_have_attribute("data-callback-id", "home_batch_modal")
+    choices = modal.get_by_test_id("input-batch_select-batch_select_input")
+    expect(choices).to_contain_text("send_email: Tell bob@example.com about the price")  # the tool, the task
+    expect(choices).to_contain_text(re.compile(r" · alice · \d+s ago"))  # who asked, by name, and the age
+    expect(choices).not_to_contain_text("U0ALICE")
+    screenshot(page, "decide-several-options.png")

@@ -75,6 +75,12 @@ async def test_a_sealed_state_outlives_a_gateway_restart_and_is_honoured_once(
         assert isinstance(first, types.InputRequiredResult) and first.request_state
         state = first.request_state
     await click(slack, await nth_card(slack, 1), "approval_approve", user=BOB)
+    async with contextlib.AsyncExitStack() as stack:  # another client (its clientInfo) may not spend it
+        stack.push_async_callback(ended, tmp_path)
+        other = await stack.enter_async_context(Client(stdio_params(bot, key, tmp_path, *PATIENT, env=env),
+                                                       client_info=types.Implementation(name="other", version="1")))
+        with pytest.raises(MCPError, match="Invalid or expired requestState"):
+            await other.session.call_tool("send_email", dict(EMAIL), request_state=state)
     async with contextlib.AsyncExitStack() as stack:  # a new gateway process, the same key
         stack.push_async_callback(ended, tmp_path)
         client = await stack.enter_async_context(Client(stdio_params(bot, key, tmp_path, *PATIENT, env=env)))

@@ -23,8 +23,14 @@ from bot.slack.blocks import (
     build_approval_blocks,
     build_decided_blocks,
     build_replaced_blocks,
+    item_summary,
+    safe,
+    untrusted,
     untrusted_parts,
 )
+from bot.slack.blocks.approval_card import build_outcome_blocks
+from bot.slack.blocks.text import TASK_LIMIT, context_block, permalink
+from bot.slack.directory import Directory
 from bot.store import Store, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -67,6 +73,7 @@ class CardService:
         self.after_draw: Callable[[ApprovalRecord], Awaitable[bool]] | None = None
         self._slack = slack
         self._store = store  # where refused updates wait to be retried (the outbox)
+        self._workspace_url: str | None = None  # for links to cards (`link`), asked once
         self._retry_after = retry_after
         self._queues: list[asyncio.Queue[str]] = [asyncio.Queue() for _ in range(max(1, concurrency))]
         self._newest: dict[str, ApprovalRecord] = {}  # queued: the newest state of each card
@@ -301,3 +308,31 @@ class CardService:
                 await self._store.outbox.add(approval.id, due=time.time() + self._retry_after)
             return False
         return True
+
+    async def link(self, card: tuple[str, str]) -> str:
+        """A link to a card (the workspace's URL from `auth.test`, asked once, + channel + ts), as the Approvals
+        API's `card_url`; '' while the workspace's URL is unknown."""
+        channel, ts = card
+        if self._workspace_url is None:
+            try:
+                response = await self.slack.auth_test()
+                self._workspace_url = str(response.get("url") or "")
+            except (SlackApiError, aiohttp.ClientError, TimeoutError):
+                return ""
+        return permalink(self._workspace_url, channel, ts)
+
+    async def tell_requester(self, approval: ApprovalRecord, directory: Directory) -> None:
+        """The decision of a program's approval, in a direct message to the person it asked for (`requester`):
+        a program's ask has no run thread where they would see it."""
+        channel = await directory.dm_channel(approval.requester)
+        if channel is None:
+            return
+        text, blocks = build_outcome_blocks(approval, tell=False)
+        asked = f"Asked by `{safe(approval.asked_by, 60).replace('`', '')}` for you: " if approval.asked_by else ""
+        blocks[1] = context_block(f"{asked}{item_summary(approval)}")
+        blocks.insert(1, {"type": "section", "text": untrusted(approval.task, label="Request", limit=TASK_LIMIT)})
+        try:
+            await self.slack.chat_postMessage(channel=channel, text=text, blocks=blocks, unfurl_links=False)
+        except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
+            error = exc.response.get("error") if isinstance(exc, SlackApiError) else type(exc).__name__
+            log.warning("could not tell %s of approval %s (%s)", approval.requester, approval.id, error)

@@ -6,6 +6,7 @@ program's ask (`verdict`), and the audit entries of what was decided at once. `A
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from agent_approvals.approver import AUTO, ApprovalRequest, Decision, Outcome
@@ -201,3 +202,28 @@ def new_approval(
         callback_url=program.callback_url if program is not None else "",
         webhook=int(bool(program is not None and program.callback_url)),
     )
+
+
+EDIT_KEPT = 600  # seconds an edit's note waits for the agent to ask about the edited call
+FIELD_CHANGES = 20  # changed arguments listed, at most
+CHANGE_SHOWN = 120  # characters of each old and new value in the list
+
+
+def changes_line(changes: Sequence[Sequence[str]], why: str = "") -> str:
+    """What an edit changed, for the card of the edited call (untrusted text, shown inert there):
+    "Changed: to: bob@example.com → carol@example.com; count: 3 → 4"."""
+    def short(text: str) -> str:
+        text = " ".join(text.split())
+        return (text[: CHANGE_SHOWN - 1] + "…" if len(text) > CHANGE_SHOWN else text) or "(none)"
+
+    parts = [f"{short(name)}: {short(old)} → {short(new)}" for name, old, new in changes]
+    line = "Changed: " + "; ".join(parts)
+    return f"{line}\n{why}" if why else line
+
+
+def rule_may_decide(request: ApprovalRequest) -> bool:
+    """Whether an "always allow" rule may decide this request: a tool call whose arguments pass the tool's
+    schema, and not one that may have run already (only a person approves that again)."""
+    if request.kind != "tool_call" or not request.arguments:
+        return False
+    return not request.schema_error and not request.maybe_ran

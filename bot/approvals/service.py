@@ -36,13 +36,17 @@ from slack_sdk.errors import SlackApiError
 from bot.approvals.card_sync import CardService
 from bot.approvals.homes import HomeService
 from bot.approvals.opening import (
+    EDIT_KEPT,
+    FIELD_CHANGES,
     Opened,
     OpenRefused,
     ProgramAsk,
     automatic_entry,
+    changes_line,
     new_approval,
     request_record,
     rule_entry,
+    rule_may_decide,
     verdict,
 )
 from bot.approvals.run_thread import RunThreads
@@ -51,12 +55,11 @@ from bot.core.allow_rules import Rule
 from bot.core.metrics import Metrics
 from bot.core.records import API_OWNER, SLACK_ID, ApprovalRecord, AwayState, ChannelSettings, RunRecord
 from bot.core.tasks import Background
-from bot.slack.blocks import item_summary, people_refs, proposal_is_cut, safe, untrusted, user_ref
+from bot.slack.blocks import proposal_is_cut
 from bot.slack.blocks.approval_card import build_outcome_blocks
 from bot.slack.blocks.rules import rule_used_line
-from bot.slack.blocks.text import TASK_LIMIT, context_block, permalink
 from bot.slack.directory import Directory
-from bot.store import DecideResult, Fence, Fenced, Store, persistently
+from bot.store import DecideResult, Fence, Fenced, Store, StoreUnavailable, persistently
 
 log = logging.getLogger(__name__)
 
@@ -66,14 +69,6 @@ ATTACH_WAIT = 3.0  # seconds a click may wait for its card's ts to be stored
 # and button (who may not decide, the requester, a second vote) in this many seconds: replayed clicks (a
 # double-click storm, a client retrying, a script) cost one Redis SET each, nothing more.
 REFUSAL_QUIET = 10
-STORAGE_DOWN = "The bot cannot reach its storage right now, so nothing was recorded. Try again in a moment."
-ALREADY = {
-    "approved": "approved",
-    "rejected": "rejected",
-    "revised": "sent back for revision",
-    "timed_out": "timed out",
-    "cancelled": "cancelled",
-}
 OrphanHandler = Callable[[ApprovalRecord], Coroutine[Any, Any, bool]]
 
 
@@ -116,7 +111,6 @@ class ApprovalService:
         self._sweeper_wake = sweeper_wake
         self._on_orphaned: OrphanHandler | None = None
         self.homes = homes
-        self._workspace_url: str | None = None
 
     def on_orphaned(self, handler: OrphanHandler) -> None:
         """Who continues a run whose worker is gone when its approval is decided here (the run manager)."""
@@ -144,7 +138,7 @@ class ApprovalService:
             opened = await self.open_request(request, run=run, owner=self.worker_id, fence=fence)
             if opened.decided is not None:
                 return opened.decided
-            await self._threads.post(run, text=opened.waiting_line(await self.card_link(opened.card)))
+            await self._threads.post(run, text=opened.waiting_line(await self.cards.link(opened.card)))
             await self._threads.update_header(run.with_(status="waiting"))  # as `/agent status` says
             if edit is not None and edit.get("approve") and opened.card[1]:
                 await self._approve_edit(opened.approval_id, str(edit["by"]), opened.card)
@@ -155,9 +149,6 @@ class ApprovalService:
             self._waiter.forget(request.approval_id)
 
     # an edit of a tool call's arguments, and Save & approve -----------------------------------------
-    def _edit_key(self, run_id: str, digest: str) -> str:
-        return f"{self.store.keys.prefix}:edit:{run_id}:{digest}"
-
     async def note_edit(
         self,
         approval: ApprovalRecord,
@@ -171,17 +162,19 @@ class ApprovalService:
         and whether its editor approves it at once (Save & approve). Kept in Redis for EDIT_KEPT seconds, for
         the worker that asks about the edited call (bound to the run and the edited arguments' digest)."""
         note = {"by": by, "approve": approve, "changes": [list(change) for change in changes[:FIELD_CHANGES]]}
-        key = self._edit_key(approval.run_id, digest_of(arguments))
-        await persistently(lambda: self.store.redis.set(key, json.dumps(note), ex=EDIT_KEPT), what="noting an edit")
+        await persistently(
+            lambda: self.store.approvals.note_edit(approval.run_id, digest_of(arguments), json.dumps(note),
+                                                   seconds=EDIT_KEPT),
+            what="noting an edit",
+        )
 
     async def _edit_of(self, request: ApprovalRequest, run: RunRecord) -> dict[str, Any] | None:
         """The noted edit that made `request` (read once), or None."""
         if not request.edited_by or request.kind != "tool_call":
             return None
-        key = self._edit_key(run.id, request.digest)
         try:
-            raw = await self.store.redis.getdel(key)
-        except Exception:
+            raw = await self.store.approvals.take_edit(run.id, request.digest)
+        except StoreUnavailable:
             log.warning("could not read the edit of %s", request.approval_id)
             return None
         try:
@@ -208,18 +201,6 @@ class ApprovalService:
         )
         if marked == "ok":
             await self._threads.update_header(run.with_(status="running"))
-
-    async def card_link(self, card: tuple[str, str]) -> str:
-        """A link to a card (the workspace's URL from `auth.test`, asked once, + channel + ts), as the Approvals
-        API's `card_url`; '' while the workspace's URL is unknown."""
-        channel, ts = card
-        if self._workspace_url is None:
-            try:
-                response = await self.cards.slack.auth_test()
-                self._workspace_url = str(response.get("url") or "")
-            except (SlackApiError, aiohttp.ClientError, TimeoutError):
-                return ""
-        return permalink(self._workspace_url, channel, ts)
 
     async def open_request(
         self,
@@ -585,27 +566,11 @@ class ApprovalService:
             self._metrics.decided(approval.origin_channel, approval.status, approval.decided_at - approval.created_at)
         self.cards.schedule(approval)
         if approval.owner == API_OWNER and SLACK_ID.fullmatch(approval.requester) and approval.status != "cancelled":
-            self._background.spawn(self._tell_requester(approval), name=f"tell-{approval.id}")
+            self._background.spawn(self.cards.tell_requester(approval, self._directory), name=f"tell-{approval.id}")
         if owner_heard or approval.owner in (self.worker_id, API_OWNER) or approval.status == "cancelled":
             return  # (nobody continues an API approval's run: its program reads the decision)
         if self._on_orphaned is not None:
             self._background.spawn(self._on_orphaned(approval), name=f"adopt-{approval.run_id}")
-
-    async def _tell_requester(self, approval: ApprovalRecord) -> None:
-        """The decision of a program's approval, in a direct message to the person it asked for (`requester`):
-        a program's ask has no run thread where they would see it."""
-        channel = await self._directory.dm_channel(approval.requester)
-        if channel is None:
-            return
-        text, blocks = build_outcome_blocks(approval, tell=False)
-        asked = f"Asked by `{safe(approval.asked_by, 60).replace('`', '')}` for you: " if approval.asked_by else ""
-        blocks[1] = context_block(f"{asked}{item_summary(approval)}")
-        blocks.insert(1, {"type": "section", "text": untrusted(approval.task, label="Request", limit=TASK_LIMIT)})
-        try:
-            await self.cards.slack.chat_postMessage(channel=channel, text=text, blocks=blocks, unfurl_links=False)
-        except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
-            error = exc.response.get("error") if isinstance(exc, SlackApiError) else type(exc).__name__
-            log.warning("could not tell %s of approval %s (%s)", approval.requester, approval.id, error)
 
     async def cancel_pending(self, run_id: str, *, by: str, reason: str) -> int:
         """Cancel a run's pending approvals (atomically, each) and say so on their cards."""
@@ -618,58 +583,3 @@ class ApprovalService:
                 cancelled += 1
                 self.on_decided(result.approval)
         return cancelled
-
-
-EDIT_KEPT = 600  # seconds an edit's note waits for the agent to ask about the edited call
-FIELD_CHANGES = 20  # changed arguments listed, at most
-CHANGE_SHOWN = 120  # characters of each old and new value in the list
-
-
-def changes_line(changes: Sequence[Sequence[str]], why: str = "") -> str:
-    """What an edit changed, for the card of the edited call (untrusted text, shown inert there):
-    "Changed: to: bob@example.com → carol@example.com; count: 3 → 4"."""
-    def short(text: str) -> str:
-        text = " ".join(text.split())
-        return (text[: CHANGE_SHOWN - 1] + "…" if len(text) > CHANGE_SHOWN else text) or "(none)"
-
-    parts = [f"{short(name)}: {short(old)} → {short(new)}" for name, old, new in changes]
-    line = "Changed: " + "; ".join(parts)
-    return f"{line}\n{why}" if why else line
-
-
-def rule_may_decide(request: ApprovalRequest) -> bool:
-    """Whether an "always allow" rule may decide this request: a tool call whose arguments pass the tool's
-    schema, and not one that may have run already (only a person approves that again)."""
-    if request.kind != "tool_call" or not request.arguments:
-        return False
-    return not request.schema_error and not request.maybe_ran
-
-
-def refusal_text(result: DecideResult) -> str:
-    """What to tell a person whose click or form decided nothing (or only counted a vote)."""
-    approval = result.approval
-    if result.status == "vote" and approval is not None:
-        return f"Your approval is counted: {len(approval.voters)} of {approval.required_approvals}."
-    if result.status == "duplicate" and approval is not None:
-        return (
-            f"Your approval already counts ({len(approval.voters)} of {approval.required_approvals});"
-            " another approver must approve. Nothing changed."
-        )
-    if result.status == "self":
-        return (
-            "You started this run, so you cannot decide its approvals (this channel's allow_self_approval"
-            " is false). Nothing changed."
-        )
-    if result.status == "not_allowed" and approval is not None:
-        return f"Only {people_refs(approval.approvers)} may decide this approval. Nothing changed."
-    if result.status == "already" and approval is not None:
-        if approval.status == "timed_out":
-            return "Too late: this approval already timed out."
-        by = f" by {user_ref(approval.decided_by)}" if approval.decided_by not in ("", "system", "timeout") else ""
-        why = f" ({safe(approval.feedback, 200)})" if approval.status == "cancelled" and approval.feedback else ""
-        return f"This approval was already {ALREADY.get(approval.status, approval.status)}{by}{why}. Nothing changed."
-    if result.status == "mismatch":
-        return "This button does not belong to this card. Nothing changed."
-    if result.status == "late":  # Redis ran the click after this worker stopped waiting for it
-        return STORAGE_DOWN
-    return "This approval is no longer known (it expired or was removed). Nothing changed."

@@ -19,7 +19,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
-from bot.core.logs import outage_of
+from bot.core.logs import Outage
 from bot.core.tasks import stop_task
 from bot.store import DecideResult, Store, StoreUnavailable
 
@@ -101,7 +101,7 @@ class DecisionWaiter:
             try:
                 pubsub = await self._store.subscriber()
             except StoreUnavailable as exc:
-                outage_of(self._store.redis).failed(exc)
+                self._store.outage.failed(exc)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
                 continue
@@ -111,7 +111,7 @@ class DecisionWaiter:
                 for woken in self._also.values():  # a decision published while unsubscribed: read again
                     woken.wake_all()
                 self._ready.set()
-                outage_of(self._store.redis).ok()
+                self._store.outage.ok()
                 backoff = 0.1
                 while True:
                     message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=5.0)
@@ -125,7 +125,7 @@ class DecisionWaiter:
                 self.reconnects += 1
                 if self._on_reconnect is not None:
                     self._on_reconnect()
-                outage_of(self._store.redis).failed(exc)  # one line, then one a minute (bot.core.logs.Outage)
+                self._store.outage.failed(exc)  # one line, then one a minute (bot.core.logs.Outage)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
             except Exception:  # a bug must not leave this worker's runs waiting forever: subscribe again
@@ -192,10 +192,10 @@ class DueSweeper:
         self._task: asyncio.Task[None] | None = None
 
     @property
-    def redis(self) -> Any:
-        """The Redis client of the sweeper's store (for "Redis is unreachable" said once), None if it has none."""
+    def outage(self) -> Outage | None:
+        """The outage of the sweeper's store (for "Redis is unreachable" said once), None if it has none."""
         store = getattr(self, "_store", None)
-        return getattr(store, "redis", None)
+        return store.outage if isinstance(store, Store) else None
 
     async def sweep(self) -> int:
         raise NotImplementedError
@@ -219,11 +219,11 @@ class DueSweeper:
                 await self.sweep()
                 nearest = await self.next_due()
                 delay = self._max_sleep if nearest is None else min(self._max_sleep, max(0.0, nearest - time.time()))
-                if self.redis is not None:
-                    outage_of(self.redis).ok()
+                if self.outage is not None:
+                    self.outage.ok()
             except StoreUnavailable as exc:
-                if self.redis is not None:
-                    outage_of(self.redis).failed(exc)
+                if self.outage is not None:
+                    self.outage.failed(exc)
                 else:
                     log.warning("%s failed (%s); retrying", self.name, type(exc).__name__)
                 delay = self._max_sleep

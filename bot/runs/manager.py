@@ -161,9 +161,11 @@ class RunManager:
             run, max_per_user=self._max_runs_per_user, max_per_channel=self._max_runs_per_channel
         )
         if admitted == "user_limit":
-            return f"You already have {self._max_runs_per_user} active runs; wait for one to end or cancel one."
+            return (f"You already have {self._max_runs_per_user} active runs; wait for one to end or cancel one. See"
+                    " yours with `/agent status`; end one with `/agent cancel <run id>`.")
         if admitted == "channel_limit":
-            return f"This channel already has {self._max_runs_per_channel} active runs; wait for one to end."
+            return (f"This channel already has {self._max_runs_per_channel} active runs; wait for one to end. See"
+                    " them with `/agent status`; end one with `/agent cancel <run id>`.")
         state = _RunState(run=run)
         self._active[run.id] = state
         self._tasks[run.id] = self._background.spawn(self._execute(state), name=f"run-{run.id}")

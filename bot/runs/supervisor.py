@@ -10,7 +10,6 @@ import logging
 import time
 
 from bot.approvals.service import ApprovalService
-from bot.core.logs import outage_of
 from bot.core.records import API_OWNER, ApprovalRecord, RunRecord
 from bot.core.tasks import stop_task
 from bot.runs.manager import RunManager
@@ -50,7 +49,7 @@ class Supervisor:
         try:
             await self._beat()
         except StoreUnavailable as exc:
-            outage_of(self._store.redis).failed(exc)  # "Redis at … is unreachable", once (bot.core.logs.Outage)
+            self._store.outage.failed(exc)  # "Redis at … is unreachable", once (bot.core.logs.Outage)
         self._tasks = [
             asyncio.create_task(self._beat_loop(), name="heartbeat"),
             asyncio.create_task(self._scan_loop(), name="supervisor"),
@@ -74,9 +73,9 @@ class Supervisor:
         while True:
             try:
                 await self._beat()
-                outage_of(self._store.redis).ok()
+                self._store.outage.ok()
             except StoreUnavailable as exc:
-                outage_of(self._store.redis).failed(exc)  # one line, then one a minute while it stays down
+                self._store.outage.failed(exc)  # one line, then one a minute while it stays down
             except Exception:  # the heartbeat must outlive any bug: without it, others take our runs
                 log.exception("heartbeat failed; going on")
             await asyncio.sleep(self._ttl / 3)
@@ -88,7 +87,7 @@ class Supervisor:
                 await self.scan_orphans()
                 await self.flush_outbox()
             except StoreUnavailable as exc:
-                outage_of(self._store.redis).failed(exc)
+                self._store.outage.failed(exc)
             except Exception:
                 log.exception("supervisor scan failed; going on")
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 
+from bot.core.logs import Outage, outage_of
 from bot.core.records import ApiKey, AwayState, NewKey
 from bot.core.redis_urls import cluster_prefix, is_cluster_url
 from bot.store.api_keys import ApiKeys
@@ -99,6 +100,11 @@ class Store:
     async def subscriber(self) -> PubSub:
         """A pub/sub connection, not yet subscribed (on Cluster: to one node)."""
         return (await pubsub_client(self.redis)).pubsub()
+
+    @property
+    def outage(self) -> Outage:
+        """This store's Redis outage, said once (then once a minute) by every loop that uses it."""
+        return outage_of(self.redis)
 
     async def close(self) -> None:
         """Close the client's connections."""

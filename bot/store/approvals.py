@@ -221,6 +221,16 @@ class Approvals:
         found = (readable_approval(raw, text) for raw, text in zip(replies[::2], replies[1::2], strict=True) if raw)
         return [approval for approval in found if approval is not None]
 
+    async def note_edit(self, run_id: str, digest: str, note: str, *, seconds: int) -> None:
+        """What an edit of a tool call changed (and whether its editor approved it), for the card of the edited
+        call that follows: bound to the run and the edited arguments' digest, kept `seconds`."""
+        await self._s.redis.set(self._k.edit(run_id, digest), note, ex=seconds)
+
+    async def take_edit(self, run_id: str, digest: str) -> str | None:
+        """The note of the edit that made this call, once (GETDEL: Redis 6.2 or newer)."""
+        raw = await self._s.redis.getdel(self._k.edit(run_id, digest))
+        return str(raw) if raw else None
+
     async def pending(self, *, channels: Iterable[str] = (), batch: int = 500) -> list[ApprovalRecord]:
         """Every pending approval (whose origin or card channel is among `channels`, when given), read without
         their long texts: the ids in `deadlines` and in `waiting` (members "<origin channel>/<id>", which also

@@ -206,6 +206,10 @@ class Keys:
         return f"{self.prefix}:home_shown:{approval_id}"
 
     # approvals
+    def edit(self, run_id: str, digest: str) -> str:
+        """What an edit changed, for the card of the edited call (10 minutes, read once)."""
+        return f"{self.prefix}:edit:{run_id}:{digest}"
+
     def approval(self, approval_id: str) -> str:
         return f"{self.prefix}:approval:{{{approval_id}}}"
 

@@ -31,7 +31,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.errors import SlackApiError
 
-from bot.approvals.service import STORAGE_DOWN, refusal_text
+from bot.approvals.refusals import STORAGE_DOWN, refusal_text
 from bot.core.records import APPROVAL_ID, SLACK_ID, SLACK_TS
 from bot.core.security import sign_metadata
 from bot.services import Services

@@ -27,7 +27,7 @@ import aiohttp
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.errors import SlackApiError
 
-from bot.approvals.service import STORAGE_DOWN, refusal_text
+from bot.approvals.refusals import STORAGE_DOWN, refusal_text
 from bot.core.records import SLACK_ID, ApprovalRecord
 from bot.core.security import sign_metadata, verify_metadata
 from bot.services import Services

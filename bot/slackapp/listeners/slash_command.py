@@ -9,9 +9,9 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.errors import SlackApiError
 
+from bot.approvals.refusals import STORAGE_DOWN
 from bot.approvals.rights import is_admin, may_cancel, may_change_settings
 from bot.approvals.rulebook import SUGGEST_SINCE
-from bot.approvals.service import STORAGE_DOWN
 from bot.core.durations import format_duration
 from bot.core.records import RUN_ID, SLACK_ID, ChannelSettings
 from bot.report.headline_cache import HEADLINE_DAYS
@@ -118,8 +118,6 @@ async def do_command(services: Services, parsed: Command, *, user: str, channel:
             task=parsed.task, requester=user, channel=channel, preset=parsed.team or DEFAULT_PRESET, mode=parsed.mode
         )
         if isinstance(run, str):
-            if "active runs" in run:  # the run limit: where to see them, how to end one
-                run += " See yours with `/agent status`; end one with `/agent cancel <run id>`."
             return {"text": f"{run} Nothing started."}
         text = f"Started run `{run.id}`. Progress and result will be in the thread of its message here."
         return {"text": text, STARTED: run.id}

@@ -27,7 +27,7 @@ from agent_approvals.approver import canonical_json, encode_revision
 from agent_approvals.schemas import schema_problem
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
-from bot.approvals.service import STORAGE_DOWN, refusal_text
+from bot.approvals.refusals import STORAGE_DOWN, refusal_text
 from bot.core.allow_rules import (
     EXPIRIES,
     OPS,

@@ -1,0 +1,45 @@
+"""What a person is told when their click or form decided nothing (or only counted a vote), pure."""
+
+from __future__ import annotations
+
+from bot.slack.blocks import people_refs, safe, user_ref
+from bot.store import DecideResult
+
+STORAGE_DOWN = "The bot cannot reach its storage right now, so nothing was recorded. Try again in a moment."
+ALREADY = {
+    "approved": "approved",
+    "rejected": "rejected",
+    "revised": "sent back for revision",
+    "timed_out": "timed out",
+    "cancelled": "cancelled",
+}
+
+
+def refusal_text(result: DecideResult) -> str:
+    """What to tell a person whose click or form decided nothing (or only counted a vote)."""
+    approval = result.approval
+    if result.status == "vote" and approval is not None:
+        return f"Your approval is counted: {len(approval.voters)} of {approval.required_approvals}."
+    if result.status == "duplicate" and approval is not None:
+        return (
+            f"Your approval already counts ({len(approval.voters)} of {approval.required_approvals});"
+            " another approver must approve. Nothing changed."
+        )
+    if result.status == "self":
+        return (
+            "You started this run, so you cannot decide its approvals (this channel's allow_self_approval"
+            " is false). Nothing changed."
+        )
+    if result.status == "not_allowed" and approval is not None:
+        return f"Only {people_refs(approval.approvers)} may decide this approval. Nothing changed."
+    if result.status == "already" and approval is not None:
+        if approval.status == "timed_out":
+            return "Too late: this approval already timed out."
+        by = f" by {user_ref(approval.decided_by)}" if approval.decided_by not in ("", "system", "timeout") else ""
+        why = f" ({safe(approval.feedback, 200)})" if approval.status == "cancelled" and approval.feedback else ""
+        return f"This approval was already {ALREADY.get(approval.status, approval.status)}{by}{why}. Nothing changed."
+    if result.status == "mismatch":
+        return "This button does not belong to this card. Nothing changed."
+    if result.status == "late":  # Redis ran the click after this worker stopped waiting for it
+        return STORAGE_DOWN
+    return "This approval is no longer known (it expired or was removed). Nothing changed."

@@ -63,31 +63,22 @@ import json
 import logging
 import sys
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from agent_approvals._extras import missing_extra
 
 try:
     import anyio
     import httpx
-    import httpx2
     from mcp import types
     from mcp.client.session import ClientSession
-    from mcp.client.stdio import StdioServerParameters, stdio_client
-    from mcp.client.streamable_http import streamable_http_client
     from mcp.server.context import ServerRequestContext
     from mcp.server.lowlevel import Server
     from mcp.server.request_state import RequestStateBoundary, RequestStateSecurity
-    from mcp.server.stdio import stdio_server
-    from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE
     from mcp.shared.exceptions import MCPError
-    from mcp.shared.message import SessionMessage
 except ImportError as exc:  # the extra is not installed
     raise missing_extra(__name__, "mcp", exc) from exc
-from pydantic import ValidationError
-from pydantic_core import from_json
 
 from agent_approvals.approver import digest_of
 from agent_approvals.client import (
@@ -101,10 +92,12 @@ from agent_approvals.client import (
     refusal,
     waiting_words,
 )
+from agent_approvals.mcp_gateway.upstream import Connected, Upstream, connect
+from agent_approvals.mcp_gateway.wire import JsonRpcBodies, jsonrpc_refusal, stdio_checked
 from agent_approvals.schemas import SchemaRefused, problem
 
 if TYPE_CHECKING:
-    from mcp.shared._stream_protocols import ReadStream, WriteStream
+    pass
 
 __all__ = [
     "CALL_TIMEOUT", "PATIENCE", "STATE_KEY_ENV", "Gateway", "JsonRpcBodies", "Upstream", "connect", "jsonrpc_refusal",
@@ -121,99 +114,6 @@ STATE_KEY_ENV = "AGENT_APPROVALS_MCP_STATE_KEY"  # the requestState sealing key 
 STATE_TTL = 24 * 3600.0  # seconds a sealed requestState may be echoed back
 MODERN = ("2026-07-28",)  # protocol versions with input_required round trips
 Context = ServerRequestContext[Any, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class Upstream:
-    """The MCP server behind the gateway: a `command` (stdio, with `env` as all of its environment besides
-    the SDK's safe defaults: PATH, HOME…) or a streamable HTTP `url` (sent `headers`, e.g. its Authorization)."""
-
-    command: Sequence[str] = ()
-    env: Mapping[str, str] = field(default_factory=dict)
-    url: str = ""
-    headers: Mapping[str, str] = field(default_factory=dict)
-    start_timeout: float = 30.0
-
-    @property
-    def label(self) -> str:
-        return self.url or " ".join(self.command[:1])
-
-
-@dataclass(slots=True)
-class Connected:
-    """An upstream session once initialized, or why there is none (`problem`)."""
-
-    session: ClientSession | None
-    info: types.InitializeResult | None = None
-    problem: str = ""
-
-
-@contextlib.asynccontextmanager
-async def connect(upstream: Upstream) -> AsyncIterator[Connected]:
-    """The upstream, started and initialized; on failure a `Connected` with the `problem` (logged), so the
-    gateway still serves its client and answers each request with that error. The connection is held by a
-    task of its own: its transport failing (now or later) ends that connection, not the gateway."""
-    ready: asyncio.Future[Connected] = asyncio.get_running_loop().create_future()
-    stop = asyncio.Event()
-    holder = asyncio.create_task(_hold(upstream, ready, stop))
-    try:
-        yield await ready
-    finally:
-        stop.set()
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait_for(holder, upstream.start_timeout)
-
-
-async def _hold(upstream: Upstream, ready: asyncio.Future[Connected], stop: asyncio.Event) -> None:
-    noise: list[str] = []
-    connected = Connected(None)
-
-    async def heard(message: Any) -> None:  # what the upstream wrote that is not MCP
-        if isinstance(message, Exception):
-            noise.append(" ".join(str(message).split())[:200])
-            log.warning("the upstream MCP server %s wrote something that is not MCP: %s", upstream.label, noise[-1])
-
-    try:
-        async with contextlib.AsyncExitStack() as stack:
-            if upstream.url:
-                http = await stack.enter_async_context(httpx2.AsyncClient(
-                    headers=dict(upstream.headers), timeout=httpx2.Timeout(30.0, read=300.0)))
-                read, write = await stack.enter_async_context(streamable_http_client(upstream.url, http_client=http))
-            else:
-                if not upstream.command:
-                    raise ValueError("give the upstream MCP server's command (after --) or --upstream-url")
-                params = StdioServerParameters(command=upstream.command[0], args=list(upstream.command[1:]),
-                                               env=dict(upstream.env))
-                read, write = await stack.enter_async_context(stdio_client(params))
-            session = await stack.enter_async_context(ClientSession(read, write, message_handler=heard))
-            with anyio.fail_after(upstream.start_timeout):
-                connected.info = await session.initialize()
-            connected.session = session
-            log.info("upstream %s (%s) started", connected.info.server_info.name, upstream.label)
-            ready.set_result(connected)
-            await stop.wait()
-    except Exception as exc:  # any failure is told to the client (the next request), not raised
-        connected.session, connected.problem = None, _why(exc, upstream, noise)
-        if not ready.done():
-            log.error("the upstream MCP server did not start: %s", connected.problem)
-            ready.set_result(connected)
-        elif not stop.is_set():
-            log.error("the connection to the upstream MCP server ended: %s", connected.problem)
-    connected.session = None
-
-
-def _why(exc: BaseException, upstream: Upstream, noise: list[str]) -> str:
-    """One line on why the upstream did not start (an exception group: its first leaf)."""
-    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
-        exc = exc.exceptions[0]
-    if isinstance(exc, TimeoutError):
-        what = f"no answer to initialize within {upstream.start_timeout:g}s"
-    elif isinstance(exc, FileNotFoundError):
-        what = f"no such command: {upstream.command[0] if upstream.command else '?'}"
-    else:
-        what = str(exc) or type(exc).__name__
-    said = f" (it wrote: {noise[-1]})" if noise else ""
-    return f"{upstream.label}: {what}{said}"
 
 
 def state_security_from(environ: Mapping[str, str], key_file: str = "") -> tuple[RequestStateSecurity, str]:
@@ -602,116 +502,6 @@ def _refused(text: str) -> types.CallToolResult:
 
 
 # what is not JSON-RPC: an error, never silence ------------------------------------------------------------
-def jsonrpc_refusal(raw: str | bytes) -> types.JSONRPCError | None:
-    """None for one JSON-RPC message (as the MCP SDK reads it); else the error its sender gets: -32700 for what is
-    not JSON, -32600 for JSON that is no JSON-RPC request, notification or response (with its id when it has a
-    usable one, else null), or a request whose id is neither a string nor an integer (the SDK would take it for
-    a notification and answer nothing)."""
-    try:
-        message = types.jsonrpc_message_adapter.validate_json(raw, by_name=False)
-    except ValidationError:
-        pass
-    else:
-        if isinstance(message, types.JSONRPCNotification) and "id" in from_json(raw):
-            return _rpc_error(None, types.INVALID_REQUEST, "Invalid request: its id is neither a string nor an integer")
-        return None
-    try:
-        decoded = from_json(raw)
-    except ValueError as exc:
-        return _rpc_error(None, types.PARSE_ERROR, f"Parse error: not JSON ({' '.join(str(exc).split())[:120]})")
-    ident = decoded.get("id") if isinstance(decoded, dict) else None
-    usable = isinstance(ident, str) or (isinstance(ident, int) and not isinstance(ident, bool))
-    return _rpc_error(ident if usable else None, types.INVALID_REQUEST,
-                      "Invalid request: not a JSON-RPC 2.0 request, notification or response")
-
-
-def _rpc_error(ident: str | int | None, code: int, message: str) -> types.JSONRPCError:
-    return types.JSONRPCError(jsonrpc="2.0", id=ident, error=types.ErrorData(code=code, message=message))
-
-
-def _refusing(where: str, error: types.JSONRPCError) -> None:
-    log.warning("answered %s from the client with JSON-RPC error %d: %s", where, error.error.code,
-                error.error.message)
-
-
-@contextlib.asynccontextmanager
-async def stdio_checked() -> AsyncIterator[tuple[ReadStream[SessionMessage | Exception], WriteStream[SessionMessage]]]:
-    """The MCP SDK's stdio transport (`stdio_server`: its stdout kept for the wire), fed the client's stdin lines
-    through a check: a line that is no JSON-RPC message is answered with its error (`jsonrpc_refusal`) on the
-    wire and not passed on (the SDK would drop it in silence), a blank line is skipped; the rest go on as read."""
-    wire: list[WriteStream[SessionMessage]] = []
-    ready = anyio.Event()
-
-    async def lines() -> AsyncIterator[str]:
-        async for raw in anyio.wrap_file(sys.stdin.buffer):
-            line = raw.decode("utf-8", errors="replace")
-            if not line.strip():
-                continue
-            error = jsonrpc_refusal(line)
-            if error is None:
-                yield line
-                continue
-            _refusing("a stdin line", error)
-            await ready.wait()
-            with contextlib.suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):  # (the server ended)
-                await wire[0].send(SessionMessage(error))
-
-    class Lines:  # what `stdio_server` iterates (it takes an anyio text file; only `async for` is used)
-        def __aiter__(self) -> AsyncIterator[str]:
-            return lines()
-
-    async with stdio_server(stdin=cast("anyio.AsyncFile[str]", Lines())) as (read, write):
-        wire.append(write)
-        ready.set()
-        yield read, write
-
-
-class JsonRpcBodies:
-    """ASGI middleware in front of the streamable HTTP app: a POST to `path` whose body is no JSON-RPC message gets
-    HTTP 400 with its JSON-RPC error (`jsonrpc_refusal`: -32700 or -32600), the same over each protocol era; one
-    larger than `max_body` bytes gets 413, as the SDK answers it; any other request goes on, its body replayed."""
-
-    def __init__(self, app: Any, path: str = "/mcp", max_body: int = DEFAULT_MAX_REQUEST_BODY_SIZE) -> None:
-        self.app, self.path, self.max_body = app, path.rstrip("/"), max_body
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"].rstrip("/") != self.path:
-            await self.app(scope, receive, send)
-            return
-        body = bytearray()
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":  # the client left before its body arrived
-                return
-            body += message.get("body", b"")
-            if len(body) > self.max_body:
-                await _answer(send, 413, b"Request body too large", b"text/plain; charset=utf-8")
-                return
-            if not message.get("more_body", False):
-                break
-        error = jsonrpc_refusal(bytes(body))
-        if error is not None:
-            _refusing("a POST body", error)
-            await _answer(send, 400, error.model_dump_json(by_alias=True, exclude_unset=True).encode())
-            return
-        replayed = False
-
-        async def replay() -> Any:
-            nonlocal replayed
-            if replayed:
-                return await receive()  # (then the client's disconnect, as the app watches for it)
-            replayed = True
-            return {"type": "http.request", "body": bytes(body), "more_body": False}
-
-        await self.app(scope, replay, send)
-
-
-async def _answer(send: Any, status: int, body: bytes, kind: bytes = b"application/json") -> None:
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", kind), (b"content-length", str(len(body)).encode())]})
-    await send({"type": "http.response.body", "body": body})
-
-
 def configure_logging(level: int = logging.INFO) -> None:
     """Log lines to stderr (stdout is the MCP stream on stdio)."""
     handler = logging.StreamHandler(sys.stderr)

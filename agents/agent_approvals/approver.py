@@ -94,6 +94,7 @@ class Decision:
     feedback: str = ""
     timeout_outcome: TimeoutOutcome = "reject"
     digest: str = ""
+    decided_by_name: str = ""  # the decider's display name, when the bot said it (the Approvals API)
 
     @property
     def automatic(self) -> bool:

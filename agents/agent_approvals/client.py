@@ -170,6 +170,7 @@ class Approval:
             feedback=feedback,
             timeout_outcome="approve" if self.timeout_outcome == "approve" else "reject",
             digest=self.digest,
+            decided_by_name=self.decided_by_name.lstrip("@"),
         )
 
 

@@ -130,7 +130,7 @@ async def test_an_approval_workbench_gates_a_workbenchs_tools_over_the_api(
         result = await asyncio.wait_for(running, 20)
     assert sent == []
     texts = " ".join(str(m.to_text()) for m in result.messages)
-    assert "2 messages" in texts and "rejected by U0BOB: not Carol" in texts
+    assert "2 messages" in texts and "rejected by @bob: not Carol" in texts
 
 
 EMAIL = {"to": "bob@example.com", "body": "Prices go up 5% on May 1."}
@@ -182,7 +182,7 @@ async def test_run_with_approvals_approve_reject_edit_timeout_and_rule(
         running = asyncio.create_task(run_with_approvals(autogen_mailer(sent, "OK."), "Tell Bob", client=client))
         await reject(slack, await nth_card(slack, 2), user=BOB, reason="not before the board meets")
         result = await asyncio.wait_for(running, 20)
-        assert sent == [EMAIL] and tool_results(result) == [f"rejected by {BOB}: not before the board meets"]
+        assert sent == [EMAIL] and tool_results(result) == ["rejected by @bob: not before the board meets"]
 
         running = asyncio.create_task(run_with_approvals(autogen_mailer(sent, "Sent."), "Tell Bob", client=client))
         view = await open_modal(slack, await nth_card(slack, 3), user=BOB)

@@ -73,6 +73,8 @@ def who(decision: Decision) -> str:
         return "the input mode"
     if decision.outcome == "timed_out":
         return "timeout"
+    if decision.decided_by_name:
+        return f"@{decision.decided_by_name}"
     return decision.decided_by or "a reviewer"
 
 

@@ -23,8 +23,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.conftest import free_port
+from tests.support.browser import be, chromium, go, screenshot, workspace_page
 from tests.support.dev import APPROVALS, BOB, ROOT, Dev, block_text, dev_environment, has_button, start_dev, wait_until
 
 MARK = re.compile(r"<!-- snippet: ([a-z0-9-]+) -->\n```([a-z]+)\n(.*?)\n```", re.S)
@@ -151,3 +153,32 @@ def test_each_framework_page_program_runs_an_approved_call(name: str, dev: Dev, 
     assert out.count("send_email(to='bob@example.com')") == 1, out  # the approved call ran, once
     assert "bob@example.com" in out.split("send_email(to='bob@example.com')", 1)[1], out  # then the answer
     assert time.monotonic() - started < RUN_TIMEOUT
+
+
+def test_the_readme_quickstart_with_bob_clicking_on_the_page(dev: Dev, tmp_path: Path) -> None:
+    """The same three commands, and a person on the dev page (Chromium): switch to bob, open #approvals, click
+    Approve on the program's card. The program gets the decision and the approved call runs once."""
+    _, code = snippets(ROOT / "README.md")["quickstart"]
+    run = [line for line in code.splitlines() if line.strip()][2]
+    script = "\n".join(["set -e", *exports_of(dev), run])
+    program = subprocess.Popen(["bash", "-c", script], cwd=ROOT, env=reader_environment(tmp_path), text=True,
+                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        with chromium() as browser, workspace_page(browser, dev) as page:
+            be(page, "bob")
+            go(page, "approvals")
+            card = page.get_by_test_id("messages").get_by_test_id("message").filter(has_text="bob@example.com")
+            approve = card.get_by_test_id("button-approval_approve")
+            expect(approve.last).to_be_visible(timeout=RUN_TIMEOUT * 1000)
+            screenshot(page, "quickstart-card.png")
+            approve.last.click()
+            expect(card.last).to_contain_text("Approved by @bob")
+            screenshot(page, "quickstart-approved.png")
+        out = finish(program)
+    finally:
+        if program.poll() is None:
+            program.kill()
+            program.communicate()
+    emails = [json.loads(p.read_text()) for p in (tmp_path / "outbox").glob("*.json")]
+    assert [e["to"] for e in emails] == ["bob@example.com"], out
+    assert "approved by @bob" in out, out

@@ -29,6 +29,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bot.devslack.server import SlackStandIn
+from bot.slack.blocks.approval_card import decided_title
 from bot.store import Store, connect
 from tests.conftest import ALICE, APPROVALS, BOB, BOT_TOKEN, CAROL, SIGNING_SECRET, RedisServer, start_redis
 from tests.support.cluster import DEMO, Cluster, WorkerProcess
@@ -268,18 +269,7 @@ async def card_states(
             if verbose:
                 print("card of no known approval:", card["ts"], text[:200], file=sys.stderr)
             continue
-        shown = (
-            "pending"
-            if '"actions"' in text
-            else next(
-                (
-                    s
-                    for s in ("approved", "rejected", "revised", "timed_out", "cancelled")
-                    if f"Approval {s.replace('_', ' ')}" in text
-                ),
-                "?",
-            )
-        )
+        shown = "pending" if '"actions"' in text else approval.status if decided_title(approval) in text else "?"
         if shown == approval.status:
             matching += 1
         else:

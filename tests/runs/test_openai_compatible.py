@@ -70,8 +70,8 @@ async def test_a_run_sends_email_through_an_openai_compatible_server(
             run_id = await start(slack, TASK)
             card = await nth_card(slack, 1)
             shown = text_of(card)
-            assert "*Tool call* `send_email` from drafter" in shown and '"to": "bob@example.com"' in shown
-            assert '"subject": "Price change"' in shown and "approval_approve" in buttons(card)
+            assert "`send_email`" in shown and "drafter" in shown and "bob@example.com" in shown  # each argument
+            assert "Price change" in shown and "approval_approve" in buttons(card)
             (record,) = await worker.services.store.approvals.of_run(run_id)
             assert json.loads(record.arguments) == EMAIL and not outbox(tmp_path)
 
@@ -187,7 +187,7 @@ async def test_an_autogen_agent_streaming_from_the_server_asks_with_its_tool_cal
             try:
                 card = await nth_card(slack, 1)
                 shown = block_texts(card)
-                assert "`send_email`" in shown and '"subject":"Price change","to":"bob@example.com"' in shown
+                assert "`send_email`" in shown and "Price change" in shown and "bob@example.com" in shown
                 assert not sent
                 await click(slack, card, "approval_approve", user=BOB)
                 await asyncio.wait_for(running, 20)

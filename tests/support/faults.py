@@ -8,6 +8,7 @@ from typing import Any
 
 from bot.core.records import ApprovalRecord
 from bot.devslack.server import SlackStandIn
+from bot.slack.blocks.approval_card import decided_title
 from bot.store import Store
 from tests.conftest import (
     APPROVALS,
@@ -40,7 +41,7 @@ async def card_problems(slack: SlackStandIn, store: Store, run_ids: list[str]) -
             elif approval.pending and approval_of(card) != approval.id:
                 problems.append(f"card of pending approval {approval.id} has no live buttons for it")
             elif not approval.pending and (
-                has_buttons(card) or f"Approval {approval.status.replace('_', ' ')}" not in block_texts(card)
+                has_buttons(card) or decided_title(approval) not in block_texts(card)
             ):
                 problems.append(f"card of {approval.status} approval {approval.id} does not show it")
     return problems

@@ -219,28 +219,36 @@ def _tool_revise_modal(approval: ApprovalRecord, *, metadata: str, may_approve: 
     else:
         label = "Arguments (not editable)" if approval.fixed_arguments else "Arguments (too long to edit here)"
         blocks.append({"type": "section", "text": code_block(shown, label=label)})
-    blocks.append(
-        {
-            "type": "input",
-            "block_id": FEEDBACK_BLOCK,
-            "optional": editable,
-            "label": plain("Or: what should the agent change?" if editable else "What should the agent change?", 2000),
-            "element": {
-                "type": "plain_text_input",
-                "action_id": FEEDBACK_ACTION,
-                "multiline": True,
-                "max_length": 3000,
-                "placeholder": plain("e.g. Send it to the finance list instead", 150),
-            },
-            "hint": plain(REJECT_HINT, 2000),
-        }
-    )
+    label = "Or: what should the agent change?" if editable else "What should the agent change?"
+    blocks.append(_feedback_input(label, optional=editable))
+    return _revise_modal(blocks, metadata=metadata, submit="Send")
+
+
+def _feedback_input(label: str, *, optional: bool) -> Block:
+    """What the agent should change, in words (the Revise forms' last field)."""
+    return {
+        "type": "input",
+        "block_id": FEEDBACK_BLOCK,
+        "optional": optional,
+        "label": plain(label, 2000),
+        "element": {
+            "type": "plain_text_input",
+            "action_id": FEEDBACK_ACTION,
+            "multiline": True,
+            "max_length": 3000,
+            "placeholder": plain("e.g. Send it to the finance list instead", 150),
+        },
+        "hint": plain(REJECT_HINT, 2000),
+    }
+
+
+def _revise_modal(blocks: list[Block], *, metadata: str, submit: str) -> Block:
     return {
         "type": "modal",
         "callback_id": REVISE_CALLBACK_ID,
         "private_metadata": metadata,
         "title": plain("Revise the tool call", 24),
-        "submit": plain("Send", 24),
+        "submit": plain(submit, 24),
         "close": plain("Cancel", 24),
         "blocks": blocks,
     }
@@ -276,31 +284,8 @@ def _fields_revise_modal(
     )
     if may_approve:
         blocks.append(_then_input())
-    blocks.append(
-        {
-            "type": "input",
-            "block_id": FEEDBACK_BLOCK,
-            "optional": True,
-            "label": plain("Or: what should the agent change? (a note with an edit)", 2000),
-            "element": {
-                "type": "plain_text_input",
-                "action_id": FEEDBACK_ACTION,
-                "multiline": True,
-                "max_length": 3000,
-                "placeholder": plain("e.g. Send it to the finance list instead", 150),
-            },
-            "hint": plain(REJECT_HINT, 2000),
-        }
-    )
-    return {
-        "type": "modal",
-        "callback_id": REVISE_CALLBACK_ID,
-        "private_metadata": metadata,
-        "title": plain("Revise the tool call", 24),
-        "submit": plain("Save", 24),
-        "close": plain("Cancel", 24),
-        "blocks": blocks,
-    }
+    blocks.append(_feedback_input("Or: what should the agent change? (a note with an edit)", optional=True))
+    return _revise_modal(blocks, metadata=metadata, submit="Save")
 
 
 # --------------------------------------------------------------------------------------------------- Reject

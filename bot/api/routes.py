@@ -44,6 +44,9 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request, ApiKey], Awaitable[web.Response]]
 READ_TIMEOUT = 10.0
+# schema checks of asks running at once (each in a thread, at most 0.5 s of CPU): more would take the
+# interpreter's lock from the event loop too often; the next asks wait their turn without blocking anything
+SCHEMA_CHECKS = 2
 GONE_CHECK = 1.0  # seconds between checks that a long-poll's client is still connected
 AUDITED_REFUSALS = frozenset({"forbidden", "idempotency_conflict", "too_many_pending"})
 
@@ -51,11 +54,14 @@ AUDITED_REFUSALS = frozenset({"forbidden", "idempotency_conflict", "too_many_pen
 def add_routes(app: web.Application, api: ApprovalsApi, *, allow_private_callbacks: bool = False) -> None:
     """Mount the API on a worker's HTTP server."""
 
+    checking = asyncio.Semaphore(SCHEMA_CHECKS)
+
     async def ask(request: web.Request, key: ApiKey) -> web.Response:
         idempotency_key = _idempotency_key(request)
         raw = await _body(request)
         checked = ask_body(raw, allow_private_callbacks=allow_private_callbacks)
-        await asyncio.to_thread(check_arguments, checked)  # off the loop: clicks and /healthz go on meanwhile
+        async with checking:  # off the loop, a few at a time: clicks and /healthz go on at their usual speed
+            await asyncio.to_thread(check_arguments, checked)
         status, body = await api.ask(key, checked, idempotency_key=idempotency_key, body=raw)
         log.info("key %s asked for approval %s (%s)", key.name, body.get("id"), body.get("status"))
         return web.json_response(body, status=status)

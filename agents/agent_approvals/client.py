@@ -96,6 +96,7 @@ class Approval:
     digest: str = ""
     card_url: str = ""
     expires_at: str = ""
+    receipt: str | None = None  # a signed receipt (`agent_approvals.receipts`) when it allows a call and the bot signs
 
     @classmethod
     def from_json(cls, body: dict[str, Any]) -> Approval:

@@ -243,6 +243,31 @@ class StoreSettings(_FromEnv):
         json_schema_extra={"shown_default": "90d"},
         description="audit entries older than this are trimmed",
     )
+    # Ed25519 signing keys (bot/core/signing.py): receipts of approvals and the audit log's checkpoints.
+    # A JWKS JSON of private keys, from a file (0600) or this variable; never stored in Redis.
+    signing_keys_file: Stripped = Field(
+        default="", validation_alias="SIGNING_KEYS_FILE",
+        description=(
+            "a JSON file of the Ed25519 keys that sign receipts and audit checkpoints (a JWKS with private keys;"
+            " `python -m bot signing rotate` writes it); dev mode makes one"
+        ),
+    )
+    signing_keys: SecretStr | None = Field(
+        default=None, validation_alias="SIGNING_KEYS",
+        description="the same JSON as `SIGNING_KEYS_FILE`, given in the environment instead (never logged)",
+    )
+    audit_checkpoint_every: Annotated[int, _whole(1, 1_000_000)] = Field(
+        default=1000, validation_alias="AUDIT_CHECKPOINT_EVERY",
+        description=(
+            "a signed checkpoint of the audit chain's head is written after this many new entries, or after"
+            " `AUDIT_CHECKPOINT_INTERVAL`"
+        ),
+    )
+    audit_checkpoint_seconds: Annotated[int, _duration()] = Field(
+        default=3600, validation_alias="AUDIT_CHECKPOINT_INTERVAL",
+        json_schema_extra={"shown_default": "1h"},
+        description="a signed checkpoint is written this long after the last one when there are new entries",
+    )
     run_retention: Annotated[int, _duration(LONGEST_RETENTION)] = Field(
         default=30 * 86400, validation_alias="RUN_RETENTION",
         json_schema_extra={"shown_default": "30d"},
@@ -430,6 +455,16 @@ class Settings(ApproverSettings):
             "the URL programs reach this bot at (their `AGENT_APPROVALS_URL`, http(s), no trailing `/`), told "
             "with each new key; dev mode sets it to the page's URL"
         ),
+    )
+    # receipts (agent_approvals.receipts): how long one is valid, and who issues it (`iss`)
+    receipt_ttl: Annotated[int, _duration(86400)] = Field(
+        default=600, validation_alias="RECEIPT_TTL",
+        json_schema_extra={"shown_default": "10m"},
+        description="how long a receipt of an approved call is valid after it is issued (its `exp`)",
+    )
+    receipt_issuer: Stripped = Field(
+        default="", validation_alias="RECEIPT_ISSUER",
+        description="the receipts' `iss`: this deployment's name (default `PUBLIC_URL`, else `slack-agent-approvals`)",
     )
     # seconds a worker holds a webhook it is sending; one that dies leaves it to another worker after this
     webhook_lease_seconds: Annotated[int, _whole(1, 600)] = Field(

@@ -1,0 +1,326 @@
+"""Ed25519 signing keys: what signs approval receipts and the audit log's checkpoints.
+
+The keys are a JWKS JSON document with private parts, from a file (`SIGNING_KEYS_FILE`, mode 0600) or the
+environment (`SIGNING_KEYS`); never from or into Redis:
+
+    {"keys": [{"kty": "OKP", "crv": "Ed25519", "x": "...", "d": "...", "kid": "...",
+               "created_at": 1795000000, "retired_at": 1795600000}]}
+
+The current key (the one that signs) is the newest key that is not retired and has its private part `d`.
+Retired keys still verify what they signed; once nothing they signed can still be valid,
+`python -m bot signing rotate` (bot/core/signing_cli.py) drops their `d` and keeps their public part, so old
+audit checkpoints still verify. A file is re-read when its modification time changes (looked at no more than
+every few seconds), so a rotation needs no restart.
+
+Signatures are compact JWS (RFC 7515) with alg EdDSA (RFC 8037), written here with `cryptography` and
+base64url: the header is exactly {"alg": "EdDSA", "kid": ..., "typ": ...}. No error message ever carries key
+material: it names the file or the variable and what is wrong.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import logging
+import os
+import stat
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
+
+from bot.core.settings import StoreSettings
+
+log = logging.getLogger(__name__)
+
+ALG = "EdDSA"
+RECHECK_SECONDS = 2.0  # a keys file's modification time is looked at no more often than this
+MAX_JWS = 16_384  # characters: a longer string is not one of ours
+ENV_NAME = "SIGNING_KEYS"
+FILE_NAME = "SIGNING_KEYS_FILE"
+
+
+class SigningError(Exception):
+    """Keys that cannot be read, or a JWS that does not verify. The message says why, never a key."""
+
+
+def b64url(data: bytes) -> str:
+    """Base64url without padding (RFC 7515, section 2)."""
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def b64url_decode(text: str) -> bytes:
+    """The bytes of unpadded base64url text; SigningError when it is not that."""
+    if not text.isascii() or "=" in text or "+" in text or "/" in text:
+        raise SigningError("not base64url")
+    try:
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError):
+        raise SigningError("not base64url") from None
+
+
+def _compact(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def thumbprint(x: str) -> str:
+    """The RFC 7638 thumbprint of an Ed25519 public key (its `x`): the `kid` of a new key."""
+    members = _compact({"crv": "Ed25519", "kty": "OKP", "x": x})
+    return b64url(hashlib.sha256(members).digest())
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    """One key of the document: its public part always, its private part while it may sign or is kept."""
+
+    kid: str
+    x: str
+    public: Ed25519PublicKey
+    private: Ed25519PrivateKey | None
+    created_at: float
+    retired_at: float | None
+
+    def public_jwk(self) -> dict[str, Any]:
+        """The key as a public JWK (RFC 8037): never the private part."""
+        return {"kty": "OKP", "crv": "Ed25519", "x": self.x, "kid": self.kid, "alg": ALG, "use": "sig"}
+
+
+def new_key_jwk(now: float | None = None) -> dict[str, Any]:
+    """A freshly generated key as an entry of the keys document (with its private part `d`)."""
+    private = Ed25519PrivateKey.generate()
+    x = b64url(private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw))
+    d = b64url(private.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption()))
+    created = int(time.time() if now is None else now)
+    return {"kty": "OKP", "crv": "Ed25519", "x": x, "d": d, "kid": thumbprint(x), "created_at": created}
+
+
+def _number(entry: Mapping[str, Any], name: str, where: str, *, required: bool) -> float | None:
+    value = entry.get(name)
+    if value is None and not required:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise SigningError(f"{where}: `{name}` must be a time in seconds since 1970")
+    return float(value)
+
+
+def _read_key(entry: object, where: str) -> SigningKey:
+    if not isinstance(entry, dict):
+        raise SigningError(f"{where} is not a JSON object")
+    if entry.get("kty") != "OKP" or entry.get("crv") != "Ed25519":
+        raise SigningError(f'{where} is not an Ed25519 key (needs "kty": "OKP", "crv": "Ed25519")')
+    kid, x, d = entry.get("kid"), entry.get("x"), entry.get("d")
+    if not isinstance(kid, str) or not kid or len(kid) > 200 or not kid.isprintable():
+        raise SigningError(f"{where}: `kid` must be a short non-empty string")
+    if not isinstance(x, str):
+        raise SigningError(f"{where} ({kid}): `x` (the public key) is missing")
+    try:
+        raw_x = b64url_decode(x)
+        if len(raw_x) != 32:
+            raise SigningError("wrong length")
+        public = Ed25519PublicKey.from_public_bytes(raw_x)
+    except (SigningError, ValueError):
+        raise SigningError(f"{where} ({kid}): `x` is not a 32-byte base64url Ed25519 public key") from None
+    private: Ed25519PrivateKey | None = None
+    if d is not None:
+        try:
+            if not isinstance(d, str):
+                raise SigningError("not text")
+            raw_d = b64url_decode(d)
+            if len(raw_d) != 32:
+                raise SigningError("wrong length")
+            private = Ed25519PrivateKey.from_private_bytes(raw_d)
+        except (SigningError, ValueError):
+            raise SigningError(f"{where} ({kid}): `d` is not a 32-byte base64url Ed25519 private key") from None
+        mine = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        if mine != raw_x:
+            raise SigningError(f"{where} ({kid}): `d` is not the private part of `x`")
+    created = _number(entry, "created_at", f"{where} ({kid})", required=True)
+    retired = _number(entry, "retired_at", f"{where} ({kid})", required=False)
+    assert created is not None
+    return SigningKey(kid=kid, x=x, public=public, private=private, created_at=created, retired_at=retired)
+
+
+def parse_keys(text: str, source: str) -> list[SigningKey]:
+    """The keys of a document (JSON text from `source`, a name for messages); SigningError when malformed."""
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SigningError(f"{source} is not JSON (line {exc.lineno}, column {exc.colno})") from None
+    if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
+        raise SigningError(f'{source} must be a JSON object {{"keys": [...]}} (a JWKS with private keys)')
+    keys = [_read_key(entry, f"{source}: key {n + 1}") for n, entry in enumerate(document["keys"])]
+    kids = [key.kid for key in keys]
+    if len(set(kids)) != len(kids):
+        raise SigningError(f"{source}: two keys have the same `kid`")
+    if current_of(keys) is None:
+        raise SigningError(
+            f"{source} has no current key (one that is not retired and has its private part `d`):"
+            " `python -m bot signing rotate` adds one"
+        )
+    return keys
+
+
+def current_of(keys: list[SigningKey]) -> SigningKey | None:
+    """The key that signs: the newest one not retired that has its private part."""
+    live = [key for key in keys if key.retired_at is None and key.private is not None]
+    return max(live, key=lambda key: key.created_at, default=None)
+
+
+def read_keys_file(path: Path) -> tuple[str, float]:
+    """A keys file's text and modification time; SigningError when it is missing, unreadable, or readable
+    by group or others (like ssh, a private key others can read is refused)."""
+    try:
+        with path.open("rb") as handle:
+            info = os.fstat(handle.fileno())
+            if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+                raise SigningError(
+                    f"{FILE_NAME} {path} is readable by group or others (mode {stat.S_IMODE(info.st_mode):o});"
+                    f" private keys must be 0600: chmod 600 {path}"
+                )
+            raw = handle.read(1_000_000)
+    except FileNotFoundError:
+        raise SigningError(f"{FILE_NAME} {path} does not exist") from None
+    except OSError as exc:
+        raise SigningError(f"{FILE_NAME} {path} cannot be read ({exc.strerror})") from None
+    try:
+        return raw.decode("utf-8"), info.st_mtime
+    except UnicodeDecodeError:
+        raise SigningError(f"{FILE_NAME} {path} is not UTF-8 text") from None
+
+
+class SigningKeys:
+    """The deployment's signing keys: signs with the current one, verifies with any, publishes the public
+    parts. Built by `load_signing_keys`; a keys file is re-read when it changes."""
+
+    def __init__(self, keys: list[SigningKey], *, path: Path | None = None, mtime: float = 0.0) -> None:
+        self._keys = keys
+        self._path = path
+        self._mtime = mtime
+        self._checked = time.monotonic()
+        self._set(keys)
+
+    @classmethod
+    def from_text(cls, text: str, source: str = ENV_NAME) -> SigningKeys:
+        return cls(parse_keys(text, source))
+
+    @classmethod
+    def from_file(cls, path: Path) -> SigningKeys:
+        text, mtime = read_keys_file(path)
+        return cls(parse_keys(text, f"{FILE_NAME} {path}"), path=path, mtime=mtime)
+
+    def _set(self, keys: list[SigningKey]) -> None:
+        current = current_of(keys)
+        assert current is not None and current.private is not None  # parse_keys refuses a document without
+        self._keys = keys
+        self._by_kid = {key.kid: key for key in keys}
+        self._current = current
+        self._signer = current.private
+
+    def refresh(self, *, force: bool = False) -> None:
+        """Re-read the keys file when its modification time changed (looked at no more than every
+        RECHECK_SECONDS, unless `force`). A file that became unreadable or malformed is reported once and
+        the keys already read stay in use."""
+        if self._path is None:
+            return
+        now = time.monotonic()
+        if not force and now - self._checked < RECHECK_SECONDS:
+            return
+        self._checked = now
+        try:
+            if self._path.stat().st_mtime == self._mtime:
+                return
+            text, mtime = read_keys_file(self._path)
+            keys = parse_keys(text, f"{FILE_NAME} {self._path}")
+        except (OSError, SigningError) as exc:
+            log.warning("signing keys not re-read, the keys already read stay in use: %s", exc)
+            try:
+                self._mtime = self._path.stat().st_mtime  # say it once per change, not every few seconds
+            except OSError:
+                pass
+            return
+        self._mtime = mtime
+        self._set(keys)
+        log.info("signing keys re-read from %s: current key %s", self._path, self._current.kid)
+
+    @property
+    def current_kid(self) -> str:
+        self.refresh()
+        return self._current.kid
+
+    @property
+    def keys(self) -> list[SigningKey]:
+        self.refresh()
+        return list(self._keys)
+
+    def sign(self, claims: dict[str, Any], *, typ: str) -> str:
+        """`claims` as a compact JWS signed with the current key (header alg, kid, typ)."""
+        self.refresh()
+        header = {"alg": ALG, "kid": self._current.kid, "typ": typ}
+        signing_input = b64url(_compact(header)) + "." + b64url(_compact(claims))
+        signature = self._signer.sign(signing_input.encode("ascii"))
+        return signing_input + "." + b64url(signature)
+
+    def verify(self, jws: str, *, typ: str) -> dict[str, Any]:
+        """The claims of a compact JWS signed by one of these keys (retired ones too) with this `typ`.
+        SigningError says why not. The claims' times (`exp`) are the caller's to check."""
+        self.refresh()
+        if not isinstance(jws, str) or len(jws) > MAX_JWS or jws.count(".") != 2:
+            raise SigningError("not a compact JWS")
+        header_b64, claims_b64, signature_b64 = jws.split(".")
+        try:
+            header = json.loads(b64url_decode(header_b64))
+        except (SigningError, ValueError):
+            raise SigningError("its header is not base64url JSON") from None
+        if not isinstance(header, dict):
+            raise SigningError("its header is not a JSON object")
+        if header.get("alg") != ALG:
+            raise SigningError(f"its alg is not {ALG}")
+        if header.get("typ") != typ:
+            raise SigningError(f"its typ is not {typ}")
+        if set(header) - {"alg", "kid", "typ"}:
+            raise SigningError("its header has members this signer never writes")
+        kid = header.get("kid")
+        key = self._by_kid.get(kid) if isinstance(kid, str) else None
+        if key is None:
+            raise SigningError("its kid is not one of this deployment's keys")
+        try:
+            key.public.verify(b64url_decode(signature_b64), f"{header_b64}.{claims_b64}".encode("ascii"))
+        except (InvalidSignature, SigningError):
+            raise SigningError("its signature does not verify") from None
+        try:
+            claims = json.loads(b64url_decode(claims_b64))
+        except (SigningError, ValueError):
+            raise SigningError("its payload is not base64url JSON") from None
+        if not isinstance(claims, dict):
+            raise SigningError("its payload is not a JSON object")
+        return claims
+
+    def public_jwks(self, now: float, keep: float) -> dict[str, Any]:
+        """The public JWKS: every key not retired, and each retired one less than `keep` seconds ago (what
+        it signed may still be valid). Never a private part."""
+        self.refresh()
+        shown = [
+            key for key in self._keys if key.retired_at is None or now - key.retired_at < keep
+        ]
+        shown.sort(key=lambda key: (key is not self._current, -key.created_at))
+        return {"keys": [key.public_jwk() for key in shown]}
+
+
+def load_signing_keys(settings: StoreSettings) -> SigningKeys | None:
+    """The deployment's keys from `SIGNING_KEYS_FILE` or `SIGNING_KEYS`; None when neither is set.
+    SigningError (naming the variable, never the keys) when they cannot be used."""
+    secret = settings.signing_keys.get_secret_value() if settings.signing_keys is not None else ""
+    if settings.signing_keys_file and secret.strip():
+        raise SigningError(f"both {FILE_NAME} and {ENV_NAME} are set: set one of them")
+    if settings.signing_keys_file:
+        return SigningKeys.from_file(Path(settings.signing_keys_file).expanduser())
+    if secret.strip():
+        return SigningKeys.from_text(secret, ENV_NAME)
+    return None

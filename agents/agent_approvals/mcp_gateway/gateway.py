@@ -64,7 +64,7 @@ import logging
 import sys
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from agent_approvals._extras import missing_extra
 
@@ -94,6 +94,7 @@ from agent_approvals.client import (
 )
 from agent_approvals.mcp_gateway.upstream import Connected, Upstream, connect
 from agent_approvals.mcp_gateway.wire import JsonRpcBodies, jsonrpc_refusal, stdio_checked
+from agent_approvals.receipts import META_KEY
 from agent_approvals.schemas import SchemaRefused, problem
 
 if TYPE_CHECKING:
@@ -264,7 +265,7 @@ class Gateway:
                                               "approval": decided.id, "status": decided.status,
                                               "by": decided.decided_by}, sort_keys=True))
             if decided.approved:
-                return await self._forward(ctx, name, arguments)
+                return await self._forward(ctx, name, arguments, decided)
             if decided.status != "revised" or not decided.edited or edit == MAX_EDITS:
                 return _refused(_why_not(decided))
             wrong = await self._check(tool, decided.arguments, edited=True)
@@ -346,7 +347,7 @@ class Gateway:
                                 " again to be asked again.")
         except (ApprovalsError, httpx.HTTPError) as exc:
             raise MCPError(types.INTERNAL_ERROR, f"could not read the approval of {name}: {exc}") from None
-        return await self._forward(ctx, name, arguments)
+        return await self._forward(ctx, name, arguments, decided)
 
     async def _deny_then_grant(self, ctx: Context, tool: types.Tool, arguments: dict[str, Any]) -> types.CallToolResult:
         """Older clients with a short limit: the decision within `patience`, else `isError` asking for the
@@ -361,7 +362,9 @@ class Gateway:
         if decided.pending:
             return _refused(waiting_words(decided, tool.name, self.patience))
         self._audit_decided(tool.name, decided)
-        return await self._forward(ctx, tool.name, arguments) if decided.approved else _refused(_why_not(decided))
+        if not decided.approved:
+            return _refused(_why_not(decided))
+        return await self._forward(ctx, tool.name, arguments, decided)
 
     def _audit_decided(self, name: str, decided: Approval) -> None:
         log.info("audit %s", json.dumps({"event": "mcp_decided", "server": self.name, "tool": name,
@@ -419,14 +422,22 @@ class Gateway:
             return _refused(f"Not run: {name} is allowed without a card (--allow {pattern}), but the call could not"
                             f" be recorded in the approvals audit log ({why}); it runs only once recorded.")
 
-    async def _forward(self, ctx: Context, name: str, arguments: dict[str, Any]) -> types.CallToolResult:
+    async def _forward(
+        self, ctx: Context, name: str, arguments: dict[str, Any], approval: Approval | None = None
+    ) -> types.CallToolResult:
+        """`name(arguments)` on the upstream; an approved call carries the approval's signed receipt in its `_meta`
+        (`agent_approvals.receipts.META_KEY`), so the upstream itself may check it (none when the bot signs none,
+        nor for an `--allow`ed call: no approval)."""
+        receipt = approval.receipt if approval is not None else None
+        meta = cast("types.RequestParamsMeta", {META_KEY: receipt}) if receipt else None
+
         async def progress(progress: float, total: float | None, message: str | None) -> None:
             with contextlib.suppress(Exception):  # the upstream's progress, passed on
                 await ctx.session.report_progress(progress, total, message)
 
         try:
             return await self._upstream(f"tools/call {name}",
-                                        lambda s: s.call_tool(name, arguments, progress_callback=progress))
+                                        lambda s: s.call_tool(name, arguments, progress_callback=progress, meta=meta))
         except _NoAnswer:  # (logged) the SDK asked the upstream to cancel it
             return _refused(f"No result: the upstream did not answer {name} within {self.call_timeout:g} s (the"
                             f" gateway stopped waiting; the call may have run on {self.name}).")

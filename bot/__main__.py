@@ -54,11 +54,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     report.add_argument("--rubber-stamp-min", type=int, default=20, help="over at least this many acts (default 20)")
     sub.add_parser("keys", help="API keys: create NAME --channel C…, list, revoke NAME (needs only REDIS_URL)",
                    add_help=False)
+    sub.add_parser("signing", help="signing keys of receipts: rotate [--file PATH], show", add_help=False)
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["keys"]:
         from bot.api.keys_cli import keys_command
 
         return keys_command(argv[1:])
+    if argv[:1] == ["signing"]:
+        from bot.api.signing_cli import signing_command
+
+        return signing_command(argv[1:])
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     if args.command == "dev":

@@ -147,8 +147,9 @@ def _read_key(entry: object, where: str) -> SigningKey:
     return SigningKey(kid=kid, x=x, public=public, private=private, created_at=created, retired_at=retired)
 
 
-def parse_keys(text: str, source: str) -> list[SigningKey]:
-    """The keys of a document (JSON text from `source`, a name for messages); SigningError when malformed."""
+def parse_keys(text: str, source: str, *, require_current: bool = True) -> list[SigningKey]:
+    """The keys of a document (JSON text from `source`, a name for messages); SigningError when malformed
+    (or, with `require_current`, when no key may sign)."""
     try:
         document = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -159,7 +160,7 @@ def parse_keys(text: str, source: str) -> list[SigningKey]:
     kids = [key.kid for key in keys]
     if len(set(kids)) != len(kids):
         raise SigningError(f"{source}: two keys have the same `kid`")
-    if current_of(keys) is None:
+    if require_current and current_of(keys) is None:
         raise SigningError(
             f"{source} has no current key (one that is not retired and has its private part `d`):"
             " `python -m bot signing rotate` adds one"

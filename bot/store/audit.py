@@ -1,4 +1,9 @@
-"""The audit stream: every request, decision, refusal, run and settings change, trimmed to AUDIT_RETENTION."""
+"""The audit stream: every request, decision, refusal, run and settings change, trimmed to AUDIT_RETENTION.
+
+Every entry is chained to the one before it in the step that writes it (`lua/lib/audit.lua`: `seq`, `prev`
+and `hash` end each entry), and signed checkpoints of the chain's head go to a second stream
+(`Keys.audit_checkpoints`, written by `bot/report/checkpoints.py`); `bot/report/audit_chain.py` checks both.
+"""
 
 from __future__ import annotations
 
@@ -7,18 +12,32 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 
 from bot.store.shared import Shared
 
+CHAIN_FIELDS = ("seq", "prev", "hash")  # the last three fields of every chained entry (lua/lib/audit.lua)
+
+Entry = tuple[str, dict[str, str]]  # a stream entry: its id and its fields, in stored order
+
 
 def _entry(event: str, fields: Mapping[str, str | float]) -> dict[str, str]:
+    if taken := set(fields) & set(CHAIN_FIELDS):
+        raise ValueError(f"audit fields {sorted(taken)} are the chain's own")
     return {"event": event, "at": repr(time.time()), **{k: str(v) for k, v in fields.items()}}
+
+
+def _text(value: str | bytes | int) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 class AuditLog:
     def __init__(self, shared: Shared) -> None:
         self._s = shared
 
-    async def append(self, event: str, **fields: str | float) -> None:
-        entry = _entry(event, fields)
-        await self._s.redis.xadd(self._s.keys.audit, entry, minid=self._s.audit_minid(), approximate=True)  # type: ignore[arg-type]
+    async def append(self, event: str, **fields: str | float) -> tuple[int, str]:
+        """One entry, chained (`lua/audit_append.lua`). Returns its seq and stream id."""
+        flat = [part for pair in _entry(event, fields).items() for part in pair]
+        seq, entry_id = await self._s.script("audit_append")(
+            keys={"audit": self._s.keys.audit}, args={"entry": flat, "minid": self._s.audit_minid()}
+        )
+        return int(seq), _text(entry_id)
 
     async def append_once(
         self, idempotency: str, event: str, fields: Mapping[str, str | float], *, body_digest: str, answer: str,
@@ -33,9 +52,40 @@ class AuditLog:
             keys={"idempotency": idempotency, "audit": self._s.keys.audit},
             args={"digest": body_digest, "answer": answer, "entry": flat, "minid": self._s.audit_minid(), "ttl": ttl},
         )
-        status = result[0].decode() if isinstance(result[0], bytes) else str(result[0])
-        said = result[1] if len(result) > 1 else ""
-        return status, said.decode() if isinstance(said, bytes) else str(said)
+        return _text(result[0]), _text(result[1]) if len(result) > 1 else ""
+
+    async def chained(self, *, lower: str = "-", count: int = 1000) -> list[Entry]:
+        """Up to `count` entries from stream id `lower` on (inclusive; `(id` for after it), oldest first, each with
+        its fields in stored order (what the chain hashed)."""
+        return [(str(entry_id), dict(values)) for entry_id, values in
+                await self._s.redis.xrange(self._s.keys.audit, min=lower, count=count)]
+
+    async def last(self) -> Entry | None:
+        """The newest entry (the chain's head), or None when the stream is empty."""
+        newest = await self._s.redis.xrevrange(self._s.keys.audit, count=1)
+        return (str(newest[0][0]), dict(newest[0][1])) if newest else None
+
+    async def checkpoints(self) -> list[Entry]:
+        """Every signed checkpoint kept, oldest first (few: one per AUDIT_CHECKPOINT_EVERY entries or interval)."""
+        found: list[Entry] = []
+        lower = "-"
+        while batch := await self._s.redis.xrange(self._s.keys.audit_checkpoints, min=lower, count=1000):
+            found += [(str(entry_id), dict(values)) for entry_id, values in batch]
+            lower = "(" + str(batch[-1][0])
+        return found
+
+    async def last_checkpoint(self) -> Entry | None:
+        newest = await self._s.redis.xrevrange(self._s.keys.audit_checkpoints, count=1)
+        return (str(newest[0][0]), dict(newest[0][1])) if newest else None
+
+    async def write_checkpoint(self, *, seq: int, hash: str, entry_id: str, at: float, jws: str) -> bool:
+        """Keep a signed checkpoint of the entry `entry_id` (seq, hash), unless one at this seq or later was written
+        meanwhile (False); checkpoints the retained entries no longer need are trimmed (`lua/audit_checkpoint.lua`)."""
+        result = await self._s.script("audit_checkpoint")(
+            keys={"audit": self._s.keys.audit, "checkpoints": self._s.keys.audit_checkpoints},
+            args={"seq": str(seq), "hash": hash, "id": entry_id, "at": repr(at), "jws": jws},
+        )
+        return _text(result) == "ok"
 
     async def entries(self, *, count: int = 1000) -> list[dict[str, str]]:
         """The oldest `count` entries."""

@@ -1,5 +1,5 @@
 --! keys: user_runs channel_runs live run channel_index user_index audit
---! uses: fields
+--! uses: fields sha256 audit
 -- Admit and record a run in one step, if its requester and channel are under their limits of active
 -- runs (so simultaneous commands cannot all pass the check). Runs of the channel's index started
 -- before the retention are dropped from it (and from the requester's index). Returns 'ok', 'user_limit', 'channel_limit' or 'exists'.
@@ -16,5 +16,5 @@ redis.call('ZADD', K.channel_index, A.created_at, A.id)
 redis.call('ZREMRANGEBYSCORE', K.channel_index, '-inf', A.index_cutoff)
 redis.call('ZADD', K.user_index, A.created_at, A.id)
 redis.call('ZREMRANGEBYSCORE', K.user_index, '-inf', A.index_cutoff)
-redis.call('XADD', K.audit, 'MINID', '~', A.audit_minid, '*', unpack(flat(A.audit)))
+audit_append(K.audit, A.audit_minid, flat(A.audit))
 return 'ok'

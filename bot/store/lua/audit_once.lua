@@ -1,4 +1,5 @@
 --! keys: idempotency audit
+--! uses: sha256 audit
 -- An audit entry written once per idempotency key (`POST /api/v1/audit/allowed` with an Idempotency-Key): the
 -- entry and the key's answer in one step, so a retry after a lost answer gets the first answer and adds no entry.
 -- Returns {'new', answer}, {'again', the first answer} (same body) or {'conflict'} (the key was used with another body).
@@ -9,6 +10,6 @@ if first then
   if was.digest ~= A.digest then return {'conflict'} end
   return {'again', was.answer}
 end
-redis.call('XADD', K.audit, 'MINID', '~', A.minid, '*', unpack(A.entry))
+audit_append(K.audit, A.minid, A.entry)
 redis.call('SET', K.idempotency, cjson.encode({digest = A.digest, answer = A.answer}), 'EX', A.ttl)
 return {'new', A.answer}

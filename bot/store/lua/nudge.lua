@@ -1,5 +1,5 @@
 --! keys: nudges outbox audit changes ...approvals
---! uses: stored homes
+--! uses: stored homes sha256 audit
 -- The approvals a nudger claimed (A.ids, lua/claim_due.lua on the nudges set): each one still pending
 -- is returned for its reminders to be told; one decided or gone leaves the set. An escalation that is
 -- due happens here, once: its `escalate_to` join its approvers (when it names any: `anyone` may
@@ -35,9 +35,8 @@ for i, id in ipairs(A.ids) do
       redis.call('HSET', approval, 'escalated_at', A.now, 'approvers', approvers,
                  'version', redis.call('INCR', K.changes))
       redis.call('ZADD', K.outbox, tonumber(A.now), id)  -- the card says so
-      redis.call('XADD', K.audit, 'MINID', '~', A.audit_minid, '*', 'event', 'escalated', 'at', A.now,
-                 'approval', id, 'run', cur[8], 'origin_channel', cur[9], 'card_channel', cur[10],
-                 'to', cur[6], 'escalate_after', cur[4])
+      audit_append(K.audit, A.audit_minid, {'event', 'escalated', 'at', A.now, 'approval', id, 'run', cur[8],
+                   'origin_channel', cur[9], 'card_channel', cur[10], 'to', cur[6], 'escalate_after', cur[4]})
     end
     pending[#pending + 1] = stored(approval, texts)  -- `telling` as the last nudger left it: set, it died
     redis.call('HSET', approval, 'telling', A.now)    -- in the middle, and what it posted is looked for

@@ -1,5 +1,5 @@
 --! keys: rules uses audit
---! uses: fields
+--! uses: fields sha256 audit
 -- Remove a rule (revoked, or its run ended): from this step on no worker finds it. Audited (A.audit,
 -- with the uses it had). Returns the rule's stored JSON, or 'missing'.
 -- A: id, audit_minid, audit.
@@ -10,5 +10,5 @@ redis.call('HDEL', K.rules, A.id)
 redis.call('HDEL', K.uses, A.id)
 local entry = A.audit
 entry.rule_uses = uses
-redis.call('XADD', K.audit, 'MINID', '~', A.audit_minid, '*', unpack(flat(entry)))
+audit_append(K.audit, A.audit_minid, flat(entry))
 return raw

@@ -1,5 +1,5 @@
 --! keys: rules uses audit
---! uses: fields
+--! uses: fields sha256 audit
 -- A rule approves one call: only if it is still there (not revoked) and not expired at A.now, count
 -- the use and audit it (A.audit, an `auto_approved` entry) in the same step. Returns the rule's uses
 -- so far, or 'gone' (revoked or expired meanwhile: a person is asked instead).
@@ -15,5 +15,5 @@ end
 local uses = redis.call('HINCRBY', K.uses, A.id, 1)
 local entry = A.audit
 entry.rule_uses = tostring(uses)
-redis.call('XADD', K.audit, 'MINID', '~', A.audit_minid, '*', unpack(flat(entry)))
+audit_append(K.audit, A.audit_minid, flat(entry))
 return uses

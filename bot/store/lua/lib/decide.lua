@@ -1,5 +1,6 @@
 -- The decide step: moves one pending approval to its outcome exactly once, whatever races it (two
--- reviewers, a double click, the timeout), appends the decision to the audit stream, puts its card in
+-- reviewers, a double click, the timeout), appends the decision to the audit stream (chained by
+-- lua/lib/audit.lua, which this needs), puts its card in
 -- the outbox and publishes it to the owning worker. Run by decide.lua for one approval (a click, a
 -- cancel) and by sweep.lua for each approval whose deadline has passed. A vote and a decision keep
 -- the Home indexes (lua/lib/homes.lua, which this needs) in the same step.
@@ -75,9 +76,10 @@ local function decide(k, a)
       end
     end
   end
-  local function audit(...)
-    redis.call('XADD', k.audit, 'MINID', '~', a.audit_minid, '*', 'at', a.now, 'approval', a.id,
-               'run', run_id, 'card_channel', shown_in, 'origin_channel', origin, ...)
+  local function audit(...)  -- returns the entry's seq and stream id (lua/lib/audit.lua, which this needs)
+    local entry = {'at', a.now, 'approval', a.id, 'run', run_id, 'card_channel', shown_in, 'origin_channel', origin}
+    for _, part in ipairs({...}) do entry[#entry + 1] = part end
+    return audit_append(k.audit, a.audit_minid, entry)
   end
   local acting_for = ''  -- `by` decides for this person (away, delegating to them)
   local latency_ms = math.floor((tonumber(a.now) - tonumber(created_at)) * 1000)
@@ -161,8 +163,12 @@ local function decide(k, a)
   redis.call('ZADD', k.outbox, tonumber(a.now) + tonumber(a.card_grace), a.id)
   redis.call('EXPIRE', k.approval, a.retention)
   redis.call('EXPIRE', k.texts, a.retention)
-  audit('event', 'decision', 'outcome', a.outcome, 'by', a.by, 'for', acting_for, 'feedback', feedback,
-        'latency_ms', latency_ms)
+  local seq, audit_id = audit('event', 'decision', 'outcome', a.outcome, 'by', a.by, 'for', acting_for,
+                              'feedback', feedback, 'latency_ms', latency_ms)
+  if a.outcome == 'approved' or (a.outcome == 'timed_out' and timeout_outcome == 'approve') then
+    -- the call is allowed: the approval names its decision's audit entry (signed receipts carry it)
+    redis.call('HSET', k.approval, 'decided_audit_seq', seq, 'decided_audit_id', audit_id)
+  end
   -- asked through the API with a callback_url: its delivery is due now, whoever dies next
   if cur[17] == '1' then redis.call('ZADD', k.webhooks, tonumber(a.now), a.id) end
   -- wake the owner's waiter (it reads the decision from the record); how many heard it: 0 means its

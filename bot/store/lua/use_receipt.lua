@@ -1,0 +1,32 @@
+--! keys: approval audit rules
+--! uses: sha256 audit
+-- An executor spends an approval's receipt (POST /api/v1/approvals/{id}/use with a receipt, no API key),
+-- once: apart from the asking program's own use (`consumed`, lua/use_approval.lua), so a gateway's use and
+-- the executor's never collide. The receipt was verified before (its signature, typ, sub); here: it is the
+-- one issued for this approval (its jti), the approval still allows the call (a rule's only while the rule
+-- stands), and nobody else spent it. The same token again is told it is its own (a retry after a lost
+-- answer), even once the receipt has expired; another token is told when it was spent (never by which token).
+-- Returns {'ok'}, {'used', at} (never the other token), {'expired'}, {'unknown'} (not this approval's receipt),
+-- {'not_approved', status}, {'revoked', rule} or {'missing'}.
+-- A: id, jti, token (the executor's own), expired (1: the receipt's exp has passed), aud (the asking key's
+--    name, for the audit entry), now, audit_minid.
+local cur = redis.call('HMGET', K.approval, 'status', 'timeout_outcome', 'receipt_jti', 'receipt_used_by',
+  'receipt_used_at', 'rule_id')
+if not cur[1] then return {'missing'} end
+if cur[1] ~= 'approved' and not (cur[1] == 'timed_out' and cur[2] == 'approve') then
+  return {'not_approved', cur[1]}
+end
+if (cur[3] or '') == '' or cur[3] ~= A.jti then return {'unknown'} end
+if (cur[4] or '') ~= '' then
+  if cur[4] == A.token then return {'ok'} end
+  return {'used', cur[5] or ''}
+end
+if A.expired == '1' then return {'expired'} end
+if (cur[6] or '') ~= '' then
+  local raw = redis.call('HGET', K.rules, cur[6])
+  if not raw or tonumber(cjson.decode(raw).expires_at) <= tonumber(A.now) then return {'revoked', cur[6]} end
+end
+redis.call('HSET', K.approval, 'receipt_used_by', A.token, 'receipt_used_at', A.now)
+audit_append(K.audit, A.audit_minid, {'event', 'receipt_used', 'at', A.now, 'approval', A.id, 'by', 'executor',
+  'key', A.aud, 'jti', A.jti})
+return {'ok'}

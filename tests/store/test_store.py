@@ -212,7 +212,8 @@ async def test_long_texts_live_apart_so_the_approval_hash_stays_compact(store: S
     result = await store.approvals.decide(long.id, outcome="approved", by="U0BOB")
     assert result.approval is not None
     decided_at = result.approval.decided_at
-    expected = replace(long, status="approved", decided_by="U0BOB", decided_at=decided_at, version=2)
+    expected = replace(long, status="approved", decided_by="U0BOB", decided_at=decided_at, version=2,
+                       decided_audit_seq=2, decided_audit_id=result.approval.decided_audit_id)  # its audit entry
     assert result.approval == expected
     assert 0 < await store.redis.ttl(store.keys.texts(long.id)) <= 30 * 86400  # expires with the decided approval
     # an approval stored before the texts moved out of the hash reads as it always did

@@ -12,6 +12,8 @@
                   `resume_with_approvals`
     pydantic_ai.py  Pydantic AI (extra `pydantic-ai`): `run_with_approvals`
     agent_framework.py  Microsoft Agent Framework (extra `agent-framework`): `run_with_approvals`
+    receipts.py   for executors: `verify` a receipt, `ReceiptChecker` (verify and spend once),
+                  `requires_receipt` for tool functions, `guard_mcp_server` / `receipt_extension` for MCP servers
 
 Never imports `bot`, `slack_*` or `redis`.
 """
@@ -30,6 +32,15 @@ from agent_approvals.client import (
     OutOfScope,
     SyncApprovalsClient,
 )
+from agent_approvals.receipts import (
+    ReceiptChecker,
+    ReceiptError,
+    ReceiptRequired,
+    guard_mcp_server,
+    receipt_extension,
+    requires_receipt,
+    verify,
+)
 
 __all__ = [
     "Approval",
@@ -43,6 +54,13 @@ __all__ = [
     "LimitReached",
     "NotFound",
     "OutOfScope",
+    "ReceiptChecker",
+    "ReceiptError",
+    "ReceiptRequired",
     "SyncApprovalsClient",
     "digest_of",
+    "guard_mcp_server",
+    "receipt_extension",
+    "requires_receipt",
+    "verify",
 ]

@@ -4,20 +4,526 @@ A receipt is a compact JWS (RFC 7515), alg EdDSA (Ed25519), signed by the bot wi
 (`GET /api/v1/jwks.json`, the `kid` in each header). It is bound to one approval (`sub`), the key that
 asked (`aud`), one tool and exactly its arguments (`args_sha256`: hex SHA-256 of their RFC 8785 canonical
 JSON), and is short-lived (`exp`).
+
+    verify(receipt, jwks, tool=, arguments=)   offline and pure: the claims, or `ReceiptError`
+    ReceiptChecker(url)                       verifies with the bot's JWKS (fetched, cached) and spends the
+                                              receipt through the bot's use, once across every process
+    requires_receipt(checker)                 a decorator: an async tool function runs only with a valid,
+                                              unspent receipt for exactly the arguments it is called with
+    guard_mcp_server(server, checker)         the same for every tool of an MCP server (the `mcp` SDK's
+    receipt_extension(checker)                low-level `Server`; an `MCPServer` takes the extension)
+
+Every failure is a `ReceiptError` and nothing runs: a bot that cannot be reached refuses the call, as a bad
+signature does (fail closed). The receipt itself is never logged.
 """
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import binascii
+import functools
 import hashlib
-from typing import Any
+import hmac
+import inspect
+import json
+import logging
+import math
+import random
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Collection, Mapping
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Self, TypeVar
+from urllib.parse import quote
 
+import httpx
 import rfc8785
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+if TYPE_CHECKING:
+    from mcp.server.extension import Extension
+    from mcp.server.lowlevel import Server
+    from mcp_types import CallToolRequestParams
 
 TYPE = "approval-receipt+jwt"  # the JWS header's `typ`
 ALG = "EdDSA"
 META_KEY = "agent-approvals/receipt"  # where the MCP gateway puts a receipt in a call's `_meta`
+JWKS_PATH = "/api/v1/jwks.json"
+MAX_RECEIPT = 16_384  # characters: a receipt is well under 2 KB; anything this long is not one
+RETRY_STATUSES = frozenset({502, 503, 504})
+
+P = ParamSpec("P")
+R = TypeVar("R")
+log = logging.getLogger("agent_approvals.receipts")
+_B64URL = re.compile(r"[A-Za-z0-9_-]+")
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 def args_sha256(arguments: Any) -> str:
     """Hex SHA-256 of the RFC 8785 (JCS) canonical JSON of `arguments`: the `args_sha256` claim."""
     return hashlib.sha256(rfc8785.dumps(arguments)).hexdigest()
+
+
+class ReceiptError(Exception):
+    """A call refused for its receipt; nothing was run. `reason` says why, as a code:
+
+    missing (no receipt), malformed (not a receipt: its parts, encoding, JSON, `alg`, `typ`, `crit` or claims),
+    unknown_key (its `kid` is in no key of the JWKS), bad_signature, expired, not_yet_valid (`iat`/`nbf` ahead of
+    the clock), wrong_tool, wrong_arguments (not exactly the approved arguments), wrong_audience, wrong_issuer,
+    used (spent already, by another call), refused (the bot did not accept it), unavailable (the bot could not be
+    reached to fetch its keys or to spend the receipt).
+    """
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(f"{reason}: {message}")
+        self.reason, self.message = reason, message
+
+
+# verify: offline, pure ---------------------------------------------------------------------------------
+
+
+def verify(
+    receipt: str,
+    jwks: Mapping[str, Any],
+    *,
+    tool: str,
+    arguments: Any,
+    audience: str | None = None,
+    issuer: str | None = None,
+    now: float | None = None,
+    leeway: float = 30,
+) -> dict[str, Any]:
+    """The claims of `receipt` when it is a receipt the keys of `jwks` signed for calling `tool` with exactly
+    `arguments` (key order does not matter: RFC 8785), and still valid at `now` (default the clock, give or
+    take `leeway` seconds); else `ReceiptError`. With `audience` (an API key's name) or `issuer`, the receipt
+    must name them. This spends nothing: `ReceiptChecker.check` also makes sure it is used once.
+
+        claims = verify(receipt, jwks, tool="send_email", arguments={"to": "bob@example.com", "body": "Hi"})
+    """
+    header, payload, signing_input, signature = _parts(receipt)
+    key = _key(jwks, header["kid"])
+    try:
+        key.verify(signature, signing_input)
+    except InvalidSignature:
+        raise ReceiptError("bad_signature", "the signature does not match the receipt") from None
+    claims = _claims(payload)
+    clock = time.time() if now is None else now
+    if clock > claims["exp"] + leeway:
+        raise ReceiptError("expired", f"the receipt expired {int(clock - claims['exp'])} s ago")
+    if claims["iat"] > clock + leeway or claims.get("nbf", -math.inf) > clock + leeway:
+        raise ReceiptError("not_yet_valid", "the receipt is dated ahead of this clock")
+    if claims["tool"] != tool:
+        raise ReceiptError("wrong_tool", f"the receipt is for {claims['tool']!r}, not {tool!r}")
+    if not hmac.compare_digest(claims["args_sha256"], _digest(arguments)):
+        raise ReceiptError("wrong_arguments", "the arguments are not the ones approved")
+    audiences = [claims["aud"]] if isinstance(claims["aud"], str) else claims["aud"]
+    if audience is not None and audience not in audiences:
+        raise ReceiptError("wrong_audience", f"the receipt is for {claims['aud']!r}, not {audience!r}")
+    if issuer is not None and claims["iss"] != issuer:
+        raise ReceiptError("wrong_issuer", f"the receipt was issued by {claims['iss']!r}, not {issuer!r}")
+    return claims
+
+
+def _parts(receipt: Any) -> tuple[dict[str, Any], bytes, bytes, bytes]:
+    """The header, the payload, the signing input and the signature of a compact JWS, read strictly: three canonical
+    base64url parts (no padding), a JSON header with `alg` EdDSA, `typ` TYPE, a string `kid` and no `crit`."""
+    if not isinstance(receipt, str) or not 0 < len(receipt) <= MAX_RECEIPT:
+        raise ReceiptError("malformed", "a receipt is a compact JWS string")
+    parts = receipt.split(".")
+    if len(parts) != 3:
+        raise ReceiptError("malformed", "a compact JWS has three parts")
+    decoded = [_b64decode(part) for part in parts]
+    header = _json_object(decoded[0], "header")
+    if header.get("alg") != ALG:
+        raise ReceiptError("malformed", f"the header's alg must be {ALG}")
+    if header.get("typ") != TYPE:
+        raise ReceiptError("malformed", f"the header's typ must be {TYPE}")
+    if "crit" in header:
+        raise ReceiptError("malformed", "the header names critical extensions this verifier does not know")
+    if not isinstance(header.get("kid"), str) or not header["kid"]:
+        raise ReceiptError("malformed", "the header names no key (kid)")
+    if len(decoded[2]) != 64:
+        raise ReceiptError("bad_signature", "an Ed25519 signature is 64 bytes")
+    return header, decoded[1], f"{parts[0]}.{parts[1]}".encode(), decoded[2]
+
+
+def _b64decode(part: str) -> bytes:
+    """base64url without padding, canonical only (one text per value, so a receipt has one spelling)."""
+    if not _B64URL.fullmatch(part):
+        raise ReceiptError("malformed", "each part is base64url without padding")
+    try:
+        value = base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+    except (binascii.Error, ValueError):
+        raise ReceiptError("malformed", "a part is not base64url") from None
+    if base64.urlsafe_b64encode(value).rstrip(b"=").decode() != part:
+        raise ReceiptError("malformed", "a part is not canonical base64url")
+    return value
+
+
+def _json_object(raw: bytes, what: str) -> dict[str, Any]:
+    """A JSON object with no repeated names and no NaN or Infinity."""
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        if len({name for name, _ in items}) != len(items):
+            raise ValueError("a name is repeated")
+        return dict(items)
+
+    def constant(name: str) -> Any:
+        raise ValueError(f"{name} is not JSON")
+
+    try:
+        value = json.loads(raw.decode("utf-8"), object_pairs_hook=pairs, parse_constant=constant)
+    except (UnicodeDecodeError, ValueError):
+        raise ReceiptError("malformed", f"the {what} is not a JSON object") from None
+    if not isinstance(value, dict):
+        raise ReceiptError("malformed", f"the {what} is not a JSON object")
+    return value
+
+
+def _key(jwks: Mapping[str, Any], kid: str) -> Ed25519PublicKey:
+    """The Ed25519 public key named `kid` in `jwks` (keys of another type, curve, `alg` or `use` do not count)."""
+    keys = jwks.get("keys") if isinstance(jwks, Mapping) else None
+    for jwk in keys if isinstance(keys, list) else []:
+        if not isinstance(jwk, Mapping) or jwk.get("kid") != kid:
+            continue
+        if (jwk.get("kty"), jwk.get("crv")) != ("OKP", "Ed25519") or jwk.get("alg", ALG) != ALG:
+            continue
+        if jwk.get("use", "sig") != "sig" or not isinstance(jwk.get("x"), str):
+            continue
+        try:
+            x = _b64decode(jwk["x"])
+        except ReceiptError:
+            continue
+        if len(x) == 32:
+            return Ed25519PublicKey.from_public_bytes(x)
+    raise ReceiptError("unknown_key", f"no Ed25519 key {kid[:64]!r} in the bot's keys")
+
+
+_STRINGS = ("iss", "sub", "jti", "tool", "args_sha256")
+
+
+def _claims(payload: bytes) -> dict[str, Any]:
+    """The signed claims, each of the type the contract gives it."""
+    claims = _json_object(payload, "payload")
+    wrong = [name for name in _STRINGS if not isinstance(claims.get(name), str) or not claims[name]]
+    wrong += [name for name in ("iat", "exp") if type(claims.get(name)) is not int]
+    if "nbf" in claims and type(claims["nbf"]) is not int:
+        wrong.append("nbf")
+    aud = claims.get("aud")
+    if not (isinstance(aud, str) or (isinstance(aud, list) and all(isinstance(a, str) for a in aud))):
+        wrong.append("aud")
+    if not isinstance(claims.get("decided_by"), list):
+        wrong.append("decided_by")
+    if "args_sha256" not in wrong and not _HEX64.fullmatch(claims["args_sha256"]):
+        wrong.append("args_sha256")
+    if wrong:
+        raise ReceiptError("malformed", "missing or mistyped claims: " + ", ".join(wrong))
+    return claims
+
+
+def _digest(arguments: Any) -> str:
+    try:
+        return args_sha256(arguments)
+    except (rfc8785.CanonicalizationError, TypeError, ValueError):
+        raise ReceiptError("wrong_arguments", "the arguments are not JSON, so no receipt is for them") from None
+
+
+# ReceiptChecker: the bot's keys, and single use -------------------------------------------------------
+
+
+class ReceiptChecker:
+    """Verifies receipts with the bot's keys and spends each once, through the bot (so a receipt runs one call,
+    whichever process of whichever executor gets it).
+
+        async with ReceiptChecker(os.environ["AGENT_APPROVALS_URL"]) as checker:
+            claims = await checker.check(receipt, tool="send_email", arguments=arguments)
+            send_email(**arguments)  # approved, and this is its one use
+
+    Args:
+        url: the bot's base URL (`AGENT_APPROVALS_URL`). No API key: the keys and the use need none.
+        jwks: the bot's public keys, given here instead of fetched (pinned: an unknown `kid` is refused).
+        audience: the name of the API key whose approvals this executor runs (the receipts' `aud`), if one.
+        issuer: the bot's `RECEIPT_ISSUER` (the receipts' `iss`), if it must be checked.
+        http: an httpx client to use (its Authorization header, if any, is never sent to the bot).
+        leeway: seconds of clock skew allowed on `exp` and `iat`.
+        retry_for: seconds to keep retrying the bot through connection errors and 502/503/504 answers.
+        refetch_after: an unknown `kid` fetches the keys again, at most once per this many seconds.
+        max_age: seconds the fetched keys are used before they are fetched again.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        jwks: Mapping[str, Any] | None = None,
+        audience: str | None = None,
+        issuer: str | None = None,
+        http: httpx.AsyncClient | None = None,
+        leeway: float = 30,
+        retry_for: float = 10.0,
+        refetch_after: float = 30.0,
+        max_age: float = 3600.0,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self.audience, self.issuer, self.leeway = audience, issuer, leeway
+        self._pinned = jwks is not None
+        self._jwks: Mapping[str, Any] | None = jwks
+        self._fetched_at = -math.inf
+        self._retry_for, self._refetch_after, self._max_age = retry_for, refetch_after, max_age
+        self._lock = asyncio.Lock()
+        self._own_http = http is None
+        self._http = http or httpx.AsyncClient(timeout=httpx.Timeout(10.0),
+                                               headers={"User-Agent": "agent-approvals-executor/0.1"})
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        if self._own_http:
+            await self._http.aclose()
+
+    async def check(self, receipt: str | None, *, tool: str, arguments: Any) -> dict[str, Any]:
+        """The claims of `receipt`, verified for calling `tool` with exactly `arguments` and spent (this call is
+        its one use); else `ReceiptError` and the call must not run. A retry through a lost answer is the same
+        use; another call with the same receipt is refused (`used`), in this process or any other."""
+        if not receipt:
+            raise ReceiptError("missing", f"calling {tool!r} needs the receipt of an approval")
+        claims = await self.verified(receipt, tool=tool, arguments=arguments)
+        await self._spend(receipt, claims)
+        return claims
+
+    async def verified(self, receipt: str, *, tool: str, arguments: Any) -> dict[str, Any]:
+        """`verify` with the bot's keys (fetched again once when the `kid` is new to them). Spends nothing."""
+        options: dict[str, Any] = {"tool": tool, "arguments": arguments, "audience": self.audience,
+                                   "issuer": self.issuer, "leeway": self.leeway}
+        try:
+            return verify(receipt, await self.keys(), **options)
+        except ReceiptError as error:
+            if error.reason != "unknown_key" or self._pinned:
+                raise
+        return verify(receipt, await self.keys(refresh=True), **options)
+
+    async def keys(self, *, refresh: bool = False) -> Mapping[str, Any]:
+        """The bot's JWKS: given, or fetched and kept `max_age` seconds; `refresh` fetches it again unless it was
+        fetched within `refetch_after` seconds (an unknown `kid` cannot make an executor hammer the bot)."""
+        if self._pinned and self._jwks is not None:
+            return self._jwks
+        asked = time.monotonic()
+        async with self._lock:
+            age = time.monotonic() - self._fetched_at
+            fresh = self._fetched_at >= asked or age < (self._refetch_after if refresh else self._max_age)
+            if self._jwks is None or not fresh:
+                self._jwks = await self._fetch_keys()
+                self._fetched_at = time.monotonic()
+            return self._jwks
+
+    async def _fetch_keys(self) -> Mapping[str, Any]:
+        response = await self._call("GET", JWKS_PATH, what="fetch its keys")
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if response.status_code != 200 or not isinstance(body, dict) or not isinstance(body.get("keys"), list):
+            raise ReceiptError("unavailable", f"the bot's keys could not be read (HTTP {response.status_code})")
+        return body
+
+    async def _spend(self, receipt: str, claims: Mapping[str, Any]) -> None:
+        """The receipt's one use, through the bot: a fresh token for this call, the same token on each retry."""
+        token = f"exec-{uuid.uuid4().hex}"
+        path = f"/api/v1/approvals/{quote(claims['sub'], safe='')}/use"
+        response = await self._call("POST", path, what="spend the receipt", json={"receipt": receipt, "token": token})
+        code, message = _error_of(response)
+        if response.status_code == 200:
+            if code == "used":
+                return
+            raise ReceiptError("used", "the receipt was used already, by another call")
+        if response.status_code == 409:
+            raise ReceiptError("used", "the receipt was used already, by another call (that call may have run)")
+        if 400 <= response.status_code < 500:
+            raise ReceiptError("refused", f"the bot did not accept the receipt ({code or response.status_code}"
+                                          + (f": {message})" if message else ")"))
+        raise ReceiptError("unavailable", f"the bot could not spend the receipt (HTTP {response.status_code})")
+
+    async def _call(self, method: str, path: str, *, what: str, **kwargs: Any) -> httpx.Response:
+        """One request to the bot, retried through connection errors and 502/503/504 for `retry_for` seconds;
+        then `ReceiptError("unavailable")`. No Authorization header is ever sent."""
+        give_up, delay = time.monotonic() + self._retry_for, 0.1
+        while True:
+            request = self._http.build_request(method, self.url + path, **kwargs)
+            request.headers.pop("Authorization", None)
+            try:
+                response = await self._http.send(request)
+            except httpx.HTTPError as error:
+                failed = f"{type(error).__name__}"
+            else:
+                if response.status_code not in RETRY_STATUSES:
+                    return response
+                failed = f"HTTP {response.status_code}"
+            if time.monotonic() >= give_up:
+                log.warning("receipt refused: the bot at %s did not answer (%s), so nothing runs", self.url, failed)
+                raise ReceiptError("unavailable", f"the bot could not be reached to {what} ({failed}); nothing ran")
+            await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+            delay = min(delay * 2, 2.0)
+
+
+def _error_of(response: httpx.Response) -> tuple[str, str]:
+    """The answer's error code and message (either shape: `{"error": {"code", "message"}}` or `{"error": code,
+    "message"}`), each cut to 200 characters; for a 200, ("used", "") when it says this call spent the receipt."""
+    try:
+        body = response.json()
+    except ValueError:
+        return "", ""
+    if not isinstance(body, dict):
+        return "", ""
+    if response.status_code == 200:
+        return ("used", "") if body.get("used") is True else ("", "")
+    error = body.get("error")
+    if isinstance(error, dict):
+        return str(error.get("code") or "")[:200], str(error.get("message") or "")[:200]
+    return str(error or "")[:200], str(body.get("message") or "")[:200]
+
+
+# tool functions ------------------------------------------------------------------------------------------
+
+
+class ReceiptRequired(Generic[P, R]):
+    """An async tool function that runs only with a valid, unspent receipt for exactly the arguments it is
+    called with (bound by name, as a dict; `**kwargs` flattened into it). Made by `requires_receipt`.
+
+        await send_email(to="bob@example.com", body="Hi", receipt=approval.receipt)  # keyword `receipt`
+        await send_email.call(approval.receipt, to="bob@example.com", body="Hi")     # the same, type-checked
+    """
+
+    def __init__(self, function: Callable[P, Awaitable[R]], checker: ReceiptChecker, tool: str) -> None:
+        functools.update_wrapper(self, function)
+        self.function, self.checker, self.tool = function, checker, tool
+        self._signature = inspect.signature(function)
+
+    async def __call__(self, *args: Any, **kwargs: Any) -> R:
+        receipt = kwargs.pop("receipt", None)
+        return await self._run(receipt, args, kwargs)
+
+    async def call(self, receipt: str | None, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        return await self._run(receipt, args, kwargs)
+
+    async def _run(self, receipt: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> R:
+        if receipt is not None and not isinstance(receipt, str):
+            raise ReceiptError("malformed", "a receipt is a compact JWS string")
+        await self.checker.check(receipt, tool=self.tool, arguments=self.arguments(*args, **kwargs))
+        return await self.function(*args, **kwargs)
+
+    def arguments(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        """What a call's receipt must be for: each argument given, by name (defaults left out, as the agent
+        asked without them)."""
+        try:
+            bound = self._signature.bind(*args, **kwargs)
+        except TypeError as error:
+            raise ReceiptError("wrong_arguments", f"the call does not fit {self.tool}: {error}") from None
+        named: dict[str, Any] = {}
+        for name, value in bound.arguments.items():
+            kind = self._signature.parameters[name].kind
+            if kind is inspect.Parameter.VAR_KEYWORD:
+                named.update(value)
+            else:
+                named[name] = list(value) if kind is inspect.Parameter.VAR_POSITIONAL else value
+        return named
+
+
+def requires_receipt(
+    checker: ReceiptChecker, *, tool: str | None = None
+) -> Callable[[Callable[P, Awaitable[R]]], ReceiptRequired[P, R]]:
+    """A decorator: the async function runs only when called with `receipt=` a valid, unspent receipt for
+    calling `tool` (default: the function's name) with exactly its other arguments; else `ReceiptError`, and
+    its body never runs. The receipt is taken out before the call.
+
+        @requires_receipt(checker)
+        async def send_email(to: str, body: str) -> str: ...
+
+        await send_email(**approval.arguments, receipt=approval.receipt)
+    """
+
+    def wrap(function: Callable[P, Awaitable[R]]) -> ReceiptRequired[P, R]:
+        if not inspect.iscoroutinefunction(function):
+            raise TypeError("requires_receipt wraps an async function (wrap a sync one in `async def`)")
+        if "receipt" in inspect.signature(function).parameters:
+            raise TypeError("the function has its own `receipt` parameter; the receipt is the wrapper's")
+        return ReceiptRequired(function, checker, tool or function.__name__)
+
+    return wrap
+
+
+# MCP servers (the `mcp` SDK, extra `mcp`) ------------------------------------------------------------------
+
+
+async def _guarded(
+    checker: ReceiptChecker, unguarded: Collection[str], params: CallToolRequestParams,
+    call_next: Callable[[], Awaitable[Any]],
+) -> Any:
+    """A `tools/call` runs `call_next` only with a valid, unspent receipt in its `_meta` for its name and
+    arguments; else it is answered with an error result (`isError`) saying why."""
+    if params.name in unguarded:
+        return await call_next()
+    from mcp_types import CallToolResult, TextContent
+
+    receipt = (params.meta or {}).get(META_KEY)
+    try:
+        if receipt is not None and not isinstance(receipt, str):
+            raise ReceiptError("malformed", "a receipt is a compact JWS string")
+        await checker.check(receipt, tool=params.name, arguments=params.arguments or {})
+    except ReceiptError as error:
+        log.warning("MCP call of %r refused: %s", params.name[:100], error.reason)
+        return CallToolResult(content=[TextContent(type="text", text=f"Not run: {error}")], is_error=True)
+    return await call_next()
+
+
+def guard_mcp_server(server: Server[Any], checker: ReceiptChecker, *, unguarded: Collection[str] = ()) -> None:
+    """Guard every tool of a low-level `mcp.server.lowlevel.Server` (built with `on_call_tool`): a `tools/call`
+    without a valid, unspent receipt in `_meta["agent-approvals/receipt"]` for exactly its name and arguments gets
+    an error result and the tool never runs. `unguarded` names tools that need none (e.g. what the gateway lets
+    through with `--allow`). Guarding twice changes nothing. An `MCPServer` takes `receipt_extension` instead."""
+    from mcp.server.mcpserver import MCPServer
+    from mcp_types import CallToolRequestParams
+
+    if isinstance(server, MCPServer):
+        raise TypeError("give an MCPServer the guard as MCPServer(..., extensions=[receipt_extension(checker)])")
+    entry = server.get_request_handler("tools/call")
+    if entry is None:
+        raise ValueError("the server has no tools/call handler (on_call_tool) to guard")
+    if getattr(entry.handler, "receipt_guard", False):
+        return
+    handler, exempt = entry.handler, frozenset(unguarded)
+
+    async def guarded(ctx: Any, params: CallToolRequestParams) -> Any:
+        return await _guarded(checker, exempt, params, lambda: handler(ctx, params))
+
+    guarded.receipt_guard = True  # type: ignore[attr-defined]
+    server.add_request_handler("tools/call", CallToolRequestParams, guarded)
+
+
+def receipt_extension(checker: ReceiptChecker, *, unguarded: Collection[str] = ()) -> Extension:
+    """The guard of `guard_mcp_server` for an `mcp.server.mcpserver.MCPServer`, as the SDK wraps `tools/call`:
+
+        server = MCPServer("mailbox", extensions=[receipt_extension(checker)])
+
+    The server also tells clients, in its capabilities' `extensions`, that calls carry a receipt under
+    `agent-approvals/receipt`."""
+    from mcp.server.extension import Extension
+
+    exempt = frozenset(unguarded)
+
+    class ReceiptExtension(Extension):
+        identifier = META_KEY
+
+        def settings(self) -> dict[str, Any]:
+            return {"meta_key": META_KEY}
+
+        async def intercept_tool_call(self, params: CallToolRequestParams, ctx: Any, call_next: Any) -> Any:
+            return await _guarded(checker, exempt, params, lambda: call_next(ctx))
+
+    return ReceiptExtension()

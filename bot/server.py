@@ -95,4 +95,5 @@ async def health(services: Services) -> dict[str, object]:
         "active_runs": services.runs.active_runs,
         "waiting_approvals": services.waiter.waiting,
         "api_long_polls": services.api.waiters.count,
+        "receipts": "on" if services.api.receipts is not None else "off",  # never a key
     }

@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.api.receipts import ReceiptIssuer, issuer_of
 from bot.api.service import ApiWaiters, ApprovalsApi
 from bot.api.webhooks import WebhookSender
 from bot.approvals.card_sync import CardService
@@ -25,7 +26,8 @@ from bot.core.ids import new_worker_id
 from bot.core.metrics import Metrics
 from bot.core.records import API_OWNER
 from bot.core.security import secrets_of
-from bot.core.settings import Settings, reveal
+from bot.core.settings import Settings, SettingsError, reveal
+from bot.core.signing import SigningError, SigningKeys, load_signing_keys
 from bot.core.tasks import Background
 from bot.runs.manager import RunManager
 from bot.runs.models import resolve_model_config
@@ -63,6 +65,7 @@ class Services:
     model_config: dict[str, Any]
     api: ApprovalsApi
     webhooks: WebhookSender
+    signing: SigningKeys | None = None  # the deployment's signing keys (bot/core/signing.py); None: none set
 
     async def start(self) -> None:
         # one HTTP session for every Web API call (slack-sdk opens one per call otherwise)
@@ -205,6 +208,11 @@ def create_services(settings: Settings, *, worker_id: str | None = None) -> Serv
         background.spawn(homes.refresh_admins(channel), name=f"rules-{channel}")
 
     rules.on_change = rules_changed
+    signing = signing_keys(settings)
+    receipts = None if signing is None else ReceiptIssuer(
+        store, signing, issuer=issuer_of(settings.receipt_issuer, settings.public_url), ttl=settings.receipt_ttl,
+        names=directory.name_of,
+    )
     return Services(
         settings=settings,
         worker_id=worker_id,
@@ -233,9 +241,25 @@ def create_services(settings: Settings, *, worker_id: str | None = None) -> Serv
         background=background,
         metrics=metrics,
         model_config=model_config,
-        api=ApprovalsApi(store=store, approvals=approvals, waiters=api_waiters, names=directory.name_of),
+        api=ApprovalsApi(store=store, approvals=approvals, waiters=api_waiters, names=directory.name_of,
+                         receipts=receipts),
         webhooks=WebhookSender(
             store, allow_private=settings.api_allow_private_callbacks, lease=settings.webhook_lease_seconds,
-            names=directory.name_of,
+            names=directory.name_of, receipts=receipts,
         ),
+        signing=signing,
     )
+
+
+def signing_keys(settings: Settings) -> SigningKeys | None:
+    """The signing keys of receipts, or None (one WARNING: the worker runs, its approvals carry no receipt). Keys
+    that cannot be used stop the worker with a SettingsError that names the variable, never the keys."""
+    try:
+        keys = load_signing_keys(settings)
+    except SigningError as exc:
+        raise SettingsError(str(exc)) from None
+    if keys is None:
+        log.warning("no signing key (SIGNING_KEYS_FILE or SIGNING_KEYS): approvals carry no signed receipt")
+    else:
+        log.info("receipts are signed with key %s", keys.current_kid)
+    return keys

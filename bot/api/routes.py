@@ -3,12 +3,15 @@
     POST   /api/v1/approvals            ask (201 pending; 200 when a rule or the input mode decided)
     GET    /api/v1/approvals/{id}       read; `?wait=S` long-polls up to S seconds (0 to 60)
     DELETE /api/v1/approvals/{id}       withdraw
-    POST   /api/v1/approvals/{id}/use   use an approved call, once, right before running it
+    POST   /api/v1/approvals/{id}/use   use an approved call, once, right before running it; without a key, an
+                                        executor spends the approval's signed receipt ({"receipt", "token"})
     POST   /api/v1/audit/allowed        record a call the program let through by its own allow-list (audit only)
     GET    /api/v1/openapi.json         this API, described (no key needed)
+    GET    /api/v1/jwks.json            the public keys receipts are signed with (no key needed)
 
 Every other request needs `Authorization: Bearer aak_…`. Errors are JSON (`{"error": {code, message,
-field}}`): 400 for what the body or query gets wrong, 401 for a missing, wrong or revoked key, 403 for
+field}}`): 400 for what the body or query gets wrong, 401 for a missing, wrong or revoked key (or a receipt that
+does not verify: `invalid_receipt`), 403 for
 a channel outside the key's, 404, 409 (an Idempotency-Key reused with another body), 413, 429 (with
 `Retry-After`), 503 while Redis cannot be reached. Never 500 for anything a client sends; a refusal
 changes nothing. Nothing here decides: only people do, in Slack.
@@ -26,6 +29,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.api.openapi import document
+from bot.api.receipts import receipt_use
 from bot.api.requests import (
     IDEMPOTENCY_KEY,
     MAX_BODY,
@@ -49,6 +53,7 @@ READ_TIMEOUT = 10.0
 SCHEMA_CHECKS = 2
 GONE_CHECK = 1.0  # seconds between checks that a long-poll's client is still connected
 AUDITED_REFUSALS = frozenset({"forbidden", "idempotency_conflict", "too_many_pending"})
+JWKS_MAX_AGE = 60  # seconds a client may cache the public keys (a rotation's new key is used at once)
 
 
 def add_routes(app: web.Application, api: ApprovalsApi, *, allow_private_callbacks: bool = False) -> None:
@@ -89,12 +94,26 @@ def add_routes(app: web.Application, api: ApprovalsApi, *, allow_private_callbac
     async def openapi(request: web.Request) -> web.Response:
         return web.json_response(document())
 
+    async def spend_receipt(request: web.Request) -> web.Response:
+        receipt, token = receipt_use(parse_json(await _body(request)), request.match_info["id"])
+        return web.json_response(await api.use_receipt(request.match_info["id"], receipt, token=token))
+
+    keyed_use, executor_use = _guarded(api, use), _open(spend_receipt)
+
+    async def use_either(request: web.Request) -> web.Response:  # with a key: the program's own use
+        return await (keyed_use if "Authorization" in request.headers else executor_use)(request)
+
+    async def jwks(request: web.Request) -> web.Response:
+        keys = {"keys": []} if api.receipts is None else api.receipts.keys.public_jwks(time.time(), api.receipts.ttl)
+        return web.json_response(keys, headers={"Cache-Control": f"max-age={JWKS_MAX_AGE}"})
+
     app.router.add_post("/api/v1/approvals", _guarded(api, ask))
     app.router.add_get("/api/v1/approvals/{id}", _guarded(api, read), allow_head=False)
     app.router.add_delete("/api/v1/approvals/{id}", _guarded(api, withdraw))
-    app.router.add_post("/api/v1/approvals/{id}/use", _guarded(api, use))
+    app.router.add_post("/api/v1/approvals/{id}/use", use_either)
     app.router.add_post("/api/v1/audit/allowed", _guarded(api, allowed))
     app.router.add_get("/api/v1/openapi.json", openapi, allow_head=False)
+    app.router.add_get("/api/v1/jwks.json", jwks, allow_head=False)
 
     async def on_shutdown(_: web.Application) -> None:  # before the server waits for requests in flight
         api.close()
@@ -151,6 +170,27 @@ def _guarded(api: ApprovalsApi, handler: Handler) -> Callable[[web.Request], Awa
                                     retry_after=2), key_name=key_name, path=request.path)
 
     return guarded
+
+
+Open = Callable[[web.Request], Awaitable[web.Response]]
+
+
+def _open(handler: Open) -> Open:
+    """A request without a key (an executor's receipt): every refusal a JSON error, nothing a client sends a
+    500."""
+
+    async def opened(request: web.Request) -> web.Response:
+        try:
+            return await handler(request)
+        except ApiError as exc:
+            return refusal(exc, key_name="-", path=request.path)
+        except (StoreUnavailable, TimeoutError) as exc:
+            log.warning("API request %s %s: storage unreachable (%s)", request.method, request.path,
+                        type(exc).__name__)
+            return refusal(ApiError(503, "unavailable", "the approval store cannot be reached; try again",
+                                    retry_after=2), key_name="-", path=request.path)
+
+    return opened
 
 
 def _idempotency_key(request: web.Request) -> str:

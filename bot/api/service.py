@@ -24,6 +24,7 @@ from typing import Any
 from agent_approvals.approver import ApprovalRequest, canonical_json, digest_of, edited_arguments
 
 from bot.api.keys_cli import create_key
+from bot.api.receipts import ReceiptIssuer
 from bot.api.requests import APPROVAL_ID, Allowed, ApiError, Ask
 from bot.approvals.opening import OpenRefused, ProgramAsk
 from bot.approvals.service import ApprovalService
@@ -148,7 +149,9 @@ class ApprovalsApi:
         waiters: ApiWaiters,
         card_link: str = "",
         names: NameOf | None = None,
+        receipts: ReceiptIssuer | None = None,
     ) -> None:
+        self.receipts = receipts  # signs the receipts of approvals that allow a call; None: no signing key
         self.names = names  # a person's display name (the worker's cached directory), for `decided_by_name`
         self.store = store
         self.approvals = approvals
@@ -312,8 +315,25 @@ class ApprovalsApi:
         return await self.store.api_keys.revoke(name, by=by)
 
     async def view(self, approval: ApprovalRecord) -> dict[str, Any]:
-        """`view(approval)` with its card's link and the decider's name."""
-        return view(approval, card_url=self._card_of(approval), names=await decider_names(approval, self.names))
+        """`view(approval)` with its card's link, the decider's name and, when this deployment signs receipts,
+        its `receipt` (null unless it allows a call)."""
+        body = view(approval, card_url=self._card_of(approval), names=await decider_names(approval, self.names))
+        if self.receipts is not None:
+            body["receipt"] = await self.receipts.receipt_of(approval)
+        return body
+
+    async def use_receipt(self, approval_id: str, receipt: str, *, token: str) -> dict[str, Any]:
+        """An executor spends the approval's receipt, without an API key (the receipt is its credential): the
+        approval shown with `used` true when this `token` spent it (now, or before: its retry); 409 `used` when
+        another did; 401 `invalid_receipt` when the receipt is forged, expired or another approval's."""
+        if self.receipts is None:
+            raise ApiError(401, "invalid_receipt", "this deployment signs no receipts (no signing key)")
+        claims = self.receipts.check(receipt, approval_id)  # before reading anything: a forged one learns nothing
+        approval = await self.store.approvals.get(approval_id)
+        if approval is None:
+            raise ApiError(404, "not_found", "no such approval")
+        await self.receipts.spend(approval_id, claims, token=token, origin_channel=approval.origin_channel)
+        return {**await self.view(approval), "used": True}
 
     def _card_of(self, approval: ApprovalRecord) -> str:
         return self.card_url(approval.card_channel, approval.card_ts)

@@ -42,6 +42,7 @@ import aiohttp
 from aiohttp.abc import ResolveResult
 from aiohttp.resolver import ThreadedResolver
 
+from bot.api.receipts import ReceiptIssuer
 from bot.api.requests import private_host
 from bot.api.service import NameOf, decider_names, view
 from bot.approvals.waiter import DueSweeper
@@ -150,9 +151,11 @@ class WebhookSender(DueSweeper):
         per_key: int = PER_KEY,
         in_flight: int = IN_FLIGHT,
         names: NameOf | None = None,
+        receipts: ReceiptIssuer | None = None,
     ) -> None:
         super().__init__(max_sleep=max_sleep)
         self._store = store
+        self._receipts = receipts  # the body carries the approval's signed receipt, as the API's answers do
         self._names = names  # the decider's display name in the body (`decided_by_name`)
         self._allow_private = allow_private
         self._lease = lease
@@ -256,6 +259,8 @@ class WebhookSender(DueSweeper):
             await self._give_up(approval_id, approval.asked_by, "its API key was revoked", tries=0)
             return False
         shown = view(approval, names=await decider_names(approval, self._names))
+        if self._receipts is not None:
+            shown["receipt"] = await self._receipts.receipt_of(approval)
         body = json.dumps(shown, separators=(",", ":")).encode("utf-8")
         timestamp = str(int(time.time()))
         headers = {

@@ -1,0 +1,195 @@
+"""Signed receipts of approvals that allow a call, and their use by an executor.
+
+Every API answer and webhook that shows an approval allowing a call (approved by a person, a quorum, an
+"always allow" rule, the channel's input mode, or a timeout whose outcome approves) carries `receipt`: a
+compact JWS (EdDSA, header typ `approval-receipt+jwt`, agent_approvals/receipts.py) signed with the
+deployment's current key (bot/core/signing.py). Its claims:
+
+    iss          RECEIPT_ISSUER, else PUBLIC_URL, else "slack-agent-approvals"
+    sub          the approval's id
+    aud          the name of the API key that asked
+    jti          unique ("rcpt_" and 32 hex digits): the executor spends it once
+    iat, exp     issued at, and exp = iat + RECEIPT_TTL (seconds since 1970)
+    tool         the tool's name (absent for a message or code)
+    args_sha256  hex SHA-256 of the RFC 8785 canonical JSON of the arguments to run (the edited ones when a
+                 reviewer edited them: the edited call is its own approval)
+    decided_by   [{"type": "person", "id", "name"}...] (each vote of a quorum), [{"type": "rule", "id"}],
+                 [{"type": "mode", "mode"}] or [{"type": "timeout"}]
+    quorum       {"required": n}, when more than one approval was needed
+    audit        {"seq", "id"}: the audit entry of the allowing decision, when the store recorded it
+
+One receipt per approval (bot/store/receipts.py keeps the first one signed); a new one only once it has
+expired unspent. Rejected, expired, withdrawn and revised approvals have none, and nothing has one when no
+signing key is configured.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from agent_approvals.receipts import TYPE, args_sha256
+
+from bot.api.requests import APPROVAL_ID, USE_TOKEN, ApiError, bad
+from bot.core.records import ApprovalRecord
+from bot.core.signing import SigningError, SigningKeys
+from bot.store import Store
+from bot.store.receipts import Receipts
+
+DEFAULT_ISSUER = "slack-agent-approvals"
+MAX_RECEIPT = 8192  # characters: a longer one is none of ours
+NameOf = Callable[[str], Awaitable[str | None]]
+
+
+def allows(approval: ApprovalRecord) -> bool:
+    """Whether the approval lets its call run: approved, or timed out with the outcome approve."""
+    return approval.status == "approved" or (approval.status == "timed_out" and approval.timeout_outcome == "approve")
+
+
+def issuer_of(receipt_issuer: str, public_url: str) -> str:
+    return receipt_issuer or public_url or DEFAULT_ISSUER
+
+
+def new_jti() -> str:
+    return "rcpt_" + secrets.token_hex(16)
+
+
+def _mode_of(approval: ApprovalRecord) -> str:
+    """The input mode that approved it at once: its decision's feedback reads "mode policy: ..."
+    (bot/approvals/opening.py's `verdict`)."""
+    head = approval.feedback.partition(":")[0]
+    return head.removeprefix("mode ").strip() if head.startswith("mode ") else "auto"
+
+
+async def deciders(approval: ApprovalRecord, names: NameOf | None) -> list[dict[str, Any]]:
+    """The `decided_by` claim: who or what let the call run."""
+    if approval.status == "timed_out":
+        return [{"type": "timeout"}]
+    if approval.rule_id:
+        return [{"type": "rule", "id": approval.rule_id}]
+    if approval.decided_by == "auto":
+        return [{"type": "mode", "mode": _mode_of(approval)}]
+    voters = approval.voters if approval.required_approvals > 1 and approval.voters else [approval.decided_by]
+    people: list[dict[str, Any]] = []
+    for voter in voters:
+        actor = approval.voted_through(voter) if len(voters) > 1 else ""
+        principal = approval.on_behalf if len(voters) == 1 else (voter if actor else "")
+        person: dict[str, Any] = {"type": "person", "id": actor or voter}
+        if principal and principal != person["id"]:
+            person["on_behalf_of"] = principal
+        people.append(person)
+    if names is not None:
+        found = await asyncio.gather(*(names(person["id"]) for person in people), return_exceptions=True)
+        for person, name in zip(people, found, strict=True):
+            if isinstance(name, str) and name:
+                person["name"] = name
+    return people
+
+
+async def receipt_claims(
+    approval: ApprovalRecord, *, issuer: str, ttl: int, now: float, jti: str, names: NameOf | None = None
+) -> dict[str, Any]:
+    """The claims of an approval's receipt (see the module docstring)."""
+    iat = int(now)
+    claims: dict[str, Any] = {
+        "iss": issuer, "sub": approval.id, "aud": approval.asked_by, "jti": jti, "iat": iat, "exp": iat + ttl,
+    }
+    if approval.kind == "tool_call":
+        claims["tool"] = approval.tool_name
+        claims["args_sha256"] = args_sha256(json.loads(approval.arguments) if approval.arguments else {})
+    claims["decided_by"] = await deciders(approval, names)
+    if approval.required_approvals > 1:
+        claims["quorum"] = {"required": approval.required_approvals}
+    seq, entry = getattr(approval, "decided_audit_seq", 0), getattr(approval, "decided_audit_id", "")
+    if seq and entry:
+        claims["audit"] = {"seq": int(seq), "id": str(entry)}
+    return claims
+
+
+class ReceiptIssuer:
+    """Signs, keeps and checks the receipts of one deployment (see the module docstring)."""
+
+    def __init__(
+        self, store: Store, keys: SigningKeys, *, issuer: str, ttl: int, names: NameOf | None = None
+    ) -> None:
+        self.keys = keys
+        self.issuer = issuer
+        self.ttl = ttl
+        self.names = names
+        self._stored = Receipts(store.shared)
+
+    async def receipt_of(self, approval: ApprovalRecord) -> str | None:
+        """The approval's receipt: the one kept, or a new one (kept unless another worker kept one first);
+        None when it allows no call or was not asked through the API."""
+        if not allows(approval) or not approval.asked_by:
+            return None
+        now = time.time()
+        stored = await self._stored.get(approval.id)
+        if stored is not None and stored.valid(now):
+            return stored.receipt
+        jti = new_jti()
+        claims = await receipt_claims(approval, issuer=self.issuer, ttl=self.ttl, now=now, jti=jti, names=self.names)
+        kept = await self._stored.keep(approval.id, self.keys.sign(claims, typ=TYPE), jti=jti,
+                                       exp=claims["exp"], now=now)
+        return None if kept is None else kept.receipt
+
+    def check(self, receipt: str, approval_id: str) -> dict[str, Any]:
+        """The claims of `receipt` when it is one of ours for this approval (expired ones too: the caller
+        looks at `exp`); 401 invalid_receipt saying why not."""
+        try:
+            claims = self.keys.verify(receipt, typ=TYPE)
+        except SigningError as exc:
+            raise invalid(f"the receipt does not verify: {exc}") from None
+        if claims.get("sub") != approval_id:
+            raise invalid(f"the receipt is not approval {approval_id}'s")
+        if claims.get("iss") != self.issuer:
+            raise invalid("the receipt was not issued by this deployment")
+        if not isinstance(claims.get("jti"), str) or not isinstance(claims.get("exp"), int):
+            raise invalid("the receipt has no jti or exp")
+        return claims
+
+    async def spend(self, approval_id: str, claims: dict[str, Any], *, token: str, origin_channel: str) -> str:
+        """An executor spends an approval's receipt (its `claims`, from `check`), once (bot/store/receipts.py):
+        "ok" when this token spent it (now or before: a retry), else an ApiError: 409 used (another token spent
+        it), 401 invalid_receipt (expired, or not the one issued for it), 409 not_approved / rule_revoked, 404."""
+        expired = claims["exp"] <= time.time()
+        status, said = await self._stored.use(approval_id, jti=claims["jti"], token=token, aud=str(claims.get("aud")),
+                                              origin_channel=origin_channel, expired=expired)
+        if status == "ok":
+            return status
+        if status == "used":
+            when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(float(said or 0)))
+            raise ApiError(409, "used", f"the receipt of approval {approval_id} was used by another executor at"
+                           f" {when}: this call may not run")
+        if status == "expired":
+            raise invalid("the receipt has expired: read the approval again for a new one")
+        if status == "unknown":
+            raise invalid(f"the receipt is not the one issued for approval {approval_id}")
+        if status == "not_approved":
+            raise ApiError(409, "not_approved", f"approval {approval_id} is not approved: it may not be used")
+        if status == "revoked":
+            raise ApiError(409, "rule_revoked", f"rule {said}, which approved this call, was revoked or expired"
+                           " before the call was used: ask again")
+        raise ApiError(404, "not_found", "no such approval")
+
+
+def invalid(why: str) -> ApiError:
+    return ApiError(401, "invalid_receipt", why)
+
+
+def receipt_use(data: Any, approval_id: str) -> tuple[str, str]:
+    """The body of an executor's use: {"receipt": <jws>, "token": <its own id for this call>} (400 otherwise)."""
+    if not APPROVAL_ID.fullmatch(approval_id):
+        raise ApiError(404, "not_found", "no such approval")
+    if not isinstance(data, dict) or set(data) != {"receipt", "token"}:
+        raise bad("", 'send {"receipt": <the approval\'s receipt>, "token": <8 to 128 letters, digits or _ . : ->}')
+    receipt, token = data["receipt"], data["token"]
+    if not isinstance(receipt, str) or not receipt or len(receipt) > MAX_RECEIPT:
+        raise bad("receipt", "receipt must be the approval's receipt (a compact JWS)")
+    if not isinstance(token, str) or not USE_TOKEN.fullmatch(token):
+        raise bad("token", "token must be 8 to 128 letters, digits or _ . : -")
+    return receipt, token

@@ -16,6 +16,10 @@ is revoked first) and prints the page's URL, then the lines to paste into anothe
 and ``AGENT_APPROVALS_KEY`` for the agent-side package, and ``REDIS_URL`` / ``REDIS_KEY_PREFIX`` for
 ``python -m bot report|audit|keys`` on the dev data (``REDIS_URL`` only when dev started the Redis: yours you
 have). The key is printed there and nowhere else. Ctrl-C (or SIGTERM) stops everything it started and exits 0.
+
+Receipts work out of the box: with neither ``SIGNING_KEYS_FILE`` nor ``SIGNING_KEYS`` set (yours are passed
+through), dev makes a signing key for this run in a temporary directory of its own (mode 0600, removed at the
+stop) and says so in a comment line.
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ log = logging.getLogger("bot.dev")
 APPROVALS_CHANNEL = "C0APPROVALS"
 GENERAL_CHANNEL = "C0GENERAL"  # the stand-in's #general (bot.devslack.model.default_channels): the dev key asks there
 DEV_KEY_NAME = "dev-agent"
+DEV_KEYS_FILE = "signing-keys.json"  # in dev's own temporary directory, when no signing key is configured
 DEFAULT_TIMEOUT = "10m"
 REDIS_START_TIMEOUT = 15.0
 STOP_TIMEOUT = 10.0
@@ -67,6 +72,9 @@ PASSED_THROUGH = (
     "REDIS_KEY_PREFIX",
     "MAX_RUNS_PER_USER",
     "MAX_RUNS_PER_CHANNEL",
+    "SIGNING_KEYS_FILE",
+    "SIGNING_KEYS",
+    "RECEIPT_TTL",
 )
 # ... and what dev mode itself goes by (read with `knob`)
 DEV_KNOBS = {
@@ -263,6 +271,7 @@ class DevStack:
         self.bot_url = ""
         self.key_prefix = ""  # the worker's REDIS_KEY_PREFIX
         self.api_key = ""  # the dev key (`DEV_KEY_NAME`), asking in #general
+        self.keys_dir = ""  # a temporary directory holding the signing key dev made for this run ("" when none)
         self._standin_started = False
 
     @property
@@ -288,8 +297,12 @@ class DevStack:
             "# Approvals API on the same port; this key may ask in #general:",
             f"export AGENT_APPROVALS_URL={shlex.quote(self.url)}",
             f"export AGENT_APPROVALS_KEY={shlex.quote(self.api_key)}",
-            "# for python -m bot report|audit|keys on this dev data:",
         ]
+        if self.keys_dir:
+            keys_file = shlex.quote(str(Path(self.keys_dir) / DEV_KEYS_FILE))
+            lines.append(f"# receipts are signed with a key made for this run: {keys_file}"
+                         f" (public keys: {self.url}/api/v1/jwks.json)")
+        lines.append("# for python -m bot report|audit|keys on this dev data:")
         if self.redis is not None:  # a REDIS_URL of yours is yours: not echoed
             lines.append(f"export REDIS_URL={shlex.quote(self.redis_url)}")
         lines.append(f"export REDIS_KEY_PREFIX={shlex.quote(self.key_prefix)}")
@@ -335,6 +348,8 @@ class DevStack:
             env = bot_environment(
                 self.environ, standin=self.standin, redis_url=self.redis_url, port=bot_port, public_url=self.url
             )
+            if not env.get("SIGNING_KEYS_FILE") and not env.get("SIGNING_KEYS"):
+                env["SIGNING_KEYS_FILE"] = self._make_signing_key()
             try:
                 settings = Settings.from_env(env)
                 services = create_services(settings)
@@ -354,6 +369,15 @@ class DevStack:
         log.info("dev bot worker on %s (/healthz, /metrics), model %s", self.bot_url,
                  services.model_config.get("provider"))
         return services
+
+    def _make_signing_key(self) -> str:
+        """A signing key for this run's receipts, in a temporary directory of dev's own (removed at the stop)."""
+        from bot.api.signing_cli import ensure_keys_file
+
+        self.keys_dir = tempfile.mkdtemp(prefix="bot-dev-keys-")  # (mode 0700)
+        path = Path(self.keys_dir) / DEV_KEYS_FILE
+        ensure_keys_file(path)
+        return str(path)
 
     async def _make_key(self, services: Services) -> None:
         """The dev key: `DEV_KEY_NAME` for #general, made as an operator would (`python -m bot keys create`)."""
@@ -393,6 +417,8 @@ class DevStack:
         if self.redis is not None:
             redis, self.redis = self.redis, None
             await redis.stop()
+        if self.keys_dir:
+            shutil.rmtree(self.keys_dir, ignore_errors=True)
 
 
 async def _main(host: str, port: int) -> int:

@@ -31,13 +31,21 @@ def main(argv: Sequence[str] | None = None) -> int:
                          " a demo model. Nothing to install or sign up for.")
     dev.add_argument("--port", type=int, default=3000, help="port of the local Slack page (default 3000)")
     dev.add_argument("--host", default="127.0.0.1", help="address the local Slack page listens on (default 127.0.0.1)")
-    audit = sub.add_parser("audit", help="export the audit log (needs only REDIS_URL)",
-                           description="Write the audit log to standard output as JSON lines or CSV (times in"
-                           " ISO 8601 UTC; people as their ids and, where known, their names). Needs only REDIS_URL"
-                           " (and SLACK_BOT_TOKEN, if set, to name people).")
-    audit.add_argument("--since", default="7d", help=f"how far back: {SINCE_HELP} (default 7d)")
-    audit.add_argument("--channel", action="append", default=[], help="only entries about this channel id")
-    audit.add_argument("--format", choices=("jsonl", "csv"), default="jsonl", help="output format (default jsonl)")
+    audit = sub.add_parser("audit", help="export the audit log, or verify it is intact (needs only REDIS_URL)",
+                           description="`audit [export]` writes the audit log to standard output as JSON lines or CSV"
+                           " (times in ISO 8601 UTC; people as their ids and, where known, their names). `audit verify`"
+                           " checks its hash chain and signed checkpoints: exit 0 when intact, 1 naming the first entry"
+                           " altered, deleted or inserted. Needs only REDIS_URL (and SLACK_BOT_TOKEN, if set, to name"
+                           " people; SIGNING_KEYS_FILE or SIGNING_KEYS, or --jwks, to check signatures).")
+    audit.add_argument("action", nargs="?", choices=("export", "verify"), default="export",
+                       help="export (the default) or verify")
+    audit.add_argument("--since", default=None, help=f"how far back: {SINCE_HELP} (export: default 7d); verify: also"
+                       " an ISO 8601 time, and it starts at the last signed checkpoint at or before it (default: the"
+                       " whole log)")
+    audit.add_argument("--channel", action="append", default=[], help="export: only entries about this channel id")
+    audit.add_argument("--format", choices=("jsonl", "csv"), default=None, help="export: output format (default jsonl)")
+    audit.add_argument("--jwks", default=None, help="verify: check checkpoints with the public keys of this JWKS file"
+                       " (GET /api/v1/jwks.json) instead of SIGNING_KEYS_FILE / SIGNING_KEYS")
     report = sub.add_parser("report", help="write an HTML report of how approvals are going (needs only REDIS_URL)",
                             description="Write an HTML report of how approvals are going: decisions, waits, who"
                             " decides, automatic steps. Needs only REDIS_URL (and SLACK_BOT_TOKEN, if set, to name"
@@ -71,9 +79,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return int(run_dev(host=args.host, port=args.port))
     if args.command == "audit":
+        if args.action == "verify":
+            if args.channel or args.format:
+                audit.error("--channel and --format are for export; verify checks the whole chain")
+            from bot.report.audit_verify import verify_audit
+
+            return verify_audit(since=args.since, jwks=args.jwks)
+        if args.jwks is not None:
+            audit.error("--jwks is for verify")
         from bot.report.audit_export import export_audit
 
-        return export_audit(since=args.since, channels=args.channel, fmt=args.format)
+        return export_audit(since=args.since or "7d", channels=args.channel, fmt=args.format or "jsonl")
     if args.command == "report":
         from pathlib import Path
 

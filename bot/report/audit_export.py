@@ -13,6 +13,9 @@ and the output goes to an operator's terminal or spreadsheet, so (#33.11):
 
 Neither changes the columns, nor anything but such text.
 
+Both carry each entry's chain fields (`seq`, `prev`, `hash`: bot/report/audit_chain.py), as stored: the CSV as its
+last columns. `python -m bot audit verify` checks them.
+
 Times (#35): the CSV's `at`, `due` and `until` are ISO 8601 UTC (`2026-11-23T14:05:09Z`); a JSON line keeps `at`
 in epoch seconds, as stored, and adds `at_utc`. Names: where Slack tells them (`bot/report/names.py`), `by_name`,
 `for_name`, `delegate_name`, `requester_name`, `mentioned_names` and `to_names` stand next to the ids (CSV columns
@@ -71,6 +74,10 @@ COLUMNS = (
     "requester_name",
     "mentioned_names",
     "to_names",
+    # the audit chain (bot/store/lua/lib/audit.lua): each entry's place, the previous entry's hash, its own hash
+    "seq",
+    "prev",
+    "hash",
 )
 TIMES = ("at", "due", "until")  # epoch seconds in the log; ISO 8601 UTC in the CSV
 

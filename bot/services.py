@@ -29,6 +29,7 @@ from bot.core.security import secrets_of
 from bot.core.settings import Settings, SettingsError, reveal
 from bot.core.signing import SigningError, SigningKeys, load_signing_keys
 from bot.core.tasks import Background
+from bot.report.checkpoints import AuditCheckpoints
 from bot.runs.manager import RunManager
 from bot.runs.models import resolve_model_config
 from bot.runs.response_cache import model_cache
@@ -66,6 +67,7 @@ class Services:
     api: ApprovalsApi
     webhooks: WebhookSender
     signing: SigningKeys | None = None  # the deployment's signing keys (bot/core/signing.py); None: none set
+    checkpoints: AuditCheckpoints | None = None  # signed checkpoints of the audit chain (none without a key)
 
     async def start(self) -> None:
         # one HTTP session for every Web API call (slack-sdk opens one per call otherwise)
@@ -76,11 +78,15 @@ class Services:
         await self.nudger.start()
         await self.webhooks.start()
         await self.supervisor.start()
+        if self.checkpoints is not None:
+            await self.checkpoints.start()
         log.info("worker %s ready", self.worker_id)
 
     async def close(self) -> None:
         await self.runs.shutdown()
         await self.supervisor.stop()
+        if self.checkpoints is not None:
+            await self.checkpoints.stop()
         await self.sweeper.stop()
         await self.nudger.stop()
         await self.webhooks.stop()
@@ -248,6 +254,9 @@ def create_services(settings: Settings, *, worker_id: str | None = None) -> Serv
             names=directory.name_of, receipts=receipts,
         ),
         signing=signing,
+        checkpoints=None if signing is None else AuditCheckpoints(
+            store, signing, every=settings.audit_checkpoint_every, interval=settings.audit_checkpoint_seconds
+        ),
     )
 
 

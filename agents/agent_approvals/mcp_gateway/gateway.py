@@ -89,9 +89,11 @@ from agent_approvals.client import (
     call_key,
     decision_within,
     idempotency_key,
-    refusal,
     waiting_words,
 )
+from agent_approvals.mcp_gateway.tasks import POLL_INTERVAL, TASK_TTL, Tasks, declares_tasks
+from agent_approvals.mcp_gateway.tasks import refused as _refused
+from agent_approvals.mcp_gateway.tasks import why_not as _why_not
 from agent_approvals.mcp_gateway.upstream import Connected, Upstream, connect
 from agent_approvals.mcp_gateway.wire import JsonRpcBodies, jsonrpc_refusal, stdio_checked
 from agent_approvals.receipts import META_KEY
@@ -101,8 +103,8 @@ if TYPE_CHECKING:
     pass
 
 __all__ = [
-    "CALL_TIMEOUT", "PATIENCE", "STATE_KEY_ENV", "Gateway", "JsonRpcBodies", "Upstream", "connect", "jsonrpc_refusal",
-    "state_security_from", "stdio_checked",
+    "CALL_TIMEOUT", "PATIENCE", "POLL_INTERVAL", "STATE_KEY_ENV", "Gateway", "JsonRpcBodies", "Upstream", "connect",
+    "jsonrpc_refusal", "state_security_from", "stdio_checked",
 ]
 
 log = logging.getLogger("agent_approvals.mcp_gateway")
@@ -152,6 +154,9 @@ class Gateway:
             approval in Slack ... call again with the same arguments"; the identical retry runs once approved.
         state_security: seals `requestState` (a key shared by restarts: `state_security_from`).
         scope: names the cards deny-then-grant finds again (default: the upstream), across restarts.
+        task_ttl: seconds a task id is honoured (and a finished task's answer kept), for clients that declare
+            the tasks extension (`tasks.py`).
+        task_poll: seconds between a tasks client's `tasks/get`, as suggested to it.
     """
 
     def __init__(
@@ -168,6 +173,8 @@ class Gateway:
         deny_then_grant: bool = False,
         state_security: RequestStateSecurity | None = None,
         scope: str = "",
+        task_ttl: float = TASK_TTL,
+        task_poll: float = POLL_INTERVAL,
     ) -> None:
         self.upstream = upstream
         self.patience = patience
@@ -185,6 +192,7 @@ class Gateway:
         info = upstream.info
         self.name = info.server_info.name if info is not None else "mcp-upstream"
         self._tools: dict[str, types.Tool] = {}
+        self.tasks = Tasks(self, ttl=task_ttl, poll=task_poll)
 
     def server(self) -> Server[Any]:
         """The MCP server the agent's client talks to: the upstream's name, instructions and capabilities."""
@@ -200,6 +208,7 @@ class Gateway:
         instructions = info.instructions if info is not None else None
         server: Server[Any] = Server(self.name, version=version, instructions=instructions, **handlers)
         server.middleware.append(RequestStateBoundary(self.state_security, default_audience=f"{self.name} (MCP)"))
+        self.tasks.install(server)
         return server
 
     # listing, unchanged ---------------------------------------------------------------------------
@@ -231,8 +240,9 @@ class Gateway:
     # calling, once decided --------------------------------------------------------------------------
     async def call_tool(
         self, ctx: Context, params: types.CallToolRequestParams
-    ) -> types.CallToolResult | types.InputRequiredResult:
-        """One `tools/call`, never blocking its client past its patience: a 2026-07-28 client gets
+    ) -> types.CallToolResult | types.InputRequiredResult | dict[str, Any]:
+        """One `tools/call`, never blocking its client past its patience: a client that declares the tasks
+        extension gets a task at once (`tasks.py`); another 2026-07-28 client gets
         `input_required` (a sealed, single-use `requestState` naming the approval) after `patience` seconds and
         the result on the retry that finds it approved; with `deny_then_grant`, an older client gets `isError`
         saying to call again; else the call waits for the decision, with progress notifications."""
@@ -255,6 +265,8 @@ class Gateway:
                                               "arguments": arguments, "by": "--allow", "pattern": pattern,
                                               "recorded": recorded.id}, sort_keys=True))
             return await self._forward(ctx, name, arguments)
+        if modern and declares_tasks(ctx):
+            return await self.tasks.create(ctx, tool, arguments, key)
         if modern:
             return await self._first_round(ctx, tool, arguments, key)
         if self.deny_then_grant:
@@ -423,17 +435,18 @@ class Gateway:
                             f" be recorded in the approvals audit log ({why}); it runs only once recorded.")
 
     async def _forward(
-        self, ctx: Context, name: str, arguments: dict[str, Any], approval: Approval | None = None
+        self, ctx: Context | None, name: str, arguments: dict[str, Any], approval: Approval | None = None
     ) -> types.CallToolResult:
         """`name(arguments)` on the upstream; an approved call carries the approval's signed receipt in its `_meta`
         (`agent_approvals.receipts.META_KEY`), so the upstream itself may check it (none when the bot signs none,
-        nor for an `--allow`ed call: no approval)."""
+        nor for an `--allow`ed call: no approval). The upstream's progress goes to `ctx`'s client (a task has none)."""
         receipt = approval.receipt if approval is not None else None
         meta = cast("types.RequestParamsMeta", {META_KEY: receipt}) if receipt else None
 
         async def progress(progress: float, total: float | None, message: str | None) -> None:
             with contextlib.suppress(Exception):  # the upstream's progress, passed on
-                await ctx.session.report_progress(progress, total, message)
+                if ctx is not None:
+                    await ctx.session.report_progress(progress, total, message)
 
         try:
             return await self._upstream(f"tools/call {name}",
@@ -500,16 +513,6 @@ def _page(params: types.PaginatedRequestParams | None) -> types.PaginatedRequest
 
 class _NoAnswer(MCPError):
     """The upstream did not answer a request within the gateway's `call_timeout`."""
-
-
-def _why_not(decided: Approval) -> str:
-    if decided.status == "timed_out":
-        return f"Not run: timed out, nobody decided in time ({decided.reason or 'no decision'})."
-    return refusal(decided)
-
-
-def _refused(text: str) -> types.CallToolResult:
-    return types.CallToolResult(content=[types.TextContent(type="text", text=text)], is_error=True)
 
 
 # what is not JSON-RPC: an error, never silence ------------------------------------------------------------

@@ -1,0 +1,116 @@
+"""An MCP client of the tasks extension (`io.modelcontextprotocol/tasks`), built on the `mcp` 2.3 client's own
+extension hooks (`ClientExtension`, `ResultClaim`): `mcp.Client(..., extensions=[TasksExtension()])` declares the
+extension in each request's capabilities, takes a `tools/call` answered with a task (`resultType: "task"`), and
+`Client.call_tool` polls `tasks/get` until the task is finished and returns its result. `task_get`,
+`task_cancel` and `task_update` send the extension's methods themselves, as a client that drives the task does
+(`session.call_tool(..., allow_claimed=True)` returns the `CreateTask`)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import anyio
+from mcp import types
+from mcp.client.extension import ClaimContext, ClientExtension, ResultClaim
+from mcp.client.session import ClientSession
+
+TASKS = "io.modelcontextprotocol/tasks"
+TERMINAL = ("completed", "failed", "cancelled")
+
+
+class CreateTask(types.Result):
+    """The `CreateTaskResult` a `tools/call` may be answered with."""
+
+    result_type: Literal["task"] = "task"
+    task_id: str
+    status: str
+    status_message: str | None = None
+    created_at: str
+    last_updated_at: str
+    ttl_ms: int | None = None
+    poll_interval_ms: int | None = None
+
+
+class Task(types.Result):
+    """A task as `tasks/get` answers it (the spec's `DetailedTask`)."""
+
+    task_id: str
+    status: str
+    status_message: str | None = None
+    created_at: str
+    last_updated_at: str
+    ttl_ms: int | None = None
+    poll_interval_ms: int | None = None
+    result: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+
+    @property
+    def call_result(self) -> types.CallToolResult:
+        assert self.status == "completed" and self.result is not None, self
+        return types.CallToolResult.model_validate(self.result)
+
+
+class TaskIdParams(types.RequestParams):
+    task_id: str
+
+
+class UpdateParams(TaskIdParams):
+    input_responses: dict[str, Any]
+
+
+class TaskRequest(types.Request[TaskIdParams, str]):
+    name_param = "taskId"  # (over HTTP the spec wants the task id in Mcp-Name)
+
+
+class UpdateRequest(types.Request[UpdateParams, str]):
+    name_param = "taskId"
+
+
+async def task_get(session: ClientSession, task_id: str) -> Task:
+    return await session.send_request(TaskRequest(method="tasks/get", params=TaskIdParams(task_id=task_id)), Task)
+
+
+async def task_cancel(session: ClientSession, task_id: str) -> types.Result:
+    request = TaskRequest(method="tasks/cancel", params=TaskIdParams(task_id=task_id))
+    return await session.send_request(request, types.Result)
+
+
+async def task_update(session: ClientSession, task_id: str) -> types.Result:
+    request = UpdateRequest(method="tasks/update", params=UpdateParams(task_id=task_id, input_responses={}))
+    return await session.send_request(request, types.Result)
+
+
+async def finished(session: ClientSession, task_id: str, *, within: float = 30, every: float = 0.05) -> Task:
+    """`tasks/get` until the task is finished (polled every `every` s, at most `within` s)."""
+    deadline = time.monotonic() + within
+    while True:
+        task = await task_get(session, task_id)
+        if task.status in TERMINAL:
+            return task
+        assert time.monotonic() < deadline, f"task still {task.status} after {within} s: {task.status_message}"
+        await anyio.sleep(every)
+
+
+class TasksExtension(ClientExtension):
+    """Declares the tasks extension; a task answered to `Client.call_tool` is polled (every `every` s, or the
+    server's `pollIntervalMs` when it is shorter) until finished, and its result returned."""
+
+    identifier = TASKS
+
+    def __init__(self, every: float = 0.05) -> None:
+        self.every = every
+        self.created: list[CreateTask] = []  # each task the server answered with, in order
+
+    def claims(self) -> Sequence[ResultClaim[Any]]:
+        return [ResultClaim(result_type="task", model=CreateTask, resolve=self._resolve)]
+
+    async def _resolve(self, created: CreateTask, ctx: ClaimContext) -> types.CallToolResult:
+        self.created.append(created)
+        every = min(self.every, (created.poll_interval_ms or 1000) / 1000)
+        task = await finished(ctx.session, created.task_id, within=600, every=every)
+        if task.status != "completed":
+            return types.CallToolResult(content=[types.TextContent(type="text", text=f"task {task.status}")],
+                                        is_error=True)
+        return task.call_result

@@ -343,7 +343,7 @@ class ReceiptChecker:
             if code == "used":
                 return
             raise ReceiptError("used", "the receipt was used already, by another call")
-        if response.status_code == 409:
+        if response.status_code == 409 and code == "used":
             raise ReceiptError("used", "the receipt was used already, by another call (that call may have run)")
         if 400 <= response.status_code < 500:
             raise ReceiptError("refused", f"the bot did not accept the receipt ({code or response.status_code}"

@@ -17,45 +17,24 @@ from typing import Any
 
 import pytest
 from agent_approvals import ApprovalsClient, ReceiptChecker, ReceiptError, requires_receipt
-from agent_approvals.client import Approval
 from agent_approvals.receipts import META_KEY, TYPE, args_sha256
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
-from bot.api.signing_cli import ensure_keys_file
 from bot.devslack.server import SlackStandIn
-from tests.conftest import BOB, SALES, Worker, bot_env, start_worker
+from tests.conftest import BOB, Worker
 from tests.support.hitl import click, nth_card
 from tests.support.mcp_gateway import EMAIL, over_stdio, text
 from tests.support.receipts import joserfc_claims
+from tests.support.signing_worker import ISSUER, approved, signing_bot
 
-ISSUER = "https://approvals.example.com"
 GUARDED = Path(__file__).parents[1] / "support" / "mcp_guarded_upstream.py"
 
 
 @pytest.fixture
 async def signer(slack: SlackStandIn, redis_url: str, tmp_path: Path) -> AsyncIterator[tuple[Worker, str]]:
-    """A worker signing receipts with a keys file of its own, and an API key `emailer` that may ask in #sales."""
-    keys = tmp_path / "signing-keys.json"
-    ensure_keys_file(keys)
-    env = bot_env(slack=slack, redis_url=redis_url, model_config=None, SIGNING_KEYS_FILE=str(keys),
-                  RECEIPT_ISSUER=ISSUER)
-    worker = await start_worker(env)
-    slack.events_url = worker.url + "/slack/events"
-    made = await worker.services.store.api_keys.create("emailer", [SALES], by=BOB)
-    assert made is not None
-    yield worker, made.key
-    await worker.stop()
-
-
-async def approved(bot: Worker, key: str, slack: SlackStandIn, n: int, arguments: dict[str, Any]) -> Approval:
-    """`send_email(arguments)` asked through the client and approved by bob on the `n`-th card."""
-    async with ApprovalsClient(bot.url, key, title="Tell Bob") as client:
-        asked = await client.request_tool("send_email", arguments)
-        await click(slack, await nth_card(slack, n), "approval_approve", user=BOB)
-        decided = await client.wait(asked.id, at_most=30)
-    assert decided.approved and decided.receipt, decided
-    return decided
+    async with signing_bot(slack, redis_url, tmp_path / "signing-keys.json") as made:
+        yield made
 
 
 async def test_joserfc_verifies_what_the_bot_issues(signer: tuple[Worker, str], slack: SlackStandIn) -> None:

@@ -53,7 +53,28 @@ _APPROVAL = {
         "used_at": {"type": "string", "format": "date-time", "description": "when its program used it (ran it)"},
         "edited": {"type": "boolean", "description": "a revision that edited the arguments (`arguments` are those)"},
         "digest": {"type": "string", "description": "sha256 of the canonical JSON of `arguments`"},
+        "receipt": {
+            "type": ["string", "null"],
+            "description": "a signed receipt (compact JWS, EdDSA, typ `approval-receipt+jwt`, its key in"
+            " /api/v1/jwks.json) when the approval allows the call; null otherwise; absent when the bot signs no"
+            " receipts. Claims: iss, sub (this id), aud (the asking key's name), jti, iat, exp, tool, args_sha256"
+            " (hex SHA-256 of the RFC 8785 JSON of `arguments`), decided_by, quorum, audit",
+        },
     },
+}
+
+_JWKS = {
+    "type": "object",
+    "required": ["keys"],
+    "properties": {"keys": {"type": "array", "items": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["kty", "crv", "x", "kid", "alg", "use"],
+        "properties": {
+            "kty": {"const": "OKP"}, "crv": {"const": "Ed25519"}, "x": {"type": "string"}, "kid": {"type": "string"},
+            "alg": {"const": "EdDSA"}, "use": {"const": "sig"},
+        },
+    }}},
 }
 
 _ASK = {
@@ -132,7 +153,8 @@ def _json(schema: dict[str, Any] | str, description: str) -> dict[str, Any]:
 def _errors(*codes: int) -> dict[str, Any]:
     texts = {
         400: "malformed JSON, an unknown field, a wrong value (the error names the field)",
-        401: "a missing, wrong or revoked key",
+        401: "a missing, wrong or revoked key; for an executor's use, a receipt that does not verify, has expired or"
+        " is not this approval's (`invalid_receipt`)",
         403: "a channel outside the key's",
         404: "no such approval of this key",
         409: "an Idempotency-Key used before with another body",
@@ -158,7 +180,7 @@ def document() -> dict[str, Any]:
         "components": {
             "securitySchemes": {"key": {"type": "http", "scheme": "bearer", "description": "aak_… keys"}},
             "schemas": {"Error": _ERROR, "Approval": _APPROVAL, "Ask": _ASK, "Allowed": _ALLOWED,
-                        "AllowedCall": _ALLOWED_CALL},
+                        "AllowedCall": _ALLOWED_CALL, "Jwks": _JWKS},
         },
         "security": [{"key": []}],
         "paths": {
@@ -203,15 +225,24 @@ def document() -> dict[str, Any]:
                     "operationId": "use",
                     "summary": "Use an approved call, right before running it: once",
                     "description": (
-                        "`used` is true for the first use (and for a retry with the same token), false when another"
-                        " process used it already: that one may have run the call, so ask again with"
-                        " `may_have_run` instead of running it."
+                        "With the key: `used` is true for the first use (and for a retry with the same token), false"
+                        " when another process used it already: that one may have run the call, so ask again with"
+                        " `may_have_run` instead of running it. Without a key, an executor spends the approval's"
+                        " `receipt` (`{receipt, token}`), apart from the program's own use: 200 with `used` true for"
+                        " the token that spent it (its retry too), 409 `used` for any other, 401 `invalid_receipt`"
+                        " for a receipt that does not verify, has expired or is another approval's."
                     ),
+                    "security": [{"key": []}, {}],
                     "parameters": [_ID],
-                    "requestBody": {"required": True, "content": {"application/json": {"schema": {
-                        "type": "object", "additionalProperties": False, "required": ["token"],
-                        "properties": {"token": {"type": "string", "pattern": "^[A-Za-z0-9_.:-]{8,128}$",
-                                                 "description": "the using process's own id"}}}}}},
+                    "requestBody": {"required": True, "content": {"application/json": {"schema": {"oneOf": [
+                        {"type": "object", "additionalProperties": False, "required": ["token"],
+                         "properties": {"token": {"type": "string", "pattern": "^[A-Za-z0-9_.:-]{8,128}$",
+                                                  "description": "the using process's own id"}}},
+                        {"type": "object", "additionalProperties": False, "required": ["receipt", "token"],
+                         "properties": {"receipt": {"type": "string", "description": "the approval's receipt"},
+                                        "token": {"type": "string", "pattern": "^[A-Za-z0-9_.:-]{8,128}$",
+                                                  "description": "the executor's own id for this call"}}},
+                    ]}}}},
                     "responses": {
                         "200": _json({"allOf": [{"$ref": "#/components/schemas/Approval"}, {
                             "type": "object", "required": ["used"], "properties": {"used": {"type": "boolean"}}}]},
@@ -242,6 +273,16 @@ def document() -> dict[str, Any]:
                         "201": _json("AllowedCall", "recorded in the audit log"),
                         **_errors(400, 401, 403, 409, 413, 429, 503),
                     },
+                }
+            },
+            "/api/v1/jwks.json": {
+                "get": {
+                    "operationId": "jwks",
+                    "summary": "The public keys receipts are signed with (the current one and those retired less than"
+                    " RECEIPT_TTL ago); empty when the bot signs no receipts",
+                    "security": [],
+                    "responses": {"200": _json("Jwks", "a JWK Set (RFC 7517) of Ed25519 public keys; Cache-Control"
+                                               " max-age=60")},
                 }
             },
             "/api/v1/openapi.json": {

@@ -15,7 +15,9 @@ from typing import Any
 import aiohttp
 import pytest
 from agent_approvals.receipts import TYPE, args_sha256, verify
+from jsonschema import Draft202012Validator
 
+from bot.api.openapi import document
 from bot.devslack.server import SlackStandIn
 from tests.conftest import ALICE, BOB, SALES, Worker, bot_env, start_worker
 from tests.support.api import EMAIL, Client, new_key, tool_ask
@@ -84,6 +86,9 @@ async def test_a_persons_approval_carries_one_receipt_everywhere(signer: Worker,
     status, keys, headers = await get_json(signer.url + "/api/v1/jwks.json")  # no key needed
     assert status == 200 and headers["Cache-Control"] == "max-age=60"
     assert [set(key) for key in keys["keys"]] == [{"kty", "crv", "x", "kid", "alg", "use"}]  # never `d`
+    described = document()["components"]
+    for name, shown in (("Jwks", keys), ("Approval", answer), ("Approval", asked), ("Approval", received[0])):
+        Draft202012Validator({**described["schemas"][name], "components": described}).validate(shown)
 
 
 async def test_a_quorum_names_every_approver(signer: Worker, slack: SlackStandIn) -> None:

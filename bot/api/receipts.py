@@ -104,9 +104,8 @@ async def receipt_claims(
     claims["decided_by"] = await deciders(approval, names)
     if approval.required_approvals > 1:
         claims["quorum"] = {"required": approval.required_approvals}
-    seq, entry = getattr(approval, "decided_audit_seq", 0), getattr(approval, "decided_audit_id", "")
-    if seq and entry:
-        claims["audit"] = {"seq": int(seq), "id": str(entry)}
+    if approval.decided_audit_seq and approval.decided_audit_id:
+        claims["audit"] = {"seq": approval.decided_audit_seq, "id": approval.decided_audit_id}
     return claims
 
 

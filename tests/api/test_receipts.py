@@ -21,7 +21,7 @@ from bot.api.openapi import document
 from bot.devslack.server import SlackStandIn
 from tests.conftest import ALICE, BOB, SALES, Worker, bot_env, start_worker
 from tests.support.api import EMAIL, Client, new_key, tool_ask
-from tests.support.hitl import click, nth_card, open_modal, reject, until
+from tests.support.hitl import audit_events, click, nth_card, open_modal, reject, until
 from tests.support.signing import ISSUER, get_json, jwks_of, private_parts, signing_worker, spend, verified
 
 CAROL = "U0CAROL"
@@ -77,6 +77,8 @@ async def test_a_persons_approval_carries_one_receipt_everywhere(signer: Worker,
         answer = await asyncio.wait_for(waiting, 10)  # the long-poll's answer
         claims = await checked(signer, answer)
         assert claims["decided_by"] == [{"type": "person", "id": BOB, "name": "bob"}] and "quorum" not in claims
+        decision = (await audit_events(signer, "decision"))[-1]  # the allowing decision's place in the audit chain
+        assert claims["audit"] == {"seq": int(decision["seq"]), "id": decision["id"]}
         reads = await asyncio.gather(*(client.wait(asked["id"], wait=0) for _ in range(5)))  # issued once
         assert {read["receipt"] for read in reads} == {answer["receipt"]}
         await until(lambda: received, what="the webhook")
@@ -100,7 +102,7 @@ async def test_a_quorum_names_every_approver(signer: Worker, slack: SlackStandIn
     assert (await client.wait(asked["id"], wait=0))["receipt"] is None  # one vote of two allows nothing
     await click(slack, card, "approval_approve", user=CAROL)
     claims = await checked(signer, await client.wait(asked["id"]))
-    assert claims["quorum"] == {"required": 2}
+    assert claims["quorum"] == {"required": 2} and claims["audit"]["seq"] > 0
     assert [(p["type"], p["id"]) for p in claims["decided_by"]] == [("person", BOB), ("person", CAROL)]
 
 
@@ -114,14 +116,15 @@ async def test_a_rule_and_the_input_mode_approve_with_a_receipt_at_once(signer: 
     client = Client(signer, (await new_key(signer)).key)
     status, answer = await client.ask(tool_ask())
     assert status == 200 and answer["status"] == "approved"  # the ask's own answer carries it
-    assert (await checked(signer, answer))["decided_by"] == [{"type": "rule", "id": rule_id}]
+    claims = await checked(signer, answer)
+    assert claims["decided_by"] == [{"type": "rule", "id": rule_id}] and claims["audit"]["seq"] > 0
 
     assert await store.settings.set(SALES, "mode", "policy", by=ALICE) is None
     calm = {"limit": 2}  # no risk word: the policy mode approves it at once
     status, answer = await client.ask({**tool_ask(), "tool": {"name": "list_inbox", "arguments": calm}})
     assert status == 200 and answer["status"] == "approved" and answer["decided_by"] == "auto", answer
     claims = await checked(signer, answer, calm, "list_inbox")
-    assert claims["decided_by"] == [{"type": "mode", "mode": "policy"}]
+    assert claims["decided_by"] == [{"type": "mode", "mode": "policy"}] and claims["audit"]["seq"] > 0
 
 
 async def test_a_timeout_that_approves_has_one(signer: Worker) -> None:
@@ -132,7 +135,8 @@ async def test_a_timeout_that_approves_has_one(signer: Worker) -> None:
     _, asked = await client.ask(tool_ask())
     answer = await client.wait(asked["id"], wait=15)
     assert answer["status"] == "timed_out" and answer["timeout_outcome"] == "approve"
-    assert (await checked(signer, answer))["decided_by"] == [{"type": "timeout"}]
+    claims = await checked(signer, answer)
+    assert claims["decided_by"] == [{"type": "timeout"}] and claims["audit"]["seq"] > 0
 
 
 async def test_an_edited_call_is_signed_with_the_edited_arguments(signer: Worker, slack: SlackStandIn) -> None:

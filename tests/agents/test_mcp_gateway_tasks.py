@@ -54,14 +54,14 @@ def approval_of(card: dict[str, Any]) -> str:
 
 
 @contextlib.asynccontextmanager
-async def tasks_client(bot: Worker, key: str, tmp_path: Path, *, env: dict[str, str] | None = None,
+async def tasks_client(bot: Worker, key: str, tmp_path: Path, *extra: str, env: dict[str, str] | None = None,
                        name: str = "mcp", extension: TasksExtension | None = None) -> Any:
     """A gateway process (stdio) and an `mcp.Client` of the tasks extension; on the way out both are gone."""
     async with contextlib.AsyncExitStack() as stack:
         stack.push_async_callback(ended, tmp_path)
-        client = await stack.enter_async_context(Client(
-            stdio_params(bot, key, tmp_path, "--task-poll", "0.1", env=env), extensions=[extension or TasksExtension()],
-            client_info=types.Implementation(name=name, version="1")))
+        params = stdio_params(bot, key, tmp_path, "--task-poll", "0.1", *extra, env=env)
+        client = await stack.enter_async_context(Client(params, extensions=[extension or TasksExtension()],
+                                                        client_info=types.Implementation(name=name, version="1")))
         assert client.protocol_version == "2026-07-28"
         yield client
 
@@ -198,6 +198,49 @@ async def test_forged_altered_and_foreign_task_ids_are_refused_and_run_nothing(
         real = await finished(client.session, created.task_id)  # its approval was not spent by the other id
         assert text(real.call_result) == "sent to bob@example.com"
     assert [c["arguments"] for c in forwarded(tmp_path)] == [EMAIL]
+
+
+async def test_a_long_wait_is_polled_through_and_ends_in_exactly_one_run(
+    emailer: tuple[Worker, str], slack: SlackStandIn, tmp_path: Path
+) -> None:
+    """A person's 20 minutes are 600 polls at the gateway's suggested 2 s: here `Client.call_tool` itself polls
+    every 0.05 s and the click comes after 60 polls; one card, one run, the result to the caller."""
+    bot, key = emailer
+    extension = TasksExtension(every=0.05)
+    async with tasks_client(bot, key, tmp_path, extension=extension) as client:
+        sending = asyncio.create_task(client.call_tool("send_email", dict(EMAIL)))
+        card = await nth_card(slack, 1)
+        await until(lambda: extension.polls >= 60, within=30, what="60 polls")
+        assert forwarded(tmp_path) == [] and not sending.done()
+        await click(slack, card, "approval_approve", user=BOB)
+        result = await asyncio.wait_for(sending, 30)
+    assert not result.is_error and text(result) == "sent to bob@example.com"
+    assert len(extension.created) == 1 and len(cards(slack)) == 1 and len(forwarded(tmp_path)) == 1
+
+
+async def test_a_task_nobody_decides_within_its_ttl_withdraws_its_card(
+    emailer: tuple[Worker, str], slack: SlackStandIn, tmp_path: Path
+) -> None:
+    """`--task-ttl 2` (for 24 h): the task completes refused, its card withdrawn (no buttons left to click);
+    the id, past its ttl, is told as expired by a gateway that did not keep the answer."""
+    bot, key = emailer
+    env = {"AGENT_APPROVALS_MCP_STATE_KEY": secrets.token_hex(32)}
+    async with tasks_client(bot, key, tmp_path, "--task-ttl", "2", env=env) as client:
+        created = await create(client, EMAIL)
+        card = await nth_card(slack, 1)
+        done = await finished(client.session, created.task_id, within=20)
+        assert done.status == "completed" and done.call_result.is_error
+        said = text(done.call_result)
+        assert said.startswith("Not run: nobody decided within the task's 2 s; the card was withdrawn"), said
+        async with ApprovalsClient(bot.url, key) as api:
+            assert (await api.get(approval_of(card))).status == "cancelled"
+        await until(lambda: not any(b.get("type") == "actions" for b in current(slack, card)["blocks"]),
+                    what="the card without buttons")  # nobody can approve it any more
+        assert (await task_get(client.session, created.task_id)).result == done.result
+    async with tasks_client(bot, key, tmp_path, "--task-ttl", "2", env=env) as client:
+        with pytest.raises(MCPError, match="Task has expired"):
+            await task_get(client.session, created.task_id)
+    assert forwarded(tmp_path) == []
 
 
 def _gone(tmp_path: Path) -> bool:

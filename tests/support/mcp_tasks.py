@@ -102,6 +102,7 @@ class TasksExtension(ClientExtension):
     def __init__(self, every: float = 0.05) -> None:
         self.every = every
         self.created: list[CreateTask] = []  # each task the server answered with, in order
+        self.polls = 0  # tasks/get sent while resolving
 
     def claims(self) -> Sequence[ResultClaim[Any]]:
         return [ResultClaim(result_type="task", model=CreateTask, resolve=self._resolve)]
@@ -109,7 +110,12 @@ class TasksExtension(ClientExtension):
     async def _resolve(self, created: CreateTask, ctx: ClaimContext) -> types.CallToolResult:
         self.created.append(created)
         every = min(self.every, (created.poll_interval_ms or 1000) / 1000)
-        task = await finished(ctx.session, created.task_id, within=600, every=every)
+        while True:
+            task = await task_get(ctx.session, created.task_id)
+            self.polls += 1
+            if task.status in TERMINAL:
+                break
+            await anyio.sleep(every)
         if task.status != "completed":
             return types.CallToolResult(content=[types.TextContent(type="text", text=f"task {task.status}")],
                                         is_error=True)

@@ -6,7 +6,8 @@
     agent-approvals-mcp --url … --key-env … --upstream-url https://mcp.example.com/mcp
 
 Serves MCP on stdio (or streamable HTTP at http://HOST:PORT/mcp with `--listen`). Logs go to stderr.
-A client that declares the tasks extension gets a task (`tasks.py`; `--task-poll SECONDS` between its polls).
+A client that declares the tasks extension gets a task (`tasks.py`; `--task-poll SECONDS` between its polls,
+`--task-ttl SECONDS` its life).
 `--call-timeout SECONDS` (default 300): how long the upstream may take to answer a forwarded call (or any other
 request); then the client gets `isError` ("the upstream did not answer X within N s") and a log line is written.
 What the client sends that is not JSON-RPC gets a JSON-RPC error (-32700, -32600; over `--listen` with HTTP 400).
@@ -32,6 +33,7 @@ from agent_approvals.mcp_gateway.gateway import (
     PATIENCE,
     POLL_INTERVAL,
     STATE_KEY_ENV,
+    TASK_TTL,
     Gateway,
     JsonRpcBodies,
     Upstream,
@@ -82,6 +84,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--task-poll", type=float, default=POLL_INTERVAL, metavar="SECONDS",
                    help="seconds between tasks/get a client of the tasks extension is asked to keep"
                         f" (default {POLL_INTERVAL:g})")
+    p.add_argument("--task-ttl", type=float, default=TASK_TTL, metavar="SECONDS",
+                   help="seconds a task lives: nobody decided by then, its card is withdrawn; its id is honoured and"
+                        f" its answer kept that long (default {TASK_TTL:g})")
     p.add_argument("--scope", default="", help="what names deny-then-grant's cards (default: the upstream's name)")
     p.add_argument("--state-key-file", default="", metavar="PATH",
                    help=f"the requestState sealing key (>= 32 bytes; else ${STATE_KEY_ENV}, else one per process)")
@@ -132,7 +137,8 @@ async def serve(args: argparse.Namespace, key: str, upstream: Upstream) -> None:
         gateway = Gateway(connected, client, allow=args.allow, within=args.within,
                           progress_every=args.progress_every, call_timeout=args.call_timeout,
                           patience=args.patience, deny_then_grant=args.deny_then_grant, state_security=security,
-                          scope=args.scope, task_poll=args.task_poll)
+                          scope=args.scope, task_poll=args.task_poll,
+                          task_ttl=args.task_ttl)
         server = gateway.server()
         if args.listen:
             await _serve_http(server, args.listen)

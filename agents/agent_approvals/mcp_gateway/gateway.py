@@ -103,8 +103,8 @@ if TYPE_CHECKING:
     pass
 
 __all__ = [
-    "CALL_TIMEOUT", "PATIENCE", "POLL_INTERVAL", "STATE_KEY_ENV", "Gateway", "JsonRpcBodies", "Upstream", "connect",
-    "jsonrpc_refusal", "state_security_from", "stdio_checked",
+    "CALL_TIMEOUT", "PATIENCE", "POLL_INTERVAL", "STATE_KEY_ENV", "TASK_TTL", "Gateway", "JsonRpcBodies", "Upstream",
+    "connect", "jsonrpc_refusal", "state_security_from", "stdio_checked",
 ]
 
 log = logging.getLogger("agent_approvals.mcp_gateway")

@@ -14,6 +14,8 @@ https://github.com/modelcontextprotocol/experimental-ext-tasks/blob/main/docs/sp
   `result` (a refusal, a timeout or a withdrawal is a completed task whose result has `isError: true` saying who
   and why, as the spec wants tool errors), "cancelled" after `tasks/cancel`, "failed" with the JSON-RPC `error`
   when the upstream answered with one;
+- a task nobody decides within its ttl (`--task-ttl`, default 24 h) has its card withdrawn and completes with
+  `isError` saying so;
 - `tasks/cancel` withdraws the card (an approval decided already is spent unused, so no gateway runs it) and the
   task is cancelled, unless its call runs already (cooperative, as the spec allows); `tasks/update` is
   acknowledged (these tasks never ask the client for input: the person is in Slack).
@@ -222,8 +224,14 @@ class Tasks:
         if approval.pending:
             approval = await client.wait(task.approval, at_most=max(0.0, task.expires - time.time()))
             self._seen[task.nonce] = approval
-        if approval.pending:
-            return _done(refused(f"Not run: nobody decided before the task expired ({approval.card_url})."))
+        if approval.pending:  # the task expires: its card is withdrawn, so a later click runs nothing
+            approval = await client.withdraw(task.approval)
+            self._seen[task.nonce] = approval
+            if not approval.approved:
+                log.info("withdrew approval %s of %s on %s: its task expired", task.approval, task.tool,
+                         self.gateway.name)
+                return _done(refused(f"Not run: nobody decided within the task's {self.ttl:g} s; the card was"
+                                     " withdrawn. Call again to be asked again."))
         self.gateway._audit_decided(task.tool, approval)
         if approval.status == "cancelled" and approval.feedback.startswith("withdrawn"):
             return _Finished("cancelled", f"the card was withdrawn ({approval.feedback})", time.time())
@@ -277,7 +285,7 @@ class Tasks:
             log.warning("refused the task of approval %s on %s: made for another client", task.approval,
                         self.gateway.name)
             raise MCPError(types.INVALID_PARAMS, "Failed to retrieve task: Task not found")
-        if time.time() > task.expires and task.nonce not in self._finished:
+        if time.time() > task.expires and task.nonce not in self._finished and task.nonce not in self._running:
             raise MCPError(types.INVALID_PARAMS, "Failed to retrieve task: Task has expired")
         return task
 

@@ -41,6 +41,7 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
     "mcp": ("mcp_gateway.py", ["--small"], []),
     "home_scale": ("home_scale.py", ["--small"], []),
     "home_storm": ("home_storm.py", ["--small"], []),
+    "audit": ("audit_chain.py", ["--small"], []),
 }
 
 
@@ -205,6 +206,14 @@ def key_figures(name: str, result: dict[str, Any]) -> dict[str, float | None]:
         for key, value in figures.items():
             if any(part in key for part in wanted):
                 out[key] = value
+    elif name == "audit":
+        out["append chained us"] = _get(result, "append", "chained_us")
+        out["append plain XADD us"] = _get(result, "append", "plain_xadd_us")
+        out["append chained / plain"] = _get(result, "append", "ratio_chained_to_plain")
+        out["Redis usec per chained append"] = _get(result, "append", "redis_usec_per_call", "evalsha (chained append)")
+        out["verify s"] = _get(result, "verify", "verify_s")
+        out["verify entries/s"] = _get(result, "verify", "entries_per_s")
+        out["verify / floor"] = _get(result, "verify", "ratio_verify_to_floor")
     elif name == "profile":
         for proc, ms in (result.get("plain", {}).get("cpu_ms_per_click") or {}).items():
             out[f"CPU ms per click: {proc}"] = float(ms)

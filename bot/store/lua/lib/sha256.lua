@@ -15,7 +15,7 @@ local SHA256_K = {
 
 -- The hex SHA-256 of the bytes of `msg` (lowercase, 64 characters).
 local function sha256hex(msg)
-  local band, bor, bxor, bnot = bit.band, bit.bor, bit.bxor, bit.bnot
+  local band, bor, bxor = bit.band, bit.bor, bit.bxor
   local rshift, lshift, ror, tobit = bit.rshift, bit.lshift, bit.ror, bit.tobit
   local byte, K = string.byte, SHA256_K
   local H = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19}
@@ -41,8 +41,9 @@ local function sha256hex(msg)
     end
     local a, b, c, d, e, f, g, h = H[1], H[2], H[3], H[4], H[5], H[6], H[7], H[8]
     for i = 0, 63 do
-      local t1 = h + bxor(ror(e, 6), ror(e, 11), ror(e, 25)) + bxor(band(e, f), band(bnot(e), g)) + K[i + 1] + w[i]
-      local t2 = bxor(ror(a, 2), ror(a, 13), ror(a, 22)) + bxor(band(a, b), band(a, c), band(b, c))
+      -- ch = (e and f) xor (not e and g), maj = majority of a, b, c: in fewer calls (each call is the cost here)
+      local t1 = h + bxor(ror(e, 6), ror(e, 11), ror(e, 25)) + bxor(g, band(e, bxor(f, g))) + K[i + 1] + w[i]
+      local t2 = bxor(ror(a, 2), ror(a, 13), ror(a, 22)) + bor(band(a, b), band(c, bor(a, b)))
       h, g, f, e = g, f, e, tobit(d + t1)
       d, c, b, a = c, b, a, tobit(t1 + t2)
     end

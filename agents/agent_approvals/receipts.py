@@ -271,7 +271,7 @@ class ReceiptChecker:
         self.audience, self.issuer, self.leeway = audience, issuer, leeway
         self._pinned = jwks is not None
         self._jwks: Mapping[str, Any] | None = jwks
-        self._fetched_at = -math.inf
+        self._fetched_at = self._refreshed_at = -math.inf
         self._retry_for, self._refetch_after, self._max_age = retry_for, refetch_after, max_age
         self._lock = asyncio.Lock()
         self._own_http = http is None
@@ -310,17 +310,25 @@ class ReceiptChecker:
         return verify(receipt, await self.keys(refresh=True), **options)
 
     async def keys(self, *, refresh: bool = False) -> Mapping[str, Any]:
-        """The bot's JWKS: given, or fetched and kept `max_age` seconds; `refresh` fetches it again unless it was
-        fetched within `refetch_after` seconds (an unknown `kid` cannot make an executor hammer the bot)."""
+        """The bot's JWKS: given, or fetched and kept `max_age` seconds. `refresh` (a `kid` new to them) fetches
+        it again, unless another call just did or a refresh did within `refetch_after` seconds: receipts with
+        made-up kids cannot make an executor hammer the bot."""
         if self._pinned and self._jwks is not None:
             return self._jwks
         asked = time.monotonic()
         async with self._lock:
-            age = time.monotonic() - self._fetched_at
-            fresh = self._fetched_at >= asked or age < (self._refetch_after if refresh else self._max_age)
-            if self._jwks is None or not fresh:
+            now = time.monotonic()
+            if self._fetched_at >= asked:  # fetched while this call waited for the lock
+                stale = False
+            elif refresh:
+                stale = now - self._refreshed_at >= self._refetch_after
+            else:
+                stale = now - self._fetched_at >= self._max_age
+            if self._jwks is None or stale:
                 self._jwks = await self._fetch_keys()
                 self._fetched_at = time.monotonic()
+                if refresh:
+                    self._refreshed_at = self._fetched_at
             return self._jwks
 
     async def _fetch_keys(self) -> Mapping[str, Any]:

@@ -9,12 +9,14 @@ bypassing the gateway, refuses a call without a receipt and one with a spent rec
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from agent_approvals import ApprovalsClient, ReceiptChecker, ReceiptError, requires_receipt
 from agent_approvals.receipts import META_KEY, TYPE, args_sha256
@@ -23,9 +25,9 @@ from mcp.client.stdio import stdio_client
 
 from bot.devslack.server import SlackStandIn
 from tests.conftest import BOB, Worker
-from tests.support.hitl import click, nth_card
+from tests.support.hitl import click, nth_card, until
 from tests.support.mcp_gateway import EMAIL, over_stdio, text
-from tests.support.receipts import joserfc_claims
+from tests.support.receipts import Issuer, joserfc_claims
 from tests.support.signing_worker import ISSUER, approved, signing_bot
 
 GUARDED = Path(__file__).parents[1] / "support" / "mcp_guarded_upstream.py"
@@ -170,3 +172,46 @@ async def approval_ids(bot: Worker) -> list[str]:
     """The ids of the approvals decided so far (from the audit log)."""
     entries = await bot.services.store.audit.entries()
     return [e["approval"] for e in entries if e["event"] == "decision" and e.get("approval")]
+
+
+async def test_after_a_key_rotation_the_checker_fetches_the_keys_once_more(
+    signer: tuple[Worker, str], slack: SlackStandIn, tmp_path: Path
+) -> None:
+    bot, key = signer
+    fetched: list[str] = []
+
+    async def count(request: httpx.Request) -> None:
+        if request.url.path == "/api/v1/jwks.json":
+            fetched.append(request.method)
+
+    http = httpx.AsyncClient(event_hooks={"request": [count]})
+    checker = ReceiptChecker(bot.url, http=http)
+    first = await approved(bot, key, slack, 1, EMAIL)
+    assert await checker.check(first.receipt, tool="send_email", arguments=EMAIL)
+    assert fetched == ["GET"]
+
+    old_kid = kid_of(str(first.receipt))
+    env = {"PATH": "/usr/bin:/bin", "SIGNING_KEYS_FILE": str(tmp_path / "signing-keys.json")}
+    rotate = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", "signing", "rotate", env=env,
+                                                  stdout=asyncio.subprocess.DEVNULL)
+    assert await asyncio.wait_for(rotate.wait(), 60) == 0
+
+    async def published() -> bool:
+        async with httpx.AsyncClient() as plain:
+            return len((await plain.get(bot.url + "/api/v1/jwks.json")).json()["keys"]) == 2
+
+    await until(published, within=15, what="the worker publishing the new key")
+    second = await approved(bot, key, slack, 2, {**EMAIL, "body": "Prices go up 6%."})
+    assert kid_of(str(second.receipt)) != old_kid and fetched == ["GET"]
+    assert await checker.check(second.receipt, tool="send_email", arguments={**EMAIL, "body": "Prices go up 6%."})
+    assert fetched == ["GET", "GET"]  # a kid new to the cached keys: fetched once more
+    with pytest.raises(ReceiptError) as raised:  # another unknown kid at once: not fetched again (rate-limited)
+        await checker.check(Issuer(kid="k-unknown").issue(), tool="send_email", arguments=EMAIL)
+    assert raised.value.reason == "unknown_key" and fetched == ["GET", "GET"]
+    await checker.aclose()
+    await http.aclose()
+
+
+def kid_of(receipt: str) -> str:
+    head = receipt.split(".")[0]
+    return str(json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))["kid"])

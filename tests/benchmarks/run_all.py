@@ -42,6 +42,7 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
     "home_scale": ("home_scale.py", ["--small"], []),
     "home_storm": ("home_storm.py", ["--small"], []),
     "audit": ("audit_chain.py", ["--small"], []),
+    "receipts": ("receipts.py", ["--small"], []),
 }
 
 
@@ -214,6 +215,10 @@ def key_figures(name: str, result: dict[str, Any]) -> dict[str, float | None]:
         out["verify s"] = _get(result, "verify", "verify_s")
         out["verify entries/s"] = _get(result, "verify", "entries_per_s")
         out["verify / floor"] = _get(result, "verify", "ratio_verify_to_floor")
+    elif name == "receipts":
+        for series in ("decide", "sign", "issue", "reissue_read", "verify", "bot_verify", "spend"):
+            out[f"{series} us"] = _get(result, "median_us", series)
+            out[f"{series} / decide"] = _get(result, "ratio_to_decide", series)
     elif name == "profile":
         for proc, ms in (result.get("plain", {}).get("cpu_ms_per_click") or {}).items():
             out[f"CPU ms per click: {proc}"] = float(ms)

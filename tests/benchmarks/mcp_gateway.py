@@ -10,6 +10,10 @@ upstream (`tests/support/mcp_upstream.py`) over stdio, reached by official `mcp`
   `/slack/events`; timed from the click to the tool's result at the client (the long-poll answered, the
   approval used, the upstream called, the result passed back), against the same without the gateway:
   `ApprovalsClient.tool_decision` in this process, then the call on the direct upstream session.
+* as a task: `send_email` from an `mcp.Client` that declares the tasks extension (tests/support/mcp_tasks.py)
+  to a gateway of its own (`--task-poll 0.05`, the client polling `tasks/get` that often); timed from the click
+  to the tool running (the upstream's record of the call on disk, watched every millisecond: the gateway that
+  made the task waits for the decision itself, whatever the client's polling) and to the result at the client.
 
     python tests/benchmarks/mcp_gateway.py [--calls 500] [--decisions 100] [--out FILE]
     python tests/benchmarks/mcp_gateway.py --small      # CI: 100 calls, 20 decisions
@@ -33,7 +37,7 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from agent_approvals import ApprovalsClient
-from mcp import types
+from mcp import Client, types
 from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
@@ -50,6 +54,7 @@ from tests.benchmarks.common import (
     write_json,
 )
 from tests.conftest import Worker, start_worker
+from tests.support.mcp_tasks import TasksExtension
 
 WARMUP = 10
 UPSTREAM = Path(__file__).resolve().parents[1] / "support" / "mcp_upstream.py"
@@ -69,9 +74,11 @@ async def mcp_session(stack: AsyncExitStack, command: list[str], env: dict[str, 
 
 class Bench:
     def __init__(self, a: Worker, http: aiohttp.ClientSession, direct: ClientSession, gateway: ClientSession,
-                 client: ApprovalsClient) -> None:
+                 client: ApprovalsClient, tasks: Client | None = None, record: Path | None = None) -> None:
         self.a, self.http = a, http
         self.direct, self.gateway, self.client = direct, gateway, client
+        self.tasks, self.record = tasks, record
+        self.running: list[float] = []  # tasks: click -> the tool running at the upstream, seconds
         self.seen: set[str] = set()
         self.n = 0
 
@@ -93,21 +100,29 @@ class Bench:
 
         return await self._click_to_result(decided_then_called())
 
+    async def approved_task(self) -> float:
+        assert self.tasks is not None and self.record is not None
+        return await self._click_to_result(self.tasks.call_tool("send_email", self._email()), watch=self.record)
+
     def _email(self) -> dict[str, str]:
         self.n += 1
         return {**EMAIL, "body": f"{EMAIL['body']} #{self.n}"}
 
-    async def _click_to_result(self, call: Awaitable[types.CallToolResult]) -> float:
+    async def _click_to_result(self, call: Awaitable[types.CallToolResult], watch: Path | None = None) -> float:
         calling = asyncio.ensure_future(call)
         approval_id, channel, ts = await self._new_card()
         body = click_body(approval_id, channel, ts)
         headers = sign(body)
+        before = _lines(watch)
         started = time.perf_counter()
+        running = asyncio.ensure_future(_grown(watch, before)) if watch is not None else None
         async with self.http.post(self.a.url + "/slack/events", data=body, headers=headers) as response:
             assert response.status == 200, await response.text()
         result = await asyncio.wait_for(calling, 60)
         done = time.perf_counter()
         assert not result.is_error, result
+        if running is not None:
+            self.running.append(await asyncio.wait_for(running, 60) - started)
         return done - started
 
     async def _new_card(self) -> tuple[str, str, str]:
@@ -127,6 +142,20 @@ class Bench:
                     return approval_id, approval.card_channel, approval.card_ts
             await asyncio.sleep(0.001)
         raise RuntimeError("no card within 30 s")
+
+
+def _lines(record: Path | None) -> int:
+    return len(record.read_bytes().splitlines()) if record is not None and record.exists() else 0
+
+
+async def _grown(record: Path, before: int) -> float:
+    """When `record` (the upstream's calls, one line each, on disk before it answers) has a line more."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if _lines(record) > before:
+            return time.perf_counter()
+        await asyncio.sleep(0.001)
+    raise RuntimeError("the upstream received no call within 60 s")
 
 
 async def _timed(call: Awaitable[types.CallToolResult]) -> float:
@@ -155,12 +184,19 @@ async def measure(calls: int, decisions: int) -> dict[str, Any]:
         ):
             direct = await mcp_session(stack, upstream, {}, log_dir / "direct.log")
             through = await mcp_session(stack, gateway, {"BENCH_KEY": made.key}, log_dir / "gateway.log")
-            bench = Bench(a, http, direct, through, client)
+            record = log_dir / "task-calls.jsonl"
+            task_gateway = [*gateway[:gateway.index("--")], "--task-poll", "0.05", "--", upstream[0], upstream[1],
+                            "--record", str(record)]
+            tasks = await stack.enter_async_context(Client(
+                StdioServerParameters(command=task_gateway[0], args=task_gateway[1:], env={"BENCH_KEY": made.key}),
+                extensions=[TasksExtension(every=0.05)]))
+            bench = Bench(a, http, direct, through, client, tasks, record)
             allowed = await interleaved(
                 {"direct": bench.allowed_direct, "gateway": bench.allowed_gateway}, calls, warmup=WARMUP
             )
             approved = await interleaved(
-                {"tool_decision": bench.approved_tool_decision, "gateway": bench.approved_gateway},
+                {"tool_decision": bench.approved_tool_decision, "gateway": bench.approved_gateway,
+                 "task": bench.approved_task},
                 decisions,
                 warmup=WARMUP,
             )
@@ -185,6 +221,7 @@ async def measure(calls: int, decisions: int) -> dict[str, Any]:
             "added_p50_ms": approved_ms["gateway"]["p50_ms"] - approved_ms["tool_decision"]["p50_ms"],
             "added_p99_ms": approved_ms["gateway"]["p99_ms"] - approved_ms["tool_decision"]["p99_ms"],
         },
+        "task_click_to_running": {"ms": summary_ms(bench.running[-decisions:]), "task_poll_ms": 50},
     }
 
 

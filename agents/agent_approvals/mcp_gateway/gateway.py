@@ -39,9 +39,13 @@ once approved; the grant lives in the bot (the approval's single `use`), so a ga
 and the retry honours it once and only once (the sealing key from AGENT_APPROVALS_MCP_STATE_KEY or
 `--state-key-file`; else one per process, logged: states from before a restart are then refused). An older
 client waits, with progress notifications, or with `--deny-then-grant` gets `isError` "waiting for approval in
-Slack: <card>; call again with the same arguments" and its identical retry runs once approved. The tasks
-extension (`io.modelcontextprotocol/tasks`) is not served yet: mcp 2.3 ships no server side for it (only a
-generic hook for extension methods).
+Slack: <card>; call again with the same arguments" and its identical retry runs once approved. A 2026-07-28
+client that declares the tasks extension (`io.modelcontextprotocol/tasks`) gets a task at once instead
+(`tasks.py`: `tasks/get` says "waiting for approval in Slack: <card>", then gives the result of the one run;
+`tasks/cancel` withdraws the card; the task id sealed with the same key, so a restarted gateway answers it).
+
+An approved call is forwarded with the approval's signed receipt (`Approval.receipt`, when the bot signs) in
+its `_meta` under `agent_approvals.receipts.META_KEY`, so the upstream may check it itself.
 
 Each `tools/call` is its own ask: its idempotency key is the gateway's session and a random part drawn for that
 invocation (kept through the client's HTTP retries of the ask), never the JSON-RPC request id, so a client that

@@ -95,7 +95,11 @@ def add_routes(app: web.Application, api: ApprovalsApi, *, allow_private_callbac
         return web.json_response(document())
 
     async def spend_receipt(request: web.Request) -> web.Response:
-        receipt, token = receipt_use(parse_json(await _body(request)), request.match_info["id"])
+        data = parse_json(await _body(request))
+        if not isinstance(data, dict) or "receipt" not in data:  # a program that forgot its key
+            raise ApiError(401, "unauthorized", "send Authorization: Bearer <API key> (an executor sends"
+                           " {\"receipt\": ..., \"token\": ...} instead)")
+        receipt, token = receipt_use(data, request.match_info["id"])
         return web.json_response(await api.use_receipt(request.match_info["id"], receipt, token=token))
 
     keyed_use, executor_use = _guarded(api, use), _open(spend_receipt)

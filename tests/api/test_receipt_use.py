@@ -108,6 +108,8 @@ async def test_forged_expired_and_other_receipts_are_refused(
                  {"receipt": first["receipt"], "token": "short"}):
         status, answer = await spend_raw(signer, first["id"], body)
         assert status == 400 and answer["error"]["code"] == "invalid_request", (body, answer)
+    status, answer = await spend_raw(signer, first["id"], {"token": "program-1"})  # a program without its key
+    assert status == 401 and answer["error"]["code"] == "unauthorized"
     assert await audit_events(signer, "receipt_used") == []  # nothing was spent
     status, _ = await spend(signer, first["id"], first["receipt"], "executor-one")
     assert status == 200

@@ -168,9 +168,11 @@ class Tasks:
         """`tasks/get`: the task as it is now (its driver started here when this process has none: a restart)."""
         task = self._open(ctx, params.task_id)
         if task.nonce not in self._finished and task.nonce not in self._running:
-            if task.nonce not in self._seen:
-                self._seen[task.nonce] = await self._read(task)
-            self._start(task)
+            self._start(task)  # (at once, before any await: two tasks/get at the same time start one driver)
+            if task.nonce not in self._seen:  # (for the card's link; the driver reads it too)
+                read = await self._read(task)
+                if task.nonce not in self._finished:
+                    self._seen.setdefault(task.nonce, read)
         return self._view(params.task_id, task)
 
     async def update(self, ctx: Context, params: UpdateTaskParams) -> dict[str, Any]:
@@ -216,11 +218,16 @@ class Tasks:
         except MCPError as exc:  # the upstream answered the call with a JSON-RPC error
             error = {"code": exc.code, "message": exc.message}
             finished = _Finished("failed", f"{task.tool} failed: {exc.message}", time.time(), error=error)
+        except Exception as exc:  # anything else: said once, never retried in a loop
+            log.error("the task of approval %s of %s on %s failed: %s", task.approval, task.tool, self.gateway.name,
+                      " ".join(str(exc).split())[:300] or type(exc).__name__)
+            error = {"code": types.INTERNAL_ERROR, "message": "the gateway could not finish this task"}
+            finished = _Finished("failed", "the gateway could not finish this task", time.time(), error=error)
         self._finish(task, finished)
 
     async def _decided_and_run(self, task: Sealed) -> _Finished:
         client = self.gateway.client
-        approval = self._seen.get(task.nonce) or await self._read(task)
+        approval = self._seen.get(task.nonce) or await client.get(task.approval)
         if approval.pending:
             approval = await client.wait(task.approval, at_most=max(0.0, task.expires - time.time()))
             self._seen[task.nonce] = approval
@@ -242,8 +249,13 @@ class Tasks:
                         approval.id, self.gateway.name)
             return _done(refused(f"Not run: approval {approval.id} is not for this call of {task.tool}."))
         self._forwarding.add(task.nonce)  # (before the use: a cancel from now on lets the call finish)
-        if not await client.use(approval.id, token=f"use-{uuid.uuid4().hex}"):
-            self._forwarding.discard(task.nonce)
+        used = False
+        try:
+            used = await client.use(approval.id, token=f"use-{uuid.uuid4().hex}")
+        finally:
+            if not used:  # (not used, or the use failed: nothing runs, a cancel may stop the task again)
+                self._forwarding.discard(task.nonce)
+        if not used:
             return _done(refused(
                 f"Not run again: approval {approval.id} was used already: {task.tool} ran (in another gateway process,"
                 " or before the gateway restarted; perhaps it did not finish) or its task was cancelled. Its result"

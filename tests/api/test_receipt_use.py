@@ -159,3 +159,21 @@ async def test_a_rotation_is_read_without_a_restart_and_old_receipts_stay_good(
     assert (await spend(signer, old["id"], old["receipt"], "executor-old"))[0] == 200
     assert (await spend(signer, new["id"], new["receipt"], "executor-new"))[0] == 200
     assert signer.services.signing is not None and signer.services.signing.current_kid == new_kid
+
+
+async def test_an_expired_unspent_receipt_is_replaced_and_a_spent_one_never(
+    signer: Worker, slack: SlackStandIn
+) -> None:
+    client = Client(signer, (await new_key(signer)).key)
+    store = signer.services.store
+    unspent, spent = await approved(signer, slack, client, 1), await approved(signer, slack, client, 2)
+    assert (await spend(signer, spent["id"], spent["receipt"], "executor-spent"))[0] == 200
+    for answer in (unspent, spent):  # as if RECEIPT_TTL had passed since they were issued
+        await store.redis.hset(store.keys.approval(answer["id"]), "receipt_exp", "1")
+    fresh = (await client.wait(unspent["id"], wait=0))["receipt"]
+    old_jti = unverified_claims(unspent["receipt"])["jti"]
+    assert fresh != unspent["receipt"] and unverified_claims(fresh)["jti"] != old_jti
+    status, refused = await spend(signer, unspent["id"], unspent["receipt"], "executor-old")  # replaced: not its
+    assert status == 401 and refused["error"]["code"] == "invalid_receipt"
+    assert (await spend(signer, unspent["id"], fresh, "executor-new"))[0] == 200
+    assert (await client.wait(spent["id"], wait=0))["receipt"] == spent["receipt"]  # spent: kept as it was

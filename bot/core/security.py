@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
+import json
 import logging
 import re
 import time
 import traceback
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from bot.core.records import APPROVAL_ID, SLACK_ID, SLACK_TS
@@ -70,7 +73,21 @@ def secrets_of(settings: Settings) -> list[str]:
     password = urlsplit(settings.redis_url.get_secret_value()).password
     if password:
         values.append(password)
+    values += _private_keys(settings)
     return sorted({v for v in values if len(v) >= 4}, key=len, reverse=True)
+
+
+def _private_keys(settings: Settings) -> list[str]:
+    """The signing keys' private parts (`d`, bot/core/signing.py) and the `SIGNING_KEYS` value itself: never
+    expected in a log, redacted should one ever get there. Best effort: a file that cannot be read has none."""
+    raw = reveal(settings.signing_keys) or ""
+    found = [raw]
+    if not raw and settings.signing_keys_file:
+        with contextlib.suppress(OSError, UnicodeDecodeError):
+            raw = Path(settings.signing_keys_file).read_text()
+    with contextlib.suppress(ValueError, TypeError, AttributeError):
+        found += [str(key["d"]) for key in json.loads(raw).get("keys", []) if isinstance(key, dict) and "d" in key]
+    return found
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:

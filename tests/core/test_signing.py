@@ -160,3 +160,20 @@ def test_rotate_with_keys_in_the_environment_prints_the_new_json() -> None:
     refused = subprocess.run([sys.executable, "-m", "bot", "signing", "rotate"], cwd=ROOT, env=nothing,
                              capture_output=True, text=True, timeout=60)
     assert refused.returncode == 2 and "--file" in refused.stderr
+
+
+def test_the_private_keys_are_among_the_secrets_logs_are_redacted_of(tmp_path: Path) -> None:
+    from bot.core.security import secrets_of
+    from bot.core.settings import Settings
+
+    base = {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s" * 8, "APPROVALS_CHANNEL": "C0APPROVALS"}
+    in_env, in_file = new_key_jwk(), new_key_jwk()
+    from_env = Settings.from_env({**base, "SIGNING_KEYS": document(in_env)})
+    assert in_env["d"] in secrets_of(from_env) and document(in_env) in secrets_of(from_env)
+    keys_file = tmp_path / "keys.json"
+    keys_file.write_text(document(in_file))
+    keys_file.chmod(0o600)
+    from_file = Settings.from_env({**base, "SIGNING_KEYS_FILE": str(keys_file)})
+    assert in_file["d"] in secrets_of(from_file)
+    missing = Settings.from_env({**base, "SIGNING_KEYS_FILE": str(tmp_path / "gone.json")})
+    assert secrets_of(missing) == secrets_of(Settings.from_env(base))  # a file that cannot be read: nothing more

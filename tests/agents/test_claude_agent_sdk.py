@@ -21,6 +21,7 @@ from bot.devslack.server import SlackStandIn
 from tests.conftest import BOB, Worker, block_texts
 from tests.support.claude_cli import ScriptedCLI
 from tests.support.hitl import cards, click, nth_card, reject, until
+from tests.support.scaled_clock import rounds_in, scaled_emailer
 
 EMAIL = {"to": "bob@example.com", "body": "Prices go up 5% on May 1."}
 TOOL = "mcp__mail__send_email"
@@ -61,26 +62,30 @@ async def test_a_click_within_the_limit_runs_the_call_once(emailer: tuple[Worker
     assert took < 5, took
 
 
-async def test_past_the_limit_deny_then_grant_runs_exactly_once(
-    emailer: tuple[Worker, str], slack: SlackStandIn
-) -> None:
-    """A limit of 1 s and a decision after several limits (as a person's 18 minutes against the SDK's 60 s): the
-    model is denied with the card's link and told to call again; the identical retry after the click runs once."""
-    bot, key = emailer
+async def test_past_the_limit_deny_then_grant_runs_exactly_once(slack: SlackStandIn, redis_url: str) -> None:
+    """A person's 20 minutes against the SDK's ~60 s limit, on a scaled clock: 20 minutes = 20 limits of 60 s,
+    here 20 × 0.2 s. Each limit the model is denied with the card's link and told to call again (20 denials
+    counted, each after a full limit); still one card and nothing run; after the click the identical retry runs
+    once, and no further card is asked."""
+    rounds, limit = rounds_in(60), 0.2
     sent: list[dict[str, Any]] = []
-    transport = cli(sent, EMAIL)
-    async with ApprovalsClient(bot.url, key, title="price update") as client:
-        options = ClaudeAgentOptions(can_use_tool=can_use_tool(client, limit=1))
+    transport = cli(sent, EMAIL, retries=10 * rounds)  # a model that keeps calling again well past the click
+    async with scaled_emailer(slack, redis_url) as (bot, key), \
+            ApprovalsClient(bot.url, key, title="price update") as client:
+        options = ClaudeAgentOptions(can_use_tool=can_use_tool(client, limit=limit))
+        started = time.monotonic()
         running = asyncio.create_task(run(options, transport))
         card = await nth_card(slack, 1)
-        await until(lambda: len(transport.told) >= 3, what="three limits passed", within=20)
+        await until(lambda: len(transport.told) >= rounds, what=f"{rounds} limits passed", within=120)
+        assert time.monotonic() - started >= rounds * limit  # each denial came after a full limit
         words = transport.told[0]
         assert words.startswith("Not run yet: waiting for approval in Slack: ") and "again" in words
         assert f"Call {TOOL} again with the same arguments after it is approved" in words
-        assert len(cards(slack)) == 1 and sent == []  # every retry found the same card
+        assert len(cards(slack)) == 1 and sent == [] and transport.ran == []  # every retry found the same card
         await click(slack, card, "approval_approve", user=BOB)
-        result = await asyncio.wait_for(running, 20)
-    assert sent == [EMAIL] and result.result == "done"
+        result = await asyncio.wait_for(running, 60)
+    assert sent == [EMAIL] and transport.ran == [(TOOL, EMAIL)] and result.result == "done"
+    assert len(transport.told) >= rounds and len(cards(slack)) == 1  # no further card
     assert all(w == words for w in transport.told)
 
 

@@ -1,8 +1,9 @@
 """The MCP gateway never blocks a client past its patience (#37.3), against a real worker and the test upstream:
-a 2026-07-28 client gets `input_required` each `--patience` (1 s here, for a person's minutes) and the result on
-the retry after the click, forwarded once; its sealed `requestState` survives a gateway restart (a key from the
-environment) and is honoured once and only once, and a tampered one or one for other arguments is refused; an
-older client with `--deny-then-grant` is told to call again, and its identical retry runs once."""
+a 2026-07-28 client gets `input_required` each `--patience` (a fraction of a second here, for a person's
+minutes: the tests of a long wait name their scale) and the result on the retry after the click, forwarded
+once; its sealed `requestState` survives a gateway restart (a key from the environment) and is honoured once
+and only once, and a tampered one or one for other arguments is refused; an older client with
+`--deny-then-grant` is told to call again, and its identical retry runs once."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ import asyncio
 import contextlib
 import json
 import secrets
+import time
 from pathlib import Path
 
 import pytest
+from agent_approvals.mcp_gateway.gateway import PATIENCE
 from mcp import Client, types
 from mcp.shared.exceptions import MCPError
 
@@ -20,6 +23,7 @@ from bot.devslack.server import SlackStandIn
 from tests.conftest import BOB, Worker
 from tests.support.hitl import cards, click, nth_card
 from tests.support.mcp_gateway import EMAIL, ended, over_stdio, stdio_params, text
+from tests.support.scaled_clock import rounds_in, scaled_emailer
 
 PATIENT = ("--patience", "1")
 
@@ -31,27 +35,35 @@ def forwarded(tmp_path: Path) -> list[dict[str, object]]:
 
 
 async def test_a_2026_client_gets_input_required_until_the_click_then_one_run(
-    emailer: tuple[Worker, str], slack: SlackStandIn, tmp_path: Path
+    slack: SlackStandIn, redis_url: str, tmp_path: Path
 ) -> None:
-    """A decision after several limits: each round waits 1 s at the gateway and answers `input_required`; the
-    retry after the click gets the result, forwarded once. Then `mcp.Client`'s own retry loop does the same."""
-    bot, key = emailer
+    """A person's 20 minutes on a scaled clock: 20 minutes = 24 rounds of the gateway's default patience of
+    50 s (`PATIENCE` in agents/agent_approvals/mcp_gateway/gateway.py), here 24 × 0.25 s. Each round waits its
+    patience and answers `input_required` (24 counted, each with a new state); still one card and nothing
+    forwarded; the retry after the click gets the result, forwarded once, and no further card. Then
+    `mcp.Client`'s own retry loop does the same."""
+    rounds, patience = rounds_in(PATIENCE), 0.25
     async with contextlib.AsyncExitStack() as stack:
+        bot, key = await stack.enter_async_context(scaled_emailer(slack, redis_url))
         stack.push_async_callback(ended, tmp_path)
-        client = await stack.enter_async_context(Client(stdio_params(bot, key, tmp_path, *PATIENT),
-                                                        input_required_max_rounds=1000))
+        client = await stack.enter_async_context(Client(
+            stdio_params(bot, key, tmp_path, "--patience", f"{patience:g}"), input_required_max_rounds=1000))
         assert client.protocol_version == "2026-07-28"
-        answer = await client.session.call_tool("send_email", dict(EMAIL), allow_input_required=True)
+        started = time.monotonic()
+        answer = await asyncio.wait_for(
+            client.session.call_tool("send_email", dict(EMAIL), allow_input_required=True), 30)
         card = await nth_card(slack, 1)
         states: list[str] = []
         while isinstance(answer, types.InputRequiredResult):
             assert answer.request_state and answer.request_state not in states and forwarded(tmp_path) == []
             states.append(answer.request_state)
-            if len(states) == 3:
+            if len(states) == rounds:
+                assert time.monotonic() - started >= rounds * patience  # each round waited its patience
+                assert len(cards(slack)) == 1 and forwarded(tmp_path) == []
                 await click(slack, card, "approval_approve", user=BOB)
             answer = await asyncio.wait_for(client.session.call_tool(
                 "send_email", dict(EMAIL), request_state=answer.request_state, allow_input_required=True), 30)
-        assert len(states) >= 3 and not answer.is_error and text(answer) == "sent to bob@example.com"
+        assert len(states) >= rounds and not answer.is_error and text(answer) == "sent to bob@example.com"
         assert len(forwarded(tmp_path)) == 1 and len(cards(slack)) == 1
         sending = asyncio.create_task(client.call_tool("send_email", {**EMAIL, "to": "carol@example.com"}))
         await click(slack, await nth_card(slack, 2), "approval_approve", user=BOB)
@@ -119,22 +131,30 @@ async def test_without_a_key_a_restarted_gateway_refuses_old_states(
     assert forwarded(tmp_path) == []
 
 
-async def test_an_older_client_with_deny_then_grant(
-    emailer: tuple[Worker, str], slack: SlackStandIn, tmp_path: Path
-) -> None:
-    """A handshake-era client: past the patience, isError with the card and 'call again'; the identical retry
-    after the click runs once; the same call once more is asked about again (a new card), not run."""
-    bot, key = emailer
-    async with over_stdio(bot, key, tmp_path, *PATIENT, "--deny-then-grant") as gw:
+async def test_an_older_client_with_deny_then_grant(slack: SlackStandIn, redis_url: str, tmp_path: Path) -> None:
+    """A handshake-era client with a 60 s limit, and a person's 20 minutes on a scaled clock: 20 minutes = 20
+    limits of 60 s, here 20 × 0.2 s of `--patience`. Each call waits its patience and is refused with the card
+    and 'call again' (20 refusals counted: the first call and 19 identical retries): still one card, nothing
+    run; the identical retry after the click runs once; the same call once more is asked about again (a new
+    card), not run."""
+    rounds, patience = rounds_in(60), 0.2
+    async with scaled_emailer(slack, redis_url) as (bot, key), \
+            over_stdio(bot, key, tmp_path, "--patience", f"{patience:g}", "--deny-then-grant") as gw:
+        started = time.monotonic()
         waited = await asyncio.wait_for(gw.session.call_tool("send_email", dict(EMAIL)), 30)
         assert waited.is_error and text(waited).startswith("Not run yet: waiting for approval in Slack: ")
         assert "Call send_email again with the same arguments after it is approved" in text(waited)
-        for _ in range(2):  # retries before the click: the same card, nothing run
+        refused = [waited]
+        while len(refused) < rounds:  # retries before the click: the same card, nothing run
             again = await asyncio.wait_for(gw.session.call_tool("send_email", dict(EMAIL)), 30)
-            assert again.is_error and len(cards(slack)) == 1
+            assert again.is_error and text(again) == text(waited) and len(cards(slack)) == 1
+            refused.append(again)
+        assert time.monotonic() - started >= rounds * patience  # each refusal came after its patience
+        assert len(cards(slack)) == 1 and gw.calls("send_email") == []
         await click(slack, await nth_card(slack, 1), "approval_approve", user=BOB)
         done = await asyncio.wait_for(gw.session.call_tool("send_email", dict(EMAIL)), 30)
         assert not done.is_error and text(done) == "sent to bob@example.com"
+        assert len(gw.calls("send_email")) == 1 and len(cards(slack)) == 1  # one run, no further card
         once_more = await asyncio.wait_for(gw.session.call_tool("send_email", dict(EMAIL)), 30)
         assert once_more.is_error and len(cards(slack)) == 2
     assert len(gw.calls("send_email")) == 1

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.api.signing_cli import ensure_keys_file
 from bot.core.logs import redis_where
 from bot.core.settings import DEFAULT_REDIS_URL
 from bot.devslack.server import SlackStandIn
@@ -107,8 +108,12 @@ async def test_the_password_in_the_redis_url_is_hidden(slack: SlackStandIn, tmp_
 async def test_a_start_says_where_it_listens_once_and_no_bolt_warning(
     slack: SlackStandIn, redis_url: str, tmp_path: Path, bots: list[Bot]
 ) -> None:
+    """A worker configured in full (a signing key too: without one it warns, once, that approvals carry no
+    receipt) starts without a single warning."""
     port = free_port()
-    bot = Bot(env_of(slack, redis_url, port), tmp_path / "bot.log")
+    keys = tmp_path / "signing-keys.json"
+    ensure_keys_file(keys)
+    bot = Bot({**env_of(slack, redis_url, port), "SIGNING_KEYS_FILE": str(keys)}, tmp_path / "bot.log")
     bots.append(bot)
     line = await until(lambda: bot.lines("listening on"), within=60, what="the listening line")
     assert line[0].endswith(

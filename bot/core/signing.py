@@ -196,6 +196,57 @@ def read_keys_file(path: Path) -> tuple[str, float]:
         raise SigningError(f"{FILE_NAME} {path} is not UTF-8 text") from None
 
 
+def public_keys_of(document: Mapping[str, Any]) -> dict[str, Ed25519PublicKey]:
+    """The Ed25519 public keys of a JWKS (a public one, or a keys document: private parts are not read), by
+    kid. SigningError when it is no JWKS."""
+    try:
+        return {
+            entry["kid"]: Ed25519PublicKey.from_public_bytes(b64url_decode(entry["x"]))
+            for entry in document["keys"]
+            if entry.get("kty") == "OKP" and entry.get("crv") == "Ed25519"
+        }
+    except (KeyError, TypeError, ValueError, AttributeError):
+        raise SigningError("not a JWKS of Ed25519 keys") from None
+
+
+def verify_jws(
+    jws: str, keys: Mapping[str, Ed25519PublicKey], *, typ: str, whose: str = "this deployment's keys"
+) -> dict[str, Any]:
+    """The claims of a compact JWS (alg EdDSA, this `typ`, header alg/kid/typ only) signed by one of `keys`
+    (by kid; `whose` names them in the refusal). SigningError says why not; the claims' times are the
+    caller's to check."""
+    if not isinstance(jws, str) or len(jws) > MAX_JWS or jws.count(".") != 2:
+        raise SigningError("not a compact JWS")
+    header_b64, claims_b64, signature_b64 = jws.split(".")
+    try:
+        header = json.loads(b64url_decode(header_b64))
+    except (SigningError, ValueError):
+        raise SigningError("its header is not base64url JSON") from None
+    if not isinstance(header, dict):
+        raise SigningError("its header is not a JSON object")
+    if header.get("alg") != ALG:
+        raise SigningError(f"its alg is not {ALG}")
+    if header.get("typ") != typ:
+        raise SigningError(f"its typ is not {typ}")
+    if set(header) - {"alg", "kid", "typ"}:
+        raise SigningError("its header has members this signer never writes")
+    kid = header.get("kid")
+    key = keys.get(kid) if isinstance(kid, str) else None
+    if key is None:
+        raise SigningError(f"its kid is not one of {whose}")
+    try:
+        key.verify(b64url_decode(signature_b64), f"{header_b64}.{claims_b64}".encode("ascii"))
+    except (InvalidSignature, SigningError):
+        raise SigningError("its signature does not verify") from None
+    try:
+        claims = json.loads(b64url_decode(claims_b64))
+    except (SigningError, ValueError):
+        raise SigningError("its payload is not base64url JSON") from None
+    if not isinstance(claims, dict):
+        raise SigningError("its payload is not a JSON object")
+    return claims
+
+
 class SigningKeys:
     """The deployment's signing keys: signs with the current one, verifies with any, publishes the public
     parts. Built by `load_signing_keys`; a keys file is re-read when it changes."""
@@ -220,7 +271,7 @@ class SigningKeys:
         current = current_of(keys)
         assert current is not None and current.private is not None  # parse_keys refuses a document without
         self._keys = keys
-        self._by_kid = {key.kid: key for key in keys}
+        self._public = {key.kid: key.public for key in keys}
         self._current = current
         self._signer = current.private
 
@@ -272,36 +323,7 @@ class SigningKeys:
         """The claims of a compact JWS signed by one of these keys (retired ones too) with this `typ`.
         SigningError says why not. The claims' times (`exp`) are the caller's to check."""
         self.refresh()
-        if not isinstance(jws, str) or len(jws) > MAX_JWS or jws.count(".") != 2:
-            raise SigningError("not a compact JWS")
-        header_b64, claims_b64, signature_b64 = jws.split(".")
-        try:
-            header = json.loads(b64url_decode(header_b64))
-        except (SigningError, ValueError):
-            raise SigningError("its header is not base64url JSON") from None
-        if not isinstance(header, dict):
-            raise SigningError("its header is not a JSON object")
-        if header.get("alg") != ALG:
-            raise SigningError(f"its alg is not {ALG}")
-        if header.get("typ") != typ:
-            raise SigningError(f"its typ is not {typ}")
-        if set(header) - {"alg", "kid", "typ"}:
-            raise SigningError("its header has members this signer never writes")
-        kid = header.get("kid")
-        key = self._by_kid.get(kid) if isinstance(kid, str) else None
-        if key is None:
-            raise SigningError("its kid is not one of this deployment's keys")
-        try:
-            key.public.verify(b64url_decode(signature_b64), f"{header_b64}.{claims_b64}".encode("ascii"))
-        except (InvalidSignature, SigningError):
-            raise SigningError("its signature does not verify") from None
-        try:
-            claims = json.loads(b64url_decode(claims_b64))
-        except (SigningError, ValueError):
-            raise SigningError("its payload is not base64url JSON") from None
-        if not isinstance(claims, dict):
-            raise SigningError("its payload is not a JSON object")
-        return claims
+        return verify_jws(jws, self._public, typ=typ)
 
     def public_jwks(self, now: float, keep: float) -> dict[str, Any]:
         """The public JWKS: every key not retired, and each retired one less than `keep` seconds ago (what

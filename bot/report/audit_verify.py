@@ -18,11 +18,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
 from bot.core.settings import SettingsError, StoreSettings
-from bot.core.signing import ALG, SigningError, b64url_decode, load_signing_keys
+from bot.core.signing import SigningError, load_signing_keys, public_keys_of, verify_jws
 from bot.report.audit_chain import ChainWalk, Checkpoint, Problem
 from bot.report.audit_export import iso_utc
 from bot.report.checkpoints import CHECKPOINT_TYPE
@@ -55,40 +52,12 @@ def since_time(text: str, now: float) -> float:
 def jwks_verifier(path: Path) -> Verifier:
     """Checks checkpoints with the public keys of a JWKS file (private parts, if any, are not read)."""
     try:
-        document = json.loads(path.read_text())
-        keys = {
-            entry["kid"]: Ed25519PublicKey.from_public_bytes(b64url_decode(entry["x"]))
-            for entry in document["keys"]
-            if entry.get("kty") == "OKP" and entry.get("crv") == "Ed25519"
-        }
-    except (OSError, ValueError, KeyError, TypeError, SigningError) as exc:
+        keys = public_keys_of(json.loads(path.read_text()))
+    except (OSError, ValueError, SigningError) as exc:
         raise ReportError(f"--jwks: {path} is not a readable JWKS of Ed25519 keys ({type(exc).__name__})") from None
     if not keys:
         raise ReportError(f"--jwks: {path} holds no Ed25519 key")
-
-    def verify(jws: str) -> dict[str, Any]:
-        parts = jws.split(".")
-        if len(parts) != 3:
-            raise SigningError("not a compact JWS")
-        try:
-            header = json.loads(b64url_decode(parts[0]))
-            claims = json.loads(b64url_decode(parts[1]))
-        except ValueError:
-            raise SigningError("its header or payload is not base64url JSON") from None
-        if not isinstance(header, dict) or header.get("alg") != ALG or header.get("typ") != CHECKPOINT_TYPE:
-            raise SigningError(f"its header is not alg {ALG}, typ {CHECKPOINT_TYPE}")
-        key = keys.get(header.get("kid"))
-        if key is None:
-            raise SigningError("its kid is not one of the keys in --jwks")
-        try:
-            key.verify(b64url_decode(parts[2]), f"{parts[0]}.{parts[1]}".encode("ascii"))
-        except InvalidSignature:
-            raise SigningError("its signature does not verify") from None
-        if not isinstance(claims, dict):
-            raise SigningError("its payload is not a JSON object")
-        return claims
-
-    return verify
+    return lambda jws: verify_jws(jws, keys, typ=CHECKPOINT_TYPE, whose="the keys in --jwks")
 
 
 def checkpoint_of(entry_id: str, fields: dict[str, str], verify: Verifier | None) -> Checkpoint:

@@ -5,11 +5,14 @@ either leaves the other working. A throwaway venv, real `pip`, real packages fro
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import venv
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,12 +28,27 @@ def imports(python: Path, code: str) -> bool:
     return run(python, "-c", code).returncode == 0
 
 
-def test_agent_approvals_and_the_openai_agents_sdk_live_together(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The agent side built once, from a copy of its sources: installs then unpack this wheel, and no two builds
+    share a `build/` folder (setuptools builds in the source tree, so parallel installs of `agents/` collide)."""
+    where = tmp_path_factory.mktemp("wheel")
+    source = shutil.copytree(ROOT / "agents", where / "agents",
+                             ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
+    built = subprocess.run([sys.executable, "-m", "pip", "--disable-pip-version-check", "-q", "wheel", "--no-deps",
+                            "-w", str(where / "dist"), str(source)],
+                           capture_output=True, text=True, timeout=600, check=False)
+    assert built.returncode == 0, built.stderr[-2000:]
+    (found,) = (where / "dist").glob("agent_approvals-*.whl")
+    return found
+
+
+def test_agent_approvals_and_the_openai_agents_sdk_live_together(tmp_path: Path, wheel: Path) -> None:
     venv.create(tmp_path / "venv", with_pip=True)
     python = tmp_path / "venv" / ("Scripts" if sys.platform == "win32" else "bin") / "python"
     pip = (python, "-m", "pip", "--disable-pip-version-check", "-q")
 
-    alone = run(*pip, "install", str(ROOT / "agents"))
+    alone = run(*pip, "install", str(wheel))
     assert alone.returncode == 0, alone.stderr[-2000:]
     assert imports(python, "import agent_approvals; from agent_approvals import ApprovalsClient")
     assert not imports(python, "import agents")  # this package installs no `agents` module
@@ -45,7 +63,7 @@ def test_agent_approvals_and_the_openai_agents_sdk_live_together(tmp_path: Path)
     assert imports(python, "from agents import Agent, Runner")
     assert not imports(python, "import agent_approvals")
 
-    assert run(*pip, "install", str(ROOT / "agents")).returncode == 0
+    assert run(*pip, "install", str(wheel)).returncode == 0
     assert run(*pip, "uninstall", "-y", "openai-agents").returncode == 0
     assert imports(python, "from agent_approvals import ApprovalsClient")
     assert not imports(python, "from agents import Agent")
@@ -58,11 +76,14 @@ EXTRAS = {  # each extra, and the module it makes importable
     "pydantic-ai": "agent_approvals.pydantic_ai",
     "agent-framework": "agent_approvals.agent_framework",
     "mcp": "agent_approvals.mcp_gateway",
+    "claude-agent-sdk": "agent_approvals.claude_agent_sdk",
+    "google-adk": "agent_approvals.google_adk",
 }
-BROUGHT = {"openai-agents": {"mcp"}}  # the OpenAI Agents SDK depends on `mcp` itself: the gateway imports there too
+# the OpenAI Agents SDK and the Claude Agent SDK depend on `mcp` themselves: the gateway imports there too
+BROUGHT = {"openai-agents": {"mcp"}, "claude-agent-sdk": {"mcp"}}
 
 
-def test_each_framework_extra_installs_alone_and_only_its_framework(tmp_path: Path) -> None:
+def test_each_framework_extra_installs_alone_and_only_its_framework(tmp_path: Path, wheel: Path) -> None:
     """`pip install "agent-approvals[<extra>]"` in a venv of its own: its integration imports, `pip check` finds
     no conflict, and the other integrations do not import (their frameworks were not installed). All the extras
     together are what CI installs (`.ci/run`: `./agents[all]`, then `pip check`)."""
@@ -72,7 +93,7 @@ def test_each_framework_extra_installs_alone_and_only_its_framework(tmp_path: Pa
         python = tmp_path / extra / ("Scripts" if sys.platform == "win32" else "bin") / "python"
         problems: list[str] = []
         installed = run(python, "-m", "pip", "--disable-pip-version-check", "-q", "install",
-                        f"{ROOT / 'agents'}[{extra}]")
+                        f"agent-approvals[{extra}] @ {wheel.as_uri()}")
         if installed.returncode != 0:
             return extra, [f"install: {installed.stderr[-1500:]}"]
         checked = run(python, "-m", "pip", "--disable-pip-version-check", "check")

@@ -109,16 +109,6 @@ class Rules:
             )
         )
 
-    async def use(self, rule: Rule, *, audit: dict[str, str], now: float) -> int | None:
-        """`rule` approves one call, if it still stands: counted and audited (`audit`, an `auto_approved`
-        entry) in one step. Returns its uses so far, or None when it was revoked or expired meanwhile."""
-        k = self._k
-        result = await self._s.script("use_rule")(
-            keys={"rules": k.rules(rule.channel), "uses": k.rule_uses(rule.channel), "audit": k.audit},
-            args={"id": rule.id, "now": repr(now), "audit_minid": self._s.audit_minid(), "audit": audit},
-        )
-        return None if result == "gone" else int(result)
-
     async def remove(self, channel: str, rule_id: str, *, event: str, by: str, reason: str = "") -> Rule | None:
         """Remove a rule (`event`: `rule_revoked`), audited with its uses (a run's rules end with it, in
         `Runs.finish`).

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,7 @@ from tests.support.cluster import (
 )
 from tests.support.flow import start_run
 from tests.support.hitl import until
+from tests.support.records import approval
 
 EMAIL_SCHEMA: dict[str, Any] = Email.model_json_schema()
 EMAIL_TASK = "--team email Email our vendor asking for a 10% discount on the Q2 order"
@@ -209,17 +211,27 @@ async def test_the_store_keeps_uses_and_forgets_revoked_and_expired_rules(store:
     assert first.startswith("R") and second == f"R{int(first[1:]) + 1}"
     kept = await store.rules.get(SALES, first)
     assert kept is not None and kept.match == ends_with_example() and kept.created_by == ALICE
-    entry = {"event": "auto_approved", "rule_id": first, "origin_channel": SALES}
-    assert await store.rules.use(kept, audit=entry, now=time.time()) == 1
-    assert await store.rules.use(kept, audit=entry, now=time.time()) == 2
+
+    async def used_by(made: Rule, approval_id: str) -> str:
+        """A call the rule approves: opened decided, only while the rule stands (the one step, as
+        ApprovalService opens it)."""
+        decided = replace(approval(approval_id), status="approved", decided_by="rule", decided_at=time.time(),
+                          rule_id=made.id, deadline=0.0)
+        entry = {"event": "auto_approved", "approval": approval_id, "rule_id": made.id, "origin_channel": SALES}
+        status, _ = await store.approvals.open(decided, audit=entry, rule=(SALES, made.id), now=time.time())
+        return status
+
+    assert await used_by(kept, "rule-use-0001") == "ok"
+    assert await used_by(kept, "rule-use-0002") == "ok"
     await until(lambda: time.time() > kept.created_at + 0.3, what="the second rule's expiry")
     live = await store.rules.of_channel(SALES, now=time.time())
     assert [(r.id, r.uses) for r in live] == [(first, 2)]
     expired = await store.rules.get(SALES, second)
-    assert expired is not None and await store.rules.use(expired, audit=entry, now=time.time()) is None
+    assert expired is not None and await used_by(expired, "rule-use-0003") == "gone"
+    assert await store.approvals.get("rule-use-0003") is None  # a person is asked instead: nothing was stored
     removed = await store.rules.remove(SALES, first, event="rule_revoked", by=BOB)
     assert removed is not None and removed.id == first
-    assert await store.rules.use(kept, audit=entry, now=time.time()) is None
+    assert await used_by(kept, "rule-use-0004") == "gone"
     assert await store.rules.remove(SALES, first, event="rule_revoked", by=BOB) is None
     events = [e for e in await store.audit.entries() if e.get("rule_id") in (first, second)]
     assert [e["event"] for e in events] == [

@@ -75,7 +75,10 @@ async def test_every_kind_of_write_is_chained_and_verifies(store: Store) -> None
     rule = Rule(id="", scope="channel", channel="C0SALES", run="", created_by="U0ALICE", created_at=now,
                 expires_at=now + 10**9, match=Match(tool="send_email", where=(("to", Condition("equals", "x")),)))
     rule_id = await store.rules.create(rule)
-    assert await store.rules.use(replace(rule, id=rule_id), audit={"event": "auto_approved"}, now=now + 1) == 1
+    by_rule = replace(approval("chain-0000-d"), status="approved", decided_by="rule", decided_at=now + 1,
+                      rule_id=rule_id, deadline=0.0)
+    assert (await store.approvals.open(by_rule, audit={"event": "auto_approved", "approval": by_rule.id},
+                                       rule=("C0SALES", rule_id), now=now + 1))[0] == "ok"
     await store.rules.remove("C0SALES", rule_id, event="rule_revoked", by="U0ALICE")
     await store.audit.append("settings", by="U0ALICE", setting="timeout", before="10m", after="15m")
     status, _ = await store.audit.append_once(store.keys.api_idempotency("k", "i"), "allowed", {"tool": "t"},

@@ -18,7 +18,7 @@ from tests.support.history import DAY, OPS, SERIES_HEAD, Page, assert_self_conta
 def by_rule(
     approval: str, at: float, channel: str, *, rule_id: str, rule_by: str, tool: str, described: str
 ) -> dict[str, str]:
-    """As ApprovalService.by_rule audits a call a rule approved (through lua/use_rule.lua)."""
+    """As ApprovalService audits a call a rule approved (opened decided, through lua/open_approval.lua)."""
     return {
         "event": "auto_approved",
         "at": repr(at),

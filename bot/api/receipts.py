@@ -58,13 +58,6 @@ def new_jti() -> str:
     return "rcpt_" + secrets.token_hex(16)
 
 
-def _mode_of(approval: ApprovalRecord) -> str:
-    """The input mode that approved it at once: its decision's feedback reads "mode policy: ..."
-    (bot/approvals/opening.py's `verdict`)."""
-    head = approval.feedback.partition(":")[0]
-    return head.removeprefix("mode ").strip() if head.startswith("mode ") else "auto"
-
-
 async def deciders(approval: ApprovalRecord, names: NameOf | None) -> list[dict[str, Any]]:
     """The `decided_by` claim: who or what let the call run."""
     if approval.status == "timed_out":
@@ -72,7 +65,7 @@ async def deciders(approval: ApprovalRecord, names: NameOf | None) -> list[dict[
     if approval.rule_id:
         return [{"type": "rule", "id": approval.rule_id}]
     if approval.decided_by == "auto":
-        return [{"type": "mode", "mode": _mode_of(approval)}]
+        return [{"type": "mode", "mode": approval.decided_by_mode or "auto"}]
     voters = approval.voters if approval.required_approvals > 1 and approval.voters else [approval.decided_by]
     people: list[dict[str, Any]] = []
     for voter in voters:

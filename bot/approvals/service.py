@@ -231,7 +231,8 @@ class ApprovalService:
         if automatic is not None:
             decision, why = automatic
             return await self._decided_at_once(approval, decision, run=run, program=program,
-                                               audit=automatic_entry(approval, decision, rule=why, run=run))
+                                               audit=automatic_entry(approval, decision, rule=why, run=run),
+                                               mode=settings.mode)
         if rules:
             ruled = await self.by_rule(request, run=run, rules=rules, approval=approval, program=program)
             if ruled is not None:
@@ -283,11 +284,13 @@ class ApprovalService:
         program: ProgramAsk | None,
         audit: dict[str, str],
         rule: Rule | None = None,
+        mode: str = "",
     ) -> Opened:
-        """Store `approval` as `decision` decided it at once (the input mode, or `rule` while it stands)."""
+        """Store `approval` as `decision` decided it at once (the input `mode`, or `rule` while it stands)."""
         now = time.time()
         decided = replace(approval, status=decision.outcome, decided_by=decision.decided_by, decided_at=now,
-                          feedback=decision.feedback, rule_id=rule.id if rule else "", deadline=0.0)
+                          feedback=decision.feedback, rule_id=rule.id if rule else "", decided_by_mode=mode,
+                          deadline=0.0)
         status, approval_id = await persistently(
             partial(self.store.approvals.open, decided, once=program.once if program else None, audit=audit,
                     rule=(rule.channel, rule.id) if rule else ("", ""), now=now),

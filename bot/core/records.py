@@ -207,6 +207,7 @@ class ApprovalRecord:
     webhook: int = 0
     used_at: float = 0.0  # when the asking program used the approval (ran the call): once
     rule_id: str = ""  # approved at once by this "always allow" rule: used only while the rule stands
+    decided_by_mode: str = ""  # decided at once by the channel's input mode ("policy", "never"), named in receipts
     # the audit entry of the decision that allowed the call (a person's or quorum's approve, a rule's or the input
     # mode's, a timeout that approves): its seq in the audit chain and its stream id (lua/lib/audit.lua); signed
     # receipts carry them. 0 and "" until such a decision.

@@ -1,28 +1,29 @@
 """The Microsoft Agent Framework integration (`agent_approvals.agent_framework`) against a real worker: an
 `Agent` whose `send_email` tool has `approval_mode="always_require"`, driven by a scripted chat client (no
-network); people decide on the bot's cards. Approve runs once with the approved arguments; a rejection's
-reason reaches the model (the framework itself says only "rejected by user"); a timeout runs nothing; a rule
-needs no card; the card offers no edit of the arguments and a revision's feedback reaches the model; a run whose
-process is killed -9 while a person decides is finished by `resume` in another process."""
+network); people decide on the bot's cards (approve, reject, timeout and rule: tests/agents/test_contract.py;
+a rejection's reason reaches the model, where the framework itself says only "rejected by user"). The card offers
+no edit of the arguments and a revision's feedback reaches the model; a run whose process is killed -9 while a
+person decides is finished by `resume` in another process."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import re
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import pytest
 from agent_approvals import ApprovalsClient
 from agent_approvals.agent_framework import FileStateStore, resume, run_with_approvals
 from agent_approvals.client import idempotency_key
-from agent_framework import Agent, BaseChatClient, ChatResponse, Content, FunctionInvocationLayer, Message, tool
+from agent_framework import Content
 
 from bot.devslack.server import SlackStandIn
 from bot.slack.blocks.approval_card import FIXED_ARGUMENTS
-from tests.conftest import APPROVALS, BOB, SALES, Worker, block_texts
+from tests.conftest import APPROVALS, BOB, Worker, block_texts
+from tests.support.frameworks import EMAIL
+from tests.support.frameworks import af_send as send
+from tests.support.frameworks import agent_framework_mailer as mailer
 from tests.support.hitl import (
     click,
     killed_then_resumed,
@@ -33,81 +34,7 @@ from tests.support.hitl import (
     until,
 )
 
-EMAIL = {"to": "bob@example.com", "body": "Prices go up 5% on May 1."}
 KEY = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
-
-
-def send(arguments: dict[str, str], call_id: str = "call-1") -> list[Content]:
-    return [Content.from_function_call(call_id, "send_email", arguments=dict(arguments))]
-
-
-class ScriptedClient(FunctionInvocationLayer, BaseChatClient):  # type: ignore[misc]
-    """Answers with `script` in turn (by default: calls `send_email` once, then says "Done."); records what the
-    model was shown."""
-
-    def __init__(self, *script: list[Content]) -> None:
-        super().__init__()
-        self.script = list(script) or [send(EMAIL), [Content.from_text("Done.")]]
-        self.seen: list[Sequence[Message]] = []
-
-    async def _answer(self, messages: Sequence[Message]) -> ChatResponse:
-        self.seen.append(list(messages))
-        contents = self.script[len(self.seen) - 1]
-        return ChatResponse(messages=[Message(role="assistant", contents=contents)])
-
-    def _inner_get_response(self, *, messages: Sequence[Message], stream: bool, options: Any, **kwargs: Any) -> Any:
-        return self._answer(messages)
-
-    def shown(self) -> str:
-        """The text and tool results of the last request, as the model read them."""
-        parts = [str(c.text or c.result or "") for m in self.seen[-1] for c in m.contents]
-        return "\n".join(parts)
-
-
-def mailer(sent: list[dict[str, str]], *script: list[Content]) -> tuple[Agent[Any], ScriptedClient]:
-    @tool(approval_mode="always_require")
-    def send_email(to: str, body: str) -> str:
-        """Send an email to one recipient."""
-        sent.append({"to": to, "body": body})
-        return f"sent to {to}"
-
-    chat = ScriptedClient(*script)
-    return Agent(client=chat, name="mailer", tools=[send_email]), chat
-
-
-async def test_approve_reject_timeout_and_rule(emailer: tuple[Worker, str], slack: SlackStandIn) -> None:
-    from bot.core.allow_rules import Rule, exact_match
-
-    bot, key = emailer
-    sent: list[dict[str, str]] = []
-    async with ApprovalsClient(bot.url, key, title="price update") as client:
-        agent, chat = mailer(sent)
-        running = asyncio.create_task(run_with_approvals(agent, "Tell Bob", client=client))
-        card = await nth_card(slack, 1)
-        assert "send_email" in block_texts(card) and "mailer (Microsoft Agent Framework)" in block_texts(card)
-        assert sent == []
-        await click(slack, card, "approval_approve", user=BOB)
-        response = await asyncio.wait_for(running, 20)
-        assert sent == [EMAIL] and response.text == "Done." and "sent to bob@example.com" in chat.shown()
-
-        agent, chat = mailer(sent)
-        running = asyncio.create_task(run_with_approvals(agent, "Tell Bob", client=client))
-        await reject(slack, await nth_card(slack, 2), user=BOB, reason="not before the board meets")
-        await asyncio.wait_for(running, 20)
-        assert sent == [EMAIL] and "rejected by @bob: not before the board meets" in chat.shown()
-
-        agent, chat = mailer(sent)
-        await asyncio.wait_for(run_with_approvals(agent, "Tell Bob", client=client, within=1), 20)
-        assert sent == [EMAIL] and "nobody decided in time" in chat.shown()
-
-        rule = Rule(id="", scope="channel", channel=SALES, run="", match=exact_match("send_email", EMAIL),
-                    created_by=BOB, created_at=0, expires_at=2e10)
-        assert await bot.services.store.rules.create(rule)
-        cards = len(slack.messages(APPROVALS))
-        agent, chat = mailer(sent)
-        await asyncio.wait_for(run_with_approvals(agent, "Tell Bob", client=client), 20)
-    assert sent == [EMAIL, EMAIL] and "sent to bob@example.com" in chat.shown()
-    assert len(slack.messages(APPROVALS)) == cards  # no card for the rule's call
 
 
 async def test_the_card_offers_no_edit_and_a_revision_reaches_the_model(

@@ -1,7 +1,7 @@
 """The Claude Agent SDK integration (`agent_approvals.claude_agent_sdk`) against a real worker: the SDK's own
 client, with a scripted stand-in for the CLI (`tests.support.claude_cli`, a custom `Transport` speaking the
 control protocol), asks through `can_use_tool` or the PreToolUse hook; people decide on the bot's cards.
-Within the limit the card's decision is answered; past it, deny-then-grant: the model is told to call again,
+Within the limit the card's decision is answered (tests/agents/test_contract.py); past it, deny-then-grant: the model is told to call again,
 and the identical retry after the click runs exactly once; a different call or a second identical one is asked
 about again; `defer` stops a headless run that a resumed session finishes; any error denies."""
 
@@ -15,51 +15,16 @@ from typing import Any
 
 from agent_approvals import ApprovalsClient
 from agent_approvals.claude_agent_sdk import can_use_tool, pre_tool_use_hook
-from claude_agent_sdk import ClaudeAgentOptions, ClaudeSDKClient, ResultMessage
+from claude_agent_sdk import ClaudeAgentOptions
 
 from bot.devslack.server import SlackStandIn
 from tests.conftest import BOB, Worker, block_texts
-from tests.support.claude_cli import ScriptedCLI
+from tests.support.frameworks import CLAUDE_TOOL as TOOL
+from tests.support.frameworks import EMAIL
+from tests.support.frameworks import claude_cli as cli
+from tests.support.frameworks import claude_run as run
 from tests.support.hitl import cards, click, nth_card, reject, until
 from tests.support.scaled_clock import rounds_in, scaled_emailer
-
-EMAIL = {"to": "bob@example.com", "body": "Prices go up 5% on May 1."}
-TOOL = "mcp__mail__send_email"
-
-
-def cli(sent: list[dict[str, Any]], *calls: dict[str, Any], **options: Any) -> ScriptedCLI:
-    def send_email(to: str, body: str) -> str:
-        sent.append({"to": to, "body": body})
-        return f"sent to {to}"
-
-    return ScriptedCLI(calls=[(TOOL, c) for c in calls], tools={TOOL: send_email}, **options)
-
-
-async def run(options: ClaudeAgentOptions, transport: ScriptedCLI) -> ResultMessage:
-    async with ClaudeSDKClient(options, transport=transport) as claude:
-        await claude.query("Tell Bob about the prices")
-        async for message in claude.receive_response():
-            if isinstance(message, ResultMessage):
-                return message
-    raise AssertionError("no result")
-
-
-async def test_a_click_within_the_limit_runs_the_call_once(emailer: tuple[Worker, str], slack: SlackStandIn) -> None:
-    bot, key = emailer
-    sent: list[dict[str, Any]] = []
-    transport = cli(sent, EMAIL)
-    async with ApprovalsClient(bot.url, key, title="price update") as client:
-        running = asyncio.create_task(run(ClaudeAgentOptions(can_use_tool=can_use_tool(client)), transport))
-        card = await nth_card(slack, 1)
-        assert TOOL in block_texts(card) and "bob@example.com" in block_texts(card)
-        assert sent == []
-        clicked = time.monotonic()
-        await click(slack, card, "approval_approve", user=BOB)
-        await until(lambda: sent, what="the tool ran")
-        took = time.monotonic() - clicked
-        result = await asyncio.wait_for(running, 20)
-    assert sent == [EMAIL] and transport.told == [] and result.result == "done"
-    assert took < 5, took
 
 
 async def test_past_the_limit_deny_then_grant_runs_exactly_once(slack: SlackStandIn, redis_url: str) -> None:

@@ -1,15 +1,13 @@
 """The Google ADK integration (`agent_approvals.google_adk`) against a real worker: an `LlmAgent` with a scripted
 model (`tests.support.adk_model`, offline) whose `send_email` needs confirmation, on ADK's SQLite session
-service; people decide on the bot's cards. Approve runs the tool once with the approved arguments; a reject's
-reason reaches the model and nothing runs; a forged confirmation or one for other arguments runs nothing (the
-gate); a run whose process stopped while a person decided is finished by a new runner on the same database."""
+service; people decide on the bot's cards (approve, reject, timeout and rule: tests/agents/test_contract.py).
+A forged confirmation or one for other arguments runs nothing (the gate); a run whose process stopped while a person decided is finished by a new runner on the same database."""
 
 from __future__ import annotations
 
 import asyncio
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -18,54 +16,15 @@ from agent_approvals.google_adk import CONFIRMATION, run_with_approvals
 from google.genai import types
 
 from bot.devslack.server import SlackStandIn
-from tests.conftest import BOB, Worker, block_texts
+from tests.conftest import BOB, Worker
 from tests.support.adk_model import mailer_runner, text, tool_call, user
-from tests.support.hitl import cards, click, nth_card, reject, until
-
-EMAIL = {"to": "bob@example.com", "body": "Prices go up 5% on May 1."}
+from tests.support.frameworks import EMAIL
+from tests.support.hitl import cards, click, nth_card
 
 
 async def new_session(runner: Any, session_id: str = "s-1") -> str:
     await runner.session_service.create_session(app_name=runner.app_name, user_id="u1", session_id=session_id)
     return session_id
-
-
-async def test_approve_runs_the_tool_once(emailer: tuple[Worker, str], slack: SlackStandIn, tmp_path: Path) -> None:
-    bot, key = emailer
-    sent: list[dict[str, str]] = []
-    async with ApprovalsClient(bot.url, key, title="price update") as client:
-        runner, model = mailer_runner(client, tmp_path / "s.db", sent, tool_call("send_email", EMAIL), text("Sent."))
-        session = await new_session(runner)
-        running = asyncio.create_task(run_with_approvals(runner, user_id="u1", session_id=session,
-                                                         new_message=user("Tell Bob"), client=client))
-        card = await nth_card(slack, 1)
-        assert "send_email" in block_texts(card) and "bob@example.com" in block_texts(card)
-        assert sent == []
-        clicked = time.monotonic()
-        await click(slack, card, "approval_approve", user=BOB)
-        await until(lambda: sent, what="the tool ran")
-        took = time.monotonic() - clicked
-        events = await asyncio.wait_for(running, 20)
-    assert sent == [EMAIL] and model.tool_outputs() == [{"result": "sent to bob@example.com"}]
-    assert events[-1].content is not None and events[-1].content.parts[0].text == "Sent."  # type: ignore[index]
-    assert took < 5, took
-
-
-async def test_a_rejection_reaches_the_model_and_nothing_runs(
-    emailer: tuple[Worker, str], slack: SlackStandIn, tmp_path: Path
-) -> None:
-    bot, key = emailer
-    sent: list[dict[str, str]] = []
-    async with ApprovalsClient(bot.url, key, title="price update") as client:
-        runner, model = mailer_runner(client, tmp_path / "s.db", sent, tool_call("send_email", EMAIL), text("OK."))
-        session = await new_session(runner)
-        running = asyncio.create_task(run_with_approvals(runner, user_id="u1", session_id=session,
-                                                         new_message=user("Tell Bob"), client=client))
-        await reject(slack, await nth_card(slack, 1), user=BOB, reason="not before the board meets")
-        await asyncio.wait_for(running, 20)
-    assert sent == []
-    said = str(model.tool_outputs()[-1]["error"])
-    assert said.startswith("Not run: rejected by ") and said.endswith(": not before the board meets")
 
 
 async def test_the_gate_refuses_a_confirmation_without_a_spendable_approval(

@@ -1,8 +1,8 @@
 """The LangGraph integration (`agent_approvals.langgraph`) against a real worker; people decide on the bot's
-cards. A graph whose node `interrupt()`s before `send_email`, run through `invoke_with_approvals`: approve
-sends once with exactly the approved arguments; a rejection's reason reaches the graph; an edit is asked
-about again and sends the edited email once; the timeout sends nothing; a rule needs no card; a thread whose
-process is killed -9 while a person decides is finished by another process from its SQLite checkpoint.
+cards (approve, reject, timeout and rule, for a graph and for create_agent: tests/agents/test_contract.py). A graph
+whose node `interrupt()`s before `send_email`, run through `invoke_with_approvals`: an edit is asked about again and
+sends the edited email once; a thread whose process is killed -9 while a person decides is finished by another
+process from its SQLite checkpoint.
 
 langchain's `create_agent` with `HumanInTheLoopMiddleware` (a scripted chat model, no network), run the same
 way: approve runs the tool once with exactly its arguments (its JSON schema on the card); a rejection never
@@ -17,25 +17,18 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any
 
 import pytest
 from agent_approvals import ApprovalsClient
-from agent_approvals.langgraph import DecisionNotAllowed, invoke_with_approvals, resume_with_approvals, tool_call
-from langchain.agents import create_agent
-from langchain.agents.middleware import HumanInTheLoopMiddleware, InterruptOnConfig
-from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
-from langchain_core.outputs import ChatGeneration, ChatResult
-from langchain_core.tools import tool
-from langgraph.checkpoint.memory import InMemorySaver
-from langgraph.graph import END, START, StateGraph
-from langgraph.types import interrupt
-from pydantic import Field
+from agent_approvals.langgraph import DecisionNotAllowed, invoke_with_approvals, resume_with_approvals
 
 from bot.devslack.server import SlackStandIn
 from bot.slack.blocks.approval_card import FIXED_ARGUMENTS
 from tests.conftest import APPROVALS, BOB, SALES, Worker, block_texts, card_of
+from tests.support.frameworks import EMAIL, asking, mail_agent, mail_graph, thread
+from tests.support.frameworks import email_calls as calls
+from tests.support.frameworks import told_by_tool_messages as told
 from tests.support.hitl import (
     click,
     killed_then_resumed,
@@ -46,86 +39,25 @@ from tests.support.hitl import (
     until,
 )
 
-EMAIL = {"to": "bob@example.com", "body": "Prices go up 5% on May 1."}
-SCHEMA = {"type": "object", "properties": {"to": {"type": "string"}, "body": {"type": "string"}},
-          "required": ["to", "body"], "additionalProperties": False}
 
-
-class State(TypedDict):
-    outcome: str
-
-
-def mail_graph(sent: list[dict[str, Any]]) -> Any:
-    def send(state: State) -> dict[str, Any]:
-        answer = interrupt(tool_call("send_email", EMAIL, schema=SCHEMA, agent="mailer"))
-        if not answer["approved"]:
-            return {"outcome": f"not sent: {answer['reason']}"}
-        sent.append(answer["arguments"])
-        return {"outcome": "sent"}
-
-    builder = StateGraph(State)
-    builder.add_node("send", send)
-    builder.add_edge(START, "send")
-    builder.add_edge("send", END)
-    return builder.compile(checkpointer=InMemorySaver())
-
-
-def thread(name: str) -> dict[str, Any]:
-    return {"configurable": {"thread_id": name}}
-
-
-async def test_approve_sends_once_with_the_approved_arguments(emailer: tuple[Worker, str], slack: SlackStandIn) -> None:
+async def test_an_edit_is_asked_about_again_and_sends_the_edited_email_once(
+    emailer: tuple[Worker, str], slack: SlackStandIn
+) -> None:
     bot, key = emailer
     sent: list[dict[str, Any]] = []
     async with ApprovalsClient(bot.url, key, title="price update") as client:
-        running = asyncio.create_task(
-            invoke_with_approvals(mail_graph(sent), {"outcome": ""}, thread("t1"), client=client)
-        )
-        card = await nth_card(slack, 1)
-        assert "send_email" in block_texts(card) and "mailer (LangGraph)" in block_texts(card)
-        assert sent == []
-        await click(slack, card, "approval_approve", user=BOB)
-        result = await asyncio.wait_for(running, 20)
-    assert sent == [EMAIL] and result["outcome"] == "sent"
-
-
-async def test_reject_edit_timeout_and_rule(emailer: tuple[Worker, str], slack: SlackStandIn) -> None:
-    from bot.core.allow_rules import Rule, exact_match
-
-    bot, key = emailer
-    sent: list[dict[str, Any]] = []
-    graph = mail_graph(sent)
-    async with ApprovalsClient(bot.url, key, title="price update") as client:
-        running = asyncio.create_task(invoke_with_approvals(graph, {"outcome": ""}, thread("reject"), client=client))
-        await reject(slack, await nth_card(slack, 1), user=BOB, reason="not before the board meets")
-        result = await asyncio.wait_for(running, 20)
-        assert sent == [] and result["outcome"] == "not sent: not before the board meets"
-
-        running = asyncio.create_task(invoke_with_approvals(graph, {"outcome": ""}, thread("edit"), client=client))
-        view = await open_modal(slack, await nth_card(slack, 2), user=BOB)
+        running = asyncio.create_task(invoke_with_approvals(mail_graph(sent), {"outcome": ""}, thread("edit"),
+                                                            client=client))
+        view = await open_modal(slack, await nth_card(slack, 1), user=BOB)
         edited = {**EMAIL, "to": "carol@example.com"}
         await slack.submit_view(
             user=BOB, view_id=view["id"], values={"arguments": {"arguments_input": json.dumps(edited)}}
         )
-        again = await nth_card(slack, 3)  # the edited call, asked about again
-        assert "carol@example.com" in block_texts(again)
+        again = await nth_card(slack, 2)  # the edited call, asked about again
+        assert "carol@example.com" in block_texts(again) and sent == []
         await click(slack, again, "approval_approve", user=BOB)
         result = await asyncio.wait_for(running, 20)
-        assert sent == [edited] and result["outcome"] == "sent"
-
-        result = await asyncio.wait_for(
-            invoke_with_approvals(graph, {"outcome": ""}, thread("timeout"), client=client, within=1), 20
-        )
-        assert sent == [edited] and result["outcome"].startswith("not sent: no decision within")
-
-        rule = Rule(id="", scope="channel", channel=SALES, run="", match=exact_match("send_email", EMAIL),
-                    created_by=BOB, created_at=0, expires_at=2e10)
-        assert await bot.services.store.rules.create(rule)
-        cards = len(slack.messages(APPROVALS))
-        ruled = invoke_with_approvals(graph, {"outcome": ""}, thread("rule"), client=client)
-        result = await asyncio.wait_for(ruled, 20)
-    assert sent == [edited, EMAIL] and result["outcome"] == "sent"
-    assert len(slack.messages(APPROVALS)) == cards  # no card for the rule's call
+    assert sent == [edited] and result["outcome"] == "sent to carol@example.com"
 
 
 PROGRAM = """
@@ -206,62 +138,10 @@ async def test_a_call_running_when_its_process_died_is_asked_again_as_one_that_m
     assert [json.loads(line) for line in outbox.read_text().splitlines()] == [EMAIL]  # started once, never again
 
 
-# langchain's create_agent with HumanInTheLoopMiddleware ------------------------------------------------------------
 CAROL_EMAIL = {"to": "carol@example.com", "body": "Prices go up 5% on May 1."}
 
 
-class Scripted(BaseChatModel):
-    """A chat model answering `answers` in order (tool calls included); what it was given, kept in `seen`."""
-
-    answers: list[AIMessage]
-    seen: list[list[BaseMessage]] = Field(default_factory=list)
-
-    @property
-    def _llm_type(self) -> str:
-        return "scripted"
-
-    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager: Any = None,
-                  **kwargs: Any) -> ChatResult:
-        assert len(self.seen) < len(self.answers), "the model was called more often than scripted"
-        self.seen.append(list(messages))
-        return ChatResult(generations=[ChatGeneration(message=self.answers[len(self.seen) - 1])])
-
-    def bind_tools(self, tools: Any, **kwargs: Any) -> Scripted:  # type: ignore[override]
-        return self
-
-
-def calls(*emails: dict[str, str]) -> AIMessage:
-    """The model's turn calling send_email once per email (ids call-1, call-2, ...)."""
-    made = [{"name": "send_email", "args": email, "id": f"call-{n}"} for n, email in enumerate(emails, 1)]
-    return AIMessage("", tool_calls=made)
-
-
-def mail_agent(sent: list[dict[str, str]], *answers: str | AIMessage, interrupt_on: bool | InterruptOnConfig = True,
-               mode: str = "batched") -> tuple[Any, Scripted]:
-    """A create_agent agent named mailer whose send_email needs approval; its model calls send_email(EMAIL) first."""
-
-    @tool
-    def send_email(to: str, body: str) -> str:
-        """Send an email to one recipient."""
-        sent.append({"to": to, "body": body})
-        return f"sent to {to}"
-
-    script = [a if isinstance(a, AIMessage) else AIMessage(a) for a in answers]
-    model = Scripted(answers=script if isinstance(answers[0], AIMessage) else [calls(EMAIL), *script])
-    hitl = HumanInTheLoopMiddleware(interrupt_on={"send_email": interrupt_on}, interrupt_mode=mode)  # type: ignore[arg-type]
-    agent = create_agent(model, tools=[send_email], middleware=[hitl], checkpointer=InMemorySaver(), name="mailer")
-    return agent, model
-
-
-def told(model: Scripted) -> dict[str, str]:
-    """What the model last read as its tool calls' results, by call id."""
-    return {m.tool_call_id: str(m.content) for m in model.seen[-1] if isinstance(m, ToolMessage)}
-
-
-def asking(text: str) -> dict[str, Any]:
-    return {"messages": [{"role": "user", "content": text}]}
-
-
+# langchain's create_agent with HumanInTheLoopMiddleware ------------------------------------------------------------
 async def test_create_agent_approve_runs_the_tool_once_with_its_arguments(
     emailer: tuple[Worker, str], slack: SlackStandIn
 ) -> None:

@@ -1,77 +1,28 @@
 """The OpenAI Agents SDK integration (`agent_approvals.openai_agents`) against a real worker: an `Agent` whose
 `send_email` tool has `needs_approval`, driven by the SDK's own scripted model (no network); people decide on
-the bot's cards. Approve runs the tool once with exactly the approved arguments; a rejection's reason reaches
-the model; a timeout runs nothing; a rule approves with no card; a run whose process is killed -9 while a
-person decides is finished by `resume` in another process."""
+the bot's cards (approve, reject, timeout and rule: tests/agents/test_contract.py). The card offers no edit and a
+revision's feedback reaches the model; a run whose process is killed -9 while a person decides is finished by
+`resume` in another process."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 from pathlib import Path
-from typing import Any
 
 from agent_approvals import ApprovalsClient
 from agent_approvals.openai_agents import run_with_approvals
-from agents.testing import ScriptedModel, assistant_message, function_call
+from agents.testing import assistant_message, function_call
 
-from agents import Agent, function_tool
 from bot.devslack.server import SlackStandIn
 from bot.slack.blocks.approval_card import FIXED_ARGUMENTS
 from tests.conftest import APPROVALS, BOB, SALES, Worker, block_texts
-from tests.support.hitl import click, killed_then_resumed, killed_while_the_call_runs, nth_card, open_modal, reject
+from tests.support.frameworks import EMAIL
+from tests.support.frameworks import openai_last_tool_output as last_tool_output
+from tests.support.frameworks import openai_mailer as mailer
+from tests.support.hitl import click, killed_then_resumed, killed_while_the_call_runs, nth_card, open_modal
 
-EMAIL = {"to": "bob@example.com", "body": "Prices go up 5% on May 1."}
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def mailer(sent: list[dict[str, str]], *answers: Any) -> tuple[Agent[Any], ScriptedModel]:
-    @function_tool(needs_approval=True)
-    def send_email(to: str, body: str) -> str:
-        """Send an email to one recipient."""
-        sent.append({"to": to, "body": body})
-        return f"sent to {to}"
-
-    model = ScriptedModel([[function_call("send_email", EMAIL, call_id="call-1")], *answers])
-    return Agent(name="mailer", instructions="Send the email.", tools=[send_email], model=model), model
-
-
-def last_tool_output(model: ScriptedModel) -> str:
-    """What the model was told the call returned (the last function_call_output it was given)."""
-    items = [i for i in model.calls[-1].input if isinstance(i, dict) and i.get("type") == "function_call_output"]
-    return str(items[-1]["output"])
-
-
-async def test_approve_runs_the_tool_once_with_the_approved_arguments(
-    emailer: tuple[Worker, str], slack: SlackStandIn
-) -> None:
-    bot, key = emailer
-    sent: list[dict[str, str]] = []
-    agent, model = mailer(sent, [assistant_message("Done: the email is sent.")])
-    async with ApprovalsClient(bot.url, key, title="price update") as client:
-        running = asyncio.create_task(run_with_approvals(agent, "Tell Bob about the prices", client=client))
-        card = await nth_card(slack, 1)
-        shown = block_texts(card)
-        assert "send_email" in shown and "bob@example.com" in shown and "mailer (OpenAI Agents SDK)" in shown
-        assert sent == []
-        await click(slack, card, "approval_approve", user=BOB)
-        result = await asyncio.wait_for(running, 20)
-    assert sent == [EMAIL] and result.final_output == "Done: the email is sent."
-    assert last_tool_output(model) == "sent to bob@example.com"
-
-
-async def test_a_rejection_reaches_the_model_and_nothing_runs(
-    emailer: tuple[Worker, str], slack: SlackStandIn
-) -> None:
-    bot, key = emailer
-    sent: list[dict[str, str]] = []
-    agent, model = mailer(sent, [assistant_message("Understood, not sent.")])
-    async with ApprovalsClient(bot.url, key, title="price update") as client:
-        running = asyncio.create_task(run_with_approvals(agent, "Tell Bob", client=client))
-        await reject(slack, await nth_card(slack, 1), user=BOB, reason="not before the board meets")
-        result = await asyncio.wait_for(running, 20)
-    assert sent == [] and result.final_output == "Understood, not sent."
-    assert last_tool_output(model) == "Not run: rejected by @bob: not before the board meets"
 
 
 async def test_the_card_offers_no_edit_and_a_revision_reaches_the_model(
@@ -98,28 +49,6 @@ async def test_the_card_offers_no_edit_and_a_revision_reaches_the_model(
         await click(slack, second, "approval_approve", user=BOB)
         result = await asyncio.wait_for(running, 20)
     assert sent == [revised] and result.final_output == "Sent."
-
-
-async def test_the_timeout_runs_nothing_and_a_rule_needs_no_card(
-    emailer: tuple[Worker, str], slack: SlackStandIn
-) -> None:
-    from bot.core.allow_rules import Rule, exact_match
-
-    bot, key = emailer
-    sent: list[dict[str, str]] = []
-    agent, model = mailer(sent, [assistant_message("Nobody answered.")])
-    async with ApprovalsClient(bot.url, key, title="price update") as client:
-        result = await asyncio.wait_for(run_with_approvals(agent, "Tell Bob", client=client, within=1), 20)
-        assert sent == [] and result.final_output == "Nobody answered."
-        assert last_tool_output(model).startswith("Not run: nobody decided in time")
-        rule = Rule(id="", scope="channel", channel=SALES, run="", match=exact_match("send_email", EMAIL),
-                    created_by=BOB, created_at=0, expires_at=2e10)
-        assert await bot.services.store.rules.create(rule)
-        cards = len(slack.messages(APPROVALS))
-        agent, _ = mailer(sent, [assistant_message("Sent by the rule.")])
-        result = await asyncio.wait_for(run_with_approvals(agent, "Tell Bob", client=client), 20)
-    assert sent == [EMAIL] and result.final_output == "Sent by the rule."
-    assert len(slack.messages(APPROVALS)) == cards  # no new card
 
 
 PROGRAM = """

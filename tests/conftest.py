@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -37,6 +38,12 @@ BOT_TOKEN = "xoxb-test-token"
 APPROVALS = "C0APPROVALS"
 SALES = "C0SALES"
 ALICE, BOB, CAROL = "U0ALICE", "U0BOB", "U0CAROL"
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """`-n auto`: most tests wait (on worker processes, kill -9, timeouts, a browser) rather than compute, so run
+    twice as many as there are cores, at least 4 and at most 16 (`-n 0` runs them one at a time)."""
+    return min(16, max(4, 2 * (os.cpu_count() or 1)))
 
 
 def free_port() -> int:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -140,6 +139,14 @@ async def test_an_expired_trigger_on_always_allow_and_full_text(
 # ------------------------------------------------------------------------------------------- replayed refusals
 
 
+async def window_ended(worker: Worker, user: str) -> None:
+    """As if `REFUSAL_QUIET` seconds had passed: the claims that keep `user`'s refusals quiet expire now."""
+    redis = worker.services.store.redis
+    async for key in redis.scan_iter(match="*:claim:*"):
+        if await redis.get(key) == user:
+            await redis.delete(key)
+
+
 @pytest.fixture
 async def second_worker(slack: SlackStandIn, redis_url: str, worker: Worker) -> AsyncIterator[Worker]:
     other = await start_worker(bot_env(slack=slack, redis_url=redis_url, model_config=None))
@@ -150,8 +157,9 @@ async def second_worker(slack: SlackStandIn, redis_url: str, worker: Worker) -> 
 async def test_a_replayed_refused_click_is_answered_once_per_window_on_any_worker(
     slack: SlackStandIn, worker: Worker, second_worker: Worker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    window = 4
-    monkeypatch.setattr(approval_service, "REFUSAL_QUIET", window)
+    """The window is long (a minute: a burst on a busy machine stays within it); its end is the claim's expiry,
+    brought forward by removing the claims rather than by waiting."""
+    monkeypatch.setattr(approval_service, "REFUSAL_QUIET", 60)
     await config(slack, "approvers @bob")
     await start_run(slack)
     card = await pending(slack)
@@ -171,11 +179,8 @@ async def test_a_replayed_refused_click_is_answered_once_per_window_on_any_worke
         )
         assert all(r.status == 200 for r in results)
 
-    started = time.monotonic()
     await replay(worker, 25)
     await replay(second_worker, 25)  # the other worker knows it was answered (Redis)
-    took = time.monotonic() - started
-    assert took < window, f"the burst took {took:.1f} s, longer than the window"
     await slack.wait_for(answers)
     await asyncio.sleep(0.5)  # any late answer would have come by now
     assert len(answers()) == 1 and sent() == 1
@@ -187,7 +192,7 @@ async def test_a_replayed_refused_click_is_answered_once_per_window_on_any_worke
     # another button is another answer; after the window, the same click is answered again
     await slack.click(user=CAROL, channel=APPROVALS, ts=card["ts"], action_id="approval_revise")
     await slack.wait_for(lambda: len(answers()) == 2)
-    await asyncio.sleep(max(0.0, started + window + 0.2 - time.monotonic()))
+    await window_ended(worker, CAROL)
     await replay(worker, 5)
     await slack.wait_for(lambda: len(answers()) == 3)
     await asyncio.sleep(0.5)

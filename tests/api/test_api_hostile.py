@@ -1,13 +1,11 @@
 """A tool's schema from a hostile program (issue #33, items 1, 2 and 9): nothing is fetched or read, nothing freezes
 the worker, and whatever a body holds the answer is never a 500. Against a real `python -m bot` worker process,
-whose `/healthz` is timed while the hostile asks are checked."""
+whose `/healthz` keeps answering while the hostile asks are checked."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import statistics
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -19,8 +17,9 @@ from hypothesis import strategies as st
 
 from bot.devslack.server import SlackStandIn
 from bot.store import Store
-from tests.conftest import ALICE, BOB, SALES
+from tests.conftest import BOB, SALES
 from tests.support.cluster import Cluster, WorkerProcess
+from tests.support.hostile_schemas import HOSTILE, tool
 
 OK_STATUSES = {200, 201, 400, 409, 413, 429}
 
@@ -67,16 +66,9 @@ class Program:
                 return response.status, {"text": await response.text()}
 
 
-def tool(schema: Any, arguments: Any) -> dict[str, Any]:
-    return {"kind": "tool", "title": "hostile", "requester": ALICE,
-            "tool": {"name": "send_email", "arguments": arguments, "schema": schema}}
-
-
-async def healthz(worker: WorkerProcess) -> float:
-    started = time.perf_counter()
+async def healthz(worker: WorkerProcess) -> None:
     async with aiohttp.ClientSession() as http, http.get(worker.url + "/healthz") as response:
         assert response.status == 200
-    return time.perf_counter() - started
 
 
 @pytest.fixture
@@ -103,49 +95,30 @@ async def test_no_ref_is_ever_fetched_or_read(program: Program, listener: tuple[
 
 async def test_a_hostile_schema_never_freezes_the_worker(program: Program) -> None:
     """The catastrophic pattern, an anyOf/$ref expansion, a recursive $ref, a schema nested 3,000 deep and a check
-    that takes long are each a 400 naming the field, and /healthz keeps answering meanwhile."""
-    defs: dict[str, Any] = {f"a{i}": {"anyOf": [{"$ref": f"#/$defs/a{i + 1}"}, {"$ref": f"#/$defs/a{i + 1}"}]}
-                            for i in range(17)}
-    defs["a17"] = {"type": "string"}
-    deep = ('{"kind": "tool", "title": "hostile", "tool": {"name": "send_email", "arguments": {"rows": []}, "schema":'
-            ' {"type": "object", "properties": {"rows": ' + '{"items": ' * 3000 + "{}" + "}" * 3000 + "}}}}").encode()
-    slow_schema = {"type": "object", "properties": {"rows": {"type": "array", "items": {"anyOf": [
-        {"type": "string", "pattern": f"^z{{{n}}}"} for n in range(1, 300)]}}}}  # 300 x 5,000: seconds unbounded
-    hostile: list[tuple[Any, str]] = [
-        (tool({"type": "object", "properties": {"to": {"type": "string", "pattern": "^(a+)+$"}}},
-              {"to": "a" * 40 + "!"}), "tool.arguments"),
-        (tool({"$defs": defs, "type": "object", "properties": {"to": {"$ref": "#/$defs/a0"}}}, {"to": "x"}),
-         "tool.schema"),
-        (tool({"$defs": {"n": {"type": "object", "properties": {"c": {"$ref": "#/$defs/n"}}}},
-               "$ref": "#/$defs/n"}, {"c": {}}), "tool.schema"),
-        (tool({"type": "object", "properties": {"to": {"pattern": "(a)\\1"}}}, {"to": "aa"}), "tool.schema"),
-        (tool(slow_schema, {"rows": ["c"] * 5000}), "tool.schema"),
-        (deep, ""),
-    ]
-    latencies: list[float] = []
+    that takes long are each a 400 naming the field, and /healthz keeps answering meanwhile (how fast it answers
+    under this load, against a quiet worker: tests/benchmarks/hostile_load.py)."""
+    answered = 0
     done = asyncio.Event()
 
     async def watch() -> None:
+        nonlocal answered
         while not done.is_set():
-            latencies.append(await healthz(program.worker))
+            await healthz(program.worker)
+            answered += 1
             await asyncio.sleep(0.02)
 
     watcher = asyncio.create_task(watch())
     try:
-        for body, field in hostile:
-            started = time.perf_counter()
+        for body, field in HOSTILE:
             status, answer = await (program.ask(None, raw=body) if isinstance(body, bytes) else program.ask(body))
             assert status == 400 and answer["error"].get("field", "") == field, (field, answer)
-            assert time.perf_counter() - started < 5, field
-        answers = await asyncio.gather(*(program.ask(body) for body, _ in hostile[:-1] * 3))  # at once, too
+        during = answered
+        answers = await asyncio.gather(*(program.ask(body) for body, _ in HOSTILE[:-1] * 3))  # at once, too
         assert {status for status, _ in answers} == {400}
+        assert answered > during  # /healthz answered while 15 hostile asks were being checked at once
     finally:
         done.set()
         await watcher
-    assert len(latencies) >= 5
-    # (the old worker froze 6.8 to 19 s; with 15 hostile asks at once on two cores the loop shares the interpreter
-    # with two check threads, so an answer may take a few tenths of a second: never seconds)
-    assert statistics.median(latencies) < 0.25 and max(latencies) < 1.5, sorted(latencies)[-5:]
 
 
 JSON = st.recursive(
@@ -180,4 +153,4 @@ async def test_whatever_a_body_holds_the_answer_is_never_a_500(program: Program,
     else:
         status, answer = await program.ask(tool(schema, arguments))
     assert status in OK_STATUSES, (status, answer)
-    assert await healthz(program.worker) < 1.0
+    await healthz(program.worker)  # the worker still answers

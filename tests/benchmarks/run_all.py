@@ -43,6 +43,7 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
     "home_storm": ("home_storm.py", ["--small"], []),
     "audit": ("audit_chain.py", ["--small"], []),
     "receipts": ("receipts.py", ["--small"], []),
+    "hostile": ("hostile_load.py", ["--small"], []),
 }
 
 
@@ -219,6 +220,11 @@ def key_figures(name: str, result: dict[str, Any]) -> dict[str, float | None]:
         for series in ("decide", "sign", "issue", "reissue_read", "verify", "bot_verify", "spend"):
             out[f"{series} us"] = _get(result, "median_us", series)
             out[f"{series} / decide"] = _get(result, "ratio_to_decide", series)
+    elif name == "hostile":
+        out["/healthz quiet p50 ms"] = _get(result, "quiet_ms", "p50_ms")
+        out["/healthz under hostile load p50 ms"] = _get(result, "loaded_ms", "p50_ms")
+        out["/healthz hostile p50 / quiet p50"] = _get(result, "p50_ratio")
+        out["/healthz hostile max / quiet p50"] = _get(result, "max_ratio")
     elif name == "profile":
         for proc, ms in (result.get("plain", {}).get("cpu_ms_per_click") or {}).items():
             out[f"CPU ms per click: {proc}"] = float(ms)

@@ -1,24 +1,26 @@
 """The Slack service: approvals for agents, decided by people in Slack.
 
 The folders are the architecture; each imports only from the layers below it (tests/test_layout.py
-checks this on every run):
+checks this on every run), from the bottom:
 
     core/        what everything uses: settings, records, ids, durations, logs, metrics, background
-                 tasks, secrets, what an "always allow" rule matches (pure)
-    store/       Redis, by concept; every multi-key step a Lua script
-    report/      how approvals are going: the headline numbers (pure), the HTML report, the audit export
-    slack/       the Slack surface. Its leaves (blocks/: pure Block Kit builders, client, directory) are
-                 Slack's vocabulary for the layers above; its entry (app, gate, listeners/, the
-                 `/agent` parser) receives Slack's requests and calls the core
-    approvals/   the approval core: the service, cards kept in step, Homes, reminders, rules, threads,
-                 the side-effect ledger, the waiter
+                 tasks, secrets, signing keys, what an "always allow" rule matches (pure)
+    store/       Redis, by concept; every multi-key step a Lua script. Only the store speaks Redis
+    report/      how approvals are going: the headline numbers (pure), the HTML report, the audit export,
+                 the audit chain's check and its signed checkpoints
+    slack/       what the bot sends Slack and asks it: blocks/ (pure Block Kit builders), the Web API
+                 client, the directory
+    approvals/   the approval core: opening, the service, cards kept in step, Homes, reminders, rules,
+                 a run's thread, the side-effect ledger, the waiter
     runs/        the bot's own `/agent` runs: the run manager, the supervisor, commands done once, the
-                 model response cache
+                 team presets and their model clients
+    api/         the Approvals API: what programs outside the bot ask with a key, webhooks, receipts
+    slackapp/    where Slack's requests come in: the Bolt app, the gate, the `/agent` parser, listeners/
     devslack/    the local Slack stand-in for `python -m bot dev` and the tests (imports nothing above)
 
     services.py  builds one worker's parts (the composition root)
-    __main__.py  `python -m bot [dev | audit | report]`
+    server.py    one worker's HTTP server: mounts `/slack/events`, `/api/v1`, `/healthz`, `/metrics`
+    __main__.py  `python -m bot [serve | dev | audit | report | keys | signing]`
     dev.py       `python -m bot dev`: the product, the stand-in and Redis in one process
 
-`bot` imports `agents` (the AutoGen side), never the other way round.
-"""
+`bot` imports `agents` (the agent side, `agent_approvals`), never the other way round."""

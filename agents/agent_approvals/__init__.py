@@ -5,18 +5,30 @@
     approver.py   the `Approver` protocol every integration asks through (the client implements it; so
                   do the bot's own runs, in-process), `ApprovalRequest`, `Decision`, argument digests
     modes.py      input modes (always, terminate, never, policy) in front of any approver
-    autogen/      the AutoGen integration (extra `autogen`): the user proxy's input function,
+    receipts.py   for executors: `verify` a receipt, `ReceiptChecker` (verify and spend once),
+                  `requires_receipt` for tool functions, `guard_mcp_server` / `receipt_extension` for MCP servers
+    state.py      where an integration keeps a paused run between asking and deciding (`StateStore`,
+                  `FileStateStore`), so another process can finish it
+    schemas.py    a tool's JSON schema (untrusted input) checked within bounds: nothing fetched, nothing frozen
+    _extras.py    an integration whose framework is not installed names the extra that brings it
+
+One module (or package) per framework, each behind its extra:
+
+    autogen/      AutoGen (extra `autogen`): `run_with_approvals`, the user proxy's input function,
                   `require_approval` for tools, code approval, an approval-gated workbench
     openai_agents.py  the OpenAI Agents SDK (extra `openai-agents`): `run_with_approvals`, `resume`
     langgraph.py  LangGraph (extra `langgraph`): `tool_call` to interrupt with, `invoke_with_approvals`,
                   `resume_with_approvals`
     pydantic_ai.py  Pydantic AI (extra `pydantic-ai`): `run_with_approvals`
     agent_framework.py  Microsoft Agent Framework (extra `agent-framework`): `run_with_approvals`
-    receipts.py   for executors: `verify` a receipt, `ReceiptChecker` (verify and spend once),
-                  `requires_receipt` for tool functions, `guard_mcp_server` / `receipt_extension` for MCP servers
+    claude_agent_sdk.py  the Claude Agent SDK (extra `claude-agent-sdk`): `can_use_tool` for
+                  `ClaudeAgentOptions`, or `pre_tool_use_hook`
+    google_adk.py  Google's Agent Development Kit (extra `google-adk`): `approval_gate` (a
+                  `before_tool_callback` asking for the tools named), `run_with_approvals`
+    mcp_gateway/  any MCP client's tool calls (extra `mcp`): `agent-approvals-mcp`, a gateway in front of an
+                  MCP server
 
-Never imports `bot`, `slack_*` or `redis`.
-"""
+Never imports `bot`, `slack_*` or `redis`."""
 
 from __future__ import annotations
 

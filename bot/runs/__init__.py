@@ -4,11 +4,12 @@
                        them, adopts runs whose worker died
     supervisor.py      heartbeat, orphaned runs, unposted cards, the outbox
     idempotency.py     each slash command is done once
+    teams.py           the team presets of `/agent` runs
+    models.py          their model clients: from MODEL_CONFIG, an OpenAI key or the demo model, with fallback
+    demo_model.py      the offline, deterministic demo model
+    caching_client.py  a model client whose answers are cached
     response_cache.py  the model response cache in Redis (`MODEL_CACHE`)
-    teams.py           the team presets of `/agent` runs; models.py, demo_model.py, caching_client.py:
-                       their model clients (from MODEL_CONFIG, with fallback and a cache), the demo model
     email_tool.py      the email team's demo `send_email` (one .eml file per approved email)
 
 May import: `bot.core`, `bot.store`, `bot.report`, `bot.approvals`, the leaves of `bot.slack` and
-`agents`. Never the Slack entry (`app`, `listeners/`).
-"""
+`agents`. Never the Slack entry (`app`, `listeners/`)."""

@@ -6,5 +6,4 @@ modules import only `bot.core`, `bot.report`'s pure numbers and `agents`):
     client.py        the Web API client: bounded retries, counted
     directory.py     who is who: users, user groups, channels (cached)
 
-Where Slack's requests come in (the Bolt app, the gate, the command parser, the listeners) is `bot/slackapp/`.
-"""
+Where Slack's requests come in (the Bolt app, the gate, the command parser, the listeners) is `bot/slackapp/`."""

@@ -7,5 +7,4 @@
     listeners/       the handlers, one module per surface: `slash_command`, `actions`, `views`, `home`
 
 It imports anything in `bot` below the HTTP server (`bot/server.py`, which mounts it) but `devslack`; nothing
-below imports it. What the bot sends Slack (Block Kit, the Web API client, the directory) is `bot/slack/`.
-"""
+below imports it. What the bot sends Slack (Block Kit, the Web API client, the directory) is `bot/slack/`."""

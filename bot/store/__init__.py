@@ -1,24 +1,34 @@
 """The store: Redis is the source of truth for runs, approvals, settings and the audit log.
 
-`Store` holds one repository per concept, sharing one client and key set (`keys.py` lists every key
-and its lifetime); each state change of more than one key is a Lua step in `lua/` (`scripts.py`).
+`Store` holds one repository per concept, sharing one client and key set; each state change of more than one
+key is a Lua step in `lua/`. The repositories, as `store.<name>`:
 
-    store.runs        runs, their fencing, takeover and side-effect ledger     (runs.py)
-    store.approvals   approvals, cards, checkpoints, the decide step, timeouts (approvals.py)
-    store.outbox      cards due a redraw                                        (outbox.py)
-    store.audit       the audit stream                                          (audit.py)
-    store.settings    per-channel settings                                      (channel_settings.py)
-    store.workers     heartbeats, claims, messages to a worker                  (workers.py)
-    store.homes       what each person's App Home shows, and when it was drawn  (homes.py)
-    store.nudges      reminders and escalations due                              (nudges.py)
-    store.away        people away, and who decides for them                      (away.py)
-    store.rules       "always allow" rules, per channel                          (rules.py)
-    store.api_keys    the Approvals API's keys, their limits                      (api_keys.py)
-    store.webhooks    decisions due a POST to the program that asked              (webhooks.py)
+    runs.py              `runs`: runs, their fencing, takeover and side-effect ledger
+    approvals.py         `approvals`: approvals, cards, checkpoints, the decide step, timeouts
+    receipts.py          approvals' signed receipts, kept on the approval (`Receipts`, built by the API's issuer)
+    outbox.py            `outbox`: cards due a redraw
+    audit.py             `audit`: the audit stream, chained
+    channel_settings.py  `settings`: per-channel settings
+    workers.py           `workers`: heartbeats, claims, messages to a worker
+    homes.py             `homes`: what each person's App Home shows, and when it was drawn
+    nudges.py            `nudges`: reminders and escalations due
+    away.py              `away`: people away, and who decides for them
+    rules.py             `rules`: "always allow" rules, per channel
+    api_keys.py          `api_keys`: the Approvals API's keys, their limits
+    webhooks.py          `webhooks`: decisions due a POST to the program that asked
+    model_cache.py       the model response cache's entries (`MODEL_CACHE`, `ModelCacheEntries`, used by the runs)
+    home_queue.py        `HomeQueue`, apart: the Homes due a redraw and the workspace's `views.publish`
+                         budget, on the App Home work's own Redis connections (built by
+                         `bot.approvals.homes.HomeService`)
 
-`HomeQueue` (home_queue.py) is apart: the Homes due a redraw and the workspace's `views.publish` budget, on
-the App Home work's own Redis connections (built by `bot.approvals.homes.HomeService`).
-"""
+What they share:
+
+    shared.py            the client, the keys, the scripts, retentions and clocks (`Shared`, `Fence`)
+    keys.py              every key the product writes, with its type and lifetime
+    scripts.py           the Lua steps, loaded from `lua/` and called with named keys and arguments
+    lua/                 the Lua steps, one file each (`lib/`: what they share)
+    connection.py        connections: a plain URL, Sentinel or Cluster; pub/sub; riding out a blip
+    codec.py             how records are stored and read back"""
 
 from __future__ import annotations
 

@@ -89,10 +89,6 @@ class Runs:
         """The runs started last in `channel`, newest first."""
         return await self.get_many(await self._s.redis.zrevrange(self._k.channel_index(channel), 0, limit - 1))
 
-    async def started_by(self, user: str, *, limit: int = 10) -> list[RunRecord]:
-        """The runs `user` started last, newest first."""
-        return await self.get_many(await self._s.redis.zrevrange(self._k.user_index(user), 0, limit - 1))
-
     async def update(self, run_id: str, *, fence: Fence | None = None, **fields: str | float) -> str:
         """Set fields of a run: "ok"; "final" when it has already ended (its status is kept); "fenced"
         when `fence` no longer owns it (nothing is written); "missing"."""

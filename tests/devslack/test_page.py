@@ -1,11 +1,15 @@
 """The stand-in's page in a real browser (Debian's Chromium, headless): a person's Home, their DMs and a modal's choice
-inputs, with a Bolt app answering."""
+inputs, with a Bolt app answering; and every emoji shortcode the bot writes shown as its emoji."""
 
 from __future__ import annotations
 
+import ast
 import asyncio
+import json
+import re
 import threading
 from collections.abc import Coroutine
+from pathlib import Path
 from typing import Any, TypeVar
 
 from aiohttp import web
@@ -14,8 +18,10 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_sdk import WebClient
 
 from bot.devslack.server import SlackStandIn
+from bot.slack.blocks.approval_card import parameters_line
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.support.receiver import SECRET, TOKEN, actions_card, bolt_app, option, serve
+from tests.support.source import ROOT
 
 T = TypeVar("T")
 
@@ -141,3 +147,78 @@ def test_page_shows_the_home_the_dm_and_choice_inputs() -> None:
     finally:
         served.stop()
     assert not errors, errors
+
+
+SHORTCODE = re.compile(r"(?<![\w:]):([a-z][a-z0-9_+-]*):(?![\w:])")
+
+
+def shortcodes_in(source: str) -> set[str]:
+    """The emoji shortcodes (`:jigsaw:`) in a module's string literals, f-strings' too (a value in an f-string
+    reads as a word, so a key's `{prefix}:name:{id}` is none), not in its docstrings."""
+    tree = ast.parse(source)
+    skip = {
+        id(node.body[0].value) for node in ast.walk(tree)
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+        and node.body and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant)
+    }
+    texts: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.JoinedStr):
+            skip.update(id(part) for part in node.values)
+            texts.append("".join(str(p.value) if isinstance(p, ast.Constant) else "value" for p in node.values))
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in skip:
+            texts.append(node.value)
+    return {code for text in texts for code in SHORTCODE.findall(text)}
+
+
+def bot_shortcodes() -> set[str]:
+    """Every shortcode the bot writes to Slack (the store's Redis keys and the stand-in itself left out)."""
+    paths = [p for p in (ROOT / "bot").rglob("*.py") if not {"store", "devslack"} & set(p.parts)]
+    return {code for path in paths for code in shortcodes_in(Path(path).read_text())}
+
+
+def test_shortcodes_are_found_in_strings_not_in_keys_or_docstrings() -> None:
+    source = '''"""A docstring's :meth:`x` and :docs:."""
+KEY = f"{prefix}:modelcache:{digest}"
+LINE = f":jigsaw: *Parameters:* {n}" + ":white_check_mark: done at 14:05:09"
+'''
+    assert shortcodes_in(source) == {"jigsaw", "white_check_mark"}
+    assert {"jigsaw", "warning", "hourglass_flowing_sand"} <= bot_shortcodes()
+
+
+def test_the_page_shows_every_emoji_the_bot_uses() -> None:
+    """`:jigsaw:` on a tool call's card (its parameters) is shown as 🧩, not as typed; so is every other shortcode
+    the bot writes. An unknown shortcode stays as typed, as in Slack."""
+    served = Background()
+    errors: list[str] = []
+    codes = sorted(bot_shortcodes())
+    schema = json.dumps({"type": "object", "properties": {"to": {"type": "string"}}, "required": ["to"]})
+    line = parameters_line(schema)
+    assert line.startswith(":jigsaw: ")
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+            page = browser.new_page()
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto(served.standin.base_url + "/")
+            WebClient(token=TOKEN, base_url=served.standin.api_url).chat_postMessage(
+                channel="C0GENERAL", text="a tool call",
+                blocks=[{"type": "context", "elements": [{"type": "mrkdwn", "text": line}]}],
+            )
+            page.get_by_test_id("channel-general").click()
+            card = page.get_by_test_id("messages").get_by_test_id("message").last
+            expect(card).to_contain_text("\U0001f9e9 Parameters:")
+            assert ":jigsaw:" not in card.inner_text()
+            shown = page.evaluate(
+                """async (codes) => {
+                    const { emojify } = await import("/static/mrkdwn.js");
+                    return codes.map((code) => emojify(`:${code}:`));
+                }""",
+                [*codes, "not_an_emoji_we_use"],
+            )
+            browser.close()
+    finally:
+        served.stop()
+    assert not errors, errors
+    assert shown[-1] == ":not_an_emoji_we_use:"
+    assert {code: text for code, text in zip(codes, shown, strict=False) if text == f":{code}:"} == {}

@@ -17,7 +17,6 @@ import shlex
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -128,7 +127,8 @@ def test_the_readme_quickstart_connects_an_agent(dev: Dev, tmp_path: Path) -> No
 
 def test_every_framework_page_has_one_marked_program() -> None:
     pages = {page.stem for page in PAGES if any(lang == "python" for lang, _ in snippets(page).values())}
-    assert pages >= {"autogen", "openai-agents", "langgraph", "pydantic-ai", "agent-framework"}, pages
+    assert pages >= {"autogen", "openai-agents", "langgraph", "pydantic-ai", "agent-framework", "claude-agent-sdk",
+                     "google-adk"}, pages
 
 
 @pytest.mark.parametrize("name", sorted(FRAMEWORKS))
@@ -139,7 +139,6 @@ def test_each_framework_page_program_runs_an_approved_call(name: str, dev: Dev, 
     for line in exports_of(dev):  # the reader's `export …` lines
         key, value = shlex.split(line)[1].split("=", 1)
         env[key] = value
-    started = time.monotonic()
     program = subprocess.Popen([sys.executable, str(program_file)], cwd=tmp_path, env=env, text=True,
                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
@@ -152,7 +151,6 @@ def test_each_framework_page_program_runs_an_approved_call(name: str, dev: Dev, 
     assert "send_email" in block_text(card), block_text(card)
     assert out.count("send_email(to='bob@example.com')") == 1, out  # the approved call ran, once
     assert "bob@example.com" in out.split("send_email(to='bob@example.com')", 1)[1], out  # then the answer
-    assert time.monotonic() - started < RUN_TIMEOUT
 
 
 def test_the_readme_quickstart_with_bob_clicking_on_the_page(dev: Dev, tmp_path: Path) -> None:

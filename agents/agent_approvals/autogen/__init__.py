@@ -3,8 +3,11 @@ people in Slack, as the other frameworks' `run_with_approvals` do.
 
     from agent_approvals.autogen import run_with_approvals
 
-`run` (run_with_approvals, prepare), `input_func` (ApprovalUserProxy, make_input_func), `tools` (require_approval),
-`code` (code_approval_func), `workbench` (ApprovalWorkbench)."""
+    run.py         `run_with_approvals`, `prepare`: a team or agent run with every approval asked
+    input_func.py  `ApprovalUserProxy`, `make_input_func`: the user proxy's input function asks an approver
+    tools.py       `require_approval`: a tool that runs only once a person approves its call
+    code.py        `code_approval_func`: a `CodeExecutorAgent`'s code approved before it runs
+    workbench.py   `ApprovalWorkbench`: any workbench (an MCP server's too) with its tool calls approved"""
 
 from __future__ import annotations
 

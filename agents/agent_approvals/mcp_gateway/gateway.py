@@ -68,7 +68,7 @@ import logging
 import sys
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import Any, TypeVar, cast
 
 from agent_approvals._extras import missing_extra
 
@@ -102,9 +102,6 @@ from agent_approvals.mcp_gateway.upstream import Connected, Upstream, connect
 from agent_approvals.mcp_gateway.wire import JsonRpcBodies, jsonrpc_refusal, stdio_checked
 from agent_approvals.receipts import META_KEY
 from agent_approvals.schemas import SchemaRefused, problem
-
-if TYPE_CHECKING:
-    pass
 
 __all__ = [
     "CALL_TIMEOUT", "PATIENCE", "POLL_INTERVAL", "STATE_KEY_ENV", "TASK_TTL", "Gateway", "JsonRpcBodies", "Upstream",

@@ -3,7 +3,8 @@
 
 const ENTITIES = { "&amp;": "&", "&lt;": "<", "&gt;": ">" };
 
-// The shortcodes the bot uses, and a few common ones. Unknown shortcodes stay as typed, like Slack without the emoji.
+// Every shortcode the bot writes (tests/devslack/test_page.py checks), and a few common ones. Unknown shortcodes
+// stay as typed, like Slack without the emoji.
 export const EMOJI = {
   white_check_mark: "\u2705",
   heavy_check_mark: "\u2714\ufe0f",
@@ -42,6 +43,11 @@ export const EMOJI = {
   red_circle: "\ud83d\udd34",
   large_green_circle: "\ud83d\udfe2",
   large_yellow_circle: "\ud83d\udfe1",
+  jigsaw: "\ud83e\udde9",
+  scissors: "\u2702\ufe0f",
+  alarm_clock: "\u23f0",
+  arrow_double_up: "\u23eb",
+  busts_in_silhouette: "\ud83d\udc65",
 };
 
 const WORD = /[\p{L}\p{N}]/u;

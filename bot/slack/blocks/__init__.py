@@ -1,20 +1,23 @@
 """Pure Block Kit builders, one module per Slack surface; no Slack calls, no Redis.
 
-- `text`: the one escaping path. Untrusted text (task, agent output, feedback) is cleaned, escaped,
-  cut to Slack's limits and sent with `verbatim: true`, so it never becomes live Slack markup;
-  every other module makes its text objects through it.
-- `cards`: approval cards, pending and decided (and their re-posted and cut forms).
-- `runs`: a run's header message and its result.
-- `decision_modals`: the modals of one decision: Revise, Reject, a proposal's full text, a notice.
-- `batch_modals`: deciding several approvals at once from the App Home (choose, confirm exactly what will be
-  decided, the result).
-- `rule_modals`: the "Always allow" modal (a rule made from a tool call) and what creating the rule did.
-- `home`: the App Home (the approvals waiting for a person, page by page, their runs, their decisions).
-- `nudges`: reminders and escalations in a card's thread, and the card's "Escalated to" note.
-- `replies`: the ephemeral replies to `/agent` commands (help, status, settings, audit).
+    text.py             the one escaping path. Untrusted text (task, agent output, feedback) is cleaned,
+                        escaped, cut to Slack's limits and sent with `verbatim: true`, so it never becomes live
+                        Slack markup; every other module makes its text objects through it
+    approval_card.py    approval cards, pending and decided (and their re-posted and cut forms)
+    runs.py             a run's header message and its result
+    decision_modals.py  the modals of one decision: Revise, Reject, a proposal's full text, a notice
+    batch_modals.py     deciding several approvals at once from the App Home (choose, confirm exactly what
+                        will be decided, the result)
+    rule_modals.py      the "Always allow" modal (a rule made from a tool call) and what creating the rule did
+    rules.py            "always allow" rules in Slack text: a rule's line in a run's thread, `/agent rules`
+                        and `/agent rules suggest`
+    home.py             the App Home (the approvals waiting for a person, page by page, their runs, their
+                        decisions)
+    nudges.py           reminders and escalations in a card's thread, and the card's "Escalated to" note
+    replies.py          the ephemeral replies to `/agent` commands (help, status, settings, audit)
+    keys.py             the replies of `/agent keys`: a channel's API keys, a new key shown once
 
-The names below are the ones the rest of the app imports from `bot.slack.blocks`.
-"""
+The names below are the ones the rest of the app imports from `bot.slack.blocks`."""
 
 from __future__ import annotations
 

@@ -1,4 +1,9 @@
-"""Listeners by Slack surface. Each module has `register(app, services)`; handlers carry no decorators."""
+"""Listeners by Slack surface. Each module has `register(app, services)`; handlers carry no decorators.
+
+    slash_command.py  `/agent ...`: every form acked at once, before any model call
+    actions.py        the approval buttons, wherever they are: the card, its DM copies, an App Home
+    views.py          the Reject, Revise and Always allow modals' submissions
+    home.py           the App Home: opening it, its own buttons, batch decisions"""
 
 from __future__ import annotations
 

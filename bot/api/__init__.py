@@ -4,6 +4,7 @@
     requests.py   what a program may send, checked before anything is stored (pure)
     service.py    ask, read (long-poll), withdraw; `ApiWaiters`, this worker's long-polls
     webhooks.py   the decision POSTed, signed, to the program's callback_url, by any worker
+    claude_code_hook.py  Claude Code's HTTP hook (`/api/v1/hooks/claude-code`), decided as the command hook is
     openapi.py    the OpenAPI 3.1 document
     keys_cli.py   `python -m bot keys create | list | revoke`
 

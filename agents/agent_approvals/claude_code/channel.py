@@ -18,7 +18,6 @@ ends (stdin closes) the cards still pending are withdrawn.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from typing import Any, Literal
@@ -31,11 +30,12 @@ try:
     from mcp.server.lowlevel import Server
     from mcp.server.session import ServerSession
     from mcp.server.stdio import stdio_server
+    from pydantic import Field
 except ImportError as exc:  # the extra is not installed
     raise missing_extra(__name__, "claude-code", exc) from exc
 
 from agent_approvals.claude_code.hook import AGENT, TITLE_MOST
-from agent_approvals.client import Approval, ApprovalsClient
+from agent_approvals.client import ApprovalsClient
 
 REQUEST = "notifications/claude/channel/permission_request"
 VERDICT: Literal["notifications/claude/channel/permission"] = "notifications/claude/channel/permission"
@@ -47,12 +47,12 @@ log = logging.getLogger("agent_approvals.claude_code.channel")
 
 
 class PermissionRequest(types.NotificationParams):
-    """What Claude Code relays of one permission dialog."""
+    """What Claude Code relays of one permission dialog (its fields in snake case, not MCP's camel case)."""
 
-    request_id: str
-    tool_name: str
+    request_id: str = Field(alias="request_id")
+    tool_name: str = Field(alias="tool_name")
     description: str = ""
-    input_preview: str = ""
+    input_preview: str = Field(default="", alias="input_preview")
 
 
 class Verdict(types.Notification[dict[str, Any], Literal["notifications/claude/channel/permission"]]):
@@ -70,7 +70,7 @@ class PermissionChannel:
     def __init__(self, client: ApprovalsClient, *, scope: str = "") -> None:
         self.client = client
         self.scope = scope or uuid.uuid4().hex[:16]
-        self.pending: dict[str, str] = {}  # request id -> approval id, while undecided
+        self.pending: dict[str, PermissionRequest] = {}  # by request id, while undecided
         self._tasks: set[asyncio.Task[None]] = set()
 
     def server(self) -> Server[Any]:
@@ -81,7 +81,7 @@ class PermissionChannel:
     async def _relayed(self, ctx: ServerRequestContext[Any], params: PermissionRequest) -> None:
         if params.request_id in self.pending:  # the same dialog relayed twice: one card
             return
-        self.pending[params.request_id] = ""
+        self.pending[params.request_id] = params
         task = asyncio.create_task(self.answer(ctx.session, params))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -89,7 +89,8 @@ class PermissionChannel:
     async def answer(self, session: ServerSession, request: PermissionRequest) -> None:
         """Ask about one relayed dialog and, once decided, answer it (deny when it cannot be asked or read)."""
         try:
-            decided = await self.decision(request)
+            name, arguments, options = self.ask_of(request)
+            decided = await self.client.tool_decision(name, arguments, **options)  # an approval is used once
             behavior: Literal["allow", "deny"] = "allow" if decided.approved else "deny"
             log.info("permission %s (%s): %s", request.request_id, request.tool_name, decided.summary)
         except asyncio.CancelledError:
@@ -97,33 +98,33 @@ class PermissionChannel:
         except Exception as exc:  # never allow on an error
             log.warning("permission %s (%s): denied: %s", request.request_id, request.tool_name, exc)
             behavior = "deny"
-        finally:
-            self.pending.pop(request.request_id, None)
+        self.pending.pop(request.request_id, None)
         await session.send_notification(
             Verdict(  # type: ignore[arg-type]  # (Claude Code's own notification, not one of MCP's)
                 method=VERDICT, params={"request_id": request.request_id, "behavior": behavior}))
 
-    async def decision(self, request: PermissionRequest) -> Approval:
-        """The card's decision, an approval used once (`ApprovalsClient.tool_decision`)."""
+    def ask_of(self, request: PermissionRequest) -> tuple[str, dict[str, Any], dict[str, Any]]:
+        """The card's tool, arguments and options (one idempotency key per dialog: asking again finds it)."""
         arguments = {"description": request.description, "input_preview": request.input_preview}
         title = f"{AGENT}: {request.tool_name}" + (f": {request.description}" if request.description else "")
         if len(title) > TITLE_MOST:
             title = title[: TITLE_MOST - 1] + "…"
-        key = f"ccp-{self.scope}-{request.request_id}"[:128]
-        asked = await self.client.request_tool(request.tool_name, arguments, editable=False, title=title,
-                                               agent=AGENT, idempotency_key=key)
-        self.pending[request.request_id] = asked.id
-        return await self.client.tool_decision(request.tool_name, arguments, editable=False, title=title,
-                                               agent=AGENT, idempotency_key=key)
+        options = {"editable": False, "title": title, "agent": AGENT,
+                   "idempotency_key": f"ccp-{self.scope}-{request.request_id}"[:128]}
+        return request.tool_name, arguments, options
 
     async def close(self) -> None:
         """The session ended: withdraw the cards still pending (nobody can use their answer now)."""
-        waiting = [approval for approval in self.pending.values() if approval]
         for task in list(self._tasks):
             task.cancel()
-        for approval_id in waiting:
-            with contextlib.suppress(Exception):
-                await self.client.withdraw(approval_id)
+        for request in list(self.pending.values()):
+            name, arguments, options = self.ask_of(request)
+            try:  # the same ask again finds its card (even one whose answer had not come back yet)
+                asked = await self.client.request_tool(name, arguments, **options)
+                await self.client.withdraw(asked.id)
+            except Exception as exc:  # (the card times out by itself)
+                log.warning("permission %s: its card was not withdrawn: %s", request.request_id, exc)
+        self.pending.clear()
 
     async def serve_stdio(self) -> None:
         server = self.server()

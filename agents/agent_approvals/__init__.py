@@ -12,6 +12,8 @@
                   `resume_with_approvals`
     pydantic_ai.py  Pydantic AI (extra `pydantic-ai`): `run_with_approvals`
     agent_framework.py  Microsoft Agent Framework (extra `agent-framework`): `run_with_approvals`
+    claude_code/  Claude Code (extra `claude-code`): the PreToolUse hook, `agent-approvals-claude-code install`,
+                  the permission channel for Claude Code's Channels
     receipts.py   for executors: `verify` a receipt, `ReceiptChecker` (verify and spend once),
                   `requires_receipt` for tool functions, `guard_mcp_server` / `receipt_extension` for MCP servers
 

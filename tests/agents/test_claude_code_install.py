@@ -95,3 +95,15 @@ def test_settings_that_are_not_a_json_object_are_refused_and_left_alone(tmp_path
         done = cli("--dir", str(tmp_path))
         assert done.returncode == 2 and "agent-approvals-claude-code: " in done.stderr, done
         assert path.read_text() == text
+
+
+def test_the_example_project_setting_is_what_install_writes(tmp_path: Path) -> None:
+    example = json.loads((Path(__file__).resolve().parents[2] / "examples" / "claude-code" / "settings.json")
+                         .read_text())
+    [(matcher, hook)] = ours(example)
+    assert hook == settings.command_hook(wait=50)
+    path = tmp_path / ".claude" / "settings.json"
+    path.parent.mkdir()
+    path.write_text(json.dumps(settings.removed(example)))
+    assert cli("--dir", str(tmp_path), "--matcher", matcher).returncode == 0
+    assert json.loads(path.read_text()) == example

@@ -107,3 +107,14 @@ def test_the_example_project_setting_is_what_install_writes(tmp_path: Path) -> N
     path.write_text(json.dumps(settings.removed(example)))
     assert cli("--dir", str(tmp_path), "--matcher", matcher).returncode == 0
     assert json.loads(path.read_text()) == example
+
+
+def test_the_hook_needs_no_mcp_and_the_channel_names_its_extra() -> None:
+    hook = ("import sys; sys.modules['mcp'] = None\n"  # as if it were not installed
+            "from agent_approvals.claude_code.__main__ import main\n"
+            "sys.exit(main(['install', '--help']))\n")
+    assert subprocess.run([sys.executable, "-c", hook], capture_output=True, timeout=120).returncode == 0
+    channel = "import sys; sys.modules['mcp'] = None\nimport agent_approvals.claude_code.channel\n"
+    done = subprocess.run([sys.executable, "-c", channel], capture_output=True, text=True, timeout=120)
+    last = done.stderr.strip().splitlines()[-1]
+    assert done.returncode != 0 and 'pip install "agent-approvals[claude-code]"' in last, last

@@ -6,14 +6,10 @@ prompt that has such lines (a resumed session's new prompt, else the first) is o
 per turn (the next once the previous one's `tool_result` came back).
 After the last, the model answers `RESULTS: <JSON>`: every tool result it read, `{"error": bool, "text": ...}`,
 so a test reads from `claude -p --output-format json`'s `result` what the model was told. A request without
-`CALL` lines (the CLI's own side requests) gets a short text.
-
-`hold(n)` holds the answer that makes call `n` (0-based) until the event it returns is set: a test decides
-on a card between two calls of one session. Every request's body is kept in `requests`."""
+`CALL` lines (the CLI's own side requests) gets a short text. Every request's body is kept in `requests`."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from typing import Any
@@ -26,12 +22,8 @@ CALL = "CALL "
 class FakeAnthropic:
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
-        self._holds: dict[int, asyncio.Event] = {}
         self._runner: web.AppRunner | None = None
         self.url = ""
-
-    def hold(self, call: int) -> asyncio.Event:
-        return self._holds.setdefault(call, asyncio.Event())
 
     async def start(self) -> str:
         app = web.Application()
@@ -45,8 +37,6 @@ class FakeAnthropic:
         return self.url
 
     async def stop(self) -> None:
-        for event in self._holds.values():
-            event.set()
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -56,23 +46,22 @@ class FakeAnthropic:
     async def _messages(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
         self.requests.append(body)
-        blocks = await self._answer(body.get("messages") or [])
+        blocks = _answer(body.get("messages") or [])
         if body.get("stream"):
             return await _stream(request, body, blocks)
         return web.json_response(_message(body, blocks, content=blocks))
 
-    async def _answer(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        start, calls = _calls(messages)
-        if not calls:
-            return [{"type": "text", "text": "ok"}]
-        results = _results(messages[start + 1:])
-        n = len(results)
-        if n < len(calls):
-            if n in self._holds:
-                await self._holds[n].wait()
-            name, arguments = calls[n]
-            return [{"type": "tool_use", "id": f"toolu_{uuid.uuid4().hex[:20]}", "name": name, "input": arguments}]
-        return [{"type": "text", "text": "RESULTS: " + json.dumps(results)}]
+
+def _answer(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The model's next turn: the next scripted call, or the results it read once all were made."""
+    start, calls = _calls(messages)
+    if not calls:
+        return [{"type": "text", "text": "ok"}]
+    results = _results(messages[start + 1:])
+    if len(results) < len(calls):
+        name, arguments = calls[len(results)]
+        return [{"type": "tool_use", "id": f"toolu_{uuid.uuid4().hex[:20]}", "name": name, "input": arguments}]
+    return [{"type": "text", "text": "RESULTS: " + json.dumps(results)}]
 
 
 def _texts(content: Any) -> list[str]:

@@ -5,6 +5,7 @@ real worker and the Slack stand-in. A Bash call writes a line to `ran.txt`: the 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -152,13 +153,16 @@ async def test_the_input_mode_and_an_always_allow_rule_let_calls_run_with_no_car
                                                                              ("Bash", "rule", rule_id)], allowed
 
 
-async def test_the_bots_http_hook_decides_with_no_process_per_call(
+async def test_the_bots_http_hook_decides_as_the_command_hook_does(
     emailer: tuple[Worker, str], slack: SlackStandIn, model: FakeAnthropic, tmp_path: Path
 ) -> None:
-    """`install --http URL`: Claude Code POSTs each call to the worker, which asks and answers in process: an
+    """`install --http URL`: Claude Code POSTs each call to the worker (no hook process), which asks and answers: an
     approved call runs once, a rejected one does not, and the model reads why."""
     bot, key = emailer
     cli = claude(tmp_path, model, bot.url, key, "--http", bot.url, "--wait", "30")
+    installed = json.loads((cli.project / ".claude" / "settings.json").read_text())
+    [hook] = installed["hooks"]["PreToolUse"][0]["hooks"]
+    assert hook["type"] == "http" and hook["url"] == f"{bot.url}/api/v1/hooks/claude-code?wait=30"
     running = asyncio.create_task(cli.run(("Bash", WRITE), ("Bash", {**WRITE, "command": "echo no >> ran.txt"})))
     await click(slack, await nth_card(slack, 1, within=60), "approval_approve", user=BOB)
     await reject(slack, await nth_card(slack, 2, within=60), user=BOB, reason="one is enough")

@@ -27,6 +27,8 @@ One module (or package) per framework, each behind its extra:
                   `before_tool_callback` asking for the tools named), `run_with_approvals`
     mcp_gateway/  any MCP client's tool calls (extra `mcp`): `agent-approvals-mcp`, a gateway in front of an
                   MCP server
+    claude_code/  Claude Code (extra `claude-code`): the PreToolUse hook, `agent-approvals-claude-code install`,
+                  the permission channel for Claude Code's Channels
 
 Never imports `bot`, `slack_*` or `redis`."""
 

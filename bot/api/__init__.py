@@ -6,6 +6,7 @@
     service.py      ask, read (long-poll), withdraw, a receipt's use; `ApiWaiters`, this worker's long-polls
     receipts.py     signed receipts of approvals that allow a call (`ReceiptIssuer`), and their use
     webhooks.py     the decision POSTed, signed, to the program's callback_url, by any worker
+    claude_code_hook.py  Claude Code's HTTP hook (`/api/v1/hooks/claude-code`), decided as the command hook is
     openapi.py      the OpenAPI 3.1 document
     keys_cli.py     `python -m bot keys create | list | revoke`
     signing_cli.py  `python -m bot signing rotate | show`: the deployment's signing keys

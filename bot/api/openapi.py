@@ -275,6 +275,40 @@ def document() -> dict[str, Any]:
                     },
                 }
             },
+            "/api/v1/hooks/claude-code": {
+                "post": {
+                    "operationId": "claudeCodeHook",
+                    "summary": "Claude Code's PreToolUse HTTP hook: the call asked about, the hook's decision answered",
+                    "description": (
+                        "The body is Claude Code's hook input (`session_id`, `cwd`, `tool_name`, `tool_input`, ...)."
+                        " The call is asked about as `agent-approvals-claude-code hook` asks (the same card, the same"
+                        " idempotency key per session and exact call); within `wait` seconds the decision is answered"
+                        " (an approval used once), past it `deny` with the card's link (the identical retry spends"
+                        " the approval once). An error answers `deny` (or `ask` with `on_error=ask`), never `allow`."
+                    ),
+                    "parameters": [
+                        {"name": "wait", "in": "query", "required": False,
+                         "schema": {"type": "number", "minimum": 0, "maximum": MAX_WAIT, "default": 50},
+                         "description": "seconds to wait for the decision before denying with the card's link"},
+                        {"name": "on_error", "in": "query", "required": False,
+                         "schema": {"type": "string", "enum": ["deny", "ask"], "default": "deny"}},
+                        {"name": "X-Approvals-Requester", "in": "header", "required": False,
+                         "schema": {"type": "string"}, "description": "the Slack user id the session acts for"},
+                    ],
+                    "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                        "type": "object", "description": "Claude Code's PreToolUse hook input"}}}},
+                    "responses": {
+                        "200": _json({"type": "object", "required": ["hookSpecificOutput"], "properties": {
+                            "hookSpecificOutput": {"type": "object", "required": [
+                                "hookEventName", "permissionDecision", "permissionDecisionReason"], "properties": {
+                                "hookEventName": {"const": "PreToolUse"},
+                                "permissionDecision": {"type": "string", "enum": ["allow", "deny", "ask"]},
+                                "permissionDecisionReason": {"type": "string"}}}}},
+                            "the hook's decision, as Claude Code reads it"),
+                        **_errors(400, 401, 413, 429, 503),
+                    },
+                }
+            },
             "/api/v1/jwks.json": {
                 "get": {
                     "operationId": "jwks",

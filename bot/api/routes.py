@@ -28,6 +28,7 @@ from typing import Any
 
 from aiohttp import web
 
+from bot.api import claude_code_hook
 from bot.api.openapi import document
 from bot.api.receipts import receipt_use
 from bot.api.requests import (
@@ -116,6 +117,7 @@ def add_routes(app: web.Application, api: ApprovalsApi, *, allow_private_callbac
     app.router.add_delete("/api/v1/approvals/{id}", _guarded(api, withdraw))
     app.router.add_post("/api/v1/approvals/{id}/use", use_either)
     app.router.add_post("/api/v1/audit/allowed", _guarded(api, allowed))
+    app.router.add_post(claude_code_hook.PATH, _guarded(api, claude_code_hook.handler(api)))
     app.router.add_get("/api/v1/openapi.json", openapi, allow_head=False)
     app.router.add_get("/api/v1/jwks.json", jwks, allow_head=False)
 

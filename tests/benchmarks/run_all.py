@@ -44,6 +44,7 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
     "audit": ("audit_chain.py", ["--small"], []),
     "receipts": ("receipts.py", ["--small"], []),
     "hostile": ("hostile_load.py", ["--small"], []),
+    "claude_code": ("claude_code_hook.py", ["--small"], []),
 }
 
 
@@ -99,6 +100,11 @@ def key_figures(name: str, result: dict[str, Any]) -> dict[str, float | None]:
             )
         out["approved added p50 ms"] = _get(result, "approved_click_to_result", "added_p50_ms")
         out["approved added p99 ms"] = _get(result, "approved_click_to_result", "added_p99_ms")
+    elif name == "claude_code":
+        for series in ("command", "http", "floor_api", "floor_process"):
+            out[f"{series} p50 ms"] = _get(result, "ms", series, "p50_ms")
+        out["command/http p50 ratio"] = _get(result, "ratios", "command/http p50")
+        out["http/floor_api p50 ratio"] = _get(result, "ratios", "http/floor_api p50")
     elif name == "home_scale":
         opened = result.get("open_to_publish", {})
         for series in opened:

@@ -1,0 +1,141 @@
+"""`agent-approvals-claude-code` (or `python -m agent_approvals.claude_code`): Claude Code's calls decided in Slack.
+
+    agent-approvals-claude-code install [--project | --user] [--matcher 'Bash|Write|Edit|mcp__.*'] [--wait 50]
+                                        [--http https://approvals.example.com] [--uninstall]
+    agent-approvals-claude-code hook [--wait 50] [--on-error deny|ask]    # what the installed hook runs
+    agent-approvals-claude-code channel                                   # the permission channel (MCP, stdio)
+
+`hook` reads Claude Code's PreToolUse input on stdin and prints its decision on stdout (always exit 0: the
+decision is in the JSON). The bot and the key come from the environment: AGENT_APPROVALS_URL (several workers:
+comma-separated), AGENT_APPROVALS_KEY, and optionally AGENT_APPROVALS_REQUESTER (the Slack user id the session
+acts for) and AGENT_APPROVALS_CHANNEL. `install` merges the hook into `.claude/settings.json` of the project
+(default; `--dir`) or of the user (`--user`); `--http URL` installs the bot's HTTP hook instead (no process per
+call; the key read from AGENT_APPROVALS_KEY by Claude Code).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from agent_approvals.claude_code import settings
+from agent_approvals.claude_code.hook import WAIT, OnError, answer, decide
+from agent_approvals.client import ApprovalsClient
+
+RETRY_FOR = 3.0  # seconds the hook retries an unreachable bot before it denies
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="agent-approvals-claude-code",
+                                description="Claude Code's tool calls approved by people in Slack.")
+    sub = p.add_subparsers(dest="command", required=True)
+    hook = sub.add_parser("hook", help="the PreToolUse hook: the input on stdin, the decision on stdout")
+    hook.add_argument("--wait", type=float, default=WAIT,
+                      help=f"seconds to wait for the card's decision before deny-then-grant (default {WAIT:g})")
+    hook.add_argument("--on-error", choices=("deny", "ask"), default="deny",
+                      help="on an error or an unreachable bot: deny (default) or ask in the terminal")
+    hook.add_argument("--retry-for", type=float, default=RETRY_FOR,
+                      help=f"seconds to retry an unreachable bot (default {RETRY_FOR:g})")
+    install = sub.add_parser("install", help="merge the hook into Claude Code's settings")
+    where = install.add_mutually_exclusive_group()
+    where.add_argument("--project", action="store_true", help="the project's .claude/settings.json (default)")
+    where.add_argument("--user", action="store_true", help="the user's ~/.claude/settings.json")
+    install.add_argument("--dir", type=Path, default=None, help="the project's directory (default: here)")
+    install.add_argument("--uninstall", action="store_true", help="take the hook out again")
+    install.add_argument("--matcher", default=settings.MATCHER,
+                         help="the tools asked about, a Claude Code matcher (default '*': all)")
+    install.add_argument("--wait", type=float, default=WAIT, help=f"the hook's --wait (default {WAIT:g})")
+    install.add_argument("--on-error", choices=("deny", "ask"), default="deny", help="the hook's --on-error")
+    install.add_argument("--http", metavar="URL", default="", help="install the bot's HTTP hook at URL instead")
+    install.add_argument("--command", default=settings.COMMAND, dest="hook_command",
+                         help=f"how the hook runs this program (default {settings.COMMAND})")
+    sub.add_parser("channel", help="the permission channel: an MCP server on stdio for Claude Code's Channels")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(name)s: %(message)s")
+    if args.command == "hook":
+        print(json.dumps(asyncio.run(hook(sys.stdin.read(), wait=args.wait, on_error=args.on_error,
+                                          retry_for=args.retry_for, env=os.environ))))
+        return 0
+    if args.command == "install":
+        return install(args)
+    return channel(os.environ)
+
+
+async def hook(
+    raw: str, *, wait: float = WAIT, on_error: OnError = "deny", retry_for: float = RETRY_FOR,
+    env: dict[str, str] | os._Environ[str],
+) -> dict[str, Any]:
+    """The decision on the hook input `raw`, asked of the bot `env` names."""
+    try:
+        payload = json.loads(raw)
+    except ValueError:
+        return answer(on_error, "Not run: the hook's input is not JSON.")
+    url, key = env.get("AGENT_APPROVALS_URL", ""), env.get("AGENT_APPROVALS_KEY", "")
+    if not url or not key:
+        return answer(on_error, "Not run: set AGENT_APPROVALS_URL and AGENT_APPROVALS_KEY for the approval hook.")
+    options = {name: env[f"AGENT_APPROVALS_{name.upper()}"] for name in ("requester", "channel")
+               if env.get(f"AGENT_APPROVALS_{name.upper()}")}
+    urls = [u.strip() for u in url.split(",") if u.strip()]
+    async with ApprovalsClient(urls, key, retry_for=min(retry_for, wait), transport=_transport(urls)) as client:
+        return await decide(client, payload, wait=wait, on_error=on_error, **options)
+
+
+def _transport(urls: Sequence[str]) -> httpx.AsyncHTTPTransport | None:
+    """For plain-HTTP URLs only (a loopback bot, a sidecar), a transport that loads no CA bundle: there is no TLS
+    to verify, and loading it is most of a hook process's own time (about 0.5 s). HTTPS URLs verify as ever."""
+    if all(u.startswith("http://") for u in urls):
+        return httpx.AsyncHTTPTransport(verify=False)
+    return None
+
+
+def install(args: argparse.Namespace) -> int:
+    path = settings.settings_path(user=args.user, project_dir=args.dir)
+    try:
+        if args.uninstall:
+            changed = settings.uninstall(path)
+            print(f"removed the approval hook from {path}" if changed else f"no approval hook in {path}")
+            return 0
+        entry = (settings.http_hook(args.http, wait=args.wait) if args.http else
+                 settings.command_hook(wait=args.wait, command=args.hook_command, on_error=args.on_error))
+        changed = settings.install(path, entry, matcher=args.matcher)
+    except settings.BadSettings as exc:
+        print(f"agent-approvals-claude-code: {exc}", file=sys.stderr)
+        return 2
+    print(f"installed the approval hook in {path} (matcher {args.matcher!r})" if changed
+          else f"the approval hook is in {path} already")
+    return 0
+
+
+def channel(env: dict[str, str] | os._Environ[str]) -> int:
+    from agent_approvals.claude_code.channel import PermissionChannel
+
+    url, key = env.get("AGENT_APPROVALS_URL", ""), env.get("AGENT_APPROVALS_KEY", "")
+    if not url or not key:
+        print("agent-approvals-claude-code: set AGENT_APPROVALS_URL and AGENT_APPROVALS_KEY", file=sys.stderr)
+        return 2
+
+    async def serve() -> None:
+        urls = [u.strip() for u in url.split(",") if u.strip()]
+        async with ApprovalsClient(urls, key, requester=env.get("AGENT_APPROVALS_REQUESTER", ""),
+                                   channel=env.get("AGENT_APPROVALS_CHANNEL", "")) as client:
+            await PermissionChannel(client).serve_stdio()
+
+    asyncio.run(serve())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,61 @@
+"""`agent-approvals-claude-code hook` on its own, as Claude Code runs it (the input on stdin, the decision on stdout,
+exit 0): what it cannot ask about is denied with the reason, or asked in the terminal with `--on-error ask`, never
+allowed; the card's title names the tool, the project and what the call does."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from typing import Any
+
+from agent_approvals.claude_code import HookCall
+
+BASH = {"session_id": "s-1", "cwd": "/home/me/shop-api", "hook_event_name": "PreToolUse", "tool_name": "Bash",
+        "tool_input": {"command": "npm publish", "description": "Publish"}}
+
+
+def hook(raw: str, *args: str, **env: str) -> dict[str, Any]:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("AGENT_APPROVALS_")} | env
+    done = subprocess.run([sys.executable, "-m", "agent_approvals.claude_code", "hook", *args], input=raw,
+                          capture_output=True, text=True, timeout=60, env=environ)
+    assert done.returncode == 0, done.stderr
+    out: dict[str, Any] = json.loads(done.stdout)["hookSpecificOutput"]
+    assert out["hookEventName"] == "PreToolUse"
+    return out
+
+
+def test_without_the_bot_configured_it_denies_or_asks_never_allows() -> None:
+    out = hook(json.dumps(BASH))
+    assert out["permissionDecision"] == "deny"
+    assert out["permissionDecisionReason"] == ("Not run: set AGENT_APPROVALS_URL and AGENT_APPROVALS_KEY for the"
+                                               " approval hook.")
+    assert hook(json.dumps(BASH), "--on-error", "ask")["permissionDecision"] == "ask"
+
+
+def test_input_it_cannot_read_is_denied_with_why() -> None:
+    env = {"AGENT_APPROVALS_URL": "http://127.0.0.1:9", "AGENT_APPROVALS_KEY": "aak_x"}
+    assert hook("{not json", **env)["permissionDecisionReason"] == "Not run: the hook's input is not JSON."
+    out = hook(json.dumps({**BASH, "tool_input": "npm publish"}), **env)
+    assert out["permissionDecision"] == "deny" and "names no tool call" in out["permissionDecisionReason"]
+    out = hook(json.dumps({**BASH, "hook_event_name": "PostToolUse"}), "--on-error", "ask", **env)
+    assert out["permissionDecision"] == "ask" and "not PostToolUse" in out["permissionDecisionReason"]
+
+
+def test_an_unreachable_bot_is_denied_after_a_short_retry() -> None:
+    env = {"AGENT_APPROVALS_URL": "http://127.0.0.1:9", "AGENT_APPROVALS_KEY": "aak_x"}
+    out = hook(json.dumps(BASH), "--retry-for", "0.5", **env)
+    assert out["permissionDecision"] == "deny"
+    assert out["permissionDecisionReason"].startswith("Not run: the approval could not be asked or read (Connect")
+
+
+def test_the_title_names_the_tool_the_project_and_what_it_does() -> None:
+    assert HookCall.from_payload(BASH).title == "Claude Code: Bash in shop-api: npm publish"
+    write = {**BASH, "tool_name": "Write", "tool_input": {"file_path": "/home/me/shop-api/a.py", "content": "x"}}
+    assert HookCall.from_payload(write).title == "Claude Code: Write in shop-api: /home/me/shop-api/a.py"
+    mcp = {**BASH, "cwd": "", "tool_name": "mcp__github__create_issue", "tool_input": {"title": "t"}}
+    assert HookCall.from_payload(mcp).title == "Claude Code: mcp__github__create_issue"
+    long = {**BASH, "tool_input": {"command": "echo " + "word\n" * 100}}
+    title = HookCall.from_payload(long).title
+    assert len(title) == 150 and title.endswith("…") and "\n" not in title

@@ -15,6 +15,10 @@ JSON), and is short-lived (`exp`).
 
 Every failure is a `ReceiptError` and nothing runs: a bot that cannot be reached refuses the call, as a bad
 signature does (fail closed). The receipt itself is never logged.
+
+The JOSE work (the keys as a `joserfc.jwk.KeySet`, the EdDSA signature) is joserfc's; what this module adds is the
+contract's strictness around it: three canonical base64url parts, a header of `alg` EdDSA only (RFC 8037: Ed25519
+keys), `typ` TYPE, a `kid` and no `crit`, claims of the right types, and the times with a leeway.
 """
 
 from __future__ import annotations
@@ -40,8 +44,11 @@ from urllib.parse import quote
 
 import httpx
 import rfc8785
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from joserfc import jws
+from joserfc.errors import BadSignatureError, JoseError
+from joserfc.jwa import JWSAlgModel
+from joserfc.jwk import Key, KeySet, OKPKey
+from joserfc.jws import JWSRegistry
 
 if TYPE_CHECKING:
     from mcp.server.extension import Extension
@@ -60,6 +67,20 @@ R = TypeVar("R")
 log = logging.getLogger("agent_approvals.receipts")
 _B64URL = re.compile(r"[A-Za-z0-9_-]+")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+class _EdDSAOnly(JWSRegistry):
+    """joserfc's registry of JWS algorithms, cut to EdDSA over Ed25519 keys (the keys `_key_set` keeps). joserfc
+    warns that RFC 9864 deprecates the name `EdDSA` (for `Ed25519`, the same signature); the receipts' contract
+    names `EdDSA`, knowingly, so it is looked up here without the warning."""
+
+    def get_alg(self, name: str) -> JWSAlgModel:
+        if name != ALG:
+            raise JoseError(f"only {ALG} is accepted")
+        return self.algorithms[ALG]
+
+
+_REGISTRY = _EdDSAOnly(algorithms=[ALG])
 
 
 def args_sha256(arguments: Any) -> str:
@@ -103,12 +124,33 @@ def verify(
 
         claims = verify(receipt, jwks, tool="send_email", arguments={"to": "bob@example.com", "body": "Hi"})
     """
-    header, payload, signing_input, signature = _parts(receipt)
-    key = _key(jwks, header["kid"])
+    return _verify(receipt, _key_set(jwks), tool=tool, arguments=arguments, audience=audience, issuer=issuer,
+                   now=now, leeway=leeway)
+
+
+def _verify(
+    receipt: Any,
+    keys: KeySet,
+    *,
+    tool: str,
+    arguments: Any,
+    audience: str | None,
+    issuer: str | None,
+    now: float | None,
+    leeway: float,
+) -> dict[str, Any]:
+    """`verify` with the keys as a KeySet of Ed25519 keys (`_key_set`)."""
+    header, payload = _parts(receipt)
     try:
-        key.verify(signature, signing_input)
-    except InvalidSignature:
+        key = keys.get_by_kid(header["kid"])
+    except (JoseError, ValueError):
+        raise ReceiptError("unknown_key", f"no Ed25519 key {header['kid'][:64]!r} in the bot's keys") from None
+    try:
+        jws.deserialize_compact(receipt, key, registry=_REGISTRY)
+    except BadSignatureError:
         raise ReceiptError("bad_signature", "the signature does not match the receipt") from None
+    except (JoseError, ValueError) as error:  # what `_parts` let through and joserfc does not take
+        raise ReceiptError("malformed", f"not a JWS joserfc reads ({type(error).__name__})") from None
     claims = _claims(payload)
     clock = time.time() if now is None else now
     if clock > claims["exp"] + leeway:
@@ -127,9 +169,10 @@ def verify(
     return claims
 
 
-def _parts(receipt: Any) -> tuple[dict[str, Any], bytes, bytes, bytes]:
-    """The header, the payload, the signing input and the signature of a compact JWS, read strictly: three canonical
-    base64url parts (no padding), a JSON header with `alg` EdDSA, `typ` TYPE, a string `kid` and no `crit`."""
+def _parts(receipt: Any) -> tuple[dict[str, Any], bytes]:
+    """The header and the payload of a compact JWS, read strictly before any key is (joserfc then checks its
+    signature): three canonical base64url parts (no padding), a JSON header with `alg` EdDSA, `typ` TYPE, a string
+    `kid` and no `crit`, and a signature of 64 bytes."""
     if not isinstance(receipt, str) or not 0 < len(receipt) <= MAX_RECEIPT:
         raise ReceiptError("malformed", "a receipt is a compact JWS string")
     parts = receipt.split(".")
@@ -147,7 +190,7 @@ def _parts(receipt: Any) -> tuple[dict[str, Any], bytes, bytes, bytes]:
         raise ReceiptError("malformed", "the header names no key (kid)")
     if len(decoded[2]) != 64:
         raise ReceiptError("bad_signature", "an Ed25519 signature is 64 bytes")
-    return header, decoded[1], f"{parts[0]}.{parts[1]}".encode(), decoded[2]
+    return header, decoded[1]
 
 
 def _b64decode(part: str) -> bytes:
@@ -183,23 +226,27 @@ def _json_object(raw: bytes, what: str) -> dict[str, Any]:
     return value
 
 
-def _key(jwks: Mapping[str, Any], kid: str) -> Ed25519PublicKey:
-    """The Ed25519 public key named `kid` in `jwks` (keys of another type, curve, `alg` or `use` do not count)."""
+def _key_set(jwks: Mapping[str, Any]) -> KeySet:
+    """The Ed25519 public keys of `jwks` that may verify a receipt, as a joserfc KeySet: each with a `kid`, of
+    `kty` OKP, `crv` Ed25519, `alg` EdDSA (or none said) and `use` sig (or none said), and a canonical 32-byte `x`.
+    Any other key (another type, curve, `alg` or `use`, or unreadable) is left out, so its `kid` is no key."""
     keys = jwks.get("keys") if isinstance(jwks, Mapping) else None
+    kept: list[Key] = []
     for jwk in keys if isinstance(keys, list) else []:
-        if not isinstance(jwk, Mapping) or jwk.get("kid") != kid:
+        if not isinstance(jwk, Mapping) or not isinstance(jwk.get("kid"), str) or not jwk["kid"]:
             continue
         if (jwk.get("kty"), jwk.get("crv")) != ("OKP", "Ed25519") or jwk.get("alg", ALG) != ALG:
             continue
         if jwk.get("use", "sig") != "sig" or not isinstance(jwk.get("x"), str):
             continue
         try:
-            x = _b64decode(jwk["x"])
-        except ReceiptError:
+            if len(_b64decode(jwk["x"])) != 32:
+                continue
+            public = {"kty": "OKP", "crv": "Ed25519", "x": jwk["x"], "kid": jwk["kid"]}  # never a private part
+            kept.append(OKPKey.import_key(public, {"use": "sig", "alg": ALG}))
+        except (ReceiptError, JoseError, ValueError):
             continue
-        if len(x) == 32:
-            return Ed25519PublicKey.from_public_bytes(x)
-    raise ReceiptError("unknown_key", f"no Ed25519 key {kid[:64]!r} in the bot's keys")
+    return KeySet(kept)
 
 
 _STRINGS = ("iss", "sub", "jti", "tool", "args_sha256")
@@ -271,6 +318,7 @@ class ReceiptChecker:
         self.audience, self.issuer, self.leeway = audience, issuer, leeway
         self._pinned = jwks is not None
         self._jwks: Mapping[str, Any] | None = jwks
+        self._key_set: KeySet | None = _key_set(jwks) if jwks is not None else None  # the Ed25519 keys of _jwks
         self._fetched_at = self._refreshed_at = -math.inf
         self._retry_for, self._refetch_after, self._max_age = retry_for, refetch_after, max_age
         self._lock = asyncio.Lock()
@@ -301,20 +349,27 @@ class ReceiptChecker:
     async def verified(self, receipt: str, *, tool: str, arguments: Any) -> dict[str, Any]:
         """`verify` with the bot's keys (fetched again once when the `kid` is new to them). Spends nothing."""
         options: dict[str, Any] = {"tool": tool, "arguments": arguments, "audience": self.audience,
-                                   "issuer": self.issuer, "leeway": self.leeway}
+                                   "issuer": self.issuer, "now": None, "leeway": self.leeway}
         try:
-            return verify(receipt, await self.keys(), **options)
+            return _verify(receipt, await self.key_set(), **options)
         except ReceiptError as error:
             if error.reason != "unknown_key" or self._pinned:
                 raise
-        return verify(receipt, await self.keys(refresh=True), **options)
+        return _verify(receipt, await self.key_set(refresh=True), **options)
 
     async def keys(self, *, refresh: bool = False) -> Mapping[str, Any]:
-        """The bot's JWKS: given, or fetched and kept `max_age` seconds. `refresh` (a `kid` new to them) fetches
-        it again, unless another call just did or a refresh did within `refetch_after` seconds: receipts with
-        made-up kids cannot make an executor hammer the bot."""
-        if self._pinned and self._jwks is not None:
-            return self._jwks
+        """The bot's JWKS (as `key_set`, as JSON)."""
+        await self.key_set(refresh=refresh)
+        assert self._jwks is not None
+        return self._jwks
+
+    async def key_set(self, *, refresh: bool = False) -> KeySet:
+        """The bot's Ed25519 keys as a joserfc KeySet: given, or fetched and kept `max_age` seconds. `refresh` (a
+        `kid` new to them) fetches them again, unless another call just did or a refresh did within
+        `refetch_after` seconds: receipts with made-up kids cannot make an executor hammer the bot. A bot that
+        cannot be reached refuses (`unavailable`): nothing runs."""
+        if self._pinned and self._key_set is not None:
+            return self._key_set
         asked = time.monotonic()
         async with self._lock:
             now = time.monotonic()
@@ -324,12 +379,13 @@ class ReceiptChecker:
                 stale = now - self._refreshed_at >= self._refetch_after
             else:
                 stale = now - self._fetched_at >= self._max_age
-            if self._jwks is None or stale:
+            if self._key_set is None or stale:
                 self._jwks = await self._fetch_keys()
+                self._key_set = _key_set(self._jwks)
                 self._fetched_at = time.monotonic()
                 if refresh:
                     self._refreshed_at = self._fetched_at
-            return self._jwks
+            return self._key_set
 
     async def _fetch_keys(self) -> Mapping[str, Any]:
         response = await self._call("GET", JWKS_PATH, what="fetch its keys")

@@ -1,11 +1,19 @@
-"""A run's messages in Slack: its header (status) and its thread, posted in order."""
+"""A run's messages in Slack: its header (status) and its thread, each posted in order, off the agent's path.
+
+Thread messages and header redraws are background tasks of the worker (`Background`: kept referenced, failures
+logged), chained per run: a thread's messages appear in the order they were asked for, and a header redraw waits
+for the redraws asked before it, so a later state is never drawn over by an earlier one. Nobody has to await them:
+the agent's next step (its next card) goes on while Slack answers.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -17,38 +25,58 @@ log = logging.getLogger(__name__)
 
 
 class RunThreads:
-    """Posts in runs' threads, each thread's messages in the order they were asked for."""
+    """Posts in runs' threads and redraws their headers, each run's in the order they were asked for."""
 
     def __init__(self, slack: AsyncWebClient, background: Background) -> None:
         self._slack = slack
         self._background = background
-        self._tail: dict[str, asyncio.Task[None]] = {}
+        self._tail: dict[str, asyncio.Task[None]] = {}  # each run's last thread message
+        self._header_tail: dict[str, asyncio.Task[None]] = {}  # each run's last header redraw
 
-    def post(self, run: RunRecord, *, text: str, blocks: list[dict[str, Any]] | None = None) -> asyncio.Task[None]:
-        """Post in the run's thread after everything posted there before (await it, or not). A run
-        without a header (the run of an API key's approvals) has no thread: nothing is posted."""
-        previous = self._tail.get(run.id)
+    def _chain(
+        self, tails: dict[str, asyncio.Task[None]], run_id: str, step: Callable[[], Awaitable[None]], name: str
+    ) -> asyncio.Task[None]:
+        """`step` as a background task that starts once the run's previous one in `tails` ended (however)."""
+        previous = tails.get(run_id)
 
-        async def post() -> None:
-            if previous is not None:
-                await asyncio.wait([previous])
-            await self._post_now(run, text=text, blocks=blocks)
-            if self._tail.get(run.id) is task:
-                del self._tail[run.id]
+        async def chained() -> None:
+            try:
+                if previous is not None:
+                    await asyncio.wait([previous])
+                await step()
+            finally:
+                if tails.get(run_id) is task:
+                    del tails[run_id]
 
-        task: asyncio.Task[None] = self._background.spawn(post(), name=f"thread-{run.id}")
-        self._tail[run.id] = task
+        task: asyncio.Task[None] = self._background.spawn(chained(), name=f"{name}-{run_id}")
+        tails[run_id] = task
         return task
 
+    def post(
+        self,
+        run: RunRecord,
+        *,
+        text: str | Callable[[], Awaitable[str]],
+        blocks: list[dict[str, Any]] | None = None,
+    ) -> asyncio.Task[None]:
+        """Post in the run's thread after everything posted there before (await it, or not). `text` may be
+        made when its turn comes (e.g. a line with a link that needs a Slack answer first). A run without a
+        header (the run of an API key's approvals) has no thread: nothing is posted."""
+
+        async def post() -> None:
+            if run.header_ts:
+                await self._post_now(run, text=text if isinstance(text, str) else await text(), blocks=blocks)
+
+        return self._chain(self._tail, run.id, post, "thread")
+
     async def _post_now(self, run: RunRecord, *, text: str, blocks: list[dict[str, Any]] | None) -> None:
-        if not run.header_ts:
-            return
         try:
             await self._slack.chat_postMessage(
                 channel=run.channel, thread_ts=run.header_ts, text=text, blocks=blocks, unfurl_links=False
             )
-        except SlackApiError as exc:
-            log.error("thread post failed for %s: %s", run.id, exc.response.get("error"), extra={"run_id": run.id})
+        except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
+            error = exc.response.get("error") if isinstance(exc, SlackApiError) else type(exc).__name__
+            log.error("thread post failed for %s: %s", run.id, error, extra={"run_id": run.id})
 
     async def post_header(self, run: RunRecord) -> str:
         """Post the run's header message; its ts."""
@@ -57,14 +85,24 @@ class RunThreads:
         )
         return str(header["ts"])
 
+    def redraw_header(self, run: RunRecord) -> asyncio.Task[None]:
+        """Redraw the run's header as `run` has it, after the redraws asked before it (await it, or not)."""
+
+        async def redraw() -> None:
+            if run.header_ts:
+                await self._update_header_now(run)
+
+        return self._chain(self._header_tail, run.id, redraw, "header")
+
     async def update_header(self, run: RunRecord) -> None:
-        if not run.header_ts:
-            return
+        """`redraw_header`, awaited: the header shows `run` (or Slack refused, which is logged) on return."""
+        await self.redraw_header(run)
+
+    async def _update_header_now(self, run: RunRecord) -> None:
         try:
             await self._slack.chat_update(
                 channel=run.channel, ts=run.header_ts, text=run_fallback_text(run), blocks=build_run_header_blocks(run)
             )
-        except SlackApiError as exc:
-            log.error(
-                "run header update failed for %s: %s", run.id, exc.response.get("error"), extra={"run_id": run.id}
-            )
+        except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
+            error = exc.response.get("error") if isinstance(exc, SlackApiError) else type(exc).__name__
+            log.error("run header update failed for %s: %s", run.id, error, extra={"run_id": run.id})

@@ -3,6 +3,7 @@
 The waiting side (the worker that owns the run)::
 
     ask(request, run)   -> open: store it (fenced), post its card, note the card, mark the run waiting
+                           (its thread's waiting line and header follow in the background, in order)
                         -> wait: the owner's pub/sub subscription wakes it (nothing else is read from it)
                         -> take: consume the decision from the record, once (fenced), as a `Decision`
 
@@ -138,8 +139,9 @@ class ApprovalService:
             opened = await self.open_request(request, run=run, owner=self.worker_id, fence=fence)
             if opened.decided is not None:
                 return opened.decided
-            await self._threads.post(run, text=opened.waiting_line(await self.cards.link(opened.card)))
-            await self._threads.update_header(run.with_(status="waiting"))  # as `/agent status` says
+            # the thread's waiting line and the header, off the agent's path: a click is taken at once
+            self._threads.post(run, text=partial(self._waiting_line, opened))
+            self._threads.redraw_header(run.with_(status="waiting"))  # as `/agent status` says
             if edit is not None and edit.get("approve") and opened.card[1]:
                 await self._approve_edit(opened.approval_id, str(edit["by"]), opened.card)
             decision = await self._wait(run, request.approval_id, fence=fence, woken=woken, tokens=tokens)
@@ -194,13 +196,18 @@ class ApprovalService:
             log.info("save & approve of %s refused: %s", approval_id, result.status)
 
     async def _running_again(self, run: RunRecord, *, fence: Fence) -> None:
-        """After its approval's decision the run goes on: "running" again, in Redis and on its header (a run that
-        ended meanwhile keeps its final status, and its header is redrawn by who ended it)."""
+        """After its approval's decision the run goes on: "running" again, in Redis and then on its header, in
+        the background (a run that ended meanwhile keeps its final status, and its header is redrawn by who
+        ended it). The agent waits for no Slack answer: its next card is posted at once."""
         marked = await persistently(
             lambda: self.store.runs.update(run.id, fence=fence, status="running"), what=f"resuming run {run.id}"
         )
-        if marked == "ok":
-            await self._threads.update_header(run.with_(status="running"))
+        if marked == "ok":  # off the agent's path, drawn before any later state of the header
+            self._threads.redraw_header(run.with_(status="running"))
+
+    async def _waiting_line(self, opened: Opened) -> str:
+        """The thread's line for a run waiting on `opened`, with a link to its card."""
+        return opened.waiting_line(await self.cards.link(opened.card))
 
     async def open_request(
         self,

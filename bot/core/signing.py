@@ -12,9 +12,12 @@ Retired keys still verify what they signed; once nothing they signed can still b
 audit checkpoints still verify. A file is re-read when its modification time changes (looked at no more than
 every few seconds), so a rotation needs no restart.
 
-Signatures are compact JWS (RFC 7515) with alg EdDSA (RFC 8037), written here with `cryptography` and
-base64url: the header is exactly {"alg": "EdDSA", "kid": ..., "typ": ...}. No error message ever carries key
-material: it names the file or the variable and what is wrong.
+Signatures are compact JWS (RFC 7515) with alg EdDSA (RFC 8037), signed and verified by joserfc (a JOSE library;
+the agent side's `agent_approvals.receipts` verifies receipts with it too): the header is exactly
+{"alg": "EdDSA", "kid": ..., "typ": ...}, and `verify_jws` takes nothing else (three canonical base64url parts,
+that header, a key of these by its kid). The keys document itself is read here, with `cryptography`, so that
+each problem is named. No error message ever carries key material: it names the file or the variable and what
+is wrong.
 """
 
 from __future__ import annotations
@@ -32,9 +35,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
+from joserfc import jws as joserfc_jws
+from joserfc.errors import JoseError
+from joserfc.jwa import JWSAlgModel
+from joserfc.jwk import OKPKey
+from joserfc.jws import JWSRegistry
 
 from bot.core.settings import StoreSettings
 
@@ -49,6 +56,20 @@ FILE_NAME = "SIGNING_KEYS_FILE"
 
 class SigningError(Exception):
     """Keys that cannot be read, or a JWS that does not verify. The message says why, never a key."""
+
+
+class _EdDSAOnly(JWSRegistry):
+    """joserfc's JWS algorithms cut to EdDSA (over the Ed25519 keys read here). joserfc warns that RFC 9864
+    deprecates the name `EdDSA` (for `Ed25519`, the same signature); receipts and checkpoints name `EdDSA`,
+    knowingly, so it is looked up here without the warning."""
+
+    def get_alg(self, name: str) -> JWSAlgModel:
+        if name != ALG:
+            raise JoseError(f"only {ALG} is accepted")
+        return self.algorithms[ALG]
+
+
+_REGISTRY = _EdDSAOnly(algorithms=[ALG])
 
 
 def b64url(data: bytes) -> str:
@@ -90,6 +111,11 @@ class SigningKey:
     def public_jwk(self) -> dict[str, Any]:
         """The key as a public JWK (RFC 8037): never the private part."""
         return {"kty": "OKP", "crv": "Ed25519", "x": self.x, "kid": self.kid, "alg": ALG, "use": "sig"}
+
+    def jose_key(self, *, private: bool = False) -> OKPKey:
+        """The key as joserfc's: its public part, or (`private`, for the current key) the one that signs."""
+        key = self.private if private and self.private is not None else self.public
+        return OKPKey.import_key(key, {"kid": self.kid, "alg": ALG, "use": "sig"})
 
 
 def new_key_jwk(now: float | None = None) -> dict[str, Any]:
@@ -196,28 +222,40 @@ def read_keys_file(path: Path) -> tuple[str, float]:
         raise SigningError(f"{FILE_NAME} {path} is not UTF-8 text") from None
 
 
-def public_keys_of(document: Mapping[str, Any]) -> dict[str, Ed25519PublicKey]:
+def public_keys_of(document: Mapping[str, Any]) -> dict[str, OKPKey]:
     """The Ed25519 public keys of a JWKS (a public one, or a keys document: private parts are not read), by
-    kid. SigningError when it is no JWKS."""
+    kid, as joserfc's keys. SigningError when it is no JWKS."""
     try:
         return {
-            entry["kid"]: Ed25519PublicKey.from_public_bytes(b64url_decode(entry["x"]))
+            entry["kid"]: OKPKey.import_key(
+                Ed25519PublicKey.from_public_bytes(b64url_decode(entry["x"])), {"kid": entry["kid"], "alg": ALG}
+            )
             for entry in document["keys"]
             if entry.get("kty") == "OKP" and entry.get("crv") == "Ed25519"
         }
-    except (KeyError, TypeError, ValueError, AttributeError):
+    except (KeyError, TypeError, ValueError, AttributeError, JoseError):
         raise SigningError("not a JWKS of Ed25519 keys") from None
 
 
+def _canonical(part: str) -> bool:
+    """Whether `part` is canonical unpadded base64url (one spelling per value)."""
+    try:
+        return b64url(b64url_decode(part)) == part
+    except SigningError:
+        return False
+
+
 def verify_jws(
-    jws: str, keys: Mapping[str, Ed25519PublicKey], *, typ: str, whose: str = "this deployment's keys"
+    jws: str, keys: Mapping[str, OKPKey], *, typ: str, whose: str = "this deployment's keys"
 ) -> dict[str, Any]:
-    """The claims of a compact JWS (alg EdDSA, this `typ`, header alg/kid/typ only) signed by one of `keys`
-    (by kid; `whose` names them in the refusal). SigningError says why not; the claims' times are the
-    caller's to check."""
+    """The claims of a compact JWS (three canonical base64url parts, alg EdDSA, this `typ`, header alg/kid/typ
+    only) signed by one of `keys` (by kid; `whose` names them in the refusal); the signature is joserfc's to
+    check. SigningError says why not; the claims' times are the caller's to check."""
     if not isinstance(jws, str) or len(jws) > MAX_JWS or jws.count(".") != 2:
         raise SigningError("not a compact JWS")
     header_b64, claims_b64, signature_b64 = jws.split(".")
+    if not all(_canonical(part) for part in (header_b64, claims_b64, signature_b64)):
+        raise SigningError("its parts are not canonical base64url")
     try:
         header = json.loads(b64url_decode(header_b64))
     except (SigningError, ValueError):
@@ -235,13 +273,13 @@ def verify_jws(
     if key is None:
         raise SigningError(f"its kid is not one of {whose}")
     try:
-        key.verify(b64url_decode(signature_b64), f"{header_b64}.{claims_b64}".encode("ascii"))
-    except (InvalidSignature, SigningError):
+        payload = joserfc_jws.deserialize_compact(jws, key, registry=_REGISTRY).payload
+    except (JoseError, ValueError):
         raise SigningError("its signature does not verify") from None
     try:
-        claims = json.loads(b64url_decode(claims_b64))
-    except (SigningError, ValueError):
-        raise SigningError("its payload is not base64url JSON") from None
+        claims = json.loads(payload)
+    except ValueError:
+        raise SigningError("its payload is not JSON") from None
     if not isinstance(claims, dict):
         raise SigningError("its payload is not a JSON object")
     return claims
@@ -271,9 +309,9 @@ class SigningKeys:
         current = current_of(keys)
         assert current is not None and current.private is not None  # parse_keys refuses a document without
         self._keys = keys
-        self._public = {key.kid: key.public for key in keys}
+        self._public = {key.kid: key.jose_key() for key in keys}
         self._current = current
-        self._signer = current.private
+        self._signer = current.jose_key(private=True)
 
     def refresh(self, *, force: bool = False) -> None:
         """Re-read the keys file when its modification time changed (looked at no more than every
@@ -315,9 +353,7 @@ class SigningKeys:
         """`claims` as a compact JWS signed with the current key (header alg, kid, typ)."""
         self.refresh()
         header = {"alg": ALG, "kid": self._current.kid, "typ": typ}
-        signing_input = b64url(_compact(header)) + "." + b64url(_compact(claims))
-        signature = self._signer.sign(signing_input.encode("ascii"))
-        return signing_input + "." + b64url(signature)
+        return joserfc_jws.serialize_compact(header, _compact(claims), self._signer, registry=_REGISTRY)
 
     def verify(self, jws: str, *, typ: str) -> dict[str, Any]:
         """The claims of a compact JWS signed by one of these keys (retired ones too) with this `typ`.

@@ -10,8 +10,17 @@ too: the deadline sweeper reads the nearest deadline at least once a second per 
 Scenarios: approve; revise then approve (two approvals); reject; timeout (channel timeout 2 s); approve clicked on
 a second worker (cross-worker).
 
-    python tests/benchmarks/slack_calls.py [--idle 3] [--out FILE]
-    python tests/benchmarks/slack_calls.py --small      # CI: 1 s idle window
+Then the path of a Revise with Slack answering each Web API call `--latency-ms` (100) late (the stand-in behind a
+delaying middleware): from the feedback's submission to the next card's `chat.postMessage` reaching Slack, with
+the Slack calls each revision set off, and how many of them Slack had answered before the next card came (the
+round trips the next card may have waited for; the goal is none). The same again with Slack answering at once:
+the difference of the p50s is what the path waits on Slack. The floor, in the same run, round after round: a bare
+bot's one Slack round trip (`chat.postMessage` with the same client, to the same slow stand-in). Goal:
+feedback -> next card p50 <= 0.25x that floor (nothing the reviewer did waits on a Slack answer the agent does
+not need).
+
+    python tests/benchmarks/slack_calls.py [--idle 3] [--revisions 30] [--latency-ms 100] [--out FILE]
+    python tests/benchmarks/slack_calls.py --small      # CI: 1 s idle window, 8 revisions
 """
 
 from __future__ import annotations
@@ -20,18 +29,23 @@ import argparse
 import asyncio
 import collections
 import json
+import statistics
 import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
+
+from aiohttp import web
+from slack_sdk.web.async_client import AsyncWebClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from bot.devslack.server import RecordedCall, SlackStandIn
 from bot.store import connect
-from tests.benchmarks.common import machine_info, start_redis, stop_redis, write_json
+from tests.benchmarks.common import machine_info, start_redis, stop_redis, summary_ms, write_json
 from tests.conftest import (
     ALICE,
     APPROVALS,
@@ -246,13 +260,128 @@ async def measure(idle: float) -> dict[str, Any]:
     }
 
 
+# ------------------------------------------------------------------------------------ feedback -> next card
+
+
+class SlowSlack(SlackStandIn):
+    """The stand-in answering every Web API call `latency` seconds late, noting when each came in and was answered
+    (method, channel, whether in a thread, came, answered: perf_counter seconds)."""
+
+    def __init__(self, latency: float, **options: Any) -> None:
+        super().__init__(**options)
+        self.latency = latency
+        self.timeline: list[dict[str, Any]] = []
+
+    def web_app(self) -> web.Application:
+        app = super().web_app()
+
+        @web.middleware
+        async def slow(request: web.Request, handler: Any) -> web.StreamResponse:
+            method = request.path.removeprefix("/api/")
+            if not request.path.startswith("/api/") or "/" in method:
+                return await handler(request)
+            came = time.perf_counter()
+            raw = await request.read()  # kept by aiohttp: the handler reads it again
+            try:
+                args = json.loads(raw) if request.content_type == "application/json" else dict(parse_qsl(raw.decode()))
+            except ValueError:
+                args = {}
+            call = {"method": method, "channel": str(args.get("channel", "")), "threaded": bool(args.get("thread_ts")),
+                    "came": came, "answered": None}
+            self.timeline.append(call)
+            await asyncio.sleep(self.latency)
+            response = await handler(request)
+            call["answered"] = time.perf_counter()
+            return response
+
+        app.middlewares.append(slow)
+        return app
+
+
+def kind_of(call: dict[str, Any]) -> str:
+    return classify(RecordedCall(method=call["method"], args={"channel": call["channel"],
+                                                               "thread_ts": "1" if call["threaded"] else ""},
+                                 at=0.0, ok=True))
+
+
+async def measure_feedback(revisions: int, latency: float) -> dict[str, Any]:
+    """Feedback -> next card with Slack answering `latency` s late, against one bare Slack round trip."""
+    redis_server = start_redis()
+    tmp = Path(tempfile.mkdtemp(prefix="bench-feedback-"))
+    model = tmp / "model.json"
+    model.write_text(json.dumps(replay_config(*(f"Draft v{n}: Dear vendor, 10% off?" for n in range(revisions + 2)))))
+    slack = SlowSlack(latency, signing_secret=SIGNING_SECRET, bot_token=BOT_TOKEN)
+    await slack.start()
+    worker = await start_worker(bot_env(slack=slack, redis_url=redis_server.url, model_config=model))
+    bare = AsyncWebClient(token=BOT_TOKEN, base_url=slack.api_url)
+    scenario = Scenario(slack, [worker])
+    ours: list[float] = []
+    floor: list[float] = []
+    set_off: collections.Counter[str] = collections.Counter()
+    waited_for: collections.Counter[str] = collections.Counter()
+    try:
+        run_id = await scenario.start(SALES)
+        for n in range(revisions):
+            card = await scenario.next_card(n)
+            await slack.click(user=BOB, channel=APPROVALS, ts=card["ts"], action_id="approval_revise")
+            view: dict[str, Any] = await slack.wait_for(lambda: (v := slack.open_views(BOB)) and v[-1])
+            await asyncio.sleep(2 * latency)  # what the last card set off settles (not timed)
+            started = time.perf_counter()
+            answer = await slack.submit_view(user=BOB, view_id=view["id"],
+                                             values={"feedback": {"feedback_input": f"More formal, please ({n})."}})
+            assert answer.status == 200
+
+            def posted(since: float = started) -> dict[str, Any] | None:
+                cards = (c for c in slack.timeline if c["came"] >= since and kind_of(c) == "approval card posted")
+                return next(cards, None)
+
+            card_call: dict[str, Any] = await slack.wait_for(posted, timeout=30)
+            ours.append(card_call["came"] - started)
+            before = [c for c in slack.timeline if started <= c["came"] < card_call["came"]]
+            set_off.update(kind_of(c) for c in before)
+            waited_for.update(kind_of(c) for c in before if c["answered"] and c["answered"] <= card_call["came"])
+            await scenario.next_card(n + 1)
+            floor_started = time.perf_counter()  # the floor: one bare round trip, this round
+            await bare.chat_postMessage(channel=GENERAL, text=f"floor {n}")
+            floor.append(time.perf_counter() - floor_started)
+        last = await scenario.next_card(revisions)
+        await slack.click(user=CAROL, channel=APPROVALS, ts=last["ts"], action_id="approval_approve")
+        status = await scenario.ended(run_id)
+    finally:
+        await worker.stop()
+        await slack.stop()
+        stop_redis(redis_server)
+    ratio = statistics.median(ours) / statistics.median(floor)
+    return {
+        "latency_ms": latency * 1000,
+        "revisions": revisions,
+        "run_status": status,
+        "feedback_to_next_card_ms": summary_ms(ours),
+        "floor_one_slack_round_trip_ms": summary_ms(floor),
+        "p50_x_floor": ratio,
+        "calls_set_off_before_the_next_card_per_revision": {k: v / revisions for k, v in set_off.items()},
+        "slack_answers_before_the_next_card_per_revision": {k: v / revisions for k, v in waited_for.items()},
+        "goal_p50_within_0_25x_floor": ratio <= 0.25,
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--idle", type=float, default=3.0, help="seconds to watch while an approval waits")
     parser.add_argument("--small", action="store_true", help="CI size: 1 s idle window")
+    parser.add_argument("--revisions", type=int, default=30, help="Revise rounds timed with a slow Slack")
+    parser.add_argument("--latency-ms", type=float, default=100.0, help="how late the slow Slack answers")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     result = asyncio.run(measure(1.0 if args.small else args.idle))
+    revisions = 8 if args.small else args.revisions
+    result["feedback"] = asyncio.run(measure_feedback(revisions, args.latency_ms / 1000))
+    # the same with Slack answering at once: what the latency adds is what the path waits on Slack
+    result["feedback_prompt_slack"] = asyncio.run(measure_feedback(revisions, 0.0))
+    result["feedback"]["p50_added_by_slack_latency_ms"] = (
+        result["feedback"]["feedback_to_next_card_ms"]["p50_ms"]
+        - result["feedback_prompt_slack"]["feedback_to_next_card_ms"]["p50_ms"]
+    )
     print(json.dumps(result, indent=2))
     write_json(result, args.out)
     print(f"\n{'scenario':22} {'approvals':>9} {'card posts':>10} {'card updates':>12} {'all calls':>9} {'reads':>5}")
@@ -266,6 +395,14 @@ def main() -> int:
     print(
         f"while an approval waited {idle['seconds']:.0f} s: {idle['slack_calls']} Slack calls, "
         f"{result['idle_redis_commands_per_s_per_worker']:.1f} Redis commands/s per worker (deadline sweeper)"
+    )
+    feedback = result["feedback"]
+    print(
+        f"feedback -> next card with Slack answering in {feedback['latency_ms']:.0f} ms: p50"
+        f" {feedback['feedback_to_next_card_ms']['p50_ms']:.1f} ms, {feedback['p50_x_floor']:.2f}x the floor"
+        f" (one Slack round trip, p50 {feedback['floor_one_slack_round_trip_ms']['p50_ms']:.1f} ms); Slack answers"
+        f" before the next card per revision: {feedback['slack_answers_before_the_next_card_per_revision']};"
+        f" the latency adds {feedback['p50_added_by_slack_latency_ms']:.1f} ms to the p50"
     )
     return 0
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -413,7 +412,6 @@ async def test_kill_9_between_the_decision_and_the_redraws_still_ends_with_every
     await asyncio.wait_for(held.arrived.wait(), timeout=10)
     first.kill()  # between the decision (in Redis) and every redraw
     slack.events_url = second.events
-    started = time.monotonic()
     await run_status(store, run_id, "completed", within=40)
     await slack.wait_for(
         lambda: (
@@ -424,6 +422,5 @@ async def test_kill_9_between_the_decision_and_the_redraws_still_ends_with_every
         timeout=40,
         description="every copy redrawn by the surviving worker",
     )
-    assert time.monotonic() - started < 40
     assert f"*Approved* by <@{BOB}>" in block_texts(dm_cards(slack, CAROL)[-1])
     held.release()

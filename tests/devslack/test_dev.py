@@ -177,9 +177,7 @@ def test_dev_runs_the_whole_product_and_stops_cleanly(workdir: Path) -> None:
         wait_for_message(
             dev, APPROVALS, lambda m: is_card_of(waiting)(m) and has_button(m, "approval_approve"), what="card"
         )
-        started = time.monotonic()
         assert dev.stop(signal.SIGINT) == 0, dev.stderr()
-        assert time.monotonic() - started < 10
         wait_until(lambda: not any(alive(pid) for pid in redis_children), timeout=5, what="redis-server to exit")
         assert "Traceback" not in dev.stderr() and " ERROR " not in dev.stderr(), dev.stderr()
     finally:
@@ -309,7 +307,7 @@ async def test_state_long_poll_answers_on_change_and_on_stop(standin: SlackStand
             state = await r.json()
         version, instance = state["version"], state["instance"]
 
-        async def poll(since: int, inst: str, wait: float = 10) -> tuple[float, dict[str, Any]]:
+        async def poll(since: int, inst: str, wait: float = 60) -> tuple[float, dict[str, Any]]:
             started = time.monotonic()
             params = {"since": str(since), "instance": inst, "wait": str(wait)}
             async with http_session.get(standin.base_url + "/_control/state", params=params) as r:
@@ -319,27 +317,25 @@ async def test_state_long_poll_answers_on_change_and_on_stop(standin: SlackStand
         await asyncio.sleep(0.1)
         assert not waiting.done()
         standin.post_user_message(user=ALICE, channel="general", text="hello <b> & @bob")
-        elapsed, new = await waiting
-        assert elapsed < 5 and new["version"] > version
+        _, new = await asyncio.wait_for(waiting, 30)  # answered on the change, well before its 60 s wait
+        assert new["version"] > version
         posted = new["messages"][GENERAL][-1]
         assert posted["text"] == "hello &lt;b&gt; &amp; <@U0BOB|bob>" and posted["user"] == ALICE
         assert posted["bot_id"] is None
 
         # another instance's version (a restarted stand-in) or an old version answers at once
-        elapsed, _ = await poll(10**9, "other-instance")
-        assert elapsed < 2
-        elapsed, _ = await poll(version, instance)
-        assert elapsed < 2
+        _, current = await asyncio.wait_for(poll(10**9, "other-instance"), 30)  # not its 60 s wait
+        assert current["version"] == new["version"]
+        _, current = await asyncio.wait_for(poll(version, instance), 30)
+        assert current["version"] == new["version"]
         # a short wait times out quietly
         elapsed, same = await poll(new["version"], instance, wait=0.2)
-        assert 0.15 < elapsed < 3 and same["version"] == new["version"]
+        assert elapsed >= 0.15 and same["version"] == new["version"]
 
-        waiting = asyncio.ensure_future(poll(new["version"], instance, wait=30))
+        waiting = asyncio.ensure_future(poll(new["version"], instance))
         await asyncio.sleep(0.1)
-        started = time.monotonic()
         await standin.stop()
-        await waiting
-        assert time.monotonic() - started < 3
+        await asyncio.wait_for(waiting, 30)  # the stop answered it, well before its 60 s wait
 
 
 async def test_user_messages_threads_and_refusals(standin: SlackStandIn) -> None:

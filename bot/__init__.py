@@ -14,10 +14,11 @@ checks this on every run):
                  the side-effect ledger, the waiter
     runs/        the bot's own `/agent` runs: the run manager, the supervisor, commands done once, the
                  model response cache
+    cli/         `python -m bot keys | signing`: the operator's commands that are not the worker
     devslack/    the local Slack stand-in for `python -m bot dev` and the tests (imports nothing above)
 
     services.py  builds one worker's parts (the composition root)
-    __main__.py  `python -m bot [dev | audit | report]`
+    __main__.py  `python -m bot [serve | dev | keys | signing | audit | report]`: one argparse parser
     dev.py       `python -m bot dev`: the product, the stand-in and Redis in one process
 
 `bot` imports `agents` (the AutoGen side), never the other way round.

@@ -5,7 +5,7 @@
     service.py    ask, read (long-poll), withdraw; `ApiWaiters`, this worker's long-polls
     webhooks.py   the decision POSTed, signed, to the program's callback_url, by any worker
     openapi.py    the OpenAPI 3.1 document
-    keys_cli.py   `python -m bot keys create | list | revoke`
+    keys.py       making an API key (`create_key`): for `python -m bot keys` (bot/cli/) and `/agent keys`
 
 May import: `bot.core`, `bot.store`, `bot.report`, the leaves of `bot.slack`, `bot.approvals` and
 `agents`. The Slack entry (`bot/slackapp/app.py`) mounts the routes.

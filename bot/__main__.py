@@ -181,7 +181,7 @@ async def _socket_mode(settings: Settings) -> None:
         create_bolt_app(services, workspace), settings.slack_app_token.get_secret_value(), web_client=services.slack
     )
     side = web.Application()  # /healthz, /metrics and the Approvals API on $PORT: no Slack request comes here
-    add_worker_routes(side, settings, services)
+    add_worker_routes(side, settings, services, workspace)
     runner = web.AppRunner(side, access_log=None)
     await runner.setup()
     try:

@@ -467,6 +467,13 @@ class Settings(ApproverSettings):
         default=120, validation_alias="API_KEY_PER_MINUTE",
         description="requests a new API key may send per minute; more are refused with 429 and `Retry-After`",
     )
+    metrics_token: Secret | None = Field(
+        default=None, validation_alias="METRICS_TOKEN",
+        description=(
+            "`GET /metrics` then needs `Authorization: Bearer <METRICS_TOKEN>`; unset, it answers only requests from"
+            " loopback that no proxy forwarded (403 to the rest)"
+        ),
+    )
     # the URL programs reach this bot at (AGENT_APPROVALS_URL), told with a new key; "" when unknown
     public_url: Annotated[str, BeforeValidator(_public_url)] = Field(
         default="", validation_alias="PUBLIC_URL",

@@ -1,8 +1,9 @@
 """`python -m bot report`: read the audit stream and the approvals waiting now, write the HTML report.
 
 Needs only the store's settings (`StoreSettings.from_env`: REDIS_URL, REDIS_KEY_PREFIX, REDIS_TIMEOUT),
-like `python -m bot audit`. Exit codes: 0 written; 1 Redis could not be read (nothing written);
-2 a bad argument or setting (nothing written). The Redis URL is never printed: it may hold a password.
+like `python -m bot audit`. Exit codes: 0 written; 1 Redis could not be read, or holds no audit log under
+REDIS_KEY_PREFIX (nothing written); 2 a bad argument or setting (nothing written). The Redis URL is never
+printed: it may hold a password.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ class History:
     waiting: list[ApprovalRecord]
     since: float
     now: float
+    log_found: bool = True  # False: no audit log at all under the prefix (none ever written, or the wrong prefix)
 
 
 class ReportError(ValueError):
@@ -76,7 +78,8 @@ async def read_history(store: Store, *, since: float, channels: Sequence[str], n
     """The audit entries since `since` about `channels` (all when empty), and the approvals pending now
     about them (as their run's channel or their card's)."""
     entries = [entry async for entry in store.audit.export(since=since, channels=channels)]
-    return History(entries, await read_waiting(store, channels=channels), since, now)
+    log_found = bool(entries) or await store.audit.last() is not None
+    return History(entries, await read_waiting(store, channels=channels), since, now, log_found)
 
 
 async def read_waiting(store: Store, *, channels: Sequence[str] = ()) -> list[ApprovalRecord]:
@@ -160,6 +163,13 @@ def build_report(
             file=sys.stderr,
         )
         return 2
+    if not history.log_found:
+        print(
+            f"error: no audit log found under REDIS_KEY_PREFIX {settings.key_prefix!r} in the Redis at REDIS_URL; is"
+            " that the prefix (and the Redis) the workers use? (dev mode's is 'hitl-dev') Nothing was written.",
+            file=sys.stderr,
+        )
+        return 1
     from bot.report.html import render  # matplotlib: only once there is something to draw
 
     figures = figures_of(history, channels=chosen, rubber_stamp=rule)

@@ -22,7 +22,8 @@ log = logging.getLogger("bot")
 
 def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None = None) -> int:
     """`python -m bot [serve | dev | keys | signing | audit | report] ...`: one argparse parser, a subparser each.
-    Settings come from `environ` (the environment when None) through `bot.core.settings`. Returns an exit code."""
+    Settings come from `environ` (the environment when None) through `bot.core.settings` (`audit` reads the
+    environment's, through it too). Returns an exit code."""
     parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__)
     sub = parser.add_subparsers(dest="command")
     sub.add_parser(
@@ -105,6 +106,7 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
             rubber_stamp_seconds=args.rubber_stamp_seconds,
             rubber_stamp_rate=args.rubber_stamp_rate,
             rubber_stamp_min=args.rubber_stamp_min,
+            environ=environ,
         )
     try:
         settings = Settings.from_env(environ)

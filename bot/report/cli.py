@@ -13,13 +13,13 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from bot.core.durations import DurationError, parse_duration
 from bot.core.records import ApprovalRecord
-from bot.core.settings import _CHANNEL_ID, LONGEST_RETENTION, SettingsError, StoreSettings
+from bot.core.settings import _CHANNEL_ID, LONGEST_RETENTION, NamingSettings, SettingsError, StoreSettings
 from bot.report.figures import Figures, RubberStamp, compute
 from bot.report.names import names_of, people_in, with_names
 from bot.store import Store, StoreUnavailable, connect
@@ -127,9 +127,11 @@ def build_report(
     rubber_stamp_rate: float = 0.95,
     rubber_stamp_min: int = 20,
     settings: StoreSettings | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> int:
     """Write the report of the last `since` (a duration back from now) about `channels` (all when empty)
-    to `out`. Returns an exit code; says what went wrong on standard error (never the Redis URL).
+    to `out`. Returns an exit code; says what went wrong on standard error (never the Redis URL). The settings
+    (the store's, and `NamingSettings` to name people) come from `environ` (the environment when None).
 
     Example::
 
@@ -143,7 +145,7 @@ def build_report(
             raise ReportError(f"--out: the folder {str(out.parent)[:200]!r} does not exist")
         if out.is_dir():
             raise ReportError(f"--out: {str(out)[:200]!r} is a folder; give a file name such as report.html")
-        settings = StoreSettings.from_env() if settings is None else settings
+        settings = StoreSettings.from_env(environ) if settings is None else settings
     except (ReportError, SettingsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -173,7 +175,11 @@ def build_report(
     from bot.report.html import render  # matplotlib: only once there is something to draw
 
     figures = figures_of(history, channels=chosen, rubber_stamp=rule)
-    names = asyncio.run(names_of(people_in(history.entries)))  # {} offline or without SLACK_BOT_TOKEN
+    try:
+        naming = NamingSettings.from_env(environ)
+    except SettingsError:
+        naming = NamingSettings()  # naming is a courtesy: people by id
+    names = asyncio.run(names_of(people_in(history.entries), settings=naming))  # {} offline, or without a token
     try:
         write_atomically(out, render(with_names(figures, names)))
     except OSError as exc:

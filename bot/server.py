@@ -1,10 +1,16 @@
 """The HTTP server of one worker (aiohttp), the web glue apart from the listeners: it mounts Slack's requests
 (`POST /slack/events`, the Bolt app of `bot/slackapp/`), the Approvals API (`/api/v1`, `bot/api/routes.py`),
-`GET /healthz` and `GET /metrics`, and starts and stops the worker's services with it."""
+`GET /healthz` and `GET /metrics`, and starts and stops the worker's services with it.
+
+`/metrics` is not for the public: with METRICS_TOKEN set it needs `Authorization: Bearer <METRICS_TOKEN>` (401
+without it), else it answers only requests from loopback that no proxy forwarded (403 to the rest). `/healthz`
+is 503 when Slack refuses the bot token (`auth.test`), 200 otherwise (its body says what is degraded)."""
 
 from __future__ import annotations
 
 import asyncio
+import hmac
+import ipaddress
 import time
 
 from aiohttp import web
@@ -12,7 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from slack_bolt.async_app import AsyncApp
 
 from bot.api.routes import add_routes
-from bot.core.settings import Settings
+from bot.core.settings import Settings, reveal
 from bot.services import Services, create_services
 from bot.slackapp.app import Workspace, create_bolt_app, slack_events_handler
 from bot.store import StoreUnavailable
@@ -51,20 +57,24 @@ def create_web_app(settings: Settings, *, services: Services | None = None) -> w
         await services.close()
 
     web_app.router.add_post("/slack/events", slack_events_handler(settings, bolt, workspace))
-    add_worker_routes(web_app, settings, services)
+    add_worker_routes(web_app, settings, services, workspace)
     web_app.on_startup.append(on_startup)
     web_app.on_cleanup.append(on_cleanup)
     return web_app
 
 
-def add_worker_routes(web_app: web.Application, settings: Settings, services: Services) -> None:
+def add_worker_routes(web_app: web.Application, settings: Settings, services: Services, workspace: Workspace) -> None:
     """What every worker serves over HTTP besides Slack's requests: `/healthz`, `/metrics` and the Approvals
     API (also in Socket Mode, where nothing else listens)."""
 
     async def healthz(request: web.Request) -> web.Response:
-        return web.json_response(await health(services))
+        said = await health(services, workspace)
+        return web.json_response(said, status=503 if said["status"] == "down" else 200)
 
     async def metrics(request: web.Request) -> web.Response:
+        refused = metrics_refusal(request, reveal(settings.metrics_token))
+        if refused is not None:
+            return refused
         body = await services.metrics.render(services.store.approvals.waiting_by_channel)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
@@ -73,8 +83,38 @@ def add_worker_routes(web_app: web.Application, settings: Settings, services: Se
     add_routes(web_app, services.api, allow_private_callbacks=settings.api_allow_private_callbacks)
 
 
-async def health(services: Services) -> dict[str, object]:
-    """Health without secrets: Redis reachability and what this worker is doing."""
+FORWARDED = ("Forwarded", "X-Forwarded-For", "X-Real-IP")  # a proxy's: the request came from elsewhere
+
+
+def metrics_refusal(request: web.Request, token: str | None) -> web.Response | None:
+    """Why `request` may not read `/metrics` (the answer to send), or None when it may: with `token`, only with
+    `Authorization: Bearer <token>`; without, only from loopback and not through a proxy."""
+    if token is not None:
+        given = request.headers.get("Authorization", "")
+        if hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+            return None
+        return web.json_response({"error": "unauthorized: send Authorization: Bearer <METRICS_TOKEN>"}, status=401,
+                                 headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
+    if is_loopback(request.remote) and not any(name in request.headers for name in FORWARDED):
+        return None
+    return web.json_response({"error": "forbidden: /metrics answers loopback only; set METRICS_TOKEN to scrape it"
+                              " from elsewhere"}, status=403)
+
+
+def is_loopback(address: str | None) -> bool:
+    try:
+        ip = ipaddress.ip_address((address or "").split("%")[0])
+    except ValueError:  # a unix socket's peer, or no address
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_loopback
+
+
+async def health(services: Services, workspace: Workspace) -> dict[str, object]:
+    """Health without secrets: Slack's word on the bot token (what `auth.test` said last; Slack is not asked
+    here), Redis reachability and what this worker is doing. "down" when Slack refuses the token, "degraded"
+    when Redis is slow or unreachable."""
     started = time.perf_counter()
     redis = "ok"
     try:
@@ -87,8 +127,11 @@ async def health(services: Services) -> dict[str, object]:
     ping_ms = round((time.perf_counter() - started) * 1000, 2)
     if redis == "ok" and ping_ms > HEALTH_REDIS_SLOW_MS:
         redis = "slow"
+    refused = workspace.refused
+    slack = f"token refused ({refused})" if refused else "ok" if workspace.known else "not answered yet"
     return {
-        "status": "ok" if redis == "ok" else "degraded",
+        "status": "down" if refused else "ok" if redis == "ok" else "degraded",
+        "slack": slack,
         "redis": redis,
         "redis_ping_ms": ping_ms if redis != "unreachable" else None,
         "worker": services.worker_id,

@@ -8,8 +8,7 @@
     webhooks.py     the decision POSTed, signed, to the program's callback_url, by any worker
     claude_code_hook.py  Claude Code's HTTP hook (`/api/v1/hooks/claude-code`), decided as the command hook is
     openapi.py      the OpenAPI 3.1 document
-    keys_cli.py     `python -m bot keys create | list | revoke`
-    signing_cli.py  `python -m bot signing rotate | show`: the deployment's signing keys
+    keys.py         making an API key (`create_key`): for `python -m bot keys` (bot/cli/) and `/agent keys`
 
 May import: `bot.core`, `bot.store`, `bot.report`, the leaves of `bot.slack`, `bot.approvals` and
 `agents`. The worker's HTTP server (`bot/server.py`) mounts the routes."""

@@ -23,7 +23,7 @@ from typing import Any
 
 from agent_approvals.approver import ApprovalRequest, canonical_json, digest_of, edited_arguments
 
-from bot.api.keys_cli import create_key
+from bot.api.keys import create_key
 from bot.api.receipts import ReceiptIssuer
 from bot.api.requests import APPROVAL_ID, Allowed, ApiError, Ask
 from bot.approvals.opening import OpenRefused, ProgramAsk

@@ -1,11 +1,13 @@
 """What everything in `bot` uses: settings, the typed records Redis keeps, ids, durations, logging,
 metrics, background tasks, secrets kept secret, signing keys, and what an "always allow" rule matches.
 
-    settings.py     process settings (one pydantic-settings source)
+    settings.py     process settings (one pydantic-settings source); the only reader of the environment
+    settings_table.py  the docs' table of the settings (`python -m bot.core.settings --markdown`)
     records.py      runs, approvals, away states as typed records
     channel_options.py  channel settings, each declared once (parsing, storage, displays, the docs' table)
     allow_rules.py  what an "always allow" rule matches, suggestions (pure)
     signing.py      Ed25519 signing keys of receipts and audit checkpoints, compact JWS made and checked
+    key_files.py    the signing keys' file: made (dev mode), rotated, written whole with mode 0600
     ids.py, durations.py, redis_urls.py   small pure helpers
     logs.py, metrics.py, tasks.py, security.py   a worker's logging, Prometheus metrics, background
                     tasks, redaction and signed modal metadata

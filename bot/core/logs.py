@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import re
 import time
 import weakref
@@ -16,6 +15,7 @@ from typing import Any
 from agent_approvals.approver import ApprovalCancelled
 
 from bot.core.security import RedactingFilter
+from bot.core.settings import DEFAULT_REDIS_URL
 
 FIELDS = ("run_id", "approval_id", "worker_id")
 
@@ -83,7 +83,7 @@ def shown_url(url: str) -> str:
 
 def redis_where(redis: Any) -> str:
     """Where a Redis client connects, as a URL without its password (for "Redis at … is unreachable"), and
-    "(REDIS_URL is unset: the default)" when the environment does not name it."""
+    "(REDIS_URL's default: is it set?)" when that is REDIS_URL's default (`redis://localhost:6379/0`)."""
     pool = getattr(redis, "connection_pool", None)
     options: dict[str, Any] = dict(getattr(pool, "connection_kwargs", None) or {})
     service = getattr(pool, "service_name", None)
@@ -100,7 +100,7 @@ def redis_where(redis: Any) -> str:
         where = f"redis+cluster://{nodes}"
     else:
         where = "Redis"
-    return where if os.environ.get("REDIS_URL") else f"{where} (REDIS_URL is unset: the default)"
+    return f"{where} (REDIS_URL's default: is it set?)" if where == DEFAULT_REDIS_URL else where
 
 
 class Outage:

@@ -69,6 +69,7 @@ def secrets_of(settings: Settings) -> list[str]:
         settings.slack_signing_secret.get_secret_value(),
         reveal(settings.slack_app_token) or "",
         reveal(settings.openai_api_key) or "",
+        reveal(settings.metrics_token) or "",
     ]
     password = urlsplit(settings.redis_url.get_secret_value()).password
     if password:

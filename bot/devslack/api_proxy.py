@@ -4,12 +4,15 @@ the API share one port (``AGENT_APPROVALS_URL`` is the page's URL).
 Each request goes to ``upstream`` (the worker's base URL) with its method, path, query (``?wait=`` long polls too),
 headers and body; the answer comes back with its status, headers and body as the worker sent them, the body
 streamed. Only hop-by-hop headers are left out on both ways. Without an upstream (the worker not started yet, or
-gone) the answer is 503 with a JSON error in the API's shape.
+gone) the answer is 503 with a JSON error in the API's shape. A program that hangs up (killed mid long-poll) is
+closed, and so is its request to the worker (the worker logs one line): no traceback.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 
 import aiohttp
 from aiohttp import web
@@ -31,6 +34,9 @@ HOP_BY_HOP = frozenset(
     }
 )
 CONNECT_TIMEOUT = 5.0
+GONE_CHECK = 0.5  # seconds between looks at whether the program is still connected
+
+log = logging.getLogger(__name__)
 
 
 class ApiProxy:
@@ -55,9 +61,23 @@ class ApiProxy:
             await session.close()
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        """The worker's answer, forwarded; given up (and the worker's request closed, which frees its long-poll)
+        when the program hangs up: a program killed mid-wait is normal, one line (the worker's), no traceback."""
         upstream = self.upstream
         if not upstream:
             return _unavailable("the bot worker is not running yet")
+        forwarding = asyncio.ensure_future(self._forward(request, upstream))
+        try:
+            while True:
+                done, _ = await asyncio.wait({forwarding}, timeout=GONE_CHECK)
+                if done:
+                    return forwarding.result()
+                if _gone(request):
+                    return _hung_up(request)
+        finally:
+            forwarding.cancel()
+
+    async def _forward(self, request: web.Request, upstream: str) -> web.StreamResponse:
         url = upstream.rstrip("/") + request.rel_url.raw_path_qs  # path and query exactly as sent
         headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP}
         body = request.content if request.body_exists else None
@@ -78,9 +98,22 @@ class ApiProxy:
                 await response.write_eof()
                 return response
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
+            if _gone(request):  # the program, not the worker: nobody reads this answer
+                return _hung_up(request)
             if response is not None and response.prepared:
                 raise  # the worker stopped mid-answer: the program sees its connection cut, as it would there
             return _unavailable(f"the bot worker did not answer ({type(exc).__name__})")
+
+
+def _gone(request: web.Request) -> bool:
+    transport = request.transport
+    return transport is None or transport.is_closing()
+
+
+def _hung_up(request: web.Request) -> web.Response:
+    log.debug("API %s %s: the program hung up before its answer (a long-poll it no longer waits for)",
+             request.method, request.path)
+    return web.Response(status=499, reason="Client Closed Request")  # written to nobody: aiohttp drops it quietly
 
 
 def _unavailable(message: str) -> web.Response:

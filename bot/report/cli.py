@@ -1,8 +1,9 @@
 """`python -m bot report`: read the audit stream and the approvals waiting now, write the HTML report.
 
 Needs only the store's settings (`StoreSettings.from_env`: REDIS_URL, REDIS_KEY_PREFIX, REDIS_TIMEOUT),
-like `python -m bot audit`. Exit codes: 0 written; 1 Redis could not be read (nothing written);
-2 a bad argument or setting (nothing written). The Redis URL is never printed: it may hold a password.
+like `python -m bot audit`. Exit codes: 0 written; 1 Redis could not be read, or holds no audit log under
+REDIS_KEY_PREFIX (nothing written); 2 a bad argument or setting (nothing written). The Redis URL is never
+printed: it may hold a password.
 """
 
 from __future__ import annotations
@@ -12,13 +13,13 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from bot.core.durations import DurationError, parse_duration
 from bot.core.records import ApprovalRecord
-from bot.core.settings import _CHANNEL_ID, LONGEST_RETENTION, SettingsError, StoreSettings
+from bot.core.settings import _CHANNEL_ID, LONGEST_RETENTION, NamingSettings, SettingsError, StoreSettings
 from bot.report.figures import Figures, RubberStamp, compute
 from bot.report.names import names_of, people_in, with_names
 from bot.store import Store, StoreUnavailable, connect
@@ -39,6 +40,7 @@ class History:
     waiting: list[ApprovalRecord]
     since: float
     now: float
+    log_found: bool = True  # False: no audit log at all under the prefix (none ever written, or the wrong prefix)
 
 
 class ReportError(ValueError):
@@ -76,7 +78,8 @@ async def read_history(store: Store, *, since: float, channels: Sequence[str], n
     """The audit entries since `since` about `channels` (all when empty), and the approvals pending now
     about them (as their run's channel or their card's)."""
     entries = [entry async for entry in store.audit.export(since=since, channels=channels)]
-    return History(entries, await read_waiting(store, channels=channels), since, now)
+    log_found = bool(entries) or await store.audit.last() is not None
+    return History(entries, await read_waiting(store, channels=channels), since, now, log_found)
 
 
 async def read_waiting(store: Store, *, channels: Sequence[str] = ()) -> list[ApprovalRecord]:
@@ -124,9 +127,11 @@ def build_report(
     rubber_stamp_rate: float = 0.95,
     rubber_stamp_min: int = 20,
     settings: StoreSettings | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> int:
     """Write the report of the last `since` (a duration back from now) about `channels` (all when empty)
-    to `out`. Returns an exit code; says what went wrong on standard error (never the Redis URL).
+    to `out`. Returns an exit code; says what went wrong on standard error (never the Redis URL). The settings
+    (the store's, and `NamingSettings` to name people) come from `environ` (the environment when None).
 
     Example::
 
@@ -140,7 +145,7 @@ def build_report(
             raise ReportError(f"--out: the folder {str(out.parent)[:200]!r} does not exist")
         if out.is_dir():
             raise ReportError(f"--out: {str(out)[:200]!r} is a folder; give a file name such as report.html")
-        settings = StoreSettings.from_env() if settings is None else settings
+        settings = StoreSettings.from_env(environ) if settings is None else settings
     except (ReportError, SettingsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -160,10 +165,21 @@ def build_report(
             file=sys.stderr,
         )
         return 2
+    if not history.log_found:
+        print(
+            f"error: no audit log found under REDIS_KEY_PREFIX {settings.key_prefix!r} in the Redis at REDIS_URL; is"
+            " that the prefix (and the Redis) the workers use? (dev mode's is 'hitl-dev') Nothing was written.",
+            file=sys.stderr,
+        )
+        return 1
     from bot.report.html import render  # matplotlib: only once there is something to draw
 
     figures = figures_of(history, channels=chosen, rubber_stamp=rule)
-    names = asyncio.run(names_of(people_in(history.entries)))  # {} offline or without SLACK_BOT_TOKEN
+    try:
+        naming = NamingSettings.from_env(environ)
+    except SettingsError:
+        naming = NamingSettings()  # naming is a courtesy: people by id
+    names = asyncio.run(names_of(people_in(history.entries), settings=naming))  # {} offline, or without a token
     try:
         write_atomically(out, render(with_names(figures, names)))
     except OSError as exc:

@@ -1,5 +1,6 @@
 """People's names for the report and the audit export: the audit log keeps Slack ids (`U0123ABCD`), and the
-store keeps no names, so they are asked of Slack (`users.info`, with SLACK_BOT_TOKEN and SLACK_API_URL when set).
+store keeps no names, so they are asked of Slack (`users.info`, with SLACK_BOT_TOKEN and SLACK_API_URL when set:
+`bot.core.settings.NamingSettings`).
 
 Offline, without a token, or when Slack refuses or does not answer, a person is shown by id alone: naming is a
 courtesy, never a reason for the command to fail or to wait long (`LOOKUP_SECONDS` in all).
@@ -10,10 +11,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import os
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
+
+from bot.core.settings import NamingSettings, SettingsError, reveal
 
 PERSON = re.compile(r"^[UW][A-Z0-9]{2,20}$")  # a Slack user id
 PEOPLE_FIELDS = ("by", "for", "delegate", "requester", "mentioned", "to")  # audit fields that may name people
@@ -40,18 +42,20 @@ def display_name(user: Mapping[str, Any]) -> str:
     return ""
 
 
-async def names_of(ids: Iterable[str], *, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+async def names_of(ids: Iterable[str], *, settings: NamingSettings | None = None) -> dict[str, str]:
     """Names of the people `ids` names, by id, as far as Slack tells them within `LOOKUP_SECONDS` (none without
-    SLACK_BOT_TOKEN)."""
-    env = os.environ if environ is None else environ
-    token = (env.get("SLACK_BOT_TOKEN") or "").strip()
+    SLACK_BOT_TOKEN). `settings`: `NamingSettings.from_env()` when None."""
+    try:
+        settings = NamingSettings.from_env() if settings is None else settings
+    except SettingsError:
+        return {}
+    token = reveal(settings.slack_bot_token)
     wanted = sorted(i for i in set(ids) if PERSON.fullmatch(i))[:MOST_PEOPLE]
     if not token or not wanted:
         return {}
     from slack_sdk.web.async_client import AsyncWebClient
 
-    base = (env.get("SLACK_API_URL") or "").strip() or "https://slack.com/api/"
-    slack = AsyncWebClient(token=token, base_url=base if base.endswith("/") else base + "/", timeout=5)
+    slack = AsyncWebClient(token=token, base_url=settings.slack_api_url, timeout=5)
     names: dict[str, str] = {}
     gate = asyncio.Semaphore(AT_ONCE)
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any
 
@@ -17,6 +16,7 @@ from pydantic import SecretStr
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.request.internals import extract_enterprise_id, extract_team_id
 from slack_sdk.errors import SlackApiError
@@ -35,10 +35,23 @@ ELSEWHERE = "This app is installed in another workspace. Nothing was done."
 
 
 
+TOKEN_REFUSED = frozenset({"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired",
+                           "not_allowed_token_type", "no_permission", "missing_scope", "team_access_not_granted"})
+
+
+def refusal_of(error: BaseException) -> str | None:
+    """Slack's error code when `error` says the bot token was refused (never the token), else None."""
+    if isinstance(error, SlackApiError):
+        code = str((error.response.data or {}).get("error", "")) if isinstance(error.response.data, dict) else ""
+        return code if code in TOKEN_REFUSED else None
+    return None
+
+
 class Workspace:
     """The one workspace the bot is installed in, as Slack's `auth.test` describes it. Asked once (at
     start-up, or by the first request that needs it; concurrent requests wait for that one call) and
-    kept: it does not change while the token is valid. Bolt's `authorize` is built from it."""
+    kept: it does not change while the token is valid. Bolt's `authorize` is built from it. `refused`
+    says when Slack refused the token the last time it was asked (`/healthz` is then 503)."""
 
     def __init__(self, slack: AsyncWebClient, *, bot_token: SecretStr) -> None:
         self._slack = slack
@@ -46,6 +59,12 @@ class Workspace:
         self._answer: dict[str, Any] | None = None
         self._result: AuthorizeResult | None = None
         self._asking = asyncio.Lock()
+        self.refused: str | None = None  # Slack's error when it last refused the token (`invalid_auth`...), else None
+
+    @property
+    def known(self) -> bool:
+        """Whether Slack has answered `auth.test` (the answer is kept)."""
+        return self._answer is not None
 
     async def answer(self) -> dict[str, Any] | None:
         """The bot's `auth.test` answer; None while Slack cannot give it (the next call asks again)."""
@@ -55,8 +74,11 @@ class Workspace:
                     try:
                         response = await self._slack.auth_test()
                     except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
-                        log.warning("auth.test failed (%s); asked again on the next request", type(exc).__name__)
+                        self.refused = refusal_of(exc)
+                        said = f"Slack refused the bot token: {self.refused}" if self.refused else type(exc).__name__
+                        log.warning("auth.test failed (%s); asked again on the next request", said)
                         return None
+                    self.refused = None
                     data = response.data if isinstance(response.data, dict) else {}
                     self._result = AuthorizeResult(
                         enterprise_id=data.get("enterprise_id"),
@@ -102,23 +124,34 @@ def create_bolt_app(services: Services, workspace: Workspace | None = None) -> A
         return await workspace.authorize(enterprise_id=enterprise_id, team_id=team_id)
 
     slack = services.slack
-    with _unseen("SLACK_BOT_TOKEN"):  # Bolt reads it when given no `token`, then warns it is unused beside `client`
+    with _unsaid(logging.getLogger("slack_bolt"), warning_client_prioritized_and_token_skipped()):
         app = _bolt_app(slack, authorize, services)
     listeners.register(app, services)
     return app
 
 
+class _Unsaid(logging.Filter):
+    """Drops one message of Bolt's: `AsyncApp` takes SLACK_BOT_TOKEN from the environment when given no `token`,
+    and warns at every start that it is unused beside a `client`; here the token comes from `authorize` per
+    request, and the client is ours (no token), so the warning says nothing true."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__()
+        self._message = message
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != self._message
+
+
 @contextlib.contextmanager
-def _unseen(variable: str) -> Iterator[None]:
-    """`variable` out of the environment for the block's duration (put back after). Bolt's `AsyncApp` falls back
-    to SLACK_BOT_TOKEN when given no `token`, and warns at every start that it is unused when a `client` is
-    given too; here the token comes from `authorize` per request, and the client is ours."""
-    saved = os.environ.pop(variable, None)
+def _unsaid(logger: logging.Logger, message: str) -> Iterator[None]:
+    """`message` kept out of `logger` for the block's duration."""
+    dropped = _Unsaid(message)
+    logger.addFilter(dropped)
     try:
         yield
     finally:
-        if saved is not None:
-            os.environ[variable] = saved
+        logger.removeFilter(dropped)
 
 
 def _bolt_app(slack: AsyncWebClient, authorize: Any, services: Services) -> AsyncApp:

@@ -46,7 +46,7 @@ from agent_approvals.receipts import TYPE, ReceiptError, verify
 
 from bot.api.receipts import ReceiptIssuer, new_jti, receipt_claims
 from bot.api.requests import ApiError
-from bot.api.signing_cli import ensure_keys_file
+from bot.core.key_files import ensure_keys_file
 from bot.core.records import API_OWNER
 from bot.core.signing import SigningKeys
 from bot.store import Store, connect

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from pydantic import Field
 
-from bot.core.settings import ApproverSettings, Settings, StoreSettings, markdown
+from bot.core.settings import ApproverSettings, Settings, StoreSettings
+from bot.core.settings_table import markdown
 
 CONFIG_PAGE = Path(__file__).resolve().parents[2] / "docs" / "operators" / "configuration.md"
 

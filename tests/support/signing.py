@@ -10,7 +10,7 @@ from typing import Any
 
 import aiohttp
 
-from bot.api.signing_cli import ensure_keys_file
+from bot.core.key_files import ensure_keys_file
 from bot.devslack.server import SlackStandIn
 from tests.conftest import Worker, bot_env, start_worker
 from tests.support.receipts import joserfc_claims

@@ -12,7 +12,7 @@ from typing import Any
 from agent_approvals import ApprovalsClient
 from agent_approvals.client import Approval
 
-from bot.api.signing_cli import ensure_keys_file
+from bot.core.key_files import ensure_keys_file
 from bot.devslack.server import SlackStandIn
 from tests.conftest import BOB, SALES, Worker, bot_env, start_worker
 from tests.support.hitl import click, nth_card

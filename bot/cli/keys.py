@@ -1,21 +1,19 @@
-"""API keys, made and revoked by an operator (`python -m bot keys …`, needs only REDIS_URL) or by a
-channel's admins (`/agent keys …` in Slack): both make keys the same way (`create_key`)."""
-
+"""`python -m bot keys …`: API keys made, listed and revoked by an operator (needs only REDIS_URL). A channel's
+admins do the same with `/agent keys …` in Slack; both make keys one way (`bot.api.keys.create_key`)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping
 
-from bot.core.records import DEFAULT_MAX_PENDING, DEFAULT_PER_MINUTE, KEY_NAME
+from bot.api.keys import create_key
+from bot.core.records import DEFAULT_MAX_PENDING, DEFAULT_PER_MINUTE
 from bot.core.settings import SettingsError, StoreSettings
 from bot.store import NewKey, Store, StoreUnavailable, connect
-from bot.store.api_keys import MAX_CHANNELS, describe
+from bot.store.api_keys import describe
 
-CHANNEL = re.compile(r"^[CG][A-Z0-9]{2,23}$")
 HELP = """The Approvals API's keys: programs ask for approvals with one (they never decide). Needs only REDIS_URL.
 
     python -m bot keys create NAME --channel C… [--channel C…] [--max-pending N] [--per-minute N]
@@ -25,31 +23,6 @@ HELP = """The Approvals API's keys: programs ask for approvals with one (they ne
 `create` prints the key and its webhook secret once: only a hash of the key is kept. In Slack, a channel's
 admins do the same with `/agent keys create NAME` and `/agent keys revoke NAME`.
 """
-
-
-async def create_key(
-    store: Store,
-    name: str,
-    channels: Sequence[str],
-    *,
-    by: str,
-    max_pending: int = DEFAULT_MAX_PENDING,
-    per_minute: int = DEFAULT_PER_MINUTE,
-) -> NewKey | str:
-    """A new key, or why not (a message for the person who asked)."""
-    if not KEY_NAME.fullmatch(name):
-        return "a key's name is 1 to 40 lowercase letters, digits or _ . - (starting with a letter or digit)"
-    if not channels:
-        return "name at least one channel the key may ask in (--channel C…)"
-    if len(channels) > MAX_CHANNELS:
-        return f"a key may ask in at most {MAX_CHANNELS} channels"
-    wrong = [c for c in channels if not CHANNEL.fullmatch(c)]
-    if wrong:
-        return f"{wrong[0][:30]!r} is not a channel id (C… or G…)"
-    if not 1 <= max_pending <= 100_000 or not 1 <= per_minute <= 100_000:
-        return "limits are whole numbers from 1 to 100000"
-    made = await store.api_keys.create(name, channels, by=by, max_pending=max_pending, per_minute=per_minute)
-    return made if made is not None else f"there is a key named {name} already (revoke it first)"
 
 
 def announce(made: NewKey) -> str:
@@ -62,10 +35,8 @@ def announce(made: NewKey) -> str:
     )
 
 
-def keys_command(argv: Sequence[str], *, settings: StoreSettings | None = None) -> int:
-    """`python -m bot keys …` (see the module docstring). Returns an exit code."""
-    parser = argparse.ArgumentParser(prog="python -m bot keys", description=HELP,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments of `python -m bot keys` (its parser: `HELP` as its description, raw)."""
     sub = parser.add_subparsers(dest="action", required=True)
     create = sub.add_parser("create", help="make a key (printed once)")
     create.add_argument("name")
@@ -76,9 +47,13 @@ def keys_command(argv: Sequence[str], *, settings: StoreSettings | None = None) 
     sub.add_parser("list", help="the keys that stand (never the keys themselves)")
     revoke = sub.add_parser("revoke", help="revoke a key: the next request with it is refused")
     revoke.add_argument("name")
-    args = parser.parse_args(argv)
+
+
+def keys_command(args: argparse.Namespace, *, environ: Mapping[str, str] | None = None) -> int:
+    """`python -m bot keys …` with its parsed arguments (see `HELP`); its settings from `environ` (the
+    environment when None). Returns an exit code."""
     try:
-        settings = StoreSettings.from_env() if settings is None else settings
+        settings = StoreSettings.from_env(environ)
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

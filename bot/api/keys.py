@@ -1,0 +1,38 @@
+"""Making API keys, one way for every door: `python -m bot keys create` (bot/cli/keys.py), `/agent keys create` in
+Slack and dev mode's key all call `create_key`, which checks what it is given and says why not in words."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from bot.core.records import DEFAULT_MAX_PENDING, DEFAULT_PER_MINUTE, KEY_NAME
+from bot.store import NewKey, Store
+from bot.store.api_keys import MAX_CHANNELS
+
+CHANNEL = re.compile(r"^[CG][A-Z0-9]{2,23}$")
+
+
+async def create_key(
+    store: Store,
+    name: str,
+    channels: Sequence[str],
+    *,
+    by: str,
+    max_pending: int = DEFAULT_MAX_PENDING,
+    per_minute: int = DEFAULT_PER_MINUTE,
+) -> NewKey | str:
+    """A new key, or why not (a message for the person who asked)."""
+    if not KEY_NAME.fullmatch(name):
+        return "a key's name is 1 to 40 lowercase letters, digits or _ . - (starting with a letter or digit)"
+    if not channels:
+        return "name at least one channel the key may ask in (--channel C…)"
+    if len(channels) > MAX_CHANNELS:
+        return f"a key may ask in at most {MAX_CHANNELS} channels"
+    wrong = [c for c in channels if not CHANNEL.fullmatch(c)]
+    if wrong:
+        return f"{wrong[0][:30]!r} is not a channel id (C… or G…)"
+    if not 1 <= max_pending <= 100_000 or not 1 <= per_minute <= 100_000:
+        return "limits are whole numbers from 1 to 100000"
+    made = await store.api_keys.create(name, channels, by=by, max_pending=max_pending, per_minute=per_minute)
+    return made if made is not None else f"there is a key named {name} already (revoke it first)"

@@ -1,0 +1,96 @@
+"""`/healthz` and `/metrics` of a worker (#46): `/healthz` is 503 "down" when Slack refuses the bot token (the
+stand-in refusing `auth.test`), never showing the token; `/metrics` is not for the public: with METRICS_TOKEN it
+needs the bearer token, without it it answers loopback only, never a request a proxy forwarded. Real workers over
+HTTP, the Slack stand-in, a real redis-server."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import aiohttp
+import pytest
+
+from bot.devslack.server import SlackStandIn
+from bot.server import is_loopback
+from tests.conftest import BOT_TOKEN, Worker, bot_env, start_worker
+
+METRICS_TOKEN = "metrics-t0ken-for-the-scraper"
+Started = Callable[..., Awaitable[Worker]]
+
+
+@pytest.fixture
+async def workers(slack: SlackStandIn, redis_url: str) -> AsyncIterator[Started]:
+    """Start workers with settings of the test's own (stopped at the end)."""
+    started: list[Worker] = []
+
+    async def start(**extra: str) -> Worker:
+        worker = await start_worker(bot_env(slack=slack, redis_url=redis_url, model_config=None, **extra))
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        await worker.stop()
+
+
+async def get(url: str, **headers: str) -> tuple[int, str, dict[str, str]]:
+    async with aiohttp.ClientSession() as http, http.get(url, headers=headers) as response:
+        return response.status, await response.text(), dict(response.headers)
+
+
+async def health_of(worker: Worker) -> tuple[int, dict[str, Any]]:
+    async with aiohttp.ClientSession() as http, http.get(worker.url + "/healthz") as response:
+        return response.status, await response.json()
+
+
+async def test_healthz_is_down_when_slack_refuses_the_bot_token(
+    workers: Started, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    refused_token = "xoxb-not-the-workspace-token-9f8e7d"  # the stand-in's auth.test answers invalid_auth
+    worker = await workers(SLACK_BOT_TOKEN=refused_token)
+    status, health = await health_of(worker)
+    assert status == 503, health
+    assert health["status"] == "down" and health["slack"] == "token refused (invalid_auth)"
+    assert health["redis"] == "ok"  # the rest is still said
+    _, text, _ = await get(worker.url + "/healthz")
+    assert refused_token not in text and refused_token not in caplog.text
+    assert "Slack refused the bot token: invalid_auth" in caplog.text
+
+
+async def test_healthz_is_ok_when_slack_accepts_the_token(workers: Started) -> None:
+    status, health = await health_of(await workers())
+    assert status == 200 and health["status"] == "ok" and health["slack"] == "ok"
+    assert BOT_TOKEN not in str(health)
+
+
+async def test_metrics_without_a_token_answer_loopback_but_not_a_forwarded_request(workers: Started) -> None:
+    worker = await workers()
+    status, body, _ = await get(worker.url + "/metrics")
+    assert status == 200 and "# HELP" in body
+    for header in ("X-Forwarded-For", "Forwarded", "X-Real-IP"):  # a proxy on this host passes the public on
+        status, body, _ = await get(worker.url + "/metrics", **{header: "203.0.113.7"})
+        assert status == 403 and "METRICS_TOKEN" in body and "# HELP" not in body, (header, body)
+
+
+async def test_metrics_with_a_token_need_it(workers: Started) -> None:
+    worker = await workers(METRICS_TOKEN=METRICS_TOKEN)
+    status, body, headers = await get(worker.url + "/metrics")
+    assert status == 401 and headers["WWW-Authenticate"].startswith("Bearer") and "# HELP" not in body
+    for wrong in (f"Bearer {METRICS_TOKEN}x", METRICS_TOKEN, f"Basic {METRICS_TOKEN}", "Bearer "):
+        status, body, _ = await get(worker.url + "/metrics", Authorization=wrong)
+        assert status == 401 and METRICS_TOKEN not in body, wrong
+    status, body, _ = await get(worker.url + "/metrics", Authorization=f"Bearer {METRICS_TOKEN}")
+    assert status == 200 and "# HELP" in body
+    status, body, _ = await get(worker.url + "/metrics", Authorization=f"Bearer {METRICS_TOKEN}",
+                                **{"X-Forwarded-For": "203.0.113.7"})
+    assert status == 200 and "# HELP" in body  # with the token, from anywhere
+
+
+def test_loopback_is_only_loopback() -> None:
+    assert is_loopback("127.0.0.1") and is_loopback("127.8.9.10") and is_loopback("::1")
+    assert is_loopback("::ffff:127.0.0.1")  # IPv4 on an IPv6 socket
+    for other in ("10.0.0.1", "192.168.1.2", "203.0.113.7", "::ffff:203.0.113.7", "fe80::1%eth0", "", None, "x"):
+        assert not is_loopback(other), other

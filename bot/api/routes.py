@@ -67,7 +67,7 @@ def add_routes(app: web.Application, api: ApprovalsApi, *, allow_private_callbac
         checked = ask_body(raw, allow_private_callbacks=allow_private_callbacks)
         async with checking:  # off the loop, a few at a time: clicks and /healthz go on at their usual speed
             await asyncio.to_thread(check_arguments, checked)
-        status, body = await api.ask(key, checked, idempotency_key=idempotency_key, body=raw)
+        status, body = await api.ask(key, checked, idempotency_key=idempotency_key)
         log.info("key %s asked for approval %s (%s)", key.name, body.get("id"), body.get("status"))
         return web.json_response(body, status=status)
 
@@ -75,7 +75,7 @@ def add_routes(app: web.Application, api: ApprovalsApi, *, allow_private_callbac
         idempotency_key = _idempotency_key(request)
         raw = await _body(request)
         checked = allowed_body(raw)
-        status, body = await api.record_allowed(key, checked, idempotency_key=idempotency_key, body=raw)
+        status, body = await api.record_allowed(key, checked, idempotency_key=idempotency_key)
         log.info("key %s recorded call %s of %s as allowed by its allow-list", key.name, body["id"], checked.tool_name)
         return web.json_response(body, status=status)
 

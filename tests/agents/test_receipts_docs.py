@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from bot.devslack.server import SlackStandIn
+from bot.store.api_keys import id_of_key
 from tests.conftest import BOB, Worker
 from tests.support.hitl import click, nth_card
 from tests.support.mcp_gateway import EMAIL
@@ -50,7 +51,7 @@ async def test_the_pages_joserfc_check_works_on_the_bots_receipts(
     check = joserfc_check()
     reordered = {"body": EMAIL["body"], "to": EMAIL["to"]}
     claims = await asyncio.to_thread(check, decided.receipt, bot.url, "send_email", reordered)
-    assert claims["sub"] == decided.id and claims["aud"] == "emailer"
+    assert claims["sub"] == decided.id and claims["aud"] == id_of_key(key)
     with pytest.raises(AssertionError, match="other arguments"):
         await asyncio.to_thread(check, decided.receipt, bot.url, "send_email", {**EMAIL, "to": "eve@example.com"})
     with pytest.raises(AssertionError, match="another tool"):

@@ -24,6 +24,7 @@ from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
 from bot.devslack.server import SlackStandIn
+from bot.store.api_keys import id_of_key
 from tests.conftest import BOB, Worker
 from tests.support.hitl import click, nth_card, until
 from tests.support.mcp_gateway import EMAIL, over_stdio, text
@@ -59,8 +60,8 @@ import asyncio, json, sys
 from agent_approvals import ReceiptChecker, ReceiptError, requires_receipt
 
 async def main() -> None:
-    url, receipt, arguments = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
-    async with ReceiptChecker(url, audience="emailer") as checker:
+    url, receipt, arguments, audience = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), sys.argv[4]
+    async with ReceiptChecker(url, audience=audience) as checker:
         @requires_receipt(checker)
         async def send_email(to: str, body: str) -> str:
             return "ran"
@@ -73,9 +74,9 @@ asyncio.run(main())
 """
 
 
-async def in_another_process(bot: Worker, receipt: str, arguments: dict[str, Any]) -> str:
+async def in_another_process(bot: Worker, receipt: str, arguments: dict[str, Any], audience: str) -> str:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", SPEND_ELSEWHERE, bot.url, receipt, json.dumps(arguments),
+        sys.executable, "-c", SPEND_ELSEWHERE, bot.url, receipt, json.dumps(arguments), audience,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     out, err = await asyncio.wait_for(process.communicate(), 60)
     assert process.returncode == 0, err.decode()
@@ -87,7 +88,7 @@ async def test_a_decorated_tool_runs_once_per_receipt_across_processes(
 ) -> None:
     bot, key = signer
     sent: list[dict[str, str]] = []
-    checker = ReceiptChecker(bot.url, audience="emailer", issuer=ISSUER)
+    checker = ReceiptChecker(bot.url, audience=id_of_key(key), issuer=ISSUER)
 
     @requires_receipt(checker)
     async def send_email(to: str, body: str) -> str:
@@ -107,11 +108,11 @@ async def test_a_decorated_tool_runs_once_per_receipt_across_processes(
     assert raised.value.reason == "used"
     assert sent == [EMAIL]  # once
     assert first.receipt is not None
-    assert await in_another_process(bot, first.receipt, EMAIL) == "used"
+    assert await in_another_process(bot, first.receipt, EMAIL, id_of_key(key)) == "used"
 
     second = await approved(bot, key, slack, 2, {**EMAIL, "body": "Prices go up 6%."})
     assert second.receipt is not None and second.receipt != first.receipt
-    assert await in_another_process(bot, second.receipt, {**EMAIL, "body": "Prices go up 6%."}) == "ran"
+    assert await in_another_process(bot, second.receipt, {**EMAIL, "body": "Prices go up 6%."}, id_of_key(key)) == "ran"
     with pytest.raises(ReceiptError) as raised:  # spent by the other process
         await send_email(to=EMAIL["to"], body="Prices go up 6%.", receipt=second.receipt)
     assert raised.value.reason == "used"
@@ -129,7 +130,7 @@ async def test_an_audience_other_than_the_asking_key_is_refused(
             await checker.check(decided.receipt, tool="send_email", arguments=EMAIL)
         assert raised.value.reason == "wrong_audience"
     assert decided.receipt is not None  # and it was not spent by that refusal
-    assert await in_another_process(bot, decided.receipt, EMAIL) == "ran"
+    assert await in_another_process(bot, decided.receipt, EMAIL, id_of_key(key)) == "ran"
 
 
 def calls(record: Path) -> list[dict[str, Any]]:

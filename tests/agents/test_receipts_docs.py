@@ -81,7 +81,7 @@ async def test_the_example_executor_runs_an_approved_job_once(
 ) -> None:
     bot, key = signer
     env = {"PATH": "/usr/bin:/bin", "AGENT_APPROVALS_URL": bot.url, "AGENT_APPROVALS_KEY": key,
-           "OUTBOX_DIR": str(tmp_path / "outbox"), "RECEIPT_AUDIENCE": "emailer"}
+           "OUTBOX_DIR": str(tmp_path / "outbox"), "RECEIPT_AUDIENCE": id_of_key(key)}
     asking = asyncio.create_task(example(env, tmp_path, "ask", "Tell carol@example.com about the prices"))
     await click(slack, await nth_card(slack, 1, within=60), "approval_approve", user=BOB)
     job = json.loads((await asking).splitlines()[-1])

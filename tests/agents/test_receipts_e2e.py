@@ -49,7 +49,8 @@ async def test_joserfc_verifies_what_the_bot_issues(signer: tuple[Worker, str], 
     header, claims = joserfc_claims(decided.receipt, jwks)
     assert header == {"alg": "EdDSA", "kid": jwks["keys"][0]["kid"], "typ": TYPE}
     assert {k: claims[k] for k in ("iss", "sub", "aud", "tool", "args_sha256")} == {
-        "iss": ISSUER, "sub": decided.id, "aud": "emailer", "tool": "send_email", "args_sha256": args_sha256(EMAIL)}
+        "iss": ISSUER, "sub": decided.id, "aud": id_of_key(key), "tool": "send_email",
+        "args_sha256": args_sha256(EMAIL)}
     assert claims["exp"] - claims["iat"] == 600 and claims["jti"]
     assert [(d["type"], d["id"]) for d in claims["decided_by"]] == [("person", BOB)]
     assert all(set(k) >= {"kty", "crv", "x", "kid"} and "d" not in k for k in jwks["keys"])  # public parts only
@@ -142,7 +143,8 @@ async def test_a_guarded_mcp_server_behind_the_gateway_and_bypassed(
 ) -> None:
     bot, key = signer
     record = tmp_path / "guarded.jsonl"
-    upstream = [sys.executable, str(GUARDED), "--record", str(record), "--bot-url", bot.url, "--audience", "emailer"]
+    upstream = [sys.executable, str(GUARDED), "--record", str(record), "--bot-url", bot.url,
+                "--audience", id_of_key(key)]
     async with over_stdio(bot, key, tmp_path, command=upstream) as gw:
         inbox = await gw.session.call_tool("list_inbox", {})  # allowed by the gateway, unguarded upstream
         assert not inbox.is_error and [c["tool"] for c in calls(record)] == ["list_inbox"]

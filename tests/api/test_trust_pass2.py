@@ -219,3 +219,14 @@ async def test_an_approval_stored_with_such_an_integer_reads_without_a_receipt_n
     assert status == 200 and answer["status"] == "approved" and answer["receipt"] is None, answer
     assert answer["arguments"] == {"n": 9007199254740993}
     assert await signer.services.api.receipts.receipt_of(approval) is None  # type: ignore[union-attr]
+
+
+def test_every_spelling_the_resolver_reads_as_loopback_is_private() -> None:
+    from bot.api.requests import client_host, private_host
+
+    for url in (*(f"https://{host}/hook" for host in SPELLINGS), "https://127.1/hook", "https://2130706433/hook",
+                "https://0x7f.0.0.1/hook", "https://[::ffff:127.0.0.1]/hook", "https://localhost./hook"):
+        assert private_host(client_host(url)), url
+    for url in ("https://example.com/hook", "https://8.8.8.8/hook", "https://deadbeef.example/hook",
+                "https://ｅｘａｍｐｌｅ．ｃｏｍ/hook"):
+        assert not private_host(client_host(url)), url

@@ -11,8 +11,8 @@ none, and trusts nothing it is told but a receipt the bot signed for exactly the
 `ask` asks for one `send_email` (the card in Slack), waits for the decision and prints one JSON line: the tool,
 the arguments to run (as approved, or as a reviewer edited them) and the receipt. `run` reads such lines and runs
 each through the decorated `send_email`, which sends nothing: each email is a file in OUTBOX_DIR (./outbox). It
-prints "sent to …" or "refused: <reason>: <why>" per line; RECEIPT_AUDIENCE names the API key whose approvals it
-runs (the receipts' `aud`), if one.
+prints "sent to …" or "refused: <reason>: <why>" per line; RECEIPT_AUDIENCE is the id (`k-…`, from `python -m bot
+keys list`) of the API key whose approvals it runs (the receipts' `aud`), if one.
 """
 
 from __future__ import annotations

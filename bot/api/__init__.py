@@ -2,6 +2,8 @@
 
     routes.py       the HTTP surface on every worker (`/api/v1/approvals`, `/api/v1/openapi.json`,
                     `/api/v1/jwks.json`)
+    admission.py    admission on one worker before a request costs anything: token buckets per key, log
+                    throttle (pure)
     requests.py     what a program may send, checked before anything is stored (pure)
     service.py      ask, read (long-poll), withdraw, a receipt's use; `ApiWaiters`, this worker's long-polls
     receipts.py     signed receipts of approvals that allow a call (`ReceiptIssuer`), and their use

@@ -90,7 +90,9 @@ _ASK = {
             "required": ["name", "arguments"],
             "properties": {
                 "name": {"type": "string", "pattern": "^[A-Za-z0-9_.:/-]{1,64}$"},
-                "arguments": {"type": "object"},
+                "arguments": {"type": "object",
+                              "description": "integers within ±(2^53-1) only (I-JSON, RFC 8785): send larger ones,"
+                                             " such as 64-bit ids, as strings (else 400 naming the field)"},
                 "schema": {"type": "object", "description": "the tool's JSON schema of its arguments"},
                 "editable": {"type": "boolean", "default": True,
                              "description": "false: the program runs only this call as made; no edit is offered"},
@@ -107,6 +109,10 @@ _ASK = {
         "may_have_run": {"type": "boolean", "default": False,
                          "description": "this call was approved before and its program died while it ran: the card"
                                         " says so, and only a person may approve it (no rule)"},
+        "run": {"type": "string", "pattern": "^[A-Za-z0-9_.:-]{1,128}$",
+                "description": "the program's own run or session id: a “This run only” rule covers the asks with the"
+                               " same run (of this key, in this channel); without it, every program of the key that"
+                               " sends none shares one run, where “This run only” is refused"},
     },
 }
 
@@ -157,9 +163,13 @@ def _errors(*codes: int) -> dict[str, Any]:
         " is not this approval's (`invalid_receipt`)",
         403: "a channel outside the key's",
         404: "no such approval of this key",
-        409: "an Idempotency-Key used before with another body",
+        409: "an Idempotency-Key used before with another body (compared as RFC 8785 canonical JSON: key order does"
+        " not matter); for a use: `used`, `not_approved`, `rule_revoked`, or `key_revoked` (the key that asked was"
+        " revoked: its approvals and receipts run nothing more)",
         413: "a body over 256 KiB",
-        429: "a limit of the key (see Retry-After)",
+        429: "a limit (see Retry-After): `rate_limited` (the key's admission on this worker, 50 a second, checked"
+        " before the body is read, or its per-minute limit; for a keyless receipt spend, 20 a second per address),"
+        " `too_many_pending` (the key's max_pending)",
         503: "the approval store cannot be reached (see Retry-After)",
     }
     return {str(code): _json("Error", texts[code]) for code in codes}
@@ -191,7 +201,8 @@ def document() -> dict[str, Any]:
                     "parameters": [
                         {"name": "Idempotency-Key", "in": "header", "required": False,
                          "schema": {"type": "string", "pattern": "^[A-Za-z0-9_.:-]{1,128}$"},
-                         "description": "a retry with the same key and body returns the same approval"}
+                         "description": "a retry with the same key and body (as RFC 8785 canonical JSON) returns the"
+                                        " same approval"}
                     ],
                     "requestBody": {"required": True, "content": {"application/json": {
                         "schema": {"$ref": "#/components/schemas/Ask"}}}},
@@ -230,7 +241,8 @@ def document() -> dict[str, Any]:
                         " `may_have_run` instead of running it. Without a key, an executor spends the approval's"
                         " `receipt` (`{receipt, token}`), apart from the program's own use: 200 with `used` true for"
                         " the token that spent it (its retry too), 409 `used` for any other, 401 `invalid_receipt`"
-                        " for a receipt that does not verify, has expired or is another approval's."
+                        " for a receipt that does not verify, has expired or is another approval's, 409"
+                        " `key_revoked` once the key that asked was revoked."
                     ),
                     "security": [{"key": []}, {}],
                     "parameters": [_ID],

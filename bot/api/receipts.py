@@ -7,7 +7,8 @@ deployment's current key (bot/core/signing.py). Its claims:
 
     iss          RECEIPT_ISSUER, else PUBLIC_URL, else "slack-agent-approvals"
     sub          the approval's id
-    aud          the name of the API key that asked
+    aud          the id of the API key that asked (`k-…`: never another key's, unlike its name, which a revoked
+                 key frees; `python -m bot keys list` shows it); its name only for an approval asked before key ids
     jti          unique ("rcpt_" and 32 hex digits): the executor spends it once
     iat, exp     issued at, and exp = iat + RECEIPT_TTL (seconds since 1970)
     tool         the tool's name (absent for a message or code)
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -39,6 +41,8 @@ from bot.core.records import ApprovalRecord
 from bot.core.signing import SigningError, SigningKeys
 from bot.store import Store
 from bot.store.receipts import Receipts
+
+log = logging.getLogger(__name__)
 
 DEFAULT_ISSUER = "slack-agent-approvals"
 MAX_RECEIPT = 8192  # characters: a longer one is none of ours
@@ -89,7 +93,8 @@ async def receipt_claims(
     """The claims of an approval's receipt (see the module docstring)."""
     iat = int(now)
     claims: dict[str, Any] = {
-        "iss": issuer, "sub": approval.id, "aud": approval.asked_by, "jti": jti, "iat": iat, "exp": iat + ttl,
+        "iss": issuer, "sub": approval.id, "aud": approval.key_id or approval.asked_by, "jti": jti, "iat": iat,
+        "exp": iat + ttl,
     }
     if approval.kind == "tool_call":
         claims["tool"] = approval.tool_name
@@ -124,7 +129,13 @@ class ReceiptIssuer:
         if stored is not None and stored.valid(now):
             return stored.receipt
         jti = new_jti()
-        claims = await receipt_claims(approval, issuer=self.issuer, ttl=self.ttl, now=now, jti=jti, names=self.names)
+        try:
+            claims = await receipt_claims(approval, issuer=self.issuer, ttl=self.ttl, now=now, jti=jti,
+                                          names=self.names)
+        except ValueError as exc:  # arguments RFC 8785 cannot encode (asked before the ask refused them): none
+            log.warning("approval %s has no receipt: its arguments have no RFC 8785 form (%s)", approval.id,
+                        type(exc).__name__)
+            return None
         kept = await self._stored.keep(approval.id, self.keys.sign(claims, typ=TYPE), jti=jti,
                                        exp=claims["exp"], now=now)
         return None if kept is None else kept.receipt
@@ -144,29 +155,38 @@ class ReceiptIssuer:
             raise invalid("the receipt has no jti or exp")
         return claims
 
-    async def spend(self, approval_id: str, claims: dict[str, Any], *, token: str, origin_channel: str) -> str:
+    async def spend(self, approval: ApprovalRecord, claims: dict[str, Any], *, token: str) -> None:
         """An executor spends an approval's receipt (its `claims`, from `check`), once (bot/store/receipts.py):
-        "ok" when this token spent it (now or before: a retry), else an ApiError: 409 used (another token spent
-        it), 401 invalid_receipt (expired, or not the one issued for it), 409 not_approved / rule_revoked, 404."""
+        returns when this token spent it (now or before: a retry), else raises `use_refused`'s error."""
         expired = claims["exp"] <= time.time()
-        status, said = await self._stored.use(approval_id, jti=claims["jti"], token=token, aud=str(claims.get("aud")),
-                                              origin_channel=origin_channel, expired=expired)
-        if status == "ok":
-            return status
-        if status == "used":
-            when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(float(said or 0)))
-            raise ApiError(409, "used", f"the receipt of approval {approval_id} was used by another executor at"
-                           f" {when}: this call may not run")
-        if status == "expired":
-            raise invalid("the receipt has expired: read the approval again for a new one")
-        if status == "unknown":
-            raise invalid(f"the receipt is not the one issued for approval {approval_id}")
-        if status == "not_approved":
-            raise ApiError(409, "not_approved", f"approval {approval_id} is not approved: it may not be used")
-        if status == "revoked":
-            raise ApiError(409, "rule_revoked", f"rule {said}, which approved this call, was revoked or expired"
-                           " before the call was used: ask again")
-        raise ApiError(404, "not_found", "no such approval")
+        status, said = await self._stored.use(approval.id, jti=claims["jti"], token=token,
+                                              origin_channel=approval.origin_channel, expired=expired)
+        if status != "ok":
+            raise use_refused(status, said, approval.id)
+
+
+def use_refused(status: str, said: str, approval_id: str) -> ApiError:
+    """The one answer to a use the store refused, whoever used it (the program with its key, `ApprovalsApi.use`,
+    or an executor with a receipt): 409 used (another token used it, `said` when), 401 invalid_receipt
+    (expired, or not the one issued for it), 409 not_approved, 409 rule_revoked (`said`: the rule), 409
+    key_revoked (the key that asked was revoked: nothing it holds runs any more), 404."""
+    if status == "used":
+        when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(float(said or 0)))
+        return ApiError(409, "used", f"the receipt of approval {approval_id} was used by another executor at"
+                        f" {when}: this call may not run")
+    if status == "expired":
+        return invalid("the receipt has expired: read the approval again for a new one")
+    if status == "unknown":
+        return invalid(f"the receipt is not the one issued for approval {approval_id}")
+    if status == "not_approved":
+        return ApiError(409, "not_approved", f"approval {approval_id} is not approved: it may not be used")
+    if status == "revoked":
+        return ApiError(409, "rule_revoked", f"rule {said}, which approved this call, was revoked or expired"
+                        " before the call was used: ask again")
+    if status == "key_revoked":
+        return ApiError(409, "key_revoked", f"the API key {said} that asked for approval {approval_id} was revoked:"
+                        " its approvals and receipts no longer let any call run")
+    return ApiError(404, "not_found", "no such approval")
 
 
 def invalid(why: str) -> ApiError:

@@ -7,15 +7,20 @@ schema, arguments that fail the schema, a URL that is not https. A refusal chang
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import json
 import re
+import socket
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+import rfc8785
+from agent_approvals.approver import canonical_json
 from agent_approvals.schemas import SchemaRefused, depth_of, problem
+from yarl import URL
 
 MAX_BODY = 256 * 1024
 MAX_TITLE = 150
@@ -34,7 +39,8 @@ APPROVAL_ID = re.compile(r"^a-[a-z0-9]{20,40}$")  # ids the API makes (`bot.api.
 
 Kind = Literal["tool", "message", "code"]
 FIELDS = frozenset({"kind", "title", "tool", "text", "channel", "requester", "timeout", "context_url",
-                    "callback_url", "agent", "may_have_run"})
+                    "callback_url", "agent", "may_have_run", "run"})
+PROGRAM_RUN = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")  # a program's own run or session id (`run`)
 TOOL_FIELDS = frozenset({"name", "arguments", "schema", "editable"})
 
 
@@ -78,6 +84,8 @@ class Ask:
     callback_url: str = ""
     agent: str = ""
     may_have_run: bool = False  # this call was approved before and its program died while it ran
+    run: str = ""  # the program's own run or session id: "This run only" rules cover the asks with the same one
+    body_digest: str = ""  # of the body's canonical JSON (`canonical_digest`): what an Idempotency-Key is bound to
 
 
 ALLOWED_FIELDS = frozenset({"tool", "allowed_by", "channel", "requester", "agent"})
@@ -94,6 +102,18 @@ class Allowed:
     channel: str = ""
     requester: str = ""
     agent: str = ""
+    body_digest: str = ""  # as an ask's
+
+
+def canonical_digest(data: Any) -> str:
+    """sha256 (hex) of a body's RFC 8785 canonical JSON: the same for the same JSON in any key order or spacing
+    (models reorder keys), so a retry with an Idempotency-Key is compared on what it means, not its bytes. A
+    body RFC 8785 cannot encode (an integer beyond ±(2^53-1) in a schema) has sorted-key JSON instead."""
+    try:
+        canonical = rfc8785.dumps(data)
+    except rfc8785.CanonicalizationError:
+        canonical = b"json:" + canonical_json(data).encode("utf-8")
+    return hashlib.sha256(canonical).hexdigest()
 
 
 def allowed_body(raw: bytes) -> Allowed:
@@ -112,7 +132,7 @@ def allowed_body(raw: bytes) -> Allowed:
     checked: dict[str, Any] = {"tool_name": found["tool_name"], "arguments": found["arguments"],
                                "allowed_by": _text(data, "allowed_by", most=MAX_ALLOWED_BY, required=True)}
     checked.update(_who(data))
-    return Allowed(**checked)
+    return Allowed(**checked, body_digest=canonical_digest(data))
 
 
 USE_TOKEN = re.compile(r"^[A-Za-z0-9_.:-]{8,128}$")
@@ -199,7 +219,11 @@ def ask_body(raw: bytes, *, allow_private_callbacks: bool = False) -> Ask:
         if not isinstance(data["may_have_run"], bool) or kind != "tool":
             raise bad("may_have_run", "may_have_run is true or false, for a tool call")
         ask["may_have_run"] = data["may_have_run"]
-    return Ask(**ask)
+    if "run" in data:
+        if not isinstance(data["run"], str) or not PROGRAM_RUN.fullmatch(data["run"]):
+            raise bad("run", "run must be 1 to 128 letters, digits or _ . : - (the program's own run or session id)")
+        ask["run"] = data["run"]
+    return Ask(**ask, body_digest=canonical_digest(data))
 
 
 def _who(data: dict[str, Any]) -> dict[str, str]:
@@ -242,6 +266,10 @@ def _tool(tool: Any) -> dict[str, Any]:
         raise bad("tool.arguments", "tool.arguments must be a JSON object")
     if len(json.dumps(arguments, ensure_ascii=False)) > MAX_ARGUMENTS:
         raise bad("tool.arguments", f"tool.arguments is larger than {MAX_ARGUMENTS} characters of JSON")
+    inexact = inexact_integer(arguments, "tool.arguments")
+    if inexact:
+        raise bad(inexact, f"{inexact} is an integer beyond ±(2^53-1), which JSON numbers do not carry exactly"
+                  " (RFC 8785, I-JSON): send it as a string")
     found: dict[str, Any] = {"tool_name": name, "arguments": arguments}
     if "editable" in tool:
         if not isinstance(tool["editable"], bool):
@@ -255,6 +283,29 @@ def _tool(tool: Any) -> dict[str, Any]:
             raise bad("tool.schema", f"tool.schema is larger than {MAX_SCHEMA} characters of JSON")
         found["schema"] = schema
     return found
+
+
+MAX_EXACT_INTEGER = 2**53 - 1  # I-JSON (RFC 7493): larger integers are not exact in most JSON readers
+
+
+def inexact_integer(value: Any, path: str) -> str:
+    """The path of the first integer in `value` beyond ±(2^53-1) (`tool.arguments.ids[1]`), or ''. Such a number
+    has no RFC 8785 form, so no receipt could be signed for it, and most readers (JavaScript's) change it."""
+    if isinstance(value, bool):
+        return ""
+    if isinstance(value, int):
+        return path if abs(value) > MAX_EXACT_INTEGER else ""
+    if isinstance(value, dict):
+        items: Any = ((f"{path}.{name}", item) for name, item in value.items())
+    elif isinstance(value, list):
+        items = ((f"{path}[{index}]", item) for index, item in enumerate(value))
+    else:
+        return ""
+    for where, item in items:
+        found = inexact_integer(item, where)
+        if found:
+            return found[:200]
+    return ""
 
 
 def check_arguments(ask: Ask) -> None:
@@ -281,21 +332,42 @@ def _url(value: Any, field: str, *, allow_http: bool, allow_private: bool) -> st
         raise bad(field, f"{field} must be an https:// URL")
     if parts.username or parts.password:
         raise bad(field, f"{field} must not carry a user or password")
-    if not allow_private and private_host(parts.hostname):
+    try:
+        host = client_host(value)
+    except ValueError:
+        raise bad(field, f"{field} has a host that cannot be a name (IDNA)") from None
+    if not allow_private and private_host(host):
         raise bad(field, f"{field} must not point at a loopback, private or link-local address")
     return value
 
 
+def client_host(url: str | URL) -> str:
+    """The host of `url` as the HTTP client (aiohttp, through yarl) connects to it: normalised by IDNA / UTS #46,
+    so `１２７．０．０．１` and `127。0。0。1` are `127.0.0.1`. Checks look at this host, never at the text as sent;
+    ValueError when it cannot be a host."""
+    found = url if isinstance(url, URL) else URL(url)
+    return found.host or ""
+
+
+LEGACY_IPV4 = re.compile(r"^[0-9a-fx.]{1,40}$")  # 127.1, 0x7f.1, 2130706433: inet_aton's shorthand spellings
+
+
 def private_host(host: str) -> bool:
-    """Whether `host` names this machine or a private network: a loopback, private, link-local or
-    reserved address, or `localhost`. (Names are checked again when a webhook is sent.)"""
-    host = host.strip("[]").lower()
+    """Whether `host` (normalised: `client_host`) names this machine or a private network: a loopback, private,
+    link-local or reserved address (in any spelling the resolver reads as one, `127.1` or `2130706433` too), or
+    `localhost`. (Names are checked again, by what they resolve to, when a webhook is sent.)"""
+    host = host.strip("[]").lower().rstrip(".")
     if host == "localhost" or host.endswith((".localhost", ".local", ".internal")):
         return True
     try:
         address = ipaddress.ip_address(host)
     except ValueError:
-        return False
+        if not LEGACY_IPV4.fullmatch(host):
+            return False
+        try:
+            address = ipaddress.IPv4Address(socket.inet_aton(host))
+        except OSError:
+            return False
     return not address.is_global
 
 

@@ -9,10 +9,15 @@
     GET    /api/v1/openapi.json         this API, described (no key needed)
     GET    /api/v1/jwks.json            the public keys receipts are signed with (no key needed)
 
-Every other request needs `Authorization: Bearer aak_…`. Errors are JSON (`{"error": {code, message,
-field}}`): 400 for what the body or query gets wrong, 401 for a missing, wrong or revoked key (or a receipt that
-does not verify: `invalid_receipt`), 403 for
-a channel outside the key's, 404, 409 (an Idempotency-Key reused with another body), 413, 429 (with
+Every other request needs `Authorization: Bearer aak_…`. A key's requests are admitted first, by its id (which
+comes from the key itself), before Redis is asked anything or the body is read or parsed: at most `KEY_RATE` a second
+on one worker, `KEY_BURST` at once (bot/api/admission.py), then its per-minute limit; the receipt spends, which
+have no key, at most `SPEND_RATE` a second from one address and `SPEND_ALL_RATE` from everyone. Past them: 429
+with `Retry-After`, and the refusals of a flood logged once per 10 s with how many were left out.
+
+Errors are JSON (`{"error": {code, message, field}}`): 400 for what the body or query gets wrong, 401 for a
+missing, wrong or revoked key (or a receipt that does not verify: `invalid_receipt`), 403 for a channel outside
+the key's, 404, 409 (an Idempotency-Key reused with another body), 413, 429 (with
 `Retry-After`), 503 while Redis cannot be reached. Never 500 for anything a client sends; a refusal
 changes nothing. Nothing here decides: only people do, in Slack.
 """
@@ -29,6 +34,16 @@ from typing import Any
 from aiohttp import web
 
 from bot.api import claude_code_hook
+from bot.api.admission import (
+    KEY_BURST,
+    KEY_RATE,
+    SPEND_ALL_BURST,
+    SPEND_ALL_RATE,
+    SPEND_BURST,
+    SPEND_RATE,
+    Admission,
+    LogThrottle,
+)
 from bot.api.openapi import document
 from bot.api.receipts import receipt_use
 from bot.api.requests import (
@@ -44,6 +59,7 @@ from bot.api.requests import (
 )
 from bot.api.service import ApprovalsApi
 from bot.store import ApiKey, StoreUnavailable
+from bot.store.api_keys import KEY_TEXT, id_of_key
 
 log = logging.getLogger(__name__)
 
@@ -57,10 +73,22 @@ AUDITED_REFUSALS = frozenset({"forbidden", "idempotency_conflict", "too_many_pen
 JWKS_MAX_AGE = 60  # seconds a client may cache the public keys (a rotation's new key is used at once)
 
 
-def add_routes(app: web.Application, api: ApprovalsApi, *, allow_private_callbacks: bool = False) -> None:
-    """Mount the API on a worker's HTTP server."""
+def add_routes(
+    app: web.Application,
+    api: ApprovalsApi,
+    *,
+    allow_private_callbacks: bool = False,
+    key_rate: float = KEY_RATE,
+    key_burst: float = KEY_BURST,
+    spend_rate: float = SPEND_RATE,
+    spend_burst: float = SPEND_BURST,
+) -> None:
+    """Mount the API on a worker's HTTP server. The rates are this worker's admission (bot/api/admission.py)."""
 
     checking = asyncio.Semaphore(SCHEMA_CHECKS)
+    gate = Gate(keys=Admission(rate=key_rate, burst=key_burst), spends=Admission(rate=spend_rate, burst=spend_burst),
+                everyone=Admission(rate=max(spend_rate, SPEND_ALL_RATE), burst=max(spend_burst, SPEND_ALL_BURST)),
+                logs=LogThrottle())
 
     async def ask(request: web.Request, key: ApiKey) -> web.Response:
         idempotency_key = _idempotency_key(request)
@@ -68,7 +96,7 @@ def add_routes(app: web.Application, api: ApprovalsApi, *, allow_private_callbac
         checked = ask_body(raw, allow_private_callbacks=allow_private_callbacks)
         async with checking:  # off the loop, a few at a time: clicks and /healthz go on at their usual speed
             await asyncio.to_thread(check_arguments, checked)
-        status, body = await api.ask(key, checked, idempotency_key=idempotency_key, body=raw)
+        status, body = await api.ask(key, checked, idempotency_key=idempotency_key)
         log.info("key %s asked for approval %s (%s)", key.name, body.get("id"), body.get("status"))
         return web.json_response(body, status=status)
 
@@ -76,7 +104,7 @@ def add_routes(app: web.Application, api: ApprovalsApi, *, allow_private_callbac
         idempotency_key = _idempotency_key(request)
         raw = await _body(request)
         checked = allowed_body(raw)
-        status, body = await api.record_allowed(key, checked, idempotency_key=idempotency_key, body=raw)
+        status, body = await api.record_allowed(key, checked, idempotency_key=idempotency_key)
         log.info("key %s recorded call %s of %s as allowed by its allow-list", key.name, body["id"], checked.tool_name)
         return web.json_response(body, status=status)
 
@@ -96,6 +124,7 @@ def add_routes(app: web.Application, api: ApprovalsApi, *, allow_private_callbac
         return web.json_response(document())
 
     async def spend_receipt(request: web.Request) -> web.Response:
+        gate.admit_spend(request.remote or "-")  # before the body is read or any signature checked
         data = parse_json(await _body(request))
         if not isinstance(data, dict) or "receipt" not in data:  # a program that forgot its key
             raise ApiError(401, "unauthorized", "send Authorization: Bearer <API key> (an executor sends"
@@ -103,7 +132,7 @@ def add_routes(app: web.Application, api: ApprovalsApi, *, allow_private_callbac
         receipt, token = receipt_use(data, request.match_info["id"])
         return web.json_response(await api.use_receipt(request.match_info["id"], receipt, token=token))
 
-    keyed_use, executor_use = _guarded(api, use), _open(spend_receipt)
+    keyed_use, executor_use = _guarded(api, use, gate), _open(spend_receipt, gate)
 
     async def use_either(request: web.Request) -> web.Response:  # with a key: the program's own use
         return await (keyed_use if "Authorization" in request.headers else executor_use)(request)
@@ -112,12 +141,12 @@ def add_routes(app: web.Application, api: ApprovalsApi, *, allow_private_callbac
         keys = {"keys": []} if api.receipts is None else api.receipts.keys.public_jwks(time.time(), api.receipts.ttl)
         return web.json_response(keys, headers={"Cache-Control": f"max-age={JWKS_MAX_AGE}"})
 
-    app.router.add_post("/api/v1/approvals", _guarded(api, ask))
-    app.router.add_get("/api/v1/approvals/{id}", _guarded(api, read), allow_head=False)
-    app.router.add_delete("/api/v1/approvals/{id}", _guarded(api, withdraw))
+    app.router.add_post("/api/v1/approvals", _guarded(api, ask, gate))
+    app.router.add_get("/api/v1/approvals/{id}", _guarded(api, read, gate), allow_head=False)
+    app.router.add_delete("/api/v1/approvals/{id}", _guarded(api, withdraw, gate))
     app.router.add_post("/api/v1/approvals/{id}/use", use_either)
-    app.router.add_post("/api/v1/audit/allowed", _guarded(api, allowed))
-    app.router.add_post(claude_code_hook.PATH, _guarded(api, claude_code_hook.handler(api)))
+    app.router.add_post("/api/v1/audit/allowed", _guarded(api, allowed, gate))
+    app.router.add_post(claude_code_hook.PATH, _guarded(api, claude_code_hook.handler(api), gate))
     app.router.add_get("/api/v1/openapi.json", openapi, allow_head=False)
     app.router.add_get("/api/v1/jwks.json", jwks, allow_head=False)
 
@@ -148,13 +177,40 @@ async def _while_connected(request: web.Request, reading: Awaitable[dict[str, An
         task.cancel()  # (done: nothing; else its own `finally` lets go of its waiter)
 
 
-def _guarded(api: ApprovalsApi, handler: Handler) -> Callable[[web.Request], Awaitable[web.Response]]:
-    """The key checked and counted, every refusal a JSON error, and nothing a client sends a 500."""
+class Gate:
+    """This worker's admission of API requests, and the throttle of its refusals' log lines."""
+
+    def __init__(self, *, keys: Admission, spends: Admission, everyone: Admission, logs: LogThrottle) -> None:
+        self.keys = keys
+        self.spends = spends
+        self.everyone = everyone
+        self.logs = logs
+
+    def admit_key(self, key_id: str) -> None:
+        wait = self.keys.admit(key_id, time.monotonic())
+        if wait:
+            raise ApiError(429, "rate_limited", f"this key sent more than {self.keys.rate:g} requests a second to"
+                           " this worker", retry_after=wait)
+
+    def admit_spend(self, address: str) -> None:
+        now = time.monotonic()
+        wait = self.spends.admit(address, now) or self.everyone.admit("", now)
+        if wait:
+            raise ApiError(429, "rate_limited", "too many receipt spends: try again later", retry_after=wait)
+
+
+def _guarded(api: ApprovalsApi, handler: Handler, gate: Gate) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """The key checked, admitted (before anything else is done for it) and counted, every refusal a JSON error,
+    and nothing a client sends a 500."""
 
     async def guarded(request: web.Request) -> web.Response:
         key_name = "-"
         try:
-            key = await _key(api, request)
+            token = _token(request)
+            if KEY_TEXT.fullmatch(token):  # the key's id comes from the key itself: no Redis to admit it
+                key_name = id_of_key(token)
+                gate.admit_key(key_name)  # in-process, before Redis or the body: a flood costs its key, no other
+            key = await _key(api, token)
             key_name = key.name
             retry_after = await api.store.api_keys.count_request(key, now=time.time())
             if retry_after:
@@ -168,7 +224,8 @@ def _guarded(api: ApprovalsApi, handler: Handler) -> Callable[[web.Request], Awa
             if key_name != "-" and exc.code in AUDITED_REFUSALS:  # (not every rate-limited request: a flood)
                 with contextlib.suppress(StoreUnavailable):
                     await api.store.audit.append("api_refused", key=key_name, reason=exc.code, field=exc.field)
-            return refusal(exc, key_name=key_name, path=request.path)
+            throttle = gate.logs if exc.status == 429 else None  # a flood's refusals: a line now and then
+            return refusal(exc, key_name=key_name, path=request.path, throttle=throttle)
         except (StoreUnavailable, TimeoutError) as exc:
             log.warning("API request %s %s: storage unreachable (%s)", request.method, request.path,
                         type(exc).__name__)
@@ -181,15 +238,15 @@ def _guarded(api: ApprovalsApi, handler: Handler) -> Callable[[web.Request], Awa
 Open = Callable[[web.Request], Awaitable[web.Response]]
 
 
-def _open(handler: Open) -> Open:
+def _open(handler: Open, gate: Gate) -> Open:
     """A request without a key (an executor's receipt): every refusal a JSON error, nothing a client sends a
-    500."""
+    500, and the refusals logged now and then (anyone may send them: a flood of forgeries is no flood of lines)."""
 
     async def opened(request: web.Request) -> web.Response:
         try:
             return await handler(request)
         except ApiError as exc:
-            return refusal(exc, key_name="-", path=request.path)
+            return refusal(exc, key_name="-", path="/api/v1/approvals/{id}/use", throttle=gate.logs)
         except (StoreUnavailable, TimeoutError) as exc:
             log.warning("API request %s %s: storage unreachable (%s)", request.method, request.path,
                         type(exc).__name__)
@@ -207,12 +264,16 @@ def _idempotency_key(request: web.Request) -> str:
     return idempotency_key
 
 
-async def _key(api: ApprovalsApi, request: web.Request) -> ApiKey:
+def _token(request: web.Request) -> str:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise ApiError(401, "unauthorized", "send Authorization: Bearer <API key>")
-    key = await api.store.api_keys.verify(token.strip())
+    return token.strip()
+
+
+async def _key(api: ApprovalsApi, token: str) -> ApiKey:
+    key = await api.store.api_keys.verify(token)
     if key is None:
         raise ApiError(401, "unauthorized", "this API key is not valid (wrong or revoked)")
     return key
@@ -237,10 +298,14 @@ async def _body(request: web.Request) -> bytes:
     return b"".join(chunks)
 
 
-def refusal(error: ApiError, *, key_name: str, path: str) -> web.Response:
+def refusal(error: ApiError, *, key_name: str, path: str, throttle: LogThrottle | None = None) -> web.Response:
     """A refused request's answer, logged at WARNING (the client's fault, never ours) with the key's
-    name, never the key."""
-    log.warning("API refused %s for key %s with %d %s: %s", path, key_name, error.status, error.code, error.message)
+    name, never the key; with `throttle`, once per its period for the same key, path and code."""
+    left_out = 0 if throttle is None else throttle.allow(f"{key_name} {path} {error.code}", time.monotonic())
+    if left_out is not None:
+        more = f" ({left_out} more like it not logged)" if left_out else ""
+        log.warning("API refused %s for key %s with %d %s: %s%s", path, key_name, error.status, error.code,
+                    error.message, more)
     headers: dict[str, Any] = {}
     if error.retry_after:
         headers["Retry-After"] = str(max(1, round(error.retry_after)))

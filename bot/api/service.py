@@ -1,8 +1,10 @@
 """The Approvals API's steps: ask, read (long-poll), withdraw. Programs ask; only people decide.
 
 An approval asked through the API is an approval like any other (same card, approvers, quorum, rules,
-reminders, timeout, audit), in the run of its key and channel: one run per key and channel (preset
-`api`, owner `API_OWNER`), so `/agent status` lists it and `/agent cancel` cancels what it waits for.
+reminders, timeout, audit), in the run of its key, channel and program run: one run per key, channel and
+`run` the program sends (its own run or session id), and one for the asks of the key's programs that send
+none (preset `api`, owner `API_OWNER`), so `/agent status` lists it and `/agent cancel` cancels what it waits
+for. "This run only" rules cover one program run: never the shared run of programs that send no `run`.
 Nobody continues such a run: the program reads the decision (`GET`, or its webhook).
 
 Decisions of API approvals are published to the channel of `API_OWNER`, which every worker's
@@ -14,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import json
 import re
 import time
@@ -24,7 +25,7 @@ from typing import Any
 from agent_approvals.approver import ApprovalRequest, canonical_json, digest_of, edited_arguments
 
 from bot.api.keys import create_key
-from bot.api.receipts import ReceiptIssuer
+from bot.api.receipts import ReceiptIssuer, use_refused
 from bot.api.requests import APPROVAL_ID, Allowed, ApiError, Ask
 from bot.approvals.opening import OpenRefused, ProgramAsk
 from bot.approvals.service import ApprovalService
@@ -167,18 +168,17 @@ class ApprovalsApi:
         self.waiters.wake_all()
 
     # asking ---------------------------------------------------------------------------------------
-    async def ask(
-        self, key: ApiKey, ask: Ask, *, idempotency_key: str = "", body: bytes = b""
-    ) -> tuple[int, dict[str, Any]]:
+    async def ask(self, key: ApiKey, ask: Ask, *, idempotency_key: str = "") -> tuple[int, dict[str, Any]]:
         """Open an approval for `ask` through the one way every approval is opened (`ApprovalService.
         open_request`): 201 pending, 200 when the channel's input mode or a rule decided it at once (stored like
-        any other: read and used once). A retry with the same `idempotency_key` and body gets the same approval
-        (409 with another body); 429 at the key's `max_pending`; every limit is part of the store's one step."""
+        any other: read and used once). A retry with the same `idempotency_key` and body (compared as canonical
+        JSON, `ask.body_digest`: keys in any order) gets the same approval (409 with another body); 429 at the
+        key's `max_pending`; every limit is part of the store's one step."""
         channel = ask.channel or key.default_channel
         if not key.allows(channel):
             raise ApiError(403, "forbidden", f"the key {key.name} may not ask in {channel}", field="channel")
-        run = await self.store.runs.of_program(key.id, channel, program_run(key, channel))
-        once = Once(key.id, idempotency_key, hashlib.sha256(body).hexdigest(), IDEMPOTENCY_SECONDS)
+        run = await self.store.runs.of_program(key.id, channel, program_run(key, channel, ask.run))
+        once = Once(key.id, idempotency_key, ask.body_digest, IDEMPOTENCY_SECONDS)
         program = ProgramAsk(key=key, title=ask.title, requester=ask.requester, context_url=ask.context_url,
                              callback_url=ask.callback_url, timeout=ask.timeout,
                              once=once if idempotency_key else None)
@@ -203,12 +203,13 @@ class ApprovalsApi:
 
     # recording a call nobody was asked about -------------------------------------------------------
     async def record_allowed(
-        self, key: ApiKey, allowed: Allowed, *, idempotency_key: str = "", body: bytes = b""
+        self, key: ApiKey, allowed: Allowed, *, idempotency_key: str = ""
     ) -> tuple[int, dict[str, Any]]:
         """An `allowed` audit entry: a tool call the program forwarded by its own allow-list (no card, no approval;
         nothing is decided here), with the key, the tool, the digest of its arguments (and the arguments, as a
         `requested` entry keeps them) and what in the allow-list let it through. 201 with the record; a retry with
-        the same `idempotency_key` and body gets the same answer and adds no entry (another body: 409)."""
+        the same `idempotency_key` and body (as canonical JSON) gets the same answer and adds no entry (another
+        body: 409)."""
         channel = allowed.channel or key.default_channel
         if not key.allows(channel):
             raise ApiError(403, "forbidden", f"the key {key.name} may not record calls in {channel}", field="channel")
@@ -230,7 +231,7 @@ class ApprovalsApi:
             return 201, answer
         status, said = await self.store.audit.append_once(
             self.store.keys.api_idempotency(key.id, f"allowed/{idempotency_key}"),  # ("/": never an ask's key)
-            "allowed", entry, body_digest=hashlib.sha256(body).hexdigest(), answer=json.dumps(answer),
+            "allowed", entry, body_digest=allowed.body_digest, answer=json.dumps(answer),
             ttl=IDEMPOTENCY_SECONDS,
         )
         if status == "conflict":
@@ -290,13 +291,8 @@ class ApprovalsApi:
         if approval is None or not key.owns(approval):
             raise ApiError(404, "not_found", "no such approval")
         status, said, _ = await self.store.approvals.use(approval, by=token, key=key)
-        if status == "missing":
-            raise ApiError(404, "not_found", "no such approval")
-        if status == "not_approved":
-            raise ApiError(409, "not_approved", f"approval {approval_id} is not approved: it may not be used")
-        if status == "revoked":
-            raise ApiError(409, "rule_revoked", f"rule {said}, which approved this call, was revoked or expired"
-                           " before the call was used: ask again")
+        if status not in ("ok", "used"):  # used: answered `used` false (another process used it; it may have run)
+            raise use_refused(status, said, approval_id)
         approval = await self.store.approvals.get(approval_id)
         if approval is None:
             raise ApiError(404, "not_found", "no such approval")
@@ -332,7 +328,7 @@ class ApprovalsApi:
         approval = await self.store.approvals.get(approval_id)
         if approval is None:
             raise ApiError(404, "not_found", "no such approval")
-        await self.receipts.spend(approval_id, claims, token=token, origin_channel=approval.origin_channel)
+        await self.receipts.spend(approval, claims, token=token)
         return {**await self.view(approval), "used": True}
 
     def _card_of(self, approval: ApprovalRecord) -> str:
@@ -350,11 +346,14 @@ MAY_HAVE_RUN = (
 )
 
 
-def program_run(key: ApiKey, channel: str) -> RunRecord:
-    """A new run for the approvals `key` asks for in `channel` (preset `api`, owned by no worker)."""
-    return RunRecord(id=new_run_id(), requester=key.created_by, channel=channel,
-                     task=f"approvals asked with the API key {key.name}", preset=API_PRESET, model=key.name,
-                     status="running", owner=API_OWNER, created_at=time.time(), epoch=1)
+def program_run(key: ApiKey, channel: str, run: str = "") -> RunRecord:
+    """A new run for the approvals `key` asks for in `channel` in the program run `run` (its own run or session
+    id; '' for every program of the key that sends none) (preset `api`, owned by no worker)."""
+    task = (f"approvals asked with the API key {key.name}, program run {run}" if run
+            else f"approvals asked with the API key {key.name} (programs that send no run id)")
+    return RunRecord(id=new_run_id(), requester=key.created_by, channel=channel, task=task, preset=API_PRESET,
+                     model=key.name, status="running", owner=API_OWNER, created_at=time.time(), epoch=1,
+                     program_run=run)
 
 
 def api_request(ask: Ask, *, approval_id: str, key: ApiKey) -> ApprovalRequest:

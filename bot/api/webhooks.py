@@ -18,10 +18,11 @@ that does not resolve or cannot be one (a 64-character label), a malformed URL, 
 
 Signed like Slack's requests: `X-Approvals-Signature: v1=<hex HMAC-SHA256 of "v1:<timestamp>:<body>">`
 with the key's webhook secret, and `X-Approvals-Timestamp`. Never to a loopback, private or link-local
-address unless the bot allows it (`API_ALLOW_PRIVATE_CALLBACKS`): the name is resolved once, by the
-connection's own resolver (`CheckedResolver`), every address it gives is checked, and the connection is
-made to those checked addresses only, so a name that answers differently the next time (DNS rebinding)
-cannot lead it elsewhere. (TLS still checks the certificate against the name.)
+address unless the bot allows it (`API_ALLOW_PRIVATE_CALLBACKS`): the host is checked as the client
+normalises it (IDNA / UTS #46: full-width `127.0.0.1` is `127.0.0.1`), the URL parsed once and sent as
+parsed; a name is resolved once, by the connection's own resolver (`CheckedResolver`), every address it
+gives is checked, and the connection is made to those checked addresses only, so a name that answers
+differently the next time (DNS rebinding) cannot lead it elsewhere. (TLS still checks the certificate against the name.)
 """
 
 from __future__ import annotations
@@ -36,14 +37,14 @@ import random
 import socket
 import time
 from collections.abc import Callable
-from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp.abc import ResolveResult
 from aiohttp.resolver import ThreadedResolver
+from yarl import URL
 
 from bot.api.receipts import ReceiptIssuer
-from bot.api.requests import private_host
+from bot.api.requests import client_host, private_host
 from bot.api.service import NameOf, decider_names, view
 from bot.approvals.waiter import DueSweeper
 from bot.core.records import ApprovalRecord
@@ -295,7 +296,8 @@ class WebhookSender(DueSweeper):
         """POST it; None when answered 2xx, else what went wrong (never the URL, the secret or the body).
         Whatever the URL, this returns: a URL that cannot be sent to is a failed try, not an error."""
         try:
-            host = urlsplit(url).hostname or ""
+            target = URL(url)  # parsed once: the host checked is the host the session connects to
+            host = client_host(target)
         except ValueError:
             return "a malformed callback URL"
         if not self._allow_private and private_host(host):  # an address or a local name: no resolver sees it
@@ -307,7 +309,7 @@ class WebhookSender(DueSweeper):
                 send_timeout=self._send_timeout,
             )
         try:
-            async with self._session.post(url, data=body, headers=headers, allow_redirects=False) as response:
+            async with self._session.post(target, data=body, headers=headers, allow_redirects=False) as response:
                 if 200 <= response.status < 300:
                     return None
                 return f"answered {response.status}"

@@ -35,7 +35,7 @@ from bot.core.allow_rules import (
     problems,
     suggest,
 )
-from bot.core.records import ApprovalRecord, ChannelSettings
+from bot.core.records import API_OWNER, ApprovalRecord, ChannelSettings
 from bot.store import DecideResult, Store, persistently
 
 SUGGEST_SINCE = 30 * 86400  # suggestions replay this much of the audit log
@@ -56,6 +56,13 @@ class Created:
 class Revoked:
     done: bool
     message: str
+
+
+NO_PROGRAM_RUN = (
+    "“This run only” needs the program's own run: this program sent no run id with its ask, so its approvals"
+    " share one run with every other program of its API key, and the rule would approve their calls too. Approve"
+    " this call alone, or make a rule for every run in the channel (admins). Nothing changed."
+)
 
 
 class RuleBook:
@@ -220,6 +227,10 @@ class RuleBook:
         check = await self.approvals.may_decide(approval.id, outcome="approved", user=user, card=card)
         if check.status != "allowed":
             return Created(None, "", decided=check)  # the decide step's refusal, audited there
+        if scope == "run" and approval.owner == API_OWNER:
+            run = await self.store.runs.get(approval.run_id)
+            if run is None or not run.program_run:
+                return await self.refuse(user, channel, NO_PROGRAM_RUN, approval=approval.id)
         admin = await self.is_admin(user, channel)
         if scope == "channel" and not admin:
             return await self.refuse(user, channel, self.admin_only(channel), approval=approval.id)

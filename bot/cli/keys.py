@@ -29,6 +29,7 @@ def announce(made: NewKey) -> str:
     """What `create` shows, once."""
     return (
         f"API key {made.record.name} for {', '.join(made.record.channels)}:\n"
+        f"  id:             {made.record.id}  (its receipts' aud: pin it in executors; never another key's)\n"
         f"  key:            {made.key}\n"
         f"  webhook secret: {made.record.webhook_secret}\n"
         "Keep both now: they are not shown again (only a hash of the key is kept)."

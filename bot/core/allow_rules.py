@@ -360,13 +360,14 @@ def value_text(value: Any) -> str:
 
 _EMAIL = re.compile(r"^[^@\s]{1,200}(@[A-Za-z0-9.-]{1,200}\.[A-Za-z]{2,63})$")
 _URL = re.compile(r"^(https?://[^/\s?#]{1,200}/)")
-PROPOSED_TEXT_CHARS = 40  # text longer than this (or of several lines) is proposed as "any value"
 
 
 def proposed_condition(value: Any, offered: Sequence[Op]) -> Condition:
     """The rule a reviewer most likely means for one argument of a call, among the `offered` ops: an email
-    address "ends with @domain", a URL "starts with" its site, long or multi-line text (a body, a subject)
-    "any value", other short values "equals" the call's; "any value" when nothing else is offered."""
+    address "ends with @domain", a URL "starts with" its site, anything else (a number, an amount of money, a
+    body or any free text) "equals" the call's. Never "any value" while something narrower is offered: a rule
+    proposed from a body such as "wire 50000 USD to account 12345" must not approve every body; a reviewer who
+    means any value chooses it."""
     if isinstance(value, str):
         email = _EMAIL.fullmatch(value)
         if email and "ends_with" in offered:
@@ -374,8 +375,6 @@ def proposed_condition(value: Any, offered: Sequence[Op]) -> Condition:
         url = _URL.match(value)
         if url and "starts_with" in offered:
             return Condition("starts_with", url.group(1))
-        if len(value) > PROPOSED_TEXT_CHARS or "\n" in value:
-            return Condition("any")
     if "equals" in offered:
         return Condition("equals", value)
     return Condition("any")

@@ -112,6 +112,7 @@ class RunRecord:
     reason: str = ""
     ended_by: str = ""
     epoch: int = 0  # the owner's fencing token: taken over, it goes up; every owner write checks it
+    program_run: str = ""  # an API run: the program's own run or session id (`run` of its asks); '' when none sent
 
     def to_redis(self) -> dict[str, str]:
         return _encode(self)
@@ -128,7 +129,8 @@ class RunRecord:
         return replace(self, **changes)
 
 
-# The runs of the Approvals API (bot/api/): one per key and channel, owned by no worker. Decisions of their
+# The runs of the Approvals API (bot/api/): one per key, channel and program run (the `run` a program sends; the
+# approvals of programs that send none share one), owned by no worker. Decisions of their
 # approvals are published to the pub/sub channel of API_OWNER, which every worker listens to.
 API_OWNER = "api"
 API_PRESET = "api"

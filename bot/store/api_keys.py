@@ -35,6 +35,11 @@ def digest_of_key(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
+def id_of_key(key: str) -> str:
+    """The id of the key `key` (`k-…`, its receipts' `aud`): what its holder can work out, and nobody else."""
+    return key_id_of(digest_of_key(key))
+
+
 class ApiKeys:
     def __init__(self, shared: Shared) -> None:
         self._s = shared
@@ -141,6 +146,6 @@ def describe(key: ApiKey) -> str:
     """One line about a key, for `keys list` (never the key or its secret)."""
     when = time.strftime("%Y-%m-%d", time.gmtime(key.created_at))
     return json.dumps(
-        {"name": key.name, "channels": list(key.channels), "created_by": key.created_by, "created": when,
+        {"name": key.name, "id": key.id, "channels": list(key.channels), "created_by": key.created_by, "created": when,
          "max_pending": key.max_pending, "per_minute": key.per_minute}
     )

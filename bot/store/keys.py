@@ -58,7 +58,7 @@ every key of a Lua step is in one slot). Ids reach a key only after they match `
 {p}:apikey:<sha256>           hash    an API key: name, channels, limits, secret     kept until revoked
 {p}:apirate:<name>:<minute>   string  a key's requests in that minute                120 s
 {p}:apipending:<name>         set     a key's approvals that may be pending          cleaned as read
-{p}:apirun:<name>:<channel>   string  the run of a key's approvals in a channel      kept
+{p}:apirun:<name>:<channel>   string  the run of a key's approvals in a channel      kept (`:<program run>`: 30 days)
 {p}:apiidem:<name>:<key>      string  an Idempotency-Key's body digest and approval  24 h
 {p}:webhooks                  zset    decided approval ids due a webhook, by when    members leave when delivered
 {p}:webhooks:tries            hash    {id: "tries,first try"} of webhooks not sent   with its member
@@ -127,8 +127,9 @@ class Keys:
     def api_pending(self, key_id: str) -> str:
         return f"{self.prefix}:apipending:{key_id}"
 
-    def api_run(self, key_id: str, channel: str) -> str:
-        return f"{self.prefix}:apirun:{key_id}:{channel}"
+    def api_run(self, key_id: str, channel: str, program_run: str = "") -> str:
+        found = f"{self.prefix}:apirun:{key_id}:{channel}"
+        return f"{found}:{program_run}" if program_run else found
 
     def api_idempotency(self, key_id: str, idempotency_key: str) -> str:
         return f"{self.prefix}:apiidem:{key_id}:{idempotency_key}"

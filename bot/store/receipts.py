@@ -16,7 +16,7 @@ from typing import Literal
 from bot.store.connection import aw
 from bot.store.shared import Shared
 
-UseStatus = Literal["ok", "used", "expired", "unknown", "not_approved", "revoked", "missing"]
+UseStatus = Literal["ok", "used", "expired", "unknown", "not_approved", "revoked", "key_revoked", "missing"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,15 +55,16 @@ class Receipts:
         return StoredReceipt(receipt=str(rest[0]), exp=float(rest[1] or 0), used=False)
 
     async def use(
-        self, approval_id: str, *, jti: str, token: str, aud: str, origin_channel: str, expired: bool
+        self, approval_id: str, *, jti: str, token: str, origin_channel: str, expired: bool
     ) -> tuple[UseStatus, str]:
         """An executor (`token`: its own id for this call) spends the receipt `jti` of an approval, once.
         Returns ("ok", ""), ("used", when it was spent), ("expired", ""), ("unknown", ""): not the receipt
-        issued for this approval, ("not_approved", status), ("revoked", the rule) or ("missing", "")."""
+        issued for this approval, ("not_approved", status), ("revoked", the rule), ("key_revoked", the key's
+        name): the key that asked was revoked, or ("missing", "")."""
         status, *rest = await self._s.script("use_receipt")(
             keys={"approval": self._k.approval(approval_id), "audit": self._k.audit,
-                  "rules": self._k.rules(origin_channel or "-")},
-            args={"id": approval_id, "jti": jti, "token": token, "expired": "1" if expired else "0", "aud": aud,
+                  "rules": self._k.rules(origin_channel or "-"), "names": self._k.api_key_names},
+            args={"id": approval_id, "jti": jti, "token": token, "expired": "1" if expired else "0",
                   "now": repr(time.time()), "audit_minid": self._s.audit_minid()},
         )
         said = str(rest[0]) if rest else ""

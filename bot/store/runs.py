@@ -15,6 +15,8 @@ from bot.store.connection import aw
 from bot.store.scripts import fence_arg
 from bot.store.shared import Fence, Shared
 
+PROGRAM_RUN_SECONDS = 30 * 86400  # how long a program run's id finds its run (`of_program`) after its first ask
+
 Admission = Literal["ok", "user_limit", "channel_limit", "exists"]
 Consumed = Literal["ok", "fenced", "taken", "pending", "missing"]
 
@@ -96,23 +98,25 @@ class Runs:
         return str(await self._s.script("update_run")(keys={"run": self._k.run(run_id)}, args=args))
 
     async def of_program(self, key_id: str, channel: str, fresh: RunRecord) -> RunRecord:
-        """The run of an API key (by its id) in a channel: the one its first approval there made, while it has not
-        ended; else `fresh`, stored (two workers making one at once: the first one stored stays)."""
-        pointer = self._k.api_run(key_id, channel)
+        """The run of an API key (by its id) in a channel, for the program run `fresh.program_run` (a program's own
+        run or session id; '' for the programs that send none): the one its first approval there made, while it
+        has not ended; else `fresh`, stored (two workers making one at once: the first one stored stays)."""
+        pointer = self._k.api_run(key_id, channel, fresh.program_run)
         run_id = await aw(self._s.redis.get(pointer))
         if run_id is not None:
             run = await self.get(str(run_id))
             if run is not None and not run.final:
                 return run
         await self.create(fresh, max_per_user=1_000_000, max_per_channel=1_000_000)
-        if run_id is None and not await self._s.redis.set(pointer, fresh.id, nx=True):
+        kept = PROGRAM_RUN_SECONDS if fresh.program_run else None  # a program's run id: its pointer goes, in time
+        if run_id is None and not await self._s.redis.set(pointer, fresh.id, nx=True, ex=kept):
             other = await aw(self._s.redis.get(pointer))  # another worker made one at the same moment
             await self.finish(fresh, status="completed", reason="made twice")
             found = await self.get(str(other))
             if found is not None:
                 return found
         elif run_id is not None:
-            await self._s.redis.set(pointer, fresh.id)
+            await self._s.redis.set(pointer, fresh.id, ex=kept)
         return fresh
 
     async def finish(

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from bot.devslack.server import SlackStandIn
+from bot.store.api_keys import id_of_key
 from tests.conftest import BOB, Worker
 from tests.support.hitl import click, nth_card
 from tests.support.mcp_gateway import EMAIL
@@ -50,7 +51,7 @@ async def test_the_pages_joserfc_check_works_on_the_bots_receipts(
     check = joserfc_check()
     reordered = {"body": EMAIL["body"], "to": EMAIL["to"]}
     claims = await asyncio.to_thread(check, decided.receipt, bot.url, "send_email", reordered)
-    assert claims["sub"] == decided.id and claims["aud"] == "emailer"
+    assert claims["sub"] == decided.id and claims["aud"] == id_of_key(key)
     with pytest.raises(AssertionError, match="other arguments"):
         await asyncio.to_thread(check, decided.receipt, bot.url, "send_email", {**EMAIL, "to": "eve@example.com"})
     with pytest.raises(AssertionError, match="another tool"):
@@ -80,7 +81,7 @@ async def test_the_example_executor_runs_an_approved_job_once(
 ) -> None:
     bot, key = signer
     env = {"PATH": "/usr/bin:/bin", "AGENT_APPROVALS_URL": bot.url, "AGENT_APPROVALS_KEY": key,
-           "OUTBOX_DIR": str(tmp_path / "outbox"), "RECEIPT_AUDIENCE": "emailer"}
+           "OUTBOX_DIR": str(tmp_path / "outbox"), "RECEIPT_AUDIENCE": id_of_key(key)}
     asking = asyncio.create_task(example(env, tmp_path, "ask", "Tell carol@example.com about the prices"))
     await click(slack, await nth_card(slack, 1, within=60), "approval_approve", user=BOB)
     job = json.loads((await asking).splitlines()[-1])

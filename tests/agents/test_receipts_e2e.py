@@ -24,6 +24,7 @@ from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
 from bot.devslack.server import SlackStandIn
+from bot.store.api_keys import id_of_key
 from tests.conftest import BOB, Worker
 from tests.support.hitl import click, nth_card, until
 from tests.support.mcp_gateway import EMAIL, over_stdio, text
@@ -48,7 +49,8 @@ async def test_joserfc_verifies_what_the_bot_issues(signer: tuple[Worker, str], 
     header, claims = joserfc_claims(decided.receipt, jwks)
     assert header == {"alg": "EdDSA", "kid": jwks["keys"][0]["kid"], "typ": TYPE}
     assert {k: claims[k] for k in ("iss", "sub", "aud", "tool", "args_sha256")} == {
-        "iss": ISSUER, "sub": decided.id, "aud": "emailer", "tool": "send_email", "args_sha256": args_sha256(EMAIL)}
+        "iss": ISSUER, "sub": decided.id, "aud": id_of_key(key), "tool": "send_email",
+        "args_sha256": args_sha256(EMAIL)}
     assert claims["exp"] - claims["iat"] == 600 and claims["jti"]
     assert [(d["type"], d["id"]) for d in claims["decided_by"]] == [("person", BOB)]
     assert all(set(k) >= {"kty", "crv", "x", "kid"} and "d" not in k for k in jwks["keys"])  # public parts only
@@ -59,8 +61,8 @@ import asyncio, json, sys
 from agent_approvals import ReceiptChecker, ReceiptError, requires_receipt
 
 async def main() -> None:
-    url, receipt, arguments = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
-    async with ReceiptChecker(url, audience="emailer") as checker:
+    url, receipt, arguments, audience = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), sys.argv[4]
+    async with ReceiptChecker(url, audience=audience) as checker:
         @requires_receipt(checker)
         async def send_email(to: str, body: str) -> str:
             return "ran"
@@ -73,9 +75,9 @@ asyncio.run(main())
 """
 
 
-async def in_another_process(bot: Worker, receipt: str, arguments: dict[str, Any]) -> str:
+async def in_another_process(bot: Worker, receipt: str, arguments: dict[str, Any], audience: str) -> str:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", SPEND_ELSEWHERE, bot.url, receipt, json.dumps(arguments),
+        sys.executable, "-c", SPEND_ELSEWHERE, bot.url, receipt, json.dumps(arguments), audience,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     out, err = await asyncio.wait_for(process.communicate(), 60)
     assert process.returncode == 0, err.decode()
@@ -87,7 +89,7 @@ async def test_a_decorated_tool_runs_once_per_receipt_across_processes(
 ) -> None:
     bot, key = signer
     sent: list[dict[str, str]] = []
-    checker = ReceiptChecker(bot.url, audience="emailer", issuer=ISSUER)
+    checker = ReceiptChecker(bot.url, audience=id_of_key(key), issuer=ISSUER)
 
     @requires_receipt(checker)
     async def send_email(to: str, body: str) -> str:
@@ -107,11 +109,11 @@ async def test_a_decorated_tool_runs_once_per_receipt_across_processes(
     assert raised.value.reason == "used"
     assert sent == [EMAIL]  # once
     assert first.receipt is not None
-    assert await in_another_process(bot, first.receipt, EMAIL) == "used"
+    assert await in_another_process(bot, first.receipt, EMAIL, id_of_key(key)) == "used"
 
     second = await approved(bot, key, slack, 2, {**EMAIL, "body": "Prices go up 6%."})
     assert second.receipt is not None and second.receipt != first.receipt
-    assert await in_another_process(bot, second.receipt, {**EMAIL, "body": "Prices go up 6%."}) == "ran"
+    assert await in_another_process(bot, second.receipt, {**EMAIL, "body": "Prices go up 6%."}, id_of_key(key)) == "ran"
     with pytest.raises(ReceiptError) as raised:  # spent by the other process
         await send_email(to=EMAIL["to"], body="Prices go up 6%.", receipt=second.receipt)
     assert raised.value.reason == "used"
@@ -129,7 +131,7 @@ async def test_an_audience_other_than_the_asking_key_is_refused(
             await checker.check(decided.receipt, tool="send_email", arguments=EMAIL)
         assert raised.value.reason == "wrong_audience"
     assert decided.receipt is not None  # and it was not spent by that refusal
-    assert await in_another_process(bot, decided.receipt, EMAIL) == "ran"
+    assert await in_another_process(bot, decided.receipt, EMAIL, id_of_key(key)) == "ran"
 
 
 def calls(record: Path) -> list[dict[str, Any]]:
@@ -141,7 +143,8 @@ async def test_a_guarded_mcp_server_behind_the_gateway_and_bypassed(
 ) -> None:
     bot, key = signer
     record = tmp_path / "guarded.jsonl"
-    upstream = [sys.executable, str(GUARDED), "--record", str(record), "--bot-url", bot.url, "--audience", "emailer"]
+    upstream = [sys.executable, str(GUARDED), "--record", str(record), "--bot-url", bot.url,
+                "--audience", id_of_key(key)]
     async with over_stdio(bot, key, tmp_path, command=upstream) as gw:
         inbox = await gw.session.call_tool("list_inbox", {})  # allowed by the gateway, unguarded upstream
         assert not inbox.is_error and [c["tool"] for c in calls(record)] == ["list_inbox"]

@@ -49,8 +49,10 @@ async def checked(
     header, claims = await verified(worker, receipt)
     jwks = await jwks_of(worker)
     assert header == {"alg": "EdDSA", "kid": jwks["keys"][0]["kid"], "typ": TYPE}
-    assert verify(receipt, jwks, tool=tool, arguments=arguments, audience="nightly", issuer=ISSUER) == claims
-    assert claims["sub"] == answer["id"] and claims["aud"] == "nightly" and claims["iss"] == ISSUER
+    key = await worker.services.store.api_keys.get("nightly")
+    assert key is not None
+    assert verify(receipt, jwks, tool=tool, arguments=arguments, audience=key.id, issuer=ISSUER) == claims
+    assert claims["sub"] == answer["id"] and claims["aud"] == key.id and claims["iss"] == ISSUER
     assert re.fullmatch(r"rcpt_[0-9a-f]{32}", claims["jti"]) and claims["exp"] - claims["iat"] == TTL
     assert claims["tool"] == tool and claims["args_sha256"] == args_sha256(arguments)
     return claims

@@ -87,7 +87,7 @@ def steps_for(store: Store, keys: SigningKeys, issuer: ReceiptIssuer, jwks: dict
         assert await issuer.receipt_of(state["decided"]) == state["receipt"]
 
     async def verify_offline() -> None:
-        verify(state["receipt"], jwks, tool="send_email", arguments=ARGUMENTS, audience=KEY_NAME)
+        verify(state["receipt"], jwks, tool="send_email", arguments=ARGUMENTS, audience="k-bench")
 
     async def bot_verify() -> None:
         state["claims"] = issuer.check(state["receipt"], approval.id)

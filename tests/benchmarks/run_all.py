@@ -45,6 +45,7 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
     "receipts": ("receipts.py", ["--small"], []),
     "hostile": ("hostile_load.py", ["--small"], []),
     "claude_code": ("claude_code_hook.py", ["--small"], []),
+    "api_flood": ("api_flood.py", ["--small"], []),
 }
 
 
@@ -77,6 +78,12 @@ def key_figures(name: str, result: dict[str, Any]) -> dict[str, float | None]:
         out["RSS KB per long-poll"] = _get(result, "concurrency", "rss_kb_per_long_poll")
         out["decision -> answer p50 ms"] = _get(result, "concurrency", "decision_to_answer", "p50_ms")
         out["decision -> answer max ms"] = _get(result, "concurrency", "decision_to_answer", "max_ms")
+    elif name == "api_flood":
+        for series in ("quiet", "flood"):
+            out[f"click -> resumed {series} p50 ms"] = _get(result, "click_to_resumed", series, "p50_ms")
+            out[f"click -> resumed {series} p99 ms"] = _get(result, "click_to_resumed", series, "p99_ms")
+        out["flood/quiet p50 ratio"] = _get(result, "ratio_flood_to_quiet_p50")
+        out["flood requests per second"] = _get(result, "flood_requests_per_second")
     elif name == "frameworks":
         out["floor: request_tool p50 ms"] = _get(result, "auto", "floor_request_tool_ms", "p50_ms")
         out["floor: click -> wait p50 ms"] = _get(result, "click", "floor_click_to_wait_ms", "p50_ms")

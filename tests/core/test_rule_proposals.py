@@ -1,5 +1,6 @@
-"""The rule "Always allow" proposes for each argument (issue #36): an address's domain, a URL's site, any value
-for long text, the call's value for the rest."""
+"""The rule "Always allow" proposes for each argument (issue #36): an address's domain, a URL's site, the call's
+value for the rest: never "any value" while something narrower is offered (issue #45 item 10: a rule proposed
+from a body "wire 50000 USD to account 12345" approved every body)."""
 
 from __future__ import annotations
 
@@ -18,9 +19,12 @@ def test_a_url_proposes_its_site() -> None:
     )
 
 
-def test_long_or_multi_line_text_proposes_any_value() -> None:
-    assert proposed_condition("Hello,\nPrices change.", TEXT_OPS) == Condition("any")
-    assert proposed_condition("x" * 41, TEXT_OPS) == Condition("any")
+def test_free_text_and_money_propose_the_calls_value_never_any_value() -> None:
+    assert proposed_condition("Hello,\nPrices change.", TEXT_OPS) == Condition("equals", "Hello,\nPrices change.")
+    body = "wire 50000 USD to account 12345, today, as agreed with finance"
+    assert proposed_condition(body, TEXT_OPS) == Condition("equals", body)
+    assert proposed_condition(50000, ("any", "equals", "one_of", "at_most")) == Condition("equals", 50000)
+    assert proposed_condition("50000.00 USD", TEXT_OPS) == Condition("equals", "50000.00 USD")
 
 
 def test_short_values_propose_the_calls_value() -> None:

@@ -17,6 +17,7 @@ from agent_approvals.receipts import verify
 
 from bot.core.key_files import ensure_keys_file
 from bot.dev import DEV_KEYS_FILE, DevStack
+from bot.store.api_keys import id_of_key
 from tests.support.dev import APPROVALS, BOB
 
 EMAIL = {"to": "bob@example.com", "body": "Prices go up"}
@@ -57,7 +58,8 @@ async def test_dev_makes_a_key_for_the_run_and_receipts_verify(redis_url: str) -
             assert clicked.status == 200
             decided = await asyncio.wait_for(waiting, timeout=30)
         assert decided.approved and decided.receipt is not None
-        claims = verify(decided.receipt, published, tool="send_email", arguments=EMAIL, audience="dev-agent")
+        audience = id_of_key(stack.api_key)  # the dev key's id (`python -m bot keys list` shows it)
+        claims = verify(decided.receipt, published, tool="send_email", arguments=EMAIL, audience=audience)
         assert claims["sub"] == asked.id and claims["iss"] == stack.url  # dev's PUBLIC_URL
     finally:
         await stack.stop()

@@ -100,7 +100,7 @@ def test_approve_and_always_allow_then_the_next_email_needs_no_card(page: Page, 
     expect(value).to_have_value("@example.com")  # the likely rule is proposed: the address's domain
     selects = [b for b in view["blocks"] if str(b.get("block_id", "")).startswith("rule_op_")]
     ops = {b["block_id"]: b["element"]["initial_option"]["value"] for b in selects}
-    assert ops == {f"rule_op_{to}": "ends_with", f"rule_op_{subject}": "any", f"rule_op_{body}": "any"}, ops
+    assert ops == {f"rule_op_{to}": "ends_with", f"rule_op_{subject}": "equals", f"rule_op_{body}": "equals"}, ops
     choose(modal, f"rule_op_{subject}", "rule_op_input", "any")
     choose(modal, f"rule_op_{body}", "rule_op_input", "any")
     choose(modal, "rule_expiry", "rule_expiry_input", "86400")

@@ -131,6 +131,10 @@ def build_rule_modal(
     where = dict(match.where) if match is not None and not match.exact else {}
     conditions = arguments is not None and bool(arguments)
     exact = (match is not None and match.exact) or not conditions  # else the proposed conditions, one per argument
+    if match is None and arguments:  # an argument that could only be "any value" (no schema, too long): exactly
+        props = properties_of(_schema(approval))
+        exact = exact or any(offered_ops(props.get(name), value, known=name in props) == ["any"]
+                             for name, value in arguments)
     blocks: list[Block] = [
         {"type": "section", "text": mrkdwn(_rule_intro(approval, mode=mode, channel=channel))},
         {"type": "section", "text": _arguments_shown(approval.arguments or "{}")},

@@ -1,18 +1,27 @@
---! keys: approval audit rules
+--! keys: approval audit rules names
 --! uses: sha256 audit
 -- An executor spends an approval's receipt (POST /api/v1/approvals/{id}/use with a receipt, no API key),
 -- once: apart from the asking program's own use (`consumed`, lua/use_approval.lua), so a gateway's use and
--- the executor's never collide. The receipt was verified before (its signature, typ, sub); here: it is the
--- one issued for this approval (its jti), the approval still allows the call (a rule's only while the rule
--- stands), and nobody else spent it. The same token again is told it is its own (a retry after a lost
--- answer), even once the receipt has expired; another token is told when it was spent (never by which token).
+-- the executor's never collide. The receipt was verified before (its signature, typ, sub); here: the key that
+-- asked still stands (revoked, or its name given to another key since: what it holds spends nothing more, a
+-- retry included), it is the one issued for this approval (its jti), the approval still allows the call (a
+-- rule's only while the rule stands), and nobody else spent it. The same token again is told it is its own (a
+-- retry after a lost answer), even once the receipt has expired; another token is told when it was spent (never
+-- by which token).
 -- Returns {'ok'}, {'used', at} (never the other token), {'expired'}, {'unknown'} (not this approval's receipt),
--- {'not_approved', status}, {'revoked', rule} or {'missing'}.
--- A: id, jti, token (the executor's own), expired (1: the receipt's exp has passed), aud (the asking key's
---    name, for the audit entry), now, audit_minid.
+-- {'not_approved', status}, {'revoked', rule}, {'key_revoked', key name} or {'missing'}.
+-- K.names: the API keys' names -> their sha256 (a key's id is 'k-' and the first 24 hex digits of it).
+-- A: id, jti, token (the executor's own), expired (1: the receipt's exp has passed), now, audit_minid.
 local cur = redis.call('HMGET', K.approval, 'status', 'timeout_outcome', 'receipt_jti', 'receipt_used_by',
-  'receipt_used_at', 'rule_id')
+  'receipt_used_at', 'rule_id', 'asked_by', 'key_id')
 if not cur[1] then return {'missing'} end
+local name = cur[7] or ''
+if name ~= '' then
+  local digest = redis.call('HGET', K.names, name)
+  if not digest or ((cur[8] or '') ~= '' and 'k-' .. string.sub(digest, 1, 24) ~= cur[8]) then
+    return {'key_revoked', name}
+  end
+end
 if cur[1] ~= 'approved' and not (cur[1] == 'timed_out' and cur[2] == 'approve') then
   return {'not_approved', cur[1]}
 end
@@ -28,5 +37,5 @@ if (cur[6] or '') ~= '' then
 end
 redis.call('HSET', K.approval, 'receipt_used_by', A.token, 'receipt_used_at', A.now)
 audit_append(K.audit, A.audit_minid, {'event', 'receipt_used', 'at', A.now, 'approval', A.id, 'by', 'executor',
-  'key', A.aud, 'jti', A.jti})
+  'key', name, 'jti', A.jti})
 return {'ok'}

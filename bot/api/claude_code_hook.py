@@ -84,7 +84,7 @@ class InProcess(httpx.AsyncBaseTransport):
         if method == "POST" and path == "/api/v1/approvals":
             ask = ask_body(raw)
             check_arguments(ask)
-            return await self.api.ask(self.key, ask, idempotency_key=idempotency_key, body=raw)
+            return await self.api.ask(self.key, ask, idempotency_key=idempotency_key)
         found = APPROVAL.fullmatch(path)
         if found is None:
             raise ApiError(404, "not_found", f"no such path {path}")

@@ -31,6 +31,7 @@ from agent_approvals.client import (
     NotFound,
     OutOfScope,
     SyncApprovalsClient,
+    Unreachable,
 )
 from agent_approvals.receipts import (
     ReceiptChecker,
@@ -58,6 +59,7 @@ __all__ = [
     "ReceiptError",
     "ReceiptRequired",
     "SyncApprovalsClient",
+    "Unreachable",
     "digest_of",
     "guard_mcp_server",
     "receipt_extension",

@@ -11,8 +11,10 @@ through an approver (AutoGen's input function, `require_approval`, input modes) 
 
 Every call is retried through connection errors, 502/503/504 and a worker that died mid-request,
 on the next of `url`'s workers if several are given; an ask is retried with the same
-`Idempotency-Key`, so a retry after a lost answer never makes a second card. `SyncApprovalsClient`
-does the same for programs without an event loop.
+`Idempotency-Key`, so a retry after a lost answer never makes a second card. A bot that has not answered
+this client yet is tried only briefly: nothing listening there raises `Unreachable` at once, one line naming
+the URL (`check()` tries the URL and the key before anything is asked). `url` may end in `/` or `/api/v1`.
+`SyncApprovalsClient` does the same for programs without an event loop.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import os
 import random
 import re
 import time
@@ -39,6 +42,9 @@ T = TypeVar("T")
 LONG_POLL = 50.0  # seconds per long-poll (the API allows 60)
 RETRY_STATUSES = frozenset({502, 503, 504})
 KEY_PATTERN = re.compile(r"[A-Za-z0-9_.:-]{1,128}")  # an Idempotency-Key the API takes
+FIRST_TRIES = 3  # tries of each URL before a bot that never answered this client is called unreachable
+API_PATH = "/api/v1"
+NO_SUCH_APPROVAL = "a-000000000000000000000000"  # a well-formed id no approval has: `check()` reads it
 
 
 log = logging.getLogger("agent_approvals.client")
@@ -50,6 +56,21 @@ class ApprovalsError(Exception):
     def __init__(self, status: int, code: str, message: str, *, field: str = "", retry_after: float = 0) -> None:
         super().__init__(f"{status} {code}: {message}" + (f" (field {field})" if field else ""))
         self.status, self.code, self.message, self.field, self.retry_after = status, code, message, field, retry_after
+
+
+class Unreachable(ApprovalsError):
+    """No HTTP answer from the bot at `url` (nothing listens there, the name does not resolve, the connection
+    was refused, dropped or timed out, every try): `status` 0. Said in one line, e.g. "the approvals bot at
+    http://localhost:3000 is unreachable (ConnectError: [Errno 111] Connection refused): is it running, and is
+    this its URL?"."""
+
+    def __init__(self, url: str, why: str) -> None:
+        super().__init__(0, "unreachable", f"the approvals bot at {url} is unreachable ({why}): is it running, and"
+                                           " is this its URL?")
+        self.url = url
+
+    def __str__(self) -> str:
+        return self.message
 
 
 class InvalidRequest(ApprovalsError):
@@ -299,6 +320,20 @@ def idempotency_key(*parts: str) -> str:
     return f"{safe[:111]}-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
 
 
+def base_url(url: str) -> str:
+    """The bot's base URL as the client joins paths to it: without a trailing `/` or `/api/v1` (the API's own
+    prefix, which the client adds), so `https://approvals.example.com/api/v1/` and `https://approvals.example.com`
+    are the same bot. A URL that is not http(s) raises ValueError, saying so."""
+    base = url.strip()
+    scheme, _, rest = base.partition("://")
+    if scheme.lower() not in ("http", "https") or not rest.strip("/"):
+        raise ValueError(f"the bot's URL must start with http:// or https:// and name a host: {url!r}")
+    base = base.rstrip("/")
+    if base.lower().endswith(API_PATH):
+        base = base[: -len(API_PATH)].rstrip("/")
+    return base
+
+
 def again_key(key: str | None, generation: int) -> str | None:
     """The idempotency key of a call's ask of `generation` (0: the key itself)."""
     return key if key is None or not generation else idempotency_key(key, f"again{generation}")
@@ -318,6 +353,8 @@ class ApprovalsClient:
         retry_for: seconds to keep retrying a call through connection errors and 5xx answers.
         on_decided: called with each approval this client asked or waited for, once, when it is decided
             (as it is logged at INFO: "approval a-… approved by @bob").
+        on_waiting: called with each approval this client asked or waited for, once, when it first answers
+            pending: its card is in Slack (`card_url` links to it when the bot knows its workspace's URL).
     """
 
     def __init__(
@@ -333,8 +370,9 @@ class ApprovalsClient:
         retry_for: float = 60.0,
         transport: httpx.AsyncBaseTransport | None = None,
         on_decided: Callable[[Approval], None] | None = None,
+        on_waiting: Callable[[Approval], None] | None = None,
     ) -> None:
-        self.urls = [url] if isinstance(url, str) else list(url)
+        self.urls = [base_url(u) for u in ([url] if isinstance(url, str) else url)]
         if not self.urls:
             raise ValueError("give the bot's URL")
         self.title, self.channel, self.requester, self.agent = title, channel, requester, agent
@@ -344,6 +382,9 @@ class ApprovalsClient:
         self._next = 0
         self._on_decided = on_decided
         self._told: set[str] = set()  # the decided approvals logged already
+        self._on_waiting = on_waiting
+        self._waited: set[str] = set()  # the pending approvals handed to `on_waiting` already
+        self._answered = False  # whether a bot has answered this client (then a refused connection is a restart)
         self._http = httpx.AsyncClient(
             headers={"Authorization": f"Bearer {key}", "User-Agent": "agent-approvals/0.1"},
             timeout=httpx.Timeout(10.0, read=LONG_POLL + 15.0),
@@ -408,8 +449,16 @@ class ApprovalsClient:
         return self._tell(Approval.from_json(await self._post("/api/v1/approvals", body, idempotency_key)))
 
     def _tell(self, approval: Approval) -> Approval:
-        """Log a decided approval (once per client), and hand it to `on_decided`."""
-        if approval.pending or approval.id in self._told:
+        """Log a decided approval (once per client), and hand it to `on_decided`; a pending one to `on_waiting`
+        (once per client)."""
+        if approval.pending:
+            if self._on_waiting is not None and approval.id not in self._waited:
+                if len(self._waited) >= 10_000:
+                    self._waited.clear()
+                self._waited.add(approval.id)
+                self._on_waiting(approval)
+            return approval
+        if approval.id in self._told:
             return approval
         if len(self._told) >= 10_000:
             self._told.clear()
@@ -458,11 +507,11 @@ class ApprovalsClient:
         deadline = None if at_most is None else time.monotonic() + at_most
         while True:
             left = LONG_POLL if deadline is None else min(LONG_POLL, max(0.0, deadline - time.monotonic()))
-            approval = Approval.from_json(
+            approval = self._tell(Approval.from_json(
                 await self._call("GET", f"/api/v1/approvals/{approval_id}", params={"wait": f"{left:.1f}"})
-            )
+            ))
             if not approval.pending or (deadline is not None and time.monotonic() >= deadline):
-                return self._tell(approval)
+                return approval
 
     async def use(self, approval_id: str, *, token: str | None = None) -> bool:
         """Use an approved call, right before running it: True the first time (and for a retry with the same
@@ -508,23 +557,38 @@ class ApprovalsClient:
                 await asyncio.shield(self.withdraw(asked.id))
             raise
 
+    async def check(self) -> None:
+        """Whether the bot answers at this client's URL and takes its key, before anything is asked: reads an
+        approval nobody has (the API's 404 means all is well). Raises `Unreachable` (nothing answers there),
+        `BadKey` (the key is wrong or revoked), or `ApprovalsError` with code `not_the_api` (something else
+        answers there), each one line."""
+        try:
+            await self._call("GET", f"{API_PATH}/approvals/{NO_SUCH_APPROVAL}")
+        except NotFound as exc:
+            if exc.code == "not_the_api":
+                raise
+
     # the wire --------------------------------------------------------------------------------------
     async def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        """One call, retried (see the module docstring); any failure to get an answer is `Unreachable`, never
+        httpx's own exceptions."""
         give_up = time.monotonic() + self._retry_for
-        delay = 0.2
+        delay, tries = 0.2, 0
         while True:
-            url = self.urls[self._next % len(self.urls)] + path
+            base = self.urls[self._next % len(self.urls)]
             try:
-                response = await self._http.request(method, url, **kwargs)
-            except (httpx.TransportError, httpx.TimeoutException):
-                if time.monotonic() >= give_up:
-                    raise
+                response = await self._http.request(method, base + path, **kwargs)
+            except httpx.TransportError as exc:  # (timeouts too)
+                tries += 1
+                if time.monotonic() >= give_up or (not self._answered and tries >= FIRST_TRIES * len(self.urls)):
+                    raise Unreachable(", ".join(self.urls), _why(exc)) from None
                 self._next += 1  # another worker, if there is one
             else:
+                self._answered = True
                 if response.status_code < 400:
-                    return dict(response.json())
+                    return _body(response, base, method, path)
                 if response.status_code not in RETRY_STATUSES or time.monotonic() >= give_up:
-                    raise _error(response)
+                    raise _error(response, base, method, path)
                 self._next += 1
             await asyncio.sleep(delay * random.uniform(0.5, 1.0))
             delay = min(delay * 2, 5.0)
@@ -535,14 +599,51 @@ def _idempotency(request: ApprovalRequest) -> str:
     return "ar-" + "".join(c if c.isalnum() or c in "_.:-" else "-" for c in request.approval_id)[:120]
 
 
-def _error(response: httpx.Response) -> ApprovalsError:
+def _why(exc: httpx.TransportError) -> str:
+    """What went wrong with a try, in a few words on one line: "ConnectError: Connection refused" (the system's
+    words for the error under httpx's, when there is one), "ReadTimeout"."""
+    said = " ".join(str(exc).split())[:160]
+    cause: BaseException | None = exc
+    for _ in range(10):  # (httpx's error, httpcore's, anyio's, the socket's)
+        if isinstance(cause, OSError) and cause.errno is not None:
+            said = os.strerror(cause.errno) if cause.errno > 0 else str(cause.strerror or said)
+            break
+        cause = None if cause is None else cause.__cause__ or cause.__context__
+    return f"{type(exc).__name__}: {said}" if said else type(exc).__name__
+
+
+def _not_the_api(status: int, base: str, method: str, path: str) -> ApprovalsError:
+    kind = _ERRORS.get(status, ApprovalsError)
+    return kind(status, "not_the_api", f"{base} answered {method} {path} with HTTP {status}, not as the Approvals API"
+                " does: is it the bot's URL (its address, without /api/v1 or other paths)?")
+
+
+def _body(response: httpx.Response, base: str, method: str, path: str) -> dict[str, Any]:
     try:
-        error = response.json().get("error") or {}
+        body = response.json()
     except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise _not_the_api(response.status_code, base, method, path)
+    return body
+
+
+def _error(response: httpx.Response, base: str, method: str, path: str) -> ApprovalsError:
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    error = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(error, dict):
+        if response.status_code in (404, 405):  # no such route: not the bot, or not its base URL
+            return _not_the_api(response.status_code, base, method, path)
         error = {}
     kind = _ERRORS.get(response.status_code, ApprovalsError)
-    retry_after = float(response.headers.get("Retry-After") or 0)
-    message = str(error.get("message") or response.text[:200])
+    try:
+        retry_after = float(response.headers.get("Retry-After") or 0)
+    except ValueError:
+        retry_after = 0.0
+    message = str(error.get("message") or " ".join(response.text[:200].split()) or f"HTTP {response.status_code}")
     return kind(response.status_code, str(error.get("code") or "error"), message,
                 field=str(error.get("field") or ""), retry_after=retry_after)
 
@@ -575,3 +676,6 @@ class SyncApprovalsClient:
 
     def withdraw(self, approval_id: str) -> Approval:
         return self._run(lambda c: c.withdraw(approval_id))
+
+    def check(self) -> None:
+        self._run(lambda c: c.check())

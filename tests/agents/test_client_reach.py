@@ -47,20 +47,17 @@ class HangingUp:
     def __init__(self, answered: int = 0) -> None:
         self.answered, self.connections = answered, 0
         self.server: asyncio.Server | None = None
+        self.url = ""
 
     async def __aenter__(self) -> HangingUp:
         self.server = await asyncio.start_server(self._connected, "127.0.0.1", 0)
+        self.url = f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         assert self.server is not None
         self.server.close()
         await self.server.wait_closed()
-
-    @property
-    def url(self) -> str:
-        assert self.server is not None
-        return f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
 
     async def _connected(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1

@@ -14,6 +14,7 @@ on the next of `url`'s workers if several are given; an ask is retried with the 
 `Idempotency-Key`, so a retry after a lost answer never makes a second card. A bot that has not answered
 this client yet is tried only briefly: nothing listening there raises `Unreachable` at once, one line naming
 the URL (`check()` tries the URL and the key before anything is asked). `url` may end in `/` or `/api/v1`.
+The HTTP side (retries, base URLs, the errors) is `wire.py`.
 `SyncApprovalsClient` does the same for programs without an event loop.
 """
 
@@ -24,8 +25,6 @@ import contextlib
 import hashlib
 import json
 import logging
-import os
-import random
 import re
 import time
 import uuid
@@ -37,64 +36,22 @@ from typing import Any, Self, TypeVar
 import httpx
 
 from agent_approvals.approver import ApprovalRequest, Cancellation, Decision, Outcome, digest_of, encode_revision
+from agent_approvals.wire import API_PATH, Wire
+from agent_approvals.wire import ApprovalsError as ApprovalsError  # (the errors' home is wire.py; named here too)
+from agent_approvals.wire import BadKey as BadKey
+from agent_approvals.wire import InvalidRequest as InvalidRequest
+from agent_approvals.wire import LimitReached as LimitReached
+from agent_approvals.wire import NotFound as NotFound
+from agent_approvals.wire import OutOfScope as OutOfScope
+from agent_approvals.wire import Unreachable as Unreachable
 
 T = TypeVar("T")
 LONG_POLL = 50.0  # seconds per long-poll (the API allows 60)
-RETRY_STATUSES = frozenset({502, 503, 504})
 KEY_PATTERN = re.compile(r"[A-Za-z0-9_.:-]{1,128}")  # an Idempotency-Key the API takes
-FIRST_TRIES = 3  # tries of each URL before a bot that never answered this client is called unreachable
-API_PATH = "/api/v1"
 NO_SUCH_APPROVAL = "a-000000000000000000000000"  # a well-formed id no approval has: `check()` reads it
 
 
 log = logging.getLogger("agent_approvals.client")
-
-
-class ApprovalsError(Exception):
-    """The API refused a request: its HTTP status, error code, message and the field at fault."""
-
-    def __init__(self, status: int, code: str, message: str, *, field: str = "", retry_after: float = 0) -> None:
-        super().__init__(f"{status} {code}: {message}" + (f" (field {field})" if field else ""))
-        self.status, self.code, self.message, self.field, self.retry_after = status, code, message, field, retry_after
-
-
-class Unreachable(ApprovalsError):
-    """No HTTP answer from the bot at `url` (nothing listens there, the name does not resolve, the connection
-    was refused, dropped or timed out, every try): `status` 0. Said in one line, e.g. "the approvals bot at
-    http://localhost:3000 is unreachable (ConnectError: [Errno 111] Connection refused): is it running, and is
-    this its URL?"."""
-
-    def __init__(self, url: str, why: str) -> None:
-        super().__init__(0, "unreachable", f"the approvals bot at {url} is unreachable ({why}): is it running, and"
-                                           " is this its URL?")
-        self.url = url
-
-    def __str__(self) -> str:
-        return self.message
-
-
-class InvalidRequest(ApprovalsError):
-    """400: what was sent is wrong (`field` names it)."""
-
-
-class BadKey(ApprovalsError):
-    """401: the key is missing, wrong or revoked."""
-
-
-class OutOfScope(ApprovalsError):
-    """403: the key may not ask in that channel."""
-
-
-class NotFound(ApprovalsError):
-    """404: no such approval of this key."""
-
-
-class LimitReached(ApprovalsError):
-    """429: a limit of the key (requests per minute, approvals pending); `retry_after` seconds."""
-
-
-_ERRORS: dict[int, type[ApprovalsError]] = {400: InvalidRequest, 401: BadKey, 403: OutOfScope, 404: NotFound,
-                                            429: LimitReached}
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,20 +277,6 @@ def idempotency_key(*parts: str) -> str:
     return f"{safe[:111]}-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
 
 
-def base_url(url: str) -> str:
-    """The bot's base URL as the client joins paths to it: without a trailing `/` or `/api/v1` (the API's own
-    prefix, which the client adds), so `https://approvals.example.com/api/v1/` and `https://approvals.example.com`
-    are the same bot. A URL that is not http(s) raises ValueError, saying so."""
-    base = url.strip()
-    scheme, _, rest = base.partition("://")
-    if scheme.lower() not in ("http", "https") or not rest.strip("/"):
-        raise ValueError(f"the bot's URL must start with http:// or https:// and name a host: {url!r}")
-    base = base.rstrip("/")
-    if base.lower().endswith(API_PATH):
-        base = base[: -len(API_PATH)].rstrip("/")
-    return base
-
-
 def again_key(key: str | None, generation: int) -> str | None:
     """The idempotency key of a call's ask of `generation` (0: the key itself)."""
     return key if key is None or not generation else idempotency_key(key, f"again{generation}")
@@ -372,24 +315,15 @@ class ApprovalsClient:
         on_decided: Callable[[Approval], None] | None = None,
         on_waiting: Callable[[Approval], None] | None = None,
     ) -> None:
-        self.urls = [base_url(u) for u in ([url] if isinstance(url, str) else url)]
-        if not self.urls:
-            raise ValueError("give the bot's URL")
         self.title, self.channel, self.requester, self.agent = title, channel, requester, agent
         self.within = within
-        self._retry_for = retry_for
         self._token = f"use-{uuid.uuid4().hex}"  # this client's uses: its retries are the same use
-        self._next = 0
         self._on_decided = on_decided
         self._told: set[str] = set()  # the decided approvals logged already
         self._on_waiting = on_waiting
         self._waited: set[str] = set()  # the pending approvals handed to `on_waiting` already
-        self._answered = False  # whether a bot has answered this client (then a refused connection is a restart)
-        self._http = httpx.AsyncClient(
-            headers={"Authorization": f"Bearer {key}", "User-Agent": "agent-approvals/0.1"},
-            timeout=httpx.Timeout(10.0, read=LONG_POLL + 15.0),
-            transport=transport,
-        )
+        self._wire = Wire([url] if isinstance(url, str) else url, key, retry_for=retry_for,
+                          timeout=httpx.Timeout(10.0, read=LONG_POLL + 15.0), transport=transport)
 
     async def __aenter__(self) -> Self:
         return self
@@ -397,8 +331,13 @@ class ApprovalsClient:
     async def __aexit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
         await self.aclose()
 
+    @property
+    def urls(self) -> list[str]:
+        """The bot's base URLs, as the client uses them (`wire.base_url`)."""
+        return self._wire.urls
+
     async def aclose(self) -> None:
-        await self._http.aclose()
+        await self._wire.aclose()
 
     # asking ------------------------------------------------------------------------------------
     async def request_tool(
@@ -478,7 +417,7 @@ class ApprovalsClient:
 
     async def _post(self, path: str, body: dict[str, Any], idempotency_key: str | None) -> dict[str, Any]:
         headers = {"Idempotency-Key": idempotency_key or uuid.uuid4().hex}  # the same for every retry
-        return await self._call("POST", path, json=body, headers=headers)
+        return await self._wire.call("POST", path, json=body, headers=headers)
 
     async def record_allowed(
         self,
@@ -500,7 +439,7 @@ class ApprovalsClient:
 
     # reading -----------------------------------------------------------------------------------
     async def get(self, approval_id: str) -> Approval:
-        return Approval.from_json(await self._call("GET", f"/api/v1/approvals/{approval_id}"))
+        return Approval.from_json(await self._wire.call("GET", f"/api/v1/approvals/{approval_id}"))
 
     async def wait(self, approval_id: str, *, at_most: float | None = None) -> Approval:
         """The approval once decided (long-polls, on any worker), or as it is after `at_most` seconds."""
@@ -508,7 +447,7 @@ class ApprovalsClient:
         while True:
             left = LONG_POLL if deadline is None else min(LONG_POLL, max(0.0, deadline - time.monotonic()))
             approval = self._tell(Approval.from_json(
-                await self._call("GET", f"/api/v1/approvals/{approval_id}", params={"wait": f"{left:.1f}"})
+                await self._wire.call("GET", f"/api/v1/approvals/{approval_id}", params={"wait": f"{left:.1f}"})
             ))
             if not approval.pending or (deadline is not None and time.monotonic() >= deadline):
                 return approval
@@ -519,12 +458,12 @@ class ApprovalsClient:
         have run it (its process died, perhaps mid-call), so do not run it on this approval (`approved_once` asks
         again, as a call that may have run)."""
         body = {"token": token or self._token}
-        answer = await self._call("POST", f"/api/v1/approvals/{approval_id}/use", json=body)
+        answer = await self._wire.call("POST", f"/api/v1/approvals/{approval_id}/use", json=body)
         return bool(answer.get("used"))
 
     async def withdraw(self, approval_id: str) -> Approval:
         """Withdraw a pending approval (its card says so). A decided one is returned as it is."""
-        return Approval.from_json(await self._call("DELETE", f"/api/v1/approvals/{approval_id}"))
+        return Approval.from_json(await self._wire.call("DELETE", f"/api/v1/approvals/{approval_id}"))
 
     # an Approver ---------------------------------------------------------------------------------
     async def request(self, request: ApprovalRequest, cancellation_token: Cancellation | None = None) -> Decision:
@@ -563,89 +502,14 @@ class ApprovalsClient:
         `BadKey` (the key is wrong or revoked), or `ApprovalsError` with code `not_the_api` (something else
         answers there), each one line."""
         try:
-            await self._call("GET", f"{API_PATH}/approvals/{NO_SUCH_APPROVAL}")
+            await self._wire.call("GET", f"{API_PATH}/approvals/{NO_SUCH_APPROVAL}")
         except NotFound as exc:
             if exc.code == "not_the_api":
                 raise
 
-    # the wire --------------------------------------------------------------------------------------
-    async def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        """One call, retried (see the module docstring); any failure to get an answer is `Unreachable`, never
-        httpx's own exceptions."""
-        give_up = time.monotonic() + self._retry_for
-        delay, tries = 0.2, 0
-        while True:
-            base = self.urls[self._next % len(self.urls)]
-            try:
-                response = await self._http.request(method, base + path, **kwargs)
-            except httpx.TransportError as exc:  # (timeouts too)
-                tries += 1
-                if time.monotonic() >= give_up or (not self._answered and tries >= FIRST_TRIES * len(self.urls)):
-                    raise Unreachable(", ".join(self.urls), _why(exc)) from None
-                self._next += 1  # another worker, if there is one
-            else:
-                self._answered = True
-                if response.status_code < 400:
-                    return _body(response, base, method, path)
-                if response.status_code not in RETRY_STATUSES or time.monotonic() >= give_up:
-                    raise _error(response, base, method, path)
-                self._next += 1
-            await asyncio.sleep(delay * random.uniform(0.5, 1.0))
-            delay = min(delay * 2, 5.0)
-
-
 def _idempotency(request: ApprovalRequest) -> str:
     """One ask per approval id: a retry of `request` after a lost answer finds the first one."""
     return "ar-" + "".join(c if c.isalnum() or c in "_.:-" else "-" for c in request.approval_id)[:120]
-
-
-def _why(exc: httpx.TransportError) -> str:
-    """What went wrong with a try, in a few words on one line: "ConnectError: Connection refused" (the system's
-    words for the error under httpx's, when there is one), "ReadTimeout"."""
-    said = " ".join(str(exc).split())[:160]
-    cause: BaseException | None = exc
-    for _ in range(10):  # (httpx's error, httpcore's, anyio's, the socket's)
-        if isinstance(cause, OSError) and cause.errno is not None:
-            said = os.strerror(cause.errno) if cause.errno > 0 else str(cause.strerror or said)
-            break
-        cause = None if cause is None else cause.__cause__ or cause.__context__
-    return f"{type(exc).__name__}: {said}" if said else type(exc).__name__
-
-
-def _not_the_api(status: int, base: str, method: str, path: str) -> ApprovalsError:
-    kind = _ERRORS.get(status, ApprovalsError)
-    return kind(status, "not_the_api", f"{base} answered {method} {path} with HTTP {status}, not as the Approvals API"
-                " does: is it the bot's URL (its address, without /api/v1 or other paths)?")
-
-
-def _body(response: httpx.Response, base: str, method: str, path: str) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if not isinstance(body, dict):
-        raise _not_the_api(response.status_code, base, method, path)
-    return body
-
-
-def _error(response: httpx.Response, base: str, method: str, path: str) -> ApprovalsError:
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    error = body.get("error") if isinstance(body, dict) else None
-    if not isinstance(error, dict):
-        if response.status_code in (404, 405):  # no such route: not the bot, or not its base URL
-            return _not_the_api(response.status_code, base, method, path)
-        error = {}
-    kind = _ERRORS.get(response.status_code, ApprovalsError)
-    try:
-        retry_after = float(response.headers.get("Retry-After") or 0)
-    except ValueError:
-        retry_after = 0.0
-    message = str(error.get("message") or " ".join(response.text[:200].split()) or f"HTTP {response.status_code}")
-    return kind(response.status_code, str(error.get("code") or "error"), message,
-                field=str(error.get("field") or ""), retry_after=retry_after)
 
 
 class SyncApprovalsClient:

@@ -7,67 +7,19 @@ URL and the key; `on_waiting` hands over each card once, with its link."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 
-import httpx
 import pytest
 from agent_approvals import ApprovalsClient, ApprovalsError, BadKey, NotFound, Unreachable
-from agent_approvals.client import FIRST_TRIES, Approval, base_url
+from agent_approvals.client import Approval
+from agent_approvals.wire import FIRST_TRIES, base_url
 
 from bot.devslack.server import SlackStandIn
 from tests.conftest import APPROVALS, Worker, free_port
+from tests.support.examples import Counted, HangingUp
 from tests.support.hitl import nth_card
 
 EMAIL = {"to": "bob@example.com", "body": "Prices go up 5% on May 1."}
-NO_SUCH_ONE = b'{"error": {"code": "not_found", "message": "no such approval"}}'
-NOT_FOUND = (b"HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nConnection: close\r\n"
-             b"Content-Length: %d\r\n\r\n%s" % (len(NO_SUCH_ONE), NO_SUCH_ONE))
-
-
-class Counted(httpx.AsyncBaseTransport):
-    """httpx's own transport (real sockets), counting the requests it is given."""
-
-    def __init__(self) -> None:
-        self.real = httpx.AsyncHTTPTransport()
-        self.tries = 0
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        self.tries += 1
-        return await self.real.handle_async_request(request)
-
-    async def aclose(self) -> None:
-        await self.real.aclose()
-
-
-class HangingUp:
-    """A TCP listener on loopback that hangs up on each connection (after answering the first `answered` of them
-    as the API answers a read of an approval nobody has), counting the connections."""
-
-    def __init__(self, answered: int = 0) -> None:
-        self.answered, self.connections = answered, 0
-        self.server: asyncio.Server | None = None
-        self.url = ""
-
-    async def __aenter__(self) -> HangingUp:
-        self.server = await asyncio.start_server(self._connected, "127.0.0.1", 0)
-        self.url = f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self.server is not None
-        self.server.close()
-        await self.server.wait_closed()
-
-    async def _connected(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.connections += 1
-        if self.connections <= self.answered:
-            await reader.readuntil(b"\r\n\r\n")
-            writer.write(NOT_FOUND)
-            await writer.drain()
-        writer.close()
-
-
 @pytest.fixture
 async def hanging_up() -> AsyncIterator[HangingUp]:
     async with HangingUp() as listener:

@@ -13,15 +13,14 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
-from agent_approvals.client import FIRST_TRIES
+from agent_approvals.wire import FIRST_TRIES
 
 from bot.devslack.server import SlackStandIn
-from tests.agents.test_client_reach import HangingUp
-from tests.conftest import APPROVALS, BOB, Worker, block_texts, free_port
+from tests.conftest import BOB, Worker, block_texts, free_port
 from tests.support.api import Client
+from tests.support.examples import KEEP, HangingUp, told_where_it_waits
 from tests.support.hitl import click, nth_card, reject
 from tests.support.openai_compatible import DUMMY_KEY, OpenAICompatibleServer, text, tool_call
 
@@ -36,38 +35,10 @@ FRAMEWORKS = {
 AUTOGEN = "autogen_email.py"  # its card shows the drafter; then the human's turn is a card of its own
 REASON = "not before the board meets"
 DECISION = re.compile(r"^Slack: (?P<what>.+?) (?P<said>(approved|rejected) by .+) \[(?P<id>[^\]]+)\]$", re.MULTILINE)
-WAITING = "waiting for approval in Slack: "
-KEEP = ("PATH", "HOME", "LANG", "SYSTEMROOT", "VIRTUAL_ENV", "PYTHONPATH")  # (PYTHONPATH: the code under test)
-
-
 def example_env(worker: Worker, key: str, tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {name: os.environ[name] for name in KEEP if name in os.environ}
     return {**env, "AGENT_APPROVALS_URL": worker.url, "AGENT_APPROVALS_KEY": key,
             "OUTBOX_DIR": str(tmp_path / "outbox"), "STATE_DIR": str(tmp_path / "states"), **extra}
-
-
-def card_link(slack: SlackStandIn, card: dict[str, Any]) -> str:
-    """The link to `card` as the API gives it (the workspace's URL from `auth.test`, the channel, the ts)."""
-    return f"{slack.base_url}/archives/{APPROVALS}/p{card['ts'].replace('.', '')}"
-
-
-async def said_until_waiting(program: asyncio.subprocess.Process, *, within: float = 90) -> list[str]:
-    """The example's standard output, line by line, up to its next "waiting for approval in Slack: …" line."""
-    assert program.stdout is not None
-    said: list[str] = []
-    while not (said and said[-1].startswith(WAITING)):
-        line = await asyncio.wait_for(program.stdout.readline(), within)
-        assert line, f"the example ended without saying where its card waits: {said}"
-        said.append(line.decode().rstrip("\n"))
-    return said
-
-
-async def told_where_it_waits(program: asyncio.subprocess.Process, slack: SlackStandIn, card: dict[str, Any]
-                              ) -> list[str]:
-    """What the example printed up to saying where `card` waits, with its link; nothing of it a decision."""
-    said = await said_until_waiting(program)
-    assert said[-1] == WAITING + card_link(slack, card), said
-    return said
 
 
 async def approved_run(example: str, env: dict[str, str], tmp_path: Path, slack: SlackStandIn, *shown: str,

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from bot.devslack.server import SlackStandIn
-from tests.agents.test_examples import KEEP, told_where_it_waits
 from tests.conftest import BOB, Worker, block_texts
+from tests.support.examples import KEEP, told_where_it_waits
 from tests.support.hitl import cards, click, nth_card, reject
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"

@@ -15,9 +15,10 @@ an offline scripted model that writes to the first address in the task. Emails g
 (the channel to ask in; default the key's), APPROVER_USER (the Slack user the program acts for),
 INPUT_MODE (always, terminate, never, policy). tests/agents/test_autogen_over_api.py runs it.
 
-It prints each decision as it happens (from the client, e.g. "Slack: send_email rejected by @bob: not yet"),
-then the assistant's last words: the scripted model says what the tool answered, so a rejected call never
-reads as sent.
+It prints where each card waits as soon as it is posted ("waiting for approval in Slack: <the card's link>"),
+each decision as it happens (from the client, e.g. "Slack: send_email rejected by @bob: not yet"), then the
+assistant's last words: the scripted model says what the tool answered, so a rejected call never reads as sent.
+A bot that does not answer, or refuses the key, is one line on standard error and exit status 1.
 """
 
 from __future__ import annotations
@@ -140,8 +141,9 @@ def outcome(result: TaskResult | None) -> str:
 
 
 async def run_team(environ: Mapping[str, str] | None = None, *, task: str = DEFAULT_TASK,
-                   on_decided: Any = None) -> TaskResult | None:
-    """Run the team once; its result (None: cancelled in Slack). `on_decided(approval)`: each decision."""
+                   on_decided: Any = None, on_waiting: Any = None) -> TaskResult | None:
+    """Run the team once; its result (None: cancelled in Slack). `on_decided(approval)`: each decision;
+    `on_waiting(approval)`: each card, as soon as it is posted."""
     env = os.environ if environ is None else environ
     async with ApprovalsClient(
         env["AGENT_APPROVALS_URL"],
@@ -150,6 +152,7 @@ async def run_team(environ: Mapping[str, str] | None = None, *, task: str = DEFA
         channel=env.get("APPROVALS_CHANNEL", ""),
         requester=env.get("APPROVER_USER", ""),
         on_decided=on_decided,
+        on_waiting=on_waiting,
     ) as client:
         # One gate for the human's turns and the tool, so an input mode (if any) applies to both.
         approver = ModeGate(client, InputPolicy(mode=parse_mode(env.get("INPUT_MODE"))))
@@ -184,10 +187,14 @@ async def main(environ: Mapping[str, str] | None = None, *, task: str = DEFAULT_
     return result.messages[-1].to_text() if result.messages else ""
 
 
-async def cli(task: str) -> str:
-    """`python examples/autogen_email.py <task…>`: each decision printed as it happens, then the run's result."""
-    return outcome(await run_team(task=task, on_decided=show_decision))
+async def cli(task: str, *, on_waiting: Any = None) -> str:
+    """`python examples/autogen_email.py <task…>`: each card and decision printed as it happens, then the run's
+    result."""
+    return outcome(await run_team(task=task, on_decided=show_decision, on_waiting=on_waiting))
 
 
 if __name__ == "__main__":
-    print(asyncio.run(cli(" ".join(sys.argv[1:]) or DEFAULT_TASK)))
+    from example_support import run_or_exit, show_waiting  # (beside this file; imported as a module, it needs none)
+
+    task = " ".join(sys.argv[1:]) or DEFAULT_TASK
+    run_or_exit(lambda: asyncio.run(cli(task, on_waiting=show_waiting)), "autogen_email.py")

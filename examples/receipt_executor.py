@@ -8,8 +8,10 @@ none, and trusts nothing it is told but a receipt the bot signed for exactly the
     python examples/receipt_executor.py run < job.json     # sent once
     python examples/receipt_executor.py run < job.json     # refused: used
 
-`ask` asks for one `send_email` (the card in Slack), waits for the decision and prints one JSON line: the tool,
-the arguments to run (as approved, or as a reviewer edited them) and the receipt. `run` reads such lines and runs
+`ask` asks for one `send_email` (the card in Slack: "waiting for approval in Slack: <its link>" on standard
+error), waits for the decision and prints one JSON line: the tool, the arguments to run (as approved, or as a
+reviewer edited them) and the receipt. A bot that does not answer, or refuses the key, is one line on standard
+error and exit status 1. `run` reads such lines and runs
 each through the decorated `send_email`, which sends nothing: each email is a file in OUTBOX_DIR (./outbox). It
 prints "sent to …" or "refused: <reason>: <why>" per line; RECEIPT_AUDIENCE is the id (`k-…`, from `python -m bot
 keys list`) of the API key whose approvals it runs (the receipts' `aud`), if one.
@@ -24,12 +26,12 @@ import sys
 from collections.abc import Mapping
 
 from agent_approvals import ReceiptChecker, ReceiptError, requires_receipt
-from example_support import DEFAULT_TASK, approvals_client, scripted_email, write_email
+from example_support import DEFAULT_TASK, approvals_client, run_or_exit, scripted_email, write_email
 
 
 async def ask(env: Mapping[str, str], task: str) -> str:
     """The job line for one approved call; a call not approved prints why, and no line."""
-    async with approvals_client(env, "receipt_executor.py", task) as client:
+    async with approvals_client(env, "receipt_executor.py", task, waiting_to=sys.stderr) as client:  # (stdout: the job)
         asked = await client.request_tool("send_email", scripted_email(task), title=task[:150])
         decided = asked if not asked.pending else await client.wait(asked.id)
     if not decided.approved or not decided.receipt:
@@ -61,7 +63,7 @@ def main() -> None:
     if command == "run":
         print("\n".join(asyncio.run(run(os.environ, sys.stdin.read().splitlines()))))
     else:
-        print(asyncio.run(ask(os.environ, " ".join(words) or DEFAULT_TASK)))
+        run_or_exit(lambda: asyncio.run(ask(os.environ, " ".join(words) or DEFAULT_TASK)), "receipt_executor.py")
 
 
 if __name__ == "__main__":

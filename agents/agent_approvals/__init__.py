@@ -2,6 +2,8 @@
 
     client.py     `ApprovalsClient` (async) and `SyncApprovalsClient`: ask, wait, withdraw, through the
                   bot's Approvals API with an API key (no Slack token, no Redis)
+    wire.py       the client's one boundary with HTTP: base URLs, retries across workers, the errors
+                  (`ApprovalsError`, `Unreachable`, `BadKey`, …), never httpx's own
     approver.py   the `Approver` protocol every integration asks through (the client implements it; so
                   do the bot's own runs, in-process), `ApprovalRequest`, `Decision`, argument digests
     modes.py      input modes (always, terminate, never, policy) in front of any approver
@@ -45,6 +47,7 @@ from agent_approvals.client import (
     NotFound,
     OutOfScope,
     SyncApprovalsClient,
+    Unreachable,
 )
 from agent_approvals.receipts import (
     ReceiptChecker,
@@ -72,6 +75,7 @@ __all__ = [
     "ReceiptError",
     "ReceiptRequired",
     "SyncApprovalsClient",
+    "Unreachable",
     "digest_of",
     "guard_mcp_server",
     "receipt_extension",

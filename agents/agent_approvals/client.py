@@ -11,8 +11,11 @@ through an approver (AutoGen's input function, `require_approval`, input modes) 
 
 Every call is retried through connection errors, 502/503/504 and a worker that died mid-request,
 on the next of `url`'s workers if several are given; an ask is retried with the same
-`Idempotency-Key`, so a retry after a lost answer never makes a second card. `SyncApprovalsClient`
-does the same for programs without an event loop.
+`Idempotency-Key`, so a retry after a lost answer never makes a second card. A bot that has not answered
+this client yet is tried only briefly: nothing listening there raises `Unreachable` at once, one line naming
+the URL (`check()` tries the URL and the key before anything is asked). `url` may end in `/` or `/api/v1`.
+The HTTP side (retries, base URLs, the errors) is `wire.py`.
+`SyncApprovalsClient` does the same for programs without an event loop.
 """
 
 from __future__ import annotations
@@ -22,7 +25,6 @@ import contextlib
 import hashlib
 import json
 import logging
-import random
 import re
 import time
 import uuid
@@ -34,46 +36,22 @@ from typing import Any, Self, TypeVar
 import httpx
 
 from agent_approvals.approver import ApprovalRequest, Cancellation, Decision, Outcome, digest_of, encode_revision
+from agent_approvals.wire import API_PATH, Wire
+from agent_approvals.wire import ApprovalsError as ApprovalsError  # (the errors' home is wire.py; named here too)
+from agent_approvals.wire import BadKey as BadKey
+from agent_approvals.wire import InvalidRequest as InvalidRequest
+from agent_approvals.wire import LimitReached as LimitReached
+from agent_approvals.wire import NotFound as NotFound
+from agent_approvals.wire import OutOfScope as OutOfScope
+from agent_approvals.wire import Unreachable as Unreachable
 
 T = TypeVar("T")
 LONG_POLL = 50.0  # seconds per long-poll (the API allows 60)
-RETRY_STATUSES = frozenset({502, 503, 504})
 KEY_PATTERN = re.compile(r"[A-Za-z0-9_.:-]{1,128}")  # an Idempotency-Key the API takes
+NO_SUCH_APPROVAL = "a-000000000000000000000000"  # a well-formed id no approval has: `check()` reads it
 
 
 log = logging.getLogger("agent_approvals.client")
-
-
-class ApprovalsError(Exception):
-    """The API refused a request: its HTTP status, error code, message and the field at fault."""
-
-    def __init__(self, status: int, code: str, message: str, *, field: str = "", retry_after: float = 0) -> None:
-        super().__init__(f"{status} {code}: {message}" + (f" (field {field})" if field else ""))
-        self.status, self.code, self.message, self.field, self.retry_after = status, code, message, field, retry_after
-
-
-class InvalidRequest(ApprovalsError):
-    """400: what was sent is wrong (`field` names it)."""
-
-
-class BadKey(ApprovalsError):
-    """401: the key is missing, wrong or revoked."""
-
-
-class OutOfScope(ApprovalsError):
-    """403: the key may not ask in that channel."""
-
-
-class NotFound(ApprovalsError):
-    """404: no such approval of this key."""
-
-
-class LimitReached(ApprovalsError):
-    """429: a limit of the key (requests per minute, approvals pending); `retry_after` seconds."""
-
-
-_ERRORS: dict[int, type[ApprovalsError]] = {400: InvalidRequest, 401: BadKey, 403: OutOfScope, 404: NotFound,
-                                            429: LimitReached}
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,6 +296,8 @@ class ApprovalsClient:
         retry_for: seconds to keep retrying a call through connection errors and 5xx answers.
         on_decided: called with each approval this client asked or waited for, once, when it is decided
             (as it is logged at INFO: "approval a-… approved by @bob").
+        on_waiting: called with each approval this client asked or waited for, once, when it first answers
+            pending: its card is in Slack (`card_url` links to it when the bot knows its workspace's URL).
     """
 
     def __init__(
@@ -333,22 +313,17 @@ class ApprovalsClient:
         retry_for: float = 60.0,
         transport: httpx.AsyncBaseTransport | None = None,
         on_decided: Callable[[Approval], None] | None = None,
+        on_waiting: Callable[[Approval], None] | None = None,
     ) -> None:
-        self.urls = [url] if isinstance(url, str) else list(url)
-        if not self.urls:
-            raise ValueError("give the bot's URL")
         self.title, self.channel, self.requester, self.agent = title, channel, requester, agent
         self.within = within
-        self._retry_for = retry_for
         self._token = f"use-{uuid.uuid4().hex}"  # this client's uses: its retries are the same use
-        self._next = 0
         self._on_decided = on_decided
         self._told: set[str] = set()  # the decided approvals logged already
-        self._http = httpx.AsyncClient(
-            headers={"Authorization": f"Bearer {key}", "User-Agent": "agent-approvals/0.1"},
-            timeout=httpx.Timeout(10.0, read=LONG_POLL + 15.0),
-            transport=transport,
-        )
+        self._on_waiting = on_waiting
+        self._waited: set[str] = set()  # the pending approvals handed to `on_waiting` already
+        self._wire = Wire([url] if isinstance(url, str) else url, key, retry_for=retry_for,
+                          timeout=httpx.Timeout(10.0, read=LONG_POLL + 15.0), transport=transport)
 
     async def __aenter__(self) -> Self:
         return self
@@ -356,8 +331,13 @@ class ApprovalsClient:
     async def __aexit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
         await self.aclose()
 
+    @property
+    def urls(self) -> list[str]:
+        """The bot's base URLs, as the client uses them (`wire.base_url`)."""
+        return self._wire.urls
+
     async def aclose(self) -> None:
-        await self._http.aclose()
+        await self._wire.aclose()
 
     # asking ------------------------------------------------------------------------------------
     async def request_tool(
@@ -408,8 +388,16 @@ class ApprovalsClient:
         return self._tell(Approval.from_json(await self._post("/api/v1/approvals", body, idempotency_key)))
 
     def _tell(self, approval: Approval) -> Approval:
-        """Log a decided approval (once per client), and hand it to `on_decided`."""
-        if approval.pending or approval.id in self._told:
+        """Log a decided approval (once per client), and hand it to `on_decided`; a pending one to `on_waiting`
+        (once per client)."""
+        if approval.pending:
+            if self._on_waiting is not None and approval.id not in self._waited:
+                if len(self._waited) >= 10_000:
+                    self._waited.clear()
+                self._waited.add(approval.id)
+                self._on_waiting(approval)
+            return approval
+        if approval.id in self._told:
             return approval
         if len(self._told) >= 10_000:
             self._told.clear()
@@ -429,7 +417,7 @@ class ApprovalsClient:
 
     async def _post(self, path: str, body: dict[str, Any], idempotency_key: str | None) -> dict[str, Any]:
         headers = {"Idempotency-Key": idempotency_key or uuid.uuid4().hex}  # the same for every retry
-        return await self._call("POST", path, json=body, headers=headers)
+        return await self._wire.call("POST", path, json=body, headers=headers)
 
     async def record_allowed(
         self,
@@ -451,18 +439,18 @@ class ApprovalsClient:
 
     # reading -----------------------------------------------------------------------------------
     async def get(self, approval_id: str) -> Approval:
-        return Approval.from_json(await self._call("GET", f"/api/v1/approvals/{approval_id}"))
+        return Approval.from_json(await self._wire.call("GET", f"/api/v1/approvals/{approval_id}"))
 
     async def wait(self, approval_id: str, *, at_most: float | None = None) -> Approval:
         """The approval once decided (long-polls, on any worker), or as it is after `at_most` seconds."""
         deadline = None if at_most is None else time.monotonic() + at_most
         while True:
             left = LONG_POLL if deadline is None else min(LONG_POLL, max(0.0, deadline - time.monotonic()))
-            approval = Approval.from_json(
-                await self._call("GET", f"/api/v1/approvals/{approval_id}", params={"wait": f"{left:.1f}"})
-            )
+            approval = self._tell(Approval.from_json(
+                await self._wire.call("GET", f"/api/v1/approvals/{approval_id}", params={"wait": f"{left:.1f}"})
+            ))
             if not approval.pending or (deadline is not None and time.monotonic() >= deadline):
-                return self._tell(approval)
+                return approval
 
     async def use(self, approval_id: str, *, token: str | None = None) -> bool:
         """Use an approved call, right before running it: True the first time (and for a retry with the same
@@ -470,12 +458,12 @@ class ApprovalsClient:
         have run it (its process died, perhaps mid-call), so do not run it on this approval (`approved_once` asks
         again, as a call that may have run)."""
         body = {"token": token or self._token}
-        answer = await self._call("POST", f"/api/v1/approvals/{approval_id}/use", json=body)
+        answer = await self._wire.call("POST", f"/api/v1/approvals/{approval_id}/use", json=body)
         return bool(answer.get("used"))
 
     async def withdraw(self, approval_id: str) -> Approval:
         """Withdraw a pending approval (its card says so). A decided one is returned as it is."""
-        return Approval.from_json(await self._call("DELETE", f"/api/v1/approvals/{approval_id}"))
+        return Approval.from_json(await self._wire.call("DELETE", f"/api/v1/approvals/{approval_id}"))
 
     # an Approver ---------------------------------------------------------------------------------
     async def request(self, request: ApprovalRequest, cancellation_token: Cancellation | None = None) -> Decision:
@@ -508,43 +496,20 @@ class ApprovalsClient:
                 await asyncio.shield(self.withdraw(asked.id))
             raise
 
-    # the wire --------------------------------------------------------------------------------------
-    async def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        give_up = time.monotonic() + self._retry_for
-        delay = 0.2
-        while True:
-            url = self.urls[self._next % len(self.urls)] + path
-            try:
-                response = await self._http.request(method, url, **kwargs)
-            except (httpx.TransportError, httpx.TimeoutException):
-                if time.monotonic() >= give_up:
-                    raise
-                self._next += 1  # another worker, if there is one
-            else:
-                if response.status_code < 400:
-                    return dict(response.json())
-                if response.status_code not in RETRY_STATUSES or time.monotonic() >= give_up:
-                    raise _error(response)
-                self._next += 1
-            await asyncio.sleep(delay * random.uniform(0.5, 1.0))
-            delay = min(delay * 2, 5.0)
-
+    async def check(self) -> None:
+        """Whether the bot answers at this client's URL and takes its key, before anything is asked: reads an
+        approval nobody has (the API's 404 means all is well). Raises `Unreachable` (nothing answers there),
+        `BadKey` (the key is wrong or revoked), or `ApprovalsError` with code `not_the_api` (something else
+        answers there), each one line."""
+        try:
+            await self._wire.call("GET", f"{API_PATH}/approvals/{NO_SUCH_APPROVAL}")
+        except NotFound as exc:
+            if exc.code == "not_the_api":
+                raise
 
 def _idempotency(request: ApprovalRequest) -> str:
     """One ask per approval id: a retry of `request` after a lost answer finds the first one."""
     return "ar-" + "".join(c if c.isalnum() or c in "_.:-" else "-" for c in request.approval_id)[:120]
-
-
-def _error(response: httpx.Response) -> ApprovalsError:
-    try:
-        error = response.json().get("error") or {}
-    except ValueError:
-        error = {}
-    kind = _ERRORS.get(response.status_code, ApprovalsError)
-    retry_after = float(response.headers.get("Retry-After") or 0)
-    message = str(error.get("message") or response.text[:200])
-    return kind(response.status_code, str(error.get("code") or "error"), message,
-                field=str(error.get("field") or ""), retry_after=retry_after)
 
 
 class SyncApprovalsClient:
@@ -575,3 +540,6 @@ class SyncApprovalsClient:
 
     def withdraw(self, approval_id: str) -> Approval:
         return self._run(lambda c: c.withdraw(approval_id))
+
+    def check(self) -> None:
+        self._run(lambda c: c.check())

@@ -2,7 +2,8 @@
 (a scripted CLI stand-in, a scripted model), asking a real worker through the Approvals API with a key. Approve:
 exactly the approved email, once; reject: nothing sent, and the last words say why. The Claude example with a
 1 s limit (deny-then-grant) still sends once; the ADK example killed -9 while a person decides is finished by
-`--resume` with the same card."""
+`--resume` with the same card. Each says where its card waits, with its link, before anyone decides (the resumed
+one too: the same card)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import pytest
 
 from bot.devslack.server import SlackStandIn
 from tests.conftest import BOB, Worker, block_texts
+from tests.support.examples import KEEP, told_where_it_waits
 from tests.support.hitl import cards, click, nth_card, reject
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -25,8 +27,7 @@ REASON = "not before the board meets"
 
 
 def example_env(worker: Worker, key: str, tmp_path: Path, **extra: str) -> dict[str, str]:
-    keep = ("PATH", "HOME", "LANG", "VIRTUAL_ENV")
-    env = {name: os.environ[name] for name in keep if name in os.environ}
+    env = {name: os.environ[name] for name in KEEP if name in os.environ}
     return {**env, "AGENT_APPROVALS_URL": worker.url, "AGENT_APPROVALS_KEY": key,
             "OUTBOX_DIR": str(tmp_path / "outbox"), "STATE_DIR": str(tmp_path / "states"), **extra}
 
@@ -58,7 +59,8 @@ async def test_each_example_sends_exactly_what_was_approved(
     try:
         card = await nth_card(slack, 1, within=90)
         assert "carol@example.com" in block_texts(card) and f"examples/{example}" in block_texts(card)
-        assert emails(tmp_path) == []
+        said = await told_where_it_waits(program, slack, card)
+        assert emails(tmp_path) == [] and "approved by" not in "\n".join(said)
         await click(slack, card, "approval_approve", user=BOB)
         out = await finished(program)
     finally:
@@ -97,11 +99,13 @@ async def test_the_adk_example_killed_while_a_person_decides_is_resumed(
     program = await spawn("google_adk_email.py", env, tmp_path)
     try:
         card = await nth_card(slack, 1, within=90)
+        await told_where_it_waits(program, slack, card)
     finally:
         program.kill()
         await program.wait()
     resumed = await spawn("google_adk_email.py", env, tmp_path, "--resume", "mailer-killed")
     try:
+        await told_where_it_waits(resumed, slack, card)  # the same card, before anyone decides
         await click(slack, card, "approval_approve", user=BOB)
         out = await finished(resumed)
     finally:

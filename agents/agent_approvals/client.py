@@ -276,8 +276,9 @@ async def decision_within(
 
 def call_key(prefix: str, scope: str, name: str, arguments: dict[str, Any]) -> str:
     """The idempotency key of one exact call (`name` with the canonical JSON of `arguments`) within `scope`
-    (a session, a run): the same in every process, different for any other call."""
-    return idempotency_key(prefix, scope[:48], name[:40], digest_of(arguments)[:40])
+    (a session, a run): the same in every process, different for any other call. Nothing is cut before it is
+    keyed: the whole scope and name (a long key is cut by `idempotency_key`, with a digest of the whole)."""
+    return idempotency_key(prefix, scope, name, digest_of(arguments))
 
 
 def waiting_words(approval: Approval, name: str, limit: float) -> str:

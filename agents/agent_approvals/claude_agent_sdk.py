@@ -38,7 +38,7 @@ try:
     )
     from claude_agent_sdk.types import HookInput, PermissionResult, SyncHookJSONOutput
 
-    from agent_approvals.client import Approval, ApprovalsClient, call_key, decision_within, refusal, waiting_words
+    from agent_approvals.client import Approval, ApprovalsClient, call_key, refusal, waiting_words
 except ImportError as exc:  # the extra is not installed
     raise missing_extra(__name__, "claude-agent-sdk", exc) from exc
 
@@ -70,7 +70,7 @@ async def decide(
     try:
         key = call_key("cc", scope, name, arguments)  # (arguments with no canonical JSON, NaN: denied here)
         async with asyncio.timeout(limit + MARGIN):
-            decided = await decision_within(client, name, arguments, idempotency_key=key, limit=limit, **options)
+            decided = await client.tool_decision(name, arguments, idempotency_key=key, at_most=limit, **options)
     except Exception as exc:  # never fail open
         return "deny", _unanswered(name, exc), None
     if decided.pending:

@@ -182,7 +182,7 @@ async def test_run_with_approvals_approve_reject_edit_timeout_and_rule(
         running = asyncio.create_task(run_with_approvals(autogen_mailer(sent, "OK."), "Tell Bob", client=client))
         await reject(slack, await nth_card(slack, 2), user=BOB, reason="not before the board meets")
         result = await asyncio.wait_for(running, 20)
-        assert sent == [EMAIL] and tool_results(result) == ["rejected by @bob: not before the board meets"]
+        assert sent == [EMAIL] and tool_results(result) == ["Not run: rejected by @bob: not before the board meets"]
 
         running = asyncio.create_task(run_with_approvals(autogen_mailer(sent, "Sent."), "Tell Bob", client=client))
         view = await open_modal(slack, await nth_card(slack, 3), user=BOB)
@@ -198,7 +198,8 @@ async def test_run_with_approvals_approve_reject_edit_timeout_and_rule(
 
     async with ApprovalsClient(worker.url, key, title="price update", within=1) as hurried:
         result = await asyncio.wait_for(run_with_approvals(autogen_mailer(sent, "OK."), "Tell Bob", client=hurried), 20)
-        assert sent == [EMAIL, edited] and tool_results(result) == ["rejected by timeout: no decision within 1s"]
+        assert sent == [EMAIL, edited]
+        assert tool_results(result) == ["Not run: nobody decided in time (no decision within 1s)."]
 
         rule = Rule(id="", scope="channel", channel=SALES, run="", match=exact_match("send_email", EMAIL),
                     created_by=BOB, created_at=0, expires_at=2e10)

@@ -91,13 +91,12 @@ from agent_approvals.client import (
     ApprovalsClient,
     ApprovalsError,
     call_key,
-    decision_within,
     idempotency_key,
+    refusal,
     waiting_words,
 )
 from agent_approvals.mcp_gateway.tasks import POLL_INTERVAL, TASK_TTL, Tasks, declares_tasks
 from agent_approvals.mcp_gateway.tasks import refused as _refused
-from agent_approvals.mcp_gateway.tasks import why_not as _why_not
 from agent_approvals.mcp_gateway.upstream import Connected, Upstream, connect
 from agent_approvals.mcp_gateway.wire import JsonRpcBodies, jsonrpc_refusal, stdio_checked
 from agent_approvals.receipts import META_KEY
@@ -283,7 +282,7 @@ class Gateway:
             if decided.approved:
                 return await self._forward(ctx, name, arguments, decided)
             if decided.status != "revised" or not decided.edited or edit == MAX_EDITS:
-                return _refused(_why_not(decided))
+                return _refused(refusal(decided))
             wrong = await self._check(tool, decided.arguments, edited=True)
             if wrong is not None:  # the bot's form checks edits against the schema too: this is the last guard
                 return wrong
@@ -357,7 +356,7 @@ class Gateway:
                 return types.InputRequiredResult(request_state=self._state(ctx, decided, name, arguments))
             self._audit_decided(name, decided)
             if not decided.approved:
-                return _refused(_why_not(decided))
+                return _refused(refusal(decided))
             if not await self.client.use(decided.id, token=f"use-{uuid.uuid4().hex}"):
                 return _refused(f"Not run: approval {decided.id} was used already (the call may have run); call"
                                 " again to be asked again.")
@@ -371,15 +370,15 @@ class Gateway:
         and, approved, spends its single use and runs."""
         key = call_key("mcp", self.scope or self.upstream_label, tool.name, arguments)
         try:
-            decided = await decision_within(self.client, tool.name, arguments, idempotency_key=key,
-                                            limit=self.patience, **self._options(tool))
+            decided = await self.client.tool_decision(tool.name, arguments, idempotency_key=key,
+                                                      at_most=self.patience, **self._options(tool))
         except (ApprovalsError, httpx.HTTPError) as exc:
             raise MCPError(types.INTERNAL_ERROR, f"could not ask for an approval of {tool.name}: {exc}") from None
         if decided.pending:
             return _refused(waiting_words(decided, tool.name, self.patience))
         self._audit_decided(tool.name, decided)
         if not decided.approved:
-            return _refused(_why_not(decided))
+            return _refused(refusal(decided))
         return await self._forward(ctx, tool.name, arguments, decided)
 
     def _audit_decided(self, name: str, decided: Approval) -> None:

@@ -99,13 +99,6 @@ def refused(text: str) -> types.CallToolResult:
     return types.CallToolResult(content=[types.TextContent(type="text", text=text)], is_error=True)
 
 
-def why_not(decided: Approval) -> str:
-    """Why a decided approval did not let the call run, in the words a model reads."""
-    if decided.status == "timed_out":
-        return f"Not run: timed out, nobody decided in time ({decided.reason or 'no decision'})."
-    return refusal(decided)
-
-
 @dataclass(frozen=True, slots=True)
 class Sealed:
     """What a task id holds (sealed: the client cannot read or change it)."""
@@ -243,7 +236,7 @@ class Tasks:
         if approval.status == "cancelled" and approval.feedback.startswith("withdrawn"):
             return _Finished("cancelled", f"the card was withdrawn ({approval.feedback})", time.time())
         if not approval.approved:
-            return _done(refused(why_not(approval)))
+            return _done(refused(refusal(approval)))
         if approval.tool != task.tool or digest_of(dict(approval.arguments)) != task.digest:
             log.warning("refused to run approval %s on %s: it is not for the call its task was made for",
                         approval.id, self.gateway.name)

@@ -105,6 +105,23 @@ class Decision:
         """True when the agent may go ahead with its proposal."""
         return self.outcome == "approved" or (self.outcome == "timed_out" and self.timeout_outcome == "approve")
 
+    @property
+    def who(self) -> str:
+        """Who decided, in words: "@bob" (the reviewer's name; their user id while none is known), "rule R1",
+        "the input mode", "timeout", "the bot"; "" while nobody has."""
+        by = self.decided_by
+        kind, _, rule_id = by.partition(" ")
+        if kind == "rule" and rule_id.strip():
+            return f"rule {rule_id.strip()}"
+        if by == AUTO:
+            return "the input mode"
+        if by == "timeout" or (self.outcome == "timed_out" and not by):
+            return "timeout"
+        if by == "system":
+            return "the bot"
+        name = self.decided_by_name.strip().lstrip("@")
+        return f"@{name}" if name else by
+
     def reply_text(self) -> str:
         """What the human "typed": the text the input function returns to AutoGen, which the team's
         termination condition and the agents read (APPROVE / REJECT lead it; a revision is the feedback)."""
@@ -159,6 +176,25 @@ def edited_arguments(decision: Decision) -> tuple[str, str] | None:
     if parsed is None:
         return None
     return json.dumps(parsed[0], ensure_ascii=False), parsed[1]
+
+
+def refusal(decision: Decision) -> str:
+    """What an agent's model reads when its call does not run on `decision` (the one wording of every
+    integration, the MCP gateway and AutoGen's tools alike): who refused it and why, that nobody decided in time,
+    that it was cancelled, or the revision asked for (quoting edited arguments, so the model may call again with
+    them: that call is asked about again)."""
+    who = decision.who or "a reviewer"
+    said = decision.feedback.strip()
+    if decision.outcome == "timed_out":
+        return f"Not run: nobody decided in time ({said or 'timed out'})."
+    if decision.outcome == "cancelled":
+        return f"Not run: cancelled ({said or 'cancelled'})."
+    if decision.outcome == "revised":
+        revision = parse_revision(decision.feedback)
+        edit = f" Edited arguments to use instead: {json.dumps(revision[0])}." if revision is not None else ""
+        note = revision[1].strip() if revision is not None else said
+        return f"Not run: {who} asked for a revision.{f' {note}' if note else ''}{edit}"
+    return f"Not run: rejected by {who}: {said or 'no reason given'}"
 
 
 class ApprovalCancelled(Exception):

@@ -38,7 +38,7 @@ try:
     )
     from claude_agent_sdk.types import HookInput, PermissionResult, SyncHookJSONOutput
 
-    from agent_approvals.client import Approval, ApprovalsClient, call_key, decision_within, refusal, waiting_words
+    from agent_approvals.client import Approval, ApprovalsClient, call_key, refusal, waiting_words
 except ImportError as exc:  # the extra is not installed
     raise missing_extra(__name__, "claude-agent-sdk", exc) from exc
 
@@ -67,13 +67,12 @@ async def decide(
     options: dict[str, Any] = {"agent": (agent or FRAMEWORK)[:80]}
     if within is not None:
         options["timeout"] = within
-    key = call_key("cc", scope, name, arguments)
     try:
+        key = call_key("cc", scope, name, arguments)  # (arguments with no canonical JSON, NaN: denied here)
         async with asyncio.timeout(limit + MARGIN):
-            decided = await decision_within(client, name, arguments, idempotency_key=key, limit=limit, **options)
+            decided = await client.tool_decision(name, arguments, idempotency_key=key, at_most=limit, **options)
     except Exception as exc:  # never fail open
-        log.warning("%s(%s): not run: %s", name, key, exc)
-        return "deny", f"Not run: the approval could not be asked or read ({type(exc).__name__}: {exc}).", None
+        return "deny", _unanswered(name, exc), None
     if decided.pending:
         return "wait", waiting_words(decided, name, limit), decided
     if decided.approved:
@@ -96,10 +95,13 @@ def can_use_tool(
     scope = scope or uuid.uuid4().hex[:16]
 
     async def callback(name: str, arguments: dict[str, Any], context: ToolPermissionContext) -> PermissionResult:
-        verdict, words, _ = await decide(client, name, dict(arguments), scope=scope, limit=limit, within=within,
-                                         agent=agent)
-        if verdict == "allow":
-            return PermissionResultAllow(updated_input=dict(arguments))
+        try:
+            verdict, words, _ = await decide(client, name, dict(arguments), scope=scope, limit=limit, within=within,
+                                             agent=agent)
+            if verdict == "allow":
+                return PermissionResultAllow(updated_input=dict(arguments))
+        except Exception as exc:  # never fail open, never an error the CLI reads as no answer
+            words = _unanswered(name, exc)
         return PermissionResultDeny(message=words)
 
     return callback
@@ -115,8 +117,11 @@ def pre_tool_use_hook(
     agent: str = "",
 ) -> HookMatcher:
     """A `HookMatcher` for `hooks={"PreToolUse": [...]}`: the calls of the tools `matcher` names (all, when None)
-    are asked about in Slack, keyed by the hook's session id (see the module docstring). Past `limit`, the hook
-    answers `on_wait`: "deny" (the model retries) or "defer" (headless runs: the run stops and is resumed)."""
+    are asked about in Slack, keyed by the hook's session id (see the module docstring); a call with no session id
+    by a scope of this hook's own (drawn when it is made, so per program: another program of the same key never
+    runs on its grants). Past `limit`, the hook answers `on_wait`: "deny" (the model retries) or "defer"
+    (headless runs: the run stops and is resumed)."""
+    own = f"program-{uuid.uuid4().hex}"
 
     async def hook(data: HookInput, tool_use_id: str | None, context: HookContext) -> SyncHookJSONOutput:
         fields: dict[str, Any] = dict(data)
@@ -124,8 +129,13 @@ def pre_tool_use_hook(
         arguments = fields.get("tool_input")
         if fields.get("hook_event_name") != "PreToolUse" or not name or not isinstance(arguments, dict):
             return _hook_answer("deny", "Not run: the approval hook got no tool call to ask about.")
-        verdict, words, _ = await decide(client, name, dict(arguments), scope=str(fields.get("session_id") or ""),
-                                         limit=limit, within=within, agent=agent)
+        session = fields.get("session_id")
+        scope = f"session-{session}" if isinstance(session, str) and session else own
+        try:
+            verdict, words, _ = await decide(client, name, dict(arguments), scope=scope, limit=limit, within=within,
+                                             agent=agent)
+        except Exception as exc:  # never fail open
+            return _hook_answer("deny", _unanswered(name, exc))
         if verdict == "allow":
             return _hook_answer("allow", "approved in Slack")
         if verdict == "wait" and on_wait == "defer":
@@ -133,6 +143,11 @@ def pre_tool_use_hook(
         return _hook_answer("deny", words)
 
     return HookMatcher(matcher=matcher, hooks=[hook], timeout=limit + 2 * MARGIN)
+
+
+def _unanswered(name: str, exc: Exception) -> str:
+    log.warning("%s: not run: %s", name, exc)
+    return f"Not run: the approval could not be asked or read ({type(exc).__name__}: {exc})."
 
 
 def _hook_answer(decision: Literal["allow", "deny", "defer"], reason: str) -> SyncHookJSONOutput:

@@ -36,6 +36,7 @@ from typing import Any, Self, TypeVar
 import httpx
 
 from agent_approvals.approver import ApprovalRequest, Cancellation, Decision, Outcome, digest_of, encode_revision
+from agent_approvals.approver import refusal as refusal_of
 from agent_approvals.wire import API_PATH, Wire
 from agent_approvals.wire import ApprovalsError as ApprovalsError  # (the errors' home is wire.py; named here too)
 from agent_approvals.wire import BadKey as BadKey
@@ -93,18 +94,8 @@ class Approval:
     @property
     def who(self) -> str:
         """Who decided, in words: "@bob" (the reviewer's name; their user id while the API sends no name),
-        "rule R1", "the input mode", "timeout", "the bot"; "" while nobody has."""
-        by = self.decided_by
-        if self.rule:
-            return f"rule {self.rule}"
-        if by == "auto":
-            return "the input mode"
-        if by == "timeout" or (self.status == "timed_out" and not by):
-            return "timeout"
-        if by == "system":
-            return "the bot"
-        name = self.decided_by_name.strip().lstrip("@")
-        return f"@{name}" if name else by
+        "rule R1", "the input mode", "timeout", "the bot"; "" while nobody has (`Decision.who`)."""
+        return self.decision().who
 
     @property
     def rule(self) -> str:
@@ -149,7 +140,7 @@ class Approval:
             feedback=feedback,
             timeout_outcome="approve" if self.timeout_outcome == "approve" else "reject",
             digest=self.digest,
-            decided_by_name=self.decided_by_name.lstrip("@"),
+            decided_by_name=self.decided_by_name.strip().lstrip("@"),
         )
 
 
@@ -171,31 +162,23 @@ class AllowedCall:
 
 
 def refusal(decided: Approval) -> str:
-    """What an agent's model reads when its call does not run: who refused it and why, that nobody decided
-    in time, that it was cancelled, or the revision asked for (quoting edited arguments, so the model may
-    call again with them: that call is asked about again)."""
-    who = decided.who or "a reviewer"
-    if decided.status == "timed_out":
-        return f"Not run: nobody decided in time ({decided.reason or 'timed out'})."
-    if decided.status == "cancelled":
-        return f"Not run: cancelled ({decided.reason or 'cancelled'})."
-    if decided.status == "revised":
-        edit = f" Edited arguments to use instead: {json.dumps(decided.arguments)}." if decided.edited else ""
-        note = f" {decided.feedback}" if decided.feedback else ""
-        return f"Not run: {who} asked for a revision.{note}{edit}"
-    return f"Not run: rejected by {who}: {decided.reason or 'no reason given'}"
+    """What an agent's model reads when its call does not run (`agent_approvals.approver.refusal`, the one
+    wording: who refused it and why, that nobody decided in time, that it was cancelled, or the revision asked
+    for, quoting edited arguments)."""
+    return refusal_of(decided.decision())
 
 
 async def approved_once(client: ApprovalsClient, ask: Callable[[int, bool], Awaitable[Approval]]) -> Approval:
-    """The decision to act on: `ask(generation, may_have_run)` asks (0 first; each generation with its own
-    idempotency key),
-    and an approved call (by a person, a rule or the input mode alike) is used (`client.use`) before it is
-    returned, so it runs once. The use is this decision's own (its token): another decision that finds the same
-    approval (the same idempotency key asked twice, a resumed process) cannot use it again. When an approval was
-    used already (its process died, perhaps while the call ran), the call is asked about again with the next
-    generation, as one that may have run (`may_have_run=True`: the card says so and only a person may approve
-    it, never a rule): an approval never runs a call twice by itself. A rule's approval whose rule was revoked
-    before the use is asked about again (not as one that may have run: it did not)."""
+    """The decision to act on (`ApprovalsClient.tool_decision` is its one use): `ask(generation, may_have_run)`
+    asks (0 first; each generation with its own idempotency key), and an approved call (by a person, a rule or
+    the input mode alike) is used (`client.use`) before it is returned, so it runs once. The use is this
+    decision's own (its token): another decision that finds the same approval (the same idempotency key asked
+    twice, a resumed process) cannot use it again. When an approval was used already (its process died, perhaps
+    while the call ran), the call is asked about again with the next generation, as one that may have run
+    (`may_have_run=True`: the card says so and only a person may approve it, never a rule): an approval never
+    runs a call twice by itself. A rule's approval whose rule was revoked before the use is asked about again
+    (not as one that may have run: it did not). A decision still pending (`ask` waited as long as it may) is
+    returned as it is."""
     token = f"use-{uuid.uuid4().hex}"
     generation, may_have_run = 0, False
     while True:
@@ -213,49 +196,11 @@ async def approved_once(client: ApprovalsClient, ask: Callable[[int, bool], Awai
         generation += 1
 
 
-async def decision_within(
-    client: ApprovalsClient,
-    name: str,
-    arguments: dict[str, Any],
-    *,
-    idempotency_key: str,
-    limit: float,
-    **options: Any,
-) -> Approval:
-    """Deny-then-grant, for harnesses that wait less than people take: the decision on `name(arguments)` if it
-    comes within `limit` seconds, else the approval still pending (answer "not yet", and let the caller make
-    the identical call again: the same `idempotency_key` finds the same card, and once it is approved that
-    retry runs). An approved call is used before it is returned, with a token of this decision alone, so one
-    approval runs one call, across processes; a retry that finds it used already asks again (the next
-    generation of the key, as a call that may have run). The key must name the call exactly (tool and
-    canonical arguments: `digest_of`), so a different call never spends another's grant."""
-    token = f"use-{uuid.uuid4().hex}"
-    deadline = time.monotonic() + limit
-    generation, may_have_run = 0, False
-    while True:
-        again: dict[str, Any] = {"may_have_run": True} if may_have_run else {}
-        key = again_key(idempotency_key, generation)
-        asked = await client.request_tool(name, arguments, idempotency_key=key, **options, **again)
-        decided = asked
-        if asked.pending:
-            decided = await client.wait(asked.id, at_most=max(0.0, deadline - time.monotonic()))
-        if not decided.approved:
-            return decided  # refused, or still pending
-        try:
-            if await client.use(decided.id, token=token):
-                return decided
-            may_have_run = True
-        except ApprovalsError as exc:
-            if exc.code != "rule_revoked":
-                raise
-            log.info("approval %s: %s", decided.id, exc)
-        generation += 1
-
-
 def call_key(prefix: str, scope: str, name: str, arguments: dict[str, Any]) -> str:
     """The idempotency key of one exact call (`name` with the canonical JSON of `arguments`) within `scope`
-    (a session, a run): the same in every process, different for any other call."""
-    return idempotency_key(prefix, scope[:48], name[:40], digest_of(arguments)[:40])
+    (a session, a run): the same in every process, different for any other call. Nothing is cut before it is
+    keyed: the whole scope and name (a long key is cut by `idempotency_key`, with a digest of the whole)."""
+    return idempotency_key(prefix, scope, name, digest_of(arguments))
 
 
 def waiting_words(approval: Approval, name: str, limit: float) -> str:
@@ -361,17 +306,33 @@ class ApprovalsClient:
         return await self._ask({"kind": "tool", "tool": tool}, idempotency_key, options)
 
     async def tool_decision(
-        self, name: str, arguments: dict[str, Any], *, idempotency_key: str | None = None, **options: Any
+        self,
+        name: str,
+        arguments: dict[str, Any],
+        *,
+        idempotency_key: str | None = None,
+        at_most: float | None = None,
+        **options: Any,
     ) -> Approval:
         """The decision on calling `name(arguments)`: asked (as `request_tool`, with `options`), waited for, and,
         approved, used once (`approved_once`: a call whose approval a dead process used is asked about again,
-        as one that may have run). Run the call only when `.approved`, with `.arguments`."""
+        as one that may have run). Run the call only when `.approved`, with `.arguments`.
+
+        `at_most` seconds, for harnesses that wait less than people take (deny-then-grant): past them, the
+        approval still pending (answer "not yet", and let the caller make the identical call again: the same
+        `idempotency_key` finds the same card, and once it is approved that retry runs). The key must then name
+        the call exactly (`call_key`: tool and canonical arguments), so a different call never spends another's
+        grant."""
+        deadline = None if at_most is None else time.monotonic() + at_most
 
         async def ask(generation: int, may_have_run: bool) -> Approval:
             again: dict[str, Any] = {"may_have_run": True} if may_have_run else {}
             key = again_key(idempotency_key, generation)
             asked = await self.request_tool(name, arguments, idempotency_key=key, **options, **again)
-            return asked if not asked.pending else await self.wait(asked.id)
+            if not asked.pending:
+                return asked
+            return await self.wait(asked.id, at_most=None if deadline is None else
+                                   max(0.0, deadline - time.monotonic()))
 
         return await approved_once(self, ask)
 

@@ -123,6 +123,68 @@ class Verdict:
     decision: Decision | None = None
 
 
+def verdict(request: ApprovalRequest, policy: InputPolicy, *, automatic: int = 0, program: bool = False) -> Verdict:
+    """The input mode's verdict on one request, pure: ask a person (`decision is None`; `rule` says why, maybe "")
+    or decide now by `rule`. The one table, for a run's `ModeGate` and for a program's asks at the bot
+    (`bot/approvals/opening.py`). `automatic` counts the automatic steps in a row (a run's gate keeps the count).
+    A program's ask (`program=True`, the Approvals API) is no user proxy's turn: its message is a proposal, asked
+    about under `always` and `terminate`, approved under `never` and, with no risk word, under `policy`; never
+    answered "continue"."""
+    mode, cap = policy.mode, policy.max_auto_replies
+    if request.kind == "code":
+        if mode == "never":
+            return _auto(request, "rejected", "mode never: nobody is asked, so code does not run")
+        return Verdict("")
+    if request.kind == "tool_call":
+        if mode == "never":
+            rule = f"mode never: nobody is asked, so {request.tool_name or 'the tool'} (needs approval) does not run"
+            return _auto(request, "rejected", rule)
+        if mode != "policy":
+            return Verdict("")
+        return _policy(request, f"{request.tool_name} {request.arguments}", policy, automatic)
+    text = request.proposal
+    if mode == "always" or (program and mode == "terminate"):
+        return Verdict("")
+    if program and mode == "never":
+        return _auto(request, "approved", "mode never: nobody is asked")
+    if mode == "terminate":
+        if says_terminate(text):
+            return Verdict("the assistant said TERMINATE")
+        if automatic >= cap:
+            replies = _steps(automatic, "automatic reply", "automatic replies")
+            return Verdict(f"{replies} in a row (max_auto_replies {cap})")
+        return _auto(request, "revised", f"mode terminate: automatic reply {automatic + 1} of {cap}", CONTINUE)
+    if mode == "never":
+        if says_terminate(text):
+            return _auto(request, "approved", "mode never: the assistant said TERMINATE, so the run ends")
+        if automatic >= cap:
+            return _auto(request, "approved", f"mode never: max_auto_replies ({cap}) reached, so the run ends")
+        return _auto(request, "revised", f"mode never: automatic reply {automatic + 1} of {cap}", CONTINUE)
+    return _policy(request, text, policy, automatic)
+
+
+def _policy(request: ApprovalRequest, text: str, policy: InputPolicy, count: int) -> Verdict:
+    word = matched_risk_word(text, policy.risk_words)
+    if word is not None:
+        return Verdict(f"matched the risk word “{word}”")
+    if policy.checkpoint_every and count >= policy.checkpoint_every:
+        every = policy.checkpoint_every
+        return Verdict(
+            f"checkpoint: {_steps(count, 'automatic step', 'automatic steps')} in a row (checkpoint_every {every})"
+        )
+    if count >= policy.max_auto_replies:
+        cap = policy.max_auto_replies
+        return Verdict(f"{_steps(count, 'automatic step', 'automatic steps')} in a row (max_auto_replies {cap})")
+    what = "tool call" if request.kind == "tool_call" else "message"
+    return _auto(request, "approved", f"mode policy: the {what} matched no risk word")
+
+
+def _auto(request: ApprovalRequest, outcome: Literal["approved", "rejected", "revised"], rule: str,
+          text: str = "") -> Verdict:
+    decision = Decision(request.approval_id, outcome, decided_by=AUTO, feedback=text or rule, digest=request.digest)
+    return Verdict(rule, decision)
+
+
 @dataclass
 class _Counters:
     automatic: int = 0  # automatic steps since the last human answer
@@ -145,68 +207,9 @@ class ModeGate:
     def inner(self) -> Approver:
         return self._approver
 
-    @property
-    def automatic_steps(self) -> int:
-        return self._counters.automatic
-
     def verdict(self, request: ApprovalRequest) -> Verdict:
-        """Ask (`decision is None`, `rule` says why, maybe "") or decide now. Pure apart from reading counts."""
-        policy = self.policy
-        count = self._counters.automatic
-        cap = policy.max_auto_replies
-        if request.kind == "code":
-            if policy.mode == "never":
-                return self._auto(request, "rejected", "mode never: nobody is asked, so code does not run")
-            return Verdict("")
-        if request.kind == "tool_call":
-            if policy.mode == "never":
-                rule = (
-                    f"mode never: nobody is asked, so {request.tool_name or 'the tool'} (needs approval) does not run"
-                )
-                return self._auto(request, "rejected", rule)
-            if policy.mode != "policy":
-                return Verdict("")
-            return self._policy(request, f"{request.tool_name} {request.arguments}", count)
-        text = request.proposal
-        if policy.mode == "always":
-            return Verdict("")
-        if policy.mode == "terminate":
-            if says_terminate(text):
-                return Verdict("the assistant said TERMINATE")
-            if count >= cap:
-                return Verdict(
-                    f"{_steps(count, 'automatic reply', 'automatic replies')} in a row (max_auto_replies {cap})"
-                )
-            return self._auto(request, "revised", f"mode terminate: automatic reply {count + 1} of {cap}", CONTINUE)
-        if policy.mode == "never":
-            if says_terminate(text):
-                return self._auto(request, "approved", "mode never: the assistant said TERMINATE, so the run ends")
-            if count >= cap:
-                return self._auto(request, "approved", f"mode never: max_auto_replies ({cap}) reached, so the run ends")
-            return self._auto(request, "revised", f"mode never: automatic reply {count + 1} of {cap}", CONTINUE)
-        return self._policy(request, text, count)
-
-    def _policy(self, request: ApprovalRequest, text: str, count: int) -> Verdict:
-        policy = self.policy
-        word = matched_risk_word(text, policy.risk_words)
-        if word is not None:
-            return Verdict(f"matched the risk word “{word}”")
-        if policy.checkpoint_every and count >= policy.checkpoint_every:
-            every = policy.checkpoint_every
-            return Verdict(
-                f"checkpoint: {_steps(count, 'automatic step', 'automatic steps')} in a row (checkpoint_every {every})"
-            )
-        if count >= policy.max_auto_replies:
-            cap = policy.max_auto_replies
-            return Verdict(f"{_steps(count, 'automatic step', 'automatic steps')} in a row (max_auto_replies {cap})")
-        what = "tool call" if request.kind == "tool_call" else "message"
-        return self._auto(request, "approved", f"mode policy: the {what} matched no risk word")
-
-    @staticmethod
-    def _auto(
-        request: ApprovalRequest, outcome: Literal["approved", "rejected", "revised"], rule: str, text: str = ""
-    ) -> Verdict:
-        return Verdict(rule, Decision(request.approval_id, outcome, decided_by=AUTO, feedback=text or rule))
+        """Ask (`decision is None`, `rule` says why, maybe "") or decide now (`verdict`, with this run's count)."""
+        return verdict(request, self.policy, automatic=self._counters.automatic)
 
     async def request(self, request: ApprovalRequest, cancellation_token: Cancellation | None) -> Decision:
         counters = self._counters

@@ -9,8 +9,9 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from agent_approvals.approver import AUTO, ApprovalRequest, Decision, Outcome
-from agent_approvals.modes import matched_risk_word
+from agent_approvals.approver import ApprovalRequest, Decision
+from agent_approvals.modes import InputPolicy, parse_mode
+from agent_approvals.modes import verdict as mode_verdict
 
 from bot.core.allow_rules import Rule
 from bot.core.durations import format_duration
@@ -77,26 +78,11 @@ class Opened:
 
 def verdict(request: ApprovalRequest, settings: ChannelSettings) -> tuple[Decision, str] | None:
     """The channel's input mode on a program's ask, and the rule it applied (pure): approved or rejected at once,
-    or None when a person is asked. (A run's own team applies its mode itself: `agent_approvals.modes`.)"""
-    mode = settings.mode
-    if request.kind == "message":
-        if mode in ("always", "terminate"):
-            return None
-        if mode == "never":
-            return _auto(request, "approved", "mode never: nobody is asked")
-        word = matched_risk_word(request.proposal, settings.risk_words)
-        return None if word is not None else _auto(request, "approved", "mode policy: no risk word")
-    if mode == "never":
-        what = "code" if request.kind == "code" else request.tool_name or "the tool"
-        return _auto(request, "rejected", f"mode never: nobody is asked, so {what} does not run")
-    if request.kind == "code" or mode != "policy":
-        return None
-    word = matched_risk_word(f"{request.tool_name} {request.arguments}", settings.risk_words)
-    return None if word is not None else _auto(request, "approved", "mode policy: the tool call matched no risk word")
-
-
-def _auto(request: ApprovalRequest, outcome: Outcome, rule: str) -> tuple[Decision, str]:
-    return Decision(request.approval_id, outcome, decided_by=AUTO, feedback=rule, digest=request.digest), rule
+    or None when a person is asked. The table is the agent side's (`agent_approvals.modes.verdict`, which a run's
+    own team applies too), read for a program's ask: no turns, no count."""
+    policy = InputPolicy(mode=parse_mode(settings.mode), risk_words=settings.risk_words)
+    decided = mode_verdict(request, policy, program=True)
+    return None if decided.decision is None else (decided.decision, decided.rule)
 
 
 def automatic_entry(approval: ApprovalRecord, decision: Decision, *, rule: str, run: RunRecord) -> dict[str, str]:

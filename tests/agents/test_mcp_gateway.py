@@ -140,7 +140,7 @@ async def test_an_edit_is_asked_again_and_forwarded_a_timeout_and_a_rule(
 
     async with over_stdio(bot, key, tmp_path, "--within", "1") as gw:
         late = await asyncio.wait_for(gw.session.call_tool("send_email", dict(EMAIL)), 30)
-        assert late.is_error and text(late).startswith("Not run: timed out")
+        assert late.is_error and text(late).startswith("Not run: nobody decided in time")
         assert [c["arguments"] for c in gw.calls("send_email")] == [edited]
 
         rule = Rule(id="", scope="channel", channel=SALES, run="", match=exact_match("send_email", EMAIL),

@@ -30,7 +30,7 @@ CAROL = {**EMAIL, "to": "carol@example.com"}
 
 def approval_of(card: dict[str, Any]) -> str:
     """The approval id a card's buttons carry."""
-    return next(e["value"] for b in card["blocks"] if b.get("type") == "actions" for e in b["elements"])
+    return str(next(e["value"] for b in card["blocks"] if b.get("type") == "actions" for e in b["elements"]))
 
 META_UPSTREAM = Path(__file__).parents[1] / "support" / "mcp_meta_upstream.py"
 
@@ -51,8 +51,8 @@ async def test_the_forwarded_call_carries_the_approvals_receipt_and_none_without
         gateway = Gateway(connected, client)
         ctx: Any = None  # (used only to pass the upstream's progress on; this upstream reports none)
         signed = Approval(id="a-1", status="approved", receipt="eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJhLTEifQ.c2ln")
-        with_receipt = await gateway._forward(ctx, "send_email", dict(EMAIL), signed)
-        without = await gateway._forward(ctx, "send_email", dict(EMAIL), Approval(id="a-2", status="approved"))
+        with_receipt = await gateway.forwarder.forward(ctx, "send_email", dict(EMAIL), signed)
+        without = await gateway.forwarder.forward(ctx, "send_email", dict(EMAIL), Approval(id="a-2", status="approved"))
     assert text(with_receipt) == signed.receipt and text(without) == "no receipt"
     assert [(c["receipt"], c["has_key"]) for c in received(record)] == [(signed.receipt, True), (None, False)]
 

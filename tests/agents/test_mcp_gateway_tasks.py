@@ -10,7 +10,6 @@ task ids are refused, and nothing runs."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import secrets
@@ -22,54 +21,37 @@ from typing import Any
 import pytest
 from agent_approvals.approver import digest_of
 from agent_approvals.client import ApprovalsClient
-from mcp import Client, types
+from mcp import types
 from mcp.server.request_state import AESGCMRequestStateCodec
 from mcp.shared.exceptions import MCPError
 
 from bot.devslack.server import SlackStandIn
 from tests.conftest import BOB, Worker
 from tests.support.hitl import cards, click, current, nth_card, reject, until
-from tests.support.mcp_gateway import EMAIL, ended, stdio_params, text
+from tests.support.mcp_gateway import EMAIL, text
 from tests.support.mcp_tasks import (
-    CreateTask,
     TasksExtension,
+    create,
     finished,
+    forwarded,
     task_cancel,
     task_get,
     task_update,
+    tasks_client,
 )
 
 CAROL = {**EMAIL, "to": "carol@example.com"}
 
 
-def forwarded(tmp_path: Path) -> list[dict[str, Any]]:
-    record = tmp_path / "calls.jsonl"
-    lines = record.read_text().splitlines() if record.exists() else []
-    return [c for c in map(json.loads, lines) if c["tool"] == "send_email"]
+def this_program() -> str:
+    """Who a gateway this process started over stdio binds its tasks to (`deciding.bound_to`): this process."""
+    started = Path("/proc/self/stat").read_text().rpartition(")")[2].split()[19]
+    return f"stdio {os.getpid()} {started}"
 
 
 def approval_of(card: dict[str, Any]) -> str:
     """The approval id a card's buttons carry."""
-    return next(e["value"] for b in card["blocks"] if b.get("type") == "actions" for e in b["elements"])
-
-
-@contextlib.asynccontextmanager
-async def tasks_client(bot: Worker, key: str, tmp_path: Path, *extra: str, env: dict[str, str] | None = None,
-                       name: str = "mcp", extension: TasksExtension | None = None) -> Any:
-    """A gateway process (stdio) and an `mcp.Client` of the tasks extension; on the way out both are gone."""
-    async with contextlib.AsyncExitStack() as stack:
-        stack.push_async_callback(ended, tmp_path)
-        params = stdio_params(bot, key, tmp_path, "--task-poll", "0.1", *extra, env=env)
-        client = await stack.enter_async_context(Client(params, extensions=[extension or TasksExtension()],
-                                                        client_info=types.Implementation(name=name, version="1")))
-        assert client.protocol_version == "2026-07-28"
-        yield client
-
-
-async def create(client: Client, arguments: dict[str, Any]) -> CreateTask:
-    created = await asyncio.wait_for(client.session.call_tool("send_email", dict(arguments), allow_claimed=True), 30)
-    assert isinstance(created, CreateTask), created
-    return created
+    return str(next(e["value"] for b in card["blocks"] if b.get("type") == "actions" for e in b["elements"]))
 
 
 async def test_a_task_waits_in_slack_then_completes_with_the_result_run_once(
@@ -183,7 +165,8 @@ async def test_forged_altered_and_foreign_task_ids_are_refused_and_run_nothing(
                     await method(client.session, forged)
                 assert refused.value.code == types.INVALID_PARAMS
         held = {"kind": "mcp-task", "approval": approval_of(card), "tool": "send_email", "digest": digest_of(CAROL),
-                "client": "mcp/1", "created": time.time(), "expires": time.time() + 600, "nonce": "n" * 32}
+                "client": f"{this_program()} | mcp/1", "created": time.time(), "expires": time.time() + 600,
+                "nonce": "n" * 32}
         other_call = AESGCMRequestStateCodec([secret]).seal(json.dumps(held).encode())
         assert (await task_get(client.session, other_call)).status == "working"
     async with tasks_client(bot, key, tmp_path, env=env, name="other") as other:

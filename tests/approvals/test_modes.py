@@ -225,20 +225,22 @@ def test_risk_words_match_words_phrases_and_tool_names() -> None:
 
 
 async def test_gate_policy_counts_checkpoints_and_tool_calls() -> None:
-    approver = Recorder("approved")
+    approver = Recorder("approved", "approved")
     gate = ModeGate(approver, InputPolicy(mode="policy", checkpoint_every=2))
     first = await gate.request(message("step one", 1), None)
     second = await gate.request(tool_call("lookup", '{"q": "x"}', 2), None)
     assert first.automatic and second.automatic and first.reply_text().startswith("APPROVE")
-    assert gate.automatic_steps == 2
     third = await gate.request(message("step three", 3), None)  # the checkpoint: a human
     assert (
         not third.automatic and approver.asked[0].why == "checkpoint: 2 automatic steps in a row (checkpoint_every 2)"
     )
-    assert gate.automatic_steps == 0
+    after = [await gate.request(message(f"step {n}", n), None) for n in (4, 5, 6)]  # the count restarted
+    assert [d.automatic for d in after] == [True, True, False] and len(approver.asked) == 2
     assert [rule for _, rule in approver.auto] == [
         "mode policy: the message matched no risk word",
         "mode policy: the tool call matched no risk word",
+        "mode policy: the message matched no risk word",
+        "mode policy: the message matched no risk word",
     ]
 
 

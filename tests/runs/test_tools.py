@@ -293,7 +293,7 @@ async def test_require_approval_wraps_a_function_tool_for_a_real_agent(tmp_path:
     agent = AssistantAgent("banker", model_client=model, tools=[tool])
     first = await agent.run(task="pay 900")
     results = [e for e in first.messages if isinstance(e, ToolCallExecutionEvent)]
-    assert results[0].content[0].content == "rejected by U0BOB: too much" and not ran
+    assert results[0].content[0].content == "Not run: rejected by U0BOB: too much" and not ran
     await agent.run(task="pay 90 then")
     assert ran == [("A-1", 90)]
     request = approver.requests[1]
@@ -326,7 +326,7 @@ async def test_require_approval_binds_edits_and_digests(tmp_path: Path) -> None:
 
     revised = Scripted(Decision("x", "revised", "U0BOB", "make it shorter"))
     told = await require_approval(tool, lambda: revised).run_json(EMAIL, CancellationToken())  # a factory works too
-    assert told == "not run: revision requested by U0BOB: make it shorter"
+    assert told == "Not run: U0BOB asked for a revision. make it shorter"
 
 
 async def test_cancelling_a_run_waiting_on_a_tool_card_ends_it(

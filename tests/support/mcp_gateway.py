@@ -59,8 +59,14 @@ def stdio_params(bot: Worker, key: str, tmp_path: Path, *extra: str, mode: str =
         command="sh",
         args=["-c", 'echo $$ > "$0"; exec "$@"', str(tmp_path / "gateway.pid"), sys.executable, "-m",
               "agent_approvals.mcp_gateway", *gateway_args(bot, *extra), "--", *upstream],
-        env={"MCP_TEST_KEY": key, **(env or {})},
+        env={"MCP_TEST_KEY": key, **_inherited(), **(env or {})},
     )
+
+
+def _inherited() -> dict[str, str]:
+    """What the MCP client SDK does not pass on to the gateway, yet it needs: the import path of the code under test
+    (`PYTHONPATH`, when the tests run a checkout other than the installed one)."""
+    return {"PYTHONPATH": os.environ["PYTHONPATH"]} if os.environ.get("PYTHONPATH") else {}
 
 
 @asynccontextmanager

@@ -7,14 +7,21 @@ extension in each request's capabilities, takes a `tools/call` answered with a t
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Literal
 
 import anyio
-from mcp import types
+from mcp import Client, types
 from mcp.client.extension import ClaimContext, ClientExtension, ResultClaim
 from mcp.client.session import ClientSession
+
+from tests.conftest import Worker
+from tests.support.mcp_gateway import ended, stdio_params
 
 TASKS = "io.modelcontextprotocol/tasks"
 TERMINAL = ("completed", "failed", "cancelled")
@@ -120,3 +127,28 @@ class TasksExtension(ClientExtension):
             return types.CallToolResult(content=[types.TextContent(type="text", text=f"task {task.status}")],
                                         is_error=True)
         return task.call_result
+
+
+def forwarded(tmp_path: Path) -> list[dict[str, Any]]:
+    record = tmp_path / "calls.jsonl"
+    lines = record.read_text().splitlines() if record.exists() else []
+    return [c for c in map(json.loads, lines) if c["tool"] == "send_email"]
+
+
+@contextlib.asynccontextmanager
+async def tasks_client(bot: Worker, key: str, tmp_path: Path, *extra: str, env: dict[str, str] | None = None,
+                       name: str = "mcp", extension: TasksExtension | None = None) -> Any:
+    """A gateway process (stdio) and an `mcp.Client` of the tasks extension; on the way out both are gone."""
+    async with contextlib.AsyncExitStack() as stack:
+        stack.push_async_callback(ended, tmp_path)
+        params = stdio_params(bot, key, tmp_path, "--task-poll", "0.1", *extra, env=env)
+        client = await stack.enter_async_context(Client(params, extensions=[extension or TasksExtension()],
+                                                        client_info=types.Implementation(name=name, version="1")))
+        assert client.protocol_version == "2026-07-28"
+        yield client
+
+
+async def create(client: Client, arguments: dict[str, Any]) -> CreateTask:
+    created = await asyncio.wait_for(client.session.call_tool("send_email", dict(arguments), allow_claimed=True), 30)
+    assert isinstance(created, CreateTask), created
+    return created

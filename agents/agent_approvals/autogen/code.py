@@ -24,8 +24,7 @@ try:
 except ImportError as exc:  # the extra is not installed
     raise missing_extra(__name__, "autogen", exc) from exc
 
-from agent_approvals.approver import ApprovalRequest, Approver, ask_within_a_call, digest_of, ledger_of
-from agent_approvals.autogen.tools import refusal_text, who
+from agent_approvals.approver import ApprovalRequest, Approver, ask_within_a_call, digest_of, ledger_of, refusal
 
 if TYPE_CHECKING:
     from autogen_ext.code_executors.local import LocalCommandLineCodeExecutor
@@ -78,7 +77,7 @@ def code_approval_func(approver: Approver, *, author: str = "coder", where: str 
                 )
         decision = await ask_within_a_call(approver, request, None)
         if not decision.approves:
-            return ApprovalResponse(approved=False, reason=refusal_text(decision))
+            return ApprovalResponse(approved=False, reason=refusal(decision))
         if (decision.digest or request.digest) != digest_of(code):
             rule = "refused: the approval was bound to other code than the code about to run (digest mismatch)"
             hook = getattr(approver, "auto_rejected", None)
@@ -87,6 +86,6 @@ def code_approval_func(approver: Approver, *, author: str = "coder", where: str 
             return ApprovalResponse(approved=False, reason=rule)
         if ledger is not None and not await ledger.begin(request, decision):
             return ApprovalResponse(approved=False, reason="not run: this worker no longer runs this task")
-        return ApprovalResponse(approved=True, reason=f"approved by {who(decision)}")
+        return ApprovalResponse(approved=True, reason=f"approved by {decision.who or 'a reviewer'}")
 
     return approve

@@ -7,9 +7,10 @@ Wrap any AutoGen tool (`BaseTool`, `FunctionTool`, ...) and give the wrapper to 
 
 Every call asks `approver` with the tool's name and its exact arguments (kind "tool_call"). The
 tool runs only when approved, and only with arguments whose digest (`agent_approvals.approver.digest_of`) is
-the one the decision was bound to. A rejection returns "rejected by <who>: <reason>" to the model
-instead of running. A revision either edits the arguments (they are validated against the tool's
-schema and asked about again, as a new request) or sends feedback to the model without running.
+the one the decision was bound to. A rejection returns "Not run: rejected by <who>: <reason>" to the model
+instead of running (`agent_approvals.approver.refusal`: the words of every integration). A revision either
+edits the arguments (they are validated against the tool's schema and asked about again, as a new request)
+or sends feedback to the model without running.
 Arguments from the model that fail the tool's schema are shown with the problem, and cannot be
 approved as they are.
 
@@ -45,6 +46,7 @@ from agent_approvals.approver import (
     edited_arguments,
     ledger_of,
     pretty_json,
+    refusal,
 )
 from agent_approvals.schemas import schema_problem
 
@@ -66,28 +68,6 @@ class RecordedResult(str):
     (the run was taken over and replayed from a checkpoint; see `agent_approvals.approver.SideEffectLedger`)."""
 
     __slots__ = ()
-
-
-def who(decision: Decision) -> str:
-    if decision.automatic:
-        return "the input mode"
-    if decision.outcome == "timed_out":
-        return "timeout"
-    if decision.decided_by_name:
-        return f"@{decision.decided_by_name}"
-    return decision.decided_by or "a reviewer"
-
-
-def refusal_text(decision: Decision) -> str:
-    """What the model is told when a decision does not let its call run."""
-    reason = decision.feedback.strip()
-    if decision.outcome == "revised":
-        return f"not run: revision requested by {who(decision)}: {reason}"
-    if decision.outcome == "cancelled":
-        return f"not run: cancelled ({reason or 'the run was cancelled'})"
-    if decision.outcome == "timed_out":
-        return f"rejected by timeout: {reason or 'no decision in time'}"
-    return f"rejected by {who(decision)}: {reason or 'no reason given'}"
 
 
 def tool_call_request(
@@ -142,11 +122,12 @@ async def approve_call(
             try:
                 arguments = json.loads(edit[0])
             except ValueError:
-                return ToolRefusal(f"not run: the edited arguments from {who(decision)} are not valid JSON")
-            request = request_for(arguments, edited_by=who(decision), note=edit[1])
+                who = decision.who or "a reviewer"
+                return ToolRefusal(f"not run: the edited arguments from {who} are not valid JSON")
+            request = request_for(arguments, edited_by=decision.who or "a reviewer", note=edit[1])
             continue
         if not decision.approves:
-            return ToolRefusal(refusal_text(decision))
+            return ToolRefusal(refusal(decision))
         if request.schema_error:  # approve is not offered for these; refuse it if it came anyway
             rule = f"refused: the arguments do not match the schema of {name} ({request.schema_error})"
             await _tell(approver, "auto_rejected", request, rule)
@@ -280,7 +261,6 @@ __all__ = [
     "ApprovalRequiredTool",
     "RecordedResult",
     "ToolRefusal",
-    "refusal_text",
     "require_approval",
     "schema_problem",
 ]

@@ -1,10 +1,17 @@
 """An approval gateway for the Model Context Protocol (extra `mcp`): any agent's MCP tool calls decided in Slack.
 
-    gateway.py     the gateway: what it forwards, refuses and audits; how long a call waits
-    tasks.py       its tasks (the tasks extension): a call that becomes a task at once, decided later
+    gateway.py     the MCP server the gateway serves: what it forwards, refuses and audits; how long a call waits
+    forwarding.py  what forwards a call to the upstream: its tools, the schema check, the forward, the `isError`
+                   refusal
+    deciding.py    what waits for a decision: the ask, the wait, deny-then-grant, the audit line, who a client is
+    tasks.py       its tasks (the tasks extension): a call that becomes a task at once, decided later, on the same
+                   two halves
     upstream.py    the MCP server behind it, started (stdio) or reached (streamable HTTP)
     wire.py        what is not JSON-RPC, answered with JSON-RPC's error
-    __main__.py    the command line, `agent-approvals-mcp`"""
+    __main__.py    the command line, `agent-approvals-mcp`
+
+Arrows run one way: `__main__` -> `gateway` -> `tasks` -> `deciding`, `forwarding` -> `upstream` (and `gateway` ->
+`deciding`, `forwarding`, `wire`); `forwarding` and `deciding` never call each other."""
 
 from __future__ import annotations
 

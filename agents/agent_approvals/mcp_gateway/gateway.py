@@ -34,7 +34,8 @@ edits and rules against it):
 No client is kept waiting past its patience (`--patience`, default 50 s a round), chosen by what it declares:
 a client of the 2026-07-28 protocol gets `input_required` with a `requestState` (sealed by the MCP SDK's
 `RequestStateBoundary`: encrypted, bound to `tools/call`, the tool, the arguments' digest and an expiry; inside,
-the approval id, the client's clientInfo and a nonce: used once per process), and its retry gets the result
+the approval id, the client (`deciding.bound_to`: its program, which it cannot choose, and its clientInfo) and a
+nonce: used once per process), and its retry gets the result
 once approved; the grant lives in the bot (the approval's single `use`), so a gateway restarted between the ask
 and the retry honours it once and only once (the sealing key from AGENT_APPROVALS_MCP_STATE_KEY or
 `--state-key-file`; else one per process, logged: states from before a restart are then refused). An older
@@ -42,7 +43,8 @@ client waits, with progress notifications, or with `--deny-then-grant` gets `isE
 Slack: <card>; call again with the same arguments" and its identical retry runs once approved. A 2026-07-28
 client that declares the tasks extension (`io.modelcontextprotocol/tasks`) gets a task at once instead
 (`tasks.py`: `tasks/get` says "waiting for approval in Slack: <card>", then gives the result of the one run;
-`tasks/cancel` withdraws the card; the task id sealed with the same key, so a restarted gateway answers it).
+`tasks/cancel` withdraws the card, or says it came too late; the task id sealed with the same key, so a
+restarted gateway answers it).
 
 An approved call is forwarded with the approval's signed receipt (`Approval.receipt`, when the bot signs) in
 its `_meta` under `agent_approvals.receipts.META_KEY`, so the upstream may check it itself.
@@ -61,22 +63,19 @@ is read from an environment variable, never logged, and never passed to the upst
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import fnmatch
 import json
 import logging
 import sys
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, TypeVar, cast
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from agent_approvals._extras import missing_extra
 
 try:
-    import anyio
     import httpx
     from mcp import types
-    from mcp.client.session import ClientSession
     from mcp.server.context import ServerRequestContext
     from mcp.server.lowlevel import Server
     from mcp.server.request_state import RequestStateBoundary, RequestStateSecurity
@@ -91,17 +90,15 @@ from agent_approvals.client import (
     ApprovalsClient,
     ApprovalsError,
     call_key,
-    decision_within,
     idempotency_key,
+    refusal,
     waiting_words,
 )
+from agent_approvals.mcp_gateway.deciding import Decisions, bound_to
+from agent_approvals.mcp_gateway.forwarding import CALL_TIMEOUT, Forwarder, refused
 from agent_approvals.mcp_gateway.tasks import POLL_INTERVAL, TASK_TTL, Tasks, declares_tasks
-from agent_approvals.mcp_gateway.tasks import refused as _refused
-from agent_approvals.mcp_gateway.tasks import why_not as _why_not
 from agent_approvals.mcp_gateway.upstream import Connected, Upstream, connect
 from agent_approvals.mcp_gateway.wire import JsonRpcBodies, jsonrpc_refusal, stdio_checked
-from agent_approvals.receipts import META_KEY
-from agent_approvals.schemas import SchemaRefused, problem
 
 __all__ = [
     "CALL_TIMEOUT", "PATIENCE", "POLL_INTERVAL", "STATE_KEY_ENV", "TASK_TTL", "Gateway", "JsonRpcBodies", "Upstream",
@@ -109,10 +106,8 @@ __all__ = [
 ]
 
 log = logging.getLogger("agent_approvals.mcp_gateway")
-T = TypeVar("T")
 MAX_EDITS = 5  # edits of one call asked about again, at most
 AUDIT_WITHIN = 10.0  # seconds an allowed call waits for its audit entry (retried through blips), then refused
-CALL_TIMEOUT = 300.0  # seconds the upstream may take to answer a request (a tools/call: once forwarded)
 PATIENCE = 50.0  # seconds one round of a call waits for the decision (input_required, --deny-then-grant)
 STATE_KEY_ENV = "AGENT_APPROVALS_MCP_STATE_KEY"  # the requestState sealing key (>= 32 bytes), shared by restarts
 STATE_TTL = 24 * 3600.0  # seconds a sealed requestState may be echoed back
@@ -185,15 +180,12 @@ class Gateway:
         self._spent_states: set[str] = set()  # requestStates answered already (single use, this process)
         self.client = client
         self.allow = tuple(allow)
-        self.within = within
-        self.progress_every = progress_every
         self.audit_within = audit_within
-        self.call_timeout = call_timeout
         self.session_id = uuid.uuid4().hex[:16]  # this gateway process: with a random part per call, an ask's key
-        info = upstream.info
-        self.name = info.server_info.name if info is not None else "mcp-upstream"
-        self._tools: dict[str, types.Tool] = {}
-        self.tasks = Tasks(self, ttl=task_ttl, poll=task_poll)
+        self.forwarder = Forwarder(upstream, call_timeout=call_timeout)  # what forwards a call
+        self.name = self.forwarder.name
+        self.decisions = Decisions(client, server=self.name, within=within, progress_every=progress_every)
+        self.tasks = Tasks(self.forwarder, self.decisions, self.state_security.codec, ttl=task_ttl, poll=task_poll)
 
     def server(self) -> Server[Any]:
         """The MCP server the agent's client talks to: the upstream's name, instructions and capabilities."""
@@ -214,29 +206,29 @@ class Gateway:
 
     # listing, unchanged ---------------------------------------------------------------------------
     async def list_tools(self, ctx: Context, params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
-        listed = await self._upstream("tools/list", lambda s: s.list_tools(params=_page(params)))
-        self._tools.update({tool.name: tool for tool in listed.tools})
+        listed = await self.forwarder.call("tools/list", lambda s: s.list_tools(params=_page(params)))
+        self.forwarder.known(listed.tools)
         return listed
 
     async def list_prompts(self, ctx: Context, params: types.PaginatedRequestParams | None) -> types.ListPromptsResult:
-        return await self._upstream("prompts/list", lambda s: s.list_prompts(params=_page(params)))
+        return await self.forwarder.call("prompts/list", lambda s: s.list_prompts(params=_page(params)))
 
     async def get_prompt(self, ctx: Context, params: types.GetPromptRequestParams) -> types.GetPromptResult:
-        return await self._upstream("prompts/get", lambda s: s.get_prompt(params.name, params.arguments))
+        return await self.forwarder.call("prompts/get", lambda s: s.get_prompt(params.name, params.arguments))
 
     async def list_resources(
         self, ctx: Context, params: types.PaginatedRequestParams | None
     ) -> types.ListResourcesResult:
-        return await self._upstream("resources/list", lambda s: s.list_resources(params=_page(params)))
+        return await self.forwarder.call("resources/list", lambda s: s.list_resources(params=_page(params)))
 
     async def list_resource_templates(
         self, ctx: Context, params: types.PaginatedRequestParams | None
     ) -> types.ListResourceTemplatesResult:
         page = _page(params)
-        return await self._upstream("resources/templates/list", lambda s: s.list_resource_templates(params=page))
+        return await self.forwarder.call("resources/templates/list", lambda s: s.list_resource_templates(params=page))
 
     async def read_resource(self, ctx: Context, params: types.ReadResourceRequestParams) -> types.ReadResourceResult:
-        return await self._upstream("resources/read", lambda s: s.read_resource(str(params.uri)))
+        return await self.forwarder.call("resources/read", lambda s: s.read_resource(str(params.uri)))
 
     # calling, once decided --------------------------------------------------------------------------
     async def call_tool(
@@ -248,8 +240,8 @@ class Gateway:
         the result on the retry that finds it approved; with `deny_then_grant`, an older client gets `isError`
         saying to call again; else the call waits for the decision, with progress notifications."""
         name, arguments = params.name, dict(params.arguments or {})
-        tool = await self._tool(name)
-        wrong = await self._check(tool, arguments)
+        tool = await self.forwarder.tool(name)
+        wrong = await self.forwarder.check(tool, arguments)
         if wrong is not None:
             return wrong
         modern = ctx.protocol_version in MODERN
@@ -265,7 +257,7 @@ class Gateway:
             log.info("audit %s", json.dumps({"event": "mcp_allowed", "server": self.name, "tool": name,
                                               "arguments": arguments, "by": "--allow", "pattern": pattern,
                                               "recorded": recorded.id}, sort_keys=True))
-            return await self._forward(ctx, name, arguments)
+            return await self.forwarder.forward(ctx, name, arguments)
         if modern and declares_tasks(ctx):
             return await self.tasks.create(ctx, tool, arguments, key)
         if modern:
@@ -273,48 +265,29 @@ class Gateway:
         if self.deny_then_grant:
             return await self._deny_then_grant(ctx, tool, arguments)
         for edit in range(MAX_EDITS + 1):
-            decided = await self._decide(ctx, tool, arguments, key if not edit else idempotency_key(key, f"e{edit}"))
-            log.info("audit %s", json.dumps({"event": "mcp_decided", "server": self.name, "tool": name,
-                                              "approval": decided.id, "status": decided.status,
-                                              "by": decided.decided_by}, sort_keys=True))
+            this = key if not edit else idempotency_key(key, f"e{edit}")
+            decided = await self.decisions.with_progress(ctx, tool, arguments, this)
+            self.decisions.audit(name, decided)
             if decided.approved:
-                return await self._forward(ctx, name, arguments, decided)
+                return await self.forwarder.forward(ctx, name, arguments, decided)
             if decided.status != "revised" or not decided.edited or edit == MAX_EDITS:
-                return _refused(_why_not(decided))
-            wrong = await self._check(tool, decided.arguments, edited=True)
+                return refused(refusal(decided))
+            wrong = await self.forwarder.check(tool, decided.arguments, edited=True)
             if wrong is not None:  # the bot's form checks edits against the schema too: this is the last guard
                 return wrong
             arguments = dict(decided.arguments)  # the edited call, asked about again
         raise AssertionError("unreachable")
 
     # clients with a limit -------------------------------------------------------------------------------
-    def _options(self, tool: types.Tool) -> dict[str, Any]:
-        return {"schema": dict(tool.input_schema), "title": f"{tool.name} on {self.name}"[:150],
-                "agent": f"{self.name} (MCP)"[:80], "timeout": self.within}
-
-    def _client_of(self, ctx: Context) -> str:
-        """Who the client says it is (its clientInfo), which a requestState is bound to."""
-        info: Any = (ctx.meta or {}).get("io.modelcontextprotocol/clientInfo") if isinstance(ctx.meta, dict) else None
-        if info is None:
-            with contextlib.suppress(Exception):
-                params = ctx.session.client_params
-                info = params.client_info.model_dump() if params is not None else None
-        if isinstance(info, dict):
-            return f"{info.get('name', '')}/{info.get('version', '')}"
-        return ""
-
     def _state(self, ctx: Context, approval: Approval, name: str, arguments: dict[str, Any]) -> str:
         """The plaintext of a requestState (the boundary seals it, with the method, tool, arguments, expiry)."""
         return json.dumps({"approval": approval.id, "tool": name, "digest": digest_of(arguments),
-                           "client": self._client_of(ctx), "nonce": uuid.uuid4().hex}, sort_keys=True)
+                           "client": bound_to(ctx), "nonce": uuid.uuid4().hex}, sort_keys=True)
 
     async def _first_round(
         self, ctx: Context, tool: types.Tool, arguments: dict[str, Any], key: str
     ) -> types.CallToolResult | types.InputRequiredResult:
-        try:
-            asked = await self.client.request_tool(tool.name, arguments, idempotency_key=key, **self._options(tool))
-        except (ApprovalsError, httpx.HTTPError) as exc:
-            raise MCPError(types.INTERNAL_ERROR, f"could not ask for an approval of {tool.name}: {exc}") from None
+        asked = await self.decisions.ask(tool, arguments, key)
         return await self._round(ctx, tool.name, arguments, asked)
 
     async def _resumed(
@@ -328,17 +301,14 @@ class Gateway:
             bound = state["tool"] == name and state["digest"] == digest_of(arguments)
         except (ValueError, KeyError, TypeError):
             raise MCPError(types.INVALID_PARAMS, "Invalid or expired requestState") from None
-        if not bound or state.get("client", "") != self._client_of(ctx) or nonce in self._spent_states:
+        if not bound or state.get("client", "") != bound_to(ctx) or nonce in self._spent_states:
             log.warning("refused a requestState for %s on %s: %s", name, self.name,
                         "used already" if nonce in self._spent_states else "not bound to this call or client")
             raise MCPError(types.INVALID_PARAMS, "Invalid or expired requestState")
         if len(self._spent_states) >= 100_000:
             self._spent_states.clear()
         self._spent_states.add(nonce)
-        try:
-            asked = await self.client.get(approval_id)
-        except (ApprovalsError, httpx.HTTPError) as exc:
-            raise MCPError(types.INTERNAL_ERROR, f"could not read the approval of {name}: {exc}") from None
+        asked = await self.decisions.read(approval_id, name)
         return await self._round(ctx, name, arguments, asked)
 
     async def _round(
@@ -352,71 +322,28 @@ class Gateway:
             if decided.pending:
                 log.info("approval %s of %s on %s: still pending, input_required", decided.id, name, self.name)
                 return types.InputRequiredResult(request_state=self._state(ctx, decided, name, arguments))
-            self._audit_decided(name, decided)
+            self.decisions.audit(name, decided)
             if not decided.approved:
-                return _refused(_why_not(decided))
+                return refused(refusal(decided))
             if not await self.client.use(decided.id, token=f"use-{uuid.uuid4().hex}"):
-                return _refused(f"Not run: approval {decided.id} was used already (the call may have run); call"
+                return refused(f"Not run: approval {decided.id} was used already (the call may have run); call"
                                 " again to be asked again.")
         except (ApprovalsError, httpx.HTTPError) as exc:
             raise MCPError(types.INTERNAL_ERROR, f"could not read the approval of {name}: {exc}") from None
-        return await self._forward(ctx, name, arguments, decided)
+        return await self.forwarder.forward(ctx, name, arguments, decided)
 
     async def _deny_then_grant(self, ctx: Context, tool: types.Tool, arguments: dict[str, Any]) -> types.CallToolResult:
         """Older clients with a short limit: the decision within `patience`, else `isError` asking for the
         identical call again, which finds the same card (keyed by the scope, the tool and the arguments' digest)
         and, approved, spends its single use and runs."""
-        key = call_key("mcp", self.scope or self.upstream_label, tool.name, arguments)
-        try:
-            decided = await decision_within(self.client, tool.name, arguments, idempotency_key=key,
-                                            limit=self.patience, **self._options(tool))
-        except (ApprovalsError, httpx.HTTPError) as exc:
-            raise MCPError(types.INTERNAL_ERROR, f"could not ask for an approval of {tool.name}: {exc}") from None
+        key = call_key("mcp", self.scope or self.name, tool.name, arguments)
+        decided = await self.decisions.within_patience(tool, arguments, key, self.patience)
         if decided.pending:
-            return _refused(waiting_words(decided, tool.name, self.patience))
-        self._audit_decided(tool.name, decided)
+            return refused(waiting_words(decided, tool.name, self.patience))
+        self.decisions.audit(tool.name, decided)
         if not decided.approved:
-            return _refused(_why_not(decided))
-        return await self._forward(ctx, tool.name, arguments, decided)
-
-    def _audit_decided(self, name: str, decided: Approval) -> None:
-        log.info("audit %s", json.dumps({"event": "mcp_decided", "server": self.name, "tool": name,
-                                          "approval": decided.id, "status": decided.status,
-                                          "by": decided.decided_by}, sort_keys=True))
-
-    @property
-    def upstream_label(self) -> str:
-        return self.name
-
-    async def _decide(self, ctx: Context, tool: types.Tool, arguments: dict[str, Any], key: str) -> Approval:
-        """The decision on `tool(arguments)`, with progress notifications to the client while a person decides.
-        A client that gives up (it cancels the request, or times out) has its card withdrawn."""
-        options: dict[str, Any] = {"schema": dict(tool.input_schema), "title": f"{tool.name} on {self.name}"[:150],
-                                   "agent": f"{self.name} (MCP)"[:80], "timeout": self.within}
-        asking = asyncio.ensure_future(self.client.tool_decision(tool.name, arguments, idempotency_key=key,
-                                                                 **options))
-        waited = 0
-        try:
-            while True:
-                done, _ = await asyncio.wait({asking}, timeout=self.progress_every)
-                if done:
-                    return asking.result()
-                waited += 1
-                with contextlib.suppress(Exception):  # advisory: a client that cannot take it still waits
-                    await ctx.session.report_progress(waited, None, "waiting for a person to decide in Slack")
-        except (ApprovalsError, httpx.HTTPError) as exc:
-            log.error("the Approvals API did not answer for %s on %s: %s", tool.name, self.name, exc)
-            raise MCPError(types.INTERNAL_ERROR, f"could not ask for an approval of {tool.name}: {exc}") from None
-        except asyncio.CancelledError:
-            asking.cancel()
-            with anyio.CancelScope(shield=True), contextlib.suppress(Exception), anyio.fail_after(10):
-                asked = await self.client.request_tool(tool.name, arguments, idempotency_key=key, **options)
-                if asked.pending:  # the same ask (its key) finds the approval: withdrawn, its card says so
-                    await self.client.withdraw(asked.id)
-                    log.info("withdrew approval %s of %s on %s: the client gave up", asked.id, tool.name, self.name)
-            raise
-        finally:
-            asking.cancel()
+            return refused(refusal(decided))
+        return await self.forwarder.forward(ctx, tool.name, arguments, decided)
 
     async def _audit_allowed(
         self, name: str, arguments: dict[str, Any], pattern: str, key: str
@@ -432,88 +359,13 @@ class Gateway:
             why = "no answer" if isinstance(exc, TimeoutError) else str(exc) or type(exc).__name__
             log.error("not forwarded: %s on %s (allowed by --allow %s) could not be recorded in the audit log: %s",
                       name, self.name, pattern, why)
-            return _refused(f"Not run: {name} is allowed without a card (--allow {pattern}), but the call could not"
+            return refused(f"Not run: {name} is allowed without a card (--allow {pattern}), but the call could not"
                             f" be recorded in the approvals audit log ({why}); it runs only once recorded.")
-
-    async def _forward(
-        self, ctx: Context | None, name: str, arguments: dict[str, Any], approval: Approval | None = None
-    ) -> types.CallToolResult:
-        """`name(arguments)` on the upstream; an approved call carries the approval's signed receipt in its `_meta`
-        (`agent_approvals.receipts.META_KEY`), so the upstream itself may check it (none when the bot signs none,
-        nor for an `--allow`ed call: no approval). The upstream's progress goes to `ctx`'s client (a task has none)."""
-        receipt = approval.receipt if approval is not None else None
-        meta = cast("types.RequestParamsMeta", {META_KEY: receipt}) if receipt else None
-
-        async def progress(progress: float, total: float | None, message: str | None) -> None:
-            with contextlib.suppress(Exception):  # the upstream's progress, passed on
-                if ctx is not None:
-                    await ctx.session.report_progress(progress, total, message)
-
-        try:
-            return await self._upstream(f"tools/call {name}",
-                                        lambda s: s.call_tool(name, arguments, progress_callback=progress, meta=meta))
-        except _NoAnswer:  # (logged) the SDK asked the upstream to cancel it
-            return _refused(f"No result: the upstream did not answer {name} within {self.call_timeout:g} s (the"
-                            f" gateway stopped waiting; the call may have run on {self.name}).")
-
-    async def _tool(self, name: str) -> types.Tool:
-        """The upstream's tool (the list fetched again when it is not known yet)."""
-        if name not in self._tools:
-            listed = await self._upstream("tools/list", lambda s: s.list_tools())
-            self._tools = {tool.name: tool for tool in listed.tools}
-        if name not in self._tools:
-            raise MCPError(types.INVALID_PARAMS, f"{self.name} has no tool {name!r}")
-        return self._tools[name]
-
-    async def _check(
-        self, tool: types.Tool, arguments: Any, *, edited: bool = False
-    ) -> types.CallToolResult | None:
-        """None when `arguments` may go on; else the `isError` result the client gets instead (logged): they fail
-        the tool's `inputSchema`, or the upstream's schema may not be used (`agent_approvals.schemas`: nothing
-        fetched or read, bounded, within a deadline). Checked in a thread: the event loop keeps serving."""
-        what = "the edited arguments" if edited else "the arguments"
-        try:
-            wrong = await asyncio.to_thread(problem, arguments, dict(tool.input_schema))
-        except SchemaRefused as exc:
-            log.error("refused %s on %s: its inputSchema is not used: %s", tool.name, self.name, exc)
-            return _refused(f"Not run: the inputSchema of {tool.name} is not used: {exc}")
-        if wrong is None:
-            return None
-        log.warning("refused %s on %s: %s do not match its inputSchema: %s", tool.name, self.name, what, wrong)
-        return _refused(f"Not run: {what} do not match the inputSchema of {tool.name}: {wrong}")
-
-    async def _upstream(self, what: str, call: Callable[[ClientSession], Awaitable[T]]) -> T:
-        """`call` on the upstream session; its failures as MCP errors that say what happened."""
-        session = self.upstream.session
-        if session is None:
-            why = "did not start" if self.upstream.info is None else "is no longer connected"
-            raise MCPError(types.INTERNAL_ERROR, f"the upstream MCP server {why}: {self.upstream.problem}")
-        try:
-            with anyio.fail_after(self.call_timeout):
-                return await call(session)
-        except TimeoutError:
-            log.error("the upstream %s did not answer %s within %g s", self.name, what, self.call_timeout)
-            raise _NoAnswer(types.INTERNAL_ERROR, f"the upstream MCP server {self.name} did not answer {what} within"
-                            f" {self.call_timeout:g} s") from None
-        except MCPError as exc:
-            log.warning("the upstream %s answered %s with an error: %s", self.name, what, exc.message)
-            raise MCPError(exc.code, f"the upstream MCP server {self.name}: {exc.message}", exc.data) from None
-        except Exception as exc:  # whatever the upstream sent, the client gets a clear error
-            log.error("the upstream %s answered %s with something that is not MCP: %s", self.name, what,
-                      " ".join(str(exc).split())[:300])
-            raise MCPError(types.INTERNAL_ERROR,
-                           f"the upstream MCP server {self.name} answered {what} with something that is not MCP"
-                           ) from None
-
 
 def _page(params: types.PaginatedRequestParams | None) -> types.PaginatedRequestParams | None:
     """A list request's page for the upstream: its cursor only (the client's `_meta` belongs to the client's own
     connection: its protocol era, identity and capabilities are not the gateway's)."""
     return types.PaginatedRequestParams(cursor=params.cursor) if params is not None and params.cursor else None
-
-
-class _NoAnswer(MCPError):
-    """The upstream did not answer a request within the gateway's `call_timeout`."""
 
 
 # what is not JSON-RPC: an error, never silence ------------------------------------------------------------

@@ -16,13 +16,19 @@ https://github.com/modelcontextprotocol/experimental-ext-tasks/blob/main/docs/sp
   when the upstream answered with one;
 - a task nobody decides within its ttl (`--task-ttl`, default 24 h) has its card withdrawn and completes with
   `isError` saying so;
-- `tasks/cancel` withdraws the card (an approval decided already is spent unused, so no gateway runs it) and the
-  task is cancelled, unless its call runs already (cooperative, as the spec allows); `tasks/update` is
-  acknowledged (these tasks never ask the client for input: the person is in Slack).
+- `tasks/cancel` withdraws the card (an approval decided already is spent unused, with a use of the cancel's own,
+  so no gateway runs it) and the task is cancelled; once its call runs (its approval used by a driver here or
+  in another gateway process) the cancel comes too late and says so (-32602), and the task completes with the
+  call's result. A cancelled task never runs: from the moment a cancel arrives this process starts no driver
+  for the task and runs no call of it, and the approval's single use (in the bot) decides between the cancel
+  and any other process. `tasks/update` is acknowledged (these tasks never ask the client for input: the
+  person is in Slack).
 
 The task id is sealed with the gateway's requestState key (`state_security_from`: encrypted and authenticated),
-holding the approval id, the tool, the digest of its arguments, the client (its clientInfo), when it was made and
-when it expires; a forged or altered id, one past its expiry, or one from another client is answered -32602. So
+holding the approval id, the tool, the digest of its arguments, the client it was made for (`deciding.bound_to`:
+the program at the other end of the connection, which the client cannot choose, and its clientInfo), when it
+was made and when it expires; a forged or altered id, one past its expiry, or one from another client (another
+program, or another clientInfo) is answered -32602. So
 any gateway process with the same key finds the approval again: one restarted between the ask and the click
 answers `tasks/get` for the old id. The process that made the task waits for the decision itself and runs the
 call at the click; another one starts when it is first asked about the task. The call runs with the arguments
@@ -44,7 +50,7 @@ import uuid
 from collections import OrderedDict
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from agent_approvals._extras import missing_extra
 
@@ -53,7 +59,7 @@ try:
     from mcp import types
     from mcp.server.context import ServerRequestContext
     from mcp.server.lowlevel import Server
-    from mcp.server.request_state import InvalidRequestState
+    from mcp.server.request_state import InvalidRequestState, RequestStateCodec
     from mcp.shared.exceptions import MCPError
 except ImportError as exc:  # the extra is not installed
     raise missing_extra(__name__, "mcp", exc) from exc
@@ -61,9 +67,8 @@ from pydantic import Field
 
 from agent_approvals.approver import digest_of
 from agent_approvals.client import Approval, ApprovalsError, refusal
-
-if TYPE_CHECKING:
-    from agent_approvals.mcp_gateway.gateway import Gateway
+from agent_approvals.mcp_gateway.deciding import Decisions, bound_to
+from agent_approvals.mcp_gateway.forwarding import Forwarder, refused
 
 log = logging.getLogger("agent_approvals.mcp_gateway")
 TASKS = "io.modelcontextprotocol/tasks"  # the extension's identifier
@@ -94,18 +99,6 @@ def declares_tasks(ctx: Context) -> bool:
     return isinstance(extensions, dict) and TASKS in extensions
 
 
-def refused(text: str) -> types.CallToolResult:
-    """The `isError` result a client gets instead of a call that did not run."""
-    return types.CallToolResult(content=[types.TextContent(type="text", text=text)], is_error=True)
-
-
-def why_not(decided: Approval) -> str:
-    """Why a decided approval did not let the call run, in the words a model reads."""
-    if decided.status == "timed_out":
-        return f"Not run: timed out, nobody decided in time ({decided.reason or 'no decision'})."
-    return refusal(decided)
-
-
 @dataclass(frozen=True, slots=True)
 class Sealed:
     """What a task id holds (sealed: the client cannot read or change it)."""
@@ -113,7 +106,7 @@ class Sealed:
     approval: str
     tool: str
     digest: str  # of the arguments (`digest_of`)
-    client: str  # the clientInfo it was made for
+    client: str  # who it was made for (`deciding.bound_to`: the connection's program, and its clientInfo)
     created: float  # epoch seconds
     expires: float
     nonce: str  # this task's own name in a process's memory
@@ -131,12 +124,15 @@ class _Finished:
 class Tasks:
     """The tasks extension on one gateway (see the module docstring)."""
 
-    def __init__(self, gateway: Gateway, *, ttl: float = TASK_TTL, poll: float = POLL_INTERVAL) -> None:
-        self.gateway = gateway
+    def __init__(self, forwarder: Forwarder, decisions: Decisions, codec: RequestStateCodec, *,
+                 ttl: float = TASK_TTL, poll: float = POLL_INTERVAL) -> None:
+        self.forwarder, self.decisions, self.codec = forwarder, decisions, codec
+        self.client, self.name = decisions.client, forwarder.name
         self.ttl, self.poll = ttl, poll
         self._running: dict[str, asyncio.Task[None]] = {}  # by nonce: waits for the decision, then runs the call
         self._seen: dict[str, Approval] = {}  # the approval as last read, by nonce (while the task is not finished)
         self._forwarding: set[str] = set()  # nonces whose call is used and runs: a cancel no longer stops it
+        self._cancelling: set[str] = set()  # nonces a cancel is under way for: no driver starts, no call runs
         self._finished: OrderedDict[str, _Finished] = OrderedDict()
 
     def install(self, server: Server[Any]) -> None:
@@ -149,25 +145,21 @@ class Tasks:
     # the methods ------------------------------------------------------------------------------------
     async def create(self, ctx: Context, tool: types.Tool, arguments: dict[str, Any], key: str) -> dict[str, Any]:
         """The `CreateTaskResult` for `tool(arguments)`: asked at once (its card), then waited for and run here."""
-        try:
-            asked = await self.gateway.client.request_tool(tool.name, arguments, idempotency_key=key,
-                                                           **self.gateway._options(tool))
-        except (ApprovalsError, httpx.HTTPError) as exc:
-            raise MCPError(types.INTERNAL_ERROR, f"could not ask for an approval of {tool.name}: {exc}") from None
+        asked = await self.decisions.ask(tool, arguments, key)
         now = time.time()
-        task = Sealed(asked.id, tool.name, digest_of(arguments), self.gateway._client_of(ctx), now, now + self.ttl,
+        task = Sealed(asked.id, tool.name, digest_of(arguments), bound_to(ctx), now, now + self.ttl,
                       uuid.uuid4().hex)
-        task_id = self.gateway.state_security.codec.seal(json.dumps({"kind": KIND, **asdict(task)}).encode())
+        task_id = self.codec.seal(json.dumps({"kind": KIND, **asdict(task)}).encode())
         self._seen[task.nonce] = asked
         self._start(task)
-        log.info("approval %s of %s on %s: a task (the client polls tasks/get)", asked.id, tool.name,
-                 self.gateway.name)
+        log.info("approval %s of %s on %s: a task (the client polls tasks/get)", asked.id, tool.name, self.name)
         return {"resultType": "task", **self._view(task_id, task)}
 
     async def get(self, ctx: Context, params: TaskParams) -> dict[str, Any]:
         """`tasks/get`: the task as it is now (its driver started here when this process has none: a restart)."""
         task = self._open(ctx, params.task_id)
-        if task.nonce not in self._finished and task.nonce not in self._running:
+        nonce = task.nonce
+        if nonce not in self._finished and nonce not in self._running and nonce not in self._cancelling:
             self._start(task)  # (at once, before any await: two tasks/get at the same time start one driver)
             if task.nonce not in self._seen:  # (for the card's link; the driver reads it too)
                 read = await self._read(task)
@@ -181,24 +173,37 @@ class Tasks:
         return {}
 
     async def cancel(self, ctx: Context, params: TaskParams) -> dict[str, Any]:
-        """`tasks/cancel`: the card withdrawn and the task cancelled, unless it finished or its call runs already.
-        An approval decided before the cancel is spent unused, so no gateway process runs it afterwards."""
+        """`tasks/cancel`: the card withdrawn and the task cancelled; an approval decided before the cancel is
+        spent unused (the cancel's own use), so no gateway process runs it afterwards. Too late (-32602) once the
+        call runs: its approval used already, by this process's driver or another's."""
         task = self._open(ctx, params.task_id)
-        if task.nonce in self._finished or task.nonce in self._forwarding:
+        if task.nonce in self._finished:
             return {}
-        runner = self._running.pop(task.nonce, None)
-        if runner is not None:
-            runner.cancel()
+        if task.nonce in self._forwarding:
+            raise self._too_late(task)
+        self._cancelling.add(task.nonce)  # (before any await: from now on no driver starts, none runs the call)
         try:
-            withdrawn = await self.gateway.client.withdraw(task.approval)
-            if withdrawn.approved:
-                await self.gateway.client.use(withdrawn.id, token=f"cancelled-{uuid.uuid4().hex}")
-        except (ApprovalsError, httpx.HTTPError) as exc:
-            raise MCPError(types.INTERNAL_ERROR, f"could not withdraw approval {task.approval}: {exc}") from None
-        log.info("withdrew approval %s of %s on %s: its task was cancelled", task.approval, task.tool,
-                 self.gateway.name)
-        self._finish(task, _Finished("cancelled", "cancelled by the client; the card was withdrawn", time.time()))
+            runner = self._running.pop(task.nonce, None)
+            if runner is not None:
+                runner.cancel()  # (not forwarding: it had not used the approval, so it runs nothing)
+            try:
+                withdrawn = await self.client.withdraw(task.approval)
+                spent = not withdrawn.approved or await self.client.use(withdrawn.id, token=f"cancel-{task.nonce}")
+            except (ApprovalsError, httpx.HTTPError) as exc:
+                raise MCPError(types.INTERNAL_ERROR, f"could not withdraw approval {task.approval}: {exc}") from None
+            if not spent:  # used by a driver in another process (or before a restart): its call runs or ran
+                raise self._too_late(task)
+            log.info("withdrew approval %s of %s on %s: its task was cancelled", task.approval, task.tool, self.name)
+            self._finish(task, _Finished("cancelled", "cancelled by the client; the card was withdrawn", time.time()))
+        finally:
+            self._cancelling.discard(task.nonce)
         return {}
+
+    def _too_late(self, task: Sealed) -> MCPError:
+        log.info("a cancel of the task of approval %s of %s on %s came too late: its call runs", task.approval,
+                 task.tool, self.name)
+        return MCPError(types.INVALID_PARAMS, f"Cannot cancel task: too late, approval {task.approval} was used and"
+                        f" its call of {task.tool} runs (or ran)")
 
     # the work -------------------------------------------------------------------------------------------
     def _start(self, task: Sealed) -> None:
@@ -213,20 +218,20 @@ class Tasks:
             finished = await self._decided_and_run(task)
         except (ApprovalsError, httpx.HTTPError) as exc:  # (the client retried through blips already)
             log.error("the Approvals API did not answer for approval %s of %s on %s: %s; the next tasks/get asks"
-                      " again", task.approval, task.tool, self.gateway.name, exc)
+                      " again", task.approval, task.tool, self.name, exc)
             return
         except MCPError as exc:  # the upstream answered the call with a JSON-RPC error
             error = {"code": exc.code, "message": exc.message}
             finished = _Finished("failed", f"{task.tool} failed: {exc.message}", time.time(), error=error)
         except Exception as exc:  # anything else: said once, never retried in a loop
-            log.error("the task of approval %s of %s on %s failed: %s", task.approval, task.tool, self.gateway.name,
+            log.error("the task of approval %s of %s on %s failed: %s", task.approval, task.tool, self.name,
                       " ".join(str(exc).split())[:300] or type(exc).__name__)
             error = {"code": types.INTERNAL_ERROR, "message": "the gateway could not finish this task"}
             finished = _Finished("failed", "the gateway could not finish this task", time.time(), error=error)
         self._finish(task, finished)
 
     async def _decided_and_run(self, task: Sealed) -> _Finished:
-        client = self.gateway.client
+        client = self.client
         approval = self._seen.get(task.nonce) or await client.get(task.approval)
         if approval.pending:
             approval = await client.wait(task.approval, at_most=max(0.0, task.expires - time.time()))
@@ -235,20 +240,21 @@ class Tasks:
             approval = await client.withdraw(task.approval)
             self._seen[task.nonce] = approval
             if not approval.approved:
-                log.info("withdrew approval %s of %s on %s: its task expired", task.approval, task.tool,
-                         self.gateway.name)
+                log.info("withdrew approval %s of %s on %s: its task expired", task.approval, task.tool, self.name)
                 return _done(refused(f"Not run: nobody decided within the task's {self.ttl:g} s; the card was"
                                      " withdrawn. Call again to be asked again."))
-        self.gateway._audit_decided(task.tool, approval)
+        self.decisions.audit(task.tool, approval)
         if approval.status == "cancelled" and approval.feedback.startswith("withdrawn"):
             return _Finished("cancelled", f"the card was withdrawn ({approval.feedback})", time.time())
         if not approval.approved:
-            return _done(refused(why_not(approval)))
+            return _done(refused(refusal(approval)))
         if approval.tool != task.tool or digest_of(dict(approval.arguments)) != task.digest:
             log.warning("refused to run approval %s on %s: it is not for the call its task was made for",
-                        approval.id, self.gateway.name)
+                        approval.id, self.name)
             return _done(refused(f"Not run: approval {approval.id} is not for this call of {task.tool}."))
-        self._forwarding.add(task.nonce)  # (before the use: a cancel from now on lets the call finish)
+        if task.nonce in self._cancelling:  # (a cancel is under way: it spends the approval, nothing runs here)
+            return _Finished("cancelled", "cancelled by the client; the card was withdrawn", time.time())
+        self._forwarding.add(task.nonce)  # (before the use: a cancel from now on comes too late)
         used = False
         try:
             used = await client.use(approval.id, token=f"use-{uuid.uuid4().hex}")
@@ -260,15 +266,12 @@ class Tasks:
                 f"Not run again: approval {approval.id} was used already: {task.tool} ran (in another gateway process,"
                 " or before the gateway restarted; perhaps it did not finish) or its task was cancelled. Its result"
                 " is not kept here; call again to be asked again."))
-        log.info("approval %s of %s on %s: approved, running its task", approval.id, task.tool, self.gateway.name)
-        result = await self.gateway._forward(None, task.tool, dict(approval.arguments), approval)
+        log.info("approval %s of %s on %s: approved, running its task", approval.id, task.tool, self.name)
+        result = await self.forwarder.forward(None, task.tool, dict(approval.arguments), approval)
         return _done(result)
 
     async def _read(self, task: Sealed) -> Approval:
-        try:
-            return await self.gateway.client.get(task.approval)
-        except (ApprovalsError, httpx.HTTPError) as exc:
-            raise MCPError(types.INTERNAL_ERROR, f"could not read approval {task.approval}: {exc}") from None
+        return await self.decisions.read(task.approval, task.tool)
 
     def _finish(self, task: Sealed, finished: _Finished) -> None:
         if task.nonce in self._finished:  # (a cancel that came first stays)
@@ -286,16 +289,15 @@ class Tasks:
         """The task a task id names: sealed by this gateway's key, a task's, this client's and unexpired; else
         -32602 (the id itself is a bearer token: never logged)."""
         try:
-            held = json.loads(self.gateway.state_security.codec.unseal(task_id))
+            held = json.loads(self.codec.unseal(task_id))
             if held.pop("kind") != KIND:
                 raise ValueError("not a task")
             task = Sealed(**held)
         except (InvalidRequestState, ValueError, KeyError, TypeError, AttributeError):
-            log.warning("refused a task id on %s: not one this gateway sealed", self.gateway.name)
+            log.warning("refused a task id on %s: not one this gateway sealed", self.name)
             raise MCPError(types.INVALID_PARAMS, "Failed to retrieve task: Task not found") from None
-        if task.client != self.gateway._client_of(ctx):
-            log.warning("refused the task of approval %s on %s: made for another client", task.approval,
-                        self.gateway.name)
+        if task.client != bound_to(ctx):
+            log.warning("refused the task of approval %s on %s: made for another client", task.approval, self.name)
             raise MCPError(types.INVALID_PARAMS, "Failed to retrieve task: Task not found")
         if time.time() > task.expires and task.nonce not in self._finished and task.nonce not in self._running:
             raise MCPError(types.INVALID_PARAMS, "Failed to retrieve task: Task has expired")

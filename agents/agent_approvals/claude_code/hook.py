@@ -6,7 +6,7 @@
 The card names the tool and the project ("Claude Code: Bash in shop-api: npm publish"), with the tool's input
 as its arguments, exactly as Claude Code will run it (not editable: the hook can only let this call run or not).
 Within `wait` seconds the card's decision is answered: allow (the approval used once, `ApprovalsClient.use`),
-or deny with who refused and why (the model reads it). Past `wait`, deny-then-grant (`decision_within`, as the
+or deny with who refused and why (the model reads it). Past `wait`, deny-then-grant (`tool_decision(at_most=)`, as the
 Claude Agent SDK's hook and the MCP gateway do it): deny now with "waiting for approval in Slack: <card link>";
 the card stays up; the identical retry in the same session (same tool, same canonical input) finds the same card
 and, approved by then, spends its single use and runs; a different call is asked about anew. An "always allow"
@@ -26,7 +26,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from agent_approvals.client import Approval, ApprovalsClient, call_key, decision_within, refusal, waiting_words
+from agent_approvals.client import Approval, ApprovalsClient, call_key, refusal, waiting_words
 
 AGENT = "Claude Code"
 WAIT = 50.0  # seconds a hook waits for the card's decision before deny-then-grant
@@ -114,8 +114,8 @@ async def ask(
     options = {"agent": AGENT, "title": call.title, "editable": False, **options}
     try:
         async with asyncio.timeout(wait + MARGIN):
-            decided = await decision_within(client, call.tool, call.arguments, idempotency_key=key, limit=wait,
-                                            **options)
+            decided = await client.tool_decision(call.tool, call.arguments, idempotency_key=key, at_most=wait,
+                                                 **options)
     except Exception as exc:  # never fail open
         log.warning("%s(%s): not run: %s", call.tool, key, exc)
         reason = str(exc) or "no answer in time"

@@ -49,7 +49,6 @@ from agent_approvals.wire import Unreachable as Unreachable
 T = TypeVar("T")
 LONG_POLL = 50.0  # seconds per long-poll (the API allows 60)
 KEY_PATTERN = re.compile(r"[A-Za-z0-9_.:-]{1,128}")  # an Idempotency-Key the API takes
-NO_SUCH_APPROVAL = "a-000000000000000000000000"  # a well-formed id no approval has: `check()` reads it
 
 
 log = logging.getLogger("agent_approvals.client")
@@ -457,16 +456,12 @@ class ApprovalsClient:
                 await asyncio.shield(self.withdraw(asked.id))
             raise
 
-    async def check(self) -> None:
-        """Whether the bot answers at this client's URL and takes its key, before anything is asked: reads an
-        approval nobody has (the API's 404 means all is well). Raises `Unreachable` (nothing answers there),
-        `BadKey` (the key is wrong or revoked), or `ApprovalsError` with code `not_the_api` (something else
-        answers there), each one line."""
-        try:
-            await self._wire.call("GET", f"{API_PATH}/approvals/{NO_SUCH_APPROVAL}")
-        except NotFound as exc:
-            if exc.code == "not_the_api":
-                raise
+    async def check(self) -> dict[str, Any]:
+        """Whether the bot answers at this client's URL and takes its key, before anything is asked
+        (`GET /api/v1/key`): the key's `id` (the `aud` of its receipts), `name` and `channels`. Raises
+        `Unreachable` (nothing answers there), `BadKey` (the key is wrong or revoked), or `ApprovalsError` with
+        code `not_the_api` (something else answers there), each one line."""
+        return await self._wire.call("GET", f"{API_PATH}/key")
 
 def _idempotency(request: ApprovalRequest) -> str:
     """One ask per approval id: a retry of `request` after a lost answer finds the first one."""
@@ -502,5 +497,5 @@ class SyncApprovalsClient:
     def withdraw(self, approval_id: str) -> Approval:
         return self._run(lambda c: c.withdraw(approval_id))
 
-    def check(self) -> None:
-        self._run(lambda c: c.check())
+    def check(self) -> dict[str, Any]:
+        return self._run(lambda c: c.check())

@@ -57,8 +57,8 @@ _APPROVAL = {
             "type": ["string", "null"],
             "description": "a signed receipt (compact JWS, EdDSA, typ `approval-receipt+jwt`, its key in"
             " /api/v1/jwks.json) when the approval allows the call; null otherwise; absent when the bot signs no"
-            " receipts. Claims: iss, sub (this id), aud (the asking key's name), jti, iat, exp, tool, args_sha256"
-            " (hex SHA-256 of the RFC 8785 JSON of `arguments`), decided_by, quorum, audit",
+            " receipts. Claims: iss, sub (this id), aud (the asking key's id, GET /api/v1/key), jti, iat, exp, tool,"
+            " args_sha256 (hex SHA-256 of the RFC 8785 JSON of `arguments`), decided_by, quorum, audit",
         },
     },
 }
@@ -75,6 +75,17 @@ _JWKS = {
             "alg": {"const": "EdDSA"}, "use": {"const": "sig"},
         },
     }}},
+}
+
+_KEY = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["id", "name", "channels"],
+    "properties": {
+        "id": {"type": "string", "description": "the key's id: never changes, never another key's; receipts' aud"},
+        "name": {"type": "string", "description": "the key's name (a revoked key frees it for a new one)"},
+        "channels": {"type": "array", "items": {"type": "string"}, "description": "where it may ask"},
+    },
 }
 
 _ASK = {
@@ -190,7 +201,7 @@ def document() -> dict[str, Any]:
         "components": {
             "securitySchemes": {"key": {"type": "http", "scheme": "bearer", "description": "aak_… keys"}},
             "schemas": {"Error": _ERROR, "Approval": _APPROVAL, "Ask": _ASK, "Allowed": _ALLOWED,
-                        "AllowedCall": _ALLOWED_CALL, "Jwks": _JWKS},
+                        "AllowedCall": _ALLOWED_CALL, "Jwks": _JWKS, "Key": _KEY},
         },
         "security": [{"key": []}],
         "paths": {
@@ -319,6 +330,14 @@ def document() -> dict[str, Any]:
                             "the hook's decision, as Claude Code reads it"),
                         **_errors(400, 401, 413, 429, 503),
                     },
+                }
+            },
+            "/api/v1/key": {
+                "get": {
+                    "operationId": "key",
+                    "summary": "The key this request carries: its id (the `aud` of its receipts, to pin in executors),"
+                    " name and channels. A program checks its URL and key with it before asking",
+                    "responses": {"200": _json("Key", "the key stands"), **_errors(401, 429, 503)},
                 }
             },
             "/api/v1/jwks.json": {

@@ -120,6 +120,9 @@ def add_routes(
         token = use_token(parse_json(await _body(request)))
         return web.json_response(await api.use(key, request.match_info["id"], token=token))
 
+    async def key_of(request: web.Request, key: ApiKey) -> web.Response:
+        return web.json_response({"id": key.id, "name": key.name, "channels": list(key.channels)})
+
     async def openapi(request: web.Request) -> web.Response:
         return web.json_response(document())
 
@@ -147,6 +150,7 @@ def add_routes(
     app.router.add_post("/api/v1/approvals/{id}/use", use_either)
     app.router.add_post("/api/v1/audit/allowed", _guarded(api, allowed, gate))
     app.router.add_post(claude_code_hook.PATH, _guarded(api, claude_code_hook.handler(api), gate))
+    app.router.add_get("/api/v1/key", _guarded(api, key_of, gate), allow_head=False)
     app.router.add_get("/api/v1/openapi.json", openapi, allow_head=False)
     app.router.add_get("/api/v1/jwks.json", jwks, allow_head=False)
 

@@ -15,7 +15,8 @@ from agent_approvals.client import Approval
 from agent_approvals.wire import FIRST_TRIES, base_url
 
 from bot.devslack.server import SlackStandIn
-from tests.conftest import APPROVALS, Worker, free_port
+from bot.store.api_keys import id_of_key
+from tests.conftest import APPROVALS, SALES, Worker, free_port
 from tests.support.examples import Counted, HangingUp
 from tests.support.hitl import nth_card
 
@@ -60,7 +61,7 @@ async def test_each_of_several_urls_is_tried_and_named(hanging_up: HangingUp) ->
 
 async def test_a_bot_that_answered_once_is_retried_as_a_restart_until_retry_for() -> None:
     async with HangingUp(answered=1) as listener, ApprovalsClient(listener.url, "aak_x", retry_for=3.0) as client:
-        await client.check()  # the API's 404 for an approval nobody has: the bot answers and takes the key
+        assert (await client.check())["name"] == "emailer"  # the bot answers and takes the key
         with pytest.raises(Unreachable):
             await client.get("a-1")
     assert listener.connections > 1 + FIRST_TRIES
@@ -115,4 +116,5 @@ async def test_check_says_a_wrong_key_and_takes_a_good_one(emailer: tuple[Worker
         with pytest.raises(BadKey):
             await wrong.check()
     async with ApprovalsClient(worker.url, key) as good:
-        await good.check()
+        stands = await good.check()
+    assert stands == {"id": id_of_key(key), "name": "emailer", "channels": [SALES]}  # the id: its receipts' aud

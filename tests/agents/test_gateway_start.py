@@ -5,6 +5,7 @@ key is one line on stderr and exit code 2, before any upstream is started or any
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import subprocess
 import sys
@@ -60,12 +61,17 @@ async def test_a_url_that_is_not_the_bot_fails_fast(api: Worker, tmp_path: Path)
     assert "does not serve the Approvals API" in line and "HTTP 404" in line, line
 
 
-async def test_a_standing_key_gets_past_the_check(api: Worker, tmp_path: Path) -> None:
-    """With the bot reachable and the key standing, the gateway goes on and starts its upstream."""
+async def test_a_standing_key_gets_past_the_check(
+    api: Worker, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With the bot reachable and the key standing, the gateway goes on and starts its upstream; the bot logs no
+    warning for the check (it reads `GET /api/v1/key`, not an approval nobody has), also given `.../api/v1/`."""
     made = await new_key(api, "gw-start")
-    done = await gateway(api.url, made.key, tmp_path / "started")
+    caplog.set_level(logging.INFO, logger="bot")
+    done = await gateway(api.url + "/api/v1/", made.key, tmp_path / "started")
     assert (tmp_path / "started").read_text() == "started", done.stderr  # the upstream was started
     assert "refused" not in done.stderr and "unreachable" not in done.stderr
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
 
 
 async def test_a_key_revoked_after_the_start_is_a_clear_error_on_the_call(

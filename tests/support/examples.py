@@ -17,9 +17,9 @@ WAITING = "waiting for approval in Slack: "
 KEEP = ("PATH", "HOME", "LANG", "SYSTEMROOT", "VIRTUAL_ENV", "PYTHONPATH")  # (PYTHONPATH: the code under test)
 
 
-NO_SUCH_ONE = b'{"error": {"code": "not_found", "message": "no such approval"}}'
-NOT_FOUND = (b"HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nConnection: close\r\n"
-             b"Content-Length: %d\r\n\r\n%s" % (len(NO_SUCH_ONE), NO_SUCH_ONE))
+THE_KEY = b'{"id": "k-0", "name": "emailer", "channels": ["C0SALES"]}'
+KEY_STANDS = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
+              b"Content-Length: %d\r\n\r\n%s" % (len(THE_KEY), THE_KEY))
 
 
 class Counted(httpx.AsyncBaseTransport):
@@ -39,7 +39,7 @@ class Counted(httpx.AsyncBaseTransport):
 
 class HangingUp:
     """A TCP listener on loopback that hangs up on each connection (after answering the first `answered` of them
-    as the API answers a read of an approval nobody has), counting the connections."""
+    as the API answers `GET /api/v1/key` for a key that stands), counting the connections."""
 
     def __init__(self, answered: int = 0) -> None:
         self.answered, self.connections = answered, 0
@@ -60,7 +60,7 @@ class HangingUp:
         self.connections += 1
         if self.connections <= self.answered:
             await reader.readuntil(b"\r\n\r\n")
-            writer.write(NOT_FOUND)
+            writer.write(KEY_STANDS)
             await writer.drain()
         writer.close()
 

@@ -43,6 +43,7 @@ from agent_approvals.mcp_gateway.gateway import (
     state_security_from,
     stdio_checked,
 )
+from agent_approvals.wire import base_url
 
 
 def parser() -> argparse.ArgumentParser:
@@ -160,21 +161,24 @@ async def _serve_http(server: Server[Any], listen: str) -> None:
     await uvicorn.Server(config).serve()
 
 
-NO_SUCH_APPROVAL = "a-000000000000000000000000"  # a well-formed id no approval has: 404 with a key that stands
 CHECK_SECONDS = 10.0
 
 
 def check_bot(urls: Sequence[str], key: str, key_env: str, *, timeout: float = CHECK_SECONDS) -> str | None:
     """Whether the bot answers at one of `urls` and takes the key, before serving anyone: `GET /api/v1/openapi.json`
-    (reachable, and the approvals bot), then `GET /api/v1/approvals/<an id nobody has>` with the key (404 when the
-    key stands; 401 when it is wrong or revoked). None when all is well; else the one line to say. A URL that does
-    not answer, while another does, is logged and left to the client (it tries the next)."""
+    (reachable, and the approvals bot), then `GET /api/v1/key` with the key (200 when it stands; 401 when it is
+    wrong or revoked: nothing the bot logs as a refusal when all is well). None when all is well; else the one line
+    to say. A URL that does not answer, while another does, is logged and left to the client (it tries the next)."""
     import httpx
 
     problems: list[str] = []
     with httpx.Client(timeout=timeout, follow_redirects=False) as http:
         for url in urls:
-            base = url.rstrip("/")
+            try:
+                base = base_url(url)  # with or without a trailing / or /api/v1, as the client takes it
+            except ValueError as exc:
+                problems.append(str(exc))
+                continue
             try:
                 described = http.get(f"{base}/api/v1/openapi.json")
             except httpx.HTTPError as exc:
@@ -185,7 +189,7 @@ def check_bot(urls: Sequence[str], key: str, key_env: str, *, timeout: float = C
                                 f" {described.status_code}; is it the bot's URL?)")
                 continue
             try:
-                answer = http.get(f"{base}/api/v1/approvals/{NO_SUCH_APPROVAL}",
+                answer = http.get(f"{base}/api/v1/key",
                                   headers={"Authorization": f"Bearer {key}", "User-Agent": "agent-approvals-mcp"})
             except httpx.HTTPError as exc:
                 problems.append(f"{base} is unreachable ({type(exc).__name__})")
@@ -193,7 +197,7 @@ def check_bot(urls: Sequence[str], key: str, key_env: str, *, timeout: float = C
             if answer.status_code in (401, 403):
                 return (f"the bot at {base} refused the API key in ${key_env} (HTTP {answer.status_code}: wrong or"
                         " revoked)")
-            if answer.status_code != 404:
+            if answer.status_code != 200:
                 problems.append(f"{base} answered HTTP {answer.status_code} when the key was checked")
                 continue
             for problem in problems:

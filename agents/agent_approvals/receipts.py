@@ -50,6 +50,8 @@ from joserfc.jwa import JWSAlgModel
 from joserfc.jwk import Key, KeySet, OKPKey
 from joserfc.jws import JWSRegistry
 
+from agent_approvals.wire import base_url
+
 if TYPE_CHECKING:
     from mcp.server.extension import Extension
     from mcp.server.lowlevel import Server
@@ -119,7 +121,7 @@ def verify(
 ) -> dict[str, Any]:
     """The claims of `receipt` when it is a receipt the keys of `jwks` signed for calling `tool` with exactly
     `arguments` (key order does not matter: RFC 8785), and still valid at `now` (default the clock, give or
-    take `leeway` seconds); else `ReceiptError`. With `audience` (an API key's name) or `issuer`, the receipt
+    take `leeway` seconds); else `ReceiptError`. With `audience` (an API key's id, `GET /api/v1/key`) or `issuer`, the receipt
     must name them. This spends nothing: `ReceiptChecker.check` also makes sure it is used once.
 
         claims = verify(receipt, jwks, tool="send_email", arguments={"to": "bob@example.com", "body": "Hi"})
@@ -292,7 +294,7 @@ class ReceiptChecker:
     Args:
         url: the bot's base URL (`AGENT_APPROVALS_URL`). No API key: the keys and the use need none.
         jwks: the bot's public keys, given here instead of fetched (pinned: an unknown `kid` is refused).
-        audience: the name of the API key whose approvals this executor runs (the receipts' `aud`), if one.
+        audience: the id of the API key whose approvals this executor runs (the receipts' `aud`), if one.
         issuer: the bot's `RECEIPT_ISSUER` (the receipts' `iss`), if it must be checked.
         http: an httpx client to use (its Authorization header, if any, is never sent to the bot).
         leeway: seconds of clock skew allowed on `exp` and `iat`.
@@ -314,7 +316,7 @@ class ReceiptChecker:
         refetch_after: float = 30.0,
         max_age: float = 3600.0,
     ) -> None:
-        self.url = url.rstrip("/")
+        self.url = base_url(url)  # with or without a trailing / or /api/v1, as the client takes it
         self.audience, self.issuer, self.leeway = audience, issuer, leeway
         self._pinned = jwks is not None
         self._jwks: Mapping[str, Any] | None = jwks

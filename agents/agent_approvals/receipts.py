@@ -121,8 +121,8 @@ def verify(
 ) -> dict[str, Any]:
     """The claims of `receipt` when it is a receipt the keys of `jwks` signed for calling `tool` with exactly
     `arguments` (key order does not matter: RFC 8785), and still valid at `now` (default the clock, give or
-    take `leeway` seconds); else `ReceiptError`. With `audience` (an API key's id, `GET /api/v1/key`) or `issuer`, the receipt
-    must name them. This spends nothing: `ReceiptChecker.check` also makes sure it is used once.
+    take `leeway` seconds); else `ReceiptError`. With `audience` (an API key's id, `GET /api/v1/key`) or `issuer`,
+    the receipt must name them. This spends nothing: `ReceiptChecker.check` also makes sure it is used once.
 
         claims = verify(receipt, jwks, tool="send_email", arguments={"to": "bob@example.com", "body": "Hi"})
     """

@@ -237,6 +237,9 @@ class ApprovalsClient:
         requester: the Slack user the program acts for (self-approval rules apply to them).
         agent: which agent asks (shown on the card).
         within: seconds a decision may take, for asks that give none (never longer than the channel allows).
+        run: this program's run (its own run or session id; default: one of its own, new for each client), sent
+            with each ask: an "always allow" rule made for "This run only" covers this run's asks, never another
+            program's of the same key.
         retry_for: seconds to keep retrying a call through connection errors and 5xx answers.
         on_decided: called with each approval this client asked or waited for, once, when it is decided
             (as it is logged at INFO: "approval a-… approved by @bob").
@@ -254,6 +257,7 @@ class ApprovalsClient:
         requester: str = "",
         agent: str = "",
         within: int | None = None,
+        run: str = "",
         retry_for: float = 60.0,
         transport: httpx.AsyncBaseTransport | None = None,
         on_decided: Callable[[Approval], None] | None = None,
@@ -261,6 +265,7 @@ class ApprovalsClient:
     ) -> None:
         self.title, self.channel, self.requester, self.agent = title, channel, requester, agent
         self.within = within
+        self.run = run or f"run-{uuid.uuid4().hex[:16]}"
         self._token = f"use-{uuid.uuid4().hex}"  # this client's uses: its retries are the same use
         self._on_decided = on_decided
         self._told: set[str] = set()  # the decided approvals logged already
@@ -343,7 +348,7 @@ class ApprovalsClient:
 
     async def _ask(self, body: dict[str, Any], idempotency_key: str | None, options: dict[str, Any]) -> Approval:
         body["title"] = options.pop("title", None) or self.title
-        self._defaults(body, options, ("channel", "requester", "agent", "timeout"))
+        self._defaults(body, options, ("channel", "requester", "agent", "timeout", "run"))
         body.update({k: v for k, v in options.items() if v is not None})
         return self._tell(Approval.from_json(await self._post("/api/v1/approvals", body, idempotency_key)))
 
@@ -369,7 +374,8 @@ class ApprovalsClient:
 
     def _defaults(self, body: dict[str, Any], options: dict[str, Any], names: Sequence[str]) -> None:
         """Each of `names` into `body`: as given in `options` (taken out of them), else this client's own."""
-        mine = {"channel": self.channel, "requester": self.requester, "agent": self.agent, "timeout": self.within}
+        mine = {"channel": self.channel, "requester": self.requester, "agent": self.agent, "timeout": self.within,
+                "run": self.run}
         for name in names:
             value = options.pop(name, None) or mine[name]
             if value:

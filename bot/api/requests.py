@@ -85,7 +85,8 @@ class Ask:
     agent: str = ""
     may_have_run: bool = False  # this call was approved before and its program died while it ran
     run: str = ""  # the program's own run or session id: "This run only" rules cover the asks with the same one
-    body_digest: str = ""  # of the body's canonical JSON (`canonical_digest`): what an Idempotency-Key is bound to
+    body_digest: str = ""  # of the body's canonical JSON but its `run` (`canonical_digest`): what an Idempotency-Key
+    # is bound to
 
 
 ALLOWED_FIELDS = frozenset({"tool", "allowed_by", "channel", "requester", "agent"})
@@ -223,7 +224,9 @@ def ask_body(raw: bytes, *, allow_private_callbacks: bool = False) -> Ask:
         if not isinstance(data["run"], str) or not PROGRAM_RUN.fullmatch(data["run"]):
             raise bad("run", "run must be 1 to 128 letters, digits or _ . : - (the program's own run or session id)")
         ask["run"] = data["run"]
-    return Ask(**ask, body_digest=canonical_digest(data))
+    # what the ask is, without who runs it: a resumed program (a new process, its own new run id) retrying the
+    # same Idempotency-Key is the same ask, and finds the same approval
+    return Ask(**ask, body_digest=canonical_digest({k: v for k, v in data.items() if k != "run"}))
 
 
 def _who(data: dict[str, Any]) -> dict[str, str]:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from agent_approvals import ApprovalsClient
+
 from bot.devslack.server import SlackStandIn
 from bot.slack.blocks.rules import ACTION_ALWAYS_ALLOW
 from tests.conftest import BOB, SALES, Worker, has_buttons
@@ -111,3 +113,23 @@ async def test_without_a_schema_the_proposed_rule_is_exactly_the_call(api: Worke
     more = {**schemaless, "tool": {"name": "wire", "arguments": {"amount": 90000, "currency": "USD", "account": "666"}}}
     status, other = await client.ask(more)
     assert status == 201 and other["status"] == "pending", other
+
+
+async def test_the_client_sends_its_own_run_so_this_run_only_stays_with_its_program(
+    api: Worker, slack: SlackStandIn
+) -> None:
+    """Two programs of one key through `ApprovalsClient` (each its own run, sent with every ask): "This run only" on
+    the first one's card approves its next identical call without a card; the second program's is asked."""
+    key = (await new_key(api)).key
+    async with ApprovalsClient(api.url, key, title="Pay the supplier") as first, \
+            ApprovalsClient(api.url, key, title="Pay the supplier") as second:
+        assert first.run != second.run
+        asked = await first.request_tool("send_email", WIRE, schema=SCHEMA)
+        answer = await submit_run_rule(slack, await nth_card(slack, 1))
+        assert "errors" not in answer, answer
+        assert (await first.wait(asked.id, at_most=10)).approved
+        again = await first.request_tool("send_email", WIRE, schema=SCHEMA)
+        assert again.approved and again.decided_by.startswith("rule"), again
+        other = await second.request_tool("send_email", WIRE, schema=SCHEMA)
+        assert other.pending  # another program of the same key: a card
+    assert has_buttons(await nth_card(slack, 2))

@@ -27,10 +27,14 @@ class Runs:
         self._k = shared.keys
         self._audit = audit
 
-    async def create(self, run: RunRecord, *, max_per_user: int, max_per_channel: int) -> Admission:
+    async def create(
+        self, run: RunRecord, *, max_per_user: int, max_per_channel: int, active: bool = True
+    ) -> Admission:
         """Record a new run if its requester and channel are under their limits of active runs, in one
         atomic step (simultaneous commands cannot all pass the check). At a limit, runs that ended
         without leaving the active sets (a lost record) are pruned first and the step tried once more.
+        `active=False`: a program's run over the API, which no worker runs: recorded, but in no limit and
+        not live (it never holds its key's creator back, and the supervisor never reads it).
 
         Returns "ok", "user_limit" or "channel_limit" (then nothing is stored)."""
         audit = {
@@ -59,6 +63,7 @@ class Runs:
             "index_cutoff": repr(time.time() - self._s.run_retention),
             "audit_minid": self._s.audit_minid(),
             "audit": audit,
+            "active": "1" if active else "0",
         }
         admitted: Admission = await self._s.script("admit_run")(keys=keys, args=args)
         if admitted in ("user_limit", "channel_limit"):
@@ -106,8 +111,10 @@ class Runs:
         if run_id is not None:
             run = await self.get(str(run_id))
             if run is not None and not run.final:
+                if fresh.program_run:  # kept while its program asks: a run nobody asks in goes in time
+                    await self._s.redis.expire(self._k.run(run.id), PROGRAM_RUN_SECONDS)
                 return run
-        await self.create(fresh, max_per_user=1_000_000, max_per_channel=1_000_000)
+        await self.create(fresh, max_per_user=1_000_000, max_per_channel=1_000_000, active=False)
         kept = PROGRAM_RUN_SECONDS if fresh.program_run else None  # a program's run id: its pointer goes, in time
         if run_id is None and not await self._s.redis.set(pointer, fresh.id, nx=True, ex=kept):
             other = await aw(self._s.redis.get(pointer))  # another worker made one at the same moment
@@ -117,6 +124,8 @@ class Runs:
                 return found
         elif run_id is not None:
             await self._s.redis.set(pointer, fresh.id, ex=kept)
+        if kept:
+            await self._s.redis.expire(self._k.run(fresh.id), kept)
         return fresh
 
     async def finish(

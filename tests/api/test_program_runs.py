@@ -79,6 +79,7 @@ async def test_this_run_only_covers_one_program_run_and_a_body_rule_matches_that
     for approval_id in (other_body["id"], asked["id"]):
         runs.add((await api.services.store.approvals.get(approval_id)).run_id)  # type: ignore[union-attr]
     assert len(runs) == 2  # the program run's, and the run of the programs that send none
+    assert await api.services.store.runs.live() == []  # no worker runs them; no limit of BOB's counts them
 
 
 async def test_this_run_only_is_refused_where_programs_send_no_run(api: Worker, slack: SlackStandIn) -> None:

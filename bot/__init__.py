@@ -6,6 +6,7 @@ checks this on every run):
     core/        what everything uses: settings, records, ids, durations, logs, metrics, background
                  tasks, secrets, what an "always allow" rule matches (pure)
     store/       Redis, by concept; every multi-key step a Lua script
+    audit/       audit integrity: entries hashed and checkpoints signed off the write path, `audit verify`
     report/      how approvals are going: the headline numbers (pure), the HTML report, the audit export
     slack/       the Slack surface. Its leaves (blocks/: pure Block Kit builders, client, directory) are
                  Slack's vocabulary for the layers above; its entry (app, gate, listeners/, the

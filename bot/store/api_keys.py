@@ -71,7 +71,6 @@ class ApiKeys:
                 "fields": record.to_fields(),
                 "audit": {"event": "api_key_created", "at": repr(record.created_at), "key": name, "by": by,
                           "channels": ",".join(record.channels)},
-                "audit_minid": self._s.audit_minid(),
             },
         )
         return NewKey(key, record) if created == "ok" else None
@@ -120,7 +119,6 @@ class ApiKeys:
                 "name": name,
                 "digest": digest,
                 "audit": {"event": "api_key_revoked", "at": repr(time.time()), "key": name, "by": by},
-                "audit_minid": self._s.audit_minid(),
             },
         )
         return bool(revoked == "ok")

@@ -154,7 +154,6 @@ class Approvals:
                 # compressed: a team's state is repetitive JSON (~3 KB -> ~1 KB)
                 "checkpoint": pack(checkpoint) if checkpoint is not None else "",
                 "retention": str(DECIDED_RETENTION_SECONDS),
-                "audit_minid": self._s.audit_minid(),
                 "audit": entry,
                 "nudge_at": "" if first_step is None else repr(first_step),
                 "waiting": [repr(approval.created_at), f"{approval.origin_channel}/{approval.id}"],
@@ -204,7 +203,7 @@ class Approvals:
             keys={"approval": self._k.approval(approval.id), "audit": self._k.audit,
                   "rules": self._k.rules(approval.origin_channel or "-")},
             args={"id": approval.id, "by": by, "key": key.id, "key_name": key.name,
-                  "key_created": repr(key.created_at), "now": repr(now), "audit_minid": self._s.audit_minid()},
+                  "key_created": repr(key.created_at), "now": repr(now)},
         )
         if status == "used":
             return status, str(rest[0]), float(rest[1] or 0)
@@ -329,7 +328,6 @@ class Approvals:
                 "card_channel": channel,
                 "card_ts": ts,
                 "worker_channels": k.worker_channels,
-                "audit_minid": s.audit_minid(),
                 "retention": str(DECIDED_RETENTION_SECONDS),
                 "check_auth": "1" if check_auth else "0",
                 "in_groups": "" if in_groups is None else "1" if in_groups else "0",
@@ -372,7 +370,6 @@ class Approvals:
                 "ids": due,
                 "now": repr(now),
                 "worker_channels": k.worker_channels,
-                "audit_minid": s.audit_minid(),
                 "retention": str(DECIDED_RETENTION_SECONDS),
                 "card_grace": repr(s.card_grace),
             },

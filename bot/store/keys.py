@@ -106,7 +106,8 @@ class Keys:
         self.waiting = f"{prefix}:waiting"
         self.outbox = f"{prefix}:outbox"
         self.audit = f"{prefix}:audit"
-        self.audit_checkpoints = f"{prefix}:audit:checkpoints"  # bot/report/checkpoints.py writes them
+        self.audit_checkpoints = f"{prefix}:audit:checkpoints"  # bot/audit/checkpoints.py writes them
+        self.audit_lease = f"{prefix}:audit:lease"  # which worker writes checkpoints and trims the log now
         self.worker_channels = f"{prefix}:worker:"  # + worker id
         self.changes = f"{prefix}:changes"
         self.home_viewers = f"{prefix}:homes:viewers"

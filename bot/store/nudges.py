@@ -46,7 +46,7 @@ class Nudges:
                 "changes": k.changes,
                 "approvals": [key for i in ids for key in (k.approval(i), k.texts(i))],
             },
-            args={"ids": list(ids), "now": repr(now), "audit_minid": self._s.audit_minid()},
+            args={"ids": list(ids), "now": repr(now)},
         )
         return [approval_from(pairs(flat)) for flat in found]
 
@@ -63,7 +63,6 @@ class Nudges:
                     "id": approval.id,
                     "told": str(told),
                     "next_at": "" if next_at is None else repr(next_at),
-                    "audit_minid": self._s.audit_minid(),
                     "entries": list(entries),
                 },
             )

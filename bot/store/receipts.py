@@ -64,7 +64,7 @@ class Receipts:
             keys={"approval": self._k.approval(approval_id), "audit": self._k.audit,
                   "rules": self._k.rules(origin_channel or "-")},
             args={"id": approval_id, "jti": jti, "token": token, "expired": "1" if expired else "0", "aud": aud,
-                  "now": repr(time.time()), "audit_minid": self._s.audit_minid()},
+                  "now": repr(time.time())},
         )
         said = str(rest[0]) if rest else ""
         return status, said

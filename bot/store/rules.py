@@ -103,7 +103,6 @@ class Rules:
                     "channel": rule.channel,
                     "now": repr(time.time()),
                     "limit": str(limit),
-                    "audit_minid": self._s.audit_minid(),
                     "audit": audit,
                 },
             )
@@ -124,7 +123,7 @@ class Rules:
         }
         raw = await self._s.script("revoke_rule")(
             keys={"rules": k.rules(channel), "uses": k.rule_uses(channel), "audit": k.audit},
-            args={"id": rule_id, "audit_minid": self._s.audit_minid(), "audit": audit},
+            args={"id": rule_id, "audit": audit},
         )
         if raw == "missing":
             return None

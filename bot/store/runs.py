@@ -55,7 +55,6 @@ class Runs:
             "fields": run.to_redis(),
             "created_at": repr(run.created_at),
             "index_cutoff": repr(time.time() - self._s.run_retention),
-            "audit_minid": self._s.audit_minid(),
             "audit": audit,
         }
         admitted: Admission = await self._s.script("admit_run")(keys=keys, args=args)

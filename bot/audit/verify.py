@@ -24,7 +24,7 @@ import httpx
 from bot.audit.checkpoints import CHECKPOINT_TYPE, VERSION
 from bot.audit.digests import chain, seq_of, unpack
 from bot.audit.legacy import ChainWalk, Checkpoint, Link, link_of
-from bot.audit.walk import LogWalk, Problem, Signed, check_checkpoints, genesis, id_ms
+from bot.audit.walk import LogWalk, Problem, Signed, check_checkpoints, id_ms
 from bot.core.durations import DurationError, parse_duration
 from bot.core.settings import LONGEST_RETENTION, SettingsError, StoreSettings
 from bot.core.signing import SigningError, load_signing_keys, public_keys_of, verify_jws
@@ -249,16 +249,17 @@ class Walker:
                 return Problem("deleted", entry_id, newest.start, f"entries seq {newest.start} to {seq - 1} at the"
                                f" start of the log are gone: checkpoint {newest.id} signed that the log starts at seq"
                                f" {newest.start}; that is no trim")
-            oldest = self.new[0]
-            if not genesis(oldest) and oldest.first > max(seq, newest.start) and self.legacy.checkpoints == []:
-                return Problem("deleted", oldest.entry_id, newest.start, f"the checkpoints before {oldest.id}"
-                               f" (seq {newest.start} to {oldest.first - 1}) are gone")
         elif seq > 1 and self.signing and not self.legacy.checkpoints:
             return Problem("deleted", entry_id, 1, f"the log starts at seq {seq}, and no signed checkpoint says"
                            " entries were trimmed")
         return None
 
     def _enter_new(self, entry_id: str, seq: int) -> Problem | None:
+        if self.new and seq < self.new[0].first:
+            oldest = self.new[0]
+            return Problem("deleted", entry_id, seq, f"no checkpoint kept covers seq {seq} to {oldest.first - 1},"
+                           f" though checkpoint {oldest.id} and later ones cover what follows: the checkpoints before"
+                           " it are gone")
         last = self.legacy.last
         if last is not None:
             if (problem := self.legacy.finish()) is not None:

@@ -27,7 +27,7 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Literal
 
-from bot.audit.digests import ZERO, leaf, seq_of
+from bot.audit.digests import leaf, seq_of
 
 ProblemKind = Literal["altered", "deleted", "inserted"]
 
@@ -221,8 +221,3 @@ def check_checkpoints(checkpoints: list[Signed], *, retention: float | None) -> 
                            f" {(checkpoint.at - cutoff / 1000):,.0f} s before it was signed: younger"
                            f" than the retention ({retention:,.0f} s)")
     return None
-
-
-def genesis(checkpoint: Signed) -> bool:
-    """Whether a checkpoint is the first of a log that began with this scheme."""
-    return checkpoint.first == 1 and checkpoint.prev == ZERO

@@ -1,8 +1,9 @@
 """The audit stream: every request, decision, refusal, run and settings change, trimmed to AUDIT_RETENTION.
 
-Every entry is chained to the one before it in the step that writes it (`lua/lib/audit.lua`: `seq`, `prev`
-and `hash` end each entry), and signed checkpoints of the chain's head go to a second stream
-(`Keys.audit_checkpoints`, written by `bot/report/checkpoints.py`); `bot/report/audit_chain.py` checks both.
+Every entry is numbered in the step that writes it (`lua/lib/audit.lua`: `seq` ends each entry), and nothing
+more: the workers hash the entries off that path and sign checkpoints of them, kept in a second stream
+(`Keys.audit_checkpoints`, written by `bot/audit/checkpoints.py`, which alone trims the log); `bot/audit/` checks
+both.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from bot.audit.checkpoints import CHECKPOINT_TYPE
-from bot.audit.legacy import ZERO, entry_hash
+from bot.audit.legacy import ZERO, entry_hash, link_of
 from bot.audit.verify import Verifier, walk
 from bot.core.signing import SigningKeys, new_key_jwk
 from bot.store import Store
@@ -64,7 +64,8 @@ async def write_old(store: Store, count: int, *, keys: SigningKeys | None = None
     written: list[Entry] = []
     for _ in range(count):
         last = await store.redis.xrevrange(store.keys.audit, count=1)
-        seq, prev = (int(last[0][1]["seq"]) + 1, last[0][1]["hash"]) if last else (1, ZERO)
+        link = link_of(str(last[0][0]), dict(last[0][1])) if last else None
+        seq, prev = (link.seq + 1, link.hash) if link is not None else (1, ZERO)
         fields = {"event": "settings", "at": repr(time.time()), "by": "U0OLD", "after": f"{seq}m", "seq": str(seq),
                   "prev": prev, "hash": ""}
         fields["hash"] = entry_hash(fields)
@@ -72,7 +73,7 @@ async def write_old(store: Store, count: int, *, keys: SigningKeys | None = None
         written.append((entry_id, fields))
         if keys is not None and every and seq % every == 0:
             claims = {"seq": seq, "hash": fields["hash"], "id": entry_id, "at": time.time()}
-            await store.redis.xadd(store.keys.audit_checkpoints, {  # type: ignore[arg-type]
+            await store.redis.xadd(store.keys.audit_checkpoints, {
                 "seq": str(seq), "hash": fields["hash"], "id": entry_id, "at": repr(claims["at"]),
                 "jws": keys.sign(claims, typ=CHECKPOINT_TYPE)})
     return written

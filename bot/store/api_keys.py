@@ -64,7 +64,8 @@ class ApiKeys:
         digest = digest_of_key(key)
         record = replace(record, id=key_id_of(digest))
         created = await self._s.script("create_api_key")(
-            keys={"names": self._k.api_key_names, "record": self._k.api_key(digest), "audit": self._k.audit},
+            keys={"names": self._k.api_key_names, "record": self._k.api_key(digest), "audit": self._k.audit,
+                  "audit_seq": self._k.audit_seq},
             args={
                 "name": name,
                 "digest": digest,
@@ -114,7 +115,8 @@ class ApiKeys:
         if digest is None:
             return False
         revoked = await self._s.script("revoke_api_key")(
-            keys={"names": self._k.api_key_names, "record": self._k.api_key(digest), "audit": self._k.audit},
+            keys={"names": self._k.api_key_names, "record": self._k.api_key(digest), "audit": self._k.audit,
+                  "audit_seq": self._k.audit_seq},
             args={
                 "name": name,
                 "digest": digest,

@@ -135,7 +135,7 @@ class Approvals:
                 "deadlines": k.deadlines,
                 "run_approvals": k.run_approvals(approval.run_id),
                 "checkpoint": k.checkpoint(approval.id),
-                "audit": k.audit,
+                "audit": k.audit, "audit_seq": k.audit_seq,
                 "run": k.run(approval.run_id),
                 "changes": k.changes,
                 "nudges": k.nudges,
@@ -200,7 +200,7 @@ class Approvals:
         approved it and stands no more, 0) or ("missing", "", 0)."""
         now = time.time()
         status, *rest = await self._s.script("use_approval")(
-            keys={"approval": self._k.approval(approval.id), "audit": self._k.audit,
+            keys={"approval": self._k.approval(approval.id), "audit": self._k.audit, "audit_seq": self._k.audit_seq,
                   "rules": self._k.rules(approval.origin_channel or "-")},
             args={"id": approval.id, "by": by, "key": key.id, "key_name": key.name,
                   "key_created": repr(key.created_at), "now": repr(now)},
@@ -313,7 +313,7 @@ class Approvals:
                 "nudges": k.nudges,
                 "waiting": k.waiting,
                 "outbox": k.outbox,
-                "audit": k.audit,
+                "audit": k.audit, "audit_seq": k.audit_seq,
                 "refused": k.refused(approval_id, by),
                 "changes": k.changes,
                 "recent": k.decided_by(by),
@@ -361,7 +361,7 @@ class Approvals:
                 "nudges": k.nudges,
                 "waiting": k.waiting,
                 "outbox": k.outbox,
-                "audit": k.audit,
+                "audit": k.audit, "audit_seq": k.audit_seq,
                 "changes": k.changes,
                 "webhooks": k.webhooks,
                 "approvals": [key for i in due for key in (k.approval(i), k.texts(i), k.votes(i))],

@@ -35,7 +35,9 @@ class AuditLog:
     async def append(self, event: str, **fields: str | float) -> tuple[int, str]:
         """One entry, numbered (`lua/audit_append.lua`). Returns its seq and stream id."""
         flat = [part for pair in _entry(event, fields).items() for part in pair]
-        seq, entry_id = await self._s.script("audit_append")(keys={"audit": self._s.keys.audit}, args={"entry": flat})
+        seq, entry_id = await self._s.script("audit_append")(
+            keys={"audit": self._s.keys.audit, "audit_seq": self._s.keys.audit_seq}, args={"entry": flat}
+        )
         return int(seq), _text(entry_id)
 
     async def append_once(
@@ -48,7 +50,7 @@ class AuditLog:
         entry = _entry(event, fields)
         flat = [part for pair in entry.items() for part in pair]
         result = await self._s.script("audit_once")(
-            keys={"idempotency": idempotency, "audit": self._s.keys.audit},
+            keys={"idempotency": idempotency, "audit": self._s.keys.audit, "audit_seq": self._s.keys.audit_seq},
             args={"digest": body_digest, "answer": answer, "entry": flat, "ttl": ttl},
         )
         return _text(result[0]), _text(result[1]) if len(result) > 1 else ""

@@ -42,7 +42,7 @@ class Nudges:
             keys={
                 "nudges": k.nudges,
                 "outbox": k.outbox,
-                "audit": k.audit,
+                "audit": k.audit, "audit_seq": k.audit_seq,
                 "changes": k.changes,
                 "approvals": [key for i in ids for key in (k.approval(i), k.texts(i))],
             },
@@ -58,7 +58,8 @@ class Nudges:
         k = self._k
         return str(
             await self._s.script("nudged")(
-                keys={"approval": k.approval(approval.id), "nudges": k.nudges, "audit": k.audit},
+                keys={"approval": k.approval(approval.id), "nudges": k.nudges, "audit": k.audit,
+                      "audit_seq": k.audit_seq},
                 args={
                     "id": approval.id,
                     "told": str(told),

@@ -61,7 +61,7 @@ class Receipts:
         Returns ("ok", ""), ("used", when it was spent), ("expired", ""), ("unknown", ""): not the receipt
         issued for this approval, ("not_approved", status), ("revoked", the rule) or ("missing", "")."""
         status, *rest = await self._s.script("use_receipt")(
-            keys={"approval": self._k.approval(approval_id), "audit": self._k.audit,
+            keys={"approval": self._k.approval(approval_id), "audit": self._k.audit, "audit_seq": self._k.audit_seq,
                   "rules": self._k.rules(origin_channel or "-")},
             args={"id": approval_id, "jti": jti, "token": token, "expired": "1" if expired else "0", "aud": aud,
                   "now": repr(time.time())},

@@ -46,7 +46,7 @@ class Runs:
             "run": self._k.run(run.id),
             "channel_index": self._k.channel_index(run.channel),
             "user_index": self._k.user_index(run.requester),
-            "audit": self._k.audit,
+            "audit": self._k.audit, "audit_seq": self._k.audit_seq,
         }
         args = {
             "id": run.id,

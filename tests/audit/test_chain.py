@@ -104,6 +104,18 @@ async def test_a_timeout_that_approves_names_its_entry(store: Store) -> None:
     assert log[1][1]["event"] == "decision" and log[1][1]["seq"] == "2"
 
 
+async def test_a_counter_numbers_the_entries_and_a_lost_one_goes_on_from_the_log(store: Store) -> None:
+    for _ in range(3):
+        await store.audit.append("settings", by="U0ALICE")
+    newest = (await entries(store))[-1][0]
+    await store.redis.xdel(store.keys.audit, newest)  # the newest entry deleted: its number is not given again
+    assert (await store.audit.append("settings", by="U0ALICE"))[0] == 4
+    said, code = await verdict(store)
+    assert code == 1 and "deleted" in said and "entries seq 3 to 3 are missing" in said
+    await store.redis.delete(store.keys.audit_seq)  # the counter lost: numbering goes on from the last entry
+    assert (await store.audit.append("settings", by="U0ALICE"))[0] == 5
+
+
 def test_the_canonical_encoding_is_rfc_8785() -> None:
     rng = random.Random(44)
     alphabet = [chr(c) for c in range(0, 0x250)] + ["\u2028", "\u2029", "✓", "🙂", '"', "\\", "/"]

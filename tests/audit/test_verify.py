@@ -80,7 +80,7 @@ async def test_a_rewritten_range_is_caught_by_the_signed_head(store: Store, keys
 
 async def test_a_deleted_entry_is_named(store: Store, keys: SigningKeys) -> None:
     for signed in (False, True):
-        await store.redis.delete(store.keys.audit, store.keys.audit_checkpoints)
+        await store.redis.delete(store.keys.audit, store.keys.audit_seq, store.keys.audit_checkpoints)
         log = await (checkpointed(store, keys, 6) if signed else fill(store, 6))
         await store.redis.xdel(store.keys.audit, log[2][0], log[3][0])
         said, code = await verdict(store, keys if signed else None)

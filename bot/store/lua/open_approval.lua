@@ -1,4 +1,4 @@
---! keys: approval texts deadlines run_approvals checkpoint audit run changes nudges waiting idem pending rules rule_uses
+--! keys: approval texts deadlines run_approvals checkpoint audit audit_seq run changes nudges waiting idem pending rules rule_uses
 --! uses: fence fields homes audit
 -- The one step that opens an approval, for a run's team and a program's ask alike: every limit, the
 -- idempotency of the ask and a rule's use are decided here, atomically, with the approval stored.
@@ -67,7 +67,7 @@ else
 end
 if A.checkpoint ~= '' then redis.call('SET', K.checkpoint, A.checkpoint, 'EX', A.retention) end
 if A.idem ~= '' then redis.call('SET', K.idem, cjson.encode({digest = A.idem.digest, id = A.id}), 'EX', A.idem.ttl) end
-local seq, audit_id = audit_append(K.audit, flat(entry))
+local seq, audit_id = audit_append(K.audit, K.audit_seq, flat(entry))
 if A.decided == 'approved' then
   -- a rule or the input mode allowed the call: the approval names its audit entry (signed receipts carry it)
   redis.call('HSET', K.approval, 'decided_audit_seq', seq, 'decided_audit_id', audit_id)

@@ -2,8 +2,8 @@
 -- (and declares `--! uses: audit`), so every entry is numbered in the same atomic step that writes it
 -- (a test checks that nothing else XADDs to it).
 --
--- An entry is the caller's fields, in their order, followed by `seq`: the last entry's seq + 1 (1 for
--- the first). That is all the write path does: no hashing here. The workers hash the entries by seq
+-- An entry is the caller's fields, in their order, followed by `seq`: the next number of the counter
+-- `Keys.audit_seq` (1 for the first). That is all the write path does: no hashing here. The workers hash the entries by seq
 -- off this path and sign the result (bot/audit/checkpoints.py); bot/audit/ verifies both. An entry
 -- written before #44 ends with `seq`, `prev` and `hash` (the Lua chain it replaced, bot/audit/legacy.py):
 -- its seq counts too, so the numbering goes on across the upgrade. Trimming is the checkpoint
@@ -27,12 +27,19 @@ local function audit_text(value)
   error('an audit field is not a string or a number')
 end
 
--- Append `fields` ({k1, v1, k2, v2, ...}) to the stream `key`, numbered after its last entry.
--- Returns the new entry's seq and stream id.
-local function audit_append(key, fields)
-  local seq = 1
-  local last = redis.call('XREVRANGE', key, '+', '-', 'COUNT', 1)
-  if last[1] then seq = (audit_seq_of(last[1][2]) or 0) + 1 end
+-- Append `fields` ({k1, v1, k2, v2, ...}) to the stream `key`, numbered by the counter `seq_key` (one INCR: reading
+-- the last entry back costs Redis more than the XADD). A new counter (the first entry, a log of the old chain, or a
+-- lost counter) goes on from the stream's last entry. Returns the new entry's seq and stream id.
+local function audit_append(key, seq_key, fields)
+  local seq = redis.call('INCR', seq_key)
+  if seq == 1 then
+    local last = redis.call('XREVRANGE', key, '+', '-', 'COUNT', 1)
+    local before = last[1] and audit_seq_of(last[1][2])
+    if before then
+      seq = before + 1
+      redis.call('SET', seq_key, seq)
+    end
+  end
   local args = {'XADD', key, '*'}
   for i = 1, #fields, 2 do
     local name = audit_text(fields[i])

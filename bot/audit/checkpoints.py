@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
 
 from bot.audit.digests import ZERO, chain, leaf, pack, seq_of
 from bot.audit.legacy import link_of
@@ -41,7 +40,7 @@ VERSION = "2"  # checkpoints of this scheme say `v` 2; the old chain's have no `
 POLL_SECONDS = 1.0  # how often a worker looks (at most): one Redis call, three for the lease holder
 
 
-def numbered(fields: Mapping[str, str]) -> int | None:
+def numbered(fields: dict[str, str]) -> int | None:
     """An entry's seq, in this scheme or the old chain's; None for an entry with none."""
     seq = seq_of(fields)
     if seq is not None:

@@ -196,13 +196,21 @@ async def walk(
     walker = Walker(old, new, begin=begin, signing=verify is not None)
     problem = check_checkpoints([begin, *walker.new] if begin else new, retention=retention)
     lower = "(" + begin.entry_id if begin is not None else "-"
-    while problem is None and (batch := await store.audit.chained(lower=lower, count=BATCH)):
+    reading: asyncio.Task[list[tuple[str, dict[str, str]]]] | None = None
+    if problem is None:
+        reading = asyncio.create_task(store.audit.chained(lower=lower, count=BATCH))
+    while reading is not None:
+        batch = await reading
+        # the next batch is read while this one is hashed
+        reading = asyncio.create_task(store.audit.chained(lower="(" + batch[-1][0], count=BATCH)) if len(
+            batch) == BATCH else None
         for entry_id, fields in batch:
             if (problem := walker.feed(entry_id, fields)) is not None:
                 break
-        if len(batch) < BATCH:
+        if problem is not None:
+            if reading is not None:
+                reading.cancel()
             break
-        lower = "(" + batch[-1][0]
     problem = problem or walker.finish()
     if problem is not None:
         return f"audit log NOT intact: {problem}", 1
@@ -238,7 +246,7 @@ class Walker:
             if seq is None and _old_seq(fields) is not None:
                 return Problem("inserted", entry_id, (self.walk.last_seq or 0) + 1, "an entry of the old chain after"
                                " entries of the new scheme (written by a worker of the old version after the upgrade?)")
-            return self.walk.feed(entry_id, fields)
+            return self.walk.feed(entry_id, fields, seq)
         return self.legacy.feed(entry_id, fields)
 
     def _check_start(self, entry_id: str, seq: int) -> Problem | None:

@@ -96,13 +96,13 @@ class LogWalk:
         if self.anchor is not None:
             self._head = bytes.fromhex(self.anchor)
 
-    def feed(self, entry_id: str, fields: dict[str, str]) -> Problem | None:
+    def feed(self, entry_id: str, fields: dict[str, str], seq: int | None = None) -> Problem | None:
+        """Check one more entry (`seq`: its seq_of, when the caller has it); the problem it shows, if any."""
         if self.problem is None:
-            self.problem = self._check(entry_id, fields)
+            self.problem = self._check(entry_id, fields, seq_of(fields) if seq is None else seq)
         return self.problem
 
-    def _check(self, entry_id: str, fields: dict[str, str]) -> Problem | None:
-        seq = seq_of(fields)
+    def _check(self, entry_id: str, fields: dict[str, str], seq: int | None) -> Problem | None:
         if seq is None:
             return self._settle() or Problem("inserted", entry_id, (self.last_seq or 0) + 1,
                                              "it has no `seq`, among numbered entries")
@@ -131,10 +131,12 @@ class LogWalk:
         return self._take(entry_id, fields, seq)
 
     def _checkpoint_for(self, seq: int) -> Signed | None:
-        while self._at < len(self.checkpoints) and self.checkpoints[self._at].seq < seq:
-            self._at += 1
-        if self._at < len(self.checkpoints) and self.checkpoints[self._at].covers(seq):
-            return self.checkpoints[self._at]
+        checkpoints, at = self.checkpoints, self._at
+        while at < len(checkpoints) and checkpoints[at].seq < seq:
+            at += 1
+        self._at = at
+        if at < len(checkpoints) and checkpoints[at].first <= seq:
+            return checkpoints[at]
         return None
 
     def _digest_fits(self, entry_id: str, fields: dict[str, str], seq: int) -> bool:

@@ -94,7 +94,8 @@ async def test_a_closed_pipe_is_left_quietly(store: Store, redis_url: str) -> No
     assert not done.stderr, done.stderr  # (nothing about Redis, no traceback)
 
 
-async def test_since_says_the_same_forms_it_accepts(redis_url: str, tmp_path: Path) -> None:
+async def test_since_says_the_same_forms_it_accepts(store: Store, redis_url: str, tmp_path: Path) -> None:
+    await store.audit.append("settings", by="U0ALICE")  # a log to read (with none, `audit` says so and exits 1)
     said = []
     for command in (["audit"], ["report", "--out", str(tmp_path / "r.html")]):
         done = await run(*command, "--since", "5y", env=offline(redis_url))

@@ -284,8 +284,6 @@ class Walker:
             return Problem("altered", self.legacy.skipped_first, max(1, seq - self.legacy.skipped), f"it and"
                            f" {self.legacy.skipped - 1:,} more entries have no `seq`, before seq {seq}: their numbering"
                            " was removed")
-        elif self.new and self.walk.want is None:
-            self.walk.want = min(seq, self.new[-1].start) if seq < self.new[-1].start else seq
         return None
 
     def finish(self) -> Problem | None:

@@ -6,8 +6,8 @@ checks this on every run), from the bottom:
     core/        what everything uses: settings, records, ids, durations, logs, metrics, background
                  tasks, secrets, signing keys, what an "always allow" rule matches (pure)
     store/       Redis, by concept; every multi-key step a Lua script. Only the store speaks Redis
-    report/      how approvals are going: the headline numbers (pure), the HTML report, the audit export,
-                 the audit chain's check and its signed checkpoints
+    audit/       audit integrity: entries hashed and checkpoints signed off the write path, `audit verify`
+    report/      how approvals are going: the headline numbers (pure), the HTML report, the audit export
     slack/       what the bot sends Slack and asks it: blocks/ (pure Block Kit builders), the Web API
                  client, the directory
     approvals/   the approval core: opening, the service, cards kept in step, Homes, reminders, rules,

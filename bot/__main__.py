@@ -40,8 +40,9 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
     audit = sub.add_parser("audit", help="export the audit log, or verify it is intact (needs only REDIS_URL)",
                            description="`audit [export]` writes the audit log to standard output as JSON lines or CSV"
                            " (times in ISO 8601 UTC; people as their ids and, where known, their names). `audit verify`"
-                           " checks its hash chain and signed checkpoints: exit 0 when intact, 1 naming the first entry"
-                           " altered, deleted or inserted. Needs only REDIS_URL (and SLACK_BOT_TOKEN, if set, to name"
+                           " checks it against its signed checkpoints: exit 0 when intact, 1 naming the first entry"
+                           " altered, deleted or inserted, or when no audit log is found. Needs only REDIS_URL (and"
+                           " SLACK_BOT_TOKEN, if set, to name"
                            " people; SIGNING_KEYS_FILE or SIGNING_KEYS, or --jwks, to check signatures).")
     audit.add_argument("action", nargs="?", choices=("export", "verify"), default="export",
                        help="export (the default) or verify")
@@ -51,7 +52,7 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
     audit.add_argument("--channel", action="append", default=[], help="export: only entries about this channel id")
     audit.add_argument("--format", choices=("jsonl", "csv"), default=None, help="export: output format (default jsonl)")
     audit.add_argument("--jwks", default=None, help="verify: check checkpoints with the public keys of this JWKS file"
-                       " (GET /api/v1/jwks.json) instead of SIGNING_KEYS_FILE / SIGNING_KEYS")
+                       " or URL (a bot's https://.../api/v1/jwks.json) instead of SIGNING_KEYS_FILE / SIGNING_KEYS")
     report = sub.add_parser("report", help="write an HTML report of how approvals are going (needs only REDIS_URL)",
                             description="Write an HTML report of how approvals are going: decisions, waits, who"
                             " decides, automatic steps. Needs only REDIS_URL (and SLACK_BOT_TOKEN, if set, to name"
@@ -86,7 +87,7 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
         if args.action == "verify":
             if args.channel or args.format:
                 audit.error("--channel and --format are for export; verify checks the whole chain")
-            from bot.report.audit_verify import verify_audit
+            from bot.audit.verify import verify_audit
 
             return verify_audit(since=args.since, jwks=args.jwks)
         if args.jwks is not None:

@@ -22,6 +22,7 @@ from bot.approvals.rulebook import RuleBook
 from bot.approvals.run_thread import RunThreads
 from bot.approvals.service import ApprovalService
 from bot.approvals.waiter import DeadlineSweeper, DecisionWaiter
+from bot.audit.checkpoints import AuditCheckpoints
 from bot.core.ids import new_worker_id
 from bot.core.metrics import Metrics
 from bot.core.records import API_OWNER
@@ -29,7 +30,6 @@ from bot.core.security import secrets_of
 from bot.core.settings import Settings, SettingsError, reveal
 from bot.core.signing import SigningError, SigningKeys, load_signing_keys
 from bot.core.tasks import Background
-from bot.report.checkpoints import AuditCheckpoints
 from bot.runs.manager import RunManager
 from bot.runs.models import resolve_model_config
 from bot.runs.response_cache import model_cache
@@ -67,7 +67,7 @@ class Services:
     api: ApprovalsApi
     webhooks: WebhookSender
     signing: SigningKeys | None = None  # the deployment's signing keys (bot/core/signing.py); None: none set
-    checkpoints: AuditCheckpoints | None = None  # signed checkpoints of the audit chain (none without a key)
+    checkpoints: AuditCheckpoints | None = None  # signs the audit log's checkpoints and trims it (lease holder)
 
     async def start(self) -> None:
         # one HTTP session for every Web API call (slack-sdk opens one per call otherwise)
@@ -254,8 +254,9 @@ def create_services(settings: Settings, *, worker_id: str | None = None) -> Serv
             names=directory.name_of, receipts=receipts,
         ),
         signing=signing,
-        checkpoints=None if signing is None else AuditCheckpoints(
-            store, signing, every=settings.audit_checkpoint_every, interval=settings.audit_checkpoint_seconds
+        checkpoints=AuditCheckpoints(
+            store, signing, worker=worker_id, every=settings.audit_checkpoint_every,
+            interval=settings.audit_checkpoint_seconds, retention=settings.audit_retention,
         ),
     )
 

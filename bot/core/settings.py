@@ -268,14 +268,17 @@ class StoreSettings(_FromEnv):
     audit_checkpoint_every: Annotated[int, _whole(1, 1_000_000)] = Field(
         default=1000, validation_alias="AUDIT_CHECKPOINT_EVERY",
         description=(
-            "a signed checkpoint of the audit chain's head is written after this many new entries, or after"
-            " `AUDIT_CHECKPOINT_INTERVAL`"
+            "a signed checkpoint of the audit log is written after this many new entries (it covers at most this"
+            " many), or after `AUDIT_CHECKPOINT_INTERVAL`"
         ),
     )
     audit_checkpoint_seconds: Annotated[int, _duration()] = Field(
-        default=3600, validation_alias="AUDIT_CHECKPOINT_INTERVAL",
-        json_schema_extra={"shown_default": "1h"},
-        description="a signed checkpoint is written this long after the last one when there are new entries",
+        default=5, validation_alias="AUDIT_CHECKPOINT_INTERVAL",
+        json_schema_extra={"shown_default": "5s"},
+        description=(
+            "a signed checkpoint is written this long after the last one when entries were written (one worker at a"
+            " time: the unsigned tail of the audit log is this old at most)"
+        ),
     )
     run_retention: Annotated[int, _duration(LONGEST_RETENTION)] = Field(
         default=30 * 86400, validation_alias="RUN_RETENTION",

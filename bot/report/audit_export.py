@@ -13,8 +13,9 @@ and the output goes to an operator's terminal or spreadsheet, so (#33.11):
 
 Neither changes the columns, nor anything but such text.
 
-Both carry each entry's chain fields (`seq`, `prev`, `hash`: bot/report/audit_chain.py), as stored: the CSV as its
-last columns. `python -m bot audit verify` checks them.
+Both carry each entry's `seq` (and, for entries of the old chain, `prev` and `hash`: bot/audit/), as stored: the CSV
+as its last columns. `python -m bot audit verify` checks them. With no audit log under REDIS_KEY_PREFIX it says so
+and exits 1.
 
 Times (#35): the CSV's `at`, `due` and `until` are ISO 8601 UTC (`2026-11-23T14:05:09Z`); a JSON line keeps `at`
 in epoch seconds, as stored, and adds `at_utc`. Names: where Slack tells them (`bot/report/names.py`), `by_name`,
@@ -74,7 +75,7 @@ COLUMNS = (
     "requester_name",
     "mentioned_names",
     "to_names",
-    # the audit chain (bot/store/lua/lib/audit.lua): each entry's place, the previous entry's hash, its own hash
+    # each entry's place (bot/store/lua/lib/audit.lua); the old chain's previous entry's hash and own hash
     "seq",
     "prev",
     "hash",
@@ -176,13 +177,17 @@ def json_entry(entry: dict[str, str], names: dict[str, str]) -> dict[str, str]:
 async def _export(settings: StoreSettings, since: float, channels: Sequence[str], fmt: str, out: TextIO) -> int:
     redis = connect(settings.redis_url.get_secret_value(), command_timeout=settings.redis_timeout)
     store = Store(redis, prefix=settings.store_prefix)
-    writer = csv.DictWriter(out, fieldnames=COLUMNS, extrasaction="ignore") if fmt == "csv" else None
-    if writer is not None:
-        writer.writeheader()
     try:
+        if not await store.audit.exists():
+            print(f"error: no audit log found under the key prefix {store.keys.prefix!r} (is REDIS_KEY_PREFIX the"
+                  " bot's, and REDIS_URL its Redis?)", file=sys.stderr)
+            return 1
         entries = [entry async for entry in store.audit.export(since=since, channels=channels)]
     finally:
         await redis.aclose()
+    writer = csv.DictWriter(out, fieldnames=COLUMNS, extrasaction="ignore") if fmt == "csv" else None
+    if writer is not None:
+        writer.writeheader()
     names = await names_of(people_in(entries))  # {} offline or without SLACK_BOT_TOKEN: ids alone
     for entry in entries:
         if writer is not None:

@@ -69,14 +69,14 @@ class ApiKeys:
         digest = digest_of_key(key)
         record = replace(record, id=key_id_of(digest))
         created = await self._s.script("create_api_key")(
-            keys={"names": self._k.api_key_names, "record": self._k.api_key(digest), "audit": self._k.audit},
+            keys={"names": self._k.api_key_names, "record": self._k.api_key(digest), "audit": self._k.audit,
+                  "audit_seq": self._k.audit_seq},
             args={
                 "name": name,
                 "digest": digest,
                 "fields": record.to_fields(),
                 "audit": {"event": "api_key_created", "at": repr(record.created_at), "key": name, "by": by,
                           "channels": ",".join(record.channels)},
-                "audit_minid": self._s.audit_minid(),
             },
         )
         return NewKey(key, record) if created == "ok" else None
@@ -120,12 +120,12 @@ class ApiKeys:
         if digest is None:
             return False
         revoked = await self._s.script("revoke_api_key")(
-            keys={"names": self._k.api_key_names, "record": self._k.api_key(digest), "audit": self._k.audit},
+            keys={"names": self._k.api_key_names, "record": self._k.api_key(digest), "audit": self._k.audit,
+                  "audit_seq": self._k.audit_seq},
             args={
                 "name": name,
                 "digest": digest,
                 "audit": {"event": "api_key_revoked", "at": repr(time.time()), "key": name, "by": by},
-                "audit_minid": self._s.audit_minid(),
             },
         )
         return bool(revoked == "ok")

@@ -135,7 +135,7 @@ class Approvals:
                 "deadlines": k.deadlines,
                 "run_approvals": k.run_approvals(approval.run_id),
                 "checkpoint": k.checkpoint(approval.id),
-                "audit": k.audit,
+                "audit": k.audit, "audit_seq": k.audit_seq,
                 "run": k.run(approval.run_id),
                 "changes": k.changes,
                 "nudges": k.nudges,
@@ -154,7 +154,6 @@ class Approvals:
                 # compressed: a team's state is repetitive JSON (~3 KB -> ~1 KB)
                 "checkpoint": pack(checkpoint) if checkpoint is not None else "",
                 "retention": str(DECIDED_RETENTION_SECONDS),
-                "audit_minid": self._s.audit_minid(),
                 "audit": entry,
                 "nudge_at": "" if first_step is None else repr(first_step),
                 "waiting": [repr(approval.created_at), f"{approval.origin_channel}/{approval.id}"],
@@ -201,10 +200,10 @@ class Approvals:
         approved it and stands no more, 0) or ("missing", "", 0)."""
         now = time.time()
         status, *rest = await self._s.script("use_approval")(
-            keys={"approval": self._k.approval(approval.id), "audit": self._k.audit,
+            keys={"approval": self._k.approval(approval.id), "audit": self._k.audit, "audit_seq": self._k.audit_seq,
                   "rules": self._k.rules(approval.origin_channel or "-")},
             args={"id": approval.id, "by": by, "key": key.id, "key_name": key.name,
-                  "key_created": repr(key.created_at), "now": repr(now), "audit_minid": self._s.audit_minid()},
+                  "key_created": repr(key.created_at), "now": repr(now)},
         )
         if status == "used":
             return status, str(rest[0]), float(rest[1] or 0)
@@ -314,7 +313,7 @@ class Approvals:
                 "nudges": k.nudges,
                 "waiting": k.waiting,
                 "outbox": k.outbox,
-                "audit": k.audit,
+                "audit": k.audit, "audit_seq": k.audit_seq,
                 "refused": k.refused(approval_id, by),
                 "changes": k.changes,
                 "recent": k.decided_by(by),
@@ -329,7 +328,6 @@ class Approvals:
                 "card_channel": channel,
                 "card_ts": ts,
                 "worker_channels": k.worker_channels,
-                "audit_minid": s.audit_minid(),
                 "retention": str(DECIDED_RETENTION_SECONDS),
                 "check_auth": "1" if check_auth else "0",
                 "in_groups": "" if in_groups is None else "1" if in_groups else "0",
@@ -363,7 +361,7 @@ class Approvals:
                 "nudges": k.nudges,
                 "waiting": k.waiting,
                 "outbox": k.outbox,
-                "audit": k.audit,
+                "audit": k.audit, "audit_seq": k.audit_seq,
                 "changes": k.changes,
                 "webhooks": k.webhooks,
                 "approvals": [key for i in due for key in (k.approval(i), k.texts(i), k.votes(i))],
@@ -372,7 +370,6 @@ class Approvals:
                 "ids": due,
                 "now": repr(now),
                 "worker_channels": k.worker_channels,
-                "audit_minid": s.audit_minid(),
                 "retention": str(DECIDED_RETENTION_SECONDS),
                 "card_grace": repr(s.card_grace),
             },

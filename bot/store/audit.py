@@ -1,8 +1,9 @@
 """The audit stream: every request, decision, refusal, run and settings change, trimmed to AUDIT_RETENTION.
 
-Every entry is chained to the one before it in the step that writes it (`lua/lib/audit.lua`: `seq`, `prev`
-and `hash` end each entry), and signed checkpoints of the chain's head go to a second stream
-(`Keys.audit_checkpoints`, written by `bot/report/checkpoints.py`); `bot/report/audit_chain.py` checks both.
+Every entry is numbered in the step that writes it (`lua/lib/audit.lua`: `seq` ends each entry), and nothing
+more: the workers hash the entries off that path and sign checkpoints of them, kept in a second stream
+(`Keys.audit_checkpoints`, written by `bot/audit/checkpoints.py`, which alone trims the log); `bot/audit/` checks
+both.
 """
 
 from __future__ import annotations
@@ -12,14 +13,14 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 
 from bot.store.shared import Shared
 
-CHAIN_FIELDS = ("seq", "prev", "hash")  # the last three fields of every chained entry (lua/lib/audit.lua)
+OWN_FIELDS = ("seq", "prev", "hash")  # the log's own: `seq` ends every entry (`prev`, `hash`: the old chain's)
 
 Entry = tuple[str, dict[str, str]]  # a stream entry: its id and its fields, in stored order
 
 
 def _entry(event: str, fields: Mapping[str, str | float]) -> dict[str, str]:
-    if taken := set(fields) & set(CHAIN_FIELDS):
-        raise ValueError(f"audit fields {sorted(taken)} are the chain's own")
+    if taken := set(fields) & set(OWN_FIELDS):
+        raise ValueError(f"audit fields {sorted(taken)} are the log's own")
     return {"event": event, "at": repr(time.time()), **{k: str(v) for k, v in fields.items()}}
 
 
@@ -32,10 +33,10 @@ class AuditLog:
         self._s = shared
 
     async def append(self, event: str, **fields: str | float) -> tuple[int, str]:
-        """One entry, chained (`lua/audit_append.lua`). Returns its seq and stream id."""
+        """One entry, numbered (`lua/audit_append.lua`). Returns its seq and stream id."""
         flat = [part for pair in _entry(event, fields).items() for part in pair]
         seq, entry_id = await self._s.script("audit_append")(
-            keys={"audit": self._s.keys.audit}, args={"entry": flat, "minid": self._s.audit_minid()}
+            keys={"audit": self._s.keys.audit, "audit_seq": self._s.keys.audit_seq}, args={"entry": flat}
         )
         return int(seq), _text(entry_id)
 
@@ -49,21 +50,43 @@ class AuditLog:
         entry = _entry(event, fields)
         flat = [part for pair in entry.items() for part in pair]
         result = await self._s.script("audit_once")(
-            keys={"idempotency": idempotency, "audit": self._s.keys.audit},
-            args={"digest": body_digest, "answer": answer, "entry": flat, "minid": self._s.audit_minid(), "ttl": ttl},
+            keys={"idempotency": idempotency, "audit": self._s.keys.audit, "audit_seq": self._s.keys.audit_seq},
+            args={"digest": body_digest, "answer": answer, "entry": flat, "ttl": ttl},
         )
         return _text(result[0]), _text(result[1]) if len(result) > 1 else ""
 
     async def chained(self, *, lower: str = "-", count: int = 1000) -> list[Entry]:
         """Up to `count` entries from stream id `lower` on (inclusive; `(id` for after it), oldest first, each with
-        its fields in stored order (what the chain hashed)."""
+        its fields in stored order (what is hashed)."""
         return [(str(entry_id), dict(values)) for entry_id, values in
                 await self._s.redis.xrange(self._s.keys.audit, min=lower, count=count)]
 
     async def last(self) -> Entry | None:
-        """The newest entry (the chain's head), or None when the stream is empty."""
+        """The newest entry, or None when the stream is empty."""
         newest = await self._s.redis.xrevrange(self._s.keys.audit, count=1)
         return (str(newest[0][0]), dict(newest[0][1])) if newest else None
+
+    async def newest_before(self, entry_id: str) -> Entry | None:
+        """The newest entry whose stream id is below `entry_id` (`ms-n`, or `ms` for `ms-0`), or None."""
+        found = await self._s.redis.xrevrange(self._s.keys.audit, max="(" + entry_id, count=1)
+        return (str(found[0][0]), dict(found[0][1])) if found else None
+
+    async def exists(self) -> bool:
+        """Whether there is an audit log under this prefix at all (entries or checkpoints)."""
+        return bool(await self._s.redis.exists(self._s.keys.audit, self._s.keys.audit_checkpoints))
+
+    async def lease(self, worker: str, seconds: float) -> bool:
+        """Take or keep the checkpoint writer's lease for `seconds` (`lua/audit_lease.lua`): True when `worker`
+        holds it now (one worker at a time signs checkpoints and trims the log)."""
+        held = await self._s.script("audit_lease")(
+            keys={"lease": self._s.keys.audit_lease}, args={"worker": worker, "ms": max(1, int(seconds * 1000))}
+        )
+        return int(held) == 1
+
+    async def trim(self, below: str) -> int:
+        """Remove the entries whose stream id is below `below` (approximately: whole stream nodes). The writer
+        without a signing key trims this way; with one, `write_checkpoint` trims what it signs."""
+        return int(await self._s.redis.xtrim(self._s.keys.audit, minid=below, approximate=True))
 
     async def checkpoints(self) -> list[Entry]:
         """Every signed checkpoint kept, oldest first (few: one per AUDIT_CHECKPOINT_EVERY entries or interval)."""
@@ -78,12 +101,16 @@ class AuditLog:
         newest = await self._s.redis.xrevrange(self._s.keys.audit_checkpoints, count=1)
         return (str(newest[0][0]), dict(newest[0][1])) if newest else None
 
-    async def write_checkpoint(self, *, seq: int, hash: str, entry_id: str, at: float, jws: str) -> bool:
-        """Keep a signed checkpoint of the entry `entry_id` (seq, hash), unless one at this seq or later was written
-        meanwhile (False); checkpoints the retained entries no longer need are trimmed (`lua/audit_checkpoint.lua`)."""
+    async def write_checkpoint(
+        self, fields: Mapping[str, str], *, after: str, trim_id: str, start: int
+    ) -> bool:
+        """Keep a signed checkpoint (`fields`, in order) unless the newest one is no longer `after` (its stream id,
+        "" for none): False. In the same step the log is trimmed below `trim_id` ("": no trim), and the checkpoints
+        below seq `start` - 1 go (`lua/audit_checkpoint.lua`)."""
         result = await self._s.script("audit_checkpoint")(
             keys={"audit": self._s.keys.audit, "checkpoints": self._s.keys.audit_checkpoints},
-            args={"seq": str(seq), "hash": hash, "id": entry_id, "at": repr(at), "jws": jws},
+            args={"after": after, "trim_id": trim_id, "start": start,
+                  "fields": [part for pair in fields.items() for part in pair]},
         )
         return _text(result) == "ok"
 

@@ -45,7 +45,9 @@ every key of a Lua step is in one slot). Ids reach a key only after they match `
 {p}:rules:channels            set     channels that have had rules                   kept
 {p}:batch:<token>             string  a batch decision being confirmed (JSON)        15 min; taken once
 {p}:audit                     stream  every request, decision and settings change    entries trimmed to AUDIT_RETENTION
-{p}:audit:checkpoints         stream  signed checkpoints of the audit chain's head   those the retained entries need
+{p}:audit:seq                 string  the last audit entry's seq                     kept
+{p}:audit:checkpoints         stream  signed checkpoints of the audit log            those the retained entries need
+{p}:audit:lease               string  the worker that signs checkpoints and trims    seconds; renewed by its holder
 {p}:settings:<channel>        hash    a channel's settings (`/agent config`)         kept
 {p}:migrated:<name>           string  a one-off rebuild of an index is done (when)   kept
 {p}:settings:channels         zset    channels with settings, by last change         kept
@@ -106,7 +108,9 @@ class Keys:
         self.waiting = f"{prefix}:waiting"
         self.outbox = f"{prefix}:outbox"
         self.audit = f"{prefix}:audit"
-        self.audit_checkpoints = f"{prefix}:audit:checkpoints"  # bot/report/checkpoints.py writes them
+        self.audit_seq = f"{prefix}:audit:seq"  # numbers the entries (lua/lib/audit.lua)
+        self.audit_checkpoints = f"{prefix}:audit:checkpoints"  # bot/audit/checkpoints.py writes them
+        self.audit_lease = f"{prefix}:audit:lease"  # which worker writes checkpoints and trims the log now
         self.worker_channels = f"{prefix}:worker:"  # + worker id
         self.changes = f"{prefix}:changes"
         self.home_viewers = f"{prefix}:homes:viewers"

@@ -42,11 +42,11 @@ class Nudges:
             keys={
                 "nudges": k.nudges,
                 "outbox": k.outbox,
-                "audit": k.audit,
+                "audit": k.audit, "audit_seq": k.audit_seq,
                 "changes": k.changes,
                 "approvals": [key for i in ids for key in (k.approval(i), k.texts(i))],
             },
-            args={"ids": list(ids), "now": repr(now), "audit_minid": self._s.audit_minid()},
+            args={"ids": list(ids), "now": repr(now)},
         )
         return [approval_from(pairs(flat)) for flat in found]
 
@@ -58,12 +58,12 @@ class Nudges:
         k = self._k
         return str(
             await self._s.script("nudged")(
-                keys={"approval": k.approval(approval.id), "nudges": k.nudges, "audit": k.audit},
+                keys={"approval": k.approval(approval.id), "nudges": k.nudges, "audit": k.audit,
+                      "audit_seq": k.audit_seq},
                 args={
                     "id": approval.id,
                     "told": str(told),
                     "next_at": "" if next_at is None else repr(next_at),
-                    "audit_minid": self._s.audit_minid(),
                     "entries": list(entries),
                 },
             )

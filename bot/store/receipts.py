@@ -62,10 +62,10 @@ class Receipts:
         issued for this approval, ("not_approved", status), ("revoked", the rule), ("key_revoked", the key's
         name): the key that asked was revoked, or ("missing", "")."""
         status, *rest = await self._s.script("use_receipt")(
-            keys={"approval": self._k.approval(approval_id), "audit": self._k.audit,
+            keys={"approval": self._k.approval(approval_id), "audit": self._k.audit, "audit_seq": self._k.audit_seq,
                   "rules": self._k.rules(origin_channel or "-"), "names": self._k.api_key_names},
             args={"id": approval_id, "jti": jti, "token": token, "expired": "1" if expired else "0",
-                  "now": repr(time.time()), "audit_minid": self._s.audit_minid()},
+                  "now": repr(time.time())},
         )
         said = str(rest[0]) if rest else ""
         return status, said

@@ -96,14 +96,13 @@ class Rules:
                     "rules": k.rules(rule.channel),
                     "uses": k.rule_uses(rule.channel),
                     "channels": k.rule_channels,
-                    "audit": k.audit,
+                    "audit": k.audit, "audit_seq": k.audit_seq,
                 },
                 args={
                     "rule": fields,
                     "channel": rule.channel,
                     "now": repr(time.time()),
                     "limit": str(limit),
-                    "audit_minid": self._s.audit_minid(),
                     "audit": audit,
                 },
             )
@@ -123,8 +122,8 @@ class Rules:
             "reason": reason[:500],
         }
         raw = await self._s.script("revoke_rule")(
-            keys={"rules": k.rules(channel), "uses": k.rule_uses(channel), "audit": k.audit},
-            args={"id": rule_id, "audit_minid": self._s.audit_minid(), "audit": audit},
+            keys={"rules": k.rules(channel), "uses": k.rule_uses(channel), "audit": k.audit, "audit_seq": k.audit_seq},
+            args={"id": rule_id, "audit": audit},
         )
         if raw == "missing":
             return None

@@ -52,7 +52,7 @@ class Runs:
             "run": self._k.run(run.id),
             "channel_index": self._k.channel_index(run.channel),
             "user_index": self._k.user_index(run.requester),
-            "audit": self._k.audit,
+            "audit": self._k.audit, "audit_seq": self._k.audit_seq,
         }
         args = {
             "id": run.id,
@@ -61,7 +61,6 @@ class Runs:
             "fields": run.to_redis(),
             "created_at": repr(run.created_at),
             "index_cutoff": repr(time.time() - self._s.run_retention),
-            "audit_minid": self._s.audit_minid(),
             "audit": audit,
             "active": "1" if active else "0",
         }

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
@@ -41,6 +40,3 @@ class Shared:
         """The Lua step `lua/<name>.lua`."""
         return self._scripts[name]
 
-    def audit_minid(self) -> str:
-        """Audit entries older than the retention are trimmed (approximately) as new ones arrive."""
-        return str(int((time.time() - self.audit_retention) * 1000))

@@ -1,61 +1,47 @@
-"""The chain as the Lua steps write it: SHA-256 in Lua against hashlib, every kind of write chained, one way to
-append, and an approval that allows a call naming its decision's entry."""
+"""The write path as the Lua steps write it: every kind of write numbered, one way to append, no hashing in Redis,
+an approval that allows a call naming its decision's entry; and the digest's encoding is RFC 8785's."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import random
 import re
 from dataclasses import replace
 from pathlib import Path
 
+import rfc8785
+
 import bot.store
+from bot.audit.checkpoints import AuditCheckpoints
+from bot.audit.digests import canonical, seq_of
 from bot.core.allow_rules import Condition, Match, Rule
-from bot.report.audit_chain import ZERO, entry_hash, link_of
+from bot.core.signing import SigningKeys
 from bot.store import Store
-from tests.support.audit_log import entries, verdict
+from tests.support.audit_log import entries, signing_keys, verdict
 from tests.support.records import approval
 
 LUA = Path(bot.store.__file__).parent / "lua"
 
 
-async def lua_sha256(store: Store, messages: list[str]) -> list[str]:
-    source = (LUA / "lib" / "sha256.lua").read_text()
-    body = source + "\nlocal out = {}\nfor i, m in ipairs(cjson.decode(ARGV[1])) do out[i] = sha256hex(m) end"
-    body += "\nreturn out"
-    return [str(h) for h in await store.redis.eval(body, 0, json.dumps(messages))]  # type: ignore[misc]
-
-
-async def test_sha256_in_lua_is_hashlibs(store: Store) -> None:
-    rng = random.Random(38)
-    messages = ["", "abc", "a" * 55, "a" * 56, "a" * 57, "a" * 63, "a" * 64, "a" * 65, "a" * 119, "a" * 120,
-                "b" * 128, "c" * 1000, "héllo wörld ✓ 🙂" * 7, "\x00\x01\x7f"] + ["x" * n for n in range(130)]
-    messages += ["".join(chr(rng.randrange(32, 0x2FF)) for _ in range(rng.randrange(0, 300))) for _ in range(200)]
-    got = await lua_sha256(store, messages)
-    assert got == [hashlib.sha256(m.encode()).hexdigest() for m in messages]
-    assert len({len(m.encode()) % 64 for m in messages}) == 64  # every padding case
-
-
-def test_only_lib_audit_writes_the_audit_stream() -> None:
+def test_only_lib_audit_writes_the_audit_stream_and_nothing_hashes_in_lua() -> None:
     """Every Lua XADD is lib/audit.lua's (to the audit stream) or the checkpoint step's (to its own stream); no
-    Python module XADDs at all."""
+    Python module XADDs at all; no script hashes (the SHA-256 in Lua is gone)."""
     xadds = {str(p.relative_to(LUA)): [line.strip() for line in p.read_text().splitlines() if "'XADD'" in line]
              for p in sorted(LUA.rglob("*.lua"))}
     assert {name: lines for name, lines in xadds.items() if lines} == {
-        "lib/audit.lua": ["local args = {'XADD', key, 'MINID', '~', minid, '*'}"],
-        "audit_checkpoint.lua": [
-            "redis.call('XADD', K.checkpoints, '*', 'seq', A.seq, 'hash', A.hash, 'id', A.id, 'at', A.at, 'jws', A.jws)"
-        ],
+        "lib/audit.lua": ["local args = {'XADD', key, '*'}"],
+        "audit_checkpoint.lua": ["redis.call('XADD', K.checkpoints, '*', unpack(A.fields))"],
     }
+    assert not (LUA / "lib" / "sha256.lua").exists()
+    assert [p.name for p in LUA.rglob("*.lua") if re.search(r"sha256hex|sha1hex", p.read_text())] == []
     users = {p.name for p in LUA.glob("*.lua") if re.search(r"audit_append\(|^return decide\(", p.read_text(), re.M)}
+    assert users >= {"decide.lua", "open_approval.lua", "audit_append.lua", "audit_once.lua"}
     for name in users:
-        assert "sha256 audit" in (LUA / name).read_text().splitlines()[1], name
+        assert " audit" in (LUA / name).read_text().splitlines()[1], name
     python = [p for p in Path(bot.store.__file__).parents[1].rglob("*.py") if ".xadd(" in p.read_text()]
     assert python == []
 
 
-async def test_every_kind_of_write_is_chained_and_verifies(store: Store) -> None:
+async def test_every_kind_of_write_is_numbered_and_verifies(store: Store, tmp_path: Path) -> None:
     made = await store.api_keys.create("emailer", ["C0SALES"], by="U0BOB")
     assert made is not None
     pending = approval("chain-0000-a")
@@ -90,18 +76,20 @@ async def test_every_kind_of_write_is_chained_and_verifies(store: Store) -> None
     events = [fields["event"] for _, fields in log]
     assert events == ["api_key_created", "requested", "decision", "requested", "decision", "auto_approved", "used",
                       "rule_created", "auto_approved", "rule_revoked", "settings", "allowed", "api_key_revoked"]
-    links = [link_of(entry_id, fields) for entry_id, fields in log]
-    assert [link.seq for link in links if link] == list(range(1, 14))
-    assert all(link is not None and link.hash == link.computed for link in links)
-    assert [link.prev for link in links if link] == [ZERO] + [link.hash for link in links[:-1] if link]
-    assert list(log[0][1])[-3:] == ["seq", "prev", "hash"]  # the chain's fields end every entry
+    assert [seq_of(fields) for _, fields in log] == list(range(1, 14))
+    assert all(list(fields)[-1] == "seq" and "hash" not in fields for _, fields in log)  # numbered, not hashed
     # the decision that allowed a call is named on its approval; a rejection names nothing
     assert (decided.approval.decided_audit_seq, decided.approval.decided_audit_id) == (3, log[2][0])
     assert (stored_asked.decided_audit_seq, stored_asked.decided_audit_id) == (6, log[5][0])
     assert (await store.approvals.get(rejected.id)).decided_audit_seq == 0  # type: ignore[union-attr]
     said, code = await verdict(store)
     assert code == 0, said
-    assert "13 entries checked, seq 1 to 13" in said and "chained but unsigned" in said
+    assert "13 entries checked, seq 1 to 13" in said and "unsigned: no checkpoint" in said
+    keys: SigningKeys = signing_keys(tmp_path / "keys.json")
+    writer = AuditCheckpoints(store, keys, worker="w1", every=1000, interval=0, retention=10**8)
+    assert await writer.write_due()
+    said, code = await verdict(store, keys)
+    assert code == 0 and "1 signed checkpoints verified, the last at seq 13" in said and "no unsigned tail" in said
 
 
 async def test_a_timeout_that_approves_names_its_entry(store: Store) -> None:
@@ -113,15 +101,28 @@ async def test_a_timeout_that_approves_names_its_entry(store: Store) -> None:
     assert record is not None and record.status == "timed_out"
     log = await entries(store)
     assert (record.decided_audit_seq, record.decided_audit_id) == (2, log[1][0])
-    assert log[1][1]["event"] == "decision" and log[1][1]["hash"] == entry_hash(log[1][1])
+    assert log[1][1]["event"] == "decision" and log[1][1]["seq"] == "2"
 
 
-async def test_entries_from_before_the_chain_are_skipped_and_the_chain_starts_after_them(store: Store) -> None:
-    for n in range(3):
-        await store.redis.xadd(store.keys.audit, {"event": "old", "n": str(n)})  # as workers before the chain
-    await store.audit.append("settings", by="U0ALICE")
-    await store.audit.append("settings", by="U0BOB")
-    log = await entries(store)
-    assert [f.get("seq") for _, f in log] == [None, None, None, "1", "2"] and log[3][1]["prev"] == ZERO
+async def test_a_counter_numbers_the_entries_and_a_lost_one_goes_on_from_the_log(store: Store) -> None:
+    for _ in range(3):
+        await store.audit.append("settings", by="U0ALICE")
+    newest = (await entries(store))[-1][0]
+    await store.redis.xdel(store.keys.audit, newest)  # the newest entry deleted: its number is not given again
+    assert (await store.audit.append("settings", by="U0ALICE"))[0] == 4
     said, code = await verdict(store)
-    assert code == 0 and "2 entries checked" in said and "3 older entries written before the chain" in said
+    assert code == 1 and "deleted" in said and "entries seq 3 to 3 are missing" in said
+    await store.redis.delete(store.keys.audit_seq)  # the counter lost: numbering goes on from the last entry
+    assert (await store.audit.append("settings", by="U0ALICE"))[0] == 5
+
+
+def test_the_canonical_encoding_is_rfc_8785() -> None:
+    rng = random.Random(44)
+    alphabet = [chr(c) for c in range(0, 0x250)] + ["\u2028", "\u2029", "✓", "🙂", '"', "\\", "/"]
+    for _ in range(300):
+        fields = {"".join(rng.choices(alphabet, k=rng.randrange(1, 8))): "".join(rng.choices(alphabet,
+                                                                                             k=rng.randrange(0, 40)))
+                  for _ in range(rng.randrange(1, 8))}
+        entry_id = f"{rng.randrange(10**13)}-{rng.randrange(5)}"
+        flat = [entry_id, *[part for pair in fields.items() for part in pair]]
+        assert canonical(entry_id, fields) == rfc8785.dumps(flat)

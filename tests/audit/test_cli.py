@@ -1,5 +1,5 @@
-"""`python -m bot audit verify` and `audit export` as an operator runs them: real subprocesses, their exit codes;
-and a real worker writing signed checkpoints on its own."""
+"""`python -m bot audit verify` and `audit export` as an operator runs them: real subprocesses, their exit codes; two
+real workers sharing the checkpoint writer's lease; `--jwks` as a deployed bot's URL; a wrong key prefix."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ import sys
 import time
 from pathlib import Path
 
+from bot.audit.checkpoints import AuditCheckpoints
+from bot.core.signing import SigningKeys
 from bot.devslack.server import SlackStandIn
 from bot.store import Store
 from tests.conftest import bot_env, start_worker
@@ -30,59 +32,80 @@ async def cli(*args: str, redis_url: str, **env: str) -> subprocess.CompletedPro
 
 
 async def test_verify_exit_codes(store: Store, redis_url: str, tmp_path: Path) -> None:
+    keys = keys_file(tmp_path / "keys.json")
     for n in range(4):
         await store.audit.append("settings", by="U0ALICE", after=f"{n}m")
-    intact = await cli("verify", redis_url=redis_url)
+    writer = AuditCheckpoints(store, SigningKeys.from_file(keys), worker="w1", every=1000, interval=0,
+                              retention=10**9)
+    assert await writer.write_due()
+    intact = await cli("verify", redis_url=redis_url, SIGNING_KEYS_FILE=str(keys))
     assert intact.returncode == 0, intact.stderr
-    assert intact.stdout.startswith("audit log intact: 4 entries checked, seq 1 to 4")
+    assert intact.stdout.startswith("audit log intact: 4 entries checked, seq 1 to 4; 1 signed checkpoints verified")
     log = await entries(store)
     log[1] = (log[1][0], {**log[1][1], "by": "U0MALLORY"})
     await rewrite(store, log)
-    broken = await cli("verify", "--since", "7d", redis_url=redis_url)
+    broken = await cli("verify", "--since", "7d", redis_url=redis_url, SIGNING_KEYS_FILE=str(keys))
     assert broken.returncode == 1
-    assert broken.stdout.strip() == (f"audit log NOT intact: altered: entry {log[1][0]} (seq 2): its fields do not"
-                                     " hash to its `hash`")
+    checkpoint_id = (await store.audit.checkpoints())[0][0]
+    assert broken.stdout.strip() == (f"audit log NOT intact: altered: entry {log[1][0]} (seq 2): it is not what"
+                                     f" checkpoint {checkpoint_id} signed for this seq")
     for bad in (["verify", "--since", "soon"], ["verify", "--format", "csv"], ["--jwks", "k.json"], ["verify", "x"]):
         usage = await cli(*bad, redis_url=redis_url)
         assert usage.returncode == 2, bad
     missing = await cli("verify", "--jwks", str(tmp_path / "none.json"), redis_url=redis_url)
     assert missing.returncode == 2 and "--jwks" in missing.stderr
+    unreachable = await cli("verify", "--jwks", "http://127.0.0.1:9/api/v1/jwks.json", redis_url=redis_url)
+    assert unreachable.returncode == 2 and "--jwks: http://127.0.0.1:9/api/v1/jwks.json is not a readable" in (
+        unreachable.stderr)
 
 
-async def test_export_keeps_working_and_carries_the_chain(store: Store, redis_url: str) -> None:
+async def test_no_audit_log_under_the_prefix_is_said_and_fails(store: Store, redis_url: str) -> None:
+    await store.audit.append("settings", by="U0ALICE")
+    for args in (["verify"], ["export"], []):
+        wrong = await cli(*args, redis_url=redis_url, REDIS_KEY_PREFIX="not-the-bots")
+        assert wrong.returncode == 1, (args, wrong.stdout, wrong.stderr)
+        assert wrong.stdout == ""
+        assert wrong.stderr.startswith("error: no audit log found under the key prefix 'not-the-bots'"), wrong.stderr
+    right = await cli("verify", redis_url=redis_url, REDIS_KEY_PREFIX=store.keys.prefix)
+    assert right.returncode == 0 and right.stdout.startswith("audit log intact: 1 entries checked")
+
+
+async def test_export_keeps_working_and_carries_the_seq(store: Store, redis_url: str) -> None:
     await store.audit.append("settings", by="U0ALICE", setting="timeout")
     for args in (["--format", "csv"], ["export", "--since", "1d", "--format", "csv"]):
-        done = await cli(*args, redis_url=redis_url)
+        done = await cli(*args, redis_url=redis_url, REDIS_KEY_PREFIX=store.keys.prefix)
         assert done.returncode == 0, done.stderr
         rows = list(csv.DictReader(io.StringIO(done.stdout)))
-        assert rows[0]["seq"] == "1" and rows[0]["prev"] == "0" * 64 and len(rows[0]["hash"]) == 64
-    lines = (await cli(redis_url=redis_url)).stdout.splitlines()
+        assert rows[0]["seq"] == "1" and rows[0]["prev"] == "" and rows[0]["hash"] == ""
+    lines = (await cli(redis_url=redis_url, REDIS_KEY_PREFIX=store.keys.prefix)).stdout.splitlines()
     assert json.loads(lines[0])["seq"] == "1"
 
 
-async def test_a_worker_signs_checkpoints_and_verify_checks_them_with_the_public_keys(
+async def test_two_workers_sign_within_seconds_and_verify_checks_them_with_the_bots_jwks_url(
     slack: SlackStandIn, redis_url: str, store: Store, tmp_path: Path
 ) -> None:
     keys = keys_file(tmp_path / "keys.json")
     env = bot_env(slack=slack, redis_url=redis_url, model_config=None, SIGNING_KEYS_FILE=str(keys),
-                  AUDIT_CHECKPOINT_EVERY="1")
-    worker = await start_worker(env)
+                  AUDIT_CHECKPOINT_INTERVAL="1s")
+    workers = [await start_worker(env), await start_worker(env)]
     try:
-        await store.audit.append("settings", by="U0ALICE")
-        deadline = time.monotonic() + 20  # the loop looks every few seconds
-        while not await store.audit.checkpoints():
-            assert time.monotonic() < deadline, "no checkpoint written"
+        for n in range(30):
+            await store.audit.append("settings", by="U0ALICE", after=f"{n}m")
+        deadline = time.monotonic() + 30  # the lease holder looks every second
+        while (last := await store.audit.last_checkpoint()) is None or last[1]["seq"] != "30":
+            assert time.monotonic() < deadline, f"no checkpoint of seq 30: {last}"
             await asyncio.sleep(0.1)
+        holder = await store.redis.get(store.keys.audit_lease)
+        assert holder in {w.services.worker_id for w in workers}
+        checkpoints = await store.audit.checkpoints()
+        assert checkpoints[0][1]["from"] == "1"  # one chain of checkpoints, none twice
+        assert sum(int(f["seq"]) - int(f["from"]) + 1 for _, f in checkpoints) == 30
+        done = await cli("verify", "--jwks", workers[1].url + "/api/v1/jwks.json", redis_url=redis_url,
+                         REDIS_KEY_PREFIX=store.keys.prefix)
     finally:
-        await worker.stop()
-    signing = worker.services.signing
-    assert signing is not None
-    public = tmp_path / "jwks.json"
-    public.write_text(json.dumps(signing.public_jwks(time.time(), keep=0)))
-    done = await cli("verify", "--jwks", str(public), redis_url=redis_url)
+        for worker in workers:
+            await worker.stop()
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "1 signed checkpoints verified, the last at seq 1" in done.stdout
+    assert "30 entries checked, seq 1 to 30" in done.stdout and "the last at seq 30" in done.stdout
     said, code = await verdict(store)
     assert code == 0 and "checkpoints it reached were compared but their signatures not checked" in said
-    done = await cli("verify", redis_url=redis_url, SIGNING_KEYS_FILE=str(tmp_path / "keys.json"))
-    assert done.returncode == 0 and "1 signed checkpoints verified" in done.stdout

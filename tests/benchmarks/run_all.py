@@ -222,10 +222,12 @@ def key_figures(name: str, result: dict[str, Any]) -> dict[str, float | None]:
             if any(part in key for part in wanted):
                 out[key] = value
     elif name == "audit":
-        out["append chained us"] = _get(result, "append", "chained_us")
+        out["append us"] = _get(result, "append", "append_us")
         out["append plain XADD us"] = _get(result, "append", "plain_xadd_us")
-        out["append chained / plain"] = _get(result, "append", "ratio_chained_to_plain")
-        out["Redis usec per chained append"] = _get(result, "append", "redis_usec_per_call", "evalsha (chained append)")
+        out["append / plain XADD"] = _get(result, "append", "ratio_append_to_plain")
+        out["Redis usec per append"] = _get(result, "append", "redis_usec_per_call", "evalsha (append)")
+        out["two workers entries/s"] = _get(result, "throughput", "append_per_s")
+        out["two workers plain XADD/s"] = _get(result, "throughput", "plain_per_s")
         out["verify s"] = _get(result, "verify", "verify_s")
         out["verify entries/s"] = _get(result, "verify", "entries_per_s")
         out["verify / floor"] = _get(result, "verify", "ratio_verify_to_floor")

@@ -1,10 +1,10 @@
---! keys: user_runs channel_runs live run channel_index user_index audit
---! uses: fields sha256 audit
+--! keys: user_runs channel_runs live run channel_index user_index audit audit_seq
+--! uses: fields audit
 -- Admit and record a run in one step, if its requester and channel are under their limits of active
 -- runs (so simultaneous commands cannot all pass the check). Runs of the channel's index started
 -- before the retention are dropped from it (and from the requester's index). Returns 'ok', 'user_limit', 'channel_limit' or 'exists'.
 -- A: id, max_per_user, max_per_channel, fields (the run's hash), created_at, index_cutoff,
---    audit_minid, audit (the entry), active ('1': a worker runs it, counted in the limits and live; '0': a
+--    audit (the entry), active ('1': a worker runs it, counted in the limits and live; '0': a
 --    program's run over the API, which no worker runs and no limit counts).
 if A.active == '1' then
   if redis.call('SCARD', K.user_runs) >= tonumber(A.max_per_user) then return 'user_limit' end
@@ -21,5 +21,5 @@ redis.call('ZADD', K.channel_index, A.created_at, A.id)
 redis.call('ZREMRANGEBYSCORE', K.channel_index, '-inf', A.index_cutoff)
 redis.call('ZADD', K.user_index, A.created_at, A.id)
 redis.call('ZREMRANGEBYSCORE', K.user_index, '-inf', A.index_cutoff)
-audit_append(K.audit, A.audit_minid, flat(A.audit))
+audit_append(K.audit, K.audit_seq, flat(A.audit))
 return 'ok'

@@ -1,6 +1,6 @@
---! keys: audit
---! uses: sha256 audit
--- One audit entry (`AuditLog.append`), chained (lua/lib/audit.lua). Returns {seq, stream id}.
--- A: entry (a flat list: field, value, ...), minid (audit trimming).
-local seq, id = audit_append(K.audit, A.minid, A.entry)
+--! keys: audit audit_seq
+--! uses: audit
+-- One audit entry (`AuditLog.append`), numbered (lua/lib/audit.lua). Returns {seq, stream id}.
+-- A: entry (a flat list: field, value, ...).
+local seq, id = audit_append(K.audit, K.audit_seq, A.entry)
 return {seq, id}

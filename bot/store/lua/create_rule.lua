@@ -1,8 +1,8 @@
---! keys: seq rules uses channels audit
---! uses: fields sha256 audit
+--! keys: seq rules uses channels audit audit_seq
+--! uses: fields audit
 -- Keep a new rule under the next id ('R' .. n), unless its channel already has A.limit live rules
 -- ('full'). Expired rules are dropped from the channel's hash on the way. Audited `rule_created`.
--- A: rule (its fields, strings, without id), channel, now, limit, audit_minid, audit (the entry).
+-- A: rule (its fields, strings, without id), channel, now, limit, audit (the entry).
 local live = 0
 local all = redis.call('HGETALL', K.rules)
 for i = 1, #all, 2 do
@@ -22,5 +22,5 @@ redis.call('HSET', K.rules, id, cjson.encode(rule))
 redis.call('SADD', K.channels, A.channel)
 local entry = A.audit
 entry.rule_id = id
-audit_append(K.audit, A.audit_minid, flat(entry))
+audit_append(K.audit, K.audit_seq, flat(entry))
 return id

@@ -1,11 +1,11 @@
---! keys: nudges outbox audit changes ...approvals
---! uses: stored homes sha256 audit
+--! keys: nudges outbox audit audit_seq changes ...approvals
+--! uses: stored homes audit
 -- The approvals a nudger claimed (A.ids, lua/claim_due.lua on the nudges set): each one still pending
 -- is returned for its reminders to be told; one decided or gone leaves the set. An escalation that is
 -- due happens here, once: its `escalate_to` join its approvers (when it names any: `anyone` may
 -- decide already) and their Home indexes (lua/lib/homes.lua), the card is due a redraw, and it is
--- audited. K.approvals holds each one's approval and texts keys, in that order. A: ids, now,
--- audit_minid. Returns the pending records, each with `telling` as it was (a time: a nudger took it
+-- audited. K.approvals holds each one's approval and texts keys, in that order. A: ids, now.
+-- Returns the pending records, each with `telling` as it was (a time: a nudger took it
 -- and did not note it told, so it may have posted some).
 local pending = {}
 for i, id in ipairs(A.ids) do
@@ -35,7 +35,7 @@ for i, id in ipairs(A.ids) do
       redis.call('HSET', approval, 'escalated_at', A.now, 'approvers', approvers,
                  'version', redis.call('INCR', K.changes))
       redis.call('ZADD', K.outbox, tonumber(A.now), id)  -- the card says so
-      audit_append(K.audit, A.audit_minid, {'event', 'escalated', 'at', A.now, 'approval', id, 'run', cur[8],
+      audit_append(K.audit, K.audit_seq, {'event', 'escalated', 'at', A.now, 'approval', id, 'run', cur[8],
                    'origin_channel', cur[9], 'card_channel', cur[10], 'to', cur[6], 'escalate_after', cur[4]})
     end
     pending[#pending + 1] = stored(approval, texts)  -- `telling` as the last nudger left it: set, it died

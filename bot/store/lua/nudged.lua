@@ -1,9 +1,9 @@
---! keys: approval nudges audit
---! uses: fields sha256 audit
+--! keys: approval nudges audit audit_seq
+--! uses: fields audit
 -- A nudger told an approval's steps up to A.told (their messages are posted): note it, audit each
 -- reminder (A.entries), and schedule the next step (A.next_at; '' for none). If the approval was
 -- decided meanwhile, nothing is noted: 'decided' (the caller removes what it just posted).
--- A: id, told, next_at, audit_minid, entries (audit entries, one per reminder told).
+-- A: id, told, next_at, entries (audit entries, one per reminder told).
 local status, nudged = unpack(redis.call('HMGET', K.approval, 'status', 'nudged'))
 if status ~= 'pending' then
   redis.call('ZREM', K.nudges, A.id)
@@ -13,7 +13,7 @@ redis.call('HSET', K.approval, 'telling', '0')
 if tonumber(A.told) > (tonumber(nudged) or 0) then
   redis.call('HSET', K.approval, 'nudged', A.told)
   for _, entry in ipairs(A.entries) do
-    audit_append(K.audit, A.audit_minid, flat(entry))
+    audit_append(K.audit, K.audit_seq, flat(entry))
   end
 end
 if A.next_at ~= '' then redis.call('ZADD', K.nudges, A.next_at, A.id) else redis.call('ZREM', K.nudges, A.id) end

@@ -1,5 +1,5 @@
---! keys: approval texts deadlines run_approvals checkpoint audit run changes nudges waiting idem pending rules rule_uses
---! uses: fence fields homes sha256 audit
+--! keys: approval texts deadlines run_approvals checkpoint audit audit_seq run changes nudges waiting idem pending rules rule_uses
+--! uses: fence fields homes audit
 -- The one step that opens an approval, for a run's team and a program's ask alike: every limit, the
 -- idempotency of the ask and a rule's use are decided here, atomically, with the approval stored.
 --
@@ -15,7 +15,7 @@
 -- pending; {'gone'}: A.rule was revoked or expired meanwhile (a person is asked instead); {'fenced'}: the
 -- writer no longer owns the run. Nothing changes unless 'ok'.
 -- A: fence {owner, epoch}, id, deadline ('0': never times out), fields (its hash), texts (packed JSON),
---    checkpoint (packed team state, or ''), retention (the checkpoint's lifetime), audit_minid, audit (the
+--    checkpoint (packed team state, or ''), retention (the checkpoint's lifetime), audit (the
 --    entry), nudge_at ('' for none), waiting ({score, member} in the index of pending approvals),
 --    idem ({digest, ttl} of the asking body, or ''), max_pending ('0': no limit), decided, rule, now.
 -- K.pending lists the asking key's approvals that may still be pending: at the limit, those decided since
@@ -67,7 +67,7 @@ else
 end
 if A.checkpoint ~= '' then redis.call('SET', K.checkpoint, A.checkpoint, 'EX', A.retention) end
 if A.idem ~= '' then redis.call('SET', K.idem, cjson.encode({digest = A.idem.digest, id = A.id}), 'EX', A.idem.ttl) end
-local seq, audit_id = audit_append(K.audit, A.audit_minid, flat(entry))
+local seq, audit_id = audit_append(K.audit, K.audit_seq, flat(entry))
 if A.decided == 'approved' then
   -- a rule or the input mode allowed the call: the approval names its audit entry (signed receipts carry it)
   redis.call('HSET', K.approval, 'decided_audit_seq', seq, 'decided_audit_id', audit_id)

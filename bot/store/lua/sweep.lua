@@ -1,5 +1,5 @@
---! keys: deadlines nudges waiting outbox audit changes webhooks ...approvals
---! uses: stored homes sha256 audit decide
+--! keys: deadlines nudges waiting outbox audit audit_seq changes webhooks ...approvals
+--! uses: stored homes audit decide
 -- Time out approvals whose deadline has passed, each through the same decide step as a click. The
 -- caller claimed their ids (A.ids, lua/claim_due.lua); K.approvals holds each one's approval, texts
 -- and votes keys, in that order. Returns, per approval timed out, {record, heard}.
@@ -7,11 +7,11 @@ local decided = {}
 for i, id in ipairs(A.ids) do
   local base = (i - 1) * 3
   local k = {approval=K.approvals[base + 1], texts=K.approvals[base + 2], votes=K.approvals[base + 3],
-             deadlines=K.deadlines, nudges=K.nudges, waiting=K.waiting, outbox=K.outbox, audit=K.audit,
+             deadlines=K.deadlines, nudges=K.nudges, waiting=K.waiting, outbox=K.outbox, audit=K.audit, audit_seq=K.audit_seq,
              changes=K.changes, webhooks=K.webhooks}
   local result = decide(k, {id=id, outcome='timed_out', by='timeout', now=A.now, feedback='',
                             card_channel='', card_ts='', worker_channels=A.worker_channels,
-                            audit_minid=A.audit_minid, retention=A.retention, check_auth='0',
+                            retention=A.retention, check_auth='0',
                             in_groups='', card_grace=A.card_grace, attach='0', valid_until='',
                             dry_run='0', principals='', group_principal=''})
   if result[1] == 'ok' then

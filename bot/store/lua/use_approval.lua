@@ -1,5 +1,5 @@
---! keys: approval audit rules
---! uses: sha256 audit
+--! keys: approval audit audit_seq rules
+--! uses: audit
 -- A program uses an approval it was given (the Approvals API: right before the approved call runs). An
 -- approval is used once: the same use asking again (its answer was lost: the same token) is told it is its
 -- own; any other (another decision on the same approval, a process resuming after the first died, perhaps
@@ -7,7 +7,7 @@
 -- rule stands: revoked or expired, it approves nothing more.
 -- Returns {'ok'}, {'used', by, at}, {'not_approved', status}, {'revoked', rule} or {'missing'}.
 -- A: id, by (the use's token), key (the API key's id), key_name and key_created (for an approval asked before
---    key ids, which names its key only: the key of that name made before it), now, audit_minid.
+--    key ids, which names its key only: the key of that name made before it), now.
 local cur = redis.call('HMGET', K.approval, 'status', 'timeout_outcome', 'consumed', 'consumed_by', 'used_at',
   'asked_by', 'key_id', 'created_at', 'rule_id')
 if not cur[1] then return {'missing'} end
@@ -28,5 +28,5 @@ if (cur[9] or '') ~= '' then
   if not raw or tonumber(cjson.decode(raw).expires_at) <= tonumber(A.now) then return {'revoked', cur[9]} end
 end
 redis.call('HSET', K.approval, 'consumed', '1', 'consumed_by', A.by, 'used_at', A.now)
-audit_append(K.audit, A.audit_minid, {'event', 'used', 'at', A.now, 'approval', A.id, 'by', A.key_name})
+audit_append(K.audit, K.audit_seq, {'event', 'used', 'at', A.now, 'approval', A.id, 'by', A.key_name})
 return {'ok'}

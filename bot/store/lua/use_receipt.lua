@@ -1,5 +1,5 @@
---! keys: approval audit rules names
---! uses: sha256 audit
+--! keys: approval audit audit_seq rules names
+--! uses: audit
 -- An executor spends an approval's receipt (POST /api/v1/approvals/{id}/use with a receipt, no API key),
 -- once: apart from the asking program's own use (`consumed`, lua/use_approval.lua), so a gateway's use and
 -- the executor's never collide. The receipt was verified before (its signature, typ, sub); here: the key that
@@ -11,7 +11,7 @@
 -- Returns {'ok'}, {'used', at} (never the other token), {'expired'}, {'unknown'} (not this approval's receipt),
 -- {'not_approved', status}, {'revoked', rule}, {'key_revoked', key name} or {'missing'}.
 -- K.names: the API keys' names -> their sha256 (a key's id is 'k-' and the first 24 hex digits of it).
--- A: id, jti, token (the executor's own), expired (1: the receipt's exp has passed), now, audit_minid.
+-- A: id, jti, token (the executor's own), expired (1: the receipt's exp has passed), now.
 local cur = redis.call('HMGET', K.approval, 'status', 'timeout_outcome', 'receipt_jti', 'receipt_used_by',
   'receipt_used_at', 'rule_id', 'asked_by', 'key_id')
 if not cur[1] then return {'missing'} end
@@ -36,6 +36,6 @@ if (cur[6] or '') ~= '' then
   if not raw or tonumber(cjson.decode(raw).expires_at) <= tonumber(A.now) then return {'revoked', cur[6]} end
 end
 redis.call('HSET', K.approval, 'receipt_used_by', A.token, 'receipt_used_at', A.now)
-audit_append(K.audit, A.audit_minid, {'event', 'receipt_used', 'at', A.now, 'approval', A.id, 'by', 'executor',
+audit_append(K.audit, K.audit_seq, {'event', 'receipt_used', 'at', A.now, 'approval', A.id, 'by', 'executor',
   'key', name, 'jti', A.jti})
 return {'ok'}

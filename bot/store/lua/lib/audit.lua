@@ -1,23 +1,22 @@
 -- The one way to write the audit stream: every script that appends an entry calls audit_append
--- (and declares `--! uses: sha256 audit`), so every entry is chained to the one before it in the
--- same atomic step (a test checks that nothing else XADDs to it).
+-- (and declares `--! uses: audit`), so every entry is numbered in the same atomic step that writes it
+-- (a test checks that nothing else XADDs to it).
 --
--- The chain: an entry is the caller's fields, in their order, followed by `seq` (the last entry's
--- seq + 1, or 1), `prev` (the last entry's `hash`, or 64 zeros) and `hash`: the hex SHA-256
--- (lua/lib/sha256.lua) of the canonical encoding of all its fields but `hash`, in stored order. The
--- encoding is one netstring pair per field, `<len(name)>:<name>,<len(value)>:<value>,` (byte
--- lengths). Names are never sorted here (Redis may run Lua under a collation locale): the stored order
--- is the canonical one. bot/report/audit_chain.py checks the same from Python.
-local AUDIT_ZERO = string.rep('0', 64)
-local AUDIT_CHAIN = {seq = true, prev = true, hash = true}
+-- An entry is the caller's fields, in their order, followed by `seq`: the next number of the counter
+-- `Keys.audit_seq` (1 for the first). That is all the write path does: no hashing here. The workers hash the entries by seq
+-- off this path and sign the result (bot/audit/checkpoints.py); bot/audit/ verifies both. An entry
+-- written before #44 ends with `seq`, `prev` and `hash` (the Lua chain it replaced, bot/audit/legacy.py):
+-- its seq counts too, so the numbering goes on across the upgrade. Trimming is the checkpoint
+-- writer's (it signs where the log starts), never this step's.
+local AUDIT_OWN = {seq = true, prev = true, hash = true}
 
--- The seq (a number) and hash of a stream entry's flat field list, when it ends with the chain's three
--- fields; nil for an entry written before the chain.
-local function audit_chain_of(entry_fields)
+-- The seq (a number) of a stream entry's flat field list: its last field (`seq`), or, for an entry
+-- of the old chain, the third from last; nil for an entry with neither.
+local function audit_seq_of(entry_fields)
   local n = #entry_fields
+  if n >= 2 and entry_fields[n - 1] == 'seq' then return tonumber(entry_fields[n]) end
   if n >= 6 and entry_fields[n - 5] == 'seq' and entry_fields[n - 3] == 'prev' and entry_fields[n - 1] == 'hash' then
-    local seq = tonumber(entry_fields[n - 4])
-    if seq then return seq, entry_fields[n] end
+    return tonumber(entry_fields[n - 4])
   end
   return nil
 end
@@ -28,31 +27,28 @@ local function audit_text(value)
   error('an audit field is not a string or a number')
 end
 
--- Append `fields` ({k1, v1, k2, v2, ...}) to the stream `key`, trimmed to `minid` (approximately), chained
--- to its last entry. Returns the new entry's seq and stream id.
-local function audit_append(key, minid, fields)
-  local seq, prev = 1, AUDIT_ZERO
-  local last = redis.call('XREVRANGE', key, '+', '-', 'COUNT', 1)
-  if last[1] then
-    local last_seq, last_hash = audit_chain_of(last[1][2])
-    if last_seq then seq, prev = last_seq + 1, last_hash end
+-- Append `fields` ({k1, v1, k2, v2, ...}) to the stream `key`, numbered by the counter `seq_key` (one INCR: reading
+-- the last entry back costs Redis more than the XADD). A new counter (the first entry, a log of the old chain, or a
+-- lost counter) goes on from the stream's last entry. Returns the new entry's seq and stream id.
+local function audit_append(key, seq_key, fields)
+  local seq = redis.call('INCR', seq_key)
+  if seq == 1 then
+    local last = redis.call('XREVRANGE', key, '+', '-', 'COUNT', 1)
+    local before = last[1] and audit_seq_of(last[1][2])
+    if before then
+      seq = before + 1
+      redis.call('SET', seq_key, seq)
+    end
   end
-  local args = {'XADD', key, 'MINID', '~', minid, '*'}
-  local parts = {}
-  local function add(name, value)
-    args[#args + 1] = name
-    args[#args + 1] = value
-    parts[#parts + 1] = #name .. ':' .. name .. ',' .. #value .. ':' .. value .. ','
-  end
+  local args = {'XADD', key, '*'}
   for i = 1, #fields, 2 do
     local name = audit_text(fields[i])
-    if AUDIT_CHAIN[name] then error('the audit field ' .. name .. ' is the chain\'s own') end
-    add(name, audit_text(fields[i + 1]))
+    if AUDIT_OWN[name] then error('the audit field ' .. name .. ' is the log\'s own') end
+    args[#args + 1] = name
+    args[#args + 1] = audit_text(fields[i + 1])
   end
-  add('seq', string.format('%d', seq))
-  add('prev', prev)
-  args[#args + 1] = 'hash'
-  args[#args + 1] = sha256hex(table.concat(parts))
+  args[#args + 1] = 'seq'
+  args[#args + 1] = string.format('%d', seq)
   local id = redis.call(unpack(args))
   return seq, id
 end

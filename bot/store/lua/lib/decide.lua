@@ -1,17 +1,17 @@
 -- The decide step: moves one pending approval to its outcome exactly once, whatever races it (two
--- reviewers, a double click, the timeout), appends the decision to the audit stream (chained by
+-- reviewers, a double click, the timeout), appends the decision to the audit stream (numbered by
 -- lua/lib/audit.lua, which this needs), puts its card in
 -- the outbox and publishes it to the owning worker. Run by decide.lua for one approval (a click, a
 -- cancel) and by sweep.lua for each approval whose deadline has passed. A vote and a decision keep
 -- the Home indexes (lua/lib/homes.lua, which this needs) in the same step.
 --
--- k: approval, texts, votes, deadlines, nudges, waiting, outbox, audit, changes (the Homes' change
+-- k: approval, texts, votes, deadlines, nudges, waiting, outbox, audit, audit_seq, changes (the Homes' change
 --    counter), webhooks (decisions due a POST to the asking program's callback_url); for a person
 --    also refused (this person's refusal was audited lately) and recent (what
 --    they decided).
 -- a: id, outcome, by, now, feedback, card_channel, card_ts ('' unless a click on a card or one of its
 --    copies; '' too for a click in a Home, where no card is bound), worker_channels
---    (the prefix of the workers' pub/sub channels), audit_minid, retention, check_auth ('1': apply the
+--    (the prefix of the workers' pub/sub channels), retention, check_auth ('1': apply the
 --    approver rules), in_groups ('': not checked; '1' / '0': the caller checked whether `by` is in
 --    one of the approval's user groups), card_grace, attach ('1':
 --    take the clicked message as the card), valid_until (Redis time after which a click no longer
@@ -79,7 +79,7 @@ local function decide(k, a)
   local function audit(...)  -- returns the entry's seq and stream id (lua/lib/audit.lua, which this needs)
     local entry = {'at', a.now, 'approval', a.id, 'run', run_id, 'card_channel', shown_in, 'origin_channel', origin}
     for _, part in ipairs({...}) do entry[#entry + 1] = part end
-    return audit_append(k.audit, a.audit_minid, entry)
+    return audit_append(k.audit, k.audit_seq, entry)
   end
   local acting_for = ''  -- `by` decides for this person (away, delegating to them)
   local latency_ms = math.floor((tonumber(a.now) - tonumber(created_at)) * 1000)

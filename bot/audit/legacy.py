@@ -1,10 +1,10 @@
-"""The audit chain checked, in pure Python: what `python -m bot audit verify` walks (bot/report/audit_verify.py reads
-the entries and checkpoints from Redis and hands them here, oldest first).
+"""The old audit chain (before #44), checked in pure Python, so logs written by it still verify after the upgrade:
+bot/audit/verify.py hands it the entries of the old format and the old checkpoints, oldest first.
 
-Every entry ends with `seq`, `prev` and `hash` (`bot/store/lua/lib/audit.lua` writes them in the step that writes
-the entry): `hash` is the hex SHA-256 of the canonical encoding of all its other fields in stored order, one
-netstring pair per field (`<len(name)>:<name>,<len(value)>:<value>,`, byte lengths), and `prev` is the previous
-entry's `hash`. A signed checkpoint commits to the chain's head at its seq (`bot/report/checkpoints.py`).
+Each of those entries ends with `seq`, `prev` and `hash` (the Lua step that wrote it computed them): `hash` is the hex
+SHA-256 of the canonical encoding of all its other fields in stored order, one netstring pair per field
+(`<len(name)>:<name>,<len(value)>:<value>,`, byte lengths), and `prev` is the previous entry's `hash`. An old
+checkpoint `{seq, hash, id, at}` signed the chain's head at its seq.
 
 The walk reports the first problem, by stream id and seq, as one of:
 
@@ -14,8 +14,9 @@ The walk reports the first problem, by stream id and seq, as one of:
   end of the log was cut);
 - inserted: an entry without chain fields after chained ones, a repeated seq, or a `prev` that links to nothing.
 
-Entries written before the chain existed have no chain fields: the walk starts at the first chained entry and
-counts those it skipped.
+Entries written before the chain existed have no chain fields: the walk skips them only in front of the chain's
+very first entry (seq 1, `prev` 64 zeros). In front of any later seq they are entries whose chain fields were
+removed (what a checkpoint covered, never skipped): reported as altered.
 """
 
 from __future__ import annotations
@@ -23,14 +24,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+
+from bot.audit.walk import Problem
 
 ZERO = "0" * 64  # the `prev` of the chain's first entry
 CHAIN_FIELDS = ("seq", "prev", "hash")
 HEX = frozenset("0123456789abcdef")
-
-ProblemKind = Literal["altered", "deleted", "inserted"]
-
 
 def canonical(fields: Iterable[tuple[str, str]]) -> bytes:
     """The canonical encoding of fields in their order: `<len(name)>:<name>,<len(value)>:<value>,` each."""
@@ -73,17 +72,6 @@ def _hex(text: str) -> bool:
 
 
 @dataclass(frozen=True)
-class Problem:
-    kind: ProblemKind
-    id: str  # the stream id of the entry at fault (for a deletion: the entry after the gap, or the checkpoint's)
-    seq: int  # its seq (for a deletion: the first seq missing)
-    why: str
-
-    def __str__(self) -> str:
-        return f"{self.kind}: entry {self.id} (seq {self.seq}): {self.why}"
-
-
-@dataclass(frozen=True)
 class Checkpoint:
     """A checkpoint whose signature verified (or, `signed` False, one that could not be checked: no key)."""
 
@@ -104,6 +92,7 @@ class ChainWalk:
     start: Checkpoint | None = None
     checked: int = 0
     skipped: int = 0  # entries before the first chained one (written before the chain existed)
+    skipped_first: str = ""  # the stream id of the first of them
     first: Link | None = None
     last: Link | None = None
     matched: list[Checkpoint] = field(default_factory=list)  # checkpoints the chain reached
@@ -126,12 +115,18 @@ class ChainWalk:
         if link is None:
             if last is None and self.start is None:
                 self.skipped += 1
+                self.skipped_first = self.skipped_first or entry_id
                 return None
             seq = last.seq + 1 if last is not None else self.start.seq if self.start is not None else 0
             return Problem("inserted", entry_id, seq, "it has no chain fields (seq, prev, hash), after chained entries")
         if link.computed != link.hash:
             return Problem("altered", entry_id, link.seq, "its fields do not hash to its `hash`")
-        if last is None:
+        problem: Problem | None
+        if last is None and self.skipped and self.start is None and (link.seq, link.prev) != (1, ZERO):
+            problem = Problem("altered", self.skipped_first, max(1, link.seq - self.skipped), f"it and"
+                              f" {self.skipped - 1:,} more entries have no chain fields, yet the chain's first entry"
+                              f" here is seq {link.seq}, not seq 1: their chain fields were removed")
+        elif last is None:
             problem = self._check_first(link)
         elif link.seq == last.seq + 1:
             problem = None if link.prev == last.hash else self._misfit(link, last)

@@ -1,0 +1,18 @@
+"""Audit integrity: the audit log's entries hashed and signed off the write path, and `audit verify`.
+
+The store numbers each entry in the step that writes it (bot/store/lua/lib/audit.lua); everything else is here:
+
+    digests.py      pure: an entry's canonical encoding (RFC 8785) and digest, the chain of digests by seq
+    walk.py         pure: this scheme's entries checked against the signed checkpoints (altered, deleted,
+                    inserted; where the log starts; the unsigned tail)
+    legacy.py       pure: the old Lua-hashed chain (before #44), so logs upgraded from it still verify
+    checkpoints.py  the writer: one worker at a time (a lease) hashes new entries, trims the log and signs a
+                    checkpoint every AUDIT_CHECKPOINT_INTERVAL or AUDIT_CHECKPOINT_EVERY entries
+    verify.py       `python -m bot audit verify`: reads Redis and walks both
+
+    >>> from bot.audit.digests import canonical
+    >>> canonical("1-0", {"event": "settings", "seq": "1"})
+    b'["1-0","event","settings","seq","1"]'
+
+May import: `bot.core` and `bot.store`.
+"""

@@ -1,0 +1,191 @@
+"""Signed checkpoints of the audit log, and its trimming: one worker at a time (a lease in Redis), every few seconds.
+
+The write path only numbers entries (lua/lib/audit.lua); the worker holding the lease hashes them here, off that
+path. A checkpoint covers the entries after the last one, by seq: their digests (bot/audit/digests.py), the chain's
+head over them from the previous checkpoint's head, the stream id of its last entry, and where the log starts once
+its trim is done (`trim`: the cutoff in ms, entries older than it went). The claims `{v, from, seq, id, head, prev,
+start, trim, at}` are signed as a compact JWS (EdDSA,
+typ `audit-checkpoint+jwt`) with the deployment's current key (bot/core/signing.py), and kept in
+`Keys.audit_checkpoints` with those fields beside the JWS and the digests (`leaves`, base64).
+
+One is due AUDIT_CHECKPOINT_INTERVAL (default 5 s) after the last when entries were written, or after
+AUDIT_CHECKPOINT_EVERY new entries (a checkpoint covers at most that many). The trim is the same step
+(lua/audit_checkpoint.lua): entries older than AUDIT_RETENTION, below the newest, go, and `start` says where the
+log starts now. It is computed from what was older than the retention, never from where the log happens to start:
+a head deleted by hand is not signed as a trim.
+
+The first checkpoint of the scheme anchors it: `prev` is 64 zeros for a log that began with it (seq 1), or the
+old chain's last `hash` for a log upgraded from it (bot/audit/legacy.py). A writer finds entries it cannot sign
+(a gap, an entry without `seq`) and writes nothing: `audit verify` names them.
+
+Without a signing key nothing is signed; the lease holder only trims.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from bot.audit.digests import ZERO, chain, leaf, pack, seq_of
+from bot.audit.legacy import link_of
+from bot.core.signing import SigningError, SigningKeys
+from bot.core.tasks import stop_task
+from bot.store import Store, StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_TYPE = "audit-checkpoint+jwt"  # the JWS header's `typ`
+VERSION = "2"  # checkpoints of this scheme say `v` 2; the old chain's have no `v`
+POLL_SECONDS = 1.0  # how often a worker looks (at most): one Redis call, three for the lease holder
+
+
+def numbered(fields: dict[str, str]) -> int | None:
+    """An entry's seq, in this scheme or the old chain's; None for an entry with none."""
+    seq = seq_of(fields)
+    if seq is not None:
+        return seq
+    link = link_of("", fields)
+    return link.seq if link is not None else None
+
+
+class Unsignable(Exception):
+    """What the writer found instead of entries it may sign."""
+
+
+class AuditCheckpoints:
+    """Writes a checkpoint when one is due (`write_due`), from its own task, while this worker holds the lease."""
+
+    def __init__(
+        self, store: Store, keys: SigningKeys | None, *, worker: str, every: int, interval: float, retention: float,
+        poll: float = POLL_SECONDS,
+    ) -> None:
+        self._store = store
+        self._keys = keys
+        self._worker = worker
+        self._every = every
+        self._interval = interval
+        self._retention = retention
+        self._poll = min(poll, max(interval, 0.05))
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="audit-checkpoints")
+
+    async def stop(self) -> None:
+        await stop_task(self._task)
+        self._task = None
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.write_due()
+            except StoreUnavailable as exc:
+                self._store.outage.failed(exc)  # one line, then one a minute (bot.core.logs.Outage)
+            except SigningError as exc:
+                log.warning("audit checkpoint not signed: %s", exc)  # the message names no key material
+            except Exception:
+                log.exception("audit checkpoint failed; going on")
+            await asyncio.sleep(self._poll)
+
+    async def write_due(self, now: float | None = None) -> bool:
+        """If this worker holds (or takes) the lease: trim, and sign a checkpoint when one is due. True if this
+        call wrote a checkpoint."""
+        now = time.time() if now is None else now
+        if not await self._store.audit.lease(self._worker, max(3 * self._poll, 2 * self._interval, 5.0)):
+            return False
+        if self._keys is None:
+            head = await self._store.audit.last()
+            if head is not None:
+                minid = _ms(now - self._retention) + "-0"
+                await self._store.audit.trim(head[0] if _key(head[0]) < _key(minid) else minid)
+            return False
+        try:
+            return await self._sign_due(now, self._keys)
+        except Unsignable as exc:
+            log.warning("audit checkpoint not signed: %s; `python -m bot audit verify` names the entry", exc)
+            return False
+
+    async def _sign_due(self, now: float, keys: SigningKeys) -> bool:
+        audit = self._store.audit
+        head = await audit.last()
+        if head is None or (head_seq := numbered(head[1])) is None:
+            return False
+        last = await audit.last_checkpoint()
+        if last is not None and last[1].get("v") == VERSION:
+            after, fields = last
+            done, prev, at = int(fields["seq"]), fields["head"], float(fields["at"])
+            start, lower = int(fields["start"]), "(" + fields["id"]
+        else:
+            after = last[0] if last is not None else ""
+            done, prev, start, lower, at = await self._genesis()
+        if head_seq <= done or (head_seq - done < self._every and now - at < self._interval):
+            return False
+        batch = await audit.chained(lower=lower, count=self._every)
+        leaves: list[bytes] = []
+        for number, (entry_id, fields) in enumerate(batch, done + 1):
+            if seq_of(fields) != number:
+                raise Unsignable(f"entry {entry_id} is not seq {number}")
+            leaves.append(leaf(entry_id, fields))
+        if not leaves:
+            return False
+        seq, entry_id = done + len(leaves), batch[-1][0]
+        cutoff = _ms(now - self._retention)
+        start, trim_id = await self._trim_to(cutoff, start, seq, entry_id)
+        claims = {"v": int(VERSION), "from": done + 1, "seq": seq, "id": entry_id,
+                  "head": chain(bytes.fromhex(prev), leaves).hex(), "prev": prev, "start": start,
+                  "trim": cutoff if trim_id else "", "at": now}
+        stored = {"v": VERSION, **{k: str(v) for k, v in claims.items() if k not in ("v", "at")}, "at": repr(now),
+                  "leaves": pack(leaves), "jws": keys.sign(claims, typ=CHECKPOINT_TYPE)}
+        written = await audit.write_checkpoint(stored, after=after, trim_id=trim_id, start=start)
+        if written:
+            log.debug("audit checkpoint signed at seq %d", seq)
+        return written
+
+    async def _genesis(self) -> tuple[int, str, int, str, float]:
+        """Where the scheme starts (no checkpoint of it yet): (the seq before its first entry, the anchor, the
+        log's start, the stream id to read from, 0.0). Its first entry is seq 1 (anchor zeros), or follows the
+        old chain's last entry (anchor: that entry's hash); anything else is not signed."""
+        audit = self._store.audit
+        lower = "-"
+        before: tuple[str, dict[str, str]] | None = None
+        oldest: int | None = None
+        while batch := await audit.chained(lower=lower, count=1000):
+            for entry_id, fields in batch:
+                seq = numbered(fields)
+                if oldest is None and seq is not None:
+                    oldest = seq
+                if seq_of(fields) is not None:
+                    if seq == 1 and before is None:
+                        return 0, ZERO, 1, entry_id, 0.0
+                    link = link_of(*before) if before is not None else None
+                    if link is None or link.seq + 1 != seq or link.computed != link.hash:
+                        raise Unsignable(f"the first entry of the new scheme, {entry_id} (seq {seq}), follows"
+                                         " no entry of the old chain")
+                    return link.seq, link.hash, oldest or seq, entry_id, 0.0
+                before = (entry_id, fields)
+            lower = "(" + batch[-1][0]
+        raise Unsignable("no entry of the new scheme yet")
+
+    async def _trim_to(self, cutoff: str, start: int, seq: int, entry_id: str) -> tuple[int, str]:
+        """Where the log starts after trimming the entries older than `cutoff` (ms: the retention), and the stream
+        id to trim below ("": no trim). Never past the newest entry signed (`seq`, `entry_id`), so numbering goes
+        on."""
+        older = await self._store.audit.newest_before(cutoff + "-0") if cutoff != "0" else None
+        if older is None or (last_old := numbered(older[1])) is None or last_old + 1 <= start:
+            return start, ""
+        if last_old >= seq:
+            return seq, entry_id
+        after = await self._store.audit.chained(lower="(" + older[0], count=1)
+        if not after or numbered(after[0][1]) != last_old + 1:
+            return start, ""  # what follows is not the next seq: leave it for verify to name
+        return last_old + 1, after[0][0]
+
+
+def _ms(moment: float) -> str:
+    return str(max(0, int(moment * 1000)))
+
+
+def _key(entry_id: str) -> tuple[int, int]:
+    ms, _, number = entry_id.partition("-")
+    return int(ms), int(number or 0)

@@ -1,0 +1,336 @@
+"""`python -m bot audit verify [--since 7d|ISO] [--jwks FILE|URL]`: check the audit log against its signed checkpoints.
+
+Exit 0 with a one-paragraph summary when the log is intact; 1 naming the first entry altered, deleted or inserted
+(or a checkpoint whose signature does not verify), when no audit log is found under REDIS_KEY_PREFIX, or when Redis
+cannot be read; 2 on bad usage. The walks are bot/audit/walk.py (this scheme) and bot/audit/legacy.py (the old
+chain, for logs upgraded from it); here the entries and checkpoints are read from Redis, and the checkpoints'
+signatures checked with the deployment's keys (SIGNING_KEYS_FILE / SIGNING_KEYS), or with the public keys of
+`--jwks` (a JWKS file, or a URL such as a deployed bot's `https://.../api/v1/jwks.json`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+import httpx
+
+from bot.audit.checkpoints import CHECKPOINT_TYPE, VERSION
+from bot.audit.digests import chain, seq_of, unpack
+from bot.audit.legacy import ChainWalk, Checkpoint, Link, link_of
+from bot.audit.walk import LogWalk, Problem, Signed, check_checkpoints, id_ms
+from bot.core.durations import DurationError, parse_duration
+from bot.core.settings import LONGEST_RETENTION, SettingsError, StoreSettings
+from bot.core.signing import SigningError, load_signing_keys, public_keys_of, verify_jws
+from bot.store import Store, StoreUnavailable, connect
+
+Verifier = Callable[[str], dict[str, Any]]  # a checkpoint's JWS -> its claims, or SigningError
+BATCH = 2000  # entries read per XRANGE
+NO_LOG = 3  # the walk's code for "no audit log here" (the command exits 1 and says so)
+
+
+class UsageError(ValueError):
+    """A bad argument: the message names it."""
+
+
+class Forged(Exception):
+    """A checkpoint whose signature or fields do not verify."""
+
+
+def iso_utc(seconds: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
+
+
+def since_time(text: str, now: float) -> float:
+    """`--since` as epoch seconds: a duration back from `now` (7d, 12h...) or an ISO 8601 time (UTC unless it
+    says its offset). UsageError when it is neither."""
+    try:
+        return now - parse_duration(text, max_seconds=LONGEST_RETENTION)
+    except DurationError as exc:
+        try:
+            moment = datetime.fromisoformat(text.strip())
+        except ValueError:
+            raise UsageError(f"--since: {exc.problem}: {text.strip()[:40]!r}; use a duration (30m, 12h, 7d) or an"
+                             " ISO 8601 time (2026-11-23T14:05:09Z)") from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return moment.timestamp()
+
+
+def jwks_verifier(where: str) -> Verifier:
+    """Checks checkpoints with the public keys of a JWKS: a file, or an http(s) URL (private parts are not read)."""
+    try:
+        if where.startswith(("http://", "https://")):
+            answer = httpx.get(where, timeout=10.0, follow_redirects=True)
+            answer.raise_for_status()
+            document = answer.json()
+        else:
+            document = json.loads(Path(where).expanduser().read_text())
+        keys = public_keys_of(document)
+    except (OSError, ValueError, SigningError, httpx.HTTPError) as exc:
+        raise UsageError(f"--jwks: {where[:200]} is not a readable JWKS of Ed25519 keys ({type(exc).__name__})"
+                         ) from None
+    if not keys:
+        raise UsageError(f"--jwks: {where[:200]} holds no Ed25519 key")
+    return lambda jws: verify_jws(jws, keys, typ=CHECKPOINT_TYPE, whose="the keys in --jwks")
+
+
+def checkpoint_of(entry_id: str, fields: dict[str, str], verify: Verifier | None) -> Checkpoint:
+    """A stored checkpoint of the old chain, its JWS verified when there is a key (Forged says why not)."""
+    try:
+        stored = Checkpoint(entry_id, int(fields["seq"]), fields["hash"], fields["id"], float(fields["at"]),
+                            signed=False)
+    except (KeyError, ValueError):
+        raise Forged("its fields are not a checkpoint's (seq, hash, id, at, jws)") from None
+    if verify is None:
+        return stored
+    claims = _claims(fields, verify)
+    if (claims.get("seq"), claims.get("hash"), claims.get("id")) != (stored.seq, stored.hash, stored.entry_id):
+        raise Forged("the seq, hash or id stored beside its JWS are not what it signed")
+    return Checkpoint(entry_id, stored.seq, stored.hash, stored.entry_id, float(claims.get("at") or 0), signed=True)
+
+
+SIGNED_FIELDS = ("from", "seq", "id", "head", "prev", "start", "trim")
+
+
+def signed_of(entry_id: str, fields: dict[str, str], verify: Verifier | None) -> Signed:
+    """A stored checkpoint of this scheme: what it signed, checked against the fields stored beside its JWS (Forged
+    when they differ), and its kept digests (None when they are not what it signed)."""
+    try:
+        stored = Signed(entry_id, int(fields["from"]), int(fields["seq"]), fields["id"], fields["head"],
+                        fields["prev"], int(fields["start"]), fields["trim"], float(fields["at"]), signed=False)
+    except (KeyError, ValueError):
+        raise Forged("its fields are not a checkpoint's (from, seq, id, head, prev, start, trim, at, jws)") from None
+    if verify is not None:
+        claims = _claims(fields, verify)
+        if [str(claims.get(name)) for name in SIGNED_FIELDS] != [fields[name] for name in SIGNED_FIELDS]:
+            raise Forged("the fields stored beside its JWS are not what it signed")
+    leaves = unpack(fields.get("leaves", ""))
+    if leaves is not None:
+        if len(leaves) != stored.seq - stored.first + 1 or chain(_raw(stored.prev), leaves).hex() != stored.head:
+            leaves = None
+    return Signed(stored.id, stored.first, stored.seq, stored.entry_id, stored.head, stored.prev, stored.start,
+                  stored.trim, stored.at, tuple(leaves) if leaves is not None else None, signed=verify is not None)
+
+
+def _raw(text: str) -> bytes:
+    try:
+        return bytes.fromhex(text)
+    except ValueError:
+        return b""
+
+
+def _claims(fields: dict[str, str], verify: Verifier) -> dict[str, Any]:
+    try:
+        return verify(fields.get("jws", ""))
+    except SigningError as exc:
+        raise Forged(str(exc)) from None
+
+
+def verify_audit(
+    *, since: str | None, jwks: str | None, out: TextIO | None = None, settings: StoreSettings | None = None
+) -> int:
+    """Check the audit log (see the module). Returns the exit code."""
+    out = out or sys.stdout
+    try:
+        start_at = since_time(since, time.time()) if since is not None else None
+        settings = StoreSettings.from_env() if settings is None else settings
+        verify: Verifier | None
+        if jwks is not None:
+            verify = jwks_verifier(jwks)
+        else:
+            keys = load_signing_keys(settings)
+            verify = None if keys is None else (lambda jws: keys.verify(jws, typ=CHECKPOINT_TYPE))
+    except (UsageError, SettingsError, SigningError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        said, code = asyncio.run(_verify(settings, start_at, verify))
+    except StoreUnavailable as exc:
+        print(f"error: cannot read the audit log from Redis ({type(exc).__name__}); is Redis running where REDIS_URL"
+              " points, with the right password?", file=sys.stderr)
+        return 1
+    if code == NO_LOG:
+        print(f"error: {said}", file=sys.stderr)
+        return 1
+    print(said, file=out)
+    return code
+
+
+async def _verify(settings: StoreSettings, start_at: float | None, verify: Verifier | None) -> tuple[str, int]:
+    redis = connect(settings.redis_url.get_secret_value(), command_timeout=settings.redis_timeout)
+    store = Store(redis, prefix=settings.store_prefix)
+    try:
+        return await walk(store, start_at, verify, retention=settings.audit_retention)
+    finally:
+        await redis.aclose()
+
+
+async def walk(
+    store: Store, start_at: float | None, verify: Verifier | None, *, retention: float | None = None,
+    now: float | None = None,
+) -> tuple[str, int]:
+    """Walk the store's audit log (from the last checkpoint at or before `start_at`, else from its oldest entry):
+    (what to print, exit code; NO_LOG when there is none under the store's prefix)."""
+    now = time.time() if now is None else now
+    if not await store.audit.exists():
+        return (f"no audit log found under the key prefix {store.keys.prefix!r} (is REDIS_KEY_PREFIX the bot's, and"
+                " REDIS_URL its Redis?)"), NO_LOG
+    old: list[Checkpoint] = []
+    new: list[Signed] = []
+    for entry_id, fields in await store.audit.checkpoints():
+        try:
+            if fields.get("v") == VERSION:
+                new.append(signed_of(entry_id, fields, verify))
+            else:
+                old.append(checkpoint_of(entry_id, fields, verify))
+        except Forged as exc:
+            return f"audit log NOT intact: forged checkpoint {entry_id} (seq {fields.get('seq', '?')[:20]}): {exc}", 1
+    begin = max((c for c in new if c.at <= start_at), key=lambda c: c.seq, default=None) if start_at else None
+    walker = Walker(old, new, begin=begin, signing=verify is not None)
+    problem = check_checkpoints([begin, *walker.new] if begin else new, retention=retention)
+    lower = "(" + begin.entry_id if begin is not None else "-"
+    reading: asyncio.Task[list[tuple[str, dict[str, str]]]] | None = None
+    if problem is None:
+        reading = asyncio.create_task(store.audit.chained(lower=lower, count=BATCH))
+    while reading is not None:
+        batch = await reading
+        # the next batch is read while this one is hashed
+        reading = asyncio.create_task(store.audit.chained(lower="(" + batch[-1][0], count=BATCH)) if len(
+            batch) == BATCH else None
+        for entry_id, fields in batch:
+            if (problem := walker.feed(entry_id, fields)) is not None:
+                break
+        if problem is not None:
+            if reading is not None:
+                reading.cancel()
+            break
+    problem = problem or walker.finish()
+    if problem is not None:
+        return f"audit log NOT intact: {problem}", 1
+    return walker.summary(now), 0
+
+
+class Walker:
+    """Hands each entry to the walk of its format: entries from before any chain, the old chain's, this scheme's
+    (in that order only), and checks where the log starts against the newest signed checkpoint."""
+
+    def __init__(self, old: list[Checkpoint], new: list[Signed], *, begin: Signed | None, signing: bool) -> None:
+        self.begin = begin
+        self.new = [c for c in new if begin is None or c.seq > begin.seq]
+        self.signing = signing
+        self.legacy = ChainWalk(old if begin is None else [])
+        self.walk = LogWalk(self.new, want=begin.seq + 1 if begin else None, anchor=begin.head if begin else None)
+        self.phase = "new" if begin is not None else "old"
+        self.first: tuple[str, int] | None = None  # the first numbered entry: where the log starts
+
+    def feed(self, entry_id: str, fields: dict[str, str]) -> Problem | None:
+        seq = seq_of(fields)
+        if self.first is None and self.begin is None:
+            number = seq if seq is not None else (link.seq if (link := _old_seq(fields)) is not None else None)
+            if number is not None:
+                self.first = (entry_id, number)
+                if (problem := self._check_start(entry_id, number)) is not None:
+                    return problem
+        if self.phase == "old" and seq is not None:
+            self.phase = "new"
+            if (problem := self._enter_new(entry_id, seq)) is not None:
+                return problem
+        if self.phase == "new":
+            if seq is None and _old_seq(fields) is not None:
+                return Problem("inserted", entry_id, (self.walk.last_seq or 0) + 1, "an entry of the old chain after"
+                               " entries of the new scheme (written by a worker of the old version after the upgrade?)")
+            return self.walk.feed(entry_id, fields, seq)
+        return self.legacy.feed(entry_id, fields)
+
+    def _check_start(self, entry_id: str, seq: int) -> Problem | None:
+        """The log must start where the newest checkpoint signed it starts (or at seq 1, with none signed)."""
+        if self.new:
+            newest = self.new[-1]
+            if seq > newest.start:
+                return Problem("deleted", entry_id, newest.start, f"entries seq {newest.start} to {seq - 1} at the"
+                               f" start of the log are gone: checkpoint {newest.id} signed that the log starts at seq"
+                               f" {newest.start}; that is no trim")
+        elif seq > 1 and self.signing and not self.legacy.checkpoints:
+            return Problem("deleted", entry_id, 1, f"the log starts at seq {seq}, and no signed checkpoint says"
+                           " entries were trimmed")
+        return None
+
+    def _enter_new(self, entry_id: str, seq: int) -> Problem | None:
+        if self.new and seq < self.new[0].first:
+            oldest = self.new[0]
+            return Problem("deleted", entry_id, seq, f"no checkpoint kept covers seq {seq} to {oldest.first - 1},"
+                           f" though checkpoint {oldest.id} and later ones cover what follows: the checkpoints before"
+                           " it are gone")
+        last = self.legacy.last
+        if last is not None:
+            if (problem := self.legacy.finish()) is not None:
+                return problem
+            if seq != last.seq + 1:
+                return Problem("deleted", entry_id, last.seq + 1, f"the new scheme's first entry here is seq {seq},"
+                               f" after the old chain's seq {last.seq} (entry {last.id})")
+            first = next((c for c in self.new if c.first == seq), None)
+            if first is not None and first.prev != last.hash:
+                return Problem("altered", last.id, last.seq, f"checkpoint {first.id} anchors the new scheme on"
+                               " another hash than this entry's: the old chain was rewritten")
+            self.walk.want = seq
+        elif self.legacy.skipped and seq != 1:
+            return Problem("altered", self.legacy.skipped_first, max(1, seq - self.legacy.skipped), f"it and"
+                           f" {self.legacy.skipped - 1:,} more entries have no `seq`, before seq {seq}: their numbering"
+                           " was removed")
+        return None
+
+    def finish(self) -> Problem | None:
+        if self.phase == "old":
+            return self.legacy.finish() or self.walk.finish()
+        return self.walk.finish()
+
+    def summary(self, now: float) -> str:
+        """The paragraph `audit verify` prints for an intact log."""
+        walk, legacy = self.walk, self.legacy
+        parts: list[str] = []
+        if legacy.checked:
+            assert legacy.first is not None and legacy.last is not None
+            parts.append(f"{legacy.checked:,} entries of the old chain checked, seq {legacy.first.seq:,} to"
+                         f" {legacy.last.seq:,}, under {len(legacy.matched):,} of its checkpoints")
+        if walk.checked:
+            parts.append(f"{walk.checked:,} entries checked, seq {walk.first_seq:,} to {walk.last_seq:,}"
+                         + (f", from checkpoint {self.begin.id} (seq {self.begin.seq:,}, signed"
+                            f" {iso_utc(self.begin.at)})" if self.begin else ""))
+        if not parts:
+            parts.append("no numbered entry")
+        said = "audit log intact: " + "; ".join(parts)
+        if legacy.skipped:
+            said += f"; {legacy.skipped:,} older entries written before the chain were skipped"
+        matched = self.new if walk.checked else walk.matched
+        if matched and matched[-1].signed:
+            newest = matched[-1]
+            said += (f"; {len(matched):,} signed checkpoints verified, the last at seq {newest.seq:,} (signed"
+                     f" {iso_utc(newest.at)})")
+            said += self._tail(now)
+        elif matched:
+            said += (f"; unsigned: no signing key (SIGNING_KEYS_FILE, SIGNING_KEYS or --jwks), so the"
+                     f" {len(matched):,} checkpoints it reached were compared but their signatures not checked")
+        elif walk.checked and self.signing:
+            said += f"; no signed checkpoint covers them yet: all {walk.checked:,} are covered by no signature"
+        elif walk.checked:
+            said += "; unsigned: no checkpoint (a worker with a signing key writes them)"
+        return said + "."
+
+    def _tail(self, now: float) -> str:
+        walk = self.walk
+        if not walk.tail:
+            return "; 0 entries after it (no unsigned tail)"
+        age = max(0.0, now - id_ms(walk.tail_since) / 1000)
+        return (f"; the unsigned tail: {walk.tail:,} entries after it are covered by no signature yet, the oldest"
+                f" written {age:,.1f} s ago")
+
+
+def _old_seq(fields: dict[str, str]) -> Link | None:
+    return link_of("", fields)

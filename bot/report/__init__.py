@@ -1,5 +1,5 @@
-"""How approvals are going: the offline HTML report (`python -m bot report`) and its headline numbers, the audit
-export, and the audit chain's check and signed checkpoints.
+"""How approvals are going: the offline HTML report (`python -m bot report`) and its headline numbers, and the audit
+export (audit integrity, `audit verify`: bot/audit/).
 
     entries.py         pure: what an audit entry says, and one pass over the entries
     figures.py         pure: entries (+ the approvals waiting now) -> `Figures`, what the page shows
@@ -12,9 +12,6 @@ export, and the audit chain's check and signed checkpoints.
     cli.py             reads Redis (the audit stream, the pending approvals) and writes the page
     names.py           people's names for the report and the export, asked of Slack (ids offline)
     audit_export.py    `python -m bot audit`: the audit stream as JSON lines or CSV
-    audit_chain.py     pure: the audit chain checked (what `audit verify` walks)
-    audit_verify.py    `python -m bot audit verify`: reads the chain and its checkpoints, says whether intact
-    checkpoints.py     signed checkpoints of the chain's head, written by every worker's loop
 
 Importing this package does not import matplotlib or jinja2: `/agent report` and the App Home use
 `headline`.

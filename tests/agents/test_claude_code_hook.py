@@ -47,7 +47,9 @@ def test_an_unreachable_bot_is_denied_after_a_short_retry() -> None:
     env = {"AGENT_APPROVALS_URL": "http://127.0.0.1:9", "AGENT_APPROVALS_KEY": "aak_x"}
     out = hook(json.dumps(BASH), "--retry-for", "0.5", **env)
     assert out["permissionDecision"] == "deny"
-    assert out["permissionDecisionReason"].startswith("Not run: the approval could not be asked or read (Connect")
+    said = out["permissionDecisionReason"]
+    assert said.startswith("Not run: the approval could not be asked or read (Unreachable: the approvals bot at"
+                           " http://127.0.0.1:9 is unreachable (ConnectError"), said
 
 
 def test_the_title_names_the_tool_the_project_and_what_it_does() -> None:

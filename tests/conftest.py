@@ -46,6 +46,15 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     return min(16, max(4, 2 * (os.cpu_count() or 1)))
 
 
+FIRST = ("tests/agents/test_packaging.py",)  # the longest (installs from the package index): started first
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The longest tests first, so a parallel run does not end waiting on one of them (the same order on every
+    test process, as xdist needs)."""
+    items.sort(key=lambda item: not item.nodeid.startswith(FIRST))
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -15,11 +15,12 @@ from typing import Any
 
 from agent_approvals import ApprovalsClient
 from agent_approvals.claude_agent_sdk import can_use_tool, pre_tool_use_hook
-from claude_agent_sdk import ClaudeAgentOptions, ClaudeSDKClient, ResultMessage
+from claude_agent_sdk import ClaudeAgentOptions
 
 from bot.devslack.server import SlackStandIn
 from tests.conftest import BOB, Worker, block_texts
 from tests.support.claude_cli import ScriptedCLI
+from tests.support.frameworks import claude_run as run
 from tests.support.hitl import cards, click, nth_card, until
 
 EMAIL = {"to": "bob@example.com", "body": "Prices go up 5% on May 1."}
@@ -33,15 +34,6 @@ def tool(sent: list[tuple[str, dict[str, Any]]], name: str) -> Any:
         return "sent"
 
     return send
-
-
-async def run(options: ClaudeAgentOptions, transport: ScriptedCLI) -> ResultMessage:
-    async with ClaudeSDKClient(options, transport=transport) as claude:
-        await claude.query("Tell them about the prices")
-        async for message in claude.receive_response():
-            if isinstance(message, ResultMessage):
-                return message
-    raise AssertionError("no result")
 
 
 async def test_two_tools_sharing_40_characters_are_two_calls(

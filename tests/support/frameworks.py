@@ -349,7 +349,6 @@ def claude_cli(sent: Sent, *calls: dict[str, Any], results: list[str] | None = N
 
 async def claude_run(options: Any, transport: Any) -> Any:
     """Run the SDK's client over `transport` to its result message."""
-
     async with ClaudeSDKClient(options, transport=transport) as claude:
         await claude.query("Tell Bob about the prices")
         async for message in claude.receive_response():

@@ -248,7 +248,7 @@ def create_services(settings: Settings, *, worker_id: str | None = None) -> Serv
         metrics=metrics,
         model_config=model_config,
         api=ApprovalsApi(store=store, approvals=approvals, waiters=api_waiters, names=directory.name_of,
-                         receipts=receipts),
+                         receipts=receipts, user_by_email=directory.user_by_email),
         webhooks=WebhookSender(
             store, allow_private=settings.api_allow_private_callbacks, lease=settings.webhook_lease_seconds,
             names=directory.name_of, receipts=receipts,

@@ -10,8 +10,8 @@ The body is Claude Code's `PreToolUse` hook input; the answer (200) is the hook'
 a command hook and this one find each other's cards). Its client speaks to this worker's `ApprovalsApi` in
 process (`InProcess`, an httpx transport): the same steps as the Approvals API's routes, without a round trip.
 `?wait=S` (0 to 60, default 50), `?on_error=ask` (default deny), and the header `X-Approvals-Requester` (a Slack
-user id; Claude Code fills it from the environment) shape the ask. A request the hook cannot read is refused
-(400), which Claude Code treats as no decision: its own permission flow applies (in `-p` mode, a call not
+user id or their email; Claude Code fills it from the environment) shape the ask. A request the hook cannot read
+is refused (400), which Claude Code treats as no decision: its own permission flow applies (in `-p` mode, a call not
 allowed by its rules is then denied); the command hook is the one that also denies when the bot is down.
 """
 

@@ -77,6 +77,9 @@ _JWKS = {
     }}},
 }
 
+REQUESTER = ("the Slack user the program acts for: their user id (U…), or their email, which the bot asks Slack"
+             " about (users.lookupByEmail; nobody has it: 400)")
+
 _KEY = {
     "type": "object",
     "additionalProperties": False,
@@ -111,7 +114,7 @@ _ASK = {
         },
         "text": {"type": "string", "minLength": 1, "maxLength": MAX_TEXT, "description": "kind message or code"},
         "channel": {"type": "string", "description": "the origin channel (default: the key's first)"},
-        "requester": {"type": "string", "description": "the Slack user the program acts for"},
+        "requester": {"type": "string", "description": REQUESTER},
         "timeout": {"type": "integer", "minimum": 1, "maximum": 604800,
                     "description": "seconds; never longer than the channel allows"},
         "context_url": {"type": "string", "maxLength": MAX_URL},
@@ -143,7 +146,7 @@ _ALLOWED = {
         "allowed_by": {"type": "string", "minLength": 1, "maxLength": MAX_ALLOWED_BY,
                        "description": "what in the program's allow-list let the call through (`--allow list_*`)"},
         "channel": {"type": "string", "description": "the channel it is recorded about (default: the key's first)"},
-        "requester": {"type": "string", "description": "the Slack user the program acts for"},
+        "requester": {"type": "string", "description": REQUESTER},
         "agent": {"type": "string", "maxLength": MAX_AGENT, "description": "which agent made the call"},
     },
 }

@@ -34,6 +34,7 @@ MAX_JSON_DEPTH = 64  # objects and arrays within each other in a body
 IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 TOOL_NAME = re.compile(r"^[A-Za-z0-9_.:/-]{1,64}$")
 USER_ID = re.compile(r"^[UW][A-Z0-9]{2,23}$")
+EMAIL = re.compile(r"^[^@\s<>]{1,64}@[^@\s<>]{1,253}$")  # a requester named by email: the bot asks Slack who it is
 CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,23}$")
 APPROVAL_ID = re.compile(r"^a-[a-z0-9]{20,40}$")  # ids the API makes (`bot.api.service.new_approval_id`)
 
@@ -232,11 +233,11 @@ def ask_body(raw: bytes, *, allow_private_callbacks: bool = False) -> Ask:
 def _who(data: dict[str, Any]) -> dict[str, str]:
     """The optional `channel`, `requester` and `agent` of a body, checked."""
     found: dict[str, str] = {}
-    for name, pattern, what in (("channel", CHANNEL_ID, "a Slack channel id (C…)"),
-                                ("requester", USER_ID, "a Slack user id (U… or W…)")):
+    for name, patterns, what in (("channel", (CHANNEL_ID,), "a Slack channel id (C…)"),
+                                 ("requester", (USER_ID, EMAIL), "a Slack user id (U… or W…) or their email")):
         if name in data:
             value = data[name]
-            if not isinstance(value, str) or not pattern.fullmatch(value):
+            if not isinstance(value, str) or not any(pattern.fullmatch(value) for pattern in patterns):
                 raise bad(name, f"{name} must be {what}")
             found[name] = value
     if "agent" in data:

@@ -151,9 +151,11 @@ class ApprovalsApi:
         card_link: str = "",
         names: NameOf | None = None,
         receipts: ReceiptIssuer | None = None,
+        user_by_email: NameOf | None = None,
     ) -> None:
         self.receipts = receipts  # signs the receipts of approvals that allow a call; None: no signing key
         self.names = names  # a person's display name (the worker's cached directory), for `decided_by_name`
+        self.user_by_email = user_by_email  # who has an email in Slack (the directory), for a requester by email
         self.store = store
         self.approvals = approvals
         self.waiters = waiters
@@ -177,9 +179,10 @@ class ApprovalsApi:
         channel = ask.channel or key.default_channel
         if not key.allows(channel):
             raise ApiError(403, "forbidden", f"the key {key.name} may not ask in {channel}", field="channel")
+        requester = await self.requester(ask.requester)  # (an email unknown to Slack: refused, nothing stored)
         run = await self.store.runs.of_program(key.id, channel, program_run(key, channel, ask.run))
         once = Once(key.id, idempotency_key, ask.body_digest, IDEMPOTENCY_SECONDS)
-        program = ProgramAsk(key=key, title=ask.title, requester=ask.requester, context_url=ask.context_url,
+        program = ProgramAsk(key=key, title=ask.title, requester=requester, context_url=ask.context_url,
                              callback_url=ask.callback_url, timeout=ask.timeout,
                              once=once if idempotency_key else None)
         request = api_request(ask, approval_id=new_approval_id(), key=key)
@@ -202,6 +205,17 @@ class ApprovalsApi:
         return (201 if approval.pending else 200), await self.view(approval)
 
     # recording a call nobody was asked about -------------------------------------------------------
+    async def requester(self, given: str) -> str:
+        """The Slack user id of a requester given by id or by email (asked of Slack: `users.lookupByEmail`, cached);
+        400 naming the field when Slack knows no one with that email."""
+        if "@" not in given:
+            return given
+        found = await self.user_by_email(given) if self.user_by_email is not None else None
+        if found is None:
+            raise ApiError(400, "invalid_request", "requester: no one in this Slack workspace has that email (give"
+                           " their Slack user id, U…, instead)", field="requester")
+        return found
+
     async def record_allowed(
         self, key: ApiKey, allowed: Allowed, *, idempotency_key: str = ""
     ) -> tuple[int, dict[str, Any]]:
@@ -224,7 +238,7 @@ class ApprovalsApi:
             "origin_channel": channel,
             **({"arguments": arguments} if len(arguments) <= AUDITED_ARGUMENTS else {}),
             **({"agent": allowed.agent} if allowed.agent else {}),
-            **({"requester": allowed.requester} if allowed.requester else {}),
+            **({"requester": await self.requester(allowed.requester)} if allowed.requester else {}),
         }
         if not idempotency_key:
             await self.store.audit.append("allowed", **entry)

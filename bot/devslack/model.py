@@ -40,6 +40,11 @@ class DevUser:
     is_admin: bool = False
     deleted: bool = False  # deactivated: still in the workspace's list, `deleted` in users.info
 
+    @property
+    def email(self) -> str:
+        """Their email in the workspace (`users.lookupByEmail`): name@example.com."""
+        return f"{self.name}@example.com"
+
 
 @dataclass(frozen=True)
 class DevChannel:

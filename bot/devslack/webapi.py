@@ -1,6 +1,6 @@
 """The Web API endpoint ``/api/{method}``: reads arguments as slack-sdk sends them (query, form or JSON), checks
 the token, applies injected failures and held calls, records every call, and answers with Slack's shapes and
-errors. The workspace directory methods (``auth.test``, ``users.info``, ``conversations.info``,
+errors. The workspace directory methods (``auth.test``, ``users.info``, ``users.lookupByEmail``, ``conversations.info``,
 ``conversations.open``, ``usergroups.users.list``) are answered here; the other methods come from the parts that
 own them."""
 
@@ -33,6 +33,7 @@ class WebApi:
         self.methods: dict[str, ApiMethod] = {
             "auth.test": self.auth_test,
             "users.info": self.users_info,
+            "users.lookupByEmail": self.users_lookup_by_email,
             "conversations.info": self.conversations_info,
             "conversations.open": self.conversations_open,
             "usergroups.users.list": self.usergroups_users_list,
@@ -125,6 +126,13 @@ class WebApi:
             "bot_id": BOT_ID,
             "is_enterprise_install": False,
         }
+
+    def users_lookup_by_email(self, args: dict[str, Any]) -> dict[str, Any]:
+        email = str(args.get("email") or "").strip().lower()
+        for user in self.ws.users.values():
+            if user.email == email and not user.deleted:
+                return self.users_info({"user": user.id})
+        raise ApiError("users_not_found")
 
     def users_info(self, args: dict[str, Any]) -> dict[str, Any]:
         uid = args.get("user")

@@ -24,6 +24,7 @@ class Directory:
         self._groups: dict[str, tuple[float, frozenset[str]]] = {}
         self._dms: dict[str, str] = {}  # person -> the bot's direct message channel with them (it never changes)
         self._names: dict[str, tuple[float, str | None]] = {}  # person -> (until, display name; None: unknown)
+        self._emails: dict[str, tuple[float, str | None]] = {}  # email -> (until, user id; None: nobody)
 
     async def name_of(self, user_id: str) -> str | None:
         """`user_id`'s Slack display name (else real name, else user name), cached `NAME_SECONDS` (an unknown one
@@ -41,6 +42,23 @@ class Directory:
             log.info("no name for %s (%s)", user_id, error)
         self._names[user_id] = (time.monotonic() + (NAME_SECONDS if name else 60.0), name)
         return name
+
+    async def user_by_email(self, email: str) -> str | None:
+        """The id of the person whose Slack email is `email` (`users.lookupByEmail`, scope `users:read.email`),
+        cached as names are; None when Slack knows no one with it (or will not say: the reason is logged)."""
+        key = email.strip().lower()
+        cached = self._emails.get(key)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        found: str | None = None
+        try:
+            user = (await self._slack.users_lookupByEmail(email=key)).get("user") or {}
+            found = str(user.get("id") or "") or None
+        except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
+            error = exc.response.get("error") if isinstance(exc, SlackApiError) else type(exc).__name__
+            log.info("no Slack user found by email (%s)", error)
+        self._emails[key] = (time.monotonic() + (NAME_SECONDS if found else 60.0), found)
+        return found
 
     async def group_members(self, group_id: str) -> frozenset[str]:
         cached = self._groups.get(group_id)

@@ -54,7 +54,8 @@ async def test_a_call_the_input_mode_allows_is_allowed_at_once_and_used(api: Wor
     store = api.services.store
     assert await store.settings.set(SALES, "mode", "policy", by=ALICE) is None
     client = Client(api, (await new_key(api)).key)
-    status, body, _ = await client.call("POST", PATH + "?wait=5", body=READ, headers={"X-Approvals-Requester": ALICE})
+    by_email = {"X-Approvals-Requester": "alice@example.com"}  # (the session's person, by email: Slack says who)
+    status, body, _ = await client.call("POST", PATH + "?wait=5", body=READ, headers=by_email)
     assert status == 200, body
     jsonschema.validate(body, decision_schema())
     out = body["hookSpecificOutput"]

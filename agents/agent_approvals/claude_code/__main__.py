@@ -8,9 +8,9 @@
 `hook` reads Claude Code's PreToolUse input on stdin and prints its decision on stdout (always exit 0: the
 decision is in the JSON). The bot and the key come from the environment: AGENT_APPROVALS_URL (several workers:
 comma-separated), AGENT_APPROVALS_KEY, and optionally AGENT_APPROVALS_REQUESTER (the Slack user id the session
-acts for) and AGENT_APPROVALS_CHANNEL. `install` merges the hook into `.claude/settings.json` of the project
-(default; `--dir`) or of the user (`--user`); `--http URL` installs the bot's HTTP hook instead (no process per
-call; the key read from AGENT_APPROVALS_KEY by Claude Code).
+acts for, or their email: the bot asks Slack who has it) and AGENT_APPROVALS_CHANNEL. `install` merges the hook
+into `.claude/settings.json` of the project (default; `--dir`) or of the user (`--user`); `--http URL` installs the
+bot's HTTP hook instead (no process per call; the key read from AGENT_APPROVALS_KEY by Claude Code).
 """
 
 from __future__ import annotations

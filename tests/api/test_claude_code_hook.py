@@ -64,3 +64,5 @@ async def test_a_call_the_input_mode_allows_is_allowed_at_once_and_used(api: Wor
     approval = await store.approvals.get(entry["approval"])
     assert approval is not None and approval.tool_name == "Read" and approval.requester == ALICE
     assert approval.used_at  # used once, by the hook that allowed it
+    run = await store.runs.get(approval.run_id)
+    assert run is not None and run.program_run == "s-1"  # the Claude Code session is the program's run

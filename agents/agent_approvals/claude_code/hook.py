@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -111,7 +112,9 @@ async def ask(
     """("allow", words, approval) when the call may run now (approved and used, once); ("deny", words, approval)
     when refused or still waiting past `wait`; ("error", words, None) when it could not be asked or read."""
     key = call_key("cc", call.session, call.tool, call.arguments)
-    options = {"agent": AGENT, "title": call.title, "editable": False, **options}
+    session = re.sub(r"[^A-Za-z0-9_.:-]", "-", call.session)[:128]  # this session is the program's run
+    options = {"agent": AGENT, "title": call.title, "editable": False, **({"run": session} if session else {}),
+               **options}
     try:
         async with asyncio.timeout(wait + MARGIN):
             decided = await client.tool_decision(call.tool, call.arguments, idempotency_key=key, at_most=wait,

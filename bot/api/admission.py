@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 KEY_RATE = 50.0  # requests a second one key may start on one worker (whatever its per-minute limit)
 KEY_BURST = 100.0
+KEY_READ_RATE = 500.0  # reads (GET, a long-poll each): a program may wait on each of its pending approvals at once
+KEY_READ_BURST = 2000.0
 SPEND_RATE = 20.0  # receipt spends (no key) a second from one client address, on one worker
 SPEND_BURST = 40.0
 SPEND_ALL_RATE = 200.0  # receipt spends a second from everyone, on one worker

@@ -11,7 +11,8 @@
 
 Every other request needs `Authorization: Bearer aak_…`. A key's requests are admitted first, by its id (which
 comes from the key itself), before Redis is asked anything or the body is read or parsed: at most `KEY_RATE` a second
-on one worker, `KEY_BURST` at once (bot/api/admission.py), then its per-minute limit; the receipt spends, which
+on one worker, `KEY_BURST` at once (reads, each a long-poll: `KEY_READ_RATE`, `KEY_READ_BURST`; bot/api/admission.py),
+then its per-minute limit; the receipt spends, which
 have no key, at most `SPEND_RATE` a second from one address and `SPEND_ALL_RATE` from everyone. Past them: 429
 with `Retry-After`, and the refusals of a flood logged once per 10 s with how many were left out.
 
@@ -37,6 +38,8 @@ from bot.api import claude_code_hook
 from bot.api.admission import (
     KEY_BURST,
     KEY_RATE,
+    KEY_READ_BURST,
+    KEY_READ_RATE,
     SPEND_ALL_BURST,
     SPEND_ALL_RATE,
     SPEND_BURST,
@@ -87,6 +90,7 @@ def add_routes(
 
     checking = asyncio.Semaphore(SCHEMA_CHECKS)
     gate = Gate(keys=Admission(rate=key_rate, burst=key_burst), spends=Admission(rate=spend_rate, burst=spend_burst),
+                reads=Admission(rate=max(10 * key_rate, KEY_READ_RATE), burst=max(10 * key_burst, KEY_READ_BURST)),
                 everyone=Admission(rate=max(spend_rate, SPEND_ALL_RATE), burst=max(spend_burst, SPEND_ALL_BURST)),
                 logs=LogThrottle())
 
@@ -184,16 +188,20 @@ async def _while_connected(request: web.Request, reading: Awaitable[dict[str, An
 class Gate:
     """This worker's admission of API requests, and the throttle of its refusals' log lines."""
 
-    def __init__(self, *, keys: Admission, spends: Admission, everyone: Admission, logs: LogThrottle) -> None:
-        self.keys = keys
+    def __init__(
+        self, *, keys: Admission, reads: Admission, spends: Admission, everyone: Admission, logs: LogThrottle
+    ) -> None:
+        self.keys = keys  # what a key asks, withdraws or uses
+        self.reads = reads  # what it reads: each of its approvals may be long-polled at once
         self.spends = spends
         self.everyone = everyone
         self.logs = logs
 
-    def admit_key(self, key_id: str) -> None:
-        wait = self.keys.admit(key_id, time.monotonic())
+    def admit_key(self, key_id: str, *, reading: bool = False) -> None:
+        bucket = self.reads if reading else self.keys
+        wait = bucket.admit(key_id, time.monotonic())
         if wait:
-            raise ApiError(429, "rate_limited", f"this key sent more than {self.keys.rate:g} requests a second to"
+            raise ApiError(429, "rate_limited", f"this key sent more than {bucket.rate:g} requests a second to"
                            " this worker", retry_after=wait)
 
     def admit_spend(self, address: str) -> None:
@@ -213,7 +221,7 @@ def _guarded(api: ApprovalsApi, handler: Handler, gate: Gate) -> Callable[[web.R
             token = _token(request)
             if KEY_TEXT.fullmatch(token):  # the key's id comes from the key itself: no Redis to admit it
                 key_name = id_of_key(token)
-                gate.admit_key(key_name)  # in-process, before Redis or the body: a flood costs its key, no other
+                gate.admit_key(key_name, reading=request.method == "GET")  # in-process, before Redis or the body
             key = await _key(api, token)
             key_name = key.name
             retry_after = await api.store.api_keys.count_request(key, now=time.time())

@@ -470,6 +470,14 @@ class Settings(ApproverSettings):
         default=120, validation_alias="API_KEY_PER_MINUTE",
         description="requests a new API key may send per minute; more are refused with 429 and `Retry-After`",
     )
+    api_key_rate: Annotated[int, _whole(1, 100_000)] = Field(
+        default=50, validation_alias="API_KEY_RATE",
+        description=(
+            "requests a second one key may start on one worker, whatever its per-minute limit, admitted before Redis"
+            " is asked anything (its reads, each a long-poll, ten times as many); more are refused with 429: one"
+            " key's flood costs that key. Raise it with a key's per-minute limit for a program that asks faster"
+        ),
+    )
     metrics_token: Secret | None = Field(
         default=None, validation_alias="METRICS_TOKEN",
         description=(

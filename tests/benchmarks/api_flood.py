@@ -157,7 +157,8 @@ async def measure(rounds: int, phases: int, rate: float) -> dict[str, Any]:
     try:
         slack = await Proc.start("slack", {"kind": "standin"}, log_dir=log_dir)
         procs.append(slack)
-        worker = await Proc.start("worker", {"redis_url": redis_server.url, "api_url": slack.info["api_url"]},
+        worker = await Proc.start("worker", {"redis_url": redis_server.url, "api_url": slack.info["api_url"],
+                                             "env": {"API_KEY_RATE": "50"}},  # the default admission, measured
                                   log_dir=log_dir)
         procs.append(worker)
         clicker = await store.api_keys.create("clicker", [CHANNEL], by="bench", max_pending=100_000,

@@ -238,6 +238,7 @@ def worker_env(
         "REDIS_URL": redis_url,
         "APPROVALS_CHANNEL": CARD_CHANNEL,
         "APPROVAL_TIMEOUT": approval_timeout,
+        "API_KEY_RATE": "100000",  # the paths are measured, not one key's admission (api_flood.py measures that)
     }
     if model_config:
         env["MODEL_CONFIG"] = model_config

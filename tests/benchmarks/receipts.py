@@ -50,7 +50,16 @@ from bot.core.key_files import ensure_keys_file
 from bot.core.records import API_OWNER
 from bot.core.signing import SigningKeys
 from bot.store import Store, connect
-from tests.benchmarks.common import REVIEWER, machine_info, new_approval, start_redis, stop_redis, write_json
+from bot.store.api_keys import id_of_key
+from tests.benchmarks.common import (
+    ORIGIN_CHANNEL,
+    REVIEWER,
+    machine_info,
+    new_approval,
+    start_redis,
+    stop_redis,
+    write_json,
+)
 
 ARGUMENTS = {"to": "jordan@example.com", "subject": "An update to our prices from 1 July",
              "body": "Hello Jordan, our prices change on 1 July: see the attached list. Best, the sales team"}
@@ -58,11 +67,11 @@ KEY_NAME = "bench-emailer"
 SERIES = ("decide", "sign", "issue", "reissue_read", "verify", "bot_verify", "spend")
 
 
-def pending(n: int) -> Any:
-    """A pending tool call asked with an API key, as the API stores it."""
+def pending(n: int, key_id: str) -> Any:
+    """A pending tool call asked with the API key `key_id` (named KEY_NAME), as the API stores it."""
     approval = new_approval(API_OWNER, approval_id=f"a-bench{n:020d}")
     return replace(approval, kind="tool_call", tool_name="send_email", arguments=canonical_json(ARGUMENTS),
-                   digest=digest_of(ARGUMENTS), asked_by=KEY_NAME, key_id="k-bench")
+                   digest=digest_of(ARGUMENTS), asked_by=KEY_NAME, key_id=key_id)
 
 
 def steps_for(store: Store, keys: SigningKeys, issuer: ReceiptIssuer, jwks: dict[str, Any], approval: Any, *,
@@ -87,15 +96,13 @@ def steps_for(store: Store, keys: SigningKeys, issuer: ReceiptIssuer, jwks: dict
         assert await issuer.receipt_of(state["decided"]) == state["receipt"]
 
     async def verify_offline() -> None:
-        verify(state["receipt"], jwks, tool="send_email", arguments=ARGUMENTS, audience="k-bench")
+        verify(state["receipt"], jwks, tool="send_email", arguments=ARGUMENTS, audience=approval.key_id)
 
     async def bot_verify() -> None:
         state["claims"] = issuer.check(state["receipt"], approval.id)
 
     async def spend() -> None:
-        said = await issuer.spend(approval.id, state["claims"], token=token,
-                                  origin_channel=approval.origin_channel)
-        assert said == "ok", said
+        await issuer.spend(approval, state["claims"], token=token)  # (raises unless this token spent it)
 
     return {
         "decide": decide, "sign": sign, "issue": issue, "reissue_read": reissue_read, "verify": verify_offline,
@@ -104,13 +111,13 @@ def steps_for(store: Store, keys: SigningKeys, issuer: ReceiptIssuer, jwks: dict
 
 
 async def one_round(store: Store, keys: SigningKeys, issuer: ReceiptIssuer, base: int, count: int,
-                    shift: int) -> tuple[dict[str, list[float]], int]:
+                    shift: int, key_id: str) -> tuple[dict[str, list[float]], int]:
     """`count` approvals through every series (in an order rotated by `shift`); per series, seconds each."""
     timed: dict[str, list[float]] = {name: [] for name in SERIES}
     jwks = keys.public_jwks(time.time(), 600)
     failures = 0
     for i in range(count):
-        approval = pending(base + i)
+        approval = pending(base + i, key_id)
         assert await store.approvals.create(approval) == "ok"
         steps = steps_for(store, keys, issuer, jwks, approval, token=f"executor-{base + i}")
         # decide -> issue -> read -> bot_verify -> spend depend on each other; the in-process ones (sign, verify)
@@ -141,15 +148,19 @@ async def measure(rounds: int, approvals: int) -> dict[str, Any]:
             ensure_keys_file(path)
             keys = SigningKeys.from_file(path)
             issuer = ReceiptIssuer(store, keys, issuer="https://approvals.example.com", ttl=600)
-            await one_round(store, keys, issuer, 10**9, 20, 0)  # warm-up (scripts loaded, caches filled)
+            made = await store.api_keys.create(KEY_NAME, [ORIGIN_CHANNEL], by=REVIEWER)  # a key that stands
+            assert made is not None
+            key_id = id_of_key(made.key)
+            await one_round(store, keys, issuer, 10**9, 20, 0, key_id)  # warm-up (scripts loaded, caches filled)
             per_round: dict[str, list[float]] = {name: [] for name in SERIES}
             failures = 0
             for r in range(rounds):
-                timed, failed = await one_round(store, keys, issuer, r * approvals, approvals, r)
+                timed, failed = await one_round(store, keys, issuer, r * approvals, approvals, r, key_id)
                 failures += failed
                 for name, values in timed.items():
                     per_round[name].append(statistics.median(values))
-            sample = await issuer.receipt_of((await store.approvals.get(pending(0).id)) or pending(0))
+            first = pending(0, key_id)
+            sample = await issuer.receipt_of((await store.approvals.get(first.id)) or first)
     finally:
         await redis.aclose()
         stop_redis(server)

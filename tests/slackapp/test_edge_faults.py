@@ -9,6 +9,7 @@ import json
 import logging
 import time
 import urllib.parse
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -286,7 +287,18 @@ async def test_requests_from_another_workspace_change_nothing(
 
 
 # 4. replayed clicks ------------------------------------------------------------------------------
-async def test_replayed_clicks_on_a_decided_card_are_cheap(slack: SlackStandIn, worker: Worker) -> None:
+@pytest.fixture
+async def patient_worker(slack: SlackStandIn, redis_url: str, model_config: Path) -> AsyncIterator[Worker]:
+    """A worker whose Redis calls may take 10 s: 800 replayed clicks on a machine busy with other tests must not
+    read as Redis being down (the default 2 s; Redis outages are tests/scenarios/test_redis_faults.py's)."""
+    bot = await start_worker(bot_env(slack=slack, redis_url=redis_url, model_config=model_config, REDIS_TIMEOUT="10"))
+    slack.events_url = bot.url + "/slack/events"
+    yield bot
+    await bot.stop()
+
+
+async def test_replayed_clicks_on_a_decided_card_are_cheap(slack: SlackStandIn, patient_worker: Worker) -> None:
+    worker = patient_worker
     await start_run(slack)
     card = await pending_card(slack)
     approval_id = card["blocks"][-1]["elements"][0]["value"]

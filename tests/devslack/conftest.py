@@ -1,13 +1,15 @@
-"""The stand-in, a receiver it delivers to, and a slack-sdk client of its Web API."""
+"""The stand-in, a receiver it delivers to, a slack-sdk client of its Web API, and dev mode's stack in process."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 
 import pytest
 from aiohttp import web
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.dev import DevStack
 from bot.devslack.server import SlackStandIn
 from tests.support.receiver import SECRET, TOKEN, Receiver
 
@@ -39,3 +41,14 @@ async def bot(standin: SlackStandIn) -> AsyncIterator[Receiver]:
 @pytest.fixture
 def client(standin: SlackStandIn) -> AsyncWebClient:
     return AsyncWebClient(token=TOKEN, base_url=standin.api_url)
+
+
+@pytest.fixture
+async def stack(redis_url: str) -> AsyncIterator[DevStack]:
+    """Dev mode (the page, the API, a worker) in this process, on a free port, on the test's Redis."""
+    made = DevStack(host="127.0.0.1", port=0, environ={"REDIS_URL": redis_url, "PATH": os.environ.get("PATH", "")})
+    try:
+        await made.start()
+        yield made
+    finally:
+        await made.stop()

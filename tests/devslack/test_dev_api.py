@@ -7,13 +7,12 @@ Redis; the stand-in; the real worker."""
 from __future__ import annotations
 
 import asyncio
-import os
 import shlex
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -131,16 +130,6 @@ def test_dev_keeps_your_redis_url_and_does_not_echo_it(workdir: Path, redis_url:
 
 
 # --------------------------------------------------------------------------------------------------- in process
-
-
-@pytest.fixture
-async def stack(redis_url: str) -> AsyncIterator[DevStack]:
-    made = DevStack(host="127.0.0.1", port=0, environ={"REDIS_URL": redis_url, "PATH": os.environ.get("PATH", "")})
-    try:
-        await made.start()
-        yield made
-    finally:
-        await made.stop()
 
 
 async def test_the_page_port_forwards_the_api_unchanged(stack: DevStack) -> None:

@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import sys
-from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
@@ -25,16 +23,6 @@ asked = httpx.post(url + "/api/v1/approvals", headers=headers, json={"kind": "me
 print(asked.json()["id"], flush=True)
 httpx.get(url + f"/api/v1/approvals/{asked.json()['id']}?wait=60", headers=headers, timeout=90)
 """
-
-
-@pytest.fixture
-async def stack(redis_url: str) -> AsyncIterator[DevStack]:
-    made = DevStack(host="127.0.0.1", port=0, environ={"REDIS_URL": redis_url, "PATH": os.environ.get("PATH", "")})
-    try:
-        await made.start()
-        yield made
-    finally:
-        await made.stop()
 
 
 async def long_polls(stack: DevStack) -> int:

@@ -129,6 +129,7 @@ async def health(services: Services, workspace: Workspace) -> dict[str, object]:
     if redis == "ok" and ping_ms > HEALTH_REDIS_SLOW_MS:
         redis = "slow"
     refused = workspace.refused
+    policies = services.approvals.policies
     slack = f"token refused ({refused})" if refused else "ok" if workspace.known else "not answered yet"
     return {
         "status": "down" if refused else "ok" if redis == "ok" else "degraded",
@@ -140,4 +141,5 @@ async def health(services: Services, workspace: Workspace) -> dict[str, object]:
         "waiting_approvals": services.waiter.waiting,
         "api_long_polls": services.api.waiters.count,
         "receipts": "on" if services.api.receipts is not None else "off",  # never a key
+        "policy": {"bundle": policies.bundle.hash, "mode": policies.mode},  # the bundle this worker decides by
     }

@@ -30,6 +30,8 @@ from bot.core.security import secrets_of
 from bot.core.settings import Settings, SettingsError, reveal
 from bot.core.signing import SigningError, SigningKeys, load_signing_keys
 from bot.core.tasks import Background
+from bot.policy.bundle import PolicyError
+from bot.policy.engine import PolicyEngine
 from bot.runs.manager import RunManager
 from bot.runs.models import resolve_model_config
 from bot.runs.response_cache import model_cache
@@ -80,6 +82,7 @@ class Services:
         await self.supervisor.start()
         if self.checkpoints is not None:
             await self.checkpoints.start()
+        self.approvals.policies.start(self.background)
         log.info("worker %s ready", self.worker_id)
 
     async def close(self) -> None:
@@ -90,6 +93,7 @@ class Services:
         await self.sweeper.stop()
         await self.nudger.stop()
         await self.webhooks.stop()
+        await self.approvals.policies.stop()
         await asyncio.gather(self.background.drain(), self.cards.close(grace=3.0))
         await self.homes.close()
         await self.waiter.stop()
@@ -178,6 +182,11 @@ def create_services(settings: Settings, *, worker_id: str | None = None) -> Serv
         sweeper.wake()
         nudger.wake()
 
+    try:
+        policies = PolicyEngine.load(settings.policy_dir or None, store=store, worker=worker_id,
+                                     mode="shadow" if settings.policy_mode == "shadow" else "enforce")
+    except PolicyError as exc:
+        raise SettingsError(f"POLICY_DIR: {exc}") from None
     approvals = ApprovalService(
         store=store,
         cards=cards,
@@ -191,6 +200,7 @@ def create_services(settings: Settings, *, worker_id: str | None = None) -> Serv
         metrics=metrics,
         sweeper_wake=opened,
         homes=homes,
+        policies=policies,
     )
     runs = RunManager(
         store=store,

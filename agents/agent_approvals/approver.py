@@ -222,6 +222,10 @@ class Approver(Protocol):
     An approver may also have `auto_approved` and `auto_rejected` (`ToldOfAutomaticDecisions`): an input
     mode (`agent_approvals.modes.ModeGate`) then tells it the steps it decided without asking anyone, with
     the rule that decided; the bot writes them to its audit log. Without them the gate just logs them.
+
+    And it may have `policy_first(request)`: the gate asks it before applying its mode, and takes its answer,
+    a `Decision` (decided by policy), "ask" (a person decides, whatever the mode says) or None (no opinion: the
+    mode decides). The bot's own runs use it, so that its policies decide their steps as they do a program's.
     """
 
     async def request(self, request: ApprovalRequest, cancellation_token: Cancellation | None) -> Decision: ...

@@ -216,10 +216,12 @@ class ModeGate:
         if request.kind == "message" and counters.carried is not None:
             carried, counters.carried = counters.carried, None
             return replace(carried, approval_id=request.approval_id, digest="")
-        verdict = self.verdict(request)
+        verdict, by_policy = await self._policy_first(request)
         if verdict.decision is not None:
             counters.automatic += 1
-            if verdict.decision.outcome == "rejected":
+            if by_policy:
+                pass  # the approver decided it (and recorded it) itself
+            elif verdict.decision.outcome == "rejected":
                 await self.tell("auto_rejected", request, rule=verdict.rule)
             else:
                 await self.tell("auto_approved", request, rule=verdict.rule)
@@ -233,6 +235,17 @@ class ModeGate:
             if edited_arguments(decision) is None:  # an edit goes on as a new request for the same call
                 counters.carried = decision
         return decision
+
+    async def _policy_first(self, request: ApprovalRequest) -> tuple[Verdict, bool]:
+        """The approver's policies first (`policy_first`, if it has them), then the mode; True when the policies
+        decided (their `Decision` is taken as is, recorded by the approver) or asked (a person decides)."""
+        first = getattr(self._approver, "policy_first", None)
+        answer = await first(request) if first is not None else None
+        if isinstance(answer, Decision):
+            return Verdict(answer.feedback, answer), True
+        if answer == "ask":
+            return Verdict(""), True
+        return self.verdict(request), False
 
     async def tell(
         self, what: Literal["auto_approved", "auto_rejected"], request: ApprovalRequest, *, rule: str

@@ -68,6 +68,8 @@ async def deciders(approval: ApprovalRecord, names: NameOf | None) -> list[dict[
         return [{"type": "timeout"}]
     if approval.rule_id:
         return [{"type": "rule", "id": approval.rule_id}]
+    if approval.decided_by == "policy":
+        return [{"type": "policy", "ids": json.loads(approval.policy).get("ids", []) if approval.policy else []}]
     if approval.decided_by == "auto":
         return [{"type": "mode", "mode": approval.decided_by_mode or "auto"}]
     voters = approval.voters if approval.required_approvals > 1 and approval.voters else [approval.decided_by]
@@ -102,6 +104,8 @@ async def receipt_claims(
     claims["decided_by"] = await deciders(approval, names)
     if approval.required_approvals > 1:
         claims["quorum"] = {"required": approval.required_approvals}
+    if approval.policy:  # the policies that decided or routed it: {bundle: <sha256>, ids: [...]}
+        claims["policy"] = json.loads(approval.policy)
     if approval.decided_audit_seq and approval.decided_audit_id:
         claims["audit"] = {"seq": approval.decided_audit_seq, "id": approval.decided_audit_id}
     return claims

@@ -5,17 +5,20 @@ program's ask (`verdict`), and the audit entries of what was decided at once. `A
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from agent_approvals.approver import ApprovalRequest, Decision
-from agent_approvals.modes import InputPolicy, parse_mode
+from agent_approvals.modes import InputPolicy, matched_risk_word, parse_mode
 from agent_approvals.modes import verdict as mode_verdict
 
 from bot.core.allow_rules import Rule
 from bot.core.durations import format_duration
 from bot.core.records import ApiKey, ApprovalRecord, ChannelSettings, RunRecord
+from bot.policy.decide import PolicyRequest, PolicyVerdict
+from bot.policy.engine import Judged
 from bot.slack.blocks import channel_ref, people_refs
 from bot.slack.blocks.text import message_link
 from bot.store import Once
@@ -76,11 +79,15 @@ class Opened:
         return f"Waiting for approval {on}{where} ({expiry})"
 
 
+POLICY = "policy"  # `decided_by` of what the policies decided at once
+
+
 def verdict(request: ApprovalRequest, settings: ChannelSettings) -> tuple[Decision, str] | None:
     """The channel's input mode on a program's ask, and the rule it applied (pure): approved or rejected at once,
     or None when a person is asked. The table is the agent side's (`agent_approvals.modes.verdict`, which a run's
-    own team applies too), read for a program's ask: no turns, no count."""
-    policy = InputPolicy(mode=parse_mode(settings.mode), risk_words=settings.risk_words)
+    own team applies too), read for a program's ask: no turns, no count. Its risk words are not read here: the
+    shipped default policy asks about them (bot/policy/defaults/input_mode.cedar), before the mode."""
+    policy = InputPolicy(mode=parse_mode(settings.mode), risk_words=())
     decided = mode_verdict(request, policy, program=True)
     return None if decided.decision is None else (decided.decision, decided.rule)
 
@@ -213,3 +220,50 @@ def rule_may_decide(request: ApprovalRequest) -> bool:
     if request.kind != "tool_call" or not request.arguments:
         return False
     return not request.schema_error and not request.maybe_ran
+
+
+def policy_request(
+    request: ApprovalRequest, *, run: RunRecord, settings: ChannelSettings, program: ProgramAsk | None
+) -> PolicyRequest:
+    """`request` as the policies see it (bot/policy/decide.py): a program's key (`Agent`) or the bot's own run
+    (`Run`, with its requester), the tool (or "message", "code"), the channel, the call's arguments, and the
+    first of the channel's risk words it matches when the mode is `policy` (the default policy reads it)."""
+    tool_call = request.kind == "tool_call"
+    try:
+        args = json.loads(request.arguments) if tool_call and request.arguments else {}
+    except ValueError:
+        args = {}
+    mode = settings.mode if program is not None else (run.mode or settings.mode)
+    text = f"{request.tool_name} {request.arguments}" if tool_call else request.proposal
+    word = matched_risk_word(text, settings.risk_words) if parse_mode(mode) == "policy" else None
+    return PolicyRequest(
+        principal_type="Agent" if program is not None else "Run",
+        principal=program.key.name if program is not None else run.id,
+        action=(request.tool_name or "tool") if tool_call else request.kind,
+        channel=run.channel, kind=request.kind, args=args,
+        requester=program.requester if program is not None else run.requester,
+        mode=parse_mode(mode), risk_word=word or "",
+    )
+
+
+def policy_claim(judged: Judged, ids: Sequence[str] | None = None) -> str:
+    """The approval's `policy` field: `{bundle, ids}` of the policies that decided or routed it (`ids`: others
+    than the verdict's own)."""
+    claim = judged.claim if ids is None else judged.bundle.claim(tuple(ids))
+    return json.dumps(claim, separators=(",", ":"))
+
+
+def routed(approval: ApprovalRecord, ruling: PolicyVerdict) -> ApprovalRecord:
+    """A pending approval as an ask policy routes it: its approvers, quorum, channel and timeout (each where the
+    policy names one), and its reason, shown on the card. A policy's timeout only ever rejects."""
+    changes: dict[str, object] = {"policy_reason": ruling.reason}
+    if ruling.approvers:
+        changes["approvers"] = ruling.approvers
+    if ruling.quorum:
+        changes["required_approvals"] = ruling.quorum
+    if ruling.channel:
+        changes["card_channel"] = ruling.channel
+    if ruling.timeout is not None:
+        changes.update(deadline=approval.created_at + ruling.timeout, timeout_seconds=ruling.timeout,
+                       timeout_outcome="reject")
+    return replace(approval, **changes)  # type: ignore[arg-type]

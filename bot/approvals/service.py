@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import replace
 from functools import partial
-from typing import Any
+from typing import Any, Literal
 
 import aiohttp
 from agent_approvals.approver import ApprovalRequest, Cancellation, Decision, Outcome, digest_of
@@ -39,13 +39,17 @@ from bot.approvals.homes import HomeService
 from bot.approvals.opening import (
     EDIT_KEPT,
     FIELD_CHANGES,
+    POLICY,
     Opened,
     OpenRefused,
     ProgramAsk,
     automatic_entry,
     changes_line,
     new_approval,
+    policy_claim,
+    policy_request,
     request_record,
+    routed,
     rule_entry,
     rule_may_decide,
     verdict,
@@ -56,6 +60,7 @@ from bot.core.allow_rules import Rule
 from bot.core.metrics import Metrics
 from bot.core.records import API_OWNER, SLACK_ID, ApprovalRecord, AwayState, ChannelSettings, RunRecord
 from bot.core.tasks import Background
+from bot.policy.engine import Judged, PolicyEngine, shadow_entry
 from bot.slack.blocks import proposal_is_cut
 from bot.slack.blocks.approval_card import build_outcome_blocks
 from bot.slack.blocks.rules import rule_used_line
@@ -70,6 +75,7 @@ ATTACH_WAIT = 3.0  # seconds a click may wait for its card's ts to be stored
 # and button (who may not decide, the requester, a second vote) in this many seconds: replayed clicks (a
 # double-click storm, a client retrying, a script) cost one Redis SET each, nothing more.
 REFUSAL_QUIET = 10
+MAX_STALE = 200  # tries of the open step while other asks keep changing a policy window's total
 OrphanHandler = Callable[[ApprovalRecord], Coroutine[Any, Any, bool]]
 
 
@@ -98,8 +104,10 @@ class ApprovalService:
         metrics: Metrics | None = None,
         sweeper_wake: Callable[[], None] | None = None,
         homes: HomeService | None = None,
+        policies: PolicyEngine | None = None,
     ) -> None:
         self.store = store
+        self.policies = policies or PolicyEngine.load(None, store=store)  # the shipped defaults alone
         self.cards = cards
         self.worker_id = worker_id
         self.approvals_channel = approvals_channel
@@ -231,31 +239,117 @@ class ApprovalService:
             settings, rules = await asyncio.gather(self.channel_settings(run.channel), self.rules_of(run.channel))
         else:
             settings = await self.channel_settings(run.channel)
+        for _ in range(MAX_STALE):  # a policy window changed under us: decide again with its new total
+            opened = await self._open_once(request, run=run, owner=owner, fence=fence, program=program,
+                                           settings=settings, rules=rules)
+            if opened.status != "stale":
+                return opened
+        raise StoreUnavailable(f"approval {request.approval_id}: policy windows kept changing; try again")
+
+    async def _open_once(
+        self,
+        request: ApprovalRequest,
+        *,
+        run: RunRecord,
+        owner: str,
+        fence: Fence | None,
+        program: ProgramAsk | None,
+        settings: ChannelSettings,
+        rules: Sequence[Rule],
+    ) -> Opened:
+        """`open_request` once, with the policy windows as read now (status "stale" when they changed meanwhile)."""
         approval = new_approval(
             request, run=run, owner=owner, settings=settings, default_channel=self.approvals_channel, program=program
         )
-        automatic = verdict(request, settings) if program is not None else None
-        if automatic is not None:
-            decision, why = automatic
-            return await self._decided_at_once(approval, decision, run=run, program=program,
-                                               audit=automatic_entry(approval, decision, rule=why, run=run),
-                                               mode=settings.mode)
-        if rules:
-            ruled = await self.by_rule(request, run=run, rules=rules, approval=approval, program=program)
-            if ruled is not None:
-                return ruled
+        judged = await self._judge(request, run=run, settings=settings, program=program, approval=approval)
+        approval = replace(approval, policy=policy_claim(judged))
+        ruling = judged.verdict
+        windows = judged.windows_arg(approval.id)
+        if ruling.outcome in ("deny", "allow"):
+            return await self._decided_by_policy(approval, judged, run=run, program=program)
+        if ruling.outcome == "ask":
+            approval = routed(approval, ruling)
+        else:
+            if rules:
+                ruled = await self.by_rule(request, run=run, rules=rules, approval=approval, program=program,
+                                           windows=windows)
+                if ruled is not None:
+                    return ruled
+            if ruling.fallback is not None:  # the mode's risk words, as the shipped default policy asks
+                ruling = ruling.fallback
+                approval = routed(replace(approval, policy=policy_claim(judged, ruling.ids)), ruling)
+            automatic = verdict(request, settings) if program is not None and ruling.outcome == "none" else None
+            if automatic is not None:
+                decision, why = automatic
+                return await self._decided_at_once(approval, decision, run=run, program=program,
+                                                   audit=automatic_entry(approval, decision, rule=why, run=run),
+                                                   mode=settings.mode, windows=windows)
         approval, dms = await self.with_dm_copies(approval, settings)
         status, approval_id = await persistently(
             partial(self.store.approvals.open, approval, checkpoint=request.checkpoint, fence=fence,
-                    once=program.once if program else None, max_pending=program.max_pending if program else 0),
+                    once=program.once if program else None, max_pending=program.max_pending if program else 0,
+                    windows=windows, policy=ruling.ids, policy_bundle=judged.bundle.hash),
             what=f"opening approval {approval.id}",
         )
         if status in ("fenced", "full", "conflict"):
             raise Fenced(approval.run_id) if status == "fenced" else OpenRefused(status)
+        if status == "stale":
+            return Opened(status, approval.id)
         if status == "exists" and program is not None:
             return Opened(status, approval_id, settings=settings)  # a program's retry: its first ask's approval
         card = await self.post_card(approval, fence=fence)
         return Opened(status, approval.id, settings=settings, card=card, dms=tuple(dms))
+
+    # policies (bot/policy/) ------------------------------------------------------------------------------
+    async def _judge(
+        self, request: ApprovalRequest, *, run: RunRecord, settings: ChannelSettings, program: ProgramAsk | None,
+        approval: ApprovalRecord,
+    ) -> Judged:
+        """The policies' verdict on `request` (the one evaluation, for every way in); what shadow policies would
+        have changed is audited once per approval (`policy_shadow`), in the background."""
+        asked = policy_request(request, run=run, settings=settings, program=program)
+        judged = await self.policies.judge(asked)
+        shadow = shadow_entry(judged, approval=approval.id, request=asked)
+        if shadow is not None:
+            self._background.spawn(self._audit_shadow(approval.id, shadow), name=f"shadow-{approval.id}")
+        return judged
+
+    async def _audit_shadow(self, approval_id: str, entry: dict[str, str]) -> None:
+        claim = self.store.keys.claim(f"policy-shadow:{approval_id}")
+        await persistently(lambda: self.store.audit.append_once(claim, "policy_shadow", entry, body_digest="",
+                                                                answer="", ttl=3600), what="auditing a shadow policy")
+
+    async def _decided_by_policy(
+        self, approval: ApprovalRecord, judged: Judged, *, run: RunRecord, program: ProgramAsk | None
+    ) -> Opened:
+        """Store `approval` as the policies allowed or refused it, at once (no card): an approval used once."""
+        ruling = judged.verdict
+        outcome: Outcome = "approved" if ruling.outcome == "allow" else "rejected"
+        decision = Decision(approval.id, outcome, decided_by=POLICY, feedback=ruling.reason, digest=approval.digest)
+        entry = automatic_entry(approval, decision, rule=f"policy {', '.join(ruling.ids)}: {ruling.reason}", run=run)
+        entry["by"] = POLICY
+        return await self._decided_at_once(approval, decision, run=run, program=program, audit=entry,
+                                           windows=judged.windows_arg(approval.id), policy=judged)
+
+    async def policy_first(self, request: ApprovalRequest, *, run: RunRecord) -> Decision | Literal["ask"] | None:
+        """What the policies decide about a step of the bot's own run before its input mode does (the run's
+        `ModeGate` asks, `agent_approvals.modes`): a `Decision` they made (stored and audited like a program's),
+        "ask" (a person decides: `ask` opens the card, routed by them) or None (no opinion: the mode decides)."""
+        settings = await self.channel_settings(run.channel)
+        for _ in range(MAX_STALE):
+            approval = new_approval(request, run=run, owner=self.worker_id, settings=settings,
+                                    default_channel=self.approvals_channel)
+            judged = await self._judge(request, run=run, settings=settings, program=None, approval=approval)
+            if judged.verdict.outcome == "none":
+                return "ask" if judged.verdict.fallback is not None else None
+            if judged.verdict.outcome == "ask":
+                return "ask"
+            opened = await self._decided_by_policy(replace(approval, policy=policy_claim(judged)), judged, run=run,
+                                                   program=None)
+            if opened.status != "stale":
+                return opened.decided or Decision(approval.id, "cancelled", decided_by="system",
+                                                  feedback="the approval could not be stored")
+        raise StoreUnavailable(f"approval {request.approval_id}: policy windows kept changing; try again")
 
     async def by_rule(
         self,
@@ -265,6 +359,7 @@ class ApprovalService:
         rules: Sequence[Rule],
         approval: ApprovalRecord | None = None,
         program: ProgramAsk | None = None,
+        windows: Sequence[dict[str, Any]] = (),
     ) -> Opened | None:
         """The approval the first live rule (oldest first) that matches this tool call gives, bound to its digest
         like a person's: stored decided, its use counted and audited (`auto_approved` naming the rule) in the open
@@ -275,7 +370,7 @@ class ApprovalService:
             decision = Decision(request.approval_id, "approved", decided_by=f"rule {rule.id}",
                                 feedback=f"auto-approved by rule {rule.id}", digest=request.digest)
             opened = await self._decided_at_once(record, decision, run=run, program=program,
-                                                 audit=rule_entry(record, rule, run=run), rule=rule)
+                                                 audit=rule_entry(record, rule, run=run), rule=rule, windows=windows)
             if opened.status != "gone":
                 if opened.status == "ok":
                     self._threads.post(run, text=rule_used_line(rule))
@@ -292,15 +387,20 @@ class ApprovalService:
         audit: dict[str, str],
         rule: Rule | None = None,
         mode: str = "",
+        windows: Sequence[dict[str, Any]] = (),
+        policy: Judged | None = None,
     ) -> Opened:
-        """Store `approval` as `decision` decided it at once (the input `mode`, or `rule` while it stands)."""
+        """Store `approval` as `decision` decided it at once (the input `mode`, `rule` while it stands, or the
+        `policy` verdict), counted in its policy `windows` unless rejected."""
         now = time.time()
         decided = replace(approval, status=decision.outcome, decided_by=decision.decided_by, decided_at=now,
                           feedback=decision.feedback, rule_id=rule.id if rule else "", decided_by_mode=mode,
-                          deadline=0.0)
+                          deadline=0.0, policy_reason=policy.verdict.reason if policy else "")
         status, approval_id = await persistently(
             partial(self.store.approvals.open, decided, once=program.once if program else None, audit=audit,
-                    rule=(rule.channel, rule.id) if rule else ("", ""), now=now),
+                    rule=(rule.channel, rule.id) if rule else ("", ""), now=now, windows=windows,
+                    policy=policy.verdict.ids if policy else (),
+                    policy_bundle=policy.bundle.hash if policy else ""),
             what=f"opening approval {approval.id}",
         )
         if status == "conflict":

@@ -210,6 +210,10 @@ class ApprovalRecord:
     used_at: float = 0.0  # when the asking program used the approval (ran the call): once
     rule_id: str = ""  # approved at once by this "always allow" rule: used only while the rule stands
     decided_by_mode: str = ""  # decided at once by the channel's input mode ("policy", "never"), named in receipts
+    # the policies (bot/policy/) that decided or routed it: JSON {bundle: <sha256>, ids: [...]}, carried by its
+    # audit entries and receipt, and their reason, shown on its card; "" when no policy had an opinion
+    policy: str = ""
+    policy_reason: str = ""
     # the audit entry of the decision that allowed the call (a person's or quorum's approve, a rule's or the input
     # mode's, a timeout that approves): its seq in the audit chain and its stream id (lua/lib/audit.lua); signed
     # receipts carry them. 0 and "" until such a decision.

@@ -498,6 +498,22 @@ class Settings(ApproverSettings):
         default="", validation_alias="RECEIPT_ISSUER",
         description="the receipts' `iss`: this deployment's name (default `PUBLIC_URL`, else `slack-agent-approvals`)",
     )
+    # policies (bot/policy/, docs/operators/policies.md)
+    policy_dir: Stripped = Field(
+        default="", validation_alias="POLICY_DIR",
+        description=(
+            "a folder of Cedar policies (`*.cedar`) and `policy.yaml` (windows) that decide the routine and route the"
+            " risky; reloaded when its files change (one that does not load keeps the last good bundle). Unset: the"
+            " shipped default policy only (the `policy` mode's risk words)"
+        ),
+    )
+    policy_mode: str = Field(
+        default="enforce", validation_alias="POLICY_MODE",
+        description=(
+            "`enforce`, or `shadow`: POLICY_DIR's policies decide nothing; what they would have changed is audited"
+            " (`policy_shadow`) and shown by `/agent policy` and the report"
+        ),
+    )
     # seconds a worker holds a webhook it is sending; one that dies leaves it to another worker after this
     webhook_lease_seconds: Annotated[int, _whole(1, 600)] = Field(
         default=30, validation_alias="WEBHOOK_LEASE_SECONDS",
@@ -547,6 +563,15 @@ class Settings(ApproverSettings):
             return "json" if value.strip().lower() == "json" else "text"
         return value
 
+    @field_validator("policy_mode", mode="before")
+    @classmethod
+    def _policy_mode(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.strip().lower() or "enforce"
+            if value not in ("enforce", "shadow"):
+                raise ValueError("must be enforce or shadow")
+        return value
+
     @field_validator("event_loop", mode="before")
     @classmethod
     def _event_loop(cls, value: object) -> object:
@@ -560,7 +585,8 @@ class Settings(ApproverSettings):
 # dev mode ------------------------------------------------------------------------------------------------
 # The worker's settings `python -m bot dev` hands its worker when set (in the environment dev builds for it).
 DEV_PASSED_THROUGH = ("APPROVAL_TIMEOUT", "MODEL_CONFIG", "OPENAI_API_KEY", "REDIS_KEY_PREFIX", "MAX_RUNS_PER_USER",
-                      "MAX_RUNS_PER_CHANNEL", "SIGNING_KEYS_FILE", "SIGNING_KEYS", "RECEIPT_TTL")
+                      "MAX_RUNS_PER_CHANNEL", "SIGNING_KEYS_FILE", "SIGNING_KEYS", "RECEIPT_TTL", "POLICY_DIR",
+                      "POLICY_MODE")
 
 
 @dataclass(frozen=True, slots=True)

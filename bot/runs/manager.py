@@ -19,7 +19,7 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from agent_approvals.approver import AUTO, ApprovalCancelled, ApprovalRequest, Cancellation, Decision, Outcome
 from agent_approvals.autogen.input_func import make_input_func
@@ -48,11 +48,12 @@ log = logging.getLogger(__name__)
 
 
 def policy_for(mode: str | None, settings: ChannelSettings) -> InputPolicy:
-    """A run's input policy: its mode (`--mode`, else the channel's) and the channel's knobs."""
+    """A run's input policy: its mode (`--mode`, else the channel's) and the channel's knobs. Its risk words are
+    the policies' (the shipped default policy asks about them, `ApprovalService.policy_first`), not the gate's."""
     return InputPolicy(
         mode=parse_mode(mode or settings.mode),
         max_auto_replies=settings.max_auto_replies,
-        risk_words=settings.risk_words,
+        risk_words=(),
         checkpoint_every=settings.checkpoint_every,
     )
 
@@ -473,6 +474,13 @@ class _RunApprover:
 
     async def request(self, request: ApprovalRequest, cancellation_token: Cancellation | None) -> Decision:
         return await self._manager.request_approval(self._state, request, cancellation_token)
+
+    async def policy_first(self, request: ApprovalRequest) -> Decision | Literal["ask"] | None:
+        """The policies' word on a step before the run's input mode (`ModeGate` asks): decided, "ask" or None."""
+        decided = await self._manager._approvals.policy_first(request, run=self._state.run)
+        if isinstance(decided, Decision):
+            self._manager._took(self._state, decided, request.proposal)
+        return decided
 
     async def auto_approved(self, request: ApprovalRequest, *, rule: str) -> None:
         await self._automatic("auto_approved", request, rule)

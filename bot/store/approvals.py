@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal, cast
+from typing import Any, Literal, cast
 
 from agent_approvals.approver import canonical_json
 
@@ -42,7 +42,7 @@ DecideStatus = Literal[
 ]
 
 
-OpenStatus = Literal["ok", "exists", "conflict", "full", "gone", "fenced"]
+OpenStatus = Literal["ok", "exists", "conflict", "full", "gone", "fenced", "stale"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +101,9 @@ class Approvals:
         audit: dict[str, str] | None = None,
         rule: tuple[str, str] = ("", ""),
         now: float | None = None,
+        windows: Sequence[Mapping[str, Any]] = (),
+        policy: Sequence[str] = (),
+        policy_bundle: str = "",
     ) -> tuple[OpenStatus, str]:
         """The one step that opens an approval (`lua/open_approval.lua`), pending or decided at once, with every
         limit in it: a pending one is stored with its deadline (before its card is posted) if `fence` still owns
@@ -109,7 +112,9 @@ class Approvals:
         audited as `audit`) is stored decided, and with `rule` (channel, rule id) only while that rule stands,
         its use counted. Returns (status, id): "ok"; "exists" (this `once` or this id opened it already: id);
         "conflict" (`once` was used with another body); "full"; "gone" (the rule was revoked or expired);
-        "fenced"."""
+        "fenced"; "stale" (a policy window's total changed since the policies read it: `windows`, each {key,
+        since, expect, member, ttl}; decide again). `policy` (the ids of the policies that decided or routed it, of
+        `policy_bundle`) are counted for `/agent policy`."""
         fields, texts = split_texts(approval)
         decided = not approval.pending
         first_step = None if decided else approval.next_step_at(0)
@@ -126,6 +131,8 @@ class Approvals:
             **call_of(approval),
             **({"key": approval.asked_by} if approval.asked_by else {}),  # asked through the API with this key
         }
+        if approval.policy:  # the policies that decided or routed it (bot/policy/)
+            entry = {**entry, "policy": approval.policy}
         k = self._k
         rule_channel, rule_id = rule
         result = await self._s.script("open_approval")(
@@ -144,6 +151,8 @@ class Approvals:
                 "pending": k.api_pending(approval.key_id or "-"),
                 "rules": k.rules(rule_channel or "-"),
                 "rule_uses": k.rule_uses(rule_channel or "-"),
+                "policy_counts": k.policy_counts(policy_bundle or "-"),
+                "windows": [str(window["key"]) for window in windows],
             },
             args={
                 "fence": fence_arg(fence),
@@ -162,10 +171,25 @@ class Approvals:
                 "decided": approval.status if decided else "",
                 "rule": rule_id,
                 "now": repr(time.time() if now is None else now),
+                "windows": [{name: w[name] for name in ("since", "expect", "member", "ttl")} for w in windows],
+                "policy": list(policy),
             },
         )
         status = str(result[0])
         return cast(OpenStatus, status), str(result[1]) if len(result) > 1 else ""
+
+    async def window_totals(self, keys: Sequence[str], since: Sequence[float]) -> list[int]:
+        """The totals of policy windows (`Keys.window`) counted after each `since` (lua/window_totals.lua)."""
+        if not keys:
+            return []
+        totals = await self._s.script("window_totals")(keys={"windows": list(keys)},
+                                                       args={"since": [repr(s) for s in since]})
+        return [int(total) for total in totals]
+
+    async def policy_counts(self, bundle: str) -> dict[str, int]:
+        """How often each policy of `bundle` decided or routed an approval (the open step counts them)."""
+        raw = await aw(self._s.redis.hgetall(self._k.policy_counts(bundle)))
+        return {str(name): int(count) for name, count in raw.items()}
 
     async def attach_card(self, approval_id: str, *, channel: str, ts: str) -> str:
         """Note the message showing an approval. Returns the approval's status (a decided one's card is

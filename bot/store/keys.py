@@ -51,6 +51,8 @@ every key of a Lua step is in one slot). Ids reach a key only after they match `
 {p}:settings:<channel>        hash    a channel's settings (`/agent config`)         kept
 {p}:migrated:<name>           string  a one-off rebuild of an index is done (when)   kept
 {p}:settings:channels         zset    channels with settings, by last change         kept
+{p}:window:<name>:<hash>      zset    a policy window's calls: "<approval> <amount>"  trimmed as written; its `over`
+{p}:policy:counts:<bundle>    hash    {policy id: how often it decided}             30 days
 {p}:heartbeat:<worker>        string  a worker is alive                              HEARTBEAT_SECONDS
 {p}:claim:<what>              string  one worker or person does `what` (SET NX)      seconds given by the caller
 {p}:scratch:<what>            zset    working space of one Lua step (home_page.lua)  deleted by that step
@@ -248,6 +250,14 @@ class Keys:
 
     def migrated(self, name: str) -> str:
         return f"{self.prefix}:migrated:{name}"
+
+    def window(self, part: str) -> str:
+        """A policy window's calls (bot/policy/windows.py), per principal/action/resource: `part`."""
+        return f"{self.prefix}:window:{part}"
+
+    def policy_counts(self, bundle: str) -> str:
+        """How often each policy of a bundle decided (`/agent policy`)."""
+        return f"{self.prefix}:policy:counts:{bundle[:16]}"
 
     def heartbeat(self, worker_id: str) -> str:
         return f"{self.prefix}:heartbeat:{worker_id}"

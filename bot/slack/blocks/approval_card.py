@@ -104,7 +104,19 @@ def _approval_body(approval: ApprovalRecord) -> list[Block]:
         blocks.append(_cut_note(approval))
     if approval.why:
         blocks.append({"type": "context", "elements": [untrusted(":information_source: " + approval.why, limit=500)]})
+    if approval.policy_reason:  # the policies that routed it here, and why (their reason may quote the arguments)
+        blocks.append({"type": "context", "elements": [untrusted(":shield: " + policy_line(approval), limit=500)]})
     return blocks
+
+
+def policy_line(approval: ApprovalRecord) -> str:
+    """"Policy refund-budget: would exceed $500 in 24 h (spent $350)": who routed an approval, and why."""
+    try:
+        ids = json.loads(approval.policy).get("ids", []) if approval.policy else []
+    except ValueError:
+        ids = []
+    named = f"Policy {', '.join(ids)}" if ids else "Policy"
+    return f"{named}: {approval.policy_reason}"
 
 
 PARAMETERS_LIMIT = 1500  # the card's line of a tool's parameters, at most (a text object takes 3000)

@@ -1,5 +1,5 @@
---! keys: approval texts deadlines run_approvals checkpoint audit audit_seq run changes nudges waiting idem pending rules rule_uses
---! uses: fence fields homes audit
+--! keys: approval texts deadlines run_approvals checkpoint audit audit_seq run changes nudges waiting idem pending rules rule_uses policy_counts ...windows
+--! uses: fence fields homes audit windows
 -- The one step that opens an approval, for a run's team and a program's ask alike: every limit, the
 -- idempotency of the ask and a rule's use are decided here, atomically, with the approval stored.
 --
@@ -13,11 +13,15 @@
 -- nothing changes), or, without one, the approval exists already (a run's retry after a lost answer);
 -- {'conflict'}: K.idem was used with another body; {'full'}: K.pending holds A.max_pending approvals still
 -- pending; {'gone'}: A.rule was revoked or expired meanwhile (a person is asked instead); {'fenced'}: the
--- writer no longer owns the run. Nothing changes unless 'ok'.
+-- writer no longer owns the run; {'stale', window}: a policy window's total (K.windows, lua/lib/windows.lua) is
+-- no longer what the policies read (another call was counted or released meanwhile: decide again). Nothing
+-- changes unless 'ok'.
 -- A: fence {owner, epoch}, id, deadline ('0': never times out), fields (its hash), texts (packed JSON),
 --    checkpoint (packed team state, or ''), retention (the checkpoint's lifetime), audit (the
 --    entry), nudge_at ('' for none), waiting ({score, member} in the index of pending approvals),
---    idem ({digest, ttl} of the asking body, or ''), max_pending ('0': no limit), decided, rule, now.
+--    idem ({digest, ttl} of the asking body, or ''), max_pending ('0': no limit), decided, rule, now,
+--    windows (one per K.windows: {since, expect, member ('': counts nothing), ttl}), policy (the ids of the
+--    policies that decided or routed it: counted in K.policy_counts).
 -- K.pending lists the asking key's approvals that may still be pending: at the limit, those decided since
 -- are taken out first (their hashes read here: named after K.approval, on Redis Cluster in other slots).
 if A.fence.owner ~= '' and fenced(K.run, A.fence) then return {'fenced'} end
@@ -38,6 +42,9 @@ if A.decided == '' and tonumber(A.max_pending) > 0 and redis.call('SCARD', K.pen
     end
   end
   if redis.call('SCARD', K.pending) >= tonumber(A.max_pending) then return {'full'} end
+end
+for i, w in ipairs(A.windows) do
+  if window_total(K.windows[i], w.since) ~= tonumber(w.expect) then return {'stale', tostring(i)} end
 end
 local entry = A.audit
 if A.rule ~= '' then
@@ -67,6 +74,22 @@ else
 end
 if A.checkpoint ~= '' then redis.call('SET', K.checkpoint, A.checkpoint, 'EX', A.retention) end
 if A.idem ~= '' then redis.call('SET', K.idem, cjson.encode({digest = A.idem.digest, id = A.id}), 'EX', A.idem.ttl) end
+if A.decided ~= 'rejected' then
+  -- the call counts in its windows while allowed or pending; a rejection, expiry or withdrawal takes it out
+  -- again (lua/lib/decide.lua reads the marks)
+  local marks = {}
+  for i, w in ipairs(A.windows) do
+    if w.member ~= '' then
+      redis.call('ZREMRANGEBYSCORE', K.windows[i], '-inf', w.since)
+      redis.call('ZADD', K.windows[i], A.now, w.member)
+      redis.call('EXPIRE', K.windows[i], w.ttl)
+      marks[#marks + 1] = {K.windows[i], w.member}
+    end
+  end
+  if #marks > 0 then redis.call('HSET', K.approval, 'windows', cjson.encode(marks)) end
+end
+for _, id in ipairs(A.policy) do redis.call('HINCRBY', K.policy_counts, id, 1) end
+if #A.policy > 0 then redis.call('EXPIRE', K.policy_counts, A.retention) end
 local seq, audit_id = audit_append(K.audit, K.audit_seq, flat(entry))
 if A.decided == 'approved' then
   -- a rule or the input mode allowed the call: the approval names its audit entry (signed receipts carry it)

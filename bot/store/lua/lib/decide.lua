@@ -32,7 +32,7 @@ local function decide(k, a)
   local cur = redis.call('HMGET', k.approval, 'status', 'card_channel', 'card_ts', 'deadline', 'owner',
                          'created_at', 'run_id', 'origin_channel', 'timeout_outcome', 'requester',
                          'allow_self_approval', 'approvers', 'required_approvals', 'votes', 'copies',
-                         'proxies', 'webhook')
+                         'proxies', 'webhook', 'policy', 'windows')
   local status, shown_in, shown_ts, deadline, owner = cur[1], cur[2], cur[3], cur[4], cur[5]
   local created_at, run_id, origin, requester = cur[6], cur[7], cur[8], cur[10]
   if not status then return {'missing', {}} end
@@ -163,9 +163,16 @@ local function decide(k, a)
   redis.call('ZADD', k.outbox, tonumber(a.now) + tonumber(a.card_grace), a.id)
   redis.call('EXPIRE', k.approval, a.retention)
   redis.call('EXPIRE', k.texts, a.retention)
+  local policy = {}
+  if (cur[18] or '') ~= '' then policy = {'policy', cur[18]} end  -- the policies that routed it (bot/policy/)
   local seq, audit_id = audit('event', 'decision', 'outcome', a.outcome, 'by', a.by, 'for', acting_for,
-                              'feedback', feedback, 'latency_ms', latency_ms)
-  if a.outcome == 'approved' or (a.outcome == 'timed_out' and timeout_outcome == 'approve') then
+                              'feedback', feedback, 'latency_ms', latency_ms, unpack(policy))
+  local allowed = a.outcome == 'approved' or (a.outcome == 'timed_out' and timeout_outcome == 'approve')
+  if not allowed and (cur[19] or '') ~= '' then
+    -- rejected, expired or withdrawn: the call no longer counts in its policy windows (lua/lib/windows.lua)
+    for _, mark in ipairs(cjson.decode(cur[19])) do redis.call('ZREM', mark[1], mark[2]) end
+  end
+  if allowed then
     -- the call is allowed: the approval names its decision's audit entry (signed receipts carry it)
     redis.call('HSET', k.approval, 'decided_audit_seq', seq, 'decided_audit_id', audit_id)
   end

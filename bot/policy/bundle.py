@@ -1,0 +1,351 @@
+"""A policy bundle: the `*.cedar` files and `policy.yaml` of `POLICY_DIR`, with the shipped defaults
+(bot/policy/defaults/), parsed, checked and hashed once (`load_bundle`). Nothing is evaluated here
+(bot/policy/decide.py does).
+
+Each policy needs a unique `@id` (what audit entries, receipts and cards name) and may carry:
+
+    @reason("...")           what a person or the agent is told ({window.x}, {args.x|usd}... filled in)
+    @outcome("ask")          a `forbid` that asks a person instead of refusing
+    @approvers("U1,S2")      who may decide an ask (user ids, user group ids), @quorum("2"), @channel("C1"),
+                             @timeout("2h")
+    @mode("shadow")          decides nothing: what it would have changed is audited (`policy_shadow`)
+
+`policy.yaml` declares the windows (bot/policy/windows.py) Cedar reads as `context.window.<name>`.
+A bundle that does not parse or check raises `PolicyError` naming the file and line."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import cedarpy
+import yaml
+
+from bot.core.durations import parse_duration
+from bot.policy.windows import WindowSpec, parse_windows
+
+DEFAULTS = Path(__file__).with_name("defaults")
+POLICY_FILE = "policy.yaml"
+SCHEMA_FILE = "schema.cedarschema"  # optional: a Cedar schema to validate against as well
+CONTEXT_FIELDS = ("args", "kind", "requester", "window", "time", "mode", "risk_word")
+PRINCIPAL_TYPES = ("Agent", "Run")
+ANNOTATIONS = ("id", "reason", "outcome", "approvers", "quorum", "channel", "timeout", "mode")
+MAX_QUORUM = 10
+MAX_TIMEOUT = 7 * 86400
+_APPROVER = re.compile(r"[UWS][A-Z0-9]{2,}")
+_CHANNEL = re.compile(r"[CGD][A-Z0-9]{2,}")
+
+Outcome = Literal["allow", "deny", "ask"]
+
+
+class PolicyError(ValueError):
+    """A bundle that cannot be used; the message names the file and line ("refunds.cedar:12: ...")."""
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """One policy of a bundle, as its annotations say it decides."""
+
+    id: str
+    effect: Literal["permit", "forbid"]
+    file: str
+    line: int
+    reason: str = ""
+    ask: bool = False  # a forbid with @outcome("ask")
+    shadow: bool = False
+    approvers: tuple[str, ...] = ()
+    quorum: int = 0  # 0: the channel's
+    channel: str = ""
+    timeout: int | None = None
+    actions: tuple[str, ...] | None = None  # the actions it applies to; None: any
+
+    @property
+    def outcome(self) -> Outcome:
+        return "allow" if self.effect == "permit" else "ask" if self.ask else "deny"
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyBundle:
+    """A loaded bundle: its policies by id, windows, hash (sha256 of every file's name and text) and where it
+    came from. `est` holds each policy's Cedar JSON form, which decide.py builds its policy sets from."""
+
+    hash: str
+    policies: Mapping[str, Policy]
+    windows: tuple[WindowSpec, ...]
+    est: Mapping[str, dict[str, Any]]
+    directory: str = ""
+    files: tuple[str, ...] = ()
+    loaded_at: float = field(default_factory=time.time)
+    schema: str = ""  # a Cedar schema (JSON or Cedar text) given in POLICY_DIR, or ""
+
+    @property
+    def short_hash(self) -> str:
+        return self.hash[:12]
+
+    def claim(self, ids: list[str] | tuple[str, ...]) -> dict[str, Any]:
+        """What audit entries and receipts carry: `{bundle: <sha256>, ids: [...]}`."""
+        return {"bundle": self.hash, "ids": list(ids)}
+
+
+def policy_files(directory: str | Path | None) -> list[Path]:
+    """The files a bundle is made of, in a fixed order: the shipped defaults, then POLICY_DIR's."""
+    files = sorted(DEFAULTS.glob("*.cedar"))
+    if directory:
+        root = Path(directory)
+        if not root.is_dir():
+            raise PolicyError(f"{root}: POLICY_DIR is not a folder")
+        files += sorted(root.glob("*.cedar"))
+        for extra in (POLICY_FILE, SCHEMA_FILE):
+            if (root / extra).is_file():
+                files.append(root / extra)
+    return files
+
+
+def load_bundle(directory: str | Path | None) -> PolicyBundle:
+    """Read, parse and check the bundle of `directory` (None or "": the shipped defaults alone)."""
+    files = policy_files(directory)
+    digest = hashlib.sha256()
+    policies: dict[str, Policy] = {}
+    est: dict[str, dict[str, Any]] = {}
+    windows: tuple[WindowSpec, ...] = ()
+    schema = ""
+    for path in files:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise PolicyError(f"{path}: cannot be read ({type(exc).__name__})") from None
+        digest.update(f"{path.name}\0{len(text)}\0".encode())
+        digest.update(text.encode())
+        if path.name == POLICY_FILE:
+            windows = _windows_of(path, text)
+        elif path.name == SCHEMA_FILE:
+            schema = text
+        else:
+            for policy, form in _policies_of(path, text):
+                if policy.id in policies:
+                    first = policies[policy.id]
+                    raise PolicyError(f"{path.name}:{policy.line}: @id {policy.id!r} is used already"
+                                      f" ({first.file}:{first.line})")
+                policies[policy.id] = policy
+                est[policy.id] = form
+    bundle = PolicyBundle(
+        hash=digest.hexdigest(), policies=policies, windows=windows, est=est,
+        directory=str(directory or ""), files=tuple(path.name for path in files), schema=schema,
+    )
+    _check_references(bundle)
+    if schema:
+        _validate(bundle)
+    return bundle
+
+
+# parsing ---------------------------------------------------------------------------------------------------
+
+
+def _policies_of(path: Path, text: str) -> Iterator[tuple[Policy, dict[str, Any]]]:
+    """Each policy of one file, with its Cedar JSON form; PolicyError at the first that does not parse or check."""
+    for line, statement in _statements(text):
+        try:
+            parsed = json.loads(cedarpy.policies_to_json_str(statement))
+        except ValueError as exc:
+            raise PolicyError(f"{path.name}:{line}: {exc}") from None
+        for form in parsed.get("staticPolicies", {}).values():
+            yield _policy(path.name, line, form), form
+        if parsed.get("templates"):
+            raise PolicyError(f"{path.name}:{line}: templates (?principal, ?resource) are not supported")
+
+
+def _statements(text: str) -> Iterator[tuple[int, str]]:
+    """The policies of a Cedar file one by one, each with the line it starts on: split at each `;` outside
+    strings and comments, so that an error names the policy's line."""
+    start, i, n = 0, 0, len(text)
+    while i < n:
+        c = text[i]
+        if c == '"':
+            i += 1
+            while i < n and text[i] != '"':
+                i += 2 if text[i] == "\\" else 1
+        elif text.startswith("//", i):
+            i = text.find("\n", i)
+            if i < 0:
+                break
+        elif c == ";":
+            yield from _statement(text, start, i + 1)
+            start = i + 1
+        i += 1
+    yield from _statement(text, start, n)
+
+
+def _statement(text: str, start: int, end: int) -> Iterator[tuple[int, str]]:
+    chunk = text[start:end]
+    body = re.sub(r"//[^\n]*", "", chunk)
+    if not body.strip():
+        return
+    first = len(chunk) - len(chunk.lstrip())
+    while chunk.startswith("//", first):  # the line of its first word, past comments
+        newline = chunk.find("\n", first)
+        first = len(chunk) if newline < 0 else newline + 1
+        first += len(chunk[first:]) - len(chunk[first:].lstrip())
+    yield text.count("\n", 0, start + first) + 1, chunk
+
+
+def _policy(file: str, line: int, form: dict[str, Any]) -> Policy:
+    where = f"{file}:{line}"
+    notes: dict[str, str] = form.get("annotations") or {}
+    unknown = sorted(set(notes) - set(ANNOTATIONS))
+    if unknown:
+        raise PolicyError(f"{where}: unknown annotation @{unknown[0]} (known: {', '.join(ANNOTATIONS)})")
+    policy_id = (notes.get("id") or "").strip()
+    if not policy_id:
+        raise PolicyError(f"{where}: every policy needs an @id(\"...\"): audit entries, receipts and cards name it")
+    effect = form["effect"]
+    outcome = notes.get("outcome", "")
+    if outcome not in ("", "ask", "deny", "allow"):
+        raise PolicyError(f"{where}: @outcome({outcome!r}): use \"ask\" (on a forbid)")
+    if outcome == "ask" and effect != "forbid":
+        raise PolicyError(f"{where}: @outcome(\"ask\") is for a forbid: a permit allows")
+    if (outcome == "allow") != (effect == "permit") and outcome in ("allow", "deny"):
+        raise PolicyError(f"{where}: @outcome({outcome!r}) contradicts its effect ({effect})")
+    mode = notes.get("mode", "enforce")
+    if mode not in ("shadow", "enforce"):
+        raise PolicyError(f"{where}: @mode({mode!r}): use \"shadow\" or \"enforce\"")
+    routing = [name for name in ("approvers", "quorum", "channel", "timeout") if name in notes]
+    if routing and outcome != "ask":
+        raise PolicyError(f"{where}: @{routing[0]} routes an ask: it needs @outcome(\"ask\")")
+    approvers = tuple(part.strip() for part in notes.get("approvers", "").split(",") if part.strip())
+    bad = [who for who in approvers if not _APPROVER.fullmatch(who)]
+    if bad:
+        raise PolicyError(f"{where}: @approvers: {bad[0]!r} is not a Slack user (U…, W…) or user group (S…) id")
+    quorum = 0
+    if "quorum" in notes:
+        text = notes["quorum"].strip()
+        if not (text.isascii() and text.isdigit() and 1 <= int(text) <= MAX_QUORUM):
+            raise PolicyError(f"{where}: @quorum({text!r}): use a number from 1 to {MAX_QUORUM}")
+        quorum = int(text)
+    channel = notes.get("channel", "").strip()
+    if channel and not _CHANNEL.fullmatch(channel):
+        raise PolicyError(f"{where}: @channel({channel!r}) is not a channel id (C…)")
+    timeout = None
+    if "timeout" in notes:
+        try:
+            timeout = parse_duration(notes["timeout"], max_seconds=MAX_TIMEOUT)
+        except ValueError:
+            raise PolicyError(f"{where}: @timeout({notes['timeout']!r}): use a duration such as 30m, 2h, 1d") from None
+    return Policy(
+        id=policy_id, effect=effect, file=file, line=line, reason=notes.get("reason", "").strip(),
+        ask=outcome == "ask", shadow=mode == "shadow", approvers=approvers, quorum=quorum, channel=channel,
+        timeout=timeout, actions=_actions(form.get("action") or {}),
+    )
+
+
+def _actions(scope: dict[str, Any]) -> tuple[str, ...] | None:
+    """The actions a policy's scope names (`action == Action::"x"`, `action in [...]`), or None for any."""
+    op = scope.get("op")
+    if op == "==" and scope.get("entity", {}).get("type") == "Action":
+        return (str(scope["entity"]["id"]),)
+    if op == "in" and "entities" in scope and all(e.get("type") == "Action" for e in scope["entities"]):
+        return tuple(str(e["id"]) for e in scope["entities"])
+    return None
+
+
+def _windows_of(path: Path, text: str) -> tuple[WindowSpec, ...]:
+    try:
+        document = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        raise PolicyError(f"{path.name}{line}: not YAML ({getattr(exc, 'problem', None) or exc})") from None
+    if not isinstance(document, dict):
+        raise PolicyError(f"{path.name}:1: a mapping is expected (windows: ...)")
+    unknown = sorted(set(document) - {"windows"})
+    if unknown:
+        raise PolicyError(f"{path.name}:{_line_of(text, unknown[0])}: unknown key {unknown[0]!r} (known: windows)")
+    try:
+        return parse_windows(document.get("windows") or {})
+    except ValueError as exc:
+        name = str(exc).split(":", 1)[0]
+        raise PolicyError(f"{path.name}:{_line_of(text, name)}: {exc}") from None
+
+
+def _line_of(text: str, word: str) -> int:
+    for number, line in enumerate(text.splitlines(), 1):
+        if re.match(rf"\s*{re.escape(word)}\s*:", line):
+            return number
+    return 1
+
+
+# checking --------------------------------------------------------------------------------------------------
+
+
+def _check_references(bundle: PolicyBundle) -> None:
+    """What the request shape (docs/operators/policies.md) cannot hold: an unknown `context.x`, a window
+    not declared in policy.yaml, a principal type other than Agent and Run. (A Cedar schema file checks more.)"""
+    declared = {window.name for window in bundle.windows}
+    for policy_id, form in bundle.est.items():
+        policy = bundle.policies[policy_id]
+        where = f"{policy.file}:{policy.line}"
+        for top, attr in _context_reads(form):
+            if top not in CONTEXT_FIELDS:
+                known = ", ".join(CONTEXT_FIELDS)
+                raise PolicyError(f"{where}: context.{top} is not part of a request (known: {known})")
+            if top == "window" and attr is not None and attr not in declared:
+                known = ", ".join(sorted(declared)) or "none declared"
+                raise PolicyError(f"{where}: context.window.{attr} is not declared in {POLICY_FILE} ({known})")
+        for entity in _entity_types(form):
+            if entity in ("Channel", "Action") or entity in PRINCIPAL_TYPES:
+                continue
+            raise PolicyError(f"{where}: entity type {entity} is not part of a request (Agent, Run, Action, Channel)")
+
+
+def _context_reads(node: Any) -> Iterator[tuple[str, str | None]]:
+    """(field, attribute) of each `context.field[.attribute]` and `context has field` in a policy's JSON form."""
+    if isinstance(node, dict):
+        for op in (".", "has"):
+            body = node.get(op)
+            if isinstance(body, dict) and body.get("left") == {"Var": "context"}:
+                yield str(body.get("attr")), None
+            elif isinstance(body, dict) and isinstance(body.get("left"), dict):
+                inner = body["left"].get(".")
+                if isinstance(inner, dict) and inner.get("left") == {"Var": "context"}:
+                    yield str(inner.get("attr")), str(body.get("attr"))
+        for value in node.values():
+            yield from _context_reads(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _context_reads(value)
+
+
+def _entity_types(node: Any) -> Iterator[str]:
+    if isinstance(node, dict):
+        if isinstance(node.get("type"), str) and "id" in node:
+            yield node["type"]
+        if "__entity" in node and isinstance(node["__entity"], dict):
+            yield str(node["__entity"].get("type"))
+        if node.get("op") == "is" and isinstance(node.get("entity_type"), str):
+            yield node["entity_type"]
+        for value in node.values():
+            yield from _entity_types(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _entity_types(value)
+
+
+def _validate(bundle: PolicyBundle) -> None:
+    """Validate every policy against the bundle's own Cedar schema (schema.cedarschema, in POLICY_DIR)."""
+    for policy_id, form in bundle.est.items():
+        text = cedarpy.policies_from_json_str(json.dumps({"staticPolicies": {"p": form}, "templates": {},
+                                                           "templateLinks": []}))
+        try:
+            result = cedarpy.validate_policies(text, bundle.schema)
+        except ValueError as exc:
+            raise PolicyError(f"{SCHEMA_FILE}:1: {exc}") from None
+        if not result.validation_passed:
+            policy = bundle.policies[policy_id]
+            errors = "; ".join(error.error for error in result.errors)
+            where = SCHEMA_FILE if "Schema" in errors else f"{policy.file}:{policy.line}"
+            raise PolicyError(f"{where}: {errors}")

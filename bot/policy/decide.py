@@ -1,0 +1,248 @@
+"""What a bundle decides about one request, pure: `Evaluator.evaluate` asks Cedar (cedarpy, one pre-parsed policy
+set per action: the policies that name it and those for any action) and reads the answer as one of four outcomes,
+by the annotations of the policies that determined it:
+
+    deny    a forbid matched (without @outcome("ask")): refused at once with its @reason, no card
+    ask     a forbid with @outcome("ask") matched, or a policy could not be evaluated: a person decides, on a card
+            routed by its @approvers, @quorum, @channel, @timeout, with its id and reason on it
+    allow   a permit matched and no forbid: approved at once, an approval used once like a rule's
+    none    no policy applies: the rules, the channel's mode and a person, as without policies
+
+The shipped defaults (bot/policy/defaults/: the `policy` input mode's risk words) are the mode's own: they are
+read only when the bundle's policies have no opinion, and come after the rules (the verdict's `fallback`).
+
+Shadow policies (@mode("shadow"), or all of POLICY_DIR's under POLICY_MODE=shadow) decide nothing: the bundle is
+evaluated a second time with them, and what they would have changed is the verdict's `shadow`."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+import cedarpy
+
+from bot.policy.bundle import Policy, PolicyBundle
+
+Verdict = Literal["allow", "deny", "ask", "none"]
+MAX_CACHED_ACTIONS = 2048
+MAX_REASON = 500
+_RESERVED = ("__entity", "__extn", "__expr")  # Cedar's JSON escapes: an agent's arguments never make entities
+_PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_.]*)(?:\|(usd))?\}", re.IGNORECASE)
+_LONG = 2**63
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyRequest:
+    """One call as the policies see it (docs/operators/policies.md): the asking program (`Agent::"<key name>"`, or
+    `Run::"<run id>"` for the bot's own runs, with their `requester`), the action (the tool's name, "message" or
+    "code"), the channel, and the context's parts."""
+
+    principal_type: Literal["Agent", "Run"]
+    principal: str
+    action: str
+    channel: str
+    kind: str
+    args: Any = None
+    requester: str = ""
+    mode: str = ""  # the channel's input mode
+    risk_word: str = ""  # the first of the channel's risk words the call matches, or ""
+    at: float = field(default_factory=time.time)
+
+    @property
+    def per(self) -> dict[str, str]:
+        """The values a window is kept per (bot/policy/windows.py)."""
+        return {"principal": f'{self.principal_type}::"{self.principal}"', "action": self.action,
+                "resource": self.channel}
+
+    def context(self, windows: Mapping[str, int]) -> dict[str, Any]:
+        moment = time.gmtime(self.at)
+        return {
+            "args": cedar_value(self.args) if isinstance(self.args, dict) else {},
+            "kind": self.kind,
+            "requester": self.requester,
+            "window": dict(windows),
+            "time": {"hour_utc": moment.tm_hour, "weekday": moment.tm_wday + 1},  # 1 Monday ... 7 Sunday
+            "mode": self.mode,
+            "risk_word": self.risk_word,
+        }
+
+    def cedar(self, windows: Mapping[str, int]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """The Cedar request and entities."""
+        principal = {"type": self.principal_type, "id": self.principal}
+        request = {"principal": principal, "action": {"type": "Action", "id": self.action},
+                   "resource": {"type": "Channel", "id": self.channel}, "context": self.context(windows)}
+        attrs = {"requester": self.requester} if self.principal_type == "Run" else {}
+        return request, [{"uid": principal, "attrs": attrs, "parents": []}]
+
+
+def cedar_value(value: Any) -> Any:
+    """JSON as Cedar values: integers in range as Long, text, booleans, lists as sets, objects as records; a float
+    becomes its text (Cedar has none: amounts are integer cents) and null is left out."""
+    if isinstance(value, bool | str):
+        return value
+    if isinstance(value, int):
+        return value if -_LONG <= value < _LONG else str(value)
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, dict):
+        return {str(k): cedar_value(v) for k, v in value.items() if v is not None and str(k) not in _RESERVED}
+    if isinstance(value, list):
+        return [cedar_value(v) for v in value if v is not None]
+    return str(value)
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyVerdict:
+    """What the policies decided (module docstring), why, and where an ask goes."""
+
+    outcome: Verdict
+    ids: tuple[str, ...] = ()
+    reason: str = ""
+    approvers: tuple[str, ...] = ()
+    quorum: int = 0
+    channel: str = ""
+    timeout: int | None = None
+    windows: Mapping[str, int] = field(default_factory=dict)
+    error: str = ""
+    shadow: PolicyVerdict | None = None  # what shadow policies would have decided, when it differs
+    fallback: PolicyVerdict | None = None  # no opinion, but the shipped defaults ask (after the rules)
+
+    @property
+    def decided(self) -> bool:
+        return self.outcome != "none"
+
+
+NO_OPINION = PolicyVerdict("none")
+
+
+class Evaluator:
+    """A bundle's policies as Cedar policy sets, one pair per action (enforced, and with its shadow policies),
+    built on first use. `shadow_all`: POLICY_MODE=shadow (POLICY_DIR's policies decide nothing; the shipped
+    defaults, today's behaviour, still do)."""
+
+    def __init__(self, bundle: PolicyBundle, *, shadow_all: bool = False) -> None:
+        self.bundle = bundle
+        self.shadow_all = shadow_all
+        self._sets: dict[tuple[str, str], cedarpy.PolicySet | None] = {}
+        self.has_shadow = (shadow_all and any(not _default(p) for p in bundle.policies.values())) or any(
+            p.shadow for p in bundle.policies.values())
+
+    def shadowed(self, policy: Policy) -> bool:
+        return policy.shadow or (self.shadow_all and not _default(policy))
+
+    def evaluate(self, request: PolicyRequest, windows: Mapping[str, int] | None = None) -> PolicyVerdict:
+        """The bundle's verdict; when its own policies have no opinion, the shipped defaults' (`fallback`: the
+        input mode's risk words, which come after the rules as the mode does)."""
+        windows = windows or {}
+        cedar_request, entities = request.cedar(windows)
+        context = cedar_request["context"]
+        enforced = self._verdict(self._set(request.action, "enforced"), cedar_request, entities, context)
+        if enforced.outcome == "none":
+            fallback = self._verdict(self._set(request.action, "defaults"), cedar_request, entities, context)
+            if fallback.outcome != "none":
+                enforced = replace(enforced, fallback=fallback)
+        if not self.has_shadow:
+            return enforced
+        everything = self._verdict(self._set(request.action, "all"), cedar_request, entities, context)
+        if (everything.outcome, everything.ids) == (enforced.outcome, enforced.ids):
+            return enforced
+        return replace(enforced, shadow=everything)
+
+    def _set(self, action: str, which: Literal["enforced", "all", "defaults"]) -> cedarpy.PolicySet | None:
+        """The policies that apply to `action`: the bundle's enforced ones, all of them (shadow ones too) or the
+        shipped defaults, as one pre-parsed Cedar policy set (made once per action)."""
+        key = (action, which)
+        if key not in self._sets:
+            if len(self._sets) >= MAX_CACHED_ACTIONS:
+                self._sets.clear()
+            policies = self.bundle.policies
+            chosen = {policy_id: form for policy_id, form in self.bundle.est.items()
+                      if _default(policies[policy_id]) == (which == "defaults")
+                      and (which == "all" or not self.shadowed(policies[policy_id]))
+                      and _applies(policies[policy_id], action)}
+            self._sets[key] = cedarpy.PolicySet.from_json_str(json.dumps(
+                {"staticPolicies": chosen, "templates": {}, "templateLinks": []})) if chosen else None
+        return self._sets[key]
+
+    def _verdict(self, policies: cedarpy.PolicySet | None, request: dict[str, Any], entities: list[dict[str, Any]],
+                 context: dict[str, Any]) -> PolicyVerdict:
+        if policies is None:
+            return replace(NO_OPINION, windows=context["window"])
+        result = cedarpy.is_authorized(request, policies, entities)
+        known = self.bundle.policies
+        matched = [known[policy_id] for policy_id in result.diagnostics.reasons if policy_id in known]
+        errors = list(result.diagnostics.errors)
+        windows = context["window"]
+        denying = [p for p in matched if p.effect == "forbid" and not p.ask]
+        if result.decision == cedarpy.Decision.Deny and denying:
+            return self._made("deny", denying, context, windows)
+        if errors:  # a policy that could not be evaluated might have refused: a person decides
+            failed = "; ".join(str(error) for error in errors)[:300]
+            asking = [p for p in matched if p.ask]
+            made = self._made("ask", asking, context, windows) if asking else PolicyVerdict("ask", windows=windows)
+            reason = f"a policy could not be evaluated, so a person decides ({failed})"
+            return replace(made, reason=_cut(f"{made.reason}; {reason}" if made.reason else reason), error=failed)
+        if result.decision == cedarpy.Decision.Deny and matched:
+            return self._made("ask", matched, context, windows)
+        if result.decision == cedarpy.Decision.Allow:
+            return self._made("allow", matched, context, windows)
+        return replace(NO_OPINION, windows=windows)
+
+    @staticmethod
+    def _made(outcome: Verdict, policies: list[Policy], context: dict[str, Any],
+              windows: Mapping[str, int]) -> PolicyVerdict:
+        policies = sorted(policies, key=lambda p: p.id)
+        reasons = [render_reason(p.reason, context) if p.reason else _default_reason(outcome, p.id) for p in policies]
+        timeouts = [p.timeout for p in policies if p.timeout is not None]
+        return PolicyVerdict(
+            outcome=outcome, ids=tuple(p.id for p in policies), reason=_cut("; ".join(dict.fromkeys(reasons))),
+            approvers=tuple(dict.fromkeys(who for p in policies for who in p.approvers)),
+            quorum=max((p.quorum for p in policies), default=0),
+            channel=next((p.channel for p in policies if p.channel), ""),
+            timeout=min(timeouts) if timeouts else None, windows=windows,
+        )
+
+
+def _applies(policy: Policy, action: str) -> bool:
+    return policy.actions is None or action in policy.actions
+
+
+def _default(policy: Policy) -> bool:
+    return policy.id.startswith("default:")
+
+
+def _default_reason(outcome: Verdict, policy_id: str) -> str:
+    return {"deny": f"refused by policy {policy_id}", "ask": f"policy {policy_id} asks a person"}.get(
+        outcome, f"allowed by policy {policy_id}")
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= MAX_REASON else text[: MAX_REASON - 1] + "…"
+
+
+def render_reason(template: str, context: Mapping[str, Any]) -> str:
+    """A policy's @reason with `{window.name}`, `{args.amount_cents|usd}`, `{risk_word}`... filled in from the
+    request's context (`|usd`: integer cents as dollars); a placeholder that names nothing is left as written."""
+
+    def fill(match: re.Match[str]) -> str:
+        value: Any = context
+        for part in match.group(1).split("."):
+            if not isinstance(value, Mapping) or part not in value:
+                return match.group(0)
+            value = value[part]
+        if match.group(2) and isinstance(value, int) and not isinstance(value, bool):
+            return usd(value)
+        return value if isinstance(value, str) else json.dumps(value)
+
+    return _PLACEHOLDER.sub(fill, template)
+
+
+def usd(cents: int) -> str:
+    """$350, $1,250.50."""
+    sign = "-" if cents < 0 else ""
+    dollars, rest = divmod(abs(cents), 100)
+    return f"{sign}${dollars:,}" + (f".{rest:02d}" if rest else "")

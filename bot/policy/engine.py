@@ -1,0 +1,201 @@
+"""A worker's policies: the active bundle (`POLICY_DIR`, `POLICY_MODE`), kept current when its files change, and
+the one evaluation every way in goes through (`PolicyEngine.judge`, called by `ApprovalService.open_request`,
+bot/approvals/service.py): the request's windows read from Redis, then Cedar (bot/policy/decide.py).
+
+A bundle that does not load stops a worker at start (`PolicyError`, exit 2 naming the file and line). Later, a
+change that does not load keeps the last good bundle: a warning and a `policy_load_failed` audit entry. Every
+load is audited (`policy_loaded`, with its hash), and `/healthz` shows the hash a worker runs."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from bot.core.tasks import Background
+from bot.policy.bundle import PolicyBundle, PolicyError, load_bundle, policy_files
+from bot.policy.decide import Evaluator, PolicyRequest, PolicyVerdict
+from bot.policy.windows import WindowMark
+from bot.store import Store, persistently
+
+log = logging.getLogger(__name__)
+
+PolicyMode = Literal["enforce", "shadow"]
+RELOAD_SECONDS = 2.0
+WINDOW_SLACK = 3600  # seconds a window's set outlives its `over`
+
+
+@dataclass(frozen=True, slots=True)
+class Judged:
+    """What the policies decided about one request, with the windows it read (`marks`, for the open step)."""
+
+    verdict: PolicyVerdict
+    marks: tuple[WindowMark, ...]
+    bundle: PolicyBundle
+
+    def windows_arg(self, approval_id: str) -> list[dict[str, Any]]:
+        return [mark.arg(approval_id) for mark in self.marks]
+
+    @property
+    def claim(self) -> dict[str, Any]:
+        """`{bundle, ids}` of the policies that decided (audit entries, receipts)."""
+        return self.bundle.claim(self.verdict.ids)
+
+
+class PolicyEngine:
+    """The active bundle of one worker (or one CLI command), and its evaluation (module docstring)."""
+
+    def __init__(self, bundle: PolicyBundle, *, store: Store | None = None, mode: PolicyMode = "enforce",
+                 worker: str = "", reload_seconds: float = RELOAD_SECONDS) -> None:
+        self.mode = mode
+        self.store = store
+        self.worker = worker
+        self.reload_seconds = reload_seconds
+        self._evaluator = Evaluator(bundle, shadow_all=mode == "shadow")
+        self._stamp = _stamp(bundle.directory)
+        self._failed = ""
+        self._task: asyncio.Task[None] | None = None
+
+    @classmethod
+    def load(cls, directory: str | None, **kwargs: Any) -> PolicyEngine:
+        """The engine of `directory`'s bundle; PolicyError if it does not load."""
+        return cls(load_bundle(directory), **kwargs)
+
+    @property
+    def bundle(self) -> PolicyBundle:
+        return self._evaluator.bundle
+
+    @property
+    def evaluator(self) -> Evaluator:
+        return self._evaluator
+
+    # the one evaluation ------------------------------------------------------------------------------------
+    async def judge(self, request: PolicyRequest) -> Judged:
+        """The policies' verdict on `request`, its windows read from Redis first (through a blip)."""
+        evaluator = self._evaluator
+        bundle = evaluator.bundle
+        specs = [spec for spec in bundle.windows if spec.actions is None or request.action in spec.actions]
+        totals: list[int] = []
+        keys: list[str] = []
+        if specs and self.store is not None:
+            store = self.store
+            keys = [store.keys.window(spec.key_part(request.per)) for spec in specs]
+            since = [request.at - spec.over for spec in specs]
+            totals = await persistently(lambda: store.approvals.window_totals(keys, since),
+                                        what="reading policy windows")
+        else:
+            totals = [0] * len(specs)
+        marks = tuple(
+            WindowMark(spec.name, key, request.at - spec.over, total, spec.amount(request.action, request.args),
+                       spec.over + WINDOW_SLACK)
+            for spec, key, total in zip(specs, keys or [""] * len(specs), totals, strict=True)
+        )
+        verdict = evaluator.evaluate(request, {mark.name: mark.expect for mark in marks})
+        return Judged(verdict, marks if self.store is not None else (), bundle)
+
+    # loading ---------------------------------------------------------------------------------------------
+    def start(self, background: Background) -> None:
+        """Audit this load, then look for changed files every `reload_seconds` (a bundle from POLICY_DIR)."""
+        background.spawn(self._loaded(self.bundle), name="policy-loaded")
+        if self.bundle.directory and self.reload_seconds > 0:
+            self._task = asyncio.get_running_loop().create_task(self._watch(), name="policy-watch")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(self.reload_seconds)
+            try:
+                await self.reload()
+            except Exception:  # a watcher that stops would leave a stale bundle with nobody told
+                log.exception("looking for policy changes failed")
+
+    async def reload(self) -> bool:
+        """Load the bundle again if its files changed: True when a new one is active. One that does not load
+        keeps the last good one (a warning, and `policy_load_failed` audited once per distinct error)."""
+        stamp = _stamp(self.bundle.directory)
+        if stamp == self._stamp:
+            return False
+        self._stamp = stamp
+        try:
+            bundle = await asyncio.to_thread(load_bundle, self.bundle.directory)
+        except PolicyError as exc:
+            if str(exc) != self._failed:
+                self._failed = str(exc)
+                log.warning("policies not reloaded, the last good bundle %s stays: %s", self.bundle.short_hash, exc)
+                await self._audit("policy_load_failed", error=str(exc)[:500], kept=self.bundle.hash)
+            return False
+        self._failed = ""
+        if bundle.hash == self.bundle.hash:
+            return False
+        self._evaluator = Evaluator(bundle, shadow_all=self.mode == "shadow")
+        log.info("policies reloaded: bundle %s (%d policies)", bundle.short_hash, len(bundle.policies))
+        await self._loaded(bundle)
+        return True
+
+    async def _loaded(self, bundle: PolicyBundle) -> None:
+        await self._audit("policy_loaded", bundle=bundle.hash, policies=str(len(bundle.policies)),
+                          files=",".join(bundle.files)[:500], mode=self.mode)
+
+    async def _audit(self, event: str, **fields: str) -> None:
+        if self.store is None:
+            return
+        store = self.store
+        entry = {"at": repr(time.time()), "by": "system", "worker": self.worker, **fields}
+        try:
+            await persistently(lambda: store.audit.append(event, **entry), what=f"auditing {event}")
+        except Exception:
+            log.exception("could not audit %s", event)
+
+    async def counts(self) -> dict[str, int]:
+        """How often each policy of the active bundle decided (all workers, in Redis)."""
+        if self.store is None:
+            return {}
+        return await self.store.approvals.policy_counts(self.bundle.hash)
+
+    def describe(self) -> dict[str, Any]:
+        """The active bundle for `/healthz` and `/agent policy`."""
+        bundle = self.bundle
+        return {"bundle": bundle.hash, "mode": self.mode, "policies": len(bundle.policies),
+                "loaded_at": bundle.loaded_at, "directory": bundle.directory}
+
+
+def shadow_entry(judged: Judged, *, approval: str, request: PolicyRequest) -> dict[str, str] | None:
+    """The `policy_shadow` audit entry of a verdict whose shadow policies would have decided otherwise."""
+    shadow = judged.verdict.shadow
+    if shadow is None:
+        return None
+    return {
+        "at": repr(time.time()), "approval": approval, "by": "policy", "outcome": judged.verdict.outcome,
+        "would": shadow.outcome, "reason": shadow.reason[:500], "tool": request.action, "kind": request.kind,
+        "origin_channel": request.channel,
+        "policy": json.dumps(judged.bundle.claim(shadow.ids), separators=(",", ":")),
+    }
+
+
+def _stamp(directory: str) -> tuple[tuple[str, int, int], ...]:
+    """What changes when a bundle's files do: each file's name, size and modification time."""
+    if not directory:
+        return ()
+    try:
+        found = policy_files(directory)
+    except PolicyError:
+        return (("?", 0, 0),)
+    stamp = []
+    for path in found:
+        try:
+            stat = Path(path).stat()
+        except OSError:
+            continue
+        stamp.append((str(path), stat.st_size, stat.st_mtime_ns))
+    return tuple(stamp)

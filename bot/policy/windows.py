@@ -1,0 +1,113 @@
+"""Windows: counts and sums over time that Cedar cannot keep, declared in `policy.yaml`:
+
+    windows:
+      refunds_24h: {sum: args.amount_cents, per: [principal, action], over: 24h}
+      deploys_1h:  {count: true, per: [principal], over: 1h, actions: [deploy]}
+
+Each is kept in Redis per the request's `per` values (principal, action, resource), as a sorted set of the calls
+that count (an approval id and its amount, scored by time), and given to Cedar as `context.window.<name>`: the
+total of the calls in the last `over` seconds before this one. A call is counted in the same store step that opens
+its approval (lua/open_approval.lua: allowed at once, or pending) and taken out again in the one that rejects,
+expires or withdraws it (lua/lib/decide.lua), so concurrent asks cannot spend one budget twice (`WindowMark.expect`:
+the step refuses if the total changed since the policies read it)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from bot.core.durations import parse_duration
+
+PER = ("principal", "action", "resource")
+MAX_OVER = 90 * 86400
+MAX_WINDOWS = 20
+
+
+@dataclass(frozen=True, slots=True)
+class WindowSpec:
+    """One window: a `count` of calls, or the `sum` of an argument (a dotted path: `args.amount_cents`, integer
+    amounts; no floats in Cedar), per the request's `per` values, over the last `over` seconds; only for
+    `actions` (None: every action)."""
+
+    name: str
+    over: int
+    per: tuple[str, ...]
+    sum: str = ""
+    actions: tuple[str, ...] | None = None
+
+    def amount(self, action: str, args: Any) -> int | None:
+        """What a call adds to this window: 1 for a count, the argument for a sum (None: it does not count)."""
+        if self.actions is not None and action not in self.actions:
+            return None
+        if not self.sum:
+            return 1
+        value: Any = {"args": args}
+        for part in self.sum.split("."):
+            if not isinstance(value, dict) or part not in value:
+                return None
+            value = value[part]
+        if isinstance(value, bool) or not isinstance(value, int):
+            return None
+        return value
+
+    def key_part(self, values: Mapping[str, str]) -> str:
+        """The part of its Redis key naming one principal/action/resource (hashed: ids may hold anything)."""
+        chosen = json.dumps([values[name] for name in self.per], separators=(",", ":"))
+        return f"{self.name}:{hashlib.sha256(chosen.encode()).hexdigest()[:32]}"
+
+
+def parse_windows(raw: Any) -> tuple[WindowSpec, ...]:
+    """The windows of `policy.yaml`; ValueError "<name>: ..." for a bad one."""
+    if not isinstance(raw, dict):
+        raise ValueError("windows: a mapping of name: {sum|count, per, over} is expected")
+    if len(raw) > MAX_WINDOWS:
+        raise ValueError(f"windows: at most {MAX_WINDOWS}")
+    found = []
+    for name, spec in raw.items():
+        if not isinstance(name, str) or not name.isidentifier():
+            raise ValueError(f"{name}: a window's name is a word (letters, digits, _)")
+        if not isinstance(spec, dict):
+            raise ValueError(f"{name}: {{sum: args.x | count: true, per: [...], over: 24h}} is expected")
+        unknown = sorted(set(spec) - {"sum", "count", "per", "over", "actions"})
+        if unknown:
+            raise ValueError(f"{name}: unknown key {unknown[0]!r} (known: sum, count, per, over, actions)")
+        total = spec.get("sum", "")
+        if bool(total) == bool(spec.get("count")):
+            raise ValueError(f"{name}: give either sum: args.<field> or count: true")
+        if total and (not isinstance(total, str) or not total.startswith("args.") or len(total) <= 5):
+            raise ValueError(f"{name}: sum is an argument of the call: args.<field> (integer, e.g. cents)")
+        per = spec.get("per", ["principal", "action"])
+        if isinstance(per, str):
+            per = [per]
+        if not isinstance(per, list) or not per or any(part not in PER for part in per):
+            raise ValueError(f"{name}: per is a list of {', '.join(PER)}")
+        try:
+            over = parse_duration(str(spec.get("over", "")), max_seconds=MAX_OVER)
+        except ValueError:
+            raise ValueError(f"{name}: over is a duration such as 1h, 24h, 7d") from None
+        actions = spec.get("actions")
+        if actions is not None and (not isinstance(actions, list) or not all(isinstance(a, str) for a in actions)):
+            raise ValueError(f"{name}: actions is a list of tool names")
+        found.append(WindowSpec(name=name, over=over, per=tuple(dict.fromkeys(per)), sum=total or "",
+                                actions=tuple(actions) if actions is not None else None))
+    return tuple(found)
+
+
+@dataclass(frozen=True, slots=True)
+class WindowMark:
+    """A call's place in one window, for the open step: its sorted set (`key`), the calls counted after `since`
+    totalled `expect` when the policies read it, and what this call adds (`amount`, None: nothing)."""
+
+    name: str
+    key: str
+    since: float
+    expect: int
+    amount: int | None
+    ttl: int
+
+    def arg(self, approval_id: str) -> dict[str, Any]:
+        return {"key": self.key, "since": repr(self.since), "expect": self.expect, "ttl": self.ttl,
+                "member": "" if self.amount is None else f"{approval_id} {self.amount}"}

@@ -1,0 +1,7 @@
+--! keys: ...windows
+--! uses: windows
+-- The totals of policy windows, as the policies read them before the open step (which checks them again).
+-- A: since (one per key).
+local totals = {}
+for i, key in ipairs(K.windows) do totals[i] = window_total(key, A.since[i]) end
+return totals

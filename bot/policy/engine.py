@@ -100,9 +100,12 @@ class PolicyEngine:
 
     # loading ---------------------------------------------------------------------------------------------
     def start(self, background: Background) -> None:
-        """Audit this load, then look for changed files every `reload_seconds` (a bundle from POLICY_DIR)."""
+        """Audit this load and look for changed files every `reload_seconds` (a bundle from POLICY_DIR; the shipped
+        defaults alone are no load worth an entry)."""
+        if not self.bundle.directory:
+            return
         background.spawn(self._loaded(self.bundle), name="policy-loaded")
-        if self.bundle.directory and self.reload_seconds > 0:
+        if self.reload_seconds > 0:
             self._task = asyncio.get_running_loop().create_task(self._watch(), name="policy-watch")
 
     async def stop(self) -> None:

@@ -109,5 +109,5 @@ class WindowMark:
     ttl: int
 
     def arg(self, approval_id: str) -> dict[str, Any]:
-        return {"key": self.key, "since": repr(self.since), "expect": self.expect, "ttl": self.ttl,
+        return {"name": self.name, "key": self.key, "since": repr(self.since), "expect": self.expect, "ttl": self.ttl,
                 "member": "" if self.amount is None else f"{approval_id} {self.amount}"}

@@ -131,8 +131,12 @@ class Approvals:
             **call_of(approval),
             **({"key": approval.asked_by} if approval.asked_by else {}),  # asked through the API with this key
         }
-        if approval.policy:  # the policies that decided or routed it (bot/policy/)
+        if audit is not None:  # decided at once: what was asked, as a request's entry says it (policy replay)
+            entry = {**call_of(approval), "requester": approval.requester, **entry}
+        if approval.policy:  # the policies that decided or routed it (bot/policy/), and the windows they read
             entry = {**entry, "policy": approval.policy}
+            if windows:
+                entry["windows"] = json.dumps({str(w["name"]): w["expect"] for w in windows}, separators=(",", ":"))
         k = self._k
         rule_channel, rule_id = rule
         result = await self._s.script("open_approval")(

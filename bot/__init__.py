@@ -6,6 +6,8 @@ checks this on every run), from the bottom:
     core/        what everything uses: settings, records, ids, durations, logs, metrics, background
                  tasks, secrets, signing keys, what an "always allow" rule matches (pure)
     store/       Redis, by concept; every multi-key step a Lua script. Only the store speaks Redis
+    policy/      policy as code: Cedar bundles (POLICY_DIR) that decide the routine, route the risky and keep
+                 budgets (windows), for every way in; shadow mode
     audit/       audit integrity: entries hashed and checkpoints signed off the write path, `audit verify`
     report/      how approvals are going: the headline numbers (pure), the HTML report, the audit export
     slack/       what the bot sends Slack and asks it: blocks/ (pure Block Kit builders), the Web API

@@ -23,20 +23,21 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "agent_approvals": ("agent_approvals",),
     "bot.core": BELOW_CORE,
     "bot.store": (*BELOW_CORE, "bot.store"),
+    "bot.policy": (*BELOW_CORE, "bot.store", "bot.policy"),  # what the policies decide (Cedar), for every way in
     "bot.audit": (*BELOW_CORE, "bot.store", "bot.audit"),
     "bot.report": (*BELOW_CORE, "bot.store", "bot.audit", "bot.report"),
     "bot.slack": (*BELOW_CORE, "bot.report", *SLACK_IO),
-    "bot.approvals": (*BELOW_CORE, "bot.store", "bot.report", *SLACK_IO, "bot.approvals"),
-    "bot.runs": (*BELOW_CORE, "bot.store", "bot.report", *SLACK_IO, "bot.approvals", "bot.runs"),
-    "bot.api": (*BELOW_CORE, "bot.store", "bot.report", *SLACK_IO, "bot.approvals", "bot.api"),
-    "bot.services": (*BELOW_CORE, "bot.store", "bot.audit", "bot.report", *SLACK_IO, "bot.approvals", "bot.runs",
-                     "bot.api"),
-    "bot.slackapp": (*BELOW_CORE, "bot.store", "bot.report", *SLACK_IO, "bot.approvals", "bot.runs", "bot.api",
-                     "bot.services", "bot.slackapp"),
-    "bot.server": (*BELOW_CORE, "bot.store", "bot.report", *SLACK_IO, "bot.approvals", "bot.runs", "bot.api",
-                   "bot.services", "bot.slackapp"),
+    "bot.approvals": (*BELOW_CORE, "bot.store", "bot.policy", "bot.report", *SLACK_IO, "bot.approvals"),
+    "bot.runs": (*BELOW_CORE, "bot.store", "bot.policy", "bot.report", *SLACK_IO, "bot.approvals", "bot.runs"),
+    "bot.api": (*BELOW_CORE, "bot.store", "bot.policy", "bot.report", *SLACK_IO, "bot.approvals", "bot.api"),
+    "bot.services": (*BELOW_CORE, "bot.store", "bot.policy", "bot.audit", "bot.report", *SLACK_IO, "bot.approvals",
+                     "bot.runs", "bot.api"),
+    "bot.slackapp": (*BELOW_CORE, "bot.store", "bot.policy", "bot.report", *SLACK_IO, "bot.approvals", "bot.runs",
+                     "bot.api", "bot.services", "bot.slackapp"),
+    "bot.server": (*BELOW_CORE, "bot.store", "bot.policy", "bot.report", *SLACK_IO, "bot.approvals", "bot.runs",
+                   "bot.api", "bot.services", "bot.slackapp"),
     "bot.devslack": ("bot.devslack",),
-    "bot.cli": (*BELOW_CORE, "bot.store", "bot.report", "bot.api", "bot.cli"),  # the operator's commands
+    "bot.cli": (*BELOW_CORE, "bot.store", "bot.policy", "bot.report", "bot.api", "bot.cli"),  # the operator's commands
     "bot.dev": ("bot", "agent_approvals"),  # the whole product and the stand-in, in one process
     "bot.__main__": ("bot", "agent_approvals"),
     "bot": ("bot",),  # the package's own docstring; nothing else lives at the top

@@ -34,12 +34,12 @@ import aiohttp
 from agent_approvals.approver import ApprovalRequest, Cancellation, Decision, Outcome, digest_of
 from slack_sdk.errors import SlackApiError
 
+from bot.approvals.at_once import AtOnce
 from bot.approvals.card_sync import CardService
 from bot.approvals.homes import HomeService
 from bot.approvals.opening import (
     EDIT_KEPT,
     FIELD_CHANGES,
-    POLICY,
     Opened,
     OpenRefused,
     ProgramAsk,
@@ -47,10 +47,8 @@ from bot.approvals.opening import (
     changes_line,
     new_approval,
     policy_claim,
-    policy_request,
     request_record,
     routed,
-    rule_entry,
     rule_may_decide,
     verdict,
 )
@@ -60,10 +58,9 @@ from bot.core.allow_rules import Rule
 from bot.core.metrics import Metrics
 from bot.core.records import API_OWNER, SLACK_ID, ApprovalRecord, AwayState, ChannelSettings, RunRecord
 from bot.core.tasks import Background
-from bot.policy.engine import Judged, PolicyEngine, shadow_entry
+from bot.policy.engine import PolicyEngine
 from bot.slack.blocks import proposal_is_cut
 from bot.slack.blocks.approval_card import build_outcome_blocks
-from bot.slack.blocks.rules import rule_used_line
 from bot.slack.directory import Directory
 from bot.store import DecideResult, Fence, Fenced, Store, StoreUnavailable, persistently
 
@@ -107,7 +104,8 @@ class ApprovalService:
         policies: PolicyEngine | None = None,
     ) -> None:
         self.store = store
-        self.policies = policies or PolicyEngine.load(None, store=store)  # the shipped defaults alone
+        self.at_once = AtOnce(store=store, threads=threads, background=background,
+                              policies=policies or PolicyEngine.load(None, store=store))  # None: the shipped defaults
         self.cards = cards
         self.worker_id = worker_id
         self.approvals_channel = approvals_channel
@@ -120,6 +118,10 @@ class ApprovalService:
         self._sweeper_wake = sweeper_wake
         self._on_orphaned: OrphanHandler | None = None
         self.homes = homes
+
+    @property
+    def policies(self) -> PolicyEngine:
+        return self.at_once.policies
 
     def on_orphaned(self, handler: OrphanHandler) -> None:
         """Who continues a run whose worker is gone when its approval is decided here (the run manager)."""
@@ -236,7 +238,8 @@ class ApprovalService:
         """
         rules: Sequence[Rule] = ()
         if rule_may_decide(request):  # the settings and the rules in one round trip's time
-            settings, rules = await asyncio.gather(self.channel_settings(run.channel), self.rules_of(run.channel))
+            settings, rules = await asyncio.gather(self.channel_settings(run.channel),
+                                                   self.at_once.rules_of(run.channel))
         else:
             settings = await self.channel_settings(run.channel)
         for _ in range(MAX_STALE):  # a policy window changed under us: decide again with its new total
@@ -261,18 +264,18 @@ class ApprovalService:
         approval = new_approval(
             request, run=run, owner=owner, settings=settings, default_channel=self.approvals_channel, program=program
         )
-        judged = await self._judge(request, run=run, settings=settings, program=program, approval=approval)
+        judged = await self.at_once.judge(request, run=run, settings=settings, program=program, approval=approval)
         approval = replace(approval, policy=policy_claim(judged))
         ruling = judged.verdict
         windows = judged.windows_arg(approval.id)
         if ruling.outcome in ("deny", "allow"):
-            return await self._decided_by_policy(approval, judged, run=run, program=program)
+            return await self.at_once.by_policy(approval, judged, run=run, program=program)
         if ruling.outcome == "ask":
             approval = routed(approval, ruling)
         else:
             if rules:
-                ruled = await self.by_rule(request, run=run, rules=rules, approval=approval, program=program,
-                                           windows=windows)
+                ruled = await self.at_once.by_rule(request, run=run, rules=rules, approval=approval,
+                                                   program=program, windows=windows)
                 if ruled is not None:
                     return ruled
             if ruling.fallback is not None:  # the mode's risk words, as the shipped default policy asks
@@ -281,7 +284,7 @@ class ApprovalService:
             automatic = verdict(request, settings) if program is not None and ruling.outcome == "none" else None
             if automatic is not None:
                 decision, why = automatic
-                return await self._decided_at_once(approval, decision, run=run, program=program,
+                return await self.at_once.decided(approval, decision, run=run, program=program,
                                                    audit=automatic_entry(approval, decision, rule=why, run=run),
                                                    mode=settings.mode, windows=windows)
         approval, dms = await self.with_dm_copies(approval, settings)
@@ -300,37 +303,7 @@ class ApprovalService:
         card = await self.post_card(approval, fence=fence)
         return Opened(status, approval.id, settings=settings, card=card, dms=tuple(dms))
 
-    # policies (bot/policy/) ------------------------------------------------------------------------------
-    async def _judge(
-        self, request: ApprovalRequest, *, run: RunRecord, settings: ChannelSettings, program: ProgramAsk | None,
-        approval: ApprovalRecord,
-    ) -> Judged:
-        """The policies' verdict on `request` (the one evaluation, for every way in); what shadow policies would
-        have changed is audited once per approval (`policy_shadow`), in the background."""
-        asked = policy_request(request, run=run, settings=settings, program=program)
-        judged = await self.policies.judge(asked)
-        shadow = shadow_entry(judged, approval=approval.id, request=asked)
-        if shadow is not None:
-            self._background.spawn(self._audit_shadow(approval.id, shadow), name=f"shadow-{approval.id}")
-        return judged
-
-    async def _audit_shadow(self, approval_id: str, entry: dict[str, str]) -> None:
-        claim = self.store.keys.claim(f"policy-shadow:{approval_id}")
-        await persistently(lambda: self.store.audit.append_once(claim, "policy_shadow", entry, body_digest="",
-                                                                answer="", ttl=3600), what="auditing a shadow policy")
-
-    async def _decided_by_policy(
-        self, approval: ApprovalRecord, judged: Judged, *, run: RunRecord, program: ProgramAsk | None
-    ) -> Opened:
-        """Store `approval` as the policies allowed or refused it, at once (no card): an approval used once."""
-        ruling = judged.verdict
-        outcome: Outcome = "approved" if ruling.outcome == "allow" else "rejected"
-        decision = Decision(approval.id, outcome, decided_by=POLICY, feedback=ruling.reason, digest=approval.digest)
-        entry = automatic_entry(approval, decision, rule=f"policy {', '.join(ruling.ids)}: {ruling.reason}", run=run)
-        entry["by"] = POLICY
-        return await self._decided_at_once(approval, decision, run=run, program=program, audit=entry,
-                                           windows=judged.windows_arg(approval.id), policy=judged)
-
+    # decided before anyone is asked: the policies, a rule, the mode (bot/approvals/at_once.py) -------------
     async def policy_first(self, request: ApprovalRequest, *, run: RunRecord) -> Decision | Literal["ask"] | None:
         """What the policies decide about a step of the bot's own run before its input mode does (the run's
         `ModeGate` asks, `agent_approvals.modes`): a `Decision` they made (stored and audited like a program's),
@@ -339,90 +312,17 @@ class ApprovalService:
         for _ in range(MAX_STALE):
             approval = new_approval(request, run=run, owner=self.worker_id, settings=settings,
                                     default_channel=self.approvals_channel)
-            judged = await self._judge(request, run=run, settings=settings, program=None, approval=approval)
+            judged = await self.at_once.judge(request, run=run, settings=settings, program=None, approval=approval)
             if judged.verdict.outcome == "none":
                 return "ask" if judged.verdict.fallback is not None else None
             if judged.verdict.outcome == "ask":
                 return "ask"
-            opened = await self._decided_by_policy(replace(approval, policy=policy_claim(judged)), judged, run=run,
+            opened = await self.at_once.by_policy(replace(approval, policy=policy_claim(judged)), judged, run=run,
                                                    program=None)
             if opened.status != "stale":
                 return opened.decided or Decision(approval.id, "cancelled", decided_by="system",
                                                   feedback="the approval could not be stored")
         raise StoreUnavailable(f"approval {request.approval_id}: policy windows kept changing; try again")
-
-    async def by_rule(
-        self,
-        request: ApprovalRequest,
-        *,
-        run: RunRecord,
-        rules: Sequence[Rule],
-        approval: ApprovalRecord | None = None,
-        program: ProgramAsk | None = None,
-        windows: Sequence[dict[str, Any]] = (),
-    ) -> Opened | None:
-        """The approval the first live rule (oldest first) that matches this tool call gives, bound to its digest
-        like a person's: stored decided, its use counted and audited (`auto_approved` naming the rule) in the open
-        step, and said in the run's thread. None when no rule approves it (one revoked or expired a moment ago
-        does not)."""
-        for rule in self._matching(request, run=run, rules=rules):
-            record = approval if approval is not None else request_record(request, run=run)
-            decision = Decision(request.approval_id, "approved", decided_by=f"rule {rule.id}",
-                                feedback=f"auto-approved by rule {rule.id}", digest=request.digest)
-            opened = await self._decided_at_once(record, decision, run=run, program=program,
-                                                 audit=rule_entry(record, rule, run=run), rule=rule, windows=windows)
-            if opened.status != "gone":
-                if opened.status == "ok":
-                    self._threads.post(run, text=rule_used_line(rule))
-                return opened
-        return None
-
-    async def _decided_at_once(
-        self,
-        approval: ApprovalRecord,
-        decision: Decision,
-        *,
-        run: RunRecord,
-        program: ProgramAsk | None,
-        audit: dict[str, str],
-        rule: Rule | None = None,
-        mode: str = "",
-        windows: Sequence[dict[str, Any]] = (),
-        policy: Judged | None = None,
-    ) -> Opened:
-        """Store `approval` as `decision` decided it at once (the input `mode`, `rule` while it stands, or the
-        `policy` verdict), counted in its policy `windows` unless rejected."""
-        now = time.time()
-        decided = replace(approval, status=decision.outcome, decided_by=decision.decided_by, decided_at=now,
-                          feedback=decision.feedback, rule_id=rule.id if rule else "", decided_by_mode=mode,
-                          deadline=0.0, policy_reason=policy.verdict.reason if policy else "")
-        status, approval_id = await persistently(
-            partial(self.store.approvals.open, decided, once=program.once if program else None, audit=audit,
-                    rule=(rule.channel, rule.id) if rule else ("", ""), now=now, windows=windows,
-                    policy=policy.verdict.ids if policy else (),
-                    policy_bundle=policy.bundle.hash if policy else ""),
-            what=f"opening approval {approval.id}",
-        )
-        if status == "conflict":
-            raise OpenRefused(status)
-        return Opened(status, approval_id, decided=decision if status in ("ok", "exists") else None)
-
-    def _matching(self, request: ApprovalRequest, *, run: RunRecord, rules: Sequence[Rule]) -> list[Rule]:
-        """The live rules that match this tool call, oldest first (pure: nothing is used yet)."""
-        if not rules:  # (most channels: nothing to parse or match)
-            return []
-        try:
-            arguments = json.loads(request.arguments)
-        except ValueError:
-            return []
-        now = time.time()
-        return [rule for rule in rules
-                if rule.approves(run=run.id, tool=request.tool_name, arguments=arguments, digest=request.digest,
-                                 now=now)]
-
-    async def rules_of(self, channel: str) -> list[Rule]:
-        """The channel's rules, as stored (one Redis command; read again through a Redis blip)."""
-        return await persistently(lambda: self.store.rules.candidates(channel), what=f"reading the rules of {channel}")
 
     async def with_dm_copies(
         self, approval: ApprovalRecord, settings: ChannelSettings

@@ -25,7 +25,7 @@ import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any, ClassVar, Self
+from typing import Annotated, Any, ClassVar, Literal, Self
 
 from pydantic import AliasChoices, AliasPath, BeforeValidator, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -395,10 +395,7 @@ class Settings(ApproverSettings):
         default=10, validation_alias="MAX_RUNS_PER_CHANNEL",
         description="active runs one channel may have at once",
     )
-    log_level: str = Field(
-        default="INFO", validation_alias="LOG_LEVEL",
-        description="",
-    )
+    log_level: str = Field(default="INFO", validation_alias="LOG_LEVEL", description="")
     log_format: str = Field(
         default="text", validation_alias="LOG_FORMAT",
         description="`json`: one JSON object per line, with `run_id` / `approval_id`",
@@ -407,10 +404,7 @@ class Settings(ApproverSettings):
     outbox_dir: Stripped = Field(
         default="outbox", validation_alias="OUTBOX_DIR",
         json_schema_extra={"shown_default": "./outbox"},
-        description=(
-            "where the `email` team's demo `send_email` writes one `.eml` file per approved email (nothing is "
-            "sent)"
-        ),
+        description="where the `email` team's demo `send_email` writes one `.eml` file per approved email (none sent)",
     )
     # the code team runs agents' code on this host
     enable_code_execution: Annotated[bool, BeforeValidator(_flag)] = Field(
@@ -501,18 +495,12 @@ class Settings(ApproverSettings):
     # policies (bot/policy/, docs/operators/policies.md)
     policy_dir: Stripped = Field(
         default="", validation_alias="POLICY_DIR",
-        description=(
-            "a folder of Cedar policies (`*.cedar`) and `policy.yaml` (windows) that decide the routine and route the"
-            " risky; reloaded when its files change (one that does not load keeps the last good bundle). Unset: the"
-            " shipped default policy only (the `policy` mode's risk words)"
-        ),
+        description="a folder of Cedar policies (`*.cedar`) and `policy.yaml` (windows), reloaded when its files"
+        " change (docs/operators/policies.md); unset: the shipped default policy only (the `policy` mode's risk words)",
     )
-    policy_mode: str = Field(
+    policy_mode: Literal["enforce", "shadow"] = Field(
         default="enforce", validation_alias="POLICY_MODE",
-        description=(
-            "`enforce`, or `shadow`: POLICY_DIR's policies decide nothing; what they would have changed is audited"
-            " (`policy_shadow`) and shown by `/agent policy` and the report"
-        ),
+        description="`enforce`, or `shadow`: POLICY_DIR's policies decide nothing, what they would change is audited",
     )
     # seconds a worker holds a webhook it is sending; one that dies leaves it to another worker after this
     webhook_lease_seconds: Annotated[int, _whole(1, 600)] = Field(
@@ -561,15 +549,6 @@ class Settings(ApproverSettings):
     def _log_format(cls, value: object) -> object:
         if isinstance(value, str):
             return "json" if value.strip().lower() == "json" else "text"
-        return value
-
-    @field_validator("policy_mode", mode="before")
-    @classmethod
-    def _policy_mode(cls, value: object) -> object:
-        if isinstance(value, str):
-            value = value.strip().lower() or "enforce"
-            if value not in ("enforce", "shadow"):
-                raise ValueError("must be enforce or shadow")
         return value
 
     @field_validator("event_loop", mode="before")

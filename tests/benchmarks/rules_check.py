@@ -414,7 +414,7 @@ def latency_series(bench: Bench) -> dict[str, Callable[[], Awaitable[float]]]:
     def reads(case: str) -> Callable[[], Awaitable[float]]:
         async def step() -> float:
             start = time.perf_counter()
-            await asyncio.gather(approvals.channel_settings(ch[case]), approvals.rules_of(ch[case]))
+            await asyncio.gather(approvals.channel_settings(ch[case]), approvals.at_once.rules_of(ch[case]))
             return time.perf_counter() - start
 
         return step
@@ -424,8 +424,8 @@ def latency_series(bench: Bench) -> dict[str, Callable[[], Awaitable[float]]]:
             request = bench.request()
             run = bench.runs[case]
             start = time.perf_counter()
-            rules = await approvals.rules_of(run.channel)
-            decision = await approvals.by_rule(request, run=run, rules=rules)  # matched, stored and used
+            rules = await approvals.at_once.rules_of(run.channel)
+            decision = await approvals.at_once.by_rule(request, run=run, rules=rules)  # matched, stored and used
             took = time.perf_counter() - start
             if (decision is not None) != matches:
                 raise RuntimeError(f"lookup in {case}: decision {decision}")

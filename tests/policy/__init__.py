@@ -1,0 +1,1 @@
+"""Policy as code (bot/policy/): Cedar bundles deciding, routing and budgeting asks, against real workers."""

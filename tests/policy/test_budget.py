@@ -9,9 +9,9 @@ import json
 
 from bot.devslack.server import SlackStandIn
 from tests.conftest import BOB
-from tests.policy.conftest import REFUND_WINDOWS, REFUNDS, StartPolicyWorker, refund
 from tests.support.api import Client, new_key
 from tests.support.hitl import click, nth_card
+from tests.support.policies import REFUND_WINDOWS, REFUNDS, StartPolicyWorker, refund
 
 
 async def test_refunds_within_budget_are_allowed_and_beyond_it_finance_decides_with_the_reason_on_the_card(

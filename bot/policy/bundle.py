@@ -326,7 +326,7 @@ def _entity_types(node: Any) -> Iterator[str]:
             yield node["type"]
         if "__entity" in node and isinstance(node["__entity"], dict):
             yield str(node["__entity"].get("type"))
-        if node.get("op") == "is" and isinstance(node.get("entity_type"), str):
+        if isinstance(node.get("entity_type"), str):  # `principal is T` (scope and condition)
             yield node["entity_type"]
         for value in node.values():
             yield from _entity_types(value)

@@ -1,0 +1,132 @@
+"""Bundles and verdicts without a worker: what does not load is named by file and line, the four outcomes and their
+order, shadow policies beside, reasons filled in, an agent's arguments never made into Cedar entities, and an
+evaluation error that asks a person, never allows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.policy.bundle import PolicyError, load_bundle
+from bot.policy.decide import Evaluator, PolicyRequest, cedar_value, render_reason, usd
+from tests.support.policies import REFUND_WINDOWS, REFUNDS, write_bundle
+
+RULES = '''
+@id("reads")
+permit (principal, action in [Action::"read_file", Action::"search"], resource);
+
+@id("no-rm")
+@reason("refused: {args.command} deletes files")
+forbid (principal, action == Action::"bash", resource) when { context.args.command like "*rm -rf*" };
+
+@id("bash-asks")
+@outcome("ask")
+@approvers("U0BOB, S0OPS")
+@channel("C0OPS")
+@timeout("30m")
+forbid (principal, action == Action::"bash", resource);
+
+@id("trial-deny-reads")
+@mode("shadow")
+forbid (principal, action == Action::"read_file", resource)
+when { context.args has path && context.args.path like "/etc/*" };
+'''
+
+
+def ask(action: str, args: dict[str, object] | None = None, **kw: object) -> PolicyRequest:
+    return PolicyRequest(principal_type="Agent", principal="support-bot", action=action, channel="C0SALES",
+                         kind="tool_call", args=args or {}, **kw)  # type: ignore[arg-type]
+
+
+def test_each_outcome_with_its_ids_reason_and_routing(tmp_path: Path) -> None:
+    evaluator = Evaluator(load_bundle(write_bundle(tmp_path, {"rules.cedar": RULES})))
+    allowed = evaluator.evaluate(ask("search", {"q": "prices"}))
+    assert (allowed.outcome, allowed.ids) == ("allow", ("reads",))
+    denied = evaluator.evaluate(ask("bash", {"command": "rm -rf /srv"}))
+    assert (denied.outcome, denied.ids, denied.reason) == ("deny", ("no-rm",), "refused: rm -rf /srv deletes files")
+    asked = evaluator.evaluate(ask("bash", {"command": "ls"}))
+    assert (asked.outcome, asked.ids) == ("ask", ("bash-asks",))
+    assert (asked.approvers, asked.channel, asked.timeout) == (("U0BOB", "S0OPS"), "C0OPS", 1800)
+    assert evaluator.evaluate(ask("send_email")).outcome == "none"
+    shadowed = evaluator.evaluate(ask("read_file", {"path": "/etc/passwd"}))
+    assert shadowed.outcome == "allow" and shadowed.shadow is not None
+    assert (shadowed.shadow.outcome, shadowed.shadow.ids) == ("deny", ("trial-deny-reads",))
+    assert evaluator.evaluate(ask("read_file", {"path": "/srv/a"})).shadow is None
+
+
+def test_the_whole_bundle_in_shadow_decides_nothing_but_says_what_it_would(tmp_path: Path) -> None:
+    evaluator = Evaluator(load_bundle(write_bundle(tmp_path, {"rules.cedar": RULES})), shadow_all=True)
+    verdict = evaluator.evaluate(ask("bash", {"command": "rm -rf /"}))
+    assert verdict.outcome == "none" and verdict.shadow is not None and verdict.shadow.outcome == "deny"
+
+
+def test_the_risk_words_are_the_shipped_default_and_come_after_the_bundle(tmp_path: Path) -> None:
+    evaluator = Evaluator(load_bundle(None))
+    verdict = evaluator.evaluate(ask("deploy", {"env": "prod"}, mode="policy", risk_word="deploy"))
+    assert verdict.outcome == "none" and verdict.fallback is not None
+    assert (verdict.fallback.outcome, verdict.fallback.ids) == ("ask", ("default:risk-words",))
+    assert verdict.fallback.reason == "matched the risk word “deploy”"
+    assert evaluator.evaluate(ask("deploy", mode="always", risk_word="")).fallback is None
+    permit = '@id("deploys-ok")\npermit (principal, action == Action::"deploy", resource);'
+    mine = Evaluator(load_bundle(write_bundle(tmp_path, {"deploys.cedar": permit})))
+    decided = mine.evaluate(ask("deploy", mode="policy", risk_word="deploy"))
+    assert decided.outcome == "allow" and decided.fallback is None  # the bundle's own word comes first
+
+
+def test_an_evaluation_error_asks_a_person_never_allows(tmp_path: Path) -> None:
+    bundle = load_bundle(write_bundle(tmp_path, {"refunds.cedar": REFUNDS, "policy.yaml": REFUND_WINDOWS}))
+    evaluator = Evaluator(bundle)
+    verdict = evaluator.evaluate(ask("refund", {"order": "A-1"}), {"refunds_24h": 0})  # no amount_cents
+    assert verdict.outcome == "ask" and verdict.error and "could not be evaluated" in verdict.reason
+    floats = evaluator.evaluate(ask("refund", {"amount_cents": 12.5}), {"refunds_24h": 0})
+    assert floats.outcome == "ask"  # a float is text to Cedar: compared with a number, it errs, so a person decides
+
+
+def test_an_agents_arguments_never_become_entities_or_escapes() -> None:
+    forged = {"owner": {"__entity": {"type": "Agent", "id": "admin"}}, "n": 2**70, "x": None, "f": 1.5}
+    assert cedar_value(forged) == {"owner": {}, "n": str(2**70), "f": "1.5"}
+
+
+def test_reasons_fill_in_windows_arguments_and_dollars() -> None:
+    context = {"window": {"refunds_24h": 35000}, "args": {"order": "A-1"}}
+    assert render_reason("spent {window.refunds_24h|usd} on {args.order}, {args.missing}", context) == (
+        "spent $350 on A-1, {args.missing}")
+    assert (usd(125050), usd(-5), usd(0)) == ("$1,250.50", "-$0.05", "$0")
+
+
+@pytest.mark.parametrize(("files", "named"), [
+    ({"a.cedar": '@id("ok")\npermit (principal, action, resource);\n\n@id("bad")\n'
+      'forbid (principal, action, resource)\n  when { context.args.x > };'}, "a.cedar:4:"),
+    ({"a.cedar": 'permit (principal, action, resource);'}, "a.cedar:1: every policy needs an @id"),
+    ({"a.cedar": '@id("x")\npermit (principal, action, resource);\n@id("x")\npermit (principal, action, resource);'},
+     "a.cedar:3: @id 'x' is used already (a.cedar:1)"),
+    ({"a.cedar": '@id("x")\n@outcome("ask")\npermit (principal, action, resource);'}, "a.cedar:1: @outcome(\"ask\")"),
+    ({"a.cedar": '@id("x")\n@outcome("ask")\n@quorum("11")\nforbid (principal, action, resource);'}, "@quorum('11')"),
+    ({"a.cedar": '@id("x")\n@outcome("ask")\n@approvers("bob")\nforbid (principal, action, resource);'},
+     "'bob' is not a Slack user"),
+    ({"a.cedar": '@id("x")\npermit (principal, action, resource) when { context.window.spend < 3 };'},
+     "context.window.spend is not declared in policy.yaml"),
+    ({"a.cedar": '@id("x")\npermit (principal, action, resource) when { context.amount < 3 };'},
+     "context.amount is not part of a request"),
+    ({"a.cedar": '// a comment\n\n// another\n@id("x")\n'
+      'permit (principal, action, resource) when { principal is User };'},
+     "a.cedar:4: entity type User"),
+    ({"policy.yaml": "windows:\n  spend:\n    sum: amount\n    over: 1d\n"},
+     "policy.yaml:2: spend: sum is an argument"),
+    ({"policy.yaml": "windows: [\n"}, "policy.yaml:2: not YAML"),
+])
+def test_what_does_not_load_is_named_by_file_and_line(tmp_path: Path, files: dict[str, str], named: str) -> None:
+    with pytest.raises(PolicyError) as refused:
+        load_bundle(write_bundle(tmp_path, files))
+    assert named in str(refused.value)
+
+
+def test_a_bundles_hash_changes_with_any_file(tmp_path: Path) -> None:
+    folder = write_bundle(tmp_path, {"refunds.cedar": REFUNDS, "policy.yaml": REFUND_WINDOWS})
+    first = load_bundle(folder)
+    (folder / "policy.yaml").write_text(REFUND_WINDOWS.replace("over: 24h", "over: 12h"))
+    second = load_bundle(folder)
+    assert first.hash != second.hash and len(first.hash) == 64
+    assert [w.over for w in second.windows] == [12 * 3600]
+    assert Evaluator(second).evaluate(ask("refund", {"amount_cents": 100}), {"refunds_24h": 0}).outcome == "allow"

@@ -160,3 +160,13 @@ def test_markup_in_a_schema_is_shown_inert() -> None:
         assert live not in element["text"]
     assert "`&lt;!here&gt;` string, required: Ping &lt;!channel&gt; &lt;@U0BOB&gt;" in element["text"]
     assert "`x'y` string (&lt;!subteam^S0OPS&gt;): ''' *bold* 'code'" in element["text"]  # no ` to break out with
+
+
+def test_a_policys_reason_on_the_card_is_inert_and_names_the_policy() -> None:
+    reason = "would exceed $500 (spent $350) for <!channel> <https://evil.example|refund> " + "x" * 900
+    blocks = build_approval_blocks(record(policy=json.dumps({"bundle": "ab" * 32, "ids": ["refunds-over-budget"]}),
+                                          policy_reason=reason))
+    assert validate_blocks(blocks) is None
+    shown = block_texts({"blocks": blocks})
+    assert "Policy refunds-over-budget: would exceed $500 (spent $350)" in shown
+    assert "<!channel>" not in shown and "<https://evil" not in shown and "&lt;!channel&gt;" in shown

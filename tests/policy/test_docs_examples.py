@@ -128,7 +128,7 @@ def test_the_page_s_policy_test_cases_hold_for_the_examples_together(tmp_path: P
             principal_type="Agent" if "agent" in case else "Run", principal=case.get("agent") or case["run"],
             action=case["action"], channel=case.get("channel", SALES), kind=case.get("kind", "tool_call"),
             args=case.get("args") or {}, requester=case.get("requester", ""),
-            **({"at": at(moment["weekday"], moment["hour_utc"])} if moment else {}),
+            at=at(moment["weekday"], moment["hour_utc"]) if moment else time.time(),
         )
         verdict = evaluator.evaluate(request, case.get("window") or {})
         assert verdict.outcome == case["expect"], (case["name"], verdict)

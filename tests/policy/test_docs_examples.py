@@ -28,9 +28,9 @@ from bot.devslack.server import DevChannel, SlackStandIn, default_channels
 from bot.policy.bundle import load_bundle
 from bot.policy.decide import Evaluator, PolicyRequest
 from tests.conftest import ALICE, BOB, BOT_TOKEN, CAROL, SALES, SIGNING_SECRET, STOP_WITHIN, Worker, stopped_within
-from tests.policy.conftest import StartPolicyWorker, write_bundle
 from tests.support.api import Client, new_key
 from tests.support.hitl import audit_events, click, nth_card, until
+from tests.support.policies import StartPolicyWorker, write_bundle
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = ROOT / "docs" / "operators" / "policies.md"

@@ -54,7 +54,7 @@ from bot.core.durations import format_duration
 from bot.core.settings import SettingsError, StoreSettings
 from bot.policy.bundle import PolicyBundle, PolicyError, load_bundle
 from bot.policy.decide import Evaluator, PolicyRequest, PolicyVerdict
-from bot.policy.replay import Explanation, Replayed, explain, recorded_asks, replay
+from bot.policy.replay import ASKED, Explanation, Replayed, explain, recorded_asks, replay
 from bot.policy.windows import WindowSpec
 from bot.report.audit_export import CONTROLS, iso_utc
 from bot.report.cli import ReportError, check_since
@@ -63,6 +63,7 @@ from bot.store import Store, StoreUnavailable, connect
 CASE_KEYS = ("name", "principal", "agent", "run", "requester", "action", "channel", "kind", "args", "window", "time",
              "expect", "ids")
 OUTCOMES = ("allow", "deny", "ask", "none")
+ASKS = (*ASKED, "decision")  # the entries a replay reads
 _PRINCIPAL = re.compile(r'(Agent|Run)::"([^"\\]+)"')
 T = TypeVar("T")
 _MONDAY = 1704067200  # 2024-01-01 00:00 UTC, a Monday: fixture times are counted from it
@@ -78,12 +79,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     again = sub.add_parser("replay", help="re-decide the audit log's asks with a candidate bundle: what changes")
     again.add_argument("--since", default="30d", help="how far back: 90s, 15m, 12h, 7d, 30d... (default 30d)")
     again.add_argument("--format", choices=("text", "json"), default="text", help="output (default text)")
-    again.add_argument("--rows", type=int, default=50, help="changes listed at most (text; default 50)")
+    again.add_argument("--rows", type=_count, default=50, help="changes listed at most (text; default 50)")
     why = sub.add_parser("explain", help="which policies decided an approval, with which values and windows")
     why.add_argument("approval_id")
     for command in (check, test, again, why):
         command.add_argument("--dir", dest="directory", default=None,
                              help="the bundle's folder (*.cedar, policy.yaml; default $POLICY_DIR)")
+
+
+def _count(text: str) -> int:
+    if not (text.isascii() and text.isdigit()):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number")
+    return int(text)
 
 
 def policy_command(args: argparse.Namespace, *, environ: Mapping[str, str] | None = None) -> int:
@@ -264,7 +271,8 @@ def _moment(raw: Any) -> float:
     if not isinstance(raw, dict) or set(map(str, raw)) - {"hour_utc", "weekday"}:
         raise ValueError("time is {hour_utc: 0-23, weekday: 1-7 (Monday 1)}")
     hour, day = raw.get("hour_utc", now.tm_hour), raw.get("weekday", now.tm_wday + 1)
-    if not (isinstance(hour, int) and 0 <= hour <= 23 and isinstance(day, int) and 1 <= day <= 7):
+    if not all(isinstance(n, int) and not isinstance(n, bool) for n in (hour, day)) or not (
+            0 <= hour <= 23 and 1 <= day <= 7):
         raise ValueError("time is {hour_utc: 0-23, weekday: 1-7 (Monday 1)}")
     return float(_MONDAY + (day - 1) * 86400 + hour * 3600 + 1800)
 
@@ -310,7 +318,7 @@ async def _replay(settings: StoreSettings, bundle: PolicyBundle, *, since: int, 
     warm = start - max((spec.over for spec in bundle.windows), default=0)  # the windows' history before the period
 
     async def entries(store: Store) -> list[dict[str, str]]:
-        return [entry async for entry in store.audit.export(since=warm)]
+        return [entry async for entry in store.audit.export(since=warm) if entry.get("event") in ASKS]
 
     found = await _read(settings, entries)
     result = replay(recorded_asks(found), Evaluator(bundle), since=start)
@@ -335,7 +343,7 @@ def _table(result: Replayed, limit: int) -> None:
         print("no outcome changes")
         return
     lines = [("at (UTC)", "approval", "principal", "action", "before", "after")]
-    for row in result.rows[: max(0, limit)]:
+    for row in result.rows[:limit]:
         after = f"{row.after} (policy {', '.join(row.ids)})" if row.ids else (
             "none (rules, mode or a person)" if row.after == "none" else row.after)
         lines.append((iso_utc(repr(row.at)), row.approval, shown(row.principal), shown(row.action), row.before,
@@ -344,7 +352,7 @@ def _table(result: Replayed, limit: int) -> None:
     for line in lines:
         print("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip())
     if len(result.rows) > limit:
-        print(f"… {len(result.rows) - max(0, limit)} more")
+        print(f"… {len(result.rows) - limit} more")
 
 
 def totals_line(result: Replayed) -> str:
@@ -407,6 +415,7 @@ def explanation_lines(it: Explanation) -> list[str]:
         lines.append(f"  {iso_utc(entry.get('at', ''))}  {entry.get('event', '')}"
                      + (f" {entry['outcome']}" if entry.get("outcome") else "")
                      + (f" by {shown(entry['by'])}" if entry.get("by") else "")
+                     + (f", would {entry['would']}" if entry.get("would") else "")
                      + (f": {shown(said)[:200]}" if said else ""))
     verdict = _verdict_text(it.today)
     if it.same_today:

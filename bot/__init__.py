@@ -7,7 +7,7 @@ checks this on every run), from the bottom:
                  tasks, secrets, signing keys, what an "always allow" rule matches (pure)
     store/       Redis, by concept; every multi-key step a Lua script. Only the store speaks Redis
     policy/      policy as code: Cedar bundles (POLICY_DIR) that decide the routine, route the risky and keep
-                 budgets (windows), for every way in; shadow mode
+                 budgets (windows), for every way in; shadow mode, replay and explanations
     audit/       audit integrity: entries hashed and checkpoints signed off the write path, `audit verify`
     report/      how approvals are going: the headline numbers (pure), the HTML report, the audit export
     slack/       what the bot sends Slack and asks it: blocks/ (pure Block Kit builders), the Web API
@@ -17,13 +17,13 @@ checks this on every run), from the bottom:
     runs/        the bot's own `/agent` runs: the run manager, the supervisor, commands done once, the
                  team presets and their model clients
     api/         the Approvals API: what programs outside the bot ask with a key, webhooks, receipts
-    cli/         `python -m bot keys | signing`: the operator's commands that are not the worker
+    cli/         `python -m bot keys | signing | policy`: the operator's commands that are not the worker
     slackapp/    where Slack's requests come in: the Bolt app, the gate, the `/agent` parser, listeners/
     devslack/    the local Slack stand-in for `python -m bot dev` and the tests (imports nothing above)
 
     services.py  builds one worker's parts (the composition root)
     server.py    one worker's HTTP server: mounts `/slack/events`, `/api/v1`, `/healthz`, `/metrics`
-    __main__.py  `python -m bot [serve | dev | keys | signing | audit | report]`: one argparse parser
+    __main__.py  `python -m bot [serve | dev | keys | signing | policy | audit | report]`: one argparse parser
     dev.py       `python -m bot dev`: the product, the stand-in and Redis in one process
 
 `bot` imports `agents` (the agent side, `agent_approvals`), never the other way round."""

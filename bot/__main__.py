@@ -1,5 +1,5 @@
 """`python -m bot` serves Slack and the Approvals API; `python -m bot dev` runs the whole product locally; `keys`,
-`signing`, `audit` and `report` are the operator's commands (bot/cli/, bot/report/)."""
+`signing`, `policy`, `audit` and `report` are the operator's commands (bot/cli/, bot/report/)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from aiohttp import web
 
 from bot.cli import keys as keys_cli
+from bot.cli import policy as policy_cli
 from bot.cli import signing as signing_cli
 from bot.core.settings import Settings, SettingsError
 from bot.runs.models import ModelConfigError
@@ -21,9 +22,9 @@ log = logging.getLogger("bot")
 
 
 def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None = None) -> int:
-    """`python -m bot [serve | dev | keys | signing | audit | report] ...`: one argparse parser, a subparser each.
-    Settings come from `environ` (the environment when None) through `bot.core.settings` (`audit` reads the
-    environment's, through it too). Returns an exit code."""
+    """`python -m bot [serve | dev | keys | signing | policy | audit | report] ...`: one argparse parser, a
+    subparser each. Settings come from `environ` (the environment when None) through `bot.core.settings` (`audit`
+    reads the environment's, through it too). Returns an exit code."""
     parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__)
     sub = parser.add_subparsers(dest="command")
     sub.add_parser(
@@ -73,11 +74,16 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
     signing = sub.add_parser("signing", help="signing keys of receipts: rotate [--file PATH], show",
                              description=signing_cli.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     signing_cli.add_arguments(signing)
+    policy = sub.add_parser("policy", help="policy bundles: check, test FIXTURES, replay --since 30d, explain ID",
+                            description=policy_cli.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    policy_cli.add_arguments(policy)
     args = parser.parse_args(argv)
     if args.command == "keys":
         return keys_cli.keys_command(args, environ=environ)
     if args.command == "signing":
         return signing_cli.signing_command(args, environ=environ)
+    if args.command == "policy":
+        return policy_cli.policy_command(args, environ=environ)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     if args.command == "dev":
         from bot.dev import run_dev

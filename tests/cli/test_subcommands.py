@@ -1,5 +1,5 @@
 """`python -m bot` parses every subcommand with one argparse parser (#46.6): `serve`, `dev`, `keys`, `signing`,
-`audit` and `report` each have their help, and a wrong word is refused by argparse with the subcommand's usage
+`policy`, `audit` and `report` each have their help, and a wrong word is refused by argparse with the subcommand's usage
 (exit 2) before anything is read or reached."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import pytest
 
 from bot.__main__ import main
 
-SUBCOMMANDS = ("serve", "dev", "keys", "signing", "audit", "report")
+SUBCOMMANDS = ("serve", "dev", "keys", "signing", "policy", "audit", "report")
 
 
 def test_the_top_help_lists_every_subcommand(capsys: pytest.CaptureFixture[str]) -> None:
@@ -26,6 +26,8 @@ def test_the_top_help_lists_every_subcommand(capsys: pytest.CaptureFixture[str])
         (["keys", "create", "--help"], ["python -m bot keys create", "--channel", "--max-pending"]),
         (["signing", "--help"], ["python -m bot signing", "rotate", "show", "0600"]),
         (["signing", "rotate", "--help"], ["python -m bot signing rotate", "--file"]),
+        (["policy", "--help"], ["python -m bot policy", "check", "replay", "explain", "FIXTURES", "POLICY_DIR"]),
+        (["policy", "test", "--help"], ["python -m bot policy test", "expect: allow", "--dir"]),
         (["audit", "--help"], ["python -m bot audit", "--jwks"]),
         (["report", "--help"], ["python -m bot report", "--rubber-stamp-min"]),
         (["dev", "--help"], ["python -m bot dev", "--port"]),
@@ -48,6 +50,7 @@ def test_each_subcommand_has_its_help(argv: list[str], words: list[str], capsys:
         (["keys", "create", "ci"], ["usage: python -m bot keys create", "--channel"]),
         (["signing", "rotate", "--fiel", "x"], ["usage: python -m bot", "unrecognized arguments: --fiel x"]),
         (["signing"], ["usage: python -m bot signing", "required: action"]),
+        (["policy", "replay", "--format", "csv"], ["usage: python -m bot policy replay", "invalid choice: 'csv'"]),
         (["launch"], ["usage: python -m bot", "invalid choice: 'launch'"]),
     ],
 )

@@ -1,0 +1,202 @@
+"""`python -m bot policy check | test | replay | explain` as an operator runs them: real subprocesses and their exit
+codes; replay and explain read a history a real worker made through the Approvals API (Redis, the Slack stand-in)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from bot.devslack.server import SlackStandIn
+from bot.policy.bundle import load_bundle
+from tests.policy.conftest import REFUND_WINDOWS, REFUNDS, StartPolicyWorker, refund, write_bundle
+from tests.support.api import Client, new_key, tool_ask
+from tests.support.hitl import until
+from tests.support.source import ROOT
+
+BAD_REFUNDS = REFUNDS.replace("context.args.amount_cents + context.window.refunds_24h > 50000",
+                              "context.args.amount_cents +> 50000")
+CASES = """
+- name: a small refund is allowed
+  agent: support-bot
+  action: refund
+  args: {order: A-1, amount_cents: 2000}
+  window: {refunds_24h: 10000}
+  expect: allow
+  ids: [refunds-within-budget]
+- name: over the budget, finance decides
+  principal: 'Agent::"support-bot"'
+  action: refund
+  args: {amount_cents: 20000}
+  window: {refunds_24h: 35000}
+  expect: ask
+  ids: [refunds-over-budget]
+- name: the bot's own run, at night
+  run: r123
+  requester: U0ALICE
+  action: refund
+  args: {amount_cents: 100}
+  time: {hour_utc: 3, weekday: 6}
+  expect: allow
+- name: a message is no refund
+  agent: support-bot
+  action: message
+  expect: none
+"""
+WRONG_CASE = """
+- name: the whole budget in one refund
+  agent: support-bot
+  action: refund
+  args: {amount_cents: 50001}
+  expect: allow
+"""
+
+
+async def cli(*args: str, redis_url: str = "redis://127.0.0.1:9/0", **env: str) -> subprocess.CompletedProcess[str]:
+    environment = {key: value for key, value in os.environ.items() if key not in ("POLICY_DIR", "REDIS_KEY_PREFIX")}
+    command = [sys.executable, "-m", "bot", "policy", *args]
+    return await asyncio.to_thread(
+        subprocess.run, command, env={**environment, "REDIS_URL": redis_url, **env}, cwd=ROOT, capture_output=True,
+        text=True, timeout=120, check=False,
+    )
+
+
+def line_of(text: str, words: str) -> int:
+    return next(number for number, line in enumerate(text.splitlines(), 1) if words in line)
+
+
+async def test_check_prints_the_bundle_and_names_the_file_and_line_of_a_policy_that_does_not_parse(
+    tmp_path: Path,
+) -> None:
+    good = write_bundle(tmp_path / "good", {"refunds.cedar": REFUNDS, "policy.yaml": REFUND_WINDOWS})
+    bad = write_bundle(tmp_path / "bad", {"refunds.cedar": BAD_REFUNDS, "policy.yaml": REFUND_WINDOWS})
+    loaded, broken = await asyncio.gather(cli("check", "--dir", str(good)), cli("check", POLICY_DIR=str(bad)))
+    assert loaded.returncode == 0, loaded.stderr
+    said = loaded.stdout
+    assert said.startswith(f"bundle {load_bundle(good).hash}: 3 policies from {good}"), said
+    within, over = line_of(REFUNDS, '@id("refunds-within-budget")'), line_of(REFUNDS, '@id("refunds-over-budget")')
+    assert f"refunds-within-budget  allow  refunds.cedar:{within}" in said, said
+    assert f"refunds-over-budget  ask  refunds.cedar:{over}  [approvers S0FINANCE; quorum 2]" in said, said
+    assert "window refunds_24h: sum of args.amount_cents per principal, action over 1d" in said, said
+    assert broken.returncode == 2 and broken.stdout == "", broken
+    assert broken.stderr == f"error: refunds.cedar:{over}: unexpected token `>`\n", broken.stderr  # the 2nd policy
+
+
+async def test_fixtures_that_hold_pass_and_each_mismatch_is_named(tmp_path: Path) -> None:
+    bundle = write_bundle(tmp_path / "policies", {"refunds.cedar": REFUNDS, "policy.yaml": REFUND_WINDOWS})
+    (tmp_path / "cases.yaml").write_text(CASES)
+    (tmp_path / "wrong.yaml").write_text(CASES + WRONG_CASE)
+    (tmp_path / "bad.yaml").write_text(CASES.replace("window: {refunds_24h: 35000}", "window: {refunds_7d: 1}"))
+    held, wrong, bad = await asyncio.gather(
+        cli("test", str(tmp_path / "cases.yaml"), POLICY_DIR=str(bundle)),
+        cli("test", str(tmp_path / "wrong.yaml"), "--dir", str(bundle)),
+        cli("test", str(tmp_path / "bad.yaml"), "--dir", str(bundle)),
+    )
+    assert held.returncode == 0, held.stdout + held.stderr
+    assert held.stdout.splitlines() == [
+        "ok        a small refund is allowed: allow (policies refunds-within-budget)",
+        "ok        over the budget, finance decides: ask (policies refunds-over-budget)",
+        "ok        the bot's own run, at night: allow (policies refunds-within-budget)",
+        "ok        a message is no refund: none (no policy applies)",
+        f"4 cases: 4 ok, 0 mismatched (bundle {load_bundle(bundle).short_hash})",
+    ]
+    assert wrong.returncode == 1, wrong.stdout + wrong.stderr
+    assert ("MISMATCH  the whole budget in one refund: expected allow, got ask (policies refunds-over-budget)"
+            in wrong.stdout.splitlines()), wrong.stdout
+    assert "5 cases: 4 ok, 1 mismatched" in wrong.stdout
+    assert bad.returncode == 2 and bad.stdout == "" and "Traceback" not in bad.stderr, bad
+    assert bad.stderr == (f"error: {tmp_path / 'bad.yaml'}: case 2 (over the budget, finance decides): window"
+                          " 'refunds_7d' is not declared in the bundle's policy.yaml (refunds_24h)\n")
+
+
+async def test_replay_shows_which_asks_of_a_real_history_a_refund_budget_would_decide_otherwise(
+    policy_worker: StartPolicyWorker, slack: SlackStandIn, redis_url: str, tmp_path: Path
+) -> None:
+    worker = await policy_worker({})  # no policy of its own: every refund asks a person
+    support = Client(worker, (await new_key(worker, "support-bot")).key)
+    billing = Client(worker, (await new_key(worker, "billing-bot")).key)
+    asked = {}
+    for name, client, body in (("first", support, refund(20000)), ("over", support, refund(40000))):
+        status, answer = await client.ask(body)
+        assert status == 201 and answer["status"] == "pending", answer
+        asked[name] = answer["id"]
+    status, _, _ = await support.call("DELETE", f"/api/v1/approvals/{asked['over']}")
+    assert status in (200, 202, 204), status
+
+    async def withdrawn() -> bool:
+        entries = await worker.services.store.audit.entries()
+        return any(e.get("event") == "decision" and e.get("approval") == asked["over"] for e in entries)
+
+    await until(withdrawn, what="the withdrawal's audit entry")
+    for name, client, body in (("after", support, refund(25000)), ("email", support, tool_ask()),
+                               ("billing", billing, refund(45000))):
+        status, answer = await client.ask(body)
+        assert status == 201 and answer["status"] == "pending", answer
+        asked[name] = answer["id"]
+    candidate = write_bundle(tmp_path / "candidate", {"refunds.cedar": REFUNDS, "policy.yaml": REFUND_WINDOWS})
+    text, as_json, elsewhere = await asyncio.gather(
+        cli("replay", "--since", "1d", "--dir", str(candidate), redis_url=redis_url),
+        cli("replay", "--format", "json", redis_url=redis_url, POLICY_DIR=str(candidate)),
+        cli("replay", "--dir", str(candidate), redis_url=redis_url, REDIS_KEY_PREFIX="not-the-bots"),
+    )
+    assert as_json.returncode == 0, as_json.stderr
+    replayed = json.loads(as_json.stdout)
+    # the withdrawn $400 stopped counting: $200 + $250 fit in the budget; another agent has a budget of its own
+    changed = {row["approval"]: (row["before"], row["after"], row["ids"]) for row in replayed["rows"]}
+    within = ("ask (a person)", "allow", ["refunds-within-budget"])
+    assert changed == {asked["first"]: within, asked["after"]: within, asked["billing"]: within}, replayed
+    assert (replayed["asks"], replayed["before"], replayed["after"]) == (5, {"ask": 5}, {"allow": 3, "ask": 2})
+    assert text.returncode == 0, text.stderr
+    lines = text.stdout.splitlines()
+    assert lines[-1] == "allow 0 → 3, ask 5 → 2, deny 0 → 0; 3 of 5 asks change", lines
+    table = "\n".join(lines[1:-1])
+    assert table.splitlines()[0].split() == ["at", "(UTC)", "approval", "principal", "action", "before", "after"]
+    for name in ("first", "after", "billing"):
+        row = next(line for line in table.splitlines() if asked[name] in line)
+        assert row.split()[3:] == ["refund", "ask", "(a", "person)", "allow", "(policy", "refunds-within-budget)"]
+    assert asked["over"] not in table and asked["email"] not in table
+    assert elsewhere.returncode == 1 and "no audit log found under the key prefix" in elsewhere.stderr, elsewhere
+
+
+async def test_explain_names_the_policy_its_reason_the_arguments_and_the_window_it_read(
+    policy_worker: StartPolicyWorker, slack: SlackStandIn, redis_url: str, tmp_path: Path
+) -> None:
+    files = {"refunds.cedar": REFUNDS, "policy.yaml": REFUND_WINDOWS}
+    worker = await policy_worker(files)
+    client = Client(worker, (await new_key(worker, "support-bot")).key)
+    _, allowed = await client.ask(refund(35000))
+    _, asked = await client.ask(refund(20000))
+    assert (allowed["status"], asked["status"]) == ("approved", "pending"), (allowed, asked)
+    active = write_bundle(tmp_path / "active", files)
+    looser = write_bundle(tmp_path / "looser", {"refunds.cedar": REFUNDS.replace("50000", "100000"),
+                                                "policy.yaml": REFUND_WINDOWS})
+    today, otherwise, missing = await asyncio.gather(
+        cli("explain", asked["id"], redis_url=redis_url, POLICY_DIR=str(active)),
+        cli("explain", asked["id"], "--dir", str(looser), redis_url=redis_url),
+        cli("explain", "a-nosuchapproval", "--dir", str(active), redis_url=redis_url),
+    )
+    assert today.returncode == 0, today.stderr
+    said = today.stdout.splitlines()
+    bundle = load_bundle(active)
+    assert said[0].startswith(f'approval {asked["id"]}: Agent::"support-bot" asked refund in C0SALES at '), said
+    assert '  args       {"amount_cents": 20000, "order": "A-1"}' in said, said
+    assert "  requester  U0ALICE" in said
+    assert "  window     refunds_24h = 35000 (sum of args.amount_cents per principal, action over 1d)" in said, said
+    assert f"decided then: ask (policy refunds-over-budget), bundle {bundle.short_hash} (the active bundle)" in said
+    over = line_of(REFUNDS, '@id("refunds-over-budget")')
+    assert f"  refunds-over-budget  forbid → ask  refunds.cedar:{over}; approvers S0FINANCE; quorum 2" in said, said
+    assert ("    reason  would exceed $500 in 24 h (spent {window.refunds_24h|usd})  →  would exceed $500 in 24 h"
+            " (spent $350)") in said, said
+    assert said[-1] == (f"today: the active bundle {bundle.short_hash}, with the values of then, decides the same:"
+                        " ask (policies refunds-over-budget)"), said
+    assert otherwise.returncode == 0, otherwise.stderr
+    assert "  refunds-over-budget: not in the active bundle" not in otherwise.stdout  # same ids, another bundle
+    assert f"the active bundle is {load_bundle(looser).short_hash}" in otherwise.stdout, otherwise.stdout
+    assert otherwise.stdout.splitlines()[-1] == (f"today: the active bundle {load_bundle(looser).short_hash}, with the"
+                                                 " values of then, decides otherwise: allow (policies"
+                                                 " refunds-within-budget)")
+    assert missing.returncode == 1, missing
+    assert missing.stderr == "error: no approval 'a-nosuchapproval' in Redis or its audit log\n", missing.stderr

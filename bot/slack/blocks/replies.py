@@ -48,8 +48,7 @@ def help_text(
             "*Your own agents* (they ask through the Approvals API with a key; only people decide):",
             "  • `/agent keys`: the keys that may ask here; `/agent keys create <name> [#channel]` (admins; shown"
             " once), `/agent keys revoke <name>`",
-            "*Policies* (POLICY_DIR): `/agent policy`: the policies in force, how often each decided, and what those"
-            " in shadow would have changed here",
+            "*Policies in force*, and what those in shadow would change: `/agent policy`",
             "*Teams* (`--team`):",
             teams,
             "*Input modes* (`--mode`, or the channel's `mode`):",

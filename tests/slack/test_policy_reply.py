@@ -44,6 +44,7 @@ def test_nothing_in_shadow_and_no_policy_dir_are_said() -> None:
     default = [PolicyLine("default:risk-words", "ask", False, "input_mode.cedar:5", 3)]
     text = block_texts(policy_reply(SALES, view(default, directory=""), policy_figures([]), days=7))
     assert "from the shipped default policy alone (POLICY_DIR is not set)" in text and "1 policy" in text
+    assert "• `default:risk-words` asks a person · input_mode.cedar:5 · asked people 3 times" in text
     assert "No policy is in shadow." in text
     shadowed = [PolicyLine("all-refunds", "allow", True, "r.cedar:1", 0)]
     reply = policy_reply(SALES, view(shadowed, mode="shadow"), policy_figures([]), days=7)

@@ -57,8 +57,8 @@ def policy_line(policy: PolicyLine) -> str:
     shadow = " · _shadow_" if policy.shadow else ""
     times = "once" if policy.decided == 1 else f"{policy.decided} times"
     does = OUTCOMES.get(policy.outcome, escape(policy.outcome))
-    return (f"• `{safe(policy.id, ID_LIMIT)}` {does}{shadow} · {safe(policy.where, 160)}"
-            f" · decided {times}")
+    done = "asked people" if policy.outcome == "ask" else "decided"  # an ask policy leaves the decision to people
+    return f"• `{safe(policy.id, ID_LIMIT)}` {does}{shadow} · {safe(policy.where, 160)} · {done} {times}"
 
 
 def shadow_lines(channel: str, shadow: PolicyFigures, *, days: int, any_shadow: bool) -> list[str]:

@@ -39,7 +39,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import re
 import sys
 import time
@@ -96,16 +95,15 @@ def _count(text: str) -> int:
 def policy_command(args: argparse.Namespace, *, environ: Mapping[str, str] | None = None) -> int:
     """`python -m bot policy …` with its parsed arguments; POLICY_DIR, REDIS_URL and REDIS_KEY_PREFIX from `environ`
     (the environment when None). Returns an exit code."""
-    environ = os.environ if environ is None else environ
-    directory = args.directory if args.directory is not None else environ.get("POLICY_DIR", "").strip()
     try:
+        settings = StoreSettings.from_env(environ)
+        directory = args.directory if args.directory is not None else settings.policy_dir
         since = check_since(args.since) if args.action == "replay" else 0
         bundle = load_bundle(directory or None)
         if args.action == "check":
             return _check(bundle)
         if args.action == "test":
             return _test(bundle, Path(args.fixtures))
-        settings = StoreSettings.from_env(environ)
     except (PolicyError, ReportError, SettingsError, FixtureError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -234,6 +234,11 @@ class StoreSettings(_FromEnv):
         default="hitl", validation_alias="REDIS_KEY_PREFIX",
         description="prefix of every Redis key",
     )
+    policy_dir: Stripped = Field(
+        default="", validation_alias="POLICY_DIR",
+        description="a folder of Cedar policies (`*.cedar`) and `policy.yaml` (windows), reloaded when its files"
+        " change (docs/operators/policies.md); unset: the shipped default policy only (the `policy` mode's risk words)",
+    )
     redis_timeout: Annotated[float, BeforeValidator(_redis_timeout)] = Field(
         default=2.0, validation_alias="REDIS_TIMEOUT",
         description=(
@@ -493,11 +498,6 @@ class Settings(ApproverSettings):
         description="the receipts' `iss`: this deployment's name (default `PUBLIC_URL`, else `slack-agent-approvals`)",
     )
     # policies (bot/policy/, docs/operators/policies.md)
-    policy_dir: Stripped = Field(
-        default="", validation_alias="POLICY_DIR",
-        description="a folder of Cedar policies (`*.cedar`) and `policy.yaml` (windows), reloaded when its files"
-        " change (docs/operators/policies.md); unset: the shipped default policy only (the `policy` mode's risk words)",
-    )
     policy_mode: Literal["enforce", "shadow"] = Field(
         default="enforce", validation_alias="POLICY_MODE",
         description="`enforce`, or `shadow`: POLICY_DIR's policies decide nothing, what they would change is audited",

@@ -3,6 +3,7 @@ export (audit integrity, `audit verify`: bot/audit/).
 
     entries.py         pure: what an audit entry says, and one pass over the entries
     figures.py         pure: entries (+ the approvals waiting now) -> `Figures`, what the page shows
+    policies.py        pure: what the policies decided, and what those in shadow would have (`policy_shadow`)
     headline.py        pure: `headline()` -> `Headline`, the few numbers `/agent report` and the App Home
                        show; durations and rates as people read them
     headline_cache.py  a channel's headline numbers for its admins' Homes, cached in Redis
@@ -44,6 +45,7 @@ from bot.report.figures import (
     compute,
 )
 from bot.report.headline import Headline, duration_ms, headline, percent
+from bot.report.policies import PolicyFigures, policy_figures, verdict_words
 
 __all__ = [
     "AGE_BUCKETS",
@@ -56,6 +58,7 @@ __all__ = [
     "Entry",
     "Figures",
     "Headline",
+    "PolicyFigures",
     "RubberStamp",
     "RuleUse",
     "Spread",
@@ -65,4 +68,6 @@ __all__ = [
     "mode_of",
     "nearest_rank",
     "percent",
+    "policy_figures",
+    "verdict_words",
 ]

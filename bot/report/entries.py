@@ -146,6 +146,7 @@ class Pass:
     escalated: dict[str, set[str]] = field(default_factory=dict)  # approval -> who it went to
     decided: dict[str, Entry] = field(default_factory=dict)  # approval -> its decision
     allowed: list[Entry] = field(default_factory=list)  # calls programs let through by their own allow-lists
+    shadow: list[Entry] = field(default_factory=list)  # what the policies in shadow would have decided
 
     def add(self, entry: Entry) -> None:
         self.entries += 1
@@ -167,6 +168,8 @@ class Pass:
             self.automatic.append(entry)
         elif event == "allowed":
             self.allowed.append(entry)
+        elif event == "policy_shadow":
+            self.shadow.append(entry)
         elif event == "reminded":
             at = entry_time(entry)
             if at is not None:

@@ -18,6 +18,9 @@ What counts (the page says it too):
 - A call a program let through by its own allow-list (an `allowed` entry, `POST /api/v1/audit/allowed`, e.g.
   the MCP gateway's `--allow`) is nobody's decision: counted apart, by key, tool and pattern, never in the
   decisions, the automatic steps or their share.
+- A step the policies (bot/policy/) decided at once is an automatic step `by` "policy" (counted per policy
+  apart too), and what the policies in shadow would have changed is the `policy_shadow` entries of the period's
+  last 7 days (`bot/report/policies.py`).
 - Percentiles are nearest-rank: the p-th percentile of n sorted values is the value at rank
   ceil(p/100 × n) (1-based). The median is p50. No interpolation, so every figure is a time that
   really happened.
@@ -53,8 +56,10 @@ from bot.report.entries import (
     series_of,
     tool_of,
 )
+from bot.report.policies import PolicyFigures, policy_figures
 
 WEEKLY_AFTER_DAYS = 92  # longer periods are counted by week
+SHADOW_DAYS = 7  # what the policies in shadow would have changed: the last week of the period
 REMINDER_WINDOW_SECONDS = 15 * 60
 # Age buckets of the approvals waiting now: (label, lower bound in seconds).
 AGE_BUCKETS: tuple[tuple[str, float], ...] = (
@@ -238,6 +243,7 @@ class Figures:
     automatic: Automatic
     reminders: Reminders | None  # None: no `reminded` entry in the period
     escalations: Escalations | None  # None: no `escalated` entry in the period
+    policies: PolicyFigures = field(default_factory=PolicyFigures)  # shadow verdicts: the last SHADOW_DAYS
 
     @property
     def decisions(self) -> int:
@@ -511,5 +517,6 @@ def compute(
         automatic=_automatic(scan),
         reminders=_reminders(scan),
         escalations=_escalations(scan),
+        policies=policy_figures((*scan.automatic, *scan.shadow), shadow_since=max(since, now - SHADOW_DAYS * DAY)),
     )
 

@@ -27,7 +27,10 @@ from bot.report import (
     Figures,
     duration_ms,
     percent,
+    verdict_words,
 )
+from bot.report.entries import DAY
+from bot.report.figures import SHADOW_DAYS
 from bot.report.plots import MOST_SHOWN, NAMES, PLOT_IDS, plot_svg, shown_series
 
 __all__ = ["NAMES", "PLOT_IDS", "render"]
@@ -56,6 +59,7 @@ def _environment() -> Environment:
         percent=percent,
         rate=_rate,  # a rate, or "–" when there is none
         g=lambda number: f"{number:g}",  # 5.0 -> "5"
+        verdict=verdict_words,  # a policy verdict (allow, deny, ask, none) as people read it
     )
     return environment
 
@@ -84,6 +88,8 @@ def _context(figures: Figures) -> dict[str, Any]:
         "outcome_names": [NAMES[o] for o in OUTCOMES],
         "age_buckets": [label for label, _ in AGE_BUCKETS],
         "reminder_window_min": REMINDER_WINDOW_SECONDS // 60,
+        "shadow_period": f"last {SHADOW_DAYS} days" if figures.now - figures.since > SHADOW_DAYS * DAY
+        else "the whole period",
     }
 
 

@@ -19,7 +19,7 @@ from bot.slack.blocks import clean, safe
 
 MAX_TASK_CHARS = 3000
 MAX_AWAY_SECONDS = 90 * 86400
-SUBCOMMANDS = ("help", "status", "cancel", "config", "audit", "away", "report", "rules", "keys")
+SUBCOMMANDS = ("help", "status", "cancel", "config", "audit", "away", "report", "rules", "keys", "policy")
 # How close a task's first word must be to a subcommand to be taken for its typo (difflib's ratio): "confg",
 # "stauts", "kyes" are; "state", "hello", "draft" are not.
 TYPO_CUTOFF = 0.75
@@ -34,7 +34,7 @@ USAGE = (
     "`/agent cancel <run id>`, `/agent audit`, `/agent report`, "
     "`/agent away until <date or duration> [delegate @person]`, "
     "`/agent rules`, `/agent rules revoke <rule id>`, `/agent rules suggest [N]`, "
-    "`/agent keys`, `/agent keys create <name> [#channel]`, `/agent keys revoke <name>`, "
+    "`/agent keys`, `/agent keys create <name> [#channel]`, `/agent keys revoke <name>`, `/agent policy`, "
     "`/agent config`, `/agent config <key> <value>` (keys: " + ", ".join(f"`{k}`" for k in OPTIONS) + ")."
 )
 
@@ -133,6 +133,11 @@ class RevokeKey:
 
 
 @dataclass(frozen=True, slots=True)
+class ShowPolicy:
+    """`/agent policy`: the policies in force and what those in shadow would have changed here."""
+
+
+@dataclass(frozen=True, slots=True)
 class Invalid:
     message: str
 
@@ -153,6 +158,7 @@ Command = (
     | ListKeys
     | CreateKey
     | RevokeKey
+    | ShowPolicy
     | Invalid
 )
 
@@ -196,6 +202,8 @@ def parse_command(text: str) -> Command:
         return AuditLog()
     if head == "report" and len(words) == 1:
         return Report()
+    if head == "policy" and len(words) == 1:
+        return ShowPolicy()
     if head == "cancel":
         if len(words) != 2 or not RUN_ID.fullmatch(words[1]):
             return Invalid("Usage: `/agent cancel <run id>` (the id looks like `rabc2345`; see `/agent status`).")
@@ -229,11 +237,14 @@ def parse_command(text: str) -> Command:
 def _subcommand_typo(head: str) -> str | None:
     """The subcommand `head` (a task's first word, lowercased) looks like a typo of, if any. A word that is a
     subcommand, or one that begins with a subcommand or is the beginning of one ("configure", "rule", "key",
-    "reports": other words, not slips of the keyboard), is not a typo."""
+    "reports"), or a longer one with all of it but its last letter ("policies", "statuses"): other words, not slips
+    of the keyboard, is not a typo."""
     if head in SUBCOMMANDS or not head.isalpha():
         return None
     close = difflib.get_close_matches(head, SUBCOMMANDS, n=1, cutoff=TYPO_CUTOFF)
     if not close or head.startswith(close[0]) or close[0].startswith(head):
+        return None
+    if len(head) > len(close[0]) and head.startswith(close[0][:-1]):
         return None
     return close[0]
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 from bot.devslack.server import SlackStandIn
 from bot.policy.bundle import load_bundle
-from tests.policy.conftest import REFUND_WINDOWS, REFUNDS, StartPolicyWorker, refund, write_bundle
 from tests.support.api import Client, new_key, tool_ask
 from tests.support.hitl import until
+from tests.support.policies import REFUND_WINDOWS, REFUNDS, StartPolicyWorker, refund, write_bundle
 from tests.support.source import ROOT
 
 BAD_REFUNDS = REFUNDS.replace("context.args.amount_cents + context.window.refunds_24h > 50000",

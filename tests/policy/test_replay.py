@@ -9,7 +9,7 @@ from pathlib import Path
 from bot.policy.bundle import load_bundle
 from bot.policy.decide import Evaluator
 from bot.policy.replay import recorded_asks, replay
-from tests.policy.conftest import REFUND_WINDOWS, REFUNDS, write_bundle
+from tests.support.policies import REFUND_WINDOWS, REFUNDS, write_bundle
 
 DAY = 86400.0
 

@@ -8,6 +8,7 @@ from bot.slackapp.command_parser import (
     Invalid,
     SetConfig,
     ShowConfig,
+    ShowPolicy,
     Start,
     Status,
     as_typed,
@@ -42,3 +43,13 @@ def test_command_text_is_read_as_typed() -> None:
 def test_invalid_messages_quote_user_text_inertly() -> None:
     result = parse_command("config &lt;!channel&gt; x")  # typed "<!channel>", escaped by Slack
     assert isinstance(result, Invalid) and "&lt;!channel&gt;" in result.message and "<!channel>" not in result.message
+
+
+def test_policy_alone_shows_the_policies_and_with_more_words_is_a_task() -> None:
+    assert parse_command("policy") == parse_command(" Policy ") == ShowPolicy()
+    assert parse_command("policy review for Q3") == Start("policy review for Q3")
+    assert parse_command("Policies for refunds: draft them") == Start("Policies for refunds: draft them")
+    slip = parse_command("plicy")
+    assert isinstance(slip, Invalid) and "Did you mean `/agent policy`?" in slip.message
+    typo = parse_command("polcy now")
+    assert isinstance(typo, Invalid) and "did you mean `/agent policy now`?" in typo.message

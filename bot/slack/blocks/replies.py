@@ -48,6 +48,7 @@ def help_text(
             "*Your own agents* (they ask through the Approvals API with a key; only people decide):",
             "  • `/agent keys`: the keys that may ask here; `/agent keys create <name> [#channel]` (admins; shown"
             " once), `/agent keys revoke <name>`",
+            "*Policies in force*, and what those in shadow would change: `/agent policy`",
             "*Teams* (`--team`):",
             teams,
             "*Input modes* (`--mode`, or the channel's `mode`):",
@@ -132,6 +133,7 @@ def help_reply(
             "*Always-allow rules*: `/agent rules` · more: `/agent help rules`",
             "*Away*: `/agent away until <date or duration>` · more: `/agent help away`",
             "*API keys for your own agents*: `/agent keys` · more: `/agent help keys`",
+            "*Policies in force, and what those in shadow would change*: `/agent policy`",
             "*Teams and input modes*: `/agent help teams` · *everything*: `/agent help all`",
         ]
     )

@@ -13,10 +13,12 @@ from typing import Any
 from bot.core.allow_rules import Match, Rule, Suggestion
 from bot.core.records import APPROVAL_ID
 from bot.slack.blocks.text import (
+    TEXT_BUDGET,
     channel_ref,
     context_block,
     date_ref,
     escape,
+    line_sections,
     mrkdwn,
     plain,
     safe,
@@ -74,8 +76,6 @@ def rule_used_line(rule: Rule) -> str:
 
 LIST_MATCH_LIMIT = 300  # a rule's match in the list
 COMPACT_MATCH_LIMIT = 80  # ... when the list is long (up to 100 rules share one message)
-SECTION_LIMIT = 2900  # one section's text (Slack: 3000)
-TEXT_BUDGET = 11000  # all the text of one reply's blocks (Slack refuses a message over 12,000)
 SUGGESTION_MATCH_LIMIT = 1200
 HAND_MATCH_LIMIT = 2500  # a suggestion too long for a button is shown longer, to be created by hand
 ALWAYS_ALLOW = escape("Approve & always allow")  # the card's button, in mrkdwn
@@ -128,18 +128,8 @@ def rules_reply(channel: str, rules: Sequence[Rule]) -> dict[str, Any]:
     blocks: list[dict[str, Any]] = [{"type": "section", "text": mrkdwn(intro)}]
     budget = TEXT_BUDGET - len(intro) - 200  # room for the "and N more" line
     compact = sum(len(rule_line(rule)) + 1 for rule in rules) > budget
-    sections: list[list[str]] = [[]]
-    shown = 0
-    for rule in rules:
-        line = rule_line(rule, compact=compact)
-        if len(line) + 1 > budget:
-            break
-        if sections[-1] and _size(sections[-1]) + 1 + len(line) > SECTION_LIMIT:
-            sections.append([])
-        sections[-1].append(line)
-        budget -= len(line) + 1
-        shown += 1
-    blocks += [{"type": "section", "text": mrkdwn("\n".join(lines))} for lines in sections if lines]
+    listed, shown = line_sections((rule_line(rule, compact=compact) for rule in rules), budget)
+    blocks += listed
     if shown < len(rules):
         more = len(rules) - shown
         blocks.append(
@@ -149,10 +139,6 @@ def rules_reply(channel: str, rules: Sequence[Rule]) -> dict[str, Any]:
             )
         )
     return {"text": f"{count} in {where}.", "blocks": blocks}
-
-
-def _size(lines: Sequence[str]) -> int:
-    return sum(len(line) + 1 for line in lines)
 
 
 def suggestions_reply(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from bot.core.records import SLACK_ID
@@ -24,6 +24,8 @@ HEADER_LIMIT = 150
 PROPOSAL_LIMIT = 2900  # proposal section on a card, leaves room for its label
 SHOWN_LIMIT = PROPOSAL_LIMIT - 60  # arguments or code shown whole on a card (else cut, full text in the thread)
 TASK_LIMIT = 600
+SECTION_LIMIT = 2900  # one section's text in a list of lines (Slack: 3000)
+TEXT_BUDGET = 11000  # all the text of one message's blocks (Slack refuses a message over 12,000)
 FEEDBACK_LIMIT = 1500
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
@@ -106,6 +108,24 @@ def plain(text: str, limit: int = TEXT_LIMIT) -> dict[str, Any]:
 def context_block(text: str) -> Block:
     """A context block of text we composed ourselves."""
     return {"type": "context", "elements": [mrkdwn(text)]}
+
+
+def line_sections(lines: Iterable[str], budget: int) -> tuple[list[Block], int]:
+    """Lines we composed (inert already) in as few sections as hold them (each within SECTION_LIMIT), up to
+    `budget` characters in all: the sections, and how many of the lines they hold (the rest did not fit)."""
+    sections: list[list[str]] = [[]]
+    size = shown = 0
+    for line in lines:
+        if len(line) + 1 > budget:
+            break
+        if sections[-1] and size + 1 + len(line) > SECTION_LIMIT:
+            sections.append([])
+            size = 0
+        sections[-1].append(line)
+        size += len(line) + 1
+        budget -= len(line) + 1
+        shown += 1
+    return [{"type": "section", "text": mrkdwn("\n".join(chunk))} for chunk in sections if chunk], shown
 
 
 def user_ref(user_id: str) -> str:

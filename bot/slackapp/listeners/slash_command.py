@@ -14,6 +14,7 @@ from bot.approvals.rights import is_admin, may_cancel, may_change_settings
 from bot.approvals.rulebook import SUGGEST_SINCE
 from bot.core.durations import format_duration
 from bot.core.records import RUN_ID, SLACK_ID, ChannelSettings
+from bot.report import policy_figures
 from bot.report.headline_cache import HEADLINE_DAYS
 from bot.runs.idempotency import IN_PROGRESS, TRIGGER_ID
 from bot.runs.teams import DEFAULT_PRESET, preset_descriptions
@@ -33,6 +34,7 @@ from bot.slack.blocks import (
     user_ref,
 )
 from bot.slack.blocks.keys import key_created_text, keys_text
+from bot.slack.blocks.policy import BundleView, PolicyLine, policy_reply
 from bot.slack.blocks.rules import rules_reply, suggestions_reply
 from bot.slack.directory import Directory
 from bot.slackapp.command_parser import (
@@ -52,6 +54,7 @@ from bot.slackapp.command_parser import (
     RevokeRule,
     SetConfig,
     ShowConfig,
+    ShowPolicy,
     Start,
     Status,
     SuggestRules,
@@ -132,6 +135,8 @@ async def do_command(services: Services, parsed: Command, *, user: str, channel:
         return {"text": await channel_report(services, channel)}
     if isinstance(parsed, ListRules | RevokeRule | SuggestRules):
         return await rules_command(services, parsed, user=user, channel=channel)
+    if isinstance(parsed, ShowPolicy):
+        return await policy_command(services, channel)
     current = await services.approvals.channel_settings(channel)
     if isinstance(parsed, ListKeys | CreateKey | RevokeKey):
         return {"text": await keys_command(services, parsed, current, user=user, channel=channel)}
@@ -244,6 +249,27 @@ async def rules_command(
         days = SUGGEST_SINCE // 86400
         return suggestions_reply(channel, suggestions, min_approved=parsed.min_approved, days=days, admin=admin)
     return rules_reply(channel, await rules.live(channel))
+
+
+SHADOW_DAYS = 7  # `/agent policy`: what the policies in shadow would have changed lately
+
+
+async def policy_command(services: Services, channel: str) -> dict[str, Any]:
+    """`/agent policy`: the bundle this worker decides by, each policy with how often it decided (this bundle, every
+    channel), and what the policies in shadow would have changed in this channel lately (its `policy_shadow`
+    entries). Read-only: anyone in the channel may see it."""
+    engine = services.approvals.policies
+    bundle = engine.bundle
+    counts = await engine.counts()
+    since = time.time() - SHADOW_DAYS * 86400
+    entries = [entry async for entry in services.store.audit.export(since=since, channels=[channel])]
+    view = BundleView(
+        hash=bundle.hash, mode=engine.mode, loaded_at=bundle.loaded_at, directory=bundle.directory,
+        policies=[PolicyLine(policy.id, policy.outcome, engine.evaluator.shadowed(policy),
+                             f"{policy.file}:{policy.line}", counts.get(policy.id, 0))
+                  for policy in bundle.policies.values()],
+    )
+    return policy_reply(channel, view, policy_figures(entries, shadow_since=since), days=SHADOW_DAYS)
 
 
 async def channel_report(services: Services, channel: str) -> str:

@@ -23,7 +23,9 @@ counted (the Home's "Updated" time), and it is exact again at its next draw. So 
 
 A draw reads Redis as it is at that moment, under a per-person lock, so two workers never publish one
 Home at once and the later draw always reads the newer state (never an older Home over a newer one);
-Slack's `hash` guards against a holder that stalled past its lock. Home work has its own Redis client
+Slack's `hash` guards against a holder that stalled past its lock. A change made while a Home is being
+drawn (after it read Redis, before it noted what it shows) finds it neither showing the approval nor with
+room yet: the note (`Homes.drawn`) sees such a change and makes the Home due again. Home work has its own Redis client
 (`HOME_REDIS_CONNECTIONS`, wired in `bot/services.py`) and bounded concurrency (`concurrency` draws
 from the queue, `OPENINGS` openings and `MARKINGS` markings at once per worker), so a redraw storm
 never takes the connections clicks, timeouts, reminders and run starts need. Only the Homes of people
@@ -460,7 +462,7 @@ class HomeService:
             log.warning("the Home of %s was not published (%s); due again", user, type(exc).__name__)
             return DROPPED
         published = response.get("view") or {}
-        await self._store.homes.drawn(
+        again = await self._store.homes.drawn(
             user,
             seen=state.changes,
             view_hash=str(published.get("hash") or ""),
@@ -468,6 +470,8 @@ class HomeService:
             page=page,
             page_size=HOME_PAGE_SIZE,
         )
+        if again:  # a change made while it was drawn may have missed it: due again
+            self._wake_drawer()
         return PUBLISHED
 
     async def waiting_page(

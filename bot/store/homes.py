@@ -214,12 +214,24 @@ class Homes:
         shown: Sequence[str] = (),
         page: int = 0,
         page_size: int = PAGE_SIZE,
-    ) -> None:
+    ) -> bool:
         """`user`'s Home now shows the state at counter `seen`, and Slack gave it `view_hash`; its
         page `page` shows the approvals `shown` (noted for `shown_by`, in the same step). A page that
-        shows fewer than `page_size` has room (`with_room`)."""
-        await self._s.script("home_drawn")(
-            keys={"home": self._k.home(user), "room": self._k.home_room},
+        shows fewer than `page_size` has room (`with_room`). A change made since the draw read Redis
+        may have marked the Homes it shows in before this note (so not this one): when one of `shown`
+        changed since `seen`, or the page gains room and anything changed since, the Home is due again
+        (`homes:due`, gathered as any change). Returns True when it is."""
+        k = self._k
+        again = await self._s.script("home_drawn")(
+            keys={
+                "home": k.home(user),
+                "room": k.home_room,
+                "changes": k.changes,
+                "due": k.home_due,
+                "since": k.home_due_since,
+                "viewers": k.home_viewers,
+                "approvals": [k.approval(i) for i in shown],
+            },
             args={
                 "user": user,
                 "seen": str(seen),
@@ -231,6 +243,7 @@ class Homes:
                 "page_size": str(page_size),
             },
         )
+        return str(again) == "again"
 
     async def shown(self, user: str) -> tuple[int, list[str]]:
         """The page `user`'s Home was last drawn with, and the approvals it shows."""

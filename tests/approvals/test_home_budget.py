@@ -199,6 +199,86 @@ async def test_a_new_approval_redraws_the_homes_it_shows_in_not_full_pages(make:
     assert "Waiting for you (13)" in json.dumps(slack.home_view(PEOPLE[0]))
 
 
+async def test_a_change_while_a_home_is_being_drawn_redraws_it_once_drawn(make: Workers, slack: SlackStandIn) -> None:
+    """A change that lands between a draw's reading of Redis and its noting what it drew finds the Home
+    neither showing the approval (`shown_by`) nor with room (`with_room`) yet: the draw's note sees the
+    change (a shown approval, or the counter, newer than what it read) and makes the Home due again."""
+    store, homes = make.store, worker(make, slack)
+    bob, carol = PEOPLE[0], PEOPLE[1]
+    assert await homes.opened(bob)  # nothing waits: room on the page
+    await settled(homes)
+
+    # a new approval shows on Bob's page: its draw has read Redis, and Slack has not answered yet
+    held = slack.hold("views.publish", when=lambda args: args.get("user_id") == bob)
+    (first,) = await open_approvals(store, [1], approvers=(bob, carol))
+    assert await homes.refresh_for(first)
+    await asyncio.wait_for(held.arrived.wait(), timeout=WITHIN)
+    assert first.id in json.dumps(held.args)
+    # Carol decides it meanwhile: Bob's Home does not show it yet (as far as Redis knows)
+    result = await store.approvals.decide(first.id, outcome="approved", by=carol, check_auth=True)
+    assert result.approval is not None
+    assert await homes.refresh_for(result.approval)
+    held.release()
+    await settled(homes)  # (the held draw answered, and any redraw it left due made)
+    assert first.id not in json.dumps(slack.home_view(bob))
+
+    # Bob's page is full (not in `room`); a decision leaves room on it, and while that draw is under
+    # way an approval for Bob is opened: it finds no room (yet), and shows once the draw is done
+    made = await open_approvals(store, range(10, 20), approvers=(bob,))
+    assert await homes.opened(bob)
+    assert await store.homes.with_room([bob]) == set()
+    held = slack.hold("views.publish", when=lambda args: args.get("user_id") == bob)
+    result = await store.approvals.decide(made[0].id, outcome="rejected", by=carol, check_auth=False)
+    assert result.approval is not None
+    assert await homes.refresh_for(result.approval)
+    await asyncio.wait_for(held.arrived.wait(), timeout=WITHIN)
+    (late,) = await open_approvals(store, [30], approvers=(bob,))
+    assert await homes.refresh_for(late)
+    held.release()
+    await settled(homes)
+    assert late.id in json.dumps(slack.home_view(bob))
+    assert "Waiting for you (10)" in json.dumps(slack.home_view(bob))
+
+
+async def test_a_draws_note_makes_the_home_due_again_for_a_change_made_since_it_read(
+    make: Workers, slack: SlackStandIn
+) -> None:
+    """The store's steps in the racing order: a draw reads Redis (`seen`), a change is made, then the draw
+    notes what it drew (`Homes.drawn`). Nothing changed since: nothing due. A shown approval changed, or
+    the page gains room while anything changed: due again. Room it had already: the change found it."""
+    store, queue = make.store, worker(make, slack).queue
+    ann, ben = PEOPLE[0], PEOPLE[1]
+    await viewers(store, [ann])
+    made = await open_approvals(store, range(11), approvers=(ann, ben))
+    seen = await store.homes.changes()
+    assert not await store.homes.drawn(ann, seen=seen, view_hash="h1", shown=[a.id for a in made[:10]])
+    assert await queue.due() == [] and await store.homes.with_room([ann]) == set()
+
+    # read, then the first shown one decided, then noted: due again
+    result = await store.approvals.decide(made[0].id, outcome="approved", by=ben, check_auth=True)
+    assert result.approval is not None and result.approval.version > seen
+    assert await store.homes.drawn(ann, seen=seen, view_hash="h2", shown=[a.id for a in made[:10]])
+    assert await queue.due() == [ann]
+    assert (await queue.take(ann))[0]  # (drawn again: no longer due)
+    await queue.done(ann)
+
+    # read (9 left after two decisions: room), then one opened for Ann, then noted: due again
+    result = await store.approvals.decide(made[1].id, outcome="approved", by=ben, check_auth=True)
+    result = await store.approvals.decide(made[10].id, outcome="approved", by=ben, check_auth=True)
+    seen = await store.homes.changes()
+    await open_approvals(store, [20], approvers=(ann,))
+    assert await store.homes.drawn(ann, seen=seen, view_hash="h3", shown=[a.id for a in made[2:10]])
+    assert await queue.due() == [ann] and await store.homes.with_room([ann]) == {ann}
+    assert (await queue.take(ann))[0]
+    await queue.done(ann)
+
+    # room it had already: an approval opened meanwhile found it (marked then), the note adds nothing
+    seen = await store.homes.changes()
+    await open_approvals(store, [21], approvers=(ben,))
+    assert not await store.homes.drawn(ann, seen=seen, view_hash="h4", shown=[a.id for a in made[2:10]])
+    assert await queue.due() == []
+
+
 async def test_a_burst_redraws_each_home_once_per_gathering_window(make: Workers, slack: SlackStandIn) -> None:
     store, homes = make.store, worker(make, slack, gather=1.0)
     for person in PEOPLE[:5]:

@@ -13,7 +13,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,6 +27,7 @@ from bot.devslack.server import SlackStandIn
 from bot.server import LISTEN_BACKLOG, SERVICES, create_web_app
 from bot.services import Services
 from bot.store import Store, connect
+from tests.support.policies import write_bundle
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
@@ -215,6 +216,27 @@ async def emailer(slack: SlackStandIn, redis_url: str) -> AsyncIterator[tuple[Wo
     assert made is not None
     yield worker, made.key
     await worker.stop()
+
+
+StartPolicyWorker = Callable[..., Coroutine[Any, Any, Worker]]
+
+
+@pytest.fixture
+async def policy_worker(slack: SlackStandIn, redis_url: str, tmp_path: Path) -> AsyncIterator[StartPolicyWorker]:
+    """Start a worker (no model) on the policies `files` ({name: text}) written to a fresh POLICY_DIR."""
+    started: list[Worker] = []
+
+    async def start(files: dict[str, str], **env: str) -> Worker:
+        folder = write_bundle(tmp_path / f"policies{len(started)}", files)
+        worker = await start_worker(bot_env(slack=slack, redis_url=redis_url, model_config=None,
+                                            POLICY_DIR=str(folder), **env))
+        slack.events_url = worker.url + "/slack/events"
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        await worker.stop()
 
 
 @pytest.fixture

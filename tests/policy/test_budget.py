@@ -8,8 +8,8 @@ import asyncio
 import json
 
 from bot.devslack.server import SlackStandIn
-from tests.conftest import BOB
-from tests.policy.conftest import REFUND_WINDOWS, REFUNDS, StartPolicyWorker, refund
+from tests.conftest import BOB, StartPolicyWorker
+from tests.policy.conftest import REFUND_WINDOWS, REFUNDS, refund
 from tests.support.api import Client, new_key
 from tests.support.hitl import click, nth_card
 

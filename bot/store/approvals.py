@@ -113,8 +113,8 @@ class Approvals:
         its use counted. Returns (status, id): "ok"; "exists" (this `once` or this id opened it already: id);
         "conflict" (`once` was used with another body); "full"; "gone" (the rule was revoked or expired);
         "fenced"; "stale" (a policy window's total changed since the policies read it: `windows`, each {key,
-        since, expect, member, ttl}; decide again). `policy` (the ids of the policies that decided or routed it, of
-        `policy_bundle`) are counted for `/agent policy`."""
+        since, expect, count, member, ttl}; decide again). `policy` (the ids of the policies that decided or routed
+        it, of `policy_bundle`) are counted for `/agent policy`."""
         fields, texts = split_texts(approval)
         decided = not approval.pending
         first_step = None if decided else approval.next_step_at(0)
@@ -175,7 +175,7 @@ class Approvals:
                 "decided": approval.status if decided else "",
                 "rule": rule_id,
                 "now": repr(time.time() if now is None else now),
-                "windows": [{name: w[name] for name in ("since", "expect", "member", "ttl")} for w in windows],
+                "windows": [{name: w[name] for name in ("since", "expect", "count", "member", "ttl")} for w in windows],
                 "policy": list(policy),
             },
         )

@@ -13,7 +13,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -215,6 +215,30 @@ async def emailer(slack: SlackStandIn, redis_url: str) -> AsyncIterator[tuple[Wo
     assert made is not None
     yield worker, made.key
     await worker.stop()
+
+
+StartPolicyWorker = Callable[..., Coroutine[Any, Any, Worker]]
+
+
+@pytest.fixture
+async def policy_worker(slack: SlackStandIn, redis_url: str, tmp_path: Path) -> AsyncIterator[StartPolicyWorker]:
+    """Start a worker (no model) on the policies `files` ({name: text}) written to a fresh POLICY_DIR."""
+    started: list[Worker] = []
+
+    async def start(files: dict[str, str], **env: str) -> Worker:
+        folder = tmp_path / f"policies{len(started)}"
+        folder.mkdir()
+        for name, text in files.items():
+            (folder / name).write_text(text)
+        worker = await start_worker(bot_env(slack=slack, redis_url=redis_url, model_config=None,
+                                            POLICY_DIR=str(folder), **env))
+        slack.events_url = worker.url + "/slack/events"
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        await worker.stop()
 
 
 @pytest.fixture

@@ -127,7 +127,7 @@ class Evaluator:
     def __init__(self, bundle: PolicyBundle, *, shadow_all: bool = False) -> None:
         self.bundle = bundle
         self.shadow_all = shadow_all
-        self._sets: dict[tuple[str, str], cedarpy.PolicySet | None] = {}
+        self._sets: dict[tuple[str, str], _Set | None] = {}
         self.has_shadow = (shadow_all and any(not _default(p) for p in bundle.policies.values())) or any(
             p.shadow for p in bundle.policies.values())
 
@@ -152,9 +152,10 @@ class Evaluator:
             return enforced
         return replace(enforced, shadow=everything)
 
-    def _set(self, action: str, which: Literal["enforced", "all", "defaults"]) -> cedarpy.PolicySet | None:
+    def _set(self, action: str, which: Literal["enforced", "all", "defaults"]) -> _Set | None:
         """The policies that apply to `action`: the bundle's enforced ones, all of them (shadow ones too) or the
-        shipped defaults, as one pre-parsed Cedar policy set (made once per action)."""
+        shipped defaults, as one pre-parsed Cedar policy set with what of a request's context they read (made once
+        per action)."""
         key = (action, which)
         if key not in self._sets:
             if len(self._sets) >= MAX_CACHED_ACTIONS:
@@ -164,15 +165,14 @@ class Evaluator:
                       if _default(policies[policy_id]) == (which == "defaults")
                       and (which == "all" or not self.shadowed(policies[policy_id]))
                       and _applies(policies[policy_id], action)}
-            self._sets[key] = cedarpy.PolicySet.from_json_str(json.dumps(
-                {"staticPolicies": chosen, "templates": {}, "templateLinks": []})) if chosen else None
+            self._sets[key] = _Set.of(chosen) if chosen else None
         return self._sets[key]
 
-    def _verdict(self, policies: cedarpy.PolicySet | None, request: dict[str, Any], entities: list[dict[str, Any]],
+    def _verdict(self, policies: _Set | None, request: dict[str, Any], entities: list[dict[str, Any]],
                  context: dict[str, Any]) -> PolicyVerdict:
         if policies is None:
             return replace(NO_OPINION, windows=context["window"])
-        result = cedarpy.is_authorized(request, policies, entities)
+        result = cedarpy.is_authorized({**request, "context": policies.read(context)}, policies.cedar, entities)
         known = self.bundle.policies
         matched = [known[policy_id] for policy_id in result.diagnostics.reasons if policy_id in known]
         errors = list(result.diagnostics.errors)
@@ -205,6 +205,89 @@ class Evaluator:
             channel=next((p.channel for p in policies if p.channel), ""),
             timeout=min(timeouts) if timeouts else None, windows=windows,
         )
+
+
+Reads = dict[str, "Reads | None"]  # the attributes policies read of a record: each read whole (None) or in part
+
+
+@dataclass(frozen=True, slots=True)
+class _Set:
+    """One pre-parsed Cedar policy set, and what of a request's context its policies read (`reads`; None: all of
+    it). Cedar is given only that: its time goes mostly to taking in the context, and nothing else of it can change
+    what the policies decide."""
+
+    cedar: cedarpy.PolicySet
+    reads: Reads | None
+
+    @classmethod
+    def of(cls, forms: dict[str, dict[str, Any]]) -> _Set:
+        text = json.dumps({"staticPolicies": forms, "templates": {}, "templateLinks": []})
+        return cls(cedarpy.PolicySet.from_json_str(text), _reads(list(forms.values())))
+
+    def read(self, context: dict[str, Any]) -> Any:
+        """What of `context` its policies read."""
+        return _picked(context, self.reads)
+
+
+def _picked(value: Any, reads: Reads | None) -> Any:
+    if reads is None or not isinstance(value, dict):
+        return value
+    return {name: _picked(value[name], part) for name, part in reads.items() if name in value}
+
+
+_CONTEXT = {"Var": "context"}
+
+
+def _reads(forms: list[Any]) -> Reads | None:
+    """The parts of the context that policies (their Cedar JSON forms) read: each chain of attributes from `context`
+    reads the value at its end whole (`context.args.customer.tier`), or only whether it is there (`context.args has
+    to`); a `context` used other than through an attribute (`context == {...}`) reads all of it (None)."""
+    reads: Reads = {}
+    stack: list[tuple[Any, bool]] = [(form, False) for form in forms]  # (node, whether it is an attribute's record)
+    while stack:
+        node, inner = stack.pop()
+        if isinstance(node, list):
+            stack.extend((item, False) for item in node)
+            continue
+        if not isinstance(node, dict):
+            continue
+        if node == _CONTEXT and not inner:
+            return None
+        op = "." if "." in node else "has" if "has" in node else ""
+        body = node.get(op) if op else None
+        if isinstance(body, dict):
+            path = _path(node)
+            if path is not None and not inner:
+                _mark(reads, path, whole=op == ".")
+            stack.append((body.get("left"), True))
+            stack.extend((value, False) for key, value in body.items() if key != "left")
+            continue
+        stack.extend((value, False) for value in node.values())
+    return reads
+
+
+def _path(node: Any) -> list[str] | None:
+    """The attributes `context.a.b` (or `context.a has b`) reads, from `context` out; None if not from `context`."""
+    path: list[str] = []
+    while isinstance(node, dict) and node != _CONTEXT:
+        body = node.get(".") or node.get("has")
+        if not isinstance(body, dict) or not isinstance(body.get("attr"), str):
+            return None
+        path.append(body["attr"])
+        node = body.get("left")
+    return path[::-1] if node == _CONTEXT else None
+
+
+def _mark(reads: Reads, path: list[str], *, whole: bool) -> None:
+    """`path` read whole, or only whether it is there (`has`: its attributes are not read)."""
+    for name in path[:-1]:
+        if name in reads and reads[name] is None:
+            return
+        reads = reads.setdefault(name, {})  # type: ignore[assignment]
+    if whole:
+        reads[path[-1]] = None
+    else:
+        reads.setdefault(path[-1], {})
 
 
 def _applies(policy: Policy, action: str) -> bool:

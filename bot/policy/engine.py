@@ -86,13 +86,14 @@ class PolicyEngine:
             store = self.store
             keys = [store.keys.window(spec.key_part(request.per)) for spec in specs]
             since = [request.at - spec.over for spec in specs]
-            totals = await persistently(lambda: store.approvals.window_totals(keys, since),
+            counts = [not spec.sum for spec in specs]
+            totals = await persistently(lambda: store.approvals.window_totals(keys, since, counts),
                                         what="reading policy windows")
         else:
             totals = [0] * len(specs)
         marks = tuple(
             WindowMark(spec.name, key, request.at - spec.over, total, spec.amount(request.action, request.args),
-                       spec.over + WINDOW_SLACK)
+                       spec.over + WINDOW_SLACK, count=not spec.sum)
             for spec, key, total in zip(specs, keys or [""] * len(specs), totals, strict=True)
         )
         verdict = evaluator.evaluate(request, {mark.name: mark.expect for mark in marks})

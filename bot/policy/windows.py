@@ -99,7 +99,8 @@ def parse_windows(raw: Any) -> tuple[WindowSpec, ...]:
 @dataclass(frozen=True, slots=True)
 class WindowMark:
     """A call's place in one window, for the open step: its sorted set (`key`), the calls counted after `since`
-    totalled `expect` when the policies read it, and what this call adds (`amount`, None: nothing)."""
+    totalled `expect` when the policies read it (`count`: how many, else the sum of their amounts), and what this
+    call adds (`amount`, None: nothing)."""
 
     name: str
     key: str
@@ -107,7 +108,8 @@ class WindowMark:
     expect: int
     amount: int | None
     ttl: int
+    count: bool = False
 
     def arg(self, approval_id: str) -> dict[str, Any]:
         return {"name": self.name, "key": self.key, "since": repr(self.since), "expect": self.expect, "ttl": self.ttl,
-                "member": "" if self.amount is None else f"{approval_id} {self.amount}"}
+                "count": self.count, "member": "" if self.amount is None else f"{approval_id} {self.amount}"}

@@ -113,8 +113,8 @@ class Approvals:
         its use counted. Returns (status, id): "ok"; "exists" (this `once` or this id opened it already: id);
         "conflict" (`once` was used with another body); "full"; "gone" (the rule was revoked or expired);
         "fenced"; "stale" (a policy window's total changed since the policies read it: `windows`, each {key,
-        since, expect, member, ttl}; decide again). `policy` (the ids of the policies that decided or routed it, of
-        `policy_bundle`) are counted for `/agent policy`."""
+        since, expect, count, member, ttl}; decide again). `policy` (the ids of the policies that decided or routed
+        it, of `policy_bundle`) are counted for `/agent policy`."""
         fields, texts = split_texts(approval)
         decided = not approval.pending
         first_step = None if decided else approval.next_step_at(0)
@@ -175,19 +175,20 @@ class Approvals:
                 "decided": approval.status if decided else "",
                 "rule": rule_id,
                 "now": repr(time.time() if now is None else now),
-                "windows": [{name: w[name] for name in ("since", "expect", "member", "ttl")} for w in windows],
+                "windows": [{name: w[name] for name in ("since", "expect", "count", "member", "ttl")} for w in windows],
                 "policy": list(policy),
             },
         )
         status = str(result[0])
         return cast(OpenStatus, status), str(result[1]) if len(result) > 1 else ""
 
-    async def window_totals(self, keys: Sequence[str], since: Sequence[float]) -> list[int]:
-        """The totals of policy windows (`Keys.window`) counted after each `since` (lua/window_totals.lua)."""
+    async def window_totals(self, keys: Sequence[str], since: Sequence[float], count: Sequence[bool]) -> list[int]:
+        """The totals of policy windows (`Keys.window`) counted after each `since`: how many calls where `count`,
+        else the sum of their amounts (lua/window_totals.lua)."""
         if not keys:
             return []
         totals = await self._s.script("window_totals")(keys={"windows": list(keys)},
-                                                       args={"since": [repr(s) for s in since]})
+                                                       args={"since": [repr(s) for s in since], "count": list(count)})
         return [int(total) for total in totals]
 
     async def policy_counts(self, bundle: str) -> dict[str, int]:

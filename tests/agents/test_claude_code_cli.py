@@ -14,7 +14,7 @@ import pytest
 from bot.core.allow_rules import Rule, exact_match
 from bot.devslack.server import SlackStandIn
 from tests.conftest import ALICE, BOB, SALES, Worker, block_texts, bot_env, start_worker
-from tests.support.claude_code import Claude, install
+from tests.support.claude_code import claude, runs
 from tests.support.fake_anthropic import FakeAnthropic
 from tests.support.hitl import cards, click, nth_card, reject
 
@@ -28,19 +28,6 @@ async def model() -> AsyncIterator[FakeAnthropic]:
     await fake.start()
     yield fake
     await fake.stop()
-
-
-def claude(tmp_path: Path, model: FakeAnthropic, bot_url: str, key: str, *args: str) -> Claude:
-    project, home = tmp_path / "shop-api", tmp_path / "home"
-    project.mkdir()
-    home.mkdir()
-    install(project, *args)
-    return Claude(project=project, home=home, model_url=model.url, bot_url=bot_url, key=key, requester=ALICE)
-
-
-def runs(project: Path) -> int:
-    ran = project / "ran.txt"
-    return len(ran.read_text().splitlines()) if ran.exists() else 0
 
 
 async def test_an_approved_bash_call_runs_once(

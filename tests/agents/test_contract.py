@@ -2,8 +2,10 @@
 `tests.support.frameworks`, each with its framework's scripted model): the call waits for a person's card, naming
 the tool, its arguments and who asks; Approve runs it once with exactly those arguments; Reject runs nothing and
 the model reads who refused and why; a decision that does not come in time runs nothing and the model is told so;
-an "always allow" rule runs the call with no card. What only one framework does (edits, kills, resumes) is in that
-framework's own module."""
+an "always allow" rule runs the call with no card; and the policies of POLICY_DIR (the bundle every way in shares,
+tests/support/policies.py) decide at once, with no card: a call they refuse never runs and the model reads their
+reason, one they allow runs. What only one framework does (edits, kills, resumes) is in that framework's own
+module."""
 
 from __future__ import annotations
 
@@ -16,9 +18,11 @@ from agent_approvals import ApprovalsClient
 
 from bot.core.allow_rules import Rule, exact_match
 from bot.devslack.server import SlackStandIn
-from tests.conftest import APPROVALS, BOB, SALES, Worker, block_texts
+from tests.conftest import APPROVALS, BOB, SALES, StartPolicyWorker, Worker, block_texts
+from tests.support.api import new_key
 from tests.support.frameworks import EMAIL, PROGRAMS, Sent
-from tests.support.hitl import click, nth_card, reject
+from tests.support.hitl import audit_events, click, nth_card, reject
+from tests.support.policies import WAYS_IN
 
 TIMED_OUT = re.compile(r"nobody decided in time|no decision within", re.IGNORECASE)
 
@@ -66,3 +70,25 @@ async def test_approve_reject_timeout_and_rule(
         await asyncio.wait_for(make(sent, tmp_path).run(hurried), 20)
     assert sent == [EMAIL, EMAIL]
     assert len(slack.messages(APPROVALS)) == cards  # the rule approved it: no card
+
+
+@pytest.mark.parametrize("framework", sorted(PROGRAMS))
+async def test_a_policy_refuses_or_allows_at_once(
+    framework: str, policy_worker: StartPolicyWorker, slack: SlackStandIn, tmp_path: Path
+) -> None:
+    bot = await policy_worker({"ways.cedar": WAYS_IN})
+    make = PROGRAMS[framework]
+    sent: Sent = []
+    async with ApprovalsClient(bot.url, (await new_key(bot, "intern")).key, title="price update") as client:
+        program = make(sent, tmp_path)
+        await asyncio.wait_for(program.run(client), 20)
+    told = program.told()
+    assert sent == [] and "by policy" in told and "interns do not send email" in told, told
+    async with ApprovalsClient(bot.url, (await new_key(bot, "emailer")).key, title="price update") as client:
+        program = make(sent, tmp_path)
+        await asyncio.wait_for(program.run(client), 20)
+    assert sent == [EMAIL] and "sent to bob@example.com" in program.told(), program.told()  # mail-our-domain
+    assert slack.messages(APPROVALS) == []  # no card: the policies decided both
+    entries = await audit_events(bot, "auto_approved", "auto_rejected")
+    decided = sorted((e["key"], e["outcome"], e["by"]) for e in entries)
+    assert decided == [("emailer", "approved", "policy"), ("intern", "rejected", "policy")], decided

@@ -46,6 +46,7 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
     "hostile": ("hostile_load.py", ["--small"], []),
     "claude_code": ("claude_code_hook.py", ["--small"], []),
     "api_flood": ("api_flood.py", ["--small"], []),
+    "policy": ("policy.py", ["--small"], []),
 }
 
 
@@ -112,6 +113,15 @@ def key_figures(name: str, result: dict[str, Any]) -> dict[str, float | None]:
             out[f"{series} p50 ms"] = _get(result, "ms", series, "p50_ms")
         out["command/http p50 ratio"] = _get(result, "ratios", "command/http p50")
         out["http/floor_api p50 ratio"] = _get(result, "ratios", "http/floor_api p50")
+    elif name == "policy":
+        for part in ("evaluation", "end_to_end"):
+            for series, figures in (result.get(part, {}).get("median_ms") or {}).items():
+                for q in ("p50", "p90"):
+                    out[f"{part} {series} {q} ms"] = _get(figures, q)
+            for ratio in result.get(part, {}).get("ratios") or {}:
+                out[f"{part} {ratio}"] = _get(result, part, "ratios", ratio)
+        for read in result.get("end_to_end", {}).get("window_total_p50_ms") or {}:
+            out[f"window total p50 ms: {read}"] = _get(result, "end_to_end", "window_total_p50_ms", read)
     elif name == "home_scale":
         opened = result.get("open_to_publish", {})
         for series in opened:

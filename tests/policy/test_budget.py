@@ -10,7 +10,7 @@ import json
 from bot.devslack.server import SlackStandIn
 from tests.conftest import BOB
 from tests.support.api import Client, new_key
-from tests.support.hitl import click, nth_card
+from tests.support.hitl import click, nth_card, reject
 from tests.support.policies import REFUND_WINDOWS, REFUNDS, StartPolicyWorker, refund
 
 
@@ -87,3 +87,33 @@ async def test_finance_approving_over_the_budget_keeps_the_amount_spent(
     assert second["status"] == "pending", second  # $600 spent: even $1 more asks
     card = await nth_card(slack, 2)
     assert "spent $600" in json.dumps(card["blocks"])
+
+
+DEPLOYS = '''
+@id("three-deploys-an-hour")
+permit (principal, action == Action::"deploy", resource) when { context.window.deploys_1h < 3 };
+
+@id("more-deploys-ask")
+@outcome("ask")
+@reason("{window.deploys_1h} deploys in the last hour")
+forbid (principal, action == Action::"deploy", resource) when { context.window.deploys_1h >= 3 };
+'''
+
+
+async def test_a_count_window_allows_so_many_calls_and_a_refused_one_does_not_count(
+    policy_worker: StartPolicyWorker, slack: SlackStandIn
+) -> None:
+    worker = await policy_worker({"deploys.cedar": DEPLOYS, "policy.yaml": "windows:\n  deploys_1h: {count: true,"
+                                  " per: [principal], over: 1h, actions: [deploy]}\n"})
+    client = Client(worker, (await new_key(worker, "ci-bot")).key)
+
+    def deploy(n: int) -> dict[str, object]:
+        return {"kind": "tool", "title": "Deploy", "tool": {"name": "deploy", "arguments": {"build": n}}}
+
+    answers = [(await client.ask(deploy(n)))[1] for n in range(4)]
+    assert [a["status"] for a in answers] == ["approved", "approved", "approved", "pending"], answers
+    assert "3 deploys in the last hour" in json.dumps((await nth_card(slack, 1))["blocks"])
+    await reject(slack, await nth_card(slack, 1), user=BOB, reason="not now")
+    _, fifth = await client.ask(deploy(5))  # the rejected 4th no longer counts: 3, not 4
+    assert fifth["status"] == "pending", fifth
+    assert "3 deploys in the last hour" in json.dumps((await nth_card(slack, 2))["blocks"])

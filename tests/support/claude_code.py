@@ -15,6 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tests.conftest import ALICE
+from tests.support.fake_anthropic import FakeAnthropic
+
 ROOT = Path(__file__).resolve().parents[2]
 INSTALLED = ROOT / ".ci" / "cache" / "claude-code" / "node_modules" / ".bin" / "claude"
 INSTALL = "npm install --prefix .ci/cache/claude-code @anthropic-ai/claude-code"
@@ -94,3 +97,19 @@ class Claude:
             raise
         assert out, f"claude printed nothing (exit {process.returncode}): {err.decode()[-2000:]}"
         return Run(json.loads(out))
+
+
+def claude(tmp_path: Path, model: FakeAnthropic, bot_url: str, key: str, *args: str) -> Claude:
+    """The CLI in a fresh project (`shop-api`, our hook installed with `args`) and HOME under `tmp_path`, asking for
+    Alice."""
+    project, home = tmp_path / "shop-api", tmp_path / "home"
+    project.mkdir()
+    home.mkdir()
+    install(project, *args)
+    return Claude(project=project, home=home, model_url=model.url, bot_url=bot_url, key=key, requester=ALICE)
+
+
+def runs(project: Path) -> int:
+    """How often a Bash call of the tests (`echo ... >> ran.txt`) ran in `project`."""
+    ran = project / "ran.txt"
+    return len(ran.read_text().splitlines()) if ran.exists() else 0

@@ -1,15 +1,16 @@
-"""Policies from a test: the refund budget of issue #42 (Cedar and its window), a refund tool's ask, and a folder
-of policy files written for a worker's POLICY_DIR."""
+"""Policies from a test: the refund budget of issue #42 (Cedar and its window), a refund tool's ask, a folder of
+policy files written for a worker's POLICY_DIR (the `policy_worker` fixture, tests/conftest.py), and `WAYS_IN`: the
+one bundle every way in is decided by in tests/policy/test_ways_in.py and tests/agents/test_contract.py (the
+Approvals API, the MCP gateway, each framework integration, Claude Code's hook, the bot's own /agent runs)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import ALICE, Worker
+from tests.conftest import ALICE, StartPolicyWorker
 
-StartPolicyWorker = Callable[..., Coroutine[Any, Any, Worker]]  # the `policy_worker` fixture (tests/policy/conftest.py)
+__all__ = ["REFUNDS", "REFUND_WINDOWS", "WAYS_IN", "StartPolicyWorker", "refund", "write_bundle"]
 
 REFUNDS = '''
 @id("refunds-within-budget")
@@ -27,6 +28,36 @@ when { context.args.amount_cents + context.window.refunds_24h > 50000 };
 REFUND_WINDOWS = """windows:
   refunds_24h: {sum: args.amount_cents, per: [principal, action], over: 24h}
 """
+
+MAIL = 'action in [Action::"send_email", Action::"mcp__mail__send_email"]'  # the Claude Agent SDK's is the MCP name
+WAYS_IN = f'''
+@id("mail-our-domain")
+permit (principal, {MAIL}, resource)
+when {{ context.args has to && context.args.to like "*@example.com" }};
+
+@id("mail-no-rivals")
+@reason("we never email a competitor ({{args.to}})")
+forbid (principal, {MAIL}, resource)
+when {{ context.args has to && context.args.to like "*@rival.com" }};
+
+@id("mail-elsewhere")
+@outcome("ask")
+@reason("{{args.to}} is outside example.com: a person checks it")
+forbid (principal, {MAIL}, resource)
+when {{ context.args has to && !(context.args.to like "*@example.com") && !(context.args.to like "*@rival.com") }};
+
+@id("interns-send-nothing")
+@reason("interns do not send email")
+forbid (principal == Agent::"intern", {MAIL}, resource);
+
+@id("reads")
+permit (principal, action in [Action::"list_inbox", Action::"Read"], resource);
+
+@id("no-rm-rf")
+@reason("destructive commands never run ({{args.command}})")
+forbid (principal, action == Action::"Bash", resource)
+when {{ context.args has command && context.args.command like "*rm -rf*" }};
+'''
 
 
 def write_bundle(folder: Path, files: dict[str, str]) -> Path:

@@ -20,7 +20,7 @@
 --    checkpoint (packed team state, or ''), retention (the checkpoint's lifetime), audit (the
 --    entry), nudge_at ('' for none), waiting ({score, member} in the index of pending approvals),
 --    idem ({digest, ttl} of the asking body, or ''), max_pending ('0': no limit), decided, rule, now,
---    windows (one per K.windows: {since, expect, member ('': counts nothing), ttl}), policy (the ids of the
+--    windows (one per K.windows: {since, expect, count, member ('': counts nothing), ttl}), policy (the ids of the
 --    policies that decided or routed it: counted in K.policy_counts).
 -- K.pending lists the asking key's approvals that may still be pending: at the limit, those decided since
 -- are taken out first (their hashes read here: named after K.approval, on Redis Cluster in other slots).
@@ -44,7 +44,7 @@ if A.decided == '' and tonumber(A.max_pending) > 0 and redis.call('SCARD', K.pen
   if redis.call('SCARD', K.pending) >= tonumber(A.max_pending) then return {'full'} end
 end
 for i, w in ipairs(A.windows) do
-  if window_total(K.windows[i], w.since) ~= tonumber(w.expect) then return {'stale', tostring(i)} end
+  if window_total(K.windows[i], w.since, w.count) ~= tonumber(w.expect) then return {'stale', tostring(i)} end
 end
 local entry = A.audit
 if A.rule ~= '' then

@@ -104,8 +104,8 @@ class Approval:
 
     @property
     def at_once(self) -> bool:
-        """Decided when asked, by a rule or the input mode (no person saw a card)."""
-        return bool(self.rule) or self.decided_by == "auto"
+        """Decided when asked, by a rule, the input mode or the bot's policies (no person saw a card)."""
+        return bool(self.rule) or self.decided_by in ("auto", "policy")
 
     @property
     def summary(self) -> str:

@@ -50,7 +50,7 @@ async def test_the_mcp_gateway(policy_worker: StartPolicyWorker, slack: SlackSta
     worker = await policy_worker(BUNDLE)
     async with over_stdio(worker, (await new_key(worker, "emailer")).key, tmp_path) as gw:
         refused = await gw.session.call_tool("send_email", dict(RIVAL))
-        assert refused.is_error and text(refused) == f"Not run: rejected by policy ({RIVAL_REASON})", text(refused)
+        assert refused.is_error and text(refused) == f"Not run: rejected by policy: {RIVAL_REASON}", text(refused)
         assert gw.calls("send_email") == []  # the upstream never saw it
         sent = await gw.session.call_tool("send_email", dict(EMAIL))
         assert not sent.is_error and text(sent) == "sent to bob@example.com"

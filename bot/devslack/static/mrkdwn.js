@@ -31,6 +31,7 @@ export const EMOJI = {
   clock1: "\ud83d\udd50",
   stopwatch: "\u23f1\ufe0f",
   information_source: "\u2139\ufe0f",
+  shield: "\ud83d\udee1\ufe0f",
   heavy_plus_sign: "\u2795",
   thumbsup: "\ud83d\udc4d",
   "+1": "\ud83d\udc4d",

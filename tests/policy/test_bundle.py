@@ -130,3 +130,24 @@ def test_a_bundles_hash_changes_with_any_file(tmp_path: Path) -> None:
     assert first.hash != second.hash and len(first.hash) == 64
     assert [w.over for w in second.windows] == [12 * 3600]
     assert Evaluator(second).evaluate(ask("refund", {"amount_cents": 100}), {"refunds_24h": 0}).outcome == "allow"
+
+
+SCHEMA = """entity Agent;
+entity Run { requester: String };
+entity Channel;
+type Context = { args: { amount_cents: Long }, kind: String, requester: String, window: {},
+                 time: { hour_utc: Long, weekday: Long }, mode: String, risk_word: String };
+action refund appliesTo { principal: [Agent, Run], resource: Channel, context: Context };
+"""
+
+
+def test_a_cedar_schema_in_the_folder_validates_every_policy_against_it(tmp_path: Path) -> None:
+    good = ('@id("small")\npermit (principal, action == Action::"refund", resource)\n'
+            'when { context.args.amount_cents < 100 };')
+    folder = write_bundle(tmp_path, {"schema.cedarschema": SCHEMA, "refunds.cedar": good})
+    assert list(load_bundle(folder).policies) == ["default:risk-words", "small"]
+    (folder / "typo.cedar").write_text('@id("typo")\npermit (principal, action == Action::"refund", resource)\n'
+                                       'when { context.args.amount < 100 };')
+    with pytest.raises(PolicyError) as refused:
+        load_bundle(folder)
+    assert str(refused.value).startswith("typo.cedar:1:") and "args.amount" in str(refused.value)

@@ -219,12 +219,9 @@ class ModeGate:
         verdict, by_policy = await self._policy_first(request)
         if verdict.decision is not None:
             counters.automatic += 1
-            if by_policy:
-                pass  # the approver decided it (and recorded it) itself
-            elif verdict.decision.outcome == "rejected":
-                await self.tell("auto_rejected", request, rule=verdict.rule)
-            else:
-                await self.tell("auto_approved", request, rule=verdict.rule)
+            if not by_policy:  # (the approver's policies recorded their own decision)
+                rejected = verdict.decision.outcome == "rejected"
+                await self.tell("auto_rejected" if rejected else "auto_approved", request, rule=verdict.rule)
             decision = verdict.decision
         else:
             if verdict.rule and not request.why:

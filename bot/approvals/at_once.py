@@ -70,7 +70,7 @@ class AtOnce:
         entry = automatic_entry(approval, decision, rule=f"policy {', '.join(ruling.ids)}: {ruling.reason}", run=run)
         entry["by"] = POLICY
         return await self.decided(approval, decision, run=run, program=program, audit=entry,
-                                           windows=judged.windows_arg(approval.id), policy=judged)
+                                  windows=judged.windows_arg(approval.id), policy=judged)
 
     async def by_rule(
         self,
@@ -91,7 +91,7 @@ class AtOnce:
             decision = Decision(request.approval_id, "approved", decided_by=f"rule {rule.id}",
                                 feedback=f"auto-approved by rule {rule.id}", digest=request.digest)
             opened = await self.decided(record, decision, run=run, program=program,
-                                                 audit=rule_entry(record, rule, run=run), rule=rule, windows=windows)
+                                        audit=rule_entry(record, rule, run=run), rule=rule, windows=windows)
             if opened.status != "gone":
                 if opened.status == "ok":
                     self._threads.post(run, text=rule_used_line(rule))

@@ -285,8 +285,8 @@ class ApprovalService:
             if automatic is not None:
                 decision, why = automatic
                 return await self.at_once.decided(approval, decision, run=run, program=program,
-                                                   audit=automatic_entry(approval, decision, rule=why, run=run),
-                                                   mode=settings.mode, windows=windows)
+                                                  audit=automatic_entry(approval, decision, rule=why, run=run),
+                                                  mode=settings.mode, windows=windows)
         approval, dms = await self.with_dm_copies(approval, settings)
         status, approval_id = await persistently(
             partial(self.store.approvals.open, approval, checkpoint=request.checkpoint, fence=fence,
@@ -318,7 +318,7 @@ class ApprovalService:
             if judged.verdict.outcome == "ask":
                 return "ask"
             opened = await self.at_once.by_policy(replace(approval, policy=policy_claim(judged)), judged, run=run,
-                                                   program=None)
+                                                  program=None)
             if opened.status != "stale":
                 return opened.decided or Decision(approval.id, "cancelled", decided_by="system",
                                                   feedback="the approval could not be stored")

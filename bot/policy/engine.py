@@ -167,12 +167,6 @@ class PolicyEngine:
             return {}
         return await self.store.approvals.policy_counts(self.bundle.hash)
 
-    def describe(self) -> dict[str, Any]:
-        """The active bundle for `/healthz` and `/agent policy`."""
-        bundle = self.bundle
-        return {"bundle": bundle.hash, "mode": self.mode, "policies": len(bundle.policies),
-                "loaded_at": bundle.loaded_at, "directory": bundle.directory}
-
 
 def shadow_entry(judged: Judged, *, approval: str, request: PolicyRequest) -> dict[str, str] | None:
     """The `policy_shadow` audit entry of a verdict whose shadow policies would have decided otherwise."""

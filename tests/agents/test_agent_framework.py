@@ -28,6 +28,7 @@ from tests.support.hitl import (
     click,
     killed_then_resumed,
     killed_while_the_call_runs,
+    line_written,
     nth_card,
     open_modal,
     reject,
@@ -201,7 +202,7 @@ async def test_a_call_running_when_its_process_died_is_asked_again_as_one_that_m
     program.write_text(PROGRAM)
     states, outbox = tmp_path / "states", tmp_path / "outbox.jsonl"
     again, printed = await killed_while_the_call_runs(
-        slack, program, [bot.url, key, str(states), str(outbox)], running=outbox.exists
+        slack, program, [bot.url, key, str(states), str(outbox)], running=line_written(outbox)
     )
     assert MAY_HAVE_RUN.split(":")[0] in block_texts(again)
     assert printed == [{"final": "Done."}]

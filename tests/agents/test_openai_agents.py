@@ -20,7 +20,14 @@ from tests.conftest import APPROVALS, BOB, SALES, Worker, block_texts
 from tests.support.frameworks import EMAIL
 from tests.support.frameworks import openai_last_tool_output as last_tool_output
 from tests.support.frameworks import openai_mailer as mailer
-from tests.support.hitl import click, killed_then_resumed, killed_while_the_call_runs, nth_card, open_modal
+from tests.support.hitl import (
+    click,
+    killed_then_resumed,
+    killed_while_the_call_runs,
+    line_written,
+    nth_card,
+    open_modal,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -124,7 +131,7 @@ async def test_a_call_running_when_its_process_died_is_asked_again_as_one_that_m
         assert await bot.services.store.rules.create(rule)
 
     again, printed = await killed_while_the_call_runs(
-        slack, program, [bot.url, key, str(states), str(outbox)], running=lambda: outbox.exists(),
+        slack, program, [bot.url, key, str(states), str(outbox)], running=line_written(outbox),
         before_resume=a_rule_would_approve_it, env={"OPENAI_AGENTS_DISABLE_TRACING": "1"},
     )
     assert MAY_HAVE_RUN.split(":")[0] in block_texts(again)

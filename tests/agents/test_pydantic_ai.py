@@ -27,6 +27,7 @@ from tests.support.hitl import (
     click,
     killed_then_resumed,
     killed_while_the_call_runs,
+    line_written,
     nth_card,
     open_modal,
     until,
@@ -185,7 +186,7 @@ async def test_a_call_running_when_its_process_died_is_asked_again_as_one_that_m
     bot, key = emailer
     path, states, outbox = program(tmp_path)
     again, printed = await killed_while_the_call_runs(
-        slack, path, [bot.url, key, str(states), str(outbox)], running=lambda: outbox.exists()
+        slack, path, [bot.url, key, str(states), str(outbox)], running=line_written(outbox)
     )
     assert MAY_HAVE_RUN.split(":")[0] in block_texts(again)
     assert printed == [{"final": "Done: Not run: rejected by @bob: it went out already"}]

@@ -182,6 +182,12 @@ def text_of(card: dict[str, Any]) -> str:
     return block_texts(card)
 
 
+def line_written(path: Path) -> Callable[[], bool]:
+    """Whether a program has written a whole line to `path` (a file that merely exists may be one opened, its line
+    still in the program's buffer: killed then, the line never lands)."""
+    return lambda: path.exists() and path.read_text().endswith("\n")
+
+
 async def killed_while_the_call_runs(
     slack: SlackStandIn,
     program: Path,

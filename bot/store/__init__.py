@@ -95,7 +95,7 @@ class Store:
             redis, self.keys, audit_retention=audit_retention, run_retention=run_retention, click_window=click_window
         )
         self.audit = AuditLog(self.shared)
-        self.runs = Runs(self.shared, self.audit)
+        self.runs = Runs(self.shared)
         self.approvals = Approvals(self.shared)
         self.outbox = Outbox(self.shared)
         self.settings = ChannelSettingsStore(self.shared, self.audit)

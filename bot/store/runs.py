@@ -9,7 +9,6 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
 from bot.core.records import ApprovalRecord, RunRecord, RunStatus
-from bot.store.audit import AuditLog
 from bot.store.codec import approval_from, pairs, readable_run
 from bot.store.connection import aw
 from bot.store.scripts import fence_arg
@@ -22,10 +21,9 @@ Consumed = Literal["ok", "fenced", "taken", "pending", "missing"]
 
 
 class Runs:
-    def __init__(self, shared: Shared, audit: AuditLog) -> None:
+    def __init__(self, shared: Shared) -> None:
         self._s = shared
         self._k = shared.keys
-        self._audit = audit
 
     async def create(
         self, run: RunRecord, *, max_per_user: int, max_per_channel: int, active: bool = True
@@ -143,6 +141,8 @@ class Runs:
                 "ledger": self._k.ledger(run.id),
                 "rules": self._k.rules(run.channel),
                 "rule_uses": self._k.rule_uses(run.channel),
+                "audit": self._k.audit,
+                "audit_seq": self._k.audit_seq,
             },
             args={
                 "fence": fence_arg(fence),
@@ -150,26 +150,14 @@ class Runs:
                 "status": status,
                 "finished_at": repr(time.time()),
                 "reason": reason,
+                "audit_reason": reason[:500],
+                "channel": run.channel,
                 "ended_by": by,
                 "retention": str(self._s.run_retention),
             },
         )
         if not isinstance(answer, list):
             return str(answer)
-        await self._audit.append(
-            "run_finished", run=run.id, outcome=status, reason=reason[:500], by=by, origin_channel=run.channel
-        )
-        ended = iter(answer[1:])
-        for rule_id, uses in zip(ended, ended, strict=True):  # the run's rules ended with it
-            await self._audit.append(
-                "rule_ended",
-                rule_id=str(rule_id),
-                rule_uses=str(uses),
-                by="system",
-                run=run.id,
-                origin_channel=run.channel,
-                reason=f"run {run.id} ended",
-            )
         return "ok"
 
     async def consume(self, run_id: str, approval_id: str, *, fence: Fence) -> tuple[Consumed, ApprovalRecord | None]:

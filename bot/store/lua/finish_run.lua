@@ -1,9 +1,12 @@
---! keys: run user_runs channel_runs live run_approvals ledger rules rule_uses
---! uses: final fence
+--! keys: run user_runs channel_runs live run_approvals ledger rules rule_uses audit audit_seq
+--! uses: final fence audit
 -- Give a run its final status unless it has one: 'ok', else the status it had, 'fenced' or
 -- 'missing'. The ended run, its approvals' index and its ledger are kept A.retention seconds. Its
 -- "always allow" rules (scope run, in its channel's rules) end with it; each is returned after 'ok'.
--- A: fence {owner, epoch}, id, status, finished_at, reason, ended_by, retention.
+-- The `run_finished` entry and each rule's `rule_ended` are audited in this same step: a Redis gone
+-- right after it cannot leave an ended run unaudited.
+-- A: fence {owner, epoch}, id, status, finished_at, reason, audit_reason (the reason as audited: cut), ended_by,
+-- retention, channel (its origin).
 local status = redis.call('HGET', K.run, 'status')
 if not status then return 'missing' end
 if final[status] then return status end
@@ -16,6 +19,9 @@ redis.call('SREM', K.live, A.id)
 redis.call('EXPIRE', K.run, A.retention)
 redis.call('EXPIRE', K.run_approvals, A.retention)
 redis.call('EXPIRE', K.ledger, A.retention)
+audit_append(K.audit, K.audit_seq, {'event', 'run_finished', 'at', A.finished_at, 'run', A.id,
+                                     'outcome', A.status, 'reason', A.audit_reason, 'by', A.ended_by,
+                                     'origin_channel', A.channel})
 local ended = {'ok'}
 local rules = redis.call('HGETALL', K.rules)
 for i = 1, #rules, 2 do
@@ -25,6 +31,9 @@ for i = 1, #rules, 2 do
     ended[#ended + 1] = redis.call('HGET', K.rule_uses, rules[i]) or '0'
     redis.call('HDEL', K.rules, rules[i])
     redis.call('HDEL', K.rule_uses, rules[i])
+    audit_append(K.audit, K.audit_seq, {'event', 'rule_ended', 'at', A.finished_at, 'rule_id', rules[i],
+                                         'rule_uses', ended[#ended], 'by', 'system', 'run', A.id,
+                                         'origin_channel', A.channel, 'reason', 'run ' .. A.id .. ' ended'})
   end
 end
 return ended

@@ -83,6 +83,7 @@ EXTRAS = {  # each extra, and the module it makes importable
 BROUGHT = {"openai-agents": {"mcp"}, "claude-agent-sdk": {"mcp"}}
 
 
+@pytest.mark.timeout(900)  # seven venvs, each installing a framework from the registry: minutes on a busy machine
 def test_each_framework_extra_installs_alone_and_only_its_framework(tmp_path: Path, wheel: Path) -> None:
     """`pip install "agent-approvals[<extra>]"` in a venv of its own: its integration imports, `pip check` finds
     no conflict, and the other integrations do not import (their frameworks were not installed). All the extras

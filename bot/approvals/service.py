@@ -572,6 +572,7 @@ class ApprovalService:
         """After any decision, on whichever worker made it: count it, redraw its card, and, if the run's
         owner may be gone, let `on_orphaned` continue the run here. `owner_heard`: the owner's worker
         was subscribed when the decision was published, so it is alive and continues the run itself."""
+        self._waiter.decided_here(approval.owner, approval.id)  # the run (or long-poll) here goes on at once
         if approval.decided_at:
             self._metrics.decided(approval.origin_channel, approval.status, approval.decided_at - approval.created_at)
         self.cards.schedule(approval)

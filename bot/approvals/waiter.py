@@ -95,6 +95,15 @@ class DecisionWaiter:
         future.set_result(None)
         return True
 
+    def decided_here(self, owner: str, approval_id: str) -> None:
+        """A decision this worker just made: wake whoever waits for it here at once, without waiting for the
+        message the decide step published (which wakes nobody a second time). `owner`: the approval's, this
+        worker's id or one whose channel this worker also listens to (the Approvals API's)."""
+        if self._store.keys.worker_channel(owner) == self._channel:
+            self.wake(approval_id)
+        elif (woken := self._also.get(self._store.keys.worker_channel(owner))) is not None:
+            woken.wake(approval_id)
+
     async def _listen(self) -> None:
         backoff = 0.1
         while True:

@@ -13,8 +13,9 @@ import pytest
 from agent_approvals.approver import Decision
 
 import bot.store
+from bot.api.service import ApiWaiters
 from bot.approvals.waiter import DeadlineSweeper, DecisionWaiter
-from bot.core.records import ApprovalRecord
+from bot.core.records import API_OWNER, ApprovalRecord
 from bot.store import DecideResult, Store
 from tests.support.records import approval
 
@@ -99,6 +100,20 @@ async def test_waiter_wakes_from_the_subscription_and_reconciles(store: Store) -
         assert decided is not None and decided.decision().outcome == "approved"
     finally:
         await late.stop()
+
+
+async def test_a_decision_made_on_the_owner_wakes_its_waiters_there_without_the_message(store: Store) -> None:
+    """The worker that decides wakes what waits here at once (`decided_here`): the run, or an API long-poll. No
+    subscription runs in this test, so nothing published could have woken them."""
+    api = ApiWaiters()
+    waiter = DecisionWaiter(store, "w1", also={API_OWNER: api})
+    run_waits, poll_waits = waiter.expect("a1b2c3d4-0000"), api.expect("b1b2c3d4-0000")
+    waiter.decided_here("w2", "a1b2c3d4-0000")  # another worker's approval: not this worker's to wake
+    assert not run_waits.done()
+    waiter.decided_here("w1", "a1b2c3d4-0000")
+    waiter.decided_here(API_OWNER, "b1b2c3d4-0000")
+    assert run_waits.done() and poll_waits.done()
+    waiter.decided_here("w1", "a1b2c3d4-0000")  # the published message, or a second decision: nobody twice
 
 
 async def test_decisions_go_to_the_owner_worker_only(store: Store) -> None:

@@ -13,9 +13,10 @@ It starts, in one process:
 
 At start it makes an API key that may ask in #general (``dev-agent``; one left by an earlier run on the same Redis
 is revoked first) and prints the page's URL, then the lines to paste into another shell: ``AGENT_APPROVALS_URL``
-and ``AGENT_APPROVALS_KEY`` for the agent-side package, and ``REDIS_URL`` / ``REDIS_KEY_PREFIX`` for
-``python -m bot report|audit|keys`` on the dev data (``REDIS_URL`` only when dev started the Redis: yours you
-have). The key is printed there and nowhere else. Ctrl-C (or SIGTERM) stops everything it started and exits 0.
+and ``AGENT_APPROVALS_KEY`` for the agent-side package (with the key's id, the audience of its receipts), and
+``REDIS_URL`` / ``REDIS_KEY_PREFIX`` for ``python -m bot report|audit|keys`` on the dev data (``REDIS_URL`` only when
+dev started the Redis: yours you have). The key is printed there and nowhere else. Ctrl-C (or SIGTERM) stops
+everything it started and exits 0.
 
 What dev reads from the environment, all of it, is `bot.core.settings.DevSettings`: ``REDIS_URL``, ``PATH``,
 ``LOG_LEVEL`` and the worker's settings it passes through (``DEV_PASSED_THROUGH``).
@@ -245,6 +246,7 @@ class DevStack:
         self.bot_url = ""
         self.key_prefix = ""  # the worker's REDIS_KEY_PREFIX
         self.api_key = ""  # the dev key (`DEV_KEY_NAME`), asking in #general
+        self.api_key_id = ""  # its id: the `aud` of its receipts, which executors pin
         self.keys_dir = ""  # a temporary directory holding the signing key dev made for this run ("" when none)
         self._standin_started = False
 
@@ -271,6 +273,8 @@ class DevStack:
             "# Approvals API on the same port; this key may ask in #general:",
             f"export AGENT_APPROVALS_URL={shlex.quote(self.url)}",
             f"export AGENT_APPROVALS_KEY={shlex.quote(self.api_key)}",
+            "# its id, the audience of its receipts (verify(..., audience=...) in the tool that runs): "
+            + self.api_key_id,
         ]
         if self.keys_dir:
             keys_file = shlex.quote(str(Path(self.keys_dir) / DEV_KEYS_FILE))
@@ -362,7 +366,7 @@ class DevStack:
                 max_pending=settings.api_key_max_pending, per_minute=settings.api_key_per_minute,
             )
             if not isinstance(made, str):
-                self.api_key = made.key
+                self.api_key, self.api_key_id = made.key, made.record.id
                 return
             await services.api.revoke_key(DEV_KEY_NAME, by="cli")  # an earlier dev run's, on this Redis
         raise DevError(f"cannot make the dev API key: {made}")

@@ -169,6 +169,16 @@ async def test_the_page_port_forwards_the_api_unchanged(stack: DevStack) -> None
             assert (await slack.json())["ok"] is False
 
 
+async def test_dev_prints_its_keys_id_the_audience_of_its_receipts(stack: DevStack) -> None:
+    said = [line for line in stack.exports() if "audience of its receipts" in line]
+    async with aiohttp.ClientSession() as http, http.get(
+        stack.url + "/api/v1/key", headers={"Authorization": f"Bearer {stack.api_key}"}
+    ) as answer:
+        key_id = (await answer.json())["id"]
+    assert key_id and said == [f"# its id, the audience of its receipts (verify(..., audience=...) in the tool that"
+                               f" runs): {key_id}"]
+
+
 async def test_a_second_dev_run_on_the_same_redis_replaces_the_dev_key(stack: DevStack, redis_url: str) -> None:
     first = stack.api_key
     await stack.stop()

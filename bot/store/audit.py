@@ -8,17 +8,12 @@ both.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping
 
 from bot.store.shared import Shared
 
 OWN_FIELDS = ("seq", "prev", "hash")  # the log's own: `seq` ends every entry (`prev`, `hash`: the old chain's)
-_OWN = frozenset(OWN_FIELDS)
-
-BATCH = 256  # entries in one call of the group commit at most
-IN_FLIGHT = 2  # calls of one worker on their way at once: the next batch is sent while Redis runs one
 
 Entry = tuple[str, dict[str, str]]  # a stream entry: its id and its fields, in stored order
 
@@ -29,16 +24,6 @@ def _entry(event: str, fields: Mapping[str, str | float]) -> dict[str, str]:
     return {"event": event, "at": repr(time.time()), **{k: str(v) for k, v in fields.items()}}
 
 
-def _flat(event: str, fields: Mapping[str, str | float]) -> list[str]:
-    """`_entry` as the list the Lua step takes (field, value, ...): what every append builds, so kept lean."""
-    if not _OWN.isdisjoint(fields):
-        return [part for pair in _entry(event, fields).items() for part in pair]  # (raises)
-    flat = ["event", event, "at", repr(time.time())]
-    for name, value in fields.items():
-        flat += (name, value if isinstance(value, str) else str(value))
-    return flat
-
-
 def _text(value: str | bytes | int) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
@@ -46,69 +31,14 @@ def _text(value: str | bytes | int) -> str:
 class AuditLog:
     def __init__(self, shared: Shared) -> None:
         self._s = shared
-        self._queue: list[tuple[list[str], asyncio.Future[tuple[int, str]]]] = []  # entries not yet sent
-        self._in_flight = 0  # calls on their way to Redis
-        self._writing: set[asyncio.Task[None]] = set()
 
     async def append(self, event: str, **fields: str | float) -> tuple[int, str]:
-        """One entry, numbered (`lua/audit_append.lua`). Returns its seq and stream id.
-
-        Group commit: the entries this worker's appenders made while `IN_FLIGHT` calls were already on their way
-        to Redis go together in the next call (an entry is numbered after every append that had returned before it
-        was made; appends made together are numbered in any order). A lone append is its own
-        call, one round trip as before; many at once cost Redis and this process one script call per batch, not
-        per entry. A batch's call is a task of its own: an appender cancelled while it waits does not stop it."""
-        flat = _flat(event, fields)
-        if not self._in_flight:  # alone: this call is the one on its way
-            self._in_flight += 1
-            try:
-                return (await self._call([flat]))[0]
-            finally:
-                self._done()
-        queued: asyncio.Future[tuple[int, str]] = asyncio.get_running_loop().create_future()
-        self._queue.append((flat, queued))
-        if self._in_flight < IN_FLIGHT:
-            self._write_next()
-        return await queued
-
-    async def _call(self, entries: list[list[str]]) -> list[tuple[int, str]]:
-        k = self._s.keys
-        written = await self._s.script("audit_append")(
-            keys={"audit": k.audit, "audit_seq": k.audit_seq, "audit_bridge": k.audit_bridge}, args={"entries": entries}
+        """One entry, numbered (`lua/audit_append.lua`). Returns its seq and stream id."""
+        flat = [part for pair in _entry(event, fields).items() for part in pair]
+        seq, entry_id = await self._s.script("audit_append")(
+            keys={"audit": self._s.keys.audit, "audit_seq": self._s.keys.audit_seq}, args={"entry": flat}
         )
-        return [(int(seq), _text(entry_id)) for seq, entry_id in written]
-
-    def _write_next(self) -> None:
-        batch, self._queue = self._queue[:BATCH], self._queue[BATCH:]
-        self._in_flight += 1
-        task = asyncio.create_task(self._write(batch), name="audit-append")
-        self._writing.add(task)
-        task.add_done_callback(self._writing.discard)
-
-    def _done(self) -> None:
-        """A call came back: send what queued meanwhile."""
-        self._in_flight -= 1
-        if self._queue and self._in_flight < IN_FLIGHT:
-            self._write_next()
-
-    async def _write(self, batch: list[tuple[list[str], asyncio.Future[tuple[int, str]]]]) -> None:
-        try:
-            written = await self._call([flat for flat, _ in batch])
-        except Exception as exc:  # each appender of the batch gets the failure its own call would have had
-            for _, queued in batch:
-                if not queued.done():
-                    queued.set_exception(exc)
-        except asyncio.CancelledError:  # the worker is stopping: nothing more is sent
-            for _, queued in [*batch, *self._queue]:
-                queued.cancel()
-            self._queue = []
-            raise
-        else:
-            for (_, queued), result in zip(batch, written, strict=True):
-                if not queued.done():
-                    queued.set_result(result)
-        finally:
-            self._done()
+        return int(seq), _text(entry_id)
 
     async def append_once(
         self, idempotency: str, event: str, fields: Mapping[str, str | float], *, body_digest: str, answer: str,
@@ -117,10 +47,11 @@ class AuditLog:
         """`append(event, **fields)`, once per `idempotency` Redis key (one Lua step): ("new", answer) the first time,
         ("again", the first answer) for a retry with the same `body_digest`, ("conflict", "") when that key came with
         another body."""
+        entry = _entry(event, fields)
+        flat = [part for pair in entry.items() for part in pair]
         result = await self._s.script("audit_once")(
-            keys={"idempotency": idempotency, "audit": self._s.keys.audit, "audit_seq": self._s.keys.audit_seq,
-                  "audit_bridge": self._s.keys.audit_bridge},
-            args={"digest": body_digest, "answer": answer, "entry": _flat(event, fields), "ttl": ttl},
+            keys={"idempotency": idempotency, "audit": self._s.keys.audit, "audit_seq": self._s.keys.audit_seq},
+            args={"digest": body_digest, "answer": answer, "entry": flat, "ttl": ttl},
         )
         return _text(result[0]), _text(result[1]) if len(result) > 1 else ""
 
@@ -152,50 +83,23 @@ class AuditLog:
         )
         return int(held) == 1
 
-    async def bridge(self, *, seen: bool, grace: float, ttl: float) -> bool:
-        """Keep the audit bridge's flag (`lua/audit_bridge.lua`): on while a worker of the old chain is `seen`, off
-        (the counter taken past its entries) once none was for `grace` seconds, and then the upgrade is over for
-        good (`upgraded`). True when it is on now."""
-        k = self._s.keys
-        on = await self._s.script("audit_bridge")(
-            keys={"audit": k.audit, "audit_seq": k.audit_seq, "audit_bridge": k.audit_bridge,
-                  "audit_upgraded": k.audit_upgraded},
-            args={"seen": "1" if seen else "0", "grace": int(grace * 1000), "ttl": max(1, int(ttl * 1000))},
-        )
-        return int(on) == 1
-
-    async def upgraded(self) -> bool:
-        """Whether the upgrade from the old chain is over (no worker of it was left, and the bridge is off): nobody
-        looks for old workers any more."""
-        return bool(await self._s.redis.exists(self._s.keys.audit_upgraded))
-
     async def trim(self, below: str) -> int:
         """Remove the entries whose stream id is below `below` (approximately: whole stream nodes). The writer
         without a signing key trims this way; with one, `write_checkpoint` trims what it signs."""
         return int(await self._s.redis.xtrim(self._s.keys.audit, minid=below, approximate=True))
 
-    async def checkpoints(self, count: int | None = None) -> list[Entry]:
-        """Every signed checkpoint kept (or the oldest `count`), oldest first (one per AUDIT_CHECKPOINT_EVERY
-        entries or interval)."""
+    async def checkpoints(self) -> list[Entry]:
+        """Every signed checkpoint kept, oldest first (few: one per AUDIT_CHECKPOINT_EVERY entries or interval)."""
         found: list[Entry] = []
         lower = "-"
-        while batch := await self._s.redis.xrange(self._s.keys.audit_checkpoints, min=lower, count=count or 1000):
+        while batch := await self._s.redis.xrange(self._s.keys.audit_checkpoints, min=lower, count=1000):
             found += [(str(entry_id), dict(values)) for entry_id, values in batch]
-            if count is not None:
-                return found
             lower = "(" + str(batch[-1][0])
         return found
 
-    async def last_checkpoint(self, version: str | None = None) -> Entry | None:
-        """The newest checkpoint, or the newest whose `v` is `version` (during a rolling upgrade, old workers write
-        checkpoints of the old chain's form between this scheme's)."""
-        upper = "+"
-        while batch := await self._s.redis.xrevrange(self._s.keys.audit_checkpoints, max=upper, count=20):
-            for entry_id, values in batch:
-                if version is None or values.get("v") == version:
-                    return str(entry_id), dict(values)
-            upper = "(" + str(batch[-1][0])
-        return None
+    async def last_checkpoint(self) -> Entry | None:
+        newest = await self._s.redis.xrevrange(self._s.keys.audit_checkpoints, count=1)
+        return (str(newest[0][0]), dict(newest[0][1])) if newest else None
 
     async def write_checkpoint(
         self, fields: Mapping[str, str], *, after: str, trim_id: str, start: int

@@ -96,7 +96,7 @@ class Rules:
                     "rules": k.rules(rule.channel),
                     "uses": k.rule_uses(rule.channel),
                     "channels": k.rule_channels,
-                    "audit": k.audit, "audit_seq": k.audit_seq, "audit_bridge": k.audit_bridge,
+                    "audit": k.audit, "audit_seq": k.audit_seq,
                 },
                 args={
                     "rule": fields,
@@ -122,8 +122,7 @@ class Rules:
             "reason": reason[:500],
         }
         raw = await self._s.script("revoke_rule")(
-            keys={"rules": k.rules(channel), "uses": k.rule_uses(channel), "audit": k.audit, "audit_seq": k.audit_seq,
-                  "audit_bridge": k.audit_bridge},
+            keys={"rules": k.rules(channel), "uses": k.rule_uses(channel), "audit": k.audit, "audit_seq": k.audit_seq},
             args={"id": rule_id, "audit": audit},
         )
         if raw == "missing":

@@ -8,12 +8,17 @@ both.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping
 
 from bot.store.shared import Shared
 
 OWN_FIELDS = ("seq", "prev", "hash")  # the log's own: `seq` ends every entry (`prev`, `hash`: the old chain's)
+_OWN = frozenset(OWN_FIELDS)
+
+BATCH = 256  # entries in one call of the group commit at most
+IN_FLIGHT = 2  # calls of one worker on their way at once: the next batch is sent while Redis runs one
 
 Entry = tuple[str, dict[str, str]]  # a stream entry: its id and its fields, in stored order
 
@@ -24,6 +29,16 @@ def _entry(event: str, fields: Mapping[str, str | float]) -> dict[str, str]:
     return {"event": event, "at": repr(time.time()), **{k: str(v) for k, v in fields.items()}}
 
 
+def _flat(event: str, fields: Mapping[str, str | float]) -> list[str]:
+    """`_entry` as the list the Lua step takes (field, value, ...): what every append builds, so kept lean."""
+    if not _OWN.isdisjoint(fields):
+        return [part for pair in _entry(event, fields).items() for part in pair]  # (raises)
+    flat = ["event", event, "at", repr(time.time())]
+    for name, value in fields.items():
+        flat += (name, value if isinstance(value, str) else str(value))
+    return flat
+
+
 def _text(value: str | bytes | int) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
@@ -31,14 +46,68 @@ def _text(value: str | bytes | int) -> str:
 class AuditLog:
     def __init__(self, shared: Shared) -> None:
         self._s = shared
+        self._queue: list[tuple[list[str], asyncio.Future[tuple[int, str]]]] = []  # entries not yet sent
+        self._in_flight = 0  # calls on their way to Redis
+        self._writing: set[asyncio.Task[None]] = set()
 
     async def append(self, event: str, **fields: str | float) -> tuple[int, str]:
-        """One entry, numbered (`lua/audit_append.lua`). Returns its seq and stream id."""
-        flat = [part for pair in _entry(event, fields).items() for part in pair]
-        seq, entry_id = await self._s.script("audit_append")(
-            keys={"audit": self._s.keys.audit, "audit_seq": self._s.keys.audit_seq}, args={"entry": flat}
+        """One entry, numbered (`lua/audit_append.lua`). Returns its seq and stream id.
+
+        Group commit: the entries this worker's appenders made while `IN_FLIGHT` calls were already on their way
+        to Redis go together in the next call (an entry is numbered after every append that had returned before it
+        was made; appends made together are numbered in any order). A lone append is its own
+        call, one round trip as before; many at once cost Redis and this process one script call per batch, not
+        per entry. A batch's call is a task of its own: an appender cancelled while it waits does not stop it."""
+        flat = _flat(event, fields)
+        if not self._in_flight:  # alone: this call is the one on its way
+            self._in_flight += 1
+            try:
+                return (await self._call([flat]))[0]
+            finally:
+                self._done()
+        queued: asyncio.Future[tuple[int, str]] = asyncio.get_running_loop().create_future()
+        self._queue.append((flat, queued))
+        if self._in_flight < IN_FLIGHT:
+            self._write_next()
+        return await queued
+
+    async def _call(self, entries: list[list[str]]) -> list[tuple[int, str]]:
+        written = await self._s.script("audit_append")(
+            keys={"audit": self._s.keys.audit, "audit_seq": self._s.keys.audit_seq}, args={"entries": entries}
         )
-        return int(seq), _text(entry_id)
+        return [(int(seq), _text(entry_id)) for seq, entry_id in written]
+
+    def _write_next(self) -> None:
+        batch, self._queue = self._queue[:BATCH], self._queue[BATCH:]
+        self._in_flight += 1
+        task = asyncio.create_task(self._write(batch), name="audit-append")
+        self._writing.add(task)
+        task.add_done_callback(self._writing.discard)
+
+    def _done(self) -> None:
+        """A call came back: send what queued meanwhile."""
+        self._in_flight -= 1
+        if self._queue and self._in_flight < IN_FLIGHT:
+            self._write_next()
+
+    async def _write(self, batch: list[tuple[list[str], asyncio.Future[tuple[int, str]]]]) -> None:
+        try:
+            written = await self._call([flat for flat, _ in batch])
+        except Exception as exc:  # each appender of the batch gets the failure its own call would have had
+            for _, queued in batch:
+                if not queued.done():
+                    queued.set_exception(exc)
+        except asyncio.CancelledError:  # the worker is stopping: nothing more is sent
+            for _, queued in [*batch, *self._queue]:
+                queued.cancel()
+            self._queue = []
+            raise
+        else:
+            for (_, queued), result in zip(batch, written, strict=True):
+                if not queued.done():
+                    queued.set_result(result)
+        finally:
+            self._done()
 
     async def append_once(
         self, idempotency: str, event: str, fields: Mapping[str, str | float], *, body_digest: str, answer: str,
@@ -47,11 +116,9 @@ class AuditLog:
         """`append(event, **fields)`, once per `idempotency` Redis key (one Lua step): ("new", answer) the first time,
         ("again", the first answer) for a retry with the same `body_digest`, ("conflict", "") when that key came with
         another body."""
-        entry = _entry(event, fields)
-        flat = [part for pair in entry.items() for part in pair]
         result = await self._s.script("audit_once")(
             keys={"idempotency": idempotency, "audit": self._s.keys.audit, "audit_seq": self._s.keys.audit_seq},
-            args={"digest": body_digest, "answer": answer, "entry": flat, "ttl": ttl},
+            args={"digest": body_digest, "answer": answer, "entry": _flat(event, fields), "ttl": ttl},
         )
         return _text(result[0]), _text(result[1]) if len(result) > 1 else ""
 

@@ -3,11 +3,13 @@ an approval that allows a call naming its decision's entry; and the digest's enc
 
 from __future__ import annotations
 
+import asyncio
 import random
 import re
 from dataclasses import replace
 from pathlib import Path
 
+import redis.exceptions
 import rfc8785
 
 import bot.store
@@ -114,6 +116,40 @@ async def test_a_counter_numbers_the_entries_and_a_lost_one_goes_on_from_the_log
     assert code == 1 and "deleted" in said and "entries seq 3 to 3 are missing" in said
     await store.redis.delete(store.keys.audit_seq)  # the counter lost: numbering goes on from the last entry
     assert (await store.audit.append("settings", by="U0ALICE"))[0] == 5
+
+
+async def test_appends_made_together_go_in_batches_each_numbered_once(store: Store) -> None:
+    await store.redis.config_resetstat()
+    written = await asyncio.gather(*(store.audit.append("settings", by=f"U{n:04d}") for n in range(300)))
+    assert sorted(seq for seq, _ in written) == list(range(1, 301))
+    log = {entry_id: (fields["by"], fields["seq"]) for entry_id, fields in await entries(store)}
+    assert log == {entry_id: (f"U{n:04d}", str(seq)) for n, (seq, entry_id) in enumerate(written)}
+    after = [(await store.audit.append("settings", by="U0ALICE"))[0] for _ in range(3)]
+    assert after == [301, 302, 303]  # an append made after another returned comes after it
+    calls = (await store.redis.info("commandstats"))["cmdstat_evalsha"]["calls"]
+    assert calls < 300 / 4, calls  # group commit: a script call per batch, not per entry
+    said, code = await verdict(store)
+    assert code == 0, said
+
+
+async def test_a_batch_that_fails_fails_each_of_its_appenders_and_the_next_ones_go_on(store: Store) -> None:
+    await store.redis.set(store.keys.audit, "not a stream")  # every XADD to it fails
+    results = await asyncio.gather(*(store.audit.append("settings", by="U0ALICE") for _ in range(40)),
+                                   return_exceptions=True)
+    assert all(isinstance(r, redis.exceptions.ResponseError) for r in results), results
+    await store.redis.delete(store.keys.audit, store.keys.audit_seq)
+    assert [seq for seq, _ in await asyncio.gather(*(store.audit.append("settings", by="U0BOB")
+                                                     for _ in range(5)))] == [1, 2, 3, 4, 5]
+
+
+async def test_an_appender_cancelled_while_its_batch_waits_does_not_stop_the_batch(store: Store) -> None:
+    tasks = [asyncio.create_task(store.audit.append("settings", by=f"U{n:04d}")) for n in range(50)]
+    await asyncio.sleep(0)  # every append made: the first on its way, the rest queued
+    tasks[20].cancel()
+    done = await asyncio.gather(*tasks, return_exceptions=True)
+    assert isinstance(done[20], asyncio.CancelledError)
+    assert sorted(seq for r in done if isinstance(r, tuple) for seq, _ in [r]) == [n for n in range(1, 51) if n != 21]
+    assert len(await entries(store)) == 50  # its entry was written with the others
 
 
 def test_the_canonical_encoding_is_rfc_8785() -> None:

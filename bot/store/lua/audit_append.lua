@@ -1,6 +1,11 @@
 --! keys: audit audit_seq
 --! uses: audit
--- One audit entry (`AuditLog.append`), numbered (lua/lib/audit.lua). Returns {seq, stream id}.
--- A: entry (a flat list: field, value, ...).
-local seq, id = audit_append(K.audit, K.audit_seq, A.entry)
-return {seq, id}
+-- Audit entries (`AuditLog.append`), each numbered in turn (lua/lib/audit.lua): one entry alone, or the
+-- entries a worker's appenders queued while its last call was under way (one call, numbered in order).
+-- A: entries (a list of flat lists: field, value, ...). Returns {{seq, stream id}, ...}, in order.
+local written = {}
+for i = 1, #A.entries do
+  local seq, id = audit_append(K.audit, K.audit_seq, A.entries[i])
+  written[i] = {seq, id}
+end
+return written

@@ -273,8 +273,9 @@ class ApprovalsApi:
                     if wait and not await self.store.api_keys.stands(key):  # revoked while it waited
                         raise ApiError(401, "unauthorized", "this API key is not valid (wrong or revoked)")
                     return await self.view(approval)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(asyncio.shield(woken), timeout=min(left, RECHECK_SECONDS))
+                with contextlib.suppress(TimeoutError):  # (not wait_for: on 3.11 it may lose the client's going)
+                    async with asyncio.timeout(min(left, RECHECK_SECONDS)):
+                        await asyncio.shield(woken)
             finally:
                 self.waiters.forget(approval_id, woken)
 

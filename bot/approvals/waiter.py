@@ -240,8 +240,9 @@ class DueSweeper:
                 log.exception("%s failed; retrying", self.name)
                 delay = self._max_sleep
             self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=delay)
+            with contextlib.suppress(TimeoutError):  # (not wait_for: on 3.11 it loses a stop that comes with a wake)
+                async with asyncio.timeout(delay):
+                    await self._wake.wait()
 
 
 class DeadlineSweeper(DueSweeper):

@@ -81,7 +81,8 @@ async def test_a_key_whose_receivers_hang_does_not_hold_another_keys_webhook(
     hanging, prompt = await Receiver(hang=True).start(), await Receiver(hang=False).start()
     prompt.watching = hanging
     try:
-        worker = await cluster.start(API_ALLOW_PRIVATE_CALLBACKS="1")
+        # 150 asked as fast as the worker answers: over the default 50 a second one key may start on a worker
+        worker = await cluster.start(API_ALLOW_PRIVATE_CALLBACKS="1", API_KEY_RATE="1000")
         slack.events_url = worker.events
         key_a = await store.api_keys.create("hangs", [SALES], by=BOB, max_pending=500, per_minute=1000)
         key_b = await store.api_keys.create("prompt", [SALES], by=BOB)

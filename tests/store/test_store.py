@@ -159,6 +159,32 @@ async def test_sweeper_times_out_overdue_approvals_once(store: Store) -> None:
     assert pending is not None and pending.pending
 
 
+async def test_a_sweeper_stopped_in_the_tick_it_is_woken_stops(store: Store) -> None:
+    """Python 3.11's `asyncio.wait_for` returns, instead of raising, when its cancellation comes in the tick its
+    awaitable completes: a loop sleeping in it until woken would go on after `stop()` (a nudger that kept posting
+    reminders on a stopping worker; a test saw it claim what it should have left)."""
+    class Sleeping(DeadlineSweeper):
+        sleeping = asyncio.Event()
+
+        async def sweep(self) -> int:
+            return 0
+
+        async def next_due(self) -> float | None:
+            self.sleeping.set()  # what the loop does next, with no await between: sleep until woken
+            return None
+
+    for _ in range(5):
+        sweeper = Sleeping(store, on_decided=lambda _: asyncio.sleep(0), max_sleep=60)
+        sweeper.sleeping = asyncio.Event()  # (this one's)
+        await sweeper.start()
+        await sweeper.sleeping.wait()
+        sweeper.wake()
+        await asyncio.sleep(0)  # the sleep's wait completes...
+        task = sweeper._task
+        await sweeper.stop()  # ...and the stop comes in the same tick
+        assert task is not None and task.done(), "the sweeper went on after stop()"
+
+
 async def test_a_claimed_outbox_entry_stays_until_its_card_is_redrawn(store: Store) -> None:
     await store.approvals.create(approval("outbox-0000-a"))
     result = await store.approvals.decide("outbox-0000-a", outcome="approved", by="U0BOB")

@@ -72,8 +72,9 @@ class AuditLog:
         return await queued
 
     async def _call(self, entries: list[list[str]]) -> list[tuple[int, str]]:
+        k = self._s.keys
         written = await self._s.script("audit_append")(
-            keys={"audit": self._s.keys.audit, "audit_seq": self._s.keys.audit_seq}, args={"entries": entries}
+            keys={"audit": k.audit, "audit_seq": k.audit_seq, "audit_bridge": k.audit_bridge}, args={"entries": entries}
         )
         return [(int(seq), _text(entry_id)) for seq, entry_id in written]
 
@@ -117,7 +118,8 @@ class AuditLog:
         ("again", the first answer) for a retry with the same `body_digest`, ("conflict", "") when that key came with
         another body."""
         result = await self._s.script("audit_once")(
-            keys={"idempotency": idempotency, "audit": self._s.keys.audit, "audit_seq": self._s.keys.audit_seq},
+            keys={"idempotency": idempotency, "audit": self._s.keys.audit, "audit_seq": self._s.keys.audit_seq,
+                  "audit_bridge": self._s.keys.audit_bridge},
             args={"digest": body_digest, "answer": answer, "entry": _flat(event, fields), "ttl": ttl},
         )
         return _text(result[0]), _text(result[1]) if len(result) > 1 else ""
@@ -150,23 +152,43 @@ class AuditLog:
         )
         return int(held) == 1
 
+    async def bridge(self, *, seen: bool, grace: float, ttl: float) -> bool:
+        """Keep the audit bridge's flag (`lua/audit_bridge.lua`): on while a worker of the old chain is `seen`, off
+        (the counter taken past its entries) once none was for `grace` seconds. True when it is on now."""
+        k = self._s.keys
+        on = await self._s.script("audit_bridge")(
+            keys={"audit": k.audit, "audit_seq": k.audit_seq, "audit_bridge": k.audit_bridge},
+            args={"seen": "1" if seen else "0", "grace": int(grace * 1000), "ttl": max(1, int(ttl * 1000))},
+        )
+        return int(on) == 1
+
     async def trim(self, below: str) -> int:
         """Remove the entries whose stream id is below `below` (approximately: whole stream nodes). The writer
         without a signing key trims this way; with one, `write_checkpoint` trims what it signs."""
         return int(await self._s.redis.xtrim(self._s.keys.audit, minid=below, approximate=True))
 
-    async def checkpoints(self) -> list[Entry]:
-        """Every signed checkpoint kept, oldest first (few: one per AUDIT_CHECKPOINT_EVERY entries or interval)."""
+    async def checkpoints(self, count: int | None = None) -> list[Entry]:
+        """Every signed checkpoint kept (or the oldest `count`), oldest first (one per AUDIT_CHECKPOINT_EVERY
+        entries or interval)."""
         found: list[Entry] = []
         lower = "-"
-        while batch := await self._s.redis.xrange(self._s.keys.audit_checkpoints, min=lower, count=1000):
+        while batch := await self._s.redis.xrange(self._s.keys.audit_checkpoints, min=lower, count=count or 1000):
             found += [(str(entry_id), dict(values)) for entry_id, values in batch]
+            if count is not None:
+                return found
             lower = "(" + str(batch[-1][0])
         return found
 
-    async def last_checkpoint(self) -> Entry | None:
-        newest = await self._s.redis.xrevrange(self._s.keys.audit_checkpoints, count=1)
-        return (str(newest[0][0]), dict(newest[0][1])) if newest else None
+    async def last_checkpoint(self, version: str | None = None) -> Entry | None:
+        """The newest checkpoint, or the newest whose `v` is `version` (during a rolling upgrade, old workers write
+        checkpoints of the old chain's form between this scheme's)."""
+        upper = "+"
+        while batch := await self._s.redis.xrevrange(self._s.keys.audit_checkpoints, max=upper, count=20):
+            for entry_id, values in batch:
+                if version is None or values.get("v") == version:
+                    return str(entry_id), dict(values)
+            upper = "(" + str(batch[-1][0])
+        return None
 
     async def write_checkpoint(
         self, fields: Mapping[str, str], *, after: str, trim_id: str, start: int

@@ -48,12 +48,15 @@ every key of a Lua step is in one slot). Ids reach a key only after they match `
 {p}:audit:seq                 string  the last audit entry's seq                     kept
 {p}:audit:checkpoints         stream  signed checkpoints of the audit log            those the retained entries need
 {p}:audit:lease               string  the worker that signs checkpoints and trims    seconds; renewed by its holder
+{p}:audit:bridge              string  a worker of the old audit chain is alive:      a few heartbeats; renewed while
+                                      entries end as its own did (bot/audit/bridge.py) one is seen
 {p}:settings:<channel>        hash    a channel's settings (`/agent config`)         kept
 {p}:migrated:<name>           string  a one-off rebuild of an index is done (when)   kept
 {p}:settings:channels         zset    channels with settings, by last change         kept
 {p}:window:<name>:<hash>      zset    a policy window's calls: "<approval> <amount>"  trimmed as written; its `over`
 {p}:policy:counts:<bundle>    hash    {policy id: how often it decided}             30 days
-{p}:heartbeat:<worker>        string  a worker is alive                              HEARTBEAT_SECONDS
+{p}:heartbeat:<worker>        string  a worker is alive: "<time> audit:2" (an old     HEARTBEAT_SECONDS
+                                      worker's is "<time>")
 {p}:claim:<what>              string  one worker or person does `what` (SET NX)      seconds given by the caller
 {p}:scratch:<what>            zset    working space of one Lua step (home_page.lua)  deleted by that step
 {p}:cmd:<trigger id>          string  a slash command was done (replays do nothing)  10 min
@@ -113,6 +116,7 @@ class Keys:
         self.audit_seq = f"{prefix}:audit:seq"  # numbers the entries (lua/lib/audit.lua)
         self.audit_checkpoints = f"{prefix}:audit:checkpoints"  # bot/audit/checkpoints.py writes them
         self.audit_lease = f"{prefix}:audit:lease"  # which worker writes checkpoints and trims the log now
+        self.audit_bridge = f"{prefix}:audit:bridge"  # set while an old-chain worker is alive (bot/audit/bridge.py)
         self.worker_channels = f"{prefix}:worker:"  # + worker id
         self.changes = f"{prefix}:changes"
         self.home_viewers = f"{prefix}:homes:viewers"

@@ -96,7 +96,7 @@ class Rules:
                     "rules": k.rules(rule.channel),
                     "uses": k.rule_uses(rule.channel),
                     "channels": k.rule_channels,
-                    "audit": k.audit, "audit_seq": k.audit_seq,
+                    "audit": k.audit, "audit_seq": k.audit_seq, "audit_bridge": k.audit_bridge,
                 },
                 args={
                     "rule": fields,
@@ -122,7 +122,8 @@ class Rules:
             "reason": reason[:500],
         }
         raw = await self._s.script("revoke_rule")(
-            keys={"rules": k.rules(channel), "uses": k.rule_uses(channel), "audit": k.audit, "audit_seq": k.audit_seq},
+            keys={"rules": k.rules(channel), "uses": k.rule_uses(channel), "audit": k.audit, "audit_seq": k.audit_seq,
+                  "audit_bridge": k.audit_bridge},
             args={"id": rule_id, "audit": audit},
         )
         if raw == "missing":

@@ -22,6 +22,7 @@ from bot.approvals.rulebook import RuleBook
 from bot.approvals.run_thread import RunThreads
 from bot.approvals.service import ApprovalService
 from bot.approvals.waiter import DeadlineSweeper, DecisionWaiter
+from bot.audit.bridge import AuditBridge
 from bot.audit.checkpoints import AuditCheckpoints
 from bot.core.ids import new_worker_id
 from bot.core.metrics import Metrics
@@ -75,13 +76,13 @@ class Services:
         # one HTTP session for every Web API call (slack-sdk opens one per call otherwise)
         self.slack.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
         self.home_slack.session = self.slack.session
+        if self.checkpoints is not None:  # first: it looks for workers of the old audit chain before anything writes
+            await self.checkpoints.start()
         await self.waiter.start()
         await self.sweeper.start()
         await self.nudger.start()
         await self.webhooks.start()
         await self.supervisor.start()
-        if self.checkpoints is not None:
-            await self.checkpoints.start()
         self.approvals.policies.start(self.background)
         log.info("worker %s ready", self.worker_id)
 
@@ -267,6 +268,7 @@ def create_services(settings: Settings, *, worker_id: str | None = None) -> Serv
         checkpoints=AuditCheckpoints(
             store, signing, worker=worker_id, every=settings.audit_checkpoint_every,
             interval=settings.audit_checkpoint_seconds, retention=settings.audit_retention,
+            bridge=AuditBridge(store, heartbeat=settings.heartbeat_seconds),
         ),
     )
 

@@ -6,6 +6,8 @@ The store numbers each entry in the step that writes it (bot/store/lua/lib/audit
     walk.py         pure: this scheme's entries checked against the signed checkpoints (altered, deleted,
                     inserted; where the log starts; the unsigned tail)
     legacy.py       pure: the old Lua-hashed chain (before #44), so logs upgraded from it still verify
+    bridge.py       a rolling upgrade: while a worker of the old chain is alive, entries are numbered so that its
+                    Lua step goes on with the numbering (the flag `Keys.audit_bridge`)
     checkpoints.py  the writer: one worker at a time (a lease) hashes new entries, trims the log and signs a
                     checkpoint every AUDIT_CHECKPOINT_INTERVAL or AUDIT_CHECKPOINT_EVERY entries
     verify.py       `python -m bot audit verify`: reads Redis and walks both

@@ -186,6 +186,14 @@ class ChainWalk:
         self.matched.append(checkpoint)
         return None
 
+    def set_aside(self, seq: int) -> list[Checkpoint]:
+        """The checkpoints at `seq` and beyond, which this walk no longer checks (the new scheme starts at `seq`: old
+        workers signed them during a rolling upgrade), oldest first."""
+        aside = sorted((c for c in self._by_seq.values() if c.seq >= seq), key=lambda c: c.seq)
+        for checkpoint in aside:
+            del self._by_seq[checkpoint.seq]
+        return aside
+
     def finish(self) -> Problem | None:
         """After the last entry: a checkpoint beyond it means the end of the log was cut."""
         if self.problem is not None:

@@ -22,8 +22,8 @@ from typing import Any, TextIO
 import httpx
 
 from bot.audit.checkpoints import CHECKPOINT_TYPE, VERSION
-from bot.audit.digests import chain, seq_of, unpack
-from bot.audit.legacy import ChainWalk, Checkpoint, Link, link_of
+from bot.audit.digests import BRIDGE, bridged, chain, number_of, seq_of, unpack
+from bot.audit.legacy import ZERO, ChainWalk, Checkpoint, entry_hash
 from bot.audit.walk import LogWalk, Problem, Signed, check_checkpoints, id_ms
 from bot.core.durations import DurationError, parse_duration
 from bot.core.settings import LONGEST_RETENTION, SettingsError, StoreSettings
@@ -193,7 +193,7 @@ async def walk(
         except Forged as exc:
             return f"audit log NOT intact: forged checkpoint {entry_id} (seq {fields.get('seq', '?')[:20]}): {exc}", 1
     begin = max((c for c in new if c.at <= start_at), key=lambda c: c.seq, default=None) if start_at else None
-    walker = Walker(old, new, begin=begin, signing=verify is not None)
+    walker = Walker(old, new, begin=begin, signing=verify is not None, retention=retention, now=now)
     problem = check_checkpoints([begin, *walker.new] if begin else new, retention=retention)
     lower = "(" + begin.entry_id if begin is not None else "-"
     reading: asyncio.Task[list[tuple[str, dict[str, str]]]] | None = None
@@ -219,41 +219,105 @@ async def walk(
 
 class Walker:
     """Hands each entry to the walk of its format: entries from before any chain, the old chain's, this scheme's
-    (in that order only), and checks where the log starts against the newest signed checkpoint."""
+    (in that order only), and checks where the log starts against the newest signed checkpoint.
 
-    def __init__(self, old: list[Checkpoint], new: list[Signed], *, begin: Signed | None, signing: bool) -> None:
+    This scheme starts at its first entry that ends with `seq`, or that a worker of this version wrote while the
+    bridge was on (bot/audit/bridge.py), or that a checkpoint of this scheme covers. From there on an entry that ends
+    with `seq`, `prev`, `hash` (the bridge's, and those old workers wrote during a rolling upgrade) is an entry of
+    this scheme like any other, its seq the third field from the end; where no checkpoint of this scheme covers it
+    yet, its `prev` and `hash` are checked as the old workers wrote them. Checkpoints of the old chain's form signed
+    from that seq on (by old workers during the upgrade) are set aside from the old chain's walk: each is compared
+    with the entry it signed, if kept."""
+
+    def __init__(
+        self, old: list[Checkpoint], new: list[Signed], *, begin: Signed | None, signing: bool,
+        retention: float | None = None, now: float = 0.0,
+    ) -> None:
         self.begin = begin
         self.new = [c for c in new if begin is None or c.seq > begin.seq]
         self.signing = signing
+        self.retention = retention
+        self.now = now
         self.legacy = ChainWalk(old if begin is None else [])
         self.walk = LogWalk(self.new, want=begin.seq + 1 if begin else None, anchor=begin.head if begin else None)
         self.phase = "new" if begin is not None else "old"
         self.first: tuple[str, int] | None = None  # the first numbered entry: where the log starts
+        self.aside: list[Checkpoint] = sorted((c for c in old if c.seq > begin.seq), key=lambda c: c.seq) if begin \
+            else []
+        self._aside_by_seq = {c.seq: c for c in self.aside}
+        self.aside_matched = 0
+        self._aside_problem: Problem | None = None
+        self.bridged = 0  # entries of this scheme ending with `seq`, `prev`, `hash` (written during the upgrade)
+        self.by_old = 0  # of them, those old workers wrote
+        self.trimmed: tuple[int, int] | None = None  # seqs gone at the start, older than the retention, not signed
+        self._before: dict[str, str] | None = None  # the fields of the entry fed before this one
 
     def feed(self, entry_id: str, fields: dict[str, str]) -> Problem | None:
         seq = seq_of(fields)
-        if self.first is None and self.begin is None:
-            number = seq if seq is not None else (link.seq if (link := _old_seq(fields)) is not None else None)
-            if number is not None:
-                self.first = (entry_id, number)
-                if (problem := self._check_start(entry_id, number)) is not None:
-                    return problem
-        if self.phase == "old" and seq is not None:
+        number = seq if seq is not None else number_of(fields)
+        if self.first is None and self.begin is None and number is not None:
+            self.first = (entry_id, number)
+            if (problem := self._check_start(entry_id, number)) is not None:
+                return problem
+        if self.phase == "old" and number is not None and (
+                seq is not None or bridged(fields) or (self.new and number >= self.new[0].first)):
             self.phase = "new"
-            if (problem := self._enter_new(entry_id, seq)) is not None:
+            if (problem := self._enter_new(entry_id, number)) is not None:
                 return problem
         if self.phase == "new":
-            if seq is None and _old_seq(fields) is not None:
-                return Problem("inserted", entry_id, (self.walk.last_seq or 0) + 1, "an entry of the old chain after"
-                               " entries of the new scheme (written by a worker of the old version after the upgrade?)")
-            return self.walk.feed(entry_id, fields, seq)
+            if seq is None and number is not None:
+                if (problem := self._check_upgrade_entry(entry_id, fields, number)) is not None:
+                    return problem
+            problem = self.walk.feed(entry_id, fields, number)
+            if problem is None and number is not None and (signed := self._aside_by_seq.get(number)) is not None:
+                if (entry_id, fields.get("hash")) == (signed.entry_id, signed.hash):
+                    self.aside_matched += 1
+                elif self._aside_problem is None:  # told at the end, if the walk of this scheme finds nothing first
+                    self._aside_problem = Problem("altered", entry_id, number, f"checkpoint {signed.id} (of the old"
+                                                  " chain's form, signed by an old worker during the upgrade) signed"
+                                                  f" another entry for this seq: entry {signed.entry_id}")
+            self._before = fields
+            return problem
+        self._before = fields
         return self.legacy.feed(entry_id, fields)
 
+    def _check_upgrade_entry(self, entry_id: str, fields: dict[str, str], seq: int) -> Problem | None:
+        """An entry of this scheme ending with `seq`, `prev`, `hash`: the bridge's, or an old worker's during the
+        upgrade. An old worker's that starts its chain again at seq 1 wrote while the bridge was off; the rest is
+        checked here only where no checkpoint of this scheme covers the entry (one that does covers all of it)."""
+        self.bridged += 1
+        prev, digest = fields["prev"], fields["hash"]
+        if digest != BRIDGE:
+            self.by_old += 1
+            if (seq, prev) == (1, ZERO) and self.walk.last_seq is not None:
+                return Problem("inserted", entry_id, self.walk.last_seq + 1, "an entry of the old chain that starts it"
+                               " again at seq 1, after entries of the new scheme: a worker of the old version wrote it"
+                               " while the bridge was off (no worker of the new version saw it alive)")
+        if self.new and self.new[0].first <= seq <= self.new[-1].seq:
+            return None
+        if digest == BRIDGE:
+            if prev != BRIDGE:
+                return Problem("altered", entry_id, seq, "it ends as the bridge's entries do, but its `prev` is not"
+                               f" {BRIDGE!r}")
+            return None
+        if entry_hash(fields) != digest:
+            return Problem("altered", entry_id, seq, "an old worker's entry whose fields do not hash to its `hash`")
+        before = self._before
+        if before is not None and before.get("hash") != prev:
+            return Problem("altered", entry_id, seq, "an old worker's entry whose `prev` is not the `hash` of the entry"
+                           " before it")
+        return None
+
     def _check_start(self, entry_id: str, seq: int) -> Problem | None:
-        """The log must start where the newest checkpoint signed it starts (or at seq 1, with none signed)."""
+        """The log must start where the newest checkpoint signed it starts (or at seq 1, with none signed). Entries
+        missing before that are a trim no checkpoint signed yet (an old worker's `MINID ~`, during a rolling upgrade)
+        only when they are older than the retention."""
         if self.new:
             newest = self.new[-1]
             if seq > newest.start:
+                if self._aged(entry_id, seq):
+                    self.trimmed = (newest.start, seq - 1)
+                    return None
                 return Problem("deleted", entry_id, newest.start, f"entries seq {newest.start} to {seq - 1} at the"
                                f" start of the log are gone: checkpoint {newest.id} signed that the log starts at seq"
                                f" {newest.start}; that is no trim")
@@ -262,12 +326,25 @@ class Walker:
                            " entries were trimmed")
         return None
 
+    def _aged(self, entry_id: str, seq: int) -> bool:
+        """Whether every entry before `entry_id` (seq `seq`) is older than the retention: it is itself, or the
+        checkpoint that covered seq `seq` - 1 was signed before the retention's cutoff."""
+        if self.retention is None:
+            return False
+        cutoff = (self.now - self.retention) * 1000
+        if id_ms(entry_id) <= cutoff:
+            return True
+        covering = next((c for c in self.new if c.covers(seq - 1)), None)
+        return covering is not None and covering.at * 1000 <= cutoff
+
     def _enter_new(self, entry_id: str, seq: int) -> Problem | None:
         if self.new and seq < self.new[0].first:
             oldest = self.new[0]
             return Problem("deleted", entry_id, seq, f"no checkpoint kept covers seq {seq} to {oldest.first - 1},"
                            f" though checkpoint {oldest.id} and later ones cover what follows: the checkpoints before"
                            " it are gone")
+        self.aside = self.legacy.set_aside(seq)
+        self._aside_by_seq = {c.seq: c for c in self.aside}
         last = self.legacy.last
         if last is not None:
             if (problem := self.legacy.finish()) is not None:
@@ -289,7 +366,14 @@ class Walker:
     def finish(self) -> Problem | None:
         if self.phase == "old":
             return self.legacy.finish() or self.walk.finish()
-        return self.walk.finish()
+        problem = self.walk.finish() or self._aside_problem
+        end = self.walk.last_seq
+        if problem is None and self.aside and end is not None and self.aside[-1].seq > end:
+            cut = self.aside[-1]
+            problem = Problem("deleted", cut.entry_id, end + 1, f"checkpoint {cut.id} (of the old chain's form) signed"
+                              f" seq {cut.seq}, but the log ends at seq {end}: entries seq {end + 1} to {cut.seq} are"
+                              " gone")
+        return problem
 
     def summary(self, now: float) -> str:
         """The paragraph `audit verify` prints for an intact log."""
@@ -308,6 +392,16 @@ class Walker:
         said = "audit log intact: " + "; ".join(parts)
         if legacy.skipped:
             said += f"; {legacy.skipped:,} older entries written before the chain were skipped"
+        if self.trimmed is not None:
+            said += (f"; entries seq {self.trimmed[0]:,} to {self.trimmed[1]:,}, older than the retention, were"
+                     " trimmed and no checkpoint signs that yet (an old worker's trim, during a rolling upgrade)")
+        if self.bridged:
+            said += (f"; {self.bridged:,} of them written during a rolling upgrade, with `prev` and `hash` (the"
+                     f" bridge), {self.by_old:,} by workers of the old version")
+        if self.aside:
+            said += (f"; {len(self.aside):,} checkpoints of the old chain's form, signed by old workers during the"
+                     f" upgrade, set aside ({self.aside_matched:,} matched the entry they signed, the others' entries"
+                     " are trimmed)")
         matched = self.new if walk.checked else walk.matched
         if matched and matched[-1].signed:
             newest = matched[-1]
@@ -330,7 +424,3 @@ class Walker:
         age = max(0.0, now - id_ms(walk.tail_since) / 1000)
         return (f"; the unsigned tail: {walk.tail:,} entries after it are covered by no signature yet, the oldest"
                 f" written {age:,.1f} s ago")
-
-
-def _old_seq(fields: dict[str, str]) -> Link | None:
-    return link_of("", fields)

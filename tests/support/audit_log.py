@@ -81,5 +81,6 @@ async def write_old(store: Store, count: int, *, keys: SigningKeys | None = None
 
 async def verdict(
     store: Store, keys: SigningKeys | None = None, since: float | None = None, retention: float | None = None,
+    now: float | None = None,
 ) -> tuple[str, int]:
-    return await walk(store, since, verifier(keys) if keys is not None else None, retention=retention)
+    return await walk(store, since, verifier(keys) if keys is not None else None, retention=retention, now=now)

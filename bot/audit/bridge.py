@@ -13,7 +13,10 @@ heartbeats without this version's mark (`Workers.unmarked`: one SCAN, one MGET);
 it writes anything, and also sets it when the log's newest entry ends as the old chain's did. Once no old worker
 has been seen for `grace` seconds (two heartbeats: a stopping old worker may still write after its heartbeat went),
 the flag goes, the counter taken past the old workers' entries (lua/audit_bridge.lua): appends are plain again, one
-EXISTS per script call being all the bridge costs then.
+EXISTS per script call being all the bridge costs then. And the upgrade is over for good (`Keys.audit_upgraded`,
+also set by the first look of a deployment that never had an old worker): no worker looks again, since a look
+scans the whole key space (about 0.35 s of Redis at 500,000 keys, every half heartbeat, were it to go on). An old
+worker started after that is not bridged: `audit verify` names its first entry (docs/operators/audit-integrity.md).
 """
 
 from __future__ import annotations
@@ -40,15 +43,19 @@ class AuditBridge:
         self._ttl = max(ttl, self._grace + self._every)
         self._next = 0.0  # monotonic time of the next look
         self.on = False
+        self.over = False  # the upgrade is over: no more looks
 
     async def start(self) -> bool:
         """Before this worker's first append: on when an old worker is alive or the log ends with an entry of the old
         chain's form (so the first moment both versions write is covered too)."""
+        if await self._store.audit.upgraded():
+            self.over, self.on = True, False
+            return False
         return await self.check(starting=True)
 
     async def keep(self) -> bool:
         """The periodic look (the lease holder's), when due."""
-        if time.monotonic() < self._next:
+        if self.over or time.monotonic() < self._next:
             return self.on
         return await self.check()
 
@@ -61,6 +68,7 @@ class AuditBridge:
             newest = await self._store.audit.last()
             seen = newest is not None and seq_of(newest[1]) is None and number_of(newest[1]) is not None
         on = await self._store.audit.bridge(seen=seen, grace=self._grace, ttl=self._ttl)
+        self.over = not on
         if on and not self.on:
             log.info("audit bridge on: %s of the old audit chain alive (%s); entries end with `prev`, `hash` too",
                      f"{len(old)} workers" if old else "no worker seen yet, the log ends with an entry",

@@ -154,13 +154,20 @@ class AuditLog:
 
     async def bridge(self, *, seen: bool, grace: float, ttl: float) -> bool:
         """Keep the audit bridge's flag (`lua/audit_bridge.lua`): on while a worker of the old chain is `seen`, off
-        (the counter taken past its entries) once none was for `grace` seconds. True when it is on now."""
+        (the counter taken past its entries) once none was for `grace` seconds, and then the upgrade is over for
+        good (`upgraded`). True when it is on now."""
         k = self._s.keys
         on = await self._s.script("audit_bridge")(
-            keys={"audit": k.audit, "audit_seq": k.audit_seq, "audit_bridge": k.audit_bridge},
+            keys={"audit": k.audit, "audit_seq": k.audit_seq, "audit_bridge": k.audit_bridge,
+                  "audit_upgraded": k.audit_upgraded},
             args={"seen": "1" if seen else "0", "grace": int(grace * 1000), "ttl": max(1, int(ttl * 1000))},
         )
         return int(on) == 1
+
+    async def upgraded(self) -> bool:
+        """Whether the upgrade from the old chain is over (no worker of it was left, and the bridge is off): nobody
+        looks for old workers any more."""
+        return bool(await self._s.redis.exists(self._s.keys.audit_upgraded))
 
     async def trim(self, below: str) -> int:
         """Remove the entries whose stream id is below `below` (approximately: whole stream nodes). The writer

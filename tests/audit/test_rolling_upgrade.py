@@ -136,8 +136,14 @@ async def test_the_bridge_is_on_only_while_an_old_worker_is_alive(store: Store, 
     assert await store.audit.append("settings", by="U0NEW") == (2, (await entries(store))[-1][0])
     assert tail((await entries(store))[-1][1]) != ["seq", "prev", "hash"]  # no old worker: a plain entry
     assert await old.append() == (1, (await entries(store))[-1][0])  # (the old step restarts after a plain entry)
-    await store.redis.delete(store.keys.audit, store.keys.audit_seq)
+    # no old worker seen and no bridge: the upgrade is over for good, and nobody scans the key space for one again
+    assert await store.audit.upgraded() and bridge.over
+    await store.redis.config_resetstat()
+    assert not await bridge.keep() and not await AuditBridge(store, heartbeat=6.0).start()
+    assert "cmdstat_scan" not in await store.redis.info("commandstats")
+    await store.redis.delete(store.keys.audit, store.keys.audit_seq, store.keys.audit_upgraded)
 
+    bridge = AuditBridge(store, heartbeat=6.0, grace=0.0)
     await old.append()
     assert await bridge.start()  # the log ends with an old entry: on from the start, no old worker seen yet
     await old.beat(ttl=0.3)
@@ -151,6 +157,7 @@ async def test_the_bridge_is_on_only_while_an_old_worker_is_alive(store: Store, 
     assert (await old.append())[0] == 6  # the last word an old worker's: the counter is behind it
     await until(lambda: _no_old(store), "the old worker's heartbeat expires")
     assert not await bridge.check()  # (grace 0): off, the counter taken past seq 6
+    assert await store.audit.upgraded()  # and the upgrade over: no more looks
     assert (await store.audit.append("settings", by="U0NEW"))[0] == 7
     assert tail((await entries(store))[-1][1]) != ["seq", "prev", "hash"]
     said, code = await verdict(store)

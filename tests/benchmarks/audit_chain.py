@@ -4,13 +4,13 @@ Redis, and `audit verify` over 100,000 entries, each with its floor measured in 
 Real parts: a throwaway redis-server; the store as a worker builds it; a signing key made for the run; the checkpoint
 writer a worker runs (bot/audit/checkpoints.py).
 
-1. Append, per entry: `AuditLog.append` (the Lua step that numbers the entry: read the last one, XADD) against the
+1. Append, per entry: `AuditLog.append` (the Lua step that numbers the entry: one INCR, one XADD) against the
    floor, a plain `XADD` of the same fields, one entry at a time, both series interleaved in a rotating order,
    `--rounds` rounds of `--appends` each. Reported: the median over rounds of each series' mean round trip (us),
    their ratio (target: within 1.5x), and Redis's own CPU per call (`INFO commandstats`).
-2. Throughput: two worker processes, each appending `--burst` entries `--concurrency` at a time for `--seconds`,
-   while one of them runs the checkpoint writer (every 5 s or 1,000 entries, as deployed); the same with plain
-   XADDs as the floor. Reported: entries a second into the one Redis (target: at least 20,000) and the ratio.
+2. Throughput: two worker processes, each appending `--concurrency` at a time for `--seconds`, while one of them
+   runs the checkpoint writer (every 5 s or 1,000 entries, as deployed); the same with plain XADDs as the floor,
+   one command per entry (the appends go by group commit: one script call per batch of what queued meanwhile). Reported: entries a second into the one Redis (target: at least 20,000) and the ratio.
 3. Verify: a log of `--entries` entries written through the append step, checkpointed by the writer as it goes
    (1,000 entries a checkpoint, AUDIT_CHECKPOINT_EVERY's default); then `walk` (what `python -m bot audit verify`
    runs) with the key, `--repeat` times, against the floor: reading the same entries in the same batches and

@@ -17,6 +17,7 @@ from bot.api.service import ApiWaiters
 from bot.approvals.waiter import DeadlineSweeper, DecisionWaiter
 from bot.core.records import API_OWNER, ApprovalRecord
 from bot.store import DecideResult, Store
+from bot.store.connection import connect
 from tests.support.records import approval
 
 
@@ -183,6 +184,34 @@ async def test_a_sweeper_stopped_in_the_tick_it_is_woken_stops(store: Store) -> 
         task = sweeper._task
         await sweeper.stop()  # ...and the stop comes in the same tick
         assert task is not None and task.done(), "the sweeper went on after stop()"
+
+
+async def test_a_task_cancelled_while_its_redis_command_is_on_its_way_stops(redis_url: str) -> None:
+    """Workers connect with a command timeout, under which redis-py sends each command in `asyncio.wait_for`, and
+    on Python 3.11 that loses a cancellation coming in the tick the send completes (one cancel in three here, and
+    a stopped nudger went on claiming reminders): the store's boundary (`guarded`) raises it again."""
+    redis = connect(redis_url, command_timeout=5.0)
+
+    async def forever() -> None:
+        while True:
+            await redis.get("x")
+
+    went_on = None
+    try:
+        for n in range(300):
+            task = asyncio.create_task(forever())
+            await asyncio.sleep(n % 30 / 10_000)  # the cancel comes 0 to 3 ms in: anywhere in a command
+            task.cancel()
+            done, _ = await asyncio.wait([task], timeout=1)
+            if not done:
+                went_on = n
+                while not task.done():
+                    task.cancel()
+                    await asyncio.wait([task], timeout=0.1)
+                break
+    finally:
+        await redis.aclose()
+    assert went_on is None, f"task {went_on} went on after being cancelled"
 
 
 async def test_a_claimed_outbox_entry_stays_until_its_card_is_redrawn(store: Store) -> None:

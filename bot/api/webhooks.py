@@ -253,7 +253,7 @@ class WebhookSender(DueSweeper):
         if approval is None:
             approval = await self._store.approvals.get(approval_id)
         if approval is None or not approval.callback_url or approval.pending:
-            await self._store.webhooks.done(approval_id)  # expired, or nothing to send
+            await self._store.webhooks.drop(approval_id)  # expired, or nothing to send
             return False
         key = await self._store.api_keys.get(approval.asked_by)
         if key is None or not key.owns(approval):  # revoked (a new key of the same name signs nothing of it)
@@ -273,9 +273,9 @@ class WebhookSender(DueSweeper):
         }
         problem = await self._post(approval.callback_url, body, headers)
         if problem is None:
-            await self._store.webhooks.done(approval_id)
-            await self._store.audit.append(
-                "webhook_delivered", approval=approval_id, key=key.name, origin_channel=approval.origin_channel
+            await self._store.webhooks.done(
+                approval_id, "webhook_delivered", approval=approval_id, key=key.name,
+                origin_channel=approval.origin_channel,
             )
             return True
         tries, first = await self._store.webhooks.tries(approval_id)
@@ -289,8 +289,9 @@ class WebhookSender(DueSweeper):
 
     async def _give_up(self, approval_id: str, key: str, why: str, *, tries: int) -> None:
         log.warning("webhook of approval %s given up after %d tries: %s", approval_id, tries, why)
-        await self._store.webhooks.done(approval_id)
-        await self._store.audit.append("webhook_failed", approval=approval_id, key=key, reason=why[:300], tries=tries)
+        await self._store.webhooks.done(
+            approval_id, "webhook_failed", approval=approval_id, key=key, reason=why[:300], tries=tries
+        )
 
     async def _post(self, url: str, body: bytes, headers: dict[str, str]) -> str | None:
         """POST it; None when answered 2xx, else what went wrong (never the URL, the secret or the body).

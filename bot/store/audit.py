@@ -29,8 +29,9 @@ def _entry(event: str, fields: Mapping[str, str | float]) -> dict[str, str]:
     return {"event": event, "at": repr(time.time()), **{k: str(v) for k, v in fields.items()}}
 
 
-def _flat(event: str, fields: Mapping[str, str | float]) -> list[str]:
-    """`_entry` as the list the Lua step takes (field, value, ...): what every append builds, so kept lean."""
+def entry_fields(event: str, fields: Mapping[str, str | float]) -> list[str]:
+    """An entry as the Lua steps take it (field, value, ...; `event` and `at` first): what every append builds, so
+    kept lean. A field that is the log's own (`OWN_FIELDS`) raises ValueError."""
     if not _OWN.isdisjoint(fields):
         return [part for pair in _entry(event, fields).items() for part in pair]  # (raises)
     flat = ["event", event, "at", repr(time.time())]
@@ -58,7 +59,7 @@ class AuditLog:
         was made; appends made together are numbered in any order). A lone append is its own
         call, one round trip as before; many at once cost Redis and this process one script call per batch, not
         per entry. A batch's call is a task of its own: an appender cancelled while it waits does not stop it."""
-        flat = _flat(event, fields)
+        flat = entry_fields(event, fields)
         if not self._in_flight:  # alone: this call is the one on its way
             self._in_flight += 1
             try:
@@ -120,7 +121,7 @@ class AuditLog:
         result = await self._s.script("audit_once")(
             keys={"idempotency": idempotency, "audit": self._s.keys.audit, "audit_seq": self._s.keys.audit_seq,
                   "audit_bridge": self._s.keys.audit_bridge},
-            args={"digest": body_digest, "answer": answer, "entry": _flat(event, fields), "ttl": ttl},
+            args={"digest": body_digest, "answer": answer, "entry": entry_fields(event, fields), "ttl": ttl},
         )
         return _text(result[0]), _text(result[1]) if len(result) > 1 else ""
 

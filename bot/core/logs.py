@@ -45,7 +45,7 @@ class NoCancellationTracebacks(logging.Filter):
     traceback: the input function's `ApprovalCancelled` (wrapped twice in `RuntimeError("Failed to get user
     input")`) or a `CancelledError`, then, for each other agent of the team, a `ValueError("Unhandled message in
     agent container: <class '...GroupChatError'>")` echoing it; and asyncio may report a task of the stopped runtime
-    that failed on `task_done()`. That is expected, not an error: the run manager says
+    that failed on `task_done()` or on that echo. That is expected, not an error: the run manager says
     what happened in one line. A team's real error still shows (its first record, and "run … failed")."""
 
     def filter(self, record: logging.LogRecord) -> bool:
@@ -57,10 +57,13 @@ class NoCancellationTracebacks(logging.Filter):
         if record.name.startswith("autogen_core") and isinstance(error, ValueError) and "GroupChatError" in str(error):
             return False
         # asyncio's "Task exception was never retrieved" for AutoGen's runtime stopped with messages in flight (a
-        # cancelled team): `_process_publish` calls `task_done()` once too often
-        return not (record.name == "asyncio" and isinstance(error, ValueError)
-                    and "task_done() called too many times" in str(error)
-                    and "_process_publish" in record.getMessage())
+        # cancelled team): `_process_publish` calls `task_done()` once too often, or the runtime's own task
+        # (`RunContext._run`) raises the GroupChatError echo above because nothing was left to log it
+        if record.name != "asyncio" or not isinstance(error, ValueError):
+            return True
+        said, message = str(error), record.getMessage()
+        return not (("task_done() called too many times" in said and "_process_publish" in message)
+                    or ("GroupChatError" in said and "RunContext._run" in message))
 
 
 def _cancelled(error: BaseException | None) -> bool:

@@ -36,7 +36,7 @@ from tests.support.mcp_gateway import (
     TOKEN,
     UPSTREAM,
     Gateway,
-    _alive,
+    alive,
     ended,
     gateway_args,
     over_http,
@@ -163,7 +163,7 @@ async def test_a_gateway_killed_9_while_it_waits_forwards_nothing(
         os.kill(pid, signal.SIGKILL)
         with pytest.raises(MCPError):
             await asyncio.wait_for(sending, 30)  # the client learns its server is gone
-        await until(lambda: not _alive(pid), what="the gateway gone")
+        await until(lambda: not alive(pid), what="the gateway gone")
         # its long-poll is not served on: the worker sees the connection closed (its shutdown waits for nothing)
         await until(lambda: bot.services.api.waiters.count == 0, within=10, what="the dead gateway's long-poll ended")
         await click(slack, card, "approval_approve", user=BOB)  # decided while nobody waits for it
@@ -189,7 +189,7 @@ async def test_a_client_that_leaves_while_a_call_waits_leaves_nothing_behind(
         gateway, upstream = int(gw.pid.read_text()), int((tmp_path / "upstream.pid").read_text())
     with pytest.raises((MCPError, anyio.ClosedResourceError, anyio.BrokenResourceError)):
         await asyncio.wait_for(sending, 30)
-    assert not _alive(gateway) and not _alive(upstream)
+    assert not alive(gateway) and not alive(upstream)
     await until(lambda: bot.services.api.waiters.count == 0, within=10, what="no long-poll left on the worker")
     assert "withdrawn" in block_texts(current(slack, card)).lower() and not has_buttons(current(slack, card))
     assert "withdrew approval" in gw.logged() and gw.calls() == []
@@ -416,10 +416,10 @@ async def test_an_upstream_that_dies_mid_session(
         assert len((await gw.session.list_tools()).tools) == 2
         upstream = int(up_pid.read_text())
         os.kill(upstream, signal.SIGKILL)
-        await until(lambda: not _alive(upstream), what="the upstream gone")
+        await until(lambda: not alive(upstream), what="the upstream gone")
         with pytest.raises(MCPError, match="the upstream MCP server mailbox: Connection closed"):
             await asyncio.wait_for(gw.session.call_tool("list_inbox", {}), 30)
         with pytest.raises(MCPError, match="the upstream MCP server mailbox: Connection closed"):
             await asyncio.wait_for(gw.session.list_tools(), 30)
-        assert _alive(int(gw.pid.read_text()))  # the gateway itself is still there
+        assert alive(int(gw.pid.read_text()))  # the gateway itself is still there
     assert "Traceback" not in gw.logged() and key not in gw.logged()

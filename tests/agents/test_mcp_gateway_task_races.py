@@ -29,7 +29,7 @@ from bot.devslack.server import SlackStandIn
 from tests.conftest import BOB, Worker
 from tests.support.hitl import click, nth_card, until
 from tests.support.mcp_api_proxy import holding_withdrawals
-from tests.support.mcp_gateway import EMAIL, ended, stdio_params, text
+from tests.support.mcp_gateway import EMAIL, alive, ended, stdio_params, text
 from tests.support.mcp_tasks import TasksExtension, create, finished, forwarded, task_cancel, task_get, tasks_client
 
 ROUNDS = 3
@@ -38,11 +38,6 @@ ROUNDS = 3
 def _fresh(path: Path) -> Path:
     path.mkdir()
     return path
-
-
-def _gone(pid: int) -> bool:
-    status = Path(f"/proc/{pid}/status")
-    return not status.exists() or "zombie" in status.read_text()
 
 
 async def test_cancel_and_get_together_after_a_restart_never_run_a_cancelled_task(
@@ -67,7 +62,7 @@ async def one_round(bot: Worker, key: str, slack: SlackStandIn, here: Path, n: i
         card = await nth_card(slack, n)
         pid = int((here / "gateway.pid").read_text())
         os.kill(pid, signal.SIGKILL)
-        await until(lambda: _gone(pid), what="the gateway killed")
+        await until(lambda: not alive(pid), what="the gateway killed")
     await click(slack, card, "approval_approve", user=BOB)
     async with tasks_client(bot, key, here, env=env) as client:
         cancelled, got = await asyncio.gather(task_cancel(client.session, created.task_id),

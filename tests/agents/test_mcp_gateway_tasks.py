@@ -28,7 +28,7 @@ from mcp.shared.exceptions import MCPError
 from bot.devslack.server import SlackStandIn
 from tests.conftest import BOB, Worker
 from tests.support.hitl import cards, click, current, nth_card, reject, until
-from tests.support.mcp_gateway import EMAIL, text
+from tests.support.mcp_gateway import EMAIL, alive, text
 from tests.support.mcp_tasks import (
     TasksExtension,
     create,
@@ -128,7 +128,7 @@ async def test_a_gateway_killed_between_the_task_and_the_click_is_honoured_once_
         created = await create(client, EMAIL)
         card = await nth_card(slack, 1)
         os.kill(int((tmp_path / "gateway.pid").read_text()), signal.SIGKILL)
-        await until(lambda: _gone(tmp_path), what="the gateway killed")
+        await until(lambda: not alive(int((tmp_path / "gateway.pid").read_text())), what="the gateway killed")
     await click(slack, card, "approval_approve", user=BOB)
     assert forwarded(tmp_path) == []  # nobody ran it: the gateway that waited for it is gone
     async with tasks_client(bot, key, tmp_path, env=env) as client:
@@ -223,9 +223,3 @@ async def test_a_task_nobody_decides_within_its_ttl_withdraws_its_card(
         with pytest.raises(MCPError, match="Task has expired"):
             await task_get(client.session, created.task_id)
     assert forwarded(tmp_path) == []
-
-
-def _gone(tmp_path: Path) -> bool:
-    pid = int((tmp_path / "gateway.pid").read_text())
-    status = Path(f"/proc/{pid}/status")
-    return not status.exists() or "zombie" in status.read_text()

@@ -10,7 +10,8 @@ writer a worker runs (bot/audit/checkpoints.py).
    their ratio (target: within 1.5x), and Redis's own CPU per call (`INFO commandstats`).
 2. Throughput: two worker processes, each appending `--concurrency` at a time for `--seconds`, while one of them
    runs the checkpoint writer (every 5 s or 1,000 entries, as deployed); the same with plain XADDs as the floor,
-   one command per entry (the appends go by group commit: one script call per batch of what queued meanwhile). Reported: entries a second into the one Redis (target: at least 20,000) and the ratio.
+   one command per entry (the appends go by group commit: one script call per batch of what queued meanwhile).
+   Reported: entries a second into the one Redis (target: at least 20,000) and the ratio.
 3. Verify: a log of `--entries` entries written through the append step, checkpointed by the writer as it goes
    (1,000 entries a checkpoint, AUDIT_CHECKPOINT_EVERY's default); then `walk` (what `python -m bot audit verify`
    runs) with the key, `--repeat` times, against the floor: reading the same entries in the same batches and

@@ -100,7 +100,7 @@ async def ended(tmp_path: Path, *, within: float = 10) -> None:
         pid = int(path.read_text())
 
         def running(pid: int = pid, marker: str = marker) -> bool:
-            return _alive(pid) and _runs(pid, marker)
+            return alive(pid) and _runs(pid, marker)
 
         with contextlib.suppress(AssertionError):
             await until(lambda: not running(), within=within, what=f"{name[:-4]} exited")
@@ -175,9 +175,13 @@ def text(result: types.CallToolResult) -> str:
     return "\n".join(c.text for c in result.content if isinstance(c, types.TextContent))
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """Whether process `pid` runs (not gone, not a zombie)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    return Path(f"/proc/{pid}/status").exists() and "zombie" not in Path(f"/proc/{pid}/status").read_text()
+    try:
+        return "zombie" not in Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:  # reaped since os.kill
+        return False

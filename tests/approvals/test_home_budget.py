@@ -409,6 +409,16 @@ STORM_WINDOW = 4  # HOME_BUDGET_WINDOW: 150 a minute is 10 in any 4 s
 STORM_BUDGET = 10
 
 
+async def lateness(stop: asyncio.Event, every: float = 0.05) -> float:
+    """Until `stop` is set, how late the event loop woke this task at most (seconds)."""
+    loop, most = asyncio.get_running_loop(), 0.0
+    while not stop.is_set():
+        began = loop.time()
+        await asyncio.sleep(every)
+        most = max(most, loop.time() - began - every)
+    return most
+
+
 async def test_a_storm_of_runs_with_30_homes_open_starves_nothing(
     slack: SlackStandIn, redis_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -436,6 +446,8 @@ async def test_a_storm_of_runs_with_30_homes_open_starves_nothing(
             assert (await slack.open_home(user=person)).status == 200
         await slack.wait_for(lambda: all(slack.home_view(p) for p in homes), timeout=WITHIN, description="30 Homes")
         storm = time.time()
+        stop = asyncio.Event()
+        late = asyncio.create_task(lateness(stop))
         requester = PEOPLE[-1]
         decided: list[str] = []
         for batch in range(STORM_RUNS // STORM_AT_ONCE):
@@ -474,9 +486,14 @@ async def test_a_storm_of_runs_with_30_homes_open_starves_nothing(
             shown = json.dumps(slack.home_view(person))
             assert not [d for d in decided if f'"value": "{d}"' in shown], person
         # within the budget: the stand-in runs in this process, so the times it notes lag behind the sends by
-        # as much as the event loop is late (up to a second with 20 teams starting): windows 1 s shorter
+        # as much as the event loop was late (a second or more with 20 teams starting on a loaded machine):
+        # windows that much shorter (1 s at least)
+        stop.set()
+        shorter = min(max(1.0, await late), STORM_WINDOW - 1.0)
         times = sorted(at for at, _ in publishes(slack, since=storm, ok=None))
-        assert most_in_window(times, STORM_WINDOW - 1.0) <= STORM_BUDGET, [round(t - storm, 3) for t in times]
+        assert most_in_window(times, STORM_WINDOW - shorter) <= STORM_BUDGET, (
+            shorter, [round(t - storm, 3) for t in times]
+        )
         windows = -(-(times[-1] - times[0]) // STORM_WINDOW) + 1
         assert len(times) <= STORM_BUDGET * windows, [round(t - storm, 3) for t in times]
         assert not [c for c in slack.calls("views.publish") if not c.ok]  # Slack never had to refuse one

@@ -67,7 +67,10 @@ class CardService:
         store: Store | None = None,
         retry_after: float = 2.0,
         concurrency: int = 4,
+        shared: Callable[[str], Awaitable[bool]] | None = None,
     ) -> None:
+        # whether a channel is shared with other organizations (`Directory.shared`): its cards say who may decide
+        self._shared = shared
         # after a redraw, what else shows the approval (each affected person's App Home); False keeps
         # the approval in the outbox, to be redrawn again
         self.after_draw: Callable[[ApprovalRecord], Awaitable[bool]] | None = None
@@ -213,18 +216,27 @@ class CardService:
     async def refresh(self, approval: ApprovalRecord) -> bool:
         """Draw the card and each of its copies (in direct messages) as `approval` has it, now. False
         (logged; kept in the outbox) when Slack refused one."""
-        blocks = build_approval_blocks(approval) if approval.pending else build_decided_blocks(approval)
-        drawn = [await self._update(approval, blocks)]
+        if not approval.pending:
+            blocks = build_decided_blocks(approval)
+            card, copies = blocks, blocks
+        else:
+            card = await self._pending_blocks(approval, approval.card_channel)
+            copies = build_approval_blocks(approval)  # in direct messages: never shared
+        drawn = [await self._update(approval, card)]
         for channel, ts in approval.copy_cards:
-            drawn.append(await self._update(approval, blocks, where=(channel, ts)))
+            drawn.append(await self._update(approval, copies, where=(channel, ts)))
         return all(drawn)
+
+    async def _pending_blocks(self, approval: ApprovalRecord, channel: str) -> list[dict[str, Any]]:
+        shared = self._shared is not None and await self._shared(channel)
+        return build_approval_blocks(approval, shared=shared)
 
     async def post(self, approval: ApprovalRecord, *, channel: str | None = None) -> tuple[str, str]:
         """Post the pending card (in `channel`: a copy); returns its (channel id, ts)."""
         response = await self._slack.chat_postMessage(
             channel=channel or approval.card_channel,
             text=approval_fallback_text(approval),
-            blocks=build_approval_blocks(approval),
+            blocks=await self._pending_blocks(approval, channel or approval.card_channel),
             unfurl_links=False,
             unfurl_media=False,
         )

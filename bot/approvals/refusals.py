@@ -43,3 +43,27 @@ def refusal_text(result: DecideResult) -> str:
     if result.status == "late":  # Redis ran the click after this worker stopped waiting for it
         return STORAGE_DOWN
     return "This approval is no longer known (it expired or was removed). Nothing changed."
+
+
+CANNOT_CHECK = (
+    "The bot could not check your account with Slack right now, so nothing was done. Try again in a moment."
+)
+
+
+def outsider_text(why: str, workspace: str) -> str:
+    """What someone who may not act here (`rights.outsider`'s reason) is told; `workspace` is the installing one."""
+    where = safe(workspace, 80) or "the workspace this app is installed in"
+    if why == "external":
+        return (
+            f"Only people of {where} may act on these approvals; your account belongs to another Slack organization"
+            " (a channel shared with it shows its cards too). Nothing was done. An admin can allow your team by id"
+            " (EXTERNAL_TEAMS)."
+        )
+    if why == "guest":
+        return (
+            "Guest accounts may not act on these approvals. Nothing was done. An admin can allow you by id"
+            " (ALLOWED_GUESTS)."
+        )
+    if why == "deactivated":
+        return "Your account is deactivated in this workspace, so nothing was done."
+    return f"Slack does not know your account as one of {where}, so nothing was done."

@@ -1,13 +1,57 @@
 """Who may do what, answered here and nowhere else (pure): a channel's admins, who may change its settings, who may
 cancel a run. Who may decide an approval is the decide step's (`lua/lib/decide.lua`, with `ApprovalRecord.
 may_decide` for what a Home shows); who may create or revoke a rule is the rule book's (`rulebook.py`), which asks
-`is_admin` here."""
+`is_admin` here. Who may act at all (`outsider`): the people of the installing workspace or organisation."""
 
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Literal
 
 from bot.core.records import ChannelSettings, RunRecord
+from bot.slack.directory import Person
+
+Outsider = Literal["unknown", "deactivated", "external", "guest"]
+
+
+@dataclass(frozen=True, slots=True)
+class Organisation:
+    """The workspace the bot is installed in (its `auth.test`): its team, its Enterprise Grid organisation ("" when
+    none) and name."""
+
+    team_id: str
+    enterprise_id: str
+    name: str
+
+
+def outsider(
+    person: Person | None, *, said_team: str, ours: Organisation, external_teams: Collection[str],
+    allowed_guests: Collection[str],
+) -> Outsider | None:
+    """Why `person` may not act on this bot's approvals, runs or settings, or None when they may. `said_team` is
+    the team the request gives for them (a click's `user.team_id`; "" when it gives none); `person` is what Slack
+    says of them (None: Slack knows no such user). People of the installing workspace (or of its Enterprise Grid
+    organisation) may; people of another team or organisation only when `external_teams` names it (EXTERNAL_TEAMS);
+    guests (restricted accounts) only when `allowed_guests` names them (ALLOWED_GUESTS); deactivated accounts and
+    ids Slack does not know, never."""
+    if person is None:
+        return "unknown"
+    if person.deleted:
+        return "deactivated"
+    in_org = bool(ours.enterprise_id) and person.enterprise_id == ours.enterprise_id
+    teams = {said_team, person.team_id} - {"", ours.team_id}
+    allowed = (
+        (bool(person.enterprise_id) and person.enterprise_id in external_teams)
+        or (bool(teams) and teams <= set(external_teams))
+    )
+    if teams and not (in_org and said_team in ("", person.team_id)) and not allowed:
+        return "external"
+    if not person.team_id:  # Slack always says a person's team: without one, nothing tells they are ours
+        return "external"
+    if person.guest and person.id not in allowed_guests:
+        return "guest"
+    return None
 
 
 def is_admin(user: str, current: ChannelSettings, admin_users: Collection[str]) -> bool:

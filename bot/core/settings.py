@@ -388,6 +388,18 @@ class Settings(ApproverSettings):
         default=(), validation_alias="ADMIN_USERS",
         description="user ids (comma-separated) who may change every channel's settings",
     )
+    external_teams: tuple[str, ...] = Field(
+        default=(), validation_alias="EXTERNAL_TEAMS",
+        description=(
+            "team or organization ids (`T…`, `E…`, comma-separated) of other Slack organizations whose people may"
+            " act on approvals (a Slack Connect partner in a shared channel); everyone else from outside the"
+            " installing workspace (or its Enterprise Grid organization) is refused and audited"
+        ),
+    )
+    allowed_guests: tuple[str, ...] = Field(
+        default=(), validation_alias="ALLOWED_GUESTS",
+        description="user ids of guests (restricted accounts) who may act on approvals; other guests are refused",
+    )
     usergroup_cache_seconds: Annotated[int, _whole(0, 86400)] = Field(
         default=60, validation_alias="USERGROUP_CACHE_SECONDS",
         description="how long user-group membership (`usergroups.users.list`) is cached",
@@ -532,7 +544,7 @@ class Settings(ApproverSettings):
         ),
     )
 
-    @field_validator("admin_users", mode="before")
+    @field_validator("admin_users", "external_teams", "allowed_guests", mode="before")
     @classmethod
     def _user_list(cls, value: object) -> object:
         if isinstance(value, str):

@@ -39,6 +39,8 @@ class DevUser:
     real_name: str
     is_admin: bool = False
     deleted: bool = False  # deactivated: still in the workspace's list, `deleted` in users.info
+    team_id: str = TEAM_ID  # another team's: a Slack Connect partner in a shared channel
+    guest: bool = False  # a restricted account (`is_restricted` in users.info)
 
     @property
     def email(self) -> str:
@@ -51,6 +53,7 @@ class DevChannel:
     id: str
     name: str
     is_private: bool = False
+    shared: bool = False  # shared with another organization (Slack Connect): `is_ext_shared` in conversations.info
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,6 @@ from typing import Any
 from aiohttp import web
 
 from bot.devslack.model import (
-    TEAM_ID,
     ApiError,
     DevChannel,
     DevUser,
@@ -246,4 +245,4 @@ class Workspace:
     @staticmethod
     def user_payload(user: DevUser) -> dict[str, Any]:
         """A user as interaction payloads show them."""
-        return {"id": user.id, "username": user.name, "name": user.name, "team_id": TEAM_ID}
+        return {"id": user.id, "username": user.name, "name": user.name, "team_id": user.team_id}

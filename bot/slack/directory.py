@@ -5,13 +5,54 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 log = logging.getLogger(__name__)
-NAME_SECONDS = 3600.0  # how long a person's display name is kept
+NAME_SECONDS = 3600.0  # how long a person's record (`users.info`) is kept
+UNKNOWN_SECONDS = 60.0  # how long "Slack knows no such person" (or a failed lookup, for names) is kept
+NO_SUCH_USER = frozenset({"user_not_found", "users_not_found", "user_not_visible"})
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    """What Slack's `users.info` says of someone: which team and organisation they belong to, and whether they
+    are a guest (a restricted account), deactivated or a bot."""
+
+    id: str
+    name: str | None
+    team_id: str
+    enterprise_id: str
+    guest: bool
+    deleted: bool
+    bot: bool
+
+
+class LookupFailed(Exception):
+    """Slack could not say who someone is right now (unreachable, rate limited, token refused)."""
+
+
+def _part(user: dict[str, Any], key: str) -> dict[str, Any]:
+    part = user.get(key)
+    return part if isinstance(part, dict) else {}
+
+
+def _person(user: dict[str, Any]) -> Person:
+    profile, grid = _part(user, "profile"), _part(user, "enterprise_user")
+    name = str(profile.get("display_name") or user.get("real_name") or user.get("name") or "") or None
+    return Person(
+        id=str(user.get("id") or ""),
+        name=name,
+        team_id=str(user.get("team_id") or ""),
+        enterprise_id=str(grid.get("enterprise_id") or ""),
+        guest=bool(user.get("is_restricted") or user.get("is_ultra_restricted")),
+        deleted=bool(user.get("deleted")),
+        bot=bool(user.get("is_bot")),
+    )
 
 
 class Directory:
@@ -23,25 +64,46 @@ class Directory:
         self._ttl = ttl
         self._groups: dict[str, tuple[float, frozenset[str]]] = {}
         self._dms: dict[str, str] = {}  # person -> the bot's direct message channel with them (it never changes)
-        self._names: dict[str, tuple[float, str | None]] = {}  # person -> (until, display name; None: unknown)
+        self._people: dict[str, tuple[float, Person | None]] = {}  # id -> (until, who; None: no such person)
+        self._names: dict[str, tuple[float, str | None]] = {}  # id -> (until, None): a failed lookup, not asked again
+        self._shared: dict[str, tuple[float, bool]] = {}  # channel -> (until, shared with other organizations)
         self._emails: dict[str, tuple[float, str | None]] = {}  # email -> (until, user id; None: nobody)
 
+    async def person(self, user_id: str) -> Person | None:
+        """Who `user_id` is (`users.info`), kept `NAME_SECONDS`; None when Slack knows no such person (kept
+        `UNKNOWN_SECONDS`). LookupFailed when Slack cannot say now (not kept: the next call asks again)."""
+        cached = self._people.get(user_id)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        try:
+            user = (await self._slack.users_info(user=user_id)).get("user") or {}
+        except SlackApiError as exc:
+            error = str(exc.response.get("error") or "")
+            if error not in NO_SUCH_USER:
+                raise LookupFailed(error) from exc
+            self._people[user_id] = (time.monotonic() + UNKNOWN_SECONDS, None)
+            return None
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise LookupFailed(type(exc).__name__) from exc
+        found = _person(user) if isinstance(user, dict) else None
+        self._people[user_id] = (time.monotonic() + (NAME_SECONDS if found else UNKNOWN_SECONDS), found)
+        return found
+
     async def name_of(self, user_id: str) -> str | None:
-        """`user_id`'s Slack display name (else real name, else user name), cached `NAME_SECONDS` (an unknown one
-        for a minute: a refused lookup is not asked again at once); None when Slack does not say."""
+        """`user_id`'s Slack display name (else real name, else user name); None when Slack does not say (a
+        failed lookup is not asked again for `UNKNOWN_SECONDS`)."""
         cached = self._names.get(user_id)
         if cached is not None and cached[0] > time.monotonic():
             return cached[1]
-        name: str | None = None
         try:
-            user = (await self._slack.users_info(user=user_id)).get("user") or {}
-            profile = user.get("profile") or {}
-            name = str(profile.get("display_name") or user.get("real_name") or user.get("name") or "") or None
-        except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
-            error = exc.response.get("error") if isinstance(exc, SlackApiError) else type(exc).__name__
-            log.info("no name for %s (%s)", user_id, error)
-        self._names[user_id] = (time.monotonic() + (NAME_SECONDS if name else 60.0), name)
-        return name
+            found = await self.person(user_id)
+        except LookupFailed as exc:
+            log.info("no name for %s (%s)", user_id, exc)
+            self._names[user_id] = (time.monotonic() + UNKNOWN_SECONDS, None)
+            return None
+        if found is None:
+            log.info("no name for %s (no such user)", user_id)
+        return found.name if found else None
 
     async def user_by_email(self, email: str) -> str | None:
         """The id of the person whose Slack email is `email` (`users.lookupByEmail`, scope `users:read.email`),
@@ -57,7 +119,7 @@ class Directory:
         except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
             error = exc.response.get("error") if isinstance(exc, SlackApiError) else type(exc).__name__
             log.info("no Slack user found by email (%s)", error)
-        self._emails[key] = (time.monotonic() + (NAME_SECONDS if found else 60.0), found)
+        self._emails[key] = (time.monotonic() + (NAME_SECONDS if found else UNKNOWN_SECONDS), found)
         return found
 
     async def group_members(self, group_id: str) -> frozenset[str]:
@@ -112,6 +174,24 @@ class Directory:
         except SlackApiError as exc:
             return f"user group {group_id} cannot be read ({exc.response.get('error')})"
         return None
+
+    async def shared(self, channel_id: str) -> bool:
+        """Whether `channel_id` is shared with other organizations (Slack Connect: `is_ext_shared`), kept
+        `NAME_SECONDS`; False when Slack does not say (logged; a card then says nothing of it, and the people check
+        refuses outsiders all the same)."""
+        cached = self._shared.get(channel_id)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        try:
+            channel = (await self._slack.conversations_info(channel=channel_id)).get("channel") or {}
+        except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
+            error = exc.response.get("error") if isinstance(exc, SlackApiError) else type(exc).__name__
+            log.info("not known whether %s is shared (%s)", channel_id, error)
+            self._shared[channel_id] = (time.monotonic() + UNKNOWN_SECONDS, False)
+            return False
+        shared = bool(channel.get("is_ext_shared")) if isinstance(channel, dict) else False
+        self._shared[channel_id] = (time.monotonic() + NAME_SECONDS, shared)
+        return shared
 
     async def problem_with_channel(self, channel_id: str) -> str | None:
         try:

@@ -27,6 +27,7 @@ from bot.core.settings import Settings
 from bot.services import Services
 from bot.slackapp import listeners
 from bot.slackapp.gate import parse
+from bot.slackapp.members import members_only
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +127,7 @@ def create_bolt_app(services: Services, workspace: Workspace | None = None) -> A
     slack = services.slack
     with _unsaid(logging.getLogger("slack_bolt"), warning_client_prioritized_and_token_skipped()):
         app = _bolt_app(slack, authorize, services)
+    app.use(members_only(services, workspace.answer))  # before any listener: only our own people act
     listeners.register(app, services)
     return app
 

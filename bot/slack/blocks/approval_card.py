@@ -342,16 +342,23 @@ def deadline_line(approval: ApprovalRecord) -> str:
     )
 
 
-def build_approval_blocks(approval: ApprovalRecord) -> list[Block]:
+SHARED_LINE = (
+    ":globe_with_meridians: This channel is shared with other organizations: only people of this workspace"
+    " (and teams an admin allowed) may decide; others' clicks are refused and audited"
+)
+
+
+def build_approval_blocks(approval: ApprovalRecord, *, shared: bool = False) -> list[Block]:
     """The pending card: who asked, from where, the task, the proposal (or the tool call and its
     arguments, or the code), the deadline, the buttons (and, for a quorum, the approvals so far).
     Approve (and Approve & always allow) is not offered for a tool call whose arguments fail the tool's
-    schema."""
+    schema. `shared`: the card is in a channel shared with other organizations (Slack Connect), which it says."""
     who = _who_decides(approval)
     return [
         {"type": "header", "text": plain(HEADERS.get(approval.kind, "Approval needed"), HEADER_LIMIT)},
         *_approval_body(approval),
         *([who] if who else []),
+        *([context_block(SHARED_LINE)] if shared else []),
         context_block(deadline_line(approval)),
         {
             "type": "actions",

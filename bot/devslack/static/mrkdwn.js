@@ -32,6 +32,7 @@ export const EMOJI = {
   stopwatch: "\u23f1\ufe0f",
   information_source: "\u2139\ufe0f",
   shield: "\ud83d\udee1\ufe0f",
+  globe_with_meridians: "\ud83c\udf10",
   heavy_plus_sign: "\u2795",
   thumbsup: "\ud83d\udc4d",
   "+1": "\ud83d\udc4d",

@@ -202,6 +202,7 @@ async def test_admins_guard_settings_and_changes_are_audited(
 
 
 async def test_bad_approver_settings_are_refused(slack: SlackStandIn, worker: Worker) -> None:
+    await slack.send_command(user=ALICE, channel=SALES, text="config")  # who Alice is is known: asked once an hour
     slack.fail(method="users.info", status=200, error="user_not_found")  # e.g. a user of another workspace
     unknown = await config(slack, "approvers @bob")
     assert "user_not_found" in unknown and "Setting unchanged" in unknown

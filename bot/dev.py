@@ -32,6 +32,7 @@ import asyncio
 import ctypes
 import errno
 import importlib.util
+import json
 import logging
 import os
 import secrets
@@ -280,11 +281,26 @@ class DevStack:
             keys_file = shlex.quote(str(Path(self.keys_dir) / DEV_KEYS_FILE))
             lines.append(f"# receipts are signed with a key made for this run: {keys_file}"
                          f" (public keys: {self.url}/api/v1/jwks.json)")
+        lines.extend(self.workspace_lines())
         lines.append("# for python -m bot report|audit|keys on this dev data:")
         if self.redis is not None:  # a REDIS_URL of yours is yours: not echoed
             lines.append(f"export REDIS_URL={shlex.quote(self.redis_url)}")
         lines.append(f"export REDIS_KEY_PREFIX={shlex.quote(self.key_prefix)}")
         return lines
+
+    def workspace_lines(self) -> list[str]:
+        """Who is in the local Slack (the ids policies and settings name), and how to add a user group."""
+        names = {person.id: person.name for person in self.standin.people()}
+        groups = "; ".join(
+            f"{group} ({', '.join(names.get(u, u) for u in members)})"
+            for group, members in self.standin.usergroups().items()
+        )
+        add = json.dumps({"id": "S0LEGAL", "users": ["U0ALICE"]})
+        return [
+            "# people in the local Slack: " + ", ".join(f"{name} {uid}" for uid, name in names.items()),
+            f"# its user groups: {groups}",
+            f"# add a user group: curl -H 'Content-Type: application/json' -d '{add}' {self.url}/_control/usergroup",
+        ]
 
     async def _start_redis(self) -> None:
         external = self.knobs.redis_url

@@ -48,6 +48,7 @@ _PAGE_CSP: Final = (
     "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'none'"
 )
 MAX_POLL_WAIT: Final = 60.0
+USERGROUP_ID: Final = re.compile(r"S[A-Z0-9]{1,20}")
 LOOPBACK_NAMES: Final = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
@@ -277,6 +278,17 @@ class Control:
         except (TypeError, ValueError) as exc:
             return _error(400, str(exc))
         return web.json_response({"ok": True})
+
+    async def handle_usergroup(self, request: web.Request) -> web.Response:
+        """``{"id": "S0LEGAL", "users": ["U0ALICE"]}``: create a user group, or replace its members."""
+        body = await self._body(request)
+        group, users = body.get("id"), body.get("users")
+        if not isinstance(group, str) or not USERGROUP_ID.fullmatch(group):
+            return _error(400, "id must be a user group id: S followed by capital letters and digits (S0LEGAL)")
+        if not isinstance(users, list) or not all(isinstance(u, str) and u in self.ws.users for u in users):
+            return _error(400, f"users must be a list of the workspace's user ids: {sorted(self.ws.users)}")
+        self.stand_in.set_usergroup(group, users)
+        return web.json_response({"ok": True, "usergroup": {group: users}})
 
     async def handle_limit(self, request: web.Request) -> web.Response:
         """``{"method": "views.publish", "calls": 100, "per": 60}``: that method's rate limit (``calls`` 0 or

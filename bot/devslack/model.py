@@ -107,7 +107,8 @@ def default_channels() -> tuple[DevChannel, ...]:
 
 
 def default_usergroups() -> dict[str, list[str]]:
-    return {"S0APPROVERS": ["U0ALICE", "U0BOB"]}
+    """The workspace's user groups: those the docs' examples name (the Policies page's `S0FINANCE`, `S0ONCALL`)."""
+    return {"S0APPROVERS": ["U0ALICE", "U0BOB"], "S0FINANCE": ["U0BOB", "U0CAROL"], "S0ONCALL": ["U0CAROL"]}
 
 
 # --------------------------------------------------------------------------------------------------- internal records

@@ -202,6 +202,7 @@ class SlackStandIn:
         app.router.add_post("/_control/reset", control.handle_reset)
         app.router.add_post("/_control/fail", control.handle_fail)
         app.router.add_post("/_control/limit", control.handle_limit)
+        app.router.add_post("/_control/usergroup", control.handle_usergroup)
         return app
 
     async def start(self, *, host: str = "127.0.0.1", port: int = 0) -> str:
@@ -274,6 +275,14 @@ class SlackStandIn:
     def home_view(self, user: str) -> dict[str, Any] | None:
         """The App Home view last published for ``user`` with ``views.publish`` (Slack's view object), or None."""
         return self._views.home_of(user)
+
+    def people(self) -> list[DevUser]:
+        """The workspace's people."""
+        return list(self._ws.users.values())
+
+    def usergroups(self) -> dict[str, list[str]]:
+        """The workspace's user groups: id -> member ids."""
+        return {group: list(members) for group, members in self._ws.usergroups.items()}
 
     def set_usergroup(self, group_id: str, members: Sequence[str]) -> None:
         """Create a user group or replace its members (mention it in commands as @<id without "S0">)."""

@@ -121,6 +121,11 @@ def test_dev_runs_the_whole_product_and_stops_cleanly(workdir: Path) -> None:
         printed = dev.stdout().strip().splitlines()
         assert printed[0] == f"Local Slack: http://127.0.0.1:{port}  (Ctrl-C to stop)"
         assert all(line.startswith(("export ", "# ")) for line in printed[1:]), printed  # pasted into a shell
+        # who is in the local Slack, with the ids policies name (#51.14), and how to add a user group
+        assert "# people in the local Slack: alice U0ALICE, bob U0BOB, carol U0CAROL" in printed, printed
+        assert "# its user groups: S0APPROVERS (alice, bob); S0FINANCE (bob, carol); S0ONCALL (carol)" in printed
+        add = next(line for line in printed if line.startswith("# add a user group: curl "))
+        assert f"{dev.url}/_control/usergroup" in add
         status, page = http("GET", dev.url + "/")
         assert status == 200 and "<title>Local Slack</title>" in page and 'src="/static/app.js"' in page
         redis_children = children_named(dev.process.pid, "redis-server")
@@ -138,6 +143,12 @@ def test_dev_runs_the_whole_product_and_stops_cleanly(workdir: Path) -> None:
         assert second.returncode == 1, second
         assert f"port {port} is busy; try --port {port + 1}" in second.stderr
         assert "Local Slack:" not in second.stdout and "Traceback" not in second.stderr
+
+        # the printed way to add a user group works, and `/agent config` can name it at once
+        assert dev.control("usergroup", {"id": "S0LEGAL", "users": [ALICE]})["usergroup"] == {"S0LEGAL": [ALICE]}
+        assert dev.state()["usergroups"]["S0LEGAL"] == [ALICE]
+        status, refused = http("POST", dev.url + "/_control/usergroup", {"id": "legal", "users": [ALICE]})
+        assert status == 400 and "user group id" in str(refused)
 
         # settings and ephemeral replies, seen only by the person they are for
         answer = dev.command("config timeout 30s")

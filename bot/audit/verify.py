@@ -15,6 +15,7 @@ import json
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -27,10 +28,19 @@ from bot.audit.legacy import ZERO, ChainWalk, Checkpoint, entry_hash
 from bot.audit.walk import LogWalk, Problem, Signed, check_checkpoints, id_ms
 from bot.core.durations import DurationError, parse_duration
 from bot.core.settings import LONGEST_RETENTION, SettingsError, StoreSettings
-from bot.core.signing import SigningError, load_signing_keys, public_keys_of, verify_jws
+from bot.core.signing import (
+    ENV_NAME,
+    FILE_NAME,
+    SigningError,
+    b64url_decode,
+    load_signing_keys,
+    public_keys_of,
+    verify_jws,
+)
 from bot.store import Store, StoreUnavailable, connect
 
 Verifier = Callable[[str], dict[str, Any]]  # a checkpoint's JWS -> its claims, or SigningError
+KEY_SKEW = 300.0  # seconds a key's `created_at` may follow a checkpoint it signed (clocks apart) before a warning
 BATCH = 2000  # entries read per XRANGE
 NO_LOG = 3  # the walk's code for "no audit log here" (the command exits 1 and says so)
 
@@ -41,6 +51,53 @@ class UsageError(ValueError):
 
 class Forged(Exception):
     """A checkpoint whose signature or fields do not verify."""
+
+
+@dataclass(frozen=True)
+class Trust:
+    """The keys a check trusts: where they come from (`source`), each one's creation time by kid (None: not known,
+    as in a JWKS), and whether they were pinned (`--jwks`) rather than read from the deployment's own keys."""
+
+    source: str
+    created: dict[str, float | None]
+    pinned: bool
+
+    def said(self) -> str:
+        kids = ", ".join(
+            kid + (f" (created {iso_utc(at)})" if at is not None else "") for kid, at in self.created.items()
+        )
+        said = f"; the keys trusted, from {self.source}: {kids}"
+        if not self.pinned:
+            said += (". Anyone who can write the keys file can add a key and re-sign checkpoints: check with the public"
+                     " keys pinned where the bot cannot write them (--jwks FILE, a copy of /api/v1/jwks.json kept"
+                     " apart)")
+        return said
+
+
+def kid_of(jws: str) -> str:
+    """The `kid` in a compact JWS's header ("" when there is none)."""
+    try:
+        header = json.loads(b64url_decode(jws.split(".", 1)[0]))
+    except (ValueError, IndexError):
+        return ""
+    kid = header.get("kid") if isinstance(header, dict) else None
+    return kid if isinstance(kid, str) else ""
+
+
+def late_keys(checkpoints: list[tuple[str, float, str]], trust: Trust | None) -> list[str]:
+    """Warnings for checkpoints (stream id, when signed, the JWS) signed by a key created after them: a key added
+    to the keys file since may have re-signed them."""
+    if trust is None:
+        return []
+    said: list[str] = []
+    for entry_id, at, jws in checkpoints:
+        kid = kid_of(jws)
+        created = trust.created.get(kid)
+        if created is not None and created > at + KEY_SKEW:
+            said.append(f"WARNING: checkpoint {entry_id} says it was signed {iso_utc(at)}, by key {kid}, which was"
+                        f" created {iso_utc(created)}, after it: a key added to the keys file since may have re-signed"
+                        " it. Check with pinned keys (--jwks).")
+    return said
 
 
 def iso_utc(seconds: float) -> str:
@@ -63,7 +120,7 @@ def since_time(text: str, now: float) -> float:
         return moment.timestamp()
 
 
-def jwks_verifier(where: str) -> Verifier:
+def jwks_verifier(where: str) -> tuple[Verifier, Trust]:
     """Checks checkpoints with the public keys of a JWKS: a file, or an http(s) URL (private parts are not read)."""
     try:
         if where.startswith(("http://", "https://")):
@@ -78,7 +135,8 @@ def jwks_verifier(where: str) -> Verifier:
                          ) from None
     if not keys:
         raise UsageError(f"--jwks: {where[:200]} holds no Ed25519 key")
-    return lambda jws: verify_jws(jws, keys, typ=CHECKPOINT_TYPE, whose="the keys in --jwks")
+    trust = Trust(source=f"--jwks {where[:200]}", created=dict.fromkeys(keys), pinned=True)
+    return (lambda jws: verify_jws(jws, keys, typ=CHECKPOINT_TYPE, whose="the keys in --jwks")), trust
 
 
 def checkpoint_of(entry_id: str, fields: dict[str, str], verify: Verifier | None) -> Checkpoint:
@@ -142,16 +200,20 @@ def verify_audit(
         start_at = since_time(since, time.time()) if since is not None else None
         settings = StoreSettings.from_env() if settings is None else settings
         verify: Verifier | None
+        trust: Trust | None = None
         if jwks is not None:
-            verify = jwks_verifier(jwks)
+            verify, trust = jwks_verifier(jwks)
         else:
             keys = load_signing_keys(settings)
             verify = None if keys is None else (lambda jws: keys.verify(jws, typ=CHECKPOINT_TYPE))
+            if keys is not None:
+                source = f"{FILE_NAME} {settings.signing_keys_file}" if settings.signing_keys_file else ENV_NAME
+                trust = Trust(source=source, created={k.kid: k.created_at for k in keys.keys}, pinned=False)
     except (UsageError, SettingsError, SigningError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     try:
-        said, code = asyncio.run(_verify(settings, start_at, verify))
+        said, code = asyncio.run(_verify(settings, start_at, verify, trust))
     except StoreUnavailable as exc:
         print(f"error: cannot read the audit log from Redis ({type(exc).__name__}); is Redis running where REDIS_URL"
               " points, with the right password?", file=sys.stderr)
@@ -163,28 +225,35 @@ def verify_audit(
     return code
 
 
-async def _verify(settings: StoreSettings, start_at: float | None, verify: Verifier | None) -> tuple[str, int]:
+async def _verify(
+    settings: StoreSettings, start_at: float | None, verify: Verifier | None, trust: Trust | None
+) -> tuple[str, int]:
     redis = connect(settings.redis_url.get_secret_value(), command_timeout=settings.redis_timeout)
     store = Store(redis, prefix=settings.store_prefix)
     try:
-        return await walk(store, start_at, verify, retention=settings.audit_retention)
+        return await walk(store, start_at, verify, retention=settings.audit_retention, trust=trust)
     finally:
         await redis.aclose()
 
 
 async def walk(
     store: Store, start_at: float | None, verify: Verifier | None, *, retention: float | None = None,
-    now: float | None = None,
+    now: float | None = None, trust: Trust | None = None,
 ) -> tuple[str, int]:
     """Walk the store's audit log (from the last checkpoint at or before `start_at`, else from its oldest entry):
-    (what to print, exit code; NO_LOG when there is none under the store's prefix)."""
+    (what to print, exit code; NO_LOG when there is none under the store's prefix). Nothing checked is never
+    "intact" (exit 1), and the log must end at its counter: entries deleted from its end are found too."""
     now = time.time() if now is None else now
     if not await store.audit.exists():
         return (f"no audit log found under the key prefix {store.keys.prefix!r} (is REDIS_KEY_PREFIX the bot's, and"
                 " REDIS_URL its Redis?)"), NO_LOG
+    counter = await store.audit.counter()  # read first: entries written during the walk are numbered past it
     old: list[Checkpoint] = []
     new: list[Signed] = []
+    signatures: list[tuple[str, float, str]] = []
     for entry_id, fields in await store.audit.checkpoints():
+        if verify is not None:
+            signatures.append((entry_id, _float(fields.get("at")), fields.get("jws", "")))
         try:
             if fields.get("v") == VERSION:
                 new.append(signed_of(entry_id, fields, verify))
@@ -211,10 +280,22 @@ async def walk(
             if reading is not None:
                 reading.cancel()
             break
-    problem = problem or walker.finish()
+    problem = problem or walker.finish() or walker.past_end(counter)
     if problem is not None:
         return f"audit log NOT intact: {problem}", 1
-    return walker.summary(now), 0
+    if not walker.checked:
+        return ("audit log NOT verified: no numbered entry was checked"
+                + (f" after checkpoint {begin.id} (seq {begin.seq:,})" if begin is not None else "")
+                + "; nothing checked is no proof. Verify from earlier (--since) or the whole log."), 1
+    said = walker.summary(now) + (trust.said() + "." if trust is not None else "")
+    return "\n".join([said, *late_keys(signatures, trust)]), 0
+
+
+def _float(text: str | None) -> float:
+    try:
+        return float(text or 0)
+    except ValueError:
+        return 0.0
 
 
 class Walker:
@@ -374,6 +455,23 @@ class Walker:
                               f" seq {cut.seq}, but the log ends at seq {end}: entries seq {end + 1} to {cut.seq} are"
                               " gone")
         return problem
+
+    @property
+    def checked(self) -> int:
+        """How many numbered entries the walks checked."""
+        return self.legacy.checked + self.walk.checked
+
+    def past_end(self, counter: int | None) -> Problem | None:
+        """Entries deleted from the log's end: the log's counter (read before the walk) is past its last entry."""
+        end = self.walk.last_seq if self.phase == "new" else (self.legacy.last.seq if self.legacy.last else None)
+        if end is None and self.begin is not None:
+            end = self.begin.seq
+        if counter is None or counter <= (end or 0):
+            return None
+        first = (end or 0) + 1
+        return Problem("deleted", "(the end)", first, f"entries seq {first:,} to {counter:,} at the end of the log are"
+                       f" gone: the log's counter is at seq {counter:,}, its last entry is "
+                       + (f"seq {end:,}" if end is not None else "none"))
 
     def summary(self, now: float) -> str:
         """The paragraph `audit verify` prints for an intact log."""

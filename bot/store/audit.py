@@ -141,6 +141,12 @@ class AuditLog:
         found = await self._s.redis.xrevrange(self._s.keys.audit, max="(" + entry_id, count=1)
         return (str(found[0][0]), dict(found[0][1])) if found else None
 
+    async def counter(self) -> int | None:
+        """The log's counter: the seq its last entry was given (None: never set). An entry and its number are
+        written in one step, so an intact log ends at this seq (entries written since are numbered past it)."""
+        value = await self._s.redis.get(self._s.keys.audit_seq)
+        return int(value) if value is not None else None
+
     async def exists(self) -> bool:
         """Whether there is an audit log under this prefix at all (entries or checkpoints)."""
         return bool(await self._s.redis.exists(self._s.keys.audit, self._s.keys.audit_checkpoints))

@@ -8,13 +8,15 @@ import csv
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
-from bot.audit.checkpoints import AuditCheckpoints
-from bot.core.signing import SigningKeys
+from bot.audit.checkpoints import CHECKPOINT_TYPE, AuditCheckpoints
+from bot.core.signing import SigningKeys, new_key_jwk
 from bot.devslack.server import SlackStandIn
 from bot.store import Store
 from tests.conftest import bot_env, start_worker
@@ -109,3 +111,75 @@ async def test_two_workers_sign_within_seconds_and_verify_checks_them_with_the_b
     assert "30 entries checked, seq 1 to 30" in done.stdout and "the last at seq 30" in done.stdout
     said, code = await verdict(store)
     assert code == 0 and "checkpoints it reached were compared but their signatures not checked" in said
+
+
+async def test_verify_says_only_what_it_checked(store: Store, redis_url: str, tmp_path: Path) -> None:
+    """#51.12: nothing checked is never "intact"; a log cut at its end (the whole unsigned tail, deleted with
+    redis-cli) fails on its counter; the output names the keys it trusted, and says to pin them."""
+    keys = keys_file(tmp_path / "keys.json")
+    env = {"SIGNING_KEYS_FILE": str(keys), "REDIS_KEY_PREFIX": store.keys.prefix}
+    for n in range(4):
+        await store.audit.append("settings", by="U0ALICE", after=f"{n}m")
+    assert await AuditCheckpoints(store, SigningKeys.from_file(keys), worker="w1", every=1000, interval=0,
+                                  retention=10**9).write_due()
+    intact = await cli("verify", redis_url=redis_url, **env)
+    assert intact.returncode == 0, intact.stderr
+    kid = SigningKeys.from_file(keys).keys[0].kid
+    assert f"the keys trusted, from SIGNING_KEYS_FILE {keys}: {kid} (created " in intact.stdout
+    assert "check with the public keys pinned where the bot cannot write them (--jwks FILE" in intact.stdout
+
+    log = await entries(store)
+    log[1] = (log[1][0], {**log[1][1], "by": "U0MALLORY"})  # tampered before the last checkpoint...
+    await rewrite(store, log)
+    later = datetime.fromtimestamp(time.time() + 3600, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    nothing = await cli("verify", "--since", later, redis_url=redis_url, **env)  # ...and nothing after it checked
+    assert nothing.returncode == 1, nothing.stdout
+    checkpoint_id = (await store.audit.checkpoints())[0][0]
+    assert nothing.stdout.startswith(f"audit log NOT verified: no numbered entry was checked after checkpoint"
+                                     f" {checkpoint_id} (seq 4)"), nothing.stdout
+    assert "intact" not in nothing.stdout
+
+    await rewrite(store, [*log[:1], (log[1][0], {**log[1][1], "by": "U0ALICE"}), *log[2:]])  # put back
+    for n in range(3):
+        await store.audit.append("settings", by="U0ALICE", after=f"{n}h")
+    tail = [entry_id for entry_id, _ in (await entries(store))[4:]]
+    cli_binary = shutil.which("redis-cli")
+    assert cli_binary is not None and len(tail) == 3
+    deleted = await asyncio.to_thread(subprocess.run, [cli_binary, "-u", redis_url, "XDEL", store.keys.audit, *tail],
+                                      capture_output=True, text=True, timeout=30, check=True)
+    assert deleted.stdout.strip() == "3"
+    cut = await cli("verify", redis_url=redis_url, **env)
+    assert cut.returncode == 1
+    assert cut.stdout.strip().endswith("entries seq 5 to 7 at the end of the log are gone: the log's counter is at"
+                                       " seq 7, its last entry is seq 4"), cut.stdout
+
+
+async def test_a_checkpoint_re_signed_by_a_key_added_since_is_warned(
+    store: Store, redis_url: str, tmp_path: Path
+) -> None:
+    """An intruder who can write the keys file adds a key and re-signs a checkpoint with it (keeping its time):
+    verify trusts the file, so the signature verifies, but it names the key and warns that it is newer than the
+    checkpoint; with the public keys pinned (--jwks), the re-signed checkpoint is refused."""
+    path = keys_file(tmp_path / "keys.json")
+    pinned = tmp_path / "jwks.json"
+    pinned.write_text(json.dumps({"keys": [k.public_jwk() for k in SigningKeys.from_file(path).keys]}))
+    for n in range(3):
+        await store.audit.append("settings", by="U0ALICE", after=f"{n}m")
+    keys = SigningKeys.from_file(path)
+    assert await AuditCheckpoints(store, keys, worker="w1", every=1000, interval=0, retention=10**9).write_due()
+    intruder = new_key_jwk(now=time.time() + 3600)
+    document = json.loads(path.read_text())
+    path.write_text(json.dumps({"keys": [*document["keys"], intruder]}))
+    [(checkpoint_id, fields)] = await store.audit.checkpoints()
+    claims = keys.verify(fields["jws"], typ=CHECKPOINT_TYPE)
+    resigned = SigningKeys.from_text(json.dumps({"keys": [intruder]})).sign(claims, typ=CHECKPOINT_TYPE)
+    await rewrite(store, [(checkpoint_id, {**fields, "jws": resigned})], key=store.keys.audit_checkpoints)
+
+    env = {"REDIS_KEY_PREFIX": store.keys.prefix}
+    trusting = await cli("verify", redis_url=redis_url, SIGNING_KEYS_FILE=str(path), **env)
+    assert trusting.returncode == 0, trusting.stdout
+    warnings = [line for line in trusting.stdout.splitlines() if line.startswith("WARNING:")]
+    assert len(warnings) == 1 and f"checkpoint {checkpoint_id}" in warnings[0]
+    assert f"by key {intruder['kid']}, which was created" in warnings[0] and "after it" in warnings[0]
+    refused = await cli("verify", "--jwks", str(pinned), redis_url=redis_url, **env)
+    assert refused.returncode == 1 and f"forged checkpoint {checkpoint_id}" in refused.stdout, refused.stdout

@@ -70,7 +70,7 @@ async def still_pending(worker: Worker, card: dict[str, Any]) -> None:
 async def signed_click(slack: SlackStandIn, worker: Worker, card: dict[str, Any], *, user: str, team: str) -> int:
     """A correctly signed Approve click on `card` whose payload names `user` of `team` (what the stand-in's own
     clicks cannot make: an id it does not know, or one of ours with another team)."""
-    payload = {
+    payload: dict[str, Any] = {
         "type": "block_actions",
         "user": {"id": user, "username": "someone", "name": "someone", "team_id": team},
         "api_app_id": "A0DEV",
@@ -156,7 +156,7 @@ async def test_an_admin_allows_a_partner_team_and_a_guest_by_id(
         await start_run(slack)
         card = await pending_card(slack)
         await slack.click(user=GUS, channel=APPROVALS, ts=card["ts"], action_id="approval_reject")
-        modal = await slack.wait_for(lambda: slack.open_views(GUS) and slack.open_views(GUS)[-1])
+        modal: dict[str, Any] = await slack.wait_for(lambda: slack.open_views(GUS) and slack.open_views(GUS)[-1])
         assert modal["view"]["callback_id"] == "approval_reject_modal"  # the guest may decide: the form opens
         await slack.click(user=PETRA, channel=APPROVALS, ts=card["ts"], action_id="approval_approve")
         decided = await decided_approval(worker, card)

@@ -36,7 +36,8 @@ def test_without_the_bot_configured_it_denies_or_asks_never_allows() -> None:
 
 def test_input_it_cannot_read_is_denied_with_why() -> None:
     env = {"AGENT_APPROVALS_URL": "http://127.0.0.1:9", "AGENT_APPROVALS_KEY": "aak_x"}
-    assert hook("{not json", **env)["permissionDecisionReason"] == "Not run: the hook's input is not JSON."
+    assert hook("{not json", **env)["permissionDecisionReason"] == (
+        "Not run: the hook's input is not JSON (or holds NaN or Infinity).")
     out = hook(json.dumps({**BASH, "tool_input": "npm publish"}), **env)
     assert out["permissionDecision"] == "deny" and "names no tool call" in out["permissionDecisionReason"]
     out = hook(json.dumps({**BASH, "hook_event_name": "PostToolUse"}), "--on-error", "ask", **env)
@@ -61,3 +62,40 @@ def test_the_title_names_the_tool_the_project_and_what_it_does() -> None:
     long = {**BASH, "tool_input": {"command": "echo " + "word\n" * 100}}
     title = HookCall.from_payload(long).title
     assert len(title) == 150 and title.endswith("…") and "\n" not in title
+
+
+def test_hostile_input_and_settings_are_denied_never_a_traceback() -> None:
+    """#51.1: Claude Code reads exit 1 as no decision and runs the call; every one of these once exited 1."""
+    env = {"AGENT_APPROVALS_URL": "http://127.0.0.1:9", "AGENT_APPROVALS_KEY": "aak_x"}
+    deep = '{"a": ' * 1000 + '"rm -rf /"' + "}" * 1000  # as Claude Code could send it: too deep for Python
+    inputs = {
+        "NaN": json.dumps({**BASH, "tool_input": {"command": "x", "n": float("nan")}}),
+        "Infinity": json.dumps({**BASH, "tool_input": {"command": "x", "n": float("inf")}}),
+        "deep": json.dumps({**BASH, "tool_input": {}})[:-3] + deep + "}",
+        "surrogate": json.dumps({**BASH, "tool_input": {"command": "echo \ud800"}}),
+        "not UTF-8": b"\xff\xfe{".decode("latin-1"),
+    }
+    for what, raw in inputs.items():
+        for flags, verdict in (((), "deny"), (("--on-error", "ask"), "ask")):
+            out = hook(raw, *flags, "--retry-for", "0.2", **env)
+            assert out["permissionDecision"] == verdict, (what, out)
+            assert out["permissionDecisionReason"].startswith("Not run: "), (what, out)
+    for url in ("127.0.0.1:3000", "localhost", "ftp://approvals.example.com", " ", "http://", "https://ok.example,x"):
+        out = hook(json.dumps(BASH), AGENT_APPROVALS_URL=url, AGENT_APPROVALS_KEY="aak_x")
+        assert out["permissionDecision"] == "deny", (url, out)
+        assert out["permissionDecisionReason"].startswith("Not run: "), (url, out)
+
+
+def test_the_hooks_own_failure_is_a_decision() -> None:
+    """A bug of ours (here: `decide` raising) still prints deny (or ask), exit 0."""
+    program = ("import sys, agent_approvals.claude_code.__main__ as m\n"
+               "async def broken(*a, **k):\n    raise RuntimeError('a bug')\n"
+               "m.decide = broken\nsys.exit(m.main(sys.argv[1:]))\n")
+    environ = {**os.environ, "AGENT_APPROVALS_URL": "http://127.0.0.1:9", "AGENT_APPROVALS_KEY": "aak_x"}
+    for flags, verdict in (((), "deny"), (("--on-error", "ask"), "ask")):
+        done = subprocess.run([sys.executable, "-c", program, "hook", *flags], input=json.dumps(BASH),
+                              capture_output=True, text=True, timeout=60, env=environ)
+        assert done.returncode == 0, done.stderr
+        out = json.loads(done.stdout)["hookSpecificOutput"]
+        assert out["permissionDecision"] == verdict
+        assert out["permissionDecisionReason"] == "Not run: the approval hook failed (RuntimeError)."

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +22,10 @@ OTHERS: dict[str, Any] = {
     },
     "model": "opus",
 }
+
+
+HOOK = f"{shlex.quote(sys.executable)} -m agent_approvals.claude_code"  # what install writes: this interpreter
+EXAMPLE = '"$CLAUDE_PROJECT_DIR"/.venv/bin/python -m agent_approvals.claude_code'  # a venv in the project
 
 
 def cli(*args: str, home: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -40,7 +45,7 @@ def test_install_into_a_new_project_then_again_changes_nothing(tmp_path: Path) -
     path = tmp_path / ".claude" / "settings.json"
     data = json.loads(path.read_text())
     assert data == {"hooks": {"PreToolUse": [{"matcher": "*", "hooks": [
-        {"type": "command", "command": "agent-approvals-claude-code hook --wait 50", "timeout": 60}]}]}}
+        {"type": "command", "command": f"{HOOK} hook --wait 50 || exit 2", "timeout": 60}]}]}}
     before = path.read_text()
     again = cli("--dir", str(tmp_path), "--project")
     assert again.returncode == 0 and "already" in again.stdout and path.read_text() == before
@@ -56,7 +61,7 @@ def test_other_hooks_and_settings_are_kept_and_uninstall_restores_them(tmp_path:
     assert data["hooks"]["PostToolUse"] == OTHERS["hooks"]["PostToolUse"]
     assert data["hooks"]["PreToolUse"][0] == OTHERS["hooks"]["PreToolUse"][0]
     assert ours(data) == [("Bash|Write|Edit|mcp__.*", {
-        "type": "command", "command": "agent-approvals-claude-code hook --wait 20", "timeout": 30})]
+        "type": "command", "command": f"{HOOK} hook --wait 20 || exit 2", "timeout": 30})]
     done = cli("--dir", str(tmp_path), "--uninstall")
     assert done.returncode == 0 and "removed" in done.stdout
     assert json.loads(path.read_text()) == OTHERS
@@ -101,11 +106,11 @@ def test_the_example_project_setting_is_what_install_writes(tmp_path: Path) -> N
     example = json.loads((Path(__file__).resolve().parents[2] / "examples" / "claude-code" / "settings.json")
                          .read_text())
     [(matcher, hook)] = ours(example)
-    assert hook == settings.command_hook(wait=50)
+    assert hook == settings.command_hook(wait=50, command=EXAMPLE)
     path = tmp_path / ".claude" / "settings.json"
     path.parent.mkdir()
     path.write_text(json.dumps(settings.removed(example)))
-    assert cli("--dir", str(tmp_path), "--matcher", matcher).returncode == 0
+    assert cli("--dir", str(tmp_path), "--matcher", matcher, "--command", EXAMPLE).returncode == 0
     assert json.loads(path.read_text()) == example
 
 
@@ -118,3 +123,20 @@ def test_the_hook_needs_no_mcp_and_the_channel_names_its_extra() -> None:
     done = subprocess.run([sys.executable, "-c", channel], capture_output=True, text=True, timeout=120)
     last = done.stderr.strip().splitlines()[-1]
     assert done.returncode != 0 and 'pip install "agent-approvals[claude-code]"' in last, last
+
+
+def test_the_installed_command_runs_without_the_venv_on_path_and_a_moved_one_blocks(tmp_path: Path) -> None:
+    """#51.2: Claude Code runs hooks from a shell whose PATH may not hold the virtual environment: the installed
+    command names the interpreter by its absolute path; if it moves, the command exits 2 (Claude Code blocks the
+    call), never 127 (no decision: the call would run)."""
+    assert cli("--dir", str(tmp_path)).returncode == 0
+    [(_, hook)] = ours(json.loads((tmp_path / ".claude" / "settings.json").read_text()))
+    bare = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}  # no venv, no console script on PATH
+    event = json.dumps({"hook_event_name": "PreToolUse", "tool_name": "Bash", "tool_input": {"command": "ls"}})
+    done = subprocess.run(["/bin/sh", "-c", hook["command"]], input=event, capture_output=True, text=True,
+                          timeout=60, env=bare)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["hookSpecificOutput"]["permissionDecision"] == "deny"  # no bot set: denied
+    moved = hook["command"].replace(shlex.quote(sys.executable), str(tmp_path / "gone" / "python"), 1)
+    done = subprocess.run(["/bin/sh", "-c", moved], input=event, capture_output=True, text=True, timeout=60, env=bare)
+    assert done.returncode == 2, (done.returncode, done.stderr)

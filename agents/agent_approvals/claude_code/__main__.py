@@ -6,7 +6,10 @@
     agent-approvals-claude-code channel                                   # the permission channel (MCP, stdio)
 
 `hook` reads Claude Code's PreToolUse input on stdin and prints its decision on stdout (always exit 0: the
-decision is in the JSON). The bot and the key come from the environment: AGENT_APPROVALS_URL (several workers:
+decision is in the JSON). Every path prints one, the hook's own failures included (input it cannot read, NaN or
+nesting past Python's limits, a bad AGENT_APPROVALS_URL, a bug): deny with the reason, or "ask" with
+`--on-error ask`. Claude Code reads exit 1 (a traceback) as no decision and runs the call: never that.
+The bot and the key come from the environment: AGENT_APPROVALS_URL (several workers:
 comma-separated), AGENT_APPROVALS_KEY, and optionally AGENT_APPROVALS_REQUESTER (the Slack user id the session
 acts for, or their email: the bot asks Slack who has it) and AGENT_APPROVALS_CHANNEL. `install` merges the hook
 into `.claude/settings.json` of the project (default; `--dir`) or of the user (`--user`); `--http URL` installs the
@@ -56,8 +59,9 @@ def parser() -> argparse.ArgumentParser:
     install.add_argument("--wait", type=float, default=WAIT, help=f"the hook's --wait (default {WAIT:g})")
     install.add_argument("--on-error", choices=("deny", "ask"), default="deny", help="the hook's --on-error")
     install.add_argument("--http", metavar="URL", default="", help="install the bot's HTTP hook at URL instead")
-    install.add_argument("--command", default=settings.COMMAND, dest="hook_command",
-                         help=f"how the hook runs this program (default {settings.COMMAND})")
+    install.add_argument("--command", default=None, dest="hook_command",
+                         help="how the hook runs this program (default: this interpreter by its absolute path,"
+                              f" -m {settings.MODULE})")
     sub.add_parser("channel", help="the permission channel: an MCP server on stdio for Claude Code's Channels")
     return p
 
@@ -66,12 +70,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(name)s: %(message)s")
     if args.command == "hook":
-        print(json.dumps(asyncio.run(hook(sys.stdin.read(), wait=args.wait, on_error=args.on_error,
-                                          retry_for=args.retry_for, env=os.environ))))
+        print(json.dumps(run_hook(args.wait, args.on_error, args.retry_for)))
         return 0
     if args.command == "install":
         return install(args)
     return channel(os.environ)
+
+
+def run_hook(wait: float, on_error: OnError, retry_for: float) -> dict[str, Any]:
+    """The decision on the hook input on stdin, whatever goes wrong (never fail open)."""
+    try:
+        raw = sys.stdin.buffer.read().decode("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return answer(on_error, "Not run: the hook's input could not be read as UTF-8.")
+    try:
+        return asyncio.run(hook(raw, wait=wait, on_error=on_error, retry_for=retry_for, env=os.environ))
+    except BaseException as exc:  # our own failure is a decision too: not run, with why
+        logging.getLogger("agent_approvals.claude_code").warning("the hook failed: %s", type(exc).__name__)
+        return answer(on_error, f"Not run: the approval hook failed ({type(exc).__name__}).")
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def bad_url(url: str) -> bool:
+    """Whether `url` is not an http(s) address with a host (`127.0.0.1:3000`, `localhost`, `ftp://...`)."""
+    scheme, _, rest = url.partition("://")
+    return scheme.lower() not in ("http", "https") or not rest.split("/", 1)[0].strip()
 
 
 async def hook(
@@ -80,15 +106,20 @@ async def hook(
 ) -> dict[str, Any]:
     """The decision on the hook input `raw`, asked of the bot `env` names."""
     try:
-        payload = json.loads(raw)
+        payload = json.loads(raw, parse_constant=_no_constant)
     except ValueError:
-        return answer(on_error, "Not run: the hook's input is not JSON.")
+        return answer(on_error, "Not run: the hook's input is not JSON (or holds NaN or Infinity).")
+    except RecursionError:
+        return answer(on_error, "Not run: the hook's input is nested too deep.")
     url, key = env.get("AGENT_APPROVALS_URL", ""), env.get("AGENT_APPROVALS_KEY", "")
-    if not url or not key:
+    urls = [u.strip() for u in url.split(",") if u.strip()]
+    if not urls or not key.strip():
         return answer(on_error, "Not run: set AGENT_APPROVALS_URL and AGENT_APPROVALS_KEY for the approval hook.")
+    if any(bad_url(u) for u in urls):
+        return answer(on_error, "Not run: AGENT_APPROVALS_URL must be http:// or https:// addresses with a host"
+                                " (e.g. https://approvals.example.com or http://127.0.0.1:3000).")
     options = {name: env[f"AGENT_APPROVALS_{name.upper()}"] for name in ("requester", "channel")
                if env.get(f"AGENT_APPROVALS_{name.upper()}")}
-    urls = [u.strip() for u in url.split(",") if u.strip()]
     async with ApprovalsClient(urls, key, retry_for=min(retry_for, wait), transport=_transport(urls)) as client:
         return await decide(client, payload, wait=wait, on_error=on_error, **options)
 

@@ -2,7 +2,13 @@
 (the user's), taken out again, never touching anything else there.
 
     {"hooks": {"PreToolUse": [{"matcher": "Bash|Write|Edit|mcp__.*", "hooks": [
-        {"type": "command", "command": "agent-approvals-claude-code hook --wait 50", "timeout": 60}]}]}}
+        {"type": "command", "command": "/srv/venv/bin/python -m agent_approvals.claude_code hook --wait 50 || exit 2",
+         "timeout": 60}]}]}}
+
+The command names the interpreter `install` ran with, by its absolute path (`default_command`): Claude Code runs
+hooks from a shell whose PATH may not hold the virtual environment, and a command "not found" (exit 127) is no
+decision to it: the call would run. `|| exit 2` turns any failure to start the hook (the interpreter moved or
+deleted: run `install` again) into exit 2, which blocks the call; the hook itself always exits 0 with a decision.
 
 Ours is the hook whose command runs `agent-approvals-claude-code hook` (or `-m agent_approvals.claude_code hook`),
 or the HTTP hook at the bot's `/api/v1/hooks/claude-code`. Installing again replaces ours (a new matcher, a new
@@ -14,6 +20,8 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -21,6 +29,7 @@ from typing import Any
 from agent_approvals.claude_code.hook import MARGIN, WAIT
 
 COMMAND = "agent-approvals-claude-code"
+MODULE = "agent_approvals.claude_code"
 HTTP_PATH = "/api/v1/hooks/claude-code"
 KEY_ENV = "AGENT_APPROVALS_KEY"
 MATCHER = "*"  # every tool; narrow it with --matcher, e.g. "Bash|Write|Edit|mcp__.*"
@@ -36,10 +45,17 @@ def settings_path(*, user: bool, project_dir: Path | None = None, home: Path | N
     return (project_dir or Path.cwd()) / ".claude" / "settings.json"
 
 
-def command_hook(*, wait: float = WAIT, command: str = COMMAND, on_error: str = "deny") -> dict[str, Any]:
-    """The command hook's entry: it runs `command hook`, and Claude Code's own timeout stays past ours."""
-    line = f"{command} hook --wait {wait:g}" + (f" --on-error {on_error}" if on_error != "deny" else "")
-    return {"type": "command", "command": line, "timeout": hook_timeout(wait)}
+def default_command() -> str:
+    """This interpreter, by its absolute path, running the hook's module (as `install` writes it)."""
+    return f"{shlex.quote(sys.executable)} -m {MODULE}"
+
+
+def command_hook(*, wait: float = WAIT, command: str | None = None, on_error: str = "deny") -> dict[str, Any]:
+    """The command hook's entry: it runs `command hook` (`default_command()` by default), a failure to start it is
+    exit 2 (the call blocked), and Claude Code's own timeout stays past ours."""
+    line = f"{command or default_command()} hook --wait {wait:g}" + (
+        f" --on-error {on_error}" if on_error != "deny" else "")
+    return {"type": "command", "command": line + " || exit 2", "timeout": hook_timeout(wait)}
 
 
 def http_hook(url: str, *, wait: float = WAIT, key_env: str = KEY_ENV) -> dict[str, Any]:
@@ -59,7 +75,7 @@ def is_ours(hook: Any) -> bool:
     if hook.get("type") == "http":
         return HTTP_PATH in str(hook.get("url", ""))
     words = str(hook.get("command", "")).split()
-    return any((w.endswith(COMMAND) or w == "agent_approvals.claude_code") and words[i + 1:i + 2] == ["hook"]
+    return any((w.endswith(COMMAND) or w == MODULE) and words[i + 1:i + 2] == ["hook"]
                for i, w in enumerate(words))
 
 

@@ -119,8 +119,10 @@ class Wire:
                 self._next += 1  # another worker, if there is one
             else:
                 self._answered = True
-                if response.status_code < 400:
+                if 200 <= response.status_code < 300:  # only 2xx: a redirect's body is never read as an answer
                     return _body(response, base, method, path)
+                if response.status_code < 400:
+                    raise _not_the_api(response.status_code, base, method, path)
                 if response.status_code not in RETRY_STATUSES or time.monotonic() >= give_up:
                     raise _error(response, base, method, path)
                 self._next += 1

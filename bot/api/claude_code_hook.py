@@ -10,9 +10,13 @@ The body is Claude Code's `PreToolUse` hook input; the answer (200) is the hook'
 a command hook and this one find each other's cards). Its client speaks to this worker's `ApprovalsApi` in
 process (`InProcess`, an httpx transport): the same steps as the Approvals API's routes, without a round trip.
 `?wait=S` (0 to 60, default 50), `?on_error=ask` (default deny), and the header `X-Approvals-Requester` (a Slack
-user id or their email; Claude Code fills it from the environment) shape the ask. A request the hook cannot read
-is refused (400), which Claude Code treats as no decision: its own permission flow applies (in `-p` mode, a call not
-allowed by its rules is then denied); the command hook is the one that also denies when the bot is down.
+user id or their email; Claude Code fills it from the environment) shape the ask.
+
+Every answer is a decision, 200 (`decided`): Claude Code reads any other status as no decision and runs its own
+permission flow, so a refusal (401 a wrong or revoked key, 413 a large `Write`, 429 past the key's limits, 400 input
+nested too deep or not JSON) is a 200 deny with the refusal's reason; the store unreachable (503) is the `on_error`
+verdict. Only a bot that cannot be reached at all leaves Claude Code to its own flow (in `-p` mode, a call not
+allowed by its rules is then denied); the command hook is the one that also denies then.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
-from agent_approvals.claude_code.hook import WAIT, OnError, decide
+from agent_approvals.claude_code.hook import WAIT, OnError, answer, decide
 from agent_approvals.client import ApprovalsClient
 from aiohttp import web
 
@@ -37,6 +41,35 @@ RETRY_FOR = 2.0  # seconds the in-process client retries a store that does not a
 APPROVAL = re.compile(r"^/api/v1/approvals/([^/]+)(/use)?$")
 
 Handler = Callable[[web.Request, ApiKey], Awaitable[web.Response]]
+Route = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def decided(route: Route) -> Route:
+    """`route` (the hook behind the API's key check and limits) whose every answer is a decision, 200: a refusal
+    becomes deny with its reason (the store unreachable: the `?on_error` verdict)."""
+
+    async def answered(request: web.Request) -> web.StreamResponse:
+        try:
+            response = await route(request)
+        except web.HTTPException as exc:  # aiohttp's own refusals (a body past the server's limit)
+            status, said = exc.status, exc.reason
+        else:
+            if response.status < 300:
+                return response
+            status, said = response.status, _said(response)
+        verdict: OnError = "ask" if status >= 500 and request.query.get("on_error") == "ask" else "deny"
+        return web.json_response(answer(verdict, f"Not run: the approvals bot refused the hook ({status}: {said})."))
+
+    return answered
+
+
+def _said(response: web.StreamResponse) -> str:
+    """A refusal's message (`{"error": {"message": ...}}`), else its reason phrase."""
+    body = response.body if isinstance(response, web.Response) else None
+    try:
+        return str(json.loads(body)["error"]["message"])[:300] if isinstance(body, bytes) else response.reason
+    except (ValueError, KeyError, TypeError):
+        return response.reason or "refused"
 
 
 def handler(api: ApprovalsApi) -> Handler:

@@ -311,6 +311,9 @@ def document() -> dict[str, Any]:
                         " idempotency key per session and exact call); within `wait` seconds the decision is answered"
                         " (an approval used once), past it `deny` with the card's link (the identical retry spends"
                         " the approval once). An error answers `deny` (or `ask` with `on_error=ask`), never `allow`."
+                        " Every answer is 200: Claude Code reads any other status as no decision and runs its own"
+                        " flow, so a refusal (a wrong or revoked key, a body too large, a limit passed, bad input) is"
+                        " `deny` with the refusal's reason (the store unreachable: the `on_error` verdict)."
                     ),
                     "parameters": [
                         {"name": "wait", "in": "query", "required": False,
@@ -330,8 +333,7 @@ def document() -> dict[str, Any]:
                                 "hookEventName": {"const": "PreToolUse"},
                                 "permissionDecision": {"type": "string", "enum": ["allow", "deny", "ask"]},
                                 "permissionDecisionReason": {"type": "string"}}}}},
-                            "the hook's decision, as Claude Code reads it"),
-                        **_errors(400, 401, 413, 429, 503),
+                            "the hook's decision, as Claude Code reads it (refusals too: `deny` with the reason)"),
                     },
                 }
             },

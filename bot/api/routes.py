@@ -153,7 +153,8 @@ def add_routes(
     app.router.add_delete("/api/v1/approvals/{id}", _guarded(api, withdraw, gate))
     app.router.add_post("/api/v1/approvals/{id}/use", use_either)
     app.router.add_post("/api/v1/audit/allowed", _guarded(api, allowed, gate))
-    app.router.add_post(claude_code_hook.PATH, _guarded(api, claude_code_hook.handler(api), gate))
+    app.router.add_post(claude_code_hook.PATH, claude_code_hook.decided(_guarded(api, claude_code_hook.handler(api),
+                                                                                  gate)))
     app.router.add_get("/api/v1/key", _guarded(api, key_of, gate), allow_head=False)
     app.router.add_get("/api/v1/openapi.json", openapi, allow_head=False)
     app.router.add_get("/api/v1/jwks.json", jwks, allow_head=False)

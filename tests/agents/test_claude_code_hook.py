@@ -4,6 +4,7 @@ allowed; the card's title names the tool, the project and what the call does."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -11,6 +12,7 @@ import sys
 from typing import Any
 
 from agent_approvals.claude_code import HookCall
+from aiohttp import web
 
 BASH = {"session_id": "s-1", "cwd": "/home/me/shop-api", "hook_event_name": "PreToolUse", "tool_name": "Bash",
         "tool_input": {"command": "npm publish", "description": "Publish"}}
@@ -99,3 +101,30 @@ def test_the_hooks_own_failure_is_a_decision() -> None:
         out = json.loads(done.stdout)["hookSpecificOutput"]
         assert out["permissionDecision"] == verdict
         assert out["permissionDecisionReason"] == "Not run: the approval hook failed (RuntimeError)."
+
+
+async def test_a_redirect_is_a_failure_never_an_approval() -> None:
+    """#51.3: an answer of 3xx whose body reads as an approved, used call (a proxy or a server that is not the bot)
+    is denied, never allowed."""
+    approved = {"id": "apr_1", "status": "approved", "approved": True, "used": True, "decided_by": "U0BOB",
+                "arguments": BASH["tool_input"], "tool_name": "Bash"}
+
+    async def redirect(request: web.Request) -> web.Response:
+        return web.json_response(approved, status=int(request.match_info["status"]),
+                                 headers={"Location": "http://127.0.0.1:9/"})
+
+    app = web.Application()
+    app.router.add_route("*", "/{status}/{tail:.*}", redirect)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        for status in (300, 302, 304, 307):
+            env = {"AGENT_APPROVALS_URL": f"http://127.0.0.1:{port}/{status}", "AGENT_APPROVALS_KEY": "aak_x"}
+            out = await asyncio.to_thread(hook, json.dumps(BASH), "--retry-for", "0.2", **env)
+            assert out["permissionDecision"] == "deny", (status, out)
+            assert f"HTTP {status}" in out["permissionDecisionReason"], (status, out)
+    finally:
+        await runner.cleanup()

@@ -23,19 +23,52 @@ def decision_schema() -> dict[str, Any]:
     return schema
 
 
-async def test_without_a_key_it_is_refused(api: Worker) -> None:
+def denied(status: int, body: dict[str, Any], *, saying: str) -> None:
+    """A refusal answered as Claude Code reads a decision: 200, deny, the refusal's reason."""
+    assert status == 200, (status, body)
+    jsonschema.validate(body, decision_schema())
+    output = body["hookSpecificOutput"]
+    assert output["permissionDecision"] == "deny", output
+    assert output["permissionDecisionReason"].startswith("Not run: the approvals bot refused the hook (")
+    assert saying in output["permissionDecisionReason"], output
+
+
+async def test_without_a_key_it_is_denied(api: Worker) -> None:
+    """#51.3: Claude Code reads a non-2xx answer as no decision (its own flow runs): every refusal is a 200 deny."""
     status, body, _ = await Client(api, "").call("POST", PATH, body=READ, key="")
-    assert status == 401 and body["error"]["code"] == "unauthorized"
+    denied(status, body, saying="401: send Authorization: Bearer <API key>")
+    status, body, _ = await Client(api, "aak_" + "x" * 40).call("POST", PATH, body=READ)
+    denied(status, body, saying="401: ")
+    made = await new_key(api, "revoked")
+    assert await api.services.store.api_keys.revoke("revoked", by="test")
+    status, body, _ = await Client(api, made.key).call("POST", PATH, body=READ)
+    denied(status, body, saying="this API key is not valid (wrong or revoked)")
 
 
-async def test_bad_input_is_a_clear_400(api: Worker) -> None:
+async def test_bad_input_is_denied_with_a_clear_reason(api: Worker) -> None:
     client = Client(api, (await new_key(api)).key)
     status, body, _ = await client.call("POST", PATH + "?wait=600", body=READ)
-    assert status == 400 and body["error"]["field"] == "wait"
+    denied(status, body, saying="400: ")
     status, body, _ = await client.call("POST", PATH + "?on_error=allow", body=READ)
-    assert status == 400 and body["error"]["field"] == "on_error"
+    denied(status, body, saying="on_error must be deny or ask")
     status, body, _ = await client.call("POST", PATH, raw=b"{not json")
-    assert status == 400 and "not JSON" in body["error"]["message"]
+    denied(status, body, saying="not JSON")
+    deep = b'{"tool_name": "Bash", "tool_input": ' + b'{"a": ' * 200 + b"1" + b"}" * 201
+    status, body, _ = await client.call("POST", PATH, raw=deep)
+    denied(status, body, saying="deeper than")
+    large = {**READ, "tool_name": "Write", "tool_input": {"file_path": "/tmp/a.bin", "content": "x" * 300_000}}
+    status, body, _ = await client.call("POST", PATH, body=large)
+    denied(status, body, saying="413: the body is larger than")
+    huge = {**large, "tool_input": {"file_path": "/tmp/a.bin", "content": "x" * 2_000_000}}  # past the server's own
+    status, body, _ = await client.call("POST", PATH, body=huge)
+    denied(status, body, saying="413")
+
+
+async def test_past_the_keys_limit_it_is_denied(api: Worker) -> None:
+    client = Client(api, (await new_key(api, "limited", per_minute=2)).key)
+    answers = [await client.call("POST", PATH + "?wait=0", body={"tool_name": "Bash"}) for _ in range(3)]
+    status, body, _ = answers[-1]
+    denied(status, body, saying="429: the key limited sent more than 2 requests this minute")
 
 
 async def test_an_input_that_names_no_call_is_denied_or_asked_never_allowed(api: Worker) -> None:

@@ -182,6 +182,22 @@ async def test_destructive_commands_are_refused_at_once_with_the_reason(
     assert len(refused) == 3 and {entry["by"] for entry in refused} == {"policy"}, refused
 
 
+async def test_claude_codes_rm_rf_is_refused_by_the_example(
+    policy_worker: StartPolicyWorker, slack: SlackStandIn
+) -> None:
+    """#51.13: Claude Code's tool is `Bash`, and a policy matches a tool's name exactly: the page's example names it,
+    so the hook's call is refused at once with the reason, no card (it once got an ordinary card)."""
+    worker, _ = await policy_client(policy_worker, "commands", "ops-bot")
+    key = (await new_key(worker, "claude-code")).key
+    hook = {"session_id": "s-1", "cwd": "/srv/app", "hook_event_name": "PreToolUse", "tool_name": "Bash",
+            "tool_input": {"command": "rm -rf build", "description": "Clean"}, "tool_use_id": "toolu_1"}
+    status, body, _ = await Client(worker, key).call("POST", "/api/v1/hooks/claude-code?wait=1", body=hook)
+    out = body["hookSpecificOutput"]
+    assert status == 200 and out["permissionDecision"] == "deny", body
+    assert "destructive commands (rm -rf, DROP TABLE) are never run" in out["permissionDecisionReason"], out
+    assert [m for m in slack.messages("C0APPROVALS") if m.get("blocks")] == []  # no card
+
+
 # c. the refund budget ---------------------------------------------------------------------------------------------
 
 

@@ -421,8 +421,12 @@ async def test_a_tool_call_waiting_on_a_dead_worker_is_asked_again_and_runs_once
     again = await slack.wait_for(lambda: tool_card(skip=first["ts"]), timeout=20)  # the agent asked again
     assert not list(outbox.glob("*")) if outbox.exists() else True  # nothing was sent without approval
     await slack.click(user=BOB, channel=APPROVALS, ts=again["ts"], action_id="approval_approve")
-    outcome = await slack.wait_for(  # the email team then shows the human the outcome
-        lambda: next((m for m in slack.messages(APPROVALS) if has_buttons(m) and m["ts"] != again["ts"]), None),
+    # the email team then shows the human the outcome: a new card, posted after the second one. (Not "any card with
+    # buttons but the second": under load the first card's redraw as decided may still wait its turn, and clicking it
+    # instead left the run waiting for a decision nobody would make, #51.16.)
+    outcome = await slack.wait_for(
+        lambda: next((m for m in slack.messages(APPROVALS) if has_buttons(m) and float(m["ts"]) > float(again["ts"])),
+                     None),
         timeout=20,
     )
     await slack.click(user=BOB, channel=APPROVALS, ts=outcome["ts"], action_id="approval_approve")

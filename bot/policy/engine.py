@@ -91,10 +91,11 @@ class PolicyEngine:
                                         what="reading policy windows")
         else:
             totals = [0] * len(specs)
+        amounts = [spec.amount(request.action, request.args) for spec in specs]
         marks = tuple(
-            WindowMark(spec.name, key, request.at - spec.over, total, spec.amount(request.action, request.args),
-                       spec.over + WINDOW_SLACK, count=not spec.sum)
-            for spec, key, total in zip(specs, keys or [""] * len(specs), totals, strict=True)
+            WindowMark(spec.name, key, request.at - spec.over, total, counted(amount), spec.over + WINDOW_SLACK,
+                       count=not spec.sum)
+            for spec, key, total, amount in zip(specs, keys or [""] * len(specs), totals, amounts, strict=True)
         )
         verdict = evaluator.evaluate(request, {mark.name: mark.expect for mark in marks})
         return Judged(verdict, marks if self.store is not None else (), bundle)
@@ -166,6 +167,12 @@ class PolicyEngine:
         if self.store is None:
             return {}
         return await self.store.approvals.policy_counts(self.bundle.hash)
+
+
+def counted(amount: int | None) -> int | None:
+    """What a call adds to a window: its amount, or nothing when it is below zero (a call never lowers a window:
+    the verdict on it is a person's, `decide.never_counted_down`)."""
+    return None if amount is None or amount < 0 else amount
 
 
 def shadow_entry(judged: Judged, *, approval: str, request: PolicyRequest) -> dict[str, str] | None:

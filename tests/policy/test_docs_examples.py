@@ -230,6 +230,24 @@ async def test_the_refund_budget_allows_within_and_asks_two_of_finance_beyond_wi
     assert theirs["status"] == "approved", theirs  # another agent, its own budget
 
 
+async def test_a_negative_amount_never_credits_the_budget(
+    policy_worker: StartPolicyWorker, slack: SlackStandIn
+) -> None:
+    """#51.4: refund(-1,000,000 cents) once was allowed at once and subtracted, after which a $10,000 refund was
+    allowed at once. A call never lowers a window: it is not counted, and a person decides it."""
+    worker, client = await policy_client(policy_worker, "refunds", "support-bot")
+    _, credit = await client.ask(tool("refund", order="A-1", amount_cents=-1_000_000))
+    assert credit["status"] == "pending", credit
+    card = await nth_card(slack, 1)
+    assert "args.amount_cents is -1000000, below zero: it is not counted against refunds_24h" in json.dumps(
+        card["blocks"])
+    _, large = await client.ask(tool("refund", order="A-2", amount_cents=1_000_000))
+    assert large["status"] == "pending", large  # beyond the budget: two of finance decide
+    pending = await worker.services.store.approvals.get(large["id"])
+    assert pending is not None and pending.approvers == ("S0FINANCE",) and pending.required_approvals == 2
+    assert "(spent $0)" in json.dumps((await nth_card(slack, 2))["blocks"])  # the credit was not counted
+
+
 # d. production deploys --------------------------------------------------------------------------------------------
 
 

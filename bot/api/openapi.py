@@ -282,11 +282,13 @@ def document() -> dict[str, Any]:
                     "operationId": "recordAllowed",
                     "summary": "Record a tool call the program runs without a card, by its own allow-list",
                     "description": (
-                        "Nothing is asked or decided: the bot's audit log gets an `allowed` entry (the key, the tool,"
-                        " the digest of the arguments and the arguments themselves up to 4,000 characters, `by:"
-                        " allow-list`, `outcome: allowed`, `allowed_by`), shown by the audit export and counted apart"
-                        " in the report. A retry with the same Idempotency-Key and body gets the same answer and"
-                        " adds no entry."
+                        "Nobody is asked: the bot's audit log gets an `allowed` entry (the key, the tool, the digest"
+                        " of the arguments and the arguments themselves up to 4,000 characters, `by: allow-list`,"
+                        " `outcome: allowed`, `allowed_by`), shown by the audit export and counted apart in the"
+                        " report. The policies decide first, as on every way in: a policy that refuses the call"
+                        " answers 403 `refused_by_policy` (audited; the program must not run it), one that asks a"
+                        " person 409 `ask_a_person` (ask for an approval instead). A retry with the same"
+                        " Idempotency-Key and body gets the same answer and adds no entry."
                     ),
                     "parameters": [
                         {"name": "Idempotency-Key", "in": "header", "required": False,

@@ -31,6 +31,7 @@ from bot.approvals.opening import OpenRefused, ProgramAsk
 from bot.approvals.service import ApprovalService
 from bot.core.ids import new_run_id, random_id
 from bot.core.records import API_OWNER, API_PRESET, ApprovalRecord, RunRecord
+from bot.policy.decide import PolicyRequest
 from bot.store import ApiKey, NewKey, Once, Store, persistently
 from bot.store.approvals import AUDITED_ARGUMENTS
 
@@ -219,14 +220,18 @@ class ApprovalsApi:
     async def record_allowed(
         self, key: ApiKey, allowed: Allowed, *, idempotency_key: str = ""
     ) -> tuple[int, dict[str, Any]]:
-        """An `allowed` audit entry: a tool call the program forwarded by its own allow-list (no card, no approval;
-        nothing is decided here), with the key, the tool, the digest of its arguments (and the arguments, as a
-        `requested` entry keeps them) and what in the allow-list let it through. 201 with the record; a retry with
-        the same `idempotency_key` and body (as canonical JSON) gets the same answer and adds no entry (another
-        body: 409)."""
+        """An `allowed` audit entry: a tool call the program forwarded by its own allow-list (no card, no approval),
+        with the key, the tool, the digest of its arguments (and the arguments, as a `requested` entry keeps them)
+        and what in the allow-list let it through. The policies decide first, as on every way in: one that refuses
+        the call answers 403 `refused_by_policy` (audited), one that asks a person 409 `ask_a_person` (the program
+        asks for an approval instead: a card); otherwise 201 with the record (naming the policy that allowed it,
+        if one did). A retry with the same `idempotency_key` and body (as canonical JSON) gets the same answer and
+        adds no entry (another body: 409)."""
         channel = allowed.channel or key.default_channel
         if not key.allows(channel):
             raise ApiError(403, "forbidden", f"the key {key.name} may not record calls in {channel}", field="channel")
+        requester = await self.requester(allowed.requester) if allowed.requester else ""
+        claim = await self.policies_first(key, allowed, channel=channel, requester=requester)
         arguments = canonical_json(allowed.arguments)
         digest, now = digest_of(allowed.arguments), time.time()
         answer = {"id": new_call_id(), "status": "allowed", "tool": allowed.tool_name, "digest": digest,
@@ -238,7 +243,8 @@ class ApprovalsApi:
             "origin_channel": channel,
             **({"arguments": arguments} if len(arguments) <= AUDITED_ARGUMENTS else {}),
             **({"agent": allowed.agent} if allowed.agent else {}),
-            **({"requester": await self.requester(allowed.requester)} if allowed.requester else {}),
+            **({"requester": requester} if requester else {}),
+            **({"policy": claim} if claim else {}),
         }
         if not idempotency_key:
             await self.store.audit.append("allowed", **entry)
@@ -252,6 +258,28 @@ class ApprovalsApi:
             raise ApiError(409, "idempotency_conflict", "this Idempotency-Key was used with another body",
                            field="Idempotency-Key")
         return 201, json.loads(said)
+
+    async def policies_first(self, key: ApiKey, allowed: Allowed, *, channel: str, requester: str) -> str:
+        """The policies' verdict on a call a program's allow-list lets through: a refusal (403, audited) or an ask
+        (409: ask for an approval instead) is raised; else the claim (`{bundle, ids}`) of a policy that allowed it
+        ("" when none had an opinion). The channel's input mode and its risk words come after the allow-list, as
+        after a rule: they are not read here."""
+        request = PolicyRequest(principal_type="Agent", principal=key.name, action=allowed.tool_name,
+                                channel=channel, kind="tool_call", args=allowed.arguments, requester=requester)
+        judged = await self.approvals.policies.judge(request)
+        verdict = judged.verdict
+        ids = ", ".join(verdict.ids) or "(none)"
+        claim = json.dumps(judged.claim, separators=(",", ":"))
+        if verdict.outcome == "deny":
+            await self.store.audit.append(
+                "api_refused", key=key.name, reason="refused_by_policy", tool=allowed.tool_name,
+                digest=digest_of(allowed.arguments), origin_channel=channel, policy=claim,
+                said=f"{verdict.reason} (allowed by {allowed.allowed_by}, refused by the policies first)"[:500])
+            raise ApiError(403, "refused_by_policy", f"refused by policy {ids}: {verdict.reason}")
+        if verdict.outcome == "ask":
+            raise ApiError(409, "ask_a_person", f"policy {ids} asks a person: {verdict.reason}. Ask for an approval"
+                           " (POST /api/v1/approvals) instead of recording the call as allowed.")
+        return claim if verdict.outcome == "allow" else ""
 
     # reading ------------------------------------------------------------------------------------
     async def get(self, key: ApiKey, approval_id: str, *, wait: float = 0.0) -> dict[str, Any]:

@@ -8,6 +8,7 @@ integration meets the same bundle in its contract (tests/agents/test_contract.py
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -16,7 +17,19 @@ from tests.conftest import ALICE, APPROVALS, BOB, StartPolicyWorker
 from tests.support.api import Client, new_key
 from tests.support.claude_code import claude, runs
 from tests.support.fake_anthropic import FakeAnthropic
-from tests.support.hitl import DEMO, audit_events, bot, cards, click, finished, nth_card, start, text_of, until
+from tests.support.hitl import (
+    DEMO,
+    audit_events,
+    bot,
+    cards,
+    click,
+    finished,
+    nth_card,
+    reject,
+    start,
+    text_of,
+    until,
+)
 from tests.support.mcp_gateway import EMAIL, over_stdio, text
 from tests.support.policies import WAYS_IN, write_bundle
 
@@ -56,6 +69,33 @@ async def test_the_mcp_gateway(policy_worker: StartPolicyWorker, slack: SlackSta
         assert not sent.is_error and text(sent) == "sent to bob@example.com"
         assert [c["arguments"] for c in gw.calls("send_email")] == [EMAIL]
     assert slack.messages(APPROVALS) == []
+
+
+async def test_the_mcp_gateways_allow_list_comes_after_the_policies(
+    policy_worker: StartPolicyWorker, slack: SlackStandIn, tmp_path: Path
+) -> None:
+    """#51.6: with `--allow 'send_*'`, a call a policy forbids once ran upstream, audited only as "allowed by the
+    allow-list". The policies decide first, whichever way a call comes in: a forbid refuses an allow-listed call,
+    an ask makes it a card; what they leave alone the allow-list lets through."""
+    worker = await policy_worker(BUNDLE)
+    async with over_stdio(worker, (await new_key(worker, "emailer")).key, tmp_path, "--allow", "send_*") as gw:
+        refused = await gw.session.call_tool("send_email", dict(RIVAL))
+        assert refused.is_error and text(refused) == f"Not run: refused by policy mail-no-rivals: {RIVAL_REASON}", text(
+            refused)
+        assert gw.calls("send_email") == []  # the upstream never saw it
+        sent = await gw.session.call_tool("send_email", dict(EMAIL))
+        assert not sent.is_error and text(sent) == "sent to bob@example.com"
+        asking = asyncio.ensure_future(gw.session.call_tool("send_email", dict(PARTNER)))
+        card = await nth_card(slack, 1)
+        assert f"Policy mail-elsewhere: {PARTNER_REASON}" in text_of(card)
+        assert len(gw.calls("send_email")) == 1  # not forwarded while a person decides
+        await reject(slack, card, user=BOB, reason="not to partners")
+        rejected = await asyncio.wait_for(asking, 30)
+        assert rejected.is_error and len(gw.calls("send_email")) == 1
+    refusals = [e for e in await audit_events(worker, "api_refused") if e.get("reason") == "refused_by_policy"]
+    assert len(refusals) == 1 and refusals[0]["tool"] == "send_email" and "mail-no-rivals" in refusals[0]["policy"]
+    allowed = await audit_events(worker, "allowed")
+    assert len(allowed) == 1 and "mail-" in allowed[0].get("policy", ""), allowed
 
 
 async def test_claude_codes_hooks(policy_worker: StartPolicyWorker, slack: SlackStandIn, tmp_path: Path) -> None:

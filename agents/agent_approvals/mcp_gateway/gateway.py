@@ -24,7 +24,9 @@ edits and rules against it):
   recorded in the bot's audit log first (`POST /api/v1/audit/allowed`: an `allowed` entry with the key, the
   tool, the digest of the arguments and the pattern; also a log line here). The record is retried through
   blips for up to 10 s; when it cannot be written (the API unreachable, the key refused) the call is not
-  forwarded and the client gets `isError` saying so: nothing runs unaudited. A call an "always allow" rule
+  forwarded and the client gets `isError` saying so: nothing runs unaudited. The bot's policies decide first,
+  as on every way in: a policy that forbids the call refuses it (`isError` with the policy's reason, audited by
+  the bot), one that asks a person turns it into an ordinary ask (a card). A call an "always allow" rule
   matches is forwarded without a card too, audited by the bot;
 - a forwarded call the upstream does not answer within `--call-timeout` seconds (default 300) gets the client
   `isError` ("the upstream did not answer X within N s": it may have run; the upstream is asked to cancel it)
@@ -253,11 +255,13 @@ class Gateway:
         if pattern is not None:
             recorded = await self._audit_allowed(name, arguments, pattern, idempotency_key(key, "allowed"))
             if isinstance(recorded, types.CallToolResult):
-                return recorded  # not audited: not forwarded
-            log.info("audit %s", json.dumps({"event": "mcp_allowed", "server": self.name, "tool": name,
-                                              "arguments": arguments, "by": "--allow", "pattern": pattern,
-                                              "recorded": recorded.id}, sort_keys=True))
-            return await self.forwarder.forward(ctx, name, arguments)
+                return recorded  # refused by a policy, or not audited: not forwarded
+            if recorded is not None:
+                log.info("audit %s", json.dumps({"event": "mcp_allowed", "server": self.name, "tool": name,
+                                                  "arguments": arguments, "by": "--allow", "pattern": pattern,
+                                                  "recorded": recorded.id}, sort_keys=True))
+                return await self.forwarder.forward(ctx, name, arguments)
+            # a policy asks a person about it: asked like any call the allow-list does not name
         if modern and declares_tasks(ctx):
             return await self.tasks.create(ctx, tool, arguments, key)
         if modern:
@@ -347,20 +351,33 @@ class Gateway:
 
     async def _audit_allowed(
         self, name: str, arguments: dict[str, Any], pattern: str, key: str
-    ) -> AllowedCall | types.CallToolResult:
+    ) -> AllowedCall | types.CallToolResult | None:
         """The allowed call recorded in the bot's audit log (`record_allowed`: the key, the tool, the digest of the
         arguments, the pattern), retried through blips for at most `audit_within` seconds; else the `isError`
-        result the client gets instead of the call: an allowed call is forwarded only once it is audited."""
+        result the client gets instead of the call: an allowed call is forwarded only once it is audited. The bot's
+        policies decide first: one that refuses it is that `isError` (with its reason), one that asks a person is
+        None (the call is asked about like any other)."""
         try:
             async with asyncio.timeout(self.audit_within):
                 return await self.client.record_allowed(name, arguments, allowed_by=f"--allow {pattern}",
                                                         agent=f"{self.name} (MCP)"[:80], idempotency_key=key)
-        except (ApprovalsError, httpx.HTTPError, TimeoutError) as exc:
-            why = "no answer" if isinstance(exc, TimeoutError) else str(exc) or type(exc).__name__
-            log.error("not forwarded: %s on %s (allowed by --allow %s) could not be recorded in the audit log: %s",
-                      name, self.name, pattern, why)
-            return refused(f"Not run: {name} is allowed without a card (--allow {pattern}), but the call could not"
-                            f" be recorded in the approvals audit log ({why}); it runs only once recorded.")
+        except ApprovalsError as exc:
+            if exc.code == "ask_a_person":
+                return None
+            if exc.code == "refused_by_policy":
+                log.info("not forwarded: %s on %s (--allow %s): %s", name, self.name, pattern, exc.message)
+                return refused(f"Not run: {exc.message}")
+            return self._not_audited(name, pattern, exc)
+        except (httpx.HTTPError, TimeoutError) as exc:
+            return self._not_audited(name, pattern, exc)
+
+    def _not_audited(self, name: str, pattern: str, exc: Exception) -> types.CallToolResult:
+        why = "no answer" if isinstance(exc, TimeoutError) else str(exc) or type(exc).__name__
+        log.error("not forwarded: %s on %s (allowed by --allow %s) could not be recorded in the audit log: %s",
+                  name, self.name, pattern, why)
+        return refused(f"Not run: {name} is allowed without a card (--allow {pattern}), but the call could not be"
+                       f" recorded in the approvals audit log ({why}); it runs only once recorded.")
+
 
 def _page(params: types.PaginatedRequestParams | None) -> types.PaginatedRequestParams | None:
     """A list request's page for the upstream: its cursor only (the client's `_meta` belongs to the client's own

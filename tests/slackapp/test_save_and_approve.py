@@ -7,7 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from bot.devslack.server import SlackStandIn
-from tests.conftest import BOB, CAROL
+from tests.conftest import BOB, CAROL, Worker
+from tests.support.api import Client
 from tests.support.hitl import (
     audit_events,
     bot,
@@ -22,6 +23,8 @@ from tests.support.hitl import (
     text_of,
     until,
 )
+from tests.support.homes import approval_id_of
+from tests.support.policies import write_bundle
 
 EMAIL = {"to": "bob@example.com", "subject": "Price change", "body": "Dear Bob,\nPrices change on May 1."}
 TASK = "--team email Tell bob@example.com about the price change"
@@ -90,3 +93,69 @@ async def test_a_value_of_the_wrong_kind_is_refused_on_its_field(
         assert refused.json["response_action"] == "errors"
         assert list(refused.json["errors"]) == ["arg_0"] and "schema" in refused.json["errors"]["arg_0"]
         assert not outbox(tmp_path)
+
+
+EDITED_POLICIES = {
+    "mail.cedar": '''
+@id("mail-outside")
+@outcome("ask")
+@approvers("U0CAROL")
+@reason("{args.to} is outside example.com: Carol checks it")
+forbid (principal, action == Action::"send_email", resource)
+when { !(context.args.to like "*@example.com") };
+
+@id("mail-budget")
+@outcome("ask")
+@approvers("U0CAROL")
+@reason("more than one email an hour")
+forbid (principal, action == Action::"send_email", resource)
+when { context.window.mails_1h >= 1 };
+''',
+    "policy.yaml": "windows:\n  mails_1h: {count: true, per: [action], over: 1h, actions: [send_email]}\n",
+}
+
+
+async def test_an_edited_call_is_a_new_call_the_policies_route(
+    slack: SlackStandIn, redis_url: str, tmp_path: Path
+) -> None:
+    """#51.7: the policies and windows decide the edited call before any vote counts: an edit the policies route
+    to Carol is never approved by its editor alone (Save & approve is then Bob's vote, refused), and the window
+    counts the edited call once, the original not at all after its revision."""
+    model = replay(call("send_email", EMAIL), "Sent it.")
+    folder = write_bundle(tmp_path / "policies", EDITED_POLICIES)
+    async with bot(slack, redis_url, tmp_path, model, POLICY_DIR=str(folder)) as worker:
+        await start(slack, TASK)
+        view = await open_modal(slack, await nth_card(slack, 1), user=BOB)
+        await slack.submit_view(
+            user=BOB, view_id=view["id"],
+            values={"arg_0": {"arg_input": "eve@rival.com"}, "then": {"then_input": "approve"}},
+        )
+        edited = await nth_card(slack, 2)
+        shown = text_of(edited)
+        assert "Policy mail-outside: eve@rival.com is outside example.com: Carol checks it" in shown, shown
+        assert "more than one email an hour" not in shown  # the revised original no longer counts
+        await until(lambda: _refused_vote(worker), what="Bob's Save & approve refused on the routed call")
+        pending = await worker.services.store.approvals.get(approval_id_of(edited))
+        assert pending is not None and pending.pending
+        assert pending.approvers == (CAROL,) and pending.voters == []  # Bob's Save & approve did not count
+        assert not outbox(tmp_path)
+        await click(slack, edited, "approval_approve", user=CAROL)
+        await until(lambda: outbox(tmp_path), what="the edited email, approved by Carol")
+        decisions = [(e["outcome"], e["by"]) for e in await audit_events(worker, "decision")]
+        assert decisions == [("revised", BOB), ("approved", CAROL)]
+
+
+async def _refused_vote(worker: Worker) -> bool:
+    return any(e.get("by") == BOB for e in await audit_events(worker, "refused"))
+
+
+async def test_a_programs_call_offers_no_save_and_approve(emailer: tuple[Worker, str], slack: SlackStandIn) -> None:
+    """A program asks about an edited call anew itself (a new card nobody voted on): its Revise form offers no
+    Save & approve, which would say a vote counted that never does."""
+    worker, key = emailer
+    status, asked, _ = await Client(worker, key).call("POST", "/api/v1/approvals", body={
+        "kind": "tool", "title": "Tell Bob", "tool": {"name": "send_email", "arguments": EMAIL}})
+    assert status == 201, asked
+    view = await open_modal(slack, await nth_card(slack, 1), user=BOB)
+    blocks = {b.get("block_id") for b in view["view"]["blocks"]}
+    assert "arg_0" in blocks and "then" not in blocks, blocks

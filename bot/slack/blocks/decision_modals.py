@@ -178,7 +178,8 @@ def _then_input() -> Block:
         "label": plain("Then", 2000),
         "element": {"type": "radio_buttons", "action_id": THEN_ACTION, "options": [approve, ask],
                     "initial_option": approve},
-        "hint": plain("Where more than one approval is needed, yours counts as one of them.", 2000),
+        "hint": plain("The edited call is a new call: the policies decide it first, and may send it to other"
+                      " approvers; where more than one approval is needed, yours counts as one of them.", 2000),
     }
 
 

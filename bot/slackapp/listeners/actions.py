@@ -253,11 +253,13 @@ async def open_modal(services: Services, body: dict[str, Any], *, outcome: str) 
     metadata = sign_metadata(secret, approval_id=click.approval_id, user=click.user, channel=channel, ts=ts)
     if outcome == "rejected":
         view = build_reject_modal(checked.approval, metadata=metadata)
-    else:  # Save & approve is offered to who may approve the card (and, with a quorum, vote)
+    else:  # Save & approve is offered to who may approve the card (and, with a quorum, vote), on a run's own call:
+        # a program asks about an edited call anew itself, on a card nobody has voted on
         approving = await services.approvals.may_decide(
             click.approval_id, outcome="approved", user=click.user, card=click.card
         )
-        view = build_revise_modal(checked.approval, metadata=metadata, may_approve=approving.status == "allowed")
+        may_approve = approving.status == "allowed" and not checked.approval.asked_by
+        view = build_revise_modal(checked.approval, metadata=metadata, may_approve=may_approve)
     open_view(
         services,
         trigger_id=click.trigger_id,

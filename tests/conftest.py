@@ -231,7 +231,7 @@ async def policy_worker(slack: SlackStandIn, redis_url: str, tmp_path: Path) -> 
         for name, text in files.items():
             (folder / name).write_text(text)
         worker = await start_worker(bot_env(slack=slack, redis_url=redis_url, model_config=None,
-                                            POLICY_DIR=str(folder), **env))
+                                            **{"POLICY_DIR": str(folder), **env}))  # (env may name another)
         slack.events_url = worker.url + "/slack/events"
         started.append(worker)
         return worker

@@ -107,21 +107,36 @@ def policy_files(directory: str | Path | None) -> list[Path]:
     return files
 
 
+def bundle_texts(directory: str | Path | None) -> list[tuple[Path, str]]:
+    """Each file of the bundle of `directory` (`policy_files`: symbolic links followed, looked up anew) with its
+    text; PolicyError when one cannot be read."""
+    texts = []
+    for path in policy_files(directory):
+        try:
+            texts.append((path, path.read_text(encoding="utf-8")))
+        except (OSError, UnicodeDecodeError) as exc:
+            raise PolicyError(f"{path}: cannot be read ({type(exc).__name__})") from None
+    return texts
+
+
+def content_hash(texts: list[tuple[Path, str]]) -> str:
+    """A bundle's hash: sha256 of every file's name and text (what `PolicyBundle.hash` is)."""
+    digest = hashlib.sha256()
+    for path, text in texts:
+        digest.update(f"{path.name}\0{len(text)}\0".encode())
+        digest.update(text.encode())
+    return digest.hexdigest()
+
+
 def load_bundle(directory: str | Path | None) -> PolicyBundle:
     """Read, parse and check the bundle of `directory` (None or "": the shipped defaults alone)."""
-    files = policy_files(directory)
-    digest = hashlib.sha256()
+    texts = bundle_texts(directory)
+    files = [path for path, _ in texts]
     policies: dict[str, Policy] = {}
     est: dict[str, dict[str, Any]] = {}
     windows: tuple[WindowSpec, ...] = ()
     schema = ""
-    for path in files:
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise PolicyError(f"{path}: cannot be read ({type(exc).__name__})") from None
-        digest.update(f"{path.name}\0{len(text)}\0".encode())
-        digest.update(text.encode())
+    for path, text in texts:
         if path.name == POLICY_FILE:
             windows = _windows_of(path, text)
         elif path.name == SCHEMA_FILE:
@@ -135,7 +150,7 @@ def load_bundle(directory: str | Path | None) -> PolicyBundle:
                 policies[policy.id] = policy
                 est[policy.id] = form
     bundle = PolicyBundle(
-        hash=digest.hexdigest(), policies=policies, windows=windows, est=est,
+        hash=content_hash(texts), policies=policies, windows=windows, est=est,
         directory=str(directory or ""), files=tuple(path.name for path in files), schema=schema,
     )
     _check_references(bundle)

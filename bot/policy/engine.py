@@ -4,7 +4,12 @@ bot/approvals/service.py): the request's windows read from Redis, then Cedar (bo
 
 A bundle that does not load stops a worker at start (`PolicyError`, exit 2 naming the file and line). Later, a
 change that does not load keeps the last good bundle: a warning and a `policy_load_failed` audit entry. Every
-load is audited (`policy_loaded`, with its hash), and `/healthz` shows the hash a worker runs."""
+load is audited (`policy_loaded`, with its hash), and `/healthz` shows the hash a worker runs.
+
+Changes are found by content, not by file names, sizes and times: every `reload_seconds` the files are read (the
+folder looked up anew, so a swapped symbolic link is followed) and hashed as the bundle's hash is. A new content is
+loaded only once it is stable: the same on two reads a tick apart, and the same again in what was loaded. So an
+edit that keeps a file's size and time is loaded, and a file still being written is never loaded half-written."""
 
 from __future__ import annotations
 
@@ -14,11 +19,10 @@ import json
 import logging
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 from bot.core.tasks import Background
-from bot.policy.bundle import PolicyBundle, PolicyError, load_bundle, policy_files
+from bot.policy.bundle import PolicyBundle, PolicyError, bundle_texts, content_hash, load_bundle
 from bot.policy.decide import Evaluator, PolicyRequest, PolicyVerdict
 from bot.policy.windows import WindowMark
 from bot.store import Store, persistently
@@ -57,8 +61,10 @@ class PolicyEngine:
         self.worker = worker
         self.reload_seconds = reload_seconds
         self._evaluator = Evaluator(bundle, shadow_all=mode == "shadow")
-        self._stamp = _stamp(bundle.directory)
+        self._seen = bundle.hash  # the content the last look found (loaded once two looks agree)
         self._failed = ""
+        self._failed_hash = ""  # the content that did not load
+        self.failed_since = 0.0  # when the files on disk stopped loading (0: they load), with `failed`
         self._task: asyncio.Task[None] | None = None
 
     @classmethod
@@ -125,24 +131,36 @@ class PolicyEngine:
             except Exception:  # a watcher that stops would leave a stale bundle with nobody told
                 log.exception("looking for policy changes failed")
 
+    @property
+    def failed(self) -> str:
+        """Why the files on disk do not load now ("" when they do, or have not changed): the last good bundle stays."""
+        return self._failed
+
     async def reload(self) -> bool:
-        """Load the bundle again if its files changed: True when a new one is active. One that does not load
-        keeps the last good one (a warning, and `policy_load_failed` audited once per distinct error)."""
-        stamp = _stamp(self.bundle.directory)
-        if stamp == self._stamp:
+        """Load the bundle again if its files' content changed and is stable (module docstring): True when a new
+        one is active. One that does not load keeps the last good one (a warning, and `policy_load_failed`
+        audited once per distinct error)."""
+        try:
+            seen = await asyncio.to_thread(lambda: content_hash(bundle_texts(self.bundle.directory)))
+        except PolicyError as exc:
+            seen = f"unreadable: {exc}"
+        stable, self._seen = seen == self._seen, seen
+        if not stable or seen == self.bundle.hash or seen == self._failed_hash:
+            if stable and seen == self.bundle.hash and self._failed:  # back to the bundle in force
+                self._failed, self._failed_hash, self.failed_since = "", "", 0.0
             return False
-        self._stamp = stamp
         try:
             bundle = await asyncio.to_thread(load_bundle, self.bundle.directory)
         except PolicyError as exc:
+            self._failed_hash = seen  # not parsed again until the files change
             if str(exc) != self._failed:
-                self._failed = str(exc)
+                self._failed, self.failed_since = str(exc), time.time()
                 log.warning("policies not reloaded, the last good bundle %s stays: %s", self.bundle.short_hash, exc)
                 await self._audit("policy_load_failed", error=str(exc)[:500], kept=self.bundle.hash)
             return False
-        self._failed = ""
-        if bundle.hash == self.bundle.hash:
+        if bundle.hash != seen:  # written again while it was loaded: the next looks decide
             return False
+        self._failed, self._failed_hash, self.failed_since = "", "", 0.0
         self._evaluator = Evaluator(bundle, shadow_all=self.mode == "shadow")
         log.info("policies reloaded: bundle %s (%d policies)", bundle.short_hash, len(bundle.policies))
         await self._loaded(bundle)
@@ -186,21 +204,3 @@ def shadow_entry(judged: Judged, *, approval: str, request: PolicyRequest) -> di
         "origin_channel": request.channel,
         "policy": json.dumps(judged.bundle.claim(shadow.ids), separators=(",", ":")),
     }
-
-
-def _stamp(directory: str) -> tuple[tuple[str, int, int], ...]:
-    """What changes when a bundle's files do: each file's name, size and modification time."""
-    if not directory:
-        return ()
-    try:
-        found = policy_files(directory)
-    except PolicyError:
-        return (("?", 0, 0),)
-    stamp = []
-    for path in found:
-        try:
-            stat = Path(path).stat()
-        except OSError:
-            continue
-        stamp.append((str(path), stat.st_size, stat.st_mtime_ns))
-    return tuple(stamp)

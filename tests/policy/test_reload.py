@@ -6,6 +6,7 @@ every worker on one POLICY_DIR shows the same hash on /healthz, and nothing secr
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -126,3 +127,79 @@ async def test_every_worker_on_one_policy_dir_shows_the_same_hash_and_nothing_se
 async def loaded_by(worker: Worker, bundle: str) -> bool:
     entries = [e for e in await audit_events(worker, "policy_loaded") if e.get("bundle") == bundle]
     return sorted(e["worker"] for e in entries) == ["w0", "w1"]
+
+
+WRITER = r"""
+import sys, time
+path, first, filler, last = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+with open(path, "w") as out:  # truncated at once: the forbid is gone until the last piece
+    out.write(first); out.flush()
+    for n in range(filler):
+        time.sleep(0.25)
+        out.write(f"// note {n}\n"); out.flush()
+    time.sleep(0.25)
+    out.write(last); out.flush()
+"""
+
+
+async def test_a_file_rewritten_slowly_is_never_loaded_half_written(policy_worker: StartPolicyWorker) -> None:
+    """#51.5: a file rewritten piece by piece (a writer process, over about 5 s: three of the worker's looks) parses
+    at every line, and once was loaded half written: its forbid gone, asks it refuses were approved at once. A
+    bundle is loaded only once its content is stable."""
+    worker = await policy_worker({"refunds.cedar": SMALL + NOT_ORDER_A1})
+    engine = worker.services.approvals.policies
+    before = engine.bundle.hash
+    client = Client(worker, (await new_key(worker, "support-bot")).key)
+    path = Path(engine.bundle.directory) / "refunds.cedar"
+    writer = await asyncio.create_subprocess_exec(sys.executable, "-c", WRITER, str(path), SMALL, "20", NOT_ORDER_A1)
+    answers = []
+    while writer.returncode is None:  # ask all along the rewrite
+        answers.append((await client.ask(refund(500)))[1])
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(writer.wait()), 0.2)
+    assert await writer.wait() == 0 and len(answers) >= 10
+    allowed = [a for a in answers if a["status"] != "rejected"]
+    assert allowed == [], f"{len(allowed)} of {len(answers)} asks the forbid refuses were not refused"
+    assert engine.bundle.hash == before  # never a half-written bundle
+    final = load_bundle(path.parent).hash
+    await until(lambda: engine.bundle.hash == final, within=15, what="the whole file loaded once stable")
+    assert (await client.ask(refund(500)))[1]["status"] == "rejected"
+
+
+async def test_an_edit_that_keeps_size_and_time_and_a_swapped_folder_are_loaded(
+    policy_worker: StartPolicyWorker, tmp_path: Path
+) -> None:
+    """#51.5: reloads compare content: an edit of the same size restored to the same modification time, and a
+    symbolic link to the folder swapped for one to another folder with files of the same names, sizes and times,
+    are each loaded (/healthz then shows the hash `policy check` computes)."""
+    worker = await policy_worker({"refunds.cedar": SMALL + NOT_ORDER_A1})
+    engine = worker.services.approvals.policies
+    path = Path(engine.bundle.directory) / "refunds.cedar"
+    stat = path.stat()
+    path.write_text((SMALL + NOT_ORDER_A1).replace('"A-1"', '"A-2"'))  # same size
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    edited = load_bundle(path.parent).hash
+    await until(lambda: engine.bundle.hash == edited, within=15, what="the same-size, same-time edit loaded")
+    assert await health_hash(worker) == edited
+
+    # a worker on a symbolic link to a folder; the link swapped to another folder, files alike but for content
+    first, second = tmp_path / "v1", tmp_path / "v2"
+    write_bundle(first, {"refunds.cedar": SMALL + NOT_ORDER_A1})
+    write_bundle(second, {"refunds.cedar": (SMALL + NOT_ORDER_A1).replace('"A-1"', '"A-3"')})
+    made = (first / "refunds.cedar").stat()
+    os.utime(second / "refunds.cedar", ns=(made.st_atime_ns, made.st_mtime_ns))
+    link = tmp_path / "current"
+    link.symlink_to(first)
+    linked = await policy_worker({}, POLICY_DIR=str(link))
+    swapped = tmp_path / "next"
+    swapped.symlink_to(second)
+    os.replace(swapped, link)  # an atomic swap, as deploy tools do
+    other = linked.services.approvals.policies
+    wanted = load_bundle(link).hash
+    await until(lambda: other.bundle.hash == wanted, within=15, what="the swapped folder loaded")
+    assert await health_hash(linked) == wanted
+
+
+async def health_hash(worker: Worker) -> str:
+    async with aiohttp.ClientSession() as session, session.get(worker.url + "/healthz") as response:
+        return str((await response.json())["policy"]["bundle"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import aiohttp
@@ -31,7 +32,7 @@ from bot.core.security import secrets_of
 from bot.core.settings import Settings, SettingsError, reveal
 from bot.core.signing import SigningError, SigningKeys, load_signing_keys
 from bot.core.tasks import Background
-from bot.policy.bundle import PolicyError
+from bot.policy.bundle import PolicyBundle, PolicyError
 from bot.policy.engine import PolicyEngine
 from bot.runs.manager import RunManager
 from bot.runs.models import resolve_model_config
@@ -136,6 +137,19 @@ def home_parts(settings: Settings, metrics: Metrics) -> tuple[Redis, Store, Coun
     return redis, store, slack
 
 
+async def unknown_groups(directory: Directory, bundle: PolicyBundle) -> str:
+    """A loaded bundle's warning: the user groups its @approvers name that Slack does not know (their asks could be
+    decided by nobody), or that they could not be checked."""
+    named = [group for policy in bundle.policies.values() for group in policy.approvers]
+    missing, unchecked = await directory.missing_groups(named)
+    whose = {group: [p.id for p in bundle.policies.values() if group in p.approvers] for group in missing}
+    said = "; ".join(f"@approvers names user group {group}, which Slack does not know (policy {', '.join(ids)}):"
+                     " nobody can decide its asks until it is fixed" for group, ids in whose.items())
+    if unchecked:
+        said += ("; " if said else "") + f"the user groups of @approvers could not all be checked: {unchecked}"
+    return said
+
+
 def create_services(settings: Settings, *, worker_id: str | None = None) -> Services:
     """Wire one worker's parts. Nothing connects until `start()`."""
     worker_id = worker_id or new_worker_id()
@@ -188,6 +202,7 @@ def create_services(settings: Settings, *, worker_id: str | None = None) -> Serv
                                      mode="shadow" if settings.policy_mode == "shadow" else "enforce")
     except PolicyError as exc:
         raise SettingsError(f"POLICY_DIR: {exc}") from None
+    policies.vet = partial(unknown_groups, directory)
     approvals = ApprovalService(
         store=store,
         cards=cards,
@@ -202,6 +217,7 @@ def create_services(settings: Settings, *, worker_id: str | None = None) -> Serv
         sweeper_wake=opened,
         homes=homes,
         policies=policies,
+        admin_users=settings.admin_users,
     )
     runs = RunManager(
         store=store,

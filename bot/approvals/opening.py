@@ -253,12 +253,16 @@ def policy_claim(judged: Judged, ids: Sequence[str] | None = None) -> str:
     return json.dumps(claim, separators=(",", ":"))
 
 
-def routed(approval: ApprovalRecord, ruling: PolicyVerdict) -> ApprovalRecord:
+def routed(approval: ApprovalRecord, ruling: PolicyVerdict, *, admins: Sequence[str] = ()) -> ApprovalRecord:
     """A pending approval as an ask policy routes it: its approvers, quorum, channel and timeout (each where the
-    policy names one), and its reason, shown on the card. A policy's timeout only ever rejects."""
+    policy names one), and its reason, shown on the card. A policy's timeout only ever rejects. A policy that could
+    not be evaluated routes as it names (the verdict carries its routing); naming no approvers, it goes to the
+    channel's named `admins` (the channel's approvers only when there are none)."""
     changes: dict[str, object] = {"policy_reason": ruling.reason}
     if ruling.approvers:
         changes["approvers"] = ruling.approvers
+    elif ruling.error and admins:
+        changes["approvers"] = tuple(dict.fromkeys(admins))
     if ruling.quorum:
         changes["required_approvals"] = ruling.quorum
     if ruling.channel:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from bot.slack.blocks import people_refs, safe, user_ref
 from bot.store import DecideResult
 
@@ -15,8 +17,9 @@ ALREADY = {
 }
 
 
-def refusal_text(result: DecideResult) -> str:
-    """What to tell a person whose click or form decided nothing (or only counted a vote)."""
+def refusal_text(result: DecideResult, *, missing: Sequence[str] = ()) -> str:
+    """What to tell a person whose click or form decided nothing (or only counted a vote); `missing`: user groups
+    among the approvers that Slack says do not exist."""
     approval = result.approval
     if result.status == "vote" and approval is not None:
         return f"Your approval is counted: {len(approval.voters)} of {approval.required_approvals}."
@@ -31,7 +34,11 @@ def refusal_text(result: DecideResult) -> str:
             " is false). Nothing changed."
         )
     if result.status == "not_allowed" and approval is not None:
-        return f"Only {people_refs(approval.approvers)} may decide this approval. Nothing changed."
+        said = f"Only {people_refs(approval.approvers)} may decide this approval. Nothing changed."
+        if missing:
+            said += (f" Slack knows no user group {', '.join(missing)}: ask an admin to fix the approvers (a policy's"
+                     " @approvers or the channel's `approvers`), or to cancel it.")
+        return said
     if result.status == "already" and approval is not None:
         if approval.status == "timed_out":
             return "Too late: this approval already timed out."

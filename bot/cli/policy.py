@@ -48,15 +48,17 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
+from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.core.durations import format_duration
-from bot.core.settings import SettingsError, StoreSettings
+from bot.core.settings import NamingSettings, SettingsError, StoreSettings
 from bot.policy.bundle import PolicyBundle, PolicyError, load_bundle
 from bot.policy.decide import Evaluator, PolicyRequest, PolicyVerdict
 from bot.policy.replay import ASKED, Explanation, Replayed, explain, recorded_asks, replay
 from bot.policy.windows import WindowSpec
 from bot.report.audit_export import CONTROLS, iso_utc
 from bot.report.cli import ReportError, check_since
+from bot.slack.directory import Directory
 from bot.store import Store, StoreUnavailable, connect
 
 CASE_KEYS = ("name", "principal", "agent", "run", "requester", "action", "channel", "kind", "args", "window", "time",
@@ -101,7 +103,7 @@ def policy_command(args: argparse.Namespace, *, environ: Mapping[str, str] | Non
         since = check_since(args.since) if args.action == "replay" else 0
         bundle = load_bundle(directory or None)
         if args.action == "check":
-            return _check(bundle)
+            return _check(bundle) or asyncio.run(_check_groups(bundle, NamingSettings.from_env(environ)))
         if args.action == "test":
             return _test(bundle, Path(args.fixtures))
     except (PolicyError, ReportError, SettingsError, FixtureError) as exc:
@@ -156,6 +158,30 @@ def _check(bundle: PolicyBundle) -> int:
     for spec in bundle.windows:
         print(f"  window {spec.name}: {describe_window(spec)}")
     return 0
+
+
+async def _check_groups(bundle: PolicyBundle, slack_settings: NamingSettings) -> int:
+    """The user groups @approvers names, asked of Slack when SLACK_BOT_TOKEN is set (SLACK_API_URL: where): 1 when
+    one does not exist (its asks could be decided by nobody)."""
+    named = [group for policy in bundle.policies.values() for group in policy.approvers if group.startswith("S")]
+    if not named:
+        return 0
+    token = slack_settings.slack_bot_token
+    if token is None:
+        print("  user groups not checked with Slack (set SLACK_BOT_TOKEN, and SLACK_API_URL if not slack.com): "
+              + ", ".join(dict.fromkeys(named)))
+        return 0
+    slack = AsyncWebClient(token=token.get_secret_value(), base_url=slack_settings.slack_api_url)
+    missing, unchecked = await Directory(slack).missing_groups(named)
+    for group in missing:
+        ids = [p.id for p in bundle.policies.values() if group in p.approvers]
+        print(f"error: @approvers names user group {group}, which Slack does not know (policy {', '.join(ids)}):"
+              " nobody could decide its asks", file=sys.stderr)
+    if unchecked:
+        print(f"  user groups not all checked with Slack: {unchecked}")
+    elif not missing:
+        print(f"  user groups checked with Slack: {', '.join(dict.fromkeys(named))}")
+    return 1 if missing else 0
 
 
 # test ------------------------------------------------------------------------------------------------------

@@ -34,6 +34,7 @@ MAX_REASON = 500
 _RESERVED = ("__entity", "__extn", "__expr")  # Cedar's JSON escapes: an agent's arguments never make entities
 _PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_.]*)(?:\|(usd))?\}", re.IGNORECASE)
 _LONG = 2**63
+_FAILED = re.compile(r"policy `([^`]+)`")  # the policy an evaluation error names (cedarpy's words)
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,12 +186,16 @@ class Evaluator:
         denying = [p for p in matched if p.effect == "forbid" and not p.ask]
         if result.decision == cedarpy.Decision.Deny and denying:
             return self._made("deny", denying, context, windows)
-        if errors:  # a policy that could not be evaluated might have refused: a person decides
+        if errors:  # a policy that could not be evaluated might have refused: a person decides, as it would route
             failed = "; ".join(str(error) for error in errors)[:300]
             asking = [p for p in matched if p.ask]
-            made = self._made("ask", asking, context, windows) if asking else PolicyVerdict("ask", windows=windows)
+            named = dict.fromkeys(_FAILED.findall(failed))
+            failing = [known[i] for i in named if i in known and known[i] not in asking]
+            route = self._made("ask", asking + failing, context, windows) if asking or failing else PolicyVerdict(
+                "ask", windows=windows)
+            said = self._made("ask", asking, context, windows).reason if asking else ""
             reason = f"a policy could not be evaluated, so a person decides ({failed})"
-            return replace(made, reason=_cut(f"{made.reason}; {reason}" if made.reason else reason), error=failed)
+            return replace(route, reason=_cut(f"{said}; {reason}" if said else reason), error=failed)
         if result.decision == cedarpy.Decision.Deny and matched:
             return self._made("ask", matched, context, windows)
         if result.decision == cedarpy.Decision.Allow:

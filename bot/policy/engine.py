@@ -18,6 +18,7 @@ import contextlib
 import json
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -64,6 +65,10 @@ class PolicyEngine:
         self._seen = bundle.hash  # the content the last look found (loaded once two looks agree)
         self._failed = ""
         self._failed_hash = ""  # the content that did not load
+        # what the worker checks of a loaded bundle outside it (the user groups its @approvers name, with Slack):
+        # a warning ("" when none), kept in `warning` and audited as `policy_warning`
+        self.vet: Callable[[PolicyBundle], Awaitable[str]] | None = None
+        self.warning = ""
         self.failed_since = 0.0  # when the files on disk stopped loading (0: they load), with `failed`
         self._task: asyncio.Task[None] | None = None
 
@@ -169,6 +174,10 @@ class PolicyEngine:
     async def _loaded(self, bundle: PolicyBundle) -> None:
         await self._audit("policy_loaded", bundle=bundle.hash, policies=str(len(bundle.policies)),
                           files=",".join(bundle.files)[:500], mode=self.mode)
+        self.warning = await self.vet(bundle) if self.vet is not None else ""
+        if self.warning:
+            log.warning("policies %s: %s", bundle.short_hash, self.warning)
+            await self._audit("policy_warning", bundle=bundle.hash, warning=self.warning[:500])
 
     async def _audit(self, event: str, **fields: str) -> None:
         if self.store is None:

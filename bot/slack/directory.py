@@ -16,6 +16,7 @@ log = logging.getLogger(__name__)
 NAME_SECONDS = 3600.0  # how long a person's record (`users.info`) is kept
 UNKNOWN_SECONDS = 60.0  # how long "Slack knows no such person" (or a failed lookup, for names) is kept
 NO_SUCH_USER = frozenset({"user_not_found", "users_not_found", "user_not_visible"})
+NO_SUCH_GROUP = frozenset({"no_such_subteam", "subteam_not_found"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +64,7 @@ class Directory:
         self._slack = slack
         self._ttl = ttl
         self._groups: dict[str, tuple[float, frozenset[str]]] = {}
+        self.missing: set[str] = set()  # user groups Slack said do not exist (a typo, a deleted group)
         self._dms: dict[str, str] = {}  # person -> the bot's direct message channel with them (it never changes)
         self._people: dict[str, tuple[float, Person | None]] = {}  # id -> (until, who; None: no such person)
         self._names: dict[str, tuple[float, str | None]] = {}  # id -> (until, None): a failed lookup, not asked again
@@ -123,10 +125,18 @@ class Directory:
         return found
 
     async def group_members(self, group_id: str) -> frozenset[str]:
+        """The members of user group `group_id`, cached `ttl` seconds. SlackApiError when Slack will not say
+        (`no_such_subteam`: a typo, a deleted group; the id is then in `missing` until Slack answers for it)."""
         cached = self._groups.get(group_id)
         if cached is not None and cached[0] > time.monotonic():
             return cached[1]
-        response = await self._slack.usergroups_users_list(usergroup=group_id)
+        try:
+            response = await self._slack.usergroups_users_list(usergroup=group_id)
+        except SlackApiError as exc:
+            if exc.response.get("error") in NO_SUCH_GROUP:
+                self.missing.add(group_id)
+            raise
+        self.missing.discard(group_id)
         members = frozenset(str(u) for u in response.get("users") or [])
         self._groups[group_id] = (time.monotonic() + self._ttl, members)
         return members
@@ -192,6 +202,23 @@ class Directory:
         shared = bool(channel.get("is_ext_shared")) if isinstance(channel, dict) else False
         self._shared[channel_id] = (time.monotonic() + NAME_SECONDS, shared)
         return shared
+
+    async def missing_groups(self, ids: Sequence[str]) -> tuple[list[str], str]:
+        """Of the user groups among `ids`, those Slack says do not exist, and why the others could not all be
+        checked ("" when they were)."""
+        missing, unchecked = [], ""
+        for group_id in dict.fromkeys(i for i in ids if i.startswith("S")):
+            try:
+                await self.group_members(group_id)
+            except SlackApiError as exc:
+                error = str(exc.response.get("error") or "")
+                if error in NO_SUCH_GROUP:
+                    missing.append(group_id)
+                else:
+                    unchecked = f"Slack answered {error}"
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                unchecked = f"Slack could not be reached ({type(exc).__name__})"
+        return missing, unchecked
 
     async def problem_with_channel(self, channel_id: str) -> str | None:
         try:

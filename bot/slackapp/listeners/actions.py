@@ -222,7 +222,8 @@ async def refuse(services: Services, result: DecideResult, click: Click, *, butt
             reason="approval not on this card",
             card_channel=click.card[0],
         )
-    tell(services, click, refusal_text(result))
+    missing = services.approvals.missing_groups(result.approval.approvers) if result.approval is not None else []
+    tell(services, click, refusal_text(result, missing=missing))
     return True
 
 

@@ -45,6 +45,17 @@ _APPROVAL = {
             " the worker knows the name; absent otherwise (`decided_by` stays the id)",
         },
         "on_behalf_of": {"type": "string", "description": "decided by a delegate for this person, who is away"},
+        "approved_by": {
+            "type": "array", "items": {"type": "string"},
+            "description": "approved by a quorum: every person whose vote counted, in the order they voted"
+            " (`decided_by` is the last of them)",
+        },
+        "policy": {
+            "type": "object", "required": ["bundle", "ids"],
+            "properties": {"bundle": {"type": "string"}, "ids": {"type": "array", "items": {"type": "string"}},
+                           "reason": {"type": "string"}},
+            "description": "the policies that decided or routed it: the bundle's hash, their ids, their reason",
+        },
         "reason": {"type": "string", "description": "why it was rejected, timed out or cancelled; a comment"},
         "feedback": {"type": "string", "description": "a revision's text"},
         "timeout_outcome": {"type": "string", "enum": ["approve", "reject"]},

@@ -98,6 +98,12 @@ def view(approval: ApprovalRecord, *, card_url: str = "", names: Mapping[str, st
             body["decided_by_name"] = name
         if approval.on_behalf:
             body["on_behalf_of"] = approval.on_behalf
+        if approval.status == "approved" and approval.required_approvals > 1 and approval.voters:
+            body["approved_by"] = approval.voters  # a quorum: every person whose vote counted, in order
+    if approval.policy:
+        claim = json.loads(approval.policy)
+        body["policy"] = {"bundle": claim.get("bundle", ""), "ids": claim.get("ids", []),
+                          **({"reason": approval.policy_reason} if approval.policy_reason else {})}
     decision = approval.decision()
     if approval.status in ("rejected", "timed_out", "cancelled") and decision.feedback:
         body["reason"] = decision.feedback

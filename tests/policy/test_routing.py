@@ -5,6 +5,7 @@ channel's admins when it names none), not to the channel's approvers. Real worke
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from bot.devslack.server import SlackStandIn
@@ -12,8 +13,8 @@ from tests.conftest import ALICE, APPROVALS, BOB, BOT_TOKEN, CAROL, SALES
 from tests.policy.test_cli import cli
 from tests.support.api import Client, new_key
 from tests.support.hitl import audit_events, nth_card, until
-from tests.support.homes import approval_id_of
-from tests.support.policies import StartPolicyWorker, refund, write_bundle
+from tests.support.homes import approval_id_of, home_text, open_homes
+from tests.support.policies import REFUND_WINDOWS, REFUNDS, StartPolicyWorker, refund, write_bundle
 
 TYPO = '''
 @id("refunds-to-finance")
@@ -84,3 +85,52 @@ async def test_a_policy_that_cannot_be_evaluated_routes_to_its_own_approvers_or_
     _, second = await Client(no_one, (await new_key(no_one, "support-bot-2")).key).ask(refund(600))
     routed = await no_one.services.store.approvals.get(second["id"])
     assert routed is not None and routed.approvers == (ADMIN,), routed
+
+
+async def test_what_people_are_shown_of_a_routed_quorum(policy_worker: StartPolicyWorker, slack: SlackStandIn) -> None:
+    """#51.10 and #51.15: the API's answer names the policies and the bundle that routed an approval, and every
+    person whose vote counted; the decision's audit entry names them too; the App Home entry shows the policy's
+    reason and who may decide, as the card does; a vote that did not decide shows in the voter's "Recently decided";
+    the rule form of a routed card says what the rule will not do."""
+    worker = await policy_worker({"refunds.cedar": REFUNDS, "policy.yaml": REFUND_WINDOWS})
+    client = Client(worker, (await new_key(worker, "support-bot")).key)
+    assert (await client.ask(refund(35000)))[1]["status"] == "approved"
+    _, asked = await client.ask(refund(20000))
+    routed = await client.wait(asked["id"], wait=0)
+    assert routed["policy"]["ids"] == ["refunds-over-budget"], routed
+    assert routed["policy"]["bundle"] == worker.services.approvals.policies.bundle.hash
+    assert "would exceed $500 in 24 h (spent $350)" in routed["policy"]["reason"]
+
+    await open_homes(slack, BOB)
+    await slack.wait_for(lambda: "Policy refunds-over-budget" in home_text(slack, BOB))
+    shown = home_text(slack, BOB)
+    assert "would exceed $500 in 24 h" in shown and "Who may decide: <!subteam^S0FINANCE>" in shown, shown
+
+    card = await nth_card(slack, 1)
+    await slack.click(user=CAROL, channel=APPROVALS, ts=card["ts"], action_id="approve_always")
+    modal = await slack.wait_for(lambda: slack.open_views(CAROL) and slack.open_views(CAROL)[-1])
+    assert "A policy routed this call" in json.dumps(modal["view"]), modal
+    await slack.close_view(user=CAROL, view_id=modal["id"])
+
+    await slack.click(user=BOB, channel=APPROVALS, ts=card["ts"], action_id="approval_approve")  # 1 of 2
+    await slack.wait_for(lambda: "your approval counted, *1 of 2 approvals*" in home_text(slack, BOB))
+    await slack.click(user=CAROL, channel=APPROVALS, ts=card["ts"], action_id="approval_approve")
+    decided = await client.wait(asked["id"])
+    assert decided["status"] == "approved" and decided["approved_by"] == [BOB, CAROL], decided
+    assert decided["decided_by"] == CAROL and decided["policy"]["ids"] == ["refunds-over-budget"]
+    entry = [e for e in await audit_events(worker, "decision") if e.get("voters")]
+    assert len(entry) == 1 and entry[0]["voters"] == f"{BOB},{CAROL}", entry
+
+
+async def test_agent_policy_says_when_the_folder_does_not_load(
+    policy_worker: StartPolicyWorker, slack: SlackStandIn
+) -> None:
+    """#51.10: the last good bundle stays in force, and `/agent policy` says so: since when, and the error."""
+    worker = await policy_worker({"refunds.cedar": REFUNDS, "policy.yaml": REFUND_WINDOWS})
+    engine = worker.services.approvals.policies
+    (Path(engine.bundle.directory) / "refunds.cedar").write_text(REFUNDS + "\nforbid (principal, action, resource")
+    await until(lambda: engine.failed, within=15, what="the broken folder noticed")
+    result = await slack.send_command(user=ALICE, channel=SALES, text="policy")
+    said = json.dumps(result.json)
+    assert "The files in the folder do not load" in said and "the last good bundle above stays in force" in said
+    assert "refunds.cedar" in said and engine.bundle.hash[:12] in said

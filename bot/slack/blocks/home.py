@@ -27,6 +27,7 @@ from bot.slack.blocks.approval_card import (
     decision_buttons,
     decision_line,
     item_summary,
+    policy_line,
     proposal_text,
     quorum_line,
     timeout_meaning,
@@ -43,6 +44,7 @@ from bot.slack.blocks.text import (
     date_ref,
     escape,
     mrkdwn,
+    people_refs,
     plain,
     safe,
     untrusted,
@@ -222,13 +224,16 @@ def _waiting_item(approval: ApprovalRecord, *, now: float) -> list[Block]:
 
 
 def _item_notes(approval: ApprovalRecord) -> list[dict[str, Any]]:
-    """The deadline and what a timeout means, the quorum so far, who edited the arguments, why Approve
-    is not offered, and why a human is asked (at most 3 context elements)."""
+    """The deadline and what a timeout means, who may decide and the quorum so far, who edited the arguments, why
+    Approve is not offered, the policy that routed it and why, and why a human is asked (at most 4 context
+    elements), as its card says."""
     if approval.never_times_out:
         line = ":hourglass_flowing_sand: Never times out"
     else:
         then = timeout_meaning(approval.timeout_outcome)
         line = f":hourglass_flowing_sand: Times out {date_ref(approval.deadline)} (then {then})"
+    if approval.approvers:
+        line += f" · Who may decide: {people_refs(approval.approvers)}"
     quorum = quorum_line(approval)
     if quorum:
         line += f" · {quorum}"
@@ -243,6 +248,8 @@ def _item_notes(approval: ApprovalRecord) -> list[dict[str, Any]]:
         notes.append(
             mrkdwn(f":warning: Approve is not offered: the arguments do not match the tool's schema: {problem}")
         )
+    if approval.policy_reason:
+        notes.append(untrusted(":shield: " + policy_line(approval), limit=500))
     if approval.why:
         notes.append(untrusted(":information_source: " + approval.why, limit=300))
     return notes
@@ -285,9 +292,11 @@ def _recent_blocks(content: HomeContent) -> list[Block]:
 
 
 def _recent_line(approval: ApprovalRecord) -> str:
-    """What was decided (kind or tool, run), what happened to it, and when."""
+    """What was decided (kind or tool, run), what happened to it, and when; a quorum still pending: the votes so far
+    (yours among them)."""
     when = f" · {date_ref(approval.decided_at)}" if approval.decided_at else ""
-    return f"{item_summary(approval)} · run {run_code(approval.run_id)}: {decision_line(approval)}{when}"
+    said = f"your approval counted, {quorum_line(approval)}" if approval.pending else decision_line(approval)
+    return f"{item_summary(approval)} · run {run_code(approval.run_id)}: {said}{when}"
 
 
 # --------------------------------------------------------------------------------------------------- admins' channels

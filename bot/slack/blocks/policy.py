@@ -51,6 +51,9 @@ class BundleView:
     loaded_at: float
     directory: str  # POLICY_DIR ("": the shipped defaults alone)
     policies: Sequence[PolicyLine]
+    failed: str = ""  # why the files on disk do not load now: this bundle, the last good one, stays
+    failed_since: float = 0.0
+    warning: str = ""  # what the worker found wrong with it outside Cedar (a user group Slack does not know)
 
 
 def policy_line(policy: PolicyLine) -> str:
@@ -93,6 +96,11 @@ def policy_reply(channel: str, bundle: BundleView, shadow: PolicyFigures, *, day
              f" {date_ref(bundle.loaded_at)} {where} · {count}")
     if bundle.mode == "shadow":
         intro += "\nPOLICY_MODE is shadow: POLICY_DIR's policies decide nothing; what they would have changed is below."
+    if bundle.failed:
+        intro += (f"\n:warning: *The files in the folder do not load* (since {date_ref(bundle.failed_since)}): the last"
+                  f" good bundle above stays in force. {safe(bundle.failed, 500)}")
+    if bundle.warning:
+        intro += f"\n:warning: {safe(bundle.warning, 600)}"
     any_shadow = any(policy.shadow for policy in bundle.policies)
     changed, _ = line_sections(shadow_lines(channel, shadow, days=days, any_shadow=any_shadow), SHADOW_BUDGET)
     budget = TEXT_BUDGET - len(intro) - sum(len(block["text"]["text"]) for block in changed) - 400  # "… and N more"

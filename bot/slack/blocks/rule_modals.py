@@ -191,11 +191,18 @@ def _schema(approval: ApprovalRecord) -> dict[str, Any]:
 def _rule_intro(approval: ApprovalRecord, *, mode: str, channel: str) -> str:
     call = f"{tool_label(approval.tool_name)} from run {run_code(approval.run_id)}"
     if mode == "card":
-        return (
+        said = (
             f"*Approve this call of {call}*, and approve from now on the calls of"
             f" {tool_label(approval.tool_name)} that the rule below matches, without a card."
             " The rule needs an expiry; the channel's admins can revoke it at any time (`/agent rules`)."
         )
+        if approval.policy_reason:  # a policy routed this call: the policies decide before any rule
+            said += (
+                "\n:shield: *A policy routed this call*, and the policies decide before any rule: calls a policy"
+                " refuses or asks about (this one's included) still get a card or a refusal; the rule approves"
+                " only calls no policy has an opinion on."
+            )
+        return said
     return (
         f"*Create a rule for* {tool_label(approval.tool_name)} in {channel_ref(channel)}: its calls that the rule"
         f" matches are approved without a card. The call below (of {call}) is an example the suggestion covers;"

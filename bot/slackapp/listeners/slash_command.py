@@ -268,6 +268,7 @@ async def policy_command(services: Services, channel: str) -> dict[str, Any]:
         policies=[PolicyLine(policy.id, policy.outcome, engine.evaluator.shadowed(policy),
                              f"{policy.file}:{policy.line}", counts.get(policy.id, 0))
                   for policy in bundle.policies.values()],
+        failed=engine.failed, failed_since=engine.failed_since, warning=engine.warning,
     )
     return policy_reply(channel, view, policy_figures(entries, shadow_since=since), days=SHADOW_DAYS)
 

@@ -117,6 +117,14 @@ local function decide(k, a)
     end
   end
   if a.dry_run == '1' then return {'allowed', record()} end  -- only asked whether this person may
+  local voters = {}  -- a quorum's decision names every person whose vote counted
+  local function remember()  -- a person's click counted: their Home lists it under "Recently decided by you"
+    if a.check_auth ~= '1' then return end
+    redis.call('LREM', k.recent, 0, a.id)
+    redis.call('LPUSH', k.recent, a.id)
+    redis.call('LTRIM', k.recent, 0, 19)
+    redis.call('EXPIRE', k.recent, a.retention)
+  end
   if a.outcome == 'approved' and required > 1 then
     -- each person counts once, whoever clicked: a delegate's vote counts as the person's it is for,
     -- and one who voted (for themselves or anyone) has no second vote
@@ -132,6 +140,8 @@ local function decide(k, a)
     local votes = cur[14] or ''
     if votes == '' then votes = voter else votes = votes .. ',' .. voter end
     redis.call('HSET', k.approval, 'votes', votes)
+    voters = {'voters', votes}
+    remember()  -- a vote that does not decide yet counted too
     if acting_for ~= '' then
       local pair = acting_for .. ':' .. a.by
       redis.call('HSET', k.approval, 'proxies', (cur[16] or '') == '' and pair or (cur[16] .. ',' .. pair))
@@ -150,11 +160,7 @@ local function decide(k, a)
   end
   redis.call('HSET', k.approval, 'status', a.outcome, 'decided_by', a.by, 'decided_at', a.now,
              'feedback', feedback, 'on_behalf', acting_for, 'version', redis.call('INCR', k.changes))
-  if a.check_auth == '1' then  -- a person decided it: their Home lists it under "Recently decided by you"
-    redis.call('LPUSH', k.recent, a.id)
-    redis.call('LTRIM', k.recent, 0, 19)
-    redis.call('EXPIRE', k.recent, a.retention)
-  end
+  remember()
   index_approval(waits_prefix(k.changes), k.approval, a.id, false)  -- it waits for nobody now
   redis.call('ZREM', k.deadlines, a.id)
   redis.call('ZREM', k.nudges, a.id)
@@ -163,10 +169,11 @@ local function decide(k, a)
   redis.call('ZADD', k.outbox, tonumber(a.now) + tonumber(a.card_grace), a.id)
   redis.call('EXPIRE', k.approval, a.retention)
   redis.call('EXPIRE', k.texts, a.retention)
-  local policy = {}
-  if (cur[18] or '') ~= '' then policy = {'policy', cur[18]} end  -- the policies that routed it (bot/policy/)
+  local extra = {}
+  if (cur[18] or '') ~= '' then extra = {'policy', cur[18]} end  -- the policies that routed it (bot/policy/)
+  for _, field in ipairs(voters) do table.insert(extra, field) end
   local seq, audit_id = audit('event', 'decision', 'outcome', a.outcome, 'by', a.by, 'for', acting_for,
-                              'feedback', feedback, 'latency_ms', latency_ms, unpack(policy))
+                              'feedback', feedback, 'latency_ms', latency_ms, unpack(extra))
   local allowed = a.outcome == 'approved' or (a.outcome == 'timed_out' and timeout_outcome == 'approve')
   if not allowed and (cur[19] or '') ~= '' then
     -- rejected, expired or withdrawn: the call no longer counts in its policy windows (lua/lib/windows.lua)

@@ -106,46 +106,40 @@ async def refusals(worker: Worker) -> list[dict[str, str]]:
     return [e for e in await audit_events(worker, "refused") if e.get("reason", "").startswith("outsider")]
 
 
-async def test_only_people_of_the_installing_workspace_decide(
-    slack: SlackStandIn, redis_url: str, model_config: Path
-) -> None:
-    worker = await started(slack, redis_url, model_config)
-    try:
-        await start_run(slack)
-        card = await pending_card(slack)
-        assert SHARED_LINE in block_texts(card)  # the card says the channel is shared, and who may decide
+async def test_only_people_of_the_installing_workspace_decide(slack: SlackStandIn, worker: Worker) -> None:
+    await start_run(slack)
+    card = await pending_card(slack)
+    assert SHARED_LINE in block_texts(card)  # the card says the channel is shared, and who may decide
 
-        # a partner in the shared channel: refused, told, audited
-        clicked = await slack.click(user=PETRA, channel=APPROVALS, ts=card["ts"], action_id="approval_approve")
-        assert clicked.status == 200
-        assert "another Slack organization" in await told(slack, PETRA, "Nothing was done")
-        # a guest of ours
-        await slack.click(user=GUS, channel=APPROVALS, ts=card["ts"], action_id="approval_approve")
-        assert "Guest accounts" in await told(slack, GUS, "Nothing was done")
-        # one of ours, named with another team, and an id Slack does not know: signed all the same
-        assert await signed_click(slack, worker, card, user=BOB, team=PARTNER) == 200
-        assert "another Slack organization" in await told(slack, BOB, "Nothing was done")
-        assert await signed_click(slack, worker, card, user=GHOST, team="T0DEV") == 200
-        await still_pending(worker, card)
-        # a partner's slash command is refused too
-        command = await slack.send_command(user=PETRA, channel=APPROVALS, text="status")
-        assert command.json is not None and "another Slack organization" in command.json["text"]
+    # a partner in the shared channel: refused, told, audited
+    clicked = await slack.click(user=PETRA, channel=APPROVALS, ts=card["ts"], action_id="approval_approve")
+    assert clicked.status == 200
+    assert "another Slack organization" in await told(slack, PETRA, "Nothing was done")
+    # a guest of ours
+    await slack.click(user=GUS, channel=APPROVALS, ts=card["ts"], action_id="approval_approve")
+    assert "Guest accounts" in await told(slack, GUS, "Nothing was done")
+    # one of ours, named with another team, and an id Slack does not know: signed all the same
+    assert await signed_click(slack, worker, card, user=BOB, team=PARTNER) == 200
+    assert "another Slack organization" in await told(slack, BOB, "Nothing was done")
+    assert await signed_click(slack, worker, card, user=GHOST, team="T0DEV") == 200
+    await still_pending(worker, card)
+    # a partner's slash command is refused too
+    command = await slack.send_command(user=PETRA, channel=APPROVALS, text="status")
+    assert command.json is not None and "another Slack organization" in command.json["text"]
 
-        audited = await refusals(worker)
-        reasons = {(e["by"], e["reason"]) for e in audited}
-        assert reasons == {
-            (PETRA, "outsider: external"), (GUS, "outsider: guest"), (BOB, "outsider: external"),
-            (GHOST, "outsider: unknown"),
-        }
-        assert {e["team"] for e in audited if e["by"] == BOB} == {PARTNER}
-        await still_pending(worker, card)
+    audited = await refusals(worker)
+    reasons = {(e["by"], e["reason"]) for e in audited}
+    assert reasons == {
+        (PETRA, "outsider: external"), (GUS, "outsider: guest"), (BOB, "outsider: external"),
+        (GHOST, "outsider: unknown"),
+    }
+    assert {e["team"] for e in audited if e["by"] == BOB} == {PARTNER}
+    await still_pending(worker, card)
 
-        # one of ours, as Slack gives them: decides
-        await slack.click(user=BOB, channel=APPROVALS, ts=card["ts"], action_id="approval_approve")
-        decided = await decided_approval(worker, card)
-        assert decided.status == "approved" and decided.decided_by == BOB
-    finally:
-        await worker.stop()
+    # one of ours, as Slack gives them: decides
+    await slack.click(user=BOB, channel=APPROVALS, ts=card["ts"], action_id="approval_approve")
+    decided = await decided_approval(worker, card)
+    assert decided.status == "approved" and decided.decided_by == BOB
 
 
 async def test_an_admin_allows_a_partner_team_and_a_guest_by_id(
@@ -167,24 +161,20 @@ async def test_an_admin_allows_a_partner_team_and_a_guest_by_id(
 
 
 async def test_when_slack_cannot_say_who_clicked_nothing_counts_until_it_can(
-    slack: SlackStandIn, redis_url: str, model_config: Path
+    slack: SlackStandIn, worker: Worker
 ) -> None:
-    worker = await started(slack, redis_url, model_config)
-    try:
-        await start_run(slack)
-        card = await pending_card(slack)
-        slack.fail(method="users.info", status=200, error="fatal_error")  # Slack's directory down: the check fails closed
-        await slack.click(user=BOB, channel=APPROVALS, ts=card["ts"], action_id="approval_approve")
-        assert await told(slack, BOB, CANNOT_CHECK) == CANNOT_CHECK
-        failed = [c for c in slack.calls("users.info") if not c.ok]
-        assert [c.args.get("user") for c in failed] == [BOB]  # the fault was Bob's own lookup
-        await still_pending(worker, card)
-        said = "outsider: Slack could not say who they are (fatal_error)"
-        assert [e["reason"] for e in await refusals(worker)] == [said]
+    await start_run(slack)
+    card = await pending_card(slack)
+    slack.fail(method="users.info", status=200, error="fatal_error")  # Slack's directory down: the check fails closed
+    await slack.click(user=BOB, channel=APPROVALS, ts=card["ts"], action_id="approval_approve")
+    assert await told(slack, BOB, CANNOT_CHECK) == CANNOT_CHECK
+    failed = [c for c in slack.calls("users.info") if not c.ok]
+    assert [c.args.get("user") for c in failed] == [BOB]  # the fault was Bob's own lookup
+    await still_pending(worker, card)
+    said = "outsider: Slack could not say who they are (fatal_error)"
+    assert [e["reason"] for e in await refusals(worker)] == [said]
 
-        # a failed lookup is not kept: once Slack answers, Bob's click counts
-        await slack.click(user=BOB, channel=APPROVALS, ts=card["ts"], action_id="approval_approve")
-        decided = await decided_approval(worker, card)
-        assert decided.status == "approved" and decided.decided_by == BOB
-    finally:
-        await worker.stop()
+    # a failed lookup is not kept: once Slack answers, Bob's click counts
+    await slack.click(user=BOB, channel=APPROVALS, ts=card["ts"], action_id="approval_approve")
+    decided = await decided_approval(worker, card)
+    assert decided.status == "approved" and decided.decided_by == BOB

@@ -67,14 +67,17 @@ async def test_under_a_quorum_save_and_approve_is_one_vote(slack: SlackStandIn, 
     async with bot(slack, redis_url, tmp_path, model):
         assert "2" in await command(slack, "config required_approvals 2")
         await start(slack, TASK)
-        view = await open_modal(slack, await nth_card(slack, 1), user=BOB)
-        await slack.submit_view(
-            user=BOB, view_id=view["id"],
-            values={"arg_0": {"arg_input": "carol@example.com"}, "then": {"then_input": "approve"}},
-        )
+        await save_and_approve(slack, to="carol@example.com")
         edited = await nth_card(slack, 2)
         await until(lambda: "1 of 2 approvals" in text_of(slack_current(slack, edited)), what="bob's vote")
         assert not outbox(tmp_path)  # one vote of two: nothing sent yet
+
+
+async def save_and_approve(slack: SlackStandIn, *, to: str) -> None:
+    """Bob edits the first card's `to` and chooses Save & approve."""
+    view = await open_modal(slack, await nth_card(slack, 1), user=BOB)
+    await slack.submit_view(user=BOB, view_id=view["id"],
+                            values={"arg_0": {"arg_input": to}, "then": {"then_input": "approve"}})
 
 
 def slack_current(slack: SlackStandIn, card: dict[str, object]) -> dict[str, object]:
@@ -125,11 +128,7 @@ async def test_an_edited_call_is_a_new_call_the_policies_route(
     folder = write_bundle(tmp_path / "policies", EDITED_POLICIES)
     async with bot(slack, redis_url, tmp_path, model, POLICY_DIR=str(folder)) as worker:
         await start(slack, TASK)
-        view = await open_modal(slack, await nth_card(slack, 1), user=BOB)
-        await slack.submit_view(
-            user=BOB, view_id=view["id"],
-            values={"arg_0": {"arg_input": "eve@rival.com"}, "then": {"then_input": "approve"}},
-        )
+        await save_and_approve(slack, to="eve@rival.com")
         edited = await nth_card(slack, 2)
         shown = text_of(edited)
         assert "Policy mail-outside: eve@rival.com is outside example.com: Carol checks it" in shown, shown

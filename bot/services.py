@@ -167,7 +167,7 @@ def create_services(settings: Settings, *, worker_id: str | None = None) -> Serv
     )
     metrics = Metrics()
     slack = create_slack_client(settings, metrics)
-    directory = Directory(slack, ttl=settings.usergroup_cache_seconds)
+    directory = Directory(slack, ttl=settings.usergroup_cache_seconds, shared=store.people)
     cards = CardService(slack, store=store, shared=directory.shared)
     background = Background()
     threads = RunThreads(slack, background)

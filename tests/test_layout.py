@@ -37,7 +37,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "bot.server": (*BELOW_CORE, "bot.store", "bot.policy", "bot.report", *SLACK_IO, "bot.approvals", "bot.runs",
                    "bot.api", "bot.services", "bot.slackapp"),
     "bot.devslack": ("bot.devslack",),
-    "bot.cli": (*BELOW_CORE, "bot.store", "bot.policy", "bot.report", "bot.api", "bot.cli"),  # the operator's commands
+    "bot.cli": (*BELOW_CORE, "bot.store", "bot.policy", "bot.report", *SLACK_IO, "bot.api", "bot.cli"),  # operators
     "bot.dev": ("bot", "agent_approvals"),  # the whole product and the stand-in, in one process
     "bot.__main__": ("bot", "agent_approvals"),
     "bot": ("bot",),  # the package's own docstring; nothing else lives at the top

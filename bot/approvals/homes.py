@@ -157,17 +157,11 @@ class HomeService:
 
     async def _may_decide(self, approval: ApprovalRecord, user: str, *, delegate: str = "") -> bool:
         groups = [a for a in approval.approvers if a.startswith("S")]
-        in_groups = bool(groups) and user not in approval.approvers and await self._in_groups(user, groups)
+        directory = self._directory
+        in_groups = bool(groups) and user not in approval.approvers and await directory.counts_in_groups(user, groups)
         if delegate:
             return approval.may_decide_for(delegate, user, in_groups=in_groups)
         return approval.may_decide(user, in_groups=in_groups)
-
-    async def _in_groups(self, user: str, groups: list[str]) -> bool:
-        try:
-            return await self._directory.in_any_group(user, groups)
-        except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
-            log.warning("user groups could not be read for a Home (%s)", type(exc).__name__)
-            return False
 
     async def affected(self, approval: ApprovalRecord) -> set[str]:
         """Whose Home shows something else now that `approval` was opened, voted on, escalated or
@@ -511,10 +505,10 @@ class HomeService:
 
     async def _groups_of(self, user: str, groups: Sequence[str]) -> list[str]:
         """Those of `groups` that `user` is in (membership cached by the directory; a group that cannot
-        be read counts as not theirs, as in `_in_groups`)."""
+        be read counts as not theirs, as in `Directory.counts_in_groups`)."""
         mine = []
         for group in groups:
-            if await self._in_groups(user, [group]):
+            if await self._directory.counts_in_groups(user, [group]):
                 mine.append(group)
         return mine
 

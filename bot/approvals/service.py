@@ -484,7 +484,7 @@ class ApprovalService:
         in_groups: bool | None = None
         if result.status == "check_groups" and result.approval is not None:
             # the step decides (or refuses and audits) with the membership the cached directory knows
-            in_groups = await self._in_groups(user, result.approval.approvers)
+            in_groups = await self._directory.counts_in_groups(user, result.approval.approvers)
             result = await step(in_groups=in_groups)
         if result.status == "check_delegates" and result.approval is not None:
             # not allowed themselves: may they decide for someone away who delegated to them?
@@ -492,25 +492,11 @@ class ApprovalService:
             groups = [a for a in result.approval.approvers if a.startswith("S")]
             group_principal = ""
             for principal in principals if groups else []:  # the first in a group is enough
-                if await self._in_groups(principal, groups):
+                if await self._directory.counts_in_groups(principal, groups):
                     group_principal = principal
                     break
             result = await step(in_groups=in_groups, principals=principals, group_principal=group_principal)
         return result
-
-    async def _in_groups(self, user: str, approvers: Sequence[str]) -> bool:
-        """Whether `user` is in one of the user groups among `approvers`; a group Slack will not read (one that
-        does not exist, Slack unreachable) counts as not: the click is refused with a clear answer, never a 500."""
-        try:
-            return await self._directory.in_any_group(user, approvers)
-        except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
-            error = exc.response.get("error") if isinstance(exc, SlackApiError) else type(exc).__name__
-            log.warning("user groups of %s could not be read (%s): not counted as a member", user, error)
-            return False
-
-    def missing_groups(self, approvers: Sequence[str]) -> list[str]:
-        """The user groups among `approvers` that Slack said do not exist."""
-        return [a for a in approvers if a in self._directory.missing]
 
     # what a click reads and refuses, next to the decision ------------------------------------------
     async def get(self, approval_id: str) -> ApprovalRecord | None:

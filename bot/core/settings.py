@@ -384,22 +384,14 @@ class Settings(ApproverSettings):
         default=None, validation_alias="OPENAI_API_KEY",
         description="without `MODEL_CONFIG`: use OpenAI `gpt-4o-mini`; without either: the demo model",
     )
-    admin_users: tuple[str, ...] = Field(
-        default=(), validation_alias="ADMIN_USERS",
-        description="user ids (comma-separated) who may change every channel's settings",
-    )
-    external_teams: tuple[str, ...] = Field(
-        default=(), validation_alias="EXTERNAL_TEAMS",
-        description=(
-            "team or organization ids (`T…`, `E…`, comma-separated) of other Slack organizations whose people may"
-            " act on approvals (a Slack Connect partner in a shared channel); everyone else from outside the"
-            " installing workspace (or its Enterprise Grid organization) is refused and audited"
-        ),
-    )
-    allowed_guests: tuple[str, ...] = Field(
-        default=(), validation_alias="ALLOWED_GUESTS",
-        description="user ids of guests (restricted accounts) who may act on approvals; other guests are refused",
-    )
+    admin_users: tuple[str, ...] = Field(default=(), validation_alias="ADMIN_USERS", description=(
+        "user ids (comma-separated) who may change every channel's settings"))
+    external_teams: tuple[str, ...] = Field(default=(), validation_alias="EXTERNAL_TEAMS", description=(
+        "team or organization ids (`T…`, `E…`, comma-separated) of other Slack organizations whose people may act on"
+        " approvals (a Slack Connect partner); others from outside the installing workspace or its Enterprise Grid"
+        " organization are refused and audited"))
+    allowed_guests: tuple[str, ...] = Field(default=(), validation_alias="ALLOWED_GUESTS", description=(
+        "user ids of guests (restricted accounts) who may act on approvals; other guests are refused"))
     usergroup_cache_seconds: Annotated[int, _whole(0, 86400)] = Field(
         default=60, validation_alias="USERGROUP_CACHE_SECONDS",
         description="how long user-group membership (`usergroups.users.list`) is cached",
@@ -409,14 +401,10 @@ class Settings(ApproverSettings):
         description="active runs one person may have at once; more are refused with a clear message",
     )
     max_runs_per_channel: Annotated[int, _whole(1, 10000)] = Field(
-        default=10, validation_alias="MAX_RUNS_PER_CHANNEL",
-        description="active runs one channel may have at once",
-    )
+        default=10, validation_alias="MAX_RUNS_PER_CHANNEL", description="active runs one channel may have at once")
     log_level: str = Field(default="INFO", validation_alias="LOG_LEVEL", description="")
-    log_format: str = Field(
-        default="text", validation_alias="LOG_FORMAT",
-        description="`json`: one JSON object per line, with `run_id` / `approval_id`",
-    )
+    log_format: str = Field(default="text", validation_alias="LOG_FORMAT",
+                            description="`json`: one JSON object per line, with `run_id` / `approval_id`")
     # the email team's demo send_email writes one file per email here
     outbox_dir: Stripped = Field(
         default="outbox", validation_alias="OUTBOX_DIR",

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import asdict, dataclass
+from typing import Any, Protocol
 
 import aiohttp
 from slack_sdk.errors import SlackApiError
@@ -31,6 +33,14 @@ class Person:
     guest: bool
     deleted: bool
     bot: bool
+
+
+class SharedPeople(Protocol):
+    """Where the workers share who people are (`bot.store.people.People`): a record as JSON, kept `seconds`."""
+
+    async def get(self, user: str) -> str | None: ...
+
+    async def put(self, user: str, record: str, *, seconds: int) -> None: ...
 
 
 class LookupFailed(Exception):
@@ -60,15 +70,16 @@ class Directory:
     """Slack lookups for approver rules. Group membership is cached for `ttl` seconds
     (`usergroups.users.list` is a Tier 2 method)."""
 
-    def __init__(self, slack: AsyncWebClient, *, ttl: float = 60.0) -> None:
+    def __init__(self, slack: AsyncWebClient, *, ttl: float = 60.0, shared: SharedPeople | None = None) -> None:
         self._slack = slack
+        self._shared = shared  # who people are, shared by the workers (asked before Slack)
         self._ttl = ttl
         self._groups: dict[str, tuple[float, frozenset[str]]] = {}
         self.missing: set[str] = set()  # user groups Slack said do not exist (a typo, a deleted group)
         self._dms: dict[str, str] = {}  # person -> the bot's direct message channel with them (it never changes)
         self._people: dict[str, tuple[float, Person | None]] = {}  # id -> (until, who; None: no such person)
         self._names: dict[str, tuple[float, str | None]] = {}  # id -> (until, None): a failed lookup, not asked again
-        self._shared: dict[str, tuple[float, bool]] = {}  # channel -> (until, shared with other organizations)
+        self._connected: dict[str, tuple[float, bool]] = {}  # channel -> (until, shared with other organizations)
         self._emails: dict[str, tuple[float, str | None]] = {}  # email -> (until, user id; None: nobody)
 
     async def person(self, user_id: str) -> Person | None:
@@ -77,6 +88,10 @@ class Directory:
         cached = self._people.get(user_id)
         if cached is not None and cached[0] > time.monotonic():
             return cached[1]
+        shared = await self._shared_person(user_id)
+        if shared is not None:
+            self._people[user_id] = (time.monotonic() + NAME_SECONDS, shared)
+            return shared
         try:
             user = (await self._slack.users_info(user=user_id)).get("user") or {}
         except SlackApiError as exc:
@@ -89,7 +104,20 @@ class Directory:
             raise LookupFailed(type(exc).__name__) from exc
         found = _person(user) if isinstance(user, dict) else None
         self._people[user_id] = (time.monotonic() + (NAME_SECONDS if found else UNKNOWN_SECONDS), found)
+        if found is not None and self._shared is not None:
+            with contextlib.suppress(Exception):  # sharing is a saving: Slack is asked again when it fails
+                await self._shared.put(user_id, json.dumps(asdict(found)), seconds=int(NAME_SECONDS))
         return found
+
+    async def _shared_person(self, user_id: str) -> Person | None:
+        """Who `user_id` is as another worker last asked Slack, or None (not kept, or unreadable)."""
+        if self._shared is None:
+            return None
+        try:
+            record = await self._shared.get(user_id)
+            return Person(**json.loads(record)) if record else None
+        except Exception:  # Redis down, or a record of another version: Slack is asked
+            return None
 
     async def name_of(self, user_id: str) -> str | None:
         """`user_id`'s Slack display name (else real name, else user name); None when Slack does not say (a
@@ -141,6 +169,16 @@ class Directory:
         self._groups[group_id] = (time.monotonic() + self._ttl, members)
         return members
 
+    async def counts_in_groups(self, user: str, ids: Sequence[str]) -> bool:
+        """`in_any_group`, where a group Slack will not read (one that does not exist, Slack unreachable) counts as
+        not holding `user` (logged): a click is then refused with a clear answer, never an error."""
+        try:
+            return await self.in_any_group(user, ids)
+        except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
+            error = exc.response.get("error") if isinstance(exc, SlackApiError) else type(exc).__name__
+            log.warning("user groups of %s could not be read (%s): not counted as a member", user, error)
+            return False
+
     async def in_any_group(self, user: str, ids: Sequence[str]) -> bool:
         for group_id in ids:
             if group_id.startswith("S") and user in await self.group_members(group_id):
@@ -189,7 +227,7 @@ class Directory:
         """Whether `channel_id` is shared with other organizations (Slack Connect: `is_ext_shared`), kept
         `NAME_SECONDS`; False when Slack does not say (logged; a card then says nothing of it, and the people check
         refuses outsiders all the same)."""
-        cached = self._shared.get(channel_id)
+        cached = self._connected.get(channel_id)
         if cached is not None and cached[0] > time.monotonic():
             return cached[1]
         try:
@@ -197,10 +235,10 @@ class Directory:
         except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
             error = exc.response.get("error") if isinstance(exc, SlackApiError) else type(exc).__name__
             log.info("not known whether %s is shared (%s)", channel_id, error)
-            self._shared[channel_id] = (time.monotonic() + UNKNOWN_SECONDS, False)
+            self._connected[channel_id] = (time.monotonic() + UNKNOWN_SECONDS, False)
             return False
         shared = bool(channel.get("is_ext_shared")) if isinstance(channel, dict) else False
-        self._shared[channel_id] = (time.monotonic() + NAME_SECONDS, shared)
+        self._connected[channel_id] = (time.monotonic() + NAME_SECONDS, shared)
         return shared
 
     async def missing_groups(self, ids: Sequence[str]) -> tuple[list[str], str]:

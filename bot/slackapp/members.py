@@ -19,6 +19,7 @@ from slack_bolt.response import BoltResponse
 
 from bot.approvals.refusals import CANNOT_CHECK, outsider_text
 from bot.approvals.rights import Organisation, outsider
+from bot.core.records import SLACK_ID
 from bot.services import Services
 from bot.slack.blocks.decision_modals import build_notice_modal
 from bot.slack.directory import LookupFailed
@@ -78,7 +79,7 @@ def members_only(services: Services, installed: Callable[[], Awaitable[dict[str,
         else:
             ours = organisation(auth)
             try:
-                person = await services.directory.person(user) if user else None
+                person = await services.directory.person(user) if SLACK_ID.fullmatch(user) else None
             except LookupFailed as exc:
                 why, text = f"Slack could not say who they are ({exc})", CANNOT_CHECK
             else:

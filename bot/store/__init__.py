@@ -48,6 +48,7 @@ from bot.store.homes import Homes, HomeState
 from bot.store.keys import AUDIT_RETENTION_SECONDS, DECIDED_RETENTION_SECONDS, RUN_RETENTION_SECONDS, Keys
 from bot.store.nudges import Nudges
 from bot.store.outbox import Outbox
+from bot.store.people import People
 from bot.store.rules import Rules
 from bot.store.runs import Runs
 from bot.store.shared import Fence, Fenced, Shared
@@ -106,6 +107,7 @@ class Store:
         self.webhooks = Webhooks(self.shared)
         self.away = Away(self.shared, self.audit)
         self.rules = Rules(self.shared)
+        self.people = People(self.shared)
 
     async def subscriber(self) -> PubSub:
         """A pub/sub connection, not yet subscribed (on Cluster: to one node)."""

@@ -57,6 +57,7 @@ every key of a Lua step is in one slot). Ids reach a key only after they match `
 {p}:settings:channels         zset    channels with settings, by last change         kept
 {p}:window:<name>:<hash>      zset    a policy window's calls: "<approval> <amount>"  trimmed as written; its `over`
 {p}:policy:counts:<bundle>    hash    {policy id: how often it decided}             30 days
+{p}:person:<user>             string  who a Slack user is (users.info, JSON): shared 1 hour
 {p}:heartbeat:<worker>        string  a worker is alive: "<time> audit:2" (an old     HEARTBEAT_SECONDS
                                       worker's is "<time>")
 {p}:claim:<what>              string  one worker or person does `what` (SET NX)      seconds given by the caller
@@ -265,6 +266,10 @@ class Keys:
     def policy_counts(self, bundle: str) -> str:
         """How often each policy of a bundle decided (`/agent policy`)."""
         return f"{self.prefix}:policy:counts:{bundle[:16]}"
+
+    def person(self, user: str) -> str:
+        """Who a Slack user is, as a worker last asked Slack (bot/slack/directory.py), for every worker."""
+        return f"{self.prefix}:person:{user}"
 
     def heartbeat(self, worker_id: str) -> str:
         return f"{self.prefix}:heartbeat:{worker_id}"

@@ -5,17 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 from bot.devslack.server import SlackStandIn
 from bot.policy.bundle import load_bundle
 from tests.support.api import Client, new_key, tool_ask
 from tests.support.hitl import until
-from tests.support.policies import REFUND_WINDOWS, REFUNDS, StartPolicyWorker, refund, write_bundle
-from tests.support.source import ROOT
+from tests.support.policies import REFUND_WINDOWS, REFUNDS, StartPolicyWorker, policy_cli, refund, write_bundle
 
 BAD_REFUNDS = REFUNDS.replace("context.args.amount_cents + context.window.refunds_24h > 50000",
                               "context.args.amount_cents +> 50000")
@@ -55,15 +51,6 @@ WRONG_CASE = """
 """
 
 
-async def cli(*args: str, redis_url: str = "redis://127.0.0.1:9/0", **env: str) -> subprocess.CompletedProcess[str]:
-    environment = {key: value for key, value in os.environ.items() if key not in ("POLICY_DIR", "REDIS_KEY_PREFIX")}
-    command = [sys.executable, "-m", "bot", "policy", *args]
-    return await asyncio.to_thread(
-        subprocess.run, command, env={**environment, "REDIS_URL": redis_url, **env}, cwd=ROOT, capture_output=True,
-        text=True, timeout=120, check=False,
-    )
-
-
 def line_of(text: str, words: str) -> int:
     return next(number for number, line in enumerate(text.splitlines(), 1) if words in line)
 
@@ -73,7 +60,8 @@ async def test_check_prints_the_bundle_and_names_the_file_and_line_of_a_policy_t
 ) -> None:
     good = write_bundle(tmp_path / "good", {"refunds.cedar": REFUNDS, "policy.yaml": REFUND_WINDOWS})
     bad = write_bundle(tmp_path / "bad", {"refunds.cedar": BAD_REFUNDS, "policy.yaml": REFUND_WINDOWS})
-    loaded, broken = await asyncio.gather(cli("check", "--dir", str(good)), cli("check", POLICY_DIR=str(bad)))
+    loaded, broken = await asyncio.gather(policy_cli("check", "--dir", str(good)),
+                                          policy_cli("check", POLICY_DIR=str(bad)))
     assert loaded.returncode == 0, loaded.stderr
     said = loaded.stdout
     assert said.startswith(f"bundle {load_bundle(good).hash}: 3 policies from {good}"), said
@@ -91,9 +79,9 @@ async def test_fixtures_that_hold_pass_and_each_mismatch_is_named(tmp_path: Path
     (tmp_path / "wrong.yaml").write_text(CASES + WRONG_CASE)
     (tmp_path / "bad.yaml").write_text(CASES.replace("window: {refunds_24h: 35000}", "window: {refunds_7d: 1}"))
     held, wrong, bad = await asyncio.gather(
-        cli("test", str(tmp_path / "cases.yaml"), POLICY_DIR=str(bundle)),
-        cli("test", str(tmp_path / "wrong.yaml"), "--dir", str(bundle)),
-        cli("test", str(tmp_path / "bad.yaml"), "--dir", str(bundle)),
+        policy_cli("test", str(tmp_path / "cases.yaml"), POLICY_DIR=str(bundle)),
+        policy_cli("test", str(tmp_path / "wrong.yaml"), "--dir", str(bundle)),
+        policy_cli("test", str(tmp_path / "bad.yaml"), "--dir", str(bundle)),
     )
     assert held.returncode == 0, held.stdout + held.stderr
     assert held.stdout.splitlines() == [
@@ -138,9 +126,9 @@ async def test_replay_shows_which_asks_of_a_real_history_a_refund_budget_would_d
         asked[name] = answer["id"]
     candidate = write_bundle(tmp_path / "candidate", {"refunds.cedar": REFUNDS, "policy.yaml": REFUND_WINDOWS})
     text, as_json, elsewhere = await asyncio.gather(
-        cli("replay", "--since", "1d", "--dir", str(candidate), redis_url=redis_url),
-        cli("replay", "--format", "json", redis_url=redis_url, POLICY_DIR=str(candidate)),
-        cli("replay", "--dir", str(candidate), redis_url=redis_url, REDIS_KEY_PREFIX="not-the-bots"),
+        policy_cli("replay", "--since", "1d", "--dir", str(candidate), redis_url=redis_url),
+        policy_cli("replay", "--format", "json", redis_url=redis_url, POLICY_DIR=str(candidate)),
+        policy_cli("replay", "--dir", str(candidate), redis_url=redis_url, REDIS_KEY_PREFIX="not-the-bots"),
     )
     assert as_json.returncode == 0, as_json.stderr
     replayed = json.loads(as_json.stdout)
@@ -174,9 +162,9 @@ async def test_explain_names_the_policy_its_reason_the_arguments_and_the_window_
     looser = write_bundle(tmp_path / "looser", {"refunds.cedar": REFUNDS.replace("50000", "100000"),
                                                 "policy.yaml": REFUND_WINDOWS})
     today, otherwise, missing = await asyncio.gather(
-        cli("explain", asked["id"], redis_url=redis_url, POLICY_DIR=str(active)),
-        cli("explain", asked["id"], "--dir", str(looser), redis_url=redis_url),
-        cli("explain", "a-nosuchapproval", "--dir", str(active), redis_url=redis_url),
+        policy_cli("explain", asked["id"], redis_url=redis_url, POLICY_DIR=str(active)),
+        policy_cli("explain", asked["id"], "--dir", str(looser), redis_url=redis_url),
+        policy_cli("explain", "a-nosuchapproval", "--dir", str(active), redis_url=redis_url),
     )
     assert today.returncode == 0, today.stderr
     said = today.stdout.splitlines()

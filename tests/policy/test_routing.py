@@ -10,11 +10,10 @@ from pathlib import Path
 
 from bot.devslack.server import SlackStandIn
 from tests.conftest import ALICE, APPROVALS, BOB, BOT_TOKEN, CAROL, SALES
-from tests.policy.test_cli import cli
 from tests.support.api import Client, new_key
 from tests.support.hitl import audit_events, nth_card, until
 from tests.support.homes import approval_id_of, home_text, open_homes
-from tests.support.policies import REFUND_WINDOWS, REFUNDS, StartPolicyWorker, refund, write_bundle
+from tests.support.policies import REFUND_WINDOWS, REFUNDS, StartPolicyWorker, policy_cli, refund, write_bundle
 
 TYPO = '''
 @id("refunds-to-finance")
@@ -29,11 +28,11 @@ async def test_a_user_group_slack_does_not_know_is_found_at_load_and_a_click_is_
     policy_worker: StartPolicyWorker, slack: SlackStandIn, tmp_path: Path
 ) -> None:
     folder = write_bundle(tmp_path / "typo", {"refunds.cedar": TYPO})
-    checked = await cli("check", "--dir", str(folder), SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_API_URL=slack.api_url)
+    checked = await policy_cli("check", "--dir", str(folder), SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_API_URL=slack.api_url)
     assert checked.returncode == 1, (checked.stdout, checked.stderr)
     assert ("error: @approvers names user group S0FINANSE, which Slack does not know (policy refunds-to-finance)"
             in checked.stderr), checked.stderr
-    unchecked = await cli("check", "--dir", str(folder))
+    unchecked = await policy_cli("check", "--dir", str(folder))
     assert unchecked.returncode == 0 and "user groups not checked with Slack (set SLACK_BOT_TOKEN" in (
         unchecked.stdout)
 

@@ -178,3 +178,26 @@ async def test_when_slack_cannot_say_who_clicked_nothing_counts_until_it_can(
     await slack.click(user=BOB, channel=APPROVALS, ts=card["ts"], action_id="approval_approve")
     decided = await decided_approval(worker, card)
     assert decided.status == "approved" and decided.decided_by == BOB
+
+
+async def test_who_someone_is_is_asked_of_slack_once_for_every_worker(
+    slack: SlackStandIn, redis_url: str, model_config: Path
+) -> None:
+    """A worker that never saw a person reads who they are from Redis (kept an hour), not from Slack: a click on a
+    worker that took a run over is checked as fast as on the first (Slack's trigger lasts 3 s)."""
+    first = await started(slack, redis_url, model_config)
+    second = await started(slack, redis_url, model_config)
+    try:
+        slack.events_url = first.url + "/slack/events"
+        await start_run(slack)
+        card = await pending_card(slack)
+        await slack.click(user=BOB, channel=APPROVALS, ts=card["ts"], action_id="approval_revise")
+        await slack.wait_for(lambda: slack.open_views(BOB))
+        slack.events_url = second.url + "/slack/events"
+        await slack.click(user=BOB, channel=APPROVALS, ts=card["ts"], action_id="approval_approve")
+        decided = await decided_approval(second, card)
+        assert decided.status == "approved" and decided.decided_by == BOB
+        assert [c.args.get("user") for c in slack.calls("users.info")].count(BOB) == 1
+    finally:
+        await second.stop()
+        await first.stop()

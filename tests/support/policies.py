@@ -1,16 +1,22 @@
 """Policies from a test: the refund budget of issue #42 (Cedar and its window), a refund tool's ask, a folder of
 policy files written for a worker's POLICY_DIR (the `policy_worker` fixture, tests/conftest.py), and `WAYS_IN`: the
 one bundle every way in is decided by in tests/policy/test_ways_in.py and tests/agents/test_contract.py (the
-Approvals API, the MCP gateway, each framework integration, Claude Code's hook, the bot's own /agent runs)."""
+Approvals API, the MCP gateway, each framework integration, Claude Code's hook, the bot's own /agent runs); and
+`policy_cli`, `python -m bot policy` run as an operator runs it."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 from tests.conftest import ALICE, StartPolicyWorker
+from tests.support.source import ROOT
 
-__all__ = ["REFUNDS", "REFUND_WINDOWS", "WAYS_IN", "StartPolicyWorker", "refund", "write_bundle"]
+__all__ = ["REFUNDS", "REFUND_WINDOWS", "WAYS_IN", "StartPolicyWorker", "policy_cli", "refund", "write_bundle"]
 
 REFUNDS = '''
 @id("refunds-within-budget")
@@ -71,3 +77,15 @@ def write_bundle(folder: Path, files: dict[str, str]) -> Path:
 def refund(cents: int, **extra: Any) -> dict[str, Any]:
     return {"kind": "tool", "title": "Refund an order", "requester": ALICE,
             "tool": {"name": "refund", "arguments": {"order": "A-1", "amount_cents": cents}}, **extra}
+
+
+async def policy_cli(
+    *args: str, redis_url: str = "redis://127.0.0.1:9/0", **env: str
+) -> subprocess.CompletedProcess[str]:
+    """`python -m bot policy <args>` as an operator runs it (a real process), POLICY_DIR and the key prefix unset."""
+    environment = {key: value for key, value in os.environ.items() if key not in ("POLICY_DIR", "REDIS_KEY_PREFIX")}
+    command = [sys.executable, "-m", "bot", "policy", *args]
+    return await asyncio.to_thread(
+        subprocess.run, command, env={**environment, "REDIS_URL": redis_url, **env}, cwd=ROOT, capture_output=True,
+        text=True, timeout=120, check=False,
+    )

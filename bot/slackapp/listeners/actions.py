@@ -222,7 +222,7 @@ async def refuse(services: Services, result: DecideResult, click: Click, *, butt
             reason="approval not on this card",
             card_channel=click.card[0],
         )
-    missing = services.approvals.missing_groups(result.approval.approvers) if result.approval is not None else []
+    missing = [a for a in result.approval.approvers if a in services.directory.missing] if result.approval else []
     tell(services, click, refusal_text(result, missing=missing))
     return True
 

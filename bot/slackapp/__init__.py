@@ -3,6 +3,7 @@
     app.py           the Bolt app (its one workspace, `authorize`) and the `POST /slack/events` handler: every
                      request's signature checked once, before anything parses it
     gate.py          a shape check in front of Bolt
+    members.py       a Bolt middleware before every listener: only people of the installing workspace act
     command_parser.py  `/agent ...` text -> a command (pure)
     listeners/       the handlers, one module per surface: `slash_command`, `actions`, `views`, `home`
 

@@ -16,6 +16,7 @@ key is a Lua step in `lua/`. The repositories, as `store.<name>`:
     rules.py             `rules`: "always allow" rules, per channel
     api_keys.py          `api_keys`: the Approvals API's keys, their limits
     webhooks.py          `webhooks`: decisions due a POST to the program that asked
+    people.py            `people`: who a Slack user is, as a worker last asked Slack, shared an hour
     model_cache.py       the model response cache's entries (`MODEL_CACHE`, `ModelCacheEntries`, used by the runs)
     home_queue.py        `HomeQueue`, apart: the Homes due a redraw and the workspace's `views.publish`
                          budget, on the App Home work's own Redis connections (built by

@@ -6,9 +6,10 @@
 Each prints one JSON line (its URLs) when ready and exits when its stdin closes.
 
 * `slack`: the local Slack stand-in (`bot/devslack/server.py`), or `stub`, a minimal Web API that answers every
-  call with `ok` (and a fresh `ts`) at once or after `latency_ms`. The stand-in validates Block Kit and keeps every
-  message (its `chat.update` looks the message up with a linear scan), which is Slack's work, not ours; the scale
-  benchmark uses the stub so the stand-in's CPU use does not count against the bot on this 2-core machine.
+  call with `ok` (and a fresh `ts`; `users.info`: one of the workspace's people) at once or after `latency_ms`.
+  The stand-in validates Block Kit and keeps every message (its `chat.update` looks the message up with a linear
+  scan), which is Slack's work, not ours; the scale benchmark uses the stub so the stand-in's CPU use does not count
+  against the bot on this 2-core machine.
   Control API: `GET /counts` (calls by method), `POST /reset`.
 * `worker`: one real bot worker (`tests.conftest.start_worker`: the Bolt app over aiohttp, its services, the
   waiter and the deadline sweeper), logging at INFO like `python -m bot`, plus a floor handler (`SET NX` +
@@ -131,6 +132,11 @@ async def slack_role(options: dict[str, Any]) -> None:
                         "is_enterprise_install": False,
                     }
                 )
+            if method == "users.info":  # one of the workspace's people (the people check asks, once an hour)
+                user = str(args.get("user", ""))
+                return web.json_response({"ok": True, "user": {
+                    "id": user, "team_id": "T0DEV", "name": user.lower(), "real_name": user, "deleted": False,
+                    "profile": {"display_name": user.lower(), "real_name": user}}})
             n = next(tick)
             ts = str(args.get("ts") or f"{1_800_000_000 + n // 1_000_000}.{n % 1_000_000:06d}")
             channel = str(args.get("channel") or CARD_CHANNEL)

@@ -26,7 +26,6 @@ from typing import Any, Literal
 import cedarpy
 
 from bot.policy.bundle import Policy, PolicyBundle
-from bot.policy.windows import WindowSpec
 
 Verdict = Literal["allow", "deny", "ask", "none"]
 MAX_CACHED_ACTIONS = 2048
@@ -143,10 +142,9 @@ class Evaluator:
         cedar_request, entities = request.cedar(windows)
         context = cedar_request["context"]
         enforced = self._verdict(self._set(request.action, "enforced"), cedar_request, entities, context)
-        below = [(spec, amount) for spec in self.bundle.windows
-                 if (amount := spec.amount(request.action, request.args)) is not None and amount < 0]
-        if below:
-            enforced = never_counted_down(enforced, below)
+        uncounted = [said for spec in self.bundle.windows if (said := spec.uncounted(request.action, request.args))]
+        if uncounted:
+            enforced = never_counted_down(enforced, uncounted)
         if enforced.outcome == "none":
             fallback = self._verdict(self._set(request.action, "defaults"), cedar_request, entities, context)
             if fallback.outcome != "none":
@@ -217,13 +215,13 @@ class Evaluator:
         )
 
 
-def never_counted_down(verdict: PolicyVerdict, below: list[tuple[WindowSpec, int]]) -> PolicyVerdict:
-    """A call whose summed argument is below zero is not counted in its window (it would lower it: a credit against
-    a budget, bot/policy/engine.py `counted`) and never allowed at once: a person decides; a refusal stands."""
+def never_counted_down(verdict: PolicyVerdict, uncounted: list[str]) -> PolicyVerdict:
+    """A call whose summed argument is below zero (it would lower its window: a credit against a budget,
+    bot/policy/engine.py `counted`) or not an integer (it would pass uncounted) is not counted and never allowed at
+    once: a person decides; a refusal stands."""
     if verdict.outcome == "deny":
         return verdict
-    said = "; ".join(f"{spec.sum} is {amount}, below zero: it is not counted against {spec.name}"
-                     for spec, amount in below) + ", so a person decides"
+    said = "; ".join(uncounted) + ", so a person decides"
     reason = f"{verdict.reason}; {said}" if verdict.outcome == "ask" and verdict.reason else said
     return replace(verdict, outcome="ask", reason=_cut(reason))
 

@@ -24,6 +24,7 @@ from bot.core.durations import parse_duration
 PER = ("principal", "action", "resource")
 MAX_OVER = 90 * 86400
 MAX_WINDOWS = 20
+_ABSENT = object()  # a call without the summed argument: not counted, and nothing to say
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,13 +45,32 @@ class WindowSpec:
             return None
         if not self.sum:
             return 1
+        value = self._value(args)
+        if isinstance(value, bool) or not isinstance(value, int):
+            return None
+        return value
+
+    def uncounted(self, action: str, args: Any) -> str:
+        """Why a call this sum window is for cannot be counted ("": it can, or it has no such argument): a value
+        below zero would lower the window, and one that is not an integer (a float, text, true/false) would pass
+        uncounted; a person decides either (bot/policy/decide.py `never_counted_down`)."""
+        if not self.sum or (self.actions is not None and action not in self.actions):
+            return ""
+        value = self._value(args)
+        if value is _ABSENT:
+            return ""
+        if isinstance(value, bool) or not isinstance(value, int):
+            return f"{self.sum} is not an integer: it is not counted against {self.name}"
+        if value < 0:
+            return f"{self.sum} is {value}, below zero: it is not counted against {self.name}"
+        return ""
+
+    def _value(self, args: Any) -> Any:
         value: Any = {"args": args}
         for part in self.sum.split("."):
             if not isinstance(value, dict) or part not in value:
-                return None
+                return _ABSENT
             value = value[part]
-        if isinstance(value, bool) or not isinstance(value, int):
-            return None
         return value
 
     def key_part(self, values: Mapping[str, str]) -> str:

@@ -248,6 +248,32 @@ async def test_a_negative_amount_never_credits_the_budget(
     assert "(spent $0)" in json.dumps((await nth_card(slack, 2))["blocks"])  # the credit was not counted
 
 
+WINDOW_ONLY = {
+    "policy.yaml": "windows:\n  refunds_24h: {sum: args.amount_cents, per: [principal, action], over: 24h}\n",
+    "refunds.cedar": '''
+@id("refunds-while-budget-left")
+permit (principal, action == Action::"refund", resource)
+when { context.window.refunds_24h < 50000 };
+''',
+}
+
+
+async def test_an_amount_that_is_not_an_integer_is_not_counted_and_a_person_decides(
+    policy_worker: StartPolicyWorker, slack: SlackStandIn
+) -> None:
+    """#51.4: a summed argument that is not an integer (a float, text) cannot be counted; were it allowed at once it
+    would pass the budget uncounted (a policy that reads only the window allowed refund(1e12) at once)."""
+    worker = await policy_worker(WINDOW_ONLY)
+    client = Client(worker, (await new_key(worker, "support-bot")).key)
+    for n, amount in enumerate([1e12, "100000000", True], start=1):
+        _, asked = await client.ask(tool("refund", order=f"A-{n}", amount_cents=amount))
+        assert asked["status"] == "pending", (amount, asked)
+        shown = json.dumps((await nth_card(slack, n))["blocks"])
+        assert "args.amount_cents is not an integer: it is not counted against refunds_24h" in shown, shown
+    _, small = await client.ask(tool("refund", order="A-9", amount_cents=100))
+    assert small["status"] == "approved", small  # nothing was counted
+
+
 # d. production deploys --------------------------------------------------------------------------------------------
 
 

@@ -158,3 +158,35 @@ async def test_a_programs_call_offers_no_save_and_approve(emailer: tuple[Worker,
     view = await open_modal(slack, await nth_card(slack, 1), user=BOB)
     blocks = {b.get("block_id") for b in view["view"]["blocks"]}
     assert "arg_0" in blocks and "then" not in blocks, blocks
+
+
+FORBIDDING_POLICIES = {
+    "mail.cedar": '''
+@id("mail-no-rivals")
+@reason("never to a rival")
+forbid (principal, action == Action::"send_email", resource)
+when { context.args.to like "*@rival.com" };
+''',
+}
+
+
+async def test_an_edit_the_policies_forbid_is_refused_not_approved_by_its_editor(
+    slack: SlackStandIn, redis_url: str, tmp_path: Path
+) -> None:
+    """#51.7: a forbid on the edited call refuses it: the editor's Save & approve does not run it."""
+    model = replay(call("send_email", EMAIL), "Sent it.")
+    folder = write_bundle(tmp_path / "policies", FORBIDDING_POLICIES)
+    async with bot(slack, redis_url, tmp_path, model, POLICY_DIR=str(folder)) as worker:
+        await start(slack, TASK)
+        await save_and_approve(slack, to="eve@rival.com")
+        await until(lambda: _policy_refusal(worker), what="the edited call refused by a policy")
+        assert not outbox(tmp_path)
+        decisions = [(e["outcome"], e["by"]) for e in await audit_events(worker, "decision")]
+        assert ("approved", BOB) not in decisions, decisions
+        refused = await audit_events(worker, "auto_rejected")
+        assert [(e["by"], e["tool"]) for e in refused] == [("policy", "send_email")], refused
+        assert '"ids":["mail-no-rivals"]' in refused[0]["policy"]
+
+
+async def _policy_refusal(worker: Worker) -> bool:
+    return bool(await audit_events(worker, "auto_rejected"))

@@ -198,7 +198,8 @@ async def test_bad_numbers_and_durations_get_a_clear_inert_answer_and_change_not
     async def keys() -> dict[str, str]:
         found = {}
         # each command's own idempotency claim, and what a worker keeps for itself on its own schedule
-        own = (f"{store.keys.prefix}:cmd:", f"{store.keys.prefix}:heartbeat:", store.keys.audit_lease)
+        own = (f"{store.keys.prefix}:cmd:", f"{store.keys.prefix}:heartbeat:", store.keys.audit_lease,
+               f"{store.keys.prefix}:person:")  # (who people are, as Slack said: a cache, not a change)
         async for key in store.redis.scan_iter(f"{store.keys.prefix}:*"):
             if not key.startswith(own):
                 found[key] = await store.redis.type(key)

@@ -93,7 +93,8 @@ def test_verify_jws_takes_three_canonical_base64url_parts_only() -> None:
     alphabet = string.ascii_uppercase + string.ascii_lowercase + string.digits + "-_"
     noncanonical = signature[:-1] + alphabet[alphabet.index(signature[-1]) ^ 1]  # the same 64 bytes
     for bad in (f"{head}.{payload}.{noncanonical}", f"{head}=.{payload}.{signature}", f"{receipt}==",
-                f"{receipt}.x", f"{head}.{payload}", f" {receipt}", receipt.replace("-", "+").replace("_", "/"),
+                f"{receipt}.x", f"{head}.{payload}", f" {receipt}", f"{head}.{payload}.+{signature[1:]}",
+                f"{head}.{payload}.{signature[:-1]}/",  # base64, not base64url (always: a receipt may hold no - or _)
                 "x" * 20_000, "", None, 7):
         with pytest.raises(SigningError):
             verify_jws(bad, keys, typ=TYPE)

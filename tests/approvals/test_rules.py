@@ -29,13 +29,14 @@ from bot.core.allow_rules import (
 from bot.devslack.server import SlackStandIn
 from bot.runs.email_tool import Email
 from bot.store import Store
-from tests.conftest import ALICE, APPROVALS, BOB, SALES, find_header, has_buttons, texts, thread_of
+from tests.conftest import ALICE, BOB, SALES, find_header, has_buttons, texts, thread_of
 from tests.support.cluster import (
     Cluster,
     card_now,
     click_on,
     command_on,
     is_tool_call,
+    open_form_on,
     pending_cards,
     run_status,
     worker_id,
@@ -332,9 +333,7 @@ async def test_an_adoption_after_kill_9_keeps_a_rules_effect(
     )
     rule_id = await store.rules.create(rule(ends_with_example()))
     owner.kill()
-    slack.events_url = other.events
-    await slack.click(user=BOB, channel=APPROVALS, ts=outcome["ts"], action_id="approval_revise")
-    view = await slack.wait_for(lambda: slack.open_views(BOB) and slack.open_views(BOB)[-1])
+    view = await open_form_on(slack, other, outcome, user=BOB)
     await slack.submit_view(
         user=BOB, view_id=view["id"], values={"feedback": {"feedback_input": "Send it once more, shorter"}}
     )

@@ -1,0 +1,233 @@
+"""Temporal: a workflow waits for people in Slack, with nothing running while they decide (extra `temporal`).
+
+In a workflow that inherits `ApprovalsWorkflow`, ask and act on exactly what comes back::
+
+    with workflow.unsafe.imports_passed_through():
+        from agent_approvals.temporal import ApprovalsWorkflow, approval, tool_call
+
+    @workflow.defn
+    class Refund(ApprovalsWorkflow):
+        @workflow.run
+        async def run(self, order: str, cents: int) -> str:
+            decision = await approval(tool_call("refund", {"order": order, "amount_cents": cents}, schema=SCHEMA))
+            if not decision.approved:
+                return decision.refusal  # who refused it and why, a timeout, a cancellation
+            await workflow.execute_activity(refund, decision.arguments, start_to_close_timeout=timedelta(minutes=1))
+            return "refunded"
+
+and register the approval activities on the worker beside the workflow's own:
+`Worker(client, task_queue=..., workflows=[Refund], activities=[refund, *ApprovalActivities(approvals,
+relay_url=...).all()])` (`activities.py`).
+
+How it goes: the ask is an activity (`agent_approvals.ask`) whose idempotency key is made of the workflow id, its
+run id and the call's place in the workflow, so a retried or replayed ask finds the same approval, never a second
+card. While a person decides nothing runs: no activity, no poller; the workflow waits for its own Update,
+`agent_approvals.decide`, declared on `ApprovalsWorkflow` (a handler declared on the class survives a worker's
+restart). The decision arrives as that Update, sent by the relay (`agent_approvals.relay`) when the bot's webhook
+reaches it, with the approval id as the Update's id: Temporal itself drops a repeat, and the validator refuses an
+approval this workflow never asked and a second decision of one already decided. The Update only wakes the
+workflow: what it acts on is read from the bot by one more activity (`agent_approvals.settle`), which also uses an
+approved call once (its token is the ask's key: a retried activity is the same use), so an Update the plane never
+sent (anyone's with access to Temporal) runs nothing. An approval already used elsewhere is asked about again, as
+a call that may have run (only a person may approve it); a Revise that edits the arguments is asked about again
+as the edited call, and the decision then carries them. A workflow cancelled while it waits withdraws its card.
+
+The routing (engine, namespace, workflow id) travels in the callback URL the ask gives the bot; the card's agent
+is the workflow type ("Refund (Temporal)") and its run the workflow id ("This run only" rules cover its asks).
+
+    activities.py  `ApprovalActivities`: ask, settle (read and use once), withdraw, through `ApprovalsClient`
+    delivery.py    `TemporalDelivery`: the relay's way into Temporal (the Update, and what its refusals mean)
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from agent_approvals._extras import missing_extra
+
+try:
+    from temporalio import workflow
+    from temporalio.common import RetryPolicy
+    from temporalio.exceptions import ApplicationError
+except ImportError as exc:  # the extra is not installed
+    raise missing_extra(__name__, "temporal", exc) from exc
+
+ASK = "agent_approvals.ask"
+SETTLE = "agent_approvals.settle"
+WITHDRAW = "agent_approvals.withdraw"
+DECIDE = "agent_approvals.decide"  # the Update a decision comes in as
+NOT_ASKED = "NotAsked"  # the validator's refusals (`ApplicationError.type`), which the relay tells apart
+DECIDED = "AlreadyDecided"
+MAX_EDITS = 5
+MAX_AGAIN = 5  # asks of one call after its approval was found used (each only a person may approve)
+TIMEOUT = timedelta(seconds=30)  # one try of an approval activity (a worker that died in it: tried again then)
+RETRY = RetryPolicy(maximum_interval=timedelta(minutes=1))  # until the bot answers; its refusals are not retried
+
+
+@dataclass
+class Ask:
+    """What an approval asks about: a tool call (`tool_call`) or a message or code (`message`)."""
+
+    kind: str
+    title: str = ""
+    name: str = ""
+    arguments: dict[str, Any] = field(default_factory=dict)
+    schema: dict[str, Any] | None = None
+    editable: bool = True
+    text: str = ""
+    options: dict[str, Any] = field(default_factory=dict)  # channel, requester, agent, timeout
+
+
+def tool_call(
+    name: str, arguments: dict[str, Any], *, schema: dict[str, Any] | None = None, title: str = "",
+    editable: bool = True, **options: Any,
+) -> Ask:
+    """Ask whether to call `name(arguments)`; `options` as `ApprovalsClient.request_tool` takes them."""
+    return Ask(kind="tool", title=title, name=name, arguments=dict(arguments), schema=schema, editable=editable,
+               options=options)
+
+
+def message(text: str, *, title: str = "", kind: str = "message", **options: Any) -> Ask:
+    """Ask about a message (or, with `kind="code"`, code about to run)."""
+    return Ask(kind=kind, title=title, text=text, options=options)
+
+
+@dataclass
+class AskRequest:
+    """The ask activity's input: the ask, its idempotency key, and whether its call may have run already."""
+
+    ask: Ask
+    key: str
+    may_have_run: bool = False
+
+
+@dataclass
+class Settle:
+    """The settle activity's input: the approval, and the token of its one use (the ask's key)."""
+
+    approval_id: str
+    token: str
+
+
+@dataclass
+class Decision:
+    """What the workflow acts on, as the bot has it. Run the call only when `approved`, with `arguments` (a
+    reviewer's edit, asked about again and approved, included); `refusal` is what a model reads otherwise."""
+
+    approval_id: str
+    status: str  # approved | rejected | revised | timed_out | cancelled | pending (ApprovalsClient's words)
+    approved: bool
+    arguments: dict[str, Any] = field(default_factory=dict)
+    decided_by: str = ""
+    decided_by_name: str = ""
+    reason: str = ""
+    feedback: str = ""
+    edited: bool = False
+    summary: str = ""
+    refusal: str = ""
+    card_url: str = ""
+    receipt: str | None = None
+    used: bool = False  # settle's answer: this decision's one use is spent (an approved call may now run)
+    again: str = ""  # settle's answer: why the call must be asked about again ("used", "rule_revoked")
+
+
+@dataclass
+class _Asked:
+    """An approval's state in this workflow: asked (and not yet woken), woken by an Update, settled."""
+
+    woken: bool = False
+    settled: bool = False
+
+
+class ApprovalsWorkflow:
+    """Inherit it to `await approval(...)` in a workflow: it declares the Update a decision comes in as."""
+
+    _agent_approvals: dict[str, _Asked]
+    _agent_approvals_calls: int
+
+    @workflow.update(name=DECIDE)
+    async def agent_approvals_decide(self, approval: dict[str, Any]) -> str:
+        """A decision arrived (the relay sends the bot's webhook body): wake the wait for it."""
+        _state(self)[str(approval["id"])].woken = True
+        return "delivered"
+
+    @agent_approvals_decide.validator
+    def agent_approvals_check(self, approval: dict[str, Any]) -> None:
+        approval_id = approval.get("id") if isinstance(approval, dict) else None
+        asked = _state(self).get(approval_id) if isinstance(approval_id, str) else None
+        if asked is None:
+            raise ApplicationError(f"this workflow has not asked approval {approval_id!r}", type=NOT_ASKED)
+        if asked.woken or asked.settled:
+            raise ApplicationError(f"approval {approval_id} was decided already", type=DECIDED)
+        if approval.get("status") in (None, "pending"):
+            raise ApplicationError(f"approval {approval_id} is not decided", type=NOT_ASKED)
+
+
+def _state(instance: Any) -> dict[str, _Asked]:
+    if not isinstance(instance, ApprovalsWorkflow):
+        raise TypeError("approval() needs a workflow class that inherits agent_approvals.temporal.ApprovalsWorkflow")
+    if "_agent_approvals" not in instance.__dict__:
+        instance._agent_approvals, instance._agent_approvals_calls = {}, 0
+    return instance._agent_approvals
+
+
+async def approval(ask: Ask) -> Decision:
+    """The decision on `ask`, in a workflow that inherits `ApprovalsWorkflow` (see the module docstring)."""
+    instance = workflow.instance()
+    asked = _state(instance)
+    instance._agent_approvals_calls += 1
+    info = workflow.info()
+    place = f"temporal-{info.workflow_id}-{info.run_id}-{instance._agent_approvals_calls}"
+    for edit in range(MAX_EDITS + 1):
+        decision = await _approved_once(asked, ask, f"{place}-{edit}")
+        if not (decision.status == "revised" and decision.edited):
+            return decision
+        ask = tool_call(ask.name, decision.arguments, schema=ask.schema, title=ask.title, editable=ask.editable,
+                        **ask.options)
+    return decision
+
+
+async def _approved_once(asked: dict[str, _Asked], ask: Ask, place: str) -> Decision:
+    """Ask, wait, and use an approved call once; asked again when its approval was used already."""
+    may_have_run = False
+    for generation in range(MAX_AGAIN + 1):
+        key = place if not generation else f"{place}-again{generation}"
+        request = AskRequest(ask, key, may_have_run)
+        try:
+            view = await _activity(ASK, request)
+        except asyncio.CancelledError:  # cancelled while asking: the ask may have reached the bot; its key finds it
+            await _activity(WITHDRAW, (await _activity(ASK, request)).approval_id)
+            raise
+        asked.setdefault(view.approval_id, _Asked())
+        decision = await _settled(asked, view, key)
+        if not decision.again:
+            return decision
+        may_have_run = may_have_run or decision.again == "used"
+    return decision
+
+
+async def _settled(asked: dict[str, _Asked], view: Decision, token: str) -> Decision:
+    """The approval once decided, as the bot has it (used once when approved). A wake-up whose approval the bot
+    still has pending (an early or forged Update) is waited past."""
+    state = asked[view.approval_id]
+    while True:
+        if view.status == "pending":
+            try:
+                await workflow.wait_condition(lambda: state.woken)
+            except asyncio.CancelledError:  # the workflow is cancelled: its card says so
+                await _activity(WITHDRAW, view.approval_id)
+                raise
+        view = await _activity(SETTLE, Settle(view.approval_id, token))
+        if view.status != "pending":
+            state.settled = True
+            return view
+        state.woken = False
+
+
+async def _activity(name: str, arg: Any) -> Decision:
+    return await workflow.execute_activity(
+        name, arg, result_type=Decision, start_to_close_timeout=TIMEOUT, retry_policy=RETRY
+    )

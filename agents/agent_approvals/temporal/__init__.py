@@ -41,17 +41,17 @@ is the workflow type ("Refund (Temporal)") and its run the workflow id ("This ru
 
 from __future__ import annotations
 
-import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from agent_approvals._extras import missing_extra
+from agent_approvals.durable import Ask, WorkflowDecision, edited, message, tool_call
 
 try:
     from temporalio import workflow
     from temporalio.common import RetryPolicy
-    from temporalio.exceptions import ApplicationError
+    from temporalio.exceptions import ApplicationError, is_cancelled_exception
 except ImportError as exc:  # the extra is not installed
     raise missing_extra(__name__, "temporal", exc) from exc
 
@@ -63,36 +63,9 @@ NOT_ASKED = "NotAsked"  # the validator's refusals (`ApplicationError.type`), wh
 DECIDED = "AlreadyDecided"
 MAX_EDITS = 5
 MAX_AGAIN = 5  # asks of one call after its approval was found used (each only a person may approve)
+__all__ = ["ApprovalsWorkflow", "Ask", "WorkflowDecision", "approval", "message", "tool_call"]
 TIMEOUT = timedelta(seconds=30)  # one try of an approval activity (a worker that died in it: tried again then)
 RETRY = RetryPolicy(maximum_interval=timedelta(minutes=1))  # until the bot answers; its refusals are not retried
-
-
-@dataclass
-class Ask:
-    """What an approval asks about: a tool call (`tool_call`) or a message or code (`message`)."""
-
-    kind: str
-    title: str = ""
-    name: str = ""
-    arguments: dict[str, Any] = field(default_factory=dict)
-    schema: dict[str, Any] | None = None
-    editable: bool = True
-    text: str = ""
-    options: dict[str, Any] = field(default_factory=dict)  # channel, requester, agent, timeout
-
-
-def tool_call(
-    name: str, arguments: dict[str, Any], *, schema: dict[str, Any] | None = None, title: str = "",
-    editable: bool = True, **options: Any,
-) -> Ask:
-    """Ask whether to call `name(arguments)`; `options` as `ApprovalsClient.request_tool` takes them."""
-    return Ask(kind="tool", title=title, name=name, arguments=dict(arguments), schema=schema, editable=editable,
-               options=options)
-
-
-def message(text: str, *, title: str = "", kind: str = "message", **options: Any) -> Ask:
-    """Ask about a message (or, with `kind="code"`, code about to run)."""
-    return Ask(kind=kind, title=title, text=text, options=options)
 
 
 @dataclass
@@ -110,28 +83,6 @@ class Settle:
 
     approval_id: str
     token: str
-
-
-@dataclass
-class Decision:
-    """What the workflow acts on, as the bot has it. Run the call only when `approved`, with `arguments` (a
-    reviewer's edit, asked about again and approved, included); `refusal` is what a model reads otherwise."""
-
-    approval_id: str
-    status: str  # approved | rejected | revised | timed_out | cancelled | pending (ApprovalsClient's words)
-    approved: bool
-    arguments: dict[str, Any] = field(default_factory=dict)
-    decided_by: str = ""
-    decided_by_name: str = ""
-    reason: str = ""
-    feedback: str = ""
-    edited: bool = False
-    summary: str = ""
-    refusal: str = ""
-    card_url: str = ""
-    receipt: str | None = None
-    used: bool = False  # settle's answer: this decision's one use is spent (an approved call may now run)
-    again: str = ""  # settle's answer: why the call must be asked about again ("used", "rule_revoked")
 
 
 @dataclass
@@ -174,7 +125,7 @@ def _state(instance: Any) -> dict[str, _Asked]:
     return instance._agent_approvals
 
 
-async def approval(ask: Ask) -> Decision:
+async def approval(ask: Ask) -> WorkflowDecision:
     """The decision on `ask`, in a workflow that inherits `ApprovalsWorkflow` (see the module docstring)."""
     instance = workflow.instance()
     asked = _state(instance)
@@ -183,14 +134,13 @@ async def approval(ask: Ask) -> Decision:
     place = f"temporal-{info.workflow_id}-{info.run_id}-{instance._agent_approvals_calls}"
     for edit in range(MAX_EDITS + 1):
         decision = await _approved_once(asked, ask, f"{place}-{edit}")
-        if not (decision.status == "revised" and decision.edited):
+        if not decision.revised_with_edits:
             return decision
-        ask = tool_call(ask.name, decision.arguments, schema=ask.schema, title=ask.title, editable=ask.editable,
-                        **ask.options)
+        ask = edited(ask, decision.arguments)
     return decision
 
 
-async def _approved_once(asked: dict[str, _Asked], ask: Ask, place: str) -> Decision:
+async def _approved_once(asked: dict[str, _Asked], ask: Ask, place: str) -> WorkflowDecision:
     """Ask, wait, and use an approved call once; asked again when its approval was used already."""
     may_have_run = False
     for generation in range(MAX_AGAIN + 1):
@@ -198,8 +148,9 @@ async def _approved_once(asked: dict[str, _Asked], ask: Ask, place: str) -> Deci
         request = AskRequest(ask, key, may_have_run)
         try:
             view = await _activity(ASK, request)
-        except asyncio.CancelledError:  # cancelled while asking: the ask may have reached the bot; its key finds it
-            await _activity(WITHDRAW, (await _activity(ASK, request)).approval_id)
+        except BaseException as exc:  # cancelled while asking: the ask may have reached the bot; its key finds it
+            if is_cancelled_exception(exc):
+                await _activity(WITHDRAW, (await _activity(ASK, request)).approval_id)
             raise
         asked.setdefault(view.approval_id, _Asked())
         decision = await _settled(asked, view, key)
@@ -209,7 +160,7 @@ async def _approved_once(asked: dict[str, _Asked], ask: Ask, place: str) -> Deci
     return decision
 
 
-async def _settled(asked: dict[str, _Asked], view: Decision, token: str) -> Decision:
+async def _settled(asked: dict[str, _Asked], view: WorkflowDecision, token: str) -> WorkflowDecision:
     """The approval once decided, as the bot has it (used once when approved). A wake-up whose approval the bot
     still has pending (an early or forged Update) is waited past."""
     state = asked[view.approval_id]
@@ -217,8 +168,9 @@ async def _settled(asked: dict[str, _Asked], view: Decision, token: str) -> Deci
         if view.status == "pending":
             try:
                 await workflow.wait_condition(lambda: state.woken)
-            except asyncio.CancelledError:  # the workflow is cancelled: its card says so
-                await _activity(WITHDRAW, view.approval_id)
+            except BaseException as exc:  # the workflow is cancelled: its card says so
+                if is_cancelled_exception(exc):
+                    await _activity(WITHDRAW, view.approval_id)
                 raise
         view = await _activity(SETTLE, Settle(view.approval_id, token))
         if view.status != "pending":
@@ -227,7 +179,8 @@ async def _settled(asked: dict[str, _Asked], view: Decision, token: str) -> Deci
         state.woken = False
 
 
-async def _activity(name: str, arg: Any) -> Decision:
-    return await workflow.execute_activity(
-        name, arg, result_type=Decision, start_to_close_timeout=TIMEOUT, retry_policy=RETRY
+async def _activity(name: str, arg: Any) -> WorkflowDecision:
+    answer: WorkflowDecision = await workflow.execute_activity(
+        name, arg, result_type=WorkflowDecision, start_to_close_timeout=TIMEOUT, retry_policy=RETRY
     )
+    return answer

@@ -13,6 +13,7 @@
                   `FileStateStore`), so another process can finish it
     schemas.py    a tool's JSON schema (untrusted input) checked within bounds: nothing fetched, nothing frozen
     _extras.py    an integration whose framework is not installed names the extra that brings it
+    durable.py    what the durable engines share: the ask, the decision a workflow acts on, ask / settle / withdraw
     relay.py      `agent-approvals-relay`: the bot's signed webhook in, a durable workflow's decision out
 
 One module (or package) per framework, each behind its extra:
@@ -32,6 +33,8 @@ One module (or package) per framework, each behind its extra:
                   MCP server
     claude_code/  Claude Code (extra `claude-code`): the PreToolUse hook, `agent-approvals-claude-code install`,
                   the permission channel for Claude Code's Channels
+    dbos.py       DBOS workflows (extra `dbos`): `DBOSApprovals(client, relay_url=...).approval(tool_call(...))`,
+                  the relay's `DBOSDelivery`
     temporal/     Temporal workflows (extra `temporal`): `approval(tool_call(...))` in a workflow that inherits
                   `ApprovalsWorkflow`, `ApprovalActivities` for its worker, the relay's `TemporalDelivery`
 

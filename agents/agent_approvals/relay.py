@@ -15,8 +15,9 @@ then delivers to the engine the route names:
 - 503: the engine did not answer: the bot's retry delivers it.
 
 Importable (`Relay.handle` takes the body, the headers and the route, for any HTTP server) or served
-(`agent-approvals-relay --temporal localhost:7233`, the secret from `AGENT_APPROVALS_WEBHOOK_SECRET`, never
-printed). Delivering twice is safe: the engine drops a repeat by the approval id.
+(`agent-approvals-relay --temporal localhost:7233` and/or `--dbos <system database URL>`, the secret from
+`AGENT_APPROVALS_WEBHOOK_SECRET`, never printed). Delivering twice is safe: the engine drops a repeat by the
+approval id.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ DELIVERY = "x-approvals-delivery"
 TOLERANCE = 300  # seconds a signed delivery stays good, either way
 SECRET_ENV = "AGENT_APPROVALS_WEBHOOK_SECRET"
 MAX_BODY = 256 * 1024
+GONE = "the workflow had already finished (completed, cancelled, failed or timed out)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,23 +145,38 @@ async def serve(relay: Relay, host: str, port: int) -> None:
         await runner.cleanup()
 
 
+async def engines(options: argparse.Namespace) -> dict[str, Deliver]:
+    """The engines the command line names, connected."""
+    found: dict[str, Deliver] = {}
+    if options.temporal:
+        from temporalio.client import Client
+
+        from agent_approvals.temporal.delivery import TemporalDelivery
+
+        found["temporal"] = TemporalDelivery(await Client.connect(options.temporal, namespace=options.namespace))
+    if options.dbos:
+        from dbos import DBOSClient
+
+        from agent_approvals.dbos import DBOSDelivery
+
+        found["dbos"] = DBOSDelivery(DBOSClient(system_database_url=options.dbos))
+    return found
+
+
 async def _run(options: argparse.Namespace) -> None:
-    from temporalio.client import Client
-
-    from agent_approvals.temporal.delivery import TemporalDelivery
-
-    client = await Client.connect(options.temporal, namespace=options.namespace)
-    relay = Relay(os.environ.get(SECRET_ENV, ""), {"temporal": TemporalDelivery(client)})
-    await serve(relay, options.host, options.port)
+    await serve(Relay(os.environ.get(SECRET_ENV, ""), await engines(options)), options.host, options.port)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="agent-approvals-relay", description=__doc__.split("\n\n")[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8790)
-    parser.add_argument("--temporal", default="localhost:7233", help="the Temporal frontend (host:port)")
+    parser.add_argument("--temporal", default="", help="deliver to Temporal: its frontend (host:port)")
     parser.add_argument("--namespace", default="default", help="the Temporal namespace")
+    parser.add_argument("--dbos", default="", help="deliver to DBOS: its system database URL")
     options = parser.parse_args(argv)
+    if not (options.temporal or options.dbos):
+        parser.error("name an engine to deliver to: --temporal host:port, --dbos <system database URL>, or both")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     if not os.environ.get(SECRET_ENV):
         parser.error(f"{SECRET_ENV} is not set: the API key's webhook secret (shown once, when the key was made)")

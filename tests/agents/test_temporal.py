@@ -28,22 +28,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from agent_approvals.relay import Relay, application
+from agent_approvals.relay import GONE, Relay
 from agent_approvals.temporal import DECIDE
-from agent_approvals.temporal.delivery import GONE, TemporalDelivery
-from aiohttp import web
+from agent_approvals.temporal.delivery import TemporalDelivery
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import CancelledError
 
 from bot.api.webhooks import sign
 from bot.devslack.server import SlackStandIn
 from tests.conftest import BOB, SALES, Worker, block_texts, card_of, free_port
-from tests.support.hitl import audit_events, click, current, nth_card, open_modal, reject, until
+from tests.support.durable import ORDER, RelayServer, delivered, refunds, retry_pending, signed
+from tests.support.hitl import click, current, nth_card, open_modal, reject, until
 from tests.support.homes import approval_id_of
 from tests.support.source import ROOT
 from tests.support.temporal_workflows import Refund, RefundOrder
-
-ORDER = {"order": "A-1001", "amount_cents": 4200}
 
 
 @pytest.fixture(scope="module")
@@ -79,37 +77,21 @@ def temporal_address() -> Iterator[str]:
 
 @dataclass
 class Stack:
-    """A bot worker, its key, the relay (stoppable, always at one URL) and the workflows' worker processes."""
+    """A bot worker, its key, the relay and the workflows' worker processes."""
 
     bot: Worker
     key: str
-    secret: str
     temporal: Client
-    relay_port: int
+    relay: RelayServer
     outbox: Path
     queue: str = field(default_factory=lambda: f"refunds-{uuid.uuid4().hex[:8]}")
-    relay: web.AppRunner | None = None
     workers: list[asyncio.subprocess.Process] = field(default_factory=list)
-
-    @property
-    def relay_url(self) -> str:
-        return f"http://127.0.0.1:{self.relay_port}/decisions"
-
-    async def start_relay(self) -> None:
-        self.relay = web.AppRunner(application(Relay(self.secret, {"temporal": TemporalDelivery(self.temporal)})))
-        await self.relay.setup()
-        await web.TCPSite(self.relay, "127.0.0.1", self.relay_port).start()
-
-    async def stop_relay(self) -> None:
-        assert self.relay is not None
-        await self.relay.cleanup()
-        self.relay = None
 
     async def start_worker(self) -> asyncio.subprocess.Process:
         environ = {k: v for k, v in os.environ.items() if k not in ("SLACK_BOT_TOKEN", "REDIS_URL")}
         worker = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "tests.support.temporal_workflows", self.temporal.service_client.config.target_host,
-            self.bot.url, self.key, self.relay_url, self.queue, cwd=str(ROOT), env=environ,
+            self.bot.url, self.key, self.relay.url, self.queue, cwd=str(ROOT), env=environ,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
         )
         self.workers.append(worker)
@@ -126,7 +108,7 @@ class Stack:
         )
 
     def refunds(self) -> list[dict[str, Any]]:
-        return [json.loads(line) for line in self.outbox.read_text().splitlines()] if self.outbox.exists() else []
+        return refunds(self.outbox)
 
 
 @pytest.fixture
@@ -134,8 +116,9 @@ async def stack(api: Worker, temporal_address: str, tmp_path: Path) -> AsyncIter
     made = await api.services.store.api_keys.create("refunds", [SALES], by=BOB)
     assert made is not None
     temporal = await Client.connect(temporal_address)
-    running = Stack(api, made.key, made.record.webhook_secret, temporal, free_port(), tmp_path / "refunds.jsonl")
-    await running.start_relay()
+    relay = RelayServer(made.record.webhook_secret, "temporal", TemporalDelivery(temporal))
+    running = Stack(api, made.key, temporal, relay, tmp_path / "refunds.jsonl")
+    await relay.start()
     try:
         yield running
     finally:
@@ -143,9 +126,7 @@ async def stack(api: Worker, temporal_address: str, tmp_path: Path) -> AsyncIter
             if worker.returncode is None:
                 worker.kill()
                 await worker.wait()
-
-        if running.relay is not None:
-            await running.stop_relay()
+        await relay.stop()
 
 
 async def asked(handle: WorkflowHandle[Any, Any]) -> bool:
@@ -157,15 +138,6 @@ async def asked(handle: WorkflowHandle[Any, Any]) -> bool:
 async def result(handle: WorkflowHandle[Any, Any]) -> dict[str, Any]:
     answer: dict[str, Any] = await asyncio.wait_for(handle.result(), 60)
     return answer
-
-
-async def delivered(api: Worker, approval_id: str) -> None:
-    """The bot's webhook for the approval was answered 2xx (by the relay)."""
-    await until(lambda: _delivered(api, approval_id), within=30, what=f"the webhook of {approval_id} delivered")
-
-
-async def _delivered(api: Worker, approval_id: str) -> bool:
-    return approval_id in [e.get("approval") for e in await audit_events(api, "webhook_delivered")]
 
 
 async def test_approved_runs_once_with_the_approved_arguments_whatever_repeats(
@@ -184,13 +156,9 @@ async def test_approved_runs_once_with_the_approved_arguments_whatever_repeats(
     await delivered(stack.bot, approval_id)
     # the same delivery again (the bot's at-least-once): Temporal answers it from its record of that Update's id,
     # or, once the workflow has gone, that it has gone; either way it changes nothing
-    body = json.dumps({"id": approval_id, "status": "approved"}).encode()
-    stamp = str(int(time.time()))
-    headers = {"X-Approvals-Signature": sign(stack.secret, stamp, body), "X-Approvals-Timestamp": stamp,
-               "X-Approvals-Delivery": approval_id}
-    relay = Relay(stack.secret, {"temporal": TemporalDelivery(stack.temporal)})
+    body, headers = signed(stack.relay.secret, {"id": approval_id, "status": "approved"})
     route = {"engine": "temporal", "namespace": "default", "workflow_id": handle.id}
-    assert await relay.handle(body, headers, route) in [(200, {"delivered": True}),
+    assert await stack.relay.relay().handle(body, headers, route) in [(200, {"delivered": True}),
                                                         (200, {"delivered": False, "why": GONE})]
     assert stack.refunds() == [ORDER]
 
@@ -242,20 +210,13 @@ async def test_the_relay_down_when_the_decision_comes_is_delivered_by_the_bots_r
     await stack.start_worker()
     handle = await stack.refund()
     card = await nth_card(slack, 1, within=30)
-    await stack.stop_relay()
+    await stack.relay.stop()
     await click(slack, card, "approval_approve", user=BOB)
-    await until(lambda: _failed_try(stack.bot), within=20, what="the bot's first try failing")
+    await until(lambda: retry_pending(stack.bot), within=20, what="the bot's first try failing")
     assert stack.refunds() == []
-    await stack.start_relay()
+    await stack.relay.start()
     assert (await result(handle))["ran"] is True  # the retry (5 s later) delivered it
     assert stack.refunds() == [ORDER]
-
-
-async def _failed_try(api: Worker) -> bool:
-    store = api.services.store
-    return bool(await store.redis.zcard(store.keys.webhooks)) and await store.redis.zscore(
-        store.keys.webhooks, (await store.redis.zrange(store.keys.webhooks, 0, 0))[0]
-    ) > time.time() + 1  # put back for a later try
 
 
 async def test_an_update_the_plane_never_sent_runs_nothing(stack: Stack, slack: SlackStandIn) -> None:
@@ -301,15 +262,16 @@ async def test_a_decision_for_a_workflow_that_is_gone_is_answered_so_and_runs_no
 
 
 async def test_the_relay_refuses_what_the_bot_did_not_sign(stack: Stack) -> None:
-    relay = Relay(stack.secret, {"temporal": TemporalDelivery(stack.temporal)})
+    relay = stack.relay.relay()
+    secret = stack.relay.secret
     route = {"engine": "temporal", "workflow_id": "refund-x"}
     body = json.dumps({"id": "a-00000000000000000000", "status": "approved"}).encode()
     now = str(int(time.time()))
-    good = {"X-Approvals-Signature": sign(stack.secret, now, body), "X-Approvals-Timestamp": now}
+    good = {"X-Approvals-Signature": sign(secret, now, body), "X-Approvals-Timestamp": now}
     assert (await relay.handle(body, {**good, "X-Approvals-Signature": sign("wrong", now, body)}, route))[0] == 401
     old = str(int(time.time()) - 600)
     assert (await relay.handle(body, {**good, "X-Approvals-Timestamp": old,
-                                      "X-Approvals-Signature": sign(stack.secret, old, body)}, route))[0] == 401
+                                      "X-Approvals-Signature": sign(secret, old, body)}, route))[0] == 401
     assert (await relay.handle(body + b" ", good, route))[0] == 401  # the body changed after it was signed
     assert (await relay.handle(body, good, {**route, "engine": "dbos"}))[0] == 400
     assert (await relay.handle(body, {**good, "X-Approvals-Delivery": "a-other"}, route))[0] == 400

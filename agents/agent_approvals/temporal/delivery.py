@@ -15,10 +15,8 @@ try:
 except ImportError as exc:  # the extra is not installed
     raise missing_extra(__name__, "temporal", exc) from exc
 
-from agent_approvals.relay import Delivered
+from agent_approvals.relay import GONE, Delivered
 from agent_approvals.temporal import DECIDE, DECIDED, NOT_ASKED
-
-GONE = "the workflow had already finished (completed, cancelled, failed or timed out): nothing ran"
 
 
 class TemporalDelivery:

@@ -1,0 +1,196 @@
+"""DBOS (`agent_approvals.dbos`) against the real engine on SQLite (its default), a real bot worker and the relay
+(`agent_approvals.relay`); the workflow runs in its own process (`tests/support/dbos_workflows.py`), as a user
+runs it. A refund workflow asks; people decide on the card; the refund step writes one line per refund.
+
+Shown: approved runs once, with the approved arguments, and a double click and a duplicated delivery change
+nothing; a rejection runs nothing and the workflow reads who and why; an edit is asked about again and runs
+edited; the process killed -9 while a person decides and the workflow recovered by a new one: once, one card; the
+relay down when the decision comes: delivered by the bot's retry, once; a message the plane never sent runs
+nothing; a decision for a cancelled workflow is answered so, and nothing runs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from agent_approvals.dbos import TOPIC, DBOSDelivery
+from agent_approvals.relay import GONE, Delivered
+from dbos import DBOSClient
+
+from bot.devslack.server import SlackStandIn
+from tests.conftest import BOB, SALES, Worker, block_texts, card_of
+from tests.support.durable import ORDER, RelayServer, delivered, refunds, retry_pending, signed
+from tests.support.hitl import click, nth_card, open_modal, reject, until
+from tests.support.homes import approval_id_of
+from tests.support.source import ROOT
+
+
+class LazyDelivery:
+    """`DBOSDelivery` once the system database exists (the workflow's process makes it at launch)."""
+
+    def __init__(self, database: str) -> None:
+        self.database = database
+        self.client: DBOSClient | None = None
+
+    async def __call__(self, route: Any, approval: dict[str, Any]) -> Delivered:
+        if self.client is None:
+            self.client = DBOSClient(system_database_url=self.database)
+        return await DBOSDelivery(self.client)(route, approval)
+
+
+@dataclass
+class Stack:
+    bot: Worker
+    key: str
+    database: str
+    relay: RelayServer
+    outbox: Path
+    workflow_id: str = field(default_factory=lambda: f"refund-{uuid.uuid4().hex[:8]}")
+    programs: list[asyncio.subprocess.Process] = field(default_factory=list)
+
+    async def run(self, mode: str = "start") -> asyncio.subprocess.Process:
+        """The workflow's program: started (or recovering it), once it waits."""
+        environ = {k: v for k, v in os.environ.items() if k not in ("SLACK_BOT_TOKEN", "REDIS_URL")}
+        program = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "tests.support.dbos_workflows", self.database, self.bot.url, self.key,
+            self.relay.url, str(self.outbox), mode, self.workflow_id, cwd=str(ROOT), env=environ,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        )
+        self.programs.append(program)
+        assert program.stdout is not None
+        while True:
+            line = await asyncio.wait_for(program.stdout.readline(), 60)
+            assert line, (await program.stdout.read()).decode()[-3000:]
+            if line.startswith(b"waiting"):
+                return program
+
+    async def result(self, program: asyncio.subprocess.Process) -> dict[str, Any]:
+        assert program.stdout is not None
+        out = (await asyncio.wait_for(program.stdout.read(), 60)).decode()
+        await program.wait()
+        lines = [line for line in out.splitlines() if line.startswith("{")]
+        assert program.returncode == 0 and lines, out[-3000:]
+        answer: dict[str, Any] = json.loads(lines[-1])
+        return answer
+
+    def refunds(self) -> list[dict[str, Any]]:
+        return refunds(self.outbox)
+
+
+@pytest.fixture
+async def stack(api: Worker, tmp_path: Path) -> AsyncIterator[Stack]:
+    made = await api.services.store.api_keys.create("refunds", [SALES], by=BOB)
+    assert made is not None
+    database = f"sqlite:///{tmp_path / 'dbos.sqlite'}"
+    relay = RelayServer(made.record.webhook_secret, "dbos", LazyDelivery(database))
+    running = Stack(api, made.key, database, relay, tmp_path / "refunds.jsonl")
+    await relay.start()
+    try:
+        yield running
+    finally:
+        for program in running.programs:
+            if program.returncode is None:
+                program.kill()
+                await program.wait()
+        await relay.stop()
+
+
+async def test_approved_runs_once_with_the_approved_arguments_whatever_repeats(
+    stack: Stack, slack: SlackStandIn
+) -> None:
+    program = await stack.run()
+    card = await nth_card(slack, 1, within=30)
+    assert "A-1001" in block_texts(card) and "refund_order (DBOS)" in block_texts(card)
+    approval_id = approval_id_of(card)
+    await click(slack, card, "approval_approve", user=BOB)
+    await click(slack, card, "approval_approve", user=BOB)  # a double click
+    assert await stack.result(program) == {"ran": True, "arguments": ORDER, "decided_by": BOB}
+    await delivered(stack.bot, approval_id)
+    body, headers = signed(stack.relay.secret, {"id": approval_id, "status": "approved"})  # the bot's retry
+    route = {"engine": "dbos", "workflow_id": stack.workflow_id}
+    assert await stack.relay.relay().handle(body, headers, route) == (200, {"delivered": False, "why": GONE})
+    assert stack.refunds() == [ORDER]
+
+
+async def test_a_rejection_runs_nothing_and_the_workflow_reads_who_and_why(
+    stack: Stack, slack: SlackStandIn
+) -> None:
+    program = await stack.run()
+    await reject(slack, await nth_card(slack, 1, within=30), user=BOB, reason="the order was never paid")
+    done = await stack.result(program)
+    assert done["ran"] is False and done["status"] == "rejected" and done["decided_by"] == BOB
+    assert "the order was never paid" in done["refusal"]
+    assert stack.refunds() == []
+
+
+async def test_an_edit_is_asked_about_again_and_runs_edited_once(stack: Stack, slack: SlackStandIn) -> None:
+    program = await stack.run()
+    view = await open_modal(slack, await nth_card(slack, 1, within=30), user=BOB)
+    edited = {**ORDER, "amount_cents": 2100}
+    await slack.submit_view(user=BOB, view_id=view["id"],
+                            values={"arguments": {"arguments_input": json.dumps(edited)}})
+    again = await nth_card(slack, 2, within=30)
+    assert "2100" in block_texts(again) and stack.refunds() == []
+    await click(slack, again, "approval_approve", user=BOB)
+    assert (await stack.result(program))["arguments"] == edited
+    assert stack.refunds() == [edited]
+
+
+async def test_killed_while_a_person_decides_and_recovered_it_runs_once(stack: Stack, slack: SlackStandIn) -> None:
+    first = await stack.run()
+    card = await nth_card(slack, 1, within=30)
+    first.send_signal(signal.SIGKILL)
+    await first.wait()
+    recovered = await stack.run("recover")  # DBOS recovers the workflow: it finds its ask, no second card
+    await click(slack, card, "approval_approve", user=BOB)
+    assert (await stack.result(recovered))["ran"] is True
+    assert stack.refunds() == [ORDER] and len(card_of(slack)) == 1
+
+
+async def test_the_relay_down_when_the_decision_comes_is_delivered_by_the_bots_retry(
+    stack: Stack, slack: SlackStandIn
+) -> None:
+    program = await stack.run()
+    card = await nth_card(slack, 1, within=30)
+    await stack.relay.stop()
+    await click(slack, card, "approval_approve", user=BOB)
+    await until(lambda: retry_pending(stack.bot), within=20, what="the bot's first try failing")
+    assert stack.refunds() == []
+    await stack.relay.start()
+    assert (await stack.result(program))["ran"] is True
+    assert stack.refunds() == [ORDER]
+
+
+async def test_a_message_the_plane_never_sent_runs_nothing(stack: Stack, slack: SlackStandIn) -> None:
+    program = await stack.run()
+    card = await nth_card(slack, 1, within=30)
+    approval_id = approval_id_of(card)
+    client = DBOSClient(system_database_url=stack.database)
+    forged = {"id": approval_id, "status": "approved", "arguments": {**ORDER, "amount_cents": 999_999}}
+    await client.send_async(stack.workflow_id, forged, TOPIC + approval_id)  # it wakes the workflow, which reads
+    await reject(slack, card, user=BOB, reason="no")  # the bot's decision: pending, then rejected
+    assert (await stack.result(program))["ran"] is False
+    assert stack.refunds() == []
+
+
+async def test_a_decision_for_a_cancelled_workflow_is_answered_so_and_runs_nothing(
+    stack: Stack, slack: SlackStandIn
+) -> None:
+    program = await stack.run()
+    card = await nth_card(slack, 1, within=30)
+    client = DBOSClient(system_database_url=stack.database)
+    await client.cancel_workflow_async(stack.workflow_id)
+    await click(slack, card, "approval_approve", user=BOB)
+    await delivered(stack.bot, approval_id_of(card))  # answered 200 "had already finished": the bot stops trying
+    program.kill()
+    await program.wait()
+    assert stack.refunds() == []

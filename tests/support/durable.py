@@ -1,0 +1,77 @@
+"""What the durable engines' tests share (tests/agents/test_temporal.py, test_dbos.py): the relay as a server
+that can be stopped and started again at one URL, the refunds a workflow made, a webhook's delivery, and a
+delivery signed as the bot signs one."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agent_approvals.relay import Deliver, Relay, application
+from aiohttp import web
+
+from bot.api.webhooks import sign
+from tests.conftest import Worker, free_port
+from tests.support.hitl import audit_events, until
+
+ORDER = {"order": "A-1001", "amount_cents": 4200}
+
+
+@dataclass
+class RelayServer:
+    """The relay for one engine, with the key's webhook secret, on its own port (the same after a restart)."""
+
+    secret: str
+    engine: str
+    deliver: Deliver
+    port: int = field(default_factory=free_port)
+    runner: web.AppRunner | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/decisions"
+
+    def relay(self) -> Relay:
+        return Relay(self.secret, {self.engine: self.deliver})
+
+    async def start(self) -> None:
+        self.runner = web.AppRunner(application(self.relay()))
+        await self.runner.setup()
+        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+            self.runner = None
+
+
+def refunds(outbox: Path) -> list[dict[str, Any]]:
+    """What the refund activity or step wrote: one line per refund that ran."""
+    return [json.loads(line) for line in outbox.read_text().splitlines()] if outbox.exists() else []
+
+
+def signed(secret: str, approval: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
+    """A delivery of `approval` as the bot sends it (body and headers)."""
+    body = json.dumps(approval).encode()
+    stamp = str(int(time.time()))
+    return body, {"X-Approvals-Signature": sign(secret, stamp, body), "X-Approvals-Timestamp": stamp,
+                  "X-Approvals-Delivery": str(approval["id"])}
+
+
+async def delivered(api: Worker, approval_id: str) -> None:
+    """The bot's webhook for the approval was answered 2xx (by the relay)."""
+
+    async def done() -> bool:
+        return approval_id in [e.get("approval") for e in await audit_events(api, "webhook_delivered")]
+
+    await until(done, within=30, what=f"the webhook of {approval_id} delivered")
+
+
+async def retry_pending(api: Worker) -> bool:
+    """Whether a webhook failed its try and waits for the next (the relay was down)."""
+    store = api.services.store
+    due = await store.redis.zrange(store.keys.webhooks, 0, 0, withscores=True)
+    return bool(due) and due[0][1] > time.time() + 1

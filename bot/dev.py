@@ -219,6 +219,7 @@ def bot_environment(
         "APPROVAL_TIMEOUT": DEFAULT_TIMEOUT,
         "PORT": str(port),
         "REDIS_KEY_PREFIX": "hitl-dev",
+        "API_ALLOW_PRIVATE_CALLBACKS": "1",  # the relays and programs dev's webhooks reach run on this machine
     }
     if public_url:
         env["PUBLIC_URL"] = public_url
@@ -247,6 +248,7 @@ class DevStack:
         self.bot_url = ""
         self.key_prefix = ""  # the worker's REDIS_KEY_PREFIX
         self.api_key = ""  # the dev key (`DEV_KEY_NAME`), asking in #general
+        self.webhook_secret = ""  # its webhook secret (what a relay checks deliveries with)
         self.api_key_id = ""  # its id: the `aud` of its receipts, which executors pin
         self.keys_dir = ""  # a temporary directory holding the signing key dev made for this run ("" when none)
         self._standin_started = False
@@ -274,6 +276,8 @@ class DevStack:
             "# Approvals API on the same port; this key may ask in #general:",
             f"export AGENT_APPROVALS_URL={shlex.quote(self.url)}",
             f"export AGENT_APPROVALS_KEY={shlex.quote(self.api_key)}",
+            "# its webhook secret, for a relay (agent-approvals-relay: Temporal, DBOS):",
+            f"export AGENT_APPROVALS_WEBHOOK_SECRET={shlex.quote(self.webhook_secret)}",
             "# its id, the audience of its receipts (verify(..., audience=...) in the tool that runs): "
             + self.api_key_id,
         ]
@@ -383,6 +387,7 @@ class DevStack:
             )
             if not isinstance(made, str):
                 self.api_key, self.api_key_id = made.key, made.record.id
+                self.webhook_secret = made.record.webhook_secret
                 return
             await services.api.revoke_key(DEV_KEY_NAME, by="cli")  # an earlier dev run's, on this Redis
         raise DevError(f"cannot make the dev API key: {made}")

@@ -28,7 +28,7 @@ from dbos import DBOSClient
 
 from bot.devslack.server import SlackStandIn
 from tests.conftest import BOB, SALES, Worker, block_texts, card_of
-from tests.support.durable import ORDER, RelayServer, delivered, refunds, retry_pending, signed
+from tests.support.durable import ORDER, RelayServer, approved_example, delivered, refunds, retry_pending, signed
 from tests.support.hitl import click, nth_card, open_modal, reject, until
 from tests.support.homes import approval_id_of
 from tests.support.source import ROOT
@@ -194,3 +194,12 @@ async def test_a_decision_for_a_cancelled_workflow_is_answered_so_and_runs_nothi
     program.kill()
     await program.wait()
     assert stack.refunds() == []
+
+
+async def test_the_example_refunds_once_a_person_approves(stack: Stack, slack: SlackStandIn, tmp_path: Path) -> None:
+    out = await approved_example(
+        "dbos_refund.py", slack, tmp_path, AGENT_APPROVALS_URL=stack.bot.url, AGENT_APPROVALS_KEY=stack.key,
+        AGENT_APPROVALS_WEBHOOK_SECRET=stack.relay.secret,
+        DBOS_SYSTEM_DATABASE_URL=f"sqlite:///{tmp_path / 'example.sqlite'}",
+    )
+    assert "workflow refund-A-77: refunded 1500 cents on order A-77" in out

@@ -37,7 +37,7 @@ from temporalio.exceptions import CancelledError
 from bot.api.webhooks import sign
 from bot.devslack.server import SlackStandIn
 from tests.conftest import BOB, SALES, Worker, block_texts, card_of, free_port
-from tests.support.durable import ORDER, RelayServer, delivered, refunds, retry_pending, signed
+from tests.support.durable import ORDER, RelayServer, approved_example, delivered, refunds, retry_pending, signed
 from tests.support.hitl import click, current, nth_card, open_modal, reject, until
 from tests.support.homes import approval_id_of
 from tests.support.source import ROOT
@@ -280,3 +280,13 @@ async def test_the_relay_refuses_what_the_bot_did_not_sign(stack: Stack) -> None
     with contextlib.suppress(ValueError):
         Relay("", {})
         raise AssertionError("a relay without a secret")
+
+
+async def test_the_example_refunds_once_a_person_approves(
+    stack: Stack, temporal_address: str, slack: SlackStandIn, tmp_path: Path
+) -> None:
+    out = await approved_example(
+        "temporal_refund.py", slack, tmp_path, AGENT_APPROVALS_URL=stack.bot.url, AGENT_APPROVALS_KEY=stack.key,
+        AGENT_APPROVALS_WEBHOOK_SECRET=stack.relay.secret, TEMPORAL_ADDRESS=temporal_address, TASK_QUEUE=stack.queue,
+    )
+    assert "workflow refund-A-77: refunded 1500 cents on order A-77" in out

@@ -80,11 +80,14 @@ async def test_the_printed_exports_are_enough_for_an_agent_to_get_a_decision(wor
         printed = dev.stdout().splitlines()
         assert printed[0] == f"Local Slack: http://127.0.0.1:{port}  (Ctrl-C to stop)"
         env = printed_exports(dev)
-        assert set(env) == {"AGENT_APPROVALS_URL", "AGENT_APPROVALS_KEY", "REDIS_URL", "REDIS_KEY_PREFIX"}, printed
+        assert set(env) == {"AGENT_APPROVALS_URL", "AGENT_APPROVALS_KEY", "AGENT_APPROVALS_WEBHOOK_SECRET", "REDIS_URL",
+                            "REDIS_KEY_PREFIX"}, printed
+        assert env["AGENT_APPROVALS_WEBHOOK_SECRET"].startswith("whsec_")  # for a relay (Temporal, DBOS)
         assert env["AGENT_APPROVALS_URL"] == f"http://127.0.0.1:{port}"
         assert env["AGENT_APPROVALS_KEY"].startswith("aak_")
         assert env["REDIS_URL"].startswith("redis://127.0.0.1:") and env["REDIS_KEY_PREFIX"] == "hitl-dev"
         assert env["AGENT_APPROVALS_KEY"] not in dev.stderr()
+        assert env["AGENT_APPROVALS_WEBHOOK_SECRET"] not in dev.stderr()
 
         # exactly those values: the agent asks, bob approves on the page, the agent's long poll gets the decision
         async with ApprovalsClient(env["AGENT_APPROVALS_URL"], env["AGENT_APPROVALS_KEY"]) as client:

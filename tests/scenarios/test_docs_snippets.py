@@ -42,11 +42,13 @@ FRAMEWORKS = {name: code for page in PAGES for name, (language, code) in snippet
 
 
 def exports_of(dev: Dev) -> list[str]:
-    """The `export AGENT_APPROVALS_…=…` lines dev mode printed (the contract: one each for the URL and the key)."""
+    """The `export AGENT_APPROVALS_…=…` lines dev mode printed (the contract: one each for the URL and the key, and
+    the key's webhook secret, for a relay)."""
     lines = [line for line in dev.stdout().splitlines() if line.startswith("export AGENT_APPROVALS_")]
     names = sorted(line.split("=", 1)[0].removeprefix("export ") for line in lines)
-    assert names == ["AGENT_APPROVALS_KEY", "AGENT_APPROVALS_URL"], (
-        f"dev mode should print `export AGENT_APPROVALS_URL=…` and `export AGENT_APPROVALS_KEY=…`: {dev.stdout()!r}"
+    assert names == ["AGENT_APPROVALS_KEY", "AGENT_APPROVALS_URL", "AGENT_APPROVALS_WEBHOOK_SECRET"], (
+        "dev mode should print `export AGENT_APPROVALS_URL=…`, `export AGENT_APPROVALS_KEY=…` and"
+        f" `export AGENT_APPROVALS_WEBHOOK_SECRET=…`: {dev.stdout()!r}"
     )
     return lines
 

@@ -4,7 +4,10 @@ delivery signed as the bot signs one."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,8 +17,11 @@ from agent_approvals.relay import Deliver, Relay, application
 from aiohttp import web
 
 from bot.api.webhooks import sign
-from tests.conftest import Worker, free_port
-from tests.support.hitl import audit_events, until
+from bot.devslack.server import SlackStandIn
+from tests.conftest import BOB, Worker, free_port
+from tests.support.examples import KEEP, told_where_it_waits
+from tests.support.hitl import audit_events, click, nth_card, until
+from tests.support.source import ROOT
 
 ORDER = {"order": "A-1001", "amount_cents": 4200}
 
@@ -75,3 +81,28 @@ async def retry_pending(api: Worker) -> bool:
     store = api.services.store
     due = await store.redis.zrange(store.keys.webhooks, 0, 0, withscores=True)
     return bool(due) and due[0][1] > time.time() + 1
+
+
+async def approved_example(example: str, slack: SlackStandIn, tmp_path: Path, **env: str) -> str:
+    """`examples/<example> A-77 1500` as its docstring runs it (its own relay), offline: it says where the card
+    waits before anyone decides, refunds nothing before a person approves, then once; what it printed."""
+    environ = {**{name: os.environ[name] for name in KEEP if name in os.environ}, **env,
+               "RELAY_PORT": str(free_port()), "OUTBOX_DIR": str(tmp_path / "outbox")}
+    program = await asyncio.create_subprocess_exec(
+        sys.executable, str(ROOT / "examples" / example), "A-77", "1500", env=environ, cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        card = await nth_card(slack, 1, within=60)
+        await told_where_it_waits(program, slack, card)
+        assert not (tmp_path / "outbox").exists()
+        await click(slack, card, "approval_approve", user=BOB)
+        out, err = await asyncio.wait_for(program.communicate(), 60)
+    finally:
+        if program.returncode is None:
+            program.kill()
+            await program.wait()
+    assert program.returncode == 0, err.decode()[-3000:]
+    assert [json.loads(p.read_text()) for p in (tmp_path / "outbox").iterdir()] == [
+        {"order": "A-77", "amount_cents": 1500}]
+    return out.decode()

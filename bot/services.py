@@ -278,7 +278,7 @@ def create_services(settings: Settings, *, worker_id: str | None = None) -> Serv
                          receipts=receipts, user_by_email=directory.user_by_email),
         webhooks=WebhookSender(
             store, allow_private=settings.api_allow_private_callbacks, lease=settings.webhook_lease_seconds,
-            names=directory.name_of, receipts=receipts,
+            names=directory.name_of, receipts=receipts, not_taken=cards.note_not_taken,
         ),
         signing=signing,
         checkpoints=AuditCheckpoints(

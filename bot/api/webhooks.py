@@ -36,7 +36,7 @@ import logging
 import random
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import aiohttp
 from aiohttp.abc import ResolveResult
@@ -75,6 +75,23 @@ def backoff(tries: int) -> float:
     """Seconds before try `tries + 1`: 5, 10, 20, ... at most an hour, with a little jitter."""
     delay: float = min(5.0 * 2.0 ** max(0, tries - 1), 3600.0)
     return delay * random.uniform(0.9, 1.1)
+
+
+NotTaken = Callable[[ApprovalRecord, str], Awaitable[None]]
+ANSWER_READ = 4096  # bytes of a 2xx answer read: a relay's `{"delivered": false, "why": ...}`
+
+
+def not_taken(answer: bytes) -> str | None:
+    """Why a receiver's 2xx answer says the decision was not taken (a relay: `{"delivered": false, "why": ...}`,
+    the workflow had finished), or None (taken, or an answer that says nothing of it)."""
+    try:
+        said = json.loads(answer)
+    except ValueError:
+        return None
+    if not isinstance(said, dict) or said.get("delivered") is not False:
+        return None
+    why = said.get("why")
+    return why if isinstance(why, str) else ""
 
 
 class Undeliverable(OSError):
@@ -153,9 +170,11 @@ class WebhookSender(DueSweeper):
         in_flight: int = IN_FLIGHT,
         names: NameOf | None = None,
         receipts: ReceiptIssuer | None = None,
+        not_taken: NotTaken | None = None,
     ) -> None:
         super().__init__(max_sleep=max_sleep)
         self._store = store
+        self._not_taken = not_taken  # says on the card that a relay's workflow did not take the decision
         self._receipts = receipts  # the body carries the approval's signed receipt, as the API's answers do
         self._names = names  # the decider's display name in the body (`decided_by_name`)
         self._allow_private = allow_private
@@ -271,11 +290,14 @@ class WebhookSender(DueSweeper):
             DELIVERY: approval_id,
             "User-Agent": "agent-approvals-webhook/1",
         }
-        problem = await self._post(approval.callback_url, body, headers)
+        problem, answer = await self._post(approval.callback_url, body, headers)
         if problem is None:
+            why = not_taken(answer)
+            if why is not None:  # said before the delivery is noted done: a worker dying between says it again
+                await self._say_not_taken(approval_id, why)
             await self._store.webhooks.done(
                 approval_id, "webhook_delivered", approval=approval_id, key=key.name,
-                origin_channel=approval.origin_channel,
+                origin_channel=approval.origin_channel, **({"not_taken": why[:300]} if why is not None else {}),
             )
             return True
         tries, first = await self._store.webhooks.tries(approval_id)
@@ -287,15 +309,28 @@ class WebhookSender(DueSweeper):
         await self._store.webhooks.retry(approval_id, at=time.time() + self._retry_in(tries), tries=tries, first=first)
         return False
 
+    async def _say_not_taken(self, approval_id: str, why: str) -> None:
+        """A relay took the webhook but its workflow did not take the decision (it had finished): the card says
+        so, unless the program used the approval after all (it ran: the relay's answer came from a repeat)."""
+        approval = await self._store.approvals.get(approval_id)
+        if approval is None or approval.used_at or self._not_taken is None:
+            return
+        log.info("approval %s: the program's workflow did not take the decision (%s)", approval_id, why[:200])
+        await self._not_taken(approval, why)
+
     async def _give_up(self, approval_id: str, key: str, why: str, *, tries: int) -> None:
         log.warning("webhook of approval %s given up after %d tries: %s", approval_id, tries, why)
         await self._store.webhooks.done(
             approval_id, "webhook_failed", approval=approval_id, key=key, reason=why[:300], tries=tries
         )
 
-    async def _post(self, url: str, body: bytes, headers: dict[str, str]) -> str | None:
-        """POST it; None when answered 2xx, else what went wrong (never the URL, the secret or the body).
-        Whatever the URL, this returns: a URL that cannot be sent to is a failed try, not an error."""
+    async def _post(self, url: str, body: bytes, headers: dict[str, str]) -> tuple[str | None, bytes]:
+        """POST it; (None, the start of the answer) when answered 2xx, else (what went wrong (never the URL, the
+        secret or the body), b""). Whatever the URL, this returns: a URL that cannot be sent to is a failed try."""
+        problem = await self._try(url, body, headers)
+        return (None, problem) if isinstance(problem, bytes) else (problem, b"")
+
+    async def _try(self, url: str, body: bytes, headers: dict[str, str]) -> str | bytes:
         try:
             target = URL(url)  # parsed once: the host checked is the host the session connects to
             host = client_host(target)
@@ -312,7 +347,7 @@ class WebhookSender(DueSweeper):
         try:
             async with self._session.post(target, data=body, headers=headers, allow_redirects=False) as response:
                 if 200 <= response.status < 300:
-                    return None
+                    return await response.content.read(ANSWER_READ)
                 return f"answered {response.status}"
         except aiohttp.ClientConnectorError as exc:
             if isinstance(exc.os_error, Undeliverable):

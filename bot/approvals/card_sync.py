@@ -28,7 +28,7 @@ from bot.slack.blocks import (
     untrusted,
     untrusted_parts,
 )
-from bot.slack.blocks.approval_card import build_outcome_blocks
+from bot.slack.blocks.approval_card import build_not_taken_blocks, build_outcome_blocks
 from bot.slack.blocks.text import TASK_LIMIT, context_block, permalink
 from bot.slack.directory import Directory
 from bot.store import Store, StoreUnavailable
@@ -332,6 +332,18 @@ class CardService:
             except (SlackApiError, aiohttp.ClientError, TimeoutError):
                 return ""
         return permalink(self._workspace_url, channel, ts)
+
+    async def note_not_taken(self, approval: ApprovalRecord, why: str) -> None:
+        """In the card's thread: the program's workflow did not take the decision (its relay said `why`)."""
+        if not approval.card_ts:
+            return
+        text, blocks = build_not_taken_blocks(approval, why)
+        try:
+            await self.slack.chat_postMessage(channel=approval.card_channel, thread_ts=approval.card_ts, text=text,
+                                              blocks=blocks, unfurl_links=False)
+        except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
+            error = exc.response.get("error") if isinstance(exc, SlackApiError) else type(exc).__name__
+            log.warning("could not say on the card of approval %s that it was not taken (%s)", approval.id, error)
 
     async def tell_requester(self, approval: ApprovalRecord, directory: Directory) -> None:
         """The decision of a program's approval, in a direct message to the person it asked for (`requester`):

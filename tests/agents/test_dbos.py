@@ -28,7 +28,16 @@ from dbos import DBOSClient
 
 from bot.devslack.server import SlackStandIn
 from tests.conftest import BOB, SALES, Worker, block_texts, card_of
-from tests.support.durable import ORDER, RelayServer, approved_example, delivered, refunds, retry_pending, signed
+from tests.support.durable import (
+    ORDER,
+    RelayServer,
+    approved_example,
+    delivered,
+    refunds,
+    retry_pending,
+    said_not_taken,
+    signed,
+)
 from tests.support.hitl import click, nth_card, open_modal, reject, until
 from tests.support.homes import approval_id_of
 from tests.support.source import ROOT
@@ -191,6 +200,8 @@ async def test_a_decision_for_a_cancelled_workflow_is_answered_so_and_runs_nothi
     await client.cancel_workflow_async(stack.workflow_id)
     await click(slack, card, "approval_approve", user=BOB)
     await delivered(stack.bot, approval_id_of(card))  # answered 200 "had already finished": the bot stops trying
+    note = await said_not_taken(slack, card)
+    assert "nothing ran" in note and "the workflow had already finished" in note
     program.kill()
     await program.wait()
     assert stack.refunds() == []

@@ -37,7 +37,16 @@ from temporalio.exceptions import CancelledError
 from bot.api.webhooks import sign
 from bot.devslack.server import SlackStandIn
 from tests.conftest import BOB, SALES, Worker, block_texts, card_of, free_port
-from tests.support.durable import ORDER, RelayServer, approved_example, delivered, refunds, retry_pending, signed
+from tests.support.durable import (
+    ORDER,
+    RelayServer,
+    approved_example,
+    delivered,
+    refunds,
+    retry_pending,
+    said_not_taken,
+    signed,
+)
 from tests.support.hitl import click, current, nth_card, open_modal, reject, until
 from tests.support.homes import approval_id_of
 from tests.support.source import ROOT
@@ -258,6 +267,8 @@ async def test_a_decision_for_a_workflow_that_is_gone_is_answered_so_and_runs_no
     await handle.terminate("gone")
     await click(slack, card, "approval_approve", user=BOB)
     await delivered(stack.bot, approval_id_of(card))  # answered 200: the bot stops trying
+    note = await said_not_taken(slack, card)
+    assert "nothing ran" in note and "the workflow had already finished" in note
     assert stack.refunds() == []
 
 

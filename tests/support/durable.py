@@ -18,7 +18,7 @@ from aiohttp import web
 
 from bot.api.webhooks import sign
 from bot.devslack.server import SlackStandIn
-from tests.conftest import BOB, Worker, free_port
+from tests.conftest import APPROVALS, BOB, Worker, block_texts, free_port
 from tests.support.examples import KEEP, told_where_it_waits
 from tests.support.hitl import audit_events, click, nth_card, until
 from tests.support.source import ROOT
@@ -106,3 +106,14 @@ async def approved_example(example: str, slack: SlackStandIn, tmp_path: Path, **
     assert [json.loads(p.read_text()) for p in (tmp_path / "outbox").iterdir()] == [
         {"order": "A-77", "amount_cents": 1500}]
     return out.decode()
+
+
+async def said_not_taken(slack: SlackStandIn, card: dict[str, Any]) -> str:
+    """The note in the card's thread that the workflow did not take the decision (nothing ran)."""
+
+    def note() -> str:
+        return next((block_texts(m) for m in slack.messages(APPROVALS)
+                     if m.get("thread_ts") == card["ts"] and "did not take this decision" in block_texts(m)), "")
+
+    found: str = await slack.wait_for(note, timeout=30, description="the card's note: not taken, nothing ran")
+    return found

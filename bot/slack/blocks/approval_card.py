@@ -520,3 +520,14 @@ def approval_fallback_text(approval: ApprovalRecord) -> str:
     if approval.pending:
         return f"Approval needed for run {approval.run_id}"
     return f"Approval for run {approval.run_id}: {approval.status.replace('_', ' ')}"
+
+
+def build_not_taken_blocks(approval: ApprovalRecord, why: str) -> tuple[str, list[Block]]:
+    """In a program's card's thread: the decision reached the program's relay, which said its workflow did not
+    take it (`why`, the relay's words: untrusted). Nothing ran on this decision (the bot checked it was not used)."""
+    said = "approved" if approval.status == "approved" else approval.status.replace("_", " ")
+    text = f"The workflow did not take this decision ({said}): nothing ran."
+    return text, [
+        {"type": "section", "text": mrkdwn(f":warning: {text}")},
+        {"type": "context", "elements": [untrusted(why or "the relay gave no reason", label="Its relay said")]},
+    ]

@@ -60,12 +60,16 @@ class _Asked:
 
 
 class DBOSApprovals:
-    """Approvals for DBOS workflows through one `ApprovalsClient`; `relay_url` is where the bot POSTs decisions."""
+    """Approvals for DBOS workflows through one `ApprovalsClient`; `relay_url` is where the bot POSTs decisions;
+    `ui_url`, a page of a workflow (https, with `{workflow_id}`), makes the card's workflow id a link."""
 
-    def __init__(self, client: ApprovalsClient, *, relay_url: str, check_every: float = CHECK_EVERY) -> None:
+    def __init__(
+        self, client: ApprovalsClient, *, relay_url: str, check_every: float = CHECK_EVERY, ui_url: str = ""
+    ) -> None:
         self.client = client
         self.relay_url = relay_url
         self.check_every = check_every
+        self.ui_url = ui_url
 
     async def approval(self, ask: Ask) -> WorkflowDecision:
         """The decision on `ask`, inside a DBOS workflow (see the module docstring)."""
@@ -73,7 +77,8 @@ class DBOSApprovals:
         if workflow_id is None:
             raise RuntimeError("DBOSApprovals.approval() runs inside a DBOS workflow")
         status = await DBOS.get_workflow_status_async(workflow_id)
-        route = Route(self.relay_url, "dbos", workflow_id, status.name if status is not None else "workflow")
+        route = Route(self.relay_url, "dbos", workflow_id, status.name if status is not None else "workflow",
+                      ui_url=self.ui_url)
         for _ in range(MAX_EDITS + 1):
             decision = await self._approved_once(ask, route)
             if not decision.revised_with_edits:

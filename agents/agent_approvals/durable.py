@@ -16,12 +16,13 @@ A decision reads `approved` only once its use is spent here: run the call then, 
 # workflow sandbox, where this module's names cannot be looked up; as objects, they need no lookup.
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from agent_approvals.client import Approval, ApprovalsClient, idempotency_key, refusal
 from agent_approvals.wire import ApprovalsError
 
-MAX_AGENT = 80  # the API's limit on an agent's name
+MAX_AGENT = 80  # the API's limit on an agent's name (and a workflow's type)
+MAX_WORKFLOW_ID = 255
 
 
 @dataclass
@@ -92,6 +93,17 @@ class Route:
     workflow_id: str
     workflow_type: str
     namespace: str = ""
+    ui_url: str = ""  # the engine's page of a workflow: https, with {namespace} and {workflow_id} (URL-quoted)
+
+    def workflow(self) -> dict[str, str]:
+        """The ask's `workflow`: shown on the card, read by the policies (`context.workflow`)."""
+        shown = {"engine": self.engine, "id": self.workflow_id[:MAX_WORKFLOW_ID]}
+        shown.update({k: v[:MAX_AGENT] for k, v in (("type", self.workflow_type), ("namespace", self.namespace))
+                      if v.strip()})
+        if self.ui_url:
+            shown["url"] = self.ui_url.format(namespace=quote(self.namespace, safe=""),
+                                              workflow_id=quote(self.workflow_id, safe=""))
+        return shown
 
     def callback_url(self) -> str:
         query = urlencode({"engine": self.engine, "namespace": self.namespace, "workflow_id": self.workflow_id})
@@ -103,7 +115,8 @@ async def ask(client: ApprovalsClient, asked: Ask, *, key: str, may_have_run: bo
     engine = "Temporal" if route.engine == "temporal" else "DBOS"
     options: dict[str, Any] = {
         "agent": f"{route.workflow_type} ({engine})"[:MAX_AGENT], "run": idempotency_key(route.workflow_id),
-        "callback_url": route.callback_url(), "title": asked.title or None, "idempotency_key": key, **asked.options,
+        "callback_url": route.callback_url(), "title": asked.title or None, "idempotency_key": key,
+        "workflow": route.workflow(), **asked.options,
     }
     if may_have_run:
         options["may_have_run"] = True

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.api.requests import MAX_AGENT, MAX_ALLOWED_BY, MAX_TEXT, MAX_TITLE, MAX_URL, MAX_WAIT
+from bot.api.requests import MAX_AGENT, MAX_ALLOWED_BY, MAX_TEXT, MAX_TITLE, MAX_URL, MAX_WAIT, MAX_WORKFLOW_ID
 
 STATUSES = ["pending", "approved", "rejected", "revised", "timed_out", "cancelled"]
 
@@ -37,6 +37,7 @@ _APPROVAL = {
         "title": {"type": "string"},
         "expires_at": {"type": "string", "format": "date-time", "description": "absent: it never times out"},
         "card_url": {"type": "string"},
+        "workflow": {"type": "object", "description": "the durable workflow that asked, as asked"},
         "decided_at": {"type": ["string", "null"], "format": "date-time"},
         "decided_by": {"type": "string", "description": "a Slack user id; `rule R7`, `auto`, `timeout` or `system`"},
         "decided_by_name": {
@@ -138,6 +139,18 @@ _ASK = {
                 "description": "the program's own run or session id: a “This run only” rule covers the asks with the"
                                " same run (of this key, in this channel); without it, every program of the key that"
                                " sends none shares one run, where “This run only” is refused"},
+        "workflow": {
+            "type": "object", "additionalProperties": False, "required": ["engine", "id"],
+            "description": "the durable workflow that asks (agent_approvals.temporal, .dbos): shown on the card,"
+                           " and read by the policies as `context.workflow` {engine, type, id}",
+            "properties": {
+                "engine": {"type": "string", "pattern": "^[a-z][a-z0-9_-]{0,19}$", "description": "temporal, dbos"},
+                "id": {"type": "string", "minLength": 1, "maxLength": MAX_WORKFLOW_ID},
+                "type": {"type": "string", "minLength": 1, "maxLength": MAX_AGENT},
+                "namespace": {"type": "string", "minLength": 1, "maxLength": MAX_AGENT},
+                "url": {"type": "string", "maxLength": MAX_URL, "description": "https: the engine's page of it"},
+            },
+        },
     },
 }
 

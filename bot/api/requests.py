@@ -40,9 +40,12 @@ APPROVAL_ID = re.compile(r"^a-[a-z0-9]{20,40}$")  # ids the API makes (`bot.api.
 
 Kind = Literal["tool", "message", "code"]
 FIELDS = frozenset({"kind", "title", "tool", "text", "channel", "requester", "timeout", "context_url",
-                    "callback_url", "agent", "may_have_run", "run"})
+                    "callback_url", "agent", "may_have_run", "run", "workflow"})
 PROGRAM_RUN = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")  # a program's own run or session id (`run`)
 TOOL_FIELDS = frozenset({"name", "arguments", "schema", "editable"})
+WORKFLOW_FIELDS = frozenset({"engine", "id", "type", "namespace", "url"})
+ENGINE = re.compile(r"^[a-z][a-z0-9_-]{0,19}$")
+MAX_WORKFLOW_ID = 255
 
 
 class ApiError(Exception):
@@ -86,6 +89,7 @@ class Ask:
     agent: str = ""
     may_have_run: bool = False  # this call was approved before and its program died while it ran
     run: str = ""  # the program's own run or session id: "This run only" rules cover the asks with the same one
+    workflow: dict[str, str] | None = None  # a durable workflow that asks: engine, id, type, namespace, url
     body_digest: str = ""  # of the body's canonical JSON but its `run` (`canonical_digest`): what an Idempotency-Key
     # is bound to
 
@@ -221,6 +225,8 @@ def ask_body(raw: bytes, *, allow_private_callbacks: bool = False) -> Ask:
         if not isinstance(data["may_have_run"], bool) or kind != "tool":
             raise bad("may_have_run", "may_have_run is true or false, for a tool call")
         ask["may_have_run"] = data["may_have_run"]
+    if "workflow" in data:
+        ask["workflow"] = _workflow(data["workflow"])
     if "run" in data:
         if not isinstance(data["run"], str) or not PROGRAM_RUN.fullmatch(data["run"]):
             raise bad("run", "run must be 1 to 128 letters, digits or _ . : - (the program's own run or session id)")
@@ -245,15 +251,37 @@ def _who(data: dict[str, Any]) -> dict[str, str]:
     return found
 
 
-def _text(data: dict[str, Any], name: str, *, most: int, required: bool) -> str:
+def _text(data: dict[str, Any], name: str, *, most: int, required: bool, field: str = "") -> str:
     value = data.get(name)
     if value is None and not required:
         return ""
+    field = field or name
     if not isinstance(value, str) or not value.strip():
-        raise bad(name, f"{name} must be a non-empty string")
+        raise bad(field, f"{field} must be a non-empty string")
     if len(value) > most:
-        raise bad(name, f"{name} is longer than {most} characters")
+        raise bad(field, f"{field} is longer than {most} characters")
     return value
+
+
+def _workflow(workflow: Any) -> dict[str, str]:
+    """`workflow`: the durable workflow that asks (agent_approvals.temporal, .dbos), shown on the card (its `url`, an
+    https link to the engine's own page of it) and given to the policies (`context.workflow`)."""
+    if not isinstance(workflow, dict):
+        raise bad("workflow", "workflow must be an object: {engine, id, type, namespace, url}")
+    unknown = sorted(set(workflow) - WORKFLOW_FIELDS)
+    if unknown:
+        raise bad(f"workflow.{unknown[0]}",
+                  f"unknown field workflow.{unknown[0]} (known: {', '.join(sorted(WORKFLOW_FIELDS))})")
+    engine = workflow.get("engine")
+    if not isinstance(engine, str) or not ENGINE.fullmatch(engine):
+        raise bad("workflow.engine", "workflow.engine must be 1 to 20 lowercase letters, digits, _ or - (temporal)")
+    found = {"engine": engine, "id": _text(workflow, "id", most=MAX_WORKFLOW_ID, required=True, field="workflow.id")}
+    for name in ("type", "namespace"):
+        if workflow.get(name) is not None:
+            found[name] = _text(workflow, name, most=MAX_AGENT, required=True, field=f"workflow.{name}")
+    if workflow.get("url") is not None:
+        found["url"] = _url(workflow["url"], "workflow.url", allow_http=False, allow_private=True)
+    return found
 
 
 def _tool(tool: Any) -> dict[str, Any]:

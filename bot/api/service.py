@@ -100,6 +100,8 @@ def view(approval: ApprovalRecord, *, card_url: str = "", names: Mapping[str, st
             body["on_behalf_of"] = approval.on_behalf
         if approval.status == "approved" and approval.required_approvals > 1 and approval.voters:
             body["approved_by"] = approval.voters  # a quorum: every person whose vote counted, in order
+    if approval.workflow:
+        body["workflow"] = json.loads(approval.workflow)
     if approval.policy:
         claim = json.loads(approval.policy)
         body["policy"] = {"bundle": claim.get("bundle", ""), "ids": claim.get("ids", []),
@@ -191,7 +193,8 @@ class ApprovalsApi:
         once = Once(key.id, idempotency_key, ask.body_digest, IDEMPOTENCY_SECONDS)
         program = ProgramAsk(key=key, title=ask.title, requester=requester, context_url=ask.context_url,
                              callback_url=ask.callback_url, timeout=ask.timeout,
-                             once=once if idempotency_key else None)
+                             once=once if idempotency_key else None,
+                             workflow=json.dumps(ask.workflow, separators=(",", ":")) if ask.workflow else "")
         request = api_request(ask, approval_id=new_approval_id(), key=key)
         try:
             opened = await self.approvals.open_request(request, run=run, owner=API_OWNER, program=program)

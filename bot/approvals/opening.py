@@ -17,7 +17,7 @@ from agent_approvals.modes import verdict as mode_verdict
 from bot.core.allow_rules import Rule
 from bot.core.durations import format_duration
 from bot.core.records import ApiKey, ApprovalRecord, ChannelSettings, RunRecord
-from bot.policy.decide import PolicyRequest, PolicyVerdict
+from bot.policy.decide import PolicyRequest, PolicyVerdict, workflow_of
 from bot.policy.engine import Judged
 from bot.slack.blocks import channel_ref, people_refs
 from bot.slack.blocks.text import message_link
@@ -45,6 +45,7 @@ class ProgramAsk:
     callback_url: str = ""
     timeout: int | None = None
     once: Once | None = None
+    workflow: str = ""  # JSON {engine, id, type, namespace, url}: the durable workflow that asks
 
     @property
     def max_pending(self) -> int:
@@ -194,6 +195,7 @@ def new_approval(
         context_url=program.context_url if program is not None else "",
         callback_url=program.callback_url if program is not None else "",
         webhook=int(bool(program is not None and program.callback_url)),
+        workflow=program.workflow if program is not None else "",
     )
 
 
@@ -243,6 +245,7 @@ def policy_request(
         channel=run.channel, kind=request.kind, args=args,
         requester=program.requester if program is not None else run.requester,
         mode=parse_mode(mode), risk_word=word or "",
+        workflow=workflow_of(program.workflow if program is not None else ""),
     )
 
 

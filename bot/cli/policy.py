@@ -53,7 +53,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.core.durations import format_duration
 from bot.core.settings import NamingSettings, SettingsError, StoreSettings
 from bot.policy.bundle import PolicyBundle, PolicyError, load_bundle
-from bot.policy.decide import Evaluator, PolicyRequest, PolicyVerdict
+from bot.policy.decide import Evaluator, PolicyRequest, PolicyVerdict, workflow_of
 from bot.policy.replay import ASKED, Explanation, Replayed, explain, recorded_asks, replay
 from bot.policy.windows import WindowSpec
 from bot.report.audit_export import CONTROLS, iso_utc
@@ -62,7 +62,7 @@ from bot.slack.directory import Directory
 from bot.store import Store, StoreUnavailable, connect
 
 CASE_KEYS = ("name", "principal", "agent", "run", "requester", "action", "channel", "kind", "args", "window", "time",
-             "expect", "ids")
+             "workflow", "expect", "ids")
 OUTCOMES = ("allow", "deny", "ask", "none")
 ASKS = (*ASKED, "decision")  # the entries a replay reads
 _PRINCIPAL = re.compile(r'(Agent|Run)::"([^"\\]+)"')
@@ -223,6 +223,18 @@ def load_cases(path: Path, bundle: PolicyBundle) -> list[Case]:
     return cases
 
 
+def _workflow(raw: Any) -> dict[str, str]:
+    """A case's `workflow: {engine, type, id}` (the durable workflow that asks), as `context.workflow`."""
+    if raw is None:
+        return workflow_of("")
+    if not isinstance(raw, dict) or not all(isinstance(v, str) for v in raw.values()):
+        raise ValueError("workflow is a mapping of engine, type and id (text)")
+    unknown = sorted(set(raw) - {"engine", "type", "id"})
+    if unknown:
+        raise ValueError(f"workflow: unknown key {unknown[0]!r} (known: engine, type, id)")
+    return workflow_of(json.dumps(raw))
+
+
 def _case(raw: Any, bundle: PolicyBundle, *, default_name: str) -> Case:
     if not isinstance(raw, dict):
         raise ValueError("a mapping is expected (name, agent, action, args, expect...)")
@@ -257,6 +269,7 @@ def _case(raw: Any, bundle: PolicyBundle, *, default_name: str) -> Case:
         channel=text["channel"] or "C0ANY",
         kind=text["kind"] or (action if action in ("message", "code") else "tool_call"),
         args=args, requester=text["requester"], at=_moment(raw.get("time")),
+        workflow=_workflow(raw.get("workflow")),
     )
     return Case(text["name"] or default_name, request, _windows(raw.get("window"), bundle, action), text["expect"],
                 tuple(sorted(ids)) if ids is not None else None)

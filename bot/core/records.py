@@ -138,7 +138,8 @@ API_PRESET = "api"
 
 # An approval's fields that may be long: stored apart from its other fields (`Keys.texts` in bot/store/keys.py).
 TEXT_FIELDS = (
-    "task", "proposal", "arguments", "arguments_schema", "schema_error", "why", "context_url", "callback_url"
+    "task", "proposal", "arguments", "arguments_schema", "schema_error", "why", "context_url", "callback_url",
+    "workflow"
 )
 
 
@@ -207,6 +208,7 @@ class ApprovalRecord:
     context_url: str = ""
     callback_url: str = ""
     webhook: int = 0
+    workflow: str = ""  # the durable workflow that asked: JSON {engine, id, type, namespace, url} (bot/api/requests.py)
     used_at: float = 0.0  # when the asking program used the approval (ran the call): once
     rule_id: str = ""  # approved at once by this "always allow" rule: used only while the rule stands
     decided_by_mode: str = ""  # decided at once by the channel's input mode ("policy", "never"), named in receipts

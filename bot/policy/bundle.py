@@ -33,7 +33,7 @@ from bot.policy.windows import WindowSpec, parse_windows
 DEFAULTS = Path(__file__).with_name("defaults")
 POLICY_FILE = "policy.yaml"
 SCHEMA_FILE = "schema.cedarschema"  # optional: a Cedar schema to validate against as well
-CONTEXT_FIELDS = ("args", "kind", "requester", "window", "time", "mode", "risk_word")
+CONTEXT_FIELDS = ("args", "kind", "requester", "window", "time", "mode", "risk_word", "workflow")
 PRINCIPAL_TYPES = ("Agent", "Run")
 ANNOTATIONS = ("id", "reason", "outcome", "approvers", "quorum", "channel", "timeout", "mode")
 MAX_QUORUM = 10

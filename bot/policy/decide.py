@@ -51,6 +51,7 @@ class PolicyRequest:
     requester: str = ""
     mode: str = ""  # the channel's input mode
     risk_word: str = ""  # the first of the channel's risk words the call matches, or ""
+    workflow: Mapping[str, str] = field(default_factory=lambda: workflow_of(""))  # a durable workflow's engine...
     at: float = field(default_factory=time.time)
 
     @property
@@ -69,6 +70,7 @@ class PolicyRequest:
             "time": {"hour_utc": moment.tm_hour, "weekday": moment.tm_wday + 1},  # 1 Monday ... 7 Sunday
             "mode": self.mode,
             "risk_word": self.risk_word,
+            "workflow": dict(self.workflow),
         }
 
     def cedar(self, windows: Mapping[str, int]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -78,6 +80,17 @@ class PolicyRequest:
                    "resource": {"type": "Channel", "id": self.channel}, "context": self.context(windows)}
         attrs = {"requester": self.requester} if self.principal_type == "Run" else {}
         return request, [{"uid": principal, "attrs": attrs, "parents": []}]
+
+
+def workflow_of(text: str) -> dict[str, str]:
+    """`context.workflow` of a request: the engine, type and id of the durable workflow that asked (an approval's
+    `workflow`, JSON), each "" when it is none (every request has them, so a policy may always read them)."""
+    try:
+        found = json.loads(text) if text else {}
+    except ValueError:
+        found = {}
+    found = found if isinstance(found, dict) else {}
+    return {name: str(found.get(name) or "") for name in ("engine", "type", "id")}
 
 
 def cedar_value(value: Any) -> Any:

@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from bot.core.records import ApprovalRecord
 from bot.policy.bundle import Policy, PolicyBundle
-from bot.policy.decide import Evaluator, PolicyRequest, PolicyVerdict, Verdict, render_reason
+from bot.policy.decide import Evaluator, PolicyRequest, PolicyVerdict, Verdict, render_reason, workflow_of
 from bot.policy.windows import WindowSpec
 
 DecidedBy = Literal["policy", "rule", "mode", "person"]
@@ -88,7 +88,7 @@ def ask_of(entry: Mapping[str, str], released_at: float | None = None) -> Record
         action=(entry.get("tool") or "tool") if tool_call else kind, channel=entry.get("origin_channel", ""),
         kind=kind, args=args if isinstance(args, dict) else {},
         requester=entry.get("requester") or (entry.get("by", "") if event == "requested" else ""),
-        at=_number(entry.get("at")),
+        workflow=workflow_of(entry.get("workflow", "")), at=_number(entry.get("at")),
     )
     claim = _json(entry.get("policy", ""))
     claim = claim if isinstance(claim, dict) else {}

@@ -133,6 +133,8 @@ class Approvals:
         }
         if audit is not None:  # decided at once: what was asked, as a request's entry says it (policy replay)
             entry = {**call_of(approval), "requester": approval.requester, **entry}
+        if approval.workflow:  # the durable workflow that asked (policies read its engine and type)
+            entry = {**entry, "workflow": approval.workflow}
         if approval.policy:  # the policies that decided or routed it (bot/policy/), and the windows they read
             entry = {**entry, "policy": approval.policy}
             if windows:

@@ -119,6 +119,7 @@ async def test_approved_runs_once_with_the_approved_arguments_whatever_repeats(
     program = await stack.run()
     card = await nth_card(slack, 1, within=30)
     assert "A-1001" in block_texts(card) and "refund_order (DBOS)" in block_texts(card)
+    assert f"· workflow `{stack.workflow_id}` (refund_order, DBOS)" in block_texts(card)
     approval_id = approval_id_of(card)
     await click(slack, card, "approval_approve", user=BOB)
     await click(slack, card, "approval_approve", user=BOB)  # a double click

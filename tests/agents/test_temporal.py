@@ -157,6 +157,8 @@ async def test_approved_runs_once_with_the_approved_arguments_whatever_repeats(
     card = await nth_card(slack, 1, within=30)
     text = block_texts(card)
     assert "A-1001" in text and "Refund (Temporal)" in text
+    link = f"<https://temporal.example.com/namespaces/default/workflows/{handle.id}|{handle.id}> (Refund, Temporal)"
+    assert f"Asked by `refunds` in <#C0SALES> · workflow {link}" in text
     approval_id = approval_id_of(card)
     await click(slack, card, "approval_approve", user=BOB)
     await click(slack, card, "approval_approve", user=BOB)  # a double click

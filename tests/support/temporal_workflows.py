@@ -18,6 +18,7 @@ from temporalio import activity, workflow
 with workflow.unsafe.imports_passed_through():
     from agent_approvals.temporal import ApprovalsWorkflow, approval, tool_call
 
+UI_URL = "https://temporal.example.com/namespaces/{namespace}/workflows/{workflow_id}"
 SCHEMA = {
     "type": "object",
     "properties": {"order": {"type": "string"}, "amount_cents": {"type": "integer", "minimum": 0}},
@@ -72,7 +73,7 @@ async def serve(temporal: str, url: str, key: str, relay: str, queue: str) -> No
 
     client = await Client.connect(temporal)
     async with ApprovalsClient(url, key, title="refunds") as approvals:
-        activities = ApprovalActivities(approvals, relay_url=relay)
+        activities = ApprovalActivities(approvals, relay_url=relay, ui_url=UI_URL)
         worker = Worker(client, task_queue=queue, workflows=[Refund], activities=[refund, *activities.all()])
         print("worker ready", flush=True)
         await worker.run()

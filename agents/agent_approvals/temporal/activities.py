@@ -24,11 +24,14 @@ from agent_approvals.wire import ApprovalsError, LimitReached, Unreachable
 
 class ApprovalActivities:
     """`ApprovalActivities(client, relay_url=...)`: register `.all()` on the worker. `relay_url` is where the bot
-    POSTs decisions: the relay (`agent-approvals-relay`) that turns them into the workflow's Update."""
+    POSTs decisions: the relay (`agent-approvals-relay`) that turns them into the workflow's Update. `ui_url`, the
+    Temporal UI's page of a workflow (`https://temporal.example.com/namespaces/{namespace}/workflows/{workflow_id}`),
+    makes the card's workflow id a link."""
 
-    def __init__(self, client: ApprovalsClient, *, relay_url: str) -> None:
+    def __init__(self, client: ApprovalsClient, *, relay_url: str, ui_url: str = "") -> None:
         self.client = client
         self.relay_url = relay_url
+        self.ui_url = ui_url
 
     def all(self) -> list[Any]:
         return [self.ask, self.settle, self.withdraw]
@@ -37,7 +40,7 @@ class ApprovalActivities:
     async def ask(self, request: AskRequest) -> WorkflowDecision:
         info = activity.info()
         route = Route(self.relay_url, "temporal", info.workflow_id or "", info.workflow_type or "",
-                      info.workflow_namespace or "")
+                      info.workflow_namespace or "", self.ui_url)
         try:
             return await durable.ask(self.client, request.ask, key=request.key, may_have_run=request.may_have_run,
                                      route=route)

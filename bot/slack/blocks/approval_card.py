@@ -59,6 +59,25 @@ def _cut_note(approval: ApprovalRecord) -> Block:
     )
 
 
+ENGINES = {"temporal": "Temporal", "dbos": "DBOS"}
+
+
+def workflow_part(workflow: str) -> str:
+    """" · workflow `refund-7` (Refund, Temporal)" for a program's durable workflow (its id a link to the engine's
+    page of it when the program gave one); "" for none. Every part is the program's: untrusted."""
+    try:
+        found = json.loads(workflow) if workflow else None
+    except ValueError:
+        return ""
+    if not isinstance(found, dict) or not isinstance(found.get("id"), str):
+        return ""
+    label = safe(found["id"], 120).replace("`", "'")
+    shown = link(found["url"], found["id"][:120]) if isinstance(found.get("url"), str) else f"`{label}`"
+    engine = str(found.get("engine") or "")
+    about = [safe(str(found.get("type") or ""), 80), escape(ENGINES.get(engine, clean(engine)[:20]))]
+    return f" · workflow {shown} ({', '.join(part for part in about if part)})"
+
+
 def _approval_body(approval: ApprovalRecord) -> list[Block]:
     author = clean(approval.author)[:40]
     if approval.asked_by:  # a program asked, with an API key (bot/api/)
@@ -66,6 +85,7 @@ def _approval_body(approval: ApprovalRecord) -> list[Block]:
         asked = f"Asked by `{escape(clean(approval.asked_by))}`{who} in {channel_ref(approval.origin_channel)}"
         if approval.context_url:
             asked += f" · {link(approval.context_url, 'context')}"
+        asked += workflow_part(approval.workflow)
     else:
         asked = (
             f"Run `{approval.run_id}` · requested by {user_ref(approval.requester)}"

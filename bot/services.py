@@ -22,7 +22,7 @@ from bot.approvals.nudges import Nudger
 from bot.approvals.rulebook import RuleBook
 from bot.approvals.run_thread import RunThreads
 from bot.approvals.service import ApprovalService
-from bot.approvals.waiter import DeadlineSweeper, DecisionWaiter
+from bot.approvals.waiter import DeadlineSweeper, DecisionWaiter, Together
 from bot.audit.bridge import AuditBridge
 from bot.audit.checkpoints import AuditCheckpoints
 from bot.core.ids import new_worker_id
@@ -183,8 +183,19 @@ def create_services(settings: Settings, *, worker_id: str | None = None) -> Serv
         budget_window=settings.home_budget_window,
     )
     cards.after_draw = homes.refresh_for  # a redraw is done once every Home shows it too
+    signing = signing_keys(settings)
+    receipts = None if signing is None else ReceiptIssuer(
+        store, signing, issuer=issuer_of(settings.receipt_issuer, settings.public_url), ttl=settings.receipt_ttl,
+        names=directory.name_of,
+    )
+    webhooks = WebhookSender(
+        store, allow_private=settings.api_allow_private_callbacks, lease=settings.webhook_lease_seconds,
+        names=directory.name_of, receipts=receipts, not_taken=cards.note_not_taken,
+    )
     api_waiters = ApiWaiters()  # the Approvals API's long-polls: woken by decisions of API_OWNER's approvals
-    waiter = DecisionWaiter(store, worker_id, on_reconnect=metrics.redis_reconnects.inc, also={API_OWNER: api_waiters})
+    # (and the webhook sender: a decision of a program's may have a webhook to send now)
+    waiter = DecisionWaiter(store, worker_id, on_reconnect=metrics.redis_reconnects.inc,
+                            also={API_OWNER: Together(api_waiters, sweepers=[webhooks.wake])})
 
     async def on_timed_out(result: DecideResult) -> None:
         assert result.approval is not None
@@ -241,11 +252,6 @@ def create_services(settings: Settings, *, worker_id: str | None = None) -> Serv
         background.spawn(homes.refresh_admins(channel), name=f"rules-{channel}")
 
     rules.on_change = rules_changed
-    signing = signing_keys(settings)
-    receipts = None if signing is None else ReceiptIssuer(
-        store, signing, issuer=issuer_of(settings.receipt_issuer, settings.public_url), ttl=settings.receipt_ttl,
-        names=directory.name_of,
-    )
     return Services(
         settings=settings,
         worker_id=worker_id,
@@ -276,10 +282,7 @@ def create_services(settings: Settings, *, worker_id: str | None = None) -> Serv
         model_config=model_config,
         api=ApprovalsApi(store=store, approvals=approvals, waiters=api_waiters, names=directory.name_of,
                          receipts=receipts, user_by_email=directory.user_by_email),
-        webhooks=WebhookSender(
-            store, allow_private=settings.api_allow_private_callbacks, lease=settings.webhook_lease_seconds,
-            names=directory.name_of, receipts=receipts, not_taken=cards.note_not_taken,
-        ),
+        webhooks=webhooks,
         signing=signing,
         checkpoints=AuditCheckpoints(
             store, signing, worker=worker_id, every=settings.audit_checkpoint_every,

@@ -71,8 +71,9 @@ class DBOSApprovals:
         self.check_every = check_every
         self.ui_url = ui_url
 
-    async def approval(self, ask: Ask) -> WorkflowDecision:
-        """The decision on `ask`, inside a DBOS workflow (see the module docstring)."""
+    async def approval(self, ask: Ask, *, poll: bool = False) -> WorkflowDecision:
+        """The decision on `ask`, inside a DBOS workflow (see the module docstring). `poll`: where no webhook can
+        reach a relay, a step long-polls the bot for the decision instead of the workflow waiting for a message."""
         workflow_id = DBOS.workflow_id
         if workflow_id is None:
             raise RuntimeError("DBOSApprovals.approval() runs inside a DBOS workflow")
@@ -80,18 +81,18 @@ class DBOSApprovals:
         route = Route(self.relay_url, "dbos", workflow_id, status.name if status is not None else "workflow",
                       ui_url=self.ui_url)
         for _ in range(MAX_EDITS + 1):
-            decision = await self._approved_once(ask, route)
+            decision = await self._approved_once(ask, route, poll)
             if not decision.revised_with_edits:
                 return decision
             ask = edited(ask, decision.arguments)
         return decision
 
-    async def _approved_once(self, ask: Ask, route: Route) -> WorkflowDecision:
+    async def _approved_once(self, ask: Ask, route: Route, poll: bool) -> WorkflowDecision:
         may_have_run = False
         for _ in range(MAX_AGAIN + 1):
             asked: _Asked = await DBOS.run_step_async({"name": "agent_approvals.ask"}, self._ask, ask,
                                                       may_have_run, route)
-            decision = await self._settled(asked)
+            decision = await self._settled(asked, poll)
             if not decision.again:
                 return decision
             may_have_run = may_have_run or decision.again == "used"
@@ -101,15 +102,20 @@ class DBOSApprovals:
         key = idempotency_key("dbos", route.workflow_id, str(DBOS.step_id))
         return _Asked(await durable.ask(self.client, ask, key=key, may_have_run=may_have_run, route=route), key)
 
-    async def _settled(self, asked: _Asked) -> WorkflowDecision:
+    async def _settled(self, asked: _Asked, poll: bool) -> WorkflowDecision:
         view = asked.view
         while True:
-            if view.status == "pending":
+            if view.status == "pending" and poll:
+                await DBOS.run_step_async({"name": "agent_approvals.wait"}, self._poll, view.approval_id)
+            elif view.status == "pending":
                 await DBOS.recv_async(TOPIC + view.approval_id, timeout_seconds=self.check_every)
             view = await DBOS.run_step_async({"name": "agent_approvals.settle"}, self._settle, view.approval_id,
                                              asked.key)
             if view.status != "pending":
                 return view
+
+    async def _poll(self, approval_id: str) -> WorkflowDecision:
+        return await durable.poll(self.client, approval_id, beat=lambda: None)
 
     async def _settle(self, approval_id: str, token: str) -> WorkflowDecision:
         return await durable.settle(self.client, approval_id, token=token)

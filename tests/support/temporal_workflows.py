@@ -32,6 +32,7 @@ class RefundOrder:
     order: str
     amount_cents: int
     outbox: str  # where the refund activity writes what it refunded
+    poll: bool = False  # ask in poll mode (no relay)
 
 
 @dataclass
@@ -56,13 +57,35 @@ class Refund(ApprovalsWorkflow):
     async def run(self, order: RefundOrder) -> dict[str, Any]:
         asked = tool_call("refund", {"order": order.order, "amount_cents": order.amount_cents}, schema=SCHEMA,
                           title=f"Refund order {order.order}")
-        decision = await approval(asked)
+        decision = await approval(asked, poll=order.poll)
         if not decision.approved:
             return {"ran": False, "status": decision.status, "refusal": decision.refusal,
                     "decided_by": decision.decided_by}
         await workflow.execute_activity(refund, Refunded(order.outbox, decision.arguments),
                                         start_to_close_timeout=timedelta(seconds=30))
         return {"ran": True, "arguments": decision.arguments, "decided_by": decision.decided_by}
+
+
+@workflow.defn
+class Floor:
+    """The engine's own round trip, the benchmark's floor (tests/benchmarks/durable_resume.py): wait for an Update,
+    then refund as `Refund` does."""
+
+    def __init__(self) -> None:
+        self.go = False
+
+    @workflow.update
+    async def decide(self) -> str:
+        self.go = True
+        return "delivered"
+
+    @workflow.run
+    async def run(self, order: RefundOrder) -> dict[str, Any]:
+        await workflow.wait_condition(lambda: self.go)
+        arguments = {"order": order.order, "amount_cents": order.amount_cents}
+        await workflow.execute_activity(refund, Refunded(order.outbox, arguments),
+                                        start_to_close_timeout=timedelta(seconds=30))
+        return {"ran": True}
 
 
 async def serve(temporal: str, url: str, key: str, relay: str, queue: str) -> None:

@@ -58,6 +58,7 @@ except ImportError as exc:  # the extra is not installed
 ASK = "agent_approvals.ask"
 SETTLE = "agent_approvals.settle"
 WITHDRAW = "agent_approvals.withdraw"
+WAIT = "agent_approvals.wait"  # poll mode: one activity that long-polls, with heartbeats
 DECIDE = "agent_approvals.decide"  # the Update a decision comes in as
 NOT_ASKED = "NotAsked"  # the validator's refusals (`ApplicationError.type`), which the relay tells apart
 DECIDED = "AlreadyDecided"
@@ -65,6 +66,8 @@ MAX_EDITS = 5
 MAX_AGAIN = 5  # asks of one call after its approval was found used (each only a person may approve)
 __all__ = ["ApprovalsWorkflow", "Ask", "WorkflowDecision", "approval", "message", "tool_call"]
 TIMEOUT = timedelta(seconds=30)  # one try of an approval activity (a worker that died in it: tried again then)
+POLL_FOR = timedelta(days=8)  # poll mode: longer than any approval waits (the API's timeouts end within 7 days)
+BEAT = timedelta(minutes=2)
 RETRY = RetryPolicy(maximum_interval=timedelta(minutes=1))  # until the bot answers; its refusals are not retried
 
 
@@ -125,22 +128,24 @@ def _state(instance: Any) -> dict[str, _Asked]:
     return instance._agent_approvals
 
 
-async def approval(ask: Ask) -> WorkflowDecision:
-    """The decision on `ask`, in a workflow that inherits `ApprovalsWorkflow` (see the module docstring)."""
+async def approval(ask: Ask, *, poll: bool = False) -> WorkflowDecision:
+    """The decision on `ask`, in a workflow that inherits `ApprovalsWorkflow` (see the module docstring). `poll`:
+    where no webhook can reach a relay, one activity long-polls the bot for the decision (with heartbeats: a
+    worker that dies in it is replaced after two minutes) instead of the workflow waiting for its Update."""
     instance = workflow.instance()
     asked = _state(instance)
     instance._agent_approvals_calls += 1
     info = workflow.info()
     place = f"temporal-{info.workflow_id}-{info.run_id}-{instance._agent_approvals_calls}"
     for edit in range(MAX_EDITS + 1):
-        decision = await _approved_once(asked, ask, f"{place}-{edit}")
+        decision = await _approved_once(asked, ask, f"{place}-{edit}", poll)
         if not decision.revised_with_edits:
             return decision
         ask = edited(ask, decision.arguments)
     return decision
 
 
-async def _approved_once(asked: dict[str, _Asked], ask: Ask, place: str) -> WorkflowDecision:
+async def _approved_once(asked: dict[str, _Asked], ask: Ask, place: str, poll: bool) -> WorkflowDecision:
     """Ask, wait, and use an approved call once; asked again when its approval was used already."""
     may_have_run = False
     for generation in range(MAX_AGAIN + 1):
@@ -153,21 +158,26 @@ async def _approved_once(asked: dict[str, _Asked], ask: Ask, place: str) -> Work
                 await _activity(WITHDRAW, (await _activity(ASK, request)).approval_id)
             raise
         asked.setdefault(view.approval_id, _Asked())
-        decision = await _settled(asked, view, key)
+        decision = await _settled(asked, view, key, poll)
         if not decision.again:
             return decision
         may_have_run = may_have_run or decision.again == "used"
     return decision
 
 
-async def _settled(asked: dict[str, _Asked], view: WorkflowDecision, token: str) -> WorkflowDecision:
+async def _settled(asked: dict[str, _Asked], view: WorkflowDecision, token: str, poll: bool) -> WorkflowDecision:
     """The approval once decided, as the bot has it (used once when approved). A wake-up whose approval the bot
     still has pending (an early or forged Update) is waited past."""
     state = asked[view.approval_id]
     while True:
         if view.status == "pending":
             try:
-                await workflow.wait_condition(lambda: state.woken)
+                if poll:
+                    await workflow.execute_activity(WAIT, view.approval_id, result_type=WorkflowDecision,
+                                                    start_to_close_timeout=POLL_FOR, heartbeat_timeout=BEAT,
+                                                    retry_policy=RETRY)
+                else:
+                    await workflow.wait_condition(lambda: state.woken)
             except BaseException as exc:  # the workflow is cancelled: its card says so
                 if is_cancelled_exception(exc):
                     await _activity(WITHDRAW, view.approval_id)

@@ -18,7 +18,7 @@ except ImportError as exc:  # the extra is not installed
 from agent_approvals import durable
 from agent_approvals.client import ApprovalsClient
 from agent_approvals.durable import Route, WorkflowDecision
-from agent_approvals.temporal import ASK, SETTLE, WITHDRAW, AskRequest, Settle
+from agent_approvals.temporal import ASK, SETTLE, WAIT, WITHDRAW, AskRequest, Settle
 from agent_approvals.wire import ApprovalsError, LimitReached, Unreachable
 
 
@@ -26,7 +26,7 @@ class ApprovalActivities:
     """`ApprovalActivities(client, relay_url=...)`: register `.all()` on the worker. `relay_url` is where the bot
     POSTs decisions: the relay (`agent-approvals-relay`) that turns them into the workflow's Update. `ui_url`, the
     Temporal UI's page of a workflow (`https://temporal.example.com/namespaces/{namespace}/workflows/{workflow_id}`),
-    makes the card's workflow id a link."""
+    makes the card's workflow id a link. Without a relay (`relay_url=""`), ask with `approval(..., poll=True)`."""
 
     def __init__(self, client: ApprovalsClient, *, relay_url: str, ui_url: str = "") -> None:
         self.client = client
@@ -34,7 +34,7 @@ class ApprovalActivities:
         self.ui_url = ui_url
 
     def all(self) -> list[Any]:
-        return [self.ask, self.settle, self.withdraw]
+        return [self.ask, self.settle, self.withdraw, self.wait]
 
     @activity.defn(name=ASK)
     async def ask(self, request: AskRequest) -> WorkflowDecision:
@@ -51,6 +51,13 @@ class ApprovalActivities:
     async def settle(self, request: Settle) -> WorkflowDecision:
         try:
             return await durable.settle(self.client, request.approval_id, token=request.token)
+        except ApprovalsError as exc:
+            raise refused(exc) from None
+
+    @activity.defn(name=WAIT)
+    async def wait(self, approval_id: str) -> WorkflowDecision:
+        try:
+            return await durable.poll(self.client, approval_id, beat=activity.heartbeat)
         except ApprovalsError as exc:
             raise refused(exc) from None
 

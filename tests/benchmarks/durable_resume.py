@@ -39,14 +39,18 @@ from bot.devslack.server import SlackStandIn
 from tests.benchmarks.common import machine_info, summary_ms, write_json
 from tests.conftest import APPROVALS, BOB, BOT_TOKEN, SALES, SIGNING_SECRET, bot_env, card_of, start_redis, start_worker
 from tests.support.durable import RelayServer, temporal_dev_server
+from tests.support.hitl import until
 from tests.support.temporal_workflows import Floor, Refund, RefundOrder, refund
 
 
 async def waiting(handle: WorkflowHandle[Any, Any], events: int) -> None:
     """Until the workflow's history has `events` completed workflow tasks (it waits, nothing running)."""
-    while sum([e.HasField("workflow_task_completed_event_attributes")
-               async for e in handle.fetch_history_events()]) < events:
-        await asyncio.sleep(0.005)
+
+    async def done() -> bool:
+        return sum([e.HasField("workflow_task_completed_event_attributes")
+                    async for e in handle.fetch_history_events()]) >= events
+
+    await until(done, within=60, what=f"{events} workflow tasks completed")
 
 
 async def measure(decisions: int, temporal_address: str, outbox: Path) -> dict[str, Any]:

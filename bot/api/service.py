@@ -189,7 +189,7 @@ class ApprovalsApi:
         if not key.allows(channel):
             raise ApiError(403, "forbidden", f"the key {key.name} may not ask in {channel}", field="channel")
         requester = await self.requester(ask.requester)  # (an email unknown to Slack: refused, nothing stored)
-        run = await self.store.runs.of_program(key.id, channel, program_run(key, channel, ask.run))
+        run = await self.store.runs.of_program(key.id, channel, program_run(key, channel, ask.run, ask.workflow))
         once = Once(key.id, idempotency_key, ask.body_digest, IDEMPOTENCY_SECONDS)
         program = ProgramAsk(key=key, title=ask.title, requester=requester, context_url=ask.context_url,
                              callback_url=ask.callback_url, timeout=ask.timeout,
@@ -398,11 +398,15 @@ MAY_HAVE_RUN = (
 )
 
 
-def program_run(key: ApiKey, channel: str, run: str = "") -> RunRecord:
+def program_run(key: ApiKey, channel: str, run: str = "", workflow: dict[str, str] | None = None) -> RunRecord:
     """A new run for the approvals `key` asks for in `channel` in the program run `run` (its own run or session
-    id; '' for every program of the key that sends none) (preset `api`, owned by no worker)."""
+    id; '' for every program of the key that sends none) (preset `api`, owned by no worker); a durable
+    `workflow`'s run is named by the workflow (its id first: `/agent status` and the App Home cut a task short)."""
     task = (f"approvals asked with the API key {key.name}, program run {run}" if run
             else f"approvals asked with the API key {key.name} (programs that send no run id)")
+    if workflow:
+        about = ", ".join(part for part in (workflow.get("type", ""), workflow["engine"]) if part)
+        task = f"workflow {workflow['id']} ({about}): approvals asked with the API key {key.name}"
     return RunRecord(id=new_run_id(), requester=key.created_by, channel=channel, task=task, preset=API_PRESET,
                      model=key.name, status="running", owner=API_OWNER, created_at=time.time(), epoch=1,
                      program_run=run)

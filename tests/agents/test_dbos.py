@@ -11,6 +11,7 @@ nothing; a decision for a cancelled workflow is answered so, and nothing runs.""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -27,16 +28,20 @@ from agent_approvals.relay import GONE, Delivered
 from dbos import DBOSClient
 
 from bot.devslack.server import SlackStandIn
+from bot.store import Store
 from tests.conftest import BOB, SALES, Worker, block_texts, card_of
+from tests.support.cluster import Cluster, click_on
 from tests.support.durable import (
     ORDER,
     RelayServer,
     approved_example,
     delivered,
+    listed_like_any_run,
     refunds,
     retry_pending,
     said_not_taken,
     signed,
+    signing_settings,
 )
 from tests.support.hitl import click, nth_card, open_modal, reject, until
 from tests.support.homes import approval_id_of
@@ -58,7 +63,10 @@ class LazyDelivery:
 
 @dataclass
 class Stack:
-    bot: Worker
+    """The bot's workers (their URLs, comma-separated), its store, a key, the relay and the workflow's programs."""
+
+    url: str
+    store: Store
     key: str
     database: str
     relay: RelayServer
@@ -66,12 +74,13 @@ class Stack:
     workflow_id: str = field(default_factory=lambda: f"refund-{uuid.uuid4().hex[:8]}")
     programs: list[asyncio.subprocess.Process] = field(default_factory=list)
 
-    async def run(self, mode: str = "start") -> asyncio.subprocess.Process:
-        """The workflow's program: started (or recovering it), once it waits."""
+    async def run(self, mode: str = "start", receipts: str = "") -> asyncio.subprocess.Process:
+        """The workflow's program: started (or recovering it), once it waits; its refund step checks the
+        decision's receipt with the keys of the bot at `receipts` (when given)."""
         environ = {k: v for k, v in os.environ.items() if k not in ("SLACK_BOT_TOKEN", "REDIS_URL")}
         program = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "tests.support.dbos_workflows", self.database, self.bot.url, self.key,
-            self.relay.url, str(self.outbox), mode, self.workflow_id, cwd=str(ROOT), env=environ,
+            sys.executable, "-m", "tests.support.dbos_workflows", self.database, self.url, self.key,
+            self.relay.url, str(self.outbox), mode, self.workflow_id, receipts, cwd=str(ROOT), env=environ,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
         )
         self.programs.append(program)
@@ -84,8 +93,12 @@ class Stack:
 
     async def result(self, program: asyncio.subprocess.Process) -> dict[str, Any]:
         assert program.stdout is not None
-        out = (await asyncio.wait_for(program.stdout.read(), 60)).decode()
-        await program.wait()
+        try:
+            await asyncio.wait_for(program.wait(), 60)
+        except TimeoutError:
+            program.kill()
+            await program.wait()
+        out = (await program.stdout.read()).decode()
         lines = [line for line in out.splitlines() if line.startswith("{")]
         assert program.returncode == 0 and lines, out[-3000:]
         answer: dict[str, Any] = json.loads(lines[-1])
@@ -95,13 +108,15 @@ class Stack:
         return refunds(self.outbox)
 
 
-@pytest.fixture
-async def stack(api: Worker, tmp_path: Path) -> AsyncIterator[Stack]:
-    made = await api.services.store.api_keys.create("refunds", [SALES], by=BOB)
+@contextlib.asynccontextmanager
+async def stack_of(url: str, store: Store, tmp_path: Path) -> AsyncIterator[Stack]:
+    """A key `refunds` (#sales) of the bot at `url`, its relay to DBOS (SQLite in `tmp_path`), and the workflow's
+    programs it starts (killed at the end)."""
+    made = await store.api_keys.create("refunds", [SALES], by=BOB)
     assert made is not None
     database = f"sqlite:///{tmp_path / 'dbos.sqlite'}"
     relay = RelayServer(made.record.webhook_secret, "dbos", LazyDelivery(database))
-    running = Stack(api, made.key, database, relay, tmp_path / "refunds.jsonl")
+    running = Stack(url, store, made.key, database, relay, tmp_path / "refunds.jsonl")
     await relay.start()
     try:
         yield running
@@ -111,6 +126,12 @@ async def stack(api: Worker, tmp_path: Path) -> AsyncIterator[Stack]:
                 program.kill()
                 await program.wait()
         await relay.stop()
+
+
+@pytest.fixture
+async def stack(api: Worker, tmp_path: Path) -> AsyncIterator[Stack]:
+    async with stack_of(api.url, api.services.store, tmp_path) as running:
+        yield running
 
 
 async def test_approved_runs_once_with_the_approved_arguments_whatever_repeats(
@@ -124,7 +145,7 @@ async def test_approved_runs_once_with_the_approved_arguments_whatever_repeats(
     await click(slack, card, "approval_approve", user=BOB)
     await click(slack, card, "approval_approve", user=BOB)  # a double click
     assert await stack.result(program) == {"ran": True, "arguments": ORDER, "decided_by": BOB}
-    await delivered(stack.bot, approval_id)
+    await delivered(stack.store, approval_id)
     body, headers = signed(stack.relay.secret, {"id": approval_id, "status": "approved"})  # the bot's retry
     route = {"engine": "dbos", "workflow_id": stack.workflow_id}
     assert await stack.relay.relay().handle(body, headers, route) == (200, {"delivered": False, "why": GONE})
@@ -135,7 +156,10 @@ async def test_a_rejection_runs_nothing_and_the_workflow_reads_who_and_why(
     stack: Stack, slack: SlackStandIn
 ) -> None:
     program = await stack.run()
-    await reject(slack, await nth_card(slack, 1, within=30), user=BOB, reason="the order was never paid")
+    card = await nth_card(slack, 1, within=30)
+    await listed_like_any_run(slack, card, f"workflow {stack.workflow_id} (refund_order, dbos)",
+                              f"`{stack.workflow_id}` (refund_order, DBOS)")
+    await reject(slack, card, user=BOB, reason="the order was never paid")
     done = await stack.result(program)
     assert done["ran"] is False and done["status"] == "rejected" and done["decided_by"] == BOB
     assert "the order was never paid" in done["refusal"]
@@ -166,6 +190,29 @@ async def test_killed_while_a_person_decides_and_recovered_it_runs_once(stack: S
     assert stack.refunds() == [ORDER] and len(card_of(slack)) == 1
 
 
+async def test_a_bot_worker_killed_while_a_person_decides_another_resumes_it_once_with_a_checked_receipt(
+    cluster: Cluster, slack: SlackStandIn, store: Store, tmp_path: Path
+) -> None:
+    """The bot's worker the workflow asked through is killed -9 while the person decides, and a new one started:
+    the decision (taken on the new one) resumes the workflow once, and the refund step checks its receipt."""
+    settings = signing_settings(tmp_path)
+    first, second = await cluster.start(**settings), await cluster.start(**settings)
+    async with stack_of(f"{first.url},{second.url}", store, tmp_path) as stack:
+        program = await stack.run(receipts=second.url)
+        card = await nth_card(slack, 1, within=30)
+
+        async def recorded() -> bool:  # the ask done on the first worker (a card it posted is its card)
+            approval = await store.approvals.get(approval_id_of(card))
+            return approval is not None and approval.card_ts == card["ts"]
+
+        await until(recorded, within=30, what="the card recorded")
+        first.kill()
+        await click_on(slack, await cluster.start(**settings), card)
+        done = await stack.result(program)
+        assert done["ran"] is True and done["receipt_of"] == approval_id_of(card)
+        assert stack.refunds() == [ORDER] and len(card_of(slack)) == 1
+
+
 async def test_the_relay_down_when_the_decision_comes_is_delivered_by_the_bots_retry(
     stack: Stack, slack: SlackStandIn
 ) -> None:
@@ -173,7 +220,7 @@ async def test_the_relay_down_when_the_decision_comes_is_delivered_by_the_bots_r
     card = await nth_card(slack, 1, within=30)
     await stack.relay.stop()
     await click(slack, card, "approval_approve", user=BOB)
-    await until(lambda: retry_pending(stack.bot), within=20, what="the bot's first try failing")
+    await until(lambda: retry_pending(stack.store), within=20, what="the bot's first try failing")
     assert stack.refunds() == []
     await stack.relay.start()
     assert (await stack.result(program))["ran"] is True
@@ -200,7 +247,7 @@ async def test_a_decision_for_a_cancelled_workflow_is_answered_so_and_runs_nothi
     client = DBOSClient(system_database_url=stack.database)
     await client.cancel_workflow_async(stack.workflow_id)
     await click(slack, card, "approval_approve", user=BOB)
-    await delivered(stack.bot, approval_id_of(card))  # answered 200 "had already finished": the bot stops trying
+    await delivered(stack.store, approval_id_of(card))  # answered 200 "had already finished": the bot stops trying
     note = await said_not_taken(slack, card)
     assert "nothing ran" in note and "the workflow had already finished" in note
     program.kill()
@@ -210,7 +257,7 @@ async def test_a_decision_for_a_cancelled_workflow_is_answered_so_and_runs_nothi
 
 async def test_the_example_refunds_once_a_person_approves(stack: Stack, slack: SlackStandIn, tmp_path: Path) -> None:
     out = await approved_example(
-        "dbos_refund.py", slack, tmp_path, AGENT_APPROVALS_URL=stack.bot.url, AGENT_APPROVALS_KEY=stack.key,
+        "dbos_refund.py", slack, tmp_path, AGENT_APPROVALS_URL=stack.url, AGENT_APPROVALS_KEY=stack.key,
         AGENT_APPROVALS_WEBHOOK_SECRET=stack.relay.secret,
         DBOS_SYSTEM_DATABASE_URL=f"sqlite:///{tmp_path / 'example.sqlite'}",
     )

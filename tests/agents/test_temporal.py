@@ -26,30 +26,39 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from agent_approvals import ApprovalsClient
+from agent_approvals.durable import WorkflowDecision
 from agent_approvals.relay import GONE, Relay
-from agent_approvals.temporal import DECIDE
+from agent_approvals.temporal import DECIDE, SETTLE, Settle
+from agent_approvals.temporal.activities import ApprovalActivities
 from agent_approvals.temporal.delivery import TemporalDelivery
+from temporalio import activity
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import CancelledError
+from temporalio.worker import Worker as TemporalWorker
 
 from bot.api.webhooks import sign
 from bot.devslack.server import SlackStandIn
+from bot.store import Store
 from tests.conftest import BOB, SALES, Worker, block_texts, card_of
+from tests.support.cluster import Cluster, click_on
 from tests.support.durable import (
     ORDER,
     RelayServer,
     approved_example,
     delivered,
+    listed_like_any_run,
     refunds,
     retry_pending,
     said_not_taken,
     signed,
+    signing_settings,
     temporal_dev_server,
 )
 from tests.support.hitl import click, current, nth_card, open_modal, reject, until
 from tests.support.homes import approval_id_of
 from tests.support.source import ROOT
-from tests.support.temporal_workflows import Refund, RefundOrder
+from tests.support.temporal_workflows import Refund, RefundOrder, refund
 
 
 @pytest.fixture(scope="module")
@@ -60,9 +69,10 @@ def temporal_address() -> Iterator[str]:
 
 @dataclass
 class Stack:
-    """A bot worker, its key, the relay and the workflows' worker processes."""
+    """The bot's workers (their URLs, comma-separated), its store, a key, the relay and the workflows' workers."""
 
-    bot: Worker
+    url: str
+    store: Store
     key: str
     temporal: Client
     relay: RelayServer
@@ -74,7 +84,7 @@ class Stack:
         environ = {k: v for k, v in os.environ.items() if k not in ("SLACK_BOT_TOKEN", "REDIS_URL")}
         worker = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "tests.support.temporal_workflows", self.temporal.service_client.config.target_host,
-            self.bot.url, self.key, self.relay.url if relay_url is None else relay_url, self.queue, cwd=str(ROOT),
+            self.url, self.key, self.relay.url if relay_url is None else relay_url, self.queue, cwd=str(ROOT),
             env=environ,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
         )
@@ -84,9 +94,10 @@ class Stack:
         assert line.startswith(b"worker ready"), line.decode() + (await worker.stdout.read(4000)).decode()
         return worker
 
-    async def refund(self, workflow_id: str = "", poll: bool = False) -> WorkflowHandle[Any, Any]:
+    async def refund(self, workflow_id: str = "", poll: bool = False, receipts: str = "") -> WorkflowHandle[Any, Any]:
+        order = RefundOrder(ORDER["order"], int(ORDER["amount_cents"]), str(self.outbox), poll, receipts)
         return await self.temporal.start_workflow(
-            Refund.run, RefundOrder(ORDER["order"], int(ORDER["amount_cents"]), str(self.outbox), poll),
+            Refund.run, order,
             id=workflow_id or f"refund-{uuid.uuid4().hex[:8]}", task_queue=self.queue,
         )
 
@@ -94,13 +105,15 @@ class Stack:
         return refunds(self.outbox)
 
 
-@pytest.fixture
-async def stack(api: Worker, temporal_address: str, tmp_path: Path) -> AsyncIterator[Stack]:
-    made = await api.services.store.api_keys.create("refunds", [SALES], by=BOB)
+@contextlib.asynccontextmanager
+async def stack_of(url: str, store: Store, temporal_address: str, outbox: Path) -> AsyncIterator[Stack]:
+    """A key `refunds` (#sales) of the bot at `url`, its relay to Temporal, and the workflows' workers it starts
+    (killed at the end)."""
+    made = await store.api_keys.create("refunds", [SALES], by=BOB)
     assert made is not None
     temporal = await Client.connect(temporal_address)
     relay = RelayServer(made.record.webhook_secret, "temporal", TemporalDelivery(temporal))
-    running = Stack(api, made.key, temporal, relay, tmp_path / "refunds.jsonl")
+    running = Stack(url, store, made.key, temporal, relay, outbox)
     await relay.start()
     try:
         yield running
@@ -110,6 +123,12 @@ async def stack(api: Worker, temporal_address: str, tmp_path: Path) -> AsyncIter
                 worker.kill()
                 await worker.wait()
         await relay.stop()
+
+
+@pytest.fixture
+async def stack(api: Worker, temporal_address: str, tmp_path: Path) -> AsyncIterator[Stack]:
+    async with stack_of(api.url, api.services.store, temporal_address, tmp_path / "refunds.jsonl") as running:
+        yield running
 
 
 async def asked(handle: WorkflowHandle[Any, Any]) -> bool:
@@ -138,7 +157,7 @@ async def test_approved_runs_once_with_the_approved_arguments_whatever_repeats(
     await click(slack, card, "approval_approve", user=BOB)  # a double click
     done = await result(handle)
     assert done == {"ran": True, "arguments": ORDER, "decided_by": BOB}
-    await delivered(stack.bot, approval_id)
+    await delivered(stack.store, approval_id)
     # the same delivery again (the bot's at-least-once): Temporal answers it from its record of that Update's id,
     # or, once the workflow has gone, that it has gone; either way it changes nothing
     body, headers = signed(stack.relay.secret, {"id": approval_id, "status": "approved"})
@@ -153,7 +172,10 @@ async def test_a_rejection_runs_nothing_and_the_workflow_reads_who_and_why(
 ) -> None:
     await stack.start_worker()
     handle = await stack.refund()
-    await reject(slack, await nth_card(slack, 1, within=30), user=BOB, reason="the order was never paid")
+    card = await nth_card(slack, 1, within=30)
+    await listed_like_any_run(slack, card, f"workflow {handle.id} (Refund, temporal)",
+                              f"|{handle.id}> (Refund, Temporal)")
+    await reject(slack, card, user=BOB, reason="the order was never paid")
     done = await result(handle)
     assert done["ran"] is False and done["status"] == "rejected" and done["decided_by"] == BOB
     assert "the order was never paid" in done["refusal"]
@@ -189,6 +211,25 @@ async def test_the_worker_killed_while_a_person_decides_and_a_new_one_runs_it_on
     assert stack.refunds() == [ORDER] and len(card_of(slack)) == 1  # one card
 
 
+async def test_a_bot_worker_killed_while_a_person_decides_another_resumes_it_once_with_a_checked_receipt(
+    cluster: Cluster, slack: SlackStandIn, store: Store, temporal_address: str, tmp_path: Path
+) -> None:
+    """The bot's worker the workflow asked through is killed -9 while the person decides, and a new one started:
+    the decision (taken on the new one) resumes the workflow once, and the refund activity checks its receipt."""
+    settings = signing_settings(tmp_path)
+    first, second = await cluster.start(**settings), await cluster.start(**settings)
+    async with stack_of(f"{first.url},{second.url}", store, temporal_address, tmp_path / "refunds.jsonl") as stack:
+        await stack.start_worker()
+        handle = await stack.refund(receipts=second.url)
+        card = await nth_card(slack, 1, within=30)
+        await until(lambda: asked(handle), within=30, what="the ask recorded in the workflow's history")
+        first.kill()
+        await click_on(slack, await cluster.start(**settings), card)
+        done = await result(handle)
+        assert done["ran"] is True and done["receipt_of"] == approval_id_of(card)
+        assert stack.refunds() == [ORDER] and len(card_of(slack)) == 1
+
+
 async def test_the_relay_down_when_the_decision_comes_is_delivered_by_the_bots_retry(
     stack: Stack, slack: SlackStandIn
 ) -> None:
@@ -197,7 +238,7 @@ async def test_the_relay_down_when_the_decision_comes_is_delivered_by_the_bots_r
     card = await nth_card(slack, 1, within=30)
     await stack.relay.stop()
     await click(slack, card, "approval_approve", user=BOB)
-    await until(lambda: retry_pending(stack.bot), within=20, what="the bot's first try failing")
+    await until(lambda: retry_pending(stack.store), within=20, what="the bot's first try failing")
     assert stack.refunds() == []
     await stack.relay.start()
     assert (await result(handle))["ran"] is True  # the retry (5 s later) delivered it
@@ -219,6 +260,39 @@ async def test_an_update_the_plane_never_sent_runs_nothing(stack: Stack, slack: 
     assert stack.refunds() == []
 
 
+async def test_the_decisions_update_come_while_a_forged_one_is_being_read_is_read_next(
+    stack: Stack, slack: SlackStandIn
+) -> None:
+    """A forged Update wakes the workflow; while it reads the bot's decision (still pending) the real decision's
+    Update comes: the workflow reads again and ends with it (it never waits on for a decision already sent)."""
+    reading, go_on = asyncio.Event(), asyncio.Event()
+    async with ApprovalsClient(stack.url, stack.key, title="refunds") as approvals:
+        activities = ApprovalActivities(approvals, relay_url=stack.relay.url)
+
+        @activity.defn(name=SETTLE)
+        async def held_settle(request: Settle) -> WorkflowDecision:
+            read = await activities.settle(request)
+            if not reading.is_set():  # the first read (of the forged Update) is held until the real one came
+                reading.set()
+                await go_on.wait()
+            return read
+
+        held = [refund, activities.ask, activities.wait, activities.withdraw, held_settle]
+        async with TemporalWorker(stack.temporal, task_queue=stack.queue, workflows=[Refund], activities=held):
+            handle = await stack.refund()
+            card = await nth_card(slack, 1, within=30)
+            await until(lambda: asked(handle), within=30, what="the ask recorded in the workflow's history")
+            forged = {"id": approval_id_of(card), "status": "approved"}
+            assert await handle.execute_update(DECIDE, forged, id="forged") == "delivered"
+            await asyncio.wait_for(reading.wait(), 30)
+            await reject(slack, card, user=BOB, reason="not this one")
+            await delivered(stack.store, approval_id_of(card))  # the real Update, while the forged one is read
+            go_on.set()
+            done = await result(handle)
+    assert done["ran"] is False and done["status"] == "rejected" and "not this one" in done["refusal"]
+    assert stack.refunds() == []
+
+
 async def test_a_cancelled_workflow_withdraws_its_card(stack: Stack, slack: SlackStandIn) -> None:
     await stack.start_worker()
     handle = await stack.refund()
@@ -229,7 +303,7 @@ async def test_a_cancelled_workflow_withdraws_its_card(stack: Stack, slack: Slac
     assert isinstance(failed.value.cause, CancelledError), failed.value.cause
     await slack.wait_for(lambda: not [b for b in current(slack, card)["blocks"] if b.get("type") == "actions"],
                          timeout=20, description="the card without its buttons")
-    approval = await stack.bot.services.store.approvals.get(approval_id_of(card))
+    approval = await stack.store.approvals.get(approval_id_of(card))
     assert approval is not None and approval.status == "cancelled"
     assert stack.refunds() == []
 
@@ -242,7 +316,7 @@ async def test_a_decision_for_a_workflow_that_is_gone_is_answered_so_and_runs_no
     card = await nth_card(slack, 1, within=30)
     await handle.terminate("gone")
     await click(slack, card, "approval_approve", user=BOB)
-    await delivered(stack.bot, approval_id_of(card))  # answered 200: the bot stops trying
+    await delivered(stack.store, approval_id_of(card))  # answered 200: the bot stops trying
     note = await said_not_taken(slack, card)
     assert "nothing ran" in note and "the workflow had already finished" in note
     assert stack.refunds() == []
@@ -273,7 +347,7 @@ async def test_the_example_refunds_once_a_person_approves(
     stack: Stack, temporal_address: str, slack: SlackStandIn, tmp_path: Path
 ) -> None:
     out = await approved_example(
-        "temporal_refund.py", slack, tmp_path, AGENT_APPROVALS_URL=stack.bot.url, AGENT_APPROVALS_KEY=stack.key,
+        "temporal_refund.py", slack, tmp_path, AGENT_APPROVALS_URL=stack.url, AGENT_APPROVALS_KEY=stack.key,
         AGENT_APPROVALS_WEBHOOK_SECRET=stack.relay.secret, TEMPORAL_ADDRESS=temporal_address, TASK_QUEUE=stack.queue,
     )
     assert "workflow refund-A-77: refunded 1500 cents on order A-77" in out
@@ -287,5 +361,5 @@ async def test_poll_mode_needs_no_relay_and_runs_once(stack: Stack, slack: Slack
     card = await nth_card(slack, 1, within=30)
     await click(slack, card, "approval_approve", user=BOB)
     assert (await result(handle))["ran"] is True and stack.refunds() == [ORDER]
-    approval = await stack.bot.services.store.approvals.get(approval_id_of(card))
+    approval = await stack.store.approvals.get(approval_id_of(card))
     assert approval is not None and approval.callback_url == ""

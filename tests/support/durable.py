@@ -21,10 +21,14 @@ from agent_approvals.relay import Deliver, Relay, application
 from aiohttp import web
 
 from bot.api.webhooks import sign
+from bot.core.key_files import ensure_keys_file
 from bot.devslack.server import SlackStandIn
-from tests.conftest import APPROVALS, BOB, Worker, block_texts, free_port
+from bot.store import Store
+from tests.conftest import APPROVALS, BOB, SALES, block_texts, free_port, reply_text
 from tests.support.examples import KEEP, told_where_it_waits
-from tests.support.hitl import audit_events, click, nth_card, until
+from tests.support.hitl import click, nth_card, until
+from tests.support.homes import approval_id_of, home_text, open_homes, waiting_in_home
+from tests.support.signing_worker import ISSUER
 from tests.support.source import ROOT
 
 ORDER = {"order": "A-1001", "amount_cents": 4200}
@@ -71,18 +75,25 @@ def signed(secret: str, approval: dict[str, Any]) -> tuple[bytes, dict[str, str]
                   "X-Approvals-Delivery": str(approval["id"])}
 
 
-async def delivered(api: Worker, approval_id: str) -> None:
+def signing_settings(tmp: Path) -> dict[str, str]:
+    """A cluster worker's settings: it signs receipts (one keys file for all), and calls back to loopback."""
+    keys = tmp / "signing-keys.json"
+    ensure_keys_file(keys)
+    return {"SIGNING_KEYS_FILE": str(keys), "RECEIPT_ISSUER": ISSUER, "API_ALLOW_PRIVATE_CALLBACKS": "1"}
+
+
+async def delivered(store: Store, approval_id: str) -> None:
     """The bot's webhook for the approval was answered 2xx (by the relay)."""
 
     async def done() -> bool:
-        return approval_id in [e.get("approval") for e in await audit_events(api, "webhook_delivered")]
+        return approval_id in [e.get("approval") for e in await store.audit.entries()
+                               if e["event"] == "webhook_delivered"]
 
     await until(done, within=30, what=f"the webhook of {approval_id} delivered")
 
 
-async def retry_pending(api: Worker) -> bool:
+async def retry_pending(store: Store) -> bool:
     """Whether a webhook failed its try and waits for the next (the relay was down)."""
-    store = api.services.store
     due = await store.redis.zrange(store.keys.webhooks, 0, 0, withscores=True)
     return bool(due) and due[0][1] > time.time() + 1
 
@@ -110,6 +121,17 @@ async def approved_example(example: str, slack: SlackStandIn, tmp_path: Path, **
     assert [json.loads(p.read_text()) for p in (tmp_path / "outbox").iterdir()] == [
         {"order": "A-77", "amount_cents": 1500}]
     return out.decode()
+
+
+async def listed_like_any_run(slack: SlackStandIn, card: dict[str, Any], run: str, workflow: str) -> None:
+    """A workflow's waiting ask is listed like any run's: `/agent status` in #sales names the workflow's `run` and
+    its pending approval the `workflow` (the card's words); the reviewer's Home offers it with the `workflow` too."""
+    status = reply_text(await slack.send_command(user=BOB, channel=SALES, text="status"))
+    pending = status.split("*Pending approvals*")[-1]
+    assert run in status and workflow in pending, status
+    await open_homes(slack, BOB)
+    assert approval_id_of(card) in waiting_in_home(slack, BOB)
+    assert workflow in home_text(slack, BOB)
 
 
 async def said_not_taken(slack: SlackStandIn, card: dict[str, Any]) -> str:

@@ -25,10 +25,11 @@ card. While a person decides nothing runs: no activity, no poller; the workflow 
 `agent_approvals.decide`, declared on `ApprovalsWorkflow` (a handler declared on the class survives a worker's
 restart). The decision arrives as that Update, sent by the relay (`agent_approvals.relay`) when the bot's webhook
 reaches it, with the approval id as the Update's id: Temporal itself drops a repeat, and the validator refuses an
-approval this workflow never asked and a second decision of one already decided. The Update only wakes the
-workflow: what it acts on is read from the bot by one more activity (`agent_approvals.settle`), which also uses an
-approved call once (its token is the ask's key: a retried activity is the same use), so an Update the plane never
-sent (anyone's with access to Temporal) runs nothing. An approval already used elsewhere is asked about again, as
+approval this workflow never asked and a decision of one it has settled. The Update only wakes the workflow: what
+it acts on is read from the bot by one more activity (`agent_approvals.settle`), which also uses an approved call
+once (its token is the ask's key: a retried activity is the same use), so an Update the plane never sent (anyone's
+with access to Temporal) runs nothing, and the decision's own Update, come while that read was on its way, is read
+next. An approval already used elsewhere is asked about again, as
 a call that may have run (only a person may approve it); a Revise that edits the arguments is asked about again
 as the edited call, and the decision then carries them. A workflow cancelled while it waits withdraws its card.
 
@@ -41,6 +42,7 @@ is the workflow type ("Refund (Temporal)") and its run the workflow id ("This ru
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -90,9 +92,10 @@ class Settle:
 
 @dataclass
 class _Asked:
-    """An approval's state in this workflow: asked (and not yet woken), woken by an Update, settled."""
+    """An approval's state in this workflow: how many Updates woke its wait (each makes it read the bot's decision
+    again: one that came while the last read was on its way is never lost), and whether it is settled."""
 
-    woken: bool = False
+    wakes: int = 0
     settled: bool = False
 
 
@@ -105,7 +108,7 @@ class ApprovalsWorkflow:
     @workflow.update(name=DECIDE)
     async def agent_approvals_decide(self, approval: dict[str, Any]) -> str:
         """A decision arrived (the relay sends the bot's webhook body): wake the wait for it."""
-        _state(self)[str(approval["id"])].woken = True
+        _state(self)[str(approval["id"])].wakes += 1
         return "delivered"
 
     @agent_approvals_decide.validator
@@ -114,7 +117,7 @@ class ApprovalsWorkflow:
         asked = _state(self).get(approval_id) if isinstance(approval_id, str) else None
         if asked is None:
             raise ApplicationError(f"this workflow has not asked approval {approval_id!r}", type=NOT_ASKED)
-        if asked.woken or asked.settled:
+        if asked.settled:
             raise ApplicationError(f"approval {approval_id} was decided already", type=DECIDED)
         if approval.get("status") in (None, "pending"):
             raise ApplicationError(f"approval {approval_id} is not decided", type=NOT_ASKED)
@@ -167,8 +170,10 @@ async def _approved_once(asked: dict[str, _Asked], ask: Ask, place: str, poll: b
 
 async def _settled(asked: dict[str, _Asked], view: WorkflowDecision, token: str, poll: bool) -> WorkflowDecision:
     """The approval once decided, as the bot has it (used once when approved). A wake-up whose approval the bot
-    still has pending (an early or forged Update) is waited past."""
+    still has pending (an early or forged Update) is waited past; the decision's own Update, come meanwhile, is
+    read at once."""
     state = asked[view.approval_id]
+    read = 0  # the wakes the last read of the bot's decision came after
     while True:
         if view.status == "pending":
             try:
@@ -177,16 +182,20 @@ async def _settled(asked: dict[str, _Asked], view: WorkflowDecision, token: str,
                                                     start_to_close_timeout=POLL_FOR, heartbeat_timeout=BEAT,
                                                     retry_policy=RETRY)
                 else:
-                    await workflow.wait_condition(lambda: state.woken)
+                    await workflow.wait_condition(_woken_after(state, read))
             except BaseException as exc:  # the workflow is cancelled: its card says so
                 if is_cancelled_exception(exc):
                     await _activity(WITHDRAW, view.approval_id)
                 raise
+        read = state.wakes
         view = await _activity(SETTLE, Settle(view.approval_id, token))
         if view.status != "pending":
             state.settled = True
             return view
-        state.woken = False
+
+
+def _woken_after(state: _Asked, read: int) -> Callable[[], bool]:
+    return lambda: state.wakes > read
 
 
 async def _activity(name: str, arg: Any) -> WorkflowDecision:

@@ -31,6 +31,7 @@ from bot.slack.blocks.approval_card import (
     proposal_text,
     quorum_line,
     timeout_meaning,
+    workflow_part,
 )
 from bot.slack.blocks.nudges import escalated_line
 from bot.slack.blocks.rules import ACTION_RULE_REVOKE, match_text, scope_text
@@ -123,13 +124,14 @@ def run_code(run_id: str) -> str:
 def asked_line(approval: ApprovalRecord, *, now: float | None = None) -> str:
     """What is asked, in which run, by whom, from where (and how long ago, given `now`), e.g.
     "*Tool call* `send_email` · run `r12ab34` · asked by @alice in #sales 5m ago", or for a program's ask
-    "*Tool call* `send_email` · asked by `nightly` (mailer (LangGraph)) in #sales 5m ago"."""
+    "*Tool call* `send_email` · asked by `nightly` (mailer (LangGraph)) in #sales 5m ago", and a durable
+    workflow's " · workflow `refund-7` (Refund, Temporal)"."""
     ago = f" {format_duration(now - approval.created_at)} ago" if now is not None else ""
     if approval.asked_by:  # a program asked with an API key (bot/api/): the key and the agent that asked
         agent = f" ({safe(approval.author, 80)})" if approval.author and approval.author != approval.asked_by else ""
         return (
             f"{item_summary(approval)} · asked by `{escape(approval.asked_by)}`{agent}"
-            f" in {channel_ref(approval.origin_channel)}{ago}"
+            f" in {channel_ref(approval.origin_channel)}{ago}{workflow_part(approval.workflow)}"
         )
     return (
         f"{item_summary(approval)} · run {run_code(approval.run_id)}"

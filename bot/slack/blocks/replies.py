@@ -15,6 +15,7 @@ from agent_approvals.modes import DEFAULT_RISK_WORDS, MODE_DESCRIPTIONS
 from bot.core.channel_options import OPTIONS, Channel, Option, People, RiskWords, help_lines, options_of
 from bot.core.durations import format_duration
 from bot.core.records import SLACK_ID, ApprovalRecord, AwayState, ChannelSettings, RunRecord
+from bot.slack.blocks.approval_card import workflow_part
 from bot.slack.blocks.runs import RUN_STATUS_LINE
 from bot.slack.blocks.text import channel_ref, date_ref, escape, people_refs, safe, user_ref
 
@@ -209,7 +210,8 @@ def status_text(channel: str, runs: Sequence[RunRecord], pending: Sequence[Appro
             where = "direct messages"
             if not approval.card_channel.startswith("D"):
                 where = channel_ref(approval.card_channel)
-            lines.append(f"• run `{approval.run_id}` in {where}: waiting {age}, {left}")
+            workflow = workflow_part(approval.workflow)
+            lines.append(f"• run `{approval.run_id}` in {where}: waiting {age}, {left}{workflow}")
     else:
         lines.append("No pending approvals.")
     return "\n".join(lines)

@@ -132,9 +132,14 @@ async def stack(api: Worker, temporal_address: str, tmp_path: Path) -> AsyncIter
 
 
 async def asked(handle: WorkflowHandle[Any, Any]) -> bool:
-    """Whether the workflow's history holds its ask's answer (it waits for the decision, nothing running)."""
-    return any([event.HasField("activity_task_completed_event_attributes")
-                async for event in handle.fetch_history_events()])
+    """Whether the workflow took its ask's answer (a workflow task completed after the ask's activity did): it
+    waits for the decision, nothing running, and knows the approval it asked."""
+    answered = False
+    async for event in handle.fetch_history_events():
+        answered = answered or event.HasField("activity_task_completed_event_attributes")
+        if answered and event.HasField("workflow_task_completed_event_attributes"):
+            return True
+    return False
 
 
 async def result(handle: WorkflowHandle[Any, Any]) -> dict[str, Any]:

@@ -3,10 +3,12 @@
 runs it. A refund workflow asks; people decide on the card; the refund step writes one line per refund.
 
 Shown: approved runs once, with the approved arguments, and a double click and a duplicated delivery change
-nothing; a rejection runs nothing and the workflow reads who and why; an edit is asked about again and runs
+nothing; a rejection runs nothing and the workflow reads who and why (listed by `/agent status` and the Home like
+any run); a message nobody decides times out, and the workflow reads so; an edit is asked about again and runs
 edited; the process killed -9 while a person decides and the workflow recovered by a new one: once, one card; the
+bot's worker it asked through killed -9 and a new one started: once, and the refund step verifies the receipt; the
 relay down when the decision comes: delivered by the bot's retry, once; a message the plane never sent runs
-nothing; a decision for a cancelled workflow is answered so, and nothing runs."""
+nothing; a decision for a cancelled workflow is answered so, and nothing runs; the example; poll mode."""
 
 from __future__ import annotations
 
@@ -164,6 +166,15 @@ async def test_a_rejection_runs_nothing_and_the_workflow_reads_who_and_why(
     assert done["ran"] is False and done["status"] == "rejected" and done["decided_by"] == BOB
     assert "the order was never paid" in done["refusal"]
     assert stack.refunds() == []
+
+
+async def test_a_message_nobody_decides_times_out_and_the_workflow_reads_so(stack: Stack, slack: SlackStandIn) -> None:
+    program = await stack.run("notice")
+    card = await nth_card(slack, 1, within=30)
+    assert "Tell every customer the prices go up" in block_texts(card)
+    done = await stack.result(program)
+    assert done["status"] == "timed_out" and done["approved"] is False and done["decided_by"] == "timeout"
+    assert "nobody decided in time" in done["refusal"]
 
 
 async def test_an_edit_is_asked_about_again_and_runs_edited_once(stack: Stack, slack: SlackStandIn) -> None:

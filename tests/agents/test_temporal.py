@@ -4,11 +4,14 @@ process (`tests/support/temporal_workflows.py`), as a user runs them. A refund w
 card; the refund activity writes one line per refund.
 
 Shown: approved runs once, with the approved arguments, and a duplicated webhook and a double click change
-nothing; a rejection runs nothing and the workflow reads who and why; an edit is asked about again and runs edited;
-the workflow's worker killed -9 while a person decides and a new one started: once; the relay down when the
-decision comes: delivered by the bot's retry, once; an Update the plane never sent runs nothing; a workflow
-cancelled while it waits withdraws its card; a decision for a workflow that is gone is answered so, and nothing
-runs; the relay refuses what the bot did not sign."""
+nothing; a rejection runs nothing and the workflow reads who and why (the waiting workflow listed by `/agent
+status` and the Home like any run); a message nobody decides times out, and the workflow reads so; an edit is asked
+about again and runs edited; the workflow's worker killed -9 while a person decides and a new one started: once;
+the bot's worker it asked through killed -9 and a new one started: once, and the refund activity verifies the
+receipt; the relay down when the decision comes: delivered by the bot's retry, once; an Update the plane never sent
+runs nothing, and the real one, come while a forged one is read, is read next; a workflow cancelled while it waits
+withdraws its card; a decision for a workflow that is gone is answered so, and nothing runs; the relay refuses what
+the bot did not sign; the example; poll mode."""
 
 from __future__ import annotations
 
@@ -58,7 +61,7 @@ from tests.support.durable import (
 from tests.support.hitl import click, current, nth_card, open_modal, reject, until
 from tests.support.homes import approval_id_of
 from tests.support.source import ROOT
-from tests.support.temporal_workflows import Refund, RefundOrder, refund
+from tests.support.temporal_workflows import Notice, Refund, RefundOrder, refund
 
 
 @pytest.fixture(scope="module")
@@ -185,6 +188,17 @@ async def test_a_rejection_runs_nothing_and_the_workflow_reads_who_and_why(
     assert done["ran"] is False and done["status"] == "rejected" and done["decided_by"] == BOB
     assert "the order was never paid" in done["refusal"]
     assert stack.refunds() == []
+
+
+async def test_a_message_nobody_decides_times_out_and_the_workflow_reads_so(stack: Stack, slack: SlackStandIn) -> None:
+    await stack.start_worker()
+    handle = await stack.temporal.start_workflow(Notice.run, 2, id=f"notice-{uuid.uuid4().hex[:8]}",
+                                                 task_queue=stack.queue)
+    card = await nth_card(slack, 1, within=30)
+    assert "Tell every customer the prices go up" in block_texts(card)
+    done = await result(handle)
+    assert done["status"] == "timed_out" and done["approved"] is False and done["decided_by"] == "timeout"
+    assert "nobody decided in time" in done["refusal"]
 
 
 async def test_an_edit_is_asked_about_again_and_runs_edited_once(stack: Stack, slack: SlackStandIn) -> None:

@@ -1,9 +1,9 @@
 """A refund workflow on DBOS (SQLite) that asks people before it refunds, as a user writes it
 (docs/agents/dbos.md): `python -m tests.support.dbos_workflows <system database URL> <bot urls> <key> <relay url>
-<outbox> start|poll|recover <workflow id> [<bot whose receipts the refund step checks>]` (the bot's workers' URLs
-comma-separated). `start` starts the workflow (`poll`: in poll mode), `recover` lets DBOS
-recover it (a process that died while it waited); either prints "waiting", then the workflow's result as a JSON
-line. The refund step appends one JSON line per refund to `outbox`."""
+<outbox> start|poll|notice|recover <workflow id> [<bot whose receipts the refund step checks>]` (the bot's
+workers' URLs comma-separated). `start` starts the workflow (`poll`: in poll mode), `notice` one that asks about a
+message timing out in 2 s, `recover` lets DBOS recover it (a process that died while it waited); each prints
+"waiting", then the workflow's result as a JSON line. The refund step appends one JSON line per refund to `outbox`."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from agent_approvals import ApprovalsClient
-from agent_approvals.dbos import DBOSApprovals, tool_call
+from agent_approvals.dbos import DBOSApprovals, message, tool_call
 from dbos import DBOS, SetWorkflowID
 
 from tests.support.temporal_workflows import SCHEMA, checked_receipt
@@ -48,6 +48,15 @@ async def refund_order(order: str, amount_cents: int, outbox: str, poll: bool = 
     return {**done, "receipt_of": receipt_of} if receipt_of else done
 
 
+@DBOS.workflow()
+async def notice(seconds: int) -> dict[str, Any]:
+    """Asks about a message that times out after `seconds` when nobody decides: what the workflow read."""
+    decision = await APPROVALS[0].approval(message("Tell every customer the prices go up", title="Price notice",
+                                                   timeout=seconds))
+    return {"status": decision.status, "approved": decision.approved, "decided_by": decision.decided_by,
+            "refusal": decision.refusal}
+
+
 async def main(database: str, url: str, key: str, relay: str, outbox: str, mode: str, workflow_id: str,
                receipts: str = "") -> None:
     DBOS(config={"name": "refunds", "system_database_url": database})
@@ -55,9 +64,13 @@ async def main(database: str, url: str, key: str, relay: str, outbox: str, mode:
         APPROVALS.append(DBOSApprovals(client, relay_url=relay))
         DBOS.launch()  # in this loop: the workflows it recovers run here
         try:
-            if mode in ("start", "poll"):
+            handle: Any
+            if mode == "notice":
                 with SetWorkflowID(workflow_id):
-                    handle: Any = await DBOS.start_workflow_async(refund_order, "A-1001", 4200, outbox, mode == "poll",
+                    handle = await DBOS.start_workflow_async(notice, 2)
+            elif mode in ("start", "poll"):
+                with SetWorkflowID(workflow_id):
+                    handle = await DBOS.start_workflow_async(refund_order, "A-1001", 4200, outbox, mode == "poll",
                                                               receipts)
             else:
                 handle = await DBOS.retrieve_workflow_async(workflow_id)

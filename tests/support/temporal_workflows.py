@@ -18,7 +18,7 @@ from temporalio import activity, workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from agent_approvals.temporal import ApprovalsWorkflow, approval, tool_call
+    from agent_approvals.temporal import ApprovalsWorkflow, approval, message, tool_call
 
 UI_URL = "https://temporal.example.com/namespaces/{namespace}/workflows/{workflow_id}"
 SCHEMA = {
@@ -91,6 +91,18 @@ class Refund(ApprovalsWorkflow):
 
 
 @workflow.defn
+class Notice(ApprovalsWorkflow):
+    """Asks about a message that times out after `seconds` when nobody decides: what the workflow read."""
+
+    @workflow.run
+    async def run(self, seconds: int) -> dict[str, Any]:
+        decision = await approval(message("Tell every customer the prices go up", title="Price notice",
+                                          timeout=seconds))
+        return {"status": decision.status, "approved": decision.approved, "decided_by": decision.decided_by,
+                "refusal": decision.refusal}
+
+
+@workflow.defn
 class Floor:
     """The engine's own round trip, the benchmark's floor (tests/benchmarks/durable_resume.py): wait for an Update,
     then refund as `Refund` does."""
@@ -121,7 +133,7 @@ async def serve(temporal: str, url: str, key: str, relay: str, queue: str) -> No
     client = await Client.connect(temporal)
     async with ApprovalsClient(url.split(","), key, title="refunds") as approvals:
         activities = ApprovalActivities(approvals, relay_url=relay, ui_url=UI_URL)
-        worker = Worker(client, task_queue=queue, workflows=[Refund], activities=[refund, *activities.all()])
+        worker = Worker(client, task_queue=queue, workflows=[Refund, Notice], activities=[refund, *activities.all()])
         print("worker ready", flush=True)
         await worker.run()
 

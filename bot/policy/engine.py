@@ -98,7 +98,7 @@ class PolicyEngine:
             keys = [store.keys.window(spec.key_part(request.per)) for spec in specs]
             since = [request.at - spec.over for spec in specs]
             counts = [not spec.sum for spec in specs]
-            totals = await persistently(lambda: store.approvals.window_totals(keys, since, counts),
+            totals = await persistently(lambda: store.windows.totals(keys, since, counts),
                                         what="reading policy windows")
         else:
             totals = [0] * len(specs)

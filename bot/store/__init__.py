@@ -16,6 +16,7 @@ key is a Lua step in `lua/`. The repositories, as `store.<name>`:
     rules.py             `rules`: "always allow" rules, per channel
     api_keys.py          `api_keys`: the Approvals API's keys, their limits
     webhooks.py          `webhooks`: decisions due a POST to the program that asked
+    windows.py           `windows`: the totals of policy windows (sum windows in time buckets)
     people.py            `people`: who a Slack user is, as a worker last asked Slack, shared an hour
     model_cache.py       the model response cache's entries (`MODEL_CACHE`, `ModelCacheEntries`, used by the runs)
     home_queue.py        `HomeQueue`, apart: the Homes due a redraw and the workspace's `views.publish`
@@ -54,6 +55,7 @@ from bot.store.rules import Rules
 from bot.store.runs import Runs
 from bot.store.shared import Fence, Fenced, Shared
 from bot.store.webhooks import Webhooks
+from bot.store.windows import Windows
 from bot.store.workers import Workers
 
 __all__ = [
@@ -106,6 +108,7 @@ class Store:
         self.nudges = Nudges(self.shared)
         self.api_keys = ApiKeys(self.shared)
         self.webhooks = Webhooks(self.shared)
+        self.windows = Windows(self.shared)
         self.away = Away(self.shared, self.audit)
         self.rules = Rules(self.shared)
         self.people = People(self.shared)

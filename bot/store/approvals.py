@@ -184,15 +184,6 @@ class Approvals:
         status = str(result[0])
         return cast(OpenStatus, status), str(result[1]) if len(result) > 1 else ""
 
-    async def window_totals(self, keys: Sequence[str], since: Sequence[float], count: Sequence[bool]) -> list[int]:
-        """The totals of policy windows (`Keys.window`) counted after each `since`: how many calls where `count`,
-        else the sum of their amounts (lua/window_totals.lua)."""
-        if not keys:
-            return []
-        totals = await self._s.script("window_totals")(keys={"windows": list(keys)},
-                                                       args={"since": [repr(s) for s in since], "count": list(count)})
-        return [int(total) for total in totals]
-
     async def policy_counts(self, bundle: str) -> dict[str, int]:
         """How often each policy of `bundle` decided or routed an approval (the open step counts them)."""
         raw = await aw(self._s.redis.hgetall(self._k.policy_counts(bundle)))

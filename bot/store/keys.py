@@ -56,6 +56,7 @@ every key of a Lua step is in one slot). Ids reach a key only after they match `
 {p}:migrated:<name>           string  a one-off rebuild of an index is done (when)   kept
 {p}:settings:channels         zset    channels with settings, by last change         kept
 {p}:window:<name>:<hash>      zset    a policy window's calls: "<approval> <amount>"  trimmed as written; its `over`
+{p}:window:<name>:<hash>:sums hash    a sum window's amounts per minute, hour, day     as its window
 {p}:policy:counts:<bundle>    hash    {policy id: how often it decided}             30 days
 {p}:person:<user>             string  who a Slack user is (users.info, JSON): shared 1 hour
 {p}:heartbeat:<worker>        string  a worker is alive: "<time> audit:2" (an old     HEARTBEAT_SECONDS

@@ -48,6 +48,7 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
     "api_flood": ("api_flood.py", ["--small"], []),
     "policy": ("policy.py", ["--small"], []),
     "durable": ("durable_resume.py", ["--small"], []),
+    "windows": ("windows.py", ["--small"], []),
 }
 
 
@@ -121,13 +122,16 @@ def key_figures(name: str, result: dict[str, Any]) -> dict[str, float | None]:
                     out[f"{part} {series} {q} ms"] = _get(figures, q)
             for ratio in result.get(part, {}).get("ratios") or {}:
                 out[f"{part} {ratio}"] = _get(result, part, "ratios", ratio)
-        for read in result.get("end_to_end", {}).get("window_total_p50_ms") or {}:
-            out[f"window total p50 ms: {read}"] = _get(result, "end_to_end", "window_total_p50_ms", read)
     elif name == "durable":
         for series in ("resumed", "floor"):
             out[f"{series} p50 ms"] = _get(result, series, "p50_ms")
             out[f"{series} p90 ms"] = _get(result, series, "p90_ms")
         out["resumed / floor p50"] = _get(result, "ratio_p50")
+    elif name == "windows":
+        for calls, figures in (result.get("calls") or {}).items():
+            for series in ("count", "sum", "sum_loop"):
+                out[f"{calls} calls {series} redis us/read"] = _get(figures, series, "redis_us_per_read")
+            out[f"{calls} calls sum / sum_loop redis time"] = _get(figures, "sum / sum_loop redis time")
     elif name == "home_scale":
         opened = result.get("open_to_publish", {})
         for series in opened:

@@ -66,10 +66,14 @@ async def test_thirty_concurrent_asks_never_overspend_the_budget(
         amounts.append(json.loads(record.arguments)["amount_cents"])
     assert sum(amounts) <= 50000, amounts
     assert len(allowed) >= 11, len(allowed)  # the budget is used, not refused wholesale (12 x ~$40 fit)
-    window = await worker.services.store.redis.keys(f"{worker.services.store.keys.prefix}:window:*")
-    assert len(window) == 1  # one agent, one action: one window, holding the allowed and the pending
-    held = await worker.services.store.redis.zrange(window[0], 0, -1)
+    store = worker.services.store
+    window = sorted(await store.redis.keys(f"{store.keys.prefix}:window:*"))
+    assert window[1:] == [window[0] + ":sums"]  # one agent, one action: one window (and its sums)
+    held = await store.redis.zrange(window[0], 0, -1)
     assert sorted(int(member.split()[1]) for member in held) == sorted(4000 + i for i in range(30))
+    buckets = await store.redis.hgetall(window[1])  # its per-minute, hour and day sums: what it holds, each
+    for level in "mhd":
+        assert sum(int(v) for k, v in buckets.items() if k.startswith(level)) == sum(4000 + i for i in range(30))
 
 
 async def test_finance_approving_over_the_budget_keeps_the_amount_spent(

@@ -346,11 +346,11 @@ async def test_a_lua_step_refuses_keys_it_does_not_declare(store: Store) -> None
 
 
 async def test_a_count_windows_total_is_how_many_calls_it_holds_a_sum_windows_their_amounts(store: Store) -> None:
-    """Both where the policies read a window (`window_totals`) and where the open step checks it again."""
+    """Both where the policies read a window (`Windows.totals`) and where the open step checks it again."""
     key, now = store.keys.window("w:1"), time.time()
     await store.redis.zadd(key, {"a1 5": now - 10, "a2 7": now - 5, "a0 9": now - 120})  # (a0: before the window)
-    assert await store.approvals.window_totals([key, key], [now - 60, now - 60], [True, False]) == [2, 12]
+    assert await store.windows.totals([key, key], [now - 60, now - 60], [True, False]) == [2, 12]
     mark = {"name": "w", "key": key, "since": repr(now - 60), "expect": 2, "ttl": 60, "member": "a3 1"}
     assert (await store.approvals.open(approval("a3"), windows=[{**mark, "count": False}]))[0] == "stale"
     assert (await store.approvals.open(approval("a3"), windows=[{**mark, "count": True}]))[0] == "ok"
-    assert await store.approvals.window_totals([key], [now - 60], [True]) == [3]
+    assert await store.windows.totals([key], [now - 60], [True]) == [3]

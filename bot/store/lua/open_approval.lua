@@ -80,9 +80,7 @@ if A.decided ~= 'rejected' then
   local marks = {}
   for i, w in ipairs(A.windows) do
     if w.member ~= '' then
-      redis.call('ZREMRANGEBYSCORE', K.windows[i], '-inf', w.since)
-      redis.call('ZADD', K.windows[i], A.now, w.member)
-      redis.call('EXPIRE', K.windows[i], w.ttl)
+      window_add(K.windows[i], w.since, A.now, w.member, w.ttl, w.count)
       marks[#marks + 1] = {K.windows[i], w.member}
     end
   end

@@ -177,7 +177,7 @@ local function decide(k, a)
   local allowed = a.outcome == 'approved' or (a.outcome == 'timed_out' and timeout_outcome == 'approve')
   if not allowed and (cur[19] or '') ~= '' then
     -- rejected, expired or withdrawn: the call no longer counts in its policy windows (lua/lib/windows.lua)
-    for _, mark in ipairs(cjson.decode(cur[19])) do redis.call('ZREM', mark[1], mark[2]) end
+    for _, mark in ipairs(cjson.decode(cur[19])) do window_remove(mark[1], mark[2]) end
   end
   if allowed then
     -- the call is allowed: the approval names its decision's audit entry (signed receipts carry it)

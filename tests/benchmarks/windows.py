@@ -7,7 +7,9 @@ calls in the window (one redis-server, this process as its client), side by side
 * sum_loop: the same sum window read as it was before the buckets (every call in the window read and added up in
   Lua: `LOOP`, the script of 24e5a2a), the floor this is measured against.
 
-The calls are spread over the last 24 hours (a daily refund budget); each series reads `--reads` times. Reported
+The calls are spread over the last 24 hours (a daily refund budget); each series reads `--reads` times, each
+read's `since` at another place in its minute, hour and day (what a bucketed read costs depends on it), all
+before the oldest call (every call counts in each). Reported
 per series: Redis's own time per read (`INFO commandstats`, reset before each series: the time Redis is busy and
 nothing else runs) and the client's round trip p50. A total read by both ways must agree, or it exits 1.
 
@@ -51,13 +53,14 @@ async def redis_usec_per_read(store: Store) -> float:
     return usec / calls if calls else 0.0
 
 
-async def series(store: Store, read: Any, reads: int) -> dict[str, float]:
-    await read()  # a first read (the sum window's buckets are made from its calls then), not counted
+async def series(store: Store, read: Any, since: list[float]) -> dict[str, float]:
+    """`read(since)` for each of `since` (a first read not counted: a sum window's buckets are made then)."""
+    await read(since[0])
     await store.redis.config_resetstat()
     took = []
-    for _ in range(reads):
+    for at in since:
         started = time.perf_counter()
-        await read()
+        await read(at)
         took.append(time.perf_counter() - started)
     return {"redis_us_per_read": await redis_usec_per_read(store), "p50_ms": statistics.median(took) * 1000}
 
@@ -76,10 +79,14 @@ async def one_size(store: Store, loop: Any, calls: int, reads: int) -> dict[str,
     counted = await store.windows.totals([key], [since], [True])
     if sums != [expected] or looped != expected or counted != [calls]:
         raise SystemExit(f"{calls} calls: buckets {sums}, loop {looped}, count {counted}; expected {expected}")
+    # each read's `since` a little earlier than the last, over a day: every call counts in each, and `since`
+    # falls at every place in its minute, hour and day (a bucketed read costs more the further it is from the
+    # next hour and day: at most 59 + 23 minute and hour buckets before the days)
+    at = [since - k * DAY / reads for k in range(reads)]
     found = {
-        "count": await series(store, lambda: store.windows.totals([key], [since], [True]), reads),
-        "sum": await series(store, lambda: store.windows.totals([key], [since], [False]), reads),
-        "sum_loop": await series(store, lambda: loop(keys=[key], args=[repr(since)]), reads),
+        "count": await series(store, lambda s: store.windows.totals([key], [s], [True]), at),
+        "sum": await series(store, lambda s: store.windows.totals([key], [s], [False]), at),
+        "sum_loop": await series(store, lambda s: loop(keys=[key], args=[repr(s)]), at),
     }
     found["sum / sum_loop redis time"] = found["sum"]["redis_us_per_read"] / found["sum_loop"]["redis_us_per_read"]
     await store.redis.delete(key, key + ":sums")

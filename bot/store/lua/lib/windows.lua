@@ -7,8 +7,10 @@
 -- calls the sorted set holds in it (kept so by every add, trim and removal; a bucket at 0 is deleted). The
 -- total after `since` is then exact and costs what it reads, not the calls in the window: the calls of
 -- `since`'s own minute that came after it, then minutes up to the hour, hours up to the day, and days (at
--- most 59 + 23 + 91 fields for a 90-day window), whatever the window holds. A window written before the
--- buckets existed has them made from its calls at its first read or add ('built').
+-- most 59 + 23 + 91 fields for a 90-day window), whatever the window holds. The hash's 'built' names the
+-- sorted set it was made for (how many calls, and the newest): a window written without its buckets (before
+-- they existed, or by a worker of that version during a rolling upgrade) no longer matches, and its buckets
+-- are made again from its calls before they are read or changed.
 
 local function window_amount(member)
   return tonumber(string.match(member, ' (%-?%d+)$')) or 0
@@ -22,12 +24,19 @@ local function window_sums_add(sums, score, amount)
   end
 end
 
+local function window_built(key)
+  local newest = redis.call('ZRANGE', key, -1, -1)
+  return redis.call('ZCARD', key) .. ' ' .. (newest[1] or '')
+end
+
 local function window_sums(key)
   local sums = key .. ':sums'
-  if redis.call('HEXISTS', sums, 'built') == 0 then
+  local built = window_built(key)
+  if redis.call('HGET', sums, 'built') ~= built then
+    redis.call('DEL', sums)
     local calls = redis.call('ZRANGE', key, 0, -1, 'WITHSCORES')
     for i = 1, #calls, 2 do window_sums_add(sums, calls[i + 1], window_amount(calls[i])) end
-    redis.call('HSET', sums, 'built', '1')
+    redis.call('HSET', sums, 'built', built)
     local ttl = redis.call('TTL', key)
     if ttl > 0 then redis.call('EXPIRE', sums, ttl) end
   end
@@ -58,7 +67,7 @@ end
 -- window (and its buckets) expire `ttl` seconds after its last call. A count window has no buckets (unless it
 -- was a sum window once: then they are kept, for when it is one again).
 local function window_add(key, since, now, member, ttl, count)
-  if count and redis.call('HEXISTS', key .. ':sums', 'built') == 0 then
+  if count and redis.call('EXISTS', key .. ':sums') == 0 then
     redis.call('ZREMRANGEBYSCORE', key, '-inf', since)
     redis.call('ZADD', key, now, member)
     redis.call('EXPIRE', key, ttl)
@@ -70,15 +79,22 @@ local function window_add(key, since, now, member, ttl, count)
   redis.call('ZREMRANGEBYSCORE', key, '-inf', since)
   redis.call('ZADD', key, now, member)
   window_sums_add(sums, now, window_amount(member))
+  redis.call('HSET', sums, 'built', window_built(key))
   redis.call('EXPIRE', key, ttl)
   redis.call('EXPIRE', sums, ttl)
 end
 
 -- The call no longer counts (rejected, expired, withdrawn).
 local function window_remove(key, member)
-  local score = redis.call('ZSCORE', key, member)
-  if not score then return end
-  redis.call('ZREM', key, member)
   local sums = key .. ':sums'
-  if redis.call('HEXISTS', sums, 'built') == 1 then window_sums_add(sums, score, -window_amount(member)) end
+  if redis.call('EXISTS', sums) == 1 then
+    sums = window_sums(key)
+    local score = redis.call('ZSCORE', key, member)
+    if not score then return end
+    redis.call('ZREM', key, member)
+    window_sums_add(sums, score, -window_amount(member))
+    redis.call('HSET', sums, 'built', window_built(key))
+  else
+    redis.call('ZREM', key, member)
+  end
 end

@@ -9,6 +9,8 @@
     modes.py      input modes (always, terminate, never, policy) in front of any approver
     receipts.py   for executors: `verify` a receipt, `ReceiptChecker` (verify and spend once),
                   `requires_receipt` for tool functions, `guard_mcp_server` / `receipt_extension` for MCP servers
+    jws.py        the one strict reader of what the product signs (EdDSA compact JWS: receipts, and the bot's
+                  audit checkpoints: the bot reads through it too)
     state.py      where an integration keeps a paused run between asking and deciding (`StateStore`,
                   `FileStateStore`), so another process can finish it
     schemas.py    a tool's JSON schema (untrusted input) checked within bounds: nothing fetched, nothing frozen

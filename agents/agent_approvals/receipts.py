@@ -16,21 +16,19 @@ JSON), and is short-lived (`exp`).
 Every failure is a `ReceiptError` and nothing runs: a bot that cannot be reached refuses the call, as a bad
 signature does (fail closed). The receipt itself is never logged.
 
-The JOSE work (the keys as a `joserfc.jwk.KeySet`, the EdDSA signature) is joserfc's; what this module adds is the
-contract's strictness around it: three canonical base64url parts, a header of `alg` EdDSA only (RFC 8037: Ed25519
-keys), `typ` TYPE, a `kid` and no `crit`, claims of the right types, and the times with a leeway.
+The JOSE work (the keys as a `joserfc.jwk.KeySet`, the EdDSA signature) is joserfc's; the JWS itself is read by
+the product's one strict reader (`agent_approvals.jws`: three canonical base64url parts, a header of exactly `alg`
+EdDSA (RFC 8037: Ed25519 keys), `typ` TYPE and a `kid`), the bot's own too; what this module adds is the claims of
+the right types, the arguments' digest, the audience and issuer, and the times with a leeway.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import functools
 import hashlib
 import hmac
 import inspect
-import json
 import logging
 import math
 import random
@@ -44,12 +42,10 @@ from urllib.parse import quote
 
 import httpx
 import rfc8785
-from joserfc import jws
-from joserfc.errors import BadSignatureError, JoseError
-from joserfc.jwa import JWSAlgModel
+from joserfc.errors import JoseError
 from joserfc.jwk import Key, KeySet, OKPKey
-from joserfc.jws import JWSRegistry
 
+from agent_approvals.jws import ALG, JWSError, b64url_decode, read_jws
 from agent_approvals.wire import base_url
 
 if TYPE_CHECKING:
@@ -58,7 +54,6 @@ if TYPE_CHECKING:
     from mcp_types import CallToolRequestParams
 
 TYPE = "approval-receipt+jwt"  # the JWS header's `typ`
-ALG = "EdDSA"
 META_KEY = "agent-approvals/receipt"  # where the MCP gateway puts a receipt in a call's `_meta`
 JWKS_PATH = "/api/v1/jwks.json"
 MAX_RECEIPT = 16_384  # characters: a receipt is well under 2 KB; anything this long is not one
@@ -67,22 +62,7 @@ RETRY_STATUSES = frozenset({502, 503, 504})
 P = ParamSpec("P")
 R = TypeVar("R")
 log = logging.getLogger("agent_approvals.receipts")
-_B64URL = re.compile(r"[A-Za-z0-9_-]+")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
-
-
-class _EdDSAOnly(JWSRegistry):
-    """joserfc's registry of JWS algorithms, cut to EdDSA over Ed25519 keys (the keys `_key_set` keeps). joserfc
-    warns that RFC 9864 deprecates the name `EdDSA` (for `Ed25519`, the same signature); the receipts' contract
-    names `EdDSA`, knowingly, so it is looked up here without the warning."""
-
-    def get_alg(self, name: str) -> JWSAlgModel:
-        if name != ALG:
-            raise JoseError(f"only {ALG} is accepted")
-        return self.algorithms[ALG]
-
-
-_REGISTRY = _EdDSAOnly(algorithms=[ALG])
 
 
 def args_sha256(arguments: Any) -> str:
@@ -141,19 +121,19 @@ def _verify(
     now: float | None,
     leeway: float,
 ) -> dict[str, Any]:
-    """`verify` with the keys as a KeySet of Ed25519 keys (`_key_set`)."""
-    header, payload = _parts(receipt)
+    """`verify` with the keys as a KeySet of Ed25519 keys (`_key_set`): the JWS read by the one strict reader
+    (`agent_approvals.jws`), then its claims checked."""
+
+    def key_of(kid: str) -> Key | None:
+        try:
+            return keys.get_by_kid(kid)
+        except (JoseError, ValueError):
+            return None
+
     try:
-        key = keys.get_by_kid(header["kid"])
-    except (JoseError, ValueError):
-        raise ReceiptError("unknown_key", f"no Ed25519 key {header['kid'][:64]!r} in the bot's keys") from None
-    try:
-        jws.deserialize_compact(receipt, key, registry=_REGISTRY)
-    except BadSignatureError:
-        raise ReceiptError("bad_signature", "the signature does not match the receipt") from None
-    except (JoseError, ValueError) as error:  # what `_parts` let through and joserfc does not take
-        raise ReceiptError("malformed", f"not a JWS joserfc reads ({type(error).__name__})") from None
-    claims = _claims(payload)
+        claims = _claims(read_jws(receipt, key_of, typ=TYPE, whose="the bot's keys"))
+    except JWSError as error:
+        raise ReceiptError(error.reason, error.message) from None
     clock = time.time() if now is None else now
     if clock > claims["exp"] + leeway:
         raise ReceiptError("expired", f"the receipt expired {int(clock - claims['exp'])} s ago")
@@ -171,63 +151,6 @@ def _verify(
     return claims
 
 
-def _parts(receipt: Any) -> tuple[dict[str, Any], bytes]:
-    """The header and the payload of a compact JWS, read strictly before any key is (joserfc then checks its
-    signature): three canonical base64url parts (no padding), a JSON header with `alg` EdDSA, `typ` TYPE, a string
-    `kid` and no `crit`, and a signature of 64 bytes."""
-    if not isinstance(receipt, str) or not 0 < len(receipt) <= MAX_RECEIPT:
-        raise ReceiptError("malformed", "a receipt is a compact JWS string")
-    parts = receipt.split(".")
-    if len(parts) != 3:
-        raise ReceiptError("malformed", "a compact JWS has three parts")
-    decoded = [_b64decode(part) for part in parts]
-    header = _json_object(decoded[0], "header")
-    if header.get("alg") != ALG:
-        raise ReceiptError("malformed", f"the header's alg must be {ALG}")
-    if header.get("typ") != TYPE:
-        raise ReceiptError("malformed", f"the header's typ must be {TYPE}")
-    if "crit" in header:
-        raise ReceiptError("malformed", "the header names critical extensions this verifier does not know")
-    if not isinstance(header.get("kid"), str) or not header["kid"]:
-        raise ReceiptError("malformed", "the header names no key (kid)")
-    if len(decoded[2]) != 64:
-        raise ReceiptError("bad_signature", "an Ed25519 signature is 64 bytes")
-    return header, decoded[1]
-
-
-def _b64decode(part: str) -> bytes:
-    """base64url without padding, canonical only (one text per value, so a receipt has one spelling)."""
-    if not _B64URL.fullmatch(part):
-        raise ReceiptError("malformed", "each part is base64url without padding")
-    try:
-        value = base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
-    except (binascii.Error, ValueError):
-        raise ReceiptError("malformed", "a part is not base64url") from None
-    if base64.urlsafe_b64encode(value).rstrip(b"=").decode() != part:
-        raise ReceiptError("malformed", "a part is not canonical base64url")
-    return value
-
-
-def _json_object(raw: bytes, what: str) -> dict[str, Any]:
-    """A JSON object with no repeated names and no NaN or Infinity."""
-
-    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
-        if len({name for name, _ in items}) != len(items):
-            raise ValueError("a name is repeated")
-        return dict(items)
-
-    def constant(name: str) -> Any:
-        raise ValueError(f"{name} is not JSON")
-
-    try:
-        value = json.loads(raw.decode("utf-8"), object_pairs_hook=pairs, parse_constant=constant)
-    except (UnicodeDecodeError, ValueError):
-        raise ReceiptError("malformed", f"the {what} is not a JSON object") from None
-    if not isinstance(value, dict):
-        raise ReceiptError("malformed", f"the {what} is not a JSON object")
-    return value
-
-
 def _key_set(jwks: Mapping[str, Any]) -> KeySet:
     """The Ed25519 public keys of `jwks` that may verify a receipt, as a joserfc KeySet: each with a `kid`, of
     `kty` OKP, `crv` Ed25519, `alg` EdDSA (or none said) and `use` sig (or none said), and a canonical 32-byte `x`.
@@ -242,11 +165,11 @@ def _key_set(jwks: Mapping[str, Any]) -> KeySet:
         if jwk.get("use", "sig") != "sig" or not isinstance(jwk.get("x"), str):
             continue
         try:
-            if len(_b64decode(jwk["x"])) != 32:
+            if len(b64url_decode(jwk["x"])) != 32:
                 continue
             public = {"kty": "OKP", "crv": "Ed25519", "x": jwk["x"], "kid": jwk["kid"]}  # never a private part
             kept.append(OKPKey.import_key(public, {"use": "sig", "alg": ALG}))
-        except (ReceiptError, JoseError, ValueError):
+        except (JWSError, JoseError, ValueError):
             continue
     return KeySet(kept)
 
@@ -254,9 +177,8 @@ def _key_set(jwks: Mapping[str, Any]) -> KeySet:
 _STRINGS = ("iss", "sub", "jti", "tool", "args_sha256")
 
 
-def _claims(payload: bytes) -> dict[str, Any]:
+def _claims(claims: dict[str, Any]) -> dict[str, Any]:
     """The signed claims, each of the type the contract gives it."""
-    claims = _json_object(payload, "payload")
     wrong = [name for name in _STRINGS if not isinstance(claims.get(name), str) or not claims[name]]
     wrong += [name for name in ("iat", "exp") if type(claims.get(name)) is not int]
     if "nbf" in claims and type(claims["nbf"]) is not int:

@@ -12,18 +12,16 @@ Retired keys still verify what they signed; once nothing they signed can still b
 audit checkpoints still verify. A file is re-read when its modification time changes (looked at no more than
 every few seconds), so a rotation needs no restart.
 
-Signatures are compact JWS (RFC 7515) with alg EdDSA (RFC 8037), signed and verified by joserfc (a JOSE library;
-the agent side's `agent_approvals.receipts` verifies receipts with it too): the header is exactly
-{"alg": "EdDSA", "kid": ..., "typ": ...}, and `verify_jws` takes nothing else (three canonical base64url parts,
-that header, a key of these by its kid). The keys document itself is read here, with `cryptography`, so that
-each problem is named. No error message ever carries key material: it names the file or the variable and what
-is wrong.
+Signatures are compact JWS (RFC 7515) with alg EdDSA (RFC 8037), signed by joserfc (a JOSE library) with the header
+exactly {"alg": "EdDSA", "kid": ..., "typ": ...}, and read back by the product's one strict reader,
+`agent_approvals.jws` (the one executors read receipts with): `verify_jws` takes nothing else (three canonical
+base64url parts, that header, a key of these by its kid). The keys document itself is read here, with
+`cryptography`, so that each problem is named. No error message ever carries key material: it names the file or
+the variable and what is wrong.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import json
 import logging
@@ -35,21 +33,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from agent_approvals.jws import ALG, REGISTRY, JWSError, b64url, read_jws
+from agent_approvals.jws import b64url_decode as canonical_b64url_decode
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
 from joserfc import jws as joserfc_jws
 from joserfc.errors import JoseError
-from joserfc.jwa import JWSAlgModel
 from joserfc.jwk import OKPKey
-from joserfc.jws import JWSRegistry
 
 from bot.core.settings import StoreSettings
 
 log = logging.getLogger(__name__)
 
-ALG = "EdDSA"
 RECHECK_SECONDS = 2.0  # a keys file's modification time is looked at no more often than this
-MAX_JWS = 16_384  # characters: a longer string is not one of ours
 ENV_NAME = "SIGNING_KEYS"
 FILE_NAME = "SIGNING_KEYS_FILE"
 
@@ -58,32 +54,11 @@ class SigningError(Exception):
     """Keys that cannot be read, or a JWS that does not verify. The message says why, never a key."""
 
 
-class _EdDSAOnly(JWSRegistry):
-    """joserfc's JWS algorithms cut to EdDSA (over the Ed25519 keys read here). joserfc warns that RFC 9864
-    deprecates the name `EdDSA` (for `Ed25519`, the same signature); receipts and checkpoints name `EdDSA`,
-    knowingly, so it is looked up here without the warning."""
-
-    def get_alg(self, name: str) -> JWSAlgModel:
-        if name != ALG:
-            raise JoseError(f"only {ALG} is accepted")
-        return self.algorithms[ALG]
-
-
-_REGISTRY = _EdDSAOnly(algorithms=[ALG])
-
-
-def b64url(data: bytes) -> str:
-    """Base64url without padding (RFC 7515, section 2)."""
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
 def b64url_decode(text: str) -> bytes:
-    """The bytes of unpadded base64url text; SigningError when it is not that."""
-    if not text.isascii() or "=" in text or "+" in text or "/" in text:
-        raise SigningError("not base64url")
+    """The bytes of canonical unpadded base64url text; SigningError when it is not that."""
     try:
-        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    except (binascii.Error, ValueError):
+        return canonical_b64url_decode(text)
+    except JWSError:
         raise SigningError("not base64url") from None
 
 
@@ -237,52 +212,16 @@ def public_keys_of(document: Mapping[str, Any]) -> dict[str, OKPKey]:
         raise SigningError("not a JWKS of Ed25519 keys") from None
 
 
-def _canonical(part: str) -> bool:
-    """Whether `part` is canonical unpadded base64url (one spelling per value)."""
-    try:
-        return b64url(b64url_decode(part)) == part
-    except SigningError:
-        return False
-
-
 def verify_jws(
     jws: str, keys: Mapping[str, OKPKey], *, typ: str, whose: str = "this deployment's keys"
 ) -> dict[str, Any]:
     """The claims of a compact JWS (three canonical base64url parts, alg EdDSA, this `typ`, header alg/kid/typ
-    only) signed by one of `keys` (by kid; `whose` names them in the refusal); the signature is joserfc's to
-    check. SigningError says why not; the claims' times are the caller's to check."""
-    if not isinstance(jws, str) or len(jws) > MAX_JWS or jws.count(".") != 2:
-        raise SigningError("not a compact JWS")
-    header_b64, claims_b64, signature_b64 = jws.split(".")
-    if not all(_canonical(part) for part in (header_b64, claims_b64, signature_b64)):
-        raise SigningError("its parts are not canonical base64url")
+    only) signed by one of `keys` (by kid; `whose` names them in the refusal), read by `agent_approvals.jws`.
+    SigningError says why not; the claims' times are the caller's to check."""
     try:
-        header = json.loads(b64url_decode(header_b64))
-    except (SigningError, ValueError):
-        raise SigningError("its header is not base64url JSON") from None
-    if not isinstance(header, dict):
-        raise SigningError("its header is not a JSON object")
-    if header.get("alg") != ALG:
-        raise SigningError(f"its alg is not {ALG}")
-    if header.get("typ") != typ:
-        raise SigningError(f"its typ is not {typ}")
-    if set(header) - {"alg", "kid", "typ"}:
-        raise SigningError("its header has members this signer never writes")
-    kid = header.get("kid")
-    key = keys.get(kid) if isinstance(kid, str) else None
-    if key is None:
-        raise SigningError(f"its kid is not one of {whose}")
-    try:
-        payload = joserfc_jws.deserialize_compact(jws, key, registry=_REGISTRY).payload
-    except (JoseError, ValueError):
-        raise SigningError("its signature does not verify") from None
-    try:
-        claims = json.loads(payload)
-    except ValueError:
-        raise SigningError("its payload is not JSON") from None
-    if not isinstance(claims, dict):
-        raise SigningError("its payload is not a JSON object")
-    return claims
+        return read_jws(jws, keys.get, typ=typ, whose=whose)
+    except JWSError as error:
+        raise SigningError(error.message) from None
 
 
 class SigningKeys:
@@ -353,7 +292,7 @@ class SigningKeys:
         """`claims` as a compact JWS signed with the current key (header alg, kid, typ)."""
         self.refresh()
         header = {"alg": ALG, "kid": self._current.kid, "typ": typ}
-        return joserfc_jws.serialize_compact(header, _compact(claims), self._signer, registry=_REGISTRY)
+        return joserfc_jws.serialize_compact(header, _compact(claims), self._signer, registry=REGISTRY)
 
     def verify(self, jws: str, *, typ: str) -> dict[str, Any]:
         """The claims of a compact JWS signed by one of these keys (retired ones too) with this `typ`.

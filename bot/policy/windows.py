@@ -7,10 +7,10 @@
 Each is kept in Redis per the request's `per` values (principal, action, resource), as a sorted set of the calls
 that count (an approval id and its amount, scored by time; a sum window's amounts also in minute, hour and day
 buckets, so its total costs the buckets it reads: bot/store/windows.py), and given to Cedar as
-`context.window.<name>`: the total of the calls in the last `over` seconds before this one. A call is counted in the same store step that opens
-its approval (lua/open_approval.lua: allowed at once, or pending) and taken out again in the one that rejects,
-expires or withdraws it (lua/lib/decide.lua), so concurrent asks cannot spend one budget twice (`WindowMark.expect`:
-the step refuses if the total changed since the policies read it)."""
+`context.window.<name>`: the total of the calls in the last `over` seconds before this one. A call is counted in
+the same store step that opens its approval (lua/open_approval.lua: allowed at once, or pending) and taken out
+again in the one that rejects, expires or withdraws it (lua/lib/decide.lua), so concurrent asks cannot spend one
+budget twice (`WindowMark.expect`: the step refuses if the total changed since the policies read it)."""
 
 from __future__ import annotations
 

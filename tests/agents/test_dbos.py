@@ -31,7 +31,7 @@ from dbos import DBOSClient
 
 from bot.devslack.server import SlackStandIn
 from bot.store import Store
-from tests.conftest import BOB, SALES, Worker, block_texts, card_of
+from tests.conftest import BOB, Worker, block_texts, card_of
 from tests.support.cluster import Cluster, click_on
 from tests.support.durable import (
     ORDER,
@@ -40,8 +40,10 @@ from tests.support.durable import (
     delivered,
     listed_like_any_run,
     refunds,
+    refunds_key,
     retry_pending,
     said_not_taken,
+    serving,
     signed,
     signing_settings,
 )
@@ -114,20 +116,12 @@ class Stack:
 async def stack_of(url: str, store: Store, tmp_path: Path) -> AsyncIterator[Stack]:
     """A key `refunds` (#sales) of the bot at `url`, its relay to DBOS (SQLite in `tmp_path`), and the workflow's
     programs it starts (killed at the end)."""
-    made = await store.api_keys.create("refunds", [SALES], by=BOB)
-    assert made is not None
+    made = await refunds_key(store)
     database = f"sqlite:///{tmp_path / 'dbos.sqlite'}"
     relay = RelayServer(made.record.webhook_secret, "dbos", LazyDelivery(database))
     running = Stack(url, store, made.key, database, relay, tmp_path / "refunds.jsonl")
-    await relay.start()
-    try:
+    async with serving(relay, running.programs):
         yield running
-    finally:
-        for program in running.programs:
-            if program.returncode is None:
-                program.kill()
-                await program.wait()
-        await relay.stop()
 
 
 @pytest.fixture

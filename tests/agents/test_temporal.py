@@ -43,7 +43,7 @@ from temporalio.worker import Worker as TemporalWorker
 from bot.api.webhooks import sign
 from bot.devslack.server import SlackStandIn
 from bot.store import Store
-from tests.conftest import BOB, SALES, Worker, block_texts, card_of
+from tests.conftest import BOB, Worker, block_texts, card_of
 from tests.support.cluster import Cluster, click_on
 from tests.support.durable import (
     ORDER,
@@ -52,8 +52,10 @@ from tests.support.durable import (
     delivered,
     listed_like_any_run,
     refunds,
+    refunds_key,
     retry_pending,
     said_not_taken,
+    serving,
     signed,
     signing_settings,
     temporal_dev_server,
@@ -112,20 +114,12 @@ class Stack:
 async def stack_of(url: str, store: Store, temporal_address: str, outbox: Path) -> AsyncIterator[Stack]:
     """A key `refunds` (#sales) of the bot at `url`, its relay to Temporal, and the workflows' workers it starts
     (killed at the end)."""
-    made = await store.api_keys.create("refunds", [SALES], by=BOB)
-    assert made is not None
+    made = await refunds_key(store)
     temporal = await Client.connect(temporal_address)
     relay = RelayServer(made.record.webhook_secret, "temporal", TemporalDelivery(temporal))
     running = Stack(url, store, made.key, temporal, relay, outbox)
-    await relay.start()
-    try:
+    async with serving(relay, running.workers):
         yield running
-    finally:
-        for worker in running.workers:
-            if worker.returncode is None:
-                worker.kill()
-                await worker.wait()
-        await relay.stop()
 
 
 @pytest.fixture

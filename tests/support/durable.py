@@ -12,7 +12,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ from aiohttp import web
 
 from bot.api.webhooks import sign
 from bot.core.key_files import ensure_keys_file
+from bot.core.records import NewKey
 from bot.devslack.server import SlackStandIn
 from bot.store import Store
 from tests.conftest import APPROVALS, BOB, SALES, block_texts, free_port, reply_text
@@ -60,6 +61,27 @@ class RelayServer:
         if self.runner is not None:
             await self.runner.cleanup()
             self.runner = None
+
+
+async def refunds_key(store: Store) -> NewKey:
+    """The key the refund workflows ask with: `refunds`, asking in #sales."""
+    made = await store.api_keys.create("refunds", [SALES], by=BOB)
+    assert made is not None
+    return made
+
+
+@contextlib.asynccontextmanager
+async def serving(relay: RelayServer, processes: list[asyncio.subprocess.Process]) -> AsyncIterator[None]:
+    """The relay started; at the end, the processes the test started (into `processes`) killed, the relay stopped."""
+    await relay.start()
+    try:
+        yield
+    finally:
+        for process in processes:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+        await relay.stop()
 
 
 def refunds(outbox: Path) -> list[dict[str, Any]]:

@@ -13,7 +13,7 @@ The model is MODEL_CONFIG (an AutoGen component config, JSON) or OPENAI_API_KEY 
 an offline scripted model that writes to the first address in the task. Emails go to OUTBOX_DIR
 (default ./outbox), one file each: the demo `send_email` sends nothing. Optional: APPROVALS_CHANNEL
 (the channel to ask in; default the key's), APPROVER_USER (the Slack user the program acts for),
-INPUT_MODE (always, terminate, never, policy). tests/agents/test_autogen_over_api.py runs it.
+INPUT_MODE (always, terminate, never, policy). tests/agents/autogen/test_autogen_over_api.py runs it.
 
 It prints where each card waits as soon as it is posted ("waiting for approval in Slack: <the card's link>"),
 each decision as it happens (from the client, e.g. "Slack: send_email rejected by @bob: not yet"), then the

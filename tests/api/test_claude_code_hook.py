@@ -1,6 +1,6 @@
 """The bot's HTTP hook for Claude Code (`POST /api/v1/hooks/claude-code`) at the HTTP level: the key checked, bad
 input refused with a clear 400, a hook input that names no call denied (never allowed), and each answer as the
-OpenAPI document describes it. The real CLI drives it in tests/agents/test_claude_code_cli.py."""
+OpenAPI document describes it. The real CLI drives it in tests/agents/claude_code/test_claude_code_cli.py."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@ decides a program's ask through the Approvals API, a call through the MCP gatewa
 hook (the command hook in the real CLI, and the bot's HTTP hook), and a step of the bot's own /agent run, each with
 a real worker, Redis and the Slack stand-in. What it refuses never runs and the agent reads the policy's reason;
 what it allows runs with no card; what it asks about is a card naming the policy and its reason. Each framework
-integration meets the same bundle in its contract (tests/agents/test_contract.py,
+integration meets the same bundle in its contract (tests/agents/frameworks/test_contract.py,
 `test_a_policy_refuses_or_allows_at_once`)."""
 
 from __future__ import annotations

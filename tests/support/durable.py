@@ -1,4 +1,4 @@
-"""What the durable engines' tests share (tests/agents/test_temporal.py, test_dbos.py): the relay as a server
+"""What the durable engines' tests share (tests/agents/durable/test_temporal.py, test_dbos.py): the relay as a server
 that can be stopped and started again at one URL, the refunds a workflow made, a webhook's delivery, and a
 delivery signed as the bot signs one."""
 

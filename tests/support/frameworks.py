@@ -1,7 +1,7 @@
 """One mailer program per framework integration, each with a scripted model (no network): its model calls
-`send_email(EMAIL)` once, then answers. `tests/agents/test_contract.py` runs the same approve / reject / timeout /
-rule scenario against every one of them; each framework's own test module uses the builders for what only that
-framework does (edits, kills, resumes).
+`send_email(EMAIL)` once, then answers. `tests/agents/frameworks/test_contract.py` runs the same approve / reject /
+timeout / rule scenario against every one of them; each framework's own test module uses the builders for what only
+that framework does (edits, kills, resumes).
 
 A `Program` runs once per call of `run` (a fresh agent each time, sharing `sent`), and `told()` is what its model
 read about the call last: the tool's result, or the refusal's words."""

@@ -1,6 +1,6 @@
 """Policies from a test: the refund budget of issue #42 (Cedar and its window), a refund tool's ask, a folder of
 policy files written for a worker's POLICY_DIR (the `policy_worker` fixture, tests/conftest.py), and `WAYS_IN`: the
-one bundle every way in is decided by in tests/policy/test_ways_in.py and tests/agents/test_contract.py (the
+one bundle every way in is decided by in tests/policy/test_ways_in.py and tests/agents/frameworks/test_contract.py (the
 Approvals API, the MCP gateway, each framework integration, Claude Code's hook, the bot's own /agent runs); and
 `policy_cli`, `python -m bot policy` run as an operator runs it."""
 

@@ -1,4 +1,4 @@
-"""A worker that signs receipts, for the executors' tests (tests/agents/test_receipts_*.py): its own keys file
+"""A worker that signs receipts, for the executors' tests (tests/agents/receipts/): its own keys file
 (made by the bot's `ensure_keys_file`), an API key `emailer` that may ask in #sales, and a tool call asked through
 the client and approved by bob on its card."""
 

@@ -24,7 +24,7 @@ from tests.support.mcp_gateway import EMAIL
 from tests.support.receipts import Issuer
 from tests.support.signing_worker import approved, signing_bot
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 PAGE = ROOT / "docs" / "agents" / "receipts.md"
 EXAMPLE = ROOT / "examples" / "receipt_executor.py"
 

@@ -31,7 +31,7 @@ from tests.support.mcp_gateway import EMAIL, over_stdio, text
 from tests.support.receipts import Issuer, joserfc_claims
 from tests.support.signing_worker import ISSUER, approved, signing_bot
 
-GUARDED = Path(__file__).parents[1] / "support" / "mcp_guarded_upstream.py"
+GUARDED = Path(__file__).parents[2] / "support" / "mcp_guarded_upstream.py"
 
 
 @pytest.fixture

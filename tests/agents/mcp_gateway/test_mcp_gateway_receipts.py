@@ -32,7 +32,7 @@ def approval_of(card: dict[str, Any]) -> str:
     """The approval id a card's buttons carry."""
     return str(next(e["value"] for b in card["blocks"] if b.get("type") == "actions" for e in b["elements"]))
 
-META_UPSTREAM = Path(__file__).parents[1] / "support" / "mcp_meta_upstream.py"
+META_UPSTREAM = Path(__file__).parents[2] / "support" / "mcp_meta_upstream.py"
 
 
 def received(record: Path) -> list[dict[str, Any]]:

@@ -1,6 +1,6 @@
 """The Microsoft Agent Framework integration (`agent_approvals.agent_framework`) against a real worker: an
 `Agent` whose `send_email` tool has `approval_mode="always_require"`, driven by a scripted chat client (no
-network); people decide on the bot's cards (approve, reject, timeout and rule: tests/agents/test_contract.py;
+network); people decide on the bot's cards (approve, reject, timeout and rule: tests/agents/frameworks/test_contract.py;
 a rejection's reason reaches the model, where the framework itself says only "rejected by user"). The card offers
 no edit of the arguments and a revision's feedback reaches the model; a run whose process is killed -9 while a
 person decides is finished by `resume` in another process."""

@@ -1,7 +1,7 @@
 """The OpenAI Agents SDK integration (`agent_approvals.openai_agents`) against a real worker: an `Agent` whose
 `send_email` tool has `needs_approval`, driven by the SDK's own scripted model (no network); people decide on
-the bot's cards (approve, reject, timeout and rule: tests/agents/test_contract.py). The card offers no edit and a
-revision's feedback reaches the model; a run whose process is killed -9 while a person decides is finished by
+the bot's cards (approve, reject, timeout and rule: tests/agents/frameworks/test_contract.py). The card offers no
+edit and a revision's feedback reaches the model; a run whose process is killed -9 while a person decides is finished by
 `resume` in another process."""
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from tests.support.hitl import (
     open_modal,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 async def test_the_card_offers_no_edit_and_a_revision_reaches_the_model(

@@ -1,10 +1,10 @@
 """The Claude Agent SDK integration (`agent_approvals.claude_agent_sdk`) against a real worker: the SDK's own
 client, with a scripted stand-in for the CLI (`tests.support.claude_cli`, a custom `Transport` speaking the
 control protocol), asks through `can_use_tool` or the PreToolUse hook; people decide on the bot's cards.
-Within the limit the card's decision is answered (tests/agents/test_contract.py); past it, deny-then-grant: the
-model is told to call again, and the identical retry after the click runs exactly once; a different call or a
-second identical one is asked about again; `defer` stops a headless run that a resumed session finishes; any
-error denies."""
+Within the limit the card's decision is answered (tests/agents/frameworks/test_contract.py); past it,
+deny-then-grant: the model is told to call again, and the identical retry after the click runs exactly once; a
+different call or a second identical one is asked about again; `defer` stops a headless run that a resumed session
+finishes; any error denies."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The Google ADK integration (`agent_approvals.google_adk`) against a real worker: an `LlmAgent` with a scripted
 model (`tests.support.adk_model`, offline) whose `send_email` needs confirmation, on ADK's SQLite session
-service; people decide on the bot's cards (approve, reject, timeout and rule: tests/agents/test_contract.py).
+service; people decide on the bot's cards (approve, reject, timeout and rule: tests/agents/frameworks/test_contract.py).
 A forged confirmation or one for other arguments runs nothing (the gate); a run whose process stopped while a
 person decided is finished by a new runner on the same database."""
 

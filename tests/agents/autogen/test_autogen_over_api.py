@@ -17,7 +17,7 @@ from tests.support.frameworks import EMAIL, autogen_mailer
 from tests.support.frameworks import autogen_tool_results as tool_results
 from tests.support.hitl import buttons, click, current, nth_card, open_modal, reject, until
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "autogen_email.py"
+EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "autogen_email.py"
 TASK = "Tell carol@example.com about the new prices"
 
 
@@ -138,7 +138,8 @@ async def test_run_with_approvals_asks_again_about_an_edit_and_runs_it(
     slack: SlackStandIn, emailer: tuple[Worker, str]
 ) -> None:
     """`run_with_approvals(team, task, client=...)`, the other integrations' call shape (approve, reject, timeout
-    and rule: tests/agents/test_contract.py): an edit is asked about again and runs with the edited arguments."""
+    and rule: tests/agents/frameworks/test_contract.py): an edit is asked about again and runs with the edited
+    arguments."""
     from agent_approvals import ApprovalsClient
     from agent_approvals.autogen.run import run_with_approvals
 

@@ -1,7 +1,7 @@
 """The LangGraph integration (`agent_approvals.langgraph`) against a real worker; people decide on the bot's
-cards (approve, reject, timeout and rule, for a graph and for create_agent: tests/agents/test_contract.py). A graph
-whose node `interrupt()`s before `send_email`, run through `invoke_with_approvals`: an edit is asked about again and
-sends the edited email once; a thread whose process is killed -9 while a person decides is finished by another
+cards (approve, reject, timeout and rule, for a graph and for create_agent: tests/agents/frameworks/test_contract.py). A
+graph whose node `interrupt()`s before `send_email`, run through `invoke_with_approvals`: an edit is asked about
+again and sends the edited email once; a thread whose process is killed -9 while a person decides is finished by another
 process from its SQLite checkpoint.
 
 langchain's `create_agent` with `HumanInTheLoopMiddleware` (a scripted chat model, no network), run the same

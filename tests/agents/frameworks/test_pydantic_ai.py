@@ -1,6 +1,6 @@
 """The Pydantic AI integration (`agent_approvals.pydantic_ai`) against a real worker: an `Agent` whose
 `send_email` tool has `requires_approval`, driven by a scripted `FunctionModel` (no network); people decide
-on the bot's cards (approve, reject, timeout and rule: tests/agents/test_contract.py). An edit is asked about
+on the bot's cards (approve, reject, timeout and rule: tests/agents/frameworks/test_contract.py). An edit is asked about
 again and runs with the edited arguments.
 A run whose process is killed -9 while a person decides (on the call, or on its edit) is finished by `resume`
 in another process, from the history kept in a `FileStateStore`: the tool runs once, no second card."""

@@ -1,6 +1,7 @@
 """`agent-approvals-claude-code install`: the hook merged into Claude Code's settings and taken out again, never
 clobbering another hook or setting; idempotent; a narrower matcher replaces ours; a file that is not a JSON
-object is refused and left as it is. (The real CLI running what it installs: tests/agents/test_claude_code_cli.py.)"""
+object is refused and left as it is. (The real CLI running what it installs:
+tests/agents/claude_code/test_claude_code_cli.py.)"""
 
 from __future__ import annotations
 
@@ -103,7 +104,7 @@ def test_settings_that_are_not_a_json_object_are_refused_and_left_alone(tmp_path
 
 
 def test_the_example_project_setting_is_what_install_writes(tmp_path: Path) -> None:
-    example = json.loads((Path(__file__).resolve().parents[2] / "examples" / "claude-code" / "settings.json")
+    example = json.loads((Path(__file__).resolve().parents[3] / "examples" / "claude-code" / "settings.json")
                          .read_text())
     [(matcher, hook)] = ours(example)
     assert hook == settings.command_hook(wait=50, command=EXAMPLE)

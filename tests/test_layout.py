@@ -162,7 +162,7 @@ def test_only_the_store_speaks_redis() -> None:
     assert wrong == {}
 
 
-def test_the_check_can_fail() -> None:
+def test_the_check_can_fail(tmp_path: Path) -> None:
     """The rules above see a wrong import when there is one (so a green run means something)."""
     assert not within("bot.runs.manager", ALLOWED[layer_of("bot.approvals.service")])
     assert not within("bot.slackapp.listeners.actions", ALLOWED[layer_of("bot.slack.blocks.home")])
@@ -170,6 +170,9 @@ def test_the_check_can_fail() -> None:
     assert layer_of("bot.slackapp.listeners.home") == "bot.slackapp"
     service = ROOT / "bot" / "approvals" / "service.py"
     assert "bot.store" in imports("bot.approvals.service", service)
+    run_as_main = tmp_path / "x.py"  # an import under `if __name__` counts
+    run_as_main.write_text('import os\nif __name__ == "__main__":\n    from bot.core import settings_table\n')
+    assert imports("bot.core.x", run_as_main, top_level_only=True) == {"bot.core", "bot.core.settings_table"}
     assert imported_test_modules("from tests.api.test_api import Client") == {"tests.api.test_api"}
     assert imported_test_modules("def f():\n    from tests.api import test_api") == {"tests.api.test_api"}
     assert imported_test_modules("from tests.support.api import Client\nimport tests.conftest") == set()

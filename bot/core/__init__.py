@@ -2,7 +2,8 @@
 metrics, background tasks, secrets kept secret, signing keys, and what an "always allow" rule matches.
 
     settings.py     process settings (one pydantic-settings source); the only reader of the environment
-    settings_table.py  the docs' table of the settings (`python -m bot.core.settings --markdown`)
+    setting_values.py  how a setting's value reads (numbers in a range, durations, flags, URLs, secrets)
+    settings_table.py  the docs' table of the settings (`python -m bot.core.settings_table --markdown`)
     records.py      runs, approvals, away states as typed records
     channel_options.py  channel settings, each declared once (parsing, storage, displays, the docs' table)
     allow_rules.py  what an "always allow" rule matches, suggestions (pure)

@@ -13,7 +13,7 @@ of `bot` reads the environment (tests/core/test_settings_only.py checks it).
 
 Each field carries its documentation (`description`, and `shown_default` when the default reads better
 than its value, e.g. `10m` for 600 seconds): the docs' reference table (docs/operators/configuration.md)
-is `python -m bot.core.settings --markdown` (bot/core/settings_table.py).
+is `python -m bot.core.settings_table --markdown`.
 """
 
 from __future__ import annotations
@@ -22,16 +22,16 @@ import dataclasses
 import logging
 import os
 import re
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Literal, Self
 
-from pydantic import AliasChoices, AliasPath, BeforeValidator, Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, AliasPath, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from bot.core.durations import MAX_SECONDS, DurationError, parse_duration
+from bot.core.durations import DurationError
 from bot.core.redis_urls import cluster_prefix, is_cluster_url
+from bot.core.setting_values import ApiUrl, Flag, Port, PublicUrl, RedisTimeout, Secret, Stripped, duration, whole
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 DEFAULT_REDIS_URL = "redis://localhost:6379/0"
@@ -41,8 +41,6 @@ REDIS_SCHEMES = (
 )
 LONGEST_RETENTION = 10 * 365 * 86400
 _CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,20}$")
-_TRUE = ("true", "1", "yes", "on")
-_FALSE = ("false", "0", "no", "off")
 _EVENT_LOOPS = ("auto", "uvloop", "asyncio")
 
 
@@ -53,91 +51,6 @@ class SettingsError(ValueError):
 def reveal(secret: SecretStr | None) -> str | None:
     """An optional secret's value (None when unset), for the one place that uses it."""
     return None if secret is None else secret.get_secret_value()
-
-
-# how a value reads -----------------------------------------------------------------------------
-# Each raises ValueError("must be ...") for a bad value; `from_env` puts the variable's name in front.
-def _whole(low: int, high: int) -> BeforeValidator:
-    """A whole number from `low` to `high` (ASCII or other decimal digits, spaces around ignored)."""
-
-    def read(value: object) -> object:
-        raw = value.strip() if isinstance(value, str) else value
-        if isinstance(raw, str) and raw.isdecimal():
-            raw = int(raw)
-        elif isinstance(raw, float) and raw.is_integer():  # a default such as 6.0
-            raw = int(raw)
-        if isinstance(raw, bool) or not isinstance(raw, int) or not low <= raw <= high:
-            raise ValueError(f"must be a whole number from {low} to {high}")
-        return raw
-
-    return BeforeValidator(read)
-
-
-def _duration(max_seconds: int = MAX_SECONDS) -> BeforeValidator:
-    """A duration as people type it (`bot.core.durations`): 90, 90s, 15m, 2h, 1d. Its `DurationError`
-    says which forms are accepted."""
-
-    def read(value: object) -> object:
-        return parse_duration(value, max_seconds=max_seconds) if isinstance(value, str) else value
-
-    return BeforeValidator(read)
-
-
-def _flag(value: object) -> object:
-    if isinstance(value, str):
-        raw = value.strip().lower()
-        if raw not in ("", *_TRUE, *_FALSE):
-            raise ValueError("must be true or false")
-        return raw in _TRUE
-    return value
-
-
-def _stripped(value: object) -> object:
-    return value.strip() if isinstance(value, str) else value
-
-
-def _redis_timeout(value: object) -> float:
-    seconds = -1.0
-    if isinstance(value, str) and value.strip().isascii():
-        try:
-            seconds = float(value.strip())
-        except ValueError:
-            pass
-    elif isinstance(value, int | float) and not isinstance(value, bool):
-        seconds = float(value)
-    if not 0.1 <= seconds <= 60:  # NaN too
-        raise ValueError("must be a number of seconds from 0.1 to 60")
-    return seconds
-
-
-def _api_url(value: object) -> object:
-    """The Web API's base URL, always ending in "/" (slack-sdk joins method names to it)."""
-    if isinstance(value, str):
-        url = value.strip()
-        return url if url.endswith("/") else url + "/"
-    return value
-
-
-def _public_url(value: object) -> object:
-    """An http(s) URL without a trailing "/" (a program appends `/api/v1/...`); "" for none."""
-    if isinstance(value, str):
-        url = value.strip().rstrip("/")
-        if url and (not url.startswith(("http://", "https://")) or any(c.isspace() for c in url)):
-            raise ValueError("must be an http:// or https:// URL, e.g. https://approvals.example.com")
-        return url
-    return value
-
-
-def _secret(value: object) -> object:
-    """A secret read as before: spaces around it are not part of it."""
-    if isinstance(value, SecretStr):
-        value = value.get_secret_value()
-    return value.strip() if isinstance(value, str) else value
-
-
-Port = Annotated[int, _whole(1, 65535)]
-Stripped = Annotated[str, BeforeValidator(_stripped)]
-Secret = Annotated[SecretStr, BeforeValidator(_secret)]
 
 
 # the settings --------------------------------------------------------------------------------------
@@ -239,14 +152,14 @@ class StoreSettings(_FromEnv):
         description="a folder of Cedar policies (`*.cedar`) and `policy.yaml` (windows), reloaded when its files"
         " change (docs/operators/policies.md); unset: the shipped default policy only (the `policy` mode's risk words)",
     )
-    redis_timeout: Annotated[float, BeforeValidator(_redis_timeout)] = Field(
+    redis_timeout: RedisTimeout = Field(
         default=2.0, validation_alias="REDIS_TIMEOUT",
         description=(
             "seconds one Redis command may take (0.1 to 60); a frozen Redis then fails the command instead of "
             "holding a click or `/healthz`"
         ),
     )
-    audit_retention: Annotated[int, _duration(LONGEST_RETENTION)] = Field(
+    audit_retention: Annotated[int, duration(LONGEST_RETENTION)] = Field(
         default=90 * 86400, validation_alias="AUDIT_RETENTION",
         json_schema_extra={"shown_default": "90d"},
         description="audit entries older than this are trimmed",
@@ -265,19 +178,19 @@ class StoreSettings(_FromEnv):
         description="the same JSON as `SIGNING_KEYS_FILE`, given in the environment instead (never logged)",
     )
     # how long a receipt is valid: also how long `signing rotate` keeps a retired key's private part
-    receipt_ttl: Annotated[int, _duration(86400)] = Field(
+    receipt_ttl: Annotated[int, duration(86400)] = Field(
         default=600, validation_alias="RECEIPT_TTL",
         json_schema_extra={"shown_default": "10m"},
         description="how long a receipt of an approved call is valid after it is issued (its `exp`)",
     )
-    audit_checkpoint_every: Annotated[int, _whole(1, 1_000_000)] = Field(
+    audit_checkpoint_every: Annotated[int, whole(1, 1_000_000)] = Field(
         default=1000, validation_alias="AUDIT_CHECKPOINT_EVERY",
         description=(
             "a signed checkpoint of the audit log is written after this many new entries (it covers at most this"
             " many), or after `AUDIT_CHECKPOINT_INTERVAL`"
         ),
     )
-    audit_checkpoint_seconds: Annotated[int, _duration()] = Field(
+    audit_checkpoint_seconds: Annotated[int, duration()] = Field(
         default=5, validation_alias="AUDIT_CHECKPOINT_INTERVAL",
         json_schema_extra={"shown_default": "5s"},
         description=(
@@ -285,7 +198,7 @@ class StoreSettings(_FromEnv):
             " time: the unsigned tail of the audit log is this old at most)"
         ),
     )
-    run_retention: Annotated[int, _duration(LONGEST_RETENTION)] = Field(
+    run_retention: Annotated[int, duration(LONGEST_RETENTION)] = Field(
         default=30 * 86400, validation_alias="RUN_RETENTION",
         json_schema_extra={"shown_default": "30d"},
         description=(
@@ -326,16 +239,16 @@ class ApproverSettings(StoreSettings):
         validation_alias="APPROVALS_CHANNEL",
         description="channel **id** where cards are posted",
     )
-    slack_api_url: Annotated[str, BeforeValidator(_api_url)] = Field(
+    slack_api_url: ApiUrl = Field(
         default=DEFAULT_SLACK_API_URL, validation_alias="SLACK_API_URL",
         description="Web API base URL (dev mode and tests point it at the local stand-in)",
     )
-    approval_timeout: Annotated[int, _duration()] = Field(
+    approval_timeout: Annotated[int, duration()] = Field(
         default=600, validation_alias="APPROVAL_TIMEOUT",
         json_schema_extra={"shown_default": "10m"},
         description="default per-channel timeout (`90`, `90s`, `15m`, `2h`, `1d`; 1 s to 7 days)",
     )
-    heartbeat_seconds: Annotated[float, _whole(1, 300)] = Field(
+    heartbeat_seconds: Annotated[float, whole(1, 300)] = Field(
         default=6.0, validation_alias="HEARTBEAT_SECONDS",
         description="how long a worker's heartbeat lasts; after it, other workers take over its runs",
     )
@@ -353,7 +266,7 @@ class NamingSettings(_FromEnv):
     token and Slack's Web API, both optional (without a token, people are shown by id)."""
 
     slack_bot_token: Secret | None = Field(default=None, validation_alias="SLACK_BOT_TOKEN", description="bot token")
-    slack_api_url: Annotated[str, BeforeValidator(_api_url)] = Field(
+    slack_api_url: ApiUrl = Field(
         default=DEFAULT_SLACK_API_URL, validation_alias="SLACK_API_URL", description="Web API base URL"
     )
 
@@ -392,15 +305,15 @@ class Settings(ApproverSettings):
         " organization are refused and audited"))
     allowed_guests: tuple[str, ...] = Field(default=(), validation_alias="ALLOWED_GUESTS", description=(
         "user ids of guests (restricted accounts) who may act on approvals; other guests are refused"))
-    usergroup_cache_seconds: Annotated[int, _whole(0, 86400)] = Field(
+    usergroup_cache_seconds: Annotated[int, whole(0, 86400)] = Field(
         default=60, validation_alias="USERGROUP_CACHE_SECONDS",
         description="how long user-group membership (`usergroups.users.list`) is cached",
     )
-    max_runs_per_user: Annotated[int, _whole(1, 1000)] = Field(
+    max_runs_per_user: Annotated[int, whole(1, 1000)] = Field(
         default=3, validation_alias="MAX_RUNS_PER_USER",
         description="active runs one person may have at once; more are refused with a clear message",
     )
-    max_runs_per_channel: Annotated[int, _whole(1, 10000)] = Field(
+    max_runs_per_channel: Annotated[int, whole(1, 10000)] = Field(
         default=10, validation_alias="MAX_RUNS_PER_CHANNEL", description="active runs one channel may have at once")
     log_level: str = Field(default="INFO", validation_alias="LOG_LEVEL", description="")
     log_format: str = Field(default="text", validation_alias="LOG_FORMAT",
@@ -412,7 +325,7 @@ class Settings(ApproverSettings):
         description="where the `email` team's demo `send_email` writes one `.eml` file per approved email (none sent)",
     )
     # the code team runs agents' code on this host
-    enable_code_execution: Annotated[bool, BeforeValidator(_flag)] = Field(
+    enable_code_execution: Flag = Field(
         default=False, validation_alias="ENABLE_CODE_EXECUTION",
         description=(
             "`true` allows the `code` team, which runs agents' Python **on the bot's host** after a human "
@@ -424,12 +337,12 @@ class Settings(ApproverSettings):
         json_schema_extra={"shown_default": "./code-runs"},
         description="the `code` team's working directory (one subdirectory per run)",
     )
-    code_timeout: Annotated[int, _whole(1, 3600)] = Field(
+    code_timeout: Annotated[int, whole(1, 3600)] = Field(
         default=60, validation_alias="CODE_TIMEOUT",
         description="seconds one code execution may take (1 to 3600)",
     )
     # cache model responses in Redis (bot/runs/response_cache.py)
-    model_cache: Annotated[bool, BeforeValidator(_flag)] = Field(
+    model_cache: Flag = Field(
         default=False, validation_alias="MODEL_CACHE",
         description=(
             "`true`: cache model responses in Redis (same keys and values as autogen-ext's `ChatCompletionCache`,"
@@ -445,31 +358,31 @@ class Settings(ApproverSettings):
         ),
     )
     # seconds a client has to send a request's body (then 408)
-    request_read_timeout: Annotated[int, _whole(1, 300)] = Field(
+    request_read_timeout: Annotated[int, whole(1, 300)] = Field(
         default=10, validation_alias="REQUEST_READ_TIMEOUT",
         description="seconds a client has to send a request's body (1 to 300); then 408 and the connection is closed",
     )
     # the Approvals API (bot/api/): webhooks and callback URLs to loopback or private addresses (and http://)
     # only when allowed; new keys' limits (`keys create` may set others)
-    api_allow_private_callbacks: Annotated[bool, BeforeValidator(_flag)] = Field(
+    api_allow_private_callbacks: Flag = Field(
         default=False, validation_alias="API_ALLOW_PRIVATE_CALLBACKS",
         description=(
             "`true`: a `callback_url` may be `http://` and point at loopback or private addresses (tests, "
             "one-machine setups); otherwise https and public only, checked again when sending"
         ),
     )
-    api_key_max_pending: Annotated[int, _whole(1, 100_000)] = Field(
+    api_key_max_pending: Annotated[int, whole(1, 100_000)] = Field(
         default=100, validation_alias="API_KEY_MAX_PENDING",
         description=(
             "approvals a new API key (made with `/agent keys create`) may have pending at once; more are refused "
             "with 429"
         ),
     )
-    api_key_per_minute: Annotated[int, _whole(1, 100_000)] = Field(
+    api_key_per_minute: Annotated[int, whole(1, 100_000)] = Field(
         default=120, validation_alias="API_KEY_PER_MINUTE",
         description="requests a new API key may send per minute; more are refused with 429 and `Retry-After`",
     )
-    api_key_rate: Annotated[int, _whole(1, 100_000)] = Field(
+    api_key_rate: Annotated[int, whole(1, 100_000)] = Field(
         default=50, validation_alias="API_KEY_RATE",
         description=(
             "requests a second one key may start on one worker, whatever its per-minute limit, admitted before Redis"
@@ -485,7 +398,7 @@ class Settings(ApproverSettings):
         ),
     )
     # the URL programs reach this bot at (AGENT_APPROVALS_URL), told with a new key; "" when unknown
-    public_url: Annotated[str, BeforeValidator(_public_url)] = Field(
+    public_url: PublicUrl = Field(
         default="", validation_alias="PUBLIC_URL",
         description=(
             "the URL programs reach this bot at (their `AGENT_APPROVALS_URL`, http(s), no trailing `/`), told "
@@ -503,28 +416,28 @@ class Settings(ApproverSettings):
         description="`enforce`, or `shadow`: POLICY_DIR's policies decide nothing, what they would change is audited",
     )
     # seconds a worker holds a webhook it is sending; one that dies leaves it to another worker after this
-    webhook_lease_seconds: Annotated[int, _whole(1, 600)] = Field(
+    webhook_lease_seconds: Annotated[int, whole(1, 600)] = Field(
         default=30, validation_alias="WEBHOOK_LEASE_SECONDS",
         description="how long a worker holds a webhook it is sending; if it dies, another worker sends it after this",
     )
     # App Homes (bot/approvals/homes.py): the workspace's views.publish budget, shared by every worker
     # (Slack's Tier 4 allows about 100 a minute), counted over a window of this many seconds; and the
     # Redis connections of each worker's Home work (apart from those of clicks, timeouts and runs)
-    home_publishes_per_minute: Annotated[int, _whole(1, 10_000)] = Field(
+    home_publishes_per_minute: Annotated[int, whole(1, 10_000)] = Field(
         default=100, validation_alias="HOME_PUBLISHES_PER_MINUTE",
         description=(
             "App Home `views.publish` calls per minute for the whole workspace, all workers together (Slack's "
             "Tier 4); openings are served ahead of it and counted in it"
         ),
     )
-    home_budget_window: Annotated[int, _whole(1, 3600)] = Field(
+    home_budget_window: Annotated[int, whole(1, 3600)] = Field(
         default=60, validation_alias="HOME_BUDGET_WINDOW",
         description=(
             "seconds over which that budget is counted (1 to 3600): at most `HOME_PUBLISHES_PER_MINUTE` × window "
             "/ 60 calls in any such window"
         ),
     )
-    home_redis_connections: Annotated[int, _whole(4, 256)] = Field(
+    home_redis_connections: Annotated[int, whole(4, 256)] = Field(
         default=6, validation_alias="HOME_REDIS_CONNECTIONS",
         description=(
             "Redis connections for each worker's App Home work (4 to 256), apart from those of clicks, timeouts, "
@@ -590,9 +503,3 @@ class DevSettings:
             log_level=level if level in logging.getLevelNamesMapping() else "WARNING",
             passed_through=passed,
         )
-
-
-if __name__ == "__main__":  # `python -m bot.core.settings --markdown`: the docs' table (bot/core/settings_table.py)
-    from bot.core.settings_table import main
-
-    raise SystemExit(main(sys.argv[1:]))

@@ -1,5 +1,7 @@
 """The docs' reference table of the process settings (docs/operators/configuration.md), generated from the
-fields of the settings classes (bot/core/settings.py): `python -m bot.core.settings --markdown`."""
+fields of the settings classes (bot/core/settings.py): `python -m bot.core.settings_table --markdown`. The README
+keeps a short table of the settings people set first, which tests/core/test_settings_reference.py keeps true to
+these fields."""
 
 from __future__ import annotations
 
@@ -53,9 +55,13 @@ def markdown(settings: type[StoreSettings] = Settings) -> str:
 
 
 def main(argv: Sequence[str]) -> int:
-    """`python -m bot.core.settings --markdown`: print the docs' table of process settings."""
+    """`python -m bot.core.settings_table --markdown`: print the docs' table of process settings."""
     if list(argv) != ["--markdown"]:
-        print("usage: python -m bot.core.settings --markdown", file=sys.stderr)
+        print("usage: python -m bot.core.settings_table --markdown", file=sys.stderr)
         return 2
     sys.stdout.write(markdown())
     return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,8 +1,9 @@
 """The process settings' reference table (docs/operators/configuration.md) is generated from the fields of the
-settings classes (`bot/core/settings.py`): `python -m bot.core.settings --markdown`."""
+settings classes (`bot/core/settings.py`): `python -m bot.core.settings_table --markdown`."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ from bot.core.settings import ApproverSettings, Settings, StoreSettings
 from bot.core.settings_table import markdown
 
 CONFIG_PAGE = Path(__file__).resolve().parents[2] / "docs" / "operators" / "configuration.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def docs_table() -> str:
@@ -26,9 +28,9 @@ def documented_variables() -> list[str]:
 
 
 def test_the_docs_table_is_the_generated_one() -> None:
-    assert docs_table() == markdown(), "run: python -m bot.core.settings --markdown"
+    assert docs_table() == markdown(), "run: python -m bot.core.settings_table --markdown"
     made = subprocess.run(
-        [sys.executable, "-m", "bot.core.settings", "--markdown"], capture_output=True, text=True, check=True
+        [sys.executable, "-m", "bot.core.settings_table", "--markdown"], capture_output=True, text=True, check=True
     )
     assert made.stdout == markdown()
 
@@ -70,3 +72,30 @@ def test_the_docs_check_can_fail() -> None:
     assert markdown(WithAnotherDefault) != docs_table()
     assert "| `GREETING` | | `hello` | what the bot says first |" in markdown(WithANewSetting).splitlines()
     assert markdown(WithANewSetting) != docs_table()
+
+
+def test_the_readmes_short_table_names_real_settings_with_their_defaults() -> None:
+    """The README keeps a short table of the settings people set first: each variable it names is a setting, and
+    what it says of the default is the field's (required; a value; or none)."""
+    generated = {}
+    for line in markdown().splitlines()[2:]:
+        variable, required, default = (cell.strip() for cell in line.split("|")[1:4])
+        generated[variable.strip("`")] = (required, default)
+    text = README.read_text()
+    start = text.index("| variable | default | what |")
+    rows = text[start : text.index("\n\n", start)].splitlines()[2:]
+    assert len(rows) >= 10
+    for row in rows:
+        names_cell, default_cell = (cell.strip() for cell in row.split("|")[1:3])
+        names = re.findall(r"`([A-Z0-9_]+)`", names_cell)
+        assert names and all(name in generated for name in names), row
+        parts = re.split(r" / |, ", default_cell) if len(names) > 1 else [default_cell]
+        said = parts if len(parts) == len(names) else [default_cell] * len(names)
+        for name, default in zip(names, said, strict=True):
+            required, value = generated[name]
+            if default == "(required)":
+                assert required == "yes", (name, row)
+            elif default.startswith("`"):
+                assert default == value, (name, row)
+            else:  # "none", "demo model", "none: ...": no default value
+                assert value == "" and required == "", (name, row)

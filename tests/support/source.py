@@ -23,8 +23,13 @@ def ours(name: str) -> bool:
 
 
 def imports(name: str, path: Path, *, top_level_only: bool = False) -> set[str]:
+    """The modules of ours `name` imports: all of them, or those it imports when it is loaded or run
+    (`top_level_only`: its top level, and its `if __name__ == "__main__":` block)."""
     tree = ast.parse(path.read_text(), str(path))
-    nodes = tree.body if top_level_only else list(ast.walk(tree))
+    if top_level_only:
+        nodes = [*tree.body, *(node for stmt in tree.body if _runs_as_main(stmt) for node in ast.walk(stmt))]
+    else:
+        nodes = list(ast.walk(tree))
     found: set[str] = set()
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     for node in nodes:
@@ -40,6 +45,14 @@ def imports(name: str, path: Path, *, top_level_only: bool = False) -> set[str]:
                 # `from bot.slackapp import listeners` imports a module too
                 found.update(f"{base}.{alias.name}" for alias in node.names if is_module(f"{base}.{alias.name}"))
     return found
+
+
+def _runs_as_main(stmt: ast.stmt) -> bool:
+    """Whether `stmt` is `if __name__ == "__main__":`."""
+    test = stmt.test if isinstance(stmt, ast.If) else None
+    return (isinstance(test, ast.Compare) and isinstance(test.left, ast.Name) and test.left.id == "__name__"
+            and len(test.comparators) == 1 and isinstance(test.comparators[0], ast.Constant)
+            and test.comparators[0].value == "__main__")
 
 
 def is_module(name: str) -> bool:

@@ -1,0 +1,101 @@
+"""How a process setting's value reads (bot/core/settings.py builds its fields of these): a whole number in a range,
+a duration as people type it, true or false, a URL, a secret. Each reader raises ValueError("must be ...") for a bad
+value; `from_env` puts the variable's name in front. Nothing here reads the environment."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BeforeValidator, SecretStr
+
+from bot.core.durations import MAX_SECONDS, parse_duration
+
+TRUE = ("true", "1", "yes", "on")
+FALSE = ("false", "0", "no", "off")
+
+
+def whole(low: int, high: int) -> BeforeValidator:
+    """A whole number from `low` to `high` (ASCII or other decimal digits, spaces around ignored)."""
+
+    def read(value: object) -> object:
+        raw = value.strip() if isinstance(value, str) else value
+        if isinstance(raw, str) and raw.isdecimal():
+            raw = int(raw)
+        elif isinstance(raw, float) and raw.is_integer():  # a default such as 6.0
+            raw = int(raw)
+        if isinstance(raw, bool) or not isinstance(raw, int) or not low <= raw <= high:
+            raise ValueError(f"must be a whole number from {low} to {high}")
+        return raw
+
+    return BeforeValidator(read)
+
+
+def duration(max_seconds: int = MAX_SECONDS) -> BeforeValidator:
+    """A duration as people type it (`bot.core.durations`): 90, 90s, 15m, 2h, 1d. Its `DurationError`
+    says which forms are accepted."""
+
+    def read(value: object) -> object:
+        return parse_duration(value, max_seconds=max_seconds) if isinstance(value, str) else value
+
+    return BeforeValidator(read)
+
+
+def flag(value: object) -> object:
+    if isinstance(value, str):
+        raw = value.strip().lower()
+        if raw not in ("", *TRUE, *FALSE):
+            raise ValueError("must be true or false")
+        return raw in TRUE
+    return value
+
+
+def stripped(value: object) -> object:
+    return value.strip() if isinstance(value, str) else value
+
+
+def redis_timeout(value: object) -> float:
+    seconds = -1.0
+    if isinstance(value, str) and value.strip().isascii():
+        try:
+            seconds = float(value.strip())
+        except ValueError:
+            pass
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value)
+    if not 0.1 <= seconds <= 60:  # NaN too
+        raise ValueError("must be a number of seconds from 0.1 to 60")
+    return seconds
+
+
+def api_url(value: object) -> object:
+    """The Web API's base URL, always ending in "/" (slack-sdk joins method names to it)."""
+    if isinstance(value, str):
+        url = value.strip()
+        return url if url.endswith("/") else url + "/"
+    return value
+
+
+def public_url(value: object) -> object:
+    """An http(s) URL without a trailing "/" (a program appends `/api/v1/...`); "" for none."""
+    if isinstance(value, str):
+        url = value.strip().rstrip("/")
+        if url and (not url.startswith(("http://", "https://")) or any(c.isspace() for c in url)):
+            raise ValueError("must be an http:// or https:// URL, e.g. https://approvals.example.com")
+        return url
+    return value
+
+
+def secret(value: object) -> object:
+    """A secret read as before: spaces around it are not part of it."""
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
+    return value.strip() if isinstance(value, str) else value
+
+
+Port = Annotated[int, whole(1, 65535)]
+Stripped = Annotated[str, BeforeValidator(stripped)]
+Secret = Annotated[SecretStr, BeforeValidator(secret)]
+Flag = Annotated[bool, BeforeValidator(flag)]
+ApiUrl = Annotated[str, BeforeValidator(api_url)]
+PublicUrl = Annotated[str, BeforeValidator(public_url)]
+RedisTimeout = Annotated[float, BeforeValidator(redis_timeout)]

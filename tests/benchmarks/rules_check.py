@@ -31,8 +31,9 @@ through the real `ApprovalService.ask` in runs with a posted header (`common.ben
    of a matched call (returns the decision); and `ask` until it waits for a person (the card path: settings and
    rules read, approval stored, card posted and noted, run marked waiting, "Waiting for approval" posted) for the
    baseline call and for calls no rule matches (0 and 100 rules).
-3. Matching CPU, in-process: `Match.matches` per call (exact and 5-condition rules, matching or not), and
-   `Rule.approves` over 100 rules, as `by_rule` loops; plus decoding 100 stored rules (`candidates`).
+3. Matching CPU, in-process (`rules_cpu.py`, with the rules and the call all three use): `Match.matches` per call
+   (exact and 5-condition rules, matching or not), and `Rule.approves` over 100 rules, as `by_rule` loops; plus
+   decoding 100 stored rules (`candidates`).
 
 Nothing here asserts on time; it exits 1 only if a call is decided wrongly (a rule approves what it should not,
 or misses what it should approve).
@@ -45,7 +46,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import statistics
@@ -53,9 +53,8 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator, Sequence
-from contextvars import ContextVar
-from dataclasses import dataclass, field, replace
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -63,21 +62,17 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from agent_approvals.approver import ApprovalRequest, Decision, digest_of
+from agent_approvals.approver import ApprovalRequest, Decision
 from agent_approvals.autogen.tools import ApprovalRequiredTool, require_approval
 from autogen_core import CancellationToken
-from redis.asyncio.client import Pipeline, Redis
+from redis.asyncio.client import Redis
 
 from bot.__main__ import use_event_loop
-from bot.core.allow_rules import Condition, Match, Rule, exact_match
 from bot.core.records import RunRecord
 from bot.core.settings import Settings
 from bot.runs.email_tool import SendEmailTool
 from bot.services import Services, create_services
-from bot.store.rules import _decoded
 from tests.benchmarks.common import (
-    DRAFT,
-    REVIEWER,
     Proc,
     bench_run,
     machine_info,
@@ -88,6 +83,8 @@ from tests.benchmarks.common import (
     worker_env,
     write_json,
 )
+from tests.benchmarks.recording import RECORDER, Recorder, instrumented, sequential_round_trips
+from tests.benchmarks.rules_cpu import ARGUMENTS, MATCHING, channel_rule, measure_cpu, other_match
 
 CHANNELS = {
     "none": "C0RULES000",
@@ -96,39 +93,10 @@ CHANNELS = {
     "match": "C0MATCH100",
     "one": "C0MATCH1",
 }
-ARGUMENTS = {"to": "jordan@example.com", "subject": "An update to our prices from 1 July", "body": DRAFT}
-MATCHING = Match(tool="send_email", where=(("to", Condition("ends_with", "@example.com")),))
 WARMUP = 10
-DAY = 86400
 
 
 # ------------------------------------------------------------------------------------------------ rules
-
-
-def other_match(i: int) -> Match:
-    """A rule of the same tool that does not match `ARGUMENTS` (the worst case for the loop: same tool)."""
-    if i % 3 == 0:
-        return exact_match("send_email", {**ARGUMENTS, "to": f"person{i}@example.com"})
-    if i % 3 == 1:
-        return Match(tool="send_email", where=(("to", Condition("ends_with", f"@partner{i}.example")),))
-    where = (
-        ("subject", Condition("starts_with", f"Invoice {i}")),
-        ("to", Condition("one_of", (f"a{i}@example.com", f"b{i}@example.com"))),
-    )
-    return Match(tool="send_email", where=where)
-
-
-def channel_rule(channel: str, match: Match, *, now: float) -> Rule:
-    return Rule(
-        id="",
-        scope="channel",
-        channel=channel,
-        run="",
-        match=match,
-        created_by=REVIEWER,
-        created_at=now,
-        expires_at=now + DAY,
-    )
 
 
 async def fill_rules(services: Services) -> dict[str, int]:
@@ -146,102 +114,6 @@ async def fill_rules(services: Services) -> dict[str, int]:
             created = await services.store.rules.create(channel_rule(CHANNELS[name], match, now=now))
             assert created.startswith("R"), created
     return {name: len(await services.store.rules.of_channel(CHANNELS[name], now=time.time())) for name in plan}
-
-
-# ------------------------------------------------------------------------------------------------ recording
-
-
-@dataclass(frozen=True, slots=True)
-class Call:
-    what: str  # "redis" or "slack"
-    names: tuple[str, ...]  # Redis commands sent in one round trip, or the Web API method
-    start: float
-    end: float
-    spawned: bool  # made in a background task (`Background.spawn`), not by the call's own path
-
-
-@dataclass
-class Recorder:
-    calls: list[Call] = field(default_factory=list)
-
-
-RECORDER: ContextVar[Recorder | None] = ContextVar("rules_bench_recorder", default=None)
-SPAWNED: ContextVar[bool] = ContextVar("rules_bench_spawned", default=False)
-
-
-@contextlib.contextmanager
-def instrumented(services: Services) -> Iterator[None]:
-    """Record the Redis commands (one entry per round trip: a command, or a pipeline) and Slack Web API calls
-    made in a context that holds a `Recorder`; tasks spawned in the background are marked as such."""
-    plain_command = Redis.execute_command
-    plain_pipeline = Pipeline.execute
-
-    async def execute_command(self: Redis, *args: Any, **options: Any) -> Any:
-        recorder = RECORDER.get()
-        if recorder is None:
-            return await plain_command(self, *args, **options)
-        start = time.perf_counter()
-        try:
-            return await plain_command(self, *args, **options)
-        finally:
-            recorder.calls.append(Call("redis", (str(args[0]).upper(),), start, time.perf_counter(), SPAWNED.get()))
-
-    async def execute(self: Pipeline, raise_on_error: bool = True) -> Any:
-        recorder = RECORDER.get()
-        names = tuple(str(args[0]).upper() for args, _ in self.command_stack)
-        if recorder is None or not names:
-            return await plain_pipeline(self, raise_on_error)
-        start = time.perf_counter()
-        try:
-            return await plain_pipeline(self, raise_on_error)
-        finally:
-            recorder.calls.append(Call("redis", names, start, time.perf_counter(), SPAWNED.get()))
-
-    slack = services.slack
-    plain_api_call = slack.api_call
-
-    async def api_call(api_method: str, **kwargs: Any) -> Any:
-        recorder = RECORDER.get()
-        start = time.perf_counter()
-        try:
-            return await plain_api_call(api_method, **kwargs)
-        finally:
-            if recorder is not None:
-                recorder.calls.append(Call("slack", (api_method,), start, time.perf_counter(), SPAWNED.get()))
-
-    background = services.background
-    plain_spawn = background.spawn
-
-    def spawn(coro: Any, *, name: str | None = None) -> asyncio.Task[Any]:
-        async def marked() -> Any:
-            SPAWNED.set(True)
-            return await coro
-
-        return plain_spawn(marked(), name=name)
-
-    Redis.execute_command = execute_command  # type: ignore[method-assign]
-    Pipeline.execute = execute  # type: ignore[method-assign]
-    slack.api_call = api_call  # type: ignore[method-assign]
-    background.spawn = spawn  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        Redis.execute_command = plain_command  # type: ignore[method-assign]
-        Pipeline.execute = plain_pipeline  # type: ignore[method-assign]
-        del slack.api_call
-        del background.spawn
-
-
-def sequential_round_trips(calls: Sequence[Call]) -> int:
-    """Round trips one after another: commands in flight at the same time count once."""
-    waves, end = 0, float("-inf")
-    for call in sorted(calls, key=lambda c: c.start):
-        if call.start >= end:
-            waves += 1
-            end = call.end
-        else:
-            end = max(end, call.end)
-    return waves
 
 
 # ------------------------------------------------------------------------------------------------ asking
@@ -529,95 +401,6 @@ async def measure_latency(bench: Bench, *, rounds: int, samples: int) -> dict[st
         ),
         "matched ask (1 rule) / card path (0 rules)": ratio("ask, matched (1 rule)", "ask until it waits, 0 rules"),
     }
-
-
-# ------------------------------------------------------------------------------------------------ 3. CPU
-
-
-def five_conditions() -> Match:
-    where = (
-        ("notify", Condition("ends_with", "@example.com")),
-        ("region", Condition("one_of", ("eu-west-1", "eu-central-1", "us-east-1"))),
-        ("replicas", Condition("at_most", 10)),
-        ("service", Condition("equals", "billing")),
-        ("version", Condition("starts_with", "v2.")),
-    )
-    return Match.from_json(Match(tool="deploy", where=where).to_json())  # as stored and read back
-
-
-DEPLOY = {
-    "notify": "ops@example.com",
-    "region": "eu-central-1",
-    "replicas": 4,
-    "service": "billing",
-    "version": "v2.7.1",
-}
-
-
-def cpu_cases() -> dict[str, tuple[Match, str, Any]]:
-    """name -> (a rule's match, the call's tool, its arguments)."""
-    email_digest = exact_match("send_email", ARGUMENTS)
-    return {
-        "exact, other tool": (email_digest, "deploy", DEPLOY),
-        "exact, same tool, other arguments": (
-            exact_match("send_email", {**ARGUMENTS, "to": "x@example.com"}),
-            "send_email",
-            ARGUMENTS,
-        ),
-        "exact, matching": (email_digest, "send_email", ARGUMENTS),
-        "1 condition (to ends with), matching": (MATCHING, "send_email", ARGUMENTS),
-        "5 conditions, matching (all 5 checked)": (five_conditions(), "deploy", DEPLOY),
-        "5 conditions, the last one fails": (five_conditions(), "deploy", {**DEPLOY, "version": "v3.0.0"}),
-    }
-
-
-def per_call_ns(fn: Callable[[], Any], *, loops: int, repeat: int) -> float:
-    """Median over `repeat` of the time of one `fn()` (ns), each timed over `loops` calls."""
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter_ns()
-        for _ in range(loops):
-            fn()
-        times.append((time.perf_counter_ns() - start) / loops)
-    return statistics.median(times)
-
-
-def measure_cpu(*, loops: int, repeat: int) -> dict[str, Any]:
-    now = time.time()
-    out: dict[str, Any] = {"matches_ns_per_call": {}, "approves_100_rules_us": {}}
-    for name, (match, tool, arguments) in cpu_cases().items():
-        digest = digest_of(arguments)
-        expected = match.tool == tool and (digest == match.digest if match.exact else "fails" not in name)
-        if match.matches(tool, arguments, digest) != expected:
-            raise RuntimeError(f"CPU case {name}: matches() is not {expected}")
-        out["matches_ns_per_call"][name] = per_call_ns(
-            lambda m=match, t=tool, a=arguments, d=digest: m.matches(t, a, d), loops=loops, repeat=repeat
-        )
-        rules = [replace(channel_rule("C0CPU", match, now=now), id=f"R{i + 1}") for i in range(100)]
-
-        def all_rules(rules: list[Rule] = rules, t: str = tool, a: Any = arguments, d: str = digest) -> None:
-            for rule in rules:  # as `by_rule` loops (every rule checked: the worst case)
-                rule.approves(run="rbench", tool=t, arguments=a, digest=d, now=now)
-
-        out["approves_100_rules_us"][name] = per_call_ns(all_rules, loops=max(1, loops // 100), repeat=repeat) / 1000
-    stored = {
-        f"R{i + 1}": json.dumps(
-            {
-                k: v
-                for k, v in channel_rule("C0CPU", other_match(i), now=now).to_fields().items()
-                if k not in ("id", "uses")
-            }
-        )
-        for i in range(100)
-    }
-    out["decode_100_stored_rules_us"] = (
-        per_call_ns(lambda: _decoded(stored, {}), loops=max(1, loops // 100), repeat=repeat) / 1000
-    )
-    arguments_text = json.dumps(ARGUMENTS, indent=2)
-    out["parse_the_call_arguments_us"] = (
-        per_call_ns(lambda: json.loads(arguments_text), loops=loops, repeat=repeat) / 1000
-    )
-    return out
 
 
 # ------------------------------------------------------------------------------------------------ the run

@@ -326,14 +326,8 @@ class ApprovalsApi:
         if approval is None or not key.owns(approval):
             raise ApiError(404, "not_found", "no such approval")
         if approval.pending:
-            result = await self.store.approvals.decide(
-                approval_id, outcome="cancelled", by="system", feedback=f"withdrawn by {key.name}"
-            )
-            if result.status == "ok" and result.approval is not None:
-                self.approvals.on_decided(result.approval)
-                approval = result.approval
-            elif result.approval is not None:
-                approval = result.approval
+            result = await self.approvals.cancel(approval_id, by="system", reason=f"withdrawn by {key.name}")
+            approval = result.approval or approval
         return await self.view(approval)
 
     async def use(self, key: ApiKey, approval_id: str, *, token: str) -> dict[str, Any]:

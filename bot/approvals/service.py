@@ -56,7 +56,7 @@ from bot.approvals.run_thread import RunThreads
 from bot.approvals.waiter import DecisionWaiter
 from bot.core.allow_rules import Rule
 from bot.core.metrics import Metrics
-from bot.core.records import API_OWNER, SLACK_ID, ApprovalRecord, AwayState, ChannelSettings, RunRecord
+from bot.core.records import API_OWNER, SLACK_ID, ApprovalRecord, ChannelSettings, RunRecord
 from bot.core.tasks import Background
 from bot.policy.engine import PolicyEngine
 from bot.slack.blocks import proposal_is_cut
@@ -367,7 +367,7 @@ class ApprovalService:
         try:
             channel, ts = await self.cards.post(approval)
         except SlackApiError as exc:
-            await self.store.approvals.decide(approval.id, outcome="cancelled", by="system", feedback="card not posted")
+            await self.cancel(approval.id, by="system", reason="card not posted")
             raise RuntimeError(f"could not post the approval card: {exc.response.get('error')}") from None
         shown = await self.show_posted(approval, channel=channel, ts=ts, fence=fence)
         await self.post_copies(approval)
@@ -511,27 +511,6 @@ class ApprovalService:
         request, a batch's summary)."""
         await self.store.audit.append(event, **fields)
 
-    async def change_setting(self, channel: str, key: str, value: str, *, by: str) -> str | None:
-        """Store one of the channel's settings (audited); its value before (None: unset)."""
-        return await self.store.settings.set(channel, key, value, by=by)
-
-    async def audit_of(self, channel: str, *, limit: int) -> list[dict[str, str]]:
-        """The channel's last `limit` audit entries (`/agent audit`)."""
-        return await self.store.audit.about_channel(channel, limit=limit)
-
-    # time away: who decides for whom (`/agent away`) -----------------------------------------------
-    async def away(self, user: str) -> tuple[AwayState | None, list[str]]:
-        """`user`'s time away (None: not away), and who is away and has them decide for them."""
-        now = time.time()
-        return await self.store.away.get(user, now=now), await self.store.away.principals(user, now=now)
-
-    async def back(self, user: str) -> AwayState | None:
-        """`user` is no longer away; their time away as it was (None: they were not)."""
-        return await self.store.away.clear(user, now=time.time())
-
-    async def go_away(self, user: str, *, until: float, delegate: str) -> None:
-        await self.store.away.set(user, until=until, delegate=delegate, now=time.time())
-
     async def first_refusal(self, what: str, user: str) -> bool:
         """Whether `user` has not been told the refusal `what` in the last `REFUSAL_QUIET` seconds, on any worker
         (the store's do-once step); from now on, they have: a replayed click is not answered again."""
@@ -585,14 +564,19 @@ class ApprovalService:
         if self._on_orphaned is not None:
             self._background.spawn(self._on_orphaned(approval), name=f"adopt-{approval.run_id}")
 
+    async def cancel(self, approval_id: str, *, by: str, reason: str) -> DecideResult:
+        """The one way an approval is cancelled (a run cancelled or ended, a program's withdrawal, a card Slack
+        refused): the decide step (once, whatever races it), then everything a decision does after (its card
+        redrawn saying so, its waiters woken). `status` "ok" when this cancelled it; `approval` as it stands."""
+        result = await self.store.approvals.decide(approval_id, outcome="cancelled", by=by, feedback=reason)
+        if result.status == "ok" and result.approval is not None:
+            self.on_decided(result.approval)
+        return result
+
     async def cancel_pending(self, run_id: str, *, by: str, reason: str) -> int:
         """Cancel a run's pending approvals (atomically, each) and say so on their cards."""
         cancelled = 0
         for approval in await self.store.approvals.of_run(run_id):
-            if not approval.pending:
-                continue
-            result = await self.store.approvals.decide(approval.id, outcome="cancelled", by=by, feedback=reason)
-            if result.status == "ok" and result.approval is not None:
+            if approval.pending and (await self.cancel(approval.id, by=by, reason=reason)).status == "ok":
                 cancelled += 1
-                self.on_decided(result.approval)
         return cancelled

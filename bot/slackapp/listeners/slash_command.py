@@ -13,7 +13,7 @@ from bot.approvals.refusals import STORAGE_DOWN
 from bot.approvals.rights import is_admin, may_cancel, may_change_settings
 from bot.approvals.rulebook import SUGGEST_SINCE
 from bot.core.durations import format_duration
-from bot.core.records import RUN_ID, SLACK_ID, ChannelSettings
+from bot.core.records import RUN_ID, SLACK_ID, AwayState, ChannelSettings
 from bot.report import policy_figures
 from bot.report.headline_cache import HEADLINE_DAYS
 from bot.runs.idempotency import IN_PROGRESS, TRIGGER_ID
@@ -143,7 +143,7 @@ async def do_command(services: Services, parsed: Command, *, user: str, channel:
     if isinstance(parsed, ShowConfig):
         return {"text": config_text(channel, current, default_approvals_channel=services.settings.approvals_channel)}
     if isinstance(parsed, AuditLog):
-        return {"text": audit_text(channel, await services.approvals.audit_of(channel, limit=10))}
+        return {"text": audit_text(channel, await services.store.audit.about_channel(channel, limit=10))}
     if isinstance(parsed, SetConfig):
         return {"text": await change_setting(services, parsed, current, user=user, channel=channel)}
 
@@ -284,9 +284,9 @@ async def set_away(services: Services, parsed: Away, *, user: str, channel: str)
     """`/agent away ...`: show, end or set the person's time away (and who decides for them)."""
     now = time.time()
     if parsed.show:
-        return away_text(*await services.approvals.away(user))
+        return away_text(*await time_away(services, user))
     if parsed.off:
-        before = await services.approvals.back(user)
+        before = await services.store.away.clear(user, now=time.time())
         if before is None:
             return "You were not away. Nothing changed."
         handed_back = f" {user_ref(before.delegate)} no longer decides for you." if before.delegate else ""
@@ -313,8 +313,8 @@ async def set_away(services: Services, parsed: Away, *, user: str, channel: str)
                 delegate=parsed.delegate,
             )
             return f"Cannot delegate to {user_ref(parsed.delegate)}: {problem}. Nothing changed."
-    await services.approvals.go_away(user, until=until, delegate=parsed.delegate)
-    return away_text(*await services.approvals.away(user))
+    await services.store.away.set(user, until=until, delegate=parsed.delegate, now=time.time())
+    return away_text(*await time_away(services, user))
 
 
 async def change_setting(
@@ -346,7 +346,7 @@ async def change_setting(
     problem = await setting_problem(services.directory, change, current)
     if problem is not None:
         return f"Cannot set `{change.key}`: {problem}. Setting unchanged."
-    before = await services.approvals.change_setting(channel, change.key, change.value, by=user)
+    before = await services.store.settings.set(channel, change.key, change.value, by=user)  # audited
     was = f" (was {show_setting(change.key, before)})" if before is not None else ""
     warnings = "".join(f"\n:warning: {w}" for w in setting_warnings(change, current))
     return f"`{change.key}` of this channel is now {show_setting(change.key, change.value)}{was}.{warnings}"
@@ -422,3 +422,9 @@ async def setting_problem(directory: Directory, change: SetConfig, current: Chan
     except SlackApiError as exc:
         return f"Slack said {exc.response.get('error')}"
     return None
+
+
+async def time_away(services: Services, user: str) -> tuple[AwayState | None, list[str]]:
+    """`user`'s time away (None: not away), and who is away and has them decide for them."""
+    now = time.time()
+    return await services.store.away.get(user, now=now), await services.store.away.principals(user, now=now)

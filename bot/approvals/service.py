@@ -498,19 +498,7 @@ class ApprovalService:
             result = await step(in_groups=in_groups, principals=principals, group_principal=group_principal)
         return result
 
-    # what a click reads and refuses, next to the decision ------------------------------------------
-    async def get(self, approval_id: str) -> ApprovalRecord | None:
-        """An approval as stored (None: unknown, or expired)."""
-        return await self.store.approvals.get(approval_id)
-
-    async def get_many(self, approval_ids: Sequence[str]) -> list[ApprovalRecord]:
-        return await self.store.approvals.get_many(approval_ids)
-
-    async def audit(self, event: str, **fields: str) -> None:
-        """An audit entry for what a person did or was refused outside the decide step (a malformed or forged
-        request, a batch's summary)."""
-        await self.store.audit.append(event, **fields)
-
+    # what a click refuses, next to the decision --------------------------------------------------
     async def first_refusal(self, what: str, user: str) -> bool:
         """Whether `user` has not been told the refusal `what` in the last `REFUSAL_QUIET` seconds, on any worker
         (the store's do-once step); from now on, they have: a replayed click is not answered again."""
@@ -543,7 +531,7 @@ class ApprovalService:
             self.cards.schedule(result.approval)
         if result.status != "mismatch" or card is None:
             return
-        approval = await self.get(approval_id)
+        approval = await self.store.approvals.get(approval_id)
         channel, ts = card
         if approval is None or approval.card_channel != channel or not approval.card_ts or approval.card_ts == ts:
             return

@@ -104,7 +104,7 @@ async def refuse(
     log.warning("refused a request from %s (team %r): %s", user or "nobody", team, why)
     first = await services.approvals.first_refusal(f"refused:{user}:outsider:{why}", user)
     if first:
-        await services.approvals.audit("refused", by=user, team=team, reason=f"outsider: {why}", what=_what(body))
+        await services.store.audit.append("refused", by=user, team=team, reason=f"outsider: {why}", what=_what(body))
     if "command" in body:
         return _json({"response_type": "ephemeral", "text": text})
     kind = body.get("type")

@@ -192,7 +192,7 @@ async def _open_view(
 async def decide_from_click(services: Services, body: dict[str, Any], *, outcome: str) -> None:
     click = parse_click(body)
     if click is None:
-        await services.approvals.audit("refused", reason="malformed click", outcome=outcome)
+        await services.store.audit.append("refused", reason="malformed click", outcome=outcome)
         return
     approval_id = click.approval_id
     result = await services.approvals.decide(approval_id, outcome=outcome, user=click.user, card=click.card)
@@ -215,7 +215,7 @@ async def refuse(services: Services, result: DecideResult, click: Click, *, butt
     ):
         return False
     if result.status == "mismatch" and click.card is not None:
-        await services.approvals.audit(
+        await services.store.audit.append(
             "refused",
             approval=click.approval_id,
             by=click.user,
@@ -282,7 +282,7 @@ async def open_rule_modal(services: Services, body: dict[str, Any]) -> None:
     answered and audited as for Approve), open the rule modal bound to the card clicked."""
     click = parse_click(body)
     if click is None:
-        await services.approvals.audit("refused", reason="malformed click", outcome="always_allow")
+        await services.store.audit.append("refused", reason="malformed click", outcome="always_allow")
         return
     checked = await services.approvals.may_decide(click.approval_id, outcome="approved", user=click.user,
                                                   card=click.card)
@@ -340,7 +340,7 @@ async def open_suggested_rule(services: Services, body: dict[str, Any]) -> None:
     channel, prefilled with the suggestion and checked against the schema its example call holds."""
     where = suggestion_click(body)
     if where is None:
-        await services.approvals.audit("refused", reason="malformed click", outcome="rule_create")
+        await services.store.audit.append("refused", reason="malformed click", outcome="rule_create")
         return
     channel, user, ts, value = where
     parsed = parse_suggestion_value(value)
@@ -355,7 +355,7 @@ async def open_suggested_rule(services: Services, body: dict[str, Any]) -> None:
         await services.rules.refuse(user, channel, why, tool=match.tool)
         tell_in(services, channel, user, why)
         return
-    example = await services.approvals.get(example_id)
+    example = await services.store.approvals.get(example_id)
     if (
         example is None
         or example.kind != "tool_call"

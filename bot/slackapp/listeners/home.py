@@ -119,7 +119,7 @@ async def show_full_text(services: Services, body: dict[str, Any]) -> None:
     click = parse_click(body)
     if click is None:
         return
-    approval = await services.approvals.get(click.approval_id)
+    approval = await services.store.approvals.get(click.approval_id)
     may_see = approval is not None and (
         (click.card is not None and click.card[0] == approval.card_channel)  # its card, seen in its channel
         or approval.requester == click.user
@@ -164,11 +164,11 @@ async def revoke_from_home(services: Services, body: dict[str, Any]) -> None:
     modal; then the clicker's Home is republished (and the channel's admins', when it was revoked)."""
     user, trigger, value = _revoke_click(body)
     if not SLACK_ID.fullmatch(user):
-        await services.approvals.audit("refused", reason="malformed rule revoke: no user", value=value[:100])
+        await services.store.audit.append("refused", reason="malformed rule revoke: no user", value=value[:100])
         return
     parsed = parse_revoke_value(value)
     if parsed is None:
-        await services.approvals.audit("refused", by=user, reason="malformed rule revoke", value=value[:100])
+        await services.store.audit.append("refused", by=user, reason="malformed rule revoke", value=value[:100])
         _notice(services, trigger, user, "This button does not name a rule of a channel. Nothing changed.")
         services.background.spawn(services.homes.publish(user), name=f"home-{user}")
         return
@@ -254,7 +254,7 @@ async def review_batch(services: Services, body: dict[str, Any], view: dict[str,
     errors to show in the first modal (it stays open)."""
     user = _user(services, body, view, mark=BATCH_MARK)
     if user is None:
-        await services.approvals.audit("refused", reason="batch form with altered or foreign metadata")
+        await services.store.audit.append("refused", reason="batch form with altered or foreign metadata")
         return _errors({BATCH_SELECT_BLOCK: "This form is not yours or was altered. Nothing was decided."})
     ids = list(dict.fromkeys(_selected(view, BATCH_SELECT_BLOCK, BATCH_SELECT_ACTION)))
     outcomes = _selected(view, BATCH_OUTCOME_BLOCK, BATCH_OUTCOME_ACTION)
@@ -270,7 +270,7 @@ async def review_batch(services: Services, body: dict[str, Any], view: dict[str,
         return _errors({BATCH_REASON_BLOCK: f"Keep it under {MAX_REASON_CHARS} characters (this is {len(reason)})."})
     if reason and outcome == "approved":
         return _errors({BATCH_REASON_BLOCK: "A reason goes with Reject only: clear it, or choose Reject."})
-    records = {a.id: a for a in await services.approvals.get_many(ids)}
+    records = {a.id: a for a in await services.store.approvals.get_many(ids)}
     open_to_user = {a.id for a in await services.homes.waiting_for(user, records.values())}
     chosen: list[ApprovalRecord] = []
     left_out: list[tuple[ApprovalRecord, str]] = []
@@ -331,7 +331,7 @@ async def decide_batch(services: Services, body: dict[str, Any], view: dict[str,
         return build_notice_modal("Nothing decided", STORAGE_DOWN)
     if user is None or batch is None or batch.get("user") != user:
         if user is None:
-            await services.approvals.audit("refused", reason="batch confirmation with altered or foreign metadata")
+            await services.store.audit.append("refused", reason="batch confirmation with altered or foreign metadata")
         return build_notice_modal(
             "Nothing decided", "This confirmation was already used or has expired. Nothing changed."
         )
@@ -352,7 +352,7 @@ async def decide_batch(services: Services, body: dict[str, Any], view: dict[str,
         else:
             name = label(result.approval) if result.approval is not None else f"`{approval_id}`"
             refused.append((name, refusal_text(result)))
-    await services.approvals.audit(
+    await services.store.audit.append(
         "batch", by=user, outcome=outcome, decided=str(len(decided)), refused=str(len(refused))
     )
     return build_batch_result(decided, refused)

@@ -163,7 +163,8 @@ async def keys_command(
         return keys_text(channel, keys)
     if not is_admin(user, current, services.settings.admin_users):
         action = "create" if isinstance(parsed, CreateKey) else "revoke"
-        await services.approvals.audit("keys_refused", by=user, origin_channel=channel, key=parsed.name, action=action)
+        await services.store.audit.append("keys_refused", by=user, origin_channel=channel, key=parsed.name,
+                                          action=action)
         return (
             f"Only this channel's admins can {action} API keys here (`/agent config admins @you` names them)."
             " Nothing changed."
@@ -181,7 +182,7 @@ async def create_key_elsewhere(services: Services, parsed: CreateKey, *, user: s
     target = parsed.channel
     where = channel_ref(target)
     if not is_admin(user, await services.approvals.channel_settings(target), services.settings.admin_users):
-        await services.approvals.audit(
+        await services.store.audit.append(
             "keys_refused", by=user, origin_channel=channel, key=parsed.name, action="create", key_channel=target
         )
         return (
@@ -214,12 +215,12 @@ async def cancel_run(services: Services, run_id: str, *, user: str, channel: str
     if run is None or run.channel != channel:
         elsewhere = {"run_channel": run.channel} if run is not None else {}
         reason = "no such run in this channel"
-        await services.approvals.audit("refused", origin_channel=channel, by=user, run=run_id, reason=reason,
+        await services.store.audit.append("refused", origin_channel=channel, by=user, run=run_id, reason=reason,
                                        **elsewhere)
         return f"There is no run `{run_id}` in this channel."
     current = await services.approvals.channel_settings(channel)
     if not may_cancel(user, run, current, services.settings.admin_users):
-        await services.approvals.audit(
+        await services.store.audit.append(
             "refused", origin_channel=channel, by=user, run=run_id, reason="not the requester or an admin"
         )
         allowed = list(dict.fromkeys([*([run.requester] if run.requester else []), *current.admins]))
@@ -305,7 +306,7 @@ async def set_away(services: Services, parsed: Away, *, user: str, channel: str)
         except SlackApiError as exc:
             problem = f"Slack said {exc.response.get('error')}"
         if problem is not None:
-            await services.approvals.audit(
+            await services.store.audit.append(
                 "refused",
                 origin_channel=channel,
                 by=user,
@@ -323,7 +324,7 @@ async def change_setting(
     """Validate a setting against Slack and the other settings, then store it (audited)."""
     if not may_change_settings(user, current, services.settings.admin_users):
         admins = sorted(set(current.admins) | set(services.settings.admin_users))
-        await services.approvals.audit("refused", origin_channel=channel, by=user, setting=change.key,
+        await services.store.audit.append("refused", origin_channel=channel, by=user, setting=change.key,
                                        reason="not an admin")
         return f"Only {people_refs(admins)} may change this channel's settings. Setting unchanged."
     if widens(
@@ -334,7 +335,7 @@ async def change_setting(
         escalate_to=current.escalate_to,
         escalate_after=current.escalate_after,
     ) and not is_admin(user, current, services.settings.admin_users):
-        await services.approvals.audit(
+        await services.store.audit.append(
             "refused", origin_channel=channel, by=user, setting=change.key, value=change.value, reason="needs an admin"
         )
         what = f"`{change.key}` {show_setting(change.key, change.value)}"  # (with `admins` set, only they got here)

@@ -134,7 +134,7 @@ async def _bound_card(
     bound = verify_metadata(secret, str(view.get("private_metadata", "")), user=user)
     if bound is None:
         by = user if SLACK_ID.fullmatch(user) else ""
-        await services.approvals.audit("refused", reason=f"{form} form with altered or foreign metadata", by=by)
+        await services.store.audit.append("refused", reason=f"{form} form with altered or foreign metadata", by=by)
         return None
     approval_id, channel, ts = bound
     return user, approval_id, (channel, ts) if channel else None
@@ -179,7 +179,7 @@ async def submit_revision(services: Services, body: dict[str, Any], view: dict[s
     then = _selected_value(view, THEN_BLOCK, THEN_ACTION)
     if not (edited or "").strip() and input_text(view, FIELD_BLOCK.format(0), FIELD_ACTION) is not None:
         # one field per argument (the JSON box left empty)
-        approval = await services.approvals.get(approval_id)
+        approval = await services.store.approvals.get(approval_id)
         if approval is None or approval.kind != "tool_call" or approval.fixed_arguments:
             return {FEEDBACK_BLOCK: "This approval is no longer known, or its arguments cannot be edited."
                     " Nothing was sent."}
@@ -196,7 +196,7 @@ async def submit_revision(services: Services, body: dict[str, Any], view: dict[s
         elif not feedback:
             return {FIELD_BLOCK.format(0): "Change a field, or write what the agent should change below."}
     elif edited is not None:
-        approval = await services.approvals.get(approval_id)
+        approval = await services.store.approvals.get(approval_id)
         if approval is None or approval.kind != "tool_call":
             return {FEEDBACK_BLOCK: "This approval is no longer known (it expired or was removed). Nothing was sent."}
         if approval.fixed_arguments:  # the modal offers no edit: a form that sends one was not ours
@@ -513,10 +513,10 @@ async def submit_rule(services: Services, body: dict[str, Any], view: dict[str, 
     top = top_block(view)
     if bound is None:
         by = user if SLACK_ID.fullmatch(user) else ""
-        await services.approvals.audit("refused", reason="rule form with altered or foreign metadata", by=by)
+        await services.store.audit.append("refused", reason="rule form with altered or foreign metadata", by=by)
         return {"errors": {top: "This form does not belong to a call you were asked about. Nothing changed."}}
     mode, approval_id, channel, ts = bound
-    approval = await services.approvals.get(approval_id)
+    approval = await services.store.approvals.get(approval_id)
     if approval is None or approval.kind != "tool_call":
         return {"errors": {top: "This call is no longer known (it expired or was removed). Nothing changed."}}
     form = read_rule_form(view, approval, mode=mode)

@@ -40,13 +40,11 @@ except ImportError as exc:  # the extra is not installed
 
 from agent_approvals import durable
 from agent_approvals.client import ApprovalsClient, idempotency_key
-from agent_approvals.durable import Ask, Route, WorkflowDecision, edited, message, tool_call
+from agent_approvals.durable import Ask, Route, WorkflowDecision, message, tool_call, until_decided
 from agent_approvals.relay import GONE, Delivered
 
 __all__ = ["DBOSApprovals", "DBOSDelivery", "WorkflowDecision", "message", "tool_call"]
 TOPIC = "agent_approvals:"  # + the approval id: where a workflow waits for its decision
-MAX_EDITS = 5
-MAX_AGAIN = 5  # asks of one call after its approval was found used (each only a person may approve)
 CHECK_EVERY = 24 * 3600.0
 ACTIVE = ("PENDING", "ENQUEUED", "DELAYED")
 
@@ -80,23 +78,13 @@ class DBOSApprovals:
         status = await DBOS.get_workflow_status_async(workflow_id)
         route = Route(self.relay_url, "dbos", workflow_id, status.name if status is not None else "workflow",
                       ui_url=self.ui_url)
-        for _ in range(MAX_EDITS + 1):
-            decision = await self._approved_once(ask, route, poll)
-            if not decision.revised_with_edits:
-                return decision
-            ask = edited(ask, decision.arguments)
-        return decision
 
-    async def _approved_once(self, ask: Ask, route: Route, poll: bool) -> WorkflowDecision:
-        may_have_run = False
-        for _ in range(MAX_AGAIN + 1):
+        async def asked_once(ask: Ask, edit: int, generation: int, may_have_run: bool) -> WorkflowDecision:
             asked: _Asked = await DBOS.run_step_async({"name": "agent_approvals.ask"}, self._ask, ask,
-                                                      may_have_run, route)
-            decision = await self._settled(asked, poll)
-            if not decision.again:
-                return decision
-            may_have_run = may_have_run or decision.again == "used"
-        return decision
+                                                      may_have_run, route)  # (keyed by its step: see _ask)
+            return await self._settled(asked, poll)
+
+        return await until_decided(ask, asked_once)
 
     async def _ask(self, ask: Ask, may_have_run: bool, route: Route) -> _Asked:
         key = idempotency_key("dbos", route.workflow_id, str(DBOS.step_id))

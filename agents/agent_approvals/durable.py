@@ -14,7 +14,7 @@ A decision reads `approved` only once its use is spent here: run the call then, 
 
 # No `from __future__ import annotations`: Temporal's converter reads these dataclasses' field types inside its
 # workflow sandbox, where this module's names cannot be looked up; as objects, they need no lookup.
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -25,6 +25,8 @@ from agent_approvals.wire import ApprovalsError
 MAX_AGENT = 80  # the API's limit on an agent's name (and a workflow's type)
 MAX_WORKFLOW_ID = 255
 POLL = 50.0  # seconds of one long poll in poll mode (a heartbeat between two)
+MAX_EDITS = 5  # a call asked about again as edited, at most
+MAX_AGAIN = 5  # asks of one call after its approval was found used (each only a person may approve)
 
 
 @dataclass
@@ -131,6 +133,28 @@ async def ask(client: ApprovalsClient, asked: Ask, *, key: str, may_have_run: bo
     else:
         approval = await client.request_message(asked.text, kind=asked.kind, **options)
     return decision(approval)
+
+
+AskedOnce = Callable[[Ask, int, int, bool], Awaitable[WorkflowDecision]]
+
+
+async def until_decided(ask: Ask, asked_once: AskedOnce) -> WorkflowDecision:
+    """The loop both engines run around one ask (`asked_once(ask, edit, generation, may_have_run)`: ask, wait, and
+    settle the decision): asked again when its approval was found used elsewhere (then as a call that may have
+    run: only a person may approve it) or its rule was revoked, up to MAX_AGAIN times; a Revise that edits the
+    arguments asked about as the edited call, up to MAX_EDITS times. Pure control flow: deterministic in a
+    Temporal workflow."""
+    for edit in range(MAX_EDITS + 1):
+        may_have_run = False
+        for generation in range(MAX_AGAIN + 1):
+            decision = await asked_once(ask, edit, generation, may_have_run)
+            if not decision.again:
+                break
+            may_have_run = may_have_run or decision.again == "used"
+        if not decision.revised_with_edits:
+            break
+        ask = edited(ask, decision.arguments)
+    return decision
 
 
 async def settle(client: ApprovalsClient, approval_id: str, *, token: str) -> WorkflowDecision:

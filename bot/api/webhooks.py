@@ -290,8 +290,8 @@ class WebhookSender(DueSweeper):
             DELIVERY: approval_id,
             "User-Agent": "agent-approvals-webhook/1",
         }
-        problem, answer = await self._post(approval.callback_url, body, headers)
-        if problem is None:
+        answer = await self._post(approval.callback_url, body, headers)
+        if isinstance(answer, bytes):
             why = not_taken(answer)
             if why is not None:  # said before the delivery is noted done: a worker dying between says it again
                 await self._say_not_taken(approval_id, why)
@@ -303,9 +303,9 @@ class WebhookSender(DueSweeper):
         tries, first = await self._store.webhooks.tries(approval_id)
         tries, first = tries + 1, first or time.time()
         if time.time() - first >= self._give_up_after:
-            await self._give_up(approval_id, key.name, problem, tries=tries)
+            await self._give_up(approval_id, key.name, answer, tries=tries)
             return False
-        log.warning("webhook of approval %s not delivered (try %d: %s)", approval_id, tries, problem)
+        log.warning("webhook of approval %s not delivered (try %d: %s)", approval_id, tries, answer)
         await self._store.webhooks.retry(approval_id, at=time.time() + self._retry_in(tries), tries=tries, first=first)
         return False
 
@@ -324,13 +324,9 @@ class WebhookSender(DueSweeper):
             approval_id, "webhook_failed", approval=approval_id, key=key, reason=why[:300], tries=tries
         )
 
-    async def _post(self, url: str, body: bytes, headers: dict[str, str]) -> tuple[str | None, bytes]:
-        """POST it; (None, the start of the answer) when answered 2xx, else (what went wrong (never the URL, the
-        secret or the body), b""). Whatever the URL, this returns: a URL that cannot be sent to is a failed try."""
-        problem = await self._try(url, body, headers)
-        return (None, problem) if isinstance(problem, bytes) else (problem, b"")
-
-    async def _try(self, url: str, body: bytes, headers: dict[str, str]) -> str | bytes:
+    async def _post(self, url: str, body: bytes, headers: dict[str, str]) -> str | bytes:
+        """POST it; the start of the answer (bytes) when answered 2xx, else what went wrong (text: never the URL,
+        the secret or the body). Whatever the URL, this returns: a URL that cannot be sent to is a failed try."""
         try:
             target = URL(url)  # parsed once: the host checked is the host the session connects to
             host = client_host(target)

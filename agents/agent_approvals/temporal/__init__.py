@@ -48,7 +48,7 @@ from datetime import timedelta
 from typing import Any
 
 from agent_approvals._extras import missing_extra
-from agent_approvals.durable import Ask, WorkflowDecision, edited, message, tool_call
+from agent_approvals.durable import Ask, WorkflowDecision, message, tool_call, until_decided
 
 try:
     from temporalio import workflow
@@ -64,8 +64,6 @@ WAIT = "agent_approvals.wait"  # poll mode: one activity that long-polls, with h
 DECIDE = "agent_approvals.decide"  # the Update a decision comes in as
 NOT_ASKED = "NotAsked"  # the validator's refusals (`ApplicationError.type`), which the relay tells apart
 DECIDED = "AlreadyDecided"
-MAX_EDITS = 5
-MAX_AGAIN = 5  # asks of one call after its approval was found used (each only a person may approve)
 __all__ = ["ApprovalsWorkflow", "Ask", "WorkflowDecision", "approval", "message", "tool_call"]
 TIMEOUT = timedelta(seconds=30)  # one try of an approval activity (a worker that died in it: tried again then)
 POLL_FOR = timedelta(days=8)  # poll mode: longer than any approval waits (the API's timeouts end within 7 days)
@@ -140,19 +138,9 @@ async def approval(ask: Ask, *, poll: bool = False) -> WorkflowDecision:
     instance._agent_approvals_calls += 1
     info = workflow.info()
     place = f"temporal-{info.workflow_id}-{info.run_id}-{instance._agent_approvals_calls}"
-    for edit in range(MAX_EDITS + 1):
-        decision = await _approved_once(asked, ask, f"{place}-{edit}", poll)
-        if not decision.revised_with_edits:
-            return decision
-        ask = edited(ask, decision.arguments)
-    return decision
 
-
-async def _approved_once(asked: dict[str, _Asked], ask: Ask, place: str, poll: bool) -> WorkflowDecision:
-    """Ask, wait, and use an approved call once; asked again when its approval was used already."""
-    may_have_run = False
-    for generation in range(MAX_AGAIN + 1):
-        key = place if not generation else f"{place}-again{generation}"
+    async def asked_once(ask: Ask, edit: int, generation: int, may_have_run: bool) -> WorkflowDecision:
+        key = f"{place}-{edit}" if not generation else f"{place}-{edit}-again{generation}"
         request = AskRequest(ask, key, may_have_run)
         try:
             view = await _activity(ASK, request)
@@ -161,11 +149,9 @@ async def _approved_once(asked: dict[str, _Asked], ask: Ask, place: str, poll: b
                 await _activity(WITHDRAW, (await _activity(ASK, request)).approval_id)
             raise
         asked.setdefault(view.approval_id, _Asked())
-        decision = await _settled(asked, view, key, poll)
-        if not decision.again:
-            return decision
-        may_have_run = may_have_run or decision.again == "used"
-    return decision
+        return await _settled(asked, view, key, poll)
+
+    return await until_decided(ask, asked_once)
 
 
 async def _settled(asked: dict[str, _Asked], view: WorkflowDecision, token: str, poll: bool) -> WorkflowDecision:

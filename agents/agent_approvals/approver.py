@@ -18,6 +18,7 @@ Kind = Literal["message", "tool_call", "code"]
 
 OUTCOMES: tuple[Outcome, ...] = ("approved", "rejected", "revised", "timed_out", "cancelled")
 AUTO = "auto"  # `Decision.decided_by` of decisions an input mode made without a human
+POLICY = "policy"  # `Decision.decided_by` of what the bot's policies decided at once
 
 
 def canonical_json(value: Any) -> str:
@@ -223,9 +224,8 @@ class Approver(Protocol):
     mode (`agent_approvals.modes.ModeGate`) then tells it the steps it decided without asking anyone, with
     the rule that decided; the bot writes them to its audit log. Without them the gate just logs them.
 
-    And it may have `policy_first(request)`: the gate asks it before applying its mode, and takes its answer,
-    a `Decision` (decided by policy), "ask" (a person decides, whatever the mode says) or None (no opinion: the
-    mode decides). The bot's own runs use it, so that its policies decide their steps as they do a program's.
+    An approver that decides in an order of its own, the input mode one of its steps, is a
+    `agent_approvals.modes.DecidesInOrder` (the bot's runs: `ModeGate.in_order`).
     """
 
     async def request(self, request: ApprovalRequest, cancellation_token: Cancellation | None) -> Decision: ...

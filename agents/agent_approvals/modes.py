@@ -17,6 +17,10 @@ wrapped with `require_approval` or code about to run (kinds "tool_call" and "cod
 Automatic decisions are reported to the approver (`auto_approved` / `auto_rejected`) with the rule
 that made them. The count of automatic steps restarts after every human answer.
 
+An approver with an order of deciders of its own, in which the mode is one step (the Slack bot: its policies,
+then "always allow" rules, then the mode, then a person), gets the mode's verdict instead of the gate deciding by
+it first: `ModeGate.in_order(approver, policy)`, the approver a `DecidesInOrder`.
+
 When a human rejects or revises a tool call or code during an agent's turn, the user proxy's next
 turn repeats that decision instead of asking again: a rejected email ends the run as rejected, a
 revision goes back to the agent as the human's words.
@@ -26,11 +30,20 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Literal, Protocol
 
-from agent_approvals.approver import AUTO, ApprovalRequest, Approver, Cancellation, Decision, edited_arguments
+from agent_approvals.approver import (
+    AUTO,
+    POLICY,
+    ApprovalRequest,
+    Approver,
+    Cancellation,
+    Decision,
+    ToldOfAutomaticDecisions,
+    edited_arguments,
+)
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +70,10 @@ MODE_DESCRIPTIONS: dict[str, str] = {
     "never": "no card; max_auto_replies ends the run; tools and code that need approval are refused",
     "policy": "a card only for risk words, checkpoints and code; the rest is approved and audited",
 }
+
+# why a person is asked about a call or message that matches a risk word: the one sentence, which the bot's shipped
+# default policy (bot/policy/defaults/input_mode.cedar) gives as its @reason too (a test keeps them one)
+RISK_WORD_REASON = "matched the risk word “{risk_word}”"
 
 _TERMINATE = re.compile(r"\bTERMINATE\b")
 _SEPARATORS = re.compile(r"[\s_\-]+")
@@ -166,7 +183,7 @@ def verdict(request: ApprovalRequest, policy: InputPolicy, *, automatic: int = 0
 def _policy(request: ApprovalRequest, text: str, policy: InputPolicy, count: int) -> Verdict:
     word = matched_risk_word(text, policy.risk_words)
     if word is not None:
-        return Verdict(f"matched the risk word “{word}”")
+        return Verdict(RISK_WORD_REASON.format(risk_word=word))
     if policy.checkpoint_every and count >= policy.checkpoint_every:
         every = policy.checkpoint_every
         return Verdict(
@@ -191,17 +208,36 @@ class _Counters:
     carried: Decision | None = field(default=None)  # a human's no to a tool call / code, for the proxy's next turn
 
 
+class DecidesInOrder(Approver, Protocol):
+    """An approver with its own order of deciders, the input mode one of them (the bot's runs: its policies, then
+    "always allow" rules, then the mode, then a person): `decide` gets each request with the mode's `Verdict`."""
+
+    async def decide(
+        self, request: ApprovalRequest, mode: Verdict, cancellation_token: Cancellation | None
+    ) -> Decision: ...
+
+
 class ModeGate:
     """An `Approver` that applies an `InputPolicy` in front of another `Approver`.
 
     Share one gate between the input function and the tools of a run (`build_team(..., approver=gate)`),
-    so counts and carried decisions are per run.
+    so counts and carried decisions are per run. `ModeGate(approver)`: the mode decides first, `approver` is asked
+    what it leaves to a person; `ModeGate.in_order(approver)`: `approver` decides, the mode's verdict in hand.
     """
 
     def __init__(self, approver: Approver, policy: InputPolicy | None = None):
         self._approver = approver
         self.policy = policy or InputPolicy()
         self._counters = _Counters()
+        self._decide: Callable[[ApprovalRequest, Verdict, Cancellation | None], Awaitable[Decision]] = self._mode_first
+
+    @classmethod
+    def in_order(cls, approver: DecidesInOrder, policy: InputPolicy | None = None) -> ModeGate:
+        """A gate that keeps the run's count and carried refusals and hands each request, with the mode's verdict,
+        to `approver`, who decides in its own order."""
+        gate = cls(approver, policy)
+        gate._decide = approver.decide
+        return gate
 
     @property
     def inner(self) -> Approver:
@@ -216,43 +252,36 @@ class ModeGate:
         if request.kind == "message" and counters.carried is not None:
             carried, counters.carried = counters.carried, None
             return replace(carried, approval_id=request.approval_id, digest="")
-        verdict, by_policy = await self._policy_first(request)
-        if verdict.decision is not None:
-            counters.automatic += 1
-            if not by_policy:  # (the approver's policies recorded their own decision)
-                rejected = verdict.decision.outcome == "rejected"
-                await self.tell("auto_rejected" if rejected else "auto_approved", request, rule=verdict.rule)
-            decision = verdict.decision
-        else:
-            if verdict.rule and not request.why:
-                request = replace(request, why=verdict.rule)
-            decision = await self._approver.request(request, cancellation_token)
-            counters.automatic = 0
+        decision = await self._decide(request, self.verdict(request), cancellation_token)
+        # the steps decided without a person in a row: the mode's and the policies'; a person's answer restarts it
+        counters.automatic = counters.automatic + 1 if decision.decided_by in (AUTO, POLICY) else 0
         if request.kind != "message" and not decision.approves and decision.outcome != "cancelled":
             if edited_arguments(decision) is None:  # an edit goes on as a new request for the same call
                 counters.carried = decision
         return decision
 
-    async def _policy_first(self, request: ApprovalRequest) -> tuple[Verdict, bool]:
-        """The approver's policies first (`policy_first`, if it has them), then the mode; True when the policies
-        decided (their `Decision` is taken as is, recorded by the approver) or asked (a person decides)."""
-        first = getattr(self._approver, "policy_first", None)
-        answer = await first(request) if first is not None else None
-        if isinstance(answer, Decision):
-            return Verdict(answer.feedback, answer), True
-        if answer == "ask":
-            return Verdict(""), True
-        return self.verdict(request), False
+    async def _mode_first(
+        self, request: ApprovalRequest, mode: Verdict, cancellation_token: Cancellation | None
+    ) -> Decision:
+        """The mode decides, telling the approver; what it leaves to a person, the approver asks (with the rule)."""
+        if mode.decision is not None:
+            rejected = mode.decision.outcome == "rejected"
+            await self.tell("auto_rejected" if rejected else "auto_approved", request, rule=mode.rule)
+            return mode.decision
+        if mode.rule and not request.why:
+            request = replace(request, why=mode.rule)
+        return await self._approver.request(request, cancellation_token)
 
     async def tell(
         self, what: Literal["auto_approved", "auto_rejected"], request: ApprovalRequest, *, rule: str
     ) -> None:
         """Tell the approver about a decision made without a human (if it wants to know)."""
-        hook = getattr(self._approver, what, None)
-        if hook is None:
+        approver = self._approver
+        if not isinstance(approver, ToldOfAutomaticDecisions):
             log.info("%s %s: %s", what, request.approval_id, rule)
             return
-        await hook(request, rule=rule)
+        told = approver.auto_rejected if what == "auto_rejected" else approver.auto_approved
+        await told(request, rule=rule)
 
     async def auto_approved(self, request: ApprovalRequest, *, rule: str) -> None:
         await self.tell("auto_approved", request, rule=rule)

@@ -3,8 +3,8 @@
     service.py     `ApprovalService`: open, wait, decide (every approver rule), show, cancel
     opening.py     what opening an approval decides before anything is stored: the record, the input mode's
                    verdict, the policies' request and routing, the audit entries of what was decided at once (pure)
-    at_once.py     what is decided before anyone is asked, stored as an approval used once: the policies
-                   (bot/policy/), a live "always allow" rule, the input mode
+    chain.py       the decision order, one chain walked once per request: the policies (bot/policy/), the input
+                   mode, a live "always allow" rule, a person; what decides at once stored as an approval used once
     rights.py      who may do what: a channel's admins, who may change its settings, cancel a run (pure)
     refusals.py    what a person is told when their click decided nothing (pure)
     card_sync.py   keeps each card and its DM copies in Slack in step with Redis

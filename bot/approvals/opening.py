@@ -1,7 +1,7 @@
 """What opening an approval decides before anything is stored, pure: the approval a request becomes under its
 channel's settings (`new_approval`, also as a program asked it: `ProgramAsk`), the input mode's verdict on a
-program's ask (`verdict`), and the audit entries of what was decided at once. `ApprovalService.open_request`
-(bot/approvals/service.py) puts them together with the store's one open step."""
+program's ask (`program_mode`), how the policies see a request and route it, and the audit entries of what was
+decided at once. The decision chain (bot/approvals/chain.py) puts them together with the store's one open step."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from agent_approvals.approver import ApprovalRequest, Decision
-from agent_approvals.modes import InputPolicy, matched_risk_word, parse_mode
+from agent_approvals.modes import InputPolicy, Verdict, matched_risk_word, parse_mode
 from agent_approvals.modes import verdict as mode_verdict
 
 from bot.core.allow_rules import Rule
@@ -80,28 +80,25 @@ class Opened:
         return f"Waiting for approval {on}{where} ({expiry})"
 
 
-POLICY = "policy"  # `decided_by` of what the policies decided at once
-
-
-def verdict(request: ApprovalRequest, settings: ChannelSettings) -> tuple[Decision, str] | None:
-    """The channel's input mode on a program's ask, and the rule it applied (pure): approved or rejected at once,
-    or None when a person is asked. The table is the agent side's (`agent_approvals.modes.verdict`, which a run's
-    own team applies too), read for a program's ask: no turns, no count. Its risk words are not read here: the
-    shipped default policy asks about them (bot/policy/defaults/input_mode.cedar), before the mode."""
-    policy = InputPolicy(mode=parse_mode(settings.mode), risk_words=())
-    decided = mode_verdict(request, policy, program=True)
-    return None if decided.decision is None else (decided.decision, decided.rule)
+def program_mode(request: ApprovalRequest, settings: ChannelSettings) -> Verdict:
+    """The channel's input mode on a program's ask (pure): approved or rejected at once, or a person asked. The
+    table is the agent side's (`agent_approvals.modes.verdict`, which a run's own gate applies too), read for a
+    program's ask: no turns, no count."""
+    policy = InputPolicy(mode=parse_mode(settings.mode), risk_words=settings.risk_words)
+    return mode_verdict(request, policy, program=True)
 
 
 def automatic_entry(approval: ApprovalRecord, decision: Decision, *, rule: str, run: RunRecord) -> dict[str, str]:
-    """The `auto_approved` / `auto_rejected` audit entry of a step the input mode decided."""
+    """The `auto_approved` / `auto_rejected` audit entry of a step decided at once (the mode's "continue" to a user
+    proxy's turn is approved: the run goes on)."""
+    rejected = decision.outcome == "rejected"
     return {
-        "event": "auto_approved" if decision.approves else "auto_rejected",
+        "event": "auto_rejected" if rejected else "auto_approved",
         "at": repr(time.time()),
         "approval": approval.id,
         "run": run.id,
         "by": "auto",
-        "outcome": "approved" if decision.approves else "rejected",
+        "outcome": "rejected" if rejected else "approved",
         "rule": rule[:500],
         "kind": approval.kind,
         "tool": approval.tool_name,

@@ -28,14 +28,15 @@ import time
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import replace
 from functools import partial
-from typing import Any, Literal
+from typing import Any
 
 import aiohttp
 from agent_approvals.approver import ApprovalRequest, Cancellation, Decision, Outcome, digest_of
+from agent_approvals.modes import Verdict
 from slack_sdk.errors import SlackApiError
 
-from bot.approvals.at_once import AtOnce
 from bot.approvals.card_sync import CardService
+from bot.approvals.chain import Ask, DecisionChain, Step
 from bot.approvals.homes import HomeService
 from bot.approvals.opening import (
     EDIT_KEPT,
@@ -45,12 +46,8 @@ from bot.approvals.opening import (
     ProgramAsk,
     automatic_entry,
     changes_line,
-    new_approval,
-    policy_claim,
     request_record,
-    routed,
     rule_may_decide,
-    verdict,
 )
 from bot.approvals.run_thread import RunThreads
 from bot.approvals.waiter import DecisionWaiter
@@ -72,7 +69,7 @@ ATTACH_WAIT = 3.0  # seconds a click may wait for its card's ts to be stored
 # and button (who may not decide, the requester, a second vote) in this many seconds: replayed clicks (a
 # double-click storm, a client retrying, a script) cost one Redis SET each, nothing more.
 REFUSAL_QUIET = 10
-MAX_STALE = 200  # tries of the open step while other asks keep changing a policy window's total
+NO_OPINION = Verdict("")  # the input mode leaves the step to a person
 OrphanHandler = Callable[[ApprovalRecord], Coroutine[Any, Any, bool]]
 
 
@@ -105,9 +102,10 @@ class ApprovalService:
         admin_users: Sequence[str] = (),
     ) -> None:
         self.store = store
-        self.admin_users = tuple(admin_users)  # ADMIN_USERS: named admins of every channel
-        self.at_once = AtOnce(store=store, threads=threads, background=background,
-                              policies=policies or PolicyEngine.load(None, store=store))  # None: the shipped defaults
+        self.chain = DecisionChain(store=store, threads=threads, background=background,
+                                   policies=policies or PolicyEngine.load(None, store=store),  # None: the defaults
+                                   approvals_channel=approvals_channel, admin_users=admin_users,
+                                   person=self._to_person)
         self.cards = cards
         self.worker_id = worker_id
         self.approvals_channel = approvals_channel
@@ -123,7 +121,7 @@ class ApprovalService:
 
     @property
     def policies(self) -> PolicyEngine:
-        return self.at_once.policies
+        return self.chain.policies
 
     def on_orphaned(self, handler: OrphanHandler) -> None:
         """Who continues a run whose worker is gone when its approval is decided here (the run manager)."""
@@ -138,17 +136,23 @@ class ApprovalService:
 
     # asking --------------------------------------------------------------------------------
     async def ask(
-        self, request: ApprovalRequest, *, run: RunRecord, fence: Fence, tokens: Sequence[Cancellation | None]
+        self,
+        request: ApprovalRequest,
+        *,
+        run: RunRecord,
+        fence: Fence,
+        tokens: Sequence[Cancellation | None],
+        mode: Verdict = NO_OPINION,
     ) -> Decision:
-        """Open an approval for `request` and wait for its decision (the hot path's waiting end).
-        Cancelling any of `tokens` abandons the wait. Raises `Fenced` when another worker took the run over.
-        A tool call that a live "always allow" rule matches is approved at once: no card."""
+        """Decide a step of the bot's own run: open its approval (the decision chain, with the run's gate's `mode`
+        verdict) and, when nobody decided at once, wait for a person's decision (the hot path's waiting end).
+        Cancelling any of `tokens` abandons the wait. Raises `Fenced` when another worker took the run over."""
         woken = self._waiter.expect(request.approval_id)
         try:
             edit = await self._edit_of(request, run)
             if edit is not None and edit.get("changes"):
                 request = replace(request, why=changes_line(edit["changes"], request.why))
-            opened = await self.open_request(request, run=run, owner=self.worker_id, fence=fence)
+            opened = await self.open_request(request, run=run, owner=self.worker_id, fence=fence, mode=mode)
             if opened.decided is not None:
                 return opened.decided
             # the thread's waiting line and the header, off the agent's path: a click is taken at once
@@ -229,71 +233,35 @@ class ApprovalService:
         owner: str,
         fence: Fence | None = None,
         program: ProgramAsk | None = None,
+        mode: Verdict | None = None,
     ) -> Opened:
-        """The one way an approval is opened, for a run's team (`ask`) and a program's ask (bot/api/service.py):
-        the channel's settings applied (`new_approval`), the input mode's verdict on a program's ask (`verdict`),
-        then a live "always allow" rule, then a person: each outcome stored by one atomic step of the store
-        (`Approvals.open`: limits, idempotency and a rule's use in it), so every decision, a person's, a rule's or
-        the mode's, is an approval that can be read and used once. A pending one gets its card.
+        """The one way an approval is opened, for a run's step (`ask`, with its gate's `mode` verdict) and a
+        program's ask (bot/api/service.py): the decision chain walked once (bot/approvals/chain.py: the policies,
+        a live "always allow" rule, the input mode, a person), whatever decides stored by the store's one atomic
+        open step (`Approvals.open`: limits, idempotency and a rule's use in it), so every decision, a person's, a
+        policy's, a rule's or the mode's, is an approval that can be read and used once. A pending one gets its card.
 
         Raises `Fenced` (another worker took the run over) or `OpenRefused` (`program`'s limits or idempotency).
         """
         rules: Sequence[Rule] = ()
         if rule_may_decide(request):  # the settings and the rules in one round trip's time
             settings, rules = await asyncio.gather(self.channel_settings(run.channel),
-                                                   self.at_once.rules_of(run.channel))
+                                                   self.chain.rules_of(run.channel))
         else:
             settings = await self.channel_settings(run.channel)
-        for _ in range(MAX_STALE):  # a policy window changed under us: decide again with its new total
-            opened = await self._open_once(request, run=run, owner=owner, fence=fence, program=program,
-                                           settings=settings, rules=rules)
-            if opened.status != "stale":
-                return opened
-        raise StoreUnavailable(f"approval {request.approval_id}: policy windows kept changing; try again")
+        return await self.chain.walk(Ask(request, run, owner, settings, rules=rules, mode=mode, fence=fence,
+                                         program=program))
 
-    async def _open_once(
-        self,
-        request: ApprovalRequest,
-        *,
-        run: RunRecord,
-        owner: str,
-        fence: Fence | None,
-        program: ProgramAsk | None,
-        settings: ChannelSettings,
-        rules: Sequence[Rule],
-    ) -> Opened:
-        """`open_request` once, with the policy windows as read now (status "stale" when they changed meanwhile)."""
-        approval = new_approval(
-            request, run=run, owner=owner, settings=settings, default_channel=self.approvals_channel, program=program
-        )
-        judged = await self.at_once.judge(request, run=run, settings=settings, program=program, approval=approval)
-        approval = replace(approval, policy=policy_claim(judged))
-        ruling = judged.verdict
-        windows = judged.windows_arg(approval.id)
-        if ruling.outcome in ("deny", "allow"):
-            return await self.at_once.by_policy(approval, judged, run=run, program=program)
-        if ruling.outcome == "ask":
-            approval = routed(approval, ruling, admins=(*settings.admins, *self.admin_users))
-        else:
-            if rules:
-                ruled = await self.at_once.by_rule(request, run=run, rules=rules, approval=approval,
-                                                   program=program, windows=windows)
-                if ruled is not None:
-                    return ruled
-            if ruling.fallback is not None:  # the mode's risk words, as the shipped default policy asks
-                ruling = ruling.fallback
-                approval = routed(replace(approval, policy=policy_claim(judged, ruling.ids)), ruling)
-            automatic = verdict(request, settings) if program is not None and ruling.outcome == "none" else None
-            if automatic is not None:
-                decision, why = automatic
-                return await self.at_once.decided(approval, decision, run=run, program=program,
-                                                  audit=automatic_entry(approval, decision, rule=why, run=run),
-                                                  mode=settings.mode, windows=windows)
-        approval, dms = await self.with_dm_copies(approval, settings)
+    async def _to_person(self, step: Step) -> Opened:
+        """The chain's last link: a person decides. The approval stored pending (fenced, within the program's limits
+        and idempotency, counted in its policy windows) and its card posted, with its copies in direct messages."""
+        ask, request = step.ask, step.ask.request
+        program = ask.program
+        approval, dms = await self.with_dm_copies(step.approval, ask.settings)
         status, approval_id = await persistently(
-            partial(self.store.approvals.open, approval, checkpoint=request.checkpoint, fence=fence,
+            partial(self.store.approvals.open, approval, checkpoint=request.checkpoint, fence=ask.fence,
                     once=program.once if program else None, max_pending=program.max_pending if program else 0,
-                    windows=windows, policy=ruling.ids, policy_bundle=judged.bundle.hash),
+                    windows=step.windows, policy=step.routed_by, policy_bundle=step.judged.bundle.hash),
             what=f"opening approval {approval.id}",
         )
         if status in ("fenced", "full", "conflict"):
@@ -301,30 +269,9 @@ class ApprovalService:
         if status == "stale":
             return Opened(status, approval.id)
         if status == "exists" and program is not None:
-            return Opened(status, approval_id, settings=settings)  # a program's retry: its first ask's approval
-        card = await self.post_card(approval, fence=fence)
-        return Opened(status, approval.id, settings=settings, card=card, dms=tuple(dms))
-
-    # decided before anyone is asked: the policies, a rule, the mode (bot/approvals/at_once.py) -------------
-    async def policy_first(self, request: ApprovalRequest, *, run: RunRecord) -> Decision | Literal["ask"] | None:
-        """What the policies decide about a step of the bot's own run before its input mode does (the run's
-        `ModeGate` asks, `agent_approvals.modes`): a `Decision` they made (stored and audited like a program's),
-        "ask" (a person decides: `ask` opens the card, routed by them) or None (no opinion: the mode decides)."""
-        settings = await self.channel_settings(run.channel)
-        for _ in range(MAX_STALE):
-            approval = new_approval(request, run=run, owner=self.worker_id, settings=settings,
-                                    default_channel=self.approvals_channel)
-            judged = await self.at_once.judge(request, run=run, settings=settings, program=None, approval=approval)
-            if judged.verdict.outcome == "none":
-                return "ask" if judged.verdict.fallback is not None else None
-            if judged.verdict.outcome == "ask":
-                return "ask"
-            opened = await self.at_once.by_policy(replace(approval, policy=policy_claim(judged)), judged, run=run,
-                                                  program=None)
-            if opened.status != "stale":
-                return opened.decided or Decision(approval.id, "cancelled", decided_by="system",
-                                                  feedback="the approval could not be stored")
-        raise StoreUnavailable(f"approval {request.approval_id}: policy windows kept changing; try again")
+            return Opened(status, approval_id, settings=ask.settings)  # a program's retry: its first ask's approval
+        card = await self.post_card(approval, fence=ask.fence)
+        return Opened(status, approval.id, settings=ask.settings, card=card, dms=tuple(dms))
 
     async def with_dm_copies(
         self, approval: ApprovalRecord, settings: ChannelSettings

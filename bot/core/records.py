@@ -173,6 +173,7 @@ class ApprovalRecord:
     allow_self_approval: int = 0
     votes: str = ""  # ids of who approved so far, comma-separated (quorum)
     consumed: int = 0  # 1 once a worker has continued the run with this decision (or a program used it)
+    consumed_by: str = ""  # "<worker>:<epoch>" of the run's owner that continued with it ("" for a program's)
     card_ts: str = ""
     decided_by: str = ""
     decided_at: float = 0.0

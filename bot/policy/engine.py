@@ -71,6 +71,7 @@ class PolicyEngine:
         self.warning = ""
         self.failed_since = 0.0  # when the files on disk stopped loading (0: they load), with `failed`
         self._task: asyncio.Task[None] | None = None
+        self.evaluations = 0  # how many requests this engine judged (one per walk of the decision chain)
 
     @classmethod
     def load(cls, directory: str | None, **kwargs: Any) -> PolicyEngine:
@@ -109,6 +110,7 @@ class PolicyEngine:
             for spec, key, total, amount in zip(specs, keys or [""] * len(specs), totals, amounts, strict=True)
         )
         verdict = evaluator.evaluate(request, {mark.name: mark.expect for mark in marks})
+        self.evaluations += 1
         return Judged(verdict, marks if self.store is not None else (), bundle)
 
     # loading ---------------------------------------------------------------------------------------------

@@ -19,11 +19,11 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from agent_approvals.approver import AUTO, ApprovalCancelled, ApprovalRequest, Cancellation, Decision, Outcome
 from agent_approvals.autogen.input_func import make_input_func
-from agent_approvals.modes import InputPolicy, ModeGate, parse_mode
+from agent_approvals.modes import InputPolicy, ModeGate, Verdict, parse_mode
 from autogen_agentchat.base import TaskResult
 from autogen_agentchat.messages import BaseChatMessage, TextMessage
 from autogen_agentchat.teams import BaseGroupChat
@@ -31,7 +31,7 @@ from autogen_core import CancellationToken
 
 from bot.approvals.ledger import RunLedger
 from bot.approvals.run_thread import RunThreads
-from bot.approvals.service import ApprovalService
+from bot.approvals.service import NO_OPINION, ApprovalService
 from bot.core.ids import new_run_id
 from bot.core.metrics import Metrics
 from bot.core.records import ApprovalRecord, ChannelSettings, RunRecord, RunStatus
@@ -48,12 +48,13 @@ log = logging.getLogger(__name__)
 
 
 def policy_for(mode: str | None, settings: ChannelSettings) -> InputPolicy:
-    """A run's input policy: its mode (`--mode`, else the channel's) and the channel's knobs. Its risk words are
-    the policies' (the shipped default policy asks about them, `ApprovalService.policy_first`), not the gate's."""
+    """A run's input policy: its mode (`--mode`, else the channel's) and the channel's knobs. The gate gives its
+    verdict to the decision chain (bot/approvals/chain.py), after the policies and rules: the shipped default policy
+    asks about the channel's risk words before the mode would."""
     return InputPolicy(
         mode=parse_mode(mode or settings.mode),
         max_auto_replies=settings.max_auto_replies,
-        risk_words=(),
+        risk_words=settings.risk_words,
         checkpoint_every=settings.checkpoint_every,
     )
 
@@ -199,7 +200,7 @@ class RunManager:
                 return await team.save_state()
 
             settings = await self._approvals.channel_settings(run.channel)
-            gate = ModeGate(_RunApprover(self, state), policy_for(run.mode, settings))
+            gate = ModeGate.in_order(_RunApprover(self, state), policy_for(run.mode, settings))
             team = build_team(
                 run.preset,
                 model_client=model_client,
@@ -238,13 +239,18 @@ class RunManager:
 
     # approvals --------------------------------------------------------------------------
     async def request_approval(
-        self, state: _RunState, request: ApprovalRequest, cancellation_token: Cancellation | None = None
+        self,
+        state: _RunState,
+        request: ApprovalRequest,
+        cancellation_token: Cancellation | None = None,
+        *,
+        mode: Verdict = NO_OPINION,
     ) -> Decision:
-        """Ask for `request` in the run's approvals channel and wait for its decision (what the run's
-        input function awaits)."""
+        """Decide `request` by the decision chain (its run's gate's `mode` verdict one of its steps) and, when a person
+        decides, wait for their decision (what the run's input function and tools await)."""
         try:
             decision = await self._approvals.ask(
-                request, run=state.run, fence=self._fence(state), tokens=(state.token, cancellation_token)
+                request, run=state.run, fence=self._fence(state), tokens=(state.token, cancellation_token), mode=mode
             )
         except Fenced:
             self._stop_fenced(state)  # this worker looked dead and another one took the run over
@@ -475,12 +481,11 @@ class _RunApprover:
     async def request(self, request: ApprovalRequest, cancellation_token: Cancellation | None) -> Decision:
         return await self._manager.request_approval(self._state, request, cancellation_token)
 
-    async def policy_first(self, request: ApprovalRequest) -> Decision | Literal["ask"] | None:
-        """The policies' word on a step before the run's input mode (`ModeGate` asks): decided, "ask" or None."""
-        decided = await self._manager._approvals.policy_first(request, run=self._state.run)
-        if isinstance(decided, Decision):
-            self._manager._took(self._state, decided, request.proposal)
-        return decided
+    async def decide(
+        self, request: ApprovalRequest, mode: Verdict, cancellation_token: Cancellation | None
+    ) -> Decision:
+        """The run's step through the decision chain, its gate's verdict in it (`ModeGate.in_order`)."""
+        return await self._manager.request_approval(self._state, request, cancellation_token, mode=mode)
 
     async def auto_approved(self, request: ApprovalRequest, *, rule: str) -> None:
         await self._automatic("auto_approved", request, rule)
@@ -489,7 +494,8 @@ class _RunApprover:
         await self._automatic("auto_rejected", request, rule)
 
     async def _automatic(self, event: str, request: ApprovalRequest, rule: str) -> None:
-        """The input mode decided without a human: audit it; it counts for the run's outcome."""
+        """Decided without a human outside the decision chain (a tool or the code agent refusing a call that
+        changed since its approval, through the gate): audit it; it counts for the run's outcome."""
         await self._manager._approvals.audit_automatic(event, request, rule=rule, run=self._state.run)
         outcome: Outcome = "approved" if event == "auto_approved" else "rejected"
         decision = Decision(request.approval_id, outcome, decided_by=AUTO, feedback=rule)

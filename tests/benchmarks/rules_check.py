@@ -26,7 +26,7 @@ through the real `ApprovalService.ask` in runs with a posted header (`common.ben
 2. Latency, every series interleaved in a rotating order, `--rounds` rounds of `--samples` each (after warm-up);
    each round's p50 is divided by the floor's p50 in that round, and medians over rounds are reported. The floor
    is a bare Redis `PING` round trip through the same client. Series: the settings read alone; the settings and
-   rules read together (what `ask` reads now); lookup + match (`rules_of` + `by_rule`) with 0, 10 and 100 rules,
+   rules read together (what `ask` reads now); lookup + match (the chain's `rules_of`, `by_rule`) with 0, 10, 100 rules,
    none matching; lookup + match + use with a match (1 rule, and 100 rules with the match last); the whole `ask`
    of a matched call (returns the decision); and `ask` until it waits for a person (the card path: settings and
    rules read, approval stored, card posted and noted, run marked waiting, "Waiting for approval" posted) for the
@@ -68,6 +68,8 @@ from autogen_core import CancellationToken
 from redis.asyncio.client import Redis
 
 from bot.__main__ import use_event_loop
+from bot.approvals.chain import Ask, Step
+from bot.approvals.opening import Opened, new_approval
 from bot.core.records import RunRecord
 from bot.core.settings import Settings
 from bot.runs.email_tool import SendEmailTool
@@ -286,7 +288,7 @@ def latency_series(bench: Bench) -> dict[str, Callable[[], Awaitable[float]]]:
     def reads(case: str) -> Callable[[], Awaitable[float]]:
         async def step() -> float:
             start = time.perf_counter()
-            await asyncio.gather(approvals.channel_settings(ch[case]), approvals.at_once.rules_of(ch[case]))
+            await asyncio.gather(approvals.channel_settings(ch[case]), approvals.chain.rules_of(ch[case]))
             return time.perf_counter() - start
 
         return step
@@ -295,9 +297,14 @@ def latency_series(bench: Bench) -> dict[str, Callable[[], Awaitable[float]]]:
         async def step() -> float:
             request = bench.request()
             run = bench.runs[case]
+            settings = await approvals.channel_settings(run.channel)  # the chain's walk up to its rules link
+            asked = Ask(request, run, bench.services.worker_id, settings)
+            approval = new_approval(request, run=run, owner=asked.owner, settings=settings, default_channel="C0")
+            judged = await approvals.chain.judge(asked, approval)
             start = time.perf_counter()
-            rules = await approvals.at_once.rules_of(run.channel)
-            decision = await approvals.at_once.by_rule(request, run=run, rules=rules)  # matched, stored and used
+            rules = await approvals.chain.rules_of(run.channel)
+            went = await approvals.chain.by_rule(Step(replace(asked, rules=rules), approval, judged))  # matched, stored
+            decision = went.decided if isinstance(went, Opened) else None  # and used
             took = time.perf_counter() - start
             if (decision is not None) != matches:
                 raise RuntimeError(f"lookup in {case}: decision {decision}")
@@ -314,6 +321,26 @@ def latency_series(bench: Bench) -> dict[str, Callable[[], Awaitable[float]]]:
             if (asked.decision is not None) != matches:
                 raise RuntimeError(f"ask in {case}: decision {asked.decision}")
             return asked.seconds
+
+        return step
+
+    def policies_first(case: str) -> Callable[[], Awaitable[float]]:
+        """The matched ask as a run's step went before the decision chain (#52): its gate asked the policies first
+        (`policy_first`, one evaluation), then `ask` judged it again (the same parts, the first evaluation added)."""
+        async def step() -> float:
+            request = bench.request()
+            run = bench.runs[case]
+            start = time.perf_counter()
+            settings = await approvals.channel_settings(run.channel)
+            asked = Ask(request, run, bench.services.worker_id, settings)
+            await approvals.chain.judge(asked, new_approval(request, run=run, owner=asked.owner, settings=settings,
+                                                            default_channel="C0"))
+            took = time.perf_counter() - start
+            decided = await bench.ask(case, request)
+            await bench.settle()
+            if decided.decision is None:
+                raise RuntimeError(f"policies first in {case}: no decision")
+            return took + decided.seconds
 
         return step
 
@@ -334,6 +361,7 @@ def latency_series(bench: Bench) -> dict[str, Callable[[], Awaitable[float]]]:
         "lookup + match + use, 1 rule matching": lookup("one", matches=True),
         "lookup + match + use, 100 rules, the last matching": lookup("match", matches=True),
         "ask, matched (1 rule)": ask("one", matches=True),
+        "ask, matched (1 rule), the policies asked first (before the chain)": policies_first("one"),
         "ask, matched (100 rules, the last matching)": ask("match", matches=True),
         "ask until it waits, no rule check (maybe_ran)": ask("hundred", maybe_ran=True),
         "ask until it waits, 0 rules": ask("none"),
@@ -400,7 +428,29 @@ async def measure_latency(bench: Bench, *, rounds: int, samples: int) -> dict[st
             "ask, matched (100 rules, the last matching)", "ask until it waits, 100 rules, none matching"
         ),
         "matched ask (1 rule) / card path (0 rules)": ratio("ask, matched (1 rule)", "ask until it waits, 0 rules"),
+        "matched ask (1 rule): the chain / the policies asked first": ratio(
+            "ask, matched (1 rule)", "ask, matched (1 rule), the policies asked first (before the chain)"
+        ),
+        "policy evaluations per matched ask": {"the chain": await evaluations(bench, first=False),
+                                               "the policies asked first": await evaluations(bench, first=True)},
     }
+
+
+async def evaluations(bench: Bench, *, first: bool) -> int:
+    """How many times the policies judged one matched ask of a run's step (the engine's own count): through the
+    decision chain, or with the evaluation the run's gate made first before it (`first`)."""
+    engine = bench.approvals.policies
+    request, run = bench.request(), bench.runs["one"]
+    before = engine.evaluations
+    if first:
+        settings = await bench.approvals.channel_settings(run.channel)
+        asked = Ask(request, run, bench.services.worker_id, settings)
+        await bench.approvals.chain.judge(asked, new_approval(request, run=run, owner=asked.owner, settings=settings,
+                                                              default_channel="C0"))
+    if (await bench.ask("one", request)).decision is None:
+        raise RuntimeError("a matched ask waited for a person")
+    await bench.settle()
+    return engine.evaluations - before
 
 
 # ------------------------------------------------------------------------------------------------ the run
@@ -426,6 +476,10 @@ def figures(result: dict[str, Any]) -> dict[str, float]:
         out[f"{name}: ms"] = row["ms"]
     out["matched ask / card path (100 rules)"] = result["latency"]["matched ask / card path (100 rules)"]
     out["matched ask / card path (1 rule; 0 rules)"] = result["latency"]["matched ask (1 rule) / card path (0 rules)"]
+    out["matched ask: the chain / the policies asked first"] = result["latency"][
+        "matched ask (1 rule): the chain / the policies asked first"]
+    for name, count in result["latency"]["policy evaluations per matched ask"].items():
+        out[f"policy evaluations per matched ask: {name}"] = count
     for name, ns in result["cpu"]["matches_ns_per_call"].items():
         out[f"Match.matches ns: {name}"] = ns
     for name, us in result["cpu"]["approves_100_rules_us"].items():

@@ -7,6 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from agent_approvals.approver import ApprovalRequest
+from agent_approvals.modes import DEFAULT_RISK_WORDS, RISK_WORD_REASON, InputPolicy, verdict
 
 from bot.policy.bundle import PolicyError, load_bundle
 from bot.policy.decide import Evaluator, PolicyRequest, cedar_value, render_reason, usd
@@ -72,6 +74,16 @@ def test_the_risk_words_are_the_shipped_default_and_come_after_the_bundle(tmp_pa
     mine = Evaluator(load_bundle(write_bundle(tmp_path, {"deploys.cedar": permit})))
     decided = mine.evaluate(ask("deploy", mode="policy", risk_word="deploy"))
     assert decided.outcome == "allow" and decided.fallback is None  # the bundle's own word comes first
+
+
+def test_the_risk_words_sentence_is_the_modes_own() -> None:
+    """The agent side's input mode (a `ModeGate` outside the bot) says why it asks in the same sentence as the
+    shipped policy: one sentence, `agent_approvals.modes.RISK_WORD_REASON`."""
+    shipped = load_bundle(None).policies["default:risk-words"]
+    assert shipped.reason == RISK_WORD_REASON
+    request = ApprovalRequest("a1", "", "", kind="tool_call", tool_name="deploy_app", arguments='{"env":"prod"}')
+    said = verdict(request, InputPolicy(mode="policy", risk_words=DEFAULT_RISK_WORDS)).rule
+    assert said == render_reason(shipped.reason, {"risk_word": "deploy"}) == "matched the risk word “deploy”"
 
 
 def test_an_evaluation_error_asks_a_person_never_allows(tmp_path: Path) -> None:

@@ -210,7 +210,7 @@ class ApprovalsApi:
         if approval is None or not key.owns(approval):
             raise ApiError(404, "not_found", "the approval this Idempotency-Key opened is gone")
         if approval.pending and not approval.card_ts and opened.status == "exists":
-            await self.approvals.post_card(approval)  # the first try stored it and stopped before its card
+            await self.approvals.delivery.post_card(approval)  # the first try stored it and stopped before its card
             approval = await self.store.approvals.get(approval.id) or approval
         return (201 if approval.pending else 200), await self.view(approval)
 

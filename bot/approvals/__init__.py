@@ -5,6 +5,7 @@
                    verdict, the policies' request and routing, the audit entries of what was decided at once (pure)
     chain.py       the decision order, one chain walked once per request: the policies (bot/policy/), the input
                    mode, a live "always allow" rule, a person; what decides at once stored as an approval used once
+    delivery.py    the chain's last link: a person decides; the card posted where the channel says, noted
     rights.py      who may do what: a channel's admins, who may change its settings, cancel a run (pure)
     refusals.py    what a person is told when their click decided nothing (pure)
     card_sync.py   keeps each card and its DM copies in Slack in step with Redis

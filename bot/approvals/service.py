@@ -2,8 +2,10 @@
 
 The waiting side (the worker that owns the run)::
 
-    ask(request, run)   -> open: store it (fenced), post its card, note the card, mark the run waiting
-                           (its thread's waiting line and header follow in the background, in order)
+    ask(request, run)   -> open: the decision chain (bot/approvals/chain.py: policies, the input mode, a rule,
+                           a person), walked once; for a person, store it (fenced), post its card, note the card,
+                           mark the run waiting (bot/approvals/delivery.py; its thread's waiting line and
+                           header follow in the background, in order)
                         -> wait: the owner's pub/sub subscription wakes it (nothing else is read from it)
                         -> take: consume the decision from the record, once (fenced), as a `Decision`
 
@@ -30,19 +32,17 @@ from dataclasses import replace
 from functools import partial
 from typing import Any
 
-import aiohttp
 from agent_approvals.approver import ApprovalRequest, Cancellation, Decision, Outcome, digest_of
 from agent_approvals.modes import Verdict
-from slack_sdk.errors import SlackApiError
 
 from bot.approvals.card_sync import CardService
-from bot.approvals.chain import Ask, DecisionChain, Step
+from bot.approvals.chain import Ask, DecisionChain
+from bot.approvals.delivery import Delivery
 from bot.approvals.homes import HomeService
 from bot.approvals.opening import (
     EDIT_KEPT,
     FIELD_CHANGES,
     Opened,
-    OpenRefused,
     ProgramAsk,
     automatic_entry,
     changes_line,
@@ -56,7 +56,6 @@ from bot.core.metrics import Metrics
 from bot.core.records import API_OWNER, SLACK_ID, ApprovalRecord, ChannelSettings, RunRecord
 from bot.core.tasks import Background
 from bot.policy.engine import PolicyEngine
-from bot.slack.blocks import proposal_is_cut
 from bot.slack.blocks.approval_card import build_outcome_blocks
 from bot.slack.directory import Directory
 from bot.store import DecideResult, Fence, Fenced, Store, StoreUnavailable, persistently
@@ -102,10 +101,13 @@ class ApprovalService:
         admin_users: Sequence[str] = (),
     ) -> None:
         self.store = store
+        self.delivery = Delivery(store=store, cards=cards, directory=directory, background=background, homes=homes,
+                                 sweeper_wake=sweeper_wake,
+                                 cancel=lambda approval_id, by, reason: self.cancel(approval_id, by=by, reason=reason))
         self.chain = DecisionChain(store=store, threads=threads, background=background,
                                    policies=policies or PolicyEngine.load(None, store=store),  # None: the defaults
                                    approvals_channel=approvals_channel, admin_users=admin_users,
-                                   person=self._to_person)
+                                   person=self.delivery.to_person)
         self.cards = cards
         self.worker_id = worker_id
         self.approvals_channel = approvals_channel
@@ -115,7 +117,6 @@ class ApprovalService:
         self._threads = threads
         self._background = background
         self._metrics = metrics or Metrics()
-        self._sweeper_wake = sweeper_wake
         self._on_orphaned: OrphanHandler | None = None
         self.homes = homes
 
@@ -251,108 +252,6 @@ class ApprovalService:
             settings = await self.channel_settings(run.channel)
         return await self.chain.walk(Ask(request, run, owner, settings, rules=rules, mode=mode, fence=fence,
                                          program=program))
-
-    async def _to_person(self, step: Step) -> Opened:
-        """The chain's last link: a person decides. The approval stored pending (fenced, within the program's limits
-        and idempotency, counted in its policy windows) and its card posted, with its copies in direct messages."""
-        ask, request = step.ask, step.ask.request
-        program = ask.program
-        approval, dms = await self.with_dm_copies(step.approval, ask.settings)
-        status, approval_id = await persistently(
-            partial(self.store.approvals.open, approval, checkpoint=request.checkpoint, fence=ask.fence,
-                    once=program.once if program else None, max_pending=program.max_pending if program else 0,
-                    windows=step.windows, policy=step.routed_by, policy_bundle=step.judged.bundle.hash),
-            what=f"opening approval {approval.id}",
-        )
-        if status in ("fenced", "full", "conflict"):
-            raise Fenced(approval.run_id) if status == "fenced" else OpenRefused(status)
-        if status == "stale":
-            return Opened(status, approval.id)
-        if status == "exists" and program is not None:
-            return Opened(status, approval_id, settings=ask.settings)  # a program's retry: its first ask's approval
-        card = await self.post_card(approval, fence=ask.fence)
-        return Opened(status, approval.id, settings=ask.settings, card=card, dms=tuple(dms))
-
-    async def with_dm_copies(
-        self, approval: ApprovalRecord, settings: ChannelSettings
-    ) -> tuple[ApprovalRecord, list[str]]:
-        """Where the card goes under the channel's `deliver`: with `dm` or `both`, a copy in a direct
-        message to each person who may decide (`dm`: the first of them holds the card itself). Returns
-        the approval so addressed and the people messaged; with nobody to message (or Slack refusing
-        to open any DM) the card stays in the approvals channel."""
-        if settings.deliver == "channel" or not approval.approvers:
-            return approval, []
-        try:
-            people = await self._directory.people(approval.approvers)
-        except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
-            log.warning(
-                "approval %s: approvers not resolved (%s); card in the channel", approval.id, type(exc).__name__
-            )
-            return approval, []
-        if not approval.allow_self_approval:
-            people.discard(approval.requester)
-        dms: dict[str, str] = {}
-        for person in sorted(people):
-            channel = await self._directory.dm_channel(person)
-            if channel is not None:
-                dms[person] = channel
-        if not dms:
-            log.warning("approval %s: no direct message could be opened; the card goes to the channel", approval.id)
-            return approval, []
-        channels = list(dms.values())
-        if settings.deliver == "dm":
-            approval = replace(approval, card_channel=channels.pop(0))
-        return replace(approval, copies=tuple(f"{channel}/" for channel in channels)), list(dms)
-
-    async def post_card(self, approval: ApprovalRecord, *, fence: Fence | None = None) -> tuple[str, str]:
-        """Post a stored pending approval's card (also one whose first poster stopped before it), note it and mark
-        its run waiting. Every Redis step is tried
-        again through a Redis blip, and is fenced: if `fence` no longer owns the run, `Fenced` is raised. If
-        Slack refuses the card, the approval is cancelled and RuntimeError says why. Returns (channel, ts)."""
-        if self._sweeper_wake is not None:
-            self._sweeper_wake()
-        try:
-            channel, ts = await self.cards.post(approval)
-        except SlackApiError as exc:
-            await self.cancel(approval.id, by="system", reason="card not posted")
-            raise RuntimeError(f"could not post the approval card: {exc.response.get('error')}") from None
-        shown = await self.show_posted(approval, channel=channel, ts=ts, fence=fence)
-        await self.post_copies(approval)
-        if self.homes is not None:
-            self._background.spawn(self.homes.refresh_for(approval), name=f"homes-{approval.id}")
-        return shown
-
-    async def post_copies(self, approval: ApprovalRecord) -> None:
-        """Post the copies of the card in direct messages not posted yet, and note them (a copy posted
-        but not noted, its worker dying in between, is noted by its first click)."""
-        posted = await self.cards.post_copies(approval) if approval.copies else {}
-        if posted:
-            await persistently(
-                lambda: self.store.approvals.note_copies(approval.id, posted), what=f"noting copies of {approval.id}"
-            )
-
-    async def show_posted(
-        self, approval: ApprovalRecord, *, channel: str, ts: str, fence: Fence | None = None
-    ) -> tuple[str, str]:
-        """Note a posted card in Redis (through a blip: a decided approval's card is then redrawn),
-        attach the full proposal when the card shows it cut, and mark the run waiting. If another card
-        shows the approval already (posted again by another worker while this one looked dead), this
-        one is removed."""
-        what = f"attaching the card of approval {approval.id}"
-        attached = await persistently(
-            lambda: self.store.approvals.attach_card(approval.id, channel=channel, ts=ts), what=what
-        )
-        if attached == "other":  # the run goes on waiting, for the other card
-            await self.cards.remove(channel=channel, ts=ts)
-            return channel, ts
-        if proposal_is_cut(approval.proposal):
-            await self.cards.attach_full_text(approval, channel=channel, ts=ts)
-        marked = await persistently(
-            lambda: self.store.runs.update(approval.run_id, fence=fence, status="waiting"), what=what
-        )
-        if marked == "fenced":
-            raise Fenced(approval.run_id)
-        return channel, ts
 
     async def _wait(
         self,

@@ -135,8 +135,8 @@ class Supervisor:
         if not await self._store.workers.claim(f"post:{approval.id}", self._worker_id, seconds=30):
             return False
         channel, ts = await self._cards.post(approval)
-        await self._approvals.show_posted(approval, channel=channel, ts=ts)
-        await self._approvals.post_copies(approval)
+        await self._approvals.delivery.show_posted(approval, channel=channel, ts=ts)
+        await self._approvals.delivery.post_copies(approval)
         log.info(
             "posted the card of approval %s, which its worker never posted",
             approval.id,

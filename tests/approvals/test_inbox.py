@@ -279,7 +279,7 @@ async def extra_approvals(
         if approvers:
             approval = replace(approval, approvers=approvers)
         assert await services.store.approvals.create(approval) == "ok"
-        await services.approvals.post_card(approval)
+        await services.approvals.delivery.post_card(approval)
         opened.append(approval)
     return opened
 

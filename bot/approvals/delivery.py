@@ -1,0 +1,150 @@
+"""The decision chain's last link: a person decides (bot/approvals/chain.py). The approval stored pending, then
+delivered: its card posted where the channel's settings say (`deliver`: the approvals channel, direct messages to
+each person who may decide, or both), noted in Redis, the run marked waiting, and the Homes of who may decide
+refreshed. A card posted by a worker that stopped before noting it is noted, or removed for the other card, here.
+The supervisor (bot/runs/supervisor.py) posts through it the card of an approval whose poster died first."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from functools import partial
+
+import aiohttp
+from slack_sdk.errors import SlackApiError
+
+from bot.approvals.card_sync import CardService
+from bot.approvals.chain import Step
+from bot.approvals.homes import HomeService
+from bot.approvals.opening import Opened, OpenRefused
+from bot.core.records import ApprovalRecord, ChannelSettings
+from bot.core.tasks import Background
+from bot.slack.blocks import proposal_is_cut
+from bot.slack.directory import Directory
+from bot.store import Fence, Fenced, Store, persistently
+
+log = logging.getLogger(__name__)
+Cancel = Callable[[str, str, str], Awaitable[object]]  # (approval id, by, reason): ApprovalService.cancel
+
+
+class Delivery:
+    """Where a pending approval's card goes, and its posting (the module docstring).
+
+    Args:
+        cancel: cancels an approval whose card Slack refused (the one way: `ApprovalService.cancel`).
+        sweeper_wake: called when an approval is posted (its deadline or first reminder may be the nearest).
+    """
+
+    def __init__(self, *, store: Store, cards: CardService, directory: Directory, background: Background,
+                 cancel: Cancel, homes: HomeService | None = None, sweeper_wake: Callable[[], None] | None = None
+                 ) -> None:
+        self.store = store
+        self.cards = cards
+        self.homes = homes
+        self._directory = directory
+        self._background = background
+        self._cancel = cancel
+        self._sweeper_wake = sweeper_wake
+
+    async def to_person(self, step: Step) -> Opened:
+        """The chain's last link: a person decides. The approval stored pending (fenced, within the program's limits
+        and idempotency, counted in its policy windows) and its card posted, with its copies in direct messages."""
+        ask, request = step.ask, step.ask.request
+        program = ask.program
+        approval, dms = await self.with_dm_copies(step.approval, ask.settings)
+        status, approval_id = await persistently(
+            partial(self.store.approvals.open, approval, checkpoint=request.checkpoint, fence=ask.fence,
+                    once=program.once if program else None, max_pending=program.max_pending if program else 0,
+                    windows=step.windows, policy=step.routed_by, policy_bundle=step.judged.bundle.hash),
+            what=f"opening approval {approval.id}",
+        )
+        if status in ("fenced", "full", "conflict"):
+            raise Fenced(approval.run_id) if status == "fenced" else OpenRefused(status)
+        if status == "stale":
+            return Opened(status, approval.id)
+        if status == "exists" and program is not None:
+            return Opened(status, approval_id, settings=ask.settings)  # a program's retry: its first ask's approval
+        card = await self.post_card(approval, fence=ask.fence)
+        return Opened(status, approval.id, settings=ask.settings, card=card, dms=tuple(dms))
+
+    async def with_dm_copies(
+        self, approval: ApprovalRecord, settings: ChannelSettings
+    ) -> tuple[ApprovalRecord, list[str]]:
+        """Where the card goes under the channel's `deliver`: with `dm` or `both`, a copy in a direct
+        message to each person who may decide (`dm`: the first of them holds the card itself). Returns
+        the approval so addressed and the people messaged; with nobody to message (or Slack refusing
+        to open any DM) the card stays in the approvals channel."""
+        if settings.deliver == "channel" or not approval.approvers:
+            return approval, []
+        try:
+            people = await self._directory.people(approval.approvers)
+        except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
+            log.warning(
+                "approval %s: approvers not resolved (%s); card in the channel", approval.id, type(exc).__name__
+            )
+            return approval, []
+        if not approval.allow_self_approval:
+            people.discard(approval.requester)
+        dms: dict[str, str] = {}
+        for person in sorted(people):
+            channel = await self._directory.dm_channel(person)
+            if channel is not None:
+                dms[person] = channel
+        if not dms:
+            log.warning("approval %s: no direct message could be opened; the card goes to the channel", approval.id)
+            return approval, []
+        channels = list(dms.values())
+        if settings.deliver == "dm":
+            approval = replace(approval, card_channel=channels.pop(0))
+        return replace(approval, copies=tuple(f"{channel}/" for channel in channels)), list(dms)
+
+    async def post_card(self, approval: ApprovalRecord, *, fence: Fence | None = None) -> tuple[str, str]:
+        """Post a stored pending approval's card (also one whose first poster stopped before it), note it and mark
+        its run waiting. Every Redis step is tried
+        again through a Redis blip, and is fenced: if `fence` no longer owns the run, `Fenced` is raised. If
+        Slack refuses the card, the approval is cancelled and RuntimeError says why. Returns (channel, ts)."""
+        if self._sweeper_wake is not None:
+            self._sweeper_wake()
+        try:
+            channel, ts = await self.cards.post(approval)
+        except SlackApiError as exc:
+            await self._cancel(approval.id, "system", "card not posted")
+            raise RuntimeError(f"could not post the approval card: {exc.response.get('error')}") from None
+        shown = await self.show_posted(approval, channel=channel, ts=ts, fence=fence)
+        await self.post_copies(approval)
+        if self.homes is not None:
+            self._background.spawn(self.homes.refresh_for(approval), name=f"homes-{approval.id}")
+        return shown
+
+    async def post_copies(self, approval: ApprovalRecord) -> None:
+        """Post the copies of the card in direct messages not posted yet, and note them (a copy posted
+        but not noted, its worker dying in between, is noted by its first click)."""
+        posted = await self.cards.post_copies(approval) if approval.copies else {}
+        if posted:
+            await persistently(
+                lambda: self.store.approvals.note_copies(approval.id, posted), what=f"noting copies of {approval.id}"
+            )
+
+    async def show_posted(
+        self, approval: ApprovalRecord, *, channel: str, ts: str, fence: Fence | None = None
+    ) -> tuple[str, str]:
+        """Note a posted card in Redis (through a blip: a decided approval's card is then redrawn),
+        attach the full proposal when the card shows it cut, and mark the run waiting. If another card
+        shows the approval already (posted again by another worker while this one looked dead), this
+        one is removed."""
+        what = f"attaching the card of approval {approval.id}"
+        attached = await persistently(
+            lambda: self.store.approvals.attach_card(approval.id, channel=channel, ts=ts), what=what
+        )
+        if attached == "other":  # the run goes on waiting, for the other card
+            await self.cards.remove(channel=channel, ts=ts)
+            return channel, ts
+        if proposal_is_cut(approval.proposal):
+            await self.cards.attach_full_text(approval, channel=channel, ts=ts)
+        marked = await persistently(
+            lambda: self.store.runs.update(approval.run_id, fence=fence, status="waiting"), what=what
+        )
+        if marked == "fenced":
+            raise Fenced(approval.run_id)
+        return channel, ts

@@ -106,10 +106,13 @@ class InProcess(httpx.AsyncBaseTransport):
         self.outer, self.key = request, key
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """`request` answered as the app's server answers one it read: by `Application._handle`, the app's entry
+        that aiohttp's own server calls (aiohttp has no public one but its test utilities), an `HTTPException` it
+        raises (no such path, no such method) as that answer."""
         inner = self._inner(request, await request.aread())
         try:
-            response = await self.outer.app._handle(inner)  # what the server does with a request it parsed
-        except web.HTTPException as exc:  # the app's own refusals (no such path, method), as the server sends them
+            response = await self.outer.app._handle(inner)
+        except web.HTTPException as exc:
             response = exc
         body = response.body if isinstance(response, web.Response) else None
         return httpx.Response(response.status, headers=list(response.headers.items()),

@@ -14,7 +14,9 @@ comes from the key itself), before Redis is asked anything or the body is read o
 on one worker, `KEY_BURST` at once (reads, each a long-poll: `KEY_READ_RATE`, `KEY_READ_BURST`; bot/api/admission.py),
 then its per-minute limit; the receipt spends, which
 have no key, at most `SPEND_RATE` a second from one address and `SPEND_ALL_RATE` from everyone. Past them: 429
-with `Retry-After`, and the refusals of a flood logged once per 10 s with how many were left out.
+with `Retry-After`, and the refusals of a flood logged once per 10 s with how many were left out. The Claude Code
+hook's own requests to these routes, made in process, are its admitted key's and not counted again
+(`claude_code_hook.ADMITTED`, in the request's state: nothing an outside request sends can set it).
 
 Errors are JSON (`{"error": {code, message, field}}`): 400 for what the body or query gets wrong, 401 for a
 missing, wrong or revoked key (or a receipt that does not verify: `invalid_receipt`), 403 for a channel outside

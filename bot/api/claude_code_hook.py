@@ -7,10 +7,18 @@ per tool call.
 The body is Claude Code's `PreToolUse` hook input; the answer (200) is the hook's decision
 (`hookSpecificOutput.permissionDecision` allow / deny / ask), made by the command hook's own core
 (`agent_approvals.claude_code.hook.decide`: the same card, the same deny-then-grant, the same idempotency keys, so
-a command hook and this one find each other's cards). Its client speaks to this worker's `ApprovalsApi` in
-process (`InProcess`, an httpx transport): the same steps as the Approvals API's routes, without a round trip.
-`?wait=S` (0 to 60, default 50), `?on_error=ask` (default deny), and the header `X-Approvals-Requester` (a Slack
-user id or their email; Claude Code fills it from the environment) shape the ask.
+a command hook and this one find each other's cards). Its client's requests (ask, long-polls, use) go to this
+worker's own aiohttp application in process (`InProcess`, an httpx transport, as httpx's `ASGITransport` hands a
+request to an ASGI app): the routes, checks and answers of the Approvals API over HTTP, an unknown path or method
+answered as the app answers it, without a round trip. `?wait=S` (0 to 60, default 50), `?on_error=ask` (default
+deny), and the header `X-Approvals-Requester` (a Slack user id or their email; Claude Code fills it from the
+environment) shape the ask.
+
+The hook's request is admitted once, by the API's key check in front of it (the per-worker rate, the key's
+per-minute limit): its inner requests are not counted again (one hook call makes several) and carry no key. They
+are made as the admitted key's in process: the request's state holds the key under `ADMITTED`, which only
+`InProcess` sets (aiohttp starts every request it reads from a connection with an empty state; no header, query or
+body of an outside request can put anything there), and the key check takes it instead of a bearer key.
 
 Every answer is a decision, 200 (`decided`): Claude Code reads any other status as no decision and runs its own
 permission flow, so a refusal (401 a wrong or revoked key, 413 a large `Write`, 429 past the key's limits, 400 input
@@ -21,26 +29,27 @@ allowed by its rules is then denied); the command hook is the one that also deni
 
 from __future__ import annotations
 
+import asyncio
 import json
-import re
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 import httpx
 from agent_approvals.claude_code.hook import WAIT, OnError, answer, decide
 from agent_approvals.client import ApprovalsClient
-from aiohttp import web
+from aiohttp import HttpVersion11, StreamReader, web
+from aiohttp.abc import AbstractStreamWriter
+from aiohttp.http import RawRequestMessage
+from multidict import CIMultiDict, CIMultiDictProxy
+from yarl import URL
 
-from bot.api.requests import MAX_BODY, ApiError, ask_body, bad, check_arguments, parse_json, use_token, wait_seconds
-from bot.api.service import ApprovalsApi
-from bot.store import ApiKey, StoreUnavailable
+from bot.api.requests import MAX_BODY, ApiError, bad, parse_json, wait_seconds
+from bot.store import ApiKey
 
 PATH = "/api/v1/hooks/claude-code"
 REQUESTER_HEADER = "X-Approvals-Requester"
 RETRY_FOR = 2.0  # seconds the in-process client retries a store that does not answer (503), then denies
-APPROVAL = re.compile(r"^/api/v1/approvals/([^/]+)(/use)?$")
+ADMITTED = "bot.api.admitted_key"  # an in-process request's state: the `ApiKey` the hook's request was admitted as
 
-Handler = Callable[[web.Request, ApiKey], Awaitable[web.Response]]
 Route = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -72,60 +81,78 @@ def _said(response: web.StreamResponse) -> str:
         return response.reason or "refused"
 
 
-def handler(api: ApprovalsApi) -> Handler:
-    """The route's handler (mounted behind the API's key check)."""
-
-    async def hook(request: web.Request, key: ApiKey) -> web.Response:
-        wait = wait_seconds(request.query.get("wait")) if "wait" in request.query else WAIT
-        on_error = request.query.get("on_error", "deny")
-        if on_error not in ("deny", "ask"):
-            raise bad("on_error", "on_error must be deny or ask")
-        if request.content_length is not None and request.content_length > MAX_BODY:
-            raise ApiError(413, "too_large", f"the body is larger than {MAX_BODY} bytes", field="body")
-        payload = parse_json(await request.read())
-        options = {"requester": request.headers[REQUESTER_HEADER]} if request.headers.get(REQUESTER_HEADER) else {}
-        mode: OnError = "ask" if on_error == "ask" else "deny"
-        async with ApprovalsClient("http://in-process", "-", transport=InProcess(api, key),
-                                   retry_for=RETRY_FOR) as client:
-            return web.json_response(await decide(client, payload, wait=wait, on_error=mode, **options))
-
-    return hook
+async def hook(request: web.Request, key: ApiKey) -> web.Response:
+    """The route's handler (mounted behind the API's key check, which admitted `key`)."""
+    wait = wait_seconds(request.query.get("wait")) if "wait" in request.query else WAIT
+    on_error = request.query.get("on_error", "deny")
+    if on_error not in ("deny", "ask"):
+        raise bad("on_error", "on_error must be deny or ask")
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        raise ApiError(413, "too_large", f"the body is larger than {MAX_BODY} bytes", field="body")
+    payload = parse_json(await request.read())
+    options = {"requester": request.headers[REQUESTER_HEADER]} if request.headers.get(REQUESTER_HEADER) else {}
+    mode: OnError = "ask" if on_error == "ask" else "deny"
+    async with ApprovalsClient("http://in-process", "-", transport=InProcess(request, key),
+                               retry_for=RETRY_FOR) as client:
+        return web.json_response(await decide(client, payload, wait=wait, on_error=mode, **options))
 
 
 class InProcess(httpx.AsyncBaseTransport):
-    """The Approvals API's steps for one key, as an httpx transport: the client's requests answered by this
-    worker's `ApprovalsApi` directly (refusals as the API's JSON errors; the store unreachable as 503)."""
+    """An httpx transport that hands the client's requests to this worker's aiohttp application, the one the
+    hook's own request came to (as httpx's `ASGITransport` hands them to an ASGI app): the same routes, checks
+    and answers as over HTTP, without a round trip. Each is made as the admitted `key`'s (`ADMITTED`)."""
 
-    def __init__(self, api: ApprovalsApi, key: ApiKey) -> None:
-        self.api, self.key = api, key
+    def __init__(self, request: web.Request, key: ApiKey) -> None:
+        self.outer, self.key = request, key
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        raw = await request.aread()
+        """`request` answered as the app's server answers one it read: by `Application._handle`, the app's entry
+        that aiohttp's own server calls (aiohttp has no public one but its test utilities), an `HTTPException` it
+        raises (no such path, no such method) as that answer."""
+        inner = self._inner(request, await request.aread())
         try:
-            status, body = await self._answer(request.method, request.url.path, request.url.params, raw,
-                                              request.headers.get("Idempotency-Key", ""))
-        except ApiError as exc:
-            status, body = exc.status, exc.body()
-        except (StoreUnavailable, TimeoutError):
-            status, body = 503, ApiError(503, "unavailable", "the approval store cannot be reached").body()
-        return httpx.Response(status, content=json.dumps(body).encode(),
-                              headers={"Content-Type": "application/json"})
+            response = await self.outer.app._handle(inner)
+        except web.HTTPException as exc:
+            response = exc
+        body = response.body if isinstance(response, web.Response) else None
+        return httpx.Response(response.status, headers=list(response.headers.items()),
+                              content=body if isinstance(body, bytes) else b"")
 
-    async def _answer(
-        self, method: str, path: str, params: httpx.QueryParams, raw: bytes, idempotency_key: str
-    ) -> tuple[int, dict[str, Any]]:
-        if method == "POST" and path == "/api/v1/approvals":
-            ask = ask_body(raw)
-            check_arguments(ask)
-            return await self.api.ask(self.key, ask, idempotency_key=idempotency_key)
-        found = APPROVAL.fullmatch(path)
-        if found is None:
-            raise ApiError(404, "not_found", f"no such path {path}")
-        approval_id, use = found.group(1), found.group(2)
-        if method == "POST" and use:
-            return 200, await self.api.use(self.key, approval_id, token=use_token(parse_json(raw)))
-        if method == "GET" and not use:
-            return 200, await self.api.get(self.key, approval_id, wait=wait_seconds(params.get("wait")))
-        if method == "DELETE" and not use:
-            return 200, await self.api.withdraw(self.key, approval_id)
-        raise ApiError(405, "method_not_allowed", f"{method} {path}")
+    def _inner(self, request: httpx.Request, raw: bytes) -> web.Request:
+        """`request` as aiohttp's server would have made it on the hook's connection, marked admitted."""
+        target = request.url.raw_path.decode("ascii")
+        headers = CIMultiDict(request.headers.multi_items())
+        headers.popall("Authorization", None)  # (the client's placeholder): the request is the admitted key's
+        raw_headers = tuple((name.encode("latin-1"), value.encode("latin-1")) for name, value in headers.items())
+        message = RawRequestMessage(request.method, target, HttpVersion11, CIMultiDictProxy(headers), raw_headers,
+                                    False, None, False, False, URL(target, encoded=True))
+        loop = asyncio.get_running_loop()
+        payload = StreamReader(self.outer.protocol, max(len(raw), 2**16), loop=loop)  # (never pauses the hook's)
+        if raw:
+            payload.feed_data(raw)
+        payload.feed_eof()
+        return web.Request(message, payload, self.outer.protocol, Unwritten(), self.outer.task, loop,
+                           client_max_size=self.outer.client_max_size, state={ADMITTED: self.key})
+
+
+class Unwritten(AbstractStreamWriter):
+    """The writer of an in-process request: its answer is handed back whole, never written to a connection (the
+    hook's connection carries the hook's answer only); a handler that would stream its answer fails."""
+
+    async def write_headers(self, status_line: str, headers: CIMultiDict[str]) -> None:
+        raise RuntimeError("an in-process request is answered whole, not streamed")
+
+    async def write(self, chunk: bytes | bytearray | memoryview) -> None:
+        raise RuntimeError("an in-process request is answered whole, not streamed")
+
+    async def write_eof(self, chunk: bytes = b"") -> None:
+        """Nothing was written."""
+
+    async def drain(self) -> None:
+        """Nothing was written."""
+
+    def enable_compression(self, encoding: str = "deflate", strategy: int | None = None) -> None:
+        """Nothing is written."""
+
+    def enable_chunking(self) -> None:
+        """Nothing is written."""

@@ -14,7 +14,9 @@ comes from the key itself), before Redis is asked anything or the body is read o
 on one worker, `KEY_BURST` at once (reads, each a long-poll: `KEY_READ_RATE`, `KEY_READ_BURST`; bot/api/admission.py),
 then its per-minute limit; the receipt spends, which
 have no key, at most `SPEND_RATE` a second from one address and `SPEND_ALL_RATE` from everyone. Past them: 429
-with `Retry-After`, and the refusals of a flood logged once per 10 s with how many were left out.
+with `Retry-After`, and the refusals of a flood logged once per 10 s with how many were left out. The Claude Code
+hook's own requests to these routes, made in process, are its admitted key's and not counted again
+(`claude_code_hook.ADMITTED`, in the request's state: nothing an outside request sends can set it).
 
 Errors are JSON (`{"error": {code, message, field}}`): 400 for what the body or query gets wrong, 401 for a
 missing, wrong or revoked key (or a receipt that does not verify: `invalid_receipt`), 403 for a channel outside
@@ -142,7 +144,8 @@ def add_routes(
     keyed_use, executor_use = _guarded(api, use, gate), _open(spend_receipt, gate)
 
     async def use_either(request: web.Request) -> web.Response:  # with a key: the program's own use
-        return await (keyed_use if "Authorization" in request.headers else executor_use)(request)
+        keyed = "Authorization" in request.headers or _admitted(request) is not None
+        return await (keyed_use if keyed else executor_use)(request)
 
     async def jwks(request: web.Request) -> web.Response:
         keys = {"keys": []} if api.receipts is None else api.receipts.keys.public_jwks(time.time(), api.receipts.ttl)
@@ -153,8 +156,7 @@ def add_routes(
     app.router.add_delete("/api/v1/approvals/{id}", _guarded(api, withdraw, gate))
     app.router.add_post("/api/v1/approvals/{id}/use", use_either)
     app.router.add_post("/api/v1/audit/allowed", _guarded(api, allowed, gate))
-    app.router.add_post(claude_code_hook.PATH, claude_code_hook.decided(_guarded(api, claude_code_hook.handler(api),
-                                                                                  gate)))
+    app.router.add_post(claude_code_hook.PATH, claude_code_hook.decided(_guarded(api, claude_code_hook.hook, gate)))
     app.router.add_get("/api/v1/key", _guarded(api, key_of, gate), allow_head=False)
     app.router.add_get("/api/v1/openapi.json", openapi, allow_head=False)
     app.router.add_get("/api/v1/jwks.json", jwks, allow_head=False)
@@ -219,16 +221,19 @@ def _guarded(api: ApprovalsApi, handler: Handler, gate: Gate) -> Callable[[web.R
     async def guarded(request: web.Request) -> web.Response:
         key_name = "-"
         try:
-            token = _token(request)
-            if KEY_TEXT.fullmatch(token):  # the key's id comes from the key itself: no Redis to admit it
-                key_name = id_of_key(token)
-                gate.admit_key(key_name, reading=request.method == "GET")  # in-process, before Redis or the body
-            key = await _key(api, token)
+            key = _admitted(request)  # the hook's own request to this app, admitted (and counted) with the hook
+            if key is None:
+                token = _token(request)
+                if KEY_TEXT.fullmatch(token):  # the key's id comes from the key itself: no Redis to admit it
+                    key_name = id_of_key(token)
+                    gate.admit_key(key_name, reading=request.method == "GET")  # in-process, before Redis or the body
+                key = await _key(api, token)
+                key_name = key.name
+                retry_after = await api.store.api_keys.count_request(key, now=time.time())
+                if retry_after:
+                    raise ApiError(429, "rate_limited", f"the key {key.name} sent more than {key.per_minute}"
+                                   " requests this minute", retry_after=retry_after)
             key_name = key.name
-            retry_after = await api.store.api_keys.count_request(key, now=time.time())
-            if retry_after:
-                raise ApiError(429, "rate_limited", f"the key {key.name} sent more than {key.per_minute} requests"
-                               " this minute", retry_after=retry_after)
             return await handler(request, key)
         except ClientGone:
             log.info("API request %s %s: the client hung up (key %s)", request.method, request.path, key_name)
@@ -275,6 +280,14 @@ def _idempotency_key(request: web.Request) -> str:
         raise ApiError(400, "invalid_request", "Idempotency-Key must be 1 to 128 letters, digits or _ . : -",
                        field="Idempotency-Key")
     return idempotency_key
+
+
+def _admitted(request: web.Request) -> ApiKey | None:
+    """The key a request the Claude Code hook made in process was admitted as (its state's
+    `claude_code_hook.ADMITTED`, which only the hook's transport sets: an outside request's state starts empty and
+    nothing it sends is put there), else None."""
+    key = request.get(claude_code_hook.ADMITTED)
+    return key if isinstance(key, ApiKey) else None
 
 
 def _token(request: web.Request) -> str:

@@ -4,13 +4,23 @@ OpenAPI document describes it. The real CLI drives it in tests/agents/claude_cod
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
 from typing import Any
 
+import aiohttp
+import httpx
 import jsonschema
+import pytest
+from agent_approvals.claude_code.hook import answer
 
+from bot.api import claude_code_hook
 from bot.api.openapi import document
-from tests.conftest import ALICE, SALES, Worker
-from tests.support.api import Client, new_key
+from bot.devslack.server import SlackStandIn
+from tests.conftest import ALICE, BOB, SALES, Worker
+from tests.support.api import EMAIL, SCHEMA, Client, new_key, tool_ask
+from tests.support.hitl import click, nth_card
 
 PATH = "/api/v1/hooks/claude-code"
 READ = {"session_id": "s-1", "cwd": "/home/me/shop-api", "hook_event_name": "PreToolUse", "tool_name": "Read",
@@ -99,3 +109,91 @@ async def test_a_call_the_input_mode_allows_is_allowed_at_once_and_used(api: Wor
     assert approval.used_at  # used once, by the hook that allowed it
     run = await store.runs.get(approval.run_id)
     assert run is not None and run.program_run == "s-1"  # the Claude Code session is the program's run
+
+
+class Probe:
+    """The hook's client replaced by a bare httpx client of the transport it is given (the one in process)."""
+
+    def __init__(self, url: str, key: str, *, transport: httpx.AsyncBaseTransport, **_: Any) -> None:
+        self.http = httpx.AsyncClient(transport=transport, base_url=url)
+
+    async def __aenter__(self) -> Probe:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.http.aclose()
+
+
+async def test_the_hooks_requests_are_answered_as_the_api_answers_them_over_http(
+    api: Worker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """#52 item 4: the hook's client speaks to the app the API's routes are mounted on: a schema error, a path it
+    does not know and a method a path does not take are answered in process exactly as over HTTP."""
+    key = (await new_key(api)).key
+    failing = tool_ask(tool={"name": "send_email", "arguments": {**EMAIL, "to": 5}, "schema": SCHEMA})
+    requests = [("POST", "/api/v1/approvals", failing), ("GET", "/api/v1/nothing-here", None),
+                ("PUT", "/api/v1/approvals/a-1", None)]
+    in_process: list[tuple[int, str, str]] = []
+
+    async def probe(client: Probe, payload: Any, **_: Any) -> dict[str, Any]:
+        for method, path, body in requests:
+            response = await client.http.request(method, path, json=body)
+            in_process.append((response.status_code, response.headers["Content-Type"], response.text))
+        return answer("deny", "probed")
+
+    monkeypatch.setattr(claude_code_hook, "ApprovalsClient", Probe)
+    monkeypatch.setattr(claude_code_hook, "decide", probe)
+    status, body, _ = await Client(api, key).call("POST", PATH, body=READ)
+    assert status == 200 and body["hookSpecificOutput"]["permissionDecisionReason"] == "probed", body
+    over_http: list[tuple[int, str, str]] = []
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {key}"}) as session:
+        for method, path, sent in requests:
+            async with session.request(method, api.url + path, json=sent) as response:
+                over_http.append((response.status, response.headers["Content-Type"], await response.text()))
+    assert in_process == over_http
+    assert [status for status, _, _ in over_http] == [400, 404, 405]
+    assert "tool.arguments fail tool.schema" in over_http[0][2]
+
+
+async def early_in_a_minute() -> None:
+    """Go on at least 20 s before the minute ends: a key's per-minute limit counts calendar minutes."""
+    left = 60 - time.time() % 60
+    if left < 20:
+        await asyncio.sleep(left + 0.1)
+
+
+async def test_a_hook_call_counts_once_against_the_keys_limit_whatever_it_asks_within(
+    api: Worker, slack: SlackStandIn, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The hook's request is admitted and counted once by the key check in front of it; what its client asks
+    within (the ask, a long-poll, the use: the API's own routes) is not counted again."""
+    caplog.set_level(logging.INFO, logger="bot.api.routes")
+    client = Client(api, (await new_key(api, "limited", per_minute=2)).key)
+    await early_in_a_minute()
+    bash = {**READ, "tool_name": "Bash", "tool_input": {"command": "npm publish"}}
+    hooked = asyncio.create_task(client.call("POST", PATH + "?wait=20", body=bash,
+                                             headers={"X-Approvals-Requester": ALICE}))
+    await click(slack, await nth_card(slack, 1), "approval_approve", user=BOB)
+    status, body, _ = await hooked
+    assert status == 200 and body["hookSpecificOutput"]["permissionDecision"] == "allow", body
+    assert any("key limited asked for approval" in r.getMessage() for r in caplog.records)  # through the route
+    status, body, _ = await client.call("GET", "/api/v1/key")  # the key's 2nd request this minute
+    assert status == 200, body
+    status, body, _ = await client.call("GET", "/api/v1/key")
+    assert status == 429 and "more than 2 requests this minute" in body["error"]["message"], body
+
+
+async def test_an_outside_request_cannot_pass_for_one_the_hook_made(api: Worker) -> None:
+    """Only the hook's transport marks a request admitted (in its state, which nothing a client sends fills):
+    an outside request naming the mark anywhere still needs a key."""
+    made = await new_key(api)
+    mark = claude_code_hook.ADMITTED
+    forged = {mark: made.record.id, "X-Approvals-Admitted": made.record.name, "Cookie": f"{mark}={made.record.id}"}
+    async with aiohttp.ClientSession() as session:
+        for method, path in (("GET", "/api/v1/key"), ("POST", "/api/v1/approvals"), ("GET", "/api/v1/approvals/a-1"),
+                             ("POST", "/api/v1/approvals/a-1/use")):
+            async with session.request(method, f"{api.url}{path}?{mark}={made.record.id}", headers=forged,
+                                       json={mark: made.record.id}) as response:
+                assert response.status == 401, (method, path, await response.text())
+    status, body, _ = await Client(api, "").call("POST", PATH, body=READ, key="", headers=forged)
+    denied(status, body, saying="401: send Authorization: Bearer <API key>")

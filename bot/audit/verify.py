@@ -428,8 +428,9 @@ class Walker:
         elif self.frozen is not None:  # the old shard's entries are trimmed: its recorded end still anchors this one
             first = next((c for c in self.new if c.first == self.frozen.last_seq + 1), None)
             if first is not None and first.prev != self.frozen.last_hash:
-                return Problem("altered", first.entry_id, first.first, f"checkpoint {first.id} anchors this shard on"
-                               f" another hash than the one {self.old_name} was frozen at", shard=self.new_name)
+                return Problem("altered", self.frozen.last_id, self.frozen.last_seq, "the index says the shard was"
+                               f" frozen at this entry (trimmed) with another hash than checkpoint {first.id} anchors"
+                               f" {self.new_name} on", shard=self.old_name)
         return None
 
     def _check_freeze(self, last_id: str, last_seq: int, last_hash: str) -> Problem | None:

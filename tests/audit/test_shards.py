@@ -167,3 +167,23 @@ async def test_a_log_without_an_index_is_told_by_its_entries_form(store: Store, 
     said, code = await verdict(store, keys)
     assert code == 1 and said.startswith(f"{OLD}inserted: "), said
     assert f"appended after the shard was frozen at entry {log[8][0]} (seq 9)" in said
+
+
+async def test_a_frozen_shard_trimmed_away_is_still_named_and_anchors_the_next(store: Store, keys: SigningKeys) -> None:
+    log, _ = await two_shards(store, keys)
+    await store.audit.append("settings", by="U0NEW")
+    trimmer = AuditCheckpoints(store, keys, worker="w1", every=1000, interval=0, retention=1.0)
+    assert await trimmer.write_due(now=time.time() + 60)  # everything but the newest entry is past the retention
+    assert [fields["seq"] for _, fields in await entries(store)] == ["15"]
+    said, code = await verdict(store, keys)
+    assert code == 0 and said.startswith("audit log intact: shard 1 (scheme legacy), frozen at seq 9: no entry of"
+                                         " it is left (trimmed); shard 2 (scheme 2): 1 entries checked, seq 15 to"
+                                         " 15;"), said
+    stored = await index(store)
+    await store.redis.hset(store.keys.audit_shards, "1", json.dumps(  # type: ignore[misc]
+        {**stored["1"], "last_hash": "f" * 64}))
+    said, code = await verdict(store, keys)
+    first = next(i for i, fields in await store.audit.checkpoints() if fields.get("from") == "10")
+    assert (code, said) == (1, f"{OLD}altered: entry {log[8][0]} (seq 9): the index says the shard was frozen at this"
+                               f" entry (trimmed) with another hash than checkpoint {first} anchors shard 2 (scheme"
+                               " 2) on")

@@ -16,7 +16,12 @@ first checkpoint anchors on that hash. So an append stays one Lua call, and one 
     (True, False)
 
 A log written before the index existed has none: its shards are told by their entries' form (the old chain's end
-with `seq`, `prev`, `hash`; this scheme's with `seq`), as `inferred` numbers them.
+with `seq`, `prev`, `hash`; this scheme's with `seq`), as `inferred` numbers them; a stretch written during a rolling
+upgrade through the bridge (entries ending `prev bridge hash bridge` among the old workers') is a shard of scheme
+`bridged` between them, put in by `with_bridged` where the walk meets it.
+
+    >>> [shard.name for shard in with_bridged(inferred(True))]
+    ['shard 1 (scheme legacy)', 'shard 2 (scheme bridged)', 'shard 3 (scheme 2)']
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import json
 from dataclasses import dataclass
 
 LEGACY = "legacy"  # the old Lua-hashed chain (bot/audit/legacy.py)
+BRIDGED = "bridged"  # a rolling upgrade through the bridge: both forms interleaved (bot/audit/bridged.py)
 CURRENT = "2"  # this scheme (bot/audit/walk.py; its checkpoints say `v` 2); lua/lib/audit.lua writes it too
 
 
@@ -76,6 +82,15 @@ def inferred(legacy: bool) -> list[Shard]:
     """The shards of a log without an index (written before it existed): the old chain's, if it has one, then
     this scheme's."""
     return [Shard(1, LEGACY), Shard(2, CURRENT)] if legacy else [Shard(1, CURRENT)]
+
+
+def with_bridged(shards: list[Shard]) -> list[Shard]:
+    """The shards of a log without an index, with the shard of a rolling upgrade through the bridge put in before
+    this scheme's (renumbered)."""
+    if by_scheme(shards, BRIDGED) is not None:
+        return shards
+    schemes = [shard.scheme for shard in shards if shard.scheme != CURRENT] + [BRIDGED, CURRENT]
+    return [Shard(number, scheme) for number, scheme in enumerate(schemes, 1)]
 
 
 def by_scheme(shards: list[Shard], scheme: str) -> Shard | None:

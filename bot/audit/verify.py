@@ -426,10 +426,13 @@ class Walker:
 
     def _bridging(self, fields: dict[str, str], seq: int | None, number: int | None) -> bool:
         """Whether this entry starts the bridged shard: in a log without an index, before any plain entry, one the
-        bridge marked, one of the old form a checkpoint of scheme 2 covers, or (`--since`) one of the old form."""
+        bridge marked, one of the old form a checkpoint of scheme 2 covers, or (`--since`) one of the old form that
+        goes on from the checkpoint's seq (not an old worker's starting again at seq 1)."""
         if self.indexed or self.plain or seq is not None or number is None or self.phase == "bridged":
             return False
-        return bridged(fields) or self.phase == "new" or (self._covered is not None and number >= self._covered[0])
+        if self.phase == "new":
+            return bridged(fields) or number == self.walk.want
+        return bridged(fields) or (self._covered is not None and number >= self._covered[0])
 
     def _enter_bridged(self, entry_id: str, seq: int) -> Problem | None:
         """The bridged shard's first entry: put in the shards, the old chain's frozen before it."""

@@ -203,3 +203,22 @@ async def test_an_old_worker_writing_after_the_upgrade_is_named_with_the_bridged
     assert (code, said) == (1, f"{BRIDGED}inserted: entry {entry_id} (seq 1): an entry of the old chain's form,"
                                f" appended after the shard was frozen at entry {log[21][0]} (seq 22): a worker of the"
                                " old version wrote it after this version's first plain entry")
+
+
+async def test_since_a_checkpoint_an_old_workers_restart_is_no_bridged_shard(store: Store, keys: SigningKeys) -> None:
+    """Without an index, from a checkpoint (`--since`), an entry of the old form opens the bridged shard only when
+    it goes on with the numbering: an old worker's starting again at seq 1 is named as written after the freeze."""
+    old = OldWorker(store, "old1", keys=keys, every=3, interval=3600)
+    for _ in range(3):
+        await old.append()
+        await old.write_due()
+    for n in range(3):
+        await store.audit.append("settings", by="U0NEW", n=str(n))
+    await store.redis.delete(store.keys.audit_shards)  # (a log upgraded before the index existed)
+    assert await ReleasedWriter(store, keys, worker="n1", every=100, interval=0, retention=10**9).write_due()
+    seq, entry_id = await old.append()
+    assert seq == 1
+    said, code = await verdict(store, keys, since=time.time() + 60)
+    assert code == 1 and said.startswith(f"audit log NOT intact: shard 1 (scheme legacy): inserted: entry {entry_id}"
+                                         " (seq 1): an entry of the old chain's form, appended after the shard was"
+                                         " frozen"), said

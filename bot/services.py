@@ -23,7 +23,6 @@ from bot.approvals.rulebook import RuleBook
 from bot.approvals.run_thread import RunThreads
 from bot.approvals.service import ApprovalService
 from bot.approvals.waiter import DeadlineSweeper, DecisionWaiter, Together
-from bot.audit.bridge import AuditBridge
 from bot.audit.checkpoints import AuditCheckpoints
 from bot.core.ids import new_worker_id
 from bot.core.metrics import Metrics
@@ -287,7 +286,6 @@ def create_services(settings: Settings, *, worker_id: str | None = None) -> Serv
         checkpoints=AuditCheckpoints(
             store, signing, worker=worker_id, every=settings.audit_checkpoint_every,
             interval=settings.audit_checkpoint_seconds, retention=settings.audit_retention,
-            bridge=AuditBridge(store, heartbeat=settings.heartbeat_seconds),
         ),
     )
 

@@ -1,16 +1,20 @@
 """Audit integrity: the audit log's entries hashed and signed off the write path, and `audit verify`.
 
-The store numbers each entry in the step that writes it (bot/store/lua/lib/audit.lua); everything else is here:
+The store numbers each entry in the step that writes it (bot/store/lua/lib/audit.lua), which also keeps the log's
+shard index (a change of scheme starts a new shard and freezes the old one); everything else is here:
 
     digests.py      pure: an entry's canonical encoding (RFC 8785) and digest, the chain of digests by seq
     walk.py         pure: this scheme's entries checked against the signed checkpoints (altered, deleted,
                     inserted; where the log starts; the unsigned tail)
     legacy.py       pure: the old Lua-hashed chain (before #44), so logs upgraded from it still verify
-    bridge.py       a rolling upgrade: while a worker of the old chain is alive, entries are numbered so that its
-                    Lua step goes on with the numbering (the flag `Keys.audit_bridge`)
+    bridged.py      pure: a rolling upgrade through the released bridge (the old workers' entries and the bridge's
+                    interleaved), the frozen shard of scheme `bridged` of such a log, so it still verifies
+    shards.py       pure: the log as a sequence of shards, each of one scheme and verified by its rules, the old
+                    ones frozen: the shard index (`Keys.audit_shards`) read, and how a finding names its shard
     checkpoints.py  the writer: one worker at a time (a lease) hashes new entries, trims the log and signs a
                     checkpoint every AUDIT_CHECKPOINT_INTERVAL or AUDIT_CHECKPOINT_EVERY entries
-    verify.py       `python -m bot audit verify`: reads Redis and walks both
+    verify.py       `python -m bot audit verify`: reads Redis and walks each shard with its scheme's rules (the
+                    shards of a log without an index told by its entries' form)
 
     >>> from bot.audit.digests import canonical
     >>> canonical("1-0", {"event": "settings", "seq": "1"})

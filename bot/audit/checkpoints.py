@@ -15,7 +15,8 @@ log starts now. It is computed from what was older than the retention, never fro
 a head deleted by hand is not signed as a trim.
 
 The first checkpoint of the scheme anchors it: `prev` is 64 zeros for a log that began with it (seq 1), or the
-old chain's last `hash` for a log upgraded from it (bot/audit/legacy.py). A writer finds entries it cannot sign
+old chain's last `hash` for a log upgraded from it (bot/audit/legacy.py): the hash its shard was frozen at, this
+scheme's shard going on from its seq (bot/audit/shards.py). A writer finds entries it cannot sign
 (a gap, an entry without `seq`) and writes nothing: `audit verify` names them.
 
 Without a signing key nothing is signed; the lease holder only trims.
@@ -27,8 +28,7 @@ import asyncio
 import logging
 import time
 
-from bot.audit.bridge import AuditBridge
-from bot.audit.digests import ZERO, bridged, chain, leaf, number_of, pack, seq_of
+from bot.audit.digests import ZERO, chain, leaf, number_of, pack, seq_of
 from bot.audit.legacy import link_of
 from bot.core.signing import SigningError, SigningKeys
 from bot.core.tasks import stop_task
@@ -42,8 +42,8 @@ POLL_SECONDS = 1.0  # how often a worker looks (at most): one Redis call, three 
 
 
 def numbered(fields: dict[str, str]) -> int | None:
-    """An entry's seq, in this scheme (written while the bridge was on or not) or the old chain's; None for an entry
-    with none."""
+    """An entry's seq, in this scheme or the old chain's (its shard's seq goes on from the frozen one's: one
+    numbering across shards); None for an entry with none."""
     return number_of(fields)
 
 
@@ -56,7 +56,7 @@ class AuditCheckpoints:
 
     def __init__(
         self, store: Store, keys: SigningKeys | None, *, worker: str, every: int, interval: float, retention: float,
-        poll: float = POLL_SECONDS, bridge: AuditBridge | None = None,
+        poll: float = POLL_SECONDS,
     ) -> None:
         self._store = store
         self._keys = keys
@@ -66,15 +66,8 @@ class AuditCheckpoints:
         self._retention = retention
         self._poll = min(poll, max(interval, 0.05))
         self._task: asyncio.Task[None] | None = None
-        self._bridge = bridge
 
     async def start(self) -> None:
-        """Looks for workers of the old chain once (the bridge, before this worker writes anything), then runs."""
-        if self._bridge is not None:
-            try:
-                await self._bridge.start()
-            except StoreUnavailable as exc:
-                self._store.outage.failed(exc)  # the loop looks again
         self._task = asyncio.create_task(self._loop(), name="audit-checkpoints")
 
     async def stop(self) -> None:
@@ -99,8 +92,6 @@ class AuditCheckpoints:
         now = time.time() if now is None else now
         if not await self._store.audit.lease(self._worker, max(3 * self._poll, 2 * self._interval, 5.0)):
             return False
-        if self._bridge is not None:
-            await self._bridge.keep()
         if self._keys is None:
             head = await self._store.audit.last()
             if head is not None:
@@ -116,10 +107,10 @@ class AuditCheckpoints:
     async def _sign_due(self, now: float, keys: SigningKeys) -> bool:
         audit = self._store.audit
         head = await audit.last()
-        if head is None or (head_seq := numbered(head[1])) is None:
+        if head is None or (head_seq := seq_of(head[1])) is None:  # (none of this scheme's: nothing to sign)
             return False
         newest = await audit.last_checkpoint()
-        after = newest[0] if newest is not None else ""  # (an old worker's, during a rolling upgrade)
+        after = newest[0] if newest is not None else ""  # (the old chain's, before this shard)
         last = newest if newest is None or newest[1].get("v") == VERSION else await audit.last_checkpoint(VERSION)
         if last is not None:
             fields = last[1]
@@ -151,10 +142,10 @@ class AuditCheckpoints:
         return written
 
     async def _genesis(self) -> tuple[int, str, int, str, float]:
-        """Where the scheme starts (no checkpoint of it yet): (the seq before its first entry, the anchor, the
-        log's start, the stream id to read from, 0.0). Its first entry (one ending with `seq`, or one written while
-        the bridge was on) is seq 1 (anchor zeros), or follows the old chain's last entry (anchor: that entry's
-        hash); anything else is not signed."""
+        """Where this scheme's shard starts (no checkpoint of it yet): (the seq before its first entry, the anchor,
+        the log's start, the stream id to read from, 0.0). Its first entry (the first ending with `seq`) is seq 1
+        (anchor zeros), or follows the last entry of the old chain's shard, frozen there (anchor: that entry's hash);
+        anything else is not signed."""
         audit = self._store.audit
         lower = "-"
         before: tuple[str, dict[str, str]] | None = None
@@ -164,7 +155,7 @@ class AuditCheckpoints:
                 seq = numbered(fields)
                 if oldest is None and seq is not None:
                     oldest = seq
-                if seq_of(fields) is not None or bridged(fields):
+                if seq_of(fields) is not None:
                     if seq == 1 and before is None:
                         return 0, ZERO, 1, entry_id, 0.0
                     link = link_of(*before) if before is not None else None
@@ -182,26 +173,13 @@ class AuditCheckpoints:
         on."""
         older = await self._store.audit.newest_before(cutoff + "-0") if cutoff != "0" else None
         if older is None or (last_old := numbered(older[1])) is None or last_old + 1 <= start:
-            return await self._trimmed_before(cutoff, start, seq), ""
+            return start, ""
         if last_old >= seq:
             return seq, entry_id
         after = await self._store.audit.chained(lower="(" + older[0], count=1)
         if not after or numbered(after[0][1]) != last_old + 1:
             return start, ""  # what follows is not the next seq: leave it for verify to name
         return last_old + 1, after[0][0]
-
-    async def _trimmed_before(self, cutoff: str, start: int, seq: int) -> int:
-        """Where the log starts when an old worker's `MINID ~` (a rolling upgrade) trimmed its head already: past
-        `start` only when what went is older than `cutoff`, which a checkpoint kept tells (the one covering the entry
-        before the first left was signed before the cutoff); else `start`."""
-        head = await self._store.audit.chained(count=1)
-        first = numbered(head[0][1]) if head else None
-        if first is None or first <= start or first > seq:
-            return start
-        for _, fields in await self._store.audit.checkpoints(count=20):
-            if fields.get("v") == VERSION and int(fields["from"]) <= first - 1 <= int(fields["seq"]):
-                return first if float(fields["at"]) * 1000 <= int(cutoff) else start
-        return start
 
 
 def _ms(moment: float) -> str:

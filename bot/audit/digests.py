@@ -20,8 +20,7 @@ from itertools import chain as chain_items
 from json.encoder import encode_basestring as _string
 
 ZERO = "0" * 64  # the anchor of a log that began with this scheme
-BRIDGE = "bridge"  # `prev` and `hash` of an entry written while the bridge was on (lua/lib/audit.lua): no SHA-256
-TAIL = ("seq", "prev", "hash")  # how an entry of the old chain ends, and one written while the bridge was on
+TAIL = ("seq", "prev", "hash")  # how an entry of the old chain ends
 DIGEST = 32
 
 
@@ -72,8 +71,7 @@ def seq_of(fields: dict[str, str]) -> int | None:
 
 def number_of(fields: dict[str, str]) -> int | None:
     """An entry's seq in either form: its last field `seq` (`seq_of`), or the third from last when it ends with
-    `seq`, `prev`, `hash` (an entry of the old chain; one written while the bridge was on, by a worker of either
-    version); None for an entry with neither."""
+    `seq`, `prev`, `hash` (an entry of the old chain); None for an entry with neither."""
     seq = seq_of(fields)
     if seq is not None or len(fields) < 3:
         return seq
@@ -83,8 +81,3 @@ def number_of(fields: dict[str, str]) -> int | None:
     value = fields["seq"]
     return int(value) if value.isascii() and value.isdigit() and int(value) > 0 else None
 
-
-def bridged(fields: dict[str, str]) -> bool:
-    """Whether a worker of this version wrote the entry while the bridge was on (it ends `prev bridge hash
-    bridge`)."""
-    return fields.get("hash") == BRIDGE and list(fields)[-3:] == list(TAIL)

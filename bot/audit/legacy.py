@@ -1,5 +1,6 @@
 """The old audit chain (before #44), checked in pure Python, so logs written by it still verify after the upgrade:
-bot/audit/verify.py hands it the entries of the old format and the old checkpoints, oldest first.
+the rules of a shard of scheme `legacy` (bot/audit/shards.py); bot/audit/verify.py hands it that shard's entries and
+the old checkpoints, oldest first.
 
 Each of those entries ends with `seq`, `prev` and `hash` (the Lua step that wrote it computed them): `hash` is the hex
 SHA-256 of the canonical encoding of all its other fields in stored order, one netstring pair per field
@@ -25,6 +26,7 @@ import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from bot.audit.shards import stream_key
 from bot.audit.walk import Problem
 
 ZERO = "0" * 64  # the `prev` of the chain's first entry
@@ -101,7 +103,9 @@ class ChainWalk:
     _by_seq: dict[int, Checkpoint] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self._by_seq = {c.seq: c for c in self.checkpoints if self.start is None or c.seq >= self.start.seq}
+        for checkpoint in self.checkpoints:  # the first for a seq (an old worker's after the freeze restarts at 1)
+            if self.start is None or checkpoint.seq >= self.start.seq:
+                self._by_seq.setdefault(checkpoint.seq, checkpoint)
 
     def feed(self, entry_id: str, fields: Mapping[str, str]) -> Problem | None:
         """Check one more entry; the problem it shows (kept in `problem`), if any."""
@@ -186,12 +190,14 @@ class ChainWalk:
         self.matched.append(checkpoint)
         return None
 
-    def set_aside(self, seq: int) -> list[Checkpoint]:
-        """The checkpoints at `seq` and beyond, which this walk no longer checks (the new scheme starts at `seq`: old
-        workers signed them during a rolling upgrade), oldest first."""
-        aside = sorted((c for c in self._by_seq.values() if c.seq >= seq), key=lambda c: c.seq)
+    def set_aside(self, entry_id: str) -> list[Checkpoint]:
+        """The checkpoints that sign an entry after stream id `entry_id`, where this shard was frozen (an old
+        worker's, after it), which this walk no longer checks, oldest first."""
+        end = stream_key(entry_id)
+        aside = [c for c in self.checkpoints if stream_key(c.entry_id) > end]
         for checkpoint in aside:
-            del self._by_seq[checkpoint.seq]
+            if self._by_seq.get(checkpoint.seq) is checkpoint:
+                del self._by_seq[checkpoint.seq]
         return aside
 
     def finish(self) -> Problem | None:

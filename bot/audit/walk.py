@@ -38,9 +38,10 @@ class Problem:
     id: str  # the stream id of the entry at fault (for a deletion: the entry after the gap, or the checkpoint's)
     seq: int  # its seq (for a deletion: the first seq missing)
     why: str
+    shard: str = ""  # the shard it is in, as `audit verify` names it (bot/audit/shards.py), once known
 
     def __str__(self) -> str:
-        return f"{self.kind}: entry {self.id} (seq {self.seq}): {self.why}"
+        return (f"{self.shard}: " if self.shard else "") + f"{self.kind}: entry {self.id} (seq {self.seq}): {self.why}"
 
 
 @dataclass(frozen=True)

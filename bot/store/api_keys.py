@@ -70,7 +70,7 @@ class ApiKeys:
         record = replace(record, id=key_id_of(digest))
         created = await self._s.script("create_api_key")(
             keys={"names": self._k.api_key_names, "record": self._k.api_key(digest), "audit": self._k.audit,
-                  "audit_seq": self._k.audit_seq, "audit_bridge": self._k.audit_bridge},
+                  "audit_seq": self._k.audit_seq, "audit_shards": self._k.audit_shards},
             args={
                 "name": name,
                 "digest": digest,
@@ -121,7 +121,7 @@ class ApiKeys:
             return False
         revoked = await self._s.script("revoke_api_key")(
             keys={"names": self._k.api_key_names, "record": self._k.api_key(digest), "audit": self._k.audit,
-                  "audit_seq": self._k.audit_seq, "audit_bridge": self._k.audit_bridge},
+                  "audit_seq": self._k.audit_seq, "audit_shards": self._k.audit_shards},
             args={
                 "name": name,
                 "digest": digest,

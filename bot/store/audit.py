@@ -12,6 +12,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping
 
+from bot.store.connection import aw
 from bot.store.shared import Shared
 
 OWN_FIELDS = ("seq", "prev", "hash")  # the log's own: `seq` ends every entry (`prev`, `hash`: the old chain's)
@@ -75,7 +76,7 @@ class AuditLog:
     async def _call(self, entries: list[list[str]]) -> list[tuple[int, str]]:
         k = self._s.keys
         written = await self._s.script("audit_append")(
-            keys={"audit": k.audit, "audit_seq": k.audit_seq, "audit_bridge": k.audit_bridge}, args={"entries": entries}
+            keys={"audit": k.audit, "audit_seq": k.audit_seq, "audit_shards": k.audit_shards}, args={"entries": entries}
         )
         return [(int(seq), _text(entry_id)) for seq, entry_id in written]
 
@@ -120,7 +121,7 @@ class AuditLog:
         another body."""
         result = await self._s.script("audit_once")(
             keys={"idempotency": idempotency, "audit": self._s.keys.audit, "audit_seq": self._s.keys.audit_seq,
-                  "audit_bridge": self._s.keys.audit_bridge},
+                  "audit_shards": self._s.keys.audit_shards},
             args={"digest": body_digest, "answer": answer, "entry": entry_fields(event, fields), "ttl": ttl},
         )
         return _text(result[0]), _text(result[1]) if len(result) > 1 else ""
@@ -159,22 +160,11 @@ class AuditLog:
         )
         return int(held) == 1
 
-    async def bridge(self, *, seen: bool, grace: float, ttl: float) -> bool:
-        """Keep the audit bridge's flag (`lua/audit_bridge.lua`): on while a worker of the old chain is `seen`, off
-        (the counter taken past its entries) once none was for `grace` seconds, and then the upgrade is over for
-        good (`upgraded`). True when it is on now."""
-        k = self._s.keys
-        on = await self._s.script("audit_bridge")(
-            keys={"audit": k.audit, "audit_seq": k.audit_seq, "audit_bridge": k.audit_bridge,
-                  "audit_upgraded": k.audit_upgraded},
-            args={"seen": "1" if seen else "0", "grace": int(grace * 1000), "ttl": max(1, int(ttl * 1000))},
-        )
-        return int(on) == 1
-
-    async def upgraded(self) -> bool:
-        """Whether the upgrade from the old chain is over (no worker of it was left, and the bridge is off): nobody
-        looks for old workers any more."""
-        return bool(await self._s.redis.exists(self._s.keys.audit_upgraded))
+    async def shards(self) -> dict[str, str]:
+        """The log's shard index (`Keys.audit_shards`, written by lua/lib/audit.lua): {shard number: its JSON},
+        as stored (bot/audit/shards.py reads it)."""
+        stored = await aw(self._s.redis.hgetall(self._s.keys.audit_shards))
+        return {str(n): str(record) for n, record in stored.items()}
 
     async def trim(self, below: str) -> int:
         """Remove the entries whose stream id is below `below` (approximately: whole stream nodes). The writer
@@ -194,8 +184,8 @@ class AuditLog:
         return found
 
     async def last_checkpoint(self, version: str | None = None) -> Entry | None:
-        """The newest checkpoint, or the newest whose `v` is `version` (during a rolling upgrade, old workers write
-        checkpoints of the old chain's form between this scheme's)."""
+        """The newest checkpoint, or the newest whose `v` is `version` (the old chain's checkpoints, of the shard
+        before this scheme's, have none)."""
         upper = "+"
         while batch := await self._s.redis.xrevrange(self._s.keys.audit_checkpoints, max=upper, count=20):
             for entry_id, values in batch:

@@ -48,10 +48,8 @@ every key of a Lua step is in one slot). Ids reach a key only after they match `
 {p}:audit:seq                 string  the last audit entry's seq                     kept
 {p}:audit:checkpoints         stream  signed checkpoints of the audit log            those the retained entries need
 {p}:audit:lease               string  the worker that signs checkpoints and trims    seconds; renewed by its holder
-{p}:audit:bridge              string  a worker of the old audit chain is alive:      a few heartbeats; renewed while
-                                      entries end as its own did (bot/audit/bridge.py) one is seen
-{p}:audit:upgraded            string  no worker of the old audit chain is left: the  kept
-                                      looks for one stop (bot/audit/bridge.py)
+{p}:audit:shards               hash    the audit log's shards: {n: JSON} (scheme,     kept
+                                      where it starts, where it was frozen)
 {p}:settings:<channel>        hash    a channel's settings (`/agent config`)         kept
 {p}:migrated:<name>           string  a one-off rebuild of an index is done (when)   kept
 {p}:settings:channels         zset    channels with settings, by last change         kept
@@ -120,8 +118,7 @@ class Keys:
         self.audit_seq = f"{prefix}:audit:seq"  # numbers the entries (lua/lib/audit.lua)
         self.audit_checkpoints = f"{prefix}:audit:checkpoints"  # bot/audit/checkpoints.py writes them
         self.audit_lease = f"{prefix}:audit:lease"  # which worker writes checkpoints and trims the log now
-        self.audit_bridge = f"{prefix}:audit:bridge"  # set while an old-chain worker is alive (bot/audit/bridge.py)
-        self.audit_upgraded = f"{prefix}:audit:upgraded"  # the upgrade from the old chain is over: nobody looks
+        self.audit_shards = f"{prefix}:audit:shards"  # the log's shards, by number (lua/lib/audit.lua writes it)
         self.worker_channels = f"{prefix}:worker:"  # + worker id
         self.changes = f"{prefix}:changes"
         self.home_viewers = f"{prefix}:homes:viewers"

@@ -42,7 +42,7 @@ class Nudges:
             keys={
                 "nudges": k.nudges,
                 "outbox": k.outbox,
-                "audit": k.audit, "audit_seq": k.audit_seq, "audit_bridge": k.audit_bridge,
+                "audit": k.audit, "audit_seq": k.audit_seq, "audit_shards": k.audit_shards,
                 "changes": k.changes,
                 "approvals": [key for i in ids for key in (k.approval(i), k.texts(i))],
             },
@@ -59,7 +59,7 @@ class Nudges:
         return str(
             await self._s.script("nudged")(
                 keys={"approval": k.approval(approval.id), "nudges": k.nudges, "audit": k.audit,
-                      "audit_seq": k.audit_seq, "audit_bridge": k.audit_bridge},
+                      "audit_seq": k.audit_seq, "audit_shards": k.audit_shards},
                 args={
                     "id": approval.id,
                     "told": str(told),

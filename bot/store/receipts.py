@@ -63,7 +63,7 @@ class Receipts:
         name): the key that asked was revoked, or ("missing", "")."""
         status, *rest = await self._s.script("use_receipt")(
             keys={"approval": self._k.approval(approval_id), "audit": self._k.audit, "audit_seq": self._k.audit_seq,
-                  "audit_bridge": self._k.audit_bridge,
+                  "audit_shards": self._k.audit_shards,
                   "rules": self._k.rules(origin_channel or "-"), "names": self._k.api_key_names},
             args={"id": approval_id, "jti": jti, "token": token, "expired": "1" if expired else "0",
                   "now": repr(time.time())},

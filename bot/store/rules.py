@@ -96,7 +96,7 @@ class Rules:
                     "rules": k.rules(rule.channel),
                     "uses": k.rule_uses(rule.channel),
                     "channels": k.rule_channels,
-                    "audit": k.audit, "audit_seq": k.audit_seq, "audit_bridge": k.audit_bridge,
+                    "audit": k.audit, "audit_seq": k.audit_seq, "audit_shards": k.audit_shards,
                 },
                 args={
                     "rule": fields,
@@ -123,7 +123,7 @@ class Rules:
         }
         raw = await self._s.script("revoke_rule")(
             keys={"rules": k.rules(channel), "uses": k.rule_uses(channel), "audit": k.audit, "audit_seq": k.audit_seq,
-                  "audit_bridge": k.audit_bridge},
+                  "audit_shards": k.audit_shards},
             args={"id": rule_id, "audit": audit},
         )
         if raw == "missing":

@@ -50,7 +50,7 @@ class Runs:
             "run": self._k.run(run.id),
             "channel_index": self._k.channel_index(run.channel),
             "user_index": self._k.user_index(run.requester),
-            "audit": self._k.audit, "audit_seq": self._k.audit_seq, "audit_bridge": self._k.audit_bridge,
+            "audit": self._k.audit, "audit_seq": self._k.audit_seq, "audit_shards": self._k.audit_shards,
         }
         args = {
             "id": run.id,
@@ -142,7 +142,7 @@ class Runs:
                 "rules": self._k.rules(run.channel),
                 "rule_uses": self._k.rule_uses(run.channel),
                 "audit": self._k.audit,
-                "audit_seq": self._k.audit_seq, "audit_bridge": self._k.audit_bridge,
+                "audit_seq": self._k.audit_seq, "audit_shards": self._k.audit_shards,
             },
             args={
                 "fence": fence_arg(fence),

@@ -61,7 +61,7 @@ class Webhooks:
         k = self._k
         await self._s.script("webhook_done")(
             keys={"webhooks": k.webhooks, "webhook_tries": k.webhook_tries, "audit": k.audit,
-                  "audit_seq": k.audit_seq, "audit_bridge": k.audit_bridge},
+                  "audit_seq": k.audit_seq, "audit_shards": k.audit_shards},
             args={"id": approval_id, "entry": entry_fields(event, fields)},
         )
 

@@ -9,9 +9,6 @@ from typing import Any
 
 from bot.store.shared import Shared
 
-HEARTBEAT_MARK = "audit:2"  # ends this version's heartbeat values (lua/beat.lua); an old worker's has none
-_GLOB = str.maketrans({c: "\\" + c for c in "*?[]\\"})
-
 
 class Workers:
     def __init__(self, shared: Shared) -> None:
@@ -23,25 +20,13 @@ class Workers:
         sent = time.time()
         seconds, micros = await self._s.script("beat")(
             keys={"heartbeat": self._k.heartbeat(worker_id)},
-            args={"now": repr(sent), "mark": HEARTBEAT_MARK, "ttl_ms": str(int(ttl * 1000))},
+            args={"now": repr(sent), "ttl_ms": str(int(ttl * 1000))},
         )
         self._s.clock_offset = int(seconds) + int(micros) / 1e6 - (sent + time.time()) / 2
 
     async def drop(self, worker_id: str) -> None:
         """The worker stops: its heartbeat goes at once."""
         await self._s.redis.delete(self._k.heartbeat(worker_id))
-
-    async def unmarked(self) -> list[str]:
-        """The workers alive whose heartbeat is not this version's (no `HEARTBEAT_MARK`): workers of the old audit
-        chain, during a rolling upgrade (bot/audit/bridge.py). One SCAN of the key space for the heartbeats (its
-        cost grows with the number of keys, not of workers), then one MGET."""
-        prefix = self._k.heartbeat("")
-        keys = [str(key) async for key in self._s.redis.scan_iter(match=prefix.translate(_GLOB) + "*", count=1000)]
-        if not keys:
-            return []
-        values = await self._s.redis.mget(keys)
-        return sorted(key[len(prefix):] for key, value in zip(keys, values, strict=True)
-                      if value is not None and not str(value).endswith(" " + HEARTBEAT_MARK))
 
     async def alive(self, worker_ids: Iterable[str]) -> dict[str, bool]:
         ids = list(dict.fromkeys(worker_ids))

@@ -23,6 +23,9 @@ from tests.conftest import bot_env, start_worker
 from tests.support.audit_log import entries, keys_file, rewrite, verdict
 from tests.support.source import ROOT
 
+BROKEN = "audit log NOT intact: shard 1 (scheme 2): "  # a finding in a new log's one shard
+INTACT = "audit log intact: shard 1 (scheme 2): "
+
 
 async def cli(*args: str, redis_url: str, **env: str) -> subprocess.CompletedProcess[str]:
     environment = {**os.environ, "REDIS_URL": redis_url, **env}
@@ -42,14 +45,14 @@ async def test_verify_exit_codes(store: Store, redis_url: str, tmp_path: Path) -
     assert await writer.write_due()
     intact = await cli("verify", redis_url=redis_url, SIGNING_KEYS_FILE=str(keys))
     assert intact.returncode == 0, intact.stderr
-    assert intact.stdout.startswith("audit log intact: 4 entries checked, seq 1 to 4; 1 signed checkpoints verified")
+    assert intact.stdout.startswith(f"{INTACT}4 entries checked, seq 1 to 4; 1 signed checkpoints verified")
     log = await entries(store)
     log[1] = (log[1][0], {**log[1][1], "by": "U0MALLORY"})
     await rewrite(store, log)
     broken = await cli("verify", "--since", "7d", redis_url=redis_url, SIGNING_KEYS_FILE=str(keys))
     assert broken.returncode == 1
     checkpoint_id = (await store.audit.checkpoints())[0][0]
-    assert broken.stdout.strip() == (f"audit log NOT intact: altered: entry {log[1][0]} (seq 2): it is not what"
+    assert broken.stdout.strip() == (f"{BROKEN}altered: entry {log[1][0]} (seq 2): it is not what"
                                      f" checkpoint {checkpoint_id} signed for this seq")
     for bad in (["verify", "--since", "soon"], ["verify", "--format", "csv"], ["--jwks", "k.json"], ["verify", "x"]):
         usage = await cli(*bad, redis_url=redis_url)
@@ -69,7 +72,7 @@ async def test_no_audit_log_under_the_prefix_is_said_and_fails(store: Store, red
         assert wrong.stdout == ""
         assert wrong.stderr.startswith("error: no audit log found under the key prefix 'not-the-bots'"), wrong.stderr
     right = await cli("verify", redis_url=redis_url, REDIS_KEY_PREFIX=store.keys.prefix)
-    assert right.returncode == 0 and right.stdout.startswith("audit log intact: 1 entries checked")
+    assert right.returncode == 0 and right.stdout.startswith(f"{INTACT}1 entries checked")
 
 
 async def test_export_keeps_working_and_carries_the_seq(store: Store, redis_url: str) -> None:

@@ -1,6 +1,7 @@
 """Upgrading a log of the old chain (before #44: `seq`, `prev`, `hash` computed in Lua, old-style checkpoints): the
-old entries still verify under their checkpoints, the new ones under the new scheme, anchored on the old chain's
-last hash; and the old chain's tampers, the stripped fields of #44 among them, are still caught."""
+old entries, a frozen shard, still verify under their checkpoints, the new ones, the next shard, under the new
+scheme, anchored on the old chain's last hash; and the old chain's tampers, the stripped fields of #44 among them, are
+still caught, each named with its shard (tests/audit/test_shards.py has the shards themselves)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from tests.support.audit_log import entries, rehashed, rewrite, signing_keys, ve
 from tests.support.old_worker import OldWorker
 
 CHAIN = ("seq", "prev", "hash")
+OLD = "audit log NOT intact: shard 1 (scheme legacy): "  # a finding in the old chain's shard
 
 
 @pytest.fixture
@@ -43,9 +45,9 @@ async def test_old_entries_verify_under_their_checkpoints_and_new_ones_under_the
     assert (stored["from"], stored["seq"], stored["prev"]) == ("8", "9", log[6][1]["hash"])
     said, code = await verdict(store, keys)
     assert code == 0, said
-    assert said.startswith("audit log intact: 7 entries of the old chain checked, seq 1 to 7, under 2 of its"
-                           " checkpoints; 2 entries checked, seq 8 to 9; 1 signed checkpoints verified, the last at"
-                           " seq 9")
+    assert said.startswith("audit log intact: shard 1 (scheme legacy), frozen at seq 7: 7 entries of the old chain"
+                           " checked, seq 1 to 7, under 2 of its checkpoints; shard 2 (scheme 2): 2 entries checked,"
+                           " seq 8 to 9; 1 signed checkpoints verified, the last at seq 9")
     # an old entry altered and its chain recomputed to its end: the first new checkpoint's anchor catches it
     prev = log[3][1]["prev"]
     for n in range(3, 7):
@@ -53,11 +55,11 @@ async def test_old_entries_verify_under_their_checkpoints_and_new_ones_under_the
         log[n], prev = (log[n][0], fields), fields["hash"]
     await rewrite(store, log)
     said, code = await verdict(store, keys)
-    assert code == 1 and said.startswith(f"audit log NOT intact: altered: entry {log[5][0]} (seq 6): checkpoint")
+    assert code == 1 and said.startswith(f"{OLD}altered: entry {log[5][0]} (seq 6): checkpoint")
     old_checkpoints = await store.audit.checkpoints()
     await rewrite(store, [c for c in old_checkpoints if c[1].get("v") == "2"], key=store.keys.audit_checkpoints)
     said, code = await verdict(store, keys)  # the old checkpoints deleted too: the new scheme's anchor still tells
-    assert (code, said) == (1, f"audit log NOT intact: altered: entry {log[6][0]} (seq 7): checkpoint"
+    assert (code, said) == (1, f"{OLD}altered: entry {log[6][0]} (seq 7): checkpoint"
                                f" {old_checkpoints[-1][0]} anchors the new scheme on another hash than this entry's:"
                                " the old chain was rewritten")
     assert old[0][1]["seq"] == "1"
@@ -71,9 +73,9 @@ async def test_entries_stripped_of_the_old_chain_fields_are_not_skipped(store: S
     stripped[2] = (stripped[2][0], {**stripped[2][1], "by": "U0MALLORY"})
     await rewrite(store, [*stripped, *log[5:]])
     said, code = await verdict(store, keys)
-    assert (code, said) == (1, f"audit log NOT intact: altered: entry {log[0][0]} (seq 1): it and 4 more entries have"
-                               " no chain fields, yet the chain's first entry here is seq 6, not seq 1: their chain"
-                               " fields were removed")
+    assert (code, said) == (1, f"{OLD}altered: entry {log[0][0]} (seq 1): it and 4 more entries have no chain"
+                               " fields, yet the chain's first entry here is seq 6, not seq 1: their chain fields were"
+                               " removed")
     # entries written before any chain, in front of its seq 1, are still skipped
     await store.redis.delete(store.keys.audit, store.keys.audit_checkpoints)
     for n in range(3):
@@ -86,16 +88,14 @@ async def test_entries_stripped_of_the_old_chain_fields_are_not_skipped(store: S
     assert "3 older entries written before the chain were skipped" in said
 
 
-async def test_an_old_worker_writing_while_the_bridge_is_off_is_named(store: Store) -> None:
-    """An old worker no new worker saw alive (the bridge off, tests/audit/test_rolling_upgrade.py has it on): its
-    Lua step (the old version's own) finds no chain fields at the end and starts again at seq 1: reported, not
-    silently accepted."""
-    await write_old(store, 2)
+async def test_an_old_worker_writing_after_the_freeze_is_named_with_the_frozen_shard(store: Store) -> None:
+    """An old worker still running once this version wrote (the old chain's shard frozen): its Lua step (the old
+    version's own) finds no chain fields at the end and starts again at seq 1: reported, not silently accepted."""
+    old = await write_old(store, 2)
     await store.audit.append("settings", by="U0NEW")
-    assert not await store.redis.exists(store.keys.audit_bridge)
     seq, entry_id = await OldWorker(store, "old1").append()
     assert seq == 1
     said, code = await verdict(store)
-    assert (code, said) == (1, f"audit log NOT intact: inserted: entry {entry_id} (seq 4): an entry of the old chain"
-                               " that starts it again at seq 1, after entries of the new scheme: a worker of the old"
-                               " version wrote it while the bridge was off (no worker of the new version saw it alive)")
+    assert (code, said) == (1, f"{OLD}inserted: entry {entry_id} (seq 1): an entry of the old chain's form, appended"
+                               f" after the shard was frozen at entry {old[-1][0]} (seq 2): a worker of the old version"
+                               " wrote it after this version's first entry")

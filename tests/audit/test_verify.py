@@ -15,6 +15,9 @@ from bot.core.signing import SigningKeys
 from bot.store import Store
 from tests.support.audit_log import entries, rewrite, signing_keys, spaced, verdict
 
+BROKEN = "audit log NOT intact: shard 1 (scheme 2): "  # a finding in a new log's one shard
+INTACT = "audit log intact: shard 1 (scheme 2): "
+
 Entry = tuple[str, dict[str, str]]
 
 
@@ -59,7 +62,7 @@ async def test_an_altered_field_is_named(store: Store, keys: SigningKeys) -> Non
     said, code = await verdict(store, keys)
     assert code == 1
     checkpoint_id = (await store.audit.checkpoints())[0][0]
-    assert said == (f"audit log NOT intact: altered: entry {entry_id} (seq 4): it is not what checkpoint"
+    assert said == (f"{BROKEN}altered: entry {entry_id} (seq 4): it is not what checkpoint"
                     f" {checkpoint_id} signed for this seq")
 
 
@@ -73,7 +76,7 @@ async def test_a_rewritten_range_is_caught_by_the_signed_head(store: Store, keys
                   key=store.keys.audit_checkpoints)
     said, code = await verdict(store, keys)
     assert code == 1
-    assert said == (f"audit log NOT intact: altered: entry {log[5][0]} (seq 6): checkpoint {checkpoint_id} signed"
+    assert said == (f"{BROKEN}altered: entry {log[5][0]} (seq 6): checkpoint {checkpoint_id} signed"
                     " other entries for seq 1 to 6: an entry in this range was altered and the digests kept beside the"
                     " checkpoint rewritten")
 
@@ -85,7 +88,7 @@ async def test_a_deleted_entry_is_named(store: Store, keys: SigningKeys) -> None
         await store.redis.xdel(store.keys.audit, log[2][0], log[3][0])
         said, code = await verdict(store, keys if signed else None)
         assert code == 1
-        assert said == (f"audit log NOT intact: deleted: entry {log[4][0]} (seq 3): entries seq 3 to 4 are missing"
+        assert said == (f"{BROKEN}deleted: entry {log[4][0]} (seq 3): entries seq 3 to 4 are missing"
                         f" before this one, after entry {log[1][0]}")
 
 
@@ -97,18 +100,18 @@ async def test_an_inserted_entry_is_named(store: Store, keys: SigningKeys) -> No
     plain = "1000025-0"  # between seq 3 and 4, without a seq
     await rewrite(store, [*log[:3], (plain, {"event": "settings", "by": "U0MALLORY"}), *log[3:]])
     said, code = await verdict(store, keys)
-    assert (code, said) == (1, f"audit log NOT intact: inserted: entry {plain} (seq 4): it has no `seq`, among"
+    assert (code, said) == (1, f"{BROKEN}inserted: entry {plain} (seq 4): it has no `seq`, among"
                                " numbered entries")
     # a careful forger: the entry takes seq 4, before the real seq 4
     forged = ("1000025-0", {"event": "settings", "by": "U0MALLORY", "seq": "4"})
     await rewrite(store, [*log[:3], forged, *log[3:]])
     said, code = await verdict(store, keys)
-    assert (code, said) == (1, f"audit log NOT intact: inserted: entry {forged[0]} (seq 4): entry {log[3][0]} has the"
+    assert (code, said) == (1, f"{BROKEN}inserted: entry {forged[0]} (seq 4): entry {log[3][0]} has the"
                                " same seq and is the one the checkpoint signed")
     # in the unsigned tail, a repeated seq is named too
     await rewrite(store, [*log, ("1000045-0", {"event": "settings", "by": "U0MALLORY", "seq": "5"})])
     said, code = await verdict(store, keys)
-    assert (code, said) == (1, "audit log NOT intact: inserted: entry 1000045-0 (seq 5): its seq repeats or goes back"
+    assert (code, said) == (1, f"{BROKEN}inserted: entry 1000045-0 (seq 5): its seq repeats or goes back"
                                " (after seq 5)")
 
 
@@ -119,12 +122,12 @@ async def test_entries_that_traded_places_are_named(store: Store, keys: SigningK
     (id3, third), (id4, fourth) = log[2], log[3]
     await rewrite(store, [*log[:2], (id3, fourth), (id4, third), *log[4:]])  # whole entries, seq and all
     said, code = await verdict(store, keys)
-    assert (code, said) == (1, f"audit log NOT intact: altered: entry {id4} (seq 3): it is out of order: it comes after"
+    assert (code, said) == (1, f"{BROKEN}altered: entry {id4} (seq 3): it is out of order: it comes after"
                                f" entry {id3} (seq 4); the two traded places")
     # their contents traded, each keeping its place's seq: the digests tell
     await rewrite(store, [*log[:2], (id3, {**fourth, "seq": "3"}), (id4, {**third, "seq": "4"}), *log[4:]])
     said, code = await verdict(store, keys)
-    assert code == 1 and said.startswith(f"audit log NOT intact: altered: entry {id3} (seq 3): it is not what")
+    assert code == 1 and said.startswith(f"{BROKEN}altered: entry {id3} (seq 3): it is not what")
 
 
 async def test_a_cut_tail_is_named_by_the_checkpoint(store: Store, keys: SigningKeys) -> None:
@@ -132,7 +135,7 @@ async def test_a_cut_tail_is_named_by_the_checkpoint(store: Store, keys: Signing
     await store.redis.xdel(store.keys.audit, log[4][0], log[5][0])
     said, code = await verdict(store, keys)
     assert code == 1
-    assert said.startswith(f"audit log NOT intact: deleted: entry {log[5][0]} (seq 5): checkpoint ")
+    assert said.startswith(f"{BROKEN}deleted: entry {log[5][0]} (seq 5): checkpoint ")
     assert f"the log ends at seq 4 after entry {log[3][0]}: entries seq 5 to 6 are gone" in said
 
 
@@ -145,11 +148,11 @@ async def test_a_forged_checkpoint_is_named(store: Store, keys: SigningKeys, tmp
     forged = {**good, "jws": other.sign(claims, typ=CHECKPOINT_TYPE)}
     await rewrite(store, [(good_id, forged)], key=store.keys.audit_checkpoints)
     said, code = await verdict(store, keys)
-    assert (code, said) == (1, f"audit log NOT intact: forged checkpoint {good_id} (seq 3): its kid is not one of"
+    assert (code, said) == (1, f"{BROKEN}forged checkpoint {good_id} (seq 3): its kid is not one of"
                                " this deployment's keys")
     await rewrite(store, [(good_id, {**good, "start": "2"})], key=store.keys.audit_checkpoints)  # beside the JWS
     said, code = await verdict(store, keys)
-    assert (code, said) == (1, f"audit log NOT intact: forged checkpoint {good_id} (seq 3): the fields stored beside"
+    assert (code, said) == (1, f"{BROKEN}forged checkpoint {good_id} (seq 3): the fields stored beside"
                                " its JWS are not what it signed")
 
 
@@ -159,7 +162,7 @@ async def test_a_deleted_checkpoint_is_named(store: Store, keys: SigningKeys) ->
     assert [f["seq"] for _, f in kept] == ["3", "6", "9"]
     await store.redis.xdel(store.keys.audit_checkpoints, kept[1][0])
     said, code = await verdict(store, keys)
-    assert (code, said[:60]) == (1, f"audit log NOT intact: deleted: entry {kept[2][1]['id']} (seq 4):"[:60])
+    assert (code, said[:60]) == (1, f"{BROKEN}deleted: entry {kept[2][1]['id']} (seq 4):"[:60])
     assert f"checkpoint {kept[2][0]} (seq 7 to 9) does not follow checkpoint {kept[0][0]} (to seq 3)" in said
 
 
@@ -171,7 +174,7 @@ async def test_a_deleted_head_is_not_a_trim(store: Store, keys: SigningKeys) -> 
     await store.redis.xdel(store.keys.audit_checkpoints, first_checkpoint)
     newest = (await store.audit.checkpoints())[-1][0]
     said, code = await verdict(store, keys)
-    assert (code, said) == (1, f"audit log NOT intact: deleted: entry {log[4][0]} (seq 1): entries seq 1 to 4 at the"
+    assert (code, said) == (1, f"{BROKEN}deleted: entry {log[4][0]} (seq 1): entries seq 1 to 4 at the"
                                f" start of the log are gone: checkpoint {newest} signed that the log starts at seq 1;"
                                " that is no trim")
     # the writer does not launder it: its next checkpoint still says the log starts at seq 1
@@ -181,7 +184,7 @@ async def test_a_deleted_head_is_not_a_trim(store: Store, keys: SigningKeys) -> 
     # every checkpoint deleted too: with keys, a log that does not start at seq 1 is reported
     await store.redis.delete(store.keys.audit_checkpoints)
     said, code = await verdict(store, keys)
-    assert (code, said) == (1, f"audit log NOT intact: deleted: entry {log[4][0]} (seq 1): the log starts at seq 5,"
+    assert (code, said) == (1, f"{BROKEN}deleted: entry {log[4][0]} (seq 1): the log starts at seq 5,"
                                " and no signed checkpoint says entries were trimmed")
 
 

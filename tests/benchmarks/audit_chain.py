@@ -79,7 +79,7 @@ async def measure_append(store: Store, rounds: int, appends: int) -> dict[str, A
     stats = await commandstats(store)
     append_us = statistics.median(series["append"]) * 1e6
     plain_us = statistics.median(series["plain"]) * 1e6
-    await store.redis.delete(store.keys.audit, store.keys.audit_seq, plain_key)
+    await store.redis.delete(store.keys.audit, store.keys.audit_seq, store.keys.audit_shards, plain_key)
     return {
         "rounds": rounds, "appends_per_round": appends,
         "append_us": append_us, "plain_xadd_us": plain_us, "ratio_append_to_plain": append_us / plain_us,

@@ -1,8 +1,8 @@
 """A worker of the old audit chain (before #44), as far as the audit log goes: its Lua steps, verbatim from commit
 355e5b1 (tests/support/old_chain/), loaded as that version's loader did and run with `register_script`; its
 heartbeat, its appends (each with `MINID ~` the retention's cutoff) and its signed checkpoints of the chain's head
-(`{seq, hash, id, at}`, as its bot/report/checkpoints.py wrote them). What the rolling upgrade's tests mix with the
-new workers."""
+(`{seq, hash, id, at}`, as its bot/report/checkpoints.py wrote them). What the shards' tests
+(tests/audit/test_shards.py) write the old chain's shard with, and an old worker still running after the freeze."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from bot.store import Store
 
 OLD_CHAIN = Path(__file__).parent / "old_chain"
 COMMIT = "355e5b1"  # the version whose Lua these are
-SHA256 = {  # the copies are the old files byte for byte (tests/audit/test_rolling_upgrade.py checks)
+SHA256 = {  # the copies are the old files byte for byte (tests/audit/test_shards.py checks)
     "audit.lua": "cf89cb2bc28e132c69fbf5ac617bef4a750d6fc6ef6f91f58f652fe934dce528",
     "audit_append.lua": "a563cff9071470bc30640a9b410c9b39f71d5bf126e8e08da203122cf3eaf241",
     "audit_checkpoint.lua": "856b3d524f31e44c62304579617282797910783596cba6e8ecc0507329d41506",

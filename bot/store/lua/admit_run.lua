@@ -1,4 +1,4 @@
---! keys: user_runs channel_runs live run channel_index user_index audit audit_seq audit_bridge
+--! keys: user_runs channel_runs live run channel_index user_index audit audit_seq audit_shards
 --! uses: fields audit
 -- Admit and record a run in one step, if its requester and channel are under their limits of active
 -- runs (so simultaneous commands cannot all pass the check). Runs of the channel's index started
@@ -21,5 +21,5 @@ redis.call('ZADD', K.channel_index, A.created_at, A.id)
 redis.call('ZREMRANGEBYSCORE', K.channel_index, '-inf', A.index_cutoff)
 redis.call('ZADD', K.user_index, A.created_at, A.id)
 redis.call('ZREMRANGEBYSCORE', K.user_index, '-inf', A.index_cutoff)
-audit_append(K.audit, K.audit_seq, K.audit_bridge, flat(A.audit))
+audit_append(K.audit, K.audit_seq, K.audit_shards, flat(A.audit))
 return 'ok'

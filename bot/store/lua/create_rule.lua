@@ -1,4 +1,4 @@
---! keys: seq rules uses channels audit audit_seq audit_bridge
+--! keys: seq rules uses channels audit audit_seq audit_shards
 --! uses: fields audit
 -- Keep a new rule under the next id ('R' .. n), unless its channel already has A.limit live rules
 -- ('full'). Expired rules are dropped from the channel's hash on the way. Audited `rule_created`.
@@ -22,5 +22,5 @@ redis.call('HSET', K.rules, id, cjson.encode(rule))
 redis.call('SADD', K.channels, A.channel)
 local entry = A.audit
 entry.rule_id = id
-audit_append(K.audit, K.audit_seq, K.audit_bridge, flat(entry))
+audit_append(K.audit, K.audit_seq, K.audit_shards, flat(entry))
 return id

@@ -1,4 +1,4 @@
---! keys: approval texts votes deadlines nudges waiting outbox audit audit_seq audit_bridge refused changes recent webhooks
+--! keys: approval texts votes deadlines nudges waiting outbox audit audit_seq audit_shards refused changes recent webhooks
 --! uses: stored homes audit windows decide
 -- One decision or vote (a click, a modal, a cancel), through the decide step.
 return decide(K, A)

@@ -1,4 +1,4 @@
---! keys: run user_runs channel_runs live run_approvals ledger rules rule_uses audit audit_seq audit_bridge
+--! keys: run user_runs channel_runs live run_approvals ledger rules rule_uses audit audit_seq audit_shards
 --! uses: final fence audit
 -- Give a run its final status unless it has one: 'ok', else the status it had, 'fenced' or
 -- 'missing'. The ended run, its approvals' index and its ledger are kept A.retention seconds. Its
@@ -19,7 +19,7 @@ redis.call('SREM', K.live, A.id)
 redis.call('EXPIRE', K.run, A.retention)
 redis.call('EXPIRE', K.run_approvals, A.retention)
 redis.call('EXPIRE', K.ledger, A.retention)
-audit_append(K.audit, K.audit_seq, K.audit_bridge, {'event', 'run_finished', 'at', A.finished_at, 'run', A.id,
+audit_append(K.audit, K.audit_seq, K.audit_shards, {'event', 'run_finished', 'at', A.finished_at, 'run', A.id,
                                      'outcome', A.status, 'reason', A.audit_reason, 'by', A.ended_by,
                                      'origin_channel', A.channel})
 local ended = {'ok'}
@@ -31,7 +31,7 @@ for i = 1, #rules, 2 do
     ended[#ended + 1] = redis.call('HGET', K.rule_uses, rules[i]) or '0'
     redis.call('HDEL', K.rules, rules[i])
     redis.call('HDEL', K.rule_uses, rules[i])
-    audit_append(K.audit, K.audit_seq, K.audit_bridge, {'event', 'rule_ended', 'at', A.finished_at, 'rule_id', rules[i],
+    audit_append(K.audit, K.audit_seq, K.audit_shards, {'event', 'rule_ended', 'at', A.finished_at, 'rule_id', rules[i],
                                          'rule_uses', ended[#ended], 'by', 'system', 'run', A.id,
                                          'origin_channel', A.channel, 'reason', 'run ' .. A.id .. ' ended'})
   end

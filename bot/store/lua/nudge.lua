@@ -1,4 +1,4 @@
---! keys: nudges outbox audit audit_seq audit_bridge changes ...approvals
+--! keys: nudges outbox audit audit_seq audit_shards changes ...approvals
 --! uses: stored homes audit
 -- The approvals a nudger claimed (A.ids, lua/claim_due.lua on the nudges set): each one still pending
 -- is returned for its reminders to be told; one decided or gone leaves the set. An escalation that is
@@ -35,7 +35,7 @@ for i, id in ipairs(A.ids) do
       redis.call('HSET', approval, 'escalated_at', A.now, 'approvers', approvers,
                  'version', redis.call('INCR', K.changes))
       redis.call('ZADD', K.outbox, tonumber(A.now), id)  -- the card says so
-      audit_append(K.audit, K.audit_seq, K.audit_bridge, {'event', 'escalated', 'at', A.now, 'approval', id, 'run', cur[8],
+      audit_append(K.audit, K.audit_seq, K.audit_shards, {'event', 'escalated', 'at', A.now, 'approval', id, 'run', cur[8],
                    'origin_channel', cur[9], 'card_channel', cur[10], 'to', cur[6], 'escalate_after', cur[4]})
     end
     pending[#pending + 1] = stored(approval, texts)  -- `telling` as the last nudger left it: set, it died

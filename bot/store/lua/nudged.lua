@@ -1,4 +1,4 @@
---! keys: approval nudges audit audit_seq audit_bridge
+--! keys: approval nudges audit audit_seq audit_shards
 --! uses: fields audit
 -- A nudger told an approval's steps up to A.told (their messages are posted): note it, audit each
 -- reminder (A.entries), and schedule the next step (A.next_at; '' for none). If the approval was
@@ -13,7 +13,7 @@ redis.call('HSET', K.approval, 'telling', '0')
 if tonumber(A.told) > (tonumber(nudged) or 0) then
   redis.call('HSET', K.approval, 'nudged', A.told)
   for _, entry in ipairs(A.entries) do
-    audit_append(K.audit, K.audit_seq, K.audit_bridge, flat(entry))
+    audit_append(K.audit, K.audit_seq, K.audit_shards, flat(entry))
   end
 end
 if A.next_at ~= '' then redis.call('ZADD', K.nudges, A.next_at, A.id) else redis.call('ZREM', K.nudges, A.id) end

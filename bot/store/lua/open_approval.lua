@@ -1,4 +1,4 @@
---! keys: approval texts deadlines run_approvals checkpoint audit audit_seq audit_bridge run changes nudges waiting idem pending rules rule_uses policy_counts ...windows
+--! keys: approval texts deadlines run_approvals checkpoint audit audit_seq audit_shards run changes nudges waiting idem pending rules rule_uses policy_counts ...windows
 --! uses: fence fields homes audit windows
 -- The one step that opens an approval, for a run's team and a program's ask alike: every limit, the
 -- idempotency of the ask and a rule's use are decided here, atomically, with the approval stored.
@@ -88,7 +88,7 @@ if A.decided ~= 'rejected' then
 end
 for _, id in ipairs(A.policy) do redis.call('HINCRBY', K.policy_counts, id, 1) end
 if #A.policy > 0 then redis.call('EXPIRE', K.policy_counts, A.retention) end
-local seq, audit_id = audit_append(K.audit, K.audit_seq, K.audit_bridge, flat(entry))
+local seq, audit_id = audit_append(K.audit, K.audit_seq, K.audit_shards, flat(entry))
 if A.decided == 'approved' then
   -- a rule or the input mode allowed the call: the approval names its audit entry (signed receipts carry it)
   redis.call('HSET', K.approval, 'decided_audit_seq', seq, 'decided_audit_id', audit_id)

@@ -1,4 +1,4 @@
---! keys: approval audit audit_seq audit_bridge rules
+--! keys: approval audit audit_seq audit_shards rules
 --! uses: audit
 -- A program uses an approval it was given (the Approvals API: right before the approved call runs). An
 -- approval is used once: the same use asking again (its answer was lost: the same token) is told it is its
@@ -28,5 +28,5 @@ if (cur[9] or '') ~= '' then
   if not raw or tonumber(cjson.decode(raw).expires_at) <= tonumber(A.now) then return {'revoked', cur[9]} end
 end
 redis.call('HSET', K.approval, 'consumed', '1', 'consumed_by', A.by, 'used_at', A.now)
-audit_append(K.audit, K.audit_seq, K.audit_bridge, {'event', 'used', 'at', A.now, 'approval', A.id, 'by', A.key_name})
+audit_append(K.audit, K.audit_seq, K.audit_shards, {'event', 'used', 'at', A.now, 'approval', A.id, 'by', A.key_name})
 return {'ok'}

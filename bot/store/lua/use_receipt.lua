@@ -1,4 +1,4 @@
---! keys: approval audit audit_seq audit_bridge rules names
+--! keys: approval audit audit_seq audit_shards rules names
 --! uses: audit
 -- An executor spends an approval's receipt (POST /api/v1/approvals/{id}/use with a receipt, no API key),
 -- once: apart from the asking program's own use (`consumed`, lua/use_approval.lua), so a gateway's use and
@@ -36,6 +36,6 @@ if (cur[6] or '') ~= '' then
   if not raw or tonumber(cjson.decode(raw).expires_at) <= tonumber(A.now) then return {'revoked', cur[6]} end
 end
 redis.call('HSET', K.approval, 'receipt_used_by', A.token, 'receipt_used_at', A.now)
-audit_append(K.audit, K.audit_seq, K.audit_bridge, {'event', 'receipt_used', 'at', A.now, 'approval', A.id, 'by', 'executor',
+audit_append(K.audit, K.audit_seq, K.audit_shards, {'event', 'receipt_used', 'at', A.now, 'approval', A.id, 'by', 'executor',
   'key', name, 'jti', A.jti})
 return {'ok'}

@@ -5,7 +5,7 @@
 -- cancel) and by sweep.lua for each approval whose deadline has passed. A vote and a decision keep
 -- the Home indexes (lua/lib/homes.lua, which this needs) in the same step.
 --
--- k: approval, texts, votes, deadlines, nudges, waiting, outbox, audit, audit_seq, audit_bridge, changes (the Homes' change
+-- k: approval, texts, votes, deadlines, nudges, waiting, outbox, audit, audit_seq, audit_shards, changes (the Homes' change
 --    counter), webhooks (decisions due a POST to the asking program's callback_url); for a person
 --    also refused (this person's refusal was audited lately) and recent (what
 --    they decided).
@@ -79,7 +79,7 @@ local function decide(k, a)
   local function audit(...)  -- returns the entry's seq and stream id (lua/lib/audit.lua, which this needs)
     local entry = {'at', a.now, 'approval', a.id, 'run', run_id, 'card_channel', shown_in, 'origin_channel', origin}
     for _, part in ipairs({...}) do entry[#entry + 1] = part end
-    return audit_append(k.audit, k.audit_seq, k.audit_bridge, entry)
+    return audit_append(k.audit, k.audit_seq, k.audit_shards, entry)
   end
   local acting_for = ''  -- `by` decides for this person (away, delegating to them)
   local latency_ms = math.floor((tonumber(a.now) - tonumber(created_at)) * 1000)

@@ -1,0 +1,112 @@
+"""The TypeScript package (agents/typescript/, npm `agent-approvals`) against the Python side.
+
+Its request and answer types are generated from the bot's own OpenAPI document: the committed `src/api.ts` is what
+the generator writes now (`python -m tests.support.typescript` after a change of the API). The shared receipt
+vectors (tests/support/receipt_vectors.py) are answered by the Python verifier as they say; the TypeScript verifier
+must answer them alike (its test `vectors.test.ts`). Then the package is compiled (`tsc`, strict) and its tests run
+by Node's own runner against a real worker with Redis and the Slack stand-in, the key and the vectors in the
+environment, while this test plays the reviewer on the cards its asks make (approve as bob the titles "ts: approve
+…", reject with a reason the titles "ts: reject …", leave the others): every TypeScript test must run and pass.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from agent_approvals.receipts import ReceiptError, verify
+
+from bot.devslack.server import SlackStandIn
+from tests.conftest import BOB, Worker, block_texts, card_of
+from tests.support.hitl import click, reject
+from tests.support.receipt_vectors import vectors, write
+from tests.support.signing_worker import signing_bot
+from tests.support.typescript import API_TS, PACKAGE, api_ts, build, node
+
+REASON = "not on a Friday"
+
+
+@pytest.fixture
+async def signer(slack: SlackStandIn, redis_url: str, tmp_path: Path) -> AsyncIterator[tuple[Worker, str]]:
+    async with signing_bot(slack, redis_url, tmp_path / "signing-keys.json") as made:
+        yield made
+
+
+def test_the_committed_api_types_are_what_the_openapi_document_makes() -> None:
+    assert API_TS.read_text() == api_ts(), "src/api.ts drifted from the API: run `python -m tests.support.typescript`"
+
+
+def answer(vector: dict[str, Any], made: dict[str, Any]) -> str:
+    try:
+        verify(vector["receipt"], made["jwks"], tool=vector["tool"], arguments=vector["arguments"],
+               audience=vector["audience"], issuer=vector["issuer"], now=made["now"], leeway=made["leeway"])
+    except ReceiptError as error:
+        return error.reason
+    return "ok"
+
+
+def test_the_python_verifier_answers_each_shared_vector_as_it_says() -> None:
+    made = json.loads(json.dumps(vectors()))  # as the TypeScript side reads them: through JSON
+    assert {v["name"]: answer(v, made) for v in made["vectors"]} == {v["name"]: v["expect"] for v in made["vectors"]}
+    reasons = {v["expect"] for v in made["vectors"]}
+    assert reasons >= {"ok", "bad_signature", "malformed", "unknown_key", "expired", "not_yet_valid", "wrong_tool",
+                       "wrong_arguments", "wrong_audience", "wrong_issuer"}
+
+
+async def review(slack: SlackStandIn, done: asyncio.Event) -> list[str]:
+    """Decide each new pending card by its title, as bob, until `done`; what was decided, in order."""
+    decided: list[str] = []
+    seen: set[str] = set()
+    while not done.is_set():
+        for card in card_of(slack, pending=True):
+            if card["ts"] in seen:
+                continue
+            seen.add(card["ts"])
+            text = block_texts(card)
+            if "ts: approve" in text:
+                await click(slack, card, "approval_approve", user=BOB)
+                decided.append("approved")
+            elif "ts: reject" in text:
+                await reject(slack, card, user=BOB, reason=REASON)
+                decided.append("rejected")
+        try:
+            await asyncio.wait_for(done.wait(), 0.02)
+        except TimeoutError:
+            pass
+    return decided
+
+
+def declared_tests() -> int:
+    return sum(len(re.findall(r"^test\(", p.read_text(), re.M)) for p in (PACKAGE / "test").glob("*.test.ts"))
+
+
+async def test_the_typescript_package_against_a_real_bot(
+    signer: tuple[Worker, str], slack: SlackStandIn, tmp_path: Path
+) -> None:
+    bot, key = signer
+    await asyncio.to_thread(build)
+    write(tmp_path / "vectors.json")
+    env = {**os.environ, "AGENT_APPROVALS_URL": bot.url, "AGENT_APPROVALS_KEY": key,
+           "RECEIPT_VECTORS": str(tmp_path / "vectors.json")}
+    tests = sorted(str(p) for p in (PACKAGE / "dist" / "test").glob("*.test.js"))
+    done = asyncio.Event()
+    reviewer = asyncio.create_task(review(slack, done))
+    process = await asyncio.create_subprocess_exec(
+        node(), "--test", "--test-reporter=tap", *tests, cwd=PACKAGE, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    try:
+        out, _ = await asyncio.wait_for(process.communicate(), 240)
+    finally:
+        done.set()
+        decided = await reviewer
+    said = out.decode()
+    assert process.returncode == 0, said[-6000:]
+    counts = dict(re.findall(r"^# (pass|fail|skipped|todo|cancelled) (\d+)$", said, re.M))
+    assert counts == {"pass": str(declared_tests()), "fail": "0", "skipped": "0", "todo": "0", "cancelled": "0"}, said
+    assert sorted(decided) == ["approved", "approved", "rejected"]

@@ -27,7 +27,8 @@ from tests.conftest import BOB, Worker, block_texts, card_of
 from tests.support.hitl import click, reject
 from tests.support.receipt_vectors import vectors, write
 from tests.support.signing_worker import signing_bot
-from tests.support.typescript import API_TS, PACKAGE, api_ts, build, node
+from tests.support.source import ROOT
+from tests.support.typescript import API_TS, INSTALL, PACKAGE, api_ts, build, node
 
 REASON = "not on a Friday"
 
@@ -40,6 +41,17 @@ async def signer(slack: SlackStandIn, redis_url: str, tmp_path: Path) -> AsyncIt
 
 def test_the_committed_api_types_are_what_the_openapi_document_makes() -> None:
     assert API_TS.read_text() == api_ts(), "src/api.ts drifted from the API: run `python -m tests.support.typescript`"
+
+
+def test_the_readme_test_command_installs_the_package_and_ci_runs_it_as_written() -> None:
+    readme = (ROOT / "README.md").read_text()
+    command = readme.split("Run all the tests:\n\n```bash\n", 1)[1].split("\n```", 1)[0]
+    assert f"&& {INSTALL} && python -m pytest" in command
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert command in ci.splitlines()
+    assert "npm run --prefix agents/typescript build" in ci  # tsc, strict (tsconfig.json), beside ruff and mypy
+    assert command in (ROOT / "docs" / "contributors" / "tests.md").read_text()
+    assert "node_modules/" in (PACKAGE / ".gitignore").read_text()
 
 
 def answer(vector: dict[str, Any], made: dict[str, Any]) -> str:

@@ -71,7 +71,7 @@ export class Wire {
 
   /** One call's answer (a JSON object), retried as the module says; else an `ApprovalsError`. */
   async call(method: string, path: string, options: CallOptions = {}): Promise<Record<string, unknown>> {
-    const giveUp = Date.now() + this.retryFor * 1000;
+    const giveUp = Date.now() + ((options.holds ?? 0) + this.retryFor) * 1000; // (a long-poll may be held that long)
     let delay = 200;
     let tries = 0;
     const headers: Record<string, string> = {

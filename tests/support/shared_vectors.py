@@ -1,11 +1,13 @@
-"""Shared test vectors of receipts, made on the Python side for every verifier of the product to agree on: each a
-receipt, the call it is checked for (tool, arguments, audience, issuer) and what the Python verifier
-(`agent_approvals.receipts.verify`) must answer, "ok" or a `ReceiptError` reason; the TypeScript verifier
-(`verifyReceipt` of agents/typescript) reads the same file and must answer the same on every vector. Signed by
-joserfc (tests/support/receipts.py), or by the key's raw Ed25519 where joserfc would not sign what a vector needs.
-Also the args digests (RFC 8785) of awkward arguments, which each side must compute alike.
+"""Shared test vectors made on the Python side, for the TypeScript package (agents/typescript) to agree on.
 
-    python -m tests.support.receipt_vectors OUT.json
+Receipts, for every verifier of the product: each a receipt, the call it is checked for (tool, arguments, audience,
+issuer) and what the Python verifier (`agent_approvals.receipts.verify`) must answer, "ok" or a `ReceiptError`
+reason; the TypeScript verifier (`verifyReceipt`) reads the same file and must answer the same on every vector.
+Signed by joserfc (tests/support/receipts.py), or by the key's raw Ed25519 where joserfc would not sign what a vector
+needs. Also the args digests (RFC 8785) of awkward arguments, which each side must compute alike; and decisions as
+the API shows them with their words (`Approval.who`, `refusal`: what a model reads when its call does not run).
+
+    python -m tests.support.shared_vectors OUT.json
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from agent_approvals.client import Approval, refusal
 from agent_approvals.receipts import ALG, TYPE, args_sha256
 
 from tests.support.receipts import EMAIL, Issuer, b64
@@ -123,7 +126,39 @@ def vectors() -> dict[str, Any]:
         vector.update(call)
         out.append(vector)
     digests = [{"arguments": arguments, "sha256": args_sha256(arguments)} for arguments in AWKWARD]
-    return {"now": NOW, "leeway": 30, "jwks": jwks, "vectors": out, "digests": digests}
+    return {"now": NOW, "leeway": 30, "jwks": jwks, "vectors": out, "digests": digests, "decisions": decisions()}
+
+
+DECIDED = {"id": "a-1", "tool": "send_email", "arguments": EMAIL, "decided_at": "2026-11-25T10:00:00Z"}
+DECISIONS: list[dict[str, Any]] = [
+    {"status": "rejected", "decided_by": "U0BOB", "decided_by_name": "bob", "reason": "not on a Friday"},
+    {"status": "rejected", "decided_by": "U0BOB", "decided_by_name": "@bob ", "reason": "  "},
+    {"status": "rejected", "decided_by": "U0BOB", "reason": "who is this?"},
+    {"status": "rejected", "decided_by": "rule R3", "reason": "never to everyone"},
+    {"status": "rejected", "decided_by": "auto", "reason": "risky words"},
+    {"status": "rejected", "decided_by": "policy", "reason": "refused by policy P1"},
+    {"status": "rejected"},
+    {"status": "timed_out", "decided_by": "timeout", "reason": "no decision within 10m", "timeout_outcome": "reject"},
+    {"status": "timed_out", "timeout_outcome": "reject"},
+    {"status": "cancelled", "decided_by": "system", "reason": "withdrawn by the program"},
+    {"status": "cancelled"},
+    {"status": "pending", "decided_at": None},
+    {"status": "revised", "decided_by": "U0BOB", "decided_by_name": "bob", "feedback": "Say 6%, not 5%."},
+    {"status": "revised", "decided_by": "U0BOB", "decided_by_name": "bob", "feedback": "", "edited": False},
+    {"status": "revised", "decided_by": "U0BOB", "decided_by_name": "bob", "feedback": " Shorter. ", "edited": True,
+     "arguments": {"to": "bob@example.com", "body": "Prix: 6 € — \U0001f600", "cc": [1, None, True]}},
+    {"status": "approved", "decided_by": "U0BOB", "decided_by_name": "bob"},
+]
+
+
+def decisions() -> list[dict[str, Any]]:
+    """Decisions as the API answers them, with who decided and the refusal's words, as the Python client says them."""
+    out = []
+    for changed in DECISIONS:
+        body = {**DECIDED, **changed}
+        approval = Approval.from_json(body)
+        out.append({"approval": body, "who": approval.who, "refusal": refusal(approval)})
+    return out
 
 
 def write(path: Path) -> dict[str, Any]:

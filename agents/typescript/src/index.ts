@@ -38,4 +38,5 @@ export {
   type VerifyOptions,
 } from "./receipts.js";
 export { FileStateStore, type StateStore } from "./state.js";
+export { refusal, who } from "./words.js";
 export { API_PATH, FIRST_TRIES, baseUrl } from "./wire.js";

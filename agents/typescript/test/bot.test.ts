@@ -15,6 +15,7 @@ import {
   ReceiptChecker,
   ReceiptError,
   Unreachable,
+  refusal,
   requiresReceipt,
   verifyReceipt,
 } from "agent-approvals";
@@ -81,6 +82,7 @@ test("a rejection reaches the caller with who and why", async () => {
   assert.ok(!decided.approved);
   assert.equal(decided.decidedBy, BOB);
   assert.equal(decided.reason, "not on a Friday");
+  assert.match(refusal(decided), /^Not run: rejected by @?\w+: not on a Friday$/);
   assert.equal(decided.receipt ?? null, null);
 });
 

@@ -1,10 +1,13 @@
-/** Receipts: the TypeScript verifier answers every shared vector (made by the Python side) as the Python one does. */
+/**
+ * The shared vectors made by the Python side (tests/support/shared_vectors.py): the TypeScript verifier answers every
+ * receipt as the Python one does, computes the same args digests, and says a decision in the same words.
+ */
 
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
 
-import { ReceiptError, argsSha256, verifyReceipt, type Jwks } from "agent-approvals";
+import { ReceiptError, approvalOf, argsSha256, refusal, verifyReceipt, who, type Jwks } from "agent-approvals";
 
 import { given } from "./env.js";
 
@@ -24,6 +27,7 @@ const made = JSON.parse(readFileSync(given("RECEIPT_VECTORS"), "utf8")) as {
   jwks: Jwks;
   vectors: Vector[];
   digests: { arguments: unknown; sha256: string }[];
+  decisions: { approval: Record<string, unknown>; who: string; refusal: string }[];
 };
 
 async function answer(vector: Vector): Promise<string> {
@@ -68,4 +72,10 @@ test("verifyReceipt refuses arguments that are not JSON, and needs keys", async 
   await assert.rejects(verifyReceipt(42, { ...options, arguments: {} }),
     (error: unknown) => error instanceof ReceiptError && error.reason === "malformed");
   await assert.rejects(verifyReceipt(valid.receipt, { tool: "send_email", arguments: {} }), /jwks, or jwksUrl/);
+});
+
+test("a decision is said in the Python client's words: who decided, and what a model reads when its call does not run", () => {
+  assert.ok(made.decisions.length >= 10);
+  const said = made.decisions.map((d) => ({ who: who(approvalOf(d.approval)), refusal: refusal(approvalOf(d.approval)) }));
+  assert.deepEqual(said, made.decisions.map((d) => ({ who: d.who, refusal: d.refusal })));
 });

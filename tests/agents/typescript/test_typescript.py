@@ -2,7 +2,7 @@
 
 Its request and answer types are generated from the bot's own OpenAPI document: the committed `src/api.ts` is what
 the generator writes now (`python -m tests.support.typescript` after a change of the API). The shared receipt
-vectors (tests/support/receipt_vectors.py) are answered by the Python verifier as they say; the TypeScript verifier
+vectors (tests/support/shared_vectors.py) are answered by the Python verifier as they say; the TypeScript verifier
 must answer them alike (its test `vectors.test.ts`). Then the package is compiled (`tsc`, strict) and its tests run
 by Node's own runner against a real worker with Redis and the Slack stand-in, the key and the vectors in the
 environment, while this test plays the reviewer on the cards its asks make (approve as bob the titles "ts: approve
@@ -15,6 +15,8 @@ import asyncio
 import json
 import os
 import re
+import shutil
+import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -25,7 +27,7 @@ from agent_approvals.receipts import ReceiptError, verify
 from bot.devslack.server import SlackStandIn
 from tests.conftest import BOB, Worker, block_texts, card_of
 from tests.support.hitl import click, reject
-from tests.support.receipt_vectors import vectors, write
+from tests.support.shared_vectors import vectors, write
 from tests.support.signing_worker import signing_bot
 from tests.support.source import ROOT
 from tests.support.typescript import API_TS, INSTALL, PACKAGE, api_ts, build, node
@@ -122,3 +124,53 @@ async def test_the_typescript_package_against_a_real_bot(
     counts = dict(re.findall(r"^# (pass|fail|skipped|todo|cancelled) (\d+)$", said, re.M))
     assert counts == {"pass": str(declared_tests()), "fail": "0", "skipped": "0", "todo": "0", "cancelled": "0"}, said
     assert sorted(decided) == ["approved", "approved", "rejected"]
+
+
+CONSUMER = """
+import { ApprovalsClient, FileStateStore, verifyReceipt } from "agent-approvals";
+console.log(typeof ApprovalsClient, typeof FileStateStore, typeof verifyReceipt,
+            JSON.stringify(new ApprovalsClient({ url: "http://bot/api/v1/", key: "k" }).urls));
+"""
+TYPED = """
+import { ApprovalsClient, FileStateStore, verifyReceipt, type Approval } from "agent-approvals";
+const client = new ApprovalsClient({ url: "http://bot", key: "k", title: "typed" });
+export async function decide(): Promise<string> {
+  const decided: Approval = await client.toolDecision("send_email", { to: "bob" }, { atMost: 1 });
+  const by: string | undefined = decided.decidedBy;
+  await new FileStateStore("states").save(decided.id, decided.status);
+  await verifyReceipt(decided.receipt, { jwksUrl: "http://bot/api/v1/jwks.json", tool: "t", arguments: {} });
+  return `${decided.approved} ${by ?? ""}`;
+}
+// @ts-expect-error: no such option (the options are typed)
+new ApprovalsClient({ urll: "http://bot" });
+"""
+
+
+def run(*command: str, cwd: Path) -> str:
+    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, f"{' '.join(command)}:\n{done.stdout[-3000:]}{done.stderr[-3000:]}"
+    return done.stdout
+
+
+def test_the_packed_package_installs_by_name_with_its_types_and_only_jose(tmp_path: Path) -> None:
+    npm = shutil.which("npm")
+    assert npm is not None, "npm is not installed (apt-get install npm)"
+    copy = tmp_path / "agent-approvals"  # built apart: the test against a bot builds in place
+    shutil.copytree(PACKAGE / "src", copy / "src")
+    for name in ("package.json", "package-lock.json", "tsconfig.json"):
+        shutil.copy(PACKAGE / name, copy / name)
+    (copy / "node_modules").symlink_to(PACKAGE / "node_modules")
+    run(npm, "pack", "--pack-destination", str(tmp_path), cwd=copy)  # (prepack: tsc)
+    consumer = tmp_path / "consumer"
+    consumer.mkdir()
+    (consumer / "package.json").write_text(json.dumps({"name": "consumer", "private": True, "type": "module"}))
+    run(npm, "install", "--no-audit", "--no-fund", "--prefer-offline", str(tmp_path / "agent-approvals-0.1.0.tgz"),
+        cwd=consumer)
+    assert sorted(p.name for p in (consumer / "node_modules").iterdir()) == [".package-lock.json", "agent-approvals",
+                                                                                "jose"]
+    (consumer / "main.mjs").write_text(CONSUMER)
+    assert run(node(), "main.mjs", cwd=consumer).split() == ["function", "function", "function", '["http://bot"]']
+    (consumer / "typed.ts").write_text(TYPED)
+    run(node(), str(PACKAGE / "node_modules" / "typescript" / "bin" / "tsc"), "--noEmit", "--strict", "--target",
+        "es2022", "--module", "nodenext", "--moduleResolution", "nodenext", "--types", "node", "--typeRoots",
+        str(PACKAGE / "node_modules" / "@types"), "typed.ts", cwd=consumer)

@@ -55,7 +55,9 @@ def api_ts() -> str:
 
 
 def build() -> None:
-    """`tsc -p agents/typescript` (strict): the package and its tests compiled to agents/typescript/dist/."""
+    """`tsc -p agents/typescript` (strict): the package and its tests compiled afresh to agents/typescript/dist/ (no
+    test of a removed file left behind)."""
+    shutil.rmtree(PACKAGE / "dist", ignore_errors=True)
     done = subprocess.run([node(), str(installed("tsc")), "-p", str(PACKAGE)], capture_output=True, text=True,
                           timeout=300, check=False)
     if done.returncode != 0:

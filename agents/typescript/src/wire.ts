@@ -52,7 +52,7 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 /** The HTTP side of one `ApprovalsClient`: its workers' base URLs, its key, its retries. */
 export class Wire {
   readonly urls: string[];
-  private readonly authorization: string;
+  readonly #authorization: string; // (a # field: never shown by console.log or util.inspect)
   private readonly retryFor: number;
   private readonly fetch: typeof fetch;
   private next = 0;
@@ -63,7 +63,7 @@ export class Wire {
     if (this.urls.length === 0) {
       throw new TypeError("give the bot's URL (url, or AGENT_APPROVALS_URL)");
     }
-    this.authorization = `Bearer ${key}`;
+    this.#authorization = `Bearer ${key}`;
     this.retryFor = options.retryFor;
     const fetcher = options.fetch ?? globalThis.fetch;
     this.fetch = (input, init) => fetcher(input, init);
@@ -75,7 +75,7 @@ export class Wire {
     let delay = 200;
     let tries = 0;
     const headers: Record<string, string> = {
-      Authorization: this.authorization,
+      Authorization: this.#authorization,
       "User-Agent": USER_AGENT,
       Accept: "application/json",
       ...options.headers,

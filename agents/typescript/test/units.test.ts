@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import { mkdtemp, readdir, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
+import { inspect } from "node:util";
 import { join } from "node:path";
 import { test } from "node:test";
 
@@ -31,6 +32,12 @@ test("a client without a URL or a key says which to give", () => {
   assert.throws(() => new ApprovalsClient({ key: "aak_x", env: {} }), /AGENT_APPROVALS_URL/);
   const fromEnv = new ApprovalsClient({ env: { AGENT_APPROVALS_URL: "http://h:1/api/v1", AGENT_APPROVALS_KEY: "k" } });
   assert.deepEqual(fromEnv.urls, ["http://h:1"]);
+});
+
+test("the key is never shown when a client is logged", () => {
+  const client = new ApprovalsClient({ url: "http://127.0.0.1:9", key: "aak_secret_never_shown" });
+  assert.ok(!inspect(client, { depth: 10, showHidden: true }).includes("aak_secret"));
+  assert.ok(!JSON.stringify(client).includes("aak_secret"));
 });
 
 test("bad input to an ask is refused before anything is sent", async () => {

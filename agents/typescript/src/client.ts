@@ -81,7 +81,14 @@ export interface ClientOptions {
   fetch?: typeof fetch;
   /** The environment to read the defaults from (default `process.env`). */
   env?: Readonly<Record<string, string | undefined>>;
+  /** Called with each approval this client asked or waited for, once, when it is decided. */
+  onDecided?: (approval: Approval) => void;
+  /** Called with each approval this client asked or waited for, once, when it first answers pending (its card is in Slack: `cardUrl`). */
+  onWaiting?: (approval: Approval) => void;
 }
+
+/** A tool call recorded in the bot's audit log as let through by the program's own allow-list (`recordAllowed`). */
+export type AllowedCall = CamelCased<components["schemas"]["AllowedCall"]>;
 
 const hex = (bytes: number): string => randomUUID().replace(/-/g, "").slice(0, bytes * 2);
 const snake = (name: string): string => name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
@@ -129,6 +136,10 @@ export class ApprovalsClient {
   readonly run: string;
   readonly within: number | undefined;
   private readonly wire: Wire;
+  private readonly onDecided: ((approval: Approval) => void) | undefined;
+  private readonly onWaiting: ((approval: Approval) => void) | undefined;
+  private readonly told = new Set<string>(); // the decided approvals handed to onDecided already
+  private readonly waited = new Set<string>(); // the pending ones handed to onWaiting already
   private readonly token = `use-${hex(16)}`; // this client's uses: its retries are the same use
 
   constructor(options: ClientOptions = {}) {
@@ -146,6 +157,18 @@ export class ApprovalsClient {
     const wire: { retryFor: number; fetch?: typeof fetch } = { retryFor: options.retryFor ?? 60 };
     if (options.fetch) wire.fetch = options.fetch;
     this.wire = new Wire(urls, key, wire);
+    this.onDecided = options.onDecided;
+    this.onWaiting = options.onWaiting;
+  }
+
+  /** Hand an approval to `onWaiting` (pending) or `onDecided` (decided), once per client each. */
+  private tell(approval: Approval): Approval {
+    const [seen, call] = approval.pending ? [this.waited, this.onWaiting] : [this.told, this.onDecided];
+    if (call === undefined || seen.has(approval.id)) return approval;
+    if (seen.size >= 10_000) seen.clear();
+    seen.add(approval.id);
+    call(approval);
+    return approval;
   }
 
   /** The bot's base URLs, as the client uses them (`baseUrl`). */
@@ -220,7 +243,32 @@ export class ApprovalsClient {
     for (const [name, value] of Object.entries(mine)) if (value) body[name] = value;
     for (const [name, value] of Object.entries(rest)) if (value !== undefined && value !== null) body[snake(name)] = value;
     const headers = { "Idempotency-Key": key ?? hex(16) }; // the same for every retry
-    return approvalOf(await this.wire.call("POST", `${API_PATH}/approvals`, { body, headers }));
+    return this.tell(approvalOf(await this.wire.call("POST", `${API_PATH}/approvals`, { body, headers })));
+  }
+
+  /**
+   * Record in the bot's audit log that `name(args)` runs without a card because the program's own allow-list lets it
+   * through (`allowedBy` says what, e.g. "--allow list_*"). Nothing is asked or decided; a retry with the same
+   * `idempotencyKey` adds no second entry.
+   */
+  async recordAllowed(
+    name: string,
+    args: Record<string, unknown>,
+    options: { allowedBy: string; idempotencyKey?: string; channel?: string; agent?: string },
+  ): Promise<AllowedCall> {
+    if (typeof options?.allowedBy !== "string" || !options.allowedBy) {
+      throw new TypeError("recordAllowed needs allowedBy: what in the program's allow-list let the call through");
+    }
+    const body: Record<string, unknown> = { tool: { name, arguments: args }, allowed_by: options.allowedBy };
+    const mine: Record<string, unknown> = {
+      channel: options.channel || this.channel, requester: this.requester, agent: options.agent || this.agent,
+    };
+    for (const [field, value] of Object.entries(mine)) if (value) body[field] = value;
+    const headers = { "Idempotency-Key": options.idempotencyKey ?? hex(16) };
+    const answer = await this.wire.call("POST", `${API_PATH}/audit/allowed`, { body, headers });
+    const made: Record<string, unknown> = {};
+    for (const [field, value] of Object.entries(answer)) made[camel(field)] = value;
+    return made as AllowedCall;
   }
 
   // reading -----------------------------------------------------------------------------------------------------
@@ -235,7 +283,7 @@ export class ApprovalsClient {
     for (;;) {
       const left = deadline === undefined ? LONG_POLL : Math.min(LONG_POLL, Math.max(0, (deadline - Date.now()) / 1000));
       const path = `${API_PATH}/approvals/${encodeURIComponent(id)}?wait=${left.toFixed(1)}`;
-      const approval = approvalOf(await this.wire.call("GET", path, { holds: left }));
+      const approval = this.tell(approvalOf(await this.wire.call("GET", path, { holds: left })));
       if (!approval.pending || (deadline !== undefined && Date.now() >= deadline)) return approval;
     }
   }

@@ -12,6 +12,7 @@ export {
   againKey,
   approvalOf,
   idempotencyKey,
+  type AllowedCall,
   type Approval,
   type AskOptions,
   type CamelCased,

@@ -36,8 +36,10 @@ test("check() names the key, from a URL ending in /api/v1/", async () => {
 });
 
 test("toolDecision asks, waits for bob's approval and uses it once: a second use is refused", async () => {
-  const asker = client("ts: approve the decision");
+  const told: string[] = [];
+  const asker = new ApprovalsClient({ title: "ts: approve the decision", onDecided: (a) => told.push(`${a.id} ${a.status}`) });
   const decided = await asker.toolDecision("send_email", EMAIL, { atMost: 60 });
+  assert.deepEqual(told, [`${decided.id} approved`]); // once
   assert.equal(decided.status, "approved");
   assert.ok(decided.approved && !decided.pending);
   assert.equal(decided.decidedBy, BOB);
@@ -87,9 +89,11 @@ test("a rejection reaches the caller with who and why", async () => {
 });
 
 test("a message is asked, waited for a moment and withdrawn", async () => {
-  const asker = client("ts: leave the message");
+  const waiting: string[] = [];
+  const asker = new ApprovalsClient({ title: "ts: leave the message", onWaiting: (a) => waiting.push(a.id) });
   const asked = await asker.requestMessage("Shall I post the release notes?");
   assert.ok((await asker.wait(asked.id, { atMost: 0.2 })).pending);
+  assert.deepEqual(waiting, [asked.id]); // once, though it was seen pending twice
   const withdrawn = await asker.withdraw(asked.id);
   assert.equal(withdrawn.status, "cancelled");
   assert.equal((await asker.get(asked.id)).status, "cancelled");
@@ -128,6 +132,17 @@ async function closedPort(): Promise<number> {
   await new Promise((resolve) => server.close(resolve));
   return port;
 }
+
+test("a call the program's allow-list lets through is recorded once per Idempotency-Key", async () => {
+  const asker = client("ts: leave (nothing is asked)");
+  const options = { allowedBy: "--allow list_*", idempotencyKey: "ts-allowed-1" };
+  const recorded = await asker.recordAllowed("list_files", { dir: "/srv" }, options);
+  assert.equal(recorded.status, "allowed");
+  assert.equal(recorded.tool, "list_files");
+  assert.equal(recorded.allowedBy, "--allow list_*");
+  assert.equal((await asker.recordAllowed("list_files", { dir: "/srv" }, options)).id, recorded.id);
+  await assert.rejects(asker.recordAllowed("list_files", {}, { allowedBy: "" }), /needs allowedBy/);
+});
 
 function oneLine(error: unknown, url: string): ApprovalsError {
   assert.ok(error instanceof ApprovalsError, String(error));

@@ -90,8 +90,9 @@ export class Wire {
       try {
         const init: RequestInit = { method, headers, signal: AbortSignal.timeout(timeout) };
         if (body !== undefined) init.body = body;
-        response = await this.fetch(base + path, init);
-        text = await response.text();
+        const got = await this.fetch(base + path, init);
+        text = await got.text(); // (an answer cut short is no answer: retried as one)
+        response = got;
       } catch (error) {
         tries += 1;
         if (Date.now() >= giveUp || (!this.answered && tries >= FIRST_TRIES * this.urls.length)) {

@@ -45,6 +45,18 @@ test("502, 503 and 504 are retried with the same Idempotency-Key, and the ask sa
   assert.equal(sent[0]?.url, "http://bot/api/v1/approvals");
 });
 
+test("an answer cut short is retried as no answer", async () => {
+  let tries = 0;
+  const cut: typeof fetch = async () => {
+    tries += 1;
+    if (tries > 1) return new Response(JSON.stringify(PENDING), { status: 200 });
+    const body = new ReadableStream({ start: (c) => c.error(Object.assign(new Error("terminated"), { code: "UND_ERR_SOCKET" })) });
+    return new Response(body, { status: 200 });
+  };
+  assert.equal((await new ApprovalsClient({ url: "http://bot", key: "k", fetch: cut }).get("a-1")).id, "a-1");
+  assert.equal(tries, 2);
+});
+
 test("a worker that does not answer is passed over for the next URL", async () => {
   const { fetch, sent } = scripted([refused("ECONNREFUSED"), [200, { ...PENDING, status: "approved" }]]);
   const client = new ApprovalsClient({ url: ["http://one/", "http://two/api/v1"], key: "k", fetch });

@@ -83,7 +83,7 @@ export interface ClientOptions {
   env?: Readonly<Record<string, string | undefined>>;
   /** Called with each approval this client asked or waited for, once, when it is decided. */
   onDecided?: (approval: Approval) => void;
-  /** Called with each approval this client asked or waited for, once, when it first answers pending (its card is in Slack: `cardUrl`). */
+  /** Called with each approval this client asked or waited for, once, when it first answers pending (`cardUrl`). */
   onWaiting?: (approval: Approval) => void;
 }
 
@@ -146,7 +146,9 @@ export class ApprovalsClient {
     const env = options.env ?? process.env;
     const url = options.url ?? env["AGENT_APPROVALS_URL"] ?? "";
     const key = options.key ?? env["AGENT_APPROVALS_KEY"] ?? "";
-    if (!key) throw new TypeError("give the API key: key, or AGENT_APPROVALS_KEY (`/agent keys create NAME` makes one)");
+    if (!key) {
+      throw new TypeError("give the API key: key, or AGENT_APPROVALS_KEY (`/agent keys create NAME` makes one)");
+    }
     const urls = typeof url === "string" ? (url ? [url] : []) : url;
     this.title = options.title ?? "agent program";
     this.channel = options.channel ?? "";
@@ -221,7 +223,8 @@ export class ApprovalsClient {
       if (mayHaveRun) again.mayHaveRun = true;
       let decided = await this.requestTool(name, args, again);
       if (decided.pending) {
-        decided = await this.wait(decided.id, deadline === undefined ? {} : { atMost: Math.max(0, (deadline - Date.now()) / 1000) });
+        const left = deadline === undefined ? {} : { atMost: Math.max(0, (deadline - Date.now()) / 1000) };
+        decided = await this.wait(decided.id, left);
       }
       if (!decided.approved) return decided;
       try {
@@ -241,7 +244,9 @@ export class ApprovalsClient {
       channel: this.channel, requester: this.requester, agent: this.agent, timeout: this.within, run: this.run,
     };
     for (const [name, value] of Object.entries(mine)) if (value) body[name] = value;
-    for (const [name, value] of Object.entries(rest)) if (value !== undefined && value !== null) body[snake(name)] = value;
+    for (const [name, value] of Object.entries(rest)) {
+      if (value !== undefined && value !== null) body[snake(name)] = value;
+    }
     const headers = { "Idempotency-Key": key ?? hex(16) }; // the same for every retry
     return this.tell(approvalOf(await this.wire.call("POST", `${API_PATH}/approvals`, { body, headers })));
   }
@@ -281,7 +286,8 @@ export class ApprovalsClient {
   async wait(id: string, options: { atMost?: number } = {}): Promise<Approval> {
     const deadline = options.atMost === undefined ? undefined : Date.now() + options.atMost * 1000;
     for (;;) {
-      const left = deadline === undefined ? LONG_POLL : Math.min(LONG_POLL, Math.max(0, (deadline - Date.now()) / 1000));
+      const left = deadline === undefined ? LONG_POLL
+        : Math.min(LONG_POLL, Math.max(0, (deadline - Date.now()) / 1000));
       const path = `${API_PATH}/approvals/${encodeURIComponent(id)}?wait=${left.toFixed(1)}`;
       const approval = this.tell(approvalOf(await this.wire.call("GET", path, { holds: left })));
       if (!approval.pending || (deadline !== undefined && Date.now() >= deadline)) return approval;

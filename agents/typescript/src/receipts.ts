@@ -161,17 +161,20 @@ export async function verifyReceipt(receipt: unknown, options: VerifyOptions): P
     throw new ReceiptError("not_yet_valid", "the receipt is dated ahead of this clock");
   }
   if (claims.tool !== options.tool) {
-    throw new ReceiptError("wrong_tool", `the receipt is for ${JSON.stringify(claims.tool)}, not ${JSON.stringify(options.tool)}`);
+    const [is, not] = [JSON.stringify(claims.tool), JSON.stringify(options.tool)];
+    throw new ReceiptError("wrong_tool", `the receipt is for ${is}, not ${not}`);
   }
   if (!timingSafeEqual(Buffer.from(claims.args_sha256), Buffer.from(digest(options.arguments)))) {
     throw new ReceiptError("wrong_arguments", "the arguments are not the ones approved");
   }
   const audiences = typeof claims.aud === "string" ? [claims.aud] : claims.aud;
   if (options.audience !== undefined && !audiences.includes(options.audience)) {
-    throw new ReceiptError("wrong_audience", `the receipt is for ${JSON.stringify(claims.aud)}, not ${JSON.stringify(options.audience)}`);
+    const [is, not] = [JSON.stringify(claims.aud), JSON.stringify(options.audience)];
+    throw new ReceiptError("wrong_audience", `the receipt is for ${is}, not ${not}`);
   }
   if (options.issuer !== undefined && claims.iss !== options.issuer) {
-    throw new ReceiptError("wrong_issuer", `the receipt was issued by ${JSON.stringify(claims.iss)}, not ${JSON.stringify(options.issuer)}`);
+    const [is, not] = [JSON.stringify(claims.iss), JSON.stringify(options.issuer)];
+    throw new ReceiptError("wrong_issuer", `the receipt was issued by ${is}, not ${not}`);
   }
   return claims;
 }
@@ -202,7 +205,7 @@ function digest(args: unknown): string {
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** One request to the bot (no API key: the keys and the use need none), retried through connection errors and 502/503/504. */
+/** One request to the bot (no API key: the keys and the use need none), retried through no answer and 502/503/504. */
 async function send(
   fetcher: typeof fetch, url: string, init: RequestInit, retryFor: number, what: string,
 ): Promise<{ status: number; body: unknown }> {
@@ -294,7 +297,8 @@ export class ReceiptChecker {
   /** `verifyReceipt` with the bot's keys (fetched again once when the `kid` is new to them). Spends nothing. */
   async verified(receipt: string, call: { tool: string; arguments: unknown }): Promise<ReceiptClaims> {
     const options = (jwks: KeySet): VerifyOptions => {
-      const made: VerifyOptions = { jwks, tool: call.tool, arguments: call.arguments, leeway: this.options.leeway ?? 30 };
+      const made: VerifyOptions = { jwks, tool: call.tool, arguments: call.arguments };
+      made.leeway = this.options.leeway ?? 30;
       if (this.options.audience !== undefined) made.audience = this.options.audience;
       if (this.options.issuer !== undefined) made.issuer = this.options.issuer;
       return made;
@@ -307,7 +311,7 @@ export class ReceiptChecker {
     return verifyReceipt(receipt, options(await this.keySet(true)));
   }
 
-  /** The bot's keys: given, or fetched and kept `maxAge` seconds; `refresh` (a new kid) at most once per `refetchAfter`. */
+  /** The bot's keys: given, or fetched and kept `maxAge` s; `refresh` (a new kid) at most once per `refetchAfter` s. */
   async keySet(refresh = false): Promise<KeySet> {
     if (this.pinned && this.keys !== undefined) return this.keys;
     if (this.fetching !== undefined) return this.fetching;
@@ -316,7 +320,8 @@ export class ReceiptChecker {
       : now - this.fetchedAt >= (this.options.maxAge ?? 3600);
     if (this.keys !== undefined && !stale) return this.keys;
     this.fetching = (async () => {
-      const jwks = await fetchKeys(this.url + JWKS_PATH, this.options.fetch ?? globalThis.fetch, this.options.retryFor ?? 10);
+      const fetcher = this.options.fetch ?? globalThis.fetch;
+      const jwks = await fetchKeys(this.url + JWKS_PATH, fetcher, this.options.retryFor ?? 10);
       this.keys = new KeySet(jwks);
       this.fetchedAt = Date.now() / 1000;
       if (refresh) this.refreshedAt = this.fetchedAt;
@@ -346,13 +351,15 @@ export class ReceiptChecker {
       throw new ReceiptError("used", "the receipt was used already, by another call");
     }
     const error = said["error"];
-    const code = String((typeof error === "object" && error !== null ? (error as Record<string, unknown>)["code"] : error) ?? "").slice(0, 200);
-    const message = String((typeof error === "object" && error !== null ? (error as Record<string, unknown>)["message"] : said["message"]) ?? "").slice(0, 200);
+    const detail = typeof error === "object" && error !== null ? (error as Record<string, unknown>) : undefined;
+    const code = String((detail === undefined ? error : detail["code"]) ?? "").slice(0, 200);
+    const message = String((detail === undefined ? said["message"] : detail["message"]) ?? "").slice(0, 200);
     if (status === 409 && code === "used") {
       throw new ReceiptError("used", "the receipt was used already, by another call (that call may have run)");
     }
     if (status >= 400 && status < 500) {
-      throw new ReceiptError("refused", `the bot did not accept the receipt (${code || status}${message ? `: ${message}` : ""})`);
+      const why = `${code || status}${message ? `: ${message}` : ""}`;
+      throw new ReceiptError("refused", `the bot did not accept the receipt (${why})`);
     }
     throw new ReceiptError("unavailable", `the bot could not spend the receipt (HTTP ${status})`);
   }
@@ -369,7 +376,9 @@ export type ReceiptRequired<A, R> = ((args: A, receipt: string | null | undefine
  * else `ReceiptError`, and its body never runs (`requires_receipt` in Python).
  *
  * ```ts
- * const sendEmail = requiresReceipt(checker, { tool: "send_email" })(async (args: { to: string; body: string }) => ...);
+ * const sendEmail = requiresReceipt(checker, { tool: "send_email" })(
+ *   async (args: { to: string; body: string }) => mailer.send(args),
+ * );
  * await sendEmail(approval.arguments, approval.receipt);
  * ```
  */

@@ -15,7 +15,7 @@ export interface StateStore {
   delete(runId: string): Promise<void>;
 }
 
-/** Paused runs as files in a directory, written atomically (a temporary file renamed): a crash never leaves half a state. */
+/** Paused runs as files in a directory, written atomically (a temporary file renamed): never half a state. */
 export class FileStateStore implements StateStore {
   readonly directory: string;
 

@@ -40,7 +40,9 @@ export function refusal(approval: Approval): string {
   const by = who(approval) || "a reviewer";
   const said = (approval.status === "revised" ? approval.feedback ?? "" : approval.reason ?? "").trim();
   if (approval.status === "timed_out") return `Not run: nobody decided in time (${said || "timed out"}).`;
-  if (approval.status === "cancelled" || approval.status === "pending") return `Not run: cancelled (${said || "cancelled"}).`;
+  if (approval.status === "cancelled" || approval.status === "pending") {
+    return `Not run: cancelled (${said || "cancelled"}).`;
+  }
   if (approval.status === "revised") {
     const edit = approval.edited ? ` Edited arguments to use instead: ${pythonJson(approval.arguments)}.` : "";
     return `Not run: ${by} asked for a revision.${said ? ` ${said}` : ""}${edit}`;

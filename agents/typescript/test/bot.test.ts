@@ -17,6 +17,7 @@ import {
   Unreachable,
   refusal,
   requiresReceipt,
+  type Approval,
   verifyReceipt,
 } from "agent-approvals";
 
@@ -37,7 +38,8 @@ test("check() names the key, from a URL ending in /api/v1/", async () => {
 
 test("toolDecision asks, waits for bob's approval and uses it once: a second use is refused", async () => {
   const told: string[] = [];
-  const asker = new ApprovalsClient({ title: "ts: approve the decision", onDecided: (a) => told.push(`${a.id} ${a.status}`) });
+  const onDecided = (a: Approval): number => told.push(`${a.id} ${a.status}`);
+  const asker = new ApprovalsClient({ title: "ts: approve the decision", onDecided });
   const decided = await asker.toolDecision("send_email", EMAIL, { atMost: 60 });
   assert.deepEqual(told, [`${decided.id} approved`]); // once
   assert.equal(decided.status, "approved");
@@ -59,9 +61,11 @@ test("an approval carries a receipt the executor verifies, and a guarded tool ru
   const claims = await verifyReceipt(decided.receipt, { jwksUrl, tool: "send_email", arguments: EMAIL, audience });
   assert.equal(claims.sub, decided.id);
   assert.equal(claims.aud, audience);
-  await assert.rejects(verifyReceipt(decided.receipt, { jwksUrl, tool: "send_email", arguments: { ...EMAIL, to: "x" } }),
+  const other = { ...EMAIL, to: "x" };
+  await assert.rejects(verifyReceipt(decided.receipt, { jwksUrl, tool: "send_email", arguments: other }),
     (error: unknown) => error instanceof ReceiptError && error.reason === "wrong_arguments");
-  await assert.rejects(verifyReceipt(decided.receipt, { jwksUrl, tool: "send_email", arguments: EMAIL, audience: "k-other" }),
+  const elsewhere = { jwksUrl, tool: "send_email", arguments: EMAIL, audience: "k-other" };
+  await assert.rejects(verifyReceipt(decided.receipt, elsewhere),
     (error: unknown) => error instanceof ReceiptError && error.reason === "wrong_audience");
 
   const sent: unknown[] = [];
@@ -71,9 +75,10 @@ test("an approval carries a receipt the executor verifies, and a guarded tool ru
       return `sent to ${args.to}`;
     },
   );
-  await assert.rejects(sendEmail(EMAIL, undefined), (error: unknown) => error instanceof ReceiptError && error.reason === "missing");
+  const refused = (reason: string) => (error: unknown) => error instanceof ReceiptError && error.reason === reason;
+  await assert.rejects(sendEmail(EMAIL, undefined), refused("missing"));
   assert.equal(await sendEmail({ body: EMAIL.body, to: EMAIL.to }, decided.receipt), "sent to bob@example.com");
-  await assert.rejects(sendEmail(EMAIL, decided.receipt), (error: unknown) => error instanceof ReceiptError && error.reason === "used");
+  await assert.rejects(sendEmail(EMAIL, decided.receipt), refused("used"));
   assert.deepEqual(sent, [EMAIL]);
 });
 
@@ -109,7 +114,8 @@ test("a retry after a lost answer, with the same Idempotency-Key, gives the same
     if (init?.method === "POST" && !lost) {
       lost = true;
       await response.text();
-      throw new TypeError("fetch failed", { cause: Object.assign(new Error("socket hang up"), { code: "ECONNRESET" }) });
+      const cause = Object.assign(new Error("socket hang up"), { code: "ECONNRESET" });
+      throw new TypeError("fetch failed", { cause });
     }
     return response;
   };
@@ -165,7 +171,8 @@ test("an unreachable bot is one line naming the URL, after a few tries", async (
   const error = await asker.check().then(() => undefined, (caught: unknown) => caught);
   const said = oneLine(error, url);
   assert.ok(said instanceof Unreachable && said.url === url && said.status === 0 && said.code === "unreachable");
-  assert.equal(said.message, `the approvals bot at ${url} is unreachable (ECONNREFUSED): is it running, and is this its URL?`);
+  const words = `the approvals bot at ${url} is unreachable (ECONNREFUSED): is it running, and is this its URL?`;
+  assert.equal(said.message, words);
   assert.equal(tries, 3);
 });
 

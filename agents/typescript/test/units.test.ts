@@ -55,7 +55,8 @@ test("idempotency keys are kept as the API takes them, else made safe and kept a
 });
 
 test("canonical JSON sorts names by UTF-16 code units and writes numbers as ECMAScript does", () => {
-  assert.equal(canonicalJson({ b: 2.0, a: [1e21, 1.5e-7, -0], "\u20ac": "é" }), '{"a":[1e+21,1.5e-7,0],"b":2,"€":"é"}');
+  const awkward = { b: 2.0, a: [1e21, 1.5e-7, -0], "\u20ac": "é" };
+  assert.equal(canonicalJson(awkward), '{"a":[1e+21,1.5e-7,0],"b":2,"€":"é"}');
   assert.throws(() => canonicalJson({ f: () => 1 }), /not JSON/);
 });
 

@@ -1,4 +1,4 @@
-/** The client's wire with a stand-in `fetch`: retries with the same Idempotency-Key, several URLs, long-polls, errors. */
+/** The client's wire with a stand-in `fetch`: retries with the same Idempotency-Key, URLs, long-polls, errors. */
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
@@ -13,7 +13,9 @@ interface Sent {
 }
 
 /** A fetch that answers each request with the next of `answers` (a status and a body, or an error to throw). */
-function scripted(answers: (readonly [number, unknown, Record<string, string>?] | Error)[]): { fetch: typeof fetch; sent: Sent[] } {
+type Answer = readonly [number, unknown, Record<string, string>?] | Error;
+
+function scripted(answers: Answer[]): { fetch: typeof fetch; sent: Sent[] } {
   const sent: Sent[] = [];
   const fake: typeof fetch = async (input, init) => {
     sent.push({ url: String(input), method: init?.method ?? "GET", headers: new Headers(init?.headers),
@@ -28,12 +30,15 @@ function scripted(answers: (readonly [number, unknown, Record<string, string>?] 
 }
 
 const PENDING = { id: "a-1", status: "pending", title: "t", tool: "send_email", arguments: { to: "bob" } };
-const refused = (code: string): Error => Object.assign(new TypeError("fetch failed"), { cause: Object.assign(new Error(code), { code }) });
+const refused = (code: string): Error =>
+  Object.assign(new TypeError("fetch failed"), { cause: Object.assign(new Error(code), { code }) });
 
 test("502, 503 and 504 are retried with the same Idempotency-Key, and the ask says what was given", async () => {
   const { fetch, sent } = scripted([[503, {}], [502, "no"], [504, {}], [201, PENDING]]);
-  const client = new ApprovalsClient({ url: "http://bot", key: "aak_k", fetch, channel: "C1", run: "run-7", within: 60 });
-  const asked = await client.requestTool("send_email", { to: "bob" }, { editable: false, callbackUrl: "https://x/cb", title: "T" });
+  const given = { url: "http://bot", key: "aak_k", fetch, channel: "C1", run: "run-7", within: 60 };
+  const client = new ApprovalsClient(given);
+  const options = { editable: false, callbackUrl: "https://x/cb", title: "T" };
+  const asked = await client.requestTool("send_email", { to: "bob" }, options);
   assert.equal(asked.id, "a-1");
   assert.equal(sent.length, 4);
   assert.equal(new Set(sent.map((s) => s.headers.get("Idempotency-Key"))).size, 1);
@@ -50,7 +55,8 @@ test("an answer cut short is retried as no answer", async () => {
   const cut: typeof fetch = async () => {
     tries += 1;
     if (tries > 1) return new Response(JSON.stringify(PENDING), { status: 200 });
-    const body = new ReadableStream({ start: (c) => c.error(Object.assign(new Error("terminated"), { code: "UND_ERR_SOCKET" })) });
+    const lost = Object.assign(new Error("terminated"), { code: "UND_ERR_SOCKET" });
+    const body = new ReadableStream({ start: (c) => c.error(lost) });
     return new Response(body, { status: 200 });
   };
   assert.equal((await new ApprovalsClient({ url: "http://bot", key: "k", fetch: cut }).get("a-1")).id, "a-1");
@@ -79,7 +85,7 @@ test("wait long-polls 50 s at a time and asks again until decided", async () => 
 
 test("a refusal is the error of its status, with the API's code, message and field", async () => {
   const cases: [number, Record<string, unknown>, Record<string, string>, Function][] = [
-    [400, { error: { code: "invalid", message: "to is not an email", field: "tool.arguments.to" } }, {}, InvalidRequest],
+    [400, { error: { code: "invalid", message: "not an email", field: "tool.arguments.to" } }, {}, InvalidRequest],
     [403, { error: { code: "refused_by_policy", message: "refused by policy P1: no mass mail" } }, {}, OutOfScope],
     [404, { error: { code: "not_found", message: "no such approval" } }, {}, NotFound],
     [429, { error: { code: "rate_limited", message: "120 a minute" } }, { "Retry-After": "7" }, LimitReached],
@@ -94,11 +100,14 @@ test("a refusal is the error of its status, with the API's code, message and fie
     assert.ok(said.message.includes((body["error"] as { message: string }).message));
   }
   const { fetch } = scripted([[400, { error: { code: "invalid", message: "bad", field: "title" } }]]);
-  const error = (await new ApprovalsClient({ url: "http://bot", key: "k", fetch }).get("a").catch((e: unknown) => e)) as InvalidRequest;
+  const caught = (e: unknown): unknown => e;
+  const bad = new ApprovalsClient({ url: "http://bot", key: "k", fetch });
+  const error = (await bad.get("a").catch(caught)) as InvalidRequest;
   assert.equal(error.field, "title");
   assert.equal(error.message, "400 invalid: bad (field title)");
   const limited = scripted([[429, { error: { code: "rate_limited", message: "slow" } }, { "Retry-After": "7" }]]);
-  const late = (await new ApprovalsClient({ url: "http://bot", key: "k", fetch: limited.fetch }).get("a").catch((e: unknown) => e)) as LimitReached;
+  const slow = new ApprovalsClient({ url: "http://bot", key: "k", fetch: limited.fetch });
+  const late = (await slow.get("a").catch(caught)) as LimitReached;
   assert.equal(late.retryAfter, 7);
 });
 

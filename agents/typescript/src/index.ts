@@ -1,0 +1,43 @@
+/**
+ * agent-approvals: keep a human in control of any AI agent, from Slack. The client of the Agent Approvals bot's API
+ * (`ApprovalsClient`), where paused runs wait (`FileStateStore`), and receipts an executor verifies
+ * (`verifyReceipt`, `ReceiptChecker`, `requiresReceipt`): the same words, errors and receipt rules as the Python
+ * package `agent_approvals`.
+ */
+
+export type { components, operations, paths } from "./api.js";
+export {
+  ApprovalsClient,
+  LONG_POLL,
+  againKey,
+  approvalOf,
+  idempotencyKey,
+  type AllowedCall,
+  type Approval,
+  type AskOptions,
+  type CamelCased,
+  type ClientOptions,
+  type KeyInfo,
+  type MessageAskOptions,
+  type ToolAskOptions,
+} from "./client.js";
+export { ApprovalsError, BadKey, InvalidRequest, LimitReached, NotFound, OutOfScope, Unreachable } from "./errors.js";
+export { canonicalJson } from "./json.js";
+export {
+  KeySet,
+  ReceiptChecker,
+  ReceiptError,
+  TYPE,
+  argsSha256,
+  requiresReceipt,
+  verifyReceipt,
+  type CheckerOptions,
+  type Jwks,
+  type ReceiptClaims,
+  type ReceiptReason,
+  type ReceiptRequired,
+  type VerifyOptions,
+} from "./receipts.js";
+export { FileStateStore, type StateStore } from "./state.js";
+export { refusal, who } from "./words.js";
+export { API_PATH, FIRST_TRIES, baseUrl } from "./wire.js";

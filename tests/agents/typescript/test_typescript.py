@@ -1,0 +1,176 @@
+"""The TypeScript package (agents/typescript/, npm `agent-approvals`) against the Python side.
+
+Its request and answer types are generated from the bot's own OpenAPI document: the committed `src/api.ts` is what
+the generator writes now (`python -m tests.support.typescript` after a change of the API). The shared receipt
+vectors (tests/support/shared_vectors.py) are answered by the Python verifier as they say; the TypeScript verifier
+must answer them alike (its test `vectors.test.ts`). Then the package is compiled (`tsc`, strict) and its tests run
+by Node's own runner against a real worker with Redis and the Slack stand-in, the key and the vectors in the
+environment, while this test plays the reviewer on the cards its asks make (approve as bob the titles "ts: approve
+…", reject with a reason the titles "ts: reject …", leave the others): every TypeScript test must run and pass.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from agent_approvals.receipts import ReceiptError, verify
+
+from bot.devslack.server import SlackStandIn
+from tests.conftest import BOB, Worker, block_texts, card_of
+from tests.support.hitl import click, reject
+from tests.support.shared_vectors import vectors, write
+from tests.support.signing_worker import signing_bot
+from tests.support.source import ROOT
+from tests.support.typescript import API_TS, INSTALL, PACKAGE, api_ts, build, node
+
+REASON = "not on a Friday"
+
+
+@pytest.fixture
+async def signer(slack: SlackStandIn, redis_url: str, tmp_path: Path) -> AsyncIterator[tuple[Worker, str]]:
+    async with signing_bot(slack, redis_url, tmp_path / "signing-keys.json") as made:
+        yield made
+
+
+def test_the_committed_api_types_are_what_the_openapi_document_makes() -> None:
+    assert API_TS.read_text() == api_ts(), "src/api.ts drifted from the API: run `python -m tests.support.typescript`"
+
+
+def test_the_readme_test_command_installs_the_package_and_ci_runs_it_as_written() -> None:
+    readme = (ROOT / "README.md").read_text()
+    command = readme.split("Run all the tests:\n\n```bash\n", 1)[1].split("\n```", 1)[0]
+    assert f"&& {INSTALL} && python -m pytest" in command
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert command in ci.splitlines()
+    assert "npm run --prefix agents/typescript build" in ci  # tsc, strict (tsconfig.json), beside ruff and mypy
+    assert command in (ROOT / "docs" / "contributors" / "tests.md").read_text()
+    assert "node_modules/" in (PACKAGE / ".gitignore").read_text()
+
+
+def answer(vector: dict[str, Any], made: dict[str, Any]) -> str:
+    try:
+        verify(vector["receipt"], made["jwks"], tool=vector["tool"], arguments=vector["arguments"],
+               audience=vector["audience"], issuer=vector["issuer"], now=made["now"], leeway=made["leeway"])
+    except ReceiptError as error:
+        return error.reason
+    return "ok"
+
+
+def test_the_python_verifier_answers_each_shared_vector_as_it_says() -> None:
+    made = json.loads(json.dumps(vectors()))  # as the TypeScript side reads them: through JSON
+    assert {v["name"]: answer(v, made) for v in made["vectors"]} == {v["name"]: v["expect"] for v in made["vectors"]}
+    reasons = {v["expect"] for v in made["vectors"]}
+    assert reasons >= {"ok", "bad_signature", "malformed", "unknown_key", "expired", "not_yet_valid", "wrong_tool",
+                       "wrong_arguments", "wrong_audience", "wrong_issuer"}
+
+
+async def review(slack: SlackStandIn, done: asyncio.Event) -> list[str]:
+    """Decide each new pending card by its title, as bob, until `done`; what was decided, in order."""
+    decided: list[str] = []
+    seen: set[str] = set()
+    while not done.is_set():
+        for card in card_of(slack, pending=True):
+            if card["ts"] in seen:
+                continue
+            seen.add(card["ts"])
+            text = block_texts(card)
+            if "ts: approve" in text:
+                await click(slack, card, "approval_approve", user=BOB)
+                decided.append("approved")
+            elif "ts: reject" in text:
+                await reject(slack, card, user=BOB, reason=REASON)
+                decided.append("rejected")
+        try:
+            await asyncio.wait_for(done.wait(), 0.02)
+        except TimeoutError:
+            pass
+    return decided
+
+
+def declared_tests() -> int:
+    return sum(len(re.findall(r"^test\(", p.read_text(), re.M)) for p in (PACKAGE / "test").glob("*.test.ts"))
+
+
+async def test_the_typescript_package_against_a_real_bot(
+    signer: tuple[Worker, str], slack: SlackStandIn, tmp_path: Path
+) -> None:
+    bot, key = signer
+    await asyncio.to_thread(build)
+    write(tmp_path / "vectors.json")
+    env = {**os.environ, "AGENT_APPROVALS_URL": bot.url, "AGENT_APPROVALS_KEY": key,
+           "RECEIPT_VECTORS": str(tmp_path / "vectors.json")}
+    tests = sorted(str(p) for p in (PACKAGE / "dist" / "test").glob("*.test.js"))
+    done = asyncio.Event()
+    reviewer = asyncio.create_task(review(slack, done))
+    process = await asyncio.create_subprocess_exec(
+        node(), "--test", "--test-reporter=tap", *tests, cwd=PACKAGE, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    try:
+        out, _ = await asyncio.wait_for(process.communicate(), 240)
+    finally:
+        done.set()
+        decided = await reviewer
+    said = out.decode()
+    assert process.returncode == 0, said[-6000:]
+    counts = dict(re.findall(r"^# (pass|fail|skipped|todo|cancelled) (\d+)$", said, re.M))
+    assert counts == {"pass": str(declared_tests()), "fail": "0", "skipped": "0", "todo": "0", "cancelled": "0"}, said
+    assert sorted(decided) == ["approved", "approved", "rejected"]
+
+
+CONSUMER = """
+import { ApprovalsClient, FileStateStore, verifyReceipt } from "agent-approvals";
+console.log(typeof ApprovalsClient, typeof FileStateStore, typeof verifyReceipt,
+            JSON.stringify(new ApprovalsClient({ url: "http://bot/api/v1/", key: "k" }).urls));
+"""
+TYPED = """
+import { ApprovalsClient, FileStateStore, verifyReceipt, type Approval } from "agent-approvals";
+const client = new ApprovalsClient({ url: "http://bot", key: "k", title: "typed" });
+export async function decide(): Promise<string> {
+  const decided: Approval = await client.toolDecision("send_email", { to: "bob" }, { atMost: 1 });
+  const by: string | undefined = decided.decidedBy;
+  await new FileStateStore("states").save(decided.id, decided.status);
+  await verifyReceipt(decided.receipt, { jwksUrl: "http://bot/api/v1/jwks.json", tool: "t", arguments: {} });
+  return `${decided.approved} ${by ?? ""}`;
+}
+// @ts-expect-error: no such option (the options are typed)
+new ApprovalsClient({ urll: "http://bot" });
+"""
+
+
+def run(*command: str, cwd: Path) -> str:
+    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, f"{' '.join(command)}:\n{done.stdout[-3000:]}{done.stderr[-3000:]}"
+    return done.stdout
+
+
+def test_the_packed_package_installs_by_name_with_its_types_and_only_jose(tmp_path: Path) -> None:
+    npm = shutil.which("npm")
+    assert npm is not None, "npm is not installed (apt-get install npm)"
+    copy = tmp_path / "agent-approvals"  # built apart: the test against a bot builds in place
+    shutil.copytree(PACKAGE / "src", copy / "src")
+    for name in ("package.json", "package-lock.json", "tsconfig.json"):
+        shutil.copy(PACKAGE / name, copy / name)
+    (copy / "node_modules").symlink_to(PACKAGE / "node_modules")
+    run(npm, "pack", "--pack-destination", str(tmp_path), cwd=copy)  # (prepack: tsc)
+    consumer = tmp_path / "consumer"
+    consumer.mkdir()
+    (consumer / "package.json").write_text(json.dumps({"name": "consumer", "private": True, "type": "module"}))
+    run(npm, "install", "--no-audit", "--no-fund", "--prefer-offline", str(tmp_path / "agent-approvals-0.1.0.tgz"),
+        cwd=consumer)
+    assert sorted(p.name for p in (consumer / "node_modules").iterdir()) == [".package-lock.json", "agent-approvals",
+                                                                                "jose"]
+    (consumer / "main.mjs").write_text(CONSUMER)
+    assert run(node(), "main.mjs", cwd=consumer).split() == ["function", "function", "function", '["http://bot"]']
+    (consumer / "typed.ts").write_text(TYPED)
+    run(node(), str(PACKAGE / "node_modules" / "typescript" / "bin" / "tsc"), "--noEmit", "--strict", "--target",
+        "es2022", "--module", "nodenext", "--moduleResolution", "nodenext", "--types", "node", "--typeRoots",
+        str(PACKAGE / "node_modules" / "@types"), "typed.ts", cwd=consumer)

@@ -1,0 +1,69 @@
+"""The TypeScript package (agents/typescript/, npm `agent-approvals`) from the tests: its request and answer types
+generated from the bot's own OpenAPI document (`bot.api.openapi.document`, by the package's devDependency
+`openapi-typescript`), and its compiled tests run by Node's own runner (`node --test`).
+
+    python -m tests.support.typescript    writes agents/typescript/src/api.ts from the document (commit it)
+
+The package must be installed first (`npm ci --prefix agents/typescript`, in the README's test command).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from bot.api.openapi import document
+from tests.support.source import ROOT
+
+PACKAGE = ROOT / "agents" / "typescript"
+API_TS = PACKAGE / "src" / "api.ts"
+INSTALL = "npm ci --prefix agents/typescript"
+FLAGS = ("--empty-objects-unknown", "--default-non-nullable", "false")
+
+
+def node() -> str:
+    found = shutil.which("node")
+    if found is None:
+        raise RuntimeError("node is not installed (apt-get install nodejs npm); .ci/run installs it")
+    return found
+
+
+def installed(tool: str) -> Path:
+    """The entry point of an installed devDependency's CLI; RuntimeError naming the install command else."""
+    path = {"tsc": PACKAGE / "node_modules" / "typescript" / "bin" / "tsc",
+            "openapi-typescript": PACKAGE / "node_modules" / "openapi-typescript" / "bin" / "cli.js"}[tool]
+    if not path.is_file():
+        raise RuntimeError(f"{tool} is not installed in agents/typescript: run `{INSTALL}` (the README's test command"
+                           " does)")
+    return path
+
+
+def api_ts() -> str:
+    """The TypeScript types of the API, as openapi-typescript writes them from the bot's OpenAPI document now."""
+    with tempfile.TemporaryDirectory(prefix="openapi-") as folder:
+        spec, out = Path(folder) / "openapi.json", Path(folder) / "api.ts"
+        spec.write_text(json.dumps(document(), indent=2))
+        done = subprocess.run([node(), str(installed("openapi-typescript")), str(spec), "-o", str(out), *FLAGS],
+                              capture_output=True, text=True, timeout=120, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"openapi-typescript failed: {done.stderr.strip()[-2000:]}")
+        return out.read_text()
+
+
+def build() -> None:
+    """`tsc -p agents/typescript` (strict): the package and its tests compiled afresh to agents/typescript/dist/ (no
+    test of a removed file left behind)."""
+    shutil.rmtree(PACKAGE / "dist", ignore_errors=True)
+    done = subprocess.run([node(), str(installed("tsc")), "-p", str(PACKAGE)], capture_output=True, text=True,
+                          timeout=300, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"tsc failed:\n{done.stdout[-4000:]}{done.stderr[-2000:]}")
+
+
+if __name__ == "__main__":
+    API_TS.write_text(api_ts())
+    sys.stdout.write(f"wrote {API_TS.relative_to(ROOT)}\n")

@@ -18,7 +18,7 @@ import json
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from agent_approvals.approver import AUTO, ApprovalCancelled, ApprovalRequest, Cancellation, Decision, Outcome
@@ -261,8 +261,10 @@ class RunManager:
         return self._took(state, decision, request.proposal)
 
     def _took(self, state: _RunState, decision: Decision, proposal: str) -> Decision:
-        """Note a decision the run continues with (it sets the run's outcome if it is the last)."""
-        state.last_decision = decision
+        """Note a decision the run continues with (it sets the run's outcome if it is the last). The input mode's
+        "continue" to a user proxy's turn is the run going on: were it the last, the run ended approved by the mode."""
+        going_on = decision.automatic and decision.outcome == "revised"
+        state.last_decision = replace(decision, outcome="approved") if going_on else decision
         state.last_proposal = proposal
         return decision
 

@@ -13,8 +13,10 @@ shard index (a change of scheme starts a new shard and freezes the old one); eve
                     ones frozen: the shard index (`Keys.audit_shards`) read, and how a finding names its shard
     checkpoints.py  the writer: one worker at a time (a lease) hashes new entries, trims the log and signs a
                     checkpoint every AUDIT_CHECKPOINT_INTERVAL or AUDIT_CHECKPOINT_EVERY entries
-    verify.py       `python -m bot audit verify`: reads Redis and walks each shard with its scheme's rules (the
-                    shards of a log without an index told by its entries' form)
+    walker.py       pure: the walk over the shards, each entry handed to its shard's scheme and every problem
+                    named with its shard (the shards of a log without an index told by its entries' form)
+    verify.py       `python -m bot audit verify`: reads the entries, checkpoints and keys from Redis, feeds the
+                    walker and says what it found
 
     >>> from bot.audit.digests import canonical
     >>> canonical("1-0", {"event": "settings", "seq": "1"})

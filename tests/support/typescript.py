@@ -32,7 +32,7 @@ def node() -> str:
     return found
 
 
-NODE22 = ("ai-sdk.test.ts",)  # the tests (test/) of adapters whose framework needs Node 22 (`ai` 7)
+NODE22 = ("ai-sdk.test.ts", "mastra.test.ts")  # the tests (test/) of adapters whose framework needs Node 22
 
 
 def node22() -> str:

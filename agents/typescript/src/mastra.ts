@@ -164,3 +164,89 @@ export async function runWithApprovals(
   }
   return output;
 }
+
+// workflows ---------------------------------------------------------------------------------------------------------
+
+/** What a workflow step's `execute` is handed that the approval needs: its run, its resume value, `suspend`. */
+export interface StepContext {
+  runId: string;
+  resumeData?: unknown;
+  suspend: (payload: ApprovalSuspendPayload) => unknown;
+}
+
+/** What a step suspends with while a person decides: the approval's id and card. */
+export interface ApprovalSuspendPayload {
+  approvalId: string;
+  cardUrl: string;
+  tool: string;
+  arguments: Record<string, unknown>;
+}
+
+/** A step's decision: suspended (return `suspended` from `execute`), run with `arguments` (once), or not run. */
+export type StepDecision =
+  | { suspended: unknown }
+  | { run: true; arguments: Record<string, unknown>; approval: Approval }
+  | { run: false; said: string; approval: Approval };
+
+/**
+ * In a workflow step's `execute`: the plane's decision on `name(args)`, or the step's suspension until it is made.
+ * The resume value is never read as a decision (a model- or program-written `{ approved: true }` runs nothing): the
+ * step asks the plane again on resume (the same card, by the run's id and `key`) and suspends again while it is
+ * pending. Approved, it is used once: run the call with `arguments` (a reviewer's edited ones: an edit is asked
+ * about again, as a new card, with the edited arguments). Else `said` is who refused it and why.
+ */
+export async function approvalInStep(
+  step: StepContext, client: ApprovalsClient, name: string, args: Record<string, unknown>,
+  options: MastraApprovalOptions & { key?: string } = {},
+): Promise<StepDecision> {
+  let current = args;
+  for (let generation = 0; ; generation += 1) {
+    const asked: ToolAskOptions = {
+      agent: `${options.agent || client.agent || "workflow"} (${FRAMEWORK})`.slice(0, 80),
+      idempotencyKey: idempotencyKey("mastra-step", step.runId, options.key ?? name, String(generation)),
+    };
+    if (options.within !== undefined) asked.timeout = options.within;
+    const decided = await client.requestTool(name, current, asked);
+    if (decided.pending) {
+      const payload = { approvalId: decided.id, cardUrl: decided.cardUrl ?? "", tool: name, arguments: current };
+      return { suspended: await step.suspend(payload) };
+    }
+    if (decided.status === "revised" && decided.edited) {
+      current = decided.arguments; // the reviewer's edit: asked about again, as the call that would run
+      continue;
+    }
+    if (!decided.approved) return { run: false, said: refusal(decided), approval: decided };
+    if (!(await client.use(decided.id, { token: `use-${randomUUID()}` }))) {
+      return { run: false, said: USED, approval: decided };
+    }
+    return { run: true, arguments: decided.arguments, approval: decided };
+  }
+}
+
+/** The part of a Mastra workflow run (`await workflow.createRun()`) that `runWorkflowWithApprovals` drives. */
+export interface WorkflowRun<R> {
+  start(options: { inputData: never }): Promise<R>;
+  resume(options: { step: string[]; resumeData: unknown }): Promise<R>;
+}
+
+/**
+ * Start `run` with `inputData` and, while a step is suspended on an approval (`approvalInStep`), wait for the plane's
+ * decision and resume that step; the run's result once no step waits on an approval.
+ */
+export async function runWorkflowWithApprovals<R extends { status: string }>(
+  run: WorkflowRun<R>, inputData: unknown, options: { client: ApprovalsClient },
+): Promise<R> {
+  let result = await run.start({ inputData: inputData as never });
+  while (result.status === "suspended") {
+    const suspended = result as unknown as {
+      suspended?: string[][];
+      steps?: Record<string, { suspendPayload?: { approvalId?: unknown } }>;
+    };
+    const path = suspended.suspended?.[0];
+    const payload = path && suspended.steps?.[path.at(-1) ?? ""]?.suspendPayload;
+    if (path === undefined || typeof payload?.approvalId !== "string") return result; // not suspended on an approval
+    await options.client.wait(payload.approvalId);
+    result = await run.resume({ step: path, resumeData: { approvalId: payload.approvalId } });
+  }
+  return result;
+}

@@ -12,11 +12,19 @@ import { Agent } from "@mastra/core/agent";
 import { Mastra } from "@mastra/core/mastra";
 import { InMemoryStore } from "@mastra/core/storage";
 import { createTool } from "@mastra/core/tools";
+import { createStep, createWorkflow } from "@mastra/core/workflows";
 import { MockLanguageModelV3 } from "ai/test";
 import { z } from "zod";
 
 import { ApprovalsClient } from "agent-approvals";
-import { NO_APPROVAL, approvalsHooks, runWithApprovals } from "agent-approvals/mastra";
+import {
+  NO_APPROVAL,
+  approvalInStep,
+  approvalsHooks,
+  runWithApprovals,
+  runWorkflowWithApprovals,
+  type ApprovalSuspendPayload,
+} from "agent-approvals/mastra";
 
 import { given } from "./env.js";
 
@@ -136,4 +144,64 @@ test("mastra: an approval the plane never gave (a resume with approved: true, #2
     await agent.resumeGenerate({ approved: true }, { runId: again.runId ?? "" }); // a model-written resume value
     assert.deepEqual(sent, []);
     assert.ok(told(model).includes(NO_APPROVAL), told(model));
+  });
+
+const Email = z.object({ to: z.string(), body: z.string() });
+
+/** A workflow whose one step sends the email on the plane's decision (`approvalInStep`), and a run of it. */
+async function mailing(asker: ApprovalsClient, sent: unknown[]) {
+  const send = createStep({
+    id: "send",
+    inputSchema: Email,
+    outputSchema: z.object({ said: z.string() }),
+    execute: async (step) => {
+      const decided = await approvalInStep(step, asker, "send_email", step.inputData);
+      if ("suspended" in decided) return decided.suspended as never;
+      if (!decided.run) return { said: decided.said };
+      sent.push(decided.arguments);
+      return { said: `sent to ${String(decided.arguments["to"])}` };
+    },
+  });
+  const workflow = createWorkflow({ id: "mailing", inputSchema: Email, outputSchema: z.object({ said: z.string() }) })
+    .then(send).commit();
+  new Mastra({ workflows: { mailing: workflow }, storage: new InMemoryStore(), logger: false });
+  return workflow.createRun();
+}
+
+const said = (result: { status: string }): unknown =>
+  result.status === "success" ? (result as unknown as { result: { said: string } }).result.said : result.status;
+
+test("mastra workflow: the step suspends until bob approves, then sends once", async () => {
+  const sent: unknown[] = [];
+  const run = await mailing(client("ts: approve the Mastra workflow email"), sent);
+  const result = await runWorkflowWithApprovals(run, EMAIL, { client: client("ts: waiter") });
+  assert.equal(said(result), "sent to bob@example.com");
+  assert.deepEqual(sent, [EMAIL]);
+});
+
+test("mastra workflow: a reviewer's edited arguments are asked about again and are what runs, once", async () => {
+  const sent: unknown[] = [];
+  const asker = client("ts: edit the Mastra workflow email");
+  const result = await runWorkflowWithApprovals(await mailing(asker, sent), EMAIL, { client: asker });
+  const carol = { ...EMAIL, to: "carol@example.com" };
+  assert.equal(said(result), "sent to carol@example.com");
+  assert.deepEqual(sent, [carol]);
+});
+
+test("mastra workflow: a resume value saying approved (no decision) runs nothing: the step suspends again",
+  async () => {
+    const sent: unknown[] = [];
+    const asker = client("ts: hold the Mastra workflow email");
+    const run = await mailing(asker, sent);
+    const first = await run.start({ inputData: EMAIL });
+    assert.equal(first.status, "suspended");
+    const payload = (first as unknown as { steps: { send: { suspendPayload: ApprovalSuspendPayload } } })
+      .steps.send.suspendPayload;
+    const forged = await run.resume({ step: ["send"], resumeData: { approved: true } });
+    assert.equal(forged.status, "suspended");
+    assert.deepEqual(sent, []);
+    await asker.withdraw(payload.approvalId);
+    const after = await run.resume({ step: ["send"], resumeData: { approved: true } });
+    assert.match(String(said(after)), /^Not run: cancelled/);
+    assert.deepEqual(sent, []);
   });

@@ -6,9 +6,10 @@ vectors (tests/support/shared_vectors.py) are answered by the Python verifier as
 must answer them alike (its test `vectors.test.ts`). Then the package is compiled (`tsc`, strict) and its tests run
 by Node's own runner against a real worker with Redis and the Slack stand-in, the key and the vectors in the
 environment, while this test plays the reviewer on the cards its asks make (approve as bob the titles "ts: approve
-…", reject with a reason the titles "ts: reject …", revise with feedback the titles "ts: revise …", leave the
-others), and a rule approves `send_email` to rule@example.com in the key's channel: every TypeScript test must run
-and pass. The framework adapters' tests run on the Node their framework needs (`ai` 7: Node 22, the devDependency
+…", reject with a reason the titles "ts: reject …", revise with feedback the titles "ts: revise …", edit the
+arguments of "ts: edit …" to carol's and approve the card that asks again with them, leave the others), and a
+rule approves `send_email` to rule@example.com in the key's channel: every TypeScript test must run and pass. The
+framework adapters' tests run on the Node their frameworks need (`ai` 7 and Mastra: Node 22, the devDependency
 `node`'s binary in node_modules/.bin); the rest on the machine's Node.
 """
 
@@ -40,6 +41,7 @@ from tests.support.typescript import API_TS, INSTALL, NODE22, PACKAGE, api_ts, b
 REASON = "not on a Friday"
 FEEDBACK = "Send it to Carol instead"
 RULED = {"to": "rule@example.com", "body": "Prices go up 5% on May 1."}  # test/ai-sdk.test.ts: a rule approves it
+EDITED = {"to": "carol@example.com", "body": "Prices go up 5% on May 1."}  # what "ts: edit" cards are edited to
 
 
 @pytest.fixture
@@ -92,7 +94,7 @@ async def review(slack: SlackStandIn, done: asyncio.Event, shown: list[str]) -> 
             seen.add(card["ts"])
             text = block_texts(card)
             shown.append(text)
-            if "ts: approve" in text:
+            if "ts: approve" in text or ("ts: edit" in text and EDITED["to"] in text):  # an edit's second card too
                 await click(slack, card, "approval_approve", user=BOB)
                 decided.append("approved")
             elif "ts: reject" in text:
@@ -102,6 +104,11 @@ async def review(slack: SlackStandIn, done: asyncio.Event, shown: list[str]) -> 
                 view = await open_modal(slack, card, user=BOB)
                 await slack.submit_view(user=BOB, view_id=view["id"], values={"feedback": {"feedback_input": FEEDBACK}})
                 decided.append("revised")
+            elif "ts: edit" in text:
+                view = await open_modal(slack, card, user=BOB)
+                await slack.submit_view(user=BOB, view_id=view["id"],
+                                        values={"arguments": {"arguments_input": json.dumps(EDITED)}})
+                decided.append("edited")
         try:
             await asyncio.wait_for(done.wait(), 0.02)
         except TimeoutError:
@@ -149,12 +156,15 @@ async def test_the_typescript_package_against_a_real_bot(
     finally:
         done.set()
         decided = await reviewer
-    assert sorted(decided) == ["approved"] * 5 + ["rejected"] * 3 + ["revised"] * 2
+    assert sorted(decided) == ["approved"] * 7 + ["edited"] + ["rejected"] * 3 + ["revised"] * 2
     # the adapters' cards say the arguments cannot be edited (no rule's card; the forged, cancelled and self-approved
     # ones may be withdrawn before they are seen)
-    for framework, least in (("(AI SDK)", 5), ("(Mastra)", 4)):  # approve, reject, revise, leave (AI SDK: signed)
+    # approve, reject, revise, leave (and the AI SDK's signed one)
+    for framework, least in (("(AI SDK)", 5), ("mailer (Mastra)", 4)):
         cards = [text for text in shown if framework in text]
         assert len(cards) >= least and all(FIXED_ARGUMENTS in text for text in cards), cards
+    steps = [text for text in shown if "workflow (Mastra)" in text]  # a workflow's step runs the edited arguments
+    assert len(steps) >= 3 and not any(FIXED_ARGUMENTS in text for text in steps), steps
 
 
 CONSUMER = """

@@ -32,6 +32,23 @@ def node() -> str:
     return found
 
 
+NODE22 = ("ai-sdk.test.ts", "mastra.test.ts")  # the tests (test/) of adapters whose framework needs Node 22
+
+
+def node22() -> str:
+    """Node 22, for the adapters' frameworks that need it: the package's devDependency `node` (its binary in
+    node_modules/.bin, installed by `npm ci`), else the machine's when that is 22 or newer."""
+    local = PACKAGE / "node_modules" / ".bin" / "node"
+    if local.is_file():
+        return str(local)
+    found = node()
+    version = subprocess.run([found, "--version"], capture_output=True, text=True, timeout=30, check=False).stdout
+    if int(version.strip().lstrip("v").split(".")[0] or 0) >= 22:
+        return found
+    raise RuntimeError(f"Node 22 is not installed in agents/typescript: run `{INSTALL}` (the README's test command"
+                       " does)")
+
+
 def installed(tool: str) -> Path:
     """The entry point of an installed devDependency's CLI; RuntimeError naming the install command else."""
     path = {"tsc": PACKAGE / "node_modules" / "typescript" / "bin" / "tsc",

@@ -6,7 +6,11 @@ vectors (tests/support/shared_vectors.py) are answered by the Python verifier as
 must answer them alike (its test `vectors.test.ts`). Then the package is compiled (`tsc`, strict) and its tests run
 by Node's own runner against a real worker with Redis and the Slack stand-in, the key and the vectors in the
 environment, while this test plays the reviewer on the cards its asks make (approve as bob the titles "ts: approve
-…", reject with a reason the titles "ts: reject …", leave the others): every TypeScript test must run and pass.
+…", reject with a reason the titles "ts: reject …", revise with feedback the titles "ts: revise …", edit the
+arguments of "ts: edit …" to carol's and approve the card that asks again with them, leave the others), and a
+rule approves `send_email` to rule@example.com in the key's channel: every TypeScript test must run and pass. The
+framework adapters' tests run on the Node their frameworks need (`ai` 7 and Mastra: Node 22, the devDependency
+`node`'s binary in node_modules/.bin); the rest on the machine's Node.
 """
 
 from __future__ import annotations
@@ -24,15 +28,20 @@ from typing import Any
 import pytest
 from agent_approvals.receipts import ReceiptError, verify
 
+from bot.core.allow_rules import Rule, exact_match
 from bot.devslack.server import SlackStandIn
-from tests.conftest import BOB, Worker, block_texts, card_of
-from tests.support.hitl import click, reject
+from bot.slack.blocks.approval_card import FIXED_ARGUMENTS
+from tests.conftest import BOB, SALES, Worker, block_texts, card_of
+from tests.support.hitl import click, open_modal, reject
 from tests.support.shared_vectors import vectors, write
 from tests.support.signing_worker import signing_bot
 from tests.support.source import ROOT
-from tests.support.typescript import API_TS, INSTALL, PACKAGE, api_ts, build, node
+from tests.support.typescript import API_TS, INSTALL, NODE22, PACKAGE, api_ts, build, node, node22
 
 REASON = "not on a Friday"
+FEEDBACK = "Send it to Carol instead"
+RULED = {"to": "rule@example.com", "body": "Prices go up 5% on May 1."}  # test/ai-sdk.test.ts: a rule approves it
+EDITED = {"to": "carol@example.com", "body": "Prices go up 5% on May 1."}  # what "ts: edit" cards are edited to
 
 
 @pytest.fixture
@@ -73,8 +82,9 @@ def test_the_python_verifier_answers_each_shared_vector_as_it_says() -> None:
                        "wrong_arguments", "wrong_audience", "wrong_issuer"}
 
 
-async def review(slack: SlackStandIn, done: asyncio.Event) -> list[str]:
-    """Decide each new pending card by its title, as bob, until `done`; what was decided, in order."""
+async def review(slack: SlackStandIn, done: asyncio.Event, shown: list[str]) -> list[str]:
+    """Decide each new pending card by its title, as bob, until `done`; what was decided, in order. Each new card's
+    text goes to `shown`."""
     decided: list[str] = []
     seen: set[str] = set()
     while not done.is_set():
@@ -83,12 +93,22 @@ async def review(slack: SlackStandIn, done: asyncio.Event) -> list[str]:
                 continue
             seen.add(card["ts"])
             text = block_texts(card)
-            if "ts: approve" in text:
+            shown.append(text)
+            if "ts: approve" in text or ("ts: edit" in text and EDITED["to"] in text):  # an edit's second card too
                 await click(slack, card, "approval_approve", user=BOB)
                 decided.append("approved")
             elif "ts: reject" in text:
                 await reject(slack, card, user=BOB, reason=REASON)
                 decided.append("rejected")
+            elif "ts: revise" in text:
+                view = await open_modal(slack, card, user=BOB)
+                await slack.submit_view(user=BOB, view_id=view["id"], values={"feedback": {"feedback_input": FEEDBACK}})
+                decided.append("revised")
+            elif "ts: edit" in text:
+                view = await open_modal(slack, card, user=BOB)
+                await slack.submit_view(user=BOB, view_id=view["id"],
+                                        values={"arguments": {"arguments_input": json.dumps(EDITED)}})
+                decided.append("edited")
         try:
             await asyncio.wait_for(done.wait(), 0.02)
         except TimeoutError:
@@ -96,34 +116,55 @@ async def review(slack: SlackStandIn, done: asyncio.Event) -> list[str]:
     return decided
 
 
-def declared_tests() -> int:
-    return sum(len(re.findall(r"^test\(", p.read_text(), re.M)) for p in (PACKAGE / "test").glob("*.test.ts"))
+def declared_tests(paths: list[Path]) -> int:
+    return sum(len(re.findall(r"^test\(", p.read_text(), re.M)) for p in paths)
+
+
+async def node_test(binary: str, tests: list[Path], env: dict[str, str]) -> str:
+    """`node --test` of the compiled `tests` (their sources in test/) on `binary`: its TAP output, once all passed."""
+    process = await asyncio.create_subprocess_exec(
+        binary, "--test", "--test-reporter=tap", *(str(PACKAGE / "dist" / "test" / f"{t.stem}.js") for t in tests),
+        cwd=PACKAGE, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    out, _ = await asyncio.wait_for(process.communicate(), 240)
+    said = out.decode()
+    assert process.returncode == 0, said[-6000:]
+    counts = dict(re.findall(r"^# (pass|fail|skipped|todo|cancelled) (\d+)$", said, re.M))
+    expected = {"pass": str(declared_tests(tests)), "fail": "0", "skipped": "0", "todo": "0", "cancelled": "0"}
+    assert counts == expected, said
+    return said
 
 
 async def test_the_typescript_package_against_a_real_bot(
     signer: tuple[Worker, str], slack: SlackStandIn, tmp_path: Path
 ) -> None:
     bot, key = signer
+    rule = Rule(id="", scope="channel", channel=SALES, run="", match=exact_match("send_email", RULED),
+                created_by=BOB, created_at=0, expires_at=2e10)
+    assert await bot.services.store.rules.create(rule)
     await asyncio.to_thread(build)
     write(tmp_path / "vectors.json")
     env = {**os.environ, "AGENT_APPROVALS_URL": bot.url, "AGENT_APPROVALS_KEY": key,
            "RECEIPT_VECTORS": str(tmp_path / "vectors.json")}
-    tests = sorted(str(p) for p in (PACKAGE / "dist" / "test").glob("*.test.js"))
+    sources = sorted((PACKAGE / "test").glob("*.test.ts"))
+    adapters = [p for p in sources if p.name in NODE22]
     done = asyncio.Event()
-    reviewer = asyncio.create_task(review(slack, done))
-    process = await asyncio.create_subprocess_exec(
-        node(), "--test", "--test-reporter=tap", *tests, cwd=PACKAGE, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    shown: list[str] = []
+    reviewer = asyncio.create_task(review(slack, done, shown))
     try:
-        out, _ = await asyncio.wait_for(process.communicate(), 240)
+        await node_test(node(), [p for p in sources if p not in adapters], env)
+        await node_test(node22(), adapters, env)
     finally:
         done.set()
         decided = await reviewer
-    said = out.decode()
-    assert process.returncode == 0, said[-6000:]
-    counts = dict(re.findall(r"^# (pass|fail|skipped|todo|cancelled) (\d+)$", said, re.M))
-    assert counts == {"pass": str(declared_tests()), "fail": "0", "skipped": "0", "todo": "0", "cancelled": "0"}, said
-    assert sorted(decided) == ["approved", "approved", "rejected"]
+    assert sorted(decided) == ["approved"] * 7 + ["edited"] + ["rejected"] * 3 + ["revised"] * 2
+    # the adapters' cards say the arguments cannot be edited (no rule's card; the forged, cancelled and self-approved
+    # ones may be withdrawn before they are seen)
+    # approve, reject, revise, leave (and the AI SDK's signed one)
+    for framework, least in (("(AI SDK)", 5), ("mailer (Mastra)", 4)):
+        cards = [text for text in shown if framework in text]
+        assert len(cards) >= least and all(FIXED_ARGUMENTS in text for text in cards), cards
+    steps = [text for text in shown if "workflow (Mastra)" in text]  # a workflow's step runs the edited arguments
+    assert len(steps) >= 3 and not any(FIXED_ARGUMENTS in text for text in steps), steps
 
 
 CONSUMER = """

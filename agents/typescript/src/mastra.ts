@@ -1,0 +1,252 @@
+/**
+ * Mastra (`@mastra/core` 1): the tool calls of an agent whose tools `requireApproval` decided by people in Slack.
+ *
+ * ```ts
+ * import { runWithApprovals } from "agent-approvals/mastra";
+ * const client = new ApprovalsClient({ title: "weekly digest" });
+ * const result = await runWithApprovals(agent, "Email the digest to the team", { client });
+ * ```
+ *
+ * `runWithApprovals` runs `agent.generate`; while the run is suspended on a tool call's approval it asks about that
+ * call (the tool's name and arguments, on the bot's usual card) and answers Mastra with the decision: approve
+ * (`approveToolCallGenerate`), or decline (`declineToolCallGenerate`) with who refused it and why as the reason the
+ * model reads (a timeout, a cancellation or a revision's feedback too). Then the run goes on, until it ends.
+ *
+ * The tool runs only on the plane's approval of that very call, used once: the run's `beforeToolCall` hook
+ * (`approvalsHooks`, Mastra's own seam, composed with the agent's hooks) asks the plane about the call before it runs
+ * and lets it through only when approved, using the approval then; else the tool's output is the refusal and it does
+ * not run. So a model-written resume value (`resumeData: { approved: true }`, Mastra #21303), a decline Mastra still
+ * executes after a resume (#20487), or an approval applied to another suspended call (#19633) never runs a tool. Give
+ * the agent `hooks: approvalsHooks(client, { tools })` too, and a resume made outside `runWithApprovals` is held to
+ * the same rule (it finds no approval of the plane: nothing runs).
+ *
+ * Mastra resumes the call as the model made it, so the card says the arguments cannot be edited and Revise offers
+ * only feedback, which reaches the model as the decline's reason (nothing runs).
+ */
+
+import { randomUUID } from "node:crypto";
+
+import type { Agent } from "@mastra/core/agent";
+import type { ToolBeforeHookResult, ToolHookContext, ToolHooks } from "@mastra/core/tools";
+
+import { idempotencyKey, type Approval, type ApprovalsClient, type ToolAskOptions } from "./client.js";
+import { refusal } from "./words.js";
+
+export const FRAMEWORK = "Mastra";
+export const NO_APPROVAL = "Not run: the approval plane gave no approval for this call.";
+export const USED = "Not run: its approval was used already (the call may have run); call the tool again to ask again.";
+
+export interface MastraApprovalOptions {
+  /** This run's id in the calls' idempotency keys (default: the client's `run` for hooks, a new one per run). */
+  run?: string;
+  /** Seconds a decision may take (never longer than the channel allows). */
+  within?: number;
+  /** Which agent asks (shown on the card, with "(Mastra)"; default the agent's name). */
+  agent?: string;
+}
+
+/** The tools a hook guards: those whose `requireApproval` is set (true, or a function saying so for the call). */
+export type GuardedTools = Record<string, { requireApproval?: unknown }> | readonly string[];
+
+const GATE = Symbol.for("agent-approvals.mastra.gate");
+
+function argumentsOf(input: unknown): Record<string, unknown> {
+  return typeof input === "object" && input !== null && !Array.isArray(input)
+    ? (input as Record<string, unknown>) : { input };
+}
+
+async function guarded(tools: GuardedTools, name: string, input: unknown): Promise<boolean> {
+  if (Array.isArray(tools)) return tools.includes(name);
+  const tool = Object.hasOwn(tools, name) ? (tools as Record<string, { requireApproval?: unknown }>)[name] : undefined;
+  const needs = tool?.requireApproval;
+  if (typeof needs === "function") {
+    try {
+      return Boolean(await (needs as (input: unknown, context: object) => unknown)(input, {}));
+    } catch {
+      return true; // as Mastra: an approval function that fails asks
+    }
+  }
+  return needs === true;
+}
+
+async function ask(
+  client: ApprovalsClient, name: string, args: Record<string, unknown>, toolCallId: string,
+  options: MastraApprovalOptions,
+): Promise<Approval> {
+  const asked: ToolAskOptions = {
+    editable: false,
+    agent: `${options.agent || client.agent || "agent"} (${FRAMEWORK})`.slice(0, 80),
+    idempotencyKey: idempotencyKey("mastra", options.run || client.run, toolCallId),
+  };
+  if (options.within !== undefined) asked.timeout = options.within;
+  return client.requestTool(name, args, asked);
+}
+
+/**
+ * Mastra tool hooks whose `beforeToolCall` lets a guarded tool (`tools`: the agent's tools, or their names) run only
+ * on the plane's approval of that very call (found by its tool call id), used once; else its output is the refusal.
+ */
+export function approvalsHooks(
+  client: ApprovalsClient, options: MastraApprovalOptions & { tools: GuardedTools },
+): ToolHooks {
+  const { tools, ...asking } = options;
+  const hooks: ToolHooks = {
+    beforeToolCall: async (call: ToolHookContext): Promise<ToolBeforeHookResult | undefined> => {
+      if (!(await guarded(tools, call.toolName, call.input))) return undefined;
+      const toolCallId = (call.context as { toolCallId?: unknown } | undefined)?.toolCallId;
+      if (typeof toolCallId !== "string" || !toolCallId) return { proceed: false, output: NO_APPROVAL };
+      const decided = await ask(client, call.toolName, argumentsOf(call.input), toolCallId, asking);
+      if (decided.pending) {
+        await client.withdraw(decided.id); // nobody approved it: asked only now, by a resume the plane never gave
+        return { proceed: false, output: NO_APPROVAL };
+      }
+      if (!decided.approved) return { proceed: false, output: refusal(decided) };
+      if (!(await client.use(decided.id, { token: `use-${randomUUID()}` }))) return { proceed: false, output: USED };
+      return undefined;
+    },
+  };
+  Object.defineProperty(hooks, GATE, { value: true });
+  return hooks;
+}
+
+/** Our gate first, then the agent's own hooks (a run's hooks replace the agent's: they are composed here). */
+function composed(gate: ToolHooks, own: ToolHooks | undefined): ToolHooks {
+  if (own === undefined || (own as Record<symbol, unknown>)[GATE] === true) return gate;
+  const before = own.beforeToolCall;
+  const hooks: ToolHooks = {
+    beforeToolCall: async (call) => (await gate.beforeToolCall?.(call)) ?? (await before?.(call)),
+  };
+  if (own.afterToolCall) hooks.afterToolCall = own.afterToolCall;
+  return hooks;
+}
+
+type AnyAgent = Agent<any, any, any>;
+type Input = Parameters<AnyAgent["generate"]>[0];
+type Output = Awaited<ReturnType<AnyAgent["approveToolCallGenerate"]>>;
+
+interface Suspended {
+  toolCallId: string;
+  toolName: string;
+  args: Record<string, unknown>;
+}
+
+function suspendedCall(output: Output): Suspended | undefined {
+  if (output.finishReason !== "suspended") return undefined;
+  const payload = (output as { suspendPayload?: unknown }).suspendPayload as Record<string, unknown> | undefined;
+  if (typeof payload?.["toolCallId"] !== "string" || typeof payload["toolName"] !== "string") return undefined;
+  return { toolCallId: payload["toolCallId"], toolName: payload["toolName"], args: argumentsOf(payload["args"]) };
+}
+
+/**
+ * Run `agent` on `messages`, each tool call that needs approval decided in Slack (see the module's comment): the run's
+ * last output. `options` beyond the client's are `agent.generate`'s (and each resume's).
+ */
+export async function runWithApprovals(
+  agent: AnyAgent, messages: Input,
+  options: MastraApprovalOptions & { client: ApprovalsClient } & Record<string, unknown>,
+): Promise<Output> {
+  const { client, run, within, agent: label, ...generating } = options;
+  const asking: MastraApprovalOptions = { run: run || `${client.run}-${randomUUID().slice(0, 8)}` };
+  if (within !== undefined) asking.within = within;
+  asking.agent = label || agent.name;
+  const tools = (await agent.listTools()) as GuardedTools;
+  const hooks = composed(approvalsHooks(client, { ...asking, tools }),
+    (generating["hooks"] as ToolHooks | undefined) ?? agent.getConfiguredToolHooks());
+  const more = { ...generating, hooks };
+  let output = (await agent.generate(messages, more as never)) as Output;
+  for (let call = suspendedCall(output); call !== undefined; call = suspendedCall(output)) {
+    let decided = await ask(client, call.toolName, call.args, call.toolCallId, asking);
+    if (decided.pending) decided = await client.wait(decided.id);
+    const resume = { ...more, runId: output.runId ?? "", toolCallId: call.toolCallId };
+    output = decided.approved
+      ? await agent.approveToolCallGenerate(resume as never)
+      : await agent.declineToolCallGenerate({ ...resume, reason: refusal(decided) } as never);
+  }
+  return output;
+}
+
+// workflows ---------------------------------------------------------------------------------------------------------
+
+/** What a workflow step's `execute` is handed that the approval needs: its run, its resume value, `suspend`. */
+export interface StepContext {
+  runId: string;
+  resumeData?: unknown;
+  suspend: (payload: ApprovalSuspendPayload) => unknown;
+}
+
+/** What a step suspends with while a person decides: the approval's id and card. */
+export interface ApprovalSuspendPayload {
+  approvalId: string;
+  cardUrl: string;
+  tool: string;
+  arguments: Record<string, unknown>;
+}
+
+/** A step's decision: suspended (return `suspended` from `execute`), run with `arguments` (once), or not run. */
+export type StepDecision =
+  | { suspended: unknown }
+  | { run: true; arguments: Record<string, unknown>; approval: Approval }
+  | { run: false; said: string; approval: Approval };
+
+/**
+ * In a workflow step's `execute`: the plane's decision on `name(args)`, or the step's suspension until it is made.
+ * The resume value is never read as a decision (a model- or program-written `{ approved: true }` runs nothing): the
+ * step asks the plane again on resume (the same card, by the run's id and `key`) and suspends again while it is
+ * pending. Approved, it is used once: run the call with `arguments` (a reviewer's edited ones: an edit is asked
+ * about again, as a new card, with the edited arguments). Else `said` is who refused it and why.
+ */
+export async function approvalInStep(
+  step: StepContext, client: ApprovalsClient, name: string, args: Record<string, unknown>,
+  options: MastraApprovalOptions & { key?: string } = {},
+): Promise<StepDecision> {
+  let current = args;
+  for (let generation = 0; ; generation += 1) {
+    const asked: ToolAskOptions = {
+      agent: `${options.agent || client.agent || "workflow"} (${FRAMEWORK})`.slice(0, 80),
+      idempotencyKey: idempotencyKey("mastra-step", step.runId, options.key ?? name, String(generation)),
+    };
+    if (options.within !== undefined) asked.timeout = options.within;
+    const decided = await client.requestTool(name, current, asked);
+    if (decided.pending) {
+      const payload = { approvalId: decided.id, cardUrl: decided.cardUrl ?? "", tool: name, arguments: current };
+      return { suspended: await step.suspend(payload) };
+    }
+    if (decided.status === "revised" && decided.edited) {
+      current = decided.arguments; // the reviewer's edit: asked about again, as the call that would run
+      continue;
+    }
+    if (!decided.approved) return { run: false, said: refusal(decided), approval: decided };
+    if (!(await client.use(decided.id, { token: `use-${randomUUID()}` }))) {
+      return { run: false, said: USED, approval: decided };
+    }
+    return { run: true, arguments: decided.arguments, approval: decided };
+  }
+}
+
+/** The part of a Mastra workflow run (`await workflow.createRun()`) that `runWorkflowWithApprovals` drives. */
+export interface WorkflowRun<R> {
+  start(options: { inputData: never }): Promise<R>;
+  resume(options: { step: string[]; resumeData: unknown }): Promise<R>;
+}
+
+/**
+ * Start `run` with `inputData` and, while a step is suspended on an approval (`approvalInStep`), wait for the plane's
+ * decision and resume that step; the run's result once no step waits on an approval.
+ */
+export async function runWorkflowWithApprovals<R extends { status: string }>(
+  run: WorkflowRun<R>, inputData: unknown, options: { client: ApprovalsClient },
+): Promise<R> {
+  let result = await run.start({ inputData: inputData as never });
+  while (result.status === "suspended") {
+    const suspended = result as unknown as {
+      suspended?: string[][];
+      steps?: Record<string, { suspendPayload?: { approvalId?: unknown } }>;
+    };
+    const path = suspended.suspended?.[0];
+    const payload = path && suspended.steps?.[path.at(-1) ?? ""]?.suspendPayload;
+    if (path === undefined || typeof payload?.approvalId !== "string") return result; // not suspended on an approval
+    await options.client.wait(payload.approvalId);
+    result = await run.resume({ step: path, resumeData: { approvalId: payload.approvalId } });
+  }
+  return result;
+}

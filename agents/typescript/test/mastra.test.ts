@@ -1,0 +1,207 @@
+/**
+ * The Mastra adapter (`agent-approvals/mastra`) against a real bot worker, with the AI SDK's mock model (Mastra takes
+ * AI SDK models: `MockLanguageModelV3` of `ai/test`) and Mastra's in-memory storage. Run on Node 22 (Mastra's
+ * engines), by tests/agents/typescript/test_typescript.py, which plays the reviewer by the cards' titles (see
+ * ai-sdk.test.ts) and has made a rule that approves `send_email` to rule@example.com.
+ */
+
+import assert from "node:assert/strict";
+import { test } from "node:test";
+
+import { Agent } from "@mastra/core/agent";
+import { Mastra } from "@mastra/core/mastra";
+import { InMemoryStore } from "@mastra/core/storage";
+import { createTool } from "@mastra/core/tools";
+import { createStep, createWorkflow } from "@mastra/core/workflows";
+import { MockLanguageModelV3 } from "ai/test";
+import { z } from "zod";
+
+import { ApprovalsClient } from "agent-approvals";
+import {
+  NO_APPROVAL,
+  approvalInStep,
+  approvalsHooks,
+  runWithApprovals,
+  runWorkflowWithApprovals,
+  type ApprovalSuspendPayload,
+} from "agent-approvals/mastra";
+
+import { given } from "./env.js";
+
+given("AGENT_APPROVALS_URL");
+const EMAIL = { to: "bob@example.com", body: "Prices go up 5% on May 1." };
+const RULED = { to: "rule@example.com", body: "Prices go up 5% on May 1." };
+
+type Step = { call: Record<string, unknown> } | { text: string };
+const usage = {
+  inputTokens: { total: 1, noCache: 1, cacheRead: undefined, cacheWrite: undefined },
+  outputTokens: { total: 1, text: 1, reasoning: undefined },
+};
+
+/** The mock model saying `steps` in turn: a call of send_email (call-1, call-2, …) or a text. */
+function scripted(...steps: Step[]): MockLanguageModelV3 {
+  let at = 0;
+  return new MockLanguageModelV3({
+    doGenerate: async () => {
+      const step = steps[Math.min(at, steps.length - 1)];
+      at += 1;
+      if (step === undefined || "text" in step) {
+        return { content: [{ type: "text", text: step?.text ?? "" }], finishReason: { unified: "stop", raw: "stop" },
+          usage, warnings: [] };
+      }
+      return { content: [{ type: "tool-call", toolCallId: `call-${at}`, toolName: "send_email",
+        input: JSON.stringify(step.call) }], finishReason: { unified: "tool-calls", raw: "tool_calls" }, usage,
+        warnings: [] };
+    },
+  });
+}
+
+const told = (model: MockLanguageModelV3): string => JSON.stringify(model.doGenerateCalls.at(-1)?.prompt ?? []);
+
+function mailer(model: MockLanguageModelV3, sent: unknown[], client?: ApprovalsClient): Agent {
+  const sendEmail = createTool({
+    id: "send_email",
+    description: "Send an email to one recipient.",
+    inputSchema: z.object({ to: z.string(), body: z.string() }),
+    requireApproval: true,
+    execute: async (args: { to: string; body: string }) => {
+      sent.push(args);
+      return `sent to ${args.to}`;
+    },
+  });
+  const tools = { send_email: sendEmail };
+  const agent = new Agent({ id: "mailer", name: "mailer", instructions: "You send emails.",
+    model: model as never, /* ai 7's provider types, not the ones Mastra bundles: the same V3 model */ tools,
+    ...(client ? { hooks: approvalsHooks(client, { tools }) } : {}) });
+  new Mastra({ agents: { mailer: agent }, storage: new InMemoryStore(), logger: false });
+  return agent;
+}
+
+const client = (title: string, more: Partial<ConstructorParameters<typeof ApprovalsClient>[0]> = {}) =>
+  new ApprovalsClient({ title, ...more });
+
+test("mastra: the tool runs once, after bob approves", async () => {
+  const sent: unknown[] = [];
+  const model = scripted({ call: EMAIL }, { text: "Sent." });
+  const result = await runWithApprovals(mailer(model, sent), "Tell Bob",
+    { client: client("ts: approve the Mastra email") });
+  assert.deepEqual(sent, [EMAIL]);
+  assert.equal(result.text, "Sent.");
+  assert.ok(told(model).includes("sent to bob@example.com"), told(model));
+});
+
+test("mastra: bob's rejection never runs the tool, even after the resume (#20487); the model reads why", async () => {
+  const sent: unknown[] = [];
+  const model = scripted({ call: EMAIL }, { text: "Not sent." });
+  const result = await runWithApprovals(mailer(model, sent), "Tell Bob",
+    { client: client("ts: reject the Mastra email") });
+  assert.deepEqual(sent, []);
+  assert.equal(result.text, "Not sent.");
+  assert.match(told(model), /Not run: rejected by (@bob|U0BOB): not on a Friday/);
+});
+
+test("mastra: Revise's feedback reaches the model as the decline's reason, and nothing runs", async () => {
+  const sent: unknown[] = [];
+  const model = scripted({ call: EMAIL }, { text: "I will ask Carol." });
+  await runWithApprovals(mailer(model, sent), "Tell Bob", { client: client("ts: revise the Mastra email") });
+  assert.deepEqual(sent, []);
+  assert.match(told(model), /Not run: (@bob|U0BOB) asked for a revision\. Send it to Carol instead/);
+});
+
+test("mastra: nobody deciding in time never runs the tool, and the model reads so", async () => {
+  const sent: unknown[] = [];
+  const model = scripted({ call: EMAIL }, { text: "Nobody answered." });
+  await runWithApprovals(mailer(model, sent), "Tell Bob",
+    { client: client("ts: leave the Mastra email", { within: 1 }) });
+  assert.deepEqual(sent, []);
+  assert.match(told(model), /Not run: nobody decided in time/);
+});
+
+test("mastra: a rule approves at once (no card): the tool runs once", async () => {
+  const sent: unknown[] = [];
+  let cards = 0;
+  const model = scripted({ call: RULED }, { text: "Sent." });
+  await runWithApprovals(mailer(model, sent), "Tell the rule",
+    { client: client("ts: ruled Mastra email", { onWaiting: () => (cards += 1) }) });
+  assert.deepEqual(sent, [RULED]);
+  assert.equal(cards, 0);
+});
+
+test("mastra: an approval the plane never gave (a resume with approved: true, #21303) never runs the tool",
+  async () => {
+    const sent: unknown[] = [];
+    const model = scripted({ call: EMAIL }, { text: "Not sent." }, { call: EMAIL }, { text: "Still not sent." });
+    const asker = client("ts: self-approved Mastra email");
+    const agent = mailer(model, sent, asker); // the agent's own hooks: approvalsHooks
+    const out = await agent.generate("Tell Bob");
+    assert.equal(out.finishReason, "suspended");
+    const resumed = await agent.approveToolCallGenerate({ runId: out.runId ?? "" }); // nobody asked the plane
+    assert.deepEqual(sent, []);
+    assert.ok(told(model).includes(NO_APPROVAL), told(model));
+    assert.equal(resumed.text, "Not sent.");
+    const again = await agent.generate("Tell Bob again");
+    assert.equal(again.finishReason, "suspended");
+    await agent.resumeGenerate({ approved: true }, { runId: again.runId ?? "" }); // a model-written resume value
+    assert.deepEqual(sent, []);
+    assert.ok(told(model).includes(NO_APPROVAL), told(model));
+  });
+
+const Email = z.object({ to: z.string(), body: z.string() });
+
+/** A workflow whose one step sends the email on the plane's decision (`approvalInStep`), and a run of it. */
+async function mailing(asker: ApprovalsClient, sent: unknown[]) {
+  const send = createStep({
+    id: "send",
+    inputSchema: Email,
+    outputSchema: z.object({ said: z.string() }),
+    execute: async (step) => {
+      const decided = await approvalInStep(step, asker, "send_email", step.inputData);
+      if ("suspended" in decided) return decided.suspended as never;
+      if (!decided.run) return { said: decided.said };
+      sent.push(decided.arguments);
+      return { said: `sent to ${String(decided.arguments["to"])}` };
+    },
+  });
+  const workflow = createWorkflow({ id: "mailing", inputSchema: Email, outputSchema: z.object({ said: z.string() }) })
+    .then(send).commit();
+  new Mastra({ workflows: { mailing: workflow }, storage: new InMemoryStore(), logger: false });
+  return workflow.createRun();
+}
+
+const said = (result: { status: string }): unknown =>
+  result.status === "success" ? (result as unknown as { result: { said: string } }).result.said : result.status;
+
+test("mastra workflow: the step suspends until bob approves, then sends once", async () => {
+  const sent: unknown[] = [];
+  const run = await mailing(client("ts: approve the Mastra workflow email"), sent);
+  const result = await runWorkflowWithApprovals(run, EMAIL, { client: client("ts: waiter") });
+  assert.equal(said(result), "sent to bob@example.com");
+  assert.deepEqual(sent, [EMAIL]);
+});
+
+test("mastra workflow: a reviewer's edited arguments are asked about again and are what runs, once", async () => {
+  const sent: unknown[] = [];
+  const asker = client("ts: edit the Mastra workflow email");
+  const result = await runWorkflowWithApprovals(await mailing(asker, sent), EMAIL, { client: asker });
+  const carol = { ...EMAIL, to: "carol@example.com" };
+  assert.equal(said(result), "sent to carol@example.com");
+  assert.deepEqual(sent, [carol]);
+});
+
+test("mastra workflow: a resume value saying approved (no decision) runs nothing: the step suspends again",
+  async () => {
+    const sent: unknown[] = [];
+    const asker = client("ts: hold the Mastra workflow email");
+    const run = await mailing(asker, sent);
+    const first = await run.start({ inputData: EMAIL });
+    assert.equal(first.status, "suspended");
+    const payload = (first as unknown as { steps: { send: { suspendPayload: ApprovalSuspendPayload } } })
+      .steps.send.suspendPayload;
+    const forged = await run.resume({ step: ["send"], resumeData: { approved: true } });
+    assert.equal(forged.status, "suspended");
+    assert.deepEqual(sent, []);
+    await asker.withdraw(payload.approvalId);
+    const after = await run.resume({ step: ["send"], resumeData: { approved: true } });
+    assert.match(String(said(after)), /^Not run: cancelled/);
+    assert.deepEqual(sent, []);
+  });

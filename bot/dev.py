@@ -223,8 +223,17 @@ def bot_environment(
     }
     if public_url:
         env["PUBLIC_URL"] = public_url
+        env["STEP_UP_URL"] = passkey_url(public_url)
     env.update(knobs.passed_through)
     return env
+
+
+def passkey_url(url: str) -> str:
+    """The page's URL as people's browsers open the passkey pages: a loopback address as `localhost` (browsers
+    refuse an IP address as a passkey's site; WebAuthn allows http on localhost)."""
+    for loopback in ("://127.0.0.1:", "://[::1]:"):
+        url = url.replace(loopback, "://localhost:")
+    return url
 
 
 def shown_url(host: str, port: int) -> str:
@@ -285,6 +294,7 @@ class DevStack:
             keys_file = shlex.quote(str(Path(self.keys_dir) / DEV_KEYS_FILE))
             lines.append(f"# receipts are signed with a key made for this run: {keys_file}"
                          f" (public keys: {self.url}/api/v1/jwks.json)")
+        lines.append(f"# passkeys (step-up): \"Set up a passkey\" in a Home opens {passkey_url(self.url)}/step-up/...")
         lines.extend(self.workspace_lines())
         lines.append("# for python -m bot report|audit|keys on this dev data:")
         if self.redis is not None:  # a REDIS_URL of yours is yours: not echoed

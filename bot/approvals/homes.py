@@ -423,6 +423,7 @@ class HomeService:
             runs=state.runs,
             recent=state.recent,
             workspace_url=await self._url(),
+            passkeys=await self._store.passkeys.of(user),
         )
         panels, total = await self.channel_panels(user)
         if total:

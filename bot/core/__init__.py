@@ -7,6 +7,7 @@ metrics, background tasks, secrets kept secret, signing keys, and what an "alway
     records.py      runs, approvals, away states as typed records
     channel_options.py  channel settings, each declared once (parsing, storage, displays, the docs' table)
     allow_rules.py  what an "always allow" rule matches, suggestions (pure)
+    passkeys.py     passkeys as stored, the relying party of a URL, a step-up vote's challenge (pure)
     signing.py      Ed25519 signing keys of receipts and audit checkpoints, compact JWS made and checked
     key_files.py    the signing keys' file: made (dev mode), rotated, written whole with mode 0600
     ids.py, durations.py, redis_urls.py   small pure helpers

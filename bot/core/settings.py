@@ -405,6 +405,14 @@ class Settings(ApproverSettings):
             "with each new key; dev mode sets it to the page's URL"
         ),
     )
+    # step-up (bot/stepup/, docs/operators/step-up.md): where people's browsers open the passkey pages
+    step_up_url: PublicUrl = Field(
+        default="", validation_alias="STEP_UP_URL",
+        description=(
+            "the base URL of the passkey (step-up) pages people open, https (http only on `localhost`); its host is"
+            " the passkeys' relying party id (default `PUBLIC_URL`; dev mode: `http://localhost:<port>`)"
+        ),
+    )
     # receipts (agent_approvals.receipts): who issues them (`iss`); how long one is valid: StoreSettings
     receipt_issuer: Stripped = Field(
         default="", validation_alias="RECEIPT_ISSUER",

@@ -15,7 +15,7 @@ that reach them:
   (:meth:`~SlackStandIn.messages`, :meth:`~SlackStandIn.calls`, :meth:`~SlackStandIn.wait_for`...) let tests look
   at what the bot did.
 * ``/api/v1/*`` is the bot worker's Approvals API when :attr:`~SlackStandIn.api_upstream` is set (:mod:`.api_proxy`,
-  forwarded): dev mode serves the page and the API on one port.
+  forwarded): dev mode serves the page and the API on one port; ``/step-up/*``, the worker's passkey pages, too.
 * ``/`` is a Slack-like web page (``static/``): channels, the app's Home and DM, people to switch between, messages
   with Block Kit, threads, modals. It long-polls ``/_control/state?since=<version>`` and acts through ``/_control/*``
   (:mod:`.control`).
@@ -30,7 +30,7 @@ from typing import Any, TypeVar, cast
 
 from aiohttp import web
 
-from bot.devslack.api_proxy import API_PREFIX, ApiProxy
+from bot.devslack.api_proxy import API_PREFIX, STEP_UP_PREFIX, ApiProxy
 from bot.devslack.blockkit import validate_blocks, validate_view
 from bot.devslack.control import LOOPBACK_NAMES, Control
 from bot.devslack.delivery import Delivery
@@ -185,6 +185,7 @@ class SlackStandIn:
         app.router.add_get("/static/{name}", control.handle_static)
         app.router.add_get("/favicon.ico", control.handle_favicon)
         app.router.add_route("*", API_PREFIX + "/{tail:.*}", self._api_proxy.handle)  # before the Web API's
+        app.router.add_route("*", STEP_UP_PREFIX + "/{tail:.*}", self._api_proxy.handle)  # the passkey pages
         app.router.add_route("*", "/api/{method}", self._api.handle_api)
         app.router.add_get("/_socket", self._delivery.handle_socket)
         app.router.add_post("/_response/{id}", self._messages.handle_response_url)

@@ -19,7 +19,7 @@ from bot.slack.blocks import clean, safe
 
 MAX_TASK_CHARS = 3000
 MAX_AWAY_SECONDS = 90 * 86400
-SUBCOMMANDS = ("help", "status", "cancel", "config", "audit", "away", "report", "rules", "keys", "policy")
+SUBCOMMANDS = ("help", "status", "cancel", "config", "audit", "away", "report", "rules", "keys", "policy", "passkeys")
 # How close a task's first word must be to a subcommand to be taken for its typo (difflib's ratio): "confg",
 # "stauts", "kyes" are; "state", "hello", "draft" are not.
 TYPO_CUTOFF = 0.75
@@ -35,6 +35,7 @@ USAGE = (
     "`/agent away until <date or duration> [delegate @person]`, "
     "`/agent rules`, `/agent rules revoke <rule id>`, `/agent rules suggest [N]`, "
     "`/agent keys`, `/agent keys create <name> [#channel]`, `/agent keys revoke <name>`, `/agent policy`, "
+    "`/agent passkeys revoke @person`, "
     "`/agent config`, `/agent config <key> <value>` (keys: " + ", ".join(f"`{k}`" for k in OPTIONS) + ")."
 )
 
@@ -133,6 +134,13 @@ class RevokeKey:
 
 
 @dataclass(frozen=True, slots=True)
+class RevokePasskeys:
+    """`/agent passkeys revoke @person`: every passkey of `person` (an admin's, for a lost device)."""
+
+    person: str
+
+
+@dataclass(frozen=True, slots=True)
 class ShowPolicy:
     """`/agent policy`: the policies in force and what those in shadow would have changed here."""
 
@@ -158,6 +166,7 @@ Command = (
     | ListKeys
     | CreateKey
     | RevokeKey
+    | RevokePasskeys
     | ShowPolicy
     | Invalid
 )
@@ -216,6 +225,8 @@ def parse_command(text: str) -> Command:
         return parse_rules(raw.split()[1:])
     if head == "keys":
         return parse_keys(raw.split()[1:])
+    if head == "passkeys":
+        return parse_passkeys(raw.split()[1:])
     if head.startswith("--"):
         return _parse_flags(words)
     typo = _subcommand_typo(head) if len(words) > 1 else None
@@ -414,6 +425,18 @@ def parse_keys(args: list[str]) -> Command:
         f"Unknown command `keys {_quote(as_typed(' '.join(args)))}`.{hint} Usage: {KEYS_FORMS}. Nothing changed."
         " (To start a run whose task begins with “keys”, put another word first.)"
     )
+
+
+PASSKEYS_FORMS = "`/agent passkeys revoke @person` (every passkey of theirs: a lost device; for admins)"
+
+
+def parse_passkeys(args: list[str]) -> Command:
+    """`passkeys revoke @person` (args as Slack sent them: the person arrives linked, `<@U123|name>`)."""
+    person = PERSON.fullmatch(args[1]) if len(args) == 2 and args[0].lower() == "revoke" else None
+    if person is None:
+        return Invalid(f"Usage: {PASSKEYS_FORMS}. Name one person with @. Nothing changed."
+                       " (Your own passkeys are in your App Home.)")
+    return RevokePasskeys(person.group(1))
 
 
 def widens(

@@ -18,6 +18,7 @@ key is a Lua step in `lua/`. The repositories, as `store.<name>`:
     webhooks.py          `webhooks`: decisions due a POST to the program that asked
     windows.py           `windows`: the totals of policy windows (sum windows in time buckets)
     people.py            `people`: who a Slack user is, as a worker last asked Slack, shared an hour
+    passkeys.py          `passkeys`: each person's passkeys (step-up), and the one-time links that register them
     model_cache.py       the model response cache's entries (`MODEL_CACHE`, `ModelCacheEntries`, used by the runs)
     home_queue.py        `HomeQueue`, apart: the Homes due a redraw and the workspace's `views.publish`
                          budget, on the App Home work's own Redis connections (built by
@@ -50,6 +51,7 @@ from bot.store.homes import Homes, HomeState
 from bot.store.keys import AUDIT_RETENTION_SECONDS, DECIDED_RETENTION_SECONDS, RUN_RETENTION_SECONDS, Keys
 from bot.store.nudges import Nudges
 from bot.store.outbox import Outbox
+from bot.store.passkeys import Passkeys
 from bot.store.people import People
 from bot.store.rules import Rules
 from bot.store.runs import Runs
@@ -112,6 +114,7 @@ class Store:
         self.away = Away(self.shared, self.audit)
         self.rules = Rules(self.shared)
         self.people = People(self.shared)
+        self.passkeys = Passkeys(self.shared)
 
     async def subscriber(self) -> PubSub:
         """A pub/sub connection, not yet subscribed (on Cluster: to one node)."""

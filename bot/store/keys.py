@@ -44,6 +44,9 @@ every key of a Lua step is in one slot). Ids reach a key only after they match `
 {p}:rules:seq                 string  the last rule number (rule ids are R<n>)       kept
 {p}:rules:channels            set     channels that have had rules                   kept
 {p}:batch:<token>             string  a batch decision being confirmed (JSON)        15 min; taken once
+{p}:stepup-token:<token>      string  a one-time step-up link: whose, what for, its  10 min; taken once
+                                      challenge (JSON)
+{p}:passkeys:<user>           hash    a person's passkeys: {credential id: JSON}     kept until removed
 {p}:audit                     stream  every request, decision and settings change    entries trimmed to AUDIT_RETENTION
 {p}:audit:seq                 string  the last audit entry's seq                     kept
 {p}:audit:checkpoints         stream  signed checkpoints of the audit log            those the retained entries need
@@ -145,6 +148,13 @@ class Keys:
 
     def api_idempotency(self, key_id: str, idempotency_key: str) -> str:
         return f"{self.prefix}:apiidem:{key_id}:{idempotency_key}"
+
+    # passkeys (step-up): one-time links, and each person's passkeys
+    def stepup_token(self, token: str) -> str:
+        return f"{self.prefix}:stepup-token:{token}"
+
+    def passkeys(self, user: str) -> str:
+        return f"{self.prefix}:passkeys:{user}"
 
     # runs
     def run(self, run_id: str) -> str:

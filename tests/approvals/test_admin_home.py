@@ -21,6 +21,7 @@ import pytest
 
 from bot.core.allow_rules import Condition, Match, Rule
 from bot.devslack.server import SlackStandIn
+from bot.slack.blocks.rules import ACTION_RULE_REVOKE
 from bot.store import Store
 from tests.conftest import ALICE, BOB, CAROL, SALES, Worker, reply_text
 from tests.support.hitl import DEMO, audit_events, bot, until
@@ -143,7 +144,8 @@ async def test_an_admins_home_shows_the_numbers_of_agent_report_and_the_rules(
     assert f'*{rule_id}* · `send_email` where to ends with "@example.com" · this channel · by <@{ALICE}>' in shown
     assert "· expires <!date^" in shown and "· 0 uses" in shown
     assert revoke_values(slack, ALICE) == [f"{SALES}/{rule_id}"]
-    button = next(b["accessory"] for b in home_blocks(slack, ALICE) if b.get("accessory"))
+    button = next(b["accessory"] for b in home_blocks(slack, ALICE)
+                  if b.get("accessory", {}).get("action_id") == ACTION_RULE_REVOKE)
     assert button["confirm"]["title"]["text"] == f"Revoke rule {rule_id}?"
 
     assert "Your channels" not in home_text(slack, BOB)  # not an admin: no such section, no button

@@ -13,6 +13,8 @@
                         and `/agent rules suggest`
     home.py             the App Home (the approvals waiting for a person, page by page, their runs, their
                         decisions)
+    passkeys.py         passkeys: the Home's "Passkeys" section, the modal with a one-time link, the replies
+                        of `/agent passkeys revoke`
     nudges.py           reminders and escalations in a card's thread, and the card's "Escalated to" note
     replies.py          the ephemeral replies to `/agent` commands (help, status, settings, audit)
     keys.py             the replies of `/agent keys`: a channel's API keys, a new key shown once

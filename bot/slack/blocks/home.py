@@ -1,7 +1,7 @@
 """The App Home: a person's inbox. The approvals waiting for them (a page at a time, oldest first, each
 with the card's buttons), the runs they started and what they decided lately; and for a channel's
 admins, their channels: the last 7 days' headline numbers (as `/agent report`) and the live rules, each
-with a Revoke button.
+with a Revoke button. Everyone's passkeys (step-up) are in their own section (`bot.slack.blocks.passkeys`).
 
 Untrusted text (tasks, proposals, arguments, code, why a human is asked) is made inert by
 `bot.slack.blocks.text`. The only live markup here is what text.py makes from checked ids (mentions, channel
@@ -19,6 +19,7 @@ from typing import Any
 
 from bot.core.allow_rules import RULE_ID, Rule
 from bot.core.durations import format_duration
+from bot.core.passkeys import Passkey
 from bot.core.records import RUN_ID, SLACK_ID, SLACK_TS, ApprovalRecord, RunRecord
 from bot.report import Headline
 from bot.slack.blocks.approval_card import (
@@ -34,6 +35,7 @@ from bot.slack.blocks.approval_card import (
     workflow_part,
 )
 from bot.slack.blocks.nudges import escalated_line
+from bot.slack.blocks.passkeys import build_passkey_blocks
 from bot.slack.blocks.rules import ACTION_RULE_REVOKE, match_text, scope_text
 from bot.slack.blocks.runs import RUN_STATUS_LINE
 from bot.slack.blocks.text import (
@@ -84,6 +86,7 @@ class HomeContent:
     workspace_url: str = ""  # "https://acme.slack.com/": links to a run's header message; "" -> no links
     channels: Sequence[ChannelPanel] = ()  # the channels they administer, the most active first (admins only)
     channels_total: int = 0  # how many channels they administer in all (0: not an admin: no such section)
+    passkeys: Sequence[Passkey] = ()  # their passkeys (step-up), the oldest first
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,8 +100,8 @@ class ChannelPanel:
 
 
 def build_home_view(content: HomeContent) -> dict[str, Any]:
-    """The Home tab: what waits for this person, their runs, what they decided lately, the channels
-    they administer, and when it was drawn. At most 100 blocks whatever the input: only one page of
+    """The Home tab: what waits for this person, their runs, what they decided lately, their passkeys, the
+    channels they administer, and when it was drawn. At most 100 blocks whatever the input: only one page of
     waiting approvals, the first 10 runs and decisions, and of the channels as many as the rest of the
     100 blocks holds (at most 5 channels and 5 rules each; the Home says how many more there are)."""
     blocks: list[Block] = [
@@ -107,6 +110,7 @@ def build_home_view(content: HomeContent) -> dict[str, Any]:
         *_runs_blocks(content),
         {"type": "divider"},
         *_recent_blocks(content),
+        *build_passkey_blocks(content.passkeys),
     ]
     footer = context_block(f"Updated {date_ref(content.now)}")
     blocks += _channels_blocks(content, room=HOME_BLOCKS - len(blocks) - 1)

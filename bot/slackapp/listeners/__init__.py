@@ -3,7 +3,8 @@
     slash_command.py  `/agent ...`: every form acked at once, before any model call
     actions.py        the approval buttons, wherever they are: the card, its DM copies, an App Home
     views.py          the Reject, Revise and Always allow modals' submissions
-    home.py           the App Home: opening it, its own buttons, batch decisions"""
+    home.py           the App Home: opening it, its own buttons, batch decisions
+    passkeys.py       passkeys: the Home's "Set up a passkey" and Remove, `/agent passkeys revoke`"""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 
 from bot.services import Services
-from bot.slackapp.listeners import actions, home, slash_command, views
+from bot.slackapp.listeners import actions, home, passkeys, slash_command, views
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +24,7 @@ def register(app: AsyncApp, services: Services) -> None:
     actions.register(app, services)
     views.register(app, services)
     home.register(app, services)
+    passkeys.register(app, services)
 
     async def handle_error(error: Exception, body: dict[str, Any]) -> None:
         log.error("listener failed on a %s request: %s", body.get("type") or body.get("command"), error, exc_info=error)

@@ -51,6 +51,7 @@ from bot.slackapp.command_parser import (
     ListRules,
     Report,
     RevokeKey,
+    RevokePasskeys,
     RevokeRule,
     SetConfig,
     ShowConfig,
@@ -61,6 +62,7 @@ from bot.slackapp.command_parser import (
     parse_command,
     widens,
 )
+from bot.slackapp.listeners.passkeys import revoke_command
 from bot.store import StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -140,6 +142,8 @@ async def do_command(services: Services, parsed: Command, *, user: str, channel:
     current = await services.approvals.channel_settings(channel)
     if isinstance(parsed, ListKeys | CreateKey | RevokeKey):
         return {"text": await keys_command(services, parsed, current, user=user, channel=channel)}
+    if isinstance(parsed, RevokePasskeys):
+        return {"text": await revoke_command(services, parsed.person, current, user=user, channel=channel)}
     if isinstance(parsed, ShowConfig):
         return {"text": config_text(channel, current, default_approvals_channel=services.settings.approvals_channel)}
     if isinstance(parsed, AuditLog):

@@ -1,0 +1,93 @@
+"""Passkeys (step-up, bot/stepup/): each person's registered passkeys, and the one-time links that register them.
+
+A link's token (`{p}:stepup-token:<token>`) is bound to one Slack user and one purpose ("enrol"), lives
+`TOKEN_SECONDS`, carries the challenge its page was given, and is taken in the step that stores the passkey
+(`lua/passkey_enrol.lua`), so a link registers one passkey, once."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass
+
+from bot.core.passkeys import STEPUP_TOKEN, Passkey
+from bot.store.connection import aw
+from bot.store.shared import Shared
+
+TOKEN_SECONDS = 600
+ENROL = "enrol"
+
+
+@dataclass(frozen=True, slots=True)
+class StepUpToken:
+    """What a one-time link is for: whose it is, its purpose, the challenge its page was given (base64url; "" until
+    the page asked for its options), and its stored form (`raw`, what taking it compares)."""
+
+    token: str
+    user: str
+    purpose: str
+    challenge: str
+    raw: str
+
+
+class Passkeys:
+    def __init__(self, shared: Shared) -> None:
+        self._s = shared
+
+    async def issue_token(self, user: str, *, purpose: str = ENROL, seconds: int = TOKEN_SECONDS) -> str:
+        """A new one-time link's token for `user`, valid `seconds`."""
+        token = secrets.token_urlsafe(32)
+        record = json.dumps({"user": user, "purpose": purpose, "challenge": ""}, separators=(",", ":"))
+        await self._s.redis.set(self._s.keys.stepup_token(token), record, ex=max(1, seconds))
+        return token
+
+    async def token(self, token: str) -> StepUpToken | None:
+        """The link `token` names, or None: not a token, unknown, expired or used."""
+        if not STEPUP_TOKEN.fullmatch(token):
+            return None
+        found = await self._s.redis.get(self._s.keys.stepup_token(token))
+        if found is None:
+            return None
+        raw = found.decode() if isinstance(found, bytes) else str(found)
+        data = json.loads(raw)
+        return StepUpToken(token=token, user=str(data["user"]), purpose=str(data["purpose"]),
+                           challenge=str(data.get("challenge") or ""), raw=raw)
+
+    async def set_challenge(self, found: StepUpToken, challenge: str) -> StepUpToken | None:
+        """The link with the challenge its page was just given (its lifetime unchanged), or None when it is gone."""
+        record = json.dumps({"user": found.user, "purpose": found.purpose, "challenge": challenge},
+                            separators=(",", ":"))
+        done = await self._s.redis.set(self._s.keys.stepup_token(found.token), record, xx=True, keepttl=True)
+        return StepUpToken(found.token, found.user, found.purpose, challenge, record) if done else None
+
+    async def enrol(self, found: StepUpToken, passkey: Passkey) -> bool:
+        """Store `passkey` for the link's person and take the link, in one step; False when the link is no longer
+        as `found` read it (used meanwhile, expired, or given a new challenge)."""
+        k = self._s.keys
+        done = await self._s.script("passkey_enrol")(
+            keys={"token": k.stepup_token(found.token), "passkeys": k.passkeys(found.user)},
+            args={"expected": found.raw, "credential_id": passkey.credential_id, "record": passkey.to_json()},
+        )
+        return bool(done)
+
+    async def of(self, user: str) -> list[Passkey]:
+        """`user`'s passkeys, the oldest first."""
+        found = await aw(self._s.redis.hgetall(self._s.keys.passkeys(user)))
+        return sorted((Passkey.from_json(raw) for raw in found.values()), key=lambda p: (p.created_at, p.name))
+
+    async def remove(self, user: str, credential_id: str) -> Passkey | None:
+        """Remove one of `user`'s passkeys; the one removed, or None when they have none by that id."""
+        key = self._s.keys.passkeys(user)
+        found = await aw(self._s.redis.hget(key, credential_id))
+        if found is None or not await aw(self._s.redis.hdel(key, credential_id)):
+            return None
+        return Passkey.from_json(found)
+
+    async def remove_all(self, user: str) -> list[Passkey]:
+        """Remove every passkey of `user` (an admin's revocation: a lost device); those removed."""
+        key = self._s.keys.passkeys(user)
+        async with self._s.redis.pipeline(transaction=True) as pipe:
+            pipe.hgetall(key)
+            pipe.delete(key)
+            found, _ = await pipe.execute()
+        return [Passkey.from_json(raw) for raw in found.values()]

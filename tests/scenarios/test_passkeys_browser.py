@@ -1,0 +1,93 @@
+"""Passkey enrolment (#55, slice 1) in a real browser: Debian's Chromium, headless, on the local Slack page of
+`python -m bot dev`, with a virtual authenticator (the DevTools WebAuthn domain: ctap2, internal, resident keys, user
+verification, verified).
+
+Alice clicks "Set up a passkey" in her App Home; the modal gives her a one-time link on `http://localhost:<port>` (a
+browser refuses an IP address as a passkey's site); she opens it, names the passkey "laptop", and the browser makes
+it; it appears in her Home. The same link a second time is refused. Bob's link greets Bob and registers Bob's passkey,
+never Alice's. Screenshots: artifacts/passkey-enrol.png, artifacts/passkey-home.png.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, expect
+
+from tests.support.browser import be, dev_mode, open_home, screenshot, workspace_page
+from tests.support.dev import Dev
+
+expect.set_options(timeout=20_000)
+AUTHENTICATOR = {
+    "protocol": "ctap2", "transport": "internal", "hasResidentKey": True, "hasUserVerification": True,
+    "isUserVerified": True,
+}
+
+
+@pytest.fixture(scope="module")
+def dev() -> Iterator[Dev]:
+    with dev_mode("test-passkeys-") as process:
+        yield process
+
+
+@pytest.fixture
+def page(browser: Browser, dev: Dev) -> Iterator[Page]:
+    with workspace_page(browser, dev, height=1100) as opened:
+        yield opened
+
+
+def link_from_home(page: Page, dev: Dev, person: str) -> str:
+    """`person` clicks "Set up a passkey" in their Home; the one-time link the modal gives."""
+    be(page, person)
+    home = open_home(page)
+    expect(home).to_contain_text("Passkeys")
+    home.get_by_role("button", name="Set up a passkey").click()
+    modal = page.get_by_test_id("modal")
+    expect(modal).to_contain_text("works once, for 10 minutes")
+    href = modal.locator("a", has_text="Open your passkey page").get_attribute("href") or ""
+    assert re.fullmatch(rf"http://localhost:{dev.port}/step-up/enrol/[A-Za-z0-9_-]{{43}}", href), href
+    modal.get_by_test_id("modal-close").click()
+    return href
+
+
+def with_authenticator(context: BrowserContext) -> Page:
+    """A page whose browser has a platform authenticator (Touch ID-like) that verifies its user."""
+    passkeys = context.new_page()
+    cdp = context.new_cdp_session(passkeys)
+    cdp.send("WebAuthn.enable")
+    cdp.send("WebAuthn.addVirtualAuthenticator", {"options": AUTHENTICATOR})
+    return passkeys
+
+
+def enrol(passkeys: Page, href: str, name: str, person: str) -> None:
+    passkeys.goto(href)
+    expect(passkeys.get_by_test_id("person")).to_have_text(person)
+    passkeys.get_by_label("Name this passkey").fill(name)
+    passkeys.get_by_role("button", name="Create passkey").click()
+    expect(passkeys.get_by_test_id("status")).to_have_text(f"Passkey “{name}” is set up. You can close this page.")
+
+
+def test_a_person_enrols_a_passkey_from_the_home_once_and_only_for_themselves(page: Page, dev: Dev) -> None:
+    href = link_from_home(page, dev, "alice")
+    passkeys = with_authenticator(page.context)
+    enrol(passkeys, href, "laptop", "alice")
+    screenshot(passkeys, "passkey-enrol.png")
+
+    home = page.get_by_test_id("home")
+    expect(home).to_contain_text(re.compile(r"laptop · added"))
+    expect(home.get_by_role("button", name="Remove")).to_have_count(1)
+    screenshot(page, "passkey-home.png")
+
+    answer = passkeys.goto(href)  # the same link again
+    assert answer is not None and answer.status == 410
+    expect(passkeys.get_by_test_id("message")).to_contain_text("already used")
+
+    bobs = link_from_home(page, dev, "bob")
+    enrol(passkeys, bobs, "bob-key", "bob")
+    expect(page.get_by_test_id("home")).to_contain_text("bob-key")
+    be(page, "alice")
+    alices = open_home(page)
+    expect(alices).to_contain_text(re.compile(r"laptop · added"))
+    expect(alices).not_to_contain_text("bob-key")

@@ -25,14 +25,16 @@ import pytest
 from agent_approvals.receipts import ReceiptError, verify
 
 from bot.devslack.server import SlackStandIn
+from bot.slack.blocks.approval_card import FIXED_ARGUMENTS
 from tests.conftest import BOB, Worker, block_texts, card_of
-from tests.support.hitl import click, reject
+from tests.support.hitl import click, open_modal, reject
 from tests.support.shared_vectors import vectors, write
 from tests.support.signing_worker import signing_bot
 from tests.support.source import ROOT
 from tests.support.typescript import API_TS, INSTALL, PACKAGE, api_ts, build, node
 
 REASON = "not on a Friday"
+FEEDBACK = "Send it to Carol instead"
 
 
 @pytest.fixture
@@ -73,17 +75,40 @@ def test_the_python_verifier_answers_each_shared_vector_as_it_says() -> None:
                        "wrong_arguments", "wrong_audience", "wrong_issuer"}
 
 
-async def review(slack: SlackStandIn, done: asyncio.Event) -> list[str]:
-    """Decide each new pending card by its title, as bob, until `done`; what was decided, in order."""
+async def revise(slack: SlackStandIn, card: dict[str, Any], fixed: bool) -> None:
+    """Revise as bob with FEEDBACK; on a "[fixed]" card, whose arguments cannot be edited, the modal asks only that."""
+    view = await open_modal(slack, card, user=BOB)
+    inputs = [b.get("block_id") for b in view["view"]["blocks"] if b["type"] == "input"]
+    assert not fixed or inputs == ["feedback"], inputs
+    await slack.submit_view(user=BOB, view_id=view["id"], values={"feedback": {"feedback_input": FEEDBACK}})
+
+
+async def review(slack: SlackStandIn, done: asyncio.Event, signals: Path) -> list[str]:
+    """Decide each new pending card by its title, as bob, until `done`; what was decided, in order.
+
+    "ts: approve after X": approved once the file X is in `signals`; "ts: approve": approved; "ts: reject": rejected
+    with REASON; "ts: revise then approve X": the first such card of X revised with FEEDBACK, the next approved; the
+    others left. A card whose title says "[fixed]" must say that its arguments cannot be edited."""
     decided: list[str] = []
     seen: set[str] = set()
+    revised: set[str] = set()
     while not done.is_set():
         for card in card_of(slack, pending=True):
             if card["ts"] in seen:
                 continue
-            seen.add(card["ts"])
             text = block_texts(card)
-            if "ts: approve" in text:
+            fixed = "[fixed]" in text
+            assert not fixed or FIXED_ARGUMENTS in text, text
+            after = re.search(r"ts: approve after ([\w-]+)", text)
+            if after and not (signals / after[1]).exists():
+                continue  # looked at again until the signal
+            seen.add(card["ts"])
+            again = re.search(r"ts: revise then approve ([\w-]+)", text)
+            if again and again[1] not in revised:
+                revised.add(again[1])
+                await revise(slack, card, fixed)
+                decided.append("revised")
+            elif "ts: approve" in text or again:
                 await click(slack, card, "approval_approve", user=BOB)
                 decided.append("approved")
             elif "ts: reject" in text:
@@ -106,11 +131,13 @@ async def test_the_typescript_package_against_a_real_bot(
     bot, key = signer
     await asyncio.to_thread(build)
     write(tmp_path / "vectors.json")
+    signals = tmp_path / "signals"
+    signals.mkdir()
     env = {**os.environ, "AGENT_APPROVALS_URL": bot.url, "AGENT_APPROVALS_KEY": key,
-           "RECEIPT_VECTORS": str(tmp_path / "vectors.json")}
+           "RECEIPT_VECTORS": str(tmp_path / "vectors.json"), "TS_SIGNALS": str(signals)}
     tests = sorted(str(p) for p in (PACKAGE / "dist" / "test").glob("*.test.js"))
     done = asyncio.Event()
-    reviewer = asyncio.create_task(review(slack, done))
+    reviewer = asyncio.create_task(review(slack, done, signals))
     process = await asyncio.create_subprocess_exec(
         node(), "--test", "--test-reporter=tap", *tests, cwd=PACKAGE, env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
@@ -123,7 +150,7 @@ async def test_the_typescript_package_against_a_real_bot(
     assert process.returncode == 0, said[-6000:]
     counts = dict(re.findall(r"^# (pass|fail|skipped|todo|cancelled) (\d+)$", said, re.M))
     assert counts == {"pass": str(declared_tests()), "fail": "0", "skipped": "0", "todo": "0", "cancelled": "0"}, said
-    assert sorted(decided) == ["approved", "approved", "rejected"]
+    assert sorted(decided) == ["approved"] * 5 + ["rejected"] * 2 + ["revised"], decided
 
 
 CONSUMER = """

@@ -59,7 +59,9 @@ export async function runWithApprovals<TAgent extends AnyAgent>(
   input: string | Exclude<Input, string | RunState<unknown, AnyAgent>>,
   options: ApprovalsOptions,
 ): Promise<RunResult<unknown, TAgent>> {
-  if (options.store !== undefined && !options.runId) throw new TypeError("a store keeps paused runs by runId: give one");
+  if (options.store !== undefined && !options.runId) {
+    throw new TypeError("a store keeps paused runs by runId: give one");
+  }
   const result = (await run(agent, input, { ...options.runOptions })) as RunResult<unknown, TAgent>;
   return untilDone(agent, result, options);
 }
@@ -74,7 +76,9 @@ export async function resume<TAgent extends AnyAgent>(
   options: ApprovalsOptions & { store: StateStore },
 ): Promise<RunResult<unknown, TAgent>> {
   const text = await options.store.load(runId);
-  if (text === null) throw new Error(`no paused run ${JSON.stringify(runId)} in the store (it ended, or was never paused)`);
+  if (text === null) {
+    throw new Error(`no paused run ${JSON.stringify(runId)} in the store (it ended, or was never paused)`);
+  }
   const state = await RunState.fromString<unknown, TAgent>(agent, text);
   const result = await step(agent, state, interruptionsOf(state, agent), { ...options, runId });
   return untilDone(agent, result, { ...options, runId });

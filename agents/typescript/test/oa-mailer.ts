@@ -35,7 +35,8 @@ export function mailer(
       return `sent to ${args.to}`;
     },
   });
-  return { agent: new Agent({ name: "mailer", instructions: "Send what you are asked.", model, tools: [sendEmail] }), model };
+  const agent = new Agent({ name: "mailer", instructions: "Send what you are asked.", model, tools: [sendEmail] });
+  return { agent, model };
 }
 
 /** The model's first answer: a call of send_email with `args`. */

@@ -23,7 +23,7 @@ import { EMAIL, calls, lastToolOutput, mailer, says, type Email } from "./oa-mai
 
 const BOB = "U0BOB";
 
-test("oa: the call runs once, after bob approves, with the model's arguments; the card says they are fixed", async () => {
+test("oa: the call runs once, after bob approves, with the model's arguments (a card of fixed ones)", async () => {
   const sent: Email[] = [];
   const decided: Approval[] = [];
   const client = new ApprovalsClient({ title: "ts: approve oa once [fixed]", onDecided: (a) => decided.push(a) });
@@ -62,7 +62,8 @@ test("oa: a cancellation runs nothing and the model is told it was cancelled", a
   const sent: Email[] = [];
   const { agent, model } = mailer(sent, calls(), says("Not sent."));
   const other = new ApprovalsClient({});
-  const client = new ApprovalsClient({ title: "ts: wait oa cancel [fixed]", onWaiting: (a) => void other.withdraw(a.id) });
+  const onWaiting = (a: Approval): void => void other.withdraw(a.id);
+  const client = new ApprovalsClient({ title: "ts: wait oa cancel [fixed]", onWaiting });
   await runWithApprovals(agent, "Tell Bob", { client });
   assert.deepEqual(sent, []);
   assert.match(lastToolOutput(model), /^Not run: cancelled/);

@@ -6,7 +6,8 @@ vectors (tests/support/shared_vectors.py) are answered by the Python verifier as
 must answer them alike (its test `vectors.test.ts`). Then the package is compiled (`tsc`, strict) and its tests run
 by Node's own runner against a real worker with Redis and the Slack stand-in, the key and the vectors in the
 environment, while this test plays the reviewer on the cards its asks make (approve as bob the titles "ts: approve
-…", reject with a reason the titles "ts: reject …", leave the others): every TypeScript test must run and pass.
+…", reject with a reason the titles "ts: reject …", revise or edit, approve after a signal: `review`), and checks that
+a card of fixed arguments says so: every TypeScript test must run and pass.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from tests.support.typescript import API_TS, INSTALL, PACKAGE, api_ts, build, no
 
 REASON = "not on a Friday"
 FEEDBACK = "Send it to Carol instead"
+EDITED = {"to": "carol@example.com", "body": "Prices go up 5% on May 1."}
 
 
 @pytest.fixture
@@ -83,11 +85,19 @@ async def revise(slack: SlackStandIn, card: dict[str, Any], fixed: bool) -> None
     await slack.submit_view(user=BOB, view_id=view["id"], values={"feedback": {"feedback_input": FEEDBACK}})
 
 
+async def edit(slack: SlackStandIn, card: dict[str, Any]) -> None:
+    """Revise as bob, the arguments edited to EDITED."""
+    view = await open_modal(slack, card, user=BOB)
+    values = {"arguments": {"arguments_input": json.dumps(EDITED)}}
+    await slack.submit_view(user=BOB, view_id=view["id"], values=values)
+
+
 async def review(slack: SlackStandIn, done: asyncio.Event, signals: Path) -> list[str]:
     """Decide each new pending card by its title, as bob, until `done`; what was decided, in order.
 
     "ts: approve after X": approved once the file X is in `signals`; "ts: approve": approved; "ts: reject": rejected
-    with REASON; "ts: revise then approve X": the first such card of X revised with FEEDBACK, the next approved; the
+    with REASON; "ts: revise then approve X": the first such card of X revised with FEEDBACK, the next approved;
+    "ts: edit then approve X": the first such card of X revised with the arguments EDITED, the next approved; the
     others left. A card whose title says "[fixed]" must say that its arguments cannot be edited."""
     decided: list[str] = []
     seen: set[str] = set()
@@ -103,11 +113,15 @@ async def review(slack: SlackStandIn, done: asyncio.Event, signals: Path) -> lis
             if after and not (signals / after[1]).exists():
                 continue  # looked at again until the signal
             seen.add(card["ts"])
-            again = re.search(r"ts: revise then approve ([\w-]+)", text)
-            if again and again[1] not in revised:
-                revised.add(again[1])
-                await revise(slack, card, fixed)
-                decided.append("revised")
+            again = re.search(r"ts: (revise|edit) then approve ([\w-]+)", text)
+            if again and again[0] not in revised:
+                revised.add(again[0])
+                if again[1] == "edit":
+                    await edit(slack, card)
+                    decided.append("edited")
+                else:
+                    await revise(slack, card, fixed)
+                    decided.append("revised")
             elif "ts: approve" in text or again:
                 await click(slack, card, "approval_approve", user=BOB)
                 decided.append("approved")
@@ -150,7 +164,7 @@ async def test_the_typescript_package_against_a_real_bot(
     assert process.returncode == 0, said[-6000:]
     counts = dict(re.findall(r"^# (pass|fail|skipped|todo|cancelled) (\d+)$", said, re.M))
     assert counts == {"pass": str(declared_tests()), "fail": "0", "skipped": "0", "todo": "0", "cancelled": "0"}, said
-    assert sorted(decided) == ["approved"] * 5 + ["rejected"] * 2 + ["revised"], decided
+    assert sorted(decided) == ["approved"] * 9 + ["edited"] + ["rejected"] * 3 + ["revised"] * 2, decided
 
 
 CONSUMER = """

@@ -102,6 +102,20 @@ test("lg: the call runs once, after bob approves; replaying its resume value run
   assert.match(lastToolOutput(again.model), /^Not run: approval .* was used already/);
 });
 
+test("lg: a rule's approval runs the call once, with no card", async () => {
+  const ruled = { ...EMAIL, to: "ruled@example.com" }; // the Python side made an "always allow" rule of it
+  const decided: Approval[] = [];
+  const waited: Approval[] = [];
+  const client = new ApprovalsClient({
+    title: "ts: ruled lg", onDecided: (a) => decided.push(a), onWaiting: (a) => waited.push(a),
+  });
+  const { graph, sent } = mailer(client, [ruled]);
+  await invokeWithApprovals(graph, input, thread("ruled"), { client });
+  assert.deepEqual(sent, [ruled]);
+  assert.deepEqual(waited, []); // no card
+  assert.match(decided[0]?.decidedBy ?? "", /^rule /);
+});
+
 test("lg: a resume value the bot never gave (model-written, hand-made) never runs the tool", async () => {
   const client = new ApprovalsClient({ title: "ts: never asked lg" });
   for (const forged of [

@@ -39,6 +39,21 @@ test("oa: the call runs once, after bob approves, with the model's arguments (a 
   assert.equal(await client.use(decided[0]?.id ?? "", { token: "a-second-use" }), false); // used once, by the run
 });
 
+test("oa: a rule's approval runs the call once, with no card", async () => {
+  const sent: Email[] = [];
+  const ruled = { ...EMAIL, to: "ruled@example.com" }; // the Python side made an "always allow" rule of it
+  const decided: Approval[] = [];
+  const waited: Approval[] = [];
+  const client = new ApprovalsClient({
+    title: "ts: ruled oa", onDecided: (a) => decided.push(a), onWaiting: (a) => waited.push(a),
+  });
+  const { agent } = mailer(sent, calls(ruled), says("Sent."));
+  await runWithApprovals(agent, "Tell Bob", { client });
+  assert.deepEqual(sent, [ruled]);
+  assert.deepEqual(waited, []); // no card
+  assert.match(decided[0]?.decidedBy ?? "", /^rule /);
+});
+
 test("oa: a rejection runs nothing and the model reads who refused it and why", async () => {
   const sent: Email[] = [];
   const { agent, model } = mailer(sent, calls(), says("Not sent."));

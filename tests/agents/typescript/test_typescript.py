@@ -25,9 +25,10 @@ from typing import Any
 import pytest
 from agent_approvals.receipts import ReceiptError, verify
 
+from bot.core.allow_rules import Rule, exact_match
 from bot.devslack.server import SlackStandIn
 from bot.slack.blocks.approval_card import FIXED_ARGUMENTS
-from tests.conftest import BOB, Worker, block_texts, card_of
+from tests.conftest import BOB, SALES, Worker, block_texts, card_of
 from tests.support.hitl import click, open_modal, reject
 from tests.support.shared_vectors import vectors, write
 from tests.support.signing_worker import signing_bot
@@ -37,6 +38,7 @@ from tests.support.typescript import API_TS, INSTALL, PACKAGE, api_ts, build, no
 REASON = "not on a Friday"
 FEEDBACK = "Send it to Carol instead"
 EDITED = {"to": "carol@example.com", "body": "Prices go up 5% on May 1."}
+RULED = {"to": "ruled@example.com", "body": "Prices go up 5% on May 1."}  # an "always allow" rule approves it
 
 
 @pytest.fixture
@@ -143,6 +145,9 @@ async def test_the_typescript_package_against_a_real_bot(
     signer: tuple[Worker, str], slack: SlackStandIn, tmp_path: Path
 ) -> None:
     bot, key = signer
+    rule = Rule(id="", scope="channel", channel=SALES, run="", match=exact_match("send_email", RULED), created_by=BOB,
+                created_at=0, expires_at=2e10)
+    assert await bot.services.store.rules.create(rule)
     await asyncio.to_thread(build)
     write(tmp_path / "vectors.json")
     signals = tmp_path / "signals"

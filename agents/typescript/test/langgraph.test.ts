@@ -148,6 +148,16 @@ test("lg: a timeout runs nothing and the model is told nobody decided in time", 
   assert.match(lastToolOutput(model), /^Not run: nobody decided in time/);
 });
 
+test("lg: a cancellation runs nothing and the model is told it was cancelled", async () => {
+  const other = new ApprovalsClient({});
+  const onWaiting = (a: Approval): void => void other.withdraw(a.id);
+  const client = new ApprovalsClient({ title: "ts: wait lg cancel", onWaiting });
+  const { graph, model, sent } = mailer(client, [EMAIL]);
+  await invokeWithApprovals(graph, input, thread("cancel"), { client });
+  assert.deepEqual(sent, []);
+  assert.match(lastToolOutput(model), /^Not run: cancelled/);
+});
+
 test("lg: a reviewer's edited arguments are asked about again and are what runs, once", async () => {
   const told: Approval[] = [];
   const client = new ApprovalsClient({ title: "ts: edit then approve lg", onDecided: (a) => told.push(a) });

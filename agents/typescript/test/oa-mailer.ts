@@ -23,6 +23,15 @@ export function mailer(
   sent: Email[] | string,
   ...steps: ScriptedModelInput[]
 ): { agent: Agent<unknown, "text">; model: ScriptedModel } {
+  return hangingMailer(sent, false, ...steps);
+}
+
+/** The mailer, whose tool, when `hangs`, never returns once it has sent (the process dies while the call runs). */
+function hangingMailer(
+  sent: Email[] | string,
+  hangs: boolean,
+  ...steps: ScriptedModelInput[]
+): { agent: Agent<unknown, "text">; model: ScriptedModel } {
   const model = new ScriptedModel(steps);
   const sendEmail = tool({
     name: "send_email",
@@ -32,6 +41,10 @@ export function mailer(
     execute: async (args: Email) => {
       if (typeof sent === "string") appendFileSync(sent, `${JSON.stringify(args)}\n`);
       else sent.push({ ...args });
+      if (hangs) {
+        process.stdout.write("running\n");
+        await new Promise(() => undefined);
+      }
       return `sent to ${args.to}`;
     },
   });
@@ -56,15 +69,15 @@ export function lastToolOutput(model: ScriptedModel): string {
   return JSON.stringify(output ?? null);
 }
 
-async function main(mode: string, states: string, outbox: string, runId: string): Promise<void> {
+async function main(mode: string, states: string, outbox: string, runId: string, title: string): Promise<void> {
   const store = new FileStateStore(states);
   const client = new ApprovalsClient({
-    title: "ts: approve after oa-killed [fixed]",
+    title,
     onWaiting: (a) => process.stdout.write(`waiting ${a.id}\n`),
     onDecided: (a) => process.stdout.write(`decided ${a.id} ${a.status}\n`),
   });
-  if (mode === "run") {
-    const { agent } = mailer(outbox, calls(), says("Sent."));
+  if (mode === "run" || mode === "hang") {
+    const { agent } = hangingMailer(outbox, mode === "hang", calls(), says("Sent."));
     await runWithApprovals(agent, "Tell Bob", { client, store, runId });
     process.stdout.write("finished in the first process\n");
   } else {
@@ -74,7 +87,7 @@ async function main(mode: string, states: string, outbox: string, runId: string)
   }
 }
 
-const [mode, states, outbox, runId] = process.argv.slice(2);
-if (mode !== undefined && states !== undefined && outbox !== undefined && runId !== undefined) {
-  await main(mode, states, outbox, runId);
+const [mode, states, outbox, runId, title] = process.argv.slice(2);
+if (mode !== undefined && states !== undefined && outbox !== undefined && runId !== undefined && title) {
+  await main(mode, states, outbox, runId, title);
 }

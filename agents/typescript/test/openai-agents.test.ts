@@ -161,7 +161,8 @@ test("oa: a run killed -9 while bob decides is finished by resume in another pro
   const states = join(folder, "states");
   const outbox = join(folder, "outbox.jsonl");
   const runId = "oa-kill-run";
-  const first = program("run", states, outbox, runId);
+  const title = "ts: approve after oa-killed [fixed]";
+  const first = program("run", states, outbox, runId, title);
   const waiting = await until(() => first.lines().find((l) => l.startsWith("waiting ")), "the first card");
   const asked = waiting.split(" ")[1] ?? "";
   assert.notEqual(await new FileStateStore(states).load(runId), null); // kept before anyone was asked
@@ -169,7 +170,7 @@ test("oa: a run killed -9 while bob decides is finished by resume in another pro
   assert.equal(await first.done, null); // killed, not finished
   assert.ok(!first.lines().some((l) => l.startsWith("decided ")));
   writeFileSync(join(given("TS_SIGNALS"), "oa-killed"), ""); // now bob approves the card
-  const second = program("resume", states, outbox, runId);
+  const second = program("resume", states, outbox, runId, title);
   assert.equal(await second.done, 0);
   const lines = second.lines();
   assert.ok(lines.includes(`decided ${asked} approved`), lines.join("\n")); // the same card, no second one
@@ -178,4 +179,27 @@ test("oa: a run killed -9 while bob decides is finished by resume in another pro
   assert.deepEqual(readFileSync(outbox, "utf8").trim().split("\n").map((l) => JSON.parse(l) as Email), [EMAIL]);
   assert.equal(await new FileStateStore(states).load(runId), null); // the finished run is no longer kept
   assert.ok(!existsSync(join(states, `${runId}.json`)));
+});
+
+test("oa: a run killed -9 while its approved call runs: never again by that approval, a person is asked", async () => {
+  const folder = mkdtempSync(join(tmpdir(), "oa-hang-"));
+  const states = join(folder, "states");
+  const outbox = join(folder, "outbox.jsonl");
+  const runId = "oa-hang-run";
+  const title = "ts: approve oa hang [fixed]"; // the same in both processes: the same asks
+  const first = program("hang", states, outbox, runId, title);
+  await until(() => first.lines().find((l) => l === "running"), "the approved call to run");
+  const used = first.lines().find((l) => l.startsWith("decided "))?.split(" ")[1] ?? "";
+  first.kill();
+  assert.equal(await first.done, null);
+  const second = program("resume", states, outbox, runId, title);
+  assert.equal(await second.done, 0);
+  const lines = second.lines();
+  const again = lines.filter((l) => l.startsWith("decided ") && l.endsWith(" approved")).map((l) => l.split(" ")[1]);
+  assert.equal(again.length, 2, lines.join("\n")); // the used approval, then a person's on a new card
+  assert.equal(again[0], used);
+  assert.notEqual(again[1], used);
+  const decided = await new ApprovalsClient({}).get(again[1] ?? "");
+  assert.equal(decided.decidedBy, BOB); // only a person may approve a call that may have run
+  assert.equal(readFileSync(outbox, "utf8").trim().split("\n").length, 2); // once per approval, never twice by one
 });

@@ -21,15 +21,18 @@ ISSUER = "https://approvals.example.com"
 
 
 @asynccontextmanager
-async def signing_bot(slack: SlackStandIn, redis_url: str, keys: Path) -> AsyncIterator[tuple[Worker, str]]:
-    """The worker, signing with the keys in `keys` (made when missing), and the key `emailer`'s secret."""
+async def signing_bot(
+    slack: SlackStandIn, redis_url: str, keys: Path, **limits: int
+) -> AsyncIterator[tuple[Worker, str]]:
+    """The worker, signing with the keys in `keys` (made when missing), and the key `emailer`'s secret (with
+    `limits`: `per_minute`, `max_pending`)."""
     ensure_keys_file(keys)
     env = bot_env(slack=slack, redis_url=redis_url, model_config=None, SIGNING_KEYS_FILE=str(keys),
                   RECEIPT_ISSUER=ISSUER)
     worker = await start_worker(env)
     slack.events_url = worker.url + "/slack/events"
     try:
-        made = await worker.services.store.api_keys.create("emailer", [SALES], by=BOB)
+        made = await worker.services.store.api_keys.create("emailer", [SALES], by=BOB, **limits)
         assert made is not None
         yield worker, made.key
     finally:

@@ -6,11 +6,11 @@ vectors (tests/support/shared_vectors.py) are answered by the Python verifier as
 must answer them alike (its test `vectors.test.ts`). Then the package is compiled (`tsc`, strict) and its tests run
 by Node's own runner against a real worker with Redis and the Slack stand-in, the key and the vectors in the
 environment, while this test plays the reviewer on the cards its asks make (approve as bob the titles "ts: approve
-…", reject with a reason the titles "ts: reject …", revise with feedback the titles "ts: revise …", edit the
-arguments of "ts: edit …" to carol's and approve the card that asks again with them, leave the others), and a
-rule approves `send_email` to rule@example.com in the key's channel: every TypeScript test must run and pass. The
-framework adapters' tests run on the Node their frameworks need (`ai` 7 and Mastra: Node 22, the devDependency
-`node`'s binary in node_modules/.bin); the rest on the machine's Node.
+…", reject with a reason the titles "ts: reject …", revise or edit, approve after a signal: `review`), checks that
+a card of fixed arguments says so, and rules approve `send_email` to rule@example.com and ruled@example.com in the
+key's channel: every TypeScript test must run and pass. The framework adapters' tests run on the Node their
+frameworks need (`ai` 7 and Mastra: Node 22, the devDependency `node`'s binary in node_modules/.bin); the rest on
+the machine's Node.
 """
 
 from __future__ import annotations
@@ -40,13 +40,15 @@ from tests.support.typescript import API_TS, INSTALL, NODE22, PACKAGE, api_ts, b
 
 REASON = "not on a Friday"
 FEEDBACK = "Send it to Carol instead"
-RULED = {"to": "rule@example.com", "body": "Prices go up 5% on May 1."}  # test/ai-sdk.test.ts: a rule approves it
+RULED = ({"to": "rule@example.com", "body": "Prices go up 5% on May 1."},  # ai-sdk, mastra: a rule approves it
+         {"to": "ruled@example.com", "body": "Prices go up 5% on May 1."})  # openai-agents, langgraph
 EDITED = {"to": "carol@example.com", "body": "Prices go up 5% on May 1."}  # what "ts: edit" cards are edited to
 
 
 @pytest.fixture
 async def signer(slack: SlackStandIn, redis_url: str, tmp_path: Path) -> AsyncIterator[tuple[Worker, str]]:
-    async with signing_bot(slack, redis_url, tmp_path / "signing-keys.json") as made:
+    # every adapter's tests ask with this one key, more than a key's default 120 requests a minute
+    async with signing_bot(slack, redis_url, tmp_path / "signing-keys.json", per_minute=2000) as made:
         yield made
 
 
@@ -82,32 +84,64 @@ def test_the_python_verifier_answers_each_shared_vector_as_it_says() -> None:
                        "wrong_arguments", "wrong_audience", "wrong_issuer"}
 
 
-async def review(slack: SlackStandIn, done: asyncio.Event, shown: list[str]) -> list[str]:
+async def revise(slack: SlackStandIn, card: dict[str, Any], fixed: bool) -> None:
+    """Revise as bob with FEEDBACK; on a "[fixed]" card, whose arguments cannot be edited, the modal asks only that."""
+    view = await open_modal(slack, card, user=BOB)
+    inputs = [b.get("block_id") for b in view["view"]["blocks"] if b["type"] == "input"]
+    assert not fixed or inputs == ["feedback"], inputs
+    await slack.submit_view(user=BOB, view_id=view["id"], values={"feedback": {"feedback_input": FEEDBACK}})
+
+
+async def edit(slack: SlackStandIn, card: dict[str, Any]) -> None:
+    """Revise as bob, the arguments edited to EDITED."""
+    view = await open_modal(slack, card, user=BOB)
+    await slack.submit_view(user=BOB, view_id=view["id"], values={"arguments": {"arguments_input": json.dumps(EDITED)}})
+
+
+async def review(slack: SlackStandIn, done: asyncio.Event, shown: list[str], signals: Path) -> list[str]:
     """Decide each new pending card by its title, as bob, until `done`; what was decided, in order. Each new card's
-    text goes to `shown`."""
+    text goes to `shown`.
+
+    "ts: approve after X": approved once the file X is in `signals`; "ts: revise then approve X" / "ts: edit then
+    approve X": the first such card of X revised with FEEDBACK / its arguments edited to EDITED, the next approved;
+    "ts: approve": approved (and a "ts: edit" card asking again with EDITED); "ts: reject": rejected with REASON;
+    "ts: revise": revised with FEEDBACK; "ts: edit": the arguments edited to EDITED; the others left. A card whose
+    title says "[fixed]" must say that its arguments cannot be edited."""
     decided: list[str] = []
     seen: set[str] = set()
+    revised: set[str] = set()
     while not done.is_set():
         for card in card_of(slack, pending=True):
             if card["ts"] in seen:
                 continue
-            seen.add(card["ts"])
             text = block_texts(card)
+            fixed = "[fixed]" in text
+            assert not fixed or FIXED_ARGUMENTS in text, text
+            after = re.search(r"ts: approve after ([\w-]+)", text)
+            if after and not (signals / after[1]).exists():
+                continue  # looked at again until the signal
+            seen.add(card["ts"])
             shown.append(text)
-            if "ts: approve" in text or ("ts: edit" in text and EDITED["to"] in text):  # an edit's second card too
+            again = re.search(r"ts: (revise|edit) then approve ([\w-]+)", text)
+            if again and again[0] not in revised:
+                revised.add(again[0])
+                if again[1] == "edit":
+                    await edit(slack, card)
+                    decided.append("edited")
+                else:
+                    await revise(slack, card, fixed)
+                    decided.append("revised")
+            elif "ts: approve" in text or again or ("ts: edit" in text and EDITED["to"] in text):
                 await click(slack, card, "approval_approve", user=BOB)
                 decided.append("approved")
             elif "ts: reject" in text:
                 await reject(slack, card, user=BOB, reason=REASON)
                 decided.append("rejected")
             elif "ts: revise" in text:
-                view = await open_modal(slack, card, user=BOB)
-                await slack.submit_view(user=BOB, view_id=view["id"], values={"feedback": {"feedback_input": FEEDBACK}})
+                await revise(slack, card, fixed)
                 decided.append("revised")
             elif "ts: edit" in text:
-                view = await open_modal(slack, card, user=BOB)
-                await slack.submit_view(user=BOB, view_id=view["id"],
-                                        values={"arguments": {"arguments_input": json.dumps(EDITED)}})
+                await edit(slack, card)
                 decided.append("edited")
         try:
             await asyncio.wait_for(done.wait(), 0.02)
@@ -138,25 +172,28 @@ async def test_the_typescript_package_against_a_real_bot(
     signer: tuple[Worker, str], slack: SlackStandIn, tmp_path: Path
 ) -> None:
     bot, key = signer
-    rule = Rule(id="", scope="channel", channel=SALES, run="", match=exact_match("send_email", RULED),
-                created_by=BOB, created_at=0, expires_at=2e10)
-    assert await bot.services.store.rules.create(rule)
+    for ruled in RULED:
+        rule = Rule(id="", scope="channel", channel=SALES, run="", match=exact_match("send_email", ruled),
+                    created_by=BOB, created_at=0, expires_at=2e10)
+        assert await bot.services.store.rules.create(rule)
     await asyncio.to_thread(build)
     write(tmp_path / "vectors.json")
+    signals = tmp_path / "signals"
+    signals.mkdir()
     env = {**os.environ, "AGENT_APPROVALS_URL": bot.url, "AGENT_APPROVALS_KEY": key,
-           "RECEIPT_VECTORS": str(tmp_path / "vectors.json")}
+           "RECEIPT_VECTORS": str(tmp_path / "vectors.json"), "TS_SIGNALS": str(signals)}
     sources = sorted((PACKAGE / "test").glob("*.test.ts"))
     adapters = [p for p in sources if p.name in NODE22]
     done = asyncio.Event()
     shown: list[str] = []
-    reviewer = asyncio.create_task(review(slack, done, shown))
+    reviewer = asyncio.create_task(review(slack, done, shown, signals))
     try:
         await node_test(node(), [p for p in sources if p not in adapters], env)
         await node_test(node22(), adapters, env)
     finally:
         done.set()
         decided = await reviewer
-    assert sorted(decided) == ["approved"] * 7 + ["edited"] + ["rejected"] * 3 + ["revised"] * 2
+    assert sorted(decided) == ["approved"] * 16 + ["edited"] * 2 + ["rejected"] * 5 + ["revised"] * 4, decided
     # the adapters' cards say the arguments cannot be edited (no rule's card; the forged, cancelled and self-approved
     # ones may be withdrawn before they are seen)
     # approve, reject, revise, leave (and the AI SDK's signed one)

@@ -22,13 +22,14 @@ ISSUER = "https://approvals.example.com"
 
 @asynccontextmanager
 async def signing_bot(
-    slack: SlackStandIn, redis_url: str, keys: Path, **limits: int
+    slack: SlackStandIn, redis_url: str, keys: Path, policies: Path | None = None, **limits: int
 ) -> AsyncIterator[tuple[Worker, str]]:
-    """The worker, signing with the keys in `keys` (made when missing), and the key `emailer`'s secret (with
-    `limits`: `per_minute`, `max_pending`)."""
+    """The worker, signing with the keys in `keys` (made when missing), with the Cedar policies in `policies` when
+    given (its POLICY_DIR), and the key `emailer`'s secret (with `limits`: `per_minute`, `max_pending`)."""
     ensure_keys_file(keys)
+    more = {} if policies is None else {"POLICY_DIR": str(policies)}
     env = bot_env(slack=slack, redis_url=redis_url, model_config=None, SIGNING_KEYS_FILE=str(keys),
-                  RECEIPT_ISSUER=ISSUER)
+                  RECEIPT_ISSUER=ISSUER, **more)
     worker = await start_worker(env)
     slack.events_url = worker.url + "/slack/events"
     try:

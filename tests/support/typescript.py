@@ -32,7 +32,8 @@ def node() -> str:
     return found
 
 
-NODE22 = ("ai-sdk.test.ts", "mastra.test.ts")  # the tests (test/) of adapters whose framework needs Node 22
+# the tests (test/) of adapters whose framework needs Node 22
+NODE22 = ("ai-sdk.test.ts", "mastra.test.ts", "conformance-ai-sdk.test.ts", "conformance-mastra.test.ts")
 
 
 def node22() -> str:

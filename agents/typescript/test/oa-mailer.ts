@@ -5,6 +5,7 @@
  */
 
 import { appendFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 
 import { Agent, setTracingDisabled, tool, type AgentInputItem } from "@openai/agents";
 import { ScriptedModel, assistantMessage, functionCall, type ScriptedModelInput } from "@openai/agents/testing";
@@ -88,6 +89,7 @@ async function main(mode: string, states: string, outbox: string, runId: string,
 }
 
 const [mode, states, outbox, runId, title] = process.argv.slice(2);
-if (mode !== undefined && states !== undefined && outbox !== undefined && runId !== undefined && title) {
+const entry = process.argv[1] === fileURLToPath(import.meta.url); // not when imported (conf-openai-agents.ts)
+if (entry && mode !== undefined && states !== undefined && outbox !== undefined && runId !== undefined && title) {
   await main(mode, states, outbox, runId, title);
 }

@@ -8,7 +8,11 @@ by Node's own runner against a real worker with Redis and the Slack stand-in, th
 environment, while this test plays the reviewer on the cards its asks make (approve as bob the titles "ts: approve
 …", reject with a reason the titles "ts: reject …", revise or edit, approve after a signal: `review`), checks that
 a card of fixed arguments says so, and rules approve `send_email` to rule@example.com and ruled@example.com in the
-key's channel: every TypeScript test must run and pass. The framework adapters' tests run on the Node their
+key's channel, and the bot's one Cedar policy (PERMIT, its POLICY_DIR) to policy@example.com: every TypeScript test
+must run and pass. The conformance suite (test/conformance.ts) runs the same cases for every adapter (approved,
+rejected, a double click and a retry, SIGKILL while waiting then resumed, a forged approval, a policy's permit, the
+bot unreachable), through a driver per adapter (test/conf-<adapter>.ts); an adapter's unsupported case is skipped,
+saying why, and counted in UNSUPPORTED. The framework adapters' tests run on the Node their
 frameworks need (`ai` 7 and Mastra: Node 22, the devDependency `node`'s binary in node_modules/.bin); the rest on
 the machine's Node.
 """
@@ -31,8 +35,9 @@ from agent_approvals.receipts import ReceiptError, verify
 from bot.core.allow_rules import Rule, exact_match
 from bot.devslack.server import SlackStandIn
 from bot.slack.blocks.approval_card import FIXED_ARGUMENTS
-from tests.conftest import BOB, SALES, Worker, block_texts, card_of
+from tests.conftest import APPROVALS, BOB, SALES, Worker, block_texts, card_of
 from tests.support.hitl import click, open_modal, reject
+from tests.support.policies import write_bundle
 from tests.support.shared_vectors import vectors, write
 from tests.support.signing_worker import signing_bot
 from tests.support.source import ROOT
@@ -43,12 +48,20 @@ FEEDBACK = "Send it to Carol instead"
 RULED = ({"to": "rule@example.com", "body": "Prices go up 5% on May 1."},  # ai-sdk, mastra: a rule approves it
          {"to": "ruled@example.com", "body": "Prices go up 5% on May 1."})  # openai-agents, langgraph
 EDITED = {"to": "carol@example.com", "body": "Prices go up 5% on May 1."}  # what "ts: edit" cards are edited to
+# the bot's one policy: send_email to policy@example.com is approved at once, with no card (the conformance suite)
+PERMIT = """@id("ts-permit")
+permit (principal, action == Action::"send_email", resource)
+when { context.args has to && context.args.to == "policy@example.com" };
+"""
+CONFORMANCE = PACKAGE / "test" / "conformance.ts"
+UNSUPPORTED = {"conformance-langgraph.test.ts": 1}  # cases an adapter cannot pass, skipped saying why (its driver)
 
 
 @pytest.fixture
 async def signer(slack: SlackStandIn, redis_url: str, tmp_path: Path) -> AsyncIterator[tuple[Worker, str]]:
     # every adapter's tests ask with this one key, more than a key's default 120 requests a minute
-    async with signing_bot(slack, redis_url, tmp_path / "signing-keys.json", per_minute=2000) as made:
+    policies = write_bundle(tmp_path / "policies", {"ts.cedar": PERMIT})
+    async with signing_bot(slack, redis_url, tmp_path / "signing-keys.json", policies, per_minute=2000) as made:
         yield made
 
 
@@ -102,7 +115,8 @@ async def review(slack: SlackStandIn, done: asyncio.Event, shown: list[str], sig
     """Decide each new pending card by its title, as bob, until `done`; what was decided, in order. Each new card's
     text goes to `shown`.
 
-    "ts: approve after X": approved once the file X is in `signals`; "ts: revise then approve X" / "ts: edit then
+    "ts: approve after X": approved once the file X is in `signals`; "ts: approve twice": approved with two clicks
+    (a double click); "ts: revise then approve X" / "ts: edit then
     approve X": the first such card of X revised with FEEDBACK / its arguments edited to EDITED, the next approved;
     "ts: approve": approved (and a "ts: edit" card asking again with EDITED); "ts: reject": rejected with REASON;
     "ts: revise": revised with FEEDBACK; "ts: edit": the arguments edited to EDITED; the others left. A card whose
@@ -133,6 +147,9 @@ async def review(slack: SlackStandIn, done: asyncio.Event, shown: list[str], sig
                     decided.append("revised")
             elif "ts: approve" in text or again or ("ts: edit" in text and EDITED["to"] in text):
                 await click(slack, card, "approval_approve", user=BOB)
+                if "ts: approve twice" in text:  # the same button again, as the card was shown (a double click)
+                    await slack.click(user=BOB, channel=APPROVALS, ts=card["ts"], action_id="approval_approve",
+                                      as_seen=card)
                 decided.append("approved")
             elif "ts: reject" in text:
                 await reject(slack, card, user=BOB, reason=REASON)
@@ -151,7 +168,11 @@ async def review(slack: SlackStandIn, done: asyncio.Event, shown: list[str], sig
 
 
 def declared_tests(paths: list[Path]) -> int:
-    return sum(len(re.findall(r"^test\(", p.read_text(), re.M)) for p in paths)
+    """The tests `paths` declare: each `test(` at a line's start, and each conformance case for a
+    `conformance(driver)`."""
+    cases = len(re.findall(r"^  \{ id: \"", CONFORMANCE.read_text(), re.M))
+    return sum(len(re.findall(r"^test\(", p.read_text(), re.M)) + cases * len(re.findall(r"^conformance\(",
+               p.read_text(), re.M)) for p in paths)
 
 
 async def node_test(binary: str, tests: list[Path], env: dict[str, str]) -> str:
@@ -163,7 +184,9 @@ async def node_test(binary: str, tests: list[Path], env: dict[str, str]) -> str:
     said = out.decode()
     assert process.returncode == 0, said[-6000:]
     counts = dict(re.findall(r"^# (pass|fail|skipped|todo|cancelled) (\d+)$", said, re.M))
-    expected = {"pass": str(declared_tests(tests)), "fail": "0", "skipped": "0", "todo": "0", "cancelled": "0"}
+    skipped = sum(UNSUPPORTED.get(p.name, 0) for p in tests)
+    expected = {"pass": str(declared_tests(tests) - skipped), "fail": "0", "skipped": str(skipped), "todo": "0",
+                "cancelled": "0"}
     assert counts == expected, said
     return said
 
@@ -193,7 +216,7 @@ async def test_the_typescript_package_against_a_real_bot(
     finally:
         done.set()
         decided = await reviewer
-    assert sorted(decided) == ["approved"] * 16 + ["edited"] * 2 + ["rejected"] * 5 + ["revised"] * 4, decided
+    assert sorted(decided) == ["approved"] * 27 + ["edited"] * 2 + ["rejected"] * 9 + ["revised"] * 4, decided
     # the adapters' cards say the arguments cannot be edited (no rule's card; the forged, cancelled and self-approved
     # ones may be withdrawn before they are seen)
     # approve, reject, revise, leave (and the AI SDK's signed one)

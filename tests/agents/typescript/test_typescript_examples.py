@@ -20,6 +20,7 @@ from bot.devslack.server import SlackStandIn
 from tests.conftest import BOB, Worker, block_texts, free_port
 from tests.support.examples import KEEP, told_where_it_waits
 from tests.support.hitl import click, nth_card, reject
+from tests.support.source import ROOT
 from tests.support.typescript import EXAMPLES, EXAMPLES22, PACKAGE, build_examples, node, node22
 
 TASK = "Tell bob@example.com that our Q2 prices change on May 1"
@@ -28,13 +29,26 @@ FRAMEWORKS = {"ai-sdk": "AI SDK", "openai-agents": "OpenAI Agents SDK", "langgra
 DECISION = re.compile(r"^Slack: (?P<what>.+?) (?P<said>(approved|rejected) by .+) \[(?P<id>[^\]]+)\]$", re.MULTILINE)
 
 
+MARK = re.compile(r"<!-- snippet: (ts-[a-z0-9-]+) -->\n```ts\n(.*?)\n```", re.S)
+PAGES = {example: ROOT / "docs" / "agents" / f"typescript-{example}.md" for example in FRAMEWORKS}
+
+
+def page_program(example: str) -> str:
+    """The one complete program of the framework's page (its marked `ts` block)."""
+    found = MARK.findall(PAGES[example].read_text())
+    assert [name for name, _ in found] == [f"ts-{example}"], found
+    return str(found[0][1])
+
+
 @pytest.fixture(scope="module")
 def programs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_examples(tmp_path_factory.mktemp("ts-examples"))
+    """The examples and the pages' programs (page-<framework>.js), compiled."""
+    pages = {f"page-{example}.ts": page_program(example) for example in FRAMEWORKS}
+    return build_examples(tmp_path_factory.mktemp("ts-examples"), pages)
 
 
-def command(programs: Path, example: str) -> list[str]:
-    return [node22() if example in EXAMPLES22 else node(), str(programs / f"{example}.js"), TASK]
+def command(programs: Path, example: str, program: str = "") -> list[str]:
+    return [node22() if example in EXAMPLES22 else node(), str(programs / f"{program or example}.js"), TASK]
 
 
 def example_env(url: str, key: str, tmp_path: Path) -> dict[str, str]:
@@ -138,3 +152,29 @@ def test_the_examples_package_json_asks_for_the_local_package_and_the_frameworks
     assert examples["dependencies"].pop("agent-approvals") == "file:../../agents/typescript"
     for name, version in {**examples["dependencies"], **examples["devDependencies"]}.items():
         assert package["devDependencies"][name] == version, name
+
+
+@pytest.mark.parametrize("example", sorted(FRAMEWORKS))
+async def test_each_typescript_page_program_runs_an_approved_call_once(
+    example: str, programs: Path, emailer: tuple[Worker, str], slack: SlackStandIn, tmp_path: Path
+) -> None:
+    """docs/agents/typescript-<framework>.md's program, as a reader runs it (compiled strict): it says where its
+    card waits, bob approves, the call runs once, then the agent's answer."""
+    worker, key = emailer
+    program = await asyncio.create_subprocess_exec(
+        *command(programs, example, f"page-{example}"), env=example_env(worker.url, key, tmp_path), cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        card = await nth_card(slack, 1, within=90)
+        assert "send_email" in block_texts(card) and "bob@example.com" in block_texts(card)
+        await told_where_it_waits(program, slack, card)
+        await click(slack, card, "approval_approve", user=BOB)
+        out, err = await asyncio.wait_for(program.communicate(), 90)
+    finally:
+        if program.returncode is None:
+            program.kill()
+            await program.wait()
+    assert program.returncode == 0, err.decode()[-3000:]
+    said = out.decode().strip().splitlines()
+    assert said[0] == "send_email(to='bob@example.com')" and said.count(said[0]) == 1, said
+    assert said[-1] in ("Told Bob.", "sent to bob@example.com"), said

@@ -15,7 +15,7 @@ series run in rounds, each round every series once in a rotated order, N/rounds 
 No timing is asserted: the figures are printed (JSON) and written with --out.
 
     python tests/benchmarks/ts_adapters.py [--approvals 200] [--rounds 4] [--out FILE]
-    python tests/benchmarks/ts_adapters.py --small      # CI: 10 approvals per series, in 2 rounds
+    python tests/benchmarks/ts_adapters.py --small      # CI: 8 approvals per series, in 1 round (one Node process each)
 """
 
 from __future__ import annotations
@@ -133,10 +133,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--approvals", type=int, default=200, help="rule-approved runs per series (after warm-up)")
     parser.add_argument("--rounds", type=int, default=4, help="rounds of one Node process per series each")
-    parser.add_argument("--small", action="store_true", help="CI size: 10 approvals per series, in 2 rounds")
+    parser.add_argument("--small", action="store_true", help="CI size: 8 approvals per series, in 1 round")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
-    approvals, rounds = (10, 2) if args.small else (args.approvals, args.rounds)
+    approvals, rounds = (8, 1) if args.small else (args.approvals, args.rounds)
     result = asyncio.run(measure(approvals, rounds))
     print(json.dumps(result, indent=2))
     print("\n".join(summary_lines(result)))

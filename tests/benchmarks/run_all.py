@@ -38,6 +38,7 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
     "rules": ("rules_check.py", ["--small"], []),
     "api": ("api_long_poll.py", ["--small"], []),
     "frameworks": ("frameworks.py", ["--small"], []),
+    "ts_adapters": ("ts_adapters.py", ["--small"], []),
     "mcp": ("mcp_gateway.py", ["--small"], []),
     "home_scale": ("home_scale.py", ["--small"], []),
     "home_storm": ("home_storm.py", ["--small"], []),
@@ -98,6 +99,12 @@ def key_figures(name: str, result: dict[str, Any]) -> dict[str, float | None]:
             out[f"{fw}: click -> tool p50 ms"] = _get(result, "click", fw, "click_to_tool_ms", "p50_ms")
             out[f"{fw}: click -> tool / click -> wait p50"] = _get(result, "click", fw, "ratio_to_floor_p50")
             out[f"{fw}: click -> tool / click -> wait -> use p50"] = _get(result, "click", fw, "ratio_to_floor_use_p50")
+    elif name == "ts_adapters":
+        out["floor: toolDecision p50 ms"] = _get(result, "floor_tool_decision_ms", "p50_ms")
+        for adapter in ("ai-sdk", "mastra", "openai-agents", "langgraph"):
+            out[f"{adapter}: gated p50 ms"] = _get(result, adapter, "gated_ms", "p50_ms")
+            out[f"{adapter}: overhead p50 ms"] = _get(result, adapter, "overhead_p50_ms")
+            out[f"{adapter}: overhead / toolDecision p50"] = _get(result, adapter, "ratio_overhead_to_floor_p50")
     elif name == "mcp":
         for series in ("direct", "gateway"):
             out[f"allowed {series} p50 ms"] = _get(result, "allowed", "ms", series, "p50_ms")

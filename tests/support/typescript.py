@@ -82,6 +82,43 @@ def build() -> None:
         raise RuntimeError(f"tsc failed:\n{done.stdout[-4000:]}{done.stderr[-2000:]}")
 
 
+EXAMPLES = ROOT / "examples" / "typescript"
+EXAMPLES22 = ("ai-sdk", "mastra")  # the examples whose framework needs Node 22
+
+
+def link_modules(into: Path, package: Path = PACKAGE) -> None:
+    """`into`/node_modules as `npm install` of `agent-approvals` (`package`, built) and the frameworks would lay it
+    out, offline: each a link (the frameworks to the package's own devDependencies, so both resolve one copy)."""
+    modules = into / "node_modules"
+    modules.mkdir()
+    for installed_one in (PACKAGE / "node_modules").iterdir():
+        (modules / installed_one.name).symlink_to(installed_one)
+    (modules / "agent-approvals").symlink_to(package)
+
+
+def build_examples(into: Path, more: dict[str, str] | None = None) -> Path:
+    """examples/typescript compiled (its own tsconfig.json, strict) in `into`, offline, laid out as `npm install` of
+    its package.json would: `agent-approvals` (file:../../agents/typescript) the package compiled apart in `into`
+    (never the package's own dist/, which the tests of the package build), each framework a link to the package's
+    own devDependency; each of `more` (a file name: its TypeScript) beside them. `into`/dist, the programs."""
+    package = into / "agent-approvals"
+    shutil.copytree(PACKAGE / "src", package / "src")
+    for name in ("package.json", "tsconfig.json"):
+        shutil.copy(PACKAGE / name, package / name)
+    (package / "node_modules").symlink_to(PACKAGE / "node_modules")
+    link_modules(into, package)
+    for source in (*EXAMPLES.glob("*.ts"), EXAMPLES / "tsconfig.json", EXAMPLES / "package.json"):
+        shutil.copy(source, into / source.name)
+    for name, code in (more or {}).items():
+        (into / name).write_text(code)
+    for project in (package, into):
+        done = subprocess.run([node(), str(installed("tsc")), "-p", str(project)], capture_output=True, text=True,
+                              timeout=300, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"tsc failed on {project.name}:\n{done.stdout[-4000:]}{done.stderr[-2000:]}")
+    return into / "dist"
+
+
 if __name__ == "__main__":
     API_TS.write_text(api_ts())
     sys.stdout.write(f"wrote {API_TS.relative_to(ROOT)}\n")

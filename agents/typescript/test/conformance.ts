@@ -172,10 +172,12 @@ export const CASES: ReadonlyArray<{ id: CaseId; says: string; check: (driver: Dr
   } },
 ];
 
-/** Every case, for `driver`: a test each (skipped, saying why, where the adapter cannot pass it). */
+/** Every case, for `driver`: a test each, but for the cases the adapter cannot pass (its `unsupported`, each saying
+ * why: documented on the adapter's page, never a skipped test). */
 export function conformance(driver: Driver): void {
   for (const each of CASES) {
-    const why = driver.unsupported?.[each.id];
-    test(`${driver.name} conformance: ${each.says}`, why === undefined ? {} : { skip: why }, () => each.check(driver));
+    if (driver.unsupported?.[each.id] === undefined) {
+      test(`${driver.name} conformance: ${each.says}`, () => each.check(driver));
+    }
   }
 }

@@ -84,7 +84,7 @@ def add_worker_routes(web_app: web.Application, settings: Settings, services: Se
     web_app.router.add_get("/metrics", metrics)
     add_routes(web_app, services.api, allow_private_callbacks=settings.api_allow_private_callbacks,
                key_rate=settings.api_key_rate, key_burst=2 * settings.api_key_rate)
-    add_stepup_routes(web_app, services.stepup)
+    add_stepup_routes(web_app, services.stepup, services.confirmations)
 
 
 FORWARDED = ("Forwarded", "X-Forwarded-For", "X-Real-IP")  # a proxy's: the request came from elsewhere

@@ -27,7 +27,7 @@ from bot.audit.checkpoints import AuditCheckpoints
 from bot.core.ids import new_worker_id
 from bot.core.metrics import Metrics
 from bot.core.passkeys import relying_party
-from bot.core.records import API_OWNER
+from bot.core.records import API_OWNER, ApprovalRecord
 from bot.core.security import secrets_of
 from bot.core.settings import Settings, SettingsError, reveal
 from bot.core.signing import SigningError, SigningKeys, load_signing_keys
@@ -42,6 +42,7 @@ from bot.runs.teams import TeamOptions
 from bot.slack.client import CountingWebClient, create_slack_client
 from bot.slack.directory import Directory
 from bot.stepup.enrolment import Enrolment
+from bot.stepup.votes import Confirmation
 from bot.store import DecideResult, Store, connect
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,7 @@ class Services:
     api: ApprovalsApi
     webhooks: WebhookSender
     stepup: Enrolment  # passkeys: one-time links, registration, removal (bot/stepup/)
+    confirmations: Confirmation  # step-up votes: a passkey confirms an Approve (bot/stepup/)
     signing: SigningKeys | None = None  # the deployment's signing keys (bot/core/signing.py); None: none set
     checkpoints: AuditCheckpoints | None = None  # signs the audit log's checkpoints and trims it (lease holder)
 
@@ -254,8 +256,15 @@ def create_services(settings: Settings, *, worker_id: str | None = None) -> Serv
         background.spawn(homes.refresh_admins(channel), name=f"rules-{channel}")
 
     rules.on_change = rules_changed
-    stepup = Enrolment(store, directory, relying_party(settings.step_up_url or settings.public_url),
-                       changed=homes.refresh_person)
+    rp = relying_party(settings.step_up_url or settings.public_url)
+    stepup = Enrolment(store, directory, rp, changed=homes.refresh_person)
+    confirmations = Confirmation(store, approvals, directory, approvals.policies, rp)
+
+    async def confirm_edit(user: str, approval: ApprovalRecord, card: tuple[str, str]) -> None:
+        """An editor's Save & approve of a call that needs step-up: they confirm it with their passkey first."""
+        await slack.chat_postEphemeral(channel=card[0], user=user, text=await confirmations.answer(user, approval))
+
+    approvals.on_step_up(confirm_edit)
     return Services(
         settings=settings,
         worker_id=worker_id,
@@ -288,6 +297,7 @@ def create_services(settings: Settings, *, worker_id: str | None = None) -> Serv
                          receipts=receipts, user_by_email=directory.user_by_email),
         webhooks=webhooks,
         stepup=stepup,
+        confirmations=confirmations,
         signing=signing,
         checkpoints=AuditCheckpoints(
             store, signing, worker=worker_id, every=settings.audit_checkpoint_every,

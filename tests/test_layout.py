@@ -30,7 +30,8 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "bot.approvals": (*BELOW_CORE, "bot.store", "bot.policy", "bot.report", *SLACK_IO, "bot.approvals"),
     "bot.runs": (*BELOW_CORE, "bot.store", "bot.policy", "bot.report", *SLACK_IO, "bot.approvals", "bot.runs"),
     "bot.api": (*BELOW_CORE, "bot.store", "bot.policy", "bot.report", *SLACK_IO, "bot.approvals", "bot.api"),
-    "bot.stepup": (*BELOW_CORE, "bot.store", *SLACK_IO, "bot.stepup"),  # passkeys: enrolment, the pages
+    "bot.stepup": (*BELOW_CORE, "bot.store", "bot.policy", "bot.report", *SLACK_IO, "bot.approvals",
+                   "bot.stepup"),  # passkeys: enrolment, step-up votes (through the decide step), the pages
     "bot.services": (*BELOW_CORE, "bot.store", "bot.policy", "bot.audit", "bot.report", *SLACK_IO, "bot.approvals",
                      "bot.runs", "bot.api", "bot.stepup"),
     "bot.slackapp": (*BELOW_CORE, "bot.store", "bot.policy", "bot.report", *SLACK_IO, "bot.approvals", "bot.runs",

@@ -15,7 +15,9 @@ deployment's current key (bot/core/signing.py). Its claims:
     args_sha256  hex SHA-256 of the RFC 8785 canonical JSON of the arguments to run (the edited ones when a
                  reviewer edited them: the edited call is its own approval)
     decided_by   [{"type": "person", "id", "name"}...] (each vote of a quorum), [{"type": "rule", "id"}],
-                 [{"type": "mode", "mode"}] or [{"type": "timeout"}]
+                 [{"type": "mode", "mode"}] or [{"type": "timeout"}]; a person whose passkey confirmed their vote
+                 (step-up, bot/stepup/) also has "amr" (["pop", "mfa"]), "passkey" (the SHA-256 of its credential id)
+                 and "auth_time" (when the assertion was verified)
     quorum       {"required": n}, when more than one approval was needed
     audit        {"seq", "id"}: the audit entry of the allowing decision, when the store recorded it
 
@@ -73,6 +75,7 @@ async def deciders(approval: ApprovalRecord, names: NameOf | None) -> list[dict[
     if approval.decided_by == "auto":
         return [{"type": "mode", "mode": approval.decided_by_mode or "auto"}]
     voters = approval.voters if approval.required_approvals > 1 and approval.voters else [approval.decided_by]
+    assured = {str(entry.get("by")): entry for entry in approval.assured}
     people: list[dict[str, Any]] = []
     for voter in voters:
         actor = approval.voted_through(voter) if len(voters) > 1 else ""
@@ -80,6 +83,9 @@ async def deciders(approval: ApprovalRecord, names: NameOf | None) -> list[dict[
         person: dict[str, Any] = {"type": "person", "id": actor or voter}
         if principal and principal != person["id"]:
             person["on_behalf_of"] = principal
+        if (confirmed := assured.get(person["id"])) is not None:  # step-up: the vote's passkey
+            person.update(amr=list(confirmed.get("amr") or ()), passkey=str(confirmed.get("passkey", "")),
+                          auth_time=int(float(confirmed.get("at") or 0)))
         people.append(person)
     if names is not None:
         found = await asyncio.gather(*(names(person["id"]) for person in people), return_exceptions=True)

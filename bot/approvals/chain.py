@@ -11,8 +11,10 @@ approval is opened (`ApprovalService.open_request`), for the bot's own runs and 
 A link decides (the approval stored decided at once by the store's one open step, `Approvals.open`: used once, like
 a person's decision, `Opened`), sends the request to a person (`Step.to_person`, the approval routed), or passes it
 on. A policy window whose total changed under the walk (the store answers "stale") has the walk start again with
-the new totals: one loop, one evaluation per walk. What a person's decision will need (approvers, a quorum) is
-added to the approval by the link that asks for it, not by a branch of its own.
+the new totals: one loop, one evaluation per walk. What a person's decision will need is added to the approval, not
+by a branch of its own: approvers and a quorum by the link that asks for them, and step-up (each approving vote
+confirmed by the voter's passkey, bot/stepup/: an ask policy's @step_up or the channel's `step_up`) as the walk
+begins, so that no link but a person decides what needs it (a rule, a person's answer given in advance, does not).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from bot.approvals.opening import (
     routed,
     rule_entry,
     rule_may_decide,
+    step_up_of,
 )
 from bot.approvals.run_thread import RunThreads
 from bot.core.allow_rules import Rule
@@ -115,7 +118,8 @@ class DecisionChain:
         approval = new_approval(ask.request, run=ask.run, owner=ask.owner, settings=ask.settings,
                                 default_channel=self._approvals_channel, program=ask.program)
         judged = await self.judge(ask, approval)
-        step = Step(ask, replace(approval, policy=policy_claim(judged)), judged)
+        needs = step_up_of(judged.verdict, ask.settings)
+        step = Step(ask, replace(approval, policy=policy_claim(judged), step_up=needs), judged)
         for link in self.links:
             went = await link(step)
             if isinstance(went, Opened):
@@ -160,8 +164,11 @@ class DecisionChain:
     async def by_rule(self, step: Step) -> Opened | Step:
         """The first live "always allow" rule (oldest first) that matches this tool call approves it, bound to its
         digest like a person's approval: stored decided, its use counted and audited (`auto_approved` naming the
-        rule) in the open step, and said in the run's thread. One revoked or expired a moment ago does not."""
+        rule) in the open step, and said in the run's thread. One revoked or expired a moment ago does not, and none
+        approves what needs step-up (only a person's vote confirmed by their passkey does)."""
         ask = step.ask
+        if step.approval.step_up:
+            return step
         for rule in self._matching(ask):
             decision = Decision(ask.request.approval_id, "approved", decided_by=f"rule {rule.id}",
                                 feedback=f"auto-approved by rule {rule.id}", digest=ask.request.digest)

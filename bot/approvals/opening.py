@@ -9,6 +9,7 @@ import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Literal
 
 from agent_approvals.approver import ApprovalRequest, Decision
 from agent_approvals.modes import InputPolicy, Verdict, matched_risk_word, parse_mode
@@ -251,6 +252,16 @@ def policy_claim(judged: Judged, ids: Sequence[str] | None = None) -> str:
     than the verdict's own)."""
     claim = judged.claim if ids is None else judged.bundle.claim(tuple(ids))
     return json.dumps(claim, separators=(",", ":"))
+
+
+def step_up_of(ruling: PolicyVerdict, settings: ChannelSettings) -> Literal["", "policy", "channel"]:
+    """What makes a person's Approve of this request need their passkey (bot/stepup/), if anything: the channel's
+    `step_up` (`always`, or `never`), else an ask policy's @step_up (`high-risk`: the policies decide)."""
+    if settings.step_up == "never":
+        return ""
+    if settings.step_up == "always":
+        return "channel"
+    return "policy" if ruling.outcome == "ask" and ruling.step_up else ""
 
 
 def routed(approval: ApprovalRecord, ruling: PolicyVerdict, *, admins: Sequence[str] = ()) -> ApprovalRecord:

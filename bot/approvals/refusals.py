@@ -17,6 +17,17 @@ ALREADY = {
 }
 
 
+def step_up_text(url: str | None) -> str:
+    """What a person whose Approve needs their passkey (step-up) is told: the one-time link that confirms it, or,
+    with no passkey (`url` None), how to set one up. Nothing has changed yet either way."""
+    if url is None:
+        return ("Approving this needs your passkey, and you have none yet: open this app's Home, *Passkeys* →"
+                " *Set up a passkey*, then click Approve again. Nothing changed.")
+    return (f"Approving this needs your passkey: <{url}|confirm it with your passkey>. The page shows the exact"
+            " action; the link works once, for 5 minutes, and only for you. Your approval counts once you confirm;"
+            " nothing changed yet.")
+
+
 def refusal_text(result: DecideResult, *, missing: Sequence[str] = ()) -> str:
     """What to tell a person whose click or form decided nothing (or only counted a vote); `missing`: user groups
     among the approvers that Slack says do not exist."""
@@ -49,6 +60,8 @@ def refusal_text(result: DecideResult, *, missing: Sequence[str] = ()) -> str:
         return "This button does not belong to this card. Nothing changed."
     if result.status == "late":  # Redis ran the click after this worker stopped waiting for it
         return STORAGE_DOWN
+    if result.status == "step_up":
+        return "Approving this needs your passkey: approve it on its own, from its card or your Home. Nothing changed."
     return "This approval is no longer known (it expired or was removed). Nothing changed."
 
 

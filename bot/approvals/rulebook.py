@@ -40,6 +40,9 @@ from bot.store import DecideResult, Store, persistently
 
 SUGGEST_SINCE = 30 * 86400  # suggestions replay this much of the audit log
 
+NO_RULE_FOR_STEP_UP = ("Approving this call needs each approver's passkey, so no rule may approve it or calls like it."
+                       " Approve it on its own. Nothing changed.")
+
 
 @dataclass(frozen=True, slots=True)
 class Created:
@@ -214,6 +217,8 @@ class RuleBook:
         channel = approval.origin_channel
         if approval.kind != "tool_call" or not approval.pending:
             return await self.refuse(user, channel, "Only a pending tool call can be always allowed. Nothing changed.")
+        if approval.step_up:
+            return await self.refuse(user, channel, NO_RULE_FOR_STEP_UP, approval=approval.id)
         found = self._problems(approval, match, expires_in)
         if not found:
             try:

@@ -53,6 +53,7 @@ from bot.approvals.run_thread import RunThreads
 from bot.approvals.waiter import DecisionWaiter
 from bot.core.allow_rules import Rule
 from bot.core.metrics import Metrics
+from bot.core.passkeys import Assurance
 from bot.core.records import API_OWNER, SLACK_ID, ApprovalRecord, ChannelSettings, RunRecord
 from bot.core.tasks import Background
 from bot.policy.engine import PolicyEngine
@@ -70,6 +71,7 @@ ATTACH_WAIT = 3.0  # seconds a click may wait for its card's ts to be stored
 REFUSAL_QUIET = 10
 NO_OPINION = Verdict("")  # the input mode leaves the step to a person
 OrphanHandler = Callable[[ApprovalRecord], Coroutine[Any, Any, bool]]
+StepUpHandler = Callable[[str, ApprovalRecord, tuple[str, str]], Coroutine[Any, Any, None]]
 
 
 class ApprovalService:
@@ -118,6 +120,7 @@ class ApprovalService:
         self._background = background
         self._metrics = metrics or Metrics()
         self._on_orphaned: OrphanHandler | None = None
+        self._on_step_up: StepUpHandler | None = None
         self.homes = homes
 
     @property
@@ -127,6 +130,11 @@ class ApprovalService:
     def on_orphaned(self, handler: OrphanHandler) -> None:
         """Who continues a run whose worker is gone when its approval is decided here (the run manager)."""
         self._on_orphaned = handler
+
+    def on_step_up(self, handler: StepUpHandler) -> None:
+        """Who sends an editor whose Save & approve needs their passkey (step-up) to confirm it: (user, approval,
+        its card) (bot/stepup/)."""
+        self._on_step_up = handler
 
     async def channel_settings(self, channel: str) -> ChannelSettings:
         """A channel's settings, for a run's next step (read again through a Redis blip)."""
@@ -206,9 +214,13 @@ class ApprovalService:
 
     async def _approve_edit(self, approval_id: str, user: str, card: tuple[str, str]) -> None:
         """Save & approve: the editor's approval of the edited call (a vote, where more are needed), through the
-        decide step with every approver rule, as if they had clicked Approve on its card."""
+        decide step with every approver rule, as if they had clicked Approve on its card (one that needs step-up:
+        they are sent to confirm it with their passkey, `on_step_up`)."""
         result = await self.decide(approval_id, outcome="approved", user=user, card=card,
                                    feedback="approved with their edit (Save & approve)")
+        if result.status == "step_up" and result.approval is not None and self._on_step_up is not None:
+            self._background.spawn(self._on_step_up(user, result.approval, card), name=f"step-up-{approval_id}")
+            return
         if not self.redraw_after(result):
             log.info("save & approve of %s refused: %s", approval_id, result.status)
 
@@ -307,11 +319,14 @@ class ApprovalService:
         card: tuple[str, str] | None,
         feedback: str = "",
         dry_run: bool = False,
+        assurance: Assurance | None = None,
     ) -> DecideResult:
         """A person's decision or vote through the decide step, with every approver rule applied there:
         the card clicked must show the approval, the requester may not decide (unless the channel
-        allows it), only named approvers or members of named user groups may. `dry_run`: only whether
-        they may (status `allowed`), nothing changes; refusals are audited either way."""
+        allows it), only named approvers or members of named user groups may, and an Approve of an approval
+        that needs step-up counts only with the `assurance` of their passkey (else status `step_up`: the
+        caller sends them to confirm it, bot/stepup/). `dry_run`: only whether they may (status `allowed`),
+        nothing changes; refusals are audited either way."""
         step = partial(
             self.store.approvals.decide,
             approval_id,
@@ -321,6 +336,7 @@ class ApprovalService:
             card=card,
             check_auth=True,
             dry_run=dry_run,
+            assurance=assurance.to_json() if assurance is not None else "",
         )
         result = await step()
         deadline = time.monotonic() + ATTACH_WAIT

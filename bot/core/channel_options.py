@@ -443,6 +443,15 @@ class ChannelSettings:
         admin_only="true",
         doc="whether the person who started a run may decide its approvals (`true` is admin only)",
     ))
+    step_up: Literal["high-risk", "always", "never"] = field(default="high-risk", metadata=option(
+        Choice(("high-risk", "always", "never")),
+        values="which approvals need the approver's passkey before their Approve counts: `high-risk` (those a"
+        " policy marks @step_up), `always` or `never`",
+        topic="who", gist="which approvals need a passkey to approve", admin_only="never",
+        doc="`high-risk`: an approval needs each approver's passkey (step-up) when a policy that asks about it says"
+        " `@step_up`; `always`: every approval a person decides here; `never`: none (admin only). Reject never"
+        " needs it; no \"always allow\" rule approves a call that needs it",
+    ))
     approvals_channel: str = field(default="", metadata=option(
         Channel(), values="a channel, e.g. #approvals (the bot must be able to post there)", topic="where",
         doc_default="`APPROVALS_CHANNEL`",

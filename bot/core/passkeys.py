@@ -5,11 +5,15 @@ sign count, the name its person gave it, when it was registered and the transpor
 of one is the SHA-256 of its credential id (`credential_digest`), never a key.
 
 The relying party is the bot's public address (`relying_party`): its host is the rp id, and WebAuthn takes a passkey
-only on that origin. A step-up's challenge (`challenge_for`) is derived from what the vote is about, so that an
-assertion signs that exact action:
+only on that origin. A step-up's challenge (`challenge_for`) is derived from what the vote is about and the one-time
+link's own random nonce, so that an assertion signs that exact action, once:
 
-    >>> challenge_for("a1b2c3d4", "approve", "0" * 64).hex()[:16]
-    '7dab711ed13cea08'
+    >>> challenge_for("a1b2c3d4", "approve", "0" * 64, "n" * 22).hex()[:16]
+    'b3677ec216ab5db0'
+
+What a vote confirmed by a passkey records (`Assurance`): the authentication methods (`amr`, RFC 8176: "pop", proof
+of possession of a key, and "mfa", the authenticator verified its user too, so the vote had a second factor beside
+the Slack session), the credential id's SHA-256 and the time the assertion was verified.
 """
 
 from __future__ import annotations
@@ -97,15 +101,34 @@ def _is_ip(host: str) -> bool:
     return bool(re.fullmatch(r"[0-9.]+", host)) or ":" in host
 
 
-def challenge_for(approval_id: str, decision: str, digest: str) -> bytes:
-    """The WebAuthn challenge of a step-up vote: SHA-256 over a context string, the approval id, the decision and
-    the digest of the approval's arguments, each length-prefixed, so that a signed assertion is bound to that one
-    action (another approval, decision or arguments give another challenge). Pure: the same inputs, the same bytes.
-    """
+def challenge_for(approval_id: str, decision: str, digest: str, nonce: str) -> bytes:
+    """The WebAuthn challenge of a step-up vote: SHA-256 over a context string, the approval id, the decision, the
+    digest of the approval's arguments and the link's random `nonce`, each length-prefixed, so that a signed
+    assertion is bound to that one action (another approval, decision or arguments give another challenge) and to
+    that one link (an assertion replayed through another link does not verify). Pure: the same inputs, the same
+    bytes."""
     if decision not in DECISIONS:
         raise ValueError(f"decision must be one of {sorted(DECISIONS)}, not {decision!r}")
     hashed = hashlib.sha256(CHALLENGE_CONTEXT)
-    for part in (approval_id, decision, digest):
+    for part in (approval_id, decision, digest, nonce):
         data = part.encode()
         hashed.update(len(data).to_bytes(4, "big") + data)
     return hashed.digest()
+
+
+AMR = ("pop", "mfa")  # RFC 8176: proof of possession of a key; the authenticator verified its user (a 2nd factor)
+
+
+@dataclass(frozen=True, slots=True)
+class Assurance:
+    """How a step-up vote was confirmed: who, by which passkey (`passkey`: `credential_digest`), when (`at`,
+    epoch seconds, the assertion verified), with which methods (`amr`)."""
+
+    by: str
+    passkey: str
+    at: float
+    amr: tuple[str, ...] = AMR
+
+    def to_json(self) -> str:
+        return json.dumps({"by": self.by, "amr": list(self.amr), "passkey": self.passkey, "at": round(self.at, 3)},
+                          separators=(",", ":"))

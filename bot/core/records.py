@@ -5,6 +5,7 @@ Each record converts to and from the flat string hash Redis stores.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields, replace
@@ -217,6 +218,11 @@ class ApprovalRecord:
     # audit entries and receipt, and their reason, shown on its card; "" when no policy had an opinion
     policy: str = ""
     policy_reason: str = ""
+    # step-up (bot/stepup/): what makes each approving vote need the voter's passkey ("policy": an ask policy's
+    # @step_up; "channel": the channel's `step_up always`; "": nothing), and the assurance of each vote that counted
+    # with one: JSON [{by, amr, passkey (SHA-256 of the credential id), at}], carried by the audit log and receipts
+    step_up: Literal["", "policy", "channel"] = ""
+    assurances: str = ""
     # the audit entry of the decision that allowed the call (a person's or quorum's approve, a rule's or the input
     # mode's, a timeout that approves): its seq in the audit chain and its stream id (lua/lib/audit.lua); signed
     # receipts carry them. 0 and "" until such a decision.
@@ -241,6 +247,15 @@ class ApprovalRecord:
     @property
     def never_times_out(self) -> bool:
         return self.timeout_seconds <= 0
+
+    @property
+    def assured(self) -> list[dict[str, Any]]:
+        """Each approving vote that counted with its voter's passkey (step-up), in order: {by, amr, passkey, at}."""
+        try:
+            found = json.loads(self.assurances) if self.assurances else []
+        except ValueError:
+            return []
+        return [entry for entry in found if isinstance(entry, dict)] if isinstance(found, list) else []
 
     def voted_through(self, voter: str) -> str:
         """Who cast `voter`'s vote, when a delegate did ("" when they voted themselves)."""

@@ -9,6 +9,8 @@ Each policy needs a unique `@id` (what audit entries, receipts and cards name) a
     @approvers("U1,S2")      who may decide an ask (user ids, user group ids), @quorum("2"), @channel("C1"),
                              @timeout("2h")
     @mode("shadow")          decides nothing: what it would have changed is audited (`policy_shadow`)
+    @step_up                 an ask whose approving votes each need the voter's passkey (bot/stepup/), bound to
+                             the exact action
 
 `policy.yaml` declares the windows (bot/policy/windows.py) Cedar reads as `context.window.<name>`.
 A bundle that does not parse or check raises `PolicyError` naming the file and line."""
@@ -35,7 +37,7 @@ POLICY_FILE = "policy.yaml"
 SCHEMA_FILE = "schema.cedarschema"  # optional: a Cedar schema to validate against as well
 CONTEXT_FIELDS = ("args", "kind", "requester", "window", "time", "mode", "risk_word", "workflow")
 PRINCIPAL_TYPES = ("Agent", "Run")
-ANNOTATIONS = ("id", "reason", "outcome", "approvers", "quorum", "channel", "timeout", "mode")
+ANNOTATIONS = ("id", "reason", "outcome", "approvers", "quorum", "channel", "timeout", "mode", "step_up")
 MAX_QUORUM = 10
 MAX_TIMEOUT = 7 * 86400
 _APPROVER = re.compile(r"[UWS][A-Z0-9]{2,}")
@@ -64,6 +66,7 @@ class Policy:
     channel: str = ""
     timeout: int | None = None
     actions: tuple[str, ...] | None = None  # the actions it applies to; None: any
+    step_up: bool = False  # @step_up: each approving vote needs the voter's passkey
 
     @property
     def outcome(self) -> Outcome:
@@ -211,7 +214,8 @@ def _statement(text: str, start: int, end: int) -> Iterator[tuple[int, str]]:
 
 def _policy(file: str, line: int, form: dict[str, Any]) -> Policy:
     where = f"{file}:{line}"
-    notes: dict[str, str] = form.get("annotations") or {}
+    given: dict[str, str | None] = form.get("annotations") or {}
+    notes = {name: value or "" for name, value in given.items()}  # `@step_up` has no value
     unknown = sorted(set(notes) - set(ANNOTATIONS))
     if unknown:
         raise PolicyError(f"{where}: unknown annotation @{unknown[0]} (known: {', '.join(ANNOTATIONS)})")
@@ -229,7 +233,7 @@ def _policy(file: str, line: int, form: dict[str, Any]) -> Policy:
     mode = notes.get("mode", "enforce")
     if mode not in ("shadow", "enforce"):
         raise PolicyError(f"{where}: @mode({mode!r}): use \"shadow\" or \"enforce\"")
-    routing = [name for name in ("approvers", "quorum", "channel", "timeout") if name in notes]
+    routing = [name for name in ("approvers", "quorum", "channel", "timeout", "step_up") if name in notes]
     if routing and outcome != "ask":
         raise PolicyError(f"{where}: @{routing[0]} routes an ask: it needs @outcome(\"ask\")")
     approvers = tuple(part.strip() for part in notes.get("approvers", "").split(",") if part.strip())
@@ -245,6 +249,8 @@ def _policy(file: str, line: int, form: dict[str, Any]) -> Policy:
     channel = notes.get("channel", "").strip()
     if channel and not _CHANNEL.fullmatch(channel):
         raise PolicyError(f"{where}: @channel({channel!r}) is not a channel id (C…)")
+    if notes.get("step_up", "").strip().lower() not in ("", "true"):
+        raise PolicyError(f"{where}: @step_up takes no value (or \"true\"): write @step_up")
     timeout = None
     if "timeout" in notes:
         try:
@@ -254,7 +260,7 @@ def _policy(file: str, line: int, form: dict[str, Any]) -> Policy:
     return Policy(
         id=policy_id, effect=effect, file=file, line=line, reason=notes.get("reason", "").strip(),
         ask=outcome == "ask", shadow=mode == "shadow", approvers=approvers, quorum=quorum, channel=channel,
-        timeout=timeout, actions=_actions(form.get("action") or {}),
+        timeout=timeout, actions=_actions(form.get("action") or {}), step_up="step_up" in notes,
     )
 
 

@@ -4,7 +4,8 @@ by the annotations of the policies that determined it:
 
     deny    a forbid matched (without @outcome("ask")): refused at once with its @reason, no card
     ask     a forbid with @outcome("ask") matched, or a policy could not be evaluated: a person decides, on a card
-            routed by its @approvers, @quorum, @channel, @timeout, with its id and reason on it
+            routed by its @approvers, @quorum, @channel, @timeout, with its id and reason on it; with @step_up,
+            each approving vote needs the voter's passkey
     allow   a permit matched and no forbid: approved at once, an approval used once like a rule's
     none    no policy applies: the rules, the channel's mode and a person, as without policies
 
@@ -121,6 +122,7 @@ class PolicyVerdict:
     channel: str = ""
     timeout: int | None = None
     windows: Mapping[str, int] = field(default_factory=dict)
+    step_up: bool = False  # an ask whose approving votes need the voter's passkey (@step_up)
     error: str = ""
     shadow: PolicyVerdict | None = None  # what shadow policies would have decided, when it differs
     fallback: PolicyVerdict | None = None  # no opinion, but the shipped defaults ask (after the rules)
@@ -225,6 +227,7 @@ class Evaluator:
             quorum=max((p.quorum for p in policies), default=0),
             channel=next((p.channel for p in policies if p.channel), ""),
             timeout=min(timeouts) if timeouts else None, windows=windows,
+            step_up=outcome == "ask" and any(p.step_up for p in policies),
         )
 
 

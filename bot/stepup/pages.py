@@ -3,21 +3,26 @@
     GET  /step-up/enrol/{token}           a small page: whose link it is, a field to name the passkey, a button
     POST /step-up/enrol/{token}/options   the registration options (JSON), their challenge kept with the link
     POST /step-up/enrol/{token}           {"name", "credential"}: the passkey verified and stored, the link taken
+    GET  /step-up/vote/{token}            the exact action a step-up Approve confirms, and a button
+    POST /step-up/vote/{token}/options    the authentication options (JSON): the vote's challenge
+    POST /step-up/vote/{token}            {"credential"}: the assertion verified, the Approve counted, the link taken
 
 No external asset: the page's script is inline (allowed by its nonce in the Content-Security-Policy), every text it
 shows is escaped (`html.escape`), and it is never cached nor sent as a referrer (the token is in its URL). Bad input
-is a 400 with a JSON `{"error": ...}` saying what is wrong; a link unknown, expired or used is a 410; Redis out of
-reach, a 503 (try again)."""
+is a 400 with a JSON `{"error": ...}` saying what is wrong; a link unknown, expired or used is a 410; a vote whose
+approval no longer waits for it, a 409; Redis out of reach, a 503 (try again)."""
 
 from __future__ import annotations
 
 import html
 import json
 import secrets
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
 from bot.stepup.enrolment import Enrolment, StepUpError
+from bot.stepup.votes import Action, Confirmation
 from bot.store import StoreUnavailable
 
 MAX_BODY = 64 * 1024  # a registration's JSON is a few kilobytes
@@ -25,38 +30,74 @@ STORAGE_DOWN = "The bot cannot reach its storage right now: try again in a minut
 HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff"}
 
 
-def add_stepup_routes(app: web.Application, enrolment: Enrolment) -> None:
-    async def page(request: web.Request) -> web.Response:
-        nonce = secrets.token_urlsafe(16)
-        try:
+def add_stepup_routes(app: web.Application, enrolment: Enrolment, confirmation: Confirmation) -> None:
+    async def enrol_page(request: web.Request) -> web.Response:
+        async def body() -> str:
             _, name = await enrolment.person(request.match_info["token"])
-        except StepUpError as exc:
-            return _page(_message_body(exc.message), nonce=nonce, status=exc.status)
-        except StoreUnavailable:
-            return _page(_message_body(STORAGE_DOWN), nonce=nonce, status=503)
-        return _page(_enrol_body(name), nonce=nonce)
+            return _enrol_body(name)
 
-    async def options(request: web.Request) -> web.Response:
-        try:
-            return _json(await enrolment.options(request.match_info["token"]))
-        except StepUpError as exc:
-            return _error(exc)
-        except StoreUnavailable:
-            return _error(StepUpError(503, STORAGE_DOWN))
+        return await _html(body)
 
-    async def finish(request: web.Request) -> web.Response:
-        try:
-            body = await _read_json(request)
-            passkey = await enrolment.finish(request.match_info["token"], body)
-        except StepUpError as exc:
-            return _error(exc)
-        except StoreUnavailable:  # the passkey is stored and the link taken in one step: neither happened, or both
-            return _error(StepUpError(503, STORAGE_DOWN))
-        return _json({"ok": True, "name": passkey.name})
+    async def enrol_options(request: web.Request) -> web.Response:
+        return await _answer(lambda: enrolment.options(request.match_info["token"]))
 
-    app.router.add_get("/step-up/enrol/{token}", page)
-    app.router.add_post("/step-up/enrol/{token}/options", options)
-    app.router.add_post("/step-up/enrol/{token}", finish)
+    async def enrol_finish(request: web.Request) -> web.Response:
+        # the passkey is stored and the link taken in one step: neither happened, or both
+        async def finish() -> dict[str, object]:
+            passkey = await enrolment.finish(request.match_info["token"], await _read_json(request))
+            return {"ok": True, "name": passkey.name}
+
+        return await _answer(finish)
+
+    async def vote_page(request: web.Request) -> web.Response:
+        async def body() -> str:
+            return _vote_body(await confirmation.action(request.match_info["token"]))
+
+        return await _html(body)
+
+    async def vote_options(request: web.Request) -> web.Response:
+        return await _answer(lambda: confirmation.options(request.match_info["token"]))
+
+    async def vote_finish(request: web.Request) -> web.Response:
+        async def finish() -> dict[str, object]:
+            result = await confirmation.finish(request.match_info["token"], await _read_json(request))
+            approval = result.approval
+            if result.status == "vote" and approval is not None:
+                said = (f"Your approval counts: {len(approval.voters)} of {approval.required_approvals}. You can close"
+                        " this page.")
+            else:
+                said = "Approved. You can close this page."
+            return {"ok": True, "status": result.status, "message": said}
+
+        return await _answer(finish)
+
+    app.router.add_get("/step-up/enrol/{token}", enrol_page)
+    app.router.add_post("/step-up/enrol/{token}/options", enrol_options)
+    app.router.add_post("/step-up/enrol/{token}", enrol_finish)
+    app.router.add_get("/step-up/vote/{token}", vote_page)
+    app.router.add_post("/step-up/vote/{token}/options", vote_options)
+    app.router.add_post("/step-up/vote/{token}", vote_finish)
+
+
+async def _html(body: Callable[[], Awaitable[str]]) -> web.Response:
+    """A page whose body `body` makes; a refusal or Redis out of reach is a page saying so, with its status."""
+    nonce = secrets.token_urlsafe(16)
+    try:
+        return _page(await body(), nonce=nonce)
+    except StepUpError as exc:
+        return _page(_message_body(exc.message), nonce=nonce, status=exc.status)
+    except StoreUnavailable:
+        return _page(_message_body(STORAGE_DOWN), nonce=nonce, status=503)
+
+
+async def _answer(work: Callable[[], Awaitable[object]]) -> web.Response:
+    """`work`'s JSON answer; a refusal is its status and `{"error": ...}`, Redis out of reach a 503."""
+    try:
+        return _json(await work())
+    except StepUpError as exc:
+        return _error(exc)
+    except StoreUnavailable:
+        return _error(StepUpError(503, STORAGE_DOWN))
 
 
 async def _read_json(request: web.Request) -> object:
@@ -104,12 +145,36 @@ def _enrol_body(name: str) -> str:
     )
 
 
+def _vote_body(action: Action) -> str:
+    approval = action.approval
+    what = (f'<dt>Tool</dt><dd><code data-testid="tool">{html.escape(approval.tool_name)}</code></dd>'
+            f'<dt>Arguments</dt><dd><pre data-testid="arguments">{html.escape(action.arguments)}</pre></dd>'
+            if approval.kind == "tool_call" else
+            f'<dt>{"Code" if approval.kind == "code" else "Message"}</dt>'
+            f'<dd><pre data-testid="arguments">{html.escape(action.arguments)}</pre></dd>')
+    amounts = "".join(f'<dd data-testid="amount">{html.escape(line)}</dd>' for line in action.amount_lines)
+    quorum = (f"<p>{approval.required_approvals} approvals are needed; yours is one of them.</p>"
+              if approval.required_approvals > 1 else "")
+    return (
+        f'<h1>Confirm your approval</h1><p>For <strong data-testid="person">{html.escape(action.person)}</strong>.'
+        " Your passkey confirms that you approve exactly this action; this link works once, for 5 minutes.</p>"
+        f'<dl><dt>Request</dt><dd data-testid="title">{html.escape(approval.task[:300])}</dd>{what}'
+        f'<dt>Arguments digest (SHA-256)</dt><dd><code data-testid="digest">{html.escape(approval.digest)}</code></dd>'
+        + (f"<dt>Amount</dt>{amounts}" if amounts else "")
+        + f'<dt>Approval</dt><dd><code>{html.escape(approval.id)}</code></dd></dl>{quorum}'
+        '<form id="vote"><button id="confirm" type="submit">Approve with my passkey</button></form>'
+        '<p id="status" data-testid="status" role="status"></p>'
+    )
+
+
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="no-referrer"><title>Agent approvals: passkey</title>
 <style nonce="{nonce}">
 body { font: 16px/1.5 system-ui, sans-serif; max-width: 32rem; margin: 3rem auto; padding: 0 1rem; color: #1d1c1d; }
 input { display: block; width: 100%; box-sizing: border-box; padding: .5rem; margin: .25rem 0 1rem; font: inherit; }
+pre { white-space: pre-wrap; word-break: break-all; background: #f8f8f8; padding: .5rem; }
+dt { font-weight: 600; margin-top: .5rem; }
 button { padding: .5rem 1rem; font: inherit; background: #007a5a; color: #fff; border: 0; border-radius: 4px; }
 #status.error { color: #b00020; }
 </style></head><body>
@@ -152,6 +217,32 @@ if (form) form.addEventListener("submit", async (event) => {
     say("Passkey “" + done.name + "” is set up. You can close this page.");
   } catch (error) {
     document.getElementById("create").disabled = false;
+    say(error.message || String(error), true);
+  }
+});
+const vote = document.getElementById("vote");
+if (vote) vote.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  document.getElementById("confirm").disabled = true;
+  try {
+    say("Asking your browser for your passkey…");
+    const options = await post(location.pathname + "/options");
+    options.challenge = toBytes(options.challenge);
+    options.allowCredentials = (options.allowCredentials || []).map((c) => ({ ...c, id: toBytes(c.id) }));
+    const got = await navigator.credentials.get({ publicKey: options });
+    const response = got.response;
+    const credential = { id: got.id, rawId: toText(got.rawId), type: got.type,
+      authenticatorAttachment: got.authenticatorAttachment || undefined,
+      clientExtensionResults: got.getClientExtensionResults(),
+      response: { clientDataJSON: toText(response.clientDataJSON),
+                  authenticatorData: toText(response.authenticatorData),
+                  signature: toText(response.signature),
+                  userHandle: response.userHandle ? toText(response.userHandle) : undefined } };
+    const done = await post(location.pathname, { credential: credential });
+    vote.remove();
+    say(done.message);
+  } catch (error) {
+    document.getElementById("confirm").disabled = false;
     say(error.message || String(error), true);
   }
 });

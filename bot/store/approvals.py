@@ -39,6 +39,7 @@ DecideStatus = Literal[
     "duplicate",
     "late",
     "allowed",
+    "step_up",
 ]
 
 
@@ -298,6 +299,7 @@ class Approvals:
         dry_run: bool = False,
         principals: Iterable[str] | None = None,
         group_principal: str = "",
+        assurance: str = "",
     ) -> DecideResult:
         """Move a pending approval to `outcome`, exactly once; or count one approval vote of a quorum.
 
@@ -313,12 +315,15 @@ class Approvals:
                 decide, they decide for the first of these who may (`on_behalf`). None: not looked
                 up (a person not allowed gets `check_delegates`: look them up, then call again).
             group_principal: one of `principals` the caller found in the approval's user groups.
+            assurance: the clicker's passkey confirmed this Approve (`bot.core.passkeys.Assurance`, JSON):
+                an approval that needs step-up counts a person's Approve only with one.
 
         Returns `ok` with the decided record; `vote` when an approval was counted towards a quorum
         not yet reached; `already` with the record as it was decided; `self`, `not_allowed`
         (refused and audited), `check_groups` (`by` is not named: check the groups, then call again
         with `in_groups`), `check_delegates` (`by` may not decide: call again with `principals`) or
-        `duplicate` (this person's vote already counts) with the record;
+        `duplicate` (this person's vote already counts) or `step_up` (the approval needs this person's passkey
+        to confirm their Approve: nothing changed) with the record;
         `missing`, `mismatch` (not this card's approval), `not_due` or `late` (Redis ran it after the
         click window) without one.
         """
@@ -360,6 +365,7 @@ class Approvals:
                 "dry_run": "1" if dry_run else "0",
                 "principals": "?" if principals is None else ",".join(principals),
                 "group_principal": group_principal,
+                "assurance": assurance,
             },
         )
         record = approval_from(pairs(flat)) if flat else None

@@ -44,8 +44,8 @@ every key of a Lua step is in one slot). Ids reach a key only after they match `
 {p}:rules:seq                 string  the last rule number (rule ids are R<n>)       kept
 {p}:rules:channels            set     channels that have had rules                   kept
 {p}:batch:<token>             string  a batch decision being confirmed (JSON)        15 min; taken once
-{p}:stepup-token:<token>      string  a one-time step-up link: whose, what for, its  10 min; taken once
-                                      challenge (JSON)
+{p}:stepup-token:<token>      string  a one-time step-up link: whose, what for, its  10 min (a vote's: 5);
+                                      challenge, a vote's approval (JSON)            taken once
 {p}:passkeys:<user>           hash    a person's passkeys: {credential id: JSON}     kept until removed
 {p}:audit                     stream  every request, decision and settings change    entries trimmed to AUDIT_RETENTION
 {p}:audit:seq                 string  the last audit entry's seq                     kept

@@ -1,8 +1,12 @@
-"""Passkeys (step-up, bot/stepup/): each person's registered passkeys, and the one-time links that register them.
+"""Passkeys (step-up, bot/stepup/): each person's registered passkeys, and the one-time links that register them
+or confirm a vote with them.
 
-A link's token (`{p}:stepup-token:<token>`) is bound to one Slack user and one purpose ("enrol"), lives
+A link's token (`{p}:stepup-token:<token>`) is bound to one Slack user and one purpose. An "enrol" link lives
 `TOKEN_SECONDS`, carries the challenge its page was given, and is taken in the step that stores the passkey
-(`lua/passkey_enrol.lua`), so a link registers one passkey, once."""
+(`lua/passkey_enrol.lua`), so a link registers one passkey, once. A "vote" link lives `VOTE_SECONDS`, is bound to
+one approval and the digest of the arguments its page shows, carries its own random nonce (the vote's challenge is
+derived from them: `bot.core.passkeys.challenge_for`), and is taken once the vote it confirmed counted
+(`lua/stepup_used.lua`, with the passkey's new sign count)."""
 
 from __future__ import annotations
 
@@ -15,19 +19,25 @@ from bot.store.connection import aw
 from bot.store.shared import Shared
 
 TOKEN_SECONDS = 600
+VOTE_SECONDS = 300
 ENROL = "enrol"
+VOTE = "vote"
 
 
 @dataclass(frozen=True, slots=True)
 class StepUpToken:
     """What a one-time link is for: whose it is, its purpose, the challenge its page was given (base64url; "" until
-    the page asked for its options), and its stored form (`raw`, what taking it compares)."""
+    the page asked for its options), and its stored form (`raw`, what taking it compares); a vote's link also names
+    its approval, the digest of the arguments it shows and its nonce."""
 
     token: str
     user: str
     purpose: str
     challenge: str
     raw: str
+    approval: str = ""
+    digest: str = ""
+    nonce: str = ""
 
 
 class Passkeys:
@@ -51,7 +61,27 @@ class Passkeys:
         raw = found.decode() if isinstance(found, bytes) else str(found)
         data = json.loads(raw)
         return StepUpToken(token=token, user=str(data["user"]), purpose=str(data["purpose"]),
-                           challenge=str(data.get("challenge") or ""), raw=raw)
+                           challenge=str(data.get("challenge") or ""), raw=raw, approval=str(data.get("approval", "")),
+                           digest=str(data.get("digest", "")), nonce=str(data.get("nonce", "")))
+
+    async def issue_vote_token(self, user: str, approval_id: str, digest: str, *, seconds: int = VOTE_SECONDS) -> str:
+        """A new one-time link's token for `user` to confirm their Approve of `approval_id` (whose arguments have
+        `digest`), valid `seconds`, with its own random nonce."""
+        token = secrets.token_urlsafe(32)
+        record = json.dumps({"user": user, "purpose": VOTE, "challenge": "", "approval": approval_id,
+                             "digest": digest, "nonce": secrets.token_urlsafe(16)}, separators=(",", ":"))
+        await self._s.redis.set(self._s.keys.stepup_token(token), record, ex=max(1, seconds))
+        return token
+
+    async def voted(self, found: StepUpToken, passkey: Passkey) -> bool:
+        """Take a vote's link once its vote counted, keeping `passkey`'s new sign count, in one step; False when the
+        link was gone or changed meanwhile."""
+        k = self._s.keys
+        done = await self._s.script("stepup_used")(
+            keys={"token": k.stepup_token(found.token), "passkeys": k.passkeys(found.user)},
+            args={"expected": found.raw, "credential_id": passkey.credential_id, "record": passkey.to_json()},
+        )
+        return bool(done)
 
     async def set_challenge(self, found: StepUpToken, challenge: str) -> StepUpToken | None:
         """The link with the challenge its page was just given (its lifetime unchanged), or None when it is gone."""

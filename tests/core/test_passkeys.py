@@ -14,21 +14,23 @@ from bot.core.passkeys import (
 )
 
 DIGEST = "ab" * 32
+NONCE = "n" * 22
 
 
-def test_the_challenge_is_bound_to_the_approval_the_decision_and_the_arguments() -> None:
-    base = challenge_for("a1b2c3d4-0000", "approve", DIGEST)
-    assert len(base) == 32 and base == challenge_for("a1b2c3d4-0000", "approve", DIGEST)
+def test_the_challenge_is_bound_to_the_approval_the_decision_the_arguments_and_the_link() -> None:
+    base = challenge_for("a1b2c3d4-0000", "approve", DIGEST, NONCE)
+    assert len(base) == 32 and base == challenge_for("a1b2c3d4-0000", "approve", DIGEST, NONCE)
     others = {
-        challenge_for("a1b2c3d4-0001", "approve", DIGEST),
-        challenge_for("a1b2c3d4-0000", "reject", DIGEST),
-        challenge_for("a1b2c3d4-0000", "approve", "cd" * 32),
-        challenge_for("a1b2c3d4-0000", "approve", DIGEST[:-1]),
-        challenge_for("a1b2c3d4-0000a", "approve", DIGEST[1:]),  # parts are length-prefixed: no shifting between them
+        challenge_for("a1b2c3d4-0001", "approve", DIGEST, NONCE),
+        challenge_for("a1b2c3d4-0000", "reject", DIGEST, NONCE),
+        challenge_for("a1b2c3d4-0000", "approve", "cd" * 32, NONCE),
+        challenge_for("a1b2c3d4-0000", "approve", DIGEST, "m" * 22),  # another link of the same vote
+        challenge_for("a1b2c3d4-0000", "approve", DIGEST[:-1], NONCE),
+        challenge_for("a1b2c3d4-0000a", "approve", DIGEST[1:], NONCE),  # length-prefixed parts: no shifting
     }
-    assert base not in others and len(others) == 5
+    assert base not in others and len(others) == 6
     with pytest.raises(ValueError):
-        challenge_for("a1b2c3d4-0000", "maybe", DIGEST)
+        challenge_for("a1b2c3d4-0000", "maybe", DIGEST, NONCE)
 
 
 def test_the_relying_party_is_the_public_urls_host() -> None:

@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import aiohttp
 import pytest
 
 from bot.devslack.server import SlackStandIn
-from tests.conftest import Worker, bot_env, start_worker
+from tests.conftest import Worker
+from tests.support.signing import signing_worker
 
 ORIGIN = "http://localhost:8999"  # where people's browsers open the pages (the worker itself is on 127.0.0.1)
 
 
 @pytest.fixture
-async def stepup(slack: SlackStandIn, redis_url: str) -> AsyncIterator[Worker]:
-    worker = await start_worker(bot_env(slack=slack, redis_url=redis_url, model_config=None, STEP_UP_URL=ORIGIN,
-                                        ADMIN_USERS="U0CAROL"))
-    slack.events_url = worker.url + "/slack/events"
+async def stepup(slack: SlackStandIn, redis_url: str, tmp_path: Path) -> AsyncIterator[Worker]:
+    """A worker whose passkey pages are at ORIGIN, signing receipts (they carry a step-up vote's assurance)."""
+    worker = await signing_worker(slack, redis_url, tmp_path / "keys.json", STEP_UP_URL=ORIGIN, ADMIN_USERS="U0CAROL")
     yield worker
     await worker.stop()
 

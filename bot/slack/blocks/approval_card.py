@@ -126,7 +126,15 @@ def _approval_body(approval: ApprovalRecord) -> list[Block]:
         blocks.append({"type": "context", "elements": [untrusted(":information_source: " + approval.why, limit=500)]})
     if approval.policy_reason:  # the policies that routed it here, and why (their reason may quote the arguments)
         blocks.append({"type": "context", "elements": [untrusted(":shield: " + policy_line(approval), limit=500)]})
+    if approval.step_up and approval.pending:
+        blocks.append(context_block(STEP_UP_LINE))
     return blocks
+
+
+STEP_UP_LINE = (
+    ":closed_lock_with_key: Approving needs your passkey: Approve sends you a one-time link to confirm this exact"
+    " action (Reject does not)"
+)
 
 
 def policy_line(approval: ApprovalRecord) -> str:
@@ -391,10 +399,11 @@ def build_approval_blocks(approval: ApprovalRecord, *, shared: bool = False) -> 
 def card_buttons(approval: ApprovalRecord) -> list[Block]:
     """The card's buttons (in the channel and in its copies in direct messages): the decision buttons, and
     *Approve & always allow* after Approve on a tool call whose arguments pass the tool's schema (it opens
-    the rule modal; not on code, not on messages, and not on the App Home, where no card is bound)."""
+    the rule modal; not on code, not on messages, not on a call that needs step-up, and not on the App Home, where
+    no card is bound)."""
     buttons = decision_buttons(approval) + show_all(approval)
-    if approval.kind != "tool_call" or approval.schema_error or not approval.tool_name:
-        return buttons
+    if approval.kind != "tool_call" or approval.schema_error or not approval.tool_name or approval.step_up:
+        return buttons  # (no rule approves what needs step-up)
     always = button("Approve & always allow", ACTION_ALWAYS_ALLOW, approval.id)
     return [buttons[0], always, *buttons[1:]]
 

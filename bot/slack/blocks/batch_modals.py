@@ -146,6 +146,8 @@ def left_out_reason(approval: ApprovalRecord, *, outcome: str) -> str | None:
     `left_out`), or None when it can."""
     if outcome == "approved" and approval.schema_error:
         return "its arguments do not match the tool's schema: reject or revise it on its own"
+    if outcome == "approved" and approval.step_up:
+        return "approving it needs your passkey: approve it on its own, from its card or your Home"
     if not fits_in_confirmation(approval):
         what = "arguments are" if approval.kind == "tool_call" else "code is"
         return f"its {what} too long to show here: decide it on its own"

@@ -4,6 +4,9 @@ rule); Reject and Revise check the same rules, then open their modal (a reason; 
 arguments), whose submission decides (bot/slackapp/listeners/views.py). A click in a Home binds no card: the
 rules alone decide who may.
 
+An Approve of an approval that needs step-up counts only once the clicker's passkey confirmed it: they are answered
+with a one-time link to the bot's page (bot/stepup/), or told how to set up a passkey; nothing changes until then.
+
 Approve & always allow (a tool call's card) checks like Approve, then opens the rule modal; a suggested
 rule's Create (the `/agent rules suggest` reply) checks that the clicker is a named admin and that its
 example call is still kept, then opens the same modal for a rule of the whole channel.
@@ -32,6 +35,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.errors import SlackApiError
 
 from bot.approvals.refusals import STORAGE_DOWN, refusal_text
+from bot.approvals.rulebook import NO_RULE_FOR_STEP_UP
 from bot.core.records import APPROVAL_ID, SLACK_ID, SLACK_TS
 from bot.core.security import sign_metadata
 from bot.services import Services
@@ -198,6 +202,10 @@ async def decide_from_click(services: Services, body: dict[str, Any], *, outcome
     result = await services.approvals.decide(approval_id, outcome=outcome, user=click.user, card=click.card)
     if services.approvals.redraw_after(result) and result.status == "ok":
         return
+    if result.status == "step_up" and result.approval is not None:  # their passkey confirms it first (bot/stepup/)
+        if await first_refusal(services, click, why="step_up", button=outcome):
+            tell(services, click, await services.confirmations.answer(click.user, result.approval))
+        return
     if await refuse(services, result, click, button=outcome):
         shown_here = approval_id in json.dumps((body.get("message") or {}).get("blocks"))  # a card of it was clicked
         await services.approvals.redraw_refused(result, approval_id, card=click.card if shown_here else None)
@@ -290,6 +298,11 @@ async def open_rule_modal(services: Services, body: dict[str, Any]) -> None:
         await refuse(services, checked, click, button="always_allow")
         return
     approval = checked.approval
+    if approval.step_up:  # no rule approves what needs step-up: the card offers no such button
+        if await first_refusal(services, click, why="step_up", button="always_allow"):
+            await services.rules.refuse(click.user, approval.origin_channel, NO_RULE_FOR_STEP_UP, approval=approval.id)
+            tell(services, click, NO_RULE_FOR_STEP_UP)
+        return
     if approval.kind != "tool_call" or approval.schema_error:
         # audited and answered once per person and approval in REFUSAL_QUIET seconds (a replay: neither)
         if await first_refusal(services, click, why="not_a_tool_call", button="always_allow"):

@@ -19,7 +19,9 @@
 --    principals (comma-separated: the people away who delegated to `by`; '' for none; '?' when not
 --    looked up: a refusal then asks the caller to look them up, `check_delegates`) and
 --    group_principal (one of them the caller found in the approval's user groups; '' for none): a
---    person who may not decide themselves may decide for one of them ("bob for alice").
+--    person who may not decide themselves may decide for one of them ("bob for alice"); assurance
+--    (JSON {by, amr, passkey, at}, or ''/absent): the clicker's passkey confirmed this Approve
+--    (bot/stepup/): an approval that needs step-up counts a person's Approve only with one.
 -- Returns {status, record[, heard]}.
 local function decide(k, a)
   local function record() return stored(k.approval, k.texts) end
@@ -32,7 +34,7 @@ local function decide(k, a)
   local cur = redis.call('HMGET', k.approval, 'status', 'card_channel', 'card_ts', 'deadline', 'owner',
                          'created_at', 'run_id', 'origin_channel', 'timeout_outcome', 'requester',
                          'allow_self_approval', 'approvers', 'required_approvals', 'votes', 'copies',
-                         'proxies', 'webhook', 'policy', 'windows')
+                         'proxies', 'webhook', 'policy', 'windows', 'step_up', 'assurances')
   local status, shown_in, shown_ts, deadline, owner = cur[1], cur[2], cur[3], cur[4], cur[5]
   local created_at, run_id, origin, requester = cur[6], cur[7], cur[8], cur[10]
   if not status then return {'missing', {}} end
@@ -66,11 +68,14 @@ local function decide(k, a)
   if a.outcome == 'timed_out' and timeout_outcome == 'approve' then
     -- a timeout approves only what people could see, and never a quorum nobody voted for
     local unseen = (shown_ts or '') == ''
-    if unseen or (required > 1 and (cur[14] or '') == '') then
+    local stepped = (cur[20] or '') ~= ''
+    if unseen or stepped or (required > 1 and (cur[14] or '') == '') then
       timeout_outcome = 'reject'
       redis.call('HSET', k.approval, 'timeout_outcome', 'reject')
       if unseen then
         feedback = 'its card was never shown, so the timeout does not approve it'
+      elseif stepped then
+        feedback = "approving it needs an approver's passkey, so the timeout does not approve it"
       else
         feedback = 'nobody approved, so the timeout does not approve it'
       end
@@ -117,6 +122,25 @@ local function decide(k, a)
     end
   end
   if a.dry_run == '1' then return {'allowed', record()} end  -- only asked whether this person may
+  local assured = {}  -- the audit fields of this vote's passkey confirmation (step-up)
+  local keep_assurance = function() end
+  if a.check_auth == '1' and a.outcome == 'approved' and (cur[20] or '') ~= '' then
+    -- step-up: a person's Approve counts only once their passkey confirmed it (bot/stepup/); a second
+    -- vote is said first, so nobody is sent to confirm a vote that would not count
+    if required > 1 and (redis.call('SISMEMBER', k.votes, a.by) == 1
+                         or string.find(',' .. (cur[16] or '') .. ',', ':' .. a.by .. ',', 1, true)) then
+      return {'duplicate', record()}
+    end
+    if (a.assurance or '') == '' then return {'step_up', record()} end
+    local said = cjson.decode(a.assurance)
+    keep_assurance = function()  -- once the vote counted: the approval keeps each vote's confirmation
+      local list = {}
+      if (cur[21] or '') ~= '' then list = cjson.decode(cur[21]) end
+      table.insert(list, said)
+      redis.call('HSET', k.approval, 'assurances', cjson.encode(list))
+    end
+    assured = {'amr', table.concat(said.amr, ' '), 'passkey', said.passkey, 'assured_at', tostring(said.at)}
+  end
   local voters = {}  -- a quorum's decision names every person whose vote counted
   local function remember()  -- a person's click counted: their Home lists it under "Recently decided by you"
     if a.check_auth ~= '1' then return end
@@ -136,6 +160,7 @@ local function decide(k, a)
       return {'duplicate', record()}
     end
     if redis.call('SADD', k.votes, voter) == 0 then return {'duplicate', record()} end
+    keep_assurance()
     redis.call('EXPIRE', k.votes, a.retention)
     local votes = cur[14] or ''
     if votes == '' then votes = voter else votes = votes .. ',' .. voter end
@@ -150,7 +175,7 @@ local function decide(k, a)
     index_vote(waits_prefix(k.changes), k.approval, a.id, voter, acting_for ~= '' and a.by or '')
     local count = redis.call('SCARD', k.votes)
     audit('event', 'vote', 'by', a.by, 'for', acting_for, 'outcome', 'approved', 'votes', count,
-          'required', required, 'latency_ms', latency_ms)
+          'required', required, 'latency_ms', latency_ms, unpack(assured))
     if count < required then
       -- the card shows the vote, even if we die now
       redis.call('HSET', k.approval, 'version', redis.call('INCR', k.changes))
@@ -158,6 +183,7 @@ local function decide(k, a)
       return {'vote', record()}
     end
   end
+  if required <= 1 then keep_assurance() end
   redis.call('HSET', k.approval, 'status', a.outcome, 'decided_by', a.by, 'decided_at', a.now,
              'feedback', feedback, 'on_behalf', acting_for, 'version', redis.call('INCR', k.changes))
   remember()
@@ -172,6 +198,11 @@ local function decide(k, a)
   local extra = {}
   if (cur[18] or '') ~= '' then extra = {'policy', cur[18]} end  -- the policies that routed it (bot/policy/)
   for _, field in ipairs(voters) do table.insert(extra, field) end
+  for _, field in ipairs(assured) do table.insert(extra, field) end
+  if #assured > 0 and required > 1 then  -- every vote's confirmation, for a quorum
+    table.insert(extra, 'assurances')
+    table.insert(extra, redis.call('HGET', k.approval, 'assurances'))
+  end
   local seq, audit_id = audit('event', 'decision', 'outcome', a.outcome, 'by', a.by, 'for', acting_for,
                               'feedback', feedback, 'latency_ms', latency_ms, unpack(extra))
   local allowed = a.outcome == 'approved' or (a.outcome == 'timed_out' and timeout_outcome == 'approve')

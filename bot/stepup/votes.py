@@ -1,0 +1,222 @@
+"""Step-up votes: a person's Approve of an approval that needs step-up counts only once their passkey confirmed the
+exact action, on the bot's own page (WebAuthn, by the `webauthn` package).
+
+    link(user, approval)     -> the URL of a one-time link for `user` to confirm their Approve of `approval` (5 min),
+                                bound to them, the approval and the digest of the arguments it shows; None when they
+                                have no passkey
+    answer(user, approval)   -> what they are told after their click: that link, or how to set up a passkey
+    action(token)            -> what the page shows: the person, the approval, its tool and arguments as on the card,
+                                the arguments' digest and, where a policy window sums one, the amount
+    options(token)           -> the authentication options: the person's passkeys, user verification required, and
+                                the challenge derived from the approval id, "approve", the digest and the link's
+                                nonce (`bot.core.passkeys.challenge_for`)
+    finish(token, body)      -> the browser's assertion verified against that challenge, the approval's digest now
+                                and one of the person's own passkeys; then their Approve goes through the decide step
+                                with its `Assurance` (every approver rule applies there again), and the link is
+                                taken with the passkey's new sign count
+
+A signature made for another approval, for "reject", for other arguments or through another link does not verify;
+a replayed one finds its link taken (or its passkey's sign count past it); another person's passkey is not among
+this person's. Every refusal is a `StepUpError` (400 bad input or an assertion that does not confirm this vote,
+409 the approval no longer waits for this vote, 410 a link unknown, expired or used, 503 no relying party), and
+changes nothing."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, replace
+from typing import Any
+
+from webauthn import generate_authentication_options, options_to_json, verify_authentication_response
+from webauthn.helpers import base64url_to_bytes
+from webauthn.helpers.exceptions import WebAuthnException
+from webauthn.helpers.structs import (
+    AuthenticatorTransport,
+    PublicKeyCredentialDescriptor,
+    UserVerificationRequirement,
+)
+
+from bot.approvals.refusals import refusal_text, step_up_text
+from bot.approvals.service import ApprovalService
+from bot.core.passkeys import CREDENTIAL_ID, Assurance, Passkey, RelyingParty, challenge_for, credential_digest
+from bot.core.records import ApprovalRecord
+from bot.policy.decide import usd
+from bot.policy.engine import PolicyEngine
+from bot.slack.directory import Directory
+from bot.stepup.enrolment import NOT_SET_UP, StepUpError
+from bot.store import DecideResult, Store
+from bot.store.passkeys import VOTE, StepUpToken
+
+GONE = "This link is unknown, expired or already used. Click Approve on the card again for a new one."
+NOT_THIS = "The passkey's answer does not confirm this approval, so nothing was approved."
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """What the page shows of the vote it confirms."""
+
+    person: str  # the person's name
+    approval: ApprovalRecord
+    arguments: str  # the arguments as on the card (indented JSON), or the proposal
+    amounts: tuple[tuple[str, int], ...] = ()  # (the summed argument, its value) of each policy window it counts in
+
+    @property
+    def amount_lines(self) -> list[str]:
+        return [f"{name} = {value:,}" + (f" ({usd(value)})" if name.endswith("cents") else "")
+                for name, value in self.amounts]
+
+
+class Confirmation:
+    """Step-up votes for one relying party (None: step-up cannot confirm anything, and says so)."""
+
+    def __init__(self, store: Store, approvals: ApprovalService, directory: Directory, policies: PolicyEngine,
+                 rp: RelyingParty | None) -> None:
+        self._store = store
+        self._approvals = approvals
+        self._directory = directory
+        self._policies = policies
+        self.rp = rp
+
+    async def link(self, user: str, approval: ApprovalRecord) -> str | None:
+        """A new one-time link for `user` to confirm their Approve of `approval`; None when they have no passkey.
+        `StepUpError` (503) when the bot has no relying party (STEP_UP_URL or PUBLIC_URL)."""
+        rp = self._relying_party()
+        if not await self._store.passkeys.of(user):
+            return None
+        token = await self._store.passkeys.issue_vote_token(user, approval.id, approval.digest)
+        return f"{rp.origin}/step-up/vote/{token}"
+
+    async def answer(self, user: str, approval: ApprovalRecord) -> str:
+        """What `user`, whose Approve of `approval` needs their passkey, is told: a new one-time link, how to set up
+        a passkey (they have none: audited as a refusal, nothing changed), or that step-up is not set up here."""
+        try:
+            url = await self.link(user, approval)
+        except StepUpError as exc:
+            url, said = None, exc.message
+        else:
+            said = step_up_text(url)
+        if url is None:
+            why = "step-up: not set up" if said == NOT_SET_UP else "step-up: no passkey"
+            await self._store.audit.append("refused", by=user, approval=approval.id, outcome="approved", reason=why)
+        return said
+
+    async def action(self, token: str) -> Action:
+        """What the link's page shows; `StepUpError` when it cannot be used (410) or its approval no longer waits
+        (409)."""
+        found = await self._token(token)
+        approval = await self._waiting(found)
+        name = await self._directory.name_of(found.user) or found.user
+        return Action(person=name, approval=approval, arguments=_shown(approval), amounts=self._amounts(approval))
+
+    async def options(self, token: str) -> dict[str, Any]:
+        """The authentication options for the browser (JSON form): the person's passkeys, user verification
+        required, and the vote's challenge."""
+        rp = self._relying_party()
+        found = await self._token(token)
+        await self._waiting(found)
+        passkeys = await self._store.passkeys.of(found.user)
+        options = generate_authentication_options(
+            rp_id=rp.id, challenge=challenge_for(found.approval, "approve", found.digest, found.nonce),
+            timeout=120_000, user_verification=UserVerificationRequirement.REQUIRED,
+            allow_credentials=[
+                PublicKeyCredentialDescriptor(id=base64url_to_bytes(p.credential_id),
+                                              transports=[AuthenticatorTransport(t) for t in p.transports])
+                for p in passkeys
+            ],
+        )
+        said: dict[str, Any] = json.loads(options_to_json(options))
+        return said
+
+    async def finish(self, token: str, body: object) -> DecideResult:
+        """Verify the browser's assertion (`body`: {"credential"}) and count the person's Approve with it (the
+        decide step: `ok` decided, or `vote` counted towards a quorum). Raises `StepUpError` when it does not."""
+        self._relying_party()
+        credential = body.get("credential") if isinstance(body, dict) else None
+        if not isinstance(credential, dict):
+            raise StepUpError(400, "No passkey answer was sent: “credential” must be the browser's answer, an object.")
+        credential_id = credential.get("id")
+        if not isinstance(credential_id, str) or not CREDENTIAL_ID.fullmatch(credential_id):
+            raise StepUpError(400, "The passkey answer has no valid “id”.")
+        found = await self._token(token)
+        approval = await self._waiting(found)
+        try:
+            assurance, passkey = await self._verified(found, approval, credential_id, credential)
+        except StepUpError as exc:  # audited once per link and refusal: a replay adds nothing
+            await self._store.audit.append("refused", by=found.user, approval=approval.id, outcome="approved",
+                                           reason=f"step-up: {exc.message}"[:300])
+            raise
+        result = await self._approvals.decide(approval.id, outcome="approved", user=found.user, card=None,
+                                              assurance=assurance)
+        if not self._approvals.redraw_after(result):
+            raise StepUpError(409, refusal_text(result))
+        await self._store.passkeys.voted(found, passkey)
+        return result
+
+    async def _verified(self, found: StepUpToken, approval: ApprovalRecord, credential_id: str,
+                        credential: dict[str, Any]) -> tuple[Assurance, Passkey]:
+        """The assurance of an assertion that confirms this vote with one of the person's own passkeys, and that
+        passkey with its new sign count."""
+        rp = self._relying_party()
+        passkey = next((p for p in await self._store.passkeys.of(found.user) if p.credential_id == credential_id),
+                       None)
+        if passkey is None:
+            raise StepUpError(400, "This passkey is not one of yours (your Home lists yours), so nothing was approved.")
+        try:
+            verified = verify_authentication_response(
+                credential=credential, expected_rp_id=rp.id, expected_origin=rp.origin,
+                expected_challenge=challenge_for(approval.id, "approve", approval.digest, found.nonce),
+                credential_public_key=base64url_to_bytes(passkey.public_key),
+                credential_current_sign_count=passkey.sign_count, require_user_verification=True,
+            )
+        except (WebAuthnException, ValueError, TypeError, KeyError) as exc:
+            raise StepUpError(400, f"{NOT_THIS} ({str(exc)[:200] or type(exc).__name__})") from None
+        assurance = Assurance(by=found.user, passkey=credential_digest(credential_id), at=time.time())
+        return assurance, replace(passkey, sign_count=verified.new_sign_count)
+
+    def _relying_party(self) -> RelyingParty:
+        if self.rp is None:
+            raise StepUpError(503, NOT_SET_UP)
+        return self.rp
+
+    async def _token(self, token: str) -> StepUpToken:
+        found = await self._store.passkeys.token(token)
+        if found is None or found.purpose != VOTE:
+            raise StepUpError(410, GONE)
+        return found
+
+    async def _waiting(self, found: StepUpToken) -> ApprovalRecord:
+        """The link's approval while it still waits for a vote, with the arguments the link was made for."""
+        approval = await self._store.approvals.get(found.approval)
+        if approval is None or not approval.pending:
+            said = refusal_text(DecideResult("already" if approval else "missing", approval))
+            raise StepUpError(409, said)
+        if approval.digest != found.digest:
+            raise StepUpError(409, "The call's arguments changed since this link was made, so nothing was approved."
+                              " Look at the card again.")
+        return approval
+
+    def _amounts(self, approval: ApprovalRecord) -> tuple[tuple[str, int], ...]:
+        """The summed argument of each policy window this call counts in, with its value."""
+        if approval.kind != "tool_call":
+            return ()
+        try:
+            args = json.loads(approval.arguments or "{}")
+        except ValueError:
+            return ()
+        found: dict[str, int] = {}
+        for spec in self._policies.bundle.windows:
+            amount = spec.amount(approval.tool_name, args) if spec.sum else None
+            if amount is not None:
+                found[spec.sum] = amount
+        return tuple(found.items())
+
+
+def _shown(approval: ApprovalRecord) -> str:
+    if approval.kind != "tool_call":
+        return approval.proposal
+    try:
+        return json.dumps(json.loads(approval.arguments or "{}"), indent=2, ensure_ascii=False)
+    except ValueError:
+        return approval.arguments
+

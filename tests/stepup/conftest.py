@@ -11,8 +11,7 @@ import pytest
 from bot.devslack.server import SlackStandIn
 from tests.conftest import Worker
 from tests.support.signing import signing_worker
-
-ORIGIN = "http://localhost:8999"  # where people's browsers open the pages (the worker itself is on 127.0.0.1)
+from tests.support.stepup import ORIGIN
 
 
 @pytest.fixture

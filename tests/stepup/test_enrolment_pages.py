@@ -15,8 +15,8 @@ from bot.core.passkeys import credential_digest
 from bot.stepup.enrolment import Enrolment, StepUpError
 from bot.stepup.pages import _enrol_body, _message_body
 from tests.conftest import ALICE, BOB, Worker
-from tests.stepup.conftest import ORIGIN
 from tests.support.passkeys import registration, user_id_of
+from tests.support.stepup import ORIGIN
 
 
 async def link(worker: Worker, user: str = ALICE) -> str:

@@ -25,10 +25,10 @@ from bot.slack.blocks.passkeys import (
 )
 from bot.slackapp.command_parser import Invalid, RevokePasskeys, parse_command
 from tests.conftest import ALICE, BOB, CAROL, SALES, Worker, block_texts
-from tests.stepup.conftest import ORIGIN
 from tests.support.blockkit import EVIL, NOW, assert_inert
 from tests.support.homes import home_text, open_homes, say
 from tests.support.passkeys import registration
+from tests.support.stepup import ORIGIN
 
 LINK = re.compile(r"<(http://localhost:8999/step-up/enrol/[A-Za-z0-9_-]+)\|")
 

@@ -6,78 +6,17 @@ with a clear message, never a 500. The evidence: the decision's audit entry and 
 
 from __future__ import annotations
 
-import base64
 import json
-import re
 from typing import Any
 
 import aiohttp
 
 from bot.core.passkeys import challenge_for, credential_digest
 from bot.devslack.server import SlackStandIn
-from bot.slack.blocks import ACTION_APPROVE
-from tests.conftest import BOB, CAROL, SALES, Worker, block_texts, card_of
-from tests.stepup.conftest import ORIGIN
-from tests.support.api import Client, new_key, tool_ask
-from tests.support.hitl import nth_card
+from tests.conftest import BOB, CAROL, Worker, block_texts, card_of
 from tests.support.passkeys import Authenticator
 from tests.support.signing import verified
-
-VOTE_LINK = re.compile(r"<(http://localhost:8999/step-up/vote/[A-Za-z0-9_-]+)\|")
-
-
-async def post(http: aiohttp.ClientSession, url: str, body: Any = None, **kwargs: Any) -> tuple[int, Any]:
-    sent = {"json": body} if body is not None else kwargs
-    async with http.post(url, **sent) as answer:
-        assert answer.content_type == "application/json", await answer.text()
-        return answer.status, await answer.json()
-
-
-async def enrol(worker: Worker, http: aiohttp.ClientSession, user: str, authenticator: Authenticator) -> str:
-    """`user` registers a passkey of `authenticator`; its credential id."""
-    path = (await worker.services.stepup.link(user)).removeprefix(ORIGIN)
-    status, options = await post(http, worker.url + path + "/options", {})
-    assert status == 200, options
-    made = authenticator.register(options, origin=ORIGIN)
-    status, said = await post(http, worker.url + path, {"name": "laptop", "credential": made})
-    assert status == 200, said
-    return str(made["id"])
-
-
-async def asked(worker: Worker, slack: SlackStandIn, **extra: Any) -> tuple[Client, str, dict[str, Any]]:
-    """A program asks about a tool call in SALES, where every Approve needs step-up; (client, approval id, card)."""
-    assert await worker.services.store.settings.set(SALES, "step_up", "always", by=CAROL) is None
-    client = Client(worker, (await new_key(worker)).key)
-    status, answer = await client.ask(tool_ask(**extra))
-    assert status == 201, answer
-    return client, str(answer["id"]), await nth_card(slack, 1)
-
-
-async def approve(slack: SlackStandIn, user: str, card: dict[str, Any]) -> str:
-    """`user` clicks Approve on `card`; what they are told (ephemerally)."""
-    before = len(slack.ephemerals(user))
-    result = await slack.click(user=user, channel=card["channel"], ts=card["ts"], action_id=ACTION_APPROVE)
-    assert result.status == 200
-    told = await slack.wait_for(lambda: slack.ephemerals(user)[before:], description=f"{user}'s answer")
-    return str(told[-1]["text"])
-
-
-def vote_path(told: str) -> str:
-    found = VOTE_LINK.search(told)
-    assert found, told
-    return found.group(1).removeprefix(ORIGIN)
-
-
-async def confirm(http: aiohttp.ClientSession, worker: Worker, path: str, authenticator: Authenticator,
-                  **made_wrong: Any) -> tuple[int, Any]:
-    status, options = await post(http, worker.url + path + "/options", {})
-    assert status == 200, options
-    return await post(http, worker.url + path,
-                      {"credential": authenticator.assertion(options, **{"origin": ORIGIN, **made_wrong})})
-
-
-def b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+from tests.support.stepup import ORIGIN, approve, asked, b64, confirm, enrol, post, vote_path
 
 
 async def test_the_vote_counts_after_the_passkey_and_not_before(stepup: Worker, slack: SlackStandIn,
@@ -249,6 +188,7 @@ async def test_bad_input_on_the_vote_pages_is_a_400_never_a_500(stepup: Worker, 
             said = await answer.json()
             assert answer.status == 400 and said["error"], (sent, said)
     status, options = await post(http, url + "/options", {})
+    assert status == 200
     good = Authenticator().assertion({**options, "allowCredentials": []}, origin=ORIGIN, credential_id="A" * 30)
     for bad in ("/step-up/vote/short", "/step-up/vote/" + "A" * 43):
         async with http.post(stepup.url + bad, json={"credential": good}) as answer:

@@ -164,7 +164,8 @@ async def test_which_approvals_need_it_a_policys_step_up_and_the_channel_setting
         assert "Approving needs your passkey" in block_texts(card) and "big-refunds" in block_texts(card)
 
         refused = await say(slack, "config step_up never", user=BOB)  # widens who may approve: admins only
-        assert "only an admin" in refused and (await store.settings.get(SALES, default_timeout=600)).step_up == "high-risk"
+        assert "only an admin" in refused
+        assert (await store.settings.get(SALES, default_timeout=600)).step_up == "high-risk"
         assert "step_up" in await say(slack, "config step_up never", user=CAROL)
         status, later = await client.ask(refund(300_000))
         assert status == 201

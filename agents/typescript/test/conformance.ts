@@ -56,17 +56,17 @@ export interface Driver {
 
 export type CaseId = "approved" | "rejected" | "retried" | "killed" | "forged" | "policy" | "unreachable";
 
-export const sent = (outbox: string): Email[] =>
-  existsSync(outbox) ? readFileSync(outbox, "utf8").trim().split("\n").filter(Boolean).map((l) => JSON.parse(l) as Email)
-    : [];
+export const sent = (outbox: string): Email[] => existsSync(outbox)
+  ? readFileSync(outbox, "utf8").trim().split("\n").filter(Boolean).map((l) => JSON.parse(l) as Email)
+  : [];
 
 /**
  * A run of `driver` titled `title`, its client keeping the approvals it saw (`asked`: pending or decided, each one a
  * card unless a rule or policy decided it; a card may be decided before the client's first answer), those it waited
  * on (`waited`) and the decisions.
  */
-function setUp(driver: Driver, title: string, args: Email = EMAIL, more: ConstructorParameters<typeof ApprovalsClient>[0]
-  = {}) {
+function setUp(driver: Driver, title: string, args: Email = EMAIL,
+  more: ConstructorParameters<typeof ApprovalsClient>[0] = {}) {
   const folder = mkdtempSync(join(tmpdir(), `conf-${driver.name}-`));
   const asked = new Set<string>();
   const waited = new Set<string>();
@@ -83,8 +83,8 @@ function setUp(driver: Driver, title: string, args: Email = EMAIL, more: Constru
     },
     ...more,
   });
-  const run: Run = { client, title, args, outbox: join(folder, "outbox.jsonl"), run: `conf-${driver.name}-${Date.now()}`,
-    states: join(folder, "states") };
+  const run: Run = { client, title, args, outbox: join(folder, "outbox.jsonl"),
+    run: `conf-${driver.name}-${Date.now()}`, states: join(folder, "states") };
   return { run, asked, waited, decided };
 }
 

@@ -23,11 +23,11 @@
  * used now, for the first time (`use`). A resume value the bot never gave (written by a model or by hand), one of
  * another tool, or one used already (a replay, or the node run again after its call ran) never runs the call.
  *
- * Durable with a persistent checkpointer: if the process dies while a person decides,
- * `resumeWithApprovals(graph, config, { client })` in another process asks again for the thread's pending interrupts
- * by the same idempotency keys (the thread id, the interrupt's id and the edit's number: the same card, decided ones
- * answer at once) and resumes the thread. LangGraph runs the node again from its start on resume, so do side effects
- * only after `verified` says approved, and one `toolCall` per node.
+ * Durable with a checkpointer that outlives the process (`SqliteSaver`, `PostgresSaver`; not `MemorySaver`): if the
+ * process dies while a person decides, `resumeWithApprovals(graph, config, { client })` in another process asks again
+ * for the thread's pending interrupts by the same idempotency keys (the thread id, the interrupt's id and the edit's
+ * number: the same card, decided ones answer at once) and resumes the thread. LangGraph runs the node again from its
+ * start on resume, so do side effects only after `verified` says approved, and one `toolCall` per node.
  */
 
 import { randomUUID } from "node:crypto";

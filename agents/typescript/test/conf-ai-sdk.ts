@@ -24,7 +24,8 @@ function model(args?: Email): MockLanguageModelV4 {
           warnings: [] };
       }
       return { content: [{ type: "tool-call", toolCallId: "call-1", toolName: "send_email",
-        input: JSON.stringify(args) }], finishReason: { unified: "tool-calls", raw: "tool_calls" }, usage, warnings: [] };
+        input: JSON.stringify(args) }], finishReason: { unified: "tool-calls", raw: "tool_calls" }, usage,
+        warnings: [] };
     },
   });
 }

@@ -1,27 +1,38 @@
 /**
  * The LangGraph adapter's conformance driver (conformance.ts): a graph whose node asks with `interrupt(toolCall(…))`
- * and runs only `verified` answers, its model @langchain/core's `fakeModel`, compiled with a `MemorySaver`.
+ * and runs only `verified` answers, its model @langchain/core's `fakeModel`, compiled with a `SqliteSaver`
+ * (@langchain/langgraph-checkpoint-sqlite) on a file in the run's folder: a thread a killed process left paused is
+ * finished by `resumeWithApprovals` in another.
  */
 
-import { appendFileSync } from "node:fs";
+import { appendFileSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
 
 import { AIMessage, ToolMessage, type BaseMessage } from "@langchain/core/messages";
 import { fakeModel, type FakeBuiltModel } from "@langchain/core/testing";
-import { Command, END, MemorySaver, MessagesAnnotation, START, StateGraph, interrupt } from "@langchain/langgraph";
+import { Command, END, MessagesAnnotation, START, StateGraph, interrupt } from "@langchain/langgraph";
+import { SqliteSaver } from "@langchain/langgraph-checkpoint-sqlite";
 
-import type { ApprovalsClient } from "agent-approvals";
-import { invokeWithApprovals, toolCall, verified } from "agent-approvals/langgraph";
+import { invokeWithApprovals, resumeWithApprovals, toolCall, verified } from "agent-approvals/langgraph";
 
-import type { Driver, Email } from "./conformance.js";
+import type { Driver, Email, Run } from "./conformance.js";
 
 const SCHEMA = {
   type: "object", properties: { to: { type: "string" }, body: { type: "string" } }, required: ["to", "body"],
 };
 const input = { messages: [{ role: "user", content: "Tell Bob" }] };
 
-function mailer(client: ApprovalsClient, args: Email, outbox: string, answers: unknown[]) {
-  const model = fakeModel().respondWithTools([{ name: "send_email", args, id: "call-1" }]).respond(
-    new AIMessage("Done."));
+/** The run's checkpoints: a SQLite file in its folder, the same in every process of the run. */
+function checkpointer(run: Run): SqliteSaver {
+  mkdirSync(run.states, { recursive: true });
+  return SqliteSaver.fromConnString(join(run.states, "checkpoints.sqlite"));
+}
+
+/** The mailer graph; its model calls send_email with `calls` (if any), then says "Done.". */
+function mailer(run: Run, calls: Email | undefined, answers: unknown[] = []) {
+  const model = fakeModel();
+  if (calls !== undefined) model.respondWithTools([{ name: "send_email", args: calls, id: "call-1" }]);
+  model.respond(new AIMessage("Done."));
   const agent = async (state: typeof MessagesAnnotation.State) => ({ messages: [await model.invoke(state.messages)] });
   const send = async (state: typeof MessagesAnnotation.State) => {
     const call = (state.messages.at(-1) as AIMessage).tool_calls?.[0];
@@ -29,8 +40,8 @@ function mailer(client: ApprovalsClient, args: Email, outbox: string, answers: u
     const request = toolCall(call.name, call.args, { schema: SCHEMA, agent: "mailer" });
     const given = interrupt(request);
     answers.push(given);
-    const answer = await verified(given, request, { client });
-    if (answer.approved) appendFileSync(outbox, `${JSON.stringify(answer.arguments)}\n`);
+    const answer = await verified(given, request, { client: run.client });
+    if (answer.approved) appendFileSync(run.outbox, `${JSON.stringify(answer.arguments)}\n`);
     const said = answer.approved ? `sent to ${String(answer.arguments["to"])}` : answer.message;
     return { messages: [new ToolMessage({ content: said, tool_call_id: call.id ?? "" })] };
   };
@@ -38,7 +49,7 @@ function mailer(client: ApprovalsClient, args: Email, outbox: string, answers: u
     ((state.messages.at(-1) as AIMessage).tool_calls?.length ? "send" : END);
   const graph = new StateGraph(MessagesAnnotation).addNode("agent", agent).addNode("send", send)
     .addEdge(START, "agent").addConditionalEdges("agent", next, ["send", END]).addEdge("send", "agent")
-    .compile({ checkpointer: new MemorySaver() });
+    .compile({ checkpointer: checkpointer(run) });
   return { graph, model };
 }
 
@@ -56,28 +67,26 @@ export const driver: Driver = {
   once: async (run) => {
     const answers: unknown[] = [];
     given.set(run.run, answers);
-    const { graph, model } = mailer(run.client, run.args, run.outbox, answers);
+    const { graph, model } = mailer(run, run.args, answers);
     await invokeWithApprovals(graph, input, config(run.run), { client: run.client });
     return lastToolOutput(model);
   },
   again: async (run) => { // the run's approved answer given again, to the same call on a fresh thread
-    const { graph, model } = mailer(run.client, run.args, run.outbox, []);
+    const { graph, model } = mailer(run, run.args);
     await graph.invoke(input, config(`${run.run}-again`));
     await graph.invoke(new Command({ resume: given.get(run.run)?.[0] }), config(`${run.run}-again`));
     return lastToolOutput(model);
   },
-  resume: async () => {
-    throw new Error("unsupported: a MemorySaver's thread does not outlive its process");
+  resume: async (run) => { // the thread as the killed process left it (its model had called send_email already)
+    const { graph, model } = mailer(run, undefined);
+    await resumeWithApprovals(graph, config(run.run), { client: run.client });
+    return lastToolOutput(model);
   },
   forge: async (run) => { // a resume value saying approved, which the bot never gave
-    const { graph, model } = mailer(run.client, run.args, run.outbox, []);
+    const { graph, model } = mailer(run, run.args);
     await graph.invoke(input, config(run.run));
     await graph.invoke(new Command({ resume: { approved: true, arguments: run.args, approvalId: "apv_made_up" } }),
       config(run.run));
     return lastToolOutput(model);
-  },
-  unsupported: {
-    killed: "a MemorySaver keeps the paused thread in the process (no file-backed checkpointer offline): with a"
-      + " durable checkpointer, resumeWithApprovals finishes it on the same card (langgraph.test.ts, in one process)",
   },
 };

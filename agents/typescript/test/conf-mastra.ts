@@ -30,7 +30,8 @@ function model(args: Email): MockLanguageModelV3 {
           warnings: [] };
       }
       return { content: [{ type: "tool-call", toolCallId: "call-1", toolName: "send_email",
-        input: JSON.stringify(args) }], finishReason: { unified: "tool-calls", raw: "tool_calls" }, usage, warnings: [] };
+        input: JSON.stringify(args) }], finishReason: { unified: "tool-calls", raw: "tool_calls" }, usage,
+        warnings: [] };
     },
   });
 }

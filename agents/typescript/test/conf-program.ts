@@ -10,7 +10,9 @@ import type { Driver, Run } from "./conformance.js";
 import { EMAIL } from "./conformance.js";
 
 const [adapter, mode, title, outbox, run, states] = process.argv.slice(2);
-if (!adapter || !mode || !title || !outbox || !run || !states) throw new Error("usage: conf-program.js adapter mode ...");
+if (!adapter || !mode || !title || !outbox || !run || !states) {
+  throw new Error("usage: conf-program.js adapter mode ...");
+}
 const { driver } = (await import(`./conf-${adapter}.js`)) as { driver: Driver };
 const client = new ApprovalsClient({
   title,

@@ -50,23 +50,19 @@ export interface Driver {
   resume(run: Run): Promise<string>;
   /** The adapter's own forgery of an approval the bot never gave: what the model last read, if it got so far. */
   forge(run: Run): Promise<string>;
-  /** Cases the adapter cannot pass as it is, and why (said in docs/agents/typescript.md too). */
-  unsupported?: Partial<Record<CaseId, string>>;
 }
 
-export type CaseId = "approved" | "rejected" | "retried" | "killed" | "forged" | "policy" | "unreachable";
-
-export const sent = (outbox: string): Email[] =>
-  existsSync(outbox) ? readFileSync(outbox, "utf8").trim().split("\n").filter(Boolean).map((l) => JSON.parse(l) as Email)
-    : [];
+export const sent = (outbox: string): Email[] => existsSync(outbox)
+  ? readFileSync(outbox, "utf8").trim().split("\n").filter(Boolean).map((l) => JSON.parse(l) as Email)
+  : [];
 
 /**
  * A run of `driver` titled `title`, its client keeping the approvals it saw (`asked`: pending or decided, each one a
  * card unless a rule or policy decided it; a card may be decided before the client's first answer), those it waited
  * on (`waited`) and the decisions.
  */
-function setUp(driver: Driver, title: string, args: Email = EMAIL, more: ConstructorParameters<typeof ApprovalsClient>[0]
-  = {}) {
+function setUp(driver: Driver, title: string, args: Email = EMAIL,
+  more: ConstructorParameters<typeof ApprovalsClient>[0] = {}) {
   const folder = mkdtempSync(join(tmpdir(), `conf-${driver.name}-`));
   const asked = new Set<string>();
   const waited = new Set<string>();
@@ -83,8 +79,8 @@ function setUp(driver: Driver, title: string, args: Email = EMAIL, more: Constru
     },
     ...more,
   });
-  const run: Run = { client, title, args, outbox: join(folder, "outbox.jsonl"), run: `conf-${driver.name}-${Date.now()}`,
-    states: join(folder, "states") };
+  const run: Run = { client, title, args, outbox: join(folder, "outbox.jsonl"),
+    run: `conf-${driver.name}-${Date.now()}`, states: join(folder, "states") };
   return { run, asked, waited, decided };
 }
 
@@ -111,7 +107,7 @@ async function until<T>(check: () => T | undefined, what: string, seconds = 60):
 const REFUSED = /Not run: rejected by (@bob|U0BOB): not on a Friday/;
 
 /** The cases, the same for every adapter. */
-export const CASES: ReadonlyArray<{ id: CaseId; says: string; check: (driver: Driver) => Promise<void> }> = [
+export const CASES: ReadonlyArray<{ id: string; says: string; check: (driver: Driver) => Promise<void> }> = [
   { id: "approved", says: "approved by bob: the tool runs once, with the model's arguments", check: async (driver) => {
     const { run, asked, decided } = setUp(driver, `ts: approve conf ${driver.name}`);
     await driver.once(run);
@@ -172,12 +168,7 @@ export const CASES: ReadonlyArray<{ id: CaseId; says: string; check: (driver: Dr
   } },
 ];
 
-/** Every case, for `driver`: a test each, but for the cases the adapter cannot pass (its `unsupported`, each saying
- * why: documented on the adapter's page, never a skipped test). */
+/** Every case, for `driver`: a test each (every adapter passes every case). */
 export function conformance(driver: Driver): void {
-  for (const each of CASES) {
-    if (driver.unsupported?.[each.id] === undefined) {
-      test(`${driver.name} conformance: ${each.says}`, () => each.check(driver));
-    }
-  }
+  for (const each of CASES) test(`${driver.name} conformance: ${each.says}`, () => each.check(driver));
 }

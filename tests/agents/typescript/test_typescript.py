@@ -11,10 +11,10 @@ a card of fixed arguments says so, and rules approve `send_email` to rule@exampl
 key's channel, and the bot's one Cedar policy (PERMIT, its POLICY_DIR) to policy@example.com: every TypeScript test
 must run and pass. The conformance suite (test/conformance.ts) runs the same cases for every adapter (approved,
 rejected, a double click and a retry, SIGKILL while waiting then resumed, a forged approval, a policy's permit, the
-bot unreachable), through a driver per adapter (test/conf-<adapter>.ts); a case an adapter cannot pass is no test
-there (its driver says why; the adapter's page too), counted in UNSUPPORTED: nothing is skipped. The framework
-adapters' tests run on the Node their frameworks need (`ai` 7 and Mastra: Node 22, the devDependency `node`'s binary
-in node_modules/.bin); the rest on the machine's Node.
+bot unreachable), through a driver per adapter (test/conf-<adapter>.ts): every adapter passes every case, nothing
+is skipped. The framework adapters' tests run on the Node their frameworks need (`ai` 7 and Mastra: Node 22, the
+devDependency `node`'s binary in node_modules/.bin); the rest on the machine's Node (LangGraph's conformance driver
+checkpoints to SQLite through better-sqlite3, built by `npm ci` for the Node that runs npm: the machine's).
 """
 
 from __future__ import annotations
@@ -54,7 +54,6 @@ permit (principal, action == Action::"send_email", resource)
 when { context.args has to && context.args.to == "policy@example.com" };
 """
 CONFORMANCE = PACKAGE / "test" / "conformance.ts"
-UNSUPPORTED = {"conformance-langgraph.test.ts": 1}  # cases an adapter cannot pass: not declared as tests (its driver)
 
 
 @pytest.fixture
@@ -184,9 +183,7 @@ async def node_test(binary: str, tests: list[Path], env: dict[str, str]) -> str:
     said = out.decode()
     assert process.returncode == 0, said[-6000:]
     counts = dict(re.findall(r"^# (pass|fail|skipped|todo|cancelled) (\d+)$", said, re.M))
-    unsupported = sum(UNSUPPORTED.get(p.name, 0) for p in tests)
-    expected = {"pass": str(declared_tests(tests) - unsupported), "fail": "0", "skipped": "0", "todo": "0",
-                "cancelled": "0"}
+    expected = {"pass": str(declared_tests(tests)), "fail": "0", "skipped": "0", "todo": "0", "cancelled": "0"}
     assert counts == expected, said
     return said
 
@@ -216,7 +213,7 @@ async def test_the_typescript_package_against_a_real_bot(
     finally:
         done.set()
         decided = await reviewer
-    assert sorted(decided) == ["approved"] * 27 + ["edited"] * 2 + ["rejected"] * 9 + ["revised"] * 4, decided
+    assert sorted(decided) == ["approved"] * 28 + ["edited"] * 2 + ["rejected"] * 9 + ["revised"] * 4, decided
     # the adapters' cards say the arguments cannot be edited (no rule's card; the forged, cancelled and self-approved
     # ones may be withdrawn before they are seen)
     # approve, reject, revise, leave (and the AI SDK's signed one)

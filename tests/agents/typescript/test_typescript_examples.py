@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from bot.devslack.server import SlackStandIn
-from tests.conftest import BOB, Worker, block_texts, free_port
+from tests.conftest import BOB, Worker, block_texts, card_of, free_port
 from tests.support.examples import KEEP, told_where_it_waits
 from tests.support.hitl import click, nth_card, reject
 from tests.support.source import ROOT
@@ -178,3 +178,36 @@ async def test_each_typescript_page_program_runs_an_approved_call_once(
     said = out.decode().strip().splitlines()
     assert said[0] == "send_email(to='bob@example.com')" and said.count(said[0]) == 1, said
     assert said[-1] in ("Told Bob.", "sent to bob@example.com"), said
+
+
+async def test_the_langgraph_page_program_killed_while_its_card_waits_finishes_with_thread(
+    programs: Path, emailer: tuple[Worker, str], slack: SlackStandIn, tmp_path: Path
+) -> None:
+    """docs/agents/typescript-langgraph.md's program (its checkpointer a SQLite file) killed with SIGKILL while its
+    card waits; run again with THREAD= the thread it printed, it waits on the same card (no second one), and once
+    bob approves, the call runs once."""
+    worker, key = emailer
+    env = example_env(worker.url, key, tmp_path)
+    first = await asyncio.create_subprocess_exec(
+        *command(programs, "langgraph", "page-langgraph"), env=env, cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        card = await nth_card(slack, 1, within=90)
+        thread = (await told_where_it_waits(first, slack, card))[0].removeprefix("thread ")
+    finally:
+        first.kill()
+        await first.wait()
+    second = await asyncio.create_subprocess_exec(
+        *command(programs, "langgraph", "page-langgraph"), env={**env, "THREAD": thread}, cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        await told_where_it_waits(second, slack, card)  # the same card's link
+        await click(slack, card, "approval_approve", user=BOB)
+        out, err = await asyncio.wait_for(second.communicate(), 90)
+    finally:
+        if second.returncode is None:
+            second.kill()
+            await second.wait()
+    assert second.returncode == 0, err.decode()[-3000:]
+    assert out.decode().strip().splitlines() == ["send_email(to='bob@example.com')", "sent to bob@example.com"]
+    assert len(card_of(slack)) == 1

@@ -187,6 +187,10 @@ const toText = (b) => btoa(String.fromCharCode(...new Uint8Array(b)))
 const form = document.getElementById("enrol");
 const status = document.getElementById("status");
 function say(text, error) { status.textContent = text; status.className = error ? "error" : ""; }
+// The browser's NotAllowedError says only "timed out or was not allowed" (and links a spec): say what it means here
+function failed(error, none) {
+  return error && error.name === "NotAllowedError" ? none : ((error && error.message) || String(error));
+}
 async function post(url, body) {
   const answer = await fetch(url, { method: "POST", headers: { "Content-Type": "application/json" },
                                     body: JSON.stringify(body || {}), credentials: "same-origin" });
@@ -217,7 +221,7 @@ if (form) form.addEventListener("submit", async (event) => {
     say("Passkey “" + done.name + "” is set up. You can close this page.");
   } catch (error) {
     document.getElementById("create").disabled = false;
-    say(error.message || String(error), true);
+    say(failed(error, "No passkey was made: it was cancelled or timed out. Nothing was set up; try again."), true);
   }
 });
 const vote = document.getElementById("vote");
@@ -243,7 +247,8 @@ if (vote) vote.addEventListener("submit", async (event) => {
     say(done.message);
   } catch (error) {
     document.getElementById("confirm").disabled = false;
-    say(error.message || String(error), true);
+    say(failed(error, "No passkey answered: it was cancelled or timed out, or none of the passkeys this link allows"
+      + " is on this device. Nothing was approved; try again (the link still works)."), true);
   }
 });
 </script></body></html>

@@ -174,6 +174,7 @@ PAGE = """<!doctype html>
 body { font: 16px/1.5 system-ui, sans-serif; max-width: 32rem; margin: 3rem auto; padding: 0 1rem; color: #1d1c1d; }
 input { display: block; width: 100%; box-sizing: border-box; padding: .5rem; margin: .25rem 0 1rem; font: inherit; }
 pre { white-space: pre-wrap; word-break: break-all; background: #f8f8f8; padding: .5rem; }
+code { word-break: break-all; }
 dt { font-weight: 600; margin-top: .5rem; }
 button { padding: .5rem 1rem; font: inherit; background: #007a5a; color: #fff; border: 0; border-radius: 4px; }
 #status.error { color: #b00020; }

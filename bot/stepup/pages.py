@@ -174,6 +174,7 @@ PAGE = """<!doctype html>
 body { font: 16px/1.5 system-ui, sans-serif; max-width: 32rem; margin: 3rem auto; padding: 0 1rem; color: #1d1c1d; }
 input { display: block; width: 100%; box-sizing: border-box; padding: .5rem; margin: .25rem 0 1rem; font: inherit; }
 pre { white-space: pre-wrap; word-break: break-all; background: #f8f8f8; padding: .5rem; }
+code { word-break: break-all; }
 dt { font-weight: 600; margin-top: .5rem; }
 button { padding: .5rem 1rem; font: inherit; background: #007a5a; color: #fff; border: 0; border-radius: 4px; }
 #status.error { color: #b00020; }
@@ -187,6 +188,10 @@ const toText = (b) => btoa(String.fromCharCode(...new Uint8Array(b)))
 const form = document.getElementById("enrol");
 const status = document.getElementById("status");
 function say(text, error) { status.textContent = text; status.className = error ? "error" : ""; }
+// The browser's NotAllowedError says only "timed out or was not allowed" (and links a spec): say what it means here
+function failed(error, none) {
+  return error && error.name === "NotAllowedError" ? none : ((error && error.message) || String(error));
+}
 async function post(url, body) {
   const answer = await fetch(url, { method: "POST", headers: { "Content-Type": "application/json" },
                                     body: JSON.stringify(body || {}), credentials: "same-origin" });
@@ -217,7 +222,7 @@ if (form) form.addEventListener("submit", async (event) => {
     say("Passkey “" + done.name + "” is set up. You can close this page.");
   } catch (error) {
     document.getElementById("create").disabled = false;
-    say(error.message || String(error), true);
+    say(failed(error, "No passkey was made: it was cancelled or timed out. Nothing was set up; try again."), true);
   }
 });
 const vote = document.getElementById("vote");
@@ -243,7 +248,8 @@ if (vote) vote.addEventListener("submit", async (event) => {
     say(done.message);
   } catch (error) {
     document.getElementById("confirm").disabled = false;
-    say(error.message || String(error), true);
+    say(failed(error, "No passkey answered: it was cancelled or timed out, or none of the passkeys this link allows"
+      + " is on this device. Nothing was approved; try again (the link still works)."), true);
   }
 });
 </script></body></html>

@@ -14,16 +14,21 @@ import re
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import Browser, Page, expect
 
-from tests.support.browser import be, dev_mode, open_home, screenshot, workspace_page
+from tests.support.browser import (
+    be,
+    dev_mode,
+    enrol,
+    open_home,
+    passkey_link,
+    screenshot,
+    with_authenticator,
+    workspace_page,
+)
 from tests.support.dev import Dev
 
 expect.set_options(timeout=20_000)
-AUTHENTICATOR = {
-    "protocol": "ctap2", "transport": "internal", "hasResidentKey": True, "hasUserVerification": True,
-    "isUserVerified": True,
-}
 
 
 @pytest.fixture(scope="module")
@@ -38,39 +43,8 @@ def page(browser: Browser, dev: Dev) -> Iterator[Page]:
         yield opened
 
 
-def link_from_home(page: Page, dev: Dev, person: str) -> str:
-    """`person` clicks "Set up a passkey" in their Home; the one-time link the modal gives."""
-    be(page, person)
-    home = open_home(page)
-    expect(home).to_contain_text("Passkeys")
-    home.get_by_role("button", name="Set up a passkey").click()
-    modal = page.get_by_test_id("modal")
-    expect(modal).to_contain_text("works once, for 10 minutes")
-    href = modal.locator("a", has_text="Open your passkey page").get_attribute("href") or ""
-    assert re.fullmatch(rf"http://localhost:{dev.port}/step-up/enrol/[A-Za-z0-9_-]{{43}}", href), href
-    modal.get_by_test_id("modal-close").click()
-    return href
-
-
-def with_authenticator(context: BrowserContext) -> Page:
-    """A page whose browser has a platform authenticator (Touch ID-like) that verifies its user."""
-    passkeys = context.new_page()
-    cdp = context.new_cdp_session(passkeys)
-    cdp.send("WebAuthn.enable")
-    cdp.send("WebAuthn.addVirtualAuthenticator", {"options": AUTHENTICATOR})
-    return passkeys
-
-
-def enrol(passkeys: Page, href: str, name: str, person: str) -> None:
-    passkeys.goto(href)
-    expect(passkeys.get_by_test_id("person")).to_have_text(person)
-    passkeys.get_by_label("Name this passkey").fill(name)
-    passkeys.get_by_role("button", name="Create passkey").click()
-    expect(passkeys.get_by_test_id("status")).to_have_text(f"Passkey “{name}” is set up. You can close this page.")
-
-
 def test_a_person_enrols_a_passkey_from_the_home_once_and_only_for_themselves(page: Page, dev: Dev) -> None:
-    href = link_from_home(page, dev, "alice")
+    href = passkey_link(page, dev.port, "alice")
     passkeys = with_authenticator(page.context)
     enrol(passkeys, href, "laptop", "alice")
     screenshot(passkeys, "passkey-enrol.png")
@@ -84,7 +58,7 @@ def test_a_person_enrols_a_passkey_from_the_home_once_and_only_for_themselves(pa
     assert answer is not None and answer.status == 410
     expect(passkeys.get_by_test_id("message")).to_contain_text("already used")
 
-    bobs = link_from_home(page, dev, "bob")
+    bobs = passkey_link(page, dev.port, "bob")
     enrol(passkeys, bobs, "bob-key", "bob")
     expect(page.get_by_test_id("home")).to_contain_text("bob-key")
     be(page, "alice")

@@ -8,24 +8,15 @@ workflow's run and its pending approval. Screenshot: artifacts/workflow-card.png
 from __future__ import annotations
 
 import asyncio
-import shlex
 
 from agent_approvals import ApprovalsClient
 from agent_approvals.durable import Route, ask, tool_call
 from playwright.sync_api import expect
 
 from tests.support.browser import be, chromium, dev_mode, go, open_home, screenshot, type_in_box, workspace_page
-from tests.support.dev import Dev, wait_until
 
 UI_URL = "https://temporal.example.com/namespaces/{namespace}/workflows/{workflow_id}"
 PAGE = "https://temporal.example.com/namespaces/default/workflows/refund-7"
-
-
-def exported(dev: Dev) -> dict[str, str]:
-    """What dev mode printed to export: name -> value."""
-    wait_until(lambda: "export AGENT_APPROVALS_KEY" in dev.stdout(), timeout=30, what="dev mode's export lines")
-    lines = [line for line in dev.stdout().splitlines() if line.startswith("export AGENT_APPROVALS_")]
-    return dict(shlex.split(line)[1].split("=", 1) for line in lines)
 
 
 async def workflow_asks(url: str, key: str) -> str:
@@ -38,7 +29,7 @@ async def workflow_asks(url: str, key: str) -> str:
 
 def test_a_workflows_card_home_and_status_name_the_workflow() -> None:
     with dev_mode("test-workflow-dev-") as dev:
-        shell = exported(dev)
+        shell = dev.exported()
         approval_id = asyncio.run(workflow_asks(shell["AGENT_APPROVALS_URL"], shell["AGENT_APPROVALS_KEY"]))
         assert approval_id.startswith("a-")
         with chromium() as browser, workspace_page(browser, dev) as page:

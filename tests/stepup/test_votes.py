@@ -188,7 +188,7 @@ async def test_bad_input_on_the_vote_pages_is_a_400_never_a_500(stepup: Worker, 
             said = await answer.json()
             assert answer.status == 400 and said["error"], (sent, said)
     status, options = await post(http, url + "/options", {})
-    assert status == 200
+    assert status == 200, options
     good = Authenticator().assertion({**options, "allowCredentials": []}, origin=ORIGIN, credential_id="A" * 30)
     for bad in ("/step-up/vote/short", "/step-up/vote/" + "A" * 43):
         async with http.post(stepup.url + bad, json={"credential": good}) as answer:

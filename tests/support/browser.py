@@ -1,4 +1,5 @@
-"""Chromium (headless, Debian's) on the local Slack page of dev mode: be someone, type, click."""
+"""Chromium (headless, Debian's) on the local Slack page of dev mode: be someone, type, click; a person's passkey
+(#55) made in a virtual authenticator (the DevTools WebAuthn domain) from the link of their App Home."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect, sync_playwright
 
 from tests.conftest import free_port
 from tests.support.dev import ROOT, Dev, dev_environment, start_dev
@@ -24,6 +25,10 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 ARTIFACTS = ROOT / "artifacts"
+AUTHENTICATOR = {  # a platform authenticator (Touch ID-like) that verifies its user and keeps resident keys
+    "protocol": "ctap2", "transport": "internal", "hasResidentKey": True, "hasUserVerification": True,
+    "isUserVerified": True,
+}
 
 expect.set_options(timeout=20_000)
 
@@ -118,3 +123,37 @@ def screenshot(page: Page, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     page.mouse.move(1, 1)  # no hover highlight in the picture
     page.screenshot(path=str(ARTIFACTS / name))
+
+
+def passkey_link(page: Page, port: int, person: str) -> str:
+    """`person` clicks "Set up a passkey" in their Home; the one-time link the modal gives (on localhost)."""
+    be(page, person)
+    home = open_home(page)
+    expect(home).to_contain_text("Passkeys")
+    home.get_by_role("button", name="Set up a passkey").click()
+    modal = page.get_by_test_id("modal")
+    expect(modal).to_contain_text("works once, for 10 minutes")
+    href = modal.locator("a", has_text="Open your passkey page").get_attribute("href") or ""
+    assert re.fullmatch(rf"http://localhost:{port}/step-up/enrol/[A-Za-z0-9_-]{{43}}", href), href
+    modal.get_by_test_id("modal-close").click()
+    return href
+
+
+def with_authenticator(context: BrowserContext) -> Page:
+    """A new page of `context` with a virtual authenticator of its own (`AUTHENTICATOR`): the passkeys it makes are
+    used by this page only, so it is the one to open a person's passkey links."""
+    passkeys = context.new_page()
+    cdp = context.new_cdp_session(passkeys)
+    cdp.send("WebAuthn.enable")
+    cdp.send("WebAuthn.addVirtualAuthenticator", {"options": AUTHENTICATOR})
+    return passkeys
+
+
+def enrol(passkeys: Page, href: str, name: str, person: str) -> None:
+    """Open the enrolment link `href` of `person` in `passkeys` (a page `with_authenticator`), name the passkey
+    `name` and create it."""
+    passkeys.goto(href)
+    expect(passkeys.get_by_test_id("person")).to_have_text(person)
+    passkeys.get_by_label("Name this passkey").fill(name)
+    passkeys.get_by_role("button", name="Create passkey").click()
+    expect(passkeys.get_by_test_id("status")).to_have_text(f"Passkey “{name}” is set up. You can close this page.")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -112,6 +113,13 @@ class Dev:
         assert result["status"] == 200, result
         answer = result["json"]["text"] if isinstance(result.get("json"), dict) else result["body"]
         return str(answer)
+
+    def exported(self) -> dict[str, str]:
+        """What dev mode printed to export for programs (`AGENT_APPROVALS_URL`, `AGENT_APPROVALS_KEY`, ...): name ->
+        value."""
+        wait_until(lambda: "export AGENT_APPROVALS_KEY" in self.stdout(), timeout=30, what="dev mode's export lines")
+        lines = [line for line in self.stdout().splitlines() if line.startswith("export AGENT_APPROVALS_")]
+        return dict(shlex.split(line)[1].split("=", 1) for line in lines)
 
     def messages(self, channel: str) -> list[dict[str, Any]]:
         return list(self.state()["messages"].get(channel, []))

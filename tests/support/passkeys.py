@@ -1,7 +1,7 @@
 """A software authenticator for tests without a browser: the registration answer a browser would POST (attestation
 "none", an ES256 key, user present and verified), made from the options the bot gave, and the assertions a browser
-would POST to confirm a step-up vote (`Authenticator`). The browser test uses a real
-Chromium's virtual authenticator instead (tests/scenarios/test_passkeys_browser.py)."""
+would POST to confirm a step-up vote (`Authenticator`). The browser tests use a real
+Chromium's virtual authenticator instead (tests/scenarios/test_passkeys_browser.py, test_step_up_browser.py)."""
 
 from __future__ import annotations
 

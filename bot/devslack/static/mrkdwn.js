@@ -27,6 +27,7 @@ export const EMOJI = {
   rocket: "\ud83d\ude80",
   bell: "\ud83d\udd14",
   lock: "\ud83d\udd12",
+  closed_lock_with_key: "\ud83d\udd10",
   mag: "\ud83d\udd0d",
   clock1: "\ud83d\udd50",
   stopwatch: "\u23f1\ufe0f",

@@ -55,6 +55,7 @@ class Walker:
         self.bridged_shard: Shard | None = None
         self.frozen = self.old_shard if self.old_shard is not None and self.old_shard.frozen else None
         self.after_freeze: list[Checkpoint] = []  # old-form checkpoints signing entries after the freeze
+        self.stepped_up = 0  # votes confirmed by a passkey among the entries walked
         if self.frozen is not None:
             end = stream_key(self.frozen.last_id)
             self.after_freeze = [c for c in old if stream_key(c.entry_id) > end]
@@ -93,6 +94,9 @@ class Walker:
     def feed(self, entry_id: str, fields: dict[str, str]) -> Problem | None:
         problem = self._feed(entry_id, fields)
         self._before = fields
+        if fields.get("passkey") and (fields.get("event") == "vote" or (
+                fields.get("event") == "decision" and not fields.get("voters"))):
+            self.stepped_up += 1  # a vote its voter's passkey confirmed (step-up: bot/stepup/)
         return problem
 
     def _feed(self, entry_id: str, fields: dict[str, str]) -> Problem | None:
@@ -353,6 +357,10 @@ class Walker:
         said = "audit log intact: " + "; ".join(parts)
         if legacy.skipped:
             said += f"; {legacy.skipped:,} older entries written before the chain were skipped"
+        if self.stepped_up:
+            votes = "vote" if self.stepped_up == 1 else "votes"
+            said += (f"; {self.stepped_up:,} {votes} among them confirmed by a passkey (step-up: each entry's amr,"
+                     " passkey digest and assured_at are in the chain)")
         if walk.checked and not self.indexed:
             said += "; no shard index (a log written before it): the shards told by their entries' form"
         matched = self.new if walk.checked else walk.matched

@@ -151,7 +151,7 @@ def _check(bundle: PolicyBundle) -> int:
         routing = [f"approvers {','.join(policy.approvers)}" if policy.approvers else "",
                    f"quorum {policy.quorum}" if policy.quorum else "", f"channel {policy.channel}" if policy.channel
                    else "", f"timeout {format_duration(policy.timeout)}" if policy.timeout is not None else "",
-                   "shadow" if policy.shadow else ""]
+                   "step_up" if policy.step_up else "", "shadow" if policy.shadow else ""]
         notes = "; ".join(part for part in routing if part)
         print(f"  {policy.id}  {policy.outcome}  {policy.file}:{policy.line}" + (f"  [{notes}]" if notes else "")
               + (f"  {policy.reason}" if policy.reason else ""))
@@ -439,13 +439,18 @@ def explanation_lines(it: Explanation) -> list[str]:
             continue
         notes = [f"approvers {','.join(policy.approvers)}" if policy.approvers else "",
                  f"quorum {policy.quorum}" if policy.quorum else "",
-                 f"channel {policy.channel}" if policy.channel else "", "shadow" if policy.shadow else ""]
+                 f"channel {policy.channel}" if policy.channel else "",
+                 "step_up: each Approve needs the voter's passkey" if policy.step_up else "",
+                 "shadow" if policy.shadow else ""]
         lines.append(f"  {policy.id}  {policy.effect} → {policy.outcome}  {policy.file}:{policy.line}"
                      + "".join(f"; {note}" for note in notes if note))
         if policy.reason:
             lines.append(f"    reason  {shown(policy.reason)}  →  {shown(reason)}")
     if it.record is not None and it.record.policy_reason:
         lines.append(f"  reason given then: {shown(it.record.policy_reason)}")
+    if it.record is not None and it.record.step_up:
+        by = "the policy's @step_up" if it.record.step_up == "policy" else "the channel's `step_up always`"
+        lines.append(f"step-up: required by {by}; each Approve counted only once the voter's passkey confirmed it")
     lines.append("history:")
     for entry in it.history:
         said = entry.get("feedback") or entry.get("rule") or entry.get("reason") or ""
@@ -453,6 +458,8 @@ def explanation_lines(it: Explanation) -> list[str]:
                      + (f" {entry['outcome']}" if entry.get("outcome") else "")
                      + (f" by {shown(entry['by'])}" if entry.get("by") else "")
                      + (f", would {entry['would']}" if entry.get("would") else "")
+                     + (f", confirmed by passkey {entry['passkey'][:12]}… ({entry.get('amr', '')})"
+                        if entry.get("passkey") else "")
                      + (f": {shown(said)[:200]}" if said else ""))
     verdict = _verdict_text(it.today)
     if it.same_today:

@@ -68,6 +68,10 @@ COLUMNS = (
     "origin_channel",
     "card_channel",
     "task",
+    # a vote its person's passkey confirmed (step-up, bot/stepup/): how, which passkey (its digest), when
+    "amr",
+    "passkey",
+    "assured_at",
     # the names of the people the entry names, where Slack tells them (bot/report/names.py)
     "by_name",
     "for_name",

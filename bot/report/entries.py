@@ -131,6 +131,7 @@ class Act:
     latency_ms: int
     vote_only: bool
     for_whom: str
+    assured: bool = False  # confirmed by the person's passkey (step-up: the entry names the passkey)
 
 
 @dataclass
@@ -159,11 +160,13 @@ class Pass:
             self.decided[approval] = entry
             user, outcome, latency = entry.get("by") or "", entry.get("outcome") or "", latency_of(entry)
             if outcome in PEOPLE_OUTCOMES and user not in NOT_PEOPLE and latency is not None:
-                self.acts[(approval, user)] = Act(user, outcome, latency, False, entry.get("for") or "")
+                self.acts[(approval, user)] = Act(user, outcome, latency, False, entry.get("for") or "",
+                                                  bool(entry.get("passkey")))
         elif event == "vote":
             user, latency = entry.get("by") or "", latency_of(entry)
             if user not in NOT_PEOPLE and latency is not None and (approval, user) not in self.acts:
-                self.acts[(approval, user)] = Act(user, "approved", latency, True, entry.get("for") or "")
+                self.acts[(approval, user)] = Act(user, "approved", latency, True, entry.get("for") or "",
+                                                  bool(entry.get("passkey")))
         elif event in ("auto_approved", "auto_rejected"):
             self.automatic.append(entry)
         elif event == "allowed":

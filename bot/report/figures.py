@@ -145,6 +145,7 @@ class ApproverLoad:
     median_ms: int  # nearest-rank p50 of their acts' times
     quick_approvals: int  # approvals within RubberStamp.seconds of the request
     for_others: int = 0  # acts made for someone away (`for`)
+    with_passkey: int = 0  # approvals and votes their passkey confirmed (step-up)
 
     @property
     def approve_rate(self) -> float:
@@ -364,6 +365,7 @@ def _approvers(scan: Pass, rule: RubberStamp) -> tuple[ApproverLoad, ...]:
                 median_ms=nearest_rank(sorted(a.latency_ms for a in mine), 50),
                 quick_approvals=sum(1 for a in mine if a.outcome == "approved" and a.latency_ms <= quick_ms),
                 for_others=sum(1 for a in mine if a.for_whom),
+                with_passkey=sum(1 for a in mine if a.assured),
             )
         )
     return tuple(sorted(loads, key=lambda a: (-a.acts, a.user)))

@@ -159,7 +159,9 @@ def _vote_body(action: Action) -> str:
         f'<h1>Confirm your approval</h1><p>For <strong data-testid="person">{html.escape(action.person)}</strong>.'
         " Your passkey confirms that you approve exactly this action; this link works once, for 5 minutes.</p>"
         f'<dl><dt>Request</dt><dd data-testid="title">{html.escape(approval.task[:300])}</dd>{what}'
-        f'<dt>Arguments digest (SHA-256)</dt><dd><code data-testid="digest">{html.escape(approval.digest)}</code></dd>'
+        + (f'<dt>Why a person decides</dt><dd data-testid="why">{html.escape(approval.policy_reason[:500])}</dd>'
+           if approval.policy_reason else "")
+        + f'<dt>Arguments digest (SHA-256)</dt><dd><code data-testid="digest">{html.escape(approval.digest)}</code></dd>'
         + (f"<dt>Amount</dt>{amounts}" if amounts else "")
         + f'<dt>Approval</dt><dd><code>{html.escape(approval.id)}</code></dd></dl>{quorum}'
         '<form id="vote"><button id="confirm" type="submit">Approve with my passkey</button></form>'

@@ -192,9 +192,9 @@ async def test_scripted_history_gives_exact_figures_and_page(store: Store) -> No
         ["refund", "1", "15 min", "15 min", "15 min", "0", "0%", "0"],
     ]
     assert page.rows("table-load") == [
-        [DAVE, "20", "20", "0", "0", "0", "0", "2.0 s", "100%"],
-        [BOB, "12", "12", "0", "0", "1", "0", "50 s", "100%"],
-        [CAROL, "5", "2", "2", "1", "0", "1", "2 min", "40%"],
+        [DAVE, "20", "20", "0", "0", "0", "0", "0", "2.0 s", "100%"],
+        [BOB, "12", "12", "0", "0", "1", "0", "0", "50 s", "100%"],
+        [CAROL, "5", "2", "2", "1", "0", "1", "0", "2 min", "40%"],
     ]
     assert page.rows("table-rubber-stamp") == [[DAVE, "20", "20", "100%", "100%", "2.0 s"]]
     assert "at least 20 acts in the period, of which at least 95% were approvals made within 5 s" in html
@@ -323,3 +323,20 @@ def test_an_empty_period_renders_a_clear_page() -> None:
     assert "Nothing to report: no approval was requested or decided in this period in these channels" in html
     assert "<figure" not in html and "No approval is waiting now." in html
     assert_self_contained(html)
+
+
+def test_votes_a_passkey_confirmed_are_counted_per_approver() -> None:
+    now = 1_800_000_000.0
+    entries = [
+        {"event": "decision", "approval": "a-1", "by": BOB, "outcome": "approved", "latency_ms": "900",
+         "at": repr(now - 60), "amr": "pop mfa", "passkey": "ab" * 32, "assured_at": repr(now - 60)},
+        {"event": "vote", "approval": "a-2", "by": CAROL, "outcome": "approved", "latency_ms": "800",
+         "at": repr(now - 50), "amr": "pop mfa", "passkey": "cd" * 32, "assured_at": repr(now - 50)},
+        {"event": "decision", "approval": "a-3", "by": CAROL, "outcome": "rejected", "latency_ms": "700",
+         "at": repr(now - 40)},
+    ]
+    loads = {load.user: load for load in compute(entries, now=now, since=now - DAY).approvers}
+    assert (loads[BOB].with_passkey, loads[CAROL].with_passkey, loads[CAROL].acts) == (1, 1, 2)
+    page = Page(render(compute(entries, now=now, since=now - DAY)))
+    assert page.tables["table-load"][0][7] == "with passkey"
+    assert [row[7] for row in page.rows("table-load")] == ["1", "1"]

@@ -5,7 +5,11 @@ arguments; no "always allow" rule approves such a call and no timeout does. Whic
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -24,11 +28,18 @@ from tests.support.api import Client, new_key
 from tests.support.hitl import audit_events, bot, call, nth_card, open_modal, replay, start, until
 from tests.support.homes import dm_cards, open_homes, say
 from tests.support.passkeys import Authenticator
-from tests.support.policies import refund, write_bundle
+from tests.support.policies import policy_cli, refund, write_bundle
 from tests.support.signing import signing_worker, verified
 from tests.support.stepup import ORIGIN, VOTE_LINK, approve, asked, confirm, enrol, vote_path
 
 DAVE = "U0DAVE"
+
+
+async def audit_cli(*args: str, redis_url: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """`python -m bot audit <args>` as an operator runs it (a real process)."""
+    environment = {**os.environ, "REDIS_URL": redis_url, **env}
+    return await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "bot", "audit", *args], env=environment,
+                                   capture_output=True, text=True, timeout=120, check=False)
 
 
 @pytest.fixture
@@ -206,3 +217,39 @@ async def test_save_and_approve_of_an_edit_asks_the_editor_for_their_passkey(
         decisions = [(e["outcome"], e["by"], e.get("amr", "")) for e in await audit_events(worker, "decision")]
         assert decisions == [("revised", BOB, ""), ("approved", BOB, "pop mfa")]
 
+
+
+async def test_the_evidence_in_audit_verify_and_policy_explain(
+        slack: SlackStandIn, redis_url: str, tmp_path: Path, http: aiohttp.ClientSession) -> None:
+    windows = "windows:\n  refunds_24h: {sum: args.amount_cents, per: [principal], over: 24h}\n"
+    folder = write_bundle(tmp_path / "policies", {"refunds.cedar": STEP_UP_POLICY, "policy.yaml": windows})
+    keys = tmp_path / "keys.json"
+    worker = await signing_worker(slack, redis_url, keys, STEP_UP_URL=ORIGIN, POLICY_DIR=str(folder))
+    try:
+        bobs = Authenticator()
+        credential = await enrol(worker, http, BOB, bobs)
+        client = Client(worker, (await new_key(worker)).key)
+        status, big = await client.ask(refund(250_000))
+        assert status == 201, big
+        path = vote_path(await approve(slack, BOB, await nth_card(slack, 1)))
+        async with http.get(worker.url + path) as page:  # the exact action, and the amount the policies read
+            text = await page.text()
+            assert "a refund of $2,500 needs a person and their passkey" in text, text
+            assert "args.amount_cents = 250,000 ($2,500)" in text, text
+        status, said = await confirm(http, worker, path, bobs)
+        assert (status, said["status"]) == (200, "ok"), said
+        assert (await client.wait(big["id"]))["status"] == "approved"
+    finally:
+        await worker.stop()
+    explained, verified_log = await asyncio.gather(
+        policy_cli("explain", big["id"], redis_url=redis_url, POLICY_DIR=str(folder)),
+        audit_cli("verify", redis_url=redis_url, SIGNING_KEYS_FILE=str(keys)),
+    )
+    assert explained.returncode == 0, explained.stderr
+    said = explained.stdout
+    assert "big-refunds  forbid → ask" in said and "step_up: each Approve needs the voter's passkey" in said, said
+    assert "step-up: required by the policy's @step_up" in said, said
+    assert f"decision approved by {BOB}, confirmed by passkey {credential_digest(credential)[:12]}" in said, said
+    assert verified_log.returncode == 0, verified_log.stderr
+    assert "audit log intact" in verified_log.stdout
+    assert "1 vote among them confirmed by a passkey" in verified_log.stdout, verified_log.stdout

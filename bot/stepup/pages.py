@@ -161,7 +161,8 @@ def _vote_body(action: Action) -> str:
         f'<dl><dt>Request</dt><dd data-testid="title">{html.escape(approval.task[:300])}</dd>{what}'
         + (f'<dt>Why a person decides</dt><dd data-testid="why">{html.escape(approval.policy_reason[:500])}</dd>'
            if approval.policy_reason else "")
-        + f'<dt>Arguments digest (SHA-256)</dt><dd><code data-testid="digest">{html.escape(approval.digest)}</code></dd>'
+        + '<dt>Arguments digest (SHA-256)</dt>'
+        + f'<dd><code data-testid="digest">{html.escape(approval.digest)}</code></dd>'
         + (f"<dt>Amount</dt>{amounts}" if amounts else "")
         + f'<dt>Approval</dt><dd><code>{html.escape(approval.id)}</code></dd></dl>{quorum}'
         '<form id="vote"><button id="confirm" type="submit">Approve with my passkey</button></form>'

@@ -43,6 +43,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return found
 
 
+@pytest.mark.timeout(600)  # two venvs installing from the registry: minutes on a busy machine (over 300 s once in CI)
 def test_agent_approvals_and_the_openai_agents_sdk_live_together(tmp_path: Path, wheel: Path) -> None:
     venv.create(tmp_path / "venv", with_pip=True)
     python = tmp_path / "venv" / ("Scripts" if sys.platform == "win32" else "bin") / "python"

@@ -292,8 +292,8 @@ def test_production_deploys_are_refused_outside_weekdays_9_to_17_utc_and_ask_on_
 
     for weekday, hour, minute in ((1, 9, 0), (1, 10, 30), (3, 13, 0), (5, 16, 59)):
         verdict = deploy(at(weekday, hour, minute))
-        assert (verdict.outcome, verdict.ids, verdict.approvers, verdict.channel, verdict.timeout) == (
-            "ask", ("deploys-on-call",), ("S0ONCALL",), OPS, 1800), (weekday, hour, verdict)
+        assert (verdict.outcome, verdict.ids, verdict.approvers, verdict.channel, verdict.timeout, verdict.step_up) == (
+            "ask", ("deploys-on-call",), ("S0ONCALL",), OPS, 1800, True), (weekday, hour, verdict)
     for weekday, hour, minute in ((1, 8, 59), (1, 17, 0), (5, 17, 0), (2, 3, 0), (6, 12, 0), (7, 10, 0)):
         verdict = deploy(at(weekday, hour, minute))
         assert (verdict.outcome, verdict.ids) == ("deny", ("deploys-office-hours",)), (weekday, hour, verdict)
@@ -315,8 +315,8 @@ async def test_a_production_deploy_now_is_decided_as_the_clock_says(
     if inside:
         record = await worker.services.store.approvals.get(answer["id"])
         assert record is not None
-        assert (record.card_channel, record.approvers, record.timeout_seconds, record.timeout_outcome) == (
-            OPS, ("S0ONCALL",), 1800, "reject")
+        assert (record.card_channel, record.approvers, record.timeout_seconds, record.timeout_outcome,
+                record.step_up) == (OPS, ("S0ONCALL",), 1800, "reject", "policy")
         cards = await until(lambda: [m for m in slack.messages(OPS) if m.get("blocks")], what="a card in #ops")
         assert "Policy deploys-on-call: a production deploy" in json.dumps(cards[0]["blocks"])
     else:

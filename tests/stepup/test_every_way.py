@@ -253,3 +253,18 @@ async def test_the_evidence_in_audit_verify_and_policy_explain(
     assert verified_log.returncode == 0, verified_log.stderr
     assert "audit log intact" in verified_log.stdout
     assert "1 vote among them confirmed by a passkey" in verified_log.stdout, verified_log.stdout
+
+
+async def test_a_rule_made_from_a_step_up_card_is_refused_and_approves_nothing(stepup: Worker,
+                                                                                slack: SlackStandIn) -> None:
+    _, approval_id, card = await asked(stepup, slack)
+    record = await stepup.services.store.approvals.get(approval_id)
+    assert record is not None
+    made = await stepup.services.rules.from_card(BOB, record, (card["channel"], card["ts"]), scope="run",
+                                                 match=Match(tool="send_email"), expires_in=3600)
+    assert made.rule is None and "needs each approver's passkey" in made.message
+    assert await stepup.services.store.rules.candidates(SALES) == []
+    after = await stepup.services.store.approvals.get(approval_id)
+    assert after is not None and after.pending and after.votes == ""
+    [refused] = [e for e in await audit_events(stepup, "rule_refused") if e.get("approval") == approval_id]
+    assert refused["by"] == BOB

@@ -447,7 +447,7 @@ class ChannelSettings:
         Choice(("high-risk", "always", "never")),
         values="which approvals need the approver's passkey before their Approve counts: `high-risk` (those a"
         " policy marks @step_up), `always` or `never`",
-        topic="who", gist="which approvals need a passkey to approve", admin_only="never",
+        topic="who", admin_only="never",
         doc="`high-risk`: an approval needs each approver's passkey (step-up) when a policy that asks about it says"
         " `@step_up`; `always`: every approval a person decides here; `never`: none (admin only). Reject never"
         " needs it; no \"always allow\" rule approves a call that needs it",

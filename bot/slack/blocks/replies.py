@@ -50,7 +50,7 @@ def help_text(
             "  • `/agent keys`: the keys that may ask here; `/agent keys create <name> [#channel]` (admins; shown"
             " once), `/agent keys revoke <name>`",
             "*Policies in force*, and what those in shadow would change: `/agent policy`",
-            "*Passkeys* (they confirm risky approvals): set yours up in the app's Home;"
+            "*Passkeys* confirm risky approvals (step-up): set yours up in the Home;"
             " `/agent passkeys revoke @person` (admins: a lost device)",
             "*Teams* (`--team`):",
             teams,

@@ -71,8 +71,8 @@ MODE_DESCRIPTIONS: dict[str, str] = {
     "policy": "a card only for risk words, checkpoints and code; the rest is approved and audited",
 }
 
-# why a person is asked about a call or message that matches a risk word: the one sentence, which the bot's shipped
-# default policy (bot/policy/defaults/input_mode.cedar) gives as its @reason too (a test keeps them one)
+# why a person is asked about a call or message that matches a risk word: the one sentence, written here only; the bot
+# loads its shipped default policy (bot/policy/defaults/input_mode.cedar) with this as its @reason
 RISK_WORD_REASON = "matched the risk word “{risk_word}”"
 
 _TERMINATE = re.compile(r"\bTERMINATE\b")

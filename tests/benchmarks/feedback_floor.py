@@ -1,4 +1,4 @@
-"""A reviewer's feedback -> the next card, with Slack answering at once, against a floor bot in the same run (#52).
+"""A reviewer's feedback -> the next card, with Slack answering at once, against floor bots in the same run (#52).
 
 One bot worker in its own process (`procs.py worker`: the real Bolt app over aiohttp, uvloop, logging at INFO like
 `python -m bot`), running a real `/agent` run (AutoGen's writer team with its replay model); the Slack stand-in and
@@ -8,18 +8,22 @@ the reviewer in this process, answering every Web API call at once and noting wh
   the feedback's `view_submission` is delivered by the stand-in, signed, to the worker's `/slack/events`. Timed from
   the POST leaving the stand-in to the next card's `chat.postMessage` coming in: Bolt and the signature, the decide
   step, the run woken, the agent's next turn, the decision chain and the card.
-* floor: the least any bot can do between the same two events (`procs.FloorBot`, in the worker's process, on its
-  event loop): it receives the same submission (the bytes the worker got last, signed again), verifies its
+* floor: the least any bot can do between the same two events (`floor_bots.FloorBot`, in the worker's process, on
+  its event loop): it receives the same submission (the bytes the worker got last, signed again), verifies its
   signature, reads the feedback and posts a card of the same blocks with the worker's own Slack client. Timed the
   same way, to its `chat.postMessage` coming in.
+* agent floor: the floor with the agent's turn (`floor_bots.AgentFloorBot`): the same submission answers the
+  human's turn of the same AutoGen team (its own replay model), whose next draft's card it posts. What any bot
+  hosting this team must do; what ours adds beyond it is the plane's own (the decision stored and taken once, the
+  checkpoint, the chain, the audit).
 
 One of each per round, in a rotated order (`common.interleaved`), after warm-up rounds. The stand-in stamps a call
 with `time.perf_counter()` (CLOCK_MONOTONIC on Linux: one clock across processes) before it reads it, so its own
-Block Kit checks do not count. `p50_x_floor`: ours p50 / floor p50; `p99_x_floor` the same at p99 (goal: well
-under 2x).
+Block Kit checks do not count. `p50_x_floor`: ours p50 / floor p50 (#52's goal: well under 2x); `p99_x_floor` the
+same at p99; `p50_x_agent_floor`, `p99_x_agent_floor` against the agent floor.
 
     python tests/benchmarks/feedback_floor.py [--revisions 40] [--profile DIR] [--out FILE]
-    python tests/benchmarks/feedback_floor.py --small      # CI: 6 rounds after 2 of warm-up (~5 s)
+    python tests/benchmarks/feedback_floor.py --small      # CI: 6 rounds after 2 of warm-up (~6 s)
 """
 
 from __future__ import annotations
@@ -53,6 +57,7 @@ from tests.benchmarks.common import (
 from tests.conftest import ALICE, APPROVALS, BOB, BOT_TOKEN, SALES, SIGNING_SECRET, card_of, replay_config, reply_text
 
 FLOOR_CHANNEL = "C0RANDOM"  # where the floor bot posts (not #approvals, where the run's cards are counted)
+AGENT_FLOOR_CHANNEL = "C0GENERAL"  # and the agent floor
 TASK = "Draft an email to our vendor asking for 10% off the Q2 order"
 WARMUP = 2
 PROFILER = "pyinstrument"  # or "cprofile" (CPU time, by function)
@@ -127,24 +132,25 @@ def card_posted(call: Call) -> bool:
     return call[1] == "chat.postMessage" and call[2] == APPROVALS and not call[3]
 
 
-def floor_posted(call: Call) -> bool:
-    return call[1] == "chat.postMessage" and call[2] == FLOOR_CHANNEL
+def posted_in(channel: str) -> Callable[[Call], bool]:
+    return lambda call: call[1] == "chat.postMessage" and call[2] == channel
 
 
 async def measure(revisions: int, profile: Path | None) -> dict[str, Any]:
     redis_server = start_redis()
     tmp = Path(tempfile.mkdtemp(prefix="bench-feedback-floor-"))
     model = tmp / "model.json"
-    model.write_text(json.dumps(replay_config(*(f"Draft v{n}: Dear vendor, 10% off the Q2 order?"
-                                                for n in range(revisions + WARMUP + 2)))))
+    drafts = replay_config(*(f"Draft v{n}: Dear vendor, 10% off the Q2 order?" for n in range(revisions + WARMUP + 2)))
+    model.write_text(json.dumps(drafts))
     slack = StampedSlack(signing_secret=SIGNING_SECRET, bot_token=BOT_TOKEN)
     await slack.start()
     http = aiohttp.ClientSession()
     worker = await Proc.start("worker", {"api_url": slack.api_url, "redis_url": redis_server.url,
-                                         "model_config": str(model), "floor_bot_channel": FLOOR_CHANNEL},
+                                         "model_config": str(model), "floor_bot_channel": FLOOR_CHANNEL,
+                                         "agent_floor_channel": AGENT_FLOOR_CHANNEL},
                               log_dir=tmp)
     slack.events_url = worker.info["events_url"]
-    floor_bot_url = str(worker.info["floor_bot_url"])
+    floor_bot_url, agent_floor_url = str(worker.info["floor_bot_url"]), str(worker.info["agent_floor_url"])
     cards = 0
 
     def pending(seen: int) -> Callable[[], dict[str, Any] | None]:
@@ -167,22 +173,32 @@ async def measure(revisions: int, profile: Path | None) -> dict[str, Any]:
         cards += 1
         return came - slack.delivered[-1][0]
 
-    async def floor() -> float:
-        async with http.post(floor_bot_url + "/card", json={"blocks": card_of(slack)[-1].get("blocks") or []}):
+    async def floor_round(url: str, channel: str) -> float:
+        async with http.post(url + "/card", json={"blocks": card_of(slack)[-1].get("blocks") or []}):
             pass
         body = slack.delivered[-1][1]  # the submission the worker got last
         await slack.settled()
-        arrived = slack.expect(floor_posted)
+        arrived = slack.expect(posted_in(channel))
         started = time.perf_counter()
-        async with http.post(floor_bot_url + "/slack/events", data=body, headers=slack.sign(body)) as response:
+        async with http.post(url + "/slack/events", data=body, headers=slack.sign(body)) as response:
             assert response.status == 200, response.status
         return await asyncio.wait_for(arrived, 30) - started
 
-    steps: dict[str, Callable[[], Awaitable[float]]] = {"ours": ours, "floor": floor}
+    async def floor() -> float:
+        return await floor_round(floor_bot_url, FLOOR_CHANNEL)
+
+    async def agent_floor() -> float:
+        return await floor_round(agent_floor_url, AGENT_FLOOR_CHANNEL)
+
+    steps: dict[str, Callable[[], Awaitable[float]]] = {"ours": ours, "floor": floor, "agent_floor": agent_floor}
     try:
         started = await slack.send_command(user=ALICE, channel=SALES, text=TASK)
         assert "Started run `" in reply_text(started), reply_text(started)
         await slack.wait_for(pending(0), timeout=30)
+        first = slack.expect(posted_in(AGENT_FLOOR_CHANNEL))
+        async with http.post(agent_floor_url + "/start", json={"config": drafts}):
+            pass
+        await asyncio.wait_for(first, 30)
         if profile is not None:
             await worker.call(http, "/profile/start", {"kind": PROFILER, "interval": 0.0005})
         series = await interleaved(steps, revisions, warmup=WARMUP)
@@ -194,7 +210,7 @@ async def measure(revisions: int, profile: Path | None) -> dict[str, Any]:
         await http.close()
         await slack.stop()
         stop_redis(redis_server)
-    ours_ms, floor_ms = summary_ms(series["ours"]), summary_ms(series["floor"])
+    ours_ms, floor_ms, agent_ms = (summary_ms(series[name]) for name in ("ours", "floor", "agent_floor"))
     return {
         "benchmark": "feedback_floor",
         "machine": machine_info(),
@@ -202,8 +218,11 @@ async def measure(revisions: int, profile: Path | None) -> dict[str, Any]:
         "warmup_rounds": WARMUP,
         "feedback_to_next_card_ms": ours_ms,
         "floor_bot_ms": floor_ms,
+        "agent_floor_ms": agent_ms,
         "p50_x_floor": ours_ms["p50_ms"] / floor_ms["p50_ms"],
         "p99_x_floor": ours_ms["p99_ms"] / floor_ms["p99_ms"],
+        "p50_x_agent_floor": ours_ms["p50_ms"] / agent_ms["p50_ms"],
+        "p99_x_agent_floor": ours_ms["p99_ms"] / agent_ms["p99_ms"],
         "samples_ms": {name: [round(s * 1000, 3) for s in values] for name, values in series.items()},
         "goal_p50_under_2x_floor": ours_ms["p50_ms"] < 2 * floor_ms["p50_ms"],
     }
@@ -219,11 +238,13 @@ def main() -> int:
     result = asyncio.run(measure(6 if args.small else args.revisions, args.profile))
     print(json.dumps(result, indent=2))
     write_json(result, args.out)
-    ours, floor = result["feedback_to_next_card_ms"], result["floor_bot_ms"]
+    ours, floor, agent = result["feedback_to_next_card_ms"], result["floor_bot_ms"], result["agent_floor_ms"]
     print(f"\nfeedback -> next card, Slack answering at once, {result['revisions']} rounds:"
           f" p50 {ours['p50_ms']:.2f} ms, p99 {ours['p99_ms']:.2f} ms;"
           f" floor bot p50 {floor['p50_ms']:.2f} ms, p99 {floor['p99_ms']:.2f} ms:"
-          f" {result['p50_x_floor']:.2f}x at p50, {result['p99_x_floor']:.2f}x at p99")
+          f" {result['p50_x_floor']:.2f}x at p50, {result['p99_x_floor']:.2f}x at p99;"
+          f" agent floor p50 {agent['p50_ms']:.2f} ms, p99 {agent['p99_ms']:.2f} ms:"
+          f" {result['p50_x_agent_floor']:.2f}x at p50, {result['p99_x_agent_floor']:.2f}x at p99")
     return 0
 
 

@@ -15,7 +15,8 @@ Each prints one JSON line (its URLs) when ready and exits when its stdin closes.
   waiter and the deadline sweeper), logging at INFO like `python -m bot`, plus a floor handler (`SET NX` +
   `PUBLISH`) and a control API (`/prepare`, `/wait`, `/stats`, `/gc`, `/start_runs`, `/run_cards`,
   `/wait_runs`, `/profile/start`, `/profile/stop`) used to create approvals this worker owns and to see when
-  the code awaiting them resumes; and a floor bot (`FloorBot`, at `floor_bot_url`: feedback_floor.py's floor).
+  the code awaiting them resumes; and feedback_floor.py's two floor bots (floor_bots.py: `floor_bot_url`,
+  `agent_floor_url`).
 * `nudger`: one worker's reminder sender alone (`bot.services.create_services` wires it as a worker does: the
   store, the Slack client with its retries and one HTTP session, the directory and the card service; only its
   `Nudger` is started), sweeping the `nudges` of the Redis at `redis_url` and posting to `api_url` (`concurrency`
@@ -41,15 +42,12 @@ import time
 import uuid
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from agent_approvals.approver import ApprovalRequest
 from aiohttp import web
 from autogen_core import CancellationToken
-from slack_sdk.signature import SignatureVerifier
-from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.__main__ import use_event_loop
 from bot.core.logs import configure_logging
@@ -70,6 +68,7 @@ from tests.benchmarks.common import (
     start_floor_server,
     worker_env,
 )
+from tests.benchmarks.floor_bots import AgentFloorBot, FloorBot
 from tests.conftest import (
     BOT_TOKEN,
     SIGNING_SECRET,
@@ -421,37 +420,6 @@ class Bench:
         return web.json_response({"text": text})
 
 
-class FloorBot:
-    """The least any bot can do between a reviewer's feedback and the next card: receive the signed
-    `view_submission`, verify its signature as Bolt does (`slack_sdk.signature`), read the feedback, post a card
-    (the `blocks` given to `POST /card`) with the worker's own Slack client (its session, its retries), answer 200."""
-
-    def __init__(self, slack: AsyncWebClient, channel: str) -> None:
-        self.slack = slack
-        self.channel = channel
-        self.verifier = SignatureVerifier(SIGNING_SECRET)
-        self.blocks: list[dict[str, Any]] = []
-
-    def app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_post("/slack/events", self.handle)
-        app.router.add_post("/card", self.card)
-        return app
-
-    async def handle(self, request: web.Request) -> web.Response:
-        body = await request.read()
-        if not self.verifier.is_valid_request(body, dict(request.headers)):
-            return web.Response(status=401)
-        payload = json.loads(parse_qs(body.decode())["payload"][0])
-        feedback = payload["view"]["state"]["values"]["feedback"]["feedback_input"]["value"]
-        await self.slack.chat_postMessage(channel=self.channel, text=feedback, blocks=self.blocks)
-        return web.Response()
-
-    async def card(self, request: web.Request) -> web.Response:
-        self.blocks = list((await request.json())["blocks"])
-        return web.json_response({"ok": True})
-
-
 async def worker_role(options: dict[str, Any]) -> None:
     configure_logging(level="INFO")  # as `python -m bot` (its filters and AutoGen's levels too)
     env = worker_env(
@@ -469,17 +437,23 @@ async def worker_role(options: dict[str, Any]) -> None:
     runner, control_url = await serve(bench.app())
     floor_bot = FloorBot(worker.services.slack, channel=str(options.get("floor_bot_channel", "C0RANDOM")))
     bot_runner, floor_bot_url = await serve(floor_bot.app())
+    agent_floor = AgentFloorBot(worker.services.slack, channel=str(options.get("agent_floor_channel", "C0GENERAL")))
+    agent_runner, agent_floor_url = await serve(agent_floor.app())
     ready(
         {
             "url": worker.url,
             "events_url": worker.url + "/slack/events",
             "floor_url": floor.url,
             "floor_bot_url": floor_bot_url,
+            "agent_floor_url": agent_floor_url,
             "control_url": control_url,
             "worker_id": worker.services.worker_id,
         }
     )
     await stdin_closed()
+    if agent_floor.task is not None:
+        agent_floor.task.cancel()
+    await agent_runner.cleanup()
     await bot_runner.cleanup()
     await runner.cleanup()
     await floor.stop()

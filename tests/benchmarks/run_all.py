@@ -203,11 +203,13 @@ def key_figures(name: str, result: dict[str, Any]) -> dict[str, float | None]:
         out["Slack calls while waiting"] = _get(result, "idle_window", "slack_calls")
         out["Redis commands/s per idle worker"] = _get(result, "idle_redis_commands_per_s_per_worker")
     elif name == "feedback":
-        for series, key in (("ours", "feedback_to_next_card_ms"), ("floor bot", "floor_bot_ms")):
+        for series, key in (("ours", "feedback_to_next_card_ms"), ("floor bot", "floor_bot_ms"),
+                            ("agent floor", "agent_floor_ms")):
             for q in ("p50", "p99"):
                 out[f"feedback -> next card {series} {q} ms"] = _get(result, key, f"{q}_ms")
-        out["ours / floor bot p50"] = _get(result, "p50_x_floor")
-        out["ours / floor bot p99"] = _get(result, "p99_x_floor")
+        for q in ("p50", "p99"):
+            out[f"ours / floor bot {q}"] = _get(result, f"{q}_x_floor")
+            out[f"ours / agent floor {q}"] = _get(result, f"{q}_x_agent_floor")
     elif name == "polling":
         for design in result.get("designs", {}):
             out[f"{design} mean added ms"] = _get(result, "designs", design, "added", "mean_ms")

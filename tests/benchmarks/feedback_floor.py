@@ -37,23 +37,13 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl
 
 import aiohttp
-from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from bot.devslack.server import SlackStandIn
-from tests.benchmarks.common import (
-    Proc,
-    interleaved,
-    machine_info,
-    start_redis,
-    stop_redis,
-    summary_ms,
-    write_json,
-)
+from tests.benchmarks.common import Proc, interleaved, machine_info, start_redis, stop_redis, summary_ms, write_json
+from tests.benchmarks.slack_calls import SlowSlack, kind_of
 from tests.conftest import ALICE, APPROVALS, BOB, BOT_TOKEN, SALES, SIGNING_SECRET, card_of, replay_config, reply_text
 
 FLOOR_CHANNEL = "C0RANDOM"  # where the floor bot posts (not #approvals, where the run's cards are counted)
@@ -61,17 +51,15 @@ AGENT_FLOOR_CHANNEL = "C0GENERAL"  # and the agent floor
 TASK = "Draft an email to our vendor asking for 10% off the Q2 order"
 WARMUP = 2
 PROFILER = "pyinstrument"  # or "cprofile" (CPU time, by function)
-Call = tuple[float, str, str, bool]  # came (perf_counter), method, channel, in a thread
+Call = dict[str, Any]  # a Web API call as `SlowSlack` notes it: method, channel, threaded, came, answered
 
 
-class StampedSlack(SlackStandIn):
-    """The stand-in noting when each Web API call came in, before reading it, and waking who waits for one; and the
-    body and time of each delivery to a bot (what the floor is sent again)."""
+class StampedSlack(SlowSlack):
+    """The stand-in answering at once, noting when each Web API call came in (`SlowSlack`) and waking who waits for
+    one; and the body and time of each delivery to a bot (what the floors are sent again)."""
 
     def __init__(self, **options: Any) -> None:
-        super().__init__(**options)
-        self.came: list[Call] = []
-        self.in_flight = 0
+        super().__init__(0.0, **options)
         self.delivered: list[tuple[float, bytes]] = []
         self._waiting: list[tuple[Callable[[Call], bool], asyncio.Future[float]]] = []
         delivery = self._delivery  # (the benchmark's view of the stand-in's delivery: the bytes it sends)
@@ -83,35 +71,11 @@ class StampedSlack(SlackStandIn):
 
         delivery._post = recorded  # type: ignore[method-assign]
 
-    def web_app(self) -> web.Application:
-        app = super().web_app()
-
-        @web.middleware
-        async def stamp(request: web.Request, handler: Any) -> web.StreamResponse:
-            method = request.path.removeprefix("/api/")
-            if not request.path.startswith("/api/") or "/" in method:
-                return await handler(request)
-            came = time.perf_counter()
-            self.in_flight += 1
-            try:
-                raw = await request.read()  # kept by aiohttp: the handler reads it again
-                try:
-                    json_body = request.content_type == "application/json"
-                    args = json.loads(raw) if json_body else dict(parse_qsl(raw.decode()))
-                except ValueError:
-                    args = {}
-                call = (came, method, str(args.get("channel", "")), bool(args.get("thread_ts")))
-                self.came.append(call)
-                for entry in list(self._waiting):
-                    if entry[0](call) and not entry[1].done():
-                        entry[1].set_result(came)
-                        self._waiting.remove(entry)
-                return await handler(request)
-            finally:
-                self.in_flight -= 1
-
-        app.middlewares.insert(0, stamp)
-        return app
+    def came_in(self, call: Call) -> None:
+        for entry in list(self._waiting):
+            if entry[0](call) and not entry[1].done():
+                entry[1].set_result(call["came"])
+                self._waiting.remove(entry)
 
     def expect(self, wanted: Callable[[Call], bool]) -> asyncio.Future[float]:
         """When the next call `wanted` comes in (a future of its `came`)."""
@@ -122,18 +86,18 @@ class StampedSlack(SlackStandIn):
     async def settled(self, quiet: float = 0.03) -> None:
         """Until every call is answered and none came for `quiet` seconds (what the last round set off is done)."""
         while True:
-            seen = len(self.came)
+            seen = len(self.timeline)
             await asyncio.sleep(quiet)
-            if len(self.came) == seen and not self.in_flight:
+            if len(self.timeline) == seen and all(call["answered"] for call in self.timeline):
                 return
 
 
 def card_posted(call: Call) -> bool:
-    return call[1] == "chat.postMessage" and call[2] == APPROVALS and not call[3]
+    return kind_of(call) == "approval card posted"
 
 
 def posted_in(channel: str) -> Callable[[Call], bool]:
-    return lambda call: call[1] == "chat.postMessage" and call[2] == channel
+    return lambda call: call["method"] == "chat.postMessage" and call["channel"] == channel
 
 
 async def measure(revisions: int, profile: Path | None) -> dict[str, Any]:

@@ -20,9 +20,10 @@ the reviewer in this process, answering every Web API call at once and noting wh
 One of each per round, in a rotated order (`common.interleaved`), after warm-up rounds. The stand-in stamps a call
 with `time.perf_counter()` (CLOCK_MONOTONIC on Linux: one clock across processes) before it reads it, so its own
 Block Kit checks do not count. `p50_x_floor`: ours p50 / floor p50 (#52's goal: well under 2x); `p99_x_floor` the
-same at p99; `p50_x_agent_floor`, `p99_x_agent_floor` against the agent floor.
+same at p99; `p50_x_agent_floor`, `p99_x_agent_floor` against the agent floor. `--trace`: the medians of ours'
+stages (path_trace.py), in a run of its own (its stamps cost a little).
 
-    python tests/benchmarks/feedback_floor.py [--revisions 40] [--profile DIR] [--out FILE]
+    python tests/benchmarks/feedback_floor.py [--revisions 40] [--profile DIR] [--trace] [--out FILE]
     python tests/benchmarks/feedback_floor.py --small      # CI: 6 rounds after 2 of warm-up (~6 s)
 """
 
@@ -42,6 +43,7 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from tests.benchmarks import path_trace
 from tests.benchmarks.common import Proc, interleaved, machine_info, start_redis, stop_redis, summary_ms, write_json
 from tests.benchmarks.slack_calls import SlowSlack, kind_of
 from tests.conftest import ALICE, APPROVALS, BOB, BOT_TOKEN, SALES, SIGNING_SECRET, card_of, replay_config, reply_text
@@ -100,7 +102,7 @@ def posted_in(channel: str) -> Callable[[Call], bool]:
     return lambda call: call["method"] == "chat.postMessage" and call["channel"] == channel
 
 
-async def measure(revisions: int, profile: Path | None) -> dict[str, Any]:
+async def measure(revisions: int, profile: Path | None, trace: bool = False) -> dict[str, Any]:
     redis_server = start_redis()
     tmp = Path(tempfile.mkdtemp(prefix="bench-feedback-floor-"))
     model = tmp / "model.json"
@@ -111,11 +113,12 @@ async def measure(revisions: int, profile: Path | None) -> dict[str, Any]:
     http = aiohttp.ClientSession()
     worker = await Proc.start("worker", {"api_url": slack.api_url, "redis_url": redis_server.url,
                                          "model_config": str(model), "floor_bot_channel": FLOOR_CHANNEL,
-                                         "agent_floor_channel": AGENT_FLOOR_CHANNEL},
+                                         "agent_floor_channel": AGENT_FLOOR_CHANNEL, "trace": trace},
                               log_dir=tmp)
     slack.events_url = worker.info["events_url"]
     floor_bot_url, agent_floor_url = str(worker.info["floor_bot_url"]), str(worker.info["agent_floor_url"])
     cards = 0
+    timed: list[tuple[float, float]] = []  # (sent, came) of ours, for the trace
 
     def pending(seen: int) -> Callable[[], dict[str, Any] | None]:
         def found() -> dict[str, Any] | None:
@@ -135,6 +138,7 @@ async def measure(revisions: int, profile: Path | None) -> dict[str, Any]:
         assert answer.status == 200, answer
         came = await asyncio.wait_for(arrived, 30)
         cards += 1
+        timed.append((slack.delivered[-1][0], came))
         return came - slack.delivered[-1][0]
 
     async def floor_round(url: str, channel: str) -> float:
@@ -169,6 +173,7 @@ async def measure(revisions: int, profile: Path | None) -> dict[str, Any]:
         if profile is not None:
             await worker.call(http, "/profile/stop", {"path": str(profile / "worker.txt")})
         await slack.wait_for(pending(cards), timeout=30)  # the last revision's card came whole
+        stamps = await worker.call(http, "/trace") if trace else []
     finally:
         await worker.stop()
         await http.close()
@@ -188,6 +193,7 @@ async def measure(revisions: int, profile: Path | None) -> dict[str, Any]:
         "p50_x_agent_floor": ours_ms["p50_ms"] / agent_ms["p50_ms"],
         "p99_x_agent_floor": ours_ms["p99_ms"] / agent_ms["p99_ms"],
         "samples_ms": {name: [round(s * 1000, 3) for s in values] for name, values in series.items()},
+        **({"stages_p50_ms": path_trace.stages([tuple(s) for s in stamps], timed[WARMUP:])} if trace else {}),
         "goal_p50_under_2x_floor": ours_ms["p50_ms"] < 2 * floor_ms["p50_ms"],
     }
 
@@ -197,9 +203,10 @@ def main() -> int:
     parser.add_argument("--revisions", type=int, default=40, help="rounds: one Revise and one floor submission each")
     parser.add_argument("--small", action="store_true", help="CI size: 6 rounds")
     parser.add_argument("--profile", type=Path, default=None, help="a folder for the worker's pyinstrument profile")
+    parser.add_argument("--trace", action="store_true", help="where ours spends its time (path_trace.py), apart")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
-    result = asyncio.run(measure(6 if args.small else args.revisions, args.profile))
+    result = asyncio.run(measure(6 if args.small else args.revisions, args.profile, args.trace))
     print(json.dumps(result, indent=2))
     write_json(result, args.out)
     ours, floor, agent = result["feedback_to_next_card_ms"], result["floor_bot_ms"], result["agent_floor_ms"]
@@ -209,6 +216,8 @@ def main() -> int:
           f" {result['p50_x_floor']:.2f}x at p50, {result['p99_x_floor']:.2f}x at p99;"
           f" agent floor p50 {agent['p50_ms']:.2f} ms, p99 {agent['p99_ms']:.2f} ms:"
           f" {result['p50_x_agent_floor']:.2f}x at p50, {result['p99_x_agent_floor']:.2f}x at p99")
+    for stage, ms in (result.get("stages_p50_ms") or {}).items():
+        print(f"  {stage:55} p50 {ms:7.2f} ms")
     return 0
 
 

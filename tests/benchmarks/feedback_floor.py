@@ -20,8 +20,10 @@ the reviewer in this process, answering every Web API call at once and noting wh
 One of each per round, in a rotated order (`common.interleaved`), after warm-up rounds. The stand-in stamps a call
 with `time.perf_counter()` (CLOCK_MONOTONIC on Linux: one clock across processes) before it reads it, so its own
 Block Kit checks do not count. `p50_x_floor`: ours p50 / floor p50 (#52's goal: well under 2x); `p99_x_floor` the
-same at p99; `p50_x_agent_floor`, `p99_x_agent_floor` against the agent floor. `--trace`: the medians of ours'
-stages (path_trace.py), in a run of its own (its stamps cost a little).
+same at p99; `p50_x_agent_floor`, `p99_x_agent_floor` against the agent floor. `worker_cpu_ms_p50`: the worker
+process's CPU time (`time.process_time`, read just before and after each timed part: each includes one control
+request) per round, what a busy machine's waits do not inflate. `--trace`: the medians of ours' stages
+(path_trace.py), in a run of its own (its stamps cost a little).
 
     python tests/benchmarks/feedback_floor.py [--revisions 40] [--profile DIR] [--trace] [--out FILE]
     python tests/benchmarks/feedback_floor.py --small      # CI: 6 rounds after 2 of warm-up (~6 s)
@@ -32,6 +34,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import statistics
 import sys
 import tempfile
 import time
@@ -126,37 +129,47 @@ async def measure(revisions: int, profile: Path | None, trace: bool = False) -> 
             return posted[-1] if len(posted) > seen and posted[-1] in card_of(slack, pending=True) else None
         return found
 
+    cpu: dict[str, list[float]] = {"ours": [], "floor": [], "agent_floor": []}  # the worker's CPU seconds per round
+
+    async def cpu_now() -> float:
+        return float(await worker.call(http, "/cpu"))
+
     async def ours() -> float:
         nonlocal cards
         card = await slack.wait_for(pending(cards), timeout=30)
         await slack.click(user=BOB, channel=APPROVALS, ts=card["ts"], action_id="approval_revise")
         view: dict[str, Any] = await slack.wait_for(lambda: (v := slack.open_views(BOB)) and v[-1])
         await slack.settled()
+        cpu_before = await cpu_now()
         arrived = slack.expect(card_posted)
         answer = await slack.submit_view(user=BOB, view_id=view["id"],
                                          values={"feedback": {"feedback_input": f"More formal, please ({cards})."}})
         assert answer.status == 200, answer
         came = await asyncio.wait_for(arrived, 30)
+        cpu["ours"].append(await cpu_now() - cpu_before)
         cards += 1
         timed.append((slack.delivered[-1][0], came))
         return came - slack.delivered[-1][0]
 
-    async def floor_round(url: str, channel: str) -> float:
+    async def floor_round(url: str, channel: str, series: str) -> float:
         async with http.post(url + "/card", json={"blocks": card_of(slack)[-1].get("blocks") or []}):
             pass
         body = slack.delivered[-1][1]  # the submission the worker got last
         await slack.settled()
+        cpu_before = await cpu_now()
         arrived = slack.expect(posted_in(channel))
         started = time.perf_counter()
         async with http.post(url + "/slack/events", data=body, headers=slack.sign(body)) as response:
             assert response.status == 200, response.status
-        return await asyncio.wait_for(arrived, 30) - started
+        came = await asyncio.wait_for(arrived, 30)
+        cpu[series].append(await cpu_now() - cpu_before)
+        return came - started
 
     async def floor() -> float:
-        return await floor_round(floor_bot_url, FLOOR_CHANNEL)
+        return await floor_round(floor_bot_url, FLOOR_CHANNEL, "floor")
 
     async def agent_floor() -> float:
-        return await floor_round(agent_floor_url, AGENT_FLOOR_CHANNEL)
+        return await floor_round(agent_floor_url, AGENT_FLOOR_CHANNEL, "agent_floor")
 
     steps: dict[str, Callable[[], Awaitable[float]]] = {"ours": ours, "floor": floor, "agent_floor": agent_floor}
     try:
@@ -192,6 +205,7 @@ async def measure(revisions: int, profile: Path | None, trace: bool = False) -> 
         "p99_x_floor": ours_ms["p99_ms"] / floor_ms["p99_ms"],
         "p50_x_agent_floor": ours_ms["p50_ms"] / agent_ms["p50_ms"],
         "p99_x_agent_floor": ours_ms["p99_ms"] / agent_ms["p99_ms"],
+        "worker_cpu_ms_p50": {name: round(statistics.median(kept[WARMUP:]) * 1000, 3) for name, kept in cpu.items()},
         "samples_ms": {name: [round(s * 1000, 3) for s in values] for name, values in series.items()},
         **({"stages_p50_ms": path_trace.stages([tuple(s) for s in stamps], timed[WARMUP:])} if trace else {}),
         "goal_p50_under_2x_floor": ours_ms["p50_ms"] < 2 * floor_ms["p50_ms"],
@@ -216,6 +230,8 @@ def main() -> int:
           f" {result['p50_x_floor']:.2f}x at p50, {result['p99_x_floor']:.2f}x at p99;"
           f" agent floor p50 {agent['p50_ms']:.2f} ms, p99 {agent['p99_ms']:.2f} ms:"
           f" {result['p50_x_agent_floor']:.2f}x at p50, {result['p99_x_agent_floor']:.2f}x at p99")
+    used = result["worker_cpu_ms_p50"]
+    print("worker CPU per round, p50: " + ", ".join(f"{name} {ms:.2f} ms" for name, ms in used.items()))
     for stage, ms in (result.get("stages_p50_ms") or {}).items():
         print(f"  {stage:55} p50 {ms:7.2f} ms")
     return 0

@@ -14,7 +14,7 @@ Each prints one JSON line (its URLs) when ready and exits when its stdin closes.
 * `worker`: one real bot worker (`tests.conftest.start_worker`: the Bolt app over aiohttp, its services, the
   waiter and the deadline sweeper), logging at INFO like `python -m bot`, plus a floor handler (`SET NX` +
   `PUBLISH`) and a control API (`/prepare`, `/wait`, `/stats`, `/gc`, `/start_runs`, `/run_cards`,
-  `/wait_runs`, `/profile/start`, `/profile/stop`, `/trace`: path_trace.py's stamps, with `"trace": true`) used
+  `/wait_runs`, `/profile/start`, `/profile/stop`, `/cpu`, `/trace`: path_trace.py's stamps, with `"trace": true`) used
   to create approvals this worker owns and to see when the code awaiting them resumes; and feedback_floor.py's
   two floor bots (floor_bots.py: `floor_bot_url`, `agent_floor_url`).
 * `nudger`: one worker's reminder sender alone (`bot.services.create_services` wires it as a worker does: the
@@ -441,7 +441,11 @@ async def worker_role(options: dict[str, Any]) -> None:
     async def trace(request: web.Request) -> web.Response:
         return web.json_response(stamps)
 
+    async def cpu(request: web.Request) -> web.Response:
+        return web.json_response(time.process_time())
+
     app.router.add_get("/trace", trace)
+    app.router.add_get("/cpu", cpu)
     runner, control_url = await serve(app)
     floor_bot = FloorBot(worker.services.slack, channel=str(options.get("floor_bot_channel", "C0RANDOM")))
     bot_runner, floor_bot_url = await serve(floor_bot.app())

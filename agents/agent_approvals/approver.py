@@ -240,6 +240,18 @@ class ToldOfAutomaticDecisions(Protocol):
     async def auto_rejected(self, request: ApprovalRequest, *, rule: str) -> None: ...
 
 
+async def tell_automatic(
+    approver: object, what: Literal["auto_approved", "auto_rejected"], request: ApprovalRequest, *, rule: str
+) -> bool:
+    """Tell `approver` of a decision made without a person by `rule` (an input mode's, or a call refused because it
+    no longer matches its approval), if it wants to know (`ToldOfAutomaticDecisions`). Returns whether it was told."""
+    if not isinstance(approver, ToldOfAutomaticDecisions):
+        return False
+    told = approver.auto_rejected if what == "auto_rejected" else approver.auto_approved
+    await told(request, rule=rule)
+    return True
+
+
 async def ask_within_a_call(
     approver: Approver, request: ApprovalRequest, cancellation_token: Cancellation | None
 ) -> Decision:

@@ -41,8 +41,8 @@ from agent_approvals.approver import (
     Approver,
     Cancellation,
     Decision,
-    ToldOfAutomaticDecisions,
     edited_arguments,
+    tell_automatic,
 )
 
 log = logging.getLogger(__name__)
@@ -71,8 +71,8 @@ MODE_DESCRIPTIONS: dict[str, str] = {
     "policy": "a card only for risk words, checkpoints and code; the rest is approved and audited",
 }
 
-# why a person is asked about a call or message that matches a risk word: the one sentence, which the bot's shipped
-# default policy (bot/policy/defaults/input_mode.cedar) gives as its @reason too (a test keeps them one)
+# why a person is asked about a call or message that matches a risk word: the one sentence, written here only; the bot
+# loads its shipped default policy (bot/policy/defaults/input_mode.cedar) with this as its @reason
 RISK_WORD_REASON = "matched the risk word “{risk_word}”"
 
 _TERMINATE = re.compile(r"\bTERMINATE\b")
@@ -276,12 +276,8 @@ class ModeGate:
         self, what: Literal["auto_approved", "auto_rejected"], request: ApprovalRequest, *, rule: str
     ) -> None:
         """Tell the approver about a decision made without a human (if it wants to know)."""
-        approver = self._approver
-        if not isinstance(approver, ToldOfAutomaticDecisions):
+        if not await tell_automatic(self._approver, what, request, rule=rule):
             log.info("%s %s: %s", what, request.approval_id, rule)
-            return
-        told = approver.auto_rejected if what == "auto_rejected" else approver.auto_approved
-        await told(request, rule=rule)
 
     async def auto_approved(self, request: ApprovalRequest, *, rule: str) -> None:
         await self.tell("auto_approved", request, rule=rule)

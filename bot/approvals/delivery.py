@@ -104,13 +104,14 @@ class Delivery:
         its run waiting. Every Redis step is tried
         again through a Redis blip, and is fenced: if `fence` no longer owns the run, `Fenced` is raised. If
         Slack refuses the card, the approval is cancelled and RuntimeError says why. Returns (channel, ts)."""
-        if self._sweeper_wake is not None:
-            self._sweeper_wake()
         try:
             channel, ts = await self.cards.post(approval)
         except SlackApiError as exc:
             await self._cancel(approval.id, "system", "card not posted")
             raise RuntimeError(f"could not post the approval card: {exc.response.get('error')}") from None
+        finally:  # (after the card: the sweepers' reads do not compete with its post; they sleep a second at most)
+            if self._sweeper_wake is not None:
+                self._sweeper_wake()
         shown = await self.show_posted(approval, channel=channel, ts=ts, fence=fence)
         await self.post_copies(approval)
         if self.homes is not None:

@@ -169,9 +169,7 @@ class ApprovalService:
             self._threads.redraw_header(run.with_(status="waiting"))  # as `/agent status` says
             if edit is not None and edit.get("approve") and opened.card[1]:
                 await self._approve_edit(opened.approval_id, str(edit["by"]), opened.card)
-            decision = await self._wait(run, request.approval_id, fence=fence, woken=woken, tokens=tokens)
-            await self._running_again(run, fence=fence)
-            return decision
+            return await self._wait(run, request.approval_id, fence=fence, woken=woken, tokens=tokens)
         finally:
             self._waiter.forget(request.approval_id)
 
@@ -224,16 +222,6 @@ class ApprovalService:
         if not self.redraw_after(result):
             log.info("save & approve of %s refused: %s", approval_id, result.status)
 
-    async def _running_again(self, run: RunRecord, *, fence: Fence) -> None:
-        """After its approval's decision the run goes on: "running" again, in Redis and then on its header, in
-        the background (a run that ended meanwhile keeps its final status, and its header is redrawn by who
-        ended it). The agent waits for no Slack answer: its next card is posted at once."""
-        marked = await persistently(
-            lambda: self.store.runs.update(run.id, fence=fence, status="running"), what=f"resuming run {run.id}"
-        )
-        if marked == "ok":  # off the agent's path, drawn before any later state of the header
-            self._threads.redraw_header(run.with_(status="running"))
-
     async def _waiting_line(self, opened: Opened) -> str:
         """The thread's line for a run waiting on `opened`, with a link to its card."""
         return opened.waiting_line(await self.cards.link(opened.card))
@@ -275,25 +263,32 @@ class ApprovalService:
         tokens: Sequence[Cancellation | None],
     ) -> Decision:
         """Wait until the owner's subscription says the approval was decided, then take the decision
-        from its record, once. A wake-up that finds it still pending (a stray message) waits on."""
+        from its record, once, the run marked "running" again in the same step (a run that ended meanwhile keeps
+        its final status, and its header is redrawn by who ended it). A wake-up that finds it still pending (a
+        stray message) waits on. The agent waits for no Slack answer: the thread's line and the header are drawn
+        in the background, and its next card is posted at once."""
         while True:
             for token in tokens:
                 if token is not None:
                     token.link_future(woken)
             await woken
             woken = self._waiter.expect(approval_id)  # before reading: a decision from now on wakes it again
-            status, approval = await persistently(
+            status, approval, running = await persistently(
                 lambda: self.store.runs.consume(run.id, approval_id, fence=fence),
                 what=f"taking the decision of approval {approval_id}",
             )
-            if status == "ok" and approval is not None:
-                if approval.status != "cancelled":  # a cancel says so itself, where it is made
-                    self.announce(run, approval)
-                return approval.decision()
             if status in ("fenced", "taken"):
                 raise Fenced(run.id)  # this worker looked dead and another one took the run over
-            if status == "missing":  # expired or removed before its decision was read
-                return Decision(approval_id, "cancelled", decided_by="system", feedback="the approval is gone")
+            if status == "pending":
+                continue
+            if approval is not None and approval.status != "cancelled":  # a cancel says so itself, where it is made
+                self.announce(run, approval)
+            if running:  # off the agent's path, drawn after the thread's line and before any later state
+                self._threads.redraw_header(run.with_(status="running"))
+            if approval is not None:
+                return approval.decision()
+            # missing: expired or removed before its decision was read
+            return Decision(approval_id, "cancelled", decided_by="system", feedback="the approval is gone")
 
     def announce(self, run: RunRecord, approval: ApprovalRecord) -> None:
         """Say in the run's thread how the approval was decided (in the background: the agent resumes at once)."""

@@ -13,7 +13,10 @@ Each policy needs a unique `@id` (what audit entries, receipts and cards name) a
                              the exact action
 
 `policy.yaml` declares the windows (bot/policy/windows.py) Cedar reads as `context.window.<name>`.
-A bundle that does not parse or check raises `PolicyError` naming the file and line."""
+A bundle that does not parse or check raises `PolicyError` naming the file and line.
+
+A shipped policy that decides as the agent side's input mode does (its risk words) has no @reason of its own: the
+loader gives it the mode's sentence (`SHIPPED_REASONS`), so the sentence is written once."""
 
 from __future__ import annotations
 
@@ -22,17 +25,20 @@ import json
 import re
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
 import cedarpy
 import yaml
+from agent_approvals.modes import RISK_WORD_REASON
 
 from bot.core.durations import parse_duration
 from bot.policy.windows import WindowSpec, parse_windows
 
 DEFAULTS = Path(__file__).with_name("defaults")
+# the @reason of shipped policies that decide as the agent side's input mode does: its own sentence, one copy
+SHIPPED_REASONS: Mapping[str, str] = {"default:risk-words": RISK_WORD_REASON}
 POLICY_FILE = "policy.yaml"
 SCHEMA_FILE = "schema.cedarschema"  # optional: a Cedar schema to validate against as well
 CONTEXT_FIELDS = ("args", "kind", "requester", "window", "time", "mode", "risk_word", "workflow")
@@ -123,8 +129,9 @@ def bundle_texts(directory: str | Path | None) -> list[tuple[Path, str]]:
 
 
 def content_hash(texts: list[tuple[Path, str]]) -> str:
-    """A bundle's hash: sha256 of every file's name and text (what `PolicyBundle.hash` is)."""
-    digest = hashlib.sha256()
+    """A bundle's hash: sha256 of every file's name and text, and of the reasons the shipped policies are given
+    (what `PolicyBundle.hash` is)."""
+    digest = hashlib.sha256(json.dumps(SHIPPED_REASONS, sort_keys=True).encode())
     for path, text in texts:
         digest.update(f"{path.name}\0{len(text)}\0".encode())
         digest.update(text.encode())
@@ -146,6 +153,8 @@ def load_bundle(directory: str | Path | None) -> PolicyBundle:
             schema = text
         else:
             for policy, form in _policies_of(path, text):
+                if path.parent == DEFAULTS and not policy.reason:
+                    policy = replace(policy, reason=SHIPPED_REASONS.get(policy.id, ""))
                 if policy.id in policies:
                     first = policies[policy.id]
                     raise PolicyError(f"{path.name}:{policy.line}: @id {policy.id!r} is used already"

@@ -160,11 +160,14 @@ class Runs:
             return str(answer)
         return "ok"
 
-    async def consume(self, run_id: str, approval_id: str, *, fence: Fence) -> tuple[Consumed, ApprovalRecord | None]:
-        """The owner takes a decision to continue its run: ("ok", the decided approval); or why not:
-        "fenced" (the run is no longer this owner's), "taken" (another worker continues with it),
-        "pending" (not decided yet) or "missing"."""
-        status, *flat = await self._s.script("consume")(
+    async def consume(
+        self, run_id: str, approval_id: str, *, fence: Fence
+    ) -> tuple[Consumed, ApprovalRecord | None, bool]:
+        """The owner takes a decision to continue its run: ("ok", the decided approval, whether the run is running
+        again: marked so in the same step unless it has ended); or why not: "fenced" (the run is no longer this
+        owner's), "taken" (another worker continues with it), "pending" (not decided yet) or "missing" (the
+        approval is gone; the run goes on, marked running as with "ok")."""
+        status, *rest = await self._s.script("consume")(
             keys={
                 "run": self._k.run(run_id),
                 "approval": self._k.approval(approval_id),
@@ -172,7 +175,9 @@ class Runs:
             },
             args={"fence": fence_arg(fence)},
         )
-        return status, approval_from(pairs(flat[0])) if status == "ok" else None
+        if status == "ok":
+            return status, approval_from(pairs(rest[0])), rest[1] == "1"
+        return status, None, bool(rest) and rest[0] == "1"
 
     async def adopt(
         self, run_id: str, approval_id: str | None, *, from_worker: str, to_worker: str, again: bool = False

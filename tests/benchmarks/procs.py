@@ -14,8 +14,9 @@ Each prints one JSON line (its URLs) when ready and exits when its stdin closes.
 * `worker`: one real bot worker (`tests.conftest.start_worker`: the Bolt app over aiohttp, its services, the
   waiter and the deadline sweeper), logging at INFO like `python -m bot`, plus a floor handler (`SET NX` +
   `PUBLISH`) and a control API (`/prepare`, `/wait`, `/stats`, `/gc`, `/start_runs`, `/run_cards`,
-  `/wait_runs`, `/profile/start`, `/profile/stop`) used to create approvals this worker owns and to see when
-  the code awaiting them resumes.
+  `/wait_runs`, `/profile/start`, `/profile/stop`, `/cpu`, `/trace`: path_trace.py's stamps, with `"trace": true`) used
+  to create approvals this worker owns and to see when the code awaiting them resumes; and feedback_floor.py's
+  two floor bots (floor_bots.py: `floor_bot_url`, `agent_floor_url`).
 * `nudger`: one worker's reminder sender alone (`bot.services.create_services` wires it as a worker does: the
   store, the Slack client with its retries and one HTTP session, the directory and the card service; only its
   `Nudger` is started), sweeping the `nudges` of the Redis at `redis_url` and posting to `api_url` (`concurrency`
@@ -54,6 +55,7 @@ from bot.core.records import RunRecord
 from bot.devslack.server import SlackStandIn
 from bot.runs.manager import _RunState
 from bot.services import Services
+from tests.benchmarks import path_trace
 from tests.benchmarks.common import (
     CARD_CHANNEL,
     DRAFT,
@@ -67,6 +69,7 @@ from tests.benchmarks.common import (
     start_floor_server,
     worker_env,
 )
+from tests.benchmarks.floor_bots import AgentFloorBot, FloorBot
 from tests.conftest import (
     BOT_TOKEN,
     SIGNING_SECRET,
@@ -427,22 +430,43 @@ async def worker_role(options: dict[str, Any]) -> None:
         approval_timeout=str(options.get("approval_timeout", "10m")),
     )
     env.update({str(k): str(v) for k, v in (options.get("env") or {}).items()})
+    stamps = path_trace.install() if options.get("trace") else []  # before the worker's parts are built
     worker = await start_worker(env, worker_id=options.get("worker_id"))
     floor = await start_floor_server(
         str(options["redis_url"]), channel=str(options.get("floor_channel", "floor:worker"))
     )
     bench = Bench(worker.services)
-    runner, control_url = await serve(bench.app())
+    app = bench.app()
+
+    async def trace(request: web.Request) -> web.Response:
+        return web.json_response(stamps)
+
+    async def cpu(request: web.Request) -> web.Response:
+        return web.json_response(time.process_time())
+
+    app.router.add_get("/trace", trace)
+    app.router.add_get("/cpu", cpu)
+    runner, control_url = await serve(app)
+    floor_bot = FloorBot(worker.services.slack, channel=str(options.get("floor_bot_channel", "C0RANDOM")))
+    bot_runner, floor_bot_url = await serve(floor_bot.app())
+    agent_floor = AgentFloorBot(worker.services.slack, channel=str(options.get("agent_floor_channel", "C0GENERAL")))
+    agent_runner, agent_floor_url = await serve(agent_floor.app())
     ready(
         {
             "url": worker.url,
             "events_url": worker.url + "/slack/events",
             "floor_url": floor.url,
+            "floor_bot_url": floor_bot_url,
+            "agent_floor_url": agent_floor_url,
             "control_url": control_url,
             "worker_id": worker.services.worker_id,
         }
     )
     await stdin_closed()
+    if agent_floor.task is not None:
+        agent_floor.task.cancel()
+    await agent_runner.cleanup()
+    await bot_runner.cleanup()
     await runner.cleanup()
     await floor.stop()
     with contextlib.suppress(Exception):

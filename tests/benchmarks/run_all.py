@@ -30,6 +30,7 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
     "ack2": ("ack_under_load.py", ["--small", "--workers", "2"], ["--bursts", "10", "--workers", "2"]),
     "scale": ("scale.py", ["--small"], []),
     "slack_calls": ("slack_calls.py", ["--small"], []),
+    "feedback": ("feedback_floor.py", ["--small"], []),
     "polling": ("polling.py", ["--small"], ["--decisions", "20", "--window", "10"]),
     "profile": ("profile_click.py", ["--small"], ["--clicks", "2000"]),
     "homes": ("home_redraws.py", ["--small"], []),
@@ -201,6 +202,14 @@ def key_figures(name: str, result: dict[str, Any]) -> dict[str, float | None]:
         out["read calls"] = _get(result, "totals", "reads")
         out["Slack calls while waiting"] = _get(result, "idle_window", "slack_calls")
         out["Redis commands/s per idle worker"] = _get(result, "idle_redis_commands_per_s_per_worker")
+    elif name == "feedback":
+        for series, key in (("ours", "feedback_to_next_card_ms"), ("floor bot", "floor_bot_ms"),
+                            ("agent floor", "agent_floor_ms")):
+            for q in ("p50", "p99"):
+                out[f"feedback -> next card {series} {q} ms"] = _get(result, key, f"{q}_ms")
+        for q in ("p50", "p99"):
+            out[f"ours / floor bot {q}"] = _get(result, f"{q}_x_floor")
+            out[f"ours / agent floor {q}"] = _get(result, f"{q}_x_agent_floor")
     elif name == "polling":
         for design in result.get("designs", {}):
             out[f"{design} mean added ms"] = _get(result, "designs", design, "added", "mean_ms")

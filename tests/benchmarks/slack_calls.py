@@ -264,8 +264,8 @@ async def measure(idle: float) -> dict[str, Any]:
 
 
 class SlowSlack(SlackStandIn):
-    """The stand-in answering every Web API call `latency` seconds late, noting when each came in and was answered
-    (method, channel, whether in a thread, came, answered: perf_counter seconds)."""
+    """The stand-in answering every Web API call `latency` seconds late, noting when each came in (before anything
+    else reads it) and was answered (method, channel, whether in a thread, came, answered: perf_counter seconds)."""
 
     def __init__(self, latency: float, **options: Any) -> None:
         super().__init__(**options)
@@ -289,13 +289,18 @@ class SlowSlack(SlackStandIn):
             call = {"method": method, "channel": str(args.get("channel", "")), "threaded": bool(args.get("thread_ts")),
                     "came": came, "answered": None}
             self.timeline.append(call)
-            await asyncio.sleep(self.latency)
+            self.came_in(call)
+            if self.latency:
+                await asyncio.sleep(self.latency)
             response = await handler(request)
             call["answered"] = time.perf_counter()
             return response
 
-        app.middlewares.append(slow)
+        app.middlewares.insert(0, slow)
         return app
+
+    def came_in(self, call: dict[str, Any]) -> None:
+        """A call came in (noted in `timeline`; for who waits for one)."""
 
 
 def kind_of(call: dict[str, Any]) -> str:

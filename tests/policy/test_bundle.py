@@ -78,9 +78,15 @@ def test_the_risk_words_are_the_shipped_default_and_come_after_the_bundle(tmp_pa
 
 def test_the_risk_words_sentence_is_the_modes_own() -> None:
     """The agent side's input mode (a `ModeGate` outside the bot) says why it asks in the same sentence as the
-    shipped policy: one sentence, `agent_approvals.modes.RISK_WORD_REASON`."""
+    shipped policy: one sentence, `agent_approvals.modes.RISK_WORD_REASON`, which the loader gives the shipped policy
+    (written nowhere else in the code)."""
     shipped = load_bundle(None).policies["default:risk-words"]
     assert shipped.reason == RISK_WORD_REASON
+    root = Path(__file__).resolve().parents[2]
+    written = [str(path.relative_to(root)) for folder in ("bot", "agents/agent_approvals")
+               for path in sorted((root / folder).rglob("*")) if path.suffix in (".py", ".cedar", ".lua", ".yaml")
+               and "matched the risk word" in path.read_text(encoding="utf-8")]
+    assert written == ["agents/agent_approvals/modes.py"]
     request = ApprovalRequest("a1", "", "", kind="tool_call", tool_name="deploy_app", arguments='{"env":"prod"}')
     said = verdict(request, InputPolicy(mode="policy", risk_words=DEFAULT_RISK_WORDS)).rule
     assert said == render_reason(shipped.reason, {"risk_word": "deploy"}) == "matched the risk word “deploy”"

@@ -34,6 +34,31 @@ def run(run_id: str = "rabcdefg", *, owner: str = "w1", channel: str = "C0SALES"
     )
 
 
+async def test_taking_a_decision_marks_the_run_running_in_the_same_step_unless_it_ended(store: Store) -> None:
+    """The owner's consume is one step: the decision taken once and the run "running" again (what the run's update
+    did after it, one round trip later); an ended run keeps its final status; a gone approval lets the run go on."""
+    owner = ("w1", 1)
+    await store.runs.create(run(), max_per_user=3, max_per_channel=10)
+    await store.approvals.create(approval("a-wait-0001", owner="w1"), fence=owner)
+    assert await store.runs.update("rabcdefg", fence=owner, status="waiting") == "ok"
+    await store.approvals.decide("a-wait-0001", outcome="revised", by="U0BOB", feedback="shorter")
+    status, taken, running = await store.runs.consume("rabcdefg", "a-wait-0001", fence=owner)
+    assert (status, running) == ("ok", True) and taken is not None and taken.consumed
+    current = await store.runs.get("rabcdefg")
+    assert current is not None and current.status == "running"
+    assert await store.runs.update("rabcdefg", fence=owner, status="waiting") == "ok"
+    assert await store.runs.consume("rabcdefg", "a-gone-0001", fence=owner) == ("missing", None, True)
+    current = await store.runs.get("rabcdefg")
+    assert current is not None and current.status == "running"
+    await store.approvals.create(approval("a-late-0001", owner="w1"), fence=owner)
+    await store.approvals.decide("a-late-0001", outcome="approved", by="U0BOB")
+    assert await store.runs.finish(current, status="cancelled", fence=owner) == "ok"
+    status, taken, running = await store.runs.consume("rabcdefg", "a-late-0001", fence=owner)
+    assert (status, running) == ("ok", False) and taken is not None
+    ended = await store.runs.get("rabcdefg")
+    assert ended is not None and ended.status == "cancelled"
+
+
 async def test_a_taken_over_run_refuses_every_write_of_its_old_owner(store: Store) -> None:
     await store.runs.create(run(), max_per_user=3, max_per_channel=10)
     old, new = ("w1", 1), ("w2", 2)
@@ -49,10 +74,11 @@ async def test_a_taken_over_run_refuses_every_write_of_its_old_owner(store: Stor
     assert await store.approvals.create(approval("a-fresh-0001", owner="w2"), fence=new) == "exists"  # a retry
     decided = await store.approvals.decide("a-fresh-0001", outcome="approved", by="U0BOB")
     assert decided.status == "ok"
-    assert await store.runs.consume("rabcdefg", "a-fresh-0001", fence=old) == ("fenced", None)  # not the old owner's
-    status, taken = await store.runs.consume("rabcdefg", "a-fresh-0001", fence=new)
-    assert status == "ok" and taken is not None and taken.consumed
-    status, again = await store.runs.consume("rabcdefg", "a-fresh-0001", fence=new)  # its answer was lost: asked again
+    not_theirs = await store.runs.consume("rabcdefg", "a-fresh-0001", fence=old)
+    assert not_theirs == ("fenced", None, False)  # not the old owner's
+    status, taken, running = await store.runs.consume("rabcdefg", "a-fresh-0001", fence=new)
+    assert status == "ok" and taken is not None and taken.consumed and running
+    status, again, _ = await store.runs.consume("rabcdefg", "a-fresh-0001", fence=new)  # its answer lost: asked again
     assert status == "ok" and again is not None
     assert await store.runs.ledger_begin("rabcdefg", "tool_call:send_email:d1", {"state": "running"}, fence=new)
     current = await store.runs.get("rabcdefg")

@@ -82,7 +82,7 @@ async def test_waiter_wakes_from_the_subscription_and_reconciles(store: Store) -
         await store.approvals.create(approval())
         await store.approvals.decide("a1b2c3d4-0000", outcome="revised", by="U0BOB", feedback="shorter please")
         await asyncio.wait_for(future, timeout=5)  # woken; the decision is read from the record, once
-        status, decided = await store.runs.consume("rabcdefg", "a1b2c3d4-0000", fence=("", 0))
+        status, decided, _ = await store.runs.consume("rabcdefg", "a1b2c3d4-0000", fence=("", 0))
         assert status == "ok" and decided is not None
         decision = decided.decision()
         assert decision == Decision("a1b2c3d4-0000", "revised", "U0BOB", "shorter please", "reject")

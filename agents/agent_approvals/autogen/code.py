@@ -24,7 +24,15 @@ try:
 except ImportError as exc:  # the extra is not installed
     raise missing_extra(__name__, "autogen", exc) from exc
 
-from agent_approvals.approver import ApprovalRequest, Approver, ask_within_a_call, digest_of, ledger_of, refusal
+from agent_approvals.approver import (
+    ApprovalRequest,
+    Approver,
+    ask_within_a_call,
+    digest_of,
+    ledger_of,
+    refusal,
+    tell_automatic,
+)
 
 if TYPE_CHECKING:
     from autogen_ext.code_executors.local import LocalCommandLineCodeExecutor
@@ -80,9 +88,7 @@ def code_approval_func(approver: Approver, *, author: str = "coder", where: str 
             return ApprovalResponse(approved=False, reason=refusal(decision))
         if (decision.digest or request.digest) != digest_of(code):
             rule = "refused: the approval was bound to other code than the code about to run (digest mismatch)"
-            hook = getattr(approver, "auto_rejected", None)
-            if hook is not None:
-                await hook(request, rule=rule)
+            await tell_automatic(approver, "auto_rejected", request, rule=rule)
             return ApprovalResponse(approved=False, reason=rule)
         if ledger is not None and not await ledger.begin(request, decision):
             return ApprovalResponse(approved=False, reason="not run: this worker no longer runs this task")

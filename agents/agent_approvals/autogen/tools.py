@@ -47,6 +47,7 @@ from agent_approvals.approver import (
     ledger_of,
     pretty_json,
     refusal,
+    tell_automatic,
 )
 from agent_approvals.schemas import schema_problem
 
@@ -130,7 +131,7 @@ async def approve_call(
             return ToolRefusal(refusal(decision))
         if request.schema_error:  # approve is not offered for these; refuse it if it came anyway
             rule = f"refused: the arguments do not match the schema of {name} ({request.schema_error})"
-            await _tell(approver, "auto_rejected", request, rule)
+            await _refused(approver, request, rule)
             return ToolRefusal(rule)
         bound = decision.digest or request.digest
         if bound != digest_of(arguments):
@@ -138,7 +139,7 @@ async def approve_call(
                 f"refused: the approval was bound to other arguments than the call about to run (digest"
                 f" mismatch), so {name} did not run"
             )
-            await _tell(approver, "auto_rejected", request, rule)
+            await _refused(approver, request, rule)
             return ToolRefusal(rule)
         return arguments, request, decision
     return ToolRefusal(f"not run: the arguments of {name} were edited more than {max_edits} times")
@@ -249,12 +250,10 @@ def require_approval(tool: Tool, approver: ApproverSource, *, agent: str = "agen
     return ApprovalRequiredTool(tool, approver, agent=agent)
 
 
-async def _tell(approver: Approver, what: str, request: ApprovalRequest, rule: str) -> None:
-    hook = getattr(approver, what, None)
-    if hook is not None:
-        await hook(request, rule=rule)
-    else:
-        log.warning("%s %s: %s", what, request.approval_id, rule)
+async def _refused(approver: Approver, request: ApprovalRequest, rule: str) -> None:
+    """An approved call refused without a person (`rule`): the approver told, if it listens, else a warning."""
+    if not await tell_automatic(approver, "auto_rejected", request, rule=rule):
+        log.warning("auto_rejected %s: %s", request.approval_id, rule)
 
 
 __all__ = [

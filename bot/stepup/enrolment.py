@@ -157,15 +157,25 @@ class Enrolment:
         return removed
 
     def _relying_party(self) -> RelyingParty:
-        if self.rp is None:
-            raise StepUpError(503, NOT_SET_UP)
-        return self.rp
+        return required(self.rp)
 
     async def _token(self, token: str) -> StepUpToken:
-        found = await self._store.passkeys.token(token)
-        if found is None or found.purpose != ENROL:
-            raise StepUpError(410, GONE)
-        return found
+        return await usable(self._store, token, ENROL, GONE)
+
+
+def required(rp: RelyingParty | None) -> RelyingParty:
+    """The relying party, or a 503 saying step-up is not set up on this bot."""
+    if rp is None:
+        raise StepUpError(503, NOT_SET_UP)
+    return rp
+
+
+async def usable(store: Store, token: str, purpose: str, gone: str) -> StepUpToken:
+    """The one-time link `token` names, for `purpose`; a 410 saying `gone` when it is unknown, expired or used."""
+    found = await store.passkeys.token(token)
+    if found is None or found.purpose != purpose:
+        raise StepUpError(410, gone)
+    return found
 
 
 def _transports(credential: dict[str, Any]) -> tuple[str, ...]:

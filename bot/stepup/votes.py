@@ -44,7 +44,7 @@ from bot.core.records import ApprovalRecord
 from bot.policy.decide import usd
 from bot.policy.engine import PolicyEngine
 from bot.slack.directory import Directory
-from bot.stepup.enrolment import NOT_SET_UP, StepUpError
+from bot.stepup.enrolment import NOT_SET_UP, StepUpError, required, usable
 from bot.store import DecideResult, Store
 from bot.store.passkeys import VOTE, StepUpToken
 
@@ -175,15 +175,10 @@ class Confirmation:
         return assurance, replace(passkey, sign_count=verified.new_sign_count)
 
     def _relying_party(self) -> RelyingParty:
-        if self.rp is None:
-            raise StepUpError(503, NOT_SET_UP)
-        return self.rp
+        return required(self.rp)
 
     async def _token(self, token: str) -> StepUpToken:
-        found = await self._store.passkeys.token(token)
-        if found is None or found.purpose != VOTE:
-            raise StepUpError(410, GONE)
-        return found
+        return await usable(self._store, token, VOTE, GONE)
 
     async def _waiting(self, found: StepUpToken) -> ApprovalRecord:
         """The link's approval while it still waits for a vote, with the arguments the link was made for."""

@@ -15,18 +15,18 @@
  * answers `approved` (the approval used once, right then) or `denied` with who refused it and why; otherwise
  * `user-approval`, and the SDK stops with a `tool-approval-request`.
  *
- * `generateTextWithApprovals(options, { client })` runs `generateText` until no approval request is left: each tool
- * call stops as a request (its `toolApproval` asks nothing while the SDK runs), then it asks about each one, waits
- * for the people's decision and answers it with a `tool-approval-response` (a refusal's words are the response's
- * reason, which the model reads), and runs on. A call the plane's policies or rules decide is answered at once, with
- * no card.
+ * `generateTextWithApprovals(options, { client })` runs `generateText` with `approvalsToolApproval` until no approval
+ * request is left: it waits for the people's decision on each one and answers it with a `tool-approval-response` (a
+ * refusal's words are the response's reason, which the model reads), then runs on.
  *
  * Durable: give a `store` (a `FileStateStore`, or any `StateStore`) and a `runId`, and the conversation so far (the
  * messages up to the assistant's approval request parts, as `responseMessages` has them) is kept there before
- * anything is asked; each ask's idempotency key is the run id and the call's id. If the process dies while a person
- * decides, `resume(options, runId, { client, store })` in another process asks about the same calls (the same cards),
- * answers them and calls `generateText` with the kept messages: the model is not asked again for the step that
- * asked, and a call is run only on its approval, used once (one a dead process used may have run: it is refused).
+ * anything is asked: each new call stops as a request (the `toolApproval` asks nothing while the SDK runs), the
+ * conversation is kept, then each request is asked about (one the plane's policies or rules decide is answered at
+ * once, with no card); each ask's idempotency key is the run id and the call's id. If the process dies while a
+ * person decides, `resume(options, runId, { client, store })` in another process asks about the same calls (the same
+ * cards), answers them and calls `generateText` with the kept messages: the model is not asked again for the step
+ * that asked, and a call is run only on its approval, used once (one a dead process used may have run: refused).
  *
  * An approval response the plane never gave never runs a tool: when a response comes back the SDK asks
  * `toolApproval` again (it re-validates approved responses from the history), and the function answers `approved`
@@ -225,8 +225,8 @@ interface Loop<TOOLS extends ToolSet> {
 }
 
 /**
- * The `toolApproval` of `generateTextWithApprovals`: a new call is `user-approval` at once, asked about only after
- * the conversation is kept (`finish`); an approval response from the history is checked with the plane as
+ * The `toolApproval` of `generateTextWithApprovals` with a store: a new call is `user-approval` at once, asked about
+ * only after the conversation is kept (`finish`); an approval response from the history is checked with the plane as
  * `approvalsToolApproval` does (approved only by the plane's own approval of that call, used once).
  */
 function deferred(
@@ -268,17 +268,19 @@ function loopOf<TOOLS extends ToolSet>(
 ): Loop<TOOLS> {
   const { client, store, runId: _, ...rest } = approvals;
   const asking = { ...rest, run };
-  const toolApproval = options.toolApproval ?? deferred(client, asking);
+  const toolApproval = options.toolApproval
+    ?? (store === undefined ? approvalsToolApproval(client, asking) : deferred(client, asking));
   const step = (messages: ModelMessage[]): Promise<Result<TOOLS>> =>
     generateText({ ...options, messages, toolApproval } as Options<TOOLS>);
   return { client, asking, store, tools: options.tools, step };
 }
 
 /**
- * `generateText(options)` run until no approval request is left, each one answered with the people's decision (see
- * the module's comment). With a `store` and a `runId`, the conversation up to the requests (the messages with the
- * assistant's approval request parts) is kept there before anything is asked, so that `resume` may finish the run
- * in another process. The last `generateText` result.
+ * `generateText(options)` with `toolApproval: approvalsToolApproval(client)` (unless `options` gives its own), run
+ * until no approval request is left, each one answered with the people's decision (see the module's comment). With
+ * a `store` and a `runId`, the conversation up to the requests (the messages with the assistant's approval request
+ * parts) is kept there before anything is asked, so that `resume` may finish the run in another process. The last
+ * `generateText` result.
  */
 export async function generateTextWithApprovals<TOOLS extends ToolSet>(
   options: Options<TOOLS>, approvals: GenerateWithApprovalsOptions,

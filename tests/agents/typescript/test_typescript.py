@@ -14,9 +14,10 @@ rejected, a double click and a retry, SIGKILL while waiting then resumed, a forg
 bot unreachable), through a driver per adapter (test/conf-<adapter>.ts; Mastra's workflow steps have their own,
 conf-mastra-workflow.ts): every adapter passes every case, nothing is skipped; a killed run is finished from what its
 adapter kept (the AI SDK's conversation in a FileStateStore, Mastra's runs in its LibSQL storage on a file), never by
-running the agent again from its prompt. The framework adapters' tests run on the Node their frameworks need (`ai` 7 and Mastra: Node 22, the
-devDependency `node`'s binary in node_modules/.bin); the rest on the machine's Node (LangGraph's conformance driver
-checkpoints to SQLite through better-sqlite3, built by `npm ci` for the Node that runs npm: the machine's).
+running the agent again from its prompt. The framework adapters' tests run on the Node their frameworks need (`ai`
+7 and Mastra: Node 22, the devDependency `node`'s binary in node_modules/.bin); the rest on the machine's Node
+(LangGraph's conformance driver checkpoints to SQLite through better-sqlite3, built by `npm ci` for the Node that
+runs npm: the machine's).
 """
 
 from __future__ import annotations

@@ -206,6 +206,9 @@ export async function runWithApprovals(agent: AnyAgent, messages: Input, options
  * the step that called the tool. `options` are as `runWithApprovals`' (the same `run` hooks, `within`, `agent`).
  */
 export async function resume(agent: AnyAgent, runId: string, options: AgentRunOptions): Promise<Output> {
+  if (typeof agent.listSuspendedRuns !== "function") {
+    throw new TypeError("resume finds a run with Agent.listSuspendedRuns, which this @mastra/core lacks: update it");
+  }
   const { runs } = await agent.listSuspendedRuns();
   const found = runs.find((run) => run.runId === runId);
   if (found === undefined) {

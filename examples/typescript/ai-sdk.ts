@@ -20,12 +20,15 @@ const usage = {
   outputTokens: { total: 1, text: 1, reasoning: undefined },
 };
 
+/** A part of a tool message, as far as the example reads it. */
+type ToolPart = { type: string; output?: { type: string; value?: unknown; reason?: string } };
+
 /** What the tool last answered in `prompt` (its result, or why it did not run). */
 function lastToolResult(prompt: unknown): string {
   const said: string[] = [];
   for (const message of prompt as Array<{ role: string; content: unknown }>) {
     if (message.role !== "tool" || !Array.isArray(message.content)) continue;
-    for (const part of message.content as Array<{ type: string; output?: { type: string; value?: unknown; reason?: string } }>) {
+    for (const part of message.content as ToolPart[]) {
       if (part.type !== "tool-result" || part.output === undefined) continue;
       const { value, reason } = part.output;
       said.push(reason ?? (typeof value === "string" ? value : JSON.stringify(value)));

@@ -21,7 +21,8 @@ import { join } from "node:path";
 
 import { ApprovalsClient, ApprovalsError, who, type Approval } from "agent-approvals";
 
-export const SYSTEM = "You write short, polite emails and send them with send_email, one call per recipient. Then say what you sent.";
+export const SYSTEM = "You write short, polite emails and send them with send_email, one call per recipient. "
+  + "Then say what you sent.";
 export const DEFAULT_TASK = "Tell bob@example.com that our Q2 prices change on May 1";
 
 export type Email = { to: string; body: string };

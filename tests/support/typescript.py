@@ -33,7 +33,8 @@ def node() -> str:
 
 
 # the tests (test/) of adapters whose framework needs Node 22
-NODE22 = ("ai-sdk.test.ts", "mastra.test.ts", "conformance-ai-sdk.test.ts", "conformance-mastra.test.ts")
+NODE22 = ("ai-sdk.test.ts", "mastra.test.ts", "conformance-ai-sdk.test.ts", "conformance-mastra.test.ts",
+          "conformance-mastra-workflow.test.ts")
 
 
 def node22() -> str:

@@ -2,9 +2,12 @@
  * The AI SDK (`ai` 7): tool calls decided by people in Slack, through the SDK's own approval seam (`toolApproval`).
  *
  * ```ts
- * import { generateTextWithApprovals } from "agent-approvals/ai-sdk";
+ * import { generateTextWithApprovals, resume } from "agent-approvals/ai-sdk";
  * const client = new ApprovalsClient({ title: "weekly digest" });
  * const result = await generateTextWithApprovals({ model, tools, prompt: "Email the digest" }, { client });
+ * // kept while a person decides, and finished in another process if this one dies:
+ * await generateTextWithApprovals({ model, tools, prompt }, { client, store: new FileStateStore("runs"), runId });
+ * await resume({ model, tools }, runId, { client, store: new FileStateStore("runs") });
  * ```
  *
  * `approvalsToolApproval(client)` is a `toolApproval` function: each tool call is asked about (the tool's name, its
@@ -12,9 +15,18 @@
  * answers `approved` (the approval used once, right then) or `denied` with who refused it and why; otherwise
  * `user-approval`, and the SDK stops with a `tool-approval-request`.
  *
- * `generateTextWithApprovals(options, { client })` runs `generateText` until no approval request is left: it waits
- * for the people's decision on each one and answers it with a `tool-approval-response` (a refusal's words are the
- * response's reason, which the model reads), then runs on.
+ * `generateTextWithApprovals(options, { client })` runs `generateText` with `approvalsToolApproval` until no approval
+ * request is left: it waits for the people's decision on each one and answers it with a `tool-approval-response` (a
+ * refusal's words are the response's reason, which the model reads), then runs on.
+ *
+ * Durable: give a `store` (a `FileStateStore`, or any `StateStore`) and a `runId`, and the conversation so far (the
+ * messages up to the assistant's approval request parts, as `responseMessages` has them) is kept there before
+ * anything is asked: each new call stops as a request (the `toolApproval` asks nothing while the SDK runs), the
+ * conversation is kept, then each request is asked about (one the plane's policies or rules decide is answered at
+ * once, with no card); each ask's idempotency key is the run id and the call's id. If the process dies while a
+ * person decides, `resume(options, runId, { client, store })` in another process asks about the same calls (the same
+ * cards), answers them and calls `generateText` with the kept messages: the model is not asked again for the step
+ * that asked, and a call is run only on its approval, used once (one a dead process used may have run: refused).
  *
  * An approval response the plane never gave never runs a tool: when a response comes back the SDK asks
  * `toolApproval` again (it re-validates approved responses from the history), and the function answers `approved`
@@ -32,7 +44,10 @@ import { asSchema, generateText } from "ai";
 import type { ModelMessage, ToolApprovalResponse, ToolApprovalStatus, ToolSet } from "ai";
 
 import { idempotencyKey, type ApprovalsClient, type Approval, type ToolAskOptions } from "./client.js";
+import type { StateStore } from "./state.js";
 import { refusal, who } from "./words.js";
+
+export { FileStateStore, type StateStore } from "./state.js";
 
 export const FRAMEWORK = "AI SDK";
 
@@ -139,56 +154,169 @@ export function approvalsToolApproval(
 
 type Options<TOOLS extends ToolSet> = Parameters<typeof generateText<TOOLS>>[0];
 type Result<TOOLS extends ToolSet> = Awaited<ReturnType<typeof generateText<TOOLS>>>;
+/** `generateText`'s options for a resumed run: the first run's, without its prompt (the stored messages are it). */
+export type ResumeOptions<TOOLS extends ToolSet> = Omit<Options<TOOLS>, "prompt" | "messages">;
 
 export interface GenerateWithApprovalsOptions extends AiSdkApprovalOptions {
   client: ApprovalsClient;
+  /** Where the conversation is kept while a person decides (with `runId`): another process may `resume` it. */
+  store?: StateStore;
+  /** The run's id in `store`, and the first part of each call's idempotency key (`run` is the same). */
+  runId?: string;
 }
 
-/** The approval requests a result stops at: those awaiting a person (no automatic ones, none answered). */
-function openRequests<TOOLS extends ToolSet>(result: Result<TOOLS>): Array<{ approvalId: string; toolCallId: string;
-  toolName: string; input: unknown }> {
-  const answered = new Set<string>();
-  for (const part of result.content) if (part.type === "tool-approval-response") answered.add(part.approvalId);
-  const open = [];
-  for (const part of result.content) {
-    if (part.type !== "tool-approval-request" || part.isAutomatic === true || answered.has(part.approvalId)) continue;
-    const call = part.toolCall as { toolCallId: string; toolName: string; input: unknown };
-    open.push({ approvalId: part.approvalId, toolCallId: call.toolCallId, toolName: call.toolName, input: call.input });
+/** What a store keeps of a run: its format, and the conversation up to the approval requests it waits on. */
+const FORMAT = "agent-approvals/ai-sdk/1";
+
+/** The conversation as JSON text, its binary parts (file and image data) as base64 strings. */
+function kept(messages: readonly ModelMessage[]): string {
+  return JSON.stringify({ format: FORMAT, messages }, function (this: Record<string, unknown>, key, value: unknown) {
+    const raw = this[key];
+    if (raw instanceof Uint8Array) return Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString("base64");
+    if (raw instanceof ArrayBuffer) return Buffer.from(raw).toString("base64");
+    return value;
+  });
+}
+
+function read(text: string, runId: string): ModelMessage[] {
+  const said = JSON.parse(text) as { format?: unknown; messages?: unknown };
+  if (said.format !== FORMAT || !Array.isArray(said.messages)) {
+    throw new TypeError(`the run ${JSON.stringify(runId)} in the store is not a paused AI SDK conversation`);
   }
-  return open;
+  return said.messages as ModelMessage[];
+}
+
+/** A tool call's approval request that no response answers yet (none the SDK answered itself). */
+interface Request {
+  approvalId: string;
+  toolCallId: string;
+  toolName: string;
+  input: unknown;
+}
+
+/** The approval requests of `messages` awaiting a person: neither automatic nor answered, in order. */
+export function waitingRequests(messages: readonly ModelMessage[]): Request[] {
+  const calls = new Map<string, { toolName: string; input: unknown }>();
+  const asked: Array<{ approvalId: string; toolCallId: string }> = [];
+  const answered = new Set<string>();
+  for (const message of messages) {
+    if (message.role === "assistant" && typeof message.content !== "string") {
+      for (const part of message.content) {
+        if (part.type === "tool-call") calls.set(part.toolCallId, { toolName: part.toolName, input: part.input });
+        if (part.type === "tool-approval-request" && part.isAutomatic !== true) asked.push(part);
+      }
+    } else if (message.role === "tool") {
+      for (const part of message.content) if (part.type === "tool-approval-response") answered.add(part.approvalId);
+    }
+  }
+  return asked.filter((request) => !answered.has(request.approvalId)).flatMap(({ approvalId, toolCallId }) => {
+    const call = calls.get(toolCallId);
+    return call === undefined ? [] : [{ approvalId, toolCallId, ...call }];
+  });
+}
+
+/** One run of `generateTextWithApprovals` or `resume`: how it asks, where it keeps the conversation, its step. */
+interface Loop<TOOLS extends ToolSet> {
+  client: ApprovalsClient;
+  asking: AiSdkApprovalOptions & { run: string };
+  store: StateStore | undefined;
+  tools: unknown;
+  step: (messages: ModelMessage[]) => Promise<Result<TOOLS>>;
+}
+
+/**
+ * The `toolApproval` of `generateTextWithApprovals` with a store: a new call is `user-approval` at once, asked about
+ * only after the conversation is kept (`finish`); an approval response from the history is checked with the plane as
+ * `approvalsToolApproval` does (approved only by the plane's own approval of that call, used once).
+ */
+function deferred(
+  client: ApprovalsClient, options: AiSdkApprovalOptions,
+): (call: ToolApprovalCall) => Promise<ToolApprovalStatus> {
+  const checked = approvalsToolApproval(client, options);
+  return async (call) => responded(call.messages, call.toolCall.toolCallId)
+    ? checked(call) : { type: "user-approval", reason: "To be asked in Slack." };
+}
+
+/**
+ * From `history`, a conversation the SDK stopped on approval requests: keep it (before anything is asked), answer
+ * each request with the people's decision and run on, until no request is left. The last `generateText` result.
+ */
+async function finish<TOOLS extends ToolSet>(loop: Loop<TOOLS>, start: ModelMessage[]): Promise<Result<TOOLS>> {
+  let history = start;
+  for (;;) {
+    if (loop.store !== undefined) await loop.store.save(loop.asking.run, kept(history));
+    const answers: ToolApprovalResponse[] = [];
+    for (const request of waitingRequests(history)) {
+      const call = { toolCallId: request.toolCallId, toolName: request.toolName, input: request.input };
+      let decided = await ask(loop.client, call, loop.tools, loop.asking);
+      if (decided.pending) decided = await loop.client.wait(decided.id);
+      answers.push({ type: "tool-approval-response", approvalId: request.approvalId, approved: decided.approved,
+        reason: decided.approved ? `Approved by ${who(decided)}.` : refusal(decided) });
+    }
+    history = [...history, { role: "tool", content: answers }];
+    const result = await loop.step(history);
+    history = [...history, ...(result.responseMessages as ModelMessage[])];
+    if (waitingRequests(history).length === 0) {
+      if (loop.store !== undefined) await loop.store.delete(loop.asking.run);
+      return result;
+    }
+  }
+}
+
+function loopOf<TOOLS extends ToolSet>(
+  options: ResumeOptions<TOOLS>, approvals: GenerateWithApprovalsOptions, run: string,
+): Loop<TOOLS> {
+  const { client, store, runId: _, ...rest } = approvals;
+  const asking = { ...rest, run };
+  const toolApproval = options.toolApproval
+    ?? (store === undefined ? approvalsToolApproval(client, asking) : deferred(client, asking));
+  const step = (messages: ModelMessage[]): Promise<Result<TOOLS>> =>
+    generateText({ ...options, messages, toolApproval } as Options<TOOLS>);
+  return { client, asking, store, tools: options.tools, step };
 }
 
 /**
  * `generateText(options)` with `toolApproval: approvalsToolApproval(client)` (unless `options` gives its own), run
- * until no approval request is left: each one answered with the people's decision (see the module's comment).
- * The last `generateText` result.
+ * until no approval request is left, each one answered with the people's decision (see the module's comment). With
+ * a `store` and a `runId`, the conversation up to the requests (the messages with the assistant's approval request
+ * parts) is kept there before anything is asked, so that `resume` may finish the run in another process. The last
+ * `generateText` result.
  */
 export async function generateTextWithApprovals<TOOLS extends ToolSet>(
   options: Options<TOOLS>, approvals: GenerateWithApprovalsOptions,
 ): Promise<Result<TOOLS>> {
-  const { client, ...asking } = approvals;
-  const run = asking.run || `${client.run}-${randomUUID().slice(0, 8)}`; // a new run: its own cards
-  const mine: AiSdkApprovalOptions = { ...asking, run };
-  const toolApproval = options.toolApproval ?? approvalsToolApproval(client, mine);
+  const run = approvals.runId || approvals.run;
+  if (approvals.store !== undefined && !run) throw new TypeError("a store keeps paused runs by runId: give one");
   const { prompt, messages, ...rest } = options as Options<TOOLS> & { prompt?: string | ModelMessage[];
     messages?: ModelMessage[] };
-  let history: ModelMessage[] = messages ? [...messages]
+  const loop = loopOf(rest as ResumeOptions<TOOLS>, approvals,
+    run || `${approvals.client.run}-${randomUUID().slice(0, 8)}`); // a new run: its own cards
+  const history: ModelMessage[] = messages ? [...messages]
     : typeof prompt === "string" ? [{ role: "user", content: prompt }] : [...(prompt ?? [])];
-  const step = (): Promise<Result<TOOLS>> =>
-    generateText({ ...rest, messages: history, toolApproval } as Options<TOOLS>);
-  let result = await step();
-  for (let open = openRequests(result); open.length > 0; open = openRequests(result)) {
-    history = [...history, ...(result.responseMessages as ModelMessage[])];
-    const answers: ToolApprovalResponse[] = [];
-    for (const request of open) {
-      const call = { toolCallId: request.toolCallId, toolName: request.toolName, input: request.input };
-      let decided = await ask(client, call, options.tools, mine);
-      if (decided.pending) decided = await client.wait(decided.id);
-      answers.push({ type: "tool-approval-response", approvalId: request.approvalId, approved: decided.approved,
-        reason: decided.approved ? `Approved by ${who(decided)}.` : refusal(decided) });
-    }
-    history.push({ role: "tool", content: answers });
-    result = await step();
+  const result = await loop.step(history);
+  const stopped = [...history, ...(result.responseMessages as ModelMessage[])];
+  return waitingRequests(stopped).length === 0 ? result : finish(loop, stopped);
+}
+
+/**
+ * Finish, in any process, a run of `generateTextWithApprovals` whose process died while a person decided: from the
+ * conversation kept in `store` under `runId`. It asks about the same calls (the same idempotency keys: the same
+ * cards, decided ones answering at once), answers them and calls `generateText` with the kept messages: the model
+ * is never asked for the step that asked again. `options` are the first run's, without `prompt` or `messages`.
+ */
+export async function resume<TOOLS extends ToolSet>(
+  options: ResumeOptions<TOOLS>, runId: string, approvals: GenerateWithApprovalsOptions & { store: StateStore },
+): Promise<Result<TOOLS>> {
+  if (Object.hasOwn(options, "prompt") || Object.hasOwn(options, "messages")) {
+    throw new TypeError("resume goes on from the kept conversation: give the first run's options without its prompt");
   }
-  return result;
+  const text = await approvals.store.load(runId);
+  if (text === null) {
+    throw new Error(`no paused run ${JSON.stringify(runId)} in the store (it ended, or was never paused)`);
+  }
+  const history = read(text, runId);
+  if (waitingRequests(history).length === 0) {
+    throw new Error(`the run ${JSON.stringify(runId)} in the store waits on no approval`);
+  }
+  return finish(loopOf(options, approvals, runId), history);
 }

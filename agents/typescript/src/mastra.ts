@@ -2,9 +2,11 @@
  * Mastra (`@mastra/core` 1): the tool calls of an agent whose tools `requireApproval` decided by people in Slack.
  *
  * ```ts
- * import { runWithApprovals } from "agent-approvals/mastra";
+ * import { resume, runWithApprovals } from "agent-approvals/mastra";
  * const client = new ApprovalsClient({ title: "weekly digest" });
- * const result = await runWithApprovals(agent, "Email the digest to the team", { client });
+ * const result = await runWithApprovals(agent, "Email the digest to the team", { client, runId });
+ * // in another process, if this one died while a person decided (the agent's Mastra storage durable):
+ * await resume(agent, runId, { client });
  * ```
  *
  * `runWithApprovals` runs `agent.generate`; while the run is suspended on a tool call's approval it asks about that
@@ -22,6 +24,13 @@
  *
  * Mastra resumes the call as the model made it, so the card says the arguments cannot be edited and Revise offers
  * only feedback, which reaches the model as the decline's reason (nothing runs).
+ *
+ * Durable: Mastra keeps a suspended run in its storage, by its run id (`runId`, passed to `agent.generate`; each
+ * ask's idempotency key is made of it and the call's id). With a storage that outlives the process (`LibSQLStore` on
+ * a file, Postgres, …), `resume(agent, runId, { client })` in another process finds the run
+ * (`agent.listSuspendedRuns`), asks about the call it waits on (the same card) and answers Mastra as above: the model
+ * is not asked again for the step that called the tool. Workflows alike: `resumeWorkflowWithApprovals(workflow,
+ * runId, { client })` resumes a run suspended in `approvalInStep`, or restarts one its process left running.
  */
 
 import { randomUUID } from "node:crypto";
@@ -30,6 +39,7 @@ import type { Agent } from "@mastra/core/agent";
 import type { ToolBeforeHookResult, ToolHookContext, ToolHooks } from "@mastra/core/tools";
 
 import { idempotencyKey, type Approval, type ApprovalsClient, type ToolAskOptions } from "./client.js";
+import { ApprovalsError } from "./errors.js";
 import { refusal } from "./words.js";
 
 export const FRAMEWORK = "Mastra";
@@ -137,32 +147,81 @@ function suspendedCall(output: Output): Suspended | undefined {
   return { toolCallId: payload["toolCallId"], toolName: payload["toolName"], args: argumentsOf(payload["args"]) };
 }
 
-/**
- * Run `agent` on `messages`, each tool call that needs approval decided in Slack (see the module's comment): the run's
- * last output. `options` beyond the client's are `agent.generate`'s (and each resume's).
- */
-export async function runWithApprovals(
-  agent: AnyAgent, messages: Input,
-  options: MastraApprovalOptions & { client: ApprovalsClient } & Record<string, unknown>,
-): Promise<Output> {
-  const { client, run, within, agent: label, ...generating } = options;
-  const asking: MastraApprovalOptions = { run: run || `${client.run}-${randomUUID().slice(0, 8)}` };
+/** `runWithApprovals`' and `resume`'s options: the client, the run's id; the rest are `agent.generate`'s. */
+export type AgentRunOptions = MastraApprovalOptions & { client: ApprovalsClient; runId?: string }
+  & Record<string, unknown>;
+
+/** One run of `runWithApprovals` or `resume`: how it asks, and what each of its Mastra calls is handed. */
+interface AgentLoop {
+  client: ApprovalsClient;
+  asking: MastraApprovalOptions & { run: string };
+  more: Record<string, unknown>;
+}
+
+async function loopOf(agent: AnyAgent, options: AgentRunOptions, run: string): Promise<AgentLoop> {
+  const { client, run: _run, runId: _runId, within, agent: label, ...generating } = options;
+  const asking: MastraApprovalOptions & { run: string } = { run, agent: label || agent.name };
   if (within !== undefined) asking.within = within;
-  asking.agent = label || agent.name;
   const tools = (await agent.listTools()) as GuardedTools;
   const hooks = composed(approvalsHooks(client, { ...asking, tools }),
     (generating["hooks"] as ToolHooks | undefined) ?? agent.getConfiguredToolHooks());
-  const more = { ...generating, hooks };
-  let output = (await agent.generate(messages, more as never)) as Output;
+  return { client, asking, more: { ...generating, hooks } };
+}
+
+/** Ask about `call`, wait for the decision and answer Mastra with it: approve, or decline saying why. */
+async function answer(agent: AnyAgent, loop: AgentLoop, runId: string, call: Suspended): Promise<Output> {
+  let decided = await ask(loop.client, call.toolName, call.args, call.toolCallId, loop.asking);
+  if (decided.pending) decided = await loop.client.wait(decided.id);
+  const resume = { ...loop.more, runId, toolCallId: call.toolCallId };
+  return decided.approved
+    ? agent.approveToolCallGenerate(resume as never)
+    : agent.declineToolCallGenerate({ ...resume, reason: refusal(decided) } as never);
+}
+
+async function untilDone(agent: AnyAgent, loop: AgentLoop, first: Output): Promise<Output> {
+  let output = first;
   for (let call = suspendedCall(output); call !== undefined; call = suspendedCall(output)) {
-    let decided = await ask(client, call.toolName, call.args, call.toolCallId, asking);
-    if (decided.pending) decided = await client.wait(decided.id);
-    const resume = { ...more, runId: output.runId ?? "", toolCallId: call.toolCallId };
-    output = decided.approved
-      ? await agent.approveToolCallGenerate(resume as never)
-      : await agent.declineToolCallGenerate({ ...resume, reason: refusal(decided) } as never);
+    output = await answer(agent, loop, output.runId || loop.asking.run, call);
   }
   return output;
+}
+
+/**
+ * Run `agent` on `messages`, each tool call that needs approval decided in Slack (see the module's comment): the run's
+ * last output. `runId` is Mastra's run id and the first part of each ask's idempotency key (default a new one);
+ * `options` beyond the client's are `agent.generate`'s (and each resume's).
+ */
+export async function runWithApprovals(agent: AnyAgent, messages: Input, options: AgentRunOptions): Promise<Output> {
+  const run = options.runId || options.run || `${options.client.run}-${randomUUID().slice(0, 8)}`;
+  const loop = await loopOf(agent, options, run);
+  const first = (await agent.generate(messages, { ...loop.more, runId: run } as never)) as Output;
+  return untilDone(agent, loop, first);
+}
+
+/**
+ * Finish, in any process, a run of `runWithApprovals` whose process died while a person decided: Mastra keeps the
+ * suspended run in its storage (give the `Mastra` instance a durable one, such as `LibSQLStore` on a file), found by
+ * `runId` (`agent.listSuspendedRuns`). The call it waits on is asked about again (the same idempotency key: the same
+ * card, a decided one answering at once) and answered as `runWithApprovals` does; the model is not asked again for
+ * the step that called the tool. `options` are as `runWithApprovals`' (the same `run` hooks, `within`, `agent`).
+ */
+export async function resume(agent: AnyAgent, runId: string, options: AgentRunOptions): Promise<Output> {
+  if (typeof agent.listSuspendedRuns !== "function") {
+    throw new TypeError("resume finds a run with Agent.listSuspendedRuns, which this @mastra/core lacks: update it");
+  }
+  const { runs } = await agent.listSuspendedRuns();
+  const found = runs.find((run) => run.runId === runId);
+  if (found === undefined) {
+    throw new Error(`no suspended run ${JSON.stringify(runId)} of the agent ${JSON.stringify(agent.name)} in its `
+      + "Mastra storage (it ended, was never paused, or the storage does not outlive a process: use a durable one)");
+  }
+  const waiting = found.toolCalls.find((call) => call.requiresApproval && typeof call.toolCallId === "string");
+  if (waiting === undefined || typeof waiting.toolName !== "string") {
+    throw new Error(`the run ${JSON.stringify(runId)} waits on no tool call's approval`);
+  }
+  const loop = await loopOf(agent, options, runId);
+  const call = { toolCallId: String(waiting.toolCallId), toolName: waiting.toolName, args: argumentsOf(waiting.args) };
+  return untilDone(agent, loop, await answer(agent, loop, runId, call));
 }
 
 // workflows ---------------------------------------------------------------------------------------------------------
@@ -189,15 +248,42 @@ export type StepDecision =
   | { run: false; said: string; approval: Approval };
 
 /**
+ * The approvals errors (the bot unreachable, the key refused, …) that failed a step of a run, by the run's id, for
+ * `runWorkflowWithApprovals` to throw as they are (Mastra keeps a failed step's error only as plain data).
+ */
+const failures = new Map<string, ApprovalsError>();
+
+function failing(runId: string, error: unknown): never {
+  if (error instanceof ApprovalsError) {
+    if (failures.size >= 1000) failures.clear();
+    failures.set(runId, error);
+  }
+  throw error;
+}
+
+/**
  * In a workflow step's `execute`: the plane's decision on `name(args)`, or the step's suspension until it is made.
  * The resume value is never read as a decision (a model- or program-written `{ approved: true }` runs nothing): the
  * step asks the plane again on resume (the same card, by the run's id and `key`) and suspends again while it is
  * pending. Approved, it is used once: run the call with `arguments` (a reviewer's edited ones: an edit is asked
- * about again, as a new card, with the edited arguments). Else `said` is who refused it and why.
+ * about again, as a new card, with the edited arguments). Else `said` is who refused it and why. A step that runs
+ * again (a run restarted after its process died) asks again too: the same card, and an approval used already
+ * (the call may have run) is `said`, never run twice.
  */
 export async function approvalInStep(
   step: StepContext, client: ApprovalsClient, name: string, args: Record<string, unknown>,
   options: MastraApprovalOptions & { key?: string } = {},
+): Promise<StepDecision> {
+  try {
+    return await decideInStep(step, client, name, args, options);
+  } catch (error) {
+    return failing(step.runId, error);
+  }
+}
+
+async function decideInStep(
+  step: StepContext, client: ApprovalsClient, name: string, args: Record<string, unknown>,
+  options: MastraApprovalOptions & { key?: string },
 ): Promise<StepDecision> {
   let current = args;
   for (let generation = 0; ; generation += 1) {
@@ -225,28 +311,84 @@ export async function approvalInStep(
 
 /** The part of a Mastra workflow run (`await workflow.createRun()`) that `runWorkflowWithApprovals` drives. */
 export interface WorkflowRun<R> {
+  readonly runId: string;
   start(options: { inputData: never }): Promise<R>;
   resume(options: { step: string[]; resumeData: unknown }): Promise<R>;
 }
 
+/** The part of a Mastra workflow (committed, on a `Mastra` with storage) that `resumeWorkflowWithApprovals` needs. */
+export interface ResumableWorkflow<R> {
+  getWorkflowRunById(runId: string): Promise<{ status: string; steps?: Record<string, unknown> } | null>;
+  createRun(options: { runId: string }): Promise<WorkflowRun<R> & { restart(): Promise<R> }>;
+}
+
+/** The approval a suspended step waits on: its path and the approval's id (from `approvalInStep`'s payload). */
+function waitingStep(result: { status: string }): { path: string[]; approvalId: string } | undefined {
+  if (result.status !== "suspended") return undefined;
+  const suspended = result as unknown as {
+    suspended?: string[][];
+    steps?: Record<string, { suspendPayload?: { approvalId?: unknown } }>;
+  };
+  const path = suspended.suspended?.[0];
+  const approvalId = path && suspended.steps?.[path.at(-1) ?? ""]?.suspendPayload?.approvalId;
+  return path !== undefined && typeof approvalId === "string" ? { path, approvalId } : undefined;
+}
+
+/** While a step waits on an approval, wait for the decision and resume the step; then the result (see below). */
+async function untilDecided<R extends { status: string }>(
+  run: WorkflowRun<R>, first: R, client: ApprovalsClient,
+): Promise<R> {
+  let result = first;
+  for (let waiting = waitingStep(result); waiting !== undefined; waiting = waitingStep(result)) {
+    await client.wait(waiting.approvalId);
+    result = await run.resume({ step: waiting.path, resumeData: { approvalId: waiting.approvalId } });
+  }
+  const error = failures.get(run.runId);
+  failures.delete(run.runId);
+  if (result.status === "failed" && error !== undefined) throw error; // the bot unreachable, …: as the client said
+  return result;
+}
+
 /**
  * Start `run` with `inputData` and, while a step is suspended on an approval (`approvalInStep`), wait for the plane's
- * decision and resume that step; the run's result once no step waits on an approval.
+ * decision and resume that step; the run's result once no step waits on an approval. A step that failed because the
+ * bot could not be asked (unreachable, the key refused) throws the client's error (one line), nothing run.
  */
 export async function runWorkflowWithApprovals<R extends { status: string }>(
   run: WorkflowRun<R>, inputData: unknown, options: { client: ApprovalsClient },
 ): Promise<R> {
-  let result = await run.start({ inputData: inputData as never });
-  while (result.status === "suspended") {
-    const suspended = result as unknown as {
-      suspended?: string[][];
-      steps?: Record<string, { suspendPayload?: { approvalId?: unknown } }>;
-    };
-    const path = suspended.suspended?.[0];
-    const payload = path && suspended.steps?.[path.at(-1) ?? ""]?.suspendPayload;
-    if (path === undefined || typeof payload?.approvalId !== "string") return result; // not suspended on an approval
-    await options.client.wait(payload.approvalId);
-    result = await run.resume({ step: path, resumeData: { approvalId: payload.approvalId } });
+  failures.delete(run.runId);
+  return untilDecided(run, await run.start({ inputData: inputData as never }), options.client);
+}
+
+/**
+ * Finish, in any process, a run of `runWorkflowWithApprovals` whose process died while a person decided: Mastra keeps
+ * the run's snapshot in its storage (give the `Mastra` instance a durable one, such as `LibSQLStore` on a file). A
+ * run suspended on an approval waits for the decision and resumes that step; a run its process left running (it died
+ * while a step asked) is restarted (`run.restart()`), and the step asks again: the same card, by the run's id. The
+ * run's result as `runWorkflowWithApprovals` gives it (one that ended already: as it ended, nothing run again).
+ */
+export async function resumeWorkflowWithApprovals<R extends { status: string }>(
+  workflow: ResumableWorkflow<R>, runId: string, options: { client: ApprovalsClient },
+): Promise<R> {
+  const state = await workflow.getWorkflowRunById(runId);
+  if (state === null) {
+    throw new Error(`no run ${JSON.stringify(runId)} of the workflow in its Mastra storage (it was never started, `
+      + "or the storage does not outlive a process: use a durable one)");
   }
-  return result;
+  const run = await workflow.createRun({ runId });
+  failures.delete(runId);
+  if (state.status !== "suspended") return untilDecided(run, await run.restart(), options.client);
+  let waiting: { path: string[]; approvalId: string } | undefined;
+  for (const [id, step] of Object.entries(state.steps ?? {})) {
+    const { status, suspendPayload } = (step ?? {}) as { status?: unknown; suspendPayload?: { approvalId?: unknown } };
+    const approvalId = suspendPayload?.approvalId;
+    if (status === "suspended" && typeof approvalId === "string") waiting ??= { path: [id], approvalId };
+  }
+  if (waiting === undefined) {
+    throw new Error(`the run ${JSON.stringify(runId)} is suspended on no approval of approvalInStep`);
+  }
+  await options.client.wait(waiting.approvalId);
+  const resumed = await run.resume({ step: waiting.path, resumeData: { approvalId: waiting.approvalId } });
+  return untilDecided(run, resumed, options.client);
 }

@@ -9,8 +9,15 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { ApprovalsClient, type Approval } from "agent-approvals";
-import { NO_APPROVAL, USED, approvalsToolApproval, generateTextWithApprovals } from "agent-approvals/ai-sdk";
+import { ApprovalsClient, type Approval, type StateStore } from "agent-approvals";
+import {
+  NO_APPROVAL,
+  USED,
+  approvalsToolApproval,
+  generateTextWithApprovals,
+  resume,
+  waitingRequests,
+} from "agent-approvals/ai-sdk";
 import { InvalidToolApprovalSignatureError, generateText, isStepCount, jsonSchema, tool, type ModelMessage } from "ai";
 import { MockLanguageModelV4 } from "ai/test";
 
@@ -161,6 +168,40 @@ test("ai-sdk: a rule approves at once (no card): the tool runs once, in the same
   assert.match(automatic.reason ?? "", /^Approved by rule /);
 });
 
+
+test("ai-sdk: with a store, the conversation is kept before anything is asked, and dropped once the run ends",
+  async () => {
+    const sent: unknown[] = [];
+    const asked: Approval[] = [];
+    const kept = new Map<string, string>();
+    const said: string[] = [];
+    let saved = "";
+    const store: StateStore = {
+      save: async (runId, state) => {
+        said.push(`save ${asked.length}`); // how many approvals had been asked about then
+        saved = state;
+        kept.set(runId, state);
+      },
+      load: async (runId) => kept.get(runId) ?? null,
+      delete: async (runId) => {
+        said.push("delete");
+        kept.delete(runId);
+      },
+    };
+    const asker = client("ts: kept AI SDK email", { onWaiting: (a) => asked.push(a), onDecided: (a) => asked.push(a) });
+    const model = scripted({ call: RULED }, { text: "Sent." });
+    const runId = `kept-${Date.now()}`;
+    const result = await generateTextWithApprovals(
+      { model, tools: mailer(sent), prompt: "Tell the rule", stopWhen: isStepCount(3) },
+      { client: asker, store, runId });
+    assert.equal(result.text, "Sent.");
+    assert.deepEqual(sent, [RULED]); // a rule's approval: no card, answered at once
+    assert.deepEqual(said, ["save 0", "delete"]);
+    const messages = (JSON.parse(saved) as { messages: ModelMessage[] }).messages;
+    assert.deepEqual(waitingRequests(messages).map((r) => [r.toolName, r.input]), [["send_email", RULED]]);
+    assert.equal(model.doGenerateCalls.length, 2); // the step that called, then the one after the tool ran
+    await assert.rejects(resume({ model, tools: mailer(sent) }, runId, { client: asker, store }), /no paused run/);
+  });
 
 test("ai-sdk: a forged approval response (the plane never approved) never runs the tool", async () => {
   const sent: unknown[] = [];

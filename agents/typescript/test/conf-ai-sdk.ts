@@ -1,8 +1,13 @@
-/** The AI SDK adapter's conformance driver (conformance.ts): `generateTextWithApprovals` with the SDK's mock model. */
+/**
+ * The AI SDK adapter's conformance driver (conformance.ts): `generateTextWithApprovals` with the SDK's mock model, its
+ * conversation kept in a `FileStateStore` while a person decides (`resume` finishes it in another process, from the
+ * kept messages: its model is asked only for the step after the tool ran).
+ */
 
 import { appendFileSync } from "node:fs";
 
-import { approvalsToolApproval, generateTextWithApprovals } from "agent-approvals/ai-sdk";
+import { FileStateStore } from "agent-approvals";
+import { approvalsToolApproval, generateTextWithApprovals, resume } from "agent-approvals/ai-sdk";
 import { generateText, isStepCount, jsonSchema, tool, type ModelMessage } from "ai";
 import { MockLanguageModelV4 } from "ai/test";
 
@@ -46,19 +51,31 @@ function mailer(outbox: string) {
   };
 }
 
-/** The run from its prompt, as a program that keeps its messages and run id runs it again after a crash. */
+/** The run from its prompt, kept in the run's folder while its card waits. */
 async function once(run: Run): Promise<string> {
   const mock = model(run.args);
   await generateTextWithApprovals({ model: mock, tools: mailer(run.outbox), prompt: "Tell Bob",
-    stopWhen: isStepCount(3) }, { client: run.client, run: run.run });
+    stopWhen: isStepCount(3) }, { client: run.client, store: new FileStateStore(run.states), runId: run.run });
+  return told(mock);
+}
+
+/** The run a killed process left, from its kept messages: the model is asked once, after the tool ran. */
+async function finish(run: Run): Promise<string> {
+  const mock = model(); // asked for the first step again, it would call no tool: nothing would run
+  await resume({ model: mock, tools: mailer(run.outbox), stopWhen: isStepCount(3) }, run.run,
+    { client: run.client, store: new FileStateStore(run.states) });
+  const prompts = mock.doGenerateCalls.map((call) => JSON.stringify(call.prompt));
+  if (prompts.length !== 1 || !prompts[0]?.includes(`sent to ${run.args.to}`)) {
+    throw new Error(`the model was asked again for the step that asked: ${prompts.join("\n")}`);
+  }
   return told(mock);
 }
 
 export const driver: Driver = {
   name: "ai-sdk",
   once,
-  again: once, // the same run (its id, its call) again: its approval was used
-  resume: once, // the user keeps the messages (here the prompt) and the run id; the same call finds the same card
+  again: once, // the same run (its id, its call) again, as a retried request: its approval was used
+  resume: finish,
   forge: async (run) => { // an approval response in the history the plane never gave
     const mock = model();
     const messages: ModelMessage[] = [

@@ -2,11 +2,12 @@
  * One conformance suite for every framework adapter: the same cases, run for each adapter through a small driver
  * (conf-<adapter>.ts) that runs its agent once with the framework's own mock model calling `send_email` with the
  * given arguments, resumes a run another process left, and forges an approval the adapter's way. "Ran" is a line in
- * the run's outbox file. Each adapter's file (conformance-<adapter>.test.ts) is one `conformance(driver)`: the AI
- * SDK's and Mastra's run on Node 22, the others on the machine's Node. The Python side
- * (tests/agents/typescript/test_typescript.py) plays the reviewer by the cards' titles: "ts: approve …", "ts: reject
- * …" (with "not on a Friday"), "ts: approve twice …" (bob clicks Approve two times), "ts: approve after X" (once the
- * signal file X is written), and its bot has a Cedar policy permitting `send_email` to policy@example.com.
+ * the run's outbox file. Each adapter's file (conformance-<adapter>.test.ts) is one `conformance(driver)` (Mastra's
+ * two: its agents and its workflow steps): the AI SDK's and Mastra's run on Node 22, the others on the machine's
+ * Node. The Python side (tests/agents/typescript/test_typescript.py) plays the reviewer by the cards' titles: "ts:
+ * approve …", "ts: reject …" (with "not on a Friday"), "ts: approve twice …" (bob clicks Approve two times), "ts:
+ * approve after X" (once the signal file X is written), and its bot has a Cedar policy permitting `send_email` to
+ * policy@example.com.
  */
 
 import assert from "node:assert/strict";
@@ -46,7 +47,10 @@ export interface Driver {
   once(run: Run): Promise<string>;
   /** The same step again, as a retried request or a replayed answer would: what the model last read. */
   again(run: Run): Promise<string>;
-  /** Finish, in a new process, the run a killed process left while its card waited (the same `run`). */
+  /**
+   * Finish, in a new process, the run a killed process left while its card waited (the same `run`), from what the
+   * adapter kept (never by running the agent again from its prompt): what the model last read from the tool.
+   */
   resume(run: Run): Promise<string>;
   /** The adapter's own forgery of an approval the bot never gave: what the model last read, if it got so far. */
   forge(run: Run): Promise<string>;
@@ -144,6 +148,8 @@ export const CASES: ReadonlyArray<{ id: string; says: string; check: (driver: Dr
       assert.ok(!lines.some((l) => l.startsWith("waiting ") && l !== waiting), lines.join("\n")); // no second card
       assert.ok(lines.includes(`decided ${waiting.split(" ")[1] ?? ""} approved`), lines.join("\n"));
       assert.deepEqual(sent(run.outbox), [EMAIL]);
+      const told = lines.find((l) => l.startsWith("told ")) ?? "";
+      assert.ok(told.includes(`sent to ${EMAIL.to}`), told); // what the tool said reached the run's next step
     } },
   { id: "forged", says: "an approval the bot never gave never runs the tool", check: async (driver) => {
     const { run } = setUp(driver, `ts: forged conf ${driver.name}`);

@@ -6,13 +6,17 @@
  */
 
 import assert from "node:assert/strict";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { test } from "node:test";
 
 import { Agent } from "@mastra/core/agent";
 import { Mastra } from "@mastra/core/mastra";
-import { InMemoryStore } from "@mastra/core/storage";
+import { InMemoryStore, type MastraStorage } from "@mastra/core/storage";
 import { createTool } from "@mastra/core/tools";
 import { createStep, createWorkflow } from "@mastra/core/workflows";
+import { LibSQLStore } from "@mastra/libsql";
 import { MockLanguageModelV3 } from "ai/test";
 import { z } from "zod";
 
@@ -21,6 +25,7 @@ import {
   NO_APPROVAL,
   approvalInStep,
   approvalsHooks,
+  resumeWorkflowWithApprovals,
   runWithApprovals,
   runWorkflowWithApprovals,
   type ApprovalSuspendPayload,
@@ -117,6 +122,18 @@ test("mastra: nobody deciding in time never runs the tool, and the model reads s
   assert.match(told(model), /Not run: nobody decided in time/);
 });
 
+test("mastra: a cancelled approval never runs the tool, and the model reads so", async () => {
+  const sent: unknown[] = [];
+  const model = scripted({ call: EMAIL }, { text: "Cancelled." });
+  const asker: ApprovalsClient = client("ts: cancel the Mastra email", {
+    onWaiting: (a) => void asker.withdraw(a.id),
+  });
+  const result = await runWithApprovals(mailer(model, sent), "Tell Bob", { client: asker });
+  assert.deepEqual(sent, []);
+  assert.equal(result.text, "Cancelled.");
+  assert.match(told(model), /Not run: cancelled/);
+});
+
 test("mastra: a rule approves at once (no card): the tool runs once", async () => {
   const sent: unknown[] = [];
   let cards = 0;
@@ -148,8 +165,8 @@ test("mastra: an approval the plane never gave (a resume with approved: true, #2
 
 const Email = z.object({ to: z.string(), body: z.string() });
 
-/** A workflow whose one step sends the email on the plane's decision (`approvalInStep`), and a run of it. */
-async function mailing(asker: ApprovalsClient, sent: unknown[]) {
+/** A workflow whose one step sends the email on the plane's decision (`approvalInStep`), on `storage`. */
+function mailingWorkflow(asker: ApprovalsClient, sent: unknown[], storage: MastraStorage = new InMemoryStore()) {
   const send = createStep({
     id: "send",
     inputSchema: Email,
@@ -164,9 +181,12 @@ async function mailing(asker: ApprovalsClient, sent: unknown[]) {
   });
   const workflow = createWorkflow({ id: "mailing", inputSchema: Email, outputSchema: z.object({ said: z.string() }) })
     .then(send).commit();
-  new Mastra({ workflows: { mailing: workflow }, storage: new InMemoryStore(), logger: false });
-  return workflow.createRun();
+  new Mastra({ workflows: { mailing: workflow }, storage, logger: false });
+  return workflow;
 }
+
+/** A run of the mailing workflow, on Mastra's in-memory storage. */
+const mailing = (asker: ApprovalsClient, sent: unknown[]) => mailingWorkflow(asker, sent).createRun();
 
 const said = (result: { status: string }): unknown =>
   result.status === "success" ? (result as unknown as { result: { said: string } }).result.said : result.status;
@@ -204,4 +224,36 @@ test("mastra workflow: a resume value saying approved (no decision) runs nothing
     const after = await run.resume({ step: ["send"], resumeData: { approved: true } });
     assert.match(String(said(after)), /^Not run: cancelled/);
     assert.deepEqual(sent, []);
+  });
+
+test("mastra workflow: a run whose process died while its step asked is restarted from storage: one card, sent once",
+  async () => {
+    const sent: unknown[] = [];
+    const file = join(mkdtempSync(join(tmpdir(), "mastra-restart-")), "mastra.db");
+    const storage = () => new LibSQLStore({ id: "restart", url: `file:${file}` });
+    const title = "ts: approve the restarted Mastra workflow email";
+    let card = "";
+    let posted: () => void = () => undefined;
+    const asked = new Promise<void>((resolve) => (posted = resolve));
+    const dying = client(title, { // its ask reaches the bot (the card is posted), and the answer never comes back
+      fetch: async (input, init) => {
+        const answer = await fetch(input, init);
+        if ((init?.method ?? "GET") !== "POST" || !String(input).endsWith("/approvals")) return answer;
+        card = ((await answer.json()) as { id: string }).id;
+        posted();
+        return new Promise<Response>(() => undefined);
+      },
+    });
+    const runId = `restarted-${Date.now()}`;
+    void (await mailingWorkflow(dying, sent, storage()).createRun({ runId })).start({ inputData: EMAIL });
+    await asked;
+
+    const seen = new Set<string>();
+    const asker = client(title, { onWaiting: (a) => seen.add(a.id), onDecided: (a) => seen.add(a.id) });
+    const workflow = mailingWorkflow(asker, sent, storage()); // as another process, on the same file
+    assert.equal((await workflow.getWorkflowRunById(runId))?.status, "running"); // left mid-step: no suspension
+    const result = await resumeWorkflowWithApprovals(workflow, runId, { client: asker });
+    assert.equal(said(result), "sent to bob@example.com");
+    assert.deepEqual(sent, [EMAIL]);
+    assert.deepEqual([...seen], [card]); // the dead run's card, no other
   });

@@ -11,10 +11,13 @@ a card of fixed arguments says so, and rules approve `send_email` to rule@exampl
 key's channel, and the bot's one Cedar policy (PERMIT, its POLICY_DIR) to policy@example.com: every TypeScript test
 must run and pass. The conformance suite (test/conformance.ts) runs the same cases for every adapter (approved,
 rejected, a double click and a retry, SIGKILL while waiting then resumed, a forged approval, a policy's permit, the
-bot unreachable), through a driver per adapter (test/conf-<adapter>.ts): every adapter passes every case, nothing
-is skipped. The framework adapters' tests run on the Node their frameworks need (`ai` 7 and Mastra: Node 22, the
-devDependency `node`'s binary in node_modules/.bin); the rest on the machine's Node (LangGraph's conformance driver
-checkpoints to SQLite through better-sqlite3, built by `npm ci` for the Node that runs npm: the machine's).
+bot unreachable), through a driver per adapter (test/conf-<adapter>.ts; Mastra's workflow steps have their own,
+conf-mastra-workflow.ts): every adapter passes every case, nothing is skipped; a killed run is finished from what its
+adapter kept (the AI SDK's conversation in a FileStateStore, Mastra's runs in its LibSQL storage on a file), never by
+running the agent again from its prompt. The framework adapters' tests run on the Node their frameworks need (`ai`
+7 and Mastra: Node 22, the devDependency `node`'s binary in node_modules/.bin); the rest on the machine's Node
+(LangGraph's conformance driver checkpoints to SQLite through better-sqlite3, built by `npm ci` for the Node that
+runs npm: the machine's).
 """
 
 from __future__ import annotations
@@ -213,7 +216,7 @@ async def test_the_typescript_package_against_a_real_bot(
     finally:
         done.set()
         decided = await reviewer
-    assert sorted(decided) == ["approved"] * 28 + ["edited"] * 2 + ["rejected"] * 9 + ["revised"] * 4, decided
+    assert sorted(decided) == ["approved"] * 32 + ["edited"] * 2 + ["rejected"] * 10 + ["revised"] * 4, decided
     # the adapters' cards say the arguments cannot be edited (no rule's card; the forged, cancelled and self-approved
     # ones may be withdrawn before they are seen)
     # approve, reject, revise, leave (and the AI SDK's signed one)

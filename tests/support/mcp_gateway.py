@@ -183,5 +183,5 @@ def alive(pid: int) -> bool:
         return False
     try:
         return "zombie" not in Path(f"/proc/{pid}/status").read_text()
-    except FileNotFoundError:  # reaped since os.kill
+    except (FileNotFoundError, ProcessLookupError):  # reaped since os.kill (or between the file's open and its read)
         return False

@@ -9,9 +9,11 @@ or a wrong key, is one line on standard error and exit status 1. The AI SDK and 
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
 import os
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -40,11 +42,23 @@ def page_program(example: str) -> str:
     return str(found[0][1])
 
 
-@pytest.fixture(scope="module")
-def programs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The examples and the pages' programs (page-<framework>.js), compiled."""
+@pytest.fixture(scope="session")
+def programs(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
+    """The examples and the pages' programs (page-<framework>.js), compiled once per test session: with xdist, the
+    first test process to need them compiles them in the session's shared folder while the others wait on its lock
+    (each `tsc` of the frameworks' types costs the whole machine tens of seconds of CPU)."""
     pages = {f"page-{example}.ts": page_program(example) for example in FRAMEWORKS}
-    return build_examples(tmp_path_factory.mktemp("ts-examples"), pages)
+    if worker_id == "master":  # no xdist: this process's own folder
+        return build_examples(tmp_path_factory.mktemp("ts-examples"), pages)
+    shared = tmp_path_factory.getbasetemp().parent / "ts-examples"  # the session's, shared by its test processes
+    with (shared.parent / "ts-examples.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (shared / "built").exists():
+            shutil.rmtree(shared, ignore_errors=True)
+            shared.mkdir()
+            build_examples(shared, pages)
+            (shared / "built").touch()
+    return shared / "dist"
 
 
 def command(programs: Path, example: str, program: str = "") -> list[str]:

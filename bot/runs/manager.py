@@ -68,6 +68,7 @@ class _RunState:
     last_decision: Decision | None = None
     last_proposal: str = ""
     adopted_elsewhere: bool = False  # another worker continues this run: stop quietly
+    cancelled: Decision | None = None  # an approval of the run was cancelled: the run ends cancelled, quietly
 
 
 @dataclass(frozen=True)
@@ -229,6 +230,9 @@ class RunManager:
             if state.adopted_elsewhere:
                 log.info("run %s continues on another worker", run.id, extra={"run_id": run.id})
                 return
+            if state.cancelled is not None:  # AutoGen wraps the input function's ApprovalCancelled in RuntimeErrors
+                await self._end(state, status="cancelled", reason=state.cancelled.feedback or "cancelled")
+                return
             log.exception("run %s failed", run.id, extra={"run_id": run.id})
             await self._end(state, status="failed", reason=redact(_short_reason(exc), self._secrets))
         finally:
@@ -257,6 +261,7 @@ class RunManager:
             cancelled = Decision(request.approval_id, "cancelled", decided_by="system", feedback="taken over")
             raise ApprovalCancelled(cancelled) from None
         if decision.outcome == "cancelled":
+            state.cancelled = decision  # whoever cancelled it (the run's cancel, often before its token is) ends the run
             return decision
         return self._took(state, decision, request.proposal)
 

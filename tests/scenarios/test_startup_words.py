@@ -18,9 +18,9 @@ from bot.core.key_files import ensure_keys_file
 from bot.core.logs import redis_where
 from bot.core.settings import DEFAULT_REDIS_URL
 from bot.devslack.server import SlackStandIn
-from bot.store import connect
-from tests.conftest import bot_env, free_port, reply_text, start_redis
-from tests.support.cluster import Cluster, command_on, run_with_card
+from bot.store import Store, connect
+from tests.conftest import ALICE, bot_env, free_port, reply_text, start_redis
+from tests.support.cluster import Cluster, command_on, run_status, run_with_card
 from tests.support.hitl import until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -139,6 +139,26 @@ async def test_cancelling_a_run_is_one_line_not_autogen_tracebacks(slack: SlackS
     log = worker.log.read_text()
     assert len(said) == 1 and said[0].endswith(f"run {run_id} cancelled by U0ALICE (1 pending approval cancelled)"), log
     assert "Traceback" not in log and " ERROR " not in log, log
+
+
+async def test_a_runs_approval_cancelled_before_its_run_is_the_run_cancelled_in_one_line(
+    slack: SlackStandIn, cluster: Cluster, store: Store
+) -> None:
+    """`/agent cancel` cancels the run's approvals, then its team: the approval's waiter may hear first, and AutoGen
+    then raises its input function's `ApprovalCancelled` wrapped in `RuntimeError`s with no cause (CI saw it once
+    as "run … failed" and a traceback). Made certain here: the approval alone is cancelled, its run's token never."""
+    worker = await cluster.start()
+    run_id, _ = await run_with_card(slack, worker)
+    [approval] = [a for a in await store.approvals.of_run(run_id) if a.pending]
+    cancelled = await store.approvals.decide(approval.id, outcome="cancelled", by=ALICE, feedback="withdrawn")
+    assert cancelled.status == "ok"
+    await run_status(store, run_id, "cancelled")
+    run = await store.runs.get(run_id)
+    assert run is not None and run.reason == "withdrawn", run
+    worker.process.send_signal(signal.SIGTERM)
+    await asyncio.to_thread(worker.process.wait, 90)
+    log = worker.log.read_text()
+    assert "Traceback" not in log and " ERROR " not in log and "failed" not in log, log
 
 
 def test_with_redis_url_unset_the_default_is_named() -> None:

@@ -261,7 +261,7 @@ class RunManager:
             cancelled = Decision(request.approval_id, "cancelled", decided_by="system", feedback="taken over")
             raise ApprovalCancelled(cancelled) from None
         if decision.outcome == "cancelled":
-            state.cancelled = decision  # whoever cancelled it (the run's cancel, often before its token is) ends the run
+            state.cancelled = decision  # the run is over (its cancel, often before its token is cancelled)
             return decision
         return self._took(state, decision, request.proposal)
 

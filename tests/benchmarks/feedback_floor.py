@@ -16,14 +16,19 @@ the reviewer in this process, answering every Web API call at once and noting wh
   human's turn of the same AutoGen team (its own replay model), whose next draft's card it posts. What any bot
   hosting this team must do; what ours adds beyond it is the plane's own (the decision stored and taken once, the
   checkpoint, the chain, the audit).
+* Bolt floor: the agent floor as a Slack developer writes the bot (`floor_bots.BoltFloorBot`): slack-bolt's
+  `AsyncApp` on its own aiohttp server (`AsyncApp.web_app`), in a process of its own with its own Slack client,
+  the same team; a `view` listener acks the submission and answers the human's turn. Still no Redis, checkpoint,
+  record or audit.
 
 One of each per round, in a rotated order (`common.interleaved`), after warm-up rounds. The stand-in stamps a call
 with `time.perf_counter()` (CLOCK_MONOTONIC on Linux: one clock across processes) before it reads it, so its own
 Block Kit checks do not count. `p50_x_floor`: ours p50 / floor p50 (#52's goal: well under 2x); `p99_x_floor` the
-same at p99; `p50_x_agent_floor`, `p99_x_agent_floor` against the agent floor. `worker_cpu_ms_p50`: the worker
-process's CPU time (`time.process_time`, read just before and after each timed part: each includes one control
-request) per round, what a busy machine's waits do not inflate. `--trace`: the medians of ours' stages
-(path_trace.py), in a run of its own (its stamps cost a little).
+same at p99; `p50_x_agent_floor`, `p99_x_agent_floor` against the agent floor, `p50_x_bolt_floor`,
+`p99_x_bolt_floor` against the Bolt floor. `worker_cpu_ms_p50`: the CPU time of the process that served each
+(`time.process_time`, read just before and after each timed part: each includes one control request) per round,
+what a busy machine's waits do not inflate (the worker's; the Bolt floor's own process's). `--trace`: the medians
+of ours' stages (path_trace.py), in a run of its own (its stamps cost a little).
 
     python tests/benchmarks/feedback_floor.py [--revisions 40] [--profile DIR] [--trace] [--out FILE]
     python tests/benchmarks/feedback_floor.py --small      # CI: 6 rounds after 2 of warm-up (~6 s)
@@ -53,6 +58,7 @@ from tests.conftest import ALICE, APPROVALS, BOB, BOT_TOKEN, SALES, SIGNING_SECR
 
 FLOOR_CHANNEL = "C0RANDOM"  # where the floor bot posts (not #approvals, where the run's cards are counted)
 AGENT_FLOOR_CHANNEL = "C0GENERAL"  # and the agent floor
+BOLT_FLOOR_CHANNEL = "D0CAROL"  # and the Bolt floor (Carol's DM with the bot: she has no part in the run)
 TASK = "Draft an email to our vendor asking for 10% off the Q2 order"
 WARMUP = 2
 PROFILER = "pyinstrument"  # or "cprofile" (CPU time, by function)
@@ -118,8 +124,10 @@ async def measure(revisions: int, profile: Path | None, trace: bool = False) -> 
                                          "model_config": str(model), "floor_bot_channel": FLOOR_CHANNEL,
                                          "agent_floor_channel": AGENT_FLOOR_CHANNEL, "trace": trace},
                               log_dir=tmp)
+    bolt = await Proc.start("floor_bot", {"api_url": slack.api_url, "channel": BOLT_FLOOR_CHANNEL}, log_dir=tmp)
     slack.events_url = worker.info["events_url"]
     floor_bot_url, agent_floor_url = str(worker.info["floor_bot_url"]), str(worker.info["agent_floor_url"])
+    bolt_floor_url = str(bolt.info["url"])
     cards = 0
     timed: list[tuple[float, float]] = []  # (sent, came) of ours, for the trace
 
@@ -129,10 +137,11 @@ async def measure(revisions: int, profile: Path | None, trace: bool = False) -> 
             return posted[-1] if len(posted) > seen and posted[-1] in card_of(slack, pending=True) else None
         return found
 
-    cpu: dict[str, list[float]] = {"ours": [], "floor": [], "agent_floor": []}  # the worker's CPU seconds per round
+    # the CPU seconds per round of the process that served it (the worker; the Bolt floor's own)
+    cpu: dict[str, list[float]] = {"ours": [], "floor": [], "agent_floor": [], "bolt_floor": []}
 
-    async def cpu_now() -> float:
-        return float(await worker.call(http, "/cpu"))
+    async def cpu_now(process: Proc = worker) -> float:
+        return float(await process.call(http, "/cpu"))
 
     async def ours() -> float:
         nonlocal cards
@@ -151,18 +160,18 @@ async def measure(revisions: int, profile: Path | None, trace: bool = False) -> 
         timed.append((slack.delivered[-1][0], came))
         return came - slack.delivered[-1][0]
 
-    async def floor_round(url: str, channel: str, series: str) -> float:
+    async def floor_round(url: str, channel: str, series: str, process: Proc = worker) -> float:
         async with http.post(url + "/card", json={"blocks": card_of(slack)[-1].get("blocks") or []}):
             pass
         body = slack.delivered[-1][1]  # the submission the worker got last
         await slack.settled()
-        cpu_before = await cpu_now()
+        cpu_before = await cpu_now(process)
         arrived = slack.expect(posted_in(channel))
         started = time.perf_counter()
         async with http.post(url + "/slack/events", data=body, headers=slack.sign(body)) as response:
             assert response.status == 200, response.status
         came = await asyncio.wait_for(arrived, 30)
-        cpu[series].append(await cpu_now() - cpu_before)
+        cpu[series].append(await cpu_now(process) - cpu_before)
         return came - started
 
     async def floor() -> float:
@@ -171,15 +180,20 @@ async def measure(revisions: int, profile: Path | None, trace: bool = False) -> 
     async def agent_floor() -> float:
         return await floor_round(agent_floor_url, AGENT_FLOOR_CHANNEL, "agent_floor")
 
-    steps: dict[str, Callable[[], Awaitable[float]]] = {"ours": ours, "floor": floor, "agent_floor": agent_floor}
+    async def bolt_floor() -> float:
+        return await floor_round(bolt_floor_url, BOLT_FLOOR_CHANNEL, "bolt_floor", bolt)
+
+    steps: dict[str, Callable[[], Awaitable[float]]] = {"ours": ours, "floor": floor, "agent_floor": agent_floor,
+                                                        "bolt_floor": bolt_floor}
     try:
         started = await slack.send_command(user=ALICE, channel=SALES, text=TASK)
         assert "Started run `" in reply_text(started), reply_text(started)
         await slack.wait_for(pending(0), timeout=30)
-        first = slack.expect(posted_in(AGENT_FLOOR_CHANNEL))
-        async with http.post(agent_floor_url + "/start", json={"config": drafts}):
-            pass
-        await asyncio.wait_for(first, 30)
+        for url, channel in ((agent_floor_url, AGENT_FLOOR_CHANNEL), (bolt_floor_url, BOLT_FLOOR_CHANNEL)):
+            first = slack.expect(posted_in(channel))
+            async with http.post(url + "/start", json={"config": drafts}):
+                pass
+            await asyncio.wait_for(first, 30)
         if profile is not None:
             await worker.call(http, "/profile/start", {"kind": PROFILER, "interval": 0.0005})
         series = await interleaved(steps, revisions, warmup=WARMUP)
@@ -188,11 +202,13 @@ async def measure(revisions: int, profile: Path | None, trace: bool = False) -> 
         await slack.wait_for(pending(cards), timeout=30)  # the last revision's card came whole
         stamps = await worker.call(http, "/trace") if trace else []
     finally:
+        await bolt.stop()
         await worker.stop()
         await http.close()
         await slack.stop()
         stop_redis(redis_server)
-    ours_ms, floor_ms, agent_ms = (summary_ms(series[name]) for name in ("ours", "floor", "agent_floor"))
+    ours_ms, floor_ms, agent_ms, bolt_ms = (summary_ms(series[name])
+                                            for name in ("ours", "floor", "agent_floor", "bolt_floor"))
     return {
         "benchmark": "feedback_floor",
         "machine": machine_info(),
@@ -201,10 +217,13 @@ async def measure(revisions: int, profile: Path | None, trace: bool = False) -> 
         "feedback_to_next_card_ms": ours_ms,
         "floor_bot_ms": floor_ms,
         "agent_floor_ms": agent_ms,
+        "bolt_floor_ms": bolt_ms,
         "p50_x_floor": ours_ms["p50_ms"] / floor_ms["p50_ms"],
         "p99_x_floor": ours_ms["p99_ms"] / floor_ms["p99_ms"],
         "p50_x_agent_floor": ours_ms["p50_ms"] / agent_ms["p50_ms"],
         "p99_x_agent_floor": ours_ms["p99_ms"] / agent_ms["p99_ms"],
+        "p50_x_bolt_floor": ours_ms["p50_ms"] / bolt_ms["p50_ms"],
+        "p99_x_bolt_floor": ours_ms["p99_ms"] / bolt_ms["p99_ms"],
         "worker_cpu_ms_p50": {name: round(statistics.median(kept[WARMUP:]) * 1000, 3) for name, kept in cpu.items()},
         "samples_ms": {name: [round(s * 1000, 3) for s in values] for name, values in series.items()},
         **({"stages_p50_ms": path_trace.stages([tuple(s) for s in stamps], timed[WARMUP:])} if trace else {}),
@@ -224,12 +243,15 @@ def main() -> int:
     print(json.dumps(result, indent=2))
     write_json(result, args.out)
     ours, floor, agent = result["feedback_to_next_card_ms"], result["floor_bot_ms"], result["agent_floor_ms"]
+    bolt = result["bolt_floor_ms"]
     print(f"\nfeedback -> next card, Slack answering at once, {result['revisions']} rounds:"
           f" p50 {ours['p50_ms']:.2f} ms, p99 {ours['p99_ms']:.2f} ms;"
           f" floor bot p50 {floor['p50_ms']:.2f} ms, p99 {floor['p99_ms']:.2f} ms:"
           f" {result['p50_x_floor']:.2f}x at p50, {result['p99_x_floor']:.2f}x at p99;"
           f" agent floor p50 {agent['p50_ms']:.2f} ms, p99 {agent['p99_ms']:.2f} ms:"
-          f" {result['p50_x_agent_floor']:.2f}x at p50, {result['p99_x_agent_floor']:.2f}x at p99")
+          f" {result['p50_x_agent_floor']:.2f}x at p50, {result['p99_x_agent_floor']:.2f}x at p99;"
+          f" Bolt floor p50 {bolt['p50_ms']:.2f} ms, p99 {bolt['p99_ms']:.2f} ms:"
+          f" {result['p50_x_bolt_floor']:.2f}x at p50, {result['p99_x_bolt_floor']:.2f}x at p99")
     used = result["worker_cpu_ms_p50"]
     print("worker CPU per round, p50: " + ", ".join(f"{name} {ms:.2f} ms" for name, ms in used.items()))
     for stage, ms in (result.get("stages_p50_ms") or {}).items():

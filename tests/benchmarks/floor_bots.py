@@ -1,11 +1,13 @@
 """The floor bots of feedback_floor.py, served by a `procs.py worker` process beside its real worker, on its event
 loop, with its Slack client: what any bot must do between a reviewer's feedback and the next card, without the
-agent's turn (`FloorBot`) and with it (`AgentFloorBot`)."""
+agent's turn (`FloorBot`) and with it (`AgentFloorBot`); and the same agent floor as a Slack developer builds a bot,
+with Bolt, in a process of its own (`BoltFloorBot`, served by `procs.py floor_bot`)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -15,7 +17,7 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from tests.benchmarks.common import TASK
-from tests.conftest import SIGNING_SECRET
+from tests.conftest import BOT_TOKEN, SIGNING_SECRET
 
 
 def feedback_of(body: bytes) -> str:
@@ -95,3 +97,35 @@ class AgentFloorBot(FloorBot):
         if self.feedback is not None and not self.feedback.done():
             self.feedback.set_result(feedback_of(body))
         return web.Response()
+
+
+class BoltFloorBot(AgentFloorBot):
+    """The floor bot as a Slack developer builds one, in a process of its own (`procs.py floor_bot`): the agent
+    floor's team and card behind slack-bolt's `AsyncApp` (Slack's own samples' shape: Bolt's aiohttp server, the
+    request's signature verified by Bolt, a `view` listener that acks, then answers the human's turn), with its own
+    Slack client (`AsyncWebClient` at the stand-in). Still nothing the plane adds: no Redis, no checkpoint, no
+    decision record, no audit."""
+
+    def __init__(self, slack: AsyncWebClient, channel: str) -> None:
+        super().__init__(slack, channel)
+        from slack_bolt.async_app import AsyncApp
+
+        self.bolt = AsyncApp(client=slack, token=BOT_TOKEN, signing_secret=SIGNING_SECRET)
+        self.bolt.view("approval_revise_modal")(self.revised)
+
+    def app(self) -> web.Application:
+        app = self.bolt.web_app(path="/slack/events")  # Bolt's own aiohttp server (`AsyncApp.start` serves it)
+        app.router.add_post("/card", self.card)
+        app.router.add_post("/start", self.start)
+        app.router.add_get("/cpu", self.cpu)
+        return app
+
+    async def cpu(self, request: web.Request) -> web.Response:
+        """This process's CPU seconds so far."""
+        return web.json_response(time.process_time())
+
+    async def revised(self, ack: Any, view: dict[str, Any]) -> None:
+        await ack()
+        feedback = str(view["state"]["values"]["feedback"]["feedback_input"]["value"])
+        if self.feedback is not None and not self.feedback.done():
+            self.feedback.set_result(feedback)

@@ -69,7 +69,7 @@ from tests.benchmarks.common import (
     start_floor_server,
     worker_env,
 )
-from tests.benchmarks.floor_bots import AgentFloorBot, FloorBot
+from tests.benchmarks.floor_bots import AgentFloorBot, BoltFloorBot, FloorBot
 from tests.conftest import (
     BOT_TOKEN,
     SIGNING_SECRET,
@@ -473,6 +473,20 @@ async def worker_role(options: dict[str, Any]) -> None:
         await worker.stop()
 
 
+async def floor_bot_role(options: dict[str, Any]) -> None:
+    """feedback_floor.py's Bolt floor bot, alone in its process (floor_bots.BoltFloorBot)."""
+    from slack_sdk.web.async_client import AsyncWebClient
+
+    slack = AsyncWebClient(token=BOT_TOKEN, base_url=str(options["api_url"]).rstrip("/") + "/")
+    bot = BoltFloorBot(slack, channel=str(options["channel"]))
+    runner, url = await serve(bot.app())
+    ready({"url": url, "control_url": url})
+    await stdin_closed()
+    if bot.task is not None:
+        bot.task.cancel()
+    await runner.cleanup()
+
+
 # ------------------------------------------------------------------------------------------------ nudger
 
 
@@ -520,9 +534,9 @@ async def nudger_role(options: dict[str, Any]) -> None:
 
 def main() -> int:
     role, options = sys.argv[1], json.loads(sys.argv[2]) if len(sys.argv) > 2 else {}
-    roles = {"slack": slack_role, "worker": worker_role, "nudger": nudger_role}
+    roles = {"slack": slack_role, "worker": worker_role, "nudger": nudger_role, "floor_bot": floor_bot_role}
     # the event loop `python -m bot` would use (EVENT_LOOP, default: uvloop if installed)
-    if role in ("worker", "nudger"):
+    if role in ("worker", "nudger", "floor_bot"):
         use_event_loop(str(options.get("event_loop") or os.environ.get("EVENT_LOOP") or "auto"))
     asyncio.run(roles[role](options))
     return 0

@@ -31,7 +31,7 @@ from bot.core.records import API_OWNER, ApprovalRecord
 from bot.core.security import secrets_of
 from bot.core.settings import Settings, SettingsError, reveal
 from bot.core.signing import SigningError, SigningKeys, load_signing_keys
-from bot.core.tasks import Background
+from bot.core.tasks import Background, RunsFirst
 from bot.policy.bundle import PolicyBundle, PolicyError
 from bot.policy.engine import PolicyEngine
 from bot.runs.manager import RunManager
@@ -172,9 +172,10 @@ def create_services(settings: Settings, *, worker_id: str | None = None) -> Serv
     metrics = Metrics()
     slack = create_slack_client(settings, metrics)
     directory = Directory(slack, ttl=settings.usergroup_cache_seconds, shared=store.people)
-    cards = CardService(slack, store=store, shared=directory.shared)
+    runs_first = RunsFirst()  # after a decision, the run it woke goes before the Slack redraws it set off
+    cards = CardService(slack, store=store, shared=directory.shared, runs_first=runs_first)
     background = Background()
-    threads = RunThreads(slack, background)
+    threads = RunThreads(slack, background, runs_first)
     home_redis, home_store, home_slack = home_parts(settings, metrics)
     homes = HomeService(
         store=home_store,
@@ -233,6 +234,7 @@ def create_services(settings: Settings, *, worker_id: str | None = None) -> Serv
         homes=homes,
         policies=policies,
         admin_users=settings.admin_users,
+        runs_first=runs_first,
     )
     runs = RunManager(
         store=store,

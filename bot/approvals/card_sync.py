@@ -17,7 +17,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.core.records import ApprovalRecord
-from bot.core.tasks import stop_task
+from bot.core.tasks import RunsFirst, stop_task
 from bot.slack.blocks import (
     approval_fallback_text,
     build_approval_blocks,
@@ -68,7 +68,9 @@ class CardService:
         retry_after: float = 2.0,
         concurrency: int = 4,
         shared: Callable[[str], Awaitable[bool]] | None = None,
+        runs_first: RunsFirst | None = None,
     ) -> None:
+        self._runs_first = runs_first or RunsFirst()  # a redraw waits while a run this worker woke goes on
         # whether a channel is shared with other organizations (`Directory.shared`): its cards say who may decide
         self._shared = shared
         # after a redraw, what else shows the approval (each affected person's App Home); False keeps
@@ -136,6 +138,7 @@ class CardService:
     async def _send(self, queue: asyncio.Queue[str]) -> None:
         while True:
             approval_id = await queue.get()
+            await self._runs_first.turn()  # the run a decision woke first (redraws queued meanwhile merge)
             approval = self._newest.pop(approval_id)
             try:
                 if approval.pending and self._store is not None:

@@ -3,7 +3,7 @@
 Thread messages and header redraws are background tasks of the worker (`Background`: kept referenced, failures
 logged), chained per run: a thread's messages appear in the order they were asked for, and a header redraw waits
 for the redraws asked before it, so a later state is never drawn over by an earlier one. Nobody has to await them:
-the agent's next step (its next card) goes on while Slack answers.
+the agent's next step (its next card) goes on while Slack answers, and goes first (`bot.core.tasks.RunsFirst`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.core.records import RunRecord
-from bot.core.tasks import Background
+from bot.core.tasks import Background, RunsFirst
 from bot.slack.blocks import build_run_header_blocks, run_fallback_text
 
 log = logging.getLogger(__name__)
@@ -27,9 +27,10 @@ log = logging.getLogger(__name__)
 class RunThreads:
     """Posts in runs' threads and redraws their headers, each run's in the order they were asked for."""
 
-    def __init__(self, slack: AsyncWebClient, background: Background) -> None:
+    def __init__(self, slack: AsyncWebClient, background: Background, runs_first: RunsFirst | None = None) -> None:
         self._slack = slack
         self._background = background
+        self._runs_first = runs_first or RunsFirst()
         self._tail: dict[str, asyncio.Task[None]] = {}  # each run's last thread message
         self._header_tail: dict[str, asyncio.Task[None]] = {}  # each run's last header redraw
 
@@ -43,6 +44,7 @@ class RunThreads:
             try:
                 if previous is not None:
                     await asyncio.wait([previous])
+                await self._runs_first.turn()  # a run a decision woke goes first (`RunsFirst`)
                 await step()
             finally:
                 if tails.get(run_id) is task:

@@ -55,7 +55,7 @@ from bot.core.allow_rules import Rule
 from bot.core.metrics import Metrics
 from bot.core.passkeys import Assurance
 from bot.core.records import API_OWNER, SLACK_ID, ApprovalRecord, ChannelSettings, RunRecord
-from bot.core.tasks import Background
+from bot.core.tasks import Background, RunsFirst
 from bot.policy.engine import PolicyEngine
 from bot.slack.blocks.approval_card import build_outcome_blocks
 from bot.slack.directory import Directory
@@ -101,8 +101,10 @@ class ApprovalService:
         homes: HomeService | None = None,
         policies: PolicyEngine | None = None,
         admin_users: Sequence[str] = (),
+        runs_first: RunsFirst | None = None,
     ) -> None:
         self.store = store
+        self.runs_first = runs_first or RunsFirst()  # a run a decision woke goes before the redraws it set off
         self.delivery = Delivery(store=store, cards=cards, directory=directory, background=background, homes=homes,
                                  sweeper_wake=sweeper_wake,
                                  cancel=lambda approval_id, by, reason: self.cancel(approval_id, by=by, reason=reason))
@@ -162,6 +164,7 @@ class ApprovalService:
             if edit is not None and edit.get("changes"):
                 request = replace(request, why=changes_line(edit["changes"], request.why))
             opened = await self.open_request(request, run=run, owner=self.worker_id, fence=fence, mode=mode)
+            self.runs_first.arrived(run.id)  # its next step is taken (its card posted): the redraws may go
             if opened.decided is not None:
                 return opened.decided
             # the thread's waiting line and the header, off the agent's path: a click is taken at once
@@ -170,6 +173,9 @@ class ApprovalService:
             if edit is not None and edit.get("approve") and opened.card[1]:
                 await self._approve_edit(opened.approval_id, str(edit["by"]), opened.card)
             return await self._wait(run, request.approval_id, fence=fence, woken=woken, tokens=tokens)
+        except BaseException:
+            self.runs_first.arrived(run.id)
+            raise
         finally:
             self._waiter.forget(request.approval_id)
 
@@ -272,6 +278,7 @@ class ApprovalService:
                 if token is not None:
                     token.link_future(woken)
             await woken
+            self.runs_first.going(run.id)  # (decided on another worker: here, its thread and header wait too)
             woken = self._waiter.expect(approval_id)  # before reading: a decision from now on wakes it again
             status, approval, running = await persistently(
                 lambda: self.store.runs.consume(run.id, approval_id, fence=fence),
@@ -280,6 +287,7 @@ class ApprovalService:
             if status in ("fenced", "taken"):
                 raise Fenced(run.id)  # this worker looked dead and another one took the run over
             if status == "pending":
+                self.runs_first.arrived(run.id)
                 continue
             if approval is not None and approval.status != "cancelled":  # a cancel says so itself, where it is made
                 self.announce(run, approval)
@@ -398,6 +406,8 @@ class ApprovalService:
         """After any decision, on whichever worker made it: count it, redraw its card, and, if the run's
         owner may be gone, let `on_orphaned` continue the run here. `owner_heard`: the owner's worker
         was subscribed when the decision was published, so it is alive and continues the run itself."""
+        if approval.owner == self.worker_id and approval.run_id and approval.status != "cancelled":
+            self.runs_first.going(approval.run_id)  # before the redraws below: the run it wakes goes first
         self._waiter.decided_here(approval.owner, approval.id)  # the run (or long-poll) here goes on at once
         if approval.decided_at:
             self._metrics.decided(approval.origin_channel, approval.status, approval.decided_at - approval.created_at)

@@ -1,9 +1,12 @@
-"""Background tasks that outlive a request: kept referenced, their failures logged."""
+"""Background tasks that outlive a request: kept referenced, their failures logged; and who goes first on a
+worker's event loop after a decision (`RunsFirst`)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import time
 from collections.abc import Coroutine
 from typing import Any
 
@@ -51,3 +54,43 @@ class Background:
             _, stuck = await asyncio.wait(left, timeout=grace)
             for task in stuck:
                 log.warning("background task %s did not stop within %.0f s of being cancelled", task.get_name(), grace)
+
+
+class RunsFirst:
+    """After a decision, the run it woke goes first on this worker's event loop: the Slack work the decision set off
+    for people (its card redrawn, the run's thread line and header) waits its `turn()` while the runs on their way
+    when it asked (woken, not yet at their next step: their next card, or their end) go on, each at most `patience`
+    seconds from when it set off. That work is put after, never dropped, and a turn never waits for runs woken after
+    it asked: under a stream of decisions it still comes within `patience`. A model answering over the network
+    leaves the loop free during a run's turn anyway; a turn that is all CPU (a scripted model, a tool run at once)
+    no longer shares it with the redraws."""
+
+    def __init__(self, patience: float = 0.05) -> None:
+        self.patience = patience
+        self._going: dict[str, float] = {}  # run id -> when its turn ends at the latest (monotonic)
+        self._arrival: asyncio.Event | None = None  # set (and replaced) at each arrival, for who waits
+
+    def going(self, run_id: str) -> None:
+        """A decision woke `run_id` here: it goes first until `arrived`, or for `patience` seconds."""
+        self._going[run_id] = time.monotonic() + self.patience
+
+    def arrived(self, run_id: str) -> None:
+        """`run_id` reached its next step (its card is posted, it was decided at once) or ended."""
+        if self._going.pop(run_id, None) is not None and self._arrival is not None:
+            self._arrival.set()
+            self._arrival = None
+
+    async def turn(self) -> None:
+        """Return once the runs on their way now arrived, or their patience ran out."""
+        now = time.monotonic()
+        for run_id in [run_id for run_id, until in self._going.items() if until <= now]:
+            del self._going[run_id]  # (never arrived: a run whose decision ended its waiting another way)
+        if not self._going:
+            return
+        ahead, until = set(self._going), max(self._going.values())
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(until - now):
+                while not ahead.isdisjoint(self._going):
+                    if self._arrival is None:
+                        self._arrival = asyncio.Event()
+                    await self._arrival.wait()

@@ -236,6 +236,7 @@ class RunManager:
             log.exception("run %s failed", run.id, extra={"run_id": run.id})
             await self._end(state, status="failed", reason=redact(_short_reason(exc), self._secrets))
         finally:
+            self._approvals.runs_first.arrived(run.id)
             self._active.pop(run.id, None)
             self._tasks.pop(run.id, None)
             if model_client is not None:
@@ -308,6 +309,7 @@ class RunManager:
         outage this waits until Redis is back (a run must not stay "running" with nobody on it); if
         another worker took the run over meanwhile, it stops here instead."""
         run = state.run
+        self._approvals.runs_first.arrived(run.id)  # its end is its next step: what it says in Slack goes now
         finished = await persistently(
             lambda: self._store.runs.finish(run, status=status, reason=reason, fence=self._fence(state)),
             what=f"ending run {run.id}",

@@ -32,7 +32,7 @@ from tests.conftest import (
     start_worker,
 )
 from tests.support.flow import config, pending_card, run_status, start_run
-from tests.support.hitl import reject
+from tests.support.hitl import decided, reject
 
 
 def approval_id_of(card: dict[str, Any]) -> str:
@@ -163,7 +163,7 @@ async def test_timeout_applies_to_the_whole_quorum(slack: SlackStandIn, worker: 
     card = await pending_card(slack)
     await slack.click(user=BOB, channel=APPROVALS, ts=card["ts"], action_id="approval_approve")
     await run_status(worker, run_id, wanted="timed_out")
-    assert "*Timed out*" in block_texts(current(slack, card))
+    assert "*Timed out*" in block_texts(await decided(slack, card))
 
 
 async def test_approvals_channel_setting(slack: SlackStandIn, worker: Worker) -> None:

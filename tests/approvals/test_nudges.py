@@ -21,7 +21,7 @@ from bot.store import Store
 from tests.conftest import ALICE, APPROVALS, BOB, BOT_TOKEN, CAROL, SALES, SIGNING_SECRET, Worker, block_texts, card_of
 from tests.support.cluster import Cluster, run_status
 from tests.support.flow import start_run
-from tests.support.hitl import audit_events, finished
+from tests.support.hitl import audit_events, decided, finished
 from tests.support.homes import approval_id_of, dm_cards, home_text, open_homes, say, waiting_in_home
 
 DAVE, ERIN = "U0DAVE", "U0ERIN"
@@ -279,7 +279,7 @@ async def test_a_delegate_never_decides_their_own_run_and_a_single_decision_says
     await say(slack, "away until 1d delegate @carol", user=BOB)  # carol now
     await click(slack, CAROL, card)
     assert (await finished(worker, run_id)).status == "completed"
-    assert f"by <@{CAROL}> for <@{BOB}>" in block_texts(current(slack, card))
+    assert f"by <@{CAROL}> for <@{BOB}>" in block_texts(await decided(slack, card))
     decision = (await audit_events(worker, "decision"))[-1]
     assert decision["by"] == CAROL and decision["for"] == BOB
 

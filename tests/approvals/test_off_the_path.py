@@ -1,7 +1,7 @@
 """What a Revise sets off in Slack (the old card redrawn decided, "sent back for revision" in the run's thread, the
 run's header) is off the agent's path: with the stand-in holding each of those calls, the agent's next card is
 posted anyway; released, each lands, and the run's header ends at its newest state (a later redraw waits for the
-earlier one: it never loses to it)."""
+earlier one: it never loses to it). And the run goes first: those calls are made once its next card is posted."""
 
 from __future__ import annotations
 
@@ -43,10 +43,10 @@ async def test_the_next_card_does_not_wait_for_the_card_thread_and_header_update
                                      values={"feedback": {"feedback_input": "More formal, please."}})
     assert answer.status == 200
 
-    second = await pending_card(slack, count=2)  # posted while all three are still held
+    second = await pending_card(slack, count=2)  # posted while all three are held (they go after it: RunsFirst)
     assert second["ts"] != card["ts"]
-    for held in (old_card, told, running):
-        assert held.arrived.is_set() and not held.released.is_set()
+    await slack.wait_for(lambda: all(held.arrived.is_set() for held in (old_card, told, running)))
+    assert not any(held.released.is_set() for held in (old_card, told, running))
     assert old_card.args is not None and "Sent back for revision" in str(old_card.args.get("blocks"))
     assert told.args is not None and "More formal, please." in str(told.args.get("blocks"))  # the requester told
     assert running.args is not None and running.args["text"] == f"Run {run_id}: running"
@@ -70,3 +70,39 @@ async def test_the_next_card_does_not_wait_for_the_card_thread_and_header_update
     assert told_at == len(thread) - 2 and "Waiting for approval" in thread[-1]  # in the order they were asked
     old = next(m for m in card_of(slack) if m["ts"] == card["ts"])
     assert "Sent back for revision" in str(old.get("blocks"))
+
+
+async def test_the_run_a_revise_woke_goes_before_the_redraws_it_set_off(slack: SlackStandIn, worker: Worker) -> None:
+    """`RunsFirst`: the woken run's next card is posted before the old card is redrawn, the requester told and the
+    header redrawn (their order on a loaded machine made certain: patience far longer than the run's turn)."""
+    worker.services.approvals.runs_first.patience = 60
+    run_id = await start_run(slack)
+    card = await pending_card(slack)
+    header = await slack.wait_for(lambda: find_header(slack, SALES, run_id))
+    await slack.wait_for(lambda: any("Waiting for approval" in str(m.get("text", ""))
+                                     for m in thread_of(slack, SALES, header["ts"])))
+    since = slack.call_count()
+    await slack.click(user=BOB, channel=APPROVALS, ts=card["ts"], action_id="approval_revise")
+    view = await slack.wait_for(lambda: slack.open_views(BOB) and slack.open_views(BOB)[-1])
+    answer = await slack.submit_view(user=BOB, view_id=view["id"],
+                                     values={"feedback": {"feedback_input": "Shorter, please."}})
+    assert answer.status == 200
+    second = await pending_card(slack, count=2)
+    await slack.wait_for(lambda: "Sent back for revision" in str(next(m for m in card_of(slack)
+                                                                      if m["ts"] == card["ts"]).get("blocks")))
+    await slack.wait_for(lambda: any(c.method == "chat.update" and c.args.get("ts") == header["ts"]
+                                     for c in slack.calls_since(since)))
+    calls = slack.calls_since(since)
+
+    def first(match: Any) -> int:
+        found = [i for i, call in enumerate(calls) if match(call)]
+        assert found, [(c.method, c.args.get("channel"), c.args.get("ts"), c.args.get("thread_ts")) for c in calls]
+        return found[0]
+
+    posted = first(lambda c: c.method == "chat.postMessage" and c.args.get("channel") == APPROVALS
+                   and not c.args.get("thread_ts") and "Sent back" not in str(c.args.get("blocks")))
+    redrawn = first(lambda c: c.method == "chat.update" and c.args.get("ts") == card["ts"])
+    told = first(lambda c: c.method == "chat.postMessage" and c.args.get("thread_ts") == header["ts"])
+    running = first(lambda c: c.method == "chat.update" and c.args.get("ts") == header["ts"])
+    assert second["ts"] != card["ts"]
+    assert posted < min(redrawn, told, running), [(c.method, c.args.get("channel"), c.args.get("ts")) for c in calls]

@@ -223,6 +223,7 @@ class Bench:
     async def _request(self, state: _RunState, request: ApprovalRequest) -> None:
         """The real waiting end: `RunManager.request_approval`, which `input_func` awaits."""
         decision = await self.services.runs.request_approval(state, request, None)
+        self.services.approvals.runs_first.arrived(state.run.id)  # no next step follows (a run's would)
         self.resolved[request.approval_id] = time.time()
         self.outcomes[decision.outcome] += 1
 

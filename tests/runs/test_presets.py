@@ -26,7 +26,7 @@ from tests.support.hitl import (
     cards,
     click,
     command,
-    current,
+    decided,
     finished,
     nth_card,
     open_modal,
@@ -122,7 +122,7 @@ async def test_rejected_code_does_not_run(slack: SlackStandIn, redis_url: str, t
         run = await finished(worker, run_id)
         assert run.status == "rejected" and run.reason == "no files, please"
         assert not (tmp_path / "code" / run_id / "ran.txt").exists()
-        assert len(cards(slack)) == 1 and not buttons(current(slack, card))
+        assert len(cards(slack)) == 1 and not buttons(await decided(slack, card))
 
 
 async def test_code_team_is_off_unless_the_operator_enables_it(

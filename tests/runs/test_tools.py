@@ -29,6 +29,7 @@ from tests.support.hitl import (
     click,
     command,
     current,
+    decided,
     finished,
     nth_card,
     open_modal,
@@ -96,8 +97,8 @@ async def test_reject_with_a_reason_does_not_run_and_ends_the_run(
         run = await finished(worker, run_id)
         assert run.status == "rejected" and run.reason == "too pushy"
         assert not outbox(tmp_path) and len(cards(slack)) == 1  # the rejection was not asked about again
-        decided = text_of(current(slack, card))
-        assert f"*Rejected* by <@{BOB}>" in decided and "too pushy" in decided
+        shown = text_of(await decided(slack, card))
+        assert f"*Rejected* by <@{BOB}>" in shown and "too pushy" in shown
         (decision,) = await audit_events(worker, "decision")
         assert (decision["outcome"], decision["feedback"]) == ("rejected", "too pushy")
 
@@ -131,7 +132,7 @@ async def test_edit_then_approve_runs_the_edited_call(slack: SlackStandIn, redis
         second = await nth_card(slack, 2)  # the edited call needs its own approval
         shown = text_of(second)
         assert "*to*\ncarol@example.com" in shown and f"Arguments edited by <@{BOB}>" in shown
-        old = text_of(current(slack, card))
+        old = text_of(await decided(slack, card))
         assert "*Arguments edited* by" in old and "Edited arguments" in old and "carol@example.com" in old
         assert not outbox(tmp_path)
         approvals = sorted(await worker.services.store.approvals.of_run(run_id), key=lambda a: a.created_at)

@@ -26,7 +26,7 @@ from tests.conftest import (
     thread_of,
 )
 from tests.support.flow import pending_card, run_status, start_run
-from tests.support.hitl import reject
+from tests.support.hitl import decided, reject
 
 
 def button(card: dict[str, Any], action_id: str) -> dict[str, Any]:
@@ -64,8 +64,7 @@ async def test_approve_updates_card_resumes_agent_and_completes_run(slack: Slack
     assert result.status == 200
 
     await run_status(worker, run_id, wanted="completed")
-    updated = next(m for m in slack.messages(APPROVALS) if m["ts"] == card["ts"])
-    assert not has_buttons(updated)
+    updated = await decided(slack, card)
     assert f"*Approved* by <@{BOB}>" in block_texts(updated) and "after the request" in block_texts(updated)
     header = find_header(slack, SALES, run_id)
     assert header is not None
@@ -99,8 +98,7 @@ async def test_revise_sends_feedback_to_agent_and_posts_new_card(
         assert answer.status == 200 and not answer.body.strip()
 
         second = await pending_card(slack, count=2)
-        old = next(m for m in slack.messages(APPROVALS) if m["ts"] == card["ts"])
-        assert not has_buttons(old)
+        old = await decided(slack, card)  # redrawn once the run took its next step: its new card
         assert f"*Sent back for revision* by <@{BOB}>" in block_texts(old)
         assert "Make it more formal &amp; mention &lt;!here&gt;" in block_texts(old)  # shown, inert
         revised = block_texts(second)
@@ -119,8 +117,8 @@ async def test_reject_ends_run_as_rejected(slack: SlackStandIn, worker: Worker) 
     card = await pending_card(slack)
     await reject(slack, card, user=BOB)
     await run_status(worker, run_id, wanted="rejected")
-    updated = next(m for m in slack.messages(APPROVALS) if m["ts"] == card["ts"])
-    assert f"*Rejected* by <@{BOB}>" in block_texts(updated) and not has_buttons(updated)
+    updated = await decided(slack, card)
+    assert f"*Rejected* by <@{BOB}>" in block_texts(updated)
     await slack.wait_for(lambda: "rejected" in block_texts(find_header(slack, SALES, run_id) or {}))
 
 
@@ -130,9 +128,8 @@ async def test_timeout_rejects_by_default_and_says_so(slack: SlackStandIn, worke
     run_id = await start_run(slack)
     card = await pending_card(slack)
     await run_status(worker, run_id, wanted="timed_out")
-    updated = next(m for m in slack.messages(APPROVALS) if m["ts"] == card["ts"])
+    updated = await decided(slack, card)
     assert "*Timed out*: no decision within 1s, so rejected" in block_texts(updated)
-    assert not has_buttons(updated)
     run = await worker.services.store.runs.get(run_id)
     assert run is not None and "no decision within 1s" in run.reason
     late = await slack.click(user=BOB, channel=APPROVALS, ts=card["ts"], action_id="approval_approve", as_seen=card)

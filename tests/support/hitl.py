@@ -123,6 +123,16 @@ def current(slack: SlackStandIn, card: dict[str, Any]) -> dict[str, Any]:
     return next(m for m in slack.messages(APPROVALS) if m["ts"] == card["ts"])
 
 
+async def decided(slack: SlackStandIn, card: dict[str, Any], *, within: float = 10) -> dict[str, Any]:
+    """The card as #approvals shows it once it is drawn decided (no buttons). A decision's redraw comes after the
+    run it woke took its next step or ended (`bot.core.tasks.RunsFirst`): it is awaited, never assumed drawn."""
+    def drawn() -> dict[str, Any] | None:
+        shown = current(slack, card)
+        return None if buttons(shown) else shown
+
+    return await slack.wait_for(drawn, timeout=within, description=f"card {card['ts']} drawn decided")
+
+
 def buttons(card: dict[str, Any]) -> list[str]:
     return [e.get("action_id", "") for b in card["blocks"] if b.get("type") == "actions" for e in b["elements"]]
 

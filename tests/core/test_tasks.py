@@ -1,0 +1,92 @@
+"""`RunsFirst`: the Slack work a decision set off waits its turn while a run this worker woke is on its way, until
+the run arrives (or ends), or for the patience given; several runs, each its own; never for runs woken after the
+turn was asked (a stream of decisions cannot hold it past its patience)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from bot.core.tasks import RunsFirst
+
+
+async def test_a_turn_is_free_when_no_run_is_on_its_way() -> None:
+    first = RunsFirst(patience=60)
+    await asyncio.wait_for(first.turn(), 5)  # returns at once: nothing waits
+    first.arrived("r1")  # a run that never set off arrives: nothing changes
+    await asyncio.wait_for(first.turn(), 5)
+
+
+async def test_the_work_waits_until_every_run_on_its_way_arrived() -> None:
+    first = RunsFirst(patience=60)
+    first.going("r1")
+    first.going("r2")
+    waiting = asyncio.create_task(first.turn())
+    others = asyncio.create_task(first.turn())
+    await asyncio.sleep(0)  # both wait (an event, not a timer: nothing can finish them but an arrival)
+    first.arrived("r1")
+    await asyncio.sleep(0)
+    assert not waiting.done() and not others.done()  # r2 is still on its way
+    first.arrived("r2")
+    await asyncio.wait_for(asyncio.gather(waiting, others), 5)
+
+
+async def test_a_run_that_never_arrives_holds_the_work_for_its_patience_only() -> None:
+    first = RunsFirst(patience=0.3)
+    first.going("r1")
+    waiting = asyncio.create_task(first.turn())
+    await asyncio.sleep(0.1)
+    assert not waiting.done()  # r1 still within its patience
+    await asyncio.wait_for(waiting, 5)  # then it ran out
+    await asyncio.wait_for(first.turn(), 1)  # r1 no longer counts: free at once
+
+
+async def test_a_run_woken_again_holds_the_turns_asked_after_not_those_before() -> None:
+    first = RunsFirst(patience=0.3)
+    first.going("r1")
+    before = asyncio.create_task(first.turn())
+    await asyncio.sleep(0.2)
+    first.going("r1")  # a second decision of the same run (before it arrived)
+    await asyncio.wait_for(before, 1)  # bounded by the patience from when it asked
+    after = asyncio.create_task(first.turn())
+    await asyncio.sleep(0.05)
+    assert not after.done()  # 0.35 s after the first decision: the second's patience still runs
+    first.arrived("r1")
+    await asyncio.wait_for(after, 5)
+
+
+async def test_cancelling_a_waiting_turn_leaves_the_others() -> None:
+    first = RunsFirst(patience=60)
+    first.going("r1")
+    cancelled, other = asyncio.create_task(first.turn()), asyncio.create_task(first.turn())
+    await asyncio.sleep(0)
+    cancelled.cancel()
+    await asyncio.gather(cancelled, return_exceptions=True)
+    assert cancelled.cancelled() and not other.done()
+    first.arrived("r1")
+    await asyncio.wait_for(other, 5)
+
+
+async def test_runs_woken_after_a_turn_was_asked_do_not_hold_it() -> None:
+    first = RunsFirst(patience=0.3)
+    first.going("r0")
+    waiting = asyncio.create_task(first.turn())
+    for n in range(1, 11):  # a stream of decisions for 1 s, each waking another run, none arriving
+        await asyncio.sleep(0.1)
+        first.going(f"r{n}")
+    assert waiting.done()  # within r0's patience: the stream (which holds the turns asked during it) did not hold it
+
+
+async def test_a_run_that_arrives_while_others_go_frees_only_turns_that_waited_for_it_alone() -> None:
+    first = RunsFirst(patience=60)
+    first.going("r1")
+    for_r1 = asyncio.create_task(first.turn())
+    await asyncio.sleep(0)
+    first.going("r2")
+    for_both = asyncio.create_task(first.turn())
+    await asyncio.sleep(0)
+    first.arrived("r1")
+    await asyncio.wait_for(for_r1, 5)  # r2 set off after it asked: not waited for
+    await asyncio.sleep(0)
+    assert not for_both.done()
+    first.arrived("r2")
+    await asyncio.wait_for(for_both, 5)

@@ -1,16 +1,20 @@
 """Run every benchmark, write their JSON, the plot and a summary of key figures (medians over repeats).
 
-    python tests/benchmarks/run_all.py --small                   # CI: each once at a small size (a few minutes)
+    python tests/benchmarks/run_all.py --small                   # each once at a small size (a few minutes)
+    python tests/benchmarks/run_all.py --small --jobs 2          # CI: the same, two at a time (only not to rot)
     python tests/benchmarks/run_all.py --repeat 3                # full sizes, 3 rounds, medians in summary.json
     python tests/benchmarks/run_all.py --only click,ack --repeat 3
 
 Each round runs the benchmarks one after another (so repeats of one benchmark are spread over time on a noisy
-machine). Exits non-zero only when a script crashes, never because a goal was missed.
+machine), or `--jobs` at a time: then each one's figures share the machine with another's and are not to be quoted
+(CI runs them so only to see that none crashed). Exits non-zero only when a script crashes, never because a goal
+was missed.
 """
 
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import importlib.util
 import json
 import statistics
@@ -314,6 +318,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--small", action="store_true", help="each benchmark once at its small (CI) size")
     parser.add_argument("--repeat", type=int, default=1, help="rounds (full sizes unless --small)")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="benchmarks at a time (more than 1: only to see that none crashes; figures not quotable)")
     parser.add_argument("--only", default="", help=f"comma-separated subset of {', '.join(BENCHMARKS)}")
     parser.add_argument("--out-dir", type=Path, default=REPO / "artifacts" / "bench")
     parser.add_argument("--plot", type=Path, default=None, help="where to draw the plot (default: in --out-dir)")
@@ -327,19 +333,25 @@ def main() -> int:
     rounds: list[dict[str, dict[str, float | None]]] = []
     for round_no in range(args.repeat):
         figures: dict[str, dict[str, float | None]] = {}
-        for name in chosen:
+
+        def one(name: str, round_no: int = round_no) -> tuple[str, int, float]:
             script, small, full = BENCHMARKS[name]
             out = args.out_dir / f"{name}-{round_no}.json"
             cmd = [sys.executable, str(HERE / script), *(small if args.small else full), "--out", str(out)]
             if name == "polling":
                 cmd += ["--seed", str(round_no + 1)]  # other random click times in each round
-            code, seconds = run(cmd, args.out_dir / f"{name}-{round_no}.log")
-            status = "ok" if code == 0 else f"CRASHED (exit {code})"
-            print(f"round {round_no + 1}/{args.repeat} {name:12} {seconds:6.1f} s  {status}", flush=True)
-            if code != 0 or not out.exists():
-                crashed.append(f"{name} round {round_no + 1}")
-                continue
-            figures[name] = key_figures(name, json.loads(out.read_text()))
+            return (name, *run(cmd, args.out_dir / f"{name}-{round_no}.log"))
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+            for done in concurrent.futures.as_completed([pool.submit(one, name) for name in chosen]):
+                name, code, seconds = done.result()
+                out = args.out_dir / f"{name}-{round_no}.json"
+                status = "ok" if code == 0 else f"CRASHED (exit {code})"
+                print(f"round {round_no + 1}/{args.repeat} {name:12} {seconds:6.1f} s  {status}", flush=True)
+                if code != 0 or not out.exists():
+                    crashed.append(f"{name} round {round_no + 1}")
+                    continue
+                figures[name] = key_figures(name, json.loads(out.read_text()))
         rounds.append(figures)
     summary = median_table(rounds)
     (args.out_dir / "summary.json").write_text(json.dumps(summary, indent=2))

@@ -4,7 +4,7 @@ generated from the bot's own OpenAPI document (`bot.api.openapi.document`, by th
 
     python -m tests.support.typescript    writes agents/typescript/src/api.ts from the document (commit it)
 
-The package must be installed first (`npm ci --prefix agents/typescript`, in the README's test command).
+The package must be installed first (`npm install --prefix agents/typescript`, in the README's test command).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from tests.support.source import ROOT
 
 PACKAGE = ROOT / "agents" / "typescript"
 API_TS = PACKAGE / "src" / "api.ts"
-INSTALL = "npm ci --prefix agents/typescript"
+INSTALL = "npm install --prefix agents/typescript"
 FLAGS = ("--empty-objects-unknown", "--default-non-nullable", "false")
 
 

@@ -16,7 +16,7 @@ conf-mastra-workflow.ts): every adapter passes every case, nothing is skipped; a
 adapter kept (the AI SDK's conversation in a FileStateStore, Mastra's runs in its LibSQL storage on a file), never by
 running the agent again from its prompt. The framework adapters' tests run on the Node their frameworks need (`ai`
 7 and Mastra: Node 22, the devDependency `node`'s binary in node_modules/.bin); the rest on the machine's Node
-(LangGraph's conformance driver checkpoints to SQLite through better-sqlite3, built by `npm ci` for the Node that
+(LangGraph's conformance driver checkpoints to SQLite through better-sqlite3, built by npm's install for the Node that
 runs npm: the machine's).
 """
 

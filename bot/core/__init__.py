@@ -12,6 +12,7 @@ metrics, background tasks, secrets kept secret, signing keys, and what an "alway
     key_files.py    the signing keys' file: made (dev mode), rotated, written whole with mode 0600
     ids.py, durations.py, redis_urls.py   small pure helpers
     logs.py, metrics.py, tasks.py, security.py   a worker's logging, Prometheus metrics, background
-                    tasks, redaction and signed modal metadata
+                    tasks (and the run a decision woke going before the redraws it set off: RunsFirst),
+                    redaction and signed modal metadata
 
 May import: `bot.core` and `agents`. Nothing here talks to Slack or Redis."""

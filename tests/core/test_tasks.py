@@ -31,7 +31,7 @@ async def test_the_work_waits_until_every_run_on_its_way_arrived() -> None:
 
 
 async def test_a_run_that_never_arrives_holds_the_work_for_its_patience_only() -> None:
-    first = RunsFirst(patience=0.3)
+    first = RunsFirst(patience=1.0)
     first.going("r1")
     waiting = asyncio.create_task(first.turn())
     await asyncio.sleep(0.1)
@@ -41,15 +41,15 @@ async def test_a_run_that_never_arrives_holds_the_work_for_its_patience_only() -
 
 
 async def test_a_run_woken_again_holds_the_turns_asked_after_not_those_before() -> None:
-    first = RunsFirst(patience=0.3)
+    first = RunsFirst(patience=1.0)
     first.going("r1")
     before = asyncio.create_task(first.turn())
-    await asyncio.sleep(0.2)
+    await asyncio.sleep(0.6)
     first.going("r1")  # a second decision of the same run (before it arrived)
-    await asyncio.wait_for(before, 1)  # bounded by the patience from when it asked
+    await asyncio.wait_for(before, 5)  # bounded by the patience from when it asked
     after = asyncio.create_task(first.turn())
     await asyncio.sleep(0.05)
-    assert not after.done()  # 0.35 s after the first decision: the second's patience still runs
+    assert not after.done()  # about 1.05 s after the first decision: the second's patience (to 1.6 s) still runs
     first.arrived("r1")
     await asyncio.wait_for(after, 5)
 

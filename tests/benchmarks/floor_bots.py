@@ -12,6 +12,7 @@ from typing import Any
 
 from agent_approvals.approver import ApprovalRequest, Decision
 from aiohttp import web
+from slack_bolt.async_app import AsyncApp
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 from yarl import query_to_pairs
@@ -23,8 +24,12 @@ from tests.conftest import BOT_TOKEN, SIGNING_SECRET
 def feedback_of(body: bytes) -> str:
     """The reviewer's feedback in a Revise modal's `view_submission` (form-encoded, as Slack posts it; decoded as
     fast as the worker's gate does it)."""
-    payload = json.loads(dict(query_to_pairs(body.decode()))["payload"])
-    return str(payload["view"]["state"]["values"]["feedback"]["feedback_input"]["value"])
+    return feedback_in(json.loads(dict(query_to_pairs(body.decode()))["payload"])["view"])
+
+
+def feedback_in(view: dict[str, Any]) -> str:
+    """The feedback typed in a submitted Revise modal."""
+    return str(view["state"]["values"]["feedback"]["feedback_input"]["value"])
 
 
 class FloorBot:
@@ -109,8 +114,6 @@ class BoltFloorBot(AgentFloorBot):
 
     def __init__(self, slack: AsyncWebClient, channel: str) -> None:
         super().__init__(slack, channel)
-        from slack_bolt.async_app import AsyncApp
-
         self.bolt = AsyncApp(client=slack, token=BOT_TOKEN, signing_secret=SIGNING_SECRET)
         self.bolt.view("approval_revise_modal")(self.revised)
 
@@ -127,6 +130,5 @@ class BoltFloorBot(AgentFloorBot):
 
     async def revised(self, ack: Any, view: dict[str, Any]) -> None:
         await ack()
-        feedback = str(view["state"]["values"]["feedback"]["feedback_input"]["value"])
         if self.feedback is not None and not self.feedback.done():
-            self.feedback.set_result(feedback)
+            self.feedback.set_result(feedback_in(view))

@@ -48,6 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from agent_approvals.approver import ApprovalRequest
 from aiohttp import web
 from autogen_core import CancellationToken
+from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.__main__ import use_event_loop
 from bot.core.logs import configure_logging
@@ -476,8 +477,6 @@ async def worker_role(options: dict[str, Any]) -> None:
 
 async def floor_bot_role(options: dict[str, Any]) -> None:
     """feedback_floor.py's Bolt floor bot, alone in its process (floor_bots.BoltFloorBot)."""
-    from slack_sdk.web.async_client import AsyncWebClient
-
     slack = AsyncWebClient(token=BOT_TOKEN, base_url=str(options["api_url"]).rstrip("/") + "/")
     bot = BoltFloorBot(slack, channel=str(options["channel"]))
     runner, url = await serve(bot.app())

@@ -10,11 +10,13 @@ approval is opened (`ApprovalService.open_request`), for the bot's own runs and 
 
 A link decides (the approval stored decided at once by the store's one open step, `Approvals.open`: used once, like
 a person's decision, `Opened`), sends the request to a person (`Step.to_person`, the approval routed), or passes it
-on. A policy window whose total changed under the walk (the store answers "stale") has the walk start again with
-the new totals: one loop, one evaluation per walk. What a person's decision will need is added to the approval, not
-by a branch of its own: approvers and a quorum by the link that asks for them, and step-up (each approving vote
-confirmed by the voter's passkey, bot/stepup/: an ask policy's @step_up or the channel's `step_up`) as the walk
-begins, so that no link but a person decides what needs it (a rule, a person's answer given in advance, does not).
+on. A walk decides under the worker's copy of the channel's settings (`settings_of`: no read when it has one); a
+policy window whose total changed under the walk (the store answers "stale") or settings changed since that copy
+was read ("unsettled": read them now) have the walk start again: one loop, one evaluation per walk. What a
+person's decision will need is added to the approval, not by a branch of its own: approvers and a quorum by the
+link that asks for them, and step-up (each approving vote confirmed by the voter's passkey, bot/stepup/: an ask
+policy's @step_up or the channel's `step_up`) as the walk begins, so that no link but a person decides what needs
+it (a rule, a person's answer given in advance, does not).
 """
 
 from __future__ import annotations
@@ -50,20 +52,23 @@ from bot.core.tasks import Background
 from bot.policy.engine import Judged, PolicyEngine, shadow_entry
 from bot.slack.blocks.rules import rule_used_line
 from bot.store import Fence, Store, StoreUnavailable, persistently
+from bot.store.channel_settings import ReadSettings
 
 MAX_STALE = 200  # walks while other asks keep changing a policy window's total
 
 
 @dataclass(frozen=True, slots=True)
 class Ask:
-    """One request on its way to a decision: whose (`run`, asked by `owner`), under which channel `settings` and
-    `rules`, with the run's gate's `mode` verdict (None: a program's ask, the channel's mode read here), the run's
-    `fence` and what a `program` adds to its ask."""
+    """One request on its way to a decision: whose (`run`, asked by `owner`), under which channel `settings` (read
+    as `settings_digest`: the open step checks it, '': not checked) and `rules`, with the run's gate's `mode`
+    verdict (None: a program's ask, the channel's mode read here), the run's `fence` and what a `program` adds to
+    its ask."""
 
     request: ApprovalRequest
     run: RunRecord
     owner: str
     settings: ChannelSettings
+    settings_digest: str = ""
     rules: Sequence[Rule] = ()
     mode: Verdict | None = None
     fence: Fence | None = None
@@ -95,8 +100,9 @@ class DecisionChain:
     """The decision order (the module docstring) for one worker's approvals; `person` is the last link."""
 
     def __init__(self, *, store: Store, threads: RunThreads, background: Background, policies: PolicyEngine,
-                 approvals_channel: str, admin_users: Sequence[str], person: Person) -> None:
+                 approvals_channel: str, admin_users: Sequence[str], default_timeout: int, person: Person) -> None:
         self.store = store
+        self.default_timeout = default_timeout  # APPROVAL_TIMEOUT, where a channel's settings set none
         self.policies = policies
         self.admin_users = tuple(admin_users)  # ADMIN_USERS: named admins of every channel
         self._threads = threads
@@ -110,9 +116,20 @@ class DecisionChain:
         Raises `Fenced` or `OpenRefused` from the store's open step."""
         for _ in range(MAX_STALE):
             opened = await self._walk_once(ask)
-            if opened.status != "stale":
+            if opened.status == "unsettled":  # the channel's settings changed since this worker read them
+                read = await self.settings_of(ask.run.channel, fresh=True)
+                ask = replace(ask, settings=read.settings, settings_digest=read.digest)
+            elif opened.status != "stale":
                 return opened
-        raise StoreUnavailable(f"approval {ask.request.approval_id}: policy windows kept changing; try again")
+        raise StoreUnavailable(f"approval {ask.request.approval_id}: policy windows or settings kept changing;"
+                               " try again")
+
+    async def settings_of(self, channel: str, *, fresh: bool = False) -> ReadSettings:
+        """The channel's settings a walk decides under: the worker's copy, or (`fresh`) read now (through a Redis
+        blip)."""
+        read = self.store.settings.read if fresh else self.store.settings.copy
+        return await persistently(lambda: read(channel, default_timeout=self.default_timeout),
+                                  what=f"reading the settings of {channel}")
 
     async def _walk_once(self, ask: Ask) -> Opened:
         approval = new_approval(ask.request, run=ask.run, owner=ask.owner, settings=ask.settings,
@@ -220,7 +237,8 @@ class DecisionChain:
             partial(self.store.approvals.open, decided, once=ask.program.once if ask.program else None, audit=audit,
                     rule=(rule.channel, rule.id) if rule else ("", ""), now=now, windows=step.windows,
                     policy=policy.verdict.ids if policy else (),
-                    policy_bundle=policy.bundle.hash if policy else ""),
+                    policy_bundle=policy.bundle.hash if policy else "",
+                    settings=(ask.run.channel, ask.settings_digest)),
             what=f"opening approval {decided.id}",
         )
         if status == "conflict":

@@ -56,12 +56,13 @@ class Delivery:
         status, approval_id = await persistently(
             partial(self.store.approvals.open, approval, checkpoint=request.checkpoint, fence=ask.fence,
                     once=program.once if program else None, max_pending=program.max_pending if program else 0,
-                    windows=step.windows, policy=step.routed_by, policy_bundle=step.judged.bundle.hash),
+                    windows=step.windows, policy=step.routed_by, policy_bundle=step.judged.bundle.hash,
+                    settings=(ask.run.channel, ask.settings_digest)),
             what=f"opening approval {approval.id}",
         )
         if status in ("fenced", "full", "conflict"):
             raise Fenced(approval.run_id) if status == "fenced" else OpenRefused(status)
-        if status == "stale":
+        if status in ("stale", "unsettled"):  # (the chain decides again)
             return Opened(status, approval.id)
         if status == "exists" and program is not None:
             return Opened(status, approval_id, settings=ask.settings)  # a program's retry: its first ask's approval

@@ -51,7 +51,6 @@ from bot.approvals.opening import (
 )
 from bot.approvals.run_thread import RunThreads
 from bot.approvals.waiter import DecisionWaiter
-from bot.core.allow_rules import Rule
 from bot.core.metrics import Metrics
 from bot.core.passkeys import Assurance
 from bot.core.records import API_OWNER, SLACK_ID, ApprovalRecord, ChannelSettings, RunRecord
@@ -111,7 +110,7 @@ class ApprovalService:
         self.chain = DecisionChain(store=store, threads=threads, background=background,
                                    policies=policies or PolicyEngine.load(None, store=store),  # None: the defaults
                                    approvals_channel=approvals_channel, admin_users=admin_users,
-                                   person=self.delivery.to_person)
+                                   default_timeout=default_timeout, person=self.delivery.to_person)
         self.cards = cards
         self.worker_id = worker_id
         self.approvals_channel = approvals_channel
@@ -250,14 +249,10 @@ class ApprovalService:
 
         Raises `Fenced` (another worker took the run over) or `OpenRefused` (`program`'s limits or idempotency).
         """
-        rules: Sequence[Rule] = ()
-        if rule_may_decide(request):  # the settings and the rules in one round trip's time
-            settings, rules = await asyncio.gather(self.channel_settings(run.channel),
-                                                   self.chain.rules_of(run.channel))
-        else:
-            settings = await self.channel_settings(run.channel)
-        return await self.chain.walk(Ask(request, run, owner, settings, rules=rules, mode=mode, fence=fence,
-                                         program=program))
+        read = await self.chain.settings_of(run.channel)  # (the worker's copy: the open step checks it)
+        rules = await self.chain.rules_of(run.channel) if rule_may_decide(request) else ()
+        return await self.chain.walk(Ask(request, run, owner, read.settings, settings_digest=read.digest, rules=rules,
+                                         mode=mode, fence=fence, program=program))
 
     async def _wait(
         self,

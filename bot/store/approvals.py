@@ -43,7 +43,7 @@ DecideStatus = Literal[
 ]
 
 
-OpenStatus = Literal["ok", "exists", "conflict", "full", "gone", "fenced", "stale"]
+OpenStatus = Literal["ok", "exists", "conflict", "full", "gone", "fenced", "stale", "unsettled"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +105,7 @@ class Approvals:
         windows: Sequence[Mapping[str, Any]] = (),
         policy: Sequence[str] = (),
         policy_bundle: str = "",
+        settings: tuple[str, str] = ("", ""),
     ) -> tuple[OpenStatus, str]:
         """The one step that opens an approval (`lua/open_approval.lua`), pending or decided at once, with every
         limit in it: a pending one is stored with its deadline (before its card is posted) if `fence` still owns
@@ -114,8 +115,10 @@ class Approvals:
         its use counted. Returns (status, id): "ok"; "exists" (this `once` or this id opened it already: id);
         "conflict" (`once` was used with another body); "full"; "gone" (the rule was revoked or expired);
         "fenced"; "stale" (a policy window's total changed since the policies read it: `windows`, each {key,
-        since, expect, count, member, ttl}; decide again). `policy` (the ids of the policies that decided or routed
-        it, of `policy_bundle`) are counted for `/agent policy`."""
+        since, expect, count, member, ttl}; decide again); "unsettled" (the channel's settings it was decided under,
+        `settings` (channel, their digest: `ChannelSettingsStore.read`), changed since: read them, decide again).
+        `policy` (the ids of the policies that decided or routed it, of `policy_bundle`) are counted for
+        `/agent policy`."""
         fields, texts = split_texts(approval)
         decided = not approval.pending
         first_step = None if decided else approval.next_step_at(0)
@@ -142,6 +145,7 @@ class Approvals:
                 entry["windows"] = json.dumps({str(w["name"]): w["expect"] for w in windows}, separators=(",", ":"))
         k = self._k
         rule_channel, rule_id = rule
+        settings_channel, settings_digest = settings
         result = await self._s.script("open_approval")(
             keys={
                 "approval": k.approval(approval.id),
@@ -159,6 +163,7 @@ class Approvals:
                 "rules": k.rules(rule_channel or "-"),
                 "rule_uses": k.rule_uses(rule_channel or "-"),
                 "policy_counts": k.policy_counts(policy_bundle or "-"),
+                "settings": k.settings(settings_channel or "-"),
                 "windows": [str(window["key"]) for window in windows],
             },
             args={
@@ -180,6 +185,7 @@ class Approvals:
                 "now": repr(time.time() if now is None else now),
                 "windows": [{name: w[name] for name in ("since", "expect", "count", "member", "ttl")} for w in windows],
                 "policy": list(policy),
+                "settings": settings_digest,
             },
         )
         status = str(result[0])

@@ -1,5 +1,10 @@
 """Per-channel settings (`/agent config`), read as `ChannelSettings` over the worker's defaults.
 
+Each read comes with the digest of what the hash held (lua/lib/settings.lua). A worker keeps its last read of a
+channel (`copy`): the decision chain decides on that copy, and the open step that stores what it decided checks
+the digest again, atomically, so a decision stands only under the settings it was made under (a changed channel
+is read again and the request decided again). No writer needs to say that it changed settings.
+
 Two indexes are kept with the settings, in the same transaction as each change: `settings:channels`
 (the channels that have settings, by their last change: ADMIN_USERS's Homes list them) and, for the
 `admins` setting, `admin_of:<user>` (the channels that name each person an admin: their Home shows
@@ -9,6 +14,7 @@ those channels), changed by the difference between the old and the new list.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 from redis.exceptions import WatchError
 
@@ -18,17 +24,46 @@ from bot.store.audit import AuditLog
 from bot.store.connection import aw
 from bot.store.shared import Shared
 
+COPIES = 4096  # channels whose settings a worker keeps a copy of (the least recently read go first)
+
+
+@dataclass(frozen=True, slots=True)
+class ReadSettings:
+    """A channel's settings as read, and the digest of what its hash held then (what the open step checks)."""
+
+    settings: ChannelSettings
+    digest: str
+
 
 class ChannelSettingsStore:
     def __init__(self, shared: Shared, audit: AuditLog) -> None:
         self._s = shared
         self._audit = audit
+        self._copies: dict[tuple[str, int], ReadSettings] = {}
 
     async def get(self, channel: str, *, default_timeout: int) -> ChannelSettings:
         """The channel's settings: what its hash holds (each setting under its name, as `parse_setting`
         returned it), read by their declarations (`bot.core.channel_options`)."""
-        raw = await aw(self._s.redis.hgetall(self._s.keys.settings(channel)))
-        return read_settings(raw, default_timeout=default_timeout)
+        return (await self.read(channel, default_timeout=default_timeout)).settings
+
+    async def read(self, channel: str, *, default_timeout: int) -> ReadSettings:
+        """The channel's settings now, with their digest; kept as this worker's copy of them."""
+        digest, *flat = await self._s.script("settings_read")(keys={"settings": self._s.keys.settings(channel)},
+                                                              args={})
+        raw = dict(zip(flat[::2], flat[1::2], strict=True))
+        read = ReadSettings(read_settings(raw, default_timeout=default_timeout), str(digest))
+        copies, key = self._copies, (channel, default_timeout)
+        copies.pop(key, None)
+        if len(copies) >= COPIES:
+            del copies[next(iter(copies))]
+        copies[key] = read
+        return read
+
+    async def copy(self, channel: str, *, default_timeout: int) -> ReadSettings:
+        """This worker's last read of the channel's settings (read now if it has none): maybe changed since, for a
+        step that checks the digest (the open step: `Approvals.open(settings=...)`)."""
+        found = self._copies.get((channel, default_timeout))
+        return found if found is not None else await self.read(channel, default_timeout=default_timeout)
 
     async def set(self, channel: str, key: str, value: str, *, by: str) -> str | None:
         """Change one setting; audited with before and after. Returns the value it had. A change of

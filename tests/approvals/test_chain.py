@@ -6,9 +6,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bot.core.records import ApprovalRecord
 from bot.devslack.server import SlackStandIn
-from tests.conftest import BOB
-from tests.support.hitl import DEMO, audit_events, bot, click, command, finished, nth_card, replay, start
+from bot.store import Store
+from bot.store.channel_settings import ReadSettings
+from tests.conftest import ALICE, BOB, SALES
+from tests.support.hitl import (
+    DEMO,
+    audit_events,
+    bot,
+    click,
+    command,
+    finished,
+    nth_card,
+    open_modal,
+    replay,
+    start,
+)
 from tests.support.policies import WAYS_IN, write_bundle
 
 EMAIL_TASK = "--mode policy --team email Tell carol@partner.org about the price change"
@@ -56,3 +70,51 @@ async def test_the_modes_automatic_replies_are_approvals_the_run_used(
         assert all(a.consumed for a in stored)
         rules = [e["rule"] for e in await audit_events(worker, "auto_approved") if e["run"] == run_id]
         assert rules == ["mode terminate: automatic reply 1 of 10", "mode terminate: automatic reply 2 of 10"]
+
+
+async def test_a_step_is_decided_under_the_channels_settings_as_they_stand_when_it_is_stored(
+    slack: SlackStandIn, redis_url: str, tmp_path: Path, store: Store
+) -> None:
+    """A worker decides on its copy of a channel's settings without reading them again for each step, and the open
+    step checks that copy's digest: settings changed elsewhere (another worker's `/agent config`, or a writer that
+    knows nothing of copies, writing the hash itself) are read again, once, and the step decided under them."""
+    drafts = replay(*(f"Draft v{n}: dear vendor" for n in range(1, 6)))
+    async with bot(slack, redis_url, tmp_path, drafts) as worker:
+        settings = worker.services.store.settings
+        reads: list[str] = []
+        read = settings.read
+
+        async def counted(channel: str, *, default_timeout: int) -> ReadSettings:
+            reads.append(channel)
+            return await read(channel, default_timeout=default_timeout)
+
+        settings.read = counted  # type: ignore[method-assign]
+        run_id = await start(slack, "Draft a note to our vendor")
+
+        async def revise(n: int) -> ApprovalRecord:
+            view = await open_modal(slack, await nth_card(slack, n), user=BOB)
+            answer = await slack.submit_view(user=BOB, view_id=view["id"],
+                                             values={"feedback": {"feedback_input": f"Shorter ({n})."}})
+            assert answer.status == 200
+            await nth_card(slack, n + 1)
+            newest = max(await worker.services.store.approvals.of_run(run_id), key=lambda a: a.created_at)
+            assert newest.pending
+            return newest
+
+        await nth_card(slack, 1)
+        first = max(await worker.services.store.approvals.of_run(run_id), key=lambda a: a.created_at)
+        assert round(first.deadline - first.created_at) == 600
+        reads.clear()  # (the run's start read them)
+        again = await revise(1)
+        assert round(again.deadline - again.created_at) == 600 and reads == []  # the worker's copy: no read
+
+        assert await store.settings.set(SALES, "timeout", "120", by=ALICE) is None  # as another worker does
+        second = await revise(2)
+        assert round(second.deadline - second.created_at) == 120 and reads == [SALES]  # unsettled: read once
+
+        await store.redis.hset(store.keys.settings(SALES), "timeout", "300")  # no writer's help
+        third = await revise(3)
+        assert round(third.deadline - third.created_at) == 300 and reads == [SALES, SALES]
+
+        fourth = await revise(4)
+        assert round(fourth.deadline - fourth.created_at) == 300 and reads == [SALES, SALES]  # the new copy

@@ -30,7 +30,10 @@ same at p99; `p50_x_agent_floor`, `p99_x_agent_floor` against the agent floor, `
 what a busy machine's waits do not inflate (the worker's; the Bolt floor's own process's). `--trace`: the medians
 of ours' stages (path_trace.py), in a run of its own (its stamps cost a little).
 
-    python tests/benchmarks/feedback_floor.py [--revisions 40] [--profile DIR] [--trace] [--out FILE]
+`--profile-windows DIR`: the worker's CPU (cProfile) while ours' rounds are timed, and only then.
+
+    python tests/benchmarks/feedback_floor.py [--revisions 40] [--profile DIR] [--profile-windows DIR] [--trace]
+                                              [--out FILE]
     python tests/benchmarks/feedback_floor.py --small      # CI: 6 rounds after 2 of warm-up (~6 s)
 """
 
@@ -111,7 +114,8 @@ def posted_in(channel: str) -> Callable[[Call], bool]:
     return lambda call: call["method"] == "chat.postMessage" and call["channel"] == channel
 
 
-async def measure(revisions: int, profile: Path | None, trace: bool = False) -> dict[str, Any]:
+async def measure(revisions: int, profile: Path | None, trace: bool = False,
+                  profile_windows: Path | None = None) -> dict[str, Any]:
     redis_server = start_redis()
     tmp = Path(tempfile.mkdtemp(prefix="bench-feedback-floor-"))
     model = tmp / "model.json"
@@ -150,11 +154,15 @@ async def measure(revisions: int, profile: Path | None, trace: bool = False) -> 
         view: dict[str, Any] = await slack.wait_for(lambda: (v := slack.open_views(BOB)) and v[-1])
         await slack.settled()
         cpu_before = await cpu_now()
+        if profile_windows is not None:
+            await worker.call(http, "/profile/resume", {})
         arrived = slack.expect(card_posted)
         answer = await slack.submit_view(user=BOB, view_id=view["id"],
                                          values={"feedback": {"feedback_input": f"More formal, please ({cards})."}})
         assert answer.status == 200, answer
         came = await asyncio.wait_for(arrived, 30)
+        if profile_windows is not None:
+            await worker.call(http, "/profile/pause", {})
         cpu["ours"].append(await cpu_now() - cpu_before)
         cards += 1
         timed.append((slack.delivered[-1][0], came))
@@ -196,9 +204,14 @@ async def measure(revisions: int, profile: Path | None, trace: bool = False) -> 
             await asyncio.wait_for(first, 30)
         if profile is not None:
             await worker.call(http, "/profile/start", {"kind": PROFILER, "interval": 0.0005})
+        if profile_windows is not None:
+            await worker.call(http, "/profile/start", {"kind": "cprofile"})
+            await worker.call(http, "/profile/pause", {})
         series = await interleaved(steps, revisions, warmup=WARMUP)
         if profile is not None:
             await worker.call(http, "/profile/stop", {"path": str(profile / "worker.txt")})
+        if profile_windows is not None:
+            await worker.call(http, "/profile/stop", {"path": str(profile_windows / "windows.txt")})
         await slack.wait_for(pending(cards), timeout=30)  # the last revision's card came whole
         stamps = await worker.call(http, "/trace") if trace else []
     finally:
@@ -236,10 +249,12 @@ def main() -> int:
     parser.add_argument("--revisions", type=int, default=40, help="rounds: one Revise and one floor submission each")
     parser.add_argument("--small", action="store_true", help="CI size: 6 rounds")
     parser.add_argument("--profile", type=Path, default=None, help="a folder for the worker's pyinstrument profile")
+    parser.add_argument("--profile-windows", type=Path, default=None,
+                        help="a folder for the worker's cProfile of ours' timed rounds alone")
     parser.add_argument("--trace", action="store_true", help="where ours spends its time (path_trace.py), apart")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
-    result = asyncio.run(measure(6 if args.small else args.revisions, args.profile, args.trace))
+    result = asyncio.run(measure(6 if args.small else args.revisions, args.profile, args.trace, args.profile_windows))
     print(json.dumps(result, indent=2))
     write_json(result, args.out)
     ours, floor, agent = result["feedback_to_next_card_ms"], result["floor_bot_ms"], result["agent_floor_ms"]

@@ -14,7 +14,7 @@ Each prints one JSON line (its URLs) when ready and exits when its stdin closes.
 * `worker`: one real bot worker (`tests.conftest.start_worker`: the Bolt app over aiohttp, its services, the
   waiter and the deadline sweeper), logging at INFO like `python -m bot`, plus a floor handler (`SET NX` +
   `PUBLISH`) and a control API (`/prepare`, `/wait`, `/stats`, `/gc`, `/start_runs`, `/run_cards`,
-  `/wait_runs`, `/profile/start`, `/profile/stop`, `/cpu`, `/trace`: path_trace.py's stamps, with `"trace": true`) used
+  `/wait_runs`, `/profile/start`, `/profile/stop`, `/profile/pause`, `/profile/resume` (cProfile), `/cpu`, `/trace`: path_trace.py's stamps, with `"trace": true`) used
   to create approvals this worker owns and to see when the code awaiting them resumes; and feedback_floor.py's
   two floor bots (floor_bots.py: `floor_bot_url`, `agent_floor_url`).
 * `nudger`: one worker's reminder sender alone (`bot.services.create_services` wires it as a worker does: the
@@ -205,6 +205,8 @@ class Bench:
         app.router.add_post("/wait_runs", self.wait_runs)
         app.router.add_post("/profile/start", self.profile_start)
         app.router.add_post("/profile/stop", self.profile_stop)
+        app.router.add_post("/profile/pause", self.profile_pause)
+        app.router.add_post("/profile/resume", self.profile_resume)
         return app
 
     # approvals ----------------------------------------------------------------------------
@@ -399,6 +401,15 @@ class Bench:
             cprofile = cProfile.Profile(time.process_time)  # CPU time: waiting on a busy 2-core box is not cost
             cprofile.enable()
             self.profiler = ("cprofile", cprofile)
+        return web.json_response({"ok": True})
+
+    async def profile_pause(self, request: web.Request) -> web.Response:
+        """cProfile only: stop counting until `/profile/resume` (feedback_floor.py's `--profile-windows`)."""
+        self.profiler[1].disable()
+        return web.json_response({"ok": True})
+
+    async def profile_resume(self, request: web.Request) -> web.Response:
+        self.profiler[1].enable()
         return web.json_response({"ok": True})
 
     async def profile_stop(self, request: web.Request) -> web.Response:

@@ -14,8 +14,9 @@ Each prints one JSON line (its URLs) when ready and exits when its stdin closes.
 * `worker`: one real bot worker (`tests.conftest.start_worker`: the Bolt app over aiohttp, its services, the
   waiter and the deadline sweeper), logging at INFO like `python -m bot`, plus a floor handler (`SET NX` +
   `PUBLISH`) and a control API (`/prepare`, `/wait`, `/stats`, `/gc`, `/start_runs`, `/run_cards`,
-  `/wait_runs`, `/profile/start`, `/profile/stop`, `/profile/pause`, `/profile/resume` (cProfile), `/cpu`, `/trace`: path_trace.py's stamps, with `"trace": true`) used
-  to create approvals this worker owns and to see when the code awaiting them resumes; and feedback_floor.py's
+  `/wait_runs`, `/profile/start`, `/profile/stop`, `/profile/pause`, `/profile/resume` (cProfile), `/cpu`,
+  `/trace`: path_trace.py's stamps, with `"trace": true`) used to create approvals this worker owns and to see
+  when the code awaiting them resumes; and feedback_floor.py's
   two floor bots (floor_bots.py: `floor_bot_url`, `agent_floor_url`).
 * `nudger`: one worker's reminder sender alone (`bot.services.create_services` wires it as a worker does: the
   store, the Slack client with its retries and one HTTP session, the directory and the card service; only its

@@ -12,7 +12,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
-from redis.asyncio.client import Pipeline, Redis
+from redis.asyncio.client import Pipeline
 
 from bot.services import Services
 
@@ -39,16 +39,17 @@ SPAWNED: ContextVar[bool] = ContextVar("rules_bench_spawned", default=False)
 def instrumented(services: Services) -> Iterator[None]:
     """Record the Redis commands (one entry per round trip: a command, or a pipeline) and Slack Web API calls
     made in a context that holds a `Recorder`; tasks spawned in the background are marked as such."""
-    plain_command = Redis.execute_command
+    redis = services.redis
+    plain_command = redis.execute_command  # the store's boundary (`bot.store.connection.guarded`) set it per client
     plain_pipeline = Pipeline.execute
 
-    async def execute_command(self: Redis, *args: Any, **options: Any) -> Any:
+    async def execute_command(*args: Any, **options: Any) -> Any:
         recorder = RECORDER.get()
         if recorder is None:
-            return await plain_command(self, *args, **options)
+            return await plain_command(*args, **options)
         start = time.perf_counter()
         try:
-            return await plain_command(self, *args, **options)
+            return await plain_command(*args, **options)
         finally:
             recorder.calls.append(Call("redis", (str(args[0]).upper(),), start, time.perf_counter(), SPAWNED.get()))
 
@@ -85,14 +86,14 @@ def instrumented(services: Services) -> Iterator[None]:
 
         return plain_spawn(marked(), name=name)
 
-    Redis.execute_command = execute_command  # type: ignore[method-assign]
+    redis.execute_command = execute_command  # type: ignore[method-assign]
     Pipeline.execute = execute  # type: ignore[method-assign]
     slack.api_call = api_call  # type: ignore[method-assign]
     background.spawn = spawn  # type: ignore[method-assign]
     try:
         yield
     finally:
-        Redis.execute_command = plain_command  # type: ignore[method-assign]
+        redis.execute_command = plain_command  # type: ignore[method-assign]
         Pipeline.execute = plain_pipeline  # type: ignore[method-assign]
         del slack.api_call
         del background.spawn

@@ -26,9 +26,10 @@ through the real `ApprovalService.ask` in runs with a posted header (`common.ben
 2. Latency, every series interleaved in a rotating order, `--rounds` rounds of `--samples` each (after warm-up);
    each round's p50 is divided by the floor's p50 in that round, and medians over rounds are reported. The floor
    is a bare Redis `PING` round trip through the same client. Series: the settings read alone; the settings and
-   rules read together (what `ask` reads now); lookup + match (the chain's `rules_of`, `by_rule`) with 0, 10, 100 rules,
-   none matching; lookup + match + use with a match (1 rule, and 100 rules with the match last); the whole `ask`
-   of a matched call (returns the decision); and `ask` until it waits for a person (the card path: settings and
+   rules read together (what `ask` read until #52: it now decides on the worker's copy of the settings, which the
+   open step checks, and reads the rules alone); lookup + match (the chain's `rules_of`, `by_rule`) with 0, 10,
+   100 rules, none matching; lookup + match + use with a match (1 rule, and 100 rules with the match last); the
+   whole `ask` of a matched call (returns the decision); and `ask` until it waits for a person (the card path: the
    rules read, approval stored, card posted and noted, run marked waiting, "Waiting for approval" posted) for the
    baseline call and for calls no rule matches (0 and 100 rules).
 3. Matching CPU, in-process (`rules_cpu.py`, with the rules and the call all three use): `Match.matches` per call
@@ -248,6 +249,8 @@ async def count_case(
         for cmd, n in sorted(after.items())
         if n > before.get(cmd, 0) and cmd != "info"
     }
+    if not path_commands["EVALSHA"]:  # every ask's open step is one: a recorder that misses it counts nothing true
+        errors.append(f"{name}: the recorder saw no Lua step on the path (Redis ran {server.get('evalsha', 0)} a call)")
     return {
         "channel_rules": case,
         "calls": calls,

@@ -59,6 +59,7 @@ from bot.policy.engine import PolicyEngine
 from bot.slack.blocks.approval_card import build_outcome_blocks
 from bot.slack.directory import Directory
 from bot.store import DecideResult, Fence, Fenced, Store, StoreUnavailable, persistently
+from bot.store.runs import Consumed
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +158,7 @@ class ApprovalService:
         """Decide a step of the bot's own run: open its approval (the decision chain, with the run's gate's `mode`
         verdict) and, when nobody decided at once, wait for a person's decision (the hot path's waiting end).
         Cancelling any of `tokens` abandons the wait. Raises `Fenced` when another worker took the run over."""
-        woken = self._waiter.expect(request.approval_id)
+        woken = self._waiter.expect(request.approval_id, take=(run.id, fence))
         try:
             edit = await self._edit_of(request, run)
             if edit is not None and edit.get("changes"):
@@ -260,25 +261,32 @@ class ApprovalService:
         approval_id: str,
         *,
         fence: Fence,
-        woken: asyncio.Future[None],
+        woken: asyncio.Future[DecideResult | None],
         tokens: Sequence[Cancellation | None],
     ) -> Decision:
         """Wait until the owner's subscription says the approval was decided, then take the decision
         from its record, once, the run marked "running" again in the same step (a run that ended meanwhile keeps
-        its final status, and its header is redrawn by who ended it). A wake-up that finds it still pending (a
+        its final status, and its header is redrawn by who ended it); a decision made on this worker was taken so
+        by its decide step already (`take`), and comes with the wake-up. A wake-up that finds it still pending (a
         stray message) waits on. The agent waits for no Slack answer: the thread's line and the header are drawn
         in the background, and its next card is posted at once."""
+        take = (run.id, fence)
         while True:
             for token in tokens:
                 if token is not None:
                     token.link_future(woken)
-            await woken
+            taken = await woken
             self.runs_first.going(run.id)  # (decided on another worker: here, its thread and header wait too)
-            woken = self._waiter.expect(approval_id)  # before reading: a decision from now on wakes it again
-            status, approval, running = await persistently(
-                lambda: self.store.runs.consume(run.id, approval_id, fence=fence),
-                what=f"taking the decision of approval {approval_id}",
-            )
+            woken = self._waiter.expect(approval_id, take=take)  # before reading: a decision from now on wakes it
+            status: Consumed
+            approval: ApprovalRecord | None
+            if taken is not None and taken.approval is not None:  # taken for this run by the decide step here
+                status, approval, running = "ok", taken.approval, taken.running
+            else:
+                status, approval, running = await persistently(
+                    lambda: self.store.runs.consume(run.id, approval_id, fence=fence),
+                    what=f"taking the decision of approval {approval_id}",
+                )
             if status in ("fenced", "taken"):
                 raise Fenced(run.id)  # this worker looked dead and another one took the run over
             if status == "pending":
@@ -335,6 +343,7 @@ class ApprovalService:
             check_auth=True,
             dry_run=dry_run,
             assurance=assurance.to_json() if assurance is not None else "",
+            take=None if dry_run else self._waiter.take_for(approval_id),  # its run waits here: taken at once
         )
         result = await step()
         deadline = time.monotonic() + ATTACH_WAIT
@@ -377,7 +386,7 @@ class ApprovalService:
         if result.approval is None or result.status not in ("ok", "vote"):
             return False
         if result.status == "ok":
-            self.on_decided(result.approval, owner_heard=result.owner_heard)
+            self.on_decided(result.approval, owner_heard=result.owner_heard, taken=result if result.taken else None)
         else:
             self.cards.schedule(result.approval)
         return True
@@ -397,13 +406,16 @@ class ApprovalService:
             return
         self._background.spawn(self.cards.show_on_copy(approval, channel=channel, ts=ts), name="card-copy")
 
-    def on_decided(self, approval: ApprovalRecord, *, owner_heard: bool = False) -> None:
+    def on_decided(
+        self, approval: ApprovalRecord, *, owner_heard: bool = False, taken: DecideResult | None = None
+    ) -> None:
         """After any decision, on whichever worker made it: count it, redraw its card, and, if the run's
         owner may be gone, let `on_orphaned` continue the run here. `owner_heard`: the owner's worker
-        was subscribed when the decision was published, so it is alive and continues the run itself."""
+        was subscribed when the decision was published, so it is alive and continues the run itself. `taken`:
+        the decide step took it for the run waiting here (handed to it, which then reads nothing)."""
         if approval.owner == self.worker_id and approval.run_id and approval.status != "cancelled":
             self.runs_first.going(approval.run_id)  # before the redraws below: the run it wakes goes first
-        self._waiter.decided_here(approval.owner, approval.id)  # the run (or long-poll) here goes on at once
+        self._waiter.decided_here(approval.owner, approval.id, taken)  # the run (or long-poll) here goes on at once
         if approval.decided_at:
             self._metrics.decided(approval.origin_channel, approval.status, approval.decided_at - approval.created_at)
         self.cards.schedule(approval)

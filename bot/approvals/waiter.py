@@ -3,7 +3,9 @@
 `DecisionWaiter` keeps a future per approval this worker waits for, and resolves it when a decision
 of it is published to the worker's channel. The message only wakes the waiter: the decision itself
 is read from the approval's record (`ApprovalService`). Pub/sub is at-most-once, so after every
-(re)subscription it re-reads the status of every approval it waits for.
+(re)subscription it re-reads the status of every approval it waits for. A decision made on this worker
+wakes its waiter at once (`decided_here`), with the decision itself when the decide step took it for the
+waiting run (`take_for`: the run and fence it waits with).
 
 `DeadlineSweeper` fires overdue approvals through the same atomic decide step, so a click and
 a timeout can never both win. Every worker sweeps; the decide step picks one winner.
@@ -21,7 +23,7 @@ from typing import Any, Protocol
 
 from bot.core.logs import Outage
 from bot.core.tasks import stop_task
-from bot.store import DecideResult, Store, StoreUnavailable
+from bot.store import DecideResult, Fence, Store, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +79,8 @@ class DecisionWaiter:
         # other workers' channels this one listens to as well (by the owner their decisions name)
         self._also = {store.keys.worker_channel(owner): woken for owner, woken in (also or {}).items()}
         self._on_control = on_control
-        self._futures: dict[str, asyncio.Future[None]] = {}
+        self._futures: dict[str, asyncio.Future[DecideResult | None]] = {}
+        self._takes: dict[str, tuple[str, Fence]] = {}  # approval -> (run, fence) its run waits with here
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
         self.reconnects = 0
@@ -99,29 +102,42 @@ class DecisionWaiter:
             future.cancel()
         self._futures.clear()
 
-    def expect(self, approval_id: str) -> asyncio.Future[None]:
+    def expect(
+        self, approval_id: str, *, take: tuple[str, Fence] | None = None
+    ) -> asyncio.Future[DecideResult | None]:
         """Register interest in an approval *before* it can be decided: the future is done when a
-        decision of it may have been made."""
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        decision of it may have been made (its result: the decision, when a decide step here took it for
+        the run that waits, `take` (run id, fence); else None: read it). """
+        future: asyncio.Future[DecideResult | None] = asyncio.get_running_loop().create_future()
         self._futures[approval_id] = future
+        if take is not None:
+            self._takes[approval_id] = take
         return future
+
+    def take_for(self, approval_id: str) -> tuple[str, Fence] | None:
+        """The run (and its fence) that waits here for this approval: a decide step here may take the decision
+        for it (`Approvals.decide(take=...)`)."""
+        return self._takes.get(approval_id) if approval_id in self._futures else None
 
     def forget(self, approval_id: str) -> None:
         self._futures.pop(approval_id, None)
+        self._takes.pop(approval_id, None)
 
-    def wake(self, approval_id: str) -> bool:
+    def wake(self, approval_id: str, taken: DecideResult | None = None) -> bool:
         future = self._futures.pop(approval_id, None)
+        self._takes.pop(approval_id, None)
         if future is None or future.done():
             return False
-        future.set_result(None)
+        future.set_result(taken)
         return True
 
-    def decided_here(self, owner: str, approval_id: str) -> None:
+    def decided_here(self, owner: str, approval_id: str, taken: DecideResult | None = None) -> None:
         """A decision this worker just made: wake whoever waits for it here at once, without waiting for the
-        message the decide step published (which wakes nobody a second time). `owner`: the approval's, this
-        worker's id or one whose channel this worker also listens to (the Approvals API's)."""
+        message the decide step published (which wakes nobody a second time), with the decision when the
+        step took it for the waiting run (`taken`). `owner`: the approval's, this worker's id or one whose
+        channel this worker also listens to (the Approvals API's)."""
         if self._store.keys.worker_channel(owner) == self._channel:
-            self.wake(approval_id)
+            self.wake(approval_id, taken)
         elif (woken := self._also.get(self._store.keys.worker_channel(owner))) is not None:
             woken.wake(approval_id)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal, cast
 
 from agent_approvals.approver import canonical_json
@@ -62,6 +62,8 @@ class DecideResult:
     status: DecideStatus
     approval: ApprovalRecord | None
     owner_heard: bool = False  # `ok`: the owner's worker was subscribed when the decision was published
+    taken: bool = False  # `ok` with `take`: the run's owner took it in the same step (as `RunStore.consume`)
+    running: bool = False  # taken: the run is running again (it had not ended)
 
 
 AUDITED_ARGUMENTS = 4000  # a tool call's arguments (canonical JSON) are in its `requested` entry up to this
@@ -306,6 +308,7 @@ class Approvals:
         principals: Iterable[str] | None = None,
         group_principal: str = "",
         assurance: str = "",
+        take: tuple[str, Fence] | None = None,
     ) -> DecideResult:
         """Move a pending approval to `outcome`, exactly once; or count one approval vote of a quorum.
 
@@ -323,6 +326,9 @@ class Approvals:
             group_principal: one of `principals` the caller found in the approval's user groups.
             assurance: the clicker's passkey confirmed this Approve (`bot.core.passkeys.Assurance`, JSON):
                 an approval that needs step-up counts a person's Approve only with one.
+            take: (run id, fence) when this worker owns the approval's run and waits for it: decided, the
+                decision is taken for the run in the same step, as `RunStore.consume` takes it (`taken`,
+                `running`), if the fence still holds.
 
         Returns `ok` with the decided record; `vote` when an approval was counted towards a quorum
         not yet reached; `already` with the record as it was decided; `self`, `not_allowed`
@@ -352,6 +358,7 @@ class Approvals:
                 "changes": k.changes,
                 "recent": k.decided_by(by),
                 "webhooks": k.webhooks,
+                "run": k.run(take[0] if take is not None else "-"),
             },
             args={
                 "id": approval_id,
@@ -372,10 +379,15 @@ class Approvals:
                 "principals": "?" if principals is None else ",".join(principals),
                 "group_principal": group_principal,
                 "assurance": assurance,
+                "take": fence_arg(take[1]) if take is not None else "",
             },
         )
         record = approval_from(pairs(flat)) if flat else None
-        return DecideResult(status=status, approval=record, owner_heard=bool(heard and heard[0]))
+        taken = len(heard) > 1 and heard[1] == "1"
+        if taken and record is not None and take is not None:
+            record = replace(record, consumed=1, consumed_by=":".join(map(str, take[1])))
+        return DecideResult(status=status, approval=record, owner_heard=bool(heard and heard[0]), taken=taken,
+                            running=taken and heard[2] == "1")
 
     async def time_out_due(self, now: float, *, limit: int = 200) -> tuple[list[DecideResult], bool]:
         """Time out up to `limit` approvals whose deadline is before `now`, each through the decide step

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.devslack.server import SlackStandIn
+from bot.store import Fence, Store
 from tests.conftest import APPROVALS, BOB, SALES, Worker, card_of, find_header, thread_of
 from tests.support.flow import pending_card, start_run
 
@@ -106,3 +107,40 @@ async def test_the_run_a_revise_woke_goes_before_the_redraws_it_set_off(slack: S
     running = first(lambda c: c.method == "chat.update" and c.args.get("ts") == header["ts"])
     assert second["ts"] != card["ts"]
     assert posted < min(redrawn, told, running), [(c.method, c.args.get("channel"), c.args.get("ts")) for c in calls]
+
+
+async def test_a_decision_made_on_the_runs_own_worker_needs_no_step_of_its_own_to_be_taken(
+    slack: SlackStandIn, worker: Worker, store: Store
+) -> None:
+    """The worker a Revise reaches owns the run: its decide step takes the decision for the run (`take`), which goes
+    on with it, reading nothing (no consume step). A decision made elsewhere (another worker's decide step, heard
+    through the subscription) is taken by the run's own consume step, once, as before."""
+    consumed: list[str] = []
+    runs = worker.services.store.runs
+    consume = runs.consume
+
+    async def counted(run_id: str, approval_id: str, *, fence: Fence) -> Any:
+        consumed.append(approval_id)
+        return await consume(run_id, approval_id, fence=fence)
+
+    runs.consume = counted  # type: ignore[method-assign]
+    run_id = await start_run(slack)
+    card = await pending_card(slack)
+    first = next(a for a in await store.approvals.of_run(run_id) if a.pending)
+    await slack.click(user=BOB, channel=APPROVALS, ts=card["ts"], action_id="approval_revise")
+    view = await slack.wait_for(lambda: slack.open_views(BOB) and slack.open_views(BOB)[-1])
+    answer = await slack.submit_view(user=BOB, view_id=view["id"],
+                                     values={"feedback": {"feedback_input": "Shorter, please."}})
+    assert answer.status == 200
+    await pending_card(slack, count=2)
+    taken = await store.approvals.get(first.id)
+    assert taken is not None and taken.status == "revised" and taken.consumed
+    assert taken.consumed_by.startswith(worker.services.worker_id + ":") and consumed == []
+
+    second = next(a for a in await store.approvals.of_run(run_id) if a.pending)
+    elsewhere = await store.approvals.decide(second.id, outcome="revised", by=BOB, feedback="Shorter still.")
+    assert elsewhere.status == "ok" and not elsewhere.taken
+    await pending_card(slack, count=3)
+    assert consumed == [second.id]
+    again = await store.approvals.get(second.id)
+    assert again is not None and again.consumed and again.consumed_by == taken.consumed_by

@@ -86,6 +86,43 @@ async def test_a_taken_over_run_refuses_every_write_of_its_old_owner(store: Stor
     assert await store.runs.finish(current, status="completed", fence=new) == "ok"
 
 
+async def test_a_decision_made_by_the_runs_own_worker_is_taken_in_its_decide_step_while_the_fence_holds(
+    store: Store,
+) -> None:
+    """`decide(take=(run, fence))`: the worker deciding owns the run and waits for it, so the decide step takes the
+    decision as the owner's consume would, in the same step (the run running again unless it ended). Not taken: a
+    fence the run no longer has (taken over meanwhile: the new owner takes it), another
+    worker's approval. Taken, it is taken once: the owner's consume gets it again, anyone else's is refused."""
+    owner = ("w1", 1)
+    await store.runs.create(run(), max_per_user=3, max_per_channel=10)
+    await store.approvals.create(approval("a-take-0001", owner="w1"), fence=owner)
+    assert await store.runs.update("rabcdefg", fence=owner, status="waiting") == "ok"
+    result = await store.approvals.decide("a-take-0001", outcome="revised", by="U0BOB", take=("rabcdefg", owner))
+    assert result.status == "ok" and result.taken and result.running and result.approval is not None
+    assert result.approval.consumed and result.approval.consumed_by == "w1:1"
+    stored = await store.approvals.get("a-take-0001")
+    assert stored is not None and stored.consumed and stored.consumed_by == "w1:1"
+    current = await store.runs.get("rabcdefg")
+    assert current is not None and current.status == "running"
+    status, again, running = await store.runs.consume("rabcdefg", "a-take-0001", fence=owner)  # (an answer lost)
+    assert status == "ok" and again is not None and running
+
+    await store.approvals.create(approval("a-take-0002", owner="w9"), fence=owner)  # not the taker's approval
+    other = await store.approvals.decide("a-take-0002", outcome="approved", by="U0BOB", take=("rabcdefg", owner))
+    assert other.status == "ok" and not other.taken
+    assert not (await store.approvals.get("a-take-0002")).consumed  # type: ignore[union-attr]
+
+    await store.approvals.create(approval("a-take-0003", owner="w1"), fence=owner)
+    assert await store.runs.update("rabcdefg", fence=owner, status="waiting") == "ok"
+    assert await store.runs.adopt("rabcdefg", None, from_worker="w1", to_worker="w2") == ("ok", 2)  # w1 stalled
+    stale = await store.approvals.decide("a-take-0003", outcome="approved", by="U0BOB", take=("rabcdefg", owner))
+    assert stale.status == "ok" and not stale.taken and not stale.running
+    assert stale.approval is not None and not stale.approval.consumed
+    assert await store.runs.consume("rabcdefg", "a-take-0003", fence=owner) == ("fenced", None, False)
+    status, taken, _ = await store.runs.consume("rabcdefg", "a-take-0003", fence=("w2", 2))
+    assert status == "ok" and taken is not None and taken.consumed_by == "w2:2"
+
+
 async def test_simultaneous_admissions_never_pass_the_limit(store: Store) -> None:
     runs = [run(f"rsim{i:04d}") for i in range(40)]
     results = await asyncio.gather(*(store.runs.create(r, max_per_user=3, max_per_channel=10) for r in runs))

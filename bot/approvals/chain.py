@@ -60,7 +60,8 @@ MAX_STALE = 200  # walks while other asks keep changing a policy window's total
 @dataclass(frozen=True, slots=True)
 class Ask:
     """One request on its way to a decision: whose (`run`, asked by `owner`), under which channel `settings` (read
-    as `settings_digest`: the open step checks it, '': not checked) and `rules`, with the run's gate's `mode`
+    from what their hash held, `settings_held`: the open step compares the hash with it; None: not compared) and
+    `rules`, with the run's gate's `mode`
     verdict (None: a program's ask, the channel's mode read here), the run's `fence` and what a `program` adds to
     its ask."""
 
@@ -68,7 +69,7 @@ class Ask:
     run: RunRecord
     owner: str
     settings: ChannelSettings
-    settings_digest: str = ""
+    settings_held: tuple[str, ...] | None = None
     rules: Sequence[Rule] = ()
     mode: Verdict | None = None
     fence: Fence | None = None
@@ -118,7 +119,7 @@ class DecisionChain:
             opened = await self._walk_once(ask)
             if opened.status == "unsettled":  # the channel's settings changed since this worker read them
                 read = await self.settings_of(ask.run.channel, fresh=True)
-                ask = replace(ask, settings=read.settings, settings_digest=read.digest)
+                ask = replace(ask, settings=read.settings, settings_held=read.held)
             elif opened.status != "stale":
                 return opened
         raise StoreUnavailable(f"approval {ask.request.approval_id}: policy windows or settings kept changing;"
@@ -238,7 +239,7 @@ class DecisionChain:
                     rule=(rule.channel, rule.id) if rule else ("", ""), now=now, windows=step.windows,
                     policy=policy.verdict.ids if policy else (),
                     policy_bundle=policy.bundle.hash if policy else "",
-                    settings=(ask.run.channel, ask.settings_digest)),
+                    settings=(ask.run.channel, ask.settings_held)),
             what=f"opening approval {decided.id}",
         )
         if status == "conflict":

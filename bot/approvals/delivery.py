@@ -57,7 +57,7 @@ class Delivery:
             partial(self.store.approvals.open, approval, checkpoint=request.checkpoint, fence=ask.fence,
                     once=program.once if program else None, max_pending=program.max_pending if program else 0,
                     windows=step.windows, policy=step.routed_by, policy_bundle=step.judged.bundle.hash,
-                    settings=(ask.run.channel, ask.settings_digest)),
+                    settings=(ask.run.channel, ask.settings_held)),
             what=f"opening approval {approval.id}",
         )
         if status in ("fenced", "full", "conflict"):

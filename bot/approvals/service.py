@@ -252,7 +252,7 @@ class ApprovalService:
         """
         read = await self.chain.settings_of(run.channel)  # (the worker's copy: the open step checks it)
         rules = await self.chain.rules_of(run.channel) if rule_may_decide(request) else ()
-        return await self.chain.walk(Ask(request, run, owner, read.settings, settings_digest=read.digest, rules=rules,
+        return await self.chain.walk(Ask(request, run, owner, read.settings, settings_held=read.held, rules=rules,
                                          mode=mode, fence=fence, program=program))
 
     async def _wait(

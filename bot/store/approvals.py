@@ -107,7 +107,7 @@ class Approvals:
         windows: Sequence[Mapping[str, Any]] = (),
         policy: Sequence[str] = (),
         policy_bundle: str = "",
-        settings: tuple[str, str] = ("", ""),
+        settings: tuple[str, Sequence[str] | None] = ("", None),
     ) -> tuple[OpenStatus, str]:
         """The one step that opens an approval (`lua/open_approval.lua`), pending or decided at once, with every
         limit in it: a pending one is stored with its deadline (before its card is posted) if `fence` still owns
@@ -118,7 +118,8 @@ class Approvals:
         "conflict" (`once` was used with another body); "full"; "gone" (the rule was revoked or expired);
         "fenced"; "stale" (a policy window's total changed since the policies read it: `windows`, each {key,
         since, expect, count, member, ttl}; decide again); "unsettled" (the channel's settings it was decided under,
-        `settings` (channel, their digest: `ChannelSettingsStore.read`), changed since: read them, decide again).
+        `settings` (channel, what its hash held: `ChannelSettingsStore.read`; None: not compared), changed since:
+        read them, decide again).
         `policy` (the ids of the policies that decided or routed it, of `policy_bundle`) are counted for
         `/agent policy`."""
         fields, texts = split_texts(approval)
@@ -147,7 +148,7 @@ class Approvals:
                 entry["windows"] = json.dumps({str(w["name"]): w["expect"] for w in windows}, separators=(",", ":"))
         k = self._k
         rule_channel, rule_id = rule
-        settings_channel, settings_digest = settings
+        settings_channel, settings_held = settings
         result = await self._s.script("open_approval")(
             keys={
                 "approval": k.approval(approval.id),
@@ -187,7 +188,7 @@ class Approvals:
                 "now": repr(time.time() if now is None else now),
                 "windows": [{name: w[name] for name in ("since", "expect", "count", "member", "ttl")} for w in windows],
                 "policy": list(policy),
-                "settings": settings_digest,
+                "settings": list(settings_held) if settings_held is not None else "",
             },
         )
         status = str(result[0])

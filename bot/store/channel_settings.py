@@ -1,9 +1,9 @@
 """Per-channel settings (`/agent config`), read as `ChannelSettings` over the worker's defaults.
 
-Each read comes with the digest of what the hash held (lua/lib/settings.lua). A worker keeps its last read of a
-channel (`copy`): the decision chain decides on that copy, and the open step that stores what it decided checks
-the digest again, atomically, so a decision stands only under the settings it was made under (a changed channel
-is read again and the request decided again). No writer needs to say that it changed settings.
+Each read comes with what the hash held, field by field. A worker keeps its last read of a channel (`copy`): the
+decision chain decides on that copy, and the open step that stores what it decided compares the hash with it,
+atomically, so a decision stands only under the settings it was made under (a changed channel is read again and
+the request decided again). No writer needs to say that it changed settings.
 
 Two indexes are kept with the settings, in the same transaction as each change: `settings:channels`
 (the channels that have settings, by their last change: ADMIN_USERS's Homes list them) and, for the
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from itertools import chain
 
 from redis.exceptions import WatchError
 
@@ -29,10 +30,11 @@ COPIES = 4096  # channels whose settings a worker keeps a copy of (the least rec
 
 @dataclass(frozen=True, slots=True)
 class ReadSettings:
-    """A channel's settings as read, and the digest of what its hash held then (what the open step checks)."""
+    """A channel's settings as read, and what its hash held then (field, value, ... in the hash's order: what the
+    open step compares it with)."""
 
     settings: ChannelSettings
-    digest: str
+    held: tuple[str, ...]
 
 
 class ChannelSettingsStore:
@@ -47,11 +49,10 @@ class ChannelSettingsStore:
         return (await self.read(channel, default_timeout=default_timeout)).settings
 
     async def read(self, channel: str, *, default_timeout: int) -> ReadSettings:
-        """The channel's settings now, with their digest; kept as this worker's copy of them."""
-        digest, *flat = await self._s.script("settings_read")(keys={"settings": self._s.keys.settings(channel)},
-                                                              args={})
-        raw = dict(zip(flat[::2], flat[1::2], strict=True))
-        read = ReadSettings(read_settings(raw, default_timeout=default_timeout), str(digest))
+        """The channel's settings now, with what their hash held; kept as this worker's copy of them."""
+        raw = await aw(self._s.redis.hgetall(self._s.keys.settings(channel)))
+        held = tuple(chain.from_iterable(raw.items()))  # (in the hash's order, as the open step reads it again)
+        read = ReadSettings(read_settings(raw, default_timeout=default_timeout), held)
         copies, key = self._copies, (channel, default_timeout)
         copies.pop(key, None)
         if len(copies) >= COPIES:
@@ -61,7 +62,7 @@ class ChannelSettingsStore:
 
     async def copy(self, channel: str, *, default_timeout: int) -> ReadSettings:
         """This worker's last read of the channel's settings (read now if it has none): maybe changed since, for a
-        step that checks the digest (the open step: `Approvals.open(settings=...)`)."""
+        step that compares the hash with it (the open step: `Approvals.open(settings=...)`)."""
         found = self._copies.get((channel, default_timeout))
         return found if found is not None else await self.read(channel, default_timeout=default_timeout)
 

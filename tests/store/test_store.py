@@ -357,23 +357,23 @@ async def test_a_count_windows_total_is_how_many_calls_it_holds_a_sum_windows_th
 
 
 async def test_the_open_step_stores_nothing_decided_under_settings_changed_since_they_were_read(store: Store) -> None:
-    """`ChannelSettingsStore.read` gives the settings with the digest of their hash; the open step checks it, in its
-    one atomic step: changed since (by `set`, by a write to the hash itself, by its removal), "unsettled" and nothing
-    stored; unchanged, or read again, it opens."""
+    """`ChannelSettingsStore.read` gives the settings with what their hash held; the open step compares the hash with
+    it, in its one atomic step: changed since (by `set`, by a write to the hash itself, by its removal),
+    "unsettled" and nothing stored; unchanged, or read again, it opens."""
     channel = "C0DIGEST"
     seen = await store.settings.read(channel, default_timeout=600)
     assert seen == await store.settings.copy(channel, default_timeout=600)  # the worker's copy: no read
     await store.settings.set(channel, "timeout", "120", by="U0ALICE")
     assert (await store.settings.copy(channel, default_timeout=600)).settings.timeout == 600  # (until read again)
-    assert await store.approvals.open(approval("d1"), settings=(channel, seen.digest)) == ("unsettled", "")
+    assert await store.approvals.open(approval("d1"), settings=(channel, seen.held)) == ("unsettled", "")
     assert await store.approvals.get("d1") is None
     now = await store.settings.read(channel, default_timeout=600)
-    assert now.settings.timeout == 120 and now.digest != seen.digest
+    assert now.settings.timeout == 120 and now.held != seen.held
     assert (await store.settings.copy(channel, default_timeout=600)) == now
     await store.redis.hset(store.keys.settings(channel), "timeout", "300")
-    assert (await store.approvals.open(approval("d1"), settings=(channel, now.digest)))[0] == "unsettled"
+    assert (await store.approvals.open(approval("d1"), settings=(channel, now.held)))[0] == "unsettled"
     await store.redis.delete(store.keys.settings(channel))
     gone = await store.settings.read(channel, default_timeout=600)
-    assert gone.digest == seen.digest and gone.settings.timeout == 600  # (what it holds, not how it got there)
-    assert (await store.approvals.open(approval("d1"), settings=(channel, now.digest)))[0] == "unsettled"
-    assert (await store.approvals.open(approval("d1"), settings=(channel, gone.digest)))[0] == "ok"
+    assert gone.held == seen.held and gone.settings.timeout == 600  # (what it holds, not how it got there)
+    assert (await store.approvals.open(approval("d1"), settings=(channel, now.held)))[0] == "unsettled"
+    assert (await store.approvals.open(approval("d1"), settings=(channel, gone.held)))[0] == "ok"

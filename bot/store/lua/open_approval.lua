@@ -1,5 +1,5 @@
 --! keys: approval texts deadlines run_approvals checkpoint audit audit_seq audit_shards run changes nudges waiting idem pending rules rule_uses policy_counts settings ...windows
---! uses: fence fields homes audit windows settings
+--! uses: fence fields homes audit windows
 -- The one step that opens an approval, for a run's team and a program's ask alike: every limit, the
 -- idempotency of the ask and a rule's use are decided here, atomically, with the approval stored.
 --
@@ -15,15 +15,15 @@
 -- pending; {'gone'}: A.rule was revoked or expired meanwhile (a person is asked instead); {'fenced'}: the
 -- writer no longer owns the run; {'stale', window}: a policy window's total (K.windows, lua/lib/windows.lua) is
 -- no longer what the policies read (another call was counted or released meanwhile: decide again);
--- {'unsettled'}: the channel's settings (K.settings) are no longer those the request was decided under (their
--- digest A.settings, lua/lib/settings.lua; '': not checked): read them again and decide again. Nothing changes
--- unless 'ok'.
+-- {'unsettled'}: the channel's settings (K.settings) no longer hold what the request was decided under
+-- (A.settings: field, value, ... as HGETALL gave them; '': not compared): read them again and decide again.
+-- Nothing changes unless 'ok'.
 -- A: fence {owner, epoch}, id, deadline ('0': never times out), fields (its hash), texts (packed JSON),
 --    checkpoint (packed team state, or ''), retention (the checkpoint's lifetime), audit (the
 --    entry), nudge_at ('' for none), waiting ({score, member} in the index of pending approvals),
 --    idem ({digest, ttl} of the asking body, or ''), max_pending ('0': no limit), decided, rule, now,
 --    windows (one per K.windows: {since, expect, count, member ('': counts nothing), ttl}), policy (the ids of the
---    policies that decided or routed it: counted in K.policy_counts), settings (the digest, or '').
+--    policies that decided or routed it: counted in K.policy_counts), settings (as above, or '').
 -- K.pending lists the asking key's approvals that may still be pending: at the limit, those decided since
 -- are taken out first (their hashes read here: named after K.approval, on Redis Cluster in other slots).
 if A.fence.owner ~= '' and fenced(K.run, A.fence) then return {'fenced'} end
@@ -45,8 +45,12 @@ if A.decided == '' and tonumber(A.max_pending) > 0 and redis.call('SCARD', K.pen
   end
   if redis.call('SCARD', K.pending) >= tonumber(A.max_pending) then return {'full'} end
 end
-if A.settings ~= '' and settings_digest(redis.call('HGETALL', K.settings)) ~= A.settings then
-  return {'unsettled'}
+if A.settings ~= '' then
+  local held = redis.call('HGETALL', K.settings)
+  if #held ~= #A.settings then return {'unsettled'} end
+  for i = 1, #held do
+    if held[i] ~= A.settings[i] then return {'unsettled'} end
+  end
 end
 for i, w in ipairs(A.windows) do
   if window_total(K.windows[i], w.since, w.count) ~= tonumber(w.expect) then return {'stale', tostring(i)} end

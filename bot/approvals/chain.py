@@ -61,9 +61,8 @@ MAX_STALE = 200  # walks while other asks keep changing a policy window's total
 class Ask:
     """One request on its way to a decision: whose (`run`, asked by `owner`), under which channel `settings` (read
     from what their hash held, `settings_held`: the open step compares the hash with it; None: not compared) and
-    `rules`, with the run's gate's `mode`
-    verdict (None: a program's ask, the channel's mode read here), the run's `fence` and what a `program` adds to
-    its ask."""
+    `rules`, with the run's gate's `mode` verdict (None: a program's ask, the channel's mode read here), the run's
+    `fence` and what a `program` adds to its ask."""
 
     request: ApprovalRequest
     run: RunRecord

@@ -107,7 +107,7 @@ class DecisionWaiter:
     ) -> asyncio.Future[DecideResult | None]:
         """Register interest in an approval *before* it can be decided: the future is done when a
         decision of it may have been made (its result: the decision, when a decide step here took it for
-        the run that waits, `take` (run id, fence); else None: read it). """
+        the run that waits, `take` (run id, fence); else None: read it)."""
         future: asyncio.Future[DecideResult | None] = asyncio.get_running_loop().create_future()
         self._futures[approval_id] = future
         if take is not None:

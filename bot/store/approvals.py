@@ -119,9 +119,8 @@ class Approvals:
         "fenced"; "stale" (a policy window's total changed since the policies read it: `windows`, each {key,
         since, expect, count, member, ttl}; decide again); "unsettled" (the channel's settings it was decided under,
         `settings` (channel, what its hash held: `ChannelSettingsStore.read`; None: not compared), changed since:
-        read them, decide again).
-        `policy` (the ids of the policies that decided or routed it, of `policy_bundle`) are counted for
-        `/agent policy`."""
+        read them, decide again). `policy` (the ids of the policies that decided or routed it, of `policy_bundle`)
+        are counted for `/agent policy`."""
         fields, texts = split_texts(approval)
         decided = not approval.pending
         first_step = None if decided else approval.next_step_at(0)

@@ -76,8 +76,9 @@ async def test_a_step_is_decided_under_the_channels_settings_as_they_stand_when_
     slack: SlackStandIn, redis_url: str, tmp_path: Path, store: Store
 ) -> None:
     """A worker decides on its copy of a channel's settings without reading them again for each step, and the open
-    step compares the hash with that copy: settings changed elsewhere (another worker's `/agent config`, or a writer that
-    knows nothing of copies, writing the hash itself) are read again, once, and the step decided under them."""
+    step compares the hash with that copy: settings changed elsewhere (another worker's `/agent config`, or a
+    writer that knows nothing of copies, writing the hash itself) are read again, once, and the step decided under
+    them."""
     drafts = replay(*(f"Draft v{n}: dear vendor" for n in range(1, 6)))
     async with bot(slack, redis_url, tmp_path, drafts) as worker:
         settings = worker.services.store.settings

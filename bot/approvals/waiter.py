@@ -101,6 +101,7 @@ class DecisionWaiter:
         for future in self._futures.values():
             future.cancel()
         self._futures.clear()
+        self._takes.clear()
 
     def expect(
         self, approval_id: str, *, take: tuple[str, Fence] | None = None

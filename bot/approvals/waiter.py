@@ -5,7 +5,8 @@ of it is published to the worker's channel. The message only wakes the waiter: t
 is read from the approval's record (`ApprovalService`). Pub/sub is at-most-once, so after every
 (re)subscription it re-reads the status of every approval it waits for. A decision made on this worker
 wakes its waiter at once (`decided_here`), with the decision itself when the decide step took it for the
-waiting run (`take_for`: the run and fence it waits with).
+waiting run (`deciding`: the run and fence it waits with; the message that step publishes, heard while it runs,
+is held until its answer, so the run is woken once, with what it took).
 
 `DeadlineSweeper` fires overdue approvals through the same atomic decide step, so a click and
 a timeout can never both win. Every worker sweeps; the decide step picks one winner.
@@ -18,7 +19,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
 from bot.core.logs import Outage
@@ -81,6 +82,7 @@ class DecisionWaiter:
         self._on_control = on_control
         self._futures: dict[str, asyncio.Future[DecideResult | None]] = {}
         self._takes: dict[str, tuple[str, Fence]] = {}  # approval -> (run, fence) its run waits with here
+        self._deciding: dict[str, list[int]] = {}  # approval -> [decide steps running here, messages heard meanwhile]
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
         self.reconnects = 0
@@ -115,10 +117,26 @@ class DecisionWaiter:
             self._takes[approval_id] = take
         return future
 
-    def take_for(self, approval_id: str) -> tuple[str, Fence] | None:
-        """The run (and its fence) that waits here for this approval: a decide step here may take the decision
-        for it (`Approvals.decide(take=...)`)."""
-        return self._takes.get(approval_id) if approval_id in self._futures else None
+    @contextlib.contextmanager
+    def deciding(self, approval_id: str) -> Iterator[tuple[str, Fence] | None]:
+        """While a decide step runs here: the run (and its fence) that waits here for the approval, which the step
+        may take the decision for (`Approvals.decide(take=...)`), else None. Meanwhile a decision message heard for
+        it (the one this step publishes, which Redis may deliver before the step's answer) is held: the step's
+        answer wakes the run with what it took (`wake(approval_id, taken)`); whatever else ends the step (a
+        refusal, another worker's decision, an error, a cancellation) lets a held message wake it as usual."""
+        take = self._takes.get(approval_id) if approval_id in self._futures else None
+        if take is None:
+            yield None
+            return
+        state = self._deciding.setdefault(approval_id, [0, 0])
+        state[0] += 1
+        try:
+            yield take
+        finally:
+            state[0] -= 1
+            if state[0] == 0 and self._deciding.pop(approval_id, None) is not None:
+                if state[1]:
+                    self.wake(approval_id)
 
     def forget(self, approval_id: str) -> None:
         self._futures.pop(approval_id, None)
@@ -131,6 +149,14 @@ class DecisionWaiter:
             return False
         future.set_result(taken)
         return True
+
+    def heard(self, approval_id: str) -> None:
+        """A decision of the approval was published (or read after a resubscription): wake its waiter, unless a
+        decide step here is still running for it (`deciding`), whose end wakes it."""
+        if (state := self._deciding.get(approval_id)) is not None:
+            state[1] += 1
+        else:
+            self.wake(approval_id)
 
     def decided_here(self, owner: str, approval_id: str, taken: DecideResult | None = None) -> None:
         """A decision this worker just made: wake whoever waits for it here at once, without waiting for the
@@ -190,7 +216,7 @@ class DecisionWaiter:
             return
         for approval in await self._store.approvals.get_many(list(self._futures)):
             if not approval.pending:
-                self.wake(approval.id)
+                self.heard(approval.id)
 
     async def _dispatch(self, data: str) -> None:
         """One message on this worker's channel: a decision wakes its waiter; anything else is a control
@@ -207,7 +233,7 @@ class DecisionWaiter:
             if not isinstance(approval_id, str):
                 log.warning("ignored a malformed decision message")
                 return
-            self.wake(approval_id)
+            self.heard(approval_id)
         elif self._on_control is not None:
             try:
                 await self._on_control(message)

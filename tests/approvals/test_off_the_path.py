@@ -5,10 +5,11 @@ earlier one: it never loses to it). And the run goes first: those calls are made
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from bot.devslack.server import SlackStandIn
-from bot.store import Fence, Store
+from bot.store import DecideResult, Fence, Store, StoreUnavailable
 from tests.conftest import APPROVALS, BOB, SALES, Worker, card_of, find_header, thread_of
 from tests.support.flow import pending_card, start_run
 
@@ -144,3 +145,74 @@ async def test_a_decision_made_on_the_runs_own_worker_needs_no_step_of_its_own_t
     assert consumed == [second.id]
     again = await store.approvals.get(second.id)
     assert again is not None and again.consumed and again.consumed_by == taken.consumed_by
+
+
+async def _revise_heard_first(slack: SlackStandIn, worker: Worker, store: Store, *, then_fail: bool) -> list[str]:
+    """A Revise on the run's own worker whose decide step answers only after the worker's subscription has heard
+    the decision it published (the order Redis may deliver them in), then answers (or, `then_fail`, raises as if
+    Redis went away after the step ran): the approvals the run's own consume step read, once the next card is
+    posted."""
+    consumed: list[str] = []
+    runs = worker.services.store.runs
+    consume = runs.consume
+
+    async def counted(run_id: str, approval_id: str, *, fence: Fence) -> Any:
+        consumed.append(approval_id)
+        return await consume(run_id, approval_id, fence=fence)
+
+    runs.consume = counted  # type: ignore[method-assign]
+    waiter = worker.services.waiter
+    heard: list[str] = []
+    heard_one = asyncio.Event()
+    hear = waiter.heard
+
+    def noted(approval_id: str) -> None:
+        heard.append(approval_id)
+        heard_one.set()
+        hear(approval_id)
+
+    waiter.heard = noted  # type: ignore[method-assign]
+    approvals = worker.services.store.approvals
+    decide = approvals.decide
+
+    async def answered_after_the_message(*args: Any, **kwargs: Any) -> DecideResult:
+        result = await decide(*args, **kwargs)
+        if result.status == "ok":
+            await asyncio.wait_for(heard_one.wait(), timeout=10)
+            if then_fail:
+                raise StoreUnavailable("connection lost after the decide step ran")
+        return result
+
+    approvals.decide = answered_after_the_message  # type: ignore[method-assign]
+    run_id = await start_run(slack)
+    card = await pending_card(slack)
+    first = next(a for a in await store.approvals.of_run(run_id) if a.pending)
+    await slack.click(user=BOB, channel=APPROVALS, ts=card["ts"], action_id="approval_revise")
+    view = await slack.wait_for(lambda: slack.open_views(BOB) and slack.open_views(BOB)[-1])
+    answer = await slack.submit_view(user=BOB, view_id=view["id"],
+                                     values={"feedback": {"feedback_input": "Shorter, please."}})
+    assert answer.status == 200
+    await pending_card(slack, count=2)
+    assert heard[:1] == [first.id]  # the message came in while the step was still to answer
+    taken = await store.approvals.get(first.id)
+    assert taken is not None and taken.status == "revised" and taken.consumed
+    assert taken.consumed_by.startswith(worker.services.worker_id + ":")
+    return [a for a in consumed if a == first.id]  # (the run's later steps are not this test's)
+
+
+async def test_a_decision_heard_before_its_decide_step_answers_is_still_taken_by_that_step(
+    slack: SlackStandIn, worker: Worker, store: Store
+) -> None:
+    """Redis may deliver the decision's message on the worker's subscription before the decide step's own answer:
+    the message is held while the step runs (`DecisionWaiter.deciding`), so the run is woken once, by the step, with
+    the decision it took, and reads nothing."""
+    assert await _revise_heard_first(slack, worker, store, then_fail=False) == []
+
+
+async def test_a_decide_step_that_fails_after_taking_still_lets_its_message_wake_the_run(
+    slack: SlackStandIn, worker: Worker, store: Store
+) -> None:
+    """The step ran in Redis (the decision taken for the run) but its answer never came back: the held message wakes
+    the run when the step ends, and the run's consume step reads the decision taken for it, once; nothing waits
+    forever."""
+    assert len(await _revise_heard_first(slack, worker, store, then_fail=True)) == 1

@@ -24,7 +24,6 @@ The deciding side (a click, a modal, a timeout, a cancel, on any worker)::
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
@@ -334,23 +333,28 @@ class ApprovalService:
         that needs step-up counts only with the `assurance` of their passkey (else status `step_up`: the
         caller sends them to confirm it, bot/stepup/). `dry_run`: only whether they may (status `allowed`),
         nothing changes; refusals are audited either way."""
-        with contextlib.nullcontext(None) if dry_run else self._waiter.deciding(approval_id) as take:
-            step = partial(
-                self.store.approvals.decide,
-                approval_id,
-                outcome=outcome,
-                by=user,
-                feedback=feedback,
-                card=card,
-                check_auth=True,
-                dry_run=dry_run,
-                assurance=assurance.to_json() if assurance is not None else "",
-                take=take,  # its run waits here: the decision taken for it at once
-            )
-            result = await self._decided(step, user)
-            if result.taken:
-                self._waiter.wake(approval_id, result)  # the run goes on with it, reading nothing
-        return result
+        decide = partial(
+            self.store.approvals.decide,
+            approval_id,
+            outcome=outcome,
+            by=user,
+            feedback=feedback,
+            card=card,
+            check_auth=True,
+            dry_run=dry_run,
+            assurance=assurance.to_json() if assurance is not None else "",
+        )
+
+        async def step(**more: Any) -> DecideResult:
+            if dry_run:
+                return await decide(**more)
+            with self._waiter.deciding(approval_id) as take:  # its run waits here: the decision taken for it at once
+                result = await decide(take=take, **more)
+                if result.taken:
+                    self._waiter.wake(approval_id, result)  # the run goes on with it, reading nothing
+                return result
+
+        return await self._decided(step, user)
 
     async def _decided(self, step: Callable[..., Awaitable[DecideResult]], user: str) -> DecideResult:
         """The decide step's answer, taken again as it asks: a card not yet attached, the user's groups, the

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from bot.core.records import ApprovalRecord
 from bot.devslack.server import SlackStandIn
 from bot.store import DecideResult, Fence, Store, StoreUnavailable
 from tests.conftest import APPROVALS, BOB, SALES, Worker, card_of, find_header, thread_of
@@ -110,12 +111,8 @@ async def test_the_run_a_revise_woke_goes_before_the_redraws_it_set_off(slack: S
     assert posted < min(redrawn, told, running), [(c.method, c.args.get("channel"), c.args.get("ts")) for c in calls]
 
 
-async def test_a_decision_made_on_the_runs_own_worker_needs_no_step_of_its_own_to_be_taken(
-    slack: SlackStandIn, worker: Worker, store: Store
-) -> None:
-    """The worker a Revise reaches owns the run: its decide step takes the decision for the run (`take`), which goes
-    on with it, reading nothing (no consume step). A decision made elsewhere (another worker's decide step, heard
-    through the subscription) is taken by the run's own consume step, once, as before."""
+def consumes_counted(worker: Worker) -> list[str]:
+    """The approvals the worker's runs read through their own consume step, from now on."""
     consumed: list[str] = []
     runs = worker.services.store.runs
     consume = runs.consume
@@ -125,6 +122,12 @@ async def test_a_decision_made_on_the_runs_own_worker_needs_no_step_of_its_own_t
         return await consume(run_id, approval_id, fence=fence)
 
     runs.consume = counted  # type: ignore[method-assign]
+    return consumed
+
+
+async def revised_once(slack: SlackStandIn, store: Store) -> tuple[str, ApprovalRecord]:
+    """A run started, its first card revised with a modal's feedback, its next card posted: (run id, the first
+    approval as it was when pending)."""
     run_id = await start_run(slack)
     card = await pending_card(slack)
     first = next(a for a in await store.approvals.of_run(run_id) if a.pending)
@@ -134,9 +137,27 @@ async def test_a_decision_made_on_the_runs_own_worker_needs_no_step_of_its_own_t
                                      values={"feedback": {"feedback_input": "Shorter, please."}})
     assert answer.status == 200
     await pending_card(slack, count=2)
-    taken = await store.approvals.get(first.id)
+    return run_id, first
+
+
+async def taken_here(store: Store, worker: Worker, approval_id: str) -> ApprovalRecord:
+    """The approval, revised and consumed by the worker's run."""
+    taken = await store.approvals.get(approval_id)
     assert taken is not None and taken.status == "revised" and taken.consumed
-    assert taken.consumed_by.startswith(worker.services.worker_id + ":") and consumed == []
+    assert taken.consumed_by.startswith(worker.services.worker_id + ":")
+    return taken
+
+
+async def test_a_decision_made_on_the_runs_own_worker_needs_no_step_of_its_own_to_be_taken(
+    slack: SlackStandIn, worker: Worker, store: Store
+) -> None:
+    """The worker a Revise reaches owns the run: its decide step takes the decision for the run (`take`), which goes
+    on with it, reading nothing (no consume step). A decision made elsewhere (another worker's decide step, heard
+    through the subscription) is taken by the run's own consume step, once, as before."""
+    consumed = consumes_counted(worker)
+    run_id, first = await revised_once(slack, store)
+    taken = await taken_here(store, worker, first.id)
+    assert consumed == []
 
     second = next(a for a in await store.approvals.of_run(run_id) if a.pending)
     elsewhere = await store.approvals.decide(second.id, outcome="revised", by=BOB, feedback="Shorter still.")
@@ -152,15 +173,7 @@ async def _revise_heard_first(slack: SlackStandIn, worker: Worker, store: Store,
     the decision it published (the order Redis may deliver them in), then answers (or, `then_fail`, raises as if
     Redis went away after the step ran): the approvals the run's own consume step read, once the next card is
     posted."""
-    consumed: list[str] = []
-    runs = worker.services.store.runs
-    consume = runs.consume
-
-    async def counted(run_id: str, approval_id: str, *, fence: Fence) -> Any:
-        consumed.append(approval_id)
-        return await consume(run_id, approval_id, fence=fence)
-
-    runs.consume = counted  # type: ignore[method-assign]
+    consumed = consumes_counted(worker)
     waiter = worker.services.waiter
     heard: list[str] = []
     heard_one = asyncio.Event()
@@ -184,19 +197,9 @@ async def _revise_heard_first(slack: SlackStandIn, worker: Worker, store: Store,
         return result
 
     approvals.decide = answered_after_the_message  # type: ignore[method-assign]
-    run_id = await start_run(slack)
-    card = await pending_card(slack)
-    first = next(a for a in await store.approvals.of_run(run_id) if a.pending)
-    await slack.click(user=BOB, channel=APPROVALS, ts=card["ts"], action_id="approval_revise")
-    view = await slack.wait_for(lambda: slack.open_views(BOB) and slack.open_views(BOB)[-1])
-    answer = await slack.submit_view(user=BOB, view_id=view["id"],
-                                     values={"feedback": {"feedback_input": "Shorter, please."}})
-    assert answer.status == 200
-    await pending_card(slack, count=2)
+    _, first = await revised_once(slack, store)
     assert heard[:1] == [first.id]  # the message came in while the step was still to answer
-    taken = await store.approvals.get(first.id)
-    assert taken is not None and taken.status == "revised" and taken.consumed
-    assert taken.consumed_by.startswith(worker.services.worker_id + ":")
+    await taken_here(store, worker, first.id)
     return [a for a in consumed if a == first.id]  # (the run's later steps are not this test's)
 
 

@@ -400,7 +400,7 @@ class ApprovalService:
         if result.approval is None or result.status not in ("ok", "vote"):
             return False
         if result.status == "ok":
-            self.on_decided(result.approval, owner_heard=result.owner_heard, taken=result if result.taken else None)
+            self.on_decided(result.approval, owner_heard=result.owner_heard)
         else:
             self.cards.schedule(result.approval)
         return True
@@ -420,16 +420,14 @@ class ApprovalService:
             return
         self._background.spawn(self.cards.show_on_copy(approval, channel=channel, ts=ts), name="card-copy")
 
-    def on_decided(
-        self, approval: ApprovalRecord, *, owner_heard: bool = False, taken: DecideResult | None = None
-    ) -> None:
+    def on_decided(self, approval: ApprovalRecord, *, owner_heard: bool = False) -> None:
         """After any decision, on whichever worker made it: count it, redraw its card, and, if the run's
         owner may be gone, let `on_orphaned` continue the run here. `owner_heard`: the owner's worker
-        was subscribed when the decision was published, so it is alive and continues the run itself. `taken`:
-        the decide step took it for the run waiting here (handed to it, which then reads nothing)."""
+        was subscribed when the decision was published, so it is alive and continues the run itself. (A decision
+        the decide step took for the run waiting here was handed to it by `decide` already.)"""
         if approval.owner == self.worker_id and approval.run_id and approval.status != "cancelled":
             self.runs_first.going(approval.run_id)  # before the redraws below: the run it wakes goes first
-        self._waiter.decided_here(approval.owner, approval.id, taken)  # the run (or long-poll) here goes on at once
+        self._waiter.decided_here(approval.owner, approval.id)  # the run (or long-poll) here goes on at once
         if approval.decided_at:
             self._metrics.decided(approval.origin_channel, approval.status, approval.decided_at - approval.created_at)
         self.cards.schedule(approval)

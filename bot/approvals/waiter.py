@@ -4,9 +4,9 @@
 of it is published to the worker's channel. The message only wakes the waiter: the decision itself
 is read from the approval's record (`ApprovalService`). Pub/sub is at-most-once, so after every
 (re)subscription it re-reads the status of every approval it waits for. A decision made on this worker
-wakes its waiter at once (`decided_here`), with the decision itself when the decide step took it for the
-waiting run (`deciding`: the run and fence it waits with; the message that step publishes, heard while it runs,
-is held until its answer, so the run is woken once, with what it took).
+wakes its waiter at once (`decided_here`); one its decide step took for the waiting run comes with the decision
+itself (`deciding`: the run and fence it waits with; the message that step publishes, heard while it runs, is held
+until its answer, so the run is woken once, with what it took).
 
 `DeadlineSweeper` fires overdue approvals through the same atomic decide step, so a click and
 a timeout can never both win. Every worker sweeps; the decide step picks one winner.
@@ -158,13 +158,12 @@ class DecisionWaiter:
         else:
             self.wake(approval_id)
 
-    def decided_here(self, owner: str, approval_id: str, taken: DecideResult | None = None) -> None:
+    def decided_here(self, owner: str, approval_id: str) -> None:
         """A decision this worker just made: wake whoever waits for it here at once, without waiting for the
-        message the decide step published (which wakes nobody a second time), with the decision when the
-        step took it for the waiting run (`taken`). `owner`: the approval's, this worker's id or one whose
-        channel this worker also listens to (the Approvals API's)."""
+        message the decide step published (which wakes nobody a second time). `owner`: the approval's, this
+        worker's id or one whose channel this worker also listens to (the Approvals API's)."""
         if self._store.keys.worker_channel(owner) == self._channel:
-            self.wake(approval_id, taken)
+            self.wake(approval_id)
         elif (woken := self._also.get(self._store.keys.worker_channel(owner))) is not None:
             woken.wake(approval_id)
 

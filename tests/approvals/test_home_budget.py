@@ -462,8 +462,9 @@ async def test_a_storm_of_runs_with_30_homes_open_starves_nothing(
                 )
             )
             said = [(a.status, json.dumps(a.json or a.body)[:300]) for a in answers]
-            why = [r.getMessage() for r in caplog.records if r.name.startswith("bot") and r.levelno >= logging.WARNING]
-            assert all(status == 200 and "Started run" in text for status, text in said), (said, why[-5:])
+            assert all(status == 200 and "Started run" in text for status, text in said), (said, [  # (on failure)
+                r.getMessage() for r in caplog.records if r.name.startswith("bot") and r.levelno >= logging.WARNING
+            ][-5:])
             pending = [c for c in card_of(slack, pending=True) if has_buttons(c)]
             if pending:  # the oldest: on every Home's first page
                 oldest = pending[0]

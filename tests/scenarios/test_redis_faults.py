@@ -273,9 +273,9 @@ async def test_redis_frozen_for_12_seconds_answers_fast_and_applies_nothing(
         assert status is not None and status.status == 200
         assert started.status == 200 and "cannot reach its storage" in reply_text(started), reply_text(started)
         assert "Nothing was started or changed" in reply_text(started)
-        said = [line for line in worker.log.read_text().splitlines() if "/agent from" in line]
-        assert said and all("the store did not answer (" in line for line in said), said
-        assert not [line for line in said if str(own_redis.server.port) in line or "redis://" in line], said
+        said = [line for line in worker.log.read_text().splitlines() if "/agent not handled" in line]
+        assert said and all("Redis unreachable (" in line for line in said), said
+        assert not [line for line in said if f":{own_redis.server.port}" in line or "redis://" in line], said
         assert health is not None and health[0] == 200 and health[1]["status"] == "degraded"
         note = await slack.wait_for(lambda: slack.ephemerals(BOB) and slack.ephemerals(BOB)[-1], timeout=5)
         assert "try again" in note["text"].lower()

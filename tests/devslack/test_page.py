@@ -125,11 +125,16 @@ def test_page_shows_the_home_the_dm_and_choice_inputs() -> None:
             assert state["team"]["choose"]["selected_option"] == option("sales")
             assert state["reason"]["text"]["value"] == "too costly"
 
-            # the DM with the app: its card, clicked there; another person sees their own DM
-            WebClient(token=TOKEN, base_url=served.standin.api_url).chat_postMessage(
-                channel="U0ALICE", text="approve?", blocks=actions_card("apr-5")
-            )
+            # the DM with the app: its card, clicked there; another person sees their own DM. A message arriving
+            # marks the sidebar's items in place: the element under a person's pointer is never swapped for another
+            # (a click whose mousedown and mouseup straddled such a swap was lost)
+            items = [page.get_by_test_id(testid).element_handle() for testid in ("sidebar-dm-bot", "channel-sales")]
+            client = WebClient(token=TOKEN, base_url=served.standin.api_url)
+            client.chat_postMessage(channel="U0ALICE", text="approve?", blocks=actions_card("apr-5"))
+            client.chat_postMessage(channel="C0SALES", text="a new message in #sales")
             expect(page.get_by_test_id("unread-dm-bot")).to_have_text("1")
+            expect(page.get_by_test_id("unread-sales")).to_have_text("1")
+            assert [item.evaluate("node => node.isConnected") for item in items] == [True, True]
             page.get_by_test_id("sidebar-dm-bot").click()
             card = page.get_by_test_id("messages").get_by_test_id("message")
             card.get_by_test_id("button-approval_approve").click()

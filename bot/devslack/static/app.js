@@ -247,7 +247,9 @@ function render() {
 }
 
 // Nodes are reused while what they show is unchanged (same signature), so a re-render never swaps the element
-// under the pointer between mousedown and mouseup, and keeps focus, selection and scroll.
+// under the pointer between mousedown and mouseup, and keeps focus, selection and scroll. What changes often (a
+// channel's unread count as messages arrive, which one is open) is set on the node in place (`update`): a click on
+// a channel as a card arrives there is not lost.
 const listCaches = new WeakMap();
 
 function syncList(container, items) {
@@ -256,6 +258,7 @@ function syncList(container, items) {
   const nodes = items.map((item) => {
     const hit = cache.get(item.key);
     const node = hit && hit.sig === item.sig ? hit.node : item.build();
+    if (item.update) item.update(node);
     next.set(item.key, { sig: item.sig, node });
     return node;
   });
@@ -267,21 +270,11 @@ function syncList(container, items) {
   listCaches.set(container, next);
 }
 
-function channelItem(channel, unread) {
+function channelItem(channel) {
   const link = el("a", "channel-item", [el("span", "hash", [channel.is_private ? "\ud83d\udd12" : "#"]), channel.name]);
   link.href = "#" + channel.name;
   link.dataset.testid = "channel-" + channel.name;
   link.dataset.channelId = channel.id;
-  if (channel.id === app.channel && !app.home) {
-    link.classList.add("active");
-    link.setAttribute("aria-current", "page");
-  }
-  if (unread) {
-    link.classList.add("unread");
-    const badge = el("span", "badge", [String(unread)]);
-    badge.dataset.testid = "unread-" + channel.name;
-    link.append(badge);
-  }
   link.addEventListener("click", (event) => {
     event.preventDefault();
     openChannel(channel.id);
@@ -289,24 +282,36 @@ function channelItem(channel, unread) {
   return el("li", "", [link]);
 }
 
-function dmItem(id, unread) {
-  const active = id === app.channel && !app.home;
-  const link = el("a", "channel-item" + (active ? " active" : ""), [el("span", "hash", ["\ud83e\udd16"]), appName()]);
+function dmItem(id) {
+  const link = el("a", "channel-item", [el("span", "hash", ["\ud83e\udd16"]), appName()]);
   link.href = "#" + id;
   link.dataset.testid = "sidebar-dm-bot";
   link.dataset.channelId = id;
-  if (active) link.setAttribute("aria-current", "page");
-  if (unread) {
-    link.classList.add("unread");
-    const badge = el("span", "badge", [String(unread)]);
-    badge.dataset.testid = "unread-dm-bot";
-    link.append(badge);
-  }
   link.addEventListener("click", (event) => {
     event.preventDefault();
     openChannel(id);
   });
   return el("li", "", [link]);
+}
+
+// A channel's or DM's item as it stands: open or not, and its unread badge (`badge`: the badge's test id).
+function markItem(item, { open, unread, badge }) {
+  const link = item.firstElementChild;
+  link.classList.toggle("active", open);
+  if (open) link.setAttribute("aria-current", "page");
+  else link.removeAttribute("aria-current");
+  link.classList.toggle("unread", unread > 0);
+  let count = link.querySelector(".badge");
+  if (!unread) {
+    if (count) count.remove();
+    return;
+  }
+  if (!count) {
+    count = el("span", "badge");
+    count.dataset.testid = badge;
+    link.append(count);
+  }
+  count.textContent = String(unread);
 }
 
 function homeItem() {
@@ -348,11 +353,13 @@ function renderSidebar() {
     $("channel-list"),
     app.state.channels.map((channel) => {
       const count = topLevel(channelMessages(channel.id)).length;
-      const unread = channel.id === app.channel && !app.home ? 0 : Math.max(0, count - (app.seen[channel.id] || 0));
+      const open = channel.id === app.channel && !app.home;
+      const unread = open ? 0 : Math.max(0, count - (app.seen[channel.id] || 0));
       return {
         key: channel.id,
-        sig: JSON.stringify([channel, channel.id === app.channel && !app.home, unread]),
-        build: () => channelItem(channel, unread),
+        sig: JSON.stringify(channel),
+        build: () => channelItem(channel),
+        update: (node) => markItem(node, { open, unread, badge: "unread-" + channel.name }),
       };
     }),
   );
@@ -364,7 +371,12 @@ function renderSidebar() {
       const count = topLevel(channelMessages(id)).length;
       const open = id === app.channel && !app.home;
       const unread = open ? 0 : Math.max(0, count - (app.seen[id] || 0));
-      return { key: id, sig: JSON.stringify([open, unread, appName()]), build: () => dmItem(id, unread) };
+      return {
+        key: id,
+        sig: appName(),
+        build: () => dmItem(id),
+        update: (node) => markItem(node, { open, unread, badge: "unread-dm-bot" }),
+      };
     }),
   );
   syncList(

@@ -167,12 +167,16 @@ class CardService:
         self._finishing[approval.id] = asyncio.create_task(self._finish(approval), name=f"after-draw-{approval.id}")
 
     async def _finish(self, approval: ApprovalRecord) -> None:
-        """What else shows the approval (the Homes), off the senders' queue; then out of the outbox. If
-        that fails, the outbox entry stays and any worker redraws everything again later."""
+        """What else shows the approval (the Homes), off the senders' queue; then out of the outbox, with the
+        others drawn meanwhile once the last of them is done. If that fails, the outbox entry stays and any worker
+        redraws everything again later. The task stays in `_finishing` until all of it is done, so `drain` waits
+        for (or stops) its last Redis call too, before the store closes."""
         try:
             assert self.after_draw is not None
             if await self.after_draw(approval):
                 self._drawn_ok.append(approval)
+            if self._drawn_ok and (len(self._finishing) == 1 or len(self._drawn_ok) >= 100):
+                await self._outbox_done()
         except Exception:
             log.exception("redraw after the card of approval %s failed", approval.id)
         finally:
@@ -180,8 +184,6 @@ class CardService:
             newer = self._again.pop(approval.id, None)
             if newer is not None and not self._closed:
                 self._finish_later(newer)
-        if self._drawn_ok and (not self._finishing or len(self._drawn_ok) >= 100):
-            await self._outbox_done()
 
     def _remember(self, approval_id: str, rank: tuple[int, int, int], shown_at: float | None) -> None:
         self._drawn[approval_id] = (rank, shown_at)
@@ -204,8 +206,7 @@ class CardService:
             await asyncio.wait_for(asyncio.gather(*(queue.join() for queue in self._queues)), timeout=grace)
         if self._finishing:  # what is not done by then stays in the outbox
             await asyncio.wait(list(self._finishing.values()), timeout=grace)
-        for task in list(self._finishing.values()):
-            task.cancel()
+            await stop_task(*self._finishing.values(), grace=grace)
         await stop_task(*self._senders, grace=grace)
         self._senders = []
         await self._outbox_done()

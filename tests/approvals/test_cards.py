@@ -20,8 +20,9 @@ from bot.devslack.server import SlackStandIn
 from bot.runs.manager import RunManager
 from bot.runs.supervisor import Supervisor
 from bot.slack.directory import Directory
-from bot.store import Store
-from tests.conftest import APPROVALS, BOT_TOKEN, block_texts, has_buttons
+from bot.store import Store, connect
+from tests.conftest import APPROVALS, BOT_TOKEN, block_texts, has_buttons, start_redis
+from tests.support.hitl import until
 
 
 def client(slack: SlackStandIn) -> AsyncWebClient:
@@ -174,3 +175,43 @@ async def test_outbox_entries_with_no_card_to_draw_are_dropped(slack: SlackStand
     assert await store.redis.zcard(store.keys.outbox) == 2
     assert await supervisor.flush_outbox() == 0
     assert await store.redis.zcard(store.keys.outbox) == 0
+
+
+async def test_drain_waits_for_a_redraws_last_redis_call_before_the_store_closes(slack: SlackStandIn) -> None:
+    """A redraw's Homes drawn, its outbox entry on its way out while Redis holds the call: `drain` waits for that
+    call (then stops it) instead of returning while it runs on, into a store closed under it (CI once saw that
+    task's error never retrieved)."""
+    server = start_redis()
+    redis = connect(server.url)
+    try:
+        store = Store(redis)
+        cards = CardService(client(slack), store=store)
+        homes_drawn = asyncio.Event()
+
+        async def after_draw(approval: ApprovalRecord) -> bool:
+            await redis.execute_command("CLIENT", "PAUSE", "30000", "WRITE")  # the outbox's Lua step waits
+            homes_drawn.set()
+            return True
+
+        cards.after_draw = after_draw
+        pending = await posted(store, cards, "card-0004-a")
+        result = await store.approvals.decide(
+            pending.id, outcome="approved", by="U0BOB", card=(APPROVALS, pending.card_ts)
+        )
+        assert result.approval is not None
+        cards.schedule(result.approval)
+        await homes_drawn.wait()
+
+        async def held() -> bool:  # the outbox's call has reached Redis, which holds it
+            clients = await redis.execute_command("CLIENT", "LIST")
+            return any("flags=b" in line and "cmd=evalsha" in line for line in str(clients).splitlines())
+
+        await until(held, what="the outbox call held by Redis")
+        await cards.drain(grace=0.5)
+        left = [t.get_name() for t in asyncio.all_tasks() if t.get_name().startswith("after-draw-") and not t.done()]
+        assert left == [] and cards.queued == []
+        await redis.execute_command("CLIENT", "UNPAUSE")
+    finally:
+        await redis.aclose()
+        server.process.kill()
+        server.process.wait(timeout=10)

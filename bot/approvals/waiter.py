@@ -20,11 +20,14 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.core.logs import Outage
 from bot.core.tasks import stop_task
 from bot.store import DecideResult, Fence, Store, StoreUnavailable
+
+if TYPE_CHECKING:
+    from redis.asyncio.client import PubSub
 
 log = logging.getLogger(__name__)
 
@@ -170,14 +173,9 @@ class DecisionWaiter:
     async def _listen(self) -> None:
         backoff = 0.1
         while True:
+            pubsub: PubSub | None = None
             try:
                 pubsub = await self._store.subscriber()
-            except StoreUnavailable as exc:
-                self._store.outage.failed(exc)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
-                continue
-            try:
                 await pubsub.subscribe(self._channel, *self._also)
                 await self._reconcile()
                 for woken in self._also.values():  # a decision published while unsubscribed: read again
@@ -193,21 +191,21 @@ class DecisionWaiter:
                             _wake_other(other, message["data"])
                         else:
                             await self._dispatch(message["data"])
-            except StoreUnavailable as exc:
-                self.reconnects += 1
-                if self._on_reconnect is not None:
-                    self._on_reconnect()
-                self._store.outage.failed(exc)  # one line, then one a minute (bot.core.logs.Outage)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
-            except Exception:  # a bug must not leave this worker's runs waiting forever: subscribe again
-                self.reconnects += 1
-                log.exception("decision subscription failed; resubscribing")
+            except Exception as exc:  # Redis away, or a bug: neither may leave this worker's runs waiting forever
+                if pubsub is not None:  # subscribed, or about to: what is published meanwhile is read again
+                    self.reconnects += 1
+                    if self._on_reconnect is not None:
+                        self._on_reconnect()
+                if isinstance(exc, StoreUnavailable):
+                    self._store.outage.failed(exc)  # one line, then one a minute (bot.core.logs.Outage)
+                else:
+                    log.exception("decision subscription failed; resubscribing")
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
             finally:
-                with contextlib.suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                if pubsub is not None:
+                    with contextlib.suppress(Exception):
+                        await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     async def _reconcile(self) -> None:
         """Resolve every awaited approval that was decided while we were not subscribed."""

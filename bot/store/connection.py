@@ -13,6 +13,7 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.sentinel import Sentinel
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisClusterException
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from bot.core.redis_urls import is_cluster_url
@@ -22,6 +23,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 R = TypeVar("R", bound=Redis)
 REDIS_DOWN: tuple[type[BaseException], ...] = (RedisConnectionError, RedisTimeoutError, OSError)
+# What Redis Cluster's client raises, with no class of its own, when none of its nodes answers (the whole cluster
+# is down or restarting): its other `RedisClusterException`s are misuses, not outages.
+CLUSTER_DOWN = "Redis Cluster cannot be connected"
 
 
 class StoreUnavailable(RedisConnectionError):
@@ -41,6 +45,10 @@ def _unavailable(call: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T
             raise
         except REDIS_DOWN as exc:
             raise StoreUnavailable(f"{type(exc).__name__}: {exc}"[:300]) from exc
+        except RedisClusterException as exc:
+            if not str(exc).startswith(CLUSTER_DOWN):
+                raise
+            raise StoreUnavailable(f"{type(exc).__name__}: {exc}"[:300]) from exc
         if task is not None and task.cancelling() > asked:
             raise asyncio.CancelledError  # a cancellation the client lost on its way (see `guarded`)
         return result
@@ -58,6 +66,8 @@ def guarded(redis: R) -> R:
     loop went on after it was stopped. A call that returns while its task has a cancellation it did not have
     before raises `CancelledError` (a timeout around the call then raises `TimeoutError`, as it should)."""
     redis.execute_command = _unavailable(redis.execute_command)  # type: ignore[method-assign, assignment]
+    if isinstance(redis, RedisCluster):  # finding the nodes again after an outage (`pubsub_client` asks it too)
+        redis.initialize = _unavailable(redis.initialize)
     pipeline = redis.pipeline
 
     def guarded_pipeline(*args: Any, **kwargs: Any) -> Any:

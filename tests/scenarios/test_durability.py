@@ -22,7 +22,7 @@ import pytest
 
 from bot.core.records import ApprovalRecord
 from bot.devslack.server import SlackStandIn
-from bot.store import Store, connect
+from bot.store import Store, StoreUnavailable, connect
 from tests.conftest import (
     ALICE,
     APPROVALS,
@@ -43,7 +43,7 @@ from tests.conftest import (
 )
 from tests.support.cluster import DEMO, Cluster, card_now, run_status, run_with_card, worker_id
 from tests.support.flow import start_run
-from tests.support.hitl import reject
+from tests.support.hitl import reject, until
 
 
 @pytest.mark.parametrize("decision", ["approve", "reject", "revise", "timeout"])
@@ -238,70 +238,86 @@ async def test_works_through_redis_sentinel(redis_server: RedisServer, redis_url
         sentinel.wait(timeout=10)
 
 
-@pytest.fixture
-def redis_cluster(tmp_path: Path) -> Iterator[str]:
-    """Three real redis-server nodes joined into a Cluster; yields a redis+cluster:// URL."""
-    binary, cli = shutil.which("redis-server"), shutil.which("redis-cli")
-    assert binary is not None and cli is not None
-    ports: list[int] = []
-    while len(ports) < 3:  # a node's cluster bus listens on port + 10000
-        port = free_port()
-        if port < 50000 and port not in ports:
-            ports.append(port)
-    nodes = []
-    for port in ports:
-        workdir = tmp_path / f"node-{port}"
-        workdir.mkdir()
-        nodes.append(
+class RedisClusterNodes:
+    """Three real redis-server nodes joined into a Cluster (AOF on, every write synced), killed and restarted on
+    their own ports and dirs."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        binary, self.cli = shutil.which("redis-server"), shutil.which("redis-cli")
+        assert binary is not None and self.cli is not None
+        self.binary = binary
+        self.ports: list[int] = []
+        while len(self.ports) < 3:  # a node's cluster bus listens on port + 10000
+            port = free_port()
+            if port < 50000 and port not in self.ports:
+                self.ports.append(port)
+        self.dirs = [tmp_path / f"node-{port}" for port in self.ports]
+        for workdir in self.dirs:
+            workdir.mkdir()
+        self.nodes: list[subprocess.Popen[bytes]] = []
+
+    @property
+    def url(self) -> str:
+        return "redis+cluster://" + ",".join(f"127.0.0.1:{p}" for p in self.ports)
+
+    def start(self) -> None:
+        """Start the nodes (again: each reads its cluster config and AOF back) and wait for the cluster to be ok."""
+        self.nodes = [
             subprocess.Popen(
-                [
-                    binary,
-                    "--port",
-                    str(port),
-                    "--bind",
-                    "127.0.0.1",
-                    "--cluster-enabled",
-                    "yes",
-                    "--dir",
-                    str(workdir),
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
-                ],
+                [self.binary, "--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
+                 "--dir", str(workdir), "--save", "", "--appendonly", "yes", "--appendfsync", "always"],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
-        )
-    try:
-        for port in ports:
+            for port, workdir in zip(self.ports, self.dirs, strict=True)
+        ]
+        for port in self.ports:
             start_redis_ready(port)
+
+    def create(self) -> None:
+        assert self.cli is not None
         subprocess.run(
-            [
-                cli,
-                "--cluster",
-                "create",
-                *[f"127.0.0.1:{p}" for p in ports],
-                "--cluster-replicas",
-                "0",
-                "--cluster-yes",
-            ],
+            [self.cli, "--cluster", "create", *[f"127.0.0.1:{p}" for p in self.ports],
+             "--cluster-replicas", "0", "--cluster-yes"],
             check=True,
             capture_output=True,
             timeout=30,
         )
+
+    def wait_ok(self) -> None:
+        assert self.cli is not None
         deadline = time.monotonic() + 20
-        while (
-            b"cluster_state:ok"
-            not in subprocess.run([cli, "-p", str(ports[0]), "cluster", "info"], capture_output=True, timeout=10).stdout
-        ):
-            assert time.monotonic() < deadline, "the cluster did not become ready"
-            time.sleep(0.05)
-        yield "redis+cluster://" + ",".join(f"127.0.0.1:{p}" for p in ports)
+        for port in self.ports:
+            while b"cluster_state:ok" not in subprocess.run(
+                [self.cli, "-p", str(port), "cluster", "info"], capture_output=True, timeout=10
+            ).stdout:
+                assert time.monotonic() < deadline, "the cluster did not become ready"
+                time.sleep(0.05)
+
+    def kill(self) -> None:
+        for node in self.nodes:
+            node.kill()
+            node.wait(timeout=10)
+
+
+@pytest.fixture
+def cluster_nodes(tmp_path: Path) -> Iterator[RedisClusterNodes]:
+    nodes = RedisClusterNodes(tmp_path)
+    try:
+        nodes.start()
+        nodes.create()
+        nodes.wait_ok()
+        yield nodes
     finally:
-        for node in nodes:
+        for node in nodes.nodes:
             node.terminate()
             node.wait(timeout=10)
+
+
+@pytest.fixture
+def redis_cluster(cluster_nodes: RedisClusterNodes) -> str:
+    """A redis+cluster:// URL of three real nodes."""
+    return cluster_nodes.url
 
 
 def start_redis_ready(port: int) -> None:
@@ -435,3 +451,40 @@ async def test_a_tool_call_waiting_on_a_dead_worker_is_asked_again_and_runs_once
     header = find_header(slack, SALES, run_id)
     assert header is not None
     assert "picked the run up from its last checkpoint" in texts(thread_of(slack, SALES, header["ts"]))
+
+
+async def test_a_whole_redis_cluster_restart_is_ridden_out(
+    slack: SlackStandIn, cluster_nodes: RedisClusterNodes, tmp_path: Path
+) -> None:
+    """Every node of the Cluster killed (-9) while a run waits on its card: the store says `StoreUnavailable` (the
+    client's own "cannot be connected" does not leak past it), the decision subscription keeps trying, and once
+    the nodes are back a decision made on another worker wakes the run."""
+    model = tmp_path / "model.json"
+    model.write_text(json.dumps(DEMO))
+    worker = await start_worker(bot_env(slack=slack, redis_url=cluster_nodes.url, model_config=model))
+    elsewhere = Store(connect(cluster_nodes.url, command_timeout=2), prefix=worker.services.store.keys.prefix)
+    try:
+        slack.events_url = worker.url + "/slack/events"
+        run_id = await start_run(slack)
+        card = await slack.wait_for(lambda: next((m for m in slack.messages(APPROVALS) if has_buttons(m)), None))
+        approval_id = next(b for b in card["blocks"] if b["type"] == "actions")["elements"][0]["value"]
+        assert (await elsewhere.approvals.get(approval_id)) is not None
+        waiter, lost = worker.services.waiter, worker.services.waiter.reconnects
+        cluster_nodes.kill()
+        for _ in range(3):  # the nodes it knew, then none left to ask: each is the store's one error
+            with pytest.raises(StoreUnavailable):
+                await elsewhere.approvals.get(approval_id)
+        with pytest.raises(StoreUnavailable):
+            await elsewhere.subscriber()
+        await until(lambda: waiter.reconnects > lost, what="the subscription lost")
+        failures = worker.services.store.outage.failures
+        await until(lambda: worker.services.store.outage.failures > failures + 2, what="the worker's retries")
+        cluster_nodes.start()
+        cluster_nodes.wait_ok()
+        result = await elsewhere.approvals.decide(approval_id, outcome="approved", by=BOB, card=(APPROVALS, card["ts"]))
+        assert result.status == "ok"
+        await run_status(worker.services.store, run_id, "completed", within=30)
+        await slack.wait_for(lambda: f"*Approved* by <@{BOB}>" in block_texts(card_now(slack, card)), timeout=20)
+    finally:
+        await elsewhere.close()
+        await worker.stop()

@@ -20,14 +20,11 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from bot.core.logs import Outage
 from bot.core.tasks import stop_task
-from bot.store import DecideResult, Fence, Store, StoreUnavailable
-
-if TYPE_CHECKING:
-    from redis.asyncio.client import PubSub
+from bot.store import DecideResult, Fence, PubSub, Store, StoreUnavailable
 
 log = logging.getLogger(__name__)
 

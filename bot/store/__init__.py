@@ -73,6 +73,7 @@ __all__ = [
     "NewKey",
     "Once",
     "OpenStatus",
+    "PubSub",
     "Store",
     "StoreUnavailable",
     "cluster_prefix",

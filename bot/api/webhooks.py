@@ -251,7 +251,7 @@ class WebhookSender(DueSweeper):
             await self.deliver(approval_id, approval=approval)
         except StoreUnavailable as exc:
             log.warning("webhook of approval %s: Redis failed (%s); it is sent again after its lease",
-                        approval_id, type(exc).__name__)
+                        approval_id, exc.cause)
         except Exception:
             log.exception("webhook of approval %s failed; it is sent again after its lease", approval_id)
         finally:

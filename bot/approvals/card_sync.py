@@ -175,6 +175,7 @@ class CardService:
             assert self.after_draw is not None
             if await self.after_draw(approval):
                 self._drawn_ok.append(approval)
+            # the last one finishing (only this one left) takes out what the others drew meanwhile
             if self._drawn_ok and (len(self._finishing) == 1 or len(self._drawn_ok) >= 100):
                 await self._outbox_done()
         except Exception:
@@ -197,7 +198,7 @@ class CardService:
             try:
                 await self._store.outbox.done(drawn)
             except StoreUnavailable as exc:  # the outbox redraws them again later: harmless
-                log.warning("could not clear %d outbox entries (%s)", len(drawn), type(exc).__name__)
+                log.warning("could not clear %d outbox entries (%s)", len(drawn), exc.cause)
 
     async def drain(self, grace: float = 5.0) -> None:
         """Send what is queued (for at most `grace` seconds), then stop the senders. What is left stays

@@ -272,7 +272,7 @@ class HomeService:
                 if people:
                     await self.queue.mark(people)
         except StoreUnavailable as exc:
-            log.warning("the Homes of approval %s could not be marked due (%s)", approval.id, type(exc).__name__)
+            log.warning("the Homes of approval %s could not be marked due (%s)", approval.id, exc.cause)
             return False
         if people:
             self._wake_drawer()
@@ -285,7 +285,7 @@ class HomeService:
             async with self._marking:
                 marked = await self.queue.mark(people)
         except StoreUnavailable as exc:
-            log.warning("Homes could not be marked due (%s)", type(exc).__name__)
+            log.warning("Homes could not be marked due (%s)", exc.cause)
             return False
         if marked:
             self._wake_drawer()
@@ -329,7 +329,7 @@ class HomeService:
                 user, refund=token if outcome == LOCKED else "", again=outcome in (LOCKED, RATELIMITED, DROPPED)
             )
         except StoreUnavailable as exc:  # its lease ends: due again then
-            log.warning("the Home of %s: its redraw could not be noted (%s)", user, type(exc).__name__)
+            log.warning("the Home of %s: its redraw could not be noted (%s)", user, exc.cause)
         if outcome in (LOCKED, RATELIMITED, DROPPED):
             self._wake_drawer()
 
@@ -352,7 +352,7 @@ class HomeService:
                 try:
                     claimed = await self.queue.claim(free)
                 except StoreUnavailable as exc:
-                    log.warning("due Homes could not be claimed (%s)", type(exc).__name__)
+                    log.warning("due Homes could not be claimed (%s)", exc.cause)
                     claimed = Claimed(homes=[], wait=IDLE_POLL)
                 except Exception:  # (the drawer goes on: the Homes stay due in Redis)
                     log.exception("due Homes could not be claimed")
@@ -408,7 +408,7 @@ class HomeService:
             finally:
                 await self._store.homes.unlock(user, holder)
         except StoreUnavailable as exc:
-            log.warning("the Home of %s was not drawn: Redis (%s); due again", user, type(exc).__name__)
+            log.warning("the Home of %s was not drawn: Redis (%s); due again", user, exc.cause)
             return DROPPED
 
     async def _publish_locked(self, user: str, holder: str, token: str) -> str:

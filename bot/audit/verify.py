@@ -222,7 +222,7 @@ def verify_audit(
     try:
         said, code = asyncio.run(_verify(settings, start_at, verify, trust))
     except StoreUnavailable as exc:
-        print(f"error: cannot read the audit log from Redis ({type(exc).__name__}); is Redis running where REDIS_URL"
+        print(f"error: cannot read the audit log from Redis ({exc.cause}); is Redis running where REDIS_URL"
               " points, with the right password?", file=sys.stderr)
         return 1
     if code == NO_LOG:

@@ -61,7 +61,7 @@ def keys_command(args: argparse.Namespace, *, environ: Mapping[str, str] | None 
     try:
         return asyncio.run(_run(settings, args))
     except StoreUnavailable as exc:
-        print(f"error: cannot reach Redis where REDIS_URL points ({type(exc.__cause__ or exc).__name__}); is it"
+        print(f"error: cannot reach Redis where REDIS_URL points ({exc.cause}); is it"
               " running there, with the right password?", file=sys.stderr)
         return 1
 

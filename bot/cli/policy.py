@@ -117,7 +117,7 @@ def policy_command(args: argparse.Namespace, *, environ: Mapping[str, str] | Non
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except StoreUnavailable as exc:
-        print(f"error: cannot read Redis where REDIS_URL points ({type(exc.__cause__ or exc).__name__}); is it"
+        print(f"error: cannot read Redis where REDIS_URL points ({exc.cause}); is it"
               " running there, with the right password?", file=sys.stderr)
         return 1
 

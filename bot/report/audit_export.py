@@ -137,7 +137,7 @@ def export_audit(
         return 0
     except StoreUnavailable as exc:
         print(
-            f"error: cannot read the audit log from Redis ({type(exc).__name__}); is Redis running where REDIS_URL"
+            f"error: cannot read the audit log from Redis ({exc.cause}); is Redis running where REDIS_URL"
             " points, with the right password?",
             file=sys.stderr,
         )

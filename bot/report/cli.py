@@ -154,7 +154,7 @@ def build_report(
         history = asyncio.run(load(settings, since=now - seconds, channels=chosen, now=now))
     except StoreUnavailable as exc:
         print(
-            f"error: cannot read the audit log and approvals from Redis ({type(exc).__name__}); is Redis running "
+            f"error: cannot read the audit log and approvals from Redis ({exc.cause}); is Redis running "
             "where REDIS_URL points, with the right password? Nothing was written.",
             file=sys.stderr,
         )

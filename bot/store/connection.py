@@ -26,6 +26,7 @@ REDIS_DOWN: tuple[type[BaseException], ...] = (RedisConnectionError, RedisTimeou
 # What Redis Cluster's client raises, with no class of its own, when none of its nodes answers (the whole cluster
 # is down or restarting): its other `RedisClusterException`s are misuses, not outages.
 CLUSTER_DOWN = "Redis Cluster cannot be connected"
+_MAYBE_DOWN: tuple[type[BaseException], ...] = (*REDIS_DOWN, RedisClusterException)
 
 
 class StoreUnavailable(RedisConnectionError):
@@ -33,6 +34,12 @@ class StoreUnavailable(RedisConnectionError):
     it, whatever the client saw (a refused or reset connection, a timeout, a failover); `__cause__` is that error.
     Raised at one boundary (`guarded`: every command, pipeline and pub/sub call of the store's clients), so
     nobody above the store catches Redis's own exceptions."""
+
+    @property
+    def cause(self) -> str:
+        """The name of what the client saw (`ConnectionError`, `TimeoutError`, ...): what a log line says, never
+        where Redis is."""
+        return type(self.__cause__ or self).__name__
 
 
 def _unavailable(call: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
@@ -43,11 +50,9 @@ def _unavailable(call: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T
             result = await call(*args, **kwargs)
         except StoreUnavailable:
             raise
-        except REDIS_DOWN as exc:
-            raise StoreUnavailable(f"{type(exc).__name__}: {exc}"[:300]) from exc
-        except RedisClusterException as exc:
-            if not str(exc).startswith(CLUSTER_DOWN):
-                raise
+        except _MAYBE_DOWN as exc:
+            if isinstance(exc, RedisClusterException) and not str(exc).startswith(CLUSTER_DOWN):
+                raise  # a misuse, not an outage
             raise StoreUnavailable(f"{type(exc).__name__}: {exc}"[:300]) from exc
         if task is not None and task.cancelling() > asked:
             raise asyncio.CancelledError  # a cancellation the client lost on its way (see `guarded`)

@@ -85,7 +85,7 @@ def register(app: AsyncApp, services: Services) -> None:
         try:
             await open_suggested_rule(services, body)
         except StoreUnavailable as exc:
-            log.warning("rule suggestion click not handled: Redis unreachable (%s)", type(exc).__name__)
+            log.warning("rule suggestion click not handled: Redis unreachable (%s)", exc.cause)
             where = suggestion_click(body)
             if where is not None:
                 tell_in(services, where[0], where[1], STORAGE_DOWN)
@@ -103,7 +103,7 @@ async def storage_guard(services: Services, body: dict[str, Any], work: Coroutin
     try:
         await work
     except StoreUnavailable as exc:
-        log.warning("click not recorded: Redis unreachable (%s)", type(exc).__name__)
+        log.warning("click not recorded: Redis unreachable (%s)", exc.cause)
         click = parse_click(body)
         if click is not None:
             tell(services, click, STORAGE_DOWN)

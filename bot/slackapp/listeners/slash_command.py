@@ -72,8 +72,8 @@ def register(app: AsyncApp, services: Services) -> None:
     async def handle_agent_command(ack: AsyncAck, command: dict[str, Any]) -> None:
         try:
             reply = await answer_agent_command(services, command)
-        except StoreUnavailable as exc:  # (as a click's: the cause's name only, never where Redis is)
-            log.warning("/agent not handled: Redis unreachable (%s)", type(exc.__cause__ or exc).__name__)
+        except StoreUnavailable as exc:
+            log.warning("/agent not handled: Redis unreachable (%s)", exc.cause)
             reply = {"text": STORAGE_DOWN + " Nothing was started or changed."}
         await ack(**reply)
 

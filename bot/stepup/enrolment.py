@@ -104,6 +104,7 @@ class Enrolment:
         credential = body.get("credential")
         if not isinstance(credential, dict):
             raise StepUpError(400, "No passkey was sent: “credential” must be the browser's answer, an object.")
+        transports = _transports(credential)
         found = await self._token(token)
         if not found.challenge:
             raise StepUpError(400, "Ask for the options first (this page does): the link has no challenge yet.")
@@ -122,7 +123,7 @@ class Enrolment:
             raise StepUpError(400, "This passkey is registered already.")
         passkey = Passkey(
             credential_id=credential_id, public_key=bytes_to_base64url(verified.credential_public_key),
-            sign_count=verified.sign_count, name=name, created_at=time.time(), transports=_transports(credential),
+            sign_count=verified.sign_count, name=name, created_at=time.time(), transports=transports,
         )
         if not await self._store.passkeys.enrol(found, passkey):
             raise StepUpError(410, GONE)
@@ -179,7 +180,14 @@ async def usable(store: Store, token: str, purpose: str, gone: str) -> StepUpTok
 
 
 def _transports(credential: dict[str, Any]) -> tuple[str, ...]:
-    """The transports the browser said (only known words), for `allowCredentials` hints later."""
-    said = (credential.get("response") or {}).get("transports") if isinstance(credential.get("response"), dict) else ()
+    """The transports the browser said (only known words kept), for `allowCredentials` hints later; a 400 when
+    `response.transports` is there but not a list of words."""
+    response = credential.get("response")
+    said = response.get("transports") if isinstance(response, dict) else None
+    if said is None:
+        return ()
+    if not isinstance(said, list) or not all(isinstance(t, str) for t in said):
+        raise StepUpError(400, "The passkey was not accepted: “response.transports” must be a list of words, e.g."
+                          " [\"internal\"].")
     known = {t.value for t in AuthenticatorTransport} & TRANSPORTS
-    return tuple(sorted({t for t in said or () if isinstance(t, str) and t in known}))
+    return tuple(sorted({t for t in said if t in known}))

@@ -10,27 +10,41 @@
 No external asset: the page's script is inline (allowed by its nonce in the Content-Security-Policy), every text it
 shows is escaped (`html.escape`), and it is never cached nor sent as a referrer (the token is in its URL). Bad input
 is a 400 with a JSON `{"error": ...}` saying what is wrong; a link unknown, expired or used is a 410; a vote whose
-approval no longer waits for it, a 409; Redis out of reach, a 503 (try again)."""
+approval no longer waits for it, a 409; Redis out of reach, a 503 (try again). Every body is read by one helper
+(`_read_json`: JSON, at most 64 KiB, nested at most `MAX_DEPTH` deep), and a catch-all (`page_errors`, mounted with
+the routes) answers an error no check foresaw while reading a request (ValueError, TypeError, KeyError,
+RecursionError...) as a 400 too: a parser never makes a 500 of bad input. Another fault of the bot is a 500 that says
+so in JSON (logged, never its trace)."""
 
 from __future__ import annotations
 
 import html
 import json
+import logging
 import secrets
 from collections.abc import Awaitable, Callable
 
+from agent_approvals.schemas import depth_of
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from bot.stepup.enrolment import Enrolment, StepUpError
 from bot.stepup.votes import Action, Confirmation
 from bot.store import StoreUnavailable
 
+log = logging.getLogger(__name__)
 MAX_BODY = 64 * 1024  # a registration's JSON is a few kilobytes
+MAX_DEPTH = 16  # objects and arrays within each other in a body (a browser's answer: 4)
+PAGES = "/step-up/"
+UNREAD = "The request could not be read ({what}): send the JSON this page sends."
+FAULT = "The bot failed to answer this request (its log says why): try again, or tell its operator."
 STORAGE_DOWN = "The bot cannot reach its storage right now: try again in a minute (the link still works)."
 HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff"}
 
 
 def add_stepup_routes(app: web.Application, enrolment: Enrolment, confirmation: Confirmation) -> None:
+    app.middlewares.append(page_errors)
+
     async def enrol_page(request: web.Request) -> web.Response:
         async def body() -> str:
             _, name = await enrolment.person(request.match_info["token"])
@@ -108,10 +122,46 @@ async def _read_json(request: web.Request) -> object:
     raw = await request.content.read(MAX_BODY + 1)
     if len(raw) > MAX_BODY:
         raise StepUpError(400, f"The request is too large (at most {MAX_BODY // 1024} KiB).")
+    nested = StepUpError(400, f"The request is nested too deep (objects and arrays at most {MAX_DEPTH} levels).")
     try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+        data = json.loads(raw)
+    except RecursionError:  # not a ValueError: the parser gave up a thousand levels down
+        raise nested from None
+    except (ValueError, TypeError):  # UnicodeDecodeError is a ValueError
         raise StepUpError(400, "The request is not valid JSON.") from None
+    if depth_of(data) > MAX_DEPTH:
+        raise nested
+    return data
+
+
+@web.middleware
+async def page_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The pages' catch-all: an error no check foresaw while reading a request is a 400 saying so, another fault a
+    500 saying so (logged); never aiohttp's bare 500. Other paths than the pages' pass untouched."""
+    if not request.path.startswith(PAGES):
+        return await handler(request)
+    try:
+        return await handler(request)
+    except web.HTTPException:
+        raise
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError, RecursionError) as exc:
+        log.warning("%s %s could not be read: %s", request.method, _route(request), type(exc).__name__)
+        return _caught(request, StepUpError(400, UNREAD.format(what=type(exc).__name__)))
+    except Exception:
+        log.exception("%s %s failed", request.method, _route(request))
+        return _caught(request, StepUpError(500, FAULT))
+
+
+def _route(request: web.Request) -> str:
+    """The request's route, never its path (a link's token is in it)."""
+    return request.match_info.route.resource.canonical if request.match_info.route.resource else PAGES
+
+
+def _caught(request: web.Request, exc: StepUpError) -> web.Response:
+    """A caught error's answer in the form the request expects: a page for a GET, JSON otherwise."""
+    if request.method == "GET":
+        return _page(_message_body(exc.message), nonce=secrets.token_urlsafe(16), status=exc.status)
+    return _error(exc)
 
 
 def _json(data: object, *, status: int = 200) -> web.Response:

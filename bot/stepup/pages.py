@@ -1,6 +1,9 @@
 """The step-up pages on the worker's HTTP server (mounted by `bot/server.py`):
 
     GET  /step-up/enrol/{token}           a small page: whose link it is, a field to name the passkey, a button
+                                          (first, for a person who has a passkey: a button to confirm with it)
+    POST /step-up/enrol/{token}/confirm/options   the authentication options one of the person's passkeys answers
+    POST /step-up/enrol/{token}/confirm   {"credential"}: that assertion verified, the link confirmed (`vouched`)
     POST /step-up/enrol/{token}/options   the registration options (JSON), their challenge kept with the link
     POST /step-up/enrol/{token}           {"name", "credential"}: the passkey verified and stored, the link taken
     GET  /step-up/vote/{token}            the exact action a step-up Approve confirms, and a button
@@ -47,13 +50,23 @@ def add_stepup_routes(app: web.Application, enrolment: Enrolment, confirmation: 
 
     async def enrol_page(request: web.Request) -> web.Response:
         async def body() -> str:
-            _, name = await enrolment.person(request.match_info["token"])
-            return _enrol_body(name)
+            _, name, confirm_first = await enrolment.person(request.match_info["token"])
+            return _enrol_body(name, confirm_first=confirm_first)
 
         return await _html(body)
 
     async def enrol_options(request: web.Request) -> web.Response:
         return await _answer(lambda: enrolment.options(request.match_info["token"]))
+
+    async def confirm_options(request: web.Request) -> web.Response:
+        return await _answer(lambda: enrolment.confirm_options(request.match_info["token"]))
+
+    async def confirm(request: web.Request) -> web.Response:
+        async def confirmed() -> dict[str, object]:
+            name = await enrolment.confirm(request.match_info["token"], await _read_json(request))
+            return {"ok": True, "message": f"Confirmed with your passkey “{name}”. Now name the new one."}
+
+        return await _answer(confirmed)
 
     async def enrol_finish(request: web.Request) -> web.Response:
         # the passkey is stored and the link taken in one step: neither happened, or both
@@ -87,6 +100,8 @@ def add_stepup_routes(app: web.Application, enrolment: Enrolment, confirmation: 
 
     app.router.add_get("/step-up/enrol/{token}", enrol_page)
     app.router.add_post("/step-up/enrol/{token}/options", enrol_options)
+    app.router.add_post("/step-up/enrol/{token}/confirm/options", confirm_options)
+    app.router.add_post("/step-up/enrol/{token}/confirm", confirm)
     app.router.add_post("/step-up/enrol/{token}", enrol_finish)
     app.router.add_get("/step-up/vote/{token}", vote_page)
     app.router.add_post("/step-up/vote/{token}/options", vote_options)
@@ -184,11 +199,16 @@ def _message_body(message: str) -> str:
     return f'<h1>Passkey</h1><p data-testid="message">{html.escape(message)}</p>'
 
 
-def _enrol_body(name: str) -> str:
+def _enrol_body(name: str, *, confirm_first: bool = False) -> str:
+    """The enrolment page's body; with `confirm_first`, a passkey the person has confirms the link before the form
+    that makes the new one shows."""
+    first = ('<form id="vouch"><p>You have a passkey already: confirm with it first, so that nobody with only your'
+             ' Slack session adds one.</p><button id="confirm-first" type="submit">Confirm with a passkey I have'
+             '</button></form>') if confirm_first else ""
     return (
         f'<h1>Set up a passkey</h1><p>For <strong data-testid="person">{html.escape(name)}</strong>. This link works'
-        " once, for 10 minutes. Your passkey will confirm risky approvals you vote on.</p>"
-        '<form id="enrol"><label for="name">Name this passkey</label>'
+        f" once, for 10 minutes. Your passkey will confirm risky approvals you vote on.</p>{first}"
+        f'<form id="enrol"{" hidden" if confirm_first else ""}><label for="name">Name this passkey</label>'
         '<input id="name" name="name" maxlength="40" required placeholder="laptop" autocomplete="off">'
         '<button id="create" type="submit">Create passkey</button></form>'
         '<p id="status" data-testid="status" role="status"></p>'
@@ -278,24 +298,45 @@ if (form) form.addEventListener("submit", async (event) => {
     say(failed(error, "No passkey was made: it was cancelled or timed out. Nothing was set up; try again."), true);
   }
 });
+// An assertion as the bot reads it: the browser's answer to `navigator.credentials.get`, base64url
+async function asserted(url) {
+  const options = await post(url);
+  options.challenge = toBytes(options.challenge);
+  options.allowCredentials = (options.allowCredentials || []).map((c) => ({ ...c, id: toBytes(c.id) }));
+  const got = await navigator.credentials.get({ publicKey: options });
+  const response = got.response;
+  return { id: got.id, rawId: toText(got.rawId), type: got.type,
+    authenticatorAttachment: got.authenticatorAttachment || undefined,
+    clientExtensionResults: got.getClientExtensionResults(),
+    response: { clientDataJSON: toText(response.clientDataJSON),
+                authenticatorData: toText(response.authenticatorData),
+                signature: toText(response.signature),
+                userHandle: response.userHandle ? toText(response.userHandle) : undefined } };
+}
+const vouch = document.getElementById("vouch");
+if (vouch) vouch.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  document.getElementById("confirm-first").disabled = true;
+  try {
+    say("Asking your browser for one of your passkeys…");
+    const credential = await asserted(location.pathname + "/confirm/options");
+    const done = await post(location.pathname + "/confirm", { credential: credential });
+    vouch.remove();
+    form.hidden = false;
+    say(done.message);
+  } catch (error) {
+    document.getElementById("confirm-first").disabled = false;
+    say(failed(error, "No passkey of yours answered: it was cancelled or timed out, or none is on this device."
+      + " Nothing was added; try again (the link still works)."), true);
+  }
+});
 const vote = document.getElementById("vote");
 if (vote) vote.addEventListener("submit", async (event) => {
   event.preventDefault();
   document.getElementById("confirm").disabled = true;
   try {
     say("Asking your browser for your passkey…");
-    const options = await post(location.pathname + "/options");
-    options.challenge = toBytes(options.challenge);
-    options.allowCredentials = (options.allowCredentials || []).map((c) => ({ ...c, id: toBytes(c.id) }));
-    const got = await navigator.credentials.get({ publicKey: options });
-    const response = got.response;
-    const credential = { id: got.id, rawId: toText(got.rawId), type: got.type,
-      authenticatorAttachment: got.authenticatorAttachment || undefined,
-      clientExtensionResults: got.getClientExtensionResults(),
-      response: { clientDataJSON: toText(response.clientDataJSON),
-                  authenticatorData: toText(response.authenticatorData),
-                  signature: toText(response.signature),
-                  userHandle: response.userHandle ? toText(response.userHandle) : undefined } };
+    const credential = await asserted(location.pathname + "/options");
     const done = await post(location.pathname, { credential: credential });
     vote.remove();
     say(done.message);

@@ -98,7 +98,8 @@ async def test_only_an_admin_revokes_someones_passkeys(stepup: Worker, slack: Sl
     token = await store.passkeys.issue_token(BOB)
     found = await store.passkeys.token(token)
     assert found is not None
-    assert await store.passkeys.enrol(found, Passkey("credBOB0-AAAAAAAAAAAAAAAA", "pk", 0, "lost phone", NOW))
+    assert await store.passkeys.enrol(found, Passkey("credBOB0-AAAAAAAAAAAAAAAA", "pk", 0, "lost phone", NOW),
+                                      most=10) == "stored"
     said = await say(slack, "passkeys revoke @bob", user=ALICE, channel=SALES)
     assert "Only an admin" in said and "Nothing changed" in said
     assert len(await store.passkeys.of(BOB)) == 1

@@ -5,7 +5,8 @@ verification, verified).
 Alice clicks "Set up a passkey" in her App Home; the modal gives her a one-time link on `http://localhost:<port>` (a
 browser refuses an IP address as a passkey's site); she opens it, names the passkey "laptop", and the browser makes
 it; it appears in her Home. The same link a second time is refused. Bob's link greets Bob and registers Bob's passkey,
-never Alice's. Screenshots: artifacts/passkey-enrol.png, artifacts/passkey-home.png.
+never Alice's. Carol, who has a passkey, confirms with it on her next link's page before the page makes another
+(#63.3). Screenshots: artifacts/passkey-enrol.png, artifacts/passkey-home.png.
 """
 
 from __future__ import annotations

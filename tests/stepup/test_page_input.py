@@ -23,7 +23,7 @@ UNKNOWN = "A" * 43  # a well-formed token no link has
 async def test_a_deeply_nested_body_is_a_400_before_any_token_is_checked(stepup: Worker,
                                                                        http: aiohttp.ClientSession) -> None:
     path = (await stepup.services.stepup.link(ALICE)).removeprefix(ORIGIN)
-    for url in (f"/step-up/enrol/{UNKNOWN}", f"/step-up/vote/{UNKNOWN}", path):
+    for url in (f"/step-up/enrol/{UNKNOWN}", f"/step-up/vote/{UNKNOWN}", f"/step-up/enrol/{UNKNOWN}/confirm", path):
         for body in DEEP:
             async with http.post(stepup.url + url, data=body, headers={"Content-Type": "application/json"}) as answer:
                 said = await answer.json()

@@ -63,12 +63,15 @@ def parse_remove_value(value: str) -> str | None:
     return value if CREDENTIAL_ID.fullmatch(value) else None
 
 
-def build_passkey_link_modal(url: str) -> dict[str, Any]:
-    """The modal that gives a person their one-time link (`url`, the bot's own, checked here)."""
+def build_passkey_link_modal(url: str, *, confirm_first: bool = False) -> dict[str, Any]:
+    """The modal that gives a person their one-time link (`url`, the bot's own, checked here); `confirm_first`: they
+    have a passkey, which the page asks for before it makes another."""
     if not _LINK.fullmatch(url):
         raise ValueError("not a step-up link")
+    first = (" You have a passkey already: the page asks for it first (on this device, or a phone nearby), so that"
+             " nobody with only your Slack session adds one.") if confirm_first else ""
     text = (
-        f"*<{url}|Open your passkey page>*\n\nIt works once, for 10 minutes, and only for you: do not share it."
+        f"*<{url}|Open your passkey page>*\n\nIt works once, for 10 minutes, and only for you: do not share it.{first}"
         " Your browser will ask to make a passkey (Touch ID, Windows Hello, a phone or a security key); name it,"
         " e.g. “laptop”. It then shows here, in your Home."
     )

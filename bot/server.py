@@ -13,6 +13,7 @@ import asyncio
 import hmac
 import ipaddress
 import time
+from functools import partial
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -22,6 +23,7 @@ from bot.api.routes import add_routes
 from bot.core.settings import Settings, reveal
 from bot.services import Services, create_services
 from bot.slackapp.app import Workspace, create_bolt_app, slack_events_handler
+from bot.slackapp.members import why_not
 from bot.stepup.pages import add_stepup_routes
 from bot.store import StoreUnavailable
 
@@ -84,6 +86,8 @@ def add_worker_routes(web_app: web.Application, settings: Settings, services: Se
     web_app.router.add_get("/metrics", metrics)
     add_routes(web_app, services.api, allow_private_callbacks=settings.api_allow_private_callbacks,
                key_rate=settings.api_key_rate, key_burst=2 * settings.api_key_rate)
+    # a vote's page checks its person as a click does, asking Slack afresh: minutes may have passed since the click
+    services.confirmations.people = partial(why_not, services, workspace.answer, fresh=True)
     add_stepup_routes(web_app, services.stepup, services.confirmations)
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import aiohttp
 from redis.asyncio import Redis
+from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -259,8 +260,14 @@ def create_services(settings: Settings, *, worker_id: str | None = None) -> Serv
 
     rules.on_change = rules_changed
     rp = relying_party(settings.step_up_url or settings.public_url)
-    stepup = Enrolment(store, directory, rp, changed=homes.refresh_person)
-    confirmations = Confirmation(store, approvals, directory, approvals.policies, rp)
+
+    async def tell(person: str, text: str) -> None:
+        """A direct message to `person`, sent at once in the background (a passkey of theirs added or removed)."""
+        background.spawn(direct_message(slack, directory, person, text), name=f"tell-{person}")
+
+    cooloff = settings.step_up_new_passkey_cooloff
+    stepup = Enrolment(store, directory, rp, changed=homes.refresh_person, tell=tell, cooloff=cooloff)
+    confirmations = Confirmation(store, approvals, directory, approvals.policies, rp, cooloff=cooloff)
 
     async def confirm_edit(user: str, approval: ApprovalRecord, card: tuple[str, str]) -> None:
         """An editor's Save & approve of a call that needs step-up: they confirm it with their passkey first."""
@@ -306,6 +313,18 @@ def create_services(settings: Settings, *, worker_id: str | None = None) -> Serv
             interval=settings.audit_checkpoint_seconds, retention=settings.audit_retention,
         ),
     )
+
+
+async def direct_message(slack: AsyncWebClient, directory: Directory, person: str, text: str) -> None:
+    """Post `text` (made inert by its builder) in the bot's direct message with `person`; a failure is logged."""
+    channel = await directory.dm_channel(person)
+    if channel is None:
+        return
+    try:
+        await slack.chat_postMessage(channel=channel, text=text)
+    except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
+        error = exc.response.get("error") if isinstance(exc, SlackApiError) else type(exc).__name__
+        log.warning("a direct message to %s could not be sent (%s)", person, error)
 
 
 def signing_keys(settings: Settings) -> SigningKeys | None:

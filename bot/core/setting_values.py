@@ -30,11 +30,13 @@ def whole(low: int, high: int) -> BeforeValidator:
     return BeforeValidator(read)
 
 
-def duration(max_seconds: int = MAX_SECONDS) -> BeforeValidator:
-    """A duration as people type it (`bot.core.durations`): 90, 90s, 15m, 2h, 1d. Its `DurationError`
-    says which forms are accepted."""
+def duration(max_seconds: int = MAX_SECONDS, *, zero: bool = False) -> BeforeValidator:
+    """A duration as people type it (`bot.core.durations`): 90, 90s, 15m, 2h, 1d; with `zero`, also `0` (off).
+    Its `DurationError` says which forms are accepted."""
 
     def read(value: object) -> object:
+        if zero and isinstance(value, str) and value.strip() in ("0", "0s"):
+            return 0
         return parse_duration(value, max_seconds=max_seconds) if isinstance(value, str) else value
 
     return BeforeValidator(read)

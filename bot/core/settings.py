@@ -413,6 +413,15 @@ class Settings(ApproverSettings):
             " the passkeys' relying party id (default `PUBLIC_URL`; dev mode: `http://localhost:<port>`)"
         ),
     )
+    step_up_new_passkey_cooloff: Annotated[int, duration(30 * 86400, zero=True)] = Field(
+        default=0, validation_alias="STEP_UP_NEW_PASSKEY_COOLOFF",
+        json_schema_extra={"shown_default": "0"},
+        description=(
+            "how long a newly added passkey waits before it may confirm a step-up vote (`0`: at once; e.g. `1h`,"
+            " `1d`, at most 30 days): someone who added one with a stolen Slack session cannot vote with it before"
+            " its person, told by direct message, removes it"
+        ),
+    )
     # receipts (agent_approvals.receipts): who issues them (`iss`); how long one is valid: StoreSettings
     receipt_issuer: Stripped = Field(
         default="", validation_alias="RECEIPT_ISSUER",

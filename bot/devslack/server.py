@@ -290,6 +290,11 @@ class SlackStandIn:
         self._ws.usergroups[group_id] = list(members)
         self._ws.touch()
 
+    def set_user(self, user: DevUser) -> None:
+        """Add a person or replace what Slack says of them (deactivate them: `deleted=True`; a guest: `guest=True`)."""
+        self._ws.users[user.id] = user
+        self._ws.touch()
+
     def fail(
         self, *, method: str, status: int = 429, error: str = "ratelimited", count: int = 1, retry_after: int = 1
     ) -> None:

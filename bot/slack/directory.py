@@ -82,13 +82,15 @@ class Directory:
         self._connected: dict[str, tuple[float, bool]] = {}  # channel -> (until, shared with other organizations)
         self._emails: dict[str, tuple[float, str | None]] = {}  # email -> (until, user id; None: nobody)
 
-    async def person(self, user_id: str) -> Person | None:
+    async def person(self, user_id: str, *, fresh: bool = False) -> Person | None:
         """Who `user_id` is (`users.info`), kept `NAME_SECONDS`; None when Slack knows no such person (kept
-        `UNKNOWN_SECONDS`). LookupFailed when Slack cannot say now (not kept: the next call asks again)."""
+        `UNKNOWN_SECONDS`). LookupFailed when Slack cannot say now (not kept: the next call asks again). `fresh`:
+        Slack is asked whatever is kept (for a right used long after a click: a person deactivated meanwhile), and
+        what it says is kept for the next."""
         cached = self._people.get(user_id)
-        if cached is not None and cached[0] > time.monotonic():
+        if not fresh and cached is not None and cached[0] > time.monotonic():
             return cached[1]
-        shared = await self._shared_person(user_id)
+        shared = None if fresh else await self._shared_person(user_id)
         if shared is not None:
             self._people[user_id] = (time.monotonic() + NAME_SECONDS, shared)
             return shared

@@ -64,7 +64,6 @@ def members_only(services: Services, installed: Callable[[], Awaitable[dict[str,
     ..., Awaitable[BoltResponse]
 ]:
     """The middleware; `installed` gives the bot's `auth.test` answer (None while Slack cannot give it)."""
-    settings = services.settings
 
     async def only_our_people(body: dict[str, Any], resp: BoltResponse, next: Next) -> BoltResponse:
         acting = acting_person(body)
@@ -72,28 +71,34 @@ def members_only(services: Services, installed: Callable[[], Awaitable[dict[str,
             await next()
             return resp
         user, said_team = acting
-        auth = await installed()
-        why: str
-        if auth is None:
-            why, text = "the workspace is not known yet", CANNOT_CHECK
-        else:
-            ours = organisation(auth)
-            try:
-                person = await services.directory.person(user) if SLACK_ID.fullmatch(user) else None
-            except LookupFailed as exc:
-                why, text = f"Slack could not say who they are ({exc})", CANNOT_CHECK
-            else:
-                reason = outsider(
-                    person, said_team=said_team, ours=ours, external_teams=settings.external_teams,
-                    allowed_guests=settings.allowed_guests,
-                )
-                if reason is None:
-                    await next()
-                    return resp
-                why, text = reason, outsider_text(reason, ours.name)
+        refused = await why_not(services, installed, user, said_team=said_team)
+        if refused is None:
+            await next()
+            return resp
+        why, text = refused
         return await refuse(services, body, user=user[:40], team=said_team[:40], why=why, text=text)
 
     return only_our_people
+
+
+async def why_not(
+    services: Services, installed: Callable[[], Awaitable[dict[str, Any] | None]], user: str, *,
+    said_team: str = "", fresh: bool = False,
+) -> tuple[str, str] | None:
+    """Why `user` may not act here, and what they are told; None when they may (`rights.outsider`). `fresh`: Slack
+    is asked who they are now, whatever the directory kept (a step-up vote's page, minutes after its click)."""
+    settings = services.settings
+    auth = await installed()
+    if auth is None:
+        return "the workspace is not known yet", CANNOT_CHECK
+    ours = organisation(auth)
+    try:
+        person = await services.directory.person(user, fresh=fresh) if SLACK_ID.fullmatch(user) else None
+    except LookupFailed as exc:
+        return f"Slack could not say who they are ({exc})", CANNOT_CHECK
+    reason = outsider(person, said_team=said_team, ours=ours, external_teams=settings.external_teams,
+                      allowed_guests=settings.allowed_guests)
+    return None if reason is None else (reason, outsider_text(reason, ours.name))
 
 
 async def refuse(

@@ -1,6 +1,9 @@
 """The step-up pages on the worker's HTTP server (mounted by `bot/server.py`):
 
     GET  /step-up/enrol/{token}           a small page: whose link it is, a field to name the passkey, a button
+                                          (first, for a person who has a passkey: a button to confirm with it)
+    POST /step-up/enrol/{token}/confirm/options   the authentication options one of the person's passkeys answers
+    POST /step-up/enrol/{token}/confirm   {"credential"}: that assertion verified, the link confirmed (`vouched`)
     POST /step-up/enrol/{token}/options   the registration options (JSON), their challenge kept with the link
     POST /step-up/enrol/{token}           {"name", "credential"}: the passkey verified and stored, the link taken
     GET  /step-up/vote/{token}            the exact action a step-up Approve confirms, and a button
@@ -10,36 +13,60 @@
 No external asset: the page's script is inline (allowed by its nonce in the Content-Security-Policy), every text it
 shows is escaped (`html.escape`), and it is never cached nor sent as a referrer (the token is in its URL). Bad input
 is a 400 with a JSON `{"error": ...}` saying what is wrong; a link unknown, expired or used is a 410; a vote whose
-approval no longer waits for it, a 409; Redis out of reach, a 503 (try again)."""
+approval no longer waits for it, a 409; Redis out of reach, a 503 (try again). Every body is read by one helper
+(`_read_json`: JSON, at most 64 KiB, nested at most `MAX_DEPTH` deep), and a catch-all (`page_errors`, mounted with
+the routes) answers an error no check foresaw while reading a request (ValueError, TypeError, KeyError,
+RecursionError...) as a 400 too: a parser never makes a 500 of bad input. Another fault of the bot is a 500 that says
+so in JSON (logged, never its trace)."""
 
 from __future__ import annotations
 
 import html
 import json
+import logging
 import secrets
 from collections.abc import Awaitable, Callable
 
+from agent_approvals.schemas import depth_of
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from bot.stepup.enrolment import Enrolment, StepUpError
 from bot.stepup.votes import Action, Confirmation
 from bot.store import StoreUnavailable
 
+log = logging.getLogger(__name__)
 MAX_BODY = 64 * 1024  # a registration's JSON is a few kilobytes
+MAX_DEPTH = 16  # objects and arrays within each other in a body (a browser's answer: 4)
+PAGES = "/step-up/"
+UNREAD = "The request could not be read ({what}): send the JSON this page sends."
+FAULT = "The bot failed to answer this request (its log says why): try again, or tell its operator."
 STORAGE_DOWN = "The bot cannot reach its storage right now: try again in a minute (the link still works)."
 HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff"}
 
 
 def add_stepup_routes(app: web.Application, enrolment: Enrolment, confirmation: Confirmation) -> None:
+    app.middlewares.append(page_errors)
+
     async def enrol_page(request: web.Request) -> web.Response:
         async def body() -> str:
-            _, name = await enrolment.person(request.match_info["token"])
-            return _enrol_body(name)
+            _, name, confirm_first = await enrolment.person(request.match_info["token"])
+            return _enrol_body(name, confirm_first=confirm_first)
 
         return await _html(body)
 
     async def enrol_options(request: web.Request) -> web.Response:
         return await _answer(lambda: enrolment.options(request.match_info["token"]))
+
+    async def confirm_options(request: web.Request) -> web.Response:
+        return await _answer(lambda: enrolment.confirm_options(request.match_info["token"]))
+
+    async def confirm(request: web.Request) -> web.Response:
+        async def confirmed() -> dict[str, object]:
+            name = await enrolment.confirm(request.match_info["token"], await _read_json(request))
+            return {"ok": True, "message": f"Confirmed with your passkey “{name}”. Now name the new one."}
+
+        return await _answer(confirmed)
 
     async def enrol_finish(request: web.Request) -> web.Response:
         # the passkey is stored and the link taken in one step: neither happened, or both
@@ -73,6 +100,8 @@ def add_stepup_routes(app: web.Application, enrolment: Enrolment, confirmation: 
 
     app.router.add_get("/step-up/enrol/{token}", enrol_page)
     app.router.add_post("/step-up/enrol/{token}/options", enrol_options)
+    app.router.add_post("/step-up/enrol/{token}/confirm/options", confirm_options)
+    app.router.add_post("/step-up/enrol/{token}/confirm", confirm)
     app.router.add_post("/step-up/enrol/{token}", enrol_finish)
     app.router.add_get("/step-up/vote/{token}", vote_page)
     app.router.add_post("/step-up/vote/{token}/options", vote_options)
@@ -108,10 +137,46 @@ async def _read_json(request: web.Request) -> object:
     raw = await request.content.read(MAX_BODY + 1)
     if len(raw) > MAX_BODY:
         raise StepUpError(400, f"The request is too large (at most {MAX_BODY // 1024} KiB).")
+    nested = StepUpError(400, f"The request is nested too deep (objects and arrays at most {MAX_DEPTH} levels).")
     try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+        data = json.loads(raw)
+    except RecursionError:  # not a ValueError: the parser gave up a thousand levels down
+        raise nested from None
+    except (ValueError, TypeError):  # UnicodeDecodeError is a ValueError
         raise StepUpError(400, "The request is not valid JSON.") from None
+    if depth_of(data) > MAX_DEPTH:
+        raise nested
+    return data
+
+
+@web.middleware
+async def page_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The pages' catch-all: an error no check foresaw while reading a request is a 400 saying so, another fault a
+    500 saying so (logged); never aiohttp's bare 500. Other paths than the pages' pass untouched."""
+    if not request.path.startswith(PAGES):
+        return await handler(request)
+    try:
+        return await handler(request)
+    except web.HTTPException:
+        raise
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError, RecursionError) as exc:
+        log.warning("%s %s could not be read: %s", request.method, _route(request), type(exc).__name__)
+        return _caught(request, StepUpError(400, UNREAD.format(what=type(exc).__name__)))
+    except Exception:
+        log.exception("%s %s failed", request.method, _route(request))
+        return _caught(request, StepUpError(500, FAULT))
+
+
+def _route(request: web.Request) -> str:
+    """The request's route, never its path (a link's token is in it)."""
+    return request.match_info.route.resource.canonical if request.match_info.route.resource else PAGES
+
+
+def _caught(request: web.Request, exc: StepUpError) -> web.Response:
+    """A caught error's answer in the form the request expects: a page for a GET, JSON otherwise."""
+    if request.method == "GET":
+        return _page(_message_body(exc.message), nonce=secrets.token_urlsafe(16), status=exc.status)
+    return _error(exc)
 
 
 def _json(data: object, *, status: int = 200) -> web.Response:
@@ -134,11 +199,16 @@ def _message_body(message: str) -> str:
     return f'<h1>Passkey</h1><p data-testid="message">{html.escape(message)}</p>'
 
 
-def _enrol_body(name: str) -> str:
+def _enrol_body(name: str, *, confirm_first: bool = False) -> str:
+    """The enrolment page's body; with `confirm_first`, a passkey the person has confirms the link before the form
+    that makes the new one shows."""
+    first = ('<form id="vouch"><p>You have a passkey already: confirm with it first, so that nobody with only your'
+             ' Slack session adds one.</p><button id="confirm-first" type="submit">Confirm with a passkey I have'
+             '</button></form>') if confirm_first else ""
     return (
         f'<h1>Set up a passkey</h1><p>For <strong data-testid="person">{html.escape(name)}</strong>. This link works'
-        " once, for 10 minutes. Your passkey will confirm risky approvals you vote on.</p>"
-        '<form id="enrol"><label for="name">Name this passkey</label>'
+        f" once, for 10 minutes. Your passkey will confirm risky approvals you vote on.</p>{first}"
+        f'<form id="enrol"{" hidden" if confirm_first else ""}><label for="name">Name this passkey</label>'
         '<input id="name" name="name" maxlength="40" required placeholder="laptop" autocomplete="off">'
         '<button id="create" type="submit">Create passkey</button></form>'
         '<p id="status" data-testid="status" role="status"></p>'
@@ -228,24 +298,45 @@ if (form) form.addEventListener("submit", async (event) => {
     say(failed(error, "No passkey was made: it was cancelled or timed out. Nothing was set up; try again."), true);
   }
 });
+// An assertion as the bot reads it: the browser's answer to `navigator.credentials.get`, base64url
+async function asserted(url) {
+  const options = await post(url);
+  options.challenge = toBytes(options.challenge);
+  options.allowCredentials = (options.allowCredentials || []).map((c) => ({ ...c, id: toBytes(c.id) }));
+  const got = await navigator.credentials.get({ publicKey: options });
+  const response = got.response;
+  return { id: got.id, rawId: toText(got.rawId), type: got.type,
+    authenticatorAttachment: got.authenticatorAttachment || undefined,
+    clientExtensionResults: got.getClientExtensionResults(),
+    response: { clientDataJSON: toText(response.clientDataJSON),
+                authenticatorData: toText(response.authenticatorData),
+                signature: toText(response.signature),
+                userHandle: response.userHandle ? toText(response.userHandle) : undefined } };
+}
+const vouch = document.getElementById("vouch");
+if (vouch) vouch.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  document.getElementById("confirm-first").disabled = true;
+  try {
+    say("Asking your browser for one of your passkeys…");
+    const credential = await asserted(location.pathname + "/confirm/options");
+    const done = await post(location.pathname + "/confirm", { credential: credential });
+    vouch.remove();
+    form.hidden = false;
+    say(done.message);
+  } catch (error) {
+    document.getElementById("confirm-first").disabled = false;
+    say(failed(error, "No passkey of yours answered: it was cancelled or timed out, or none is on this device."
+      + " Nothing was added; try again (the link still works)."), true);
+  }
+});
 const vote = document.getElementById("vote");
 if (vote) vote.addEventListener("submit", async (event) => {
   event.preventDefault();
   document.getElementById("confirm").disabled = true;
   try {
     say("Asking your browser for your passkey…");
-    const options = await post(location.pathname + "/options");
-    options.challenge = toBytes(options.challenge);
-    options.allowCredentials = (options.allowCredentials || []).map((c) => ({ ...c, id: toBytes(c.id) }));
-    const got = await navigator.credentials.get({ publicKey: options });
-    const response = got.response;
-    const credential = { id: got.id, rawId: toText(got.rawId), type: got.type,
-      authenticatorAttachment: got.authenticatorAttachment || undefined,
-      clientExtensionResults: got.getClientExtensionResults(),
-      response: { clientDataJSON: toText(response.clientDataJSON),
-                  authenticatorData: toText(response.authenticatorData),
-                  signature: toText(response.signature),
-                  userHandle: response.userHandle ? toText(response.userHandle) : undefined } };
+    const credential = await asserted(location.pathname + "/options");
     const done = await post(location.pathname, { credential: credential });
     vote.remove();
     say(done.message);

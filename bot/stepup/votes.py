@@ -10,21 +10,25 @@ exact action, on the bot's own page (WebAuthn, by the `webauthn` package).
     options(token)           -> the authentication options: the person's passkeys, user verification required, and
                                 the challenge derived from the approval id, "approve", the digest and the link's
                                 nonce (`bot.core.passkeys.challenge_for`)
-    finish(token, body)      -> the browser's assertion verified against that challenge, the approval's digest now
-                                and one of the person's own passkeys; then their Approve goes through the decide step
-                                with its `Assurance` (every approver rule applies there again), and the link is
-                                taken with the passkey's new sign count
+    finish(token, body)      -> the person checked as a click is ("only our own people", Slack asked afresh: they
+                                may have been deactivated or made a guest since their click), the browser's
+                                assertion verified against that challenge, the approval's digest now and one of the
+                                person's own passkeys, added at least the operator's cooling-off ago
+                                (STEP_UP_NEW_PASSKEY_COOLOFF); then their Approve goes through the decide step with its
+                                `Assurance` (every approver rule applies there again), and the link is taken with the
+                                passkey's new sign count
 
 A signature made for another approval, for "reject", for other arguments or through another link does not verify;
 a replayed one finds its link taken (or its passkey's sign count past it); another person's passkey is not among
 this person's. Every refusal is a `StepUpError` (400 bad input or an assertion that does not confirm this vote,
-409 the approval no longer waits for this vote, 410 a link unknown, expired or used, 503 no relying party), and
-changes nothing."""
+403 a person no longer one of ours or a passkey too new, 409 the approval no longer waits for this vote, 410 a link
+unknown, expired or used, 503 no relying party or Slack cannot say who the person is), and changes nothing."""
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -37,8 +41,9 @@ from webauthn.helpers.structs import (
     UserVerificationRequirement,
 )
 
-from bot.approvals.refusals import refusal_text, step_up_text
+from bot.approvals.refusals import CANNOT_CHECK, refusal_text, step_up_text
 from bot.approvals.service import ApprovalService
+from bot.core.durations import format_duration
 from bot.core.passkeys import CREDENTIAL_ID, Assurance, Passkey, RelyingParty, challenge_for, credential_digest
 from bot.core.records import ApprovalRecord
 from bot.policy.decide import usd
@@ -71,12 +76,16 @@ class Confirmation:
     """Step-up votes for one relying party (None: step-up cannot confirm anything, and says so)."""
 
     def __init__(self, store: Store, approvals: ApprovalService, directory: Directory, policies: PolicyEngine,
-                 rp: RelyingParty | None) -> None:
+                 rp: RelyingParty | None, *, cooloff: int = 0) -> None:
         self._store = store
         self._approvals = approvals
         self._directory = directory
         self._policies = policies
         self.rp = rp
+        self.cooloff = cooloff  # seconds a new passkey waits before it may confirm a vote (STEP_UP_NEW_PASSKEY_COOLOFF)
+        # why a person may not act here (as a click is checked, Slack asked afresh) and what they are told, or None;
+        # the worker's HTTP server sets it (it knows the workspace): until then nobody's vote counts
+        self.people: Callable[[str], Awaitable[tuple[str, str] | None]] = _unchecked
 
     async def link(self, user: str, approval: ApprovalRecord) -> str | None:
         """A new one-time link for `user` to confirm their Approve of `approval`; None when they have no passkey.
@@ -140,6 +149,7 @@ class Confirmation:
             raise StepUpError(400, "The passkey answer has no valid “id”.")
         found = await self._token(token)
         approval = await self._waiting(found)
+        await self._ours(found.user, approval)
         try:
             assurance, passkey = await self._verified(found, approval, credential_id, credential)
         except StepUpError as exc:  # audited once per link and refusal: a replay adds nothing
@@ -162,6 +172,7 @@ class Confirmation:
                        None)
         if passkey is None:
             raise StepUpError(400, "This passkey is not one of yours (your Home lists yours), so nothing was approved.")
+        self._cooled(passkey)
         try:
             verified = verify_authentication_response(
                 credential=credential, expected_rp_id=rp.id, expected_origin=rp.origin,
@@ -173,6 +184,26 @@ class Confirmation:
             raise StepUpError(400, f"{NOT_THIS} ({str(exc)[:200] or type(exc).__name__})") from None
         assurance = Assurance(by=found.user, passkey=credential_digest(credential_id), at=time.time())
         return assurance, replace(passkey, sign_count=verified.new_sign_count)
+
+    async def _ours(self, user: str, approval: ApprovalRecord) -> None:
+        """A 403 (audited `refused`, reason `outsider: ...`) when `user` may no longer act here: deactivated, made a
+        guest, of another organization since their click; a 503 when Slack cannot say now."""
+        refused = await self.people(user)
+        if refused is None:
+            return
+        why, text = refused
+        await self._store.audit.append("refused", by=user, approval=approval.id, outcome="approved",
+                                       reason=f"outsider: {why}"[:300])
+        raise StepUpError(503 if text == CANNOT_CHECK else 403, text)
+
+    def _cooled(self, passkey: Passkey) -> None:
+        """A 403 when `passkey` was added less than the operator's cooling-off ago: it cannot confirm a vote yet."""
+        age = time.time() - passkey.created_at
+        if age < self.cooloff:
+            ready = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(passkey.created_at + self.cooloff))
+            raise StepUpError(403, f"This passkey was added {format_duration(age)} ago: on this bot, a new passkey"
+                              f" confirms votes only {format_duration(self.cooloff)} after it was added, so nothing"
+                              f" was approved. Use another of your passkeys, or wait until {ready}.")
 
     def _relying_party(self) -> RelyingParty:
         return required(self.rp)
@@ -205,6 +236,11 @@ class Confirmation:
             if amount is not None:
                 found[spec.sum] = amount
         return tuple(found.items())
+
+
+async def _unchecked(user: str) -> tuple[str, str] | None:
+    """No check of people was set (no HTTP server mounted the pages): refused, never counted unchecked."""
+    return "not checked: no workspace to check against", CANNOT_CHECK
 
 
 def _shown(approval: ApprovalRecord) -> str:

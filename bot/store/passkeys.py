@@ -3,7 +3,10 @@ or confirm a vote with them.
 
 A link's token (`{p}:stepup-token:<token>`) is bound to one Slack user and one purpose. An "enrol" link lives
 `TOKEN_SECONDS`, carries the challenge its page was given, and is taken in the step that stores the passkey
-(`lua/passkey_enrol.lua`), so a link registers one passkey, once. A "vote" link lives `VOTE_SECONDS`, is bound to
+(`lua/passkey_enrol.lua`), so a link registers one passkey, once. That step also holds a person to `most` passkeys
+and, once they have one, stores another only through a link one of theirs confirmed (`vouched`: the SHA-256 of the
+credential id whose assertion answered the link's `confirm` challenge), counted and checked in the same step, so
+that concurrent enrolments cannot pass either check together. A "vote" link lives `VOTE_SECONDS`, is bound to
 one approval and the digest of the arguments its page shows, carries its own random nonce (the vote's challenge is
 derived from them: `bot.core.passkeys.challenge_for`), and is taken once the vote it confirmed counted
 (`lua/stepup_used.lua`, with the passkey's new sign count)."""
@@ -13,6 +16,7 @@ from __future__ import annotations
 import json
 import secrets
 from dataclasses import dataclass
+from typing import Literal
 
 from bot.core.passkeys import STEPUP_TOKEN, Passkey
 from bot.store.connection import aw
@@ -22,13 +26,16 @@ TOKEN_SECONDS = 600
 VOTE_SECONDS = 300
 ENROL = "enrol"
 VOTE = "vote"
+Enrolled = Literal["stored", "gone", "full", "unconfirmed"]
+_ENROLLED: dict[int, Enrolled] = {1: "stored", 0: "gone", -1: "full", -2: "unconfirmed"}
 
 
 @dataclass(frozen=True, slots=True)
 class StepUpToken:
     """What a one-time link is for: whose it is, its purpose, the challenge its page was given (base64url; "" until
     the page asked for its options), and its stored form (`raw`, what taking it compares); a vote's link also names
-    its approval, the digest of the arguments it shows and its nonce."""
+    its approval, the digest of the arguments it shows and its nonce; an enrolment link, the challenge an existing
+    passkey of the person answers (`confirm`) and which one did (`vouched`: its credential id's SHA-256)."""
 
     token: str
     user: str
@@ -38,6 +45,8 @@ class StepUpToken:
     approval: str = ""
     digest: str = ""
     nonce: str = ""
+    confirm: str = ""
+    vouched: str = ""
 
 
 class Passkeys:
@@ -58,11 +67,7 @@ class Passkeys:
         found = await self._s.redis.get(self._s.keys.stepup_token(token))
         if found is None:
             return None
-        raw = found.decode() if isinstance(found, bytes) else str(found)
-        data = json.loads(raw)
-        return StepUpToken(token=token, user=str(data["user"]), purpose=str(data["purpose"]),
-                           challenge=str(data.get("challenge") or ""), raw=raw, approval=str(data.get("approval", "")),
-                           digest=str(data.get("digest", "")), nonce=str(data.get("nonce", "")))
+        return _link(token, found.decode() if isinstance(found, bytes) else str(found))
 
     async def issue_vote_token(self, user: str, approval_id: str, digest: str, *, seconds: int = VOTE_SECONDS) -> str:
         """A new one-time link's token for `user` to confirm their Approve of `approval_id` (whose arguments have
@@ -85,20 +90,35 @@ class Passkeys:
 
     async def set_challenge(self, found: StepUpToken, challenge: str) -> StepUpToken | None:
         """The link with the challenge its page was just given (its lifetime unchanged), or None when it is gone."""
-        record = json.dumps({"user": found.user, "purpose": found.purpose, "challenge": challenge},
-                            separators=(",", ":"))
-        done = await self._s.redis.set(self._s.keys.stepup_token(found.token), record, xx=True, keepttl=True)
-        return StepUpToken(found.token, found.user, found.purpose, challenge, record) if done else None
+        return await self._rewrite(found, challenge=challenge)
 
-    async def enrol(self, found: StepUpToken, passkey: Passkey) -> bool:
-        """Store `passkey` for the link's person and take the link, in one step; False when the link is no longer
-        as `found` read it (used meanwhile, expired, or given a new challenge)."""
+    async def set_confirm(self, found: StepUpToken, challenge: str) -> StepUpToken | None:
+        """The enrolment link with the challenge an existing passkey of its person is to answer, or None (gone)."""
+        return await self._rewrite(found, confirm=challenge)
+
+    async def vouch(self, found: StepUpToken, digest: str) -> StepUpToken | None:
+        """The enrolment link confirmed by the person's passkey whose credential id has SHA-256 `digest` (its
+        `confirm` challenge spent), or None when it is gone."""
+        return await self._rewrite(found, confirm="", vouched=digest)
+
+    async def _rewrite(self, found: StepUpToken, **changes: str) -> StepUpToken | None:
+        """The link `found` with `changes` (its lifetime unchanged), or None when it is gone."""
+        record = json.dumps({**json.loads(found.raw), **changes}, separators=(",", ":"))
+        done = await self._s.redis.set(self._s.keys.stepup_token(found.token), record, xx=True, keepttl=True)
+        return _link(found.token, record) if done else None
+
+    async def enrol(self, found: StepUpToken, passkey: Passkey, *, most: int) -> Enrolled:
+        """Store `passkey` for the link's person and take the link, in one step: "stored"; "gone" when the link is no
+        longer as `found` read it (used meanwhile, expired, or given a new challenge), "full" when the person has
+        `most` passkeys already, "unconfirmed" when they have one and none of theirs confirmed this link (nothing
+        changed in these three)."""
         k = self._s.keys
         done = await self._s.script("passkey_enrol")(
             keys={"token": k.stepup_token(found.token), "passkeys": k.passkeys(found.user)},
-            args={"expected": found.raw, "credential_id": passkey.credential_id, "record": passkey.to_json()},
+            args={"expected": found.raw, "credential_id": passkey.credential_id, "record": passkey.to_json(),
+                  "most": most},
         )
-        return bool(done)
+        return _ENROLLED[int(done)]
 
     async def of(self, user: str) -> list[Passkey]:
         """`user`'s passkeys, the oldest first."""
@@ -121,3 +141,12 @@ class Passkeys:
             pipe.delete(key)
             found, _ = await pipe.execute()
         return [Passkey.from_json(raw) for raw in found.values()]
+
+
+def _link(token: str, raw: str) -> StepUpToken:
+    """The link `token` names, from its stored JSON `raw`."""
+    data = json.loads(raw)
+    return StepUpToken(token=token, user=str(data["user"]), purpose=str(data["purpose"]),
+                       challenge=str(data.get("challenge") or ""), raw=raw, approval=str(data.get("approval", "")),
+                       digest=str(data.get("digest", "")), nonce=str(data.get("nonce", "")),
+                       confirm=str(data.get("confirm", "")), vouched=str(data.get("vouched", "")))

@@ -15,8 +15,8 @@ from bot.core.passkeys import credential_digest
 from bot.stepup.enrolment import Enrolment, StepUpError
 from bot.stepup.pages import _enrol_body, _message_body
 from tests.conftest import ALICE, BOB, Worker
-from tests.support.passkeys import registration, user_id_of
-from tests.support.stepup import ORIGIN
+from tests.support.passkeys import Authenticator, registration, user_id_of
+from tests.support.stepup import ORIGIN, vouch
 
 
 async def link(worker: Worker, user: str = ALICE) -> str:
@@ -53,7 +53,8 @@ async def test_a_person_enrols_a_passkey_once_and_it_is_audited(stepup: Worker, 
     assert options["rp"] == {"id": "localhost", "name": "Agent approvals"}
     assert user_id_of(options) == ALICE
     assert options["authenticatorSelection"]["userVerification"] == "required"
-    answer = registration(options, origin=ORIGIN)
+    alices = Authenticator()
+    answer = alices.register(options, origin=ORIGIN)
     status, said = await post(http, stepup.url + path, {"name": " laptop ", "credential": answer})
     assert (status, said) == (200, {"ok": True, "name": "laptop"})
     [passkey] = await stepup.services.store.passkeys.of(ALICE)
@@ -67,8 +68,10 @@ async def test_a_person_enrols_a_passkey_once_and_it_is_audited(stepup: Worker, 
     for url in (path + "/options", path):
         status, said = await post(http, stepup.url + url, {"name": "again", "credential": answer})
         assert status == 410 and "unknown, expired or already used" in said["error"]
-    # a second passkey (another link): both listed; the first is excluded from the new options
+    # a second passkey (another link, confirmed by the first): both listed; the first is excluded from the new options
     second = await link(stepup)
+    status, said = await vouch(http, stepup, second, alices)
+    assert status == 200, said
     status, options = await post(http, stepup.url + second + "/options", {})
     assert [c["id"] for c in options["excludeCredentials"]] == [answer["id"]]
     status, said = await post(http, stepup.url + second, {"name": "phone",
@@ -140,9 +143,14 @@ async def test_bad_input_is_a_400_with_a_clear_message_and_the_link_still_works(
             assert page.status == 410
 
 
+async def told(person: str, text: str) -> None:
+    """A direct message nobody reads."""
+
+
 async def test_without_a_relying_party_links_are_refused_clearly(stepup: Worker) -> None:
     """No STEP_UP_URL nor PUBLIC_URL (or an IP address): nobody is given a link that cannot work."""
-    off = Enrolment(stepup.services.store, stepup.services.directory, None, changed=stepup.services.homes.mark_due)
+    off = Enrolment(stepup.services.store, stepup.services.directory, None, changed=stepup.services.homes.mark_due,
+                    tell=told)
     with pytest.raises(StepUpError) as refused:
         await off.link(ALICE)
     assert refused.value.status == 503 and "STEP_UP_URL" in refused.value.message

@@ -21,6 +21,8 @@ from bot.slack.blocks.passkeys import (
     ACTION_PASSKEY_REMOVE,
     ACTION_PASSKEY_SETUP,
     build_passkey_link_modal,
+    passkey_added_text,
+    passkey_removed_text,
     passkeys_revoked_text,
 )
 from bot.slackapp.command_parser import Invalid, RevokePasskeys, parse_command
@@ -59,6 +61,12 @@ def test_the_home_lists_passkeys_by_name_with_remove_valid_and_inert() -> None:
     modal = build_passkey_link_modal(f"{ORIGIN}/step-up/enrol/{'A' * 43}")
     valid(modal)
     assert "works once, for 10 minutes" in json.dumps(modal)
+    assert "asks for it first" not in json.dumps(modal)
+    modal = build_passkey_link_modal(f"{ORIGIN}/step-up/enrol/{'A' * 43}", confirm_first=True)
+    valid(modal)
+    assert "You have a passkey already: the page asks for it first" in json.dumps(modal)
+    for told in (passkey_added_text(keys[0], usable_at=NOW), passkey_removed_text(keys[:2], by=CAROL, person=BOB)):
+        assert "&lt;!channel&gt;" in told and "<!channel>" not in told
     assert "&lt;!channel&gt;" in passkeys_revoked_text(BOB, keys[:1]) and "<!channel>" not in passkeys_revoked_text(
         BOB, keys[:1])
 
@@ -98,7 +106,8 @@ async def test_only_an_admin_revokes_someones_passkeys(stepup: Worker, slack: Sl
     token = await store.passkeys.issue_token(BOB)
     found = await store.passkeys.token(token)
     assert found is not None
-    assert await store.passkeys.enrol(found, Passkey("credBOB0-AAAAAAAAAAAAAAAA", "pk", 0, "lost phone", NOW))
+    assert await store.passkeys.enrol(found, Passkey("credBOB0-AAAAAAAAAAAAAAAA", "pk", 0, "lost phone", NOW),
+                                      most=10) == "stored"
     said = await say(slack, "passkeys revoke @bob", user=ALICE, channel=SALES)
     assert "Only an admin" in said and "Nothing changed" in said
     assert len(await store.passkeys.of(BOB)) == 1

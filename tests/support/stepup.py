@@ -28,14 +28,27 @@ async def post(http: aiohttp.ClientSession, url: str, body: Any = None, **kwargs
 
 
 async def enrol(worker: Worker, http: aiohttp.ClientSession, user: str, authenticator: Authenticator) -> str:
-    """`user` registers a passkey of `authenticator`; its credential id."""
+    """`user` registers a passkey of `authenticator` (confirmed first by one of theirs it holds, when they have one);
+    its credential id."""
     path = (await worker.services.stepup.link(user)).removeprefix(ORIGIN)
+    if await worker.services.store.passkeys.of(user):
+        status, said = await vouch(http, worker, path, authenticator)
+        assert status == 200, said
     status, options = await post(http, worker.url + path + "/options", {})
     assert status == 200, options
     made = authenticator.register(options, origin=ORIGIN)
     status, said = await post(http, worker.url + path, {"name": "laptop", "credential": made})
     assert status == 200, said
     return str(made["id"])
+
+
+async def vouch(http: aiohttp.ClientSession, worker: Worker, path: str, authenticator: Authenticator,
+                **made_wrong: Any) -> tuple[int, Any]:
+    """A passkey of `authenticator` confirms the enrolment link `path` (its person has one already)."""
+    status, options = await post(http, worker.url + path + "/confirm/options", {})
+    assert status == 200, options
+    return await post(http, worker.url + path + "/confirm",
+                      {"credential": authenticator.assertion(options, **{"origin": ORIGIN, **made_wrong})})
 
 
 async def asked(worker: Worker, slack: SlackStandIn, *, card: int = 1) -> tuple[Client, str, dict[str, Any]]:

@@ -1,5 +1,6 @@
 """Passkeys in Slack: the App Home's "Passkeys" section (each passkey by name and date, with Remove; "Set up a
-passkey"), the modal that gives a person their one-time link, and the replies of `/agent passkeys revoke`.
+passkey"), the modal that gives a person their one-time link, the replies of `/agent passkeys revoke`, and the direct
+messages that tell a person at once that a passkey of theirs was added or removed.
 
 A passkey's name is the person's own text: made inert by `bot.slack.blocks.text` (`safe`). The link is the bot's own
 address with a token of URL-safe characters, checked before it is put in a link."""
@@ -7,6 +8,7 @@ address with a token of URL-safe characters, checked before it is put in a link.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -61,12 +63,15 @@ def parse_remove_value(value: str) -> str | None:
     return value if CREDENTIAL_ID.fullmatch(value) else None
 
 
-def build_passkey_link_modal(url: str) -> dict[str, Any]:
-    """The modal that gives a person their one-time link (`url`, the bot's own, checked here)."""
+def build_passkey_link_modal(url: str, *, confirm_first: bool = False) -> dict[str, Any]:
+    """The modal that gives a person their one-time link (`url`, the bot's own, checked here); `confirm_first`: they
+    have a passkey, which the page asks for before it makes another."""
     if not _LINK.fullmatch(url):
         raise ValueError("not a step-up link")
+    first = (" You have a passkey already: the page asks for it first (on this device, or a phone nearby), so that"
+             " nobody with only your Slack session adds one.") if confirm_first else ""
     text = (
-        f"*<{url}|Open your passkey page>*\n\nIt works once, for 10 minutes, and only for you: do not share it."
+        f"*<{url}|Open your passkey page>*\n\nIt works once, for 10 minutes, and only for you: do not share it.{first}"
         " Your browser will ask to make a passkey (Touch ID, Windows Hello, a phone or a security key); name it,"
         " e.g. “laptop”. It then shows here, in your Home."
     )
@@ -85,3 +90,22 @@ def passkeys_revoked_text(person: str, removed: Sequence[Passkey]) -> str:
     names = ", ".join(f"“{safe(p.name, PASSKEY_NAME_CHARS * 5)}”" for p in removed)
     count = "1 passkey" if len(removed) == 1 else f"{len(removed)} passkeys"
     return f"Revoked {count} of {user_ref(person)}: {names}. They can set up a new one from their App Home."
+
+
+def passkey_added_text(passkey: Passkey, *, usable_at: float) -> str:
+    """The direct message a person gets as soon as a passkey is added to their account (`usable_at`: when it may
+    first confirm a vote, STEP_UP_NEW_PASSKEY_COOLOFF after it was added)."""
+    when = "" if usable_at <= passkey.created_at else f" It can confirm your votes from {date_ref(usable_at)}."
+    return (f"A passkey was added to your account: *{safe(passkey.name, PASSKEY_NAME_CHARS * 5)}*, on"
+            f" {date_ref(passkey.created_at)}.{when} If it was not you, remove it from the app's Home now and tell an"
+            " admin: someone may be using your Slack session.")
+
+
+def passkey_removed_text(passkeys: Sequence[Passkey], *, by: str, person: str) -> str:
+    """The direct message a person gets as soon as passkeys of theirs are removed (by them, or revoked by an admin
+    `by`)."""
+    who = "You removed" if by == person else f"{user_ref(by)} (an admin) revoked"
+    names = ", ".join(f"*{safe(p.name, PASSKEY_NAME_CHARS * 5)}*" for p in passkeys)
+    which = "your passkey" if len(passkeys) == 1 else "your passkeys"
+    return (f"{who} {which} {names} on {date_ref(time.time())}: no longer confirming your votes. If that was not"
+            " meant, tell an admin; you can set up a new one from the app's Home.")

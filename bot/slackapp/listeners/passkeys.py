@@ -52,7 +52,8 @@ async def give_link(services: Services, user: str, trigger: str) -> None:
     except StepUpError as exc:
         _notice(services, trigger, user, exc.message, title="Passkeys")
         return
-    open_view(services, trigger_id=trigger, view=build_passkey_link_modal(url), user=user, channel=None,
+    view = build_passkey_link_modal(url, confirm_first=bool(await services.store.passkeys.of(user)))
+    open_view(services, trigger_id=trigger, view=view, user=user, channel=None,
               what="the passkey link", name=f"passkey-{user}", instead="Click “Set up a passkey” again.")
 
 

@@ -3,15 +3,21 @@
 An ask made from a workflow (`agent_approvals.temporal`) gives the bot this relay's URL as its `callback_url`,
 with the workflow's routing in the query (`?engine=temporal&namespace=default&workflow_id=refund-7`). When the
 approval is decided the bot POSTs it here, signed with the key's webhook secret, and retries until a 2xx (at
-least once, for at least a day). The relay checks the signature and the timestamp (five minutes either way),
-then delivers to the engine the route names:
+least once, for at least a day; a 400 it gives up at once). The relay checks the timestamp (ASCII digits, five
+minutes either way) and the signature of the route, the timestamp and the body (`X-Approvals-Route-Signature`,
+`X-Approvals-Route`: the path and query the bot POSTed to), then that the query it arrived with is the one signed,
+and delivers to the engine that route names:
 
 - 200 `{"delivered": true}`: the workflow took it;
 - 200 `{"delivered": false, "why": ...}`: nothing to deliver to, and a retry would not change it: the workflow
   had already finished (completed, cancelled, timed out on its own), or it had this decision already;
 - 409: the workflow has not yet recorded the ask (a decision faster than the ask's own record): the bot's retry
   delivers it;
-- 400 / 401: not a delivery of ours (bad body, bad or old signature, an unknown engine): nothing delivered;
+- 401: not signed by the bot (a bad or old signature, another secret, or no signed route: a bot older than this
+  relay, whose retries go through once the bot is upgraded): nothing delivered;
+- 400: wrong whoever sent it (a timestamp that is not ASCII digits, a body that is not an approval, an unknown
+  engine, a query other than the one signed: a delivery replayed to another workflow): nothing delivered, and the
+  bot does not try it again;
 - 503: the engine did not answer: the bot's retry delivers it.
 
 Importable (`Relay.handle` takes the body, the headers and the route, for any HTTP server) or served
@@ -29,10 +35,12 @@ import hmac
 import json
 import logging
 import os
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
+from urllib.parse import parse_qsl
 
 from agent_approvals._extras import missing_extra
 
@@ -41,6 +49,9 @@ log = logging.getLogger(__name__)
 SIGNATURE = "x-approvals-signature"
 TIMESTAMP = "x-approvals-timestamp"
 DELIVERY = "x-approvals-delivery"
+ROUTE = "x-approvals-route"
+ROUTE_SIGNATURE = "x-approvals-route-signature"
+_STAMP = re.compile(r"[0-9]{1,12}", re.ASCII)  # `str.isdigit` also takes "²" (`int` raises) and "١" (`int` reads)
 TOLERANCE = 300  # seconds a signed delivery stays good, either way
 SECRET_ENV = "AGENT_APPROVALS_WEBHOOK_SECRET"
 MAX_BODY = 256 * 1024
@@ -75,9 +86,15 @@ class Relay:
     ) -> tuple[int, dict[str, Any]]:
         """The HTTP status and JSON answer for one webhook delivery."""
         said = {name.lower(): value for name, value in headers.items()}
+        stamp = said.get(TIMESTAMP, "")
+        if stamp and not _STAMP.fullmatch(stamp):
+            return 400, {"error": "X-Approvals-Timestamp is not a number (ASCII digits)"}
         why = self._unsigned(body, said)
         if why:
             return 401, {"error": why}
+        signed = _query(said[ROUTE])
+        if sorted(signed) != sorted(route.items()):
+            return 400, {"error": "misrouted: the query this delivery arrived with is not the one the bot signed"}
         try:
             approval = json.loads(body)
         except ValueError:
@@ -86,12 +103,13 @@ class Relay:
             return 400, {"error": "the body is not an approval"}
         if said.get(DELIVERY, approval["id"]) != approval["id"]:
             return 400, {"error": "X-Approvals-Delivery names another approval than the body"}
-        deliver = self.engines.get(route.get("engine", ""))
+        to = dict(signed)
+        deliver = self.engines.get(to.get("engine", ""))
         if deliver is None:
             known = ", ".join(sorted(self.engines)) or "none"
-            return 400, {"error": f"no engine {route.get('engine', '')!r} here (this relay delivers to: {known})"}
+            return 400, {"error": f"no engine {to.get('engine', '')!r} here (this relay delivers to: {known})"}
         try:
-            done = await deliver(route, approval)
+            done = await deliver(to, approval)
         except Exception as exc:  # the engine did not answer: the bot tries again
             log.warning("approval %s not delivered: %s", approval["id"], type(exc).__name__)
             return 503, {"error": f"the engine did not answer ({type(exc).__name__}); try again"}
@@ -103,14 +121,24 @@ class Relay:
         return (409 if done.outcome == "later" else 400), {"error": done.why}
 
     def _unsigned(self, body: bytes, headers: Mapping[str, str]) -> str:
-        """Why the delivery is not the bot's ("": it is)."""
-        stamp, signature = headers.get(TIMESTAMP, ""), headers.get(SIGNATURE, "")
-        if not stamp.isdigit() or abs(time.time() - int(stamp)) > self.tolerance:
+        """Why the delivery is not the bot's ("": it is). The timestamp is ASCII digits or absent (`handle`)."""
+        stamp, route, signature = headers.get(TIMESTAMP, ""), headers.get(ROUTE), headers.get(ROUTE_SIGNATURE)
+        if not stamp or abs(time.time() - int(stamp)) > self.tolerance:
             return "no timestamp, or one more than five minutes away"
-        mac = hmac.new(self._secret, b"v1:" + stamp.encode("ascii") + b":" + body, hashlib.sha256)
-        if not hmac.compare_digest(signature.encode("utf-8", "replace"), f"v1={mac.hexdigest()}".encode()):
+        if route is None or signature is None:
+            return "the route is not signed (X-Approvals-Route-Signature): is the bot older than this relay?"
+        if not route.isascii():
+            return "X-Approvals-Route is not the route the bot signs (ASCII)"
+        signed = b"v2:" + stamp.encode("ascii") + b":" + route.encode("ascii") + b"\n" + body
+        mac = hmac.new(self._secret, signed, hashlib.sha256)
+        if not hmac.compare_digest(signature.encode("utf-8", "replace"), f"v2={mac.hexdigest()}".encode()):
             return "the signature does not match (is this the key's webhook secret?)"
         return ""
+
+
+def _query(route: str) -> list[tuple[str, str]]:
+    """The query of a signed route (the path and query the bot POSTed to), as pairs."""
+    return parse_qsl(route.partition("?")[2], keep_blank_values=True)
 
 
 def application(relay: Relay, path: str = "/decisions") -> Any:

@@ -6,7 +6,8 @@ run `pattern` with Python's backtracking `re` (`^(a+)+$` doubles its time per ch
 `$ref`s without limit. Here a schema is used only when:
 
 - it is a JSON object of at most `MAX_SCHEMA_CHARS` characters, nested at most `MAX_DEPTH` deep;
-- every `$ref` points inside the document itself (`#` or `#/json/pointer`); `$dynamicRef`, `$recursiveRef`,
+- every `$ref` points inside the document itself (`#` or `#/json/pointer`, an array index in ASCII digits as RFC
+  6901 writes it: `²`, `١` or `01` point at nothing); `$dynamicRef`, `$recursiveRef`,
   anchors and `$id` below the top are refused, and so is a `$ref` that leads back to itself (recursion);
 - with every `$ref` expanded it has at most `MAX_EXPANSION` subschemas (`anyOf` of `$ref`s of `anyOf`s...);
 - it is a valid draft 2020-12 schema whose `pattern`s and `patternProperties` compile in RE2 (google-re2: linear
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import contextvars
 import json
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from functools import lru_cache
@@ -51,6 +53,9 @@ MAX_EXPANSION = 2_000  # subschemas, with every `$ref` expanded
 CHECK_SECONDS = 0.5  # one validation of arguments against a schema
 _PROBLEM_LIMIT = 300
 _deadline: contextvars.ContextVar[float] = contextvars.ContextVar("schema_deadline", default=0.0)
+# an array index in a JSON pointer (RFC 6901): ASCII digits, no leading zero (`str.isdigit` also takes "²", which
+# `int` refuses, and "١" or "１", which `int` reads as numbers)
+_INDEX = re.compile(r"0|[1-9][0-9]{0,8}", re.ASCII)
 
 
 class SchemaRefused(ValueError):
@@ -184,7 +189,7 @@ def _pointer(root: Any, ref: str) -> Any:
         part = unquote(raw).replace("~1", "/").replace("~0", "~")
         if isinstance(node, dict) and part in node:
             node = node[part]
-        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+        elif isinstance(node, list) and _INDEX.fullmatch(part) and int(part) < len(node):
             node = node[int(part)]
         else:
             raise SchemaRefused(f"$ref {ref[:80]!r} points at nothing in the schema")

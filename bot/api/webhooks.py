@@ -17,12 +17,20 @@ A try that cannot be made is a failed try like a refused one, retried and given 
 that does not resolve or cannot be one (a 64-character label), a malformed URL, an address refused.
 
 Signed like Slack's requests: `X-Approvals-Signature: v1=<hex HMAC-SHA256 of "v1:<timestamp>:<body>">`
-with the key's webhook secret, and `X-Approvals-Timestamp`. Never to a loopback, private or link-local
-address unless the bot allows it (`API_ALLOW_PRIVATE_CALLBACKS`): the host is checked as the client
-normalises it (IDNA / UTS #46: full-width `127.0.0.1` is `127.0.0.1`), the URL parsed once and sent as
-parsed; a name is resolved once, by the connection's own resolver (`CheckedResolver`), every address it
-gives is checked, and the connection is made to those checked addresses only, so a name that answers
-differently the next time (DNS rebinding) cannot lead it elsewhere. (TLS still checks the certificate against the name.)
+with the key's webhook secret, and `X-Approvals-Timestamp`. The route is signed too: `X-Approvals-Route` is the
+callback URL's path and query as sent (a relay's engine, namespace and workflow id travel in the query), and
+`X-Approvals-Route-Signature: v2=<hex HMAC-SHA256 of "v2:<timestamp>:<route>", a newline, then the body>`
+covers it with the timestamp and the body, so a delivery replayed to another route is refused by a receiver that
+checks it (the relay does; `v1` stays for receivers made before). A receiver's 400 says the delivery itself is
+wrong (a relay: misrouted, not an approval, an engine it does not know): the same again changes nothing, so it
+is given up at once (audited `webhook_failed`); any other answer but a 2xx is tried again.
+
+Never to a loopback, private or link-local address unless the bot allows it (`API_ALLOW_PRIVATE_CALLBACKS`): the
+host is checked as the client normalises it (IDNA / UTS #46: full-width `127.0.0.1` is `127.0.0.1`), the URL
+parsed once and sent as parsed; a name is resolved once, by the connection's own resolver (`CheckedResolver`),
+every address it gives is checked, and the connection is made to those checked addresses only, so a name that
+answers differently the next time (DNS rebinding) cannot lead it elsewhere. (TLS still checks the certificate
+against the name.)
 """
 
 from __future__ import annotations
@@ -55,6 +63,9 @@ log = logging.getLogger(__name__)
 SIGNATURE = "X-Approvals-Signature"
 TIMESTAMP = "X-Approvals-Timestamp"
 DELIVERY = "X-Approvals-Delivery"
+ROUTE = "X-Approvals-Route"
+ROUTE_SIGNATURE = "X-Approvals-Route-Signature"
+FINAL = frozenset({400})  # a receiver's answer that no later try changes: given up at once
 GIVE_UP_AFTER = 24 * 3600 + 60  # seconds since the first try (at least 24 h of tries)
 LEASE = 30.0
 CONNECT_TIMEOUT = 3.0  # to resolve the name and connect (TLS included)
@@ -69,6 +80,25 @@ MAX_DEFER = 30.0
 def sign(secret: str, timestamp: str, body: bytes) -> str:
     mac = hmac.new(secret.encode("utf-8"), b"v1:" + timestamp.encode("ascii") + b":" + body, hashlib.sha256)
     return "v1=" + mac.hexdigest()
+
+
+def sign_route(secret: str, timestamp: str, route: str, body: bytes) -> str:
+    """`X-Approvals-Route-Signature`: the timestamp, the route (the callback URL's path and query, ASCII: a header
+    holds no newline, so the one before the body ends it) and the body, signed with the key's webhook secret."""
+    signed = b"v2:" + timestamp.encode("ascii") + b":" + route.encode("ascii") + b"\n" + body
+    return "v2=" + hmac.new(secret.encode("utf-8"), signed, hashlib.sha256).hexdigest()
+
+
+def route_of(url: str) -> str:
+    """The path and query a POST to `url` asks for, as sent (percent-encoded: ASCII); "" for a malformed URL."""
+    try:
+        return URL(url).raw_path_qs
+    except ValueError:
+        return ""
+
+
+class GivenUp(str):
+    """A failed try that no later try would change (a receiver's 400): what went wrong, said as text."""
 
 
 def backoff(tries: int) -> float:
@@ -282,11 +312,13 @@ class WebhookSender(DueSweeper):
         if self._receipts is not None:
             shown["receipt"] = await self._receipts.receipt_of(approval)
         body = json.dumps(shown, separators=(",", ":")).encode("utf-8")
-        timestamp = str(int(time.time()))
+        timestamp, route = str(int(time.time())), route_of(approval.callback_url)
         headers = {
             "Content-Type": "application/json",
             SIGNATURE: sign(key.webhook_secret, timestamp, body),
             TIMESTAMP: timestamp,
+            ROUTE: route,
+            ROUTE_SIGNATURE: sign_route(key.webhook_secret, timestamp, route, body),
             DELIVERY: approval_id,
             "User-Agent": "agent-approvals-webhook/1",
         }
@@ -302,7 +334,7 @@ class WebhookSender(DueSweeper):
             return True
         tries, first = await self._store.webhooks.tries(approval_id)
         tries, first = tries + 1, first or time.time()
-        if time.time() - first >= self._give_up_after:
+        if isinstance(answer, GivenUp) or time.time() - first >= self._give_up_after:
             await self._give_up(approval_id, key.name, answer, tries=tries)
             return False
         log.warning("webhook of approval %s not delivered (try %d: %s)", approval_id, tries, answer)
@@ -344,6 +376,8 @@ class WebhookSender(DueSweeper):
             async with self._session.post(target, data=body, headers=headers, allow_redirects=False) as response:
                 if 200 <= response.status < 300:
                     return await response.content.read(ANSWER_READ)
+                if response.status in FINAL:
+                    return GivenUp(f"answered {response.status}: the receiver says the delivery is wrong")
                 return f"answered {response.status}"
         except aiohttp.ClientConnectorError as exc:
             if isinstance(exc.os_error, Undeliverable):

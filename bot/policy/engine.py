@@ -6,10 +6,15 @@ A bundle that does not load stops a worker at start (`PolicyError`, exit 2 namin
 change that does not load keeps the last good bundle: a warning and a `policy_load_failed` audit entry. Every
 load is audited (`policy_loaded`, with its hash), and `/healthz` shows the hash a worker runs.
 
-Changes are found by content, not by file names, sizes and times: every `reload_seconds` the files are read (the
-folder looked up anew, so a swapped symbolic link is followed) and hashed as the bundle's hash is. A new content is
-loaded only once it is stable: the same on two reads a tick apart, and the same again in what was loaded. So an
-edit that keeps a file's size and time is loaded, and a file still being written is never loaded half-written."""
+Changes are found by content: every `reload_seconds` the files are read (the folder looked up anew, so a swapped
+symbolic link is followed) and hashed as the bundle's hash is, so an edit that keeps a file's size and time is
+loaded too. A new content is loaded only once it has settled: the content, and the folder (where the link leads, its
+own times, each entry's name, inode, size and times, whatever its name), the same on every look for
+`settle_seconds`; and the same again in what was loaded. Until then, and when it does not load, the last good bundle
+stays. A writer that pauses for less than the settle time is never loaded half-written. One that pauses longer in
+the middle of a file (and leaves what parses) cannot be told from one that finished: a file published whole, by a
+rename or a symbolic link swapped, is the only write that is safe whatever its writer does (docs/operators/
+policies.md)."""
 
 from __future__ import annotations
 
@@ -17,6 +22,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -31,7 +37,8 @@ from bot.store import Store, persistently
 log = logging.getLogger(__name__)
 
 PolicyMode = Literal["enforce", "shadow"]
-RELOAD_SECONDS = 2.0
+RELOAD_SECONDS = 1.0  # between two looks at the files
+SETTLE_SECONDS = 5.0  # how long a new content and its folder stay the same before it is loaded
 WINDOW_SLACK = 3600  # seconds a window's set outlives its `over`
 
 
@@ -56,13 +63,16 @@ class PolicyEngine:
     """The active bundle of one worker (or one CLI command), and its evaluation (module docstring)."""
 
     def __init__(self, bundle: PolicyBundle, *, store: Store | None = None, mode: PolicyMode = "enforce",
-                 worker: str = "", reload_seconds: float = RELOAD_SECONDS) -> None:
+                 worker: str = "", reload_seconds: float = RELOAD_SECONDS,
+                 settle_seconds: float = SETTLE_SECONDS) -> None:
         self.mode = mode
         self.store = store
         self.worker = worker
         self.reload_seconds = reload_seconds
+        self.settle_seconds = settle_seconds
         self._evaluator = Evaluator(bundle, shadow_all=mode == "shadow")
-        self._seen = bundle.hash  # the content the last look found (loaded once two looks agree)
+        self._seen: Look | None = None  # what the last look found (loaded once it stayed the same long enough)
+        self._seen_since = 0.0  # since when (monotonic) the looks found it
         self._failed = ""
         self._failed_hash = ""  # the content that did not load
         # what the worker checks of a loaded bundle outside it (the user groups its @approvers name, with Slack):
@@ -144,20 +154,22 @@ class PolicyEngine:
         return self._failed
 
     async def reload(self) -> bool:
-        """Load the bundle again if its files' content changed and is stable (module docstring): True when a new
+        """Load the bundle again if its files' content changed and has settled (module docstring): True when a new
         one is active. One that does not load keeps the last good one (a warning, and `policy_load_failed`
         audited once per distinct error)."""
-        try:
-            seen = await asyncio.to_thread(lambda: content_hash(bundle_texts(self.bundle.directory)))
-        except PolicyError as exc:
-            seen = f"unreadable: {exc}"
-        stable, self._seen = seen == self._seen, seen
-        if not stable or seen == self.bundle.hash or seen == self._failed_hash:
-            if stable and seen == self.bundle.hash and self._failed:  # back to the bundle in force
+        directory = self.bundle.directory
+        look = await asyncio.to_thread(look_at, directory)
+        if look != self._seen:  # a change (or the first look): the settle time starts again
+            self._seen, self._seen_since = look, time.monotonic()
+        seen = look.content
+        if seen == self.bundle.hash or seen == self._failed_hash:
+            if seen == self.bundle.hash and self._failed:  # back to the bundle in force
                 self._failed, self._failed_hash, self.failed_since = "", "", 0.0
             return False
+        if time.monotonic() - self._seen_since < self.settle_seconds:
+            return False
         try:
-            bundle = await asyncio.to_thread(load_bundle, self.bundle.directory)
+            bundle = await asyncio.to_thread(load_bundle, directory)
         except PolicyError as exc:
             self._failed_hash = seen  # not parsed again until the files change
             if str(exc) != self._failed:
@@ -165,8 +177,8 @@ class PolicyEngine:
                 log.warning("policies not reloaded, the last good bundle %s stays: %s", self.bundle.short_hash, exc)
                 await self._audit("policy_load_failed", error=str(exc)[:500], kept=self.bundle.hash)
             return False
-        if bundle.hash != seen:  # written again while it was loaded: the next looks decide
-            return False
+        if bundle.hash != seen or await asyncio.to_thread(folder_state, directory) != look.folder:
+            return False  # written again while it was loaded: the next looks decide
         self._failed, self._failed_hash, self.failed_since = "", "", 0.0
         self._evaluator = Evaluator(bundle, shadow_all=self.mode == "shadow")
         log.info("policies reloaded: bundle %s (%d policies)", bundle.short_hash, len(bundle.policies))
@@ -196,6 +208,43 @@ class PolicyEngine:
         if self.store is None:
             return {}
         return await self.store.approvals.policy_counts(self.bundle.hash)
+
+
+@dataclass(frozen=True, slots=True)
+class Look:
+    """What one look at POLICY_DIR found: the files' content (the bundle's hash, or why they cannot be read) and
+    the folder's state (`folder_state`)."""
+
+    content: str
+    folder: tuple[Any, ...]
+
+
+def look_at(directory: str) -> Look:
+    """The files' content and the folder's state, now (blocking: run in a thread)."""
+    try:
+        content = content_hash(bundle_texts(directory))
+    except PolicyError as exc:
+        content = f"unreadable: {exc}"
+    return Look(content, folder_state(directory))
+
+
+def folder_state(directory: str) -> tuple[Any, ...]:
+    """What a write in POLICY_DIR changes, whatever the file (a draft beside the bundle too): the folder it leads to
+    (a swapped symbolic link), its own times, and each entry's name, inode, size and times (links followed)."""
+    try:
+        real = os.path.realpath(directory)
+        own = os.stat(real)
+        entries: list[tuple[Any, ...]] = []
+        with os.scandir(real) as found:
+            for entry in found:
+                try:
+                    st = entry.stat()
+                    entries.append((entry.name, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
+                except OSError as exc:  # gone meanwhile, or a link to nothing
+                    entries.append((entry.name, type(exc).__name__, 0, 0, 0))
+    except OSError as exc:
+        return ("unreadable", type(exc).__name__)
+    return (real, own.st_ino, own.st_mtime_ns, own.st_ctime_ns, tuple(sorted(entries)))
 
 
 def counted(amount: int | None) -> int | None:

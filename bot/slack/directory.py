@@ -36,9 +36,10 @@ class Person:
 
 
 class SharedPeople(Protocol):
-    """Where the workers share who people are (`bot.store.people.People`): a record as JSON, kept `seconds`."""
+    """Where the workers share who people are (`bot.store.people.People`): a record as JSON, kept `seconds`;
+    `get` gives it with the seconds it has left."""
 
-    async def get(self, user: str) -> str | None: ...
+    async def get(self, user: str) -> tuple[str, float] | None: ...
 
     async def put(self, user: str, record: str, *, seconds: int) -> None: ...
 
@@ -91,9 +92,9 @@ class Directory:
         if not fresh and cached is not None and cached[0] > time.monotonic():
             return cached[1]
         shared = None if fresh else await self._shared_person(user_id)
-        if shared is not None:
-            self._people[user_id] = (time.monotonic() + NAME_SECONDS, shared)
-            return shared
+        if shared is not None:  # kept here only as long as the shared record itself lives (at most an hour)
+            self._people[user_id] = (time.monotonic() + min(shared[1], NAME_SECONDS), shared[0])
+            return shared[0]
         try:
             user = (await self._slack.users_info(user=user_id)).get("user") or {}
         except SlackApiError as exc:
@@ -111,13 +112,14 @@ class Directory:
                 await self._shared.put(user_id, json.dumps(asdict(found)), seconds=int(NAME_SECONDS))
         return found
 
-    async def _shared_person(self, user_id: str) -> Person | None:
-        """Who `user_id` is as another worker last asked Slack, or None (not kept, or unreadable)."""
+    async def _shared_person(self, user_id: str) -> tuple[Person, float] | None:
+        """Who `user_id` is as another worker last asked Slack, and the seconds that record has left; None (not
+        kept, or unreadable)."""
         if self._shared is None:
             return None
         try:
-            record = await self._shared.get(user_id)
-            return Person(**json.loads(record)) if record else None
+            found = await self._shared.get(user_id)
+            return (Person(**json.loads(found[0])), found[1]) if found else None
         except Exception:  # Redis down, or a record of another version: Slack is asked
             return None
 

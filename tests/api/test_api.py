@@ -13,7 +13,7 @@ from agent_approvals.approver import digest_of
 from openapi_spec_validator import validate
 
 from bot.api.openapi import document
-from bot.api.webhooks import DELIVERY, SIGNATURE, TIMESTAMP, sign
+from bot.api.webhooks import DELIVERY, ROUTE, ROUTE_SIGNATURE, SIGNATURE, TIMESTAMP, sign, sign_route
 from bot.devslack.server import SlackStandIn
 from tests.conftest import ALICE, APPROVALS, BOB, SALES, Worker, bot_env, reply_text, start_worker
 from tests.support.api import EMAIL, SCHEMA, Client, new_key, tool_ask
@@ -213,12 +213,15 @@ async def test_webhook_arrives_signed_once_per_decision(api: Worker, slack: Slac
     try:
         made = await new_key(api)
         client = Client(api, made.key)
-        _, asked = await client.ask(tool_ask(callback_url=f"http://127.0.0.1:{port}/hook"))
+        _, asked = await client.ask(tool_ask(callback_url=f"http://127.0.0.1:{port}/hook?workflow_id=w%C3%A9+1&a="))
         await click(slack, await nth_card(slack, 1), "approval_approve", user=BOB)
         await until(lambda: received, what="the webhook")
         headers, body = received[0]
         assert headers[DELIVERY] == asked["id"]
         assert headers[SIGNATURE] == sign(made.record.webhook_secret, headers[TIMESTAMP], body)
+        assert headers[ROUTE] == "/hook?workflow_id=w%C3%A9+1&a="  # the path and query as sent, signed with the body
+        assert headers[ROUTE_SIGNATURE] == sign_route(made.record.webhook_secret, headers[TIMESTAMP], headers[ROUTE],
+                                                      body)
         assert json.loads(body)["status"] == "approved" and json.loads(body)["decided_by_name"] == "bob"
         store = api.services.store
 

@@ -93,6 +93,23 @@ async def test_no_ref_is_ever_fetched_or_read(program: Program, listener: tuple[
     assert heard.requests == []
 
 
+NOT_AN_INDEX = ("²", "٣", "１", "01", "-1", "1e0")  # `"²".isdigit()` is True and `int("²")` raises
+
+
+async def test_a_ref_whose_array_index_is_not_ascii_digits_is_a_400(program: Program) -> None:
+    """#63.8: `"$ref": "#/x/²"` was a 500 (the pointer took `isdigit` for a number); an index is ASCII digits as
+    RFC 6901 writes it, anything else points at nothing: a 400 naming the field, and nothing asked."""
+    def schema(index: str) -> dict[str, Any]:
+        return {"anyOf": [{"type": "object"}, {"type": "object"}], "properties": {"to": {"$ref": f"#/anyOf/{index}"}}}
+
+    for index in NOT_AN_INDEX:
+        status, body = await program.ask(tool(schema(index), {"to": {}}))
+        assert status == 400 and body["error"]["field"] == "tool.schema", (index, body)
+        assert "points at nothing in the schema" in body["error"]["message"], body
+    status, body = await program.ask(tool(schema("1"), {"to": {}}))
+    assert status == 201 and body["status"] == "pending", body  # an ASCII index points where it says
+
+
 async def test_a_hostile_schema_never_freezes_the_worker(program: Program) -> None:
     """The catastrophic pattern, an anyOf/$ref expansion, a recursive $ref, a schema nested 3,000 deep and a check
     that takes long are each a 400 naming the field, and /healthz keeps answering meanwhile (how fast it answers

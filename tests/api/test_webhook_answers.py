@@ -99,3 +99,36 @@ async def test_an_approval_the_program_used_is_never_said_not_taken(
 ])
 def test_only_a_relays_no_reads_as_not_taken(answer: bytes, why: str | None) -> None:
     assert not_taken(answer) == why
+
+
+async def test_a_receivers_400_is_given_up_at_once_and_a_409_is_tried_again(api: Worker, slack: SlackStandIn) -> None:
+    """#63.7: a 400 says the delivery itself is wrong (a relay: misrouted, not an approval, an engine it does not
+    know): the same again changes nothing, so it is not tried for a day: one try, `webhook_failed` audited. A 409
+    (a relay's workflow has not recorded its ask yet) is tried again."""
+    tries: dict[str, int] = {}
+
+    async def answer(request: web.Request) -> web.Response:
+        tries[request.path] = tries.get(request.path, 0) + 1
+        return web.json_response({"error": "no"}, status=int(request.path.rsplit("/", 1)[1]))
+
+    app = web.Application()
+    app.router.add_post("/answer/{status}", answer)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    base = f"http://127.0.0.1:{runner.addresses[0][1]}/answer"
+    try:
+        client = Client(api, (await new_key(api)).key)
+        _, wrong = await client.ask(tool_ask(callback_url=f"{base}/400"))
+        _, later = await client.ask(tool_ask(callback_url=f"{base}/409"))
+        for n in (1, 2):
+            await click(slack, await nth_card(slack, n), "approval_approve", user=BOB)
+        failed = await until(lambda: audit_events(api, "webhook_failed"), within=20, what="the 400 given up")
+        assert [(e["approval"], e["tries"]) for e in failed] == [(wrong["id"], "1")], failed
+        assert "answered 400" in failed[0]["reason"], failed
+        await until(lambda: tries.get("/answer/409", 0) >= 2, within=30, what="the 409 tried again")
+        assert tries["/answer/400"] == 1
+        assert [e["approval"] for e in await audit_events(api, "webhook_failed")] == [wrong["id"]]
+        assert later["id"] != wrong["id"]
+    finally:
+        await runner.cleanup()

@@ -134,6 +134,20 @@ def test_a_rule_must_pass_the_tools_schema() -> None:
         assert problems(match, EMAIL_SCHEMA), name
 
 
+def test_a_tool_schema_whose_ref_index_is_not_ascii_digits_is_a_clean_problem() -> None:
+    """#63.8: a tool's schema with `"$ref": "#/anyOf/²"` raised ValueError out of the rule form's check (the
+    pointer took `isdigit` for a number); it is a problem said in words, as every unusable schema is."""
+    for index in ("²", "١", "１", "01"):
+        schema = {"type": "object", "anyOf": [{"type": "object"}],
+                  "properties": {"to": {"$ref": f"#/anyOf/{index}"}, "n": {"type": "integer"}}}
+        exact = problems(exact_match("send_email", {"to": {}, "n": 1}), schema)
+        assert exact and "the tool's schema cannot be used: $ref" in exact[0] and "points at nothing" in exact[0]
+        where = problems(Match("send_email", where=(("to", Condition("equals", "x")),)), schema)
+        assert where and "points at nothing" in where[0], where
+    fine = {"type": "object", "anyOf": [{"type": "object"}], "properties": {"to": {"$ref": "#/anyOf/0"}}}
+    assert problems(exact_match("send_email", {"to": {}}), fine) == []
+
+
 def test_form_values_are_read_by_the_arguments_type() -> None:
     text = {"type": "string"}
     number = {"type": "number"}

@@ -1,7 +1,8 @@
 """Trusting a bundle's lifecycle (#42), with real processes and files: a bundle that does not parse stops
 `python -m bot` at start naming the file and line; a running worker picks up a changed file, keeps its last good
 bundle through a change that does not load (a warning and a `policy_load_failed` entry) and loads the next good one;
-every worker on one POLICY_DIR shows the same hash on /healthz, and nothing secret."""
+every worker on one POLICY_DIR shows the same hash on /healthz, and nothing secret; a file written in place with
+pauses shorter than the settle time, or published by rename after pauses longer, is never loaded half-written."""
 
 from __future__ import annotations
 
@@ -143,9 +144,9 @@ with open(path, "w") as out:  # truncated at once: the forbid is gone until the 
 
 
 async def test_a_file_rewritten_slowly_is_never_loaded_half_written(policy_worker: StartPolicyWorker) -> None:
-    """#51.5: a file rewritten piece by piece (a writer process, over about 5 s: three of the worker's looks) parses
-    at every line, and once was loaded half written: its forbid gone, asks it refuses were approved at once. A
-    bundle is loaded only once its content is stable."""
+    """#51.5: a file rewritten piece by piece (a writer process, over about 5 s: several of the worker's looks)
+    parses at every line, and once was loaded half written: its forbid gone, asks it refuses were approved at once.
+    A bundle is loaded only once it has settled."""
     worker = await policy_worker({"refunds.cedar": SMALL + NOT_ORDER_A1})
     engine = worker.services.approvals.policies
     before = engine.bundle.hash
@@ -164,6 +165,86 @@ async def test_a_file_rewritten_slowly_is_never_loaded_half_written(policy_worke
     final = load_bundle(path.parent).hash
     await until(lambda: engine.bundle.hash == final, within=15, what="the whole file loaded once stable")
     assert (await client.ask(refund(500)))[1]["status"] == "rejected"
+
+
+PAUSED = r"""
+import sys, time
+path, first, pause, pieces, last = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+with open(path, "w") as out:  # in place: the forbid is gone until the last piece
+    out.write(first); out.flush()
+    for n in range(pieces):
+        time.sleep(pause)
+        out.write(f"// note {n}\n"); out.flush()
+    time.sleep(pause)
+    out.write(last); out.flush()
+"""
+PUBLISHED = r"""
+import os, sys, time
+path, text, pause = sys.argv[1], sys.argv[2], float(sys.argv[3])
+draft = path + ".draft"  # beside it, not a *.cedar file: not part of the bundle
+with open(draft, "w") as out:
+    third = len(text) // 3 + 1
+    for n in range(3):
+        out.write(text[n * third:(n + 1) * third]); out.flush()
+        time.sleep(pause)
+os.replace(draft, path)  # published whole, at once
+"""
+
+
+async def asked_all_along(client: Client, writer: asyncio.subprocess.Process) -> list[dict[str, Any]]:
+    """The answers to a refund of A-1 asked again and again while `writer` runs (it ends with 0)."""
+    answers = []
+    while writer.returncode is None:
+        answers.append((await client.ask(refund(500)))[1])
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(writer.wait()), 0.2)
+    assert await writer.wait() == 0 and len(answers) >= 10
+    return answers
+
+
+async def test_a_file_written_in_place_with_pauses_longer_than_a_look_is_not_loaded_half_written(
+    policy_worker: StartPolicyWorker,
+) -> None:
+    """#63.9: a file written in place with pauses of 4 s (two of the worker's looks, 2 s apart, saw the same half:
+    13 of 24 asks its forbid refuses were approved). A bundle is loaded once its content, its files' times and the
+    folder have stayed the same for the settle time (5 s), so a pause shorter than that never loads a half."""
+    worker = await policy_worker({"refunds.cedar": SMALL + NOT_ORDER_A1})
+    engine = worker.services.approvals.policies
+    before = engine.bundle.hash
+    client = Client(worker, (await new_key(worker, "support-bot")).key)
+    path = Path(engine.bundle.directory) / "refunds.cedar"
+    writer = await asyncio.create_subprocess_exec(sys.executable, "-c", PAUSED, str(path), SMALL, "4", "2",
+                                                  NOT_ORDER_A1)
+    answers = await asked_all_along(client, writer)
+    allowed = [a for a in answers if a["status"] != "rejected"]
+    assert allowed == [], f"{len(allowed)} of {len(answers)} asks the forbid refuses were not refused"
+    assert engine.bundle.hash == before  # never a half-written bundle
+    final = load_bundle(path.parent).hash
+    await until(lambda: engine.bundle.hash == final, within=20, what="the whole file loaded once settled")
+    assert (await client.ask(refund(500)))[1]["status"] == "rejected"
+
+
+async def test_a_file_published_by_rename_is_never_loaded_half_written_however_slow_its_writer(
+    policy_worker: StartPolicyWorker,
+) -> None:
+    """What docs/operators/policies.md says is safe whatever the writer's pauses: write the new file beside the
+    bundle (a name that is not `*.cedar`) or elsewhere on the same file system, then rename it over the old one.
+    Here the writer pauses 6 s (longer than the settle time) after each third; only the whole file is ever loaded."""
+    worker = await policy_worker({"refunds.cedar": SMALL + NOT_ORDER_A1})
+    engine = worker.services.approvals.policies
+    before = engine.bundle.hash
+    client = Client(worker, (await new_key(worker, "support-bot")).key)
+    path = Path(engine.bundle.directory) / "refunds.cedar"
+    text = SMALL + NOT_ORDER_A1 + NOT_ORDER_A1.replace("A-1", "A-2").replace("a1", "a2")
+    writer = await asyncio.create_subprocess_exec(sys.executable, "-c", PUBLISHED, str(path), text, "6")
+    answers = await asked_all_along(client, writer)
+    assert [a for a in answers if a["status"] != "rejected"] == []
+    assert engine.bundle.hash == before  # the draft, however long it paused, was never part of the bundle
+    final = load_bundle(path.parent).hash
+    assert final != before
+    await until(lambda: engine.bundle.hash == final, within=20, what="the published file loaded")
+    loaded_hashes = [e.get("bundle") for e in await audit_events(worker, "policy_loaded")]
+    assert loaded_hashes.count(final) == 1 and set(loaded_hashes) == {before, final}, loaded_hashes
 
 
 async def test_an_edit_that_keeps_size_and_time_and_a_swapped_folder_are_loaded(

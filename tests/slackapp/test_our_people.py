@@ -201,3 +201,36 @@ async def test_who_someone_is_is_asked_of_slack_once_for_every_worker(
     finally:
         await second.stop()
         await first.stop()
+
+
+async def test_a_copy_of_the_shared_person_record_ends_when_the_record_does(
+    slack: SlackStandIn, redis_url: str, model_config: Path
+) -> None:
+    """#63.11: a worker that copied the shared record late kept its copy a full hour more (two in all, the docs say
+    one). It keeps it only as long as the shared record lives: once that is gone, the next click there asks Slack."""
+    first = await started(slack, redis_url, model_config)
+    second = await started(slack, redis_url, model_config)
+    try:
+        slack.events_url = first.url + "/slack/events"
+        await start_run(slack)
+        card = await pending_card(slack)
+        await slack.click(user=BOB, channel=APPROVALS, ts=card["ts"], action_id="approval_revise")
+        await slack.wait_for(lambda: slack.open_views(BOB))
+        redis, key = second.services.store.redis, second.services.store.keys.person(BOB)
+        assert await redis.pexpire(key, 2000)  # the first worker's record, near its end (as if an hour old)
+        slack.events_url = second.url + "/slack/events"
+        await slack.click(user=BOB, channel=APPROVALS, ts=card["ts"], action_id="approval_revise")  # copied late
+        await slack.wait_for(lambda: len(slack.calls("views.open")) == 2 or None, description="the second form")
+        assert [c.args.get("user") for c in slack.calls("users.info")].count(BOB) == 1  # read from Redis
+        await until(lambda: _gone(redis, key), within=10, what="the shared record of Bob expired")
+        await slack.click(user=BOB, channel=APPROVALS, ts=card["ts"], action_id="approval_approve")
+        decided = await decided_approval(second, card)
+        assert decided.status == "approved" and decided.decided_by == BOB
+        assert [c.args.get("user") for c in slack.calls("users.info")].count(BOB) == 2  # the copy ended with it
+    finally:
+        await second.stop()
+        await first.stop()
+
+
+async def _gone(redis: Any, key: str) -> bool:
+    return not await redis.exists(key)

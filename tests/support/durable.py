@@ -16,11 +16,12 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from agent_approvals.relay import Deliver, Relay, application
 from aiohttp import web
 
-from bot.api.webhooks import sign
+from bot.api.webhooks import route_of, sign, sign_route
 from bot.core.key_files import ensure_keys_file
 from bot.core.records import NewKey
 from bot.devslack.server import SlackStandIn
@@ -89,11 +90,12 @@ def refunds(outbox: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in outbox.read_text().splitlines()] if outbox.exists() else []
 
 
-def signed(secret: str, approval: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
-    """A delivery of `approval` as the bot sends it (body and headers)."""
+def signed(secret: str, approval: dict[str, Any], route: dict[str, str]) -> tuple[bytes, dict[str, str]]:
+    """A delivery of `approval` to the relay's `route` (its query) as the bot sends it (body and headers)."""
     body = json.dumps(approval).encode()
-    stamp = str(int(time.time()))
+    stamp, path = str(int(time.time())), route_of(f"http://relay.example/decisions?{urlencode(route)}")
     return body, {"X-Approvals-Signature": sign(secret, stamp, body), "X-Approvals-Timestamp": stamp,
+                  "X-Approvals-Route": path, "X-Approvals-Route-Signature": sign_route(secret, stamp, path, body),
                   "X-Approvals-Delivery": str(approval["id"])}
 
 

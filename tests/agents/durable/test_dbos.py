@@ -142,8 +142,8 @@ async def test_approved_runs_once_with_the_approved_arguments_whatever_repeats(
     await click(slack, card, "approval_approve", user=BOB)  # a double click
     assert await stack.result(program) == {"ran": True, "arguments": ORDER, "decided_by": BOB}
     await delivered(stack.store, approval_id)
-    body, headers = signed(stack.relay.secret, {"id": approval_id, "status": "approved"})  # the bot's retry
     route = {"engine": "dbos", "workflow_id": stack.workflow_id}
+    body, headers = signed(stack.relay.secret, {"id": approval_id, "status": "approved"}, route)  # the bot's retry
     assert await stack.relay.relay().handle(body, headers, route) == (200, {"delivered": False, "why": GONE})
     assert stack.refunds() == [ORDER]
 

@@ -11,7 +11,8 @@ the bot's worker it asked through killed -9 and a new one started: once, and the
 receipt; the relay down when the decision comes: delivered by the bot's retry, once; an Update the plane never sent
 runs nothing, and the real one, come while a forged one is read, is read next; a workflow cancelled while it waits
 withdraws its card; a decision for a workflow that is gone is answered so, and nothing runs; the relay refuses what
-the bot did not sign; the example; poll mode."""
+the bot did not sign, a delivery replayed to another workflow and a timestamp in other digits (400); the example;
+poll mode."""
 
 from __future__ import annotations
 
@@ -27,7 +28,9 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode, urlsplit
 
+import aiohttp
 import pytest
 from agent_approvals import ApprovalsClient
 from agent_approvals.durable import WorkflowDecision
@@ -35,12 +38,13 @@ from agent_approvals.relay import GONE, Relay
 from agent_approvals.temporal import DECIDE, SETTLE, Settle
 from agent_approvals.temporal.activities import ApprovalActivities
 from agent_approvals.temporal.delivery import TemporalDelivery
+from aiohttp import web
 from temporalio import activity
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import CancelledError
 from temporalio.worker import Worker as TemporalWorker
 
-from bot.api.webhooks import sign
+from bot.api.webhooks import sign, sign_route
 from bot.devslack.server import SlackStandIn
 from bot.store import Store
 from tests.conftest import BOB, Worker, block_texts, card_of
@@ -162,8 +166,8 @@ async def test_approved_runs_once_with_the_approved_arguments_whatever_repeats(
     await delivered(stack.store, approval_id)
     # the same delivery again (the bot's at-least-once): Temporal answers it from its record of that Update's id,
     # or, once the workflow has gone, that it has gone; either way it changes nothing
-    body, headers = signed(stack.relay.secret, {"id": approval_id, "status": "approved"})
     route = {"engine": "temporal", "namespace": "default", "workflow_id": handle.id}
+    body, headers = signed(stack.relay.secret, {"id": approval_id, "status": "approved"}, route)
     assert await stack.relay.relay().handle(body, headers, route) in [(200, {"delivered": True}),
                                                         (200, {"delivered": False, "why": GONE})]
     assert stack.refunds() == [ORDER]
@@ -339,21 +343,115 @@ async def test_the_relay_refuses_what_the_bot_did_not_sign(stack: Stack) -> None
     relay = stack.relay.relay()
     secret = stack.relay.secret
     route = {"engine": "temporal", "workflow_id": "refund-x"}
-    body = json.dumps({"id": "a-00000000000000000000", "status": "approved"}).encode()
-    now = str(int(time.time()))
-    good = {"X-Approvals-Signature": sign(secret, now, body), "X-Approvals-Timestamp": now}
-    assert (await relay.handle(body, {**good, "X-Approvals-Signature": sign("wrong", now, body)}, route))[0] == 401
+    approval = {"id": "a-00000000000000000000", "status": "approved"}
+    body, good = signed(secret, approval, route)
+    now, path = good["X-Approvals-Timestamp"], good["X-Approvals-Route"]
+    assert (await relay.handle(body, {**good, "X-Approvals-Route-Signature": sign_route("wrong", now, path, body)},
+                               route))[0] == 401
     old = str(int(time.time()) - 600)
-    assert (await relay.handle(body, {**good, "X-Approvals-Timestamp": old,
-                                      "X-Approvals-Signature": sign(secret, old, body)}, route))[0] == 401
+    assert (await relay.handle(body, {**good, "X-Approvals-Timestamp": old, "X-Approvals-Route-Signature":
+                                      sign_route(secret, old, path, body)}, route))[0] == 401
     assert (await relay.handle(body + b" ", good, route))[0] == 401  # the body changed after it was signed
+    # a bot older than the relay signs no route (only v1): not the bot's as far as the relay can tell
+    v1_only = {k: v for k, v in good.items() if not k.startswith("X-Approvals-Route")}
+    assert v1_only["X-Approvals-Signature"] == sign(secret, now, body)
+    assert (await relay.handle(body, v1_only, route))[0] == 401
+    # the route signed with the timestamp and the body: another query, or another route signed, is refused
     assert (await relay.handle(body, good, {**route, "engine": "dbos"}))[0] == 400
+    assert (await relay.handle(body, good, {**route, "workflow_id": "refund-y"}))[0] == 400
+    assert (await relay.handle(body, {**good, "X-Approvals-Route": path.replace("refund-x", "refund-y")},
+                               {**route, "workflow_id": "refund-y"}))[0] == 401
+    dbos_body, dbos = signed(secret, approval, {**route, "engine": "dbos"})  # signed for an engine not here
+    assert (await relay.handle(dbos_body, dbos, {**route, "engine": "dbos"}))[0] == 400
     assert (await relay.handle(body, {**good, "X-Approvals-Delivery": "a-other"}, route))[0] == 400
     status, answer = await relay.handle(body, good, route)
     assert (status, answer) == (200, {"delivered": False, "why": GONE})  # no such workflow: nothing to run
     with contextlib.suppress(ValueError):
         Relay("", {})
         raise AssertionError("a relay without a secret")
+
+
+async def test_a_delivery_replayed_to_another_workflow_or_stamped_in_other_digits_is_a_400(
+    stack: Stack, slack: SlackStandIn
+) -> None:
+    """#63.7, from outside: the bot's real webhook (an ask of the key, to a recorder) replayed within its five
+    minutes to the relay with a waiting workflow's id in the query was taken as the bot's (the signature left the
+    route out) and answered 409, which the bot retries for a day; a timestamp in digits other than ASCII ("²",
+    Arabic-Indic, full-width: `str.isdigit` takes them) was a 500. Both are 400 now, and the workflow still waits."""
+    await stack.start_worker()
+    waiting = await stack.refund()
+    card = await nth_card(slack, 1, within=30)
+    got = await recorded_webhook(stack, slack, route={"engine": "temporal", "namespace": "default",
+                                                      "workflow_id": "refund-gone"})
+    body, headers = got
+    moved = f"{stack.relay.url}?engine=temporal&namespace=default&workflow_id={waiting.id}"
+    assert (await raw_post(moved, body, headers))[0] == 400
+    signed_for = f"{stack.relay.url}?engine=temporal&namespace=default&workflow_id=refund-gone"
+    assert await raw_post(signed_for, body, headers) == (200, {"delivered": False, "why": GONE})
+    now = str(int(time.time()))
+    for stamp in ("²", now.translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")),
+                  now.translate(str.maketrans("0123456789", "０１２３４５６７８９"))):
+        status, answer = await raw_post(signed_for, body, {**headers, "X-Approvals-Timestamp": stamp})
+        assert status == 400 and "ASCII digits" in answer["error"], (stamp, status, answer)
+    assert stack.refunds() == []
+    await click(slack, card, "approval_approve", user=BOB)  # the workflow's own decision still comes, once
+    assert (await result(waiting))["ran"] is True and stack.refunds() == [ORDER]
+
+
+async def recorded_webhook(stack: Stack, slack: SlackStandIn, *, route: dict[str, str]) -> tuple[bytes, dict[str, str]]:
+    """The bot's own webhook of an approval asked with the key, its callback a recorder at `/decisions?<route>`
+    (approved on its card): the body and headers as the relay would get them."""
+    got: list[tuple[bytes, dict[str, str]]] = []
+
+    async def record(request: web.Request) -> web.Response:
+        got.append((await request.read(), dict(request.headers)))
+        return web.json_response({"delivered": True})
+
+    app = web.Application()
+    app.router.add_post("/decisions", record)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        url = f"http://127.0.0.1:{runner.addresses[0][1]}/decisions?{urlencode(route)}"
+        ask = {"kind": "message", "title": "Refund A-1001?", "text": "Refund order A-1001", "callback_url": url}
+        async with aiohttp.ClientSession() as http, http.post(
+            f"{stack.url}/api/v1/approvals", json=ask, headers={"Authorization": f"Bearer {stack.key}"}
+        ) as response:
+            assert response.status == 201, await response.text()
+            approval_id = (await response.json())["id"]
+        card = next(m for m in await all_cards(slack, 2) if approval_id_of(m) == approval_id)
+        await click(slack, card, "approval_approve", user=BOB)
+        await until(lambda: got, within=30, what="the bot's webhook recorded")
+    finally:
+        await runner.cleanup()
+    return got[0]
+
+
+async def all_cards(slack: SlackStandIn, count: int) -> list[dict[str, Any]]:
+    return [await nth_card(slack, n, within=30) for n in range(1, count + 1)]
+
+
+async def raw_post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    """POST `body` with `headers` as bytes on the wire (UTF-8: what a client that sends "²" sends)."""
+    parts = urlsplit(url)
+    sent = {k: v for k, v in headers.items() if k.lower() not in ("host", "content-length", "transfer-encoding")}
+    head = f"POST {parts.path}?{parts.query} HTTP/1.1\r\nHost: {parts.netloc}\r\nContent-Length: {len(body)}\r\n"
+    head += "".join(f"{k}: {v}\r\n" for k, v in sent.items()) + "Connection: close\r\n\r\n"
+    reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+    try:
+        writer.write(head.encode("utf-8") + body)
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), 30)
+    finally:
+        writer.close()
+    status_line, _, rest = answer.partition(b"\r\n")
+    text = rest.partition(b"\r\n\r\n")[2]
+    try:
+        said = json.loads(text)
+    except ValueError:
+        said = {"text": text.decode("utf-8", "replace")}
+    return int(status_line.split()[1]), said
 
 
 async def test_the_example_refunds_once_a_person_approves(

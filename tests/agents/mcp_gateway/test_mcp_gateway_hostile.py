@@ -154,8 +154,9 @@ async def wire(transport: str, bot: Worker, key: str, tmp_path: Path, *extra: st
 async def test_an_upstreams_hostile_input_schemas_are_refused(
     emailer: tuple[Worker, str], slack: SlackStandIn, tmp_path: Path
 ) -> None:
-    """A `$ref` to a URL (a listener here, which must hear nothing) or to a file is refused: the call is not
-    forwarded, the client reads why; a pattern that backtracks exponentially in Python's `re` answers at once."""
+    """A `$ref` to a URL (a listener here, which must hear nothing) or to a file is refused, and one whose array
+    index is "²" (#63.8: it crashed the check) points at nothing: the call is not forwarded, the client reads why; a
+    pattern that backtracks exponentially in Python's `re` answers at once."""
     bot, key = emailer
     heard: list[bytes] = []
 
@@ -170,19 +171,22 @@ async def test_an_upstreams_hostile_input_schemas_are_refused(
     command = [sys.executable, str(UPSTREAM), "--record", str(tmp_path / "calls.jsonl"), "--mode", "hostile",
                "--ref-url", ref_url, "--pid-file", str(tmp_path / "upstream.pid")]
     async with server, over_stdio(bot, key, tmp_path, "--allow", "*_ref", "--allow", "slow_*", command=command) as gw:
-        assert {"fetch_ref", "file_ref", "slow_pattern"} <= {t.name for t in (await gw.session.list_tools()).tools}
-        for tool in ("fetch_ref", "file_ref"):
+        listed = {t.name for t in (await gw.session.list_tools()).tools}
+        assert {"fetch_ref", "file_ref", "index_ref", "slow_pattern"} <= listed
+        for tool, why in (("fetch_ref", "points outside the schema"), ("file_ref", "points outside the schema"),
+                          ("index_ref", "points at nothing in the schema")):
             refused = await asyncio.wait_for(gw.session.call_tool(tool, {"to": "bob@example.com"}), 30)
             said = text(refused)
             assert refused.is_error and f"Not run: the inputSchema of {tool} is not used: $ref" in said, said
-            assert "points outside the schema" in said
+            assert why in said, said
         # (Python's re: 2^40 steps, the gateway frozen for hours; without backtracking, an answer)
         slow = await asyncio.wait_for(gw.session.call_tool("slow_pattern", {"to": "a" * 40 + "!"}), 30)
         assert slow.is_error and f"does not match {EVIL_PATTERN!r}" in text(slow), text(slow)
-        assert len((await gw.session.list_tools()).tools) == 5  # the gateway goes on
+        assert len((await gw.session.list_tools()).tools) == 6  # the gateway goes on
         assert heard == [] and gw.calls() == [] and slack.messages(APPROVALS) == []
         assert "refused fetch_ref on mailbox: its inputSchema is not used" in gw.logged()
         assert "refused file_ref on mailbox: its inputSchema is not used" in gw.logged()
+        assert "refused index_ref on mailbox: its inputSchema is not used" in gw.logged()
         assert "Traceback" not in gw.logged() and key not in gw.logged()
     assert await audit_events(bot, "allowed") == []  # nothing allowed was recorded: nothing was to run
 

@@ -179,3 +179,11 @@ def test_the_check_can_fail(tmp_path: Path) -> None:
     assert imported_test_modules("def f():\n    from tests.api import test_api") == {"tests.api.test_api"}
     assert imported_test_modules("from tests.support.api import Client\nimport tests.conftest") == set()
     assert redis_spoken("from redis.exceptions import RedisError") == {"redis.exceptions.RedisError"}
+
+
+def test_a_digit_is_an_ascii_digit() -> None:
+    """`str.isdigit()` is true for '²' (which `int` refuses) and for '١' or '１' (which it reads): every such test in
+    the source goes with `isascii()`, so no parser of ours turns a stray digit into a 500 or a number nobody wrote."""
+    bare = [f"{path.relative_to(ROOT)}:{n}" for _, path in modules()
+            for n, line in enumerate(path.read_text().splitlines(), 1) if ".isdigit()" in line and ".isascii()" not in line]
+    assert bare == []

@@ -217,7 +217,7 @@ def check_checkpoints(checkpoints: list[Signed], *, retention: float | None) -> 
                            f" {after.seq}) does not follow checkpoint {before.id} (to seq {before.seq}): a checkpoint"
                            " between them is gone")
     for checkpoint in checkpoints:
-        cutoff = int(checkpoint.trim) if checkpoint.trim.isdigit() else None
+        cutoff = int(checkpoint.trim) if checkpoint.trim.isascii() and checkpoint.trim.isdigit() else None
         if retention is not None and cutoff is not None and cutoff > (checkpoint.at - retention) * 1000 + 1:
             return Problem("deleted", checkpoint.entry_id, checkpoint.start - 1, f"checkpoint {checkpoint.id} trimmed"
                            f" the log up to seq {checkpoint.start - 1}, entries written up to"

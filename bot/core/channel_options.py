@@ -293,7 +293,7 @@ class Reminders(Kind[tuple[int, ...]]):
         return ",".join(str(s) for s in seconds)
 
     def load(self, stored: str) -> tuple[int, ...]:
-        return tuple(int(s) for s in stored.split(",") if s.isdigit())
+        return tuple(int(s) for s in stored.split(",") if s.isascii() and s.isdigit())
 
     def reading(self, value: tuple[int, ...]) -> str:
         return ", ".join(format_duration(v) for v in value) or "off"

@@ -56,7 +56,7 @@ def entry_time(entry: Entry) -> float | None:
     at = _number(entry, "at")
     if at is None:
         ms, _, _ = str(entry.get("id", "")).partition("-")
-        at = int(ms) / 1000 if ms.isdigit() else None
+        at = int(ms) / 1000 if ms.isascii() and ms.isdigit() else None
     return at
 
 

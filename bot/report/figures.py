@@ -413,7 +413,7 @@ def _rule_uses(scan: Pass) -> tuple[RuleUse, ...]:
 
 
 def _rule_number(rule_id: str) -> int:
-    return int(rule_id[1:]) if rule_id[1:].isdigit() else 0
+    return int(rule_id[1:]) if rule_id[1:].isascii() and rule_id[1:].isdigit() else 0
 
 
 def _reminders(scan: Pass) -> Reminders | None:

@@ -149,7 +149,7 @@ def _hosts(netloc: str, *, default_port: int) -> list[tuple[str, int]]:
     hosts = []
     for item in netloc.rsplit("@", 1)[-1].split(","):
         host, _, port = item.rpartition(":")
-        hosts.append((host or item, int(port) if port.isdigit() else default_port))
+        hosts.append((host or item, int(port) if port.isascii() and port.isdigit() else default_port))
     return hosts
 
 

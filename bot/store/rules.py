@@ -147,4 +147,4 @@ def _decoded(raw: dict[Any, Any], uses: dict[Any, Any]) -> list[Rule]:
 
 def _order(rule: Rule) -> int:
     """Oldest first: rule ids are R<n>."""
-    return int(rule.id[1:]) if rule.id[1:].isdigit() else 0
+    return int(rule.id[1:]) if rule.id[1:].isascii() and rule.id[1:].isdigit() else 0

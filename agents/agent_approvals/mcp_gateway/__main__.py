@@ -221,7 +221,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.call_timeout > 0:
         print("agent-approvals-mcp: --call-timeout takes a number of seconds above 0", file=sys.stderr)
         return 2
-    if args.listen and not args.listen.rpartition(":")[2].isdigit():
+    port = (args.listen or "").rpartition(":")[2]
+    if args.listen and not (port.isascii() and port.isdigit()):
         print("agent-approvals-mcp: --listen takes HOST:PORT", file=sys.stderr)
         return 2
     problem = check_bot(args.url, key, args.key_env)

@@ -79,7 +79,7 @@ def register(app: AsyncApp, services: Services) -> None:
         await ack()
         user = str((body.get("user") or {}).get("id", ""))
         value = str(((body.get("actions") or [{}])[0]).get("value", ""))
-        if SLACK_ID.fullmatch(user) and value.isdigit() and len(value) <= 4:
+        if SLACK_ID.fullmatch(user) and value.isascii() and value.isdigit() and len(value) <= 4:
             services.background.spawn(services.homes.show_page(user, int(value)), name=f"home-page-{user}")
 
     async def handle_batch(ack: AsyncAck, body: dict[str, Any]) -> None:

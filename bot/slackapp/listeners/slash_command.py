@@ -363,7 +363,7 @@ def setting_warnings(change: SetConfig, current: ChannelSettings) -> list[str]:
     timeout = int(change.value) if change.key == "timeout" else current.timeout
     remind = current.remind
     if change.key == "remind":
-        remind = tuple(int(v) for v in change.value.split(",") if v.isdigit())
+        remind = tuple(int(v) for v in change.value.split(",") if v.isascii() and v.isdigit())
     escalate_after = int(change.value) if change.key == "escalate_after" else current.escalate_after
     escalate_to = current.escalate_to
     if change.key == "escalate_to":

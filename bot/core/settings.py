@@ -486,7 +486,7 @@ class Settings(ApproverSettings):
 # The worker's settings `python -m bot dev` hands its worker when set (in the environment dev builds for it).
 DEV_PASSED_THROUGH = ("APPROVAL_TIMEOUT", "MODEL_CONFIG", "OPENAI_API_KEY", "REDIS_KEY_PREFIX", "MAX_RUNS_PER_USER",
                       "MAX_RUNS_PER_CHANNEL", "SIGNING_KEYS_FILE", "SIGNING_KEYS", "RECEIPT_TTL", "POLICY_DIR",
-                      "POLICY_MODE")
+                      "POLICY_MODE", "ADMIN_USERS")
 
 
 @dataclass(frozen=True, slots=True)

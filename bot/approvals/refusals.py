@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from bot.slack.blocks import people_refs, safe, user_ref
 from bot.store import DecideResult
 
-WHO_NAMES_ADMINS = (
-    "the operator names the first in ADMIN_USERS (the bot's environment); an admin names others"
-    " (`/agent config admins @people`)"
+WHO_NAMES_ADMINS = (  # plain text: a modal's error shows it too
+    "the operator names the first in ADMIN_USERS (the bot's environment); an admin names others with"
+    " /agent config admins @people"
 )
 STORAGE_DOWN = "The bot cannot reach its storage right now, so nothing was recorded. Try again in a moment."
 ALREADY = {

@@ -272,9 +272,10 @@ def routed(
     channel's named `admins` (the channel's approvers only when there are none).
 
     `floor` (an operator's policy, POLICY_DIR, asked): what the policy requires is a floor no channel setting
-    lowers: its approvers only, the larger of its quorum and the channel's, and never the requester (the channel's
-    `allow_self_approval` does not apply). The decide step reads these from the record, so a channel setting
-    changed later does not lower them either."""
+    lowers: its approvers only (no escalation of the channel's lets others in), the larger of its quorum and the
+    channel's, a person's decision (a timeout rejects, whatever the channel's `timeout_outcome`), and never the
+    requester (the channel's `allow_self_approval` does not apply). The decide step reads these from the record,
+    so a channel setting changed later does not lower them either."""
     changes: dict[str, object] = {"policy_reason": ruling.reason}
     if ruling.approvers:
         changes["approvers"] = ruling.approvers
@@ -283,7 +284,9 @@ def routed(
     if ruling.quorum:
         changes["required_approvals"] = max(ruling.quorum, approval.required_approvals) if floor else ruling.quorum
     if floor:
-        changes["allow_self_approval"] = 0
+        changes.update(allow_self_approval=0, timeout_outcome="reject")
+        if ruling.approvers:
+            changes.update(escalate_after=0, escalate_to=())
     if ruling.channel:
         changes["card_channel"] = ruling.channel
     if ruling.timeout is not None:

@@ -99,14 +99,19 @@ async def test_nobody_claims_the_first_admin_without_admin_users(slack: SlackSta
 
 
 def test_the_policys_quorum_step_up_and_requester_rule_are_a_floor() -> None:
-    """The routing itself (pure): the larger quorum, the policy's step-up, never the requester."""
+    """The routing itself (pure): the larger quorum, the policy's step-up, never the requester, only its approvers
+    (no escalation), and a person's decision (no approving timeout)."""
     request = ApprovalRequest(approval_id="a1", kind="tool_call", proposal="", author="agent",
                               tool_name="refund", arguments="{}")
-    lowered = ChannelSettings(timeout=600, required_approvals=3, allow_self_approval=True, step_up="never")
+    lowered = ChannelSettings(timeout=600, required_approvals=3, allow_self_approval=True, step_up="never",
+                              timeout_outcome="approve", timeout_approves_tools=True, escalate_to=(CAROL,),
+                              escalate_after=60)
     run = RunRecord(id="r1", requester=BOB, channel=SALES, task="refund", created_at=time.time())
     approval = new_approval(request, run=run, owner="w", settings=lowered, default_channel="C0APPROVALS")
     ruling = PolicyVerdict(outcome="ask", ids=("p",), reason="finance", approvers=("S0FINANCE",), quorum=2,
                            step_up=True)
+    assert (approval.timeout_outcome, approval.escalate_to) == ("approve", (CAROL,))  # the channel's, unrouted
     floor = routed(approval, ruling, floor=True)
     assert (floor.required_approvals, floor.allow_self_approval, floor.approvers) == (3, 0, ("S0FINANCE",))
+    assert (floor.timeout_outcome, floor.escalate_after, floor.escalate_to) == ("reject", 0, ())  # nobody else
     assert step_up_of(ruling, lowered) == "policy"

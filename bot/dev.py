@@ -211,7 +211,9 @@ def bot_environment(
     knobs: DevSettings, *, standin: SlackStandIn, redis_url: str, port: int, public_url: str = ""
 ) -> dict[str, str]:
     """The variables the dev worker's `Settings.from_env` reads: dev secrets, the stand-in's Web API, the
-    page's URL as the bot's public one (where its API is), and the user's values of `DEV_PASSED_THROUGH`."""
+    page's URL as the bot's public one (where its API is), the page's first person (whom it opens as) as
+    ADMIN_USERS, so that whoever tries it may name admins and widen who decides, and the user's values of
+    `DEV_PASSED_THROUGH`."""
     env = {
         "SLACK_BOT_TOKEN": standin.bot_token,
         "SLACK_SIGNING_SECRET": standin.signing_secret,
@@ -222,12 +224,18 @@ def bot_environment(
         "PORT": str(port),
         "REDIS_KEY_PREFIX": "hitl-dev",
         "API_ALLOW_PRIVATE_CALLBACKS": "1",  # the relays and programs dev's webhooks reach run on this machine
+        "ADMIN_USERS": dev_admins(knobs, standin),
     }
     if public_url:
         env["PUBLIC_URL"] = public_url
         env["STEP_UP_URL"] = passkey_url(public_url)
     env.update(knobs.passed_through)
     return env
+
+
+def dev_admins(knobs: DevSettings, standin: SlackStandIn) -> str:
+    """ADMIN_USERS of the dev worker: yours when set, else the page's first person (whom it opens as)."""
+    return knobs.passed_through.get("ADMIN_USERS") or ",".join(person.id for person in standin.people()[:1])
 
 
 def passkey_url(url: str) -> str:
@@ -314,6 +322,7 @@ class DevStack:
         add = json.dumps({"id": "S0LEGAL", "users": ["U0ALICE"]})
         return [
             "# people in the local Slack: " + ", ".join(f"{name} {uid}" for uid, name in names.items()),
+            f"# every channel's admin (ADMIN_USERS): {dev_admins(self.knobs, self.standin)}",
             f"# its user groups: {groups}",
             f"# add a user group: curl -H 'Content-Type: application/json' -d '{add}' {self.url}/_control/usergroup",
         ]

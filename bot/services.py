@@ -90,6 +90,9 @@ class Services:
         await self.webhooks.start()
         await self.supervisor.start()
         self.approvals.policies.start(self.background)
+        if not self.settings.admin_users:  # (dev mode names its own person)
+            log.warning("ADMIN_USERS is not set: nobody can name a channel's first admin, so no setting that widens"
+                        " who may decide can be set; set it to your admins' user ids (U…, comma-separated)")
         log.info("worker %s ready", self.worker_id)
 
     async def close(self) -> None:

@@ -198,6 +198,12 @@ async def start_worker(env: dict[str, str], *, worker_id: str | None = None) -> 
     return Worker(url=f"http://127.0.0.1:{port}", runner=runner, services=services)
 
 
+async def name_admins(worker: Worker, *people: str, channel: str = SALES) -> None:
+    """`channel`'s admins named as one of ADMIN_USERS names them (`/agent config admins`): nobody claims a
+    channel's first admin for themselves."""
+    await worker.services.store.settings.set(channel, "admins", ",".join(people), by="operator")
+
+
 @pytest.fixture
 async def worker(slack: SlackStandIn, redis_url: str, model_config: Path) -> AsyncIterator[Worker]:
     bot = await start_worker(bot_env(slack=slack, redis_url=redis_url, model_config=model_config))

@@ -167,7 +167,7 @@ class DecisionChain:
         ruling, approval, ask = step.judged.verdict, step.approval, step.ask
         if ruling.outcome == "ask":
             admins = (*ask.settings.admins, *self.admin_users)
-            return replace(step, approval=routed(approval, ruling, admins=admins), to_person=True,
+            return replace(step, approval=routed(approval, ruling, admins=admins, floor=True), to_person=True,
                            routed_by=tuple(ruling.ids))
         if ruling.outcome not in ("deny", "allow"):
             return step

@@ -255,27 +255,38 @@ def policy_claim(judged: Judged, ids: Sequence[str] | None = None) -> str:
 
 
 def step_up_of(ruling: PolicyVerdict, settings: ChannelSettings) -> Literal["", "policy", "channel"]:
-    """What makes a person's Approve of this request need their passkey (bot/stepup/), if anything: the channel's
-    `step_up` (`always`, or `never`), else an ask policy's @step_up (`high-risk`: the policies decide)."""
-    if settings.step_up == "never":
-        return ""
-    if settings.step_up == "always":
-        return "channel"
-    return "policy" if ruling.outcome == "ask" and ruling.step_up else ""
+    """What makes a person's Approve of this request need their passkey (bot/stepup/), if anything: an ask policy's
+    @step_up, whatever the channel says (a policy is a floor: `step_up never` does not lower it), else the channel's
+    `step_up always` (`high-risk`: the policies decide; `never`: only they do)."""
+    if ruling.outcome == "ask" and ruling.step_up:
+        return "policy"
+    return "channel" if settings.step_up == "always" else ""
 
 
-def routed(approval: ApprovalRecord, ruling: PolicyVerdict, *, admins: Sequence[str] = ()) -> ApprovalRecord:
+def routed(
+    approval: ApprovalRecord, ruling: PolicyVerdict, *, admins: Sequence[str] = (), floor: bool = False
+) -> ApprovalRecord:
     """A pending approval as an ask policy routes it: its approvers, quorum, channel and timeout (each where the
     policy names one), and its reason, shown on the card. A policy's timeout only ever rejects. A policy that could
     not be evaluated routes as it names (the verdict carries its routing); naming no approvers, it goes to the
-    channel's named `admins` (the channel's approvers only when there are none)."""
+    channel's named `admins` (the channel's approvers only when there are none).
+
+    `floor` (an operator's policy, POLICY_DIR, asked): what the policy requires is a floor no channel setting
+    lowers: its approvers only (no escalation of the channel's lets others in), the larger of its quorum and the
+    channel's, a person's decision (a timeout rejects, whatever the channel's `timeout_outcome`), and never the
+    requester (the channel's `allow_self_approval` does not apply). The decide step reads these from the record,
+    so a channel setting changed later does not lower them either."""
     changes: dict[str, object] = {"policy_reason": ruling.reason}
     if ruling.approvers:
         changes["approvers"] = ruling.approvers
     elif ruling.error and admins:
         changes["approvers"] = tuple(dict.fromkeys(admins))
     if ruling.quorum:
-        changes["required_approvals"] = ruling.quorum
+        changes["required_approvals"] = max(ruling.quorum, approval.required_approvals) if floor else ruling.quorum
+    if floor:
+        changes.update(allow_self_approval=0, timeout_outcome="reject")
+        if ruling.approvers:
+            changes.update(escalate_after=0, escalate_to=())
     if ruling.channel:
         changes["card_channel"] = ruling.channel
     if ruling.timeout is not None:

@@ -7,6 +7,10 @@ from collections.abc import Sequence
 from bot.slack.blocks import people_refs, safe, user_ref
 from bot.store import DecideResult
 
+WHO_NAMES_ADMINS = (  # plain text: a modal's error shows it too
+    "the operator names the first in ADMIN_USERS (the bot's environment); an admin names others with"
+    " /agent config admins @people"
+)
 STORAGE_DOWN = "The bot cannot reach its storage right now, so nothing was recorded. Try again in a moment."
 ALREADY = {
     "approved": "approved",
@@ -40,6 +44,9 @@ def refusal_text(result: DecideResult, *, missing: Sequence[str] = ()) -> str:
             " another approver must approve. Nothing changed."
         )
     if result.status == "self":
+        if approval is not None and approval.policy_reason:
+            return ("You asked for this, so you cannot decide it: a policy routed it to other people (whoever asks"
+                    " never decides what an operator's policy routes). Nothing changed.")
         return (
             "You started this run, so you cannot decide its approvals (this channel's allow_self_approval"
             " is false). Nothing changed."

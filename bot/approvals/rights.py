@@ -59,8 +59,15 @@ def is_admin(user: str, current: ChannelSettings, admin_users: Collection[str]) 
     return user in admin_users or user in current.admins
 
 
+def may_name_admins(user: str, current: ChannelSettings, admin_users: Collection[str]) -> bool:
+    """Who may set a channel's `admins`: its named admins and ADMIN_USERS only. A channel none are named for has
+    none to claim: the first come never names themselves (ADMIN_USERS, the operator's, names the first)."""
+    return is_admin(user, current, admin_users)
+
+
 def may_change_settings(user: str, current: ChannelSettings, admin_users: Collection[str]) -> bool:
-    """Admins of the channel (anyone until some are set), and ADMIN_USERS everywhere."""
+    """Admins of the channel (anyone until some are set), and ADMIN_USERS everywhere; `admins` itself and what
+    widens who may decide are a named admin's only (`may_name_admins`, `is_admin`)."""
     return user in admin_users or not current.admins or user in current.admins
 
 

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from bot.approvals.refusals import WHO_NAMES_ADMINS
 from bot.approvals.rights import is_admin
 from bot.approvals.service import ApprovalService
 from bot.core.allow_rules import (
@@ -197,10 +198,9 @@ class RuleBook:
 
     def admin_only(self, channel: str) -> str:
         return (
-            "Only a named admin of this channel (or one of ADMIN_USERS) may make a rule for every run in it."
-            " To fix it, type in the channel the rule is for: /agent config admins @yourname (while it has admins,"
-            " one of them must type it, naming you too). Or choose “This run only”: it needs only the right to"
-            " approve the card. Nothing changed."
+            "Only a named admin of this channel (or one of ADMIN_USERS) may make a rule for every run in it"
+            f" ({WHO_NAMES_ADMINS}). Or choose “This run only”: it needs only the right to approve the card."
+            " Nothing changed."
         )
 
     # ------------------------------------------------------------------------------------------

@@ -315,7 +315,8 @@ class DeadlineSweeper(DueSweeper):
         self._on_decided = on_decided
 
     async def sweep(self) -> int:
-        """Time out everything overdue now, a batch per round trip; the number this worker timed out."""
+        """Time out everything overdue now, a batch per round trip, and write the summaries of the refusal windows
+        that have closed (`AuditLog.summarise_refusals`); the number this worker timed out."""
         now = time.time()
         fired = 0
         more = True
@@ -325,6 +326,7 @@ class DeadlineSweeper(DueSweeper):
                 assert result.approval is not None
                 fired += 1
                 await self._on_decided(result)
+        await self._store.audit.summarise_refusals(now)
         return fired
 
     async def next_due(self) -> float | None:

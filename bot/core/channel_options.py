@@ -428,9 +428,9 @@ class ChannelSettings:
     approvers: tuple[str, ...] = field(default=(), metadata=option(
         People(groups=True), values="`anyone`, or people and user groups: @alice @bob @approvers", topic="who",
         doc="`anyone`, or people and user groups: `@alice @bob @approvers`. Anyone else's click is refused"
-        " (ephemerally, naming who may decide) and audited (answered and audited at most once per person and"
-        " approval in 10 s: a replayed click is not answered again); the card is unchanged. Adding someone, or"
-        " going back to `anyone`, is admin only",
+        " (ephemerally, naming who may decide: at most once per person and approval in 10 s, a replayed click is"
+        " not answered again) and audited, every click (a flood as one entry with its `count`); the card is"
+        " unchanged. Adding someone, or going back to `anyone`, is admin only",
     ))
     required_approvals: int = field(default=1, metadata=option(
         Number(1, 10), values="how many different approvers must approve: a number from 1 to 10", topic="who",
@@ -441,7 +441,8 @@ class ChannelSettings:
     allow_self_approval: bool = field(default=False, metadata=option(
         Flag(), values="true or false: may the person who started a run decide its approvals", topic="who",
         admin_only="true",
-        doc="whether the person who started a run may decide its approvals (`true` is admin only)",
+        doc="whether the person who started a run may decide its approvals (`true` is admin only); never one an"
+        " operator's policy routes (a policy is a floor: its requester never decides it)",
     ))
     step_up: Literal["high-risk", "always", "never"] = field(default="high-risk", metadata=option(
         Choice(("high-risk", "always", "never")),
@@ -449,8 +450,9 @@ class ChannelSettings:
         " policy marks @step_up), `always` or `never`",
         topic="who", admin_only="never",
         doc="`high-risk`: an approval needs each approver's passkey (step-up) when a policy that asks about it says"
-        " `@step_up`; `always`: every approval a person decides here; `never`: none (admin only). Reject never"
-        " needs it; no \"always allow\" rule approves a call that needs it",
+        " `@step_up`; `always`: every approval a person decides here; `never`: only those a policy marks"
+        " `@step_up` (admin only; a policy is a floor). Reject never needs it; no \"always allow\" rule approves a"
+        " call that needs it",
     ))
     approvals_channel: str = field(default="", metadata=option(
         Channel(), values="a channel, e.g. #approvals (the bot must be able to post there)", topic="where",
@@ -471,8 +473,9 @@ class ChannelSettings:
         People(groups=False, nobody_reads="anyone in the channel"),
         values="`anyone`, or people who may change these settings: @alice @bob", topic="where",
         doc_default="anyone in the channel",
-        doc="who may change these settings (`@people`, or `anyone`); `ADMIN_USERS` may everywhere. Every change"
-        " is audited with its before and after. Also who may cancel others' runs here",
+        doc="who may change these settings (`@people`, or `anyone`); `ADMIN_USERS` may everywhere. Only a named"
+        " admin sets it: `ADMIN_USERS` name a channel's first admins, nobody claims them (refused and audited)."
+        " Every change is audited with its before and after. Also who may cancel others' runs here",
     ))
     mode: str = field(default=DEFAULT_MODE, metadata=option(
         Choice(MODES, suggest=True, example="MODE"),

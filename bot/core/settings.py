@@ -298,7 +298,8 @@ class Settings(ApproverSettings):
         description="without `MODEL_CONFIG`: use OpenAI `gpt-4o-mini`; without either: the demo model",
     )
     admin_users: tuple[str, ...] = Field(default=(), validation_alias="ADMIN_USERS", description=(
-        "user ids (comma-separated) who may change every channel's settings"))
+        "user ids (comma-separated) who may change every channel's settings and name its first `admins` (nobody"
+        " else can: a worker warns at start when it is unset; dev mode names its page's first person)"))
     external_teams: tuple[str, ...] = Field(default=(), validation_alias="EXTERNAL_TEAMS", description=(
         "team or organization ids (`T…`, `E…`, comma-separated) of other Slack organizations whose people may act on"
         " approvals (a Slack Connect partner); others from outside the installing workspace or its Enterprise Grid"
@@ -495,7 +496,7 @@ class Settings(ApproverSettings):
 # The worker's settings `python -m bot dev` hands its worker when set (in the environment dev builds for it).
 DEV_PASSED_THROUGH = ("APPROVAL_TIMEOUT", "MODEL_CONFIG", "OPENAI_API_KEY", "REDIS_KEY_PREFIX", "MAX_RUNS_PER_USER",
                       "MAX_RUNS_PER_CHANNEL", "SIGNING_KEYS_FILE", "SIGNING_KEYS", "RECEIPT_TTL", "POLICY_DIR",
-                      "POLICY_MODE")
+                      "POLICY_MODE", "ADMIN_USERS")
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,8 @@ deactivated account or an id Slack does not know is refused with a clear answer 
 ("try again"): the check never fails open.
 
 A request that names no person (an `ssl_check`, an event other than `app_home_opened`) passes. Refusals are told
-and audited once per person and reason in `REFUSAL_QUIET` seconds (a replayed click costs one Redis call)."""
+once per person and reason in `REFUSAL_QUIET` seconds, and every one audited (the rest of a flood as one entry with
+their `count`; a replayed click costs one Redis call)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from slack_bolt.response import BoltResponse
 
 from bot.approvals.refusals import CANNOT_CHECK, outsider_text
 from bot.approvals.rights import Organisation, outsider
+from bot.approvals.service import REFUSAL_QUIET
 from bot.core.records import SLACK_ID
 from bot.services import Services
 from bot.slack.blocks.decision_modals import build_notice_modal
@@ -104,12 +106,14 @@ async def why_not(
 async def refuse(
     services: Services, body: dict[str, Any], *, user: str, team: str, why: str, text: str
 ) -> BoltResponse:
-    """Audit and answer a refused request. The audit entry, and a told answer (a Slack call), come once per person
-    and reason in `REFUSAL_QUIET` seconds; a command or form is answered every time (its answer costs nothing)."""
+    """Audit and answer a refused request. Every one is audited: the first of a person's for one reason in
+    `REFUSAL_QUIET` seconds at once, with a told answer (a Slack call), the others counted in one summarising entry
+    (`AuditLog.refusal`); a command or form is answered every time (its answer costs nothing)."""
     log.warning("refused a request from %s (team %r): %s", user or "nobody", team, why)
-    first = await services.approvals.first_refusal(f"refused:{user}:outsider:{why}", user)
-    if first:
-        await services.store.audit.append("refused", by=user, team=team, reason=f"outsider: {why}", what=_what(body))
+    first = await services.store.audit.refusal(
+        f"outsider:{user}:{why[:100]}", "refused", window=REFUSAL_QUIET, by=user, team=team, reason=f"outsider: {why}",
+        what=_what(body),
+    )
     if "command" in body:
         return _json({"response_type": "ephemeral", "text": text})
     kind = body.get("type")

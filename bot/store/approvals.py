@@ -354,7 +354,7 @@ class Approvals:
                 "waiting": k.waiting,
                 "outbox": k.outbox,
                 "audit": k.audit, "audit_seq": k.audit_seq, "audit_shards": k.audit_shards,
-                "refused": k.refused(approval_id, by),
+                "refused": k.refused(approval_id, by), "refusals_due": k.refusals_due,
                 "changes": k.changes,
                 "recent": k.decided_by(by),
                 "webhooks": k.webhooks,

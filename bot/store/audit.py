@@ -4,6 +4,10 @@ Every entry is numbered in the step that writes it (`lua/lib/audit.lua`: `seq` e
 more: the workers hash the entries off that path and sign checkpoints of them, kept in a second stream
 (`Keys.audit_checkpoints`, written by `bot/audit/checkpoints.py`, which alone trims the log); `bot/audit/` checks
 both.
+
+A refused attempt is audited through `refusal` (and the decide step's own, `lua/lib/refusals.lua`): every one is in
+the log, the first of a quiet window at once and the rest as one summarising entry with their `count`, written in
+the step that deletes the count (`summarise_refusals`, by any worker's sweeper), so none is lost when a worker dies.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import time
 from collections.abc import AsyncIterator, Iterable, Mapping
 
 from bot.store.connection import aw
+from bot.store.keys import REFUSAL_AUDIT_SECONDS
 from bot.store.shared import Shared
 
 OWN_FIELDS = ("seq", "prev", "hash")  # the log's own: `seq` ends every entry (`prev`, `hash`: the old chain's)
@@ -111,6 +116,32 @@ class AuditLog:
                     queued.set_result(result)
         finally:
             self._done()
+
+    async def refusal(self, what: str, event: str, /, *, window: int = REFUSAL_AUDIT_SECONDS,
+                      **fields: str | float) -> bool:
+        """Audit one refused attempt (`what`: whose and why, e.g. "outsider:U1:guest"): written now when it is the
+        first of `what` in `window` seconds (True: tell the person), else counted for the window's summarising entry
+        (`count`, `since`; False), one Lua step (`lua/audit_refusal.lua`)."""
+        k = self._s.keys
+        first = await self._s.script("audit_refusal")(
+            keys={"refusal": k.refusal(what), "due": k.refusals_due, "audit": k.audit, "audit_seq": k.audit_seq,
+                  "audit_shards": k.audit_shards},
+            args={"entry": entry_fields(event, fields), "now": repr(time.time()), "window": str(window)},
+        )
+        return bool(first)
+
+    async def summarise_refusals(self, now: float, *, limit: int = 200) -> int:
+        """Write the summarising entry of each refusal window closed by `now` (`lua/refusals_due.lua`), up to
+        `limit`; the number written. Any worker may: a window is summarised once, in the step that deletes it."""
+        k = self._s.keys
+        due = await aw(self._s.redis.zrangebyscore(k.refusals_due, "-inf", repr(now), start=0, num=limit))
+        if not due:
+            return 0
+        return int(await self._s.script("refusals_due")(
+            keys={"due": k.refusals_due, "audit": k.audit, "audit_seq": k.audit_seq, "audit_shards": k.audit_shards,
+                  "refusals": [str(key) for key in due]},
+            args={"now": repr(now)},
+        ))
 
     async def append_once(
         self, idempotency: str, event: str, fields: Mapping[str, str | float], *, body_digest: str, answer: str,

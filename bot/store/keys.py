@@ -16,7 +16,10 @@ every key of a Lua step is in one slot). Ids reach a key only after they match `
 {p}:text:{<id>}               string  its long texts (task, proposal, ...; packed)   DECIDED_RETENTION once decided
 {p}:votes:{<id>}              set     who approved so far (quorum)                   DECIDED_RETENTION
 {p}:checkpoint:{<id>}         string  team state when it was requested (packed)      DECIDED_RETENTION
-{p}:refused:{<id>}:<user>     string  a refusal of this person was audited           10 s
+{p}:refusals:{<id>}:<user>    hash    this person's refusals of this approval in the  until summarised
+                                      quiet window: until, count, entry (refusals.lua) (refusals_due.lua)
+{p}:refusal:<what>            hash    the same for another refusal (a person, a reason) until summarised
+{p}:refusals:due              zset    those windows (their keys), by their end        members leave when summarised
 {p}:deadlines                 zset    pending approval ids by deadline               members leave when decided
 {p}:nudges                    zset    pending ids by next reminder or escalation     members leave when decided
 {p}:waiting                   zset    "<origin channel>/<id>", by request time       members leave when decided
@@ -100,7 +103,7 @@ from __future__ import annotations
 DECIDED_RETENTION_SECONDS = 30 * 24 * 3600
 AUDIT_RETENTION_SECONDS = 90 * 24 * 3600
 RUN_RETENTION_SECONDS = 30 * 24 * 3600
-REFUSAL_AUDIT_SECONDS = 10  # the `refused` key: written by decide.lua
+REFUSAL_AUDIT_SECONDS = 10  # the quiet window of a refusal's audit (lua/lib/refusals.lua; decide.lua's too)
 COMMAND_SECONDS = 600
 MODEL_CACHE_SECONDS = 7 * 24 * 3600
 HEADLINE_SECONDS = 60  # a channel's cached headline numbers (the admins' Homes)
@@ -128,6 +131,7 @@ class Keys:
         self.rule_seq = f"{prefix}:rules:seq"
         self.rule_channels = f"{prefix}:rules:channels"
         self.settings_channels = f"{prefix}:settings:channels"
+        self.refusals_due = f"{prefix}:refusals:due"  # refusal windows by their end (lua/lib/refusals.lua)
         self.api_key_names = f"{prefix}:apikeys"
         self.webhooks = f"{prefix}:webhooks"
         self.webhook_tries = f"{prefix}:webhooks:tries"
@@ -251,7 +255,10 @@ class Keys:
         return f"{self.prefix}:checkpoint:{{{approval_id}}}"
 
     def refused(self, approval_id: str, user: str) -> str:
-        return f"{self.prefix}:refused:{{{approval_id}}}:{user}"
+        return f"{self.prefix}:refusals:{{{approval_id}}}:{user}"
+
+    def refusal(self, what: str) -> str:
+        return f"{self.prefix}:refusal:{what}"
 
     # remembered decisions
     def rules(self, channel: str) -> str:

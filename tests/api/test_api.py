@@ -15,7 +15,7 @@ from openapi_spec_validator import validate
 from bot.api.openapi import document
 from bot.api.webhooks import DELIVERY, ROUTE, ROUTE_SIGNATURE, SIGNATURE, TIMESTAMP, sign, sign_route
 from bot.devslack.server import SlackStandIn
-from tests.conftest import ALICE, APPROVALS, BOB, SALES, Worker, bot_env, reply_text, start_worker
+from tests.conftest import ALICE, APPROVALS, BOB, SALES, Worker, bot_env, name_admins, reply_text, start_worker
 from tests.support.api import EMAIL, SCHEMA, Client, new_key, tool_ask
 from tests.support.hitl import audit_events, click, nth_card, open_modal, reject, text_of, until
 
@@ -244,7 +244,7 @@ async def test_admins_make_and_revoke_keys_with_the_slash_command(api: Worker, s
     assert "Only this channel's admins" in refused and "aak_" not in refused
     assert [e["action"] for e in await audit_events(api, "keys_refused")] == ["create"]
     assert await api.services.store.api_keys.all() == []
-    await agent("config admins @bob")
+    await name_admins(api, BOB)
     made = await agent("keys create ci-bot")
     key = next(word.strip("`") for word in made.split() if word.startswith("`aak_"))
     assert "whsec_" in made and "not shown again" in made

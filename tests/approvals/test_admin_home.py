@@ -23,7 +23,7 @@ from bot.core.allow_rules import Condition, Match, Rule
 from bot.devslack.server import SlackStandIn
 from bot.slack.blocks.rules import ACTION_RULE_REVOKE
 from bot.store import Store
-from tests.conftest import ALICE, BOB, CAROL, SALES, Worker, reply_text
+from tests.conftest import ALICE, BOB, CAROL, SALES, Worker, name_admins, reply_text
 from tests.support.hitl import DEMO, audit_events, bot, until
 from tests.support.homes import home_blocks, home_text, open_homes, say
 
@@ -126,7 +126,7 @@ async def test_an_admins_home_shows_the_numbers_of_agent_report_and_the_rules(
     slack: SlackStandIn, worker: Worker
 ) -> None:
     store = worker.services.store
-    await say(slack, "config admins @alice")
+    await name_admins(worker, ALICE)
     await history(store)
     rule_id = await new_rule(store)
     await open_homes(slack, ALICE, BOB)
@@ -176,7 +176,7 @@ async def test_admin_users_see_every_channel_with_settings_or_rules_the_most_act
 # ------------------------------------------------------------------------------------------- revoke
 async def test_revoke_from_the_home_and_refusals(slack: SlackStandIn, worker: Worker) -> None:
     store = worker.services.store
-    await say(slack, "config admins @alice @bob")
+    await name_admins(worker, ALICE, BOB)
     first, second, third = [await new_rule(store, domain=f"@{n}.example.com") for n in range(3)]
     await open_homes(slack, ALICE, BOB, CAROL)
     await until(lambda: len(revoke_values(slack, ALICE)) == 3 and len(revoke_values(slack, BOB)) == 3)
@@ -240,8 +240,10 @@ async def _gone(store: Store, rule_id: str) -> bool:
 # ------------------------------------------------------------------------------------------- the admin index
 async def test_the_admin_index_follows_config_admins(slack: SlackStandIn, worker: Worker) -> None:
     settings = worker.services.store.settings
-    await say(slack, "config admins @alice @bob")
-    await say(slack, "config admins @bob", user=BOB, channel=GENERAL)
+    await name_admins(worker, ALICE)  # (ADMIN_USERS names a channel's first admins; they name others)
+    await name_admins(worker, BOB, channel=GENERAL)
+    assert "now <@" in await say(slack, "config admins @alice @bob")
+    assert "now <@" in await say(slack, "config admins @bob", user=BOB, channel=GENERAL)
     assert await settings.admin_of(ALICE) == [SALES]
     assert await settings.admin_of(BOB) == [GENERAL, SALES]
     await open_homes(slack, BOB)
@@ -261,7 +263,8 @@ async def test_the_admin_index_follows_config_admins(slack: SlackStandIn, worker
     assert "Your channels" not in home_text(slack, BOB)
     entries = await audit_events(worker, "settings_changed")
     assert [(e["before"], e["after"]) for e in entries if e["origin_channel"] == SALES] == [
-        ("", f"{ALICE},{BOB}"),
+        ("", ALICE),
+        (ALICE, f"{ALICE},{BOB}"),
         (f"{ALICE},{BOB}", ALICE),
         (ALICE, "anyone"),
     ]
@@ -281,7 +284,7 @@ async def test_concurrent_admin_changes_keep_the_index_exact(worker: Worker) -> 
 # ------------------------------------------------------------------------------------------- the cache
 async def test_the_numbers_are_cached_for_a_minute_then_computed_again(slack: SlackStandIn, worker: Worker) -> None:
     store, redis = worker.services.store, worker.services.redis
-    await say(slack, "config admins @alice")
+    await name_admins(worker, ALICE)
     await history(store)
     await open_homes(slack, ALICE)
     await shows(slack, ALICE, NUMBERS[0])
@@ -313,7 +316,7 @@ async def test_numbers_are_computed_by_one_worker_at_a_time(slack: SlackStandIn,
     """While another worker holds the claim, a Home shows "computing…" and waits in the channel's set;
     the numbers are computed once the claim is free."""
     redis = worker.services.redis
-    await say(slack, "config admins @alice")
+    await name_admins(worker, ALICE)
     await history(worker.services.store)
     await redis.set("hitl:claim:headline:" + SALES, "another-worker", px=30_000)
     await open_homes(slack, ALICE)

@@ -35,6 +35,7 @@ from tests.conftest import (
     block_texts,
     find_header,
     has_buttons,
+    name_admins,
     texts,
     thread_of,
 )
@@ -263,7 +264,7 @@ async def test_a_channel_rule_needs_an_admin_and_then_approves_the_next_run(
 ) -> None:
     model = replay(call("send_email", EMAIL), "Sent the email to bob@example.com.")
     async with bot(slack, redis_url, tmp_path, model) as worker:
-        assert f"now <@{CAROL}>" in await command(slack, "config admins @carol")
+        await name_admins(worker, CAROL)
         run_id = await start(slack, TASK)
         card = await nth_card(slack, 1)
 
@@ -271,7 +272,7 @@ async def test_a_channel_rule_needs_an_admin_and_then_approves_the_next_run(
         answer = await submit(slack, view, user=BOB, scope="channel", to=ENDS, subject="any", body="any")
         assert answer["response_action"] == "errors", answer
         assert "Only a named admin of this channel" in answer["errors"]["rule_scope"]
-        assert "/agent config admins @yourname" in answer["errors"]["rule_scope"]  # the fix, as typed
+        assert "ADMIN_USERS" in answer["errors"]["rule_scope"]  # who names them
         assert "`" not in answer["errors"]["rule_scope"]  # (a modal's error is plain text)
         assert not await live_rules(worker) and pending(slack, card) and not outbox(tmp_path)
         (refused,) = await refused_rules(worker)
@@ -471,7 +472,7 @@ async def test_a_suggested_rule_is_created_from_its_button_by_an_admin_only(
 ) -> None:
     model = replay(call("send_email", EMAIL), "Sent the email to bob@example.com.")
     async with bot(slack, redis_url, tmp_path, model) as worker:
-        assert f"now <@{CAROL}>" in await command(slack, "config admins @carol")
+        await name_admins(worker, CAROL)
         run_id = await start(slack, TASK)
         card = await nth_card(slack, 1)
         await click(slack, card, APPROVE, user=BOB)

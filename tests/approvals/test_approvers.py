@@ -28,6 +28,7 @@ from tests.conftest import (
     bot_env,
     card_of,
     has_buttons,
+    name_admins,
     reply_text,
     start_worker,
 )
@@ -78,7 +79,7 @@ async def test_self_approval_is_refused_unless_allowed(slack: SlackStandIn, work
     assert has_buttons(current(slack, card))
     assert [(r["by"], r["reason"]) for r in await audit(worker, "refused")] == [(ALICE, "self")]
 
-    await config(slack, "admins @alice")  # widening who may decide: admins only
+    await name_admins(worker, ALICE)  # widening who may decide: admins only
     assert "now true" in await config(slack, "allow_self_approval true")
     run_id = await start_run(slack, user=BOB)
     second = await pending_card(slack, count=2)
@@ -183,18 +184,21 @@ async def test_admins_guard_settings_and_changes_are_audited(
     worker = await start_worker(bot_env(slack=slack, redis_url=redis_url, model_config=model_config, ADMIN_USERS=CAROL))
     slack.events_url = worker.url + "/slack/events"
     try:
-        assert f"now <@{BOB}>" in await config(slack, "admins @bob", user=ALICE)  # anyone until admins are set
+        claimed = await config(slack, "admins @bob", user=ALICE)  # nobody claims a channel's first admins
+        assert claimed.startswith(f"Only <@{CAROL}> may name this channel's admins") and "ADMIN_USERS" in claimed
+        assert f"now <@{BOB}>" in await config(slack, "admins @bob", user=CAROL)  # ADMIN_USERS name them
         denied = await config(slack, "timeout 5m", user=ALICE)
         assert denied.startswith("Only ") and f"<@{BOB}>" in denied and "Setting unchanged" in denied
         assert "now 5m" in await config(slack, "timeout 5m", user=BOB)
         assert "now 7m" in await config(slack, "timeout 7m", user=CAROL)  # ADMIN_USERS apply everywhere
         changes = await audit(worker, "settings_changed")
         assert [(c["setting"], c["before"], c["after"], c["by"]) for c in changes] == [
-            ("admins", "", BOB, ALICE),
+            ("admins", "", BOB, CAROL),
             ("timeout", "", "300", BOB),
             ("timeout", "300", "420", CAROL),
         ]
-        assert [(r["by"], r["reason"]) for r in await audit(worker, "refused")] == [(ALICE, "not an admin")]
+        assert [(r["by"], r["reason"]) for r in await audit(worker, "refused")] == [
+            (ALICE, "names admins: not an admin"), (ALICE, "not an admin")]
         shown = reply_text(await slack.send_command(user=ALICE, channel=SALES, text="config"))
         assert "`timeout`: 7m" in shown and f"`admins`: <@{BOB}>" in shown
     finally:
@@ -213,7 +217,7 @@ async def test_bad_approver_settings_are_refused(slack: SlackStandIn, worker: Wo
     assert "name people and user groups" in await config(slack, "approvers bob")
     shown = reply_text(await slack.send_command(user=ALICE, channel=SALES, text="config"))
     assert "`required_approvals`: 1" in shown and f"<@{BOB}> or <@{CAROL}>" in shown
-    await config(slack, "admins @alice")  # widening who may decide: admins only
+    await name_admins(worker, ALICE)  # widening who may decide: admins only
     assert "now anyone" in await config(slack, "approvers anyone")
 
 

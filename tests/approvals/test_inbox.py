@@ -30,6 +30,7 @@ from tests.conftest import (
     bot_env,
     card_of,
     has_buttons,
+    name_admins,
     start_worker,
 )
 from tests.support.cluster import Cluster, run_status
@@ -59,7 +60,7 @@ async def reject_with(slack: SlackStandIn, user: str, reason: str, **click: Any)
 async def test_a_pending_approval_shows_in_the_home_of_exactly_who_may_decide_it(
     slack: SlackStandIn, worker: Worker
 ) -> None:
-    await say(slack, "config admins @alice")  # (widening approvers back to anyone needs an admin)
+    await name_admins(worker, ALICE)  # (widening approvers back to anyone needs an admin)
     await say(slack, "config approvers @bob")
     await open_homes(slack, ALICE, BOB, CAROL)
     assert "Nothing waits for you" in home_text(slack, BOB)
@@ -158,7 +159,7 @@ async def test_deliver_dm_reaches_the_members_of_a_named_group(slack: SlackStand
 
 
 async def test_dm_delivery_needs_named_approvers(slack: SlackStandIn, worker: Worker) -> None:
-    await say(slack, "config admins @alice")
+    await name_admins(worker, ALICE)
     reply = await say(slack, "config deliver dm")
     assert "approvers is `anyone`" in reply and "Setting unchanged" in reply
     assert (await worker.services.store.settings.get(SALES, default_timeout=600)).deliver == "channel"

@@ -18,7 +18,19 @@ import pytest
 from bot.devslack.model import DevUser, default_users
 from bot.devslack.server import SlackStandIn
 from bot.store import Store
-from tests.conftest import ALICE, APPROVALS, BOB, BOT_TOKEN, CAROL, SALES, SIGNING_SECRET, Worker, block_texts, card_of
+from tests.conftest import (
+    ALICE,
+    APPROVALS,
+    BOB,
+    BOT_TOKEN,
+    CAROL,
+    SALES,
+    SIGNING_SECRET,
+    Worker,
+    block_texts,
+    card_of,
+    name_admins,
+)
 from tests.support.cluster import Cluster, run_status
 from tests.support.flow import start_run
 from tests.support.hitl import audit_events, decided, finished
@@ -185,7 +197,7 @@ async def test_a_claim_made_late_in_a_long_sweep_still_holds_its_lease(slack: Sl
 async def test_escalation_lets_the_backup_decide_only_after_escalate_after(
     slack: SlackStandIn, worker: Worker
 ) -> None:
-    await say(slack, "config admins @alice")
+    await name_admins(worker, ALICE)
     await say(slack, "config approvers @bob")
     assert "never time out" in await say(slack, "config timeout never")
     assert "now 2s" in await say(slack, "config escalate_after 2s")
@@ -218,7 +230,7 @@ async def test_a_quorum_counts_each_person_once_whichever_list_let_them_in(
     slack: SlackStandIn, worker: Worker
 ) -> None:
     slack.set_usergroup(ONCALL, [CAROL, DAVE])
-    await say(slack, "config admins @alice")
+    await name_admins(worker, ALICE)
     await say(slack, "config approvers @bob @carol")
     await say(slack, "config required_approvals 2")
     await say(slack, "config escalate_after 1s")
@@ -333,7 +345,7 @@ async def test_only_an_admin_may_widen_who_decides_by_escalation(slack: SlackSta
     assert "widens who may decide" in reply and "Setting unchanged" in reply
     refused = (await audit_events(worker, "refused"))[-1]
     assert refused["by"] == BOB and refused["setting"] == "escalate_to" and refused["reason"] == "needs an admin"
-    await say(slack, "config admins @alice")
+    await name_admins(worker, ALICE)
     assert f"now <@{DAVE}>" in await say(slack, "config escalate_to @dave", user=ALICE)
     assert "Only <@U0ALICE> may change" in await say(slack, "config escalate_after 5m", user=BOB)
 
@@ -342,7 +354,7 @@ async def test_only_an_admin_may_widen_who_decides_by_escalation(slack: SlackSta
 async def test_waits_that_never_expire_show_their_age_in_status_home_and_metrics(
     slack: SlackStandIn, worker: Worker
 ) -> None:
-    await say(slack, "config admins @alice")
+    await name_admins(worker, ALICE)
     await say(slack, "config approvers @bob")
     reply = await say(slack, "config timeout never")
     assert "never time out" in reply and "reminders are the only nudge" in reply and "remind 1h,4h" in reply

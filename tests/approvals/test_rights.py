@@ -99,7 +99,7 @@ async def test_only_the_requester_or_an_admin_may_cancel_and_only_in_the_runs_ch
 
     third = await start_run(slack, user=ALICE)
     await pending_card(slack, count=3)
-    assert f"now <@{BOB}>" in await say(slack, "config admins @bob", user=ALICE)
+    assert f"now <@{BOB}>" in await say(slack, "config admins @bob", user=CAROL)  # ADMIN_USERS names them
     assert f"Cancelled run `{third}`" in await say(slack, f"cancel {third}", user=BOB)  # the channel's admins may
     await run_status(guarded, third, wanted="cancelled")
 
@@ -120,8 +120,8 @@ async def test_widening_settings_need_a_named_admin(slack: SlackStandIn, guarded
     settings_key = f"{store.keys.prefix}:settings:{SALES}"
     for text in ("allow_self_approval true", "timeout_outcome approve", "timeout_approves_tools true"):
         refused = await say(slack, f"config {text}", user=ALICE)  # `admins` unset: anyone may change settings, ...
-        assert "widens who may decide" in refused and "set them first" in refused, refused
-        assert f"or ask <@{CAROL}>" in refused and refused.endswith("Setting unchanged.")
+        assert "widens who may decide" in refused and "ADMIN_USERS" in refused, refused
+        assert f": ask <@{CAROL}>" in refused and refused.endswith("Setting unchanged.")
     assert await store.redis.hgetall(settings_key) == {}  # ... but not these
     audited = [(r["by"], r["setting"], r["value"], r["reason"]) for r in await refusals(guarded)]
     assert audited == [
@@ -140,7 +140,8 @@ async def test_widening_settings_need_a_named_admin(slack: SlackStandIn, guarded
 
     # ADMIN_USERS may widen; so may the channel's admins once there are some (how a workspace starts)
     assert "now approve" in await say(slack, "config timeout_outcome approve", user=CAROL)
-    assert f"now <@{ALICE}>" in await say(slack, "config admins @alice", user=BOB)
+    assert (await say(slack, "config admins @alice", user=BOB)).startswith(f"Only <@{CAROL}> may name")  # not bob
+    assert f"now <@{ALICE}>" in await say(slack, "config admins @alice", user=CAROL)
     assert "now true" in await say(slack, "config allow_self_approval true", user=ALICE)
     assert "now anyone" in await say(slack, "config approvers anyone", user=ALICE)
     assert (await say(slack, "config timeout_outcome reject", user=BOB)).startswith("Only ")  # not an admin now
@@ -155,7 +156,7 @@ async def test_widening_settings_need_a_named_admin(slack: SlackStandIn, guarded
 async def test_lowering_the_quorum_needs_a_named_admin(slack: SlackStandIn, worker: Worker) -> None:
     assert "now 2" in await say(slack, "config required_approvals 2", user=ALICE)  # raising it narrows
     refused = await say(slack, "config required_approvals 1", user=BOB)
-    assert "widens who may decide" in refused and "set them first" in refused and "or ask" not in refused
+    assert "widens who may decide" in refused and "ADMIN_USERS" in refused and ": ask" not in refused
     assert "`required_approvals`: 2" in await say(slack, "config", user=BOB)
 
 

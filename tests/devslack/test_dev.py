@@ -123,6 +123,7 @@ def test_dev_runs_the_whole_product_and_stops_cleanly(workdir: Path) -> None:
         assert all(line.startswith(("export ", "# ")) for line in printed[1:]), printed  # pasted into a shell
         # who is in the local Slack, with the ids policies name (#51.14), and how to add a user group
         assert "# people in the local Slack: alice U0ALICE, bob U0BOB, carol U0CAROL" in printed, printed
+        assert "# every channel's admin (ADMIN_USERS): U0ALICE" in printed, printed  # whom the page opens as
         assert "# its user groups: S0APPROVERS (alice, bob); S0FINANCE (bob, carol); S0ONCALL (carol)" in printed
         add = next(line for line in printed if line.startswith("# add a user group: curl "))
         assert f"{dev.url}/_control/usergroup" in add

@@ -112,7 +112,8 @@ async def test_the_printed_exports_are_enough_for_an_agent_to_get_a_decision(wor
         assert env["AGENT_APPROVALS_KEY"] not in listed.stdout
 
         # a key made on the page names the same URL
-        await asyncio.to_thread(dev.command, "config admins @alice")
+        said = await asyncio.to_thread(dev.command, "config admins @alice")  # alice is dev's ADMIN_USERS
+        assert "is now" in said, said
         made = await asyncio.to_thread(dev.command, "keys create mine #general", user=ALICE, channel=GENERAL)
         assert f"`AGENT_APPROVALS_URL=http://127.0.0.1:{port}`" in made, made
         assert dev.stop() == 0

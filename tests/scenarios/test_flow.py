@@ -20,6 +20,7 @@ from tests.conftest import (
     card_of,
     find_header,
     has_buttons,
+    name_admins,
     reply_text,
     start_worker,
     texts,
@@ -139,7 +140,7 @@ async def test_timeout_rejects_by_default_and_says_so(slack: SlackStandIn, worke
 
 async def test_timeout_outcome_approve_completes_run(slack: SlackStandIn, worker: Worker) -> None:
     await slack.send_command(user=ALICE, channel=SALES, text="config timeout 1s")
-    await slack.send_command(user=ALICE, channel=SALES, text="config admins @alice")  # approve on timeout: admins only
+    await name_admins(worker, ALICE)  # approve on timeout: admins only
     reply = await slack.send_command(user=ALICE, channel=SALES, text="config timeout_outcome approve")
     assert "now approve" in reply_text(reply)
     run_id = await start_run(slack)
@@ -175,7 +176,7 @@ async def test_help_status_and_cancel(slack: SlackStandIn, worker: Worker) -> No
     status = await slack.send_command(user=ALICE, channel=SALES, text="status")
     assert run_id in reply_text(status) and "Pending approvals" in reply_text(status)
 
-    await slack.send_command(user=ALICE, channel=SALES, text="config admins @alice @carol")  # carol may cancel too
+    await name_admins(worker, ALICE, CAROL)  # carol may cancel too
     cancelled = await slack.send_command(user=CAROL, channel=SALES, text=f"cancel {run_id}")
     assert f"Cancelled run `{run_id}` and 1 pending approval" in reply_text(cancelled)
     await run_status(worker, run_id, wanted="cancelled")

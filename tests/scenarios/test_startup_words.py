@@ -109,11 +109,12 @@ async def test_a_start_says_where_it_listens_once_and_no_bolt_warning(
     slack: SlackStandIn, redis_url: str, tmp_path: Path, bots: list[Bot]
 ) -> None:
     """A worker configured in full (a signing key too: without one it warns, once, that approvals carry no
-    receipt) starts without a single warning."""
+    receipt; ADMIN_USERS too: without it, nobody names a channel's first admin) starts without a single warning."""
     port = free_port()
     keys = tmp_path / "signing-keys.json"
     ensure_keys_file(keys)
-    bot = Bot({**env_of(slack, redis_url, port), "SIGNING_KEYS_FILE": str(keys)}, tmp_path / "bot.log")
+    bot = Bot({**env_of(slack, redis_url, port), "SIGNING_KEYS_FILE": str(keys), "ADMIN_USERS": ALICE},
+              tmp_path / "bot.log")
     bots.append(bot)
     line = await until(lambda: bot.lines("listening on"), within=60, what="the listening line")
     assert line[0].endswith(
@@ -124,6 +125,20 @@ async def test_a_start_says_where_it_listens_once_and_no_bolt_warning(
     assert len(bot.lines("listening on")) == 1, said
     assert "slack_bolt" not in said and "will be unused" not in said, said
     assert "WARNING" not in said.replace("auth.test failed", ""), said
+
+
+async def test_a_worker_without_admin_users_warns_once_at_start(
+    slack: SlackStandIn, redis_url: str, tmp_path: Path, bots: list[Bot]
+) -> None:
+    """Outside dev mode (which names its own person), no ADMIN_USERS means no channel can get its first admin."""
+    keys = tmp_path / "signing-keys.json"
+    ensure_keys_file(keys)
+    bot = Bot({**env_of(slack, redis_url, free_port()), "SIGNING_KEYS_FILE": str(keys)}, tmp_path / "bot.log")
+    bots.append(bot)
+    await until(lambda: bot.lines("listening on"), within=60, what="the listening line")
+    bot.stop()
+    warned = [line for line in bot.lines("WARNING") if "auth.test failed" not in line]
+    assert len(warned) == 1 and "ADMIN_USERS is not set" in warned[0], bot.said()
 
 
 async def test_cancelling_a_run_is_one_line_not_autogen_tracebacks(slack: SlackStandIn, cluster: Cluster) -> None:

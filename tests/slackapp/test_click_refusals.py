@@ -2,7 +2,9 @@
 
 - a modal whose click's trigger_id expired before `views.open` (Slack takes it for 3 s): one WARNING line,
   no traceback, and the reviewer is told to click again (ephemerally under the card; in a DM from a Home);
-- a refused click replayed many times, on two workers: one answer per window, not one per click."""
+- a refused click replayed many times, on two workers: one answer per window, not one per click;
+- and every one of them audited (PCI DSS 10.2.1): the first at once, the rest as one entry with their `count`,
+  written by whichever worker sweeps after the window, even when the worker that refused them is gone."""
 
 from __future__ import annotations
 
@@ -19,8 +21,10 @@ from bot.approvals import service as approval_service
 from bot.devslack.server import SlackStandIn
 from tests.conftest import ALICE, APPROVALS, BOB, CAROL, SALES, Worker, bot_env, card_of, has_buttons, start_worker
 from tests.support.flow import config, start_run
+from tests.support.hitl import until
 from tests.support.homes import approval_id_of, open_homes, waiting_in_home
 
+FLOOD = 40
 TOO_SLOW = "Slack took too long to open the form; click again."
 
 
@@ -152,6 +156,40 @@ async def second_worker(slack: SlackStandIn, redis_url: str, worker: Worker) -> 
     other = await start_worker(bot_env(slack=slack, redis_url=redis_url, model_config=None))
     yield other
     await other.stop()
+
+
+async def test_every_refused_click_is_audited_a_flood_as_one_entry_with_its_count(
+    slack: SlackStandIn, redis_url: str
+) -> None:
+    first = await start_worker(bot_env(slack=slack, redis_url=redis_url, model_config=None))
+    slack.events_url = first.url + "/slack/events"
+    try:
+        await config(slack, "approvers @bob")
+        await start_run(slack)
+        card = await pending(slack)
+        results = await asyncio.gather(
+            *(slack.click(user=CAROL, channel=APPROVALS, ts=card["ts"], action_id="approval_approve")
+              for _ in range(FLOOD))
+        )
+        assert all(r.status == 200 for r in results)
+        await slack.wait_for(lambda: [e for e in slack.ephemerals(CAROL) if "may decide" in e["text"]])
+    finally:
+        await first.stop()  # gone before any window closed: the count is in Redis, not in its memory
+    later = await start_worker(bot_env(slack=slack, redis_url=redis_url, model_config=None))
+    try:
+        async def audited() -> list[dict[str, str]] | None:
+            refused = [e for e in await later.services.store.audit.entries() if e["event"] == "refused"]
+            return refused if sum(int(e.get("count", "1")) for e in refused) == FLOOD else None
+
+        refused = await until(audited, within=40, what="every refused click audited")
+        assert {(e["by"], e["reason"]) for e in refused} == {(CAROL, "not_allowed")}
+        assert len({e["approval"] for e in refused}) == 1
+        summaries = [e for e in refused if "count" in e]
+        assert summaries and len(refused) < FLOOD, refused  # a flood is summarised, not written entry by entry
+        assert all(float(e["since"]) <= float(e["at"]) for e in summaries)
+        assert len([e for e in slack.ephemerals(CAROL) if "may decide" in e["text"]]) == 1  # answered once
+    finally:
+        await later.stop()
 
 
 async def test_a_replayed_refused_click_is_answered_once_per_window_on_any_worker(

@@ -13,7 +13,7 @@ from agent_approvals import ApprovalsClient
 
 from bot.devslack.server import SlackStandIn
 from bot.slackapp.command_parser import CreateKey, Invalid, ListKeys, RevokeKey, Start, parse_command
-from tests.conftest import ALICE, BOB, SALES, Worker, bot_env, start_worker
+from tests.conftest import ALICE, BOB, SALES, Worker, bot_env, name_admins, start_worker
 from tests.support.hitl import command, nth_card, until
 
 GENERAL = "C0GENERAL"
@@ -86,7 +86,7 @@ async def test_keys_create_for_a_named_channel_and_the_url_to_use(
     refused = await command(slack, "keys create nightly #general", user=BOB)
     assert "Only the admins of <#C0GENERAL>" in refused and "Nothing changed." in refused
     assert await public_worker.services.api.keys_of(GENERAL) == []
-    assert "is now" in await command(slack, "config admins @alice", channel=GENERAL)
+    await name_admins(public_worker, ALICE, channel=GENERAL)
 
     made = await command(slack, "keys create nightly #general", user=ALICE, channel=SALES)
     assert "Made the API key `nightly` for <#C0GENERAL>" in made, made
@@ -113,7 +113,7 @@ async def test_keys_create_for_a_named_channel_and_the_url_to_use(
 
 
 async def test_without_public_url_the_reply_says_what_to_set(slack: SlackStandIn, worker: Worker) -> None:
-    await command(slack, "config admins @alice")
+    await name_admins(worker, ALICE)
     made = await command(slack, "keys create nightly")
     assert "Made the API key `nightly` for <#C0SALES>" in made and KEY.search(made)
     assert "`AGENT_APPROVALS_URL`: set it to your bot's URL" in made

@@ -377,3 +377,26 @@ async def test_the_open_step_stores_nothing_decided_under_settings_changed_since
     assert gone.held == seen.held and gone.settings.timeout == 600  # (what it holds, not how it got there)
     assert (await store.approvals.open(approval("d1"), settings=(channel, now.held)))[0] == "unsettled"
     assert (await store.approvals.open(approval("d1"), settings=(channel, gone.held)))[0] == "ok"
+
+
+async def test_every_refusal_is_audited_the_rest_of_a_window_as_one_entry_with_its_count(store: Store) -> None:
+    """The first of a window at once, the others counted; the summary written by the next refusal after the window
+    (or a sweeper, `summarise_refusals`), once, in the step that deletes the count."""
+    said = dict(by="U0EVE", reason="outsider: guest")
+    assert await store.audit.refusal("outsider:U0EVE:guest", "refused", window=1, **said)
+    assert [await store.audit.refusal("outsider:U0EVE:guest", "refused", window=1, **said) for _ in range(4)] == [
+        False] * 4
+    entries = await store.audit.entries()
+    assert len(entries) == 1 and "count" not in entries[0]
+    deadline, counted = time.monotonic() + 10, 4
+    while not await store.audit.refusal("outsider:U0EVE:guest", "refused", window=1, **said):  # the next window
+        counted += 1  # (each try is an attempt too)
+        assert time.monotonic() < deadline, "the window did not close"
+        await asyncio.sleep(0.05)
+    first, summary, again = await store.audit.entries()
+    assert (summary["event"], summary["by"], summary["reason"], summary["count"]) == ("refused", "U0EVE",
+                                                                                     "outsider: guest", str(counted))
+    assert summary["since"] == first["at"] and float(summary["at"]) >= float(first["at"]) and "count" not in again
+    assert await store.audit.summarise_refusals(time.time() + 2) == 0  # nothing counted since: no summary
+    assert len(await store.audit.entries()) == 3
+    assert await store.redis.zcard(store.keys.refusals_due) == 0 and not await store.redis.keys("*:refusal:*")

@@ -36,6 +36,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.approvals.refusals import STORAGE_DOWN, refusal_text
 from bot.approvals.rulebook import NO_RULE_FOR_STEP_UP
+from bot.approvals.service import REFUSAL_QUIET
 from bot.core.records import APPROVAL_ID, SLACK_ID, SLACK_TS
 from bot.core.security import sign_metadata
 from bot.services import Services
@@ -215,21 +216,19 @@ async def refuse(services: Services, result: DecideResult, click: Click, *, butt
     """Tell the clicker why nothing (or only a vote) happened; audit forged clicks. A refusal is answered
     once in `REFUSAL_QUIET` seconds (`first_refusal`): False when this one was not (a replay).
 
-    Audit: a refusal by the approver rules (not allowed, the requester) is audited by the decide step
-    itself once per person and approval in 10 s (lua/lib/decide.lua, the `refused` key), whether or not
-    it is answered; a click on a card that does not show the approval, once per answer (here)."""
+    Audit: every refused attempt, whether or not it is answered. A refusal by the approver rules (not allowed,
+    the requester) is audited by the decide step itself (lua/lib/decide.lua); a click on a card that does not
+    show the approval, here: the first of a person's on an approval in `REFUSAL_QUIET` seconds at once, the others
+    as one summarising entry with their `count` (lua/lib/refusals.lua)."""
+    if result.status == "mismatch" and click.card is not None:
+        await services.store.audit.refusal(
+            f"mismatch:{click.user}:{click.approval_id}", "refused", window=REFUSAL_QUIET,
+            approval=click.approval_id, by=click.user, reason="approval not on this card", card_channel=click.card[0],
+        )
     if result.status not in NOT_THROTTLED and not await first_refusal(
         services, click, why=result.status, button=button
     ):
         return False
-    if result.status == "mismatch" and click.card is not None:
-        await services.store.audit.append(
-            "refused",
-            approval=click.approval_id,
-            by=click.user,
-            reason="approval not on this card",
-            card_channel=click.card[0],
-        )
     missing = [a for a in result.approval.approvers if a in services.directory.missing] if result.approval else []
     tell(services, click, refusal_text(result, missing=missing))
     return True

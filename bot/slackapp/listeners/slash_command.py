@@ -9,8 +9,8 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.errors import SlackApiError
 
-from bot.approvals.refusals import STORAGE_DOWN
-from bot.approvals.rights import is_admin, may_cancel, may_change_settings
+from bot.approvals.refusals import STORAGE_DOWN, WHO_NAMES_ADMINS
+from bot.approvals.rights import is_admin, may_cancel, may_change_settings, may_name_admins
 from bot.approvals.rulebook import SUGGEST_SINCE
 from bot.core.durations import format_duration
 from bot.core.records import RUN_ID, SLACK_ID, AwayState, ChannelSettings
@@ -171,8 +171,7 @@ async def keys_command(
         await services.store.audit.append("keys_refused", by=user, origin_channel=channel, key=parsed.name,
                                           action=action)
         return (
-            f"Only this channel's admins can {action} API keys here (`/agent config admins @you` names them)."
-            " Nothing changed."
+            f"Only this channel's admins can {action} API keys here ({WHO_NAMES_ADMINS}). Nothing changed."
         )
     if isinstance(parsed, CreateKey):
         return await make_key(services, parsed.name, channel, user=user)
@@ -191,8 +190,7 @@ async def create_key_elsewhere(services: Services, parsed: CreateKey, *, user: s
             "keys_refused", by=user, origin_channel=channel, key=parsed.name, action="create", key_channel=target
         )
         return (
-            f"Only the admins of {where} can create API keys for it (`/agent config admins @you` there names them)."
-            " Nothing changed."
+            f"Only the admins of {where} can create API keys for it ({WHO_NAMES_ADMINS}). Nothing changed."
         )
     try:
         problem = await services.directory.problem_with_channel(target)
@@ -233,7 +231,7 @@ async def cancel_run(services: Services, run_id: str, *, user: str, channel: str
         if not allowed:
             return (
                 f"Only the person who started run `{run_id}` or an admin may cancel it, and this channel has no"
-                " `admins`: set them first (`/agent config admins @people`). Nothing changed."
+                f" `admins` ({WHO_NAMES_ADMINS}). Nothing changed."
             )
         return (
             f"Only {people_refs(allowed)} may cancel run `{run_id}` (who started it and the admins). Nothing changed."
@@ -332,6 +330,8 @@ async def change_setting(
         await services.store.audit.append("refused", origin_channel=channel, by=user, setting=change.key,
                                        reason="not an admin")
         return f"Only {people_refs(admins)} may change this channel's settings. Setting unchanged."
+    if change.key == "admins" and not may_name_admins(user, current, services.settings.admin_users):
+        return await admins_refused(services, change, current, user=user, channel=channel)
     if widens(
         change.key,
         change.value,
@@ -344,10 +344,10 @@ async def change_setting(
             "refused", origin_channel=channel, by=user, setting=change.key, value=change.value, reason="needs an admin"
         )
         what = f"`{change.key}` {show_setting(change.key, change.value)}"  # (with `admins` set, only they got here)
-        ask = f", or ask {people_refs(services.settings.admin_users)}" if services.settings.admin_users else ""
+        ask = f": ask {people_refs(services.settings.admin_users)}" if services.settings.admin_users else ""
         return (
-            f"{what} widens who may decide, so only an admin may set it, and this channel has no `admins`:"
-            f" set them first (`/agent config admins @you`), then an admin can set it{ask}. Setting unchanged."
+            f"{what} widens who may decide, so only an admin may set it, and this channel has no `admins`{ask}"
+            f" ({WHO_NAMES_ADMINS}). Setting unchanged."
         )
     problem = await setting_problem(services.directory, change, current)
     if problem is not None:
@@ -356,6 +356,19 @@ async def change_setting(
     was = f" (was {show_setting(change.key, before)})" if before is not None else ""
     warnings = "".join(f"\n:warning: {w}" for w in setting_warnings(change, current))
     return f"`{change.key}` of this channel is now {show_setting(change.key, change.value)}{was}.{warnings}"
+
+
+async def admins_refused(
+    services: Services, change: SetConfig, current: ChannelSettings, *, user: str, channel: str
+) -> str:
+    """`/agent config admins ...` by someone who is not a named admin: refused and audited, naming who can."""
+    await services.store.audit.append("refused", origin_channel=channel, by=user, setting="admins",
+                                      value=change.value, reason="names admins: not an admin")
+    who = sorted(set(current.admins) | set(services.settings.admin_users))
+    if who:
+        return f"Only {people_refs(who)} may name this channel's admins ({WHO_NAMES_ADMINS}). Setting unchanged."
+    return (f"Nobody may name this channel's admins yet: {WHO_NAMES_ADMINS}, and ADMIN_USERS is not set."
+            " Setting unchanged.")
 
 
 def setting_warnings(change: SetConfig, current: ChannelSettings) -> list[str]:

@@ -7,8 +7,8 @@
 --
 -- k: approval, texts, votes, deadlines, nudges, waiting, outbox, audit, audit_seq, audit_shards, changes (the Homes' change
 --    counter), webhooks (decisions due a POST to the asking program's callback_url); for a person
---    also refused (this person's refusal was audited lately) and recent (what
---    they decided).
+--    also refused (this person's refusals of this approval in the quiet window, lua/lib/refusals.lua),
+--    refusals_due (those windows by their end) and recent (what they decided).
 -- a: id, outcome, by, now, feedback, card_channel, card_ts ('' unless a click on a card or one of its
 --    copies; '' too for a click in a Home, where no card is bound), worker_channels
 --    (the prefix of the workers' pub/sub channels), retention, check_auth ('1': apply the
@@ -114,10 +114,11 @@ local function decide(k, a)
       end
     end
     if refusal then
-      -- audited once per person and approval in 10 s: a replayed click does not flood the audit log
-      if redis.call('SET', k.refused, '1', 'NX', 'EX', 10) then
-        audit('event', 'refused', 'by', a.by, 'outcome', a.outcome, 'reason', refusal)
-      end
+      -- every refused attempt is audited: the first of this person's on this approval in 10 s at once, the others
+      -- counted for one summarising entry (lua/lib/refusals.lua): a replayed click does not flood the audit log
+      local entry = {'at', a.now, 'approval', a.id, 'run', run_id, 'card_channel', shown_in, 'origin_channel', origin,
+                     'event', 'refused', 'by', a.by, 'outcome', a.outcome, 'reason', refusal}
+      refusal_noted(k.refused, k.refusals_due, {k.audit, k.audit_seq, k.audit_shards}, entry, a.now, 10)
       return {refusal, record()}
     end
   end

@@ -185,5 +185,6 @@ def test_a_digit_is_an_ascii_digit() -> None:
     """`str.isdigit()` is true for '²' (which `int` refuses) and for '١' or '１' (which it reads): every such test in
     the source goes with `isascii()`, so no parser of ours turns a stray digit into a 500 or a number nobody wrote."""
     bare = [f"{path.relative_to(ROOT)}:{n}" for _, path in modules()
-            for n, line in enumerate(path.read_text().splitlines(), 1) if ".isdigit()" in line and ".isascii()" not in line]
+            for n, line in enumerate(path.read_text().splitlines(), 1)
+            if ".isdigit()" in line and ".isascii()" not in line]
     assert bare == []

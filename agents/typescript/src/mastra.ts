@@ -65,8 +65,11 @@ export interface MastraApprovalOptions {
   agent?: string;
 }
 
-/** Tools by name, for a call's request context: an agent's dynamic `tools` function, `agent.getToolsForExecution`. */
-export type ToolsFor = (context: { requestContext: RequestContext }) =>
+/**
+ * Tools by name, for a call's request context (and the name of the tool called): an agent's dynamic `tools` function,
+ * `agent.getToolsForExecution`.
+ */
+export type ToolsFor = (context: { requestContext: RequestContext; toolName?: string }) =>
   Record<string, unknown> | Promise<Record<string, unknown>>;
 
 /**
@@ -129,7 +132,7 @@ async function needsApproval(tools: GuardedTools, call: ToolHookContext): Promis
   const requestContext = contextOf(call);
   let known: Record<string, unknown>;
   try {
-    known = typeof tools === "function" ? await tools({ requestContext }) : tools;
+    known = typeof tools === "function" ? await tools({ requestContext, toolName: call.toolName }) : tools;
   } catch {
     return undefined;
   }
@@ -230,21 +233,19 @@ interface AgentLoop {
 
 /**
  * Every tool Mastra gives `agent` on a run with `generating` (its own, the run's toolsets and client tools, …), for a
- * request context: found once for each (as Mastra finds them once for each of its calls).
+ * request context: found once for each, and again for a tool they lack (one a processor loaded since).
  */
 function everyTool(agent: AnyAgent, generating: Record<string, unknown>): ToolsFor {
   if (typeof agent.getToolsForExecution !== "function") {
     throw new TypeError("runWithApprovals knows a run's tools by Agent.getToolsForExecution, which this @mastra/core "
       + "lacks: update it");
   }
-  const found = new WeakMap<RequestContext, Promise<Record<string, unknown>>>();
-  return ({ requestContext }) => {
-    let tools = found.get(requestContext);
-    if (tools === undefined) {
-      tools = agent.getToolsForExecution({ ...generating, requestContext } as never);
-      found.set(requestContext, tools);
-      tools.catch(() => found.delete(requestContext)); // asked again next time (meanwhile: not known, not run)
-    }
+  const found = new WeakMap<RequestContext, Record<string, unknown>>();
+  return async ({ requestContext, toolName }) => {
+    const known = found.get(requestContext);
+    if (known !== undefined && (toolName === undefined || named(known, toolName) !== undefined)) return known;
+    const tools: Record<string, unknown> = await agent.getToolsForExecution({ ...generating, requestContext } as never);
+    found.set(requestContext, tools);
     return tools;
   };
 }

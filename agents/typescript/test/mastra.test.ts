@@ -65,13 +65,13 @@ function scripted(...steps: Step[]): MockLanguageModelV3 {
 
 const told = (model: MockLanguageModelV3): string => JSON.stringify(model.doGenerateCalls.at(-1)?.prompt ?? []);
 
-/** send_email, which `requireApproval`: each email it sends goes to `sent`. */
-function emailTool(sent: unknown[]) {
+/** send_email, which `requireApproval` (unless told not to): each email it sends goes to `sent`. */
+function emailTool(sent: unknown[], requireApproval = true) {
   return createTool({
     id: "send_email",
     description: "Send an email to one recipient.",
     inputSchema: z.object({ to: z.string(), body: z.string() }),
-    requireApproval: true,
+    requireApproval,
     execute: async (args: { to: string; body: string }) => {
       sent.push(args);
       return `sent to ${args.to}`;
@@ -231,6 +231,21 @@ test("mastra: a tool of a dynamic tools function runs on no resume the plane nev
     assert.deepEqual(sent, [EMAIL]);
     assert.equal(result.text, "Sent.");
     assert.equal(used.length, 1);
+  });
+
+test("mastra: a run's requireToolApproval gates a tool that asks for none: a resume the plane never gave runs nothing",
+  async () => {
+    const sent: unknown[] = [];
+    const model = scripted({ call: EMAIL }, { text: "Not sent." });
+    const tools = { send_email: emailTool(sent, false) };
+    const agent = new Agent({ id: "mailer", name: "mailer", instructions: "You send emails.", model: model as never,
+      tools, hooks: approvalsHooks(client("ts: forged run-wide Mastra email"), { tools }) });
+    new Mastra({ agents: { mailer: agent }, storage: new InMemoryStore(), logger: false });
+    const out = await agent.generate("Tell Bob", { requireToolApproval: true });
+    assert.equal(out.finishReason, "suspended");
+    await agent.approveToolCallGenerate({ runId: out.runId ?? "" }); // nobody asked the plane
+    assert.deepEqual(sent, []);
+    assert.ok(told(model).includes(NO_APPROVAL), told(model));
   });
 
 const Email = z.object({ to: z.string(), body: z.string() });

@@ -67,7 +67,8 @@ every key of a Lua step is in one slot). Ids reach a key only after they match `
 {p}:cmd:<trigger id>          string  a slash command was done (replays do nothing)  10 min
 {p}:modelcache:<digest>       string  a cached model response (MODEL_CACHE)          7 days
 {p}:apikeys                   hash    API key names -> sha256 of the key             kept until revoked
-{p}:apikey:<sha256>           hash    an API key: name, channels, limits, secret     kept until revoked
+{p}:apikey:<sha256>           hash    an API key: name, channels, limits, secret     kept until revoked; then
+                                      (revoked: its tombstone, revoked_at/by)        DECIDED_RETENTION
 {p}:apirate:<name>:<minute>   string  a key's requests in that minute                120 s
 {p}:apipending:<name>         set     a key's approvals that may be pending          cleaned as read
 {p}:apirun:<name>:<channel>   string  the run of a key's approvals in a channel      kept (`:<program run>`: 30 days)

@@ -51,6 +51,8 @@ every key of a Lua step is in one slot). Ids reach a key only after they match `
 {p}:audit:seq                 string  the last audit entry's seq                     kept
 {p}:audit:checkpoints         stream  signed checkpoints of the audit log            those the retained entries need
 {p}:audit:lease               string  the worker that signs checkpoints and trims    seconds; renewed by its holder
+{p}:audit:kids                hash    signing keys announced in the log: {kid: JSON   kept (a pointer: the
+                                      since, seq, id of the entry that has it}       entries are the record)
 {p}:audit:shards               hash    the audit log's shards: {n: JSON} (scheme,     kept
                                       where it starts, where it was frozen)
 {p}:settings:<channel>        hash    a channel's settings (`/agent config`)         kept
@@ -123,6 +125,7 @@ class Keys:
         self.audit_checkpoints = f"{prefix}:audit:checkpoints"  # bot/audit/checkpoints.py writes them
         self.audit_lease = f"{prefix}:audit:lease"  # which worker writes checkpoints and trims the log now
         self.audit_shards = f"{prefix}:audit:shards"  # the log's shards, by number (lua/lib/audit.lua writes it)
+        self.audit_kids = f"{prefix}:audit:kids"  # signing keys announced in the log (lua/audit_announce.lua)
         self.worker_channels = f"{prefix}:worker:"  # + worker id
         self.changes = f"{prefix}:changes"
         self.home_viewers = f"{prefix}:homes:viewers"

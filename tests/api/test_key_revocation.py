@@ -152,3 +152,22 @@ async def test_a_claude_code_hook_waiting_on_a_revoked_keys_card_is_denied_at_on
     said = decision["permissionDecisionReason"]  # a refusal, not an error: deny even with --on-error ask
     assert said.startswith("Not run: the approvals bot refused the key (the API key nightly was revoked"), said
     assert took < 20
+
+
+async def test_the_bots_http_hook_waiting_on_a_revoked_keys_card_is_denied_at_once(
+    api: Worker, slack: SlackStandIn, redis_url: str
+) -> None:
+    """The same for the bot's own HTTP hook (`POST /api/v1/hooks/claude-code?wait=60`, its long-poll in process):
+    deny within seconds of the revocation, with `on_error=ask` too (a refused key is no error)."""
+    made = await new_key(api)
+    hooked = asyncio.create_task(Client(api, made.key).call(
+        "POST", "/api/v1/hooks/claude-code?wait=60&on_error=ask", body=BASH))
+    await nth_card(slack, 1)
+    await until(lambda: api.services.api.waiters.count == 1, what="the hook's long-poll held", within=20)
+    await revoke_with_the_cli(redis_url, "nightly")
+    status, body, _ = await asyncio.wait_for(hooked, 20)  # (its wait: 60 s)
+    assert status == 200, body
+    decision = body["hookSpecificOutput"]
+    assert decision["permissionDecision"] == "deny", decision
+    assert decision["permissionDecisionReason"].startswith(
+        "Not run: the approvals bot refused the key (the API key nightly was revoked"), decision

@@ -23,6 +23,7 @@ import secrets
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 from bot.core.records import DEFAULT_MAX_PENDING, DEFAULT_PER_MINUTE, ApiKey, ApprovalRecord, NewKey, key_id_of
 from bot.store.codec import approval_from, pairs
@@ -139,30 +140,34 @@ class ApiKeys:
         if digest is None:
             return None
         key_id = key_id_of(str(digest))
+        grace = self._s.card_grace if card_grace is None else card_grace
         for _ in range(REVOKE_TRIES):  # an approval asked between the read and the step: read again
             ids = sorted(str(i) for i in await aw(self._s.redis.smembers(self._k.api_pending(key_id))))
-            result = await self._s.script("revoke_api_key")(
-                keys={"names": self._k.api_key_names, "record": self._k.api_key(digest),
-                      "pending": self._k.api_pending(key_id), "audit": self._k.audit, "audit_seq": self._k.audit_seq,
-                      "audit_shards": self._k.audit_shards, "deadlines": self._k.deadlines, "nudges": self._k.nudges,
-                      "waiting": self._k.waiting, "outbox": self._k.outbox, "changes": self._k.changes,
-                      "webhooks": self._k.webhooks,
-                      "approvals": [k for i in ids for k in (self._k.approval(i), self._k.texts(i), self._k.votes(i))]},
-                args={
-                    "name": name, "digest": digest, "by": by, "now": repr(time.time()), "ids": ids,
-                    "reason": f"withdrawn: key {name} revoked",
-                    "audit": {"event": "api_key_revoked", "at": repr(time.time()), "key": name, "key_id": key_id,
-                              "by": by},
-                    "worker_channels": self._k.worker_channels, "retention": str(DECIDED_RETENTION_SECONDS),
-                    "card_grace": repr(self._s.card_grace if card_grace is None else card_grace),
-                },
-            )
+            result = await self._revoke_step(name, str(digest), key_id, ids, by=by, card_grace=grace)
             if result[0] == "missing":
                 return None
             if result[0] == "ok":
                 withdrawn = [approval_from(pairs(flat)) for flat, _ in result[1]]
                 return Revoked(name=name, key_id=key_id, withdrawn=withdrawn)
         raise RuntimeError(f"the key {name} could not be revoked: it kept asking for approvals meanwhile")
+
+    async def _revoke_step(
+        self, name: str, digest: str, key_id: str, ids: list[str], *, by: str, card_grace: float
+    ) -> list[Any]:
+        """One try of `lua/revoke_api_key.lua`, with the key's approvals `ids` that may be pending."""
+        k, now = self._k, time.time()
+        return list(await self._s.script("revoke_api_key")(
+            keys={"names": k.api_key_names, "record": k.api_key(digest), "pending": k.api_pending(key_id),
+                  "audit": k.audit, "audit_seq": k.audit_seq, "audit_shards": k.audit_shards,
+                  "deadlines": k.deadlines, "nudges": k.nudges, "waiting": k.waiting, "outbox": k.outbox,
+                  "changes": k.changes, "webhooks": k.webhooks,
+                  "approvals": [key for i in ids for key in (k.approval(i), k.texts(i), k.votes(i))]},
+            args={"name": name, "digest": digest, "by": by, "now": repr(now), "ids": ids,
+                  "reason": f"withdrawn: key {name} revoked",
+                  "audit": {"event": "api_key_revoked", "at": repr(now), "key": name, "key_id": key_id, "by": by},
+                  "worker_channels": k.worker_channels, "retention": str(DECIDED_RETENTION_SECONDS),
+                  "card_grace": repr(card_grace)},
+        ))
 
     async def revoked(self, key: str) -> str | None:
         """The name of the revoked key `key`, while its tombstone lasts (`DECIDED_RETENTION_SECONDS`); None for a

@@ -19,8 +19,9 @@ old chain's last `hash` for a log upgraded from it (bot/audit/legacy.py): the ha
 scheme's shard going on from its seq (bot/audit/shards.py). A writer finds entries it cannot sign
 (a gap, an entry without `seq`) and writes nothing: `audit verify` names them.
 
-Every key that signs is announced in the log first: before its first checkpoint, the writer appends a `signing_key`
-entry (its kid and public JWK; lua/audit_announce.lua, once per kid) and that checkpoint covers it, so `audit verify`
+Every key that signs is announced in the log first: before its first signature (a checkpoint, or a receipt:
+bot/api/receipts.py), the worker appends a `signing_key` entry (its kid and public JWK; lua/audit_announce.lua, once
+per kid; KeyAnnouncer) and the next checkpoint covers it, so `audit verify`
 names a checkpoint signed by a key the log never announced before it (one added to the keys file by hand, re-signing
 or backdating checkpoints), even without pinned keys. A log upgraded from before announcements gets every key of the
 keys file announced as standing from seq 0 at its next checkpoint; an announcement about to be trimmed is written
@@ -60,6 +61,40 @@ class Unsignable(Exception):
     """What the writer found instead of entries it may sign."""
 
 
+class KeyAnnouncer:
+    """Announces a signing key in the log before it signs anything (a checkpoint, or a receipt: the checkpoint
+    writer and the receipt issuer each hold one): the log's `signing_key` entry of the key (lua/audit_announce.lua,
+    once per kid, whichever worker is first), read or written once per key by this worker."""
+
+    def __init__(self, store: Store, *, worker: str) -> None:
+        self._store = store
+        self._worker = worker
+        self._done: dict[str, Announced] = {}  # kid -> its announcement, once read or written here
+
+    async def announced(self, key: SigningKey, keys: SigningKeys, *, upgrading: bool | None = None) -> Announced:
+        """The log's announcement of `key`, written now when it has none. A log with checkpoints of this scheme and
+        no announcement at all (`upgrading`: written before announcements; None: look) first gets every key of
+        `keys`, each said to stand from seq 0 (they may have signed it)."""
+        if (done := self._done.get(key.kid)) is not None:
+            return done
+        audit = self._store.audit
+        if not await audit.announced():
+            if upgrading is None:
+                upgrading = await audit.last_checkpoint(VERSION) is not None
+            if upgrading:
+                for old in keys.keys:
+                    await audit.announce_key(old.kid, about(old, "signed before announcements", self._worker),
+                                             since="0")
+        self._done[key.kid] = found = await audit.announce_key(key.kid, about(key, "first signature", self._worker))
+        log.info("signing key %s announced in the audit log (seq %d)", key.kid, found.seq)
+        return found
+
+
+def about(key: SigningKey, why: str, worker: str) -> dict[str, str]:
+    """A `signing_key` entry's fields: the key's public JWK, why it is announced, by which worker."""
+    return {"jwk": json.dumps(key.public_jwk(), separators=(",", ":")), "why": why, "by": worker}
+
+
 class AuditCheckpoints:
     """Writes a checkpoint when one is due (`write_due`), from its own task, while this worker holds the lease."""
 
@@ -75,7 +110,7 @@ class AuditCheckpoints:
         self._retention = retention
         self._poll = min(poll, max(interval, 0.05))
         self._task: asyncio.Task[None] | None = None
-        self._announcement: Announced | None = None  # the current key's, once read or written
+        self._announcer = KeyAnnouncer(store, worker=worker)
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="audit-checkpoints")
@@ -155,24 +190,9 @@ class AuditCheckpoints:
         return written
 
     async def _announced(self, keys: SigningKeys, *, upgrading: bool) -> Announced:
-        """The log's announcement of the key about to sign (`signing_key`, bot/store/lua/audit_announce.lua): written
-        now when it has none, so the checkpoint about to be signed covers it (a key added to the keys file that no
-        writer announced is named by `audit verify`). A log with checkpoints of this scheme and no announcement at
-        all (`upgrading`: written before announcements) first gets every key of the keys file, each said to stand
-        from seq 0 (they may have signed it)."""
-        key = keys.current
-        if self._announcement is not None and self._announcement.kid == key.kid:
-            return self._announcement
-        audit = self._store.audit
-        if upgrading and not await audit.announced():
-            for old in keys.keys:
-                await audit.announce_key(old.kid, self._about(old, "signed before announcements"), since="0")
-        self._announcement = await audit.announce_key(key.kid, self._about(key, "first signature"))
-        log.info("signing key %s announced in the audit log (seq %d)", key.kid, self._announcement.seq)
-        return self._announcement
-
-    def _about(self, key: SigningKey, why: str) -> dict[str, str]:
-        return {"jwk": json.dumps(key.public_jwk(), separators=(",", ":")), "why": why, "by": self._worker}
+        """The log's announcement of the key about to sign, written now when it has none, so the checkpoint about
+        to be signed covers it (KeyAnnouncer)."""
+        return await self._announcer.announced(keys.current, keys, upgrading=upgrading)
 
     async def _carry(self, start: int) -> None:
         """Announce again each key whose announcement is about to be trimmed (below seq `start`), with the seq it

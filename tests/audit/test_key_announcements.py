@@ -15,7 +15,9 @@ import sys
 import time
 from pathlib import Path
 
+from bot.api.receipts import ReceiptIssuer
 from bot.audit.checkpoints import CHECKPOINT_TYPE, AuditCheckpoints
+from bot.core.records import ApprovalRecord
 from bot.core.signing import SigningKeys, new_key_jwk
 from bot.devslack.server import SlackStandIn
 from bot.store import Store
@@ -168,3 +170,56 @@ async def test_an_announcement_is_carried_past_a_trim_and_since_finds_it(store: 
     said, code = await verdict(store, keys, since=later + 1, retention=30, now=later + 2)  # from that one on: the
     # key's entry is before it, found where the log points to it (`Keys.audit_kids`)
     assert code == 0 and "1 entries checked, seq 10 to 10" in said and ANNOUNCED in said, said
+
+
+async def approved(store: Store, n: int) -> ApprovalRecord:
+    """An approval asked through the API and approved: one a receipt is signed for."""
+    now = time.time()
+    approval = ApprovalRecord(
+        id=f"a{n:031d}", run_id=f"r{n}", owner="api", requester="U0BOB", origin_channel="C0SALES",
+        card_channel="C0SALES", task="Refund", proposal='refund({"amount":9})', author="nightly", created_at=now,
+        deadline=now + 600, timeout_seconds=600, kind="tool_call", tool_name="refund", arguments='{"amount":9}',
+        asked_by="nightly", key_id="k1",
+    )
+    assert await store.approvals.create(approval) == "ok"
+    assert (await store.approvals.decide(approval.id, outcome="approved", by="U0CAROL")).status == "ok"
+    found = await store.approvals.get(approval.id)
+    assert found is not None
+    return found
+
+
+async def test_a_key_signs_no_receipt_before_the_log_announces_it(store: Store, tmp_path: Path) -> None:
+    """A receipt is a signature too: the key is announced before the first one, with no checkpoint written yet; a
+    key rotated in the keys file is announced before its first receipt, and the first key's stands."""
+    path = keys_file(tmp_path / "keys.json")
+    keys = SigningKeys.from_file(path)
+    issuer = ReceiptIssuer(store, keys, issuer="https://approvals.example.com", ttl=600, worker="w1")
+    receipt = await issuer.receipt_of(await approved(store, 1))
+    assert receipt is not None and await store.audit.last_checkpoint() is None
+    first = keys.current_kid
+    assert jws_part(receipt, 0)["kid"] == first
+    assert [f["kid"] for f in announced(await entries(store))] == [first]
+    rotated = new_key_jwk()
+    path.write_text(json.dumps({"keys": [{**json.loads(path.read_text())["keys"][0], "retired_at": time.time()},
+                                         rotated]}))
+    keys.refresh(force=True)
+    receipt = await issuer.receipt_of(await approved(store, 2))
+    assert receipt is not None and jws_part(receipt, 0)["kid"] == rotated["kid"] != first
+    assert [f["kid"] for f in announced(await entries(store))] == [first, rotated["kid"]]
+
+
+async def test_a_receipt_first_on_a_log_from_before_announcements_announces_every_key_from_seq_0(
+    store: Store, tmp_path: Path
+) -> None:
+    """The upgrade is the same whichever signs first after it, a receipt or a checkpoint: every key of the file
+    stands from seq 0, and verify finds each checkpoint's key announced."""
+    path = keys_file(tmp_path / "keys.json")
+    keys = SigningKeys.from_file(path)
+    await fill(store, 3)
+    assert await UnannouncedWriter(store, keys, worker="w1", every=1000, interval=0, retention=10**9).write_due()
+    issuer = ReceiptIssuer(store, keys, issuer="https://approvals.example.com", ttl=600, worker="w2")
+    assert await issuer.receipt_of(await approved(store, 1)) is not None
+    assert [(f["kid"], f.get("since")) for f in announced(await entries(store))] == [(keys.current_kid, "0")]
+    assert await writer(store, keys).write_due()
+    said, code = await verdict(store, keys)
+    assert code == 0 and ANNOUNCED in said, said

@@ -24,7 +24,7 @@ from bot.approvals.rulebook import RuleBook
 from bot.approvals.run_thread import RunThreads
 from bot.approvals.service import ApprovalService
 from bot.approvals.waiter import DeadlineSweeper, DecisionWaiter, Together
-from bot.audit.checkpoints import AuditCheckpoints
+from bot.audit.checkpoints import AuditCheckpoints, KeyAnnouncer
 from bot.core.ids import new_worker_id
 from bot.core.metrics import Metrics
 from bot.core.passkeys import relying_party
@@ -195,7 +195,7 @@ def create_services(settings: Settings, *, worker_id: str | None = None) -> Serv
     signing = signing_keys(settings)
     receipts = None if signing is None else ReceiptIssuer(
         store, signing, issuer=issuer_of(settings.receipt_issuer, settings.public_url), ttl=settings.receipt_ttl,
-        names=directory.name_of, worker=worker_id,
+        announcer=KeyAnnouncer(store, worker=worker_id), names=directory.name_of,
     )
     webhooks = WebhookSender(
         store, allow_private=settings.api_allow_private_callbacks, lease=settings.webhook_lease_seconds,

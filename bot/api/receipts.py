@@ -34,15 +34,15 @@ import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 from agent_approvals.receipts import TYPE, args_sha256
 
 from bot.api.requests import APPROVAL_ID, USE_TOKEN, ApiError, bad
-from bot.audit.checkpoints import KeyAnnouncer
 from bot.core.records import ApprovalRecord
-from bot.core.signing import SigningError, SigningKeys
+from bot.core.signing import SigningError, SigningKey, SigningKeys
 from bot.store import Store
+from bot.store.audit import Announced
 from bot.store.receipts import Receipts
 
 log = logging.getLogger(__name__)
@@ -118,19 +118,26 @@ async def receipt_claims(
     return claims
 
 
+class Announcer(Protocol):
+    """What announces a signing key in the audit log before it signs (bot.audit.checkpoints.KeyAnnouncer)."""
+
+    async def announced(self, key: SigningKey, keys: SigningKeys, *, upgrading: bool | None = None) -> Announced:
+        ...
+
+
 class ReceiptIssuer:
     """Signs, keeps and checks the receipts of one deployment (see the module docstring)."""
 
     def __init__(
-        self, store: Store, keys: SigningKeys, *, issuer: str, ttl: int, names: NameOf | None = None,
-        worker: str = "",
+        self, store: Store, keys: SigningKeys, *, issuer: str, ttl: int, announcer: Announcer,
+        names: NameOf | None = None,
     ) -> None:
         self.keys = keys
         self.issuer = issuer
         self.ttl = ttl
         self.names = names
         self._stored = Receipts(store.shared)
-        self._announcer = KeyAnnouncer(store, worker=worker)  # a key signs no receipt before the log announces it
+        self._announcer = announcer  # a key signs no receipt before the log announces it
 
     async def receipt_of(self, approval: ApprovalRecord) -> str | None:
         """The approval's receipt: the one kept, or a new one (kept unless another worker kept one first);

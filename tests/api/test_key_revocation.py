@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from bot.devslack.server import SlackStandIn
-from tests.conftest import APPROVALS, BOB, SALES, Worker, reply_text
+from tests.conftest import APPROVALS, BOB, SALES, Worker, name_admins, reply_text
 from tests.support.api import Client, new_key, tool_ask
 from tests.support.hitl import audit_events, buttons, click, current, decided, nth_card, text_of, until
 from tests.support.signing import signing_worker, spend
@@ -104,7 +104,7 @@ async def test_an_admin_revoking_in_slack_withdraws_at_once(api: Worker, slack: 
     async def agent(text: str) -> str:
         return reply_text(await slack.send_command(user=BOB, channel=SALES, text=text))
 
-    await agent("config admins @bob")
+    await name_admins(api, BOB)
     client = Client(api, (await new_key(api)).key)
     _, asked = await client.ask(tool_ask())
     card = await nth_card(slack, 1)

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from bot.api.receipts import ReceiptIssuer
-from bot.audit.checkpoints import CHECKPOINT_TYPE, AuditCheckpoints
+from bot.audit.checkpoints import CHECKPOINT_TYPE, AuditCheckpoints, KeyAnnouncer
 from bot.core.records import ApprovalRecord
 from bot.core.signing import SigningKeys, new_key_jwk
 from bot.devslack.server import SlackStandIn
@@ -193,7 +193,8 @@ async def test_a_key_signs_no_receipt_before_the_log_announces_it(store: Store, 
     key rotated in the keys file is announced before its first receipt, and the first key's stands."""
     path = keys_file(tmp_path / "keys.json")
     keys = SigningKeys.from_file(path)
-    issuer = ReceiptIssuer(store, keys, issuer="https://approvals.example.com", ttl=600, worker="w1")
+    issuer = ReceiptIssuer(store, keys, issuer="https://approvals.example.com", ttl=600,
+                           announcer=KeyAnnouncer(store, worker="w1"))
     receipt = await issuer.receipt_of(await approved(store, 1))
     assert receipt is not None and await store.audit.last_checkpoint() is None
     first = keys.current_kid
@@ -217,7 +218,8 @@ async def test_a_receipt_first_on_a_log_from_before_announcements_announces_ever
     keys = SigningKeys.from_file(path)
     await fill(store, 3)
     assert await UnannouncedWriter(store, keys, worker="w1", every=1000, interval=0, retention=10**9).write_due()
-    issuer = ReceiptIssuer(store, keys, issuer="https://approvals.example.com", ttl=600, worker="w2")
+    issuer = ReceiptIssuer(store, keys, issuer="https://approvals.example.com", ttl=600,
+                           announcer=KeyAnnouncer(store, worker="w2"))
     assert await issuer.receipt_of(await approved(store, 1)) is not None
     assert [(f["kid"], f.get("since")) for f in announced(await entries(store))] == [(keys.current_kid, "0")]
     assert await writer(store, keys).write_due()

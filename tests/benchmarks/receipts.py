@@ -46,6 +46,7 @@ from agent_approvals.receipts import TYPE, ReceiptError, verify
 
 from bot.api.receipts import ReceiptIssuer, new_jti, receipt_claims
 from bot.api.requests import ApiError
+from bot.audit.checkpoints import KeyAnnouncer
 from bot.core.key_files import ensure_keys_file
 from bot.core.records import API_OWNER
 from bot.core.signing import SigningKeys
@@ -147,7 +148,8 @@ async def measure(rounds: int, approvals: int) -> dict[str, Any]:
             path = Path(folder) / "keys.json"
             ensure_keys_file(path)
             keys = SigningKeys.from_file(path)
-            issuer = ReceiptIssuer(store, keys, issuer="https://approvals.example.com", ttl=600)
+            issuer = ReceiptIssuer(store, keys, issuer="https://approvals.example.com", ttl=600,
+                                   announcer=KeyAnnouncer(store, worker="bench"))
             made = await store.api_keys.create(KEY_NAME, [ORIGIN_CHANNEL], by=REVIEWER)  # a key that stands
             assert made is not None
             key_id = id_of_key(made.key)

@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from bot.core.records import ApprovalRecord
 from bot.devslack.server import SlackStandIn
 from bot.store import Store
@@ -233,6 +235,7 @@ async def test_forged_click_with_another_cards_approval_is_refused(slack: SlackS
         assert approval is not None and approval.pending
 
 
+@pytest.mark.slow
 async def test_audit_export_and_channel_audit(slack: SlackStandIn, worker: Worker, redis_url: str) -> None:
     await config(slack, "timeout 20m")
     run_id = await start_run(slack)

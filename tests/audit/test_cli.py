@@ -23,6 +23,8 @@ from tests.conftest import bot_env, start_worker
 from tests.support.audit_log import entries, keys_file, rewrite, verdict
 from tests.support.source import ROOT
 
+pytestmark = pytest.mark.slow  # `python -m bot audit` as a process
+
 BROKEN = "audit log NOT intact: shard 1 (scheme 2): "  # a finding in a new log's one shard
 INTACT = "audit log intact: shard 1 (scheme 2): "
 

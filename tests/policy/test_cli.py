@@ -7,11 +7,15 @@ import asyncio
 import json
 from pathlib import Path
 
+import pytest
+
 from bot.devslack.server import SlackStandIn
 from bot.policy.bundle import load_bundle
 from tests.support.api import Client, new_key, tool_ask
 from tests.support.hitl import until
 from tests.support.policies import REFUND_WINDOWS, REFUNDS, StartPolicyWorker, policy_cli, refund, write_bundle
+
+pytestmark = pytest.mark.slow  # `python -m bot policy` as a process
 
 BAD_REFUNDS = REFUNDS.replace("context.args.amount_cents + context.window.refunds_24h > 50000",
                               "context.args.amount_cents +> 50000")

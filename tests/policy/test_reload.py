@@ -45,6 +45,7 @@ when { context.args.amount_cents >>= 10000 };
 '''
 
 
+@pytest.mark.slow
 def test_a_bundle_that_does_not_parse_stops_a_worker_at_start(
     slack: SlackStandIn, redis_url: str, tmp_path: Path
 ) -> None:
@@ -142,6 +143,7 @@ with open(path, "w") as out:  # truncated at once: the forbid is gone until the 
 """
 
 
+@pytest.mark.slow
 async def test_a_file_rewritten_slowly_is_never_loaded_half_written(policy_worker: StartPolicyWorker) -> None:
     """#51.5: a file rewritten piece by piece (a writer process, over about 5 s: three of the worker's looks) parses
     at every line, and once was loaded half written: its forbid gone, asks it refuses were approved at once. A

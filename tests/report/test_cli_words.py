@@ -16,9 +16,13 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from bot.devslack.server import SlackStandIn
 from bot.store import Store
 from tests.conftest import BOT_TOKEN, SALES
+
+pytestmark = pytest.mark.slow  # `python -m bot` commands as processes
 
 ROOT = Path(__file__).resolve().parents[2]
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")

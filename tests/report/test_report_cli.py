@@ -16,6 +16,8 @@ from bot.store import Store, connect
 from tests.conftest import SALES, start_redis
 from tests.support.history import OPS, Page, assert_self_contained, write_scripted
 
+pytestmark = pytest.mark.slow  # `python -m bot report` as a process
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

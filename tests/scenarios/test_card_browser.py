@@ -28,6 +28,8 @@ from tests.support.browser import (
 )
 from tests.support.dev import Dev
 
+pytestmark = pytest.mark.slow  # `python -m bot dev` and Chromium
+
 TASK = "--team email Tell bob@example.com about the price change"
 REASON = "Wrong customer <b>list</b>"
 

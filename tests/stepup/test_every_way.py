@@ -219,6 +219,7 @@ async def test_save_and_approve_of_an_edit_asks_the_editor_for_their_passkey(
 
 
 
+@pytest.mark.slow
 async def test_the_evidence_in_audit_verify_and_policy_explain(
         slack: SlackStandIn, redis_url: str, tmp_path: Path, http: aiohttp.ClientSession) -> None:
     windows = "windows:\n  refunds_24h: {sum: args.amount_cents, per: [principal], over: 24h}\n"

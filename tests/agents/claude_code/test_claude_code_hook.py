@@ -11,8 +11,11 @@ import subprocess
 import sys
 from typing import Any
 
+import pytest
 from agent_approvals.claude_code import HookCall
 from aiohttp import web
+
+pytestmark = pytest.mark.slow  # the hook as a process
 
 BASH = {"session_id": "s-1", "cwd": "/home/me/shop-api", "hook_event_name": "PreToolUse", "tool_name": "Bash",
         "tool_input": {"command": "npm publish", "description": "Publish"}}

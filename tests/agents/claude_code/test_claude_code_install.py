@@ -13,7 +13,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from agent_approvals.claude_code import settings
+
+pytestmark = pytest.mark.slow  # `python -m agent_approvals.claude_code install` as a process
 
 OTHERS: dict[str, Any] = {
     "permissions": {"allow": ["Bash(npm test)"], "deny": ["Read(.env)"]},

@@ -95,7 +95,6 @@ CASES = """
 """
 
 
-@pytest.mark.slow
 async def test_policy_test_and_the_audit_log_carry_the_workflow(
     api: Worker, slack: SlackStandIn, tmp_path: Path
 ) -> None:

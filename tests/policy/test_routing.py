@@ -8,8 +8,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
 from bot.devslack.server import SlackStandIn
 from tests.conftest import ALICE, APPROVALS, BOB, BOT_TOKEN, CAROL, SALES
 from tests.support.api import Client, new_key
@@ -26,7 +24,6 @@ forbid (principal, action == Action::"refund", resource);
 '''
 
 
-@pytest.mark.slow
 async def test_a_user_group_slack_does_not_know_is_found_at_load_and_a_click_is_told(
     policy_worker: StartPolicyWorker, slack: SlackStandIn, tmp_path: Path
 ) -> None:

@@ -79,7 +79,7 @@ def main(
         print(json.dumps(run_hook(args.wait, args.on_error, args.retry_for, env=env, stdin=given)))
         return 0
     if args.command == "install":
-        return install(args)
+        return install(args, env=env)
     return channel(env)
 
 
@@ -140,8 +140,11 @@ def _transport(urls: Sequence[str]) -> httpx.AsyncHTTPTransport | None:
     return None
 
 
-def install(args: argparse.Namespace) -> int:
-    path = settings.settings_path(user=args.user, project_dir=args.dir)
+def install(args: argparse.Namespace, *, env: Mapping[str, str]) -> int:
+    """Merge the hook into (or, `--uninstall`, take it out of) the settings of the project or of the user, whose home
+    is `env`'s HOME."""
+    home = Path(env["HOME"]) if env.get("HOME") else None
+    path = settings.settings_path(user=args.user, project_dir=args.dir, home=home)
     try:
         if args.uninstall:
             changed = settings.uninstall(path)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import shlex
 import subprocess
 import sys
@@ -136,8 +137,10 @@ def test_the_hook_needs_no_mcp_and_the_channel_names_its_extra() -> None:
 def test_the_installed_command_runs_without_the_venv_on_path_and_a_moved_one_blocks(tmp_path: Path) -> None:
     """#51.2: Claude Code runs hooks from a shell whose PATH may not hold the virtual environment: the installed
     command names the interpreter by its absolute path; if it moves, the command exits 2 (Claude Code blocks the
-    call), never 127 (no decision: the call would run)."""
-    assert cli("--dir", str(tmp_path)).returncode == 0
+    call), never 127 (no decision: the call would run). `install` runs here as a real process, as people run it."""
+    installed = subprocess.run([sys.executable, "-m", "agent_approvals.claude_code", "install", "--dir", str(tmp_path)],
+                               capture_output=True, text=True, timeout=60, env={**os.environ, "HOME": str(tmp_path)})
+    assert installed.returncode == 0 and "installed the approval hook" in installed.stdout, installed.stderr
     [(_, hook)] = ours(json.loads((tmp_path / ".claude" / "settings.json").read_text()))
     bare = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}  # no venv, no console script on PATH
     event = json.dumps({"hook_event_name": "PreToolUse", "tool_name": "Bash", "tool_input": {"command": "ls"}})

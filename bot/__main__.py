@@ -23,8 +23,8 @@ log = logging.getLogger("bot")
 
 def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None = None) -> int:
     """`python -m bot [serve | dev | keys | signing | policy | audit | report] ...`: one argparse parser, a
-    subparser each. Settings come from `environ` (the environment when None) through `bot.core.settings` (`audit`
-    reads the environment's, through it too). Returns an exit code."""
+    subparser each. Settings come from `environ` (the environment when None) through `bot.core.settings`. Returns
+    an exit code."""
     parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__)
     sub = parser.add_subparsers(dest="command")
     sub.add_parser(
@@ -95,12 +95,13 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
                 audit.error("--channel and --format are for export; verify checks the whole chain")
             from bot.audit.verify import verify_audit
 
-            return verify_audit(since=args.since, jwks=args.jwks)
+            return verify_audit(since=args.since, jwks=args.jwks, environ=environ)
         if args.jwks is not None:
             audit.error("--jwks is for verify")
         from bot.report.audit_export import export_audit
 
-        return export_audit(since=args.since or "7d", channels=args.channel, fmt=args.format or "jsonl")
+        return export_audit(since=args.since or "7d", channels=args.channel, fmt=args.format or "jsonl",
+                            environ=environ)
     if args.command == "report":
         from pathlib import Path
 

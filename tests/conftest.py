@@ -39,6 +39,8 @@ APPROVALS = "C0APPROVALS"
 SALES = "C0SALES"
 ALICE, BOB, CAROL = "U0ALICE", "U0BOB", "U0CAROL"
 
+pytest_plugins = ("tests.support.slow", "pytester")  # the `slow` mark, kept true; pytester tests that it is
+
 
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     """`-n auto`: most tests wait (on worker processes, kill -9, timeouts, a browser) rather than compute, so run

@@ -16,7 +16,7 @@ import asyncio
 import json
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -249,13 +249,15 @@ def _claims(fields: dict[str, str], verify: Verifier) -> dict[str, Any]:
 
 
 def verify_audit(
-    *, since: str | None, jwks: str | None, out: TextIO | None = None, settings: StoreSettings | None = None
+    *, since: str | None, jwks: str | None, out: TextIO | None = None, settings: StoreSettings | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> int:
-    """Check the audit log (see the module). Returns the exit code."""
+    """Check the audit log (see the module). Returns the exit code. The store and the signing keys are `settings`'s,
+    else `StoreSettings.from_env(environ)`'s (the environment when `environ` is None)."""
     out = out or sys.stdout
     try:
         start_at = since_time(since, time.time()) if since is not None else None
-        settings = StoreSettings.from_env() if settings is None else settings
+        settings = StoreSettings.from_env(environ) if settings is None else settings
         verify: Verifier | None
         trust: Trust | None = None
         if jwks is not None:

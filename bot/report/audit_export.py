@@ -34,7 +34,7 @@ import os
 import re
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TextIO
 
 from bot.core.settings import SettingsError, StoreSettings
@@ -119,19 +119,21 @@ def export_audit(
     fmt: str,
     out: TextIO | None = None,
     settings: StoreSettings | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> int:
     """Write audit entries since `since` (a duration back from now) to `out`. Returns an exit code.
-    The store is the bot's: `settings`, else `StoreSettings.from_env()` (REDIS_URL, REDIS_KEY_PREFIX...)."""
+    The store is the bot's: `settings`, else `StoreSettings.from_env(environ)` (REDIS_URL, REDIS_KEY_PREFIX...; the
+    environment when `environ` is None, as for SLACK_BOT_TOKEN, which names people)."""
     try:
         seconds = check_since(since)
         chosen = check_channels(channels)
-        settings = StoreSettings.from_env() if settings is None else settings
+        settings = StoreSettings.from_env(environ) if settings is None else settings
     except (ReportError, SettingsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     stream = out or sys.stdout
     try:
-        return asyncio.run(_export(settings, time.time() - seconds, chosen, fmt, stream))
+        return asyncio.run(_export(settings, time.time() - seconds, chosen, fmt, stream, environ=environ))
     except BrokenPipeError:  # the reader stopped (`| head`): nothing more to say
         _quiet_stdout(stream)
         return 0
@@ -178,7 +180,10 @@ def json_entry(entry: dict[str, str], names: dict[str, str]) -> dict[str, str]:
     return {**entry, **extra, **names_fields(entry, names)}
 
 
-async def _export(settings: StoreSettings, since: float, channels: Sequence[str], fmt: str, out: TextIO) -> int:
+async def _export(
+    settings: StoreSettings, since: float, channels: Sequence[str], fmt: str, out: TextIO, *,
+    environ: Mapping[str, str] | None,
+) -> int:
     redis = connect(settings.redis_url.get_secret_value(), command_timeout=settings.redis_timeout)
     store = Store(redis, prefix=settings.store_prefix)
     try:
@@ -192,7 +197,7 @@ async def _export(settings: StoreSettings, since: float, channels: Sequence[str]
     writer = csv.DictWriter(out, fieldnames=COLUMNS, extrasaction="ignore") if fmt == "csv" else None
     if writer is not None:
         writer.writeheader()
-    names = await names_of(people_in(entries))  # {} offline or without SLACK_BOT_TOKEN: ids alone
+    names = await names_of(people_in(entries), environ=environ)  # {} offline or without SLACK_BOT_TOKEN: ids alone
     for entry in entries:
         if writer is not None:
             writer.writerow(csv_row(entry, names))

@@ -42,11 +42,13 @@ def display_name(user: Mapping[str, Any]) -> str:
     return ""
 
 
-async def names_of(ids: Iterable[str], *, settings: NamingSettings | None = None) -> dict[str, str]:
+async def names_of(
+    ids: Iterable[str], *, settings: NamingSettings | None = None, environ: Mapping[str, str] | None = None
+) -> dict[str, str]:
     """Names of the people `ids` names, by id, as far as Slack tells them within `LOOKUP_SECONDS` (none without
-    SLACK_BOT_TOKEN). `settings`: `NamingSettings.from_env()` when None."""
+    SLACK_BOT_TOKEN). `settings`: `NamingSettings.from_env(environ)` when None (the environment when both are)."""
     try:
-        settings = NamingSettings.from_env() if settings is None else settings
+        settings = NamingSettings.from_env(environ) if settings is None else settings
     except SettingsError:
         return {}
     token = reveal(settings.slack_bot_token)

@@ -24,6 +24,8 @@ from tests.support.examples import KEEP, HangingUp, told_where_it_waits
 from tests.support.hitl import click, nth_card, reject
 from tests.support.openai_compatible import DUMMY_KEY, OpenAICompatibleServer, text, tool_call
 
+pytestmark = pytest.mark.slow  # each example as a process
+
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 TASK = "Tell carol@example.com that our Q2 prices change on May 1"
 FRAMEWORKS = {

@@ -21,6 +21,7 @@ INTEGRATIONS = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("module, framework, extra", INTEGRATIONS, ids=[i[0] for i in INTEGRATIONS])
 def test_a_missing_framework_names_its_extra(module: str, framework: str, extra: str) -> None:
     code = (f"import sys; sys.modules[{framework!r}] = None\n"  # as if it were not installed

@@ -20,6 +20,8 @@ from tests.conftest import BOB, Worker, block_texts
 from tests.support.examples import KEEP, told_where_it_waits
 from tests.support.hitl import cards, click, nth_card, reject
 
+pytestmark = pytest.mark.slow  # each example as a process
+
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 TASK = "Tell carol@example.com that our Q2 prices change on May 1"
 HARNESSES = {"claude_agent_sdk_email.py": "Claude Agent SDK", "google_adk_email.py": "Google ADK"}

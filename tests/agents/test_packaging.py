@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # venvs installing from the package index
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -196,6 +196,7 @@ async def test_a_key_reads_only_its_own_approvals(api: Worker, slack: SlackStand
     assert status == 400 and answer["error"]["field"] == "wait"
 
 
+@pytest.mark.slow
 async def test_webhook_arrives_signed_once_per_decision(api: Worker, slack: SlackStandIn) -> None:
     received: list[tuple[dict[str, str], bytes]] = []
 
@@ -259,6 +260,7 @@ async def test_admins_make_and_revoke_keys_with_the_slash_command(api: Worker, s
     assert created == ["api_key_created", "api_key_revoked"]
 
 
+@pytest.mark.slow
 async def test_the_keys_command_line(api: Worker, redis_url: str) -> None:
     import sys
 
@@ -316,6 +318,7 @@ def test_webhook_retries_last_at_least_a_day_and_never_reach_private_addresses()
         assert not private_host(host), host
 
 
+@pytest.mark.slow
 async def test_a_webhook_to_a_private_address_is_not_sent_unless_allowed(api: Worker, redis_url: str) -> None:
     from bot.api.webhooks import WebhookSender
 

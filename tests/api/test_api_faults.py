@@ -22,6 +22,8 @@ from tests.conftest import BOB, SALES
 from tests.support.cluster import DEMO, Cluster, WorkerProcess
 from tests.support.hitl import click, nth_card, until
 
+pytestmark = pytest.mark.slow  # workers as processes
+
 EMAIL = {"to": "bob@example.com", "body": "Prices go up 5% on May 1."}
 
 

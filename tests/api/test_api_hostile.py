@@ -21,6 +21,8 @@ from tests.conftest import BOB, SALES
 from tests.support.cluster import Cluster, WorkerProcess
 from tests.support.hostile_schemas import HOSTILE, tool
 
+pytestmark = pytest.mark.slow  # workers as processes
+
 OK_STATUSES = {200, 201, 400, 409, 413, 429}
 
 

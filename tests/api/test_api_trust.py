@@ -103,6 +103,7 @@ PROGRAM = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 async def test_a_rule_approved_call_killed_9_mid_call_is_asked_of_a_person(
     cluster: Cluster, slack: SlackStandIn, store: Store, tmp_path: Path
 ) -> None:
@@ -138,6 +139,7 @@ async def test_a_rule_approved_call_killed_9_mid_call_is_asked_of_a_person(
 
 
 # 5. max_pending holds under concurrency, over two workers -----------------------------------------------------
+@pytest.mark.slow
 async def test_max_pending_holds_against_concurrent_asks_on_two_workers(
     cluster: Cluster, store: Store
 ) -> None:

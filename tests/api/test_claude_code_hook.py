@@ -124,6 +124,7 @@ class Probe:
         await self.http.aclose()
 
 
+@pytest.mark.slow
 async def test_the_hooks_requests_are_answered_as_the_api_answers_them_over_http(
     api: Worker, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -52,6 +52,7 @@ async def revoke_with_the_cli(redis_url: str, name: str) -> str:
     return out.decode()
 
 
+@pytest.mark.slow
 async def test_revoking_a_key_withdraws_its_pending_approvals_and_nothing_of_it_runs(
     signer: Worker, slack: SlackStandIn, redis_url: str
 ) -> None:
@@ -120,6 +121,7 @@ BASH = {"session_id": "s-1", "cwd": "/home/me/shop-api", "hook_event_name": "Pre
         "tool_input": {"command": "npm publish", "description": "Publish"}}
 
 
+@pytest.mark.slow
 async def test_a_claude_code_hook_waiting_on_a_revoked_keys_card_is_denied_at_once(
     api: Worker, slack: SlackStandIn, redis_url: str
 ) -> None:
@@ -154,6 +156,7 @@ async def test_a_claude_code_hook_waiting_on_a_revoked_keys_card_is_denied_at_on
     assert took < 20
 
 
+@pytest.mark.slow
 async def test_the_bots_http_hook_waiting_on_a_revoked_keys_card_is_denied_at_once(
     api: Worker, slack: SlackStandIn, redis_url: str
 ) -> None:

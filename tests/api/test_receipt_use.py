@@ -7,8 +7,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -23,11 +21,10 @@ from joserfc.jwk import OKPKey
 from bot.devslack.server import SlackStandIn
 from tests.conftest import BOB, Worker
 from tests.support.api import Client, new_key, tool_ask
+from tests.support.cli import run_bot
 from tests.support.hitl import audit_events, click, nth_card, until
 from tests.support.receipts import Issuer, eddsa
 from tests.support.signing import jwks_of, signing_worker, spend, unverified_claims, verified
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -133,9 +130,8 @@ async def test_two_executors_racing_exactly_one_runs(signer: Worker, slack: Slac
 
 
 def rotate(keys_file: Path) -> tuple[str, int, str]:
-    """`python -m bot signing rotate --file …` as an operator runs it: what it said, the file's mode, the new kid."""
-    rotated = subprocess.run([sys.executable, "-m", "bot", "signing", "rotate", "--file", str(keys_file)],
-                             cwd=ROOT, capture_output=True, text=True, timeout=60)
+    """`python -m bot signing rotate --file …` (in this process): what it said, the file's mode, the new kid."""
+    rotated = run_bot("signing", "rotate", "--file", str(keys_file), environ={})
     assert rotated.returncode == 0, rotated.stderr
     return rotated.stdout, keys_file.stat().st_mode & 0o777, json.loads(keys_file.read_text())["keys"][-1]["kid"]
 

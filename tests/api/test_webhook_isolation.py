@@ -75,6 +75,7 @@ class Receiver:
             await self._runner.cleanup()
 
 
+@pytest.mark.slow
 async def test_a_key_whose_receivers_hang_does_not_hold_another_keys_webhook(
     cluster: Cluster, slack: SlackStandIn, store: Store
 ) -> None:

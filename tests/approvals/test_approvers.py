@@ -7,9 +7,6 @@ import contextlib
 import csv
 import io
 import json
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -32,6 +29,7 @@ from tests.conftest import (
     reply_text,
     start_worker,
 )
+from tests.support.cli import Ran, bot_command
 from tests.support.flow import config, pending_card, run_status, start_run
 from tests.support.hitl import decided, reject
 
@@ -249,11 +247,8 @@ async def test_audit_export_and_channel_audit(slack: SlackStandIn, worker: Worke
     shown = reply_text(await slack.send_command(user=BOB, channel=SALES, text="audit"))
     assert f"run `{run_id}` by <@{CAROL}> (outcome rejected)" in shown and "settings changed" in shown
 
-    env = {**os.environ, "REDIS_URL": redis_url}
-
-    async def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        command = [sys.executable, "-m", "bot", "audit", *args]
-        return await asyncio.to_thread(subprocess.run, command, env=env, capture_output=True, text=True, timeout=60)
+    async def cli(*args: str) -> Ran:
+        return await bot_command("audit", *args, environ={"REDIS_URL": redis_url})
 
     jsonl = await cli("--since", "1h", "--channel", SALES, "--format", "jsonl")
     assert jsonl.returncode == 0, jsonl.stderr

@@ -419,6 +419,7 @@ async def lateness(stop: asyncio.Event, every: float = 0.05) -> float:
     return most
 
 
+@pytest.mark.slow  # a load test: 300 runs, half a minute of CPU (the fast loop's longest by far)
 async def test_a_storm_of_runs_with_30_homes_open_starves_nothing(
     slack: SlackStandIn, redis_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

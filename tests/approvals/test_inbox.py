@@ -13,6 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import pytest
 from agent_approvals.approver import ApprovalRequest
 
 from bot.approvals.opening import new_approval
@@ -399,6 +400,7 @@ async def test_a_home_with_many_approvals_pages_within_slacks_limits(slack: Slac
 
 
 # ------------------------------------------------------------------------------------------- kill -9
+@pytest.mark.slow
 async def test_kill_9_between_the_decision_and_the_redraws_still_ends_with_every_copy_correct(
     cluster: Cluster, slack: SlackStandIn, store: Store
 ) -> None:

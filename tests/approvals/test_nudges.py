@@ -376,6 +376,7 @@ async def test_waits_that_never_expire_show_their_age_in_status_home_and_metrics
 
 
 # ------------------------------------------------------------------------------------------- kill -9
+@pytest.mark.slow
 async def test_every_reminder_once_across_kill_9_and_a_restart(
     cluster: Cluster, slack: SlackStandIn, store: Store
 ) -> None:

@@ -290,6 +290,7 @@ def tool_card(slack: SlackStandIn, run_id: str) -> dict[str, Any] | None:
     return next((c for c in pending_cards(slack, run_id) if is_tool_call(c)), None)
 
 
+@pytest.mark.slow
 async def test_a_rule_approves_on_every_worker_and_revoke_and_expiry_stop_it_at_once(
     cluster: Cluster, slack: SlackStandIn, store: Store, tmp_path: Path
 ) -> None:
@@ -328,6 +329,7 @@ async def test_a_rule_approves_on_every_worker_and_revoke_and_expiry_stop_it_at_
     assert len(outbox_files(outbox)) == 2 and await auto_approvals(store, run_four) == []
 
 
+@pytest.mark.slow
 async def test_an_adoption_after_kill_9_keeps_a_rules_effect(
     cluster: Cluster, slack: SlackStandIn, store: Store, tmp_path: Path
 ) -> None:
@@ -370,6 +372,7 @@ async def test_an_adoption_after_kill_9_keeps_a_rules_effect(
     await slack.wait_for(lambda: not has_buttons(card_now(slack, send)), timeout=30)
 
 
+@pytest.mark.slow
 async def test_a_run_rule_ends_with_its_run(
     cluster: Cluster, slack: SlackStandIn, store: Store, tmp_path: Path
 ) -> None:
@@ -390,6 +393,7 @@ async def test_a_run_rule_ends_with_its_run(
     await slack.wait_for(lambda: not has_buttons(card_now(slack, send)))  # redrawn cancelled
 
 
+@pytest.mark.slow
 async def test_mode_never_refuses_a_call_a_rule_matches_and_policy_lets_the_rule_approve_a_risky_one(
     cluster: Cluster, slack: SlackStandIn, store: Store, tmp_path: Path
 ) -> None:

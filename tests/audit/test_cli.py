@@ -1,5 +1,6 @@
-"""`python -m bot audit verify` and `audit export` as an operator runs them: real subprocesses, their exit codes; two
-real workers sharing the checkpoint writer's lease; `--jwks` as a deployed bot's URL; a wrong key prefix."""
+"""`python -m bot audit verify` and `audit export` as an operator runs them: the command's parser and code in this
+process (`tests/support/cli.py`; one test runs it as a real process), its exit codes and what it prints; two real
+workers sharing the checkpoint writer's lease; `--jwks` as a deployed bot's URL; a wrong key prefix."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import csv
 import io
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -23,19 +23,32 @@ from bot.devslack.server import SlackStandIn
 from bot.store import Store
 from tests.conftest import bot_env, start_worker
 from tests.support.audit_log import UnannouncedWriter, entries, keys_file, rewrite, verdict
+from tests.support.cli import Ran, bot_command
 from tests.support.source import ROOT
 
 BROKEN = "audit log NOT intact: shard 1 (scheme 2): "  # a finding in a new log's one shard
 INTACT = "audit log intact: shard 1 (scheme 2): "
 
 
-async def cli(*args: str, redis_url: str, **env: str) -> subprocess.CompletedProcess[str]:
-    environment = {**os.environ, "REDIS_URL": redis_url, **env}
-    environment.pop("SIGNING_KEYS", None)
-    command = [sys.executable, "-m", "bot", "audit", *args]
-    return await asyncio.to_thread(
-        subprocess.run, command, env=environment, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
-    )
+async def cli(*args: str, redis_url: str, **env: str) -> Ran:
+    """`python -m bot audit *args` with REDIS_URL and `env` as its whole environment."""
+    return await bot_command("audit", *args, environ={"REDIS_URL": redis_url, **env})
+
+
+@pytest.mark.slow
+async def test_audit_as_a_process(store: Store, redis_url: str, tmp_path: Path) -> None:
+    """The command as an operator runs it: a real process, its exit code and its output."""
+    keys = keys_file(tmp_path / "keys.json")
+    await store.audit.append("settings", by="U0ALICE", after="1m")
+    assert await AuditCheckpoints(store, SigningKeys.from_file(keys), worker="w1", every=1000, interval=0,
+                                  retention=10**9).write_due()
+    environment = {key: value for key, value in os.environ.items() if key not in ("SIGNING_KEYS", "REDIS_KEY_PREFIX")}
+    environment.update(REDIS_URL=redis_url, SIGNING_KEYS_FILE=str(keys))
+    for args, said in ((["verify"], INTACT), (["export"], '{"')):
+        done = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "bot", "audit", *args], env=environment,
+                                       cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.startswith(said), done.stdout
 
 
 async def test_verify_exit_codes(store: Store, redis_url: str, tmp_path: Path) -> None:
@@ -123,7 +136,7 @@ async def test_two_workers_sign_within_seconds_and_verify_checks_them_with_the_b
 
 async def test_verify_says_only_what_it_checked(store: Store, redis_url: str, tmp_path: Path) -> None:
     """#51.12: nothing checked is never "intact"; a log cut at its end (the whole unsigned tail, deleted with
-    redis-cli) fails on its counter; the output names the keys it trusted, and says to pin them."""
+    XDEL) fails on its counter; the output names the keys it trusted, and says to pin them."""
     keys = keys_file(tmp_path / "keys.json")
     env = {"SIGNING_KEYS_FILE": str(keys), "REDIS_KEY_PREFIX": store.keys.prefix}
     for n in range(4):
@@ -151,11 +164,8 @@ async def test_verify_says_only_what_it_checked(store: Store, redis_url: str, tm
     for n in range(3):
         await store.audit.append("settings", by="U0ALICE", after=f"{n}h")
     tail = [entry_id for entry_id, _ in (await entries(store))[4:]]
-    cli_binary = shutil.which("redis-cli")
-    assert cli_binary is not None and len(tail) == 3
-    deleted = await asyncio.to_thread(subprocess.run, [cli_binary, "-u", redis_url, "XDEL", store.keys.audit, *tail],
-                                      capture_output=True, text=True, timeout=30, check=True)
-    assert deleted.stdout.strip() == "3"
+    assert len(tail) == 3
+    assert await store.redis.xdel(store.keys.audit, *tail) == 3
     cut = await cli("verify", redis_url=redis_url, **env)
     assert cut.returncode == 1
     assert cut.stdout.strip().endswith("entries seq 5 to 7 at the end of the log are gone: the log's counter is at"

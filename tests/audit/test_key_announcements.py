@@ -15,6 +15,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from bot.api.receipts import ReceiptIssuer
 from bot.audit.checkpoints import CHECKPOINT_TYPE, AuditCheckpoints, KeyAnnouncer
 from bot.core.records import ApprovalRecord
@@ -56,6 +58,7 @@ def jws_part(jws: str, n: int) -> dict[str, object]:
     return dict(json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))))
 
 
+@pytest.mark.slow
 async def test_a_rotation_under_real_workers_is_announced_and_stays_intact(
     slack: SlackStandIn, redis_url: str, store: Store, tmp_path: Path
 ) -> None:

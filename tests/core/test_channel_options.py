@@ -69,6 +69,7 @@ def docs_table() -> str:
     return text[start : text.index("\n\n", start) + 1]
 
 
+@pytest.mark.slow
 def test_the_docs_table_is_the_generated_one() -> None:
     assert docs_table() == markdown(), "run: python -m bot.core.channel_options --markdown"
     made = subprocess.run(

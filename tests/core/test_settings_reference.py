@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from pydantic import Field
 
 from bot.core.settings import ApproverSettings, Settings, StoreSettings
@@ -27,6 +28,7 @@ def documented_variables() -> list[str]:
     return [line.split("|")[1].strip().strip("`") for line in docs_table().splitlines()[2:]]
 
 
+@pytest.mark.slow
 def test_the_docs_table_is_the_generated_one() -> None:
     assert docs_table() == markdown(), "run: python -m bot.core.settings_table --markdown"
     made = subprocess.run(

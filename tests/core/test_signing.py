@@ -146,6 +146,7 @@ def test_rotate_retires_keeps_and_drops_and_writes_0600(tmp_path: Path, capsys: 
     assert json.loads(path.read_text())["keys"] == second
 
 
+@pytest.mark.slow
 def test_rotate_with_keys_in_the_environment_prints_the_new_json() -> None:
     old = new_key_jwk()
     env = {**os.environ, "SIGNING_KEYS": document(old)}

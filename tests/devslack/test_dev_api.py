@@ -73,6 +73,7 @@ def pending_card(dev: Dev, title: str) -> dict[str, Any]:
 # ----------------------------------------------------------------------------------------------- as a person runs it
 
 
+@pytest.mark.slow
 async def test_the_printed_exports_are_enough_for_an_agent_to_get_a_decision(workdir: Path) -> None:
     port = free_port()
     dev = start_dev(port, dev_environment(), workdir)
@@ -121,6 +122,7 @@ async def test_the_printed_exports_are_enough_for_an_agent_to_get_a_decision(wor
         dev.kill()
 
 
+@pytest.mark.slow
 def test_dev_keeps_your_redis_url_and_does_not_echo_it(workdir: Path, redis_url: str) -> None:
     port = free_port()
     dev = start_dev(port, dev_environment(REDIS_URL=redis_url, REDIS_KEY_PREFIX="mine-dev"), workdir)

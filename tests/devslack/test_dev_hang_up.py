@@ -14,6 +14,8 @@ import pytest
 from bot.dev import DevStack
 from tests.support.hitl import until
 
+pytestmark = pytest.mark.slow  # `python -m bot dev` and an agent as processes
+
 WAITER = r"""
 import sys, httpx
 url, key = sys.argv[1], sys.argv[2]

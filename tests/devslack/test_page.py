@@ -12,6 +12,7 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
+import pytest
 from aiohttp import web
 from playwright.sync_api import Page, expect, sync_playwright
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
@@ -22,6 +23,8 @@ from bot.slack.blocks.approval_card import parameters_line
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.support.receiver import SECRET, TOKEN, actions_card, bolt_app, option, serve
 from tests.support.source import ROOT
+
+pytestmark = pytest.mark.slow  # Chromium
 
 T = TypeVar("T")
 

@@ -1,17 +1,24 @@
-"""`python -m bot policy check | test | replay | explain` as an operator runs them: real subprocesses and their exit
-codes; replay and explain read a history a real worker made through the Approvals API (Redis, the Slack stand-in)."""
+"""`python -m bot policy check | test | replay | explain` as an operator runs them: their exit codes and what they
+print (in this process, `tests/support/cli.py`; one test runs `check` as a real process); replay and explain read
+a history a real worker made through the Approvals API (Redis, the Slack stand-in)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 from bot.devslack.server import SlackStandIn
 from bot.policy.bundle import load_bundle
 from tests.support.api import Client, new_key, tool_ask
 from tests.support.hitl import until
 from tests.support.policies import REFUND_WINDOWS, REFUNDS, StartPolicyWorker, policy_cli, refund, write_bundle
+from tests.support.source import ROOT
 
 BAD_REFUNDS = REFUNDS.replace("context.args.amount_cents + context.window.refunds_24h > 50000",
                               "context.args.amount_cents +> 50000")
@@ -53,6 +60,21 @@ WRONG_CASE = """
 
 def line_of(text: str, words: str) -> int:
     return next(number for number, line in enumerate(text.splitlines(), 1) if words in line)
+
+
+@pytest.mark.slow
+async def test_policy_check_as_a_process(tmp_path: Path) -> None:
+    """The command as an operator runs it: a real process, its exit codes and its output."""
+    good = write_bundle(tmp_path / "good", {"refunds.cedar": REFUNDS, "policy.yaml": REFUND_WINDOWS})
+    bad = write_bundle(tmp_path / "bad", {"refunds.cedar": BAD_REFUNDS, "policy.yaml": REFUND_WINDOWS})
+    environment = {key: value for key, value in os.environ.items() if key not in ("POLICY_DIR", "REDIS_KEY_PREFIX")}
+    for folder, code, said in ((good, 0, f"bundle {load_bundle(good).hash}: 3 policies"), (bad, 2, "")):
+        done = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "bot", "policy", "check", "--dir",
+                                                        str(folder)], env=environment, cwd=ROOT, capture_output=True,
+                                       text=True, timeout=120, check=False)
+        assert done.returncode == code, done.stdout + done.stderr
+        assert done.stdout.startswith(said), done.stdout
+        assert ("error: refunds.cedar:" in done.stderr) == (code == 2), done.stderr
 
 
 async def test_check_prints_the_bundle_and_names_the_file_and_line_of_a_policy_that_does_not_parse(

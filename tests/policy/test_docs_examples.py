@@ -380,6 +380,7 @@ async def test_policy_mode_shadow_puts_the_whole_folder_in_shadow(
 # a bundle that does not load --------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_bundle_that_does_not_load_stops_a_start_with_exit_2_naming_the_file_and_line(tmp_path: Path) -> None:
     broken = example("refunds")["refunds.cedar"].replace("<= 50000 };", "<= };")
     folder = write_bundle(tmp_path / "broken", {**example("refunds"), "refunds.cedar": broken})

@@ -46,6 +46,7 @@ when { context.args.amount_cents >>= 10000 };
 '''
 
 
+@pytest.mark.slow
 def test_a_bundle_that_does_not_parse_stops_a_worker_at_start(
     slack: SlackStandIn, redis_url: str, tmp_path: Path
 ) -> None:
@@ -143,6 +144,7 @@ with open(path, "w") as out:  # truncated at once: the forbid is gone until the 
 """
 
 
+@pytest.mark.slow
 async def test_a_file_rewritten_slowly_is_never_loaded_half_written(policy_worker: StartPolicyWorker) -> None:
     """#51.5: a file rewritten piece by piece (a writer process, over about 5 s: several of the worker's looks)
     parses at every line, and once was loaded half written: its forbid gone, asks it refuses were approved at once.
@@ -202,6 +204,7 @@ async def asked_all_along(client: Client, writer: asyncio.subprocess.Process) ->
     return answers
 
 
+@pytest.mark.slow
 async def test_a_file_written_in_place_with_pauses_longer_than_a_look_is_not_loaded_half_written(
     policy_worker: StartPolicyWorker,
 ) -> None:
@@ -224,6 +227,7 @@ async def test_a_file_written_in_place_with_pauses_longer_than_a_look_is_not_loa
     assert (await client.ask(refund(500)))[1]["status"] == "rejected"
 
 
+@pytest.mark.slow
 async def test_a_file_published_by_rename_is_never_loaded_half_written_however_slow_its_writer(
     policy_worker: StartPolicyWorker,
 ) -> None:

@@ -12,6 +12,8 @@ import asyncio
 import json
 from pathlib import Path
 
+import pytest
+
 from bot.devslack.server import SlackStandIn
 from tests.conftest import ALICE, APPROVALS, BOB, StartPolicyWorker
 from tests.support.api import Client, new_key
@@ -59,6 +61,7 @@ async def test_the_approvals_api(policy_worker: StartPolicyWorker, slack: SlackS
     assert f"Policy mail-elsewhere: {PARTNER_REASON}" in shown, shown
 
 
+@pytest.mark.slow
 async def test_the_mcp_gateway(policy_worker: StartPolicyWorker, slack: SlackStandIn, tmp_path: Path) -> None:
     worker = await policy_worker(BUNDLE)
     async with over_stdio(worker, (await new_key(worker, "emailer")).key, tmp_path) as gw:
@@ -71,6 +74,7 @@ async def test_the_mcp_gateway(policy_worker: StartPolicyWorker, slack: SlackSta
     assert slack.messages(APPROVALS) == []
 
 
+@pytest.mark.slow
 async def test_the_mcp_gateways_allow_list_comes_after_the_policies(
     policy_worker: StartPolicyWorker, slack: SlackStandIn, tmp_path: Path
 ) -> None:
@@ -98,6 +102,7 @@ async def test_the_mcp_gateways_allow_list_comes_after_the_policies(
     assert len(allowed) == 1 and "mail-" in allowed[0].get("policy", ""), allowed
 
 
+@pytest.mark.slow
 async def test_claude_codes_hooks(policy_worker: StartPolicyWorker, slack: SlackStandIn, tmp_path: Path) -> None:
     worker = await policy_worker(BUNDLE)
     key = (await new_key(worker, "claude-code")).key

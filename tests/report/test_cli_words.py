@@ -1,7 +1,8 @@
 """What `python -m bot audit` and `python -m bot report` say (#35): names next to ids (asked of Slack with the bot
 token; ids alone offline), CSV times in ISO 8601 UTC (the JSON lines keep `at` in epoch seconds and add `at_utc`),
-a closed pipe left quietly, and one set of `--since` forms. Real redis-server, real CLI processes, the Slack
-stand-in for users.info."""
+a closed pipe left quietly, and one set of `--since` forms. Real redis-server, the commands in this process
+(`tests/support/cli.py`; a real process behind a shell's pipe for the closed pipe), the Slack stand-in for
+users.info."""
 
 from __future__ import annotations
 
@@ -16,20 +17,25 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from bot.devslack.server import SlackStandIn
 from bot.store import Store
 from tests.conftest import BOT_TOKEN, SALES
+from tests.support.cli import Ran, bot_command
 
 ROOT = Path(__file__).resolve().parents[2]
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 
 
-async def run(*args: str, env: dict[str, str], shell: str = "") -> subprocess.CompletedProcess[str]:
-    command = ["sh", "-c", shell] if shell else [sys.executable, "-m", "bot", *args]
-    return await asyncio.to_thread(
-        subprocess.run, command, env={**os.environ, **env}, cwd=ROOT, capture_output=True, text=True, timeout=120,
-        check=False,
-    )
+async def run(*args: str, env: dict[str, str]) -> Ran:
+    """`python -m bot *args` with `env` as its whole environment (in this process)."""
+    return await bot_command(*args, environ=env)
+
+
+async def shell(command: str, *, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return await asyncio.to_thread(subprocess.run, ["sh", "-c", command], env={**os.environ, **env}, cwd=ROOT,
+                                   capture_output=True, text=True, timeout=120, check=False)
 
 
 def offline(redis_url: str) -> dict[str, str]:
@@ -83,14 +89,15 @@ async def test_the_report_names_people(store: Store, redis_url: str, slack: Slac
     assert done.returncode == 0 and "bob (U0BOB)" not in out.read_text() and "U0BOB" in out.read_text()
 
 
+@pytest.mark.slow
 async def test_a_closed_pipe_is_left_quietly(store: Store, redis_url: str) -> None:
     await store.audit.append("decision", approval="a-x", outcome="approved", by="U0BOB", origin_channel=SALES)
     for _ in range(3):  # enough lines to outgrow the pipe's buffer once `head` has gone
         await asyncio.gather(*(store.audit.append("note", reason="x" * 200, origin_channel=SALES)
                                for _ in range(1000)))
-    done = await run(env=offline(redis_url), shell=f"{sys.executable} -m bot audit | head -1")
+    done = await shell(f"{sys.executable} -m bot audit | head -1", env=offline(redis_url))
     assert done.stdout.startswith("{") and not done.stderr, done.stderr
-    done = await run(env=offline(redis_url), shell=f"{sys.executable} -m bot audit --format csv | head -1 >/dev/null")
+    done = await shell(f"{sys.executable} -m bot audit --format csv | head -1 >/dev/null", env=offline(redis_url))
     assert not done.stderr, done.stderr  # (nothing about Redis, no traceback)
 
 

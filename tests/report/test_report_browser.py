@@ -26,6 +26,8 @@ from bot.store import Store, connect
 from tests.benchmarks.report_build import pending_approvals, synthetic_history, write_stream
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
 
+pytestmark = pytest.mark.slow  # Chromium and `python -m bot report`
+
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts"
 

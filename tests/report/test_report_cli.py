@@ -1,5 +1,6 @@
-"""`python -m bot report` as an operator runs it: a real subprocess over a scripted history, an empty one, bad
-arguments, and a Redis that cannot be reached (its URL never shown)."""
+"""`python -m bot report` as an operator runs it (in this process, `tests/support/cli.py`; a real process for the
+scripted history) over a scripted history, an empty one, bad arguments, and a Redis that cannot be reached (its URL
+never shown)."""
 
 from __future__ import annotations
 
@@ -14,23 +15,27 @@ import pytest
 from bot.report.html import PLOT_IDS
 from bot.store import Store, connect
 from tests.conftest import SALES, start_redis
+from tests.support.cli import Ran, bot_command
 from tests.support.history import OPS, Page, assert_self_contained, write_scripted
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-async def cli(*args: str, redis_url: str, **env: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "REDIS_URL": redis_url, **env}
-    command = [sys.executable, "-m", "bot", "report", *args]
-    return await asyncio.to_thread(
-        subprocess.run, command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
-    )
+async def cli(*args: str, redis_url: str, **env: str) -> Ran:
+    """`python -m bot report *args` with REDIS_URL and `env` as its whole environment (in this process)."""
+    return await bot_command("report", *args, environ={"REDIS_URL": redis_url, **env})
 
 
+@pytest.mark.slow
 async def test_cli_writes_the_report_of_a_scripted_history(store: Store, redis_url: str, tmp_path: Path) -> None:
+    """The command as an operator runs it: a real process."""
     await write_scripted(store)
     out = tmp_path / "report.html"
-    done = await cli("--since", "30d", "--out", str(out), redis_url=redis_url)
+    environment = {key: value for key, value in os.environ.items() if key != "REDIS_KEY_PREFIX"}
+    done = await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-m", "bot", "report", "--since", "30d", "--out", str(out)],
+        env={**environment, "REDIS_URL": redis_url}, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith(f"wrote {out} (") and "41 decisions, 4 waiting now" in done.stdout
     assert "Traceback" not in done.stderr

@@ -93,6 +93,7 @@ async def test_email_with_the_demo_model_writes_one_file_to_the_outbox(
 CODE = "Here you go:\n```python\nprint('hello from the code')\nopen('ran.txt', 'w').write('yes')\n```"
 
 
+@pytest.mark.slow
 async def test_code_runs_only_after_approval(slack: SlackStandIn, redis_url: str, tmp_path: Path) -> None:
     model = replay(CODE, "done")
     async with bot(slack, redis_url, tmp_path, model, ENABLE_CODE_EXECUTION="true", CODE_TIMEOUT="20") as worker:
@@ -170,7 +171,10 @@ def emails_in(folder: str) -> list[Path]:
     return list(Path(folder).glob("*.eml"))
 
 
-@pytest.mark.parametrize("preset", list(PRESETS))
+EACH_PRESET = [pytest.param(p, marks=pytest.mark.slow) if p == "code" else p for p in PRESETS]  # code: a process
+
+
+@pytest.mark.parametrize("preset", EACH_PRESET)
 async def test_the_demo_model_drives_every_preset_offline(preset: str) -> None:
     approver = Approves()
     gate = ModeGate(approver, InputPolicy())
@@ -202,7 +206,7 @@ async def test_the_demo_model_drives_every_preset_offline(preset: str) -> None:
             assert "```python" in approver.requests[0].proposal and "Words:" in approver.requests[1].proposal
 
 
-@pytest.mark.parametrize("preset", list(PRESETS))
+@pytest.mark.parametrize("preset", EACH_PRESET)
 async def test_presets_are_deterministic_and_their_state_loads_into_a_fresh_team(preset: str) -> None:
     approver = Approves(("revised", "shorter"))
     options = TeamOptions(outbox_dir=tempfile.mkdtemp(), code_execution=True, code_work_dir=tempfile.mkdtemp())

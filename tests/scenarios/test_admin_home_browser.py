@@ -25,6 +25,8 @@ from tests.conftest import RedisServer, start_redis
 from tests.support.browser import be, dev_mode, go, open_home, screenshot, type_in_box, workspace_page
 from tests.support.dev import Dev
 
+pytestmark = pytest.mark.slow  # `python -m bot dev` and Chromium
+
 SALES = "C0SALES"
 PREFIX = "hitl-dev"  # dev mode's key prefix (set here too: it is passed through)
 BOB, CAROL = "U0BOB", "U0CAROL"

@@ -29,6 +29,8 @@ from tests.support.browser import (
 )
 from tests.support.dev import APPROVALS, BOB, Dev, block_text, has_button
 
+pytestmark = pytest.mark.slow  # `python -m bot dev` and Chromium
+
 TASK = "Draft an email to our top 10 customers about the price change"
 REASON = "Wrong list <b>again</b> & <!channel> cc <@U0CAROL>"  # typed in a reject modal: shown as typed, inert
 

@@ -104,6 +104,7 @@ def finish(program: subprocess.Popen[str]) -> str:
 DECIDED: set[str] = set()  # cards clicked in this module's dev mode
 
 
+@pytest.mark.slow
 def test_the_readme_quickstart_connects_an_agent(dev: Dev, tmp_path: Path) -> None:
     language, code = snippets(ROOT / "README.md")["quickstart"]
     lines = [line for line in code.splitlines() if line.strip()]
@@ -133,6 +134,7 @@ def test_every_framework_page_has_one_marked_program() -> None:
                      "google-adk"}, pages
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(FRAMEWORKS))
 def test_each_framework_page_program_runs_an_approved_call(name: str, dev: Dev, tmp_path: Path) -> None:
     program_file = tmp_path / "mailer.py"
@@ -155,6 +157,7 @@ def test_each_framework_page_program_runs_an_approved_call(name: str, dev: Dev, 
     assert "bob@example.com" in out.split("send_email(to='bob@example.com')", 1)[1], out  # then the answer
 
 
+@pytest.mark.slow
 def test_the_readme_quickstart_with_bob_clicking_on_the_page(dev: Dev, tmp_path: Path) -> None:
     """The same three commands, and a person on the dev page (Chromium): switch to bob, open #approvals, click
     Approve on the program's card. The program gets the decision and the approved call runs once."""

@@ -46,6 +46,7 @@ from tests.support.flow import start_run
 from tests.support.hitl import reject, until
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("decision", ["approve", "reject", "revise", "timeout"])
 async def test_kill_9_of_the_owner_then_every_decision_still_works(
     cluster: Cluster, slack: SlackStandIn, store: Store, decision: str
@@ -89,6 +90,7 @@ async def test_kill_9_of_the_owner_then_every_decision_still_works(
     assert len(finished) == 1  # exactly one terminal state
 
 
+@pytest.mark.slow
 async def test_clicks_land_on_any_of_three_workers(cluster: Cluster, slack: SlackStandIn, store: Store) -> None:
     workers = [await cluster.start() for _ in range(3)]
     runs: list[tuple[str, dict[str, Any]]] = []
@@ -104,6 +106,7 @@ async def test_clicks_land_on_any_of_three_workers(cluster: Cluster, slack: Slac
     assert len(owners) == 3  # each run stayed with its live owner: no adoption
 
 
+@pytest.mark.slow
 async def test_sigterm_leaves_approvals_pending_and_exits_quickly(
     cluster: Cluster, slack: SlackStandIn, store: Store
 ) -> None:
@@ -122,6 +125,7 @@ async def test_sigterm_leaves_approvals_pending_and_exits_quickly(
     await run_status(store, run_id, "completed")
 
 
+@pytest.mark.slow
 async def test_slack_429_and_500_for_a_while_then_cards_catch_up(
     cluster: Cluster, slack: SlackStandIn, store: Store
 ) -> None:
@@ -152,6 +156,7 @@ def aof_redis(tmp_path: Path) -> Iterator[RedisServer]:
     shutil.rmtree(server.workdir, ignore_errors=True)
 
 
+@pytest.mark.slow
 async def test_redis_stopped_and_restarted_with_aof(
     slack: SlackStandIn, aof_redis: RedisServer, tmp_path: Path
 ) -> None:
@@ -187,6 +192,7 @@ async def test_redis_stopped_and_restarted_with_aof(
         group.stop_all()
 
 
+@pytest.mark.slow
 async def test_works_through_redis_sentinel(redis_server: RedisServer, redis_url: str, tmp_path: Path) -> None:
     port = free_port()
     config = tmp_path / "sentinel.conf"
@@ -335,6 +341,7 @@ def start_redis_ready(port: int) -> None:
     client.close()
 
 
+@pytest.mark.slow
 async def test_works_on_redis_cluster(slack: SlackStandIn, redis_cluster: str, tmp_path: Path) -> None:
     model = tmp_path / "model.json"
     model.write_text(json.dumps(DEMO))
@@ -417,6 +424,7 @@ async def test_a_card_whose_ts_was_never_stored_heals_on_the_first_click(
     assert healed is not None and healed.card_ts == card["ts"] and healed.status == "timed_out"
 
 
+@pytest.mark.slow
 async def test_a_tool_call_waiting_on_a_dead_worker_is_asked_again_and_runs_once(
     cluster: Cluster, slack: SlackStandIn, store: Store, tmp_path: Path
 ) -> None:
@@ -453,6 +461,7 @@ async def test_a_tool_call_waiting_on_a_dead_worker_is_asked_again_and_runs_once
     assert "picked the run up from its last checkpoint" in texts(thread_of(slack, SALES, header["ts"]))
 
 
+@pytest.mark.slow
 async def test_a_whole_redis_cluster_restart_is_ridden_out(
     slack: SlackStandIn, cluster_nodes: RedisClusterNodes, tmp_path: Path
 ) -> None:

@@ -44,6 +44,8 @@ from tests.support.faults import approval_of, card_post, cards_match_redis, fini
 from tests.support.flow import TASK, start_run
 from tests.support.hitl import until
 
+pytestmark = pytest.mark.slow  # workers as processes, killed and stalled
+
 EMAIL_TASK = "--team email Email our vendor asking for a 10% discount on the Q2 order"
 
 

@@ -30,6 +30,8 @@ from tests.support.browser import (
 )
 from tests.support.dev import Dev
 
+pytestmark = pytest.mark.slow  # `python -m bot dev` and Chromium
+
 expect.set_options(timeout=20_000)
 
 

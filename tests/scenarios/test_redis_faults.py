@@ -47,6 +47,8 @@ from tests.support.faults import approval_of, card_post, cards_match_redis, fini
 from tests.support.flow import TASK, start_run
 from tests.support.hitl import until
 
+pytestmark = pytest.mark.slow  # workers and Redis servers as processes
+
 T = TypeVar("T")
 
 

@@ -31,6 +31,8 @@ from tests.support.browser import (
 )
 from tests.support.dev import BOB, Dev
 
+pytestmark = pytest.mark.slow  # `python -m bot dev` and Chromium
+
 FIRST = "--team email Tell bob@example.com about the price change"
 SECOND = "--team email Tell carol@example.com about the new prices"
 

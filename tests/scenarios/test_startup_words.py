@@ -23,6 +23,8 @@ from tests.conftest import ALICE, bot_env, free_port, reply_text, start_redis
 from tests.support.cluster import Cluster, command_on, run_status, run_with_card
 from tests.support.hitl import until
 
+pytestmark = pytest.mark.slow  # `python -m bot` as a process
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -42,6 +42,8 @@ from tests.support.browser import (
 )
 from tests.support.dev import BOB, CAROL, Dev
 
+pytestmark = pytest.mark.slow  # `python -m bot dev` and Chromium
+
 expect.set_options(timeout=20_000)
 APPROVE = "button-approval_approve"
 VIEWPORT: ViewportSize = {"width": 900, "height": 900}  # a passkey page, whole in its screenshot

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from agent_approvals import ApprovalsClient
 from agent_approvals.durable import Route, ask, tool_call
 from playwright.sync_api import expect
 
 from tests.support.browser import be, chromium, dev_mode, go, open_home, screenshot, type_in_box, workspace_page
+
+pytestmark = pytest.mark.slow  # `python -m bot dev` and Chromium
 
 UI_URL = "https://temporal.example.com/namespaces/{namespace}/workflows/{workflow_id}"
 PAGE = "https://temporal.example.com/namespaces/default/workflows/refund-7"

@@ -12,10 +12,13 @@ import sys
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from bot.devslack.server import SlackStandIn
 from bot.store import Store, connect
 from tests.conftest import ALICE, APPROVALS, BOB, SALES, block_texts, bot_env, free_port, has_buttons, reply_text
+
+pytestmark = pytest.mark.slow  # a worker as a process
 
 ROOT = Path(__file__).resolve().parents[2]
 APP_TOKEN = "xapp-1-test-app-token"

@@ -7,9 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -25,6 +22,7 @@ from bot.policy.bundle import PolicyError, load_bundle
 from bot.slack.blocks import ACTION_APPROVE
 from tests.conftest import BOB, BOT_TOKEN, CAROL, SALES, SIGNING_SECRET, Worker, block_texts
 from tests.support.api import Client, new_key
+from tests.support.cli import Ran, bot_command
 from tests.support.hitl import audit_events, bot, call, nth_card, open_modal, replay, start, until
 from tests.support.homes import dm_cards, open_homes, say
 from tests.support.passkeys import Authenticator
@@ -35,11 +33,9 @@ from tests.support.stepup import ORIGIN, VOTE_LINK, approve, asked, confirm, enr
 DAVE = "U0DAVE"
 
 
-async def audit_cli(*args: str, redis_url: str, **env: str) -> subprocess.CompletedProcess[str]:
-    """`python -m bot audit <args>` as an operator runs it (a real process)."""
-    environment = {**os.environ, "REDIS_URL": redis_url, **env}
-    return await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "bot", "audit", *args], env=environment,
-                                   capture_output=True, text=True, timeout=120, check=False)
+async def audit_cli(*args: str, redis_url: str, **env: str) -> Ran:
+    """`python -m bot audit <args>` with REDIS_URL and `env` as its whole environment (in this process)."""
+    return await bot_command("audit", *args, environ={"REDIS_URL": redis_url, **env})
 
 
 @pytest.fixture

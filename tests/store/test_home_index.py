@@ -546,6 +546,7 @@ async def wait_for_steps(store: Store, seed: int, at_least: int, process: subpro
         await asyncio.sleep(0.01)  # polling for progress, not waiting a guessed time
 
 
+@pytest.mark.slow
 async def test_steps_killed_9_leave_indexes_that_agree_with_a_full_scan(
     aof_redis: RedisServer, slack: SlackStandIn
 ) -> None:

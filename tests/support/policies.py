@@ -2,19 +2,15 @@
 policy files written for a worker's POLICY_DIR (the `policy_worker` fixture, tests/conftest.py), and `WAYS_IN`: the
 one bundle every way in is decided by in tests/policy/test_ways_in.py and tests/agents/frameworks/test_contract.py (the
 Approvals API, the MCP gateway, each framework integration, Claude Code's hook, the bot's own /agent runs); and
-`policy_cli`, `python -m bot policy` run as an operator runs it."""
+`policy_cli`, `python -m bot policy` run in this process (tests/support/cli.py)."""
 
 from __future__ import annotations
 
-import asyncio
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 from tests.conftest import ALICE, StartPolicyWorker
-from tests.support.source import ROOT
+from tests.support.cli import Ran, bot_command
 
 __all__ = ["REFUNDS", "REFUND_WINDOWS", "WAYS_IN", "StartPolicyWorker", "policy_cli", "refund", "write_bundle"]
 
@@ -79,13 +75,6 @@ def refund(cents: int, **extra: Any) -> dict[str, Any]:
             "tool": {"name": "refund", "arguments": {"order": "A-1", "amount_cents": cents}}, **extra}
 
 
-async def policy_cli(
-    *args: str, redis_url: str = "redis://127.0.0.1:9/0", **env: str
-) -> subprocess.CompletedProcess[str]:
-    """`python -m bot policy <args>` as an operator runs it (a real process), POLICY_DIR and the key prefix unset."""
-    environment = {key: value for key, value in os.environ.items() if key not in ("POLICY_DIR", "REDIS_KEY_PREFIX")}
-    command = [sys.executable, "-m", "bot", "policy", *args]
-    return await asyncio.to_thread(
-        subprocess.run, command, env={**environment, "REDIS_URL": redis_url, **env}, cwd=ROOT, capture_output=True,
-        text=True, timeout=120, check=False,
-    )
+async def policy_cli(*args: str, redis_url: str = "redis://127.0.0.1:9/0", **env: str) -> Ran:
+    """`python -m bot policy <args>` with REDIS_URL and `env` as its whole environment (in this process)."""
+    return await bot_command("policy", *args, environ={"REDIS_URL": redis_url, **env})

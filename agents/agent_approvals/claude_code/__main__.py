@@ -24,9 +24,9 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import httpx
 
@@ -66,25 +66,33 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(
+    argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None = None, stdin: BinaryIO | None = None
+) -> int:
+    """The command line; the bot and key from `environ` (the environment when None), the hook's input from `stdin`
+    (standard input when None). Returns the exit code."""
     args = parser().parse_args(argv)
+    env = os.environ if environ is None else environ
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(name)s: %(message)s")
     if args.command == "hook":
-        print(json.dumps(run_hook(args.wait, args.on_error, args.retry_for)))
+        given = sys.stdin.buffer if stdin is None else stdin
+        print(json.dumps(run_hook(args.wait, args.on_error, args.retry_for, env=env, stdin=given)))
         return 0
     if args.command == "install":
-        return install(args)
-    return channel(os.environ)
+        return install(args, env=env)
+    return channel(env)
 
 
-def run_hook(wait: float, on_error: OnError, retry_for: float) -> dict[str, Any]:
-    """The decision on the hook input on stdin, whatever goes wrong (never fail open)."""
+def run_hook(
+    wait: float, on_error: OnError, retry_for: float, *, env: Mapping[str, str], stdin: BinaryIO
+) -> dict[str, Any]:
+    """The decision on the hook input on `stdin`, whatever goes wrong (never fail open)."""
     try:
-        raw = sys.stdin.buffer.read().decode("utf-8")
+        raw = stdin.read().decode("utf-8")
     except (OSError, UnicodeDecodeError):
         return answer(on_error, "Not run: the hook's input could not be read as UTF-8.")
     try:
-        return asyncio.run(hook(raw, wait=wait, on_error=on_error, retry_for=retry_for, env=os.environ))
+        return asyncio.run(hook(raw, wait=wait, on_error=on_error, retry_for=retry_for, env=env))
     except BaseException as exc:  # our own failure is a decision too: not run, with why
         logging.getLogger("agent_approvals.claude_code").warning("the hook failed: %s", type(exc).__name__)
         return answer(on_error, f"Not run: the approval hook failed ({type(exc).__name__}).")
@@ -102,7 +110,7 @@ def bad_url(url: str) -> bool:
 
 async def hook(
     raw: str, *, wait: float = WAIT, on_error: OnError = "deny", retry_for: float = RETRY_FOR,
-    env: dict[str, str] | os._Environ[str],
+    env: Mapping[str, str],
 ) -> dict[str, Any]:
     """The decision on the hook input `raw`, asked of the bot `env` names."""
     try:
@@ -132,8 +140,11 @@ def _transport(urls: Sequence[str]) -> httpx.AsyncHTTPTransport | None:
     return None
 
 
-def install(args: argparse.Namespace) -> int:
-    path = settings.settings_path(user=args.user, project_dir=args.dir)
+def install(args: argparse.Namespace, *, env: Mapping[str, str]) -> int:
+    """Merge the hook into (or, `--uninstall`, take it out of) the settings of the project or of the user, whose home
+    is `env`'s HOME."""
+    home = Path(env["HOME"]) if env.get("HOME") else None
+    path = settings.settings_path(user=args.user, project_dir=args.dir, home=home)
     try:
         if args.uninstall:
             changed = settings.uninstall(path)
@@ -150,7 +161,7 @@ def install(args: argparse.Namespace) -> int:
     return 0
 
 
-def channel(env: dict[str, str] | os._Environ[str]) -> int:
+def channel(env: Mapping[str, str]) -> int:
     from agent_approvals.claude_code.channel import PermissionChannel
 
     url, key = env.get("AGENT_APPROVALS_URL", ""), env.get("AGENT_APPROVALS_KEY", "")

@@ -12,9 +12,13 @@ import os
 import sys
 from typing import Any
 
+import pytest
+
 from bot.devslack.server import SlackStandIn
 from tests.conftest import APPROVALS, BOB, Worker, block_texts
 from tests.support.hitl import click, current, nth_card, reject, until
+
+pytestmark = pytest.mark.slow  # the channel as a `python -m agent_approvals.claude_code` process
 
 REQUEST = "notifications/claude/channel/permission_request"
 VERDICT = "notifications/claude/channel/permission"

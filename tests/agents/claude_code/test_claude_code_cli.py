@@ -18,6 +18,8 @@ from tests.support.claude_code import claude, runs
 from tests.support.fake_anthropic import FakeAnthropic
 from tests.support.hitl import cards, click, nth_card, reject
 
+pytestmark = pytest.mark.slow  # the real `claude` CLI (node)
+
 WRITE = {"command": "echo ran >> ran.txt", "description": "Record a run"}
 DEPLOY = {"command": "echo deploy >> ran.txt", "description": "Record a deploy"}  # a risk word: the mode asks
 

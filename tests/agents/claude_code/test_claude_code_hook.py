@@ -1,16 +1,21 @@
 """`agent-approvals-claude-code hook` on its own, as Claude Code runs it (the input on stdin, the decision on stdout,
 exit 0): what it cannot ask about is denied with the reason, or asked in the terminal with `--on-error ask`, never
-allowed; the card's title names the tool, the project and what the call does."""
+allowed; the card's title names the tool, the project and what the call does. Its `main` runs in this process with
+the input, the arguments and the environment given; one test runs it as a real process."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import io
 import json
 import os
 import subprocess
 import sys
 from typing import Any
 
+import agent_approvals.claude_code.__main__ as hook_main
+import pytest
 from agent_approvals.claude_code import HookCall
 from aiohttp import web
 
@@ -19,13 +24,25 @@ BASH = {"session_id": "s-1", "cwd": "/home/me/shop-api", "hook_event_name": "Pre
 
 
 def hook(raw: str, *args: str, **env: str) -> dict[str, Any]:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("AGENT_APPROVALS_")} | env
-    done = subprocess.run([sys.executable, "-m", "agent_approvals.claude_code", "hook", *args], input=raw,
-                          capture_output=True, text=True, timeout=60, env=environ)
-    assert done.returncode == 0, done.stderr
-    out: dict[str, Any] = json.loads(done.stdout)["hookSpecificOutput"]
+    """`agent-approvals-claude-code hook *args` with `raw` on its standard input and `env` as its environment."""
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        code = hook_main.main(["hook", *args], environ=env, stdin=io.BytesIO(raw.encode("utf-8")))
+    assert code == 0
+    out: dict[str, Any] = json.loads(printed.getvalue())["hookSpecificOutput"]
     assert out["hookEventName"] == "PreToolUse"
     return out
+
+
+@pytest.mark.slow
+def test_the_hook_as_claude_code_runs_it() -> None:
+    """A real process: the input on stdin, the decision on stdout, exit 0."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("AGENT_APPROVALS_")}
+    done = subprocess.run([sys.executable, "-m", "agent_approvals.claude_code", "hook"], input=json.dumps(BASH),
+                          capture_output=True, text=True, timeout=60, env=environ)
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)["hookSpecificOutput"]
+    assert out["hookEventName"] == "PreToolUse" and out["permissionDecision"] == "deny"
 
 
 def test_without_the_bot_configured_it_denies_or_asks_never_allows() -> None:
@@ -88,17 +105,15 @@ def test_hostile_input_and_settings_are_denied_never_a_traceback() -> None:
         assert out["permissionDecisionReason"].startswith("Not run: "), (url, out)
 
 
-def test_the_hooks_own_failure_is_a_decision() -> None:
+def test_the_hooks_own_failure_is_a_decision(monkeypatch: pytest.MonkeyPatch) -> None:
     """A bug of ours (here: `decide` raising) still prints deny (or ask), exit 0."""
-    program = ("import sys, agent_approvals.claude_code.__main__ as m\n"
-               "async def broken(*a, **k):\n    raise RuntimeError('a bug')\n"
-               "m.decide = broken\nsys.exit(m.main(sys.argv[1:]))\n")
-    environ = {**os.environ, "AGENT_APPROVALS_URL": "http://127.0.0.1:9", "AGENT_APPROVALS_KEY": "aak_x"}
+    async def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(hook_main, "decide", broken)
+    env = {"AGENT_APPROVALS_URL": "http://127.0.0.1:9", "AGENT_APPROVALS_KEY": "aak_x"}
     for flags, verdict in (((), "deny"), (("--on-error", "ask"), "ask")):
-        done = subprocess.run([sys.executable, "-c", program, "hook", *flags], input=json.dumps(BASH),
-                              capture_output=True, text=True, timeout=60, env=environ)
-        assert done.returncode == 0, done.stderr
-        out = json.loads(done.stdout)["hookSpecificOutput"]
+        out = hook(json.dumps(BASH), *flags, **env)
         assert out["permissionDecision"] == verdict
         assert out["permissionDecisionReason"] == "Not run: the approval hook failed (RuntimeError)."
 

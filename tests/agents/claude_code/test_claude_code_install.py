@@ -1,10 +1,12 @@
 """`agent-approvals-claude-code install`: the hook merged into Claude Code's settings and taken out again, never
 clobbering another hook or setting; idempotent; a narrower matcher replaces ours; a file that is not a JSON
-object is refused and left as it is. (The real CLI running what it installs:
-tests/agents/claude_code/test_claude_code_cli.py.)"""
+object is refused and left as it is. The command's `main` runs in this process (the real hook runs what it installs
+here, and the real CLI in tests/agents/claude_code/test_claude_code_cli.py)."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import shlex
@@ -13,7 +15,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from agent_approvals.claude_code import settings
+from agent_approvals.claude_code.__main__ import main
 
 OTHERS: dict[str, Any] = {
     "permissions": {"allow": ["Bash(npm test)"], "deny": ["Read(.env)"]},
@@ -30,9 +34,11 @@ EXAMPLE = '"$CLAUDE_PROJECT_DIR"/.venv/bin/python -m agent_approvals.claude_code
 
 
 def cli(*args: str, home: Path | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, **({"HOME": str(home)} if home else {})}
-    return subprocess.run([sys.executable, "-m", "agent_approvals.claude_code", "install", *args],
-                          capture_output=True, text=True, timeout=60, env=env)
+    """`agent-approvals-claude-code install *args` (in this process), HOME the only setting."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(["install", *args], environ={"HOME": str(home)} if home else {})
+    return subprocess.CompletedProcess(["install", *args], code, out.getvalue(), err.getvalue())
 
 
 def ours(data: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -115,6 +121,7 @@ def test_the_example_project_setting_is_what_install_writes(tmp_path: Path) -> N
     assert json.loads(path.read_text()) == example
 
 
+@pytest.mark.slow
 def test_the_hook_needs_no_mcp_and_the_channel_names_its_extra() -> None:
     hook = ("import sys; sys.modules['mcp'] = None\n"  # as if it were not installed
             "from agent_approvals.claude_code.__main__ import main\n"
@@ -126,11 +133,14 @@ def test_the_hook_needs_no_mcp_and_the_channel_names_its_extra() -> None:
     assert done.returncode != 0 and 'pip install "agent-approvals[claude-code]"' in last, last
 
 
+@pytest.mark.slow
 def test_the_installed_command_runs_without_the_venv_on_path_and_a_moved_one_blocks(tmp_path: Path) -> None:
     """#51.2: Claude Code runs hooks from a shell whose PATH may not hold the virtual environment: the installed
     command names the interpreter by its absolute path; if it moves, the command exits 2 (Claude Code blocks the
-    call), never 127 (no decision: the call would run)."""
-    assert cli("--dir", str(tmp_path)).returncode == 0
+    call), never 127 (no decision: the call would run). `install` runs here as a real process, as people run it."""
+    installed = subprocess.run([sys.executable, "-m", "agent_approvals.claude_code", "install", "--dir", str(tmp_path)],
+                               capture_output=True, text=True, timeout=60, env={**os.environ, "HOME": str(tmp_path)})
+    assert installed.returncode == 0 and "installed the approval hook" in installed.stdout, installed.stderr
     [(_, hook)] = ours(json.loads((tmp_path / ".claude" / "settings.json").read_text()))
     bare = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}  # no venv, no console script on PATH
     event = json.dumps({"hook_event_name": "PreToolUse", "tool_name": "Bash", "tool_input": {"command": "ls"}})

@@ -51,6 +51,8 @@ from tests.support.hitl import click, nth_card, open_modal, reject, until
 from tests.support.homes import approval_id_of
 from tests.support.source import ROOT
 
+pytestmark = pytest.mark.slow  # workflow programs as processes, killed -9 and resumed
+
 
 class LazyDelivery:
     """`DBOSDelivery` once the system database exists (the workflow's process makes it at launch)."""

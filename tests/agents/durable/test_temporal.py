@@ -69,6 +69,8 @@ from tests.support.homes import approval_id_of
 from tests.support.source import ROOT
 from tests.support.temporal_workflows import Notice, Refund, RefundOrder, refund
 
+pytestmark = pytest.mark.slow  # a Temporal dev server and workers as processes
+
 
 @pytest.fixture(scope="module")
 def temporal_address() -> Iterator[str]:

@@ -14,6 +14,7 @@ import sys
 import time
 from typing import Any
 
+import pytest
 from agent_approvals import ApprovalsClient
 from agent_approvals.claude_agent_sdk import can_use_tool, pre_tool_use_hook
 from claude_agent_sdk import ClaudeAgentOptions
@@ -127,6 +128,7 @@ async def test_any_error_denies(slack: SlackStandIn) -> None:
     assert sent == [] and transport.told[0].startswith("Not run: the approval could not be asked or read")
 
 
+@pytest.mark.slow
 def test_without_the_sdk_the_import_names_the_extra() -> None:
     code = "import sys; sys.modules['claude_agent_sdk'] = None\nimport agent_approvals.claude_agent_sdk\n"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from agent_approvals import ApprovalsClient
 from agent_approvals.google_adk import CONFIRMATION, run_with_approvals
 from google.genai import types
@@ -83,6 +84,7 @@ async def test_a_run_stopped_while_a_person_decides_is_finished_by_a_new_runner(
     assert events[-1].content is not None and events[-1].content.parts[0].text == "Sent after the restart."  # type: ignore[index]
 
 
+@pytest.mark.slow
 def test_without_adk_the_import_names_the_extra() -> None:
     code = "import sys; sys.modules['google.adk'] = None\nimport agent_approvals.google_adk\n"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

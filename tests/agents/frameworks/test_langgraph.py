@@ -105,6 +105,7 @@ asyncio.run(main())
 """
 
 
+@pytest.mark.slow
 async def test_a_thread_killed_9_while_a_person_decides_is_resumed_in_another_process(
     emailer: tuple[Worker, str], slack: SlackStandIn, tmp_path: Path
 ) -> None:
@@ -120,6 +121,7 @@ async def test_a_thread_killed_9_while_a_person_decides_is_resumed_in_another_pr
     assert len(slack.messages(APPROVALS)) == 1  # the same approval: no second card
 
 
+@pytest.mark.slow
 async def test_a_call_running_when_its_process_died_is_asked_again_as_one_that_may_have_run(
     emailer: tuple[Worker, str], slack: SlackStandIn, tmp_path: Path
 ) -> None:

@@ -10,6 +10,7 @@ import asyncio
 import json
 from pathlib import Path
 
+import pytest
 from agent_approvals import ApprovalsClient
 from agent_approvals.openai_agents import run_with_approvals
 from agents.testing import assistant_message, function_call
@@ -95,6 +96,7 @@ asyncio.run(main())
 """
 
 
+@pytest.mark.slow
 async def test_a_run_killed_9_while_a_person_decides_is_resumed_in_another_process(
     emailer: tuple[Worker, str], slack: SlackStandIn, tmp_path: Path
 ) -> None:
@@ -112,6 +114,7 @@ async def test_a_run_killed_9_while_a_person_decides_is_resumed_in_another_proce
     assert len(slack.messages(APPROVALS)) == 1  # the resumed process asked for the same approval: no second card
 
 
+@pytest.mark.slow
 async def test_a_call_running_when_its_process_died_is_asked_again_as_one_that_may_have_run(
     emailer: tuple[Worker, str], slack: SlackStandIn, tmp_path: Path
 ) -> None:

@@ -16,6 +16,7 @@ import signal
 import sys
 from pathlib import Path
 
+import pytest
 from agent_approvals import ApprovalsClient
 from agent_approvals.pydantic_ai import _idempotency_key, run_with_approvals
 
@@ -108,6 +109,7 @@ def outbox_lines(outbox: Path) -> list[dict[str, str]]:
     return [json.loads(line) for line in outbox.read_text().splitlines()] if outbox.exists() else []
 
 
+@pytest.mark.slow
 async def test_a_run_killed_9_while_a_person_decides_is_resumed_in_another_process(
     emailer: tuple[Worker, str], slack: SlackStandIn, tmp_path: Path
 ) -> None:
@@ -122,6 +124,7 @@ async def test_a_run_killed_9_while_a_person_decides_is_resumed_in_another_proce
     assert len(slack.messages(APPROVALS)) == 1  # the resumed process asked for the same approval: no second card
 
 
+@pytest.mark.slow
 async def test_a_run_killed_9_while_a_person_decides_on_an_edit_runs_the_edited_call(
     emailer: tuple[Worker, str], slack: SlackStandIn, tmp_path: Path
 ) -> None:
@@ -178,6 +181,7 @@ def test_idempotency_keys_are_deterministic_valid_and_distinct_per_edit() -> Non
     assert _idempotency_key("pa-a/b-1-c", 0, EMAIL) != _idempotency_key("pa-a b-1-c", 0, EMAIL)
 
 
+@pytest.mark.slow
 async def test_a_call_running_when_its_process_died_is_asked_again_as_one_that_may_have_run(
     emailer: tuple[Worker, str], slack: SlackStandIn, tmp_path: Path
 ) -> None:

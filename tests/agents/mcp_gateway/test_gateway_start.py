@@ -18,6 +18,8 @@ from tests.conftest import Worker, free_port
 from tests.support.api import new_key
 from tests.support.mcp_gateway import EMAIL, GATEWAY, over_stdio, text
 
+pytestmark = pytest.mark.slow  # the gateway as a process
+
 UPSTREAM_NEVER = [sys.executable, "-c", "import sys; open(sys.argv[1], 'w').write('started')"]
 
 

@@ -46,6 +46,8 @@ from tests.support.mcp_gateway import (
     text,
 )
 
+pytestmark = pytest.mark.slow  # the gateway and its upstreams as processes
+
 
 async def approve_reject_and_allow(bot: Worker, slack: SlackStandIn, gw: Gateway, key: str) -> None:
     """The story both transports tell: allowed without a card (in the bot's audit log), approved once (the card

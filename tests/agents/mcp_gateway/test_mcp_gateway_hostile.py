@@ -35,6 +35,8 @@ from tests.support.mcp_gateway import (
 )
 from tests.support.mcp_upstream import EVIL_PATTERN
 
+pytestmark = pytest.mark.slow  # the gateway and hostile upstreams as processes
+
 HANDSHAKE = {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "wire", "version": "1"}}
 
 

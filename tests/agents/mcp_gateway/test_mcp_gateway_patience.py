@@ -25,6 +25,8 @@ from tests.support.hitl import cards, click, nth_card
 from tests.support.mcp_gateway import EMAIL, ended, over_stdio, stdio_params, text
 from tests.support.scaled_clock import rounds_in, scaled_emailer
 
+pytestmark = pytest.mark.slow  # the gateway's upstream as a process
+
 PATIENT = ("--patience", "1")
 
 

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from agent_approvals.client import Approval, ApprovalsClient
 from agent_approvals.mcp_gateway import Gateway, Upstream, connect
 from agent_approvals.receipts import args_sha256
@@ -24,6 +25,8 @@ from tests.support.hitl import click, nth_card
 from tests.support.mcp_gateway import EMAIL, ended, over_stdio, stdio_params, text
 from tests.support.mcp_tasks import TasksExtension
 from tests.support.signing import signing_worker, verified
+
+pytestmark = pytest.mark.slow  # the gateway's upstream as a process
 
 CAROL = {**EMAIL, "to": "carol@example.com"}
 

@@ -32,6 +32,8 @@ from tests.support.mcp_api_proxy import holding_withdrawals
 from tests.support.mcp_gateway import EMAIL, alive, ended, stdio_params, text
 from tests.support.mcp_tasks import TasksExtension, create, finished, forwarded, task_cancel, task_get, tasks_client
 
+pytestmark = pytest.mark.slow  # the gateway's upstream as a process
+
 ROUNDS = 3
 
 

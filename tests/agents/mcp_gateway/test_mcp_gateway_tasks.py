@@ -40,6 +40,8 @@ from tests.support.mcp_tasks import (
     tasks_client,
 )
 
+pytestmark = pytest.mark.slow  # the gateway's upstream as a process
+
 CAROL = {**EMAIL, "to": "carol@example.com"}
 
 

@@ -78,6 +78,7 @@ async def example(env: dict[str, str], tmp_path: Path, *args: str, stdin: str = 
     return out.decode()
 
 
+@pytest.mark.slow
 async def test_the_example_executor_runs_an_approved_job_once(
     signer: tuple[Worker, str], slack: SlackStandIn, tmp_path: Path
 ) -> None:

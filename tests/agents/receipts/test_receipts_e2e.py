@@ -31,6 +31,8 @@ from tests.support.mcp_gateway import EMAIL, over_stdio, text
 from tests.support.receipts import Issuer, joserfc_claims
 from tests.support.signing_worker import ISSUER, approved, signing_bot
 
+pytestmark = pytest.mark.slow  # programs, the gateway and `python -m bot signing` as processes
+
 GUARDED = Path(__file__).parents[2] / "support" / "mcp_guarded_upstream.py"
 
 

@@ -67,6 +67,7 @@ async def signer(slack: SlackStandIn, redis_url: str, tmp_path: Path) -> AsyncIt
         yield made
 
 
+@pytest.mark.slow
 def test_the_committed_api_types_are_what_the_openapi_document_makes() -> None:
     assert API_TS.read_text() == api_ts(), "src/api.ts drifted from the API: run `python -m tests.support.typescript`"
 
@@ -191,6 +192,7 @@ async def node_test(binary: str, tests: list[Path], env: dict[str, str]) -> str:
     return said
 
 
+@pytest.mark.slow
 async def test_the_typescript_package_against_a_real_bot(
     signer: tuple[Worker, str], slack: SlackStandIn, tmp_path: Path
 ) -> None:
@@ -253,6 +255,7 @@ def run(*command: str, cwd: Path) -> str:
     return done.stdout
 
 
+@pytest.mark.slow
 def test_the_packed_package_installs_by_name_with_its_types_and_only_jose(tmp_path: Path) -> None:
     npm = shutil.which("npm")
     assert npm is not None, "npm is not installed (apt-get install npm)"

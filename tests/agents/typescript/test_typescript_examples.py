@@ -25,6 +25,8 @@ from tests.support.hitl import click, nth_card, reject
 from tests.support.source import ROOT
 from tests.support.typescript import EXAMPLES, EXAMPLES22, PACKAGE, build_examples, node, node22
 
+pytestmark = pytest.mark.slow  # tsc and node
+
 TASK = "Tell bob@example.com that our Q2 prices change on May 1"
 REASON = "not before the board meets"
 FRAMEWORKS = {"ai-sdk": "AI SDK", "openai-agents": "OpenAI Agents SDK", "langgraph": "LangGraph", "mastra": "Mastra"}

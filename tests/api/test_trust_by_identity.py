@@ -1,4 +1,4 @@
-"""Trust, second pass (issue #45 items 2 to 6), against real workers, real Redis and the Slack stand-in:
+"""Trust by what a thing is, not how it is spelled, against real workers, real Redis and the Slack stand-in:
 callback hosts spelled in full-width digits or ideographic full stops never reach loopback (a real listener on
 127.0.0.1 sees no connection); integers JSON cannot carry exactly are refused at the ask, naming the field; a
 receipt's `aud` is the key's immutable id, so a new key given a revoked key's name gets no receipt for it;

@@ -1,4 +1,4 @@
-"""The reviewer's card, second pass (issue #36), in a real browser (Debian's Chromium, headless) on the local
+"""The reviewer's card in a real browser (Debian's Chromium, headless) on the local
 Slack page of `python -m bot dev`, with the offline demo model and the `email` team.
 
 Alice starts an email run. While it waits, its header says "waiting for approval" as `/agent status` does, and
@@ -28,6 +28,8 @@ from tests.support.browser import (
 )
 from tests.support.dev import Dev
 
+pytestmark = pytest.mark.slow  # `python -m bot dev` and Chromium
+
 TASK = "--team email Tell bob@example.com about the price change"
 REASON = "Wrong customer <b>list</b>"
 
@@ -36,7 +38,7 @@ expect.set_options(timeout=20_000)
 
 @pytest.fixture(scope="module")
 def dev() -> Iterator[Dev]:
-    with dev_mode("test-card-second-pass-") as process:
+    with dev_mode("test-card-browser-") as process:
         yield process
 
 

@@ -1,0 +1,94 @@
+"""The `slow` mark, kept true: a test that starts a process (a worker, `python -m bot ...`, node, the `claude` CLI,
+a Temporal server, a browser...) is marked slow, and `pytest -m "not slow"` runs the others, the everyday loop.
+
+What a test starts is watched through Python's audit events (`subprocess.Popen`, `os.posix_spawn`, `os.fork`,
+`os.system`), so it is seen whoever starts it: the test, a helper, a fixture or a library (Playwright starts its
+driver, which starts Chromium). A test that starts one without the mark fails, naming the program: the marks cannot
+drift from what the tests do. A `redis-server` is the tests' shared infrastructure (one per test process, started by
+`tests/conftest.py`, in milliseconds): it makes no test slow.
+
+A test is slow when it (or its module, `pytestmark = pytest.mark.slow`) carries the mark, or when it uses a fixture
+of `SLOW_FIXTURES`, which start processes for every test that uses them.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import pytest
+
+SLOW_FIXTURES = frozenset({
+    "browser",  # Debian's Chromium, through Playwright's node driver (tests/conftest.py)
+    "cluster",  # workers as `python -m bot` processes (tests/conftest.py)
+})
+STARTS = frozenset({"subprocess.Popen", "os.posix_spawn", "os.posix_spawnp", "os.fork", "os.forkpty", "os.system"})
+INFRASTRUCTURE = frozenset({"redis-server"})
+SEEN = pytest.StashKey[int]()  # how many of the item's programs its earlier phases already reported
+
+_watching: list[list[str]] = []  # the programs started by each item being run, the innermost (pytester's) last
+
+
+def program_of(event: str, args: tuple[Any, ...]) -> str:
+    """The program an audit event starts (`python`, `node`, `chromium`...), or the event when it names none."""
+    if event == "subprocess.Popen":
+        executable, argv = args[0], args[1]
+        if not executable:
+            argv = argv.split() if isinstance(argv, str | bytes) else list(argv)
+            executable = argv[0] if argv else None
+        return os.path.basename(os.fsdecode(executable)) if executable else event
+    if event in ("os.posix_spawn", "os.posix_spawnp"):
+        return os.path.basename(os.fsdecode(args[0]))
+    return event
+
+
+def _audit(event: str, args: tuple[Any, ...]) -> None:
+    if event in STARTS and _watching:
+        try:
+            program = program_of(event, args)
+        except Exception:  # an audit hook must never break the call it watches
+            program = event
+        if program not in INFRASTRUCTURE:
+            _watching[-1].append(program)
+
+
+_installed: list[bool] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Watch from now on (an audit hook stays for the process's life: installed once, however many sessions)."""
+    if not _installed:
+        sys.addaudithook(_audit)
+        _installed.append(True)
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """Mark slow a test that uses a fixture of SLOW_FIXTURES (before `-m` selects)."""
+    if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+        item.add_marker(pytest.mark.slow)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+    _watching.append([])
+    item.stash[SEEN] = 0
+    try:
+        return (yield)
+    finally:
+        _watching.pop()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """A phase (setup, call, teardown) that started a program fails when the test is not marked slow."""
+    report: pytest.TestReport = yield
+    started = _watching[-1] if _watching else []
+    new, item.stash[SEEN] = started[item.stash.get(SEEN, 0):], len(started)
+    if new and report.passed and item.get_closest_marker("slow") is None:
+        report.outcome = "failed"
+        report.longrepr = (
+            f"{item.nodeid} started {', '.join(sorted(set(new)))} in its {report.when} but is not marked slow: "
+            "mark it (`@pytest.mark.slow`, or the module's `pytestmark = pytest.mark.slow`) so that "
+            '`pytest -m "not slow"` stays the fast loop (docs/contributors/tests.md)')
+    return report

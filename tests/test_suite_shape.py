@@ -1,0 +1,69 @@
+"""The suite's shape: `pytest -m "not slow"` is the everyday loop, so a test that starts a process must say so
+(`tests/support/slow.py` fails it otherwise), and test files are named after what they test."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.support.source import ROOT
+
+TESTS = """
+import os, subprocess, sys
+import pytest
+
+def test_starts_python_unmarked():
+    subprocess.run([sys.executable, "-c", "pass"], check=True)
+
+@pytest.mark.slow
+def test_starts_python_marked():
+    subprocess.run([sys.executable, "-c", "pass"], check=True)
+
+def test_starts_a_shell_unmarked():
+    os.system("true")
+
+def test_starts_redis_unmarked():
+    subprocess.run(["redis-server", "--version"], check=True, capture_output=True)
+
+def test_starts_nothing():
+    assert sum(range(3)) == 3
+
+@pytest.fixture
+def browser():
+    yield "no browser here, but the name says one"
+
+def test_uses_a_slow_fixture(browser):
+    subprocess.run([sys.executable, "-c", "pass"], check=True)
+"""
+INNER = ("-p", "tests.support.slow", "-p", "no:cacheprovider", "-p", "no:benchmark", "-n", "0")
+
+
+def test_a_test_that_starts_a_process_unmarked_fails_naming_it(pytester: pytest.Pytester) -> None:
+    pytester.makeini('[pytest]\nmarkers =\n    slow: starts a process\n')
+    pytester.makepyfile(test_inner=TESTS)
+    result = pytester.runpytest_inprocess(*INNER)
+    result.assert_outcomes(passed=4, failed=2)
+    failed = {line.split("::")[1].split()[0] for line in result.outlines if line.startswith("FAILED")}
+    assert failed == {"test_starts_python_unmarked", "test_starts_a_shell_unmarked"}
+    said = result.stdout.str()
+    assert re.search(r"test_starts_python_unmarked started python[\d.]* in its call but is not marked slow", said)
+    assert "test_starts_a_shell_unmarked started os.system in its call" in said
+
+
+def test_not_slow_leaves_out_the_marked_and_those_using_a_slow_fixture(pytester: pytest.Pytester) -> None:
+    pytester.makeini('[pytest]\nmarkers =\n    slow: starts a process\n')
+    pytester.makepyfile(test_inner=TESTS)
+    result = pytester.runpytest_inprocess(*INNER, "-m", "not slow", "--collect-only", "-q")
+    collected = {line.split("::")[1] for line in result.outlines if "::" in line}
+    assert collected == {"test_starts_python_unmarked", "test_starts_a_shell_unmarked", "test_starts_redis_unmarked",
+                         "test_starts_nothing"}
+
+
+NAMED_AFTER_HISTORY = re.compile(r"pass\d|second_pass|third_pass|issue|_\d+\.py$")
+
+
+def test_test_files_are_named_after_what_they_test() -> None:
+    named = [str(path.relative_to(ROOT)) for path in (ROOT / "tests").rglob("test_*.py")
+             if NAMED_AFTER_HISTORY.search(path.name)]
+    assert named == [], "a test file names a pass, an issue or a number: name it after the concept it tests"

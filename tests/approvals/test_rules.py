@@ -28,7 +28,7 @@ from bot.core.allow_rules import (
 )
 from bot.devslack.server import SlackStandIn
 from bot.runs.email_tool import Email
-from bot.store import Store
+from bot.store import Opening, Store
 from tests.conftest import ALICE, BOB, SALES, find_header, has_buttons, texts, thread_of
 from tests.support.cluster import (
     Cluster,
@@ -233,7 +233,7 @@ async def test_the_store_keeps_uses_and_forgets_revoked_and_expired_rules(store:
         decided = replace(approval(approval_id), status="approved", decided_by="rule", decided_at=time.time(),
                           rule_id=made.id, deadline=0.0)
         entry = {"event": "auto_approved", "approval": approval_id, "rule_id": made.id, "origin_channel": SALES}
-        status, _ = await store.approvals.open(decided, audit=entry, rule=(SALES, made.id), now=time.time())
+        status, _ = await store.approvals.open(Opening(decided, audit=entry, rule=(SALES, made.id), now=time.time()))
         return status
 
     assert await used_by(kept, "rule-use-0001") == "ok"

@@ -165,14 +165,14 @@ def test_only_the_store_speaks_redis() -> None:
 
 
 # A second door is a way in that decides without the decision chain (bot/approvals/chain.py): each thing that decides
-# or stores a decision (an attribute path's last parts, as written), and the modules that may reach it.
+# or stores a decision (an attribute path's last parts, as written), and the modules that may reach it. (A call a
+# program's allow-list let through is recorded by the chain's other end, bot/api/allowed.py, after the policies.)
 DOORS: dict[str, tuple[str, ...]] = {
     "chain.walk": ("bot.approvals.service",),  # `open_request`: the one way in to the chain, for every way in
     "judge": ("bot.approvals.deciders", "bot.policy"),  # the policies' one evaluation: the policies' link alone
     "evaluate": ("bot.policy", "bot.cli"),  # Cedar: the engine, and replay / `policy test` (they decide nothing)
     "approvals.open": ("bot.approvals.deciders", "bot.store"),  # the store's open step: the chain's end
     "approvals.create": ("bot.store",),
-    "windows.record_allowed": ("bot.api.allowed", "bot.store"),  # the chain's "record as allowed" end
 }
 
 

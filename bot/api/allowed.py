@@ -2,7 +2,7 @@
 decision chain's links walked (bot/approvals/chain.py: the policies first; the input mode and the channel's rules
 are not read, the allow-list being the program's answer given in advance, as a rule is), to its own end,
 `RecordAllowed`: the call recorded as allowed, an `allowed` audit entry counted in the policy windows the policies
-read for it, in one store step (`Windows.record_allowed`), so a budget counts what allow-lists let through as it
+read for it, in one store step (`AuditLog.append_once`), so a budget counts what allow-lists let through as it
 counts approvals allowed at once. A policy that refuses the call answers 403 `refused_by_policy` (audited); one that
 asks a person, 409 `ask_a_person` (the program asks for an approval instead: a card)."""
 
@@ -53,11 +53,11 @@ class RecordAllowed:
 
     async def decide(self, step: Step) -> Opened:
         """Nobody decided at once: recorded as the allow-list let it through, unless a policy asks a person."""
-        if step.to_person and step.judged is not None:
-            verdict = step.judged.verdict
-            raise ApiError(409, "ask_a_person", f"policy {', '.join(verdict.ids) or '(none)'} asks a person:"
-                           f" {verdict.reason}. Ask for an approval (POST /api/v1/approvals) instead of recording"
-                           " the call as allowed.")
+        if step.to_person:  # (a link sent it to a person: an ask policy, routed)
+            who = f"policy {', '.join(step.routed_by)}" if step.routed_by else "the decision chain"
+            reason = step.approval.policy_reason or step.approval.why
+            raise ApiError(409, "ask_a_person", f"{who} asks a person: {reason}. Ask for an approval"
+                           " (POST /api/v1/approvals) instead of recording the call as allowed.")
         return await self._record(step, claim="")
 
     async def settle(self, decided: Decided) -> Opened:
@@ -91,10 +91,10 @@ class RecordAllowed:
         }
         once = None
         if self._idempotency_key:  # ("/": never an ask's key)
-            once = (self._store.keys.api_idempotency(key.id, f"allowed/{self._idempotency_key}"),
-                    allowed.body_digest, IDEMPOTENCY_SECONDS)
-        status, said = await self._store.windows.record_allowed(entry, windows=step.windows,
-                                                                answer=json.dumps(answer), idempotency=once)
+            once = self._store.keys.api_idempotency(key.id, f"allowed/{self._idempotency_key}")
+        status, said = await self._store.audit.append_once(once, "allowed", entry, body_digest=allowed.body_digest,
+                                                           answer=json.dumps(answer), ttl=IDEMPOTENCY_SECONDS,
+                                                           windows=step.windows)
         if status == "conflict":
             raise ApiError(409, "idempotency_conflict", "this Idempotency-Key was used with another body",
                            field="Idempotency-Key")

@@ -66,12 +66,13 @@ class RecordAllowed:
         if decided.decision.outcome == "approved":
             return await self._record(step, claim=step.approval.policy if decided.policy is not None else "")
         allowed = self._allowed
-        ids = ", ".join(decided.policy.verdict.ids) if decided.policy is not None else ""
+        who = (f"policy {', '.join(decided.policy.verdict.ids) or '(none)'}" if decided.policy is not None
+               else decided.decision.decided_by)
         await self._store.audit.append(
             "api_refused", key=self._key.name, reason="refused_by_policy", tool=allowed.tool_name,
             digest=step.approval.digest, origin_channel=self._channel, policy=step.approval.policy,
             said=f"{decided.decision.feedback} (allowed by {allowed.allowed_by}, refused by the policies first)"[:500])
-        raise ApiError(403, "refused_by_policy", f"refused by policy {ids or '(none)'}: {decided.decision.feedback}")
+        raise ApiError(403, "refused_by_policy", f"refused by {who}: {decided.decision.feedback}")
 
     async def _record(self, step: Step, *, claim: str) -> Opened:
         """The `allowed` entry, counted in the windows the policies read, once per Idempotency-Key."""

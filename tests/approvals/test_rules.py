@@ -261,7 +261,7 @@ async def test_a_channel_holds_at_most_the_limit_of_live_rules(store: Store) -> 
 
 
 def test_a_rule_never_decides_what_only_a_person_may() -> None:
-    from bot.approvals.service import rule_may_decide
+    from bot.approvals.deciders.rules import rule_may_decide
 
     call = ApprovalRequest("a-00000001", "{}", "drafter", kind="tool_call", tool_name="t", arguments="{}")
     assert rule_may_decide(call)

@@ -233,7 +233,7 @@ def create_services(settings: Settings, *, worker_id: str | None = None) -> Serv
     signing = signing_keys(settings)
     receipts = None if signing is None else ReceiptIssuer(
         store, signing, issuer=issuer_of(settings.receipt_issuer, settings.public_url), ttl=settings.receipt_ttl,
-        names=directory.name_of,
+        names=directory.name_of, worker=worker_id,
     )
     webhooks = WebhookSender(
         store, allow_private=settings.api_allow_private_callbacks, lease=settings.webhook_lease_seconds,

@@ -39,6 +39,7 @@ from typing import Any
 from agent_approvals.receipts import TYPE, args_sha256
 
 from bot.api.requests import APPROVAL_ID, USE_TOKEN, ApiError, bad
+from bot.audit.checkpoints import KeyAnnouncer
 from bot.core.records import ApprovalRecord
 from bot.core.signing import SigningError, SigningKeys
 from bot.store import Store
@@ -121,13 +122,15 @@ class ReceiptIssuer:
     """Signs, keeps and checks the receipts of one deployment (see the module docstring)."""
 
     def __init__(
-        self, store: Store, keys: SigningKeys, *, issuer: str, ttl: int, names: NameOf | None = None
+        self, store: Store, keys: SigningKeys, *, issuer: str, ttl: int, names: NameOf | None = None,
+        worker: str = "",
     ) -> None:
         self.keys = keys
         self.issuer = issuer
         self.ttl = ttl
         self.names = names
         self._stored = Receipts(store.shared)
+        self._announcer = KeyAnnouncer(store, worker=worker)  # a key signs no receipt before the log announces it
 
     async def receipt_of(self, approval: ApprovalRecord) -> str | None:
         """The approval's receipt: the one kept, or a new one (kept unless another worker kept one first);
@@ -146,9 +149,18 @@ class ReceiptIssuer:
             log.warning("approval %s has no receipt: its arguments have no RFC 8785 form (%s)", approval.id,
                         type(exc).__name__)
             return None
-        kept = await self._stored.keep(approval.id, self.keys.sign(claims, typ=TYPE), jti=jti,
-                                       exp=claims["exp"], now=now)
+        kept = await self._stored.keep(approval.id, await self._signed(claims), jti=jti, exp=claims["exp"], now=now)
         return None if kept is None else kept.receipt
+
+    async def _signed(self, claims: dict[str, Any]) -> str:
+        """`claims` signed by the current key once the log announces it (a key rotated between the two: again, with
+        the new one)."""
+        while True:
+            announced = await self._announcer.announced(self.keys.current, self.keys)
+            try:
+                return self.keys.sign(claims, typ=TYPE, kid=announced.kid)
+            except SigningError:
+                continue  # the keys file changed since the announcement: announce and sign with the new current key
 
     def check(self, receipt: str, approval_id: str) -> dict[str, Any]:
         """The claims of `receipt` when it is one of ours for this approval (expired ones too: the caller

@@ -299,10 +299,15 @@ def _token(request: web.Request) -> str:
 
 
 async def _key(api: ApprovalsApi, token: str) -> ApiKey:
+    """The key `token` is, if it stands; else 401 (a revoked one named, and its use audited: `api_refused`)."""
     key = await api.store.api_keys.verify(token)
-    if key is None:
+    if key is not None:
+        return key
+    revoked = await api.store.api_keys.revoked(token)
+    if revoked is None:
         raise ApiError(401, "unauthorized", "this API key is not valid (wrong or revoked)")
-    return key
+    await api.store.audit.append("api_refused", key=revoked, reason="key_revoked")
+    raise ApiError(401, "unauthorized", f"the API key {revoked} was revoked: nothing it asked may run")
 
 
 async def _body(request: web.Request) -> bytes:

@@ -33,6 +33,7 @@ from bot.approvals.service import ApprovalService
 from bot.core.ids import new_run_id, random_id
 from bot.core.records import API_OWNER, API_PRESET, ApprovalRecord, RunRecord
 from bot.store import ApiKey, NewKey, Once, Store, persistently
+from bot.store.api_keys import Revoked
 
 RECHECK_SECONDS = 5.0  # a long-poll reads its approval again at least this often (a lost message)
 def new_approval_id() -> str:
@@ -202,6 +203,9 @@ class ApprovalsApi:
         approval = await self.store.approvals.get(opened.approval_id)
         if approval is None or not key.owns(approval):
             raise ApiError(404, "not_found", "the approval this Idempotency-Key opened is gone")
+        if approval.pending and not await self.store.api_keys.stands(key):  # revoked after the key check
+            await self.approvals.cancel(approval.id, by="system", reason=f"withdrawn: key {key.name} revoked")
+            raise ApiError(401, "unauthorized", f"the API key {key.name} was revoked: nothing it asked may run")
         return (201 if approval.pending else 200), await self.view(approval)
 
     # recording a call nobody was asked about -------------------------------------------------------
@@ -258,7 +262,8 @@ class ApprovalsApi:
                 left = deadline - time.monotonic()
                 if not approval.pending or left <= 0 or self.closing:
                     if wait and not await self.store.api_keys.stands(key):  # revoked while it waited
-                        raise ApiError(401, "unauthorized", "this API key is not valid (wrong or revoked)")
+                        raise ApiError(401, "unauthorized", f"the API key {key.name} was revoked while it waited:"
+                                       " nothing it asked may run")
                     return await self.view(approval)
                 with contextlib.suppress(TimeoutError):  # (not wait_for: on 3.11 it may lose the client's going)
                     async with asyncio.timeout(min(left, RECHECK_SECONDS)):
@@ -303,8 +308,13 @@ class ApprovalsApi:
         """A new key for `channel`, or why not (a message for the person who asked)."""
         return await create_key(self.store, name, [channel], by=by, max_pending=max_pending, per_minute=per_minute)
 
-    async def revoke_key(self, name: str, *, by: str) -> bool:
-        return await self.store.api_keys.revoke(name, by=by)
+    async def revoke_key(self, name: str, *, by: str) -> Revoked | None:
+        """Revoke the key named `name` (None: no such key): its pending approvals are withdrawn in the same step,
+        and their cards redrawn from here at once (saying so) and their long-polls woken."""
+        revoked = await self.store.api_keys.revoke(name, by=by)
+        for approval in revoked.withdrawn if revoked is not None else ():
+            self.approvals.on_decided(approval)
+        return revoked
 
     async def view(self, approval: ApprovalRecord) -> dict[str, Any]:
         """`view(approval)` with its card's link, the decider's name and, when this deployment signs receipts,

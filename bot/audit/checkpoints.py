@@ -19,20 +19,30 @@ old chain's last `hash` for a log upgraded from it (bot/audit/legacy.py): the ha
 scheme's shard going on from its seq (bot/audit/shards.py). A writer finds entries it cannot sign
 (a gap, an entry without `seq`) and writes nothing: `audit verify` names them.
 
+Every key that signs is announced in the log first: before its first signature (a checkpoint, or a receipt:
+bot/api/receipts.py), the worker appends a `signing_key` entry (its kid and public JWK; lua/audit_announce.lua, once
+per kid; KeyAnnouncer) and the next checkpoint covers it, so `audit verify`
+names a checkpoint signed by a key the log never announced before it (one added to the keys file by hand, re-signing
+or backdating checkpoints), even without pinned keys. A log upgraded from before announcements gets every key of the
+keys file announced as standing from seq 0 at its next checkpoint; an announcement about to be trimmed is written
+again (`since`: where it stands from), so the log keeps every key it announced.
+
 Without a signing key nothing is signed; the lease holder only trims.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 
 from bot.audit.digests import ZERO, chain, leaf, number_of, pack, seq_of
 from bot.audit.legacy import link_of
-from bot.core.signing import SigningError, SigningKeys
+from bot.core.signing import SigningError, SigningKey, SigningKeys
 from bot.core.tasks import stop_task
 from bot.store import Store, StoreUnavailable
+from bot.store.audit import Announced
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +61,40 @@ class Unsignable(Exception):
     """What the writer found instead of entries it may sign."""
 
 
+class KeyAnnouncer:
+    """Announces a signing key in the log before it signs anything (a checkpoint, or a receipt: the checkpoint
+    writer and the receipt issuer each hold one): the log's `signing_key` entry of the key (lua/audit_announce.lua,
+    once per kid, whichever worker is first), read or written once per key by this worker."""
+
+    def __init__(self, store: Store, *, worker: str) -> None:
+        self._store = store
+        self._worker = worker
+        self._done: dict[str, Announced] = {}  # kid -> its announcement, once read or written here
+
+    async def announced(self, key: SigningKey, keys: SigningKeys, *, upgrading: bool | None = None) -> Announced:
+        """The log's announcement of `key`, written now when it has none. A log with checkpoints of this scheme and
+        no announcement at all (`upgrading`: written before announcements; None: look) first gets every key of
+        `keys`, each said to stand from seq 0 (they may have signed it)."""
+        if (done := self._done.get(key.kid)) is not None:
+            return done
+        audit = self._store.audit
+        if not await audit.announced():
+            if upgrading is None:
+                upgrading = await audit.last_checkpoint(VERSION) is not None
+            if upgrading:
+                for old in keys.keys:
+                    await audit.announce_key(old.kid, about(old, "signed before announcements", self._worker),
+                                             since="0")
+        self._done[key.kid] = found = await audit.announce_key(key.kid, about(key, "first signature", self._worker))
+        log.info("signing key %s announced in the audit log (seq %d)", key.kid, found.seq)
+        return found
+
+
+def about(key: SigningKey, why: str, worker: str) -> dict[str, str]:
+    """A `signing_key` entry's fields: the key's public JWK, why it is announced, by which worker."""
+    return {"jwk": json.dumps(key.public_jwk(), separators=(",", ":")), "why": why, "by": worker}
+
+
 class AuditCheckpoints:
     """Writes a checkpoint when one is due (`write_due`), from its own task, while this worker holds the lease."""
 
@@ -66,6 +110,7 @@ class AuditCheckpoints:
         self._retention = retention
         self._poll = min(poll, max(interval, 0.05))
         self._task: asyncio.Task[None] | None = None
+        self._announcer = KeyAnnouncer(store, worker=worker)
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="audit-checkpoints")
@@ -120,7 +165,8 @@ class AuditCheckpoints:
             done, prev, start, lower, at = await self._genesis()
         if head_seq <= done or (head_seq - done < self._every and now - at < self._interval):
             return False
-        batch = await audit.chained(lower=lower, count=self._every)
+        announced = await self._announced(keys, upgrading=last is not None)
+        batch = await audit.chained(lower=lower, count=max(self._every, announced.since - done))  # (covers it)
         leaves: list[bytes] = []
         for number, (entry_id, fields) in enumerate(batch, done + 1):
             if number_of(fields) != number:
@@ -131,15 +177,34 @@ class AuditCheckpoints:
         seq, entry_id = done + len(leaves), batch[-1][0]
         cutoff = _ms(now - self._retention)
         start, trim_id = await self._trim_to(cutoff, start, seq, entry_id)
+        if trim_id:
+            await self._carry(start)
         claims = {"v": int(VERSION), "from": done + 1, "seq": seq, "id": entry_id,
                   "head": chain(bytes.fromhex(prev), leaves).hex(), "prev": prev, "start": start,
                   "trim": cutoff if trim_id else "", "at": now}
         stored = {"v": VERSION, **{k: str(v) for k, v in claims.items() if k not in ("v", "at")}, "at": repr(now),
-                  "leaves": pack(leaves), "jws": keys.sign(claims, typ=CHECKPOINT_TYPE)}
+                  "leaves": pack(leaves), "jws": keys.sign(claims, typ=CHECKPOINT_TYPE, kid=announced.kid)}
         written = await audit.write_checkpoint(stored, after=after, trim_id=trim_id, start=start)
         if written:
             log.debug("audit checkpoint signed at seq %d", seq)
         return written
+
+    async def _announced(self, keys: SigningKeys, *, upgrading: bool) -> Announced:
+        """The log's announcement of the key about to sign, written now when it has none, so the checkpoint about
+        to be signed covers it (KeyAnnouncer)."""
+        return await self._announcer.announced(keys.current, keys, upgrading=upgrading)
+
+    async def _carry(self, start: int) -> None:
+        """Announce again each key whose announcement is about to be trimmed (below seq `start`), with the seq it
+        stands from: the log keeps every key it announced."""
+        audit = self._store.audit
+        gone = [a for a in await audit.announced() if a.seq < start]
+        for _, fields in await audit.entries_at(a.entry_id for a in gone):
+            kid = fields.get("kid", "")
+            was = next((a for a in gone if a.kid == kid), None)
+            if was is not None and "jwk" in fields:
+                await audit.announce_key(kid, {"jwk": fields["jwk"], "why": "carried past a trim", "by": self._worker},
+                                         since=str(was.since), carry=True)
 
     async def _genesis(self) -> tuple[int, str, int, str, float]:
         """Where this scheme's shard starts (no checkpoint of it yet): (the seq before its first entry, the anchor,

@@ -17,7 +17,7 @@ import json
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -72,6 +72,7 @@ class Trust:
     source: str
     created: dict[str, float | None]
     pinned: bool
+    public: dict[str, str] = field(default_factory=dict)  # each key's public part `x`, by kid
 
     def said(self) -> str:
         kids = ", ".join(
@@ -79,9 +80,9 @@ class Trust:
         )
         said = f"; the keys trusted, from {self.source}: {kids}"
         if not self.pinned:
-            said += (". Anyone who can write the keys file can add a key and re-sign checkpoints: check with the public"
-                     " keys pinned where the bot cannot write them (--jwks FILE, a copy of /api/v1/jwks.json kept"
-                     " apart)")
+            said += (". Anyone who can write the keys file and Redis could rewrite the log from a key's announcement"
+                     " on: check with the public keys pinned where the bot cannot write them (--jwks FILE, a copy of"
+                     " /api/v1/jwks.json kept apart)")
         return said
 
 
@@ -109,6 +110,54 @@ def late_keys(checkpoints: list[tuple[str, float, str]], trust: Trust | None) ->
                         f" created {iso_utc(created)}, after it: a key added to the keys file since may have re-signed"
                         " it. Check with pinned keys (--jwks).")
     return said
+
+
+Announced = dict[str, list[tuple[int, str]]]  # kid -> (the seq it stands from, its public `x`), per announcement
+
+
+async def announcements(store: Store, seen: list[tuple[str, dict[str, str]]]) -> Announced:
+    """The signing keys the log announces (`signing_key` entries, bot/audit/checkpoints.py): those among the entries
+    walked (`seen`), and those before them (`--since`) that `Keys.audit_kids` points to and the log still has."""
+    have = {entry_id for entry_id, _ in seen}
+    pointed = [a.entry_id for a in await store.audit.announced() if a.entry_id not in have]
+    found: Announced = {}
+    for _, fields in [*seen, *await store.audit.entries_at(pointed)]:
+        try:
+            kid, x = fields["kid"], json.loads(fields["jwk"])["x"]
+            since = int(fields.get("since") or fields["seq"])
+        except (KeyError, ValueError, TypeError):
+            continue  # no announcement: a key it would stand for is named
+        if fields.get("event") == "signing_key" and isinstance(x, str):
+            found.setdefault(kid, []).append((since, x))
+    return found
+
+
+def unannounced(
+    stored: list[tuple[str, dict[str, str]]], found: Announced, begin: int | None, trust: Trust | None
+) -> str | None:
+    """The first checkpoint of this scheme (from seq `begin` on) signed by a key the log did not announce before it
+    (or announced with another public key than the one trusted under its kid), said; None when there is none, or
+    when the log announces no key at all (written before announcements)."""
+    if not found:
+        return None
+    for entry_id, fields in stored:
+        seq = int(fields.get("seq") or 0)
+        if fields.get("v") != VERSION or (begin is not None and seq < begin):
+            continue
+        kid = kid_of(fields.get("jws", ""))
+        x = trust.public.get(kid) if trust is not None else None
+        theirs = [since for since, announced in found.get(kid, []) if x is None or announced == x]
+        if theirs and min(theirs) <= seq:
+            continue
+        if found.get(kid) and not theirs:
+            why = "which the log announced with another public key"
+        elif theirs:
+            why = f"which the log announced only from seq {min(theirs):,}, after it (backdated)"
+        else:
+            why = "which the log never announced"
+        return (f"checkpoint {entry_id} (seq {seq:,}) is signed by key {kid[:60]}, {why}: a key added to the keys"
+                " file may have re-signed it")
+    return None
 
 
 def since_time(text: str, now: float) -> float:
@@ -142,7 +191,8 @@ def jwks_verifier(where: str) -> tuple[Verifier, Trust]:
                          ) from None
     if not keys:
         raise UsageError(f"--jwks: {where[:200]} holds no Ed25519 key")
-    trust = Trust(source=f"--jwks {where[:200]}", created=dict.fromkeys(keys), pinned=True)
+    public = {str(e["kid"]): str(e.get("x")) for e in document["keys"] if isinstance(e, dict) and e.get("kid") in keys}
+    trust = Trust(source=f"--jwks {where[:200]}", created=dict.fromkeys(keys), pinned=True, public=public)
     return (lambda jws: verify_jws(jws, keys, typ=CHECKPOINT_TYPE, whose="the keys in --jwks")), trust
 
 
@@ -215,7 +265,8 @@ def verify_audit(
             verify = None if keys is None else (lambda jws: keys.verify(jws, typ=CHECKPOINT_TYPE))
             if keys is not None:
                 source = f"{FILE_NAME} {settings.signing_keys_file}" if settings.signing_keys_file else ENV_NAME
-                trust = Trust(source=source, created={k.kid: k.created_at for k in keys.keys}, pinned=False)
+                trust = Trust(source=source, created={k.kid: k.created_at for k in keys.keys}, pinned=False,
+                              public={k.kid: k.x for k in keys.keys})
     except (UsageError, SettingsError, SigningError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -285,6 +336,7 @@ async def walk(
     walker = Walker(old, new, begin=begin, signing=verify is not None, shards=shards, indexed=indexed)
     problem = named(check_checkpoints([begin, *walker.new] if begin else new, retention=retention), walker.new_name)
     lower = "(" + begin.entry_id if begin is not None else "-"
+    seen: list[tuple[str, dict[str, str]]] = []  # the keys announced in the entries walked
     reading: asyncio.Task[list[tuple[str, dict[str, str]]]] | None = None
     if problem is None:
         reading = asyncio.create_task(store.audit.chained(lower=lower, count=BATCH))
@@ -294,6 +346,8 @@ async def walk(
         reading = asyncio.create_task(store.audit.chained(lower="(" + batch[-1][0], count=BATCH)) if len(
             batch) == BATCH else None
         for entry_id, fields in batch:
+            if fields.get("event") == "signing_key":
+                seen.append((entry_id, fields))
             if (problem := walker.feed(entry_id, fields)) is not None:
                 break
         if problem is not None:
@@ -303,9 +357,17 @@ async def walk(
     problem = problem or walker.finish() or walker.past_end(counter)
     if problem is not None:
         return f"audit log NOT intact: {problem}", 1
+    keys_said = ""
+    if verify is not None:
+        found = await announcements(store, seen)
+        if (late := unannounced(stored, found, begin.seq if begin is not None else None, trust)) is not None:
+            return f"audit log NOT intact: {walker.new_name}: {late}", 1
+        keys_said = (" Every checkpoint's key was announced in the log before it." if found else
+                     " No signing key is announced in this log (written before announcements): its checkpoints'"
+                     " keys are not checked against it.")
     if not walker.checked:
         return ("audit log NOT verified: no numbered entry was checked"
                 + (f" after checkpoint {begin.id} (seq {begin.seq:,})" if begin is not None else "")
                 + "; nothing checked is no proof. Verify from earlier (--since) or the whole log."), 1
-    said = walker.summary(now) + (trust.said() + "." if trust is not None else "")
+    said = walker.summary(now) + (trust.said() + "." if trust is not None else "") + keys_said
     return "\n".join([said, *late_keys(signatures, trust)]), 0

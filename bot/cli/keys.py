@@ -46,7 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     create.add_argument("--max-pending", type=int, default=DEFAULT_MAX_PENDING)
     create.add_argument("--per-minute", type=int, default=DEFAULT_PER_MINUTE)
     sub.add_parser("list", help="the keys that stand (never the keys themselves)")
-    revoke = sub.add_parser("revoke", help="revoke a key: the next request with it is refused")
+    revoke = sub.add_parser("revoke", help="revoke a key: the next request with it is refused, its pending"
+                            " approvals withdrawn")
     revoke.add_argument("name")
 
 
@@ -87,10 +88,12 @@ async def _run(settings: StoreSettings, args: argparse.Namespace) -> int:
                 print("no API keys (make one with: python -m bot keys create NAME --channel C…)", file=sys.stderr)
         else:
             name = args.name
-            if not await store.api_keys.revoke(name, by="cli"):
+            # no worker here: the withdrawn approvals' cards are due at once, for the next worker's outbox round
+            revoked = await store.api_keys.revoke(name, by="cli", card_grace=0)
+            if revoked is None:
                 print(f"error: there is no key named {name}", file=sys.stderr)
                 return 2
-            print(f"revoked {name}")
+            print(f"revoked {name}; withdrew its {len(revoked.withdrawn)} pending approval(s)")
         return 0
     finally:
         await store.close()

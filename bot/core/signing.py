@@ -284,13 +284,22 @@ class SigningKeys:
         return self._current.kid
 
     @property
+    def current(self) -> SigningKey:
+        """The key that signs now."""
+        self.refresh()
+        return self._current
+
+    @property
     def keys(self) -> list[SigningKey]:
         self.refresh()
         return list(self._keys)
 
-    def sign(self, claims: dict[str, Any], *, typ: str) -> str:
-        """`claims` as a compact JWS signed with the current key (header alg, kid, typ)."""
+    def sign(self, claims: dict[str, Any], *, typ: str, kid: str = "") -> str:
+        """`claims` as a compact JWS signed with the current key (header alg, kid, typ); with `kid`, only if that is
+        still the current key (SigningError otherwise: the keys file changed meanwhile)."""
         self.refresh()
+        if kid and kid != self._current.kid:
+            raise SigningError(f"the current key is now {self._current.kid}, not {kid}: signed at the next round")
         header = {"alg": ALG, "kid": self._current.kid, "typ": typ}
         return joserfc_jws.serialize_compact(header, _compact(claims), self._signer, registry=REGISTRY)
 

@@ -13,8 +13,10 @@ the step that deletes the count (`summarise_refusals`, by any worker's sweeper),
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from bot.store.connection import aw
@@ -28,6 +30,17 @@ BATCH = 256  # entries in one call of the group commit at most
 IN_FLIGHT = 2  # calls of one worker on their way at once: the next batch is sent while Redis runs one
 
 Entry = tuple[str, dict[str, str]]  # a stream entry: its id and its fields, in stored order
+
+
+@dataclass(frozen=True, slots=True)
+class Announced:
+    """Where the log announces a signing key: the seq it stands from (`since`: its first announcement's, or 0 for a
+    key that signed before announcements), and the entry that has it now (`seq`, `entry_id`)."""
+
+    kid: str
+    since: int
+    seq: int
+    entry_id: str
 
 
 def _entry(event: str, fields: Mapping[str, str | float]) -> dict[str, str]:
@@ -204,6 +217,43 @@ class AuditLog:
         as stored (bot/audit/shards.py reads it)."""
         stored = await aw(self._s.redis.hgetall(self._s.keys.audit_shards))
         return {str(n): str(record) for n, record in stored.items()}
+
+    async def announce_key(
+        self, kid: str, fields: Mapping[str, str | float], *, since: str = "", carry: bool = False
+    ) -> Announced:
+        """Announce the signing key `kid` in the log (`lua/audit_announce.lua`): a `signing_key` entry of `fields`
+        (its public JWK, why), once per kid (`carry`: again, its entry about to be trimmed, with `since` the seq of
+        its first announcement); `since` ("": the entry's own seq) for a key that signed before announcements.
+        Returns the announcement that stands."""
+        extra = {"since": since} if since else {}
+        k = self._s.keys
+        since_, seq, entry_id = await self._s.script("audit_announce")(
+            keys={"kids": k.audit_kids, "audit": k.audit, "audit_seq": k.audit_seq, "audit_shards": k.audit_shards},
+            args={"kid": kid, "entry": entry_fields("signing_key", {"kid": kid, **fields, **extra}), "since": since,
+                  "carry": "1" if carry else ""},
+        )
+        return Announced(kid=kid, since=int(_text(since_)), seq=int(_text(seq)), entry_id=_text(entry_id))
+
+    async def announced(self) -> list[Announced]:
+        """The signing keys announced in the log, as `Keys.audit_kids` points to them (a pointer: verify
+        reads the entries themselves, bot/audit/verify.py)."""
+        found: list[Announced] = []
+        for kid, raw in (await aw(self._s.redis.hgetall(self._s.keys.audit_kids))).items():
+            try:
+                kept = json.loads(raw)
+                found.append(Announced(kid=str(kid), since=int(kept["since"]), seq=int(kept["seq"]),
+                                       entry_id=str(kept["id"])))
+            except (ValueError, KeyError, TypeError):
+                continue  # not one of ours: verify finds the entries or names the key
+        return found
+
+    async def entries_at(self, entry_ids: Iterable[str]) -> list[Entry]:
+        """The entries with these stream ids that are still in the log."""
+        found: list[Entry] = []
+        for entry_id in entry_ids:
+            found += [(str(i), dict(f)) for i, f in await self._s.redis.xrange(self._s.keys.audit, min=entry_id,
+                                                                                  max=entry_id)]
+        return found
 
     async def trim(self, below: str) -> int:
         """Remove the entries whose stream id is below `below` (approximately: whole stream nodes). The writer

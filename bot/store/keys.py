@@ -54,6 +54,8 @@ every key of a Lua step is in one slot). Ids reach a key only after they match `
 {p}:audit:seq                 string  the last audit entry's seq                     kept
 {p}:audit:checkpoints         stream  signed checkpoints of the audit log            those the retained entries need
 {p}:audit:lease               string  the worker that signs checkpoints and trims    seconds; renewed by its holder
+{p}:audit:kids                hash    signing keys announced in the log: {kid: JSON   kept (a pointer: the
+                                      since, seq, id of the entry that has it}       entries are the record)
 {p}:audit:shards               hash    the audit log's shards: {n: JSON} (scheme,     kept
                                       where it starts, where it was frozen)
 {p}:settings:<channel>        hash    a channel's settings (`/agent config`)         kept
@@ -70,7 +72,8 @@ every key of a Lua step is in one slot). Ids reach a key only after they match `
 {p}:cmd:<trigger id>          string  a slash command was done (replays do nothing)  10 min
 {p}:modelcache:<digest>       string  a cached model response (MODEL_CACHE)          7 days
 {p}:apikeys                   hash    API key names -> sha256 of the key             kept until revoked
-{p}:apikey:<sha256>           hash    an API key: name, channels, limits, secret     kept until revoked
+{p}:apikey:<sha256>           hash    an API key: name, channels, limits, secret     kept until revoked; then
+                                      (revoked: its tombstone, revoked_at/by)        DECIDED_RETENTION
 {p}:apirate:<name>:<minute>   string  a key's requests in that minute                120 s
 {p}:apipending:<name>         set     a key's approvals that may be pending          cleaned as read
 {p}:apirun:<name>:<channel>   string  the run of a key's approvals in a channel      kept (`:<program run>`: 30 days)
@@ -125,6 +128,7 @@ class Keys:
         self.audit_checkpoints = f"{prefix}:audit:checkpoints"  # bot/audit/checkpoints.py writes them
         self.audit_lease = f"{prefix}:audit:lease"  # which worker writes checkpoints and trims the log now
         self.audit_shards = f"{prefix}:audit:shards"  # the log's shards, by number (lua/lib/audit.lua writes it)
+        self.audit_kids = f"{prefix}:audit:kids"  # signing keys announced in the log (lua/audit_announce.lua)
         self.worker_channels = f"{prefix}:worker:"  # + worker id
         self.changes = f"{prefix}:changes"
         self.home_viewers = f"{prefix}:homes:viewers"

@@ -495,7 +495,8 @@ async def test_an_allowed_record_needs_the_keys_rights(api: Worker) -> None:
     status, _, _ = await client.call("POST", "/api/v1/audit/allowed", body=allowed_record())
     assert status == 401
     assert await audit_events(api, "allowed") == []
-    assert [(e["key"], e["reason"]) for e in await audit_events(api, "api_refused")] == [("nightly", "forbidden")]
+    refusals = [(e["key"], e["reason"]) for e in await audit_events(api, "api_refused")]
+    assert refusals == [("nightly", "forbidden"), ("nightly", "key_revoked")]
 
 
 async def test_a_long_poll_ends_when_its_client_hangs_up_or_the_worker_stops(

@@ -183,8 +183,9 @@ async def test_a_new_key_with_a_revoked_keys_name_gets_nothing_of_it(api: Worker
                                ("DELETE", f"/api/v1/approvals/{pending['id']}", None)):
         status, refused, _ = await thief.call(method, path, body=body)
         assert status == 404 and refused["error"]["code"] == "not_found", (method, path)
-    still = await db.approvals.get(pending["id"])
-    assert still is not None and still.pending and not (await db.approvals.get(answer["id"])).used_at  # type: ignore[union-attr]
+    still = await db.approvals.get(pending["id"])  # withdrawn by the revocation (#63.2), not by the thief
+    assert still is not None and still.status == "cancelled" and still.feedback == "withdrawn: key nightly revoked"
+    assert not (await db.approvals.get(answer["id"])).used_at  # type: ignore[union-attr]
 
 
 # 13. a key revoked during a long-poll does not receive the decision ---------------------------------------------

@@ -52,7 +52,7 @@ async def test_without_a_key_it_is_denied(api: Worker) -> None:
     made = await new_key(api, "revoked")
     assert await api.services.store.api_keys.revoke("revoked", by="test")
     status, body, _ = await Client(api, made.key).call("POST", PATH, body=READ)
-    denied(status, body, saying="this API key is not valid (wrong or revoked)")
+    denied(status, body, saying="401: the API key revoked was revoked")
 
 
 async def test_bad_input_is_denied_with_a_clear_reason(api: Worker) -> None:

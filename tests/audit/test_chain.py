@@ -13,12 +13,11 @@ import redis.exceptions
 import rfc8785
 
 import bot.store
-from bot.audit.checkpoints import AuditCheckpoints
 from bot.audit.digests import canonical, seq_of
 from bot.core.allow_rules import Condition, Match, Rule
 from bot.core.signing import SigningKeys
 from bot.store import Opening, Store
-from tests.support.audit_log import entries, signing_keys, verdict
+from tests.support.audit_log import UnannouncedWriter, entries, signing_keys, verdict
 from tests.support.records import approval
 
 LUA = Path(bot.store.__file__).parent / "lua"
@@ -90,7 +89,7 @@ async def test_every_kind_of_write_is_numbered_and_verifies(store: Store, tmp_pa
     assert code == 0, said
     assert "13 entries checked, seq 1 to 13" in said and "unsigned: no checkpoint" in said
     keys: SigningKeys = signing_keys(tmp_path / "keys.json")
-    writer = AuditCheckpoints(store, keys, worker="w1", every=1000, interval=0, retention=10**8)
+    writer = UnannouncedWriter(store, keys, worker="w1", every=1000, interval=0, retention=10**8)
     assert await writer.write_due()
     said, code = await verdict(store, keys)
     assert code == 0 and "1 signed checkpoints verified, the last at seq 13" in said and "no unsigned tail" in said

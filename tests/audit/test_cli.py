@@ -15,12 +15,14 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from bot.audit.checkpoints import CHECKPOINT_TYPE, AuditCheckpoints
 from bot.core.signing import SigningKeys, new_key_jwk
 from bot.devslack.server import SlackStandIn
 from bot.store import Store
 from tests.conftest import bot_env, start_worker
-from tests.support.audit_log import entries, keys_file, rewrite, verdict
+from tests.support.audit_log import UnannouncedWriter, entries, keys_file, rewrite, verdict
 from tests.support.source import ROOT
 
 BROKEN = "audit log NOT intact: shard 1 (scheme 2): "  # a finding in a new log's one shard
@@ -40,7 +42,7 @@ async def test_verify_exit_codes(store: Store, redis_url: str, tmp_path: Path) -
     keys = keys_file(tmp_path / "keys.json")
     for n in range(4):
         await store.audit.append("settings", by="U0ALICE", after=f"{n}m")
-    writer = AuditCheckpoints(store, SigningKeys.from_file(keys), worker="w1", every=1000, interval=0,
+    writer = UnannouncedWriter(store, SigningKeys.from_file(keys), worker="w1", every=1000, interval=0,
                               retention=10**9)
     assert await writer.write_due()
     intact = await cli("verify", redis_url=redis_url, SIGNING_KEYS_FILE=str(keys))
@@ -97,21 +99,24 @@ async def test_two_workers_sign_within_seconds_and_verify_checks_them_with_the_b
         for n in range(30):
             await store.audit.append("settings", by="U0ALICE", after=f"{n}m")
         deadline = time.monotonic() + 30  # the lease holder looks every second
-        while (last := await store.audit.last_checkpoint()) is None or last[1]["seq"] != "30":
-            assert time.monotonic() < deadline, f"no checkpoint of seq 30: {last}"
+        while (last := await store.audit.last_checkpoint()) is None or last[1]["seq"] != "31":  # (+ its key's entry)
+            assert time.monotonic() < deadline, f"no checkpoint of seq 31: {last}"
             await asyncio.sleep(0.1)
         holder = await store.redis.get(store.keys.audit_lease)
         assert holder in {w.services.worker_id for w in workers}
         checkpoints = await store.audit.checkpoints()
         assert checkpoints[0][1]["from"] == "1"  # one chain of checkpoints, none twice
-        assert sum(int(f["seq"]) - int(f["from"]) + 1 for _, f in checkpoints) == 30
+        assert sum(int(f["seq"]) - int(f["from"]) + 1 for _, f in checkpoints) == 31
+        announced = [f for _, f in await entries(store) if f["event"] == "signing_key"]  # once, by the lease holder
+        assert [f["kid"] for f in announced] == [SigningKeys.from_file(keys).current_kid]
         done = await cli("verify", "--jwks", workers[1].url + "/api/v1/jwks.json", redis_url=redis_url,
                          REDIS_KEY_PREFIX=store.keys.prefix)
     finally:
         for worker in workers:
             await worker.stop()
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "30 entries checked, seq 1 to 30" in done.stdout and "the last at seq 30" in done.stdout
+    assert "31 entries checked, seq 1 to 31" in done.stdout and "the last at seq 31" in done.stdout
+    assert "Every checkpoint's key was announced in the log before it." in done.stdout
     said, code = await verdict(store)
     assert code == 0 and "checkpoints it reached were compared but their signatures not checked" in said
 
@@ -123,7 +128,7 @@ async def test_verify_says_only_what_it_checked(store: Store, redis_url: str, tm
     env = {"SIGNING_KEYS_FILE": str(keys), "REDIS_KEY_PREFIX": store.keys.prefix}
     for n in range(4):
         await store.audit.append("settings", by="U0ALICE", after=f"{n}m")
-    assert await AuditCheckpoints(store, SigningKeys.from_file(keys), worker="w1", every=1000, interval=0,
+    assert await UnannouncedWriter(store, SigningKeys.from_file(keys), worker="w1", every=1000, interval=0,
                                   retention=10**9).write_due()
     intact = await cli("verify", redis_url=redis_url, **env)
     assert intact.returncode == 0, intact.stderr
@@ -157,12 +162,14 @@ async def test_verify_says_only_what_it_checked(store: Store, redis_url: str, tm
                                        " seq 7, its last entry is seq 4"), cut.stdout
 
 
-async def test_a_checkpoint_re_signed_by_a_key_added_since_is_warned(
-    store: Store, redis_url: str, tmp_path: Path
+@pytest.mark.parametrize("created", ["later", "backdated"])
+async def test_a_checkpoint_re_signed_by_a_key_added_by_hand_is_named_without_pinned_keys(
+    store: Store, redis_url: str, tmp_path: Path, created: str
 ) -> None:
-    """An intruder who can write the keys file adds a key and re-signs a checkpoint with it (keeping its time):
-    verify trusts the file, so the signature verifies, but it names the key and warns that it is newer than the
-    checkpoint; with the public keys pinned (--jwks), the re-signed checkpoint is refused."""
+    """#63.13: an intruder who can write the keys file adds a key by hand (not with `signing rotate`), and re-signs a
+    checkpoint with it, keeping its time; the key's `created_at` after the checkpoint, or backdated to before it.
+    The key was never announced in the log, so verify names the checkpoint and its key, exit 1, without --jwks (a
+    backdated key once left it "intact", without even a warning); with the public keys pinned it is refused too."""
     path = keys_file(tmp_path / "keys.json")
     pinned = tmp_path / "jwks.json"
     pinned.write_text(json.dumps({"keys": [k.public_jwk() for k in SigningKeys.from_file(path).keys]}))
@@ -170,19 +177,23 @@ async def test_a_checkpoint_re_signed_by_a_key_added_since_is_warned(
         await store.audit.append("settings", by="U0ALICE", after=f"{n}m")
     keys = SigningKeys.from_file(path)
     assert await AuditCheckpoints(store, keys, worker="w1", every=1000, interval=0, retention=10**9).write_due()
-    intruder = new_key_jwk(now=time.time() + 3600)
+    env = {"REDIS_KEY_PREFIX": store.keys.prefix}
+    intact = await cli("verify", redis_url=redis_url, SIGNING_KEYS_FILE=str(path), **env)
+    assert intact.returncode == 0 and "Every checkpoint's key was announced in the log" in intact.stdout, intact.stdout
+    intruder = new_key_jwk(now=time.time() + 3600 if created == "later" else 1_000_000_000)
+    intruder["retired_at"] = 1_000_000_001  # (never the current key: no worker signs with it, or announces it)
     document = json.loads(path.read_text())
     path.write_text(json.dumps({"keys": [*document["keys"], intruder]}))
     [(checkpoint_id, fields)] = await store.audit.checkpoints()
     claims = keys.verify(fields["jws"], typ=CHECKPOINT_TYPE)
-    resigned = SigningKeys.from_text(json.dumps({"keys": [intruder]})).sign(claims, typ=CHECKPOINT_TYPE)
+    resigned = SigningKeys.from_text(json.dumps({"keys": [{**intruder, "retired_at": None}]})).sign(
+        claims, typ=CHECKPOINT_TYPE)
     await rewrite(store, [(checkpoint_id, {**fields, "jws": resigned})], key=store.keys.audit_checkpoints)
 
-    env = {"REDIS_KEY_PREFIX": store.keys.prefix}
     trusting = await cli("verify", redis_url=redis_url, SIGNING_KEYS_FILE=str(path), **env)
-    assert trusting.returncode == 0, trusting.stdout
-    warnings = [line for line in trusting.stdout.splitlines() if line.startswith("WARNING:")]
-    assert len(warnings) == 1 and f"checkpoint {checkpoint_id}" in warnings[0]
-    assert f"by key {intruder['kid']}, which was created" in warnings[0] and "after it" in warnings[0]
+    assert trusting.returncode == 1, trusting.stdout
+    assert trusting.stdout.strip() == (
+        f"{BROKEN}checkpoint {checkpoint_id} (seq 4) is signed by key {intruder['kid']}, which the log never"
+        " announced: a key added to the keys file may have re-signed it"), trusting.stdout
     refused = await cli("verify", "--jwks", str(pinned), redis_url=redis_url, **env)
     assert refused.returncode == 1 and f"forged checkpoint {checkpoint_id}" in refused.stdout, refused.stdout

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.audit.checkpoints import CHECKPOINT_TYPE, AuditCheckpoints
+from bot.audit.checkpoints import CHECKPOINT_TYPE
 from bot.audit.legacy import entry_hash
 from bot.core.signing import SigningKeys
 from bot.store import Store
-from tests.support.audit_log import entries, rewrite, signing_keys, verdict
+from tests.support.audit_log import UnannouncedWriter, entries, rewrite, signing_keys, verdict
 from tests.support.old_worker import OldWorker, copies_unchanged
 
 Entry = tuple[str, dict[str, str]]
@@ -29,8 +29,8 @@ def keys(tmp_path: Path) -> SigningKeys:
     return signing_keys(tmp_path / "keys.json")
 
 
-def writer(store: Store, keys: SigningKeys) -> AuditCheckpoints:
-    return AuditCheckpoints(store, keys, worker="w1", every=1000, interval=0, retention=10**9)
+def writer(store: Store, keys: SigningKeys) -> UnannouncedWriter:
+    return UnannouncedWriter(store, keys, worker="w1", every=1000, interval=0, retention=10**9)
 
 
 async def index(store: Store) -> dict[str, dict[str, str]]:
@@ -172,7 +172,7 @@ async def test_a_log_without_an_index_is_told_by_its_entries_form(store: Store, 
 async def test_a_frozen_shard_trimmed_away_is_still_named_and_anchors_the_next(store: Store, keys: SigningKeys) -> None:
     log, _ = await two_shards(store, keys)
     await store.audit.append("settings", by="U0NEW")
-    trimmer = AuditCheckpoints(store, keys, worker="w1", every=1000, interval=0, retention=1.0)
+    trimmer = UnannouncedWriter(store, keys, worker="w1", every=1000, interval=0, retention=1.0)
     assert await trimmer.write_due(now=time.time() + 60)  # everything but the newest entry is past the retention
     assert [fields["seq"] for _, fields in await entries(store)] == ["15"]
     said, code = await verdict(store, keys)

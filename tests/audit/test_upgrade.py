@@ -9,10 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.audit.checkpoints import AuditCheckpoints
 from bot.core.signing import SigningKeys
 from bot.store import Store
-from tests.support.audit_log import entries, rehashed, rewrite, signing_keys, verdict, write_old
+from tests.support.audit_log import UnannouncedWriter, entries, rehashed, rewrite, signing_keys, verdict, write_old
 from tests.support.old_worker import OldWorker
 
 CHAIN = ("seq", "prev", "hash")
@@ -24,8 +23,8 @@ def keys(tmp_path: Path) -> SigningKeys:
     return signing_keys(tmp_path / "keys.json")
 
 
-def writer(store: Store, keys: SigningKeys) -> AuditCheckpoints:
-    return AuditCheckpoints(store, keys, worker="w1", every=1000, interval=0, retention=10**9)
+def writer(store: Store, keys: SigningKeys) -> UnannouncedWriter:
+    return UnannouncedWriter(store, keys, worker="w1", every=1000, interval=0, retention=10**9)
 
 
 async def test_old_entries_verify_under_their_checkpoints_and_new_ones_under_the_new_scheme(

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.audit.checkpoints import CHECKPOINT_TYPE, AuditCheckpoints
+from bot.audit.checkpoints import CHECKPOINT_TYPE
 from bot.audit.digests import leaf, pack
 from bot.core.signing import SigningKeys
 from bot.store import Store
-from tests.support.audit_log import entries, rewrite, signing_keys, spaced, verdict
+from tests.support.audit_log import UnannouncedWriter, entries, rewrite, signing_keys, spaced, verdict
 
 BROKEN = "audit log NOT intact: shard 1 (scheme 2): "  # a finding in a new log's one shard
 INTACT = "audit log intact: shard 1 (scheme 2): "
@@ -32,9 +32,9 @@ async def fill(store: Store, n: int) -> list[Entry]:
     return await entries(store)
 
 
-def writer(store: Store, keys: SigningKeys, every: int = 1000, retention: float = 10**9) -> AuditCheckpoints:
+def writer(store: Store, keys: SigningKeys, every: int = 1000, retention: float = 10**9) -> UnannouncedWriter:
     """Signs when called (interval 0); `every` caps what one checkpoint covers."""
-    return AuditCheckpoints(store, keys, worker="w1", every=every, interval=0, retention=retention)
+    return UnannouncedWriter(store, keys, worker="w1", every=every, interval=0, retention=retention)
 
 
 async def checkpointed(store: Store, keys: SigningKeys, n: int, every: int = 1000) -> list[Entry]:
@@ -192,7 +192,7 @@ async def test_trimming_is_signed_and_keeps_verify_green(store: Store, keys: Sig
     log = spaced(await fill(store, 9))  # written at 1000.00 s, 1000.01 s ... (epoch seconds)
     await rewrite(store, log)
     retention = 0.465  # at 1000.5 s: entries older than 1000.035 s go (seq 1 to 4)
-    assert await AuditCheckpoints(store, keys, worker="w1", every=6, interval=0, retention=retention).write_due(
+    assert await UnannouncedWriter(store, keys, worker="w1", every=6, interval=0, retention=retention).write_due(
         now=1000.5)
     assert [f["seq"] for _, f in await entries(store)] == [str(n) for n in range(5, 10)]
     stored = (await store.audit.checkpoints())[-1][1]
@@ -202,7 +202,7 @@ async def test_trimming_is_signed_and_keeps_verify_green(store: Store, keys: Sig
     assert "5 entries checked, seq 5 to 9" in said and "1 signed checkpoints verified, the last at seq 6" in said
     assert "the unsigned tail: 3 entries after it" in said
     # a second checkpoint trims more; the first one's digests still anchor the oldest entry kept
-    assert await AuditCheckpoints(store, keys, worker="w1", every=6, interval=0, retention=retention).write_due(
+    assert await UnannouncedWriter(store, keys, worker="w1", every=6, interval=0, retention=retention).write_due(
         now=1000.52)
     said, code = await verdict(store, keys, retention=retention)
     assert code == 0 and "3 entries checked, seq 7 to 9" in said and "2 signed checkpoints verified" in said

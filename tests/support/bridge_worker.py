@@ -15,10 +15,11 @@ from __future__ import annotations
 from redis.commands.core import AsyncScript
 
 from bot.audit.bridged import bridged
-from bot.audit.checkpoints import AuditCheckpoints, Unsignable
+from bot.audit.checkpoints import Unsignable
 from bot.audit.digests import ZERO, number_of, seq_of
 from bot.audit.legacy import link_of
 from bot.store import Store
+from tests.support.audit_log import UnannouncedWriter
 
 # that version's audit_append with the bridge on (its `audit_seq_of` and the `audit_bridged` branch), one entry
 # a call: KEYS audit, audit_seq; ARGV the fields, flat
@@ -83,7 +84,7 @@ async def bridge_off(store: Store) -> None:
     await _script(store, BRIDGE_OFF)(keys=[store.keys.audit, store.keys.audit_seq])
 
 
-class ReleasedWriter(AuditCheckpoints):
+class ReleasedWriter(UnannouncedWriter):
     """The checkpoint writer, its scheme starting as the released version's did: at the first entry ending with
     `seq` or marked by the bridge (signed once the log's newest entry is plain)."""
 

@@ -13,7 +13,9 @@ and, approved by then, spends its single use and runs; a different call is asked
 rule or the channel's input mode that approves at once answers in one round trip, with no card.
 
 Never fail open: a hook input that names no call, an error, the bot unreachable, or our own bound (`wait` +
-`MARGIN`) passing answers deny with the reason, or, with `on_error="ask"`, Claude Code's own dialog.
+`MARGIN`) passing answers deny with the reason, or, with `on_error="ask"`, Claude Code's own dialog. The bot refusing
+the key (wrong, or revoked: a revocation answers a hook that waits on one of its cards at once) is a refusal, not an
+error: deny, whatever `on_error` says.
 Both the command hook (`agent-approvals-claude-code hook`) and the bot's HTTP hook
 (`POST /api/v1/hooks/claude-code`) answer through `decide`.
 """
@@ -27,7 +29,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from agent_approvals.client import Approval, ApprovalsClient, call_key, refusal, waiting_words
+from agent_approvals.client import Approval, ApprovalsClient, BadKey, call_key, refusal, waiting_words
 
 AGENT = "Claude Code"
 WAIT = 50.0  # seconds a hook waits for the card's decision before deny-then-grant
@@ -119,6 +121,9 @@ async def ask(
         async with asyncio.timeout(wait + MARGIN):
             decided = await client.tool_decision(call.tool, call.arguments, idempotency_key=key, at_most=wait,
                                                  **options)
+    except BadKey as exc:  # the bot refused the key (wrong, or revoked, perhaps while it waited): a refusal
+        log.warning("%s(%s): not run: %s", call.tool, key, exc)
+        return "deny", f"Not run: the approvals bot refused the key ({exc.message}).", None
     except Exception as exc:  # never fail open
         log.warning("%s(%s): not run: %s", call.tool, key, exc)
         reason = str(exc) or "no answer in time"

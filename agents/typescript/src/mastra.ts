@@ -22,6 +22,13 @@
  * the agent `hooks: approvalsHooks(client, { tools })` too, and a resume made outside `runWithApprovals` is held to
  * the same rule (it finds no approval of the plane: nothing runs).
  *
+ * Mastra's hooks see every call, from any source, but not the tool: the hook finds it by name in the tools it knows
+ * and decides as Mastra does whether the call needs an approval (the tool's `requireApproval` or the AI SDK's
+ * `needsApproval`, a function of the call when it is one; the run's `requireToolApproval`). `runWithApprovals` knows
+ * every tool Mastra gives the run (`agent.getToolsForExecution`: the agent's own, a dynamic `tools` function's for the
+ * call's request context, the run's `toolsets` and `clientTools`, its memory's); the agent's own hooks know the tools
+ * they are given (a map, or the agent's dynamic `tools` function). A tool the hook does not know never runs.
+ *
  * Mastra resumes the call as the model made it, so the card says the arguments cannot be edited and Revise offers
  * only feedback, which reaches the model as the decline's reason (nothing runs).
  *
@@ -36,6 +43,7 @@
 import { randomUUID } from "node:crypto";
 
 import type { Agent } from "@mastra/core/agent";
+import { RequestContext } from "@mastra/core/request-context";
 import type { ToolBeforeHookResult, ToolHookContext, ToolHooks } from "@mastra/core/tools";
 
 import { idempotencyKey, type Approval, type ApprovalsClient, type ToolAskOptions } from "./client.js";
@@ -45,6 +53,8 @@ import { refusal } from "./words.js";
 export const FRAMEWORK = "Mastra";
 export const NO_APPROVAL = "Not run: the approval plane gave no approval for this call.";
 export const USED = "Not run: its approval was used already (the call may have run); call the tool again to ask again.";
+export const UNKNOWN = "Not run: the approvals hook does not know this tool, so it cannot tell whether the call needs "
+  + "an approval (give approvalsHooks the tools the agent is given).";
 
 export interface MastraApprovalOptions {
   /** This run's id in the calls' idempotency keys (default: the client's `run` for hooks, a new one per run). */
@@ -55,28 +65,88 @@ export interface MastraApprovalOptions {
   agent?: string;
 }
 
-/** The tools a hook guards: those whose `requireApproval` is set (true, or a function saying so for the call). */
-export type GuardedTools = Record<string, { requireApproval?: unknown }> | readonly string[];
+/**
+ * Tools by name, for a call's request context (and the name of the tool called): an agent's dynamic `tools` function,
+ * `agent.getToolsForExecution`.
+ */
+export type ToolsFor = (context: { requestContext: RequestContext; toolName?: string }) =>
+  Record<string, unknown> | Promise<Record<string, unknown>>;
+
+/**
+ * The tools a hook knows, by name: a map (the agent's `tools`), or a function giving them for a call's request context
+ * (the agent's dynamic `tools` function). A call of a tool it does not know never runs.
+ */
+export type GuardedTools = Record<string, unknown> | ToolsFor;
+
+/** What says whether a tool's call needs an approval: Mastra's flag or function, the AI SDK's, an MCP client's. */
+interface Approvable {
+  requireApproval?: unknown;
+  needsApproval?: unknown;
+  needsApprovalFn?: unknown;
+}
+
+type Predicate = (input: unknown, context: object) => unknown;
 
 const GATE = Symbol.for("agent-approvals.mastra.gate");
+const RUN_WIDE = "__mastra_requireToolApproval"; // where Mastra keeps a run's `requireToolApproval` (request context)
 
 function argumentsOf(input: unknown): Record<string, unknown> {
   return typeof input === "object" && input !== null && !Array.isArray(input)
     ? (input as Record<string, unknown>) : { input };
 }
 
-async function guarded(tools: GuardedTools, name: string, input: unknown): Promise<boolean> {
-  if (Array.isArray(tools)) return tools.includes(name);
-  const tool = Object.hasOwn(tools, name) ? (tools as Record<string, { requireApproval?: unknown }>)[name] : undefined;
-  const needs = tool?.requireApproval;
-  if (typeof needs === "function") {
-    try {
-      return Boolean(await (needs as (input: unknown, context: object) => unknown)(input, {}));
-    } catch {
-      return true; // as Mastra: an approval function that fails asks
-    }
+/** The name the model calls a tool given as `key` (Mastra's `formatTools`). */
+function modelName(key: string): string {
+  const name = key.replace(/[^a-zA-Z0-9_-]/g, "_");
+  return (/^[a-zA-Z_]/.test(name) ? name : `_${name}`).slice(0, 63);
+}
+
+/** The tool the model calls `name` among `tools`, if any. */
+function named(tools: Record<string, unknown>, name: string): Approvable | undefined {
+  const key = Object.hasOwn(tools, name) ? name : Object.keys(tools).find((k) => modelName(k) === name);
+  const tool = key === undefined ? undefined : tools[key];
+  return typeof tool === "object" && tool !== null ? (tool as Approvable) : undefined;
+}
+
+/** True when `decide` says so or fails (as Mastra: an approval function that fails asks). */
+async function asks(decide: () => unknown): Promise<boolean> {
+  try {
+    return Boolean(await decide());
+  } catch {
+    return true;
   }
-  return needs === true;
+}
+
+/** The call's request context (Mastra hands the tool its run's; a copy of Mastra's class from another bundle too). */
+function contextOf(call: ToolHookContext): RequestContext {
+  const given = (call.context as { requestContext?: Partial<RequestContext> } | undefined)?.requestContext;
+  return typeof given?.get === "function" && typeof given.entries === "function"
+    ? (given as RequestContext) : new RequestContext();
+}
+
+/**
+ * Whether `call` needs the plane's approval, as Mastra decides it: the tool's own function when it has one, else the
+ * run's `requireToolApproval` or the tool's flag; `undefined` when the hook does not know the tool.
+ */
+async function needsApproval(tools: GuardedTools, call: ToolHookContext): Promise<boolean | undefined> {
+  const requestContext = contextOf(call);
+  let known: Record<string, unknown>;
+  try {
+    known = typeof tools === "function" ? await tools({ requestContext, toolName: call.toolName }) : tools;
+  } catch {
+    return undefined;
+  }
+  const tool = named(known ?? {}, call.toolName);
+  if (tool === undefined) return undefined;
+  const plain = { requestContext: Object.fromEntries([...requestContext.entries()].filter(([k]) => k !== RUN_WIDE)) };
+  const own = [tool.needsApprovalFn, tool.requireApproval, tool.needsApproval].find((f) => typeof f === "function");
+  if (own !== undefined) return asks(() => (own as Predicate)(call.input, plain));
+  const runWide = requestContext.get(RUN_WIDE);
+  if (typeof runWide === "function") {
+    const context = { toolName: call.toolName, args: call.input, ...plain };
+    if (await asks(() => (runWide as (context: object) => unknown)(context))) return true;
+  }
+  return runWide === true || tool.requireApproval === true || tool.needsApproval === true;
 }
 
 async function ask(
@@ -93,8 +163,9 @@ async function ask(
 }
 
 /**
- * Mastra tool hooks whose `beforeToolCall` lets a guarded tool (`tools`: the agent's tools, or their names) run only
- * on the plane's approval of that very call (found by its tool call id), used once; else its output is the refusal.
+ * Mastra tool hooks whose `beforeToolCall` lets a call that needs an approval (its tool found in `tools`: the agent's
+ * tools, or its dynamic `tools` function) run only on the plane's approval of that very call (found by its tool call
+ * id), used once; else its output is the refusal. A call of a tool not in `tools` never runs.
  */
 export function approvalsHooks(
   client: ApprovalsClient, options: MastraApprovalOptions & { tools: GuardedTools },
@@ -102,7 +173,9 @@ export function approvalsHooks(
   const { tools, ...asking } = options;
   const hooks: ToolHooks = {
     beforeToolCall: async (call: ToolHookContext): Promise<ToolBeforeHookResult | undefined> => {
-      if (!(await guarded(tools, call.toolName, call.input))) return undefined;
+      const needed = await needsApproval(tools, call);
+      if (needed === undefined) return { proceed: false, output: UNKNOWN };
+      if (!needed) return undefined;
       const toolCallId = (call.context as { toolCallId?: unknown } | undefined)?.toolCallId;
       if (typeof toolCallId !== "string" || !toolCallId) return { proceed: false, output: NO_APPROVAL };
       const decided = await ask(client, call.toolName, argumentsOf(call.input), toolCallId, asking);
@@ -158,11 +231,30 @@ interface AgentLoop {
   more: Record<string, unknown>;
 }
 
+/**
+ * Every tool Mastra gives `agent` on a run with `generating` (its own, the run's toolsets and client tools, …), for a
+ * request context: found once for each, and again for a tool they lack (one a processor loaded since).
+ */
+function everyTool(agent: AnyAgent, generating: Record<string, unknown>): ToolsFor {
+  if (typeof agent.getToolsForExecution !== "function") {
+    throw new TypeError("runWithApprovals knows a run's tools by Agent.getToolsForExecution, which this @mastra/core "
+      + "lacks: update it");
+  }
+  const found = new WeakMap<RequestContext, Record<string, unknown>>();
+  return async ({ requestContext, toolName }) => {
+    const known = found.get(requestContext);
+    if (known !== undefined && (toolName === undefined || named(known, toolName) !== undefined)) return known;
+    const tools: Record<string, unknown> = await agent.getToolsForExecution({ ...generating, requestContext } as never);
+    found.set(requestContext, tools);
+    return tools;
+  };
+}
+
 async function loopOf(agent: AnyAgent, options: AgentRunOptions, run: string): Promise<AgentLoop> {
   const { client, run: _run, runId: _runId, within, agent: label, ...generating } = options;
   const asking: MastraApprovalOptions & { run: string } = { run, agent: label || agent.name };
   if (within !== undefined) asking.within = within;
-  const tools = (await agent.listTools()) as GuardedTools;
+  const tools = everyTool(agent, generating);
   const hooks = composed(approvalsHooks(client, { ...asking, tools }),
     (generating["hooks"] as ToolHooks | undefined) ?? agent.getConfiguredToolHooks());
   return { client, asking, more: { ...generating, hooks } };

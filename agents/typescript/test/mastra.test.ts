@@ -13,6 +13,7 @@ import { test } from "node:test";
 
 import { Agent } from "@mastra/core/agent";
 import { Mastra } from "@mastra/core/mastra";
+import { RequestContext } from "@mastra/core/request-context";
 import { InMemoryStore, type MastraStorage } from "@mastra/core/storage";
 import { createTool } from "@mastra/core/tools";
 import { createStep, createWorkflow } from "@mastra/core/workflows";
@@ -23,6 +24,7 @@ import { z } from "zod";
 import { ApprovalsClient } from "agent-approvals";
 import {
   NO_APPROVAL,
+  UNKNOWN,
   approvalInStep,
   approvalsHooks,
   resumeWorkflowWithApprovals,
@@ -37,13 +39,13 @@ given("AGENT_APPROVALS_URL");
 const EMAIL = { to: "bob@example.com", body: "Prices go up 5% on May 1." };
 const RULED = { to: "rule@example.com", body: "Prices go up 5% on May 1." };
 
-type Step = { call: Record<string, unknown> } | { text: string };
+type Step = { call: Record<string, unknown>; tool?: string } | { text: string };
 const usage = {
   inputTokens: { total: 1, noCache: 1, cacheRead: undefined, cacheWrite: undefined },
   outputTokens: { total: 1, text: 1, reasoning: undefined },
 };
 
-/** The mock model saying `steps` in turn: a call of send_email (call-1, call-2, …) or a text. */
+/** The mock model saying `steps` in turn: a call of `tool` (default send_email; call-1, call-2, …) or a text. */
 function scripted(...steps: Step[]): MockLanguageModelV3 {
   let at = 0;
   return new MockLanguageModelV3({
@@ -54,7 +56,7 @@ function scripted(...steps: Step[]): MockLanguageModelV3 {
         return { content: [{ type: "text", text: step?.text ?? "" }], finishReason: { unified: "stop", raw: "stop" },
           usage, warnings: [] };
       }
-      return { content: [{ type: "tool-call", toolCallId: `call-${at}`, toolName: "send_email",
+      return { content: [{ type: "tool-call", toolCallId: `call-${at}`, toolName: step.tool ?? "send_email",
         input: JSON.stringify(step.call) }], finishReason: { unified: "tool-calls", raw: "tool_calls" }, usage,
         warnings: [] };
     },
@@ -63,18 +65,22 @@ function scripted(...steps: Step[]): MockLanguageModelV3 {
 
 const told = (model: MockLanguageModelV3): string => JSON.stringify(model.doGenerateCalls.at(-1)?.prompt ?? []);
 
-function mailer(model: MockLanguageModelV3, sent: unknown[], client?: ApprovalsClient): Agent {
-  const sendEmail = createTool({
+/** send_email, which `requireApproval` (unless told not to): each email it sends goes to `sent`. */
+function emailTool(sent: unknown[], requireApproval = true) {
+  return createTool({
     id: "send_email",
     description: "Send an email to one recipient.",
     inputSchema: z.object({ to: z.string(), body: z.string() }),
-    requireApproval: true,
+    requireApproval,
     execute: async (args: { to: string; body: string }) => {
       sent.push(args);
       return `sent to ${args.to}`;
     },
   });
-  const tools = { send_email: sendEmail };
+}
+
+function mailer(model: MockLanguageModelV3, sent: unknown[], client?: ApprovalsClient): Agent {
+  const tools = { send_email: emailTool(sent) };
   const agent = new Agent({ id: "mailer", name: "mailer", instructions: "You send emails.",
     model: model as never, /* ai 7's provider types, not the ones Mastra bundles: the same V3 model */ tools,
     ...(client ? { hooks: approvalsHooks(client, { tools }) } : {}) });
@@ -84,6 +90,16 @@ function mailer(model: MockLanguageModelV3, sent: unknown[], client?: ApprovalsC
 
 const client = (title: string, more: Partial<ConstructorParameters<typeof ApprovalsClient>[0]> = {}) =>
   new ApprovalsClient({ title, ...more });
+
+/** `asker`, the ids of the approvals it uses (a hook letting a call run on them) noted in `used`. */
+function noting(asker: ApprovalsClient, used: string[]): ApprovalsClient {
+  const use = asker.use.bind(asker);
+  asker.use = async (id, options) => {
+    used.push(id);
+    return use(id, options);
+  };
+  return asker;
+}
 
 test("mastra: the tool runs once, after bob approves", async () => {
   const sent: unknown[] = [];
@@ -159,6 +175,75 @@ test("mastra: an approval the plane never gave (a resume with approved: true, #2
     const again = await agent.generate("Tell Bob again");
     assert.equal(again.finishReason, "suspended");
     await agent.resumeGenerate({ approved: true }, { runId: again.runId ?? "" }); // a model-written resume value
+    assert.deepEqual(sent, []);
+    assert.ok(told(model).includes(NO_APPROVAL), told(model));
+  });
+
+test("mastra: a tool given per call (toolsets, as MCP tools are) runs on no resume the plane never gave, once approved",
+  async () => {
+    const sent: unknown[] = [];
+    const found: unknown[] = [];
+    const model = scripted({ call: EMAIL }, { text: "Not sent." }, { call: { name: "Bob" }, tool: "find_person" },
+      { call: EMAIL }, { text: "Sent." });
+    const person = z.object({ name: z.string() });
+    const lookup = createTool({ id: "lookup", description: "Look a person up.", inputSchema: person,
+      execute: async () => "found" });
+    const tools = { lookup };
+    const agent = new Agent({ id: "mailer", name: "mailer", instructions: "You send emails.", model: model as never,
+      tools, hooks: approvalsHooks(client("ts: forged Mastra toolset email"), { tools }) }); // its own tools only
+    new Mastra({ agents: { mailer: agent }, storage: new InMemoryStore(), logger: false });
+    const findPerson = createTool({ id: "find_person", description: "Find a person's address.", inputSchema: person,
+      execute: async (args: { name: string }) => found.push(args) });
+    const toolsets = { mcp: { send_email: emailTool(sent), find_person: findPerson } };
+    const out = await agent.generate("Tell Bob", { toolsets });
+    assert.equal(out.finishReason, "suspended");
+    await agent.approveToolCallGenerate({ runId: out.runId ?? "", toolsets }); // nobody asked the plane
+    assert.deepEqual(sent, []);
+    assert.ok(told(model).includes(UNKNOWN), told(model));
+    const used: string[] = [];
+    const result = await runWithApprovals(agent, "Tell Bob",
+      { client: noting(client("ts: approve the Mastra toolset email"), used), toolsets });
+    assert.deepEqual(sent, [EMAIL]);
+    assert.equal(result.text, "Sent.");
+    assert.equal(used.length, 1); // the run's hook knew the tool: it ran on the approval, used
+    assert.deepEqual(found, [{ name: "Bob" }]); // a tool of the toolset that needs no approval runs, unasked
+  });
+
+test("mastra: a tool of a dynamic tools function runs on no resume the plane never gave, once on its approval",
+  async () => {
+    const sent: unknown[] = [];
+    const model = scripted({ call: EMAIL }, { text: "Not sent." }, { call: EMAIL }, { text: "Sent." });
+    const sendEmail = emailTool(sent);
+    const pick = ({ requestContext }: { requestContext: RequestContext }) =>
+      (requestContext.get("team") === "sales" ? { send_email: sendEmail } : {});
+    const agent = new Agent({ id: "mailer", name: "mailer", instructions: "You send emails.", model: model as never,
+      tools: pick, hooks: approvalsHooks(client("ts: forged dynamic Mastra email"), { tools: pick }) });
+    new Mastra({ agents: { mailer: agent }, storage: new InMemoryStore(), logger: false });
+    const requestContext = new RequestContext([["team", "sales"]]);
+    const out = await agent.generate("Tell Bob", { requestContext });
+    assert.equal(out.finishReason, "suspended");
+    await agent.approveToolCallGenerate({ runId: out.runId ?? "", requestContext }); // nobody asked the plane
+    assert.deepEqual(sent, []);
+    assert.ok(told(model).includes(NO_APPROVAL), told(model));
+    const used: string[] = [];
+    const result = await runWithApprovals(agent, "Tell Bob",
+      { client: noting(client("ts: approve the dynamic Mastra email"), used), requestContext });
+    assert.deepEqual(sent, [EMAIL]);
+    assert.equal(result.text, "Sent.");
+    assert.equal(used.length, 1);
+  });
+
+test("mastra: a run's requireToolApproval gates a tool that asks for none: a resume the plane never gave runs nothing",
+  async () => {
+    const sent: unknown[] = [];
+    const model = scripted({ call: EMAIL }, { text: "Not sent." });
+    const tools = { send_email: emailTool(sent, false) };
+    const agent = new Agent({ id: "mailer", name: "mailer", instructions: "You send emails.", model: model as never,
+      tools, hooks: approvalsHooks(client("ts: forged run-wide Mastra email"), { tools }) });
+    new Mastra({ agents: { mailer: agent }, storage: new InMemoryStore(), logger: false });
+    const out = await agent.generate("Tell Bob", { requireToolApproval: true });
+    assert.equal(out.finishReason, "suspended");
+    await agent.approveToolCallGenerate({ runId: out.runId ?? "" }); // nobody asked the plane
     assert.deepEqual(sent, []);
     assert.ok(told(model).includes(NO_APPROVAL), told(model));
   });

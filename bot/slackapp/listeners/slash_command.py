@@ -177,8 +177,10 @@ async def keys_command(
         return await make_key(services, parsed.name, channel, user=user)
     if parsed.name not in {key.name for key in keys}:
         return f"No API key named `{escape(parsed.name)}` may ask in {channel_ref(channel)}. Nothing changed."
-    await services.api.revoke_key(parsed.name, by=user)
-    return f"Revoked the API key `{escape(parsed.name)}`: its next request is refused."
+    revoked = await services.api.revoke_key(parsed.name, by=user)
+    withdrawn = len(revoked.withdrawn) if revoked is not None else 0
+    pending = f" {withdrawn} pending approval{'s' if withdrawn != 1 else ''} of it withdrawn." if withdrawn else ""
+    return f"Revoked the API key `{escape(parsed.name)}`: its next request is refused.{pending}"
 
 
 async def create_key_elsewhere(services: Services, parsed: CreateKey, *, user: str, channel: str) -> str:

@@ -1,4 +1,4 @@
---! keys: approval audit audit_seq audit_shards rules names
+--! keys: approval audit audit_seq audit_shards rules names refused
 --! uses: audit
 -- An executor spends an approval's receipt (POST /api/v1/approvals/{id}/use with a receipt, no API key),
 -- once: apart from the asking program's own use (`consumed`, lua/use_approval.lua), so a gateway's use and
@@ -10,7 +10,9 @@
 -- by which token).
 -- Returns {'ok'}, {'used', at} (never the other token), {'expired'}, {'unknown'} (not this approval's receipt),
 -- {'not_approved', status}, {'revoked', rule}, {'key_revoked', key name} or {'missing'}.
--- K.names: the API keys' names -> their sha256 (a key's id is 'k-' and the first 24 hex digits of it).
+-- K.names: the API keys' names -> their sha256 (a key's id is 'k-' and the first 24 hex digits of it). A use refused
+-- because the key was revoked is audited (`receipt_refused`), once per approval in 10 s (K.refused): a retrying
+-- executor does not flood the log.
 -- A: id, jti, token (the executor's own), expired (1: the receipt's exp has passed), now.
 local cur = redis.call('HMGET', K.approval, 'status', 'timeout_outcome', 'receipt_jti', 'receipt_used_by',
   'receipt_used_at', 'rule_id', 'asked_by', 'key_id')
@@ -19,6 +21,10 @@ local name = cur[7] or ''
 if name ~= '' then
   local digest = redis.call('HGET', K.names, name)
   if not digest or ((cur[8] or '') ~= '' and 'k-' .. string.sub(digest, 1, 24) ~= cur[8]) then
+    if redis.call('SET', K.refused, '1', 'NX', 'EX', 10) then
+      audit_append(K.audit, K.audit_seq, K.audit_shards, {'event', 'receipt_refused', 'at', A.now, 'approval', A.id,
+        'by', 'executor', 'key', name, 'jti', A.jti, 'reason', 'key_revoked'})
+    end
     return {'key_revoked', name}
   end
 end

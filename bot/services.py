@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -18,6 +19,12 @@ from bot.api.receipts import ReceiptIssuer, issuer_of
 from bot.api.service import ApiWaiters, ApprovalsApi
 from bot.api.webhooks import WebhookSender
 from bot.approvals.card_sync import CardService
+from bot.approvals.chain import DecisionChain
+from bot.approvals.deciders.mode import Mode
+from bot.approvals.deciders.person import Person
+from bot.approvals.deciders.policies import Policies
+from bot.approvals.deciders.rules import Rules
+from bot.approvals.delivery import Delivery
 from bot.approvals.homes import HomeService
 from bot.approvals.nudges import Nudger
 from bot.approvals.rulebook import RuleBook
@@ -158,6 +165,37 @@ async def unknown_groups(directory: Directory, bundle: PolicyBundle) -> str:
     return said
 
 
+def approval_service(
+    *, store: Store, cards: CardService, waiter: DecisionWaiter, directory: Directory, threads: RunThreads,
+    background: Background, worker_id: str, approvals_channel: str, default_timeout: int,
+    policies: PolicyEngine | None = None, admin_users: Sequence[str] = (), metrics: Metrics | None = None,
+    sweeper_wake: Callable[[], None] | None = None, homes: HomeService | None = None,
+    runs_first: RunsFirst | None = None,
+) -> ApprovalService:
+    """The approval core of one worker, with its decision chain: the deciders listed in order (bot/approvals/
+    deciders/: a new one is a module there and a line here) and its end, where a person decides. `policies`: the
+    worker's engine (None: the shipped defaults alone); `sweeper_wake`: called when an approval's card is posted."""
+    policies = policies or PolicyEngine.load(None, store=store)
+    delivery = Delivery(store=store, cards=cards, directory=directory, background=background, homes=homes,
+                        sweeper_wake=sweeper_wake,
+                        cancel=lambda approval_id, by, reason: approvals.cancel(approval_id, by=by, reason=reason))
+    chain = DecisionChain(
+        store=store, threads=threads, approvals_channel=approvals_channel, default_timeout=default_timeout,
+        links=[
+            Policies(policies, store=store, background=background, admin_users=admin_users),
+            Mode(),
+            Rules(store),
+        ],
+        end=Person(store, delivery),  # a person decides; what a link decided at once is stored there too
+    )
+    approvals = ApprovalService(
+        store=store, cards=cards, waiter=waiter, directory=directory, threads=threads, background=background,
+        worker_id=worker_id, approvals_channel=approvals_channel, default_timeout=default_timeout, chain=chain,
+        delivery=delivery, policies=policies, metrics=metrics, homes=homes, runs_first=runs_first,
+    )
+    return approvals
+
+
 def create_services(settings: Settings, *, worker_id: str | None = None) -> Services:
     """Wire one worker's parts. Nothing connects until `start()`."""
     worker_id = worker_id or new_worker_id()
@@ -223,7 +261,7 @@ def create_services(settings: Settings, *, worker_id: str | None = None) -> Serv
     except PolicyError as exc:
         raise SettingsError(f"POLICY_DIR: {exc}") from None
     policies.vet = partial(unknown_groups, directory)
-    approvals = ApprovalService(
+    approvals = approval_service(
         store=store,
         cards=cards,
         waiter=waiter,
@@ -233,11 +271,11 @@ def create_services(settings: Settings, *, worker_id: str | None = None) -> Serv
         worker_id=worker_id,
         approvals_channel=settings.approvals_channel,
         default_timeout=settings.approval_timeout,
+        policies=policies,
+        admin_users=settings.admin_users,
         metrics=metrics,
         sweeper_wake=opened,
         homes=homes,
-        policies=policies,
-        admin_users=settings.admin_users,
         runs_first=runs_first,
     )
     runs = RunManager(

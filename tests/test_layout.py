@@ -164,6 +164,47 @@ def test_only_the_store_speaks_redis() -> None:
     assert wrong == {}
 
 
+# A second door is a way in that decides without the decision chain (bot/approvals/chain.py): each thing that decides
+# or stores a decision (an attribute path's last parts, as written), and the modules that may reach it. (A call a
+# program's allow-list let through is recorded by the chain's other end, bot/api/allowed.py, after the policies.)
+DOORS: dict[str, tuple[str, ...]] = {
+    "chain.walk": ("bot.approvals.service",),  # `open_request`: the one way in to the chain, for every way in
+    "judge": ("bot.approvals.deciders", "bot.policy"),  # the policies' one evaluation: the policies' link alone
+    "evaluate": ("bot.policy", "bot.cli"),  # Cedar: the engine, and replay / `policy test` (they decide nothing)
+    "approvals.open": ("bot.approvals.deciders", "bot.store"),  # the store's open step: the chain's end
+    "approvals.create": ("bot.store",),
+}
+
+
+def doors_reached(source: str) -> set[str]:
+    """The `DOORS` a module's source reaches: called, or handed on (`partial(store.approvals.open, ...)`)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.Attribute):
+            continue
+        path = [node.attr]
+        value = node.value
+        while isinstance(value, ast.Attribute):
+            path.insert(0, value.attr)
+            value = value.value
+        if isinstance(value, ast.Name):
+            path.insert(0, value.id)
+        found.update(door for door in DOORS if path[-len(door.split(".")):] == door.split("."))
+    return found
+
+
+def test_every_way_in_decides_through_the_one_chain() -> None:
+    """Runs, the API, `audit/allowed`, the MCP gateway and Claude Code (through the API), workflows: none asks the
+    policies, opens an approval or records a call as allowed beside the decision chain (a second door)."""
+    wrong = {
+        name: sorted(outside)
+        for name, path in modules()
+        if name.startswith("bot")
+        and (outside := {door for door in doors_reached(path.read_text()) if not within(name, DOORS[door])})
+    }
+    assert wrong == {}
+
+
 def test_the_check_can_fail(tmp_path: Path) -> None:
     """The rules above see a wrong import when there is one (so a green run means something)."""
     assert not within("bot.runs.manager", ALLOWED[layer_of("bot.approvals.service")])
@@ -179,6 +220,13 @@ def test_the_check_can_fail(tmp_path: Path) -> None:
     assert imported_test_modules("def f():\n    from tests.api import test_api") == {"tests.api.test_api"}
     assert imported_test_modules("from tests.support.api import Client\nimport tests.conftest") == set()
     assert redis_spoken("from redis.exceptions import RedisError") == {"redis.exceptions.RedisError"}
+    # a second door: `audit/allowed` as it once asked the policies beside the chain, and an approval opened by hand
+    second_door = ("async def policies_first(self, request):\n"
+                   "    judged = await self.approvals.policies.judge(request)\n"
+                   "    opened = partial(self.store.approvals.open, Opening(approval))\n")
+    assert doors_reached(second_door) == {"judge", "approvals.open"}
+    assert not within("bot.api.service", DOORS["judge"]) and not within("bot.api.service", DOORS["approvals.open"])
+    assert doors_reached("import ast\nast.walk(tree)\nos.walk('.')\n") == set()
 
 
 def test_a_digit_is_an_ascii_digit() -> None:

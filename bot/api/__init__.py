@@ -6,6 +6,8 @@
                     throttle (pure)
     requests.py     what a program may send, checked before anything is stored (pure)
     service.py      ask, read (long-poll), withdraw, a receipt's use; `ApiWaiters`, this worker's long-polls
+    allowed.py      a call a program's allow-list let through: the decision chain walked to its "record as
+                    allowed" end (counted in the policy windows)
     receipts.py     signed receipts of approvals that allow a call (`ReceiptIssuer`), and their use
     webhooks.py     the decision POSTed, signed, to the program's callback_url, by any worker
     claude_code_hook.py  Claude Code's HTTP hook (`/api/v1/hooks/claude-code`), decided as the command hook is

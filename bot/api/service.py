@@ -24,6 +24,7 @@ from typing import Any
 
 from agent_approvals.approver import ApprovalRequest, canonical_json, digest_of, edited_arguments
 
+from bot.api.allowed import IDEMPOTENCY_SECONDS, RecordAllowed, allowed_request, new_call_id
 from bot.api.keys import create_key
 from bot.api.receipts import ReceiptIssuer, use_refused
 from bot.api.requests import APPROVAL_ID, Allowed, ApiError, Ask
@@ -31,20 +32,12 @@ from bot.approvals.opening import OpenRefused, ProgramAsk
 from bot.approvals.service import ApprovalService
 from bot.core.ids import new_run_id, random_id
 from bot.core.records import API_OWNER, API_PRESET, ApprovalRecord, RunRecord
-from bot.policy.decide import PolicyRequest
 from bot.store import ApiKey, NewKey, Once, Store, persistently
 from bot.store.api_keys import Revoked
-from bot.store.approvals import AUDITED_ARGUMENTS
 
-IDEMPOTENCY_SECONDS = 24 * 3600
 RECHECK_SECONDS = 5.0  # a long-poll reads its approval again at least this often (a lost message)
 def new_approval_id() -> str:
     return random_id("a-", 24)
-
-
-def new_call_id() -> str:
-    """The id of a call recorded as allowed by a program's own allow-list (`POST /api/v1/audit/allowed`)."""
-    return random_id("c-", 24)
 
 
 class ApiWaiters:
@@ -213,9 +206,6 @@ class ApprovalsApi:
         if approval.pending and not await self.store.api_keys.stands(key):  # revoked after the key check
             await self.approvals.cancel(approval.id, by="system", reason=f"withdrawn: key {key.name} revoked")
             raise ApiError(401, "unauthorized", f"the API key {key.name} was revoked: nothing it asked may run")
-        if approval.pending and not approval.card_ts and opened.status == "exists":
-            await self.approvals.delivery.post_card(approval)  # the first try stored it and stopped before its card
-            approval = await self.store.approvals.get(approval.id) or approval
         return (201 if approval.pending else 200), await self.view(approval)
 
     # recording a call nobody was asked about -------------------------------------------------------
@@ -235,64 +225,24 @@ class ApprovalsApi:
     ) -> tuple[int, dict[str, Any]]:
         """An `allowed` audit entry: a tool call the program forwarded by its own allow-list (no card, no approval),
         with the key, the tool, the digest of its arguments (and the arguments, as a `requested` entry keeps them)
-        and what in the allow-list let it through. The policies decide first, as on every way in: one that refuses
-        the call answers 403 `refused_by_policy` (audited), one that asks a person 409 `ask_a_person` (the program
-        asks for an approval instead: a card); otherwise 201 with the record (naming the policy that allowed it,
-        if one did). A retry with the same `idempotency_key` and body (as canonical JSON) gets the same answer and
-        adds no entry (another body: 409)."""
+        and what in the allow-list let it through. Decided as every way in is, by the decision chain walked to its
+        "record as allowed" end (bot/api/allowed.py): one policy that refuses the call answers 403
+        `refused_by_policy` (audited), one that asks a person 409 `ask_a_person` (the program asks for an approval
+        instead: a card); otherwise 201 with the record (naming the policy that allowed it, if one did), counted in
+        the policy windows (a budget). A retry with the same `idempotency_key` and body (as canonical JSON) gets the
+        same answer and adds no entry (another body: 409)."""
         channel = allowed.channel or key.default_channel
         if not key.allows(channel):
             raise ApiError(403, "forbidden", f"the key {key.name} may not record calls in {channel}", field="channel")
         requester = await self.requester(allowed.requester) if allowed.requester else ""
-        claim = await self.policies_first(key, allowed, channel=channel, requester=requester)
-        arguments = canonical_json(allowed.arguments)
-        digest, now = digest_of(allowed.arguments), time.time()
-        answer = {"id": new_call_id(), "status": "allowed", "tool": allowed.tool_name, "digest": digest,
-                  "allowed_by": allowed.allowed_by, "recorded_at": iso(now)}
-        entry: dict[str, str | float] = {
-            "call": answer["id"], "key": key.name, "by": "allow-list", "outcome": "allowed",
-            "reason": f"not asked: the allow-list of key {key.name} ({allowed.allowed_by})"[:500],
-            "rule": allowed.allowed_by, "kind": "tool_call", "tool": allowed.tool_name, "digest": digest,
-            "origin_channel": channel,
-            **({"arguments": arguments} if len(arguments) <= AUDITED_ARGUMENTS else {}),
-            **({"agent": allowed.agent} if allowed.agent else {}),
-            **({"requester": requester} if requester else {}),
-            **({"policy": claim} if claim else {}),
-        }
-        if not idempotency_key:
-            await self.store.audit.append("allowed", **entry)
-            return 201, answer
-        status, said = await self.store.audit.append_once(
-            self.store.keys.api_idempotency(key.id, f"allowed/{idempotency_key}"),  # ("/": never an ask's key)
-            "allowed", entry, body_digest=allowed.body_digest, answer=json.dumps(answer),
-            ttl=IDEMPOTENCY_SECONDS,
-        )
-        if status == "conflict":
-            raise ApiError(409, "idempotency_conflict", "this Idempotency-Key was used with another body",
-                           field="Idempotency-Key")
-        return 201, json.loads(said)
-
-    async def policies_first(self, key: ApiKey, allowed: Allowed, *, channel: str, requester: str) -> str:
-        """The policies' verdict on a call a program's allow-list lets through: a refusal (403, audited) or an ask
-        (409: ask for an approval instead) is raised; else the claim (`{bundle, ids}`) of a policy that allowed it
-        ("" when none had an opinion). The channel's input mode and its risk words come after the allow-list, as
-        after a rule: they are not read here."""
-        request = PolicyRequest(principal_type="Agent", principal=key.name, action=allowed.tool_name,
-                                channel=channel, kind="tool_call", args=allowed.arguments, requester=requester)
-        judged = await self.approvals.policies.judge(request)
-        verdict = judged.verdict
-        ids = ", ".join(verdict.ids) or "(none)"
-        claim = json.dumps(judged.claim, separators=(",", ":"))
-        if verdict.outcome == "deny":
-            await self.store.audit.append(
-                "api_refused", key=key.name, reason="refused_by_policy", tool=allowed.tool_name,
-                digest=digest_of(allowed.arguments), origin_channel=channel, policy=claim,
-                said=f"{verdict.reason} (allowed by {allowed.allowed_by}, refused by the policies first)"[:500])
-            raise ApiError(403, "refused_by_policy", f"refused by policy {ids}: {verdict.reason}")
-        if verdict.outcome == "ask":
-            raise ApiError(409, "ask_a_person", f"policy {ids} asks a person: {verdict.reason}. Ask for an approval"
-                           " (POST /api/v1/approvals) instead of recording the call as allowed.")
-        return claim if verdict.outcome == "allow" else ""
+        end = RecordAllowed(self.store, key, allowed, channel=channel, requester=requester,
+                            idempotency_key=idempotency_key)
+        program = ProgramAsk(key=key, title=f"{allowed.tool_name}, allowed by {allowed.allowed_by}",
+                             requester=requester)
+        await self.approvals.open_request(allowed_request(key, allowed, call_id=new_call_id()),
+                                          run=program_run(key, channel), owner=API_OWNER, program=program,
+                                          listed=allowed.allowed_by, end=end)
+        return 201, end.answer
 
     # reading ------------------------------------------------------------------------------------
     async def get(self, key: ApiKey, approval_id: str, *, wait: float = 0.0) -> dict[str, Any]:

@@ -1,11 +1,12 @@
 """The approval core: every step of an approval, and what keeps people told.
 
     service.py     `ApprovalService`: open, wait, decide (every approver rule), show, cancel
-    opening.py     what opening an approval decides before anything is stored: the record, the input mode's
-                   verdict, the policies' request and routing, the audit entries of what was decided at once (pure)
-    chain.py       the decision order, one chain walked once per request: the policies (bot/policy/), the input
-                   mode, a live "always allow" rule, a person; what decides at once stored as an approval used once
-    delivery.py    the chain's last link: a person decides; the card posted where the channel says, noted
+    opening.py     what opening an approval starts from: the record, what an open answers (pure)
+    chain.py       the decision order, one chain walked once per request by every way in: the deciders
+                   bot/services.py lists, then its end (a person, or a call recorded as allowed)
+    deciders/      the chain's links, one module each: policies (bot/policy/), the input mode, a live "always
+                   allow" rule, and the person (the end: the approval opened, pending or decided at once)
+    delivery.py    a pending approval's card posted where the channel says, noted
     rights.py      who may do what: a channel's admins, who may change its settings, cancel a run (pure)
     refusals.py    what a person is told when their click decided nothing (pure)
     card_sync.py   keeps each card and its DM copies in Slack in step with Redis

@@ -1,6 +1,6 @@
-"""The decision chain's last link: a person decides (bot/approvals/chain.py). The approval stored pending, then
-delivered: its card posted where the channel's settings say (`deliver`: the approvals channel, direct messages to
-each person who may decide, or both), noted in Redis, the run marked waiting, and the Homes of who may decide
+"""A pending approval delivered, once the chain's end stored it (bot/approvals/deciders/person.py): its card posted
+where the channel's settings say (`deliver`: the approvals channel, direct messages to each person who may decide,
+or both), noted in Redis, the run marked waiting, and the Homes of who may decide
 refreshed. A card posted by a worker that stopped before noting it is noted, or removed for the other card, here.
 The supervisor (bot/runs/supervisor.py) posts through it the card of an approval whose poster died first."""
 
@@ -9,15 +9,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from functools import partial
 
 import aiohttp
 from slack_sdk.errors import SlackApiError
 
 from bot.approvals.card_sync import CardService
-from bot.approvals.chain import Step
 from bot.approvals.homes import HomeService
-from bot.approvals.opening import Opened, OpenRefused
 from bot.core.records import ApprovalRecord, ChannelSettings
 from bot.core.tasks import Background
 from bot.slack.blocks import proposal_is_cut
@@ -46,28 +43,6 @@ class Delivery:
         self._background = background
         self._cancel = cancel
         self._sweeper_wake = sweeper_wake
-
-    async def to_person(self, step: Step) -> Opened:
-        """The chain's last link: a person decides. The approval stored pending (fenced, within the program's limits
-        and idempotency, counted in its policy windows) and its card posted, with its copies in direct messages."""
-        ask, request = step.ask, step.ask.request
-        program = ask.program
-        approval, dms = await self.with_dm_copies(step.approval, ask.settings)
-        status, approval_id = await persistently(
-            partial(self.store.approvals.open, approval, checkpoint=request.checkpoint, fence=ask.fence,
-                    once=program.once if program else None, max_pending=program.max_pending if program else 0,
-                    windows=step.windows, policy=step.routed_by, policy_bundle=step.judged.bundle.hash,
-                    settings=(ask.run.channel, ask.settings_held)),
-            what=f"opening approval {approval.id}",
-        )
-        if status in ("fenced", "full", "conflict"):
-            raise Fenced(approval.run_id) if status == "fenced" else OpenRefused(status)
-        if status in ("stale", "unsettled"):  # (the chain decides again)
-            return Opened(status, approval.id)
-        if status == "exists" and program is not None:
-            return Opened(status, approval_id, settings=ask.settings)  # a program's retry: its first ask's approval
-        card = await self.post_card(approval, fence=ask.fence)
-        return Opened(status, approval.id, settings=ask.settings, card=card, dms=tuple(dms))
 
     async def with_dm_copies(
         self, approval: ApprovalRecord, settings: ChannelSettings

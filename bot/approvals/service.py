@@ -36,19 +36,11 @@ from agent_approvals.approver import ApprovalRequest, Cancellation, Decision, Ou
 from agent_approvals.modes import Verdict
 
 from bot.approvals.card_sync import CardService
-from bot.approvals.chain import Ask, DecisionChain
+from bot.approvals.chain import Ask, DecisionChain, End
+from bot.approvals.deciders.mode import automatic_entry
 from bot.approvals.delivery import Delivery
 from bot.approvals.homes import HomeService
-from bot.approvals.opening import (
-    EDIT_KEPT,
-    FIELD_CHANGES,
-    Opened,
-    ProgramAsk,
-    automatic_entry,
-    changes_line,
-    request_record,
-    rule_may_decide,
-)
+from bot.approvals.opening import EDIT_KEPT, FIELD_CHANGES, Opened, ProgramAsk, changes_line, request_record
 from bot.approvals.run_thread import RunThreads
 from bot.approvals.waiter import DecisionWaiter
 from bot.core.metrics import Metrics
@@ -81,7 +73,10 @@ class ApprovalService:
         worker_id: the owner of the runs this service asks for.
         approvals_channel: where cards go unless a channel's settings name another.
         default_timeout: seconds, unless a channel's settings set their own.
-        sweeper_wake: called when an approval is stored (its deadline or first reminder may be the nearest).
+        chain: the decision chain every approval is opened through (its deciders listed by bot/services.py).
+        delivery: where a pending approval's card goes (the chain's end, `Person`, posts it through it).
+        policies: the worker's policy engine (its bundle, reloads and counts; the chain's policies link judges with
+            it).
     """
 
     def __init__(
@@ -96,22 +91,18 @@ class ApprovalService:
         worker_id: str,
         approvals_channel: str,
         default_timeout: int,
+        chain: DecisionChain,
+        delivery: Delivery,
+        policies: PolicyEngine,
         metrics: Metrics | None = None,
-        sweeper_wake: Callable[[], None] | None = None,
         homes: HomeService | None = None,
-        policies: PolicyEngine | None = None,
-        admin_users: Sequence[str] = (),
         runs_first: RunsFirst | None = None,
     ) -> None:
         self.store = store
         self.runs_first = runs_first or RunsFirst()  # a run a decision woke goes before the redraws it set off
-        self.delivery = Delivery(store=store, cards=cards, directory=directory, background=background, homes=homes,
-                                 sweeper_wake=sweeper_wake,
-                                 cancel=lambda approval_id, by, reason: self.cancel(approval_id, by=by, reason=reason))
-        self.chain = DecisionChain(store=store, threads=threads, background=background,
-                                   policies=policies or PolicyEngine.load(None, store=store),  # None: the defaults
-                                   approvals_channel=approvals_channel, admin_users=admin_users,
-                                   default_timeout=default_timeout, person=self.delivery.to_person)
+        self.delivery = delivery
+        self.chain = chain
+        self.policies = policies
         self.cards = cards
         self.worker_id = worker_id
         self.approvals_channel = approvals_channel
@@ -124,10 +115,6 @@ class ApprovalService:
         self._on_orphaned: OrphanHandler | None = None
         self._on_step_up: StepUpHandler | None = None
         self.homes = homes
-
-    @property
-    def policies(self) -> PolicyEngine:
-        return self.chain.policies
 
     def on_orphaned(self, handler: OrphanHandler) -> None:
         """Who continues a run whose worker is gone when its approval is decided here (the run manager)."""
@@ -241,19 +228,22 @@ class ApprovalService:
         fence: Fence | None = None,
         program: ProgramAsk | None = None,
         mode: Verdict | None = None,
+        listed: str = "",
+        end: End | None = None,
     ) -> Opened:
-        """The one way an approval is opened, for a run's step (`ask`, with its gate's `mode` verdict) and a
-        program's ask (bot/api/service.py): the decision chain walked once (bot/approvals/chain.py: the policies,
-        a live "always allow" rule, the input mode, a person), whatever decides stored by the store's one atomic
-        open step (`Approvals.open`: limits, idempotency and a rule's use in it), so every decision, a person's, a
-        policy's, a rule's or the mode's, is an approval that can be read and used once. A pending one gets its card.
+        """The one way a request is decided, for a run's step (`ask`, with its gate's `mode` verdict), a program's
+        ask (bot/api/service.py) and a call a program's allow-list let through (`listed`, walked to another `end`:
+        recorded as allowed, bot/api/allowed.py): the decision chain walked once (bot/approvals/chain.py: the
+        deciders bot/services.py lists: the policies, the input mode, a live "always allow" rule, a person), whatever
+        decides stored by the store's one atomic open step (`Approvals.open`: limits, idempotency, a rule's use and
+        the policy windows in it), so every decision, a person's, a policy's, a rule's or the mode's, is an approval
+        that can be read and used once. A pending one gets its card.
 
         Raises `Fenced` (another worker took the run over) or `OpenRefused` (`program`'s limits or idempotency).
         """
         read = await self.chain.settings_of(run.channel)  # (the worker's copy: the open step checks it)
-        rules = await self.chain.rules_of(run.channel) if rule_may_decide(request) else ()
-        return await self.chain.walk(Ask(request, run, owner, read.settings, settings_held=read.held, rules=rules,
-                                         mode=mode, fence=fence, program=program))
+        return await self.chain.walk(Ask(request, run, owner, read.settings, settings_held=read.held, mode=mode,
+                                         fence=fence, program=program, listed=listed), end=end)
 
     async def _wait(
         self,

@@ -6,8 +6,8 @@ card, keep budgets, and can run in shadow before they enforce (docs/operators/po
     windows.py   counts and sums over time (policy.yaml), kept in Redis in the store's open and decide steps
     decide.py    what a bundle decides about one request: deny > ask > allow > no opinion, shadow beside (pure)
     engine.py    a worker's active bundle, reloaded when its files change, and the one evaluation
-                 (`PolicyEngine.judge`) that `ApprovalService.open_request` (bot/approvals/service.py) calls for
-                 every way in
+                 (`PolicyEngine.judge`) that the decision chain's policies link (bot/approvals/deciders/policies.py)
+                 calls for every way in
     replay.py    re-deciding recorded asks from the audit log, and explaining one approval's decision
 
 May import: `bot.core`, `bot.store`. Never `bot.approvals`, `bot.api` or the Slack entry."""

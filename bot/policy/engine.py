@@ -1,6 +1,6 @@
 """A worker's policies: the active bundle (`POLICY_DIR`, `POLICY_MODE`), kept current when its files change, and
-the one evaluation every way in goes through (`PolicyEngine.judge`, called by `ApprovalService.open_request`,
-bot/approvals/service.py): the request's windows read from Redis, then Cedar (bot/policy/decide.py).
+the one evaluation every way in goes through (`PolicyEngine.judge`, called by the decision chain's policies link,
+bot/approvals/deciders/policies.py): the request's windows read from Redis, then Cedar (bot/policy/decide.py).
 
 A bundle that does not load stops a worker at start (`PolicyError`, exit 2 naming the file and line). Later, a
 change that does not load keeps the last good bundle: a warning and a `policy_load_failed` audit entry. Every

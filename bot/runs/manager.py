@@ -49,12 +49,13 @@ log = logging.getLogger(__name__)
 
 def policy_for(mode: str | None, settings: ChannelSettings) -> InputPolicy:
     """A run's input policy: its mode (`--mode`, else the channel's) and the channel's knobs. The gate gives its
-    verdict to the decision chain (bot/approvals/chain.py), after the policies and rules: the shipped default policy
-    asks about the channel's risk words before the mode would."""
+    verdict to the decision chain (bot/approvals/chain.py), after the policies: the channel's risk words are not the
+    gate's (none here), they are matched once, by the policies' link, for the shipped default policy, which asks
+    about them before the mode would."""
     return InputPolicy(
         mode=parse_mode(mode or settings.mode),
         max_auto_replies=settings.max_auto_replies,
-        risk_words=settings.risk_words,
+        risk_words=(),
         checkpoint_every=settings.checkpoint_every,
     )
 

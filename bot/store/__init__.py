@@ -42,7 +42,7 @@ from bot.core.logs import Outage, outage_of
 from bot.core.records import ApiKey, AwayState, NewKey
 from bot.core.redis_urls import cluster_prefix, is_cluster_url
 from bot.store.api_keys import ApiKeys
-from bot.store.approvals import Approvals, DecideResult, DecideStatus, Once, OpenStatus
+from bot.store.approvals import Approvals, DecideResult, DecideStatus, Once, Opening, OpenStatus
 from bot.store.audit import AuditLog
 from bot.store.away import Away
 from bot.store.channel_settings import ChannelSettingsStore
@@ -73,6 +73,7 @@ __all__ = [
     "NewKey",
     "Once",
     "OpenStatus",
+    "Opening",
     "PubSub",
     "Store",
     "StoreUnavailable",

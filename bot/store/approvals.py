@@ -58,6 +58,25 @@ class Once:
 
 
 @dataclass(frozen=True, slots=True)
+class Opening:
+    """What the open step (`Approvals.open`) is given: the `approval` (pending, or decided at once), and what it
+    checks and counts with it (each described there)."""
+
+    approval: ApprovalRecord
+    checkpoint: str | None = None
+    fence: Fence | None = None
+    once: Once | None = None
+    max_pending: int = 0
+    audit: dict[str, str] | None = None
+    rule: tuple[str, str] = ("", "")
+    now: float | None = None
+    windows: Sequence[Mapping[str, Any]] = ()
+    policy: Sequence[str] = ()
+    policy_bundle: str = ""
+    settings: tuple[str, Sequence[str] | None] = ("", None)
+
+
+@dataclass(frozen=True, slots=True)
 class DecideResult:
     status: DecideStatus
     approval: ApprovalRecord | None
@@ -90,37 +109,22 @@ class Approvals:
         self, approval: ApprovalRecord, *, checkpoint: str | None = None, fence: Fence | None = None
     ) -> str:
         """Store a pending approval (`open` without limits). Returns "ok", "exists" or "fenced"."""
-        status, _ = await self.open(approval, checkpoint=checkpoint, fence=fence)
+        status, _ = await self.open(Opening(approval, checkpoint=checkpoint, fence=fence))
         return status
 
-    async def open(
-        self,
-        approval: ApprovalRecord,
-        *,
-        checkpoint: str | None = None,
-        fence: Fence | None = None,
-        once: Once | None = None,
-        max_pending: int = 0,
-        audit: dict[str, str] | None = None,
-        rule: tuple[str, str] = ("", ""),
-        now: float | None = None,
-        windows: Sequence[Mapping[str, Any]] = (),
-        policy: Sequence[str] = (),
-        policy_bundle: str = "",
-        settings: tuple[str, Sequence[str] | None] = ("", None),
-    ) -> tuple[OpenStatus, str]:
-        """The one step that opens an approval (`lua/open_approval.lua`), pending or decided at once, with every
-        limit in it: a pending one is stored with its deadline (before its card is posted) if `fence` still owns
-        its run and, with `max_pending`, while the asking key (`approval.key_id`) has fewer pending; `once` makes
-        the ask idempotent; an approval decided at once (its status not pending: the input mode's or a rule's,
-        audited as `audit`) is stored decided, and with `rule` (channel, rule id) only while that rule stands,
-        its use counted. Returns (status, id): "ok"; "exists" (this `once` or this id opened it already: id);
-        "conflict" (`once` was used with another body); "full"; "gone" (the rule was revoked or expired);
-        "fenced"; "stale" (a policy window's total changed since the policies read it: `windows`, each {key,
-        since, expect, count, member, ttl}; decide again); "unsettled" (the channel's settings it was decided under,
-        `settings` (channel, what its hash held: `ChannelSettingsStore.read`; None: not compared), changed since:
-        read them, decide again). `policy` (the ids of the policies that decided or routed it, of `policy_bundle`)
-        are counted for `/agent policy`."""
+    async def open(self, opening: Opening) -> tuple[OpenStatus, str]:
+        """The one step that opens an approval (`lua/open_approval.lua`), given as one `Opening`, pending or decided at
+        once, with every limit in it: a pending one is stored with its deadline (before its card is posted) if `fence`
+        still owns its run and, with `max_pending`, while the asking key (`approval.key_id`) has fewer pending; `once`
+        makes the ask idempotent; an approval decided at once (its status not pending: the input mode's or a rule's,
+        audited as `audit`) is stored decided, and with `rule` (channel, rule id) only while that rule stands, its use
+        counted. Returns (status, id): "ok"; "exists" (this `once` or this id opened it already: id); "conflict" (`once`
+        was used with another body); "full"; "gone" (the rule was revoked or expired); "fenced"; "stale" (a policy
+        window's total changed since the policies read it: `windows`, each {key, since, expect, count, member, ttl};
+        decide again); "unsettled" (the channel's settings it was decided under, `settings` (channel, what its hash
+        held: `ChannelSettingsStore.read`; None: not compared), changed since: read them, decide again). `policy` (the
+        ids of the policies that decided or routed it, of `policy_bundle`) are counted for `/agent policy`."""
+        approval, audit, windows, once = opening.approval, opening.audit, opening.windows, opening.once
         fields, texts = split_texts(approval)
         decided = not approval.pending
         first_step = None if decided else approval.next_step_at(0)
@@ -146,8 +150,9 @@ class Approvals:
             if windows:
                 entry["windows"] = json.dumps({str(w["name"]): w["expect"] for w in windows}, separators=(",", ":"))
         k = self._k
-        rule_channel, rule_id = rule
-        settings_channel, settings_held = settings
+        rule_channel, rule_id = opening.rule
+        settings_channel, settings_held = opening.settings
+        policy_bundle, checkpoint, now = opening.policy_bundle, opening.checkpoint, opening.now
         result = await self._s.script("open_approval")(
             keys={
                 "approval": k.approval(approval.id),
@@ -169,7 +174,7 @@ class Approvals:
                 "windows": [str(window["key"]) for window in windows],
             },
             args={
-                "fence": fence_arg(fence),
+                "fence": fence_arg(opening.fence),
                 "id": approval.id,
                 "deadline": repr(approval.deadline),
                 "fields": fields,
@@ -181,12 +186,12 @@ class Approvals:
                 "nudge_at": "" if first_step is None else repr(first_step),
                 "waiting": [repr(approval.created_at), f"{approval.origin_channel}/{approval.id}"],
                 "idem": {"digest": once.digest, "ttl": once.ttl} if once else "",
-                "max_pending": str(max_pending if approval.key_id else 0),
+                "max_pending": str(opening.max_pending if approval.key_id else 0),
                 "decided": approval.status if decided else "",
                 "rule": rule_id,
                 "now": repr(time.time() if now is None else now),
                 "windows": [{name: w[name] for name in ("since", "expect", "count", "member", "ttl")} for w in windows],
-                "policy": list(policy),
+                "policy": list(opening.policy),
                 "settings": list(settings_held) if settings_held is not None else "",
             },
         )

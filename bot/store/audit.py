@@ -15,8 +15,9 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from bot.store.connection import aw
 from bot.store.keys import REFUSAL_AUDIT_SECONDS
@@ -157,16 +158,23 @@ class AuditLog:
         ))
 
     async def append_once(
-        self, idempotency: str, event: str, fields: Mapping[str, str | float], *, body_digest: str, answer: str,
-        ttl: int,
+        self, idempotency: str | None, event: str, fields: Mapping[str, str | float], *, body_digest: str,
+        answer: str, ttl: int, windows: Sequence[Mapping[str, Any]] = (),
     ) -> tuple[str, str]:
-        """`append(event, **fields)`, once per `idempotency` Redis key (one Lua step): ("new", answer) the first time,
-        ("again", the first answer) for a retry with the same `body_digest`, ("conflict", "") when that key came with
-        another body."""
+        """`append(event, **fields)`, once per `idempotency` Redis key (one Lua step, lua/audit_once.lua; None: no
+        key, written each time): ("new", answer) the first time, ("again", the first answer) for a retry with the
+        same `body_digest`, ("conflict", "") when that key came with another body. With policy `windows` (each as
+        `Approvals.open` takes them: a call a program's allow-list let through), the call is counted in them in the
+        same step, or ("stale", window) when a total changed since the policies read it."""
+        keys = self._s.keys
         result = await self._s.script("audit_once")(
-            keys={"idempotency": idempotency, "audit": self._s.keys.audit, "audit_seq": self._s.keys.audit_seq,
-                  "audit_shards": self._s.keys.audit_shards},
-            args={"digest": body_digest, "answer": answer, "entry": entry_fields(event, fields), "ttl": ttl},
+            keys={"idempotency": idempotency or keys.api_idempotency("-", "-"), "audit": keys.audit,
+                  "audit_seq": keys.audit_seq, "audit_shards": keys.audit_shards,
+                  "windows": [str(window["key"]) for window in windows]},
+            args={"once": idempotency is not None, "digest": body_digest, "answer": answer,
+                  "entry": entry_fields(event, fields), "ttl": ttl, "now": repr(time.time()),
+                  "windows": [{name: w[name] for name in ("since", "expect", "count", "member", "ttl")}
+                              for w in windows]},
         )
         return _text(result[0]), _text(result[1]) if len(result) > 1 else ""
 

@@ -12,13 +12,13 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.approvals.card_sync import CardService
 from bot.approvals.run_thread import RunThreads
-from bot.approvals.service import ApprovalService
 from bot.approvals.waiter import DecisionWaiter
 from bot.core.records import ApprovalRecord
 from bot.core.tasks import Background
 from bot.devslack.server import SlackStandIn
 from bot.runs.manager import RunManager
 from bot.runs.supervisor import Supervisor
+from bot.services import approval_service
 from bot.slack.directory import Directory
 from bot.store import Store, connect
 from tests.conftest import APPROVALS, BOT_TOKEN, block_texts, has_buttons, start_redis
@@ -155,7 +155,7 @@ async def test_a_late_vote_redraw_draws_the_decision_made_since_on_another_worke
 async def test_outbox_entries_with_no_card_to_draw_are_dropped(slack: SlackStandIn, store: Store) -> None:
     web = client(slack)
     cards, background = CardService(web, store=store), Background()
-    approvals = ApprovalService(
+    approvals = approval_service(
         store=store,
         cards=cards,
         waiter=DecisionWaiter(store, "w1"),

@@ -6,11 +6,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+from agent_approvals import modes
+from agent_approvals.approver import Decision
+
+from bot.approvals.chain import Decided, Step
+from bot.approvals.deciders import policies as policies_link
+from bot.approvals.deciders.mode import automatic_entry
 from bot.core.records import ApprovalRecord
 from bot.devslack.server import SlackStandIn
 from bot.store import Store
 from bot.store.channel_settings import ReadSettings
-from tests.conftest import ALICE, BOB, SALES
+from tests.conftest import ALICE, BOB, SALES, StartPolicyWorker
+from tests.support.api import Client, new_key
 from tests.support.hitl import (
     DEMO,
     audit_events,
@@ -23,7 +31,7 @@ from tests.support.hitl import (
     replay,
     start,
 )
-from tests.support.policies import WAYS_IN, write_bundle
+from tests.support.policies import WAYS_IN, refund, write_bundle
 
 EMAIL_TASK = "--mode policy --team email Tell carol@partner.org about the price change"
 
@@ -119,3 +127,63 @@ async def test_a_step_is_decided_under_the_channels_settings_as_they_stand_when_
 
         fourth = await revise(4)
         assert round(fourth.deadline - fourth.created_at) == 300 and reads == [SALES, SALES]  # the new copy
+
+
+async def test_a_steps_risk_words_are_matched_once_by_the_policies_link(
+    slack: SlackStandIn, redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """#64: a run's gate matched the channel's risk words, then the chain matched them again for the shipped default
+    policy. The gate of a bot's run carries none now: the policies' link matches them once per step, and the default
+    policy still asks about the `send_email` the mode would have approved."""
+    matched: list[str] = []
+    match = modes.matched_risk_word
+
+    def counted(text: str, risk_words: tuple[str, ...]) -> str | None:
+        if risk_words:  # (matched against none: nothing read)
+            matched.append(text)
+        return match(text, risk_words)
+
+    monkeypatch.setattr(policies_link, "matched_risk_word", counted)
+    monkeypatch.setattr(modes, "matched_risk_word", counted)  # the gate's (`agent_approvals.modes.verdict`)
+    async with bot(slack, redis_url, tmp_path, DEMO) as worker:
+        run_id = await start(slack, EMAIL_TASK)
+        card = await nth_card(slack, 1)
+        assert "risk word" in str(card["blocks"]), card
+        await click(slack, card, "approval_approve", user=BOB)
+        assert (await finished(worker, run_id)).status == "completed"
+        stored = await worker.services.store.approvals.of_run(run_id)
+        assert len(matched) == len(stored), (matched, [(a.kind, a.decided_by) for a in stored])
+
+
+class RefuseWires:
+    """A decider as a new one is written (bot/approvals/deciders/): it refuses every `wire` at once."""
+
+    async def decide(self, step: Step) -> Step | Decided:
+        if step.approval.tool_name != "wire":
+            return step
+        decision = Decision(step.approval.id, "rejected", decided_by="auto", feedback="wires are never sent",
+                            digest=step.approval.digest)
+        return Decided(step, decision, automatic_entry(step.approval, decision, rule="no wires", run=step.ask.run))
+
+
+async def test_a_decider_listed_in_the_chain_decides_for_every_way_in(policy_worker: StartPolicyWorker) -> None:
+    """The chain walks the links the composition root lists: one more in the list decides a program's ask and a
+    call its allow-list let through alike (the latter walks the same links to its "record as allowed" end)."""
+    worker = await policy_worker({"ways.cedar": WAYS_IN})
+    chain = worker.services.approvals.chain
+    chain.links = (chain.links[0], RefuseWires(), *chain.links[1:])
+    client = Client(worker, (await new_key(worker, "payer")).key)
+    wire = replace_tool(refund(5000), "wire")
+    _, asked = await client.ask(wire)
+    assert (asked["status"], asked["reason"]) == ("rejected", "wires are never sent"), asked
+    body = {"tool": wire["tool"], "allowed_by": "--allow wire"}
+    status, answer, _ = await client.call("POST", "/api/v1/audit/allowed", body=body)
+    assert (status, answer["error"]["code"]) == (403, "refused_by_policy"), answer
+    _, other = await client.ask(refund(5000))
+    assert other["status"] == "pending", other  # not a wire: the links after it, then a person
+
+
+def replace_tool(ask: dict[str, object], name: str) -> dict[str, object]:
+    tool = ask["tool"]
+    assert isinstance(tool, dict)
+    return {**ask, "tool": {**tool, "name": name}}

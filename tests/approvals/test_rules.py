@@ -28,7 +28,7 @@ from bot.core.allow_rules import (
 )
 from bot.devslack.server import SlackStandIn
 from bot.runs.email_tool import Email
-from bot.store import Store
+from bot.store import Opening, Store
 from tests.conftest import ALICE, BOB, SALES, find_header, has_buttons, texts, thread_of
 from tests.support.cluster import (
     Cluster,
@@ -233,7 +233,7 @@ async def test_the_store_keeps_uses_and_forgets_revoked_and_expired_rules(store:
         decided = replace(approval(approval_id), status="approved", decided_by="rule", decided_at=time.time(),
                           rule_id=made.id, deadline=0.0)
         entry = {"event": "auto_approved", "approval": approval_id, "rule_id": made.id, "origin_channel": SALES}
-        status, _ = await store.approvals.open(decided, audit=entry, rule=(SALES, made.id), now=time.time())
+        status, _ = await store.approvals.open(Opening(decided, audit=entry, rule=(SALES, made.id), now=time.time()))
         return status
 
     assert await used_by(kept, "rule-use-0001") == "ok"
@@ -261,7 +261,7 @@ async def test_a_channel_holds_at_most_the_limit_of_live_rules(store: Store) -> 
 
 
 def test_a_rule_never_decides_what_only_a_person_may() -> None:
-    from bot.approvals.service import rule_may_decide
+    from bot.approvals.deciders.rules import rule_may_decide
 
     call = ApprovalRequest("a-00000001", "{}", "drafter", kind="tool_call", tool_name="t", arguments="{}")
     assert rule_may_decide(call)

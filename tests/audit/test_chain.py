@@ -16,7 +16,7 @@ import bot.store
 from bot.audit.digests import canonical, seq_of
 from bot.core.allow_rules import Condition, Match, Rule
 from bot.core.signing import SigningKeys
-from bot.store import Store
+from bot.store import Opening, Store
 from tests.support.audit_log import UnannouncedWriter, entries, signing_keys, verdict
 from tests.support.records import approval
 
@@ -55,7 +55,8 @@ async def test_every_kind_of_write_is_numbered_and_verifies(store: Store, tmp_pa
     await store.approvals.decide(rejected.id, outcome="rejected", by="U0BOB", feedback="no")
     asked = replace(approval("chain-0000-c"), asked_by="emailer", key_id=made.record.id, status="approved",
                     decided_by="rule")
-    assert (await store.approvals.open(asked, audit={"event": "auto_approved", "approval": asked.id}))[0] == "ok"
+    opened = await store.approvals.open(Opening(asked, audit={"event": "auto_approved", "approval": asked.id}))
+    assert opened[0] == "ok"
     stored_asked = await store.approvals.get(asked.id)
     assert stored_asked is not None
     assert (await store.approvals.use(stored_asked, by="token-1", key=made.record))[0] == "ok"
@@ -65,8 +66,8 @@ async def test_every_kind_of_write_is_numbered_and_verifies(store: Store, tmp_pa
     rule_id = await store.rules.create(rule)
     by_rule = replace(approval("chain-0000-d"), status="approved", decided_by="rule", decided_at=now + 1,
                       rule_id=rule_id, deadline=0.0)
-    assert (await store.approvals.open(by_rule, audit={"event": "auto_approved", "approval": by_rule.id},
-                                       rule=("C0SALES", rule_id), now=now + 1))[0] == "ok"
+    assert (await store.approvals.open(Opening(by_rule, audit={"event": "auto_approved", "approval": by_rule.id},
+                                               rule=("C0SALES", rule_id), now=now + 1)))[0] == "ok"
     await store.rules.remove("C0SALES", rule_id, event="rule_revoked", by="U0ALICE")
     await store.audit.append("settings", by="U0ALICE", setting="timeout", before="10m", after="15m")
     status, _ = await store.audit.append_once(store.keys.api_idempotency("k", "i"), "allowed", {"tool": "t"},

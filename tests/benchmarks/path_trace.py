@@ -20,7 +20,7 @@ POINTS: dict[str, tuple[str, str]] = {
     "wait": ("bot.approvals.service", "ApprovalService._wait"),
     "ask": ("bot.approvals.service", "ApprovalService.ask"),
     "settings": ("bot.approvals.chain", "DecisionChain.settings_of"),
-    "judge": ("bot.approvals.chain", "DecisionChain.judge"),
+    "judge": ("bot.approvals.deciders.policies", "Policies.judge"),
     "open": ("bot.store.approvals", "Approvals.open"),
     "card": ("bot.approvals.card_sync", "CardService.post"),
     "model": ("autogen_ext.models.replay", "ReplayChatCompletionClient.create"),

@@ -69,8 +69,11 @@ from autogen_core import CancellationToken
 from redis.asyncio.client import Redis
 
 from bot.__main__ import use_event_loop
-from bot.approvals.chain import Ask, Step
-from bot.approvals.opening import Opened, new_approval
+from bot.approvals.chain import Ask, Decided, Step
+from bot.approvals.deciders.policies import Policies
+from bot.approvals.deciders.rules import Rules
+from bot.approvals.opening import new_approval
+from bot.approvals.service import ApprovalService
 from bot.core.records import RunRecord
 from bot.core.settings import Settings
 from bot.runs.email_tool import SendEmailTool
@@ -291,7 +294,7 @@ def latency_series(bench: Bench) -> dict[str, Callable[[], Awaitable[float]]]:
     def reads(case: str) -> Callable[[], Awaitable[float]]:
         async def step() -> float:
             start = time.perf_counter()
-            await asyncio.gather(approvals.channel_settings(ch[case]), approvals.chain.rules_of(ch[case]))
+            await asyncio.gather(approvals.channel_settings(ch[case]), link(approvals, Rules).rules_of(ch[case]))
             return time.perf_counter() - start
 
         return step
@@ -303,11 +306,11 @@ def latency_series(bench: Bench) -> dict[str, Callable[[], Awaitable[float]]]:
             settings = await approvals.channel_settings(run.channel)  # the chain's walk up to its rules link
             asked = Ask(request, run, bench.services.worker_id, settings)
             approval = new_approval(request, run=run, owner=asked.owner, settings=settings, default_channel="C0")
-            judged = await approvals.chain.judge(asked, approval)
+            judged = await link(approvals, Policies).judge(Step(asked, approval))
             start = time.perf_counter()
-            rules = await approvals.chain.rules_of(run.channel)
-            went = await approvals.chain.by_rule(Step(replace(asked, rules=rules), approval, judged))  # matched, stored
-            decision = went.decided if isinstance(went, Opened) else None  # and used
+            went = await link(approvals, Rules).decide(Step(asked, approval, judged))  # the rules read, matched
+            opened = await approvals.chain.end.settle(went) if isinstance(went, Decided) else None  # stored
+            decision = opened.decided if opened is not None else None  # and used
             took = time.perf_counter() - start
             if (decision is not None) != matches:
                 raise RuntimeError(f"lookup in {case}: decision {decision}")
@@ -336,8 +339,8 @@ def latency_series(bench: Bench) -> dict[str, Callable[[], Awaitable[float]]]:
             start = time.perf_counter()
             settings = await approvals.channel_settings(run.channel)
             asked = Ask(request, run, bench.services.worker_id, settings)
-            await approvals.chain.judge(asked, new_approval(request, run=run, owner=asked.owner, settings=settings,
-                                                            default_channel="C0"))
+            await link(approvals, Policies).judge(Step(asked, new_approval(
+                request, run=run, owner=asked.owner, settings=settings, default_channel="C0")))
             took = time.perf_counter() - start
             decided = await bench.ask(case, request)
             await bench.settle()
@@ -439,6 +442,11 @@ async def measure_latency(bench: Bench, *, rounds: int, samples: int) -> dict[st
     }
 
 
+def link(approvals: ApprovalService, kind: type[Any]) -> Any:
+    """The decision chain's link of this kind (bot/services.py lists them)."""
+    return next(found for found in approvals.chain.links if isinstance(found, kind))
+
+
 async def evaluations(bench: Bench, *, first: bool) -> int:
     """How many times the policies judged one matched ask of a run's step (the engine's own count): through the
     decision chain, or with the evaluation the run's gate made first before it (`first`)."""
@@ -448,8 +456,8 @@ async def evaluations(bench: Bench, *, first: bool) -> int:
     if first:
         settings = await bench.approvals.channel_settings(run.channel)
         asked = Ask(request, run, bench.services.worker_id, settings)
-        await bench.approvals.chain.judge(asked, new_approval(request, run=run, owner=asked.owner, settings=settings,
-                                                              default_channel="C0"))
+        await link(bench.approvals, Policies).judge(Step(asked, new_approval(
+            request, run=run, owner=asked.owner, settings=settings, default_channel="C0")))
     if (await bench.ask("one", request)).decision is None:
         raise RuntimeError("a matched ask waited for a person")
     await bench.settle()

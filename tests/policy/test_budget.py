@@ -10,7 +10,7 @@ import json
 from bot.devslack.server import SlackStandIn
 from tests.conftest import BOB
 from tests.support.api import Client, new_key
-from tests.support.hitl import click, nth_card, reject
+from tests.support.hitl import audit_events, click, nth_card, reject
 from tests.support.policies import REFUND_WINDOWS, REFUNDS, StartPolicyWorker, refund
 
 
@@ -121,3 +121,27 @@ async def test_a_count_window_allows_so_many_calls_and_a_refused_one_does_not_co
     _, fifth = await client.ask(deploy(5))  # the rejected 4th no longer counts: 3, not 4
     assert fifth["status"] == "pending", fifth
     assert "3 deploys in the last hour" in json.dumps((await nth_card(slack, 2))["blocks"])
+
+
+async def test_a_budget_counts_the_calls_a_programs_allow_list_let_through(
+    policy_worker: StartPolicyWorker, slack: SlackStandIn
+) -> None:
+    """#64: `POST /api/v1/audit/allowed` once asked the policies beside the decision chain, so its calls were never
+    counted: a $500 budget let $1,250 through (eight allow-listed $100 refunds, then a $450 ask approved at once).
+    It walks the same chain now, to a "record as allowed" end that counts the call in the windows it was judged by:
+    the sixth $100 is over the budget (a person decides: 409 `ask_a_person`, nothing recorded), and so is the $450."""
+    worker = await policy_worker({"refunds.cedar": REFUNDS, "policy.yaml": REFUND_WINDOWS})
+    client = Client(worker, (await new_key(worker, "support-bot", per_minute=1000)).key)
+    answers = []
+    for n in range(8):
+        body = {"tool": {"name": "refund", "arguments": {"order": f"A-{n}", "amount_cents": 10000}},
+                "allowed_by": "--allow refund"}
+        status, answer, _ = await client.call("POST", "/api/v1/audit/allowed", body=body)
+        answers.append((status, answer.get("status") or answer["error"]["code"]))
+    assert answers == [(201, "allowed")] * 5 + [(409, "ask_a_person")] * 3, answers
+    recorded = await audit_events(worker, "allowed")
+    assert len(recorded) == 5 and all("refunds-within-budget" in e["policy"] for e in recorded), recorded
+    _, asked = await client.ask(refund(45000))
+    assert asked["status"] == "pending", asked  # over the budget: finance decides, on a card
+    text = json.dumps((await nth_card(slack, 1))["blocks"])
+    assert "would exceed $500 in 24 h (spent $500)" in text, text

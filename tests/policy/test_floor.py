@@ -11,7 +11,8 @@ from pathlib import Path
 
 from agent_approvals.approver import ApprovalRequest
 
-from bot.approvals.opening import new_approval, routed, step_up_of
+from bot.approvals.deciders.policies import routed, step_up_of
+from bot.approvals.opening import new_approval
 from bot.core.records import ChannelSettings, RunRecord
 from bot.devslack.server import SlackStandIn
 from bot.policy.decide import PolicyVerdict

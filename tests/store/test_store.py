@@ -16,7 +16,7 @@ import bot.store
 from bot.api.service import ApiWaiters
 from bot.approvals.waiter import DeadlineSweeper, DecisionWaiter
 from bot.core.records import API_OWNER, ApprovalRecord
-from bot.store import DecideResult, Store
+from bot.store import DecideResult, Opening, Store
 from bot.store.connection import connect
 from tests.support.records import approval
 
@@ -351,8 +351,8 @@ async def test_a_count_windows_total_is_how_many_calls_it_holds_a_sum_windows_th
     await store.redis.zadd(key, {"a1 5": now - 10, "a2 7": now - 5, "a0 9": now - 120})  # (a0: before the window)
     assert await store.windows.totals([key, key], [now - 60, now - 60], [True, False]) == [2, 12]
     mark = {"name": "w", "key": key, "since": repr(now - 60), "expect": 2, "ttl": 60, "member": "a3 1"}
-    assert (await store.approvals.open(approval("a3"), windows=[{**mark, "count": False}]))[0] == "stale"
-    assert (await store.approvals.open(approval("a3"), windows=[{**mark, "count": True}]))[0] == "ok"
+    assert (await store.approvals.open(Opening(approval("a3"), windows=[{**mark, "count": False}])))[0] == "stale"
+    assert (await store.approvals.open(Opening(approval("a3"), windows=[{**mark, "count": True}])))[0] == "ok"
     assert await store.windows.totals([key], [now - 60], [True]) == [3]
 
 
@@ -365,18 +365,18 @@ async def test_the_open_step_stores_nothing_decided_under_settings_changed_since
     assert seen == await store.settings.copy(channel, default_timeout=600)  # the worker's copy: no read
     await store.settings.set(channel, "timeout", "120", by="U0ALICE")
     assert (await store.settings.copy(channel, default_timeout=600)).settings.timeout == 600  # (until read again)
-    assert await store.approvals.open(approval("d1"), settings=(channel, seen.held)) == ("unsettled", "")
+    assert await store.approvals.open(Opening(approval("d1"), settings=(channel, seen.held))) == ("unsettled", "")
     assert await store.approvals.get("d1") is None
     now = await store.settings.read(channel, default_timeout=600)
     assert now.settings.timeout == 120 and now.held != seen.held
     assert (await store.settings.copy(channel, default_timeout=600)) == now
     await store.redis.hset(store.keys.settings(channel), "timeout", "300")
-    assert (await store.approvals.open(approval("d1"), settings=(channel, now.held)))[0] == "unsettled"
+    assert (await store.approvals.open(Opening(approval("d1"), settings=(channel, now.held))))[0] == "unsettled"
     await store.redis.delete(store.keys.settings(channel))
     gone = await store.settings.read(channel, default_timeout=600)
     assert gone.held == seen.held and gone.settings.timeout == 600  # (what it holds, not how it got there)
-    assert (await store.approvals.open(approval("d1"), settings=(channel, now.held)))[0] == "unsettled"
-    assert (await store.approvals.open(approval("d1"), settings=(channel, gone.held)))[0] == "ok"
+    assert (await store.approvals.open(Opening(approval("d1"), settings=(channel, now.held))))[0] == "unsettled"
+    assert (await store.approvals.open(Opening(approval("d1"), settings=(channel, gone.held))))[0] == "ok"
 
 
 async def test_every_refusal_is_audited_the_rest_of_a_window_as_one_entry_with_its_count(store: Store) -> None:

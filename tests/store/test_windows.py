@@ -9,7 +9,7 @@ import random
 import time
 from dataclasses import replace
 
-from bot.store import Store
+from bot.store import Opening, Store
 from tests.support.records import approval
 
 DAY = 86400
@@ -66,8 +66,8 @@ async def test_adds_trims_and_removals_keep_the_buckets_exact(store: Store) -> N
         mark = {"name": "refunds", "key": key, "since": repr(now - over), "ttl": over + 60, "count": False,
                 "member": member, "expect": await store.windows.totals([key], [now - over], [False])}
         record = replace(approval(f"a-{i:04d}", deadline_in=3 * DAY), created_at=now)
-        assert (await store.approvals.open(record, windows=[{**mark, "expect": mark["expect"][0]}],
-                                           now=now))[0] == "ok"
+        assert (await store.approvals.open(Opening(record, windows=[{**mark, "expect": mark["expect"][0]}],
+                                                   now=now)))[0] == "ok"
         held = {m: at for m, at in held.items() if at > now - over}
         held[member] = now
         if i % 7 == 3:  # rejected: it no longer counts

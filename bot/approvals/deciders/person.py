@@ -1,0 +1,78 @@
+"""The chain's end where an approval is opened (bot/approvals/chain.py), through the store's one open step
+(`Approvals.open`, one `Opening`: limits, idempotency, a rule's use, the policy windows checked and counted): what a
+link decided at once stored decided (`settle`: used once, like a person's decision), or, nobody having decided, the
+approval stored pending and a person asked (`decide`): its card posted where the channel says, with its copies in
+direct messages (bot/approvals/delivery.py). A program's retry whose first try stored the approval and stopped
+before its card gets the card here."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from functools import partial
+
+from bot.approvals.chain import Decided, Step
+from bot.approvals.delivery import Delivery
+from bot.approvals.opening import Opened, OpenRefused
+from bot.store import Fenced, Opening, Store, persistently
+
+
+class Person:
+    """The end that opens the approval (the module docstring)."""
+
+    def __init__(self, store: Store, delivery: Delivery) -> None:
+        self._store = store
+        self._delivery = delivery
+
+    async def decide(self, step: Step) -> Opened:
+        """A person decides: the approval stored pending (fenced, within the program's limits and idempotency,
+        counted in its policy windows) and its card posted, with its copies in direct messages."""
+        ask = step.ask
+        program = ask.program
+        approval, dms = await self._delivery.with_dm_copies(step.approval, ask.settings)
+        opening = Opening(approval, checkpoint=ask.request.checkpoint, fence=ask.fence,
+                          once=program.once if program else None, max_pending=program.max_pending if program else 0,
+                          windows=step.windows, policy=step.routed_by,
+                          policy_bundle=step.judged.bundle.hash if step.judged else "",
+                          settings=(ask.run.channel, ask.settings_held))
+        status, approval_id = await persistently(partial(self._store.approvals.open, opening),
+                                                 what=f"opening approval {approval.id}")
+        if status in ("fenced", "full", "conflict"):
+            raise Fenced(approval.run_id) if status == "fenced" else OpenRefused(status)
+        if status in ("stale", "unsettled"):  # (the chain decides again)
+            return Opened(status, approval.id)
+        if status == "exists" and program is not None:  # a program's retry: its first ask's approval
+            card = await self._unposted_card(approval_id)
+            return Opened(status, approval_id, settings=ask.settings, card=card)
+        card = await self._delivery.post_card(approval, fence=ask.fence)
+        return Opened(status, approval.id, settings=ask.settings, card=card, dms=tuple(dms))
+
+    async def _unposted_card(self, approval_id: str) -> tuple[str, str]:
+        """The card of a pending approval whose first try stopped before it, posted now (else none)."""
+        stored = await self._store.approvals.get(approval_id)
+        if stored is None or not stored.pending or stored.card_ts:
+            return ("", "")
+        return await self._delivery.post_card(stored)
+
+    async def settle(self, decided: Decided) -> Opened:
+        """Store the approval as `decided` decided it at once (the input mode, a rule while it stands, or a policy),
+        counted in its policy windows unless rejected. A run's own step is used at once by the run that asked
+        (stored used: a worker that takes the run over later starts from the checkpoint before it); a program's
+        waits for the program to use it."""
+        step, decision, rule, policy = decided.step, decided.decision, decided.rule, decided.policy
+        ask, now = step.ask, time.time()
+        used = ask.program is None and ask.fence is not None
+        approval = replace(step.approval, status=decision.outcome, decided_by=decision.decided_by, decided_at=now,
+                           feedback=decision.feedback, rule_id=rule.id if rule else "", decided_by_mode=decided.mode,
+                           deadline=0.0, policy_reason=policy.verdict.reason if policy else "",
+                           consumed=int(used), consumed_by=":".join(map(str, ask.fence)) if used and ask.fence else "")
+        opening = Opening(approval, once=ask.program.once if ask.program else None, audit=decided.audit,
+                          rule=(rule.channel, rule.id) if rule else ("", ""), now=now, windows=step.windows,
+                          policy=policy.verdict.ids if policy else (),
+                          policy_bundle=policy.bundle.hash if policy else "",
+                          settings=(ask.run.channel, ask.settings_held))
+        status, approval_id = await persistently(partial(self._store.approvals.open, opening),
+                                                 what=f"opening approval {approval.id}")
+        if status == "conflict":
+            raise OpenRefused(status)
+        return Opened(status, approval_id, decided=decision if status in ("ok", "exists") else None)

@@ -22,15 +22,16 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from agent_approvals.approver import ApprovalRequest, canonical_json, digest_of, edited_arguments
+from agent_approvals.approver import ApprovalRequest, Decision, canonical_json, digest_of, edited_arguments
 
 from bot.api.keys import create_key
 from bot.api.receipts import ReceiptIssuer, use_refused
-from bot.api.requests import APPROVAL_ID, Allowed, ApiError, Ask
+from bot.api.requests import APPROVAL_ID, ApiError, CheckedAllowed, CheckedAsk
 from bot.approvals.opening import OpenRefused, ProgramAsk
 from bot.approvals.service import ApprovalService
 from bot.core.ids import new_run_id, random_id
 from bot.core.records import API_OWNER, API_PRESET, ApprovalRecord, RunRecord
+from bot.core.verdicts import worded
 from bot.policy.decide import PolicyRequest
 from bot.store import ApiKey, NewKey, Once, Store, persistently
 from bot.store.approvals import AUDITED_ARGUMENTS
@@ -107,6 +108,7 @@ def view(approval: ApprovalRecord, *, card_url: str = "", names: Mapping[str, st
         body["policy"] = {"bundle": claim.get("bundle", ""), "ids": claim.get("ids", []),
                           **({"reason": approval.policy_reason} if approval.policy_reason else {})}
     decision = approval.decision()
+    body.update(words(approval, decision, names=names or {}))
     if approval.status in ("rejected", "timed_out", "cancelled") and decision.feedback:
         body["reason"] = decision.feedback
     if approval.status == "approved" and approval.feedback:
@@ -131,6 +133,14 @@ def view(approval: ApprovalRecord, *, card_url: str = "", names: Mapping[str, st
 
 
 PERSON = re.compile(r"^[UW][A-Z0-9]{2,20}$")  # a Slack user id (not `rule R7`, `auto`, `timeout`, `system`)
+
+
+def words(approval: ApprovalRecord, decision: Decision, *, names: Mapping[str, str]) -> dict[str, Any]:
+    """`who` decided and the `refusal` a model reads (`bot.core.verdicts`): "" and null while pending."""
+    if approval.pending:
+        return {"who": "", "refusal": None}
+    said = worded(decision, name=names.get(approval.decided_by, ""))
+    return {"who": said.who, "refusal": said.refusal}
 
 
 NameOf = Callable[[str], Awaitable[str | None]]
@@ -179,7 +189,7 @@ class ApprovalsApi:
         self.waiters.wake_all()
 
     # asking ---------------------------------------------------------------------------------------
-    async def ask(self, key: ApiKey, ask: Ask, *, idempotency_key: str = "") -> tuple[int, dict[str, Any]]:
+    async def ask(self, key: ApiKey, ask: CheckedAsk, *, idempotency_key: str = "") -> tuple[int, dict[str, Any]]:
         """Open an approval for `ask` through the one way every approval is opened (`ApprovalService.
         open_request`): 201 pending, 200 when the channel's input mode or a rule decided it at once (stored like
         any other: read and used once). A retry with the same `idempotency_key` and body (compared as canonical
@@ -227,7 +237,7 @@ class ApprovalsApi:
         return found
 
     async def record_allowed(
-        self, key: ApiKey, allowed: Allowed, *, idempotency_key: str = ""
+        self, key: ApiKey, allowed: CheckedAllowed, *, idempotency_key: str = ""
     ) -> tuple[int, dict[str, Any]]:
         """An `allowed` audit entry: a tool call the program forwarded by its own allow-list (no card, no approval),
         with the key, the tool, the digest of its arguments (and the arguments, as a `requested` entry keeps them)
@@ -268,7 +278,7 @@ class ApprovalsApi:
                            field="Idempotency-Key")
         return 201, json.loads(said)
 
-    async def policies_first(self, key: ApiKey, allowed: Allowed, *, channel: str, requester: str) -> str:
+    async def policies_first(self, key: ApiKey, allowed: CheckedAllowed, *, channel: str, requester: str) -> str:
         """The policies' verdict on a call a program's allow-list lets through: a refusal (403, audited) or an ask
         (409: ask for an approval instead) is raised; else the claim (`{bundle, ids}`) of a policy that allowed it
         ("" when none had an opinion). The channel's input mode and its risk words come after the allow-list, as
@@ -406,7 +416,7 @@ def program_run(key: ApiKey, channel: str, run: str = "", workflow: dict[str, st
                      program_run=run)
 
 
-def api_request(ask: Ask, *, approval_id: str, key: ApiKey) -> ApprovalRequest:
+def api_request(ask: CheckedAsk, *, approval_id: str, key: ApiKey) -> ApprovalRequest:
     """The request as the approval service takes it: a tool call bound to the digest of its arguments,
     code to the digest of its text."""
     author = ask.agent or key.name

@@ -149,6 +149,18 @@ class Approval:
 
 
 @dataclass(frozen=True, slots=True)
+class Use:
+    """A use's answer (`ApprovalsClient.use`), true when this is the approval's one use: run the call. False when
+    another process used it (it may have run): `refusal` is what a model reads, as the bot says it."""
+
+    used: bool
+    refusal: str = ""
+
+    def __bool__(self) -> bool:
+        return self.used
+
+
+@dataclass(frozen=True, slots=True)
 class AllowedCall:
     """A tool call recorded in the bot's audit log as let through by the program's own allow-list
     (`ApprovalsClient.record_allowed`)."""
@@ -423,14 +435,15 @@ class ApprovalsClient:
             if not approval.pending or (deadline is not None and time.monotonic() >= deadline):
                 return approval
 
-    async def use(self, approval_id: str, *, token: str | None = None) -> bool:
-        """Use an approved call, right before running it: True the first time (and for a retry with the same
-        `token`: one use of one decision, default this client's), False when it was used already: that use may
+    async def use(self, approval_id: str, *, token: str | None = None) -> Use:
+        """Use an approved call, right before running it: true the first time (and for a retry with the same
+        `token`: one use of one decision, default this client's), false when it was used already: that use may
         have run it (its process died, perhaps mid-call), so do not run it on this approval (`approved_once` asks
-        again, as a call that may have run)."""
+        again, as a call that may have run; `Use.refusal` is what a model reads)."""
         body = {"token": token or self._token}
         answer = await self._wire.call("POST", f"/api/v1/approvals/{approval_id}/use", json=body)
-        return bool(answer.get("used"))
+        used = answer.get("used") is True
+        return Use(used, "" if used else str(answer.get("refusal") or not_run("used")))
 
     async def withdraw(self, approval_id: str) -> Approval:
         """Withdraw a pending approval (its card says so). A decided one is returned as it is."""

@@ -31,7 +31,7 @@ from bot.approvals.opening import OpenRefused, ProgramAsk
 from bot.approvals.service import ApprovalService
 from bot.core.ids import new_run_id, random_id
 from bot.core.records import API_OWNER, API_PRESET, ApprovalRecord, RunRecord
-from bot.core.verdicts import worded
+from bot.core.verdicts import used_already, worded
 from bot.policy.decide import PolicyRequest
 from bot.store import ApiKey, NewKey, Once, Store, persistently
 from bot.store.approvals import AUDITED_ARGUMENTS
@@ -342,7 +342,7 @@ class ApprovalsApi:
 
     async def use(self, key: ApiKey, approval_id: str, *, token: str) -> dict[str, Any]:
         """The program uses its approved call, right before running it: `used` true the first time (and for the
-        same `token` again), false when another process used it already (it may have run)."""
+        same `token` again), false when another process used it already (it may have run: `refusal` says so)."""
         approval = await self.store.approvals.get(approval_id) if APPROVAL_ID.fullmatch(approval_id) else None
         if approval is None or not key.owns(approval):
             raise ApiError(404, "not_found", "no such approval")
@@ -352,7 +352,9 @@ class ApprovalsApi:
         approval = await self.store.approvals.get(approval_id)
         if approval is None:
             raise ApiError(404, "not_found", "no such approval")
-        return {**await self.view(approval), "used": status == "ok"}
+        if status == "ok":
+            return {**await self.view(approval), "used": True}
+        return {**await self.view(approval), "used": False, "refusal": used_already(approval_id)}
 
     # keys, as a channel's admins manage them in Slack (`/agent keys`) -----------------------------------
     async def keys_of(self, channel: str) -> list[ApiKey]:

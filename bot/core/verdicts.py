@@ -1,7 +1,7 @@
 """A decision in words, said once for every client: who decided (`who_decided`) and what an agent's model reads when
-its call does not run (`refusal_of`). The Approvals API sends both with every approval (`who`, `refusal`:
-bot/api/service.py `view`), and the bot's own runs give them to their tools with each `Decision` (`worded`): no
-client composes them. Pure.
+its call does not run (`refusal_of`; `used_already` when another process used its approval). The Approvals API
+sends both with every approval (`who`, `refusal`: bot/api/service.py `view`), and the bot's own runs give them to
+their tools with each `Decision` (`worded`): no client composes them. Pure.
 """
 
 from __future__ import annotations
@@ -48,6 +48,11 @@ def refusal_of(decision: Decision, *, who: str) -> str | None:
         note = revision[1].strip() if revision is not None else said
         return f"Not run: {who} asked for a revision.{f' {note}' if note else ''}{edit}"
     return f"Not run: rejected by {who}: {said or 'no reason given'}"
+
+
+def used_already(approval_id: str) -> str:
+    """What a model reads when the approval of its call was used by another process (which may have run it)."""
+    return f"Not run: approval {approval_id} was used already (the call may have run); call again to be asked again."
 
 
 def worded(decision: Decision, *, name: str = "") -> Decision:

@@ -10,15 +10,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 Status = Literal["pending", "approved", "rejected", "revised", "timed_out", "cancelled"]
 
 
 class Answer(BaseModel):
-    """An answer's JSON: its fields as the API sends them (absent ones left out)."""
-
-    model_config = ConfigDict(extra="forbid")
+    """An answer's JSON: its fields as the API sends them (absent ones left out; a later version may add more)."""
 
 
 class PolicyClaim(Answer):
@@ -72,13 +70,6 @@ class Approval(Answer):
                     " when the approval allows the call; null otherwise; absent when the bot signs no receipts."
                     " Claims: iss, sub (this id), aud (the asking key's id, GET /api/v1/key), jti, iat, exp, tool,"
                     " args_sha256 (hex SHA-256 of the RFC 8785 JSON of `arguments`), decided_by, quorum, audit")] = None
-
-
-class Used(Approval):
-    """An approval, and whether this request is its use."""
-
-    used: Annotated[bool, Field(description="true for the first use (and its retry with the same token); false when"
-                                            " another process used it already (`refusal` says so)")]
 
 
 class AllowedCall(Answer):

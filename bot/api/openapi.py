@@ -19,7 +19,7 @@ from bot.api.requests import IDEMPOTENCY_KEY, MAX_WAIT, Allowed, Ask, ReceiptUse
 
 SCHEMAS = "#/components/schemas/{model}"
 REQUESTS: tuple[type[BaseModel], ...] = (Ask, Allowed, Use, ReceiptUse)
-ANSWERS: tuple[type[BaseModel], ...] = (answers.Approval, answers.Used, answers.AllowedCall, answers.Key,
+ANSWERS: tuple[type[BaseModel], ...] = (answers.Approval, answers.AllowedCall, answers.Key,
                                         answers.Jwks, answers.Error, answers.HookAnswer)
 
 ERRORS = {
@@ -185,7 +185,11 @@ def paths() -> dict[str, Any]:
                 "requestBody": {"required": True, "content": {"application/json": {"schema": {
                     "oneOf": [_ref("Use"), _ref("ReceiptUse")]}}}},
                 "responses": {
-                    "200": _json("Used", "the approval, and whether this is its use"),
+                    "200": _json({"allOf": [_ref("Approval"), {
+                        "type": "object", "required": ["used"], "properties": {"used": {
+                            "type": "boolean", "description": "true for the first use (and its retry with the same"
+                            " token); false when another process used it already (`refusal` says so)"}}}]},
+                        "the approval, and whether this is its use"),
                     **refusals(*KEYED, *BODY, 404, 409),
                 },
             }

@@ -443,66 +443,6 @@ export interface components {
             token: string;
         };
         /**
-         * Used
-         * @description An approval, and whether this request is its use.
-         */
-        Used: {
-            id: string;
-            /** @enum {string} */
-            status: "pending" | "approved" | "rejected" | "revised" | "timed_out" | "cancelled";
-            title?: string;
-            /**
-             * Format: date-time
-             * @description absent: it never times out
-             */
-            expires_at?: string;
-            card_url?: string;
-            /** @description the durable workflow that asked, as asked */
-            workflow?: {
-                [key: string]: unknown;
-            };
-            /** Format: date-time */
-            decided_at?: string | null;
-            /** @description a Slack user id; `rule R7`, `auto`, `policy`, `timeout` or `system` */
-            decided_by?: string;
-            /** @description the Slack display name of the person who decided (e.g. `bob`), when a person decided and the worker knows the name; absent otherwise (`decided_by` stays the id) */
-            decided_by_name?: string;
-            /** @description who decided, in words: `@bob` (the person's name, else their user id), `rule R1`, `the input mode`, `policy`, `timeout`, `the bot`; empty while pending. Print it: never compose it */
-            who: string;
-            /** @description what an agent's model reads when its call does not run: who refused it and why, that nobody decided in time, that it was cancelled, or the revision asked for (quoting edited arguments); null while pending and when the call may run. Print it: never compose it */
-            refusal: string | null;
-            /** @description decided by a delegate for this person, who is away */
-            on_behalf_of?: string;
-            /** @description approved by a quorum: every person whose vote counted, in the order they voted (`decided_by` is the last of them) */
-            approved_by?: string[];
-            /** @description the policies that decided or routed it */
-            policy?: components["schemas"]["PolicyClaim"] | null;
-            /** @description why it was rejected, timed out or cancelled; a comment */
-            reason?: string;
-            /** @description a revision's text */
-            feedback?: string;
-            /** @enum {string} */
-            timeout_outcome?: "approve" | "reject";
-            tool?: string;
-            /** @description the arguments to run: edited ones when a reviewer edited them */
-            arguments?: {
-                [key: string]: unknown;
-            };
-            /**
-             * Format: date-time
-             * @description when its program used it (ran it)
-             */
-            used_at?: string;
-            /** @description a revision that edited the arguments (`arguments` are those) */
-            edited?: boolean;
-            /** @description sha256 of the canonical JSON of `arguments` */
-            digest?: string;
-            /** @description a signed receipt (compact JWS, EdDSA, typ `approval-receipt+jwt`, its key in /api/v1/jwks.json) when the approval allows the call; null otherwise; absent when the bot signs no receipts. Claims: iss, sub (this id), aud (the asking key's id, GET /api/v1/key), jti, iat, exp, tool, args_sha256 (hex SHA-256 of the RFC 8785 JSON of `arguments`), decided_by, quorum, audit */
-            receipt?: string | null;
-            /** @description true for the first use (and its retry with the same token); false when another process used it already (`refusal` says so) */
-            used: boolean;
-        };
-        /**
          * Workflow
          * @description The durable workflow that asks (agent_approvals.temporal, .dbos): shown on the card, and read by the policies
          *     as `context.workflow` {engine, type, id}.
@@ -799,7 +739,10 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Used"];
+                    "application/json": components["schemas"]["Approval"] & {
+                        /** @description true for the first use (and its retry with the same token); false when another process used it already (`refusal` says so) */
+                        used: boolean;
+                    };
                 };
             };
             /** @description malformed JSON, an unknown field, a wrong value (the error names the field) */

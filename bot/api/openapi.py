@@ -81,8 +81,8 @@ def _json(schema: dict[str, Any] | str, description: str) -> dict[str, Any]:
 
 
 def refusals(*codes: int) -> dict[str, Any]:
-    """The error answers `codes`, each an `Error`."""
-    return {str(code): _json("Error", ERRORS[code]) for code in sorted(set(codes))}
+    """The error answers `codes`, each an `Error` (`components.responses`, written once)."""
+    return {str(code): {"$ref": f"#/components/responses/{code}"} for code in sorted(set(codes))}
 
 
 def _body(name: str) -> dict[str, Any]:
@@ -111,6 +111,7 @@ def document() -> dict[str, Any]:
         "components": {
             "securitySchemes": {"key": {"type": "http", "scheme": "bearer", "description": "aak_… keys"}},
             "schemas": schemas(),
+            "responses": {str(code): _json("Error", text) for code, text in ERRORS.items()},
         },
         "security": [{"key": []}],
         "paths": paths(),

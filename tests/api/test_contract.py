@@ -43,7 +43,10 @@ def check(described: dict[str, Any], method: str, path: str, status: int, body: 
     """`status` is documented for `method path`, and `body` holds to its schema."""
     responses = described["paths"][path][method.lower()]["responses"]
     assert str(status) in responses, (method, path, status, body)
-    schema = responses[str(status)].get("content", {}).get("application/json", {}).get("schema")
+    response = responses[str(status)]
+    if "$ref" in response:  # an error answer, written once (components.responses)
+        response = described["components"]["responses"][response["$ref"].rsplit("/", 1)[1]]
+    schema = response.get("content", {}).get("application/json", {}).get("schema")
     if schema is not None:
         Draft202012Validator({**schema, "components": described["components"]}).validate(body)
     if isinstance(body, dict) and {"id", "status"} <= set(body):  # an approval: each of its fields documented

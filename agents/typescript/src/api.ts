@@ -457,7 +457,98 @@ export interface components {
             url?: string | null;
         };
     };
-    responses: never;
+    responses: {
+        /** @description malformed JSON, an unknown field, a wrong value (the error names the field) */
+        400: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description a missing, wrong or revoked key; for an executor's use, a receipt that does not verify, has expired or is not this approval's (`invalid_receipt`) */
+        401: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description a channel outside the key's */
+        403: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description no such approval of this key */
+        404: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description the body was not received within 10 s */
+        408: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description an Idempotency-Key used before with another body (compared as RFC 8785 canonical JSON: key order does not matter); for a use: `used`, `not_approved`, `rule_revoked`, or `key_revoked` (the key that asked was revoked: its approvals and receipts run nothing more) */
+        409: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description a body over 256 KiB */
+        413: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description a limit (see Retry-After): `rate_limited` (the key's admission on this worker, 50 a second, checked before the body is read, or its per-minute limit; for a keyless receipt spend, 20 a second per address), `too_many_pending` (the key's max_pending) */
+        429: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description Slack refused the card (`slack_refused`): the approval was cancelled */
+        502: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description the approval store cannot be reached (see Retry-After) */
+        503: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+    };
     parameters: never;
     requestBodies: never;
     headers: never;
@@ -499,96 +590,16 @@ export interface operations {
                     "application/json": components["schemas"]["Approval"];
                 };
             };
-            /** @description malformed JSON, an unknown field, a wrong value (the error names the field) */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description a missing, wrong or revoked key; for an executor's use, a receipt that does not verify, has expired or is not this approval's (`invalid_receipt`) */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description a channel outside the key's */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description no such approval of this key */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description the body was not received within 10 s */
-            408: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description an Idempotency-Key used before with another body (compared as RFC 8785 canonical JSON: key order does not matter); for a use: `used`, `not_approved`, `rule_revoked`, or `key_revoked` (the key that asked was revoked: its approvals and receipts run nothing more) */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description a body over 256 KiB */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description a limit (see Retry-After): `rate_limited` (the key's admission on this worker, 50 a second, checked before the body is read, or its per-minute limit; for a keyless receipt spend, 20 a second per address), `too_many_pending` (the key's max_pending) */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Slack refused the card (`slack_refused`): the approval was cancelled */
-            502: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description the approval store cannot be reached (see Retry-After) */
-            503: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
+            400: components["responses"]["400"];
+            401: components["responses"]["401"];
+            403: components["responses"]["403"];
+            404: components["responses"]["404"];
+            408: components["responses"]["408"];
+            409: components["responses"]["409"];
+            413: components["responses"]["413"];
+            429: components["responses"]["429"];
+            502: components["responses"]["502"];
+            503: components["responses"]["503"];
         };
     };
     read: {
@@ -613,51 +624,11 @@ export interface operations {
                     "application/json": components["schemas"]["Approval"];
                 };
             };
-            /** @description malformed JSON, an unknown field, a wrong value (the error names the field) */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description a missing, wrong or revoked key; for an executor's use, a receipt that does not verify, has expired or is not this approval's (`invalid_receipt`) */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description no such approval of this key */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description a limit (see Retry-After): `rate_limited` (the key's admission on this worker, 50 a second, checked before the body is read, or its per-minute limit; for a keyless receipt spend, 20 a second per address), `too_many_pending` (the key's max_pending) */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description the approval store cannot be reached (see Retry-After) */
-            503: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
+            400: components["responses"]["400"];
+            401: components["responses"]["401"];
+            404: components["responses"]["404"];
+            429: components["responses"]["429"];
+            503: components["responses"]["503"];
         };
     };
     withdraw: {
@@ -680,42 +651,10 @@ export interface operations {
                     "application/json": components["schemas"]["Approval"];
                 };
             };
-            /** @description a missing, wrong or revoked key; for an executor's use, a receipt that does not verify, has expired or is not this approval's (`invalid_receipt`) */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description no such approval of this key */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description a limit (see Retry-After): `rate_limited` (the key's admission on this worker, 50 a second, checked before the body is read, or its per-minute limit; for a keyless receipt spend, 20 a second per address), `too_many_pending` (the key's max_pending) */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description the approval store cannot be reached (see Retry-After) */
-            503: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
+            401: components["responses"]["401"];
+            404: components["responses"]["404"];
+            429: components["responses"]["429"];
+            503: components["responses"]["503"];
         };
     };
     use: {
@@ -745,78 +684,14 @@ export interface operations {
                     };
                 };
             };
-            /** @description malformed JSON, an unknown field, a wrong value (the error names the field) */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description a missing, wrong or revoked key; for an executor's use, a receipt that does not verify, has expired or is not this approval's (`invalid_receipt`) */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description no such approval of this key */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description the body was not received within 10 s */
-            408: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description an Idempotency-Key used before with another body (compared as RFC 8785 canonical JSON: key order does not matter); for a use: `used`, `not_approved`, `rule_revoked`, or `key_revoked` (the key that asked was revoked: its approvals and receipts run nothing more) */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description a body over 256 KiB */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description a limit (see Retry-After): `rate_limited` (the key's admission on this worker, 50 a second, checked before the body is read, or its per-minute limit; for a keyless receipt spend, 20 a second per address), `too_many_pending` (the key's max_pending) */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description the approval store cannot be reached (see Retry-After) */
-            503: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
+            400: components["responses"]["400"];
+            401: components["responses"]["401"];
+            404: components["responses"]["404"];
+            408: components["responses"]["408"];
+            409: components["responses"]["409"];
+            413: components["responses"]["413"];
+            429: components["responses"]["429"];
+            503: components["responses"]["503"];
         };
     };
     recordAllowed: {
@@ -844,78 +719,14 @@ export interface operations {
                     "application/json": components["schemas"]["AllowedCall"];
                 };
             };
-            /** @description malformed JSON, an unknown field, a wrong value (the error names the field) */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description a missing, wrong or revoked key; for an executor's use, a receipt that does not verify, has expired or is not this approval's (`invalid_receipt`) */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description a channel outside the key's */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description the body was not received within 10 s */
-            408: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description an Idempotency-Key used before with another body (compared as RFC 8785 canonical JSON: key order does not matter); for a use: `used`, `not_approved`, `rule_revoked`, or `key_revoked` (the key that asked was revoked: its approvals and receipts run nothing more) */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description a body over 256 KiB */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description a limit (see Retry-After): `rate_limited` (the key's admission on this worker, 50 a second, checked before the body is read, or its per-minute limit; for a keyless receipt spend, 20 a second per address), `too_many_pending` (the key's max_pending) */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description the approval store cannot be reached (see Retry-After) */
-            503: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
+            400: components["responses"]["400"];
+            401: components["responses"]["401"];
+            403: components["responses"]["403"];
+            408: components["responses"]["408"];
+            409: components["responses"]["409"];
+            413: components["responses"]["413"];
+            429: components["responses"]["429"];
+            503: components["responses"]["503"];
         };
     };
     claudeCodeHook: {
@@ -967,33 +778,9 @@ export interface operations {
                     "application/json": components["schemas"]["Key"];
                 };
             };
-            /** @description a missing, wrong or revoked key; for an executor's use, a receipt that does not verify, has expired or is not this approval's (`invalid_receipt`) */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description a limit (see Retry-After): `rate_limited` (the key's admission on this worker, 50 a second, checked before the body is read, or its per-minute limit; for a keyless receipt spend, 20 a second per address), `too_many_pending` (the key's max_pending) */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description the approval store cannot be reached (see Retry-After) */
-            503: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
+            401: components["responses"]["401"];
+            429: components["responses"]["429"];
+            503: components["responses"]["503"];
         };
     };
     jwks: {

@@ -296,7 +296,7 @@ def _refusal(model: type[BaseModel], error: Any) -> ApiError:
         return bad(field, f"unknown field {name} (known: {known})")
     if error["type"] == "string_too_long":
         return bad(field, f"{field} is longer than {error['ctx']['max_length']} characters")
-    must = next((m for m in _metadata(_field(_model_at(model, loc[:-1]), loc[-1])) if isinstance(m, Must)), None)
+    must = next((m for m in field_metadata(_field(_model_at(model, loc[:-1]), loc[-1])) if isinstance(m, Must)), None)
     return bad(field, f"{field} must be {must.words}" if must else f"{field} is not valid: {error['msg']}")
 
 
@@ -312,7 +312,7 @@ def _field(model: type[BaseModel], name: str) -> FieldInfo:
     return next(info for key, info in model.model_fields.items() if name in (key, info.alias))
 
 
-def _metadata(info: FieldInfo) -> list[Any]:
+def field_metadata(info: FieldInfo) -> list[Any]:
     """A field's metadata, with that of the types it is made of (`Channel | None`: Channel's)."""
     return [*info.metadata, *(m for t in _types(info.annotation) for m in getattr(t, "__metadata__", ()))]
 

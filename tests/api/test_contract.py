@@ -14,7 +14,7 @@ from pydantic import BaseModel
 
 from bot.api.answers import Approval
 from bot.api.openapi import REQUESTS, document
-from bot.api.requests import MAX_TITLE
+from bot.api.requests import MAX_TITLE, AllowedTool, Must, ToolCall, Workflow, field_metadata
 from bot.devslack.server import SlackStandIn
 from tests.conftest import BOB, Worker
 from tests.support.api import Client, new_key, tool_ask
@@ -33,6 +33,13 @@ def test_the_documents_schemas_are_the_models() -> None:
         assert set(schema.get("required", [])) == required(model), model
     assert described["Ask"]["properties"]["title"]["maxLength"] == MAX_TITLE
     assert {"who", "refusal"} <= set(described["Approval"]["required"])
+
+
+def test_every_field_a_program_sends_says_what_it_must_be() -> None:
+    """Each request field has its refusal's words (`Must`): pydantic's own never reach a program."""
+    for model in (*REQUESTS, ToolCall, Workflow, AllowedTool):
+        for name, info in model.model_fields.items():
+            assert any(isinstance(m, Must) for m in field_metadata(info)), (model.__name__, name)
 
 
 def required(model: type[BaseModel]) -> set[str]:

@@ -190,9 +190,9 @@ class Ask(Body):
     timeout: Annotated[int | None, Field(ge=1, le=7 * 86400, description="seconds; never longer than the channel"
                                          " allows"), Must("a whole number of seconds from 1 to 604800")] = None
     context_url: Annotated[str | None, Field(max_length=MAX_URL), _https("context_url"),
-                           Must(f"a URL of at most {MAX_URL} characters")] = None
+                           Must(f"an https:// URL of at most {MAX_URL} characters")] = None
     callback_url: Annotated[str | None, Field(max_length=MAX_URL, description="https; the decision is POSTed here"),
-                            Must(f"a URL of at most {MAX_URL} characters")] = None
+                            Must(f"an https:// URL of at most {MAX_URL} characters")] = None
     agent: Annotated[Agent | None, Field(description="which agent asks (shown on the card)")] = None
     may_have_run: Annotated[bool, Field(
         description="this call was approved before and its program died while it ran: the card says so, and only"

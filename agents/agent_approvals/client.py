@@ -150,14 +150,11 @@ class Approval:
 
 @dataclass(frozen=True, slots=True)
 class Use:
-    """A use's answer (`ApprovalsClient.use`), true when this is the approval's one use: run the call. False when
-    another process used it (it may have run): `refusal` is what a model reads, as the bot says it."""
+    """A use's answer (`ApprovalsClient.spend`): `used`, this is the approval's one use (run the call); else another
+    process used it (it may have run) and `refusal` is what a model reads, as the bot says it."""
 
     used: bool
     refusal: str = ""
-
-    def __bool__(self) -> bool:
-        return self.used
 
 
 @dataclass(frozen=True, slots=True)
@@ -435,11 +432,15 @@ class ApprovalsClient:
             if not approval.pending or (deadline is not None and time.monotonic() >= deadline):
                 return approval
 
-    async def use(self, approval_id: str, *, token: str | None = None) -> Use:
-        """Use an approved call, right before running it: true the first time (and for a retry with the same
-        `token`: one use of one decision, default this client's), false when it was used already: that use may
+    async def use(self, approval_id: str, *, token: str | None = None) -> bool:
+        """Use an approved call, right before running it: True the first time (and for a retry with the same
+        `token`: one use of one decision, default this client's), False when it was used already: that use may
         have run it (its process died, perhaps mid-call), so do not run it on this approval (`approved_once` asks
-        again, as a call that may have run; `Use.refusal` is what a model reads)."""
+        again, as a call that may have run). `spend` says the same with the bot's words for a model."""
+        return (await self.spend(approval_id, token=token)).used
+
+    async def spend(self, approval_id: str, *, token: str | None = None) -> Use:
+        """`use`, answered as a `Use`: with the bot's words for a model (`Use.refusal`) when it was used already."""
         body = {"token": token or self._token}
         answer = await self._wire.call("POST", f"/api/v1/approvals/{approval_id}/use", json=body)
         used = answer.get("used") is True

@@ -165,12 +165,12 @@ async def settle(client: ApprovalsClient, approval_id: str, *, token: str) -> Wo
     if not decided.approved:
         return decision(decided)
     try:
-        used = await client.use(decided.id, token=token)
+        used = await client.spend(decided.id, token=token)
     except ApprovalsError as exc:
         if exc.code != "rule_revoked":
             raise
         return decision(decided, again="rule_revoked")
-    return decision(decided, used=used.used, again="" if used else "used", said=used.refusal)
+    return decision(decided, used=used.used, again="" if used.used else "used", said=used.refusal)
 
 
 async def poll(client: ApprovalsClient, approval_id: str, *, beat: Callable[[], None]) -> WorkflowDecision:

@@ -123,8 +123,8 @@ async def _spend(client: ApprovalsClient, name: str, args: dict[str, Any], appro
         return {"error": refusal(approval) if not approval.pending else "Not run: the approval is still pending."}
     if approval.tool != name or canonical_json(approval.arguments) != canonical_json(args):
         return {"error": "Not run: the approval is for another call."}
-    used = await client.use(approval_id, token=f"use-{uuid.uuid4().hex}")
-    if not used:
+    used = await client.spend(approval_id, token=f"use-{uuid.uuid4().hex}")
+    if not used.used:
         return {"error": used.refusal}
     return None
 

@@ -329,8 +329,8 @@ class Gateway:
             self.decisions.audit(name, decided)
             if not decided.approved:
                 return refused(refusal(decided))
-            used = await self.client.use(decided.id, token=f"use-{uuid.uuid4().hex}")
-            if not used:
+            used = await self.client.spend(decided.id, token=f"use-{uuid.uuid4().hex}")
+            if not used.used:
                 return refused(used.refusal)
         except (ApprovalsError, httpx.HTTPError) as exc:
             raise MCPError(types.INTERNAL_ERROR, f"could not read the approval of {name}: {exc}") from None

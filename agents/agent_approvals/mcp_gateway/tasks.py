@@ -256,11 +256,11 @@ class Tasks:
             return _Finished("cancelled", "cancelled by the client; the card was withdrawn", time.time())
         self._forwarding.add(task.nonce)  # (before the use: a cancel from now on comes too late)
         try:
-            used = await client.use(approval.id, token=f"use-{uuid.uuid4().hex}")
+            used = await client.spend(approval.id, token=f"use-{uuid.uuid4().hex}")
         except BaseException:  # (the use failed: nothing runs, a cancel may stop the task again)
             self._forwarding.discard(task.nonce)
             raise
-        if not used:  # (nothing runs, a cancel may stop the task again)
+        if not used.used:  # (nothing runs, a cancel may stop the task again)
             self._forwarding.discard(task.nonce)
             return _done(refused(f"{used.refusal} Its task ran in another gateway process, or before the gateway"
                                  " restarted (perhaps it did not finish), or was cancelled: its result is not kept"

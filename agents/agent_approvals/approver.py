@@ -96,6 +96,8 @@ class Decision:
     timeout_outcome: TimeoutOutcome = "reject"
     digest: str = ""
     decided_by_name: str = ""  # the decider's display name, when the bot said it (the Approvals API)
+    who: str = ""  # who decided, in words ("@bob", "rule R1", "the input mode"), as the bot says it
+    refusal: str | None = None  # what a model reads when the call does not run, as the bot says it (`refusal`)
 
     @property
     def automatic(self) -> bool:
@@ -105,23 +107,6 @@ class Decision:
     def approves(self) -> bool:
         """True when the agent may go ahead with its proposal."""
         return self.outcome == "approved" or (self.outcome == "timed_out" and self.timeout_outcome == "approve")
-
-    @property
-    def who(self) -> str:
-        """Who decided, in words: "@bob" (the reviewer's name; their user id while none is known), "rule R1",
-        "the input mode", "timeout", "the bot"; "" while nobody has."""
-        by = self.decided_by
-        kind, _, rule_id = by.partition(" ")
-        if kind == "rule" and rule_id.strip():
-            return f"rule {rule_id.strip()}"
-        if by == AUTO:
-            return "the input mode"
-        if by == "timeout" or (self.outcome == "timed_out" and not by):
-            return "timeout"
-        if by == "system":
-            return "the bot"
-        name = self.decided_by_name.strip().lstrip("@")
-        return f"@{name}" if name else by
 
     def reply_text(self) -> str:
         """What the human "typed": the text the input function returns to AutoGen, which the team's
@@ -180,22 +165,16 @@ def edited_arguments(decision: Decision) -> tuple[str, str] | None:
 
 
 def refusal(decision: Decision) -> str:
-    """What an agent's model reads when its call does not run on `decision` (the one wording of every
-    integration, the MCP gateway and AutoGen's tools alike): who refused it and why, that nobody decided in time,
-    that it was cancelled, or the revision asked for (quoting edited arguments, so the model may call again with
-    them: that call is asked about again)."""
-    who = decision.who or "a reviewer"
-    said = decision.feedback.strip()
-    if decision.outcome == "timed_out":
-        return f"Not run: nobody decided in time ({said or 'timed out'})."
-    if decision.outcome == "cancelled":
-        return f"Not run: cancelled ({said or 'cancelled'})."
-    if decision.outcome == "revised":
-        revision = parse_revision(decision.feedback)
-        edit = f" Edited arguments to use instead: {json.dumps(revision[0])}." if revision is not None else ""
-        note = revision[1].strip() if revision is not None else said
-        return f"Not run: {who} asked for a revision.{f' {note}' if note else ''}{edit}"
-    return f"Not run: rejected by {who}: {said or 'no reason given'}"
+    """What an agent's model reads when its call does not run on `decision`: the bot's words (`Decision.refusal`,
+    the one wording of every integration, said by the bot: `bot.core.verdicts`), else, from an approver that says
+    none (an older bot, an input mode deciding in the agent's process), `not_run`."""
+    return decision.refusal or not_run(decision.outcome, "" if parse_revision(decision.feedback) else decision.feedback)
+
+
+def not_run(status: str, said: str = "") -> str:
+    """The least a model reads when its call does not run and nobody said more: "Not run: <status>" (and `said`)."""
+    said = said.strip()
+    return f"Not run: {status}" + (f" ({said})" if said else "")
 
 
 class ApprovalCancelled(Exception):

@@ -35,8 +35,15 @@ from typing import Any, Self, TypeVar
 
 import httpx
 
-from agent_approvals.approver import ApprovalRequest, Cancellation, Decision, Outcome, digest_of, encode_revision
-from agent_approvals.approver import refusal as refusal_of
+from agent_approvals.approver import (
+    ApprovalRequest,
+    Cancellation,
+    Decision,
+    Outcome,
+    digest_of,
+    encode_revision,
+    not_run,
+)
 from agent_approvals.wire import API_PATH, Wire
 from agent_approvals.wire import ApprovalsError as ApprovalsError  # (the errors' home is wire.py; named here too)
 from agent_approvals.wire import BadKey as BadKey
@@ -75,6 +82,8 @@ class Approval:
     card_url: str = ""
     expires_at: str = ""
     receipt: str | None = None  # a signed receipt (`agent_approvals.receipts`) when it allows a call and the bot signs
+    who: str = ""  # who decided, in words, as the bot says it: "@bob", "rule R1", "the input mode"; "" while pending
+    refusal: str | None = None  # what a model reads when the call does not run, as the bot says it (`refusal`)
 
     @classmethod
     def from_json(cls, body: dict[str, Any]) -> Approval:
@@ -89,12 +98,6 @@ class Approval:
     def approved(self) -> bool:
         """Whether the agent may go ahead (approved, or timed out where the channel's timeout approves)."""
         return self.status == "approved" or (self.status == "timed_out" and self.timeout_outcome == "approve")
-
-    @property
-    def who(self) -> str:
-        """Who decided, in words: "@bob" (the reviewer's name; their user id while the API sends no name),
-        "rule R1", "the input mode", "timeout", "the bot"; "" while nobody has (`Decision.who`)."""
-        return self.decision().who
 
     @property
     def rule(self) -> str:
@@ -140,7 +143,18 @@ class Approval:
             timeout_outcome="approve" if self.timeout_outcome == "approve" else "reject",
             digest=self.digest,
             decided_by_name=self.decided_by_name.strip().lstrip("@"),
+            who=self.who,
+            refusal=self.refusal,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Use:
+    """A use's answer (`ApprovalsClient.spend`): `used`, this is the approval's one use (run the call); else another
+    process used it (it may have run) and `refusal` is what a model reads, as the bot says it."""
+
+    used: bool
+    refusal: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,10 +175,10 @@ class AllowedCall:
 
 
 def refusal(decided: Approval) -> str:
-    """What an agent's model reads when its call does not run (`agent_approvals.approver.refusal`, the one
-    wording: who refused it and why, that nobody decided in time, that it was cancelled, or the revision asked
-    for, quoting edited arguments)."""
-    return refusal_of(decided.decision())
+    """What an agent's model reads when its call does not run: the bot's words (`Approval.refusal`: who refused it
+    and why, that nobody decided in time, that it was cancelled, or the revision asked for, quoting edited
+    arguments), else, from an older bot that sends none, "Not run: <status>" (`agent_approvals.approver.not_run`)."""
+    return decided.refusal or not_run(decided.status, "" if decided.status == "revised" else decided.reason)
 
 
 async def approved_once(client: ApprovalsClient, ask: Callable[[int, bool], Awaitable[Approval]]) -> Approval:
@@ -422,10 +436,15 @@ class ApprovalsClient:
         """Use an approved call, right before running it: True the first time (and for a retry with the same
         `token`: one use of one decision, default this client's), False when it was used already: that use may
         have run it (its process died, perhaps mid-call), so do not run it on this approval (`approved_once` asks
-        again, as a call that may have run)."""
+        again, as a call that may have run). `spend` says the same with the bot's words for a model."""
+        return (await self.spend(approval_id, token=token)).used
+
+    async def spend(self, approval_id: str, *, token: str | None = None) -> Use:
+        """`use`, answered as a `Use`: with the bot's words for a model (`Use.refusal`) when it was used already."""
         body = {"token": token or self._token}
         answer = await self._wire.call("POST", f"/api/v1/approvals/{approval_id}/use", json=body)
-        return bool(answer.get("used"))
+        used = answer.get("used") is True
+        return Use(used, "" if used else str(answer.get("refusal") or not_run("used")))
 
     async def withdraw(self, approval_id: str) -> Approval:
         """Withdraw a pending approval (its card says so). A decided one is returned as it is."""

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from agent_approvals.approver import not_run
 from agent_approvals.client import Approval, ApprovalsClient, idempotency_key, refusal
 from agent_approvals.wire import ApprovalsError
 
@@ -164,12 +165,12 @@ async def settle(client: ApprovalsClient, approval_id: str, *, token: str) -> Wo
     if not decided.approved:
         return decision(decided)
     try:
-        used = await client.use(decided.id, token=token)
+        used = await client.spend(decided.id, token=token)
     except ApprovalsError as exc:
         if exc.code != "rule_revoked":
             raise
         return decision(decided, again="rule_revoked")
-    return decision(decided, used=used, again="" if used else "used")
+    return decision(decided, used=used.used, again="" if used.used else "used", said=used.refusal)
 
 
 async def poll(client: ApprovalsClient, approval_id: str, *, beat: Callable[[], None]) -> WorkflowDecision:
@@ -185,13 +186,14 @@ async def withdraw(client: ApprovalsClient, approval_id: str) -> WorkflowDecisio
     return decision(await client.withdraw(approval_id))
 
 
-def decision(approval: Approval, *, used: bool = False, again: str = "") -> WorkflowDecision:
-    """The bot's answer as a workflow reads it: approved only once its one use is spent."""
+def decision(approval: Approval, *, used: bool = False, again: str = "", said: str = "") -> WorkflowDecision:
+    """The bot's answer as a workflow reads it: approved only once its one use is spent (`again`: why it is asked
+    about again, `said`: the bot's words for it)."""
     approved = approval.approved and used
     if approved or approval.pending:
         words = ""
     elif again:
-        words = f"Not run: approval {approval.id} was used already; this call is asked about again."
+        words = said or not_run(again)
     else:
         words = refusal(approval)
     return WorkflowDecision(

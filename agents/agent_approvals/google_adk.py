@@ -123,8 +123,9 @@ async def _spend(client: ApprovalsClient, name: str, args: dict[str, Any], appro
         return {"error": refusal(approval) if not approval.pending else "Not run: the approval is still pending."}
     if approval.tool != name or canonical_json(approval.arguments) != canonical_json(args):
         return {"error": "Not run: the approval is for another call."}
-    if not await client.use(approval_id, token=f"use-{uuid.uuid4().hex}"):
-        return {"error": "Not run: this approval was used already (the call may have run); call again to be asked."}
+    used = await client.spend(approval_id, token=f"use-{uuid.uuid4().hex}")
+    if not used.used:
+        return {"error": used.refusal}
     return None
 
 

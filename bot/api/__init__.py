@@ -4,14 +4,15 @@
                     `/api/v1/jwks.json`)
     admission.py    admission on one worker before a request costs anything: token buckets per key, log
                     throttle (pure)
-    requests.py     what a program may send, checked before anything is stored (pure)
+    requests.py     what a program may send: the request models, checked before anything is stored (pure)
+    answers.py      what the API answers: the answer models (pure)
     service.py      ask, read (long-poll), withdraw, a receipt's use; `ApiWaiters`, this worker's long-polls
     allowed.py      a call a program's allow-list let through: the decision chain walked to its "record as
                     allowed" end (counted in the policy windows)
     receipts.py     signed receipts of approvals that allow a call (`ReceiptIssuer`), and their use
     webhooks.py     the decision POSTed, signed, to the program's callback_url, by any worker
     claude_code_hook.py  Claude Code's HTTP hook (`/api/v1/hooks/claude-code`), decided as the command hook is
-    openapi.py      the OpenAPI 3.1 document
+    openapi.py      the OpenAPI 3.1 document, made of the request and answer models
     keys.py         making an API key (`create_key`): for `python -m bot keys` (bot/cli/) and `/agent keys`
 
 May import: `bot.core`, `bot.store`, `bot.report`, the leaves of `bot.slack`, `bot.approvals` and

@@ -14,7 +14,7 @@ from typing import Any
 
 from agent_approvals.approver import ApprovalRequest, canonical_json, digest_of
 
-from bot.api.requests import Allowed, ApiError
+from bot.api.requests import ApiError, CheckedAllowed
 from bot.approvals.chain import Decided, Step
 from bot.approvals.opening import Opened
 from bot.core.ids import random_id
@@ -30,7 +30,7 @@ def new_call_id() -> str:
     return random_id("c-", 24)
 
 
-def allowed_request(key: ApiKey, allowed: Allowed, *, call_id: str) -> ApprovalRequest:
+def allowed_request(key: ApiKey, allowed: CheckedAllowed, *, call_id: str) -> ApprovalRequest:
     """The call as the chain takes it: a tool call bound to the digest of its arguments."""
     arguments = canonical_json(allowed.arguments)
     return ApprovalRequest(approval_id=call_id, proposal=f"{allowed.tool_name}({arguments})",
@@ -41,7 +41,7 @@ def allowed_request(key: ApiKey, allowed: Allowed, *, call_id: str) -> ApprovalR
 class RecordAllowed:
     """The chain's end for one allow-listed call (the module docstring); `answer` once recorded."""
 
-    def __init__(self, store: Store, key: ApiKey, allowed: Allowed, *, channel: str, requester: str,
+    def __init__(self, store: Store, key: ApiKey, allowed: CheckedAllowed, *, channel: str, requester: str,
                  idempotency_key: str = "") -> None:
         self._store = store
         self._key = key

@@ -38,7 +38,7 @@ from typing import Any, Protocol
 
 from agent_approvals.receipts import TYPE, args_sha256
 
-from bot.api.requests import APPROVAL_ID, USE_TOKEN, ApiError, bad
+from bot.api.requests import ApiError
 from bot.core.records import ApprovalRecord
 from bot.core.signing import SigningError, SigningKey, SigningKeys
 from bot.store import Store
@@ -48,7 +48,6 @@ from bot.store.receipts import Receipts
 log = logging.getLogger(__name__)
 
 DEFAULT_ISSUER = "slack-agent-approvals"
-MAX_RECEIPT = 8192  # characters: a longer one is none of ours
 NameOf = Callable[[str], Awaitable[str | None]]
 
 
@@ -220,17 +219,3 @@ def use_refused(status: str, said: str, approval_id: str) -> ApiError:
 
 def invalid(why: str) -> ApiError:
     return ApiError(401, "invalid_receipt", why)
-
-
-def receipt_use(data: Any, approval_id: str) -> tuple[str, str]:
-    """The body of an executor's use: {"receipt": <jws>, "token": <its own id for this call>} (400 otherwise)."""
-    if not APPROVAL_ID.fullmatch(approval_id):
-        raise ApiError(404, "not_found", "no such approval")
-    if not isinstance(data, dict) or set(data) != {"receipt", "token"}:
-        raise bad("", 'send {"receipt": <the approval\'s receipt>, "token": <8 to 128 letters, digits or _ . : ->}')
-    receipt, token = data["receipt"], data["token"]
-    if not isinstance(receipt, str) or not receipt or len(receipt) > MAX_RECEIPT:
-        raise bad("receipt", "receipt must be the approval's receipt (a compact JWS)")
-    if not isinstance(token, str) or not USE_TOKEN.fullmatch(token):
-        raise bad("token", "token must be 8 to 128 letters, digits or _ . : -")
-    return receipt, token

@@ -1,8 +1,10 @@
-"""What a program may send the Approvals API, checked before anything is stored. Pure.
+"""What a program may send the Approvals API: the request models (pydantic) that check a body and that the OpenAPI
+document is made of (bot/api/openapi.py), checked before anything is stored. Pure.
 
-`ask_body(raw)` turns the body of `POST /api/v1/approvals` into an `Ask`, or raises `ApiError` naming
-the field that is wrong: malformed JSON, unknown fields, wrong types, a schema that is not a JSON
-schema, arguments that fail the schema, a URL that is not https. A refusal changes nothing.
+`ask_body(raw)` turns the body of `POST /api/v1/approvals` (an `Ask`) into a `CheckedAsk`, or raises `ApiError`
+naming the field that is wrong, in the project's words (`Must`: what a field must be; pydantic's own messages never
+reach a program): malformed JSON, unknown fields, wrong types, a schema that is not a JSON schema, arguments that
+fail the schema, a URL that is not https. A refusal changes nothing.
 """
 
 from __future__ import annotations
@@ -12,14 +14,24 @@ import ipaddress
 import json
 import re
 import socket
-from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, TypeVar, get_args
 from urllib.parse import urlsplit
 
 import rfc8785
 from agent_approvals.approver import canonical_json
 from agent_approvals.schemas import SchemaRefused, depth_of, problem
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic.fields import FieldInfo
 from yarl import URL
 
 MAX_BODY = 256 * 1024
@@ -31,21 +43,21 @@ MAX_URL = 2000
 MAX_AGENT = 80
 MAX_WAIT = 60
 MAX_JSON_DEPTH = 64  # objects and arrays within each other in a body
+MAX_WORKFLOW_ID = 255
+MAX_ALLOWED_BY = 200
+MAX_RECEIPT = 8192  # characters: a longer one is none of ours
 IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
-TOOL_NAME = re.compile(r"^[A-Za-z0-9_.:/-]{1,64}$")
-USER_ID = re.compile(r"^[UW][A-Z0-9]{2,23}$")
-EMAIL = re.compile(r"^[^@\s<>]{1,64}@[^@\s<>]{1,253}$")  # a requester named by email: the bot asks Slack who it is
-CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,23}$")
+TOOL_NAME = r"^[A-Za-z0-9_.:/-]{1,64}$"
+USER_ID = r"[UW][A-Z0-9]{2,23}"
+EMAIL = r"[^@\s<>]{1,64}@[^@\s<>]{1,253}"  # a requester named by email: the bot asks Slack who it is
+CHANNEL_ID = r"^[CGD][A-Z0-9]{2,23}$"
 APPROVAL_ID = re.compile(r"^a-[a-z0-9]{20,40}$")  # ids the API makes (`bot.api.service.new_approval_id`)
+PROGRAM_RUN = r"^[A-Za-z0-9_.:-]{1,128}$"  # a program's own run or session id (`run`)
+ENGINE = r"^[a-z][a-z0-9_-]{0,19}$"
+USE_TOKEN = re.compile(r"^[A-Za-z0-9_.:-]{8,128}$")
+NOT_BLANK = r"\S"  # (searched: somewhere in the text)
 
 Kind = Literal["tool", "message", "code"]
-FIELDS = frozenset({"kind", "title", "tool", "text", "channel", "requester", "timeout", "context_url",
-                    "callback_url", "agent", "may_have_run", "run", "workflow"})
-PROGRAM_RUN = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")  # a program's own run or session id (`run`)
-TOOL_FIELDS = frozenset({"name", "arguments", "schema", "editable"})
-WORKFLOW_FIELDS = frozenset({"engine", "id", "type", "namespace", "url"})
-ENGINE = re.compile(r"^[a-z][a-z0-9_-]{0,19}$")
-MAX_WORKFLOW_ID = 255
 
 
 class ApiError(Exception):
@@ -71,8 +83,248 @@ def bad(field: str, message: str) -> ApiError:
 
 
 @dataclass(frozen=True, slots=True)
-class Ask:
-    """A checked request for an approval."""
+class Must:
+    """What a field must be, in the words a refusal says (`<field> must be <words>`): metadata of a model's field."""
+
+    words: str
+
+
+# checks a field's type and bounds cannot say (raised as `ApiError`, naming the field themselves) ----------------------
+def _url(value: str, field: str, *, allow_http: bool, allow_private: bool) -> str:
+    parts = urlsplit(value)
+    schemes = ("https", "http") if allow_http else ("https",)
+    if parts.scheme not in schemes or not parts.hostname:
+        raise bad(field, f"{field} must be an https:// URL")
+    if parts.username or parts.password:
+        raise bad(field, f"{field} must not carry a user or password")
+    try:
+        host = client_host(value)
+    except ValueError:
+        raise bad(field, f"{field} has a host that cannot be a name (IDNA)") from None
+    if not allow_private and private_host(host):
+        raise bad(field, f"{field} must not point at a loopback, private or link-local address")
+    return value
+
+
+def _https(field: str) -> AfterValidator:
+    """An https URL, anywhere (a page a person opens: private addresses too)."""
+    return AfterValidator(lambda value: _url(value, field, allow_http=False, allow_private=True))
+
+
+def _arguments(value: dict[str, Any]) -> dict[str, Any]:
+    if len(json.dumps(value, ensure_ascii=False)) > MAX_ARGUMENTS:
+        raise bad("tool.arguments", f"tool.arguments is larger than {MAX_ARGUMENTS} characters of JSON")
+    inexact = inexact_integer(value, "tool.arguments")
+    if inexact:
+        raise bad(inexact, f"{inexact} is an integer beyond ±(2^53-1), which JSON numbers do not carry exactly"
+                  " (RFC 8785, I-JSON): send it as a string")
+    return value
+
+
+def _schema(value: dict[str, Any]) -> dict[str, Any]:
+    if len(json.dumps(value)) > MAX_SCHEMA:
+        raise bad("tool.schema", f"tool.schema is larger than {MAX_SCHEMA} characters of JSON")
+    return value
+
+
+# the request models --------------------------------------------------------------------------------------------------
+REQUESTER = ("the Slack user the program acts for: their user id (U…), or their email, which the bot asks Slack"
+             " about (users.lookupByEmail; nobody has it: 400)")
+NON_EMPTY = Must("a non-empty string")
+Title = Annotated[str, Field(min_length=1, max_length=MAX_TITLE, pattern=NOT_BLANK, description="the card's task"),
+                  NON_EMPTY]
+Channel = Annotated[str, Field(pattern=CHANNEL_ID), Must("a Slack channel id (C…)")]
+Requester = Annotated[str, Field(pattern=f"^(?:{USER_ID}|{EMAIL})$", description=REQUESTER),
+                      Must("a Slack user id (U… or W…) or their email")]
+Agent = Annotated[str, Field(min_length=1, max_length=MAX_AGENT, pattern=NOT_BLANK), NON_EMPTY]
+ToolName = Annotated[str, Field(pattern=TOOL_NAME), Must("1 to 64 letters, digits or _ . : / -")]
+Arguments = Annotated[dict[str, Any], AfterValidator(_arguments), Must("a JSON object")]
+Token = Annotated[str, Field(pattern=USE_TOKEN.pattern), Must("8 to 128 letters, digits or _ . : -")]
+
+
+class Body(BaseModel):
+    """A request body: exactly its fields (an unknown one is refused), each of exactly its JSON type."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class ToolCall(Body):
+    """The tool call an ask is about."""
+
+    name: ToolName
+    arguments: Annotated[Arguments, Field(
+        description="integers within ±(2^53-1) only (I-JSON, RFC 8785): send larger ones, such as 64-bit ids, as"
+                    " strings (else 400 naming the field)")]
+    schema_: Annotated[dict[str, Any] | None, Field(alias="schema", description="the tool's JSON schema of its"
+                       " arguments"), AfterValidator(lambda v: None if v is None else _schema(v)),
+                       Must("a JSON schema (an object)")] = None
+    editable: Annotated[bool, Field(description="false: the program runs only this call as made; no edit is"
+                        " offered"), Must("true or false")] = True
+
+
+class Workflow(Body):
+    """The durable workflow that asks (agent_approvals.temporal, .dbos): shown on the card, and read by the policies
+    as `context.workflow` {engine, type, id}."""
+
+    engine: Annotated[str, Field(pattern=ENGINE, description="temporal, dbos"),
+                      Must("1 to 20 lowercase letters, digits, _ or - (temporal)")]
+    id: Annotated[str, Field(min_length=1, max_length=MAX_WORKFLOW_ID, pattern=NOT_BLANK), NON_EMPTY]
+    type: Agent | None = None
+    namespace: Agent | None = None
+    url: Annotated[str | None, Field(max_length=MAX_URL, description="https: the engine's page of it"),
+                   AfterValidator(lambda v: None if v is None else _url(v, "workflow.url", allow_http=False,
+                                                                         allow_private=True)),
+                   Must("an https:// URL")] = None
+
+
+class Ask(Body):
+    """The body of `POST /api/v1/approvals`. Validated with the context `{"allow_private_callbacks": bool}`."""
+
+    kind: Annotated[Kind, Must("one of tool, message, code")]
+    title: Title
+    tool: Annotated[ToolCall | None, Must("an object: {name, arguments, schema, editable}")] = None
+    text: Annotated[str | None, Field(min_length=1, max_length=MAX_TEXT, pattern=NOT_BLANK,
+                                      description="kind message or code"), NON_EMPTY] = None
+    channel: Annotated[Channel | None, Field(description="the origin channel (default: the key's first)")] = None
+    requester: Requester | None = None
+    timeout: Annotated[int | None, Field(ge=1, le=7 * 86400, description="seconds; never longer than the channel"
+                                         " allows"), Must("a whole number of seconds from 1 to 604800")] = None
+    context_url: Annotated[str | None, Field(max_length=MAX_URL), _https("context_url"),
+                           Must(f"an https:// URL of at most {MAX_URL} characters")] = None
+    callback_url: Annotated[str | None, Field(max_length=MAX_URL, description="https; the decision is POSTed here"),
+                            Must(f"an https:// URL of at most {MAX_URL} characters")] = None
+    agent: Annotated[Agent | None, Field(description="which agent asks (shown on the card)")] = None
+    may_have_run: Annotated[bool, Field(
+        description="this call was approved before and its program died while it ran: the card says so, and only"
+                    " a person may approve it (no rule)"), Must("true or false, for a tool call")] = False
+    run: Annotated[str | None, Field(
+        pattern=PROGRAM_RUN,
+        description="the program's own run or session id: a “This run only” rule covers the asks with the same run"
+                    " (of this key, in this channel); without it, every program of the key that sends none shares"
+                    " one run, where “This run only” is refused"),
+        Must("1 to 128 letters, digits or _ . : - (the program's own run or session id)")] = None
+    workflow: Annotated[Workflow | None, Must("an object: {engine, id, type, namespace, url}")] = None
+
+    @field_validator("callback_url")
+    @classmethod
+    def _callback(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """https, never to this machine or a private network (unless the worker allows it: dev mode, tests)."""
+        private = bool((info.context or {}).get("allow_private_callbacks"))
+        return None if value is None else _url(value, "callback_url", allow_http=private, allow_private=private)
+
+    @model_validator(mode="after")
+    def _kind(self) -> Ask:
+        """A tool call has `tool` and no `text`; a message or code has `text` and no `tool`."""
+        if self.kind == "tool":
+            if self.text is not None:
+                raise bad("text", "a tool call has no text: send tool.name and tool.arguments")
+            if self.tool is None:
+                raise bad("tool", "tool must be an object: {name, arguments, schema, editable}")
+        else:
+            if self.tool is not None:
+                raise bad("tool", f"a {self.kind} approval has no tool: send text")
+            if self.text is None:
+                raise bad("text", "text must be a non-empty string")
+            if "may_have_run" in self.model_fields_set:
+                raise bad("may_have_run", "may_have_run is true or false, for a tool call")
+        return self
+
+
+class AllowedTool(Body):
+    """The call a program let through."""
+
+    name: ToolName
+    arguments: Arguments
+
+
+class Allowed(Body):
+    """The body of `POST /api/v1/audit/allowed`."""
+
+    tool: Annotated[AllowedTool, Must("an object: {name, arguments}")]
+    allowed_by: Annotated[str, Field(min_length=1, max_length=MAX_ALLOWED_BY, pattern=NOT_BLANK,
+                                     description="what in the program's allow-list let the call through"
+                                                 " (`--allow list_*`)"), NON_EMPTY]
+    channel: Annotated[Channel | None, Field(description="the channel it is recorded about (default: the key's"
+                                             " first)")] = None
+    requester: Requester | None = None
+    agent: Annotated[Agent | None, Field(description="which agent made the call")] = None
+
+
+class Use(Body):
+    """The body of a program's use of its approval (with its key)."""
+
+    token: Annotated[Token, Field(description="the using process's own id")]
+
+
+class ReceiptUse(Body):
+    """The body of an executor's use of an approval's receipt (without a key)."""
+
+    receipt: Annotated[str, Field(min_length=1, max_length=MAX_RECEIPT, description="the approval's receipt"),
+                       Must("the approval's receipt (a compact JWS)")]
+    token: Annotated[Token, Field(description="the executor's own id for this call")]
+
+
+# from a body to a checked value ---------------------------------------------------------------------------------------
+M = TypeVar("M", bound=BaseModel)
+
+
+def checked(model: type[M], data: Any, *, context: dict[str, Any] | None = None,
+            whole: tuple[str, str] | None = None) -> M:
+    """`data` (parsed JSON) as `model`, or `ApiError` 400 naming the first field at fault in the project's words (an
+    unknown field first). `whole`: (field, message) said instead when the body's shape is wrong (not an object,
+    a field missing or unknown)."""
+    try:
+        return model.model_validate(data, strict=True, context=context)
+    except ValidationError as exc:
+        errors = sorted(exc.errors(include_url=False), key=lambda e: e["type"] != "extra_forbidden")
+        first = errors[0]
+        if whole is not None and (first["type"] in ("extra_forbidden", "missing") or not first["loc"]):
+            raise bad(*whole) from None
+        raise _refusal(model, first) from None
+
+
+def _refusal(model: type[BaseModel], error: Any) -> ApiError:
+    """One of pydantic's errors, said as the project says it."""
+    loc = [part for part in error["loc"] if isinstance(part, str)]
+    field = ".".join(loc)
+    if not loc:
+        return bad("", "the body must be a JSON object")
+    if error["type"] == "extra_forbidden":
+        owner = _model_at(model, loc[:-1])
+        known = ", ".join(sorted(info.alias or name for name, info in owner.model_fields.items()))
+        name = field if len(loc) > 1 else repr(field)
+        return bad(field, f"unknown field {name} (known: {known})")
+    if error["type"] == "string_too_long":
+        return bad(field, f"{field} is longer than {error['ctx']['max_length']} characters")
+    must = next((m for m in field_metadata(_field(_model_at(model, loc[:-1]), loc[-1])) if isinstance(m, Must)), None)
+    return bad(field, f"{field} must be {must.words}" if must else f"{field} is not valid: {error['msg']}")
+
+
+def _model_at(model: type[BaseModel], loc: list[str]) -> type[BaseModel]:
+    """The model of the object at `loc` (a path of field names) in `model`."""
+    for name in loc:
+        model = next(t for t in _types(_field(model, name).annotation) if isinstance(t, type)
+                     and issubclass(t, BaseModel))
+    return model
+
+
+def _field(model: type[BaseModel], name: str) -> FieldInfo:
+    return next(info for key, info in model.model_fields.items() if name in (key, info.alias))
+
+
+def field_metadata(info: FieldInfo) -> list[Any]:
+    """A field's metadata, with that of the types it is made of (`Channel | None`: Channel's)."""
+    return [*info.metadata, *(m for t in _types(info.annotation) for m in getattr(t, "__metadata__", ()))]
+
+
+def _types(annotation: Any) -> list[Any]:
+    """`annotation` and every type within it (the arms of a union, the type an `Annotated` adds to)."""
+    return [annotation, *(inner for arg in get_args(annotation) for inner in _types(arg))]
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedAsk:
+    """A checked request for an approval (an `Ask`, as the service takes it)."""
 
     kind: Kind
     title: str
@@ -94,12 +346,8 @@ class Ask:
     # is bound to
 
 
-ALLOWED_FIELDS = frozenset({"tool", "allowed_by", "channel", "requester", "agent"})
-MAX_ALLOWED_BY = 200
-
-
 @dataclass(frozen=True, slots=True)
-class Allowed:
+class CheckedAllowed:
     """A checked record of a tool call the program let through by its own allow-list (nobody was asked)."""
 
     tool_name: str
@@ -122,48 +370,42 @@ def canonical_digest(data: Any) -> str:
     return hashlib.sha256(canonical).hexdigest()
 
 
-def allowed_body(raw: bytes) -> Allowed:
+def ask_body(raw: bytes, *, allow_private_callbacks: bool = False) -> CheckedAsk:
+    """The checked body of `POST /api/v1/approvals` (see the module docstring)."""
+    data = parse_json(raw)
+    body = checked(Ask, data, context={"allow_private_callbacks": allow_private_callbacks})
+    tool = body.tool
+    workflow = body.workflow.model_dump(exclude_none=True) if body.workflow is not None else None
+    # what the ask is, without who runs it: a resumed program (a new process, its own new run id) retrying the
+    # same Idempotency-Key is the same ask, and finds the same approval
+    return CheckedAsk(kind=body.kind, title=body.title, text=body.text or "", tool_name=tool.name if tool else "",
+               arguments=tool.arguments if tool else None, schema=tool.schema_ if tool else None,
+               editable=tool.editable if tool else True, channel=body.channel or "", requester=body.requester or "",
+               timeout=body.timeout, context_url=body.context_url or "", callback_url=body.callback_url or "",
+               agent=body.agent or "", may_have_run=body.may_have_run, run=body.run or "", workflow=workflow,
+               body_digest=canonical_digest({k: v for k, v in data.items() if k != "run"}))
+
+
+def allowed_body(raw: bytes) -> CheckedAllowed:
     """The checked body of `POST /api/v1/audit/allowed`: `tool {name, arguments}`, `allowed_by`, and optional
     `channel`, `requester`, `agent` (as an ask's)."""
-    data = json_object(raw, known=ALLOWED_FIELDS)
-    tool = data.get("tool")
-    if not isinstance(tool, dict):
-        raise bad("tool", "tool must be an object: {name, arguments}")
-    if set(tool) - {"name", "arguments"}:
-        extra = sorted(set(tool) - {"name", "arguments"})[0]
-        raise bad(f"tool.{extra}", f"unknown field tool.{extra} (known: arguments, name)")
-    if "arguments" not in tool:
-        raise bad("tool.arguments", "tool.arguments must be a JSON object")
-    found = _tool(tool)
-    checked: dict[str, Any] = {"tool_name": found["tool_name"], "arguments": found["arguments"],
-                               "allowed_by": _text(data, "allowed_by", most=MAX_ALLOWED_BY, required=True)}
-    checked.update(_who(data))
-    return Allowed(**checked, body_digest=canonical_digest(data))
-
-
-USE_TOKEN = re.compile(r"^[A-Za-z0-9_.:-]{8,128}$")
+    data = parse_json(raw)
+    body = checked(Allowed, data)
+    return CheckedAllowed(tool_name=body.tool.name, arguments=body.tool.arguments, allowed_by=body.allowed_by,
+                   channel=body.channel or "", requester=body.requester or "", agent=body.agent or "",
+                   body_digest=canonical_digest(data))
 
 
 def use_token(data: Any) -> str:
     """The body of `POST /api/v1/approvals/{id}/use`: `{"token": ...}`, the using process's own id (its retry
     after a lost answer, with the same token, is the same use)."""
-    if not isinstance(data, dict) or set(data) != {"token"}:
-        raise bad("token", "send {\"token\": <8 to 128 letters, digits or _ . : ->}")
-    token = data["token"]
-    if not isinstance(token, str) or not USE_TOKEN.fullmatch(token):
-        raise bad("token", "token must be 8 to 128 letters, digits or _ . : -")
-    return token
+    return checked(Use, data, whole=("token", "send {\"token\": <8 to 128 letters, digits or _ . : ->}")).token
 
 
-def json_object(raw: bytes, *, known: Collection[str]) -> dict[str, Any]:
-    """A body that must be a JSON object of only the `known` fields (400 naming the first other one)."""
-    data = parse_json(raw)
-    if not isinstance(data, dict):
-        raise bad("", "the body must be a JSON object")
-    unknown = sorted(set(data) - set(known))
-    if unknown:
-        raise bad(unknown[0], f"unknown field {unknown[0]!r} (known: {', '.join(sorted(known))})")
-    return data
+def receipt_use(data: Any) -> ReceiptUse:
+    """The body of an executor's use: {"receipt": <jws>, "token": <its own id for this call>} (400 otherwise)."""
+    return checked(ReceiptUse, data, whole=("", 'send {"receipt": <the approval\'s receipt>, "token": <8 to 128'
+                                                    " letters, digits or _ . : ->}"))
 
 
 def parse_json(raw: bytes) -> Any:
@@ -192,131 +434,6 @@ def _finite(text: str) -> float:
     return value
 
 
-def ask_body(raw: bytes, *, allow_private_callbacks: bool = False) -> Ask:
-    """The checked body of `POST /api/v1/approvals` (see the module docstring)."""
-    data = json_object(raw, known=FIELDS)
-    kind = data.get("kind")
-    if kind not in ("tool", "message", "code"):
-        raise bad("kind", "kind must be one of tool, message, code")
-    title = _text(data, "title", most=MAX_TITLE, required=True)
-    ask: dict[str, Any] = {"kind": kind, "title": title}
-    if kind == "tool":
-        if "text" in data:
-            raise bad("text", "a tool call has no text: send tool.name and tool.arguments")
-        ask.update(_tool(data.get("tool")))
-    else:
-        if "tool" in data:
-            raise bad("tool", f"a {kind} approval has no tool: send text")
-        ask["text"] = _text(data, "text", most=MAX_TEXT, required=True)
-    ask.update(_who(data))
-    if "timeout" in data:
-        timeout = data["timeout"]
-        if isinstance(timeout, bool) or not isinstance(timeout, int) or not 1 <= timeout <= 7 * 86400:
-            raise bad("timeout", "timeout must be a whole number of seconds from 1 to 604800")
-        ask["timeout"] = timeout
-    if "context_url" in data:
-        ask["context_url"] = _url(data["context_url"], "context_url", allow_http=False, allow_private=True)
-    if "callback_url" in data:
-        ask["callback_url"] = _url(
-            data["callback_url"], "callback_url", allow_http=allow_private_callbacks,
-            allow_private=allow_private_callbacks,
-        )
-    if "may_have_run" in data:
-        if not isinstance(data["may_have_run"], bool) or kind != "tool":
-            raise bad("may_have_run", "may_have_run is true or false, for a tool call")
-        ask["may_have_run"] = data["may_have_run"]
-    if "workflow" in data:
-        ask["workflow"] = _workflow(data["workflow"])
-    if "run" in data:
-        if not isinstance(data["run"], str) or not PROGRAM_RUN.fullmatch(data["run"]):
-            raise bad("run", "run must be 1 to 128 letters, digits or _ . : - (the program's own run or session id)")
-        ask["run"] = data["run"]
-    # what the ask is, without who runs it: a resumed program (a new process, its own new run id) retrying the
-    # same Idempotency-Key is the same ask, and finds the same approval
-    return Ask(**ask, body_digest=canonical_digest({k: v for k, v in data.items() if k != "run"}))
-
-
-def _who(data: dict[str, Any]) -> dict[str, str]:
-    """The optional `channel`, `requester` and `agent` of a body, checked."""
-    found: dict[str, str] = {}
-    for name, patterns, what in (("channel", (CHANNEL_ID,), "a Slack channel id (C…)"),
-                                 ("requester", (USER_ID, EMAIL), "a Slack user id (U… or W…) or their email")):
-        if name in data:
-            value = data[name]
-            if not isinstance(value, str) or not any(pattern.fullmatch(value) for pattern in patterns):
-                raise bad(name, f"{name} must be {what}")
-            found[name] = value
-    if "agent" in data:
-        found["agent"] = _text(data, "agent", most=MAX_AGENT, required=True)
-    return found
-
-
-def _text(data: dict[str, Any], name: str, *, most: int, required: bool, field: str = "") -> str:
-    value = data.get(name)
-    if value is None and not required:
-        return ""
-    field = field or name
-    if not isinstance(value, str) or not value.strip():
-        raise bad(field, f"{field} must be a non-empty string")
-    if len(value) > most:
-        raise bad(field, f"{field} is longer than {most} characters")
-    return value
-
-
-def _workflow(workflow: Any) -> dict[str, str]:
-    """`workflow`: the durable workflow that asks (agent_approvals.temporal, .dbos), shown on the card (its `url`, an
-    https link to the engine's own page of it) and given to the policies (`context.workflow`)."""
-    if not isinstance(workflow, dict):
-        raise bad("workflow", "workflow must be an object: {engine, id, type, namespace, url}")
-    unknown = sorted(set(workflow) - WORKFLOW_FIELDS)
-    if unknown:
-        raise bad(f"workflow.{unknown[0]}",
-                  f"unknown field workflow.{unknown[0]} (known: {', '.join(sorted(WORKFLOW_FIELDS))})")
-    engine = workflow.get("engine")
-    if not isinstance(engine, str) or not ENGINE.fullmatch(engine):
-        raise bad("workflow.engine", "workflow.engine must be 1 to 20 lowercase letters, digits, _ or - (temporal)")
-    found = {"engine": engine, "id": _text(workflow, "id", most=MAX_WORKFLOW_ID, required=True, field="workflow.id")}
-    for name in ("type", "namespace"):
-        if workflow.get(name) is not None:
-            found[name] = _text(workflow, name, most=MAX_AGENT, required=True, field=f"workflow.{name}")
-    if workflow.get("url") is not None:
-        found["url"] = _url(workflow["url"], "workflow.url", allow_http=False, allow_private=True)
-    return found
-
-
-def _tool(tool: Any) -> dict[str, Any]:
-    if not isinstance(tool, dict):
-        raise bad("tool", "tool must be an object: {name, arguments, schema, editable}")
-    unknown = sorted(set(tool) - TOOL_FIELDS)
-    if unknown:
-        raise bad(f"tool.{unknown[0]}", f"unknown field tool.{unknown[0]} (known: {', '.join(sorted(TOOL_FIELDS))})")
-    name = tool.get("name")
-    if not isinstance(name, str) or not TOOL_NAME.fullmatch(name):
-        raise bad("tool.name", "tool.name must be 1 to 64 letters, digits or _ . : / -")
-    arguments = tool.get("arguments")
-    if not isinstance(arguments, dict):
-        raise bad("tool.arguments", "tool.arguments must be a JSON object")
-    if len(json.dumps(arguments, ensure_ascii=False)) > MAX_ARGUMENTS:
-        raise bad("tool.arguments", f"tool.arguments is larger than {MAX_ARGUMENTS} characters of JSON")
-    inexact = inexact_integer(arguments, "tool.arguments")
-    if inexact:
-        raise bad(inexact, f"{inexact} is an integer beyond ±(2^53-1), which JSON numbers do not carry exactly"
-                  " (RFC 8785, I-JSON): send it as a string")
-    found: dict[str, Any] = {"tool_name": name, "arguments": arguments}
-    if "editable" in tool:
-        if not isinstance(tool["editable"], bool):
-            raise bad("tool.editable", "tool.editable must be true or false")
-        found["editable"] = tool["editable"]
-    if "schema" in tool:
-        schema = tool["schema"]
-        if not isinstance(schema, dict):
-            raise bad("tool.schema", "tool.schema must be a JSON schema (an object)")
-        if len(json.dumps(schema)) > MAX_SCHEMA:
-            raise bad("tool.schema", f"tool.schema is larger than {MAX_SCHEMA} characters of JSON")
-        found["schema"] = schema
-    return found
-
-
 MAX_EXACT_INTEGER = 2**53 - 1  # I-JSON (RFC 7493): larger integers are not exact in most JSON readers
 
 
@@ -340,7 +457,7 @@ def inexact_integer(value: Any, path: str) -> str:
     return ""
 
 
-def check_arguments(ask: Ask) -> None:
+def check_arguments(ask: CheckedAsk) -> None:
     """Raise `ApiError` (400 naming `tool.schema` or `tool.arguments`) unless the ask's schema may be used
     (`agent_approvals.schemas`: nothing fetched or read, limits on size, depth and `$ref` expansion, RE2 for
     patterns) and its arguments pass it within the check's time limit. CPU-bound: an event loop runs it in a
@@ -353,24 +470,6 @@ def check_arguments(ask: Ask) -> None:
         raise bad("tool.schema", f"tool.schema is not used: {exc}") from None
     if found:
         raise bad("tool.arguments", f"tool.arguments fail tool.schema: {found}")
-
-
-def _url(value: Any, field: str, *, allow_http: bool, allow_private: bool) -> str:
-    if not isinstance(value, str) or len(value) > MAX_URL:
-        raise bad(field, f"{field} must be a URL of at most {MAX_URL} characters")
-    parts = urlsplit(value)
-    schemes = ("https", "http") if allow_http else ("https",)
-    if parts.scheme not in schemes or not parts.hostname:
-        raise bad(field, f"{field} must be an https:// URL")
-    if parts.username or parts.password:
-        raise bad(field, f"{field} must not carry a user or password")
-    try:
-        host = client_host(value)
-    except ValueError:
-        raise bad(field, f"{field} has a host that cannot be a name (IDNA)") from None
-    if not allow_private and private_host(host):
-        raise bad(field, f"{field} must not point at a loopback, private or link-local address")
-    return value
 
 
 def client_host(url: str | URL) -> str:

@@ -50,8 +50,8 @@ from bot.api.admission import (
     LogThrottle,
 )
 from bot.api.openapi import document
-from bot.api.receipts import receipt_use
 from bot.api.requests import (
+    APPROVAL_ID,
     IDEMPOTENCY_KEY,
     MAX_BODY,
     ApiError,
@@ -59,6 +59,7 @@ from bot.api.requests import (
     ask_body,
     check_arguments,
     parse_json,
+    receipt_use,
     use_token,
     wait_seconds,
 )
@@ -138,8 +139,10 @@ def add_routes(
         if not isinstance(data, dict) or "receipt" not in data:  # a program that forgot its key
             raise ApiError(401, "unauthorized", "send Authorization: Bearer <API key> (an executor sends"
                            " {\"receipt\": ..., \"token\": ...} instead)")
-        receipt, token = receipt_use(data, request.match_info["id"])
-        return web.json_response(await api.use_receipt(request.match_info["id"], receipt, token=token))
+        if not APPROVAL_ID.fullmatch(request.match_info["id"]):
+            raise ApiError(404, "not_found", "no such approval")
+        spent = receipt_use(data)
+        return web.json_response(await api.use_receipt(request.match_info["id"], spent.receipt, token=spent.token))
 
     keyed_use, executor_use = _guarded(api, use, gate), _open(spend_receipt, gate)
 

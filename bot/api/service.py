@@ -22,16 +22,17 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from agent_approvals.approver import ApprovalRequest, canonical_json, digest_of, edited_arguments
+from agent_approvals.approver import ApprovalRequest, Decision, canonical_json, digest_of, edited_arguments
 
 from bot.api.allowed import IDEMPOTENCY_SECONDS, RecordAllowed, allowed_request, new_call_id
 from bot.api.keys import create_key
 from bot.api.receipts import ReceiptIssuer, use_refused
-from bot.api.requests import APPROVAL_ID, Allowed, ApiError, Ask
+from bot.api.requests import APPROVAL_ID, ApiError, CheckedAllowed, CheckedAsk
 from bot.approvals.opening import OpenRefused, ProgramAsk
 from bot.approvals.service import ApprovalService
 from bot.core.ids import new_run_id, random_id
 from bot.core.records import API_OWNER, API_PRESET, ApprovalRecord, RunRecord
+from bot.core.verdicts import used_already, worded
 from bot.store import ApiKey, NewKey, Once, Store, persistently
 from bot.store.api_keys import Revoked
 
@@ -101,6 +102,7 @@ def view(approval: ApprovalRecord, *, card_url: str = "", names: Mapping[str, st
         body["policy"] = {"bundle": claim.get("bundle", ""), "ids": claim.get("ids", []),
                           **({"reason": approval.policy_reason} if approval.policy_reason else {})}
     decision = approval.decision()
+    body.update(words(approval, decision, names=names or {}))
     if approval.status in ("rejected", "timed_out", "cancelled") and decision.feedback:
         body["reason"] = decision.feedback
     if approval.status == "approved" and approval.feedback:
@@ -125,6 +127,14 @@ def view(approval: ApprovalRecord, *, card_url: str = "", names: Mapping[str, st
 
 
 PERSON = re.compile(r"^[UW][A-Z0-9]{2,20}$")  # a Slack user id (not `rule R7`, `auto`, `timeout`, `system`)
+
+
+def words(approval: ApprovalRecord, decision: Decision, *, names: Mapping[str, str]) -> dict[str, Any]:
+    """`who` decided and the `refusal` a model reads (`bot.core.verdicts`): "" and null while pending."""
+    if approval.pending:
+        return {"who": "", "refusal": None}
+    said = worded(decision, name=names.get(approval.decided_by, ""))
+    return {"who": said.who, "refusal": said.refusal}
 
 
 NameOf = Callable[[str], Awaitable[str | None]]
@@ -173,7 +183,7 @@ class ApprovalsApi:
         self.waiters.wake_all()
 
     # asking ---------------------------------------------------------------------------------------
-    async def ask(self, key: ApiKey, ask: Ask, *, idempotency_key: str = "") -> tuple[int, dict[str, Any]]:
+    async def ask(self, key: ApiKey, ask: CheckedAsk, *, idempotency_key: str = "") -> tuple[int, dict[str, Any]]:
         """Open an approval for `ask` through the one way every approval is opened (`ApprovalService.
         open_request`): 201 pending, 200 when the channel's input mode or a rule decided it at once (stored like
         any other: read and used once). A retry with the same `idempotency_key` and body (compared as canonical
@@ -221,7 +231,7 @@ class ApprovalsApi:
         return found
 
     async def record_allowed(
-        self, key: ApiKey, allowed: Allowed, *, idempotency_key: str = ""
+        self, key: ApiKey, allowed: CheckedAllowed, *, idempotency_key: str = ""
     ) -> tuple[int, dict[str, Any]]:
         """An `allowed` audit entry: a tool call the program forwarded by its own allow-list (no card, no approval),
         with the key, the tool, the digest of its arguments (and the arguments, as a `requested` entry keeps them)
@@ -287,7 +297,7 @@ class ApprovalsApi:
 
     async def use(self, key: ApiKey, approval_id: str, *, token: str) -> dict[str, Any]:
         """The program uses its approved call, right before running it: `used` true the first time (and for the
-        same `token` again), false when another process used it already (it may have run)."""
+        same `token` again), false when another process used it already (it may have run: `refusal` says so)."""
         approval = await self.store.approvals.get(approval_id) if APPROVAL_ID.fullmatch(approval_id) else None
         if approval is None or not key.owns(approval):
             raise ApiError(404, "not_found", "no such approval")
@@ -297,7 +307,9 @@ class ApprovalsApi:
         approval = await self.store.approvals.get(approval_id)
         if approval is None:
             raise ApiError(404, "not_found", "no such approval")
-        return {**await self.view(approval), "used": status == "ok"}
+        if status == "ok":
+            return {**await self.view(approval), "used": True}
+        return {**await self.view(approval), "used": False, "refusal": used_already(approval_id)}
 
     # keys, as a channel's admins manage them in Slack (`/agent keys`) -----------------------------------
     async def keys_of(self, channel: str) -> list[ApiKey]:
@@ -366,7 +378,7 @@ def program_run(key: ApiKey, channel: str, run: str = "", workflow: dict[str, st
                      program_run=run)
 
 
-def api_request(ask: Ask, *, approval_id: str, key: ApiKey) -> ApprovalRequest:
+def api_request(ask: CheckedAsk, *, approval_id: str, key: ApiKey) -> ApprovalRequest:
     """The request as the approval service takes it: a tool call bound to the digest of its arguments,
     code to the digest of its text."""
     author = ask.agent or key.name

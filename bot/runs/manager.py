@@ -37,6 +37,7 @@ from bot.core.metrics import Metrics
 from bot.core.records import ApprovalRecord, ChannelSettings, RunRecord, RunStatus
 from bot.core.security import redact
 from bot.core.tasks import Background
+from bot.core.verdicts import worded
 from bot.runs.caching_client import AsyncCacheStore
 from bot.runs.idempotency import claim_command, record_command
 from bot.runs.models import describe_model, load_model_client
@@ -489,13 +490,15 @@ class _RunApprover:
         self._manager._stop_fenced(self._state)
 
     async def request(self, request: ApprovalRequest, cancellation_token: Cancellation | None) -> Decision:
-        return await self._manager.request_approval(self._state, request, cancellation_token)
+        """The decision, in the bot's words (`bot.core.verdicts.worded`: what the run's tools print)."""
+        return worded(await self._manager.request_approval(self._state, request, cancellation_token))
 
     async def decide(
         self, request: ApprovalRequest, mode: Verdict, cancellation_token: Cancellation | None
     ) -> Decision:
-        """The run's step through the decision chain, its gate's verdict in it (`ModeGate.in_order`)."""
-        return await self._manager.request_approval(self._state, request, cancellation_token, mode=mode)
+        """The run's step through the decision chain, its gate's verdict in it (`ModeGate.in_order`), in the bot's
+        words."""
+        return worded(await self._manager.request_approval(self._state, request, cancellation_token, mode=mode))
 
     async def auto_approved(self, request: ApprovalRequest, *, rule: str) -> None:
         await self._automatic("auto_approved", request, rule)

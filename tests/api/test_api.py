@@ -64,6 +64,8 @@ async def test_reject_with_a_reason_and_revise_with_edited_arguments(api: Worker
     assert (answer["status"], answer["reason"], answer["decided_by"]) == (
         "rejected", "not before the board meets", BOB
     )
+    by = f"@{answer['decided_by_name']}" if answer.get("decided_by_name") else BOB  # the name once the worker has it
+    assert (answer["who"], answer["refusal"]) == (by, f"Not run: rejected by {by}: not before the board meets")
     _, second = await client.ask(tool_ask())
     card = await nth_card(slack, 2)
     view = await open_modal(slack, card, user=BOB)
@@ -74,6 +76,7 @@ async def test_reject_with_a_reason_and_revise_with_edited_arguments(api: Worker
     answer = await client.wait(second["id"])
     assert answer["status"] == "revised" and answer["arguments"] == edited and answer["edited"] is True
     assert answer["digest"] == digest_of(edited)
+    assert answer["refusal"].endswith(f"asked for a revision. Edited arguments to use instead: {json.dumps(edited)}.")
     _, third = await client.ask(tool_ask())  # feedback only: the arguments as asked, not called edited
     view = await open_modal(slack, await nth_card(slack, 3), user=BOB)
     await slack.submit_view(user=BOB, view_id=view["id"], values={"feedback": {"feedback_input": "ask Carol first"}})
@@ -224,6 +227,7 @@ async def test_webhook_arrives_signed_once_per_decision(api: Worker, slack: Slac
         assert headers[ROUTE_SIGNATURE] == sign_route(made.record.webhook_secret, headers[TIMESTAMP], headers[ROUTE],
                                                       body)
         assert json.loads(body)["status"] == "approved" and json.loads(body)["decided_by_name"] == "bob"
+        assert (json.loads(body)["who"], json.loads(body)["refusal"]) == ("@bob", None)  # the bot's words
         store = api.services.store
 
         async def delivered() -> bool:

@@ -28,9 +28,10 @@ READ = {"session_id": "s-1", "cwd": "/home/me/shop-api", "hook_event_name": "Pre
 
 
 def decision_schema() -> dict[str, Any]:
-    schema: dict[str, Any] = document()["paths"][PATH]["post"]["responses"]["200"]["content"]["application/json"][
+    described = document()
+    schema: dict[str, Any] = described["paths"][PATH]["post"]["responses"]["200"]["content"]["application/json"][
         "schema"]
-    return schema
+    return {**schema, "components": described["components"]}  # (a $ref to the answer model's schema)
 
 
 def denied(status: int, body: dict[str, Any], *, saying: str) -> None:

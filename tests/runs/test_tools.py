@@ -16,6 +16,7 @@ from autogen_core.models import CreateResult, RequestUsage
 from autogen_core.tools import FunctionTool
 from autogen_ext.models.replay import ReplayChatCompletionClient
 
+from bot.core.verdicts import worded
 from bot.devslack.server import SlackStandIn
 from bot.runs.email_tool import SendEmailTool
 from tests.conftest import BOB, CAROL
@@ -251,6 +252,9 @@ async def test_policy_mode_asks_for_send_email_and_never_mode_refuses_it(
 
 # require_approval on any tool, without the bot ----------------------------------------------------
 class Scripted:
+    """An approver deciding as scripted, its decisions in the bot's words (`worded`), as the bot's approvers give
+    them."""
+
     def __init__(self, *decisions: Decision) -> None:
         self.decisions = list(decisions)
         self.requests: list[ApprovalRequest] = []
@@ -258,9 +262,9 @@ class Scripted:
     async def request(self, request: ApprovalRequest, token: object) -> Decision:
         self.requests.append(request)
         decision = self.decisions.pop(0)
-        return Decision(
+        return worded(Decision(
             request.approval_id, decision.outcome, decision.decided_by, decision.feedback, digest=decision.digest
-        )
+        ))
 
 
 async def test_require_approval_wraps_a_function_tool_for_a_real_agent(tmp_path: Path) -> None:

@@ -5,7 +5,8 @@ issuer) and what the Python verifier (`agent_approvals.receipts.verify`) must an
 reason; the TypeScript verifier (`verifyReceipt`) reads the same file and must answer the same on every vector.
 Signed by joserfc (tests/support/receipts.py), or by the key's raw Ed25519 where joserfc would not sign what a vector
 needs. Also the args digests (RFC 8785) of awkward arguments, which each side must compute alike; and decisions as
-the API shows them with their words (`Approval.who`, `refusal`: what a model reads when its call does not run).
+the API shows them with the bot's words (`who`, `refusal`: what a model reads when its call does not run), and as
+an older bot showed them (without), with what each client prints.
 
     python -m tests.support.shared_vectors OUT.json
 """
@@ -23,6 +24,7 @@ from typing import Any
 from agent_approvals.client import Approval, refusal
 from agent_approvals.receipts import ALG, TYPE, args_sha256
 
+from bot.core.verdicts import worded
 from tests.support.receipts import EMAIL, Issuer, b64
 
 NOW = 1_800_000_000  # the clock every vector is checked at
@@ -152,12 +154,19 @@ DECISIONS: list[dict[str, Any]] = [
 
 
 def decisions() -> list[dict[str, Any]]:
-    """Decisions as the API answers them, with who decided and the refusal's words, as the Python client says them."""
+    """Decisions as the API answers them, with who decided and the refusal's words as the bot says them (`who`,
+    `refusal`: bot/core/verdicts.py), and as an older bot answered them (without): each with what the Python client
+    prints (`Approval.who`, `refusal`), which the TypeScript client must print alike."""
     out = []
     for changed in DECISIONS:
-        body = {**DECIDED, **changed}
-        approval = Approval.from_json(body)
-        out.append({"approval": body, "who": approval.who, "refusal": refusal(approval)})
+        older = {**DECIDED, **changed}
+        decision = Approval.from_json(older).decision()
+        said = worded(decision, name=str(changed.get("decided_by_name", "")))
+        words = {"who": "", "refusal": None} if changed["status"] == "pending" else \
+            {"who": said.who, "refusal": said.refusal}
+        for body in ({**older, **words}, older):
+            approval = Approval.from_json(body)
+            out.append({"approval": body, "who": approval.who, "refusal": refusal(approval)})
     return out
 
 

@@ -8,9 +8,9 @@ Wrap any AutoGen tool (`BaseTool`, `FunctionTool`, ...) and give the wrapper to 
 Every call asks `approver` with the tool's name and its exact arguments (kind "tool_call"). The
 tool runs only when approved, and only with arguments whose digest (`agent_approvals.approver.digest_of`) is
 the one the decision was bound to. A rejection returns "Not run: rejected by <who>: <reason>" to the model
-instead of running (`agent_approvals.approver.refusal`: the words of every integration). A revision either
-edits the arguments (they are validated against the tool's schema and asked about again, as a new request)
-or sends feedback to the model without running.
+instead of running (`agent_approvals.approver.refusal`: the bot's words, as every integration prints them). A
+revision either edits the arguments (they are validated against the tool's schema and asked about again, as a new
+request) or sends feedback to the model without running.
 Arguments from the model that fail the tool's schema are shown with the problem, and cannot be
 approved as they are.
 

@@ -329,9 +329,9 @@ class Gateway:
             self.decisions.audit(name, decided)
             if not decided.approved:
                 return refused(refusal(decided))
-            if not await self.client.use(decided.id, token=f"use-{uuid.uuid4().hex}"):
-                return refused(f"Not run: approval {decided.id} was used already (the call may have run); call"
-                                " again to be asked again.")
+            used = await self.client.spend(decided.id, token=f"use-{uuid.uuid4().hex}")
+            if not used.used:
+                return refused(used.refusal)
         except (ApprovalsError, httpx.HTTPError) as exc:
             raise MCPError(types.INTERNAL_ERROR, f"could not read the approval of {name}: {exc}") from None
         return await self.forwarder.forward(ctx, name, arguments, decided)

@@ -255,17 +255,16 @@ class Tasks:
         if task.nonce in self._cancelling:  # (a cancel is under way: it spends the approval, nothing runs here)
             return _Finished("cancelled", "cancelled by the client; the card was withdrawn", time.time())
         self._forwarding.add(task.nonce)  # (before the use: a cancel from now on comes too late)
-        used = False
         try:
-            used = await client.use(approval.id, token=f"use-{uuid.uuid4().hex}")
-        finally:
-            if not used:  # (not used, or the use failed: nothing runs, a cancel may stop the task again)
-                self._forwarding.discard(task.nonce)
-        if not used:
-            return _done(refused(
-                f"Not run again: approval {approval.id} was used already: {task.tool} ran (in another gateway process,"
-                " or before the gateway restarted; perhaps it did not finish) or its task was cancelled. Its result"
-                " is not kept here; call again to be asked again."))
+            used = await client.spend(approval.id, token=f"use-{uuid.uuid4().hex}")
+        except BaseException:  # (the use failed: nothing runs, a cancel may stop the task again)
+            self._forwarding.discard(task.nonce)
+            raise
+        if not used.used:  # (nothing runs, a cancel may stop the task again)
+            self._forwarding.discard(task.nonce)
+            return _done(refused(f"{used.refusal} Its task ran in another gateway process, or before the gateway"
+                                 " restarted (perhaps it did not finish), or was cancelled: its result is not kept"
+                                 " here."))
         log.info("approval %s of %s on %s: approved, running its task", approval.id, task.tool, self.name)
         result = await self.forwarder.forward(None, task.tool, dict(approval.arguments), approval)
         return _done(result)

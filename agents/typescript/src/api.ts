@@ -50,7 +50,7 @@ export interface paths {
         put?: never;
         /**
          * Use an approved call, right before running it: once
-         * @description With the key: `used` is true for the first use (and for a retry with the same token), false when another process used it already: that one may have run the call, so ask again with `may_have_run` instead of running it. Without a key, an executor spends the approval's `receipt` (`{receipt, token}`), apart from the program's own use: 200 with `used` true for the token that spent it (its retry too), 409 `used` for any other, 401 `invalid_receipt` for a receipt that does not verify, has expired or is another approval's, 409 `key_revoked` once the key that asked was revoked.
+         * @description With the key: `used` is true for the first use (and for a retry with the same token), false when another process used it already: that one may have run the call, so ask again with `may_have_run` instead of running it (`refusal` says so, in the words a model reads). Without a key, an executor spends the approval's `receipt` (`{receipt, token}`), apart from the program's own use: 200 with `used` true for the token that spent it (its retry too), 409 `used` for any other, 401 `invalid_receipt` for a receipt that does not verify, has expired or is another approval's, 409 `key_revoked` once the key that asked was revoked.
          */
         post: operations["use"];
         delete?: never;
@@ -196,14 +196,50 @@ export interface webhooks {
 }
 export interface components {
     schemas: {
-        Error: {
-            error: {
-                code: string;
-                message: string;
-                /** @description the field, header or query parameter at fault */
-                field?: string;
+        /**
+         * Allowed
+         * @description The body of `POST /api/v1/audit/allowed`.
+         */
+        Allowed: {
+            tool: components["schemas"]["AllowedTool"];
+            /** @description what in the program's allow-list let the call through (`--allow list_*`) */
+            allowed_by: string;
+            /** @description the channel it is recorded about (default: the key's first) */
+            channel?: string | null;
+            requester?: string | null;
+            /** @description which agent made the call */
+            agent?: string | null;
+        };
+        /**
+         * AllowedCall
+         * @description A tool call recorded in the audit log as let through by the program's own allow-list.
+         */
+        AllowedCall: {
+            /** @description the record's id (`c-…`), in its audit entry as `call` */
+            id: string;
+            /** @constant */
+            status: "allowed";
+            tool: string;
+            /** @description sha256 of the canonical JSON of the arguments */
+            digest: string;
+            allowed_by: string;
+            /** Format: date-time */
+            recorded_at: string;
+        };
+        /**
+         * AllowedTool
+         * @description The call a program let through.
+         */
+        AllowedTool: {
+            name: string;
+            arguments: {
+                [key: string]: unknown;
             };
         };
+        /**
+         * Approval
+         * @description An approval as the API shows it.
+         */
         Approval: {
             id: string;
             /** @enum {string} */
@@ -216,23 +252,25 @@ export interface components {
             expires_at?: string;
             card_url?: string;
             /** @description the durable workflow that asked, as asked */
-            workflow?: Record<string, unknown>;
+            workflow?: {
+                [key: string]: unknown;
+            };
             /** Format: date-time */
             decided_at?: string | null;
-            /** @description a Slack user id; `rule R7`, `auto`, `timeout` or `system` */
+            /** @description a Slack user id; `rule R7`, `auto`, `policy`, `timeout` or `system` */
             decided_by?: string;
             /** @description the Slack display name of the person who decided (e.g. `bob`), when a person decided and the worker knows the name; absent otherwise (`decided_by` stays the id) */
             decided_by_name?: string;
+            /** @description who decided, in words: `@bob` (the person's name, else their user id), `rule R1`, `the input mode`, `policy`, `timeout`, `the bot`; empty while pending. Print it: never compose it */
+            who: string;
+            /** @description what an agent's model reads when its call does not run: who refused it and why, that nobody decided in time, that it was cancelled, or the revision asked for (quoting edited arguments); null while pending and when the call may run. Print it: never compose it */
+            refusal: string | null;
             /** @description decided by a delegate for this person, who is away */
             on_behalf_of?: string;
             /** @description approved by a quorum: every person whose vote counted, in the order they voted (`decided_by` is the last of them) */
             approved_by?: string[];
-            /** @description the policies that decided or routed it: the bundle's hash, their ids, their reason */
-            policy?: {
-                bundle: string;
-                ids: string[];
-                reason?: string;
-            };
+            /** @description the policies that decided or routed it */
+            policy?: components["schemas"]["PolicyClaim"] | null;
             /** @description why it was rejected, timed out or cancelled; a comment */
             reason?: string;
             /** @description a revision's text */
@@ -241,7 +279,9 @@ export interface components {
             timeout_outcome?: "approve" | "reject";
             tool?: string;
             /** @description the arguments to run: edited ones when a reviewer edited them */
-            arguments?: Record<string, unknown>;
+            arguments?: {
+                [key: string]: unknown;
+            };
             /**
              * Format: date-time
              * @description when its program used it (ran it)
@@ -254,94 +294,99 @@ export interface components {
             /** @description a signed receipt (compact JWS, EdDSA, typ `approval-receipt+jwt`, its key in /api/v1/jwks.json) when the approval allows the call; null otherwise; absent when the bot signs no receipts. Claims: iss, sub (this id), aud (the asking key's id, GET /api/v1/key), jti, iat, exp, tool, args_sha256 (hex SHA-256 of the RFC 8785 JSON of `arguments`), decided_by, quorum, audit */
             receipt?: string | null;
         };
+        /**
+         * Ask
+         * @description The body of `POST /api/v1/approvals`. Validated with the context `{"allow_private_callbacks": bool}`.
+         */
         Ask: {
             /** @enum {string} */
             kind: "tool" | "message" | "code";
             /** @description the card's task */
             title: string;
-            tool?: {
-                name: string;
-                /** @description integers within ±(2^53-1) only (I-JSON, RFC 8785): send larger ones, such as 64-bit ids, as strings (else 400 naming the field) */
-                arguments: Record<string, unknown>;
-                /** @description the tool's JSON schema of its arguments */
-                schema?: Record<string, unknown>;
-                /**
-                 * @description false: the program runs only this call as made; no edit is offered
-                 * @default true
-                 */
-                editable?: boolean;
-            };
+            tool?: components["schemas"]["ToolCall"] | null;
             /** @description kind message or code */
-            text?: string;
+            text?: string | null;
             /** @description the origin channel (default: the key's first) */
-            channel?: string;
-            /** @description the Slack user the program acts for: their user id (U…), or their email, which the bot asks Slack about (users.lookupByEmail; nobody has it: 400) */
-            requester?: string;
+            channel?: string | null;
+            requester?: string | null;
             /** @description seconds; never longer than the channel allows */
-            timeout?: number;
-            context_url?: string;
+            timeout?: number | null;
+            context_url?: string | null;
             /** @description https; the decision is POSTed here */
-            callback_url?: string;
+            callback_url?: string | null;
             /** @description which agent asks (shown on the card) */
-            agent?: string;
+            agent?: string | null;
             /**
              * @description this call was approved before and its program died while it ran: the card says so, and only a person may approve it (no rule)
              * @default false
              */
             may_have_run?: boolean;
             /** @description the program's own run or session id: a “This run only” rule covers the asks with the same run (of this key, in this channel); without it, every program of the key that sends none shares one run, where “This run only” is refused */
-            run?: string;
-            /** @description the durable workflow that asks (agent_approvals.temporal, .dbos): shown on the card, and read by the policies as `context.workflow` {engine, type, id} */
-            workflow?: {
-                /** @description temporal, dbos */
-                engine: string;
-                id: string;
-                type?: string;
-                namespace?: string;
-                /** @description https: the engine's page of it */
-                url?: string;
-            };
+            run?: string | null;
+            workflow?: components["schemas"]["Workflow"] | null;
         };
-        Allowed: {
-            tool: {
-                name: string;
-                arguments: Record<string, unknown>;
-            };
-            /** @description what in the program's allow-list let the call through (`--allow list_*`) */
-            allowed_by: string;
-            /** @description the channel it is recorded about (default: the key's first) */
-            channel?: string;
-            /** @description the Slack user the program acts for: their user id (U…), or their email, which the bot asks Slack about (users.lookupByEmail; nobody has it: 400) */
-            requester?: string;
-            /** @description which agent made the call */
-            agent?: string;
+        /**
+         * Error
+         * @description Every refusal's body.
+         */
+        Error: {
+            error: components["schemas"]["ErrorDetail"];
         };
-        AllowedCall: {
-            /** @description the record's id (`c-…`), in its audit entry as `call` */
-            id: string;
+        /**
+         * ErrorDetail
+         * @description What went wrong.
+         */
+        ErrorDetail: {
+            code: string;
+            message: string;
+            /** @description the field, header or query parameter at fault */
+            field?: string;
+        };
+        /**
+         * HookAnswer
+         * @description The hook's decision, as Claude Code reads it.
+         */
+        HookAnswer: {
+            hookSpecificOutput: components["schemas"]["HookDecision"];
+        };
+        /**
+         * HookDecision
+         * @description Claude Code's `hookSpecificOutput`.
+         */
+        HookDecision: {
+            /** @constant */
+            hookEventName: "PreToolUse";
             /** @enum {string} */
-            status: "allowed";
-            tool: string;
-            /** @description sha256 of the canonical JSON of the arguments */
-            digest: string;
-            allowed_by: string;
-            /** Format: date-time */
-            recorded_at: string;
+            permissionDecision: "allow" | "deny" | "ask";
+            permissionDecisionReason: string;
         };
+        /**
+         * Jwk
+         * @description An Ed25519 public key receipts are signed with.
+         */
+        Jwk: {
+            /** @constant */
+            kty: "OKP";
+            /** @constant */
+            crv: "Ed25519";
+            x: string;
+            kid: string;
+            /** @constant */
+            alg: "EdDSA";
+            /** @constant */
+            use: "sig";
+        };
+        /**
+         * Jwks
+         * @description A JWK Set (RFC 7517).
+         */
         Jwks: {
-            keys: {
-                /** @constant */
-                kty: "OKP";
-                /** @constant */
-                crv: "Ed25519";
-                x: string;
-                kid: string;
-                /** @constant */
-                alg: "EdDSA";
-                /** @constant */
-                use: "sig";
-            }[];
+            keys: components["schemas"]["Jwk"][];
         };
+        /**
+         * Key
+         * @description The key a request carries.
+         */
         Key: {
             /** @description the key's id: never changes, never another key's; receipts' aud */
             id: string;
@@ -350,8 +395,160 @@ export interface components {
             /** @description where it may ask */
             channels: string[];
         };
+        /**
+         * PolicyClaim
+         * @description The policies that decided or routed an approval: the bundle's hash, their ids, their reason.
+         */
+        PolicyClaim: {
+            bundle: string;
+            ids: string[];
+            reason?: string;
+        };
+        /**
+         * ReceiptUse
+         * @description The body of an executor's use of an approval's receipt (without a key).
+         */
+        ReceiptUse: {
+            /** @description the approval's receipt */
+            receipt: string;
+            /** @description the executor's own id for this call */
+            token: string;
+        };
+        /**
+         * ToolCall
+         * @description The tool call an ask is about.
+         */
+        ToolCall: {
+            name: string;
+            /** @description integers within ±(2^53-1) only (I-JSON, RFC 8785): send larger ones, such as 64-bit ids, as strings (else 400 naming the field) */
+            arguments: {
+                [key: string]: unknown;
+            };
+            /** @description the tool's JSON schema of its arguments */
+            schema?: {
+                [key: string]: unknown;
+            } | null;
+            /**
+             * @description false: the program runs only this call as made; no edit is offered
+             * @default true
+             */
+            editable?: boolean;
+        };
+        /**
+         * Use
+         * @description The body of a program's use of its approval (with its key).
+         */
+        Use: {
+            /** @description the using process's own id */
+            token: string;
+        };
+        /**
+         * Workflow
+         * @description The durable workflow that asks (agent_approvals.temporal, .dbos): shown on the card, and read by the policies
+         *     as `context.workflow` {engine, type, id}.
+         */
+        Workflow: {
+            /** @description temporal, dbos */
+            engine: string;
+            id: string;
+            type?: string | null;
+            namespace?: string | null;
+            /** @description https: the engine's page of it */
+            url?: string | null;
+        };
     };
-    responses: never;
+    responses: {
+        /** @description malformed JSON, an unknown field, a wrong value (the error names the field) */
+        400: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description a missing, wrong or revoked key; for an executor's use, a receipt that does not verify, has expired or is not this approval's (`invalid_receipt`) */
+        401: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description a channel outside the key's */
+        403: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description no such approval of this key */
+        404: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description the body was not received within 10 s */
+        408: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description an Idempotency-Key used before with another body (compared as RFC 8785 canonical JSON: key order does not matter); for a use: `used`, `not_approved`, `rule_revoked`, or `key_revoked` (the key that asked was revoked: its approvals and receipts run nothing more) */
+        409: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description a body over 256 KiB */
+        413: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description a limit (see Retry-After): `rate_limited` (the key's admission on this worker, 50 a second, checked before the body is read, or its per-minute limit; for a keyless receipt spend, 20 a second per address), `too_many_pending` (the key's max_pending) */
+        429: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description Slack refused the card (`slack_refused`): the approval was cancelled */
+        502: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description the approval store cannot be reached (see Retry-After) */
+        503: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+    };
     parameters: never;
     requestBodies: never;
     headers: never;
@@ -375,7 +572,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description decided at once by an always-allow rule or the channel's input mode */
+            /** @description decided at once by an always-allow rule, a policy or the channel's input mode */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -393,69 +590,16 @@ export interface operations {
                     "application/json": components["schemas"]["Approval"];
                 };
             };
-            /** @description malformed JSON, an unknown field, a wrong value (the error names the field) */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description a missing, wrong or revoked key; for an executor's use, a receipt that does not verify, has expired or is not this approval's (`invalid_receipt`) */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description a channel outside the key's */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description an Idempotency-Key used before with another body (compared as RFC 8785 canonical JSON: key order does not matter); for a use: `used`, `not_approved`, `rule_revoked`, or `key_revoked` (the key that asked was revoked: its approvals and receipts run nothing more) */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description a body over 256 KiB */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description a limit (see Retry-After): `rate_limited` (the key's admission on this worker, 50 a second, checked before the body is read, or its per-minute limit; for a keyless receipt spend, 20 a second per address), `too_many_pending` (the key's max_pending) */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description the approval store cannot be reached (see Retry-After) */
-            503: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
+            400: components["responses"]["400"];
+            401: components["responses"]["401"];
+            403: components["responses"]["403"];
+            404: components["responses"]["404"];
+            408: components["responses"]["408"];
+            409: components["responses"]["409"];
+            413: components["responses"]["413"];
+            429: components["responses"]["429"];
+            502: components["responses"]["502"];
+            503: components["responses"]["503"];
         };
     };
     read: {
@@ -480,51 +624,11 @@ export interface operations {
                     "application/json": components["schemas"]["Approval"];
                 };
             };
-            /** @description malformed JSON, an unknown field, a wrong value (the error names the field) */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description a missing, wrong or revoked key; for an executor's use, a receipt that does not verify, has expired or is not this approval's (`invalid_receipt`) */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description no such approval of this key */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description a limit (see Retry-After): `rate_limited` (the key's admission on this worker, 50 a second, checked before the body is read, or its per-minute limit; for a keyless receipt spend, 20 a second per address), `too_many_pending` (the key's max_pending) */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description the approval store cannot be reached (see Retry-After) */
-            503: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
+            400: components["responses"]["400"];
+            401: components["responses"]["401"];
+            404: components["responses"]["404"];
+            429: components["responses"]["429"];
+            503: components["responses"]["503"];
         };
     };
     withdraw: {
@@ -547,42 +651,10 @@ export interface operations {
                     "application/json": components["schemas"]["Approval"];
                 };
             };
-            /** @description a missing, wrong or revoked key; for an executor's use, a receipt that does not verify, has expired or is not this approval's (`invalid_receipt`) */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description no such approval of this key */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description a limit (see Retry-After): `rate_limited` (the key's admission on this worker, 50 a second, checked before the body is read, or its per-minute limit; for a keyless receipt spend, 20 a second per address), `too_many_pending` (the key's max_pending) */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description the approval store cannot be reached (see Retry-After) */
-            503: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
+            401: components["responses"]["401"];
+            404: components["responses"]["404"];
+            429: components["responses"]["429"];
+            503: components["responses"]["503"];
         };
     };
     use: {
@@ -596,15 +668,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": {
-                    /** @description the using process's own id */
-                    token: string;
-                } | {
-                    /** @description the approval's receipt */
-                    receipt: string;
-                    /** @description the executor's own id for this call */
-                    token: string;
-                };
+                "application/json": components["schemas"]["Use"] | components["schemas"]["ReceiptUse"];
             };
         };
         responses: {
@@ -615,64 +679,19 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Approval"] & {
+                        /** @description true for the first use (and its retry with the same token); false when another process used it already (`refusal` says so) */
                         used: boolean;
                     };
                 };
             };
-            /** @description malformed JSON, an unknown field, a wrong value (the error names the field) */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description a missing, wrong or revoked key; for an executor's use, a receipt that does not verify, has expired or is not this approval's (`invalid_receipt`) */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description no such approval of this key */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description an Idempotency-Key used before with another body (compared as RFC 8785 canonical JSON: key order does not matter); for a use: `used`, `not_approved`, `rule_revoked`, or `key_revoked` (the key that asked was revoked: its approvals and receipts run nothing more) */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description a limit (see Retry-After): `rate_limited` (the key's admission on this worker, 50 a second, checked before the body is read, or its per-minute limit; for a keyless receipt spend, 20 a second per address), `too_many_pending` (the key's max_pending) */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description the approval store cannot be reached (see Retry-After) */
-            503: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
+            400: components["responses"]["400"];
+            401: components["responses"]["401"];
+            404: components["responses"]["404"];
+            408: components["responses"]["408"];
+            409: components["responses"]["409"];
+            413: components["responses"]["413"];
+            429: components["responses"]["429"];
+            503: components["responses"]["503"];
         };
     };
     recordAllowed: {
@@ -700,69 +719,14 @@ export interface operations {
                     "application/json": components["schemas"]["AllowedCall"];
                 };
             };
-            /** @description malformed JSON, an unknown field, a wrong value (the error names the field) */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description a missing, wrong or revoked key; for an executor's use, a receipt that does not verify, has expired or is not this approval's (`invalid_receipt`) */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description a channel outside the key's */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description an Idempotency-Key used before with another body (compared as RFC 8785 canonical JSON: key order does not matter); for a use: `used`, `not_approved`, `rule_revoked`, or `key_revoked` (the key that asked was revoked: its approvals and receipts run nothing more) */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description a body over 256 KiB */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description a limit (see Retry-After): `rate_limited` (the key's admission on this worker, 50 a second, checked before the body is read, or its per-minute limit; for a keyless receipt spend, 20 a second per address), `too_many_pending` (the key's max_pending) */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description the approval store cannot be reached (see Retry-After) */
-            503: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
+            400: components["responses"]["400"];
+            401: components["responses"]["401"];
+            403: components["responses"]["403"];
+            408: components["responses"]["408"];
+            409: components["responses"]["409"];
+            413: components["responses"]["413"];
+            429: components["responses"]["429"];
+            503: components["responses"]["503"];
         };
     };
     claudeCodeHook: {
@@ -791,15 +755,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        hookSpecificOutput: {
-                            /** @constant */
-                            hookEventName: "PreToolUse";
-                            /** @enum {string} */
-                            permissionDecision: "allow" | "deny" | "ask";
-                            permissionDecisionReason: string;
-                        };
-                    };
+                    "application/json": components["schemas"]["HookAnswer"];
                 };
             };
         };
@@ -822,33 +778,9 @@ export interface operations {
                     "application/json": components["schemas"]["Key"];
                 };
             };
-            /** @description a missing, wrong or revoked key; for an executor's use, a receipt that does not verify, has expired or is not this approval's (`invalid_receipt`) */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description a limit (see Retry-After): `rate_limited` (the key's admission on this worker, 50 a second, checked before the body is read, or its per-minute limit; for a keyless receipt spend, 20 a second per address), `too_many_pending` (the key's max_pending) */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description the approval store cannot be reached (see Retry-After) */
-            503: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
+            401: components["responses"]["401"];
+            429: components["responses"]["429"];
+            503: components["responses"]["503"];
         };
     };
     jwks: {

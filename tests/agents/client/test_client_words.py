@@ -1,5 +1,6 @@
 """What the client says about a decision: who decided (`Approval.who`: "@bob", "rule R1", "the input mode",
-"timeout"), which rule (`Approval.rule`), what the agent's model reads (`refusal`), and the INFO line of the
+"timeout"), which rule (`Approval.rule`), what the agent's model reads (`refusal`), each as the bot said it (never
+composed by the client: an older bot's answer without them gets "Not run: <status>"), and the INFO line of the
 `agent_approvals.client` logger when a person, a rule or the input mode decided (against a real worker)."""
 
 from __future__ import annotations
@@ -19,51 +20,38 @@ from tests.support.hitl import click, nth_card, reject
 EMAIL = {"to": "bob@example.com", "body": "Prices go up 5% on May 1."}
 
 
-def approval(status: str, decided_by: str, **extra: str) -> Approval:
+def approval(status: str, decided_by: str, **extra: str | None) -> Approval:
     return Approval.from_json({"id": "a-1", "status": status, "decided_by": decided_by, **extra})
 
 
-@pytest.mark.parametrize(("decided_by", "name", "who"), [
-    ("U0BOB", "bob", "@bob"),
-    ("U0BOB", "@bob", "@bob"),
-    ("U0BOB", "", "U0BOB"),  # no name from the API yet: the id
-    ("rule R1", "", "rule R1"),
-    ("auto", "", "the input mode"),
-    ("timeout", "", "timeout"),
-    ("", "", ""),
-])
-def test_who_decided(decided_by: str, name: str, who: str) -> None:
-    decided = approval("rejected", decided_by, decided_by_name=name)
-    assert decided.who == who
-    assert decided.rule == ("R1" if decided_by == "rule R1" else "")
+def test_the_client_prints_the_bots_words_and_composes_none() -> None:
+    """`who` and `refusal` are the bot's (bot/core/verdicts.py, tests/core/test_verdicts.py): printed as sent."""
+    decided = approval("rejected", "U0BOB", decided_by_name="bob", reason="not yet", who="@bob",
+                       refusal="Not run: rejected by @bob: not yet")
+    assert decided.who == "@bob" and refusal(decided) == "Not run: rejected by @bob: not yet"
+    assert decided.rule == "" and approval("rejected", "rule R1").rule == "R1"
+
+
+def test_an_older_bot_that_sends_no_words_gets_the_least() -> None:
+    assert refusal(approval("rejected", "U0BOB", reason="not yet")) == "Not run: rejected (not yet)"
+    assert refusal(approval("cancelled", "system")) == "Not run: cancelled"
+    assert refusal(approval("revised", "U0BOB", feedback="shorter")) == "Not run: revised"
+    assert approval("rejected", "U0BOB").who == ""
 
 
 def test_an_unknown_field_is_ignored_and_a_null_name_is_none_given() -> None:
     decided = Approval.from_json({"id": "a-1", "status": "approved", "decided_by": "U0BOB",
-                                  "decided_by_name": None, "later_field": 1})
-    assert decided.decided_by_name == "" and decided.who == "U0BOB"
-
-
-def test_refusal_names_the_reviewer() -> None:
-    assert refusal(approval("rejected", "U0BOB", decided_by_name="bob", reason="not yet")) == \
-        "Not run: rejected by @bob: not yet"
-    assert refusal(approval("rejected", "U0BOB", reason="not yet")) == "Not run: rejected by U0BOB: not yet"
-    assert refusal(approval("rejected", "U0BOB", decided_by_name="bob")) == \
-        "Not run: rejected by @bob: no reason given"
-    assert refusal(approval("rejected", "auto", reason="mode never")) == \
-        "Not run: rejected by the input mode: mode never"
-    assert refusal(approval("revised", "U0BOB", decided_by_name="bob", feedback="shorter")) == \
-        "Not run: @bob asked for a revision. shorter"
-    assert refusal(approval("timed_out", "timeout", reason="no decision within 1s")) == \
-        "Not run: nobody decided in time (no decision within 1s)."
+                                  "decided_by_name": None, "later_field": 1, "who": "U0BOB", "refusal": None})
+    assert decided.decided_by_name == "" and decided.who == "U0BOB" and decided.refusal is None
 
 
 def test_summary_says_who_which_rule_and_why() -> None:
-    assert approval("approved", "U0BOB", decided_by_name="bob").summary == "approved by @bob"
-    assert approval("rejected", "U0BOB", decided_by_name="bob", reason="no").summary == "rejected by @bob: no"
-    assert approval("approved", "rule R1", reason="auto-approved by rule R1").summary == \
+    assert approval("approved", "U0BOB", who="@bob").summary == "approved by @bob"
+    assert approval("rejected", "U0BOB", who="@bob", reason="no").summary == "rejected by @bob: no"
+    assert approval("approved", "rule R1", who="rule R1", reason="auto-approved by rule R1").summary == \
         "approved by rule R1 (auto-approved by rule R1)"
-    assert approval("rejected", "auto", reason="mode never").summary == "rejected by the input mode (mode never)"
+    assert approval("rejected", "auto", who="the input mode", reason="mode never").summary == \
+        "rejected by the input mode (mode never)"
     timed_out = approval("timed_out", "timeout", reason="no decision within 1s", timeout_outcome="reject")
     assert timed_out.summary == "timed out: rejected (no decision within 1s)"
     assert approval("pending", "").summary == "pending"

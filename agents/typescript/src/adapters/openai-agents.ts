@@ -28,12 +28,12 @@
 
 import { RunState, RunToolApprovalItem, run, type Agent, type RunResult } from "@openai/agents";
 
-import type { Approval, ApprovalsClient } from "./client.js";
-import { idempotencyKey } from "./client.js";
-import type { StateStore } from "./state.js";
-import { refusal } from "./words.js";
+import type { Approval, ApprovalsClient } from "../client.js";
+import { idempotencyKey } from "../client.js";
+import type { StateStore } from "../state.js";
+import { refusal } from "../words.js";
 
-export { FileStateStore, type StateStore } from "./state.js";
+export { FileStateStore, type StateStore } from "../state.js";
 
 export const FRAMEWORK = "OpenAI Agents SDK";
 

@@ -43,11 +43,11 @@ import { randomUUID } from "node:crypto";
 import { asSchema, generateText } from "ai";
 import type { ModelMessage, ToolApprovalResponse, ToolApprovalStatus, ToolSet } from "ai";
 
-import { idempotencyKey, type ApprovalsClient, type Approval, type ToolAskOptions } from "./client.js";
-import type { StateStore } from "./state.js";
-import { refusal, who } from "./words.js";
+import { idempotencyKey, type ApprovalsClient, type Approval, type ToolAskOptions } from "../client.js";
+import type { StateStore } from "../state.js";
+import { refusal, who } from "../words.js";
 
-export { FileStateStore, type StateStore } from "./state.js";
+export { FileStateStore, type StateStore } from "../state.js";
 
 export const FRAMEWORK = "AI SDK";
 

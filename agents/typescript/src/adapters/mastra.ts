@@ -46,9 +46,9 @@ import type { Agent } from "@mastra/core/agent";
 import { RequestContext } from "@mastra/core/request-context";
 import type { ToolBeforeHookResult, ToolHookContext, ToolHooks } from "@mastra/core/tools";
 
-import { idempotencyKey, type Approval, type ApprovalsClient, type ToolAskOptions } from "./client.js";
-import { ApprovalsError } from "./errors.js";
-import { refusal } from "./words.js";
+import { idempotencyKey, type Approval, type ApprovalsClient, type ToolAskOptions } from "../client.js";
+import { ApprovalsError } from "../errors.js";
+import { refusal } from "../words.js";
 
 export const FRAMEWORK = "Mastra";
 export const NO_APPROVAL = "Not run: the approval plane gave no approval for this call.";

@@ -34,11 +34,11 @@ import { randomUUID } from "node:crypto";
 
 import { Command, type Interrupt } from "@langchain/langgraph";
 
-import type { Approval, ApprovalsClient } from "./client.js";
-import { idempotencyKey } from "./client.js";
-import { ApprovalsError } from "./errors.js";
-import { canonicalJson } from "./json.js";
-import { refusal } from "./words.js";
+import type { Approval, ApprovalsClient } from "../client.js";
+import { idempotencyKey } from "../client.js";
+import { ApprovalsError } from "../errors.js";
+import { canonicalJson } from "../json.js";
+import { refusal } from "../words.js";
 
 export const FRAMEWORK = "LangGraph";
 export const KIND = "agent_approvals.tool_call";

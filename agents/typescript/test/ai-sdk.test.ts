@@ -232,3 +232,24 @@ test("ai-sdk: with experimental_toolApprovalSecret, approvals run once and unsig
     (error: unknown) => InvalidToolApprovalSignatureError.isInstance(error));
   assert.deepEqual(sent, [EMAIL]);
 });
+
+test("ai-sdk: a toolApproval given to generateTextWithApprovals, as written or wrapped, is the runner's: one card a call",
+  async () => {
+    for (const form of ["as written", "wrapped", "with a store"]) {
+      const sent: unknown[] = [];
+      const cards = new Set<string>();
+      const asker = client(`ts: approve the AI SDK's own toolApproval (${form})`, { onWaiting: (a) => cards.add(a.id) });
+      const own = approvalsToolApproval(asker);
+      const toolApproval = form === "as written" ? own : (call: Parameters<typeof own>[0]) => own(call);
+      const model = scripted({ call: EMAIL }, { text: "Sent." });
+      const kept = new Map<string, string>();
+      const store: StateStore = { save: async (id, state) => void kept.set(id, state),
+        load: async (id) => kept.get(id) ?? null, delete: async (id) => void kept.delete(id) };
+      const result = await generateTextWithApprovals(
+        { model, tools: mailer(sent), prompt: "Tell Bob", stopWhen: isStepCount(3), toolApproval },
+        form === "with a store" ? { client: asker, store, runId: `own-${Date.now()}` } : { client: asker });
+      assert.equal(result.text, "Sent.", form);
+      assert.deepEqual(sent, [EMAIL], form);
+      assert.equal(cards.size, 1, `${form}: ${[...cards].join(", ")}`); // one card, approved: nothing left waiting
+    }
+  });

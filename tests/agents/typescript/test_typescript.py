@@ -216,7 +216,7 @@ async def test_the_typescript_package_against_a_real_bot(
     finally:
         done.set()
         decided = await reviewer
-    assert sorted(decided) == ["approved"] * 34 + ["edited"] * 2 + ["rejected"] * 10 + ["revised"] * 4, decided
+    assert sorted(decided) == ["approved"] * 37 + ["edited"] * 2 + ["rejected"] * 10 + ["revised"] * 4, decided
     # the adapters' cards say the arguments cannot be edited (no rule's card; the forged, cancelled and self-approved
     # ones may be withdrawn before they are seen)
     # approve, reject, revise, leave (and the AI SDK's signed one)

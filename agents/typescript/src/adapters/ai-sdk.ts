@@ -38,6 +38,7 @@
  * Revise offers only feedback, which reaches the model as the denial's reason (nothing runs).
  */
 
+import { AsyncLocalStorage } from "node:async_hooks";
 import { randomUUID } from "node:crypto";
 
 import { asSchema, generateText } from "ai";
@@ -129,15 +130,33 @@ async function gate(client: ApprovalsClient, decided: Approval): Promise<ToolApp
 }
 
 /**
+ * What a runner (`generateTextWithApprovals`, `resume`) tells the `approvalsToolApproval` functions its
+ * `generateText` calls, however they are given (the runner's own, the user's as written, or wrapped in the user's
+ * function): the run (the calls' idempotency keys), whether to ask nothing yet (a store keeps the conversation
+ * first), and where to leave what they asked, so that the runner waits on that card instead of asking a second.
+ */
+interface Running {
+  run: string;
+  deferred: boolean;
+  asked: Map<string, Approval>; // a pending approval by the call's toolCallId
+}
+
+const running = new AsyncLocalStorage<Running>();
+
+/**
  * A `toolApproval` function for `generateText` / `streamText` / `ToolLoopAgent`: the plane's policies and rules
- * answer `approved` or `denied` at once; otherwise `user-approval` (see the module's comment).
+ * answer `approved` or `denied` at once; otherwise `user-approval` (see the module's comment). Given to
+ * `generateTextWithApprovals` (as it is or inside a function of the user's), it is the runner's: one card a call.
  */
 export function approvalsToolApproval(
   client: ApprovalsClient, options: AiSdkApprovalOptions = {},
 ): (call: ToolApprovalCall) => Promise<ToolApprovalStatus> {
   return async ({ toolCall, tools, messages }) => {
-    const decided = await ask(client, toolCall, tools, options);
-    if (responded(messages, toolCall.toolCallId)) {
+    const here = running.getStore();
+    const answered = responded(messages, toolCall.toolCallId);
+    if (here?.deferred && !answered) return { type: "user-approval", reason: "To be asked in Slack." };
+    const decided = await ask(client, toolCall, tools, here === undefined ? options : { ...options, run: here.run });
+    if (answered) {
       // an approval response from the history: only the plane's own decision counts, whatever it says
       if (decided.pending) {
         await client.withdraw(decided.id);
@@ -146,6 +165,7 @@ export function approvalsToolApproval(
       return gate(client, decided);
     }
     if (decided.pending) {
+      here?.asked.set(toolCall.toolCallId, decided); // the runner waits on this card
       return { type: "user-approval", reason: `Asked in Slack${decided.cardUrl ? `: ${decided.cardUrl}` : ""}` };
     }
     return gate(client, decided);
@@ -221,20 +241,9 @@ interface Loop<TOOLS extends ToolSet> {
   asking: AiSdkApprovalOptions & { run: string };
   store: StateStore | undefined;
   tools: unknown;
+  /** What its `approvalsToolApproval` functions asked about and left pending (see `Running`). */
+  asked: Map<string, Approval>;
   step: (messages: ModelMessage[]) => Promise<Result<TOOLS>>;
-}
-
-/**
- * The `toolApproval` of `generateTextWithApprovals` with a store: a new call is `user-approval` at once, asked about
- * only after the conversation is kept (`finish`); an approval response from the history is checked with the plane as
- * `approvalsToolApproval` does (approved only by the plane's own approval of that call, used once).
- */
-function deferred(
-  client: ApprovalsClient, options: AiSdkApprovalOptions,
-): (call: ToolApprovalCall) => Promise<ToolApprovalStatus> {
-  const checked = approvalsToolApproval(client, options);
-  return async (call) => responded(call.messages, call.toolCall.toolCallId)
-    ? checked(call) : { type: "user-approval", reason: "To be asked in Slack." };
 }
 
 /**
@@ -248,7 +257,8 @@ async function finish<TOOLS extends ToolSet>(loop: Loop<TOOLS>, start: ModelMess
     const answers: ToolApprovalResponse[] = [];
     for (const request of waitingRequests(history)) {
       const call = { toolCallId: request.toolCallId, toolName: request.toolName, input: request.input };
-      let decided = await ask(loop.client, call, loop.tools, loop.asking);
+      let decided = loop.asked.get(request.toolCallId) ?? await ask(loop.client, call, loop.tools, loop.asking);
+      loop.asked.delete(request.toolCallId);
       if (decided.pending) decided = await loop.client.wait(decided.id);
       answers.push({ type: "tool-approval-response", approvalId: request.approvalId, approved: decided.approved,
         reason: decided.approved ? `Approved by ${who(decided)}.` : refusal(decided) });
@@ -268,11 +278,13 @@ function loopOf<TOOLS extends ToolSet>(
 ): Loop<TOOLS> {
   const { client, store, runId: _, ...rest } = approvals;
   const asking = { ...rest, run };
-  const toolApproval = options.toolApproval
-    ?? (store === undefined ? approvalsToolApproval(client, asking) : deferred(client, asking));
+  // with a store, a new call is `user-approval` at once, asked about only after the conversation is kept (`finish`);
+  // an approval response from the history is checked with the plane (approved only by its own approval, used once)
+  const here: Running = { run, deferred: store !== undefined, asked: new Map() };
+  const toolApproval = options.toolApproval ?? approvalsToolApproval(client, asking);
   const step = (messages: ModelMessage[]): Promise<Result<TOOLS>> =>
-    generateText({ ...options, messages, toolApproval } as Options<TOOLS>);
-  return { client, asking, store, tools: options.tools, step };
+    running.run(here, () => generateText({ ...options, messages, toolApproval } as Options<TOOLS>));
+  return { client, asking, store, tools: options.tools, asked: here.asked, step };
 }
 
 /**

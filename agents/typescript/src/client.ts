@@ -12,6 +12,10 @@
  * given; an ask is retried with the same `Idempotency-Key`, so a retry after a lost answer never makes a second card.
  * A bot that has not answered this client yet is tried only briefly: nothing listening there throws `Unreachable` at
  * once, one line naming the URL. `url` may end in `/` or `/api/v1`.
+ *
+ * Every call takes an `AbortSignal` (`signal`): it ends the call, in flight or between retries, and throws the
+ * signal's `reason`. A wait given `withdraw: true` (as `toolDecision` and the adapters' runners do) also withdraws
+ * the card it waited on, so nobody decides a call that will not run.
  */
 
 import { createHash, randomUUID } from "node:crypto";
@@ -45,7 +49,25 @@ export type KeyInfo = components["schemas"]["Key"];
 /** What an ask may say beyond its tool or text (the API's `Ask`, camelCase), and its Idempotency-Key. */
 export type AskOptions = Partial<CamelCased<Omit<ApiAsk, "kind" | "tool" | "text">>> & {
   idempotencyKey?: string;
+  /** Ends the ask (its reason thrown): see the module's comment. */
+  signal?: AbortSignal | undefined;
 };
+
+/** What a wait may say: how long at most, and an `AbortSignal` that ends it (withdrawing the card with `withdraw`). */
+export interface WaitOptions {
+  /** Seconds at most; past them, the approval as it is (pending). */
+  atMost?: number | undefined;
+  /** Ends the wait when it aborts: its `reason` thrown. */
+  signal?: AbortSignal | undefined;
+  /** With `signal`: the pending card withdrawn when it aborts (its card says so), before the reason is thrown. */
+  withdraw?: boolean | undefined;
+}
+
+/** What `toolDecision` may say: an ask's options, `atMost` seconds, and a `signal` that withdraws its card. */
+export type ToolDecisionOptions = ToolAskOptions & { atMost?: number | undefined };
+
+/** Seconds an abort's withdrawal may take (the bot unreachable: the card is left to its timeout). */
+const WITHDRAW_FOR = 5;
 
 export interface ToolAskOptions extends AskOptions {
   /** The tool's JSON schema of its arguments (the card checks them against it). */
@@ -209,26 +231,26 @@ export class ApprovalsClient {
   async toolDecision(
     name: string,
     args: Record<string, unknown>,
-    options: ToolAskOptions & { atMost?: number } = {},
+    options: ToolDecisionOptions = {},
   ): Promise<Approval> {
-    const { atMost, idempotencyKey: key, ...rest } = options;
+    const { atMost, idempotencyKey: key, signal, ...rest } = options;
     const deadline = atMost === undefined ? undefined : Date.now() + atMost * 1000;
     const token = `use-${hex(16)}`;
     let generation = 0;
     let mayHaveRun = false;
     for (;;) {
-      const again: ToolAskOptions = { ...rest };
+      const again: ToolAskOptions = { ...rest, signal };
       const keyed = againKey(key, generation);
       if (keyed !== undefined) again.idempotencyKey = keyed;
       if (mayHaveRun) again.mayHaveRun = true;
       let decided = await this.requestTool(name, args, again);
       if (decided.pending) {
-        const left = deadline === undefined ? {} : { atMost: Math.max(0, (deadline - Date.now()) / 1000) };
-        decided = await this.wait(decided.id, left);
+        const left = deadline === undefined ? undefined : Math.max(0, (deadline - Date.now()) / 1000);
+        decided = await this.wait(decided.id, { atMost: left, signal, withdraw: true });
       }
       if (!decided.approved) return decided;
       try {
-        if (await this.use(decided.id, { token })) return decided;
+        if (await this.use(decided.id, { token, signal })) return decided;
         mayHaveRun = true;
       } catch (error) {
         if (!(error instanceof ApprovalsError) || error.code !== "rule_revoked") throw error;
@@ -238,7 +260,7 @@ export class ApprovalsClient {
   }
 
   private async ask(body: Record<string, unknown>, options: AskOptions): Promise<Approval> {
-    const { idempotencyKey: key, title, ...rest } = options;
+    const { idempotencyKey: key, title, signal, ...rest } = options;
     body["title"] = title || this.title;
     const mine: Record<string, unknown> = {
       channel: this.channel, requester: this.requester, agent: this.agent, timeout: this.within, run: this.run,
@@ -248,7 +270,7 @@ export class ApprovalsClient {
       if (value !== undefined && value !== null) body[snake(name)] = value;
     }
     const headers = { "Idempotency-Key": key ?? hex(16) }; // the same for every retry
-    return this.tell(approvalOf(await this.wire.call("POST", `${API_PATH}/approvals`, { body, headers })));
+    return this.tell(approvalOf(await this.wire.call("POST", `${API_PATH}/approvals`, { body, headers, signal })));
   }
 
   /**
@@ -259,7 +281,7 @@ export class ApprovalsClient {
   async recordAllowed(
     name: string,
     args: Record<string, unknown>,
-    options: { allowedBy: string; idempotencyKey?: string; channel?: string; agent?: string },
+    options: { allowedBy: string; idempotencyKey?: string; channel?: string; agent?: string; signal?: AbortSignal },
   ): Promise<AllowedCall> {
     if (typeof options?.allowedBy !== "string" || !options.allowedBy) {
       throw new TypeError("recordAllowed needs allowedBy: what in the program's allow-list let the call through");
@@ -270,7 +292,8 @@ export class ApprovalsClient {
     };
     for (const [field, value] of Object.entries(mine)) if (value) body[field] = value;
     const headers = { "Idempotency-Key": options.idempotencyKey ?? hex(16) };
-    const answer = await this.wire.call("POST", `${API_PATH}/audit/allowed`, { body, headers });
+    const answer = await this.wire.call("POST", `${API_PATH}/audit/allowed`,
+      { body, headers, signal: options.signal });
     const made: Record<string, unknown> = {};
     for (const [field, value] of Object.entries(answer)) made[camel(field)] = value;
     return made as AllowedCall;
@@ -278,19 +301,41 @@ export class ApprovalsClient {
 
   // reading -----------------------------------------------------------------------------------------------------
 
-  async get(id: string): Promise<Approval> {
-    return approvalOf(await this.wire.call("GET", `${API_PATH}/approvals/${encodeURIComponent(id)}`));
+  async get(id: string, options: { signal?: AbortSignal } = {}): Promise<Approval> {
+    return approvalOf(await this.wire.call("GET", `${API_PATH}/approvals/${encodeURIComponent(id)}`,
+      { signal: options.signal }));
   }
 
-  /** The approval once decided (long-polls of 50 s, on any worker), or as it is after `atMost` seconds. */
-  async wait(id: string, options: { atMost?: number } = {}): Promise<Approval> {
+  /**
+   * The approval once decided (long-polls of 50 s, on any worker), or as it is after `atMost` seconds. `signal` ends
+   * the wait (its reason thrown); with `withdraw`, the card is withdrawn first.
+   */
+  async wait(id: string, options: WaitOptions = {}): Promise<Approval> {
+    const { signal } = options;
     const deadline = options.atMost === undefined ? undefined : Date.now() + options.atMost * 1000;
-    for (;;) {
-      const left = deadline === undefined ? LONG_POLL
-        : Math.min(LONG_POLL, Math.max(0, (deadline - Date.now()) / 1000));
-      const path = `${API_PATH}/approvals/${encodeURIComponent(id)}?wait=${left.toFixed(1)}`;
-      const approval = this.tell(approvalOf(await this.wire.call("GET", path, { holds: left })));
-      if (!approval.pending || (deadline !== undefined && Date.now() >= deadline)) return approval;
+    try {
+      for (;;) {
+        const left = deadline === undefined ? LONG_POLL
+          : Math.min(LONG_POLL, Math.max(0, (deadline - Date.now()) / 1000));
+        const path = `${API_PATH}/approvals/${encodeURIComponent(id)}?wait=${left.toFixed(1)}`;
+        const approval = this.tell(approvalOf(await this.wire.call("GET", path, { holds: left, signal })));
+        if (!approval.pending || (deadline !== undefined && Date.now() >= deadline)) return approval;
+      }
+    } catch (error) {
+      if (options.withdraw && signal?.aborted) await this.withdrawOnAbort(id);
+      throw error;
+    }
+  }
+
+  /**
+   * Withdraw `id` after an abort, for at most `WITHDRAW_FOR` seconds: a bot that cannot be reached leaves the card to
+   * its timeout (nothing runs on it: the call was never used).
+   */
+  async withdrawOnAbort(id: string): Promise<void> {
+    try {
+      await this.withdraw(id, { signal: AbortSignal.timeout(WITHDRAW_FOR * 1000) });
+    } catch {
+      // the abort's reason is what the caller hears; the card times out as any undecided one does
     }
   }
 
@@ -299,22 +344,24 @@ export class ApprovalsClient {
    * use of one decision, default this client's), false when it was used already (that use may have run it: do not
    * run it on this approval).
    */
-  async use(id: string, options: { token?: string } = {}): Promise<boolean> {
+  async use(id: string, options: { token?: string | undefined; signal?: AbortSignal | undefined } = {}): Promise<boolean> {
     const body = { token: options.token || this.token };
-    const answer = await this.wire.call("POST", `${API_PATH}/approvals/${encodeURIComponent(id)}/use`, { body });
+    const answer = await this.wire.call("POST", `${API_PATH}/approvals/${encodeURIComponent(id)}/use`,
+      { body, signal: options.signal });
     return answer["used"] === true;
   }
 
   /** Withdraw a pending approval (its card says so). A decided one is returned as it is. */
-  async withdraw(id: string): Promise<Approval> {
-    return approvalOf(await this.wire.call("DELETE", `${API_PATH}/approvals/${encodeURIComponent(id)}`));
+  async withdraw(id: string, options: { signal?: AbortSignal } = {}): Promise<Approval> {
+    return approvalOf(await this.wire.call("DELETE", `${API_PATH}/approvals/${encodeURIComponent(id)}`,
+      { signal: options.signal }));
   }
 
   /**
    * Whether the bot answers at this client's URL and takes its key, before anything is asked: the key's `id` (the
    * `aud` of its receipts), `name` and `channels`. Throws `Unreachable` or `BadKey`, each one line naming the URL.
    */
-  async check(): Promise<KeyInfo> {
-    return (await this.wire.call("GET", `${API_PATH}/key`)) as KeyInfo;
+  async check(options: { signal?: AbortSignal } = {}): Promise<KeyInfo> {
+    return (await this.wire.call("GET", `${API_PATH}/key`, { signal: options.signal })) as KeyInfo;
   }
 }

@@ -20,6 +20,8 @@ export {
   type KeyInfo,
   type MessageAskOptions,
   type ToolAskOptions,
+  type ToolDecisionOptions,
+  type WaitOptions,
 } from "./client.js";
 export { ApprovalsError, BadKey, InvalidRequest, LimitReached, NotFound, OutOfScope, Unreachable } from "./errors.js";
 export { canonicalJson } from "./json.js";

@@ -25,6 +25,7 @@ import { importJWK, type CryptoKey } from "jose";
 
 import { ALG, JWSError, b64urlDecode, readJws } from "./jws.js";
 import { NotJson, canonicalJson } from "./json.js";
+import { isKind, markKinds } from "./errors.js";
 import { baseUrl } from "./wire.js";
 
 export const TYPE = "approval-receipt+jwt"; // the JWS header's `typ`
@@ -39,14 +40,22 @@ export type ReceiptReason =
 
 /** A call refused for its receipt; nothing was run. `reason` says why, as a code (the Python side's codes). */
 export class ReceiptError extends Error {
+  static readonly kind: string = "ReceiptError";
   override name = "ReceiptError";
   readonly reason: ReceiptReason;
   readonly said: string;
 
-  constructor(reason: ReceiptReason, message: string) {
-    super(`${reason}: ${message}`);
+  /** `cause`: what failed under it (the bot's fetch, jose's error), when something did. */
+  constructor(reason: ReceiptReason, message: string, options: { cause?: unknown } = {}) {
+    super(`${reason}: ${message}`, options.cause === undefined ? undefined : { cause: options.cause });
+    markKinds(this, new.target);
     this.reason = reason;
     this.said = message;
+  }
+
+  /** Whether `error` is a `ReceiptError` made by any copy of this package (`instanceof` is not, across copies). */
+  static isInstance(error: unknown): error is ReceiptError {
+    return isKind(error, ReceiptError.kind);
   }
 }
 
@@ -148,7 +157,7 @@ export async function verifyReceipt(receipt: unknown, options: VerifyOptions): P
   try {
     read = await readJws(receipt, (kid) => keys.key(kid), { typ: TYPE, whose: "the bot's keys" });
   } catch (error) {
-    if (error instanceof JWSError) throw new ReceiptError(error.reason, error.message);
+    if (error instanceof JWSError) throw new ReceiptError(error.reason, error.message, { cause: error });
     throw error;
   }
   const claims = typed(read.value, read.integers);
@@ -213,6 +222,7 @@ async function send(
   let delay = 100;
   for (;;) {
     let failed: string;
+    let cause: unknown;
     try {
       const response = await fetcher(url, { ...init, signal: AbortSignal.timeout(10_000) });
       const text = await response.text();
@@ -228,9 +238,11 @@ async function send(
       failed = `HTTP ${response.status}`;
     } catch (error) {
       failed = error instanceof Error ? error.name : "no answer";
+      cause = error;
     }
     if (Date.now() >= giveUp) {
-      throw new ReceiptError("unavailable", `the bot could not be reached to ${what} (${failed}); nothing ran`);
+      throw new ReceiptError("unavailable", `the bot could not be reached to ${what} (${failed}); nothing ran`,
+        { cause });
     }
     await sleep(delay * (0.5 + Math.random() / 2));
     delay = Math.min(delay * 2, 2000);

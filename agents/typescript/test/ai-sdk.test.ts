@@ -253,3 +253,21 @@ test("ai-sdk: a toolApproval given to generateTextWithApprovals, as written or w
       assert.equal(cards.size, 1, `${form}: ${[...cards].join(", ")}`); // one card, approved: nothing left waiting
     }
   });
+
+test("ai-sdk: an abortSignal given to generateTextWithApprovals ends the wait and withdraws the pending card",
+  async () => {
+    const sent: unknown[] = [];
+    const controller = new AbortController();
+    const cards: string[] = [];
+    const asker = client("ts: leave the AI SDK's aborted email", { onWaiting: (a) => {
+      cards.push(a.id);
+      setTimeout(() => controller.abort(), 200); // while the runner waits on the card
+    } });
+    const model = scripted({ call: EMAIL }, { text: "Sent." });
+    await assert.rejects(generateTextWithApprovals({ model, tools: mailer(sent), prompt: "Tell Bob",
+      stopWhen: isStepCount(3), abortSignal: controller.signal }, { client: asker }),
+    (error: Error) => error.name === "AbortError");
+    assert.deepEqual(sent, []);
+    assert.equal(cards.length, 1);
+    assert.equal((await asker.get(cards[0] ?? "")).status, "cancelled"); // withdrawn: its card says so
+  });

@@ -3,7 +3,18 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { ApprovalsClient, InvalidRequest, LimitReached, NotFound, OutOfScope } from "agent-approvals";
+import * as approvals from "agent-approvals";
+import {
+  ApprovalsClient,
+  ApprovalsError,
+  BadKey,
+  InvalidRequest,
+  LimitReached,
+  NotFound,
+  OutOfScope,
+  ReceiptError,
+  Unreachable,
+} from "agent-approvals";
 
 interface Sent {
   url: string;
@@ -118,4 +129,80 @@ test("something else answering at the URL says so", async () => {
   assert.ok(error instanceof NotFound && error.code === "not_the_api", String(error));
   assert.match(error.message, /is it the bot's URL/);
   await assert.rejects(client.get("a"), /not as the Approvals API does/);
+});
+
+/** A fetch that holds each request until its signal aborts, and answers a DELETE as a withdrawn approval. */
+function holding(sent: string[]): typeof fetch {
+  return async (input, init) => {
+    sent.push(`${init?.method ?? "GET"} ${new URL(String(input)).pathname}`);
+    if (init?.method === "DELETE") {
+      return new Response(JSON.stringify({ ...PENDING, status: "cancelled" }), { status: 200 });
+    }
+    if (init?.method === "POST") return new Response(JSON.stringify(PENDING), { status: 201 });
+    return new Promise((_, reject) => {
+      init?.signal?.addEventListener("abort", () => reject(init.signal?.reason), { once: true });
+    });
+  };
+}
+
+test("an error keeps what caused it, and each kind's isInstance knows it from another copy of the package", async () => {
+  const { fetch } = scripted([refused("ECONNREFUSED"), refused("ECONNREFUSED"), refused("ECONNREFUSED")]);
+  const client = new ApprovalsClient({ url: "http://bot", key: "k", fetch });
+  const error = await client.get("a-1").then(() => undefined, (caught: unknown) => caught);
+  assert.ok(error instanceof Unreachable, String(error));
+  assert.ok(error.cause instanceof TypeError && error.cause.message === "fetch failed", String(error.cause));
+  assert.equal((error.cause.cause as { code?: unknown }).code, "ECONNREFUSED");
+  // the same package loaded again (another version in node_modules): instanceof fails, isInstance does not
+  const again = (file: string): Promise<unknown> => import(new URL(`../src/${file}.js?copy`, import.meta.url).href);
+  const copy = { ...(await again("errors")) as typeof approvals, ...(await again("receipts")) as typeof approvals };
+  assert.notEqual(copy.Unreachable, Unreachable);
+  assert.ok(!(error instanceof copy.Unreachable));
+  assert.ok(copy.Unreachable.isInstance(error) && copy.ApprovalsError.isInstance(error));
+  assert.ok(Unreachable.isInstance(error) && ApprovalsError.isInstance(error));
+  assert.ok(!BadKey.isInstance(error) && !copy.NotFound.isInstance(error) && !ReceiptError.isInstance(error));
+  const bad = new copy.BadKey(401, "bad_key", "no");
+  assert.ok(BadKey.isInstance(bad) && ApprovalsError.isInstance(bad) && !Unreachable.isInstance(bad));
+  const receipt = new copy.ReceiptError("expired", "old");
+  assert.ok(ReceiptError.isInstance(receipt) && !ApprovalsError.isInstance(receipt));
+  for (const other of [undefined, null, "BadKey", new Error("x"), { name: "BadKey" }]) {
+    assert.ok(!BadKey.isInstance(other) && !ApprovalsError.isInstance(other) && !ReceiptError.isInstance(other));
+  }
+});
+
+test("an AbortSignal ends a call between retries and in flight, with the signal's reason, and retries no more",
+  async () => {
+    const stop = new Error("stopped by the caller");
+    const controller = new AbortController();
+    let tries = 0;
+    const failing: typeof fetch = async () => {
+      tries += 1;
+      if (tries === 2) controller.abort(stop);
+      return new Response("{}", { status: 503 });
+    };
+    const client = new ApprovalsClient({ url: "http://bot", key: "k", fetch: failing });
+    await assert.rejects(client.get("a-1", { signal: controller.signal }), (error) => error === stop);
+    assert.equal(tries, 2);
+    const sent: string[] = [];
+    const held = new ApprovalsClient({ url: "http://bot", key: "k", fetch: holding(sent) });
+    const later = new AbortController();
+    setTimeout(() => later.abort(), 50);
+    await assert.rejects(held.wait("a-1", { signal: later.signal }), (error: Error) => error.name === "AbortError");
+    assert.deepEqual(sent, ["GET /api/v1/approvals/a-1"]); // a plain wait withdraws nothing
+    await assert.rejects(held.get("a-1", { signal: AbortSignal.abort() }), (error: Error) => error.name === "AbortError");
+    assert.equal(sent.length, 1); // aborted before: nothing sent
+  });
+
+test("an aborted toolDecision (or a wait with withdraw) withdraws the pending card and ends the wait", async () => {
+  const sent: string[] = [];
+  const client = new ApprovalsClient({ url: "http://bot", key: "k", fetch: holding(sent) });
+  const controller = new AbortController();
+  setTimeout(() => controller.abort(), 50);
+  await assert.rejects(client.toolDecision("send_email", { to: "bob" }, { signal: controller.signal }),
+    (error: Error) => error.name === "AbortError");
+  assert.deepEqual(sent, ["POST /api/v1/approvals", "GET /api/v1/approvals/a-1", "DELETE /api/v1/approvals/a-1"]);
+  sent.length = 0;
+  const again = new AbortController();
+  setTimeout(() => again.abort(), 50);
+  await assert.rejects(client.wait("a-1", { signal: again.signal, withdraw: true }));
+  assert.deepEqual(sent, ["GET /api/v1/approvals/a-1", "DELETE /api/v1/approvals/a-1"]);
 });

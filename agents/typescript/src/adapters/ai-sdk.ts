@@ -110,8 +110,10 @@ function responded(messages: readonly ModelMessage[], toolCallId: string): boole
 /** The plane's approval of one tool call: asked (or found again, by the call's idempotency key). */
 async function ask(
   client: ApprovalsClient, call: ToolApprovalCall["toolCall"], tools: unknown, options: AiSdkApprovalOptions,
+  signal?: AbortSignal,
 ): Promise<Approval> {
   const asked: ToolAskOptions = {
+    signal,
     editable: false,
     agent: `${options.agent || client.agent || "agent"} (${FRAMEWORK})`.slice(0, 80),
     idempotencyKey: idempotencyKey("ai", options.run || client.run, call.toolCallId),
@@ -138,6 +140,7 @@ async function gate(client: ApprovalsClient, decided: Approval): Promise<ToolApp
 interface Running {
   run: string;
   deferred: boolean;
+  signal: AbortSignal | undefined; // generateText's abortSignal
   asked: Map<string, Approval>; // a pending approval by the call's toolCallId
 }
 
@@ -155,7 +158,8 @@ export function approvalsToolApproval(
     const here = running.getStore();
     const answered = responded(messages, toolCall.toolCallId);
     if (here?.deferred && !answered) return { type: "user-approval", reason: "To be asked in Slack." };
-    const decided = await ask(client, toolCall, tools, here === undefined ? options : { ...options, run: here.run });
+    const decided = await ask(client, toolCall, tools, here === undefined ? options : { ...options, run: here.run },
+      here?.signal);
     if (answered) {
       // an approval response from the history: only the plane's own decision counts, whatever it says
       if (decided.pending) {
@@ -243,7 +247,22 @@ interface Loop<TOOLS extends ToolSet> {
   tools: unknown;
   /** What its `approvalsToolApproval` functions asked about and left pending (see `Running`). */
   asked: Map<string, Approval>;
+  /** `generateText`'s `abortSignal`: it ends the wait, and the pending cards are withdrawn. */
+  signal: AbortSignal | undefined;
   step: (messages: ModelMessage[]) => Promise<Result<TOOLS>>;
+}
+
+/** `run`, and when `generateText`'s `abortSignal` ends it, every card of the run still pending withdrawn. */
+async function aborting<TOOLS extends ToolSet, R>(loop: Loop<TOOLS>, run: () => Promise<R>): Promise<R> {
+  try {
+    return await run();
+  } catch (error) {
+    if (loop.signal?.aborted) {
+      // aborted: the cards asked and not waited on yet are withdrawn too (the one waited on was, by `wait`)
+      await Promise.all([...loop.asked.values()].map((approval) => loop.client.withdrawOnAbort(approval.id)));
+    }
+    throw error;
+  }
 }
 
 /**
@@ -251,15 +270,17 @@ interface Loop<TOOLS extends ToolSet> {
  * each request with the people's decision and run on, until no request is left. The last `generateText` result.
  */
 async function finish<TOOLS extends ToolSet>(loop: Loop<TOOLS>, start: ModelMessage[]): Promise<Result<TOOLS>> {
+  const signal = loop.signal;
   let history = start;
   for (;;) {
     if (loop.store !== undefined) await loop.store.save(loop.asking.run, kept(history));
     const answers: ToolApprovalResponse[] = [];
     for (const request of waitingRequests(history)) {
       const call = { toolCallId: request.toolCallId, toolName: request.toolName, input: request.input };
-      let decided = loop.asked.get(request.toolCallId) ?? await ask(loop.client, call, loop.tools, loop.asking);
+      let decided = loop.asked.get(request.toolCallId)
+        ?? await ask(loop.client, call, loop.tools, loop.asking, signal);
       loop.asked.delete(request.toolCallId);
-      if (decided.pending) decided = await loop.client.wait(decided.id);
+      if (decided.pending) decided = await loop.client.wait(decided.id, { signal, withdraw: true });
       answers.push({ type: "tool-approval-response", approvalId: request.approvalId, approved: decided.approved,
         reason: decided.approved ? `Approved by ${who(decided)}.` : refusal(decided) });
     }
@@ -280,11 +301,12 @@ function loopOf<TOOLS extends ToolSet>(
   const asking = { ...rest, run };
   // with a store, a new call is `user-approval` at once, asked about only after the conversation is kept (`finish`);
   // an approval response from the history is checked with the plane (approved only by its own approval, used once)
-  const here: Running = { run, deferred: store !== undefined, asked: new Map() };
+  const signal = (options as { abortSignal?: AbortSignal }).abortSignal;
+  const here: Running = { run, deferred: store !== undefined, signal, asked: new Map() };
   const toolApproval = options.toolApproval ?? approvalsToolApproval(client, asking);
   const step = (messages: ModelMessage[]): Promise<Result<TOOLS>> =>
     running.run(here, () => generateText({ ...options, messages, toolApproval } as Options<TOOLS>));
-  return { client, asking, store, tools: options.tools, asked: here.asked, step };
+  return { client, asking, store, tools: options.tools, asked: here.asked, signal, step };
 }
 
 /**
@@ -305,9 +327,11 @@ export async function generateTextWithApprovals<TOOLS extends ToolSet>(
     run || `${approvals.client.run}-${randomUUID().slice(0, 8)}`); // a new run: its own cards
   const history: ModelMessage[] = messages ? [...messages]
     : typeof prompt === "string" ? [{ role: "user", content: prompt }] : [...(prompt ?? [])];
-  const result = await loop.step(history);
-  const stopped = [...history, ...(result.responseMessages as ModelMessage[])];
-  return waitingRequests(stopped).length === 0 ? result : finish(loop, stopped);
+  return aborting(loop, async () => {
+    const result = await loop.step(history);
+    const stopped = [...history, ...(result.responseMessages as ModelMessage[])];
+    return waitingRequests(stopped).length === 0 ? result : finish(loop, stopped);
+  });
 }
 
 /**
@@ -330,5 +354,6 @@ export async function resume<TOOLS extends ToolSet>(
   if (waitingRequests(history).length === 0) {
     throw new Error(`the run ${JSON.stringify(runId)} in the store waits on no approval`);
   }
-  return finish(loopOf(options, approvals, runId), history);
+  const loop = loopOf(options, approvals, runId);
+  return aborting(loop, () => finish(loop, history));
 }

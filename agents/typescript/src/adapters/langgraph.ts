@@ -145,6 +145,11 @@ export interface ApprovalsOptions {
   client: ApprovalsClient;
   /** Seconds a decision may take (never longer than the channel allows). */
   within?: number;
+  /**
+   * Ends the run: each wait for a decision (its card withdrawn, the signal's reason thrown) and the graph's `invoke`
+   * (as the config's `signal`). Default the config's `signal`.
+   */
+  signal?: AbortSignal;
 }
 
 type Config = Record<string, unknown> & { configurable?: Record<string, unknown> };
@@ -159,7 +164,9 @@ export async function invokeWithApprovals(
   config: Config,
   options: ApprovalsOptions,
 ): Promise<unknown> {
-  return untilDone(graph, await graph.invoke(input, config), config, options);
+  const signal = options.signal ?? config["signal"];
+  return untilDone(graph, await graph.invoke(input, signal === undefined ? config : { ...config, signal }), config,
+    options);
 }
 
 /** Finish a thread whose process died while a person decided (see the module's comment). */
@@ -184,7 +191,9 @@ function isOurs(value: unknown): value is ToolCallRequest {
     && args !== null && !Array.isArray(args);
 }
 
-async function untilDone(graph: Graph, first: unknown, config: Config, options: ApprovalsOptions): Promise<unknown> {
+async function untilDone(graph: Graph, first: unknown, config: Config, given: ApprovalsOptions): Promise<unknown> {
+  const signal = given.signal ?? (config["signal"] as AbortSignal | undefined);
+  const options = signal === undefined ? given : { ...given, signal };
   const thread = String(config.configurable?.["thread_id"] ?? "");
   let result = first;
   for (;;) {
@@ -192,7 +201,7 @@ async function untilDone(graph: Graph, first: unknown, config: Config, options: 
     if (ours.length === 0) return result; // ended, or someone else's interrupt: the caller answers it
     const resume: Record<string, ToolAnswer> = {};
     for (const item of ours) resume[item.id as string] = await ask(item, thread, options);
-    result = await graph.invoke(new Command({ resume }), config);
+    result = await graph.invoke(new Command({ resume }), signal === undefined ? config : { ...config, signal });
   }
 }
 
@@ -206,8 +215,10 @@ async function ask(item: Interrupt, thread: string, options: ApprovalsOptions): 
       ...(request.schema === undefined ? {} : { schema: request.schema }),
       ...(options.within === undefined ? {} : { timeout: options.within }),
       ...(thread ? { idempotencyKey: idempotencyKey("lg", thread, item.id ?? "", String(edit)) } : {}),
+      signal: options.signal,
     });
-    const decided = asked.pending ? await options.client.wait(asked.id) : asked;
+    const decided = asked.pending
+      ? await options.client.wait(asked.id, { signal: options.signal, withdraw: true }) : asked;
     const edited = decided.status === "revised" && Object.keys(decided.arguments).length > 0
       && canonicalJson(decided.arguments) !== canonicalJson(args);
     if (!edited) return answerOf(decided, args); // used once by the node (`verified`), right before it runs

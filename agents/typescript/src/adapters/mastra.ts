@@ -220,13 +220,17 @@ function suspendedCall(output: Output): Suspended | undefined {
   return { toolCallId: payload["toolCallId"], toolName: payload["toolName"], args: argumentsOf(payload["args"]) };
 }
 
-/** `runWithApprovals`' and `resume`'s options: the client, the run's id; the rest are `agent.generate`'s. */
+/**
+ * `runWithApprovals`' and `resume`'s options: the client, the run's id; the rest are `agent.generate`'s (its
+ * `abortSignal` also ends each wait for a decision, the card withdrawn, the signal's reason thrown).
+ */
 export type AgentRunOptions = MastraApprovalOptions & { client: ApprovalsClient; runId?: string }
   & Record<string, unknown>;
 
 /** One run of `runWithApprovals` or `resume`: how it asks, and what each of its Mastra calls is handed. */
 interface AgentLoop {
   client: ApprovalsClient;
+  signal: AbortSignal | undefined;
   asking: MastraApprovalOptions & { run: string };
   more: Record<string, unknown>;
 }
@@ -257,13 +261,14 @@ async function loopOf(agent: AnyAgent, options: AgentRunOptions, run: string): P
   const tools = everyTool(agent, generating);
   const hooks = composed(approvalsHooks(client, { ...asking, tools }),
     (generating["hooks"] as ToolHooks | undefined) ?? agent.getConfiguredToolHooks());
-  return { client, asking, more: { ...generating, hooks } };
+  const signal = generating["abortSignal"] instanceof AbortSignal ? generating["abortSignal"] : undefined;
+  return { client, signal, asking, more: { ...generating, hooks } };
 }
 
 /** Ask about `call`, wait for the decision and answer Mastra with it: approve, or decline saying why. */
 async function answer(agent: AnyAgent, loop: AgentLoop, runId: string, call: Suspended): Promise<Output> {
   let decided = await ask(loop.client, call.toolName, call.args, call.toolCallId, loop.asking);
-  if (decided.pending) decided = await loop.client.wait(decided.id);
+  if (decided.pending) decided = await loop.client.wait(decided.id, { signal: loop.signal, withdraw: true });
   const resume = { ...loop.more, runId, toolCallId: call.toolCallId };
   return decided.approved
     ? agent.approveToolCallGenerate(resume as never)
@@ -414,6 +419,12 @@ export interface ResumableWorkflow<R> {
   createRun(options: { runId: string }): Promise<WorkflowRun<R> & { restart(): Promise<R> }>;
 }
 
+/** What the workflow runners take: the client, and an `AbortSignal` that ends the wait (the card withdrawn). */
+export interface WorkflowOptions {
+  client: ApprovalsClient;
+  signal?: AbortSignal;
+}
+
 /** The approval a suspended step waits on: its path and the approval's id (from `approvalInStep`'s payload). */
 function waitingStep(result: { status: string }): { path: string[]; approvalId: string } | undefined {
   if (result.status !== "suspended") return undefined;
@@ -428,11 +439,11 @@ function waitingStep(result: { status: string }): { path: string[]; approvalId: 
 
 /** While a step waits on an approval, wait for the decision and resume the step; then the result (see below). */
 async function untilDecided<R extends { status: string }>(
-  run: WorkflowRun<R>, first: R, client: ApprovalsClient,
+  run: WorkflowRun<R>, first: R, options: WorkflowOptions,
 ): Promise<R> {
   let result = first;
   for (let waiting = waitingStep(result); waiting !== undefined; waiting = waitingStep(result)) {
-    await client.wait(waiting.approvalId);
+    await options.client.wait(waiting.approvalId, { signal: options.signal, withdraw: true });
     result = await run.resume({ step: waiting.path, resumeData: { approvalId: waiting.approvalId } });
   }
   const error = failures.get(run.runId);
@@ -447,10 +458,10 @@ async function untilDecided<R extends { status: string }>(
  * bot could not be asked (unreachable, the key refused) throws the client's error (one line), nothing run.
  */
 export async function runWorkflowWithApprovals<R extends { status: string }>(
-  run: WorkflowRun<R>, inputData: unknown, options: { client: ApprovalsClient },
+  run: WorkflowRun<R>, inputData: unknown, options: WorkflowOptions,
 ): Promise<R> {
   failures.delete(run.runId);
-  return untilDecided(run, await run.start({ inputData: inputData as never }), options.client);
+  return untilDecided(run, await run.start({ inputData: inputData as never }), options);
 }
 
 /**
@@ -461,7 +472,7 @@ export async function runWorkflowWithApprovals<R extends { status: string }>(
  * run's result as `runWorkflowWithApprovals` gives it (one that ended already: as it ended, nothing run again).
  */
 export async function resumeWorkflowWithApprovals<R extends { status: string }>(
-  workflow: ResumableWorkflow<R>, runId: string, options: { client: ApprovalsClient },
+  workflow: ResumableWorkflow<R>, runId: string, options: WorkflowOptions,
 ): Promise<R> {
   const state = await workflow.getWorkflowRunById(runId);
   if (state === null) {
@@ -470,7 +481,7 @@ export async function resumeWorkflowWithApprovals<R extends { status: string }>(
   }
   const run = await workflow.createRun({ runId });
   failures.delete(runId);
-  if (state.status !== "suspended") return untilDecided(run, await run.restart(), options.client);
+  if (state.status !== "suspended") return untilDecided(run, await run.restart(), options);
   let waiting: { path: string[]; approvalId: string } | undefined;
   for (const [id, step] of Object.entries(state.steps ?? {})) {
     const { status, suspendPayload } = (step ?? {}) as { status?: unknown; suspendPayload?: { approvalId?: unknown } };
@@ -480,7 +491,7 @@ export async function resumeWorkflowWithApprovals<R extends { status: string }>(
   if (waiting === undefined) {
     throw new Error(`the run ${JSON.stringify(runId)} is suspended on no approval of approvalInStep`);
   }
-  await options.client.wait(waiting.approvalId);
+  await options.client.wait(waiting.approvalId, { signal: options.signal, withdraw: true });
   const resumed = await run.resume({ step: waiting.path, resumeData: { approvalId: waiting.approvalId } });
-  return untilDecided(run, resumed, options.client);
+  return untilDecided(run, resumed, options);
 }

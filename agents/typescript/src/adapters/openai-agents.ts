@@ -51,6 +51,20 @@ export interface ApprovalsOptions {
   within?: number;
   /** What else to hand the SDK's `run` (not `stream`). */
   runOptions?: Omit<NonNullable<Options>, "stream">;
+  /**
+   * Ends the run: handed to the SDK's `run` (as its `signal`) and to each wait for a decision, whose card is withdrawn
+   * (the signal's reason thrown). Default `runOptions.signal`.
+   */
+  signal?: AbortSignal;
+}
+
+function signalOf(options: ApprovalsOptions): AbortSignal | undefined {
+  return options.signal ?? options.runOptions?.signal;
+}
+
+function runOptionsOf(options: ApprovalsOptions): Omit<NonNullable<Options>, "stream"> {
+  const signal = signalOf(options);
+  return signal === undefined ? { ...options.runOptions } : { ...options.runOptions, signal };
 }
 
 /** Run `agent` on `input`, every tool call that needs approval decided in Slack (see the module's comment). */
@@ -62,7 +76,7 @@ export async function runWithApprovals<TAgent extends AnyAgent>(
   if (options.store !== undefined && !options.runId) {
     throw new TypeError("a store keeps paused runs by runId: give one");
   }
-  const result = (await run(agent, input, { ...options.runOptions })) as RunResult<unknown, TAgent>;
+  const result = (await run(agent, input, runOptionsOf(options))) as RunResult<unknown, TAgent>;
   return untilDone(agent, result, options);
 }
 
@@ -113,7 +127,7 @@ async function step<TAgent extends AnyAgent>(
     if (decided.approved) state.approve(item);
     else state.reject(item, { message: refusal(decided) });
   }
-  return (await run(agent, state, { ...options.runOptions })) as RunResult<unknown, TAgent>;
+  return (await run(agent, state, runOptionsOf(options))) as RunResult<unknown, TAgent>;
 }
 
 type Raw = Record<string, unknown>;
@@ -179,6 +193,7 @@ async function ask(agent: AnyAgent, item: RunToolApprovalItem, options: Approval
   return options.client.toolDecision(name, argumentsOf(item), {
     agent: `${who} (${FRAMEWORK})`.slice(0, 80),
     editable: false, // the SDK runs the model's call: the card says its arguments cannot be edited
+    signal: signalOf(options), // an abort withdraws the card
     ...(schema === undefined ? {} : { schema }),
     ...(options.within === undefined ? {} : { timeout: options.within }),
     ...(options.runId && id ? { idempotencyKey: idempotencyKey("oa", options.runId, id) } : {}),

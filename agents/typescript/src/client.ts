@@ -4,7 +4,7 @@
  *
  * ```ts
  * const client = new ApprovalsClient({ title: "Tell Bob" }); // AGENT_APPROVALS_URL, AGENT_APPROVALS_KEY
- * const decided = await client.toolDecision("send_email", { to: "bob@example.com", body: "Hi" });
+ * const decided = await client.toolDecision({ tool: "send_email", arguments: { to: "bob@example.com", body: "Hi" } });
  * if (decided.approved) await sendEmail(decided.arguments); // exactly what was approved, once
  * ```
  *
@@ -65,6 +65,47 @@ export interface WaitOptions {
 
 /** What `toolDecision` may say: an ask's options, `atMost` seconds, and a `signal` that withdraws its card. */
 export type ToolDecisionOptions = ToolAskOptions & { atMost?: number | undefined };
+
+/** A tool call: the tool's name and its named arguments. */
+export interface ToolCall {
+  tool: string;
+  arguments: Record<string, unknown>;
+}
+
+/** What `requestTool` takes: the call, and what the ask may say. */
+export type ToolRequest = ToolCall & ToolAskOptions;
+/** What `toolDecision` takes: the call, what the ask may say, `atMost` seconds and a `signal`. */
+export type ToolDecisionRequest = ToolCall & ToolDecisionOptions;
+/** What `requestMessage` takes: the text, and what the ask may say. */
+export type MessageRequest = { text: string } & MessageAskOptions;
+
+/** What `recordAllowed` says beyond the call: what let it through, and the entry's idempotency key. */
+export interface AllowedOptions {
+  allowedBy: string;
+  idempotencyKey?: string;
+  channel?: string;
+  agent?: string;
+  signal?: AbortSignal;
+}
+export type AllowedRequest = ToolCall & AllowedOptions;
+
+/** The times a reviewer's edit is asked about again as the edited call, at most (as in Python). */
+export const MAX_EDITS = 5;
+
+/** A tool call's request from an options object, or from the deprecated positional form; checked. */
+function toolRequest<O extends object>(
+  first: string | (ToolCall & O), args: Record<string, unknown> | undefined, options: O | undefined,
+): ToolCall & O {
+  const request = typeof first === "string" ? { ...(options as O), tool: first, arguments: args } as ToolCall & O
+    : first;
+  if (typeof request !== "object" || request === null) throw new TypeError("give the call as { tool, arguments }");
+  const { tool, arguments: given } = request;
+  if (typeof tool !== "string" || !tool) throw new TypeError("a tool call needs the tool's name");
+  if (typeof given !== "object" || given === null || Array.isArray(given)) {
+    throw new TypeError(`the arguments of ${tool} must be an object of named arguments`);
+  }
+  return request;
+}
 
 /** Seconds an abort's withdrawal may take (the bot unreachable: the card is left to its timeout). */
 const WITHDRAW_FOR = 5;
@@ -202,48 +243,69 @@ export class ApprovalsClient {
 
   // asking ------------------------------------------------------------------------------------------------------
 
-  /** Ask whether to call `name` with `args` (shown on the card, checked against `options.schema`). */
-  async requestTool(name: string, args: Record<string, unknown>, options: ToolAskOptions = {}): Promise<Approval> {
-    if (typeof name !== "string" || !name) throw new TypeError("a tool call needs the tool's name");
-    if (typeof args !== "object" || args === null || Array.isArray(args)) {
-      throw new TypeError(`the arguments of ${name} must be an object of named arguments`);
-    }
-    const { schema, editable, ...rest } = options;
-    const tool: Record<string, unknown> = { name, arguments: args };
+  /**
+   * Ask whether to call `tool` with `arguments` (shown on the card, checked against `schema`): the approval, pending
+   * (its card posted) or decided at once by a rule or a policy.
+   */
+  async requestTool(request: ToolRequest): Promise<Approval>;
+  /** @deprecated Give one object: `requestTool({ tool, arguments, ...options })`. */
+  async requestTool(name: string, args: Record<string, unknown>, options?: ToolAskOptions): Promise<Approval>;
+  async requestTool(
+    first: string | ToolRequest, args?: Record<string, unknown>, options?: ToolAskOptions,
+  ): Promise<Approval> {
+    const { tool: name, arguments: given, schema, editable, ...rest } = toolRequest(first, args, options);
+    const tool: Record<string, unknown> = { name, arguments: given };
     if (schema !== undefined) tool["schema"] = schema;
     if (editable === false) tool["editable"] = false;
     return this.ask({ kind: "tool", tool }, rest);
   }
 
   /** Ask about a message (or, with `kind: "code"`, code about to run). */
-  async requestMessage(text: string, options: MessageAskOptions = {}): Promise<Approval> {
+  async requestMessage(request: MessageRequest): Promise<Approval>;
+  /** @deprecated Give one object: `requestMessage({ text, ...options })`. */
+  async requestMessage(text: string, options?: MessageAskOptions): Promise<Approval>;
+  async requestMessage(first: string | MessageRequest, options: MessageAskOptions = {}): Promise<Approval> {
+    const { text, kind, ...rest } = typeof first === "string" ? { ...options, text: first } : first;
     if (typeof text !== "string" || !text) throw new TypeError("a message to approve needs its text");
-    const { kind, ...rest } = options;
     return this.ask({ kind: kind ?? "message", text }, rest);
   }
 
   /**
-   * The decision on calling `name(args)`: asked (as `requestTool`), waited for, and, approved, used once: a call
+   * The decision on calling `tool(arguments)`: asked (as `requestTool`), waited for, and, approved, used once: a call
    * whose approval a dead process used already is asked about again, as one that may have run (only a person may
-   * approve it). Run the call only when `.approved`, with `.arguments`. `atMost` seconds: past them, the approval as
-   * it is (pending); the same `idempotencyKey` then finds the same card.
+   * approve it). A reviewer's edit is asked about again as the edited call (up to `MAX_EDITS` times, as the Python
+   * integrations do): approved, its `.arguments` are the edited ones. Run the call only when `.approved`, with
+   * `.arguments`. `atMost` seconds: past them, the approval as it is (pending); the same `idempotencyKey` then finds
+   * the same card. `signal` ends the wait and withdraws the pending card.
    */
+  async toolDecision(request: ToolDecisionRequest): Promise<Approval>;
+  /** @deprecated Give one object: `toolDecision({ tool, arguments, ...options })`. */
+  async toolDecision(name: string, args: Record<string, unknown>, options?: ToolDecisionOptions): Promise<Approval>;
   async toolDecision(
-    name: string,
-    args: Record<string, unknown>,
-    options: ToolDecisionOptions = {},
+    first: string | ToolDecisionRequest, args?: Record<string, unknown>, options?: ToolDecisionOptions,
   ): Promise<Approval> {
-    const { atMost, idempotencyKey: key, signal, ...rest } = options;
+    const { atMost, idempotencyKey: key, ...request } = toolRequest(first, args, options);
     const deadline = atMost === undefined ? undefined : Date.now() + atMost * 1000;
+    let decided = await this.usedOnce(request, key, deadline);
+    for (let edit = 1; edit <= MAX_EDITS && decided.status === "revised" && decided.edited; edit += 1) {
+      const edited = key === undefined ? undefined : idempotencyKey(key, `edit${edit}`);
+      decided = await this.usedOnce({ ...request, arguments: { ...decided.arguments } }, edited, deadline);
+    }
+    return decided;
+  }
+
+  /** One ask of `toolDecision`: asked, waited for (until `deadline`), and, approved, used once. */
+  private async usedOnce(request: ToolRequest, key: string | undefined, deadline: number | undefined): Promise<Approval> {
     const token = `use-${hex(16)}`;
+    const signal = request.signal;
     let generation = 0;
     let mayHaveRun = false;
     for (;;) {
-      const again: ToolAskOptions = { ...rest, signal };
+      const again: ToolRequest = { ...request };
       const keyed = againKey(key, generation);
       if (keyed !== undefined) again.idempotencyKey = keyed;
       if (mayHaveRun) again.mayHaveRun = true;
-      let decided = await this.requestTool(name, args, again);
+      let decided = await this.requestTool(again);
       if (decided.pending) {
         const left = deadline === undefined ? undefined : Math.max(0, (deadline - Date.now()) / 1000);
         decided = await this.wait(decided.id, { atMost: left, signal, withdraw: true });
@@ -253,7 +315,7 @@ export class ApprovalsClient {
         if (await this.use(decided.id, { token, signal })) return decided;
         mayHaveRun = true;
       } catch (error) {
-        if (!(error instanceof ApprovalsError) || error.code !== "rule_revoked") throw error;
+        if (!ApprovalsError.isInstance(error) || error.code !== "rule_revoked") throw error;
       }
       generation += 1;
     }
@@ -274,26 +336,30 @@ export class ApprovalsClient {
   }
 
   /**
-   * Record in the bot's audit log that `name(args)` runs without a card because the program's own allow-list lets it
-   * through (`allowedBy` says what, e.g. "--allow list_*"). Nothing is asked or decided; a retry with the same
-   * `idempotencyKey` adds no second entry.
+   * Record in the bot's audit log that `tool(arguments)` runs without a card because the program's own allow-list
+   * lets it through (`allowedBy` says what, e.g. "--allow list_*"). Nothing is asked or decided; a retry with the
+   * same `idempotencyKey` adds no second entry.
    */
+  async recordAllowed(request: AllowedRequest): Promise<AllowedCall>;
+  /** @deprecated Give one object: `recordAllowed({ tool, arguments, allowedBy, ... })`. */
+  async recordAllowed(name: string, args: Record<string, unknown>, options: AllowedOptions): Promise<AllowedCall>;
   async recordAllowed(
-    name: string,
-    args: Record<string, unknown>,
-    options: { allowedBy: string; idempotencyKey?: string; channel?: string; agent?: string; signal?: AbortSignal },
+    first: string | AllowedRequest, args?: Record<string, unknown>, options?: AllowedOptions,
   ): Promise<AllowedCall> {
-    if (typeof options?.allowedBy !== "string" || !options.allowedBy) {
+    const request = toolRequest(first, args, options);
+    if (typeof request.allowedBy !== "string" || !request.allowedBy) {
       throw new TypeError("recordAllowed needs allowedBy: what in the program's allow-list let the call through");
     }
-    const body: Record<string, unknown> = { tool: { name, arguments: args }, allowed_by: options.allowedBy };
+    const body: Record<string, unknown> = {
+      tool: { name: request.tool, arguments: request.arguments }, allowed_by: request.allowedBy,
+    };
     const mine: Record<string, unknown> = {
-      channel: options.channel || this.channel, requester: this.requester, agent: options.agent || this.agent,
+      channel: request.channel || this.channel, requester: this.requester, agent: request.agent || this.agent,
     };
     for (const [field, value] of Object.entries(mine)) if (value) body[field] = value;
-    const headers = { "Idempotency-Key": options.idempotencyKey ?? hex(16) };
+    const headers = { "Idempotency-Key": request.idempotencyKey ?? hex(16) };
     const answer = await this.wire.call("POST", `${API_PATH}/audit/allowed`,
-      { body, headers, signal: options.signal });
+      { body, headers, signal: request.signal });
     const made: Record<string, unknown> = {};
     for (const [field, value] of Object.entries(answer)) made[camel(field)] = value;
     return made as AllowedCall;

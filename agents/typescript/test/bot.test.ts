@@ -27,6 +27,7 @@ const URL = given("AGENT_APPROVALS_URL");
 const KEY = given("AGENT_APPROVALS_KEY");
 const BOB = "U0BOB";
 const EMAIL = { to: "bob@example.com", body: "Prices go up 5% on May 1." };
+const EDITED = { to: "carol@example.com", body: "Prices go up 5% on May 1." }; // what "ts: edit" cards become
 
 const client = (title: string): ApprovalsClient => new ApprovalsClient({ title }); // url and key from the environment
 
@@ -40,7 +41,7 @@ test("toolDecision asks, waits for bob's approval and uses it once: a second use
   const told: string[] = [];
   const onDecided = (a: Approval): number => told.push(`${a.id} ${a.status}`);
   const asker = new ApprovalsClient({ title: "ts: approve the decision", onDecided });
-  const decided = await asker.toolDecision("send_email", EMAIL, { atMost: 60 });
+  const decided = await asker.toolDecision({ tool: "send_email", arguments: EMAIL, atMost: 60 });
   assert.deepEqual(told, [`${decided.id} approved`]); // once
   assert.equal(decided.status, "approved");
   assert.ok(decided.approved && !decided.pending);
@@ -50,9 +51,21 @@ test("toolDecision asks, waits for bob's approval and uses it once: a second use
   assert.equal(await asker.use(decided.id, { token: "another-use" }), false); // used by toolDecision already
 });
 
+test("toolDecision asks about bob's edit as the edited call, and returns the edited arguments once approved",
+  async () => {
+    const asked: Approval[] = [];
+    const asker = new ApprovalsClient({ title: "ts: edit then approve toolDecision", onWaiting: (a) => asked.push(a) });
+    const decided = await asker.toolDecision({ tool: "send_email", arguments: EMAIL, atMost: 60 });
+    assert.equal(decided.status, "approved");
+    assert.ok(decided.approved);
+    assert.deepEqual(decided.arguments, EDITED); // what bob edited it into, and approved
+    assert.deepEqual(asked.map((a) => a.arguments), [EMAIL, EDITED]); // two cards: the call, then the edited call
+    assert.equal(await asker.use(decided.id, { token: "another-use" }), false); // used by toolDecision already
+  });
+
 test("an approval carries a receipt the executor verifies, and a guarded tool runs once with it", async () => {
   const asker = client("ts: approve with a receipt");
-  const asked = await asker.requestTool("send_email", EMAIL); // (bob may have approved it already)
+  const asked = await asker.requestTool({ tool: "send_email", arguments: EMAIL }); // (bob may have approved it already)
   const decided = await asker.wait(asked.id, { atMost: 60 });
   assert.ok(decided.approved, decided.status);
   assert.equal(typeof decided.receipt, "string");
@@ -84,7 +97,7 @@ test("an approval carries a receipt the executor verifies, and a guarded tool ru
 
 test("a rejection reaches the caller with who and why", async () => {
   const asker = client("ts: reject this one");
-  const decided = await asker.toolDecision("send_email", EMAIL, { atMost: 60 });
+  const decided = await asker.toolDecision({ tool: "send_email", arguments: EMAIL, atMost: 60 });
   assert.equal(decided.status, "rejected");
   assert.ok(!decided.approved);
   assert.equal(decided.decidedBy, BOB);
@@ -96,7 +109,7 @@ test("a rejection reaches the caller with who and why", async () => {
 test("a message is asked, waited for a moment and withdrawn", async () => {
   const waiting: string[] = [];
   const asker = new ApprovalsClient({ title: "ts: leave the message", onWaiting: (a) => waiting.push(a.id) });
-  const asked = await asker.requestMessage("Shall I post the release notes?");
+  const asked = await asker.requestMessage({ text: "Shall I post the release notes?" });
   assert.ok((await asker.wait(asked.id, { atMost: 0.2 })).pending);
   assert.deepEqual(waiting, [asked.id]); // once, though it was seen pending twice
   const withdrawn = await asker.withdraw(asked.id);
@@ -120,12 +133,12 @@ test("a retry after a lost answer, with the same Idempotency-Key, gives the same
     return response;
   };
   const asker = new ApprovalsClient({ url: URL, key: KEY, title: "ts: leave the retried ask", fetch: losing });
-  const asked = await asker.requestTool("send_email", EMAIL);
+  const asked = await asker.requestTool({ tool: "send_email", arguments: EMAIL });
   assert.equal(keys.length, 2);
   assert.equal(keys[0], keys[1]);
-  const again = await asker.requestTool("send_email", EMAIL, { idempotencyKey: keys[0] as string });
+  const again = await asker.requestTool({ tool: "send_email", arguments: EMAIL, idempotencyKey: keys[0] as string });
   assert.equal(again.id, asked.id);
-  const other = await asker.requestTool("send_email", EMAIL, { idempotencyKey: `${keys[0]}-other` });
+  const other = await asker.requestTool({ tool: "send_email", arguments: EMAIL, idempotencyKey: `${keys[0]}-other` });
   assert.notEqual(other.id, asked.id);
   await Promise.all([asker.withdraw(asked.id), asker.withdraw(other.id)]);
 });
@@ -142,12 +155,12 @@ async function closedPort(): Promise<number> {
 test("a call the program's allow-list lets through is recorded once per Idempotency-Key", async () => {
   const asker = client("ts: leave (nothing is asked)");
   const options = { allowedBy: "--allow list_*", idempotencyKey: "ts-allowed-1" };
-  const recorded = await asker.recordAllowed("list_files", { dir: "/srv" }, options);
+  const recorded = await asker.recordAllowed({ tool: "list_files", arguments: { dir: "/srv" }, ...options });
   assert.equal(recorded.status, "allowed");
   assert.equal(recorded.tool, "list_files");
   assert.equal(recorded.allowedBy, "--allow list_*");
-  assert.equal((await asker.recordAllowed("list_files", { dir: "/srv" }, options)).id, recorded.id);
-  await assert.rejects(asker.recordAllowed("list_files", {}, { allowedBy: "" }), /needs allowedBy/);
+  assert.equal((await asker.recordAllowed("list_files", { dir: "/srv" }, options)).id /* (the deprecated form) */, recorded.id);
+  await assert.rejects(asker.recordAllowed({ tool: "list_files", arguments: {}, allowedBy: "" }), /needs allowedBy/);
 });
 
 function oneLine(error: unknown, url: string): ApprovalsError {
@@ -180,7 +193,7 @@ test("an unreachable bot is one line naming the URL, after a few tries", async (
 
 test("a wrong key is one line naming the URL, never the key", async () => {
   const asker = new ApprovalsClient({ url: URL, key: "aak_wrong_secret_never_shown" });
-  const error = await asker.requestTool("send_email", EMAIL).then(() => undefined, (caught: unknown) => caught);
+  const error = await asker.requestTool({ tool: "send_email", arguments: EMAIL }).then(() => undefined, (caught: unknown) => caught);
   const said = oneLine(error, URL);
   assert.ok(said instanceof BadKey && said.status === 401, said.message);
 });

@@ -49,7 +49,7 @@ test("502, 503 and 504 are retried with the same Idempotency-Key, and the ask sa
   const given = { url: "http://bot", key: "aak_k", fetch, channel: "C1", run: "run-7", within: 60 };
   const client = new ApprovalsClient(given);
   const options = { editable: false, callbackUrl: "https://x/cb", title: "T" };
-  const asked = await client.requestTool("send_email", { to: "bob" }, options);
+  const asked = await client.requestTool({ tool: "send_email", arguments: { to: "bob" }, ...options });
   assert.equal(asked.id, "a-1");
   assert.equal(sent.length, 4);
   assert.equal(new Set(sent.map((s) => s.headers.get("Idempotency-Key"))).size, 1);
@@ -197,7 +197,7 @@ test("an aborted toolDecision (or a wait with withdraw) withdraws the pending ca
   const client = new ApprovalsClient({ url: "http://bot", key: "k", fetch: holding(sent) });
   const controller = new AbortController();
   setTimeout(() => controller.abort(), 50);
-  await assert.rejects(client.toolDecision("send_email", { to: "bob" }, { signal: controller.signal }),
+  await assert.rejects(client.toolDecision({ tool: "send_email", arguments: { to: "bob" }, signal: controller.signal }),
     (error: Error) => error.name === "AbortError");
   assert.deepEqual(sent, ["POST /api/v1/approvals", "GET /api/v1/approvals/a-1", "DELETE /api/v1/approvals/a-1"]);
   sent.length = 0;

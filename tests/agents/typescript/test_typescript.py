@@ -216,7 +216,7 @@ async def test_the_typescript_package_against_a_real_bot(
     finally:
         done.set()
         decided = await reviewer
-    assert sorted(decided) == ["approved"] * 37 + ["edited"] * 2 + ["rejected"] * 10 + ["revised"] * 4, decided
+    assert sorted(decided) == ["approved"] * 38 + ["edited"] * 3 + ["rejected"] * 10 + ["revised"] * 4, decided
     # the adapters' cards say the arguments cannot be edited (no rule's card; the forged, cancelled and self-approved
     # ones may be withdrawn before they are seen)
     # approve, reject, revise, leave (and the AI SDK's signed one)
@@ -236,7 +236,7 @@ TYPED = """
 import { ApprovalsClient, FileStateStore, verifyReceipt, type Approval } from "agent-approvals";
 const client = new ApprovalsClient({ url: "http://bot", key: "k", title: "typed" });
 export async function decide(): Promise<string> {
-  const decided: Approval = await client.toolDecision("send_email", { to: "bob" }, { atMost: 1 });
+  const decided: Approval = await client.toolDecision({ tool: "send_email", arguments: { to: "bob" }, atMost: 1 });
   const by: string | undefined = decided.decidedBy;
   await new FileStateStore("states").save(decided.id, decided.status);
   await verifyReceipt(decided.receipt, { jwksUrl: "http://bot/api/v1/jwks.json", tool: "t", arguments: {} });

@@ -121,7 +121,7 @@ async function ask(
   const schema = await schemaOf(tools, call.toolName);
   if (schema !== undefined) asked.schema = schema;
   if (options.within !== undefined) asked.timeout = options.within;
-  return client.requestTool(call.toolName, argumentsOf(call.input), asked);
+  return client.requestTool({ ...asked, tool: call.toolName, arguments: argumentsOf(call.input) });
 }
 
 /** `approved` only for the plane's approval, used now (once: a fresh use each time, never a retry's). */

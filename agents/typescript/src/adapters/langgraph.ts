@@ -210,7 +210,9 @@ async function ask(item: Interrupt, thread: string, options: ApprovalsOptions): 
   const request = item.value as ToolCallRequest;
   let args = { ...request.arguments };
   for (let edit = 0; edit <= MAX_EDITS; edit += 1) {
-    const asked = await options.client.requestTool(request.tool, args, {
+    const asked = await options.client.requestTool({
+      tool: request.tool,
+      arguments: args,
       agent: `${request.agent || "graph"} (${FRAMEWORK})`.slice(0, 80),
       ...(request.schema === undefined ? {} : { schema: request.schema }),
       ...(options.within === undefined ? {} : { timeout: options.within }),

@@ -159,7 +159,7 @@ async function ask(
     idempotencyKey: idempotencyKey("mastra", options.run || client.run, toolCallId),
   };
   if (options.within !== undefined) asked.timeout = options.within;
-  return client.requestTool(name, args, asked);
+  return client.requestTool({ ...asked, tool: name, arguments: args });
 }
 
 /**
@@ -389,7 +389,7 @@ async function decideInStep(
       idempotencyKey: idempotencyKey("mastra-step", step.runId, options.key ?? name, String(generation)),
     };
     if (options.within !== undefined) asked.timeout = options.within;
-    const decided = await client.requestTool(name, current, asked);
+    const decided = await client.requestTool({ ...asked, tool: name, arguments: current });
     if (decided.pending) {
       const payload = { approvalId: decided.id, cardUrl: decided.cardUrl ?? "", tool: name, arguments: current };
       return { suspended: await step.suspend(payload) };

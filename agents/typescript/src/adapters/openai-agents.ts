@@ -190,7 +190,9 @@ async function ask(agent: AnyAgent, item: RunToolApprovalItem, options: Approval
   const id = callId(item);
   const who = item.agent?.name || agent.name;
   const schema = schemaOf(item.agent ?? agent, name) ?? schemaOf(agent, name);
-  return options.client.toolDecision(name, argumentsOf(item), {
+  return options.client.toolDecision({
+    tool: name,
+    arguments: argumentsOf(item),
     agent: `${who} (${FRAMEWORK})`.slice(0, 80),
     editable: false, // the SDK runs the model's call: the card says its arguments cannot be edited
     signal: signalOf(options), // an abort withdraws the card

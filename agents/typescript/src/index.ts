@@ -33,7 +33,7 @@ export {
 export { ApprovalsError, BadKey, InvalidRequest, LimitReached, NotFound, OutOfScope, Unreachable } from "./errors.js";
 export { canonicalJson } from "./json.js";
 export {
-  KeySet,
+  ALG,
   ReceiptChecker,
   ReceiptError,
   TYPE,
@@ -43,6 +43,7 @@ export {
   type CheckerOptions,
   type Jwks,
   type ReceiptClaims,
+  type ReceiptKeys,
   type ReceiptReason,
   type ReceiptRequired,
   type VerifyOptions,

@@ -95,7 +95,7 @@ test("wait long-polls 50 s at a time and asks again until decided", async () => 
 });
 
 test("a refusal is the error of its status, with the API's code, message and field", async () => {
-  const cases: [number, Record<string, unknown>, Record<string, string>, Function][] = [
+  const cases: [number, Record<string, unknown>, Record<string, string>, new (...args: never[]) => Error][] = [
     [400, { error: { code: "invalid", message: "not an email", field: "tool.arguments.to" } }, {}, InvalidRequest],
     [403, { error: { code: "refused_by_policy", message: "refused by policy P1: no mass mail" } }, {}, OutOfScope],
     [404, { error: { code: "not_found", message: "no such approval" } }, {}, NotFound],

@@ -78,6 +78,10 @@ def test_the_readme_test_command_installs_the_package_and_ci_runs_it_as_written(
     ci = (ROOT / ".ci" / "run").read_text()
     assert command in ci.splitlines()
     assert "npm run --prefix agents/typescript build" in ci  # tsc, strict (tsconfig.json), beside ruff and mypy
+    assert "npm run --prefix agents/typescript lint" in ci  # eslint and prettier --check, as ruff is for Python
+    package = json.loads((PACKAGE / "package.json").read_text())
+    assert package["scripts"]["lint"] == "eslint . && prettier --check src test"
+    assert {"eslint", "prettier", "typescript-eslint"} <= set(package["devDependencies"])
     assert command in (ROOT / "docs" / "contributors" / "tests.md").read_text()
     assert "node_modules/" in (PACKAGE / ".gitignore").read_text()
 

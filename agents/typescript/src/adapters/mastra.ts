@@ -203,6 +203,7 @@ function composed(gate: ToolHooks, own: ToolHooks | undefined): ToolHooks {
   return hooks;
 }
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- an agent of any tools, model and output
 type AnyAgent = Agent<any, any, any>;
 type Input = Parameters<AnyAgent["generate"]>[0];
 type Output = Awaited<ReturnType<AnyAgent["approveToolCallGenerate"]>>;

@@ -37,6 +37,7 @@ export { FileStateStore, type StateStore } from "../state.js";
 
 export const FRAMEWORK = "OpenAI Agents SDK";
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- an agent of any context and output
 type AnyAgent = Agent<any, any>;
 type Input = Parameters<typeof run>[1];
 type Options = Parameters<typeof run>[2];

@@ -94,10 +94,12 @@ export const MAX_EDITS = 5;
 
 /** A tool call's request from an options object, or from the deprecated positional form; checked. */
 function toolRequest<O extends object>(
-  first: string | (ToolCall & O), args: Record<string, unknown> | undefined, options: O | undefined,
+  first: string | (ToolCall & O),
+  args: Record<string, unknown> | undefined,
+  options: O | undefined,
 ): ToolCall & O {
-  const request = typeof first === "string" ? { ...(options as O), tool: first, arguments: args } as ToolCall & O
-    : first;
+  const request =
+    typeof first === "string" ? ({ ...(options as O), tool: first, arguments: args } as ToolCall & O) : first;
   if (typeof request !== "object" || request === null) throw new TypeError("give the call as { tool, arguments }");
   const { tool, arguments: given } = request;
   if (typeof tool !== "string" || !tool) throw new TypeError("a tool call needs the tool's name");
@@ -153,7 +155,10 @@ export interface ClientOptions {
 /** A tool call recorded in the bot's audit log as let through by the program's own allow-list (`recordAllowed`). */
 export type AllowedCall = CamelCased<components["schemas"]["AllowedCall"]>;
 
-const hex = (bytes: number): string => randomUUID().replace(/-/g, "").slice(0, bytes * 2);
+const hex = (bytes: number): string =>
+  randomUUID()
+    .replace(/-/g, "")
+    .slice(0, bytes * 2);
 const snake = (name: string): string => name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 const camel = (name: string): string => name.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
 
@@ -251,7 +256,9 @@ export class ApprovalsClient {
   /** @deprecated Give one object: `requestTool({ tool, arguments, ...options })`. */
   async requestTool(name: string, args: Record<string, unknown>, options?: ToolAskOptions): Promise<Approval>;
   async requestTool(
-    first: string | ToolRequest, args?: Record<string, unknown>, options?: ToolAskOptions,
+    first: string | ToolRequest,
+    args?: Record<string, unknown>,
+    options?: ToolAskOptions,
   ): Promise<Approval> {
     const { tool: name, arguments: given, schema, editable, ...rest } = toolRequest(first, args, options);
     const tool: Record<string, unknown> = { name, arguments: given };
@@ -282,7 +289,9 @@ export class ApprovalsClient {
   /** @deprecated Give one object: `toolDecision({ tool, arguments, ...options })`. */
   async toolDecision(name: string, args: Record<string, unknown>, options?: ToolDecisionOptions): Promise<Approval>;
   async toolDecision(
-    first: string | ToolDecisionRequest, args?: Record<string, unknown>, options?: ToolDecisionOptions,
+    first: string | ToolDecisionRequest,
+    args?: Record<string, unknown>,
+    options?: ToolDecisionOptions,
   ): Promise<Approval> {
     const { atMost, idempotencyKey: key, ...request } = toolRequest(first, args, options);
     const deadline = atMost === undefined ? undefined : Date.now() + atMost * 1000;
@@ -295,7 +304,11 @@ export class ApprovalsClient {
   }
 
   /** One ask of `toolDecision`: asked, waited for (until `deadline`), and, approved, used once. */
-  private async usedOnce(request: ToolRequest, key: string | undefined, deadline: number | undefined): Promise<Approval> {
+  private async usedOnce(
+    request: ToolRequest,
+    key: string | undefined,
+    deadline: number | undefined,
+  ): Promise<Approval> {
     const token = `use-${hex(16)}`;
     const signal = request.signal;
     let generation = 0;
@@ -325,7 +338,11 @@ export class ApprovalsClient {
     const { idempotencyKey: key, title, signal, ...rest } = options;
     body["title"] = title || this.title;
     const mine: Record<string, unknown> = {
-      channel: this.channel, requester: this.requester, agent: this.agent, timeout: this.within, run: this.run,
+      channel: this.channel,
+      requester: this.requester,
+      agent: this.agent,
+      timeout: this.within,
+      run: this.run,
     };
     for (const [name, value] of Object.entries(mine)) if (value) body[name] = value;
     for (const [name, value] of Object.entries(rest)) {
@@ -344,22 +361,26 @@ export class ApprovalsClient {
   /** @deprecated Give one object: `recordAllowed({ tool, arguments, allowedBy, ... })`. */
   async recordAllowed(name: string, args: Record<string, unknown>, options: AllowedOptions): Promise<AllowedCall>;
   async recordAllowed(
-    first: string | AllowedRequest, args?: Record<string, unknown>, options?: AllowedOptions,
+    first: string | AllowedRequest,
+    args?: Record<string, unknown>,
+    options?: AllowedOptions,
   ): Promise<AllowedCall> {
     const request = toolRequest(first, args, options);
     if (typeof request.allowedBy !== "string" || !request.allowedBy) {
       throw new TypeError("recordAllowed needs allowedBy: what in the program's allow-list let the call through");
     }
     const body: Record<string, unknown> = {
-      tool: { name: request.tool, arguments: request.arguments }, allowed_by: request.allowedBy,
+      tool: { name: request.tool, arguments: request.arguments },
+      allowed_by: request.allowedBy,
     };
     const mine: Record<string, unknown> = {
-      channel: request.channel || this.channel, requester: this.requester, agent: request.agent || this.agent,
+      channel: request.channel || this.channel,
+      requester: this.requester,
+      agent: request.agent || this.agent,
     };
     for (const [field, value] of Object.entries(mine)) if (value) body[field] = value;
     const headers = { "Idempotency-Key": request.idempotencyKey ?? hex(16) };
-    const answer = await this.wire.call("POST", `${API_PATH}/audit/allowed`,
-      { body, headers, signal: request.signal });
+    const answer = await this.wire.call("POST", `${API_PATH}/audit/allowed`, { body, headers, signal: request.signal });
     const made: Record<string, unknown> = {};
     for (const [field, value] of Object.entries(answer)) made[camel(field)] = value;
     return made as AllowedCall;
@@ -368,8 +389,9 @@ export class ApprovalsClient {
   // reading -----------------------------------------------------------------------------------------------------
 
   async get(id: string, options: { signal?: AbortSignal } = {}): Promise<Approval> {
-    return approvalOf(await this.wire.call("GET", `${API_PATH}/approvals/${encodeURIComponent(id)}`,
-      { signal: options.signal }));
+    return approvalOf(
+      await this.wire.call("GET", `${API_PATH}/approvals/${encodeURIComponent(id)}`, { signal: options.signal }),
+    );
   }
 
   /**
@@ -381,8 +403,8 @@ export class ApprovalsClient {
     const deadline = options.atMost === undefined ? undefined : Date.now() + options.atMost * 1000;
     try {
       for (;;) {
-        const left = deadline === undefined ? LONG_POLL
-          : Math.min(LONG_POLL, Math.max(0, (deadline - Date.now()) / 1000));
+        const left =
+          deadline === undefined ? LONG_POLL : Math.min(LONG_POLL, Math.max(0, (deadline - Date.now()) / 1000));
         const path = `${API_PATH}/approvals/${encodeURIComponent(id)}?wait=${left.toFixed(1)}`;
         const approval = this.tell(approvalOf(await this.wire.call("GET", path, { holds: left, signal })));
         if (!approval.pending || (deadline !== undefined && Date.now() >= deadline)) return approval;
@@ -410,17 +432,23 @@ export class ApprovalsClient {
    * use of one decision, default this client's), false when it was used already (that use may have run it: do not
    * run it on this approval).
    */
-  async use(id: string, options: { token?: string | undefined; signal?: AbortSignal | undefined } = {}): Promise<boolean> {
+  async use(
+    id: string,
+    options: { token?: string | undefined; signal?: AbortSignal | undefined } = {},
+  ): Promise<boolean> {
     const body = { token: options.token || this.token };
-    const answer = await this.wire.call("POST", `${API_PATH}/approvals/${encodeURIComponent(id)}/use`,
-      { body, signal: options.signal });
+    const answer = await this.wire.call("POST", `${API_PATH}/approvals/${encodeURIComponent(id)}/use`, {
+      body,
+      signal: options.signal,
+    });
     return answer["used"] === true;
   }
 
   /** Withdraw a pending approval (its card says so). A decided one is returned as it is. */
   async withdraw(id: string, options: { signal?: AbortSignal } = {}): Promise<Approval> {
-    return approvalOf(await this.wire.call("DELETE", `${API_PATH}/approvals/${encodeURIComponent(id)}`,
-      { signal: options.signal }));
+    return approvalOf(
+      await this.wire.call("DELETE", `${API_PATH}/approvals/${encodeURIComponent(id)}`, { signal: options.signal }),
+    );
   }
 
   /**

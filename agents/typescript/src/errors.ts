@@ -45,12 +45,16 @@ export class ApprovalsError extends Error {
   readonly said: string;
 
   constructor(
-    status: number, code: string, message: string,
+    status: number,
+    code: string,
+    message: string,
     options: { field?: string; retryAfter?: number; cause?: unknown } = {},
   ) {
     const field = options.field ?? "";
-    super(`${status} ${code}: ${message}` + (field ? ` (field ${field})` : ""),
-      options.cause === undefined ? undefined : { cause: options.cause });
+    super(
+      `${status} ${code}: ${message}` + (field ? ` (field ${field})` : ""),
+      options.cause === undefined ? undefined : { cause: options.cause },
+    );
     markKinds(this, new.target);
     this.status = status;
     this.code = code;

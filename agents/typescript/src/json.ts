@@ -64,7 +64,11 @@ export function strictJson(text: string): { value: unknown; integers: Set<string
       }
     }
     if (c === '"') return string();
-    for (const [word, meant] of [["true", true], ["false", false], ["null", null]] as const) {
+    for (const [word, meant] of [
+      ["true", true],
+      ["false", false],
+      ["null", null],
+    ] as const) {
       if (text.startsWith(word, at)) {
         at += word.length;
         return meant;

@@ -52,8 +52,19 @@ const HEX64 = /^[0-9a-f]{64}$/;
 const STRINGS = ["iss", "sub", "jti", "tool", "args_sha256"] as const;
 
 export type ReceiptReason =
-  | "missing" | "malformed" | "unknown_key" | "bad_signature" | "expired" | "not_yet_valid" | "wrong_tool"
-  | "wrong_arguments" | "wrong_audience" | "wrong_issuer" | "used" | "refused" | "unavailable";
+  | "missing"
+  | "malformed"
+  | "unknown_key"
+  | "bad_signature"
+  | "expired"
+  | "not_yet_valid"
+  | "wrong_tool"
+  | "wrong_arguments"
+  | "wrong_audience"
+  | "wrong_issuer"
+  | "used"
+  | "refused"
+  | "unavailable";
 
 /** A call refused for its receipt; nothing was run. `reason` says why, as a code (the Python side's codes). */
 export class ReceiptError extends Error {
@@ -140,14 +151,19 @@ export async function verifyReceipt(receipt: unknown, options: VerifyOptions): P
   if ((options.jwks === undefined) === (options.jwksUrl === undefined)) {
     throw new TypeError("give verifyReceipt the bot's keys: jwks, or jwksUrl (not both)");
   }
-  const keys = options.jwks !== undefined ? keysOf(options.jwks)
-    : remoteKeys(options.jwksUrl as string, options.fetch ?? globalThis.fetch, { retryFor: 10 });
+  const keys =
+    options.jwks !== undefined
+      ? keysOf(options.jwks)
+      : remoteKeys(options.jwksUrl as string, options.fetch ?? globalThis.fetch, { retryFor: 10 });
   const parts = form(receipt);
   const clock = options.now ?? Date.now() / 1000;
   const leeway = options.leeway ?? 30;
   try {
     await jwtVerify(receipt as string, keys, {
-      algorithms: [ALG], typ: TYPE, currentDate: new Date(clock * 1000), clockTolerance: leeway,
+      algorithms: [ALG],
+      typ: TYPE,
+      currentDate: new Date(clock * 1000),
+      clockTolerance: leeway,
     });
   } catch (error) {
     // a claim jose refuses (a time, a type) comes after the signature verified: said below, in the contract's order
@@ -303,7 +319,9 @@ function retrying(fetcher: typeof fetch, retryFor: number): typeof fetch {
 
 /** jose's key set of the bot's JWKS at `url`, fetched through `retrying`. */
 function remoteKeys(
-  url: string, fetcher: typeof fetch, options: { retryFor: number; maxAge?: number; refetchAfter?: number },
+  url: string,
+  fetcher: typeof fetch,
+  options: { retryFor: number; maxAge?: number; refetchAfter?: number },
 ): JWTVerifyGetKey {
   const fetchKeys = retrying(fetcher, options.retryFor) as unknown as FetchImplementation;
   return createRemoteJWKSet(new URL(url), {
@@ -316,19 +334,27 @@ function remoteKeys(
 
 /** One request to the bot (no API key: the use needs none), retried through no answer and 502/503/504. */
 async function send(
-  fetcher: typeof fetch, url: string, init: RequestInit, retryFor: number, what: string,
+  fetcher: typeof fetch,
+  url: string,
+  init: RequestInit,
+  retryFor: number,
+  what: string,
 ): Promise<{ status: number; body: unknown }> {
   let response: Response;
   try {
     response = await retrying(fetcher, retryFor)(url, init);
   } catch (error) {
     const failed = error instanceof Error ? error.name : "no answer";
-    throw new ReceiptError("unavailable", `the bot could not be reached to ${what} (${failed}); nothing ran`,
-      { cause: error });
+    throw new ReceiptError("unavailable", `the bot could not be reached to ${what} (${failed}); nothing ran`, {
+      cause: error,
+    });
   }
   const text = await response.text();
   if (RETRY_STATUSES.has(response.status)) {
-    throw new ReceiptError("unavailable", `the bot could not be reached to ${what} (HTTP ${response.status}); nothing ran`);
+    throw new ReceiptError(
+      "unavailable",
+      `the bot could not be reached to ${what} (HTTP ${response.status}); nothing ran`,
+    );
   }
   try {
     return { status: response.status, body: JSON.parse(text) };
@@ -365,12 +391,14 @@ export class ReceiptChecker {
     this.url = baseUrl(url);
     this.options = options;
     const remote = { retryFor: options.retryFor ?? 10 };
-    this.keys = options.jwks !== undefined ? keysOf(options.jwks)
-      : remoteKeys(this.url + JWKS_PATH, options.fetch ?? globalThis.fetch, {
-        ...remote,
-        ...(options.maxAge === undefined ? {} : { maxAge: options.maxAge }),
-        ...(options.refetchAfter === undefined ? {} : { refetchAfter: options.refetchAfter }),
-      });
+    this.keys =
+      options.jwks !== undefined
+        ? keysOf(options.jwks)
+        : remoteKeys(this.url + JWKS_PATH, options.fetch ?? globalThis.fetch, {
+            ...remote,
+            ...(options.maxAge === undefined ? {} : { maxAge: options.maxAge }),
+            ...(options.refetchAfter === undefined ? {} : { refetchAfter: options.refetchAfter }),
+          });
   }
 
   /**
@@ -408,8 +436,13 @@ export class ReceiptChecker {
       headers: { "Content-Type": "application/json", "User-Agent": "agent-approvals-js-executor/0.1" },
       body: JSON.stringify({ receipt, token }),
     };
-    const { status, body } = await send(this.options.fetch ?? globalThis.fetch, this.url + path, init,
-      this.options.retryFor ?? 10, "spend the receipt");
+    const { status, body } = await send(
+      this.options.fetch ?? globalThis.fetch,
+      this.url + path,
+      init,
+      this.options.retryFor ?? 10,
+      "spend the receipt",
+    );
     const said = typeof body === "object" && body !== null ? (body as Record<string, unknown>) : {};
     if (status === 200) {
       if (said["used"] === true) return;

@@ -171,8 +171,12 @@ function isObject(value: unknown): value is Record<string, unknown> {
 
 function notTheApi(status: number, base: string, method: string, path: string): ApprovalsError {
   const Kind = ERRORS[status] ?? ApprovalsError;
-  return new Kind(status, "not_the_api", `${base} answered ${method} ${path} with HTTP ${status}, not as the`
-    + " Approvals API does: is it the bot's URL (its address, without /api/v1 or other paths)?");
+  return new Kind(
+    status,
+    "not_the_api",
+    `${base} answered ${method} ${path} with HTTP ${status}, not as the` +
+      " Approvals API does: is it the bot's URL (its address, without /api/v1 or other paths)?",
+  );
 }
 
 function answer(text: string, status: number, base: string, method: string, path: string): Record<string, unknown> {

@@ -51,17 +51,19 @@ test("toolDecision asks, waits for bob's approval and uses it once: a second use
   assert.equal(await asker.use(decided.id, { token: "another-use" }), false); // used by toolDecision already
 });
 
-test("toolDecision asks about bob's edit as the edited call, and returns the edited arguments once approved",
-  async () => {
-    const asked: Approval[] = [];
-    const asker = new ApprovalsClient({ title: "ts: edit then approve toolDecision", onWaiting: (a) => asked.push(a) });
-    const decided = await asker.toolDecision({ tool: "send_email", arguments: EMAIL, atMost: 60 });
-    assert.equal(decided.status, "approved");
-    assert.ok(decided.approved);
-    assert.deepEqual(decided.arguments, EDITED); // what bob edited it into, and approved
-    assert.deepEqual(asked.map((a) => a.arguments), [EMAIL, EDITED]); // two cards: the call, then the edited call
-    assert.equal(await asker.use(decided.id, { token: "another-use" }), false); // used by toolDecision already
-  });
+test("toolDecision asks about bob's edit as the edited call, and returns the edited arguments once approved", async () => {
+  const asked: Approval[] = [];
+  const asker = new ApprovalsClient({ title: "ts: edit then approve toolDecision", onWaiting: (a) => asked.push(a) });
+  const decided = await asker.toolDecision({ tool: "send_email", arguments: EMAIL, atMost: 60 });
+  assert.equal(decided.status, "approved");
+  assert.ok(decided.approved);
+  assert.deepEqual(decided.arguments, EDITED); // what bob edited it into, and approved
+  assert.deepEqual(
+    asked.map((a) => a.arguments),
+    [EMAIL, EDITED],
+  ); // two cards: the call, then the edited call
+  assert.equal(await asker.use(decided.id, { token: "another-use" }), false); // used by toolDecision already
+});
 
 test("an approval carries a receipt the executor verifies, and a guarded tool runs once with it", async () => {
   const asker = client("ts: approve with a receipt");
@@ -75,19 +77,24 @@ test("an approval carries a receipt the executor verifies, and a guarded tool ru
   assert.equal(claims.sub, decided.id);
   assert.equal(claims.aud, audience);
   const other = { ...EMAIL, to: "x" };
-  await assert.rejects(verifyReceipt(decided.receipt, { jwksUrl, tool: "send_email", arguments: other }),
-    (error: unknown) => error instanceof ReceiptError && error.reason === "wrong_arguments");
+  await assert.rejects(
+    verifyReceipt(decided.receipt, { jwksUrl, tool: "send_email", arguments: other }),
+    (error: unknown) => error instanceof ReceiptError && error.reason === "wrong_arguments",
+  );
   const elsewhere = { jwksUrl, tool: "send_email", arguments: EMAIL, audience: "k-other" };
-  await assert.rejects(verifyReceipt(decided.receipt, elsewhere),
-    (error: unknown) => error instanceof ReceiptError && error.reason === "wrong_audience");
+  await assert.rejects(
+    verifyReceipt(decided.receipt, elsewhere),
+    (error: unknown) => error instanceof ReceiptError && error.reason === "wrong_audience",
+  );
 
   const sent: unknown[] = [];
-  const sendEmail = requiresReceipt(new ReceiptChecker(URL, { audience }), { tool: "send_email" })(
-    async (args: { to: string; body: string }) => {
-      sent.push(args);
-      return `sent to ${args.to}`;
-    },
-  );
+  const sendEmail = requiresReceipt(new ReceiptChecker(URL, { audience }), { tool: "send_email" })(async (args: {
+    to: string;
+    body: string;
+  }) => {
+    sent.push(args);
+    return `sent to ${args.to}`;
+  });
   const refused = (reason: string) => (error: unknown) => error instanceof ReceiptError && error.reason === reason;
   await assert.rejects(sendEmail(EMAIL, undefined), refused("missing"));
   assert.equal(await sendEmail({ body: EMAIL.body, to: EMAIL.to }, decided.receipt), "sent to bob@example.com");
@@ -159,7 +166,10 @@ test("a call the program's allow-list lets through is recorded once per Idempote
   assert.equal(recorded.status, "allowed");
   assert.equal(recorded.tool, "list_files");
   assert.equal(recorded.allowedBy, "--allow list_*");
-  assert.equal((await asker.recordAllowed("list_files", { dir: "/srv" }, options)).id /* (the deprecated form) */, recorded.id);
+  assert.equal(
+    (await asker.recordAllowed("list_files", { dir: "/srv" }, options)).id /* (the deprecated form) */,
+    recorded.id,
+  );
   await assert.rejects(asker.recordAllowed({ tool: "list_files", arguments: {}, allowedBy: "" }), /needs allowedBy/);
 });
 
@@ -180,7 +190,10 @@ test("an unreachable bot is one line naming the URL, after a few tries", async (
     return fetch(input, init);
   };
   const asker = new ApprovalsClient({ url: `${url}/`, key: "aak_secret_never_shown", fetch: counting });
-  const error = await asker.check().then(() => undefined, (caught: unknown) => caught);
+  const error = await asker.check().then(
+    () => undefined,
+    (caught: unknown) => caught,
+  );
   const said = oneLine(error, url);
   assert.ok(said instanceof Unreachable && said.url === url && said.status === 0 && said.code === "unreachable");
   const words = `the approvals bot at ${url} is unreachable (ECONNREFUSED): is it running, and is this its URL?`;
@@ -193,7 +206,10 @@ test("an unreachable bot is one line naming the URL, after a few tries", async (
 
 test("a wrong key is one line naming the URL, never the key", async () => {
   const asker = new ApprovalsClient({ url: URL, key: "aak_wrong_secret_never_shown" });
-  const error = await asker.requestTool({ tool: "send_email", arguments: EMAIL }).then(() => undefined, (caught: unknown) => caught);
+  const error = await asker.requestTool({ tool: "send_email", arguments: EMAIL }).then(
+    () => undefined,
+    (caught: unknown) => caught,
+  );
   const said = oneLine(error, URL);
   assert.ok(said instanceof BadKey && said.status === 401, said.message);
 });

@@ -80,7 +80,8 @@ function argumentsOf(input: unknown): Record<string, unknown> {
     }
   }
   return typeof input === "object" && input !== null && !Array.isArray(input)
-    ? (input as Record<string, unknown>) : { input };
+    ? (input as Record<string, unknown>)
+    : { input };
 }
 
 async function schemaOf(tools: unknown, name: string): Promise<Record<string, unknown> | undefined> {
@@ -103,13 +104,19 @@ function responded(messages: readonly ModelMessage[], toolCallId: string): boole
       if (part.type === "tool-approval-request" && part.toolCallId === toolCallId) approvals.add(part.approvalId);
     }
   }
-  return messages.some((message) => message.role === "tool" && message.content.some(
-    (part) => part.type === "tool-approval-response" && approvals.has(part.approvalId)));
+  return messages.some(
+    (message) =>
+      message.role === "tool" &&
+      message.content.some((part) => part.type === "tool-approval-response" && approvals.has(part.approvalId)),
+  );
 }
 
 /** The plane's approval of one tool call: asked (or found again, by the call's idempotency key). */
 async function ask(
-  client: ApprovalsClient, call: ToolApprovalCall["toolCall"], tools: unknown, options: AiSdkApprovalOptions,
+  client: ApprovalsClient,
+  call: ToolApprovalCall["toolCall"],
+  tools: unknown,
+  options: AiSdkApprovalOptions,
   signal?: AbortSignal,
 ): Promise<Approval> {
   const asked: ToolAskOptions = {
@@ -152,14 +159,20 @@ const running = new AsyncLocalStorage<Running>();
  * `generateTextWithApprovals` (as it is or inside a function of the user's), it is the runner's: one card a call.
  */
 export function approvalsToolApproval(
-  client: ApprovalsClient, options: AiSdkApprovalOptions = {},
+  client: ApprovalsClient,
+  options: AiSdkApprovalOptions = {},
 ): (call: ToolApprovalCall) => Promise<ToolApprovalStatus> {
   return async ({ toolCall, tools, messages }) => {
     const here = running.getStore();
     const answered = responded(messages, toolCall.toolCallId);
     if (here?.deferred && !answered) return { type: "user-approval", reason: "To be asked in Slack." };
-    const decided = await ask(client, toolCall, tools, here === undefined ? options : { ...options, run: here.run },
-      here?.signal);
+    const decided = await ask(
+      client,
+      toolCall,
+      tools,
+      here === undefined ? options : { ...options, run: here.run },
+      here?.signal,
+    );
     if (answered) {
       // an approval response from the history: only the plane's own decision counts, whatever it says
       if (decided.pending) {
@@ -233,10 +246,12 @@ export function waitingRequests(messages: readonly ModelMessage[]): Request[] {
       for (const part of message.content) if (part.type === "tool-approval-response") answered.add(part.approvalId);
     }
   }
-  return asked.filter((request) => !answered.has(request.approvalId)).flatMap(({ approvalId, toolCallId }) => {
-    const call = calls.get(toolCallId);
-    return call === undefined ? [] : [{ approvalId, toolCallId, ...call }];
-  });
+  return asked
+    .filter((request) => !answered.has(request.approvalId))
+    .flatMap(({ approvalId, toolCallId }) => {
+      const call = calls.get(toolCallId);
+      return call === undefined ? [] : [{ approvalId, toolCallId, ...call }];
+    });
 }
 
 /** One run of `generateTextWithApprovals` or `resume`: how it asks, where it keeps the conversation, its step. */
@@ -277,12 +292,16 @@ async function finish<TOOLS extends ToolSet>(loop: Loop<TOOLS>, start: ModelMess
     const answers: ToolApprovalResponse[] = [];
     for (const request of waitingRequests(history)) {
       const call = { toolCallId: request.toolCallId, toolName: request.toolName, input: request.input };
-      let decided = loop.asked.get(request.toolCallId)
-        ?? await ask(loop.client, call, loop.tools, loop.asking, signal);
+      let decided =
+        loop.asked.get(request.toolCallId) ?? (await ask(loop.client, call, loop.tools, loop.asking, signal));
       loop.asked.delete(request.toolCallId);
       if (decided.pending) decided = await loop.client.wait(decided.id, { signal, withdraw: true });
-      answers.push({ type: "tool-approval-response", approvalId: request.approvalId, approved: decided.approved,
-        reason: decided.approved ? `Approved by ${who(decided)}.` : refusal(decided) });
+      answers.push({
+        type: "tool-approval-response",
+        approvalId: request.approvalId,
+        approved: decided.approved,
+        reason: decided.approved ? `Approved by ${who(decided)}.` : refusal(decided),
+      });
     }
     history = [...history, { role: "tool", content: answers }];
     const result = await loop.step(history);
@@ -295,7 +314,9 @@ async function finish<TOOLS extends ToolSet>(loop: Loop<TOOLS>, start: ModelMess
 }
 
 function loopOf<TOOLS extends ToolSet>(
-  options: ResumeOptions<TOOLS>, approvals: GenerateWithApprovalsOptions, run: string,
+  options: ResumeOptions<TOOLS>,
+  approvals: GenerateWithApprovalsOptions,
+  run: string,
 ): Loop<TOOLS> {
   const { client, store, runId: _, ...rest } = approvals;
   const asking = { ...rest, run };
@@ -317,16 +338,25 @@ function loopOf<TOOLS extends ToolSet>(
  * `generateText` result.
  */
 export async function generateTextWithApprovals<TOOLS extends ToolSet>(
-  options: Options<TOOLS>, approvals: GenerateWithApprovalsOptions,
+  options: Options<TOOLS>,
+  approvals: GenerateWithApprovalsOptions,
 ): Promise<Result<TOOLS>> {
   const run = approvals.runId || approvals.run;
   if (approvals.store !== undefined && !run) throw new TypeError("a store keeps paused runs by runId: give one");
-  const { prompt, messages, ...rest } = options as Options<TOOLS> & { prompt?: string | ModelMessage[];
-    messages?: ModelMessage[] };
-  const loop = loopOf(rest as ResumeOptions<TOOLS>, approvals,
-    run || `${approvals.client.run}-${randomUUID().slice(0, 8)}`); // a new run: its own cards
-  const history: ModelMessage[] = messages ? [...messages]
-    : typeof prompt === "string" ? [{ role: "user", content: prompt }] : [...(prompt ?? [])];
+  const { prompt, messages, ...rest } = options as Options<TOOLS> & {
+    prompt?: string | ModelMessage[];
+    messages?: ModelMessage[];
+  };
+  const loop = loopOf(
+    rest as ResumeOptions<TOOLS>,
+    approvals,
+    run || `${approvals.client.run}-${randomUUID().slice(0, 8)}`,
+  ); // a new run: its own cards
+  const history: ModelMessage[] = messages
+    ? [...messages]
+    : typeof prompt === "string"
+      ? [{ role: "user", content: prompt }]
+      : [...(prompt ?? [])];
   return aborting(loop, async () => {
     const result = await loop.step(history);
     const stopped = [...history, ...(result.responseMessages as ModelMessage[])];
@@ -341,7 +371,9 @@ export async function generateTextWithApprovals<TOOLS extends ToolSet>(
  * is never asked for the step that asked again. `options` are the first run's, without `prompt` or `messages`.
  */
 export async function resume<TOOLS extends ToolSet>(
-  options: ResumeOptions<TOOLS>, runId: string, approvals: GenerateWithApprovalsOptions & { store: StateStore },
+  options: ResumeOptions<TOOLS>,
+  runId: string,
+  approvals: GenerateWithApprovalsOptions & { store: StateStore },
 ): Promise<Result<TOOLS>> {
   if (Object.hasOwn(options, "prompt") || Object.hasOwn(options, "messages")) {
     throw new TypeError("resume goes on from the kept conversation: give the first run's options without its prompt");

@@ -97,7 +97,12 @@ const NEVER_GIVEN = "Not run: this answer is not an approval the approvals bot g
 
 function refused(request: ToolCallRequest, message: string, id = ""): ToolAnswer {
   return {
-    approved: false, status: "rejected", arguments: request.arguments, decidedBy: "", reason: message, message,
+    approved: false,
+    status: "rejected",
+    arguments: request.arguments,
+    decidedBy: "",
+    reason: message,
+    message,
     approvalId: id,
   };
 }
@@ -165,8 +170,12 @@ export async function invokeWithApprovals(
   options: ApprovalsOptions,
 ): Promise<unknown> {
   const signal = options.signal ?? config["signal"];
-  return untilDone(graph, await graph.invoke(input, signal === undefined ? config : { ...config, signal }), config,
-    options);
+  return untilDone(
+    graph,
+    await graph.invoke(input, signal === undefined ? config : { ...config, signal }),
+    config,
+    options,
+  );
 }
 
 /** Finish a thread whose process died while a person decided (see the module's comment). */
@@ -187,8 +196,13 @@ function isOurs(value: unknown): value is ToolCallRequest {
   if (typeof value !== "object" || value === null) return false;
   const request = value as Record<string, unknown>;
   const args = request["arguments"];
-  return request["type"] === KIND && typeof request["tool"] === "string" && typeof args === "object"
-    && args !== null && !Array.isArray(args);
+  return (
+    request["type"] === KIND &&
+    typeof request["tool"] === "string" &&
+    typeof args === "object" &&
+    args !== null &&
+    !Array.isArray(args)
+  );
 }
 
 async function untilDone(graph: Graph, first: unknown, config: Config, given: ApprovalsOptions): Promise<unknown> {
@@ -220,9 +234,12 @@ async function ask(item: Interrupt, thread: string, options: ApprovalsOptions): 
       signal: options.signal,
     });
     const decided = asked.pending
-      ? await options.client.wait(asked.id, { signal: options.signal, withdraw: true }) : asked;
-    const edited = decided.status === "revised" && Object.keys(decided.arguments).length > 0
-      && canonicalJson(decided.arguments) !== canonicalJson(args);
+      ? await options.client.wait(asked.id, { signal: options.signal, withdraw: true })
+      : asked;
+    const edited =
+      decided.status === "revised" &&
+      Object.keys(decided.arguments).length > 0 &&
+      canonicalJson(decided.arguments) !== canonicalJson(args);
     if (!edited) return answerOf(decided, args); // used once by the node (`verified`), right before it runs
     args = { ...decided.arguments };
   }

@@ -53,8 +53,9 @@ import { refusal } from "../words.js";
 export const FRAMEWORK = "Mastra";
 export const NO_APPROVAL = "Not run: the approval plane gave no approval for this call.";
 export const USED = "Not run: its approval was used already (the call may have run); call the tool again to ask again.";
-export const UNKNOWN = "Not run: the approvals hook does not know this tool, so it cannot tell whether the call needs "
-  + "an approval (give approvalsHooks the tools the agent is given).";
+export const UNKNOWN =
+  "Not run: the approvals hook does not know this tool, so it cannot tell whether the call needs " +
+  "an approval (give approvalsHooks the tools the agent is given).";
 
 export interface MastraApprovalOptions {
   /** This run's id in the calls' idempotency keys (default: the client's `run` for hooks, a new one per run). */
@@ -69,8 +70,10 @@ export interface MastraApprovalOptions {
  * Tools by name, for a call's request context (and the name of the tool called): an agent's dynamic `tools` function,
  * `agent.getToolsForExecution`.
  */
-export type ToolsFor = (context: { requestContext: RequestContext; toolName?: string }) =>
-  Record<string, unknown> | Promise<Record<string, unknown>>;
+export type ToolsFor = (context: {
+  requestContext: RequestContext;
+  toolName?: string;
+}) => Record<string, unknown> | Promise<Record<string, unknown>>;
 
 /**
  * The tools a hook knows, by name: a map (the agent's `tools`), or a function giving them for a call's request context
@@ -92,7 +95,8 @@ const RUN_WIDE = "__mastra_requireToolApproval"; // where Mastra keeps a run's `
 
 function argumentsOf(input: unknown): Record<string, unknown> {
   return typeof input === "object" && input !== null && !Array.isArray(input)
-    ? (input as Record<string, unknown>) : { input };
+    ? (input as Record<string, unknown>)
+    : { input };
 }
 
 /** The name the model calls a tool given as `key` (Mastra's `formatTools`). */
@@ -121,7 +125,8 @@ async function asks(decide: () => unknown): Promise<boolean> {
 function contextOf(call: ToolHookContext): RequestContext {
   const given = (call.context as { requestContext?: Partial<RequestContext> } | undefined)?.requestContext;
   return typeof given?.get === "function" && typeof given.entries === "function"
-    ? (given as RequestContext) : new RequestContext();
+    ? (given as RequestContext)
+    : new RequestContext();
 }
 
 /**
@@ -150,7 +155,10 @@ async function needsApproval(tools: GuardedTools, call: ToolHookContext): Promis
 }
 
 async function ask(
-  client: ApprovalsClient, name: string, args: Record<string, unknown>, toolCallId: string,
+  client: ApprovalsClient,
+  name: string,
+  args: Record<string, unknown>,
+  toolCallId: string,
   options: MastraApprovalOptions,
 ): Promise<Approval> {
   const asked: ToolAskOptions = {
@@ -168,7 +176,8 @@ async function ask(
  * id), used once; else its output is the refusal. A call of a tool not in `tools` never runs.
  */
 export function approvalsHooks(
-  client: ApprovalsClient, options: MastraApprovalOptions & { tools: GuardedTools },
+  client: ApprovalsClient,
+  options: MastraApprovalOptions & { tools: GuardedTools },
 ): ToolHooks {
   const { tools, ...asking } = options;
   const hooks: ToolHooks = {
@@ -225,8 +234,10 @@ function suspendedCall(output: Output): Suspended | undefined {
  * `runWithApprovals`' and `resume`'s options: the client, the run's id; the rest are `agent.generate`'s (its
  * `abortSignal` also ends each wait for a decision, the card withdrawn, the signal's reason thrown).
  */
-export type AgentRunOptions = MastraApprovalOptions & { client: ApprovalsClient; runId?: string }
-  & Record<string, unknown>;
+export type AgentRunOptions = MastraApprovalOptions & { client: ApprovalsClient; runId?: string } & Record<
+    string,
+    unknown
+  >;
 
 /** One run of `runWithApprovals` or `resume`: how it asks, and what each of its Mastra calls is handed. */
 interface AgentLoop {
@@ -242,8 +253,10 @@ interface AgentLoop {
  */
 function everyTool(agent: AnyAgent, generating: Record<string, unknown>): ToolsFor {
   if (typeof agent.getToolsForExecution !== "function") {
-    throw new TypeError("runWithApprovals knows a run's tools by Agent.getToolsForExecution, which this @mastra/core "
-      + "lacks: update it");
+    throw new TypeError(
+      "runWithApprovals knows a run's tools by Agent.getToolsForExecution, which this @mastra/core " +
+        "lacks: update it",
+    );
   }
   const found = new WeakMap<RequestContext, Record<string, unknown>>();
   return async ({ requestContext, toolName }) => {
@@ -260,8 +273,10 @@ async function loopOf(agent: AnyAgent, options: AgentRunOptions, run: string): P
   const asking: MastraApprovalOptions & { run: string } = { run, agent: label || agent.name };
   if (within !== undefined) asking.within = within;
   const tools = everyTool(agent, generating);
-  const hooks = composed(approvalsHooks(client, { ...asking, tools }),
-    (generating["hooks"] as ToolHooks | undefined) ?? agent.getConfiguredToolHooks());
+  const hooks = composed(
+    approvalsHooks(client, { ...asking, tools }),
+    (generating["hooks"] as ToolHooks | undefined) ?? agent.getConfiguredToolHooks(),
+  );
   const signal = generating["abortSignal"] instanceof AbortSignal ? generating["abortSignal"] : undefined;
   return { client, signal, asking, more: { ...generating, hooks } };
 }
@@ -310,8 +325,10 @@ export async function resume(agent: AnyAgent, runId: string, options: AgentRunOp
   const { runs } = await agent.listSuspendedRuns();
   const found = runs.find((run) => run.runId === runId);
   if (found === undefined) {
-    throw new Error(`no suspended run ${JSON.stringify(runId)} of the agent ${JSON.stringify(agent.name)} in its `
-      + "Mastra storage (it ended, was never paused, or the storage does not outlive a process: use a durable one)");
+    throw new Error(
+      `no suspended run ${JSON.stringify(runId)} of the agent ${JSON.stringify(agent.name)} in its ` +
+        "Mastra storage (it ended, was never paused, or the storage does not outlive a process: use a durable one)",
+    );
   }
   const waiting = found.toolCalls.find((call) => call.requiresApproval && typeof call.toolCallId === "string");
   if (waiting === undefined || typeof waiting.toolName !== "string") {
@@ -369,7 +386,10 @@ function failing(runId: string, error: unknown): never {
  * (the call may have run) is `said`, never run twice.
  */
 export async function approvalInStep(
-  step: StepContext, client: ApprovalsClient, name: string, args: Record<string, unknown>,
+  step: StepContext,
+  client: ApprovalsClient,
+  name: string,
+  args: Record<string, unknown>,
   options: MastraApprovalOptions & { key?: string } = {},
 ): Promise<StepDecision> {
   try {
@@ -380,7 +400,10 @@ export async function approvalInStep(
 }
 
 async function decideInStep(
-  step: StepContext, client: ApprovalsClient, name: string, args: Record<string, unknown>,
+  step: StepContext,
+  client: ApprovalsClient,
+  name: string,
+  args: Record<string, unknown>,
   options: MastraApprovalOptions & { key?: string },
 ): Promise<StepDecision> {
   let current = args;
@@ -440,7 +463,9 @@ function waitingStep(result: { status: string }): { path: string[]; approvalId: 
 
 /** While a step waits on an approval, wait for the decision and resume the step; then the result (see below). */
 async function untilDecided<R extends { status: string }>(
-  run: WorkflowRun<R>, first: R, options: WorkflowOptions,
+  run: WorkflowRun<R>,
+  first: R,
+  options: WorkflowOptions,
 ): Promise<R> {
   let result = first;
   for (let waiting = waitingStep(result); waiting !== undefined; waiting = waitingStep(result)) {
@@ -459,7 +484,9 @@ async function untilDecided<R extends { status: string }>(
  * bot could not be asked (unreachable, the key refused) throws the client's error (one line), nothing run.
  */
 export async function runWorkflowWithApprovals<R extends { status: string }>(
-  run: WorkflowRun<R>, inputData: unknown, options: WorkflowOptions,
+  run: WorkflowRun<R>,
+  inputData: unknown,
+  options: WorkflowOptions,
 ): Promise<R> {
   failures.delete(run.runId);
   return untilDecided(run, await run.start({ inputData: inputData as never }), options);
@@ -473,12 +500,16 @@ export async function runWorkflowWithApprovals<R extends { status: string }>(
  * run's result as `runWorkflowWithApprovals` gives it (one that ended already: as it ended, nothing run again).
  */
 export async function resumeWorkflowWithApprovals<R extends { status: string }>(
-  workflow: ResumableWorkflow<R>, runId: string, options: WorkflowOptions,
+  workflow: ResumableWorkflow<R>,
+  runId: string,
+  options: WorkflowOptions,
 ): Promise<R> {
   const state = await workflow.getWorkflowRunById(runId);
   if (state === null) {
-    throw new Error(`no run ${JSON.stringify(runId)} of the workflow in its Mastra storage (it was never started, `
-      + "or the storage does not outlive a process: use a durable one)");
+    throw new Error(
+      `no run ${JSON.stringify(runId)} of the workflow in its Mastra storage (it was never started, ` +
+        "or the storage does not outlive a process: use a durable one)",
+    );
   }
   const run = await workflow.createRun({ runId });
   failures.delete(runId);

@@ -143,8 +143,12 @@ export function interruptionsOf(state: RunState<unknown, AnyAgent>, agent: AnyAg
     if (item instanceof RunToolApprovalItem) return item;
     const plain = (typeof item === "object" && item !== null ? item : {}) as Raw;
     const raw = plain["rawItem"] as Raw | undefined;
-    if (plain["type"] !== "tool_approval_item" || typeof raw !== "object" || raw === null
-      || typeof raw["type"] !== "string") {
+    if (
+      plain["type"] !== "tool_approval_item" ||
+      typeof raw !== "object" ||
+      raw === null ||
+      typeof raw["type"] !== "string"
+    ) {
       throw new TypeError("a paused run's interruption is not a tool approval item: it cannot be asked about");
     }
     const named = (plain["agent"] as Raw | undefined)?.["name"];

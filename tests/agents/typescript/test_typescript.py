@@ -176,7 +176,7 @@ async def review(slack: SlackStandIn, done: asyncio.Event, shown: list[str], sig
 def declared_tests(paths: list[Path]) -> int:
     """The tests `paths` declare: each `test(` at a line's start, and each conformance case for a
     `conformance(driver)`."""
-    cases = len(re.findall(r"^  \{ id: \"", CONFORMANCE.read_text(), re.M))
+    cases = len(re.findall(r"^\s+(?:\{ )?id: \"", CONFORMANCE.read_text(), re.M))
     return sum(len(re.findall(r"^test\(", p.read_text(), re.M)) + cases * len(re.findall(r"^conformance\(",
                p.read_text(), re.M)) for p in paths)
 

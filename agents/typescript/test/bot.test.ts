@@ -52,16 +52,18 @@ test("toolDecision asks, waits for bob's approval and uses it once: a second use
 });
 
 test("toolDecision asks about bob's edit as the edited call, and returns the edited arguments once approved", async () => {
-  const asked: Approval[] = [];
-  const asker = new ApprovalsClient({ title: "ts: edit then approve toolDecision", onWaiting: (a) => asked.push(a) });
+  const asked = new Map<string, Approval>(); // each card, seen pending or (bob being quick) decided at once
+  const seen = (a: Approval): void => void asked.set(a.id, a);
+  const asker = new ApprovalsClient({ title: "ts: edit then approve toolDecision", onWaiting: seen, onDecided: seen });
   const decided = await asker.toolDecision({ tool: "send_email", arguments: EMAIL, atMost: 60 });
   assert.equal(decided.status, "approved");
   assert.ok(decided.approved);
   assert.deepEqual(decided.arguments, EDITED); // what bob edited it into, and approved
-  assert.deepEqual(
-    asked.map((a) => a.arguments),
-    [EMAIL, EDITED],
-  ); // two cards: the call, then the edited call
+  // two cards: the call, revised with bob's edit, then the edited call, approved
+  const [first, second] = [...asked.values()];
+  assert.equal(asked.size, 2);
+  assert.ok(first?.status === "revised" && first.edited === true, JSON.stringify(first));
+  assert.equal(second?.id, decided.id);
   assert.equal(await asker.use(decided.id, { token: "another-use" }), false); // used by toolDecision already
 });
 

@@ -279,8 +279,9 @@ test("ai-sdk: with experimental_toolApprovalSecret, approvals run once and unsig
 test("ai-sdk: a toolApproval given to generateTextWithApprovals, as written or wrapped, is the runner's: one card a call", async () => {
   for (const form of ["as written", "wrapped", "with a store"]) {
     const sent: unknown[] = [];
-    const cards = new Set<string>();
-    const asker = client(`ts: approve the AI SDK's own toolApproval (${form})`, { onWaiting: (a) => cards.add(a.id) });
+    const cards = new Set<string>(); // each card asked, seen pending or (bob being quick) approved at its ask
+    const seen = (a: Approval): void => void cards.add(a.id);
+    const asker = client(`ts: approve the AI SDK's own toolApproval (${form})`, { onWaiting: seen, onDecided: seen });
     const own = approvalsToolApproval(asker);
     const toolApproval = form === "as written" ? own : (call: Parameters<typeof own>[0]) => own(call);
     const model = scripted({ call: EMAIL }, { text: "Sent." });

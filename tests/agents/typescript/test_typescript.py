@@ -15,7 +15,8 @@ bot unreachable), through a driver per adapter (test/conf-<adapter>.ts; Mastra's
 conf-mastra-workflow.ts): every adapter passes every case, nothing is skipped; a killed run is finished from what its
 adapter kept (the AI SDK's conversation in a FileStateStore, Mastra's runs in its LibSQL storage on a file), never by
 running the agent again from its prompt. The framework adapters' tests run on the Node their frameworks need (`ai`
-7 and Mastra: Node 22, the devDependency `node`'s binary in node_modules/.bin); the rest on the machine's Node
+7 and Mastra: Node 22, from the suite's own project tests/agents/typescript/project, not the package's: building the
+package needs no Node 22); the rest on the machine's Node
 (LangGraph's conformance driver checkpoints to SQLite through better-sqlite3, built by npm's install for the Node that
 runs npm: the machine's).
 """
@@ -44,7 +45,7 @@ from tests.support.policies import write_bundle
 from tests.support.shared_vectors import vectors, write
 from tests.support.signing_worker import signing_bot
 from tests.support.source import ROOT
-from tests.support.typescript import API_TS, INSTALL, NODE22, PACKAGE, api_ts, build, node, node22
+from tests.support.typescript import API_TS, INSTALL, NODE22, PACKAGE, PROJECT, api_ts, build, node, node22
 
 REASON = "not on a Friday"
 FEEDBACK = "Send it to Carol instead"
@@ -82,6 +83,10 @@ def test_the_readme_test_command_installs_the_package_and_ci_runs_it_as_written(
     package = json.loads((PACKAGE / "package.json").read_text())
     assert package["scripts"]["lint"] == "eslint . && prettier --check src test"
     assert {"eslint", "prettier", "typescript-eslint"} <= set(package["devDependencies"])
+    # Node 22 is the suite's, in its own project: building the package downloads none
+    assert "node" not in package["devDependencies"] and "node" not in package.get("allowScripts", {})
+    suite = json.loads((PROJECT / "package.json").read_text())
+    assert suite["devDependencies"]["node"].startswith("^22")
     assert command in (ROOT / "docs" / "contributors" / "tests.md").read_text()
     assert "node_modules/" in (PACKAGE / ".gitignore").read_text()
 

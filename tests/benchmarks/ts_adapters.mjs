@@ -2,7 +2,7 @@
 // and the frameworks resolve (the Python side lays out node_modules), asking the bot at AGENT_APPROVALS_URL with
 // AGENT_APPROVALS_KEY, whose "always allow" rule approves send_email(EMAIL) at once. Prints {"seconds": [...]}: per
 // approval, from the mock model handing over its tool call (for `client`: from the ask) to the tool running.
-//   client             client.toolDecision("send_email", EMAIL): the floor
+//   client             client.toolDecision({ tool: "send_email", arguments: EMAIL }): the floor
 //   <adapter>:gated    the adapter's run, the tool needing approval (ai-sdk, mastra, openai-agents, langgraph)
 //   <adapter>:ungated  the same agent, its tool needing none (what the framework costs between call and tool)
 
@@ -38,7 +38,7 @@ async function setUp() {
   if (adapter === "client") {
     return async () => {
       called();
-      const decided = await client.toolDecision("send_email", EMAIL);
+      const decided = await client.toolDecision({ tool: "send_email", arguments: EMAIL });
       if (!decided.approved) throw new Error(`not approved: ${decided.status}`);
       ran();
     };

@@ -6,7 +6,8 @@ these arguments) that approves `send_email` at once: no card, no person. Each se
 (tests/benchmarks/ts_adapters.mjs) running N approvals after 3 warm-up ones and printing its timings (JSON); the
 series run in rounds, each round every series once in a rotated order, N/rounds approvals each:
 
-* client: `client.toolDecision("send_email", EMAIL)` (asked, answered by the rule, used once): the floor.
+* client: `client.toolDecision({ tool: "send_email", arguments: EMAIL })` (asked, answered by the rule, used once):
+  the floor.
 * <adapter>:gated: the adapter's run (`agent-approvals/ai-sdk`, `/mastra`, `/openai-agents`, `/langgraph`) of an
   agent whose framework mock model calls `send_email` once; timed from the model handing over the call to the tool
   running. <adapter>:ungated: the same agent, its tool needing no approval (what the framework itself costs).

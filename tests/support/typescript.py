@@ -4,7 +4,8 @@ generated from the bot's own OpenAPI document (`bot.api.openapi.document`, by th
 
     python -m tests.support.typescript    writes agents/typescript/src/api.ts from the document (commit it)
 
-The package must be installed first (`npm install --prefix agents/typescript`, in the README's test command).
+The package must be installed first, and the suite's own project beside it (Node 22, for the adapters whose
+frameworks need it): `INSTALL`, in the README's test command.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from tests.support.source import ROOT
 
 PACKAGE = ROOT / "agents" / "typescript"
 API_TS = PACKAGE / "src" / "api.ts"
-INSTALL = "npm install --prefix agents/typescript"
+PROJECT = ROOT / "tests" / "agents" / "typescript" / "project"  # the suite's own: Node 22 (package.json)
+INSTALL = "npm install --prefix agents/typescript && npm install --prefix tests/agents/typescript/project"
 FLAGS = ("--empty-objects-unknown", "--default-non-nullable", "false")
 
 
@@ -38,17 +40,18 @@ NODE22 = ("ai-sdk.test.ts", "mastra.test.ts", "conformance-ai-sdk.test.ts", "con
 
 
 def node22() -> str:
-    """Node 22, for the adapters' frameworks that need it: the package's devDependency `node` (its binary in
-    node_modules/.bin, installed by `npm ci`), else the machine's when that is 22 or newer."""
-    local = PACKAGE / "node_modules" / ".bin" / "node"
+    """Node 22, for the adapters' frameworks that need it: the suite's own project's `node` (its binary in
+    tests/agents/typescript/project/node_modules/.bin, not the package's: building the package needs no Node 22),
+    else the machine's when that is 22 or newer."""
+    local = PROJECT / "node_modules" / ".bin" / "node"
     if local.is_file():
         return str(local)
     found = node()
     version = subprocess.run([found, "--version"], capture_output=True, text=True, timeout=30, check=False).stdout
     if int(version.strip().lstrip("v").split(".")[0] or 0) >= 22:
         return found
-    raise RuntimeError(f"Node 22 is not installed in agents/typescript: run `{INSTALL}` (the README's test command"
-                       " does)")
+    raise RuntimeError(f"Node 22 is not installed in {PROJECT.relative_to(ROOT)}: run `{INSTALL}` (the README's test"
+                       " command does)")
 
 
 def installed(tool: str) -> Path:

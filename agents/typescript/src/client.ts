@@ -4,7 +4,7 @@
  *
  * ```ts
  * const client = new ApprovalsClient({ title: "Tell Bob" }); // AGENT_APPROVALS_URL, AGENT_APPROVALS_KEY
- * const decided = await client.toolDecision("send_email", { to: "bob@example.com", body: "Hi" });
+ * const decided = await client.toolDecision({ tool: "send_email", arguments: { to: "bob@example.com", body: "Hi" } });
  * if (decided.approved) await sendEmail(decided.arguments); // exactly what was approved, once
  * ```
  *
@@ -12,6 +12,10 @@
  * given; an ask is retried with the same `Idempotency-Key`, so a retry after a lost answer never makes a second card.
  * A bot that has not answered this client yet is tried only briefly: nothing listening there throws `Unreachable` at
  * once, one line naming the URL. `url` may end in `/` or `/api/v1`.
+ *
+ * Every call takes an `AbortSignal` (`signal`): it ends the call, in flight or between retries, and throws the
+ * signal's `reason`. A wait given `withdraw: true` (as `toolDecision` and the adapters' runners do) also withdraws
+ * the card it waited on, so nobody decides a call that will not run.
  */
 
 import { createHash, randomUUID } from "node:crypto";
@@ -45,7 +49,68 @@ export type KeyInfo = components["schemas"]["Key"];
 /** What an ask may say beyond its tool or text (the API's `Ask`, camelCase), and its Idempotency-Key. */
 export type AskOptions = Partial<CamelCased<Omit<ApiAsk, "kind" | "tool" | "text">>> & {
   idempotencyKey?: string;
+  /** Ends the ask (its reason thrown): see the module's comment. */
+  signal?: AbortSignal | undefined;
 };
+
+/** What a wait may say: how long at most, and an `AbortSignal` that ends it (withdrawing the card with `withdraw`). */
+export interface WaitOptions {
+  /** Seconds at most; past them, the approval as it is (pending). */
+  atMost?: number | undefined;
+  /** Ends the wait when it aborts: its `reason` thrown. */
+  signal?: AbortSignal | undefined;
+  /** With `signal`: the pending card withdrawn when it aborts (its card says so), before the reason is thrown. */
+  withdraw?: boolean | undefined;
+}
+
+/** What `toolDecision` may say: an ask's options, `atMost` seconds, and a `signal` that withdraws its card. */
+export type ToolDecisionOptions = ToolAskOptions & { atMost?: number | undefined };
+
+/** A tool call: the tool's name and its named arguments. */
+export interface ToolCall {
+  tool: string;
+  arguments: Record<string, unknown>;
+}
+
+/** What `requestTool` takes: the call, and what the ask may say. */
+export type ToolRequest = ToolCall & ToolAskOptions;
+/** What `toolDecision` takes: the call, what the ask may say, `atMost` seconds and a `signal`. */
+export type ToolDecisionRequest = ToolCall & ToolDecisionOptions;
+/** What `requestMessage` takes: the text, and what the ask may say. */
+export type MessageRequest = { text: string } & MessageAskOptions;
+
+/** What `recordAllowed` says beyond the call: what let it through, and the entry's idempotency key. */
+export interface AllowedOptions {
+  allowedBy: string;
+  idempotencyKey?: string;
+  channel?: string;
+  agent?: string;
+  signal?: AbortSignal;
+}
+export type AllowedRequest = ToolCall & AllowedOptions;
+
+/** The times a reviewer's edit is asked about again as the edited call, at most (as in Python). */
+export const MAX_EDITS = 5;
+
+/** A tool call's request from an options object, or from the deprecated positional form; checked. */
+function toolRequest<O extends object>(
+  first: string | (ToolCall & O),
+  args: Record<string, unknown> | undefined,
+  options: O | undefined,
+): ToolCall & O {
+  const request =
+    typeof first === "string" ? ({ ...(options as O), tool: first, arguments: args } as ToolCall & O) : first;
+  if (typeof request !== "object" || request === null) throw new TypeError("give the call as { tool, arguments }");
+  const { tool, arguments: given } = request;
+  if (typeof tool !== "string" || !tool) throw new TypeError("a tool call needs the tool's name");
+  if (typeof given !== "object" || given === null || Array.isArray(given)) {
+    throw new TypeError(`the arguments of ${tool} must be an object of named arguments`);
+  }
+  return request;
+}
+
+/** Seconds an abort's withdrawal may take (the bot unreachable: the card is left to its timeout). */
+const WITHDRAW_FOR = 5;
 
 export interface ToolAskOptions extends AskOptions {
   /** The tool's JSON schema of its arguments (the card checks them against it). */
@@ -90,7 +155,10 @@ export interface ClientOptions {
 /** A tool call recorded in the bot's audit log as let through by the program's own allow-list (`recordAllowed`). */
 export type AllowedCall = CamelCased<components["schemas"]["AllowedCall"]>;
 
-const hex = (bytes: number): string => randomUUID().replace(/-/g, "").slice(0, bytes * 2);
+const hex = (bytes: number): string =>
+  randomUUID()
+    .replace(/-/g, "")
+    .slice(0, bytes * 2);
 const snake = (name: string): string => name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 const camel = (name: string): string => name.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
 
@@ -180,97 +248,139 @@ export class ApprovalsClient {
 
   // asking ------------------------------------------------------------------------------------------------------
 
-  /** Ask whether to call `name` with `args` (shown on the card, checked against `options.schema`). */
-  async requestTool(name: string, args: Record<string, unknown>, options: ToolAskOptions = {}): Promise<Approval> {
-    if (typeof name !== "string" || !name) throw new TypeError("a tool call needs the tool's name");
-    if (typeof args !== "object" || args === null || Array.isArray(args)) {
-      throw new TypeError(`the arguments of ${name} must be an object of named arguments`);
-    }
-    const { schema, editable, ...rest } = options;
-    const tool: Record<string, unknown> = { name, arguments: args };
+  /**
+   * Ask whether to call `tool` with `arguments` (shown on the card, checked against `schema`): the approval, pending
+   * (its card posted) or decided at once by a rule or a policy.
+   */
+  async requestTool(request: ToolRequest): Promise<Approval>;
+  /** @deprecated Give one object: `requestTool({ tool, arguments, ...options })`. */
+  async requestTool(name: string, args: Record<string, unknown>, options?: ToolAskOptions): Promise<Approval>;
+  async requestTool(
+    first: string | ToolRequest,
+    args?: Record<string, unknown>,
+    options?: ToolAskOptions,
+  ): Promise<Approval> {
+    const { tool: name, arguments: given, schema, editable, ...rest } = toolRequest(first, args, options);
+    const tool: Record<string, unknown> = { name, arguments: given };
     if (schema !== undefined) tool["schema"] = schema;
     if (editable === false) tool["editable"] = false;
     return this.ask({ kind: "tool", tool }, rest);
   }
 
   /** Ask about a message (or, with `kind: "code"`, code about to run). */
-  async requestMessage(text: string, options: MessageAskOptions = {}): Promise<Approval> {
+  async requestMessage(request: MessageRequest): Promise<Approval>;
+  /** @deprecated Give one object: `requestMessage({ text, ...options })`. */
+  async requestMessage(text: string, options?: MessageAskOptions): Promise<Approval>;
+  async requestMessage(first: string | MessageRequest, options: MessageAskOptions = {}): Promise<Approval> {
+    const { text, kind, ...rest } = typeof first === "string" ? { ...options, text: first } : first;
     if (typeof text !== "string" || !text) throw new TypeError("a message to approve needs its text");
-    const { kind, ...rest } = options;
     return this.ask({ kind: kind ?? "message", text }, rest);
   }
 
   /**
-   * The decision on calling `name(args)`: asked (as `requestTool`), waited for, and, approved, used once: a call
+   * The decision on calling `tool(arguments)`: asked (as `requestTool`), waited for, and, approved, used once: a call
    * whose approval a dead process used already is asked about again, as one that may have run (only a person may
-   * approve it). Run the call only when `.approved`, with `.arguments`. `atMost` seconds: past them, the approval as
-   * it is (pending); the same `idempotencyKey` then finds the same card.
+   * approve it). A reviewer's edit is asked about again as the edited call (up to `MAX_EDITS` times, as the Python
+   * integrations do): approved, its `.arguments` are the edited ones. Run the call only when `.approved`, with
+   * `.arguments`. `atMost` seconds: past them, the approval as it is (pending); the same `idempotencyKey` then finds
+   * the same card. `signal` ends the wait and withdraws the pending card.
    */
+  async toolDecision(request: ToolDecisionRequest): Promise<Approval>;
+  /** @deprecated Give one object: `toolDecision({ tool, arguments, ...options })`. */
+  async toolDecision(name: string, args: Record<string, unknown>, options?: ToolDecisionOptions): Promise<Approval>;
   async toolDecision(
-    name: string,
-    args: Record<string, unknown>,
-    options: ToolAskOptions & { atMost?: number } = {},
+    first: string | ToolDecisionRequest,
+    args?: Record<string, unknown>,
+    options?: ToolDecisionOptions,
   ): Promise<Approval> {
-    const { atMost, idempotencyKey: key, ...rest } = options;
+    const { atMost, idempotencyKey: key, ...request } = toolRequest(first, args, options);
     const deadline = atMost === undefined ? undefined : Date.now() + atMost * 1000;
+    let decided = await this.usedOnce(request, key, deadline);
+    for (let edit = 1; edit <= MAX_EDITS && decided.status === "revised" && decided.edited; edit += 1) {
+      const edited = key === undefined ? undefined : idempotencyKey(key, `edit${edit}`);
+      decided = await this.usedOnce({ ...request, arguments: { ...decided.arguments } }, edited, deadline);
+    }
+    return decided;
+  }
+
+  /** One ask of `toolDecision`: asked, waited for (until `deadline`), and, approved, used once. */
+  private async usedOnce(
+    request: ToolRequest,
+    key: string | undefined,
+    deadline: number | undefined,
+  ): Promise<Approval> {
     const token = `use-${hex(16)}`;
+    const signal = request.signal;
     let generation = 0;
     let mayHaveRun = false;
     for (;;) {
-      const again: ToolAskOptions = { ...rest };
+      const again: ToolRequest = { ...request };
       const keyed = againKey(key, generation);
       if (keyed !== undefined) again.idempotencyKey = keyed;
       if (mayHaveRun) again.mayHaveRun = true;
-      let decided = await this.requestTool(name, args, again);
+      let decided = await this.requestTool(again);
       if (decided.pending) {
-        const left = deadline === undefined ? {} : { atMost: Math.max(0, (deadline - Date.now()) / 1000) };
-        decided = await this.wait(decided.id, left);
+        const left = deadline === undefined ? undefined : Math.max(0, (deadline - Date.now()) / 1000);
+        decided = await this.wait(decided.id, { atMost: left, signal, withdraw: true });
       }
       if (!decided.approved) return decided;
       try {
-        if (await this.use(decided.id, { token })) return decided;
+        if (await this.use(decided.id, { token, signal })) return decided;
         mayHaveRun = true;
       } catch (error) {
-        if (!(error instanceof ApprovalsError) || error.code !== "rule_revoked") throw error;
+        if (!ApprovalsError.isInstance(error) || error.code !== "rule_revoked") throw error;
       }
       generation += 1;
     }
   }
 
   private async ask(body: Record<string, unknown>, options: AskOptions): Promise<Approval> {
-    const { idempotencyKey: key, title, ...rest } = options;
+    const { idempotencyKey: key, title, signal, ...rest } = options;
     body["title"] = title || this.title;
     const mine: Record<string, unknown> = {
-      channel: this.channel, requester: this.requester, agent: this.agent, timeout: this.within, run: this.run,
+      channel: this.channel,
+      requester: this.requester,
+      agent: this.agent,
+      timeout: this.within,
+      run: this.run,
     };
     for (const [name, value] of Object.entries(mine)) if (value) body[name] = value;
     for (const [name, value] of Object.entries(rest)) {
       if (value !== undefined && value !== null) body[snake(name)] = value;
     }
     const headers = { "Idempotency-Key": key ?? hex(16) }; // the same for every retry
-    return this.tell(approvalOf(await this.wire.call("POST", `${API_PATH}/approvals`, { body, headers })));
+    return this.tell(approvalOf(await this.wire.call("POST", `${API_PATH}/approvals`, { body, headers, signal })));
   }
 
   /**
-   * Record in the bot's audit log that `name(args)` runs without a card because the program's own allow-list lets it
-   * through (`allowedBy` says what, e.g. "--allow list_*"). Nothing is asked or decided; a retry with the same
-   * `idempotencyKey` adds no second entry.
+   * Record in the bot's audit log that `tool(arguments)` runs without a card because the program's own allow-list
+   * lets it through (`allowedBy` says what, e.g. "--allow list_*"). Nothing is asked or decided; a retry with the
+   * same `idempotencyKey` adds no second entry.
    */
+  async recordAllowed(request: AllowedRequest): Promise<AllowedCall>;
+  /** @deprecated Give one object: `recordAllowed({ tool, arguments, allowedBy, ... })`. */
+  async recordAllowed(name: string, args: Record<string, unknown>, options: AllowedOptions): Promise<AllowedCall>;
   async recordAllowed(
-    name: string,
-    args: Record<string, unknown>,
-    options: { allowedBy: string; idempotencyKey?: string; channel?: string; agent?: string },
+    first: string | AllowedRequest,
+    args?: Record<string, unknown>,
+    options?: AllowedOptions,
   ): Promise<AllowedCall> {
-    if (typeof options?.allowedBy !== "string" || !options.allowedBy) {
+    const request = toolRequest(first, args, options);
+    if (typeof request.allowedBy !== "string" || !request.allowedBy) {
       throw new TypeError("recordAllowed needs allowedBy: what in the program's allow-list let the call through");
     }
-    const body: Record<string, unknown> = { tool: { name, arguments: args }, allowed_by: options.allowedBy };
+    const body: Record<string, unknown> = {
+      tool: { name: request.tool, arguments: request.arguments },
+      allowed_by: request.allowedBy,
+    };
     const mine: Record<string, unknown> = {
-      channel: options.channel || this.channel, requester: this.requester, agent: options.agent || this.agent,
+      channel: request.channel || this.channel,
+      requester: this.requester,
+      agent: request.agent || this.agent,
     };
     for (const [field, value] of Object.entries(mine)) if (value) body[field] = value;
-    const headers = { "Idempotency-Key": options.idempotencyKey ?? hex(16) };
-    const answer = await this.wire.call("POST", `${API_PATH}/audit/allowed`, { body, headers });
+    const headers = { "Idempotency-Key": request.idempotencyKey ?? hex(16) };
+    const answer = await this.wire.call("POST", `${API_PATH}/audit/allowed`, { body, headers, signal: request.signal });
     const made: Record<string, unknown> = {};
     for (const [field, value] of Object.entries(answer)) made[camel(field)] = value;
     return made as AllowedCall;
@@ -278,19 +388,42 @@ export class ApprovalsClient {
 
   // reading -----------------------------------------------------------------------------------------------------
 
-  async get(id: string): Promise<Approval> {
-    return approvalOf(await this.wire.call("GET", `${API_PATH}/approvals/${encodeURIComponent(id)}`));
+  async get(id: string, options: { signal?: AbortSignal } = {}): Promise<Approval> {
+    return approvalOf(
+      await this.wire.call("GET", `${API_PATH}/approvals/${encodeURIComponent(id)}`, { signal: options.signal }),
+    );
   }
 
-  /** The approval once decided (long-polls of 50 s, on any worker), or as it is after `atMost` seconds. */
-  async wait(id: string, options: { atMost?: number } = {}): Promise<Approval> {
+  /**
+   * The approval once decided (long-polls of 50 s, on any worker), or as it is after `atMost` seconds. `signal` ends
+   * the wait (its reason thrown); with `withdraw`, the card is withdrawn first.
+   */
+  async wait(id: string, options: WaitOptions = {}): Promise<Approval> {
+    const { signal } = options;
     const deadline = options.atMost === undefined ? undefined : Date.now() + options.atMost * 1000;
-    for (;;) {
-      const left = deadline === undefined ? LONG_POLL
-        : Math.min(LONG_POLL, Math.max(0, (deadline - Date.now()) / 1000));
-      const path = `${API_PATH}/approvals/${encodeURIComponent(id)}?wait=${left.toFixed(1)}`;
-      const approval = this.tell(approvalOf(await this.wire.call("GET", path, { holds: left })));
-      if (!approval.pending || (deadline !== undefined && Date.now() >= deadline)) return approval;
+    try {
+      for (;;) {
+        const left =
+          deadline === undefined ? LONG_POLL : Math.min(LONG_POLL, Math.max(0, (deadline - Date.now()) / 1000));
+        const path = `${API_PATH}/approvals/${encodeURIComponent(id)}?wait=${left.toFixed(1)}`;
+        const approval = this.tell(approvalOf(await this.wire.call("GET", path, { holds: left, signal })));
+        if (!approval.pending || (deadline !== undefined && Date.now() >= deadline)) return approval;
+      }
+    } catch (error) {
+      if (options.withdraw && signal?.aborted) await this.withdrawOnAbort(id);
+      throw error;
+    }
+  }
+
+  /**
+   * Withdraw `id` after an abort, for at most `WITHDRAW_FOR` seconds: a bot that cannot be reached leaves the card to
+   * its timeout (nothing runs on it: the call was never used).
+   */
+  async withdrawOnAbort(id: string): Promise<void> {
+    try {
+      await this.withdraw(id, { signal: AbortSignal.timeout(WITHDRAW_FOR * 1000) });
+    } catch {
+      // the abort's reason is what the caller hears; the card times out as any undecided one does
     }
   }
 
@@ -299,22 +432,30 @@ export class ApprovalsClient {
    * use of one decision, default this client's), false when it was used already (that use may have run it: do not
    * run it on this approval).
    */
-  async use(id: string, options: { token?: string } = {}): Promise<boolean> {
+  async use(
+    id: string,
+    options: { token?: string | undefined; signal?: AbortSignal | undefined } = {},
+  ): Promise<boolean> {
     const body = { token: options.token || this.token };
-    const answer = await this.wire.call("POST", `${API_PATH}/approvals/${encodeURIComponent(id)}/use`, { body });
+    const answer = await this.wire.call("POST", `${API_PATH}/approvals/${encodeURIComponent(id)}/use`, {
+      body,
+      signal: options.signal,
+    });
     return answer["used"] === true;
   }
 
   /** Withdraw a pending approval (its card says so). A decided one is returned as it is. */
-  async withdraw(id: string): Promise<Approval> {
-    return approvalOf(await this.wire.call("DELETE", `${API_PATH}/approvals/${encodeURIComponent(id)}`));
+  async withdraw(id: string, options: { signal?: AbortSignal } = {}): Promise<Approval> {
+    return approvalOf(
+      await this.wire.call("DELETE", `${API_PATH}/approvals/${encodeURIComponent(id)}`, { signal: options.signal }),
+    );
   }
 
   /**
    * Whether the bot answers at this client's URL and takes its key, before anything is asked: the key's `id` (the
    * `aud` of its receipts), `name` and `channels`. Throws `Unreachable` or `BadKey`, each one line naming the URL.
    */
-  async check(): Promise<KeyInfo> {
-    return (await this.wire.call("GET", `${API_PATH}/key`)) as KeyInfo;
+  async check(options: { signal?: AbortSignal } = {}): Promise<KeyInfo> {
+    return (await this.wire.call("GET", `${API_PATH}/key`, { signal: options.signal })) as KeyInfo;
   }
 }

@@ -1,7 +1,11 @@
 /**
- * Strict JSON and RFC 8785 canonical JSON, as the Python side reads and writes them (`agent_approvals.jws`,
- * `rfc8785`): a JSON text with a name repeated in an object is refused (JSON.parse would keep the last), and which
- * top-level members are integer literals is told (Python's `int`, as the claims' times must be).
+ * RFC 8785 canonical JSON (the arguments' digest, `args_sha256`), and the one strict JSON reader, kept for one use:
+ * a receipt's header and claims. Everything else the package reads goes through `JSON.parse` (and jose's verify of a
+ * receipt does too); this reader exists because `JSON.parse` hides two things the receipt contract refuses, as the
+ * Python verifier does (`agent_approvals.jws`): a name repeated in an object (JSON.parse keeps the last, so a signed
+ * receipt could say two `tool`s and each side read another), and a time written as a float (`1800000000.0`:
+ * JSON.parse gives the integer, Python a float, which its verifier refuses). The shared vectors "a repeated claim",
+ * "a repeated header name" and "iat a float" hold both sides to it.
  */
 
 export class NotJson extends Error {
@@ -60,7 +64,11 @@ export function strictJson(text: string): { value: unknown; integers: Set<string
       }
     }
     if (c === '"') return string();
-    for (const [word, meant] of [["true", true], ["false", false], ["null", null]] as const) {
+    for (const [word, meant] of [
+      ["true", true],
+      ["false", false],
+      ["null", null],
+    ] as const) {
       if (text.startsWith(word, at)) {
         at += word.length;
         return meant;

@@ -3,10 +3,15 @@
  * receipts` in Python: the same receipts accepted, the same refused, with the same reasons; shared test vectors
  * keep the two alike).
  *
- * A receipt is a compact JWS, alg EdDSA (Ed25519), signed by the bot with a key from its JWKS
+ * A receipt is a compact JWS (a JWT), alg EdDSA (Ed25519), signed by the bot with a key from its JWKS
  * (`GET /api/v1/jwks.json`, the `kid` in each header). It is bound to one approval (`sub`), the key that asked
  * (`aud`), one tool and exactly its arguments (`args_sha256`: hex SHA-256 of their RFC 8785 canonical JSON), and is
  * short-lived (`exp`).
+ *
+ * jose verifies it (`jwtVerify`, with the keys of `createRemoteJWKSet` or `createLocalJWKSet`); around it, the
+ * project's own checks: its form, read before any key (the contract's one spelling, which jose lets pass), then the
+ * claims' types and meaning in the Python verifier's order (times with its leeway, tool, the arguments' digest,
+ * audience, issuer), and, with a `ReceiptChecker`, its single use through the bot.
  *
  * - `verifyReceipt(receipt, { jwks | jwksUrl, tool, arguments, audience })`: the claims, or `ReceiptError`; spends
  *   nothing.
@@ -21,32 +26,64 @@
 
 import { createHash, randomUUID, timingSafeEqual } from "node:crypto";
 
-import { importJWK, type CryptoKey } from "jose";
+import {
+  createLocalJWKSet,
+  createRemoteJWKSet,
+  customFetch,
+  jwtVerify,
+  type FetchImplementation,
+  type JSONWebKeySet,
+  type JWTVerifyGetKey,
+} from "jose";
 
-import { ALG, JWSError, b64urlDecode, readJws } from "./jws.js";
-import { NotJson, canonicalJson } from "./json.js";
+import { isKind, markKinds } from "./errors.js";
+import { NotJson, canonicalJson, strictJson } from "./json.js";
 import { baseUrl } from "./wire.js";
 
 export const TYPE = "approval-receipt+jwt"; // the JWS header's `typ`
+export const ALG = "EdDSA";
 export const JWKS_PATH = "/api/v1/jwks.json";
+const MAX_RECEIPT = 16_384; // characters: what the bot signs is well under 2 KB
+const SIGNATURE_BYTES = 64; // Ed25519
+const HEADER = new Set(["alg", "kid", "typ"]);
+const B64URL = /^[A-Za-z0-9_-]+$/;
 const RETRY_STATUSES = new Set([502, 503, 504]);
 const HEX64 = /^[0-9a-f]{64}$/;
 const STRINGS = ["iss", "sub", "jti", "tool", "args_sha256"] as const;
 
 export type ReceiptReason =
-  | "missing" | "malformed" | "unknown_key" | "bad_signature" | "expired" | "not_yet_valid" | "wrong_tool"
-  | "wrong_arguments" | "wrong_audience" | "wrong_issuer" | "used" | "refused" | "unavailable";
+  | "missing"
+  | "malformed"
+  | "unknown_key"
+  | "bad_signature"
+  | "expired"
+  | "not_yet_valid"
+  | "wrong_tool"
+  | "wrong_arguments"
+  | "wrong_audience"
+  | "wrong_issuer"
+  | "used"
+  | "refused"
+  | "unavailable";
 
 /** A call refused for its receipt; nothing was run. `reason` says why, as a code (the Python side's codes). */
 export class ReceiptError extends Error {
+  static readonly kind: string = "ReceiptError";
   override name = "ReceiptError";
   readonly reason: ReceiptReason;
   readonly said: string;
 
-  constructor(reason: ReceiptReason, message: string) {
-    super(`${reason}: ${message}`);
+  /** `cause`: what failed under it (the bot's fetch, jose's error), when something did. */
+  constructor(reason: ReceiptReason, message: string, options: { cause?: unknown } = {}) {
+    super(`${reason}: ${message}`, options.cause === undefined ? undefined : { cause: options.cause });
+    markKinds(this, new.target);
     this.reason = reason;
     this.said = message;
+  }
+
+  /** Whether `error` is a `ReceiptError` made by any copy of this package (`instanceof` is not, across copies). */
+  static isInstance(error: unknown): error is ReceiptError {
+    return isKind(error, ReceiptError.kind);
   }
 }
 
@@ -75,47 +112,19 @@ export function argsSha256(args: unknown): string {
   return createHash("sha256").update(canonicalJson(args), "utf8").digest("hex");
 }
 
-/** The Ed25519 keys of a JWKS that may verify a receipt, by kid (imported on first use). */
-export class KeySet {
-  private readonly jwks = new Map<string, string>(); // kid -> x
-  private readonly imported = new Map<string, CryptoKey>();
+/** Keys that verify receipts: a JWKS (pinned), or jose's key set function (`createRemoteJWKSet(url)`, …). */
+export type ReceiptKeys = Jwks | JWTVerifyGetKey;
 
-  constructor(jwks: unknown) {
-    const keys = typeof jwks === "object" && jwks !== null ? (jwks as { keys?: unknown }).keys : undefined;
-    for (const jwk of Array.isArray(keys) ? keys : []) {
-      if (typeof jwk !== "object" || jwk === null || Array.isArray(jwk)) continue;
-      const { kid, kty, crv, alg, use, x } = jwk as Record<string, unknown>;
-      if (typeof kid !== "string" || !kid || this.jwks.has(kid)) continue;
-      if (kty !== "OKP" || crv !== "Ed25519" || (alg ?? ALG) !== ALG || (use ?? "sig") !== "sig") continue;
-      if (typeof x !== "string") continue;
-      try {
-        if (b64urlDecode(x).length !== 32) continue;
-      } catch {
-        continue;
-      }
-      this.jwks.set(kid, x);
-    }
-  }
-
-  async key(kid: string): Promise<CryptoKey | undefined> {
-    const x = this.jwks.get(kid);
-    if (x === undefined) return undefined;
-    let key = this.imported.get(kid);
-    if (key === undefined) {
-      try {
-        key = (await importJWK({ kty: "OKP", crv: "Ed25519", x }, ALG)) as CryptoKey;
-      } catch {
-        return undefined;
-      }
-      this.imported.set(kid, key);
-    }
-    return key;
-  }
+function keysOf(keys: ReceiptKeys): JWTVerifyGetKey {
+  if (typeof keys === "function") return keys;
+  const list = typeof keys === "object" && keys !== null ? (keys as { keys?: unknown }).keys : undefined;
+  if (!Array.isArray(list)) throw new TypeError("jwks must be a JSON Web Key Set: { keys: [...] }");
+  return createLocalJWKSet(keys as JSONWebKeySet);
 }
 
 export interface VerifyOptions {
-  /** The bot's public keys (pinned), or */
-  jwks?: Jwks | KeySet;
+  /** The bot's public keys (pinned, or jose's key set function), or */
+  jwks?: ReceiptKeys;
   /** where to fetch them (`https://approvals.example.com/api/v1/jwks.json`). */
   jwksUrl?: string;
   tool: string;
@@ -142,18 +151,27 @@ export async function verifyReceipt(receipt: unknown, options: VerifyOptions): P
   if ((options.jwks === undefined) === (options.jwksUrl === undefined)) {
     throw new TypeError("give verifyReceipt the bot's keys: jwks, or jwksUrl (not both)");
   }
-  const keys = options.jwks instanceof KeySet ? options.jwks
-    : new KeySet(options.jwks ?? await fetchKeys(options.jwksUrl as string, options.fetch ?? globalThis.fetch, 10));
-  let read: { value: Record<string, unknown>; integers: Set<string> };
-  try {
-    read = await readJws(receipt, (kid) => keys.key(kid), { typ: TYPE, whose: "the bot's keys" });
-  } catch (error) {
-    if (error instanceof JWSError) throw new ReceiptError(error.reason, error.message);
-    throw error;
-  }
-  const claims = typed(read.value, read.integers);
+  const keys =
+    options.jwks !== undefined
+      ? keysOf(options.jwks)
+      : remoteKeys(options.jwksUrl as string, options.fetch ?? globalThis.fetch, { retryFor: 10 });
+  const parts = form(receipt);
   const clock = options.now ?? Date.now() / 1000;
   const leeway = options.leeway ?? 30;
+  try {
+    await jwtVerify(receipt as string, keys, {
+      algorithms: [ALG],
+      typ: TYPE,
+      currentDate: new Date(clock * 1000),
+      clockTolerance: leeway,
+    });
+  } catch (error) {
+    // a claim jose refuses (a time, a type) comes after the signature verified: said below, in the contract's order
+    const code = (error as { code?: unknown }).code;
+    if (code !== "ERR_JWT_CLAIM_VALIDATION_FAILED" && code !== "ERR_JWT_EXPIRED") throw refusalOf(error);
+  }
+  const payload = jsonObject(b64url(parts[1]), "payload");
+  const claims = typed(payload.value, payload.integers);
   if (clock > claims.exp + leeway) {
     throw new ReceiptError("expired", `the receipt expired ${Math.trunc(clock - claims.exp)} s ago`);
   }
@@ -177,6 +195,76 @@ export async function verifyReceipt(receipt: unknown, options: VerifyOptions): P
     throw new ReceiptError("wrong_issuer", `the receipt was issued by ${is}, not ${not}`);
   }
   return claims;
+}
+
+/**
+ * The receipt's three parts when its form is the contract's (as `agent_approvals/jws.py` reads it), checked before
+ * any key is: what jose would let pass is refused here, so both languages refuse alike. At most MAX_RECEIPT
+ * characters in three parts, each canonical unpadded base64url (one spelling per value); a header that is a JSON
+ * object with no repeated name, of exactly `alg` EdDSA, this `typ` and a `kid` (so no `crit`, no `jwk`); a 64-byte
+ * signature.
+ */
+function form(receipt: unknown): [string, string, string] {
+  if (typeof receipt !== "string" || receipt.length === 0 || receipt.length > MAX_RECEIPT) {
+    throw new ReceiptError("malformed", "not a compact JWS string");
+  }
+  const parts = receipt.split(".");
+  if (parts.length !== 3) throw new ReceiptError("malformed", "a compact JWS has three parts");
+  const [head, body, signature] = parts as [string, string, string];
+  const header = jsonObject(b64url(head), "header").value;
+  b64url(body);
+  if (header["alg"] !== ALG) throw new ReceiptError("malformed", `its alg is not ${ALG}`);
+  if (header["typ"] !== TYPE) throw new ReceiptError("malformed", `its typ is not ${TYPE}`);
+  if (Object.keys(header).some((name) => !HEADER.has(name))) {
+    throw new ReceiptError("malformed", "its header has members this signer never writes (crit, ...)");
+  }
+  if (typeof header["kid"] !== "string" || !header["kid"]) {
+    throw new ReceiptError("malformed", "its header names no key (kid)");
+  }
+  if (b64url(signature).length !== SIGNATURE_BYTES) {
+    throw new ReceiptError("bad_signature", `its signature is not ${SIGNATURE_BYTES} bytes (Ed25519)`);
+  }
+  return [head, body, signature];
+}
+
+/** The bytes of canonical unpadded base64url text (one text per value); ReceiptError (malformed) else. */
+function b64url(part: string): Uint8Array {
+  const value = Buffer.from(part, "base64url");
+  if (!B64URL.test(part) || part.length % 4 === 1 || value.toString("base64url") !== part) {
+    throw new ReceiptError("malformed", "each part is canonical base64url, without padding");
+  }
+  return new Uint8Array(value);
+}
+
+/** A UTF-8 JSON object with no repeated names, and its top-level integer members (`strictJson`); malformed else. */
+function jsonObject(raw: Uint8Array, what: string): { value: Record<string, unknown>; integers: Set<string> } {
+  try {
+    const { value, integers } = strictJson(new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(raw));
+    if (typeof value === "object" && value !== null && !Array.isArray(value)) {
+      return { value: value as Record<string, unknown>, integers };
+    }
+  } catch (error) {
+    if (!(error instanceof NotJson) && !(error instanceof TypeError)) throw error;
+  }
+  throw new ReceiptError("malformed", `its ${what} is not a JSON object`);
+}
+
+/** What jose's refusal means as a receipt's reason (its error kept as the cause). */
+function refusalOf(error: unknown): ReceiptError {
+  const code = String((error as { code?: unknown }).code ?? "");
+  const said = error instanceof Error ? error.message : String(error);
+  if (code === "ERR_JWS_SIGNATURE_VERIFICATION_FAILED") {
+    return new ReceiptError("bad_signature", "its signature does not verify", { cause: error });
+  }
+  if (code === "ERR_JWKS_NO_MATCHING_KEY" || code === "ERR_JWKS_MULTIPLE_MATCHING_KEYS") {
+    return new ReceiptError("unknown_key", "its kid is not one of the bot's keys", { cause: error });
+  }
+  if (["ERR_JWT_INVALID", "ERR_JWS_INVALID", "ERR_JOSE_ALG_NOT_ALLOWED", "ERR_JOSE_NOT_SUPPORTED"].includes(code)) {
+    return new ReceiptError("malformed", `not a receipt jose reads (${said})`, { cause: error });
+  }
+  if (ReceiptError.isInstance(error)) return error;
+  const what = code === "ERR_JWKS_TIMEOUT" ? "TimeoutError" : error instanceof Error ? error.name : "no answer";
+  return new ReceiptError("unavailable", `the bot's keys could not be read (${what}); nothing ran`, { cause: error });
 }
 
 /** The signed claims, each of the type the contract gives it (the times integer literals, as Python's `int`). */
@@ -205,44 +293,74 @@ function digest(args: unknown): string {
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** One request to the bot (no API key: the keys and the use need none), retried through no answer and 502/503/504. */
-async function send(
-  fetcher: typeof fetch, url: string, init: RequestInit, retryFor: number, what: string,
-): Promise<{ status: number; body: unknown }> {
-  const giveUp = Date.now() + retryFor * 1000;
-  let delay = 100;
-  for (;;) {
-    let failed: string;
-    try {
-      const response = await fetcher(url, { ...init, signal: AbortSignal.timeout(10_000) });
-      const text = await response.text();
-      if (!RETRY_STATUSES.has(response.status)) {
-        let body: unknown;
-        try {
-          body = JSON.parse(text);
-        } catch {
-          body = undefined;
-        }
-        return { status: response.status, body };
+/**
+ * A `fetch` that retries through no answer and 502/503/504 for `retryFor` seconds, each try at most 10 s: the bot's
+ * answer once it is not one of those (jose's remote key set and the receipt's use read it); else the last failure.
+ */
+function retrying(fetcher: typeof fetch, retryFor: number): typeof fetch {
+  return async (input, init) => {
+    const giveUp = Date.now() + retryFor * 1000;
+    let delay = 100;
+    for (;;) {
+      const limit = AbortSignal.timeout(10_000);
+      const signal = init?.signal ? AbortSignal.any([init.signal, limit]) : limit;
+      try {
+        const response = await fetcher(input, { ...init, signal });
+        if (!RETRY_STATUSES.has(response.status) || Date.now() >= giveUp) return response;
+        await response.body?.cancel();
+      } catch (error) {
+        if (init?.signal?.aborted || Date.now() >= giveUp) throw error;
       }
-      failed = `HTTP ${response.status}`;
-    } catch (error) {
-      failed = error instanceof Error ? error.name : "no answer";
+      await sleep(delay * (0.5 + Math.random() / 2));
+      delay = Math.min(delay * 2, 2000);
     }
-    if (Date.now() >= giveUp) {
-      throw new ReceiptError("unavailable", `the bot could not be reached to ${what} (${failed}); nothing ran`);
-    }
-    await sleep(delay * (0.5 + Math.random() / 2));
-    delay = Math.min(delay * 2, 2000);
-  }
+  };
 }
 
-async function fetchKeys(url: string, fetcher: typeof fetch, retryFor: number): Promise<Jwks> {
-  const { status, body } = await send(fetcher, url, { method: "GET" }, retryFor, "fetch its keys");
-  if (status !== 200 || typeof body !== "object" || body === null || !Array.isArray((body as Jwks).keys)) {
-    throw new ReceiptError("unavailable", `the bot's keys could not be read (HTTP ${status})`);
+/** jose's key set of the bot's JWKS at `url`, fetched through `retrying`. */
+function remoteKeys(
+  url: string,
+  fetcher: typeof fetch,
+  options: { retryFor: number; maxAge?: number; refetchAfter?: number },
+): JWTVerifyGetKey {
+  const fetchKeys = retrying(fetcher, options.retryFor) as unknown as FetchImplementation;
+  return createRemoteJWKSet(new URL(url), {
+    timeoutDuration: (options.retryFor + 10) * 1000, // (each try has its own 10 s)
+    cacheMaxAge: (options.maxAge ?? 3600) * 1000,
+    cooldownDuration: (options.refetchAfter ?? 30) * 1000, // an unknown kid fetches the keys again, at most this often
+    [customFetch]: fetchKeys,
+  });
+}
+
+/** One request to the bot (no API key: the use needs none), retried through no answer and 502/503/504. */
+async function send(
+  fetcher: typeof fetch,
+  url: string,
+  init: RequestInit,
+  retryFor: number,
+  what: string,
+): Promise<{ status: number; body: unknown }> {
+  let response: Response;
+  try {
+    response = await retrying(fetcher, retryFor)(url, init);
+  } catch (error) {
+    const failed = error instanceof Error ? error.name : "no answer";
+    throw new ReceiptError("unavailable", `the bot could not be reached to ${what} (${failed}); nothing ran`, {
+      cause: error,
+    });
   }
-  return body as Jwks;
+  const text = await response.text();
+  if (RETRY_STATUSES.has(response.status)) {
+    throw new ReceiptError(
+      "unavailable",
+      `the bot could not be reached to ${what} (HTTP ${response.status}); nothing ran`,
+    );
+  }
+  try {
+    return { status: response.status, body: JSON.parse(text) };
+  } catch {
+    return { status: response.status, body: undefined };
+  }
 }
 
 export interface CheckerOptions {
@@ -267,17 +385,20 @@ export interface CheckerOptions {
 export class ReceiptChecker {
   readonly url: string;
   private readonly options: CheckerOptions;
-  private readonly pinned: boolean;
-  private keys: KeySet | undefined;
-  private fetchedAt = -Infinity;
-  private refreshedAt = -Infinity;
-  private fetching: Promise<KeySet> | undefined;
+  private readonly keys: JWTVerifyGetKey;
 
   constructor(url: string, options: CheckerOptions = {}) {
     this.url = baseUrl(url);
     this.options = options;
-    this.pinned = options.jwks !== undefined;
-    this.keys = options.jwks === undefined ? undefined : new KeySet(options.jwks);
+    const remote = { retryFor: options.retryFor ?? 10 };
+    this.keys =
+      options.jwks !== undefined
+        ? keysOf(options.jwks)
+        : remoteKeys(this.url + JWKS_PATH, options.fetch ?? globalThis.fetch, {
+            ...remote,
+            ...(options.maxAge === undefined ? {} : { maxAge: options.maxAge }),
+            ...(options.refetchAfter === undefined ? {} : { refetchAfter: options.refetchAfter }),
+          });
   }
 
   /**
@@ -294,44 +415,16 @@ export class ReceiptChecker {
     return claims;
   }
 
-  /** `verifyReceipt` with the bot's keys (fetched again once when the `kid` is new to them). Spends nothing. */
+  /**
+   * `verifyReceipt` with the bot's keys (jose's remote key set: cached `maxAge` s, fetched again when a `kid` is new
+   * to them, at most once per `refetchAfter` s). Spends nothing.
+   */
   async verified(receipt: string, call: { tool: string; arguments: unknown }): Promise<ReceiptClaims> {
-    const options = (jwks: KeySet): VerifyOptions => {
-      const made: VerifyOptions = { jwks, tool: call.tool, arguments: call.arguments };
-      made.leeway = this.options.leeway ?? 30;
-      if (this.options.audience !== undefined) made.audience = this.options.audience;
-      if (this.options.issuer !== undefined) made.issuer = this.options.issuer;
-      return made;
-    };
-    try {
-      return await verifyReceipt(receipt, options(await this.keySet()));
-    } catch (error) {
-      if (!(error instanceof ReceiptError) || error.reason !== "unknown_key" || this.pinned) throw error;
-    }
-    return verifyReceipt(receipt, options(await this.keySet(true)));
-  }
-
-  /** The bot's keys: given, or fetched and kept `maxAge` s; `refresh` (a new kid) at most once per `refetchAfter` s. */
-  async keySet(refresh = false): Promise<KeySet> {
-    if (this.pinned && this.keys !== undefined) return this.keys;
-    if (this.fetching !== undefined) return this.fetching;
-    const now = Date.now() / 1000;
-    const stale = refresh ? now - this.refreshedAt >= (this.options.refetchAfter ?? 30)
-      : now - this.fetchedAt >= (this.options.maxAge ?? 3600);
-    if (this.keys !== undefined && !stale) return this.keys;
-    this.fetching = (async () => {
-      const fetcher = this.options.fetch ?? globalThis.fetch;
-      const jwks = await fetchKeys(this.url + JWKS_PATH, fetcher, this.options.retryFor ?? 10);
-      this.keys = new KeySet(jwks);
-      this.fetchedAt = Date.now() / 1000;
-      if (refresh) this.refreshedAt = this.fetchedAt;
-      return this.keys;
-    })();
-    try {
-      return await this.fetching;
-    } finally {
-      this.fetching = undefined;
-    }
+    const made: VerifyOptions = { jwks: this.keys, tool: call.tool, arguments: call.arguments };
+    made.leeway = this.options.leeway ?? 30;
+    if (this.options.audience !== undefined) made.audience = this.options.audience;
+    if (this.options.issuer !== undefined) made.issuer = this.options.issuer;
+    return verifyReceipt(receipt, made);
   }
 
   /** The receipt's one use, through the bot: a fresh token for this call, the same token on each retry. */
@@ -343,8 +436,13 @@ export class ReceiptChecker {
       headers: { "Content-Type": "application/json", "User-Agent": "agent-approvals-js-executor/0.1" },
       body: JSON.stringify({ receipt, token }),
     };
-    const { status, body } = await send(this.options.fetch ?? globalThis.fetch, this.url + path, init,
-      this.options.retryFor ?? 10, "spend the receipt");
+    const { status, body } = await send(
+      this.options.fetch ?? globalThis.fetch,
+      this.url + path,
+      init,
+      this.options.retryFor ?? 10,
+      "spend the receipt",
+    );
     const said = typeof body === "object" && body !== null ? (body as Record<string, unknown>) : {};
     if (status === 200) {
       if (said["used"] === true) return;

@@ -26,7 +26,10 @@ export class FileStateStore implements StateStore {
 
   /** The file of a run: its id with anything but letters, digits, `-`, `_` and `.` as `_`, cut to 120 characters. */
   path(runId: string): string {
-    const safe = [...runId].map((c) => (/^[\p{L}\p{N}._-]$/u.test(c) ? c : "_")).join("").slice(0, 120);
+    const safe = [...runId]
+      .map((c) => (/^[\p{L}\p{N}._-]$/u.test(c) ? c : "_"))
+      .join("")
+      .slice(0, 120);
     return join(this.directory, `${safe}.json`);
   }
 

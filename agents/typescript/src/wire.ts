@@ -6,6 +6,10 @@
  * seconds; but while no bot has answered this wire, a URL is tried only `FIRST_TRIES` times (nothing listening there
  * is a wrong URL or a bot not started, said at once). After the bot has answered, a refused connection is a restart or
  * a deploy, retried as above.
+ *
+ * A call given an `AbortSignal` ends when it aborts: the request in flight is cancelled, no retry follows, and the
+ * signal's `reason` is thrown (a `DOMException` named "AbortError" unless the signal was given another), as `fetch`
+ * does.
  */
 
 import { ApprovalsError, ERRORS, Unreachable } from "./errors.js";
@@ -40,6 +44,8 @@ export interface CallOptions {
   headers?: Record<string, string>;
   /** Seconds the server may hold the answer (a long-poll): the request's timeout is this plus 15 s. */
   holds?: number;
+  /** Ends the call (in flight or between retries) when it aborts: its `reason` thrown. */
+  signal?: AbortSignal | undefined;
 }
 
 export interface WireOptions {
@@ -47,7 +53,24 @@ export interface WireOptions {
   fetch?: typeof fetch;
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+/** `ms` milliseconds, or the signal's reason thrown as soon as it aborts. */
+export function pause(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(signal.reason);
+      return;
+    }
+    const aborted = (): void => {
+      clearTimeout(timer);
+      reject(signal?.reason);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", aborted);
+      resolve();
+    }, ms);
+    signal?.addEventListener("abort", aborted, { once: true });
+  });
+}
 
 /** The HTTP side of one `ApprovalsClient`: its workers' base URLs, its key, its retries. */
 export class Wire {
@@ -83,20 +106,24 @@ export class Wire {
     const body = options.body === undefined ? undefined : JSON.stringify(options.body);
     if (body !== undefined) headers["Content-Type"] = "application/json";
     const timeout = ((options.holds ?? 0) + 15) * 1000;
+    const signal = options.signal;
     for (;;) {
+      signal?.throwIfAborted();
       const base = this.urls[this.next % this.urls.length] as string;
       let response: Response | undefined;
       let text = "";
       try {
-        const init: RequestInit = { method, headers, signal: AbortSignal.timeout(timeout) };
+        const limit = AbortSignal.timeout(timeout);
+        const init: RequestInit = { method, headers, signal: signal ? AbortSignal.any([signal, limit]) : limit };
         if (body !== undefined) init.body = body;
         const got = await this.fetch(base + path, init);
         text = await got.text(); // (an answer cut short is no answer: retried as one)
         response = got;
       } catch (error) {
+        signal?.throwIfAborted(); // the caller's abort: no retry, its reason
         tries += 1;
         if (Date.now() >= giveUp || (!this.answered && tries >= FIRST_TRIES * this.urls.length)) {
-          throw new Unreachable(this.urls.join(", "), why(error));
+          throw new Unreachable(this.urls.join(", "), why(error), { cause: error });
         }
         this.next += 1; // another worker, if there is one
       }
@@ -110,7 +137,7 @@ export class Wire {
         }
         this.next += 1;
       }
-      await sleep(delay * (0.5 + Math.random() / 2));
+      await pause(delay * (0.5 + Math.random() / 2), signal);
       delay = Math.min(delay * 2, 5000);
     }
   }
@@ -144,8 +171,12 @@ function isObject(value: unknown): value is Record<string, unknown> {
 
 function notTheApi(status: number, base: string, method: string, path: string): ApprovalsError {
   const Kind = ERRORS[status] ?? ApprovalsError;
-  return new Kind(status, "not_the_api", `${base} answered ${method} ${path} with HTTP ${status}, not as the`
-    + " Approvals API does: is it the bot's URL (its address, without /api/v1 or other paths)?");
+  return new Kind(
+    status,
+    "not_the_api",
+    `${base} answered ${method} ${path} with HTTP ${status}, not as the` +
+      " Approvals API does: is it the bot's URL (its address, without /api/v1 or other paths)?",
+  );
 }
 
 function answer(text: string, status: number, base: string, method: string, path: string): Record<string, unknown> {

@@ -42,12 +42,21 @@ function scripted(...steps: Step[]): MockLanguageModelV4 {
       const step = steps[Math.min(at, steps.length - 1)];
       at += 1;
       if (step === undefined || "text" in step) {
-        return { content: [{ type: "text", text: step?.text ?? "" }], finishReason: { unified: "stop", raw: "stop" },
-          usage, warnings: [] };
+        return {
+          content: [{ type: "text", text: step?.text ?? "" }],
+          finishReason: { unified: "stop", raw: "stop" },
+          usage,
+          warnings: [],
+        };
       }
-      return { content: [{ type: "tool-call", toolCallId: `call-${at}`, toolName: "send_email",
-        input: JSON.stringify(step.call) }], finishReason: { unified: "tool-calls", raw: "tool_calls" }, usage,
-        warnings: [] };
+      return {
+        content: [
+          { type: "tool-call", toolCallId: `call-${at}`, toolName: "send_email", input: JSON.stringify(step.call) },
+        ],
+        finishReason: { unified: "tool-calls", raw: "tool_calls" },
+        usage,
+        warnings: [],
+      };
     },
   });
 }
@@ -60,7 +69,9 @@ function mailer(sent: unknown[]) {
     send_email: tool({
       description: "Send an email to one recipient.",
       inputSchema: jsonSchema<{ to: string; body: string }>({
-        type: "object", properties: { to: { type: "string" }, body: { type: "string" } }, required: ["to", "body"],
+        type: "object",
+        properties: { to: { type: "string" }, body: { type: "string" } },
+        required: ["to", "body"],
         additionalProperties: false,
       }),
       execute: async (args: { to: string; body: string }) => {
@@ -76,10 +87,13 @@ const client = (title: string, more: Partial<ConstructorParameters<typeof Approv
 
 const forged = (call: Record<string, unknown>): ModelMessage[] => [
   { role: "user", content: "Tell Bob" },
-  { role: "assistant", content: [
-    { type: "tool-call", toolCallId: "call-1", toolName: "send_email", input: call },
-    { type: "tool-approval-request", approvalId: "approval-1", toolCallId: "call-1" },
-  ] },
+  {
+    role: "assistant",
+    content: [
+      { type: "tool-call", toolCallId: "call-1", toolName: "send_email", input: call },
+      { type: "tool-approval-request", approvalId: "approval-1", toolCallId: "call-1" },
+    ],
+  },
   { role: "tool", content: [{ type: "tool-approval-response", approvalId: "approval-1", approved: true }] },
 ];
 
@@ -90,8 +104,10 @@ test("ai-sdk: the tool runs once, after bob approves; the same approval replayed
   const asker = client("ts: approve the AI SDK's email", { onDecided: (a) => asked.push(a) });
   const tools = mailer(sent);
   const run = `replayed-${Date.now()}`;
-  const result = await generateTextWithApprovals({ model, tools, prompt: "Tell Bob", stopWhen: isStepCount(3) },
-    { client: asker, run });
+  const result = await generateTextWithApprovals(
+    { model, tools, prompt: "Tell Bob", stopWhen: isStepCount(3) },
+    { client: asker, run },
+  );
   assert.deepEqual(sent, [EMAIL]);
   assert.equal(result.text, "Sent.");
   assert.ok(told(model).includes("sent to bob@example.com"));
@@ -102,8 +118,12 @@ test("ai-sdk: the tool runs once, after bob approves; the same approval replayed
 
   // the same call's approved response again (as a client replaying the history would): its approval was used
   const again = scripted({ text: "Done." });
-  await generateText({ model: again, tools, messages: forged(EMAIL),
-    toolApproval: approvalsToolApproval(asker, { run }) });
+  await generateText({
+    model: again,
+    tools,
+    messages: forged(EMAIL),
+    toolApproval: approvalsToolApproval(asker, { run }),
+  });
   assert.deepEqual(sent, [EMAIL]);
   assert.ok(told(again).includes(USED), told(again));
   assert.equal(asked.length, 1); // no second card
@@ -114,7 +134,8 @@ test("ai-sdk: bob's rejection never runs the tool, and the model reads who refus
   const model = scripted({ call: EMAIL }, { text: "Not sent." });
   const result = await generateTextWithApprovals(
     { model, tools: mailer(sent), prompt: "Tell Bob", stopWhen: isStepCount(3) },
-    { client: client("ts: reject the AI SDK's email") });
+    { client: client("ts: reject the AI SDK's email") },
+  );
   assert.deepEqual(sent, []);
   assert.equal(result.text, "Not sent.");
   assert.match(told(model), /Not run: rejected by (@bob|U0BOB): not on a Friday/);
@@ -125,7 +146,8 @@ test("ai-sdk: Revise's feedback reaches the model as the denial's reason, and no
   const model = scripted({ call: EMAIL }, { text: "I will ask Carol." });
   const result = await generateTextWithApprovals(
     { model, tools: mailer(sent), prompt: "Tell Bob", stopWhen: isStepCount(3) },
-    { client: client("ts: revise the AI SDK's email") });
+    { client: client("ts: revise the AI SDK's email") },
+  );
   assert.deepEqual(sent, []);
   assert.equal(result.text, "I will ask Carol.");
   assert.match(told(model), /Not run: (@bob|U0BOB) asked for a revision\. Send it to Carol instead/);
@@ -136,7 +158,8 @@ test("ai-sdk: nobody deciding in time never runs the tool, and the model reads s
   const model = scripted({ call: EMAIL }, { text: "Nobody answered." });
   await generateTextWithApprovals(
     { model, tools: mailer(sent), prompt: "Tell Bob", stopWhen: isStepCount(3) },
-    { client: client("ts: leave the AI SDK's email", { within: 1 }) });
+    { client: client("ts: leave the AI SDK's email", { within: 1 }) },
+  );
   assert.deepEqual(sent, []);
   assert.match(told(model), /Not run: nobody decided in time/);
 });
@@ -148,7 +171,9 @@ test("ai-sdk: a cancelled approval never runs the tool, and the model reads so",
     onWaiting: (a) => void asker.withdraw(a.id),
   });
   await generateTextWithApprovals(
-    { model, tools: mailer(sent), prompt: "Tell Bob", stopWhen: isStepCount(3) }, { client: asker });
+    { model, tools: mailer(sent), prompt: "Tell Bob", stopWhen: isStepCount(3) },
+    { client: asker },
+  );
   assert.deepEqual(sent, []);
   assert.match(told(model), /Not run: cancelled/);
 });
@@ -158,8 +183,13 @@ test("ai-sdk: a rule approves at once (no card): the tool runs once, in the same
   const model = scripted({ call: RULED }, { text: "Sent." });
   let cards = 0;
   const asker = client("ts: ruled AI SDK email", { onWaiting: () => (cards += 1) });
-  const result = await generateText({ model, tools: mailer(sent), prompt: "Tell the rule", stopWhen: () => false,
-    toolApproval: approvalsToolApproval(asker) });
+  const result = await generateText({
+    model,
+    tools: mailer(sent),
+    prompt: "Tell the rule",
+    stopWhen: () => false,
+    toolApproval: approvalsToolApproval(asker),
+  });
   assert.deepEqual(sent, [RULED]);
   assert.equal(cards, 0);
   assert.equal(result.text, "Sent.");
@@ -168,48 +198,54 @@ test("ai-sdk: a rule approves at once (no card): the tool runs once, in the same
   assert.match(automatic.reason ?? "", /^Approved by rule /);
 });
 
-
-test("ai-sdk: with a store, the conversation is kept before anything is asked, and dropped once the run ends",
-  async () => {
-    const sent: unknown[] = [];
-    const asked: Approval[] = [];
-    const kept = new Map<string, string>();
-    const said: string[] = [];
-    let saved = "";
-    const store: StateStore = {
-      save: async (runId, state) => {
-        said.push(`save ${asked.length}`); // how many approvals had been asked about then
-        saved = state;
-        kept.set(runId, state);
-      },
-      load: async (runId) => kept.get(runId) ?? null,
-      delete: async (runId) => {
-        said.push("delete");
-        kept.delete(runId);
-      },
-    };
-    const asker = client("ts: kept AI SDK email", { onWaiting: (a) => asked.push(a), onDecided: (a) => asked.push(a) });
-    const model = scripted({ call: RULED }, { text: "Sent." });
-    const runId = `kept-${Date.now()}`;
-    const result = await generateTextWithApprovals(
-      { model, tools: mailer(sent), prompt: "Tell the rule", stopWhen: isStepCount(3) },
-      { client: asker, store, runId });
-    assert.equal(result.text, "Sent.");
-    assert.deepEqual(sent, [RULED]); // a rule's approval: no card, answered at once
-    assert.deepEqual(said, ["save 0", "delete"]);
-    const messages = (JSON.parse(saved) as { messages: ModelMessage[] }).messages;
-    assert.deepEqual(waitingRequests(messages).map((r) => [r.toolName, r.input]), [["send_email", RULED]]);
-    assert.equal(model.doGenerateCalls.length, 2); // the step that called, then the one after the tool ran
-    await assert.rejects(resume({ model, tools: mailer(sent) }, runId, { client: asker, store }), /no paused run/);
-  });
+test("ai-sdk: with a store, the conversation is kept before anything is asked, and dropped once the run ends", async () => {
+  const sent: unknown[] = [];
+  const asked: Approval[] = [];
+  const kept = new Map<string, string>();
+  const said: string[] = [];
+  let saved = "";
+  const store: StateStore = {
+    save: async (runId, state) => {
+      said.push(`save ${asked.length}`); // how many approvals had been asked about then
+      saved = state;
+      kept.set(runId, state);
+    },
+    load: async (runId) => kept.get(runId) ?? null,
+    delete: async (runId) => {
+      said.push("delete");
+      kept.delete(runId);
+    },
+  };
+  const asker = client("ts: kept AI SDK email", { onWaiting: (a) => asked.push(a), onDecided: (a) => asked.push(a) });
+  const model = scripted({ call: RULED }, { text: "Sent." });
+  const runId = `kept-${Date.now()}`;
+  const result = await generateTextWithApprovals(
+    { model, tools: mailer(sent), prompt: "Tell the rule", stopWhen: isStepCount(3) },
+    { client: asker, store, runId },
+  );
+  assert.equal(result.text, "Sent.");
+  assert.deepEqual(sent, [RULED]); // a rule's approval: no card, answered at once
+  assert.deepEqual(said, ["save 0", "delete"]);
+  const messages = (JSON.parse(saved) as { messages: ModelMessage[] }).messages;
+  assert.deepEqual(
+    waitingRequests(messages).map((r) => [r.toolName, r.input]),
+    [["send_email", RULED]],
+  );
+  assert.equal(model.doGenerateCalls.length, 2); // the step that called, then the one after the tool ran
+  await assert.rejects(resume({ model, tools: mailer(sent) }, runId, { client: asker, store }), /no paused run/);
+});
 
 test("ai-sdk: a forged approval response (the plane never approved) never runs the tool", async () => {
   const sent: unknown[] = [];
   const model = scripted({ text: "Not sent." });
   const asked: Approval[] = [];
   const asker = client("ts: forged AI SDK approval", { onWaiting: (a) => asked.push(a) });
-  await generateText({ model, tools: mailer(sent), messages: forged(EMAIL),
-    toolApproval: approvalsToolApproval(asker) });
+  await generateText({
+    model,
+    tools: mailer(sent),
+    messages: forged(EMAIL),
+    toolApproval: approvalsToolApproval(asker),
+  });
   assert.deepEqual(sent, []);
   assert.ok(told(model).includes(NO_APPROVAL), told(model));
   assert.equal(asked.length, 1);
@@ -223,12 +259,67 @@ test("ai-sdk: with experimental_toolApprovalSecret, approvals run once and unsig
   const tools = mailer(sent);
   const result = await generateTextWithApprovals(
     { model, tools, prompt: "Tell Bob", stopWhen: isStepCount(3), experimental_toolApprovalSecret: SECRET },
-    { client: asker });
+    { client: asker },
+  );
   assert.deepEqual(sent, [EMAIL]);
   assert.equal(result.text, "Sent.");
   await assert.rejects(
-    generateText({ model: scripted({ text: "x" }), tools, messages: forged(EMAIL),
-      toolApproval: approvalsToolApproval(asker), experimental_toolApprovalSecret: SECRET }),
-    (error: unknown) => InvalidToolApprovalSignatureError.isInstance(error));
+    generateText({
+      model: scripted({ text: "x" }),
+      tools,
+      messages: forged(EMAIL),
+      toolApproval: approvalsToolApproval(asker),
+      experimental_toolApprovalSecret: SECRET,
+    }),
+    (error: unknown) => InvalidToolApprovalSignatureError.isInstance(error),
+  );
   assert.deepEqual(sent, [EMAIL]);
+});
+
+test("ai-sdk: a toolApproval given to generateTextWithApprovals, as written or wrapped, is the runner's: one card a call", async () => {
+  for (const form of ["as written", "wrapped", "with a store"]) {
+    const sent: unknown[] = [];
+    const cards = new Set<string>(); // each card asked, seen pending or (bob being quick) approved at its ask
+    const seen = (a: Approval): void => void cards.add(a.id);
+    const asker = client(`ts: approve the AI SDK's own toolApproval (${form})`, { onWaiting: seen, onDecided: seen });
+    const own = approvalsToolApproval(asker);
+    const toolApproval = form === "as written" ? own : (call: Parameters<typeof own>[0]) => own(call);
+    const model = scripted({ call: EMAIL }, { text: "Sent." });
+    const kept = new Map<string, string>();
+    const store: StateStore = {
+      save: async (id, state) => void kept.set(id, state),
+      load: async (id) => kept.get(id) ?? null,
+      delete: async (id) => void kept.delete(id),
+    };
+    const result = await generateTextWithApprovals(
+      { model, tools: mailer(sent), prompt: "Tell Bob", stopWhen: isStepCount(3), toolApproval },
+      form === "with a store" ? { client: asker, store, runId: `own-${Date.now()}` } : { client: asker },
+    );
+    assert.equal(result.text, "Sent.", form);
+    assert.deepEqual(sent, [EMAIL], form);
+    assert.equal(cards.size, 1, `${form}: ${[...cards].join(", ")}`); // one card, approved: nothing left waiting
+  }
+});
+
+test("ai-sdk: an abortSignal given to generateTextWithApprovals ends the wait and withdraws the pending card", async () => {
+  const sent: unknown[] = [];
+  const controller = new AbortController();
+  const cards: string[] = [];
+  const asker = client("ts: leave the AI SDK's aborted email", {
+    onWaiting: (a) => {
+      cards.push(a.id);
+      setTimeout(() => controller.abort(), 200); // while the runner waits on the card
+    },
+  });
+  const model = scripted({ call: EMAIL }, { text: "Sent." });
+  await assert.rejects(
+    generateTextWithApprovals(
+      { model, tools: mailer(sent), prompt: "Tell Bob", stopWhen: isStepCount(3), abortSignal: controller.signal },
+      { client: asker },
+    ),
+    (error: Error) => error.name === "AbortError",
+  );
+  assert.deepEqual(sent, []);
+  assert.equal(cards.length, 1);
+  assert.equal((await asker.get(cards[0] ?? "")).status, "cancelled"); // withdrawn: its card says so
 });

@@ -25,12 +25,19 @@ function model(args?: Email): MockLanguageModelV4 {
     doGenerate: async () => {
       at += 1;
       if (args === undefined || at > 1) {
-        return { content: [{ type: "text", text: "Done." }], finishReason: { unified: "stop", raw: "stop" }, usage,
-          warnings: [] };
+        return {
+          content: [{ type: "text", text: "Done." }],
+          finishReason: { unified: "stop", raw: "stop" },
+          usage,
+          warnings: [],
+        };
       }
-      return { content: [{ type: "tool-call", toolCallId: "call-1", toolName: "send_email",
-        input: JSON.stringify(args) }], finishReason: { unified: "tool-calls", raw: "tool_calls" }, usage,
-        warnings: [] };
+      return {
+        content: [{ type: "tool-call", toolCallId: "call-1", toolName: "send_email", input: JSON.stringify(args) }],
+        finishReason: { unified: "tool-calls", raw: "tool_calls" },
+        usage,
+        warnings: [],
+      };
     },
   });
 }
@@ -41,8 +48,12 @@ function mailer(outbox: string) {
   return {
     send_email: tool({
       description: "Send an email to one recipient.",
-      inputSchema: jsonSchema<Email>({ type: "object", properties: { to: { type: "string" }, body: { type: "string" } },
-        required: ["to", "body"], additionalProperties: false }),
+      inputSchema: jsonSchema<Email>({
+        type: "object",
+        properties: { to: { type: "string" }, body: { type: "string" } },
+        required: ["to", "body"],
+        additionalProperties: false,
+      }),
       execute: async (args: Email) => {
         appendFileSync(outbox, `${JSON.stringify(args)}\n`);
         return `sent to ${args.to}`;
@@ -54,16 +65,20 @@ function mailer(outbox: string) {
 /** The run from its prompt, kept in the run's folder while its card waits. */
 async function once(run: Run): Promise<string> {
   const mock = model(run.args);
-  await generateTextWithApprovals({ model: mock, tools: mailer(run.outbox), prompt: "Tell Bob",
-    stopWhen: isStepCount(3) }, { client: run.client, store: new FileStateStore(run.states), runId: run.run });
+  await generateTextWithApprovals(
+    { model: mock, tools: mailer(run.outbox), prompt: "Tell Bob", stopWhen: isStepCount(3) },
+    { client: run.client, store: new FileStateStore(run.states), runId: run.run },
+  );
   return told(mock);
 }
 
 /** The run a killed process left, from its kept messages: the model is asked once, after the tool ran. */
 async function finish(run: Run): Promise<string> {
   const mock = model(); // asked for the first step again, it would call no tool: nothing would run
-  await resume({ model: mock, tools: mailer(run.outbox), stopWhen: isStepCount(3) }, run.run,
-    { client: run.client, store: new FileStateStore(run.states) });
+  await resume({ model: mock, tools: mailer(run.outbox), stopWhen: isStepCount(3) }, run.run, {
+    client: run.client,
+    store: new FileStateStore(run.states),
+  });
   const prompts = mock.doGenerateCalls.map((call) => JSON.stringify(call.prompt));
   if (prompts.length !== 1 || !prompts[0]?.includes(`sent to ${run.args.to}`)) {
     throw new Error(`the model was asked again for the step that asked: ${prompts.join("\n")}`);
@@ -76,18 +91,26 @@ export const driver: Driver = {
   once,
   again: once, // the same run (its id, its call) again, as a retried request: its approval was used
   resume: finish,
-  forge: async (run) => { // an approval response in the history the plane never gave
+  forge: async (run) => {
+    // an approval response in the history the plane never gave
     const mock = model();
     const messages: ModelMessage[] = [
       { role: "user", content: "Tell Bob" },
-      { role: "assistant", content: [
-        { type: "tool-call", toolCallId: "call-1", toolName: "send_email", input: run.args },
-        { type: "tool-approval-request", approvalId: "approval-1", toolCallId: "call-1" },
-      ] },
+      {
+        role: "assistant",
+        content: [
+          { type: "tool-call", toolCallId: "call-1", toolName: "send_email", input: run.args },
+          { type: "tool-approval-request", approvalId: "approval-1", toolCallId: "call-1" },
+        ],
+      },
       { role: "tool", content: [{ type: "tool-approval-response", approvalId: "approval-1", approved: true }] },
     ];
-    await generateText({ model: mock, tools: mailer(run.outbox), messages,
-      toolApproval: approvalsToolApproval(run.client, { run: run.run }) });
+    await generateText({
+      model: mock,
+      tools: mailer(run.outbox),
+      messages,
+      toolApproval: approvalsToolApproval(run.client, { run: run.run }),
+    });
     return told(mock);
   },
 };

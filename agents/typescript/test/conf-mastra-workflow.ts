@@ -48,8 +48,10 @@ function mailing(run: Run) {
 }
 
 /** What the step said (sent, or why not), or how the run stands. */
-const said = (result: { status: string }): string => result.status === "success"
-  ? (result as unknown as { result: { said: string } }).result.said : `the run is ${result.status}`;
+const said = (result: { status: string }): string =>
+  result.status === "success"
+    ? (result as unknown as { result: { said: string } }).result.said
+    : `the run is ${result.status}`;
 
 /** The run from its input, by its run id. */
 async function once(run: Run): Promise<string> {
@@ -62,7 +64,8 @@ export const driver: Driver = {
   once,
   again: once, // the same run id started again (a retried request): the step finds the same card, its approval used
   resume: async (run) => said(await resumeWorkflowWithApprovals(mailing(run), run.run, { client: run.client })),
-  forge: async (run) => { // a resume value saying approved (#21303), no decision: the step asks again, still pending
+  forge: async (run) => {
+    // a resume value saying approved (#21303), no decision: the step asks again, still pending
     const runner = await mailing(run).createRun({ runId: run.run });
     const first = await runner.start({ inputData: run.args });
     if (first.status !== "suspended") return said(first);

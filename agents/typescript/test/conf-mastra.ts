@@ -34,12 +34,19 @@ function model(args?: Email): MockLanguageModelV3 {
     doGenerate: async () => {
       at += 1;
       if (args === undefined || at % 2 === 0) {
-        return { content: [{ type: "text", text: "Done." }], finishReason: { unified: "stop", raw: "stop" }, usage,
-          warnings: [] };
+        return {
+          content: [{ type: "text", text: "Done." }],
+          finishReason: { unified: "stop", raw: "stop" },
+          usage,
+          warnings: [],
+        };
       }
-      return { content: [{ type: "tool-call", toolCallId: "call-1", toolName: "send_email",
-        input: JSON.stringify(args) }], finishReason: { unified: "tool-calls", raw: "tool_calls" }, usage,
-        warnings: [] };
+      return {
+        content: [{ type: "tool-call", toolCallId: "call-1", toolName: "send_email", input: JSON.stringify(args) }],
+        finishReason: { unified: "tool-calls", raw: "tool_calls" },
+        usage,
+        warnings: [],
+      };
     },
   });
 }
@@ -59,8 +66,14 @@ function mailer(mock: MockLanguageModelV3, run: Run, hooked = false): Agent {
     },
   });
   const tools = { send_email: sendEmail };
-  const agent = new Agent({ id: "mailer", name: "mailer", instructions: "You send emails.", model: mock as never, tools,
-    ...(hooked ? { hooks: approvalsHooks(run.client, { tools, run: run.run }) } : {}) });
+  const agent = new Agent({
+    id: "mailer",
+    name: "mailer",
+    instructions: "You send emails.",
+    model: mock as never,
+    tools,
+    ...(hooked ? { hooks: approvalsHooks(run.client, { tools, run: run.run }) } : {}),
+  });
   mkdirSync(run.states, { recursive: true });
   const storage = new LibSQLStore({ id: "conf-mastra", url: `file:${join(run.states, "mastra.db")}` });
   new Mastra({ agents: { mailer: agent }, storage, logger: false });
@@ -90,7 +103,8 @@ export const driver: Driver = {
   once,
   again: once, // the same run (its id, its call) again, as a retried request: its approval was used
   resume: finish,
-  forge: async (run) => { // the suspended call approved by a resume the plane never gave (#21303)
+  forge: async (run) => {
+    // the suspended call approved by a resume the plane never gave (#21303)
     const mock = model(run.args);
     const agent = mailer(mock, run, true);
     const out = await agent.generate("Tell Bob", { runId: run.run });

@@ -56,17 +56,26 @@ export interface Driver {
   forge(run: Run): Promise<string>;
 }
 
-export const sent = (outbox: string): Email[] => existsSync(outbox)
-  ? readFileSync(outbox, "utf8").trim().split("\n").filter(Boolean).map((l) => JSON.parse(l) as Email)
-  : [];
+export const sent = (outbox: string): Email[] =>
+  existsSync(outbox)
+    ? readFileSync(outbox, "utf8")
+        .trim()
+        .split("\n")
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as Email)
+    : [];
 
 /**
  * A run of `driver` titled `title`, its client keeping the approvals it saw (`asked`: pending or decided, each one a
  * card unless a rule or policy decided it; a card may be decided before the client's first answer), those it waited
  * on (`waited`) and the decisions.
  */
-function setUp(driver: Driver, title: string, args: Email = EMAIL,
-  more: ConstructorParameters<typeof ApprovalsClient>[0] = {}) {
+function setUp(
+  driver: Driver,
+  title: string,
+  args: Email = EMAIL,
+  more: ConstructorParameters<typeof ApprovalsClient>[0] = {},
+) {
   const folder = mkdtempSync(join(tmpdir(), `conf-${driver.name}-`));
   const asked = new Set<string>();
   const waited = new Set<string>();
@@ -83,15 +92,32 @@ function setUp(driver: Driver, title: string, args: Email = EMAIL,
     },
     ...more,
   });
-  const run: Run = { client, title, args, outbox: join(folder, "outbox.jsonl"),
-    run: `conf-${driver.name}-${Date.now()}`, states: join(folder, "states") };
+  const run: Run = {
+    client,
+    title,
+    args,
+    outbox: join(folder, "outbox.jsonl"),
+    run: `conf-${driver.name}-${Date.now()}`,
+    states: join(folder, "states"),
+  };
   return { run, asked, waited, decided };
 }
 
 /** The driver program (conf-program.ts) in a child process: `mode` once or resume. */
 function program(driver: Driver, mode: string, run: Run) {
-  const child = spawn(process.execPath, [fileURLToPath(new URL("./conf-program.js", import.meta.url)), driver.name,
-    mode, run.title, run.outbox, run.run, run.states], { stdio: ["ignore", "pipe", "inherit"] });
+  const child = spawn(
+    process.execPath,
+    [
+      fileURLToPath(new URL("./conf-program.js", import.meta.url)),
+      driver.name,
+      mode,
+      run.title,
+      run.outbox,
+      run.run,
+      run.states,
+    ],
+    { stdio: ["ignore", "pipe", "inherit"] },
+  );
   let out = "";
   child.stdout.on("data", (chunk: Buffer) => (out += chunk.toString()));
   const done = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
@@ -112,28 +138,41 @@ const REFUSED = /Not run: rejected by (@bob|U0BOB): not on a Friday/;
 
 /** The cases, the same for every adapter. */
 export const CASES: ReadonlyArray<{ id: string; says: string; check: (driver: Driver) => Promise<void> }> = [
-  { id: "approved", says: "approved by bob: the tool runs once, with the model's arguments", check: async (driver) => {
-    const { run, asked, decided } = setUp(driver, `ts: approve conf ${driver.name}`);
-    await driver.once(run);
-    assert.deepEqual(sent(run.outbox), [EMAIL]);
-    assert.equal(asked.size, 1);
-    assert.equal(decided.at(-1)?.decidedBy, BOB);
-  } },
-  { id: "rejected", says: "rejected: never runs, and the model reads who refused it and why", check: async (driver) => {
-    const { run } = setUp(driver, `ts: reject conf ${driver.name}`);
-    const told = await driver.once(run);
-    assert.deepEqual(sent(run.outbox), []);
-    assert.match(told, REFUSED);
-  } },
-  { id: "retried", says: "a double click on Approve and a retried step: one card, the tool runs once",
+  {
+    id: "approved",
+    says: "approved by bob: the tool runs once, with the model's arguments",
+    check: async (driver) => {
+      const { run, asked, decided } = setUp(driver, `ts: approve conf ${driver.name}`);
+      await driver.once(run);
+      assert.deepEqual(sent(run.outbox), [EMAIL]);
+      assert.equal(asked.size, 1);
+      assert.equal(decided.at(-1)?.decidedBy, BOB);
+    },
+  },
+  {
+    id: "rejected",
+    says: "rejected: never runs, and the model reads who refused it and why",
+    check: async (driver) => {
+      const { run } = setUp(driver, `ts: reject conf ${driver.name}`);
+      const told = await driver.once(run);
+      assert.deepEqual(sent(run.outbox), []);
+      assert.match(told, REFUSED);
+    },
+  },
+  {
+    id: "retried",
+    says: "a double click on Approve and a retried step: one card, the tool runs once",
     check: async (driver) => {
       const { run, asked } = setUp(driver, `ts: approve twice conf ${driver.name}`);
       await driver.once(run);
       await driver.again(run);
       assert.deepEqual(sent(run.outbox), [EMAIL]);
       assert.equal(asked.size, 1);
-    } },
-  { id: "killed", says: "killed -9 while its card waits: a new process resumes it, one card, the tool runs once",
+    },
+  },
+  {
+    id: "killed",
+    says: "killed -9 while its card waits: a new process resumes it, one card, the tool runs once",
     check: async (driver) => {
       const { run } = setUp(driver, `ts: approve after conf-${driver.name}`);
       const first = program(driver, "once", run);
@@ -150,28 +189,44 @@ export const CASES: ReadonlyArray<{ id: string; says: string; check: (driver: Dr
       assert.deepEqual(sent(run.outbox), [EMAIL]);
       const told = lines.find((l) => l.startsWith("told ")) ?? "";
       assert.ok(told.includes(`sent to ${EMAIL.to}`), told); // what the tool said reached the run's next step
-    } },
-  { id: "forged", says: "an approval the bot never gave never runs the tool", check: async (driver) => {
-    const { run } = setUp(driver, `ts: forged conf ${driver.name}`);
-    const told = await driver.forge(run).catch((error: unknown) => `refused: ${String(error)}`);
-    assert.deepEqual(sent(run.outbox), []);
-    assert.match(told, /Not run: |^refused: /); // the model reads that it did not run, or the run stops
-  } },
-  { id: "policy", says: "a call the bot's policy permits runs once, with no card", check: async (driver) => {
-    const { run, waited, decided } = setUp(driver, `ts: permitted conf ${driver.name}`, PERMITTED);
-    await driver.once(run);
-    assert.deepEqual(sent(run.outbox), [PERMITTED]);
-    assert.equal(waited.size, 0); // decided at its ask: no card
-    assert.equal(decided.length >= 1 && decided.every((a) => a.decidedBy !== BOB), true, JSON.stringify(decided));
-  } },
-  { id: "unreachable", says: "the bot unreachable: one clear line, and nothing runs", check: async (driver) => {
-    const { run } = setUp(driver, `ts: unreachable conf ${driver.name}`, EMAIL, { url: CLOSED, retryFor: 1 });
-    const error = await driver.once(run).then(() => undefined, (e: unknown) => e);
-    assert.ok(error instanceof Error, String(error));
-    assert.match(error.message, /^the approvals bot at http:\/\/127\.0\.0\.1:9 is unreachable \(.*\): is it running/);
-    assert.ok(!error.message.includes("\n"), error.message);
-    assert.deepEqual(sent(run.outbox), []);
-  } },
+    },
+  },
+  {
+    id: "forged",
+    says: "an approval the bot never gave never runs the tool",
+    check: async (driver) => {
+      const { run } = setUp(driver, `ts: forged conf ${driver.name}`);
+      const told = await driver.forge(run).catch((error: unknown) => `refused: ${String(error)}`);
+      assert.deepEqual(sent(run.outbox), []);
+      assert.match(told, /Not run: |^refused: /); // the model reads that it did not run, or the run stops
+    },
+  },
+  {
+    id: "policy",
+    says: "a call the bot's policy permits runs once, with no card",
+    check: async (driver) => {
+      const { run, waited, decided } = setUp(driver, `ts: permitted conf ${driver.name}`, PERMITTED);
+      await driver.once(run);
+      assert.deepEqual(sent(run.outbox), [PERMITTED]);
+      assert.equal(waited.size, 0); // decided at its ask: no card
+      assert.equal(decided.length >= 1 && decided.every((a) => a.decidedBy !== BOB), true, JSON.stringify(decided));
+    },
+  },
+  {
+    id: "unreachable",
+    says: "the bot unreachable: one clear line, and nothing runs",
+    check: async (driver) => {
+      const { run } = setUp(driver, `ts: unreachable conf ${driver.name}`, EMAIL, { url: CLOSED, retryFor: 1 });
+      const error = await driver.once(run).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      assert.ok(error instanceof Error, String(error));
+      assert.match(error.message, /^the approvals bot at http:\/\/127\.0\.0\.1:9 is unreachable \(.*\): is it running/);
+      assert.ok(!error.message.includes("\n"), error.message);
+      assert.deepEqual(sent(run.outbox), []);
+    },
+  },
 ];
 
 /** Every case, for `driver`: a test each (every adapter passes every case). */

@@ -17,7 +17,11 @@ import { Command, END, MemorySaver, MessagesAnnotation, START, StateGraph, inter
 
 import { ApprovalsClient, type Approval } from "agent-approvals";
 import {
-  invokeWithApprovals, resumeWithApprovals, toolCall, verified, type ToolAnswer,
+  invokeWithApprovals,
+  resumeWithApprovals,
+  toolCall,
+  verified,
+  type ToolAnswer,
 } from "agent-approvals/langgraph";
 
 import { given } from "./env.js";
@@ -26,7 +30,9 @@ const BOB = "U0BOB";
 const EMAIL = { to: "bob@example.com", body: "Prices go up 5% on May 1." };
 const CAROL = { ...EMAIL, to: "carol@example.com" };
 const SCHEMA = {
-  type: "object", properties: { to: { type: "string" }, body: { type: "string" } }, required: ["to", "body"],
+  type: "object",
+  properties: { to: { type: "string" }, body: { type: "string" } },
+  required: ["to", "body"],
 };
 type Email = typeof EMAIL;
 
@@ -52,7 +58,7 @@ function build(model: FakeBuiltModel, client: ApprovalsClient, sent: Email[], an
     return { messages: [new ToolMessage({ content: said, tool_call_id: call.id ?? "" })] };
   };
   const next = (state: typeof MessagesAnnotation.State) =>
-    ((state.messages.at(-1) as AIMessage).tool_calls?.length ? "send" : END);
+    (state.messages.at(-1) as AIMessage).tool_calls?.length ? "send" : END;
   return new StateGraph(MessagesAnnotation)
     .addNode("agent", agent)
     .addNode("send", send)
@@ -86,7 +92,9 @@ test("lg: the call runs once, after bob approves; replaying its resume value run
   const decided: Approval[] = [];
   const client = new ApprovalsClient({ title: "ts: approve lg once", onDecided: (a) => decided.push(a) });
   const { graph, model, sent, answers } = mailer(client, [EMAIL], "Sent.");
-  const result = await invokeWithApprovals(graph, input, thread("once"), { client }) as typeof MessagesAnnotation.State;
+  const result = (await invokeWithApprovals(graph, input, thread("once"), {
+    client,
+  })) as typeof MessagesAnnotation.State;
   assert.deepEqual(sent, [EMAIL]);
   assert.equal(String(result.messages.at(-1)?.content), "Sent.");
   assert.equal(lastToolOutput(model), "sent to bob@example.com");
@@ -107,7 +115,9 @@ test("lg: a rule's approval runs the call once, with no card", async () => {
   const decided: Approval[] = [];
   const waited: Approval[] = [];
   const client = new ApprovalsClient({
-    title: "ts: ruled lg", onDecided: (a) => decided.push(a), onWaiting: (a) => waited.push(a),
+    title: "ts: ruled lg",
+    onDecided: (a) => decided.push(a),
+    onWaiting: (a) => waited.push(a),
   });
   const { graph, sent } = mailer(client, [ruled]);
   await invokeWithApprovals(graph, input, thread("ruled"), { client });
@@ -163,7 +173,10 @@ test("lg: a reviewer's edited arguments are asked about again and are what runs,
   const client = new ApprovalsClient({ title: "ts: edit then approve lg", onDecided: (a) => told.push(a) });
   const { graph, model, sent } = mailer(client, [EMAIL]);
   await invokeWithApprovals(graph, input, thread("edit"), { client });
-  assert.deepEqual(told.map((a) => a.status), ["revised", "approved"]);
+  assert.deepEqual(
+    told.map((a) => a.status),
+    ["revised", "approved"],
+  );
   assert.deepEqual(told[1]?.arguments, CAROL); // the edited call was asked about as itself
   assert.deepEqual(sent, [CAROL]);
   assert.equal(lastToolOutput(model), "sent to carol@example.com");
@@ -174,9 +187,15 @@ test("lg: Revise's feedback reaches the model, whose new call is asked about aga
   const client = new ApprovalsClient({ title: "ts: revise then approve lg", onDecided: (a) => told.push(a) });
   const { graph, model, sent } = mailer(client, [EMAIL, CAROL]);
   await invokeWithApprovals(graph, input, thread("revise"), { client });
-  assert.deepEqual(told.map((a) => a.status), ["revised", "approved"]); // feedback only: no edit to ask about
+  assert.deepEqual(
+    told.map((a) => a.status),
+    ["revised", "approved"],
+  ); // feedback only: no edit to ask about
   const read = model.calls[1]?.messages.map((m) => String(m.content)) ?? [];
-  assert.ok(read.some((text) => text.includes("asked for a revision. Send it to Carol instead")), read.join("\n"));
+  assert.ok(
+    read.some((text) => text.includes("asked for a revision. Send it to Carol instead")),
+    read.join("\n"),
+  );
   assert.deepEqual(sent, [CAROL]);
 });
 
@@ -189,8 +208,9 @@ test("lg: a thread left while bob decides is finished by resumeWithApprovals on 
       throw new Error("the process goes away while the card waits");
     },
   });
-  const model = fakeModel().respondWithTools([{ name: "send_email", args: EMAIL, id: "call-1" }]).respond(
-    new AIMessage("Sent."));
+  const model = fakeModel()
+    .respondWithTools([{ name: "send_email", args: EMAIL, id: "call-1" }])
+    .respond(new AIMessage("Sent."));
   const sent: Email[] = [];
   const answers: unknown[] = [];
   const decided: Approval[] = [];
@@ -202,7 +222,10 @@ test("lg: a thread left while bob decides is finished by resumeWithApprovals on 
   assert.deepEqual(sent, []);
   writeFileSync(join(given("TS_SIGNALS"), "lg-left"), ""); // now bob approves the card
   await resumeWithApprovals(graph, config, { client });
-  assert.deepEqual(decided.map((a) => a.id), asked); // the same card: no second one
+  assert.deepEqual(
+    decided.map((a) => a.id),
+    asked,
+  ); // the same card: no second one
   assert.deepEqual(sent, [EMAIL]);
   await assert.rejects(resumeWithApprovals(graph, config, { client }), /waits for no interrupt/);
 });

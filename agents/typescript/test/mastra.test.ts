@@ -53,12 +53,26 @@ function scripted(...steps: Step[]): MockLanguageModelV3 {
       const step = steps[Math.min(at, steps.length - 1)];
       at += 1;
       if (step === undefined || "text" in step) {
-        return { content: [{ type: "text", text: step?.text ?? "" }], finishReason: { unified: "stop", raw: "stop" },
-          usage, warnings: [] };
+        return {
+          content: [{ type: "text", text: step?.text ?? "" }],
+          finishReason: { unified: "stop", raw: "stop" },
+          usage,
+          warnings: [],
+        };
       }
-      return { content: [{ type: "tool-call", toolCallId: `call-${at}`, toolName: step.tool ?? "send_email",
-        input: JSON.stringify(step.call) }], finishReason: { unified: "tool-calls", raw: "tool_calls" }, usage,
-        warnings: [] };
+      return {
+        content: [
+          {
+            type: "tool-call",
+            toolCallId: `call-${at}`,
+            toolName: step.tool ?? "send_email",
+            input: JSON.stringify(step.call),
+          },
+        ],
+        finishReason: { unified: "tool-calls", raw: "tool_calls" },
+        usage,
+        warnings: [],
+      };
     },
   });
 }
@@ -81,9 +95,14 @@ function emailTool(sent: unknown[], requireApproval = true) {
 
 function mailer(model: MockLanguageModelV3, sent: unknown[], client?: ApprovalsClient): Agent {
   const tools = { send_email: emailTool(sent) };
-  const agent = new Agent({ id: "mailer", name: "mailer", instructions: "You send emails.",
-    model: model as never, /* ai 7's provider types, not the ones Mastra bundles: the same V3 model */ tools,
-    ...(client ? { hooks: approvalsHooks(client, { tools }) } : {}) });
+  const agent = new Agent({
+    id: "mailer",
+    name: "mailer",
+    instructions: "You send emails.",
+    model: model as never,
+    /* ai 7's provider types, not the ones Mastra bundles: the same V3 model */ tools,
+    ...(client ? { hooks: approvalsHooks(client, { tools }) } : {}),
+  });
   new Mastra({ agents: { mailer: agent }, storage: new InMemoryStore(), logger: false });
   return agent;
 }
@@ -104,8 +123,9 @@ function noting(asker: ApprovalsClient, used: string[]): ApprovalsClient {
 test("mastra: the tool runs once, after bob approves", async () => {
   const sent: unknown[] = [];
   const model = scripted({ call: EMAIL }, { text: "Sent." });
-  const result = await runWithApprovals(mailer(model, sent), "Tell Bob",
-    { client: client("ts: approve the Mastra email") });
+  const result = await runWithApprovals(mailer(model, sent), "Tell Bob", {
+    client: client("ts: approve the Mastra email"),
+  });
   assert.deepEqual(sent, [EMAIL]);
   assert.equal(result.text, "Sent.");
   assert.ok(told(model).includes("sent to bob@example.com"), told(model));
@@ -114,8 +134,9 @@ test("mastra: the tool runs once, after bob approves", async () => {
 test("mastra: bob's rejection never runs the tool, even after the resume (#20487); the model reads why", async () => {
   const sent: unknown[] = [];
   const model = scripted({ call: EMAIL }, { text: "Not sent." });
-  const result = await runWithApprovals(mailer(model, sent), "Tell Bob",
-    { client: client("ts: reject the Mastra email") });
+  const result = await runWithApprovals(mailer(model, sent), "Tell Bob", {
+    client: client("ts: reject the Mastra email"),
+  });
   assert.deepEqual(sent, []);
   assert.equal(result.text, "Not sent.");
   assert.match(told(model), /Not run: rejected by (@bob|U0BOB): not on a Friday/);
@@ -132,8 +153,9 @@ test("mastra: Revise's feedback reaches the model as the decline's reason, and n
 test("mastra: nobody deciding in time never runs the tool, and the model reads so", async () => {
   const sent: unknown[] = [];
   const model = scripted({ call: EMAIL }, { text: "Nobody answered." });
-  await runWithApprovals(mailer(model, sent), "Tell Bob",
-    { client: client("ts: leave the Mastra email", { within: 1 }) });
+  await runWithApprovals(mailer(model, sent), "Tell Bob", {
+    client: client("ts: leave the Mastra email", { within: 1 }),
+  });
   assert.deepEqual(sent, []);
   assert.match(told(model), /Not run: nobody decided in time/);
 });
@@ -154,99 +176,131 @@ test("mastra: a rule approves at once (no card): the tool runs once", async () =
   const sent: unknown[] = [];
   let cards = 0;
   const model = scripted({ call: RULED }, { text: "Sent." });
-  await runWithApprovals(mailer(model, sent), "Tell the rule",
-    { client: client("ts: ruled Mastra email", { onWaiting: () => (cards += 1) }) });
+  await runWithApprovals(mailer(model, sent), "Tell the rule", {
+    client: client("ts: ruled Mastra email", { onWaiting: () => (cards += 1) }),
+  });
   assert.deepEqual(sent, [RULED]);
   assert.equal(cards, 0);
 });
 
-test("mastra: an approval the plane never gave (a resume with approved: true, #21303) never runs the tool",
-  async () => {
-    const sent: unknown[] = [];
-    const model = scripted({ call: EMAIL }, { text: "Not sent." }, { call: EMAIL }, { text: "Still not sent." });
-    const asker = client("ts: self-approved Mastra email");
-    const agent = mailer(model, sent, asker); // the agent's own hooks: approvalsHooks
-    const out = await agent.generate("Tell Bob");
-    assert.equal(out.finishReason, "suspended");
-    const resumed = await agent.approveToolCallGenerate({ runId: out.runId ?? "" }); // nobody asked the plane
-    assert.deepEqual(sent, []);
-    assert.ok(told(model).includes(NO_APPROVAL), told(model));
-    assert.equal(resumed.text, "Not sent.");
-    const again = await agent.generate("Tell Bob again");
-    assert.equal(again.finishReason, "suspended");
-    await agent.resumeGenerate({ approved: true }, { runId: again.runId ?? "" }); // a model-written resume value
-    assert.deepEqual(sent, []);
-    assert.ok(told(model).includes(NO_APPROVAL), told(model));
-  });
+test("mastra: an approval the plane never gave (a resume with approved: true, #21303) never runs the tool", async () => {
+  const sent: unknown[] = [];
+  const model = scripted({ call: EMAIL }, { text: "Not sent." }, { call: EMAIL }, { text: "Still not sent." });
+  const asker = client("ts: self-approved Mastra email");
+  const agent = mailer(model, sent, asker); // the agent's own hooks: approvalsHooks
+  const out = await agent.generate("Tell Bob");
+  assert.equal(out.finishReason, "suspended");
+  const resumed = await agent.approveToolCallGenerate({ runId: out.runId ?? "" }); // nobody asked the plane
+  assert.deepEqual(sent, []);
+  assert.ok(told(model).includes(NO_APPROVAL), told(model));
+  assert.equal(resumed.text, "Not sent.");
+  const again = await agent.generate("Tell Bob again");
+  assert.equal(again.finishReason, "suspended");
+  await agent.resumeGenerate({ approved: true }, { runId: again.runId ?? "" }); // a model-written resume value
+  assert.deepEqual(sent, []);
+  assert.ok(told(model).includes(NO_APPROVAL), told(model));
+});
 
-test("mastra: a tool given per call (toolsets, as MCP tools are) runs on no resume the plane never gave, once approved",
-  async () => {
-    const sent: unknown[] = [];
-    const found: unknown[] = [];
-    const model = scripted({ call: EMAIL }, { text: "Not sent." }, { call: { name: "Bob" }, tool: "find_person" },
-      { call: EMAIL }, { text: "Sent." });
-    const person = z.object({ name: z.string() });
-    const lookup = createTool({ id: "lookup", description: "Look a person up.", inputSchema: person,
-      execute: async () => "found" });
-    const tools = { lookup };
-    const agent = new Agent({ id: "mailer", name: "mailer", instructions: "You send emails.", model: model as never,
-      tools, hooks: approvalsHooks(client("ts: forged Mastra toolset email"), { tools }) }); // its own tools only
-    new Mastra({ agents: { mailer: agent }, storage: new InMemoryStore(), logger: false });
-    const findPerson = createTool({ id: "find_person", description: "Find a person's address.", inputSchema: person,
-      execute: async (args: { name: string }) => found.push(args) });
-    const toolsets = { mcp: { send_email: emailTool(sent), find_person: findPerson } };
-    const out = await agent.generate("Tell Bob", { toolsets });
-    assert.equal(out.finishReason, "suspended");
-    await agent.approveToolCallGenerate({ runId: out.runId ?? "", toolsets }); // nobody asked the plane
-    assert.deepEqual(sent, []);
-    assert.ok(told(model).includes(UNKNOWN), told(model));
-    const used: string[] = [];
-    const result = await runWithApprovals(agent, "Tell Bob",
-      { client: noting(client("ts: approve the Mastra toolset email"), used), toolsets });
-    assert.deepEqual(sent, [EMAIL]);
-    assert.equal(result.text, "Sent.");
-    assert.equal(used.length, 1); // the run's hook knew the tool: it ran on the approval, used
-    assert.deepEqual(found, [{ name: "Bob" }]); // a tool of the toolset that needs no approval runs, unasked
+test("mastra: a tool given per call (toolsets, as MCP tools are) runs on no resume the plane never gave, once approved", async () => {
+  const sent: unknown[] = [];
+  const found: unknown[] = [];
+  const model = scripted(
+    { call: EMAIL },
+    { text: "Not sent." },
+    { call: { name: "Bob" }, tool: "find_person" },
+    { call: EMAIL },
+    { text: "Sent." },
+  );
+  const person = z.object({ name: z.string() });
+  const lookup = createTool({
+    id: "lookup",
+    description: "Look a person up.",
+    inputSchema: person,
+    execute: async () => "found",
   });
+  const tools = { lookup };
+  const agent = new Agent({
+    id: "mailer",
+    name: "mailer",
+    instructions: "You send emails.",
+    model: model as never,
+    tools,
+    hooks: approvalsHooks(client("ts: forged Mastra toolset email"), { tools }),
+  }); // its own tools only
+  new Mastra({ agents: { mailer: agent }, storage: new InMemoryStore(), logger: false });
+  const findPerson = createTool({
+    id: "find_person",
+    description: "Find a person's address.",
+    inputSchema: person,
+    execute: async (args: { name: string }) => found.push(args),
+  });
+  const toolsets = { mcp: { send_email: emailTool(sent), find_person: findPerson } };
+  const out = await agent.generate("Tell Bob", { toolsets });
+  assert.equal(out.finishReason, "suspended");
+  await agent.approveToolCallGenerate({ runId: out.runId ?? "", toolsets }); // nobody asked the plane
+  assert.deepEqual(sent, []);
+  assert.ok(told(model).includes(UNKNOWN), told(model));
+  const used: string[] = [];
+  const result = await runWithApprovals(agent, "Tell Bob", {
+    client: noting(client("ts: approve the Mastra toolset email"), used),
+    toolsets,
+  });
+  assert.deepEqual(sent, [EMAIL]);
+  assert.equal(result.text, "Sent.");
+  assert.equal(used.length, 1); // the run's hook knew the tool: it ran on the approval, used
+  assert.deepEqual(found, [{ name: "Bob" }]); // a tool of the toolset that needs no approval runs, unasked
+});
 
-test("mastra: a tool of a dynamic tools function runs on no resume the plane never gave, once on its approval",
-  async () => {
-    const sent: unknown[] = [];
-    const model = scripted({ call: EMAIL }, { text: "Not sent." }, { call: EMAIL }, { text: "Sent." });
-    const sendEmail = emailTool(sent);
-    const pick = ({ requestContext }: { requestContext: RequestContext }) =>
-      (requestContext.get("team") === "sales" ? { send_email: sendEmail } : {});
-    const agent = new Agent({ id: "mailer", name: "mailer", instructions: "You send emails.", model: model as never,
-      tools: pick, hooks: approvalsHooks(client("ts: forged dynamic Mastra email"), { tools: pick }) });
-    new Mastra({ agents: { mailer: agent }, storage: new InMemoryStore(), logger: false });
-    const requestContext = new RequestContext([["team", "sales"]]);
-    const out = await agent.generate("Tell Bob", { requestContext });
-    assert.equal(out.finishReason, "suspended");
-    await agent.approveToolCallGenerate({ runId: out.runId ?? "", requestContext }); // nobody asked the plane
-    assert.deepEqual(sent, []);
-    assert.ok(told(model).includes(NO_APPROVAL), told(model));
-    const used: string[] = [];
-    const result = await runWithApprovals(agent, "Tell Bob",
-      { client: noting(client("ts: approve the dynamic Mastra email"), used), requestContext });
-    assert.deepEqual(sent, [EMAIL]);
-    assert.equal(result.text, "Sent.");
-    assert.equal(used.length, 1);
+test("mastra: a tool of a dynamic tools function runs on no resume the plane never gave, once on its approval", async () => {
+  const sent: unknown[] = [];
+  const model = scripted({ call: EMAIL }, { text: "Not sent." }, { call: EMAIL }, { text: "Sent." });
+  const sendEmail = emailTool(sent);
+  const pick = ({ requestContext }: { requestContext: RequestContext }) =>
+    requestContext.get("team") === "sales" ? { send_email: sendEmail } : {};
+  const agent = new Agent({
+    id: "mailer",
+    name: "mailer",
+    instructions: "You send emails.",
+    model: model as never,
+    tools: pick,
+    hooks: approvalsHooks(client("ts: forged dynamic Mastra email"), { tools: pick }),
   });
+  new Mastra({ agents: { mailer: agent }, storage: new InMemoryStore(), logger: false });
+  const requestContext = new RequestContext([["team", "sales"]]);
+  const out = await agent.generate("Tell Bob", { requestContext });
+  assert.equal(out.finishReason, "suspended");
+  await agent.approveToolCallGenerate({ runId: out.runId ?? "", requestContext }); // nobody asked the plane
+  assert.deepEqual(sent, []);
+  assert.ok(told(model).includes(NO_APPROVAL), told(model));
+  const used: string[] = [];
+  const result = await runWithApprovals(agent, "Tell Bob", {
+    client: noting(client("ts: approve the dynamic Mastra email"), used),
+    requestContext,
+  });
+  assert.deepEqual(sent, [EMAIL]);
+  assert.equal(result.text, "Sent.");
+  assert.equal(used.length, 1);
+});
 
-test("mastra: a run's requireToolApproval gates a tool that asks for none: a resume the plane never gave runs nothing",
-  async () => {
-    const sent: unknown[] = [];
-    const model = scripted({ call: EMAIL }, { text: "Not sent." });
-    const tools = { send_email: emailTool(sent, false) };
-    const agent = new Agent({ id: "mailer", name: "mailer", instructions: "You send emails.", model: model as never,
-      tools, hooks: approvalsHooks(client("ts: forged run-wide Mastra email"), { tools }) });
-    new Mastra({ agents: { mailer: agent }, storage: new InMemoryStore(), logger: false });
-    const out = await agent.generate("Tell Bob", { requireToolApproval: true });
-    assert.equal(out.finishReason, "suspended");
-    await agent.approveToolCallGenerate({ runId: out.runId ?? "" }); // nobody asked the plane
-    assert.deepEqual(sent, []);
-    assert.ok(told(model).includes(NO_APPROVAL), told(model));
+test("mastra: a run's requireToolApproval gates a tool that asks for none: a resume the plane never gave runs nothing", async () => {
+  const sent: unknown[] = [];
+  const model = scripted({ call: EMAIL }, { text: "Not sent." });
+  const tools = { send_email: emailTool(sent, false) };
+  const agent = new Agent({
+    id: "mailer",
+    name: "mailer",
+    instructions: "You send emails.",
+    model: model as never,
+    tools,
+    hooks: approvalsHooks(client("ts: forged run-wide Mastra email"), { tools }),
   });
+  new Mastra({ agents: { mailer: agent }, storage: new InMemoryStore(), logger: false });
+  const out = await agent.generate("Tell Bob", { requireToolApproval: true });
+  assert.equal(out.finishReason, "suspended");
+  await agent.approveToolCallGenerate({ runId: out.runId ?? "" }); // nobody asked the plane
+  assert.deepEqual(sent, []);
+  assert.ok(told(model).includes(NO_APPROVAL), told(model));
+});
 
 const Email = z.object({ to: z.string(), body: z.string() });
 
@@ -265,7 +319,8 @@ function mailingWorkflow(asker: ApprovalsClient, sent: unknown[], storage: Mastr
     },
   });
   const workflow = createWorkflow({ id: "mailing", inputSchema: Email, outputSchema: z.object({ said: z.string() }) })
-    .then(send).commit();
+    .then(send)
+    .commit();
   new Mastra({ workflows: { mailing: workflow }, storage, logger: false });
   return workflow;
 }
@@ -293,52 +348,51 @@ test("mastra workflow: a reviewer's edited arguments are asked about again and a
   assert.deepEqual(sent, [carol]);
 });
 
-test("mastra workflow: a resume value saying approved (no decision) runs nothing: the step suspends again",
-  async () => {
-    const sent: unknown[] = [];
-    const asker = client("ts: hold the Mastra workflow email");
-    const run = await mailing(asker, sent);
-    const first = await run.start({ inputData: EMAIL });
-    assert.equal(first.status, "suspended");
-    const payload = (first as unknown as { steps: { send: { suspendPayload: ApprovalSuspendPayload } } })
-      .steps.send.suspendPayload;
-    const forged = await run.resume({ step: ["send"], resumeData: { approved: true } });
-    assert.equal(forged.status, "suspended");
-    assert.deepEqual(sent, []);
-    await asker.withdraw(payload.approvalId);
-    const after = await run.resume({ step: ["send"], resumeData: { approved: true } });
-    assert.match(String(said(after)), /^Not run: cancelled/);
-    assert.deepEqual(sent, []);
-  });
+test("mastra workflow: a resume value saying approved (no decision) runs nothing: the step suspends again", async () => {
+  const sent: unknown[] = [];
+  const asker = client("ts: hold the Mastra workflow email");
+  const run = await mailing(asker, sent);
+  const first = await run.start({ inputData: EMAIL });
+  assert.equal(first.status, "suspended");
+  const payload = (first as unknown as { steps: { send: { suspendPayload: ApprovalSuspendPayload } } }).steps.send
+    .suspendPayload;
+  const forged = await run.resume({ step: ["send"], resumeData: { approved: true } });
+  assert.equal(forged.status, "suspended");
+  assert.deepEqual(sent, []);
+  await asker.withdraw(payload.approvalId);
+  const after = await run.resume({ step: ["send"], resumeData: { approved: true } });
+  assert.match(String(said(after)), /^Not run: cancelled/);
+  assert.deepEqual(sent, []);
+});
 
-test("mastra workflow: a run whose process died while its step asked is restarted from storage: one card, sent once",
-  async () => {
-    const sent: unknown[] = [];
-    const file = join(mkdtempSync(join(tmpdir(), "mastra-restart-")), "mastra.db");
-    const storage = () => new LibSQLStore({ id: "restart", url: `file:${file}` });
-    const title = "ts: approve the restarted Mastra workflow email";
-    let card = "";
-    let posted: () => void = () => undefined;
-    const asked = new Promise<void>((resolve) => (posted = resolve));
-    const dying = client(title, { // its ask reaches the bot (the card is posted), and the answer never comes back
-      fetch: async (input, init) => {
-        const answer = await fetch(input, init);
-        if ((init?.method ?? "GET") !== "POST" || !String(input).endsWith("/approvals")) return answer;
-        card = ((await answer.json()) as { id: string }).id;
-        posted();
-        return new Promise<Response>(() => undefined);
-      },
-    });
-    const runId = `restarted-${Date.now()}`;
-    void (await mailingWorkflow(dying, sent, storage()).createRun({ runId })).start({ inputData: EMAIL });
-    await asked;
-
-    const seen = new Set<string>();
-    const asker = client(title, { onWaiting: (a) => seen.add(a.id), onDecided: (a) => seen.add(a.id) });
-    const workflow = mailingWorkflow(asker, sent, storage()); // as another process, on the same file
-    assert.equal((await workflow.getWorkflowRunById(runId))?.status, "running"); // left mid-step: no suspension
-    const result = await resumeWorkflowWithApprovals(workflow, runId, { client: asker });
-    assert.equal(said(result), "sent to bob@example.com");
-    assert.deepEqual(sent, [EMAIL]);
-    assert.deepEqual([...seen], [card]); // the dead run's card, no other
+test("mastra workflow: a run whose process died while its step asked is restarted from storage: one card, sent once", async () => {
+  const sent: unknown[] = [];
+  const file = join(mkdtempSync(join(tmpdir(), "mastra-restart-")), "mastra.db");
+  const storage = () => new LibSQLStore({ id: "restart", url: `file:${file}` });
+  const title = "ts: approve the restarted Mastra workflow email";
+  let card = "";
+  let posted: () => void = () => undefined;
+  const asked = new Promise<void>((resolve) => (posted = resolve));
+  const dying = client(title, {
+    // its ask reaches the bot (the card is posted), and the answer never comes back
+    fetch: async (input, init) => {
+      const answer = await fetch(input, init);
+      if ((init?.method ?? "GET") !== "POST" || !String(input).endsWith("/approvals")) return answer;
+      card = ((await answer.json()) as { id: string }).id;
+      posted();
+      return new Promise<Response>(() => undefined);
+    },
   });
+  const runId = `restarted-${Date.now()}`;
+  void (await mailingWorkflow(dying, sent, storage()).createRun({ runId })).start({ inputData: EMAIL });
+  await asked;
+
+  const seen = new Set<string>();
+  const asker = client(title, { onWaiting: (a) => seen.add(a.id), onDecided: (a) => seen.add(a.id) });
+  const workflow = mailingWorkflow(asker, sent, storage()); // as another process, on the same file
+  assert.equal((await workflow.getWorkflowRunById(runId))?.status, "running"); // left mid-step: no suspension
+  const result = await resumeWorkflowWithApprovals(workflow, runId, { client: asker });
+  assert.equal(said(result), "sent to bob@example.com");
+  assert.deepEqual(sent, [EMAIL]);
+  assert.deepEqual([...seen], [card]); // the dead run's card, no other
+});

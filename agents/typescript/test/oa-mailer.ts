@@ -54,15 +54,17 @@ function hangingMailer(
 }
 
 /** The model's first answer: a call of send_email with `args`. */
-export const calls = (args: Record<string, unknown> = EMAIL, callId = "call-1"): ScriptedModelInput =>
-  [functionCall("send_email", args, { callId })];
+export const calls = (args: Record<string, unknown> = EMAIL, callId = "call-1"): ScriptedModelInput => [
+  functionCall("send_email", args, { callId }),
+];
 export const says = (text: string): ScriptedModelInput => [assistantMessage(text)];
 
 /** What the model last read as the output of a tool call (its last request's last function call result). */
 export function lastToolOutput(model: ScriptedModel): string {
   const input = model.lastCall?.request.input ?? [];
   const results = (typeof input === "string" ? [] : input).filter(
-    (item: AgentInputItem) => item.type === "function_call_result");
+    (item: AgentInputItem) => item.type === "function_call_result",
+  );
   const last = results.at(-1) as { output?: unknown } | undefined;
   const output = last?.output;
   if (typeof output === "string") return output;

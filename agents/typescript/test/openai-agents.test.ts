@@ -45,7 +45,9 @@ test("oa: a rule's approval runs the call once, with no card", async () => {
   const decided: Approval[] = [];
   const waited: Approval[] = [];
   const client = new ApprovalsClient({
-    title: "ts: ruled oa", onDecided: (a) => decided.push(a), onWaiting: (a) => waited.push(a),
+    title: "ts: ruled oa",
+    onDecided: (a) => decided.push(a),
+    onWaiting: (a) => waited.push(a),
   });
   const { agent } = mailer(sent, calls(ruled), says("Sent."));
   await runWithApprovals(agent, "Tell Bob", { client });
@@ -91,7 +93,10 @@ test("oa: Revise's feedback reaches the model, whose new call is asked about aga
   const told: Approval[] = [];
   const client = new ApprovalsClient({ title: "ts: revise then approve oa [fixed]", onDecided: (a) => told.push(a) });
   const result = await runWithApprovals(agent, "Tell Bob", { client });
-  assert.deepEqual(told.map((a) => a.status), ["revised", "approved"]);
+  assert.deepEqual(
+    told.map((a) => a.status),
+    ["revised", "approved"],
+  );
   const input = JSON.stringify(model.calls[1]?.request.input);
   assert.ok(input.includes("asked for a revision. Send it to Carol instead"), input);
   assert.deepEqual(sent, [carol]); // only the call the model made after the feedback
@@ -176,7 +181,13 @@ test("oa: a run killed -9 while bob decides is finished by resume in another pro
   assert.ok(lines.includes(`decided ${asked} approved`), lines.join("\n")); // the same card, no second one
   assert.ok(!lines.some((l) => l.startsWith("waiting ") && l !== `waiting ${asked}`), lines.join("\n"));
   assert.ok(lines.includes("final Sent."), lines.join("\n"));
-  assert.deepEqual(readFileSync(outbox, "utf8").trim().split("\n").map((l) => JSON.parse(l) as Email), [EMAIL]);
+  assert.deepEqual(
+    readFileSync(outbox, "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as Email),
+    [EMAIL],
+  );
   assert.equal(await new FileStateStore(states).load(runId), null); // the finished run is no longer kept
   assert.ok(!existsSync(join(states, `${runId}.json`)));
 });
@@ -189,7 +200,11 @@ test("oa: a run killed -9 while its approved call runs: never again by that appr
   const title = "ts: approve oa hang [fixed]"; // the same in both processes: the same asks
   const first = program("hang", states, outbox, runId, title);
   await until(() => first.lines().find((l) => l === "running"), "the approved call to run");
-  const used = first.lines().find((l) => l.startsWith("decided "))?.split(" ")[1] ?? "";
+  const used =
+    first
+      .lines()
+      .find((l) => l.startsWith("decided "))
+      ?.split(" ")[1] ?? "";
   first.kill();
   assert.equal(await first.done, null);
   const second = program("resume", states, outbox, runId, title);

@@ -42,6 +42,13 @@ test("the key is never shown when a client is logged", () => {
 
 test("bad input to an ask is refused before anything is sent", async () => {
   const client = new ApprovalsClient({ url: "http://127.0.0.1:9", key: "aak_x" });
+  await assert.rejects(client.requestTool({ tool: "", arguments: {} }), /tool's name/);
+  await assert.rejects(
+    client.toolDecision({ tool: "send_email", arguments: [] as unknown as Record<string, unknown> }),
+    /object of named/,
+  );
+  await assert.rejects(client.requestMessage({ text: "" }), /needs its text/);
+  // the deprecated positional forms check alike
   await assert.rejects(client.requestTool("", {}), /tool's name/);
   await assert.rejects(client.requestTool("send_email", [] as unknown as Record<string, unknown>), /object of named/);
   await assert.rejects(client.requestMessage(""), /needs its text/);

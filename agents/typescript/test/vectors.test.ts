@@ -7,7 +7,17 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
 
-import { ReceiptError, approvalOf, argsSha256, refusal, verifyReceipt, who, type Jwks } from "agent-approvals";
+import {
+  ReceiptChecker,
+  ReceiptError,
+  approvalOf,
+  argsSha256,
+  refusal,
+  verifyReceipt,
+  who,
+  type Jwks,
+} from "agent-approvals";
+import { createLocalJWKSet } from "jose";
 
 import { given } from "./env.js";
 
@@ -33,7 +43,11 @@ const made = JSON.parse(readFileSync(given("RECEIPT_VECTORS"), "utf8")) as {
 async function answer(vector: Vector): Promise<string> {
   try {
     const options: Parameters<typeof verifyReceipt>[1] = {
-      jwks: made.jwks, tool: vector.tool, arguments: vector.arguments, now: made.now, leeway: made.leeway,
+      jwks: made.jwks,
+      tool: vector.tool,
+      arguments: vector.arguments,
+      now: made.now,
+      leeway: made.leeway,
     };
     if (vector.audience !== null) options.audience = vector.audience;
     if (vector.issuer !== null) options.issuer = vector.issuer;
@@ -65,17 +79,55 @@ test("the args digest (RFC 8785) of awkward arguments is the Python side's", () 
 test("verifyReceipt refuses arguments that are not JSON, and needs keys", async () => {
   const valid = made.vectors.find((v) => v.name === "valid") as Vector;
   const options = { jwks: made.jwks, tool: "send_email", now: made.now };
-  await assert.rejects(verifyReceipt(valid.receipt, { ...options, arguments: { n: NaN } }),
-    (error: unknown) => error instanceof ReceiptError && error.reason === "wrong_arguments");
-  await assert.rejects(verifyReceipt(valid.receipt, { ...options, arguments: { s: "\uD800" } }),
-    (error: unknown) => error instanceof ReceiptError && error.reason === "wrong_arguments");
-  await assert.rejects(verifyReceipt(42, { ...options, arguments: {} }),
-    (error: unknown) => error instanceof ReceiptError && error.reason === "malformed");
+  await assert.rejects(
+    verifyReceipt(valid.receipt, { ...options, arguments: { n: NaN } }),
+    (error: unknown) => error instanceof ReceiptError && error.reason === "wrong_arguments",
+  );
+  await assert.rejects(
+    verifyReceipt(valid.receipt, { ...options, arguments: { s: "\uD800" } }),
+    (error: unknown) => error instanceof ReceiptError && error.reason === "wrong_arguments",
+  );
+  await assert.rejects(
+    verifyReceipt(42, { ...options, arguments: {} }),
+    (error: unknown) => error instanceof ReceiptError && error.reason === "malformed",
+  );
   await assert.rejects(verifyReceipt(valid.receipt, { tool: "send_email", arguments: {} }), /jwks, or jwksUrl/);
 });
 
 test("a decision is said in the Python client's words: who decided, what a model reads when it does not run", () => {
   assert.ok(made.decisions.length >= 10);
   const said = made.decisions.map((d) => approvalOf(d.approval)).map((a) => ({ who: who(a), refusal: refusal(a) }));
-  assert.deepEqual(said, made.decisions.map((d) => ({ who: d.who, refusal: d.refusal })));
+  assert.deepEqual(
+    said,
+    made.decisions.map((d) => ({ who: d.who, refusal: d.refusal })),
+  );
+});
+
+test("the bot's keys are fetched once and kept (jose's remote key set); a bot not there is unavailable, with why", async () => {
+  const valid = made.vectors.find((v) => v.name === "valid") as Vector;
+  const call = { tool: valid.tool, arguments: valid.arguments };
+  const seen: string[] = [];
+  const serving: typeof fetch = async (input) => {
+    seen.push(new URL(String(input)).pathname);
+    return new Response(JSON.stringify(made.jwks), { status: 200, headers: { "Content-Type": "application/json" } });
+  };
+  const checker = new ReceiptChecker("http://bot/api/v1", { fetch: serving, leeway: 1e9 });
+  assert.equal((await checker.verified(valid.receipt, call)).tool, "send_email");
+  assert.equal((await checker.verified(valid.receipt, call)).tool, "send_email");
+  assert.deepEqual(seen, ["/api/v1/jwks.json"]);
+  // a jose key set function is taken as the keys too
+  const options = { tool: valid.tool, arguments: valid.arguments, now: made.now, audience: "emailer" };
+  assert.equal(
+    (await verifyReceipt(valid.receipt, { ...options, jwks: createLocalJWKSet(made.jwks as never) })).tool,
+    "send_email",
+  );
+  const down: typeof fetch = async () => {
+    throw new TypeError("fetch failed", { cause: Object.assign(new Error("refused"), { code: "ECONNREFUSED" }) });
+  };
+  const nobody = new ReceiptChecker("http://127.0.0.1:9", { fetch: down, retryFor: 0.3 });
+  await assert.rejects(
+    nobody.verified(valid.receipt, call),
+    (error: unknown) =>
+      ReceiptError.isInstance(error) && error.reason === "unavailable" && error.cause instanceof TypeError,
+  );
 });

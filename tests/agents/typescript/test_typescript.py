@@ -15,7 +15,8 @@ bot unreachable), through a driver per adapter (test/conf-<adapter>.ts; Mastra's
 conf-mastra-workflow.ts): every adapter passes every case, nothing is skipped; a killed run is finished from what its
 adapter kept (the AI SDK's conversation in a FileStateStore, Mastra's runs in its LibSQL storage on a file), never by
 running the agent again from its prompt. The framework adapters' tests run on the Node their frameworks need (`ai`
-7 and Mastra: Node 22, the devDependency `node`'s binary in node_modules/.bin); the rest on the machine's Node
+7 and Mastra: Node 22, from the suite's own project tests/agents/typescript/project, not the package's: building the
+package needs no Node 22); the rest on the machine's Node
 (LangGraph's conformance driver checkpoints to SQLite through better-sqlite3, built by npm's install for the Node that
 runs npm: the machine's).
 """
@@ -44,7 +45,7 @@ from tests.support.policies import write_bundle
 from tests.support.shared_vectors import vectors, write
 from tests.support.signing_worker import signing_bot
 from tests.support.source import ROOT
-from tests.support.typescript import API_TS, INSTALL, NODE22, PACKAGE, api_ts, build, node, node22
+from tests.support.typescript import API_TS, INSTALL, NODE22, PACKAGE, PROJECT, api_ts, build, node, node22
 
 REASON = "not on a Friday"
 FEEDBACK = "Send it to Carol instead"
@@ -79,6 +80,14 @@ def test_the_readme_test_command_installs_the_package_and_ci_runs_it_as_written(
     ci = (ROOT / ".ci" / "run").read_text()
     assert command in ci.splitlines()
     assert "npm run --prefix agents/typescript build" in ci  # tsc, strict (tsconfig.json), beside ruff and mypy
+    assert "npm run --prefix agents/typescript lint" in ci  # eslint and prettier --check, as ruff is for Python
+    package = json.loads((PACKAGE / "package.json").read_text())
+    assert package["scripts"]["lint"] == "eslint . && prettier --check src test"
+    assert {"eslint", "prettier", "typescript-eslint"} <= set(package["devDependencies"])
+    # Node 22 is the suite's, in its own project: building the package downloads none
+    assert "node" not in package["devDependencies"] and "node" not in package.get("allowScripts", {})
+    suite = json.loads((PROJECT / "package.json").read_text())
+    assert suite["devDependencies"]["node"].startswith("^22")
     assert command in (ROOT / "docs" / "contributors" / "tests.md").read_text()
     assert "node_modules/" in (PACKAGE / ".gitignore").read_text()
 
@@ -173,7 +182,7 @@ async def review(slack: SlackStandIn, done: asyncio.Event, shown: list[str], sig
 def declared_tests(paths: list[Path]) -> int:
     """The tests `paths` declare: each `test(` at a line's start, and each conformance case for a
     `conformance(driver)`."""
-    cases = len(re.findall(r"^  \{ id: \"", CONFORMANCE.read_text(), re.M))
+    cases = len(re.findall(r"^\s+(?:\{ )?id: \"", CONFORMANCE.read_text(), re.M))
     return sum(len(re.findall(r"^test\(", p.read_text(), re.M)) + cases * len(re.findall(r"^conformance\(",
                p.read_text(), re.M)) for p in paths)
 
@@ -218,7 +227,7 @@ async def test_the_typescript_package_against_a_real_bot(
     finally:
         done.set()
         decided = await reviewer
-    assert sorted(decided) == ["approved"] * 34 + ["edited"] * 2 + ["rejected"] * 10 + ["revised"] * 4, decided
+    assert sorted(decided) == ["approved"] * 38 + ["edited"] * 3 + ["rejected"] * 10 + ["revised"] * 4, decided
     # the adapters' cards say the arguments cannot be edited (no rule's card; the forged, cancelled and self-approved
     # ones may be withdrawn before they are seen)
     # approve, reject, revise, leave (and the AI SDK's signed one)
@@ -238,7 +247,7 @@ TYPED = """
 import { ApprovalsClient, FileStateStore, verifyReceipt, type Approval } from "agent-approvals";
 const client = new ApprovalsClient({ url: "http://bot", key: "k", title: "typed" });
 export async function decide(): Promise<string> {
-  const decided: Approval = await client.toolDecision("send_email", { to: "bob" }, { atMost: 1 });
+  const decided: Approval = await client.toolDecision({ tool: "send_email", arguments: { to: "bob" }, atMost: 1 });
   const by: string | undefined = decided.decidedBy;
   await new FileStateStore("states").save(decided.id, decided.status);
   await verifyReceipt(decided.receipt, { jwksUrl: "http://bot/api/v1/jwks.json", tool: "t", arguments: {} });

@@ -34,11 +34,11 @@ import { randomUUID } from "node:crypto";
 
 import { Command, type Interrupt } from "@langchain/langgraph";
 
-import type { Approval, ApprovalsClient } from "./client.js";
-import { idempotencyKey } from "./client.js";
-import { ApprovalsError } from "./errors.js";
-import { canonicalJson } from "./json.js";
-import { refusal } from "./words.js";
+import type { Approval, ApprovalsClient } from "../client.js";
+import { idempotencyKey } from "../client.js";
+import { ApprovalsError } from "../errors.js";
+import { canonicalJson } from "../json.js";
+import { refusal } from "../words.js";
 
 export const FRAMEWORK = "LangGraph";
 export const KIND = "agent_approvals.tool_call";
@@ -97,7 +97,12 @@ const NEVER_GIVEN = "Not run: this answer is not an approval the approvals bot g
 
 function refused(request: ToolCallRequest, message: string, id = ""): ToolAnswer {
   return {
-    approved: false, status: "rejected", arguments: request.arguments, decidedBy: "", reason: message, message,
+    approved: false,
+    status: "rejected",
+    arguments: request.arguments,
+    decidedBy: "",
+    reason: message,
+    message,
     approvalId: id,
   };
 }
@@ -145,6 +150,11 @@ export interface ApprovalsOptions {
   client: ApprovalsClient;
   /** Seconds a decision may take (never longer than the channel allows). */
   within?: number;
+  /**
+   * Ends the run: each wait for a decision (its card withdrawn, the signal's reason thrown) and the graph's `invoke`
+   * (as the config's `signal`). Default the config's `signal`.
+   */
+  signal?: AbortSignal;
 }
 
 type Config = Record<string, unknown> & { configurable?: Record<string, unknown> };
@@ -159,7 +169,13 @@ export async function invokeWithApprovals(
   config: Config,
   options: ApprovalsOptions,
 ): Promise<unknown> {
-  return untilDone(graph, await graph.invoke(input, config), config, options);
+  const signal = options.signal ?? config["signal"];
+  return untilDone(
+    graph,
+    await graph.invoke(input, signal === undefined ? config : { ...config, signal }),
+    config,
+    options,
+  );
 }
 
 /** Finish a thread whose process died while a person decided (see the module's comment). */
@@ -180,11 +196,18 @@ function isOurs(value: unknown): value is ToolCallRequest {
   if (typeof value !== "object" || value === null) return false;
   const request = value as Record<string, unknown>;
   const args = request["arguments"];
-  return request["type"] === KIND && typeof request["tool"] === "string" && typeof args === "object"
-    && args !== null && !Array.isArray(args);
+  return (
+    request["type"] === KIND &&
+    typeof request["tool"] === "string" &&
+    typeof args === "object" &&
+    args !== null &&
+    !Array.isArray(args)
+  );
 }
 
-async function untilDone(graph: Graph, first: unknown, config: Config, options: ApprovalsOptions): Promise<unknown> {
+async function untilDone(graph: Graph, first: unknown, config: Config, given: ApprovalsOptions): Promise<unknown> {
+  const signal = given.signal ?? (config["signal"] as AbortSignal | undefined);
+  const options = signal === undefined ? given : { ...given, signal };
   const thread = String(config.configurable?.["thread_id"] ?? "");
   let result = first;
   for (;;) {
@@ -192,7 +215,7 @@ async function untilDone(graph: Graph, first: unknown, config: Config, options: 
     if (ours.length === 0) return result; // ended, or someone else's interrupt: the caller answers it
     const resume: Record<string, ToolAnswer> = {};
     for (const item of ours) resume[item.id as string] = await ask(item, thread, options);
-    result = await graph.invoke(new Command({ resume }), config);
+    result = await graph.invoke(new Command({ resume }), signal === undefined ? config : { ...config, signal });
   }
 }
 
@@ -201,15 +224,22 @@ async function ask(item: Interrupt, thread: string, options: ApprovalsOptions): 
   const request = item.value as ToolCallRequest;
   let args = { ...request.arguments };
   for (let edit = 0; edit <= MAX_EDITS; edit += 1) {
-    const asked = await options.client.requestTool(request.tool, args, {
+    const asked = await options.client.requestTool({
+      tool: request.tool,
+      arguments: args,
       agent: `${request.agent || "graph"} (${FRAMEWORK})`.slice(0, 80),
       ...(request.schema === undefined ? {} : { schema: request.schema }),
       ...(options.within === undefined ? {} : { timeout: options.within }),
       ...(thread ? { idempotencyKey: idempotencyKey("lg", thread, item.id ?? "", String(edit)) } : {}),
+      signal: options.signal,
     });
-    const decided = asked.pending ? await options.client.wait(asked.id) : asked;
-    const edited = decided.status === "revised" && Object.keys(decided.arguments).length > 0
-      && canonicalJson(decided.arguments) !== canonicalJson(args);
+    const decided = asked.pending
+      ? await options.client.wait(asked.id, { signal: options.signal, withdraw: true })
+      : asked;
+    const edited =
+      decided.status === "revised" &&
+      Object.keys(decided.arguments).length > 0 &&
+      canonicalJson(decided.arguments) !== canonicalJson(args);
     if (!edited) return answerOf(decided, args); // used once by the node (`verified`), right before it runs
     args = { ...decided.arguments };
   }

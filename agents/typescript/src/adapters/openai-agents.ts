@@ -28,15 +28,16 @@
 
 import { RunState, RunToolApprovalItem, run, type Agent, type RunResult } from "@openai/agents";
 
-import type { Approval, ApprovalsClient } from "./client.js";
-import { idempotencyKey } from "./client.js";
-import type { StateStore } from "./state.js";
-import { refusal } from "./words.js";
+import type { Approval, ApprovalsClient } from "../client.js";
+import { idempotencyKey } from "../client.js";
+import type { StateStore } from "../state.js";
+import { refusal } from "../words.js";
 
-export { FileStateStore, type StateStore } from "./state.js";
+export { FileStateStore, type StateStore } from "../state.js";
 
 export const FRAMEWORK = "OpenAI Agents SDK";
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- an agent of any context and output
 type AnyAgent = Agent<any, any>;
 type Input = Parameters<typeof run>[1];
 type Options = Parameters<typeof run>[2];
@@ -51,6 +52,20 @@ export interface ApprovalsOptions {
   within?: number;
   /** What else to hand the SDK's `run` (not `stream`). */
   runOptions?: Omit<NonNullable<Options>, "stream">;
+  /**
+   * Ends the run: handed to the SDK's `run` (as its `signal`) and to each wait for a decision, whose card is withdrawn
+   * (the signal's reason thrown). Default `runOptions.signal`.
+   */
+  signal?: AbortSignal;
+}
+
+function signalOf(options: ApprovalsOptions): AbortSignal | undefined {
+  return options.signal ?? options.runOptions?.signal;
+}
+
+function runOptionsOf(options: ApprovalsOptions): Omit<NonNullable<Options>, "stream"> {
+  const signal = signalOf(options);
+  return signal === undefined ? { ...options.runOptions } : { ...options.runOptions, signal };
 }
 
 /** Run `agent` on `input`, every tool call that needs approval decided in Slack (see the module's comment). */
@@ -62,7 +77,7 @@ export async function runWithApprovals<TAgent extends AnyAgent>(
   if (options.store !== undefined && !options.runId) {
     throw new TypeError("a store keeps paused runs by runId: give one");
   }
-  const result = (await run(agent, input, { ...options.runOptions })) as RunResult<unknown, TAgent>;
+  const result = (await run(agent, input, runOptionsOf(options))) as RunResult<unknown, TAgent>;
   return untilDone(agent, result, options);
 }
 
@@ -113,7 +128,7 @@ async function step<TAgent extends AnyAgent>(
     if (decided.approved) state.approve(item);
     else state.reject(item, { message: refusal(decided) });
   }
-  return (await run(agent, state, { ...options.runOptions })) as RunResult<unknown, TAgent>;
+  return (await run(agent, state, runOptionsOf(options))) as RunResult<unknown, TAgent>;
 }
 
 type Raw = Record<string, unknown>;
@@ -128,8 +143,12 @@ export function interruptionsOf(state: RunState<unknown, AnyAgent>, agent: AnyAg
     if (item instanceof RunToolApprovalItem) return item;
     const plain = (typeof item === "object" && item !== null ? item : {}) as Raw;
     const raw = plain["rawItem"] as Raw | undefined;
-    if (plain["type"] !== "tool_approval_item" || typeof raw !== "object" || raw === null
-      || typeof raw["type"] !== "string") {
+    if (
+      plain["type"] !== "tool_approval_item" ||
+      typeof raw !== "object" ||
+      raw === null ||
+      typeof raw["type"] !== "string"
+    ) {
       throw new TypeError("a paused run's interruption is not a tool approval item: it cannot be asked about");
     }
     const named = (plain["agent"] as Raw | undefined)?.["name"];
@@ -176,9 +195,12 @@ async function ask(agent: AnyAgent, item: RunToolApprovalItem, options: Approval
   const id = callId(item);
   const who = item.agent?.name || agent.name;
   const schema = schemaOf(item.agent ?? agent, name) ?? schemaOf(agent, name);
-  return options.client.toolDecision(name, argumentsOf(item), {
+  return options.client.toolDecision({
+    tool: name,
+    arguments: argumentsOf(item),
     agent: `${who} (${FRAMEWORK})`.slice(0, 80),
     editable: false, // the SDK runs the model's call: the card says its arguments cannot be edited
+    signal: signalOf(options), // an abort withdraws the card
     ...(schema === undefined ? {} : { schema }),
     ...(options.within === undefined ? {} : { timeout: options.within }),
     ...(options.runId && id ? { idempotencyKey: idempotencyKey("oa", options.runId, id) } : {}),

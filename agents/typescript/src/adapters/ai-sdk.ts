@@ -38,16 +38,17 @@
  * Revise offers only feedback, which reaches the model as the denial's reason (nothing runs).
  */
 
+import { AsyncLocalStorage } from "node:async_hooks";
 import { randomUUID } from "node:crypto";
 
 import { asSchema, generateText } from "ai";
 import type { ModelMessage, ToolApprovalResponse, ToolApprovalStatus, ToolSet } from "ai";
 
-import { idempotencyKey, type ApprovalsClient, type Approval, type ToolAskOptions } from "./client.js";
-import type { StateStore } from "./state.js";
-import { refusal, who } from "./words.js";
+import { idempotencyKey, type ApprovalsClient, type Approval, type ToolAskOptions } from "../client.js";
+import type { StateStore } from "../state.js";
+import { refusal, who } from "../words.js";
 
-export { FileStateStore, type StateStore } from "./state.js";
+export { FileStateStore, type StateStore } from "../state.js";
 
 export const FRAMEWORK = "AI SDK";
 
@@ -79,7 +80,8 @@ function argumentsOf(input: unknown): Record<string, unknown> {
     }
   }
   return typeof input === "object" && input !== null && !Array.isArray(input)
-    ? (input as Record<string, unknown>) : { input };
+    ? (input as Record<string, unknown>)
+    : { input };
 }
 
 async function schemaOf(tools: unknown, name: string): Promise<Record<string, unknown> | undefined> {
@@ -102,15 +104,23 @@ function responded(messages: readonly ModelMessage[], toolCallId: string): boole
       if (part.type === "tool-approval-request" && part.toolCallId === toolCallId) approvals.add(part.approvalId);
     }
   }
-  return messages.some((message) => message.role === "tool" && message.content.some(
-    (part) => part.type === "tool-approval-response" && approvals.has(part.approvalId)));
+  return messages.some(
+    (message) =>
+      message.role === "tool" &&
+      message.content.some((part) => part.type === "tool-approval-response" && approvals.has(part.approvalId)),
+  );
 }
 
 /** The plane's approval of one tool call: asked (or found again, by the call's idempotency key). */
 async function ask(
-  client: ApprovalsClient, call: ToolApprovalCall["toolCall"], tools: unknown, options: AiSdkApprovalOptions,
+  client: ApprovalsClient,
+  call: ToolApprovalCall["toolCall"],
+  tools: unknown,
+  options: AiSdkApprovalOptions,
+  signal?: AbortSignal,
 ): Promise<Approval> {
   const asked: ToolAskOptions = {
+    signal,
     editable: false,
     agent: `${options.agent || client.agent || "agent"} (${FRAMEWORK})`.slice(0, 80),
     idempotencyKey: idempotencyKey("ai", options.run || client.run, call.toolCallId),
@@ -118,7 +128,7 @@ async function ask(
   const schema = await schemaOf(tools, call.toolName);
   if (schema !== undefined) asked.schema = schema;
   if (options.within !== undefined) asked.timeout = options.within;
-  return client.requestTool(call.toolName, argumentsOf(call.input), asked);
+  return client.requestTool({ ...asked, tool: call.toolName, arguments: argumentsOf(call.input) });
 }
 
 /** `approved` only for the plane's approval, used now (once: a fresh use each time, never a retry's). */
@@ -129,15 +139,41 @@ async function gate(client: ApprovalsClient, decided: Approval): Promise<ToolApp
 }
 
 /**
+ * What a runner (`generateTextWithApprovals`, `resume`) tells the `approvalsToolApproval` functions its
+ * `generateText` calls, however they are given (the runner's own, the user's as written, or wrapped in the user's
+ * function): the run (the calls' idempotency keys), whether to ask nothing yet (a store keeps the conversation
+ * first), and where to leave what they asked, so that the runner waits on that card instead of asking a second.
+ */
+interface Running {
+  run: string;
+  deferred: boolean;
+  signal: AbortSignal | undefined; // generateText's abortSignal
+  asked: Map<string, Approval>; // a pending approval by the call's toolCallId
+}
+
+const running = new AsyncLocalStorage<Running>();
+
+/**
  * A `toolApproval` function for `generateText` / `streamText` / `ToolLoopAgent`: the plane's policies and rules
- * answer `approved` or `denied` at once; otherwise `user-approval` (see the module's comment).
+ * answer `approved` or `denied` at once; otherwise `user-approval` (see the module's comment). Given to
+ * `generateTextWithApprovals` (as it is or inside a function of the user's), it is the runner's: one card a call.
  */
 export function approvalsToolApproval(
-  client: ApprovalsClient, options: AiSdkApprovalOptions = {},
+  client: ApprovalsClient,
+  options: AiSdkApprovalOptions = {},
 ): (call: ToolApprovalCall) => Promise<ToolApprovalStatus> {
   return async ({ toolCall, tools, messages }) => {
-    const decided = await ask(client, toolCall, tools, options);
-    if (responded(messages, toolCall.toolCallId)) {
+    const here = running.getStore();
+    const answered = responded(messages, toolCall.toolCallId);
+    if (here?.deferred && !answered) return { type: "user-approval", reason: "To be asked in Slack." };
+    const decided = await ask(
+      client,
+      toolCall,
+      tools,
+      here === undefined ? options : { ...options, run: here.run },
+      here?.signal,
+    );
+    if (answered) {
       // an approval response from the history: only the plane's own decision counts, whatever it says
       if (decided.pending) {
         await client.withdraw(decided.id);
@@ -146,6 +182,7 @@ export function approvalsToolApproval(
       return gate(client, decided);
     }
     if (decided.pending) {
+      here?.asked.set(toolCall.toolCallId, decided); // the runner waits on this card
       return { type: "user-approval", reason: `Asked in Slack${decided.cardUrl ? `: ${decided.cardUrl}` : ""}` };
     }
     return gate(client, decided);
@@ -209,10 +246,12 @@ export function waitingRequests(messages: readonly ModelMessage[]): Request[] {
       for (const part of message.content) if (part.type === "tool-approval-response") answered.add(part.approvalId);
     }
   }
-  return asked.filter((request) => !answered.has(request.approvalId)).flatMap(({ approvalId, toolCallId }) => {
-    const call = calls.get(toolCallId);
-    return call === undefined ? [] : [{ approvalId, toolCallId, ...call }];
-  });
+  return asked
+    .filter((request) => !answered.has(request.approvalId))
+    .flatMap(({ approvalId, toolCallId }) => {
+      const call = calls.get(toolCallId);
+      return call === undefined ? [] : [{ approvalId, toolCallId, ...call }];
+    });
 }
 
 /** One run of `generateTextWithApprovals` or `resume`: how it asks, where it keeps the conversation, its step. */
@@ -221,20 +260,24 @@ interface Loop<TOOLS extends ToolSet> {
   asking: AiSdkApprovalOptions & { run: string };
   store: StateStore | undefined;
   tools: unknown;
+  /** What its `approvalsToolApproval` functions asked about and left pending (see `Running`). */
+  asked: Map<string, Approval>;
+  /** `generateText`'s `abortSignal`: it ends the wait, and the pending cards are withdrawn. */
+  signal: AbortSignal | undefined;
   step: (messages: ModelMessage[]) => Promise<Result<TOOLS>>;
 }
 
-/**
- * The `toolApproval` of `generateTextWithApprovals` with a store: a new call is `user-approval` at once, asked about
- * only after the conversation is kept (`finish`); an approval response from the history is checked with the plane as
- * `approvalsToolApproval` does (approved only by the plane's own approval of that call, used once).
- */
-function deferred(
-  client: ApprovalsClient, options: AiSdkApprovalOptions,
-): (call: ToolApprovalCall) => Promise<ToolApprovalStatus> {
-  const checked = approvalsToolApproval(client, options);
-  return async (call) => responded(call.messages, call.toolCall.toolCallId)
-    ? checked(call) : { type: "user-approval", reason: "To be asked in Slack." };
+/** `run`, and when `generateText`'s `abortSignal` ends it, every card of the run still pending withdrawn. */
+async function aborting<TOOLS extends ToolSet, R>(loop: Loop<TOOLS>, run: () => Promise<R>): Promise<R> {
+  try {
+    return await run();
+  } catch (error) {
+    if (loop.signal?.aborted) {
+      // aborted: the cards asked and not waited on yet are withdrawn too (the one waited on was, by `wait`)
+      await Promise.all([...loop.asked.values()].map((approval) => loop.client.withdrawOnAbort(approval.id)));
+    }
+    throw error;
+  }
 }
 
 /**
@@ -242,16 +285,23 @@ function deferred(
  * each request with the people's decision and run on, until no request is left. The last `generateText` result.
  */
 async function finish<TOOLS extends ToolSet>(loop: Loop<TOOLS>, start: ModelMessage[]): Promise<Result<TOOLS>> {
+  const signal = loop.signal;
   let history = start;
   for (;;) {
     if (loop.store !== undefined) await loop.store.save(loop.asking.run, kept(history));
     const answers: ToolApprovalResponse[] = [];
     for (const request of waitingRequests(history)) {
       const call = { toolCallId: request.toolCallId, toolName: request.toolName, input: request.input };
-      let decided = await ask(loop.client, call, loop.tools, loop.asking);
-      if (decided.pending) decided = await loop.client.wait(decided.id);
-      answers.push({ type: "tool-approval-response", approvalId: request.approvalId, approved: decided.approved,
-        reason: decided.approved ? `Approved by ${who(decided)}.` : refusal(decided) });
+      let decided =
+        loop.asked.get(request.toolCallId) ?? (await ask(loop.client, call, loop.tools, loop.asking, signal));
+      loop.asked.delete(request.toolCallId);
+      if (decided.pending) decided = await loop.client.wait(decided.id, { signal, withdraw: true });
+      answers.push({
+        type: "tool-approval-response",
+        approvalId: request.approvalId,
+        approved: decided.approved,
+        reason: decided.approved ? `Approved by ${who(decided)}.` : refusal(decided),
+      });
     }
     history = [...history, { role: "tool", content: answers }];
     const result = await loop.step(history);
@@ -264,15 +314,20 @@ async function finish<TOOLS extends ToolSet>(loop: Loop<TOOLS>, start: ModelMess
 }
 
 function loopOf<TOOLS extends ToolSet>(
-  options: ResumeOptions<TOOLS>, approvals: GenerateWithApprovalsOptions, run: string,
+  options: ResumeOptions<TOOLS>,
+  approvals: GenerateWithApprovalsOptions,
+  run: string,
 ): Loop<TOOLS> {
   const { client, store, runId: _, ...rest } = approvals;
   const asking = { ...rest, run };
-  const toolApproval = options.toolApproval
-    ?? (store === undefined ? approvalsToolApproval(client, asking) : deferred(client, asking));
+  // with a store, a new call is `user-approval` at once, asked about only after the conversation is kept (`finish`);
+  // an approval response from the history is checked with the plane (approved only by its own approval, used once)
+  const signal = (options as { abortSignal?: AbortSignal }).abortSignal;
+  const here: Running = { run, deferred: store !== undefined, signal, asked: new Map() };
+  const toolApproval = options.toolApproval ?? approvalsToolApproval(client, asking);
   const step = (messages: ModelMessage[]): Promise<Result<TOOLS>> =>
-    generateText({ ...options, messages, toolApproval } as Options<TOOLS>);
-  return { client, asking, store, tools: options.tools, step };
+    running.run(here, () => generateText({ ...options, messages, toolApproval } as Options<TOOLS>));
+  return { client, asking, store, tools: options.tools, asked: here.asked, signal, step };
 }
 
 /**
@@ -283,19 +338,30 @@ function loopOf<TOOLS extends ToolSet>(
  * `generateText` result.
  */
 export async function generateTextWithApprovals<TOOLS extends ToolSet>(
-  options: Options<TOOLS>, approvals: GenerateWithApprovalsOptions,
+  options: Options<TOOLS>,
+  approvals: GenerateWithApprovalsOptions,
 ): Promise<Result<TOOLS>> {
   const run = approvals.runId || approvals.run;
   if (approvals.store !== undefined && !run) throw new TypeError("a store keeps paused runs by runId: give one");
-  const { prompt, messages, ...rest } = options as Options<TOOLS> & { prompt?: string | ModelMessage[];
-    messages?: ModelMessage[] };
-  const loop = loopOf(rest as ResumeOptions<TOOLS>, approvals,
-    run || `${approvals.client.run}-${randomUUID().slice(0, 8)}`); // a new run: its own cards
-  const history: ModelMessage[] = messages ? [...messages]
-    : typeof prompt === "string" ? [{ role: "user", content: prompt }] : [...(prompt ?? [])];
-  const result = await loop.step(history);
-  const stopped = [...history, ...(result.responseMessages as ModelMessage[])];
-  return waitingRequests(stopped).length === 0 ? result : finish(loop, stopped);
+  const { prompt, messages, ...rest } = options as Options<TOOLS> & {
+    prompt?: string | ModelMessage[];
+    messages?: ModelMessage[];
+  };
+  const loop = loopOf(
+    rest as ResumeOptions<TOOLS>,
+    approvals,
+    run || `${approvals.client.run}-${randomUUID().slice(0, 8)}`,
+  ); // a new run: its own cards
+  const history: ModelMessage[] = messages
+    ? [...messages]
+    : typeof prompt === "string"
+      ? [{ role: "user", content: prompt }]
+      : [...(prompt ?? [])];
+  return aborting(loop, async () => {
+    const result = await loop.step(history);
+    const stopped = [...history, ...(result.responseMessages as ModelMessage[])];
+    return waitingRequests(stopped).length === 0 ? result : finish(loop, stopped);
+  });
 }
 
 /**
@@ -305,7 +371,9 @@ export async function generateTextWithApprovals<TOOLS extends ToolSet>(
  * is never asked for the step that asked again. `options` are the first run's, without `prompt` or `messages`.
  */
 export async function resume<TOOLS extends ToolSet>(
-  options: ResumeOptions<TOOLS>, runId: string, approvals: GenerateWithApprovalsOptions & { store: StateStore },
+  options: ResumeOptions<TOOLS>,
+  runId: string,
+  approvals: GenerateWithApprovalsOptions & { store: StateStore },
 ): Promise<Result<TOOLS>> {
   if (Object.hasOwn(options, "prompt") || Object.hasOwn(options, "messages")) {
     throw new TypeError("resume goes on from the kept conversation: give the first run's options without its prompt");
@@ -318,5 +386,6 @@ export async function resume<TOOLS extends ToolSet>(
   if (waitingRequests(history).length === 0) {
     throw new Error(`the run ${JSON.stringify(runId)} in the store waits on no approval`);
   }
-  return finish(loopOf(options, approvals, runId), history);
+  const loop = loopOf(options, approvals, runId);
+  return aborting(loop, () => finish(loop, history));
 }

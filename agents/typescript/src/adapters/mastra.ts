@@ -46,15 +46,16 @@ import type { Agent } from "@mastra/core/agent";
 import { RequestContext } from "@mastra/core/request-context";
 import type { ToolBeforeHookResult, ToolHookContext, ToolHooks } from "@mastra/core/tools";
 
-import { idempotencyKey, type Approval, type ApprovalsClient, type ToolAskOptions } from "./client.js";
-import { ApprovalsError } from "./errors.js";
-import { refusal } from "./words.js";
+import { idempotencyKey, type Approval, type ApprovalsClient, type ToolAskOptions } from "../client.js";
+import { ApprovalsError } from "../errors.js";
+import { refusal } from "../words.js";
 
 export const FRAMEWORK = "Mastra";
 export const NO_APPROVAL = "Not run: the approval plane gave no approval for this call.";
 export const USED = "Not run: its approval was used already (the call may have run); call the tool again to ask again.";
-export const UNKNOWN = "Not run: the approvals hook does not know this tool, so it cannot tell whether the call needs "
-  + "an approval (give approvalsHooks the tools the agent is given).";
+export const UNKNOWN =
+  "Not run: the approvals hook does not know this tool, so it cannot tell whether the call needs " +
+  "an approval (give approvalsHooks the tools the agent is given).";
 
 export interface MastraApprovalOptions {
   /** This run's id in the calls' idempotency keys (default: the client's `run` for hooks, a new one per run). */
@@ -69,8 +70,10 @@ export interface MastraApprovalOptions {
  * Tools by name, for a call's request context (and the name of the tool called): an agent's dynamic `tools` function,
  * `agent.getToolsForExecution`.
  */
-export type ToolsFor = (context: { requestContext: RequestContext; toolName?: string }) =>
-  Record<string, unknown> | Promise<Record<string, unknown>>;
+export type ToolsFor = (context: {
+  requestContext: RequestContext;
+  toolName?: string;
+}) => Record<string, unknown> | Promise<Record<string, unknown>>;
 
 /**
  * The tools a hook knows, by name: a map (the agent's `tools`), or a function giving them for a call's request context
@@ -92,7 +95,8 @@ const RUN_WIDE = "__mastra_requireToolApproval"; // where Mastra keeps a run's `
 
 function argumentsOf(input: unknown): Record<string, unknown> {
   return typeof input === "object" && input !== null && !Array.isArray(input)
-    ? (input as Record<string, unknown>) : { input };
+    ? (input as Record<string, unknown>)
+    : { input };
 }
 
 /** The name the model calls a tool given as `key` (Mastra's `formatTools`). */
@@ -121,7 +125,8 @@ async function asks(decide: () => unknown): Promise<boolean> {
 function contextOf(call: ToolHookContext): RequestContext {
   const given = (call.context as { requestContext?: Partial<RequestContext> } | undefined)?.requestContext;
   return typeof given?.get === "function" && typeof given.entries === "function"
-    ? (given as RequestContext) : new RequestContext();
+    ? (given as RequestContext)
+    : new RequestContext();
 }
 
 /**
@@ -150,7 +155,10 @@ async function needsApproval(tools: GuardedTools, call: ToolHookContext): Promis
 }
 
 async function ask(
-  client: ApprovalsClient, name: string, args: Record<string, unknown>, toolCallId: string,
+  client: ApprovalsClient,
+  name: string,
+  args: Record<string, unknown>,
+  toolCallId: string,
   options: MastraApprovalOptions,
 ): Promise<Approval> {
   const asked: ToolAskOptions = {
@@ -159,7 +167,7 @@ async function ask(
     idempotencyKey: idempotencyKey("mastra", options.run || client.run, toolCallId),
   };
   if (options.within !== undefined) asked.timeout = options.within;
-  return client.requestTool(name, args, asked);
+  return client.requestTool({ ...asked, tool: name, arguments: args });
 }
 
 /**
@@ -168,7 +176,8 @@ async function ask(
  * id), used once; else its output is the refusal. A call of a tool not in `tools` never runs.
  */
 export function approvalsHooks(
-  client: ApprovalsClient, options: MastraApprovalOptions & { tools: GuardedTools },
+  client: ApprovalsClient,
+  options: MastraApprovalOptions & { tools: GuardedTools },
 ): ToolHooks {
   const { tools, ...asking } = options;
   const hooks: ToolHooks = {
@@ -203,6 +212,7 @@ function composed(gate: ToolHooks, own: ToolHooks | undefined): ToolHooks {
   return hooks;
 }
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- an agent of any tools, model and output
 type AnyAgent = Agent<any, any, any>;
 type Input = Parameters<AnyAgent["generate"]>[0];
 type Output = Awaited<ReturnType<AnyAgent["approveToolCallGenerate"]>>;
@@ -220,13 +230,19 @@ function suspendedCall(output: Output): Suspended | undefined {
   return { toolCallId: payload["toolCallId"], toolName: payload["toolName"], args: argumentsOf(payload["args"]) };
 }
 
-/** `runWithApprovals`' and `resume`'s options: the client, the run's id; the rest are `agent.generate`'s. */
-export type AgentRunOptions = MastraApprovalOptions & { client: ApprovalsClient; runId?: string }
-  & Record<string, unknown>;
+/**
+ * `runWithApprovals`' and `resume`'s options: the client, the run's id; the rest are `agent.generate`'s (its
+ * `abortSignal` also ends each wait for a decision, the card withdrawn, the signal's reason thrown).
+ */
+export type AgentRunOptions = MastraApprovalOptions & { client: ApprovalsClient; runId?: string } & Record<
+    string,
+    unknown
+  >;
 
 /** One run of `runWithApprovals` or `resume`: how it asks, and what each of its Mastra calls is handed. */
 interface AgentLoop {
   client: ApprovalsClient;
+  signal: AbortSignal | undefined;
   asking: MastraApprovalOptions & { run: string };
   more: Record<string, unknown>;
 }
@@ -237,8 +253,10 @@ interface AgentLoop {
  */
 function everyTool(agent: AnyAgent, generating: Record<string, unknown>): ToolsFor {
   if (typeof agent.getToolsForExecution !== "function") {
-    throw new TypeError("runWithApprovals knows a run's tools by Agent.getToolsForExecution, which this @mastra/core "
-      + "lacks: update it");
+    throw new TypeError(
+      "runWithApprovals knows a run's tools by Agent.getToolsForExecution, which this @mastra/core " +
+        "lacks: update it",
+    );
   }
   const found = new WeakMap<RequestContext, Record<string, unknown>>();
   return async ({ requestContext, toolName }) => {
@@ -255,15 +273,18 @@ async function loopOf(agent: AnyAgent, options: AgentRunOptions, run: string): P
   const asking: MastraApprovalOptions & { run: string } = { run, agent: label || agent.name };
   if (within !== undefined) asking.within = within;
   const tools = everyTool(agent, generating);
-  const hooks = composed(approvalsHooks(client, { ...asking, tools }),
-    (generating["hooks"] as ToolHooks | undefined) ?? agent.getConfiguredToolHooks());
-  return { client, asking, more: { ...generating, hooks } };
+  const hooks = composed(
+    approvalsHooks(client, { ...asking, tools }),
+    (generating["hooks"] as ToolHooks | undefined) ?? agent.getConfiguredToolHooks(),
+  );
+  const signal = generating["abortSignal"] instanceof AbortSignal ? generating["abortSignal"] : undefined;
+  return { client, signal, asking, more: { ...generating, hooks } };
 }
 
 /** Ask about `call`, wait for the decision and answer Mastra with it: approve, or decline saying why. */
 async function answer(agent: AnyAgent, loop: AgentLoop, runId: string, call: Suspended): Promise<Output> {
   let decided = await ask(loop.client, call.toolName, call.args, call.toolCallId, loop.asking);
-  if (decided.pending) decided = await loop.client.wait(decided.id);
+  if (decided.pending) decided = await loop.client.wait(decided.id, { signal: loop.signal, withdraw: true });
   const resume = { ...loop.more, runId, toolCallId: call.toolCallId };
   return decided.approved
     ? agent.approveToolCallGenerate(resume as never)
@@ -304,8 +325,10 @@ export async function resume(agent: AnyAgent, runId: string, options: AgentRunOp
   const { runs } = await agent.listSuspendedRuns();
   const found = runs.find((run) => run.runId === runId);
   if (found === undefined) {
-    throw new Error(`no suspended run ${JSON.stringify(runId)} of the agent ${JSON.stringify(agent.name)} in its `
-      + "Mastra storage (it ended, was never paused, or the storage does not outlive a process: use a durable one)");
+    throw new Error(
+      `no suspended run ${JSON.stringify(runId)} of the agent ${JSON.stringify(agent.name)} in its ` +
+        "Mastra storage (it ended, was never paused, or the storage does not outlive a process: use a durable one)",
+    );
   }
   const waiting = found.toolCalls.find((call) => call.requiresApproval && typeof call.toolCallId === "string");
   if (waiting === undefined || typeof waiting.toolName !== "string") {
@@ -363,7 +386,10 @@ function failing(runId: string, error: unknown): never {
  * (the call may have run) is `said`, never run twice.
  */
 export async function approvalInStep(
-  step: StepContext, client: ApprovalsClient, name: string, args: Record<string, unknown>,
+  step: StepContext,
+  client: ApprovalsClient,
+  name: string,
+  args: Record<string, unknown>,
   options: MastraApprovalOptions & { key?: string } = {},
 ): Promise<StepDecision> {
   try {
@@ -374,7 +400,10 @@ export async function approvalInStep(
 }
 
 async function decideInStep(
-  step: StepContext, client: ApprovalsClient, name: string, args: Record<string, unknown>,
+  step: StepContext,
+  client: ApprovalsClient,
+  name: string,
+  args: Record<string, unknown>,
   options: MastraApprovalOptions & { key?: string },
 ): Promise<StepDecision> {
   let current = args;
@@ -384,7 +413,7 @@ async function decideInStep(
       idempotencyKey: idempotencyKey("mastra-step", step.runId, options.key ?? name, String(generation)),
     };
     if (options.within !== undefined) asked.timeout = options.within;
-    const decided = await client.requestTool(name, current, asked);
+    const decided = await client.requestTool({ ...asked, tool: name, arguments: current });
     if (decided.pending) {
       const payload = { approvalId: decided.id, cardUrl: decided.cardUrl ?? "", tool: name, arguments: current };
       return { suspended: await step.suspend(payload) };
@@ -414,6 +443,12 @@ export interface ResumableWorkflow<R> {
   createRun(options: { runId: string }): Promise<WorkflowRun<R> & { restart(): Promise<R> }>;
 }
 
+/** What the workflow runners take: the client, and an `AbortSignal` that ends the wait (the card withdrawn). */
+export interface WorkflowOptions {
+  client: ApprovalsClient;
+  signal?: AbortSignal;
+}
+
 /** The approval a suspended step waits on: its path and the approval's id (from `approvalInStep`'s payload). */
 function waitingStep(result: { status: string }): { path: string[]; approvalId: string } | undefined {
   if (result.status !== "suspended") return undefined;
@@ -428,11 +463,13 @@ function waitingStep(result: { status: string }): { path: string[]; approvalId: 
 
 /** While a step waits on an approval, wait for the decision and resume the step; then the result (see below). */
 async function untilDecided<R extends { status: string }>(
-  run: WorkflowRun<R>, first: R, client: ApprovalsClient,
+  run: WorkflowRun<R>,
+  first: R,
+  options: WorkflowOptions,
 ): Promise<R> {
   let result = first;
   for (let waiting = waitingStep(result); waiting !== undefined; waiting = waitingStep(result)) {
-    await client.wait(waiting.approvalId);
+    await options.client.wait(waiting.approvalId, { signal: options.signal, withdraw: true });
     result = await run.resume({ step: waiting.path, resumeData: { approvalId: waiting.approvalId } });
   }
   const error = failures.get(run.runId);
@@ -447,10 +484,12 @@ async function untilDecided<R extends { status: string }>(
  * bot could not be asked (unreachable, the key refused) throws the client's error (one line), nothing run.
  */
 export async function runWorkflowWithApprovals<R extends { status: string }>(
-  run: WorkflowRun<R>, inputData: unknown, options: { client: ApprovalsClient },
+  run: WorkflowRun<R>,
+  inputData: unknown,
+  options: WorkflowOptions,
 ): Promise<R> {
   failures.delete(run.runId);
-  return untilDecided(run, await run.start({ inputData: inputData as never }), options.client);
+  return untilDecided(run, await run.start({ inputData: inputData as never }), options);
 }
 
 /**
@@ -461,16 +500,20 @@ export async function runWorkflowWithApprovals<R extends { status: string }>(
  * run's result as `runWorkflowWithApprovals` gives it (one that ended already: as it ended, nothing run again).
  */
 export async function resumeWorkflowWithApprovals<R extends { status: string }>(
-  workflow: ResumableWorkflow<R>, runId: string, options: { client: ApprovalsClient },
+  workflow: ResumableWorkflow<R>,
+  runId: string,
+  options: WorkflowOptions,
 ): Promise<R> {
   const state = await workflow.getWorkflowRunById(runId);
   if (state === null) {
-    throw new Error(`no run ${JSON.stringify(runId)} of the workflow in its Mastra storage (it was never started, `
-      + "or the storage does not outlive a process: use a durable one)");
+    throw new Error(
+      `no run ${JSON.stringify(runId)} of the workflow in its Mastra storage (it was never started, ` +
+        "or the storage does not outlive a process: use a durable one)",
+    );
   }
   const run = await workflow.createRun({ runId });
   failures.delete(runId);
-  if (state.status !== "suspended") return untilDecided(run, await run.restart(), options.client);
+  if (state.status !== "suspended") return untilDecided(run, await run.restart(), options);
   let waiting: { path: string[]; approvalId: string } | undefined;
   for (const [id, step] of Object.entries(state.steps ?? {})) {
     const { status, suspendPayload } = (step ?? {}) as { status?: unknown; suspendPayload?: { approvalId?: unknown } };
@@ -480,7 +523,7 @@ export async function resumeWorkflowWithApprovals<R extends { status: string }>(
   if (waiting === undefined) {
     throw new Error(`the run ${JSON.stringify(runId)} is suspended on no approval of approvalInStep`);
   }
-  await options.client.wait(waiting.approvalId);
+  await options.client.wait(waiting.approvalId, { signal: options.signal, withdraw: true });
   const resumed = await run.resume({ step: waiting.path, resumeData: { approvalId: waiting.approvalId } });
-  return untilDecided(run, resumed, options.client);
+  return untilDecided(run, resumed, options);
 }

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 
 from agent_approvals import ApprovalsClient
-from agent_approvals.durable import Route, ask, tool_call
+from agent_approvals.durable.core import Route, ask, tool_call
 from playwright.sync_api import expect
 
 from tests.support.browser import be, chromium, dev_mode, go, open_home, screenshot, type_in_box, workspace_page

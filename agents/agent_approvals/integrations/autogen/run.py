@@ -32,10 +32,10 @@ except ImportError as exc:  # the extra is not installed
     raise missing_extra(__name__, "autogen", exc) from exc
 
 from agent_approvals.approver import Approver
-from agent_approvals.autogen.code import code_approval_func
-from agent_approvals.autogen.input_func import ApprovalUserProxy, make_input_func
-from agent_approvals.autogen.tools import ApprovalRequiredTool
-from agent_approvals.autogen.workbench import ApprovalWorkbench
+from agent_approvals.integrations.autogen.code import code_approval_func
+from agent_approvals.integrations.autogen.input_func import ApprovalUserProxy, make_input_func
+from agent_approvals.integrations.autogen.tools import ApprovalRequiredTool
+from agent_approvals.integrations.autogen.workbench import ApprovalWorkbench
 
 FRAMEWORK = "AutoGen"
 Task = str | BaseChatMessage | Sequence[BaseChatMessage] | None

@@ -1,6 +1,6 @@
 """The relay: the bot's signed webhook in, a durable workflow's decision out (`agent-approvals-relay`).
 
-An ask made from a workflow (`agent_approvals.temporal`) gives the bot this relay's URL as its `callback_url`,
+An ask made from a workflow (`agent_approvals.durable.temporal`) gives the bot this relay's URL as its `callback_url`,
 with the workflow's routing in the query (`?engine=temporal&namespace=default&workflow_id=refund-7`). When the
 approval is decided the bot POSTs it here, signed with the key's webhook secret, and retries until a 2xx (at
 least once, for at least a day; a 400 it gives up at once). The relay checks the timestamp (ASCII digits, five
@@ -37,13 +37,14 @@ import logging
 import os
 import re
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
+from collections.abc import Mapping, Sequence
+from typing import Any
 from urllib.parse import parse_qsl
 
 from agent_approvals._extras import missing_extra
+from agent_approvals.durable.engines import ENGINES, GONE, Deliver, Delivered, connect
 
+__all__ = ["GONE", "Deliver", "Delivered", "Relay", "application", "engines", "main", "serve"]
 log = logging.getLogger(__name__)
 
 SIGNATURE = "x-approvals-signature"
@@ -55,19 +56,6 @@ _STAMP = re.compile(r"[0-9]{1,12}", re.ASCII)  # `str.isdigit` also takes "²" (
 TOLERANCE = 300  # seconds a signed delivery stays good, either way
 SECRET_ENV = "AGENT_APPROVALS_WEBHOOK_SECRET"
 MAX_BODY = 256 * 1024
-GONE = "the workflow had already finished (completed, cancelled, failed or timed out)"
-
-
-@dataclass(frozen=True, slots=True)
-class Delivered:
-    """What an engine did with a decision: `delivered`; `done` (it had it already) or `gone` (the workflow had
-    finished): nothing more to do; `later` (not yet recorded its ask): try again; `wrong`: not deliverable."""
-
-    outcome: Literal["delivered", "done", "gone", "later", "wrong"]
-    why: str = ""
-
-
-Deliver = Callable[[Mapping[str, str], dict[str, Any]], Awaitable[Delivered]]
 
 
 class Relay:
@@ -174,21 +162,10 @@ async def serve(relay: Relay, host: str, port: int) -> None:
 
 
 async def engines(options: argparse.Namespace) -> dict[str, Deliver]:
-    """The engines the command line names, connected."""
-    found: dict[str, Deliver] = {}
-    if options.temporal:
-        from temporalio.client import Client
-
-        from agent_approvals.temporal.delivery import TemporalDelivery
-
-        found["temporal"] = TemporalDelivery(await Client.connect(options.temporal, namespace=options.namespace))
-    if options.dbos:
-        from dbos import DBOSClient
-
-        from agent_approvals.dbos import DBOSDelivery
-
-        found["dbos"] = DBOSDelivery(DBOSClient(system_database_url=options.dbos))
-    return found
+    """The engines the command line names (`--temporal`, `--dbos`), connected: each found by name in the registry
+    (`agent_approvals.durable.engines`), its module imported only now."""
+    return {name: await connect(name, address, namespace=options.namespace)
+            for name in ENGINES if (address := getattr(options, name, ""))}
 
 
 async def _run(options: argparse.Namespace) -> None:

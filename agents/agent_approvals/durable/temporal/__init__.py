@@ -3,7 +3,7 @@
 In a workflow that inherits `ApprovalsWorkflow`, ask and act on exactly what comes back::
 
     with workflow.unsafe.imports_passed_through():
-        from agent_approvals.temporal import ApprovalsWorkflow, approval, tool_call
+        from agent_approvals.durable.temporal import ApprovalsWorkflow, approval, tool_call
 
     @workflow.defn
     class Refund(ApprovalsWorkflow):
@@ -23,7 +23,7 @@ How it goes: the ask is an activity (`agent_approvals.ask`) whose idempotency ke
 run id and the call's place in the workflow, so a retried or replayed ask finds the same approval, never a second
 card. While a person decides nothing runs: no activity, no poller; the workflow waits for its own Update,
 `agent_approvals.decide`, declared on `ApprovalsWorkflow` (a handler declared on the class survives a worker's
-restart). The decision arrives as that Update, sent by the relay (`agent_approvals.relay`) when the bot's webhook
+restart). The decision arrives as that Update, sent by the relay (`durable.relay`) when the bot's webhook
 reaches it, with the approval id as the Update's id: Temporal itself drops a repeat, and the validator refuses an
 approval this workflow never asked and a decision of one it has settled. The Update only wakes the workflow: what
 it acts on is read from the bot by one more activity (`agent_approvals.settle`), which also uses an approved call
@@ -48,7 +48,7 @@ from datetime import timedelta
 from typing import Any
 
 from agent_approvals._extras import missing_extra
-from agent_approvals.durable import Ask, WorkflowDecision, message, tool_call, until_decided
+from agent_approvals.durable.core import Ask, WorkflowDecision, message, tool_call, until_decided
 
 try:
     from temporalio import workflow

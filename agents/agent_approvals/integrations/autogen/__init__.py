@@ -1,7 +1,7 @@
 """AutoGen (autogen-agentchat 0.7; extra `autogen`): a team or agent run with its tools, code and user proxy asking
 people in Slack, as the other frameworks' `run_with_approvals` do.
 
-    from agent_approvals.autogen import run_with_approvals
+    from agent_approvals.integrations.autogen import run_with_approvals
 
     run.py         `run_with_approvals`, `prepare`: a team or agent run with every approval asked
     input_func.py  `ApprovalUserProxy`, `make_input_func`: the user proxy's input function asks an approver
@@ -11,11 +11,11 @@ people in Slack, as the other frameworks' `run_with_approvals` do.
 
 from __future__ import annotations
 
-from agent_approvals.autogen.code import code_approval_func
-from agent_approvals.autogen.input_func import ApprovalUserProxy, make_input_func
-from agent_approvals.autogen.run import prepare, run_with_approvals
-from agent_approvals.autogen.tools import require_approval
-from agent_approvals.autogen.workbench import ApprovalWorkbench
+from agent_approvals.integrations.autogen.code import code_approval_func
+from agent_approvals.integrations.autogen.input_func import ApprovalUserProxy, make_input_func
+from agent_approvals.integrations.autogen.run import prepare, run_with_approvals
+from agent_approvals.integrations.autogen.tools import require_approval
+from agent_approvals.integrations.autogen.workbench import ApprovalWorkbench
 
 __all__ = [
     "ApprovalUserProxy",

@@ -1,5 +1,5 @@
-"""The approval activities a Temporal worker runs for `agent_approvals.temporal.approval`, through one
-`ApprovalsClient` (`agent_approvals.durable`: ask, settle, withdraw). A refusal of the bot's (a wrong key, a bad
+"""The approval activities a Temporal worker runs for `agent_approvals.durable.temporal.approval`, through one
+`ApprovalsClient` (`agent_approvals.durable.core`: ask, settle, withdraw). A refusal of the bot's (a wrong key, a bad
 request) fails the activity for good, so the workflow stops there and nothing runs; no answer is retried."""
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ try:
 except ImportError as exc:  # the extra is not installed
     raise missing_extra(__name__, "temporal", exc) from exc
 
-from agent_approvals import durable
+import agent_approvals.durable.core as durable
 from agent_approvals.client import ApprovalsClient
-from agent_approvals.durable import Route, WorkflowDecision
-from agent_approvals.temporal import ASK, SETTLE, WAIT, WITHDRAW, AskRequest, Settle
+from agent_approvals.durable.core import Route, WorkflowDecision
+from agent_approvals.durable.temporal import ASK, SETTLE, WAIT, WITHDRAW, AskRequest, Settle
 from agent_approvals.wire import ApprovalsError, LimitReached, Unreachable
 
 

@@ -15,8 +15,8 @@ try:
 except ImportError as exc:  # the extra is not installed
     raise missing_extra(__name__, "temporal", exc) from exc
 
-from agent_approvals.relay import GONE, Delivered
-from agent_approvals.temporal import DECIDE, DECIDED, NOT_ASKED
+from agent_approvals.durable.engines import GONE, Deliver, Delivered
+from agent_approvals.durable.temporal import DECIDE, DECIDED, NOT_ASKED
 
 
 class TemporalDelivery:
@@ -45,3 +45,9 @@ class TemporalDelivery:
                 return Delivered("gone", GONE)
             raise
         return Delivered("delivered")
+
+
+async def connect(address: str, *, namespace: str = "default") -> Deliver:
+    """The relay's Temporal engine (`agent_approvals.durable.engines`): delivering to workflows in `namespace` of
+    the frontend at `address` (host:port)."""
+    return TemporalDelivery(await Client.connect(address, namespace=namespace))

@@ -29,7 +29,13 @@ except ImportError as exc:  # the extra is not installed
 from pydantic import BaseModel
 
 from agent_approvals.approver import ApprovalRequest, Approver
-from agent_approvals.autogen.tools import MAX_EDITS, ToolRefusal, approve_call, schema_problem, tool_call_request
+from agent_approvals.integrations.autogen.tools import (
+    MAX_EDITS,
+    ToolRefusal,
+    approve_call,
+    schema_problem,
+    tool_call_request,
+)
 
 
 class ApprovalWorkbench(Workbench):

@@ -15,7 +15,7 @@ Make one `DBOSApprovals` for the application, and ask inside any DBOS workflow::
 How it goes: the ask is a step (`agent_approvals.ask`) whose idempotency key is the workflow id and the step's
 own id, so a recovered workflow finds the same approval, never a second card. The wait is `DBOS.recv` on the
 approval's topic: the process may die and the workflow be recovered anywhere, nothing runs meanwhile. The decision
-arrives as a message the relay (`agent_approvals.relay`, `DBOSDelivery`) sends when the bot's webhook reaches it,
+arrives as a message the relay (`durable.relay`, `DBOSDelivery`) sends when the bot's webhook reaches it,
 with the approval id as its idempotency key, so DBOS itself drops a repeat. The message only wakes the workflow:
 what it acts on is read from the bot by one more step (`agent_approvals.settle`), which also uses an approved call
 once (its token is the ask's key), so a message the plane never sent runs nothing. Once a day (`check_every`) a
@@ -38,12 +38,12 @@ try:
 except ImportError as exc:  # the extra is not installed
     raise missing_extra(__name__, "dbos", exc) from exc
 
-from agent_approvals import durable
+import agent_approvals.durable.core as durable
 from agent_approvals.client import ApprovalsClient, idempotency_key
-from agent_approvals.durable import Ask, Route, WorkflowDecision, message, tool_call, until_decided
-from agent_approvals.relay import GONE, Delivered
+from agent_approvals.durable.core import Ask, Route, WorkflowDecision, message, tool_call, until_decided
+from agent_approvals.durable.engines import GONE, Deliver, Delivered
 
-__all__ = ["DBOSApprovals", "DBOSDelivery", "WorkflowDecision", "message", "tool_call"]
+__all__ = ["DBOSApprovals", "DBOSDelivery", "WorkflowDecision", "connect", "message", "tool_call"]
 TOPIC = "agent_approvals:"  # + the approval id: where a workflow waits for its decision
 CHECK_EVERY = 24 * 3600.0
 ACTIVE = ("PENDING", "ENQUEUED", "DELAYED")
@@ -129,3 +129,9 @@ class DBOSDelivery:
         await self.client.send_async(workflow_id, approval, TOPIC + approval_id,
                                      idempotency_key=f"agent-approvals-{approval_id}")
         return Delivered("delivered")
+
+
+async def connect(address: str, *, namespace: str = "") -> Deliver:
+    """The relay's DBOS engine (`agent_approvals.durable.engines`): delivering through the system database at
+    `address` (DBOS has no namespaces)."""
+    return DBOSDelivery(DBOSClient(system_database_url=address))

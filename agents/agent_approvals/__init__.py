@@ -27,6 +27,14 @@ The wings, each importing the core above and never another wing (tests/test_layo
     claude_code/  Claude Code (extra `claude-code`): the PreToolUse hook, `agent-approvals-claude-code install`,
                   the permission channel for Claude Code's Channels
 
+The names the interface gives the integrations and engines stay: each is the module in its wing, under its old
+name (`agent_approvals.langgraph` is `agent_approvals.integrations.langgraph`):
+
+    autogen/, openai_agents.py, langgraph.py, pydantic_ai.py  the frameworks' (in `integrations/`)
+    agent_framework.py, claude_agent_sdk.py, google_adk.py  the frameworks' (in `integrations/`)
+    temporal/, dbos.py  the durable engines' (`agent_approvals.durable.temporal`, `agent_approvals.durable.dbos`)
+    relay.py      `agent_approvals.durable.relay`, for one release: importing it warns (DeprecationWarning)
+
 Never imports `bot`, `slack_*` or `redis`."""
 
 from __future__ import annotations

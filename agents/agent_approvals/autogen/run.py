@@ -1,0 +1,11 @@
+"""`agent_approvals.autogen.run`, the name the interface gives it:
+the module `agent_approvals.integrations.autogen.run` (the same module).
+
+Not deprecated: the old name stays, as the interface names it."""
+
+import sys
+
+import agent_approvals.integrations.autogen.run as _module
+from agent_approvals.integrations.autogen.run import *  # noqa: F403
+
+sys.modules[__name__] = _module

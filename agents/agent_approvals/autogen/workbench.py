@@ -1,0 +1,11 @@
+"""`agent_approvals.autogen.workbench`, the name the interface gives it:
+the module `agent_approvals.integrations.autogen.workbench` (the same module).
+
+Not deprecated: the old name stays, as the interface names it."""
+
+import sys
+
+import agent_approvals.integrations.autogen.workbench as _module
+from agent_approvals.integrations.autogen.workbench import *  # noqa: F403
+
+sys.modules[__name__] = _module

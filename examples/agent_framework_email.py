@@ -1,5 +1,5 @@
 """Microsoft Agent Framework, its `approval_mode="always_require"` tools decided in Slack
-(`agent_approvals.agent_framework`).
+(`agent_approvals.integrations.agent_framework`).
 
     pip install "./agents[agent-framework]"      # with a real model: pip install agent-framework-openai
     export AGENT_APPROVALS_URL=https://approvals.example.com AGENT_APPROVALS_KEY=aak_…
@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from agent_approvals.agent_framework import FileStateStore, resume, run_with_approvals
+from agent_approvals.integrations.agent_framework import FileStateStore, resume, run_with_approvals
 from agent_framework import Agent, BaseChatClient, ChatResponse, Content, FunctionInvocationLayer, Message, tool
 from example_support import (
     DEFAULT_TASK,

@@ -35,9 +35,9 @@ from pathlib import Path
 from typing import Any
 
 from agent_approvals import ApprovalsClient
-from agent_approvals.autogen.input_func import ApprovalUserProxy, make_input_func
-from agent_approvals.autogen.tools import require_approval
 from agent_approvals.client import Approval
+from agent_approvals.integrations.autogen.input_func import ApprovalUserProxy, make_input_func
+from agent_approvals.integrations.autogen.tools import require_approval
 from agent_approvals.modes import InputPolicy, ModeGate, parse_mode
 from autogen_agentchat.agents import AssistantAgent
 from autogen_agentchat.base import TaskResult

@@ -1,4 +1,4 @@
-"""The Claude Agent SDK, its tool calls decided in Slack (`agent_approvals.claude_agent_sdk`).
+"""The Claude Agent SDK, its tool calls decided in Slack (`agent_approvals.integrations.claude_agent_sdk`).
 
     pip install "./agents[claude-agent-sdk]"
     export AGENT_APPROVALS_URL=https://approvals.example.com AGENT_APPROVALS_KEY=aak_…
@@ -20,7 +20,7 @@ import uuid
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-from agent_approvals.claude_agent_sdk import can_use_tool
+from agent_approvals.integrations.claude_agent_sdk import can_use_tool
 from claude_agent_sdk import (
     ClaudeAgentOptions,
     ClaudeSDKClient,

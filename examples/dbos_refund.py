@@ -20,8 +20,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from agent_approvals.dbos import DBOSApprovals, DBOSDelivery, tool_call
-from agent_approvals.relay import Relay, serve
+from agent_approvals.durable.dbos import DBOSApprovals, DBOSDelivery, tool_call
+from agent_approvals.durable.relay import Relay, serve
 from dbos import DBOS, DBOSClient, SetWorkflowID
 from example_support import approvals_client, run_or_exit
 

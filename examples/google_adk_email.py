@@ -1,4 +1,4 @@
-"""Google's Agent Development Kit, its tool confirmations answered in Slack (`agent_approvals.google_adk`).
+"""Google's Agent Development Kit, its tool confirmations answered in Slack (`agent_approvals.integrations.google_adk`).
 
     pip install "./agents[google-adk]"
     export AGENT_APPROVALS_URL=https://approvals.example.com AGENT_APPROVALS_KEY=aak_…
@@ -20,7 +20,7 @@ from collections.abc import AsyncGenerator, Mapping
 from pathlib import Path
 from typing import Any
 
-from agent_approvals.google_adk import approval_gate, run_with_approvals
+from agent_approvals.integrations.google_adk import approval_gate, run_with_approvals
 from example_support import DEFAULT_TASK, SYSTEM, approvals_client, final_words, run_cli, scripted_email, write_email
 from google.adk.agents import LlmAgent
 from google.adk.models import BaseLlm

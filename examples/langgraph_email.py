@@ -1,5 +1,5 @@
 """LangGraph: langchain's `create_agent` with `HumanInTheLoopMiddleware`, its interrupts answered in Slack
-(`agent_approvals.langgraph`). The agent is built as langchain documents it; nothing in it changes.
+(`agent_approvals.integrations.langgraph`). The agent is built as langchain documents it; nothing in it changes.
 
     pip install "./agents[langgraph]"            # with a real model: pip install langchain-openai
     export AGENT_APPROVALS_URL=https://approvals.example.com AGENT_APPROVALS_KEY=aak_…
@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from agent_approvals.langgraph import invoke_with_approvals
+from agent_approvals.integrations.langgraph import invoke_with_approvals
 from example_support import (
     DEFAULT_TASK,
     SYSTEM,

@@ -1,4 +1,5 @@
-"""The OpenAI Agents SDK, its `needs_approval` tool calls decided in Slack (`agent_approvals.openai_agents`).
+"""The OpenAI Agents SDK, its `needs_approval` tool calls decided in Slack
+(`agent_approvals.integrations.openai_agents`).
 
     pip install "./agents[openai-agents]"
     export AGENT_APPROVALS_URL=https://approvals.example.com AGENT_APPROVALS_KEY=aak_…
@@ -17,7 +18,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from agent_approvals.openai_agents import FileStateStore, resume, run_with_approvals
+from agent_approvals.integrations.openai_agents import FileStateStore, resume, run_with_approvals
 from example_support import (
     DEFAULT_TASK,
     SYSTEM,

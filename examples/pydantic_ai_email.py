@@ -1,4 +1,4 @@
-"""Pydantic AI, its `requires_approval` tool calls decided in Slack (`agent_approvals.pydantic_ai`).
+"""Pydantic AI, its `requires_approval` tool calls decided in Slack (`agent_approvals.integrations.pydantic_ai`).
 
     pip install "./agents[pydantic-ai]"          # with a real model: pip install "pydantic-ai-slim[openai]"
     export AGENT_APPROVALS_URL=https://approvals.example.com AGENT_APPROVALS_KEY=aak_…
@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from agent_approvals.pydantic_ai import FileStateStore, resume, run_with_approvals
+from agent_approvals.integrations.pydantic_ai import FileStateStore, resume, run_with_approvals
 from example_support import (
     DEFAULT_TASK,
     SYSTEM,

@@ -26,7 +26,7 @@ from typing import Any
 from temporalio import activity, workflow
 
 with workflow.unsafe.imports_passed_through():
-    from agent_approvals.temporal import ApprovalsWorkflow, approval, tool_call
+    from agent_approvals.durable.temporal import ApprovalsWorkflow, approval, tool_call
 
 SCHEMA = {"type": "object", "properties": {"order": {"type": "string"}, "amount_cents": {"type": "integer"}},
           "required": ["order", "amount_cents"], "additionalProperties": False}
@@ -66,9 +66,9 @@ class Refund(ApprovalsWorkflow):
 
 
 async def main(order: str, cents: int) -> str:
-    from agent_approvals.relay import Relay, serve
-    from agent_approvals.temporal.activities import ApprovalActivities
-    from agent_approvals.temporal.delivery import TemporalDelivery
+    from agent_approvals.durable.relay import Relay, serve
+    from agent_approvals.durable.temporal.activities import ApprovalActivities
+    from agent_approvals.durable.temporal.delivery import TemporalDelivery
     from example_support import approvals_client
     from temporalio.client import Client
     from temporalio.common import WorkflowIDConflictPolicy

@@ -1,7 +1,8 @@
 """The folders are the architecture: each layer imports only the layers below it, nothing imports in
 a cycle, `agents` never imports `bot`, and no module grows past what one person reads at once.
 
-Read from the source (`ast`), so a lazy import inside a function counts as much as one at the top.
+Read from the source (`ast`), so a lazy import inside a function counts as much as one at the top, for the layers
+and for the cycles (only an import under `if TYPE_CHECKING:`, which never runs, makes no cycle).
 """
 
 from __future__ import annotations
@@ -9,18 +10,42 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
-
 from tests.support.source import ROOT, imports, modules
 
 MAX_LINES = 600
 MAX_TOP_LEVEL_MODULES = 10
 
+AGENTS = ROOT / "agents" / "agent_approvals"
+# The agent side's old names, kept as the interface names them (each is its new home under the old name).
+ALIASES = {
+    **{f"agent_approvals.{name}": f"agent_approvals.integrations.{name}" for name in (
+        "autogen", "openai_agents", "langgraph", "pydantic_ai", "agent_framework", "claude_agent_sdk", "google_adk")},
+    **{f"agent_approvals.{name}": f"agent_approvals.durable.{name}" for name in ("temporal", "dbos", "relay")},
+}
+# The agent side's core: its top-level modules (the client, the approver, modes, receipts, ...); the wings above it
+# (integrations/, durable/, mcp_gateway/, claude_code/) import it, never each other, and it imports none of them.
+AGENT_CORE = tuple(f"agent_approvals.{p.stem}" for p in sorted(AGENTS.glob("*.py"))
+                   if p.stem != "__init__" and f"agent_approvals.{p.stem}" not in ALIASES)
+INTEGRATIONS = tuple(f"agent_approvals.integrations.{p.stem}" for p in sorted((AGENTS / "integrations").iterdir())
+                     if p.stem != "__init__" and (p.suffix == ".py" or (p / "__init__.py").exists()))
+DURABLE_CORE = (*AGENT_CORE, "agent_approvals.durable.core", "agent_approvals.durable.engines")
+AGENT_LAYERS: dict[str, tuple[str, ...]] = {
+    "agent_approvals": AGENT_CORE,  # the core, and the package's own names (imported from the core)
+    "agent_approvals.integrations": AGENT_CORE,  # the package: a docstring
+    **{name: (*AGENT_CORE, name) for name in INTEGRATIONS},  # one framework each, never another's
+    "agent_approvals.durable": DURABLE_CORE,  # the wing's core, the engines' registry and the relay
+    "agent_approvals.durable.temporal": (*DURABLE_CORE, "agent_approvals.durable.temporal"),
+    "agent_approvals.durable.dbos": DURABLE_CORE,  # an engine: never the relay (which finds it by name), no other
+    "agent_approvals.mcp_gateway": (*AGENT_CORE, "agent_approvals.mcp_gateway"),
+    "agent_approvals.claude_code": (*AGENT_CORE, "agent_approvals.claude_code"),
+    **{old: (new,) for old, new in ALIASES.items()},
+}
+
 SLACK_IO = ("bot.slack",)  # blocks, client, directory: what the bot sends Slack
 BELOW_CORE = ("bot.core", "agent_approvals")
 # Longest prefix first wins. What each layer may import (besides the standard library and third parties).
 ALLOWED: dict[str, tuple[str, ...]] = {
-    "agent_approvals": ("agent_approvals",),
+    **AGENT_LAYERS,
     "bot.core": BELOW_CORE,
     "bot.store": (*BELOW_CORE, "bot.store"),
     "bot.policy": (*BELOW_CORE, "bot.store", "bot.policy"),  # what the policies decide (Cedar), for every way in
@@ -54,14 +79,30 @@ def within(name: str, prefixes: tuple[str, ...]) -> bool:
     return any(name == p or name.startswith(p + ".") for p in prefixes)
 
 
+def allowed(name: str, target: str) -> bool:
+    """Whether module `name` may import `target` (the agent package itself holds only its core's names)."""
+    return target == "agent_approvals" or within(target, ALLOWED[layer_of(name)])
+
+
 def test_each_layer_imports_only_the_layers_below_it() -> None:
     wrong = [
         f"{name} imports {target}"
         for name, path in modules()
         for target in sorted(imports(name, path))
-        if not within(target, ALLOWED[layer_of(name)])
+        if not allowed(name, target)
     ]
     assert wrong == []
+
+
+def test_the_agent_side_has_its_floor_plan() -> None:
+    """The agent package's folders are its wings, and what the table names is there: the core at the top, one
+    module or package per framework in integrations/, the durable engines in durable/."""
+    found = {name for name, _ in modules() if name.startswith("agent_approvals")}
+    assert {"agent_approvals.client", "agent_approvals.approver", "agent_approvals.receipts"} <= set(AGENT_CORE)
+    assert {"agent_approvals.integrations.langgraph", "agent_approvals.integrations.autogen"} <= set(INTEGRATIONS)
+    assert set(ALIASES.values()) <= found and set(ALIASES) <= found
+    folders = {p.name for p in AGENTS.iterdir() if (p / "__init__.py").exists()}
+    assert folders == {"integrations", "durable", "mcp_gateway", "claude_code", "autogen", "temporal"}, folders
 
 
 def test_the_agent_side_never_imports_slack_redis_or_bot() -> None:
@@ -77,22 +118,34 @@ def test_the_agent_side_never_imports_slack_redis_or_bot() -> None:
                 assert not imported.startswith(("bot", "slack_", "slack", "redis")), f"{name} imports {imported}"
 
 
-def test_no_import_cycle() -> None:
-    graph = {name: imports(name, path, top_level_only=True) for name, path in modules()}
+def import_graph() -> dict[str, set[str]]:
+    """What each module imports when it runs: at its top, or lazily, inside a function."""
+    return {name: imports(name, path, run_time=True) for name, path in modules()}
+
+
+def cycle(graph: dict[str, set[str]]) -> list[str]:
+    """An import cycle in `graph` (`[a, b, a]`), or `[]`."""
     done: set[str] = set()
 
-    def visit(node: str, stack: list[str]) -> None:
+    def visit(node: str, stack: list[str]) -> list[str]:
         if node in stack:
-            pytest.fail("import cycle: " + " -> ".join([*stack[stack.index(node):], node]))
+            return [*stack[stack.index(node):], node]
         if node in done or node not in graph:
-            return
+            return []
         for target in sorted(graph[node] - {node}):  # a package naming its own modules is no cycle
-            visit(target, [*stack, node])
+            if found := visit(target, [*stack, node]):
+                return found
         done.add(node)
+        return []
 
     for name in sorted(graph):
-        visit(name, [])
-    assert done == set(graph)
+        if found := visit(name, []):
+            return found
+    return []
+
+
+def test_no_import_cycle() -> None:
+    assert " -> ".join(cycle(import_graph())) == ""
 
 
 def test_no_module_is_too_long() -> None:
@@ -215,7 +268,33 @@ def test_the_check_can_fail(tmp_path: Path) -> None:
     assert "bot.store" in imports("bot.approvals.service", service)
     run_as_main = tmp_path / "x.py"  # an import under `if __name__` counts
     run_as_main.write_text('import os\nif __name__ == "__main__":\n    from bot.core import settings_table\n')
-    assert imports("bot.core.x", run_as_main, top_level_only=True) == {"bot.core", "bot.core.settings_table"}
+    assert imports("bot.core.x", run_as_main, run_time=True) == {"bot.core", "bot.core.settings_table"}
+    typing_only = tmp_path / "t.py"  # only a type checker reads an import under `if TYPE_CHECKING:`
+    typing_only.write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from bot.core import x\n")
+    assert imports("bot.core.t", typing_only, run_time=True) == set()
+    assert imports("bot.core.t", typing_only) == {"bot.core"}
+
+
+def test_the_agent_side_check_can_fail(tmp_path: Path) -> None:
+    """A lazy import back up (from the core into a wing, from an engine into the relay), an integration importing
+    another, and a circle made of lazy imports are each seen."""
+    lazy = tmp_path / "lazy.py"
+    lazy.write_text("def deliver():\n    from agent_approvals.durable.relay import Relay\n    return Relay\n")
+    assert imports("agent_approvals.client", lazy, run_time=True) == {"agent_approvals.durable.relay"}
+    assert not allowed("agent_approvals.client", "agent_approvals.durable.relay")
+    assert not allowed("agent_approvals.durable.dbos", "agent_approvals.durable.relay")
+    assert not allowed("agent_approvals.durable.temporal.delivery", "agent_approvals.durable.relay")
+    assert not allowed("agent_approvals.durable.relay", "agent_approvals.durable.temporal.delivery")
+    assert not allowed("agent_approvals.integrations.langgraph", "agent_approvals.integrations.pydantic_ai")
+    assert not allowed("agent_approvals.integrations.autogen.run", "agent_approvals.integrations.langgraph")
+    assert not allowed("agent_approvals.mcp_gateway.gateway", "agent_approvals.claude_code.hook")
+    assert allowed("agent_approvals.integrations.autogen.run", "agent_approvals.integrations.autogen.tools")
+    assert allowed("agent_approvals.durable.relay", "agent_approvals.durable.engines")
+    graph = import_graph()  # the relay's engine importing it back lazily, as before the registry: a circle
+    graph["agent_approvals.durable.engines"] = graph["agent_approvals.durable.engines"] | imports(
+        "agent_approvals.durable.engines", lazy, run_time=True)
+    assert cycle(graph) == ["agent_approvals.durable.engines", "agent_approvals.durable.relay",
+                            "agent_approvals.durable.engines"]
     assert imported_test_modules("from tests.api.test_api import Client") == {"tests.api.test_api"}
     assert imported_test_modules("def f():\n    from tests.api import test_api") == {"tests.api.test_api"}
     assert imported_test_modules("from tests.support.api import Client\nimport tests.conftest") == set()

@@ -15,30 +15,25 @@
                   `FileStateStore`), so another process can finish it
     schemas.py    a tool's JSON schema (untrusted input) checked within bounds: nothing fetched, nothing frozen
     _extras.py    an integration whose framework is not installed names the extra that brings it
-    durable.py    what the durable engines share: the ask, the decision a workflow acts on, ask / settle / withdraw
-    relay.py      `agent-approvals-relay`: the bot's signed webhook in, a durable workflow's decision out
 
-One module (or package) per framework, each behind its extra:
+The wings, each importing the core above and never another wing (tests/test_layout.py):
 
-    autogen/      AutoGen (extra `autogen`): `run_with_approvals`, the user proxy's input function,
-                  `require_approval` for tools, code approval, an approval-gated workbench
-    openai_agents.py  the OpenAI Agents SDK (extra `openai-agents`): `run_with_approvals`, `resume`
-    langgraph.py  LangGraph (extra `langgraph`): `tool_call` to interrupt with, `invoke_with_approvals`,
-                  `resume_with_approvals`
-    pydantic_ai.py  Pydantic AI (extra `pydantic-ai`): `run_with_approvals`
-    agent_framework.py  Microsoft Agent Framework (extra `agent-framework`): `run_with_approvals`
-    claude_agent_sdk.py  the Claude Agent SDK (extra `claude-agent-sdk`): `can_use_tool` for
-                  `ClaudeAgentOptions`, or `pre_tool_use_hook`
-    google_adk.py  Google's Agent Development Kit (extra `google-adk`): `approval_gate` (a
-                  `before_tool_callback` asking for the tools named), `run_with_approvals`
+    integrations/  one module (or package) per framework, each behind its extra: autogen/, openai_agents,
+                  langgraph, pydantic_ai, agent_framework, claude_agent_sdk, google_adk (`run_with_approvals`)
+    durable/      durable workflows: the shared ask, settle and withdraw; temporal/ and dbos (extras `temporal`,
+                  `dbos`); the relay (`agent-approvals-relay`), which finds an engine by name in a registry
     mcp_gateway/  any MCP client's tool calls (extra `mcp`): `agent-approvals-mcp`, a gateway in front of an
                   MCP server
     claude_code/  Claude Code (extra `claude-code`): the PreToolUse hook, `agent-approvals-claude-code install`,
                   the permission channel for Claude Code's Channels
-    dbos.py       DBOS workflows (extra `dbos`): `DBOSApprovals(client, relay_url=...).approval(tool_call(...))`,
-                  the relay's `DBOSDelivery`
-    temporal/     Temporal workflows (extra `temporal`): `approval(tool_call(...))` in a workflow that inherits
-                  `ApprovalsWorkflow`, `ApprovalActivities` for its worker, the relay's `TemporalDelivery`
+
+The names the interface gives the integrations and engines stay: each is the module in its wing, under its old
+name (`agent_approvals.langgraph` is `agent_approvals.integrations.langgraph`):
+
+    autogen/, openai_agents.py, langgraph.py, pydantic_ai.py  the frameworks' (in `integrations/`)
+    agent_framework.py, claude_agent_sdk.py, google_adk.py  the frameworks' (in `integrations/`)
+    temporal/, dbos.py  the durable engines' (`agent_approvals.durable.temporal`, `agent_approvals.durable.dbos`)
+    relay.py      `agent_approvals.durable.relay`, for one release: importing it warns (DeprecationWarning)
 
 Never imports `bot`, `slack_*` or `redis`."""
 

@@ -8,17 +8,16 @@ The body is Claude Code's `PreToolUse` hook input; the answer (200) is the hook'
 (`hookSpecificOutput.permissionDecision` allow / deny / ask), made by the command hook's own core
 (`agent_approvals.claude_code.hook.decide`: the same card, the same deny-then-grant, the same idempotency keys, so
 a command hook and this one find each other's cards). Its client's requests (ask, long-polls, use) go to this
-worker's own aiohttp application in process (`InProcess`, an httpx transport, as httpx's `ASGITransport` hands a
-request to an ASGI app): the routes, checks and answers of the Approvals API over HTTP, an unknown path or method
-answered as the app answers it, without a round trip. `?wait=S` (0 to 60, default 50), `?on_error=ask` (default
-deny), and the header `X-Approvals-Requester` (a Slack user id or their email; Claude Code fills it from the
-environment) shape the ask.
+worker's own server, over its own port (the address the hook's request came in at, `sockname`: a loopback
+connection to itself): the routes, checks and answers of the Approvals API over HTTP, through aiohttp's public
+server, no private entry of it. `?wait=S` (0 to 60, default 50), `?on_error=ask` (default deny), and the header
+`X-Approvals-Requester` (a Slack user id or their email; Claude Code fills it from the environment) shape the ask.
 
 The hook's request is admitted once, by the API's key check in front of it (the per-worker rate, the key's
 per-minute limit): its inner requests are not counted again (one hook call makes several) and carry no key. They
-are made as the admitted key's in process: the request's state holds the key under `ADMITTED`, which only
-`InProcess` sets (aiohttp starts every request it reads from a connection with an empty state; no header, query or
-body of an outside request can put anything there), and the key check takes it instead of a bearer key.
+are made as the admitted key's: each carries `X-Approvals-In-Process`, a token of 256 random bits the hook made for
+this call and holds in the app's `Admissions` while the call lasts (never sent anywhere but to the worker itself,
+never logged), and the key check takes the key it maps to instead of a bearer key. A token nobody holds is no key.
 
 Every answer is a decision, 200 (`decided`): Claude Code reads any other status as no decision and runs its own
 permission flow, so a refusal (401 a wrong or revoked key, 413 a large `Write`, 429 past the key's limits, 400 input
@@ -29,18 +28,15 @@ allowed by its rules is then denied); the command hook is the one that also deni
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Awaitable, Callable
+import secrets
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 
 import httpx
 from agent_approvals.claude_code.hook import WAIT, OnError, answer, decide
 from agent_approvals.client import ApprovalsClient
-from aiohttp import HttpVersion11, StreamReader, web
-from aiohttp.abc import AbstractStreamWriter
-from aiohttp.http import RawRequestMessage
-from multidict import CIMultiDict, CIMultiDictProxy
-from yarl import URL
+from aiohttp import web
 
 from bot.api.requests import MAX_BODY, ApiError, bad, parse_json, wait_seconds
 from bot.store import ApiKey
@@ -48,7 +44,7 @@ from bot.store import ApiKey
 PATH = "/api/v1/hooks/claude-code"
 REQUESTER_HEADER = "X-Approvals-Requester"
 RETRY_FOR = 2.0  # seconds the in-process client retries a store that does not answer (503), then denies
-ADMITTED = "bot.api.admitted_key"  # an in-process request's state: the `ApiKey` the hook's request was admitted as
+IN_PROCESS = "X-Approvals-In-Process"  # the header of the hook's own requests: the token of the key it was admitted as
 
 Route = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -92,67 +88,68 @@ async def hook(request: web.Request, key: ApiKey) -> web.Response:
     payload = parse_json(await request.read())
     options = {"requester": request.headers[REQUESTER_HEADER]} if request.headers.get(REQUESTER_HEADER) else {}
     mode: OnError = "ask" if on_error == "ask" else "deny"
-    async with ApprovalsClient("http://in-process", "-", transport=InProcess(request, key),
-                               retry_for=RETRY_FOR) as client:
-        return web.json_response(await decide(client, payload, wait=wait, on_error=mode, **options))
+    admissions = request.app[ADMISSIONS]
+    with admissions.admit(key) as token:
+        url, transport = own_server(request, token)
+        async with ApprovalsClient(url, "-", transport=transport, retry_for=RETRY_FOR) as client:
+            return web.json_response(await decide(client, payload, wait=wait, on_error=mode, **options))
 
 
-class InProcess(httpx.AsyncBaseTransport):
-    """An httpx transport that hands the client's requests to this worker's aiohttp application, the one the
-    hook's own request came to (as httpx's `ASGITransport` hands them to an ASGI app): the same routes, checks
-    and answers as over HTTP, without a round trip. Each is made as the admitted `key`'s (`ADMITTED`)."""
+class Admissions:
+    """The keys the hook's calls in flight were admitted as, each by the token its own requests carry
+    (`IN_PROCESS`): one per app (`ADMISSIONS`), made where the routes are mounted."""
 
-    def __init__(self, request: web.Request, key: ApiKey) -> None:
-        self.outer, self.key = request, key
+    def __init__(self) -> None:
+        self._keys: dict[str, ApiKey] = {}
+
+    @contextmanager
+    def admit(self, key: ApiKey) -> Iterator[str]:
+        """A new token for `key`, good until the block ends."""
+        token = secrets.token_urlsafe(32)
+        self._keys[token] = key
+        try:
+            yield token
+        finally:
+            del self._keys[token]
+
+    def key_of(self, request: web.Request) -> ApiKey | None:
+        """The key a request the hook made was admitted as (its `IN_PROCESS` token held here), else None."""
+        token = request.headers.get(IN_PROCESS, "")
+        return self._keys.get(token) if token else None
+
+
+ADMISSIONS = web.AppKey("claude_code_admissions", Admissions)
+
+
+def admitted(request: web.Request) -> ApiKey | None:
+    """The key the Claude Code hook's own request to this app was admitted as (None: an outside request)."""
+    admissions = request.app.get(ADMISSIONS)
+    return admissions.key_of(request) if admissions is not None else None
+
+
+def own_server(request: web.Request, token: str) -> tuple[str, httpx.AsyncBaseTransport]:
+    """The base URL and transport of this worker's own server, where `request` came in (its socket's local
+    address), the hook's requests marked with `token` and carrying no key."""
+    sockname = request.transport.get_extra_info("sockname") if request.transport is not None else None
+    if isinstance(sockname, str | bytes):  # a Unix socket
+        path = sockname.decode() if isinstance(sockname, bytes) else sockname
+        return "http://localhost", Marked(token, httpx.AsyncHTTPTransport(uds=path))
+    if not isinstance(sockname, tuple):
+        raise ApiError(503, "unavailable", "the hook cannot reach this worker's own server")
+    host, port = sockname[0], sockname[1]
+    return f"http://{f'[{host}]' if ':' in host else host}:{port}", Marked(token, httpx.AsyncHTTPTransport())
+
+
+class Marked(httpx.AsyncBaseTransport):
+    """`transport` with each request marked as the hook's (`IN_PROCESS`) and without the client's placeholder key."""
+
+    def __init__(self, token: str, transport: httpx.AsyncBaseTransport) -> None:
+        self.token, self.transport = token, transport
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        """`request` answered as the app's server answers one it read: by `Application._handle`, the app's entry
-        that aiohttp's own server calls (aiohttp has no public one but its test utilities), an `HTTPException` it
-        raises (no such path, no such method) as that answer."""
-        inner = self._inner(request, await request.aread())
-        try:
-            response = await self.outer.app._handle(inner)
-        except web.HTTPException as exc:
-            response = exc
-        body = response.body if isinstance(response, web.Response) else None
-        return httpx.Response(response.status, headers=list(response.headers.items()),
-                              content=body if isinstance(body, bytes) else b"")
+        request.headers.pop("Authorization", None)
+        request.headers[IN_PROCESS] = self.token
+        return await self.transport.handle_async_request(request)
 
-    def _inner(self, request: httpx.Request, raw: bytes) -> web.Request:
-        """`request` as aiohttp's server would have made it on the hook's connection, marked admitted."""
-        target = request.url.raw_path.decode("ascii")
-        headers = CIMultiDict(request.headers.multi_items())
-        headers.popall("Authorization", None)  # (the client's placeholder): the request is the admitted key's
-        raw_headers = tuple((name.encode("latin-1"), value.encode("latin-1")) for name, value in headers.items())
-        message = RawRequestMessage(request.method, target, HttpVersion11, CIMultiDictProxy(headers), raw_headers,
-                                    False, None, False, False, URL(target, encoded=True))
-        loop = asyncio.get_running_loop()
-        payload = StreamReader(self.outer.protocol, max(len(raw), 2**16), loop=loop)  # (never pauses the hook's)
-        if raw:
-            payload.feed_data(raw)
-        payload.feed_eof()
-        return web.Request(message, payload, self.outer.protocol, Unwritten(), self.outer.task, loop,
-                           client_max_size=self.outer.client_max_size, state={ADMITTED: self.key})
-
-
-class Unwritten(AbstractStreamWriter):
-    """The writer of an in-process request: its answer is handed back whole, never written to a connection (the
-    hook's connection carries the hook's answer only); a handler that would stream its answer fails."""
-
-    async def write_headers(self, status_line: str, headers: CIMultiDict[str]) -> None:
-        raise RuntimeError("an in-process request is answered whole, not streamed")
-
-    async def write(self, chunk: bytes | bytearray | memoryview) -> None:
-        raise RuntimeError("an in-process request is answered whole, not streamed")
-
-    async def write_eof(self, chunk: bytes = b"") -> None:
-        """Nothing was written."""
-
-    async def drain(self) -> None:
-        """Nothing was written."""
-
-    def enable_compression(self, encoding: str = "deflate", strategy: int | None = None) -> None:
-        """Nothing is written."""
-
-    def enable_chunking(self) -> None:
-        """Nothing is written."""
+    async def aclose(self) -> None:
+        await self.transport.aclose()

@@ -15,8 +15,8 @@ on one worker, `KEY_BURST` at once (reads, each a long-poll: `KEY_READ_RATE`, `K
 then its per-minute limit; the receipt spends, which
 have no key, at most `SPEND_RATE` a second from one address and `SPEND_ALL_RATE` from everyone. Past them: 429
 with `Retry-After`, and the refusals of a flood logged once per 10 s with how many were left out. The Claude Code
-hook's own requests to these routes, made in process, are its admitted key's and not counted again
-(`claude_code_hook.ADMITTED`, in the request's state: nothing an outside request sends can set it).
+hook's own requests to these routes, made to the worker itself, are its admitted key's and not counted again
+(`claude_code_hook.admitted`: a token the hook holds while its call lasts, which no outside request can know).
 
 Errors are JSON (`{"error": {code, message, field}}`): 400 for what the body or query gets wrong, 401 for a
 missing, wrong or revoked key (or a receipt that does not verify: `invalid_receipt`), 403 for a channel outside
@@ -159,6 +159,7 @@ def add_routes(
     app.router.add_delete("/api/v1/approvals/{id}", _guarded(api, withdraw, gate))
     app.router.add_post("/api/v1/approvals/{id}/use", use_either)
     app.router.add_post("/api/v1/audit/allowed", _guarded(api, allowed, gate))
+    app[claude_code_hook.ADMISSIONS] = claude_code_hook.Admissions()
     app.router.add_post(claude_code_hook.PATH, claude_code_hook.decided(_guarded(api, claude_code_hook.hook, gate)))
     app.router.add_get("/api/v1/key", _guarded(api, key_of, gate), allow_head=False)
     app.router.add_get("/api/v1/openapi.json", openapi, allow_head=False)
@@ -286,11 +287,9 @@ def _idempotency_key(request: web.Request) -> str:
 
 
 def _admitted(request: web.Request) -> ApiKey | None:
-    """The key a request the Claude Code hook made in process was admitted as (its state's
-    `claude_code_hook.ADMITTED`, which only the hook's transport sets: an outside request's state starts empty and
-    nothing it sends is put there), else None."""
-    key = request.get(claude_code_hook.ADMITTED)
-    return key if isinstance(key, ApiKey) else None
+    """The key a request the Claude Code hook made to this worker was admitted as (the token it carries is one the
+    hook holds for a call in flight: `claude_code_hook.admitted`), else None."""
+    return claude_code_hook.admitted(request)
 
 
 def _token(request: web.Request) -> str:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from agent_approvals.approver import AUTO, ApprovalCancelled, ApprovalRequest, Cancellation, Decision, Outcome
-from agent_approvals.autogen.input_func import make_input_func
+from agent_approvals.integrations.autogen.input_func import make_input_func
 from agent_approvals.modes import InputPolicy, ModeGate, Verdict, parse_mode
 from autogen_agentchat.base import TaskResult
 from autogen_agentchat.messages import BaseChatMessage, TextMessage

@@ -23,9 +23,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from agent_approvals.approver import Approver
-from agent_approvals.autogen.code import code_approval_func, local_executor_class
-from agent_approvals.autogen.input_func import ApprovalUserProxy, AsyncInputFunc
-from agent_approvals.autogen.tools import require_approval
+from agent_approvals.integrations.autogen.code import code_approval_func, local_executor_class
+from agent_approvals.integrations.autogen.input_func import ApprovalUserProxy, AsyncInputFunc
+from agent_approvals.integrations.autogen.tools import require_approval
 from agent_approvals.modes import CONTINUE
 from autogen_agentchat.agents import AssistantAgent, CodeExecutorAgent
 from autogen_agentchat.base import TerminatedException, TerminationCondition

@@ -11,13 +11,13 @@ import pytest
 from tests.support.source import imports, modules
 
 INTEGRATIONS = [
-    ("agent_approvals.openai_agents", "agents", "openai-agents"),
-    ("agent_approvals.langgraph", "langgraph", "langgraph"),
-    ("agent_approvals.pydantic_ai", "pydantic_ai", "pydantic-ai"),
-    ("agent_approvals.agent_framework", "agent_framework", "agent-framework"),
+    ("agent_approvals.integrations.openai_agents", "agents", "openai-agents"),
+    ("agent_approvals.integrations.langgraph", "langgraph", "langgraph"),
+    ("agent_approvals.integrations.pydantic_ai", "pydantic_ai", "pydantic-ai"),
+    ("agent_approvals.integrations.agent_framework", "agent_framework", "agent-framework"),
     ("agent_approvals.mcp_gateway", "mcp", "mcp"),
-    ("agent_approvals.autogen", "autogen_core", "autogen"),
-    ("agent_approvals.autogen.tools", "autogen_core", "autogen"),
+    ("agent_approvals.integrations.autogen", "autogen_core", "autogen"),
+    ("agent_approvals.integrations.autogen.tools", "autogen_core", "autogen"),
 ]
 
 
@@ -33,8 +33,8 @@ def test_a_missing_framework_names_its_extra(module: str, framework: str, extra:
 
 
 def test_from_agent_approvals_autogen_import_run_with_approvals() -> None:
-    from agent_approvals.autogen import run_with_approvals
-    from agent_approvals.autogen.run import run_with_approvals as defined
+    from agent_approvals.integrations.autogen import run_with_approvals
+    from agent_approvals.integrations.autogen.run import run_with_approvals as defined
 
     assert run_with_approvals is defined
 
@@ -42,8 +42,7 @@ def test_from_agent_approvals_autogen_import_run_with_approvals() -> None:
 def test_the_server_below_the_runs_imports_no_agent_framework() -> None:
     """The rule matcher, the card builders, the store and the approval core need no AutoGen (only `bot/runs/`, the
     bot's own AutoGen teams, and what builds them do)."""
-    frameworks = ("agent_approvals.autogen", "agent_approvals.openai_agents", "agent_approvals.langgraph",
-                  "agent_approvals.pydantic_ai", "agent_approvals.agent_framework", "agent_approvals.mcp_gateway")
+    frameworks = ("agent_approvals.integrations", "agent_approvals.mcp_gateway")
     low = ("bot.core", "bot.store", "bot.report", "bot.slack", "bot.approvals", "bot.api")
     wrong = [f"{name} imports {target}" for name, path in modules() if name.startswith(low)
              for target in imports(name, path) if target.startswith(frameworks)]

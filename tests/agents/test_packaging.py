@@ -73,14 +73,14 @@ def test_agent_approvals_and_the_openai_agents_sdk_live_together(tmp_path: Path,
 
 
 EXTRAS = {  # each extra, and the module it makes importable
-    "autogen": "agent_approvals.autogen.run",
-    "openai-agents": "agent_approvals.openai_agents",
-    "langgraph": "agent_approvals.langgraph",
-    "pydantic-ai": "agent_approvals.pydantic_ai",
-    "agent-framework": "agent_approvals.agent_framework",
+    "autogen": "agent_approvals.integrations.autogen.run",
+    "openai-agents": "agent_approvals.integrations.openai_agents",
+    "langgraph": "agent_approvals.integrations.langgraph",
+    "pydantic-ai": "agent_approvals.integrations.pydantic_ai",
+    "agent-framework": "agent_approvals.integrations.agent_framework",
     "mcp": "agent_approvals.mcp_gateway",
-    "claude-agent-sdk": "agent_approvals.claude_agent_sdk",
-    "google-adk": "agent_approvals.google_adk",
+    "claude-agent-sdk": "agent_approvals.integrations.claude_agent_sdk",
+    "google-adk": "agent_approvals.integrations.google_adk",
 }
 # the OpenAI Agents SDK and the Claude Agent SDK depend on `mcp` themselves: the gateway imports there too
 BROUGHT = {"openai-agents": {"mcp"}, "claude-agent-sdk": {"mcp"}}

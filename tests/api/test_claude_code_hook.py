@@ -4,9 +4,12 @@ OpenAPI document describes it. The real CLI drives it in tests/agents/claude_cod
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import logging
 import time
+import tomllib
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -14,6 +17,7 @@ import httpx
 import jsonschema
 import pytest
 from agent_approvals.claude_code.hook import answer
+from packaging.requirements import Requirement
 
 from bot.api import claude_code_hook
 from bot.api.openapi import document
@@ -21,6 +25,7 @@ from bot.devslack.server import SlackStandIn
 from tests.conftest import ALICE, BOB, SALES, Worker
 from tests.support.api import EMAIL, SCHEMA, Client, new_key, tool_ask
 from tests.support.hitl import click, nth_card
+from tests.support.source import ROOT
 
 PATH = "/api/v1/hooks/claude-code"
 READ = {"session_id": "s-1", "cwd": "/home/me/shop-api", "hook_event_name": "PreToolUse", "tool_name": "Read",
@@ -186,10 +191,10 @@ async def test_a_hook_call_counts_once_against_the_keys_limit_whatever_it_asks_w
 
 
 async def test_an_outside_request_cannot_pass_for_one_the_hook_made(api: Worker) -> None:
-    """Only the hook's transport marks a request admitted (in its state, which nothing a client sends fills):
-    an outside request naming the mark anywhere still needs a key."""
+    """Only the hook marks a request admitted (a token it holds while its call lasts): an outside request naming
+    the mark anywhere, with a token nobody holds, still needs a key."""
     made = await new_key(api)
-    mark = claude_code_hook.ADMITTED
+    mark = claude_code_hook.IN_PROCESS
     forged = {mark: made.record.id, "X-Approvals-Admitted": made.record.name, "Cookie": f"{mark}={made.record.id}"}
     async with aiohttp.ClientSession() as session:
         for method, path in (("GET", "/api/v1/key"), ("POST", "/api/v1/approvals"), ("GET", "/api/v1/approvals/a-1"),
@@ -199,3 +204,20 @@ async def test_an_outside_request_cannot_pass_for_one_the_hook_made(api: Worker)
                 assert response.status == 401, (method, path, await response.text())
     status, body, _ = await Client(api, "").call("POST", PATH, body=READ, key="", headers=forged)
     denied(status, body, saying="401: send Authorization: Bearer <API key>")
+
+
+def test_the_hook_reaches_the_api_through_public_seams_only() -> None:
+    """#64 item 5: the hook's requests go to the worker's own port, through aiohttp's public server: nothing private
+    of aiohttp's is touched (`Application._handle`, a request built from its parser's types), and the requirement
+    on aiohttp is open to its next releases (it was pinned below 3.15 for `_handle`)."""
+    tree = ast.parse(Path(claude_code_hook.__file__).read_text())
+    private = [ast.unparse(node) for node in ast.walk(tree) if isinstance(node, ast.Attribute)
+               and node.attr.startswith("_") and not node.attr.startswith("__")
+               and not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"))]
+    assert private == []
+    internals = [node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+                 and node.module and node.module.startswith("aiohttp.")]
+    assert internals == []
+    [aiohttp_requirement] = [Requirement(r) for r in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "dependencies"] if Requirement(r).name == "aiohttp"]
+    assert aiohttp_requirement.specifier.contains("3.15.0") and aiohttp_requirement.specifier.contains("3.16.2")

@@ -406,7 +406,7 @@ async def realistic_checkpoint() -> tuple[str, str]:
     keep the first `ApprovalRequest` it makes.
     """
     from agent_approvals.approver import ApprovalRequest, Decision
-    from agent_approvals.autogen.input_func import make_input_func
+    from agent_approvals.integrations.autogen.input_func import make_input_func
     from autogen_agentchat.teams import BaseGroupChat
     from autogen_core import CancellationToken
     from autogen_ext.models.replay import ReplayChatCompletionClient

@@ -1,7 +1,7 @@
 """A decision in Slack -> the Temporal workflow that waited for it resumed, against the engine's own floor.
 
 One bot worker in this process (the Approvals API, its webhook sender), the Slack stand-in, one redis-server,
-the Temporal CLI's dev server (offline), the relay (`agent_approvals.relay`) and a Temporal worker in this
+the Temporal CLI's dev server (offline), the relay (`agent_approvals.durable.relay`) and a Temporal worker in this
 process running `Refund` (tests/support/temporal_workflows.py: asks with `approval(tool_call(...))`, then runs a
 refund activity) and `Floor` (waits for a plain Update, then runs the same activity).
 
@@ -30,8 +30,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from agent_approvals import ApprovalsClient
-from agent_approvals.temporal.activities import ApprovalActivities
-from agent_approvals.temporal.delivery import TemporalDelivery
+from agent_approvals.durable.temporal.activities import ApprovalActivities
+from agent_approvals.durable.temporal.delivery import TemporalDelivery
 from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker as TemporalWorker
 

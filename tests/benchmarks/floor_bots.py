@@ -80,7 +80,7 @@ class AgentFloorBot(FloorBot):
     async def start(self, request: web.Request) -> web.Response:
         """Start the team with the model `config` (a component config; the first draft's card is posted, then the
         team waits)."""
-        from agent_approvals.autogen import make_input_func
+        from agent_approvals.integrations.autogen import make_input_func
 
         from bot.runs.models import load_model_client
         from bot.runs.teams import WRITER, build_team

@@ -2,7 +2,7 @@
 
 One worker runs as its own process (Redis, the Approvals API); this process holds the Slack stand-in (which
 signs and delivers the clicks, as the tests' `click` does) and the agents. For each of the five integrations
-(`agent_approvals.openai_agents`, `.langgraph`, `.pydantic_ai`, `.agent_framework`, `.autogen`, and the two
+(`agent_approvals.integrations.openai_agents`, `.langgraph`, `.pydantic_ai`, `.agent_framework`, `.autogen`, and the two
 harnesses `.claude_agent_sdk` (over a scripted stand-in for the CLI) and `.google_adk`), an agent whose
 scripted model (no network) calls `send_email` once, then says it is done; series interleaved, in a rotating
 order:
@@ -95,7 +95,7 @@ Run = Callable[[ApprovalsClient | None, dict[str, str], Timing], Awaitable[None]
 
 
 async def openai_agents(client: ApprovalsClient | None, email: dict[str, str], timing: Timing) -> None:
-    from agent_approvals.openai_agents import run_with_approvals
+    from agent_approvals.integrations.openai_agents import run_with_approvals
     from agents.testing import ScriptedModel, assistant_message, function_call
 
     from agents import Agent, Runner, function_tool
@@ -126,7 +126,7 @@ class _State(TypedDict):
 
 
 async def langgraph(client: ApprovalsClient | None, email: dict[str, str], timing: Timing) -> None:
-    from agent_approvals.langgraph import invoke_with_approvals, tool_call
+    from agent_approvals.integrations.langgraph import invoke_with_approvals, tool_call
     from langgraph.checkpoint.memory import InMemorySaver
     from langgraph.graph import END, START, StateGraph
     from langgraph.types import interrupt
@@ -153,7 +153,7 @@ async def langgraph(client: ApprovalsClient | None, email: dict[str, str], timin
 
 
 async def pydantic_ai(client: ApprovalsClient | None, email: dict[str, str], timing: Timing) -> None:
-    from agent_approvals.pydantic_ai import run_with_approvals
+    from agent_approvals.integrations.pydantic_ai import run_with_approvals
     from pydantic_ai import Agent, DeferredToolRequests
     from pydantic_ai.messages import ModelMessage, ModelResponse, TextPart, ToolCallPart
     from pydantic_ai.models.function import AgentInfo, FunctionModel
@@ -185,7 +185,7 @@ async def pydantic_ai(client: ApprovalsClient | None, email: dict[str, str], tim
 async def agent_framework(client: ApprovalsClient | None, email: dict[str, str], timing: Timing) -> None:
     from collections.abc import Sequence
 
-    from agent_approvals.agent_framework import run_with_approvals
+    from agent_approvals.integrations.agent_framework import run_with_approvals
     from agent_framework import Agent, BaseChatClient, ChatResponse, Content, FunctionInvocationLayer, Message, tool
 
     call_id = f"call-{uuid.uuid4().hex[:8]}"
@@ -221,7 +221,7 @@ async def agent_framework(client: ApprovalsClient | None, email: dict[str, str],
 
 
 async def autogen(client: ApprovalsClient | None, email: dict[str, str], timing: Timing) -> None:
-    from agent_approvals.autogen.tools import require_approval
+    from agent_approvals.integrations.autogen.tools import require_approval
     from autogen_agentchat.agents import AssistantAgent
     from autogen_core import FunctionCall
     from autogen_core.models import CreateResult, RequestUsage
@@ -257,7 +257,7 @@ async def autogen(client: ApprovalsClient | None, email: dict[str, str], timing:
 
 async def claude_agent_sdk(client: ApprovalsClient | None, email: dict[str, str], timing: Timing) -> None:
     """The SDK's own client over a scripted stand-in for the CLI (its control protocol): `can_use_tool` asks."""
-    from agent_approvals.claude_agent_sdk import can_use_tool
+    from agent_approvals.integrations.claude_agent_sdk import can_use_tool
     from claude_agent_sdk import ClaudeAgentOptions, ClaudeSDKClient, PermissionResultAllow, ResultMessage
 
     from tests.support.claude_cli import ScriptedCLI
@@ -281,7 +281,7 @@ async def claude_agent_sdk(client: ApprovalsClient | None, email: dict[str, str]
 
 async def google_adk(client: ApprovalsClient | None, email: dict[str, str], timing: Timing) -> None:
     """An `LlmAgent` with a scripted model; gated: `require_confirmation`, `approval_gate`, `run_with_approvals`."""
-    from agent_approvals.google_adk import approval_gate, run_with_approvals
+    from agent_approvals.integrations.google_adk import approval_gate, run_with_approvals
     from google.adk.agents import LlmAgent
     from google.adk.runners import Runner
     from google.adk.sessions import InMemorySessionService

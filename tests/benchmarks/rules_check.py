@@ -64,7 +64,7 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from agent_approvals.approver import ApprovalRequest, Decision
-from agent_approvals.autogen.tools import ApprovalRequiredTool, require_approval
+from agent_approvals.integrations.autogen.tools import ApprovalRequiredTool, require_approval
 from autogen_core import CancellationToken
 from redis.asyncio.client import Redis
 

@@ -18,7 +18,7 @@ import aiohttp
 import pytest
 import tiktoken.registry
 from agent_approvals import ApprovalsClient
-from agent_approvals.autogen.tools import require_approval
+from agent_approvals.integrations.autogen.tools import require_approval
 from autogen_agentchat.agents import AssistantAgent
 from autogen_agentchat.messages import ModelClientStreamingChunkEvent, TextMessage, ToolCallExecutionEvent
 from autogen_core import FunctionCall

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from agent_approvals.approver import ApprovalRequest, Decision
-from agent_approvals.autogen.input_func import make_input_func
+from agent_approvals.integrations.autogen.input_func import make_input_func
 from agent_approvals.modes import InputPolicy, ModeGate
 from autogen_agentchat.messages import BaseChatMessage, TextMessage
 

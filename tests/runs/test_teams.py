@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from agent_approvals.autogen.input_func import make_input_func
+from agent_approvals.integrations.autogen.input_func import make_input_func
 from autogen_agentchat.messages import TextMessage
 from autogen_ext.models.replay import ReplayChatCompletionClient
 

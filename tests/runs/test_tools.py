@@ -8,7 +8,7 @@ from email import message_from_bytes
 from pathlib import Path
 
 from agent_approvals.approver import ApprovalRequest, Decision, digest_of, encode_revision
-from agent_approvals.autogen.tools import require_approval
+from agent_approvals.integrations.autogen.tools import require_approval
 from autogen_agentchat.agents import AssistantAgent
 from autogen_agentchat.messages import ToolCallExecutionEvent
 from autogen_core import CancellationToken

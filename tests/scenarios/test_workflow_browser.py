@@ -11,7 +11,7 @@ import asyncio
 
 import pytest
 from agent_approvals import ApprovalsClient
-from agent_approvals.durable import Route, ask, tool_call
+from agent_approvals.durable.core import Route, ask, tool_call
 from playwright.sync_api import expect
 
 from tests.support.browser import be, chromium, dev_mode, go, open_home, screenshot, type_in_box, workspace_page

@@ -1,5 +1,5 @@
 """A scripted Google ADK model (a `BaseLlm` that answers from a list, offline), and a mailer agent whose
-`send_email` is gated by `agent_approvals.google_adk.approval_gate`, on ADK's SQLite session service."""
+`send_email` is gated by `agent_approvals.integrations.google_adk.approval_gate`, on ADK's SQLite session service."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from agent_approvals import ApprovalsClient
-from agent_approvals.google_adk import approval_gate
+from agent_approvals.integrations.google_adk import approval_gate
 from google.adk.agents import LlmAgent
 from google.adk.models import BaseLlm, LlmRequest, LlmResponse
 from google.adk.runners import Runner

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from agent_approvals import ApprovalsClient
-from agent_approvals.dbos import DBOSApprovals, message, tool_call
+from agent_approvals.durable.dbos import DBOSApprovals, message, tool_call
 from dbos import DBOS, SetWorkflowID
 
 from tests.support.temporal_workflows import SCHEMA, checked_receipt

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from agent_approvals.relay import Deliver, Relay, application
+from agent_approvals.durable.relay import Deliver, Relay, application
 from aiohttp import web
 
 from bot.api.webhooks import route_of, sign, sign_route

@@ -14,16 +14,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypedDict
 
-import agent_approvals.agent_framework as with_agent_framework
-import agent_approvals.autogen.run as with_autogen
-import agent_approvals.google_adk as with_adk
-import agent_approvals.langgraph as with_langgraph
-import agent_approvals.openai_agents as with_openai_agents
-import agent_approvals.pydantic_ai as with_pydantic_ai
+import agent_approvals.integrations.agent_framework as with_agent_framework
+import agent_approvals.integrations.autogen.run as with_autogen
+import agent_approvals.integrations.google_adk as with_adk
+import agent_approvals.integrations.langgraph as with_langgraph
+import agent_approvals.integrations.openai_agents as with_openai_agents
+import agent_approvals.integrations.pydantic_ai as with_pydantic_ai
 import agent_framework
 import pydantic_ai
 from agent_approvals import ApprovalsClient
-from agent_approvals.claude_agent_sdk import can_use_tool
+from agent_approvals.integrations.claude_agent_sdk import can_use_tool
 from agents.testing import ScriptedModel, assistant_message, function_call
 from autogen_agentchat.agents import AssistantAgent
 from autogen_agentchat.messages import ToolCallExecutionEvent

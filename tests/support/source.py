@@ -22,14 +22,11 @@ def ours(name: str) -> bool:
     return name in ("bot", "agent_approvals") or name.startswith(("bot.", "agent_approvals."))
 
 
-def imports(name: str, path: Path, *, top_level_only: bool = False) -> set[str]:
-    """The modules of ours `name` imports: all of them, or those it imports when it is loaded or run
-    (`top_level_only`: its top level, and its `if __name__ == "__main__":` block)."""
+def imports(name: str, path: Path, *, run_time: bool = False) -> set[str]:
+    """The modules of ours `name` imports, at its top or inside a function (a lazy import); `run_time`: only
+    those it can import when it runs (not the ones under `if TYPE_CHECKING:`, which only a type checker reads)."""
     tree = ast.parse(path.read_text(), str(path))
-    if top_level_only:
-        nodes = [*tree.body, *(node for stmt in tree.body if _runs_as_main(stmt) for node in ast.walk(stmt))]
-    else:
-        nodes = list(ast.walk(tree))
+    nodes = list(_run_time_nodes(tree)) if run_time else list(ast.walk(tree))
     found: set[str] = set()
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     for node in nodes:
@@ -47,12 +44,21 @@ def imports(name: str, path: Path, *, top_level_only: bool = False) -> set[str]:
     return found
 
 
-def _runs_as_main(stmt: ast.stmt) -> bool:
-    """Whether `stmt` is `if __name__ == "__main__":`."""
-    test = stmt.test if isinstance(stmt, ast.If) else None
-    return (isinstance(test, ast.Compare) and isinstance(test.left, ast.Name) and test.left.id == "__name__"
-            and len(test.comparators) == 1 and isinstance(test.comparators[0], ast.Constant)
-            and test.comparators[0].value == "__main__")
+def _run_time_nodes(node: ast.AST) -> Iterator[ast.AST]:
+    """`node` and all below it, but what an `if TYPE_CHECKING:` block holds (its `else:` does run)."""
+    yield node
+    for child in ast.iter_child_nodes(node):
+        if isinstance(child, ast.If) and _type_checking(child.test):
+            for stmt in child.orelse:
+                yield from _run_time_nodes(stmt)
+        else:
+            yield from _run_time_nodes(child)
+
+
+def _type_checking(test: ast.expr) -> bool:
+    """Whether `test` is `TYPE_CHECKING` or `typing.TYPE_CHECKING`."""
+    return ((isinstance(test, ast.Name) and test.id == "TYPE_CHECKING")
+            or (isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"))
 
 
 def is_module(name: str) -> bool:

@@ -18,7 +18,7 @@ from temporalio import activity, workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from agent_approvals.temporal import ApprovalsWorkflow, approval, message, tool_call
+    from agent_approvals.durable.temporal import ApprovalsWorkflow, approval, message, tool_call
 
 UI_URL = "https://temporal.example.com/namespaces/{namespace}/workflows/{workflow_id}"
 SCHEMA = {
@@ -126,7 +126,7 @@ class Floor:
 
 async def serve(temporal: str, url: str, key: str, relay: str, queue: str) -> None:
     from agent_approvals import ApprovalsClient
-    from agent_approvals.temporal.activities import ApprovalActivities
+    from agent_approvals.durable.temporal.activities import ApprovalActivities
     from temporalio.client import Client
     from temporalio.worker import Worker
 

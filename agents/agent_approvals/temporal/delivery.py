@@ -1,47 +1,11 @@
-"""The relay's way into Temporal: a decision becomes the waiting workflow's Update (`agent_approvals.decide`), with
-the approval id as the Update's id, so Temporal drops a repeat; what Temporal answers becomes the relay's answer."""
+"""`agent_approvals.temporal.delivery`, the name the interface gives it:
+the module `agent_approvals.durable.temporal.delivery` (the same module).
 
-from __future__ import annotations
+Not deprecated: the old name stays, as the interface names it."""
 
-from collections.abc import Mapping
-from typing import Any
+import sys
 
-from agent_approvals._extras import missing_extra
+import agent_approvals.durable.temporal.delivery as _module
+from agent_approvals.durable.temporal.delivery import *  # noqa: F403
 
-try:
-    from temporalio.client import Client, WorkflowUpdateFailedError
-    from temporalio.exceptions import ApplicationError
-    from temporalio.service import RPCError, RPCStatusCode
-except ImportError as exc:  # the extra is not installed
-    raise missing_extra(__name__, "temporal", exc) from exc
-
-from agent_approvals.relay import GONE, Delivered
-from agent_approvals.temporal import DECIDE, DECIDED, NOT_ASKED
-
-
-class TemporalDelivery:
-    """Deliver decisions to workflows in `client`'s namespace."""
-
-    def __init__(self, client: Client) -> None:
-        self.client = client
-
-    async def __call__(self, route: Mapping[str, str], approval: dict[str, Any]) -> Delivered:
-        namespace, workflow_id = route.get("namespace", ""), route.get("workflow_id", "")
-        if not workflow_id:
-            return Delivered("wrong", "the callback URL names no workflow_id")
-        if namespace and namespace != self.client.namespace:
-            return Delivered("wrong", f"this relay delivers to Temporal namespace {self.client.namespace!r}, "
-                                      f"not {namespace!r}")
-        handle = self.client.get_workflow_handle(workflow_id)
-        try:
-            await handle.execute_update(DECIDE, approval, id=str(approval["id"]))
-        except WorkflowUpdateFailedError as exc:
-            cause = exc.cause
-            kind = cause.type if isinstance(cause, ApplicationError) else ""
-            why = cause.message if isinstance(cause, ApplicationError) else str(cause)
-            return Delivered("later" if kind == NOT_ASKED else "done" if kind == DECIDED else "wrong", why)
-        except RPCError as exc:
-            if exc.status == RPCStatusCode.NOT_FOUND:
-                return Delivered("gone", GONE)
-            raise
-        return Delivered("delivered")
+sys.modules[__name__] = _module

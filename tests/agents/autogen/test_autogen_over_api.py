@@ -97,7 +97,7 @@ async def test_an_approval_workbench_gates_a_workbenchs_tools_over_the_api(
     slack: SlackStandIn, emailer: tuple[Worker, str]
 ) -> None:
     from agent_approvals import ApprovalsClient
-    from agent_approvals.autogen.workbench import ApprovalWorkbench
+    from agent_approvals.integrations.autogen.workbench import ApprovalWorkbench
     from autogen_agentchat.agents import AssistantAgent
     from autogen_core.models import ChatCompletionClient
     from autogen_core.tools import FunctionTool, StaticWorkbench
@@ -141,7 +141,7 @@ async def test_run_with_approvals_asks_again_about_an_edit_and_runs_it(
     and rule: tests/agents/frameworks/test_contract.py): an edit is asked about again and runs with the edited
     arguments."""
     from agent_approvals import ApprovalsClient
-    from agent_approvals.autogen.run import run_with_approvals
+    from agent_approvals.integrations.autogen.run import run_with_approvals
 
     worker, key = emailer
     sent: list[dict[str, str]] = []
@@ -162,10 +162,10 @@ async def test_run_with_approvals_asks_again_about_an_edit_and_runs_it(
 async def test_prepare_reaches_nested_agents_once(slack: SlackStandIn, emailer: tuple[Worker, str]) -> None:
     """A team's agents, a code executor and a user proxy are all prepared, and preparing twice wraps nothing twice."""
     from agent_approvals import ApprovalsClient
-    from agent_approvals.autogen.code import local_executor_class
-    from agent_approvals.autogen.input_func import ApprovalUserProxy
-    from agent_approvals.autogen.run import prepare
-    from agent_approvals.autogen.workbench import ApprovalWorkbench
+    from agent_approvals.integrations.autogen.code import local_executor_class
+    from agent_approvals.integrations.autogen.input_func import ApprovalUserProxy
+    from agent_approvals.integrations.autogen.run import prepare
+    from agent_approvals.integrations.autogen.workbench import ApprovalWorkbench
     from autogen_agentchat.agents import CodeExecutorAgent, UserProxyAgent
     from autogen_agentchat.teams import RoundRobinGroupChat
 

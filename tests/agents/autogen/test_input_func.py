@@ -4,7 +4,7 @@ decision."""
 from __future__ import annotations
 
 from agent_approvals.approver import Decision
-from agent_approvals.autogen.input_func import ApprovalUserProxy, make_input_func
+from agent_approvals.integrations.autogen.input_func import ApprovalUserProxy, make_input_func
 from autogen_agentchat.messages import TextMessage
 from autogen_core import CancellationToken
 

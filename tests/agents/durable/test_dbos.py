@@ -1,6 +1,6 @@
-"""DBOS (`agent_approvals.dbos`) against the real engine on SQLite (its default), a real bot worker and the relay
-(`agent_approvals.relay`); the workflow runs in its own process (`tests/support/dbos_workflows.py`), as a user
-runs it. A refund workflow asks; people decide on the card; the refund step writes one line per refund.
+"""DBOS (`agent_approvals.durable.dbos`) against the real engine on SQLite (its default), a real bot worker and the
+relay (`agent_approvals.durable.relay`); the workflow runs in its own process (`tests/support/dbos_workflows.py`),
+as a user runs it. A refund workflow asks; people decide on the card; the refund step writes one line per refund.
 
 Shown: approved runs once, with the approved arguments, and a double click and a duplicated delivery change
 nothing; a rejection runs nothing and the workflow reads who and why (listed by `/agent status` and the Home like
@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from agent_approvals.dbos import TOPIC, DBOSDelivery
-from agent_approvals.relay import GONE, Delivered
+from agent_approvals.durable.dbos import TOPIC, DBOSDelivery
+from agent_approvals.durable.relay import GONE, Delivered
 from dbos import DBOSClient
 
 from bot.devslack.server import SlackStandIn

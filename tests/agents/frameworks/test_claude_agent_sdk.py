@@ -1,4 +1,5 @@
-"""The Claude Agent SDK integration (`agent_approvals.claude_agent_sdk`) against a real worker: the SDK's own
+"""The Claude Agent SDK integration (`agent_approvals.integrations.claude_agent_sdk`) against a real worker: the SDK's
+own
 client, with a scripted stand-in for the CLI (`tests.support.claude_cli`, a custom `Transport` speaking the
 control protocol), asks through `can_use_tool` or the PreToolUse hook; people decide on the bot's cards.
 Within the limit the card's decision is answered (tests/agents/frameworks/test_contract.py); past it,
@@ -16,7 +17,7 @@ from typing import Any
 
 import pytest
 from agent_approvals import ApprovalsClient
-from agent_approvals.claude_agent_sdk import can_use_tool, pre_tool_use_hook
+from agent_approvals.integrations.claude_agent_sdk import can_use_tool, pre_tool_use_hook
 from claude_agent_sdk import ClaudeAgentOptions
 
 from bot.devslack.server import SlackStandIn
@@ -130,6 +131,6 @@ async def test_any_error_denies(slack: SlackStandIn) -> None:
 
 @pytest.mark.slow
 def test_without_the_sdk_the_import_names_the_extra() -> None:
-    code = "import sys; sys.modules['claude_agent_sdk'] = None\nimport agent_approvals.claude_agent_sdk\n"
+    code = "import sys; sys.modules['claude_agent_sdk'] = None\nimport agent_approvals.integrations.claude_agent_sdk\n"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode != 0 and 'pip install "agent-approvals[claude-agent-sdk]"' in done.stderr

@@ -14,7 +14,7 @@ import math
 from typing import Any
 
 from agent_approvals import ApprovalsClient
-from agent_approvals.claude_agent_sdk import can_use_tool, pre_tool_use_hook
+from agent_approvals.integrations.claude_agent_sdk import can_use_tool, pre_tool_use_hook
 from claude_agent_sdk import ClaudeAgentOptions
 
 from bot.devslack.server import SlackStandIn

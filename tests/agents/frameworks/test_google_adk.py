@@ -1,4 +1,5 @@
-"""The Google ADK integration (`agent_approvals.google_adk`) against a real worker: an `LlmAgent` with a scripted
+"""The Google ADK integration (`agent_approvals.integrations.google_adk`) against a real worker: an `LlmAgent` with a
+scripted
 model (`tests.support.adk_model`, offline) whose `send_email` needs confirmation, on ADK's SQLite session
 service; people decide on the bot's cards (approve, reject, timeout and rule: tests/agents/frameworks/test_contract.py).
 A forged confirmation or one for other arguments runs nothing (the gate); a run whose process stopped while a
@@ -14,7 +15,7 @@ from typing import Any
 
 import pytest
 from agent_approvals import ApprovalsClient
-from agent_approvals.google_adk import CONFIRMATION, run_with_approvals
+from agent_approvals.integrations.google_adk import CONFIRMATION, run_with_approvals
 from google.genai import types
 
 from bot.devslack.server import SlackStandIn
@@ -86,6 +87,6 @@ async def test_a_run_stopped_while_a_person_decides_is_finished_by_a_new_runner(
 
 @pytest.mark.slow
 def test_without_adk_the_import_names_the_extra() -> None:
-    code = "import sys; sys.modules['google.adk'] = None\nimport agent_approvals.google_adk\n"
+    code = "import sys; sys.modules['google.adk'] = None\nimport agent_approvals.integrations.google_adk\n"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode != 0 and 'pip install "agent-approvals[google-adk]"' in done.stderr

@@ -1,4 +1,5 @@
-"""The LangGraph integration (`agent_approvals.langgraph`) against a real worker; people decide on the bot's
+"""The LangGraph integration (`agent_approvals.integrations.langgraph`) against a real worker; people decide on the
+bot's
 cards (approve, reject, timeout and rule, for a graph and for create_agent: tests/agents/frameworks/test_contract.py). A
 graph whose node `interrupt()`s before `send_email`, run through `invoke_with_approvals`: an edit is asked about
 again and sends the edited email once; a thread whose process is killed -9 while a person decides is finished by another
@@ -21,7 +22,7 @@ from typing import Any
 
 import pytest
 from agent_approvals import ApprovalsClient
-from agent_approvals.langgraph import DecisionNotAllowed, invoke_with_approvals, resume_with_approvals
+from agent_approvals.integrations.langgraph import DecisionNotAllowed, invoke_with_approvals, resume_with_approvals
 
 from bot.devslack.server import SlackStandIn
 from bot.slack.blocks.approval_card import FIXED_ARGUMENTS
@@ -68,7 +69,7 @@ from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import interrupt
 from agent_approvals import ApprovalsClient
-from agent_approvals.langgraph import invoke_with_approvals, resume_with_approvals, tool_call
+from agent_approvals.integrations.langgraph import invoke_with_approvals, resume_with_approvals, tool_call
 
 url, key, database, outbox, mode = sys.argv[1:6]
 EMAIL = {"to": "bob@example.com", "body": "Prices go up 5% on May 1."}

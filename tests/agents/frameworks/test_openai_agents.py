@@ -1,4 +1,5 @@
-"""The OpenAI Agents SDK integration (`agent_approvals.openai_agents`) against a real worker: an `Agent` whose
+"""The OpenAI Agents SDK integration (`agent_approvals.integrations.openai_agents`) against a real worker: an `Agent`
+whose
 `send_email` tool has `needs_approval`, driven by the SDK's own scripted model (no network); people decide on
 the bot's cards (approve, reject, timeout and rule: tests/agents/frameworks/test_contract.py). The card offers no
 edit and a revision's feedback reaches the model; a run whose process is killed -9 while a person decides is finished by
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from agent_approvals import ApprovalsClient
-from agent_approvals.openai_agents import run_with_approvals
+from agent_approvals.integrations.openai_agents import run_with_approvals
 from agents.testing import assistant_message, function_call
 
 from bot.devslack.server import SlackStandIn
@@ -65,7 +66,7 @@ from pathlib import Path
 from agents import Agent, function_tool
 from agents.testing import ScriptedModel, assistant_message, function_call
 from agent_approvals import ApprovalsClient
-from agent_approvals.openai_agents import FileStateStore, resume, run_with_approvals
+from agent_approvals.integrations.openai_agents import FileStateStore, resume, run_with_approvals
 
 url, key, states, outbox, mode = sys.argv[1:6]
 EMAIL = {"to": "bob@example.com", "body": "Prices go up 5% on May 1."}

@@ -1,4 +1,4 @@
-"""The Pydantic AI integration (`agent_approvals.pydantic_ai`) against a real worker: an `Agent` whose
+"""The Pydantic AI integration (`agent_approvals.integrations.pydantic_ai`) against a real worker: an `Agent` whose
 `send_email` tool has `requires_approval`, driven by a scripted `FunctionModel` (no network); people decide
 on the bot's cards (approve, reject, timeout and rule: tests/agents/frameworks/test_contract.py). An edit is asked about
 again and runs with the edited arguments.
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from agent_approvals import ApprovalsClient
-from agent_approvals.pydantic_ai import _idempotency_key, run_with_approvals
+from agent_approvals.integrations.pydantic_ai import _idempotency_key, run_with_approvals
 
 from bot.devslack.server import SlackStandIn
 from tests.conftest import APPROVALS, BOB, Worker, block_texts
@@ -61,7 +61,7 @@ from pydantic_ai import Agent, DeferredToolRequests
 from pydantic_ai.messages import ModelResponse, TextPart, ToolCallPart
 from pydantic_ai.models.function import FunctionModel
 from agent_approvals import ApprovalsClient
-from agent_approvals.pydantic_ai import FileStateStore, resume, run_with_approvals
+from agent_approvals.integrations.pydantic_ai import FileStateStore, resume, run_with_approvals
 
 url, key, states, outbox, mode = sys.argv[1:6]
 EMAIL = {"to": "bob@example.com", "body": "Prices go up 5% on May 1."}

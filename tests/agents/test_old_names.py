@@ -22,7 +22,8 @@ CONTRACT = {
 }
 
 
-@pytest.mark.parametrize("old", sorted(CONTRACT))
+@pytest.mark.parametrize("old", [pytest.param(name, marks=pytest.mark.slow) if name == "agent_approvals.dbos" else name
+                                 for name in sorted(CONTRACT)])  # (importing DBOS runs `file`: a process)
 def test_each_name_the_interface_gives_is_its_module_without_a_warning(old: str) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -39,6 +40,7 @@ def test_the_packages_old_names_hold_their_names() -> None:
                                                         temporal.tool_call)
 
 
+@pytest.mark.slow
 def test_the_relays_old_name_warns_and_still_runs() -> None:
     code = "import warnings; warnings.simplefilter('error'); import agent_approvals.relay"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)

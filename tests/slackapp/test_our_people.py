@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -185,22 +186,12 @@ async def test_who_someone_is_is_asked_of_slack_once_for_every_worker(
 ) -> None:
     """A worker that never saw a person reads who they are from Redis (kept an hour), not from Slack: a click on a
     worker that took a run over is checked as fast as on the first (Slack's trigger lasts 3 s)."""
-    first = await started(slack, redis_url, model_config)
-    second = await started(slack, redis_url, model_config)
-    try:
-        slack.events_url = first.url + "/slack/events"
-        await start_run(slack)
-        card = await pending_card(slack)
-        await slack.click(user=BOB, channel=APPROVALS, ts=card["ts"], action_id="approval_revise")
-        await slack.wait_for(lambda: slack.open_views(BOB))
+    async with bob_seen_on_the_first(slack, redis_url, model_config) as (_, second, card):
         slack.events_url = second.url + "/slack/events"
         await slack.click(user=BOB, channel=APPROVALS, ts=card["ts"], action_id="approval_approve")
         decided = await decided_approval(second, card)
         assert decided.status == "approved" and decided.decided_by == BOB
         assert [c.args.get("user") for c in slack.calls("users.info")].count(BOB) == 1
-    finally:
-        await second.stop()
-        await first.stop()
 
 
 async def test_a_copy_of_the_shared_person_record_ends_when_the_record_does(
@@ -208,14 +199,7 @@ async def test_a_copy_of_the_shared_person_record_ends_when_the_record_does(
 ) -> None:
     """#63.11: a worker that copied the shared record late kept its copy a full hour more (two in all, the docs say
     one). It keeps it only as long as the shared record lives: once that is gone, the next click there asks Slack."""
-    first = await started(slack, redis_url, model_config)
-    second = await started(slack, redis_url, model_config)
-    try:
-        slack.events_url = first.url + "/slack/events"
-        await start_run(slack)
-        card = await pending_card(slack)
-        await slack.click(user=BOB, channel=APPROVALS, ts=card["ts"], action_id="approval_revise")
-        await slack.wait_for(lambda: slack.open_views(BOB))
+    async with bob_seen_on_the_first(slack, redis_url, model_config) as (_, second, card):
         redis, key = second.services.store.redis, second.services.store.keys.person(BOB)
         assert await redis.pexpire(key, 2000)  # the first worker's record, near its end (as if an hour old)
         slack.events_url = second.url + "/slack/events"
@@ -227,6 +211,23 @@ async def test_a_copy_of_the_shared_person_record_ends_when_the_record_does(
         decided = await decided_approval(second, card)
         assert decided.status == "approved" and decided.decided_by == BOB
         assert [c.args.get("user") for c in slack.calls("users.info")].count(BOB) == 2  # the copy ended with it
+
+
+@asynccontextmanager
+async def bob_seen_on_the_first(
+    slack: SlackStandIn, redis_url: str, model_config: Path
+) -> AsyncIterator[tuple[Worker, Worker, dict[str, Any]]]:
+    """Two workers on one Redis and a run's card, Bob's Revise form opened through the first (which asked Slack
+    who Bob is, once, and shared it in Redis): (first, second, card)."""
+    first = await started(slack, redis_url, model_config)
+    second = await started(slack, redis_url, model_config)
+    try:
+        slack.events_url = first.url + "/slack/events"
+        await start_run(slack)
+        card = await pending_card(slack)
+        await slack.click(user=BOB, channel=APPROVALS, ts=card["ts"], action_id="approval_revise")
+        await slack.wait_for(lambda: slack.open_views(BOB))
+        yield first, second, card
     finally:
         await second.stop()
         await first.stop()

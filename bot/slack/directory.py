@@ -91,9 +91,10 @@ class Directory:
         cached = self._people.get(user_id)
         if not fresh and cached is not None and cached[0] > time.monotonic():
             return cached[1]
+        asked = time.monotonic()  # (before the read: the copy ends no later than the record, whatever the round trip)
         shared = None if fresh else await self._shared_person(user_id)
         if shared is not None:  # kept here only as long as the shared record itself lives (at most an hour)
-            self._people[user_id] = (time.monotonic() + min(shared[1], NAME_SECONDS), shared[0])
+            self._people[user_id] = (asked + min(shared[1], NAME_SECONDS), shared[0])
             return shared[0]
         try:
             user = (await self._slack.users_info(user=user_id)).get("user") or {}

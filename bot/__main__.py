@@ -21,6 +21,31 @@ from bot.runs.models import ModelConfigError
 log = logging.getLogger("bot")
 
 
+def _audit_check(audit: argparse.ArgumentParser, args: argparse.Namespace, environ: Mapping[str, str] | None) -> int:
+    """`audit verify [--archive URL]`, `audit prove SEQ --archive URL`, `audit check-proof FILE --jwks FILE`."""
+    if args.action == "verify":
+        if args.target is not None:
+            audit.error("verify takes no SEQ or FILE")
+        if args.archive is not None:
+            from bot.audit.archive.cli import verify_archive
+
+            return verify_archive(url=args.archive, since=args.since, jwks=args.jwks, environ=environ)
+        from bot.audit.verify import verify_audit
+
+        return verify_audit(since=args.since, jwks=args.jwks, environ=environ)
+    if args.target is None:
+        audit.error(f"{args.action} needs {'SEQ' if args.action == 'prove' else 'FILE'}")
+    if args.action == "prove":
+        if args.archive is None:
+            audit.error("prove needs --archive URL")
+        from bot.audit.archive.cli import prove_command
+
+        return prove_command(seq=args.target, url=args.archive, jwks=args.jwks, environ=environ)
+    from bot.audit.archive.cli import check_proof_command
+
+    return check_proof_command(path=args.target, jwks=args.jwks)
+
+
 def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None = None) -> int:
     """`python -m bot [serve | dev | keys | signing | policy | audit | report] ...`: one argparse parser, a
     subparser each. Settings come from `environ` (the environment when None) through `bot.core.settings`. Returns
@@ -45,8 +70,12 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
                            " altered, deleted or inserted, or when no audit log is found. Needs only REDIS_URL (and"
                            " SLACK_BOT_TOKEN, if set, to name"
                            " people; SIGNING_KEYS_FILE or SIGNING_KEYS, or --jwks, to check signatures).")
-    audit.add_argument("action", nargs="?", choices=("export", "verify"), default="export",
-                       help="export (the default) or verify")
+    audit.add_argument("action", nargs="?", choices=("export", "verify", "prove", "check-proof"), default="export",
+                       help="export (the default), verify, prove SEQ (an inclusion proof from --archive, as JSON) or"
+                       " check-proof FILE (with --jwks, offline)")
+    audit.add_argument("target", nargs="?", default=None, help="prove: the entry's seq; check-proof: the proof's file")
+    audit.add_argument("--archive", default=None, help="verify, prove: the audit archive (file:///abs/folder or"
+                       " s3://bucket/prefix; AUDIT_ARCHIVE's form); verify checks Redis too when REDIS_URL is set")
     audit.add_argument("--since", default=None, help=f"how far back: {SINCE_HELP} (export: default 7d); verify: also"
                        " an ISO 8601 time, and it starts at the last signed checkpoint at or before it (default: the"
                        " whole log)")
@@ -90,14 +119,12 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
 
         return int(run_dev(host=args.host, port=args.port, environ=environ))
     if args.command == "audit":
-        if args.action == "verify":
+        if args.action in ("verify", "prove", "check-proof"):
             if args.channel or args.format:
-                audit.error("--channel and --format are for export; verify checks the whole chain")
-            from bot.audit.verify import verify_audit
-
-            return verify_audit(since=args.since, jwks=args.jwks, environ=environ)
-        if args.jwks is not None:
-            audit.error("--jwks is for verify")
+                audit.error(f"--channel and --format are for export, not {args.action}")
+            return _audit_check(audit, args, environ)
+        if args.jwks is not None or args.archive is not None or args.target is not None:
+            audit.error("--jwks, --archive and a SEQ or FILE are for verify, prove and check-proof")
         from bot.report.audit_export import export_audit
 
         return export_audit(since=args.since or "7d", channels=args.channel, fmt=args.format or "jsonl",

@@ -31,6 +31,8 @@ from bot.approvals.rulebook import RuleBook
 from bot.approvals.run_thread import RunThreads
 from bot.approvals.service import ApprovalService
 from bot.approvals.waiter import DeadlineSweeper, DecisionWaiter, Together
+from bot.audit.archive.stores import open_archive
+from bot.audit.archive.writer import AuditArchiver
 from bot.audit.checkpoints import AuditCheckpoints, KeyAnnouncer
 from bot.core.ids import new_worker_id
 from bot.core.metrics import Metrics
@@ -84,6 +86,7 @@ class Services:
     confirmations: Confirmation  # step-up votes: a passkey confirms an Approve (bot/stepup/)
     signing: SigningKeys | None = None  # the deployment's signing keys (bot/core/signing.py); None: none set
     checkpoints: AuditCheckpoints | None = None  # signs the audit log's checkpoints and trims it (lease holder)
+    archiver: AuditArchiver | None = None  # writes the audit archive, AUDIT_ARCHIVE (lease holder)
 
     async def start(self) -> None:
         # one HTTP session for every Web API call (slack-sdk opens one per call otherwise)
@@ -91,6 +94,8 @@ class Services:
         self.home_slack.session = self.slack.session
         if self.checkpoints is not None:  # first: it looks for workers of the old audit chain before anything writes
             await self.checkpoints.start()
+        if self.archiver is not None:
+            await self.archiver.start()
         await self.waiter.start()
         await self.sweeper.start()
         await self.nudger.start()
@@ -107,6 +112,8 @@ class Services:
         await self.supervisor.stop()
         if self.checkpoints is not None:
             await self.checkpoints.stop()
+        if self.archiver is not None:
+            await self.archiver.stop()
         await self.sweeper.stop()
         await self.nudger.stop()
         await self.webhooks.stop()
@@ -352,8 +359,23 @@ def create_services(settings: Settings, *, worker_id: str | None = None) -> Serv
         checkpoints=AuditCheckpoints(
             store, signing, worker=worker_id, every=settings.audit_checkpoint_every,
             interval=settings.audit_checkpoint_seconds, retention=settings.audit_retention,
+            archive=bool(settings.audit_archive),
         ),
+        archiver=archiver_of(settings, store, signing, worker_id),
     )
+
+
+def archiver_of(settings: Settings, store: Store, signing: SigningKeys | None, worker: str) -> AuditArchiver | None:
+    """The audit archive's writer when AUDIT_ARCHIVE is set (it needs the signing keys: without them nothing is
+    archived, and nothing trimmed)."""
+    if not settings.audit_archive:
+        return None
+    if signing is None:
+        log.warning("AUDIT_ARCHIVE is set but no signing key is: nothing is archived (nor trimmed from Redis) until"
+                    " SIGNING_KEYS_FILE or SIGNING_KEYS is set")
+        return None
+    archive = open_archive(settings.audit_archive, retain=settings.audit_archive_retain)
+    return AuditArchiver(store, signing, archive, worker=worker)
 
 
 async def direct_message(slack: AsyncWebClient, directory: Directory, person: str, text: str) -> None:

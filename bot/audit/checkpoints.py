@@ -3,8 +3,9 @@
 The write path only numbers entries (lua/lib/audit.lua); the worker holding the lease hashes them here, off that
 path. A checkpoint covers the entries after the last one, by seq: their digests (bot/audit/digests.py), the chain's
 head over them from the previous checkpoint's head, the stream id of its last entry, and where the log starts once
-its trim is done (`trim`: the cutoff in ms, entries older than it went). The claims `{v, from, seq, id, head, prev,
-start, trim, at}` are signed as a compact JWS (EdDSA,
+its trim is done (`trim`: the cutoff in ms, entries older than it went), and with an archive (AUDIT_ARCHIVE,
+bot/audit/archive/) `archived`: the last seq it holds, as `Keys.audit_archived_through` says. The claims `{v, from,
+seq, id, head, prev, start, trim, at[, archived]}` are signed as a compact JWS (EdDSA,
 typ `audit-checkpoint+jwt`) with the deployment's current key (bot/core/signing.py), and kept in
 `Keys.audit_checkpoints` with those fields beside the JWS and the digests (`leaves`, base64).
 
@@ -12,7 +13,8 @@ One is due AUDIT_CHECKPOINT_INTERVAL (default 5 s) after the last when entries w
 AUDIT_CHECKPOINT_EVERY new entries (a checkpoint covers at most that many). The trim is the same step
 (lua/audit_checkpoint.lua): entries older than AUDIT_RETENTION, below the newest, go, and `start` says where the
 log starts now. It is computed from what was older than the retention, never from where the log happens to start:
-a head deleted by hand is not signed as a trim.
+a head deleted by hand is not signed as a trim. With an archive nothing past what it holds is trimmed, whatever its
+age (the trim waits while the archive lags or fails), and without a signing key (nothing can be archived) nothing.
 
 The first checkpoint of the scheme anchors it: `prev` is 64 zeros for a log that began with it (seq 1), or the
 old chain's last `hash` for a log upgraded from it (bot/audit/legacy.py): the hash its shard was frozen at, this
@@ -100,7 +102,7 @@ class AuditCheckpoints:
 
     def __init__(
         self, store: Store, keys: SigningKeys | None, *, worker: str, every: int, interval: float, retention: float,
-        poll: float = POLL_SECONDS,
+        poll: float = POLL_SECONDS, archive: bool = False,
     ) -> None:
         self._store = store
         self._keys = keys
@@ -108,6 +110,7 @@ class AuditCheckpoints:
         self._every = every
         self._interval = interval
         self._retention = retention
+        self._archive = archive  # AUDIT_ARCHIVE is set: nothing is trimmed past what it holds (archived_through)
         self._poll = min(poll, max(interval, 0.05))
         self._task: asyncio.Task[None] | None = None
         self._announcer = KeyAnnouncer(store, worker=worker)
@@ -138,6 +141,8 @@ class AuditCheckpoints:
         if not await self._store.audit.lease(self._worker, max(3 * self._poll, 2 * self._interval, 5.0)):
             return False
         if self._keys is None:
+            if self._archive:
+                return False  # (nothing can be archived unsigned: nothing is trimmed)
             head = await self._store.audit.last()
             if head is not None:
                 minid = _ms(now - self._retention) + "-0"
@@ -176,12 +181,14 @@ class AuditCheckpoints:
             return False
         seq, entry_id = done + len(leaves), batch[-1][0]
         cutoff = _ms(now - self._retention)
-        start, trim_id = await self._trim_to(cutoff, start, seq, entry_id)
+        archived = (await audit.archived_through() or 0) if self._archive else None
+        start, trim_id = await self._trim_to(cutoff, start, seq, entry_id, archived=archived)
         if trim_id:
             await self._carry(start)
         claims = {"v": int(VERSION), "from": done + 1, "seq": seq, "id": entry_id,
                   "head": chain(bytes.fromhex(prev), leaves).hex(), "prev": prev, "start": start,
-                  "trim": cutoff if trim_id else "", "at": now}
+                  "trim": cutoff if trim_id else "", "at": now,
+                  **({"archived": archived} if archived is not None else {})}
         stored = {"v": VERSION, **{k: str(v) for k, v in claims.items() if k not in ("v", "at")}, "at": repr(now),
                   "leaves": pack(leaves), "jws": keys.sign(claims, typ=CHECKPOINT_TYPE, kid=announced.kid)}
         written = await audit.write_checkpoint(stored, after=after, trim_id=trim_id, start=start)
@@ -232,19 +239,35 @@ class AuditCheckpoints:
             lower = "(" + batch[-1][0]
         raise Unsignable("no entry of the new scheme yet")
 
-    async def _trim_to(self, cutoff: str, start: int, seq: int, entry_id: str) -> tuple[int, str]:
+    async def _trim_to(
+        self, cutoff: str, start: int, seq: int, entry_id: str, *, archived: int | None = None
+    ) -> tuple[int, str]:
         """Where the log starts after trimming the entries older than `cutoff` (ms: the retention), and the stream
         id to trim below ("": no trim). Never past the newest entry signed (`seq`, `entry_id`), so numbering goes
-        on."""
+        on; with an archive, never past the last entry it holds (`archived`): the trim waits for it."""
         older = await self._store.audit.newest_before(cutoff + "-0") if cutoff != "0" else None
         if older is None or (last_old := numbered(older[1])) is None or last_old + 1 <= start:
             return start, ""
+        older_id = older[0]
+        if archived is not None and last_old > archived:
+            mark = await self._archived_mark(archived)
+            if mark is None or mark[0] + 1 <= start:
+                return start, ""
+            last_old, older_id = mark
         if last_old >= seq:
             return seq, entry_id
-        after = await self._store.audit.chained(lower="(" + older[0], count=1)
+        after = await self._store.audit.chained(lower="(" + older_id, count=1)
         if not after or numbered(after[0][1]) != last_old + 1:
             return start, ""  # what follows is not the next seq: leave it for verify to name
         return last_old + 1, after[0][0]
+
+
+    async def _archived_mark(self, archived: int) -> tuple[int, str] | None:
+        """The newest checkpoint's last entry at or below seq `archived` (seq, stream id): where a trim that waits
+        for the archive may go."""
+        marks = [(int(f["seq"]), f["id"]) for _, f in await self._store.audit.checkpoints()
+                 if f.get("v") == VERSION and int(f["seq"]) <= archived]
+        return max(marks, default=None)
 
 
 def _ms(moment: float) -> str:

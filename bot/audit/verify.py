@@ -176,8 +176,8 @@ def since_time(text: str, now: float) -> float:
         return moment.timestamp()
 
 
-def jwks_verifier(where: str) -> tuple[Verifier, Trust]:
-    """Checks checkpoints with the public keys of a JWKS: a file, or an http(s) URL (private parts are not read)."""
+def jwks_document(where: str) -> dict[str, Any]:
+    """The JWKS of `--jwks`: a file, or an http(s) URL; UsageError when it holds no Ed25519 public key."""
     try:
         if where.startswith(("http://", "https://")):
             answer = httpx.get(where, timeout=10.0, follow_redirects=True)
@@ -186,11 +186,18 @@ def jwks_verifier(where: str) -> tuple[Verifier, Trust]:
         else:
             document = json.loads(Path(where).expanduser().read_text())
         keys = public_keys_of(document)
-    except (OSError, ValueError, SigningError, httpx.HTTPError) as exc:
+    except (OSError, ValueError, SigningError, httpx.HTTPError, RecursionError) as exc:
         raise UsageError(f"--jwks: {where[:200]} is not a readable JWKS of Ed25519 keys ({type(exc).__name__})"
                          ) from None
     if not keys:
         raise UsageError(f"--jwks: {where[:200]} holds no Ed25519 key")
+    return dict(document)
+
+
+def jwks_verifier(where: str) -> tuple[Verifier, Trust]:
+    """Checks checkpoints with the public keys of a JWKS: a file, or an http(s) URL (private parts are not read)."""
+    document = jwks_document(where)
+    keys = public_keys_of(document)
     public = {str(e["kid"]): str(e.get("x")) for e in document["keys"] if isinstance(e, dict) and e.get("kid") in keys}
     trust = Trust(source=f"--jwks {where[:200]}", created=dict.fromkeys(keys), pinned=True, public=public)
     return (lambda jws: verify_jws(jws, keys, typ=CHECKPOINT_TYPE, whose="the keys in --jwks")), trust

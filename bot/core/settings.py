@@ -198,6 +198,22 @@ class StoreSettings(_FromEnv):
             " time: the unsigned tail of the audit log is this old at most)"
         ),
     )
+    audit_archive: Stripped = Field(
+        default="", validation_alias="AUDIT_ARCHIVE",
+        description=(
+            "a write-once archive of the audit log, in sealed segments with signed checkpoints: `file:///abs/folder`"
+            " or `s3://bucket/prefix` (AWS_ENDPOINT_URL and the usual AWS variables); nothing is trimmed from Redis"
+            " before it is archived"
+        ),
+    )
+    audit_archive_retain: Annotated[int, duration(LONGEST_RETENTION, zero=True)] = Field(
+        default=0, validation_alias="AUDIT_ARCHIVE_RETAIN",
+        json_schema_extra={"shown_default": "0"},
+        description=(
+            "on a bucket with S3 Object Lock, each archived object is locked this long (COMPLIANCE mode), e.g. 400d;"
+            " 0: the bucket's default retention"
+        ),
+    )
     run_retention: Annotated[int, duration(LONGEST_RETENTION)] = Field(
         default=30 * 86400, validation_alias="RUN_RETENTION",
         json_schema_extra={"shown_default": "30d"},
@@ -217,6 +233,14 @@ class StoreSettings(_FromEnv):
                 "is not a Redis URL: use redis://[:password@]host:6379/0 (or rediss://, unix:///path/redis.sock,"
                 " redis+sentinel://, redis+cluster://)"
             )
+        return url
+
+    @field_validator("audit_archive")
+    @classmethod
+    def _archive_form(cls, url: str) -> str:
+        """`file:///abs/folder` or `s3://bucket/prefix` (bot/audit/archive/stores.py), or unset."""
+        if url and not (url.startswith("file:///") or (url.startswith("s3://") and len(url) > len("s3://"))):
+            raise ValueError("is not an archive: use file:///abs/folder or s3://bucket/prefix")
         return url
 
     @property

@@ -212,6 +212,26 @@ class AuditLog:
         )
         return int(held) == 1
 
+    async def archive_lease(self, worker: str, seconds: float) -> bool:
+        """Take or keep the audit archive writer's lease for `seconds` (the same step as `lease`, its own key): True
+        when `worker` holds it now (one worker at a time writes the archive, bot/audit/archive/writer.py)."""
+        held = await self._s.script("audit_lease")(
+            keys={"lease": self._s.keys.audit_archive_lease},
+            args={"worker": worker, "ms": max(1, int(seconds * 1000))},
+        )
+        return int(held) == 1
+
+    async def archived_through(self) -> int | None:
+        """The last seq the audit archive holds, as its writer confirmed it (None: nothing archived yet)."""
+        value = await self._s.redis.get(self._s.keys.audit_archived_through)
+        text = _text(value) if value is not None else ""
+        return int(text) if text.isascii() and text.isdigit() else None
+
+    async def archived(self, seq: int) -> int:
+        """Raise the archived seq to `seq` (never lowered: `lua/audit_archived.lua`); the value kept now."""
+        return int(await self._s.script("audit_archived")(
+            keys={"archived": self._s.keys.audit_archived_through}, args={"seq": str(seq)}))
+
     async def shards(self) -> dict[str, str]:
         """The log's shard index (`Keys.audit_shards`, written by lua/lib/audit.lua): {shard number: its JSON},
         as stored (bot/audit/shards.py reads it)."""

@@ -58,6 +58,8 @@ every key of a Lua step is in one slot). Ids reach a key only after they match `
                                       since, seq, id of the entry that has it}       entries are the record)
 {p}:audit:shards               hash    the audit log's shards: {n: JSON} (scheme,     kept
                                       where it starts, where it was frozen)
+{p}:audit:archived_through    string  the last seq the archive (AUDIT_ARCHIVE) holds kept; only goes up
+{p}:audit:archive_lease       string  the worker that writes the archive             seconds; renewed by its holder
 {p}:settings:<channel>        hash    a channel's settings (`/agent config`)         kept
 {p}:migrated:<name>           string  a one-off rebuild of an index is done (when)   kept
 {p}:settings:channels         zset    channels with settings, by last change         kept
@@ -129,6 +131,8 @@ class Keys:
         self.audit_lease = f"{prefix}:audit:lease"  # which worker writes checkpoints and trims the log now
         self.audit_shards = f"{prefix}:audit:shards"  # the log's shards, by number (lua/lib/audit.lua writes it)
         self.audit_kids = f"{prefix}:audit:kids"  # signing keys announced in the log (lua/audit_announce.lua)
+        self.audit_archived_through = f"{prefix}:audit:archived_through"  # bot/audit/archive/writer.py
+        self.audit_archive_lease = f"{prefix}:audit:archive_lease"  # which worker writes the archive now
         self.worker_channels = f"{prefix}:worker:"  # + worker id
         self.changes = f"{prefix}:changes"
         self.home_viewers = f"{prefix}:homes:viewers"

@@ -1,0 +1,178 @@
+"""The archive's commands: `audit verify --archive URL`, `audit prove SEQ --archive URL`, `audit check-proof FILE
+--jwks pinned.json` (bot/__main__.py parses them). Exit codes as `audit verify`'s: 0 intact (or proven), 1 a
+problem named (or nothing to read), 2 bad usage."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TextIO
+
+from bot.audit.archive.proofs import check_proof, dumps, prove
+from bot.audit.archive.stores import ArchiveError, ArchiveStore, open_archive
+from bot.audit.archive.verify import ArchiveTrust, Checked, Found, check_archive, history_trust, join_redis, trust_of
+from bot.audit.checkpoints import VERSION
+from bot.audit.digests import seq_of
+from bot.audit.verify import NO_LOG, Trust, UsageError, jwks_document, since_time, walk
+from bot.core.settings import SettingsError, StoreSettings
+from bot.core.signing import ENV_NAME, FILE_NAME, SigningError, load_signing_keys
+from bot.store import Store, StoreUnavailable, connect
+
+
+async def _trust(archive: ArchiveStore | None, jwks: str | None, settings: StoreSettings | None) -> ArchiveTrust:
+    """`--jwks` (pinned), else the deployment's keys, else the archive's own key history."""
+    if jwks is not None:
+        return trust_of(jwks_document(jwks), f"--jwks {jwks[:200]}", pinned=True)
+    keys = load_signing_keys(settings) if settings is not None else None
+    if keys is not None:
+        source = f"{FILE_NAME} {settings.signing_keys_file}" if settings and settings.signing_keys_file else ENV_NAME
+        return trust_of({"keys": [k.public_jwk() for k in keys.keys]}, source, pinned=False)
+    if archive is None:
+        raise UsageError("check-proof needs --jwks (the public keys, pinned apart from the bot)")
+    return await history_trust(archive)
+
+
+def verify_archive(
+    *, url: str, since: str | None, jwks: str | None, out: TextIO | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> int:
+    """`audit verify --archive URL`: the archive, and Redis too when REDIS_URL is set (see bot/audit/archive/verify.py).
+    Returns the exit code."""
+    out = out or sys.stdout
+    env = os.environ if environ is None else environ
+    try:
+        archive = open_archive(url, retain=0)
+        settings = StoreSettings.from_env(environ)
+        start_at = since_time(since, time.time()) if since is not None else None
+        with_redis = bool(env.get("REDIS_URL"))
+        said, code = asyncio.run(verdict(archive, settings if with_redis else None, jwks, start_at))
+    except (UsageError, SettingsError, SigningError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except ArchiveError as exc:
+        print(f"error: cannot read the audit archive: {exc}", file=sys.stderr)
+        return 1
+    except StoreUnavailable as exc:
+        print(f"error: cannot read the audit log from Redis ({exc.cause}); unset REDIS_URL to check the archive"
+              " alone", file=sys.stderr)
+        return 1
+    print(said, file=out)
+    return code
+
+
+async def verdict(
+    archive: ArchiveStore, settings: StoreSettings | None, jwks: str | None, start_at: float | None
+) -> tuple[str, int]:
+    trust = await _trust(archive, jwks, settings)
+    if settings is None:
+        try:
+            checked = await check_archive(archive, trust)
+        except Found as exc:
+            return f"audit archive NOT intact: {exc}", 1
+        return checked.summary(archive.url, trust), 0
+    redis = connect(settings.redis_url.get_secret_value(), command_timeout=settings.redis_timeout)
+    store = Store(redis, prefix=settings.store_prefix)
+    try:
+        return await verify_both(archive, store, trust, settings, start_at)
+    finally:
+        await redis.aclose()
+
+
+async def verify_both(
+    archive: ArchiveStore, store: Store, trust: ArchiveTrust, settings: StoreSettings, start_at: float | None
+) -> tuple[str, int]:
+    """The archive, then where it joins Redis, then Redis's own walk."""
+    oldest = next((seq for _, f in await store.audit.chained(count=1000) if (seq := seq_of(f)) is not None), None)
+    try:
+        checked = await check_archive(archive, trust, keep_from=oldest)
+    except Found as exc:
+        return f"audit archive NOT intact: {exc}", 1
+    entries = await _redis_entries(store)
+    signed = None
+    newest = await store.audit.last_checkpoint(VERSION)
+    if newest is not None and "archived" in newest[1]:
+        try:
+            signed = int(trust.verify(newest[1].get("jws", "")).get("archived", 0))
+        except (SigningError, ValueError, TypeError):
+            signed = None  # the walk below names a checkpoint that does not verify
+    joined = join_redis(checked, entries, archived=await store.audit.archived_through(), signed_archived=signed)
+    if joined is not None:
+        return f"audit archive and Redis NOT intact: {joined}", 1
+    redis_trust = Trust(source=trust.source, created=dict.fromkeys(trust.keys), pinned=trust.pinned, public=trust.xs)
+    said, code = await walk(store, start_at, trust.verify, retention=settings.audit_retention, trust=redis_trust)
+    if code == NO_LOG:
+        return f"{checked.summary(archive.url, trust)}\nRedis: {said}", 0
+    return "\n".join([checked.summary(archive.url, trust), _joined(checked, entries), said]), code
+
+
+def _joined(checked: Checked, entries: list[tuple[str, dict[str, str]]]) -> str:
+    seqs = [seq for _, f in entries if (seq := seq_of(f)) is not None]
+    if not seqs:
+        return "Redis holds no entry: the archive is the whole record."
+    both = max(0, min(checked.last, seqs[-1]) - seqs[0] + 1)
+    return (f"The archive and Redis join without a gap: Redis holds seq {seqs[0]:,} to {seqs[-1]:,}, {both:,} of them"
+            " also archived, equal in both.")
+
+
+async def _redis_entries(store: Store) -> list[tuple[str, dict[str, str]]]:
+    found: list[tuple[str, dict[str, str]]] = []
+    lower = "-"
+    while batch := await store.audit.chained(lower=lower, count=2000):
+        found += batch
+        lower = "(" + batch[-1][0]
+    return found
+
+
+def prove_command(
+    *, seq: str, url: str, jwks: str | None, out: TextIO | None = None, environ: Mapping[str, str] | None = None
+) -> int:
+    """`audit prove SEQ --archive URL`: the inclusion proof as JSON on standard output."""
+    out = out or sys.stdout
+    try:
+        if not (seq.isascii() and seq.isdigit()) or int(seq) < 1:
+            raise UsageError(f"prove: SEQ is an entry's seq (a positive number), not {seq[:40]!r}")
+        archive = open_archive(url, retain=0)
+        settings = StoreSettings.from_env(environ)
+        proof = asyncio.run(_prove(archive, int(seq), jwks, settings))
+    except (UsageError, SettingsError, SigningError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except ArchiveError as exc:
+        print(f"error: cannot read the audit archive: {exc}", file=sys.stderr)
+        return 1
+    except Found as exc:
+        print(f"error: no proof: {exc}", file=sys.stderr)
+        return 1
+    print(dumps(proof), file=out)
+    return 0
+
+
+async def _prove(archive: ArchiveStore, seq: int, jwks: str | None, settings: StoreSettings) -> dict[str, object]:
+    return await prove(archive, seq, await _trust(archive, jwks, settings))
+
+
+def check_proof_command(*, path: str, jwks: str | None, out: TextIO | None = None) -> int:
+    """`audit check-proof FILE --jwks pinned.json`: one proof checked offline."""
+    out = out or sys.stdout
+    try:
+        if jwks is None:
+            raise UsageError("check-proof needs --jwks (the public keys, pinned apart from the bot)")
+        trust = asyncio.run(_trust(None, jwks, None))
+        try:
+            proof = json.loads(Path(path).expanduser().read_text())
+        except (OSError, ValueError, RecursionError) as exc:
+            raise UsageError(f"{path[:200]} is not a readable proof ({type(exc).__name__})") from None
+        said = check_proof(proof, trust)
+    except (UsageError, SigningError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except Found as exc:
+        print(f"inclusion proof NOT valid: {exc}", file=out)
+        return 1
+    print(said, file=out)
+    return 0

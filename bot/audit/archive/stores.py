@@ -1,0 +1,226 @@
+"""Where the archive's objects live: a folder (`file:///abs/folder`) or an S3-compatible bucket
+(`s3://bucket/prefix`, through boto3: AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION... as
+any AWS tool reads them).
+
+Every object is written create-only and counts only once read back equal (`put`): an object already there with the
+same bytes is taken as written (a retry after a crash), one with other bytes is `Conflict`, never replaced. In S3 the
+put says `If-None-Match: *` (the store refuses an existing key); a store that does not support it gets a look first
+(HEAD, under the writer's lease). On a bucket with Object Lock each object is put with its retention
+(`AUDIT_ARCHIVE_RETAIN`; COMPLIANCE mode: nobody can shorten it or delete the object before then). In a folder the
+object is written aside and hard-linked into place (the link fails when the name exists), then made read-only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import unquote, urlparse
+
+
+class ArchiveError(Exception):
+    """The archive cannot be read or written as asked: the message says why (never a credential)."""
+
+
+class Conflict(ArchiveError):
+    """An object is already in the archive with other bytes than those being written: it is not replaced."""
+
+
+class ArchiveStore(Protocol):
+    url: str
+
+    @property
+    def locked(self) -> bool:
+        """Whether the store keeps each object under a retention (S3 Object Lock)."""
+
+    async def put(self, name: str, data: bytes) -> None: ...
+
+    async def get(self, name: str) -> bytes | None: ...
+
+    async def names(self, prefix: str) -> list[str]: ...
+
+
+def open_archive(url: str, *, retain: float = 0.0) -> ArchiveStore:
+    """The store `url` names (`file:///abs/folder` or `s3://bucket/prefix`); ArchiveError for anything else."""
+    parsed = urlparse(url.strip())
+    if parsed.scheme == "file":
+        path = unquote(parsed.path)
+        if parsed.netloc not in ("", "localhost") or not path.startswith("/"):
+            raise ArchiveError(f"AUDIT_ARCHIVE {url[:200]!r}: a folder is file:///an/absolute/path")
+        return FolderStore(Path(path))
+    if parsed.scheme == "s3":
+        if not parsed.netloc:
+            raise ArchiveError(f"AUDIT_ARCHIVE {url[:200]!r}: an S3 archive is s3://bucket/prefix")
+        return S3Store(parsed.netloc, parsed.path.strip("/"), retain=retain)
+    raise ArchiveError(f"AUDIT_ARCHIVE {url[:200]!r}: use file:///abs/folder or s3://bucket/prefix")
+
+
+async def check_written(store: ArchiveStore, name: str, data: bytes) -> None:
+    """Read `name` back: Conflict unless it holds `data`."""
+    back = await store.get(name)
+    if back != data:
+        raise Conflict(f"{name} is already in the archive with other bytes: not replaced" if back is not None
+                       else f"{name} was written but cannot be read back")
+
+
+class FolderStore:
+    """The archive in a folder (a mounted WORM volume, or a folder synced elsewhere)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.url = root.as_uri()
+
+    @property
+    def locked(self) -> bool:
+        return False
+
+    def _path(self, name: str) -> Path:
+        if name.startswith("/") or ".." in name.split("/"):
+            raise ArchiveError(f"not an archive object's name: {name[:100]!r}")
+        return self.root / name
+
+    async def put(self, name: str, data: bytes) -> None:
+        await asyncio.to_thread(self._put, name, data)
+        await check_written(self, name, data)
+
+    def _put(self, name: str, data: bytes) -> None:
+        path = self._path(name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, aside = tempfile.mkstemp(dir=path.parent, prefix=".put-")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.chmod(aside, 0o444)
+            with contextlib.suppress(FileExistsError):  # there already: compared by the caller
+                os.link(aside, path)
+        finally:
+            os.unlink(aside)
+
+    async def get(self, name: str) -> bytes | None:
+        try:
+            return await asyncio.to_thread(self._path(name).read_bytes)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise ArchiveError(f"{name}: {exc.strerror}") from None
+
+    async def names(self, prefix: str) -> list[str]:
+        return await asyncio.to_thread(self._names, prefix)
+
+    def _names(self, prefix: str) -> list[str]:
+        base = self._path(prefix) if prefix else self.root
+        if not base.is_dir():
+            return []
+        return sorted(str(p.relative_to(self.root)) for p in base.rglob("*")
+                      if p.is_file() and not p.name.startswith(".put-"))
+
+
+class S3Store:
+    """The archive in an S3 bucket under a prefix (boto3; its calls run in a thread)."""
+
+    def __init__(self, bucket: str, prefix: str, *, retain: float) -> None:
+        import boto3  # (only an S3 archive needs it)
+
+        self.bucket = bucket
+        self.prefix = prefix + "/" if prefix else ""
+        self.url = f"s3://{bucket}/{prefix}"
+        self.retain = retain
+        self._client: Any = boto3.client("s3")
+        self._lock: bool | None = None  # the bucket's Object Lock, once asked
+        self._conditional = True  # If-None-Match honoured (else: HEAD first)
+
+    @property
+    def locked(self) -> bool:
+        return bool(self._lock)
+
+    def _error(self, exc: Exception, what: str) -> ArchiveError:
+        from botocore.exceptions import ClientError
+
+        if isinstance(exc, ClientError):
+            error = exc.response.get("Error", {})
+            return ArchiveError(f"{what}: S3 said {error.get('Code', '?')}: {str(error.get('Message', ''))[:200]}")
+        return ArchiveError(f"{what}: {type(exc).__name__}: {str(exc)[:200]}")
+
+    def _code(self, exc: Exception) -> str:
+        response = getattr(exc, "response", None)
+        return str(response.get("Error", {}).get("Code", "")) if isinstance(response, dict) else ""
+
+    def _object_lock(self) -> bool:
+        if self._lock is None:
+            try:
+                found = self._client.get_object_lock_configuration(Bucket=self.bucket)
+                self._lock = found.get("ObjectLockConfiguration", {}).get("ObjectLockEnabled") == "Enabled"
+            except Exception as exc:
+                if self._code(exc) not in ("ObjectLockConfigurationNotFoundError", "NotImplemented"):
+                    raise self._error(exc, f"{self.url}: its Object Lock setting") from None
+                self._lock = False
+        return self._lock
+
+    async def put(self, name: str, data: bytes) -> None:
+        await asyncio.to_thread(self._put, name, data)
+        await check_written(self, name, data)
+
+    def _put(self, name: str, data: bytes) -> None:
+        args: dict[str, Any] = {"Bucket": self.bucket, "Key": self.prefix + name, "Body": data}
+        if self._object_lock() and self.retain > 0:
+            args["ObjectLockMode"] = "COMPLIANCE"
+            args["ObjectLockRetainUntilDate"] = (datetime.datetime.now(datetime.UTC)
+                                                 + datetime.timedelta(seconds=self.retain))
+        try:
+            if self._conditional:
+                try:
+                    self._client.put_object(IfNoneMatch="*", **args)
+                    return
+                except Exception as exc:
+                    code = self._code(exc)
+                    if code in ("PreconditionFailed", "ConditionalRequestConflict"):
+                        return  # there already: compared by the caller
+                    if code not in ("NotImplemented", "InvalidArgument", "InvalidRequest"):
+                        raise
+                    self._conditional = False
+            if self._exists(name):
+                return
+            self._client.put_object(**args)
+        except ArchiveError:
+            raise
+        except Exception as exc:
+            raise self._error(exc, f"writing {name}") from None
+
+    def _exists(self, name: str) -> bool:
+        try:
+            self._client.head_object(Bucket=self.bucket, Key=self.prefix + name)
+            return True
+        except Exception as exc:
+            if self._code(exc) in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise
+
+    async def get(self, name: str) -> bytes | None:
+        return await asyncio.to_thread(self._get, name)
+
+    def _get(self, name: str) -> bytes | None:
+        try:
+            return bytes(self._client.get_object(Bucket=self.bucket, Key=self.prefix + name)["Body"].read())
+        except Exception as exc:
+            if self._code(exc) in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise self._error(exc, f"reading {name}") from None
+
+    async def names(self, prefix: str) -> list[str]:
+        return await asyncio.to_thread(self._names, prefix)
+
+    def _names(self, prefix: str) -> list[str]:
+        found: list[str] = []
+        try:
+            for page in self._client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket,
+                                                                               Prefix=self.prefix + prefix):
+                found += [str(o["Key"])[len(self.prefix):] for o in page.get("Contents", [])]
+        except Exception as exc:
+            raise self._error(exc, f"listing {self.url}") from None
+        return sorted(found)

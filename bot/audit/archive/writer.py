@@ -1,0 +1,306 @@
+"""The archive's writer: one worker at a time (a lease, as the checkpoint writer's) appends what the signed
+checkpoints cover to the archive (AUDIT_ARCHIVE), a sealed segment at a time, every few seconds.
+
+A segment holds the entries after the last one archived, up to the newest signed checkpoint's seq (at most
+`segment` of them), each checked against the digest that checkpoint keeps for its seq (an entry altered in Redis is
+not archived: `audit verify` names it). Its objects are written in this order, each create-only and read back
+(bot/audit/archive/stores.py): the entries; the tiles the new leaves touch; the public key that signs; the tree head
+signed (JWS, and C2SP signed note); the manifest, which seals it. Then `archived_through` (Redis) is raised to its
+last seq, and the next Redis checkpoint signs it; the checkpoint writer trims nothing past it.
+
+Every object of a segment is the same bytes however often it is written: a writer killed mid-segment, or two that
+raced, leave objects the next writer writes again equal (the entries object's name fixes the segment's range, and a
+tree head already signed is taken as it is, never signed again). The archive's state is read from the archive itself
+(its newest manifest) when a worker takes the lease.
+
+A failure (the store unreachable, a conflict) is logged and retried at the next round; approvals never wait on it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass
+
+from bot.audit.archive import layout
+from bot.audit.archive.merkle import WIDTH, Frontier, count_at, leaf_hash, root_of, split, tile_path, tiles_for
+from bot.audit.archive.stores import ArchiveError, ArchiveStore
+from bot.audit.checkpoints import CHECKPOINT_TYPE, VERSION
+from bot.audit.digests import canonical, leaf, seq_of, unpack
+from bot.core.signing import SigningError, SigningKeys, b64url_decode
+from bot.core.tasks import stop_task
+from bot.store import Store, StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+SEGMENT = 4096  # entries in a segment at most (16 full tiles)
+POLL_SECONDS = 2.0
+LEASE_SECONDS = 30.0
+
+
+class NotArchivable(ArchiveError):
+    """What the writer found instead of entries it may archive (verify names it)."""
+
+
+@dataclass(frozen=True)
+class Tree:
+    """The archive as its newest sealed segment leaves it."""
+
+    origin: str
+    base: int  # the seq of leaf 0
+    last: int  # the last seq archived (base - 1: none yet)
+    last_id: str  # its stream id ("": none yet)
+    frontier: Frontier
+    root: bytes
+
+    @property
+    def size(self) -> int:
+        return self.last - self.base + 1
+
+
+def origin_of(prefix: str) -> str:
+    """The log's origin line (C2SP tlog-checkpoint): which log this is."""
+    return f"hitl-approvals/audit/{prefix}"
+
+
+class AuditArchiver:
+    """Appends sealed segments while this worker holds the archive lease (`archive_due`), from its own task."""
+
+    def __init__(
+        self, store: Store, keys: SigningKeys, archive: ArchiveStore, *, worker: str, segment: int = SEGMENT,
+        poll: float = POLL_SECONDS,
+    ) -> None:
+        self._store = store
+        self._keys = keys
+        self._archive = archive
+        self._worker = worker
+        self._segment = segment
+        self._poll = poll
+        self._tree: Tree | None = None  # read from the archive when the lease is taken
+        self._held = False
+        self._task: asyncio.Task[None] | None = None
+        self.failing = ""  # why the last round failed ("": it did not)
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="audit-archive")
+
+    async def stop(self) -> None:
+        await stop_task(self._task)
+        self._task = None
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                while await self.archive_due():
+                    pass
+                self.failing = ""
+            except StoreUnavailable as exc:
+                self._store.outage.failed(exc)
+            except (ArchiveError, SigningError) as exc:
+                if str(exc) != self.failing:
+                    log.warning("audit archive: %s; retried, nothing is trimmed past what it holds", exc)
+                self.failing = str(exc)
+                self._tree = None  # read it again from the archive
+            except Exception:
+                log.exception("audit archive failed; going on")
+                self._tree = None
+            await asyncio.sleep(self._poll)
+
+    async def archive_due(self) -> int:
+        """If this worker holds (or takes) the lease: write the next segment when signed entries wait. The number of
+        entries archived by this call (0: none)."""
+        audit = self._store.audit
+        if not await audit.archive_lease(self._worker, max(LEASE_SECONDS, 3 * self._poll)):
+            self._held, self._tree = False, None
+            return 0
+        if not self._held or self._tree is None:
+            self._tree = await self._read_tree()
+            self._held = True
+        tree = self._tree
+        if tree is not None and tree.last >= tree.base:
+            await audit.archived(tree.last)
+        covered = await self._covered()
+        if covered is None or (tree is not None and covered <= tree.last):
+            return 0
+        if tree is None:
+            tree = self._tree = await self._genesis()
+        first = tree.last + 1
+        pending = [n for n in await self._archive.names(f"segments/{first:0{layout.DIGITS}d}-")
+                   if (found := layout.SEGMENT.fullmatch(n)) and found.group(3) == "entries.jsonl.gz"]
+        last = int(layout.SEGMENT.fullmatch(pending[0]).group(2)) if pending else min(  # type: ignore[union-attr]
+            covered, tree.last + self._segment)
+        if last > covered:
+            return 0  # (a segment begun past what is signed now: finished once it is)
+        entries = await self._entries(tree, first, last)
+        self._tree = await self._write(tree, entries)
+        await audit.archived(last)
+        return len(entries)
+
+    async def _covered(self) -> int | None:
+        newest = await self._store.audit.last_checkpoint(VERSION)
+        return int(newest[1]["seq"]) if newest is not None else None
+
+    async def _read_tree(self) -> Tree | None:
+        """The archive's state from its newest manifest (None: no segment yet)."""
+        head = layout.loads_object(await self._archive.get(layout.LOG))
+        if head is None:
+            return None
+        origin, base = str(head["origin"]), int(str(head["base"]))
+        sealed = [found for name in await self._archive.names("segments/")
+                  if (found := layout.SEGMENT.fullmatch(name)) and found.group(3) == "manifest.json"]
+        if not sealed:
+            return Tree(origin, base, base - 1, "", Frontier(), root_of([]))
+        newest = max(sealed, key=lambda found: int(found.group(2)))
+        manifest = layout.loads_object(await self._archive.get(newest.group(0)))
+        if manifest is None:
+            raise ArchiveError(f"{newest.group(0)} is not a manifest: `python -m bot audit verify --archive` says more")
+        try:
+            frontier = Frontier.load(manifest["frontier"], int(str(manifest["size"])))  # type: ignore[arg-type]
+            root = bytes.fromhex(str(manifest["root"]))
+            last, last_id = int(str(manifest["last"])), str(manifest["last_id"])
+        except (KeyError, ValueError, TypeError):
+            raise ArchiveError(f"{newest.group(0)} is not a manifest: `python -m bot audit verify --archive` says"
+                               " more") from None
+        if frontier.root() != root or last - base + 1 != frontier.size:
+            raise ArchiveError(f"{newest.group(0)}: its tree does not add up: `python -m bot audit verify --archive`")
+        return Tree(origin, base, last, last_id, frontier, root)
+
+    async def _genesis(self) -> Tree:
+        """A new archive: it starts at the oldest entry of this scheme in Redis (`log.json` says where)."""
+        audit = self._store.audit
+        lower = "-"
+        while batch := await audit.chained(lower=lower, count=1000):
+            for entry_id, fields in batch:
+                if (seq := seq_of(fields)) is not None:
+                    origin = origin_of(self._store.keys.prefix)
+                    await self._archive.put(layout.LOG, layout.dumps(
+                        {"format": layout.FORMAT, "origin": origin, "base": seq, "base_id": entry_id}))
+                    head = layout.loads_object(await self._archive.get(layout.LOG)) or {}
+                    base = int(str(head.get("base", seq)))
+                    return Tree(str(head.get("origin", origin)), base, base - 1, "", Frontier(), root_of([]))
+            lower = "(" + batch[-1][0]
+        raise NotArchivable("no entry of this scheme in Redis yet")
+
+    async def _entries(self, tree: Tree, first: int, last: int) -> list[tuple[str, dict[str, str]]]:
+        """Entries seq `first` to `last` from Redis, each the one its checkpoint signed."""
+        audit = self._store.audit
+        lower = "(" + tree.last_id if tree.last_id else "-"
+        found: list[tuple[str, dict[str, str]]] = []
+        while len(found) < last - first + 1:
+            batch = await audit.chained(lower=lower, count=min(1000, last - first + 1 - len(found)))
+            if not batch:
+                break
+            for entry_id, fields in batch:
+                seq = seq_of(fields)
+                if seq is None or (not found and not tree.last_id and seq < first):
+                    continue
+                if seq != first + len(found):
+                    raise NotArchivable(f"entry {entry_id} is seq {seq}, not {first + len(found)}: Redis does not have"
+                                        " the entries to archive next (`python -m bot audit verify` names them)")
+                found.append((entry_id, fields))
+            lower = "(" + batch[-1][0]
+        if len(found) != last - first + 1:
+            raise NotArchivable(f"Redis has no entries past seq {first + len(found) - 1} to archive")
+        await self._check_signed(found, first)
+        return found
+
+    async def _check_signed(self, found: list[tuple[str, dict[str, str]]], first: int) -> None:
+        signed: dict[int, bytes] = {}
+        for _, fields in await self._store.audit.checkpoints():
+            if fields.get("v") != VERSION:
+                continue
+            start, leaves = int(fields["from"]), unpack(fields.get("leaves", "")) or []
+            if start + len(leaves) > first and start <= first + len(found):
+                signed.update(enumerate(leaves, start))
+        for seq, (entry_id, fields) in enumerate(found, first):
+            if signed.get(seq) != leaf(entry_id, fields):
+                raise NotArchivable(f"entry {entry_id} (seq {seq}) is not what its signed checkpoint kept: not"
+                                    " archived (`python -m bot audit verify` names it)")
+
+    async def _write(self, tree: Tree, entries: list[tuple[str, dict[str, str]]]) -> Tree:
+        first, last = tree.last + 1, tree.last + len(entries)
+        lines = [canonical(entry_id, fields) for entry_id, fields in entries]
+        objects: dict[str, str] = {}
+        data = layout.pack_entries(lines)
+        await self._put(layout.entries_name(first, last), data, objects)
+        hashes = [leaf_hash(line) for line in lines]
+        frontier = Frontier(list(tree.frontier.stack), tree.frontier.size)
+        for h in hashes:
+            frontier.append(h)
+        for name, tile in (await self._tiles(tree.size, frontier.size, hashes)).items():
+            await self._put(name, tile, objects)
+        root = frontier.root()
+        kid = await self._signed(tree, frontier.size, root, last, entries[-1][0], objects)
+        manifest = {"format": layout.FORMAT, "origin": tree.origin, "first": first, "last": last,
+                    "first_id": entries[0][0], "last_id": entries[-1][0], "prev_size": tree.size,
+                    "prev_root": tree.root.hex(), "size": frontier.size, "root": root.hex(),
+                    "frontier": frontier.dump(), "checkpoint": layout.checkpoint_name(frontier.size),
+                    "kid": kid, "objects": objects}
+        await self._archive.put(layout.manifest_name(first, last), layout.dumps(manifest))
+        log.info("audit archive: segment seq %d to %d sealed (tree size %d)", first, last, frontier.size)
+        return Tree(tree.origin, tree.base, last, entries[-1][0], frontier, root)
+
+    async def _put(self, name: str, data: bytes, objects: dict[str, str]) -> None:
+        await self._archive.put(name, data)
+        objects[name] = layout.sha256(data)
+
+    async def _tiles(self, before: int, after: int, hashes: list[bytes]) -> dict[str, bytes]:
+        """The tiles a tree of `before` leaves writes when it grows to `after` (`hashes`: the new leaves')."""
+        written: dict[str, bytes] = {}
+        new, level = hashes, 0
+        while count_at(after, level) > count_at(before, level):
+            old = count_at(before, level)
+            start = old // WIDTH
+            known: list[bytes] = []
+            if old % WIDTH:
+                stored = await self._archive.get(tile_path(level, start, old % WIDTH))
+                if stored is None or len(stored) != old % WIDTH * 32:
+                    raise ArchiveError(f"{tile_path(level, start, old % WIDTH)} is missing or cut: `python -m bot"
+                                       " audit verify --archive` says more")
+                known = split(stored)
+            row = known + new
+            up: list[bytes] = []
+            for index, width in tiles_for(count_at(after, level), level, old):
+                chunk = row[(index - start) * WIDTH:(index - start) * WIDTH + width]
+                written[tile_path(level, index, width)] = b"".join(chunk)
+                if width == WIDTH:
+                    up.append(root_of(chunk))
+            new, level = up, level + 1
+        return written
+
+    async def _signed(
+        self, tree: Tree, size: int, root: bytes, last: int, last_id: str, objects: dict[str, str]
+    ) -> str:
+        """The tree head of `size` signed (JWS and note), or the one already signed for it (a retry): its kid."""
+        name = layout.checkpoint_name(size)
+        jws = (await self._archive.get(name) or b"").decode(errors="replace")
+        claims = {"v": layout.VERSION, "origin": tree.origin, "base": tree.base, "size": size, "root": root.hex(),
+                  "seq": last, "id": last_id, "prev_size": tree.size, "prev_root": tree.root.hex()}
+        if jws:
+            try:
+                found = self._keys.verify(jws, typ=CHECKPOINT_TYPE)
+            except SigningError:
+                raise ArchiveError(f"{name} is in the archive but not signed by the deployment's keys: `python -m"
+                                   " bot audit verify --archive` names it") from None
+            if {k: found.get(k) for k in claims} != claims:
+                raise ArchiveError(f"{name} signs another tree than this segment's: `python -m bot audit verify"
+                                   " --archive` names it")
+        else:
+            # `at`: when its newest entry was written (its stream id), so two writers sign the same bytes
+            jws = self._keys.sign({**claims, "at": int(last_id.partition("-")[0]) / 1000}, typ=CHECKPOINT_TYPE)
+        kid = json.loads(b64url_decode(jws.split(".")[0])).get("kid", "")
+        key = next((k for k in self._keys.keys if k.kid == kid), None)
+        if key is None:
+            raise ArchiveError(f"{name} is signed by key {kid[:60]}, no longer in the keys file")
+        await self._put(layout.key_name(kid), layout.dumps(key.public_jwk()), objects)
+        await self._put(name, jws.encode(), objects)
+        note_name = layout.checkpoint_name(size, "note")
+        note = await self._archive.get(note_name)
+        if note is None:
+            if key.private is None:
+                raise ArchiveError(f"the key {kid[:60]} that signed {name} can no longer sign its note")
+            body = layout.note_body(tree.origin, size, root)
+            note = layout.note(body, tree.origin, layout.raw_public(key.x), key.private.sign(body))
+        await self._put(note_name, note, objects)
+        return str(kid)

@@ -90,7 +90,7 @@ def kid_of(jws: str) -> str:
     """The `kid` in a compact JWS's header ("" when there is none)."""
     try:
         header = json.loads(b64url_decode(jws.split(".", 1)[0]))
-    except (ValueError, IndexError):
+    except (ValueError, IndexError, SigningError, RecursionError):
         return ""
     kid = header.get("kid") if isinstance(header, dict) else None
     return kid if isinstance(kid, str) else ""

@@ -222,6 +222,8 @@ async def _checkpoint(
     if not jws:
         raise Found("deleted", f"the signed checkpoint {name} is gone")
     kid = kid_of(jws)
+    if not kid:
+        raise Found("checkpoint forged", f"{name} is not a signed checkpoint (a compact JWS with a kid)")
     if kid not in trust.keys:
         if trust.pinned:
             raise Found("key not pinned", f"{name} is signed by key {kid[:60]}, which {trust.source} does not pin")

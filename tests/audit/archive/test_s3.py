@@ -1,0 +1,114 @@
+"""The audit archive in a real S3 server that enforces Object Lock (SeaweedFS's `weed server -s3`, offline on
+loopback): every object is put create-only (If-None-Match) with a COMPLIANCE retention, an overwrite or a delete of
+a locked object is refused by the store itself, and verify names what a plain put (a new version over the locked
+one) changed."""
+
+from __future__ import annotations
+
+import datetime
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from bot.audit.archive import layout
+from bot.audit.archive.merkle import tile_path
+from bot.audit.archive.stores import Conflict, S3Store, open_archive
+from bot.core.signing import SigningKeys
+from bot.store import Store
+from tests.support.archive import Seaweed, archive_all, archiver, start_seaweed, verdict, write_log
+from tests.support.audit_log import signing_keys
+
+pytestmark = pytest.mark.slow  # a weed server per module
+
+RETAIN = 400 * 86400
+
+
+@pytest.fixture(scope="module")
+def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seaweed]:
+    yield from start_seaweed(tmp_path_factory.mktemp("weed"))
+
+
+@pytest.fixture
+def s3_env(seaweed: Seaweed, monkeypatch: pytest.MonkeyPatch) -> Seaweed:
+    for name, value in seaweed.env().items():
+        monkeypatch.setenv(name, value)
+    return seaweed
+
+
+@pytest.fixture
+def keys(tmp_path: Path) -> SigningKeys:
+    return signing_keys(tmp_path / "keys.json")
+
+
+def bucket_name(request: pytest.FixtureRequest) -> str:
+    return "t" + format(abs(hash(request.node.nodeid)), "x")[:20]
+
+
+async def test_a_locked_bucket_keeps_every_object_under_compliance_retention(
+    s3_env: Seaweed, store: Store, keys: SigningKeys, request: pytest.FixtureRequest
+) -> None:
+    bucket = s3_env.bucket(bucket_name(request), locked=True)
+    archive = open_archive(f"s3://{bucket}/audit", retain=RETAIN)
+    assert isinstance(archive, S3Store)
+    await write_log(store, keys, 300)
+    assert await archive_all(archiver(store, keys, archive)) == 301
+    assert archive.locked
+    said, checked = await verdict(archive, keys)
+    assert checked is not None and checked.last == 301, said
+    client = s3_env.client()
+    retention = client.get_object_retention(Bucket=bucket, Key="audit/" + layout.entries_name(1, 100))["Retention"]
+    assert retention["Mode"] == "COMPLIANCE"
+    assert retention["RetainUntilDate"] > datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=399)
+    # create-only: the store refuses a second put of the name, whatever the bytes
+    key = "audit/" + layout.entries_name(101, 200)
+    with pytest.raises(ClientError) as refused:
+        client.put_object(Bucket=bucket, Key=key, Body=b"rewritten", IfNoneMatch="*")
+    assert refused.value.response["Error"]["Code"] == "PreconditionFailed"
+    with pytest.raises(Conflict, match="already in the archive with other bytes"):
+        await archive.put(layout.entries_name(101, 200), b"rewritten")
+    # the locked version cannot be deleted before its retention ends
+    version = client.head_object(Bucket=bucket, Key=key)["VersionId"]
+    with pytest.raises(ClientError) as denied:
+        client.delete_object(Bucket=bucket, Key=key, VersionId=version)
+    assert denied.value.response["Error"]["Code"] == "AccessDenied"
+    assert _body(client, bucket, key, version) == (await archive.get(layout.entries_name(101, 200)))
+
+
+def _body(client: Any, bucket: str, key: str, version: str) -> bytes:
+    return bytes(client.get_object(Bucket=bucket, Key=key, VersionId=version)["Body"].read())
+
+
+async def test_a_plain_put_over_a_locked_tile_is_named_by_verify(
+    s3_env: Seaweed, store: Store, keys: SigningKeys, request: pytest.FixtureRequest
+) -> None:
+    bucket = s3_env.bucket(bucket_name(request), locked=True)
+    archive = open_archive(f"s3://{bucket}/audit", retain=RETAIN)
+    await write_log(store, keys, 300)
+    await archive_all(archiver(store, keys, archive))
+    client = s3_env.client()
+    tile = bytearray(await archive.get(tile_path(0, 0)) or b"")
+    tile[32 * 200] ^= 1
+    client.put_object(Bucket=bucket, Key="audit/" + tile_path(0, 0), Body=bytes(tile))  # a new version over it
+    said, _ = await verdict(archive, keys)
+    assert said.startswith("altered: tile tile/0/000 was rewritten: its seq 201's leaf hash is not the entries'"), said
+
+
+async def test_an_unlocked_bucket_archives_and_verifies_too(
+    s3_env: Seaweed, store: Store, keys: SigningKeys, request: pytest.FixtureRequest
+) -> None:
+    bucket = s3_env.bucket(bucket_name(request), locked=False)
+    archive = open_archive(f"s3://{bucket}", retain=RETAIN)
+    await write_log(store, keys, 120)
+    assert await archive_all(archiver(store, keys, archive)) == 121
+    assert not archive.locked
+    said, checked = await verdict(archive, keys)
+    assert checked is not None and checked.segments == 2, said
+    client = s3_env.client()
+    client.delete_object(Bucket=bucket, Key=layout.entries_name(1, 100))
+    said, _ = await verdict(archive, keys)
+    assert said == f"segment missing: {layout.entries_name(1, 100)} is gone (seq 1 to 100)", said
+    assert os.environ["AWS_ENDPOINT_URL"] == s3_env.endpoint

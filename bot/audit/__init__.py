@@ -17,6 +17,8 @@ shard index (a change of scheme starts a new shard and freezes the old one); eve
                     named with its shard (the shards of a log without an index told by its entries' form)
     verify.py       `python -m bot audit verify`: reads the entries, checkpoints and keys from Redis, feeds the
                     walker and says what it found
+    archive/        the write-once archive (AUDIT_ARCHIVE): sealed segments, tiles, signed tree heads in a folder
+                    or S3 bucket; `audit verify --archive`, `audit prove`, `audit check-proof`
 
     >>> from bot.audit.digests import canonical
     >>> canonical("1-0", {"event": "settings", "seq": "1"})

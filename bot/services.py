@@ -358,7 +358,7 @@ def create_services(settings: Settings, *, worker_id: str | None = None) -> Serv
         signing=signing,
         checkpoints=AuditCheckpoints(
             store, signing, worker=worker_id, every=settings.audit_checkpoint_every,
-            interval=settings.audit_checkpoint_seconds, retention=settings.audit_retention,
+            interval=settings.audit_checkpoint_seconds, retention=settings.audit_redis_retention,
             archive=bool(settings.audit_archive),
         ),
         archiver=archiver_of(settings, store, signing, worker_id),

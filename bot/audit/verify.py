@@ -288,6 +288,9 @@ def verify_audit(
     if code == NO_LOG:
         print(f"error: {said}", file=sys.stderr)
         return 1
+    if code == 0 and not settings.audit_archive:
+        said += (f"\nNo archive (AUDIT_ARCHIVE): entries older than AUDIT_RETENTION"
+                 f" ({settings.audit_retention / 86400:,.0f} days) are trimmed from Redis and gone for good.")
     print(said, file=out)
     return code
 
@@ -298,7 +301,7 @@ async def _verify(
     redis = connect(settings.redis_url.get_secret_value(), command_timeout=settings.redis_timeout)
     store = Store(redis, prefix=settings.store_prefix)
     try:
-        return await walk(store, start_at, verify, retention=settings.audit_retention, trust=trust)
+        return await walk(store, start_at, verify, retention=settings.audit_redis_retention, trust=trust)
     finally:
         await redis.aclose()
 

@@ -214,6 +214,14 @@ class StoreSettings(_FromEnv):
             " 0: the bucket's default retention"
         ),
     )
+    audit_redis_keep: Annotated[int, duration(LONGEST_RETENTION, zero=True)] = Field(
+        default=0, validation_alias="AUDIT_REDIS_KEEP",
+        json_schema_extra={"shown_default": "0"},
+        description=(
+            "with `AUDIT_ARCHIVE`: audit entries stay in Redis until archived and older than this (e.g. 30d), and"
+            " never go before they are archived, whatever their age; 0: `AUDIT_RETENTION`"
+        ),
+    )
     run_retention: Annotated[int, duration(LONGEST_RETENTION)] = Field(
         default=30 * 86400, validation_alias="RUN_RETENTION",
         json_schema_extra={"shown_default": "30d"},
@@ -242,6 +250,12 @@ class StoreSettings(_FromEnv):
         if url and not (url.startswith("file:///") or (url.startswith("s3://") and len(url) > len("s3://"))):
             raise ValueError("is not an archive: use file:///abs/folder or s3://bucket/prefix")
         return url
+
+    @property
+    def audit_redis_retention(self) -> int:
+        """How long audit entries stay in Redis: `AUDIT_REDIS_KEEP` with an archive (when set), else
+        `AUDIT_RETENTION` (bot/audit/checkpoints.py trims by it; `audit verify` checks signed trims against it)."""
+        return self.audit_redis_keep if self.audit_archive and self.audit_redis_keep else self.audit_retention
 
     @property
     def store_prefix(self) -> str:

@@ -104,7 +104,7 @@ async def verify_both(
     if joined is not None:
         return f"audit archive and Redis NOT intact: {joined}", 1
     redis_trust = Trust(source=trust.source, created=dict.fromkeys(trust.keys), pinned=trust.pinned, public=trust.xs)
-    said, code = await walk(store, start_at, trust.verify, retention=settings.audit_retention, trust=redis_trust)
+    said, code = await walk(store, start_at, trust.verify, retention=settings.audit_redis_retention, trust=redis_trust)
     if code == NO_LOG:
         return f"{checked.summary(archive.url, trust)}\nRedis: {said}", 0
     return "\n".join([checked.summary(archive.url, trust), _joined(checked, entries), said]), code

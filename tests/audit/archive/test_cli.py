@@ -76,6 +76,17 @@ async def test_workers_fill_the_archive_and_verify_prove_and_check_proof_say_so(
                              " checkpoint (a compact JWS with a kid)\n"), broken.stdout
 
 
+async def test_verify_without_an_archive_says_old_records_are_gone_for_good(
+    store: Store, redis_url: str, tmp_path: Path
+) -> None:
+    keys = keys_file(tmp_path / "keys.json")
+    await write_log(store, SigningKeys.from_file(keys), 5)
+    done = await bot_command("audit", "verify", environ={"REDIS_URL": redis_url, "SIGNING_KEYS_FILE": str(keys)})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.endswith("\nNo archive (AUDIT_ARCHIVE): entries older than AUDIT_RETENTION (90 days) are"
+                                " trimmed from Redis and gone for good.\n"), done.stdout
+
+
 @pytest.mark.slow
 async def test_verify_archive_as_a_process_with_no_redis(store: Store, tmp_path: Path) -> None:
     keys = SigningKeys.from_file(keys_file(tmp_path / "keys.json"))

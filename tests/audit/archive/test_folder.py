@@ -228,3 +228,26 @@ async def test_a_proof_of_one_entry_checks_offline(store: Store, keys: SigningKe
     other = signing_keys(tmp_path / "other.json")
     with pytest.raises(Found, match=r"^key not pinned: its checkpoint is signed by key"):
         check_proof(proof, trust(other))
+
+
+async def test_redis_trimmed_by_hand_past_what_was_archived_is_named(
+    store: Store, keys: SigningKeys, folder: FolderStore
+) -> None:
+    await write_log(store, keys, 150)
+    await archive_all(archiver(store, keys, folder))
+    await write_log(store, keys, 40)  # seq 152 to 191: signed, not archived yet
+    log = await entries(store)
+    await store.redis.xtrim(store.keys.audit, minid=log[170][0], approximate=False)  # (by hand: seq 1 to 170)
+    said, code = await verify_both(folder, store, trust(keys), StoreSettings.from_env({}), None)
+    assert code == 1
+    assert said == ("audit archive and Redis NOT intact: deleted: entries seq 152 to 170 are in neither the archive"
+                    " (it ends at seq 151) nor Redis (it starts at seq 171)"), said
+
+
+def test_redis_keeps_entries_for_audit_redis_keep_only_with_an_archive() -> None:
+    with_archive = StoreSettings.from_env({"AUDIT_ARCHIVE": "s3://acme-audit/approvals", "AUDIT_REDIS_KEEP": "30d"})
+    assert with_archive.audit_redis_retention == 30 * 86400
+    assert StoreSettings.from_env({"AUDIT_REDIS_KEEP": "30d"}).audit_redis_retention == 90 * 86400
+    assert StoreSettings.from_env({"AUDIT_ARCHIVE": "file:///srv/audit"}).audit_redis_retention == 90 * 86400
+    with pytest.raises(Exception, match="is not an archive: use file:///abs/folder or s3://bucket/prefix"):
+        StoreSettings.from_env({"AUDIT_ARCHIVE": "/srv/audit"})

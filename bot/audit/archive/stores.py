@@ -84,7 +84,10 @@ class FolderStore:
         return self.root / name
 
     async def put(self, name: str, data: bytes) -> None:
-        await asyncio.to_thread(self._put, name, data)
+        try:
+            await asyncio.to_thread(self._put, name, data)
+        except OSError as exc:
+            raise ArchiveError(f"writing {name} in {self.url}: {exc.strerror or type(exc).__name__}") from None
         await check_written(self, name, data)
 
     def _put(self, name: str, data: bytes) -> None:
@@ -172,6 +175,7 @@ class S3Store:
             args["ObjectLockMode"] = "COMPLIANCE"
             args["ObjectLockRetainUntilDate"] = (datetime.datetime.now(datetime.UTC)
                                                  + datetime.timedelta(seconds=self.retain))
+            args["ChecksumAlgorithm"] = "SHA256"  # (a put with a retention must carry a checksum)
         try:
             if self._conditional:
                 try:
@@ -181,7 +185,8 @@ class S3Store:
                     code = self._code(exc)
                     if code in ("PreconditionFailed", "ConditionalRequestConflict"):
                         return  # there already: compared by the caller
-                    if code not in ("NotImplemented", "InvalidArgument", "InvalidRequest"):
+                    if code not in ("NotImplemented", "InvalidArgument", "InvalidRequest") and (
+                            type(exc).__name__ != "ParamValidationError"):  # (a boto3 without If-None-Match)
                         raise
                     self._conditional = False
             if self._exists(name):

@@ -107,6 +107,13 @@ async def test_an_unlocked_bucket_archives_and_verifies_too(
     assert not archive.locked
     said, checked = await verdict(archive, keys)
     assert checked is not None and checked.segments == 2, said
+    # a store that ignores If-None-Match: the writer looks first (HEAD), and still never replaces an object
+    assert isinstance(archive, S3Store)
+    archive._conditional = False
+    kept = await archive.get(layout.manifest_name(1, 100))
+    with pytest.raises(Conflict, match="already in the archive with other bytes"):
+        await archive.put(layout.manifest_name(1, 100), b"{}")
+    assert await archive.get(layout.manifest_name(1, 100)) == kept
     client = s3_env.client()
     client.delete_object(Bucket=bucket, Key=layout.entries_name(1, 100))
     said, _ = await verdict(archive, keys)

@@ -117,11 +117,13 @@ class FolderStore:
         return await asyncio.to_thread(self._names, prefix)
 
     def _names(self, prefix: str) -> list[str]:
-        base = self._path(prefix) if prefix else self.root
+        """The objects whose names start with `prefix` (a folder's, or any start of a name)."""
+        folder = prefix.rpartition("/")[0]
+        base = self._path(folder) if folder else self.root
         if not base.is_dir():
             return []
-        return sorted(str(p.relative_to(self.root)) for p in base.rglob("*")
-                      if p.is_file() and not p.name.startswith(".put-"))
+        return sorted(name for p in base.rglob("*") if p.is_file() and not p.name.startswith(".put-")
+                      and (name := str(p.relative_to(self.root))).startswith(prefix))
 
 
 class S3Store:

@@ -150,6 +150,9 @@ async def test_a_writer_killed_mid_segment_is_finished_by_the_next(
     assert layout.manifest_name(1, 100) in names and layout.manifest_name(101, 200) not in names
     assert layout.entries_name(101, 200) in names  # killed inside the second segment
     await store.redis.delete(store.keys.audit_archive_lease)  # (its lease would run out in 30 s)
-    assert await archive_all(archiver(store, keys, folder)) == 151
+    # the next writer (segments of up to 300 now) finishes the segment begun, seq 101 to 200, then goes on
+    assert await archive_all(archiver(store, keys, folder, segment=300)) == 151
     said, checked = await verdict(folder, keys)
     assert checked is not None and checked.last == 251 and checked.segments == 3, said
+    assert [n for n in await folder.names("segments/") if n.endswith("entries.jsonl.gz")] == [
+        layout.entries_name(1, 100), layout.entries_name(101, 200), layout.entries_name(201, 251)]

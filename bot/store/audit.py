@@ -292,6 +292,22 @@ class AuditLog:
             lower = "(" + str(batch[-1][0])
         return found
 
+    async def checkpoints_back_to(self, seq: int, *, version: str) -> list[Entry]:
+        """The checkpoints of `version`, newest first, back to the first that covers `seq` (its `from` at or before
+        it): those the newest entries need, without reading the older ones."""
+        found: list[Entry] = []
+        upper = "+"
+        while batch := await self._s.redis.xrevrange(self._s.keys.audit_checkpoints, max=upper, count=20):
+            for entry_id, values in batch:
+                if values.get("v") != version:
+                    continue
+                found.append((str(entry_id), dict(values)))
+                start = str(values.get("from", ""))
+                if not (start.isascii() and start.isdigit()) or int(start) <= seq:
+                    return found
+            upper = "(" + str(batch[-1][0])
+        return found
+
     async def last_checkpoint(self, version: str | None = None) -> Entry | None:
         """The newest checkpoint, or the newest whose `v` is `version` (the old chain's checkpoints, of the shard
         before this scheme's, have none)."""

@@ -78,6 +78,7 @@ class AuditArchiver:
         self._segment = segment
         self._poll = poll
         self._tree: Tree | None = None  # read from the archive when the lease is taken
+        self._kept: dict[int, bytes] = {}  # seq -> the digest its checkpoint kept, for the entries to archive
         self._held = False
         self._task: asyncio.Task[None] | None = None
         self.failing = ""  # why the last round failed ("": it did not)
@@ -206,15 +207,19 @@ class AuditArchiver:
         return found
 
     async def _check_signed(self, found: list[tuple[str, dict[str, str]]], first: int) -> None:
-        signed: dict[int, bytes] = {}
-        for _, fields in await self._store.audit.checkpoints():
-            if fields.get("v") != VERSION:
-                continue
-            start, leaves = int(fields["from"]), unpack(fields.get("leaves", "")) or []
-            if start + len(leaves) > first and start <= first + len(found):
-                signed.update(enumerate(leaves, start))
+        """Each entry is the one its checkpoint signed (the digests kept beside the checkpoints, read once for the
+        segments still to write: a writer catching up reads each checkpoint once)."""
+        signed = self._kept
+        for seq in [s for s in signed if s < first]:
+            del signed[seq]
+        if first not in signed or first + len(found) - 1 not in signed:
+            signed.clear()
+            for _, fields in await self._store.audit.checkpoints_back_to(first, version=VERSION):
+                leaves = unpack(fields.get("leaves", "")) or []
+                signed.update((seq, digest) for seq, digest in enumerate(leaves, int(fields["from"])) if seq >= first)
         for seq, (entry_id, fields) in enumerate(found, first):
             if signed.get(seq) != leaf(entry_id, fields):
+                signed.clear()  # (read again next time)
                 raise NotArchivable(f"entry {entry_id} (seq {seq}) is not what its signed checkpoint kept: not"
                                     " archived (`python -m bot audit verify` names it)")
 

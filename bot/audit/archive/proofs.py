@@ -138,6 +138,8 @@ def check_proof(proof: object, trust: ArchiveTrust) -> str:
     h = leaf_hash(line)
     if proof.get("leaf_hash") not in (None, h.hex()):
         raise Found("altered", "its leaf_hash is not the hash of its entry")
+    if proof.get("fields", parsed[1]) != parsed[1] or proof.get("entry_id", parsed[0]) != parsed[0]:
+        raise Found("altered", "its fields or entry_id are not those of its entry (the line is what is proven)")
     seq = seq_of(parsed[1])
     if seq is None or seq != int(claims.get("base", -1)) + index:
         raise Found("altered", f"its entry is seq {seq}, not the seq of leaf {index} in this log")

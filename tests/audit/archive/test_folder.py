@@ -219,12 +219,16 @@ async def test_a_proof_of_one_entry_checks_offline(store: Store, keys: SigningKe
     assert proof["fields"]["approval"] == "A141"  # (seq 301: the key's announcement)
     said = check_proof(proof, trust(keys))
     assert said.startswith(f"inclusion proof OK: entry {proof['entry_id']} (seq 142, event decision) is leaf 141")
-    forged = {**proof, "entry": proof["entry"].replace('"approved"', '"rejected"')}
+    forged = {**proof, "entry": proof["entry"].replace('"approved"', '"rejected"'),
+              "fields": {**proof["fields"], "outcome": "rejected"}}
     with pytest.raises(Found, match=r"^altered: its leaf_hash is not the hash of its entry"):
         check_proof(forged, trust(keys))
     forged["leaf_hash"] = leaf_hash(forged["entry"].encode()).hex()  # a careful forger
     with pytest.raises(Found, match=r"^altered: its entry and audit path do not give the root"):
         check_proof(forged, trust(keys))
+    shown = {**proof, "fields": {**proof["fields"], "outcome": "rejected"}}  # what an auditor reads, changed
+    with pytest.raises(Found, match=r"^altered: its fields or entry_id are not those of its entry"):
+        check_proof(shown, trust(keys))
     other = signing_keys(tmp_path / "other.json")
     with pytest.raises(Found, match=r"^key not pinned: its checkpoint is signed by key"):
         check_proof(proof, trust(other))

@@ -8,6 +8,7 @@ import asyncio
 import gzip
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -255,3 +256,42 @@ def test_redis_keeps_entries_for_audit_redis_keep_only_with_an_archive() -> None
     assert StoreSettings.from_env({"AUDIT_ARCHIVE": "file:///srv/audit"}).audit_redis_retention == 90 * 86400
     with pytest.raises(Exception, match="is not an archive: use file:///abs/folder or s3://bucket/prefix"):
         StoreSettings.from_env({"AUDIT_ARCHIVE": "/srv/audit"})
+
+
+def rewrite_lines(folder: FolderStore, first: int, last: int, change: Callable[[list[bytes]], list[bytes]]) -> None:
+    name = layout.entries_name(first, last)
+    lines = gzip.decompress((folder.root / name).read_bytes()).split(b"\n")[:-1]
+    replace(folder, name, gzip.compress(b"".join(line + b"\n" for line in change(lines))))
+
+
+async def test_an_entry_deleted_or_inserted_in_a_segment_is_named(
+    store: Store, keys: SigningKeys, folder: FolderStore
+) -> None:
+    await filled(store, keys, folder)
+    rewrite_lines(folder, 101, 200, lambda lines: lines[:20] + lines[21:])
+    said, _ = await verdict(folder, keys)
+    assert said.startswith("deleted: entries seq 121 to 121 are missing from segments/000000000101-000000000200,"
+                           " before entry"), said
+    rewrite_lines(folder, 101, 200, lambda lines: [*lines[:20], lines[19], *lines[20:]])  # seq 120 twice
+    said, _ = await verdict(folder, keys)
+    assert said.startswith("inserted: entry "), said
+    assert "(seq 120) in segments/000000000101-000000000200: its seq repeats or goes back (seq 121 expected)" in said
+
+
+async def test_a_checkpoint_chain_broken_or_a_note_swapped_is_named_forged(
+    store: Store, keys: SigningKeys, folder: FolderStore
+) -> None:
+    await filled(store, keys, folder)
+    name = layout.checkpoint_name(200)
+    jws = (folder.root / name).read_text()
+    claims = keys.verify(jws, typ=CHECKPOINT_TYPE)
+    replace(folder, name, keys.sign({**claims, "prev_root": "00" * 32}, typ=CHECKPOINT_TYPE).encode())
+    said, _ = await verdict(folder, keys)  # (signed with the deployment's key: someone who holds it)
+    assert said == (f"checkpoint forged: {name} does not follow the checkpoint of tree size 100: the chain of"
+                    " checkpoints breaks there"), said
+    replace(folder, name, jws.encode())
+    replace(folder, layout.checkpoint_name(200, "note"), (folder.root / layout.checkpoint_name(300, "note"))
+            .read_bytes())
+    said, _ = await verdict(folder, keys)
+    assert said == (f"checkpoint forged: {layout.checkpoint_name(200, 'note')} is missing or signs another tree than"
+                    " the JWS"), said

@@ -69,7 +69,10 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
                            " checks it against its signed checkpoints: exit 0 when intact, 1 naming the first entry"
                            " altered, deleted or inserted, or when no audit log is found. Needs only REDIS_URL (and"
                            " SLACK_BOT_TOKEN, if set, to name"
-                           " people; SIGNING_KEYS_FILE or SIGNING_KEYS, or --jwks, to check signatures).")
+                           " people; SIGNING_KEYS_FILE or SIGNING_KEYS, or --jwks, to check signatures). With --archive"
+                           " URL, verify checks the audit archive too (alone when REDIS_URL is unset); `audit prove SEQ"
+                           " --archive URL` prints one entry's inclusion proof as JSON, `audit check-proof FILE --jwks"
+                           " pinned.json` checks one offline.")
     audit.add_argument("action", nargs="?", choices=("export", "verify", "prove", "check-proof"), default="export",
                        help="export (the default), verify, prove SEQ (an inclusion proof from --archive, as JSON) or"
                        " check-proof FILE (with --jwks, offline)")
@@ -82,7 +85,8 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
     audit.add_argument("--channel", action="append", default=[], help="export: only entries about this channel id")
     audit.add_argument("--format", choices=("jsonl", "csv"), default=None, help="export: output format (default jsonl)")
     audit.add_argument("--jwks", default=None, help="verify: check checkpoints with the public keys of this JWKS file"
-                       " or URL (a bot's https://.../api/v1/jwks.json) instead of SIGNING_KEYS_FILE / SIGNING_KEYS")
+                       " or URL (a bot's https://.../api/v1/jwks.json) instead of SIGNING_KEYS_FILE / SIGNING_KEYS"
+                       " (prove: the same; check-proof needs it)")
     report = sub.add_parser("report", help="write an HTML report of how approvals are going (needs only REDIS_URL)",
                             description="Write an HTML report of how approvals are going: decisions, waits, who"
                             " decides, automatic steps. Needs only REDIS_URL (and SLACK_BOT_TOKEN, if set, to name"

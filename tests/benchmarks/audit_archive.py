@@ -53,7 +53,7 @@ async def measure(store: Store, keys: SigningKeys, folder: FolderStore, entries:
         archived += written
     archiving = time.perf_counter() - started
     started = time.perf_counter()
-    checked = await check_archive(folder, trust(keys))
+    checked = await check_archive(folder, trust=trust(keys))
     verifying = time.perf_counter() - started
     before = int(await store.redis.memory_usage(store.keys.audit) or 0)
     await store.audit.append("decision", **ENTRY)

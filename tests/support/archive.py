@@ -56,16 +56,16 @@ def pinned(keys: SigningKeys, path: Path) -> Path:
 
 
 def trust(keys: SigningKeys) -> ArchiveTrust:
-    return trust_of({"keys": [k.public_jwk() for k in keys.keys]}, "--jwks pinned.json", pinned=True)
+    return trust_of({"keys": [k.public_jwk() for k in keys.keys]}, source="--jwks pinned.json", pinned=True)
 
 
 async def verdict(archive: ArchiveStore, keys: SigningKeys) -> tuple[str, Checked | None]:
     """The archive alone, checked with `keys` pinned: ("intact...", what it found) or ("<kind>: ...", None)."""
     try:
-        checked = await check_archive(archive, trust(keys))
+        checked = await check_archive(archive, trust=trust(keys))
     except Found as exc:
         return str(exc), None
-    return checked.summary(archive.url, trust(keys)), checked
+    return checked.summary(archive.url, trust=trust(keys)), checked
 
 
 def free_ports(count: int) -> list[int]:

@@ -24,14 +24,14 @@ from bot.core.signing import ENV_NAME, FILE_NAME, SigningError, load_signing_key
 from bot.store import Store, StoreUnavailable, connect
 
 
-async def _trust(archive: ArchiveStore | None, jwks: str | None, settings: StoreSettings | None) -> ArchiveTrust:
+async def _trust(archive: ArchiveStore | None, *, jwks: str | None, settings: StoreSettings | None) -> ArchiveTrust:
     """`--jwks` (pinned), else the deployment's keys, else the archive's own key history."""
     if jwks is not None:
-        return trust_of(jwks_document(jwks), f"--jwks {jwks[:200]}", pinned=True)
+        return trust_of(jwks_document(jwks), source=f"--jwks {jwks[:200]}", pinned=True)
     keys = load_signing_keys(settings) if settings is not None else None
     if keys is not None:
         source = f"{FILE_NAME} {settings.signing_keys_file}" if settings and settings.signing_keys_file else ENV_NAME
-        return trust_of({"keys": [k.public_jwk() for k in keys.keys]}, source, pinned=False)
+        return trust_of({"keys": [k.public_jwk() for k in keys.keys]}, source=source, pinned=False)
     if archive is None:
         raise UsageError("check-proof needs --jwks (the public keys, pinned apart from the bot)")
     return await history_trust(archive)
@@ -68,13 +68,13 @@ def verify_archive(
 async def verdict(
     archive: ArchiveStore, settings: StoreSettings | None, jwks: str | None, start_at: float | None
 ) -> tuple[str, int]:
-    trust = await _trust(archive, jwks, settings)
+    trust = await _trust(archive, jwks=jwks, settings=settings)
     if settings is None:
         try:
-            checked = await check_archive(archive, trust)
+            checked = await check_archive(archive, trust=trust)
         except Found as exc:
             return f"audit archive NOT intact: {exc}", 1
-        return checked.summary(archive.url, trust), 0
+        return checked.summary(archive.url, trust=trust), 0
     redis = connect(settings.redis_url.get_secret_value(), command_timeout=settings.redis_timeout)
     store = Store(redis, prefix=settings.store_prefix)
     try:
@@ -89,7 +89,7 @@ async def verify_both(
     """The archive, then where it joins Redis, then Redis's own walk."""
     oldest = next((seq for _, f in await store.audit.chained(count=1000) if (seq := seq_of(f)) is not None), None)
     try:
-        checked = await check_archive(archive, trust, keep_from=oldest)
+        checked = await check_archive(archive, trust=trust, keep_from=oldest)
     except Found as exc:
         return f"audit archive NOT intact: {exc}", 1
     entries = await _redis_entries(store)
@@ -106,8 +106,8 @@ async def verify_both(
     redis_trust = Trust(source=trust.source, created=dict.fromkeys(trust.keys), pinned=trust.pinned, public=trust.xs)
     said, code = await walk(store, start_at, trust.verify, retention=settings.audit_redis_retention, trust=redis_trust)
     if code == NO_LOG:
-        return f"{checked.summary(archive.url, trust)}\nRedis: {said}", 0
-    return "\n".join([checked.summary(archive.url, trust), _joined(checked, entries), said]), code
+        return f"{checked.summary(archive.url, trust=trust)}\nRedis: {said}", 0
+    return "\n".join([checked.summary(archive.url, trust=trust), _joined(checked, entries), said]), code
 
 
 def _joined(checked: Checked, entries: list[tuple[str, dict[str, str]]]) -> str:
@@ -153,7 +153,7 @@ def prove_command(
 
 
 async def _prove(archive: ArchiveStore, seq: int, jwks: str | None, settings: StoreSettings) -> dict[str, object]:
-    return await prove(archive, seq, await _trust(archive, jwks, settings))
+    return await prove(archive, seq=seq, trust=await _trust(archive, jwks=jwks, settings=settings))
 
 
 def check_proof_command(*, path: str, jwks: str | None, out: TextIO | None = None) -> int:
@@ -162,7 +162,7 @@ def check_proof_command(*, path: str, jwks: str | None, out: TextIO | None = Non
     try:
         if jwks is None:
             raise UsageError("check-proof needs --jwks (the public keys, pinned apart from the bot)")
-        trust = asyncio.run(_trust(None, jwks, None))
+        trust = asyncio.run(_trust(None, jwks=jwks, settings=None))
         try:
             proof = json.loads(Path(path).expanduser().read_text())
         except (OSError, ValueError, RecursionError) as exc:

@@ -59,7 +59,7 @@ class TileReader:
         return root_of(row[at % WIDTH:at % WIDTH + (1 << (height - 8 * level))])
 
 
-async def prove(archive: ArchiveStore, seq: int, trust: ArchiveTrust) -> dict[str, Any]:
+async def prove(archive: ArchiveStore, *, seq: int, trust: ArchiveTrust) -> dict[str, Any]:
     """The inclusion proof of entry `seq` in the newest signed tree (Found or ArchiveError when there is none)."""
     head = layout.loads_object(await archive.get(layout.LOG))
     if head is None:
@@ -80,8 +80,8 @@ async def prove(archive: ArchiveStore, seq: int, trust: ArchiveTrust) -> dict[st
         raise Found("altered", f"{layout.entries_name(*holder)} does not hold seq {seq:,} where it should")
     manifest = layout.loads_object(await archive.get(layout.manifest_name(*segments[-1]))) or {}
     size = int(str(manifest.get("size", 0)))
-    claims = await _checkpoint(archive, trust, origin, size, (int(str(manifest.get("prev_size", 0))),
-                                                              bytes.fromhex(str(manifest.get("prev_root", "")))))
+    prev = (int(str(manifest.get("prev_size", 0))), bytes.fromhex(str(manifest.get("prev_root", ""))))
+    claims = await _checkpoint(archive, trust=trust, origin=origin, size=size, prev=prev)
     index = seq - base
     reader = TileReader(archive, size)
     await _load_path(reader, index, size)

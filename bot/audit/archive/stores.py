@@ -59,7 +59,7 @@ def open_archive(url: str, *, retain: float = 0.0) -> ArchiveStore:
     raise ArchiveError(f"AUDIT_ARCHIVE {url[:200]!r}: use file:///abs/folder or s3://bucket/prefix")
 
 
-async def check_written(store: ArchiveStore, name: str, data: bytes) -> None:
+async def check_written(store: ArchiveStore, *, name: str, data: bytes) -> None:
     """Read `name` back: Conflict unless it holds `data`."""
     back = await store.get(name)
     if back != data:
@@ -88,7 +88,7 @@ class FolderStore:
             await asyncio.to_thread(self._put, name, data)
         except OSError as exc:
             raise ArchiveError(f"writing {name} in {self.url}: {exc.strerror or type(exc).__name__}") from None
-        await check_written(self, name, data)
+        await check_written(self, name=name, data=data)
 
     def _put(self, name: str, data: bytes) -> None:
         path = self._path(name)
@@ -169,7 +169,7 @@ class S3Store:
 
     async def put(self, name: str, data: bytes) -> None:
         await asyncio.to_thread(self._put, name, data)
-        await check_written(self, name, data)
+        await check_written(self, name=name, data=data)
 
     def _put(self, name: str, data: bytes) -> None:
         args: dict[str, Any] = {"Bucket": self.bucket, "Key": self.prefix + name, "Body": data}

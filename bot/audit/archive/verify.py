@@ -55,7 +55,7 @@ class ArchiveTrust:
         return verify_jws(jws, self.keys, typ=CHECKPOINT_TYPE, whose=self.source)
 
 
-def trust_of(document: dict[str, Any], source: str, *, pinned: bool) -> ArchiveTrust:
+def trust_of(document: dict[str, Any], *, source: str, pinned: bool) -> ArchiveTrust:
     keys = public_keys_of(document)
     xs = {str(e["kid"]): str(e.get("x")) for e in document.get("keys", [])
           if isinstance(e, dict) and e.get("kid") in keys}
@@ -65,7 +65,7 @@ def trust_of(document: dict[str, Any], source: str, *, pinned: bool) -> ArchiveT
 async def history_trust(archive: ArchiveStore) -> ArchiveTrust:
     """The archive's own key history (`keys/*.json`): not pinned."""
     found = [layout.loads_object(await archive.get(name)) for name in await archive.names("keys/")]
-    return trust_of({"keys": [k for k in found if k is not None]}, f"the archive's own keys/ ({archive.url})",
+    return trust_of({"keys": [k for k in found if k is not None]}, source=f"the archive's own keys/ ({archive.url})",
                     pinned=False)
 
 
@@ -86,7 +86,7 @@ class Checked:
     leaves: bytearray = field(default_factory=bytearray)  # every leaf hash, 32 bytes each (58 MB for 5,000 a day
     # for a year)
 
-    def summary(self, url: str, trust: ArchiveTrust) -> str:
+    def summary(self, url: str, *, trust: ArchiveTrust) -> str:
         said = (f"audit archive intact: {url}: {self.size:,} entries, seq {self.base:,} to {self.last:,}, in"
                 f" {self.segments:,} sealed segments; tree size {self.size:,}, root {self.root.hex()};"
                 f" {self.segments:,} signed checkpoints verified (JWS and signed note) and chained;"
@@ -100,7 +100,7 @@ class Checked:
         return said + "."
 
 
-async def check_archive(archive: ArchiveStore, trust: ArchiveTrust, *, keep_from: int | None = None) -> Checked:
+async def check_archive(archive: ArchiveStore, *, trust: ArchiveTrust, keep_from: int | None = None) -> Checked:
     """Walk the whole archive (see the module); Found names the first problem, ArchiveError when it cannot be
     read."""
     head = layout.loads_object(await archive.get(layout.LOG))
@@ -119,7 +119,8 @@ async def check_archive(archive: ArchiveStore, trust: ArchiveTrust, *, keep_from
     frontier = Frontier()
     prev: tuple[int, bytes] = (0, root_of([]))
     for first, last in sealed:
-        await _segment(archive, trust, checked, frontier, first, last, prev, keep_from)
+        await _segment(archive, trust=trust, checked=checked, frontier=frontier, first=first, last=last, prev=prev,
+                       keep_from=keep_from)
         prev = (checked.size, checked.root)
     checked.unsealed = len([s for s in started if s[0] > checked.last])
     signed = [int(found.group(1)) for name in names if (found := layout.CHECKPOINT.fullmatch(name))]
@@ -127,7 +128,7 @@ async def check_archive(archive: ArchiveStore, trust: ArchiveTrust, *, keep_from
         raise Found("segment missing", f"checkpoint {layout.checkpoint_name(beyond)} signs a tree of {beyond:,}"
                     f" entries, the sealed segments hold {checked.size:,}: the segments after seq {checked.last:,} are"
                     " gone")
-    await _tiles(archive, checked, [n for n in names if n.startswith("tile/")])
+    await _tiles(archive, checked=checked, names=[n for n in names if n.startswith("tile/")])
     return checked
 
 
@@ -139,9 +140,10 @@ def _int(value: object) -> int:
 
 
 async def _segment(
-    archive: ArchiveStore, trust: ArchiveTrust, checked: Checked, frontier: Frontier, first: int, last: int,
+    archive: ArchiveStore, *, trust: ArchiveTrust, checked: Checked, frontier: Frontier, first: int, last: int,
     prev: tuple[int, bytes], keep_from: int | None,
 ) -> None:
+    """One sealed segment, seq `first` to `last`, checked and added to the tree (`frontier`, `checked`)."""
     where = layout.segment_dir(first, last)
     want = checked.last + 1
     if first > want:
@@ -182,9 +184,9 @@ async def _segment(
     for h in leaves:
         frontier.append(h)
     size, root = frontier.size, frontier.root()
-    claims = await _checkpoint(archive, trust, checked.origin, size, prev)
+    claims = await _checkpoint(archive, trust=trust, origin=checked.origin, size=size, prev=prev)
     if claims.get("root") != root.hex():
-        await _which_entry(archive, checked, leaves, first, size, where)
+        await _which_entry(archive, checked=checked, leaves=leaves, size=size, where=where)
     if claims.get("seq") != last or claims.get("base") != checked.base:
         raise Found("checkpoint forged", f"{layout.checkpoint_name(size)} signs seq {claims.get('seq')} (base"
                     f" {claims.get('base')}), the segment ends at seq {last:,} (base {checked.base:,})")
@@ -198,7 +200,7 @@ async def _segment(
 
 
 async def _which_entry(
-    archive: ArchiveStore, checked: Checked, leaves: list[bytes], first: int, size: int, where: str
+    archive: ArchiveStore, *, checked: Checked, leaves: list[bytes], size: int, where: str
 ) -> None:
     """The entries of a segment do not give the signed head: name the first whose leaf hash is not its tile's."""
     start = checked.size
@@ -215,7 +217,7 @@ async def _which_entry(
 
 
 async def _checkpoint(
-    archive: ArchiveStore, trust: ArchiveTrust, origin: str, size: int, prev: tuple[int, bytes]
+    archive: ArchiveStore, *, trust: ArchiveTrust, origin: str, size: int, prev: tuple[int, bytes]
 ) -> dict[str, Any]:
     """The signed tree head of `size` (JWS and note), checked; its claims."""
     name = layout.checkpoint_name(size)
@@ -268,7 +270,7 @@ def _ed25519(public: bytes, signature: bytes, body: bytes) -> bool:
         return False
 
 
-async def _tiles(archive: ArchiveStore, checked: Checked, names: list[str]) -> None:
+async def _tiles(archive: ArchiveStore, *, checked: Checked, names: list[str]) -> None:
     """Every tile is the hashes of the entries, and the tree's tiles are all there."""
     full = WIDTH * HASH
     levels = [bytes(checked.leaves)]

@@ -133,7 +133,7 @@ class AuditArchiver:
             covered, tree.last + self._segment)
         if last > covered:
             return 0  # (a segment begun past what is signed now: finished once it is)
-        entries = await self._entries(tree, first, last)
+        entries = await self._entries(tree, first=first, last=last)
         self._tree = await self._write(tree, entries)
         await audit.archived(last)
         return len(entries)
@@ -183,7 +183,7 @@ class AuditArchiver:
             lower = "(" + batch[-1][0]
         raise NotArchivable("no entry of this scheme in Redis yet")
 
-    async def _entries(self, tree: Tree, first: int, last: int) -> list[tuple[str, dict[str, str]]]:
+    async def _entries(self, tree: Tree, *, first: int, last: int) -> list[tuple[str, dict[str, str]]]:
         """Entries seq `first` to `last` from Redis, each the one its checkpoint signed."""
         audit = self._store.audit
         lower = "(" + tree.last_id if tree.last_id else "-"
@@ -203,10 +203,10 @@ class AuditArchiver:
             lower = "(" + batch[-1][0]
         if len(found) != last - first + 1:
             raise NotArchivable(f"Redis has no entries past seq {first + len(found) - 1} to archive")
-        await self._check_signed(found, first)
+        await self._check_signed(found, first=first)
         return found
 
-    async def _check_signed(self, found: list[tuple[str, dict[str, str]]], first: int) -> None:
+    async def _check_signed(self, found: list[tuple[str, dict[str, str]]], *, first: int) -> None:
         """Each entry is the one its checkpoint signed (the digests kept beside the checkpoints, read once for the
         segments still to write: a writer catching up reads each checkpoint once)."""
         signed = self._kept
@@ -228,15 +228,16 @@ class AuditArchiver:
         lines = [canonical(entry_id, fields) for entry_id, fields in entries]
         objects: dict[str, str] = {}
         data = layout.pack_entries(lines)
-        await self._put(layout.entries_name(first, last), data, objects)
+        await self._put(layout.entries_name(first, last), data, objects=objects)
         hashes = [leaf_hash(line) for line in lines]
         frontier = Frontier(list(tree.frontier.stack), tree.frontier.size)
         for h in hashes:
             frontier.append(h)
-        for name, tile in (await self._tiles(tree.size, frontier.size, hashes)).items():
-            await self._put(name, tile, objects)
+        for name, tile in (await self._tiles(tree.size, after=frontier.size, hashes=hashes)).items():
+            await self._put(name, tile, objects=objects)
         root = frontier.root()
-        kid = await self._signed(tree, frontier.size, root, last, entries[-1][0], objects)
+        kid = await self._signed(tree, size=frontier.size, root=root, last=last, last_id=entries[-1][0],
+                                 objects=objects)
         manifest = {"format": layout.FORMAT, "origin": tree.origin, "first": first, "last": last,
                     "first_id": entries[0][0], "last_id": entries[-1][0], "prev_size": tree.size,
                     "prev_root": tree.root.hex(), "size": frontier.size, "root": root.hex(),
@@ -246,11 +247,12 @@ class AuditArchiver:
         log.info("audit archive: segment seq %d to %d sealed (tree size %d)", first, last, frontier.size)
         return Tree(tree.origin, tree.base, last, entries[-1][0], frontier, root)
 
-    async def _put(self, name: str, data: bytes, objects: dict[str, str]) -> None:
+    async def _put(self, name: str, data: bytes, *, objects: dict[str, str]) -> None:
+        """Write one object of the segment, and note its SHA-256 for the manifest."""
         await self._archive.put(name, data)
         objects[name] = layout.sha256(data)
 
-    async def _tiles(self, before: int, after: int, hashes: list[bytes]) -> dict[str, bytes]:
+    async def _tiles(self, before: int, *, after: int, hashes: list[bytes]) -> dict[str, bytes]:
         """The tiles a tree of `before` leaves writes when it grows to `after` (`hashes`: the new leaves')."""
         written: dict[str, bytes] = {}
         new, level = hashes, 0
@@ -275,7 +277,7 @@ class AuditArchiver:
         return written
 
     async def _signed(
-        self, tree: Tree, size: int, root: bytes, last: int, last_id: str, objects: dict[str, str]
+        self, tree: Tree, *, size: int, root: bytes, last: int, last_id: str, objects: dict[str, str]
     ) -> str:
         """The tree head of `size` signed (JWS and note), or the one already signed for it (a retry): its kid."""
         name = layout.checkpoint_name(size)
@@ -298,8 +300,8 @@ class AuditArchiver:
         key = next((k for k in self._keys.keys if k.kid == kid), None)
         if key is None:
             raise ArchiveError(f"{name} is signed by key {kid[:60]}, no longer in the keys file")
-        await self._put(layout.key_name(kid), layout.dumps(key.public_jwk()), objects)
-        await self._put(name, jws.encode(), objects)
+        await self._put(layout.key_name(kid), layout.dumps(key.public_jwk()), objects=objects)
+        await self._put(name, jws.encode(), objects=objects)
         note_name = layout.checkpoint_name(size, "note")
         note = await self._archive.get(note_name)
         if note is None:
@@ -307,5 +309,5 @@ class AuditArchiver:
                 raise ArchiveError(f"the key {kid[:60]} that signed {name} can no longer sign its note")
             body = layout.note_body(tree.origin, size, root)
             note = layout.note(body, tree.origin, layout.raw_public(key.x), key.private.sign(body))
-        await self._put(note_name, note, objects)
+        await self._put(note_name, note, objects=objects)
         return str(kid)

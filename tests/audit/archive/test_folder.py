@@ -215,7 +215,7 @@ async def test_an_unreachable_archive_stops_nothing_and_trims_nothing(
 async def test_a_proof_of_one_entry_checks_offline(store: Store, keys: SigningKeys, folder: FolderStore,
                                                  tmp_path: Path) -> None:
     await filled(store, keys, folder)
-    proof = json.loads(json.dumps(await prove(folder, 142, trust(keys))))
+    proof = json.loads(json.dumps(await prove(folder, seq=142, trust=trust(keys))))
     assert proof["seq"] == 142 and proof["tree_size"] == 301 and len(proof["audit_path"]) == 9
     assert proof["fields"]["approval"] == "A141"  # (seq 301: the key's announcement)
     said = check_proof(proof, trust(keys))

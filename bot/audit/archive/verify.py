@@ -158,6 +158,29 @@ async def _segment(
     lines = layout.unpack_entries(data)
     if lines is None:
         raise Found("altered", f"{layout.entries_name(first, last)} is not a gzip of entry lines")
+    leaves = _leaves(lines, checked=checked, first=first, last=last, keep_from=keep_from)
+    for h in leaves:
+        frontier.append(h)
+    size, root = frontier.size, frontier.root()
+    claims = await _checkpoint(archive, trust=trust, origin=checked.origin, size=size, prev=prev)
+    if claims.get("root") != root.hex():
+        await _which_entry(archive, checked=checked, leaves=leaves, size=size, where=where)
+    if claims.get("seq") != last or claims.get("base") != checked.base:
+        raise Found("checkpoint forged", f"{layout.checkpoint_name(size)} signs seq {claims.get('seq')} (base"
+                    f" {claims.get('base')}), the segment ends at seq {last:,} (base {checked.base:,})")
+    objects = manifest.get("objects") if isinstance(manifest.get("objects"), dict) else {}
+    recorded = objects.get(layout.entries_name(first, last)) if isinstance(objects, dict) else None
+    if recorded != layout.sha256(data):
+        raise Found("altered", f"{layout.entries_name(first, last)} is not the object its manifest recorded")
+    checked.leaves += b"".join(leaves)
+    checked.last, checked.size, checked.root = last, size, root
+    checked.segments += 1
+
+
+def _leaves(lines: list[bytes], *, checked: Checked, first: int, last: int, keep_from: int | None) -> list[bytes]:
+    """The leaf hashes of a segment's lines, each an entry in its signed form with the next seq (`first` to
+    `last`); the lines from seq `keep_from` on kept in `checked` (to compare with Redis)."""
+    where = layout.segment_dir(first, last)
     leaves: list[bytes] = []
     for number, line in enumerate(lines, first):
         parsed = layout.parse_line(line)
@@ -181,22 +204,7 @@ async def _segment(
         raise Found("deleted", f"entries seq {first + len(lines):,} to {last:,} are missing from the end of {where}")
     if len(lines) > last - first + 1:
         raise Found("inserted", f"{where} holds {len(lines) - (last - first + 1)} entries past seq {last:,}")
-    for h in leaves:
-        frontier.append(h)
-    size, root = frontier.size, frontier.root()
-    claims = await _checkpoint(archive, trust=trust, origin=checked.origin, size=size, prev=prev)
-    if claims.get("root") != root.hex():
-        await _which_entry(archive, checked=checked, leaves=leaves, size=size, where=where)
-    if claims.get("seq") != last or claims.get("base") != checked.base:
-        raise Found("checkpoint forged", f"{layout.checkpoint_name(size)} signs seq {claims.get('seq')} (base"
-                    f" {claims.get('base')}), the segment ends at seq {last:,} (base {checked.base:,})")
-    objects = manifest.get("objects") if isinstance(manifest.get("objects"), dict) else {}
-    recorded = objects.get(layout.entries_name(first, last)) if isinstance(objects, dict) else None
-    if recorded != layout.sha256(data):
-        raise Found("altered", f"{layout.entries_name(first, last)} is not the object its manifest recorded")
-    checked.leaves += b"".join(leaves)
-    checked.last, checked.size, checked.root = last, size, root
-    checked.segments += 1
+    return leaves
 
 
 async def _which_entry(

@@ -44,7 +44,10 @@ async def test_a_new_log_is_one_shard(store: Store, keys: SigningKeys) -> None:
     said, code = await verdict(store, keys)
     assert code == 0 and said.startswith("audit log intact: shard 1 (scheme 2): 3 entries checked, seq 1 to 3; 1 signed"
                                          " checkpoints verified"), said
-    assert "shard 2" not in said and "legacy" not in said
+    assert "shard 2" not in said and "legacy" not in said and "no shard index" not in said
+    await store.redis.delete(store.keys.audit_shards)  # a log written before the index, or its index deleted
+    said, code = await verdict(store, keys)
+    assert code == 0 and "; no shard index (a log written before it): read as one shard of scheme 2;" in said, said
     await store.redis.hset(store.keys.audit_shards, "1", "not JSON")  # type: ignore[misc]
     said, code = await verdict(store, keys)
     assert (code, said) == (1, f"audit log NOT intact: the shard index {store.keys.audit_shards} is not one: shard '1'"

@@ -57,7 +57,7 @@ every key of a Lua step is in one slot). Ids reach a key only after they match `
 {p}:audit:kids                hash    signing keys announced in the log: {kid: JSON   kept (a pointer: the
                                       since, seq, id of the entry that has it}       entries are the record)
 {p}:audit:shards               hash    the audit log's shards: {n: JSON} (scheme,     kept
-                                      where it starts, where it was frozen)
+                                      where it starts)
 {p}:settings:<channel>        hash    a channel's settings (`/agent config`)         kept
 {p}:migrated:<name>           string  a one-off rebuild of an index is done (when)   kept
 {p}:settings:channels         zset    channels with settings, by last change         kept
@@ -65,8 +65,7 @@ every key of a Lua step is in one slot). Ids reach a key only after they match `
 {p}:window:<name>:<hash>:sums hash    a sum window's amounts per minute, hour, day     as its window
 {p}:policy:counts:<bundle>    hash    {policy id: how often it decided}             30 days
 {p}:person:<user>             string  who a Slack user is (users.info, JSON): shared 1 hour
-{p}:heartbeat:<worker>        string  a worker is alive: "<time> audit:2" (an old     HEARTBEAT_SECONDS
-                                      worker's is "<time>")
+{p}:heartbeat:<worker>        string  a worker is alive: "<time>"                    HEARTBEAT_SECONDS
 {p}:claim:<what>              string  one worker or person does `what` (SET NX)      seconds given by the caller
 {p}:scratch:<what>            zset    working space of one Lua step (home_page.lua)  deleted by that step
 {p}:cmd:<trigger id>          string  a slash command was done (replays do nothing)  10 min

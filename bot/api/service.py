@@ -33,6 +33,7 @@ from bot.approvals.service import ApprovalService
 from bot.core.ids import new_run_id, random_id
 from bot.core.records import API_OWNER, API_PRESET, ApprovalRecord, RunRecord
 from bot.core.verdicts import used_already, worded
+from bot.core.workspaces import WorkspaceRef
 from bot.store import ApiKey, NewKey, Once, Store, persistently
 from bot.store.api_keys import Revoked
 
@@ -316,9 +317,13 @@ class ApprovalsApi:
         """The keys that may ask in `channel`."""
         return [key for key in await self.store.api_keys.all() if key.allows(channel)]
 
-    async def create_key(self, name: str, channel: str, *, by: str, max_pending: int, per_minute: int) -> NewKey | str:
-        """A new key for `channel`, or why not (a message for the person who asked)."""
-        return await create_key(self.store, name, [channel], by=by, max_pending=max_pending, per_minute=per_minute)
+    async def create_key(
+        self, name: str, channel: str, *, by: str, max_pending: int, per_minute: int,
+        workspace: WorkspaceRef | None = None,
+    ) -> NewKey | str:
+        """A new key for `channel` of `workspace` (None: the home one), or why not (a message for who asked)."""
+        return await create_key(self.store, name, [channel], by=by, max_pending=max_pending, per_minute=per_minute,
+                                workspace=workspace)
 
     async def revoke_key(self, name: str, *, by: str) -> Revoked | None:
         """Revoke the key named `name` (None: no such key): its pending approvals are withdrawn in the same step,
@@ -375,7 +380,7 @@ def program_run(key: ApiKey, channel: str, run: str = "", workflow: dict[str, st
         task = f"workflow {workflow['id']} ({about}): approvals asked with the API key {key.name}"
     return RunRecord(id=new_run_id(), requester=key.created_by, channel=channel, task=task, preset=API_PRESET,
                      model=key.name, status="running", owner=API_OWNER, created_at=time.time(), epoch=1,
-                     program_run=run)
+                     program_run=run, team=key.team, enterprise=key.enterprise)
 
 
 def api_request(ask: CheckedAsk, *, approval_id: str, key: ApiKey) -> ApprovalRequest:

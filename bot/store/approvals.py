@@ -145,6 +145,9 @@ class Approvals:
             entry = {**call_of(approval), "requester": approval.requester, **entry}
         if approval.workflow:  # the durable workflow that asked (policies read its engine and type)
             entry = {**entry, "workflow": approval.workflow}
+        if approval.team:  # the workspace it belongs to (policies read it; none: the home workspace's)
+            entry = {**entry, "team": approval.team, **({"enterprise": approval.enterprise} if approval.enterprise
+                                                        else {})}
         if approval.policy:  # the policies that decided or routed it (bot/policy/), and the windows they read
             entry = {**entry, "policy": approval.policy}
             if windows:

@@ -40,6 +40,8 @@ DecideStatus = Literal[
     "late",
     "allowed",
     "step_up",
+    "check_workspace",
+    "other_workspace",
 ]
 
 
@@ -317,6 +319,9 @@ class Approvals:
         group_principal: str = "",
         assurance: str = "",
         take: tuple[str, Fence] | None = None,
+        team: str = "",
+        home_team: str = "",
+        across: bool | None = None,
     ) -> DecideResult:
         """Move a pending approval to `outcome`, exactly once; or count one approval vote of a quorum.
 
@@ -337,10 +342,16 @@ class Approvals:
             take: (run id, fence) when this worker owns the approval's run and waits for it: decided, the
                 decision is taken for the run in the same step, as `RunStore.consume` takes it (`taken`,
                 `running`), if the fence still holds.
+            team: the clicker's workspace ("?": Slack could not say; "": not checked) and `home_team` the home
+                workspace's (an approval without one is of it): a person of another workspace than the approval's
+                gets `check_workspace` (apply `rights.may_decide_across`, then call again with `across`); `across`
+                False refuses them (`other_workspace`, audited).
 
         Returns `ok` with the decided record; `vote` when an approval was counted towards a quorum
         not yet reached; `already` with the record as it was decided; `self`, `not_allowed`
-        (refused and audited), `check_groups` (`by` is not named: check the groups, then call again
+        (refused and audited), `other_workspace` (refused and audited: a person of another workspace),
+        `check_workspace` (`by` is of another workspace than the approval: apply the rule, then call again with
+        `across`), `check_groups` (`by` is not named: check the groups, then call again
         with `in_groups`), `check_delegates` (`by` may not decide: call again with `principals`) or
         `duplicate` (this person's vote already counts) or `step_up` (the approval needs this person's passkey
         to confirm their Approve: nothing changed) with the record;
@@ -388,6 +399,9 @@ class Approvals:
                 "group_principal": group_principal,
                 "assurance": assurance,
                 "take": fence_arg(take[1]) if take is not None else "",
+                "team": team,
+                "home_team": home_team,
+                "across": "" if across is None else "1" if across else "0",
             },
         )
         record = approval_from(pairs(flat)) if flat else None

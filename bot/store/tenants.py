@@ -17,10 +17,13 @@ class Tenants:
     def __init__(self, shared: Shared) -> None:
         self._s = shared
         self._k = shared.keys
+        self._home: WorkspaceRef | None = None  # once recorded it never changes: read once, then kept
 
     async def home(self) -> WorkspaceRef | None:
-        """The home workspace, None while no worker has learnt its team."""
-        return _ref(await aw(self._s.redis.get(self._k.workspaces_home)))
+        """The home workspace, None while no worker has learnt its team (read from Redis until one has)."""
+        if self._home is None:
+            self._home = _ref(await aw(self._s.redis.get(self._k.workspaces_home)))
+        return self._home
 
     async def learn_home(self, workspace: WorkspaceRef) -> WorkspaceRef:
         """Record `workspace` as home unless one is recorded already; the home workspace either way."""
@@ -30,7 +33,8 @@ class Tenants:
             pipe.set(self._k.workspaces_home, told, nx=True)
             pipe.get(self._k.workspaces_home)
             _, stored = await pipe.execute()
-        return _ref(stored) or workspace
+        self._home = _ref(stored) or workspace
+        return self._home
 
 
 def _ref(stored: str | None) -> WorkspaceRef | None:

@@ -58,4 +58,4 @@ async def test_the_home_tenant_is_recorded_once_by_the_first_worker_that_learns_
     assert await store.tenants.learn_home(WorkspaceRef("T0LATER")) == first  # never changes after
     assert await store.tenants.home() == first and first.tenant == "E0ORG"
     await store.redis.set(store.keys.workspaces_home, "[[[")  # nothing that reads as one: none, never a crash
-    assert await store.tenants.home() is None
+    assert await Store(store.redis).tenants.home() is None

@@ -16,10 +16,10 @@ from bot.devslack.model import TEAM_ID
 from bot.devslack.server import SlackStandIn
 from bot.slack.directory import Person
 from bot.store import Store
-from tests.conftest import BOB, SALES, Worker
+from tests.conftest import ALICE, BOB, SALES, Worker, name_admins
 from tests.support.api import Client, tool_ask
 from tests.support.flow import pending_card, start_run
-from tests.support.hitl import audit_events, click, nth_card, until
+from tests.support.hitl import audit_events, click, command, nth_card, until
 from tests.support.records import approval
 
 DANA, ERIN = "U0DANA", "U0ERIN"  # people of other workspaces (Dana's in our Grid organisation, Erin's not)
@@ -49,6 +49,16 @@ async def test_an_api_keys_approvals_carry_its_workspace(api: Worker, slack: Sla
     assert run is not None and (run.team, run.enterprise) == (TEAM_ID, "E0ORG")
     stored = await api.services.store.api_keys.get("grid")
     assert stored is not None and (stored.team, stored.enterprise) == (TEAM_ID, "E0ORG")
+
+
+async def test_agent_keys_create_binds_the_key_to_the_workspace_it_is_typed_in(
+    worker: Worker, slack: SlackStandIn
+) -> None:
+    await name_admins(worker, ALICE)
+    made = await command(slack, "keys create nightly")
+    assert "Made the API key `nightly`" in made, made
+    key = await worker.services.store.api_keys.get("nightly")
+    assert key is not None and (key.team, key.enterprise) == (TEAM_ID, "")
 
 
 # who may decide across workspaces (#65.5) -------------------------------------------------------------------------

@@ -467,6 +467,14 @@ class ApprovalService:
             self.on_decided(result.approval)
         return result
 
+    async def withdraw_workspace(self, workspace: WorkspaceRef, *, by: str, reason: str) -> list[str]:
+        """Cancel every pending approval of `workspace`, each as `cancel` does (audited, its card redrawn saying
+        `reason`, its waiters woken): what an uninstall of that workspace does (Slack's `app_uninstalled`,
+        `tokens_revoked`; `by` says which). Returns the ids this cancelled."""
+        home = await self._home()
+        ids = await self.store.approvals.pending_of_workspace(workspace, home=home)
+        return [i for i in ids if (await self.cancel(i, by=by, reason=reason)).status == "ok"]
+
     async def cancel_pending(self, run_id: str, *, by: str, reason: str) -> int:
         """Cancel a run's pending approvals (atomically, each) and say so on their cards."""
         cancelled = 0

@@ -16,7 +16,8 @@ from typing import Any, Literal, cast
 
 from agent_approvals.approver import canonical_json
 
-from bot.core.records import ApiKey, ApprovalRecord
+from bot.core.records import ApiKey, ApprovalRecord, workspace_of
+from bot.core.workspaces import WorkspaceRef
 from bot.store.codec import approval_from, pack, pairs, readable_approval, split_texts, unpack
 from bot.store.connection import aw
 from bot.store.keys import DECIDED_RETENTION_SECONDS
@@ -452,6 +453,19 @@ class Approvals:
     async def next_deadline(self) -> float | None:
         first = await self._s.redis.zrange(self._k.deadlines, 0, 0, withscores=True)
         return float(first[0][1]) if first else None
+
+    async def pending_of_workspace(self, workspace: WorkspaceRef, *, home: WorkspaceRef) -> list[str]:
+        """The ids of the pending approvals of `workspace` (one without a workspace is the `home` one's), from the
+        `waiting` index: what an uninstall of that workspace withdraws."""
+        ids = [str(member).partition("/")[2] for member in await self._s.redis.zrange(self._k.waiting, 0, -1)]
+        async with self._s.redis.pipeline(transaction=False) as pipe:
+            for approval_id in ids:
+                pipe.hmget(self._k.approval(approval_id), ["status", "team", "enterprise"])
+            replies = await pipe.execute() if ids else []
+        return [
+            approval_id for approval_id, (status, team, enterprise) in zip(ids, replies, strict=True)
+            if status == "pending" and workspace_of(team or "", enterprise or "", home=home) == workspace
+        ]
 
     async def waiting_by_channel(self) -> dict[str, tuple[int, float]]:
         """For each channel with pending approvals (the runs' channels): how many, and when the oldest

@@ -123,3 +123,24 @@ async def test_a_click_from_another_workspace_is_refused_told_and_audited(api: W
     assert (refused[0]["by"], refused[0]["reason"], refused[0]["team"]) == (BOB, "other_workspace", TEAM_ID)
     approval_now = await api.services.store.approvals.get(asked["id"])
     assert approval_now is not None and approval_now.pending
+
+
+async def test_an_uninstalled_workspaces_pending_approvals_are_withdrawn_and_no_others(
+    api: Worker, slack: SlackStandIn
+) -> None:
+    """The seam an uninstall (Slack's `app_uninstalled`, `tokens_revoked`) calls: `withdraw_workspace`."""
+    store = api.services.store
+    eu = await store.api_keys.create("eu", (SALES,), by="test", workspace=WorkspaceRef("T0EU"))
+    home = await store.api_keys.create("home", (SALES,), by="test")
+    assert eu is not None and home is not None
+    theirs = [(await Client(api, eu.key).ask(tool_ask()))[1]["id"] for _ in range(2)]
+    ours = (await Client(api, home.key).ask(tool_ask()))[1]["id"]
+    withdrawn = await api.services.approvals.withdraw_workspace(
+        WorkspaceRef("T0EU"), by="slack:app_uninstalled", reason="withdrawn: the app was uninstalled from T0EU")
+    assert sorted(withdrawn) == sorted(theirs)
+    for approval_id in theirs:
+        gone = await store.approvals.get(approval_id)
+        assert gone is not None and gone.status == "cancelled" and gone.decided_by == "slack:app_uninstalled"
+    still = await store.approvals.get(ours)
+    assert still is not None and still.pending  # the home workspace's (its key made before it had one)
+    assert await api.services.approvals.withdraw_workspace(WorkspaceRef("T0EU"), by="x", reason="again") == []

@@ -173,7 +173,7 @@ async def _socket_mode(settings: Settings) -> None:
     approvals left pending in Redis, heartbeat dropped."""
     from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
-    from bot.server import LISTEN_BACKLOG, add_worker_routes
+    from bot.server import LISTEN_BACKLOG, add_worker_routes, learnt
     from bot.services import create_services
     from bot.slackapp.app import Workspace, create_bolt_app
 
@@ -185,8 +185,7 @@ async def _socket_mode(settings: Settings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await services.start()
-    answer = await workspace.answer()  # at start-up, not by the first burst of events
-    services.api.card_link = str((answer or {}).get("url") or "")
+    await learnt(services, await workspace.answer())  # at start-up, not by the first burst of events
     handler = AsyncSocketModeHandler(
         create_bolt_app(services, workspace), settings.slack_app_token.get_secret_value(), web_client=services.slack
     )

@@ -14,6 +14,7 @@ import hmac
 import ipaddress
 import time
 from functools import partial
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -21,6 +22,7 @@ from slack_bolt.async_app import AsyncApp
 
 from bot.api.routes import add_routes
 from bot.core.settings import Settings, reveal
+from bot.core.workspaces import WorkspaceRef
 from bot.services import Services, create_services
 from bot.slackapp.app import Workspace, create_bolt_app, slack_events_handler
 from bot.slackapp.members import why_not
@@ -54,8 +56,7 @@ def create_web_app(settings: Settings, *, services: Services | None = None) -> w
 
     async def on_startup(_: web.Application) -> None:
         await services.start()
-        answer = await workspace.answer()  # at start-up, not by the first burst of requests
-        services.api.card_link = str((answer or {}).get("url") or "")  # links to cards in the API's answers
+        await learnt(services, await workspace.answer())  # at start-up, not by the first burst of requests
 
     async def on_cleanup(_: web.Application) -> None:
         await services.close()
@@ -65,6 +66,19 @@ def create_web_app(settings: Settings, *, services: Services | None = None) -> w
     web_app.on_startup.append(on_startup)
     web_app.on_cleanup.append(on_cleanup)
     return web_app
+
+
+async def learnt(services: Services, answer: dict[str, Any] | None) -> None:
+    """What a worker keeps of its `auth.test` answer at start-up: links to cards in the API's answers, and the
+    home workspace (`Tenants.learn_home`: recorded by the first worker to learn its team, never changed after)."""
+    services.api.card_link = str((answer or {}).get("url") or "")
+    if answer is not None and answer.get("team_id"):
+        await services.store.tenants.learn_home(home_of(answer))
+
+
+def home_of(auth: dict[str, Any]) -> WorkspaceRef:
+    """The workspace an `auth.test` answer is for (its Enterprise Grid organisation's, if any)."""
+    return WorkspaceRef(str(auth.get("team_id") or ""), str(auth.get("enterprise_id") or "") or None)
 
 
 def add_worker_routes(web_app: web.Application, settings: Settings, services: Services, workspace: Workspace) -> None:

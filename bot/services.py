@@ -170,7 +170,7 @@ def approval_service(
     background: Background, worker_id: str, approvals_channel: str, default_timeout: int,
     policies: PolicyEngine | None = None, admin_users: Sequence[str] = (), metrics: Metrics | None = None,
     sweeper_wake: Callable[[], None] | None = None, homes: HomeService | None = None,
-    runs_first: RunsFirst | None = None,
+    runs_first: RunsFirst | None = None, external_teams: Sequence[str] = (),
 ) -> ApprovalService:
     """The approval core of one worker, with its decision chain: the deciders listed in order (bot/approvals/
     deciders/: a new one is a module there and a line here) and its end, where a person decides. `policies`: the
@@ -192,6 +192,7 @@ def approval_service(
         store=store, cards=cards, waiter=waiter, directory=directory, threads=threads, background=background,
         worker_id=worker_id, approvals_channel=approvals_channel, default_timeout=default_timeout, chain=chain,
         delivery=delivery, policies=policies, metrics=metrics, homes=homes, runs_first=runs_first,
+        external_teams=external_teams,
     )
     return approvals
 
@@ -273,6 +274,7 @@ def create_services(settings: Settings, *, worker_id: str | None = None) -> Serv
         default_timeout=settings.approval_timeout,
         policies=policies,
         admin_users=settings.admin_users,
+        external_teams=settings.external_teams,
         metrics=metrics,
         sweeper_wake=opened,
         homes=homes,

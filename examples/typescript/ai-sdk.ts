@@ -65,7 +65,7 @@ await runCli("ai-sdk.js", async (task) => {
   const client = approvalsClient("ai-sdk.ts", task);
   const result = await generateTextWithApprovals({
     model: scripted(scriptedEmail(task)), system: SYSTEM, prompt: task, tools: { send_email: sendEmail },
-    stopWhen: isStepCount(5),
-  }, { client, agent: "mailer" });
+    stopWhen: isStepCount(5), approvals: { client, agent: "mailer" },
+  });
   return result.text;
 });

@@ -71,9 +71,9 @@ await runCli("mastra.js", async (task) => {
   const agent = new Agent({
     id: "mailer", name: "mailer", instructions: SYSTEM, tools,
     model: scripted(scriptedEmail(task)) as never, // ai 7's provider types, not the ones Mastra bundles: the same V3
-    hooks: approvalsHooks(client, { tools }), // a resume made outside runWithApprovals runs nothing
+    hooks: approvalsHooks({ client, tools }), // a resume made outside runWithApprovals runs nothing
   });
   new Mastra({ agents: { mailer: agent }, storage: new InMemoryStore(), logger: false });
-  const result = await runWithApprovals(agent, task, { client });
+  const result = await runWithApprovals({ agent, messages: task, approvals: { client } });
   return result.text;
 });

@@ -48,6 +48,6 @@ await runCli("openai-agents.js", async (task) => {
   const client = approvalsClient("openai-agents.ts", task);
   const store = new FileStateStore(process.env["STATE_DIR"] || "states");
   const runId = process.env["RUN_ID"] || `mailer-${randomUUID().slice(0, 8)}`;
-  const result = await runWithApprovals(agent, task, { client, store, runId });
+  const result = await runWithApprovals({ agent, input: task, client, store, runId });
   return String(result.finalOutput ?? "");
 });

@@ -3,7 +3,7 @@
  * (`agent-approvals/mastra`).
  *
  *     export AGENT_APPROVALS_URL=https://approvals.example.com AGENT_APPROVALS_KEY=aak_…
- *     node dist/mastra.js "Tell bob@example.com that our Q2 prices change on May 1"
+ *     node --preserve-symlinks dist/mastra.js "Tell bob@example.com that our Q2 prices change on May 1"
  *
  * The agent needs Mastra storage to resume (here in memory). The model is the AI SDK's mock
  * (`MockLanguageModelV3` of `ai/test`, the model version Mastra runs), scripted: it calls send_email, then says

@@ -3,7 +3,7 @@
  * (`agent-approvals/openai-agents`).
  *
  *     export AGENT_APPROVALS_URL=https://approvals.example.com AGENT_APPROVALS_KEY=aak_…
- *     node dist/openai-agents.js "Tell bob@example.com that our Q2 prices change on May 1"
+ *     node --preserve-symlinks dist/openai-agents.js "Tell bob@example.com that our Q2 prices change on May 1"
  *
  * The paused run is kept in STATE_DIR (default ./states) under RUN_ID (default a new one), so another process may
  * finish it with `resume` (docs/agents/typescript-openai-agents.md). The model is the SDK's `ScriptedModel`: it

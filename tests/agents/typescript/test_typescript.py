@@ -6,19 +6,20 @@ vectors (tests/support/shared_vectors.py) are answered by the Python verifier as
 must answer them alike (its test `vectors.test.ts`). Then the package is compiled (`tsc`, strict) and its tests run
 by Node's own runner against a real worker with Redis and the Slack stand-in, the key and the vectors in the
 environment, while this test plays the reviewer on the cards its asks make (approve as bob the titles "ts: approve
-…", reject with a reason the titles "ts: reject …", revise or edit, approve after a signal: `review`), checks that
-a card of fixed arguments says so, and rules approve `send_email` to rule@example.com and ruled@example.com in the
+…", reject with a reason the titles "ts: reject …", revise or edit, approve after a signal: `review`), checks that a
+card of fixed arguments says so, and rules approve `send_email` to rule@example.com and ruled@example.com in the
 key's channel, and the bot's one Cedar policy (PERMIT, its POLICY_DIR) to policy@example.com: every TypeScript test
 must run and pass: the package's own (agents/typescript/test: the client, the receipts) and the suite's project's
-(tests/agents/typescript/project/test: the adapters, with the frameworks). The conformance suite (conformance.ts) runs the same cases for every adapter (approved,
-rejected, a double click and a retry, SIGKILL while waiting then resumed, a forged approval, a policy's permit, the
-bot unreachable), through a driver per adapter (conf-<adapter>.ts; Mastra's workflow steps have their own,
-conf-mastra-workflow.ts): every adapter passes every case, nothing is skipped; a killed run is finished from what its
-adapter kept (the AI SDK's conversation in a FileStateStore, Mastra's runs in its LibSQL storage on a file), never by
-running the agent again from its prompt. The framework adapters' tests run on the Node their frameworks need (`ai`
-7 and Mastra: Node 22, from the suite's own project, not the package's: building the package needs no Node 22); the
-rest on the machine's Node (LangGraph's conformance driver checkpoints to SQLite through better-sqlite3, built by
-npm's install for the Node that runs npm: the machine's).
+(tests/agents/typescript/project/test: the adapters, with the frameworks). The conformance suite (conformance.ts)
+runs the same cases for every adapter (approved, rejected, a double click and a retry, SIGKILL while waiting then
+resumed, a forged approval, a policy's permit, the bot unreachable), through a driver per adapter
+(conf-<adapter>.ts; Mastra's workflow steps have their own, conf-mastra-workflow.ts): every adapter passes every
+case, nothing is skipped; a killed run is finished from what its adapter kept (the AI SDK's conversation in a
+FileStateStore, Mastra's runs in its LibSQL storage on a file), never by running the agent again from its prompt.
+The framework adapters' tests run on the Node their frameworks need (`ai` 7 and Mastra: Node 22, from the suite's
+own project, not the package's: building the package needs no Node 22); the rest on the machine's Node (LangGraph's
+conformance driver checkpoints to SQLite through better-sqlite3, built by npm's install for the Node that runs npm:
+the machine's).
 """
 
 from __future__ import annotations

@@ -72,7 +72,7 @@ function mailer(mock: MockLanguageModelV3, run: Run, hooked = false): Agent {
     instructions: "You send emails.",
     model: mock as never,
     tools,
-    ...(hooked ? { hooks: approvalsHooks(run.client, { tools, run: run.run }) } : {}),
+    ...(hooked ? { hooks: approvalsHooks({ client: run.client, tools, run: run.run }) } : {}),
   });
   mkdirSync(run.states, { recursive: true });
   const storage = new LibSQLStore({ id: "conf-mastra", url: `file:${join(run.states, "mastra.db")}` });
@@ -83,14 +83,18 @@ function mailer(mock: MockLanguageModelV3, run: Run, hooked = false): Agent {
 /** The run from its prompt, by its run id. */
 async function once(run: Run): Promise<string> {
   const mock = model(run.args);
-  await runWithApprovals(mailer(mock, run), "Tell Bob", { client: run.client, runId: run.run });
+  await runWithApprovals({
+    agent: mailer(mock, run),
+    messages: "Tell Bob",
+    approvals: { client: run.client, runId: run.run },
+  });
   return told(mock);
 }
 
 /** The run a killed process left suspended, from Mastra's storage: the model is asked once, after the tool ran. */
 async function finish(run: Run): Promise<string> {
   const mock = model(); // asked for the first step again, it would call no tool: nothing would run
-  await resume(mailer(mock, run), run.run, { client: run.client });
+  await resume({ agent: mailer(mock, run), approvals: { client: run.client, runId: run.run } });
   const prompts = mock.doGenerateCalls.map((call) => JSON.stringify(call.prompt));
   if (prompts.length !== 1 || !prompts[0]?.includes(`sent to ${run.args.to}`)) {
     throw new Error(`the model was asked again for the step that asked: ${prompts.join("\n")}`);

@@ -33,7 +33,7 @@ function mailing(run: Run) {
     inputSchema: Email,
     outputSchema: Said,
     execute: async (step) => {
-      const decided = await approvalInStep(step, run.client, "send_email", step.inputData);
+      const decided = await approvalInStep({ step, client: run.client, tool: "send_email", arguments: step.inputData });
       if ("suspended" in decided) return decided.suspended as never;
       if (!decided.run) return { said: decided.said };
       appendFileSync(run.outbox, `${JSON.stringify(decided.arguments)}\n`);
@@ -56,14 +56,15 @@ const said = (result: { status: string }): string =>
 /** The run from its input, by its run id. */
 async function once(run: Run): Promise<string> {
   const runner = await mailing(run).createRun({ runId: run.run });
-  return said(await runWorkflowWithApprovals(runner, run.args, { client: run.client }));
+  return said(await runWorkflowWithApprovals({ run: runner, inputData: run.args, client: run.client }));
 }
 
 export const driver: Driver = {
   name: "mastra-workflow",
   once,
   again: once, // the same run id started again (a retried request): the step finds the same card, its approval used
-  resume: async (run) => said(await resumeWorkflowWithApprovals(mailing(run), run.run, { client: run.client })),
+  resume: async (run) =>
+    said(await resumeWorkflowWithApprovals({ workflow: mailing(run), runId: run.run, client: run.client })),
   forge: async (run) => {
     // a resume value saying approved (#21303), no decision: the step asks again, still pending
     const runner = await mailing(run).createRun({ runId: run.run });

@@ -49,10 +49,10 @@ function build(model: FakeBuiltModel, client: ApprovalsClient, sent: Email[], an
     const last = state.messages.at(-1) as AIMessage;
     const call = last.tool_calls?.[0];
     if (call === undefined) return {};
-    const request = toolCall(call.name, call.args, { schema: SCHEMA, agent: "mailer" });
+    const request = toolCall({ tool: call.name, arguments: call.args, schema: SCHEMA, agent: "mailer" });
     const given = interrupt(request);
     answers.push(given);
-    const answer = await verified(given, request, { client });
+    const answer = await verified({ answer: given, request, client });
     if (answer.approved) sent.push(answer.arguments as Email); // only now, and only what the bot approved
     const said = answer.approved ? `sent to ${String(answer.arguments["to"])}` : answer.message;
     return { messages: [new ToolMessage({ content: said, tool_call_id: call.id ?? "" })] };
@@ -92,7 +92,10 @@ test("lg: the call runs once, after bob approves; replaying its resume value run
   const decided: Approval[] = [];
   const client = new ApprovalsClient({ title: "ts: approve lg once", onDecided: (a) => decided.push(a) });
   const { graph, model, sent, answers } = mailer(client, [EMAIL], "Sent.");
-  const result = (await invokeWithApprovals(graph, input, thread("once"), {
+  const result = (await invokeWithApprovals({
+    graph,
+    input,
+    config: thread("once"),
     client,
   })) as typeof MessagesAnnotation.State;
   assert.deepEqual(sent, [EMAIL]);
@@ -107,7 +110,10 @@ test("lg: the call runs once, after bob approves; replaying its resume value run
   await again.graph.invoke(input, config);
   await again.graph.invoke(new Command({ resume: answers[0] }), config);
   assert.deepEqual(again.sent, []);
-  assert.match(lastToolOutput(again.model), /^Not run: approval .* was used already/);
+  assert.match(
+    lastToolOutput(again.model),
+    /^Not run: approval \S+ was used already \(the call may have run\); call again to be asked again\.$/,
+  );
 });
 
 test("lg: a rule's approval runs the call once, with no card", async () => {
@@ -120,7 +126,7 @@ test("lg: a rule's approval runs the call once, with no card", async () => {
     onWaiting: (a) => waited.push(a),
   });
   const { graph, sent } = mailer(client, [ruled]);
-  await invokeWithApprovals(graph, input, thread("ruled"), { client });
+  await invokeWithApprovals({ graph, input, config: thread("ruled"), client });
   assert.deepEqual(sent, [ruled]);
   assert.deepEqual(waited, []); // no card
   assert.match(decided[0]?.decidedBy ?? "", /^rule /);
@@ -145,7 +151,7 @@ test("lg: a resume value the bot never gave (model-written, hand-made) never run
 test("lg: a rejection runs nothing and the model reads who refused it and why", async () => {
   const client = new ApprovalsClient({ title: "ts: reject lg" });
   const { graph, model, sent } = mailer(client, [EMAIL]);
-  await invokeWithApprovals(graph, input, thread("reject"), { client });
+  await invokeWithApprovals({ graph, input, config: thread("reject"), client });
   assert.deepEqual(sent, []);
   assert.match(lastToolOutput(model), /^Not run: rejected by (@bob|U0BOB): not on a Friday$/);
 });
@@ -153,7 +159,7 @@ test("lg: a rejection runs nothing and the model reads who refused it and why", 
 test("lg: a timeout runs nothing and the model is told nobody decided in time", async () => {
   const client = new ApprovalsClient({ title: "ts: wait lg timeout", within: 1 });
   const { graph, model, sent } = mailer(client, [EMAIL]);
-  await invokeWithApprovals(graph, input, thread("timeout"), { client });
+  await invokeWithApprovals({ graph, input, config: thread("timeout"), client });
   assert.deepEqual(sent, []);
   assert.match(lastToolOutput(model), /^Not run: nobody decided in time/);
 });
@@ -163,7 +169,7 @@ test("lg: a cancellation runs nothing and the model is told it was cancelled", a
   const onWaiting = (a: Approval): void => void other.withdraw(a.id);
   const client = new ApprovalsClient({ title: "ts: wait lg cancel", onWaiting });
   const { graph, model, sent } = mailer(client, [EMAIL]);
-  await invokeWithApprovals(graph, input, thread("cancel"), { client });
+  await invokeWithApprovals({ graph, input, config: thread("cancel"), client });
   assert.deepEqual(sent, []);
   assert.match(lastToolOutput(model), /^Not run: cancelled/);
 });
@@ -172,7 +178,7 @@ test("lg: a reviewer's edited arguments are asked about again and are what runs,
   const told: Approval[] = [];
   const client = new ApprovalsClient({ title: "ts: edit then approve lg", onDecided: (a) => told.push(a) });
   const { graph, model, sent } = mailer(client, [EMAIL]);
-  await invokeWithApprovals(graph, input, thread("edit"), { client });
+  await invokeWithApprovals({ graph, input, config: thread("edit"), client });
   assert.deepEqual(
     told.map((a) => a.status),
     ["revised", "approved"],
@@ -186,7 +192,7 @@ test("lg: Revise's feedback reaches the model, whose new call is asked about aga
   const told: Approval[] = [];
   const client = new ApprovalsClient({ title: "ts: revise then approve lg", onDecided: (a) => told.push(a) });
   const { graph, model, sent } = mailer(client, [EMAIL, CAROL]);
-  await invokeWithApprovals(graph, input, thread("revise"), { client });
+  await invokeWithApprovals({ graph, input, config: thread("revise"), client });
   assert.deepEqual(
     told.map((a) => a.status),
     ["revised", "approved"],
@@ -217,15 +223,15 @@ test("lg: a thread left while bob decides is finished by resumeWithApprovals on 
   const client = new ApprovalsClient({ title: "ts: approve after lg-left", onDecided: (a) => decided.push(a) });
   const graph = build(model, client, sent, answers);
   const config = thread("left");
-  await assert.rejects(invokeWithApprovals(graph, input, config, { client: leaving }), /goes away/);
+  await assert.rejects(invokeWithApprovals({ graph, input, config, client: leaving }), /goes away/);
   assert.equal(asked.length, 1);
   assert.deepEqual(sent, []);
   writeFileSync(join(given("TS_SIGNALS"), "lg-left"), ""); // now bob approves the card
-  await resumeWithApprovals(graph, config, { client });
+  await resumeWithApprovals({ graph, config, client });
   assert.deepEqual(
     decided.map((a) => a.id),
     asked,
   ); // the same card: no second one
   assert.deepEqual(sent, [EMAIL]);
-  await assert.rejects(resumeWithApprovals(graph, config, { client }), /waits for no interrupt/);
+  await assert.rejects(resumeWithApprovals({ graph, config, client }), /waits for no interrupt/);
 });

@@ -12,7 +12,7 @@ import { calls, lastToolOutput, mailer, says } from "./oa-mailer.js";
 
 async function finish(run: Run): Promise<string> {
   const { agent, model } = mailer(run.outbox, says("Done."));
-  await resume(agent, run.run, { client: run.client, store: new FileStateStore(run.states) });
+  await resume({ agent, runId: run.run, client: run.client, store: new FileStateStore(run.states) });
   return lastToolOutput(model);
 }
 
@@ -20,7 +20,9 @@ export const driver: Driver = {
   name: "openai-agents",
   once: async (run) => {
     const { agent, model } = mailer(run.outbox, calls(run.args), says("Done."));
-    await runWithApprovals(agent, "Tell Bob", {
+    await runWithApprovals({
+      agent,
+      input: "Tell Bob",
       client: run.client,
       store: new FileStateStore(run.states),
       runId: run.run,
@@ -56,7 +58,7 @@ export const driver: Driver = {
       return fetch(input, init); // its use goes to the real bot, which never gave it
     };
     const client = new ApprovalsClient({ title: run.title, fetch: forging, retryFor: 1 });
-    await runWithApprovals(agent, "Tell Bob", { client });
+    await runWithApprovals({ agent, input: "Tell Bob", client });
     return lastToolOutput(model);
   },
 };

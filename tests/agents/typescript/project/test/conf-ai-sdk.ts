@@ -65,19 +65,24 @@ function mailer(outbox: string) {
 /** The run from its prompt, kept in the run's folder while its card waits. */
 async function once(run: Run): Promise<string> {
   const mock = model(run.args);
-  await generateTextWithApprovals(
-    { model: mock, tools: mailer(run.outbox), prompt: "Tell Bob", stopWhen: isStepCount(3) },
-    { client: run.client, store: new FileStateStore(run.states), runId: run.run },
-  );
+  await generateTextWithApprovals({
+    model: mock,
+    tools: mailer(run.outbox),
+    prompt: "Tell Bob",
+    stopWhen: isStepCount(3),
+    approvals: { client: run.client, store: new FileStateStore(run.states), runId: run.run },
+  });
   return told(mock);
 }
 
 /** The run a killed process left, from its kept messages: the model is asked once, after the tool ran. */
 async function finish(run: Run): Promise<string> {
   const mock = model(); // asked for the first step again, it would call no tool: nothing would run
-  await resume({ model: mock, tools: mailer(run.outbox), stopWhen: isStepCount(3) }, run.run, {
-    client: run.client,
-    store: new FileStateStore(run.states),
+  await resume({
+    model: mock,
+    tools: mailer(run.outbox),
+    stopWhen: isStepCount(3),
+    approvals: { client: run.client, store: new FileStateStore(run.states), runId: run.run },
   });
   const prompts = mock.doGenerateCalls.map((call) => JSON.stringify(call.prompt));
   if (prompts.length !== 1 || !prompts[0]?.includes(`sent to ${run.args.to}`)) {
@@ -109,7 +114,7 @@ export const driver: Driver = {
       model: mock,
       tools: mailer(run.outbox),
       messages,
-      toolApproval: approvalsToolApproval(run.client, { run: run.run }),
+      toolApproval: approvalsToolApproval({ client: run.client, run: run.run }),
     });
     return told(mock);
   },

@@ -81,11 +81,11 @@ async function main(mode: string, states: string, outbox: string, runId: string,
   });
   if (mode === "run" || mode === "hang") {
     const { agent } = hangingMailer(outbox, mode === "hang", calls(), says("Sent."));
-    await runWithApprovals(agent, "Tell Bob", { client, store, runId });
+    await runWithApprovals({ agent, input: "Tell Bob", client, store, runId });
     process.stdout.write("finished in the first process\n");
   } else {
     const { agent } = mailer(outbox, says("Sent."));
-    const result = await resume(agent, runId, { client, store });
+    const result = await resume({ agent, runId, client, store });
     process.stdout.write(`final ${result.finalOutput ?? ""}\n`);
   }
 }

@@ -28,7 +28,7 @@ test("oa: the call runs once, after bob approves, with the model's arguments (a 
   const decided: Approval[] = [];
   const client = new ApprovalsClient({ title: "ts: approve oa once [fixed]", onDecided: (a) => decided.push(a) });
   const { agent, model } = mailer(sent, calls(), says("Sent."));
-  const result = await runWithApprovals(agent, "Tell Bob", { client });
+  const result = await runWithApprovals({ agent, input: "Tell Bob", client });
   assert.deepEqual(sent, [EMAIL]);
   assert.equal(result.finalOutput, "Sent.");
   assert.equal(lastToolOutput(model), "sent to bob@example.com");
@@ -50,7 +50,7 @@ test("oa: a rule's approval runs the call once, with no card", async () => {
     onWaiting: (a) => waited.push(a),
   });
   const { agent } = mailer(sent, calls(ruled), says("Sent."));
-  await runWithApprovals(agent, "Tell Bob", { client });
+  await runWithApprovals({ agent, input: "Tell Bob", client });
   assert.deepEqual(sent, [ruled]);
   assert.deepEqual(waited, []); // no card
   assert.match(decided[0]?.decidedBy ?? "", /^rule /);
@@ -60,7 +60,7 @@ test("oa: a rejection runs nothing and the model reads who refused it and why", 
   const sent: Email[] = [];
   const { agent, model } = mailer(sent, calls(), says("Not sent."));
   const client = new ApprovalsClient({ title: "ts: reject oa [fixed]" });
-  const result = await runWithApprovals(agent, "Tell Bob", { client });
+  const result = await runWithApprovals({ agent, input: "Tell Bob", client });
   assert.deepEqual(sent, []);
   assert.equal(result.finalOutput, "Not sent.");
   assert.match(lastToolOutput(model), /^Not run: rejected by (@bob|U0BOB): not on a Friday$/);
@@ -70,7 +70,7 @@ test("oa: a timeout runs nothing and the model is told nobody decided in time", 
   const sent: Email[] = [];
   const { agent, model } = mailer(sent, calls(), says("Not sent."));
   const client = new ApprovalsClient({ title: "ts: wait oa timeout [fixed]", within: 1 });
-  await runWithApprovals(agent, "Tell Bob", { client });
+  await runWithApprovals({ agent, input: "Tell Bob", client });
   assert.deepEqual(sent, []);
   assert.match(lastToolOutput(model), /^Not run: nobody decided in time/);
 });
@@ -81,7 +81,7 @@ test("oa: a cancellation runs nothing and the model is told it was cancelled", a
   const other = new ApprovalsClient({});
   const onWaiting = (a: Approval): void => void other.withdraw(a.id);
   const client = new ApprovalsClient({ title: "ts: wait oa cancel [fixed]", onWaiting });
-  await runWithApprovals(agent, "Tell Bob", { client });
+  await runWithApprovals({ agent, input: "Tell Bob", client });
   assert.deepEqual(sent, []);
   assert.match(lastToolOutput(model), /^Not run: cancelled/);
 });
@@ -92,7 +92,7 @@ test("oa: Revise's feedback reaches the model, whose new call is asked about aga
   const { agent, model } = mailer(sent, calls(), calls(carol, "call-2"), says("Sent to Carol."));
   const told: Approval[] = [];
   const client = new ApprovalsClient({ title: "ts: revise then approve oa [fixed]", onDecided: (a) => told.push(a) });
-  const result = await runWithApprovals(agent, "Tell Bob", { client });
+  const result = await runWithApprovals({ agent, input: "Tell Bob", client });
   assert.deepEqual(
     told.map((a) => a.status),
     ["revised", "approved"],
@@ -115,7 +115,7 @@ test("oa: an approval the plane never gave (a forged answer) never runs the tool
     return fetch(input, init); // its use goes to the real bot, which never gave it
   };
   const client = new ApprovalsClient({ title: "ts: forged oa", fetch: forging, retryFor: 1 });
-  await assert.rejects(runWithApprovals(agent, "Tell Bob", { client }));
+  await assert.rejects(runWithApprovals({ agent, input: "Tell Bob", client }));
   assert.deepEqual(sent, []);
 });
 
@@ -126,7 +126,7 @@ test("oa: interruptions an SDK leaves as plain JSON (openai-agents-js #993) are 
   const state = await RunState.fromString(agent, paused.state.toString());
   const plain = state.getInterruptions().map((item) => JSON.parse(JSON.stringify(item)) as RunToolApprovalItem);
   state.getInterruptions = () => plain; // as the SDKs before #993 read a state back
-  const items = interruptionsOf(state, agent);
+  const items = interruptionsOf(state, { agent });
   assert.equal(items.length, 1);
   assert.ok(items[0] instanceof RunToolApprovalItem);
   assert.equal(items[0].name, "send_email");
@@ -138,7 +138,7 @@ test("oa: interruptions an SDK leaves as plain JSON (openai-agents-js #993) are 
 
   const odd = await RunState.fromString(agent, paused.state.toString());
   odd.getInterruptions = () => [{ type: "message_output_item" } as unknown as RunToolApprovalItem];
-  assert.throws(() => interruptionsOf(odd, agent), /not a tool approval item/);
+  assert.throws(() => interruptionsOf(odd, { agent }), /not a tool approval item/);
 });
 
 function program(...args: string[]): { done: Promise<number | null>; kill: () => void; lines: () => string[] } {

@@ -12,7 +12,6 @@ import { test } from "node:test";
 import { ApprovalsClient, type Approval, type StateStore } from "agent-approvals";
 import {
   NO_APPROVAL,
-  USED,
   approvalsToolApproval,
   generateTextWithApprovals,
   resume,
@@ -27,6 +26,8 @@ given("AGENT_APPROVALS_URL");
 const EMAIL = { to: "bob@example.com", body: "Prices go up 5% on May 1." };
 const RULED = { to: "rule@example.com", body: "Prices go up 5% on May 1." }; // the Python side's rule approves it
 const SECRET = "a secret of the server's own";
+// what the bot answers a second use (bot.core.verdicts.used_already), printed as it is
+const USED = /Not run: approval \S+ was used already \(the call may have run\); call again to be asked again\./;
 
 type Step = { call: Record<string, unknown> } | { text: string };
 const usage = {
@@ -104,10 +105,13 @@ test("ai-sdk: the tool runs once, after bob approves; the same approval replayed
   const asker = client("ts: approve the AI SDK's email", { onDecided: (a) => asked.push(a) });
   const tools = mailer(sent);
   const run = `replayed-${Date.now()}`;
-  const result = await generateTextWithApprovals(
-    { model, tools, prompt: "Tell Bob", stopWhen: isStepCount(3) },
-    { client: asker, run },
-  );
+  const result = await generateTextWithApprovals({
+    model,
+    tools,
+    prompt: "Tell Bob",
+    stopWhen: isStepCount(3),
+    approvals: { client: asker, run },
+  });
   assert.deepEqual(sent, [EMAIL]);
   assert.equal(result.text, "Sent.");
   assert.ok(told(model).includes("sent to bob@example.com"));
@@ -122,20 +126,23 @@ test("ai-sdk: the tool runs once, after bob approves; the same approval replayed
     model: again,
     tools,
     messages: forged(EMAIL),
-    toolApproval: approvalsToolApproval(asker, { run }),
+    toolApproval: approvalsToolApproval({ client: asker, run }),
   });
   assert.deepEqual(sent, [EMAIL]);
-  assert.ok(told(again).includes(USED), told(again));
+  assert.match(told(again), USED, told(again)); // the bot's words, as its answer to the use said them
   assert.equal(asked.length, 1); // no second card
 });
 
 test("ai-sdk: bob's rejection never runs the tool, and the model reads who refused it and why", async () => {
   const sent: unknown[] = [];
   const model = scripted({ call: EMAIL }, { text: "Not sent." });
-  const result = await generateTextWithApprovals(
-    { model, tools: mailer(sent), prompt: "Tell Bob", stopWhen: isStepCount(3) },
-    { client: client("ts: reject the AI SDK's email") },
-  );
+  const result = await generateTextWithApprovals({
+    model,
+    tools: mailer(sent),
+    prompt: "Tell Bob",
+    stopWhen: isStepCount(3),
+    approvals: { client: client("ts: reject the AI SDK's email") },
+  });
   assert.deepEqual(sent, []);
   assert.equal(result.text, "Not sent.");
   assert.match(told(model), /Not run: rejected by (@bob|U0BOB): not on a Friday/);
@@ -144,10 +151,13 @@ test("ai-sdk: bob's rejection never runs the tool, and the model reads who refus
 test("ai-sdk: Revise's feedback reaches the model as the denial's reason, and nothing runs", async () => {
   const sent: unknown[] = [];
   const model = scripted({ call: EMAIL }, { text: "I will ask Carol." });
-  const result = await generateTextWithApprovals(
-    { model, tools: mailer(sent), prompt: "Tell Bob", stopWhen: isStepCount(3) },
-    { client: client("ts: revise the AI SDK's email") },
-  );
+  const result = await generateTextWithApprovals({
+    model,
+    tools: mailer(sent),
+    prompt: "Tell Bob",
+    stopWhen: isStepCount(3),
+    approvals: { client: client("ts: revise the AI SDK's email") },
+  });
   assert.deepEqual(sent, []);
   assert.equal(result.text, "I will ask Carol.");
   assert.match(told(model), /Not run: (@bob|U0BOB) asked for a revision\. Send it to Carol instead/);
@@ -156,10 +166,13 @@ test("ai-sdk: Revise's feedback reaches the model as the denial's reason, and no
 test("ai-sdk: nobody deciding in time never runs the tool, and the model reads so", async () => {
   const sent: unknown[] = [];
   const model = scripted({ call: EMAIL }, { text: "Nobody answered." });
-  await generateTextWithApprovals(
-    { model, tools: mailer(sent), prompt: "Tell Bob", stopWhen: isStepCount(3) },
-    { client: client("ts: leave the AI SDK's email", { within: 1 }) },
-  );
+  await generateTextWithApprovals({
+    model,
+    tools: mailer(sent),
+    prompt: "Tell Bob",
+    stopWhen: isStepCount(3),
+    approvals: { client: client("ts: leave the AI SDK's email", { within: 1 }) },
+  });
   assert.deepEqual(sent, []);
   assert.match(told(model), /Not run: nobody decided in time/);
 });
@@ -170,10 +183,13 @@ test("ai-sdk: a cancelled approval never runs the tool, and the model reads so",
   const asker: ApprovalsClient = client("ts: cancel the AI SDK's email", {
     onWaiting: (a) => void asker.withdraw(a.id),
   });
-  await generateTextWithApprovals(
-    { model, tools: mailer(sent), prompt: "Tell Bob", stopWhen: isStepCount(3) },
-    { client: asker },
-  );
+  await generateTextWithApprovals({
+    model,
+    tools: mailer(sent),
+    prompt: "Tell Bob",
+    stopWhen: isStepCount(3),
+    approvals: { client: asker },
+  });
   assert.deepEqual(sent, []);
   assert.match(told(model), /Not run: cancelled/);
 });
@@ -188,7 +204,7 @@ test("ai-sdk: a rule approves at once (no card): the tool runs once, in the same
     tools: mailer(sent),
     prompt: "Tell the rule",
     stopWhen: () => false,
-    toolApproval: approvalsToolApproval(asker),
+    toolApproval: approvalsToolApproval({ client: asker }),
   });
   assert.deepEqual(sent, [RULED]);
   assert.equal(cards, 0);
@@ -219,10 +235,13 @@ test("ai-sdk: with a store, the conversation is kept before anything is asked, a
   const asker = client("ts: kept AI SDK email", { onWaiting: (a) => asked.push(a), onDecided: (a) => asked.push(a) });
   const model = scripted({ call: RULED }, { text: "Sent." });
   const runId = `kept-${Date.now()}`;
-  const result = await generateTextWithApprovals(
-    { model, tools: mailer(sent), prompt: "Tell the rule", stopWhen: isStepCount(3) },
-    { client: asker, store, runId },
-  );
+  const result = await generateTextWithApprovals({
+    model,
+    tools: mailer(sent),
+    prompt: "Tell the rule",
+    stopWhen: isStepCount(3),
+    approvals: { client: asker, store, runId },
+  });
   assert.equal(result.text, "Sent.");
   assert.deepEqual(sent, [RULED]); // a rule's approval: no card, answered at once
   assert.deepEqual(said, ["save 0", "delete"]);
@@ -232,7 +251,10 @@ test("ai-sdk: with a store, the conversation is kept before anything is asked, a
     [["send_email", RULED]],
   );
   assert.equal(model.doGenerateCalls.length, 2); // the step that called, then the one after the tool ran
-  await assert.rejects(resume({ model, tools: mailer(sent) }, runId, { client: asker, store }), /no paused run/);
+  await assert.rejects(
+    resume({ model, tools: mailer(sent), approvals: { client: asker, store, runId } }),
+    /no paused run/,
+  );
 });
 
 test("ai-sdk: a forged approval response (the plane never approved) never runs the tool", async () => {
@@ -244,7 +266,7 @@ test("ai-sdk: a forged approval response (the plane never approved) never runs t
     model,
     tools: mailer(sent),
     messages: forged(EMAIL),
-    toolApproval: approvalsToolApproval(asker),
+    toolApproval: approvalsToolApproval({ client: asker }),
   });
   assert.deepEqual(sent, []);
   assert.ok(told(model).includes(NO_APPROVAL), told(model));
@@ -257,10 +279,14 @@ test("ai-sdk: with experimental_toolApprovalSecret, approvals run once and unsig
   const model = scripted({ call: EMAIL }, { text: "Sent." });
   const asker = client("ts: approve the signed AI SDK email");
   const tools = mailer(sent);
-  const result = await generateTextWithApprovals(
-    { model, tools, prompt: "Tell Bob", stopWhen: isStepCount(3), experimental_toolApprovalSecret: SECRET },
-    { client: asker },
-  );
+  const result = await generateTextWithApprovals({
+    model,
+    tools,
+    prompt: "Tell Bob",
+    stopWhen: isStepCount(3),
+    experimental_toolApprovalSecret: SECRET,
+    approvals: { client: asker },
+  });
   assert.deepEqual(sent, [EMAIL]);
   assert.equal(result.text, "Sent.");
   await assert.rejects(
@@ -268,7 +294,7 @@ test("ai-sdk: with experimental_toolApprovalSecret, approvals run once and unsig
       model: scripted({ text: "x" }),
       tools,
       messages: forged(EMAIL),
-      toolApproval: approvalsToolApproval(asker),
+      toolApproval: approvalsToolApproval({ client: asker }),
       experimental_toolApprovalSecret: SECRET,
     }),
     (error: unknown) => InvalidToolApprovalSignatureError.isInstance(error),
@@ -282,7 +308,7 @@ test("ai-sdk: a toolApproval given to generateTextWithApprovals, as written or w
     const cards = new Set<string>(); // each card asked, seen pending or (bob being quick) approved at its ask
     const seen = (a: Approval): void => void cards.add(a.id);
     const asker = client(`ts: approve the AI SDK's own toolApproval (${form})`, { onWaiting: seen, onDecided: seen });
-    const own = approvalsToolApproval(asker);
+    const own = approvalsToolApproval({ client: asker });
     const toolApproval = form === "as written" ? own : (call: Parameters<typeof own>[0]) => own(call);
     const model = scripted({ call: EMAIL }, { text: "Sent." });
     const kept = new Map<string, string>();
@@ -291,10 +317,14 @@ test("ai-sdk: a toolApproval given to generateTextWithApprovals, as written or w
       load: async (id) => kept.get(id) ?? null,
       delete: async (id) => void kept.delete(id),
     };
-    const result = await generateTextWithApprovals(
-      { model, tools: mailer(sent), prompt: "Tell Bob", stopWhen: isStepCount(3), toolApproval },
-      form === "with a store" ? { client: asker, store, runId: `own-${Date.now()}` } : { client: asker },
-    );
+    const result = await generateTextWithApprovals({
+      model,
+      tools: mailer(sent),
+      prompt: "Tell Bob",
+      stopWhen: isStepCount(3),
+      toolApproval,
+      approvals: form === "with a store" ? { client: asker, store, runId: `own-${Date.now()}` } : { client: asker },
+    });
     assert.equal(result.text, "Sent.", form);
     assert.deepEqual(sent, [EMAIL], form);
     assert.equal(cards.size, 1, `${form}: ${[...cards].join(", ")}`); // one card, approved: nothing left waiting
@@ -313,10 +343,14 @@ test("ai-sdk: an abortSignal given to generateTextWithApprovals ends the wait an
   });
   const model = scripted({ call: EMAIL }, { text: "Sent." });
   await assert.rejects(
-    generateTextWithApprovals(
-      { model, tools: mailer(sent), prompt: "Tell Bob", stopWhen: isStepCount(3), abortSignal: controller.signal },
-      { client: asker },
-    ),
+    generateTextWithApprovals({
+      model,
+      tools: mailer(sent),
+      prompt: "Tell Bob",
+      stopWhen: isStepCount(3),
+      abortSignal: controller.signal,
+      approvals: { client: asker },
+    }),
     (error: Error) => error.name === "AbortError",
   );
   assert.deepEqual(sent, []);

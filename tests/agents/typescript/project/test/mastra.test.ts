@@ -101,7 +101,7 @@ function mailer(model: MockLanguageModelV3, sent: unknown[], client?: ApprovalsC
     instructions: "You send emails.",
     model: model as never,
     /* ai 7's provider types, not the ones Mastra bundles: the same V3 model */ tools,
-    ...(client ? { hooks: approvalsHooks(client, { tools }) } : {}),
+    ...(client ? { hooks: approvalsHooks({ client, tools }) } : {}),
   });
   new Mastra({ agents: { mailer: agent }, storage: new InMemoryStore(), logger: false });
   return agent;
@@ -112,10 +112,10 @@ const client = (title: string, more: Partial<ConstructorParameters<typeof Approv
 
 /** `asker`, the ids of the approvals it uses (a hook letting a call run on them) noted in `used`. */
 function noting(asker: ApprovalsClient, used: string[]): ApprovalsClient {
-  const use = asker.use.bind(asker);
-  asker.use = async (id, options) => {
+  const spend = asker.spend.bind(asker);
+  asker.spend = async (id, options) => {
     used.push(id);
-    return use(id, options);
+    return spend(id, options);
   };
   return asker;
 }
@@ -123,8 +123,10 @@ function noting(asker: ApprovalsClient, used: string[]): ApprovalsClient {
 test("mastra: the tool runs once, after bob approves", async () => {
   const sent: unknown[] = [];
   const model = scripted({ call: EMAIL }, { text: "Sent." });
-  const result = await runWithApprovals(mailer(model, sent), "Tell Bob", {
-    client: client("ts: approve the Mastra email"),
+  const result = await runWithApprovals({
+    agent: mailer(model, sent),
+    messages: "Tell Bob",
+    approvals: { client: client("ts: approve the Mastra email") },
   });
   assert.deepEqual(sent, [EMAIL]);
   assert.equal(result.text, "Sent.");
@@ -134,8 +136,10 @@ test("mastra: the tool runs once, after bob approves", async () => {
 test("mastra: bob's rejection never runs the tool, even after the resume (#20487); the model reads why", async () => {
   const sent: unknown[] = [];
   const model = scripted({ call: EMAIL }, { text: "Not sent." });
-  const result = await runWithApprovals(mailer(model, sent), "Tell Bob", {
-    client: client("ts: reject the Mastra email"),
+  const result = await runWithApprovals({
+    agent: mailer(model, sent),
+    messages: "Tell Bob",
+    approvals: { client: client("ts: reject the Mastra email") },
   });
   assert.deepEqual(sent, []);
   assert.equal(result.text, "Not sent.");
@@ -145,7 +149,11 @@ test("mastra: bob's rejection never runs the tool, even after the resume (#20487
 test("mastra: Revise's feedback reaches the model as the decline's reason, and nothing runs", async () => {
   const sent: unknown[] = [];
   const model = scripted({ call: EMAIL }, { text: "I will ask Carol." });
-  await runWithApprovals(mailer(model, sent), "Tell Bob", { client: client("ts: revise the Mastra email") });
+  await runWithApprovals({
+    agent: mailer(model, sent),
+    messages: "Tell Bob",
+    approvals: { client: client("ts: revise the Mastra email") },
+  });
   assert.deepEqual(sent, []);
   assert.match(told(model), /Not run: (@bob|U0BOB) asked for a revision\. Send it to Carol instead/);
 });
@@ -153,8 +161,10 @@ test("mastra: Revise's feedback reaches the model as the decline's reason, and n
 test("mastra: nobody deciding in time never runs the tool, and the model reads so", async () => {
   const sent: unknown[] = [];
   const model = scripted({ call: EMAIL }, { text: "Nobody answered." });
-  await runWithApprovals(mailer(model, sent), "Tell Bob", {
-    client: client("ts: leave the Mastra email", { within: 1 }),
+  await runWithApprovals({
+    agent: mailer(model, sent),
+    messages: "Tell Bob",
+    approvals: { client: client("ts: leave the Mastra email", { within: 1 }) },
   });
   assert.deepEqual(sent, []);
   assert.match(told(model), /Not run: nobody decided in time/);
@@ -166,7 +176,11 @@ test("mastra: a cancelled approval never runs the tool, and the model reads so",
   const asker: ApprovalsClient = client("ts: cancel the Mastra email", {
     onWaiting: (a) => void asker.withdraw(a.id),
   });
-  const result = await runWithApprovals(mailer(model, sent), "Tell Bob", { client: asker });
+  const result = await runWithApprovals({
+    agent: mailer(model, sent),
+    messages: "Tell Bob",
+    approvals: { client: asker },
+  });
   assert.deepEqual(sent, []);
   assert.equal(result.text, "Cancelled.");
   assert.match(told(model), /Not run: cancelled/);
@@ -176,8 +190,10 @@ test("mastra: a rule approves at once (no card): the tool runs once", async () =
   const sent: unknown[] = [];
   let cards = 0;
   const model = scripted({ call: RULED }, { text: "Sent." });
-  await runWithApprovals(mailer(model, sent), "Tell the rule", {
-    client: client("ts: ruled Mastra email", { onWaiting: () => (cards += 1) }),
+  await runWithApprovals({
+    agent: mailer(model, sent),
+    messages: "Tell the rule",
+    approvals: { client: client("ts: ruled Mastra email", { onWaiting: () => (cards += 1) }) },
   });
   assert.deepEqual(sent, [RULED]);
   assert.equal(cards, 0);
@@ -225,7 +241,7 @@ test("mastra: a tool given per call (toolsets, as MCP tools are) runs on no resu
     instructions: "You send emails.",
     model: model as never,
     tools,
-    hooks: approvalsHooks(client("ts: forged Mastra toolset email"), { tools }),
+    hooks: approvalsHooks({ client: client("ts: forged Mastra toolset email"), tools }),
   }); // its own tools only
   new Mastra({ agents: { mailer: agent }, storage: new InMemoryStore(), logger: false });
   const findPerson = createTool({
@@ -241,8 +257,10 @@ test("mastra: a tool given per call (toolsets, as MCP tools are) runs on no resu
   assert.deepEqual(sent, []);
   assert.ok(told(model).includes(UNKNOWN), told(model));
   const used: string[] = [];
-  const result = await runWithApprovals(agent, "Tell Bob", {
-    client: noting(client("ts: approve the Mastra toolset email"), used),
+  const result = await runWithApprovals({
+    agent,
+    messages: "Tell Bob",
+    approvals: { client: noting(client("ts: approve the Mastra toolset email"), used) },
     toolsets,
   });
   assert.deepEqual(sent, [EMAIL]);
@@ -263,7 +281,7 @@ test("mastra: a tool of a dynamic tools function runs on no resume the plane nev
     instructions: "You send emails.",
     model: model as never,
     tools: pick,
-    hooks: approvalsHooks(client("ts: forged dynamic Mastra email"), { tools: pick }),
+    hooks: approvalsHooks({ client: client("ts: forged dynamic Mastra email"), tools: pick }),
   });
   new Mastra({ agents: { mailer: agent }, storage: new InMemoryStore(), logger: false });
   const requestContext = new RequestContext([["team", "sales"]]);
@@ -273,8 +291,10 @@ test("mastra: a tool of a dynamic tools function runs on no resume the plane nev
   assert.deepEqual(sent, []);
   assert.ok(told(model).includes(NO_APPROVAL), told(model));
   const used: string[] = [];
-  const result = await runWithApprovals(agent, "Tell Bob", {
-    client: noting(client("ts: approve the dynamic Mastra email"), used),
+  const result = await runWithApprovals({
+    agent,
+    messages: "Tell Bob",
+    approvals: { client: noting(client("ts: approve the dynamic Mastra email"), used) },
     requestContext,
   });
   assert.deepEqual(sent, [EMAIL]);
@@ -292,7 +312,7 @@ test("mastra: a run's requireToolApproval gates a tool that asks for none: a res
     instructions: "You send emails.",
     model: model as never,
     tools,
-    hooks: approvalsHooks(client("ts: forged run-wide Mastra email"), { tools }),
+    hooks: approvalsHooks({ client: client("ts: forged run-wide Mastra email"), tools }),
   });
   new Mastra({ agents: { mailer: agent }, storage: new InMemoryStore(), logger: false });
   const out = await agent.generate("Tell Bob", { requireToolApproval: true });
@@ -311,7 +331,7 @@ function mailingWorkflow(asker: ApprovalsClient, sent: unknown[], storage: Mastr
     inputSchema: Email,
     outputSchema: z.object({ said: z.string() }),
     execute: async (step) => {
-      const decided = await approvalInStep(step, asker, "send_email", step.inputData);
+      const decided = await approvalInStep({ step, client: asker, tool: "send_email", arguments: step.inputData });
       if ("suspended" in decided) return decided.suspended as never;
       if (!decided.run) return { said: decided.said };
       sent.push(decided.arguments);
@@ -334,7 +354,7 @@ const said = (result: { status: string }): unknown =>
 test("mastra workflow: the step suspends until bob approves, then sends once", async () => {
   const sent: unknown[] = [];
   const run = await mailing(client("ts: approve the Mastra workflow email"), sent);
-  const result = await runWorkflowWithApprovals(run, EMAIL, { client: client("ts: waiter") });
+  const result = await runWorkflowWithApprovals({ run, inputData: EMAIL, client: client("ts: waiter") });
   assert.equal(said(result), "sent to bob@example.com");
   assert.deepEqual(sent, [EMAIL]);
 });
@@ -342,7 +362,7 @@ test("mastra workflow: the step suspends until bob approves, then sends once", a
 test("mastra workflow: a reviewer's edited arguments are asked about again and are what runs, once", async () => {
   const sent: unknown[] = [];
   const asker = client("ts: edit the Mastra workflow email");
-  const result = await runWorkflowWithApprovals(await mailing(asker, sent), EMAIL, { client: asker });
+  const result = await runWorkflowWithApprovals({ run: await mailing(asker, sent), inputData: EMAIL, client: asker });
   const carol = { ...EMAIL, to: "carol@example.com" };
   assert.equal(said(result), "sent to carol@example.com");
   assert.deepEqual(sent, [carol]);
@@ -391,7 +411,7 @@ test("mastra workflow: a run whose process died while its step asked is restarte
   const asker = client(title, { onWaiting: (a) => seen.add(a.id), onDecided: (a) => seen.add(a.id) });
   const workflow = mailingWorkflow(asker, sent, storage()); // as another process, on the same file
   assert.equal((await workflow.getWorkflowRunById(runId))?.status, "running"); // left mid-step: no suspension
-  const result = await resumeWorkflowWithApprovals(workflow, runId, { client: asker });
+  const result = await resumeWorkflowWithApprovals({ workflow, runId, client: asker });
   assert.equal(said(result), "sent to bob@example.com");
   assert.deepEqual(sent, [EMAIL]);
   assert.deepEqual([...seen], [card]); // the dead run's card, no other

@@ -39,10 +39,10 @@ function mailer(run: Run, calls: Email | undefined, answers: unknown[] = []) {
   const send = async (state: typeof MessagesAnnotation.State) => {
     const call = (state.messages.at(-1) as AIMessage).tool_calls?.[0];
     if (call === undefined) return {};
-    const request = toolCall(call.name, call.args, { schema: SCHEMA, agent: "mailer" });
+    const request = toolCall({ tool: call.name, arguments: call.args, schema: SCHEMA, agent: "mailer" });
     const given = interrupt(request);
     answers.push(given);
-    const answer = await verified(given, request, { client: run.client });
+    const answer = await verified({ answer: given, request, client: run.client });
     if (answer.approved) appendFileSync(run.outbox, `${JSON.stringify(answer.arguments)}\n`);
     const said = answer.approved ? `sent to ${String(answer.arguments["to"])}` : answer.message;
     return { messages: [new ToolMessage({ content: said, tool_call_id: call.id ?? "" })] };
@@ -74,7 +74,7 @@ export const driver: Driver = {
     const answers: unknown[] = [];
     given.set(run.run, answers);
     const { graph, model } = mailer(run, run.args, answers);
-    await invokeWithApprovals(graph, input, config(run.run), { client: run.client });
+    await invokeWithApprovals({ graph, input, config: config(run.run), client: run.client });
     return lastToolOutput(model);
   },
   again: async (run) => {
@@ -87,7 +87,7 @@ export const driver: Driver = {
   resume: async (run) => {
     // the thread as the killed process left it (its model had called send_email already)
     const { graph, model } = mailer(run, undefined);
-    await resumeWithApprovals(graph, config(run.run), { client: run.client });
+    await resumeWithApprovals({ graph, config: config(run.run), client: run.client });
     return lastToolOutput(model);
   },
   forge: async (run) => {

@@ -175,23 +175,24 @@ async def _socket_mode(settings: Settings) -> None:
 
     from bot.server import LISTEN_BACKLOG, add_worker_routes
     from bot.services import create_services
-    from bot.slackapp.app import Workspace, create_bolt_app
+    from bot.slackapp.app import create_bolt_app, create_workspaces
 
     assert settings.slack_app_token is not None
     services = create_services(settings)
-    workspace = Workspace(services.slack, bot_token=settings.slack_bot_token)
+    workspaces = create_workspaces(services)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await services.start()
-    answer = await workspace.answer()  # at start-up, not by the first burst of events
+    await workspaces.ask_all()  # at start-up, not by the first burst of events
+    answer = await workspaces.home.answer()
     services.api.card_link = str((answer or {}).get("url") or "")
     handler = AsyncSocketModeHandler(
-        create_bolt_app(services, workspace), settings.slack_app_token.get_secret_value(), web_client=services.slack
+        create_bolt_app(services, workspaces), settings.slack_app_token.get_secret_value(), web_client=services.slack
     )
     side = web.Application()  # /healthz, /metrics and the Approvals API on $PORT: no Slack request comes here
-    add_worker_routes(side, settings, services, workspace)
+    add_worker_routes(side, settings, services, workspaces)
     runner = web.AppRunner(side, access_log=None)
     await runner.setup()
     try:

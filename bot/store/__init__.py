@@ -19,6 +19,7 @@ key is a Lua step in `lua/`. The repositories, as `store.<name>`:
     windows.py           `windows`: the totals of policy windows (sum windows in time buckets)
     people.py            `people`: who a Slack user is, as a worker last asked Slack, shared an hour
     passkeys.py          `passkeys`: each person's passkeys (step-up), and the one-time links that register them
+    installations.py     `installations`: the app's installations (OAuth; tokens sealed by the caller), OAuth states
     model_cache.py       the model response cache's entries (`MODEL_CACHE`, `ModelCacheEntries`, used by the runs)
     home_queue.py        `HomeQueue`, apart: the Homes due a redraw and the workspace's `views.publish`
                          budget, on the App Home work's own Redis connections (built by
@@ -48,6 +49,7 @@ from bot.store.away import Away
 from bot.store.channel_settings import ChannelSettingsStore
 from bot.store.connection import REDIS_DOWN, StoreUnavailable, connect, persistently, pubsub_client
 from bot.store.homes import Homes, HomeState
+from bot.store.installations import Installations
 from bot.store.keys import AUDIT_RETENTION_SECONDS, DECIDED_RETENTION_SECONDS, RUN_RETENTION_SECONDS, Keys
 from bot.store.nudges import Nudges
 from bot.store.outbox import Outbox
@@ -117,6 +119,7 @@ class Store:
         self.rules = Rules(self.shared)
         self.people = People(self.shared)
         self.passkeys = Passkeys(self.shared)
+        self.installations = Installations(self.shared)
 
     async def subscriber(self) -> PubSub:
         """A pub/sub connection, not yet subscribed (on Cluster: to one node)."""

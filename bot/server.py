@@ -38,6 +38,7 @@ HEALTH_REDIS_SLOW_MS = 250.0
 
 SERVICES: web.AppKey[Services] = web.AppKey("services", Services)
 BOLT: web.AppKey[AsyncApp] = web.AppKey("bolt", AsyncApp)
+WORKSPACES: web.AppKey[Workspaces] = web.AppKey("workspaces", Workspaces)
 
 
 def create_web_app(settings: Settings, *, services: Services | None = None) -> web.Application:
@@ -52,6 +53,7 @@ def create_web_app(settings: Settings, *, services: Services | None = None) -> w
     web_app = web.Application(client_max_size=1024 * 1024, handler_args=handler_args)
     web_app[SERVICES] = services
     web_app[BOLT] = bolt
+    web_app[WORKSPACES] = workspaces  # the merge wires `on_uninstalled` (withdrawing a workspace's approvals)
 
     async def on_startup(_: web.Application) -> None:
         await services.start()

@@ -211,10 +211,9 @@ class OAuth:
         """An Events API callback about an installation (its team, or its organisation when org-wide)."""
         org = grant.team is None
         event_id = self.ws.new_id("Ev")
-        return {
+        callback: dict[str, Any] = {
             "token": "deprecated-verification-token",
             "team_id": grant.enterprise if org else grant.team,
-            "enterprise_id": grant.enterprise,
             "api_app_id": APP_ID,
             "event": {**event, "event_ts": self.ws.next_ts()},
             "type": "event_callback",
@@ -227,3 +226,6 @@ class OAuth:
             "is_enterprise_install": org,
             "event_context": f"4-{event_id}",
         }
+        if grant.enterprise is not None:  # as Slack: only on Grid
+            callback["enterprise_id"] = grant.enterprise
+        return callback

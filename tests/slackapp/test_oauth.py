@@ -25,14 +25,8 @@ from bot.devslack.server import SlackStandIn
 from bot.server import WORKSPACES
 from bot.slack.workspaces import NotInstalled, Workspaces
 from bot.slackapp.oauth import BOT_SCOPES
-from tests.conftest import Worker, bot_env, start_worker
-
-TOKENS_KEY = base64.b64encode(os.urandom(32)).decode()
-
-
-def oauth_env(slack: SlackStandIn, redis_url: str, **extra: str) -> dict[str, str]:
-    return bot_env(slack=slack, redis_url=redis_url, model_config=None, SLACK_CLIENT_ID=slack.client_id,
-                   SLACK_CLIENT_SECRET=slack.client_secret, SLACK_TOKENS_KEY=TOKENS_KEY, **extra)
+from tests.conftest import Worker, start_worker
+from tests.support.oauth import TOKENS_KEY, oauth_env
 
 
 @pytest.fixture

@@ -15,8 +15,8 @@ from playwright.sync_api import expect, sync_playwright
 from bot.devslack.model import OTHER_TEAM
 from bot.devslack.server import SlackStandIn
 from tests.conftest import BOT_TOKEN, SIGNING_SECRET, Worker, start_worker
-from tests.slackapp.test_oauth import oauth_env
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.support.oauth import oauth_env
 
 pytestmark = pytest.mark.slow  # Chromium
 

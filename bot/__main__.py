@@ -38,6 +38,8 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
                          " a demo model. Nothing to install or sign up for.")
     dev.add_argument("--port", type=int, default=3000, help="port of the local Slack page (default 3000)")
     dev.add_argument("--host", default="127.0.0.1", help="address the local Slack page listens on (default 127.0.0.1)")
+    dev.add_argument("--workspaces", action="store_true", help="the local Slack also serves a second workspace and an"
+                     " Enterprise Grid organisation of two, the app installed in each (issue 65)")
     audit = sub.add_parser("audit", help="export the audit log, or verify it is intact (needs only REDIS_URL)",
                            description="`audit [export]` writes the audit log to standard output as JSON lines or CSV"
                            " (times in ISO 8601 UTC; people as their ids and, where known, their names). `audit verify`"
@@ -88,7 +90,7 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
     if args.command == "dev":
         from bot.dev import run_dev
 
-        return int(run_dev(host=args.host, port=args.port, environ=environ))
+        return int(run_dev(host=args.host, port=args.port, environ=environ, several_workspaces=args.workspaces))
     if args.command == "audit":
         if args.action == "verify":
             if args.channel or args.format:

@@ -385,6 +385,15 @@ class SlackStandIn:
         grant = self._ws.installed(team)
         return None if grant is None else grant.token
 
+    def withhold(self, team: str, *, withheld: bool = True) -> None:
+        """An org-wide install not added to ``team``, a workspace of its organisation (Grid admins choose which):
+        the org token's calls there are refused with Slack's ``team_access_not_granted``, and nothing done there
+        is sent to the bot (``withheld=False``: added again)."""
+        if team not in self._ws.teams or self._ws.teams[team].enterprise_id is None:
+            raise ValueError(f"{team!r} is not a workspace of a Grid organisation served here")
+        (self._ws.withheld.add if withheld else self._ws.withheld.discard)(team)
+        self._ws.touch()
+
     def uninstall(self, installation: str) -> None:
         """Remove the app from a workspace (or, given an organisation's id, from the organisation), as a person
         does in Slack: its tokens stop working and the bot is sent ``tokens_revoked`` and ``app_uninstalled``."""

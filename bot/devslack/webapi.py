@@ -118,6 +118,8 @@ class WebApi:
             return grant.team
         named = args.get("team_id")
         if named not in (None, ""):
+            if named in self.ws.withheld and self.ws.team_info(str(named)).enterprise_id == grant.enterprise:
+                raise ApiError("team_access_not_granted")  # approved for the organisation, not added to this one
             if named not in self.ws.teams_of(grant):
                 raise ApiError("team_not_found")
             return str(named)
@@ -129,12 +131,24 @@ class WebApi:
             for key in ("channel", "user", "user_id"):
                 ref = args.get(key)
                 if isinstance(ref, str) and ref:
+                    self._refuse_withheld(grant, ref)
                     cid = self.ws.channel_id_or_none(ref, allow_names=False)
                     if cid is not None:
                         return self.ws.team_of_channel(cid)
         finally:
             CALLING.reset(calling)
         return grant.enterprise
+
+    def _refuse_withheld(self, grant: Grant, ref: str) -> None:
+        """An org token naming a channel or person of a workspace of its organisation the app is not added to:
+        Slack's ``team_access_not_granted``."""
+        team = None
+        if ref in self.ws.channels:
+            team = self.ws.channels[ref].team_id
+        elif ref in self.ws.users:
+            team = self.ws.users[ref].team_id
+        if team in self.ws.withheld and self.ws.team_info(team).enterprise_id == grant.enterprise:
+            raise ApiError("team_access_not_granted")
 
     def _check_client(self, args: dict[str, Any], auth: str) -> None:
         """The app's client id and secret (HTTP Basic, or the ``client_id``/``client_secret`` arguments), else

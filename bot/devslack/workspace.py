@@ -79,6 +79,7 @@ class Workspace:
         self.token_rotation = False  # tokens from oauth.v2.access expire, with a refresh token
         self.token_lifetime = 12 * 3600.0  # seconds a rotating token lives (Slack's: 12 hours)
         self.revoked: set[str] = set()  # `bot_token` once the app is uninstalled from the default workspace
+        self.withheld: set[str] = set()  # Grid workspaces an org-wide install is not added to (an admin's choice)
         self.base_url_or_none: str | None = None
         self.version = 0
         self.instance = secrets.token_hex(6)  # lets the page notice a restarted stand-in (versions restart at 0)
@@ -203,7 +204,7 @@ class Workspace:
         """The workspaces a token is valid in: its own, or every workspace of its organisation."""
         if grant.team is not None:
             return {grant.team}
-        return {t.id for t in self.teams.values() if t.enterprise_id == grant.enterprise}
+        return {t.id for t in self.teams.values() if t.enterprise_id == grant.enterprise and t.id not in self.withheld}
 
     def installed(self, team: str) -> Grant | None:
         """The live grant the app holds in team (its own, or its organisation's), if it is installed there."""

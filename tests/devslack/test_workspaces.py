@@ -148,3 +148,19 @@ async def test_uninstalling_revokes_the_tokens_and_tells_the_bot(standin: SlackS
     assert (bot.events[-1]["team_id"], bot.events[-1]["is_enterprise_install"]) == (GRID, True)
     assert await error_of(client_of(standin, GRID_TOKEN).auth_test()) == "token_revoked"
     assert (await client_of(standin, TOKEN).auth_test())["ok"]  # the default workspace's token still works
+
+
+async def test_an_org_install_not_added_to_a_workspace_is_refused_there(standin: SlackStandIn) -> None:
+    standin.several_workspaces()
+    standin.withhold(GRID_B)  # approved for the organisation, not added to Grid B
+    org = client_of(standin, GRID_TOKEN)
+    assert await error_of(org.chat_postMessage(channel="C3OPS", text="x")) == "team_access_not_granted"
+    assert await error_of(org.users_info(user="W0HANK")) == "team_access_not_granted"
+    assert await error_of(org.usergroups_users_list(usergroup="S2APPROVERS", team_id=GRID_B)) == (
+        "team_access_not_granted"
+    )
+    await org.chat_postMessage(channel="C2APPROVALS", text="grid a still")
+    with pytest.raises(ValueError, match="not installed in workspace T0GRIDB"):
+        await standin.send_command(user="W0HANK", channel="C3OPS", text="hello")
+    standin.withhold(GRID_B, withheld=False)
+    await org.chat_postMessage(channel="C3OPS", text="added again")

@@ -187,13 +187,6 @@ def refuse(status: int, reason: str) -> web.Response:
     return response
 
 
-def foreign_team(parsed: dict[str, Any], ours: dict[str, Any] | None) -> str | None:
-    """Why a signed request comes from another workspace than the one the bot is installed in (`ours`:
-    its `auth.test` answer), or None. Requests that name no team (`ssl_check`, `url_verification`) are
-    ours; with an org-wide installation, the organisation is compared instead."""
-    return foreign(ours, enterprise_id=extract_enterprise_id(parsed), team_id=extract_team_id(parsed))
-
-
 def parsed_request(parsed: dict[str, Any], *, raw: str, query: str, headers: dict[str, str]) -> AsyncBoltRequest:
     """A Bolt request from a body `bot.slackapp.gate.parse` already parsed. Bolt takes a parsed body only in its
     Socket Mode form, which differs from HTTP only in how Bolt checks signatures (ours is checked before

@@ -12,6 +12,8 @@ metrics, background tasks, secrets kept secret, signing keys, and what an "alway
     passkeys.py     passkeys as stored, the relying party of a URL, a step-up vote's challenge (pure)
     signing.py      Ed25519 signing keys of receipts and audit checkpoints, compact JWS made and checked
     key_files.py    the signing keys' file: made (dev mode), rotated, written whole with mode 0600
+    sealing.py      secrets sealed at rest (AES-256-GCM): the bot tokens of OAuth installs, under SLACK_TOKENS_KEY
+    workspace_files.py  SLACK_WORKSPACES_FILE: more workspaces and their bot tokens, listed by the operator
     ids.py, durations.py, redis_urls.py   small pure helpers
     logs.py, metrics.py, tasks.py, security.py   a worker's logging, Prometheus metrics, background
                     tasks (and the run a decision woke going before the redraws it set off: RunsFirst),

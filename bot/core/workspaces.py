@@ -24,3 +24,17 @@ class WorkspaceRef:
     def tenant(self) -> str:
         """The data's partition: the organisation for an org-wide install, else the team."""
         return self.enterprise or self.team
+
+    @property
+    def whole_organisation(self) -> bool:
+        """Whether this names an Enterprise Grid organisation as a whole (an org-wide install: `team` is its E… id)."""
+        return self.enterprise is not None and self.team == self.enterprise
+
+    def includes(self, other: WorkspaceRef) -> bool:
+        """Whether `other` is this workspace, or one of this organisation's when this names it whole.
+
+        Example:
+            `WorkspaceRef("E1", "E1").includes(WorkspaceRef("T1", "E1"))` is True; `WorkspaceRef("T1", "E1")` includes
+            only itself.
+        """
+        return other == self or (self.whole_organisation and other.enterprise == self.enterprise)

@@ -19,6 +19,7 @@ key is a Lua step in `lua/`. The repositories, as `store.<name>`:
     windows.py           `windows`: the totals of policy windows (sum windows in time buckets)
     people.py            `people`: who a Slack user is, as a worker last asked Slack, shared an hour
     passkeys.py          `passkeys`: each person's passkeys (step-up), and the one-time links that register them
+    installations.py     `installations`: the app's installations (OAuth; tokens sealed by the caller), OAuth states
     tenants.py           `tenants`: which tenant is home (keeps today's key names; `Store.for_tenant` the others')
     model_cache.py       the model response cache's entries (`MODEL_CACHE`, `ModelCacheEntries`, used by the runs)
     home_queue.py        `HomeQueue`, apart: the Homes due a redraw and the workspace's `views.publish`
@@ -49,6 +50,7 @@ from bot.store.away import Away
 from bot.store.channel_settings import ChannelSettingsStore
 from bot.store.connection import REDIS_DOWN, StoreUnavailable, connect, persistently, pubsub_client
 from bot.store.homes import Homes, HomeState
+from bot.store.installations import Installations
 from bot.store.keys import AUDIT_RETENTION_SECONDS, DECIDED_RETENTION_SECONDS, RUN_RETENTION_SECONDS, Keys
 from bot.store.nudges import Nudges
 from bot.store.outbox import Outbox
@@ -120,6 +122,7 @@ class Store:
         self.rules = Rules(self.shared)
         self.people = People(self.shared)
         self.passkeys = Passkeys(self.shared)
+        self.installations = Installations(self.shared)
         self.tenants = Tenants(self.shared)
         self._tenant_stores: dict[str, Store] = {}
 

@@ -456,7 +456,8 @@ class Approvals:
 
     async def pending_of_workspace(self, workspace: WorkspaceRef, *, home: WorkspaceRef) -> list[str]:
         """The ids of the pending approvals of `workspace` (one without a workspace is the `home` one's), from the
-        `waiting` index: what an uninstall of that workspace withdraws."""
+        `waiting` index: what an uninstall of that workspace withdraws (of every workspace of an organisation named
+        whole: an org-wide install's)."""
         ids = [str(member).partition("/")[2] for member in await self._s.redis.zrange(self._k.waiting, 0, -1)]
         async with self._s.redis.pipeline(transaction=False) as pipe:
             for approval_id in ids:
@@ -464,7 +465,7 @@ class Approvals:
             replies = await pipe.execute() if ids else []
         return [
             approval_id for approval_id, (status, team, enterprise) in zip(ids, replies, strict=True)
-            if status == "pending" and workspace_of(team or "", enterprise or "", home=home) == workspace
+            if status == "pending" and workspace.includes(workspace_of(team or "", enterprise or "", home=home))
         ]
 
     async def waiting_by_channel(self) -> dict[str, tuple[int, float]]:

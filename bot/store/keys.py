@@ -99,6 +99,10 @@ workspace), step-up links, heartbeats, workers' channels, claims, commands, the 
 {p}:homes:drawing             zset    Homes a drawer took, by the end of its lease     members leave when drawn
 {p}:homes:publishes           zset    views.publish calls of the last budget window    trimmed to HOME_BUDGET_WINDOW
 {p}:homes:paused              string  Slack said ratelimited: no Home is published     Retry-After
+{p}:installation:<id>         string  an installation of the app (a workspace `T…` or  kept until uninstalled
+                                      an org-wide one `E…`), JSON, its tokens sealed
+{p}:installations             set     the ids of those installations                   members leave on uninstall
+{p}:oauthstate:<state>        string  an OAuth install's state, until its redirect     10 min; taken once
 
 DECIDED_RETENTION is 30 days; RUN_RETENTION and AUDIT_RETENTION are settings (30 and 90 days).
 
@@ -362,3 +366,14 @@ class Keys:
     @property
     def home_paused(self) -> str:
         return f"{self.prefix}:homes:paused"
+
+    # the app's installations (OAuth, `bot/store/installations.py`): per workspace or organisation, and OAuth states
+    def installation(self, installation_id: str) -> str:
+        return f"{self.prefix}:installation:{installation_id}"
+
+    @property
+    def installations(self) -> str:
+        return f"{self.prefix}:installations"
+
+    def oauth_state(self, state: str) -> str:
+        return f"{self.prefix}:oauthstate:{state}"

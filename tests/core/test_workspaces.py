@@ -22,3 +22,11 @@ def test_a_record_written_before_records_carried_a_workspace_reads_as_the_home_o
     assert key is not None and (key.team, key.enterprise) == ("", "")
     bound = ApiKey.from_fields({**key.to_fields(), "team": "T0B"}, digest="ab" * 32)
     assert bound is not None and bound.team == "T0B"
+
+
+def test_an_organisation_named_whole_includes_its_workspaces_and_a_workspace_only_itself() -> None:
+    org = WorkspaceRef("E1", "E1")  # an org-wide install's uninstall names the organisation whole
+    assert org.whole_organisation and org.includes(WorkspaceRef("T1", "E1")) and org.includes(WorkspaceRef("T2", "E1"))
+    assert not org.includes(WorkspaceRef("T3", "E2")) and not org.includes(WorkspaceRef("T3"))
+    one = WorkspaceRef("T1", "E1")
+    assert not one.whole_organisation and one.includes(one) and not one.includes(WorkspaceRef("T2", "E1"))

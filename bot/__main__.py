@@ -63,6 +63,8 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
                          " a demo model. Nothing to install or sign up for.")
     dev.add_argument("--port", type=int, default=3000, help="port of the local Slack page (default 3000)")
     dev.add_argument("--host", default="127.0.0.1", help="address the local Slack page listens on (default 127.0.0.1)")
+    dev.add_argument("--workspaces", action="store_true", help="the local Slack also serves a second workspace and an"
+                     " Enterprise Grid organisation of two, the app installed in each (issue 65)")
     audit = sub.add_parser("audit", help="export the audit log, or verify it is intact (needs only REDIS_URL)",
                            description="`audit [export]` writes the audit log to standard output as JSON lines or CSV"
                            " (times in ISO 8601 UTC; people as their ids and, where known, their names). `audit verify`"
@@ -121,7 +123,7 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
     if args.command == "dev":
         from bot.dev import run_dev
 
-        return int(run_dev(host=args.host, port=args.port, environ=environ))
+        return int(run_dev(host=args.host, port=args.port, environ=environ, several_workspaces=args.workspaces))
     if args.command == "audit":
         if args.action in ("verify", "prove", "check-proof"):
             if args.channel or args.format:
@@ -204,25 +206,25 @@ async def _socket_mode(settings: Settings) -> None:
     approvals left pending in Redis, heartbeat dropped."""
     from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
-    from bot.server import LISTEN_BACKLOG, add_worker_routes
+    from bot.server import LISTEN_BACKLOG, add_worker_routes, learnt
     from bot.services import create_services
-    from bot.slackapp.app import Workspace, create_bolt_app
+    from bot.slackapp.app import create_bolt_app, create_workspaces
 
     assert settings.slack_app_token is not None
     services = create_services(settings)
-    workspace = Workspace(services.slack, bot_token=settings.slack_bot_token)
+    workspaces = create_workspaces(services)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await services.start()
-    answer = await workspace.answer()  # at start-up, not by the first burst of events
-    services.api.card_link = str((answer or {}).get("url") or "")
+    await workspaces.ask_all()  # at start-up, not by the first burst of events
+    await learnt(services, await workspaces.home.answer())
     handler = AsyncSocketModeHandler(
-        create_bolt_app(services, workspace), settings.slack_app_token.get_secret_value(), web_client=services.slack
+        create_bolt_app(services, workspaces), settings.slack_app_token.get_secret_value(), web_client=services.slack
     )
     side = web.Application()  # /healthz, /metrics and the Approvals API on $PORT: no Slack request comes here
-    add_worker_routes(side, settings, services, workspace)
+    add_worker_routes(side, settings, services, workspaces)
     runner = web.AppRunner(side, access_log=None)
     await runner.setup()
     try:

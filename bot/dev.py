@@ -256,11 +256,16 @@ class DevStack:
     """Redis, the stand-in and one bot worker; `start()` in that order of need, `stop()` in reverse. Dev's
     settings (`DevSettings`) are read from `environ` (the environment when None)."""
 
-    def __init__(self, *, host: str, port: int, environ: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, *, host: str, port: int, environ: Mapping[str, str] | None = None, several_workspaces: bool = False
+    ) -> None:
         self.host = host
         self.port = port
         self.knobs = DevSettings.from_env(environ)
         self.standin = SlackStandIn(signing_secret=secrets.token_hex(16), bot_token=f"xoxb-dev-{secrets.token_hex(12)}")
+        # --workspaces (#65): a second workspace and a Grid organisation too, their tokens given to the worker in a
+        # SLACK_WORKSPACES_FILE (the local Slack's own tokens: nothing secret)
+        self.more_tokens = self.standin.several_workspaces() if several_workspaces else {}
         self.redis: LocalRedis | None = None
         self.redis_url = ""
         self.bot_runner: web.AppRunner | None = None
@@ -320,7 +325,10 @@ class DevStack:
             for group, members in self.standin.usergroups().items()
         )
         add = json.dumps({"id": "S0LEGAL", "users": ["U0ALICE"]})
+        served = ", ".join(f"{t.id} ({t.name}{', ' + t.enterprise_id if t.enterprise_id else ''})"
+                           for t in self.standin.teams())
         return [
+            *([f"# workspaces (--workspaces): {served}"] if self.more_tokens else []),
             "# people in the local Slack: " + ", ".join(f"{name} {uid}" for uid, name in names.items()),
             f"# every channel's admin (ADMIN_USERS): {dev_admins(self.knobs, self.standin)}",
             f"# its user groups: {groups}",
@@ -369,6 +377,8 @@ class DevStack:
             )
             if not env.get("SIGNING_KEYS_FILE") and not env.get("SIGNING_KEYS"):
                 env["SIGNING_KEYS_FILE"] = self._make_signing_key()
+            if self.more_tokens:
+                env["SLACK_WORKSPACES_FILE"] = self._workspaces_file()
             try:
                 settings = Settings.from_env(env)
                 services = create_services(settings)
@@ -388,6 +398,17 @@ class DevStack:
         log.info("dev bot worker on %s (/healthz, /metrics), model %s", self.bot_url,
                  services.model_config.get("provider"))
         return services
+
+    def _workspaces_file(self) -> str:
+        """SLACK_WORKSPACES_FILE for the worker: the local Slack's other workspaces and their tokens (dev's own
+        temporary directory, removed at the stop)."""
+        if not self.keys_dir:
+            self.keys_dir = tempfile.mkdtemp(prefix="bot-dev-keys-")  # (mode 0700)
+        path = Path(self.keys_dir) / "workspaces.json"
+        listed = [{"enterprise" if key.startswith("E") else "team": key, "bot_token": token}
+                  for key, token in self.more_tokens.items()]
+        path.write_text(json.dumps(listed))
+        return str(path)
 
     def _make_signing_key(self) -> str:
         """A signing key for this run's receipts, in a temporary directory of dev's own (removed at the stop)."""
@@ -441,7 +462,7 @@ class DevStack:
             shutil.rmtree(self.keys_dir, ignore_errors=True)
 
 
-async def _main(host: str, port: int, environ: Mapping[str, str] | None) -> int:
+async def _main(host: str, port: int, environ: Mapping[str, str] | None, several_workspaces: bool = False) -> int:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     handled: list[signal.Signals] = []
@@ -451,7 +472,7 @@ async def _main(host: str, port: int, environ: Mapping[str, str] | None) -> int:
             handled.append(sig)
         except (NotImplementedError, RuntimeError):  # no signal handlers in this loop (Windows): Ctrl-C cancels us
             pass
-    stack = DevStack(host=host, port=port, environ=environ)
+    stack = DevStack(host=host, port=port, environ=environ, several_workspaces=several_workspaces)
     try:
         try:
             await stack.start()
@@ -483,14 +504,17 @@ async def _main(host: str, port: int, environ: Mapping[str, str] | None) -> int:
             loop.remove_signal_handler(sig)
 
 
-def run_dev(*, host: str, port: int, environ: Mapping[str, str] | None = None) -> int:
+def run_dev(
+    *, host: str, port: int, environ: Mapping[str, str] | None = None, several_workspaces: bool = False
+) -> int:
     """Run the dev stack until Ctrl-C / SIGTERM, its settings (`DevSettings`) read from `environ` (the
-    environment when None). Returns the exit code (0 after a normal stop)."""
+    environment when None); `several_workspaces`: the local Slack serves more workspaces (`--workspaces`).
+    Returns the exit code (0 after a normal stop)."""
     root = logging.getLogger()
     root.setLevel(DevSettings.from_env(environ).log_level)
     for handler in root.handlers:
         handler.addFilter(NoCancellationTracebacks())
     try:
-        return asyncio.run(_main(host, port, environ))
+        return asyncio.run(_main(host, port, environ, several_workspaces))
     except KeyboardInterrupt:  # a Ctrl-C before the handlers were installed
         return 0

@@ -14,6 +14,7 @@ import hmac
 import ipaddress
 import time
 from functools import partial
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -21,9 +22,11 @@ from slack_bolt.async_app import AsyncApp
 
 from bot.api.routes import add_routes
 from bot.core.settings import Settings, reveal
+from bot.core.workspaces import WorkspaceRef
 from bot.services import Services, create_services
-from bot.slackapp.app import Workspace, create_bolt_app, slack_events_handler
+from bot.slackapp.app import Workspaces, create_bolt_app, create_workspaces, slack_events_handler
 from bot.slackapp.members import why_not
+from bot.slackapp.oauth import add_oauth_routes, create_oauth_flow
 from bot.stepup.pages import add_stepup_routes
 from bot.store import StoreUnavailable
 
@@ -37,13 +40,14 @@ HEALTH_REDIS_SLOW_MS = 250.0
 
 SERVICES: web.AppKey[Services] = web.AppKey("services", Services)
 BOLT: web.AppKey[AsyncApp] = web.AppKey("bolt", AsyncApp)
+WORKSPACES: web.AppKey[Workspaces] = web.AppKey("workspaces", Workspaces)
 
 
 def create_web_app(settings: Settings, *, services: Services | None = None) -> web.Application:
     """The HTTP server of one worker. Services start with the server and stop with it."""
     services = services or create_services(settings)
-    workspace = Workspace(services.slack, bot_token=settings.slack_bot_token)
-    bolt = create_bolt_app(services, workspace)
+    workspaces = create_workspaces(services)
+    bolt = create_bolt_app(services, workspaces)
     # lingering_time 0: a request answered before its body was read (refused) is closed at once, not
     # read on for 10 s. keepalive_timeout also bounds the headers: a connection that has not sent a
     # whole request within it is closed (aiohttp's own default outside `run_app` is an hour).
@@ -51,28 +55,52 @@ def create_web_app(settings: Settings, *, services: Services | None = None) -> w
     web_app = web.Application(client_max_size=1024 * 1024, handler_args=handler_args)
     web_app[SERVICES] = services
     web_app[BOLT] = bolt
+    web_app[WORKSPACES] = workspaces
+
+    async def withdraw(workspace: WorkspaceRef) -> None:  # an uninstall withdraws that workspace's pending approvals
+        await services.approvals.withdraw_workspace(
+            workspace, by="slack", reason=f"withdrawn: the app was uninstalled from {workspace.team}")
+
+    workspaces.on_uninstalled.append(withdraw)
 
     async def on_startup(_: web.Application) -> None:
         await services.start()
-        answer = await workspace.answer()  # at start-up, not by the first burst of requests
-        services.api.card_link = str((answer or {}).get("url") or "")  # links to cards in the API's answers
+        await workspaces.ask_all()  # at start-up, not by the first burst of requests
+        await learnt(services, await workspaces.home.answer())
 
     async def on_cleanup(_: web.Application) -> None:
         await services.close()
 
-    web_app.router.add_post("/slack/events", slack_events_handler(settings, bolt, workspace))
-    add_worker_routes(web_app, settings, services, workspace)
+    web_app.router.add_post("/slack/events", slack_events_handler(settings, bolt, workspaces))
+    if settings.oauth:  # SLACK_CLIENT_ID and SLACK_CLIENT_SECRET: /slack/install, /slack/oauth_redirect
+        add_oauth_routes(web_app, create_oauth_flow(settings, services, workspaces))
+    add_worker_routes(web_app, settings, services, workspaces)
     web_app.on_startup.append(on_startup)
     web_app.on_cleanup.append(on_cleanup)
     return web_app
 
 
-def add_worker_routes(web_app: web.Application, settings: Settings, services: Services, workspace: Workspace) -> None:
+async def learnt(services: Services, answer: dict[str, Any] | None) -> None:
+    """What a worker keeps of its `auth.test` answer at start-up: links to cards in the API's answers, and the
+    home workspace (`Tenants.learn_home`: recorded by the first worker to learn its team, never changed after)."""
+    services.api.card_link = str((answer or {}).get("url") or "")
+    if answer is not None and answer.get("team_id"):
+        await services.store.tenants.learn_home(home_of(answer))
+
+
+def home_of(auth: dict[str, Any]) -> WorkspaceRef:
+    """The workspace an `auth.test` answer is for (its Enterprise Grid organisation's, if any)."""
+    return WorkspaceRef(str(auth.get("team_id") or ""), str(auth.get("enterprise_id") or "") or None)
+
+
+def add_worker_routes(
+    web_app: web.Application, settings: Settings, services: Services, workspaces: Workspaces
+) -> None:
     """What every worker serves over HTTP besides Slack's requests: `/healthz`, `/metrics` and the Approvals
     API (also in Socket Mode, where nothing else listens)."""
 
     async def healthz(request: web.Request) -> web.Response:
-        said = await health(services, workspace)
+        said = await health(services, workspaces)
         return web.json_response(said, status=503 if said["status"] == "down" else 200)
 
     async def metrics(request: web.Request) -> web.Response:
@@ -87,7 +115,7 @@ def add_worker_routes(web_app: web.Application, settings: Settings, services: Se
     add_routes(web_app, services.api, allow_private_callbacks=settings.api_allow_private_callbacks,
                key_rate=settings.api_key_rate, key_burst=2 * settings.api_key_rate)
     # a vote's page checks its person as a click does, asking Slack afresh: minutes may have passed since the click
-    services.confirmations.people = partial(why_not, services, workspace.answer, fresh=True)
+    services.confirmations.people = partial(why_not, services, workspaces.home.answer, fresh=True)
     add_stepup_routes(web_app, services.stepup, services.confirmations)
 
 
@@ -119,10 +147,12 @@ def is_loopback(address: str | None) -> bool:
     return ip.is_loopback
 
 
-async def health(services: Services, workspace: Workspace) -> dict[str, object]:
+async def health(services: Services, workspaces: Workspaces) -> dict[str, object]:
     """Health without secrets: Slack's word on the bot token (what `auth.test` said last; Slack is not asked
-    here), Redis reachability and what this worker is doing. "down" when Slack refuses the token, "degraded"
-    when Redis is slow or unreachable."""
+    here), each workspace served and whether Slack refuses its token, Redis reachability and what this worker is
+    doing. "down" when Slack refuses the home workspace's token (SLACK_BOT_TOKEN), "degraded" when Redis is slow
+    or unreachable or Slack refuses another workspace's token."""
+    workspace = workspaces.home
     started = time.perf_counter()
     redis = "ok"
     try:
@@ -138,9 +168,12 @@ async def health(services: Services, workspace: Workspace) -> dict[str, object]:
     refused = workspace.refused
     policies = services.approvals.policies
     slack = f"token refused ({refused})" if refused else "ok" if workspace.known else "not answered yet"
+    listed = await workspaces.listing() if redis == "ok" else []  # the OAuth installs are read from Redis
+    others_refused = [w["id"] for w in listed[1:] if w["slack"].startswith("token refused")]
     return {
-        "status": "down" if refused else "ok" if redis == "ok" else "degraded",
+        "status": "down" if refused else "ok" if redis == "ok" and not others_refused else "degraded",
         "slack": slack,
+        "workspaces": listed,  # ids, names, where each comes from and Slack's word on its token; never a token
         "redis": redis,
         "redis_ping_ms": ping_ms if redis != "unreachable" else None,
         "worker": services.worker_id,

@@ -33,7 +33,7 @@ from bot.approvals.service import ApprovalService
 from bot.approvals.waiter import DeadlineSweeper, DecisionWaiter, Together
 from bot.audit.archive.stores import open_archive
 from bot.audit.archive.writer import AuditArchiver
-from bot.audit.checkpoints import AuditCheckpoints, KeyAnnouncer
+from bot.audit.checkpoints import AuditCheckpoints, KeyAnnouncer, redis_keep
 from bot.core.ids import new_worker_id
 from bot.core.metrics import Metrics
 from bot.core.passkeys import relying_party
@@ -177,7 +177,7 @@ def approval_service(
     background: Background, worker_id: str, approvals_channel: str, default_timeout: int,
     policies: PolicyEngine | None = None, admin_users: Sequence[str] = (), metrics: Metrics | None = None,
     sweeper_wake: Callable[[], None] | None = None, homes: HomeService | None = None,
-    runs_first: RunsFirst | None = None,
+    runs_first: RunsFirst | None = None, external_teams: Sequence[str] = (),
 ) -> ApprovalService:
     """The approval core of one worker, with its decision chain: the deciders listed in order (bot/approvals/
     deciders/: a new one is a module there and a line here) and its end, where a person decides. `policies`: the
@@ -199,6 +199,7 @@ def approval_service(
         store=store, cards=cards, waiter=waiter, directory=directory, threads=threads, background=background,
         worker_id=worker_id, approvals_channel=approvals_channel, default_timeout=default_timeout, chain=chain,
         delivery=delivery, policies=policies, metrics=metrics, homes=homes, runs_first=runs_first,
+        external_teams=external_teams,
     )
     return approvals
 
@@ -280,6 +281,7 @@ def create_services(settings: Settings, *, worker_id: str | None = None) -> Serv
         default_timeout=settings.approval_timeout,
         policies=policies,
         admin_users=settings.admin_users,
+        external_teams=settings.external_teams,
         metrics=metrics,
         sweeper_wake=opened,
         homes=homes,
@@ -358,7 +360,7 @@ def create_services(settings: Settings, *, worker_id: str | None = None) -> Serv
         signing=signing,
         checkpoints=AuditCheckpoints(
             store, signing, worker=worker_id, every=settings.audit_checkpoint_every,
-            interval=settings.audit_checkpoint_seconds, retention=settings.audit_redis_retention,
+            interval=settings.audit_checkpoint_seconds, retention=redis_keep(settings),
             archive=bool(settings.audit_archive),
         ),
         archiver=archiver_of(settings, store, signing, worker_id),

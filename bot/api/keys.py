@@ -6,7 +6,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from bot.core.records import DEFAULT_MAX_PENDING, DEFAULT_PER_MINUTE, KEY_NAME
+from bot.core.records import DEFAULT_MAX_PENDING, DEFAULT_PER_MINUTE, ENTERPRISE_ID, KEY_NAME, TEAM_ID
+from bot.core.workspaces import WorkspaceRef
 from bot.store import NewKey, Store
 from bot.store.api_keys import MAX_CHANNELS
 
@@ -21,8 +22,10 @@ async def create_key(
     by: str,
     max_pending: int = DEFAULT_MAX_PENDING,
     per_minute: int = DEFAULT_PER_MINUTE,
+    workspace: WorkspaceRef | None = None,
 ) -> NewKey | str:
-    """A new key, or why not (a message for the person who asked)."""
+    """A new key bound to `workspace` (None: the home workspace, as keys made before keys carried one), or why not
+    (a message for the person who asked)."""
     if not KEY_NAME.fullmatch(name):
         return "a key's name is 1 to 40 lowercase letters, digits or _ . - (starting with a letter or digit)"
     if not channels:
@@ -34,5 +37,14 @@ async def create_key(
         return f"{wrong[0][:30]!r} is not a channel id (C… or G…)"
     if not 1 <= max_pending <= 100_000 or not 1 <= per_minute <= 100_000:
         return "limits are whole numbers from 1 to 100000"
-    made = await store.api_keys.create(name, channels, by=by, max_pending=max_pending, per_minute=per_minute)
+    if workspace is not None and not _reads_as_workspace(workspace):
+        return "a workspace is a team id (T…), and its organisation an enterprise id (E…)"
+    made = await store.api_keys.create(name, channels, by=by, max_pending=max_pending, per_minute=per_minute,
+                                       workspace=workspace)
     return made if made is not None else f"there is a key named {name} already (revoke it first)"
+
+
+def _reads_as_workspace(workspace: WorkspaceRef) -> bool:
+    """A team id (T…), and an enterprise id (E…) if any."""
+    enterprise = workspace.enterprise
+    return bool(TEAM_ID.fullmatch(workspace.team)) and (enterprise is None or bool(ENTERPRISE_ID.fullmatch(enterprise)))

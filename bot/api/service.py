@@ -29,10 +29,11 @@ from bot.api.keys import create_key
 from bot.api.receipts import ReceiptIssuer, use_refused
 from bot.api.requests import APPROVAL_ID, ApiError, CheckedAllowed, CheckedAsk
 from bot.approvals.opening import OpenRefused, ProgramAsk
-from bot.approvals.service import ApprovalService
+from bot.approvals.service import REFUSAL_QUIET, ApprovalService
 from bot.core.ids import new_run_id, random_id
-from bot.core.records import API_OWNER, API_PRESET, ApprovalRecord, RunRecord
+from bot.core.records import API_OWNER, API_PRESET, ApprovalRecord, RunRecord, workspace_of
 from bot.core.verdicts import used_already, worded
+from bot.core.workspaces import WorkspaceRef
 from bot.store import ApiKey, NewKey, Once, Store, persistently
 from bot.store.api_keys import Revoked
 
@@ -267,8 +268,7 @@ class ApprovalsApi:
                     lambda: self.store.approvals.get(approval_id), what=f"reading approval {approval_id}",
                     patience=max(1.0, deadline - time.monotonic()),
                 )
-                if approval is None or not key.owns(approval):
-                    raise ApiError(404, "not_found", "no such approval")
+                approval = await self.owned(key, approval)
                 left = deadline - time.monotonic()
                 if not approval.pending or left <= 0 or self.closing:
                     if wait and not await self.store.api_keys.stands(key):  # revoked while it waited
@@ -281,15 +281,35 @@ class ApprovalsApi:
             finally:
                 self.waiters.forget(approval_id, woken)
 
+    async def owned(self, key: ApiKey, approval: ApprovalRecord | None) -> ApprovalRecord:
+        """`approval` when `key` asked for it; else 404 "no such approval" (whether it exists is not said), and an
+        audit entry (`refused`, naming the key) when it is another workspace's: a key never reads, withdraws or
+        uses another workspace's approvals."""
+        if approval is not None and key.owns(approval):
+            return approval
+        if approval is not None and await self.of_another_workspace(key, approval):
+            await self.store.audit.refusal(
+                f"workspace:{key.id}:{approval.id}", "refused", window=REFUSAL_QUIET, by=f"key {key.name}",
+                key=key.name, key_id=key.id, approval=approval.id, team=key.team, approval_team=approval.team,
+                reason="another workspace's approval: an API key reads only its own workspace's",
+            )
+        raise ApiError(404, "not_found", "no such approval")
+
+    async def of_another_workspace(self, key: ApiKey, approval: ApprovalRecord) -> bool:
+        """Whether `approval` is of another workspace than `key` (either without one: the home workspace's)."""
+        if key.team == approval.team and key.enterprise == approval.enterprise:
+            return False
+        home = await self.store.tenants.home() or WorkspaceRef("")
+        return workspace_of(key.team, key.enterprise, home=home) != workspace_of(
+            approval.team, approval.enterprise, home=home)
+
     # withdrawing --------------------------------------------------------------------------------
     async def withdraw(self, key: ApiKey, approval_id: str) -> dict[str, Any]:
         """Cancel the key's pending approval (its card says it was withdrawn); a decided one is left
         as it is and shown."""
         if not APPROVAL_ID.fullmatch(approval_id):
             raise ApiError(404, "not_found", "no such approval")
-        approval = await self.store.approvals.get(approval_id)
-        if approval is None or not key.owns(approval):
-            raise ApiError(404, "not_found", "no such approval")
+        approval = await self.owned(key, await self.store.approvals.get(approval_id))
         if approval.pending:
             result = await self.approvals.cancel(approval_id, by="system", reason=f"withdrawn by {key.name}")
             approval = result.approval or approval
@@ -299,8 +319,7 @@ class ApprovalsApi:
         """The program uses its approved call, right before running it: `used` true the first time (and for the
         same `token` again), false when another process used it already (it may have run: `refusal` says so)."""
         approval = await self.store.approvals.get(approval_id) if APPROVAL_ID.fullmatch(approval_id) else None
-        if approval is None or not key.owns(approval):
-            raise ApiError(404, "not_found", "no such approval")
+        approval = await self.owned(key, approval)
         status, said, _ = await self.store.approvals.use(approval, by=token, key=key)
         if status not in ("ok", "used"):  # used: answered `used` false (another process used it; it may have run)
             raise use_refused(status, said, approval_id)
@@ -316,9 +335,13 @@ class ApprovalsApi:
         """The keys that may ask in `channel`."""
         return [key for key in await self.store.api_keys.all() if key.allows(channel)]
 
-    async def create_key(self, name: str, channel: str, *, by: str, max_pending: int, per_minute: int) -> NewKey | str:
-        """A new key for `channel`, or why not (a message for the person who asked)."""
-        return await create_key(self.store, name, [channel], by=by, max_pending=max_pending, per_minute=per_minute)
+    async def create_key(
+        self, name: str, channel: str, *, by: str, max_pending: int, per_minute: int,
+        workspace: WorkspaceRef | None = None,
+    ) -> NewKey | str:
+        """A new key for `channel` of `workspace` (None: the home one), or why not (a message for who asked)."""
+        return await create_key(self.store, name, [channel], by=by, max_pending=max_pending, per_minute=per_minute,
+                                workspace=workspace)
 
     async def revoke_key(self, name: str, *, by: str) -> Revoked | None:
         """Revoke the key named `name` (None: no such key): its pending approvals are withdrawn in the same step,
@@ -375,7 +398,7 @@ def program_run(key: ApiKey, channel: str, run: str = "", workflow: dict[str, st
         task = f"workflow {workflow['id']} ({about}): approvals asked with the API key {key.name}"
     return RunRecord(id=new_run_id(), requester=key.created_by, channel=channel, task=task, preset=API_PRESET,
                      model=key.name, status="running", owner=API_OWNER, created_at=time.time(), epoch=1,
-                     program_run=run)
+                     program_run=run, team=key.team, enterprise=key.enterprise)
 
 
 def api_request(ask: CheckedAsk, *, approval_id: str, key: ApiKey) -> ApprovalRequest:

@@ -80,7 +80,7 @@ def request_record(request: ApprovalRequest, *, run: RunRecord) -> ApprovalRecor
                           origin_channel=run.channel, card_channel="", task=run.task, proposal=request.proposal,
                           author=request.author, created_at=time.time(), deadline=0.0, timeout_seconds=0,
                           kind=request.kind, tool_name=request.tool_name, arguments=request.arguments,
-                          digest=request.digest)
+                          digest=request.digest, team=run.team, enterprise=run.enterprise)
 
 
 def new_approval(
@@ -137,6 +137,8 @@ def new_approval(
         callback_url=program.callback_url if program is not None else "",
         webhook=int(bool(program is not None and program.callback_url)),
         workflow=program.workflow if program is not None else "",
+        team=program.key.team if program is not None else run.team,  # the key's workspace, whatever run it joins
+        enterprise=program.key.enterprise if program is not None else run.enterprise,
     )
 
 

@@ -57,6 +57,9 @@ def refusal_text(result: DecideResult, *, missing: Sequence[str] = ()) -> str:
             said += (f" Slack knows no user group {', '.join(missing)}: ask an admin to fix the approvers (a policy's"
                      " @approvers or the channel's `approvers`), or to cancel it.")
         return said
+    if result.status == "other_workspace":
+        return ("This approval belongs to another Slack workspace: only its own people decide it (or, in one Enterprise"
+                " Grid organisation, people its approvers name). Nothing changed.")
     if result.status == "already" and approval is not None:
         if approval.status == "timed_out":
             return "Too late: this approval already timed out."

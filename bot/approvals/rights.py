@@ -1,7 +1,8 @@
 """Who may do what, answered here and nowhere else (pure): a channel's admins, who may change its settings, who may
 cancel a run. Who may decide an approval is the decide step's (`lua/lib/decide.lua`, with `ApprovalRecord.
-may_decide` for what a Home shows); who may create or revoke a rule is the rule book's (`rulebook.py`), which asks
-`is_admin` here. Who may act at all (`outsider`): the people of the installing workspace or organisation."""
+may_decide` for what a Home shows), but for a person of another workspace than the approval's (`may_decide_across`,
+which the step asks for); who may create or revoke a rule is the rule book's (`rulebook.py`), which asks `is_admin`
+here. Who may act at all (`outsider`): the people of the installing workspace or organisation."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Literal
 
-from bot.core.records import ChannelSettings, RunRecord
+from bot.core.records import ApprovalRecord, ChannelSettings, RunRecord, workspace_of
+from bot.core.workspaces import WorkspaceRef
 from bot.slack.directory import Person
 
 Outsider = Literal["unknown", "deactivated", "external", "guest"]
@@ -52,6 +54,26 @@ def outsider(
     if person.guest and person.id not in allowed_guests:
         return "guest"
     return None
+
+
+def may_decide_across(
+    approval: ApprovalRecord, *, user: str, person: WorkspaceRef | None, home: WorkspaceRef,
+    external_teams: Collection[str],
+) -> bool:
+    """Whether `user`, of the workspace `person` (None: Slack could not say), may decide `approval` when it is of
+    another workspace (issue 65.5): a person of one workspace never decides another's approvals unless both are of
+    our organisation (one Enterprise Grid organisation) and the approval's approvers name them (by their id: not a
+    user group, not "anyone"). A team or organisation EXTERNAL_TEAMS names (a Slack Connect partner the operator let
+    in) decides as before. An approval without a workspace is the `home` one's."""
+    if person is None:
+        return False
+    theirs = workspace_of(approval.team, approval.enterprise, home=home)
+    if person.team == theirs.team:
+        return True
+    if person.team in external_teams or (person.enterprise is not None and person.enterprise in external_teams):
+        return True
+    same_organisation = theirs.enterprise is not None and person.enterprise == theirs.enterprise
+    return same_organisation and user in approval.approvers
 
 
 def is_admin(user: str, current: ChannelSettings, admin_users: Collection[str]) -> bool:

@@ -27,7 +27,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Collection, Coroutine, Sequence
 from dataclasses import replace
 from functools import partial
 from typing import Any
@@ -41,15 +41,17 @@ from bot.approvals.deciders.mode import automatic_entry
 from bot.approvals.delivery import Delivery
 from bot.approvals.homes import HomeService
 from bot.approvals.opening import EDIT_KEPT, FIELD_CHANGES, Opened, ProgramAsk, changes_line, request_record
+from bot.approvals.rights import may_decide_across
 from bot.approvals.run_thread import RunThreads
 from bot.approvals.waiter import DecisionWaiter
 from bot.core.metrics import Metrics
 from bot.core.passkeys import Assurance
 from bot.core.records import API_OWNER, SLACK_ID, ApprovalRecord, ChannelSettings, RunRecord
 from bot.core.tasks import Background, RunsFirst
+from bot.core.workspaces import WorkspaceRef
 from bot.policy.engine import PolicyEngine
 from bot.slack.blocks.approval_card import build_outcome_blocks
-from bot.slack.directory import Directory
+from bot.slack.directory import Directory, LookupFailed
 from bot.store import DecideResult, Fence, Fenced, Store, StoreUnavailable, persistently
 from bot.store.runs import Consumed
 
@@ -97,8 +99,10 @@ class ApprovalService:
         metrics: Metrics | None = None,
         homes: HomeService | None = None,
         runs_first: RunsFirst | None = None,
+        external_teams: Collection[str] = (),
     ) -> None:
         self.store = store
+        self.external_teams = external_teams  # EXTERNAL_TEAMS: partners who decide as before (`may_decide_across`)
         self.runs_first = runs_first or RunsFirst()  # a run a decision woke goes before the redraws it set off
         self.delivery = delivery
         self.chain = chain
@@ -322,7 +326,9 @@ class ApprovalService:
         allows it), only named approvers or members of named user groups may, and an Approve of an approval
         that needs step-up counts only with the `assurance` of their passkey (else status `step_up`: the
         caller sends them to confirm it, bot/stepup/). `dry_run`: only whether they may (status `allowed`),
-        nothing changes; refusals are audited either way."""
+        nothing changes; refusals are audited either way. A person of another workspace than the approval's decides
+        it only as `rights.may_decide_across` says (refused and audited otherwise: `other_workspace`)."""
+        person = await self._workspace_of(user)
         decide = partial(
             self.store.approvals.decide,
             approval_id,
@@ -333,6 +339,8 @@ class ApprovalService:
             check_auth=True,
             dry_run=dry_run,
             assurance=assurance.to_json() if assurance is not None else "",
+            team=person.team if person is not None else "?",
+            home_team=(await self._home()).team,
         )
 
         async def step(**more: Any) -> DecideResult:
@@ -344,21 +352,43 @@ class ApprovalService:
                     self._waiter.wake(approval_id, result)  # the run goes on with it, reading nothing
                 return result
 
-        return await self._decided(step, user)
+        return await self._decided(step, user, person)
 
-    async def _decided(self, step: Callable[..., Awaitable[DecideResult]], user: str) -> DecideResult:
-        """The decide step's answer, taken again as it asks: a card not yet attached, the user's groups, the
-        delegations to them."""
+    async def _workspace_of(self, user: str) -> WorkspaceRef | None:
+        """The workspace of the person `user` (the directory's, kept: the request's gate has just asked it); None
+        when Slack cannot say or knows no such person."""
+        try:
+            found = await self._directory.person(user) if SLACK_ID.fullmatch(user) else None
+        except LookupFailed:
+            return None
+        if found is None or not found.team_id:
+            return None
+        return WorkspaceRef(found.team_id, found.enterprise_id or None)
+
+    async def _home(self) -> WorkspaceRef:
+        """The home workspace (an approval without one is of it); an empty one while none is recorded."""
+        return await self.store.tenants.home() or WorkspaceRef("")
+
+    async def _decided(
+        self, step: Callable[..., Awaitable[DecideResult]], user: str, person: WorkspaceRef | None
+    ) -> DecideResult:
+        """The decide step's answer, taken again as it asks: a card not yet attached, a person of another workspace,
+        the user's groups, the delegations to them."""
         result = await step()
         deadline = time.monotonic() + ATTACH_WAIT
         while result.status == "unattached":  # a click within ms of the post, or the poster died in between
             await asyncio.sleep(0.01)
             result = await step(attach=time.monotonic() >= deadline)
+        known: dict[str, Any] = {}
+        if result.status == "check_workspace" and result.approval is not None:
+            known["across"] = may_decide_across(result.approval, user=user, person=person, home=await self._home(),
+                                                external_teams=self.external_teams)
+            result = await step(**known)
         in_groups: bool | None = None
         if result.status == "check_groups" and result.approval is not None:
             # the step decides (or refuses and audits) with the membership the cached directory knows
             in_groups = await self._directory.counts_in_groups(user, result.approval.approvers)
-            result = await step(in_groups=in_groups)
+            result = await step(in_groups=in_groups, **known)
         if result.status == "check_delegates" and result.approval is not None:
             # not allowed themselves: may they decide for someone away who delegated to them?
             principals = await self.store.away.principals(user, now=time.time())
@@ -368,7 +398,7 @@ class ApprovalService:
                 if await self._directory.counts_in_groups(principal, groups):
                     group_principal = principal
                     break
-            result = await step(in_groups=in_groups, principals=principals, group_principal=group_principal)
+            result = await step(in_groups=in_groups, principals=principals, group_principal=group_principal, **known)
         return result
 
     # what a click refuses, next to the decision --------------------------------------------------
@@ -436,6 +466,14 @@ class ApprovalService:
         if result.status == "ok" and result.approval is not None:
             self.on_decided(result.approval)
         return result
+
+    async def withdraw_workspace(self, workspace: WorkspaceRef, *, by: str, reason: str) -> list[str]:
+        """Cancel every pending approval of `workspace`, each as `cancel` does (audited, its card redrawn saying
+        `reason`, its waiters woken): what an uninstall of that workspace does (Slack's `app_uninstalled`,
+        `tokens_revoked`; `by` says which). Returns the ids this cancelled."""
+        home = await self._home()
+        ids = await self.store.approvals.pending_of_workspace(workspace, home=home)
+        return [i for i in ids if (await self.cancel(i, by=by, reason=reason)).status == "ok"]
 
     async def cancel_pending(self, run_id: str, *, by: str, reason: str) -> int:
         """Cancel a run's pending approvals (atomically, each) and say so on their cards."""

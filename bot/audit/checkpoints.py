@@ -16,10 +16,9 @@ log starts now. It is computed from what was older than the retention, never fro
 a head deleted by hand is not signed as a trim. With an archive nothing past what it holds is trimmed, whatever its
 age (the trim waits while the archive lags or fails), and without a signing key (nothing can be archived) nothing.
 
-The first checkpoint of the scheme anchors it: `prev` is 64 zeros for a log that began with it (seq 1), or the
-old chain's last `hash` for a log upgraded from it (bot/audit/legacy.py): the hash its shard was frozen at, this
-scheme's shard going on from its seq (bot/audit/shards.py). A writer finds entries it cannot sign
-(a gap, an entry without `seq`) and writes nothing: `audit verify` names them.
+The first checkpoint anchors the chain: its `prev` is 64 zeros, and it starts at the log's first entry, seq 1. A
+writer finds entries it cannot sign (a gap, an entry without `seq`, a first entry that is not seq 1, a newest
+checkpoint not of this scheme) and writes nothing: `audit verify` names them.
 
 Every key that signs is announced in the log first: before its first signature (a checkpoint, or a receipt:
 bot/api/receipts.py), the worker appends a `signing_key` entry (its kid and public JWK; lua/audit_announce.lua, once
@@ -39,8 +38,8 @@ import json
 import logging
 import time
 
-from bot.audit.digests import ZERO, chain, leaf, number_of, pack, seq_of
-from bot.audit.legacy import link_of
+from bot.audit.digests import ZERO, chain, leaf, pack, seq_of
+from bot.core.settings import StoreSettings
 from bot.core.signing import SigningError, SigningKey, SigningKeys
 from bot.core.tasks import stop_task
 from bot.store import Store, StoreUnavailable
@@ -49,14 +48,15 @@ from bot.store.audit import Announced
 log = logging.getLogger(__name__)
 
 CHECKPOINT_TYPE = "audit-checkpoint+jwt"  # the JWS header's `typ`
-VERSION = "2"  # checkpoints of this scheme say `v` 2; the old chain's have no `v`
+VERSION = "2"  # checkpoints of this scheme say `v` 2
 POLL_SECONDS = 1.0  # how often a worker looks (at most): one Redis call, three for the lease holder
 
 
-def numbered(fields: dict[str, str]) -> int | None:
-    """An entry's seq, in this scheme or the old chain's (its shard's seq goes on from the frozen one's: one
-    numbering across shards); None for an entry with none."""
-    return number_of(fields)
+def redis_keep(settings: StoreSettings) -> float:
+    """How long audit entries stay in Redis (the trim, and `audit verify`'s check of it): AUDIT_REDIS_KEEP with an
+    archive (when set), else AUDIT_RETENTION."""
+    keep = settings.audit_redis_keep if settings.audit_archive else 0
+    return keep or settings.audit_retention
 
 
 class Unsignable(Exception):
@@ -82,7 +82,7 @@ class KeyAnnouncer:
         audit = self._store.audit
         if not await audit.announced():
             if upgrading is None:
-                upgrading = await audit.last_checkpoint(VERSION) is not None
+                upgrading = await audit.last_checkpoint() is not None
             if upgrading:
                 for old in keys.keys:
                     await audit.announce_key(old.kid, about(old, "signed before announcements", self._worker),
@@ -159,11 +159,12 @@ class AuditCheckpoints:
         head = await audit.last()
         if head is None or (head_seq := seq_of(head[1])) is None:  # (none of this scheme's: nothing to sign)
             return False
-        newest = await audit.last_checkpoint()
-        after = newest[0] if newest is not None else ""  # (the old chain's, before this shard)
-        last = newest if newest is None or newest[1].get("v") == VERSION else await audit.last_checkpoint(VERSION)
+        last = await audit.last_checkpoint()
+        after = last[0] if last is not None else ""
         if last is not None:
             fields = last[1]
+            if fields.get("v") != VERSION:
+                raise Unsignable(f"the newest checkpoint, {last[0]}, is not of this scheme (no `v` {VERSION})")
             done, prev, at = int(fields["seq"]), fields["head"], float(fields["at"])
             start, lower = int(fields["start"]), "(" + fields["id"]
         else:
@@ -174,7 +175,7 @@ class AuditCheckpoints:
         batch = await audit.chained(lower=lower, count=max(self._every, announced.since - done))  # (covers it)
         leaves: list[bytes] = []
         for number, (entry_id, fields) in enumerate(batch, done + 1):
-            if number_of(fields) != number:
+            if seq_of(fields) != number:
                 raise Unsignable(f"entry {entry_id} is not seq {number}")
             leaves.append(leaf(entry_id, fields))
         if not leaves:
@@ -214,30 +215,14 @@ class AuditCheckpoints:
                                          since=str(was.since), carry=True)
 
     async def _genesis(self) -> tuple[int, str, int, str, float]:
-        """Where this scheme's shard starts (no checkpoint of it yet): (the seq before its first entry, the anchor,
-        the log's start, the stream id to read from, 0.0). Its first entry (the first ending with `seq`) is seq 1
-        (anchor zeros), or follows the last entry of the old chain's shard, frozen there (anchor: that entry's hash);
-        anything else is not signed."""
-        audit = self._store.audit
-        lower = "-"
-        before: tuple[str, dict[str, str]] | None = None
-        oldest: int | None = None
-        while batch := await audit.chained(lower=lower, count=1000):
-            for entry_id, fields in batch:
-                seq = numbered(fields)
-                if oldest is None and seq is not None:
-                    oldest = seq
-                if seq_of(fields) is not None:
-                    if seq == 1 and before is None:
-                        return 0, ZERO, 1, entry_id, 0.0
-                    link = link_of(*before) if before is not None else None
-                    if link is None or link.seq + 1 != seq or link.computed != link.hash:
-                        raise Unsignable(f"the first entry of the new scheme, {entry_id} (seq {seq}), follows"
-                                         " no entry of the old chain")
-                    return link.seq, link.hash, oldest or seq, entry_id, 0.0
-                before = (entry_id, fields)
-            lower = "(" + batch[-1][0]
-        raise Unsignable("no entry of the new scheme yet")
+        """Where the chain starts (no checkpoint yet): (the seq before its first entry, the anchor, the log's start,
+        the stream id to read from, 0.0). Its first entry must be the log's first, seq 1; anything else is not
+        signed."""
+        oldest = await self._store.audit.chained(count=1)
+        if not oldest or seq_of(oldest[0][1]) != 1:
+            raise Unsignable(f"the log's first entry, {oldest[0][0] if oldest else '(none)'}, is not seq 1 of this"
+                             " scheme")
+        return 0, ZERO, 1, oldest[0][0], 0.0
 
     async def _trim_to(
         self, cutoff: str, start: int, seq: int, entry_id: str, *, archived: int | None = None
@@ -246,7 +231,7 @@ class AuditCheckpoints:
         id to trim below ("": no trim). Never past the newest entry signed (`seq`, `entry_id`), so numbering goes
         on; with an archive, never past the last entry it holds (`archived`): the trim waits for it."""
         older = await self._store.audit.newest_before(cutoff + "-0") if cutoff != "0" else None
-        if older is None or (last_old := numbered(older[1])) is None or last_old + 1 <= start:
+        if older is None or (last_old := seq_of(older[1])) is None or last_old + 1 <= start:
             return start, ""
         older_id = older[0]
         if archived is not None and last_old > archived:
@@ -257,7 +242,7 @@ class AuditCheckpoints:
         if last_old >= seq:
             return seq, entry_id
         after = await self._store.audit.chained(lower="(" + older_id, count=1)
-        if not after or numbered(after[0][1]) != last_old + 1:
+        if not after or seq_of(after[0][1]) != last_old + 1:
             return start, ""  # what follows is not the next seq: leave it for verify to name
         return last_old + 1, after[0][0]
 

@@ -6,9 +6,9 @@ JCS is `json.dumps` with no spaces and no ASCII escaping (a test holds it to the
 stream id is in it, so the time an entry was written (and every trim, which goes by stream id) is signed too.
 
 An entry's digest (its leaf) is the SHA-256 of that encoding. The chain runs over the leaves by seq: `head(k) =
-SHA-256(head(k - 1) || leaf(k))` (raw 32-byte digests), starting from the scheme's anchor (`ZERO` for a log that
-began with this scheme; the old chain's last `hash` for a log upgraded from it). A checkpoint signs the head at its
-last seq and keeps its leaves beside the signature, so a verifier names the first entry that differs.
+SHA-256(head(k - 1) || leaf(k))` (raw 32-byte digests), starting from the scheme's anchor, `ZERO`. A checkpoint
+signs the head at its last seq and keeps its leaves beside the signature, so a verifier names the first entry that
+differs.
 """
 
 from __future__ import annotations
@@ -19,8 +19,7 @@ from collections.abc import Iterable, Mapping
 from itertools import chain as chain_items
 from json.encoder import encode_basestring as _string
 
-ZERO = "0" * 64  # the anchor of a log that began with this scheme
-TAIL = ("seq", "prev", "hash")  # how an entry of the old chain ends
+ZERO = "0" * 64  # the chain's anchor: the head before seq 1
 DIGEST = 32
 
 
@@ -36,7 +35,7 @@ def leaf(entry_id: str, fields: Mapping[str, str]) -> bytes:
 
 
 def chain(anchor: bytes, leaves: Iterable[bytes]) -> bytes:
-    """The head after `leaves`, from `anchor` (a head, or the scheme's anchor)."""
+    """The head after `leaves`, from `anchor` (a head, or `ZERO`)."""
     head = anchor
     for digest in leaves:
         head = hashlib.sha256(head + digest).digest()
@@ -67,17 +66,4 @@ def seq_of(fields: dict[str, str]) -> int | None:
             return int(value)
         return None
     return None
-
-
-def number_of(fields: dict[str, str]) -> int | None:
-    """An entry's seq in either form: its last field `seq` (`seq_of`), or the third from last when it ends with
-    `seq`, `prev`, `hash` (an entry of the old chain); None for an entry with neither."""
-    seq = seq_of(fields)
-    if seq is not None or len(fields) < 3:
-        return seq
-    names = list(fields)
-    if names[-3:] != list(TAIL):
-        return None
-    value = fields["seq"]
-    return int(value) if value.isascii() and value.isdigit() and int(value) > 0 else None
 

@@ -2,12 +2,11 @@
 
 Exit 0 with a one-paragraph summary when the log is intact; 1 naming the first entry altered, deleted or inserted
 (or a checkpoint whose signature does not verify), when no audit log is found under REDIS_KEY_PREFIX, or when Redis
-cannot be read; 2 on bad usage. The log is a sequence of shards (bot/audit/shards.py), each walked by its scheme's
-rules: bot/audit/walk.py (this scheme), bot/audit/legacy.py (the old chain, the frozen shard of logs upgraded from
-it) and bot/audit/bridged.py (a rolling upgrade through the bridge, between them), and every finding names its
-shard; here the entries and checkpoints are read from Redis, and the checkpoints' signatures checked with the
-deployment's keys (SIGNING_KEYS_FILE / SIGNING_KEYS), or with the public keys of `--jwks` (a JWKS file, or a URL
-such as a deployed bot's `https://.../api/v1/jwks.json`).
+cannot be read; 2 on bad usage. The log is walked by this scheme's rules (bot/audit/walker.py, bot/audit/walk.py),
+and every finding names its shard (bot/audit/shards.py); an entry or a checkpoint of another form (such as the old
+chain's, of versions before 0.1.0) is not of this scheme, and named. Here the entries and checkpoints are read from
+Redis, and the checkpoints' signatures checked with the deployment's keys (SIGNING_KEYS_FILE / SIGNING_KEYS), or
+with the public keys of `--jwks` (a JWKS file, or a URL such as a deployed bot's `https://.../api/v1/jwks.json`).
 """
 
 from __future__ import annotations
@@ -24,17 +23,9 @@ from typing import Any, TextIO
 
 import httpx
 
-from bot.audit.checkpoints import CHECKPOINT_TYPE, VERSION
-from bot.audit.digests import chain, seq_of, unpack
-from bot.audit.legacy import Checkpoint
-from bot.audit.shards import (
-    CURRENT,
-    LEGACY,
-    ShardIndexError,
-    by_scheme,
-    inferred,
-    read_index,
-)
+from bot.audit.checkpoints import CHECKPOINT_TYPE, VERSION, redis_keep
+from bot.audit.digests import chain, unpack
+from bot.audit.shards import ONE, ShardIndexError, read_index
 from bot.audit.walk import Signed, check_checkpoints
 from bot.audit.walker import Walker, as_float, iso_utc, named
 from bot.core.durations import DurationError, parse_duration
@@ -203,21 +194,6 @@ def jwks_verifier(where: str) -> tuple[Verifier, Trust]:
     return (lambda jws: verify_jws(jws, keys, typ=CHECKPOINT_TYPE, whose="the keys in --jwks")), trust
 
 
-def checkpoint_of(entry_id: str, fields: dict[str, str], verify: Verifier | None) -> Checkpoint:
-    """A stored checkpoint of the old chain, its JWS verified when there is a key (Forged says why not)."""
-    try:
-        stored = Checkpoint(entry_id, int(fields["seq"]), fields["hash"], fields["id"], float(fields["at"]),
-                            signed=False)
-    except (KeyError, ValueError):
-        raise Forged("its fields are not a checkpoint's (seq, hash, id, at, jws)") from None
-    if verify is None:
-        return stored
-    claims = _claims(fields, verify)
-    if (claims.get("seq"), claims.get("hash"), claims.get("id")) != (stored.seq, stored.hash, stored.entry_id):
-        raise Forged("the seq, hash or id stored beside its JWS are not what it signed")
-    return Checkpoint(entry_id, stored.seq, stored.hash, stored.entry_id, float(claims.get("at") or 0), signed=True)
-
-
 SIGNED_FIELDS = ("from", "seq", "id", "head", "prev", "start", "trim")
 
 
@@ -239,6 +215,14 @@ def signed_of(entry_id: str, fields: dict[str, str], verify: Verifier | None) ->
             leaves = None
     return Signed(stored.id, stored.first, stored.seq, stored.entry_id, stored.head, stored.prev, stored.start,
                   stored.trim, stored.at, tuple(leaves) if leaves is not None else None, signed=verify is not None)
+
+
+def other_scheme(fields: dict[str, str]) -> str:
+    """Why a stored checkpoint without `v` 2 is not one of this scheme (said after its stream id and seq)."""
+    if "v" not in fields:
+        return ("is not a checkpoint of this scheme: it has no `v` (the old chain's checkpoints, `seq`, `hash`, `id`,"
+                " `at`, were written by versions before 0.1.0)")
+    return f"is not a checkpoint of this scheme: its `v` is {fields['v'][:20]!r}, not {VERSION}"
 
 
 def _raw(text: str) -> bytes:
@@ -301,7 +285,7 @@ async def _verify(
     redis = connect(settings.redis_url.get_secret_value(), command_timeout=settings.redis_timeout)
     store = Store(redis, prefix=settings.store_prefix)
     try:
-        return await walk(store, start_at, verify, retention=settings.audit_redis_retention, trust=trust)
+        return await walk(store, start_at, verify, retention=redis_keep(settings), trust=trust)
     finally:
         await redis.aclose()
 
@@ -319,34 +303,26 @@ async def walk(
                 " REDIS_URL its Redis?)"), NO_LOG
     counter = await store.audit.counter()  # read first: entries written during the walk are numbered past it
     try:
-        shards = read_index(await store.audit.shards())
+        shard = read_index(await store.audit.shards())
     except ShardIndexError as exc:
         return f"audit log NOT intact: the shard index {store.keys.audit_shards} is not one: {exc}", 1
+    name = (shard or ONE).name
     stored = await store.audit.checkpoints()
-    indexed = bool(shards)
-    if not indexed:
-        oldest = await store.audit.chained(count=1)
-        shards = inferred(any(fields.get("v") != VERSION for _, fields in stored)
-                          or bool(oldest and seq_of(oldest[0][1]) is None))
-    old: list[Checkpoint] = []
     new: list[Signed] = []
     signatures: list[tuple[str, float, str]] = []
     for entry_id, fields in stored:
         if verify is not None:
             signatures.append((entry_id, as_float(fields.get("at")), fields.get("jws", "")))
-        scheme = CURRENT if fields.get("v") == VERSION else LEGACY
+        seq = fields.get("seq", "?")[:20]
+        if fields.get("v") != VERSION:
+            return f"audit log NOT intact: {name}: checkpoint {entry_id} (seq {seq}) {other_scheme(fields)}", 1
         try:
-            if scheme == CURRENT:
-                new.append(signed_of(entry_id, fields, verify))
-            else:
-                old.append(checkpoint_of(entry_id, fields, verify))
+            new.append(signed_of(entry_id, fields, verify))
         except Forged as exc:
-            shard = by_scheme(shards, scheme)
-            return (f"audit log NOT intact: {shard.name if shard else 'scheme ' + scheme}: forged checkpoint {entry_id}"
-                    f" (seq {fields.get('seq', '?')[:20]}): {exc}"), 1
+            return f"audit log NOT intact: {name}: forged checkpoint {entry_id} (seq {seq}): {exc}", 1
     begin = max((c for c in new if c.at <= start_at), key=lambda c: c.seq, default=None) if start_at else None
-    walker = Walker(old, new, begin=begin, signing=verify is not None, shards=shards, indexed=indexed)
-    problem = named(check_checkpoints([begin, *walker.new] if begin else new, retention=retention), walker.new_name)
+    walker = Walker(new, begin=begin, signing=verify is not None, name=name, indexed=shard is not None)
+    problem = named(check_checkpoints([begin, *walker.new] if begin else new, retention=retention), name)
     lower = "(" + begin.entry_id if begin is not None else "-"
     seen: list[tuple[str, dict[str, str]]] = []  # the keys announced in the entries walked
     reading: asyncio.Task[list[tuple[str, dict[str, str]]]] | None = None
@@ -373,7 +349,7 @@ async def walk(
     if verify is not None:
         found = await announcements(store, seen)
         if (late := unannounced(stored, found, begin.seq if begin is not None else None, trust)) is not None:
-            return f"audit log NOT intact: {walker.new_name}: {late}", 1
+            return f"audit log NOT intact: {name}: {late}", 1
         keys_said = (" Every checkpoint's key was announced in the log before it." if found else
                      " No signing key is announced in this log (written before announcements): its checkpoints'"
                      " keys are not checked against it.")

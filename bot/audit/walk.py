@@ -73,8 +73,7 @@ class LogWalk:
     """Feed this scheme's entries oldest first (`feed`), then `finish`; the first problem stops the walk.
 
     `checkpoints`: this scheme's, oldest first. `want`: the seq the first entry fed must have (None: take the
-    first's). `anchor`: the chain's head before `want`, when known (the previous checkpoint's head, or the old
-    chain's last hash)."""
+    first's). `anchor`: the chain's head before `want`, when known (the checkpoint's head it starts from)."""
 
     checkpoints: list[Signed] = field(default_factory=list)
     want: int | None = None
@@ -105,8 +104,8 @@ class LogWalk:
 
     def _check(self, entry_id: str, fields: dict[str, str], seq: int | None) -> Problem | None:
         if seq is None:
-            return self._settle() or Problem("inserted", entry_id, (self.last_seq or 0) + 1,
-                                             "it has no `seq`, among numbered entries")
+            at = self.last_seq + 1 if self.last_seq is not None else self.want or 1
+            return self._settle() or Problem("inserted", entry_id, at, unnumbered(fields, first=self.last_seq is None))
         if self._gap is not None:
             gap_id, gap_seq, gap_want = self._gap
             if seq == gap_want:
@@ -206,6 +205,15 @@ class LogWalk:
                                        f" {newest.seq}, but the log ends at seq {end} {after}: entries seq {end + 1}"
                                        f" to {newest.seq} are gone")
         return self.problem
+
+
+def unnumbered(fields: dict[str, str], *, first: bool) -> str:
+    """Why an entry that does not end with `seq` is no entry of this scheme (`first`: before any numbered one)."""
+    why = "it has no `seq`" + ("" if first else ", among numbered entries")
+    if tuple(fields)[-3:] == ("seq", "prev", "hash"):
+        why += (" (it ends with `seq`, `prev`, `hash`: an entry of the old chain's form, which versions before 0.1.0"
+                " wrote, is not of this scheme)")
+    return why
 
 
 def check_checkpoints(checkpoints: list[Signed], *, retention: float | None) -> Problem | None:

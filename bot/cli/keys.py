@@ -9,31 +9,47 @@ import sys
 from collections.abc import Mapping
 
 from bot.api.keys import create_key
-from bot.core.records import DEFAULT_MAX_PENDING, DEFAULT_PER_MINUTE
+from bot.core.records import DEFAULT_MAX_PENDING, DEFAULT_PER_MINUTE, ApiKey
 from bot.core.settings import SettingsError, StoreSettings
+from bot.core.workspaces import WorkspaceRef
 from bot.store import NewKey, Store, StoreUnavailable, connect
 from bot.store.api_keys import describe
 
 HELP = """The Approvals API's keys: programs ask for approvals with one (they never decide). Needs only REDIS_URL.
 
-    python -m bot keys create NAME --channel C… [--channel C…] [--max-pending N] [--per-minute N]
+    python -m bot keys create NAME --channel C… [--channel C…] [--team T… [--enterprise E…]]
+                              [--max-pending N] [--per-minute N]
     python -m bot keys list
     python -m bot keys revoke NAME
 
-`create` prints the key and its webhook secret once: only a hash of the key is kept. In Slack, a channel's
-admins do the same with `/agent keys create NAME` and `/agent keys revoke NAME`.
+`create` prints the key and its webhook secret once: only a hash of the key is kept. A key is bound to one
+workspace (`--team`, and `--enterprise` for an Enterprise Grid organisation's; its channels are that workspace's):
+it never reads, withdraws or is answered another's approvals. Without `--team`, the home workspace (the first the
+bot was installed in), said in the output. In Slack, a channel's admins do the same with `/agent keys create NAME`
+(bound to the workspace it is typed in) and `/agent keys revoke NAME`.
 """
 
 
-def announce(made: NewKey) -> str:
-    """What `create` shows, once."""
+def announce(made: NewKey, *, home: WorkspaceRef | None = None) -> str:
+    """What `create` shows, once (`home`: the home workspace, when the key was bound to it for want of `--team`)."""
     return (
         f"API key {made.record.name} for {', '.join(made.record.channels)}:\n"
+        f"  workspace:      {workspace_line(made.record, home=home)}\n"
         f"  id:             {made.record.id}  (its receipts' aud: pin it in executors; never another key's)\n"
         f"  key:            {made.key}\n"
         f"  webhook secret: {made.record.webhook_secret}\n"
         "Keep both now: they are not shown again (only a hash of the key is kept)."
     )
+
+
+def workspace_line(key: ApiKey, *, home: WorkspaceRef | None) -> str:
+    """The workspace a new key is bound to, in words."""
+    if home is not None:
+        said = home.team + (f" of {home.enterprise}" if home.enterprise else "")
+        return f"{said} (the home workspace: no --team given)"
+    if not key.team:
+        return "the home workspace (no --team given; no worker has learnt its team yet)"
+    return key.team + (f" of {key.enterprise}" if key.enterprise else "")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -43,6 +59,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     create.add_argument("name")
     create.add_argument("--channel", action="append", default=[], required=True,
                         help="a channel id the key may ask in (repeat for more; the first is its default)")
+    create.add_argument("--team", default="", help="the workspace (T…) the key is bound to (default: the home one)")
+    create.add_argument("--enterprise", default="", help="its Enterprise Grid organisation (E…), if any")
     create.add_argument("--max-pending", type=int, default=DEFAULT_MAX_PENDING)
     create.add_argument("--per-minute", type=int, default=DEFAULT_PER_MINUTE)
     sub.add_parser("list", help="the keys that stand (never the keys themselves)")
@@ -73,13 +91,7 @@ async def _run(settings: StoreSettings, args: argparse.Namespace) -> int:
     action = args.action
     try:
         if action == "create":
-            made = await create_key(
-                store, args.name, args.channel, by="cli", max_pending=args.max_pending, per_minute=args.per_minute
-            )
-            if isinstance(made, str):
-                print(f"error: {made}", file=sys.stderr)
-                return 2
-            print(announce(made))
+            return await _create(store, args)
         elif action == "list":
             keys = await store.api_keys.all()
             for key in keys:
@@ -97,3 +109,19 @@ async def _run(settings: StoreSettings, args: argparse.Namespace) -> int:
         return 0
     finally:
         await store.close()
+
+
+async def _create(store: Store, args: argparse.Namespace) -> int:
+    """`keys create`: bound to `--team` (`--enterprise`), or to the home workspace."""
+    if args.enterprise and not args.team:
+        print("error: --enterprise goes with --team (the workspace of that organisation)", file=sys.stderr)
+        return 2
+    home = None if args.team else await store.tenants.home()
+    workspace = WorkspaceRef(args.team, args.enterprise or None) if args.team else home
+    made = await create_key(store, args.name, args.channel, by="cli", max_pending=args.max_pending,
+                            per_minute=args.per_minute, workspace=workspace)
+    if isinstance(made, str):
+        print(f"error: {made}", file=sys.stderr)
+        return 2
+    print(announce(made, home=home))
+    return 0

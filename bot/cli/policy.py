@@ -31,6 +31,8 @@ FIXTURES is a YAML list of cases, each the request the policies see and what the
       kind: tool_call                 # default tool_call (message, code: the action's own)
       args: {amount_cents: 2000}
       time: {hour_utc: 3, weekday: 6}  # 1 Monday ... 7 Sunday; default now
+      team: T0EU                      # the workspace it comes from (context.team; default ""), and its
+      enterprise: E0ORG               # Enterprise Grid organisation (context.enterprise; default "")
       expect: ask
 """
 
@@ -62,7 +64,7 @@ from bot.slack.directory import Directory
 from bot.store import Store, StoreUnavailable, connect
 
 CASE_KEYS = ("name", "principal", "agent", "run", "requester", "action", "channel", "kind", "args", "window", "time",
-             "workflow", "expect", "ids")
+             "workflow", "team", "enterprise", "expect", "ids")
 OUTCOMES = ("allow", "deny", "ask", "none")
 ASKS = (*ASKED, "decision")  # the entries a replay reads
 _PRINCIPAL = re.compile(r'(Agent|Run)::"([^"\\]+)"')
@@ -242,7 +244,7 @@ def _case(raw: Any, bundle: PolicyBundle, *, default_name: str) -> Case:
     if unknown:
         raise ValueError(f"unknown key {unknown[0]!r} (known: {', '.join(CASE_KEYS)})")
     text = {key: _text(raw, key) for key in ("name", "principal", "agent", "run", "requester", "action", "channel",
-                                             "kind", "expect")}
+                                             "kind", "expect", "team", "enterprise")}
     given = [key for key in ("principal", "agent", "run") if text[key]]
     if len(given) != 1:
         raise ValueError("give the principal once: principal: 'Agent::\"name\"', agent: name or run: id")
@@ -269,7 +271,7 @@ def _case(raw: Any, bundle: PolicyBundle, *, default_name: str) -> Case:
         channel=text["channel"] or "C0ANY",
         kind=text["kind"] or (action if action in ("message", "code") else "tool_call"),
         args=args, requester=text["requester"], at=_moment(raw.get("time")),
-        workflow=_workflow(raw.get("workflow")),
+        workflow=_workflow(raw.get("workflow")), team=text["team"], enterprise=text["enterprise"],
     )
     return Case(text["name"] or default_name, request, _windows(raw.get("window"), bundle, action), text["expect"],
                 tuple(sorted(ids)) if ids is not None else None)
@@ -424,6 +426,8 @@ def explanation_lines(it: Explanation) -> list[str]:
         f"approval {ask.approval}: {shown(request.per['principal'])} asked {shown(request.action)} in"
         f" {shown(request.channel)} at {iso_utc(repr(request.at))} ({request.kind})",
         f"  requester  {shown(request.requester) or '(none)'}",
+        f"  workspace  {shown(request.team) or '(the home one)'}" + (f" of {shown(request.enterprise)}"
+                                                                    if request.enterprise else ""),
         f"  args       {shown(request.args) if ask.args_recorded else '(too long to be audited)'}",
         f"  time       hour_utc {moment['hour_utc']}, weekday {moment['weekday']}",
     ]

@@ -5,12 +5,15 @@ metrics, background tasks, secrets kept secret, signing keys, and what an "alway
     setting_values.py  how a setting's value reads (numbers in a range, durations, flags, URLs, secrets)
     settings_table.py  the docs' table of the settings (`python -m bot.core.settings_table --markdown`)
     records.py      runs, approvals, away states as typed records
+    workspaces.py   the workspace a record belongs to (team, enterprise) and its tenant, the data's partition
     verdicts.py     a decision in words, said once for every client: who decided, what a model reads (pure)
     channel_options.py  channel settings, each declared once (parsing, storage, displays, the docs' table)
     allow_rules.py  what an "always allow" rule matches, suggestions (pure)
     passkeys.py     passkeys as stored, the relying party of a URL, a step-up vote's challenge (pure)
     signing.py      Ed25519 signing keys of receipts and audit checkpoints, compact JWS made and checked
     key_files.py    the signing keys' file: made (dev mode), rotated, written whole with mode 0600
+    sealing.py      secrets sealed at rest (AES-256-GCM): the bot tokens of OAuth installs, under SLACK_TOKENS_KEY
+    workspace_files.py  SLACK_WORKSPACES_FILE: more workspaces and their bot tokens, listed by the operator
     ids.py, durations.py, redis_urls.py   small pure helpers
     logs.py, metrics.py, tasks.py, security.py   a worker's logging, Prometheus metrics, background
                     tasks (and the run a decision woke going before the redraws it set off: RunsFirst),

@@ -15,6 +15,7 @@ from agent_approvals.approver import Decision, Outcome, TimeoutOutcome
 
 from bot.core.channel_options import ChannelSettings as ChannelSettings  # declared with their options
 from bot.core.durations import format_duration
+from bot.core.workspaces import WorkspaceRef
 
 ApprovalStatus = Literal["pending", Outcome]
 RunStatus = Literal["starting", "running", "waiting", "completed", "rejected", "timed_out", "failed", "cancelled"]
@@ -25,6 +26,14 @@ APPROVAL_ID = re.compile(r"^[A-Za-z0-9-]{8,64}$")
 RUN_ID = re.compile(r"^r[a-z0-9]{6,16}$")
 SLACK_ID = re.compile(r"^[A-Z0-9]{2,24}$")
 SLACK_TS = re.compile(r"^\d{1,12}\.\d{1,8}$")
+TEAM_ID = re.compile(r"^T[A-Z0-9]{2,23}$")  # a workspace (a Slack team)
+ENTERPRISE_ID = re.compile(r"^E[A-Z0-9]{2,23}$")  # an Enterprise Grid organisation
+
+
+def workspace_of(team: str, enterprise: str, *, home: WorkspaceRef) -> WorkspaceRef:
+    """The workspace a record's `team` and `enterprise` fields name; `home` (the deployment's first workspace) for
+    a record written before records carried one (its `team` empty)."""
+    return WorkspaceRef(team, enterprise or None) if team else home
 
 
 def _encode(record: object) -> dict[str, str]:
@@ -117,6 +126,10 @@ class RunRecord:
     ended_by: str = ""
     epoch: int = 0  # the owner's fencing token: taken over, it goes up; every owner write checks it
     program_run: str = ""  # an API run: the program's own run or session id (`run` of its asks); '' when none sent
+    # the workspace it belongs to (bot/core/workspaces.py): the slash command's team, the API key's; "" in a run
+    # written before runs carried one: the home workspace's (`workspace_of`)
+    team: str = ""
+    enterprise: str = ""
 
     def to_redis(self) -> dict[str, str]:
         return _encode(self)
@@ -231,6 +244,10 @@ class ApprovalRecord:
     # receipts carry them. 0 and "" until such a decision.
     decided_audit_seq: int = 0
     decided_audit_id: str = ""
+    # the workspace it belongs to (its run's, its API key's): "" in an approval written before approvals carried
+    # one, the home workspace's (`workspace_of`)
+    team: str = ""
+    enterprise: str = ""
 
     def to_redis(self) -> dict[str, str]:
         return _encode(self)
@@ -366,13 +383,26 @@ class ApiKey:
     max_pending: int = DEFAULT_MAX_PENDING
     per_minute: int = DEFAULT_PER_MINUTE
     id: str = ""
+    # the workspace it is bound to (`--team`, the workspace `/agent keys create` was typed in): its channels are
+    # that workspace's, its approvals too; "" in a key made before keys carried one: the home workspace's
+    team: str = ""
+    enterprise: str = ""
 
     def owns(self, approval: ApprovalRecord) -> bool:
         """Whether `approval` was asked with this key (one asked before key ids: by its name, if this key was made
-        before it)."""
+        before it), and is of its workspace (a record without one, written before records carried it, is of the
+        home workspace, as is a key without one: the key's id decides)."""
+        if not self.same_workspace(approval):
+            return False
         if approval.key_id:
             return approval.key_id == self.id
         return bool(approval.asked_by) and approval.asked_by == self.name and self.created_at <= approval.created_at
+
+    def same_workspace(self, approval: ApprovalRecord) -> bool:
+        """False when the key and `approval` name two workspaces (either naming none: not told apart here)."""
+        if not self.team or not approval.team:
+            return True
+        return (self.team, self.enterprise) == (approval.team, approval.enterprise)
 
     def allows(self, channel: str) -> bool:
         return channel in self.channels
@@ -390,6 +420,8 @@ class ApiKey:
             "webhook_secret": self.webhook_secret,
             "max_pending": str(self.max_pending),
             "per_minute": str(self.per_minute),
+            "team": self.team,
+            "enterprise": self.enterprise,
         }
 
     @classmethod
@@ -405,6 +437,8 @@ class ApiKey:
                 webhook_secret=raw["webhook_secret"],
                 max_pending=int(raw.get("max_pending") or DEFAULT_MAX_PENDING),
                 per_minute=int(raw.get("per_minute") or DEFAULT_PER_MINUTE),
+                team=raw.get("team", ""),
+                enterprise=raw.get("enterprise", ""),
             )
         except (KeyError, ValueError):
             return None

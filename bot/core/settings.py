@@ -26,12 +26,23 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Literal, Self
 
-from pydantic import AliasChoices, AliasPath, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    AliasPath,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from bot.core.durations import DurationError
 from bot.core.redis_urls import cluster_prefix, is_cluster_url
+from bot.core.sealing import key_from_text
 from bot.core.setting_values import ApiUrl, Flag, Port, PublicUrl, RedisTimeout, Secret, Stripped, duration, whole
+from bot.core.workspace_files import StaticWorkspace, WorkspacesFileError, read_workspaces_file
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 DEFAULT_REDIS_URL = "redis://localhost:6379/0"
@@ -123,7 +134,7 @@ class _FromEnv(BaseSettings):
             elif isinstance(cause, DurationError):
                 clauses.append(f"{variable}: {cause}")
             elif isinstance(cause, ValueError):
-                clauses.append(f"{variable} {cause}")
+                clauses.append(f"{variable} {cause}".strip())
             else:
                 clauses.append(f"{variable}: {error['msg']}")
         return "; ".join(clauses)
@@ -198,30 +209,18 @@ class StoreSettings(_FromEnv):
             " time: the unsigned tail of the audit log is this old at most)"
         ),
     )
-    audit_archive: Stripped = Field(
-        default="", validation_alias="AUDIT_ARCHIVE",
-        description=(
-            "a write-once archive of the audit log, in sealed segments with signed checkpoints: `file:///abs/folder`"
-            " or `s3://bucket/prefix` (AWS_ENDPOINT_URL and the usual AWS variables); nothing is trimmed from Redis"
-            " before it is archived"
-        ),
-    )
+    audit_archive: Stripped = Field(default="", validation_alias="AUDIT_ARCHIVE", pattern=r"^(|file:///.*|s3://.+)$",
+                                    description=(
+        "a write-once archive of the audit log: `file:///abs/folder` or `s3://bucket/prefix` (AWS_ENDPOINT_URL and"
+        " the usual AWS variables); nothing is trimmed from Redis before it is archived"))
     audit_archive_retain: Annotated[int, duration(LONGEST_RETENTION, zero=True)] = Field(
-        default=0, validation_alias="AUDIT_ARCHIVE_RETAIN",
-        json_schema_extra={"shown_default": "0"},
-        description=(
-            "on a bucket with S3 Object Lock, each archived object is locked this long (COMPLIANCE mode), e.g. 400d;"
-            " 0: the bucket's default retention"
-        ),
-    )
+        default=0, validation_alias="AUDIT_ARCHIVE_RETAIN", json_schema_extra={"shown_default": "0"}, description=(
+            "S3 Object Lock: each archived object is locked this long (COMPLIANCE), e.g. 400d; 0: the bucket's"
+            " default"))
     audit_redis_keep: Annotated[int, duration(LONGEST_RETENTION, zero=True)] = Field(
-        default=0, validation_alias="AUDIT_REDIS_KEEP",
-        json_schema_extra={"shown_default": "0"},
-        description=(
-            "with `AUDIT_ARCHIVE`: audit entries stay in Redis until archived and older than this (e.g. 30d), and"
-            " never go before they are archived, whatever their age; 0: `AUDIT_RETENTION`"
-        ),
-    )
+        default=0, validation_alias="AUDIT_REDIS_KEEP", json_schema_extra={"shown_default": "0"}, description=(
+            "with `AUDIT_ARCHIVE`: audit entries stay in Redis until archived and older than this (e.g. 30d), never"
+            " trimmed before they are archived; 0: `AUDIT_RETENTION`"))
     run_retention: Annotated[int, duration(LONGEST_RETENTION)] = Field(
         default=30 * 86400, validation_alias="RUN_RETENTION",
         json_schema_extra={"shown_default": "30d"},
@@ -242,20 +241,6 @@ class StoreSettings(_FromEnv):
                 " redis+sentinel://, redis+cluster://)"
             )
         return url
-
-    @field_validator("audit_archive")
-    @classmethod
-    def _archive_form(cls, url: str) -> str:
-        """`file:///abs/folder` or `s3://bucket/prefix` (bot/audit/archive/stores.py), or unset."""
-        if url and not (url.startswith("file:///") or (url.startswith("s3://") and len(url) > len("s3://"))):
-            raise ValueError("is not an archive: use file:///abs/folder or s3://bucket/prefix")
-        return url
-
-    @property
-    def audit_redis_retention(self) -> int:
-        """How long audit entries stay in Redis: `AUDIT_REDIS_KEEP` with an archive (when set), else
-        `AUDIT_RETENTION` (bot/audit/checkpoints.py trims by it; `audit verify` checks signed trims against it)."""
-        return self.audit_redis_keep if self.audit_archive and self.audit_redis_keep else self.audit_retention
 
     @property
     def store_prefix(self) -> str:
@@ -500,6 +485,60 @@ class Settings(ApproverSettings):
             "reminders and run starts"
         ),
     )
+
+    # several workspaces (docs/operators/workspaces.md): OAuth installs, a static file
+    slack_client_id: Stripped | None = Field(default=None, validation_alias="SLACK_CLIENT_ID", description=(
+        "with `SLACK_CLIENT_SECRET`: serve Slack's OAuth install, `/slack/install` and `/slack/oauth_redirect`, so"
+        " the app can be installed in more workspaces (needs `SLACK_TOKENS_KEY`)"))
+    slack_client_secret: Secret | None = Field(default=None, validation_alias="SLACK_CLIENT_SECRET",
+                                               description="the app's client secret (OAuth)")
+    slack_tokens_key: Secret | None = Field(default=None, validation_alias="SLACK_TOKENS_KEY", description=(
+        "32 random bytes, base64: seals (AES-256-GCM) the bot and refresh tokens of OAuth installs kept in Redis"))
+    slack_redirect_uri: PublicUrl = Field(default="", validation_alias="SLACK_REDIRECT_URI", description=(
+        "the OAuth Redirect URL (`https://…/slack/oauth_redirect`) when the app lists several; else Slack uses"
+        " the app's one"))
+    slack_workspaces_file: Stripped | None = Field(default=None, validation_alias="SLACK_WORKSPACES_FILE",
+                                                   description=(
+        "a JSON list of more workspaces and their bot tokens, `[{\"team\": \"T…\", \"enterprise\": \"E…\","
+        " \"bot_token\": \"env:VAR\"}]` (a token as `env:VAR` is read from that variable)"))
+    _static_workspaces: tuple[StaticWorkspace, ...] = PrivateAttr(default=())
+
+    @field_validator("slack_tokens_key")
+    @classmethod
+    def _tokens_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            key_from_text(value.get_secret_value())  # ValueError: "must be 32 random bytes in base64 ..."
+        return value
+
+    @model_validator(mode="after")
+    def _oauth_whole(self) -> Self:
+        if (self.slack_client_id is None) != (self.slack_client_secret is None):
+            raise ValueError("SLACK_CLIENT_ID and SLACK_CLIENT_SECRET go together: set both, or neither")
+        if self.slack_client_id is not None and self.slack_tokens_key is None:
+            raise ValueError("SLACK_TOKENS_KEY is not set: OAuth installs keep their tokens sealed with it")
+        return self
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Self:
+        """The settings in `environ` (`os.environ` when None), with SLACK_WORKSPACES_FILE read. `SettingsError`."""
+        made = super().from_env(environ)
+        if made.slack_workspaces_file:
+            try:
+                made._static_workspaces = read_workspaces_file(
+                    made.slack_workspaces_file, os.environ if environ is None else environ)
+            except WorkspacesFileError as exc:
+                raise SettingsError(str(exc)) from None
+        return made
+
+    @property
+    def static_workspaces(self) -> tuple[StaticWorkspace, ...]:
+        """The workspaces of SLACK_WORKSPACES_FILE (read by `from_env`)."""
+        return self._static_workspaces
+
+    @property
+    def oauth(self) -> bool:
+        """Whether Slack's OAuth install is served."""
+        return self.slack_client_id is not None
 
     @field_validator("admin_users", "external_teams", "allowed_guests", mode="before")
     @classmethod

@@ -2,7 +2,7 @@
 
     server.py      `SlackStandIn`: the parts below assembled on one workspace, and their routes
     workspace.py   the state every part shares: people, channels, what was posted and called
-    model.py       the workspace's fixed ids and limits, and the records tests see
+    model.py       the workspace's fixed ids and limits, the records tests see, and the preset of several workspaces
     webapi.py      `/api/{method}`: the Web API, with Slack's answers and errors, every call recorded
     messages.py    `chat.*` and the `response_url`
     views.py       `views.*`: modals and App Homes
@@ -10,6 +10,7 @@
     blockkit.py    what Slack refuses in blocks and views, with Slack's error codes
     simulate.py    people: commands, clicks, submissions, as Slack would send them
     delivery.py    to the bot: signed HTTP to its `events_url`, or over Socket Mode
+    oauth.py       Slack's OAuth v2: the authorize page, `oauth.v2.access` (and rotation), `apps.uninstall`
     control.py     the Slack-like page (`static/`) and its control API (`/_control/*`)
     api_proxy.py   `/api/v1/*` forwarded to the worker's Approvals API (dev mode: one port)
     static/        the page: HTML, CSS and JavaScript (Block Kit and mrkdwn drawn in the browser)"""

@@ -257,7 +257,30 @@ class Control:
             "views": s.open_views(),
             "homes": {uid: s.home_view(uid) for uid in self.ws.homes},
             "dms": {uid: self.ws.dm_id(uid) for uid in self.ws.users},  # person -> their DM with the bot
+            "workspaces": self.workspaces(),
         }
+
+    def workspaces(self) -> list[dict[str, Any]]:
+        """Each workspace served: its ids and names, and how the app is installed there (``team``: its own token,
+        ``organisation``: org-wide, ``none``); never a token."""
+        listed = []
+        for team in self.ws.teams.values():
+            grant = self.ws.installed(team.id)
+            how = "none" if grant is None else "organisation" if grant.team is None else "team"
+            listed.append({**asdict(team), "installed": how})
+        return listed
+
+    async def handle_uninstall(self, request: web.Request) -> web.Response:
+        """``{"installation": "T0OTHER"}`` (or an organisation's ``E…``): remove the app from it, as a person does
+        in Slack (the bot is sent ``tokens_revoked`` and ``app_uninstalled``)."""
+        body = await self._body(request)
+        try:
+            self.stand_in.uninstall(str(body["installation"]))
+        except KeyError as exc:
+            return _error(400, f"missing field {exc.args[0]!r}")
+        except ValueError as exc:
+            return _error(400, str(exc))
+        return web.json_response({"ok": True})
 
     async def handle_reset(self, request: web.Request) -> web.Response:
         self.stand_in.reset()
@@ -272,6 +295,7 @@ class Control:
                 error=str(body.get("error", "ratelimited")),
                 count=int(body.get("count", 1)),
                 retry_after=int(body.get("retry_after", 1)),
+                team=None if body.get("team") is None else str(body["team"]),
             )
         except KeyError as exc:
             return _error(400, f"missing field {exc.args[0]!r}")
@@ -296,7 +320,9 @@ class Control:
         body = await self._body(request)
         try:
             calls = body.get("calls")
-            self.stand_in.limit(str(body["method"]), int(calls) if calls else None, per=float(body.get("per", 60.0)))
+            team = None if body.get("team") is None else str(body["team"])
+            per = float(body.get("per", 60.0))
+            self.stand_in.limit(str(body["method"]), int(calls) if calls else None, per=per, team=team)
         except KeyError as exc:
             return _error(400, f"missing field {exc.args[0]!r}")
         except (TypeError, ValueError) as exc:

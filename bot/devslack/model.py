@@ -54,6 +54,7 @@ class DevChannel:
     name: str
     is_private: bool = False
     shared: bool = False  # shared with another organization (Slack Connect): `is_ext_shared` in conversations.info
+    team_id: str = TEAM_ID  # the workspace it belongs to
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,7 @@ class RecordedCall:
     args: dict[str, Any]
     at: float
     ok: bool
+    team: str | None = None  # the workspace the call was made for (None: no token, or an org token's unnamed team)
 
 
 @dataclass(frozen=True)
@@ -109,6 +111,87 @@ def default_channels() -> tuple[DevChannel, ...]:
 def default_usergroups() -> dict[str, list[str]]:
     """The workspace's user groups: those the docs' examples name (the Policies page's `S0FINANCE`, `S0ONCALL`)."""
     return {"S0APPROVERS": ["U0ALICE", "U0BOB"], "S0FINANCE": ["U0BOB", "U0CAROL"], "S0ONCALL": ["U0CAROL"]}
+
+
+@dataclass(frozen=True)
+class DevTeam:
+    """A workspace the stand-in serves; ``enterprise_id``: its Enterprise Grid organisation (None: a plain one).
+    The app's bot user has its own ids in each workspace."""
+
+    id: str
+    name: str
+    domain: str
+    enterprise_id: str | None = None
+    enterprise_name: str | None = None
+    bot_user_id: str = BOT_USER_ID
+    bot_id: str = BOT_ID
+
+
+@dataclass
+class Grant:
+    """A bot token Slack issued: for one workspace (``team``), or org-wide (``team`` None, ``enterprise``: valid in
+    every workspace of the organisation). With token rotation, it ends at ``expires_at`` (epoch seconds) and
+    ``refresh_token`` gives the next one."""
+
+    token: str
+    team: str | None
+    enterprise: str | None = None
+    expires_at: float | None = None
+    refresh_token: str | None = None
+    revoked: bool = False
+
+    @property
+    def key(self) -> str:
+        """The installation it belongs to: the organisation's id for an org-wide token, else the team's."""
+        return self.team or self.enterprise or ""
+
+
+def default_team() -> DevTeam:
+    return DevTeam(id=TEAM_ID, name=TEAM_NAME, domain=TEAM_DOMAIN)
+
+
+# ------------------------------------------------------------------------------------- several workspaces (preset)
+
+OTHER_TEAM: Final = "T0OTHER"  # a second plain workspace
+GRID: Final = "E0GRID"  # an Enterprise Grid organisation, with two workspaces:
+GRID_A: Final = "T0GRIDA"
+GRID_B: Final = "T0GRIDB"
+OTHER_TOKEN: Final = "xoxb-other-workspace"
+GRID_TOKEN: Final = "xoxb-grid-organisation"  # org-wide: valid in both of its workspaces
+
+
+def several_teams() -> tuple[DevTeam, ...]:
+    """Besides the default one: a second plain workspace and a Grid organisation's two workspaces."""
+    grid = {"enterprise_id": GRID, "enterprise_name": "Grid Org"}
+    return (
+        DevTeam(id=OTHER_TEAM, name="Other Workspace", domain="other-workspace", bot_user_id="U1BOT", bot_id="B1BOT"),
+        DevTeam(id=GRID_A, name="Grid A", domain="grid-a", bot_user_id="U2BOT", bot_id="B2BOT", **grid),
+        DevTeam(id=GRID_B, name="Grid B", domain="grid-b", bot_user_id="U2BOT", bot_id="B2BOT", **grid),
+    )
+
+
+def several_users() -> tuple[DevUser, ...]:
+    """Their people (Grid people have ``W`` ids, unique across the organisation)."""
+    return (
+        DevUser(id="U1DAN", name="dan", real_name="Dan Other", team_id=OTHER_TEAM),
+        DevUser(id="U1ERIN", name="erin", real_name="Erin Other", team_id=OTHER_TEAM),
+        DevUser(id="W0GINA", name="gina", real_name="Gina Grid", team_id=GRID_A),
+        DevUser(id="W0HANK", name="hank", real_name="Hank Grid", team_id=GRID_B),
+    )
+
+
+def several_channels() -> tuple[DevChannel, ...]:
+    return (
+        DevChannel(id="C1GENERAL", name="other-general", team_id=OTHER_TEAM),
+        DevChannel(id="C1APPROVALS", name="other-approvals", team_id=OTHER_TEAM),
+        DevChannel(id="C2APPROVALS", name="grid-a-approvals", team_id=GRID_A),
+        DevChannel(id="C3OPS", name="grid-b-ops", team_id=GRID_B),
+    )
+
+
+def several_usergroups() -> dict[str, tuple[str, list[str]]]:
+    """Their user groups: id -> (the workspace, members); a Grid group may hold people of both its workspaces."""
+    return {"S1APPROVERS": (OTHER_TEAM, ["U1DAN"]), "S2APPROVERS": (GRID_A, ["W0GINA", "W0HANK"])}
 
 
 # --------------------------------------------------------------------------------------------------- internal records
@@ -190,6 +273,20 @@ class Upload:
     filename: str
     length: int
     content: bytes | None = None
+
+
+@dataclass
+class OAuthCode:
+    """A code the authorize page gave (``oauth.v2.access`` trades it once for a token): for a workspace or, with
+    ``org``, for its whole organisation."""
+
+    code: str
+    team: str
+    org: bool
+    user: str
+    redirect_uri: str | None
+    issued: float
+    used: bool = False
 
 
 @dataclass

@@ -40,18 +40,30 @@ from bot.devslack.model import (
     APP_ID,
     BOT_ID,
     BOT_USER_ID,
+    GRID,
+    GRID_A,
+    GRID_TOKEN,
+    OTHER_TEAM,
+    OTHER_TOKEN,
     TEAM_ID,
     DeliveryResult,
     DevChannel,
+    DevTeam,
     DevUser,
     Fault,
+    Grant,
     HeldCall,
     RateLimit,
     RecordedCall,
     default_channels,
     default_usergroups,
     default_users,
+    several_channels,
+    several_teams,
+    several_usergroups,
+    several_users,
 )
+from bot.devslack.oauth import OAuth
 from bot.devslack.simulate import People
 from bot.devslack.views import Views
 from bot.devslack.webapi import WebApi
@@ -64,6 +76,7 @@ __all__ = [
     "TEAM_ID",
     "DeliveryResult",
     "DevChannel",
+    "DevTeam",
     "DevUser",
     "HeldCall",
     "RecordedCall",
@@ -109,7 +122,8 @@ class SlackStandIn:
         self._files = Files(ws, self._messages)
         self._delivery = Delivery(ws)
         self._people = People(ws, self._messages, self._views, self._delivery)
-        parts = (self._messages, self._views, self._files, self._delivery)
+        self._oauth = OAuth(ws, self._delivery)
+        parts = (self._messages, self._views, self._files, self._delivery, self._oauth)
         self._api = WebApi(ws, {name: method for part in parts for name, method in part.methods().items()})
         self._control = Control(ws, self)
         self._api_proxy = ApiProxy()
@@ -187,6 +201,8 @@ class SlackStandIn:
         app.router.add_route("*", API_PREFIX + "/{tail:.*}", self._api_proxy.handle)  # before the Web API's
         app.router.add_route("*", STEP_UP_PREFIX + "/{tail:.*}", self._api_proxy.handle)  # the passkey pages
         app.router.add_route("*", "/api/{method}", self._api.handle_api)
+        app.router.add_get("/oauth/v2/authorize", self._oauth.handle_authorize)
+        app.router.add_post("/oauth/v2/authorize", self._oauth.handle_allow)
         app.router.add_get("/_socket", self._delivery.handle_socket)
         app.router.add_post("/_response/{id}", self._messages.handle_response_url)
         app.router.add_post("/_upload/{id}", self._files.handle_upload)
@@ -204,6 +220,7 @@ class SlackStandIn:
         app.router.add_post("/_control/fail", control.handle_fail)
         app.router.add_post("/_control/limit", control.handle_limit)
         app.router.add_post("/_control/usergroup", control.handle_usergroup)
+        app.router.add_post("/_control/uninstall", control.handle_uninstall)
         return app
 
     async def start(self, *, host: str = "127.0.0.1", port: int = 0) -> str:
@@ -296,27 +313,128 @@ class SlackStandIn:
         self._ws.touch()
 
     def fail(
-        self, *, method: str, status: int = 429, error: str = "ratelimited", count: int = 1, retry_after: int = 1
+        self,
+        *,
+        method: str,
+        status: int = 429,
+        error: str = "ratelimited",
+        count: int = 1,
+        retry_after: int = 1,
+        team: str | None = None,
     ) -> None:
-        """Make the next ``count`` calls of ``method`` fail with HTTP ``status`` (429 adds ``Retry-After``)."""
+        """Make the next ``count`` calls of ``method`` in workspace ``team`` (the default one without it) fail with
+        HTTP ``status`` (429 adds ``Retry-After``)."""
         if count < 1:
             raise ValueError("count must be >= 1")
         if status >= 500 and error == "ratelimited":
             error = "internal_error"
-        self._ws.faults.setdefault(method, []).append(
+        self._ws.faults.setdefault((team or self._ws.home, method), []).append(
             Fault(status=status, error=error, remaining=count, retry_after=retry_after)
         )
 
-    def limit(self, method: str, calls: int | None, per: float = 60.0) -> None:
-        """Limit ``method`` as Slack limits its tier: at most ``calls`` answered calls in any ``per`` seconds, the
-        next answered HTTP 429 ``ratelimited`` with ``Retry-After`` (e.g. ``limit("views.publish", 100, 60)``,
-        Tier 4). ``calls`` None: no limit again."""
+    def limit(self, method: str, calls: int | None, per: float = 60.0, *, team: str | None = None) -> None:
+        """Limit ``method`` as Slack limits its tier, per workspace (``team``; the default one without it): at most
+        ``calls`` answered calls in any ``per`` seconds, the next answered HTTP 429 ``ratelimited`` with
+        ``Retry-After`` (e.g. ``limit("views.publish", 100, 60)``, Tier 4). ``calls`` None: no limit again."""
+        key = (team or self._ws.home, method)
         if calls is None:
-            self._ws.limits.pop(method, None)
+            self._ws.limits.pop(key, None)
             return
         if calls < 1 or per <= 0:
             raise ValueError("calls must be >= 1 and per > 0")
-        self._ws.limits[method] = RateLimit(calls=calls, per=per)
+        self._ws.limits[key] = RateLimit(calls=calls, per=per)
+
+    # ------------------------------------------------------------------------------------------- workspaces
+
+    def add_team(self, team: DevTeam, *, token: str | None = None, org_token: str | None = None) -> None:
+        """Serve one more workspace; ``token``: the app is installed there with it; ``org_token``: installed
+        org-wide in its organisation with it (valid in every workspace of the organisation)."""
+        self._ws.teams[team.id] = team
+        if token is not None:
+            self._ws.grants[token] = Grant(token=token, team=team.id, enterprise=team.enterprise_id)
+        if org_token is not None:
+            self._ws.grants[org_token] = Grant(token=org_token, team=None, enterprise=team.enterprise_id)
+        self._ws.touch()
+
+    def several_workspaces(self, *, installed: bool = True) -> dict[str, str]:
+        """Serve, besides the default workspace, a second plain one (``T0OTHER``) and a Grid organisation
+        (``E0GRID``) with two workspaces (``T0GRIDA``, ``T0GRIDB``), each with its people, channels and user groups
+        (``model.several_*``). ``installed``: the app is installed in each (the organisation org-wide, one token);
+        else only through the OAuth flow. Returns the bot tokens: installation (team or organisation) -> token."""
+        tokens = {OTHER_TEAM: OTHER_TOKEN, GRID: GRID_TOKEN}
+        for team in several_teams():
+            token = tokens.get(team.id) if installed else None
+            org = tokens[GRID] if installed and team.id == GRID_A else None
+            self.add_team(team, token=token, org_token=org)
+        for user in several_users():
+            self._ws.users[user.id] = user
+        for channel in several_channels():
+            self._ws.channels[channel.id] = channel
+        for group, (team_id, members) in several_usergroups().items():
+            self._ws.usergroups[group] = list(members)
+            self._ws.usergroup_teams[group] = team_id
+        self._ws.touch()
+        return tokens if installed else {}
+
+    def teams(self) -> list[DevTeam]:
+        """The workspaces served, the default one first."""
+        return list(self._ws.teams.values())
+
+    def installed(self, team: str) -> str | None:
+        """The token the app holds in ``team`` (its own or its organisation's), None where it is not installed."""
+        grant = self._ws.installed(team)
+        return None if grant is None else grant.token
+
+    def withhold(self, team: str, *, withheld: bool = True) -> None:
+        """An org-wide install not added to ``team``, a workspace of its organisation (Grid admins choose which):
+        the org token's calls there are refused with Slack's ``team_access_not_granted``, and nothing done there
+        is sent to the bot (``withheld=False``: added again)."""
+        if team not in self._ws.teams or self._ws.teams[team].enterprise_id is None:
+            raise ValueError(f"{team!r} is not a workspace of a Grid organisation served here")
+        (self._ws.withheld.add if withheld else self._ws.withheld.discard)(team)
+        self._ws.touch()
+
+    def uninstall(self, installation: str) -> None:
+        """Remove the app from a workspace (or, given an organisation's id, from the organisation), as a person
+        does in Slack: its tokens stop working and the bot is sent ``tokens_revoked`` and ``app_uninstalled``."""
+        self._oauth.uninstall(installation)
+
+    # ------------------------------------------------------------------------------------------- OAuth
+
+    def configure_oauth(
+        self,
+        *,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+        redirect_url: str | None = None,
+        token_rotation: bool | None = None,
+        token_lifetime: float | None = None,
+    ) -> None:
+        """The app's OAuth settings as Slack holds them: credentials, its Redirect URL, whether tokens rotate
+        (and how long one lives)."""
+        ws = self._ws
+        ws.client_id = client_id if client_id is not None else ws.client_id
+        ws.client_secret = client_secret if client_secret is not None else ws.client_secret
+        ws.redirect_url = redirect_url if redirect_url is not None else ws.redirect_url
+        ws.token_rotation = token_rotation if token_rotation is not None else ws.token_rotation
+        ws.token_lifetime = token_lifetime if token_lifetime is not None else ws.token_lifetime
+
+    @property
+    def client_id(self) -> str:
+        return self._ws.client_id
+
+    @property
+    def client_secret(self) -> str:
+        return self._ws.client_secret
+
+    @property
+    def authorize_url(self) -> str:
+        """The authorize page (Bolt's ``authorization_url``)."""
+        return f"{self.base_url}/oauth/v2/authorize"
+
+    def oauth_code(self, team: str, *, org: bool = False) -> str:
+        """A code as the authorize page gives it after Allow (for tests that skip the page)."""
+        return self._oauth.issue_code(team=team, org=org)
 
     def hold(self, method: str, *, when: Callable[[dict[str, Any]], bool] | None = None) -> HeldCall:
         """Hold the next call of ``method`` whose arguments satisfy ``when`` (any, without it) until the test

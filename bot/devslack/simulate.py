@@ -18,14 +18,12 @@ from bot.devslack.delivery import Delivery
 from bot.devslack.messages import Messages
 from bot.devslack.model import (
     APP_ID,
-    BOT_USER_ID,
     MAX_MESSAGE_TEXT,
-    TEAM_DOMAIN,
-    TEAM_ID,
     VERIFICATION_TOKEN,
     VIEW_STACK_LIMIT,
     ApiError,
     DeliveryResult,
+    DevUser,
     Ephemeral,
     Message,
     View,
@@ -180,6 +178,16 @@ class People:
             out = pattern.sub(channel_link, out)
         return out
 
+    def _where(self, user: DevUser, cid: str | None) -> dict[str, Any]:
+        """An interaction's ``team``, ``enterprise`` and ``is_enterprise_install``: the workspace acted in."""
+        where = self.ws.context(self.ws.acting_team(user, cid))
+        enterprise = where["enterprise_id"]
+        return {
+            "team": {"id": where["team_id"], "domain": where["team_domain"]},
+            "enterprise": None if enterprise is None else {"id": enterprise, "name": where["enterprise_name"]},
+            "is_enterprise_install": where["is_enterprise_install"],
+        }
+
     def _require_member(self, cid: str, user: str) -> None:
         if not self.ws.can_see(cid, user):
             raise ValueError(f"{user} is not in {cid}: it is the bot's DM with {self.ws.dms[cid]}")
@@ -193,10 +201,11 @@ class People:
         u = self.ws.user_or_error(user)
         cid = self.ws.channel_or_error(channel)
         self._require_member(cid, u.id)
+        where = self.ws.context(self.ws.acting_team(u, cid))
         form = {
             "token": VERIFICATION_TOKEN,
-            "team_id": TEAM_ID,
-            "team_domain": TEAM_DOMAIN,
+            "team_id": where["team_id"],
+            "team_domain": where["team_domain"],
             "channel_id": cid,
             "channel_name": self.ws.channel_name(cid),
             "user_id": u.id,
@@ -204,10 +213,12 @@ class People:
             "command": command,
             "text": self.escape_command_text(text),
             "api_app_id": APP_ID,
-            "is_enterprise_install": "false",
+            "is_enterprise_install": "true" if where["is_enterprise_install"] else "false",
             "response_url": self.ws.issue_response_url(user=u.id, channel=cid),
             "trigger_id": self.ws.issue_trigger(u.id),
         }
+        if where["enterprise_id"] is not None:  # on Grid, as Slack adds them
+            form.update(enterprise_id=where["enterprise_id"], enterprise_name=where["enterprise_name"] or "")
         result = await self.delivery.deliver(form)
         if result.status == 200 and result.body.strip():
             reply = result.json if isinstance(result.json, dict) else {"text": result.body}
@@ -292,9 +303,7 @@ class People:
             "token": VERIFICATION_TOKEN,
             "container": container,
             "trigger_id": self.ws.issue_trigger(u.id),
-            "team": {"id": TEAM_ID, "domain": TEAM_DOMAIN},
-            "enterprise": None,
-            "is_enterprise_install": False,
+            **self._where(u, cid),
             "channel": {"id": cid, "name": self.ws.channel_name(cid)},
             "state": {"values": {}},
             "response_url": self.ws.issue_response_url(
@@ -358,9 +367,7 @@ class People:
             "token": VERIFICATION_TOKEN,
             "container": {"type": "view", "view_id": v.id},
             "trigger_id": self.ws.issue_trigger(u.id),
-            "team": {"id": TEAM_ID, "domain": TEAM_DOMAIN},
-            "enterprise": None,
-            "is_enterprise_install": False,
+            **self._where(u, None),
             "view": view_obj,
             "actions": [_button_action(block_id, button, None)],
         }
@@ -387,11 +394,13 @@ class People:
         if home is not None and tab == "home":
             event["view"] = self.views.view_object(home)
         event_id = self.ws.new_id("Ev")
+        where = self.ws.context(self.ws.acting_team(u))
+        org = where["is_enterprise_install"]
         callback: dict[str, Any] = {
             "token": VERIFICATION_TOKEN,
-            "team_id": TEAM_ID,
-            "context_team_id": TEAM_ID,
-            "context_enterprise_id": None,
+            "team_id": where["enterprise_id"] if org else where["team_id"],
+            "context_team_id": where["team_id"],
+            "context_enterprise_id": where["enterprise_id"],
             "api_app_id": APP_ID,
             "event": event,
             "type": "event_callback",
@@ -399,16 +408,18 @@ class People:
             "event_time": int(time.time()),
             "authorizations": [
                 {
-                    "enterprise_id": None,
-                    "team_id": TEAM_ID,
-                    "user_id": BOT_USER_ID,
+                    "enterprise_id": where["enterprise_id"],
+                    "team_id": None if org else where["team_id"],
+                    "user_id": self.ws.team_info(where["team_id"]).bot_user_id,
                     "is_bot": True,
-                    "is_enterprise_install": False,
+                    "is_enterprise_install": org,
                 }
             ],
             "is_ext_shared_channel": False,
             "event_context": f"4-{event_id}",
         }
+        if where["enterprise_id"] is not None:
+            callback.update(enterprise_id=where["enterprise_id"], is_enterprise_install=org)
         return await self.delivery.deliver_event(callback)
 
     # ------------------------------------------------------------------------------------------- modals
@@ -451,15 +462,13 @@ class People:
         view_obj["state"] = self._view_state(v, values)
         payload: dict[str, Any] = {
             "type": "view_submission",
-            "team": {"id": TEAM_ID, "domain": TEAM_DOMAIN},
             "user": self.ws.user_payload(u),
             "api_app_id": APP_ID,
             "token": VERIFICATION_TOKEN,
             "trigger_id": self.ws.issue_trigger(u.id),
             "view": view_obj,
             "response_urls": [],
-            "is_enterprise_install": False,
-            "enterprise": None,
+            **self._where(u, None),
         }
         result = await self.delivery.deliver({"payload": json.dumps(payload)})
         if result.status == 200:
@@ -502,14 +511,12 @@ class People:
             return None
         payload: dict[str, Any] = {
             "type": "view_closed",
-            "team": {"id": TEAM_ID, "domain": TEAM_DOMAIN},
             "user": self.ws.user_payload(u),
             "api_app_id": APP_ID,
             "token": VERIFICATION_TOKEN,
             "view": view_obj,
             "is_cleared": False,
-            "is_enterprise_install": False,
-            "enterprise": None,
+            **self._where(u, None),
         }
         return await self.delivery.deliver({"payload": json.dumps(payload)})
 

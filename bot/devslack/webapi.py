@@ -6,6 +6,8 @@ own them."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import copy
 import json
 import time
@@ -14,10 +16,13 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from bot.devslack.model import BOT_ID, BOT_NAME, BOT_USER_ID, TEAM_ID, TEAM_NAME, ApiError, ApiMethod
-from bot.devslack.workspace import Workspace
+from bot.devslack.model import BOT_ID, BOT_NAME, BOT_USER_ID, TEAM_ID, ApiError, ApiMethod, Grant
+from bot.devslack.workspace import CALLING, Workspace
 
 _JSON_ARGS: Final = ("blocks", "attachments", "view", "files", "metadata")
+# with an org-wide token, Slack needs to be told which of the organisation's workspaces these read
+_NEEDS_TEAM: Final = frozenset({"usergroups.users.list"})
+CLIENT_METHODS: Final = frozenset({"oauth.v2.access"})  # authenticated by the app's client id and secret, no token
 
 
 def _truthy(value: Any) -> bool:
@@ -46,6 +51,7 @@ class WebApi:
         args: dict[str, Any] = {}
         headers: dict[str, str] = {}
         status = 200
+        team: str | None = None
         try:
             args = await self._read_args(request)
             token = args.pop("token", None)
@@ -55,29 +61,109 @@ class WebApi:
             handler = self.methods.get(method)
             if handler is None:
                 raise ApiError("unknown_method")
-            fault = self.ws.take_fault(method)
-            if fault is not None:
-                status = fault.status
-                if status == 429:
-                    headers["Retry-After"] = str(fault.retry_after)
-                raise ApiError(fault.error)
-            if not token:
-                raise ApiError("not_authed")
-            expected = self.ws.app_token if method == "apps.connections.open" else self.ws.bot_token
-            if token != expected:
-                raise ApiError("invalid_auth")
-            limit = self.ws.limits.get(method)
-            wait = limit.admit(time.monotonic()) if limit is not None else 0
-            if wait:  # as Slack: over the method's rate, 429 and how long to wait
-                status = 429
-                headers["Retry-After"] = str(wait)
-                raise ApiError("ratelimited")
-            await self._wait_if_held(method, args)
-            body = {"ok": True, **handler(args)}
+            if method in CLIENT_METHODS:
+                self._check_client(args, auth)
+                body = {"ok": True, **handler(args)}
+            else:
+                known = self.ws.grant_of(str(token)) if token else None  # injected failures come first, as before
+                fault = self.ws.take_fault(method, known.team if known is not None else None)
+                if fault is not None:
+                    status = fault.status
+                    if status == 429:
+                        headers["Retry-After"] = str(fault.retry_after)
+                    raise ApiError(fault.error)
+                grant = self._grant(method, token)
+                team = self._team_of_call(method, grant, args)
+                limit = self.ws.limits.get((team or self.ws.home, method))
+                wait = limit.admit(time.monotonic()) if limit is not None else 0
+                if wait:  # as Slack: over the method's rate in this workspace, 429 and how long to wait
+                    status = 429
+                    headers["Retry-After"] = str(wait)
+                    raise ApiError("ratelimited")
+                await self._wait_if_held(method, args)
+                calling = CALLING.set(grant)
+                try:
+                    body = {"ok": True, **handler(args)}
+                finally:
+                    CALLING.reset(calling)
         except ApiError as exc:
             body = {"ok": False, "error": exc.error, **exc.extra}
-        self.ws.record(method, args, ok=bool(body["ok"]))
+        self.ws.record(method, args, ok=bool(body["ok"]), team=team)
         return web.json_response(body, status=status, headers=headers)
+
+    def _grant(self, method: str, token: Any) -> Grant | None:
+        """The grant the call's token is (None for Socket Mode's app token), else Slack's refusal."""
+        if not token:
+            raise ApiError("not_authed")
+        if method == "apps.connections.open":
+            if token != self.ws.app_token:
+                raise ApiError("invalid_auth")
+            return None
+        grant = self.ws.grant_of(str(token))
+        if grant is None:
+            raise ApiError("invalid_auth")
+        if grant.revoked:
+            raise ApiError("token_revoked")
+        if grant.expires_at is not None and grant.expires_at <= time.time():
+            raise ApiError("token_expired")
+        return grant
+
+    def _team_of_call(self, method: str, grant: Grant | None, args: dict[str, Any]) -> str | None:
+        """The workspace a call is made in: the token's own; with an org-wide token, the ``team_id`` it names
+        (required by some methods: ``missing_argument``; another organisation's: ``team_not_found``), else the
+        workspace of the channel or person it names, else the organisation's id."""
+        if grant is None:
+            return None
+        if grant.team is not None:
+            return grant.team
+        named = args.get("team_id")
+        if named not in (None, ""):
+            if named in self.ws.withheld and self.ws.team_info(str(named)).enterprise_id == grant.enterprise:
+                raise ApiError("team_access_not_granted")  # approved for the organisation, not added to this one
+            if named not in self.ws.teams_of(grant):
+                raise ApiError("team_not_found")
+            return str(named)
+        if method in _NEEDS_TEAM:
+            missing = {"messages": ["[ERROR] missing required field: team_id"]}
+            raise ApiError("missing_argument", response_metadata=missing)
+        calling = CALLING.set(grant)
+        try:
+            for key in ("channel", "user", "user_id"):
+                ref = args.get(key)
+                if isinstance(ref, str) and ref:
+                    self._refuse_withheld(grant, ref)
+                    cid = self.ws.channel_id_or_none(ref, allow_names=False)
+                    if cid is not None:
+                        return self.ws.team_of_channel(cid)
+        finally:
+            CALLING.reset(calling)
+        return grant.enterprise
+
+    def _refuse_withheld(self, grant: Grant, ref: str) -> None:
+        """An org token naming a channel or person of a workspace of its organisation the app is not added to:
+        Slack's ``team_access_not_granted``."""
+        team = None
+        if ref in self.ws.channels:
+            team = self.ws.channels[ref].team_id
+        elif ref in self.ws.users:
+            team = self.ws.users[ref].team_id
+        if team in self.ws.withheld and self.ws.team_info(team).enterprise_id == grant.enterprise:
+            raise ApiError("team_access_not_granted")
+
+    def _check_client(self, args: dict[str, Any], auth: str) -> None:
+        """The app's client id and secret (HTTP Basic, or the ``client_id``/``client_secret`` arguments), else
+        Slack's ``invalid_client_id`` / ``bad_client_secret``; the secret is never recorded."""
+        client_id, secret = args.pop("client_id", None), args.pop("client_secret", None)
+        if auth.startswith("Basic "):
+            try:
+                client_id, _, secret = base64.b64decode(auth[len("Basic ") :]).decode().partition(":")
+            except (binascii.Error, UnicodeDecodeError) as exc:
+                raise ApiError("invalid_client_id") from exc
+        if client_id != self.ws.client_id:
+            raise ApiError("invalid_client_id")
+        if secret != self.ws.client_secret:
+            raise ApiError("bad_client_secret")
+        args["client_id"] = client_id
 
     @staticmethod
     async def _read_args(request: web.Request) -> dict[str, Any]:
@@ -117,20 +203,44 @@ class WebApi:
     # ------------------------------------------------------------------------------------------- directory
 
     def auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
-        return {
+        """Who the token is: its workspace, or for an org-wide token its organisation (``team_id`` is then the
+        organisation's id, as Slack answers)."""
+        grant = CALLING.get()
+        if grant is not None and grant.team is None:
+            team = next(t for t in self.ws.teams.values() if t.enterprise_id == grant.enterprise)
+            return {
+                "url": f"{self.ws.base_url}/",
+                "team": team.enterprise_name,
+                "user": BOT_NAME,
+                "team_id": grant.enterprise,
+                "user_id": team.bot_user_id,
+                "bot_id": team.bot_id,
+                "enterprise_id": grant.enterprise,
+                "is_enterprise_install": True,
+            }
+        team = self.ws.team_info(grant.team if grant is not None and grant.team else self.ws.home)
+        answer: dict[str, Any] = {
             "url": f"{self.ws.base_url}/",
-            "team": TEAM_NAME,
+            "team": team.name,
             "user": BOT_NAME,
-            "team_id": TEAM_ID,
-            "user_id": BOT_USER_ID,
-            "bot_id": BOT_ID,
+            "team_id": team.id,
+            "user_id": team.bot_user_id,
+            "bot_id": team.bot_id,
             "is_enterprise_install": False,
         }
+        if team.enterprise_id is not None:
+            answer["enterprise_id"] = team.enterprise_id
+        return answer
+
+    def _own_teams(self) -> set[str]:
+        """The workspaces of the calling token (the default one outside a call)."""
+        grant = CALLING.get()
+        return self.ws.teams_of(grant) if grant is not None else {self.ws.home}
 
     def users_lookup_by_email(self, args: dict[str, Any]) -> dict[str, Any]:
         email = str(args.get("email") or "").strip().lower()
         for user in self.ws.users.values():
-            if user.email == email and not user.deleted:
+            if user.email == email and not user.deleted and self.ws.visible(user.team_id):
                 return self.users_info({"user": user.id})
         raise ApiError("users_not_found")
 
@@ -160,7 +270,7 @@ class WebApi:
                 "is_admin": user.is_admin,
                 "is_restricted": user.guest,
                 "is_ultra_restricted": False,
-                "is_stranger": user.team_id != TEAM_ID,
+                "is_stranger": user.team_id not in self._own_teams(),
                 "is_owner": False,
                 "is_bot": False,
                 "deleted": user.deleted,
@@ -189,7 +299,7 @@ class WebApi:
                 "is_archived": False,
                 "is_member": True,
                 "created": 1700000000,
-                "context_team_id": TEAM_ID,
+                "context_team_id": ch.team_id,
             }
         }
 
@@ -200,7 +310,7 @@ class WebApi:
             "created": 1700000000,
             "is_im": True,
             "is_org_shared": False,
-            "context_team_id": TEAM_ID,
+            "context_team_id": self.ws.team_of_channel(cid),
             "user": self.ws.dms[cid],
             "is_user_deleted": False,
             "priority": 0,
@@ -247,5 +357,10 @@ class WebApi:
     def usergroups_users_list(self, args: dict[str, Any]) -> dict[str, Any]:
         group = args.get("usergroup")
         if not isinstance(group, str) or group not in self.ws.usergroups:
+            raise ApiError("no_such_subteam")
+        team = self.ws.usergroup_teams.get(group, self.ws.home)
+        named = args.get("team_id")
+        grid = self.ws.team_info(team).enterprise_id
+        if not self.ws.visible(team) or (named not in (None, "") and named != team and grid is None):
             raise ApiError("no_such_subteam")
         return {"users": list(self.ws.usergroups[group])}

@@ -4,6 +4,7 @@ opened and called, the change counter waiters wake on, id and timestamp makers, 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import copy
 import itertools
 import secrets
@@ -16,11 +17,14 @@ from aiohttp import web
 from bot.devslack.model import (
     ApiError,
     DevChannel,
+    DevTeam,
     DevUser,
     Ephemeral,
     Fault,
+    Grant,
     HeldCall,
     Message,
+    OAuthCode,
     RateLimit,
     RecordedCall,
     ResponseUrl,
@@ -28,9 +32,13 @@ from bot.devslack.model import (
     Upload,
     View,
     default_channels,
+    default_team,
     default_usergroups,
     default_users,
 )
+
+CALLING: contextvars.ContextVar[Grant | None] = contextvars.ContextVar("devslack_calling", default=None)
+"""The token of the Web API call being answered (None outside one: the stand-in's own lookups see everything)."""
 
 
 class Workspace:
@@ -58,6 +66,20 @@ class Workspace:
         self.channels: dict[str, DevChannel] = {c.id: c for c in (default_channels() if channels is None else channels)}
         groups = default_usergroups() if usergroups is None else usergroups
         self.usergroups: dict[str, list[str]] = {k: list(v) for k, v in groups.items()}
+        self.usergroup_teams: dict[str, str] = {}  # group id -> its workspace (absent: the default one)
+        home = default_team()
+        self.home = home.id
+        self.teams: dict[str, DevTeam] = {home.id: home}
+        self.grants: dict[str, Grant] = {}  # token -> grant, besides `bot_token` (the default workspace's)
+        self.refresh_tokens: dict[str, Grant] = {}  # refresh token -> the grant it renews
+        self.codes: dict[str, OAuthCode] = {}
+        self.client_id = "0DEV.client"  # the app's OAuth credentials (oauth.v2.access, apps.uninstall)
+        self.client_secret = "dev-client-secret"
+        self.redirect_url: str | None = None  # the app's configured Redirect URL (absent: the request's)
+        self.token_rotation = False  # tokens from oauth.v2.access expire, with a refresh token
+        self.token_lifetime = 12 * 3600.0  # seconds a rotating token lives (Slack's: 12 hours)
+        self.revoked: set[str] = set()  # `bot_token` once the app is uninstalled from the default workspace
+        self.withheld: set[str] = set()  # Grid workspaces an org-wide install is not added to (an admin's choice)
         self.base_url_or_none: str | None = None
         self.version = 0
         self.instance = secrets.token_hex(6)  # lets the page notice a restarted stand-in (versions restart at 0)
@@ -78,8 +100,8 @@ class Workspace:
         self.stacks: dict[str, list[str]] = {}  # user id -> ids of the user's open modals, bottom first
         self.homes: dict[str, View] = {}  # user id -> the App Home view published for them
         self.uploads: dict[str, Upload] = {}
-        self.faults: dict[str, list[Fault]] = {}
-        self.limits: dict[str, RateLimit] = {}  # method -> its rate limit (``SlackStandIn.limit``)
+        self.faults: dict[tuple[str, str], list[Fault]] = {}  # (team, method) -> failures to answer with
+        self.limits: dict[tuple[str, str], RateLimit] = {}  # (team, method) -> its rate limit (``SlackStandIn.limit``)
         self.holds: list[HeldCall] = []
         self.dms: dict[str, str] = {}  # DM channel id -> user id
 
@@ -98,13 +120,15 @@ class Workspace:
             self._changed = (loop, asyncio.Event())
         return self._changed[1]
 
-    def record(self, method: str, args: dict[str, Any], *, ok: bool) -> None:
-        self.calls.append(RecordedCall(method=method, args=copy.deepcopy(args), at=time.time(), ok=ok))
+    def record(self, method: str, args: dict[str, Any], *, ok: bool, team: str | None = None) -> None:
+        call = RecordedCall(method=method, args=copy.deepcopy(args), at=time.time(), ok=ok, team=team)
+        self.calls.append(call)
         self.touch()
 
-    def take_fault(self, method: str) -> Fault | None:
-        """The failure injected for the next call of method (``SlackStandIn.fail``), if any; counts it used."""
-        queue = self.faults.get(method)
+    def take_fault(self, method: str, team: str | None = None) -> Fault | None:
+        """The failure injected for the next call of method in team (``SlackStandIn.fail``), if any; counts it
+        used."""
+        queue = self.faults.get((team or self.home, method))
         if not queue:
             return None
         fault = queue[0]
@@ -168,22 +192,85 @@ class Workspace:
         )
         return f"{self.base_url}/_response/{rid}"
 
+    # ------------------------------------------------------------------------------------------- workspaces
+
+    def grant_of(self, token: str) -> Grant | None:
+        """The grant of a bot token (the default workspace's `bot_token` included), None for a token never issued."""
+        if token == self.bot_token:
+            return Grant(token=token, team=self.home, revoked=token in self.revoked)
+        return self.grants.get(token)
+
+    def teams_of(self, grant: Grant) -> set[str]:
+        """The workspaces a token is valid in: its own, or every workspace of its organisation."""
+        if grant.team is not None:
+            return {grant.team}
+        return {t.id for t in self.teams.values() if t.enterprise_id == grant.enterprise and t.id not in self.withheld}
+
+    def installed(self, team: str) -> Grant | None:
+        """The live grant the app holds in team (its own, or its organisation's), if it is installed there."""
+        if team == self.home and self.bot_token and self.bot_token not in self.revoked:
+            return Grant(token=self.bot_token, team=team)
+        for grant in self.grants.values():
+            if not grant.revoked and team in self.teams_of(grant):
+                return grant
+        return None
+
+    def visible(self, team: str) -> bool:
+        """Whether the call being answered may see what belongs to team: always outside a call and for a team the
+        stand-in does not serve (a Slack Connect partner's people); else only the token's own workspaces."""
+        grant = CALLING.get()
+        return grant is None or team not in self.teams or team in self.teams_of(grant)
+
+    def team_of_channel(self, cid: str) -> str:
+        """The workspace a conversation belongs to (a DM: its person's)."""
+        if cid in self.dms:
+            user = self.users.get(self.dms[cid])
+            return user.team_id if user is not None and user.team_id in self.teams else self.home
+        ch = self.channels.get(cid)
+        return ch.team_id if ch is not None else self.home
+
+    def team_info(self, team: str) -> DevTeam:
+        return self.teams.get(team) or self.teams[self.home]
+
+    def acting_team(self, user: DevUser, cid: str | None = None) -> str:
+        """The workspace a person acts in: the channel's (a Grid person may act in another workspace of their
+        organisation), else their own; a Slack Connect partner acts in the channel's, or the default one."""
+        if cid is not None:
+            return self.team_of_channel(cid)
+        return user.team_id if user.team_id in self.teams else self.home
+
+    def context(self, team: str) -> dict[str, Any]:
+        """What payloads say of the workspace a person acts in: ``team_id``, ``team_domain``, ``enterprise_id``
+        and ``is_enterprise_install`` (the app installed org-wide there). ValueError when the app is not installed
+        in it: Slack would send nothing."""
+        grant = self.installed(team)
+        if grant is None:
+            raise ValueError(f"the app is not installed in workspace {team}")
+        info = self.team_info(team)
+        return {
+            "team_id": info.id,
+            "team_domain": info.domain,
+            "enterprise_id": info.enterprise_id,
+            "enterprise_name": info.enterprise_name,
+            "is_enterprise_install": grant.team is None,
+        }
+
     # ------------------------------------------------------------------------------------------- lookups
 
     def channel_id_or_none(self, ref: str, *, allow_names: bool = True) -> str | None:
         """Channel id for an id, ``#name`` / ``name`` (public channels only), or a user id (its DM)."""
-        if ref in self.channels or ref in self.dms:
+        if (ref in self.channels or ref in self.dms) and self.visible(self.team_of_channel(ref)):
             return ref
         if allow_names:
             name = ref[1:] if ref.startswith("#") else ref
             for ch in self.channels.values():
-                if ch.name == name and not ch.is_private:
+                if ch.name == name and not ch.is_private and self.visible(ch.team_id):
                     return ch.id
-        if ref in self.users:
+        if ref in self.users and self.visible(self.users[ref].team_id):
             return self.dm_of(ref)
         if ref.startswith("D"):
             owner = next((uid for uid in self.users if self.dm_id(uid) == ref), None)
-            if owner is not None:
+            if owner is not None and self.visible(self.users[owner].team_id):
                 return self.dm_of(owner)
         return None
 
@@ -214,7 +301,7 @@ class Workspace:
 
     def require_user(self, ref: Any) -> DevUser:
         """The user of a Web API argument, else Slack's ``user_not_found``."""
-        if not isinstance(ref, str) or ref not in self.users:
+        if not isinstance(ref, str) or ref not in self.users or not self.visible(self.users[ref].team_id):
             raise ApiError("user_not_found")
         return self.users[ref]
 

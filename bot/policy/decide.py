@@ -53,6 +53,8 @@ class PolicyRequest:
     mode: str = ""  # the channel's input mode
     risk_word: str = ""  # the first of the channel's risk words the call matches, or ""
     workflow: Mapping[str, str] = field(default_factory=lambda: workflow_of(""))  # a durable workflow's engine...
+    team: str = ""  # the workspace it comes from (T…; "" for a key or run of the home workspace made before runs and
+    enterprise: str = ""  # keys carried one), and its Enterprise Grid organisation (E…; "" for a plain workspace)
     at: float = field(default_factory=time.time)
 
     @property
@@ -72,6 +74,8 @@ class PolicyRequest:
             "mode": self.mode,
             "risk_word": self.risk_word,
             "workflow": dict(self.workflow),
+            "team": self.team,
+            "enterprise": self.enterprise,
         }
 
     def cedar(self, windows: Mapping[str, int]) -> tuple[dict[str, Any], list[dict[str, Any]]]:

@@ -89,6 +89,7 @@ def ask_of(entry: Mapping[str, str], released_at: float | None = None) -> Record
         kind=kind, args=args if isinstance(args, dict) else {},
         requester=entry.get("requester") or (entry.get("by", "") if event == "requested" else ""),
         workflow=workflow_of(entry.get("workflow", "")), at=_number(entry.get("at")),
+        team=entry.get("team", ""), enterprise=entry.get("enterprise", ""),
     )
     claim = _json(entry.get("policy", ""))
     claim = claim if isinstance(claim, dict) else {}

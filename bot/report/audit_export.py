@@ -13,9 +13,8 @@ and the output goes to an operator's terminal or spreadsheet, so (#33.11):
 
 Neither changes the columns, nor anything but such text.
 
-Both carry each entry's `seq` (and, for entries of the old chain, `prev` and `hash`: bot/audit/), as stored: the CSV
-as its last columns. `python -m bot audit verify` checks them. With no audit log under REDIS_KEY_PREFIX it says so
-and exits 1.
+Both carry each entry's `seq` (bot/audit/), as stored: the CSV as its last column. `python -m bot audit verify`
+checks them. With no audit log under REDIS_KEY_PREFIX it says so and exits 1.
 
 Times (#35): the CSV's `at`, `due` and `until` are ISO 8601 UTC (`2026-11-23T14:05:09Z`); a JSON line keeps `at`
 in epoch seconds, as stored, and adds `at_utc`. Names: where Slack tells them (`bot/report/names.py`), `by_name`,
@@ -79,10 +78,8 @@ COLUMNS = (
     "requester_name",
     "mentioned_names",
     "to_names",
-    # each entry's place (bot/store/lua/lib/audit.lua); the old chain's previous entry's hash and own hash
+    # each entry's place (bot/store/lua/lib/audit.lua)
     "seq",
-    "prev",
-    "hash",
 )
 TIMES = ("at", "due", "until")  # epoch seconds in the log; ISO 8601 UTC in the CSV
 

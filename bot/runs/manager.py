@@ -38,6 +38,7 @@ from bot.core.records import ApprovalRecord, ChannelSettings, RunRecord, RunStat
 from bot.core.security import redact
 from bot.core.tasks import Background
 from bot.core.verdicts import worded
+from bot.core.workspaces import WorkspaceRef
 from bot.runs.caching_client import AsyncCacheStore
 from bot.runs.idempotency import claim_command, record_command
 from bot.runs.models import describe_model, load_model_client
@@ -136,11 +137,13 @@ class RunManager:
 
     # starting ---------------------------------------------------------------------------
     async def start_run(
-        self, *, task: str, requester: str, channel: str, preset: str = "writer", mode: str | None = None
+        self, *, task: str, requester: str, channel: str, preset: str = "writer", mode: str | None = None,
+        workspace: WorkspaceRef | None = None,
     ) -> RunRecord | str:
         """Record the run and start its team in the background. Returns at once (no model call).
 
-        `mode`: the run's input mode (`--mode`); None: the channel's.
+        `mode`: the run's input mode (`--mode`); None: the channel's. `workspace`: the one the command came from
+        (None: the home workspace's, as a run recorded before runs carried one).
         Returns the run, or why it was refused (a limit of active runs, or this worker stopping)."""
         if self._closing:
             return "This worker is restarting; try again in a moment."
@@ -161,6 +164,8 @@ class RunManager:
             owner=self._worker_id,
             created_at=time.time(),
             epoch=1,
+            team=workspace.team if workspace is not None else "",
+            enterprise=(workspace.enterprise or "") if workspace is not None else "",
         )
         admitted = await self._store.runs.create(
             run, max_per_user=self._max_runs_per_user, max_per_channel=self._max_runs_per_channel

@@ -5,5 +5,7 @@ modules import only `bot.core`, `bot.report`'s pure numbers and `agents`):
                      `batch_modals`, `rule_modals`, ...); all untrusted text goes through `blocks/text.py`
     client.py        the Web API client: bounded retries, counted
     directory.py     who is who: users, user groups, channels (cached)
+    workspaces.py    the workspaces served: the Slack client for a team (`for_team`), Bolt's `authorize`, uninstalls
+    installations.py  Bolt's installation and OAuth state stores over the bot's Redis (tokens sealed)
 
 Where Slack's requests come in (the Bolt app, the gate, the command parser, the listeners) is `bot/slackapp/`."""

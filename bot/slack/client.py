@@ -90,12 +90,18 @@ class CountingWebClient(AsyncWebClient):
 def create_slack_client(settings: ApproverSettings, metrics: Metrics) -> CountingWebClient:
     """The worker's Web API client (`retry_handlers`); what still fails is counted (and, for cards,
     kept in the outbox)."""
+    return create_workspace_client(settings, metrics, token=settings.slack_bot_token.get_secret_value())
+
+
+def create_workspace_client(settings: ApproverSettings, metrics: Metrics, *, token: str) -> CountingWebClient:
+    """A Web API client for one installation's token, with retry handlers of its own: a 429 is slept through
+    in that workspace's calls only (`bot.slack.workspaces.Workspaces.for_team` keeps one per workspace)."""
     slack_logger = logging.getLogger("slack_sdk.web")
     if slack_logger.level == logging.NOTSET:  # slack_sdk formats debug strings unless a level is set
         slack_logger.setLevel(logging.INFO)
     client = CountingWebClient(
         logger=slack_logger,
-        token=settings.slack_bot_token.get_secret_value(),
+        token=token,
         base_url=settings.slack_api_url,
         timeout=TIMEOUT_SECONDS,
         retry_handlers=retry_handlers(metrics),

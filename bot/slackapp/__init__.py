@@ -1,11 +1,12 @@
 """The Slack app: where Slack's requests come in, above the approval core and the runs it calls.
 
-    app.py           the Bolt app (its one workspace, `authorize`) and the `POST /slack/events` handler: every
+    app.py           the Bolt app (its workspaces, `authorize`) and the `POST /slack/events` handler: every
                      request's signature checked once, before anything parses it
+    oauth.py         Slack's OAuth install (`/slack/install`, `/slack/oauth_redirect`) through Bolt's OAuth flow
     gate.py          a shape check in front of Bolt
     members.py       a Bolt middleware before every listener: only people of the installing workspace act
     command_parser.py  `/agent ...` text -> a command (pure)
-    listeners/       the handlers, one module per surface: `slash_command`, `actions`, `views`, `home`
+    listeners/       the handlers, one module per surface: `slash_command`, `actions`, `views`, `home`, `installs`
 
 It imports anything in `bot` below the HTTP server (`bot/server.py`, which mounts it) but `devslack`; nothing
 below imports it. What the bot sends Slack (Block Kit, the Web API client, the directory) is `bot/slack/`."""

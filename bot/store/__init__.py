@@ -19,6 +19,8 @@ key is a Lua step in `lua/`. The repositories, as `store.<name>`:
     windows.py           `windows`: the totals of policy windows (sum windows in time buckets)
     people.py            `people`: who a Slack user is, as a worker last asked Slack, shared an hour
     passkeys.py          `passkeys`: each person's passkeys (step-up), and the one-time links that register them
+    installations.py     `installations`: the app's installations (OAuth; tokens sealed by the caller), OAuth states
+    tenants.py           `tenants`: which tenant is home (keeps today's key names; `Store.for_tenant` the others')
     model_cache.py       the model response cache's entries (`MODEL_CACHE`, `ModelCacheEntries`, used by the runs)
     home_queue.py        `HomeQueue`, apart: the Homes due a redraw and the workspace's `views.publish`
                          budget, on the App Home work's own Redis connections (built by
@@ -48,6 +50,7 @@ from bot.store.away import Away
 from bot.store.channel_settings import ChannelSettingsStore
 from bot.store.connection import REDIS_DOWN, StoreUnavailable, connect, persistently, pubsub_client
 from bot.store.homes import Homes, HomeState
+from bot.store.installations import Installations
 from bot.store.keys import AUDIT_RETENTION_SECONDS, DECIDED_RETENTION_SECONDS, RUN_RETENTION_SECONDS, Keys
 from bot.store.nudges import Nudges
 from bot.store.outbox import Outbox
@@ -56,6 +59,7 @@ from bot.store.people import People
 from bot.store.rules import Rules
 from bot.store.runs import Runs
 from bot.store.shared import Fence, Fenced, Shared
+from bot.store.tenants import Tenants
 from bot.store.webhooks import Webhooks
 from bot.store.windows import Windows
 from bot.store.workers import Workers
@@ -96,9 +100,10 @@ class Store:
         audit_retention: int = AUDIT_RETENTION_SECONDS,
         run_retention: int = RUN_RETENTION_SECONDS,
         click_window: float | None = None,
+        root: str | None = None,
     ) -> None:
         self.redis = redis
-        self.keys = Keys(prefix)
+        self.keys = Keys(prefix, root=root)
         self.shared = Shared(
             redis, self.keys, audit_retention=audit_retention, run_retention=run_retention, click_window=click_window
         )
@@ -117,6 +122,26 @@ class Store:
         self.rules = Rules(self.shared)
         self.people = People(self.shared)
         self.passkeys = Passkeys(self.shared)
+        self.installations = Installations(self.shared)
+        self.tenants = Tenants(self.shared)
+        self._tenant_stores: dict[str, Store] = {}
+
+    def for_tenant(self, tenant: str, *, home: str) -> Store:
+        """The store of `tenant` (`WorkspaceRef.tenant`), on this store's Redis connection (close this one, not it):
+        this one for the `home` tenant (today's key names), else the same repositories over `Keys.for_tenant`'s
+        names, whose Lua steps work unchanged (they name keys from the keys they are given). Raises ValueError for
+        a tenant that is no team or organisation id."""
+        keys = self.keys.for_tenant(tenant, home=home)
+        if keys.prefix == self.keys.prefix:
+            return self
+        found = self._tenant_stores.get(keys.prefix)
+        if found is None:
+            s = self.shared
+            found = Store(self.redis, prefix=keys.prefix, root=keys.root, audit_retention=s.audit_retention,
+                          run_retention=s.run_retention, click_window=s.click_window)
+            self._tenant_stores[keys.prefix] = found
+        found.shared.clock_offset = self.shared.clock_offset  # measured by this store's heartbeats
+        return found
 
     async def subscriber(self) -> PubSub:
         """A pub/sub connection, not yet subscribed (on Cluster: to one node)."""

@@ -26,6 +26,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from bot.core.records import DEFAULT_MAX_PENDING, DEFAULT_PER_MINUTE, ApiKey, ApprovalRecord, NewKey, key_id_of
+from bot.core.workspaces import WorkspaceRef
 from bot.store.codec import approval_from, pairs
 from bot.store.connection import aw
 from bot.store.keys import DECIDED_RETENTION_SECONDS
@@ -69,9 +70,10 @@ class ApiKeys:
         by: str,
         max_pending: int = DEFAULT_MAX_PENDING,
         per_minute: int = DEFAULT_PER_MINUTE,
+        workspace: WorkspaceRef | None = None,
     ) -> NewKey | None:
-        """A new key named `name` for `channels` (the first is its default); None when the name is taken.
-        The caller has checked the name (`KEY_NAME`) and the channels."""
+        """A new key named `name` for `channels` (the first is its default) of `workspace` (None: the home one);
+        None when the name is taken. The caller has checked the name (`KEY_NAME`), the channels and workspace."""
         key = KEY_PREFIX + secrets.token_urlsafe(32)
         record = ApiKey(
             name=name,
@@ -81,6 +83,8 @@ class ApiKeys:
             webhook_secret=SECRET_PREFIX + secrets.token_urlsafe(32),
             max_pending=max_pending,
             per_minute=per_minute,
+            team=workspace.team if workspace is not None else "",
+            enterprise=(workspace.enterprise or "") if workspace is not None else "",
         )
         digest = digest_of_key(key)
         record = replace(record, id=key_id_of(digest))
@@ -92,7 +96,7 @@ class ApiKeys:
                 "digest": digest,
                 "fields": record.to_fields(),
                 "audit": {"event": "api_key_created", "at": repr(record.created_at), "key": name, "by": by,
-                          "channels": ",".join(record.channels)},
+                          "channels": ",".join(record.channels), **workspace_fields(record)},
             },
         )
         return NewKey(key, record) if created == "ok" else None
@@ -189,10 +193,16 @@ class ApiKeys:
         return 0.0 if int(count) <= key.per_minute else (minute + 1) * 60 - now
 
 
+def workspace_fields(key: ApiKey) -> dict[str, str]:
+    """The workspace a key is bound to, as its audit entries name it (nothing for the home one's, unnamed)."""
+    return {name: value for name, value in (("team", key.team), ("enterprise", key.enterprise)) if value}
+
+
 def describe(key: ApiKey) -> str:
     """One line about a key, for `keys list` (never the key or its secret)."""
     when = time.strftime("%Y-%m-%d", time.gmtime(key.created_at))
     return json.dumps(
         {"name": key.name, "id": key.id, "channels": list(key.channels), "created_by": key.created_by, "created": when,
-         "max_pending": key.max_pending, "per_minute": key.per_minute}
+         "max_pending": key.max_pending, "per_minute": key.per_minute, "team": key.team or "home",
+         **({"enterprise": key.enterprise} if key.enterprise else {})}
     )

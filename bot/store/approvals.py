@@ -16,7 +16,8 @@ from typing import Any, Literal, cast
 
 from agent_approvals.approver import canonical_json
 
-from bot.core.records import ApiKey, ApprovalRecord
+from bot.core.records import ApiKey, ApprovalRecord, workspace_of
+from bot.core.workspaces import WorkspaceRef
 from bot.store.codec import approval_from, pack, pairs, readable_approval, split_texts, unpack
 from bot.store.connection import aw
 from bot.store.keys import DECIDED_RETENTION_SECONDS
@@ -40,6 +41,8 @@ DecideStatus = Literal[
     "late",
     "allowed",
     "step_up",
+    "check_workspace",
+    "other_workspace",
 ]
 
 
@@ -145,6 +148,9 @@ class Approvals:
             entry = {**call_of(approval), "requester": approval.requester, **entry}
         if approval.workflow:  # the durable workflow that asked (policies read its engine and type)
             entry = {**entry, "workflow": approval.workflow}
+        if approval.team:  # the workspace it belongs to (policies read it; none: the home workspace's)
+            entry = {**entry, "team": approval.team, **({"enterprise": approval.enterprise} if approval.enterprise
+                                                        else {})}
         if approval.policy:  # the policies that decided or routed it (bot/policy/), and the windows they read
             entry = {**entry, "policy": approval.policy}
             if windows:
@@ -314,6 +320,9 @@ class Approvals:
         group_principal: str = "",
         assurance: str = "",
         take: tuple[str, Fence] | None = None,
+        team: str = "",
+        home_team: str = "",
+        across: bool | None = None,
     ) -> DecideResult:
         """Move a pending approval to `outcome`, exactly once; or count one approval vote of a quorum.
 
@@ -334,10 +343,16 @@ class Approvals:
             take: (run id, fence) when this worker owns the approval's run and waits for it: decided, the
                 decision is taken for the run in the same step, as `RunStore.consume` takes it (`taken`,
                 `running`), if the fence still holds.
+            team: the clicker's workspace ("?": Slack could not say; "": not checked) and `home_team` the home
+                workspace's (an approval without one is of it): a person of another workspace than the approval's
+                gets `check_workspace` (apply `rights.may_decide_across`, then call again with `across`); `across`
+                False refuses them (`other_workspace`, audited).
 
         Returns `ok` with the decided record; `vote` when an approval was counted towards a quorum
         not yet reached; `already` with the record as it was decided; `self`, `not_allowed`
-        (refused and audited), `check_groups` (`by` is not named: check the groups, then call again
+        (refused and audited), `other_workspace` (refused and audited: a person of another workspace),
+        `check_workspace` (`by` is of another workspace than the approval: apply the rule, then call again with
+        `across`), `check_groups` (`by` is not named: check the groups, then call again
         with `in_groups`), `check_delegates` (`by` may not decide: call again with `principals`) or
         `duplicate` (this person's vote already counts) or `step_up` (the approval needs this person's passkey
         to confirm their Approve: nothing changed) with the record;
@@ -385,6 +400,9 @@ class Approvals:
                 "group_principal": group_principal,
                 "assurance": assurance,
                 "take": fence_arg(take[1]) if take is not None else "",
+                "team": team,
+                "home_team": home_team,
+                "across": "" if across is None else "1" if across else "0",
             },
         )
         record = approval_from(pairs(flat)) if flat else None
@@ -435,6 +453,20 @@ class Approvals:
     async def next_deadline(self) -> float | None:
         first = await self._s.redis.zrange(self._k.deadlines, 0, 0, withscores=True)
         return float(first[0][1]) if first else None
+
+    async def pending_of_workspace(self, workspace: WorkspaceRef, *, home: WorkspaceRef) -> list[str]:
+        """The ids of the pending approvals of `workspace` (one without a workspace is the `home` one's), from the
+        `waiting` index: what an uninstall of that workspace withdraws (of every workspace of an organisation named
+        whole: an org-wide install's)."""
+        ids = [str(member).partition("/")[2] for member in await self._s.redis.zrange(self._k.waiting, 0, -1)]
+        async with self._s.redis.pipeline(transaction=False) as pipe:
+            for approval_id in ids:
+                pipe.hmget(self._k.approval(approval_id), ["status", "team", "enterprise"])
+            replies = await pipe.execute() if ids else []
+        return [
+            approval_id for approval_id, (status, team, enterprise) in zip(ids, replies, strict=True)
+            if status == "pending" and workspace.includes(workspace_of(team or "", enterprise or "", home=home))
+        ]
 
     async def waiting_by_channel(self) -> dict[str, tuple[int, float]]:
         """For each channel with pending approvals (the runs' channels): how many, and when the oldest

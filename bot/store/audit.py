@@ -23,7 +23,7 @@ from bot.store.connection import aw
 from bot.store.keys import REFUSAL_AUDIT_SECONDS
 from bot.store.shared import Shared
 
-OWN_FIELDS = ("seq", "prev", "hash")  # the log's own: `seq` ends every entry (`prev`, `hash`: the old chain's)
+OWN_FIELDS = ("seq",)  # the log's own: `seq` ends every entry
 _OWN = frozenset(OWN_FIELDS)
 
 BATCH = 256  # entries in one call of the group commit at most
@@ -308,16 +308,10 @@ class AuditLog:
             upper = "(" + str(batch[-1][0])
         return found
 
-    async def last_checkpoint(self, version: str | None = None) -> Entry | None:
-        """The newest checkpoint, or the newest whose `v` is `version` (the old chain's checkpoints, of the shard
-        before this scheme's, have none)."""
-        upper = "+"
-        while batch := await self._s.redis.xrevrange(self._s.keys.audit_checkpoints, max=upper, count=20):
-            for entry_id, values in batch:
-                if version is None or values.get("v") == version:
-                    return str(entry_id), dict(values)
-            upper = "(" + str(batch[-1][0])
-        return None
+    async def last_checkpoint(self) -> Entry | None:
+        """The newest checkpoint, or None."""
+        newest = await self._s.redis.xrevrange(self._s.keys.audit_checkpoints, count=1)
+        return (str(newest[0][0]), dict(newest[0][1])) if newest else None
 
     async def write_checkpoint(
         self, fields: Mapping[str, str], *, after: str, trim_id: str, start: int

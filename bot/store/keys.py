@@ -4,6 +4,19 @@ The prefix is `REDIS_KEY_PREFIX` (`hitl` by default; on Redis Cluster a hash tag
 every key of a Lua step is in one slot). Ids reach a key only after they match `bot.core.records`'s
 `*_ID` patterns. An approval's own keys carry its id as a hash tag (`{<id>}`).
 
+Keys per tenant (issue 65: a workspace, or an Enterprise Grid organisation installed org-wide, `WorkspaceRef.tenant`):
+the home tenant (the deployment's first workspace, recorded in `workspaces:home`) keeps the names below as they are,
+so that its data from before tenants is its own with no step by hand; another tenant's are the same names under
+`{p}:ws:<tenant>` (`Keys.for_tenant`, `Store.for_tenant`: the Lua steps, which name keys from the keys they are
+given, work unchanged; on Redis Cluster the prefix's hash tag stays in front). Global, on `{p}` for every tenant: the
+audit log and its keys (`audit*`), API keys and what belongs to a key (`apikey*`, `api*`: a key carries its
+workspace), step-up links, heartbeats, workers' channels, claims, commands, the model cache and `migrated:`.
+
+{p}:workspaces:home           string  the home tenant: JSON {team, enterprise, tenant} kept (set once, the first
+                                      (bot/store/tenants.py)                         time a worker learns its team)
+{p}:ws:<tenant>:…             (any)   another tenant's keys: those of the table      as in the table
+                                      below that are not global
+
 {p}:run:<run>                 hash    a run (`RunRecord`)                            RUN_RETENTION after it ends
 {p}:run:<run>:approvals       set     the run's approval ids                         RUN_RETENTION after it ends
 {p}:run:<run>:ledger          hash    tool calls and code that ran (the ledger)      RUN_RETENTION after it ends
@@ -57,7 +70,7 @@ every key of a Lua step is in one slot). Ids reach a key only after they match `
 {p}:audit:kids                hash    signing keys announced in the log: {kid: JSON   kept (a pointer: the
                                       since, seq, id of the entry that has it}       entries are the record)
 {p}:audit:shards               hash    the audit log's shards: {n: JSON} (scheme,     kept
-                                      where it starts, where it was frozen)
+                                      where it starts)
 {p}:audit:archived_through    string  the last seq the archive (AUDIT_ARCHIVE) holds kept; only goes up
 {p}:audit:archive_lease       string  the worker that writes the archive             seconds; renewed by its holder
 {p}:settings:<channel>        hash    a channel's settings (`/agent config`)         kept
@@ -67,8 +80,7 @@ every key of a Lua step is in one slot). Ids reach a key only after they match `
 {p}:window:<name>:<hash>:sums hash    a sum window's amounts per minute, hour, day     as its window
 {p}:policy:counts:<bundle>    hash    {policy id: how often it decided}             30 days
 {p}:person:<user>             string  who a Slack user is (users.info, JSON): shared 1 hour
-{p}:heartbeat:<worker>        string  a worker is alive: "<time> audit:2" (an old     HEARTBEAT_SECONDS
-                                      worker's is "<time>")
+{p}:heartbeat:<worker>        string  a worker is alive: "<time>"                    HEARTBEAT_SECONDS
 {p}:claim:<what>              string  one worker or person does `what` (SET NX)      seconds given by the caller
 {p}:scratch:<what>            zset    working space of one Lua step (home_page.lua)  deleted by that step
 {p}:cmd:<trigger id>          string  a slash command was done (replays do nothing)  10 min
@@ -89,6 +101,10 @@ every key of a Lua step is in one slot). Ids reach a key only after they match `
 {p}:homes:drawing             zset    Homes a drawer took, by the end of its lease     members leave when drawn
 {p}:homes:publishes           zset    views.publish calls of the last budget window    trimmed to HOME_BUDGET_WINDOW
 {p}:homes:paused              string  Slack said ratelimited: no Home is published     Retry-After
+{p}:installation:<id>         string  an installation of the app (a workspace `T…` or  kept until uninstalled
+                                      an org-wide one `E…`), JSON, its tokens sealed
+{p}:installations             set     the ids of those installations                   members leave on uninstall
+{p}:oauthstate:<state>        string  an OAuth install's state, until its redirect     10 min; taken once
 
 DECIDED_RETENTION is 30 days; RUN_RETENTION and AUDIT_RETENTION are settings (30 and 90 days).
 
@@ -105,6 +121,8 @@ The `homes:` keys after them are the Home redraw queue and the workspace's `view
 
 from __future__ import annotations
 
+import re
+
 DECIDED_RETENTION_SECONDS = 30 * 24 * 3600
 AUDIT_RETENTION_SECONDS = 90 * 24 * 3600
 RUN_RETENTION_SECONDS = 30 * 24 * 3600
@@ -115,55 +133,70 @@ HEADLINE_SECONDS = 60  # a channel's cached headline numbers (the admins' Homes)
 HEADLINE_WAIT_SECONDS = 120  # who waits for a headline being computed (a computer that died leaves it)
 
 
-class Keys:
-    """The key names under one prefix (see the module's table)."""
+TENANT = re.compile(r"^[TE][A-Z0-9]{2,23}$")  # a tenant: a team (T…) or an Enterprise Grid organisation (E…)
 
-    def __init__(self, prefix: str) -> None:
+
+class Keys:
+    """The key names under one prefix (see the module's table): a tenant's (`for_tenant`) under `root`, the
+    deployment's prefix, where the global families stay."""
+
+    def __init__(self, prefix: str, *, root: str | None = None) -> None:
         self.prefix = prefix
+        self.root = root = prefix if root is None else root
+        self.workspaces_home = f"{root}:workspaces:home"
         self.live_runs = f"{prefix}:runs:live"
         self.deadlines = f"{prefix}:deadlines"
         self.nudges = f"{prefix}:nudges"
         self.waiting = f"{prefix}:waiting"
         self.outbox = f"{prefix}:outbox"
-        self.audit = f"{prefix}:audit"
-        self.audit_seq = f"{prefix}:audit:seq"  # numbers the entries (lua/lib/audit.lua)
-        self.audit_checkpoints = f"{prefix}:audit:checkpoints"  # bot/audit/checkpoints.py writes them
-        self.audit_lease = f"{prefix}:audit:lease"  # which worker writes checkpoints and trims the log now
-        self.audit_shards = f"{prefix}:audit:shards"  # the log's shards, by number (lua/lib/audit.lua writes it)
-        self.audit_kids = f"{prefix}:audit:kids"  # signing keys announced in the log (lua/audit_announce.lua)
-        self.audit_archived_through = f"{prefix}:audit:archived_through"  # bot/audit/archive/writer.py
-        self.audit_archive_lease = f"{prefix}:audit:archive_lease"  # which worker writes the archive now
-        self.worker_channels = f"{prefix}:worker:"  # + worker id
+        self.audit = f"{root}:audit"
+        self.audit_seq = f"{root}:audit:seq"  # numbers the entries (lua/lib/audit.lua)
+        self.audit_checkpoints = f"{root}:audit:checkpoints"  # bot/audit/checkpoints.py writes them
+        self.audit_lease = f"{root}:audit:lease"  # which worker writes checkpoints and trims the log now
+        self.audit_shards = f"{root}:audit:shards"  # the log's shards, by number (lua/lib/audit.lua writes it)
+        self.audit_kids = f"{root}:audit:kids"  # signing keys announced in the log (lua/audit_announce.lua)
+        self.audit_archived_through = f"{root}:audit:archived_through"  # bot/audit/archive/writer.py
+        self.audit_archive_lease = f"{root}:audit:archive_lease"  # which worker writes the archive now
+        self.worker_channels = f"{root}:worker:"  # + worker id
         self.changes = f"{prefix}:changes"
         self.home_viewers = f"{prefix}:homes:viewers"
         self.rule_seq = f"{prefix}:rules:seq"
         self.rule_channels = f"{prefix}:rules:channels"
         self.settings_channels = f"{prefix}:settings:channels"
         self.refusals_due = f"{prefix}:refusals:due"  # refusal windows by their end (lua/lib/refusals.lua)
-        self.api_key_names = f"{prefix}:apikeys"
+        self.api_key_names = f"{root}:apikeys"
         self.webhooks = f"{prefix}:webhooks"
         self.webhook_tries = f"{prefix}:webhooks:tries"
 
+    def for_tenant(self, tenant: str, *, home: str) -> Keys:
+        """The keys of `tenant` (a workspace's team, T…, or an Enterprise Grid organisation's id, E…: the
+        `WorkspaceRef.tenant`): today's names for the `home` tenant, else under `{root}:ws:<tenant>`; the global
+        families (the audit log, API keys, heartbeats, workers' channels, claims, ...) on the root either way.
+        Raises ValueError for a tenant that is no such id (it would reach a key's name)."""
+        if not TENANT.fullmatch(tenant):
+            raise ValueError(f"{tenant[:30]!r} is not a workspace's team or organisation id")
+        return Keys(self.root) if tenant == home else Keys(f"{self.root}:ws:{tenant}", root=self.root)
+
     # the Approvals API's keys (by hash), and what belongs to a key: by its immutable id (`ApiKey.id`)
     def api_key(self, digest: str) -> str:
-        return f"{self.prefix}:apikey:{digest}"
+        return f"{self.root}:apikey:{digest}"
 
     def api_rate(self, key_id: str, minute: int) -> str:
-        return f"{self.prefix}:apirate:{key_id}:{minute}"
+        return f"{self.root}:apirate:{key_id}:{minute}"
 
     def api_pending(self, key_id: str) -> str:
-        return f"{self.prefix}:apipending:{key_id}"
+        return f"{self.root}:apipending:{key_id}"
 
     def api_run(self, key_id: str, channel: str, program_run: str = "") -> str:
-        found = f"{self.prefix}:apirun:{key_id}:{channel}"
+        found = f"{self.root}:apirun:{key_id}:{channel}"
         return f"{found}:{program_run}" if program_run else found
 
     def api_idempotency(self, key_id: str, idempotency_key: str) -> str:
-        return f"{self.prefix}:apiidem:{key_id}:{idempotency_key}"
+        return f"{self.root}:apiidem:{key_id}:{idempotency_key}"
 
     # passkeys (step-up): one-time links, and each person's passkeys
     def stepup_token(self, token: str) -> str:
-        return f"{self.prefix}:stepup-token:{token}"
+        return f"{self.root}:stepup-token:{token}"
 
     def passkeys(self, user: str) -> str:
         return f"{self.prefix}:passkeys:{user}"
@@ -280,7 +313,7 @@ class Keys:
         return f"{self.prefix}:settings:{channel}"
 
     def migrated(self, name: str) -> str:
-        return f"{self.prefix}:migrated:{name}"
+        return f"{self.root}:migrated:{name}"
 
     def window(self, part: str) -> str:
         """A policy window's calls (bot/policy/windows.py), per principal/action/resource: `part`."""
@@ -295,22 +328,22 @@ class Keys:
         return f"{self.prefix}:person:{user}"
 
     def heartbeat(self, worker_id: str) -> str:
-        return f"{self.prefix}:heartbeat:{worker_id}"
+        return f"{self.root}:heartbeat:{worker_id}"
 
     def worker_channel(self, worker_id: str) -> str:
         return self.worker_channels + worker_id
 
     def claim(self, what: str) -> str:
-        return f"{self.prefix}:claim:{what}"
+        return f"{self.root}:claim:{what}"
 
     def scratch(self, what: str) -> str:
         return f"{self.prefix}:scratch:{what}"
 
     def command(self, trigger_id: str) -> str:
-        return f"{self.prefix}:cmd:{trigger_id}"
+        return f"{self.root}:cmd:{trigger_id}"
 
     def model_cache(self, digest: str) -> str:
-        return f"{self.prefix}:modelcache:{digest}"
+        return f"{self.root}:modelcache:{digest}"
 
     # the Home redraw queue and the workspace's views.publish budget (home_queue.py)
     @property
@@ -337,3 +370,14 @@ class Keys:
     @property
     def home_paused(self) -> str:
         return f"{self.prefix}:homes:paused"
+
+    # the app's installations (OAuth, `bot/store/installations.py`): per workspace or organisation, and OAuth states
+    def installation(self, installation_id: str) -> str:
+        return f"{self.prefix}:installation:{installation_id}"
+
+    @property
+    def installations(self) -> str:
+        return f"{self.prefix}:installations"
+
+    def oauth_state(self, state: str) -> str:
+        return f"{self.prefix}:oauthstate:{state}"

@@ -3,7 +3,7 @@
  * (`agent-approvals/ai-sdk`).
  *
  *     export AGENT_APPROVALS_URL=https://approvals.example.com AGENT_APPROVALS_KEY=aak_…
- *     node dist/ai-sdk.js "Tell bob@example.com that our Q2 prices change on May 1"
+ *     node --preserve-symlinks dist/ai-sdk.js "Tell bob@example.com that our Q2 prices change on May 1"
  *
  * The model is the SDK's mock (`MockLanguageModelV4` of `ai/test`), scripted: it calls send_email, then says what
  * the tool answered. Outbox and printed lines: see support.ts.
@@ -65,7 +65,7 @@ await runCli("ai-sdk.js", async (task) => {
   const client = approvalsClient("ai-sdk.ts", task);
   const result = await generateTextWithApprovals({
     model: scripted(scriptedEmail(task)), system: SYSTEM, prompt: task, tools: { send_email: sendEmail },
-    stopWhen: isStepCount(5),
-  }, { client, agent: "mailer" });
+    stopWhen: isStepCount(5), approvals: { client, agent: "mailer" },
+  });
   return result.text;
 });

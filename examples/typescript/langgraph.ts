@@ -3,7 +3,7 @@
  * (`agent-approvals/langgraph`).
  *
  *     export AGENT_APPROVALS_URL=https://approvals.example.com AGENT_APPROVALS_KEY=aak_…
- *     node dist/langgraph.js "Tell bob@example.com that our Q2 prices change on May 1"
+ *     node --preserve-symlinks dist/langgraph.js "Tell bob@example.com that our Q2 prices change on May 1"
  *
  * The model is LangChain's `fakeModel` (`@langchain/core/testing`), scripted: it calls send_email, then says what
  * the tool answered. Outbox and printed lines: see support.ts.
@@ -33,8 +33,9 @@ await runCli("langgraph.js", async (task) => {
   const send = async (state: State) => {
     const call = (state.messages.at(-1) as AIMessage).tool_calls?.[0];
     if (call === undefined) return {};
-    const request = toolCall(call.name, call.args, { schema: SCHEMA, agent: "mailer" });
-    const answer = await verified(interrupt(request), request, { client }); // what the bot decided, never a claim
+    const request = toolCall({ tool: call.name, arguments: call.args, schema: SCHEMA, agent: "mailer" });
+    // what the bot decided, never a claim
+    const answer = await verified({ answer: interrupt(request), request, client });
     const said = answer.approved ? writeEmail(answer.arguments as unknown as Email) : answer.message;
     return { messages: [new ToolMessage({ content: said, tool_call_id: call.id ?? "" })] };
   };
@@ -48,7 +49,7 @@ await runCli("langgraph.js", async (task) => {
     .compile({ checkpointer: new MemorySaver() });
 
   const config = { configurable: { thread_id: `mailer-${randomUUID().slice(0, 8)}` } };
-  const result = await invokeWithApprovals(graph, { messages: [{ role: "user", content: task }] }, config,
-    { client }) as State;
+  const input = { messages: [{ role: "user", content: task }] };
+  const result = await invokeWithApprovals({ graph, input, config, client }) as State;
   return String(result.messages.at(-1)?.content ?? "");
 });

@@ -3,7 +3,7 @@
  * (`agent-approvals/mastra`).
  *
  *     export AGENT_APPROVALS_URL=https://approvals.example.com AGENT_APPROVALS_KEY=aak_…
- *     node dist/mastra.js "Tell bob@example.com that our Q2 prices change on May 1"
+ *     node --preserve-symlinks dist/mastra.js "Tell bob@example.com that our Q2 prices change on May 1"
  *
  * The agent needs Mastra storage to resume (here in memory). The model is the AI SDK's mock
  * (`MockLanguageModelV3` of `ai/test`, the model version Mastra runs), scripted: it calls send_email, then says
@@ -71,9 +71,9 @@ await runCli("mastra.js", async (task) => {
   const agent = new Agent({
     id: "mailer", name: "mailer", instructions: SYSTEM, tools,
     model: scripted(scriptedEmail(task)) as never, // ai 7's provider types, not the ones Mastra bundles: the same V3
-    hooks: approvalsHooks(client, { tools }), // a resume made outside runWithApprovals runs nothing
+    hooks: approvalsHooks({ client, tools }), // a resume made outside runWithApprovals runs nothing
   });
   new Mastra({ agents: { mailer: agent }, storage: new InMemoryStore(), logger: false });
-  const result = await runWithApprovals(agent, task, { client });
+  const result = await runWithApprovals({ agent, messages: task, approvals: { client } });
   return result.text;
 });

@@ -3,7 +3,7 @@
  * (`agent-approvals/openai-agents`).
  *
  *     export AGENT_APPROVALS_URL=https://approvals.example.com AGENT_APPROVALS_KEY=aak_…
- *     node dist/openai-agents.js "Tell bob@example.com that our Q2 prices change on May 1"
+ *     node --preserve-symlinks dist/openai-agents.js "Tell bob@example.com that our Q2 prices change on May 1"
  *
  * The paused run is kept in STATE_DIR (default ./states) under RUN_ID (default a new one), so another process may
  * finish it with `resume` (docs/agents/typescript-openai-agents.md). The model is the SDK's `ScriptedModel`: it
@@ -48,6 +48,6 @@ await runCli("openai-agents.js", async (task) => {
   const client = approvalsClient("openai-agents.ts", task);
   const store = new FileStateStore(process.env["STATE_DIR"] || "states");
   const runId = process.env["RUN_ID"] || `mailer-${randomUUID().slice(0, 8)}`;
-  const result = await runWithApprovals(agent, task, { client, store, runId });
+  const result = await runWithApprovals({ agent, input: task, client, store, runId });
   return String(result.finalOutput ?? "");
 });

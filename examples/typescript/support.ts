@@ -109,7 +109,7 @@ async function botProblem(): Promise<string> {
   return "";
 }
 
-/** `node dist/<example>.js [task…]`: the agent's last words; a bot that cannot be asked (before, or as it runs)
+/** `node --preserve-symlinks dist/<example>.js [task…]`: the agent's last words; a bot that cannot be asked (before, or as it runs)
  * is one line on standard error and exit status 1, never a stack trace. */
 export async function runCli(example: string, main: (task: string) => Promise<string>): Promise<void> {
   const task = process.argv.slice(2).join(" ") || DEFAULT_TASK;

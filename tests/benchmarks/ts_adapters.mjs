@@ -52,7 +52,7 @@ async function setUp() {
     return async () => {
       const options = { model: new MockLanguageModelV4({ doGenerate: aiSteps() }), tools: { send_email },
         prompt: "Tell Bob", stopWhen: isStepCount(5) };
-      await (gated ? generateTextWithApprovals(options, { client }) : generateText(options));
+      await (gated ? generateTextWithApprovals({ ...options, approvals: { client } }) : generateText(options));
     };
   }
   if (adapter === "mastra") {
@@ -68,9 +68,10 @@ async function setUp() {
     return async () => {
       const agent = new Agent({ id: "mailer", name: "mailer", instructions: "You send emails.", tools,
         model: new MockLanguageModelV3({ doGenerate: aiSteps() }),
-        ...(gated ? { hooks: approvalsHooks(client, { tools }) } : {}) });
+        ...(gated ? { hooks: approvalsHooks({ client, tools }) } : {}) });
       new Mastra({ agents: { mailer: agent }, storage: new InMemoryStore(), logger: false });
-      await (gated ? runWithApprovals(agent, "Tell Bob", { client }) : agent.generate("Tell Bob"));
+      await (gated ? runWithApprovals({ agent, messages: "Tell Bob", approvals: { client } })
+        : agent.generate("Tell Bob"));
     };
   }
   if (adapter === "openai-agents") {
@@ -87,7 +88,7 @@ async function setUp() {
         [assistantMessage("Sent.")],
       ]);
       const agent = new Agent({ name: "mailer", instructions: "You send emails.", model, tools: [send_email] });
-      await (gated ? runWithApprovals(agent, "Tell Bob", { client }) : run(agent, "Tell Bob"));
+      await (gated ? runWithApprovals({ agent, input: "Tell Bob", client }) : run(agent, "Tell Bob"));
     };
   }
   if (adapter === "langgraph") {
@@ -99,9 +100,9 @@ async function setUp() {
         called();
         return { outcome: ran() };
       }
-      const request = toolCall("send_email", EMAIL);
+      const request = toolCall({ tool: "send_email", arguments: EMAIL });
       if (mark.called === 0) called(); // (the node runs again from its start on resume)
-      const answer = await verified(interrupt(request), request, { client });
+      const answer = await verified({ answer: interrupt(request), request, client });
       if (!answer.approved) throw new Error(answer.message);
       return { outcome: ran() };
     };
@@ -111,7 +112,7 @@ async function setUp() {
     return async () => {
       thread += 1;
       const config = { configurable: { thread_id: `bench-${process.pid}-${thread}` } };
-      await (gated ? invokeWithApprovals(graph, {}, config, { client }) : graph.invoke({}, config));
+      await (gated ? invokeWithApprovals({ graph, input: {}, config, client }) : graph.invoke({}, config));
     };
   }
   throw new Error(`no such series: ${series}`);

@@ -13,6 +13,10 @@ series run in rounds, each round every series once in a rotated order, N/rounds 
   running. <adapter>:ungated: the same agent, its tool needing no approval (what the framework itself costs).
   overhead = gated - ungated, reported with its ratio to the floor's p50. The AI SDK and Mastra run on Node 22.
 
+The frameworks are the suite's project's (tests/agents/typescript/project, installed by the README's test command),
+the package built there with every adapter (`tests.support.typescript.build`); node runs the series with
+`--preserve-symlinks`, so that the linked package finds them.
+
 No timing is asserted: the figures are printed (JSON) and written with --out.
 
     python tests/benchmarks/ts_adapters.py [--approvals 200] [--rounds 4] [--out FILE]
@@ -37,7 +41,7 @@ from bot.devslack.server import SlackStandIn
 from bot.store import Store, connect
 from tests.benchmarks.common import Proc, machine_info, start_redis, stop_redis, summary_ms, write_json
 from tests.conftest import BOB, BOT_TOKEN, SALES, SIGNING_SECRET
-from tests.support.typescript import PACKAGE, build, link_modules, node, node22
+from tests.support.typescript import PACKAGE, PRESERVE, PROJECT, build, link_modules, node, node22
 
 HERE = Path(__file__).resolve().parent
 EMAIL = {"to": "bob@example.com", "body": "Prices go up 5% on May 1."}  # the rule approves exactly this call
@@ -47,10 +51,10 @@ WARMUP = 3
 
 
 def built() -> None:
-    """The package's dist/ compiled from its sources now (tsc only when a source is newer)."""
-    index = PACKAGE / "dist" / "src" / "index.js"
-    newest = max(p.stat().st_mtime for p in (PACKAGE / "src").glob("*.ts"))
-    if not index.is_file() or index.stat().st_mtime < newest:
+    """The package's dist/ compiled from its sources now, every adapter in it (built only when a source is newer)."""
+    adapters = [PACKAGE / "dist" / "src" / "adapters" / f"{adapter}.js" for adapter in ADAPTERS]
+    newest = max(p.stat().st_mtime for p in (PACKAGE / "src").rglob("*.ts"))
+    if not all(a.is_file() and a.stat().st_mtime >= newest for a in adapters) or not (PROJECT / "dist").is_dir():
         build()
 
 
@@ -88,7 +92,7 @@ async def measure(approvals: int, rounds: int) -> dict[str, Any]:
                     created_by=BOB, created_at=0, expires_at=2e10)
         assert await store.rules.create(rule)
         env = {**os.environ, "AGENT_APPROVALS_URL": str(worker.info["url"]), "AGENT_APPROVALS_KEY": made.key,
-               "APPROVALS_CHANNEL": SALES}
+               "APPROVALS_CHANNEL": SALES, "NODE_OPTIONS": PRESERVE}
         per_round = max(1, approvals // rounds)
         for i in range(rounds):
             shift = i % len(names)

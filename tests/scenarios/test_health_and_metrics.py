@@ -5,13 +5,16 @@ HTTP, the Slack stand-in, a real redis-server."""
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
+from bot.devslack.model import GRID, OTHER_TEAM
 from bot.devslack.server import SlackStandIn
 from bot.server import is_loopback
 from tests.conftest import BOT_TOKEN, Worker, bot_env, start_worker
@@ -94,3 +97,22 @@ def test_loopback_is_only_loopback() -> None:
     assert is_loopback("::ffff:127.0.0.1")  # IPv4 on an IPv6 socket
     for other in ("10.0.0.1", "192.168.1.2", "203.0.113.7", "::ffff:203.0.113.7", "fe80::1%eth0", "", None, "x"):
         assert not is_loopback(other), other
+
+
+async def test_healthz_names_the_workspaces_and_those_whose_token_slack_refuses(
+    slack: SlackStandIn, workers: Started, tmp_path: Path
+) -> None:
+    tokens = slack.several_workspaces()  # #65: a second plain workspace, and a Grid organisation installed org-wide
+    slack.uninstall(GRID)  # its org token revoked
+    listed = tmp_path / "workspaces.json"
+    listed.write_text(json.dumps([{"team": OTHER_TEAM, "bot_token": "env:OTHER_TOKEN"},
+                                  {"enterprise": GRID, "bot_token": "env:GRID_TOKEN"}]))
+    worker = await workers(SLACK_WORKSPACES_FILE=str(listed), OTHER_TOKEN=tokens[OTHER_TEAM], GRID_TOKEN=tokens[GRID])
+    status, health = await health_of(worker)
+    assert status == 200 and health["status"] == "degraded" and health["slack"] == "ok"
+    assert health["workspaces"] == [
+        {"id": "T0DEV", "name": "Dev Workspace", "source": "SLACK_BOT_TOKEN", "slack": "ok"},
+        {"id": OTHER_TEAM, "name": "Other Workspace", "source": "SLACK_WORKSPACES_FILE", "slack": "ok"},
+        {"id": GRID, "name": "", "source": "SLACK_WORKSPACES_FILE", "slack": "token refused (token_revoked)"},
+    ]
+    assert not any(token in json.dumps(health) for token in tokens.values())

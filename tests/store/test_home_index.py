@@ -284,7 +284,7 @@ async def parts(redis_url: str, slack: SlackStandIn) -> AsyncIterator[Parts]:
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(sequence=st.lists(steps, min_size=4, max_size=30), size=st.sampled_from([2, 3, 10]))
+@given(sequence=st.lists(steps, min_size=4, max_size=20), size=st.sampled_from([2, 3, 10]))
 async def test_the_indexes_answer_as_a_full_scan_after_any_steps(parts: Parts, sequence: list[Step], size: int) -> None:
     store = parts.store
     await store.redis.flushall()

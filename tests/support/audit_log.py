@@ -1,16 +1,13 @@
 """Helpers of the audit log's tests: a signing keys file, the stream read and rewritten with plain Redis commands
-(as someone with Redis access would tamper with it), entries written the way the old chain (before #44) wrote them,
-and the verify walk's answer."""
+(as someone with Redis access would tamper with it), and the verify walk's answer."""
 
 from __future__ import annotations
 
 import json
 import os
-import time
 from pathlib import Path
 
 from bot.audit.checkpoints import CHECKPOINT_TYPE, AuditCheckpoints
-from bot.audit.legacy import ZERO, entry_hash, link_of
 from bot.audit.verify import Verifier, walk
 from bot.core.signing import SigningKeys, new_key_jwk
 from bot.store import Store
@@ -56,38 +53,9 @@ async def rewrite(store: Store, new: list[Entry], key: str | None = None) -> Non
         await store.redis.xadd(key, fields, id=entry_id)  # type: ignore[arg-type]
 
 
-def rehashed(fields: dict[str, str], **changed: str) -> dict[str, str]:
-    """Old-chain `fields` with `changed` and a hash recomputed to fit (a careful forger)."""
-    out = {**fields, **changed}
-    out["hash"] = entry_hash(out)
-    return out
-
-
 def spaced(log: list[Entry]) -> list[Entry]:
     """The same entries under ids 10 ms apart (room to insert one between two), fields unchanged."""
     return [(f"{1_000_000 + 10 * n}-0", fields) for n, (_, fields) in enumerate(log)]
-
-
-async def write_old(store: Store, count: int, *, keys: SigningKeys | None = None, every: int = 0) -> list[Entry]:
-    """`count` entries as the old chain's Lua step wrote them (fields, then `seq`, `prev`, `hash`: SHA-256 of the
-    netstring encoding), continuing the old chain at the stream's end; with `keys`, an old-style checkpoint
-    `{seq, hash, id, at}` after every `every` entries, as the old writer signed them."""
-    written: list[Entry] = []
-    for _ in range(count):
-        last = await store.redis.xrevrange(store.keys.audit, count=1)
-        link = link_of(str(last[0][0]), dict(last[0][1])) if last else None
-        seq, prev = (link.seq + 1, link.hash) if link is not None else (1, ZERO)
-        fields = {"event": "settings", "at": repr(time.time()), "by": "U0OLD", "after": f"{seq}m", "seq": str(seq),
-                  "prev": prev, "hash": ""}
-        fields["hash"] = entry_hash(fields)
-        entry_id = str(await store.redis.xadd(store.keys.audit, fields))  # type: ignore[arg-type]
-        written.append((entry_id, fields))
-        if keys is not None and every and seq % every == 0:
-            claims = {"seq": seq, "hash": fields["hash"], "id": entry_id, "at": time.time()}
-            await store.redis.xadd(store.keys.audit_checkpoints, {
-                "seq": str(seq), "hash": fields["hash"], "id": entry_id, "at": repr(claims["at"]),
-                "jws": keys.sign(claims, typ=CHECKPOINT_TYPE)})
-    return written
 
 
 async def verdict(

@@ -4,8 +4,13 @@ generated from the bot's own OpenAPI document (`bot.api.openapi.document`, by th
 
     python -m tests.support.typescript    writes agents/typescript/src/api.ts from the document (commit it)
 
-The package must be installed first, and the suite's own project beside it (Node 22, for the adapters whose
-frameworks need it): `INSTALL`, in the README's test command.
+The package's own folder holds only what it needs (jose, and its build and lint tools) and its tests of the client
+and the receipts (test/), which run on Node 20. The frameworks, Node 22 (for the AI SDK 7 and Mastra) and the tests
+that need them (the adapters' tests and the conformance suite) are the suite's own project (`PROJECT`), where the
+package is a dependency (`file:`, a link to agents/typescript): its build (`npm run build` there) builds the package
+with every adapter through that link, then the suite's tests; node runs them with `--preserve-symlinks`, so that the
+linked package's adapters find their frameworks in the project's node_modules. Both are installed first: `INSTALL`,
+in the README's test command.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ def node() -> str:
     return found
 
 
-# the tests (test/) of adapters whose framework needs Node 22
+# the suite's tests (PROJECT/test) of adapters whose framework needs Node 22
 NODE22 = ("ai-sdk.test.ts", "mastra.test.ts", "conformance-ai-sdk.test.ts", "conformance-mastra.test.ts",
           "conformance-mastra-workflow.test.ts")
 
@@ -55,13 +60,21 @@ def node22() -> str:
 
 
 def installed(tool: str) -> Path:
-    """The entry point of an installed devDependency's CLI; RuntimeError naming the install command else."""
+    """The entry point of an installed devDependency's CLI (`suite-tsc`: the suite's project's `tsc`); RuntimeError
+    naming the install command else."""
     path = {"tsc": PACKAGE / "node_modules" / "typescript" / "bin" / "tsc",
+            "suite-tsc": PROJECT / "node_modules" / "typescript" / "bin" / "tsc",
             "openapi-typescript": PACKAGE / "node_modules" / "openapi-typescript" / "bin" / "cli.js"}[tool]
     if not path.is_file():
-        raise RuntimeError(f"{tool} is not installed in agents/typescript: run `{INSTALL}` (the README's test command"
-                           " does)")
+        where = (PROJECT if tool.startswith("suite") else PACKAGE).relative_to(ROOT)
+        raise RuntimeError(f"{tool.removeprefix('suite-')} is not installed in {where}: run `{INSTALL}` (the README's"
+                           " test command does)")
     return path
+
+
+# node, for the suite's tests and what imports the package through a link: the linked package's adapters find their
+# frameworks beside the link (the project's node_modules), not beside the package's own folder
+PRESERVE = "--preserve-symlinks"
 
 
 def api_ts() -> str:
@@ -77,13 +90,20 @@ def api_ts() -> str:
 
 
 def build() -> None:
-    """`tsc -p agents/typescript` (strict): the package and its tests compiled afresh to agents/typescript/dist/ (no
-    test of a removed file left behind)."""
-    shutil.rmtree(PACKAGE / "dist", ignore_errors=True)
-    done = subprocess.run([node(), str(installed("tsc")), "-p", str(PACKAGE)], capture_output=True, text=True,
-                          timeout=300, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"tsc failed:\n{done.stdout[-4000:]}{done.stderr[-2000:]}")
+    """`npm run build` of the suite's project, as its package.json says, with no npm: the package (strict, every
+    adapter: its build.mjs run through the project's link, so that it finds the frameworks there) to
+    agents/typescript/dist/, then the suite's tests to PROJECT/dist/, each afresh (no test of a removed file left
+    behind)."""
+    installed("tsc")
+    linked = PROJECT / "node_modules" / "agent-approvals"
+    if not linked.is_symlink() or linked.resolve() != PACKAGE:
+        raise RuntimeError(f"the suite's project does not link agents/typescript: run `{INSTALL}`")
+    shutil.rmtree(PROJECT / "dist", ignore_errors=True)
+    for command, cwd in (([node(), PRESERVE, f"{PRESERVE}-main", str(linked / "build.mjs")], PROJECT),
+                         ([node(), str(installed("suite-tsc")), "-p", str(PROJECT)], PROJECT)):
+        done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=300, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"{' '.join(command[1:])} failed:\n{done.stdout[-4000:]}{done.stderr[-2000:]}")
 
 
 EXAMPLES = ROOT / "examples" / "typescript"
@@ -92,22 +112,28 @@ EXAMPLES22 = ("ai-sdk", "mastra")  # the examples whose framework needs Node 22
 
 def link_modules(into: Path, package: Path = PACKAGE) -> None:
     """`into`/node_modules as `npm install` of `agent-approvals` (`package`, built) and the frameworks would lay it
-    out, offline: each a link (the frameworks to the package's own devDependencies, so both resolve one copy)."""
+    out, offline: each a link (the frameworks to the suite's project's, so that all resolve one copy). Run what
+    imports `package` (a link to agents/typescript) with node's `PRESERVE`."""
     modules = into / "node_modules"
     modules.mkdir()
-    for installed_one in (PACKAGE / "node_modules").iterdir():
-        (modules / installed_one.name).symlink_to(installed_one)
+    if not (PROJECT / "node_modules").is_dir():
+        raise RuntimeError(f"the suite's project is not installed: run `{INSTALL}`")
+    for installed_one in (PROJECT / "node_modules").iterdir():
+        if installed_one.name != "agent-approvals":
+            (modules / installed_one.name).symlink_to(installed_one)
     (modules / "agent-approvals").symlink_to(package)
 
 
 def build_examples(into: Path, more: dict[str, str] | None = None) -> Path:
     """examples/typescript compiled (its own tsconfig.json, strict) in `into`, offline, laid out as `npm install` of
-    its package.json would: `agent-approvals` (file:../../agents/typescript) the package compiled apart in `into`
-    (never the package's own dist/, which the tests of the package build), each framework a link to the package's
-    own devDependency; each of `more` (a file name: its TypeScript) beside them. `into`/dist, the programs."""
+    its package.json would: `agent-approvals` (file:../../agents/typescript) the package built apart in `into` by
+    its own build.mjs (never the package's own dist/, which the tests of the package build), finding each framework
+    in `into`/node_modules, a link to the suite's project's; each of `more` (a file name: its TypeScript) beside
+    them. `into`/dist, the programs."""
     package = into / "agent-approvals"
     shutil.copytree(PACKAGE / "src", package / "src")
-    for name in ("package.json", "tsconfig.json"):
+    shutil.copytree(PACKAGE / "test", package / "test")
+    for name in ("package.json", "tsconfig.json", "build.mjs"):
         shutil.copy(PACKAGE / name, package / name)
     (package / "node_modules").symlink_to(PACKAGE / "node_modules")
     link_modules(into, package)
@@ -115,11 +141,10 @@ def build_examples(into: Path, more: dict[str, str] | None = None) -> Path:
         shutil.copy(source, into / source.name)
     for name, code in (more or {}).items():
         (into / name).write_text(code)
-    for project in (package, into):
-        done = subprocess.run([node(), str(installed("tsc")), "-p", str(project)], capture_output=True, text=True,
-                              timeout=300, check=False)
+    for command in ([node(), str(package / "build.mjs")], [node(), str(installed("tsc")), "-p", str(into)]):
+        done = subprocess.run(command, cwd=into, capture_output=True, text=True, timeout=300, check=False)
         if done.returncode != 0:
-            raise RuntimeError(f"tsc failed on {project.name}:\n{done.stdout[-4000:]}{done.stderr[-2000:]}")
+            raise RuntimeError(f"{command[1]} failed:\n{done.stdout[-4000:]}{done.stderr[-2000:]}")
     return into / "dist"
 
 

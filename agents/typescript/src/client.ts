@@ -90,6 +90,21 @@ export interface AllowedOptions {
 export type AllowedRequest = ToolCall & AllowedOptions;
 
 /** The times a reviewer's edit is asked about again as the edited call, at most (as in Python). */
+/** `use`'s and `spend`'s options: the use's token (a retry's is the same), and an `AbortSignal`. */
+export interface UseOptions {
+  token?: string | undefined;
+  signal?: AbortSignal | undefined;
+}
+
+/**
+ * A use's answer (`spend`): `used`, this is the approval's one use (run the call); else another process used it (it
+ * may have run) and `refusal` is what a model reads, as the bot says it.
+ */
+export interface Use {
+  used: boolean;
+  refusal: string;
+}
+
 export const MAX_EDITS = 5;
 
 /** A tool call's request from an options object, or from the deprecated positional form; checked. */
@@ -430,18 +445,25 @@ export class ApprovalsClient {
   /**
    * Use an approved call, right before running it: true the first time (and for a retry with the same `token`: one
    * use of one decision, default this client's), false when it was used already (that use may have run it: do not
-   * run it on this approval).
+   * run it on this approval). `spend` says the same with the bot's words for a model.
    */
-  async use(
-    id: string,
-    options: { token?: string | undefined; signal?: AbortSignal | undefined } = {},
-  ): Promise<boolean> {
+  async use(id: string, options: UseOptions = {}): Promise<boolean> {
+    return (await this.spend(id, options)).used;
+  }
+
+  /**
+   * `use`, answered as a `Use`: `used`, and when it was used already the bot's words for a model (`refusal`: "Not
+   * run: approval … was used already (the call may have run) …"), which an adapter prints as they are.
+   */
+  async spend(id: string, options: UseOptions = {}): Promise<Use> {
     const body = { token: options.token || this.token };
     const answer = await this.wire.call("POST", `${API_PATH}/approvals/${encodeURIComponent(id)}/use`, {
       body,
       signal: options.signal,
     });
-    return answer["used"] === true;
+    const used = answer["used"] === true;
+    const said = answer["refusal"];
+    return { used, refusal: used ? "" : typeof said === "string" && said ? said : "Not run: used" };
   }
 
   /** Withdraw a pending approval (its card says so). A decided one is returned as it is. */

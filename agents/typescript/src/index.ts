@@ -28,6 +28,8 @@ export {
   type ToolRequest,
   type ToolAskOptions,
   type ToolDecisionOptions,
+  type Use,
+  type UseOptions,
   type WaitOptions,
 } from "./client.js";
 export { ApprovalsError, BadKey, InvalidRequest, LimitReached, NotFound, OutOfScope, Unreachable } from "./errors.js";

@@ -49,6 +49,13 @@ test("toolDecision asks, waits for bob's approval and uses it once: a second use
   assert.deepEqual(decided.arguments, EMAIL);
   assert.equal(decided.tool, "send_email");
   assert.equal(await asker.use(decided.id, { token: "another-use" }), false); // used by toolDecision already
+  // spend says so in the bot's words, which an adapter prints as they are (it composes none of its own)
+  const spent = await asker.spend(decided.id, { token: "another-use" });
+  assert.equal(spent.used, false);
+  assert.equal(
+    spent.refusal,
+    `Not run: approval ${decided.id} was used already (the call may have run); call again to be asked again.`,
+  );
 });
 
 test("toolDecision asks about bob's edit as the edited call, and returns the edited arguments once approved", async () => {

@@ -99,6 +99,8 @@ def policy_request(
         requester=program.requester if program is not None else run.requester,
         mode=parse_mode(mode), risk_word=word or "",
         workflow=workflow_of(program.workflow if program is not None else ""),
+        team=program.key.team if program is not None else run.team,
+        enterprise=program.key.enterprise if program is not None else run.enterprise,
     )
 
 

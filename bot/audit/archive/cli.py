@@ -16,7 +16,7 @@ from typing import TextIO
 from bot.audit.archive.proofs import check_proof, dumps, prove
 from bot.audit.archive.stores import ArchiveError, ArchiveStore, open_archive
 from bot.audit.archive.verify import ArchiveTrust, Checked, Found, check_archive, history_trust, join_redis, trust_of
-from bot.audit.checkpoints import VERSION
+from bot.audit.checkpoints import redis_keep
 from bot.audit.digests import seq_of
 from bot.audit.verify import NO_LOG, Trust, UsageError, jwks_document, since_time, walk
 from bot.core.settings import SettingsError, StoreSettings
@@ -94,7 +94,7 @@ async def verify_both(
         return f"audit archive NOT intact: {exc}", 1
     entries = await _redis_entries(store)
     signed = None
-    newest = await store.audit.last_checkpoint(VERSION)
+    newest = await store.audit.last_checkpoint()
     if newest is not None and "archived" in newest[1]:
         try:
             signed = int(trust.verify(newest[1].get("jws", "")).get("archived", 0))
@@ -104,7 +104,7 @@ async def verify_both(
     if joined is not None:
         return f"audit archive and Redis NOT intact: {joined}", 1
     redis_trust = Trust(source=trust.source, created=dict.fromkeys(trust.keys), pinned=trust.pinned, public=trust.xs)
-    said, code = await walk(store, start_at, trust.verify, retention=settings.audit_redis_retention, trust=redis_trust)
+    said, code = await walk(store, start_at, trust.verify, retention=redis_keep(settings), trust=redis_trust)
     if code == NO_LOG:
         return f"{checked.summary(archive.url, trust=trust)}\nRedis: {said}", 0
     return "\n".join([checked.summary(archive.url, trust=trust), _joined(checked, entries), said]), code

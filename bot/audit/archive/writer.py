@@ -139,7 +139,7 @@ class AuditArchiver:
         return len(entries)
 
     async def _covered(self) -> int | None:
-        newest = await self._store.audit.last_checkpoint(VERSION)
+        newest = await self._store.audit.last_checkpoint()
         return int(newest[1]["seq"]) if newest is not None else None
 
     async def _read_tree(self) -> Tree | None:
@@ -174,7 +174,7 @@ class AuditArchiver:
         while batch := await audit.chained(lower=lower, count=1000):
             for entry_id, fields in batch:
                 if (seq := seq_of(fields)) is not None:
-                    origin = origin_of(self._store.keys.prefix)
+                    origin = origin_of(self._store.keys.root)
                     await self._archive.put(layout.LOG, layout.dumps(
                         {"format": layout.FORMAT, "origin": origin, "base": seq, "base_id": entry_id}))
                     head = layout.loads_object(await self._archive.get(layout.LOG)) or {}

@@ -58,6 +58,33 @@ function userById(id) {
   return users().find((u) => u.id === id);
 }
 
+// The workspaces the local Slack serves (one unless it serves several: #65) and those the person belongs to (a Grid
+// person: every workspace of the organisation; a person of no workspace served, a partner: the first one).
+function workspaces() {
+  return app.state && app.state.workspaces ? app.state.workspaces : [];
+}
+
+function myTeams() {
+  const all = workspaces();
+  const me = userById(app.me);
+  const mine = all.find((w) => me && w.id === me.team_id) || all[0];
+  if (!mine) return new Set();
+  return new Set(all.filter((w) => w.id === mine.id || (mine.enterprise_id && w.enterprise_id === mine.enterprise_id)).map((w) => w.id));
+}
+
+function myChannels() {
+  if (workspaces().length <= 1) return app.state.channels;
+  const teams = myTeams();
+  return app.state.channels.filter((c) => teams.has(c.team_id));
+}
+
+function myWorkspaceName() {
+  const me = userById(app.me);
+  const all = workspaces();
+  const mine = all.find((w) => me && w.id === me.team_id) || all[0];
+  return mine ? mine.name : "Dev Workspace";
+}
+
 function channelById(id) {
   return app.state ? app.state.channels.find((c) => c.id === id) : undefined;
 }
@@ -347,11 +374,48 @@ function personItem(user) {
   return button;
 }
 
+const INSTALLED = { team: "installed", organisation: "installed org-wide", none: "not installed" };
+
+function workspaceItem(w) {
+  const parts = [
+    el("span", "workspace-item-name", [w.name]),
+    el("span", "person-real", [w.id + (w.enterprise_id ? " · " + w.enterprise_id : "")]),
+    el("span", "workspace-state", [INSTALLED[w.installed] || w.installed]),
+  ];
+  const item = el("li", "workspace-item", parts);
+  item.dataset.testid = "workspace-" + w.id;
+  const installation = w.installed === "organisation" ? w.enterprise_id : w.id;
+  if (w.installed !== "none" && !(w.installed === "organisation" && w.id !== firstOfOrg(w))) {
+    const button = el("button", "workspace-uninstall", ["Uninstall"]);
+    button.type = "button";
+    button.dataset.testid = "uninstall-" + installation;
+    button.title = "Remove the app, as a person does in Slack: the bot is sent tokens_revoked and app_uninstalled";
+    button.addEventListener("click", async () => {
+      const result = await post("/_control/uninstall", { installation });
+      if (!result.ok) toast(result.error);
+    });
+    item.append(button);
+  }
+  return item;
+}
+
+function firstOfOrg(w) {
+  const first = workspaces().find((x) => x.enterprise_id === w.enterprise_id);
+  return first ? first.id : w.id;
+}
+
 function renderSidebar() {
+  $("workspace-name").textContent = myWorkspaceName();
+  const several = workspaces().length > 1;
+  $("workspaces").hidden = !several;
+  syncList(
+    $("workspace-list"),
+    several ? workspaces().map((w) => ({ key: w.id, sig: JSON.stringify(w), build: () => workspaceItem(w) })) : [],
+  );
   syncList($("app-list"), [{ key: "home", sig: JSON.stringify([app.home, appName()]), build: homeItem }]);
   syncList(
     $("channel-list"),
-    app.state.channels.map((channel) => {
+    myChannels().map((channel) => {
       const count = topLevel(channelMessages(channel.id)).length;
       const open = channel.id === app.channel && !app.home;
       const unread = open ? 0 : Math.max(0, count - (app.seen[channel.id] || 0));

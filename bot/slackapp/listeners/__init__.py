@@ -4,7 +4,9 @@
     actions.py        the approval buttons, wherever they are: the card, its DM copies, an App Home
     views.py          the Reject, Revise and Always allow modals' submissions
     home.py           the App Home: opening it, its own buttons, batch decisions
-    passkeys.py       passkeys: the Home's "Set up a passkey" and Remove, `/agent passkeys revoke`"""
+    passkeys.py       passkeys: the Home's "Set up a passkey" and Remove, `/agent passkeys revoke`
+    installs.py       the app leaving a workspace: `app_uninstalled`, `tokens_revoked` (`register(app, services,
+                      workspaces)`, called by the app factory)"""
 
 from __future__ import annotations
 

@@ -13,7 +13,8 @@ from bot.approvals.refusals import STORAGE_DOWN, WHO_NAMES_ADMINS
 from bot.approvals.rights import is_admin, may_cancel, may_change_settings, may_name_admins
 from bot.approvals.rulebook import SUGGEST_SINCE
 from bot.core.durations import format_duration
-from bot.core.records import RUN_ID, SLACK_ID, AwayState, ChannelSettings
+from bot.core.records import ENTERPRISE_ID, RUN_ID, SLACK_ID, TEAM_ID, AwayState, ChannelSettings
+from bot.core.workspaces import WorkspaceRef
 from bot.report import policy_figures
 from bot.report.headline_cache import HEADLINE_DAYS
 from bot.runs.idempotency import IN_PROGRESS, TRIGGER_ID
@@ -93,7 +94,7 @@ async def answer_agent_command(services: Services, command: dict[str, Any]) -> d
     if seen is not None:
         return {"text": replayed_text(seen)}
     parsed = parse_command(str(command.get("text", "")))
-    reply = await do_command(services, parsed, user=user, channel=channel)
+    reply = await do_command(services, parsed, user=user, channel=channel, workspace=command_workspace(command))
     try:
         await services.runs.record_command(trigger, str(reply.pop(STARTED, DONE)))
     except StoreUnavailable:  # the claim stands (a replay still does nothing); what was done is told all the same
@@ -113,15 +114,27 @@ def replayed_text(seen: str) -> str:
     return "Already received: this command was answered. Nothing was done again."
 
 
-async def do_command(services: Services, parsed: Command, *, user: str, channel: str) -> dict[str, Any]:
-    """Do what a (first delivery of a) command asks; the ephemeral reply."""
+def command_workspace(command: dict[str, Any]) -> WorkspaceRef | None:
+    """The workspace a command was typed in (its `team_id`, and `enterprise_id` on Enterprise Grid); None when it
+    names none that reads as one (the home workspace's, as before commands were kept apart by workspace)."""
+    team, enterprise = str(command.get("team_id") or ""), str(command.get("enterprise_id") or "")
+    if not TEAM_ID.fullmatch(team):
+        return None
+    return WorkspaceRef(team, enterprise if ENTERPRISE_ID.fullmatch(enterprise) else None)
+
+
+async def do_command(
+    services: Services, parsed: Command, *, user: str, channel: str, workspace: WorkspaceRef | None = None
+) -> dict[str, Any]:
+    """Do what a (first delivery of a) command asks, in `workspace` (the command's); the ephemeral reply."""
     if isinstance(parsed, Invalid):
         return {"text": parsed.message}
     if isinstance(parsed, Help):
         return {"text": help_reply(parsed.topic, presets=preset_descriptions(services.runs.team_options))}
     if isinstance(parsed, Start):
         run = await services.runs.start_run(
-            task=parsed.task, requester=user, channel=channel, preset=parsed.team or DEFAULT_PRESET, mode=parsed.mode
+            task=parsed.task, requester=user, channel=channel, preset=parsed.team or DEFAULT_PRESET, mode=parsed.mode,
+            workspace=workspace,
         )
         if isinstance(run, str):
             return {"text": f"{run} Nothing started."}
@@ -142,7 +155,7 @@ async def do_command(services: Services, parsed: Command, *, user: str, channel:
         return await policy_command(services, channel)
     current = await services.approvals.channel_settings(channel)
     if isinstance(parsed, ListKeys | CreateKey | RevokeKey):
-        return {"text": await keys_command(services, parsed, current, user=user, channel=channel)}
+        return {"text": await keys_command(services, parsed, current, user=user, channel=channel, workspace=workspace)}
     if isinstance(parsed, RevokePasskeys):
         return {"text": await revoke_command(services, parsed.person, current, user=user, channel=channel)}
     if isinstance(parsed, ShowConfig):
@@ -156,13 +169,14 @@ async def do_command(services: Services, parsed: Command, *, user: str, channel:
 
 
 async def keys_command(
-    services: Services, parsed: ListKeys | CreateKey | RevokeKey, current: ChannelSettings, *, user: str, channel: str
+    services: Services, parsed: ListKeys | CreateKey | RevokeKey, current: ChannelSettings, *, user: str, channel: str,
+    workspace: WorkspaceRef | None = None,
 ) -> str:
     """`/agent keys ...`: the API keys that may ask in this channel; making one (for this channel, or the one
     named) or revoking one of this channel's keys is for the named admins (and ADMIN_USERS) of that channel:
     anyone else is refused, and the refusal audited."""
     if isinstance(parsed, CreateKey) and parsed.channel and parsed.channel != channel:
-        return await create_key_elsewhere(services, parsed, user=user, channel=channel)
+        return await create_key_elsewhere(services, parsed, user=user, channel=channel, workspace=workspace)
     keys = await services.api.keys_of(channel)
     if isinstance(parsed, ListKeys):
         return keys_text(channel, keys)
@@ -174,7 +188,7 @@ async def keys_command(
             f"Only this channel's admins can {action} API keys here ({WHO_NAMES_ADMINS}). Nothing changed."
         )
     if isinstance(parsed, CreateKey):
-        return await make_key(services, parsed.name, channel, user=user)
+        return await make_key(services, parsed.name, channel, user=user, workspace=workspace)
     if parsed.name not in {key.name for key in keys}:
         return f"No API key named `{escape(parsed.name)}` may ask in {channel_ref(channel)}. Nothing changed."
     revoked = await services.api.revoke_key(parsed.name, by=user)
@@ -183,7 +197,9 @@ async def keys_command(
     return f"Revoked the API key `{escape(parsed.name)}`: its next request is refused.{pending}"
 
 
-async def create_key_elsewhere(services: Services, parsed: CreateKey, *, user: str, channel: str) -> str:
+async def create_key_elsewhere(
+    services: Services, parsed: CreateKey, *, user: str, channel: str, workspace: WorkspaceRef | None = None
+) -> str:
     """`/agent keys create <name> #other`: a key for the channel named, by that channel's admins."""
     target = parsed.channel
     where = channel_ref(target)
@@ -200,12 +216,15 @@ async def create_key_elsewhere(services: Services, parsed: CreateKey, *, user: s
         problem = f"Slack said {exc.response.get('error')}"
     if problem is not None:
         return f"Cannot make a key for {where}: {problem}. Nothing changed."
-    return await make_key(services, parsed.name, target, user=user)
+    return await make_key(services, parsed.name, target, user=user, workspace=workspace)
 
 
-async def make_key(services: Services, name: str, channel: str, *, user: str) -> str:
+async def make_key(
+    services: Services, name: str, channel: str, *, user: str, workspace: WorkspaceRef | None = None
+) -> str:
+    """A key for `channel`, bound to `workspace` (the one the command was typed in)."""
     made = await services.api.create_key(
-        name, channel, by=user,
+        name, channel, by=user, workspace=workspace,
         max_pending=services.settings.api_key_max_pending, per_minute=services.settings.api_key_per_minute,
     )
     if isinstance(made, str):

@@ -6,19 +6,20 @@ vectors (tests/support/shared_vectors.py) are answered by the Python verifier as
 must answer them alike (its test `vectors.test.ts`). Then the package is compiled (`tsc`, strict) and its tests run
 by Node's own runner against a real worker with Redis and the Slack stand-in, the key and the vectors in the
 environment, while this test plays the reviewer on the cards its asks make (approve as bob the titles "ts: approve
-…", reject with a reason the titles "ts: reject …", revise or edit, approve after a signal: `review`), checks that
-a card of fixed arguments says so, and rules approve `send_email` to rule@example.com and ruled@example.com in the
+…", reject with a reason the titles "ts: reject …", revise or edit, approve after a signal: `review`), checks that a
+card of fixed arguments says so, and rules approve `send_email` to rule@example.com and ruled@example.com in the
 key's channel, and the bot's one Cedar policy (PERMIT, its POLICY_DIR) to policy@example.com: every TypeScript test
-must run and pass. The conformance suite (test/conformance.ts) runs the same cases for every adapter (approved,
-rejected, a double click and a retry, SIGKILL while waiting then resumed, a forged approval, a policy's permit, the
-bot unreachable), through a driver per adapter (test/conf-<adapter>.ts; Mastra's workflow steps have their own,
-conf-mastra-workflow.ts): every adapter passes every case, nothing is skipped; a killed run is finished from what its
-adapter kept (the AI SDK's conversation in a FileStateStore, Mastra's runs in its LibSQL storage on a file), never by
-running the agent again from its prompt. The framework adapters' tests run on the Node their frameworks need (`ai`
-7 and Mastra: Node 22, from the suite's own project tests/agents/typescript/project, not the package's: building the
-package needs no Node 22); the rest on the machine's Node
-(LangGraph's conformance driver checkpoints to SQLite through better-sqlite3, built by npm's install for the Node that
-runs npm: the machine's).
+must run and pass: the package's own (agents/typescript/test: the client, the receipts) and the suite's project's
+(tests/agents/typescript/project/test: the adapters, with the frameworks). The conformance suite (conformance.ts)
+runs the same cases for every adapter (approved, rejected, a double click and a retry, SIGKILL while waiting then
+resumed, a forged approval, a policy's permit, the bot unreachable), through a driver per adapter
+(conf-<adapter>.ts; Mastra's workflow steps have their own, conf-mastra-workflow.ts): every adapter passes every
+case, nothing is skipped; a killed run is finished from what its adapter kept (the AI SDK's conversation in a
+FileStateStore, Mastra's runs in its LibSQL storage on a file), never by running the agent again from its prompt.
+The framework adapters' tests run on the Node their frameworks need (`ai` 7 and Mastra: Node 22, from the suite's
+own project, not the package's: building the package needs no Node 22); the rest on the machine's Node (LangGraph's
+conformance driver checkpoints to SQLite through better-sqlite3, built by npm's install for the Node that runs npm:
+the machine's).
 """
 
 from __future__ import annotations
@@ -45,7 +46,18 @@ from tests.support.policies import write_bundle
 from tests.support.shared_vectors import vectors, write
 from tests.support.signing_worker import signing_bot
 from tests.support.source import ROOT
-from tests.support.typescript import API_TS, INSTALL, NODE22, PACKAGE, PROJECT, api_ts, build, node, node22
+from tests.support.typescript import (
+    API_TS,
+    INSTALL,
+    NODE22,
+    PACKAGE,
+    PRESERVE,
+    PROJECT,
+    api_ts,
+    build,
+    node,
+    node22,
+)
 
 REASON = "not on a Friday"
 FEEDBACK = "Send it to Carol instead"
@@ -57,7 +69,9 @@ PERMIT = """@id("ts-permit")
 permit (principal, action == Action::"send_email", resource)
 when { context.args has to && context.args.to == "policy@example.com" };
 """
-CONFORMANCE = PACKAGE / "test" / "conformance.ts"
+CONFORMANCE = PROJECT / "test" / "conformance.ts"
+FRAMEWORKS = ("ai", "@mastra/core", "@mastra/libsql", "@openai/agents", "@langchain/core", "@langchain/langgraph",
+              "@langchain/langgraph-checkpoint-sqlite", "zod")
 
 
 @pytest.fixture
@@ -82,12 +96,24 @@ def test_the_readme_test_command_installs_the_package_and_ci_runs_it_as_written(
     assert "npm run --prefix agents/typescript build" in ci  # tsc, strict (tsconfig.json), beside ruff and mypy
     assert "npm run --prefix agents/typescript lint" in ci  # eslint and prettier --check, as ruff is for Python
     package = json.loads((PACKAGE / "package.json").read_text())
-    assert package["scripts"]["lint"] == "eslint . && prettier --check src test"
+    assert package["scripts"]["lint"] == "eslint . && prettier --check src test build.mjs"
+    # every adapter strict, with its framework: the suite's project builds the package through its link
+    assert "npm run --prefix tests/agents/typescript/project build" in ci
     assert {"eslint", "prettier", "typescript-eslint"} <= set(package["devDependencies"])
-    # Node 22 is the suite's, in its own project: building the package downloads none
-    assert "node" not in package["devDependencies"] and "node" not in package.get("allowScripts", {})
+    # Node 22 and the frameworks are the suite's, in its own project: installing the package downloads none of them
+    assert set(package["dependencies"]) == {"jose"}
+    assert not {"node", *FRAMEWORKS} & set(package["devDependencies"]), package["devDependencies"]
+    assert "allowScripts" not in package
+    assert {"ai", "@mastra/core", "@openai/agents", "@langchain/langgraph"} <= set(package["peerDependencies"])
+    assert all(meta == {"optional": True} for meta in package["peerDependenciesMeta"].values())
+    assert package["scripts"]["prepare"] == "node build.mjs"  # a folder install builds dist/ (see the fresh user)
     suite = json.loads((PROJECT / "package.json").read_text())
     assert suite["devDependencies"]["node"].startswith("^22")
+    assert {*FRAMEWORKS, "typescript"} <= set(suite["devDependencies"])
+    assert suite["devDependencies"]["agent-approvals"] == "file:../../../../agents/typescript"
+    assert not list((PACKAGE / "test").glob("conf*.ts"))  # what needs a framework is the suite's
+    for test in (PACKAGE / "test").glob("*.ts"):
+        assert not re.search(r'from "(ai|@mastra/|@openai/|@langchain/|zod)', test.read_text()), test.name
     assert command in (ROOT / "docs" / "contributors" / "tests.md").read_text()
     assert "node_modules/" in (PACKAGE / ".gitignore").read_text()
 
@@ -188,10 +214,15 @@ def declared_tests(paths: list[Path]) -> int:
 
 
 async def node_test(binary: str, tests: list[Path], env: dict[str, str]) -> str:
-    """`node --test` of the compiled `tests` (their sources in test/) on `binary`: its TAP output, once all passed."""
+    """`node --test` of the compiled `tests` (their sources in the test/ folder of the package or of the suite's
+    project, all of one) on `binary`: its TAP output, once all passed. The suite's run with `PRESERVE` (its own
+    programs too: NODE_OPTIONS), as its package.json's `test` says."""
+    where = tests[0].parent.parent
+    if where == PROJECT:
+        env = {**env, "NODE_OPTIONS": f"{env.get('NODE_OPTIONS', '')} {PRESERVE}".strip()}
     process = await asyncio.create_subprocess_exec(
-        binary, "--test", "--test-reporter=tap", *(str(PACKAGE / "dist" / "test" / f"{t.stem}.js") for t in tests),
-        cwd=PACKAGE, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        binary, "--test", "--test-reporter=tap", *(str(where / "dist" / "test" / f"{t.stem}.js") for t in tests),
+        cwd=where, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
     out, _ = await asyncio.wait_for(process.communicate(), 240)
     said = out.decode()
     assert process.returncode == 0, said[-6000:]
@@ -216,13 +247,15 @@ async def test_the_typescript_package_against_a_real_bot(
     signals.mkdir()
     env = {**os.environ, "AGENT_APPROVALS_URL": bot.url, "AGENT_APPROVALS_KEY": key,
            "RECEIPT_VECTORS": str(tmp_path / "vectors.json"), "TS_SIGNALS": str(signals)}
-    sources = sorted((PACKAGE / "test").glob("*.test.ts"))
-    adapters = [p for p in sources if p.name in NODE22]
+    own = sorted((PACKAGE / "test").glob("*.test.ts"))
+    suite = sorted((PROJECT / "test").glob("*.test.ts"))
+    adapters = [p for p in suite if p.name in NODE22]
     done = asyncio.Event()
     shown: list[str] = []
     reviewer = asyncio.create_task(review(slack, done, shown, signals))
     try:
-        await node_test(node(), [p for p in sources if p not in adapters], env)
+        await node_test(node(), own, env)
+        await node_test(node(), [p for p in suite if p not in adapters], env)
         await node_test(node22(), adapters, env)
     finally:
         done.set()
@@ -269,11 +302,12 @@ def test_the_packed_package_installs_by_name_with_its_types_and_only_jose(tmp_pa
     npm = shutil.which("npm")
     assert npm is not None, "npm is not installed (apt-get install npm)"
     copy = tmp_path / "agent-approvals"  # built apart: the test against a bot builds in place
-    shutil.copytree(PACKAGE / "src", copy / "src")
-    for name in ("package.json", "package-lock.json", "tsconfig.json"):
+    for folder in ("src", "test"):
+        shutil.copytree(PACKAGE / folder, copy / folder)
+    for name in ("package.json", "package-lock.json", "tsconfig.json", "build.mjs"):
         shutil.copy(PACKAGE / name, copy / name)
     (copy / "node_modules").symlink_to(PACKAGE / "node_modules")
-    run(npm, "pack", "--pack-destination", str(tmp_path), cwd=copy)  # (prepack: tsc)
+    run(npm, "pack", "--pack-destination", str(tmp_path), cwd=copy)  # (prepare: build.mjs)
     consumer = tmp_path / "consumer"
     consumer.mkdir()
     (consumer / "package.json").write_text(json.dumps({"name": "consumer", "private": True, "type": "module"}))

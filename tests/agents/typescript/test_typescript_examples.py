@@ -23,7 +23,7 @@ from tests.conftest import BOB, Worker, block_texts, card_of, free_port
 from tests.support.examples import KEEP, told_where_it_waits
 from tests.support.hitl import click, nth_card, reject
 from tests.support.source import ROOT
-from tests.support.typescript import EXAMPLES, EXAMPLES22, PACKAGE, build_examples, node, node22
+from tests.support.typescript import EXAMPLES, EXAMPLES22, PROJECT, build_examples, node, node22
 
 pytestmark = pytest.mark.slow  # tsc and node
 
@@ -164,10 +164,12 @@ async def test_a_typescript_example_with_a_wrong_key_or_no_settings_says_so(
 
 def test_the_examples_package_json_asks_for_the_local_package_and_the_frameworks_it_is_tested_with() -> None:
     examples = json.loads((EXAMPLES / "package.json").read_text())
-    package = json.loads((PACKAGE / "package.json").read_text())
+    suite = json.loads((PROJECT / "package.json").read_text())  # the frameworks the adapters are tested with
     assert examples["dependencies"].pop("agent-approvals") == "file:../../agents/typescript"
     for name, version in {**examples["dependencies"], **examples["devDependencies"]}.items():
-        assert package["devDependencies"][name] == version, name
+        assert suite["devDependencies"][name] == version, name
+    # the package is a link: built through it, so that its adapters find the frameworks installed here
+    assert examples["scripts"]["build"].startswith("node --preserve-symlinks --preserve-symlinks-main ")
 
 
 @pytest.mark.parametrize("example", sorted(FRAMEWORKS))

@@ -19,8 +19,8 @@ from bot.audit.archive.merkle import leaf_hash, tile_path
 from bot.audit.archive.proofs import check_proof, prove
 from bot.audit.archive.stores import ArchiveError, Conflict, FolderStore
 from bot.audit.archive.verify import Found
-from bot.audit.checkpoints import CHECKPOINT_TYPE, VERSION
-from bot.core.settings import StoreSettings
+from bot.audit.checkpoints import CHECKPOINT_TYPE, redis_keep
+from bot.core.settings import SettingsError, StoreSettings
 from bot.core.signing import SigningKeys
 from bot.store import Store
 from tests.support.archive import archive_all, archiver, checkpointer, trust, verdict, write_log
@@ -67,7 +67,7 @@ async def test_the_archive_fills_in_sealed_segments_and_verifies(
     assert note.startswith("hitl-approvals/audit/hitl\n301\n") and "\n\n\u2014 hitl-approvals/audit/hitl " in note
     # the next Redis checkpoint signs what the archive holds
     await write_log(store, keys, 1)
-    newest = await store.audit.last_checkpoint(VERSION)
+    newest = await store.audit.last_checkpoint()
     assert newest is not None and keys.verify(newest[1]["jws"], typ=CHECKPOINT_TYPE)["archived"] == 301
 
 
@@ -251,10 +251,10 @@ async def test_redis_trimmed_by_hand_past_what_was_archived_is_named(
 
 def test_redis_keeps_entries_for_audit_redis_keep_only_with_an_archive() -> None:
     with_archive = StoreSettings.from_env({"AUDIT_ARCHIVE": "s3://acme-audit/approvals", "AUDIT_REDIS_KEEP": "30d"})
-    assert with_archive.audit_redis_retention == 30 * 86400
-    assert StoreSettings.from_env({"AUDIT_REDIS_KEEP": "30d"}).audit_redis_retention == 90 * 86400
-    assert StoreSettings.from_env({"AUDIT_ARCHIVE": "file:///srv/audit"}).audit_redis_retention == 90 * 86400
-    with pytest.raises(Exception, match="is not an archive: use file:///abs/folder or s3://bucket/prefix"):
+    assert redis_keep(with_archive) == 30 * 86400
+    assert redis_keep(StoreSettings.from_env({"AUDIT_REDIS_KEEP": "30d"})) == 90 * 86400
+    assert redis_keep(StoreSettings.from_env({"AUDIT_ARCHIVE": "file:///srv/audit"})) == 90 * 86400
+    with pytest.raises(SettingsError, match=r"^AUDIT_ARCHIVE: String should match pattern '\^\(\|file:///"):
         StoreSettings.from_env({"AUDIT_ARCHIVE": "/srv/audit"})
 
 

@@ -4,18 +4,19 @@
  * ```ts
  * import { generateTextWithApprovals, resume } from "agent-approvals/ai-sdk";
  * const client = new ApprovalsClient({ title: "weekly digest" });
- * const result = await generateTextWithApprovals({ model, tools, prompt: "Email the digest" }, { client });
+ * const result = await generateTextWithApprovals({ model, tools, prompt: "Email the digest", approvals: { client } });
  * // kept while a person decides, and finished in another process if this one dies:
- * await generateTextWithApprovals({ model, tools, prompt }, { client, store: new FileStateStore("runs"), runId });
- * await resume({ model, tools }, runId, { client, store: new FileStateStore("runs") });
+ * const approvals = { client, store: new FileStateStore("runs"), runId };
+ * await generateTextWithApprovals({ model, tools, prompt, approvals });
+ * await resume({ model, tools, approvals });
  * ```
  *
- * `approvalsToolApproval(client)` is a `toolApproval` function: each tool call is asked about (the tool's name, its
+ * `approvalsToolApproval({ client })` is a `toolApproval` function: each tool call is asked about (the tool's name, its
  * arguments and its JSON schema, on the bot's usual card). When the plane's policies or rules decide at once it
  * answers `approved` (the approval used once, right then) or `denied` with who refused it and why; otherwise
  * `user-approval`, and the SDK stops with a `tool-approval-request`.
  *
- * `generateTextWithApprovals(options, { client })` runs `generateText` with `approvalsToolApproval` until no approval
+ * `generateTextWithApprovals({ ...options, approvals: { client } })` runs `generateText` with `approvalsToolApproval` until no approval
  * request is left: it waits for the people's decision on each one and answers it with a `tool-approval-response` (a
  * refusal's words are the response's reason, which the model reads), then runs on.
  *
@@ -24,7 +25,7 @@
  * anything is asked: each new call stops as a request (the `toolApproval` asks nothing while the SDK runs), the
  * conversation is kept, then each request is asked about (one the plane's policies or rules decide is answered at
  * once, with no card); each ask's idempotency key is the run id and the call's id. If the process dies while a
- * person decides, `resume(options, runId, { client, store })` in another process asks about the same calls (the same
+ * person decides, `resume({ ...options, approvals: { client, store, runId } })` in another process asks about the same calls (the same
  * cards), answers them and calls `generateText` with the kept messages: the model is not asked again for the step
  * that asked, and a call is run only on its approval, used once (one a dead process used may have run: refused).
  *
@@ -69,7 +70,6 @@ export interface ToolApprovalCall {
 }
 
 export const NO_APPROVAL = "Not run: the approval plane gave no approval for this call.";
-export const USED = "Not run: its approval was used already (the call may have run); call the tool again to ask again.";
 
 function argumentsOf(input: unknown): Record<string, unknown> {
   if (typeof input === "string") {
@@ -134,7 +134,8 @@ async function ask(
 /** `approved` only for the plane's approval, used now (once: a fresh use each time, never a retry's). */
 async function gate(client: ApprovalsClient, decided: Approval): Promise<ToolApprovalStatus> {
   if (!decided.approved) return { type: "denied", reason: refusal(decided) };
-  if (!(await client.use(decided.id, { token: `use-${randomUUID()}` }))) return { type: "denied", reason: USED };
+  const spent = await client.spend(decided.id, { token: `use-${randomUUID()}` });
+  if (!spent.used) return { type: "denied", reason: spent.refusal }; // the bot's words: used already, may have run
   return { type: "approved", reason: `Approved by ${who(decided) || "the approval plane"}.` };
 }
 
@@ -159,9 +160,9 @@ const running = new AsyncLocalStorage<Running>();
  * `generateTextWithApprovals` (as it is or inside a function of the user's), it is the runner's: one card a call.
  */
 export function approvalsToolApproval(
-  client: ApprovalsClient,
-  options: AiSdkApprovalOptions = {},
+  given: AiSdkApprovalOptions & { client: ApprovalsClient },
 ): (call: ToolApprovalCall) => Promise<ToolApprovalStatus> {
+  const { client, ...options } = given;
   return async ({ toolCall, tools, messages }) => {
     const here = running.getStore();
     const answered = responded(messages, toolCall.toolCallId);
@@ -194,6 +195,7 @@ type Result<TOOLS extends ToolSet> = Awaited<ReturnType<typeof generateText<TOOL
 /** `generateText`'s options for a resumed run: the first run's, without its prompt (the stored messages are it). */
 export type ResumeOptions<TOOLS extends ToolSet> = Omit<Options<TOOLS>, "prompt" | "messages">;
 
+/** How `generateTextWithApprovals` and `resume` ask (their options' `approvals`). */
 export interface GenerateWithApprovalsOptions extends AiSdkApprovalOptions {
   client: ApprovalsClient;
   /** Where the conversation is kept while a person decides (with `runId`): another process may `resume` it. */
@@ -324,29 +326,32 @@ function loopOf<TOOLS extends ToolSet>(
   // an approval response from the history is checked with the plane (approved only by its own approval, used once)
   const signal = (options as { abortSignal?: AbortSignal }).abortSignal;
   const here: Running = { run, deferred: store !== undefined, signal, asked: new Map() };
-  const toolApproval = options.toolApproval ?? approvalsToolApproval(client, asking);
+  const toolApproval = options.toolApproval ?? approvalsToolApproval({ ...asking, client });
   const step = (messages: ModelMessage[]): Promise<Result<TOOLS>> =>
     running.run(here, () => generateText({ ...options, messages, toolApproval } as Options<TOOLS>));
   return { client, asking, store, tools: options.tools, asked: here.asked, signal, step };
 }
 
 /**
- * `generateText(options)` with `toolApproval: approvalsToolApproval(client)` (unless `options` gives its own), run
- * until no approval request is left, each one answered with the people's decision (see the module's comment). With
- * a `store` and a `runId`, the conversation up to the requests (the messages with the assistant's approval request
+ * `generateText(options)` (without `approvals`, how it asks) with `toolApproval: approvalsToolApproval({ client })`
+ * (unless `options` gives its own), run until no approval request is left, each one answered with the people's
+ * decision (see the module's comment). With `approvals.store` and `approvals.runId`, the conversation up to the requests (the messages with the assistant's approval request
  * parts) is kept there before anything is asked, so that `resume` may finish the run in another process. The last
  * `generateText` result.
  */
 export async function generateTextWithApprovals<TOOLS extends ToolSet>(
-  options: Options<TOOLS>,
-  approvals: GenerateWithApprovalsOptions,
+  options: Options<TOOLS> & { approvals: GenerateWithApprovalsOptions },
 ): Promise<Result<TOOLS>> {
-  const run = approvals.runId || approvals.run;
-  if (approvals.store !== undefined && !run) throw new TypeError("a store keeps paused runs by runId: give one");
-  const { prompt, messages, ...rest } = options as Options<TOOLS> & {
+  const { approvals, prompt, messages, ...rest } = options as Options<TOOLS> & {
+    approvals: GenerateWithApprovalsOptions;
     prompt?: string | ModelMessage[];
     messages?: ModelMessage[];
   };
+  if (approvals === undefined || typeof approvals !== "object") {
+    throw new TypeError("generateTextWithApprovals asks with `approvals: { client }` among generateText's options");
+  }
+  const run = approvals.runId || approvals.run;
+  if (approvals.store !== undefined && !run) throw new TypeError("a store keeps paused runs by runId: give one");
   const loop = loopOf(
     rest as ResumeOptions<TOOLS>,
     approvals,
@@ -366,18 +371,19 @@ export async function generateTextWithApprovals<TOOLS extends ToolSet>(
 
 /**
  * Finish, in any process, a run of `generateTextWithApprovals` whose process died while a person decided: from the
- * conversation kept in `store` under `runId`. It asks about the same calls (the same idempotency keys: the same
+ * conversation kept in `approvals.store` under `approvals.runId`. It asks about the same calls (the same idempotency keys: the same
  * cards, decided ones answering at once), answers them and calls `generateText` with the kept messages: the model
- * is never asked for the step that asked again. `options` are the first run's, without `prompt` or `messages`.
+ * is never asked for the step that asked again. The options are the first run's, without `prompt` or `messages`.
  */
 export async function resume<TOOLS extends ToolSet>(
-  options: ResumeOptions<TOOLS>,
-  runId: string,
-  approvals: GenerateWithApprovalsOptions & { store: StateStore },
+  given: ResumeOptions<TOOLS> & { approvals: GenerateWithApprovalsOptions & { store: StateStore; runId: string } },
 ): Promise<Result<TOOLS>> {
-  if (Object.hasOwn(options, "prompt") || Object.hasOwn(options, "messages")) {
+  if (Object.hasOwn(given, "prompt") || Object.hasOwn(given, "messages")) {
     throw new TypeError("resume goes on from the kept conversation: give the first run's options without its prompt");
   }
+  const { approvals, ...options } = given;
+  const runId = approvals.runId;
+  if (!runId) throw new TypeError("resume finds the paused run by `approvals.runId`: give it");
   const text = await approvals.store.load(runId);
   if (text === null) {
     throw new Error(`no paused run ${JSON.stringify(runId)} in the store (it ended, or was never paused)`);
@@ -386,6 +392,6 @@ export async function resume<TOOLS extends ToolSet>(
   if (waitingRequests(history).length === 0) {
     throw new Error(`the run ${JSON.stringify(runId)} in the store waits on no approval`);
   }
-  const loop = loopOf(options, approvals, runId);
+  const loop = loopOf(options as unknown as ResumeOptions<TOOLS>, approvals, runId);
   return aborting(loop, () => finish(loop, history));
 }

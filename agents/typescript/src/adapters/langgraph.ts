@@ -5,15 +5,15 @@
  *
  * ```ts
  * async function send(state: State) {
- *   const request = toolCall("send_email", { to: state.to, body: state.draft }, { schema: SCHEMA });
- *   const answer = await verified(interrupt(request), request, { client });
+ *   const request = toolCall({ tool: "send_email", arguments: { to: state.to, body: state.draft }, schema: SCHEMA });
+ *   const answer = await verified({ answer: interrupt(request), request, client });
  *   if (!answer.approved) return { outcome: answer.message }; // who refused it and why
  *   await sendEmail(answer.arguments); // the approved arguments (a reviewer's edit, approved, included)
  *   return { outcome: "sent" };
  * }
  * ```
  *
- * Run the graph (compiled with a checkpointer) through `invokeWithApprovals(graph, input, config, { client })`: each
+ * Run the graph (compiled with a checkpointer) through `invokeWithApprovals({ graph, input, config, client })`: each
  * interrupt made with `toolCall` becomes a card; its decision resumes the graph with
  * `new Command({ resume: { [interrupt id]: answer } })`. A Revise that edits the arguments is asked about again, as
  * the edited call (a call runs only as approved), and its answer then carries the edited arguments.
@@ -24,7 +24,7 @@
  * another tool, or one used already (a replay, or the node run again after its call ran) never runs the call.
  *
  * Durable with a checkpointer that outlives the process (`SqliteSaver`, `PostgresSaver`; not `MemorySaver`): if the
- * process dies while a person decides, `resumeWithApprovals(graph, config, { client })` in another process asks again
+ * process dies while a person decides, `resumeWithApprovals({ graph, config, client })` in another process asks again
  * for the thread's pending interrupts by the same idempotency keys (the thread id, the interrupt's id and the edit's
  * number: the same card, decided ones answer at once) and resumes the thread. LangGraph runs the node again from its
  * start on resume, so do side effects only after `verified` says approved, and one `toolCall` per node.
@@ -69,11 +69,13 @@ export interface ToolAnswer {
 }
 
 /** The value to `interrupt()` with for one tool call that needs a person's approval. */
-export function toolCall(
-  name: string,
-  args: Record<string, unknown>,
-  options: { schema?: Record<string, unknown>; agent?: string } = {},
-): ToolCallRequest {
+export function toolCall(options: {
+  tool: string;
+  arguments: Record<string, unknown>;
+  schema?: Record<string, unknown>;
+  agent?: string;
+}): ToolCallRequest {
+  const { tool: name, arguments: args } = options;
   if (typeof name !== "string" || !name) throw new TypeError("a tool call needs the tool's name");
   const request: ToolCallRequest = { type: KIND, tool: name, arguments: { ...args } };
   if (options.schema !== undefined) request.schema = options.schema;
@@ -112,11 +114,12 @@ function refused(request: ToolCallRequest, message: string, id = ""): ToolAnswer
  * names, for `request`'s tool, and this is its first use; then with the bot's arguments. Anything else is refused,
  * with what the model should read (`message`).
  */
-export async function verified(
-  answer: unknown,
-  request: ToolCallRequest,
-  options: { client: ApprovalsClient },
-): Promise<ToolAnswer> {
+export async function verified(options: {
+  answer: unknown;
+  request: ToolCallRequest;
+  client: ApprovalsClient;
+}): Promise<ToolAnswer> {
+  const { answer, request } = options;
   const id = typeof answer === "object" && answer !== null ? (answer as Record<string, unknown>)["approvalId"] : "";
   if (typeof id !== "string" || !id) return refused(request, NEVER_GIVEN);
   let approval: Approval;
@@ -133,9 +136,8 @@ export async function verified(
   }
   if (!approval.approved) return { ...answerOf(approval, request.arguments), approved: false };
   const token = `lg-${randomUUID()}`; // this check's own use: a replay is another use
-  if (!(await options.client.use(id, { token }))) {
-    return refused(request, `Not run: approval ${id} was used already (its call may have run).`, id);
-  }
+  const spent = await options.client.spend(id, { token });
+  if (!spent.used) return refused(request, spent.refusal, id); // the bot's words: used already, may have run
   return answerOf(approval, request.arguments);
 }
 
@@ -164,11 +166,9 @@ type Config = Record<string, unknown> & { configurable?: Record<string, unknown>
  * stops at another interrupt (returned as the graph left it, for the caller to answer).
  */
 export async function invokeWithApprovals(
-  graph: Graph,
-  input: unknown,
-  config: Config,
-  options: ApprovalsOptions,
+  given: ApprovalsOptions & { graph: Graph; input: unknown; config: Config },
 ): Promise<unknown> {
+  const { graph, input, config, ...options } = given;
   const signal = options.signal ?? config["signal"];
   return untilDone(
     graph,
@@ -179,7 +179,10 @@ export async function invokeWithApprovals(
 }
 
 /** Finish a thread whose process died while a person decided (see the module's comment). */
-export async function resumeWithApprovals(graph: Graph, config: Config, options: ApprovalsOptions): Promise<unknown> {
+export async function resumeWithApprovals(
+  given: ApprovalsOptions & { graph: Graph; config: Config },
+): Promise<unknown> {
+  const { graph, config, ...options } = given;
   const snapshot = await graph.getState(config);
   const pending = snapshot.tasks.flatMap((task) => task.interrupts ?? []);
   if (pending.length === 0) throw new Error("this thread waits for no interrupt (it ended, or never paused)");

@@ -4,9 +4,9 @@
  * ```ts
  * import { resume, runWithApprovals } from "agent-approvals/mastra";
  * const client = new ApprovalsClient({ title: "weekly digest" });
- * const result = await runWithApprovals(agent, "Email the digest to the team", { client, runId });
+ * const result = await runWithApprovals({ agent, messages: "Email the digest to the team", approvals: { client, runId } });
  * // in another process, if this one died while a person decided (the agent's Mastra storage durable):
- * await resume(agent, runId, { client });
+ * await resume({ agent, approvals: { client, runId } });
  * ```
  *
  * `runWithApprovals` runs `agent.generate`; while the run is suspended on a tool call's approval it asks about that
@@ -19,7 +19,7 @@
  * and lets it through only when approved, using the approval then; else the tool's output is the refusal and it does
  * not run. So a model-written resume value (`resumeData: { approved: true }`, Mastra #21303), a decline Mastra still
  * executes after a resume (#20487), or an approval applied to another suspended call (#19633) never runs a tool. Give
- * the agent `hooks: approvalsHooks(client, { tools })` too, and a resume made outside `runWithApprovals` is held to
+ * the agent `hooks: approvalsHooks({ client, tools })` too, and a resume made outside `runWithApprovals` is held to
  * the same rule (it finds no approval of the plane: nothing runs).
  *
  * Mastra's hooks see every call, from any source, but not the tool: the hook finds it by name in the tools it knows
@@ -34,10 +34,10 @@
  *
  * Durable: Mastra keeps a suspended run in its storage, by its run id (`runId`, passed to `agent.generate`; each
  * ask's idempotency key is made of it and the call's id). With a storage that outlives the process (`LibSQLStore` on
- * a file, Postgres, …), `resume(agent, runId, { client })` in another process finds the run
+ * a file, Postgres, …), `resume({ agent, approvals: { client, runId } })` in another process finds the run
  * (`agent.listSuspendedRuns`), asks about the call it waits on (the same card) and answers Mastra as above: the model
- * is not asked again for the step that called the tool. Workflows alike: `resumeWorkflowWithApprovals(workflow,
- * runId, { client })` resumes a run suspended in `approvalInStep`, or restarts one its process left running.
+ * is not asked again for the step that called the tool. Workflows alike: `resumeWorkflowWithApprovals({ workflow,
+ * runId, client })` resumes a run suspended in `approvalInStep`, or restarts one its process left running.
  */
 
 import { randomUUID } from "node:crypto";
@@ -52,7 +52,6 @@ import { refusal } from "../words.js";
 
 export const FRAMEWORK = "Mastra";
 export const NO_APPROVAL = "Not run: the approval plane gave no approval for this call.";
-export const USED = "Not run: its approval was used already (the call may have run); call the tool again to ask again.";
 export const UNKNOWN =
   "Not run: the approvals hook does not know this tool, so it cannot tell whether the call needs " +
   "an approval (give approvalsHooks the tools the agent is given).";
@@ -176,10 +175,9 @@ async function ask(
  * id), used once; else its output is the refusal. A call of a tool not in `tools` never runs.
  */
 export function approvalsHooks(
-  client: ApprovalsClient,
-  options: MastraApprovalOptions & { tools: GuardedTools },
+  options: MastraApprovalOptions & { client: ApprovalsClient; tools: GuardedTools },
 ): ToolHooks {
-  const { tools, ...asking } = options;
+  const { client, tools, ...asking } = options;
   const hooks: ToolHooks = {
     beforeToolCall: async (call: ToolHookContext): Promise<ToolBeforeHookResult | undefined> => {
       const needed = await needsApproval(tools, call);
@@ -193,7 +191,8 @@ export function approvalsHooks(
         return { proceed: false, output: NO_APPROVAL };
       }
       if (!decided.approved) return { proceed: false, output: refusal(decided) };
-      if (!(await client.use(decided.id, { token: `use-${randomUUID()}` }))) return { proceed: false, output: USED };
+      const spent = await client.spend(decided.id, { token: `use-${randomUUID()}` });
+      if (!spent.used) return { proceed: false, output: spent.refusal }; // the bot's words: used already
       return undefined;
     },
   };
@@ -230,14 +229,31 @@ function suspendedCall(output: Output): Suspended | undefined {
   return { toolCallId: payload["toolCallId"], toolName: payload["toolName"], args: argumentsOf(payload["args"]) };
 }
 
+/** How `runWithApprovals` and `resume` ask (their options' `approvals`): the client, the run's id (Mastra's). */
+export type RunApprovals = MastraApprovalOptions & { client: ApprovalsClient; runId?: string };
+
 /**
- * `runWithApprovals`' and `resume`'s options: the client, the run's id; the rest are `agent.generate`'s (its
- * `abortSignal` also ends each wait for a decision, the card withdrawn, the signal's reason thrown).
+ * `runWithApprovals`' options: the agent, its messages and how it asks (`approvals`); the rest are `agent.generate`'s
+ * (its `abortSignal` also ends each wait for a decision, the card withdrawn, the signal's reason thrown).
  */
-export type AgentRunOptions = MastraApprovalOptions & { client: ApprovalsClient; runId?: string } & Record<
-    string,
-    unknown
-  >;
+export type AgentRunOptions = { agent: AnyAgent; messages: Input; approvals: RunApprovals } & Record<string, unknown>;
+
+/** `resume`'s options: `runWithApprovals`' without the messages, `approvals.runId` the run to finish. */
+export type AgentResumeOptions = { agent: AnyAgent; approvals: RunApprovals & { runId: string } } & Record<
+  string,
+  unknown
+>;
+
+/** The approvals' options and `agent.generate`'s, in one object (as the loop reads them). */
+type Flat = RunApprovals & Record<string, unknown>;
+
+function flat(options: Record<string, unknown>): Flat {
+  const { agent: _agent, messages: _messages, approvals, ...generating } = options;
+  if (typeof approvals !== "object" || approvals === null) {
+    throw new TypeError("runWithApprovals and resume ask with `approvals: { client }`: give it");
+  }
+  return { ...generating, ...(approvals as RunApprovals) };
+}
 
 /** One run of `runWithApprovals` or `resume`: how it asks, and what each of its Mastra calls is handed. */
 interface AgentLoop {
@@ -268,13 +284,13 @@ function everyTool(agent: AnyAgent, generating: Record<string, unknown>): ToolsF
   };
 }
 
-async function loopOf(agent: AnyAgent, options: AgentRunOptions, run: string): Promise<AgentLoop> {
+async function loopOf(agent: AnyAgent, options: Flat, run: string): Promise<AgentLoop> {
   const { client, run: _run, runId: _runId, within, agent: label, ...generating } = options;
   const asking: MastraApprovalOptions & { run: string } = { run, agent: label || agent.name };
   if (within !== undefined) asking.within = within;
   const tools = everyTool(agent, generating);
   const hooks = composed(
-    approvalsHooks(client, { ...asking, tools }),
+    approvalsHooks({ ...asking, client, tools }),
     (generating["hooks"] as ToolHooks | undefined) ?? agent.getConfiguredToolHooks(),
   );
   const signal = generating["abortSignal"] instanceof AbortSignal ? generating["abortSignal"] : undefined;
@@ -301,10 +317,12 @@ async function untilDone(agent: AnyAgent, loop: AgentLoop, first: Output): Promi
 
 /**
  * Run `agent` on `messages`, each tool call that needs approval decided in Slack (see the module's comment): the run's
- * last output. `runId` is Mastra's run id and the first part of each ask's idempotency key (default a new one);
- * `options` beyond the client's are `agent.generate`'s (and each resume's).
+ * last output. `approvals.runId` is Mastra's run id and the first part of each ask's idempotency key (default a new
+ * one); the options beyond `agent`, `messages` and `approvals` are `agent.generate`'s (and each resume's).
  */
-export async function runWithApprovals(agent: AnyAgent, messages: Input, options: AgentRunOptions): Promise<Output> {
+export async function runWithApprovals(given: AgentRunOptions): Promise<Output> {
+  const { agent, messages } = given;
+  const options = flat(given);
   const run = options.runId || options.run || `${options.client.run}-${randomUUID().slice(0, 8)}`;
   const loop = await loopOf(agent, options, run);
   const first = (await agent.generate(messages, { ...loop.more, runId: run } as never)) as Output;
@@ -316,9 +334,14 @@ export async function runWithApprovals(agent: AnyAgent, messages: Input, options
  * suspended run in its storage (give the `Mastra` instance a durable one, such as `LibSQLStore` on a file), found by
  * `runId` (`agent.listSuspendedRuns`). The call it waits on is asked about again (the same idempotency key: the same
  * card, a decided one answering at once) and answered as `runWithApprovals` does; the model is not asked again for
- * the step that called the tool. `options` are as `runWithApprovals`' (the same `run` hooks, `within`, `agent`).
+ * the step that called the tool. The options are as `runWithApprovals`' (the same hooks, `within`, `agent`), without
+ * `messages`; `approvals.runId` is the run's.
  */
-export async function resume(agent: AnyAgent, runId: string, options: AgentRunOptions): Promise<Output> {
+export async function resume(given: AgentResumeOptions): Promise<Output> {
+  const { agent } = given;
+  const options = flat(given);
+  const runId = options.runId ?? "";
+  if (!runId) throw new TypeError("resume finds the suspended run by `approvals.runId`: give it");
   if (typeof agent.listSuspendedRuns !== "function") {
     throw new TypeError("resume finds a run with Agent.listSuspendedRuns, which this @mastra/core lacks: update it");
   }
@@ -340,6 +363,18 @@ export async function resume(agent: AnyAgent, runId: string, options: AgentRunOp
 }
 
 // workflows ---------------------------------------------------------------------------------------------------------
+
+/**
+ * `approvalInStep`'s options: the step's context, the client, the call (`tool`, `arguments`); `key` names the call in
+ * its idempotency key when a step asks about more than one (default the tool's name).
+ */
+export interface StepApprovalOptions extends MastraApprovalOptions {
+  step: StepContext;
+  client: ApprovalsClient;
+  tool: string;
+  arguments: Record<string, unknown>;
+  key?: string;
+}
 
 /** What a workflow step's `execute` is handed that the approval needs: its run, its resume value, `suspend`. */
 export interface StepContext {
@@ -385,15 +420,10 @@ function failing(runId: string, error: unknown): never {
  * again (a run restarted after its process died) asks again too: the same card, and an approval used already
  * (the call may have run) is `said`, never run twice.
  */
-export async function approvalInStep(
-  step: StepContext,
-  client: ApprovalsClient,
-  name: string,
-  args: Record<string, unknown>,
-  options: MastraApprovalOptions & { key?: string } = {},
-): Promise<StepDecision> {
+export async function approvalInStep(options: StepApprovalOptions): Promise<StepDecision> {
+  const { step, client, tool, arguments: args, ...asking } = options;
   try {
-    return await decideInStep(step, client, name, args, options);
+    return await decideInStep(step, client, tool, args, asking);
   } catch (error) {
     return failing(step.runId, error);
   }
@@ -423,9 +453,8 @@ async function decideInStep(
       continue;
     }
     if (!decided.approved) return { run: false, said: refusal(decided), approval: decided };
-    if (!(await client.use(decided.id, { token: `use-${randomUUID()}` }))) {
-      return { run: false, said: USED, approval: decided };
-    }
+    const spent = await client.spend(decided.id, { token: `use-${randomUUID()}` });
+    if (!spent.used) return { run: false, said: spent.refusal, approval: decided }; // the bot's words: used already
     return { run: true, arguments: decided.arguments, approval: decided };
   }
 }
@@ -484,10 +513,9 @@ async function untilDecided<R extends { status: string }>(
  * bot could not be asked (unreachable, the key refused) throws the client's error (one line), nothing run.
  */
 export async function runWorkflowWithApprovals<R extends { status: string }>(
-  run: WorkflowRun<R>,
-  inputData: unknown,
-  options: WorkflowOptions,
+  options: WorkflowOptions & { run: WorkflowRun<R>; inputData: unknown },
 ): Promise<R> {
+  const { run, inputData } = options;
   failures.delete(run.runId);
   return untilDecided(run, await run.start({ inputData: inputData as never }), options);
 }
@@ -500,10 +528,9 @@ export async function runWorkflowWithApprovals<R extends { status: string }>(
  * run's result as `runWorkflowWithApprovals` gives it (one that ended already: as it ended, nothing run again).
  */
 export async function resumeWorkflowWithApprovals<R extends { status: string }>(
-  workflow: ResumableWorkflow<R>,
-  runId: string,
-  options: WorkflowOptions,
+  options: WorkflowOptions & { workflow: ResumableWorkflow<R>; runId: string },
 ): Promise<R> {
+  const { workflow, runId } = options;
   const state = await workflow.getWorkflowRunById(runId);
   if (state === null) {
     throw new Error(

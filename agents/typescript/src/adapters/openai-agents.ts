@@ -4,7 +4,7 @@
  *
  * ```ts
  * import { runWithApprovals } from "agent-approvals/openai-agents";
- * const result = await runWithApprovals(agent, "Email the digest to the team", { client });
+ * const result = await runWithApprovals({ agent, input: "Email the digest to the team", client });
  * ```
  *
  * `runWithApprovals` runs the agent (`run`); while the result has `interruptions`, it asks for each one (the tool's
@@ -18,7 +18,7 @@
  *
  * Durable: give a `store` and a `runId`, and the paused state (`state.toString()`) is kept there before anything is
  * asked; every ask carries an idempotency key made of the run id and the call id. If the process dies while a person
- * decides, `resume(agent, runId, { client, store })` in another process asks again (the same approvals: decided ones
+ * decides, `resume({ agent, runId, client, store })` in another process asks again (the same approvals: decided ones
  * answer at once), applies the decisions and finishes the run.
  *
  * Each approved call is used once (`ApprovalsClient.toolDecision`, right before the run goes on to it): if the process
@@ -70,10 +70,9 @@ function runOptionsOf(options: ApprovalsOptions): Omit<NonNullable<Options>, "st
 
 /** Run `agent` on `input`, every tool call that needs approval decided in Slack (see the module's comment). */
 export async function runWithApprovals<TAgent extends AnyAgent>(
-  agent: TAgent,
-  input: string | Exclude<Input, string | RunState<unknown, AnyAgent>>,
-  options: ApprovalsOptions,
+  given: ApprovalsOptions & { agent: TAgent; input: string | Exclude<Input, string | RunState<unknown, AnyAgent>> },
 ): Promise<RunResult<unknown, TAgent>> {
+  const { agent, input, ...options } = given;
   if (options.store !== undefined && !options.runId) {
     throw new TypeError("a store keeps paused runs by runId: give one");
   }
@@ -86,16 +85,15 @@ export async function runWithApprovals<TAgent extends AnyAgent>(
  * approved and running when it died is asked about again, as one that may have run.
  */
 export async function resume<TAgent extends AnyAgent>(
-  agent: TAgent,
-  runId: string,
-  options: ApprovalsOptions & { store: StateStore },
+  given: ApprovalsOptions & { agent: TAgent; runId: string; store: StateStore },
 ): Promise<RunResult<unknown, TAgent>> {
+  const { agent, runId, ...options } = given;
   const text = await options.store.load(runId);
   if (text === null) {
     throw new Error(`no paused run ${JSON.stringify(runId)} in the store (it ended, or was never paused)`);
   }
   const state = await RunState.fromString<unknown, TAgent>(agent, text);
-  const result = await step(agent, state, interruptionsOf(state, agent), { ...options, runId });
+  const result = await step(agent, state, interruptionsOf(state, { agent }), { ...options, runId });
   return untilDone(agent, result, { ...options, runId });
 }
 
@@ -110,7 +108,7 @@ async function untilDone<TAgent extends AnyAgent>(
     if (options.store !== undefined && options.runId) {
       await options.store.save(options.runId, state.toString()); // before anyone is asked: a crash can resume
     }
-    result = await step(agent, state, interruptionsOf(state, agent), options);
+    result = await step(agent, state, interruptionsOf(state, { agent }), options);
   }
   if (options.store !== undefined && options.runId) await options.store.delete(options.runId);
   return result;
@@ -138,7 +136,11 @@ type Raw = Record<string, unknown>;
  * JSON (openai-agents-js #993) has them rebuilt from their raw call and agent, so their name and arguments are the
  * call's; one that is neither is refused, never guessed at.
  */
-export function interruptionsOf(state: RunState<unknown, AnyAgent>, agent: AnyAgent): RunToolApprovalItem[] {
+export function interruptionsOf(
+  state: RunState<unknown, AnyAgent>,
+  options: { agent: AnyAgent },
+): RunToolApprovalItem[] {
+  const { agent } = options;
   return state.getInterruptions().map((item: unknown) => {
     if (item instanceof RunToolApprovalItem) return item;
     const plain = (typeof item === "object" && item !== null ? item : {}) as Raw;

@@ -7,33 +7,13 @@
 -- off this path and sign the result (bot/audit/checkpoints.py); bot/audit/ verifies both. Trimming is the checkpoint
 -- writer's (it signs where the log starts), never this step's.
 --
--- Shards (bot/audit/shards.py): the log is a sequence of shards, each written in one scheme and verified by its own
--- rules, the old ones frozen; `Keys.audit_shards` is their index ({n: JSON}). A new counter (INCR gives 1: a new
--- log, this version's first entry after the old chain's, a lost counter) is the one time this step reads the
--- stream's newest entry and the index:
---   no index, no entry: a new log; this entry opens shard 1, of this scheme;
---   no index, the newest entry the old chain's (it ends with `seq`, `prev`, `hash`: before #44): that shard is
---     frozen at it (its id, seq and hash recorded: nothing may follow it in its scheme), and this entry opens shard
---     2, of this scheme, its seq going on from there (the scheme's first checkpoint anchors on that hash);
---   else (a lost counter): the seq goes on from the newest entry's.
+-- The shard index (bot/audit/shards.py): `Keys.audit_shards`, {n: JSON}, says which scheme the log is written in,
+-- from which entry; this version writes one, shard 1 of this scheme. A new counter (INCR gives 1: a new log, or a
+-- lost counter) is the one time this step reads the stream's newest entry and the index: a log with no entry and no
+-- index gets its shard 1 (this entry opens it); in a log with entries the seq goes on from the newest one's.
 -- Every other append is one INCR and one XADD.
-local AUDIT_OWN = {seq = true, prev = true, hash = true}
+local AUDIT_OWN = {seq = true}
 local AUDIT_SCHEME = '2'  -- this scheme's name in the shard index (bot/audit/shards.py: CURRENT)
-
--- Whether a stream entry's flat field list ends as the old chain's entries do (`seq`, `prev`, `hash`).
-local function audit_old_form(entry_fields)
-  local n = #entry_fields
-  return n >= 6 and entry_fields[n - 5] == 'seq' and entry_fields[n - 3] == 'prev' and entry_fields[n - 1] == 'hash'
-end
-
--- The seq (a number) of a stream entry's flat field list: its last field (`seq`), or, for an entry
--- of the old chain, the third from last; nil for an entry with neither.
-local function audit_seq_of(entry_fields)
-  local n = #entry_fields
-  if n >= 2 and entry_fields[n - 1] == 'seq' then return tonumber(entry_fields[n]) end
-  if audit_old_form(entry_fields) then return tonumber(entry_fields[n - 4]) end
-  return nil
-end
 
 local function audit_text(value)
   if type(value) == 'string' then return value end
@@ -41,29 +21,22 @@ local function audit_text(value)
   error('an audit field is not a string or a number')
 end
 
--- A new counter (above): the seq this entry takes, and the shards to record once it is written ({n, record}...,
--- the new shard's record still without its first stream id; none: the index stays as it is).
+-- A new counter (above): the seq this entry takes, and whether it opens shard 1.
 local function audit_restart(key, seq_key, shards_key, seq)
   local last = redis.call('XREVRANGE', key, '+', '-', 'COUNT', 1)
   local fields = last[1] and last[1][2]
-  local before = fields and audit_seq_of(fields)
+  if not fields then return seq, redis.call('EXISTS', shards_key) == 0 end
+  local n = #fields
+  local before = n >= 2 and fields[n - 1] == 'seq' and tonumber(fields[n])
   if before and before >= seq then
     seq = before + 1
     redis.call('SET', seq_key, seq)
   end
-  if redis.call('EXISTS', shards_key) == 1 then return seq, {} end
-  local opened = {scheme = AUDIT_SCHEME, first_seq = string.format('%d', seq)}
-  if not fields then return seq, {{'1', opened}} end
-  if before and audit_old_form(fields) then
-    local frozen = {scheme = 'legacy', last_id = last[1][1], last_seq = string.format('%d', before),
-                    last_hash = fields[#fields]}
-    return seq, {{'1', frozen}, {'2', opened}}
-  end
-  return seq, {}
+  return seq, false
 end
 
 -- Append `fields` ({k1, v1, k2, v2, ...}) to the stream `key`, numbered by the counter `seq_key` (one INCR: reading
--- the last entry back costs Redis more than the XADD); a new counter may open a shard in `shards_key` (above).
+-- the last entry back costs Redis more than the XADD); a new log's first entry opens shard 1 in `shards_key` (above).
 -- Returns the new entry's seq and stream id.
 local function audit_append(key, seq_key, shards_key, fields)
   local args = {'XADD', key, '*'}
@@ -74,14 +47,14 @@ local function audit_append(key, seq_key, shards_key, fields)
     args[#args + 1] = audit_text(fields[i + 1])
   end
   local seq = redis.call('INCR', seq_key)
-  local shards = nil
-  if seq == 1 then seq, shards = audit_restart(key, seq_key, shards_key, seq) end
+  local opens = false
+  if seq == 1 then seq, opens = audit_restart(key, seq_key, shards_key, seq) end
   args[#args + 1] = 'seq'
   args[#args + 1] = string.format('%d', seq)
   local id = redis.call(unpack(args))
-  if shards and #shards > 0 then
-    shards[#shards][2].first_id = id
-    for _, shard in ipairs(shards) do redis.call('HSET', shards_key, shard[1], cjson.encode(shard[2])) end
+  if opens then
+    redis.call('HSET', shards_key, '1', cjson.encode({scheme = AUDIT_SCHEME, first_seq = string.format('%d', seq),
+                                                      first_id = id}))
   end
   return seq, id
 end

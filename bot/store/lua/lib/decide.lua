@@ -21,7 +21,10 @@
 --    group_principal (one of them the caller found in the approval's user groups; '' for none): a
 --    person who may not decide themselves may decide for one of them ("bob for alice"); assurance
 --    (JSON {by, amr, passkey, at}, or ''/absent): the clicker's passkey confirmed this Approve
---    (bot/stepup/): an approval that needs step-up counts a person's Approve only with one.
+--    (bot/stepup/): an approval that needs step-up counts a person's Approve only with one; team (the clicker's
+--    workspace, '?' when Slack could not say; ''/absent: not checked), home_team (the home workspace's, for an
+--    approval without one) and across ('': not checked; '1' / '0': the caller's rule on deciding another
+--    workspace's approval): a person of another workspace gets `check_workspace`, then `other_workspace` (refused).
 -- Returns {status, record[, heard]}.
 local function decide(k, a)
   local function record() return stored(k.approval, k.texts) end
@@ -34,7 +37,7 @@ local function decide(k, a)
   local cur = redis.call('HMGET', k.approval, 'status', 'card_channel', 'card_ts', 'deadline', 'owner',
                          'created_at', 'run_id', 'origin_channel', 'timeout_outcome', 'requester',
                          'allow_self_approval', 'approvers', 'required_approvals', 'votes', 'copies',
-                         'proxies', 'webhook', 'policy', 'windows', 'step_up', 'assurances')
+                         'proxies', 'webhook', 'policy', 'windows', 'step_up', 'assurances', 'team')
   local status, shown_in, shown_ts, deadline, owner = cur[1], cur[2], cur[3], cur[4], cur[5]
   local created_at, run_id, origin, requester = cur[6], cur[7], cur[8], cur[10]
   if not status then return {'missing', {}} end
@@ -93,6 +96,13 @@ local function decide(k, a)
     -- names approvers, only them (user groups are checked by the caller, which then says in_groups)
     local refusal = nil
     if cur[11] ~= '1' and requester == a.by then refusal = 'self' end
+    -- a person of another workspace: the caller applies the rule (bot/approvals/rights.py, may_decide_across)
+    local theirs = cur[22] or ''
+    if theirs == '' then theirs = a.home_team or '' end  -- an approval from before approvals carried one
+    if not refusal and (a.team or '') ~= '' and theirs ~= '' and theirs ~= a.team then
+      if (a.across or '') == '' then return {'check_workspace', record()} end
+      if a.across ~= '1' then refusal = 'other_workspace' end
+    end
     local approvers = cur[12] or ''
     local function named(who) return string.find(',' .. approvers .. ',', ',' .. who .. ',', 1, true) end
     if not refusal and approvers ~= '' and approvers ~= 'anyone' and not named(a.by) then
@@ -118,6 +128,10 @@ local function decide(k, a)
       -- counted for one summarising entry (lua/lib/refusals.lua): a replayed click does not flood the audit log
       local entry = {'at', a.now, 'approval', a.id, 'run', run_id, 'card_channel', shown_in, 'origin_channel', origin,
                      'event', 'refused', 'by', a.by, 'outcome', a.outcome, 'reason', refusal}
+      if refusal == 'other_workspace' then  -- whose workspace, and the approval's
+        entry[#entry + 1] = 'team'; entry[#entry + 1] = a.team
+        entry[#entry + 1] = 'approval_team'; entry[#entry + 1] = theirs
+      end
       refusal_noted(k.refused, k.refusals_due, {k.audit, k.audit_seq, k.audit_shards}, entry, a.now, 10)
       return {refusal, record()}
     end

@@ -1,0 +1,68 @@
+"""Secrets kept at rest sealed (AES-256-GCM, `cryptography`): Slack's bot and refresh tokens of each installation
+are sealed before they reach Redis and opened only where a Web API call needs them.
+
+A sealed value is `v1.<urlsafe base64 of 12-byte nonce + ciphertext + tag>`; what it belongs to (its installation)
+is bound as associated data, so a sealed token copied onto another installation does not open. The key is
+`SLACK_TOKENS_KEY`: 32 random bytes, base64 (`python -c "import os,base64;print(base64.b64encode(os.urandom(32))
+.decode())"`).
+
+Example:
+    `sealer = Sealer.from_text(key); sealer.open(sealer.seal("xoxb-…", bound="T123"), bound="T123") == "xoxb-…"`
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+PREFIX = "v1."
+KEY_BYTES = 32
+NONCE_BYTES = 12
+
+
+class SealError(ValueError):
+    """A sealed value that does not open with this key for this owner (another key, altered, or misplaced)."""
+
+
+def key_from_text(text: str) -> bytes:
+    """The 32-byte key of a setting's text (base64, standard or URL-safe); ValueError naming the form."""
+    try:
+        key = base64.b64decode(text.strip() + "=" * (-len(text.strip()) % 4), altchars=b"-_", validate=False)
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError("must be 32 random bytes in base64 (44 characters)") from exc
+    if len(key) != KEY_BYTES:
+        raise ValueError(f"must be 32 random bytes in base64 (44 characters), not {len(key)} bytes")
+    return key
+
+
+class Sealer:
+    """Seals and opens short secrets with one AES-256-GCM key."""
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) != KEY_BYTES:
+            raise ValueError("an AES-256 key is 32 bytes")
+        self._aead = AESGCM(key)
+
+    @classmethod
+    def from_text(cls, text: str) -> Sealer:
+        return cls(key_from_text(text))
+
+    def seal(self, secret: str, *, bound: str) -> str:
+        """`secret` sealed, bound to `bound` (what it belongs to)."""
+        nonce = os.urandom(NONCE_BYTES)
+        sealed = self._aead.encrypt(nonce, secret.encode(), bound.encode())
+        return PREFIX + base64.urlsafe_b64encode(nonce + sealed).decode()
+
+    def open(self, sealed: str, *, bound: str) -> str:
+        """The secret of a sealed value bound to `bound`; SealError otherwise (never the value in the message)."""
+        if not sealed.startswith(PREFIX):
+            raise SealError("not a sealed value")
+        try:
+            raw = base64.urlsafe_b64decode(sealed[len(PREFIX):])
+            return self._aead.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], bound.encode()).decode()
+        except (binascii.Error, ValueError, InvalidTag, UnicodeDecodeError) as exc:
+            raise SealError("a sealed value does not open with SLACK_TOKENS_KEY (another key, or altered)") from exc

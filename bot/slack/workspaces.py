@@ -1,0 +1,343 @@
+"""The workspaces the bot serves, and the one place that gives the Slack client for one of them.
+
+`Workspaces.for_team(team, enterprise=None)` is that client (one per installation, with its own retries, so one
+workspace's 429s, slept through in its own calls, never hold another's); `Workspaces.authorize` is Bolt's
+`authorize` over every installation: today's SLACK_BOT_TOKEN (the home workspace, `Workspace`: one `auth.test`,
+kept), the workspaces of SLACK_WORKSPACES_FILE, and those installed through Slack's OAuth (`/slack/install`, kept
+by `bot.slack.installations.RedisInstallationStore`, their tokens rotated before they expire when Slack rotates
+them). A request from a workspace none of them covers is refused (`foreign_request`), and an uninstall
+(`uninstalled`) forgets the installation and tells the hooks (`on_uninstalled`).
+
+Example:
+    `client = await workspaces.for_team("T123")` (raises `NotInstalled` when the app is not installed there).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import aiohttp
+from pydantic import SecretStr
+from slack_bolt.authorization import AuthorizeResult
+from slack_sdk.errors import SlackApiError, SlackTokenRotationError
+from slack_sdk.oauth.installation_store import Bot
+from slack_sdk.oauth.token_rotation.async_rotator import AsyncTokenRotator
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.core.workspace_files import StaticWorkspace
+from bot.core.workspaces import WorkspaceRef
+from bot.slack.installations import RedisInstallationStore, installation_id
+
+log = logging.getLogger(__name__)
+
+TOKEN_REFUSED = frozenset({"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired",
+                           "not_allowed_token_type", "no_permission", "missing_scope", "team_access_not_granted"})
+
+
+def refusal_of(error: BaseException) -> str | None:
+    """Slack's error code when `error` says the bot token was refused (never the token), else None."""
+    if isinstance(error, SlackApiError):
+        code = str((error.response.data or {}).get("error", "")) if isinstance(error.response.data, dict) else ""
+        return code if code in TOKEN_REFUSED else None
+    return None
+
+
+class Workspace:
+    """One token's installation (SLACK_BOT_TOKEN's: the home workspace; or a SLACK_WORKSPACES_FILE entry's), as
+    Slack's `auth.test` describes it. Asked once (at start-up, or by the first request that needs it; concurrent
+    requests wait for that one call) and kept: it does not change while the token is valid. Bolt's `authorize`
+    is built from it. `refused` says when Slack refused the token the last time it was asked (`/healthz` is then
+    503 for the home workspace's)."""
+
+    def __init__(self, slack: AsyncWebClient, *, bot_token: SecretStr) -> None:
+        self._slack = slack
+        self._bot_token = bot_token
+        self._answer: dict[str, Any] | None = None
+        self._result: AuthorizeResult | None = None
+        self._asking = asyncio.Lock()
+        self.refused: str | None = None  # Slack's error when it last refused the token (`invalid_auth`...), else None
+
+    @property
+    def client(self) -> AsyncWebClient:
+        """The Slack client of this token."""
+        return self._slack
+
+    @property
+    def known_answer(self) -> dict[str, Any] | None:
+        """The `auth.test` answer when Slack gave it (never asks)."""
+        return self._answer
+
+    @property
+    def known(self) -> bool:
+        """Whether Slack has answered `auth.test` (the answer is kept)."""
+        return self._answer is not None
+
+    async def answer(self) -> dict[str, Any] | None:
+        """The bot's `auth.test` answer; None while Slack cannot give it (the next call asks again)."""
+        if self._answer is None:
+            async with self._asking:
+                if self._answer is None:
+                    try:
+                        response = await self._slack.auth_test()
+                    except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
+                        self.refused = refusal_of(exc)
+                        said = f"Slack refused the bot token: {self.refused}" if self.refused else type(exc).__name__
+                        log.warning("auth.test failed (%s); asked again on the next request", said)
+                        return None
+                    self.refused = None
+                    data = response.data if isinstance(response.data, dict) else {}
+                    self._result = AuthorizeResult(
+                        enterprise_id=data.get("enterprise_id"),
+                        team_id=data.get("team_id"),
+                        team=data.get("team"),
+                        url=data.get("url"),
+                        bot_id=data.get("bot_id"),
+                        bot_user_id=data.get("user_id"),
+                        bot_token=self._bot_token.get_secret_value(),
+                        bot_scopes=response.headers.get("x-oauth-scopes"),
+                    )  # no user_id: each request keeps its own user
+                    self._answer = data
+        return self._answer
+
+    async def authorize(self, *, enterprise_id: str | None, team_id: str | None) -> AuthorizeResult | None:
+        """Bolt's `authorize`: the bot's token and identity for a request from its workspace; None (Bolt
+        refuses the request) for another workspace, or while `auth.test` cannot be answered."""
+        ours = await self.answer()
+        elsewhere = foreign(ours, enterprise_id=enterprise_id, team_id=team_id)
+        if elsewhere is not None:
+            log.warning("refused a request from another workspace (%s)", elsewhere)
+            return None
+        return self._result
+
+
+def foreign(ours: dict[str, Any] | None, *, enterprise_id: str | None, team_id: str | None) -> str | None:
+    """`foreign_team` for a request's organisation and team ids (None when it names none)."""
+    if ours is None:
+        return None
+    if ours.get("is_enterprise_install") and ours.get("enterprise_id"):
+        theirs, mine, what = enterprise_id, ours.get("enterprise_id"), "organisation"
+    else:
+        theirs, mine, what = team_id, ours.get("team_id"), "team"
+    if not theirs or not mine or theirs == mine:
+        return None
+    return f"{what} {str(theirs)[:40]!r}, installed in {mine!r}"
+
+
+class NotInstalled(LookupError):
+    """The app is not installed in that workspace, nor org-wide in its organisation."""
+
+    def __init__(self, team: str | None, enterprise: str | None) -> None:
+        where = f"workspace {team}" + (f" (organisation {enterprise})" if enterprise else "")
+        super().__init__(f"the app is not installed in {where}")
+        self.team, self.enterprise = team, enterprise
+
+
+UninstallHook = Callable[[WorkspaceRef], Awaitable[None]]
+MakeClient = Callable[[str], AsyncWebClient]
+
+
+class Workspaces:
+    """Every installation of the app, and a Slack client for each (see the module docstring)."""
+
+    def __init__(
+        self,
+        home: Workspace,
+        *,
+        make_client: MakeClient,
+        static: Sequence[StaticWorkspace] = (),
+        installations: RedisInstallationStore | None = None,
+        rotator: AsyncTokenRotator | None = None,
+        rotation_minutes: int = 120,
+    ) -> None:
+        self.home = home
+        self._make_client = make_client
+        self._static: dict[str, Workspace] = {}
+        for entry in static:
+            self._static[entry.key] = Workspace(make_client(entry.bot_token.get_secret_value()),
+                                                bot_token=entry.bot_token)
+        self._installations = installations
+        self._rotator = rotator
+        self._rotation_minutes = rotation_minutes
+        self._clients: dict[str, AsyncWebClient] = {}
+        self._rotating: dict[str, asyncio.Lock] = {}
+        self._oauth_said: dict[str, str] = {}  # an OAuth installation's id -> Slack's word on its token at start-up
+        self.on_uninstalled: list[UninstallHook] = []  # told of each uninstall (the worker withdraws its approvals)
+
+    @property
+    def installations(self) -> RedisInstallationStore | None:
+        """The OAuth installations' store (None without SLACK_TOKENS_KEY)."""
+        return self._installations
+
+    @property
+    def rotation_minutes(self) -> int:
+        """A token is rotated when it ends within this many minutes."""
+        return self._rotation_minutes
+
+    # ------------------------------------------------------------------------------------------- lookups
+
+    async def _is_home(self, *, enterprise_id: str | None, team_id: str | None) -> bool:
+        ours = await self.home.answer()
+        if ours is None:
+            return not self._static and self._installations is None  # one workspace: Bolt refuses for now
+        if not enterprise_id and not team_id:
+            return True  # ssl_check, url_verification: nobody's
+        if not team_id and enterprise_id != ours.get("enterprise_id"):
+            return False  # another organisation's org-wide request
+        return foreign(ours, enterprise_id=enterprise_id, team_id=team_id) is None
+
+    def _static_of(self, *, enterprise_id: str | None, team_id: str | None) -> Workspace | None:
+        return self._static.get(team_id or "") or self._static.get(enterprise_id or "")
+
+    async def _bot(self, *, enterprise_id: str | None, team_id: str | None,
+                   is_enterprise_install: bool | None = None) -> Bot | None:
+        """The installation's bot (its token rotated first when it is about to expire), None when not installed."""
+        if self._installations is None:
+            return None
+        bot = await self._installations.async_find_bot(enterprise_id=enterprise_id, team_id=team_id,
+                                                       is_enterprise_install=is_enterprise_install)
+        if bot is None or self._rotator is None or bot.bot_token_expires_at is None:
+            return bot
+        key = installation_id(enterprise_id=bot.enterprise_id, team_id=bot.team_id,
+                              is_enterprise_install=bot.is_enterprise_install)
+        async with self._rotating.setdefault(key, asyncio.Lock()):
+            fresh = await self._installations.async_find_bot(enterprise_id=enterprise_id, team_id=team_id,
+                                                             is_enterprise_install=is_enterprise_install)
+            if fresh is None:
+                return None
+            try:
+                rotated = await self._rotator.perform_bot_token_rotation(
+                    bot=fresh, minutes_before_expiration=self._rotation_minutes)
+            except SlackTokenRotationError as exc:
+                log.warning("token rotation of installation %s failed (%s): its current token is used",
+                            key, refusal_of(exc.api_error) or "error")
+                return fresh
+            if rotated is None:
+                return fresh
+            await self._installations.async_save_bot(rotated)
+            log.info("installation %s: bot token rotated", key)
+            return rotated
+
+    async def authorize(self, *, enterprise_id: str | None, team_id: str | None,
+                        is_enterprise_install: bool | None = None) -> AuthorizeResult | None:
+        """Bolt's `authorize`: the token and bot identity of the installation that covers the request's workspace;
+        None (Bolt refuses the request) where the app is not installed."""
+        if await self._is_home(enterprise_id=enterprise_id, team_id=team_id):
+            return await self.home.authorize(enterprise_id=enterprise_id, team_id=team_id)
+        static = self._static_of(enterprise_id=enterprise_id, team_id=team_id)
+        if static is not None:
+            return await static.authorize(enterprise_id=enterprise_id, team_id=team_id)
+        bot = await self._bot(enterprise_id=enterprise_id, team_id=team_id,
+                              is_enterprise_install=is_enterprise_install)
+        if bot is None:
+            log.warning("refused a request from a workspace the app is not installed in (team %r, organisation %r)",
+                        str(team_id)[:40], str(enterprise_id)[:40])
+            return None
+        return AuthorizeResult(
+            enterprise_id=bot.enterprise_id, team_id=team_id or bot.team_id, team=bot.team_name,
+            bot_id=bot.bot_id, bot_user_id=bot.bot_user_id, bot_token=bot.bot_token, bot_scopes=bot.bot_scopes,
+        )
+
+    async def for_team(self, team: str, enterprise: str | None = None) -> AsyncWebClient:
+        """The Slack client for calls made in workspace `team` (of organisation `enterprise`): the home
+        workspace's, a static one's, or the installation's (one client each, kept; its token follows rotation).
+        `NotInstalled` when the app is installed neither there nor org-wide in its organisation."""
+        if await self._is_home(enterprise_id=enterprise, team_id=team):
+            return self.home.client
+        static = self._static_of(enterprise_id=enterprise, team_id=team)
+        if static is not None:
+            return static.client
+        bot = await self._bot(enterprise_id=enterprise, team_id=team)
+        if bot is None:
+            raise NotInstalled(team, enterprise)
+        return self._client_of(bot)
+
+    def _client_of(self, bot: Bot) -> AsyncWebClient:
+        key = installation_id(enterprise_id=bot.enterprise_id, team_id=bot.team_id,
+                              is_enterprise_install=bot.is_enterprise_install)
+        client = self._clients.get(key)
+        if client is None:
+            client = self._clients[key] = self._make_client(bot.bot_token)
+        client.token = bot.bot_token  # a rotated token replaces the old one in the same client
+        return client
+
+    async def foreign_request(self, *, enterprise_id: str | None, team_id: str | None) -> str | None:
+        """Why a signed request comes from a workspace the app is not installed in, or None (see `foreign`)."""
+        ours = await self.home.answer()
+        reason = foreign(ours, enterprise_id=enterprise_id, team_id=team_id)
+        if reason is None:
+            return None
+        if self._static_of(enterprise_id=enterprise_id, team_id=team_id) is not None:
+            return None
+        if await self._bot(enterprise_id=enterprise_id, team_id=team_id) is not None:
+            return None
+        return reason
+
+    # ------------------------------------------------------------------------------------------- uninstalls
+
+    async def uninstalled(self, *, enterprise_id: str | None, team_id: str | None,
+                          is_enterprise_install: bool | None) -> WorkspaceRef | None:
+        """Slack says the app was uninstalled (`app_uninstalled`, `tokens_revoked`): the installation is
+        forgotten, its client dropped, and each `on_uninstalled` hook told. None when nothing was installed
+        there (a second event of the same uninstall, or the home workspace, whose token is the operator's)."""
+        key = installation_id(enterprise_id=enterprise_id, team_id=team_id,
+                              is_enterprise_install=is_enterprise_install)
+        if not key or self._installations is None or not await self._installations.delete(key):
+            return None
+        self._clients.pop(key, None)
+        self._oauth_said.pop(key, None)
+        # an org-wide install's uninstall is the whole organisation's (`WorkspaceRef.whole_organisation`)
+        ref = (WorkspaceRef(team=key, enterprise=key) if key == enterprise_id
+               else WorkspaceRef(team=team_id or key, enterprise=enterprise_id))
+        for hook in self.on_uninstalled:
+            await hook(ref)
+        return ref
+
+    # ------------------------------------------------------------------------------------------- health
+
+    async def listing(self) -> list[dict[str, Any]]:
+        """Each installation without a secret: its id, where it comes from, and Slack's last word on its token
+        (`ok`, `token refused (…)` or `not answered yet`)."""
+        said = [self._said(self.home, source="SLACK_BOT_TOKEN")]
+        said += [{**self._said(ws, source="SLACK_WORKSPACES_FILE"), "id": key} for key, ws in self._static.items()]
+        if self._installations is not None:
+            said += [{"id": key, "source": "oauth", "slack": self._oauth_said.get(key, "not answered yet")}
+                     for key in await self._installations.ids()]
+        return said
+
+    @staticmethod
+    def _said(ws: Workspace, *, source: str) -> dict[str, Any]:
+        answer = ws.known_answer or {}
+        slack = f"token refused ({ws.refused})" if ws.refused else "ok" if ws.known else "not answered yet"
+        shown = answer.get("enterprise_id") if answer.get("is_enterprise_install") else answer.get("team_id")
+        return {"id": shown or "", "name": answer.get("team") or "", "source": source, "slack": slack}
+
+    @property
+    def refused(self) -> list[str]:
+        """The installations whose token Slack refused when last asked (their ids, the home's as "home")."""
+        said = ["home"] if self.home.refused else []
+        said += [key for key, ws in self._static.items() if ws.refused]
+        return said + [key for key, word in self._oauth_said.items() if word.startswith("token refused")]
+
+    async def ask_all(self) -> None:
+        """Ask Slack about every token (at start-up), so /healthz can say which it refuses."""
+        await asyncio.gather(self.home.answer(), *(ws.answer() for ws in self._static.values()))
+        if self._installations is not None:
+            await asyncio.gather(*(self._ask(key) for key in await self._installations.ids()))
+
+    async def _ask(self, key: str) -> None:
+        """`auth.test` with an OAuth installation's token: Slack's word kept for /healthz."""
+        org = key.startswith("E")
+        try:
+            bot = await self._bot(enterprise_id=key if org else None, team_id=None if org else key,
+                                  is_enterprise_install=org)
+            if bot is None:
+                self._oauth_said.pop(key, None)
+                return
+            await self._client_of(bot).auth_test()
+            self._oauth_said[key] = "ok"
+        except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
+            refused = refusal_of(exc)
+            self._oauth_said[key] = f"token refused ({refused})" if refused else "not answered yet"

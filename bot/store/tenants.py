@@ -1,0 +1,49 @@
+"""Which tenant is home: the deployment's first workspace (the one its SLACK_BOT_TOKEN answers for), whose data keeps
+today's key names (`Keys.for_tenant`), so that a deployment of one workspace upgrades with no step by hand.
+
+Recorded once, in `workspaces:home`, the first time a worker learns its team (`auth.test`): JSON {team, enterprise,
+tenant}. It never changes after: another token's workspace is another tenant, its keys under `ws:<tenant>`."""
+
+from __future__ import annotations
+
+import json
+
+from bot.core.workspaces import WorkspaceRef
+from bot.store.connection import aw
+from bot.store.shared import Shared
+
+
+class Tenants:
+    def __init__(self, shared: Shared) -> None:
+        self._s = shared
+        self._k = shared.keys
+        self._home: WorkspaceRef | None = None  # once recorded it never changes: read once, then kept
+
+    async def home(self) -> WorkspaceRef | None:
+        """The home workspace, None while no worker has learnt its team (read from Redis until one has)."""
+        if self._home is None:
+            self._home = _ref(await aw(self._s.redis.get(self._k.workspaces_home)))
+        return self._home
+
+    async def learn_home(self, workspace: WorkspaceRef) -> WorkspaceRef:
+        """Record `workspace` as home unless one is recorded already; the home workspace either way."""
+        told = json.dumps({"team": workspace.team, "enterprise": workspace.enterprise or "",
+                           "tenant": workspace.tenant}, separators=(",", ":"))
+        async with self._s.redis.pipeline(transaction=True) as pipe:
+            pipe.set(self._k.workspaces_home, told, nx=True)
+            pipe.get(self._k.workspaces_home)
+            _, stored = await pipe.execute()
+        self._home = _ref(stored) or workspace
+        return self._home
+
+
+def _ref(stored: str | None) -> WorkspaceRef | None:
+    """The workspace `workspaces:home` holds (None: nothing, or nothing that reads as one)."""
+    try:
+        found = json.loads(stored) if stored else None
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(found, dict) or not isinstance(found.get("team"), str) or not found["team"]:
+        return None
+    enterprise = found.get("enterprise")
+    return WorkspaceRef(found["team"], enterprise if isinstance(enterprise, str) and enterprise else None)

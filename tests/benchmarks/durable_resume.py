@@ -60,7 +60,7 @@ async def measure(decisions: int, temporal_address: str, outbox: Path) -> dict[s
     bot = await start_worker(bot_env(slack=slack, redis_url=redis.url, model_config=None,
                                      API_ALLOW_PRIVATE_CALLBACKS="1"))
     slack.events_url = bot.url + "/slack/events"
-    made = await bot.services.store.api_keys.create("refunds", [SALES], by=BOB)
+    made = await bot.services.store.api_keys.create("refunds", [SALES], by=BOB, per_minute=100_000)
     assert made is not None
     temporal = await Client.connect(temporal_address)
     relay = RelayServer(made.record.webhook_secret, "temporal", TemporalDelivery(temporal))

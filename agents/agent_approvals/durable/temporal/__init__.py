@@ -28,10 +28,10 @@ reaches it, with the approval id as the Update's id: Temporal itself drops a rep
 approval this workflow never asked and a decision of one it has settled. The Update only wakes the workflow: what
 it acts on is read from the bot by one more activity (`agent_approvals.settle`, run as a local activity: in the
 worker, in the workflow task the Update woke, with no round trip through the server's activity queue), which also
-uses an approved call once (its token is the ask's key: a retried activity is the same use), so an Update the plane never sent (anyone's
-with access to Temporal) runs nothing, and the decision's own Update, come while that read was on its way, is read
-next. An approval already used elsewhere is asked about again, as
-a call that may have run (only a person may approve it); a Revise that edits the arguments is asked about again
+uses an approved call once (its token is the ask's key: a retried activity is the same use), so an Update the
+plane never sent (anyone's with access to Temporal) runs nothing, and the decision's own Update, come while that
+read was on its way, is read next. An approval already used elsewhere is asked about again, as a call that may
+have run (only a person may approve it); a Revise that edits the arguments is asked about again
 as the edited call, and the decision then carries them. A workflow cancelled while it waits withdraws its card.
 
 The routing (engine, namespace, workflow id) travels in the callback URL the ask gives the bot; the card's agent

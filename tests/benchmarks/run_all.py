@@ -114,6 +114,9 @@ def key_figures(name: str, result: dict[str, Any]) -> dict[str, float | None]:
             out[f"{adapter}: overhead / (native approval + toolDecision) p50"] = _get(
                 result, adapter, "ratio_to_native_p50"
             )
+            out[f"{adapter}: overhead / (native approval + toolDecision), median of rounds"] = _get(
+                result, adapter, "ratio_to_native_median_of_rounds"
+            )
     elif name == "mcp":
         for series in ("direct", "gateway"):
             out[f"allowed {series} p50 ms"] = _get(result, "allowed", "ms", series, "p50_ms")

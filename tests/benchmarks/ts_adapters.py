@@ -24,7 +24,7 @@ The AI SDK and Mastra run on Node 22.
 
 No timing is asserted: the figures are printed (JSON) and written with --out.
 
-    python tests/benchmarks/ts_adapters.py [--approvals 200] [--rounds 4] [--out FILE]
+    python tests/benchmarks/ts_adapters.py [--approvals 200] [--rounds 8] [--out FILE]
     python tests/benchmarks/ts_adapters.py --small      # CI: 8 approvals per series, in 1 round (one Node process each)
 """
 
@@ -161,7 +161,7 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--approvals", type=int, default=200, help="rule-approved runs per series (after warm-up)")
-    parser.add_argument("--rounds", type=int, default=4, help="rounds of one Node process per series each")
+    parser.add_argument("--rounds", type=int, default=8, help="rounds of one Node process per series each")
     parser.add_argument("--small", action="store_true", help="CI size: 8 approvals per series, in 1 round")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()

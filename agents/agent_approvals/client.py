@@ -151,10 +151,12 @@ class Approval:
 @dataclass(frozen=True, slots=True)
 class Use:
     """A use's answer (`ApprovalsClient.spend`): `used`, this is the approval's one use (run the call); else another
-    process used it (it may have run) and `refusal` is what a model reads, as the bot says it."""
+    process used it (it may have run) and `refusal` is what a model reads, as the bot says it. `approval`: the
+    approval as the bot has it now (its answer to a use carries it), None from a bot that sends none."""
 
     used: bool
     refusal: str = ""
+    approval: Approval | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -444,7 +446,8 @@ class ApprovalsClient:
         body = {"token": token or self._token}
         answer = await self._wire.call("POST", f"/api/v1/approvals/{approval_id}/use", json=body)
         used = answer.get("used") is True
-        return Use(used, "" if used else str(answer.get("refusal") or not_run("used")))
+        shown = Approval.from_json(answer) if isinstance(answer.get("id"), str) and answer.get("status") else None
+        return Use(used, "" if used else str(answer.get("refusal") or not_run("used")), shown)
 
     async def withdraw(self, approval_id: str) -> Approval:
         """Withdraw a pending approval (its card says so). A decided one is returned as it is."""

@@ -110,6 +110,13 @@ def key_figures(name: str, result: dict[str, Any]) -> dict[str, float | None]:
             out[f"{adapter}: gated p50 ms"] = _get(result, adapter, "gated_ms", "p50_ms")
             out[f"{adapter}: overhead p50 ms"] = _get(result, adapter, "overhead_p50_ms")
             out[f"{adapter}: overhead / toolDecision p50"] = _get(result, adapter, "ratio_overhead_to_floor_p50")
+            out[f"{adapter}: native approval cost p50 ms"] = _get(result, adapter, "native_cost_p50_ms")
+            out[f"{adapter}: overhead / (native approval + toolDecision) p50"] = _get(
+                result, adapter, "ratio_to_native_p50"
+            )
+            out[f"{adapter}: overhead / (native approval + toolDecision), median of rounds"] = _get(
+                result, adapter, "ratio_to_native_median_of_rounds"
+            )
     elif name == "mcp":
         for series in ("direct", "gateway"):
             out[f"allowed {series} p50 ms"] = _get(result, "allowed", "ms", series, "p50_ms")

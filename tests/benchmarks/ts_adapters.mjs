@@ -5,6 +5,10 @@
 //   client             client.toolDecision({ tool: "send_email", arguments: EMAIL }): the floor
 //   <adapter>:gated    the adapter's run, the tool needing approval (ai-sdk, mastra, openai-agents, langgraph)
 //   <adapter>:ungated  the same agent, its tool needing none (what the framework costs between call and tool)
+//   <adapter>:native   the same agent, its tool needing the framework's own approval, approved by the program at once
+//                      (no bot): the AI SDK's `needsApproval` request answered with an approved response, OpenAI
+//                      Agents' interruption `state.approve`d, LangGraph's `interrupt` resumed by `Command`, Mastra's
+//                      suspended call `approveToolCallGenerate`d; timed as the others
 
 import { ApprovalsClient } from "agent-approvals";
 
@@ -12,6 +16,7 @@ const EMAIL = { to: "bob@example.com", body: "Prices go up 5% on May 1." };
 const [series, count, warmup] = [process.argv[2], Number(process.argv[3]), Number(process.argv[4] ?? 3)];
 const [adapter, mode] = series.split(":");
 const gated = mode === "gated";
+const native = mode === "native";
 const client = new ApprovalsClient({ title: "benchmark", agent: "bench" });
 const mark = { called: 0, ran: 0 };
 const called = () => { mark.called = performance.now(); };
@@ -48,11 +53,25 @@ async function setUp() {
     const { MockLanguageModelV4 } = await import("ai/test");
     const { generateTextWithApprovals } = await import("agent-approvals/ai-sdk");
     const send_email = tool({ description: "Send an email.", inputSchema: jsonSchema({ type: "object",
-      properties: { to: { type: "string" }, body: { type: "string" } }, required: ["to", "body"] }), execute: ran });
+      properties: { to: { type: "string" }, body: { type: "string" } }, required: ["to", "body"] }), execute: ran,
+      ...(native ? { needsApproval: true } : {}) });
     return async () => {
       const options = { model: new MockLanguageModelV4({ doGenerate: aiSteps() }), tools: { send_email },
         prompt: "Tell Bob", stopWhen: isStepCount(5) };
-      await (gated ? generateTextWithApprovals({ ...options, approvals: { client } }) : generateText(options));
+      if (!native) {
+        await (gated ? generateTextWithApprovals({ ...options, approvals: { client } }) : generateText(options));
+        return;
+      }
+      const { prompt, ...rest } = options;
+      const messages = [{ role: "user", content: prompt }];
+      const first = await generateText({ ...rest, messages });
+      messages.push(...first.responseMessages);
+      const requests = first.responseMessages.flatMap((m) => (m.role === "assistant" && typeof m.content !== "string"
+        ? m.content.filter((part) => part.type === "tool-approval-request") : []));
+      if (requests.length !== 1) throw new Error(`ai-sdk:native: ${requests.length} approval requests`);
+      messages.push({ role: "tool", content: [{ type: "tool-approval-response", approvalId: requests[0].approvalId,
+        approved: true }] });
+      await generateText({ ...rest, messages });
     };
   }
   if (adapter === "mastra") {
@@ -64,14 +83,23 @@ async function setUp() {
     const { z } = await import("zod");
     const { approvalsHooks, runWithApprovals } = await import("agent-approvals/mastra");
     const tools = { send_email: createTool({ id: "send_email", description: "Send an email.",
-      inputSchema: z.object({ to: z.string(), body: z.string() }), requireApproval: gated, execute: ran }) };
+      inputSchema: z.object({ to: z.string(), body: z.string() }), requireApproval: gated || native, execute: ran }) };
     return async () => {
       const agent = new Agent({ id: "mailer", name: "mailer", instructions: "You send emails.", tools,
         model: new MockLanguageModelV3({ doGenerate: aiSteps() }),
         ...(gated ? { hooks: approvalsHooks({ client, tools }) } : {}) });
       new Mastra({ agents: { mailer: agent }, storage: new InMemoryStore(), logger: false });
-      await (gated ? runWithApprovals({ agent, messages: "Tell Bob", approvals: { client } })
-        : agent.generate("Tell Bob"));
+      if (!native) {
+        await (gated ? runWithApprovals({ agent, messages: "Tell Bob", approvals: { client } })
+          : agent.generate("Tell Bob"));
+        return;
+      }
+      const first = await agent.generate("Tell Bob");
+      const toolCallId = first.suspendPayload?.toolCallId;
+      if (first.finishReason !== "suspended" || typeof toolCallId !== "string") {
+        throw new Error(`mastra:native: not suspended on the call (${first.finishReason})`);
+      }
+      await agent.approveToolCallGenerate({ runId: first.runId, toolCallId });
     };
   }
   if (adapter === "openai-agents") {
@@ -80,7 +108,7 @@ async function setUp() {
     const { z } = await import("zod");
     const { runWithApprovals } = await import("agent-approvals/openai-agents");
     setTracingDisabled(true);
-    const send_email = tool({ name: "send_email", description: "Send an email.", needsApproval: gated,
+    const send_email = tool({ name: "send_email", description: "Send an email.", needsApproval: gated || native,
       parameters: z.object({ to: z.string(), body: z.string() }), execute: ran });
     return async () => {
       const model = new ScriptedModel([
@@ -88,14 +116,28 @@ async function setUp() {
         [assistantMessage("Sent.")],
       ]);
       const agent = new Agent({ name: "mailer", instructions: "You send emails.", model, tools: [send_email] });
-      await (gated ? runWithApprovals({ agent, input: "Tell Bob", client }) : run(agent, "Tell Bob"));
+      if (!native) {
+        await (gated ? runWithApprovals({ agent, input: "Tell Bob", client }) : run(agent, "Tell Bob"));
+        return;
+      }
+      let result = await run(agent, "Tell Bob");
+      while (result.interruptions.length > 0) {
+        for (const item of result.interruptions) result.state.approve(item);
+        result = await run(agent, result.state);
+      }
     };
   }
   if (adapter === "langgraph") {
-    const { END, MemorySaver, START, StateGraph, Annotation, interrupt } = await import("@langchain/langgraph");
+    const { Command, END, MemorySaver, START, StateGraph, Annotation, interrupt } = await import("@langchain/langgraph");
     const { invokeWithApprovals, toolCall, verified } = await import("agent-approvals/langgraph");
     const State = Annotation.Root({ outcome: Annotation });
     const send = async () => {
+      if (native) {
+        if (mark.called === 0) called(); // (the node runs again from its start on resume)
+        const answer = interrupt({ tool: "send_email", arguments: EMAIL });
+        if (answer?.approved !== true) throw new Error("langgraph:native: not approved");
+        return { outcome: ran() };
+      }
       if (!gated) {
         called();
         return { outcome: ran() };
@@ -112,7 +154,15 @@ async function setUp() {
     return async () => {
       thread += 1;
       const config = { configurable: { thread_id: `bench-${process.pid}-${thread}` } };
-      await (gated ? invokeWithApprovals({ graph, input: {}, config, client }) : graph.invoke({}, config));
+      if (!native) {
+        await (gated ? invokeWithApprovals({ graph, input: {}, config, client }) : graph.invoke({}, config));
+        return;
+      }
+      let result = await graph.invoke({}, config);
+      while (Array.isArray(result?.__interrupt__) && result.__interrupt__.length > 0) {
+        const resume = Object.fromEntries(result.__interrupt__.map((item) => [item.id, { approved: true }]));
+        result = await graph.invoke(new Command({ resume }), config);
+      }
     };
   }
   throw new Error(`no such series: ${series}`);

@@ -11,7 +11,16 @@ series run in rounds, each round every series once in a rotated order, N/rounds 
 * <adapter>:gated: the adapter's run (`agent-approvals/ai-sdk`, `/mastra`, `/openai-agents`, `/langgraph`) of an
   agent whose framework mock model calls `send_email` once; timed from the model handing over the call to the tool
   running. <adapter>:ungated: the same agent, its tool needing no approval (what the framework itself costs).
-  overhead = gated - ungated, reported with its ratio to the floor's p50. The AI SDK and Mastra run on Node 22.
+  overhead = gated - ungated, reported with its ratio to the floor's p50.
+* <adapter>:native: the same agent, its tool needing the framework's own approval, approved by the program at once
+  with no bot (the AI SDK's `needsApproval` request answered by an approved `tool-approval-response`, OpenAI Agents'
+  interruption `state.approve`d and the run resumed, LangGraph's `interrupt` resumed by `Command({ resume })`, Mastra's
+  suspended call `approveToolCallGenerate`d). native cost = native - ungated: the framework's own approval round trip.
+  The goal's ratio, `ratio_to_native_p50`: overhead / (native cost + floor), the adapter against the framework's own
+  approval plus one bare `toolDecision`, all of the same run; and, less moved by a shared machine's load, the same
+  ratio in each round (its series a few seconds apart) and their median, `ratio_to_native_median_of_rounds`.
+
+The AI SDK and Mastra run on Node 22.
 
 The frameworks are the suite's project's (tests/agents/typescript/project, installed by the README's test command),
 the package built there with every adapter (`tests.support.typescript.build`); node runs the series with
@@ -19,7 +28,7 @@ the package built there with every adapter (`tests.support.typescript.build`); n
 
 No timing is asserted: the figures are printed (JSON) and written with --out.
 
-    python tests/benchmarks/ts_adapters.py [--approvals 200] [--rounds 4] [--out FILE]
+    python tests/benchmarks/ts_adapters.py [--approvals 200] [--rounds 8] [--out FILE]
     python tests/benchmarks/ts_adapters.py --small      # CI: 8 approvals per series, in 1 round (one Node process each)
 """
 
@@ -29,6 +38,7 @@ import argparse
 import asyncio
 import json
 import os
+import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -48,6 +58,7 @@ EMAIL = {"to": "bob@example.com", "body": "Prices go up 5% on May 1."}  # the ru
 ADAPTERS = ("ai-sdk", "mastra", "openai-agents", "langgraph")
 NODE22 = ("ai-sdk", "mastra")
 WARMUP = 3
+MODES = ("gated", "ungated", "native")
 
 
 def built() -> None:
@@ -80,8 +91,9 @@ async def measure(approvals: int, rounds: int) -> dict[str, Any]:
     await slack.start()
     worker: Proc | None = None
     redis = connect(redis_server.url)
-    names = ["client", *(f"{a}:{m}" for a in ADAPTERS for m in ("gated", "ungated"))]
+    names = ["client", *(f"{a}:{m}" for a in ADAPTERS for m in MODES)]
     series: dict[str, list[float]] = {name: [] for name in names}
+    rounds_of: list[dict[str, list[float]]] = []
     try:
         worker = await Proc.start("worker", {"redis_url": redis_server.url, "api_url": slack.api_url}, log_dir=log_dir)
         slack.events_url = str(worker.info["events_url"])
@@ -96,8 +108,11 @@ async def measure(approvals: int, rounds: int) -> dict[str, Any]:
         per_round = max(1, approvals // rounds)
         for i in range(rounds):
             shift = i % len(names)
+            this_round: dict[str, list[float]] = {}
             for name in names[shift:] + names[:shift]:
-                series[name] += await one_series(where, name, per_round, env)
+                this_round[name] = await one_series(where, name, per_round, env)
+                series[name] += this_round[name]
+            rounds_of.append(this_round)
     finally:
         await redis.aclose()
         if worker is not None:
@@ -105,18 +120,30 @@ async def measure(approvals: int, rounds: int) -> dict[str, Any]:
         await slack.stop()
         stop_redis(redis_server)
     return {"benchmark": "ts_adapters", "machine": machine_info(), "approvals": len(series["client"]),
-            "rounds": rounds, **report(series)}
+            "rounds": rounds, **report(series, rounds_of)}
 
 
-def report(series: dict[str, list[float]]) -> dict[str, Any]:
+def to_native(series: dict[str, list[float]], adapter: str) -> float:
+    """overhead / (native cost + floor), of the p50s of `series`."""
+    gated, ungated, native = (summary_ms(series[f"{adapter}:{mode}"])["p50_ms"] for mode in MODES)
+    return (gated - ungated) / (max(0.0, native - ungated) + summary_ms(series["client"])["p50_ms"])
+
+
+def report(series: dict[str, list[float]], rounds_of: list[dict[str, list[float]]]) -> dict[str, Any]:
     floor = summary_ms(series["client"])
     out: dict[str, Any] = {"floor_tool_decision_ms": floor}
     for adapter in ADAPTERS:
-        gated, ungated = summary_ms(series[f"{adapter}:gated"]), summary_ms(series[f"{adapter}:ungated"])
+        gated, ungated, native = (summary_ms(series[f"{adapter}:{mode}"]) for mode in MODES)
         overhead = gated["p50_ms"] - ungated["p50_ms"]
-        out[adapter] = {"gated_ms": gated, "ungated_ms": ungated, "overhead_p50_ms": overhead,
+        native_cost = max(0.0, native["p50_ms"] - ungated["p50_ms"])
+        out[adapter] = {"gated_ms": gated, "ungated_ms": ungated, "native_ms": native, "overhead_p50_ms": overhead,
+                        "native_cost_p50_ms": native_cost,
                         "ratio_gated_to_floor_p50": gated["p50_ms"] / floor["p50_ms"],
-                        "ratio_overhead_to_floor_p50": overhead / floor["p50_ms"]}
+                        "ratio_overhead_to_floor_p50": overhead / floor["p50_ms"],
+                        "ratio_to_native_p50": overhead / (native_cost + floor["p50_ms"]),
+                        "ratio_to_native_rounds": [to_native(one, adapter) for one in rounds_of],
+                        "ratio_to_native_median_of_rounds": statistics.median(
+                            to_native(one, adapter) for one in rounds_of)}
     return out
 
 
@@ -124,20 +151,21 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
     floor = result["floor_tool_decision_ms"]
     lines = [f"a rule approves, {result['approvals']} per series: floor toolDecision p50 {floor['p50_ms']:.2f} ms,"
              f" p90 {floor['p90_ms']:.2f} ms",
-             f"{'adapter':14} {'gated p50':>10} {'ungated':>8} {'overhead':>9} {'gated x floor':>14}"
-             f" {'overhead x floor':>17}"]
+             f"{'adapter':14} {'gated p50':>10} {'ungated':>8} {'native':>7} {'overhead':>9} {'native cost':>12}"
+             f" {'overhead x floor':>17} {'x (native + floor)':>19} {'median of rounds':>17}"]
     for adapter in ADAPTERS:
         a = result[adapter]
         lines.append(f"{adapter:14} {a['gated_ms']['p50_ms']:10.2f} {a['ungated_ms']['p50_ms']:8.2f}"
-                     f" {a['overhead_p50_ms']:9.2f} {a['ratio_gated_to_floor_p50']:14.2f}"
-                     f" {a['ratio_overhead_to_floor_p50']:17.2f}")
+                     f" {a['native_ms']['p50_ms']:7.2f} {a['overhead_p50_ms']:9.2f} {a['native_cost_p50_ms']:12.2f}"
+                     f" {a['ratio_overhead_to_floor_p50']:17.2f} {a['ratio_to_native_p50']:19.2f}"
+                     f" {a['ratio_to_native_median_of_rounds']:17.2f}")
     return lines
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--approvals", type=int, default=200, help="rule-approved runs per series (after warm-up)")
-    parser.add_argument("--rounds", type=int, default=4, help="rounds of one Node process per series each")
+    parser.add_argument("--rounds", type=int, default=8, help="rounds of one Node process per series each")
     parser.add_argument("--small", action="store_true", help="CI size: 8 approvals per series, in 1 round")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()

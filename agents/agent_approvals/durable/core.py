@@ -160,17 +160,24 @@ async def until_decided(ask: Ask, asked_once: AskedOnce) -> WorkflowDecision:
 
 async def settle(client: ApprovalsClient, approval_id: str, *, token: str) -> WorkflowDecision:
     """The approval as the bot has it; approved, used once by `token` (again: "used" when another use spent it,
-    "rule_revoked" when the rule that approved it is gone: ask again)."""
-    decided = await client.get(approval_id)
-    if not decided.approved:
-        return decision(decided)
-    try:
-        used = await client.spend(decided.id, token=token)
-    except ApprovalsError as exc:
-        if exc.code != "rule_revoked":
-            raise
-        return decision(decided, again="rule_revoked")
-    return decision(decided, used=used.used, again="" if used.used else "used", said=used.refusal)
+    "rule_revoked" when the rule that approved it is gone: ask again). The use is tried first, since the bot's
+    answer to it carries the approval: an approved one is settled in one request; one the bot refuses to use as
+    not approved (pending: an early or forged wake-up; refused) is read, and used if it was decided meanwhile."""
+    for _ in range(2):
+        try:
+            used = await client.spend(approval_id, token=token)
+        except ApprovalsError as exc:
+            if exc.code not in ("not_approved", "rule_revoked"):
+                raise
+            decided = await client.get(approval_id)
+            if exc.code == "rule_revoked":
+                return decision(decided, again="rule_revoked")
+            if decided.approved:
+                continue  # decided between the use and the read: used now
+            return decision(decided)
+        decided = used.approval if used.approval is not None else await client.get(approval_id)
+        return decision(decided, used=used.used, again="" if used.used else "used", said=used.refusal)
+    return decision(await client.get(approval_id))
 
 
 async def poll(client: ApprovalsClient, approval_id: str, *, beat: Callable[[], None]) -> WorkflowDecision:

@@ -36,7 +36,7 @@ import pytest
 from agent_approvals import ApprovalsClient
 from agent_approvals.durable.core import WorkflowDecision
 from agent_approvals.durable.relay import GONE, Relay
-from agent_approvals.durable.temporal import DECIDE, SETTLE, Settle
+from agent_approvals.durable.temporal import ASK, DECIDE, SETTLE, Settle
 from agent_approvals.durable.temporal.activities import ApprovalActivities
 from agent_approvals.durable.temporal.delivery import TemporalDelivery
 from aiohttp import web
@@ -146,6 +146,13 @@ async def asked(handle: WorkflowHandle[Any, Any]) -> bool:
     return False
 
 
+async def activities_scheduled(handle: WorkflowHandle[Any, Any]) -> list[str]:
+    """The activity types the workflow scheduled through the server's activity queue (local activities are not)."""
+    return [event.activity_task_scheduled_event_attributes.activity_type.name
+            async for event in handle.fetch_history_events()
+            if event.HasField("activity_task_scheduled_event_attributes")]
+
+
 async def result(handle: WorkflowHandle[Any, Any]) -> dict[str, Any]:
     answer: dict[str, Any] = await asyncio.wait_for(handle.result(), 60)
     return answer
@@ -174,6 +181,9 @@ async def test_approved_runs_once_with_the_approved_arguments_whatever_repeats(
     assert await stack.relay.relay().handle(body, headers, route) in [(200, {"delivered": True}),
                                                         (200, {"delivered": False, "why": GONE})]
     assert stack.refunds() == [ORDER]
+    # the decision is read and used in the workflow task its Update woke (a local activity): no round trip through
+    # the activity queue between the decision and the refund
+    assert await activities_scheduled(handle) == [ASK, "refund"]
 
 
 async def test_a_rejection_runs_nothing_and_the_workflow_reads_who_and_why(

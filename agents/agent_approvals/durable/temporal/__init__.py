@@ -26,11 +26,12 @@ card. While a person decides nothing runs: no activity, no poller; the workflow 
 restart). The decision arrives as that Update, sent by the relay (`durable.relay`) when the bot's webhook
 reaches it, with the approval id as the Update's id: Temporal itself drops a repeat, and the validator refuses an
 approval this workflow never asked and a decision of one it has settled. The Update only wakes the workflow: what
-it acts on is read from the bot by one more activity (`agent_approvals.settle`), which also uses an approved call
-once (its token is the ask's key: a retried activity is the same use), so an Update the plane never sent (anyone's
-with access to Temporal) runs nothing, and the decision's own Update, come while that read was on its way, is read
-next. An approval already used elsewhere is asked about again, as
-a call that may have run (only a person may approve it); a Revise that edits the arguments is asked about again
+it acts on is read from the bot by one more activity (`agent_approvals.settle`, run as a local activity: in the
+worker, in the workflow task the Update woke, with no round trip through the server's activity queue), which also
+uses an approved call once (its token is the ask's key: a retried activity is the same use), so an Update the
+plane never sent (anyone's with access to Temporal) runs nothing, and the decision's own Update, come while that
+read was on its way, is read next. An approval already used elsewhere is asked about again, as a call that may
+have run (only a person may approve it); a Revise that edits the arguments is asked about again
 as the edited call, and the decision then carries them. A workflow cancelled while it waits withdraws its card.
 
 The routing (engine, namespace, workflow id) travels in the callback URL the ask gives the bot; the card's agent
@@ -62,6 +63,7 @@ SETTLE = "agent_approvals.settle"
 WITHDRAW = "agent_approvals.withdraw"
 WAIT = "agent_approvals.wait"  # poll mode: one activity that long-polls, with heartbeats
 DECIDE = "agent_approvals.decide"  # the Update a decision comes in as
+SETTLE_LOCALLY = "agent_approvals.settle-local"  # the patch that made the settle activity a local one
 NOT_ASKED = "NotAsked"  # the validator's refusals (`ApplicationError.type`), which the relay tells apart
 DECIDED = "AlreadyDecided"
 __all__ = ["ApprovalsWorkflow", "Ask", "WorkflowDecision", "approval", "message", "tool_call"]
@@ -174,7 +176,7 @@ async def _settled(asked: dict[str, _Asked], view: WorkflowDecision, token: str,
                     await _activity(WITHDRAW, view.approval_id)
                 raise
         read = state.wakes
-        view = await _activity(SETTLE, Settle(view.approval_id, token))
+        view = await _settle(Settle(view.approval_id, token))
         if view.status != "pending":
             state.settled = True
             return view
@@ -182,6 +184,19 @@ async def _settled(asked: dict[str, _Asked], view: WorkflowDecision, token: str,
 
 def _woken_after(state: _Asked, read: int) -> Callable[[], bool]:
     return lambda: state.wakes > read
+
+
+async def _settle(request: Settle) -> WorkflowDecision:
+    """The settle activity, run as a local activity (in the worker, within the workflow task the decision's Update
+    woke: no round trip through the server's activity queue between the decision and what the workflow does next).
+    A worker that dies in it runs it again on replay, which is the same use (its token is the ask's key). Histories
+    made before it ran locally replay as they were made (`workflow.patched`)."""
+    if not workflow.patched(SETTLE_LOCALLY):
+        return await _activity(SETTLE, request)
+    answer: WorkflowDecision = await workflow.execute_local_activity(
+        SETTLE, request, result_type=WorkflowDecision, start_to_close_timeout=TIMEOUT, retry_policy=RETRY
+    )
+    return answer
 
 
 async def _activity(name: str, arg: Any) -> WorkflowDecision:

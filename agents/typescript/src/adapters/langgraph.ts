@@ -97,6 +97,29 @@ function answerOf(decided: Approval, args: Record<string, unknown>): ToolAnswer 
 
 const NEVER_GIVEN = "Not run: this answer is not an approval the approvals bot gave.";
 
+/**
+ * The decisions the runner (`invokeWithApprovals`, `resumeWithApprovals`) got from the bot and resumed the graph
+ * with, by client and approval id, each kept until `verified` takes it (once): the node's check, run right after the
+ * resume, reads the bot's decision from here instead of asking the bot for it again. Only the bot's own answers are
+ * kept, by the id the bot gave, so a resume value (a claim) cannot put one here; the approval is still used once, by
+ * the bot, and one not found here is read from the bot as before.
+ */
+const decisions = new WeakMap<ApprovalsClient, Map<string, Approval>>();
+
+function keep(client: ApprovalsClient, decided: Approval): void {
+  let kept = decisions.get(client);
+  if (kept === undefined) decisions.set(client, (kept = new Map()));
+  if (kept.size >= 1000) kept.clear();
+  kept.set(decided.id, decided);
+}
+
+function taken(client: ApprovalsClient, id: string): Approval | undefined {
+  const kept = decisions.get(client);
+  const decided = kept?.get(id);
+  kept?.delete(id);
+  return decided;
+}
+
 function refused(request: ToolCallRequest, message: string, id = ""): ToolAnswer {
   return {
     approved: false,
@@ -124,7 +147,7 @@ export async function verified(options: {
   if (typeof id !== "string" || !id) return refused(request, NEVER_GIVEN);
   let approval: Approval;
   try {
-    approval = await options.client.get(id);
+    approval = taken(options.client, id) ?? (await options.client.get(id));
   } catch (error) {
     if (error instanceof ApprovalsError && error.status >= 400 && error.status < 500) {
       return refused(request, NEVER_GIVEN, id); // not this key's, or no such approval
@@ -243,7 +266,10 @@ async function ask(item: Interrupt, thread: string, options: ApprovalsOptions): 
       decided.status === "revised" &&
       Object.keys(decided.arguments).length > 0 &&
       canonicalJson(decided.arguments) !== canonicalJson(args);
-    if (!edited) return answerOf(decided, args); // used once by the node (`verified`), right before it runs
+    if (!edited) {
+      if (!decided.pending) keep(options.client, decided); // read by the node's `verified` (once), not asked again
+      return answerOf(decided, args); // used once by the node (`verified`), right before it runs
+    }
     args = { ...decided.arguments };
   }
   return refused(request, `Not run: the arguments were edited more than ${MAX_EDITS} times.`);

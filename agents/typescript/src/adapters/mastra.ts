@@ -48,6 +48,7 @@ import type { ToolBeforeHookResult, ToolHookContext, ToolHooks } from "@mastra/c
 
 import { idempotencyKey, type Approval, type ApprovalsClient, type ToolAskOptions } from "../client.js";
 import { ApprovalsError } from "../errors.js";
+import { canonicalJson } from "../json.js";
 import { refusal } from "../words.js";
 
 export const FRAMEWORK = "Mastra";
@@ -153,6 +154,43 @@ async function needsApproval(tools: GuardedTools, call: ToolHookContext): Promis
   return runWide === true || tool.requireApproval === true || tool.needsApproval === true;
 }
 
+function keyOf(client: ApprovalsClient, toolCallId: string, options: MastraApprovalOptions): string {
+  return idempotencyKey("mastra", options.run || client.run, toolCallId);
+}
+
+/**
+ * The decisions a runner (`runWithApprovals`, `resume`) got from the plane and answered Mastra with, by client and
+ * idempotency key, each kept until the run's hook takes it (once): the hook, called as Mastra runs the approved call
+ * right after, need not ask the plane for the same decision again. It still uses the approval once, by the plane, and
+ * a call it does not find here (another call, other arguments, a resume made elsewhere) is asked about as before.
+ */
+const answered = new WeakMap<ApprovalsClient, Map<string, Approval>>();
+
+function keep(client: ApprovalsClient, key: string, decided: Approval): void {
+  let kept = answered.get(client);
+  if (kept === undefined) answered.set(client, (kept = new Map()));
+  if (kept.size >= 1000) kept.clear();
+  kept.set(key, decided);
+}
+
+/** The runner's decision on this very call (its tool, its arguments), taken: once. */
+function taken(
+  client: ApprovalsClient,
+  key: string,
+  name: string,
+  args: Record<string, unknown>,
+): Approval | undefined {
+  const kept = answered.get(client);
+  const decided = kept?.get(key);
+  if (decided === undefined) return undefined;
+  kept?.delete(key);
+  try {
+    return decided.tool === name && canonicalJson(decided.arguments) === canonicalJson(args) ? decided : undefined;
+  } catch {
+    return undefined; // arguments JSON cannot say: asked about as before
+  }
+}
+
 async function ask(
   client: ApprovalsClient,
   name: string,
@@ -163,7 +201,7 @@ async function ask(
   const asked: ToolAskOptions = {
     editable: false,
     agent: `${options.agent || client.agent || "agent"} (${FRAMEWORK})`.slice(0, 80),
-    idempotencyKey: idempotencyKey("mastra", options.run || client.run, toolCallId),
+    idempotencyKey: keyOf(client, toolCallId, options),
   };
   if (options.within !== undefined) asked.timeout = options.within;
   return client.requestTool({ ...asked, tool: name, arguments: args });
@@ -185,7 +223,10 @@ export function approvalsHooks(
       if (!needed) return undefined;
       const toolCallId = (call.context as { toolCallId?: unknown } | undefined)?.toolCallId;
       if (typeof toolCallId !== "string" || !toolCallId) return { proceed: false, output: NO_APPROVAL };
-      const decided = await ask(client, call.toolName, argumentsOf(call.input), toolCallId, asking);
+      const args = argumentsOf(call.input);
+      const decided =
+        taken(client, keyOf(client, toolCallId, asking), call.toolName, args) ??
+        (await ask(client, call.toolName, args, toolCallId, asking));
       if (decided.pending) {
         await client.withdraw(decided.id); // nobody approved it: asked only now, by a resume the plane never gave
         return { proceed: false, output: NO_APPROVAL };
@@ -301,6 +342,7 @@ async function loopOf(agent: AnyAgent, options: Flat, run: string): Promise<Agen
 async function answer(agent: AnyAgent, loop: AgentLoop, runId: string, call: Suspended): Promise<Output> {
   let decided = await ask(loop.client, call.toolName, call.args, call.toolCallId, loop.asking);
   if (decided.pending) decided = await loop.client.wait(decided.id, { signal: loop.signal, withdraw: true });
+  if (decided.approved) keep(loop.client, keyOf(loop.client, call.toolCallId, loop.asking), decided);
   const resume = { ...loop.more, runId, toolCallId: call.toolCallId };
   return decided.approved
     ? agent.approveToolCallGenerate(resume as never)

@@ -125,11 +125,18 @@ test("lg: a rule's approval runs the call once, with no card", async () => {
     onDecided: (a) => decided.push(a),
     onWaiting: (a) => waited.push(a),
   });
+  const reads: string[] = [];
+  const get = client.get.bind(client);
+  client.get = async (id, options) => {
+    reads.push(id);
+    return get(id, options);
+  };
   const { graph, sent } = mailer(client, [ruled]);
   await invokeWithApprovals({ graph, input, config: thread("ruled"), client });
   assert.deepEqual(sent, [ruled]);
   assert.deepEqual(waited, []); // no card
   assert.match(decided[0]?.decidedBy ?? "", /^rule /);
+  assert.deepEqual(reads, []); // `verified` took the runner's answer from the bot: not read from the bot again
 });
 
 test("lg: a resume value the bot never gave (model-written, hand-made) never runs the tool", async () => {

@@ -189,14 +189,18 @@ test("mastra: a cancelled approval never runs the tool, and the model reads so",
 test("mastra: a rule approves at once (no card): the tool runs once", async () => {
   const sent: unknown[] = [];
   let cards = 0;
+  let asks = 0;
   const model = scripted({ call: RULED }, { text: "Sent." });
-  await runWithApprovals({
-    agent: mailer(model, sent),
-    messages: "Tell the rule",
-    approvals: { client: client("ts: ruled Mastra email", { onWaiting: () => (cards += 1) }) },
-  });
+  const asker = client("ts: ruled Mastra email", { onWaiting: () => (cards += 1) });
+  const requestTool = asker.requestTool.bind(asker) as (request: never) => ReturnType<typeof asker.requestTool>;
+  asker.requestTool = (async (request: never) => {
+    asks += 1;
+    return requestTool(request);
+  }) as typeof asker.requestTool;
+  await runWithApprovals({ agent: mailer(model, sent), messages: "Tell the rule", approvals: { client: asker } });
   assert.deepEqual(sent, [RULED]);
   assert.equal(cards, 0);
+  assert.equal(asks, 1); // the hook took the runner's decision on this very call: the plane asked once
 });
 
 test("mastra: an approval the plane never gave (a resume with approved: true, #21303) never runs the tool", async () => {

@@ -15,6 +15,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from bot import probes
 from bot.core.key_files import ensure_keys_file
 from bot.devslack.server import SlackStandIn
 from tests.conftest import Worker, bot_env, start_redis, start_worker
@@ -77,6 +78,27 @@ async def test_readyz_is_503_naming_the_workspace_when_slack_refuses_the_token(w
     assert ready["failing"] == ["workspace"] and ready["workspace"] == "token refused (invalid_auth)", ready
     assert "9f8e7d" not in str(ready)
     assert (await probe(worker, "/livez"))[0] == 200  # alive: nothing to restart for
+
+
+async def test_a_worker_slack_did_not_answer_at_start_is_not_ready_then_asks_again_itself(
+    workers: Started, slack: SlackStandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not ready while its workspace is not known (a load balancer then sends it nothing, so no request would ask
+    Slack again): it asks `auth.test` again itself, and is ready once Slack answers; the probes asked nothing."""
+    monkeypatch.setattr(probes, "ASK_AGAIN_SECONDS", 0.3)
+    slack.fail(method="auth.test", status=500, count=1000)  # Slack unwell: every auth.test fails
+    worker = await workers()
+    status, ready = await probe(worker, "/readyz")
+    assert status == 503 and ready["failing"] == ["workspace"], ready
+    assert ready["workspace"] == "not known: Slack has not answered auth.test yet", ready
+    slack.reset()  # Slack answers again (faults forgotten)
+    asked = len(slack.calls("auth.test"))
+
+    async def ready_again() -> bool:
+        return (await probe(worker, "/readyz"))[0] == 200
+
+    await until(ready_again, within=10, what="/readyz 200 once Slack answers auth.test")
+    assert len(slack.calls("auth.test")) == asked + 1  # asked once more by the worker, not once per probe
 
 
 @pytest.mark.slow  # a redis-server of the test's own, stopped and started again

@@ -24,6 +24,7 @@ checks this on every run), from the bottom:
 
     services.py  builds one worker's parts (the composition root)
     server.py    one worker's HTTP server: mounts `/slack/events`, `/api/v1`, `/healthz`, `/metrics`
+    probes.py    `/livez` and `/readyz`: the process answers; the worker can serve (no Slack call)
     __main__.py  `python -m bot [serve | dev | keys | signing | policy | audit | report]`: one argparse parser
     dev.py       `python -m bot dev`: the product, the stand-in and Redis in one process
 

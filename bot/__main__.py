@@ -15,7 +15,7 @@ from aiohttp import web
 from bot.cli import keys as keys_cli
 from bot.cli import policy as policy_cli
 from bot.cli import signing as signing_cli
-from bot.core.settings import Settings, SettingsError
+from bot.core.settings import Settings, SettingsError, misspelt
 from bot.runs.models import ModelConfigError
 
 log = logging.getLogger("bot")
@@ -55,8 +55,8 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
     sub.add_parser(
         "serve", help="serve Slack (the default): HTTP on $PORT, or Socket Mode with SLACK_APP_TOKEN",
         description="Serve Slack and the Approvals API (the default command): HTTP on $PORT (/slack/events, /api/v1,"
-        " /healthz, /metrics), or Slack over Socket Mode when SLACK_APP_TOKEN is set. Settings come from the"
-        " environment (SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET, REDIS_URL, APPROVALS_CHANNEL...).",
+        " /healthz, /livez, /readyz, /metrics), or Slack over Socket Mode when SLACK_APP_TOKEN is set. Settings come"
+        " from the environment (SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET, REDIS_URL, APPROVALS_CHANNEL...).",
     )
     dev = sub.add_parser("dev", help="the whole product on this machine: no Slack, no Redis install, no API key",
                          description="The whole product on this machine: a local Slack page, a Redis of its own,"
@@ -151,10 +151,18 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
         )
     try:
         settings = Settings.from_env(environ)
+        warn_misspelt(environ)
         return serve(settings)
     except (SettingsError, ModelConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+
+
+def warn_misspelt(environ: Mapping[str, str] | None) -> None:
+    """One WARNING for each variable of `environ` (the environment when None) that looks like one of the bot's
+    misspelt (the bot never reads it)."""
+    for given, meant in misspelt(environ):
+        log.warning("%s is set but is no setting of the bot (not read): did you mean %s?", given, meant)
 
 
 SINCE_HELP = "90s, 15m, 12h, 7d, 30d... (1 second to 3650 days)"
@@ -162,10 +170,11 @@ SINCE_HELP = "90s, 15m, 12h, 7d, 30d... (1 second to 3650 days)"
 
 def listening(settings: Settings) -> str:
     """The one line a worker says at start: where it listens."""
-    side = f"port {settings.port}: /api/v1 (Approvals API), /healthz, /metrics"
+    side = f"port {settings.port}: /api/v1 (Approvals API), /healthz, /livez, /readyz, /metrics"
     if settings.slack_app_token is not None:
         return f"serving Slack over Socket Mode; listening on {side}"
-    return f"listening on port {settings.port}: /slack/events (Slack), /api/v1 (Approvals API), /healthz, /metrics"
+    return (f"listening on port {settings.port}: /slack/events (Slack), /api/v1 (Approvals API), /healthz, /livez,"
+            " /readyz, /metrics")
 
 
 def serve(settings: Settings) -> int:

@@ -395,7 +395,7 @@ class DevStack:
         self.standin.events_url = f"{self.bot_url}/slack/events"
         self.standin.api_upstream = self.bot_url
         self.key_prefix = settings.key_prefix
-        log.info("dev bot worker on %s (/healthz, /metrics), model %s", self.bot_url,
+        log.info("dev bot worker on %s (/healthz, /livez, /readyz, /metrics), model %s", self.bot_url,
                  services.model_config.get("provider"))
         return services
 

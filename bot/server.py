@@ -1,7 +1,7 @@
 """The HTTP server of one worker (aiohttp), the web glue apart from the listeners: it mounts Slack's requests
 (`POST /slack/events`, the Bolt app of `bot/slackapp/`), the Approvals API (`/api/v1`, `bot/api/routes.py`), the
-passkey pages (`/step-up/...`, `bot/stepup/pages.py`), `GET /healthz` and `GET /metrics`, and starts and stops the
-worker's services with it.
+passkey pages (`/step-up/...`, `bot/stepup/pages.py`), `GET /healthz` and `GET /metrics`, the probes `GET /livez` and
+`GET /readyz` (bot/probes.py), and starts and stops the worker's services with it.
 
 `/metrics` is not for the public: with METRICS_TOKEN set it needs `Authorization: Bearer <METRICS_TOKEN>` (401
 without it), else it answers only requests from loopback that no proxy forwarded (403 to the rest). `/healthz`
@@ -23,6 +23,7 @@ from slack_bolt.async_app import AsyncApp
 from bot.api.routes import add_routes
 from bot.core.settings import Settings, reveal
 from bot.core.workspaces import WorkspaceRef
+from bot.probes import add_probe_routes
 from bot.services import Services, create_services
 from bot.slackapp.app import Workspaces, create_bolt_app, create_workspaces, slack_events_handler
 from bot.slackapp.members import why_not
@@ -112,6 +113,7 @@ def add_worker_routes(
 
     web_app.router.add_get("/healthz", healthz)
     web_app.router.add_get("/metrics", metrics)
+    add_probe_routes(web_app, services, workspace)  # /livez, /readyz (bot/probes.py)
     add_routes(web_app, services.api, allow_private_callbacks=settings.api_allow_private_callbacks,
                key_rate=settings.api_key_rate, key_burst=2 * settings.api_key_rate)
     # a vote's page checks its person as a click does, asking Slack afresh: minutes may have passed since the click

@@ -53,7 +53,7 @@ from bot.slack.client import CountingWebClient, create_slack_client
 from bot.slack.directory import Directory
 from bot.stepup.enrolment import Enrolment
 from bot.stepup.votes import Confirmation
-from bot.store import DecideResult, Store, connect
+from bot.store import DecideResult, Store, StoreUnavailable, connect
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +89,7 @@ class Services:
     archiver: AuditArchiver | None = None  # writes the audit archive, AUDIT_ARCHIVE (lease holder)
 
     async def start(self) -> None:
+        await check_eviction(self.store, allow=self.settings.redis_allow_eviction)  # first: before anything is kept
         # one HTTP session for every Web API call (slack-sdk opens one per call otherwise)
         self.slack.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
         self.home_slack.session = self.slack.session
@@ -390,6 +391,30 @@ async def direct_message(slack: AsyncWebClient, directory: Directory, person: st
     except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
         error = exc.response.get("error") if isinstance(exc, SlackApiError) else type(exc).__name__
         log.warning("a direct message to %s could not be sent (%s)", person, error)
+
+
+EVICTING = ("allkeys-", "volatile-")  # the `maxmemory-policy` values under which Redis deletes keys when full
+
+
+async def check_eviction(store: Store, *, allow: bool) -> None:
+    """Refuse a Redis that may evict keys (an evicted approval is a lost one: its waiter never wakes, its card never
+    changes): a `SettingsError` naming `maxmemory-policy` and REDIS_ALLOW_EVICTION; with `allow`, say at ERROR why
+    the worker goes on. A Redis that does not say its policy, or cannot be reached now, is let be (a WARNING)."""
+    try:
+        policy = await store.eviction_policy()
+    except StoreUnavailable as exc:
+        log.warning("Redis's maxmemory-policy could not be checked at start (%s)", exc)
+        return
+    if policy is None:
+        log.warning("Redis does not say its maxmemory-policy (INFO refused): make sure it is noeviction")
+        return
+    if not any(part.strip().startswith(EVICTING) for part in policy.split(",")):
+        return
+    said = (f"Redis's maxmemory-policy is {policy}: when it is full it deletes keys, and an evicted approval is a lost"
+            " one (set maxmemory-policy noeviction")
+    if not allow:
+        raise SettingsError(f"{said}, or REDIS_ALLOW_EVICTION=true to start anyway)")
+    log.error("%s); starting anyway because REDIS_ALLOW_EVICTION=true", said)
 
 
 def signing_keys(settings: Settings) -> SigningKeys | None:

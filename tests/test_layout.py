@@ -62,7 +62,8 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "bot.slackapp": (*BELOW_CORE, "bot.store", "bot.policy", "bot.report", *SLACK_IO, "bot.approvals", "bot.runs",
                      "bot.api", "bot.stepup", "bot.services", "bot.slackapp"),
     "bot.server": (*BELOW_CORE, "bot.store", "bot.policy", "bot.report", *SLACK_IO, "bot.approvals", "bot.runs",
-                   "bot.api", "bot.stepup", "bot.services", "bot.slackapp"),
+                   "bot.api", "bot.stepup", "bot.services", "bot.slackapp", "bot.probes"),
+    "bot.probes": (*BELOW_CORE, "bot.store", "bot.services"),  # /livez, /readyz: what they read of a worker
     "bot.devslack": ("bot.devslack",),
     "bot.cli": (*BELOW_CORE, "bot.store", "bot.policy", "bot.report", *SLACK_IO, "bot.api", "bot.cli"),  # operators
     "bot.dev": ("bot", "agent_approvals"),  # the whole product and the stand-in, in one process

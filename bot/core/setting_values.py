@@ -35,9 +35,7 @@ def duration(max_seconds: int = MAX_SECONDS, *, zero: bool = False) -> BeforeVal
     Its `DurationError` says which forms are accepted."""
 
     def read(value: object) -> object:
-        if zero and isinstance(value, str) and value.strip() in ("0", "0s"):
-            return 0
-        return parse_duration(value, max_seconds=max_seconds) if isinstance(value, str) else value
+        return parse_duration(value, max_seconds=max_seconds, zero=zero) if isinstance(value, str) else value
 
     return BeforeValidator(read)
 

@@ -19,6 +19,7 @@ is `python -m bot.core.settings_table --markdown`.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import logging
 import os
 import re
@@ -53,6 +54,8 @@ REDIS_SCHEMES = (
 LONGEST_RETENTION = 10 * 365 * 86400
 _CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,20}$")
 _EVENT_LOOPS = ("auto", "uvloop", "asyncio")
+_LOG_FORMATS = ("text", "json")
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 class SettingsError(ValueError):
@@ -339,9 +342,10 @@ class Settings(ApproverSettings):
     )
     max_runs_per_channel: Annotated[int, whole(1, 10000)] = Field(
         default=10, validation_alias="MAX_RUNS_PER_CHANNEL", description="active runs one channel may have at once")
-    log_level: str = Field(default="INFO", validation_alias="LOG_LEVEL", description="")
+    log_level: str = Field(default="INFO", validation_alias="LOG_LEVEL",
+                           description="`DEBUG`, `INFO`, `WARNING`, `ERROR` or `CRITICAL`")
     log_format: str = Field(default="text", validation_alias="LOG_FORMAT",
-                            description="`json`: one JSON object per line, with `run_id` / `approval_id`")
+                            description="`text`, or `json`: one JSON object per line, with `run_id` / `approval_id`")
     # the email team's demo send_email writes one file per email here
     outbox_dir: Stripped = Field(
         default="outbox", validation_alias="OUTBOX_DIR",
@@ -385,6 +389,14 @@ class Settings(ApproverSettings):
     request_read_timeout: Annotated[int, whole(1, 300)] = Field(
         default=10, validation_alias="REQUEST_READ_TIMEOUT",
         description="seconds a client has to send a request's body (1 to 300); then 408 and the connection is closed",
+    )
+    # start-up: a Redis that may evict keys is refused unless this says go on (bot/services.py, check_eviction)
+    redis_allow_eviction: Flag = Field(
+        default=False, validation_alias="REDIS_ALLOW_EVICTION",
+        description=(
+            "`true`: start on a Redis whose `maxmemory-policy` may evict keys (`allkeys-*`, `volatile-*`), saying"
+            " so at ERROR; otherwise such a Redis stops the worker at start (an evicted approval is a lost one)"
+        ),
     )
     # the Approvals API (bot/api/): webhooks and callback URLs to loopback or private addresses (and http://)
     # only when allowed; new keys' limits (`keys create` may set others)
@@ -549,14 +561,20 @@ class Settings(ApproverSettings):
 
     @field_validator("log_level", mode="before")
     @classmethod
-    def _upper(cls, value: object) -> object:
-        return value.upper() if isinstance(value, str) else value
+    def _log_level(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.strip().upper()
+            if value not in _LOG_LEVELS:
+                raise ValueError(f"must be one of: {', '.join(_LOG_LEVELS)}")
+        return value
 
     @field_validator("log_format", mode="before")
     @classmethod
     def _log_format(cls, value: object) -> object:
         if isinstance(value, str):
-            return "json" if value.strip().lower() == "json" else "text"
+            value = value.strip().lower()
+            if value not in _LOG_FORMATS:
+                raise ValueError(f"must be one of: {', '.join(_LOG_FORMATS)}")
         return value
 
     @field_validator("event_loop", mode="before")
@@ -567,6 +585,25 @@ class Settings(ApproverSettings):
             if value not in _EVENT_LOOPS:
                 raise ValueError(f"must be one of: {', '.join(_EVENT_LOOPS)}")
         return value
+
+
+def misspelt(environ: Mapping[str, str] | None = None, *, cutoff: float = 0.85) -> list[tuple[str, str]]:
+    """Variables in `environ` (`os.environ` when None) that are no setting of the bot but close to one's name
+    (`difflib`): (given, meant) pairs; a worker warns about each at start (`APROVALS_CHANNEL` → `APPROVALS_CHANNEL`).
+    Names only, never values.
+
+    >>> misspelt({"LOG_FROMAT": "json", "HOME": "/root"})
+    [('LOG_FROMAT', 'LOG_FORMAT')]
+    """
+    known = set(Settings.variables().values()) | set(DEV_PASSED_THROUGH)
+    found: list[tuple[str, str]] = []
+    for given in sorted(os.environ if environ is None else environ):
+        if given in known:
+            continue
+        close = difflib.get_close_matches(given.upper(), known, n=1, cutoff=cutoff)
+        if close:
+            found.append((given, close[0]))
+    return found
 
 
 # dev mode ------------------------------------------------------------------------------------------------

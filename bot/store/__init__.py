@@ -39,6 +39,7 @@ from __future__ import annotations
 
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
+from redis.exceptions import ResponseError
 
 from bot.core.logs import Outage, outage_of
 from bot.core.records import ApiKey, AwayState, NewKey
@@ -162,3 +163,16 @@ class Store:
             await self.redis.ping()
         except REDIS_DOWN as exc:
             raise StoreUnavailable(type(exc).__name__) from exc
+
+    async def eviction_policy(self) -> str | None:
+        """Redis's `maxmemory-policy` (from `INFO memory`, which managed services that rename `CONFIG` still
+        answer), or None when Redis does not say; `StoreUnavailable` when it cannot be reached."""
+        try:
+            info = await self.redis.info("memory")
+        except ResponseError:  # INFO refused (an ACL, a renamed command)
+            return None
+        except REDIS_DOWN as exc:
+            raise StoreUnavailable(type(exc).__name__) from exc
+        nodes = [info, *(v for v in info.values() if isinstance(v, dict))]  # a Cluster answers per node
+        policies = sorted({str(node["maxmemory_policy"]) for node in nodes if "maxmemory_policy" in node})
+        return ", ".join(policies) or None

@@ -120,7 +120,7 @@ async def test_a_start_says_where_it_listens_once_and_no_bolt_warning(
     bots.append(bot)
     line = await until(lambda: bot.lines("listening on"), within=60, what="the listening line")
     assert line[0].endswith(
-        f"listening on port {port}: /slack/events (Slack), /api/v1 (Approvals API), /healthz, /metrics"
+        f"listening on port {port}: /slack/events (Slack), /api/v1 (Approvals API), /healthz, /livez, /readyz, /metrics"
     ), line
     bot.stop()
     said = bot.said()

@@ -1,0 +1,123 @@
+"""A worker's probes, in Kubernetes' manner: `GET /livez` (the process answers: nothing is asked) and `GET /readyz`
+(it can serve: Redis answers within `READY_REDIS_TIMEOUT`, its workspace is known, its policy bundle is loaded, a
+signing key is present where receipts are on; 503 naming the failing parts otherwise). Both cheap enough for a
+probe every second: no Slack call (the workspace is what `auth.test` said last), one Redis PING at most.
+
+A worker whose `auth.test` got no answer at start (Slack unreachable) is not ready, and gets no request that would
+ask again: `keep_asking` asks Slack itself, every `ASK_AGAIN_SECONDS`, until it answers (never for a refused token,
+which only a restart with another can mend). `/healthz` (bot/server.py) stays, with its fuller, slower word."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any, Protocol
+
+from aiohttp import web
+
+from bot.services import Services
+from bot.store import StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+READY_REDIS_TIMEOUT = 0.5  # seconds: inside a one-second probe's timeout, with room for the answer
+ASK_AGAIN_SECONDS = 15.0
+
+
+class Known(Protocol):
+    """What the probes read of the workspace (`bot.slackapp.app.Workspace`): its kept `auth.test` answer."""
+
+    @property
+    def known(self) -> bool: ...
+
+    @property
+    def refused(self) -> str | None: ...
+
+    async def answer(self) -> dict[str, Any] | None: ...
+
+
+def add_probe_routes(web_app: web.Application, services: Services, workspace: Known) -> None:
+    """Mount `/livez` and `/readyz` on `web_app`, and ask Slack again while the workspace is not known."""
+
+    async def livez(request: web.Request) -> web.Response:
+        return web.json_response({"status": "alive", "worker": services.worker_id})
+
+    async def readyz(request: web.Request) -> web.Response:
+        said = await readiness(services, workspace)
+        return web.json_response(said, status=503 if said["failing"] else 200)
+
+    asking: list[asyncio.Task[None]] = []
+
+    async def start(_: web.Application) -> None:
+        asking.append(asyncio.create_task(keep_asking(workspace), name="auth-test-again"))
+
+    async def stop(_: web.Application) -> None:
+        for task in asking:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    web_app.router.add_get("/livez", livez)
+    web_app.router.add_get("/readyz", readyz)
+    web_app.on_startup.append(start)
+    web_app.on_cleanup.append(stop)
+
+
+async def readiness(services: Services, workspace: Known) -> dict[str, Any]:
+    """Each part's word ("ok", or what is wrong) and `failing`: the parts that keep this worker from serving."""
+    parts = {
+        "redis": await redis_part(services),
+        "workspace": workspace_part(workspace),
+        "policy": policy_part(services),
+        "signing": signing_part(services),
+    }
+    failing = [name for name, word in parts.items() if not word.startswith(("ok", "off"))]
+    return {"status": "not ready" if failing else "ready", "failing": failing, **parts,
+            "worker": services.worker_id}
+
+
+async def redis_part(services: Services) -> str:
+    try:
+        async with asyncio.timeout(READY_REDIS_TIMEOUT):
+            await services.store.ping()
+    except TimeoutError:
+        return f"no answer within {READY_REDIS_TIMEOUT} s"
+    except StoreUnavailable as exc:
+        return f"unreachable ({exc})"
+    return "ok"
+
+
+def workspace_part(workspace: Known) -> str:
+    if workspace.refused:
+        return f"token refused ({workspace.refused})"
+    return "ok" if workspace.known else "not known: Slack has not answered auth.test yet"
+
+
+def policy_part(services: Services) -> str:
+    """The bundle decides from the start (a worker whose POLICY_DIR does not load does not start); files that stop
+    loading later leave the last good bundle deciding: ready, and said."""
+    policies = services.approvals.policies
+    if policies.failed:
+        return f"ok: bundle {policies.bundle.hash} kept; POLICY_DIR's files do not load now ({policies.failed[:200]})"
+    return f"ok: bundle {policies.bundle.hash}"
+
+
+def signing_part(services: Services) -> str:
+    if services.api.receipts is None:
+        return "off: no receipts"
+    if services.signing is None or not services.signing.current_kid:
+        return "no signing key, and receipts are on"
+    return f"ok: key {services.signing.current_kid}"
+
+
+async def keep_asking(workspace: Known) -> None:
+    """Ask Slack's `auth.test` again every `ASK_AGAIN_SECONDS` while the workspace is not known (and the token not
+    refused): the worker that started while Slack was unreachable becomes ready once Slack answers."""
+    while True:
+        await asyncio.sleep(ASK_AGAIN_SECONDS)
+        if workspace.known or workspace.refused:
+            return
+        if await workspace.answer() is not None:
+            log.info("Slack answered auth.test: the workspace is known, this worker is ready")
+            return

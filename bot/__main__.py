@@ -15,7 +15,8 @@ from aiohttp import web
 from bot.cli import keys as keys_cli
 from bot.cli import policy as policy_cli
 from bot.cli import signing as signing_cli
-from bot.core.settings import Settings, SettingsError, misspelt
+from bot.core.environment import misspelt
+from bot.core.settings import Settings, SettingsError
 from bot.runs.models import ModelConfigError
 
 log = logging.getLogger("bot")

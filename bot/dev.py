@@ -53,8 +53,8 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from bot.core.environment import DevSettings
 from bot.core.logs import NoCancellationTracebacks
-from bot.core.settings import DevSettings
 from bot.devslack.server import SlackStandIn
 from bot.store import Store, StoreUnavailable, connect
 

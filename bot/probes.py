@@ -26,7 +26,7 @@ ASK_AGAIN_SECONDS = 15.0
 
 
 class Known(Protocol):
-    """What the probes read of the workspace (`bot.slackapp.app.Workspace`): its kept `auth.test` answer."""
+    """What the probes read of the home workspace (`bot.slack.workspaces.Workspace`): its kept `auth.test` answer."""
 
     @property
     def known(self) -> bool: ...

@@ -113,7 +113,7 @@ def add_worker_routes(
 
     web_app.router.add_get("/healthz", healthz)
     web_app.router.add_get("/metrics", metrics)
-    add_probe_routes(web_app, services, workspace)  # /livez, /readyz (bot/probes.py)
+    add_probe_routes(web_app, services, workspaces.home)  # /livez, /readyz (bot/probes.py)
     add_routes(web_app, services.api, allow_private_callbacks=settings.api_allow_private_callbacks,
                key_rate=settings.api_key_rate, key_burst=2 * settings.api_key_rate)
     # a vote's page checks its person as a click does, asking Slack afresh: minutes may have passed since the click

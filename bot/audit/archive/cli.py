@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sys
 import time
 from collections.abc import Mapping
@@ -44,12 +43,11 @@ def verify_archive(
     """`audit verify --archive URL`: the archive, and Redis too when REDIS_URL is set (see bot/audit/archive/verify.py).
     Returns the exit code."""
     out = out or sys.stdout
-    env = os.environ if environ is None else environ
     try:
         archive = open_archive(url, retain=0)
         settings = StoreSettings.from_env(environ)
         start_at = since_time(since, time.time()) if since is not None else None
-        with_redis = bool(env.get("REDIS_URL"))
+        with_redis = "redis_url" in settings.model_fields_set  # REDIS_URL given: Redis is checked too
         said, code = asyncio.run(verdict(archive, settings if with_redis else None, jwks, start_at))
     except (UsageError, SettingsError, SigningError) as exc:
         print(f"error: {exc}", file=sys.stderr)

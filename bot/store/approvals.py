@@ -43,6 +43,7 @@ DecideStatus = Literal[
     "step_up",
     "check_workspace",
     "other_workspace",
+    "frozen",
 ]
 
 
@@ -354,7 +355,8 @@ class Approvals:
         `check_workspace` (`by` is of another workspace than the approval: apply the rule, then call again with
         `across`), `check_groups` (`by` is not named: check the groups, then call again
         with `in_groups`), `check_delegates` (`by` may not decide: call again with `principals`) or
-        `duplicate` (this person's vote already counts) or `step_up` (the approval needs this person's passkey
+        `frozen` (an Approve of an approval in a frozen scope, bot/store/freezes.py: refused and audited; Reject still
+        works), `duplicate` (this person's vote already counts) or `step_up` (the approval needs this person's passkey
         to confirm their Approve: nothing changed) with the record;
         `missing`, `mismatch` (not this card's approval), `not_due` or `late` (Redis ran it after the
         click window) without one.
@@ -379,6 +381,7 @@ class Approvals:
                 "recent": k.decided_by(by),
                 "webhooks": k.webhooks,
                 "run": k.run(take[0] if take is not None else "-"),
+                "frozen": k.frozen,
             },
             args={
                 "id": approval_id,

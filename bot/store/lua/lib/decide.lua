@@ -37,7 +37,8 @@ local function decide(k, a)
   local cur = redis.call('HMGET', k.approval, 'status', 'card_channel', 'card_ts', 'deadline', 'owner',
                          'created_at', 'run_id', 'origin_channel', 'timeout_outcome', 'requester',
                          'allow_self_approval', 'approvers', 'required_approvals', 'votes', 'copies',
-                         'proxies', 'webhook', 'policy', 'windows', 'step_up', 'assurances', 'team')
+                         'proxies', 'webhook', 'policy', 'windows', 'step_up', 'assurances', 'team',
+                         'asked_by', 'agent')
   local status, shown_in, shown_ts, deadline, owner = cur[1], cur[2], cur[3], cur[4], cur[5]
   local created_at, run_id, origin, requester = cur[6], cur[7], cur[8], cur[10]
   if not status then return {'missing', {}} end
@@ -137,6 +138,21 @@ local function decide(k, a)
     end
   end
   if a.dry_run == '1' then return {'allowed', record()} end  -- only asked whether this person may
+  if a.outcome == 'approved' and k.frozen then
+    -- a frozen scope (bot/store/freezes.py): nothing in it is approved while frozen (Reject still works)
+    local scopes = {'all', 'channel:' .. (origin or '')}
+    if (cur[23] or '') ~= '' then scopes[#scopes + 1] = 'key:' .. cur[23] end
+    if (cur[24] or '') ~= '' then scopes[#scopes + 1] = 'agent:' .. cur[24] end
+    for _, scope in ipairs(scopes) do
+      if redis.call('HEXISTS', k.frozen, scope) == 1 then
+        local entry = {'at', a.now, 'approval', a.id, 'run', run_id, 'card_channel', shown_in, 'origin_channel',
+                       origin, 'event', 'refused', 'by', a.by, 'outcome', a.outcome, 'reason', 'frozen',
+                       'scope', scope}
+        refusal_noted(k.refused, k.refusals_due, {k.audit, k.audit_seq, k.audit_shards}, entry, a.now, 10)
+        return {'frozen', record()}
+      end
+    end
+  end
   local assured = {}  -- the audit fields of this vote's passkey confirmation (step-up)
   local keep_assurance = function() end
   if a.check_auth == '1' and a.outcome == 'approved' and (cur[20] or '') ~= '' then

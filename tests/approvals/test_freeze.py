@@ -1,0 +1,108 @@
+"""The freeze (issue 68, item 6): `/agent freeze <scope> [reason]` by an admin refuses every new ask in scope at once
+(the decision chain's first link: the Approvals API answers the refusal's words and who), pending approvals in scope
+cannot be approved (Reject still works), and `/agent unfreeze` needs a second admin (four eyes). Through the local
+Slack's signed requests to the real Bolt app, the real API and a real Redis."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from bot.devslack.server import SlackStandIn
+from bot.slackapp.command_parser import Freeze, Invalid, Unfreeze, parse_command
+from tests.conftest import ALICE, BOB, CAROL, SALES, Worker, bot_env, start_worker
+from tests.support.api import Client, new_key, tool_ask
+from tests.support.hitl import audit_events, click, command, nth_card, reject, until
+
+ADMINS = f"{ALICE},{BOB}"
+
+
+@pytest.fixture
+async def admins_worker(slack: SlackStandIn, redis_url: str) -> AsyncIterator[Worker]:
+    """A worker (no model) whose ADMIN_USERS are Alice and Bob."""
+    worker = await start_worker(bot_env(slack=slack, redis_url=redis_url, model_config=None, ADMIN_USERS=ADMINS))
+    slack.events_url = worker.url + "/slack/events"
+    yield worker
+    await worker.stop()
+
+
+def test_freeze_commands_parse_their_scope_and_reason() -> None:
+    assert parse_command("freeze all agent loops on refunds") == Freeze("all", "agent loops on refunds")
+    assert parse_command("freeze <#C0SALES|sales>") == Freeze(f"channel:{SALES}")
+    assert parse_command("freeze key nightly leaked") == Freeze("key:nightly", "leaked")
+    assert parse_command("freeze agent writer") == Freeze("agent:writer")
+    assert parse_command("unfreeze all") == Unfreeze("all")
+    for bad in ("freeze", "freeze everything", "freeze key", "freeze key Bad!", "unfreeze all now", "freeze #nowhere"):
+        said = parse_command(bad)
+        assert isinstance(said, Invalid) and "Nothing changed." in said.message, bad
+
+
+async def test_a_freeze_refuses_asks_at_once_holds_approvals_and_unfreezing_needs_two_admins(
+    slack: SlackStandIn, admins_worker: Worker
+) -> None:
+    worker = admins_worker
+    client = Client(worker, (await new_key(worker, "nightly")).key)
+    status, pending = await client.ask(tool_ask())  # asked before the freeze: pending, its card posted
+    assert status in (200, 201, 202), pending
+    card = await nth_card(slack, 1)
+
+    said = await command(slack, "freeze all refunds agent loops", user=CAROL)  # not an admin: refused, audited
+    assert "may freeze" in said and "Nothing changed." in said, said
+    assert [e for e in await audit_events(worker, "refused") if e.get("action") == "freeze" and e["by"] == CAROL]
+    assert not await worker.services.store.freezes.all()
+
+    said = await command(slack, "freeze all refunds agent loops", user=ALICE)
+    assert said.startswith("Frozen: everything"), said
+    [entry] = await audit_events(worker, "frozen")
+    assert entry["by"] == ALICE and entry["scope"] == "all" and entry["reason"] == "refunds agent loops"
+
+    status, answer = await client.ask(tool_ask(title="another"))  # refused at once, with the words and who
+    assert status == 200 and answer["status"] == "rejected" and answer["code"] == "frozen", answer
+    assert answer["decided_by"] == "freeze" and answer["who"] == "the freeze", answer
+    assert answer["refusal"] == f"Not run: frozen: refunds agent loops (scope all, by {ALICE})", answer
+
+    await click(slack, card, "approval_approve", user=BOB)  # pending in scope: not approved while frozen
+    await slack.wait_for(lambda: [e for e in slack.ephemerals(BOB) if e["text"].startswith("Frozen:")])
+    held = await worker.services.store.approvals.get(pending["id"])
+    assert held is not None and held.status == "pending"
+    assert [e for e in await audit_events(worker, "refused") if e.get("reason") == "frozen"]
+
+    assert "Frozen" in await command(slack, "status", user=CAROL)
+
+    said = await command(slack, "unfreeze all", user=ALICE)  # four eyes: asked, still frozen
+    assert "another admin must confirm" in said, said
+    said = await command(slack, "unfreeze all", user=ALICE)  # the same admin again: refused
+    assert "a second admin must confirm" in said, said
+    assert "all" in await worker.services.store.freezes.all()
+    said = await command(slack, "unfreeze all", user=BOB)
+    assert said.startswith("Unfrozen: everything"), said
+    assert not await worker.services.store.freezes.all()
+    [unfrozen] = await audit_events(worker, "unfrozen")
+    assert unfrozen["by"] == BOB and unfrozen["asked_by"] == ALICE
+
+    await reject(slack, card, user=BOB, reason="not now")  # and asks are decided by people again
+    await until(lambda: _status(worker, pending["id"]), what="the approval rejected")
+    status, answer = await client.ask(tool_ask(title="after"))
+    assert answer["status"] == "pending", answer
+
+
+async def test_reject_still_works_while_frozen_and_a_channel_admin_freezes_only_their_channel(
+    slack: SlackStandIn, admins_worker: Worker
+) -> None:
+    worker = admins_worker
+    await worker.services.store.settings.set(SALES, "admins", CAROL, by="operator")
+    client = Client(worker, (await new_key(worker, "nightly")).key)
+    _, pending = await client.ask(tool_ask())
+    card = await nth_card(slack, 1)
+    said = await command(slack, "freeze all", user=CAROL)  # a channel's admin: not everything
+    assert "may freeze everything" in said, said
+    said = await command(slack, "freeze #sales a bad deploy", user=CAROL)
+    assert said.startswith(f"Frozen: <#{SALES}>"), said
+    await reject(slack, card, user=BOB, reason="frozen anyway")
+    assert await until(lambda: _status(worker, pending["id"], "rejected"), what="rejected while frozen")
+
+
+async def _status(worker: Worker, approval_id: str, wanted: str = "rejected") -> bool:
+    approval = await worker.services.store.approvals.get(approval_id)
+    return approval is not None and approval.status == wanted

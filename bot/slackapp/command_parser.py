@@ -16,6 +16,7 @@ from bot.core.durations import DurationError, parse_duration
 from bot.core.records import KEY_NAME, RUN_ID
 from bot.runs.teams import PRESETS
 from bot.slack.blocks import clean, safe
+from bot.store.freezes import MAX_FREEZE_REASON, parse_scope
 
 MAX_TASK_CHARS = 3000
 MAX_AWAY_SECONDS = 90 * 86400
@@ -462,28 +463,6 @@ def parse_passkeys(args: list[str]) -> Command:
 
 FREEZE_FORMS = ("`/agent freeze all|#channel|key NAME|agent NAME [reason]` and `/agent unfreeze all|#channel|key"
                 " NAME|agent NAME` (for admins; an unfreeze needs a second admin to confirm it)")
-MAX_FREEZE_REASON = 300
-_AGENT_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,39}")
-
-
-def parse_scope(args: list[str]) -> tuple[str, list[str]] | None:
-    """A freeze's scope at the front of `args` (as Slack sent them) and the words after it; None when there is
-    none: `all`, a channel (`channel:C…`), `key NAME` (`key:NAME`) or `agent NAME` (`agent:NAME`)."""
-    if not args:
-        return None
-    head = args[0].lower()
-    if head == "all":
-        return "all", args[1:]
-    if head in ("key", "agent") and len(args) >= 2:
-        name = args[1]
-        valid = KEY_NAME.fullmatch(name) if head == "key" else _AGENT_NAME.fullmatch(name)
-        return (f"{head}:{name}", args[2:]) if valid else None
-    channel = CHANNEL.fullmatch(args[0])
-    if channel is not None:
-        return f"channel:{channel.group(1) or channel.group(2)}", args[1:]
-    return None
-
-
 def parse_freeze(head: str, args: list[str]) -> Command:
     """`freeze <scope> [reason]` or `unfreeze <scope>` (args as Slack sent them)."""
     scoped = parse_scope(args)

@@ -7,13 +7,37 @@ API key's asks) or `agent:<name>` (the bot's own runs of that agent team). Unfre
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import dataclass
 
+from bot.core.channel_options import CHANNEL
+from bot.core.records import KEY_NAME
 from bot.store.connection import aw
 from bot.store.shared import Shared
 
 UNFREEZE_ASK_SECONDS = 3600  # a first admin's unfreeze waits this long for a second admin's
+MAX_FREEZE_REASON = 300
+AGENT_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,39}")
+
+
+def parse_scope(args: list[str]) -> tuple[str, list[str]] | None:
+    """A freeze's scope at the front of `args` (words of `/agent freeze` as Slack sent them, or of the CLI) and the
+    words after it; None when there is none: `all`, a channel (`channel:C…`: as Slack links it, or its id), `key
+    NAME` (`key:NAME`) or `agent NAME` (`agent:NAME`). Pure."""
+    if not args:
+        return None
+    head = args[0].lower()
+    if head == "all":
+        return "all", args[1:]
+    if head in ("key", "agent") and len(args) >= 2:
+        name = args[1]
+        valid = KEY_NAME.fullmatch(name) if head == "key" else AGENT_NAME.fullmatch(name)
+        return (f"{head}:{name}", args[2:]) if valid else None
+    channel = CHANNEL.fullmatch(args[0])
+    if channel is not None:
+        return f"channel:{channel.group(1) or channel.group(2)}", args[1:]
+    return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,10 +5,17 @@ Slack's signed requests to the real Bolt app, the real API and a real Redis."""
 
 from __future__ import annotations
 
+import asyncio
+import getpass
+import os
+import socket
+import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
+from bot.__main__ import main
 from bot.devslack.server import SlackStandIn
 from bot.slackapp.command_parser import Freeze, Invalid, Unfreeze, parse_command
 from tests.conftest import ALICE, BOB, CAROL, SALES, Worker, bot_env, start_worker
@@ -16,6 +23,7 @@ from tests.support.api import Client, new_key, tool_ask
 from tests.support.hitl import audit_events, click, command, nth_card, reject, until
 
 ADMINS = f"{ALICE},{BOB}"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -106,3 +114,40 @@ async def test_reject_still_works_while_frozen_and_a_channel_admin_freezes_only_
 async def _status(worker: Worker, approval_id: str, wanted: str = "rejected") -> bool:
     approval = await worker.services.store.approvals.get(approval_id)
     return approval is not None and approval.status == wanted
+
+
+@pytest.mark.slow
+async def test_the_cli_freezes_when_slack_is_down_audited_with_who_ran_it(
+    slack: SlackStandIn, admins_worker: Worker, redis_url: str
+) -> None:
+    """`python -m bot freeze` as an operator runs it (a process of its own, only REDIS_URL): asks refused at once on
+    the worker; `unfreeze` needs no second admin; both audited naming who ran it (`--as`, else user@host)."""
+    worker = admins_worker
+    client = Client(worker, (await new_key(worker, "nightly")).key)
+    env = {**os.environ, "REDIS_URL": redis_url, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'agents'}"}
+
+    async def run(*argv: str) -> str:
+        process = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", *argv, env=env, cwd=ROOT,
+                                                       stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await asyncio.wait_for(process.communicate(), 60)
+        assert process.returncode == 0, err.decode()
+        return out.decode()
+
+    assert "frozen: key:nightly" in await run("freeze", "key", "nightly", "--reason", "Slack is down", "--as", "oncall")
+    _, answer = await client.ask(tool_ask())
+    assert answer["code"] == "frozen", answer
+    assert answer["refusal"] == "Not run: frozen: Slack is down (scope key:nightly, by cli:oncall)", answer
+    assert "unfrozen: key:nightly" in await run("unfreeze", "key", "nightly")
+    [frozen] = await audit_events(worker, "frozen")
+    [unfrozen] = await audit_events(worker, "unfrozen")
+    assert frozen["by"] == "cli:oncall" and frozen["via"] == "cli" and frozen["reason"] == "Slack is down"
+    assert unfrozen["by"] == f"cli:{getpass.getuser()}@{socket.gethostname()}"
+    _, answer = await client.ask(tool_ask(title="after"))
+    assert answer["status"] == "pending", answer
+
+
+def test_the_cli_refuses_a_bad_scope_before_reaching_redis(capsys: pytest.CaptureFixture[str]) -> None:
+    env = {"REDIS_URL": "redis://127.0.0.1:9/0"}  # nothing listens there: refused before anything is reached
+    for argv in (["freeze", "everything"], ["unfreeze", "key", "Bad!"], ["freeze", "all", "now"]):
+        assert main(argv, environ=env) == 2, argv
+        assert "the scope is one of" in capsys.readouterr().err

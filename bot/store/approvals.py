@@ -240,18 +240,18 @@ class Approvals:
     async def use(self, approval: ApprovalRecord, *, by: str, key: ApiKey) -> tuple[str, str, float]:
         """A program (`by`: its use's token, asking with `key`) uses its approval, once (`lua/use_approval.lua`):
         ("ok", by, now), or ("used", who used it, when), ("not_approved", status, 0), ("revoked", the rule that
-        approved it and stands no more, 0) or ("missing", "", 0)."""
+        approved it and stands no more, 0), ("frozen", the frozen scope it is in, 0: audited) or ("missing", "", 0)."""
         now = time.time()
         status, *rest = await self._s.script("use_approval")(
             keys={"approval": self._k.approval(approval.id), "audit": self._k.audit, "audit_seq": self._k.audit_seq,
                   "audit_shards": self._k.audit_shards,
-                  "rules": self._k.rules(approval.origin_channel or "-")},
+                  "rules": self._k.rules(approval.origin_channel or "-"), "frozen": self._k.frozen},
             args={"id": approval.id, "by": by, "key": key.id, "key_name": key.name,
                   "key_created": repr(key.created_at), "now": repr(now)},
         )
         if status == "used":
             return status, str(rest[0]), float(rest[1] or 0)
-        if status in ("not_approved", "revoked"):
+        if status in ("not_approved", "revoked", "frozen"):
             return status, str(rest[0]), 0.0
         return status, by if status == "ok" else "", now if status == "ok" else 0.0
 

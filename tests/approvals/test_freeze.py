@@ -21,6 +21,7 @@ from bot.slackapp.command_parser import Freeze, Invalid, Unfreeze, parse_command
 from tests.conftest import ALICE, BOB, CAROL, SALES, Worker, bot_env, start_worker
 from tests.support.api import Client, new_key, tool_ask
 from tests.support.hitl import audit_events, click, command, nth_card, reject, until
+from tests.support.signing import signing_worker, spend
 
 ADMINS = f"{ALICE},{BOB}"
 ROOT = Path(__file__).resolve().parents[2]
@@ -151,3 +152,39 @@ def test_the_cli_refuses_a_bad_scope_before_reaching_redis(capsys: pytest.Captur
     for argv in (["freeze", "everything"], ["unfreeze", "key", "Bad!"], ["freeze", "all", "now"]):
         assert main(argv, environ=env) == 2, argv
         assert "the scope is one of" in capsys.readouterr().err
+
+
+async def test_calls_approved_before_a_freeze_are_not_used_nor_their_receipts_spent(
+    slack: SlackStandIn, redis_url: str, tmp_path: Path
+) -> None:
+    """An approval given before the freeze: its program's use and an executor's receipt are refused (423 `frozen`,
+    audited) while its scope is frozen, and work once it is unfrozen."""
+    worker = await signing_worker(slack, redis_url, tmp_path / "keys.json", ADMIN_USERS=ADMINS)
+    try:
+        client = Client(worker, (await new_key(worker, "nightly")).key)
+        answers = []
+        for n in (1, 2):
+            _, asked = await client.ask(tool_ask(title=f"call {n}"))
+            await click(slack, await nth_card(slack, n), "approval_approve", user=BOB)
+            answers.append(await client.wait(asked["id"]))
+        assert all(a["status"] == "approved" and a["receipt"] for a in answers), answers
+        said = await command(slack, "freeze key nightly leaked key", user=ALICE)
+        assert said.startswith("Frozen: API key `nightly`"), said
+
+        path = f"/api/v1/approvals/{answers[0]['id']}/use"
+        status, answer, _ = await client.call("POST", path, body={"token": "process-one"})
+        assert status == 423 and answer["error"]["code"] == "frozen", answer
+        assert answer["error"]["message"].startswith("frozen: "), answer
+        status, answer = await spend(worker, answers[1]["id"], answers[1]["receipt"], "executor-one")
+        assert status == 423 and answer["error"]["code"] == "frozen", answer
+        assert [e for e in await audit_events(worker, "refused") if e.get("action") == "use"]
+        assert [e for e in await audit_events(worker, "receipt_refused") if e.get("reason") == "frozen"]
+
+        await command(slack, "unfreeze key nightly", user=ALICE)
+        await command(slack, "unfreeze key nightly", user=BOB)
+        status, answer, _ = await client.call("POST", path, body={"token": "process-one"})
+        assert status == 200 and answer["used"] is True, answer
+        status, answer = await spend(worker, answers[1]["id"], answers[1]["receipt"], "executor-one")
+        assert status == 200, answer
+    finally:
+        await worker.stop()

@@ -188,3 +188,19 @@ async def test_calls_approved_before_a_freeze_are_not_used_nor_their_receipts_sp
         assert status == 200, answer
     finally:
         await worker.stop()
+
+
+async def test_the_claude_code_hook_says_frozen_and_runs_nothing(slack: SlackStandIn, admins_worker: Worker) -> None:
+    """The bot's HTTP hook for Claude Code, its key's scope frozen: `deny` with the freeze's words, nothing used."""
+    worker = admins_worker
+    client = Client(worker, (await new_key(worker, "nightly")).key)
+    await command(slack, "freeze key nightly runaway session", user=ALICE)
+    read = {"session_id": "s-1", "cwd": "/home/me/shop-api", "hook_event_name": "PreToolUse", "tool_name": "Read",
+            "tool_input": {"file_path": "/home/me/shop-api/README.md"}, "tool_use_id": "toolu_1"}
+    status, body, _ = await client.call("POST", "/api/v1/hooks/claude-code?wait=5", body=read)
+    out = body["hookSpecificOutput"]
+    assert status == 200 and out["permissionDecision"] == "deny", body
+    assert f"frozen: runaway session (scope key:nightly, by {ALICE})" in out["permissionDecisionReason"], out
+    [entry] = await audit_events(worker, "auto_rejected")
+    approval = await worker.services.store.approvals.get(entry["approval"])
+    assert approval is not None and approval.decided_by == "freeze" and not approval.used_at

@@ -13,6 +13,7 @@ import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from bot.__main__ import main
@@ -21,6 +22,7 @@ from bot.slackapp.command_parser import Freeze, Invalid, Unfreeze, parse_command
 from tests.conftest import ALICE, BOB, CAROL, SALES, Worker, bot_env, start_worker
 from tests.support.api import Client, new_key, tool_ask
 from tests.support.hitl import audit_events, click, command, nth_card, reject, until
+from tests.support.homes import home_text, open_homes
 from tests.support.signing import signing_worker, spend
 
 ADMINS = f"{ALICE},{BOB}"
@@ -77,7 +79,10 @@ async def test_a_freeze_refuses_asks_at_once_holds_approvals_and_unfreezing_need
     assert held is not None and held.status == "pending"
     assert [e for e in await audit_events(worker, "refused") if e.get("reason") == "frozen"]
 
-    assert "Frozen" in await command(slack, "status", user=CAROL)
+    assert "Frozen* everything (all): refunds agent loops" in await command(slack, "status", user=CAROL)
+    await open_homes(slack, BOB)  # an admin's Home says it
+    await until(lambda: "Frozen* everything (all)" in home_text(slack, BOB), what="the freeze on the admin's Home")
+    assert 'hitl_frozen{scope="all"} 1.0' in await _metrics(worker)
 
     said = await command(slack, "unfreeze all", user=ALICE)  # four eyes: asked, still frozen
     assert "another admin must confirm" in said, said
@@ -87,6 +92,7 @@ async def test_a_freeze_refuses_asks_at_once_holds_approvals_and_unfreezing_need
     said = await command(slack, "unfreeze all", user=BOB)
     assert said.startswith("Unfrozen: everything"), said
     assert not await worker.services.store.freezes.all()
+    assert "hitl_frozen{" not in await _metrics(worker)
     [unfrozen] = await audit_events(worker, "unfrozen")
     assert unfrozen["by"] == BOB and unfrozen["asked_by"] == ALICE
 
@@ -110,6 +116,11 @@ async def test_reject_still_works_while_frozen_and_a_channel_admin_freezes_only_
     assert said.startswith(f"Frozen: <#{SALES}>"), said
     await reject(slack, card, user=BOB, reason="frozen anyway")
     assert await until(lambda: _status(worker, pending["id"], "rejected"), what="rejected while frozen")
+
+
+async def _metrics(worker: Worker) -> str:
+    async with aiohttp.ClientSession() as http, http.get(worker.url + "/metrics") as response:
+        return await response.text()
 
 
 async def _status(worker: Worker, approval_id: str, wanted: str = "rejected") -> bool:

@@ -7,8 +7,8 @@ from __future__ import annotations
 from bot.approvals.refusals import WHO_NAMES_ADMINS
 from bot.approvals.rights import is_admin
 from bot.services import Services
-from bot.slack.blocks import people_refs, safe, user_ref
-from bot.store import Frozen
+from bot.slack.blocks import people_refs, user_ref
+from bot.slack.blocks.freeze import scope_text, scope_typed
 from bot.store.freezes import UNFREEZE_ASK_SECONDS
 
 
@@ -20,6 +20,7 @@ async def freeze_command(services: Services, scope: str, reason: str, *, user: s
     if not await services.store.freezes.freeze(scope, reason=reason, by=user):
         return f"{scope_text(scope)} is frozen already. Nothing changed (`/agent status` says why and who)."
     await services.store.audit.append("frozen", by=user, origin_channel=channel, scope=scope, reason=reason)
+    await services.homes.mark_due(services.settings.admin_users)  # their Homes say it
     return (f"Frozen: {scope_text(scope)}. Every new ask in it is refused at once, with your reason; its pending"
             " approvals cannot be approved (Reject still works) until two admins unfreeze it"
             f" (`/agent unfreeze {scope_typed(scope)}`, then a second admin confirms) or an operator runs"
@@ -45,6 +46,7 @@ async def unfreeze_command(services: Services, scope: str, *, user: str, channel
         return (f"Asked to unfreeze {scope_text(scope)}: another admin must confirm with"
                 f" `/agent unfreeze {scope_typed(scope)}` within {minutes} minutes (four eyes). Still frozen.")
     await services.store.audit.append("unfrozen", by=user, origin_channel=channel, scope=scope, asked_by=asked_by)
+    await services.homes.mark_due(services.settings.admin_users)
     return f"Unfrozen: {scope_text(scope)} (asked by {user_ref(asked_by)}, confirmed by you). Asks are decided again."
 
 
@@ -67,30 +69,3 @@ async def _refusal(services: Services, scope: str, *, user: str, channel: str, a
         return (f"Only an admin may {action} {scope_text(scope)}, and none is named ({WHO_NAMES_ADMINS})."
                 " Nothing changed.")
     return f"Only {people_refs(who)} may {action} {scope_text(scope)}. Nothing changed."
-
-
-def scope_text(scope: str) -> str:
-    """A scope as people read it: "everything", "<#C…>", "API key `nightly`", "agent `writer`"."""
-    kind, _, name = scope.partition(":")
-    if kind == "all":
-        return "everything (all)"
-    if kind == "channel":
-        return f"<#{name}>"
-    return f"{'API key' if kind == 'key' else 'agent'} `{safe(name, 40)}`"
-
-
-def scope_typed(scope: str) -> str:
-    """A scope as `/agent unfreeze` takes it."""
-    kind, _, name = scope.partition(":")
-    if kind == "all":
-        return "all"
-    return f"<#{name}>" if kind == "channel" else f"{kind} {name}"
-
-
-def frozen_lines(frozen: dict[str, Frozen]) -> str:
-    """What `/agent status` and the admins' Home say of the frozen scopes ('' when none)."""
-    if not frozen:
-        return ""
-    lines = [f":octagonal_sign: *Frozen* {scope_text(held.scope)}: {safe(held.reason or 'no reason given', 300)}"
-             f" (by {user_ref(held.by) if held.by else 'someone'})" for held in frozen.values()]
-    return "\n".join(lines)

@@ -34,6 +34,7 @@ from bot.slack.blocks import (
     status_text,
     user_ref,
 )
+from bot.slack.blocks.freeze import frozen_lines
 from bot.slack.blocks.keys import key_created_text, keys_text
 from bot.slack.blocks.policy import BundleView, PolicyLine, policy_reply
 from bot.slack.blocks.rules import rules_reply, suggestions_reply
@@ -65,7 +66,7 @@ from bot.slackapp.command_parser import (
     parse_command,
     widens,
 )
-from bot.slackapp.listeners.freeze import freeze_command, frozen_lines, unfreeze_command
+from bot.slackapp.listeners.freeze import freeze_command, unfreeze_command
 from bot.slackapp.listeners.passkeys import revoke_command
 from bot.store import StoreUnavailable
 
@@ -145,7 +146,7 @@ async def do_command(
         return {"text": text, STARTED: run.id}
     if isinstance(parsed, Status):
         runs, pending = await services.runs.status(channel)
-        frozen = frozen_lines(await services.store.freezes.all())
+        frozen = frozen_lines((await services.store.freezes.all()).values())
         text = status_text(channel, runs, pending, now=time.time())
         return {"text": f"{frozen}\n{text}" if frozen else text}
     if isinstance(parsed, Freeze):

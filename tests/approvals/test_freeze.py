@@ -10,6 +10,7 @@ import getpass
 import os
 import socket
 import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -215,3 +216,27 @@ async def test_the_claude_code_hook_says_frozen_and_runs_nothing(slack: SlackSta
     [entry] = await audit_events(worker, "auto_rejected")
     approval = await worker.services.store.approvals.get(entry["approval"])
     assert approval is not None and approval.decided_by == "freeze" and not approval.used_at
+
+
+async def test_asks_are_refused_across_two_workers_within_a_second(
+    slack: SlackStandIn, admins_worker: Worker, redis_url: str
+) -> None:
+    """Frozen through one worker's Slack command, the other worker's API refuses the next ask at once (the frozen
+    scopes are read from Redis at each ask: nothing to propagate), and an Approve on its card is refused there."""
+    other = await start_worker(bot_env(slack=slack, redis_url=redis_url, model_config=None, ADMIN_USERS=ADMINS))
+    try:
+        client = Client(other, (await new_key(other, "nightly")).key)
+        _, pending = await client.ask(tool_ask())
+        card = await nth_card(slack, 1)
+        said = await command(slack, "freeze #sales incident 42", user=BOB)  # to the first worker (events_url)
+        assert said.startswith(f"Frozen: <#{SALES}>"), said
+        started = time.monotonic()
+        _, answer = await client.ask(tool_ask(title="next"))  # to the other worker
+        assert answer["code"] == "frozen" and time.monotonic() - started < 1.0, answer
+        slack.events_url = other.url + "/slack/events"  # the click lands on the other worker
+        await click(slack, card, "approval_approve", user=CAROL)  # (Alice asked: she may not decide it)
+        await slack.wait_for(lambda: [e for e in slack.ephemerals(CAROL) if e["text"].startswith("Frozen:")])
+        held = await other.services.store.approvals.get(pending["id"])
+        assert held is not None and held.status == "pending"
+    finally:
+        await other.stop()

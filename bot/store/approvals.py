@@ -471,6 +471,11 @@ class Approvals:
             if status == "pending" and workspace.includes(workspace_of(team or "", enterprise or "", home=home))
         ]
 
+    async def waiting_ids(self, *, limit: int = 2000) -> list[str]:
+        """The ids of pending approvals (the `waiting` index), the oldest first, at most `limit`."""
+        members = await self._s.redis.zrange(self._k.waiting, 0, limit - 1)
+        return [str(member).partition("/")[2] for member in members]
+
     async def waiting_by_channel(self) -> dict[str, tuple[int, float]]:
         """For each channel with pending approvals (the runs' channels): how many, and when the oldest
         was requested (the `waiting` index: also the approvals that never time out)."""

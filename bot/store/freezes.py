@@ -83,3 +83,18 @@ class Freezes:
                   "ask_ttl": str(UNFREEZE_ASK_SECONDS)},
         )
         return str(status), str(asked_by)
+
+
+def frozen_scope(frozen: dict[str, Frozen], *, channel: str, key: str = "", agent: str = "") -> Frozen | None:
+    """The frozen scope an ask of `channel` (by API key `key`, of agent team `agent`) is in, if any (pure)."""
+    for scope in ("all", f"channel:{channel}", f"key:{key}" if key else "", f"agent:{agent}" if agent else ""):
+        if scope and scope in frozen:
+            return frozen[scope]
+    return None
+
+
+def frozen_words(held: Frozen) -> str:
+    """What a refused ask is told: "frozen: <reason> (scope …, by …)"."""
+    reason = held.reason or "no reason given"
+    by = f", by {held.by}" if held.by else ""
+    return f"frozen: {reason} (scope {held.scope}{by})"

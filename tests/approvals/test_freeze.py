@@ -22,7 +22,7 @@ from bot.devslack.server import SlackStandIn
 from bot.slackapp.command_parser import Freeze, Invalid, Unfreeze, parse_command
 from tests.conftest import ALICE, BOB, CAROL, SALES, Worker, bot_env, start_worker
 from tests.support.api import Client, new_key, tool_ask
-from tests.support.hitl import audit_events, click, command, nth_card, reject, until
+from tests.support.hitl import audit_events, click, command, current, nth_card, reject, text_of, until
 from tests.support.homes import home_text, open_homes
 from tests.support.signing import signing_worker, spend
 
@@ -74,6 +74,8 @@ async def test_a_freeze_refuses_asks_at_once_holds_approvals_and_unfreezing_need
     assert answer["decided_by"] == "freeze" and answer["who"] == "the freeze", answer
     assert answer["refusal"] == f"Not run: frozen: refunds agent loops (scope all, by {ALICE})", answer
 
+    await until(lambda: "Approve is refused until it is unfrozen" in text_of(current(slack, card)),
+                what="the pending card saying it is frozen")
     await click(slack, card, "approval_approve", user=BOB)  # pending in scope: not approved while frozen
     await slack.wait_for(lambda: [e for e in slack.ephemerals(BOB) if e["text"].startswith("Frozen:")])
     held = await worker.services.store.approvals.get(pending["id"])
@@ -97,6 +99,7 @@ async def test_a_freeze_refuses_asks_at_once_holds_approvals_and_unfreezing_need
     [unfrozen] = await audit_events(worker, "unfrozen")
     assert unfrozen["by"] == BOB and unfrozen["asked_by"] == ALICE
 
+    await until(lambda: "Approve is refused" not in text_of(current(slack, card)), what="the card unfrozen")
     await reject(slack, card, user=BOB, reason="not now")  # and asks are decided by people again
     await until(lambda: _status(worker, pending["id"]), what="the approval rejected")
     status, answer = await client.ask(tool_ask(title="after"))

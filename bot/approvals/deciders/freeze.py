@@ -15,7 +15,8 @@ from agent_approvals.approver import Decision
 
 from bot.approvals.chain import Decided, Step
 from bot.core.verdicts import FROZEN_BY as FROZE
-from bot.store import Frozen, Store, persistently
+from bot.store import Store, persistently
+from bot.store.freezes import frozen_scope, frozen_words
 
 
 class Freeze:
@@ -45,17 +46,3 @@ class Freeze:
         }
         return Decided(step, decision, entry, mode=FROZE)
 
-
-def frozen_scope(frozen: dict[str, Frozen], *, channel: str, key: str = "", agent: str = "") -> Frozen | None:
-    """The frozen scope an ask of `channel` (by API key `key`, of agent team `agent`) is in, if any (pure)."""
-    for scope in ("all", f"channel:{channel}", f"key:{key}" if key else "", f"agent:{agent}" if agent else ""):
-        if scope and scope in frozen:
-            return frozen[scope]
-    return None
-
-
-def frozen_words(held: Frozen) -> str:
-    """What a refused ask is told: "frozen: <reason> (scope …, by …)"."""
-    reason = held.reason or "no reason given"
-    by = f", by {held.by}" if held.by else ""
-    return f"frozen: {reason} (scope {held.scope}{by})"

@@ -9,7 +9,8 @@ from bot.approvals.rights import is_admin
 from bot.services import Services
 from bot.slack.blocks import people_refs, user_ref
 from bot.slack.blocks.freeze import scope_text, scope_typed
-from bot.store.freezes import UNFREEZE_ASK_SECONDS
+from bot.store import Frozen
+from bot.store.freezes import UNFREEZE_ASK_SECONDS, frozen_scope
 
 
 async def freeze_command(services: Services, scope: str, reason: str, *, user: str, channel: str) -> str:
@@ -21,6 +22,7 @@ async def freeze_command(services: Services, scope: str, reason: str, *, user: s
         return f"{scope_text(scope)} is frozen already. Nothing changed (`/agent status` says why and who)."
     await services.store.audit.append("frozen", by=user, origin_channel=channel, scope=scope, reason=reason)
     await services.homes.mark_due(services.settings.admin_users)  # their Homes say it
+    await redraw_cards(services, scope)
     return (f"Frozen: {scope_text(scope)}. Every new ask in it is refused at once, with your reason; its pending"
             " approvals cannot be approved (Reject still works) until two admins unfreeze it"
             f" (`/agent unfreeze {scope_typed(scope)}`, then a second admin confirms) or an operator runs"
@@ -47,6 +49,7 @@ async def unfreeze_command(services: Services, scope: str, *, user: str, channel
                 f" `/agent unfreeze {scope_typed(scope)}` within {minutes} minutes (four eyes). Still frozen.")
     await services.store.audit.append("unfrozen", by=user, origin_channel=channel, scope=scope, asked_by=asked_by)
     await services.homes.mark_due(services.settings.admin_users)
+    await redraw_cards(services, scope)
     return f"Unfrozen: {scope_text(scope)} (asked by {user_ref(asked_by)}, confirmed by you). Asks are decided again."
 
 
@@ -69,3 +72,13 @@ async def _refusal(services: Services, scope: str, *, user: str, channel: str, a
         return (f"Only an admin may {action} {scope_text(scope)}, and none is named ({WHO_NAMES_ADMINS})."
                 " Nothing changed.")
     return f"Only {people_refs(who)} may {action} {scope_text(scope)}. Nothing changed."
+
+
+async def redraw_cards(services: Services, scope: str) -> None:
+    """Redraw the cards of the pending approvals in `scope`: frozen, they say Approve is refused; unfrozen, no more."""
+    held = {scope: Frozen(scope, "", "", 0.0)}
+    approvals = await services.store.approvals.get_many(await services.store.approvals.waiting_ids())
+    for approval in approvals:
+        if approval.pending and frozen_scope(held, channel=approval.origin_channel, key=approval.asked_by,
+                                             agent=approval.agent) is not None:
+            services.cards.schedule(approval)

@@ -22,7 +22,21 @@ from bot.devslack.server import SlackStandIn
 from bot.slackapp.command_parser import Freeze, Invalid, Unfreeze, parse_command
 from tests.conftest import ALICE, BOB, CAROL, SALES, Worker, bot_env, start_worker
 from tests.support.api import Client, new_key, tool_ask
-from tests.support.hitl import audit_events, click, command, current, nth_card, reject, text_of, until
+from tests.support.hitl import (
+    audit_events,
+    bot,
+    cards,
+    click,
+    command,
+    current,
+    finished,
+    nth_card,
+    reject,
+    replay,
+    start,
+    text_of,
+    until,
+)
 from tests.support.homes import home_text, open_homes
 from tests.support.signing import signing_worker, spend
 
@@ -243,3 +257,15 @@ async def test_asks_are_refused_across_two_workers_within_a_second(
         assert held is not None and held.status == "pending"
     finally:
         await other.stop()
+
+
+async def test_a_run_of_a_frozen_agent_runs_nothing(slack: SlackStandIn, redis_url: str, tmp_path: Path) -> None:
+    """`/agent freeze agent writer`: the bot's own run of that team is refused at its next step (no card, the
+    freeze's words in its thread's decision), and ends."""
+    async with bot(slack, redis_url, tmp_path, replay("Memo v1 TERMINATE"), ADMIN_USERS=ADMINS) as worker:
+        assert (await command(slack, "freeze agent writer bad prompts", user=BOB)).startswith("Frozen: agent")
+        run_id = await start(slack, "Draft a memo to the team about the new office hours")
+        run = await finished(worker, run_id)
+        [entry] = await audit_events(worker, "auto_rejected")
+        assert entry["by"] == "freeze" and entry["scope"] == "agent:writer" and entry["run"] == run_id
+        assert not cards(slack) and run.status != "completed", run

@@ -437,6 +437,7 @@ class Approvals:
                 "audit": k.audit, "audit_seq": k.audit_seq, "audit_shards": k.audit_shards,
                 "changes": k.changes,
                 "webhooks": k.webhooks,
+                "frozen": k.frozen,
                 "approvals": [key for i in due for key in (k.approval(i), k.texts(i), k.votes(i))],
             },
             args={

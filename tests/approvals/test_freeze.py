@@ -269,3 +269,18 @@ async def test_a_run_of_a_frozen_agent_runs_nothing(slack: SlackStandIn, redis_u
         [entry] = await audit_events(worker, "auto_rejected")
         assert entry["by"] == "freeze" and entry["scope"] == "agent:writer" and entry["run"] == run_id
         assert not cards(slack) and run.status != "completed", run
+
+
+async def test_a_timeout_does_not_approve_while_frozen(slack: SlackStandIn, admins_worker: Worker) -> None:
+    """A channel whose timeouts approve: an approval in a frozen scope times out rejected (the sweep's decide step
+    reads the frozen scopes too), saying why."""
+    worker = admins_worker
+    for key, value in (("timeout_outcome", "approve"), ("timeout_approves_tools", "true"), ("timeout", "3")):
+        assert await worker.services.store.settings.set(SALES, key, value, by=ALICE) is None
+    client = Client(worker, (await new_key(worker, "nightly")).key)
+    _, asked = await client.ask(tool_ask())
+    await nth_card(slack, 1)
+    assert (await command(slack, "freeze key nightly", user=ALICE)).startswith("Frozen:")
+    answer = await client.wait(asked["id"], wait=15)
+    assert answer["status"] == "timed_out" and answer["timeout_outcome"] == "reject", answer
+    assert "frozen" in answer["reason"] and answer["refusal"], answer

@@ -70,10 +70,21 @@ local function decide(k, a)
   local required = tonumber(cur[13] or '1') or 1
   local timeout_outcome = cur[9]
   if a.outcome == 'timed_out' and timeout_outcome == 'approve' then
-    -- a timeout approves only what people could see, and never a quorum nobody voted for
+    -- a timeout approves only what people could see, and never a quorum nobody voted for, nor while its scope
+    -- is frozen (bot/store/freezes.py)
     local unseen = (shown_ts or '') == ''
     local stepped = (cur[20] or '') ~= ''
-    if unseen or stepped or (required > 1 and (cur[14] or '') == '') then
+    local held = false
+    if k.frozen then
+      for _, scope in ipairs({'all', 'channel:' .. (origin or ''), 'key:' .. (cur[23] or ''), 'agent:' .. (cur[24] or '')}) do
+        if redis.call('HEXISTS', k.frozen, scope) == 1 then held = true end
+      end
+    end
+    if held then
+      timeout_outcome = 'reject'
+      redis.call('HSET', k.approval, 'timeout_outcome', 'reject')
+      feedback = 'its scope is frozen, so the timeout does not approve it'
+    elseif unseen or stepped or (required > 1 and (cur[14] or '') == '') then
       timeout_outcome = 'reject'
       redis.call('HSET', k.approval, 'timeout_outcome', 'reject')
       if unseen then

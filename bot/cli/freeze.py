@@ -9,12 +9,13 @@ import asyncio
 import getpass
 import socket
 import sys
+import time
 from collections.abc import Mapping
 
 from bot.core.settings import SettingsError, StoreSettings
 from bot.slack.blocks import clean
-from bot.store import Store, StoreUnavailable, connect
-from bot.store.freezes import MAX_FREEZE_REASON, parse_scope
+from bot.store import Frozen, Store, StoreUnavailable, connect
+from bot.store.freezes import MAX_FREEZE_REASON, frozen_scope, parse_scope
 
 HELP = """Freeze a scope: every new ask in it is refused at once with the reason, its pending approvals cannot be
 approved (Reject still works), until it is unfrozen. Needs only REDIS_URL.
@@ -67,6 +68,7 @@ async def _run(settings: StoreSettings, scope: str, *, reason: str, by: str, fre
                 print(f"{scope} is frozen already; nothing changed")
                 return 0
             await store.audit.append("frozen", by=by, scope=scope, reason=reason, via="cli")
+            await _cards_due(store, scope)
             print(f"frozen: {scope} (by {by}); unfreeze with: python -m bot unfreeze {scope.replace(':', ' ')}")
             return 0
         status, _ = await store.freezes.unfreeze(scope, by=by, direct=True)
@@ -74,7 +76,19 @@ async def _run(settings: StoreSettings, scope: str, *, reason: str, by: str, fre
             print(f"{scope} is not frozen; nothing changed")
             return 0
         await store.audit.append("unfrozen", by=by, scope=scope, via="cli")
+        await _cards_due(store, scope)
         print(f"unfrozen: {scope} (by {by})")
         return 0
     finally:
         await store.close()
+
+
+async def _cards_due(store: Store, scope: str) -> None:
+    """The cards of the pending approvals in `scope` due a redraw (the workers' outbox draws them: frozen, they say
+    Approve is refused; unfrozen, no more)."""
+    held = {scope: Frozen(scope, "", "", 0.0)}
+    now = time.time()
+    for approval in await store.approvals.get_many(await store.approvals.waiting_ids()):
+        if approval.pending and frozen_scope(held, channel=approval.origin_channel, key=approval.asked_by,
+                                             agent=approval.agent) is not None:
+            await store.outbox.add(approval.id, due=now)

@@ -163,7 +163,11 @@ async def test_the_cli_freezes_when_slack_is_down_audited_with_who_ran_it(
         assert process.returncode == 0, err.decode()
         return out.decode()
 
+    await client.ask(tool_ask(title="before"))
+    card = await nth_card(slack, 1)
     assert "frozen: key:nightly" in await run("freeze", "key", "nightly", "--reason", "Slack is down", "--as", "oncall")
+    await until(lambda: "Approve is refused until it is unfrozen" in text_of(current(slack, card)),
+                what="the card redrawn frozen by a worker's outbox")
     _, answer = await client.ask(tool_ask())
     assert answer["code"] == "frozen", answer
     assert answer["refusal"] == "Not run: frozen: Slack is down (scope key:nightly, by cli:oncall)", answer

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 
 from aiohttp import web
 
+from bot.cli import freeze as freeze_cli
 from bot.cli import keys as keys_cli
 from bot.cli import policy as policy_cli
 from bot.cli import signing as signing_cli
@@ -107,6 +108,11 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
     keys = sub.add_parser("keys", help="API keys: create NAME --channel C…, list, revoke NAME (needs only REDIS_URL)",
                           description=keys_cli.HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     keys_cli.add_arguments(keys)
+    for name, said in (("freeze", "freeze a scope: every new ask in it refused at once (needs only REDIS_URL)"),
+                       ("unfreeze", "unfreeze a scope (needs only REDIS_URL)")):
+        frozen = sub.add_parser(name, help=said, description=freeze_cli.HELP,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+        freeze_cli.add_arguments(frozen, freeze=name == "freeze")
     signing = sub.add_parser("signing", help="signing keys of receipts: rotate [--file PATH], show",
                              description=signing_cli.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     signing_cli.add_arguments(signing)
@@ -114,6 +120,8 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
                             description=policy_cli.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     policy_cli.add_arguments(policy)
     args = parser.parse_args(argv)
+    if args.command in ("freeze", "unfreeze"):
+        return freeze_cli.freeze_command(args, freeze=args.command == "freeze", environ=environ)
     if args.command == "keys":
         return keys_cli.keys_command(args, environ=environ)
     if args.command == "signing":

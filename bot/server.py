@@ -108,7 +108,8 @@ def add_worker_routes(
         refused = metrics_refusal(request, reveal(settings.metrics_token))
         if refused is not None:
             return refused
-        body = await services.metrics.render(services.store.approvals.waiting_by_channel)
+        body = await services.metrics.render(services.store.approvals.waiting_by_channel,
+                                             frozen=services.store.freezes.all)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     web_app.router.add_get("/healthz", healthz)

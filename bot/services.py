@@ -20,6 +20,7 @@ from bot.api.service import ApiWaiters, ApprovalsApi
 from bot.api.webhooks import WebhookSender
 from bot.approvals.card_sync import CardService
 from bot.approvals.chain import DecisionChain
+from bot.approvals.deciders.freeze import Freeze
 from bot.approvals.deciders.mode import Mode
 from bot.approvals.deciders.person import Person
 from bot.approvals.deciders.policies import Policies
@@ -190,6 +191,7 @@ def approval_service(
     chain = DecisionChain(
         store=store, threads=threads, approvals_channel=approvals_channel, default_timeout=default_timeout,
         links=[
+            Freeze(store),  # first: a frozen scope refuses every new ask in it at once
             Policies(policies, store=store, background=background, admin_users=admin_users),
             Mode(),
             Rules(store),

@@ -19,6 +19,7 @@ from bot.approvals.chain import Decided, Step
 from bot.approvals.opening import Opened
 from bot.core.ids import random_id
 from bot.core.records import ApiKey
+from bot.core.verdicts import FROZEN_BY
 from bot.store import Store
 from bot.store.approvals import AUDITED_ARGUMENTS
 
@@ -66,6 +67,11 @@ class RecordAllowed:
         if decided.decision.outcome == "approved":
             return await self._record(step, claim=step.approval.policy if decided.policy is not None else "")
         allowed = self._allowed
+        if decided.decision.decided_by == FROZEN_BY:  # a frozen scope: 423 `frozen`, with the freeze's words
+            await self._store.audit.append(
+                "api_refused", key=self._key.name, reason="frozen", tool=allowed.tool_name,
+                digest=step.approval.digest, origin_channel=self._channel, said=decided.decision.feedback[:500])
+            raise ApiError(423, "frozen", decided.decision.feedback)
         who = (f"policy {', '.join(decided.policy.verdict.ids) or '(none)'}" if decided.policy is not None
                else decided.decision.decided_by)
         await self._store.audit.append(

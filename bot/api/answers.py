@@ -38,8 +38,8 @@ class Approval(Answer):
     card_url: str = ""
     workflow: Annotated[dict[str, Any], Field(description="the durable workflow that asked, as asked")] = {}
     decided_at: Annotated[str | None, Field(json_schema_extra={"format": "date-time"})] = None
-    decided_by: Annotated[str, Field(description="a Slack user id; `rule R7`, `auto`, `policy`, `timeout` or"
-                                     " `system`")] = ""
+    decided_by: Annotated[str, Field(description="a Slack user id; `rule R7`, `auto`, `policy`, `timeout`,"
+                                     " `freeze` (a frozen scope: `code` `frozen`) or `system`")] = ""
     decided_by_name: Annotated[str, Field(
         description="the Slack display name of the person who decided (e.g. `bob`), when a person decided and the"
                     " worker knows the name; absent otherwise (`decided_by` stays the id)")] = ""
@@ -56,6 +56,10 @@ class Approval(Answer):
                     " is the last of them)")] = []
     policy: Annotated[PolicyClaim | None, Field(description="the policies that decided or routed it")] = None
     reason: Annotated[str, Field(description="why it was rejected, timed out or cancelled; a comment")] = ""
+    code: Annotated[Literal["frozen"] | None, Field(
+        description="`frozen`: refused at once because an admin froze its scope (`/agent freeze`; `decided_by`"
+                    " `freeze`, `reason` and `refusal` say \"frozen: <reason> (scope …, by …)\"); absent"
+                    " otherwise")] = None
     feedback: Annotated[str, Field(description="a revision's text")] = ""
     timeout_outcome: Literal["approve", "reject"] = "reject"
     tool: str = ""

@@ -33,6 +33,9 @@ ERRORS = {
     " not matter); for a use: `used`, `not_approved`, `rule_revoked`, or `key_revoked` (the key that asked was"
     " revoked: its approvals and receipts run nothing more)",
     413: "a body over 256 KiB",
+    423: "`frozen`: an admin froze the scope (`/agent freeze`, `python -m bot freeze`): an approved call in it may"
+    " not be used (nor its receipt spent), nor a call recorded as allowed, until it is unfrozen; the message says"
+    " \"frozen: …\"",
     429: "a limit (see Retry-After): `rate_limited` (the key's admission on this worker, 50 a second, checked"
     " before the body is read, or its per-minute limit; for a keyless receipt spend, 20 a second per address),"
     " `too_many_pending` (the key's max_pending)",
@@ -149,7 +152,8 @@ def paths() -> dict[str, Any]:
                 "responses": {
                     "201": _json("Approval", "asked: the approval is pending, its card posted"),
                     "200": _json("Approval", "decided at once by an always-allow rule, a policy or the channel's"
-                                 " input mode"),
+                                 " input mode; or refused at once by a freeze: `status` `rejected`, `code` `frozen`,"
+                                 " `decided_by` `freeze`, `refusal` \"Not run: frozen: <reason> (scope …, by …)\""),
                     **refusals(*KEYED, *BODY, 403, 404, 409, 502),
                 },
             }
@@ -179,7 +183,8 @@ def paths() -> dict[str, Any]:
                     " a key, an executor spends the approval's `receipt` (`{receipt, token}`), apart from the"
                     " program's own use: 200 with `used` true for the token that spent it (its retry too), 409"
                     " `used` for any other, 401 `invalid_receipt` for a receipt that does not verify, has expired"
-                    " or is another approval's, 409 `key_revoked` once the key that asked was revoked."
+                    " or is another approval's, 409 `key_revoked` once the key that asked was revoked, 423 `frozen`"
+                    " while its scope is frozen (`/agent freeze`)."
                 ),
                 "security": [{"key": []}, {}],
                 "parameters": [_ID],
@@ -191,7 +196,7 @@ def paths() -> dict[str, Any]:
                             "type": "boolean", "description": "true for the first use (and its retry with the same"
                             " token); false when another process used it already (`refusal` says so)"}}}]},
                         "the approval, and whether this is its use"),
-                    **refusals(*KEYED, *BODY, 404, 409),
+                    **refusals(*KEYED, *BODY, 404, 409, 423),
                 },
             }
         },
@@ -212,7 +217,7 @@ def paths() -> dict[str, Any]:
                 "requestBody": _body("Allowed"),
                 "responses": {
                     "201": _json("AllowedCall", "recorded in the audit log"),
-                    **refusals(*KEYED, *BODY, 403, 409),
+                    **refusals(*KEYED, *BODY, 403, 409, 423),
                 },
             }
         },

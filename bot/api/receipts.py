@@ -197,7 +197,11 @@ def use_refused(status: str, said: str, approval_id: str) -> ApiError:
     """The one answer to a use the store refused, whoever used it (the program with its key, `ApprovalsApi.use`,
     or an executor with a receipt): 409 used (another token used it, `said` when), 401 invalid_receipt
     (expired, or not the one issued for it), 409 not_approved, 409 rule_revoked (`said`: the rule), 409
-    key_revoked (the key that asked was revoked: nothing it holds runs any more), 404."""
+    key_revoked (the key that asked was revoked: nothing it holds runs any more), 423 frozen (its scope is frozen,
+    `/agent freeze`: nothing in it runs until unfrozen), 404."""
+    if status == "frozen":
+        return ApiError(423, "frozen", f"frozen: approval {approval_id} is in a frozen scope ({said}): it may not be"
+                        " used until an admin unfreezes it")
     if status == "used":
         when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(float(said or 0)))
         return ApiError(409, "used", f"the receipt of approval {approval_id} was used by another executor at"

@@ -32,7 +32,7 @@ from bot.approvals.opening import OpenRefused, ProgramAsk
 from bot.approvals.service import REFUSAL_QUIET, ApprovalService
 from bot.core.ids import new_run_id, random_id
 from bot.core.records import API_OWNER, API_PRESET, ApprovalRecord, RunRecord, workspace_of
-from bot.core.verdicts import used_already, worded
+from bot.core.verdicts import FROZEN_BY, used_already, worded
 from bot.core.workspaces import WorkspaceRef
 from bot.store import ApiKey, NewKey, Once, Store, persistently
 from bot.store.api_keys import Revoked
@@ -106,6 +106,8 @@ def view(approval: ApprovalRecord, *, card_url: str = "", names: Mapping[str, st
     body.update(words(approval, decision, names=names or {}))
     if approval.status in ("rejected", "timed_out", "cancelled") and decision.feedback:
         body["reason"] = decision.feedback
+    if approval.decided_by == FROZEN_BY:
+        body["code"] = "frozen"
     if approval.status == "approved" and approval.feedback:
         body["reason"] = approval.feedback  # the approver's comment
     if approval.status == "timed_out":

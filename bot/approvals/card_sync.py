@@ -32,6 +32,7 @@ from bot.slack.blocks.approval_card import build_not_taken_blocks, build_outcome
 from bot.slack.blocks.text import TASK_LIMIT, context_block, permalink
 from bot.slack.directory import Directory
 from bot.store import Store, StoreUnavailable
+from bot.store.freezes import frozen_scope, frozen_words
 
 log = logging.getLogger(__name__)
 
@@ -226,7 +227,7 @@ class CardService:
             card, copies = blocks, blocks
         else:
             card = await self._pending_blocks(approval, approval.card_channel)
-            copies = build_approval_blocks(approval)  # in direct messages: never shared
+            copies = build_approval_blocks(approval, frozen=await self._frozen_note(approval))  # in DMs: not shared
         drawn = [await self._update(approval, card)]
         for channel, ts in approval.copy_cards:
             drawn.append(await self._update(approval, copies, where=(channel, ts)))
@@ -234,7 +235,15 @@ class CardService:
 
     async def _pending_blocks(self, approval: ApprovalRecord, channel: str) -> list[dict[str, Any]]:
         shared = self._shared is not None and await self._shared(channel)
-        return build_approval_blocks(approval, shared=shared)
+        return build_approval_blocks(approval, shared=shared, frozen=await self._frozen_note(approval))
+
+    async def _frozen_note(self, approval: ApprovalRecord) -> str:
+        """What a pending card says when its scope is frozen (`/agent freeze`): Approve refused, Reject works."""
+        if self._store is None:
+            return ""
+        held = frozen_scope(await self._store.freezes.all(), channel=approval.origin_channel,
+                            key=approval.asked_by, agent=approval.agent)
+        return frozen_words(held) if held is not None else ""
 
     async def post(self, approval: ApprovalRecord, *, channel: str | None = None) -> tuple[str, str]:
         """Post the pending card (in `channel`: a copy); returns its (channel id, ts)."""

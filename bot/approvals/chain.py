@@ -2,8 +2,10 @@
 (bot/services.py) lists, walked once per request by every way in (a run's step, a program's ask, a call a program's
 allow-list let through), for the bot's own runs and programs alike::
 
-    DecisionChain(links=[Policies(...), Mode(), Rules(...)], end=Person(...))
+    DecisionChain(links=[Freeze(...), Policies(...), Mode(), Rules(...)], end=Person(...))
 
+    freeze       a frozen scope (`/agent freeze`, bot/store/freezes.py) refuses every new ask in it at once, before
+                 anything else is read (deciders/freeze.py)
     policies     deny > ask > allow (bot/policy/: the walk's one evaluation, the shipped default policy too: the
                  input mode's risk words); an ask goes to a person, routed (bot/approvals/deciders/policies.py)
     mode         the input mode: a run's gate's verdict (with its count of automatic steps, `agent_approvals.modes`)

@@ -428,6 +428,8 @@ class HomeService:
         panels, total = await self.channel_panels(user)
         if total:
             content = dataclasses.replace(content, channels=panels, channels_total=total)
+        if total or user in self.admin_users:  # admins see what is frozen (`/agent freeze`) first
+            content = dataclasses.replace(content, frozen=tuple((await self._store.freezes.all()).values()))
         view = build_home_view(content)
         try:
             try:

@@ -4,11 +4,13 @@ argparse parser and calls these):
     keys.py      `python -m bot keys create | list | revoke` (API keys, made by `bot.api.keys.create_key`)
     signing.py   `python -m bot signing rotate | show` (the signing keys' file: `bot.core.key_files`)
     policy.py    `python -m bot policy check | test | replay | explain` (policy bundles: `bot.policy`)
+    freeze.py    `python -m bot freeze | unfreeze <scope>` (the freeze, for when Slack is down: `bot.store.freezes`)
 
 Each module gives its subcommand's arguments (`add_arguments`) and runs it (`*_command`), its settings read
 through `bot.core.settings`. `python -m bot report` and `audit` live with what they read (the report's and the
 audit log's packages).
 
-May import: `bot.core`, `bot.store`, `bot.policy`, `bot.report`, `bot.api` and `agents`; nothing imports it
+May import: `bot.core`, `bot.store`, `bot.policy`, `bot.report`, `bot.slack` (its text), `bot.api` and
+`agents`; nothing imports it
 but `bot.__main__`.
 """

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -41,6 +41,8 @@ class Metrics:
         self.adoptions = Counter("hitl_run_adoptions", "Runs this worker took over from a dead worker", registry=r)
         self.slack_errors = Counter("hitl_slack_api_errors", "Slack Web API errors", ["method", "error"], registry=r)
         self.slack_retries = Counter("hitl_slack_api_retries", "Slack Web API retries", ["handler"], registry=r)
+        self.frozen = Gauge("hitl_frozen", "1 for each frozen scope (`/agent freeze`: all, channel:C…, key:NAME,"
+                            " agent:NAME; all workers)", ["scope"], registry=r)
         self.redis_reconnects = Counter("hitl_redis_reconnects", "Re-subscriptions after losing Redis", registry=r)
 
     def channel(self, channel: str) -> str:
@@ -57,13 +59,21 @@ class Metrics:
         self.decisions.labels(outcome).inc()
         self.latency.labels(self.channel(channel), outcome).observe(max(0.0, seconds))
 
-    async def render(self, waiting: Callable[[], Awaitable[dict[str, tuple[int, float]]]]) -> bytes:
+    async def render(
+        self, waiting: Callable[[], Awaitable[dict[str, tuple[int, float]]]],
+        *, frozen: Callable[[], Awaitable[Collection[str]]] | None = None,
+    ) -> bytes:
         """The metrics, with the waiting approvals read now (`waiting`: {channel: (how many, oldest
-        request time)}, for every worker: a channel label per channel with approvals waiting)."""
+        request time)}, for every worker: a channel label per channel with approvals waiting) and the frozen
+        scopes (`frozen`: a gauge of 1 per scope)."""
         try:
             by_channel = await waiting()
+            scopes = await frozen() if frozen is not None else ()
         except Exception:  # Redis down: keep the last values; /healthz says degraded
             return generate_latest(self.registry)
+        self.frozen.clear()
+        for scope in sorted(scopes)[:MAX_CHANNELS]:  # a bounded label set (frozen scopes are few)
+            self.frozen.labels(scope).set(1)
         now = time.time()
         self.pending.set(sum(count for count, _ in by_channel.values()))
         self.waiting.clear()

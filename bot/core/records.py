@@ -248,6 +248,7 @@ class ApprovalRecord:
     # one, the home workspace's (`workspace_of`)
     team: str = ""
     enterprise: str = ""
+    agent: str = ""  # the bot's own run's agent team (its preset), for a freeze of `agent:<name>` (the decide step)
 
     def to_redis(self) -> dict[str, str]:
         return _encode(self)

@@ -11,6 +11,8 @@ import json
 
 from agent_approvals.approver import AUTO, Decision, parse_revision
 
+FROZEN_BY = "freeze"  # the `decided_by` of an ask a frozen scope refused (bot/approvals/deciders/freeze.py)
+
 
 def who_decided(decision: Decision, *, name: str = "") -> str:
     """Who decided, in words: "@bob" (the reviewer's display `name`; their user id while none is known), "rule R1",
@@ -25,6 +27,8 @@ def who_decided(decision: Decision, *, name: str = "") -> str:
         return "timeout"
     if by == "system":
         return "the bot"
+    if by == FROZEN_BY:
+        return "the freeze"
     name = name.strip().lstrip("@")
     return f"@{name}" if name else by
 
@@ -47,6 +51,8 @@ def refusal_of(decision: Decision, *, who: str) -> str | None:
         edit = f" Edited arguments to use instead: {json.dumps(revision[0])}." if revision is not None else ""
         note = revision[1].strip() if revision is not None else said
         return f"Not run: {who} asked for a revision.{f' {note}' if note else ''}{edit}"
+    if decision.decided_by == FROZEN_BY:  # the freeze's own words: "frozen: <reason> (scope …, by …)"
+        return f"Not run: {said or 'frozen'}"
     return f"Not run: rejected by {who}: {said or 'no reason given'}"
 
 

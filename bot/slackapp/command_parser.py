@@ -16,10 +16,12 @@ from bot.core.durations import DurationError, parse_duration
 from bot.core.records import KEY_NAME, RUN_ID
 from bot.runs.teams import PRESETS
 from bot.slack.blocks import clean, safe
+from bot.store.freezes import MAX_FREEZE_REASON, parse_scope
 
 MAX_TASK_CHARS = 3000
 MAX_AWAY_SECONDS = 90 * 86400
-SUBCOMMANDS = ("help", "status", "cancel", "config", "audit", "away", "report", "rules", "keys", "policy", "passkeys")
+SUBCOMMANDS = ("help", "status", "cancel", "config", "audit", "away", "report", "rules", "keys", "policy", "passkeys",
+               "freeze", "unfreeze")
 # How close a task's first word must be to a subcommand to be taken for its typo (difflib's ratio): "confg",
 # "stauts", "kyes" are; "state", "hello", "draft" are not.
 TYPO_CUTOFF = 0.75
@@ -35,7 +37,8 @@ USAGE = (
     "`/agent away until <date or duration> [delegate @person]`, "
     "`/agent rules`, `/agent rules revoke <rule id>`, `/agent rules suggest [N]`, "
     "`/agent keys`, `/agent keys create <name> [#channel]`, `/agent keys revoke <name>`, `/agent policy`, "
-    "`/agent passkeys revoke @person`, "
+    "`/agent passkeys revoke @person`, `/agent freeze all|#channel|key NAME|agent NAME [reason]`, "
+    "`/agent unfreeze all|#channel|key NAME|agent NAME`, "
     "`/agent config`, `/agent config <key> <value>` (keys: " + ", ".join(f"`{k}`" for k in OPTIONS) + ")."
 )
 
@@ -150,6 +153,21 @@ class Invalid:
     message: str
 
 
+@dataclass(frozen=True, slots=True)
+class Freeze:
+    """`/agent freeze all|#channel|key NAME|agent NAME [reason]`: `scope` as bot/store/freezes.py names it."""
+
+    scope: str
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Unfreeze:
+    """`/agent unfreeze <scope>`: asked by one admin, confirmed by a second (four eyes)."""
+
+    scope: str
+
+
 Command = (
     Start
     | Help
@@ -167,6 +185,8 @@ Command = (
     | CreateKey
     | RevokeKey
     | RevokePasskeys
+    | Freeze
+    | Unfreeze
     | ShowPolicy
     | Invalid
 )
@@ -227,6 +247,8 @@ def parse_command(text: str) -> Command:
         return parse_keys(raw.split()[1:])
     if head == "passkeys":
         return parse_passkeys(raw.split()[1:])
+    if head in ("freeze", "unfreeze"):
+        return parse_freeze(head, raw.split()[1:])
     if head.startswith("--"):
         return _parse_flags(words)
     typo = _subcommand_typo(head) if len(words) > 1 else None
@@ -437,6 +459,25 @@ def parse_passkeys(args: list[str]) -> Command:
         return Invalid(f"Usage: {PASSKEYS_FORMS}. Name one person with @. Nothing changed."
                        " (Your own passkeys are in your App Home.)")
     return RevokePasskeys(person.group(1))
+
+
+FREEZE_FORMS = ("`/agent freeze all|#channel|key NAME|agent NAME [reason]` and `/agent unfreeze all|#channel|key"
+                " NAME|agent NAME` (for admins; an unfreeze needs a second admin to confirm it)")
+def parse_freeze(head: str, args: list[str]) -> Command:
+    """`freeze <scope> [reason]` or `unfreeze <scope>` (args as Slack sent them)."""
+    scoped = parse_scope(args)
+    if scoped is None:
+        return Invalid(f"Usage: {FREEZE_FORMS}. Name the channel as Slack links it (#name). Nothing changed.")
+    scope, rest = scoped
+    if head == "unfreeze":
+        if rest:
+            return Invalid(f"Usage: {FREEZE_FORMS}. An unfreeze takes no reason. Nothing changed.")
+        return Unfreeze(scope)
+    reason = clean(as_typed(" ".join(rest))).strip()
+    if len(reason) > MAX_FREEZE_REASON:
+        return Invalid(f"The reason is {len(reason)} characters long; the limit is {MAX_FREEZE_REASON}. Nothing"
+                       " changed.")
+    return Freeze(scope, reason)
 
 
 def widens(

@@ -21,6 +21,7 @@ key is a Lua step in `lua/`. The repositories, as `store.<name>`:
     passkeys.py          `passkeys`: each person's passkeys (step-up), and the one-time links that register them
     installations.py     `installations`: the app's installations (OAuth; tokens sealed by the caller), OAuth states
     tenants.py           `tenants`: which tenant is home (keeps today's key names; `Store.for_tenant` the others')
+    freezes.py           `freezes`: frozen scopes (`/agent freeze`), unfreezing four eyes
     model_cache.py       the model response cache's entries (`MODEL_CACHE`, `ModelCacheEntries`, used by the runs)
     home_queue.py        `HomeQueue`, apart: the Homes due a redraw and the workspace's `views.publish`
                          budget, on the App Home work's own Redis connections (built by
@@ -50,6 +51,7 @@ from bot.store.audit import AuditLog
 from bot.store.away import Away
 from bot.store.channel_settings import ChannelSettingsStore
 from bot.store.connection import REDIS_DOWN, StoreUnavailable, connect, persistently, pubsub_client
+from bot.store.freezes import Freezes, Frozen
 from bot.store.homes import Homes, HomeState
 from bot.store.installations import Installations
 from bot.store.keys import AUDIT_RETENTION_SECONDS, DECIDED_RETENTION_SECONDS, RUN_RETENTION_SECONDS, Keys
@@ -74,6 +76,8 @@ __all__ = [
     "DecideStatus",
     "Fence",
     "Fenced",
+    "Freezes",
+    "Frozen",
     "HomeState",
     "NewKey",
     "Once",
@@ -125,6 +129,7 @@ class Store:
         self.passkeys = Passkeys(self.shared)
         self.installations = Installations(self.shared)
         self.tenants = Tenants(self.shared)
+        self.freezes = Freezes(self.shared)
         self._tenant_stores: dict[str, Store] = {}
 
     def for_tenant(self, tenant: str, *, home: str) -> Store:

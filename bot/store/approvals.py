@@ -43,6 +43,7 @@ DecideStatus = Literal[
     "step_up",
     "check_workspace",
     "other_workspace",
+    "frozen",
 ]
 
 
@@ -239,18 +240,18 @@ class Approvals:
     async def use(self, approval: ApprovalRecord, *, by: str, key: ApiKey) -> tuple[str, str, float]:
         """A program (`by`: its use's token, asking with `key`) uses its approval, once (`lua/use_approval.lua`):
         ("ok", by, now), or ("used", who used it, when), ("not_approved", status, 0), ("revoked", the rule that
-        approved it and stands no more, 0) or ("missing", "", 0)."""
+        approved it and stands no more, 0), ("frozen", the frozen scope it is in, 0: audited) or ("missing", "", 0)."""
         now = time.time()
         status, *rest = await self._s.script("use_approval")(
             keys={"approval": self._k.approval(approval.id), "audit": self._k.audit, "audit_seq": self._k.audit_seq,
                   "audit_shards": self._k.audit_shards,
-                  "rules": self._k.rules(approval.origin_channel or "-")},
+                  "rules": self._k.rules(approval.origin_channel or "-"), "frozen": self._k.frozen},
             args={"id": approval.id, "by": by, "key": key.id, "key_name": key.name,
                   "key_created": repr(key.created_at), "now": repr(now)},
         )
         if status == "used":
             return status, str(rest[0]), float(rest[1] or 0)
-        if status in ("not_approved", "revoked"):
+        if status in ("not_approved", "revoked", "frozen"):
             return status, str(rest[0]), 0.0
         return status, by if status == "ok" else "", now if status == "ok" else 0.0
 
@@ -354,7 +355,8 @@ class Approvals:
         `check_workspace` (`by` is of another workspace than the approval: apply the rule, then call again with
         `across`), `check_groups` (`by` is not named: check the groups, then call again
         with `in_groups`), `check_delegates` (`by` may not decide: call again with `principals`) or
-        `duplicate` (this person's vote already counts) or `step_up` (the approval needs this person's passkey
+        `frozen` (an Approve of an approval in a frozen scope, bot/store/freezes.py: refused and audited; Reject still
+        works), `duplicate` (this person's vote already counts) or `step_up` (the approval needs this person's passkey
         to confirm their Approve: nothing changed) with the record;
         `missing`, `mismatch` (not this card's approval), `not_due` or `late` (Redis ran it after the
         click window) without one.
@@ -379,6 +381,7 @@ class Approvals:
                 "recent": k.decided_by(by),
                 "webhooks": k.webhooks,
                 "run": k.run(take[0] if take is not None else "-"),
+                "frozen": k.frozen,
             },
             args={
                 "id": approval_id,
@@ -434,6 +437,7 @@ class Approvals:
                 "audit": k.audit, "audit_seq": k.audit_seq, "audit_shards": k.audit_shards,
                 "changes": k.changes,
                 "webhooks": k.webhooks,
+                "frozen": k.frozen,
                 "approvals": [key for i in due for key in (k.approval(i), k.texts(i), k.votes(i))],
             },
             args={
@@ -467,6 +471,11 @@ class Approvals:
             approval_id for approval_id, (status, team, enterprise) in zip(ids, replies, strict=True)
             if status == "pending" and workspace.includes(workspace_of(team or "", enterprise or "", home=home))
         ]
+
+    async def waiting_ids(self, *, limit: int = 2000) -> list[str]:
+        """The ids of pending approvals (the `waiting` index), the oldest first, at most `limit`."""
+        members = await self._s.redis.zrange(self._k.waiting, 0, limit - 1)
+        return [str(member).partition("/")[2] for member in members]
 
     async def waiting_by_channel(self) -> dict[str, tuple[int, float]]:
         """For each channel with pending approvals (the runs' channels): how many, and when the oldest

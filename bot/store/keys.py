@@ -105,6 +105,11 @@ workspace), step-up links, heartbeats, workers' channels, claims, commands, the 
                                       an org-wide one `E…`), JSON, its tokens sealed
 {p}:installations             set     the ids of those installations                   members leave on uninstall
 {p}:oauthstate:<state>        string  an OAuth install's state, until its redirect     10 min; taken once
+{p}:frozen                    hash    frozen scopes (`/agent freeze`): {scope: JSON    until unfrozen (four eyes
+                                      reason, by, at}; scope `all`, `channel:C…`,     or the CLI)
+                                      `key:NAME`, `agent:NAME` (bot/store/freezes.py)
+{p}:frozen:unfreeze           hash    unfreezes asked by one admin, awaiting a second  until confirmed or
+                                      admin's: {scope: JSON by, at}                    unfrozen
 
 DECIDED_RETENTION is 30 days; RUN_RETENTION and AUDIT_RETENTION are settings (30 and 90 days).
 
@@ -167,6 +172,8 @@ class Keys:
         self.api_key_names = f"{root}:apikeys"
         self.webhooks = f"{prefix}:webhooks"
         self.webhook_tries = f"{prefix}:webhooks:tries"
+        self.frozen = f"{root}:frozen"  # frozen scopes, global: every tenant's asks read them (bot/store/freezes.py)
+        self.unfreeze_asks = f"{root}:frozen:unfreeze"  # an unfreeze one admin asked, for a second to confirm
 
     def for_tenant(self, tenant: str, *, home: str) -> Keys:
         """The keys of `tenant` (a workspace's team, T…, or an Enterprise Grid organisation's id, E…: the

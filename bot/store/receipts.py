@@ -60,12 +60,13 @@ class Receipts:
         """An executor (`token`: its own id for this call) spends the receipt `jti` of an approval, once.
         Returns ("ok", ""), ("used", when it was spent), ("expired", ""), ("unknown", ""): not the receipt
         issued for this approval, ("not_approved", status), ("revoked", the rule), ("key_revoked", the key's
-        name): the key that asked was revoked (audited), or ("missing", "")."""
+        name): the key that asked was revoked (audited), ("frozen", the scope): frozen (bot/store/freezes.py, audited),
+        or ("missing", "")."""
         status, *rest = await self._s.script("use_receipt")(
             keys={"approval": self._k.approval(approval_id), "audit": self._k.audit, "audit_seq": self._k.audit_seq,
                   "audit_shards": self._k.audit_shards,
                   "rules": self._k.rules(origin_channel or "-"), "names": self._k.api_key_names,
-                  "refused": self._k.refused(approval_id, "executor")},
+                  "refused": self._k.refused(approval_id, "executor"), "frozen": self._k.frozen},
             args={"id": approval_id, "jti": jti, "token": token, "expired": "1" if expired else "0",
                   "now": repr(time.time())},
         )

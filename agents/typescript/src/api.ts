@@ -50,7 +50,7 @@ export interface paths {
         put?: never;
         /**
          * Use an approved call, right before running it: once
-         * @description With the key: `used` is true for the first use (and for a retry with the same token), false when another process used it already: that one may have run the call, so ask again with `may_have_run` instead of running it (`refusal` says so, in the words a model reads). Without a key, an executor spends the approval's `receipt` (`{receipt, token}`), apart from the program's own use: 200 with `used` true for the token that spent it (its retry too), 409 `used` for any other, 401 `invalid_receipt` for a receipt that does not verify, has expired or is another approval's, 409 `key_revoked` once the key that asked was revoked.
+         * @description With the key: `used` is true for the first use (and for a retry with the same token), false when another process used it already: that one may have run the call, so ask again with `may_have_run` instead of running it (`refusal` says so, in the words a model reads). Without a key, an executor spends the approval's `receipt` (`{receipt, token}`), apart from the program's own use: 200 with `used` true for the token that spent it (its retry too), 409 `used` for any other, 401 `invalid_receipt` for a receipt that does not verify, has expired or is another approval's, 409 `key_revoked` once the key that asked was revoked, 423 `frozen` while its scope is frozen (`/agent freeze`).
          */
         post: operations["use"];
         delete?: never;
@@ -257,7 +257,7 @@ export interface components {
             };
             /** Format: date-time */
             decided_at?: string | null;
-            /** @description a Slack user id; `rule R7`, `auto`, `policy`, `timeout` or `system` */
+            /** @description a Slack user id; `rule R7`, `auto`, `policy`, `timeout`, `freeze` (a frozen scope: `code` `frozen`) or `system` */
             decided_by?: string;
             /** @description the Slack display name of the person who decided (e.g. `bob`), when a person decided and the worker knows the name; absent otherwise (`decided_by` stays the id) */
             decided_by_name?: string;
@@ -273,6 +273,8 @@ export interface components {
             policy?: components["schemas"]["PolicyClaim"] | null;
             /** @description why it was rejected, timed out or cancelled; a comment */
             reason?: string;
+            /** @description `frozen`: refused at once because an admin froze its scope (`/agent freeze`; `decided_by` `freeze`, `reason` and `refusal` say "frozen: <reason> (scope …, by …)"); absent otherwise */
+            code?: "frozen" | null;
             /** @description a revision's text */
             feedback?: string;
             /** @enum {string} */
@@ -521,6 +523,15 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
+        /** @description `frozen`: an admin froze the scope (`/agent freeze`, `python -m bot freeze`): an approved call in it may not be used (nor its receipt spent), nor a call recorded as allowed, until it is unfrozen; the message says "frozen: …" */
+        423: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
         /** @description a limit (see Retry-After): `rate_limited` (the key's admission on this worker, 50 a second, checked before the body is read, or its per-minute limit; for a keyless receipt spend, 20 a second per address), `too_many_pending` (the key's max_pending) */
         429: {
             headers: {
@@ -572,7 +583,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description decided at once by an always-allow rule, a policy or the channel's input mode */
+            /** @description decided at once by an always-allow rule, a policy or the channel's input mode; or refused at once by a freeze: `status` `rejected`, `code` `frozen`, `decided_by` `freeze`, `refusal` "Not run: frozen: <reason> (scope …, by …)" */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -690,6 +701,7 @@ export interface operations {
             408: components["responses"]["408"];
             409: components["responses"]["409"];
             413: components["responses"]["413"];
+            423: components["responses"]["423"];
             429: components["responses"]["429"];
             503: components["responses"]["503"];
         };
@@ -725,6 +737,7 @@ export interface operations {
             408: components["responses"]["408"];
             409: components["responses"]["409"];
             413: components["responses"]["413"];
+            423: components["responses"]["423"];
             429: components["responses"]["429"];
             503: components["responses"]["503"];
         };

@@ -1,6 +1,7 @@
 """The deciders: the links of the decision chain (bot/approvals/chain.py), one module each, each holding what it
 reads and writes; bot/services.py lists them, in order, and the chain walks them for every way in.
 
+    freeze.py      first: a frozen scope (`/agent freeze`) refuses every new ask in it at once
     policies.py    the policies (bot/policy/: the one evaluation, the shipped default policy too): deny or allow at
                    once, or an ask routed to a person
     mode.py        the input mode: a run's gate's verdict, or the channel's mode on a program's ask

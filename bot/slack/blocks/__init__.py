@@ -18,6 +18,8 @@
     nudges.py           reminders and escalations in a card's thread, and the card's "Escalated to" note
     replies.py          the ephemeral replies to `/agent` commands (help, status, settings, audit)
     keys.py             the replies of `/agent keys`: a channel's API keys, a new key shown once
+    freeze.py           frozen scopes (`/agent freeze`): as people read them, the lines of `/agent status` and
+                        the admins' Home
     policy.py           the reply of `/agent policy`: the policy bundle in force and what its shadow policies
                         would have changed
 

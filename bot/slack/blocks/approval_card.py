@@ -376,16 +376,19 @@ SHARED_LINE = (
 )
 
 
-def build_approval_blocks(approval: ApprovalRecord, *, shared: bool = False) -> list[Block]:
+def build_approval_blocks(approval: ApprovalRecord, *, shared: bool = False, frozen: str = "") -> list[Block]:
     """The pending card: who asked, from where, the task, the proposal (or the tool call and its
     arguments, or the code), the deadline, the buttons (and, for a quorum, the approvals so far).
     Approve (and Approve & always allow) is not offered for a tool call whose arguments fail the tool's
-    schema. `shared`: the card is in a channel shared with other organizations (Slack Connect), which it says."""
+    schema. `shared`: the card is in a channel shared with other organizations (Slack Connect), which it says.
+    `frozen`: its scope is frozen (`/agent freeze`), in the freeze's words: the card says Approve is refused."""
     who = _who_decides(approval)
     return [
         {"type": "header", "text": plain(HEADERS.get(approval.kind, "Approval needed"), HEADER_LIMIT)},
         *_approval_body(approval),
         *([who] if who else []),
+        *([context_block(f":octagonal_sign: {safe(frozen, 400)}: Approve is refused until it is unfrozen;"
+                         " Reject still works")] if frozen else []),
         *([context_block(SHARED_LINE)] if shared else []),
         context_block(deadline_line(approval)),
         {

@@ -34,6 +34,7 @@ from bot.slack.blocks.approval_card import (
     timeout_meaning,
     workflow_part,
 )
+from bot.slack.blocks.freeze import Frozen, frozen_lines
 from bot.slack.blocks.nudges import escalated_line
 from bot.slack.blocks.passkeys import build_passkey_blocks
 from bot.slack.blocks.rules import ACTION_RULE_REVOKE, match_text, scope_text
@@ -87,6 +88,7 @@ class HomeContent:
     channels: Sequence[ChannelPanel] = ()  # the channels they administer, the most active first (admins only)
     channels_total: int = 0  # how many channels they administer in all (0: not an admin: no such section)
     passkeys: Sequence[Passkey] = ()  # their passkeys (step-up), the oldest first
+    frozen: Sequence[Frozen] = ()  # the frozen scopes (`/agent freeze`), shown first (admins only)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +106,9 @@ def build_home_view(content: HomeContent) -> dict[str, Any]:
     channels they administer, and when it was drawn. At most 100 blocks whatever the input: only one page of
     waiting approvals, the first 10 runs and decisions, and of the channels as many as the rest of the
     100 blocks holds (at most 5 channels and 5 rules each; the Home says how many more there are)."""
+    frozen = frozen_lines(content.frozen)
     blocks: list[Block] = [
+        *([{"type": "section", "text": mrkdwn(frozen)}] if frozen else []),
         *_waiting_blocks(content),
         {"type": "divider"},
         *_runs_blocks(content),

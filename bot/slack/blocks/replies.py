@@ -52,6 +52,8 @@ def help_text(
             "*Policies in force*, and what those in shadow would change: `/agent policy`",
             "*Passkeys* confirm risky approvals (step-up): set yours up in the Home;"
             " `/agent passkeys revoke @person` (admins: a lost device)",
+            "*Freeze* (admins: stops agents at once): `/agent freeze all|#channel|key NAME|agent NAME [reason]`;"
+            " `/agent unfreeze …` needs a second admin to confirm",
             "*Teams* (`--team`):",
             teams,
             "*Input modes* (`--mode`, or the channel's `mode`):",

@@ -5,6 +5,8 @@
     views.py          the Reject, Revise and Always allow modals' submissions
     home.py           the App Home: opening it, its own buttons, batch decisions
     passkeys.py       passkeys: the Home's "Set up a passkey" and Remove, `/agent passkeys revoke`
+    freeze.py         `/agent freeze` and `/agent unfreeze` (four eyes), answered for slash_command.py (no
+                      `register`: no surface of its own)
     installs.py       the app leaving a workspace: `app_uninstalled`, `tokens_revoked` (`register(app, services,
                       workspaces)`, called by the app factory)"""
 

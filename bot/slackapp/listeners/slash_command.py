@@ -34,6 +34,7 @@ from bot.slack.blocks import (
     status_text,
     user_ref,
 )
+from bot.slack.blocks.freeze import frozen_lines
 from bot.slack.blocks.keys import key_created_text, keys_text
 from bot.slack.blocks.policy import BundleView, PolicyLine, policy_reply
 from bot.slack.blocks.rules import rules_reply, suggestions_reply
@@ -46,6 +47,7 @@ from bot.slackapp.command_parser import (
     Cancel,
     Command,
     CreateKey,
+    Freeze,
     Help,
     Invalid,
     ListKeys,
@@ -60,9 +62,11 @@ from bot.slackapp.command_parser import (
     Start,
     Status,
     SuggestRules,
+    Unfreeze,
     parse_command,
     widens,
 )
+from bot.slackapp.listeners.freeze import freeze_command, unfreeze_command
 from bot.slackapp.listeners.passkeys import revoke_command
 from bot.store import StoreUnavailable
 
@@ -142,7 +146,13 @@ async def do_command(
         return {"text": text, STARTED: run.id}
     if isinstance(parsed, Status):
         runs, pending = await services.runs.status(channel)
-        return {"text": status_text(channel, runs, pending, now=time.time())}
+        frozen = frozen_lines((await services.store.freezes.all()).values())
+        text = status_text(channel, runs, pending, now=time.time())
+        return {"text": f"{frozen}\n{text}" if frozen else text}
+    if isinstance(parsed, Freeze):
+        return {"text": await freeze_command(services, parsed.scope, parsed.reason, user=user, channel=channel)}
+    if isinstance(parsed, Unfreeze):
+        return {"text": await unfreeze_command(services, parsed.scope, user=user, channel=channel)}
     if isinstance(parsed, Cancel):
         return {"text": await cancel_run(services, parsed.run_id, user=user, channel=channel)}
     if isinstance(parsed, Away):

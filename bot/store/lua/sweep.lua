@@ -1,4 +1,4 @@
---! keys: deadlines nudges waiting outbox audit audit_seq audit_shards changes webhooks ...approvals
+--! keys: deadlines nudges waiting outbox audit audit_seq audit_shards changes webhooks frozen ...approvals
 --! uses: stored homes audit refusals windows decide
 -- Time out approvals whose deadline has passed, each through the same decide step as a click. The
 -- caller claimed their ids (A.ids, lua/claim_due.lua); K.approvals holds each one's approval, texts
@@ -9,7 +9,7 @@ for i, id in ipairs(A.ids) do
   local k = {approval=K.approvals[base + 1], texts=K.approvals[base + 2], votes=K.approvals[base + 3],
              deadlines=K.deadlines, nudges=K.nudges, waiting=K.waiting, outbox=K.outbox, audit=K.audit, audit_seq=K.audit_seq,
              audit_shards=K.audit_shards,
-             changes=K.changes, webhooks=K.webhooks}
+             changes=K.changes, webhooks=K.webhooks, frozen=K.frozen}
   local result = decide(k, {id=id, outcome='timed_out', by='timeout', now=A.now, feedback='',
                             card_channel='', card_ts='', worker_channels=A.worker_channels,
                             retention=A.retention, check_auth='0',

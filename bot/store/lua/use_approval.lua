@@ -1,11 +1,12 @@
---! keys: approval audit audit_seq audit_shards rules
---! uses: audit
+--! keys: approval audit audit_seq audit_shards rules frozen
+--! uses: audit frozen
 -- A program uses an approval it was given (the Approvals API: right before the approved call runs). An
 -- approval is used once: the same use asking again (its answer was lost: the same token) is told it is its
 -- own; any other (another decision on the same approval, a process resuming after the first died, perhaps
 -- mid-call) is told it was used, and when. An approval an "always allow" rule gave is used only while that
 -- rule stands: revoked or expired, it approves nothing more.
--- Returns {'ok'}, {'used', by, at}, {'not_approved', status}, {'revoked', rule} or {'missing'}.
+-- An approval in a frozen scope (K.frozen, bot/store/freezes.py) is not used while frozen: {'frozen', scope}, audited.
+-- Returns {'ok'}, {'used', by, at}, {'not_approved', status}, {'revoked', rule}, {'frozen', scope} or {'missing'}.
 -- A: id, by (the use's token), key (the API key's id), key_name and key_created (for an approval asked before
 --    key ids, which names its key only: the key of that name made before it), now.
 local cur = redis.call('HMGET', K.approval, 'status', 'timeout_outcome', 'consumed', 'consumed_by', 'used_at',
@@ -26,6 +27,12 @@ end
 if (cur[9] or '') ~= '' then
   local raw = redis.call('HGET', K.rules, cur[9])
   if not raw or tonumber(cjson.decode(raw).expires_at) <= tonumber(A.now) then return {'revoked', cur[9]} end
+end
+local scope = frozen_in(K.frozen, K.approval)
+if scope then
+  audit_append(K.audit, K.audit_seq, K.audit_shards, {'event', 'refused', 'at', A.now, 'approval', A.id,
+    'by', A.key_name, 'action', 'use', 'reason', 'frozen', 'scope', scope})
+  return {'frozen', scope}
 end
 redis.call('HSET', K.approval, 'consumed', '1', 'consumed_by', A.by, 'used_at', A.now)
 audit_append(K.audit, K.audit_seq, K.audit_shards, {'event', 'used', 'at', A.now, 'approval', A.id, 'by', A.key_name})

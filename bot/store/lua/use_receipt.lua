@@ -1,5 +1,5 @@
---! keys: approval audit audit_seq audit_shards rules names refused
---! uses: audit
+--! keys: approval audit audit_seq audit_shards rules names refused frozen
+--! uses: audit frozen
 -- An executor spends an approval's receipt (POST /api/v1/approvals/{id}/use with a receipt, no API key),
 -- once: apart from the asking program's own use (`consumed`, lua/use_approval.lua), so a gateway's use and
 -- the executor's never collide. The receipt was verified before (its signature, typ, sub); here: the key that
@@ -9,7 +9,8 @@
 -- retry after a lost answer), even once the receipt has expired; another token is told when it was spent (never
 -- by which token).
 -- Returns {'ok'}, {'used', at} (never the other token), {'expired'}, {'unknown'} (not this approval's receipt),
--- {'not_approved', status}, {'revoked', rule}, {'key_revoked', key name} or {'missing'}.
+-- {'not_approved', status}, {'revoked', rule}, {'key_revoked', key name}, {'frozen', scope} (its scope frozen,
+-- bot/store/freezes.py: audited as a key's revocation is) or {'missing'}.
 -- K.names: the API keys' names -> their sha256 (a key's id is 'k-' and the first 24 hex digits of it). A use refused
 -- because the key was revoked is audited (`receipt_refused`), once per approval in 10 s (K.refused): a retrying
 -- executor does not flood the log.
@@ -40,6 +41,14 @@ if A.expired == '1' then return {'expired'} end
 if (cur[6] or '') ~= '' then
   local raw = redis.call('HGET', K.rules, cur[6])
   if not raw or tonumber(cjson.decode(raw).expires_at) <= tonumber(A.now) then return {'revoked', cur[6]} end
+end
+local scope = frozen_in(K.frozen, K.approval)
+if scope then
+  if redis.call('SET', K.refused, '1', 'NX', 'EX', 10) then
+    audit_append(K.audit, K.audit_seq, K.audit_shards, {'event', 'receipt_refused', 'at', A.now, 'approval', A.id,
+      'by', 'executor', 'key', name, 'jti', A.jti, 'reason', 'frozen', 'scope', scope})
+  end
+  return {'frozen', scope}
 end
 redis.call('HSET', K.approval, 'receipt_used_by', A.token, 'receipt_used_at', A.now)
 audit_append(K.audit, K.audit_seq, K.audit_shards, {'event', 'receipt_used', 'at', A.now, 'approval', A.id, 'by', 'executor',

@@ -37,7 +37,8 @@ local function decide(k, a)
   local cur = redis.call('HMGET', k.approval, 'status', 'card_channel', 'card_ts', 'deadline', 'owner',
                          'created_at', 'run_id', 'origin_channel', 'timeout_outcome', 'requester',
                          'allow_self_approval', 'approvers', 'required_approvals', 'votes', 'copies',
-                         'proxies', 'webhook', 'policy', 'windows', 'step_up', 'assurances', 'team')
+                         'proxies', 'webhook', 'policy', 'windows', 'step_up', 'assurances', 'team',
+                         'asked_by', 'agent')
   local status, shown_in, shown_ts, deadline, owner = cur[1], cur[2], cur[3], cur[4], cur[5]
   local created_at, run_id, origin, requester = cur[6], cur[7], cur[8], cur[10]
   if not status then return {'missing', {}} end
@@ -69,10 +70,21 @@ local function decide(k, a)
   local required = tonumber(cur[13] or '1') or 1
   local timeout_outcome = cur[9]
   if a.outcome == 'timed_out' and timeout_outcome == 'approve' then
-    -- a timeout approves only what people could see, and never a quorum nobody voted for
+    -- a timeout approves only what people could see, and never a quorum nobody voted for, nor while its scope
+    -- is frozen (bot/store/freezes.py)
     local unseen = (shown_ts or '') == ''
     local stepped = (cur[20] or '') ~= ''
-    if unseen or stepped or (required > 1 and (cur[14] or '') == '') then
+    local held = false
+    if k.frozen then
+      for _, scope in ipairs({'all', 'channel:' .. (origin or ''), 'key:' .. (cur[23] or ''), 'agent:' .. (cur[24] or '')}) do
+        if redis.call('HEXISTS', k.frozen, scope) == 1 then held = true end
+      end
+    end
+    if held then
+      timeout_outcome = 'reject'
+      redis.call('HSET', k.approval, 'timeout_outcome', 'reject')
+      feedback = 'its scope is frozen, so the timeout does not approve it'
+    elseif unseen or stepped or (required > 1 and (cur[14] or '') == '') then
       timeout_outcome = 'reject'
       redis.call('HSET', k.approval, 'timeout_outcome', 'reject')
       if unseen then
@@ -137,6 +149,21 @@ local function decide(k, a)
     end
   end
   if a.dry_run == '1' then return {'allowed', record()} end  -- only asked whether this person may
+  if a.outcome == 'approved' and k.frozen then
+    -- a frozen scope (bot/store/freezes.py): nothing in it is approved while frozen (Reject still works)
+    local scopes = {'all', 'channel:' .. (origin or '')}
+    if (cur[23] or '') ~= '' then scopes[#scopes + 1] = 'key:' .. cur[23] end
+    if (cur[24] or '') ~= '' then scopes[#scopes + 1] = 'agent:' .. cur[24] end
+    for _, scope in ipairs(scopes) do
+      if redis.call('HEXISTS', k.frozen, scope) == 1 then
+        local entry = {'at', a.now, 'approval', a.id, 'run', run_id, 'card_channel', shown_in, 'origin_channel',
+                       origin, 'event', 'refused', 'by', a.by, 'outcome', a.outcome, 'reason', 'frozen',
+                       'scope', scope}
+        refusal_noted(k.refused, k.refusals_due, {k.audit, k.audit_seq, k.audit_shards}, entry, a.now, 10)
+        return {'frozen', record()}
+      end
+    end
+  end
   local assured = {}  -- the audit fields of this vote's passkey confirmation (step-up)
   local keep_assurance = function() end
   if a.check_auth == '1' and a.outcome == 'approved' and (cur[20] or '') ~= '' then

@@ -1,0 +1,94 @@
+"""`python -m bot freeze …` and `python -m bot unfreeze …`: the freeze (bot/store/freezes.py) for when Slack itself is
+down (needs only REDIS_URL). Audited naming who ran it: `--as NAME`, else the OS user and host (`cli:<who>@<host>`).
+The CLI's unfreeze is at once (the operator's own hand on the deployment; in Slack it needs a second admin)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import socket
+import sys
+import time
+from collections.abc import Mapping
+
+from bot.core.settings import SettingsError, StoreSettings
+from bot.slack.blocks import clean
+from bot.store import Frozen, Store, StoreUnavailable, connect
+from bot.store.freezes import MAX_FREEZE_REASON, frozen_scope, parse_scope
+
+HELP = """Freeze a scope: every new ask in it is refused at once with the reason, its pending approvals cannot be
+approved (Reject still works), until it is unfrozen. Needs only REDIS_URL.
+
+    python -m bot freeze all|C…|key NAME|agent NAME [--reason TEXT] [--as NAME]
+    python -m bot unfreeze all|C…|key NAME|agent NAME [--as NAME]
+
+Audited with who ran it (`--as`, else the OS user and host). In Slack, admins do the same with `/agent freeze` and
+`/agent unfreeze` (which needs a second admin's confirmation).
+"""
+
+
+def add_arguments(parser: argparse.ArgumentParser, *, freeze: bool) -> None:
+    """The arguments of `python -m bot freeze` (`freeze`) or `unfreeze`."""
+    parser.add_argument("scope", nargs="+", help="all, a channel id (C…), key NAME or agent NAME")
+    if freeze:
+        parser.add_argument("--reason", default="", help="why (told to every ask refused)")
+    parser.add_argument("--as", dest="who", default="", help="who runs it, for the audit log (default: user@host)")
+
+
+def freeze_command(args: argparse.Namespace, *, freeze: bool, environ: Mapping[str, str] | None = None) -> int:
+    """`python -m bot freeze|unfreeze …` with its parsed arguments; an exit code."""
+    scoped = parse_scope([word.lstrip("#") if word.startswith("#C") else word for word in args.scope])
+    if scoped is None or scoped[1]:
+        print("error: the scope is one of: all, a channel id (C…), key NAME, agent NAME", file=sys.stderr)
+        return 2
+    reason = clean(getattr(args, "reason", "")).strip()
+    if len(reason) > MAX_FREEZE_REASON:
+        print(f"error: the reason is {len(reason)} characters long; the limit is {MAX_FREEZE_REASON}", file=sys.stderr)
+        return 2
+    try:
+        settings = StoreSettings.from_env(environ)
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    who = clean(args.who).strip()[:80] or f"{getpass.getuser()}@{socket.gethostname()}"
+    try:
+        return asyncio.run(_run(settings, scoped[0], reason=reason, by=f"cli:{who}", freeze=freeze))
+    except StoreUnavailable as exc:
+        print(f"error: cannot reach Redis where REDIS_URL points ({exc.cause})", file=sys.stderr)
+        return 1
+
+
+async def _run(settings: StoreSettings, scope: str, *, reason: str, by: str, freeze: bool) -> int:
+    redis = connect(settings.redis_url.get_secret_value(), command_timeout=settings.redis_timeout)
+    store = Store(redis, prefix=settings.store_prefix)
+    try:
+        if freeze:
+            if not await store.freezes.freeze(scope, reason=reason, by=by):
+                print(f"{scope} is frozen already; nothing changed")
+                return 0
+            await store.audit.append("frozen", by=by, scope=scope, reason=reason, via="cli")
+            await _cards_due(store, scope)
+            print(f"frozen: {scope} (by {by}); unfreeze with: python -m bot unfreeze {scope.replace(':', ' ')}")
+            return 0
+        status, _ = await store.freezes.unfreeze(scope, by=by, direct=True)
+        if status == "not_frozen":
+            print(f"{scope} is not frozen; nothing changed")
+            return 0
+        await store.audit.append("unfrozen", by=by, scope=scope, via="cli")
+        await _cards_due(store, scope)
+        print(f"unfrozen: {scope} (by {by})")
+        return 0
+    finally:
+        await store.close()
+
+
+async def _cards_due(store: Store, scope: str) -> None:
+    """The cards of the pending approvals in `scope` due a redraw (the workers' outbox draws them: frozen, they say
+    Approve is refused; unfrozen, no more)."""
+    held = {scope: Frozen(scope, "", "", 0.0)}
+    now = time.time()
+    for approval in await store.approvals.get_many(await store.approvals.waiting_ids()):
+        if approval.pending and frozen_scope(held, channel=approval.origin_channel, key=approval.asked_by,
+                                             agent=approval.agent) is not None:
+            await store.outbox.add(approval.id, due=now)

@@ -125,26 +125,40 @@ def _match(steps: tuple[Segment, ...], path: tuple[Segment, ...]) -> bool:
     return fits and _match(steps[1:], path[1:])
 
 
+class RedactError(ValueError):
+    """A `redact:` that cannot be used: the message, and where (the tool's name, the index of its path) so that
+    the loader names the line."""
+
+    def __init__(self, message: str, *, tool: str | None = None, index: int | None = None) -> None:
+        super().__init__(message)
+        self.tool = tool
+        self.index = index
+
+
 def parse_redact(document: object) -> dict[str, tuple[ArgPath, ...]]:
-    """policy.yaml's `redact:` (tool name -> list of argument paths; `"*"` for every tool) parsed; ValueError
+    """policy.yaml's `redact:` (tool name -> list of argument paths; `"*"` for every tool) parsed; RedactError
     starting with the tool's name ("refund: ...") when a path or the shape is wrong."""
     if document is None:
         return {}
     if not isinstance(document, Mapping):
-        raise ValueError("redact: a mapping is expected (a tool's name: [argument paths])")
-    rules: dict[str, tuple[ArgPath, ...]] = {}
-    for tool, paths in document.items():
-        if not isinstance(tool, str) or not tool:
-            raise ValueError(f"{tool}: a tool's name is a text")
-        if isinstance(paths, str):
-            paths = [paths]
-        if not isinstance(paths, list) or not paths:
-            raise ValueError(f"{tool}: a list of argument paths is expected ([card.number, iban])")
+        raise RedactError("a mapping is expected (a tool's name: [argument paths])")
+    return {str(tool): _tool_paths(tool, paths) for tool, paths in document.items()}
+
+
+def _tool_paths(tool: object, paths: object) -> tuple[ArgPath, ...]:
+    if not isinstance(tool, str) or not tool:
+        raise RedactError(f"{tool!r}: a tool's name is a text", tool=str(tool))
+    if isinstance(paths, str):
+        paths = [paths]
+    if not isinstance(paths, list) or not paths:
+        raise RedactError(f"{tool}: a list of argument paths is expected ([card.number, iban])", tool=tool)
+    rules = []
+    for index, path in enumerate(paths):
         try:
-            rules[tool] = tuple(parse_path(path) for path in paths)
+            rules.append(parse_path(path))
         except ValueError as exc:
-            raise ValueError(f"{tool}: {exc}") from None
-    return rules
+            raise RedactError(f"{tool}: {exc}", tool=tool, index=index) from None
+    return tuple(rules)
 
 
 def paths_for(rules: Mapping[str, Sequence[ArgPath]], tool: str) -> tuple[ArgPath, ...]:

@@ -72,10 +72,22 @@ def card_number(digits: str) -> bool:
     return False
 
 
+def card_grouping(text: str) -> bool:
+    """Whether the digit groups of a card number as written are a card's: one group, or one separator throughout
+    with groups of four (the last one to four digits), or four-six-five and four-six-four (Amex, Diners). A UUID's
+    8-4-4-4-12 is not."""
+    separators = set(re.findall(r"[ -]", text))
+    lengths = [len(group) for group in re.split(r"[ -]", text)]
+    if len(separators) > 1:
+        return False
+    return len(lengths) == 1 or lengths in ([4, 6, 5], [4, 6, 4]) or (
+        all(length == 4 for length in lengths[:-1]) and 1 <= lengths[-1] <= 4)
+
+
 def _cards(text: str) -> Iterator[Finding]:
     for match in _CARD.finditer(text):
         digits = re.sub(r"[ -]", "", match.group())
-        if card_number(digits):
+        if card_grouping(match.group()) and card_number(digits):
             yield Finding(match.start(), match.end(), "card", f"card ending {digits[-4:]}")
 
 
@@ -141,8 +153,9 @@ _SECRETS: dict[str, tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = {
                lambda m: "GitHub token"),
     "slack": (re.compile(_B + r"(?:xox[abposr]-[A-Za-z0-9-]{10,}|xapp-[0-9]-[A-Za-z0-9-]{10,})" + _E),
               lambda m: "Slack token"),
-    "anthropic": (re.compile(_B + r"sk-ant-[A-Za-z0-9_-]{20,}" + _E), lambda m: "Anthropic API key"),
-    "openai": (re.compile(_B + r"sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}" + _E), lambda m: "OpenAI API key"),
+    "anthropic": (re.compile(_B + r"sk-ant-[a-z]+[0-9]{2}-[A-Za-z0-9_-]{20,}" + _E), lambda m: "Anthropic API key"),
+    "openai": (re.compile(_B + r"sk-(?:(?:proj|svcacct|admin)-[A-Za-z0-9_-]{20,}|[A-Za-z0-9]{32,})" + _E),
+               lambda m: "OpenAI API key"),
 }
 
 

@@ -177,7 +177,7 @@ def parse_detectors(value: str | Iterable[str]) -> frozenset[str]:
         return frozenset(DETECTORS)
     unknown = [name for name in names if name not in DETECTORS]
     if unknown:
-        raise ValueError(f"unknown detector {unknown[0]!r} (known: {', '.join(DETECTORS)}; or all, none)")
+        raise ValueError(f"names an unknown detector {unknown[0]!r} (known: {', '.join(DETECTORS)}; or all, none)")
     return frozenset(names)
 
 

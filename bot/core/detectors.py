@@ -36,8 +36,8 @@ class Finding:
 
 # payment cards -----------------------------------------------------------------------------------------------
 
-# 13 to 19 digits, single spaces or dashes between them allowed; not part of a longer run of digits
-_CARD = re.compile(r"(?<![0-9])(?<![0-9][ -])[0-9](?:[ -]?[0-9]){12,18}(?![ -]?[0-9])")
+# 13 to 19 digits, single spaces or dashes between them allowed; not part of a longer run of digits, nor of a word
+_CARD = re.compile(r"(?<![0-9A-Za-z])(?<![0-9][ -])[0-9](?:[ -]?[0-9]){12,18}(?![ -]?[0-9])(?![A-Za-z])")
 # issuer prefixes (inclusive ranges of the first digits) and the lengths their numbers have
 _ISSUERS: tuple[tuple[int, int, frozenset[int]], ...] = (
     (4, 4, frozenset({13, 16, 19})),  # Visa

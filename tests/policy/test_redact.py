@@ -1,12 +1,15 @@
 """policy.yaml's `redact:` (the operator's argument paths to hide, by tool): read with the bundle beside its windows;
-a bad one named by file and line (the path's own line), and a worker that meets one keeps its last good bundle."""
+a bad one named by file and line (the path's own line), and a worker that meets one keeps its last good bundle; the
+operators' page's example does what the page says, and its table lists every detector."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
+from bot.core.detectors import DETECTORS
 from bot.core.sensitive import find_hidden
 from bot.policy.bundle import PolicyError, load_bundle
 from bot.policy.engine import PolicyEngine
@@ -59,3 +62,19 @@ async def test_a_worker_keeps_its_last_good_redact_through_a_bad_edit(tmp_path: 
     assert not await engine.reload()
     assert engine.failed.startswith("policy.yaml:2: redact: refund: 'card['")
     assert [path.text for path in engine.bundle.redact["refund"]] == ["iban", "card.number"]
+
+
+PAGE = Path(__file__).resolve().parents[2] / "docs" / "operators" / "sensitive-values.md"
+
+
+def test_the_operators_page_example_loads_and_hides_what_it_says(tmp_path: Path) -> None:
+    text = PAGE.read_text()
+    example = re.search(r"<!-- redact example -->\n```yaml[^\n]*\n(.*?)```", text, re.S)
+    assert example, "the page's redact example"
+    bundle = load_bundle(write_bundle(tmp_path, {"policy.yaml": example.group(1)}))
+    arguments = {"card": {"number": "1", "cvc": "2"}, "items": [{"pan": "3"}], "bank": {"iban": "4"}, "memo": "5"}
+    assert [h.where for h in find_hidden("refund", arguments, rules=bundle.redact, detectors=())] == [
+        "card.number", "card.cvc", "items[0].pan", "bank"]
+    assert [h.where for h in find_hidden("search", arguments, rules=bundle.redact, detectors=())] == ["card.cvc"]
+    documented = re.findall(r"^\| `([a-z_]+)` \|", text.split("## 3. Detectors", 1)[1], re.M)
+    assert sorted(documented) == sorted(DETECTORS)

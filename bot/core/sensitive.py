@@ -78,9 +78,9 @@ class ArgPath:
     text: str
     steps: tuple[Segment, ...]
 
-    def matches(self, path: Sequence[Segment]) -> bool:
+    def matches(self, path: tuple[Segment, ...]) -> bool:
         """Whether a value's path (JSON-text steps left out) is this one's."""
-        return _match(self.steps, tuple(step for step in path if step != JSON_TEXT))
+        return _match(self.steps, tuple(step for step in path if step != JSON_TEXT) if JSON_TEXT in path else path)
 
 
 def parse_path(text: str) -> ArgPath:
@@ -224,6 +224,8 @@ class _Schema:
 
     def child(self, step: Segment) -> _Schema:
         """The schema of the value at `step` (a key of an object, an index of a list)."""
+        if not self.nodes:
+            return self
         return _Schema(self.root, [found for node in self.nodes for found in _children(node, step)])
 
 
@@ -281,7 +283,7 @@ def _walk(value: Any, path: tuple[Segment, ...], schema: _Schema, look: _Look, n
     whole = _whole(value, path, schema, look, named, depth)
     if whole is not None:
         yield whole
-    elif isinstance(value, Mapping):
+    elif isinstance(value, dict):
         for key, item in value.items():
             name = secret_name(str(key)) if "names" in look.detectors else None
             yield from _walk(item, (*path, str(key)), schema.child(str(key)), look, named or name, depth + 1)
@@ -310,7 +312,7 @@ def _whole(value: Any, path: tuple[Segment, ...], schema: _Schema, look: _Look, 
     marked = schema.marked()
     if marked:
         return _hidden_whole(value, path, marked, "schema", look)
-    if any(rule.matches(path) for rule in look.paths):
+    if look.paths and any(rule.matches(path) for rule in look.paths):
         return _hidden_whole(value, path, "sensitive value", "policy", look)
     if named and isinstance(value, (str, int, float)) and not isinstance(value, bool) and value != "":
         return _hidden_whole(value, path, named, "name", look)
@@ -377,7 +379,7 @@ def _copy(value: Any, path: tuple[Segment, ...], by_path: Mapping[tuple[Segment,
         return whole[0].display
     if path not in prefixes:
         return _plain_copy(value)
-    if isinstance(value, Mapping):
+    if isinstance(value, dict):
         return {key: _copy(item, (*path, str(key)), by_path, prefixes) for key, item in value.items()}
     if isinstance(value, list):
         return [_copy(item, (*path, index), by_path, prefixes) for index, item in enumerate(value)]
@@ -397,7 +399,7 @@ def _spliced(text: str, parts: list[Hidden]) -> str:
 
 
 def _plain_copy(value: Any) -> Any:
-    if isinstance(value, Mapping):
+    if isinstance(value, dict):
         return {key: _plain_copy(item) for key, item in value.items()}
     if isinstance(value, list):
         return [_plain_copy(item) for item in value]

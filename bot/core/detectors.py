@@ -205,11 +205,13 @@ def _overlap(one: Finding, other: Finding) -> bool:
 
 # argument names ----------------------------------------------------------------------------------------------
 
-# an argument whose name (lower case, letters and digits only) ends with one of these holds a secret
+# an argument whose name (lower case, letters and digits only) ends with one of these holds a secret (each string
+# and number inside it, when it holds an object or a list); not `tokens`: `max_tokens` is no secret
 SECRET_NAMES: dict[str, str] = {
     "password": "password", "passwd": "password", "passphrase": "passphrase", "secret": "secret",
     "token": "token", "apikey": "API key", "privatekey": "private key", "secretkey": "secret key",
-    "accesskey": "access key", "credential": "credential", "authorization": "authorization",
+    "accesskey": "access key", "credential": "credential", "credentials": "credentials",
+    "passwords": "passwords", "authorization": "authorization",
 }
 
 

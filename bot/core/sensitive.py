@@ -42,13 +42,16 @@ _WILD, _DEEP = "*", "**"
 @dataclass(frozen=True, slots=True)
 class Hidden:
     """One hidden value: where it is (`path`, from the arguments' root), its kind ("card", "password field"), what
-    may be shown instead (`display`), why (`source`), and `span`: the part of a string hidden (None: all of it)."""
+    may be shown instead (`display`), why (`source`), and `span`: the part of a string hidden (None: all of it).
+    `in_key`: the value is in the name (key) at the end of `path`: `display` is the name as shown (its value is
+    examined on its own)."""
 
     path: tuple[Segment, ...]
     kind: str
     display: str
     source: Source
     span: tuple[int, int] | None = None
+    in_key: bool = False
 
     @property
     def where(self) -> str:
@@ -285,6 +288,7 @@ def _walk(value: Any, path: tuple[Segment, ...], schema: _Schema, look: _Look, n
         yield whole
     elif isinstance(value, dict):
         for key, item in value.items():
+            yield from _in_key(str(key), (*path, str(key)), look)
             name = secret_name(str(key)) if "names" in look.detectors else None
             yield from _walk(item, (*path, str(key)), schema.child(str(key)), look, named or name, depth + 1)
     elif isinstance(value, list):
@@ -296,10 +300,20 @@ def _walk(value: Any, path: tuple[Segment, ...], schema: _Schema, look: _Look, n
         yield from _card_as_number(value, path)
 
 
+def _in_key(key: str, path: tuple[Segment, ...], look: _Look) -> Iterator[Hidden]:
+    """A name (key) holding a detector's find (a card number as a key): the name shown with it replaced."""
+    found = scan(key, look.detectors) if look.detectors else []
+    if found:
+        shown = _spliced(key, [_part(path, finding) for finding in found])
+        yield Hidden(path, found[0].kind, shown, "detector", in_key=True)
+
+
 def _card_as_number(value: int, path: tuple[Segment, ...]) -> Iterator[Hidden]:
     """A card number sent as a JSON number, hidden whole."""
+    if not 10**12 <= value < 10**19:  # (and str() of a huge number is never tried)
+        return
     text = str(value)
-    if 13 <= len(text) <= 19 and card_number(text):
+    if card_number(text):
         yield Hidden(path, "card", f"card ending {text[-4:]}", "detector")
 
 
@@ -373,14 +387,14 @@ def redacted(arguments: Any, hidden: Iterable[Hidden]) -> Any:
 
 def _copy(value: Any, path: tuple[Segment, ...], by_path: Mapping[tuple[Segment, ...], list[Hidden]],
           prefixes: set[tuple[Segment, ...]]) -> Any:
-    here = by_path.get(path, [])
+    here = [item for item in by_path.get(path, []) if not item.in_key]
     whole = [item for item in here if item.span is None]
     if whole:
         return whole[0].display
     if path not in prefixes:
         return _plain_copy(value)
     if isinstance(value, dict):
-        return {key: _copy(item, (*path, str(key)), by_path, prefixes) for key, item in value.items()}
+        return _copy_object(value, path, by_path, prefixes)
     if isinstance(value, list):
         return [_copy(item, (*path, index), by_path, prefixes) for index, item in enumerate(value)]
     if isinstance(value, str) and (*path, JSON_TEXT) in prefixes:
@@ -388,6 +402,22 @@ def _copy(value: Any, path: tuple[Segment, ...], by_path: Mapping[tuple[Segment,
     if isinstance(value, str):
         return _spliced(value, here)
     return value
+
+
+def _copy_object(value: dict[str, Any], path: tuple[Segment, ...],
+                 by_path: Mapping[tuple[Segment, ...], list[Hidden]], prefixes: set[tuple[Segment, ...]]) -> Any:
+    """An object's copy: each value copied, each name holding a hidden value shown as its display (numbered when two
+    read alike)."""
+    copied: dict[str, Any] = {}
+    for key, item in value.items():
+        step = (*path, str(key))
+        shown = next((hidden.display for hidden in by_path.get(step, ()) if hidden.in_key), str(key))
+        name, number = shown, 1
+        while (shown != key and name in value) or name in copied:
+            number += 1
+            name = f"{shown} ({number})"
+        copied[name] = _copy(item, step, by_path, prefixes)
+    return copied
 
 
 def _spliced(text: str, parts: list[Hidden]) -> str:

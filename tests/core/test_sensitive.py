@@ -339,3 +339,22 @@ def test_the_detectors_setting(value: str | None, detectors: str | tuple[str, ..
 def test_an_unknown_detector_stops_the_worker_naming_the_variable() -> None:
     with pytest.raises(SettingsError, match=r"REDACT_DETECTORS names an unknown detector 'luhn' \(known: card, "):
         Settings.from_env({**ENV, "REDACT_DETECTORS": "card,luhn"})
+
+
+def test_a_secret_in_a_name_is_shown_replaced_and_its_value_examined_on_its_own() -> None:
+    arguments = {"4111111111111111": "refund", "card ending 1111": 3, "note": {"5500 0000 0000 0004": STRIPE}}
+    found = find_hidden("t", arguments)
+    assert [(h.where, h.display, h.in_key) for h in found] == [
+        ("4111111111111111", "card ending 1111", True),
+        ("note.5500 0000 0000 0004", "card ending 0004", True),
+        ("note.5500 0000 0000 0004", "Stripe secret key (hidden)", False),
+    ]
+    shown = redacted(arguments, found)
+    assert shown == {"card ending 1111 (2)": "refund", "card ending 1111": 3,
+                     "note": {"card ending 0004": "Stripe secret key (hidden)"}}
+    assert "4111111111111111" in arguments  # the original untouched
+
+
+@pytest.mark.parametrize("number", [10**4000, -(10**30), 4111111111111112, 1732636800123, 2**53 - 1])
+def test_numbers_that_are_no_card_are_left_alone(number: int) -> None:
+    assert find_hidden("t", {"n": number}) == ()

@@ -184,6 +184,14 @@ def parse_detectors(value: str | Iterable[str]) -> frozenset[str]:
     return frozenset(names)
 
 
+def read_detectors(value: object) -> object:
+    """REDACT_DETECTORS' text read (`parse_detectors`), in the detectors' own order (a setting's reader)."""
+    if isinstance(value, str):
+        chosen = parse_detectors(value)
+        return tuple(name for name in DETECTORS if name in chosen)
+    return value
+
+
 # the schema --------------------------------------------------------------------------------------------------
 
 

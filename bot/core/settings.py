@@ -29,6 +29,7 @@ from typing import Annotated, Any, ClassVar, Literal, Self
 from pydantic import (
     AliasChoices,
     AliasPath,
+    BeforeValidator,
     Field,
     PrivateAttr,
     SecretStr,
@@ -42,7 +43,7 @@ from bot.core.detectors import DETECTORS
 from bot.core.durations import DurationError
 from bot.core.redis_urls import cluster_prefix, is_cluster_url
 from bot.core.sealing import key_from_text
-from bot.core.sensitive import parse_detectors
+from bot.core.sensitive import read_detectors
 from bot.core.setting_values import ApiUrl, Flag, Port, PublicUrl, RedisTimeout, Secret, Stripped, duration, whole
 from bot.core.workspace_files import StaticWorkspace, WorkspacesFileError, read_workspaces_file
 
@@ -319,12 +320,11 @@ class Settings(ApproverSettings):
         " organization are refused and audited"))
     allowed_guests: tuple[str, ...] = Field(default=(), validation_alias="ALLOWED_GUESTS", description=(
         "user ids of guests (restricted accounts) who may act on approvals; other guests are refused"))
-    redact_detectors: tuple[str, ...] = Field(
+    redact_detectors: Annotated[tuple[str, ...], BeforeValidator(read_detectors)] = Field(
         default=DETECTORS, validation_alias="REDACT_DETECTORS", json_schema_extra={"shown_default": "all"},
-        description=(
-            "the detectors of sensitive values in a tool call's arguments (comma-separated; `all`, or `none` to turn"
-            f" them off): {', '.join(f'`{name}`' for name in DETECTORS)} (docs/operators/sensitive-values.md); an"
-            " unknown name stops the worker at start"))
+        description="the detectors of sensitive values in a tool call's arguments (comma-separated; `all`, or `none`"
+        f" to turn them off): {', '.join(f'`{name}`' for name in DETECTORS)} (docs/operators/sensitive-values.md);"
+        " an unknown name stops the worker at start")
     usergroup_cache_seconds: Annotated[int, whole(0, 86400)] = Field(
         default=60, validation_alias="USERGROUP_CACHE_SECONDS",
         description="how long user-group membership (`usergroups.users.list`) is cached",
@@ -541,14 +541,6 @@ class Settings(ApproverSettings):
     def _user_list(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(user.strip() for user in value.split(",") if user.strip())
-        return value
-
-    @field_validator("redact_detectors", mode="before")
-    @classmethod
-    def _detectors(cls, value: object) -> object:
-        if isinstance(value, str):
-            chosen = parse_detectors(value)
-            return tuple(name for name in DETECTORS if name in chosen)
         return value
 
     @field_validator("log_level", mode="before")

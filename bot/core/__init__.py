@@ -16,6 +16,9 @@ metrics, background tasks, secrets kept secret, signing keys, and what an "alway
     key_files.py    the signing keys' file: made (dev mode), rotated, written whole with mode 0600
     sealing.py      secrets sealed at rest (AES-256-GCM): the bot tokens of OAuth installs, under SLACK_TOKENS_KEY
     workspace_files.py  SLACK_WORKSPACES_FILE: more workspaces and their bot tokens, listed by the operator
+    sensitive.py    what is sensitive in a tool call's arguments (its schema, policy.yaml's `redact:`, detectors)
+                    and the arguments with those values replaced by what may be shown (pure)
+    detectors.py    cards, IBANs, secret formats and secret argument names found in a string (pure)
     ids.py, durations.py, redis_urls.py   small pure helpers
     logs.py, metrics.py, tasks.py, security.py   a worker's logging, Prometheus metrics, background
                     tasks (and the run a decision woke going before the redraws it set off: RunsFirst),

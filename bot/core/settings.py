@@ -26,6 +26,7 @@ from typing import Annotated, Any, ClassVar, Literal, Self
 from pydantic import (
     AliasChoices,
     AliasPath,
+    BeforeValidator,
     Field,
     PrivateAttr,
     SecretStr,
@@ -35,9 +36,11 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from bot.core.detectors import DETECTORS
 from bot.core.durations import DurationError
 from bot.core.redis_urls import cluster_prefix, is_cluster_url
 from bot.core.sealing import key_from_text
+from bot.core.sensitive import read_detectors
 from bot.core.setting_values import ApiUrl, Flag, Port, PublicUrl, RedisTimeout, Secret, Stripped, duration, whole
 from bot.core.workspace_files import StaticWorkspace, WorkspacesFileError, read_workspaces_file
 
@@ -328,6 +331,11 @@ class Settings(ApproverSettings):
         " organization are refused and audited"))
     allowed_guests: tuple[str, ...] = Field(default=(), validation_alias="ALLOWED_GUESTS", description=(
         "user ids of guests (restricted accounts) who may act on approvals; other guests are refused"))
+    redact_detectors: Annotated[tuple[str, ...], BeforeValidator(read_detectors)] = Field(
+        default=DETECTORS, validation_alias="REDACT_DETECTORS", json_schema_extra={"shown_default": "all"},
+        description="the detectors of sensitive values in a tool call's arguments (comma-separated; `all`, or `none`"
+        f" to turn them off): {', '.join(f'`{name}`' for name in DETECTORS)} (docs/operators/sensitive-values.md);"
+        " an unknown name stops the worker at start")
     usergroup_cache_seconds: Annotated[int, whole(0, 86400)] = Field(
         default=60, validation_alias="USERGROUP_CACHE_SECONDS",
         description="how long user-group membership (`usergroups.users.list`) is cached",

@@ -12,7 +12,8 @@ Each policy needs a unique `@id` (what audit entries, receipts and cards name) a
     @step_up                 an ask whose approving votes each need the voter's passkey (bot/stepup/), bound to
                              the exact action
 
-`policy.yaml` declares the windows (bot/policy/windows.py) Cedar reads as `context.window.<name>`.
+`policy.yaml` declares the windows (bot/policy/windows.py) Cedar reads as `context.window.<name>`, and `redact:`,
+the argument paths to hide by tool name (bot/core/sensitive.py: `refund: [card.number, "items[*].pan"]`).
 A bundle that does not parse or check raises `PolicyError` naming the file and line.
 
 A shipped policy that decides as the agent side's input mode does (its risk words) has no @reason of its own: the
@@ -34,6 +35,7 @@ import yaml
 from agent_approvals.modes import RISK_WORD_REASON
 
 from bot.core.durations import parse_duration
+from bot.core.sensitive import ArgPath, RedactError, parse_redact
 from bot.policy.windows import WindowSpec, parse_windows
 
 DEFAULTS = Path(__file__).with_name("defaults")
@@ -92,6 +94,7 @@ class PolicyBundle:
     files: tuple[str, ...] = ()
     loaded_at: float = field(default_factory=time.time)
     schema: str = ""  # a Cedar schema (JSON or Cedar text) given in POLICY_DIR, or ""
+    redact: Mapping[str, tuple[ArgPath, ...]] = field(default_factory=dict)  # policy.yaml's `redact:`, by tool
 
     @property
     def short_hash(self) -> str:
@@ -145,10 +148,11 @@ def load_bundle(directory: str | Path | None) -> PolicyBundle:
     policies: dict[str, Policy] = {}
     est: dict[str, dict[str, Any]] = {}
     windows: tuple[WindowSpec, ...] = ()
+    redact: dict[str, tuple[ArgPath, ...]] = {}
     schema = ""
     for path, text in texts:
         if path.name == POLICY_FILE:
-            windows = _windows_of(path, text)
+            windows, redact = _policy_yaml(path, text)
         elif path.name == SCHEMA_FILE:
             schema = text
         else:
@@ -163,7 +167,7 @@ def load_bundle(directory: str | Path | None) -> PolicyBundle:
                 est[policy.id] = form
     bundle = PolicyBundle(
         hash=content_hash(texts), policies=policies, windows=windows, est=est,
-        directory=str(directory or ""), files=tuple(path.name for path in files), schema=schema,
+        directory=str(directory or ""), files=tuple(path.name for path in files), schema=schema, redact=redact,
     )
     _check_references(bundle)
     if schema:
@@ -283,7 +287,25 @@ def _actions(scope: dict[str, Any]) -> tuple[str, ...] | None:
     return None
 
 
-def _windows_of(path: Path, text: str) -> tuple[WindowSpec, ...]:
+def _policy_yaml(path: Path, text: str) -> tuple[tuple[WindowSpec, ...], dict[str, tuple[ArgPath, ...]]]:
+    """policy.yaml's windows and `redact:` paths; PolicyError naming the line of what is wrong."""
+    document = _yaml_of(path, text)
+    unknown = sorted(set(document) - {"windows", "redact"})
+    if unknown:
+        raise PolicyError(f"{path.name}:{_line_of(text, unknown[0])}: unknown key {unknown[0]!r}"
+                          " (known: windows, redact)")
+    try:
+        windows = parse_windows(document.get("windows") or {})
+    except ValueError as exc:
+        name = str(exc).split(":", 1)[0]
+        raise PolicyError(f"{path.name}:{_line_of(text, name)}: {exc}") from None
+    try:
+        return windows, parse_redact(document.get("redact"))
+    except RedactError as exc:
+        raise PolicyError(f"{path.name}:{_redact_line(text, exc)}: redact: {exc}") from None
+
+
+def _yaml_of(path: Path, text: str) -> dict[Any, Any]:
     try:
         document = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
@@ -291,15 +313,28 @@ def _windows_of(path: Path, text: str) -> tuple[WindowSpec, ...]:
         line = f":{mark.line + 1}" if mark is not None else ""
         raise PolicyError(f"{path.name}{line}: not YAML ({getattr(exc, 'problem', None) or exc})") from None
     if not isinstance(document, dict):
-        raise PolicyError(f"{path.name}:1: a mapping is expected (windows: ...)")
-    unknown = sorted(set(document) - {"windows"})
-    if unknown:
-        raise PolicyError(f"{path.name}:{_line_of(text, unknown[0])}: unknown key {unknown[0]!r} (known: windows)")
-    try:
-        return parse_windows(document.get("windows") or {})
-    except ValueError as exc:
-        name = str(exc).split(":", 1)[0]
-        raise PolicyError(f"{path.name}:{_line_of(text, name)}: {exc}") from None
+        raise PolicyError(f"{path.name}:1: a mapping is expected (windows: ..., redact: ...)")
+    return document
+
+
+def _redact_line(text: str, error: RedactError) -> int:
+    """The line of what a RedactError is about: the path, else the tool, else `redact:` itself."""
+    root = yaml.compose(text)
+    node = _value_node(root, "redact")
+    line = _line_of(text, "redact")
+    tool = _value_node(node, error.tool) if error.tool is not None else None
+    if tool is not None:
+        line = tool.start_mark.line + 1
+    if isinstance(tool, yaml.SequenceNode) and error.index is not None and error.index < len(tool.value):
+        line = tool.value[error.index].start_mark.line + 1
+    return line
+
+
+def _value_node(node: yaml.Node | None, key: str | None) -> yaml.Node | None:
+    """The node of `key`'s value in a YAML mapping node, or None."""
+    if not isinstance(node, yaml.MappingNode):
+        return None
+    return next((value for name, value in node.value if getattr(name, "value", None) == key), None)
 
 
 def _line_of(text: str, word: str) -> int:

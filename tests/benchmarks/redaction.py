@@ -1,0 +1,96 @@
+"""What finding sensitive values costs per ask (bot/core/sensitive.py): `find_hidden` (schema, the operator's paths,
+every detector) and `redacted` over a call's arguments, per call, median over repeats, each as a ratio to a floor
+measured in the same run: `json.dumps` of the same arguments (what any surface already pays to show them).
+
+Cases: a small refund call with a card and an IBAN; an e-mail draft (a long text, nothing to hide); 200 order lines
+with a card in one; a body that is JSON text holding a password; arguments nested 40 deep. The ratio is the figure
+to watch (the absolute times depend on the machine).
+
+    python tests/benchmarks/redaction.py [--small] [--out result.json]"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bot.core.sensitive import find_hidden, parse_redact, redacted
+from tests.benchmarks.common import DRAFT, machine_info, write_json
+
+RULES = parse_redact({"refund": ["card.number", "items[*].pan"], "*": ["**.cvc"]})
+SCHEMA = {"type": "object", "properties": {"login": {"type": "object", "properties": {
+    "password": {"type": "string", "format": "password"}}}}}
+
+
+def deep(levels: int) -> Any:
+    value: Any = {"note": "card 4111 1111 1111 1111"}
+    for i in range(levels):
+        value = {f"level{i}": value, "n": i}
+    return value
+
+
+def cases() -> dict[str, tuple[str, Any]]:
+    """name -> (tool, arguments)."""
+    lines = [{"sku": f"SKU-{i:05}", "qty": i % 7 + 1, "price_cents": 1299 + i, "note": "gift wrap"} for i in range(200)]
+    lines[137]["note"] = "paid with 5500 0000 0000 0004"
+    return {
+        "refund, card and IBAN": ("refund", {"order": "A-1042", "amount_cents": 4200, "card": {
+            "number": "4111111111111111", "cvc": "123"}, "iban": "DE89 3704 0044 0532 0130 00", "reason": "damaged"}),
+        "e-mail draft, nothing to hide": ("send_email", {"to": "jordan@example.com", "subject": "Prices",
+                                                         "body": DRAFT}),
+        "200 order lines, one card": ("create_order", {"customer": "C-77", "lines": lines}),
+        "JSON text with a password": ("http_post", {"url": "https://example.com/login", "body": json.dumps(
+            {"login": {"user": "ann", "password": "hunter2"}, "remember": True})}),
+        "nested 40 deep": ("store", deep(40)),
+    }
+
+
+def per_call_us(fn: Callable[[], Any], *, loops: int, repeat: int) -> float:
+    """Median over `repeat` of one `fn()` (µs), each timed over `loops` calls."""
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter_ns()
+        for _ in range(loops):
+            fn()
+        times.append((time.perf_counter_ns() - start) / loops / 1000)
+    return statistics.median(times)
+
+
+def measure(*, loops: int, repeat: int) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, (tool, arguments) in cases().items():
+        hidden = find_hidden(tool, arguments, schema=SCHEMA, rules=RULES)
+
+        def detect(t: str = tool, a: Any = arguments) -> Any:
+            return redacted(a, find_hidden(t, a, schema=SCHEMA, rules=RULES))
+
+        def floor_call(a: Any = arguments) -> str:
+            return json.dumps(a)
+
+        floor = per_call_us(floor_call, loops=loops, repeat=repeat)
+        cost = per_call_us(detect, loops=loops, repeat=repeat)
+        out[name] = {"hidden": len(hidden), "bytes": len(json.dumps(arguments)), "json_dumps_us": round(floor, 2),
+                     "find_and_redact_us": round(cost, 2), "ratio_to_json_dumps": round(cost / floor, 1)}
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--loops", type=int, default=200, help="calls per timing")
+    parser.add_argument("--repeat", type=int, default=7, help="timings (median over them)")
+    parser.add_argument("--small", action="store_true", help="CI size: 40 calls, 3 timings")
+    parser.add_argument("--out", type=Path, default=None, help="also write the JSON here")
+    args = parser.parse_args()
+    loops, repeat = (40, 3) if args.small else (args.loops, args.repeat)
+    result = {"machine": machine_info(), "loops": loops, "repeat": repeat, "cases": measure(loops=loops, repeat=repeat)}
+    print(json.dumps(result["cases"], indent=2, ensure_ascii=False))
+    write_json(result, args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -33,27 +33,27 @@ def help_text(
         teams = "  " + ", ".join(f"`{escape(p)}`" for p in presets)
     return "\n".join(
         [
-            "*Start a run*: `/agent <task>`, e.g. `/agent Draft an email to our vendor asking for a 10% discount`",
+            "*Start a run*: `/agent <task>`, e.g. `/agent Ask our vendor for a 10% discount`",
             "  or `/agent --team NAME --mode MODE <task>`",
-            "*See this channel's runs and pending approvals*: `/agent status`",
+            "*This channel's runs and pending approvals*: `/agent status`",
             "*Cancel a run*: `/agent cancel <run id>`",
             "*Settings*: `/agent config` shows them; `/agent config <key> <value>` changes one:",
             *help_lines(options),
             "*This channel's latest decisions*: `/agent audit`",
             "*Away*: `/agent away until <date or duration> [delegate @person]`, `/agent away off`, `/agent away`",
-            "*Remembered decisions* (rules that approve matching tool calls without a card; made with a tool"
-            f" call card's *{escape('Approve & always allow')}*):",
+            "*Remembered decisions* (rules approving matching tool calls without a card; made with a card's"
+            f" *{escape('Approve & always allow')}*):",
             "  • `/agent rules`: this channel's live rules; `/agent rules revoke <rule id>` (e.g. `R7`)",
-            "  • `/agent rules suggest [N]`: rules that would have approved calls people here approved at least N"
-            " times (default 3) and none they rejected or revised",
-            "*Your own agents* (they ask through the Approvals API with a key; only people decide):",
-            "  • `/agent keys`: the keys that may ask here; `/agent keys create <name> [#channel]` (admins; shown"
-            " once), `/agent keys revoke <name>`",
+            "  • `/agent rules suggest [N]`: rules for calls approved here at least N times (default 3), never"
+            " rejected or revised",
+            "*Your own agents* (they ask through the Approvals API):",
+            "  • `/agent keys`: the keys that may ask here; `/agent keys create <name> [#channel]` (admins),"
+            " `/agent keys revoke <name>`",
             "*Policies in force*, and what those in shadow would change: `/agent policy`",
-            "*Passkeys* confirm risky approvals (step-up): set yours up in the Home;"
-            " `/agent passkeys revoke @person` (admins: a lost device)",
-            "*Freeze* (admins: stops agents at once): `/agent freeze all|#channel|key NAME|agent NAME [reason]`;"
-            " `/agent unfreeze …` needs a second admin to confirm",
+            "*Passkeys* confirm risky approvals: set yours up in the Home;"
+            " `/agent passkeys revoke @person` (admins)",
+            "*Freeze* (admins): `/agent freeze all|#channel|key NAME|agent NAME [reason]`; `/agent unfreeze …`"
+            " (a second admin confirms)",
             "*Teams* (`--team`):",
             teams,
             "*Input modes* (`--mode`, or the channel's `mode`):",
@@ -131,7 +131,7 @@ def help_reply(
     unknown = f"No help on `{safe(topic, 40)}`.\n" if topic else ""
     return unknown + "\n".join(
         [
-            "*Start a run*: `/agent <task>`, e.g. `/agent Draft an email to our vendor asking for a 10% discount`",
+            "*Start a run*: `/agent <task>`, e.g. `/agent Ask our vendor for a 10% discount`",
             "*Runs and approvals waiting here*: `/agent status` · *cancel a run*: `/agent cancel <run id>`",
             "*Latest decisions*: `/agent audit` · *this channel's numbers*: `/agent report`",
             "*Settings*: `/agent config` · more: `/agent help config`",

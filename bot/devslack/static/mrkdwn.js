@@ -20,6 +20,7 @@ export const EMOJI = {
   warning: "\u26a0\ufe0f",
   no_entry_sign: "\ud83d\udeab",
   no_entry: "\u26d4",
+  octagonal_sign: "\ud83d\uded1",
   robot_face: "\ud83e\udd16",
   wave: "\ud83d\udc4b",
   tada: "\ud83c\udf89",

@@ -9,6 +9,7 @@ printed: it may hold a password.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import sys
 import tempfile
@@ -20,9 +21,10 @@ from pathlib import Path
 from bot.core.durations import DurationError, parse_duration
 from bot.core.records import ApprovalRecord
 from bot.core.settings import _CHANNEL_ID, LONGEST_RETENTION, NamingSettings, SettingsError, StoreSettings
-from bot.report.figures import Figures, RubberStamp, compute
+from bot.report.figures import Figures, FrozenScope, RubberStamp, compute
 from bot.report.names import names_of, people_in, with_names
 from bot.store import Store, StoreUnavailable, connect
+from bot.store.freezes import Frozen
 
 SINCE_FORMS = (
     "a number of seconds, minutes, hours or days: 90s, 15m, 12h, 7d, 30d "
@@ -41,6 +43,7 @@ class History:
     since: float
     now: float
     log_found: bool = True  # False: no audit log at all under the prefix (none ever written, or the wrong prefix)
+    frozen: tuple[FrozenScope, ...] = ()  # the scopes frozen now, `all` first
 
 
 class ReportError(ValueError):
@@ -79,7 +82,14 @@ async def read_history(store: Store, *, since: float, channels: Sequence[str], n
     about them (as their run's channel or their card's)."""
     entries = [entry async for entry in store.audit.export(since=since, channels=channels)]
     log_found = bool(entries) or await store.audit.last() is not None
-    return History(entries, await read_waiting(store, channels=channels), since, now, log_found)
+    return History(entries, await read_waiting(store, channels=channels), since, now, log_found,
+                   frozen=frozen_now(await store.freezes.all()))
+
+
+def frozen_now(scopes: Mapping[str, Frozen]) -> tuple[FrozenScope, ...]:
+    """The frozen scopes as the report shows them: `all` first, then by scope."""
+    ordered = sorted(scopes.values(), key=lambda f: (f.scope != "all", f.scope))
+    return tuple(FrozenScope(f.scope, f.reason, f.by, f.at) for f in ordered)
 
 
 async def read_waiting(store: Store, *, channels: Sequence[str] = ()) -> list[ApprovalRecord]:
@@ -96,7 +106,7 @@ async def load(settings: StoreSettings, *, since: float, channels: Sequence[str]
 
 
 def figures_of(history: History, *, channels: Sequence[str], rubber_stamp: RubberStamp) -> Figures:
-    return compute(
+    figures = compute(
         history.entries,
         backlog=history.waiting,
         now=history.now,
@@ -104,6 +114,7 @@ def figures_of(history: History, *, channels: Sequence[str], rubber_stamp: Rubbe
         channels=channels,
         rubber_stamp=rubber_stamp,
     )
+    return dataclasses.replace(figures, frozen=history.frozen)
 
 
 def write_atomically(path: Path, text: str) -> None:

@@ -222,6 +222,17 @@ class Escalations:
 
 
 @dataclass(frozen=True, slots=True)
+class FrozenScope:
+    """A scope frozen when the report was made (`/agent freeze`): what, why, by whom (a user id or `cli:<who>`),
+    since when (epoch seconds; 0 when its record is unreadable: still frozen)."""
+
+    scope: str
+    reason: str
+    by: str
+    since: float
+
+
+@dataclass(frozen=True, slots=True)
 class Figures:
     """Everything the report shows. Times are in milliseconds, instants in epoch seconds."""
 
@@ -245,6 +256,7 @@ class Figures:
     reminders: Reminders | None  # None: no `reminded` entry in the period
     escalations: Escalations | None  # None: no `escalated` entry in the period
     policies: PolicyFigures = field(default_factory=PolicyFigures)  # shadow verdicts: the last SHADOW_DAYS
+    frozen: tuple[FrozenScope, ...] = ()  # the scopes frozen now (`read_history`), all first
 
     @property
     def decisions(self) -> int:

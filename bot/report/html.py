@@ -73,6 +73,7 @@ def _context(figures: Figures) -> dict[str, Any]:
     series = shown_series(figures)
     return {
         "figures": figures,
+        "when": when,
         "title": f"Approvals report, {when(figures.since)[:10]} to {when(figures.now)[:10]}",
         "since": when(figures.since),
         "now": when(figures.now),

@@ -58,12 +58,6 @@ def create_web_app(settings: Settings, *, services: Services | None = None) -> w
     web_app[BOLT] = bolt
     web_app[WORKSPACES] = workspaces
 
-    async def withdraw(workspace: WorkspaceRef) -> None:  # an uninstall withdraws that workspace's pending approvals
-        await services.approvals.withdraw_workspace(
-            workspace, by="slack", reason=f"withdrawn: the app was uninstalled from {workspace.team}")
-
-    workspaces.on_uninstalled.append(withdraw)
-
     async def on_startup(_: web.Application) -> None:
         await services.start()
         await workspaces.ask_all()  # at start-up, not by the first burst of requests
@@ -73,8 +67,6 @@ def create_web_app(settings: Settings, *, services: Services | None = None) -> w
         await services.close()
 
     web_app.router.add_post("/slack/events", slack_events_handler(settings, bolt, workspaces))
-    if settings.oauth:  # SLACK_CLIENT_ID and SLACK_CLIENT_SECRET: /slack/install, /slack/oauth_redirect
-        add_oauth_routes(web_app, create_oauth_flow(settings, services, workspaces))
     add_worker_routes(web_app, settings, services, workspaces)
     web_app.on_startup.append(on_startup)
     web_app.on_cleanup.append(on_cleanup)
@@ -97,8 +89,9 @@ def home_of(auth: dict[str, Any]) -> WorkspaceRef:
 def add_worker_routes(
     web_app: web.Application, settings: Settings, services: Services, workspaces: Workspaces
 ) -> None:
-    """What every worker serves over HTTP besides Slack's requests: `/healthz`, `/metrics` and the Approvals
-    API (also in Socket Mode, where nothing else listens)."""
+    """What every worker serves over HTTP besides Slack's requests: `/healthz`, `/metrics`, the Approvals API and,
+    with OAuth, Slack's install (also in Socket Mode, where nothing else listens); and what an uninstall does."""
+    serve_installs(web_app, settings, services, workspaces)
 
     async def healthz(request: web.Request) -> web.Response:
         said = await health(services, workspaces)
@@ -120,6 +113,22 @@ def add_worker_routes(
     # a vote's page checks its person as a click does, asking Slack afresh: minutes may have passed since the click
     services.confirmations.people = partial(why_not, services, workspaces.home.answer, fresh=True)
     add_stepup_routes(web_app, services.stepup, services.confirmations)
+
+
+def serve_installs(
+    web_app: web.Application, settings: Settings, services: Services, workspaces: Workspaces
+) -> None:
+    """Slack's install (`/slack/install`, `/slack/oauth_redirect`) when SLACK_CLIENT_ID and SLACK_CLIENT_SECRET are
+    set, over HTTP as in Socket Mode; and an uninstall (`app_uninstalled`, `tokens_revoked`, however it arrives)
+    withdrawing that workspace's pending approvals."""
+
+    async def withdraw(workspace: WorkspaceRef) -> None:
+        await services.approvals.withdraw_workspace(
+            workspace, by="slack", reason=f"withdrawn: the app was uninstalled from {workspace.team}")
+
+    workspaces.on_uninstalled.append(withdraw)
+    if settings.oauth:
+        add_oauth_routes(web_app, create_oauth_flow(settings, services, workspaces))
 
 
 FORWARDED = ("Forwarded", "X-Forwarded-For", "X-Real-IP")  # a proxy's: the request came from elsewhere

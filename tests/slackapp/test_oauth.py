@@ -7,12 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import html
 import os
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
 import pytest
@@ -28,7 +26,7 @@ from bot.slackapp.oauth import BOT_SCOPES
 from tests.conftest import SALES, Worker, start_worker
 from tests.support.api import Client, tool_ask
 from tests.support.hitl import until
-from tests.support.oauth import TOKENS_KEY, oauth_env
+from tests.support.oauth import TOKENS_KEY, install, oauth_env
 
 
 @pytest.fixture
@@ -44,28 +42,6 @@ async def oauth_worker(slack: SlackStandIn, redis_url: str) -> AsyncIterator[Wor
 
 def workspaces_of(worker: Worker) -> Workspaces:
     return worker.runner.app[WORKSPACES]
-
-
-async def install(worker: Worker, slack: SlackStandIn, target: str) -> tuple[int, str]:
-    """Walk the install as a browser does, over HTTP: the "Add to Slack" link, Allow on Slack's page for `target`
-    (`team:T…` or `org:E…`), back to the worker with the state cookie. Returns the last page's status and text."""
-    async with aiohttp.ClientSession() as http:
-        async with http.get(worker.url + "/slack/install") as answer:
-            assert answer.status == 200
-            link = html.unescape(re.findall(r'<a href="([^"]+)"', await answer.text())[0])
-            cookie = answer.headers["Set-Cookie"].split(";")[0]
-        assert link.startswith(slack.authorize_url + "?")
-        query = parse_qs(urlsplit(link).query)
-        assert query["scope"] == [",".join(BOT_SCOPES)] and query["client_id"] == [slack.client_id]
-        async with http.get(link) as answer:
-            assert answer.status == 200 and "Allow" in await answer.text()
-        form = {"client_id": slack.client_id, "state": query["state"][0], "target": target, "answer": "allow"}
-        async with http.post(slack.base_url + "/oauth/v2/authorize", data=form, allow_redirects=False) as answer:
-            assert answer.status == 302
-            back = answer.headers["Location"]
-        assert back.startswith(worker.url + "/slack/oauth_redirect?")
-        async with http.get(back, headers={"Cookie": cookie}) as answer:
-            return answer.status, await answer.text()
 
 
 async def everything_in(redis_url: str) -> str:

@@ -9,14 +9,20 @@ import os
 import signal
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
 import pytest
 
+from bot.core.workspaces import WorkspaceRef
+from bot.devslack.model import OTHER_TEAM
 from bot.devslack.server import SlackStandIn
 from bot.store import Store, connect
 from tests.conftest import ALICE, APPROVALS, BOB, SALES, block_texts, bot_env, free_port, has_buttons, reply_text
+from tests.support.api import Client, tool_ask
+from tests.support.hitl import until
+from tests.support.oauth import install, oauth_env
 
 pytestmark = pytest.mark.slow  # a worker as a process
 
@@ -69,6 +75,55 @@ async def test_python_m_bot_serves_over_socket_mode(
                 assert response.status == 401  # the API is served, and wants a key
             async with http.get(f"http://127.0.0.1:{port}/slack/events") as response:
                 assert response.status == 404  # Slack's requests come over the socket only
+    finally:
+        process.send_signal(signal.SIGTERM)
+        code = await asyncio.to_thread(process.wait, 15)
+        await redis.aclose()
+    assert code == 0, log.read_text()[-2000:]
+
+
+@dataclass(frozen=True)
+class Served:
+    """Where a Socket Mode worker serves HTTP ($PORT): what the OAuth and API helpers need of a worker."""
+
+    url: str
+
+
+async def test_socket_mode_serves_the_install_and_an_uninstall_withdraws(
+    slack: SlackStandIn, redis_url: str, tmp_path: Path
+) -> None:
+    """With SLACK_CLIENT_ID and SLACK_CLIENT_SECRET, a Socket Mode worker serves Slack's install on $PORT (nothing
+    else listens), and an uninstall arriving over the socket withdraws that workspace's pending approvals."""
+    slack.app_token = APP_TOKEN
+    slack.several_workspaces(installed=False)
+    port = free_port()
+    served = Served(f"http://127.0.0.1:{port}")
+    slack.configure_oauth(redirect_url=served.url + "/slack/oauth_redirect")
+    env = {**os.environ, **oauth_env(slack, redis_url), "SLACK_APP_TOKEN": APP_TOKEN, "PORT": str(port)}
+    log = tmp_path / "worker.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(  # noqa: ASYNC220 - instant; we then wait for its connection
+            [sys.executable, "-m", "bot"], cwd=ROOT, env=env, stdout=out, stderr=out
+        )
+    redis = connect(redis_url)
+    try:
+        await slack.wait_for(lambda: slack.calls("apps.connections.open") and slack._sockets, timeout=30)
+        status, page = await install(served, slack, f"team:{OTHER_TEAM}")
+        assert status == 200 and "Thank you!" in page, page[:300]
+        store = Store(redis)
+        assert await store.installations.ids() == [OTHER_TEAM]
+        key = await store.api_keys.create("other", (SALES,), by="test", workspace=WorkspaceRef(OTHER_TEAM))
+        assert key is not None
+        code, asked = await Client(served, key.key).ask(tool_ask())  # type: ignore[arg-type]
+        assert code == 201, asked
+        slack.uninstall(OTHER_TEAM)  # tokens_revoked, then app_uninstalled: over the socket
+
+        async def withdrawn() -> bool:
+            approval = await store.approvals.get(asked["id"])
+            return approval is not None and approval.status == "cancelled"
+
+        await until(withdrawn, what="the uninstalled workspace's approval withdrawn")
+        assert await store.installations.ids() == []
     finally:
         process.send_signal(signal.SIGTERM)
         code = await asyncio.to_thread(process.wait, 15)

@@ -67,8 +67,9 @@ def refusal_text(result: DecideResult, *, missing: Sequence[str] = ()) -> str:
         why = f" ({safe(approval.feedback, 200)})" if approval.status == "cancelled" and approval.feedback else ""
         return f"This approval was already {ALREADY.get(approval.status, approval.status)}{by}{why}. Nothing changed."
     if result.status == "frozen":
-        return ("Frozen: an admin froze approvals in this approval's scope (`/agent status` says why and who), so it"
-                " cannot be approved until they unfreeze it. Reject still works. Nothing changed.")
+        why = f" ({safe(result.frozen, 400)})" if result.frozen else " (`/agent status` says why and who)"
+        return (f"Frozen: an admin froze approvals in this approval's scope{why}, so it cannot be approved until"
+                " they unfreeze it. Reject still works. Nothing changed.")
     if result.status == "mismatch":
         return "This button does not belong to this card. Nothing changed."
     if result.status == "late":  # Redis ran the click after this worker stopped waiting for it

@@ -20,6 +20,7 @@ from bot.core.records import ApiKey, ApprovalRecord, workspace_of
 from bot.core.workspaces import WorkspaceRef
 from bot.store.codec import approval_from, pack, pairs, readable_approval, split_texts, unpack
 from bot.store.connection import aw
+from bot.store.freezes import Freezes, frozen_scope, frozen_words
 from bot.store.keys import DECIDED_RETENTION_SECONDS
 from bot.store.scripts import fence_arg
 from bot.store.shared import Fence, Shared
@@ -87,6 +88,7 @@ class DecideResult:
     owner_heard: bool = False  # `ok`: the owner's worker was subscribed when the decision was published
     taken: bool = False  # `ok` with `take`: the run's owner took it in the same step (as `RunStore.consume`)
     running: bool = False  # taken: the run is running again (it had not ended)
+    frozen: str = ""  # `frozen`: the freeze's words ("frozen: <reason> (scope …, by …)", `freezes.frozen_words`)
 
 
 AUDITED_ARGUMENTS = 4000  # a tool call's arguments (canonical JSON) are in its `requested` entry up to this
@@ -413,7 +415,15 @@ class Approvals:
         if taken and record is not None and take is not None:
             record = replace(record, consumed=1, consumed_by=":".join(map(str, take[1])))
         return DecideResult(status=status, approval=record, owner_heard=bool(heard and heard[0]), taken=taken,
-                            running=taken and heard[2] == "1")
+                            running=taken and heard[2] == "1", frozen=await self._frozen_words(status, record))
+
+    async def _frozen_words(self, status: str, record: ApprovalRecord | None) -> str:
+        """Why an Approve was refused as frozen (the scope's reason, who, read once the step refused it), else ""."""
+        if status != "frozen" or record is None:
+            return ""
+        held = frozen_scope(await Freezes(self._s).all(), channel=record.origin_channel, key=record.asked_by,
+                            agent=record.agent)
+        return frozen_words(held) if held is not None else ""
 
     async def time_out_due(self, now: float, *, limit: int = 200) -> tuple[list[DecideResult], bool]:
         """Time out up to `limit` approvals whose deadline is before `now`, each through the decide step

@@ -91,7 +91,8 @@ async def test_a_freeze_refuses_asks_at_once_holds_approvals_and_unfreezing_need
     await until(lambda: "Approve is refused until it is unfrozen" in text_of(current(slack, card)),
                 what="the pending card saying it is frozen")
     await click(slack, card, "approval_approve", user=BOB)  # pending in scope: not approved while frozen
-    await slack.wait_for(lambda: [e for e in slack.ephemerals(BOB) if e["text"].startswith("Frozen:")])
+    [told] = await slack.wait_for(lambda: [e for e in slack.ephemerals(BOB) if e["text"].startswith("Frozen:")])
+    assert f"(frozen: refunds agent loops (scope all, by {ALICE}))" in told["text"], told  # the reason, quoted
     held = await worker.services.store.approvals.get(pending["id"])
     assert held is not None and held.status == "pending"
     assert [e for e in await audit_events(worker, "refused") if e.get("reason") == "frozen"]

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.core.durations import DurationError, parse_duration
-from bot.core.records import ApprovalRecord
+from bot.core.records import TEAM_ID, ApprovalRecord
 from bot.core.settings import _CHANNEL_ID, LONGEST_RETENTION, NamingSettings, SettingsError, StoreSettings
 from bot.report.figures import Figures, FrozenScope, RubberStamp, compute
 from bot.report.names import names_of, people_in, with_names
@@ -31,6 +31,7 @@ SINCE_FORMS = (
     f"(from 1 second to {LONGEST_RETENTION // 86400} days)"
 )
 CHANNEL_FORMS = "a channel id such as C0123456789 (channel details → About; not a #name)"
+TEAM_FORMS = "a Slack workspace id such as T0123456789 (`/healthz` names the workspaces served)"
 BATCH = 1000  # approvals read per round trip
 
 
@@ -44,6 +45,7 @@ class History:
     now: float
     log_found: bool = True  # False: no audit log at all under the prefix (none ever written, or the wrong prefix)
     frozen: tuple[FrozenScope, ...] = ()  # the scopes frozen now, `all` first
+    home_team: str = ""  # the home workspace's team (`tenants.home`): approvals recorded without one are its
 
 
 class ReportError(ValueError):
@@ -65,6 +67,13 @@ def check_channels(channels: Sequence[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(channels))
 
 
+def check_teams(teams: Sequence[str]) -> tuple[str, ...]:
+    for team in teams:
+        if not TEAM_ID.fullmatch(team):
+            raise ReportError(f"--team: {team[:40]!r} is not a workspace id; use {TEAM_FORMS}")
+    return tuple(dict.fromkeys(teams))
+
+
 def check_rubber_stamp(seconds: float, rate: float, minimum: int) -> RubberStamp:
     if not 0 < seconds <= 86400:
         raise ReportError(
@@ -77,13 +86,30 @@ def check_rubber_stamp(seconds: float, rate: float, minimum: int) -> RubberStamp
     return RubberStamp(seconds=seconds, rate=rate, min_decisions=minimum)
 
 
-async def read_history(store: Store, *, since: float, channels: Sequence[str], now: float) -> History:
+async def read_history(
+    store: Store, *, since: float, channels: Sequence[str], now: float, teams: Sequence[str] = ()
+) -> History:
     """The audit entries since `since` about `channels` (all when empty), and the approvals pending now
-    about them (as their run's channel or their card's)."""
+    about them (as their run's channel or their card's); with `teams`, only those of these workspaces."""
     entries = [entry async for entry in store.audit.export(since=since, channels=channels)]
     log_found = bool(entries) or await store.audit.last() is not None
-    return History(entries, await read_waiting(store, channels=channels), since, now, log_found,
-                   frozen=frozen_now(await store.freezes.all()))
+    home = await store.tenants.home()
+    home_team = home.team if home is not None else ""
+    waiting = await read_waiting(store, channels=channels)
+    if teams:
+        entries = of_workspaces(entries, set(teams), home_team=home_team)
+        waiting = [a for a in waiting if (a.team or home_team) in teams]
+    return History(entries, waiting, since, now, log_found, frozen=frozen_now(await store.freezes.all()),
+                   home_team=home_team)
+
+
+def of_workspaces(entries: list[dict[str, str]], teams: set[str], *, home_team: str) -> list[dict[str, str]]:
+    """The entries about approvals asked in `teams` (the `team` of their `requested` entry; none: the home
+    workspace's). Entries of approvals asked before the period, and those about no approval, are left out."""
+    ours = {e.get("approval") or "" for e in entries
+            if e.get("event") == "requested" and (e.get("team") or home_team) in teams}
+    ours.discard("")
+    return [e for e in entries if (e.get("approval") or "") in ours]
 
 
 def frozen_now(scopes: Mapping[str, Frozen]) -> tuple[FrozenScope, ...]:
@@ -97,10 +123,13 @@ async def read_waiting(store: Store, *, channels: Sequence[str] = ()) -> list[Ap
     return await store.approvals.pending(channels=channels)
 
 
-async def load(settings: StoreSettings, *, since: float, channels: Sequence[str], now: float) -> History:
+async def load(
+    settings: StoreSettings, *, since: float, channels: Sequence[str], now: float, teams: Sequence[str] = ()
+) -> History:
     redis = connect(settings.redis_url.get_secret_value(), command_timeout=settings.redis_timeout)
     try:
-        return await read_history(Store(redis, prefix=settings.store_prefix), since=since, channels=channels, now=now)
+        return await read_history(Store(redis, prefix=settings.store_prefix), since=since, channels=channels, now=now,
+                                  teams=teams)
     finally:
         await redis.aclose()
 
@@ -113,6 +142,7 @@ def figures_of(history: History, *, channels: Sequence[str], rubber_stamp: Rubbe
         since=history.since,
         channels=channels,
         rubber_stamp=rubber_stamp,
+        home_team=history.home_team,
     )
     return dataclasses.replace(figures, frozen=history.frozen)
 
@@ -134,6 +164,7 @@ def build_report(
     since: str,
     channels: Sequence[str],
     out: Path,
+    teams: Sequence[str] = (),
     rubber_stamp_seconds: float = 5.0,
     rubber_stamp_rate: float = 0.95,
     rubber_stamp_min: int = 20,
@@ -151,6 +182,7 @@ def build_report(
     try:
         seconds = check_since(since)
         chosen = check_channels(channels)
+        workspaces = check_teams(teams)
         rule = check_rubber_stamp(rubber_stamp_seconds, rubber_stamp_rate, rubber_stamp_min)
         if not out.parent.is_dir():
             raise ReportError(f"--out: the folder {str(out.parent)[:200]!r} does not exist")
@@ -162,7 +194,7 @@ def build_report(
         return 2
     now = time.time()
     try:
-        history = asyncio.run(load(settings, since=now - seconds, channels=chosen, now=now))
+        history = asyncio.run(load(settings, since=now - seconds, channels=chosen, now=now, teams=workspaces))
     except StoreUnavailable as exc:
         print(
             f"error: cannot read the audit log and approvals from Redis ({exc.cause}); is Redis running "

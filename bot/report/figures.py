@@ -257,6 +257,7 @@ class Figures:
     escalations: Escalations | None  # None: no `escalated` entry in the period
     policies: PolicyFigures = field(default_factory=PolicyFigures)  # shadow verdicts: the last SHADOW_DAYS
     frozen: tuple[FrozenScope, ...] = ()  # the scopes frozen now (`read_history`), all first
+    by_workspace: tuple[Spread, ...] = ()  # with approvals of more than one workspace in the period only
 
     @property
     def decisions(self) -> int:
@@ -296,6 +297,26 @@ def _spread(label: str, times: Iterable[int], *, timed_out: int = 0, cancelled: 
         cancelled,
         ordered,
     )
+
+
+NOT_IN_PERIOD = "(asked before the period)"
+
+
+def workspace_of(requested: Entry | None, home_team: str) -> str:
+    """The workspace an approval belongs to, from its `requested` entry: its `team`, or the home workspace's (an
+    entry without one: the home's, or written before workspaces were recorded)."""
+    if requested is None:
+        return NOT_IN_PERIOD
+    team = requested.get("team") or ""
+    return team if team and team != home_team else f"{home_team or 'home'} (home)"
+
+
+def _by_workspace(scan: Pass, home_team: str) -> tuple[Spread, ...]:
+    """Decisions by workspace (#65), only when the period has approvals of more than one."""
+    labels = [(workspace_of(scan.requested.get(e.get("approval") or ""), home_team), e) for e in scan.decisions]
+    if len({label for label, _ in labels if label != NOT_IN_PERIOD}) < 2:
+        return ()
+    return _spreads(labels)
 
 
 def _spreads(decisions: Iterable[tuple[str, Entry]]) -> tuple[Spread, ...]:
@@ -480,6 +501,7 @@ def compute(
     since: float | None = None,
     channels: Sequence[str] = (),
     rubber_stamp: RubberStamp | None = None,
+    home_team: str = "",
 ) -> Figures:
     """The report's figures from audit entries (oldest first, as `store.audit.export` yields them, already
     limited to the period and channels) and the approvals waiting now (`backlog`, pending only).
@@ -520,6 +542,7 @@ def compute(
         outcomes=dict(outcomes),
         overall=overall,
         by_channel=_spreads((channel_of(e), e) for e in scan.decisions),
+        by_workspace=_by_workspace(scan, home_team),
         by_approver=tuple(approver_spreads),
         by_tool=_spreads((tool or TOOL_NOT_RECORDED, e) for tool, e in tools),
         tool_not_recorded=sum(1 for tool, e in tools if tool is None and e.get("outcome") in OUTCOMES),

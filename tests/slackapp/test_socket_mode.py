@@ -4,11 +4,13 @@ commands and clicks arrive over the WebSocket the stand-in hands out through `ap
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,25 +32,36 @@ ROOT = Path(__file__).resolve().parents[2]
 APP_TOKEN = "xapp-1-test-app-token"
 
 
+@contextlib.asynccontextmanager
+async def socket_worker(slack: SlackStandIn, env: dict[str, str], log: Path, redis_url: str) -> AsyncIterator[Store]:
+    """`python -m bot` over Socket Mode with `env`, connected to the local Slack (and a store on its Redis); stopped
+    by SIGTERM on the way out, and it must exit 0 (its log otherwise)."""
+    with log.open("wb") as out:
+        process = subprocess.Popen(  # noqa: ASYNC220 - instant; we then wait for its connection
+            [sys.executable, "-m", "bot"], cwd=ROOT, env={**os.environ, "SLACK_APP_TOKEN": APP_TOKEN, **env},
+            stdout=out, stderr=out,
+        )
+    redis = connect(redis_url)
+    try:
+        await slack.wait_for(lambda: slack.calls("apps.connections.open") and slack._sockets, timeout=30)
+        yield Store(redis)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        code = await asyncio.to_thread(process.wait, 15)
+        await redis.aclose()
+    assert code == 0, (await asyncio.to_thread(log.read_text))[-2000:]
+
+
 async def test_python_m_bot_serves_over_socket_mode(
     slack: SlackStandIn, redis_url: str, model_config: Path, tmp_path: Path
 ) -> None:
     slack.app_token = APP_TOKEN
     port = free_port()
     env = {
-        **os.environ,
         **bot_env(slack=slack, redis_url=redis_url, model_config=model_config),
-        "SLACK_APP_TOKEN": APP_TOKEN,
         "PORT": str(port),
     }  # on PORT: /healthz, /metrics and the Approvals API (Slack's requests come over the socket)
-    log = tmp_path / "worker.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(  # noqa: ASYNC220 - instant; we then wait for its connection
-            [sys.executable, "-m", "bot"], cwd=ROOT, env=env, stdout=out, stderr=out
-        )
-    redis = connect(redis_url)
-    try:
-        await slack.wait_for(lambda: slack.calls("apps.connections.open") and slack._sockets, timeout=30)
+    async with socket_worker(slack, env, tmp_path / "worker.log", redis_url) as store:
         assert all(c.ok for c in slack.calls("apps.connections.open"))
         reply = await slack.send_command(user=ALICE, channel=SALES, text="Draft a note to the team about Friday")
         assert "Started run `" in reply_text(reply)
@@ -61,7 +74,6 @@ async def test_python_m_bot_serves_over_socket_mode(
                 in block_texts(next(m for m in slack.messages(APPROVALS) if m["ts"] == card["ts"]))
             )
         )
-        store = Store(redis)
         for _ in range(1000):  # poll with a deadline (~10 s) for the run to finish
             run = await store.runs.get(run_id)
             if run is not None and run.status == "completed":
@@ -75,11 +87,6 @@ async def test_python_m_bot_serves_over_socket_mode(
                 assert response.status == 401  # the API is served, and wants a key
             async with http.get(f"http://127.0.0.1:{port}/slack/events") as response:
                 assert response.status == 404  # Slack's requests come over the socket only
-    finally:
-        process.send_signal(signal.SIGTERM)
-        code = await asyncio.to_thread(process.wait, 15)
-        await redis.aclose()
-    assert code == 0, log.read_text()[-2000:]
 
 
 @dataclass(frozen=True)
@@ -99,18 +106,10 @@ async def test_socket_mode_serves_the_install_and_an_uninstall_withdraws(
     port = free_port()
     served = Served(f"http://127.0.0.1:{port}")
     slack.configure_oauth(redirect_url=served.url + "/slack/oauth_redirect")
-    env = {**os.environ, **oauth_env(slack, redis_url), "SLACK_APP_TOKEN": APP_TOKEN, "PORT": str(port)}
-    log = tmp_path / "worker.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(  # noqa: ASYNC220 - instant; we then wait for its connection
-            [sys.executable, "-m", "bot"], cwd=ROOT, env=env, stdout=out, stderr=out
-        )
-    redis = connect(redis_url)
-    try:
-        await slack.wait_for(lambda: slack.calls("apps.connections.open") and slack._sockets, timeout=30)
+    env = {**oauth_env(slack, redis_url), "PORT": str(port)}
+    async with socket_worker(slack, env, tmp_path / "worker.log", redis_url) as store:
         status, page = await install(served, slack, f"team:{OTHER_TEAM}")
         assert status == 200 and "Thank you!" in page, page[:300]
-        store = Store(redis)
         assert await store.installations.ids() == [OTHER_TEAM]
         key = await store.api_keys.create("other", (SALES,), by="test", workspace=WorkspaceRef(OTHER_TEAM))
         assert key is not None
@@ -124,8 +123,3 @@ async def test_socket_mode_serves_the_install_and_an_uninstall_withdraws(
 
         await until(withdrawn, what="the uninstalled workspace's approval withdrawn")
         assert await store.installations.ids() == []
-    finally:
-        process.send_signal(signal.SIGTERM)
-        code = await asyncio.to_thread(process.wait, 15)
-        await redis.aclose()
-    assert code == 0, log.read_text()[-2000:]

@@ -9,6 +9,7 @@ them: `K.run` is `KEYS[1]`, and `A` is the one JSON argument decoded, so the scr
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping, Sequence
 from importlib import resources
@@ -26,11 +27,18 @@ def _header(source: str, tag: str) -> list[str]:
     return []
 
 
+@functools.cache
+def _read(path: str) -> str:
+    """A file of `lua/`, read once per process: every store (a worker's, its Homes', each workspace's) registers
+    every script, and the package's files do not change while it runs."""
+    return _LUA.joinpath(*path.split("/")).read_text()
+
+
 class Script:
     """One Lua step: `await script(keys={...}, args={...})`."""
 
     def __init__(self, redis: Redis, name: str) -> None:
-        source = (_LUA / f"{name}.lua").read_text()
+        source = _read(f"{name}.lua")
         self.name = name
         self.keys = _header(source, "keys")
         if not self.keys:
@@ -42,7 +50,7 @@ class Script:
         if self._rest:
             prelude += f"K.{self._rest} = {{unpack(KEYS, {len(fixed) + 1})}}\n"
         prelude += "local A = cjson.decode(ARGV[1])\n"
-        helpers = "".join((_LUA / "lib" / f"{helper}.lua").read_text() for helper in _header(source, "uses"))
+        helpers = "".join(_read(f"lib/{helper}.lua") for helper in _header(source, "uses"))
         self._fixed = fixed
         self._names = frozenset([*fixed, *([self._rest] if self._rest else [])])
         self._script = redis.register_script(prelude + helpers + source)

@@ -33,7 +33,7 @@ from tests.conftest import (
 )
 from tests.support.cluster import Cluster, run_status
 from tests.support.flow import start_run
-from tests.support.hitl import audit_events, decided, finished
+from tests.support.hitl import audit_events, decided, finished, until
 from tests.support.homes import approval_id_of, dm_cards, home_text, open_homes, say, waiting_in_home
 
 DAVE, ERIN = "U0DAVE", "U0ERIN"
@@ -92,6 +92,18 @@ async def answer(slack: SlackStandIn, user: str, card: dict[str, Any], needle: s
 
 
 # ------------------------------------------------------------------------------------------- reminders
+async def second_reminder_now(worker: Worker, approval_id: str, *, voted: str) -> None:
+    """Once `voted`'s vote is counted, a sweep as if the 4 s step were due (the worker's own sweeps, and their
+    claims, still run: a step is told once whoever tells it)."""
+
+    async def counted() -> bool:
+        approval = await worker.services.store.approvals.get(approval_id)
+        return approval is not None and voted in approval.voters
+
+    await until(counted, what=f"{voted}'s vote counted")
+    await worker.services.nudger.sweep(now=time.time() + 3.5)
+
+
 async def test_reminders_mention_who_may_still_decide_and_stop_at_the_decision(
     slack: SlackStandIn, worker: Worker
 ) -> None:
@@ -105,6 +117,7 @@ async def test_reminders_mention_who_may_still_decide_and_stop_at_the_decision(
     assert f"<@{ALICE}>" not in first[0]  # never the requester
     assert "0 of 2 approvals" in first[0] and "times out in" in first[0]
     await click(slack, BOB, card)  # a vote, between the first reminder and the second
+    await second_reminder_now(worker, approval_id_of(card), voted=BOB)
     second = await slack.wait_for(lambda: len(reminders(slack, card)) == 2 and reminders(slack, card)[1])
     assert "Reminder 2 of 3" in second and f"<@{CAROL}>" in second
     assert f"<@{BOB}>" not in second  # he voted already
@@ -136,6 +149,7 @@ async def test_reminders_reach_the_direct_messages_of_who_got_the_card_there(
         assert f"<@{person}>" in told[0] and "Reminder 1 of 2" in told[0]
     assert f"<@{BOB}>" in reminders(slack, card)[0] and f"<@{CAROL}>" in reminders(slack, card)[0]
     await click(slack, BOB, card)  # his vote: the second reminder is for carol alone, and not in his DM
+    await second_reminder_now(worker, approval_id_of(card), voted=BOB)
     await slack.wait_for(lambda: len(reminders(slack, copies[CAROL][-1], slack.dm_channel(CAROL))) == 2)
     await slack.wait_for(lambda: len(reminders(slack, card)) == 2)
     assert len(reminders(slack, copies[BOB][-1], slack.dm_channel(BOB))) == 1

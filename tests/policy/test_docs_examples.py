@@ -30,7 +30,7 @@ from bot.policy.decide import Evaluator, PolicyRequest
 from tests.conftest import ALICE, BOB, BOT_TOKEN, CAROL, SALES, SIGNING_SECRET, STOP_WITHIN, Worker, stopped_within
 from tests.support.api import Client, new_key
 from tests.support.hitl import audit_events, click, nth_card, until
-from tests.support.policies import StartPolicyWorker, write_bundle
+from tests.support.policies import StartPolicyWorker, quick_reloads, write_bundle
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = ROOT / "docs" / "operators" / "policies.md"
@@ -331,7 +331,7 @@ async def test_a_shadow_policy_changes_nothing_but_the_audit_log_until_its_mode_
     policy_worker: StartPolicyWorker, slack: SlackStandIn
 ) -> None:
     worker, client = await policy_client(policy_worker, "shadow", "mailer")
-    engine = worker.services.approvals.policies
+    engine = quick_reloads(worker.services.approvals.policies)
     _, outside = await client.ask(tool("send_email", to="dana@elsewhere.org", body="Prices go up on May 1."))
     assert outside["status"] == "pending", outside  # decided as before: the channel's mode asks a person
     assert "shield" not in json.dumps((await nth_card(slack, 1))["blocks"])
@@ -398,7 +398,7 @@ async def test_a_bad_edit_keeps_the_last_good_bundle_and_is_audited(
     policy_worker: StartPolicyWorker, slack: SlackStandIn
 ) -> None:
     worker, client = await policy_client(policy_worker, "commands", "ops-bot")
-    engine = worker.services.approvals.policies
+    engine = quick_reloads(worker.services.approvals.policies)
     good = engine.bundle.hash
     (Path(engine.bundle.directory) / "commands.cedar").write_text(
         example("commands")["commands.cedar"].replace('@id("no-destructive-commands")\n', ""))

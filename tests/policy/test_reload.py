@@ -24,7 +24,7 @@ from bot.policy.bundle import load_bundle
 from tests.conftest import BOT_TOKEN, SIGNING_SECRET, Worker, bot_env, free_port, start_worker
 from tests.support.api import Client, new_key
 from tests.support.hitl import audit_events, until
-from tests.support.policies import StartPolicyWorker, refund, write_bundle
+from tests.support.policies import StartPolicyWorker, quick_reloads, refund, write_bundle
 
 ROOT = Path(__file__).resolve().parents[2]
 SMALL = '''// Refunds: small ones are allowed at once.
@@ -64,7 +64,7 @@ async def test_a_running_worker_reloads_changed_files_and_keeps_its_last_good_bu
     policy_worker: StartPolicyWorker, caplog: pytest.LogCaptureFixture
 ) -> None:
     worker = await policy_worker({"refunds.cedar": SMALL})
-    engine = worker.services.approvals.policies
+    engine = quick_reloads(worker.services.approvals.policies)
     folder = Path(engine.bundle.directory)
     client = Client(worker, (await new_key(worker, "support-bot")).key)
     first = engine.bundle.hash
@@ -258,7 +258,7 @@ async def test_an_edit_that_keeps_size_and_time_and_a_swapped_folder_are_loaded(
     symbolic link to the folder swapped for one to another folder with files of the same names, sizes and times,
     are each loaded (/healthz then shows the hash `policy check` computes)."""
     worker = await policy_worker({"refunds.cedar": SMALL + NOT_ORDER_A1})
-    engine = worker.services.approvals.policies
+    engine = quick_reloads(worker.services.approvals.policies)
     path = Path(engine.bundle.directory) / "refunds.cedar"
     stat = path.stat()
     path.write_text((SMALL + NOT_ORDER_A1).replace('"A-1"', '"A-2"'))  # same size
@@ -276,10 +276,10 @@ async def test_an_edit_that_keeps_size_and_time_and_a_swapped_folder_are_loaded(
     link = tmp_path / "current"
     link.symlink_to(first)
     linked = await policy_worker({}, POLICY_DIR=str(link))
+    other = quick_reloads(linked.services.approvals.policies)
     swapped = tmp_path / "next"
     swapped.symlink_to(second)
     os.replace(swapped, link)  # an atomic swap, as deploy tools do
-    other = linked.services.approvals.policies
     wanted = load_bundle(link).hash
     await until(lambda: other.bundle.hash == wanted, within=15, what="the swapped folder loaded")
     assert await health_hash(linked) == wanted

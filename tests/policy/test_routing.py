@@ -13,7 +13,15 @@ from tests.conftest import ALICE, APPROVALS, BOB, BOT_TOKEN, CAROL, SALES
 from tests.support.api import Client, new_key
 from tests.support.hitl import audit_events, nth_card, until
 from tests.support.homes import approval_id_of, home_text, open_homes
-from tests.support.policies import REFUND_WINDOWS, REFUNDS, StartPolicyWorker, policy_cli, refund, write_bundle
+from tests.support.policies import (
+    REFUND_WINDOWS,
+    REFUNDS,
+    StartPolicyWorker,
+    policy_cli,
+    quick_reloads,
+    refund,
+    write_bundle,
+)
 
 TYPO = '''
 @id("refunds-to-finance")
@@ -126,7 +134,7 @@ async def test_agent_policy_says_when_the_folder_does_not_load(
 ) -> None:
     """#51.10: the last good bundle stays in force, and `/agent policy` says so: since when, and the error."""
     worker = await policy_worker({"refunds.cedar": REFUNDS, "policy.yaml": REFUND_WINDOWS})
-    engine = worker.services.approvals.policies
+    engine = quick_reloads(worker.services.approvals.policies)
     (Path(engine.bundle.directory) / "refunds.cedar").write_text(REFUNDS + "\nforbid (principal, action, resource")
     await until(lambda: engine.failed, within=15, what="the broken folder noticed")
     result = await slack.send_command(user=ALICE, channel=SALES, text="policy")

@@ -86,7 +86,9 @@ async def test_a_worker_slack_did_not_answer_at_start_is_not_ready_then_asks_aga
     """Not ready while its workspace is not known (a load balancer then sends it nothing, so no request would ask
     Slack again): it asks `auth.test` again itself, and is ready once Slack answers; the probes asked nothing."""
     monkeypatch.setattr(probes, "ASK_AGAIN_SECONDS", 0.3)
-    slack.fail(method="auth.test", status=500, count=1000)  # Slack unwell: every auth.test fails
+    # Slack unreachable behind a gateway: every auth.test fails (a 502, which the client does not retry, so each
+    # ask fails at once rather than after the client's own backoff of 500s)
+    slack.fail(method="auth.test", status=502, count=1000)
     worker = await workers()
     status, ready = await probe(worker, "/readyz")
     assert status == 503 and ready["failing"] == ["workspace"], ready

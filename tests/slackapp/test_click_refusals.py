@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -151,6 +152,16 @@ async def window_ended(worker: Worker, user: str) -> None:
             await redis.delete(key)
 
 
+async def refusal_windows_closed(worker: Worker) -> None:
+    """As if the refusals' audit window (10 s) had passed: every open window ends now (its `until`, and its place in
+    the sweepers' due set), so the next sweep of any worker writes its summary."""
+    store = worker.services.store
+    due, now = store.keys.refusals_due, time.time()
+    for key in await store.redis.zrange(due, 0, -1):
+        await store.redis.hset(key, "until", repr(now))
+        await store.redis.zadd(due, {key: now})
+
+
 @pytest.fixture
 async def second_worker(slack: SlackStandIn, redis_url: str, worker: Worker) -> AsyncIterator[Worker]:
     other = await start_worker(bot_env(slack=slack, redis_url=redis_url, model_config=None))
@@ -177,11 +188,13 @@ async def test_every_refused_click_is_audited_a_flood_as_one_entry_with_its_coun
         await first.stop()  # gone before any window closed: the count is in Redis, not in its memory
     later = await start_worker(bot_env(slack=slack, redis_url=redis_url, model_config=None))
     try:
+        await refusal_windows_closed(later)  # the window's end brought forward, not waited for
+
         async def audited() -> list[dict[str, str]] | None:
             refused = [e for e in await later.services.store.audit.entries() if e["event"] == "refused"]
             return refused if sum(int(e.get("count", "1")) for e in refused) == FLOOD else None
 
-        refused = await until(audited, within=40, what="every refused click audited")
+        refused = await until(audited, within=20, what="every refused click audited")
         assert {(e["by"], e["reason"]) for e in refused} == {(CAROL, "not_allowed")}
         assert len({e["approval"] for e in refused}) == 1
         summaries = [e for e in refused if "count" in e]

@@ -9,10 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from bot.policy.engine import PolicyEngine
 from tests.conftest import ALICE, StartPolicyWorker
 from tests.support.cli import Ran, bot_command
 
-__all__ = ["REFUNDS", "REFUND_WINDOWS", "WAYS_IN", "StartPolicyWorker", "policy_cli", "refund", "write_bundle"]
+__all__ = ["REFUNDS", "REFUND_WINDOWS", "WAYS_IN", "StartPolicyWorker", "policy_cli", "quick_reloads", "refund",
+           "write_bundle"]
 
 REFUNDS = '''
 @id("refunds-within-budget")
@@ -68,6 +70,18 @@ def write_bundle(folder: Path, files: dict[str, str]) -> Path:
         (folder / name).write_text(text)
     return folder
 
+
+QUICK_LOOKS = 0.02  # seconds between two looks at the files (a worker's: 1 s)
+QUICK_SETTLE = 0.25  # seconds a change stays the same before it is loaded (a worker's: 5 s)
+
+
+def quick_reloads(engine: PolicyEngine) -> PolicyEngine:
+    """`engine` looking at its files every 20 ms and loading a change once it stayed the same for 0.25 s, instead of
+    every second and after 5 s: a test of what a reload does (the new bundle, the last good one kept, the audit
+    entries) waits a moment, not seconds. The settle time itself is tested at the worker's own figures, against
+    writers that pause (the slow tests of tests/policy/test_reload.py)."""
+    engine.reload_seconds, engine.settle_seconds = QUICK_LOOKS, QUICK_SETTLE
+    return engine
 
 
 def refund(cents: int, **extra: Any) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,7 +25,14 @@ def ours(name: str) -> bool:
 
 def imports(name: str, path: Path, *, run_time: bool = False) -> set[str]:
     """The modules of ours `name` imports, at its top or inside a function (a lazy import); `run_time`: only
-    those it can import when it runs (not the ones under `if TYPE_CHECKING:`, which only a type checker reads)."""
+    those it can import when it runs (not the ones under `if TYPE_CHECKING:`, which only a type checker reads).
+    Read once per content (size and time) in a test process: the layout tests ask about every module often."""
+    stat = path.stat()
+    return set(_imports(name, path, run_time, (stat.st_mtime_ns, stat.st_size)))
+
+
+@functools.cache
+def _imports(name: str, path: Path, run_time: bool, stamp: tuple[int, int]) -> frozenset[str]:
     tree = ast.parse(path.read_text(), str(path))
     nodes = list(_run_time_nodes(tree)) if run_time else list(ast.walk(tree))
     found: set[str] = set()
@@ -41,7 +49,7 @@ def imports(name: str, path: Path, *, run_time: bool = False) -> set[str]:
                 found.add(base)
                 # `from bot.slackapp import listeners` imports a module too
                 found.update(f"{base}.{alias.name}" for alias in node.names if is_module(f"{base}.{alias.name}"))
-    return found
+    return frozenset(found)
 
 
 def _run_time_nodes(node: ast.AST) -> Iterator[ast.AST]:

@@ -32,10 +32,10 @@ from tests.support.scaled_clock import rounds_in, scaled_emailer
 
 async def test_past_the_limit_deny_then_grant_runs_exactly_once(slack: SlackStandIn, redis_url: str) -> None:
     """A person's 20 minutes against the SDK's ~60 s limit, on a scaled clock: 20 minutes = 20 limits of 60 s,
-    here 20 × 0.2 s. Each limit the model is denied with the card's link and told to call again (20 denials
+    here 20 × 0.1 s. Each limit the model is denied with the card's link and told to call again (20 denials
     counted, each after a full limit); still one card and nothing run; after the click the identical retry runs
     once, and no further card is asked."""
-    rounds, limit = rounds_in(60), 0.2
+    rounds, limit = rounds_in(60), 0.1
     sent: list[dict[str, Any]] = []
     transport = cli(sent, EMAIL, retries=10 * rounds)  # a model that keeps calling again well past the click
     async with scaled_emailer(slack, redis_url) as (bot, key), \
@@ -106,12 +106,12 @@ async def test_defer_stops_a_headless_run_and_the_resumed_session_runs_once(
     sent: list[dict[str, Any]] = []
     transport = cli(sent, EMAIL, hooks=True, session_id="headless-7")
     async with ApprovalsClient(bot.url, key, title="price update") as client:
-        hook = pre_tool_use_hook(client, limit=1, on_wait="defer")
+        hook = pre_tool_use_hook(client, limit=0.2, on_wait="defer")
         result = await asyncio.wait_for(run(ClaudeAgentOptions(hooks={"PreToolUse": [hook]}), transport), 20)
     assert result.deferred_tool_use is not None and result.deferred_tool_use.input == EMAIL and sent == []
     await click(slack, await nth_card(slack, 1), "approval_approve", user=BOB)
     async with ApprovalsClient(bot.url, key, title="price update") as client:  # the resumed process
-        hook = pre_tool_use_hook(client, limit=1, on_wait="defer")
+        hook = pre_tool_use_hook(client, limit=0.2, on_wait="defer")
         resumed = cli(sent, EMAIL, hooks=True, session_id="headless-7")
         await asyncio.wait_for(run(ClaudeAgentOptions(hooks={"PreToolUse": [hook]}), resumed), 20)
         assert sent == [EMAIL]

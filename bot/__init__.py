@@ -29,3 +29,5 @@ checks this on every run), from the bottom:
     dev.py       `python -m bot dev`: the product, the stand-in and Redis in one process
 
 `bot` imports `agents` (the agent side, `agent_approvals`), never the other way round."""
+
+__version__ = "0.1.0"  # the project's version: pyproject.toml's, agents' and the npm package's too (CHANGELOG.md)

@@ -62,6 +62,8 @@ from agent_approvals.receipts import (
     verify,
 )
 
+__version__ = "0.1.0"  # the project's one version (bot.__version__, pyproject.toml, CHANGELOG.md)
+
 __all__ = [
     "Approval",
     "ApprovalRequest",

@@ -22,9 +22,9 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 from slack_bolt.async_app import AsyncApp
 
-from bot import __version__
 from bot.api.routes import add_routes
 from bot.core.settings import Settings, reveal
+from bot.core.version import __version__
 from bot.core.workspaces import WorkspaceRef
 from bot.probes import add_probe_routes
 from bot.services import Services, create_services

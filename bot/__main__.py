@@ -78,6 +78,9 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
                        " http://HOST:PORT/slack/events")
     alone.add_argument("--bot-token-file", help="a file holding the bot token to use (default: one made per run)")
     alone.add_argument("--signing-secret-file", help="a file holding the signing secret (default: one made per run)")
+    dev.add_argument("--data", metavar="DIR", help="where dev keeps its data (its Redis, the dev key, the signing"
+                     " key) across restarts (default: $XDG_STATE_HOME/slack-agent-approvals/dev)")
+    dev.add_argument("--fresh", action="store_true", help="start afresh: empty the data folder of dev's data first")
     audit = sub.add_parser("audit", help="export the audit log, or verify it is intact (needs only REDIS_URL)",
                            description="`audit [export]` writes the audit log to standard output as JSON lines or CSV"
                            " (times in ISO 8601 UTC; people as their ids and, where known, their names). `audit verify`"
@@ -141,9 +144,14 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
         return policy_cli.policy_command(args, environ=environ)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     if args.command == "dev":
-        from bot.dev import run_dev
+        from pathlib import Path
 
-        return int(run_dev(host=args.host, port=args.port, environ=environ, several_workspaces=args.workspaces))
+        from bot.dev import run_dev
+        from bot.dev_data import default_data_dir
+
+        data = Path(args.data).expanduser() if args.data else default_data_dir(environ)
+        return int(run_dev(host=args.host, port=args.port, environ=environ, several_workspaces=args.workspaces,
+                           data_dir=data, fresh=args.fresh))
     if args.command == "devslack":
         from bot.devslack.alone import run_alone
 

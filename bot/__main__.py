@@ -17,7 +17,7 @@ from bot.cli import freeze as freeze_cli
 from bot.cli import keys as keys_cli
 from bot.cli import policy as policy_cli
 from bot.cli import signing as signing_cli
-from bot.core.environment import misspelt
+from bot.core.environment import DevSettings, misspelt
 from bot.core.settings import Settings, SettingsError
 from bot.runs.models import ModelConfigError
 
@@ -149,7 +149,7 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
         from bot.dev import run_dev
         from bot.dev_data import default_data_dir
 
-        data = Path(args.data).expanduser() if args.data else default_data_dir(environ)
+        data = Path(args.data).expanduser() if args.data else default_data_dir(DevSettings.from_env(environ).state_home)
         return int(run_dev(host=args.host, port=args.port, environ=environ, several_workspaces=args.workspaces,
                            data_dir=data, fresh=args.fresh))
     if args.command == "devslack":

@@ -8,7 +8,6 @@ import fcntl
 import json
 import os
 import shutil
-from collections.abc import Mapping
 from pathlib import Path
 
 from bot.core.key_files import write_private
@@ -23,11 +22,9 @@ class DataFolderBusy(Exception):
     """The data folder cannot be used; the message says why and what to do."""
 
 
-def default_data_dir(environ: Mapping[str, str] | None = None) -> Path:
-    """Where dev keeps its data unless told (`--data`): the user's state folder."""
-    env = os.environ if environ is None else environ
-    state = env.get("XDG_STATE_HOME", "").strip() or str(Path(env.get("HOME") or Path.home()) / ".local" / "state")
-    return Path(state) / "slack-agent-approvals" / "dev"
+def default_data_dir(state_home: str) -> Path:
+    """Where dev keeps its data unless told (`--data`): in the user's state folder (`DevSettings.state_home`)."""
+    return Path(state_home) / "slack-agent-approvals" / "dev"
 
 
 class DataFolder:

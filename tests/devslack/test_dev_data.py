@@ -6,15 +6,19 @@ refused, naming it."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
+import threading
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
+from agent_approvals import ApprovalsClient
 
 from tests.conftest import ALICE, free_port
 from tests.support.dev import dev_environment, start_dev
@@ -40,6 +44,31 @@ ASK = {"kind": "tool", "title": "Tell Bob about the prices", "requester": ALICE,
        "tool": {"name": "send_email", "arguments": {"to": "bob@example.com"}}}
 
 
+class Program(threading.Thread):
+    """A program waiting on an approval with the package's client (one `ApprovalsClient`: a call, then
+    `wait(..., at_most=...)`), as an agent does."""
+
+    def __init__(self, url: str, key: str, approval_id: str, *, at_most: float) -> None:
+        super().__init__(daemon=True)
+        self.url, self.key, self.approval_id, self.at_most = url, key, approval_id, at_most
+        self.status = ""
+        self.ended = 0.0
+        self.answered = threading.Event()  # the bot has answered it once: a refused connection is now a restart
+
+    def run(self) -> None:
+        try:
+            self.status = asyncio.run(self.waited())
+        except Exception as exc:  # what the test reports
+            self.status = f"failed: {exc!r}"
+        self.ended = time.monotonic()
+
+    async def waited(self) -> str:
+        async with ApprovalsClient(self.url, self.key) as client:
+            await client.check()
+            self.answered.set()
+            return (await client.wait(self.approval_id, at_most=self.at_most)).status
+
+
 def test_dev_keeps_its_redis_and_key_across_a_restart_unless_fresh(tmp_path: Path) -> None:
     env = dev_environment(XDG_STATE_HOME=str(tmp_path / "state"))
     port = free_port()
@@ -55,11 +84,17 @@ def test_dev_keeps_its_redis_and_key_across_a_restart_unless_fresh(tmp_path: Pat
         second = subprocess.run([sys.executable, "-m", "bot", "dev", "--port", str(free_port())], cwd=ROOT, env=env,
                                 capture_output=True, text=True, timeout=60)
         assert second.returncode == 1 and f"another python -m bot dev uses {data}" in second.stderr, second
+        program = Program(url, key, asked["id"], at_most=25)
+        program.start()
+        assert program.answered.wait(timeout=30), program.status
     finally:
         assert dev.stop() == 0
 
     dev = start_dev(port, env, tmp_path)  # restarted: the same folder
+    restarted = time.monotonic()
     try:
+        program.join(timeout=60)
+        assert program.status == "pending" and program.ended > restarted, program.status  # its wait went on
         assert dev.exported()["AGENT_APPROVALS_KEY"] == key  # the program's key still works
         status, answer = call("GET", f"{url}/api/v1/approvals/{asked['id']}?wait=1", key)
         assert status == 200 and answer["status"] == "pending", answer  # its approval is still there

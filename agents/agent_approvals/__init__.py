@@ -61,8 +61,9 @@ from agent_approvals.receipts import (
     requires_receipt,
     verify,
 )
+from agent_approvals.wire import VERSION
 
-__version__ = "0.1.0"  # the project's one version (bot.__version__, pyproject.toml, CHANGELOG.md)
+__version__ = VERSION  # the project's one version (bot.__version__, pyproject.toml, CHANGELOG.md)
 
 __all__ = [
     "Approval",

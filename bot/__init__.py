@@ -27,5 +27,10 @@ checks this on every run), from the bottom:
     probes.py    `/livez` and `/readyz`: the process answers; the worker can serve (no Slack call)
     __main__.py  `python -m bot [serve | dev | keys | signing | policy | audit | report]`: one argparse parser
     dev.py       `python -m bot dev`: the product, the stand-in and Redis in one process
+    dev_data.py  where dev keeps its data across restarts (`--data`, `--fresh`): the folder, its lock, the dev key
 
 `bot` imports `agents` (the agent side, `agent_approvals`), never the other way round."""
+
+from bot.core.version import __version__
+
+__all__ = ["__version__"]

@@ -1,5 +1,6 @@
-"""`python -m bot` serves Slack and the Approvals API; `python -m bot dev` runs the whole product locally; `keys`,
-`signing`, `policy`, `audit` and `report` are the operator's commands (bot/cli/, bot/report/)."""
+"""`python -m bot` serves Slack and the Approvals API; `python -m bot dev` runs the whole product locally (`devslack`:
+the local Slack alone, for staging); `keys`, `signing`, `policy`, `audit` and `report` are the operator's commands
+(bot/cli/, bot/report/)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from bot.cli import freeze as freeze_cli
 from bot.cli import keys as keys_cli
 from bot.cli import policy as policy_cli
 from bot.cli import signing as signing_cli
-from bot.core.environment import misspelt
+from bot.core.environment import DevSettings, misspelt
 from bot.core.settings import Settings, SettingsError
 from bot.runs.models import ModelConfigError
 
@@ -67,6 +68,19 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
     dev.add_argument("--host", default="127.0.0.1", help="address the local Slack page listens on (default 127.0.0.1)")
     dev.add_argument("--workspaces", action="store_true", help="the local Slack also serves a second workspace and an"
                      " Enterprise Grid organisation of two, the app installed in each (issue 65)")
+    alone = sub.add_parser("devslack", help="the local Slack alone, for staging and load tests: point workers at it",
+                           description="Serve the local Slack alone (no worker, no Redis) for staging and load tests:"
+                           " it prints its URL, SLACK_API_URL, the SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET it uses,"
+                           " to give workers of your own (python -m bot); people's requests go to --events-url.")
+    alone.add_argument("--port", type=int, default=3000, help="port of the local Slack (default 3000; 0: any free)")
+    alone.add_argument("--host", default="127.0.0.1", help="address it listens on (default 127.0.0.1)")
+    alone.add_argument("--events-url", help="where Slack's requests go: a worker's (or a load balancer's)"
+                       " http://HOST:PORT/slack/events")
+    alone.add_argument("--bot-token-file", help="a file holding the bot token to use (default: one made per run)")
+    alone.add_argument("--signing-secret-file", help="a file holding the signing secret (default: one made per run)")
+    dev.add_argument("--data", metavar="DIR", help="where dev keeps its data (its Redis, the dev key, the signing"
+                     " key) across restarts (default: $XDG_STATE_HOME/slack-agent-approvals/dev)")
+    dev.add_argument("--fresh", action="store_true", help="start afresh: empty the data folder of dev's data first")
     audit = sub.add_parser("audit", help="export the audit log, or verify it is intact (needs only REDIS_URL)",
                            description="`audit [export]` writes the audit log to standard output as JSON lines or CSV"
                            " (times in ISO 8601 UTC; people as their ids and, where known, their names). `audit verify`"
@@ -132,9 +146,19 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
         return policy_cli.policy_command(args, environ=environ)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     if args.command == "dev":
-        from bot.dev import run_dev
+        from pathlib import Path
 
-        return int(run_dev(host=args.host, port=args.port, environ=environ, several_workspaces=args.workspaces))
+        from bot.dev import run_dev
+        from bot.dev_data import default_data_dir
+
+        data = Path(args.data).expanduser() if args.data else default_data_dir(DevSettings.from_env(environ).state_home)
+        return int(run_dev(host=args.host, port=args.port, environ=environ, several_workspaces=args.workspaces,
+                           data_dir=data, fresh=args.fresh))
+    if args.command == "devslack":
+        from bot.devslack.alone import run_alone
+
+        return run_alone(host=args.host, port=args.port, events_url=args.events_url,
+                         bot_token_file=args.bot_token_file, signing_secret_file=args.signing_secret_file)
     if args.command == "audit":
         if args.action in ("verify", "prove", "check-proof"):
             if args.channel or args.format:

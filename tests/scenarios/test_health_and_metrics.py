@@ -14,6 +14,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+import bot
 from bot.devslack.model import GRID, OTHER_TEAM
 from bot.devslack.server import SlackStandIn
 from bot.server import is_loopback
@@ -116,3 +117,19 @@ async def test_healthz_names_the_workspaces_and_those_whose_token_slack_refuses(
         {"id": GRID, "name": "", "source": "SLACK_WORKSPACES_FILE", "slack": "token refused (token_revoked)"},
     ]
     assert not any(token in json.dumps(health) for token in tokens.values())
+
+
+async def test_healthz_is_degraded_not_ok_while_slack_has_not_answered(workers: Started, slack: SlackStandIn) -> None:
+    slack.fail(method="auth.test", status=500, count=1000)  # Slack unwell: the worker's auth.test gets no answer
+    status, health = await health_of(await workers())
+    assert status == 200, health  # alive and serving Redis: not "down", which is for a refused token
+    assert health["status"] == "degraded" and health["slack"] == "not answered yet", health
+
+
+async def test_every_answer_says_the_workers_version(workers: Started) -> None:
+    worker = await workers()
+    status, health = await health_of(worker)
+    assert status == 200 and health["version"] == bot.__version__, health
+    for path in ("/healthz", "/livez", "/api/v1/approvals/nope", "/no-such-page"):
+        _, _, headers = await get(worker.url + path)
+        assert headers["X-Bot-Version"] == bot.__version__, (path, headers)

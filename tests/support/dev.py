@@ -8,10 +8,11 @@ import shlex
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -71,6 +72,7 @@ def has_button(message: dict[str, Any], action_id: str) -> bool:
 def dev_environment(**changes: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "MODEL_CONFIG", "OPENAI_API_KEY")}
     env.pop("APPROVAL_TIMEOUT", None)
+    env["XDG_STATE_HOME"] = tempfile.mkdtemp(prefix="bot-dev-state-")  # dev's data folder: the test's own
     env.update(changes)
     return env
 
@@ -141,11 +143,11 @@ class Dev:
             f.close()
 
 
-def start_dev(port: int, env: dict[str, str], workdir: Path, *, wait: bool = True) -> Dev:
+def start_dev(port: int, env: dict[str, str], workdir: Path, *, wait: bool = True, args: Sequence[str] = ()) -> Dev:
     out_path, err_path = workdir / f"dev-{port}.out", workdir / f"dev-{port}.err"
     out, err = out_path.open("wb"), err_path.open("wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "bot", "dev", "--port", str(port)],
+        [sys.executable, "-m", "bot", "dev", "--port", str(port), *args],
         cwd=ROOT,
         env=env,
         stdin=subprocess.DEVNULL,

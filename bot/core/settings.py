@@ -349,8 +349,8 @@ class Settings(ApproverSettings):
     log_level: str = Field(default="INFO", validation_alias="LOG_LEVEL",
                            description="`DEBUG`, `INFO`, `WARNING`, `ERROR` or `CRITICAL`")
     log_format: str = Field(default="text", validation_alias="LOG_FORMAT",
-                            description="`text`, or `json`: one JSON object per line, with `approval_id`, `run_id`, `key`,"
-                            " `channel`, `team`, `trace_id` as fields (docs/operators/tracing.md)")
+                            description="`text`, or `json`: one JSON object per line, with `approval_id`,"
+                            " `run_id`, `key`, `channel`, `team`, `trace_id` as fields (docs/operators/tracing.md)")
     otel_endpoint: Stripped = Field(
         default="", validation_alias="OTEL_EXPORTER_OTLP_ENDPOINT", pattern=r"^(|https?://.+)$",
         description="traces (OpenTelemetry, OTLP over HTTP) are sent to `<this>/v1/traces`, e.g."

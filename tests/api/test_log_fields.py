@@ -28,12 +28,15 @@ async def test_a_json_line_of_an_ask_carries_its_approval_id_as_a_field(api: Wor
     made = await new_key(api)
     lines, logger = JsonLines(), logging.getLogger("bot.api.routes")
     logger.addHandler(lines)
-    level, logger.level = logger.level, logging.INFO
+    level, disabled = logger.level, logger.disabled
+    logger.setLevel(logging.INFO)  # (setLevel: the logger's cached answers are dropped)
+    logger.disabled = False  # (another test's logging config may have disabled it)
     try:
         status, asked = await Client(api, made.key).ask(tool_ask())
     finally:
         logger.removeHandler(lines)
         logger.setLevel(level)
+        logger.disabled = disabled
     assert status == 201, asked
     line = next(line for line in lines.lines if "asked for approval" in str(line["message"]))
     run = await api.services.store.approvals.get(asked["id"])

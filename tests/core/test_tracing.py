@@ -2,7 +2,7 @@
 over OTLP/HTTP to a receiver of the test's own, which decodes the real payloads (`ExportTraceServiceRequest`,
 opentelemetry-proto). An agent's span around the Python client's ask and wait is the root of ONE trace holding the
 worker's spans of the request, the decision chain, the card, the wait and the decision (clicked in the local
-Slack); no argument value is in any span. Unset, nothing of the SDK is loaded."""
+Slack); no argument value is in any span. A webhook's delivery is a span too. Unset, nothing of the SDK is loaded."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
 import pytest
 from agent_approvals import ApprovalsClient
 from aiohttp import web
@@ -58,6 +59,7 @@ async def receiver() -> AsyncIterator[Receiver]:
     found = Receiver()
     app = web.Application()
     app.router.add_post("/v1/traces", found.handle)
+    app.router.add_post("/hook", lambda _: web.Response(status=200))  # a webhook receiver that takes deliveries
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -106,6 +108,29 @@ async def test_one_trace_from_the_agents_span_through_the_decision(
     decision = named("decision")[0]["attributes"]
     assert decision["approval.outcome"] == "approved" and decision["approval.decided_by"] == BOB, decision
     assert not any(b"a-secret-argument-value" in body for body in receiver.raw)
+
+
+async def test_a_webhooks_delivery_is_a_span(
+    cluster: Cluster, slack: SlackStandIn, store: Store, receiver: Receiver
+) -> None:
+    worker = await cluster.start(OTEL_EXPORTER_OTLP_ENDPOINT=receiver.url, API_ALLOW_PRIVATE_CALLBACKS="true")
+    slack.events_url = worker.events
+    made = await store.api_keys.create("nightly", [SALES], by=BOB)
+    assert made is not None
+    ask = {"kind": "tool", "title": "Tell Bob", "tool": {"name": "send_email", "arguments": EMAIL},
+           "callback_url": receiver.url + "/hook"}
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {made.key}"}) as http:
+        async with http.post(worker.url + "/api/v1/approvals", json=ask) as response:
+            assert response.status == 201, await response.text()
+            asked = await response.json()
+    await click(slack, await nth_card(slack, 1), "approval_approve", user=BOB)
+
+    async def delivered() -> list[dict[str, Any]]:
+        return [s for s in receiver.spans if s["name"] == "webhook"]
+
+    webhook = (await until(delivered, what="the webhook's span", within=20))[0]["attributes"]
+    assert webhook["approval.id"] == asked["id"] and webhook["approval.outcome"] == "approved", webhook
+    assert webhook["webhook.status"] == "delivered", webhook
 
 
 def test_unset_nothing_of_the_sdk_is_loaded() -> None:

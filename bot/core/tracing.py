@@ -81,7 +81,7 @@ def span(name: str, *, headers: Mapping[str, str] | None = None, server: bool = 
         return
     from opentelemetry.trace import SpanKind
 
-    parent = _TRACING["propagator"].extract(dict(headers)) if headers is not None else None
+    parent = _TRACING["propagator"].extract(headers) if headers is not None else None  # (a request's: any case)
     kind = SpanKind.SERVER if server else SpanKind.INTERNAL
     with tracer.start_as_current_span(name, context=parent, kind=kind) as current:
         annotate(current, **attributes)

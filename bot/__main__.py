@@ -251,6 +251,7 @@ async def _socket_mode(settings: Settings) -> None:
     approvals left pending in Redis, heartbeat dropped."""
     from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
+    from bot.core.tracing import start_tracing, stop_tracing
     from bot.server import LISTEN_BACKLOG, add_worker_routes, learnt
     from bot.services import create_services
     from bot.slackapp.app import create_bolt_app, create_workspaces
@@ -262,6 +263,7 @@ async def _socket_mode(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    start_tracing(settings.otel_endpoint)  # (unset: nothing of OpenTelemetry is imported)
     await services.start()
     await workspaces.ask_all()  # at start-up, not by the first burst of events
     await learnt(services, await workspaces.home.answer())
@@ -281,6 +283,7 @@ async def _socket_mode(settings: Settings) -> None:
         await handler.close_async()  # type: ignore[no-untyped-call]
         await runner.cleanup()
         await services.close()
+        stop_tracing()
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from slack_bolt.async_app import AsyncApp
 
 from bot.api.routes import add_routes
 from bot.core.settings import Settings, reveal
+from bot.core.tracing import start_tracing, stop_tracing
 from bot.core.version import __version__
 from bot.core.workspaces import WorkspaceRef
 from bot.probes import add_probe_routes
@@ -65,12 +66,14 @@ def create_web_app(settings: Settings, *, services: Services | None = None) -> w
     web_app[WORKSPACES] = workspaces
 
     async def on_startup(_: web.Application) -> None:
+        start_tracing(settings.otel_endpoint)  # (unset: nothing of OpenTelemetry is imported)
         await services.start()
         await workspaces.ask_all()  # at start-up, not by the first burst of requests
         await learnt(services, await workspaces.home.answer())
 
     async def on_cleanup(_: web.Application) -> None:
         await services.close()
+        stop_tracing()  # the spans not yet sent
 
     web_app.router.add_post("/slack/events", slack_events_handler(settings, bolt, workspaces))
     add_worker_routes(web_app, settings, services, workspaces)

@@ -2,6 +2,10 @@
 comes back mapped to one small tree of errors, `ApprovalsError` and its kinds. Nothing of httpx gets past it: no
 answer at all is `Unreachable`, one line naming the URL.
 
+Each call carries the caller's trace (the W3C `traceparent` of the current OpenTelemetry span, when the
+`opentelemetry-api` package is installed: the `otel` extra), so the bot's spans of the approval and of the
+person's wait are inside the agent's own trace.
+
 A call is retried through connection errors, 502/503/504 and a worker that died mid-request, on the next URL if
 several are given, for `retry_for` seconds; but while no bot has answered this wire, a URL is tried only
 `FIRST_TRIES` times (nothing listening there is a wrong URL or a bot not started, said at once, not after a minute
@@ -109,6 +113,9 @@ class Wire:
         """One call's answer (a JSON object), retried as the module docstring says; else an `ApprovalsError`."""
         give_up = time.monotonic() + self.retry_for
         delay, tries = 0.2, 0
+        traced = trace_headers()
+        if traced:
+            kwargs["headers"] = {**traced, **(kwargs.get("headers") or {})}
         while True:
             base = self.urls[self._next % len(self.urls)]
             try:
@@ -129,6 +136,18 @@ class Wire:
                 self._next += 1
             await asyncio.sleep(delay * random.uniform(0.5, 1.0))
             delay = min(delay * 2, 5.0)
+
+
+def trace_headers() -> dict[str, str]:
+    """The caller's current trace as W3C headers (`traceparent`, `tracestate`): none without `opentelemetry-api`
+    or outside a span."""
+    try:
+        from opentelemetry import propagate
+    except ImportError:
+        return {}
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier
 
 
 def _why(exc: httpx.TransportError) -> str:

@@ -64,6 +64,8 @@ from bot.api.requests import (
     wait_seconds,
 )
 from bot.api.service import ApprovalsApi
+from bot.core.logs import log_fields
+from bot.core.tracing import annotate, current_span, span
 from bot.store import ApiKey, StoreUnavailable
 from bot.store.api_keys import KEY_TEXT, id_of_key
 
@@ -104,6 +106,7 @@ def add_routes(
         async with checking:  # off the loop, a few at a time: clicks and /healthz go on at their usual speed
             await asyncio.to_thread(check_arguments, checked)
         status, body = await api.ask(key, checked, idempotency_key=idempotency_key)
+        annotate(current_span(), approval_id=body.get("id", ""), status=body.get("status", ""), key=key.name)
         log.info("key %s asked for approval %s (%s)", key.name, body.get("id"), body.get("status"))
         return web.json_response(body, status=status)
 
@@ -118,7 +121,16 @@ def add_routes(
     async def read(request: web.Request, key: ApiKey) -> web.Response:
         wait = wait_seconds(request.query.get("wait"))
         reading = api.get(key, request.match_info["id"], wait=wait)
-        return web.json_response(await (_while_connected(request, reading) if wait else reading))
+        if not wait:
+            return web.json_response(await reading)
+        with span("wait", approval_id=request.match_info["id"], key=key.name) as waited:
+            body = await _while_connected(request, reading)
+            annotate(waited, status=body.get("status", ""))
+        if body.get("status") not in (None, "pending"):
+            with span("decision", approval_id=body.get("id", ""), status=body.get("status", ""),
+                      outcome=body.get("status", ""), decided_by=body.get("decided_by") or ""):
+                pass
+        return web.json_response(body)
 
     async def withdraw(request: web.Request, key: ApiKey) -> web.Response:
         return web.json_response(await api.withdraw(key, request.match_info["id"]))
@@ -223,6 +235,15 @@ def _guarded(api: ApprovalsApi, handler: Handler, gate: Gate) -> Callable[[web.R
     and nothing a client sends a 500."""
 
     async def guarded(request: web.Request) -> web.Response:
+        resource = request.match_info.route.resource
+        route = resource.canonical if resource else request.path
+        with log_fields(), span(f"{request.method} {route}", headers=request.headers, server=True,
+                                method=request.method, route=route) as current:  # (its trace id: a log field)
+            response = await answered(request)
+            annotate(current, http_status=response.status)
+            return response
+
+    async def answered(request: web.Request) -> web.Response:
         key_name = "-"
         try:
             key = _admitted(request)  # the hook's own request to this app, admitted (and counted) with the hook
@@ -238,7 +259,10 @@ def _guarded(api: ApprovalsApi, handler: Handler, gate: Gate) -> Callable[[web.R
                     raise ApiError(429, "rate_limited", f"the key {key.name} sent more than {key.per_minute}"
                                    " requests this minute", retry_after=retry_after)
             key_name = key.name
-            return await handler(request, key)
+            approval_id = request.match_info.get("id", "")
+            with log_fields(key=key.name, team=key.team,
+                            approval_id=approval_id if APPROVAL_ID.fullmatch(approval_id) else ""):
+                return await handler(request, key)
         except ClientGone:
             log.info("API request %s %s: the client hung up (key %s)", request.method, request.path, key_name)
             return web.Response(status=499, reason="Client Closed Request")

@@ -31,6 +31,7 @@ from bot.api.requests import APPROVAL_ID, ApiError, CheckedAllowed, CheckedAsk
 from bot.approvals.opening import OpenRefused, ProgramAsk
 from bot.approvals.service import REFUSAL_QUIET, ApprovalService
 from bot.core.ids import new_run_id, random_id
+from bot.core.logs import add_log_fields
 from bot.core.records import API_OWNER, API_PRESET, ApprovalRecord, RunRecord, workspace_of
 from bot.core.verdicts import FROZEN_BY, used_already, worded
 from bot.core.workspaces import WorkspaceRef
@@ -203,6 +204,7 @@ class ApprovalsApi:
                              once=once if idempotency_key else None,
                              workflow=json.dumps(ask.workflow, separators=(",", ":")) if ask.workflow else "")
         request = api_request(ask, approval_id=new_approval_id(), key=key)
+        add_log_fields(approval_id=request.approval_id, run_id=run.id, channel=channel)
         try:
             opened = await self.approvals.open_request(request, run=run, owner=API_OWNER, program=program)
         except OpenRefused as exc:
@@ -213,6 +215,7 @@ class ApprovalsApi:
                            field="Idempotency-Key") from None
         except RuntimeError as exc:  # Slack refused the card: the approval was cancelled
             raise ApiError(502, "slack_refused", str(exc)) from None
+        add_log_fields(approval_id=opened.approval_id)  # (an Idempotency-Key's retry: the approval it opened)
         approval = await self.store.approvals.get(opened.approval_id)
         if approval is None or not key.owns(approval):
             raise ApiError(404, "not_found", "the approval this Idempotency-Key opened is gone")

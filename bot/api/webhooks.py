@@ -55,7 +55,9 @@ from bot.api.receipts import ReceiptIssuer
 from bot.api.requests import client_host, private_host
 from bot.api.service import NameOf, decider_names, view
 from bot.approvals.waiter import DueSweeper
+from bot.core.logs import log_fields
 from bot.core.records import ApprovalRecord
+from bot.core.tracing import annotate, span
 from bot.store import Store, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -322,7 +324,10 @@ class WebhookSender(DueSweeper):
             DELIVERY: approval_id,
             "User-Agent": "agent-approvals-webhook/1",
         }
-        answer = await self._post(approval.callback_url, body, headers)
+        with span("webhook", approval_id=approval_id, channel=approval.origin_channel, tool=approval.tool_name,
+                  outcome=approval.status, key=key.name) as current, log_fields(approval_id=approval_id):
+            answer = await self._post(approval.callback_url, body, headers)
+            annotate(current, webhook_status="delivered" if isinstance(answer, bytes) else str(answer)[:100])
         if isinstance(answer, bytes):
             why = not_taken(answer)
             if why is not None:  # said before the delivery is noted done: a worker dying between says it again

@@ -43,6 +43,7 @@ from bot.approvals.opening import Opened, ProgramAsk, new_approval
 from bot.approvals.run_thread import RunThreads
 from bot.core.allow_rules import Rule
 from bot.core.records import ApprovalRecord, ChannelSettings, RunRecord
+from bot.core.tracing import annotate, span
 from bot.policy.engine import Judged
 from bot.store import Fence, Store, StoreUnavailable, persistently
 from bot.store.channel_settings import ReadSettings
@@ -131,6 +132,14 @@ class DecisionChain:
     async def walk(self, ask: Ask, *, end: End | None = None) -> Opened:
         """Decide `ask`: each link in order until one decides or sends it to a person, then the chain's end (or
         `end`, in its place) (the module docstring). Raises `Fenced` or `OpenRefused` from the store's open step."""
+        request = ask.request
+        with span("decision chain", approval_id=request.approval_id, channel=ask.run.channel,
+                  tool=request.tool_name, run_id=ask.run.id) as current:
+            opened = await self._walk(ask, end=end)
+            annotate(current, outcome=opened.status if opened.decided is None else opened.decided.outcome)
+            return opened
+
+    async def _walk(self, ask: Ask, *, end: End | None) -> Opened:
         for _ in range(MAX_STALE):
             opened = await self._walk_once(ask, end or self.end)
             if opened.status == "unsettled":  # the channel's settings changed since this worker read them

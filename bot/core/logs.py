@@ -4,12 +4,14 @@ ids carried as fields, and AutoGen's tracebacks for runs cancelled on shutdown l
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import re
 import time
 import weakref
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextvars import ContextVar
 from typing import Any
 
 from agent_approvals.approver import ApprovalCancelled
@@ -17,7 +19,41 @@ from agent_approvals.approver import ApprovalCancelled
 from bot.core.security import RedactingFilter
 from bot.core.settings import DEFAULT_REDIS_URL
 
-FIELDS = ("run_id", "approval_id", "worker_id")
+FIELDS = ("run_id", "approval_id", "worker_id", "key", "channel", "team", "trace_id")
+# the fields of what is being done now (a request, an approval): set where it starts (`log_fields`), read by
+# `ContextFields` into every record logged meanwhile, child tasks too (they copy the context)
+_HELD: ContextVar[dict[str, str] | None] = ContextVar("log_fields", default=None)
+
+
+@contextlib.contextmanager
+def log_fields(**fields: str) -> Iterator[None]:
+    """Within the block (a request, an approval's step), every log record carries `fields` (those not empty) as
+    fields of its own (`FIELDS`): a JSON line has them apart from the message. `add_log_fields` adds to them."""
+    held = dict(_HELD.get() or {})
+    held.update({name: value for name, value in fields.items() if value})
+    token = _HELD.set(held)
+    try:
+        yield
+    finally:
+        _HELD.reset(token)
+
+
+def add_log_fields(**fields: str) -> None:
+    """Add `fields` to those of the enclosing `log_fields` block (learnt on the way: the approval's id once it is
+    made); nothing outside one."""
+    held = _HELD.get()
+    if held is not None:
+        held.update({name: value for name, value in fields.items() if value})
+
+
+class ContextFields(logging.Filter):
+    """Copies the fields of the enclosing `log_fields` onto each record (a record's own `extra` wins)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        for name, value in (_HELD.get() or {}).items():
+            if not getattr(record, name, None):
+                setattr(record, name, value)
+        return True
 
 
 class JsonFormatter(logging.Formatter):
@@ -163,6 +199,7 @@ def configure_logging(*, level: str, fmt: str = "text", secrets: Iterable[str] =
     redactor = RedactingFilter(secrets)
     for handler in root.handlers:
         handler.addFilter(NoCancellationTracebacks())
+        handler.addFilter(ContextFields())
         handler.addFilter(redactor)
         if fmt == "json":
             handler.setFormatter(JsonFormatter())

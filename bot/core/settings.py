@@ -349,7 +349,13 @@ class Settings(ApproverSettings):
     log_level: str = Field(default="INFO", validation_alias="LOG_LEVEL",
                            description="`DEBUG`, `INFO`, `WARNING`, `ERROR` or `CRITICAL`")
     log_format: str = Field(default="text", validation_alias="LOG_FORMAT",
-                            description="`text`, or `json`: one JSON object per line, with `run_id` / `approval_id`")
+                            description="`text`, or `json`: one JSON object per line, with `approval_id`,"
+                            " `run_id`, `key`, `channel`, `team`, `trace_id` as fields (docs/operators/tracing.md)")
+    otel_endpoint: Stripped = Field(
+        default="", validation_alias="OTEL_EXPORTER_OTLP_ENDPOINT", pattern=r"^(|https?://.+)$",
+        description="traces (OpenTelemetry, OTLP over HTTP) are sent to `<this>/v1/traces`, e.g."
+        " `http://otel-collector:4318`; unset: no traces, nothing of OpenTelemetry loaded (needs the `otel` extra)",
+    )
     # the email team's demo send_email writes one file per email here
     outbox_dir: Stripped = Field(
         default="outbox", validation_alias="OUTBOX_DIR",

@@ -22,7 +22,7 @@ import { createHash, randomUUID } from "node:crypto";
 
 import type { components } from "./api.js";
 import { ApprovalsError } from "./errors.js";
-import { API_PATH, Wire } from "./wire.js";
+import { API_PATH, Wire, type WireOptions } from "./wire.js";
 
 export const LONG_POLL = 50; // seconds per long-poll (the API allows 60)
 const KEY_PATTERN = /^[A-Za-z0-9_.:-]{1,128}$/;
@@ -159,6 +159,12 @@ export interface ClientOptions {
   retryFor?: number;
   /** The `fetch` to use (default the global one). */
   fetch?: typeof fetch;
+  /**
+   * The caller's current W3C `traceparent`, asked before each call and sent with it, so that the bot's spans of the
+   * approval and of the person's wait are in the agent's own trace. With `@opentelemetry/api`:
+   * `() => { const c: Record<string, string> = {}; propagation.inject(context.active(), c); return c.traceparent; }`
+   */
+  traceparent?: () => string | undefined;
   /** The environment to read the defaults from (default `process.env`). */
   env?: Readonly<Record<string, string | undefined>>;
   /** Called with each approval this client asked or waited for, once, when it is decided. */
@@ -239,8 +245,9 @@ export class ApprovalsClient {
     this.agent = options.agent ?? "";
     this.run = options.run || `run-${hex(8)}`;
     this.within = options.within;
-    const wire: { retryFor: number; fetch?: typeof fetch } = { retryFor: options.retryFor ?? 60 };
+    const wire: WireOptions = { retryFor: options.retryFor ?? 60 };
     if (options.fetch) wire.fetch = options.fetch;
+    if (options.traceparent) wire.traceparent = options.traceparent;
     this.wire = new Wire(urls, key, wire);
     this.onDecided = options.onDecided;
     this.onWaiting = options.onWaiting;

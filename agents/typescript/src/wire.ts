@@ -51,7 +51,11 @@ export interface CallOptions {
 export interface WireOptions {
   retryFor: number;
   fetch?: typeof fetch;
+  traceparent?: () => string | undefined;
 }
+
+/** A W3C trace context's `traceparent` (version 00): what a call sends of its caller's trace. */
+export const TRACEPARENT = /^00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}$/;
 
 /** `ms` milliseconds, or the signal's reason thrown as soon as it aborts. */
 export function pause(ms: number, signal?: AbortSignal): Promise<void> {
@@ -78,6 +82,7 @@ export class Wire {
   readonly #authorization: string; // (a # field: never shown by console.log or util.inspect)
   private readonly retryFor: number;
   private readonly fetch: typeof fetch;
+  private readonly traceparent: (() => string | undefined) | undefined;
   private next = 0;
   private answered = false;
 
@@ -90,6 +95,7 @@ export class Wire {
     this.retryFor = options.retryFor;
     const fetcher = options.fetch ?? globalThis.fetch;
     this.fetch = (input, init) => fetcher(input, init);
+    this.traceparent = options.traceparent;
   }
 
   /** One call's answer (a JSON object), retried as the module says; else an `ApprovalsError`. */
@@ -105,6 +111,8 @@ export class Wire {
     };
     const body = options.body === undefined ? undefined : JSON.stringify(options.body);
     if (body !== undefined) headers["Content-Type"] = "application/json";
+    const traceparent = this.traceparent?.(); // the caller's current trace: the bot's spans go inside it
+    if (traceparent !== undefined && TRACEPARENT.test(traceparent)) headers.traceparent = traceparent;
     const timeout = ((options.holds ?? 0) + 15) * 1000;
     const signal = options.signal;
     for (;;) {

@@ -75,6 +75,23 @@ test("502, 503 and 504 are retried with the same Idempotency-Key, and the ask sa
   assert.equal(sent[0]?.url, "http://bot/api/v1/approvals");
 });
 
+test("each call sends the caller's current traceparent (the option's), a malformed one none", async () => {
+  const { fetch, sent } = scripted([
+    [201, PENDING],
+    [200, PENDING],
+    [200, PENDING],
+  ]);
+  const parents = ["00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", "00-not-a-trace", undefined];
+  const client = new ApprovalsClient({ url: "http://bot", key: "k", fetch, traceparent: () => parents.shift() });
+  await client.requestTool({ tool: "send_email", arguments: { to: "bob" } });
+  await client.get("a-1");
+  await client.get("a-1");
+  assert.deepEqual(
+    sent.map((s) => s.headers.get("traceparent")),
+    ["00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", null, null],
+  );
+});
+
 test("an answer cut short is retried as no answer", async () => {
   let tries = 0;
   const cut: typeof fetch = async () => {

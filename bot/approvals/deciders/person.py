@@ -14,6 +14,7 @@ from functools import partial
 from bot.approvals.chain import Decided, Step
 from bot.approvals.delivery import Delivery
 from bot.approvals.opening import Opened, OpenRefused
+from bot.core.tracing import span
 from bot.store import Fenced, Opening, Store, persistently
 
 
@@ -44,7 +45,9 @@ class Person:
         if status == "exists" and program is not None:  # a program's retry: its first ask's approval
             card = await self._unposted_card(approval_id)
             return Opened(status, approval_id, settings=ask.settings, card=card)
-        card = await self._delivery.post_card(approval, fence=ask.fence)
+        with span("card", approval_id=approval.id, channel=approval.card_channel, tool=approval.tool_name,
+                  policy=",".join(step.routed_by), status="pending"):
+            card = await self._delivery.post_card(approval, fence=ask.fence)
         return Opened(status, approval.id, settings=ask.settings, card=card, dms=tuple(dms))
 
     async def _unposted_card(self, approval_id: str) -> tuple[str, str]:

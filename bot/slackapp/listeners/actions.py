@@ -37,6 +37,7 @@ from slack_sdk.errors import SlackApiError
 from bot.approvals.refusals import STORAGE_DOWN, refusal_text
 from bot.approvals.rulebook import NO_RULE_FOR_STEP_UP
 from bot.approvals.service import REFUSAL_QUIET
+from bot.core.logs import log_fields
 from bot.core.records import APPROVAL_ID, SLACK_ID, SLACK_TS
 from bot.core.security import sign_metadata
 from bot.services import Services
@@ -199,6 +200,12 @@ async def decide_from_click(services: Services, body: dict[str, Any], *, outcome
     if click is None:
         await services.store.audit.append("refused", reason="malformed click", outcome=outcome)
         return
+    with log_fields(approval_id=click.approval_id, channel=click.card[0] if click.card else ""):
+        await _decide(services, body, click, outcome=outcome)
+
+
+async def _decide(services: Services, body: dict[str, Any], click: Click, *, outcome: str) -> None:
+    """Decide `click`'s approval as `outcome`, or say why not (a step-up first, a refusal, the card redrawn)."""
     approval_id = click.approval_id
     result = await services.approvals.decide(approval_id, outcome=outcome, user=click.user, card=click.card)
     if services.approvals.redraw_after(result) and result.status == "ok":

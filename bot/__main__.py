@@ -38,7 +38,7 @@ def _audit_check(audit: argparse.ArgumentParser, args: argparse.Namespace, envir
     if args.action == "evidence":
         if args.target is not None or args.archive is None:
             audit.error("evidence takes no SEQ or FILE, and needs --archive URL")
-        from bot.audit.archive.cli import evidence_command
+        from bot.report.evidence import evidence_command
 
         return evidence_command(since=args.since, until=args.until, url=args.archive, out_dir=args.out,
                                 jwks=args.jwks, sample=args.sample, seed=args.seed, environ=environ)

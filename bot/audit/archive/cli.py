@@ -9,11 +9,9 @@ import json
 import sys
 import time
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
-from bot.audit.archive.evidence import gather_evidence, write_files
 from bot.audit.archive.proofs import check_proof, dumps, prove
 from bot.audit.archive.stores import ArchiveError, ArchiveStore, open_archive
 from bot.audit.archive.verify import ArchiveTrust, Checked, Found, check_archive, history_trust, join_redis, trust_of
@@ -25,7 +23,7 @@ from bot.core.signing import ENV_NAME, FILE_NAME, SigningError, load_signing_key
 from bot.store import Store, StoreUnavailable, connect
 
 
-async def _trust(archive: ArchiveStore | None, *, jwks: str | None, settings: StoreSettings | None) -> ArchiveTrust:
+async def trust_for(archive: ArchiveStore | None, *, jwks: str | None, settings: StoreSettings | None) -> ArchiveTrust:
     """`--jwks` (pinned), else the deployment's keys, else the archive's own key history."""
     if jwks is not None:
         return trust_of(jwks_document(jwks), source=f"--jwks {jwks[:200]}", pinned=True)
@@ -51,24 +49,37 @@ def verify_archive(
         start_at = since_time(since, time.time()) if since is not None else None
         with_redis = "redis_url" in settings.model_fields_set  # REDIS_URL given: Redis is checked too
         said, code = asyncio.run(verdict(archive, settings if with_redis else None, jwks, start_at))
-    except (UsageError, SettingsError, SigningError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except ArchiveError as exc:
-        print(f"error: cannot read the audit archive: {exc}", file=sys.stderr)
-        return 1
-    except StoreUnavailable as exc:
-        print(f"error: cannot read the audit log from Redis ({exc.cause}); unset REDIS_URL to check the archive"
-              " alone", file=sys.stderr)
-        return 1
+    except FAILURES as exc:
+        return failed(exc)
     print(said, file=out)
+    return code
+
+
+FAILURES = (UsageError, SettingsError, SigningError, ArchiveError, StoreUnavailable, Found, OSError)
+
+
+def failed(exc: Exception, *, found: str = "error: no proof") -> int:
+    """One of FAILURES said on standard error, as every archive command says it; its exit code (2 bad usage, 1 the
+    archive, Redis or a file could not be read or written, or a problem `found`)."""
+    if isinstance(exc, UsageError | SettingsError | SigningError):
+        said, code = f"error: {exc}", 2
+    elif isinstance(exc, ArchiveError):
+        said, code = f"error: cannot read the audit archive: {exc}", 1
+    elif isinstance(exc, StoreUnavailable):
+        said, code = (f"error: cannot read the audit log from Redis ({exc.cause}); unset REDIS_URL to use the archive"
+                      " alone"), 1
+    elif isinstance(exc, Found):
+        said, code = f"{found}: {exc}", 1
+    else:
+        said, code = f"error: {getattr(exc, 'strerror', None) or exc}", 1
+    print(said, file=sys.stderr)
     return code
 
 
 async def verdict(
     archive: ArchiveStore, settings: StoreSettings | None, jwks: str | None, start_at: float | None
 ) -> tuple[str, int]:
-    trust = await _trust(archive, jwks=jwks, settings=settings)
+    trust = await trust_for(archive, jwks=jwks, settings=settings)
     if settings is None:
         try:
             checked = await check_archive(archive, trust=trust)
@@ -92,7 +103,7 @@ async def verify_both(
         checked = await check_archive(archive, trust=trust, keep_from=oldest)
     except Found as exc:
         return f"audit archive NOT intact: {exc}", 1
-    entries = await _redis_entries(store)
+    entries = await redis_entries(store)
     signed = None
     newest = await store.audit.last_checkpoint()
     if newest is not None and "archived" in newest[1]:
@@ -119,7 +130,7 @@ def _joined(checked: Checked, entries: list[tuple[str, dict[str, str]]]) -> str:
             " also archived, equal in both.")
 
 
-async def _redis_entries(store: Store) -> list[tuple[str, dict[str, str]]]:
+async def redis_entries(store: Store) -> list[tuple[str, dict[str, str]]]:
     found: list[tuple[str, dict[str, str]]] = []
     lower = "-"
     while batch := await store.audit.chained(lower=lower, count=2000):
@@ -139,21 +150,14 @@ def prove_command(
         archive = open_archive(url, retain=0)
         settings = StoreSettings.from_env(environ)
         proof = asyncio.run(_prove(archive, int(seq), jwks, settings))
-    except (UsageError, SettingsError, SigningError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except ArchiveError as exc:
-        print(f"error: cannot read the audit archive: {exc}", file=sys.stderr)
-        return 1
-    except Found as exc:
-        print(f"error: no proof: {exc}", file=sys.stderr)
-        return 1
+    except FAILURES as exc:
+        return failed(exc)
     print(dumps(proof), file=out)
     return 0
 
 
 async def _prove(archive: ArchiveStore, seq: int, jwks: str | None, settings: StoreSettings) -> dict[str, object]:
-    return await prove(archive, seq=seq, trust=await _trust(archive, jwks=jwks, settings=settings))
+    return await prove(archive, seq=seq, trust=await trust_for(archive, jwks=jwks, settings=settings))
 
 
 def check_proof_command(*, path: str, jwks: str | None, out: TextIO | None = None) -> int:
@@ -162,7 +166,7 @@ def check_proof_command(*, path: str, jwks: str | None, out: TextIO | None = Non
     try:
         if jwks is None:
             raise UsageError("check-proof needs --jwks (the public keys, pinned apart from the bot)")
-        trust = asyncio.run(_trust(None, jwks=jwks, settings=None))
+        trust = asyncio.run(trust_for(None, jwks=jwks, settings=None))
         try:
             proof = json.loads(Path(path).expanduser().read_text())
         except (OSError, ValueError, RecursionError) as exc:
@@ -177,70 +181,3 @@ def check_proof_command(*, path: str, jwks: str | None, out: TextIO | None = Non
     print(said, file=out)
     return 0
 
-
-def evidence_command(
-    *, since: str | None, until: str | None, url: str, out_dir: str | None, jwks: str | None, sample: int,
-    seed: str | None, out: TextIO | None = None, environ: Mapping[str, str] | None = None,
-) -> int:
-    """`audit evidence --since DATE --until DATE --archive URL --out DIR` (bot/audit/archive/evidence.py): from the
-    archive alone, and Redis's unarchived tail too when REDIS_URL is set. Exit 0 written, 1 the archive not intact or
-    unreadable, 2 bad usage."""
-    out = out or sys.stdout
-    try:
-        if since is None or until is None or out_dir is None:
-            raise UsageError("evidence needs --since DATE, --until DATE, --archive URL and --out DIR")
-        start, end = _period_time(since, "--since"), _period_time(until, "--until")
-        if end <= start:
-            raise UsageError(f"evidence: --until ({until[:40]}) must be after --since ({since[:40]})")
-        if not 0 <= sample <= 10_000:
-            raise UsageError("evidence: --sample is 0 to 10,000 proofs")
-        archive = open_archive(url, retain=0)
-        settings = StoreSettings.from_env(environ)
-        with_redis = "redis_url" in settings.model_fields_set
-        files, said = asyncio.run(_evidence(archive, settings, with_redis=with_redis, jwks=jwks,
-                                            period=(since, until), times=(start, end), sample=sample, seed=seed))
-        write_files(Path(out_dir).expanduser(), files)
-    except (UsageError, SettingsError, SigningError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except ArchiveError as exc:
-        print(f"error: cannot read the audit archive: {exc}", file=sys.stderr)
-        return 1
-    except Found as exc:
-        print(f"audit archive NOT intact, no evidence written: {exc}", file=sys.stderr)
-        return 1
-    except StoreUnavailable as exc:
-        print(f"error: cannot read the audit log from Redis ({exc.cause}); unset REDIS_URL to use the archive"
-              " alone", file=sys.stderr)
-        return 1
-    except OSError as exc:
-        print(f"error: cannot write {out_dir}: {exc.strerror or exc}", file=sys.stderr)
-        return 1
-    print(f"evidence written to {out_dir}: {said}. README.txt there says how to check each file.", file=out)
-    return 0
-
-
-def _period_time(text: str, flag: str) -> float:
-    """An ISO 8601 date or time (UTC unless it says its offset) as epoch seconds; UsageError when it is not one."""
-    try:
-        moment = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise UsageError(f"{flag}: not an ISO 8601 date or time: {text.strip()[:40]!r} (e.g. 2026-01-01)") from None
-    return (moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)).timestamp()
-
-
-async def _evidence(
-    archive: ArchiveStore, settings: StoreSettings, *, with_redis: bool, jwks: str | None, period: tuple[str, str],
-    times: tuple[float, float], sample: int, seed: str | None,
-) -> tuple[dict[str, bytes], str]:
-    trust = await _trust(archive, jwks=jwks, settings=settings)
-    tail: list[dict[str, str]] = []
-    if with_redis:
-        redis = connect(settings.redis_url.get_secret_value(), command_timeout=settings.redis_timeout)
-        try:
-            tail = [{"id": stream_id, **fields} for stream_id, fields in await _redis_entries(Store(
-                redis, prefix=settings.store_prefix))]
-        finally:
-            await redis.aclose()
-    return await gather_evidence(archive, trust=trust, since=times[0], until=times[1], period=period, tail=tail,
-                                 sample=sample, seed=seed)

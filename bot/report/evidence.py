@@ -18,22 +18,30 @@ intact. The period is [since, until): an approval belongs to it when it was aske
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import hashlib
 import html
 import io
 import json
 import random
-from collections.abc import Iterable
+import sys
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import TextIO
 
 from bot.audit.archive import layout
+from bot.audit.archive.cli import FAILURES, failed, redis_entries, trust_for
 from bot.audit.archive.proofs import dumps, prove
-from bot.audit.archive.stores import ArchiveError, ArchiveStore
+from bot.audit.archive.stores import ArchiveError, ArchiveStore, open_archive
 from bot.audit.archive.verify import ArchiveTrust, Checked, check_archive
 from bot.audit.digests import seq_of
+from bot.audit.verify import UsageError
+from bot.core.settings import StoreSettings
 from bot.report.audit_export import iso_utc, safe_cell
+from bot.store import Store, connect
 
 COLUMNS = (
     "approval", "requested_at", "requester", "kind", "tool", "title", "digest", "arguments", "key", "workflow",
@@ -293,3 +301,57 @@ proofs/seq-N.json
 summary.html
     One page: the counts and the exceptions. Its text is escaped: nothing in it is live markup.
 """
+
+
+def evidence_command(
+    *, since: str | None, until: str | None, url: str, out_dir: str | None, jwks: str | None, sample: int,
+    seed: str | None, out: TextIO | None = None, environ: Mapping[str, str] | None = None,
+) -> int:
+    """`audit evidence --since DATE --until DATE --archive URL --out DIR` (this module): from the
+    archive alone, and Redis's unarchived tail too when REDIS_URL is set. Exit 0 written, 1 the archive not intact or
+    unreadable, 2 bad usage."""
+    out = out or sys.stdout
+    try:
+        if since is None or until is None or out_dir is None:
+            raise UsageError("evidence needs --since DATE, --until DATE, --archive URL and --out DIR")
+        start, end = _period_time(since, "--since"), _period_time(until, "--until")
+        if end <= start:
+            raise UsageError(f"evidence: --until ({until[:40]}) must be after --since ({since[:40]})")
+        if not 0 <= sample <= 10_000:
+            raise UsageError("evidence: --sample is 0 to 10,000 proofs")
+        archive = open_archive(url, retain=0)
+        settings = StoreSettings.from_env(environ)
+        with_redis = "redis_url" in settings.model_fields_set
+        files, said = asyncio.run(_evidence(archive, settings, with_redis=with_redis, jwks=jwks,
+                                            period=(since, until), times=(start, end), sample=sample, seed=seed))
+        write_files(Path(out_dir).expanduser(), files)
+    except FAILURES as exc:
+        return failed(exc, found="audit archive NOT intact, no evidence written")
+    print(f"evidence written to {out_dir}: {said}. README.txt there says how to check each file.", file=out)
+    return 0
+
+
+def _period_time(text: str, flag: str) -> float:
+    """An ISO 8601 date or time (UTC unless it says its offset) as epoch seconds; UsageError when it is not one."""
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise UsageError(f"{flag}: not an ISO 8601 date or time: {text.strip()[:40]!r} (e.g. 2026-01-01)") from None
+    return (moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)).timestamp()
+
+
+async def _evidence(
+    archive: ArchiveStore, settings: StoreSettings, *, with_redis: bool, jwks: str | None, period: tuple[str, str],
+    times: tuple[float, float], sample: int, seed: str | None,
+) -> tuple[dict[str, bytes], str]:
+    trust = await trust_for(archive, jwks=jwks, settings=settings)
+    tail: list[dict[str, str]] = []
+    if with_redis:
+        redis = connect(settings.redis_url.get_secret_value(), command_timeout=settings.redis_timeout)
+        try:
+            tail = [{"id": stream_id, **fields} for stream_id, fields in await redis_entries(Store(
+                redis, prefix=settings.store_prefix))]
+        finally:
+            await redis.aclose()
+    return await gather_evidence(archive, trust=trust, since=times[0], until=times[1], period=period, tail=tail,
+                                 sample=sample, seed=seed)

@@ -106,6 +106,8 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
     audit.add_argument("--sample", type=int, default=25, help="evidence: how many inclusion proofs (default 25)")
     audit.add_argument("--seed", default=None, help="evidence: the sample's seed (default: the period, so the same"
                        " command gives the same sample)")
+    audit.add_argument("--as", dest="who", default=None, help="export: who runs it, for the audit log (default:"
+                       " user@host)")
     report = sub.add_parser("report", help="write an HTML report of how approvals are going (needs only REDIS_URL)",
                             description="Write an HTML report of how approvals are going: decisions, waits, who"
                             " decides, automatic steps. Needs only REDIS_URL (and SLACK_BOT_TOKEN, if set, to name"
@@ -160,7 +162,7 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
         from bot.report.audit_export import export_audit
 
         return export_audit(since=args.since or "7d", channels=args.channel, fmt=args.format or "jsonl",
-                            environ=environ)
+                            who=args.who, environ=environ)
     if args.command == "report":
         from pathlib import Path
 

@@ -20,6 +20,7 @@ metrics, background tasks, secrets kept secret, signing keys, and what an "alway
                     and the arguments with those values replaced by what may be shown (pure)
     detectors.py    cards, IBANs, secret formats and secret argument names found in a string (pure)
     ids.py, durations.py, redis_urls.py   small pure helpers
+    operators.py    who ran an operator's command, for the audit log (`--as NAME`, else user@host)
     logs.py, metrics.py, tasks.py, security.py   a worker's logging, Prometheus metrics, background
                     tasks (and the run a decision woke going before the redraws it set off: RunsFirst),
                     redaction and signed modal metadata

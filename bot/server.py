@@ -198,4 +198,6 @@ async def archive_health(services: Services) -> dict[str, object]:
             through = await services.store.audit.archived_through()
     except (TimeoutError, StoreUnavailable):
         return {"lag_entries": None, "lag_seconds": None, "archived_through": None}
-    return {"lag_entries": behind, "lag_seconds": round(age, 1), "archived_through": through}
+    restored = services.archiver.restored if services.archiver is not None else ""
+    return {"lag_entries": behind, "lag_seconds": round(age, 1), "archived_through": through,
+            **({"restored": restored} if restored else {})}

@@ -245,6 +245,12 @@ class AuditLog:
         return int(await self._s.script("audit_archived")(
             keys={"archived": self._s.keys.audit_archived_through}, args={"seq": str(seq)}))
 
+    async def resume_counter(self, seq: int) -> int:
+        """Raise the log's counter to `seq` if it is below (Redis restored from an older backup: the next entry is
+        numbered past what the archive holds, never with a seq given before); the counter now."""
+        return int(await self._s.script("audit_archived")(
+            keys={"archived": self._s.keys.audit_seq}, args={"seq": str(seq)}))
+
     async def shards(self) -> dict[str, str]:
         """The log's shard index (`Keys.audit_shards`, written by lua/lib/audit.lua): {shard number: its JSON},
         as stored (bot/audit/shards.py reads it)."""

@@ -114,11 +114,27 @@ async def verify_both(
     joined = join_redis(checked, entries, archived=await store.audit.archived_through(), signed_archived=signed)
     if joined is not None:
         return f"audit archive and Redis NOT intact: {joined}", 1
+    if (lost := _lost(checked, entries)) is not None:
+        return f"audit archive and Redis NOT intact: {lost}", 1
     redis_trust = Trust(source=trust.source, created=dict.fromkeys(trust.keys), pinned=trust.pinned, public=trust.xs)
     said, code = await walk(store, start_at, trust.verify, retention=redis_keep(settings), trust=redis_trust)
     if code == NO_LOG:
         return f"{checked.summary(archive.url, trust=trust)}\nRedis: {said}", 0
     return "\n".join([checked.summary(archive.url, trust=trust), _joined(checked, entries), said]), code
+
+
+def _lost(checked: Checked, entries: list[tuple[str, dict[str, str]]]) -> str | None:
+    """The archived seqs Redis lacks after its oldest (Redis restored from an older backup, or entries deleted by
+    hand), said; None when it lacks none."""
+    held = {seq for _, f in entries if (seq := seq_of(f)) is not None}
+    if not held:
+        return None
+    missing = [seq for seq in range(min(held), checked.last + 1) if seq not in held]
+    if not missing:
+        return None
+    return (f"restored: Redis lacks seq {missing[0]:,} to {missing[-1]:,} ({len(missing):,} entries) that the archive"
+            " holds: Redis was restored from an older backup (or they were deleted by hand); the archive keeps them,"
+            " and the counter resumed past them (see the workers' ERROR)")
 
 
 def _joined(checked: Checked, entries: list[tuple[str, dict[str, str]]]) -> str:

@@ -36,6 +36,13 @@ def _audit_check(audit: argparse.ArgumentParser, args: argparse.Namespace, envir
         from bot.audit.verify import verify_audit
 
         return verify_audit(since=args.since, jwks=args.jwks, environ=environ)
+    if args.action == "evidence":
+        if args.target is not None or args.archive is None:
+            audit.error("evidence takes no SEQ or FILE, and needs --archive URL")
+        from bot.report.evidence import evidence_command
+
+        return evidence_command(since=args.since, until=args.until, url=args.archive, out_dir=args.out,
+                                jwks=args.jwks, sample=args.sample, seed=args.seed, environ=environ)
     if args.target is None:
         audit.error(f"{args.action} needs {'SEQ' if args.action == 'prove' else 'FILE'}")
     if args.action == "prove":
@@ -91,9 +98,11 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
                            " URL, verify checks the audit archive too (alone when REDIS_URL is unset); `audit prove SEQ"
                            " --archive URL` prints one entry's inclusion proof as JSON, `audit check-proof FILE --jwks"
                            " pinned.json` checks one offline.")
-    audit.add_argument("action", nargs="?", choices=("export", "verify", "prove", "check-proof"), default="export",
-                       help="export (the default), verify, prove SEQ (an inclusion proof from --archive, as JSON) or"
-                       " check-proof FILE (with --jwks, offline)")
+    audit.add_argument("action", nargs="?", choices=("export", "verify", "prove", "check-proof", "evidence"),
+                       default="export",
+                       help="export (the default), verify, prove SEQ (an inclusion proof from --archive, as JSON),"
+                       " check-proof FILE (with --jwks, offline) or evidence (an audit period's population,"
+                       " checkpoints, sampled proofs, exceptions and summary, into --out DIR)")
     audit.add_argument("target", nargs="?", default=None, help="prove: the entry's seq; check-proof: the proof's file")
     audit.add_argument("--archive", default=None, help="verify, prove: the audit archive (file:///abs/folder or"
                        " s3://bucket/prefix; AUDIT_ARCHIVE's form); verify checks Redis too when REDIS_URL is set")
@@ -105,6 +114,14 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
     audit.add_argument("--jwks", default=None, help="verify: check checkpoints with the public keys of this JWKS file"
                        " or URL (a bot's https://.../api/v1/jwks.json) instead of SIGNING_KEYS_FILE / SIGNING_KEYS"
                        " (prove: the same; check-proof needs it)")
+    audit.add_argument("--until", default=None, help="evidence: the period's end, an ISO 8601 date or time (excluded;"
+                       " --since is its start, included)")
+    audit.add_argument("--out", default=None, help="evidence: the folder to write (made if missing)")
+    audit.add_argument("--sample", type=int, default=25, help="evidence: how many inclusion proofs (default 25)")
+    audit.add_argument("--seed", default=None, help="evidence: the sample's seed (default: the period, so the same"
+                       " command gives the same sample)")
+    audit.add_argument("--as", dest="who", default=None, help="export: who runs it, for the audit log (default:"
+                       " user@host)")
     report = sub.add_parser("report", help="write an HTML report of how approvals are going (needs only REDIS_URL)",
                             description="Write an HTML report of how approvals are going: decisions, waits, who"
                             " decides, automatic steps. Needs only REDIS_URL (and SLACK_BOT_TOKEN, if set, to name"
@@ -160,16 +177,18 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
         return run_alone(host=args.host, port=args.port, events_url=args.events_url,
                          bot_token_file=args.bot_token_file, signing_secret_file=args.signing_secret_file)
     if args.command == "audit":
-        if args.action in ("verify", "prove", "check-proof"):
+        if args.action != "export":
             if args.channel or args.format:
                 audit.error(f"--channel and --format are for export, not {args.action}")
             return _audit_check(audit, args, environ)
         if args.jwks is not None or args.archive is not None or args.target is not None:
             audit.error("--jwks, --archive and a SEQ or FILE are for verify, prove and check-proof")
+        if args.until is not None or args.out is not None or args.seed is not None:
+            audit.error("--until, --out and --seed are for evidence")
         from bot.report.audit_export import export_audit
 
         return export_audit(since=args.since or "7d", channels=args.channel, fmt=args.format or "jsonl",
-                            environ=environ)
+                            who=args.who, environ=environ)
     if args.command == "report":
         from pathlib import Path
 

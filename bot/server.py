@@ -110,8 +110,9 @@ def add_worker_routes(
         refused = metrics_refusal(request, reveal(settings.metrics_token))
         if refused is not None:
             return refused
+        lag = partial(services.store.audit.archive_lag, now=time.time()) if services.archiver is not None else None
         body = await services.metrics.render(services.store.approvals.waiting_by_channel,
-                                             frozen=services.store.freezes.all)
+                                             frozen=services.store.freezes.all, archive_lag=lag)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     web_app.router.add_get("/healthz", healthz)
@@ -211,4 +212,18 @@ async def health(services: Services, workspaces: Workspaces) -> dict[str, object
         "api_long_polls": services.api.waiters.count,
         "receipts": "on" if services.api.receipts is not None else "off",  # never a key
         "policy": {"bundle": policies.bundle.hash, "mode": policies.mode},  # the bundle this worker decides by
+        **({"audit_archive": await archive_health(services)} if services.archiver is not None else {}),
     }
+
+
+async def archive_health(services: Services) -> dict[str, object]:
+    """How far the audit archive is behind (AUDIT_ARCHIVE): entries, the oldest one's age, the last seq archived."""
+    try:
+        async with asyncio.timeout(HEALTH_REDIS_TIMEOUT):
+            behind, age = await services.store.audit.archive_lag(now=time.time())
+            through = await services.store.audit.archived_through()
+    except (TimeoutError, StoreUnavailable):
+        return {"lag_entries": None, "lag_seconds": None, "archived_through": None}
+    restored = services.archiver.restored if services.archiver is not None else ""
+    return {"lag_entries": behind, "lag_seconds": round(age, 1), "archived_through": through,
+            **({"restored": restored} if restored else {})}

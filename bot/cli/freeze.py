@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import getpass
-import socket
 import sys
 import time
 from collections.abc import Mapping
 
+from bot.core.operators import add_as, operator_name
 from bot.core.settings import SettingsError, StoreSettings
 from bot.slack.blocks import clean
 from bot.store import Frozen, Store, StoreUnavailable, connect
@@ -33,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser, *, freeze: bool) -> None:
     parser.add_argument("scope", nargs="+", help="all, a channel id (C…), key NAME or agent NAME")
     if freeze:
         parser.add_argument("--reason", default="", help="why (told to every ask refused)")
-    parser.add_argument("--as", dest="who", default="", help="who runs it, for the audit log (default: user@host)")
+    add_as(parser)
 
 
 def freeze_command(args: argparse.Namespace, *, freeze: bool, environ: Mapping[str, str] | None = None) -> int:
@@ -51,9 +50,8 @@ def freeze_command(args: argparse.Namespace, *, freeze: bool, environ: Mapping[s
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    who = clean(args.who).strip()[:80] or f"{getpass.getuser()}@{socket.gethostname()}"
     try:
-        return asyncio.run(_run(settings, scoped[0], reason=reason, by=f"cli:{who}", freeze=freeze))
+        return asyncio.run(_run(settings, scoped[0], reason=reason, by=operator_name(args.who), freeze=freeze))
     except StoreUnavailable as exc:
         print(f"error: cannot reach Redis where REDIS_URL points ({exc.cause})", file=sys.stderr)
         return 1

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Mapping
 
 from bot.api.keys import create_key
+from bot.core.operators import add_as, operator_name
 from bot.core.records import DEFAULT_MAX_PENDING, DEFAULT_PER_MINUTE, ApiKey
 from bot.core.settings import SettingsError, StoreSettings
 from bot.core.workspaces import WorkspaceRef
@@ -63,10 +64,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     create.add_argument("--enterprise", default="", help="its Enterprise Grid organisation (E…), if any")
     create.add_argument("--max-pending", type=int, default=DEFAULT_MAX_PENDING)
     create.add_argument("--per-minute", type=int, default=DEFAULT_PER_MINUTE)
+    add_as(create)
     sub.add_parser("list", help="the keys that stand (never the keys themselves)")
     revoke = sub.add_parser("revoke", help="revoke a key: the next request with it is refused, its pending"
                             " approvals withdrawn")
     revoke.add_argument("name")
+    add_as(revoke)
 
 
 def keys_command(args: argparse.Namespace, *, environ: Mapping[str, str] | None = None) -> int:
@@ -101,7 +104,7 @@ async def _run(settings: StoreSettings, args: argparse.Namespace) -> int:
         else:
             name = args.name
             # no worker here: the withdrawn approvals' cards are due at once, for the next worker's outbox round
-            revoked = await store.api_keys.revoke(name, by="cli", card_grace=0)
+            revoked = await store.api_keys.revoke(name, by=operator_name(args.who), card_grace=0)
             if revoked is None:
                 print(f"error: there is no key named {name}", file=sys.stderr)
                 return 2
@@ -118,7 +121,7 @@ async def _create(store: Store, args: argparse.Namespace) -> int:
         return 2
     home = None if args.team else await store.tenants.home()
     workspace = WorkspaceRef(args.team, args.enterprise or None) if args.team else home
-    made = await create_key(store, args.name, args.channel, by="cli", max_pending=args.max_pending,
+    made = await create_key(store, args.name, args.channel, by=operator_name(args.who), max_pending=args.max_pending,
                             per_minute=args.per_minute, workspace=workspace)
     if isinstance(made, str):
         print(f"error: {made}", file=sys.stderr)

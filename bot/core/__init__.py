@@ -21,6 +21,7 @@ metrics, background tasks, secrets kept secret, signing keys, and what an "alway
     detectors.py    cards, IBANs, secret formats and secret argument names found in a string (pure)
     version.py      the project's one version (`bot.__version__`; docs/operators/upgrades.md)
     ids.py, durations.py, redis_urls.py   small pure helpers
+    operators.py    who ran an operator's command, for the audit log (`--as NAME`, else user@host)
     logs.py, metrics.py, tasks.py, security.py   a worker's logging, Prometheus metrics, background
                     tasks (and the run a decision woke going before the redraws it set off: RunsFirst),
                     redaction and signed modal metadata

@@ -43,6 +43,10 @@ class Metrics:
         self.slack_retries = Counter("hitl_slack_api_retries", "Slack Web API retries", ["handler"], registry=r)
         self.frozen = Gauge("hitl_frozen", "1 for each frozen scope (`/agent freeze`: all, channel:C…, key:NAME,"
                             " agent:NAME; all workers)", ["scope"], registry=r)
+        self.archive_lag = Gauge("hitl_audit_archive_lag_entries", "Audit entries numbered and not yet in the audit"
+                                 " archive (AUDIT_ARCHIVE; all workers)", registry=r)
+        self.archive_lag_seconds = Gauge("hitl_audit_archive_lag_seconds", "Age of the oldest audit entry not yet in"
+                                         " the audit archive (0: none; all workers)", registry=r)
         self.redis_reconnects = Counter("hitl_redis_reconnects", "Re-subscriptions after losing Redis", registry=r)
 
     def channel(self, channel: str) -> str:
@@ -62,15 +66,21 @@ class Metrics:
     async def render(
         self, waiting: Callable[[], Awaitable[dict[str, tuple[int, float]]]],
         *, frozen: Callable[[], Awaitable[Collection[str]]] | None = None,
+        archive_lag: Callable[[], Awaitable[tuple[int, float]]] | None = None,
     ) -> bytes:
         """The metrics, with the waiting approvals read now (`waiting`: {channel: (how many, oldest
         request time)}, for every worker: a channel label per channel with approvals waiting) and the frozen
-        scopes (`frozen`: a gauge of 1 per scope)."""
+        scopes (`frozen`: a gauge of 1 per scope) and, with an archive, how far it is behind (`archive_lag`: entries,
+        seconds)."""
         try:
             by_channel = await waiting()
             scopes = await frozen() if frozen is not None else ()
+            lag = await archive_lag() if archive_lag is not None else None
         except Exception:  # Redis down: keep the last values; /healthz says degraded
             return generate_latest(self.registry)
+        if lag is not None:
+            self.archive_lag.set(lag[0])
+            self.archive_lag_seconds.set(round(lag[1], 3))
         self.frozen.clear()
         for scope in sorted(scopes)[:MAX_CHANNELS]:  # a bounded label set (frozen scopes are few)
             self.frozen.labels(scope).set(1)

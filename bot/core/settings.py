@@ -211,8 +211,7 @@ class StoreSettings(_FromEnv):
             " time: the unsigned tail of the audit log is this old at most)"
         ),
     )
-    audit_archive: Stripped = Field(default="", validation_alias="AUDIT_ARCHIVE", pattern=r"^(|file:///.*|s3://.+)$",
-                                    description=(
+    audit_archive: Stripped = Field(default="", validation_alias="AUDIT_ARCHIVE", description=(
         "a write-once archive of the audit log: `file:///abs/folder` or `s3://bucket/prefix` (AWS_ENDPOINT_URL and"
         " the usual AWS variables); nothing is trimmed from Redis before it is archived"))
     audit_archive_retain: Annotated[int, duration(LONGEST_RETENTION, zero=True)] = Field(
@@ -231,6 +230,15 @@ class StoreSettings(_FromEnv):
             " kept this long"
         ),
     )
+
+    @field_validator("audit_archive")
+    @classmethod
+    def _archive_form(cls, url: str) -> str:
+        """Empty (no archive), `file:///abs/folder` or `s3://bucket/prefix`; else one line naming the two forms."""
+        if url and not re.fullmatch(r"file:///.*|s3://[^/\s]+(/.*)?", url):
+            raise ValueError(f"{url[:80]!r} is not an archive: use file:///abs/folder (a folder, its absolute path)"
+                             " or s3://bucket/prefix (any S3-compatible store)")
+        return url
 
     @field_validator("redis_url")
     @classmethod

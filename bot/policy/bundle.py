@@ -95,6 +95,7 @@ class PolicyBundle:
     loaded_at: float = field(default_factory=time.time)
     schema: str = ""  # a Cedar schema (JSON or Cedar text) given in POLICY_DIR, or ""
     redact: Mapping[str, tuple[ArgPath, ...]] = field(default_factory=dict)  # policy.yaml's `redact:`, by tool
+    digests: tuple[str, ...] = ()  # each file's `name:sha256` (of its text), in `files`' order
 
     @property
     def short_hash(self) -> str:
@@ -168,6 +169,7 @@ def load_bundle(directory: str | Path | None) -> PolicyBundle:
     bundle = PolicyBundle(
         hash=content_hash(texts), policies=policies, windows=windows, est=est,
         directory=str(directory or ""), files=tuple(path.name for path in files), schema=schema, redact=redact,
+        digests=tuple(f"{path.name}:{hashlib.sha256(text.encode()).hexdigest()}" for path, text in texts),
     )
     _check_references(bundle)
     if schema:

@@ -187,7 +187,8 @@ class PolicyEngine:
 
     async def _loaded(self, bundle: PolicyBundle) -> None:
         await self._audit("policy_loaded", bundle=bundle.hash, policies=str(len(bundle.policies)),
-                          files=",".join(bundle.files)[:500], mode=self.mode)
+                          files=",".join(bundle.files)[:500], digests=",".join(bundle.digests)[:4000], mode=self.mode,
+                          by=f"system:policy folder {bundle.directory or '(the shipped defaults)'}"[:300])
         self.warning = await self.vet(bundle) if self.vet is not None else ""
         if self.warning:
             log.warning("policies %s: %s", bundle.short_hash, self.warning)

@@ -36,6 +36,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import TextIO
 
+from bot.core.operators import operator_name
 from bot.core.settings import SettingsError, StoreSettings
 from bot.report.cli import ReportError, check_channels, check_since
 from bot.report.names import names_fields, names_of, people_in
@@ -67,6 +68,14 @@ COLUMNS = (
     "origin_channel",
     "card_channel",
     "task",
+    # what was asked (#66.7): the tool, its arguments' digest, the arguments where not hidden, the API key, the title,
+    # the durable workflow
+    "tool",
+    "digest",
+    "arguments",
+    "key",
+    "title",
+    "workflow",
     # a vote its person's passkey confirmed (step-up, bot/stepup/): how, which passkey (its digest), when
     "amr",
     "passkey",
@@ -114,11 +123,13 @@ def export_audit(
     since: str,
     channels: Sequence[str],
     fmt: str,
+    who: str | None = None,
     out: TextIO | None = None,
     settings: StoreSettings | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> int:
-    """Write audit entries since `since` (a duration back from now) to `out`. Returns an exit code.
+    """Write audit entries since `since` (a duration back from now) to `out`, the export audited as run by `who`
+    (`--as`, else the OS user@host: `bot.core.operators`). Returns an exit code.
     The store is the bot's: `settings`, else `StoreSettings.from_env(environ)` (REDIS_URL, REDIS_KEY_PREFIX...; the
     environment when `environ` is None, as for SLACK_BOT_TOKEN, which names people)."""
     try:
@@ -130,7 +141,8 @@ def export_audit(
         return 2
     stream = out or sys.stdout
     try:
-        return asyncio.run(_export(settings, time.time() - seconds, chosen, fmt, stream, environ=environ))
+        return asyncio.run(_export(settings, time.time() - seconds, chosen, fmt, stream, environ=environ,
+                                   by=operator_name(who)))
     except BrokenPipeError:  # the reader stopped (`| head`): nothing more to say
         _quiet_stdout(stream)
         return 0
@@ -179,7 +191,7 @@ def json_entry(entry: dict[str, str], names: dict[str, str]) -> dict[str, str]:
 
 async def _export(
     settings: StoreSettings, since: float, channels: Sequence[str], fmt: str, out: TextIO, *,
-    environ: Mapping[str, str] | None,
+    environ: Mapping[str, str] | None, by: str,
 ) -> int:
     redis = connect(settings.redis_url.get_secret_value(), command_timeout=settings.redis_timeout)
     store = Store(redis, prefix=settings.store_prefix)
@@ -189,6 +201,8 @@ async def _export(
                   " bot's, and REDIS_URL its Redis?)", file=sys.stderr)
             return 1
         entries = [entry async for entry in store.audit.export(since=since, channels=channels)]
+        await store.audit.append("audit_exported", by=by, format=fmt, since=repr(since), entries=len(entries),
+                                 **({"channels": ",".join(channels)} if channels else {}))
     finally:
         await redis.aclose()
     writer = csv.DictWriter(out, fieldnames=COLUMNS, extrasaction="ignore") if fmt == "csv" else None

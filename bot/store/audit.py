@@ -27,6 +27,7 @@ OWN_FIELDS = ("seq",)  # the log's own: `seq` ends every entry
 _OWN = frozenset(OWN_FIELDS)
 
 BATCH = 256  # entries in one call of the group commit at most
+LAG_SCAN = 10_000  # entries read back at most to tell the archive's lag in seconds
 IN_FLIGHT = 2  # calls of one worker on their way at once: the next batch is sent while Redis runs one
 
 Entry = tuple[str, dict[str, str]]  # a stream entry: its id and its fields, in stored order
@@ -227,10 +228,28 @@ class AuditLog:
         text = _text(value) if value is not None else ""
         return int(text) if text.isascii() and text.isdigit() else None
 
+    async def archive_lag(self, *, now: float, scan: int = LAG_SCAN) -> tuple[int, float]:
+        """How far the audit archive is behind: (entries numbered and not archived yet, age in seconds of the oldest
+        of them; 0, 0.0 when none). The oldest is read back from the newest `scan` entries at most: beyond them, the
+        age is of the `scan`-th newest (a floor: the archive is further behind than that)."""
+        counter, archived = await self.counter(), await self.archived_through()
+        behind = max(0, (counter or 0) - (archived or 0))
+        if not behind:
+            return 0, 0.0
+        found = await self._s.redis.xrevrange(self._s.keys.audit, count=min(behind, scan))
+        ms = str(found[-1][0]).partition("-")[0] if found else ""
+        return behind, max(0.0, now - int(ms) / 1000) if ms.isascii() and ms.isdigit() else 0.0
+
     async def archived(self, seq: int) -> int:
         """Raise the archived seq to `seq` (never lowered: `lua/audit_archived.lua`); the value kept now."""
         return int(await self._s.script("audit_archived")(
             keys={"archived": self._s.keys.audit_archived_through}, args={"seq": str(seq)}))
+
+    async def resume_counter(self, seq: int) -> int:
+        """Raise the log's counter to `seq` if it is below (Redis restored from an older backup: the next entry is
+        numbered past what the archive holds, never with a seq given before); the counter now."""
+        return int(await self._s.script("audit_archived")(
+            keys={"archived": self._s.keys.audit_seq}, args={"seq": str(seq)}))
 
     async def shards(self) -> dict[str, str]:
         """The log's shard index (`Keys.audit_shards`, written by lua/lib/audit.lua): {shard number: its JSON},

@@ -92,5 +92,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--entries", type=int, default=100_000)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--small", action="store_true", help="5,000 entries (run_all.py --small, CI: only not to rot)")
     args = parser.parse_args()
-    asyncio.run(main(args.entries, args.out))
+    asyncio.run(main(5_000 if args.small else args.entries, args.out))

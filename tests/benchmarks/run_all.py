@@ -48,6 +48,7 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
     "home_scale": ("home_scale.py", ["--small"], []),
     "home_storm": ("home_storm.py", ["--small"], []),
     "audit": ("audit_chain.py", ["--small"], []),
+    "audit_archive": ("audit_archive.py", ["--small"], []),
     "receipts": ("receipts.py", ["--small"], []),
     "hostile": ("hostile_load.py", ["--small"], []),
     "claude_code": ("claude_code_hook.py", ["--small"], []),
@@ -278,6 +279,10 @@ def key_figures(name: str, result: dict[str, Any]) -> dict[str, float | None]:
         out["verify s"] = _get(result, "verify", "verify_s")
         out["verify entries/s"] = _get(result, "verify", "entries_per_s")
         out["verify / floor"] = _get(result, "verify", "ratio_verify_to_floor")
+    elif name == "audit_archive":
+        for key in ("numbered_per_s", "archived_per_s", "verified_per_s", "redis_bytes_per_entry",
+                    "archive_bytes_per_entry", "redis_year_without_archive_mb", "redis_30_days_kept_mb"):
+            out[key.replace("_", " ")] = _get(result, key)
     elif name == "receipts":
         for series in ("decide", "sign", "issue", "reissue_read", "verify", "bot_verify", "spend"):
             out[f"{series} us"] = _get(result, "median_us", series)

@@ -23,7 +23,7 @@ from bot.core.signing import ENV_NAME, FILE_NAME, SigningError, load_signing_key
 from bot.store import Store, StoreUnavailable, connect
 
 
-async def _trust(archive: ArchiveStore | None, *, jwks: str | None, settings: StoreSettings | None) -> ArchiveTrust:
+async def trust_for(archive: ArchiveStore | None, *, jwks: str | None, settings: StoreSettings | None) -> ArchiveTrust:
     """`--jwks` (pinned), else the deployment's keys, else the archive's own key history."""
     if jwks is not None:
         return trust_of(jwks_document(jwks), source=f"--jwks {jwks[:200]}", pinned=True)
@@ -49,24 +49,37 @@ def verify_archive(
         start_at = since_time(since, time.time()) if since is not None else None
         with_redis = "redis_url" in settings.model_fields_set  # REDIS_URL given: Redis is checked too
         said, code = asyncio.run(verdict(archive, settings if with_redis else None, jwks, start_at))
-    except (UsageError, SettingsError, SigningError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except ArchiveError as exc:
-        print(f"error: cannot read the audit archive: {exc}", file=sys.stderr)
-        return 1
-    except StoreUnavailable as exc:
-        print(f"error: cannot read the audit log from Redis ({exc.cause}); unset REDIS_URL to check the archive"
-              " alone", file=sys.stderr)
-        return 1
+    except FAILURES as exc:
+        return failed(exc)
     print(said, file=out)
+    return code
+
+
+FAILURES = (UsageError, SettingsError, SigningError, ArchiveError, StoreUnavailable, Found, OSError)
+
+
+def failed(exc: Exception, *, found: str = "error: no proof") -> int:
+    """One of FAILURES said on standard error, as every archive command says it; its exit code (2 bad usage, 1 the
+    archive, Redis or a file could not be read or written, or a problem `found`)."""
+    if isinstance(exc, UsageError | SettingsError | SigningError):
+        said, code = f"error: {exc}", 2
+    elif isinstance(exc, ArchiveError):
+        said, code = f"error: cannot read the audit archive: {exc}", 1
+    elif isinstance(exc, StoreUnavailable):
+        said, code = (f"error: cannot read the audit log from Redis ({exc.cause}); unset REDIS_URL to use the archive"
+                      " alone"), 1
+    elif isinstance(exc, Found):
+        said, code = f"{found}: {exc}", 1
+    else:
+        said, code = f"error: {getattr(exc, 'strerror', None) or exc}", 1
+    print(said, file=sys.stderr)
     return code
 
 
 async def verdict(
     archive: ArchiveStore, settings: StoreSettings | None, jwks: str | None, start_at: float | None
 ) -> tuple[str, int]:
-    trust = await _trust(archive, jwks=jwks, settings=settings)
+    trust = await trust_for(archive, jwks=jwks, settings=settings)
     if settings is None:
         try:
             checked = await check_archive(archive, trust=trust)
@@ -90,7 +103,7 @@ async def verify_both(
         checked = await check_archive(archive, trust=trust, keep_from=oldest)
     except Found as exc:
         return f"audit archive NOT intact: {exc}", 1
-    entries = await _redis_entries(store)
+    entries = await redis_entries(store)
     signed = None
     newest = await store.audit.last_checkpoint()
     if newest is not None and "archived" in newest[1]:
@@ -101,11 +114,27 @@ async def verify_both(
     joined = join_redis(checked, entries, archived=await store.audit.archived_through(), signed_archived=signed)
     if joined is not None:
         return f"audit archive and Redis NOT intact: {joined}", 1
+    if (lost := _lost(checked, entries)) is not None:
+        return f"audit archive and Redis NOT intact: {lost}", 1
     redis_trust = Trust(source=trust.source, created=dict.fromkeys(trust.keys), pinned=trust.pinned, public=trust.xs)
     said, code = await walk(store, start_at, trust.verify, retention=redis_keep(settings), trust=redis_trust)
     if code == NO_LOG:
         return f"{checked.summary(archive.url, trust=trust)}\nRedis: {said}", 0
     return "\n".join([checked.summary(archive.url, trust=trust), _joined(checked, entries), said]), code
+
+
+def _lost(checked: Checked, entries: list[tuple[str, dict[str, str]]]) -> str | None:
+    """The archived seqs Redis lacks after its oldest (Redis restored from an older backup, or entries deleted by
+    hand), said; None when it lacks none."""
+    held = {seq for _, f in entries if (seq := seq_of(f)) is not None}
+    if not held:
+        return None
+    missing = [seq for seq in range(min(held), checked.last + 1) if seq not in held]
+    if not missing:
+        return None
+    return (f"restored: Redis lacks seq {missing[0]:,} to {missing[-1]:,} ({len(missing):,} entries) that the archive"
+            " holds: Redis was restored from an older backup (or they were deleted by hand); the archive keeps them,"
+            " and the counter resumed past them (see the workers' ERROR)")
 
 
 def _joined(checked: Checked, entries: list[tuple[str, dict[str, str]]]) -> str:
@@ -117,7 +146,7 @@ def _joined(checked: Checked, entries: list[tuple[str, dict[str, str]]]) -> str:
             " also archived, equal in both.")
 
 
-async def _redis_entries(store: Store) -> list[tuple[str, dict[str, str]]]:
+async def redis_entries(store: Store) -> list[tuple[str, dict[str, str]]]:
     found: list[tuple[str, dict[str, str]]] = []
     lower = "-"
     while batch := await store.audit.chained(lower=lower, count=2000):
@@ -137,21 +166,14 @@ def prove_command(
         archive = open_archive(url, retain=0)
         settings = StoreSettings.from_env(environ)
         proof = asyncio.run(_prove(archive, int(seq), jwks, settings))
-    except (UsageError, SettingsError, SigningError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except ArchiveError as exc:
-        print(f"error: cannot read the audit archive: {exc}", file=sys.stderr)
-        return 1
-    except Found as exc:
-        print(f"error: no proof: {exc}", file=sys.stderr)
-        return 1
+    except FAILURES as exc:
+        return failed(exc)
     print(dumps(proof), file=out)
     return 0
 
 
 async def _prove(archive: ArchiveStore, seq: int, jwks: str | None, settings: StoreSettings) -> dict[str, object]:
-    return await prove(archive, seq=seq, trust=await _trust(archive, jwks=jwks, settings=settings))
+    return await prove(archive, seq=seq, trust=await trust_for(archive, jwks=jwks, settings=settings))
 
 
 def check_proof_command(*, path: str, jwks: str | None, out: TextIO | None = None) -> int:
@@ -160,7 +182,7 @@ def check_proof_command(*, path: str, jwks: str | None, out: TextIO | None = Non
     try:
         if jwks is None:
             raise UsageError("check-proof needs --jwks (the public keys, pinned apart from the bot)")
-        trust = asyncio.run(_trust(None, jwks=jwks, settings=None))
+        trust = asyncio.run(trust_for(None, jwks=jwks, settings=None))
         try:
             proof = json.loads(Path(path).expanduser().read_text())
         except (OSError, ValueError, RecursionError) as exc:
@@ -174,3 +196,4 @@ def check_proof_command(*, path: str, jwks: str | None, out: TextIO | None = Non
         return 1
     print(said, file=out)
     return 0
+

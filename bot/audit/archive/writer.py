@@ -82,6 +82,7 @@ class AuditArchiver:
         self._held = False
         self._task: asyncio.Task[None] | None = None
         self.failing = ""  # why the last round failed ("": it did not)
+        self.restored = ""  # what the last restore found (Redis behind the archive), "" when none was seen
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="audit-archive")
@@ -120,6 +121,7 @@ class AuditArchiver:
             self._held = True
         tree = self._tree
         if tree is not None and tree.last >= tree.base:
+            await self.check_restored(tree.last)
             await audit.archived(tree.last)
         covered = await self._covered()
         if covered is None or (tree is not None and covered <= tree.last):
@@ -137,6 +139,19 @@ class AuditArchiver:
         self._tree = await self._write(tree, entries)
         await audit.archived(last)
         return len(entries)
+
+    async def check_restored(self, archived: int) -> None:
+        """Redis restored from an older backup (its counter behind the last seq the archive holds): said at ERROR and
+        kept in `restored` (/healthz), and the counter raised past it, so no seq is given twice."""
+        counter = await self._store.audit.counter() or 0
+        if counter >= archived:
+            return
+        await self._store.audit.resume_counter(archived)
+        self.restored = (f"Redis was restored from an older backup: the audit log's counter was at seq {counter:,},"
+                         f" the archive holds up to seq {archived:,}; Redis lost seqs {counter + 1:,} to {archived:,}"
+                         f" ({archived - counter:,} entries; the archive keeps them); the counter resumes past seq"
+                         f" {archived:,}")
+        log.error("audit archive: %s", self.restored)
 
     async def _covered(self) -> int | None:
         newest = await self._store.audit.last_checkpoint()

@@ -148,6 +148,7 @@ async def do_command(
         runs, pending = await services.runs.status(channel)
         frozen = frozen_lines((await services.store.freezes.all()).values())
         text = status_text(channel, runs, pending, now=time.time())
+        text += await archive_line(services, user=user, channel=channel)
         return {"text": f"{frozen}\n{text}" if frozen else text}
     if isinstance(parsed, Freeze):
         return {"text": await freeze_command(services, parsed.scope, parsed.reason, user=user, channel=channel)}
@@ -205,6 +206,19 @@ async def keys_command(
     withdrawn = len(revoked.withdrawn) if revoked is not None else 0
     pending = f" {withdrawn} pending approval{'s' if withdrawn != 1 else ''} of it withdrawn." if withdrawn else ""
     return f"Revoked the API key `{escape(parsed.name)}`: its next request is refused.{pending}"
+
+
+async def archive_line(services: Services, *, user: str, channel: str) -> str:
+    """For this channel's admins, with AUDIT_ARCHIVE: how far the audit archive is behind ("" otherwise)."""
+    if services.archiver is None:
+        return ""
+    if not is_admin(user, await services.approvals.channel_settings(channel), services.settings.admin_users):
+        return ""
+    behind, age = await services.store.audit.archive_lag(now=time.time())
+    if not behind:
+        return "\nAudit archive: up to date."
+    return (f"\nAudit archive: {behind:,} audit entries not archived yet, the oldest {format_duration(age)} old"
+            " (`/healthz` and the `hitl_audit_archive_lag_entries` metric say it too).")
 
 
 async def create_key_elsewhere(

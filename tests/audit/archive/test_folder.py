@@ -254,8 +254,10 @@ def test_redis_keeps_entries_for_audit_redis_keep_only_with_an_archive() -> None
     assert redis_keep(with_archive) == 30 * 86400
     assert redis_keep(StoreSettings.from_env({"AUDIT_REDIS_KEEP": "30d"})) == 90 * 86400
     assert redis_keep(StoreSettings.from_env({"AUDIT_ARCHIVE": "file:///srv/audit"})) == 90 * 86400
-    with pytest.raises(SettingsError, match=r"^AUDIT_ARCHIVE: String should match pattern '\^\(\|file:///"):
-        StoreSettings.from_env({"AUDIT_ARCHIVE": "/srv/audit"})
+    for bad in ("/srv/audit", "file://srv/audit", "s3:/acme", "ftp://acme/audit"):
+        with pytest.raises(SettingsError, match=rf"^AUDIT_ARCHIVE '{bad}' is not an archive: use file:///abs/folder \("
+                           r"a folder, its absolute path\) or s3://bucket/prefix \(any S3-compatible store\)$"):
+            StoreSettings.from_env({"AUDIT_ARCHIVE": bad})
 
 
 def rewrite_lines(folder: FolderStore, first: int, last: int, change: Callable[[list[bytes]], list[bytes]]) -> None:

@@ -1,0 +1,70 @@
+"""Every audit entry names a person (#66.7): the operator's commands (`keys`, `freeze`, `audit export`) are audited
+as run by `--as NAME`, else the OS user@host (one helper, `bot.core.operators`), never "cli" alone; a policy folder's
+reload names the folder, the bundle's hash and each file's digest; `audit export --format csv` has what was asked."""
+
+from __future__ import annotations
+
+import csv
+import getpass
+import hashlib
+import io
+import socket
+from pathlib import Path
+
+from bot.core.operators import operator_name
+from bot.policy.engine import PolicyEngine
+from bot.store import Store
+from tests.support.cli import bot_command
+
+ME = f"cli:{getpass.getuser()}@{socket.gethostname()}"
+
+
+async def _by(store: Store, event: str) -> list[str]:
+    return [f.get("by", "") for _, f in await store.audit.chained(count=1000) if f.get("event") == event]
+
+
+def test_the_one_helper_names_the_operator() -> None:
+    assert operator_name("ops-anna") == "cli:ops-anna"
+    assert operator_name(" \x1b[31mmallory\x07 ") == "cli:[31mmallory"
+    assert operator_name("") == operator_name(None) == ME
+    assert len(operator_name("x" * 500)) == len("cli:") + 80
+
+
+async def test_keys_and_freeze_are_audited_with_who_ran_them(store: Store, redis_url: str) -> None:
+    env = {"REDIS_URL": redis_url}
+    made = await bot_command("keys", "create", "deploy", "--channel", "C0SALES", "--as", "ops-anna", environ=env)
+    assert made.returncode == 0, made.stderr
+    assert (await bot_command("keys", "create", "other", "--channel", "C0SALES", environ=env)).returncode == 0
+    assert (await bot_command("keys", "revoke", "deploy", environ=env)).returncode == 0
+    assert await _by(store, "api_key_created") == ["cli:ops-anna", ME]
+    assert await _by(store, "api_key_revoked") == [ME]
+    assert (await bot_command("freeze", "all", "--as", "ops-ben", environ=env)).returncode == 0
+    assert (await bot_command("unfreeze", "all", environ=env)).returncode == 0
+    assert await _by(store, "frozen") == ["cli:ops-ben"] and await _by(store, "unfrozen") == [ME]
+
+
+async def test_audit_export_csv_has_what_was_asked_and_the_export_is_audited(store: Store, redis_url: str) -> None:
+    await store.audit.append("requested", approval="A1", by="U0REQ", tool="refund", digest="d" * 64,
+                             arguments='{"amount":5}', key="deploy", title="Refund order 7", workflow="temporal:wf-1")
+    ran = await bot_command("audit", "export", "--format", "csv", "--as", "auditor-ann",
+                            environ={"REDIS_URL": redis_url})
+    assert ran.returncode == 0, ran.stderr
+    row = next(r for r in csv.DictReader(io.StringIO(ran.stdout)) if r["event"] == "requested")
+    assert (row["tool"], row["digest"], row["arguments"], row["key"], row["title"], row["workflow"]) == (
+        "refund", "d" * 64, '{"amount":5}', "deploy", "Refund order 7", "temporal:wf-1")
+    exported = [f for _, f in await store.audit.chained(count=100) if f.get("event") == "audit_exported"]
+    assert [(f["by"], f["format"]) for f in exported] == [("cli:auditor-ann", "csv")]
+
+
+async def test_a_policy_folder_reload_names_the_folder_the_bundle_and_each_file(store: Store, tmp_path: Path) -> None:
+    folder = tmp_path / "policies"
+    folder.mkdir()
+    text = '@id("no-prod-deletes")\nforbid(principal, action, resource) when { context.kind == "code" };\n'
+    (folder / "mine.cedar").write_text(text)
+    engine = PolicyEngine.load(str(folder), store=store, worker="w1", settle_seconds=0)
+    await engine._loaded(engine.bundle)
+    entry = next(f for _, f in await store.audit.chained(count=100) if f.get("event") == "policy_loaded")
+    assert entry["by"] == f"system:policy folder {folder}" and entry["bundle"] == engine.bundle.hash
+    digests = dict(part.split(":") for part in entry["digests"].split(","))
+    assert digests["mine.cedar"] == hashlib.sha256(text.encode()).hexdigest()
+    assert set(digests) == set(engine.bundle.files)

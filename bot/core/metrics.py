@@ -44,6 +44,22 @@ class Metrics:
         self.frozen = Gauge("hitl_frozen", "1 for each frozen scope (`/agent freeze`: all, channel:C…, key:NAME,"
                             " agent:NAME; all workers)", ["scope"], registry=r)
         self.redis_reconnects = Counter("hitl_redis_reconnects", "Re-subscriptions after losing Redis", registry=r)
+        # the audit log, as the watcher (bot/audit/watch.py) sees it: set by the worker holding its lease
+        self.audit_seq = Gauge("hitl_audit_last_seq", "The audit log's last seq (its counter)", registry=r)
+        self.audit_checkpoint_seq = Gauge("hitl_audit_last_checkpoint_seq", "The seq the newest signed checkpoint"
+                                          " covers to", registry=r)
+        self.audit_checkpoint_at = Gauge("hitl_audit_last_checkpoint_timestamp_seconds", "When the newest checkpoint"
+                                         " was signed (epoch seconds)", registry=r)
+        self.audit_verified_seq = Gauge("hitl_audit_last_verified_seq", "The last seq the watcher verified against"
+                                        " its signed checkpoint", registry=r)
+        self.audit_verified_at = Gauge("hitl_audit_last_verified_timestamp_seconds", "When the watcher last verified"
+                                       " the log intact (epoch seconds)", registry=r)
+        self.audit_findings = Counter("hitl_audit_integrity_findings", "Integrity findings said by the watcher, by"
+                                      " kind", ["kind"], registry=r)
+        self.audit_standing = Gauge("hitl_audit_integrity_standing", "1 for each kind of integrity finding the"
+                                    " watcher's last look found", ["kind"], registry=r)
+        self.alert_webhooks = Counter("hitl_alert_webhook_deliveries", "Alert webhooks (ALERT_WEBHOOK_URL) sent, by"
+                                      " outcome (delivered, failed)", ["outcome"], registry=r)
 
     def channel(self, channel: str) -> str:
         """`channel` as a label: at most `MAX_CHANNELS` distinct ones, then "other" (a bounded label set)."""

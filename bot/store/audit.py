@@ -221,6 +221,49 @@ class AuditLog:
         )
         return int(held) == 1
 
+    async def watch_lease(self, worker: str, seconds: float) -> bool:
+        """Take or keep the audit watcher's lease for `seconds` (as `lease`, its own key): True when `worker` holds
+        it now (one worker at a time verifies the log as it is written, bot/audit/watch.py)."""
+        held = await self._s.script("audit_lease")(
+            keys={"lease": self._s.keys.audit_watch_lease}, args={"worker": worker, "ms": max(1, int(seconds * 1000))}
+        )
+        return int(held) == 1
+
+    async def watched(self) -> dict[str, str]:
+        """Where the watcher stopped: {seq, at, id, checked, full} (empty: it never verified)."""
+        stored = await aw(self._s.redis.hgetall(self._s.keys.audit_watched))
+        return {str(k): str(v) for k, v in stored.items()}
+
+    async def set_watched(self, fields: Mapping[str, str]) -> None:
+        """Keep where the watcher stopped (see `watched`)."""
+        await aw(self._s.redis.hset(self._s.keys.audit_watched, mapping=dict(fields)))
+
+    async def findings(self) -> dict[str, dict[str, Any]]:
+        """The integrity findings standing, by kind: {what, since, ...} each."""
+        found: dict[str, dict[str, Any]] = {}
+        for kind, raw in (await aw(self._s.redis.hgetall(self._s.keys.audit_findings))).items():
+            try:
+                kept = json.loads(raw)
+            except (ValueError, RecursionError):
+                continue
+            if isinstance(kept, dict):
+                found[str(kind)] = kept
+        return found
+
+    async def set_finding(self, kind: str, fields: Mapping[str, Any]) -> None:
+        """Keep a standing finding of `kind`."""
+        await aw(self._s.redis.hset(self._s.keys.audit_findings, kind, json.dumps(dict(fields))))
+
+    async def clear_finding(self, kind: str) -> bool:
+        """The finding of `kind` no longer stands: True when it did (and its hourly mark goes too)."""
+        await self._s.redis.delete(self._s.keys.audit_alerted(kind))
+        return bool(await aw(self._s.redis.hdel(self._s.keys.audit_findings, kind)))
+
+    async def alert_due(self, kind: str, *, every: float) -> bool:
+        """True at most once per `every` seconds per `kind`, across the workers (an alert not said again)."""
+        return bool(await self._s.redis.set(self._s.keys.audit_alerted(kind), "1", nx=True,
+                                            px=max(1, int(every * 1000))))
+
     async def archived_through(self) -> int | None:
         """The last seq the audit archive holds, as its writer confirmed it (None: nothing archived yet)."""
         value = await self._s.redis.get(self._s.keys.audit_archived_through)

@@ -25,7 +25,8 @@ from bot.core.key_files import ensure_keys_file
 from bot.devslack.server import SlackStandIn
 from bot.store import Store
 from tests.support.audit_log import entries, rewrite
-from tests.support.cluster import Cluster, WorkerProcess, worker_id
+from tests.conftest import reply_text
+from tests.support.cluster import Cluster, WorkerProcess, command_on, worker_id
 
 pytestmark = pytest.mark.slow
 
@@ -141,11 +142,14 @@ async def test_an_entry_altered_by_hand_is_alerted_once_then_its_clearing(
 ) -> None:
     worker = await cluster.start(**watched_env(tmp_path, receiver))
     await verified_to_the_end(store)
+    seq = int((await store.audit.watched())["seq"])
+    assert f"Audit log: verified to seq {seq:,} (<!date^" in reply_text(await command_on(slack, worker, "status"))
     before = await entries(store)
     at = len(before) - 3
     changed = [(i, {**f, "value": "forged"}) if n == at else (i, f) for n, (i, f) in enumerate(before)]
     await rewrite(store, changed)
     await said_once(slack, receiver, worker, "altered")
+    assert "*integrity findings:* altered" in reply_text(await command_on(slack, worker, "status"))
     await rewrite(store, before)  # put back as it was: the next look finds it intact
 
     async def cleared() -> bool:
@@ -153,6 +157,7 @@ async def test_an_entry_altered_by_hand_is_alerted_once_then_its_clearing(
             r["event"] == "audit_cleared" for r in receiver.received)
 
     await until(cleared, what="the clearing in the channel and at the webhook")
+    assert "integrity findings" not in reply_text(await command_on(slack, worker, "status"))
 
 
 async def test_the_tail_deleted_by_hand_is_alerted(

@@ -108,6 +108,7 @@ def add_worker_routes(
         refused = metrics_refusal(request, reveal(settings.metrics_token))
         if refused is not None:
             return refused
+        await scrape_time(services)
         body = await services.metrics.render(services.store.approvals.waiting_by_channel,
                                              frozen=services.store.freezes.all)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
@@ -123,6 +124,18 @@ def add_worker_routes(
 
 
 FORWARDED = ("Forwarded", "X-Forwarded-For", "X-Real-IP")  # a proxy's: the request came from elsewhere
+
+
+async def scrape_time(services: Services) -> None:
+    """What `/metrics` reads at each scrape besides the waiting approvals: a Redis PING's round trip, whether the
+    policy files load."""
+    began = time.monotonic()
+    try:
+        await services.store.ping()
+        services.metrics.redis_latency.observe(time.monotonic() - began)
+    except StoreUnavailable:
+        pass  # Redis down: /healthz and /readyz say so; the alert rules see `up` and the reconnects
+    services.metrics.policy_failing.set(1 if services.approvals.policies.failed else 0)
 
 
 def metrics_refusal(request: web.Request, token: str | None) -> web.Response | None:

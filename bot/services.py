@@ -232,6 +232,7 @@ def create_services(settings: Settings, *, worker_id: str | None = None) -> Serv
         click_window=settings.redis_timeout * 0.75,
     )
     metrics = Metrics()
+    store.audit.refused = lambda reason: metrics.refusals.labels(reason).inc()
     slack = create_slack_client(settings, metrics)
     directory = Directory(slack, ttl=settings.usergroup_cache_seconds, shared=store.people)
     runs_first = RunsFirst()  # after a decision, the run it woke goes before the Slack redraws it set off
@@ -258,6 +259,7 @@ def create_services(settings: Settings, *, worker_id: str | None = None) -> Serv
     webhooks = WebhookSender(
         store, allow_private=settings.api_allow_private_callbacks, lease=settings.webhook_lease_seconds,
         names=directory.name_of, receipts=receipts, not_taken=cards.note_not_taken,
+        counted=lambda outcome: metrics.webhooks.labels(outcome).inc(),
     )
     api_waiters = ApiWaiters()  # the Approvals API's long-polls: woken by decisions of API_OWNER's approvals
     # (and the webhook sender: a decision of a program's may have a webhook to send now)
@@ -329,7 +331,8 @@ def create_services(settings: Settings, *, worker_id: str | None = None) -> Serv
 
     cooloff = settings.step_up_new_passkey_cooloff
     stepup = Enrolment(store, directory, rp, changed=homes.refresh_person, tell=tell, cooloff=cooloff)
-    confirmations = Confirmation(store, approvals, directory, approvals.policies, rp, cooloff=cooloff)
+    confirmations = Confirmation(store, approvals, directory, approvals.policies, rp, cooloff=cooloff,
+                                 counted=lambda outcome: metrics.stepup.labels(outcome).inc())
 
     async def confirm_edit(user: str, approval: ApprovalRecord, card: tuple[str, str]) -> None:
         """An editor's Save & approve of a call that needs step-up: they confirm it with their passkey first."""

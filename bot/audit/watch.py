@@ -162,6 +162,7 @@ class AuditWatch:
         found = [f for f in (await self._verified(watched, now), await self._writer_stalled(now),
                              await self._archive_stalled(watched, now)) if f is not None]
         await self._settle(found, now)
+        await self._store.audit.set_watched({"looked": repr(now)})  # (a look ended: whatever it found)
         return found
 
     async def _verified(self, watched: dict[str, str], now: float) -> Finding | None:

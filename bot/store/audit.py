@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,6 +70,7 @@ class AuditLog:
         self._queue: list[tuple[list[str], asyncio.Future[tuple[int, str]]]] = []  # entries not yet sent
         self._in_flight = 0  # calls on their way to Redis
         self._writing: set[asyncio.Task[None]] = set()
+        self.refused: Callable[[str], None] = lambda reason: None  # each refusal's reason (the metrics)
 
     async def append(self, event: str, **fields: str | float) -> tuple[int, str]:
         """One entry, numbered (`lua/audit_append.lua`). Returns its seq and stream id.
@@ -135,7 +136,9 @@ class AuditLog:
                       **fields: str | float) -> bool:
         """Audit one refused attempt (`what`: whose and why, e.g. "outsider:U1:guest"): written now when it is the
         first of `what` in `window` seconds (True: tell the person), else counted for the window's summarising entry
-        (`count`, `since`; False), one Lua step (`lua/audit_refusal.lua`)."""
+        (`count`, `since`; False), one Lua step (`lua/audit_refusal.lua`). `refused` is told the reason: `what`'s
+        first word."""
+        self.refused(what.partition(":")[0])
         k = self._s.keys
         first = await self._s.script("audit_refusal")(
             keys={"refusal": k.refusal(what), "due": k.refusals_due, "audit": k.audit, "audit_seq": k.audit_seq,
@@ -230,7 +233,7 @@ class AuditLog:
         return int(held) == 1
 
     async def watched(self) -> dict[str, str]:
-        """Where the watcher stopped: {seq, at, id, checked, full} (empty: it never verified)."""
+        """Where the watcher stopped: {seq, at, id, checked, full, looked} (empty: it never looked)."""
         stored = await aw(self._s.redis.hgetall(self._s.keys.audit_watched))
         return {str(k): str(v) for k, v in stored.items()}
 

@@ -24,8 +24,8 @@ from aiohttp import web
 from bot.core.key_files import ensure_keys_file
 from bot.devslack.server import SlackStandIn
 from bot.store import Store
-from tests.support.audit_log import entries, rewrite
 from tests.conftest import reply_text
+from tests.support.audit_log import entries, rewrite
 from tests.support.cluster import Cluster, WorkerProcess, command_on, worker_id
 
 pytestmark = pytest.mark.slow
@@ -110,7 +110,20 @@ async def verified_to_the_end(store: Store) -> None:
     await until(caught_up, what="the watcher verifies the newest checkpoint")
 
 
-async def said_once(slack: SlackStandIn, receiver: AlertReceiver, worker: WorkerProcess, kind: str) -> None:
+async def looked_again(store: Store, *, times: int) -> None:
+    """The watcher ended `times` more looks (each keeps when it ended)."""
+    seen: set[str] = set()
+
+    async def looked() -> bool:
+        seen.add((await store.audit.watched()).get("looked", ""))
+        return len(seen) > times
+
+    await until(looked, within=30, what=f"{times} more looks")
+
+
+async def said_once(
+    slack: SlackStandIn, receiver: AlertReceiver, worker: WorkerProcess, store: Store, kind: str
+) -> None:
     """The finding of `kind` said in the channel and by the signed webhook within a minute, counted by the metric,
     and not said again over the next looks."""
     title = f"Audit log integrity: {kind}*"
@@ -130,9 +143,7 @@ async def said_once(slack: SlackStandIn, receiver: AlertReceiver, worker: Worker
         return await metric(worker, name) == 1
 
     await until(counted, within=10, what=f"{name} is 1")
-    looks = time.monotonic() + 4  # four more looks (AUDIT_WATCH_INTERVAL 1 s): still said once
-    while time.monotonic() < looks:
-        await asyncio.sleep(0.5)
+    await looked_again(store, times=3)  # three more looks: still said once
     assert len(alerts(slack, title)) == 1
     assert [r["kind"] for r in receiver.received if r["event"] == "audit_finding"].count(kind) == 1
 
@@ -148,7 +159,7 @@ async def test_an_entry_altered_by_hand_is_alerted_once_then_its_clearing(
     at = len(before) - 3
     changed = [(i, {**f, "value": "forged"}) if n == at else (i, f) for n, (i, f) in enumerate(before)]
     await rewrite(store, changed)
-    await said_once(slack, receiver, worker, "altered")
+    await said_once(slack, receiver, worker, store, "altered")
     assert "*integrity findings:* altered" in reply_text(await command_on(slack, worker, "status"))
     await rewrite(store, before)  # put back as it was: the next look finds it intact
 
@@ -168,7 +179,7 @@ async def test_the_tail_deleted_by_hand_is_alerted(
     await logged(store, 3)
     newest = await entries(store)
     await store.redis.xdel(store.keys.audit, *[i for i, _ in newest[-2:]])
-    await said_once(slack, receiver, worker, "deleted")
+    await said_once(slack, receiver, worker, store, "deleted")
 
 
 async def test_a_checkpoint_forged_by_hand_is_alerted(
@@ -179,7 +190,7 @@ async def test_a_checkpoint_forged_by_hand_is_alerted(
     stored = await store.audit.checkpoints()
     forged = [*stored[:-1], (stored[-1][0], {**stored[-1][1], "head": "00" * 32})]
     await rewrite(store, forged, key=store.keys.audit_checkpoints)
-    await said_once(slack, receiver, worker, "forged")
+    await said_once(slack, receiver, worker, store, "forged")
 
 
 async def test_the_checkpoint_writer_stopped_is_alerted_as_stalled(
@@ -194,7 +205,7 @@ async def test_the_checkpoint_writer_stopped_is_alerted_as_stalled(
     writer.process.send_signal(signal.SIGSTOP)
     try:
         await logged(store, 3)
-        await said_once(slack, receiver, other, "stalled")
+        await said_once(slack, receiver, other, store, "stalled")
         message = alerts(slack, "Audit log integrity: stalled*")[0]
         assert "the checkpoint writer" in message
     finally:

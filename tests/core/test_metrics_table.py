@@ -5,7 +5,6 @@ nothing else is; and the traffic shows in them."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import aiohttp
 from agent_approvals import ApprovalsClient
@@ -13,18 +12,10 @@ from agent_approvals import ApprovalsClient
 from bot.devslack.server import SlackStandIn
 from tests.conftest import BOB, Worker
 from tests.support.hitl import click, nth_card
+from tests.support.metrics_table import table_names
 
-PAGE = Path(__file__).resolve().parents[2] / "docs" / "operators" / "monitoring.md"
 # written by the audit archive's lag work (#66): in the table, exposed once that work is in
 ARCHIVE_LAG = {"hitl_audit_archive_lag_entries", "hitl_audit_archive_lag_seconds"}
-
-
-def table_names() -> set[str]:
-    """The metric names of the page's one table."""
-    text = PAGE.read_text()
-    start = text.index("| metric | type | labels | meaning |")
-    rows = text[start: text.index("\n\n", start)].splitlines()[2:]
-    return {row.split("|")[1].strip().strip("`") for row in rows}
 
 
 def exposed_names(text: str) -> set[str]:

@@ -48,6 +48,7 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
     "home_scale": ("home_scale.py", ["--small"], []),
     "home_storm": ("home_storm.py", ["--small"], []),
     "audit": ("audit_chain.py", ["--small"], []),
+    "audit_watch": ("audit_watch.py", ["--small"], []),
     "receipts": ("receipts.py", ["--small"], []),
     "hostile": ("hostile_load.py", ["--small"], []),
     "claude_code": ("claude_code_hook.py", ["--small"], []),
@@ -278,6 +279,12 @@ def key_figures(name: str, result: dict[str, Any]) -> dict[str, float | None]:
         out["verify s"] = _get(result, "verify", "verify_s")
         out["verify entries/s"] = _get(result, "verify", "entries_per_s")
         out["verify / floor"] = _get(result, "verify", "ratio_verify_to_floor")
+    elif name == "audit_watch":
+        out["watcher full look CPU s per 10k entries"] = _get(result, "cpu", "full_cpu_s_per_10k")
+        out["watcher incremental look CPU s per 10k entries"] = _get(result, "cpu", "incremental_cpu_s_per_10k")
+        out["decide ms watched"] = _get(result, "click_path", "decide_ms_watched")
+        out["decide ms unwatched"] = _get(result, "click_path", "decide_ms_unwatched")
+        out["decide watched / unwatched"] = _get(result, "click_path", "ratio_watched_to_unwatched")
     elif name == "receipts":
         for series in ("decide", "sign", "issue", "reissue_read", "verify", "bot_verify", "spend"):
             out[f"{series} us"] = _get(result, "median_us", series)

@@ -22,6 +22,7 @@ import pytest
 from aiohttp import web
 
 from bot.core.key_files import ensure_keys_file
+from bot.devslack.model import DevChannel
 from bot.devslack.server import SlackStandIn
 from bot.store import Store
 from tests.conftest import reply_text
@@ -215,7 +216,10 @@ async def test_the_checkpoint_writer_stopped_is_alerted_as_stalled(
 async def test_an_alerts_channel_the_bot_is_not_in_stops_the_start(
     cluster: Cluster, receiver: AlertReceiver, tmp_path: Path
 ) -> None:
-    with pytest.raises(RuntimeError, match="ALERTS_CHANNEL C0NOSUCH"):
+    with pytest.raises(RuntimeError, match="ALERTS_CHANNEL C0NOSUCH: Slack says channel_not_found"):
         await cluster.start(**watched_env(tmp_path, receiver, ALERTS_CHANNEL="C0NOSUCH"))
+    cluster.slack.add_channel(DevChannel(id="C0OUTSIDE", name="outside", bot_member=False))
+    with pytest.raises(RuntimeError, match="ALERTS_CHANNEL C0OUTSIDE: the bot is not in this channel"):
+        await cluster.start(**watched_env(tmp_path, receiver, ALERTS_CHANNEL="C0OUTSIDE"))
     with pytest.raises(RuntimeError, match="ALERTS_CHANNEL must be a channel id"):
         await cluster.start(**watched_env(tmp_path, receiver, ALERTS_CHANNEL="#ops"))

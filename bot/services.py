@@ -99,6 +99,9 @@ class Services:
         self.slack.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
         self.home_slack.session = self.slack.session
         await check_alerts_channel(self.slack, self.settings.alerts_channel)
+        if self.settings.alert_webhook_url and self.settings.alert_webhook_secret is None:
+            raise SettingsError("ALERT_WEBHOOK_URL is set but ALERT_WEBHOOK_SECRET is not: the alerts would go"
+                                " unsigned; set both, or neither")
         if self.checkpoints is not None:  # first: it looks for workers of the old audit chain before anything writes
             await self.checkpoints.start()
         if self.archiver is not None:

@@ -221,5 +221,8 @@ async def test_an_alerts_channel_the_bot_is_not_in_stops_the_start(
     cluster.slack.add_channel(DevChannel(id="C0OUTSIDE", name="outside", bot_member=False))
     with pytest.raises(RuntimeError, match="ALERTS_CHANNEL C0OUTSIDE: the bot is not in this channel"):
         await cluster.start(**watched_env(tmp_path, receiver, ALERTS_CHANNEL="C0OUTSIDE"))
+    unsigned = {**watched_env(tmp_path, receiver), "ALERT_WEBHOOK_SECRET": ""}
+    with pytest.raises(RuntimeError, match="ALERT_WEBHOOK_URL is set but ALERT_WEBHOOK_SECRET is not"):
+        await cluster.start(**unsigned)
     with pytest.raises(RuntimeError, match="ALERTS_CHANNEL must be a channel id"):
         await cluster.start(**watched_env(tmp_path, receiver, ALERTS_CHANNEL="#ops"))

@@ -111,6 +111,7 @@ def add_worker_routes(
         if refused is not None:
             return refused
         lag = partial(services.store.audit.archive_lag, now=time.time()) if services.archiver is not None else None
+        await scrape_time(services)
         body = await services.metrics.render(services.store.approvals.waiting_by_channel,
                                              frozen=services.store.freezes.all, archive_lag=lag)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
@@ -147,6 +148,18 @@ async def say_version(request: web.Request, response: web.StreamResponse) -> Non
 
 
 FORWARDED = ("Forwarded", "X-Forwarded-For", "X-Real-IP")  # a proxy's: the request came from elsewhere
+
+
+async def scrape_time(services: Services) -> None:
+    """What `/metrics` reads at each scrape besides the waiting approvals: a Redis PING's round trip, whether the
+    policy files load."""
+    began = time.monotonic()
+    try:
+        await services.store.ping()
+        services.metrics.redis_latency.observe(time.monotonic() - began)
+    except StoreUnavailable:
+        pass  # Redis down: /healthz and /readyz say so; the alert rules see `up` and the reconnects
+    services.metrics.policy_failing.set(1 if services.approvals.policies.failed else 0)
 
 
 def metrics_refusal(request: web.Request, token: str | None) -> web.Response | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -17,7 +18,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.api.receipts import ReceiptIssuer, issuer_of
 from bot.api.service import ApiWaiters, ApprovalsApi
-from bot.api.webhooks import WebhookSender
+from bot.api.webhooks import SIGNATURE, TIMESTAMP, WebhookSender, sign
 from bot.approvals.card_sync import CardService
 from bot.approvals.chain import DecisionChain
 from bot.approvals.deciders.freeze import Freeze
@@ -35,6 +36,7 @@ from bot.approvals.waiter import DeadlineSweeper, DecisionWaiter, Together
 from bot.audit.archive.stores import open_archive
 from bot.audit.archive.writer import AuditArchiver
 from bot.audit.checkpoints import AuditCheckpoints, KeyAnnouncer, redis_keep
+from bot.audit.watch import Alerter, AuditWatch
 from bot.core.ids import new_worker_id
 from bot.core.metrics import Metrics
 from bot.core.passkeys import relying_party
@@ -50,6 +52,7 @@ from bot.runs.models import resolve_model_config
 from bot.runs.response_cache import model_cache
 from bot.runs.supervisor import Supervisor
 from bot.runs.teams import TeamOptions
+from bot.slack.blocks.text import escape
 from bot.slack.client import CountingWebClient, create_slack_client
 from bot.slack.directory import Directory
 from bot.stepup.enrolment import Enrolment
@@ -88,16 +91,23 @@ class Services:
     signing: SigningKeys | None = None  # the deployment's signing keys (bot/core/signing.py); None: none set
     checkpoints: AuditCheckpoints | None = None  # signs the audit log's checkpoints and trims it (lease holder)
     archiver: AuditArchiver | None = None  # writes the audit archive, AUDIT_ARCHIVE (lease holder)
+    watch: AuditWatch | None = None  # verifies the audit log as it is written and alerts (lease holder)
 
     async def start(self) -> None:
         await check_eviction(self.store, allow=self.settings.redis_allow_eviction)  # first: before anything is kept
         # one HTTP session for every Web API call (slack-sdk opens one per call otherwise)
         self.slack.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
         self.home_slack.session = self.slack.session
+        await check_alerts_channel(self.slack, self.settings.alerts_channel)
+        if self.settings.alert_webhook_url and self.settings.alert_webhook_secret is None:
+            raise SettingsError("ALERT_WEBHOOK_URL is set but ALERT_WEBHOOK_SECRET is not: the alerts would go"
+                                " unsigned; set both, or neither")
         if self.checkpoints is not None:  # first: it looks for workers of the old audit chain before anything writes
             await self.checkpoints.start()
         if self.archiver is not None:
             await self.archiver.start()
+        if self.watch is not None:
+            await self.watch.start()
         await self.waiter.start()
         await self.sweeper.start()
         await self.nudger.start()
@@ -116,6 +126,8 @@ class Services:
             await self.checkpoints.stop()
         if self.archiver is not None:
             await self.archiver.stop()
+        if self.watch is not None:
+            await self.watch.stop()
         await self.sweeper.stop()
         await self.nudger.stop()
         await self.webhooks.stop()
@@ -223,6 +235,7 @@ def create_services(settings: Settings, *, worker_id: str | None = None) -> Serv
         click_window=settings.redis_timeout * 0.75,
     )
     metrics = Metrics()
+    store.audit.refused = lambda reason: metrics.refusals.labels(reason).inc()
     slack = create_slack_client(settings, metrics)
     directory = Directory(slack, ttl=settings.usergroup_cache_seconds, shared=store.people)
     runs_first = RunsFirst()  # after a decision, the run it woke goes before the Slack redraws it set off
@@ -249,6 +262,7 @@ def create_services(settings: Settings, *, worker_id: str | None = None) -> Serv
     webhooks = WebhookSender(
         store, allow_private=settings.api_allow_private_callbacks, lease=settings.webhook_lease_seconds,
         names=directory.name_of, receipts=receipts, not_taken=cards.note_not_taken,
+        counted=lambda outcome: metrics.webhooks.labels(outcome).inc(),
     )
     api_waiters = ApiWaiters()  # the Approvals API's long-polls: woken by decisions of API_OWNER's approvals
     # (and the webhook sender: a decision of a program's may have a webhook to send now)
@@ -320,7 +334,8 @@ def create_services(settings: Settings, *, worker_id: str | None = None) -> Serv
 
     cooloff = settings.step_up_new_passkey_cooloff
     stepup = Enrolment(store, directory, rp, changed=homes.refresh_person, tell=tell, cooloff=cooloff)
-    confirmations = Confirmation(store, approvals, directory, approvals.policies, rp, cooloff=cooloff)
+    confirmations = Confirmation(store, approvals, directory, approvals.policies, rp, cooloff=cooloff,
+                                 counted=lambda outcome: metrics.stepup.labels(outcome).inc())
 
     async def confirm_edit(user: str, approval: ApprovalRecord, card: tuple[str, str]) -> None:
         """An editor's Save & approve of a call that needs step-up: they confirm it with their passkey first."""
@@ -367,7 +382,48 @@ def create_services(settings: Settings, *, worker_id: str | None = None) -> Serv
             archive=bool(settings.audit_archive),
         ),
         archiver=archiver_of(settings, store, signing, worker_id),
+        watch=watch_of(settings, store, signing, slack, metrics, worker_id),
     )
+
+
+def watch_of(
+    settings: Settings, store: Store, signing: SigningKeys | None, slack: AsyncWebClient, metrics: Metrics,
+    worker: str,
+) -> AuditWatch:
+    """The audit watcher (bot/audit/watch.py) and where its alerts go: ALERTS_CHANNEL, ALERT_WEBHOOK_URL signed with
+    ALERT_WEBHOOK_SECRET as the API's webhooks are."""
+    channel, secret = settings.alerts_channel, reveal(settings.alert_webhook_secret) or ""
+
+    async def post(text: str) -> None:
+        try:
+            await slack.chat_postMessage(channel=channel, text=text)
+        except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
+            log.error("an audit alert could not be posted in ALERTS_CHANNEL (%s)", type(exc).__name__)
+
+    def signed(body: bytes) -> dict[str, str]:
+        stamp = str(int(time.time()))
+        return {TIMESTAMP: stamp, SIGNATURE: sign(secret, stamp, body)}
+
+    alerter = Alerter(metrics, post=post if channel else None, escape=escape, url=settings.alert_webhook_url,
+                      signed=signed, worker=worker)
+    return AuditWatch(store, signing, alerter, metrics, worker=worker, interval=settings.audit_watch_seconds,
+                      full_every=settings.audit_watch_full_seconds, stalled=settings.audit_stalled_seconds,
+                      retention=redis_keep(settings), archive=bool(settings.audit_archive))
+
+
+async def check_alerts_channel(slack: AsyncWebClient, channel: str) -> None:
+    """ALERTS_CHANNEL, when set, must be a channel the bot is in (else its alerts would be lost): a SettingsError
+    naming it otherwise."""
+    if not channel:
+        return
+    try:
+        info = (await slack.conversations_info(channel=channel)).get("channel") or {}
+    except SlackApiError as exc:
+        raise SettingsError(f"ALERTS_CHANNEL {channel}: Slack says {exc.response.get('error')}; give the id of a"
+                            " channel the bot is in") from None
+    if not info.get("is_member"):
+        raise SettingsError(f"ALERTS_CHANNEL {channel}: the bot is not in this channel; invite it (/invite @bot)"
+                            " or name another")
 
 
 def archiver_of(settings: Settings, store: Store, signing: SigningKeys | None, worker: str) -> AuditArchiver | None:

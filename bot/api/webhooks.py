@@ -203,9 +203,11 @@ class WebhookSender(DueSweeper):
         names: NameOf | None = None,
         receipts: ReceiptIssuer | None = None,
         not_taken: NotTaken | None = None,
+        counted: Callable[[str], None] | None = None,
     ) -> None:
         super().__init__(max_sleep=max_sleep)
         self._store = store
+        self._counted = counted or (lambda outcome: None)  # each try's outcome (the metrics)
         self._not_taken = not_taken  # says on the card that a relay's workflow did not take the decision
         self._receipts = receipts  # the body carries the approval's signed receipt, as the API's answers do
         self._names = names  # the decider's display name in the body (`decided_by_name`)
@@ -336,9 +338,11 @@ class WebhookSender(DueSweeper):
                 approval_id, "webhook_delivered", approval=approval_id, key=key.name,
                 origin_channel=approval.origin_channel, **({"not_taken": why[:300]} if why is not None else {}),
             )
+            self._counted("delivered")
             return True
         tries, first = await self._store.webhooks.tries(approval_id)
         tries, first = tries + 1, first or time.time()
+        self._counted("failed")
         if isinstance(answer, GivenUp) or time.time() - first >= self._give_up_after:
             await self._give_up(approval_id, key.name, answer, tries=tries)
             return False
@@ -356,6 +360,7 @@ class WebhookSender(DueSweeper):
         await self._not_taken(approval, why)
 
     async def _give_up(self, approval_id: str, key: str, why: str, *, tries: int) -> None:
+        self._counted("given_up")
         log.warning("webhook of approval %s given up after %d tries: %s", approval_id, tries, why)
         await self._store.webhooks.done(
             approval_id, "webhook_failed", approval=approval_id, key=key, reason=why[:300], tries=tries

@@ -40,7 +40,15 @@ from bot.approvals.chain import Ask, DecisionChain, End
 from bot.approvals.deciders.mode import automatic_entry
 from bot.approvals.delivery import Delivery
 from bot.approvals.homes import HomeService
-from bot.approvals.opening import EDIT_KEPT, FIELD_CHANGES, Opened, ProgramAsk, changes_line, request_record
+from bot.approvals.opening import (
+    EDIT_KEPT,
+    FIELD_CHANGES,
+    Opened,
+    OpenRefused,
+    ProgramAsk,
+    changes_line,
+    request_record,
+)
 from bot.approvals.rights import may_decide_across
 from bot.approvals.run_thread import RunThreads
 from bot.approvals.waiter import DecisionWaiter
@@ -246,8 +254,17 @@ class ApprovalService:
         Raises `Fenced` (another worker took the run over) or `OpenRefused` (`program`'s limits or idempotency).
         """
         read = await self.chain.settings_of(run.channel)  # (the worker's copy: the open step checks it)
-        return await self.chain.walk(Ask(request, run, owner, read.settings, settings_held=read.held, mode=mode,
-                                         fence=fence, program=program, listed=listed), end=end)
+        way = "run" if program is None else "workflow" if program.workflow else "api"
+        try:
+            opened = await self.chain.walk(Ask(request, run, owner, read.settings, settings_held=read.held,
+                                               mode=mode, fence=fence, program=program, listed=listed), end=end)
+        except OpenRefused:
+            self._metrics.asks.labels(way, "refused").inc()
+            raise
+        decided = opened.decided
+        outcome = "asked" if decided is None else "allowed" if decided.outcome == "approved" else "denied"
+        self._metrics.asks.labels(way, outcome).inc()
+        return opened
 
     async def _wait(
         self,

@@ -14,6 +14,8 @@ shard index (which scheme it is written in, from which entry); everything else i
                     and the summary
     verify.py       `python -m bot audit verify`: reads the entries, checkpoints and keys from Redis, feeds the
                     walker and says what it found
+    watch.py        the watcher: one worker at a time (a lease) verifies each new checkpoint as it is written and
+                    says a finding (altered, deleted, inserted, forged, stalled) in ALERTS_CHANNEL and a webhook
     archive/        the write-once archive (AUDIT_ARCHIVE): sealed segments, tiles, signed tree heads in a folder
                     or S3 bucket; `audit verify --archive`, `audit prove`, `audit check-proof`
 

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable, Collection
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 LATENCY_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 4 * 3600, 86400, 7 * 86400)
+REDIS_BUCKETS = (.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5)
 MAX_CHANNELS = 50  # distinct channel labels per metric; the others are counted under "other"
 
 
@@ -48,6 +49,37 @@ class Metrics:
         self.archive_lag_seconds = Gauge("hitl_audit_archive_lag_seconds", "Age of the oldest audit entry not yet in"
                                          " the audit archive (0: none; all workers)", registry=r)
         self.redis_reconnects = Counter("hitl_redis_reconnects", "Re-subscriptions after losing Redis", registry=r)
+        self.asks = Counter("hitl_asks", "Asks walked through the decision chain, by way in (run, api, workflow) and"
+                            " outcome (allowed, denied, asked, refused)", ["way", "outcome"], registry=r)
+        self.slack_calls = Counter("hitl_slack_api_calls", "Slack Web API calls, by method", ["method"], registry=r)
+        self.slack_rate_wait = Counter("hitl_slack_api_rate_limit_wait_seconds", "Seconds waited on Slack's"
+                                       " rate limits (Retry-After) before a call went again", registry=r)
+        self.redis_latency = Histogram("hitl_redis_command_seconds", "Round trip of a Redis PING, measured at each"
+                                       " scrape", buckets=REDIS_BUCKETS, registry=r)
+        self.policy_failing = Gauge("hitl_policy_load_failing", "1 while the policy files on disk do not load (the"
+                                    " last good bundle stays)", registry=r)
+        self.webhooks = Counter("hitl_webhook_deliveries", "API webhook tries, by outcome (delivered, failed,"
+                                " given_up)", ["outcome"], registry=r)
+        self.stepup = Counter("hitl_stepup_confirmations", "Step-up confirmations with a passkey, by outcome"
+                              " (confirmed, refused)", ["outcome"], registry=r)
+        self.refusals = Counter("hitl_refusals", "Refused attempts audited, by reason (outsider, mismatch,"
+                                " workspace, ...)", ["reason"], registry=r)
+        # the audit log, as the watcher (bot/audit/watch.py) sees it: set by the worker holding its lease
+        self.audit_seq = Gauge("hitl_audit_last_seq", "The audit log's last seq (its counter)", registry=r)
+        self.audit_checkpoint_seq = Gauge("hitl_audit_last_checkpoint_seq", "The seq the newest signed checkpoint"
+                                          " covers to", registry=r)
+        self.audit_checkpoint_at = Gauge("hitl_audit_last_checkpoint_timestamp_seconds", "When the newest checkpoint"
+                                         " was signed (epoch seconds)", registry=r)
+        self.audit_verified_seq = Gauge("hitl_audit_last_verified_seq", "The last seq the watcher verified against"
+                                        " its signed checkpoint", registry=r)
+        self.audit_verified_at = Gauge("hitl_audit_last_verified_timestamp_seconds", "When the watcher last verified"
+                                       " the log intact (epoch seconds)", registry=r)
+        self.audit_findings = Counter("hitl_audit_integrity_findings", "Integrity findings said by the watcher, by"
+                                      " kind", ["kind"], registry=r)
+        self.audit_standing = Gauge("hitl_audit_integrity_standing", "1 for each kind of integrity finding the"
+                                    " watcher's last look found", ["kind"], registry=r)
+        self.alert_webhooks = Counter("hitl_alert_webhook_deliveries", "Alert webhooks (ALERT_WEBHOOK_URL) sent, by"
+                                      " outcome (delivered, failed)", ["outcome"], registry=r)
 
     def channel(self, channel: str) -> str:
         """`channel` as a label: at most `MAX_CHANNELS` distinct ones, then "other" (a bounded label set)."""

@@ -46,14 +46,11 @@ from bot.core.workspace_files import StaticWorkspace, WorkspacesFileError, read_
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 DEFAULT_REDIS_URL = "redis://localhost:6379/0"
-REDIS_SCHEMES = (
-    "redis://", "rediss://", "unix://", "redis+sentinel://", "rediss+sentinel://", "redis+cluster://",
-    "rediss+cluster://",
-)
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://", "redis+sentinel://", "rediss+sentinel://", "redis+cluster://",
+                 "rediss+cluster://")
 LONGEST_RETENTION = 10 * 365 * 86400
 _CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,20}$")
-_EVENT_LOOPS = ("auto", "uvloop", "asyncio")
-_LOG_FORMATS = ("text", "json")
+_EVENT_LOOPS, _LOG_FORMATS = ("auto", "uvloop", "asyncio"), ("text", "json")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
@@ -286,10 +283,22 @@ class ApproverSettings(StoreSettings):
         description="how long a worker's heartbeat lasts; after it, other workers take over its runs",
     )
 
-    @field_validator("approvals_channel")
+    alerts_channel: Stripped = Field(default="", validation_alias="ALERTS_CHANNEL", description=(
+        "channel **id** where the audit watcher says an integrity finding and its clearing (the bot must be in it)"))
+    alert_webhook_url: Stripped = Field(default="", validation_alias="ALERT_WEBHOOK_URL", pattern=r"^(|https?://.+)$",
+                                        description="URL the audit watcher POSTs findings to, signed as webhooks are")
+    alert_webhook_secret: Secret | None = Field(None, validation_alias="ALERT_WEBHOOK_SECRET", description="HMAC key")
+    audit_watch_seconds: Annotated[int, duration(3600)] = Field(default=30, validation_alias="AUDIT_WATCH_INTERVAL",
+        json_schema_extra={"shown_default": "30s"}, description="how often the audit watcher looks (1 s to 1 h)")
+    audit_watch_full_seconds: Annotated[int, duration(LONGEST_RETENTION)] = Field(default=3600, validation_alias=(
+        "AUDIT_WATCH_FULL"), json_schema_extra={"shown_default": "1h"}, description="how often it verifies all again")
+    audit_stalled_seconds: Annotated[int, duration(86400)] = Field(default=300, validation_alias="AUDIT_STALLED_AFTER",
+        json_schema_extra={"shown_default": "5m"}, description="entries unsigned or unarchived this long: stalled")
+
+    @field_validator("approvals_channel", "alerts_channel")
     @classmethod
-    def _channel_id(cls, value: str) -> str:
-        if not _CHANNEL_ID.fullmatch(value):
+    def _channel_id(cls, value: str) -> str:  # (APPROVALS_CHANNEL blank is "not set": from_env)
+        if value and not _CHANNEL_ID.fullmatch(value):
             raise ValueError("must be a channel id such as C0123456789 (not a #name)")
         return value
 

@@ -55,6 +55,7 @@ class DevChannel:
     is_private: bool = False
     shared: bool = False  # shared with another organization (Slack Connect): `is_ext_shared` in conversations.info
     team_id: str = TEAM_ID  # the workspace it belongs to
+    bot_member: bool = True  # the bot is in it: `is_member` in conversations.info
 
 
 @dataclass(frozen=True)

@@ -376,6 +376,11 @@ class SlackStandIn:
         self._ws.touch()
         return tokens if installed else {}
 
+    def add_channel(self, channel: DevChannel) -> None:
+        """Serve one more channel (or replace one of the same id), e.g. one the bot is not in (`bot_member`)."""
+        self._ws.channels[channel.id] = channel
+        self._ws.touch()
+
     def teams(self) -> list[DevTeam]:
         """The workspaces served, the default one first."""
         return list(self._ws.teams.values())

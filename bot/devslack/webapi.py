@@ -297,7 +297,7 @@ class WebApi:
                 "is_group": False,
                 "is_im": False,
                 "is_archived": False,
-                "is_member": True,
+                "is_member": ch.bot_member,
                 "created": 1700000000,
                 "context_team_id": ch.team_id,
             }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
@@ -57,7 +58,10 @@ class CountingRetryHandler(AsyncRetryHandler):
         response: HttpResponse | None = None,
         error: Exception | None = None,
     ) -> None:
+        began = time.monotonic()
         await self.handler.prepare_for_next_attempt_async(state=state, request=request, response=response, error=error)
+        if self.label == "RateLimitError":
+            self._metrics.slack_rate_wait.inc(time.monotonic() - began)
         if state.next_attempt_requested:  # it waited (backoff, `Retry-After`) and the call goes again
             self._metrics.slack_retries.labels(self.label).inc()
 
@@ -79,6 +83,8 @@ class CountingWebClient(AsyncWebClient):
     metrics: Metrics | None = None
 
     async def api_call(self, api_method: str, **kwargs: Any) -> AsyncSlackResponse:
+        if self.metrics is not None:
+            self.metrics.slack_calls.labels(api_method).inc()
         try:
             return await super().api_call(api_method, **kwargs)
         except SlackApiError as exc:

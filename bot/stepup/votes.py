@@ -76,8 +76,9 @@ class Confirmation:
     """Step-up votes for one relying party (None: step-up cannot confirm anything, and says so)."""
 
     def __init__(self, store: Store, approvals: ApprovalService, directory: Directory, policies: PolicyEngine,
-                 rp: RelyingParty | None, *, cooloff: int = 0) -> None:
+                 rp: RelyingParty | None, *, cooloff: int = 0, counted: Callable[[str], None] | None = None) -> None:
         self._store = store
+        self._counted = counted or (lambda outcome: None)  # each confirmation's outcome (the metrics)
         self._approvals = approvals
         self._directory = directory
         self._policies = policies
@@ -155,12 +156,14 @@ class Confirmation:
         except StepUpError as exc:  # audited once per link and refusal: a replay adds nothing
             await self._store.audit.append("refused", by=found.user, approval=approval.id, outcome="approved",
                                            reason=f"step-up: {exc.message}"[:300])
+            self._counted("refused")
             raise
         result = await self._approvals.decide(approval.id, outcome="approved", user=found.user, card=None,
                                               assurance=assurance)
         if not self._approvals.redraw_after(result):
             raise StepUpError(409, refusal_text(result))
         await self._store.passkeys.voted(found, passkey)
+        self._counted("confirmed")
         return result
 
     async def _verified(self, found: StepUpToken, approval: ApprovalRecord, credential_id: str,

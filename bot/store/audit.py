@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,6 +71,7 @@ class AuditLog:
         self._queue: list[tuple[list[str], asyncio.Future[tuple[int, str]]]] = []  # entries not yet sent
         self._in_flight = 0  # calls on their way to Redis
         self._writing: set[asyncio.Task[None]] = set()
+        self.refused: Callable[[str], None] = lambda reason: None  # each refusal's reason (the metrics)
 
     async def append(self, event: str, **fields: str | float) -> tuple[int, str]:
         """One entry, numbered (`lua/audit_append.lua`). Returns its seq and stream id.
@@ -136,7 +137,9 @@ class AuditLog:
                       **fields: str | float) -> bool:
         """Audit one refused attempt (`what`: whose and why, e.g. "outsider:U1:guest"): written now when it is the
         first of `what` in `window` seconds (True: tell the person), else counted for the window's summarising entry
-        (`count`, `since`; False), one Lua step (`lua/audit_refusal.lua`)."""
+        (`count`, `since`; False), one Lua step (`lua/audit_refusal.lua`). `refused` is told the reason: `what`'s
+        first word."""
+        self.refused(what.partition(":")[0])
         k = self._s.keys
         first = await self._s.script("audit_refusal")(
             keys={"refusal": k.refusal(what), "due": k.refusals_due, "audit": k.audit, "audit_seq": k.audit_seq,
@@ -221,6 +224,49 @@ class AuditLog:
             args={"worker": worker, "ms": max(1, int(seconds * 1000))},
         )
         return int(held) == 1
+
+    async def watch_lease(self, worker: str, seconds: float) -> bool:
+        """Take or keep the audit watcher's lease for `seconds` (as `lease`, its own key): True when `worker` holds
+        it now (one worker at a time verifies the log as it is written, bot/audit/watch.py)."""
+        held = await self._s.script("audit_lease")(
+            keys={"lease": self._s.keys.audit_watch_lease}, args={"worker": worker, "ms": max(1, int(seconds * 1000))}
+        )
+        return int(held) == 1
+
+    async def watched(self) -> dict[str, str]:
+        """Where the watcher stopped: {seq, at, id, checked, full, looked} (empty: it never looked)."""
+        stored = await aw(self._s.redis.hgetall(self._s.keys.audit_watched))
+        return {str(k): str(v) for k, v in stored.items()}
+
+    async def set_watched(self, fields: Mapping[str, str]) -> None:
+        """Keep where the watcher stopped (see `watched`)."""
+        await aw(self._s.redis.hset(self._s.keys.audit_watched, mapping=dict(fields)))
+
+    async def findings(self) -> dict[str, dict[str, Any]]:
+        """The integrity findings standing, by kind: {what, since, ...} each."""
+        found: dict[str, dict[str, Any]] = {}
+        for kind, raw in (await aw(self._s.redis.hgetall(self._s.keys.audit_findings))).items():
+            try:
+                kept = json.loads(raw)
+            except (ValueError, RecursionError):
+                continue
+            if isinstance(kept, dict):
+                found[str(kind)] = kept
+        return found
+
+    async def set_finding(self, kind: str, fields: Mapping[str, Any]) -> None:
+        """Keep a standing finding of `kind`."""
+        await aw(self._s.redis.hset(self._s.keys.audit_findings, kind, json.dumps(dict(fields))))
+
+    async def clear_finding(self, kind: str) -> bool:
+        """The finding of `kind` no longer stands: True when it did (and its hourly mark goes too)."""
+        await self._s.redis.delete(self._s.keys.audit_alerted(kind))
+        return bool(await aw(self._s.redis.hdel(self._s.keys.audit_findings, kind)))
+
+    async def alert_due(self, kind: str, *, every: float) -> bool:
+        """True at most once per `every` seconds per `kind`, across the workers (an alert not said again)."""
+        return bool(await self._s.redis.set(self._s.keys.audit_alerted(kind), "1", nx=True,
+                                            px=max(1, int(every * 1000))))
 
     async def archived_through(self) -> int | None:
         """The last seq the audit archive holds, as its writer confirmed it (None: nothing archived yet)."""

@@ -49,6 +49,7 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
     "home_storm": ("home_storm.py", ["--small"], []),
     "audit": ("audit_chain.py", ["--small"], []),
     "audit_archive": ("audit_archive.py", ["--small"], []),
+    "audit_watch": ("audit_watch.py", ["--small"], []),
     "receipts": ("receipts.py", ["--small"], []),
     "hostile": ("hostile_load.py", ["--small"], []),
     "claude_code": ("claude_code_hook.py", ["--small"], []),
@@ -283,6 +284,12 @@ def key_figures(name: str, result: dict[str, Any]) -> dict[str, float | None]:
         for key in ("numbered_per_s", "archived_per_s", "verified_per_s", "redis_bytes_per_entry",
                     "archive_bytes_per_entry", "redis_year_without_archive_mb", "redis_30_days_kept_mb"):
             out[key.replace("_", " ")] = _get(result, key)
+    elif name == "audit_watch":
+        out["watcher full look CPU s per 10k entries"] = _get(result, "cpu", "full_cpu_s_per_10k")
+        out["watcher incremental look CPU s per 10k entries"] = _get(result, "cpu", "incremental_cpu_s_per_10k")
+        out["decide ms watched"] = _get(result, "click_path", "decide_ms_watched")
+        out["decide ms unwatched"] = _get(result, "click_path", "decide_ms_unwatched")
+        out["decide watched / unwatched"] = _get(result, "click_path", "ratio_watched_to_unwatched")
     elif name == "receipts":
         for series in ("decide", "sign", "issue", "reissue_read", "verify", "bot_verify", "spend"):
             out[f"{series} us"] = _get(result, "median_us", series)

@@ -82,6 +82,7 @@ from bot.slack.blocks.home import (
 from bot.slack.blocks.nudges import escalated_line, escalation_text, reminder_text, time_left
 from bot.slack.blocks.replies import (
     audit_text,
+    audit_watch_line,
     away_text,
     config_text,
     help_reply,
@@ -131,6 +132,7 @@ __all__ = [
     "HomeContent",
     "approval_fallback_text",
     "audit_text",
+    "audit_watch_line",
     "away_text",
     "build_approval_blocks",
     "build_batch_confirm",

@@ -221,6 +221,19 @@ def status_text(channel: str, runs: Sequence[RunRecord], pending: Sequence[Appro
     return "\n".join(lines)
 
 
+def audit_watch_line(watched: Mapping[str, str], findings: Iterable[str]) -> str:
+    """`/agent status`'s line about the audit log: the last seq the watcher verified and when (bot/audit/watch.py),
+    and the integrity findings standing (their kinds)."""
+    seq, at = watched.get("seq", ""), watched.get("checked", "")
+    try:
+        line = (f"Audit log: verified to seq {int(seq):,} ({date_ref(float(at))})" if seq and at else
+                "Audit log: not verified by the watcher yet")
+    except ValueError:
+        line = "Audit log: not verified by the watcher yet"
+    kinds = sorted(findings)
+    return line + (f"; *integrity findings:* {', '.join(safe(k, 40) for k in kinds)}" if kinds else "")
+
+
 def away_text(state: AwayState | None, principals: Sequence[str]) -> str:
     """`/agent away`: whether this person is away, until when, who decides for them, and for whom they decide."""
     if state is None:

@@ -22,6 +22,7 @@ from bot.runs.teams import DEFAULT_PRESET, preset_descriptions
 from bot.services import Services
 from bot.slack.blocks import (
     audit_text,
+    audit_watch_line,
     away_text,
     channel_ref,
     config_text,
@@ -147,7 +148,8 @@ async def do_command(
     if isinstance(parsed, Status):
         runs, pending = await services.runs.status(channel)
         frozen = frozen_lines((await services.store.freezes.all()).values())
-        text = status_text(channel, runs, pending, now=time.time())
+        audit = audit_watch_line(await services.store.audit.watched(), await services.store.audit.findings())
+        text = status_text(channel, runs, pending, now=time.time()) + "\n" + audit
         text += await archive_line(services, user=user, channel=channel)
         return {"text": f"{frozen}\n{text}" if frozen else text}
     if isinstance(parsed, Freeze):

@@ -15,49 +15,18 @@ Example:
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
-from bot.core.sealing import Sealer, SealError, key_from_text
+from bot.core.sealing import HiddenKeyring, SealError
 from bot.store.connection import aw
 from bot.store.shared import Shared
 
-KID = re.compile(r"[a-z0-9][a-z0-9_-]{0,15}")
+__all__ = ["HiddenKeyMissing", "HiddenKeyring", "HiddenValues"]
 
 
 class HiddenKeyMissing(RuntimeError):
     """No SECRETS_KEY: hidden values cannot be kept (never in the clear)."""
-
-
-@dataclass(frozen=True, slots=True)
-class HiddenKeyring:
-    """The sealing keys of hidden values: `current` seals, every id in `sealers` opens."""
-
-    current: str
-    sealers: Mapping[str, Sealer]
-
-    @classmethod
-    def from_setting(cls, text: str) -> HiddenKeyring:
-        """The keyring of SECRETS_KEY's text: `KEY` (id `k1`) or `kid:KEY,kid:KEY` (the first seals); ValueError
-        naming what is wrong (never a key)."""
-        sealers: dict[str, Sealer] = {}
-        current = ""
-        for part in (p.strip() for p in text.split(",")):
-            kid, _, key = part.rpartition(":") if ":" in part else ("k1", "", part)
-            if not KID.fullmatch(kid):
-                raise ValueError("SECRETS_KEY: a key id is lowercase letters, digits, - or _ (16 at most)")
-            if kid in sealers:
-                raise ValueError(f"SECRETS_KEY: key id {kid} is given twice")
-            try:
-                sealers[kid] = Sealer(key_from_text(key))
-            except ValueError as exc:
-                raise ValueError(f"SECRETS_KEY {kid}: {exc}") from None
-            current = current or kid
-        if not sealers:
-            raise ValueError("SECRETS_KEY: no key")
-        return cls(current=current, sealers=sealers)
 
 
 class HiddenValues:
@@ -105,7 +74,11 @@ class HiddenValues:
         sealer = self._ring().sealers.get(kid)
         if sealer is None:
             raise SealError(f"hidden values sealed with key {kid!r}, which SECRETS_KEY no longer has")
-        found = json.loads(sealer.open(sealed, bound=approval_id))
+        try:
+            found = json.loads(sealer.open(sealed, bound=approval_id))
+        except SealError:
+            raise SealError(f"hidden values of {approval_id} do not open with SECRETS_KEY {kid} (altered, or"
+                            " another approval's)") from None
         return dict(found) if isinstance(found, dict) else None
 
     async def drop(self, approval_id: str) -> None:

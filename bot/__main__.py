@@ -237,7 +237,8 @@ def serve(settings: Settings) -> int:
     from bot.core.security import secrets_of
     from bot.server import LISTEN_BACKLOG, create_web_app
 
-    configure_logging(level=settings.log_level, fmt=settings.log_format, secrets=secrets_of(settings))
+    configure_logging(level=settings.log_level, fmt=settings.log_format, secrets=secrets_of(settings),
+                      detectors=settings.redact_detectors)
     log.info("event loop: %s", use_event_loop(settings.event_loop))
     if settings.slack_app_token is not None:
         asyncio.run(_socket_mode(settings))

@@ -41,6 +41,7 @@ from bot.core.ids import new_worker_id
 from bot.core.metrics import Metrics
 from bot.core.passkeys import relying_party
 from bot.core.records import API_OWNER, ApprovalRecord
+from bot.core.sealing import HiddenKeyring
 from bot.core.security import secrets_of
 from bot.core.settings import Settings, SettingsError, reveal
 from bot.core.signing import SigningError, SigningKeys, load_signing_keys
@@ -150,6 +151,12 @@ def team_options(settings: Settings) -> TeamOptions:
     )
 
 
+def hidden_keyring(settings: Settings) -> HiddenKeyring | None:
+    """SECRETS_KEY's keyring for hidden values (None when it is not set: none are kept)."""
+    text = reveal(settings.secrets_key)
+    return None if text is None else HiddenKeyring.from_setting(text)
+
+
 def home_parts(settings: Settings, metrics: Metrics) -> tuple[Redis, Store, CountingWebClient]:
     """What the App Home work uses instead of the worker's: its own Redis client, a blocking pool of
     `HOME_REDIS_CONNECTIONS` (a redraw storm waits for these, never for those of clicks, timeouts,
@@ -166,6 +173,7 @@ def home_parts(settings: Settings, metrics: Metrics) -> tuple[Redis, Store, Coun
         audit_retention=settings.audit_retention,
         run_retention=settings.run_retention,
     )
+    store.hidden.use(hidden_keyring(settings))
     slack = create_slack_client(settings, metrics)
     slack.retry_handlers = [
         h for h in slack.retry_handlers if not isinstance(getattr(h, "handler", h), AsyncRateLimitErrorRetryHandler)
@@ -234,6 +242,7 @@ def create_services(settings: Settings, *, worker_id: str | None = None) -> Serv
         # a click counts only if Redis runs it well before the worker stops waiting (and answers "try again")
         click_window=settings.redis_timeout * 0.75,
     )
+    store.hidden.use(hidden_keyring(settings))
     metrics = Metrics()
     store.audit.refused = lambda reason: metrics.refusals.labels(reason).inc()
     slack = create_slack_client(settings, metrics)

@@ -189,14 +189,15 @@ def outage_of(redis: Any) -> Outage:
     return outage
 
 
-def configure_logging(*, level: str, fmt: str = "text", secrets: Iterable[str] = ()) -> None:
+def configure_logging(*, level: str, fmt: str = "text", secrets: Iterable[str] = (),
+                      detectors: Iterable[str] = ()) -> None:
     root = logging.getLogger()
     if not root.handlers:
         logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s %(message)s")
     root.setLevel(level if level in logging.getLevelNamesMapping() else "INFO")
     for noisy in ("autogen_core", "autogen_agentchat"):  # every agent message at INFO: too much for a worker
         logging.getLogger(noisy).setLevel(max(root.level, logging.WARNING))
-    redactor = RedactingFilter(secrets)
+    redactor = RedactingFilter(secrets, detectors=detectors)
     for handler in root.handlers:
         handler.addFilter(NoCancellationTracebacks())
         handler.addFilter(ContextFields())

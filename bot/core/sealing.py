@@ -15,6 +15,9 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -22,6 +25,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 PREFIX = "v1."
 KEY_BYTES = 32
 NONCE_BYTES = 12
+KID = re.compile(r"[a-z0-9][a-z0-9_-]{0,15}")  # a SECRETS_KEY key id
 
 
 class SealError(ValueError):
@@ -66,3 +70,32 @@ class Sealer:
             return self._aead.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], bound.encode()).decode()
         except (binascii.Error, ValueError, InvalidTag, UnicodeDecodeError) as exc:
             raise SealError("a sealed value does not open with SLACK_TOKENS_KEY (another key, or altered)") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class HiddenKeyring:
+    """The sealing keys of hidden values: `current` seals, every id in `sealers` opens."""
+
+    current: str
+    sealers: Mapping[str, Sealer]
+
+    @classmethod
+    def from_setting(cls, text: str) -> HiddenKeyring:
+        """The keyring of SECRETS_KEY's text: `KEY` (id `k1`) or `kid:KEY,kid:KEY` (the first seals); ValueError
+        naming what is wrong (never a key)."""
+        sealers: dict[str, Sealer] = {}
+        current = ""
+        for part in (p.strip() for p in text.split(",")):
+            kid, _, key = part.rpartition(":") if ":" in part else ("k1", "", part)
+            if not KID.fullmatch(kid):
+                raise ValueError("SECRETS_KEY: a key id is lowercase letters, digits, - or _ (16 at most)")
+            if kid in sealers:
+                raise ValueError(f"SECRETS_KEY: key id {kid} is given twice")
+            try:
+                sealers[kid] = Sealer(key_from_text(key))
+            except ValueError as exc:
+                raise ValueError(f"SECRETS_KEY {kid}: {exc}") from None
+            current = current or kid
+        if not sealers:
+            raise ValueError("SECRETS_KEY: no key")
+        return cls(current=current, sealers=sealers)

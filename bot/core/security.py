@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from bot.core.detectors import scan
 from bot.core.records import APPROVAL_ID, SLACK_ID, SLACK_TS
 from bot.core.settings import Settings, reveal
 
@@ -70,6 +71,7 @@ def secrets_of(settings: Settings) -> list[str]:
         reveal(settings.slack_app_token) or "",
         reveal(settings.openai_api_key) or "",
         reveal(settings.metrics_token) or "",
+        reveal(settings.secrets_key) or "",
     ]
     password = urlsplit(settings.redis_url.get_secret_value()).password
     if password:
@@ -91,28 +93,34 @@ def _private_keys(settings: Settings) -> list[str]:
     return found
 
 
-def redact(text: str, secrets: Iterable[str]) -> str:
+def redact(text: str, secrets: Iterable[str], *, detectors: frozenset[str] = frozenset()) -> str:
+    """`text` with each of `secrets` replaced by `[redacted]`, then each value the `detectors` find (a card number, a
+    key) by its display (`card ending 1111`): what reaches a log line."""
     for secret in secrets:
         if secret in text:
             text = text.replace(secret, REDACTED)
+    for found in reversed(scan(text, detectors) if detectors else []):
+        text = text[:found.start] + found.display + text[found.end:]
     return text
 
 
 class RedactingFilter(logging.Filter):
-    """Removes secret values from every log record (message, arguments and traceback)."""
+    """Removes secret values from every log record (message, arguments and traceback): the process's own, and as a
+    last line (#68) what the `detectors` (REDACT_DETECTORS) find, at every level."""
 
-    def __init__(self, secrets: Iterable[str]) -> None:
+    def __init__(self, secrets: Iterable[str], *, detectors: Iterable[str] = ()) -> None:
         super().__init__()
         self._secrets = list(secrets)
+        self._detectors = frozenset(detectors)
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        clean = redact(message, self._secrets)
+        clean = redact(message, self._secrets, detectors=self._detectors)
         if clean != message:
             record.msg, record.args = clean, None
         if record.exc_info and record.exc_info[1] is not None:
             text = "".join(traceback.format_exception(*record.exc_info))
-            record.exc_text = redact(text, self._secrets).rstrip("\n")
+            record.exc_text = redact(text, self._secrets, detectors=self._detectors).rstrip("\n")
             record.exc_info = None
         return True
 

@@ -22,6 +22,7 @@ key is a Lua step in `lua/`. The repositories, as `store.<name>`:
     installations.py     `installations`: the app's installations (OAuth; tokens sealed by the caller), OAuth states
     tenants.py           `tenants`: which tenant is home (keeps today's key names; `Store.for_tenant` the others')
     freezes.py           `freezes`: frozen scopes (`/agent freeze`), unfreezing four eyes
+    hidden.py            `hidden`: an approval's hidden values (#68), sealed under SECRETS_KEY, dropped when it ends
     model_cache.py       the model response cache's entries (`MODEL_CACHE`, `ModelCacheEntries`, used by the runs)
     home_queue.py        `HomeQueue`, apart: the Homes due a redraw and the workspace's `views.publish`
                          budget, on the App Home work's own Redis connections (built by
@@ -52,6 +53,7 @@ from bot.store.away import Away
 from bot.store.channel_settings import ChannelSettingsStore
 from bot.store.connection import REDIS_DOWN, StoreUnavailable, connect, persistently, pubsub_client
 from bot.store.freezes import Freezes, Frozen
+from bot.store.hidden import HiddenValues
 from bot.store.homes import Homes, HomeState
 from bot.store.installations import Installations
 from bot.store.keys import AUDIT_RETENTION_SECONDS, DECIDED_RETENTION_SECONDS, RUN_RETENTION_SECONDS, Keys
@@ -130,6 +132,7 @@ class Store:
         self.installations = Installations(self.shared)
         self.tenants = Tenants(self.shared)
         self.freezes = Freezes(self.shared)
+        self.hidden = HiddenValues(self.shared)
         self._tenant_stores: dict[str, Store] = {}
 
     def for_tenant(self, tenant: str, *, home: str) -> Store:
@@ -147,6 +150,7 @@ class Store:
                           run_retention=s.run_retention, click_window=s.click_window)
             self._tenant_stores[keys.prefix] = found
         found.shared.clock_offset = self.shared.clock_offset  # measured by this store's heartbeats
+        found.hidden.use(self.hidden.keyring)  # one SECRETS_KEY for every tenant
         return found
 
     async def subscriber(self) -> PubSub:

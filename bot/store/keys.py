@@ -29,6 +29,9 @@ workspace), step-up links, heartbeats, workers' channels, claims, commands, the 
 {p}:text:{<id>}               string  its long texts (task, proposal, ...; packed)   DECIDED_RETENTION once decided
 {p}:votes:{<id>}              set     who approved so far (quorum)                   DECIDED_RETENTION
 {p}:checkpoint:{<id>}         string  team state when it was requested (packed)      DECIDED_RETENTION
+{p}:hidden:{<id>}             string  its hidden values, sealed under SECRETS_KEY:   dropped when it ends;
+                                      "<kid>.<sealed JSON path -> value>"           TTL as a floor
+                                      (bot/store/hidden.py)
 {p}:refusals:{<id>}:<user>    hash    this person's refusals of this approval in the  until summarised
                                       quiet window: until, count, entry (refusals.lua) (refusals_due.lua)
 {p}:refusal:<what>            hash    the same for another refusal (a person, a reason) until summarised
@@ -311,6 +314,9 @@ class Keys:
 
     def votes(self, approval_id: str) -> str:
         return f"{self.prefix}:votes:{{{approval_id}}}"
+
+    def hidden(self, approval_id: str) -> str:
+        return f"{self.prefix}:hidden:{{{approval_id}}}"  # its hidden values, sealed (bot/store/hidden.py)
 
     def checkpoint(self, approval_id: str) -> str:
         return f"{self.prefix}:checkpoint:{{{approval_id}}}"

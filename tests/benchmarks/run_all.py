@@ -57,6 +57,7 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
     "policy": ("policy.py", ["--small"], []),
     "durable": ("durable_resume.py", ["--small"], []),
     "windows": ("windows.py", ["--small"], []),
+    "redaction": ("redaction.py", ["--small"], []),
 }
 
 
@@ -153,6 +154,10 @@ def key_figures(name: str, result: dict[str, Any]) -> dict[str, float | None]:
             for series in ("count", "sum", "sum_loop"):
                 out[f"{calls} calls {series} redis us/read"] = _get(figures, series, "redis_us_per_read")
             out[f"{calls} calls sum / sum_loop redis time"] = _get(figures, "sum / sum_loop redis time")
+    elif name == "redaction":
+        for case, figures in (result.get("cases") or {}).items():
+            out[f"{case} find+redact us"] = _get(figures, "find_and_redact_us")
+            out[f"{case} ratio to json.dumps"] = _get(figures, "ratio_to_json_dumps")
     elif name == "home_scale":
         opened = result.get("open_to_publish", {})
         for series in opened:

@@ -5,6 +5,7 @@ with each hidden value replaced by what may be shown, the original untouched."""
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 from typing import Any
@@ -14,6 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.core.detectors import DETECTORS
+from bot.core.sealing import HiddenKeyring
 from bot.core.sensitive import (
     JSON_TEXT,
     MAX_DEPTH,
@@ -26,7 +28,7 @@ from bot.core.sensitive import (
     path_text,
     redacted,
 )
-from bot.core.settings import Settings, SettingsError
+from bot.core.settings import Settings, SettingsError, reveal
 
 CARD = "4111 1111 1111 1111"
 IBAN = "DE89 3704 0044 0532 0130 00"
@@ -358,3 +360,13 @@ def test_a_secret_in_a_name_is_shown_replaced_and_its_value_examined_on_its_own(
 @pytest.mark.parametrize("number", [10**4000, -(10**30), 4111111111111112, 1732636800123, 2**53 - 1])
 def test_numbers_that_are_no_card_are_left_alone(number: int) -> None:
     assert find_hidden("t", {"n": number}) == ()
+
+
+def test_secrets_key_takes_key_ids_for_rotation_and_a_bad_one_stops_the_worker_without_showing_it() -> None:
+    key1, key2 = base64.b64encode(b"1" * 32).decode(), base64.b64encode(b"2" * 32).decode()
+    keyring = HiddenKeyring.from_setting(reveal(Settings.from_env({**ENV, "SECRETS_KEY": f"k2:{key2},k1:{key1}"})
+                                                .secrets_key) or "")
+    assert (keyring.current, sorted(keyring.sealers)) == ("k2", ["k1", "k2"])
+    with pytest.raises(SettingsError, match="SECRETS_KEY") as caught:
+        Settings.from_env({**ENV, "SECRETS_KEY": "k1:c2hvcnQ="})
+    assert "c2hvcnQ" not in str(caught.value)

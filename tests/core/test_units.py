@@ -147,3 +147,16 @@ def test_json_log_lines_carry_ids_and_no_secrets() -> None:
     line = json.loads(JsonFormatter().format(record))
     assert line["run_id"] == "rabc" and line["approval_id"] == "a1b2c3d4-0000" and line["level"] == "ERROR"
     assert line["message"] == "run rabc failed with [redacted]"
+
+
+def test_log_lines_show_no_card_number_or_key_the_detectors_find_at_any_level() -> None:
+    import logging
+
+    from bot.core.detectors import DETECTORS
+    from bot.core.security import RedactingFilter
+
+    stripe, card = "sk_live_" + "51Hx" * 6, "4111 1111 1111 1111"
+    record = logging.LogRecord("bot.api", logging.DEBUG, __file__, 1, "args %s", ({"card": card, "k": stripe},), None)
+    assert RedactingFilter([], detectors=DETECTORS).filter(record)
+    shown = record.getMessage()
+    assert card not in shown and stripe not in shown and "card ending 1111" in shown

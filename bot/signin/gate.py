@@ -74,8 +74,9 @@ class SignIn:
             await self._refused(session, f"sign-in: the page is for {person}, signed in as {session.user}",
                                 approval=approval)
             whose = await self._names(person) or person
-            raise _refusal(request, 403, f"This page is for {whose}, and you are signed in as"
-                           f" {session.name or session.user}: nothing was shown or done.", sign_in=_start(page, person))
+            who = await self._names(session.user) or session.name or session.user
+            raise _refusal(request, 403, f"This page is for {whose}, and you are signed in as {who}: nothing was"
+                           " shown or done.", sign_in=_start(page, person))
         refused = await self.people(session.user, said_team=session.team)
         if refused is not None:
             why, text = refused

@@ -443,6 +443,10 @@ class SlackStandIn:
         """A code as the authorize page gives it after Allow (for tests that skip the page)."""
         return self._oauth.issue_code(team=team, org=org)
 
+    def openid_code(self, user: str, *, nonce: str, redirect_uri: str) -> str:
+        """A Sign in with Slack code as the authorize page gives it after Continue (for tests that skip the page)."""
+        return self._openid.issue_code(user, nonce=nonce, redirect_uri=redirect_uri)
+
     def hold(self, method: str, *, when: Callable[[dict[str, Any]], bool] | None = None) -> HeldCall:
         """Hold the next call of ``method`` whose arguments satisfy ``when`` (any, without it) until the test
         calls ``release()`` on the returned :class:`HeldCall`; ``await held.arrived.wait()`` waits for it to come

@@ -131,6 +131,8 @@ class SignIn:
         if request.query.get("error"):
             raise _page(403, "Sign in", "The sign-in was cancelled: nothing was shown. Open the page's link again"
                          " to sign in.")
+        if not request.query.get("code"):
+            raise _page(400, "Sign in", "The sign-in came back without its code: open the page's link again.")
         assert self.provider is not None
         try:
             identity = await self.provider.identify(request.query.get("code", ""), redirect_uri=self.redirect_uri,

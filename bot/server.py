@@ -31,6 +31,7 @@ from bot.slackapp.app import Workspaces, create_bolt_app, create_workspaces, sla
 from bot.slackapp.members import why_not
 from bot.slackapp.oauth import add_oauth_routes, create_oauth_flow
 from bot.stepup.pages import add_stepup_routes
+from bot.stepup.reveal_page import add_reveal_routes
 from bot.store import StoreUnavailable
 
 # Connections the kernel queues for a worker before it accepts them. aiohttp's default, 128, drops
@@ -125,6 +126,7 @@ def add_worker_routes(
                             by_email=services.directory.user_by_email, audit=services.store.audit)
     signin.add_routes(web_app)
     add_stepup_routes(web_app, services.stepup, services.confirmations, signin)
+    add_reveal_routes(web_app, services.reveals, signin)  # /reveal/{token}
 
     async def close_sign_in(_: web.Application) -> None:
         if signin.provider is not None:

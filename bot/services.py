@@ -53,6 +53,7 @@ from bot.runs.teams import TeamOptions
 from bot.slack.client import CountingWebClient, create_slack_client
 from bot.slack.directory import Directory
 from bot.stepup.enrolment import Enrolment
+from bot.stepup.reveal import Reveal
 from bot.stepup.votes import Confirmation
 from bot.store import DecideResult, Store, StoreUnavailable, connect
 
@@ -85,6 +86,7 @@ class Services:
     webhooks: WebhookSender
     stepup: Enrolment  # passkeys: one-time links, registration, removal (bot/stepup/)
     confirmations: Confirmation  # step-up votes: a passkey confirms an Approve (bot/stepup/)
+    reveals: Reveal  # hidden values shown on the bot's page to one who may decide (bot/stepup/reveal.py)
     signing: SigningKeys | None = None  # the deployment's signing keys (bot/core/signing.py); None: none set
     checkpoints: AuditCheckpoints | None = None  # signs the audit log's checkpoints and trims it (lease holder)
     archiver: AuditArchiver | None = None  # writes the audit archive, AUDIT_ARCHIVE (lease holder)
@@ -321,6 +323,7 @@ def create_services(settings: Settings, *, worker_id: str | None = None) -> Serv
     cooloff = settings.step_up_new_passkey_cooloff
     stepup = Enrolment(store, directory, rp, changed=homes.refresh_person, tell=tell, cooloff=cooloff)
     confirmations = Confirmation(store, approvals, directory, approvals.policies, rp, cooloff=cooloff)
+    reveals = Reveal(store, approvals, rp, detectors=settings.redact_detectors)
 
     async def confirm_edit(user: str, approval: ApprovalRecord, card: tuple[str, str]) -> None:
         """An editor's Save & approve of a call that needs step-up: they confirm it with their passkey first."""
@@ -360,6 +363,7 @@ def create_services(settings: Settings, *, worker_id: str | None = None) -> Serv
         webhooks=webhooks,
         stepup=stepup,
         confirmations=confirmations,
+        reveals=reveals,
         signing=signing,
         checkpoints=AuditCheckpoints(
             store, signing, worker=worker_id, every=settings.audit_checkpoint_every,

@@ -1,10 +1,7 @@
 """Reveal (bot/stepup/reveal.py): "Show hidden values" (action `reveal`) on a card whose call carries a card number
 answers a reviewer who may decide with a one-time link; its page, after Sign in with Slack as them, shows the value
 once (no-store) and audits who saw which fields of which approval. Another person signed in, a person of another
-team and one who may not decide (the requester) are refused, audited; the reveal sends Slack no value.
-
-The card's button itself comes with hiding on the cards (#68 item 2): until then the click is played on the card as
-the reviewer's client shows it with that button (`as_seen`)."""
+team and one who may not decide (the requester) are refused, audited; the reveal sends Slack no value."""
 
 from __future__ import annotations
 
@@ -17,7 +14,7 @@ import pytest
 
 from bot.devslack.model import DevUser
 from bot.devslack.server import SlackStandIn
-from bot.slackapp.listeners.reveal import ACTION_REVEAL
+from bot.slack.blocks.approval_card import ACTION_REVEAL
 from tests.conftest import ALICE, BOB, CAROL, Worker
 from tests.support.api import Client, new_key, tool_ask
 from tests.support.hitl import nth_card
@@ -45,12 +42,8 @@ async def asked_with_a_card(worker: Worker, slack: SlackStandIn) -> tuple[str, d
 
 async def show_hidden(slack: SlackStandIn, user: str, card: dict[str, Any], approval_id: str) -> str:
     """`user` clicks "Show hidden values" on `card`; what they are told."""
-    shown = {**card, "blocks": [*card["blocks"], {"type": "actions", "elements": [{
-        "type": "button", "action_id": ACTION_REVEAL, "value": approval_id,
-        "text": {"type": "plain_text", "text": "Show hidden values"}}]}]}
     before = len(slack.ephemerals(user))
-    result = await slack.click(user=user, channel=card["channel"], ts=card["ts"], action_id=ACTION_REVEAL,
-                               as_seen=shown)
+    result = await slack.click(user=user, channel=card["channel"], ts=card["ts"], action_id=ACTION_REVEAL)
     assert result.status == 200
     told = await slack.wait_for(lambda: slack.ephemerals(user)[before:], description=f"{user}'s answer")
     return str(told[-1]["text"])

@@ -4,18 +4,17 @@ decide it: the same rights as a click; it has no hidden values; the bot has no p
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
 from bot.approvals.refusals import STORAGE_DOWN
 from bot.core.records import SLACK_ID
 from bot.services import Services
+from bot.slack.blocks.approval_card import ACTION_REVEAL
 from bot.stepup.enrolment import StepUpError
 from bot.stepup.reveal import REVEAL_SECONDS
 from bot.store import StoreUnavailable
-
-ACTION_REVEAL: Final = "reveal"
 
 
 def register(app: AsyncApp, services: Services) -> None:

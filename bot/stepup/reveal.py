@@ -3,7 +3,7 @@ hidden values" (button action `reveal`) answers them, ephemerally, with a one-ti
 minutes, for them and that approval); the page, after Sign in with Slack as them, checks again that they may decide
 it (the same rights check as a click: the decide step's dry run) and shows each hidden value (where, what kind, the
 value) once: the link is used up as it is shown, and every reveal is audited (`revealed`: who, which approval, which
-fields).
+fields) and shown on the card ("Hidden values seen by @bob").
 
 The hidden values are those `bot.core.sensitive.find_hidden` finds in the approval's arguments (its schema, the
 policy's `redact:`, the detectors of REDACT_DETECTORS)."""
@@ -79,6 +79,10 @@ class Reveal:
             raise StepUpError(410, GONE)
         await self._store.audit.append("revealed", by=user, approval=approval.id,
                                        fields=",".join(v.where for v in values)[:500])
+        if await self._store.approvals.note_reveal(approval.id, user):  # the card says who saw them
+            noted = await self._store.approvals.get(approval.id)
+            if noted is not None:
+                self._approvals.cards.schedule(noted)
         return Revealed(approval=approval, values=values)
 
     async def _may_see(self, user: str, approval_id: str) -> ApprovalRecord:

@@ -74,6 +74,10 @@ async def test_a_reviewer_sees_the_hidden_value_once_after_signing_in_and_it_is_
         (BOB, approval_id, "card.number")]
     async with browser.get(stepup.url + path, allow_redirects=False) as again:
         assert again.status == 410 and CARD not in await again.text()  # once
+    seen = await slack.wait_for(lambda: [m for m in slack.messages(card["channel"]) if m.get("ts") == card["ts"]
+                                         and "Hidden values seen by <@U0BOB>" in str(m.get("blocks"))],
+                                description="the card saying who saw the values")
+    assert seen
     assert not any(CARD in str(call.args) for call in slack.calls()[posted:])  # the reveal sends Slack no value
 
 

@@ -130,6 +130,9 @@ def _approval_body(approval: ApprovalRecord) -> list[Block]:
         blocks.append({"type": "context", "elements": [untrusted(":shield: " + policy_line(approval), limit=500)]})
     if approval.step_up and approval.pending:
         blocks.append(context_block(STEP_UP_LINE))
+    if approval.revealed_by:
+        seen = ", ".join(user_ref(u) for u in approval.revealed_by.split(",") if SLACK_ID.fullmatch(u))
+        blocks.append(context_block(f":eyes: Hidden values seen by {seen}"))
     return blocks
 
 

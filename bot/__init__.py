@@ -17,6 +17,7 @@ checks this on every run), from the bottom:
     runs/        the bot's own `/agent` runs: the run manager, the supervisor, commands done once, the
                  team presets and their model clients
     api/         the Approvals API: what programs outside the bot ask with a key, webhooks, receipts
+    signin/      Sign in with Slack (OpenID Connect) in front of every page the bot serves
     stepup/      step-up: people's passkeys (WebAuthn), registered through one-time links from their App Home
     cli/         `python -m bot keys | signing | policy`: the operator's commands that are not the worker
     slackapp/    where Slack's requests come in: the Bolt app, the gate, the `/agent` parser, listeners/

@@ -236,6 +236,9 @@ def bot_environment(
         "REDIS_KEY_PREFIX": "hitl-dev",
         "API_ALLOW_PRIVATE_CALLBACKS": "1",  # the relays and programs dev's webhooks reach run on this machine
         "ADMIN_USERS": dev_admins(knobs, standin),
+        # the pages sign people in with the local Slack's Sign in with Slack, as the app's client
+        "OIDC_CLIENT_ID": standin.client_id,
+        "OIDC_CLIENT_SECRET": standin.client_secret,
     }
     if public_url:
         env["PUBLIC_URL"] = public_url

@@ -1,7 +1,8 @@
 """The HTTP server of one worker (aiohttp), the web glue apart from the listeners: it mounts Slack's requests
 (`POST /slack/events`, the Bolt app of `bot/slackapp/`), the Approvals API (`/api/v1`, `bot/api/routes.py`), the
-passkey pages (`/step-up/...`, `bot/stepup/pages.py`), `GET /healthz` and `GET /metrics`, the probes `GET /livez` and
-`GET /readyz` (bot/probes.py), and starts and stops the worker's services with it.
+passkey pages (`/step-up/...`, `bot/stepup/pages.py`) behind Sign in with Slack (`/signin/...`, `bot/signin/`),
+`GET /healthz` and `GET /metrics`, the probes `GET /livez` and `GET /readyz` (bot/probes.py), and starts and
+stops the worker's services with it.
 
 `/metrics` is not for the public: with METRICS_TOKEN set it needs `Authorization: Bearer <METRICS_TOKEN>` (401
 without it), else it answers only requests from loopback that no proxy forwarded (403 to the rest). `/healthz`
@@ -29,10 +30,12 @@ from bot.core.version import __version__
 from bot.core.workspaces import WorkspaceRef
 from bot.probes import add_probe_routes
 from bot.services import Services, create_services
+from bot.signin import create_sign_in
 from bot.slackapp.app import Workspaces, create_bolt_app, create_workspaces, slack_events_handler
 from bot.slackapp.members import why_not
 from bot.slackapp.oauth import add_oauth_routes, create_oauth_flow
 from bot.stepup.pages import add_stepup_routes
+from bot.stepup.reveal_page import add_reveal_routes
 from bot.store import StoreUnavailable
 
 # Connections the kernel queues for a worker before it accepts them. aiohttp's default, 128, drops
@@ -123,7 +126,17 @@ def add_worker_routes(
                key_rate=settings.api_key_rate, key_burst=2 * settings.api_key_rate)
     # a vote's page checks its person as a click does, asking Slack afresh: minutes may have passed since the click
     services.confirmations.people = partial(why_not, services, workspaces.home.answer, fresh=True)
-    add_stepup_routes(web_app, services.stepup, services.confirmations)
+    signin = create_sign_in(settings, people=services.confirmations.people, names=services.directory.name_of,
+                            by_email=services.directory.user_by_email, audit=services.store.audit)
+    signin.add_routes(web_app)
+    add_stepup_routes(web_app, services.stepup, services.confirmations, signin)
+    add_reveal_routes(web_app, services.reveals, signin)  # /reveal/{token}
+
+    async def close_sign_in(_: web.Application) -> None:
+        if signin.provider is not None:
+            await signin.provider.close()
+
+    web_app.on_cleanup.append(close_sign_in)
 
 
 def serve_installs(

@@ -57,6 +57,7 @@ from bot.slack.blocks.text import escape
 from bot.slack.client import CountingWebClient, create_slack_client
 from bot.slack.directory import Directory
 from bot.stepup.enrolment import Enrolment
+from bot.stepup.reveal import Reveal
 from bot.stepup.votes import Confirmation
 from bot.store import DecideResult, Store, StoreUnavailable, connect
 
@@ -89,6 +90,7 @@ class Services:
     webhooks: WebhookSender
     stepup: Enrolment  # passkeys: one-time links, registration, removal (bot/stepup/)
     confirmations: Confirmation  # step-up votes: a passkey confirms an Approve (bot/stepup/)
+    reveals: Reveal  # hidden values shown on the bot's page to one who may decide (bot/stepup/reveal.py)
     signing: SigningKeys | None = None  # the deployment's signing keys (bot/core/signing.py); None: none set
     checkpoints: AuditCheckpoints | None = None  # signs the audit log's checkpoints and trims it (lease holder)
     archiver: AuditArchiver | None = None  # writes the audit archive, AUDIT_ARCHIVE (lease holder)
@@ -345,6 +347,7 @@ def create_services(settings: Settings, *, worker_id: str | None = None) -> Serv
     stepup = Enrolment(store, directory, rp, changed=homes.refresh_person, tell=tell, cooloff=cooloff)
     confirmations = Confirmation(store, approvals, directory, approvals.policies, rp, cooloff=cooloff,
                                  counted=lambda outcome: metrics.stepup.labels(outcome).inc())
+    reveals = Reveal(store, approvals, rp, detectors=settings.redact_detectors)
 
     async def confirm_edit(user: str, approval: ApprovalRecord, card: tuple[str, str]) -> None:
         """An editor's Save & approve of a call that needs step-up: they confirm it with their passkey first."""
@@ -384,6 +387,7 @@ def create_services(settings: Settings, *, worker_id: str | None = None) -> Serv
         webhooks=webhooks,
         stepup=stepup,
         confirmations=confirmations,
+        reveals=reveals,
         signing=signing,
         checkpoints=AuditCheckpoints(
             store, signing, worker=worker_id, every=settings.audit_checkpoint_every,

@@ -150,6 +150,9 @@ def bot_env(*, slack: SlackStandIn, redis_url: str, model_config: Path | None, *
         "REDIS_URL": redis_url,
         "APPROVALS_CHANNEL": APPROVALS,
         "APPROVAL_TIMEOUT": "10m",
+        # the bot's pages sign people in with Slack (bot/signin/): the app's client, as the local Slack knows it
+        "OIDC_CLIENT_ID": slack.client_id,
+        "OIDC_CLIENT_SECRET": slack.client_secret,
     }
     if model_config is not None:
         env["MODEL_CONFIG"] = str(model_config)

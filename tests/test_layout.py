@@ -55,14 +55,15 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "bot.approvals": (*BELOW_CORE, "bot.store", "bot.policy", "bot.report", *SLACK_IO, "bot.approvals"),
     "bot.runs": (*BELOW_CORE, "bot.store", "bot.policy", "bot.report", *SLACK_IO, "bot.approvals", "bot.runs"),
     "bot.api": (*BELOW_CORE, "bot.store", "bot.policy", "bot.report", *SLACK_IO, "bot.approvals", "bot.api"),
-    "bot.stepup": (*BELOW_CORE, "bot.store", "bot.policy", "bot.report", *SLACK_IO, "bot.approvals",
+    "bot.signin": (*BELOW_CORE, "bot.store", "bot.approvals", "bot.signin"),  # Sign in with Slack on the pages
+    "bot.stepup": (*BELOW_CORE, "bot.store", "bot.policy", "bot.report", *SLACK_IO, "bot.approvals", "bot.signin",
                    "bot.stepup"),  # passkeys: enrolment, step-up votes (through the decide step), the pages
     "bot.services": (*BELOW_CORE, "bot.store", "bot.policy", "bot.audit", "bot.report", *SLACK_IO, "bot.approvals",
                      "bot.runs", "bot.api", "bot.stepup"),
     "bot.slackapp": (*BELOW_CORE, "bot.store", "bot.policy", "bot.report", *SLACK_IO, "bot.approvals", "bot.runs",
                      "bot.api", "bot.stepup", "bot.services", "bot.slackapp"),
     "bot.server": (*BELOW_CORE, "bot.store", "bot.policy", "bot.report", *SLACK_IO, "bot.approvals", "bot.runs",
-                   "bot.api", "bot.stepup", "bot.services", "bot.slackapp", "bot.probes"),
+                   "bot.api", "bot.stepup", "bot.signin", "bot.services", "bot.slackapp", "bot.probes"),
     "bot.probes": (*BELOW_CORE, "bot.store", "bot.services"),  # /livez, /readyz: what they read of a worker
     "bot.devslack": ("bot.devslack",),
     "bot.cli": (*BELOW_CORE, "bot.store", "bot.policy", "bot.report", *SLACK_IO, "bot.api", "bot.cli"),  # operators

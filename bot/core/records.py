@@ -207,6 +207,7 @@ class ApprovalRecord:
     fixed_arguments: int = 0  # 1: the asking program runs only the call as made (no edit offered)
     # the approval's copies in direct messages (`deliver` dm/both): "D…/ts", or "D…/" while being posted
     copies: tuple[str, ...] = ()
+    revealed_by: str = ""  # who saw its hidden values on the reveal page, comma-separated (bot/stepup/reveal.py)
     version: int = 0  # the store's change counter when it last changed (a Home drawn later shows it)
     # nudges while nobody decides (bot/approvals/nudges.py): reminders at these seconds after the request; an
     # escalation to `escalate_to` after `escalate_after` seconds (0: none)

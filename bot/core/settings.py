@@ -478,6 +478,12 @@ class Settings(ApproverSettings):
             " the passkeys' relying party id (default `PUBLIC_URL`; dev mode: `http://localhost:<port>`)"
         ),
     )
+    oidc_issuer: PublicUrl = Field(default="", validation_alias="OIDC_ISSUER", description=(  # bot/signin/
+        "another OpenID Connect provider than Slack for the pages' sign-in (people matched by verified email)"))
+    oidc_client_id: Stripped | None = Field(default=None, validation_alias="OIDC_CLIENT_ID", description=(
+        "the client id the pages sign in with (default `SLACK_CLIENT_ID`: the app's own, for Sign in with Slack)"))
+    oidc_client_secret: Secret | None = Field(default=None, validation_alias="OIDC_CLIENT_SECRET",
+                                              description="its client secret (default `SLACK_CLIENT_SECRET`)")
     step_up_new_passkey_cooloff: Annotated[int, duration(30 * 86400, zero=True)] = Field(
         default=0, validation_alias="STEP_UP_NEW_PASSKEY_COOLOFF",
         json_schema_extra={"shown_default": "0"},
@@ -564,6 +570,9 @@ class Settings(ApproverSettings):
             raise ValueError("SLACK_CLIENT_ID and SLACK_CLIENT_SECRET go together: set both, or neither")
         if self.slack_client_id is not None and self.slack_tokens_key is None:
             raise ValueError("SLACK_TOKENS_KEY is not set: OAuth installs keep their tokens sealed with it")
+        lone = (self.oidc_client_id is None) != (self.oidc_client_secret is None)
+        if lone or (self.oidc_issuer and self.oidc_client_id is None):
+            raise ValueError("OIDC_CLIENT_ID and OIDC_CLIENT_SECRET go together (and OIDC_ISSUER needs both)")
         return self
 
     @classmethod

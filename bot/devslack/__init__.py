@@ -11,6 +11,8 @@
     simulate.py    people: commands, clicks, submissions, as Slack would send them
     delivery.py    to the bot: signed HTTP to its `events_url`, or over Socket Mode
     oauth.py       Slack's OAuth v2: the authorize page, `oauth.v2.access` (and rotation), `apps.uninstall`
+    openid.py      Sign in with Slack (OpenID Connect): discovery, keys, the authorize page, `openid.connect.token`,
+                   `openid.connect.userInfo`
     control.py     the Slack-like page (`static/`) and its control API (`/_control/*`)
     api_proxy.py   `/api/v1/*` forwarded to the worker's Approvals API (dev mode: one port)
     alone.py       `python -m bot devslack`: the stand-in served alone, for staging workers pointed at it

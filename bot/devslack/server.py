@@ -30,7 +30,7 @@ from typing import Any, TypeVar, cast
 
 from aiohttp import web
 
-from bot.devslack.api_proxy import API_PREFIX, STEP_UP_PREFIX, ApiProxy
+from bot.devslack.api_proxy import API_PREFIX, PAGE_PREFIXES, ApiProxy
 from bot.devslack.blockkit import validate_blocks, validate_view
 from bot.devslack.control import LOOPBACK_NAMES, Control
 from bot.devslack.delivery import Delivery
@@ -64,6 +64,7 @@ from bot.devslack.model import (
     several_users,
 )
 from bot.devslack.oauth import OAuth
+from bot.devslack.openid import OpenId
 from bot.devslack.simulate import People
 from bot.devslack.views import Views
 from bot.devslack.webapi import WebApi
@@ -123,7 +124,8 @@ class SlackStandIn:
         self._delivery = Delivery(ws)
         self._people = People(ws, self._messages, self._views, self._delivery)
         self._oauth = OAuth(ws, self._delivery)
-        parts = (self._messages, self._views, self._files, self._delivery, self._oauth)
+        self._openid = OpenId(ws)
+        parts = (self._messages, self._views, self._files, self._delivery, self._oauth, self._openid)
         self._api = WebApi(ws, {name: method for part in parts for name, method in part.methods().items()})
         self._control = Control(ws, self)
         self._api_proxy = ApiProxy()
@@ -199,10 +201,15 @@ class SlackStandIn:
         app.router.add_get("/static/{name}", control.handle_static)
         app.router.add_get("/favicon.ico", control.handle_favicon)
         app.router.add_route("*", API_PREFIX + "/{tail:.*}", self._api_proxy.handle)  # before the Web API's
-        app.router.add_route("*", STEP_UP_PREFIX + "/{tail:.*}", self._api_proxy.handle)  # the passkey pages
+        for prefix in PAGE_PREFIXES:  # the worker's pages: passkeys, reveal, Sign in with Slack's return
+            app.router.add_route("*", prefix + "/{tail:.*}", self._api_proxy.handle)
         app.router.add_route("*", "/api/{method}", self._api.handle_api)
         app.router.add_get("/oauth/v2/authorize", self._oauth.handle_authorize)
         app.router.add_post("/oauth/v2/authorize", self._oauth.handle_allow)
+        app.router.add_get("/.well-known/openid-configuration", self._openid.handle_discovery)
+        app.router.add_get("/openid/connect/keys", self._openid.handle_keys)
+        app.router.add_get("/openid/connect/authorize", self._openid.handle_authorize)
+        app.router.add_post("/openid/connect/authorize", self._openid.handle_allow)
         app.router.add_get("/_socket", self._delivery.handle_socket)
         app.router.add_post("/_response/{id}", self._messages.handle_response_url)
         app.router.add_post("/_upload/{id}", self._files.handle_upload)
@@ -440,6 +447,10 @@ class SlackStandIn:
     def oauth_code(self, team: str, *, org: bool = False) -> str:
         """A code as the authorize page gives it after Allow (for tests that skip the page)."""
         return self._oauth.issue_code(team=team, org=org)
+
+    def openid_code(self, user: str, *, nonce: str, redirect_uri: str) -> str:
+        """A Sign in with Slack code as the authorize page gives it after Continue (for tests that skip the page)."""
+        return self._openid.issue_code(user, nonce=nonce, redirect_uri=redirect_uri)
 
     def hold(self, method: str, *, when: Callable[[dict[str, Any]], bool] | None = None) -> HeldCall:
         """Hold the next call of ``method`` whose arguments satisfy ``when`` (any, without it) until the test

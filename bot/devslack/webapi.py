@@ -22,7 +22,9 @@ from bot.devslack.workspace import CALLING, Workspace
 _JSON_ARGS: Final = ("blocks", "attachments", "view", "files", "metadata")
 # with an org-wide token, Slack needs to be told which of the organisation's workspaces these read
 _NEEDS_TEAM: Final = frozenset({"usergroups.users.list"})
-CLIENT_METHODS: Final = frozenset({"oauth.v2.access"})  # authenticated by the app's client id and secret, no token
+# authenticated by the app's client id and secret, no token
+CLIENT_METHODS: Final = frozenset({"oauth.v2.access", "openid.connect.token"})
+USER_TOKEN_METHODS: Final = frozenset({"openid.connect.userInfo"})  # a Sign in with Slack user token, read by it
 
 
 def _truthy(value: Any) -> bool:
@@ -64,6 +66,8 @@ class WebApi:
             if method in CLIENT_METHODS:
                 self._check_client(args, auth)
                 body = {"ok": True, **handler(args)}
+            elif method in USER_TOKEN_METHODS:
+                body = {"ok": True, **handler({**args, "token": token or ""})}
             else:
                 known = self.ws.grant_of(str(token)) if token else None  # injected failures come first, as before
                 fault = self.ws.take_fault(method, known.team if known is not None else None)

@@ -10,6 +10,11 @@ one-time link their click answers. The relying party is STEP_UP_URL's host (defa
     votes.py       `Confirmation`: a step-up vote's one-time link, the action its page shows, the authentication
                    options and the assertion verified, then the Approve counted through the decide step
     pages.py       the pages and endpoints on the worker's HTTP server (`/step-up/enrol/...`, `/step-up/vote/...`)
+    reveal.py      `Reveal`: a reviewer who may decide sees an approval's hidden values once, on the bot's page,
+                   through a one-time link; audited
+    reveal_page.py the page `/reveal/{token}`
+
+Every page opens only after Sign in with Slack, for its link's person (`bot.signin`).
 
 May import: `bot.core`, `bot.store`, the leaves of `bot.slack` (the directory: a person's name), `bot.policy` (a
 window's amount) and `bot.approvals` (a vote goes through its decide step). The worker's HTTP server (`bot/server.py`)

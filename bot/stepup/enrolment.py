@@ -88,6 +88,10 @@ class Enrolment:
         token = await self._store.passkeys.issue_token(user, purpose=ENROL)
         return f"{rp.origin}/step-up/enrol/{token}"
 
+    async def usable(self, token: str) -> StepUpToken:
+        """The link (whose it is); `StepUpError` when it cannot be used."""
+        return await self._token(token)
+
     async def person(self, token: str) -> tuple[str, str, bool]:
         """(user id, name, whether one of their passkeys must confirm the link first) of the link's person;
         `StepUpError` when the link cannot be used."""

@@ -10,6 +10,8 @@
     POST /step-up/vote/{token}/options    the authentication options (JSON): the vote's challenge
     POST /step-up/vote/{token}            {"credential"}: the assertion verified, the Approve counted, the link taken
 
+Each is used only by its link's person, signed in with Slack (`bot.signin`: a page not signed in is sent to sign
+in, another person or an outsider is refused, audited); a link unknown, expired or used is answered first (410).
 No external asset: the page's script is inline (allowed by its nonce in the Content-Security-Policy), every text it
 shows is escaped (`html.escape`), and it is never cached nor sent as a referrer (the token is in its URL). Bad input
 is a 400 with a JSON `{"error": ...}` saying what is wrong; a link unknown, expired or used is a 410; a vote whose
@@ -26,11 +28,13 @@ import json
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from agent_approvals.schemas import depth_of
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from bot.signin import SignIn
 from bot.stepup.enrolment import Enrolment, StepUpError
 from bot.stepup.votes import Action, Confirmation
 from bot.store import StoreUnavailable
@@ -45,25 +49,47 @@ STORAGE_DOWN = "The bot cannot reach its storage right now: try again in a minut
 HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff"}
 
 
-def add_stepup_routes(app: web.Application, enrolment: Enrolment, confirmation: Confirmation) -> None:
+def add_stepup_routes(app: web.Application, enrolment: Enrolment, confirmation: Confirmation,
+                      signin: SignIn) -> None:
+    """The pages and endpoints; each is used only by its link's person, signed in (`bot.signin`)."""
     app.middlewares.append(page_errors)
+
+    async def enrolling(request: web.Request) -> str:
+        """The enrolment link's token, once its person is the one signed in (else the answer, raised)."""
+        token = request.match_info["token"]
+        found = await enrolment.usable(token)
+        await signin.require(request, person=found.user, page=f"/step-up/enrol/{token}")
+        return token
+
+    async def voting(request: web.Request) -> str:
+        token = request.match_info["token"]
+        found = await confirmation.usable(token)
+        await signin.require(request, person=found.user, page=f"/step-up/vote/{token}", approval=found.approval)
+        return token
 
     async def enrol_page(request: web.Request) -> web.Response:
         async def body() -> str:
-            _, name, confirm_first = await enrolment.person(request.match_info["token"])
+            _, name, confirm_first = await enrolment.person(await enrolling(request))
             return _enrol_body(name, confirm_first=confirm_first)
 
         return await _html(body)
 
     async def enrol_options(request: web.Request) -> web.Response:
-        return await _answer(lambda: enrolment.options(request.match_info["token"]))
+        async def options() -> dict[str, Any]:
+            return await enrolment.options(await enrolling(request))
+
+        return await _answer(options)
 
     async def confirm_options(request: web.Request) -> web.Response:
-        return await _answer(lambda: enrolment.confirm_options(request.match_info["token"]))
+        async def options() -> dict[str, Any]:
+            return await enrolment.confirm_options(await enrolling(request))
+
+        return await _answer(options)
 
     async def confirm(request: web.Request) -> web.Response:
         async def confirmed() -> dict[str, object]:
-            name = await enrolment.confirm(request.match_info["token"], await _read_json(request))
+            body = await _read_json(request)  # bad input is a 400 before any link or sign-in is looked at
+            name = await enrolment.confirm(await enrolling(request), body)
             return {"ok": True, "message": f"Confirmed with your passkey “{name}”. Now name the new one."}
 
         return await _answer(confirmed)
@@ -71,23 +97,28 @@ def add_stepup_routes(app: web.Application, enrolment: Enrolment, confirmation: 
     async def enrol_finish(request: web.Request) -> web.Response:
         # the passkey is stored and the link taken in one step: neither happened, or both
         async def finish() -> dict[str, object]:
-            passkey = await enrolment.finish(request.match_info["token"], await _read_json(request))
+            body = await _read_json(request)
+            passkey = await enrolment.finish(await enrolling(request), body)
             return {"ok": True, "name": passkey.name}
 
         return await _answer(finish)
 
     async def vote_page(request: web.Request) -> web.Response:
         async def body() -> str:
-            return _vote_body(await confirmation.action(request.match_info["token"]))
+            return _vote_body(await confirmation.action(await voting(request)))
 
         return await _html(body)
 
     async def vote_options(request: web.Request) -> web.Response:
-        return await _answer(lambda: confirmation.options(request.match_info["token"]))
+        async def options() -> dict[str, Any]:
+            return await confirmation.options(await voting(request))
+
+        return await _answer(options)
 
     async def vote_finish(request: web.Request) -> web.Response:
         async def finish() -> dict[str, object]:
-            result = await confirmation.finish(request.match_info["token"], await _read_json(request))
+            body = await _read_json(request)
+            result = await confirmation.finish(await voting(request), body)
             approval = result.approval
             if result.status == "vote" and approval is not None:
                 said = (f"Your approval counts: {len(approval.voters)} of {approval.required_approvals}. You can close"

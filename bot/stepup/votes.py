@@ -111,6 +111,10 @@ class Confirmation:
             await self._store.audit.append("refused", by=user, approval=approval.id, outcome="approved", reason=why)
         return said
 
+    async def usable(self, token: str) -> StepUpToken:
+        """The link (whose it is, its approval); `StepUpError` (410) when it cannot be used."""
+        return await self._token(token)
+
     async def action(self, token: str) -> Action:
         """What the link's page shows; `StepUpError` when it cannot be used (410) or its approval no longer waits
         (409)."""

@@ -235,6 +235,12 @@ class Approvals:
             )
         )
 
+    async def note_reveal(self, approval_id: str, user: str) -> bool:
+        """Note that `user` saw the approval's hidden values (`lua/note_reveal.lua`); False when it is gone."""
+        done = await self._s.script("note_reveal")(keys={"approval": self._k.approval(approval_id)},
+                                                   args={"user": user})
+        return str(done) == "ok"
+
     async def get(self, approval_id: str) -> ApprovalRecord | None:
         found = await self.get_many([approval_id])
         return found[0] if found else None

@@ -53,10 +53,12 @@ class Passkeys:
     def __init__(self, shared: Shared) -> None:
         self._s = shared
 
-    async def issue_token(self, user: str, *, purpose: str = ENROL, seconds: int = TOKEN_SECONDS) -> str:
-        """A new one-time link's token for `user`, valid `seconds`."""
+    async def issue_token(self, user: str, *, purpose: str = ENROL, seconds: int = TOKEN_SECONDS,
+                          approval: str = "") -> str:
+        """A new one-time link's token for `user`, valid `seconds` (about `approval`, when given: a reveal's)."""
         token = secrets.token_urlsafe(32)
-        record = json.dumps({"user": user, "purpose": purpose, "challenge": ""}, separators=(",", ":"))
+        fields = {"user": user, "purpose": purpose, "challenge": "", **({"approval": approval} if approval else {})}
+        record = json.dumps(fields, separators=(",", ":"))
         await self._s.redis.set(self._s.keys.stepup_token(token), record, ex=max(1, seconds))
         return token
 
@@ -68,6 +70,11 @@ class Passkeys:
         if found is None:
             return None
         return _link(token, found.decode() if isinstance(found, bytes) else str(found))
+
+    async def take_token(self, token: str) -> bool:
+        """Use up the link `token` (one step: of two takers, one gets True)."""
+        return STEPUP_TOKEN.fullmatch(token) is not None and bool(
+            await self._s.redis.delete(self._s.keys.stepup_token(token)))
 
     async def issue_vote_token(self, user: str, approval_id: str, digest: str, *, seconds: int = VOTE_SECONDS) -> str:
         """A new one-time link's token for `user` to confirm their Approve of `approval_id` (whose arguments have

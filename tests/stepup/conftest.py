@@ -1,4 +1,5 @@
-"""A worker whose passkey pages are at `ORIGIN` (STEP_UP_URL), and a client of its pages."""
+"""A worker whose passkey pages are at `ORIGIN` (STEP_UP_URL), and a client of its pages (signed in as each page's
+person)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 
 from bot.devslack.server import SlackStandIn
 from tests.conftest import Worker
+from tests.support.signin import pages_client
 from tests.support.signing import signing_worker
 from tests.support.stepup import ORIGIN
 
@@ -24,5 +26,6 @@ async def stepup(slack: SlackStandIn, redis_url: str, tmp_path: Path) -> AsyncIt
 
 @pytest.fixture
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
+    """A client of the pages that signs in with Slack as each page's person when a page asks (tests/support/signin)."""
+    async with pages_client() as session:
         yield session

@@ -149,10 +149,30 @@ def with_authenticator(context: BrowserContext) -> Page:
     return passkeys
 
 
+def open_as(browser_page: Page, href: str, person: str) -> None:
+    """Open the bot's page `href` in `browser_page` as `person` (a name): signed in with Slack on the local Slack's
+    page when the bot asks (their browser keeps the session), as someone else's session is switched ("Sign in as
+    someone else")."""
+    browser_page.goto(href)
+    if browser_page.get_by_test_id("sign-in-again").count():
+        browser_page.get_by_test_id("sign-in-again").click()
+    if browser_page.get_by_test_id("signin-title").count():
+        sign_in_as(browser_page, person)
+        expect(browser_page).to_have_url(href)
+
+
+def sign_in_as(browser_page: Page, person: str) -> None:
+    """On the local Slack's Sign in with Slack page: pick `person` (a name) and Continue."""
+    choice = browser_page.get_by_test_id("signin-person")
+    user = choice.locator("option", has_text=f"(@{person},").get_attribute("value") or ""
+    choice.select_option(user)
+    browser_page.get_by_test_id("signin-continue").click()
+
+
 def enrol(passkeys: Page, href: str, name: str, person: str) -> None:
-    """Open the enrolment link `href` of `person` in `passkeys` (a page `with_authenticator`), name the passkey
-    `name` and create it."""
-    passkeys.goto(href)
+    """Open the enrolment link `href` of `person` in `passkeys` (a page `with_authenticator`), signed in as them,
+    name the passkey `name` and create it."""
+    open_as(passkeys, href, person)
     expect(passkeys.get_by_test_id("person")).to_have_text(person)
     passkeys.get_by_label("Name this passkey").fill(name)
     passkeys.get_by_role("button", name="Create passkey").click()

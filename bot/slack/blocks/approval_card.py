@@ -15,6 +15,7 @@ from agent_approvals.approver import parse_revision, pretty_json
 
 from bot.core.durations import format_duration
 from bot.core.records import SLACK_ID, ApprovalRecord
+from bot.core.sensitive import find_hidden
 from bot.slack.blocks.nudges import escalated_line
 from bot.slack.blocks.rules import ACTION_ALWAYS_ALLOW
 from bot.slack.blocks.text import (
@@ -45,6 +46,7 @@ from bot.slack.blocks.text import (
 )
 
 ACTION_APPROVE = "approval_approve"
+ACTION_REVEAL = "reveal"  # "Show hidden values": a one-time link to the bot's reveal page (bot/stepup/reveal.py)
 ACTION_REJECT = "approval_reject"
 ACTION_REVISE = "approval_revise"
 ACTION_FULL_TEXT = "approval_full_text"  # button value: approval id -> a modal with the whole proposal
@@ -128,6 +130,9 @@ def _approval_body(approval: ApprovalRecord) -> list[Block]:
         blocks.append({"type": "context", "elements": [untrusted(":shield: " + policy_line(approval), limit=500)]})
     if approval.step_up and approval.pending:
         blocks.append(context_block(STEP_UP_LINE))
+    if approval.revealed_by:
+        seen = ", ".join(user_ref(u) for u in approval.revealed_by.split(",") if SLACK_ID.fullmatch(u))
+        blocks.append(context_block(f":eyes: Hidden values seen by {seen}"))
     return blocks
 
 
@@ -404,11 +409,25 @@ def card_buttons(approval: ApprovalRecord) -> list[Block]:
     *Approve & always allow* after Approve on a tool call whose arguments pass the tool's schema (it opens
     the rule modal; not on code, not on messages, not on a call that needs step-up, and not on the App Home, where
     no card is bound)."""
-    buttons = decision_buttons(approval) + show_all(approval)
+    buttons = decision_buttons(approval) + show_all(approval) + show_hidden(approval)
     if approval.kind != "tool_call" or approval.schema_error or not approval.tool_name or approval.step_up:
         return buttons  # (no rule approves what needs step-up)
     always = button("Approve & always allow", ACTION_ALWAYS_ALLOW, approval.id)
     return [buttons[0], always, *buttons[1:]]
+
+
+def show_hidden(approval: ApprovalRecord) -> list[Block]:
+    """*Show hidden values* when a tool call's arguments hold values to hide (marked by its schema, or found by the
+    detectors); else nothing. The values are shown only on the bot's page, after Sign in with Slack."""
+    if approval.kind != "tool_call" or not approval.arguments:
+        return []
+    try:
+        arguments = json.loads(approval.arguments)
+        schema = json.loads(approval.arguments_schema) if approval.arguments_schema else None
+    except (ValueError, RecursionError):
+        return []
+    found = find_hidden(approval.tool_name, arguments, schema=schema if isinstance(schema, dict) else None)
+    return [button("Show hidden values", ACTION_REVEAL, approval.id)] if found else []
 
 
 def show_all(approval: ApprovalRecord) -> list[Block]:

@@ -1,0 +1,201 @@
+"""Sign in with Slack in front of every page the bot serves. A page asks `SignIn.require(request, person=...,
+page=...)` once it knows whose it is (a link unknown or used is answered before, as it was):
+
+- nobody signed in: a page (GET) is sent to the provider's authorize page (the login's state, nonce and the page to
+  return to sealed in a short cookie); a page's script (POST) gets a 401 `{"error", "sign_in"}`;
+- someone else signed in: a 403 saying whose page it is, with a link to sign in as them; audited (`refused`, by the
+  signed-in person, reason `sign-in: ...`);
+- the person, but not one of ours (another organisation, a guest, deactivated: the same check as a click,
+  `bot.slackapp.members.why_not`): a 403 saying so, audited (`refused`, reason `outsider: ...`); Slack unable to say,
+  a 503 (never open);
+- no sign-in configured (no client id and secret): a 503 saying what to set (never open).
+
+`GET /signin/callback` is where the provider sends the person back: the state must be the one this browser's login
+cookie holds, the code is traded and the id_token verified (`provider.py`), and the session cookie (`cookies.py`) is
+set for `SESSION_SECONDS` before the person is sent on to their page. `GET /signin/start?page=/...` starts a login
+for a page (the link a refusal gives). Every answer is `no-store` and never sent as a referrer."""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, Final, NoReturn
+from urllib.parse import urlencode
+
+from aiohttp import web
+
+from bot.approvals.refusals import CANNOT_CHECK
+from bot.core.records import SLACK_ID
+from bot.signin.cookies import LOGIN_SECONDS, SESSION_SECONDS, Cookies, Login, Session
+from bot.signin.provider import Identity, Provider, SignInError
+from bot.store import StoreUnavailable
+from bot.store.audit import AuditLog
+
+log = logging.getLogger(__name__)
+
+CALLBACK: Final = "/signin/callback"
+START: Final = "/signin/start"
+HEADERS: Final = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff"}
+NOT_SET_UP: Final = ("The bot's pages need Sign in with Slack, which is not set up on this bot: its operator sets"
+                     " SLACK_CLIENT_ID and SLACK_CLIENT_SECRET (or OIDC_CLIENT_ID and OIDC_CLIENT_SECRET).")
+People = Callable[..., Awaitable[tuple[str, str] | None]]  # (user, said_team=...) -> None, or (why, what to tell)
+Names = Callable[[str], Awaitable[str | None]]
+
+
+class SignIn:
+    """The pages' sign-in: sessions checked where a page is used, logins started and finished."""
+
+    def __init__(self, *, provider: Provider | None, cookies: Cookies, base_url: str, people: People,
+                 names: Names, audit: AuditLog) -> None:
+        self.provider = provider
+        self.cookies = cookies
+        self.redirect_uri = base_url.rstrip("/") + CALLBACK
+        self.people = people
+        self._names = names
+        self._audit = audit
+
+    async def require(self, request: web.Request, *, person: str, page: str, approval: str = "") -> Session:
+        """The session of `person` on this request, checked as a click is; else the answer to send, raised (an
+        aiohttp HTTPException: a redirect to sign in, a 401, 403 or 503). `page` is the page's path (GET) to come
+        back to after signing in; `approval`, the approval the page is about (named in a refusal's audit entry)."""
+        if self.provider is None:
+            raise _refusal(request, 503, NOT_SET_UP)
+        session = self.cookies.open_session(request.cookies.get(self.cookies.session_name))
+        if session is None:
+            if request.method == "GET":
+                raise await self._login(page=page, hint=person)
+            raise _json(401, {"error": "Sign in first: open this page again from its link.",
+                              "sign_in": _start(page, person)})
+        if session.user != person:
+            await self._refused(session, f"sign-in: the page is for {person}, signed in as {session.user}",
+                                approval=approval)
+            whose = await self._names(person) or person
+            who = await self._names(session.user) or session.name or session.user
+            raise _refusal(request, 403, f"This page is for {whose}, and you are signed in as {who}: nothing was"
+                           " shown or done.", sign_in=_start(page, person))
+        refused = await self.people(session.user, said_team=session.team)
+        if refused is not None:
+            why, text = refused
+            await self._refused(session, f"outsider: {why}", approval=approval)
+            raise _refusal(request, 503 if text == CANNOT_CHECK else 403, text)
+        return session
+
+    async def _refused(self, session: Session, reason: str, *, approval: str) -> None:
+        log.warning("a page refused %s: %s", session.user, reason)
+        about = {"approval": approval} if approval else {}
+        try:
+            await self._audit.append("refused", by=session.user, team=session.team, reason=reason[:300], **about)
+        except StoreUnavailable:
+            raise _json(503, {"error": "The bot cannot reach its storage right now: try again in a minute."}) from None
+
+    async def _login(self, *, page: str, hint: str = "") -> web.HTTPFound:
+        """The redirect to the provider, with this login's cookie."""
+        assert self.provider is not None
+        state, nonce = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
+        try:
+            url = await self.provider.authorize_url(state=state, nonce=nonce, redirect_uri=self.redirect_uri,
+                                                    login_hint=hint)
+        except SignInError as exc:
+            raise _page(exc.status, "Sign in", exc.message) from None
+        found = web.HTTPFound(url, headers=HEADERS)
+        login = Login(state=state, nonce=nonce, page=page, expires=time.time() + LOGIN_SECONDS)
+        found.set_cookie(self.cookies.login_name, self.cookies.seal_login(login),
+                         **self.cookies.attributes(max_age=LOGIN_SECONDS))  # type: ignore[arg-type]
+        return found
+
+    def add_routes(self, app: web.Application) -> None:
+        app.router.add_get(START, self.start)
+        app.router.add_get(CALLBACK, self.callback)
+
+    async def start(self, request: web.Request) -> web.StreamResponse:
+        """A login for the page `page` (a local path), as a refusal's link starts it."""
+        if self.provider is None:
+            raise _page(503, "Sign in", NOT_SET_UP)
+        page = request.query.get("page", "")
+        if not _local(page):
+            raise _page(400, "Sign in", "This sign-in link names no page of this bot: open the page's link again.")
+        hint = request.query.get("login_hint", "")
+        raise await self._login(page=page, hint=hint if SLACK_ID.fullmatch(hint) else "")
+
+    async def callback(self, request: web.Request) -> web.StreamResponse:
+        """The provider's answer: state checked against this browser's login, code traded, session set."""
+        login = self.cookies.open_login(request.cookies.get(self.cookies.login_name))
+        state = request.query.get("state", "")
+        if login is None or not secrets.compare_digest(state.encode(), login.state.encode()):
+            raise _page(400, "Sign in", "This sign-in is not the one this browser started, or it took more than 10"
+                         " minutes: open the page's link again.")
+        if request.query.get("error"):
+            raise _page(403, "Sign in", "The sign-in was cancelled: nothing was shown. Open the page's link again"
+                         " to sign in.")
+        if not request.query.get("code"):
+            raise _page(400, "Sign in", "The sign-in came back without its code: open the page's link again.")
+        assert self.provider is not None
+        try:
+            identity = await self.provider.identify(request.query.get("code", ""), redirect_uri=self.redirect_uri,
+                                                    nonce=login.nonce)
+        except SignInError as exc:
+            await self._failed(exc.message)
+            raise _page(exc.status, "Sign in", exc.message) from None
+        self._signed_in(identity, login)
+
+    def _signed_in(self, identity: Identity, login: Login) -> NoReturn:
+        session = Session(user=identity.user, team=identity.team, name=identity.name,
+                          expires=time.time() + SESSION_SECONDS)
+        log.info("%s signed in to the pages", identity.user)
+        back = web.HTTPFound(login.page, headers=HEADERS)
+        back.set_cookie(self.cookies.session_name, self.cookies.seal_session(session),
+                        **self.cookies.attributes(max_age=SESSION_SECONDS))  # type: ignore[arg-type]
+        back.del_cookie(self.cookies.login_name, path="/", secure=self.cookies.secure, httponly=True,
+                        samesite="Lax")
+        raise back
+
+    async def _failed(self, message: str) -> None:
+        try:
+            await self._audit.append("refused", by="", reason=f"sign-in: {message}"[:300])
+        except StoreUnavailable:
+            log.warning("a failed sign-in was not audited: Redis is out of reach")
+
+
+def _local(page: str) -> bool:
+    """Whether `page` is a path of this bot (never another site: `//host`, `/\\host`, a scheme)."""
+    return page.startswith("/") and not page.startswith(("//", "/\\")) and page.isascii() and \
+        all(c.isprintable() and not c.isspace() for c in page) and len(page) <= 300
+
+
+def _start(page: str, person: str) -> str:
+    """The link that starts a login for `page`, hinting its person (the local Slack and some providers preselect
+    them)."""
+    return f"{START}?{urlencode({'page': page, 'login_hint': person})}"
+
+
+def _refusal(request: web.Request, status: int, message: str, *, sign_in: str = "") -> web.HTTPException:
+    """A refusal in the form the request expects: a page for a GET, JSON otherwise."""
+    if request.method == "GET":
+        return _page(status, "Sign in", message, link=sign_in)
+    body: dict[str, Any] = {"error": message}
+    if sign_in:
+        body["sign_in"] = sign_in
+    return _json(status, body)
+
+
+def _json(status: int, body: dict[str, Any]) -> web.HTTPException:
+    exc = web.HTTPException(text=json.dumps(body), content_type="application/json", headers=HEADERS)
+    exc.set_status(status)
+    return exc
+
+
+def _page(status: int, title: str, message: str, *, link: str = "") -> web.HTTPException:
+    more = (f'<p><a data-testid="sign-in-again" href="{html.escape(link)}">Sign in as someone else</a></p>'
+            if link else "")
+    text = (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="referrer" content="no-referrer">'
+            f"<title>{html.escape(title)}</title></head><body><h1>{html.escape(title)}</h1>"
+            f'<p data-testid="message">{html.escape(message)}</p>{more}</body></html>')
+    exc = web.HTTPException(text=text, content_type="text/html", headers={
+        **HEADERS, "Content-Security-Policy": "default-src 'none'; base-uri 'none'; form-action 'none';"
+                                              " frame-ancestors 'none'"})
+    exc.set_status(status)
+    return exc

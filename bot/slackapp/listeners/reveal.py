@@ -1,0 +1,43 @@
+"""“Show hidden values” on a card (button action `reveal`, its value the approval id): the reviewer is answered,
+ephemerally, with a one-time link to the bot's reveal page (`bot/stepup/reveal.py`), or told why not (they may not
+decide it: the same rights as a click; it has no hidden values; the bot has no pages URL). Never a value in Slack."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp
+
+from bot.approvals.refusals import STORAGE_DOWN
+from bot.core.records import SLACK_ID
+from bot.services import Services
+from bot.slack.blocks.approval_card import ACTION_REVEAL
+from bot.stepup.enrolment import StepUpError
+from bot.stepup.reveal import REVEAL_SECONDS
+from bot.store import StoreUnavailable
+
+
+def register(app: AsyncApp, services: Services) -> None:
+    async def handle_reveal(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        user = str((body.get("user") or {}).get("id", ""))
+        channel = str((body.get("container") or {}).get("channel_id") or (body.get("channel") or {}).get("id") or "")
+        approval_id = str(((body.get("actions") or [{}])[0]).get("value", ""))[:100]
+        if SLACK_ID.fullmatch(user) and SLACK_ID.fullmatch(channel):
+            await services.slack.chat_postEphemeral(channel=channel, user=user,
+                                                    text=await reveal_answer(services, user, approval_id))
+
+    app.action(ACTION_REVEAL)(handle_reveal)
+
+
+async def reveal_answer(services: Services, user: str, approval_id: str) -> str:
+    """What `user` is told: a new one-time link to the values, or why not."""
+    try:
+        url = await services.reveals.link(user, approval_id)
+    except StepUpError as exc:
+        return exc.message
+    except StoreUnavailable:
+        return STORAGE_DOWN
+    return (f"<{url}|Open the hidden values>: after you sign in with Slack, they are shown once, for a minute, on"
+            f" the bot's page (never here). The link works once, for {REVEAL_SECONDS // 60} minutes; your view is"
+            " audited and shown on the card.")

@@ -33,6 +33,7 @@ class Tenancy:
         self.workspaces = workspaces
         self._parts: dict[str, Services] = {}
         self._building: dict[str, asyncio.Lock] = {}
+        self._home_too: set[str] = set()  # tenant ids the home installation serves (a key naming home's org)
         self._closed = False
 
     async def home_tenant(self) -> str | None:
@@ -52,11 +53,11 @@ class Tenancy:
         if ref is None or not ref.team or home is None or ref.tenant == home:
             return self.home
         tenant = ref.tenant
-        found = self._parts.get(tenant)
+        found = self._parts.get(tenant) or (self.home if tenant in self._home_too else None)
         if found is not None:
             return found
         async with self._building.setdefault(tenant, asyncio.Lock()):
-            found = self._parts.get(tenant)
+            found = self._parts.get(tenant) or (self.home if tenant in self._home_too else None)
             if found is None:
                 found = await self._build(ref, home=home)
         return found
@@ -65,6 +66,9 @@ class Tenancy:
         if self._closed:
             raise NotInstalled(ref.team, ref.enterprise)  # shutting down: no new tenant is started
         slack = await self.workspaces.for_team(ref.team, ref.enterprise)
+        if slack is self.home.slack:  # the home installation serves it (its data is home's, as before tenants)
+            self._home_too.add(ref.tenant)
+            return self.home
         store = self.home.store.for_tenant(ref.tenant, home=home)
         parts = create_services(self.home.settings, base=self.home, store=store, slack=slack)
         parts.api.card_link = ""

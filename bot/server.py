@@ -32,7 +32,9 @@ from bot.slack.workspaces import NotInstalled
 from bot.slackapp.app import TenantApps, Workspaces, create_bolt_app, create_workspaces, slack_events_handler
 from bot.slackapp.members import why_not
 from bot.slackapp.oauth import add_oauth_routes, create_oauth_flow
+from bot.stepup.enrolment import Enrolment, StepUpError
 from bot.stepup.pages import add_stepup_routes
+from bot.stepup.votes import Confirmation
 from bot.store import StoreUnavailable
 from bot.tenancy import Tenancy
 
@@ -134,7 +136,18 @@ def add_worker_routes(
                api_for=None if tenancy is None else partial(api_of, tenancy))
     # a vote's page checks its person as a click does, asking Slack afresh: minutes may have passed since the click
     services.confirmations.people = partial(why_not, services, workspaces.home.answer, fresh=True)
-    add_stepup_routes(web_app, services.stepup, services.confirmations)
+    add_stepup_routes(web_app, services.stepup, services.confirmations,
+                      parts_for=None if tenancy is None else partial(stepup_of, tenancy))
+
+
+async def stepup_of(tenancy: Tenancy, token: str) -> tuple[Enrolment, Confirmation]:
+    """The enrolment and votes that serve step-up link `token`: its tenant's (the link says which), the home ones
+    for a home link or one that names no link (which they refuse as before). A link of a tenant this worker cannot
+    serve (the app uninstalled there) is refused as a link that does not stand."""
+    parts = await tenancy.of_tenant(await tenancy.home.store.passkeys.tenant_of(token))
+    if parts is None:
+        raise StepUpError(410, "This link no longer works: the app is no longer installed in its workspace.")
+    return parts.stepup, parts.confirmations
 
 
 async def api_of(tenancy: Tenancy, key: ApiKey) -> ApprovalsApi:

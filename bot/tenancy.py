@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from bot.core.workspaces import WorkspaceRef
 from bot.services import Services, create_services
@@ -35,6 +36,7 @@ class Tenancy:
         self._building: dict[str, asyncio.Lock] = {}
         self._home_too: set[str] = set()  # tenant ids the home installation serves (a key naming home's org)
         self._closed = False
+        self.on_built: list[Callable[[Services, WorkspaceRef], None]] = []  # told of each tenant's parts, once built
 
     async def home_tenant(self) -> str | None:
         """The home tenant's id (None while no worker has learnt its team)."""
@@ -72,6 +74,8 @@ class Tenancy:
         store = self.home.store.for_tenant(ref.tenant, home=home)
         parts = create_services(self.home.settings, base=self.home, store=store, slack=slack)
         parts.api.card_link = ""
+        for told in self.on_built:
+            told(parts, ref)
         await parts.start()
         self._parts[ref.tenant] = parts
         await self.home.store.tenants.remember(ref)
@@ -86,6 +90,22 @@ class Tenancy:
                 await self.parts(ref)
             except NotInstalled as exc:
                 log.warning("tenant %s is not served: %s", ref.tenant, exc)
+
+    async def of_tenant(self, tenant: str) -> Services | None:
+        """The parts of `tenant` (a tenant's id, "" for home) when it is one this worker serves or a worker served
+        (`Tenants.known`: built now), else None."""
+        if not tenant or tenant == await self.home_tenant():
+            return self.home
+        found = self._parts.get(tenant)
+        if found is not None:
+            return found
+        ref = next((r for r in await self.home.store.tenants.known() if r.tenant == tenant), None)
+        if ref is None:
+            return None
+        try:
+            return await self.parts(ref)
+        except NotInstalled:
+            return None
 
     async def uninstalled(self, ref: WorkspaceRef) -> Services:
         """The parts of `ref`'s tenant after the app was uninstalled there (its pending approvals are withdrawn

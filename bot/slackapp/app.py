@@ -135,6 +135,12 @@ class TenantApps:
         self.tenancy = tenancy
         self.home_app = home_app
         self._apps: dict[str, AsyncApp] = {}
+        tenancy.on_built.append(self._built)
+
+    @staticmethod
+    def _built(parts: Services, ref: WorkspaceRef) -> None:
+        """A tenant's step-up votes check their person as its clicks do (against its workspace), asking Slack afresh."""
+        parts.confirmations.people = partial(why_not, parts, partial(tenant_answer, tenant_of(ref)), fresh=True)
 
     async def app_for(self, parsed: dict[str, Any]) -> AsyncApp:
         """The Bolt app that serves `parsed`. `NotInstalled` where the app is not installed."""
@@ -147,11 +153,13 @@ class TenantApps:
             return self.home_app
         app = self._apps.get(ref.tenant)
         if app is None:
-            tenant = WorkspaceRef(ref.team, ref.enterprise) if ref.enterprise is None else WorkspaceRef(
-                ref.enterprise, ref.enterprise)
-            app = self._apps[ref.tenant] = create_bolt_app(parts, self.tenancy.workspaces, tenant=tenant)
-            parts.confirmations.people = partial(why_not, parts, partial(tenant_answer, tenant), fresh=True)
+            app = self._apps[ref.tenant] = create_bolt_app(parts, self.tenancy.workspaces, tenant=tenant_of(ref))
         return app
+
+
+def tenant_of(ref: WorkspaceRef) -> WorkspaceRef:
+    """The workspace a tenant's requests are judged against: the workspace, or its whole organisation."""
+    return ref if ref.enterprise is None else WorkspaceRef(ref.enterprise, ref.enterprise)
 
 
 class _Unsaid(logging.Filter):

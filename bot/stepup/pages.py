@@ -45,25 +45,43 @@ STORAGE_DOWN = "The bot cannot reach its storage right now: try again in a minut
 HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff"}
 
 
-def add_stepup_routes(app: web.Application, enrolment: Enrolment, confirmation: Confirmation) -> None:
+Parts = Callable[[str], Awaitable[tuple[Enrolment, Confirmation]]]
+
+
+def add_stepup_routes(app: web.Application, enrolment: Enrolment, confirmation: Confirmation, *,
+                      parts_for: Parts | None = None) -> None:
+    """The pages. `parts_for`: the enrolment and votes of a link's tenant (`bot.tenancy`: a link minted in another
+    workspace resolves its person and approval in that workspace's data); None: these serve every link."""
     app.middlewares.append(page_errors)
+
+    async def enrolment_of(request: web.Request) -> Enrolment:
+        return enrolment if parts_for is None else (await parts_for(request.match_info["token"]))[0]
+
+    async def confirmation_of(request: web.Request) -> Confirmation:
+        return confirmation if parts_for is None else (await parts_for(request.match_info["token"]))[1]
 
     async def enrol_page(request: web.Request) -> web.Response:
         async def body() -> str:
-            _, name, confirm_first = await enrolment.person(request.match_info["token"])
+            _, name, confirm_first = await (await enrolment_of(request)).person(request.match_info["token"])
             return _enrol_body(name, confirm_first=confirm_first)
 
         return await _html(body)
 
     async def enrol_options(request: web.Request) -> web.Response:
-        return await _answer(lambda: enrolment.options(request.match_info["token"]))
+        async def options() -> object:
+            return await (await enrolment_of(request)).options(request.match_info["token"])
+
+        return await _answer(options)
 
     async def confirm_options(request: web.Request) -> web.Response:
-        return await _answer(lambda: enrolment.confirm_options(request.match_info["token"]))
+        async def options() -> object:
+            return await (await enrolment_of(request)).confirm_options(request.match_info["token"])
+
+        return await _answer(options)
 
     async def confirm(request: web.Request) -> web.Response:
         async def confirmed() -> dict[str, object]:
-            name = await enrolment.confirm(request.match_info["token"], await _read_json(request))
+            name = await (await enrolment_of(request)).confirm(request.match_info["token"], await _read_json(request))
             return {"ok": True, "message": f"Confirmed with your passkey “{name}”. Now name the new one."}
 
         return await _answer(confirmed)
@@ -71,23 +89,28 @@ def add_stepup_routes(app: web.Application, enrolment: Enrolment, confirmation: 
     async def enrol_finish(request: web.Request) -> web.Response:
         # the passkey is stored and the link taken in one step: neither happened, or both
         async def finish() -> dict[str, object]:
-            passkey = await enrolment.finish(request.match_info["token"], await _read_json(request))
+            passkey = await (await enrolment_of(request)).finish(request.match_info["token"],
+                                                                 await _read_json(request))
             return {"ok": True, "name": passkey.name}
 
         return await _answer(finish)
 
     async def vote_page(request: web.Request) -> web.Response:
         async def body() -> str:
-            return _vote_body(await confirmation.action(request.match_info["token"]))
+            return _vote_body(await (await confirmation_of(request)).action(request.match_info["token"]))
 
         return await _html(body)
 
     async def vote_options(request: web.Request) -> web.Response:
-        return await _answer(lambda: confirmation.options(request.match_info["token"]))
+        async def options() -> object:
+            return await (await confirmation_of(request)).options(request.match_info["token"])
+
+        return await _answer(options)
 
     async def vote_finish(request: web.Request) -> web.Response:
         async def finish() -> dict[str, object]:
-            result = await confirmation.finish(request.match_info["token"], await _read_json(request))
+            result = await (await confirmation_of(request)).finish(request.match_info["token"],
+                                                                   await _read_json(request))
             approval = result.approval
             if result.status == "vote" and approval is not None:
                 said = (f"Your approval counts: {len(approval.voters)} of {approval.required_approvals}. You can close"

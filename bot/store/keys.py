@@ -153,6 +153,8 @@ class Keys:
         self.root = root = prefix if root is None else root
         self.workspaces_home = f"{root}:workspaces:home"
         self.workspaces_known = f"{root}:workspaces:known"
+        # the tenant these keys are of: "" for home (today's names), else the `<tenant>` of `{root}:ws:<tenant>`
+        self.tenant = prefix.removeprefix(f"{root}:ws:") if prefix.startswith(f"{root}:ws:") else ""
         self.live_runs = f"{prefix}:runs:live"
         self.deadlines = f"{prefix}:deadlines"
         self.nudges = f"{prefix}:nudges"

@@ -55,6 +55,7 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
     "policy": ("policy.py", ["--small"], []),
     "durable": ("durable_resume.py", ["--small"], []),
     "windows": ("windows.py", ["--small"], []),
+    "tenants": ("tenants.py", ["--small"], []),
 }
 
 
@@ -151,6 +152,13 @@ def key_figures(name: str, result: dict[str, Any]) -> dict[str, float | None]:
             for series in ("count", "sum", "sum_loop"):
                 out[f"{calls} calls {series} redis us/read"] = _get(figures, series, "redis_us_per_read")
             out[f"{calls} calls sum / sum_loop redis time"] = _get(figures, "sum / sum_loop redis time")
+    elif name == "tenants":
+        for series in result.get("resumed", {}):
+            out[f"{series} p50 ms"] = _get(result, "resumed", series, "p50_ms")
+            out[f"{series} p99 ms"] = _get(result, "resumed", series, "p99_ms")
+        for ratio in result.get("ratios", {}):
+            out[f"{ratio} p50 ratio"] = _get(result, "ratios", ratio, "p50")
+            out[f"{ratio} p99 ratio"] = _get(result, "ratios", ratio, "p99")
     elif name == "home_scale":
         opened = result.get("open_to_publish", {})
         for series in opened:

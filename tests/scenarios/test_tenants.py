@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from bot.core.workspaces import WorkspaceRef
@@ -27,6 +28,8 @@ from bot.tenancy import Tenancy
 from tests.conftest import ALICE, SALES, Worker, bot_env, start_worker
 from tests.support.api import Client, tool_ask
 from tests.support.hitl import audit_events, until
+from tests.support.passkeys import registration, user_id_of
+from tests.support.stepup import ORIGIN
 
 DAN, ERIN, GINA, HANK = "U1DAN", "U1ERIN", "W0GINA", "W0HANK"  # of T0OTHER (two), of T0GRIDA, of T0GRIDB
 OTHER_CHANNEL, GRID_A_CHANNEL = "C1APPROVALS", "C2APPROVALS"
@@ -44,7 +47,7 @@ async def several_worker(slack: SlackStandIn, redis_url: str, tmp_path: Path) ->
     tokens = slack.several_workspaces()
     worker = await start_worker(bot_env(
         slack=slack, redis_url=redis_url, model_config=None, SLACK_WORKSPACES_FILE=str(workspaces_file(tmp_path)),
-        OTHER_TOKEN=tokens[OTHER_TEAM], GRID_TOKEN=tokens[GRID]))
+        OTHER_TOKEN=tokens[OTHER_TEAM], GRID_TOKEN=tokens[GRID], STEP_UP_URL=ORIGIN))
     slack.events_url = worker.url + "/slack/events"
     return worker
 
@@ -227,3 +230,22 @@ async def test_a_worker_serves_the_tenants_served_before_from_its_start(
     finally:
         await second.stop()
 
+
+
+async def test_a_step_up_link_of_another_workspace_is_served_in_that_workspace(several: Worker) -> None:
+    tenancy: Tenancy = several.runner.app[TENANCY]
+    other = await tenancy.parts(WorkspaceRef(OTHER_TEAM))
+    path = (await other.stepup.link(DAN)).removeprefix(ORIGIN)  # a link Dan's Home gives him in his workspace
+    async with aiohttp.ClientSession() as http:
+        async with http.get(several.url + path) as page:
+            text = await page.text()
+            assert page.status == 200 and "Set up a passkey" in text
+        async with http.post(several.url + path + "/options", json={}) as answer:
+            options = await answer.json()
+        assert answer.status == 200 and user_id_of(options) == DAN, options
+        body = {"name": "laptop", "credential": registration(options, origin=ORIGIN)}
+        async with http.post(several.url + path, json=body) as answer:
+            assert (answer.status, await answer.json()) == (200, {"ok": True, "name": "laptop"})
+    # kept with his workspace's data, not the home workspace's
+    assert [p.name for p in await store_of(several, OTHER_TEAM).passkeys.of(DAN)] == ["laptop"]
+    assert await several.services.store.passkeys.of(DAN) == []

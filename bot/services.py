@@ -241,12 +241,13 @@ def approval_service(
 
 def create_services(
     settings: Settings, *, worker_id: str | None = None, base: Services | None = None, store: Store | None = None,
-    slack: AsyncWebClient | None = None,
+    slack: AsyncWebClient | None = None, team: str | None = None,
 ) -> Services:
     """Wire one worker's parts. Nothing connects until `start()`. With `base` (the worker's home parts), the parts
     of another tenant (`bot.tenancy.Tenancy.parts`): its `store` (`Store.for_tenant`) and Slack client
     (`Workspaces.for_team`), sharing the base's Redis connections, metrics, worker id, background tasks, policy
-    engine and signing keys; the audit log's checkpoints and archive stay the base's (one log for every tenant)."""
+    engine and signing keys; the audit log's checkpoints and archive stay the base's (one log for every tenant).
+    `team`: with an org-wide token, the workspace named where Slack needs one (`team_id`)."""
     if base is not None:
         assert store is not None and slack is not None, "a tenant's parts need its store and Slack client"
         worker_id, redis, metrics = base.worker_id, base.redis, base.metrics
@@ -267,7 +268,7 @@ def create_services(
         )
         metrics = Metrics()
         slack = create_slack_client(settings, metrics)
-    directory = Directory(slack, ttl=settings.usergroup_cache_seconds, shared=store.people)
+    directory = Directory(slack, ttl=settings.usergroup_cache_seconds, shared=store.people, team=team)
     runs_first = RunsFirst()  # after a decision, the run it woke goes before the Slack redraws it set off
     cards = CardService(slack, store=store, shared=directory.shared, runs_first=runs_first)
     background = Background() if base is None else base.background

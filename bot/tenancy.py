@@ -72,7 +72,8 @@ class Tenancy:
             self._home_too.add(ref.tenant)
             return self.home
         store = self.home.store.for_tenant(ref.tenant, home=home)
-        parts = create_services(self.home.settings, base=self.home, store=store, slack=slack)
+        parts = create_services(self.home.settings, base=self.home, store=store, slack=slack,
+                                team=ref.team if ref.enterprise and ref.team != ref.enterprise else None)
         parts.api.card_link = ""
         for told in self.on_built:
             told(parts, ref)

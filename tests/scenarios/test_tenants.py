@@ -249,3 +249,27 @@ async def test_a_step_up_link_of_another_workspace_is_served_in_that_workspace(s
     # kept with his workspace's data, not the home workspace's
     assert [p.name for p in await store_of(several, OTHER_TEAM).passkeys.of(DAN)] == ["laptop"]
     assert await several.services.store.passkeys.of(DAN) == []
+
+
+async def test_an_org_tokens_user_group_calls_name_the_workspace(slack: SlackStandIn, several: Worker) -> None:
+    """Slack needs `team_id` in `usergroups.users.list` with an org-wide token (else `missing_argument`)."""
+    grid = store_of(several, GRID)
+    await grid.settings.set(GRID_A_CHANNEL, "approvers", "S2APPROVERS", by="operator")  # Gina and Hank
+    approval_id = await ask(await key_of(several, "grid", GRID_A_CHANNEL, WorkspaceRef(GRID_A, GRID)), HANK)
+    card = await card_in(slack, GRID_A_CHANNEL, approval_id)
+    assert (await slack.click(user=GINA, channel=GRID_A_CHANNEL, ts=card["ts"], action_id=APPROVE)).status == 200
+    assert await until(lambda: decided_in(grid, approval_id), what="the group member's approval") == "approved"
+    listed = [c for c in slack.calls("usergroups.users.list") if c.ok]
+    assert listed and all(c.args.get("team_id") == GRID_A for c in listed)
+
+
+async def test_approved_for_the_org_but_not_added_to_the_workspace_is_said_clearly(
+    slack: SlackStandIn, several: Worker
+) -> None:
+    slack.withhold(GRID_B)  # the org-wide install is not added to T0GRIDB
+    key = await key_of(several, "grid-b", "C3OPS", WorkspaceRef(GRID_B, GRID))
+    status, answer = await key.ask(tool_ask(requester=HANK))
+    assert (status, answer["error"]["code"]) == (502, "slack_refused"), answer
+    said = answer["error"]["message"]
+    assert "team_access_not_granted" in said and "not added to this workspace" in said, said
+    assert await store_of(several, GRID).approvals.waiting_by_channel() == {}  # nothing left waiting

@@ -273,3 +273,20 @@ async def test_approved_for_the_org_but_not_added_to_the_workspace_is_said_clear
     said = answer["error"]["message"]
     assert "team_access_not_granted" in said and "not added to this workspace" in said, said
     assert await store_of(several, GRID).approvals.waiting_by_channel() == {}  # nothing left waiting
+
+
+async def test_status_and_homes_are_each_workspaces_own(slack: SlackStandIn, several: Worker) -> None:
+    approval_id = await ask(await key_of(several, "other", OTHER_CHANNEL, WorkspaceRef(OTHER_TEAM)), ERIN)
+    run = await store_of(several, OTHER_TEAM).approvals.get(approval_id)
+    assert run is not None
+    # `/agent status` typed in the other workspace reads that workspace's runs
+    said = await slack.send_command(user=DAN, channel=OTHER_CHANNEL, text="status")
+    assert said.status == 200 and run.run_id in said.body, said.body
+    # a Home opened there is published with that workspace's token, within that workspace's budget
+    assert (await slack.open_home(user=DAN)).status == 200
+    await until(lambda: [c for c in slack.calls("views.publish") if c.ok and c.args.get("user_id") == DAN],
+                what="Dan's Home published")
+    assert {c.team for c in slack.calls("views.publish") if c.ok} == {OTHER_TEAM}
+    redis = several.services.redis
+    assert await redis.exists(f"hitl:ws:{OTHER_TEAM}:homes:publishes") == 1
+    assert await redis.exists("hitl:homes:publishes") == 0  # the home workspace's budget is untouched

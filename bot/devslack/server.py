@@ -356,6 +356,11 @@ class SlackStandIn:
             self._ws.grants[org_token] = Grant(token=org_token, team=None, enterprise=team.enterprise_id)
         self._ws.touch()
 
+    def add_channel(self, channel: DevChannel) -> None:
+        """Serve one more channel (of its ``team_id``'s workspace)."""
+        self._ws.channels[channel.id] = channel
+        self._ws.touch()
+
     def several_workspaces(self, *, installed: bool = True) -> dict[str, str]:
         """Serve, besides the default workspace, a second plain one (``T0OTHER``) and a Grid organisation
         (``E0GRID``) with two workspaces (``T0GRIDA``, ``T0GRIDB``), each with its people, channels and user groups

@@ -97,6 +97,8 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
                             " people).")
     report.add_argument("--since", default="30d", help=f"how far back: {SINCE_HELP} (default 30d)")
     report.add_argument("--channel", action="append", default=[], help="only approvals about this channel id")
+    report.add_argument("--team", default="", help="only this workspace's approvals: its id (T…), or an Enterprise"
+                        " Grid organisation's (E…) for an org-wide install")
     report.add_argument("--out", default="report.html", help="the HTML file to write (default report.html)")
     report.add_argument(
         "--rubber-stamp-seconds", type=float, default=5.0, help="an approval this quick counts as quick (default 5)"
@@ -157,6 +159,7 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
             rubber_stamp_rate=args.rubber_stamp_rate,
             rubber_stamp_min=args.rubber_stamp_min,
             environ=environ,
+            team=args.team,
         )
     try:
         settings = Settings.from_env(environ)

@@ -23,6 +23,7 @@ from bot.core.settings import _CHANNEL_ID, LONGEST_RETENTION, NamingSettings, Se
 from bot.report.figures import Figures, RubberStamp, compute
 from bot.report.names import names_of, people_in, with_names
 from bot.store import Store, StoreUnavailable, connect
+from bot.store.keys import TENANT
 
 SINCE_FORMS = (
     "a number of seconds, minutes, hours or days: 90s, 15m, 12h, 7d, 30d "
@@ -74,12 +75,32 @@ def check_rubber_stamp(seconds: float, rate: float, minimum: int) -> RubberStamp
     return RubberStamp(seconds=seconds, rate=rate, min_decisions=minimum)
 
 
-async def read_history(store: Store, *, since: float, channels: Sequence[str], now: float) -> History:
+async def read_history(store: Store, *, since: float, channels: Sequence[str], now: float, team: str = "") -> History:
     """The audit entries since `since` about `channels` (all when empty), and the approvals pending now
-    about them (as their run's channel or their card's)."""
+    about them (as their run's channel or their card's). `team`: only one workspace's (a tenant's id, T… or, for
+    an org-wide install, E…): its pending approvals (kept under its tenant's keys) and the entries of its approvals
+    (the audit log is every workspace's)."""
     entries = [entry async for entry in store.audit.export(since=since, channels=channels)]
     log_found = bool(entries) or await store.audit.last() is not None
-    return History(entries, await read_waiting(store, channels=channels), since, now, log_found)
+    if not team:
+        return History(entries, await read_waiting(store, channels=channels), since, now, log_found)
+    home = await store.tenants.home()
+    is_home = home is None or home.tenant == team
+    tenant_store = store if home is None else store.for_tenant(team, home=home.tenant)
+    return History(of_tenant(entries, team, is_home=is_home), await read_waiting(tenant_store, channels=channels),
+                   since, now, log_found)
+
+
+def of_tenant(entries: Sequence[dict[str, str]], tenant: str, *, is_home: bool) -> list[dict[str, str]]:
+    """The entries of `tenant`'s approvals (their `requested` entry names its workspace or organisation; one that
+    names none is the home workspace's), and those of no approval that name it."""
+
+    def named(entry: dict[str, str]) -> bool:
+        said = {entry.get("team") or "", entry.get("enterprise") or ""} - {""}
+        return tenant in said or (is_home and not said)
+
+    ids = {e["approval"] for e in entries if e.get("event") == "requested" and e.get("approval") and named(e)}
+    return [e for e in entries if (e["approval"] in ids if e.get("approval") else named(e))]
 
 
 async def read_waiting(store: Store, *, channels: Sequence[str] = ()) -> list[ApprovalRecord]:
@@ -87,10 +108,12 @@ async def read_waiting(store: Store, *, channels: Sequence[str] = ()) -> list[Ap
     return await store.approvals.pending(channels=channels)
 
 
-async def load(settings: StoreSettings, *, since: float, channels: Sequence[str], now: float) -> History:
+async def load(settings: StoreSettings, *, since: float, channels: Sequence[str], now: float,
+               team: str = "") -> History:
     redis = connect(settings.redis_url.get_secret_value(), command_timeout=settings.redis_timeout)
     try:
-        return await read_history(Store(redis, prefix=settings.store_prefix), since=since, channels=channels, now=now)
+        return await read_history(Store(redis, prefix=settings.store_prefix), since=since, channels=channels, now=now,
+                                  team=team)
     finally:
         await redis.aclose()
 
@@ -128,6 +151,7 @@ def build_report(
     rubber_stamp_min: int = 20,
     settings: StoreSettings | None = None,
     environ: Mapping[str, str] | None = None,
+    team: str = "",
 ) -> int:
     """Write the report of the last `since` (a duration back from now) about `channels` (all when empty)
     to `out`. Returns an exit code; says what went wrong on standard error (never the Redis URL). The settings
@@ -141,6 +165,8 @@ def build_report(
         seconds = check_since(since)
         chosen = check_channels(channels)
         rule = check_rubber_stamp(rubber_stamp_seconds, rubber_stamp_rate, rubber_stamp_min)
+        if team and not TENANT.fullmatch(team):
+            raise ReportError(f"--team: {team[:40]!r} is not a workspace id (T…) or an organisation's (E…)")
         if not out.parent.is_dir():
             raise ReportError(f"--out: the folder {str(out.parent)[:200]!r} does not exist")
         if out.is_dir():
@@ -151,7 +177,7 @@ def build_report(
         return 2
     now = time.time()
     try:
-        history = asyncio.run(load(settings, since=now - seconds, channels=chosen, now=now))
+        history = asyncio.run(load(settings, since=now - seconds, channels=chosen, now=now, team=team))
     except StoreUnavailable as exc:
         print(
             f"error: cannot read the audit log and approvals from Redis ({exc.cause}); is Redis running "

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ import pytest
 from bot.core.workspaces import WorkspaceRef
 from bot.devslack.model import GRID, GRID_A, GRID_B, OTHER_TEAM, TEAM_ID
 from bot.devslack.server import SlackStandIn
+from bot.report.cli import build_report, read_history
 from bot.server import TENANCY
 from bot.store import Store
 from bot.tenancy import Tenancy
@@ -290,3 +292,17 @@ async def test_status_and_homes_are_each_workspaces_own(slack: SlackStandIn, sev
     redis = several.services.redis
     assert await redis.exists(f"hitl:ws:{OTHER_TEAM}:homes:publishes") == 1
     assert await redis.exists("hitl:homes:publishes") == 0  # the home workspace's budget is untouched
+
+
+async def test_the_report_reads_one_workspace(slack: SlackStandIn, several: Worker, tmp_path: Path) -> None:
+    home_id = await ask(await key_of(several, "home", SALES, None), ALICE)
+    other_id = await ask(await key_of(several, "other", OTHER_CHANNEL, WorkspaceRef(OTHER_TEAM)), ERIN)
+    store = several.services.store
+    for team, mine, theirs in ((OTHER_TEAM, other_id, home_id), (TEAM_ID, home_id, other_id)):
+        history = await read_history(store, since=0, channels=(), now=time.time(), team=team)
+        assert [a.id for a in history.waiting] == [mine]
+        about = {e.get("approval") for e in history.entries} - {None}
+        assert mine in about and theirs not in about
+    everyone = await read_history(store, since=0, channels=(), now=time.time())
+    assert {home_id, other_id} <= {e.get("approval") for e in everyone.entries}
+    assert build_report(since="1d", channels=(), out=tmp_path / "r.html", team="T0EU; DROP") == 2  # said, not run

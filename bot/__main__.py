@@ -9,6 +9,7 @@ import logging
 import signal
 import sys
 from collections.abc import Mapping, Sequence
+from functools import partial
 
 from aiohttp import web
 
@@ -225,15 +226,17 @@ def use_event_loop(choice: str) -> str:
 async def _socket_mode(settings: Settings) -> None:
     """Serve over Socket Mode until SIGTERM or Ctrl-C, then stop as the HTTP server does: no new work,
     approvals left pending in Redis, heartbeat dropped."""
-    from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
-
-    from bot.server import LISTEN_BACKLOG, add_worker_routes, learnt
+    from bot.server import LISTEN_BACKLOG, add_worker_routes, learnt, withdraw_on_uninstall
     from bot.services import create_services
-    from bot.slackapp.app import create_bolt_app, create_workspaces
+    from bot.slackapp.app import TenantApps, TenantSocketModeHandler, create_bolt_app, create_workspaces
+    from bot.slackapp.oauth import add_oauth_routes, create_oauth_flow
+    from bot.tenancy import Tenancy
 
     assert settings.slack_app_token is not None
     services = create_services(settings)
     workspaces = create_workspaces(services)
+    tenancy = Tenancy(services, workspaces)  # each workspace's requests served by its parts, as over HTTP
+    workspaces.on_uninstalled.append(partial(withdraw_on_uninstall, tenancy))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -241,11 +244,13 @@ async def _socket_mode(settings: Settings) -> None:
     await services.start()
     await workspaces.ask_all()  # at start-up, not by the first burst of events
     await learnt(services, await workspaces.home.answer())
-    handler = AsyncSocketModeHandler(
-        create_bolt_app(services, workspaces), settings.slack_app_token.get_secret_value(), web_client=services.slack
-    )
-    side = web.Application()  # /healthz, /metrics and the Approvals API on $PORT: no Slack request comes here
-    add_worker_routes(side, settings, services, workspaces)
+    await tenancy.start()
+    apps = TenantApps(tenancy, create_bolt_app(services, workspaces))
+    handler = TenantSocketModeHandler(apps, settings.slack_app_token.get_secret_value(), web_client=services.slack)
+    side = web.Application()  # /healthz, /metrics, the Approvals API (and OAuth's install) on $PORT: no event here
+    add_worker_routes(side, settings, services, workspaces, tenancy=tenancy)
+    if settings.oauth:  # SLACK_CLIENT_ID and SLACK_CLIENT_SECRET: /slack/install, /slack/oauth_redirect
+        add_oauth_routes(side, create_oauth_flow(settings, services, workspaces))
     runner = web.AppRunner(side, access_log=None)
     await runner.setup()
     try:
@@ -256,6 +261,7 @@ async def _socket_mode(settings: Settings) -> None:
     finally:
         await handler.close_async()  # type: ignore[no-untyped-call]
         await runner.cleanup()
+        await tenancy.close()
         await services.close()
 
 

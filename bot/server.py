@@ -68,12 +68,7 @@ def create_web_app(settings: Settings, *, services: Services | None = None) -> w
     web_app[WORKSPACES] = workspaces
     web_app[TENANCY] = tenancy
 
-    async def withdraw(workspace: WorkspaceRef) -> None:  # an uninstall withdraws that workspace's pending approvals
-        parts = await tenancy.uninstalled(workspace)  # in its tenant's store
-        await parts.approvals.withdraw_workspace(
-            workspace, by="slack", reason=f"withdrawn: the app was uninstalled from {workspace.team}")
-
-    workspaces.on_uninstalled.append(withdraw)
+    workspaces.on_uninstalled.append(partial(withdraw_on_uninstall, tenancy))
 
     async def on_startup(_: web.Application) -> None:
         await services.start()
@@ -93,6 +88,13 @@ def create_web_app(settings: Settings, *, services: Services | None = None) -> w
     web_app.on_startup.append(on_startup)
     web_app.on_cleanup.append(on_cleanup)
     return web_app
+
+
+async def withdraw_on_uninstall(tenancy: Tenancy, workspace: WorkspaceRef) -> None:
+    """An uninstall withdraws that workspace's pending approvals, in its tenant's data."""
+    parts = await tenancy.uninstalled(workspace)
+    await parts.approvals.withdraw_workspace(
+        workspace, by="slack", reason=f"withdrawn: the app was uninstalled from {workspace.team}")
 
 
 async def learnt(services: Services, answer: dict[str, Any] | None) -> None:

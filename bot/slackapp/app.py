@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from functools import partial
 from typing import Any
@@ -15,12 +16,18 @@ from typing import Any
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.adapter.socket_mode.async_internals import run_async_bolt_app, send_async_response
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.request.internals import extract_enterprise_id, extract_team_id
+from slack_bolt.response import BoltResponse
 from slack_sdk.oauth.token_rotation.async_rotator import AsyncTokenRotator
+from slack_sdk.socket_mode.async_client import AsyncBaseSocketModeClient as SocketModeClient
+from slack_sdk.socket_mode.request import SocketModeRequest
+from slack_sdk.socket_mode.response import SocketModeResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.core.sealing import Sealer
@@ -37,8 +44,8 @@ from bot.slackapp.listeners import installs
 from bot.slackapp.members import members_only, why_not
 from bot.tenancy import Tenancy
 
-__all__ = ["TOKEN_REFUSED", "TenantApps", "Workspace", "Workspaces", "create_bolt_app", "create_workspaces", "foreign",
-           "refusal_of", "slack_events_handler"]
+__all__ = ["TOKEN_REFUSED", "TenantApps", "TenantSocketModeHandler", "Workspace", "Workspaces", "create_bolt_app",
+           "create_workspaces", "foreign", "refusal_of", "slack_events_handler"]
 
 log = logging.getLogger(__name__)
 
@@ -155,6 +162,27 @@ class TenantApps:
         if app is None:
             app = self._apps[ref.tenant] = create_bolt_app(parts, self.tenancy.workspaces, tenant=tenant_of(ref))
         return app
+
+
+class TenantSocketModeHandler(AsyncSocketModeHandler):
+    """Socket Mode's handler, each request served by the Bolt app of its tenant (`TenantApps`), as over HTTP; a
+    request of a workspace the app is not installed in is acknowledged and nothing is done."""
+
+    def __init__(self, apps: TenantApps, app_token: str, *, web_client: AsyncWebClient) -> None:
+        super().__init__(apps.home_app, app_token, web_client=web_client)
+        self.apps = apps
+
+    async def handle(self, client: SocketModeClient, req: SocketModeRequest) -> None:
+        start = time.time()
+        payload = req.payload if isinstance(req.payload, dict) else {}
+        try:
+            app = await self.apps.app_for(payload)
+        except NotInstalled as exc:
+            log.warning("refused a Socket Mode request from another workspace (%s)", exc)
+            await client.send_socket_mode_response(SocketModeResponse(envelope_id=req.envelope_id))
+            return
+        answer: BoltResponse = await run_async_bolt_app(app, req)
+        await send_async_response(client, req, answer, start)
 
 
 def tenant_of(ref: WorkspaceRef) -> WorkspaceRef:

@@ -1,5 +1,6 @@
 """Socket Mode: with `SLACK_APP_TOKEN` set, `python -m bot` connects out (no public URL) and the same
-commands and clicks arrive over the WebSocket the stand-in hands out through `apps.connections.open`."""
+commands and clicks arrive over the WebSocket the stand-in hands out through `apps.connections.open`; each
+workspace's served by its own parts, as over HTTP."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from bot.core.workspaces import WorkspaceRef
+from bot.devslack.model import OTHER_TEAM
 from bot.devslack.server import SlackStandIn
 from bot.store import Store, connect
 from tests.conftest import ALICE, APPROVALS, BOB, SALES, block_texts, bot_env, free_port, has_buttons, reply_text
@@ -69,6 +72,54 @@ async def test_python_m_bot_serves_over_socket_mode(
                 assert response.status == 401  # the API is served, and wants a key
             async with http.get(f"http://127.0.0.1:{port}/slack/events") as response:
                 assert response.status == 404  # Slack's requests come over the socket only
+    finally:
+        process.send_signal(signal.SIGTERM)
+        code = await asyncio.to_thread(process.wait, 15)
+        await redis.aclose()
+    assert code == 0, log.read_text()[-2000:]
+
+
+async def test_socket_mode_serves_each_workspace_with_its_own_parts(
+    slack: SlackStandIn, redis_url: str, tmp_path: Path
+) -> None:
+    """Issue 65 over Socket Mode: a click in another installed workspace (SLACK_WORKSPACES_FILE) is served by that
+    workspace's parts, as over HTTP: its approval, kept under its tenant's keys, is decided there."""
+    slack.app_token = APP_TOKEN
+    tokens = slack.several_workspaces()
+    listed = tmp_path / "workspaces.json"
+    listed.write_text(json.dumps([{"team": OTHER_TEAM, "bot_token": "env:OTHER_TOKEN"}]))
+    port = free_port()
+    env = {**os.environ, **bot_env(slack=slack, redis_url=redis_url, model_config=None),
+           "SLACK_APP_TOKEN": APP_TOKEN, "PORT": str(port), "SLACK_WORKSPACES_FILE": str(listed),
+           "OTHER_TOKEN": tokens[OTHER_TEAM]}
+    log = tmp_path / "worker.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(  # noqa: ASYNC220 - instant; we then wait for its connection
+            [sys.executable, "-m", "bot"], cwd=ROOT, env=env, stdout=out, stderr=out
+        )
+    redis = connect(redis_url)
+    try:
+        await slack.wait_for(lambda: slack.calls("apps.connections.open") and slack._sockets, timeout=30)
+        store = Store(redis)
+        made = await store.api_keys.create("other", ("C1APPROVALS",), by="test", workspace=WorkspaceRef(OTHER_TEAM))
+        assert made is not None
+        body = {"kind": "tool", "title": "Refund", "requester": "U1ERIN",
+                "tool": {"name": "refund", "arguments": {"order": "A-1"}}}
+        async with aiohttp.ClientSession() as http:
+            async with http.post(f"http://127.0.0.1:{port}/api/v1/approvals", json=body,
+                                 headers={"Authorization": f"Bearer {made.key}"}) as response:
+                asked = await response.json()
+                assert response.status == 201, asked
+        card = await slack.wait_for(lambda: next((m for m in slack.messages("C1APPROVALS") if has_buttons(m)), None))
+        await slack.click(user="U1DAN", channel="C1APPROVALS", ts=card["ts"], action_id="approval_approve")
+        other = store.for_tenant(OTHER_TEAM, home="T0DEV")
+        for _ in range(1000):  # poll with a deadline (~10 s) for the decision
+            approval = await other.approvals.get(asked["id"])
+            if approval is not None and approval.status == "approved":
+                break
+            await asyncio.sleep(0.01)
+        assert approval is not None and (approval.status, approval.decided_by) == ("approved", "U1DAN")
+        assert await store.approvals.get(asked["id"]) is None  # not under the home workspace's keys
     finally:
         process.send_signal(signal.SIGTERM)
         code = await asyncio.to_thread(process.wait, 15)

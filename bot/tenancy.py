@@ -71,6 +71,8 @@ class Tenancy:
         if slack is self.home.slack:  # the home installation serves it (its data is home's, as before tenants)
             self._home_too.add(ref.tenant)
             return self.home
+        if slack.session is None:  # (a client made before the worker's HTTP session existed): the worker's one
+            slack.session = self.home.slack.session
         store = self.home.store.for_tenant(ref.tenant, home=home)
         parts = create_services(self.home.settings, base=self.home, store=store, slack=slack,
                                 team=ref.team if ref.enterprise and ref.team != ref.enterprise else None)

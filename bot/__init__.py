@@ -24,6 +24,7 @@ checks this on every run), from the bottom:
     devslack/    the local Slack stand-in for `python -m bot dev` and the tests (imports nothing above)
 
     services.py  builds one worker's parts (the composition root)
+    tenancy.py   each workspace's parts: one worker serves every workspace it is installed in
     server.py    one worker's HTTP server: mounts `/slack/events`, `/api/v1`, `/healthz`, `/metrics`
     probes.py    `/livez` and `/readyz`: the process answers; the worker can serve (no Slack call)
     __main__.py  `python -m bot [serve | dev | keys | signing | policy | audit | report]`: one argparse parser

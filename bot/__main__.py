@@ -10,6 +10,7 @@ import logging
 import signal
 import sys
 from collections.abc import Mapping, Sequence
+from functools import partial
 
 from aiohttp import web
 
@@ -128,8 +129,8 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
                             " people).")
     report.add_argument("--since", default="30d", help=f"how far back: {SINCE_HELP} (default 30d)")
     report.add_argument("--channel", action="append", default=[], help="only approvals about this channel id")
-    report.add_argument("--team", action="append", default=[],
-                        help="only approvals asked in this Slack workspace (T…; repeat for several)")
+    report.add_argument("--team", default="", help="only this workspace's approvals: its id (T…), or an Enterprise"
+                        " Grid organisation's (E…) for an org-wide install")
     report.add_argument("--out", default="report.html", help="the HTML file to write (default report.html)")
     report.add_argument(
         "--rubber-stamp-seconds", type=float, default=5.0, help="an approval this quick counts as quick (default 5)"
@@ -198,11 +199,11 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
             since=args.since,
             channels=args.channel,
             out=Path(args.out),
-            teams=args.team,
             rubber_stamp_seconds=args.rubber_stamp_seconds,
             rubber_stamp_rate=args.rubber_stamp_rate,
             rubber_stamp_min=args.rubber_stamp_min,
             environ=environ,
+            team=args.team,
         )
     try:
         settings = Settings.from_env(environ)
@@ -269,16 +270,18 @@ def use_event_loop(choice: str) -> str:
 async def _socket_mode(settings: Settings) -> None:
     """Serve over Socket Mode until SIGTERM or Ctrl-C, then stop as the HTTP server does: no new work,
     approvals left pending in Redis, heartbeat dropped."""
-    from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
-
     from bot.core.tracing import start_tracing, stop_tracing
-    from bot.server import LISTEN_BACKLOG, add_worker_routes, learnt
+    from bot.server import LISTEN_BACKLOG, add_worker_routes, learnt, withdraw_on_uninstall
     from bot.services import create_services
-    from bot.slackapp.app import create_bolt_app, create_workspaces
+    from bot.slackapp.app import TenantApps, TenantSocketModeHandler, create_bolt_app, create_workspaces
+    from bot.slackapp.oauth import add_oauth_routes, create_oauth_flow
+    from bot.tenancy import Tenancy
 
     assert settings.slack_app_token is not None
     services = create_services(settings)
     workspaces = create_workspaces(services)
+    tenancy = Tenancy(services, workspaces)  # each workspace's requests served by its parts, as over HTTP
+    workspaces.on_uninstalled.append(partial(withdraw_on_uninstall, tenancy))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -287,11 +290,13 @@ async def _socket_mode(settings: Settings) -> None:
     await services.start()
     await workspaces.ask_all()  # at start-up, not by the first burst of events
     await learnt(services, await workspaces.home.answer())
-    handler = AsyncSocketModeHandler(
-        create_bolt_app(services, workspaces), settings.slack_app_token.get_secret_value(), web_client=services.slack
-    )
-    side = web.Application()  # /healthz, /metrics and the Approvals API on $PORT: no Slack request comes here
-    add_worker_routes(side, settings, services, workspaces)
+    await tenancy.start()
+    apps = TenantApps(tenancy, create_bolt_app(services, workspaces))
+    handler = TenantSocketModeHandler(apps, settings.slack_app_token.get_secret_value(), web_client=services.slack)
+    side = web.Application()  # /healthz, /metrics, the Approvals API (and OAuth's install) on $PORT: no event here
+    add_worker_routes(side, settings, services, workspaces, tenancy=tenancy)
+    if settings.oauth:  # SLACK_CLIENT_ID and SLACK_CLIENT_SECRET: /slack/install, /slack/oauth_redirect
+        add_oauth_routes(side, create_oauth_flow(settings, services, workspaces))
     runner = web.AppRunner(side, access_log=None)
     await runner.setup()
     try:
@@ -302,6 +307,7 @@ async def _socket_mode(settings: Settings) -> None:
     finally:
         await handler.close_async()  # type: ignore[no-untyped-call]
         await runner.cleanup()
+        await tenancy.close()
         await services.close()
         stop_tracing()
 

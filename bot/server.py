@@ -23,7 +23,10 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 from slack_bolt.async_app import AsyncApp
 
+from bot.api.requests import ApiError
 from bot.api.routes import add_routes
+from bot.api.service import ApprovalsApi
+from bot.core.records import ApiKey
 from bot.core.settings import Settings, reveal
 from bot.core.tracing import start_tracing, stop_tracing
 from bot.core.version import __version__
@@ -31,12 +34,16 @@ from bot.core.workspaces import WorkspaceRef
 from bot.probes import add_probe_routes
 from bot.services import Services, create_services
 from bot.signin import create_sign_in
-from bot.slackapp.app import Workspaces, create_bolt_app, create_workspaces, slack_events_handler
+from bot.slack.workspaces import NotInstalled
+from bot.slackapp.app import TenantApps, Workspaces, create_bolt_app, create_workspaces, slack_events_handler
 from bot.slackapp.members import why_not
 from bot.slackapp.oauth import add_oauth_routes, create_oauth_flow
+from bot.stepup.enrolment import Enrolment, StepUpError
 from bot.stepup.pages import add_stepup_routes
 from bot.stepup.reveal_page import add_reveal_routes
+from bot.stepup.votes import Confirmation
 from bot.store import StoreUnavailable
+from bot.tenancy import Tenancy
 
 # Connections the kernel queues for a worker before it accepts them. aiohttp's default, 128, drops
 # the SYNs of a larger burst (200 reviewers clicking at once): their clients retry after 1 s.
@@ -51,6 +58,7 @@ VERSION_HEADER = "X-Bot-Version"  # on every answer: bot.__version__ (docs/opera
 SERVICES: web.AppKey[Services] = web.AppKey("services", Services)
 BOLT: web.AppKey[AsyncApp] = web.AppKey("bolt", AsyncApp)
 WORKSPACES: web.AppKey[Workspaces] = web.AppKey("workspaces", Workspaces)
+TENANCY: web.AppKey[Tenancy] = web.AppKey("tenancy", Tenancy)
 
 
 def create_web_app(settings: Settings, *, services: Services | None = None) -> web.Application:
@@ -58,6 +66,7 @@ def create_web_app(settings: Settings, *, services: Services | None = None) -> w
     services = services or create_services(settings)
     workspaces = create_workspaces(services)
     bolt = create_bolt_app(services, workspaces)
+    tenancy = Tenancy(services, workspaces)  # every other workspace's parts, built as its first request comes
     # lingering_time 0: a request answered before its body was read (refused) is closed at once, not
     # read on for 10 s. keepalive_timeout also bounds the headers: a connection that has not sent a
     # whole request within it is closed (aiohttp's own default outside `run_app` is an hour).
@@ -67,22 +76,37 @@ def create_web_app(settings: Settings, *, services: Services | None = None) -> w
     web_app.on_response_prepare.append(say_version)
     web_app[BOLT] = bolt
     web_app[WORKSPACES] = workspaces
+    web_app[TENANCY] = tenancy
+
+    workspaces.on_uninstalled.append(partial(withdraw_on_uninstall, tenancy))
 
     async def on_startup(_: web.Application) -> None:
         start_tracing(settings.otel_endpoint)  # (unset: nothing of OpenTelemetry is imported)
         await services.start()
         await workspaces.ask_all()  # at start-up, not by the first burst of requests
         await learnt(services, await workspaces.home.answer())
+        await tenancy.start()  # the loops of every tenant served before
 
     async def on_cleanup(_: web.Application) -> None:
+        await tenancy.close()
         await services.close()
         stop_tracing()  # the spans not yet sent
 
-    web_app.router.add_post("/slack/events", slack_events_handler(settings, bolt, workspaces))
-    add_worker_routes(web_app, settings, services, workspaces)
+    web_app.router.add_post("/slack/events", slack_events_handler(settings, bolt, workspaces,
+                                                                  apps=TenantApps(tenancy, bolt)))
+    if settings.oauth:  # SLACK_CLIENT_ID and SLACK_CLIENT_SECRET: /slack/install, /slack/oauth_redirect
+        add_oauth_routes(web_app, create_oauth_flow(settings, services, workspaces))
+    add_worker_routes(web_app, settings, services, workspaces, tenancy=tenancy)
     web_app.on_startup.append(on_startup)
     web_app.on_cleanup.append(on_cleanup)
     return web_app
+
+
+async def withdraw_on_uninstall(tenancy: Tenancy, workspace: WorkspaceRef) -> None:
+    """An uninstall withdraws that workspace's pending approvals, in its tenant's data."""
+    parts = await tenancy.uninstalled(workspace)
+    await parts.approvals.withdraw_workspace(
+        workspace, by="slack", reason=f"withdrawn: the app was uninstalled from {workspace.team}")
 
 
 async def learnt(services: Services, answer: dict[str, Any] | None) -> None:
@@ -99,11 +123,12 @@ def home_of(auth: dict[str, Any]) -> WorkspaceRef:
 
 
 def add_worker_routes(
-    web_app: web.Application, settings: Settings, services: Services, workspaces: Workspaces
+    web_app: web.Application, settings: Settings, services: Services, workspaces: Workspaces, *,
+    tenancy: Tenancy | None = None,
 ) -> None:
-    """What every worker serves over HTTP besides Slack's requests: `/healthz`, `/metrics`, the Approvals API and,
-    with OAuth, Slack's install (also in Socket Mode, where nothing else listens); and what an uninstall does."""
-    serve_installs(web_app, settings, services, workspaces)
+    """What every worker serves over HTTP besides Slack's requests: `/healthz`, `/metrics` and the Approvals
+    API (also in Socket Mode, where nothing else listens). With `tenancy`, an API key is served by its workspace's
+    parts (`api_of`)."""
 
     async def healthz(request: web.Request) -> web.Response:
         said = await health(services, workspaces)
@@ -123,13 +148,15 @@ def add_worker_routes(
     web_app.router.add_get("/metrics", metrics)
     add_probe_routes(web_app, services, workspaces.home)  # /livez, /readyz (bot/probes.py)
     add_routes(web_app, services.api, allow_private_callbacks=settings.api_allow_private_callbacks,
-               key_rate=settings.api_key_rate, key_burst=2 * settings.api_key_rate)
+               key_rate=settings.api_key_rate, key_burst=2 * settings.api_key_rate,
+               api_for=None if tenancy is None else partial(api_of, tenancy))
     # a vote's page checks its person as a click does, asking Slack afresh: minutes may have passed since the click
     services.confirmations.people = partial(why_not, services, workspaces.home.answer, fresh=True)
     signin = create_sign_in(settings, people=services.confirmations.people, names=services.directory.name_of,
                             by_email=services.directory.user_by_email, audit=services.store.audit)
     signin.add_routes(web_app)
-    add_stepup_routes(web_app, services.stepup, services.confirmations, signin)
+    add_stepup_routes(web_app, services.stepup, services.confirmations, signin,
+                      parts_for=None if tenancy is None else partial(stepup_of, tenancy))
     add_reveal_routes(web_app, services.reveals, signin)  # /reveal/{token}
 
     async def close_sign_in(_: web.Application) -> None:
@@ -139,25 +166,29 @@ def add_worker_routes(
     web_app.on_cleanup.append(close_sign_in)
 
 
-def serve_installs(
-    web_app: web.Application, settings: Settings, services: Services, workspaces: Workspaces
-) -> None:
-    """Slack's install (`/slack/install`, `/slack/oauth_redirect`) when SLACK_CLIENT_ID and SLACK_CLIENT_SECRET are
-    set, over HTTP as in Socket Mode; and an uninstall (`app_uninstalled`, `tokens_revoked`, however it arrives)
-    withdrawing that workspace's pending approvals."""
-
-    async def withdraw(workspace: WorkspaceRef) -> None:
-        await services.approvals.withdraw_workspace(
-            workspace, by="slack", reason=f"withdrawn: the app was uninstalled from {workspace.team}")
-
-    workspaces.on_uninstalled.append(withdraw)
-    if settings.oauth:
-        add_oauth_routes(web_app, create_oauth_flow(settings, services, workspaces))
-
-
 async def say_version(request: web.Request, response: web.StreamResponse) -> None:
     """Every answer names the version of the worker that gave it."""
     response.headers[VERSION_HEADER] = __version__
+
+
+async def stepup_of(tenancy: Tenancy, token: str) -> tuple[Enrolment, Confirmation]:
+    """The enrolment and votes that serve step-up link `token`: its tenant's (the link says which), the home ones
+    for a home link or one that names no link (which they refuse as before). A link of a tenant this worker cannot
+    serve (the app uninstalled there) is refused as a link that does not stand."""
+    parts = await tenancy.of_tenant(await tenancy.home.store.passkeys.tenant_of(token))
+    if parts is None:
+        raise StepUpError(410, "This link no longer works: the app is no longer installed in its workspace.")
+    return parts.stepup, parts.confirmations
+
+
+async def api_of(tenancy: Tenancy, key: ApiKey) -> ApprovalsApi:
+    """The Approvals API of `key`'s workspace (its tenant's parts; a key without one: the home workspace's). 403
+    when the app is not installed there any more: nothing of it is served."""
+    ref = WorkspaceRef(key.team, key.enterprise or None) if key.team else None
+    try:
+        return (await tenancy.parts(ref)).api
+    except NotInstalled as exc:
+        raise ApiError(403, "forbidden", f"this key's workspace cannot be served: {exc}") from None
 
 
 FORWARDED = ("Forwarded", "X-Forwarded-For", "X-Real-IP")  # a proxy's: the request came from elsewhere

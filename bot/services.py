@@ -54,7 +54,7 @@ from bot.runs.response_cache import model_cache
 from bot.runs.supervisor import Supervisor
 from bot.runs.teams import TeamOptions
 from bot.slack.blocks.text import escape
-from bot.slack.client import CountingWebClient, create_slack_client
+from bot.slack.client import CountingWebClient, create_slack_client, create_workspace_client
 from bot.slack.directory import Directory
 from bot.stepup.enrolment import Enrolment
 from bot.stepup.reveal import Reveal
@@ -95,8 +95,12 @@ class Services:
     checkpoints: AuditCheckpoints | None = None  # signs the audit log's checkpoints and trims it (lease holder)
     archiver: AuditArchiver | None = None  # writes the audit archive, AUDIT_ARCHIVE (lease holder)
     watch: AuditWatch | None = None  # verifies the audit log as it is written and alerts (lease holder)
+    base: Services | None = None  # a tenant's parts: the home parts whose connections, session and engine they share
 
     async def start(self) -> None:
+        if self.base is not None:
+            await self._start_loops()
+            return
         await check_eviction(self.store, allow=self.settings.redis_allow_eviction)  # first: before anything is kept
         # one HTTP session for every Web API call (slack-sdk opens one per call otherwise)
         self.slack.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
@@ -111,18 +115,29 @@ class Services:
             await self.archiver.start()
         if self.watch is not None:
             await self.watch.start()
-        await self.waiter.start()
-        await self.sweeper.start()
-        await self.nudger.start()
-        await self.webhooks.start()
-        await self.supervisor.start()
+        await self._start_loops()
         self.approvals.policies.start(self.background)
         if not self.settings.admin_users:  # (dev mode names its own person)
             log.warning("ADMIN_USERS is not set: nobody can name a channel's first admin, so no setting that widens"
                         " who may decide can be set; set it to your admins' user ids (U…, comma-separated)")
         log.info("worker %s ready", self.worker_id)
 
+    async def _start_loops(self) -> None:
+        """The loops of this tenant's data: decisions heard, deadlines, reminders, webhooks, runs' heartbeats."""
+        await self.waiter.start()
+        await self.sweeper.start()
+        await self.nudger.start()
+        await self.webhooks.start()
+        await self.supervisor.start()
+
     async def close(self) -> None:
+        if self.base is not None:  # a tenant's parts: its loops; the connections are the home parts' to close
+            await self.runs.shutdown()
+            await self.supervisor.stop()
+            await asyncio.gather(self.sweeper.stop(), self.nudger.stop(), self.webhooks.stop())
+            await asyncio.gather(self.cards.close(grace=3.0), self.homes.close())
+            await self.waiter.stop()
+            return
         await self.runs.shutdown()
         await self.supervisor.stop()
         if self.checkpoints is not None:
@@ -183,6 +198,23 @@ def home_parts(settings: Settings, metrics: Metrics) -> tuple[Redis, Store, Coun
     return redis, store, slack
 
 
+def tenant_home_parts(
+    settings: Settings, base: Services, *, store: Store, slack: AsyncWebClient
+) -> tuple[Redis, Store, AsyncWebClient]:
+    """`home_parts` of a tenant: the base's Home connections, a store on them with the tenant's keys (so its Home
+    queue and `views.publish` budget are its own: one workspace's redraw storm never pauses another's Homes), and a
+    client with the tenant's token that does not retry a 429 itself."""
+    home_store = Store(base.home_redis, prefix=store.keys.prefix, root=store.keys.root,
+                       audit_retention=settings.audit_retention, run_retention=settings.run_retention)
+    home_slack = create_workspace_client(settings, base.metrics, token=str(slack.token or ""))
+    home_slack.retry_handlers = [
+        h for h in home_slack.retry_handlers
+        if not isinstance(getattr(h, "handler", h), AsyncRateLimitErrorRetryHandler)
+    ]
+    home_slack.session = slack.session
+    return base.home_redis, home_store, home_slack
+
+
 async def unknown_groups(directory: Directory, bundle: PolicyBundle) -> str:
     """A loaded bundle's warning: the user groups its @approvers name that Slack does not know (their asks could be
     decided by nobody), or that they could not be checked."""
@@ -229,31 +261,44 @@ def approval_service(
     return approvals
 
 
-def create_services(settings: Settings, *, worker_id: str | None = None) -> Services:
-    """Wire one worker's parts. Nothing connects until `start()`."""
-    worker_id = worker_id or new_worker_id()
-    model_config = resolve_model_config(
-        model_config_path=settings.model_config_path, openai_api_key=reveal(settings.openai_api_key)
-    )
-    redis = connect(settings.redis_url.get_secret_value(), command_timeout=settings.redis_timeout)
-    store = Store(
-        redis,
-        prefix=settings.store_prefix,
-        audit_retention=settings.audit_retention,
-        run_retention=settings.run_retention,
-        # a click counts only if Redis runs it well before the worker stops waiting (and answers "try again")
-        click_window=settings.redis_timeout * 0.75,
-    )
-    store.hidden.use(hidden_keyring(settings))
-    metrics = Metrics()
+def create_services(
+    settings: Settings, *, worker_id: str | None = None, base: Services | None = None, store: Store | None = None,
+    slack: AsyncWebClient | None = None, team: str | None = None,
+) -> Services:
+    """Wire one worker's parts. Nothing connects until `start()`. With `base` (the worker's home parts), the parts
+    of another tenant (`bot.tenancy.Tenancy.parts`): its `store` (`Store.for_tenant`) and Slack client
+    (`Workspaces.for_team`), sharing the base's Redis connections, metrics, worker id, background tasks, policy
+    engine and signing keys; the audit log's checkpoints and archive stay the base's (one log for every tenant).
+    `team`: with an org-wide token, the workspace named where Slack needs one (`team_id`)."""
+    if base is not None:
+        assert store is not None and slack is not None, "a tenant's parts need its store and Slack client"
+        worker_id, redis, metrics = base.worker_id, base.redis, base.metrics
+        model_config = base.model_config
+    else:
+        worker_id = worker_id or new_worker_id()
+        model_config = resolve_model_config(
+            model_config_path=settings.model_config_path, openai_api_key=reveal(settings.openai_api_key)
+        )
+        redis = connect(settings.redis_url.get_secret_value(), command_timeout=settings.redis_timeout)
+        store = Store(
+            redis,
+            prefix=settings.store_prefix,
+            audit_retention=settings.audit_retention,
+            run_retention=settings.run_retention,
+            # a click counts only if Redis runs it well before the worker stops waiting (and answers "try again")
+            click_window=settings.redis_timeout * 0.75,
+        )
+        store.hidden.use(hidden_keyring(settings))
+        metrics = Metrics()
+        slack = create_slack_client(settings, metrics)
+    directory = Directory(slack, ttl=settings.usergroup_cache_seconds, shared=store.people, team=team)
     store.audit.refused = lambda reason: metrics.refusals.labels(reason).inc()
-    slack = create_slack_client(settings, metrics)
-    directory = Directory(slack, ttl=settings.usergroup_cache_seconds, shared=store.people)
     runs_first = RunsFirst()  # after a decision, the run it woke goes before the Slack redraws it set off
     cards = CardService(slack, store=store, shared=directory.shared, runs_first=runs_first)
-    background = Background()
+    background = Background() if base is None else base.background
     threads = RunThreads(slack, background, runs_first)
-    home_redis, home_store, home_slack = home_parts(settings, metrics)
+    home_redis, home_store, home_slack = home_parts(settings, metrics) if base is None else tenant_home_parts(
+        settings, base, store=store, slack=slack)
     homes = HomeService(
         store=home_store,
         slack=home_slack,
@@ -265,7 +310,7 @@ def create_services(settings: Settings, *, worker_id: str | None = None) -> Serv
         budget_window=settings.home_budget_window,
     )
     cards.after_draw = homes.refresh_for  # a redraw is done once every Home shows it too
-    signing = signing_keys(settings)
+    signing = signing_keys(settings) if base is None else base.signing
     receipts = None if signing is None else ReceiptIssuer(
         store, signing, issuer=issuer_of(settings.receipt_issuer, settings.public_url), ttl=settings.receipt_ttl,
         announcer=KeyAnnouncer(store, worker=worker_id), names=directory.name_of,
@@ -291,12 +336,15 @@ def create_services(settings: Settings, *, worker_id: str | None = None) -> Serv
         sweeper.wake()
         nudger.wake()
 
-    try:
-        policies = PolicyEngine.load(settings.policy_dir or None, store=store, worker=worker_id,
-                                     mode="shadow" if settings.policy_mode == "shadow" else "enforce")
-    except PolicyError as exc:
-        raise SettingsError(f"POLICY_DIR: {exc}") from None
-    policies.vet = partial(unknown_groups, directory)
+    if base is not None:
+        policies = base.approvals.policies  # one engine, one reload loop: Cedar sees `context.team` of each ask
+    else:
+        try:
+            policies = PolicyEngine.load(settings.policy_dir or None, store=store, worker=worker_id,
+                                         mode="shadow" if settings.policy_mode == "shadow" else "enforce")
+        except PolicyError as exc:
+            raise SettingsError(f"POLICY_DIR: {exc}") from None
+        policies.vet = partial(unknown_groups, directory)
     approvals = approval_service(
         store=store,
         cards=cards,
@@ -305,7 +353,9 @@ def create_services(settings: Settings, *, worker_id: str | None = None) -> Serv
         threads=threads,
         background=background,
         worker_id=worker_id,
-        approvals_channel=settings.approvals_channel,
+        # APPROVALS_CHANNEL is the home workspace's: another's cards go to the ask's channel unless its settings
+        # name an approvals channel (`/agent config approvals_channel`)
+        approvals_channel=settings.approvals_channel if base is None else "",
         default_timeout=settings.approval_timeout,
         policies=policies,
         admin_users=settings.admin_users,
@@ -389,13 +439,14 @@ def create_services(settings: Settings, *, worker_id: str | None = None) -> Serv
         confirmations=confirmations,
         reveals=reveals,
         signing=signing,
-        checkpoints=AuditCheckpoints(
+        checkpoints=None if base is not None else AuditCheckpoints(
             store, signing, worker=worker_id, every=settings.audit_checkpoint_every,
             interval=settings.audit_checkpoint_seconds, retention=redis_keep(settings),
             archive=bool(settings.audit_archive),
         ),
-        archiver=archiver_of(settings, store, signing, worker_id),
-        watch=watch_of(settings, store, signing, slack, metrics, worker_id),
+        archiver=None if base is not None else archiver_of(settings, store, signing, worker_id),
+        watch=None if base is not None else watch_of(settings, store, signing, slack, metrics, worker_id),
+        base=base,
     )
 
 

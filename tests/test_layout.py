@@ -60,10 +60,11 @@ ALLOWED: dict[str, tuple[str, ...]] = {
                    "bot.stepup"),  # passkeys: enrolment, step-up votes (through the decide step), the pages
     "bot.services": (*BELOW_CORE, "bot.store", "bot.policy", "bot.audit", "bot.report", *SLACK_IO, "bot.approvals",
                      "bot.runs", "bot.api", "bot.stepup"),
+    "bot.tenancy": (*BELOW_CORE, "bot.store", *SLACK_IO, "bot.services"),  # each workspace's parts (issue 65)
     "bot.slackapp": (*BELOW_CORE, "bot.store", "bot.policy", "bot.report", *SLACK_IO, "bot.approvals", "bot.runs",
-                     "bot.api", "bot.stepup", "bot.services", "bot.slackapp"),
+                     "bot.api", "bot.stepup", "bot.services", "bot.tenancy", "bot.slackapp"),
     "bot.server": (*BELOW_CORE, "bot.store", "bot.policy", "bot.report", *SLACK_IO, "bot.approvals", "bot.runs",
-                   "bot.api", "bot.stepup", "bot.signin", "bot.services", "bot.slackapp", "bot.probes"),
+                   "bot.api", "bot.stepup", "bot.signin", "bot.services", "bot.tenancy", "bot.slackapp", "bot.probes"),
     "bot.probes": (*BELOW_CORE, "bot.store", "bot.services"),  # /livez, /readyz: what they read of a worker
     "bot.devslack": ("bot.devslack",),
     "bot.cli": (*BELOW_CORE, "bot.store", "bot.policy", "bot.report", *SLACK_IO, "bot.api", "bot.cli"),  # operators

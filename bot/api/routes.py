@@ -90,8 +90,13 @@ def add_routes(
     key_burst: float = KEY_BURST,
     spend_rate: float = SPEND_RATE,
     spend_burst: float = SPEND_BURST,
+    api_for: Callable[[ApiKey], Awaitable[ApprovalsApi]] | None = None,
 ) -> None:
-    """Mount the API on a worker's HTTP server. The rates are this worker's admission (bot/api/admission.py)."""
+    """Mount the API on a worker's HTTP server. The rates are this worker's admission (bot/api/admission.py).
+    `api_for`: the API of a key's workspace (its tenant's parts, `bot.tenancy.Tenancy`); None: `api` serves all."""
+
+    async def served(key: ApiKey) -> ApprovalsApi:
+        return api if api_for is None else await api_for(key)
 
     checking = asyncio.Semaphore(SCHEMA_CHECKS)
     gate = Gate(keys=Admission(rate=key_rate, burst=key_burst), spends=Admission(rate=spend_rate, burst=spend_burst),
@@ -105,7 +110,7 @@ def add_routes(
         checked = ask_body(raw, allow_private_callbacks=allow_private_callbacks)
         async with checking:  # off the loop, a few at a time: clicks and /healthz go on at their usual speed
             await asyncio.to_thread(check_arguments, checked)
-        status, body = await api.ask(key, checked, idempotency_key=idempotency_key)
+        status, body = await (await served(key)).ask(key, checked, idempotency_key=idempotency_key)
         annotate(current_span(), approval_id=body.get("id", ""), status=body.get("status", ""), key=key.name)
         log.info("key %s asked for approval %s (%s)", key.name, body.get("id"), body.get("status"))
         return web.json_response(body, status=status)
@@ -114,13 +119,13 @@ def add_routes(
         idempotency_key = _idempotency_key(request)
         raw = await _body(request)
         checked = allowed_body(raw)
-        status, body = await api.record_allowed(key, checked, idempotency_key=idempotency_key)
+        status, body = await (await served(key)).record_allowed(key, checked, idempotency_key=idempotency_key)
         log.info("key %s recorded call %s of %s as allowed by its allow-list", key.name, body["id"], checked.tool_name)
         return web.json_response(body, status=status)
 
     async def read(request: web.Request, key: ApiKey) -> web.Response:
         wait = wait_seconds(request.query.get("wait"))
-        reading = api.get(key, request.match_info["id"], wait=wait)
+        reading = (await served(key)).get(key, request.match_info["id"], wait=wait)
         if not wait:
             return web.json_response(await reading)
         with span("wait", approval_id=request.match_info["id"], key=key.name) as waited:
@@ -133,11 +138,11 @@ def add_routes(
         return web.json_response(body)
 
     async def withdraw(request: web.Request, key: ApiKey) -> web.Response:
-        return web.json_response(await api.withdraw(key, request.match_info["id"]))
+        return web.json_response(await (await served(key)).withdraw(key, request.match_info["id"]))
 
     async def use(request: web.Request, key: ApiKey) -> web.Response:
         token = use_token(parse_json(await _body(request)))
-        return web.json_response(await api.use(key, request.match_info["id"], token=token))
+        return web.json_response(await (await served(key)).use(key, request.match_info["id"], token=token))
 
     async def key_of(request: web.Request, key: ApiKey) -> web.Response:
         return web.json_response({"id": key.id, "name": key.name, "channels": list(key.channels)})

@@ -127,7 +127,7 @@ class DecisionChain:
         self.end = end
         self.default_timeout = default_timeout  # APPROVAL_TIMEOUT, where a channel's settings set none
         self._threads = threads
-        self._approvals_channel = approvals_channel
+        self._approvals_channel = approvals_channel  # "" (another tenant than home): the ask's own channel
 
     async def walk(self, ask: Ask, *, end: End | None = None) -> Opened:
         """Decide `ask`: each link in order until one decides or sends it to a person, then the chain's end (or
@@ -159,7 +159,7 @@ class DecisionChain:
 
     async def _walk_once(self, ask: Ask, end: End) -> Opened:
         approval = new_approval(ask.request, run=ask.run, owner=ask.owner, settings=ask.settings,
-                                default_channel=self._approvals_channel, program=ask.program)
+                                default_channel=self._approvals_channel or ask.run.channel, program=ask.program)
         step = Step(ask, replace(approval, step_up="channel" if ask.settings.step_up == "always" else ""))
         for link in self.links:
             went = await link.decide(step)

@@ -25,6 +25,12 @@ log = logging.getLogger(__name__)
 Cancel = Callable[[str, str, str], Awaitable[object]]  # (approval id, by, reason): ApprovalService.cancel
 
 
+# what a refusal of Slack's means, told with it where it is not plain (Enterprise Grid: issue 65)
+REFUSED_CARD = {
+    "team_access_not_granted": " (the app is approved for the Enterprise Grid organisation but not added to this"
+                               " workspace: an org admin adds it to the workspace in the organisation's app settings)",
+}
+
 class Delivery:
     """Where a pending approval's card goes, and its posting (the module docstring).
 
@@ -84,7 +90,8 @@ class Delivery:
             channel, ts = await self.cards.post(approval)
         except SlackApiError as exc:
             await self._cancel(approval.id, "system", "card not posted")
-            raise RuntimeError(f"could not post the approval card: {exc.response.get('error')}") from None
+            error = str(exc.response.get("error"))
+            raise RuntimeError(f"could not post the approval card: {error}{REFUSED_CARD.get(error, '')}") from None
         finally:  # (after the card: the sweepers' reads do not compete with its post; they sleep a second at most)
             if self._sweeper_wake is not None:
                 self._sweeper_wake()

@@ -264,8 +264,12 @@ class WebApi:
                 }
             }
         user = self.ws.require_user(uid)
+        org = self.ws.teams[user.team_id].enterprise_id if user.team_id in self.ws.teams else None
+        # a person of a Grid organisation: Slack says which (`enterprise_user`), as it does
+        grid = {"enterprise_user": {"id": user.id, "enterprise_id": org, "teams": [user.team_id]}} if org else {}
         return {
             "user": {
+                **grid,
                 "id": user.id,
                 "team_id": user.team_id,
                 "name": user.name,

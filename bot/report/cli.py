@@ -19,19 +19,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.core.durations import DurationError, parse_duration
-from bot.core.records import TEAM_ID, ApprovalRecord
+from bot.core.records import ApprovalRecord
 from bot.core.settings import _CHANNEL_ID, LONGEST_RETENTION, NamingSettings, SettingsError, StoreSettings
 from bot.report.figures import Figures, FrozenScope, RubberStamp, compute
 from bot.report.names import names_of, people_in, with_names
 from bot.store import Store, StoreUnavailable, connect
 from bot.store.freezes import Frozen
+from bot.store.keys import TENANT
 
 SINCE_FORMS = (
     "a number of seconds, minutes, hours or days: 90s, 15m, 12h, 7d, 30d "
     f"(from 1 second to {LONGEST_RETENTION // 86400} days)"
 )
 CHANNEL_FORMS = "a channel id such as C0123456789 (channel details → About; not a #name)"
-TEAM_FORMS = "a Slack workspace id such as T0123456789 (`/healthz` names the workspaces served)"
 BATCH = 1000  # approvals read per round trip
 
 
@@ -67,13 +67,6 @@ def check_channels(channels: Sequence[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(channels))
 
 
-def check_teams(teams: Sequence[str]) -> tuple[str, ...]:
-    for team in teams:
-        if not TEAM_ID.fullmatch(team):
-            raise ReportError(f"--team: {team[:40]!r} is not a workspace id; use {TEAM_FORMS}")
-    return tuple(dict.fromkeys(teams))
-
-
 def check_rubber_stamp(seconds: float, rate: float, minimum: int) -> RubberStamp:
     if not 0 < seconds <= 86400:
         raise ReportError(
@@ -86,30 +79,22 @@ def check_rubber_stamp(seconds: float, rate: float, minimum: int) -> RubberStamp
     return RubberStamp(seconds=seconds, rate=rate, min_decisions=minimum)
 
 
-async def read_history(
-    store: Store, *, since: float, channels: Sequence[str], now: float, teams: Sequence[str] = ()
-) -> History:
+async def read_history(store: Store, *, since: float, channels: Sequence[str], now: float, team: str = "") -> History:
     """The audit entries since `since` about `channels` (all when empty), and the approvals pending now
-    about them (as their run's channel or their card's); with `teams`, only those of these workspaces."""
+    about them (as their run's channel or their card's). `team`: only one workspace's (a tenant's id, T… or, for
+    an org-wide install, E…): its pending approvals (kept under its tenant's keys) and the entries of its approvals
+    (the audit log is every workspace's)."""
     entries = [entry async for entry in store.audit.export(since=since, channels=channels)]
     log_found = bool(entries) or await store.audit.last() is not None
     home = await store.tenants.home()
-    home_team = home.team if home is not None else ""
-    waiting = await read_waiting(store, channels=channels)
-    if teams:
-        entries = of_workspaces(entries, set(teams), home_team=home_team)
-        waiting = [a for a in waiting if (a.team or home_team) in teams]
-    return History(entries, waiting, since, now, log_found, frozen=frozen_now(await store.freezes.all()),
-                   home_team=home_team)
-
-
-def of_workspaces(entries: list[dict[str, str]], teams: set[str], *, home_team: str) -> list[dict[str, str]]:
-    """The entries about approvals asked in `teams` (the `team` of their `requested` entry; none: the home
-    workspace's). Entries of approvals asked before the period, and those about no approval, are left out."""
-    ours = {e.get("approval") or "" for e in entries
-            if e.get("event") == "requested" and (e.get("team") or home_team) in teams}
-    ours.discard("")
-    return [e for e in entries if (e.get("approval") or "") in ours]
+    frozen, home_team = frozen_now(await store.freezes.all()), home.team if home is not None else ""
+    if not team:
+        return History(entries, await read_waiting(store, channels=channels), since, now, log_found, frozen=frozen,
+                       home_team=home_team)
+    is_home = home is None or home.tenant == team
+    tenant_store = store if home is None else store.for_tenant(team, home=home.tenant)
+    return History(of_tenant(entries, team, is_home=is_home), await read_waiting(tenant_store, channels=channels),
+                   since, now, log_found, frozen=frozen, home_team=home_team)
 
 
 def frozen_now(scopes: Mapping[str, Frozen]) -> tuple[FrozenScope, ...]:
@@ -118,18 +103,29 @@ def frozen_now(scopes: Mapping[str, Frozen]) -> tuple[FrozenScope, ...]:
     return tuple(FrozenScope(f.scope, f.reason, f.by, f.at) for f in ordered)
 
 
+def of_tenant(entries: Sequence[dict[str, str]], tenant: str, *, is_home: bool) -> list[dict[str, str]]:
+    """The entries of `tenant`'s approvals (their `requested` entry names its workspace or organisation; one that
+    names none is the home workspace's), and those of no approval that name it."""
+
+    def named(entry: dict[str, str]) -> bool:
+        said = {entry.get("team") or "", entry.get("enterprise") or ""} - {""}
+        return tenant in said or (is_home and not said)
+
+    ids = {e["approval"] for e in entries if e.get("event") == "requested" and e.get("approval") and named(e)}
+    return [e for e in entries if (e["approval"] in ids if e.get("approval") else named(e))]
+
+
 async def read_waiting(store: Store, *, channels: Sequence[str] = ()) -> list[ApprovalRecord]:
     """Every pending approval (of `channels`, when given), without their long texts (`Approvals.pending`)."""
     return await store.approvals.pending(channels=channels)
 
 
-async def load(
-    settings: StoreSettings, *, since: float, channels: Sequence[str], now: float, teams: Sequence[str] = ()
-) -> History:
+async def load(settings: StoreSettings, *, since: float, channels: Sequence[str], now: float,
+               team: str = "") -> History:
     redis = connect(settings.redis_url.get_secret_value(), command_timeout=settings.redis_timeout)
     try:
         return await read_history(Store(redis, prefix=settings.store_prefix), since=since, channels=channels, now=now,
-                                  teams=teams)
+                                  team=team)
     finally:
         await redis.aclose()
 
@@ -164,12 +160,12 @@ def build_report(
     since: str,
     channels: Sequence[str],
     out: Path,
-    teams: Sequence[str] = (),
     rubber_stamp_seconds: float = 5.0,
     rubber_stamp_rate: float = 0.95,
     rubber_stamp_min: int = 20,
     settings: StoreSettings | None = None,
     environ: Mapping[str, str] | None = None,
+    team: str = "",
 ) -> int:
     """Write the report of the last `since` (a duration back from now) about `channels` (all when empty)
     to `out`. Returns an exit code; says what went wrong on standard error (never the Redis URL). The settings
@@ -182,8 +178,9 @@ def build_report(
     try:
         seconds = check_since(since)
         chosen = check_channels(channels)
-        workspaces = check_teams(teams)
         rule = check_rubber_stamp(rubber_stamp_seconds, rubber_stamp_rate, rubber_stamp_min)
+        if team and not TENANT.fullmatch(team):
+            raise ReportError(f"--team: {team[:40]!r} is not a workspace id (T…) or an organisation's (E…)")
         if not out.parent.is_dir():
             raise ReportError(f"--out: the folder {str(out.parent)[:200]!r} does not exist")
         if out.is_dir():
@@ -194,7 +191,7 @@ def build_report(
         return 2
     now = time.time()
     try:
-        history = asyncio.run(load(settings, since=now - seconds, channels=chosen, now=now, teams=workspaces))
+        history = asyncio.run(load(settings, since=now - seconds, channels=chosen, now=now, team=team))
     except StoreUnavailable as exc:
         print(
             f"error: cannot read the audit log and approvals from Redis ({exc.cause}); is Redis running "

@@ -71,8 +71,11 @@ class Directory:
     """Slack lookups for approver rules. Group membership is cached for `ttl` seconds
     (`usergroups.users.list` is a Tier 2 method)."""
 
-    def __init__(self, slack: AsyncWebClient, *, ttl: float = 60.0, shared: SharedPeople | None = None) -> None:
+    def __init__(self, slack: AsyncWebClient, *, ttl: float = 60.0, shared: SharedPeople | None = None,
+                 team: str | None = None) -> None:
         self._slack = slack
+        # with an Enterprise Grid org-wide token: the workspace its user-group calls name (Slack needs `team_id`)
+        self._team = team
         self._shared = shared  # who people are, shared by the workers (asked before Slack)
         self._ttl = ttl
         self._groups: dict[str, tuple[float, frozenset[str]]] = {}
@@ -164,7 +167,7 @@ class Directory:
         if cached is not None and cached[0] > time.monotonic():
             return cached[1]
         try:
-            response = await self._slack.usergroups_users_list(usergroup=group_id)
+            response = await self._slack.usergroups_users_list(usergroup=group_id, team_id=self._team)
         except SlackApiError as exc:
             if exc.response.get("error") in NO_SUCH_GROUP:
                 self.missing.add(group_id)

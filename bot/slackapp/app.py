@@ -7,38 +7,51 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
+import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
+from functools import partial
 from typing import Any
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.adapter.socket_mode.async_internals import run_async_bolt_app, send_async_response
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.request.internals import extract_enterprise_id, extract_team_id
+from slack_bolt.response import BoltResponse
 from slack_sdk.oauth.token_rotation.async_rotator import AsyncTokenRotator
+from slack_sdk.socket_mode.async_client import AsyncBaseSocketModeClient as SocketModeClient
+from slack_sdk.socket_mode.request import SocketModeRequest
+from slack_sdk.socket_mode.response import SocketModeResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.core.sealing import Sealer
 from bot.core.security import MalformedRequest, body_text, signature_age_problem, signed
 from bot.core.settings import Settings, reveal
+from bot.core.workspaces import WorkspaceRef
 from bot.services import Services
 from bot.slack.client import create_workspace_client
 from bot.slack.installations import RedisInstallationStore
-from bot.slack.workspaces import TOKEN_REFUSED, Workspace, Workspaces, foreign, refusal_of
+from bot.slack.workspaces import TOKEN_REFUSED, NotInstalled, Workspace, Workspaces, foreign, refusal_of
 from bot.slackapp import listeners
 from bot.slackapp.gate import parse
 from bot.slackapp.listeners import installs
-from bot.slackapp.members import members_only
+from bot.slackapp.members import members_only, why_not
+from bot.tenancy import Tenancy
 
-__all__ = ["TOKEN_REFUSED", "Workspace", "Workspaces", "create_bolt_app", "create_workspaces", "foreign",
-           "refusal_of", "slack_events_handler"]
+__all__ = ["TOKEN_REFUSED", "TenantApps", "TenantSocketModeHandler", "Workspace", "Workspaces", "create_bolt_app",
+           "create_workspaces", "foreign", "refusal_of", "slack_events_handler"]
 
 log = logging.getLogger(__name__)
 
 
+TEAM = re.compile(r"^T[A-Z0-9]{2,23}$")
+ENTERPRISE = re.compile(r"^E[A-Z0-9]{2,23}$")
 ELSEWHERE = "This app is installed in another workspace. Nothing was done."
 
 
@@ -69,7 +82,9 @@ def create_workspaces(services: Services) -> Workspaces:
                       installations=installations, rotator=rotator, rotation_minutes=TOKEN_ROTATION_MINUTES)
 
 
-def create_bolt_app(services: Services, workspaces: Workspaces | None = None) -> AsyncApp:
+def create_bolt_app(
+    services: Services, workspaces: Workspaces | None = None, *, tenant: WorkspaceRef | None = None
+) -> AsyncApp:
     """The Bolt app with our listeners. Over HTTP, `create_web_app` verifies every request's signature
     before anything parses it (Bolt's own check would repeat it); Socket Mode needs none.
 
@@ -80,10 +95,11 @@ def create_bolt_app(services: Services, workspaces: Workspaces | None = None) ->
     Authorization: `workspaces` (each installation, `bot.slack.workspaces`) through Bolt's `authorize`. Bolt's
     own client, the template of the one it gives each request, has no token: `authorize` gives it the
     installation's (with a token there too, Bolt would warn that it ignores it). Our listeners call Slack
-    through `services.slack` (the home workspace) for now, `workspaces.for_team` for the others.
+    through `services.slack`: the client of the tenant whose parts `services` are (`TenantApps`: one Bolt app per
+    tenant, over its parts; `tenant` names it, None for the home one).
     """
     workspaces = workspaces or create_workspaces(services)
-    workspace = workspaces.home
+    installed = workspaces.home.answer if tenant is None else partial(tenant_answer, tenant)
 
     async def authorize(enterprise_id: str | None, team_id: str | None) -> AuthorizeResult | None:
         # Bolt passes what a function names among its positional parameters
@@ -92,10 +108,86 @@ def create_bolt_app(services: Services, workspaces: Workspaces | None = None) ->
     slack = services.slack
     with _unsaid(logging.getLogger("slack_bolt"), warning_client_prioritized_and_token_skipped()):
         app = _bolt_app(slack, authorize, services)
-    app.use(members_only(services, workspace.answer))  # before any listener: only our own people act
+    app.use(members_only(services, installed))  # before any listener: only our own people act (of this tenant)
     listeners.register(app, services)
     installs.register(app, services, workspaces)
     return app
+
+
+async def tenant_answer(tenant: WorkspaceRef) -> dict[str, Any]:
+    """What `members_only` judges a tenant's requests against, as `auth.test` would say it: the workspace, or for
+    an org-wide install the organisation (each of its workspaces' people are ours)."""
+    return {"team_id": tenant.team, "enterprise_id": tenant.enterprise or "", "team": ""}
+
+
+def request_workspace(parsed: dict[str, Any]) -> WorkspaceRef | None:
+    """The workspace a request comes from (its team, and organisation on Enterprise Grid; an org-wide install's
+    request may name only the organisation); None when it names none."""
+    enterprise, team = extract_enterprise_id(parsed), extract_team_id(parsed)
+    enterprise = enterprise if isinstance(enterprise, str) and ENTERPRISE.fullmatch(enterprise) else None
+    team = team if isinstance(team, str) and TEAM.fullmatch(team) else None
+    if team is None and enterprise is None:
+        return None
+    return WorkspaceRef(team or str(enterprise), enterprise)
+
+
+UNINSTALLS = frozenset({"app_uninstalled", "tokens_revoked"})
+
+
+class TenantApps:
+    """One Bolt app per tenant, over that tenant's parts (`Tenancy.parts`): a request is served by the app of the
+    workspace it comes from. The home app is built at once; the others the first time one of theirs comes."""
+
+    def __init__(self, tenancy: Tenancy, home_app: AsyncApp) -> None:
+        self.tenancy = tenancy
+        self.home_app = home_app
+        self._apps: dict[str, AsyncApp] = {}
+        tenancy.on_built.append(self._built)
+
+    @staticmethod
+    def _built(parts: Services, ref: WorkspaceRef) -> None:
+        """A tenant's step-up votes check their person as its clicks do (against its workspace), asking Slack afresh."""
+        parts.confirmations.people = partial(why_not, parts, partial(tenant_answer, tenant_of(ref)), fresh=True)
+
+    async def app_for(self, parsed: dict[str, Any]) -> AsyncApp:
+        """The Bolt app that serves `parsed`. `NotInstalled` where the app is not installed."""
+        event = parsed.get("event")
+        if isinstance(event, dict) and event.get("type") in UNINSTALLS:
+            return self.home_app  # the workspace's token is gone: the home app forgets it (`installs`)
+        ref = request_workspace(parsed)
+        parts = await self.tenancy.parts(ref)
+        if parts is self.tenancy.home or ref is None:
+            return self.home_app
+        app = self._apps.get(ref.tenant)
+        if app is None:
+            app = self._apps[ref.tenant] = create_bolt_app(parts, self.tenancy.workspaces, tenant=tenant_of(ref))
+        return app
+
+
+class TenantSocketModeHandler(AsyncSocketModeHandler):
+    """Socket Mode's handler, each request served by the Bolt app of its tenant (`TenantApps`), as over HTTP; a
+    request of a workspace the app is not installed in is acknowledged and nothing is done."""
+
+    def __init__(self, apps: TenantApps, app_token: str, *, web_client: AsyncWebClient) -> None:
+        super().__init__(apps.home_app, app_token, web_client=web_client)
+        self.apps = apps
+
+    async def handle(self, client: SocketModeClient, req: SocketModeRequest) -> None:
+        start = time.time()
+        payload = req.payload if isinstance(req.payload, dict) else {}
+        try:
+            app = await self.apps.app_for(payload)
+        except NotInstalled as exc:
+            log.warning("refused a Socket Mode request from another workspace (%s)", exc)
+            await client.send_socket_mode_response(SocketModeResponse(envelope_id=req.envelope_id))
+            return
+        answer: BoltResponse = await run_async_bolt_app(app, req)
+        await send_async_response(client, req, answer, start)
+
+
+def tenant_of(ref: WorkspaceRef) -> WorkspaceRef:
+    """The workspace a tenant's requests are judged against: the workspace, or its whole organisation."""
+    return ref if ref.enterprise is None else WorkspaceRef(ref.enterprise, ref.enterprise)
 
 
 class _Unsaid(logging.Filter):
@@ -136,10 +228,10 @@ def _bolt_app(slack: AsyncWebClient, authorize: Any, services: Services) -> Asyn
 
 
 def slack_events_handler(
-    settings: Settings, bolt: AsyncApp, workspaces: Workspaces
+    settings: Settings, bolt: AsyncApp, workspaces: Workspaces, *, apps: TenantApps | None = None
 ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     """The handler of `POST /slack/events`: the signature checked once, before anything parses the body, then
-    the gate, the workspace, and Bolt."""
+    the gate, the workspace, and Bolt: `bolt`, or with `apps` the Bolt app of the request's tenant."""
     secret = settings.slack_signing_secret.get_secret_value()
 
     async def slack_events(request: web.Request) -> web.StreamResponse:
@@ -168,13 +260,19 @@ def slack_events_handler(
         # None while auth.test fails: then `authorize` refuses the request in Bolt
         elsewhere = await workspaces.foreign_request(enterprise_id=extract_enterprise_id(parsed),
                                                      team_id=extract_team_id(parsed))
+        serving = bolt
+        if elsewhere is None and apps is not None:
+            try:
+                serving = await apps.app_for(parsed)
+            except NotInstalled as exc:
+                elsewhere = str(exc)
         if elsewhere is not None:
             log.warning("refused a request from another workspace (%s)", elsewhere)
             if "command" in parsed:
                 return web.json_response({"response_type": "ephemeral", "text": ELSEWHERE})
             return web.Response(status=200)  # an interaction: nothing can be shown, and nothing is done
         bolt_request = parsed_request(parsed, raw=body, query=request.query_string, headers=dict(request.headers))
-        return await to_aiohttp_response(await bolt.async_dispatch(bolt_request))
+        return await to_aiohttp_response(await serving.async_dispatch(bolt_request))
 
     return slack_events
 

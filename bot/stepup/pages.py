@@ -49,47 +49,58 @@ STORAGE_DOWN = "The bot cannot reach its storage right now: try again in a minut
 HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff"}
 
 
+Parts = Callable[[str], Awaitable[tuple[Enrolment, Confirmation]]]
+
+
 def add_stepup_routes(app: web.Application, enrolment: Enrolment, confirmation: Confirmation,
-                      signin: SignIn) -> None:
-    """The pages and endpoints; each is used only by its link's person, signed in (`bot.signin`)."""
+                      signin: SignIn, *, parts_for: Parts | None = None) -> None:
+    """The pages and endpoints; each is used only by its link's person, signed in (`bot.signin`). `parts_for`: the
+    enrolment and votes of a link's tenant (`bot.tenancy`: a link minted in another workspace resolves its person and
+    approval in that workspace's data); None: these serve every link."""
     app.middlewares.append(page_errors)
+
+    async def enrolment_of(request: web.Request) -> Enrolment:
+        return enrolment if parts_for is None else (await parts_for(request.match_info["token"]))[0]
+
+    async def confirmation_of(request: web.Request) -> Confirmation:
+        return confirmation if parts_for is None else (await parts_for(request.match_info["token"]))[1]
 
     async def enrolling(request: web.Request) -> str:
         """The enrolment link's token, once its person is the one signed in (else the answer, raised)."""
         token = request.match_info["token"]
-        found = await enrolment.usable(token)
+        found = await (await enrolment_of(request)).usable(token)
         await signin.require(request, person=found.user, page=f"/step-up/enrol/{token}")
         return token
 
     async def voting(request: web.Request) -> str:
         token = request.match_info["token"]
-        found = await confirmation.usable(token)
+        found = await (await confirmation_of(request)).usable(token)
         await signin.require(request, person=found.user, page=f"/step-up/vote/{token}", approval=found.approval)
         return token
 
     async def enrol_page(request: web.Request) -> web.Response:
         async def body() -> str:
-            _, name, confirm_first = await enrolment.person(await enrolling(request))
+            _, name, confirm_first = await (await enrolment_of(request)).person(await enrolling(request))
             return _enrol_body(name, confirm_first=confirm_first)
 
         return await _html(body)
 
     async def enrol_options(request: web.Request) -> web.Response:
         async def options() -> dict[str, Any]:
-            return await enrolment.options(await enrolling(request))
+            return await (await enrolment_of(request)).options(await enrolling(request))
 
         return await _answer(options)
 
     async def confirm_options(request: web.Request) -> web.Response:
         async def options() -> dict[str, Any]:
-            return await enrolment.confirm_options(await enrolling(request))
+            return await (await enrolment_of(request)).confirm_options(await enrolling(request))
 
         return await _answer(options)
 
     async def confirm(request: web.Request) -> web.Response:
         async def confirmed() -> dict[str, object]:
             body = await _read_json(request)  # bad input is a 400 before any link or sign-in is looked at
-            name = await enrolment.confirm(await enrolling(request), body)
+            name = await (await enrolment_of(request)).confirm(await enrolling(request), body)
             return {"ok": True, "message": f"Confirmed with your passkey “{name}”. Now name the new one."}
 
         return await _answer(confirmed)
@@ -98,27 +109,27 @@ def add_stepup_routes(app: web.Application, enrolment: Enrolment, confirmation: 
         # the passkey is stored and the link taken in one step: neither happened, or both
         async def finish() -> dict[str, object]:
             body = await _read_json(request)
-            passkey = await enrolment.finish(await enrolling(request), body)
+            passkey = await (await enrolment_of(request)).finish(await enrolling(request), body)
             return {"ok": True, "name": passkey.name}
 
         return await _answer(finish)
 
     async def vote_page(request: web.Request) -> web.Response:
         async def body() -> str:
-            return _vote_body(await confirmation.action(await voting(request)))
+            return _vote_body(await (await confirmation_of(request)).action(await voting(request)))
 
         return await _html(body)
 
     async def vote_options(request: web.Request) -> web.Response:
         async def options() -> dict[str, Any]:
-            return await confirmation.options(await voting(request))
+            return await (await confirmation_of(request)).options(await voting(request))
 
         return await _answer(options)
 
     async def vote_finish(request: web.Request) -> web.Response:
         async def finish() -> dict[str, object]:
             body = await _read_json(request)
-            result = await confirmation.finish(await voting(request), body)
+            result = await (await confirmation_of(request)).finish(await voting(request), body)
             approval = result.approval
             if result.status == "vote" and approval is not None:
                 said = (f"Your approval counts: {len(approval.voters)} of {approval.required_approvals}. You can close"

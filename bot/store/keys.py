@@ -14,6 +14,9 @@ workspace), step-up links, heartbeats, workers' channels, claims, commands, the 
 
 {p}:workspaces:home           string  the home tenant: JSON {team, enterprise, tenant} kept (set once, the first
                                       (bot/store/tenants.py)                         time a worker learns its team)
+{p}:workspaces:known          hash    tenant -> JSON {team, enterprise}: every tenant kept (a tenant's parts are
+                                      a worker served (bot/tenancy.py starts their   built for each at start: their
+                                      loops at start)                                deadlines, reminders, Homes)
 {p}:ws:<tenant>:…             (any)   another tenant's keys: those of the table      as in the table
                                       below that are not global
 
@@ -157,6 +160,9 @@ class Keys:
         self.prefix = prefix
         self.root = root = prefix if root is None else root
         self.workspaces_home = f"{root}:workspaces:home"
+        self.workspaces_known = f"{root}:workspaces:known"
+        # the tenant these keys are of: "" for home (today's names), else the `<tenant>` of `{root}:ws:<tenant>`
+        self.tenant = prefix.removeprefix(f"{root}:ws:") if prefix.startswith(f"{root}:ws:") else ""
         self.live_runs = f"{prefix}:runs:live"
         self.deadlines = f"{prefix}:deadlines"
         self.nudges = f"{prefix}:nudges"

@@ -57,10 +57,24 @@ class Passkeys:
                           approval: str = "") -> str:
         """A new one-time link's token for `user`, valid `seconds` (about `approval`, when given: a reveal's)."""
         token = secrets.token_urlsafe(32)
-        fields = {"user": user, "purpose": purpose, "challenge": "", **({"approval": approval} if approval else {})}
+        fields = {"user": user, "purpose": purpose, "challenge": "", **({"approval": approval} if approval else {}),
+                  **self._tenant()}
         record = json.dumps(fields, separators=(",", ":"))
         await self._s.redis.set(self._s.keys.stepup_token(token), record, ex=max(1, seconds))
         return token
+
+    def _tenant(self) -> dict[str, str]:
+        """What a link says of its tenant: nothing for home (links as before), else `tenant` (links are global: the
+        page serves the link with its tenant's parts)."""
+        return {"tenant": self._s.keys.tenant} if self._s.keys.tenant else {}
+
+    async def tenant_of(self, token: str) -> str:
+        """The tenant whose link `token` is ("" for home, or a token that names no link)."""
+        found = await self.token(token)
+        if found is None:
+            return ""
+        tenant = json.loads(found.raw).get("tenant")
+        return tenant if isinstance(tenant, str) else ""
 
     async def token(self, token: str) -> StepUpToken | None:
         """The link `token` names, or None: not a token, unknown, expired or used."""
@@ -81,7 +95,8 @@ class Passkeys:
         `digest`), valid `seconds`, with its own random nonce."""
         token = secrets.token_urlsafe(32)
         record = json.dumps({"user": user, "purpose": VOTE, "challenge": "", "approval": approval_id,
-                             "digest": digest, "nonce": secrets.token_urlsafe(16)}, separators=(",", ":"))
+                             "digest": digest, "nonce": secrets.token_urlsafe(16), **self._tenant()},
+                            separators=(",", ":"))
         await self._s.redis.set(self._s.keys.stepup_token(token), record, ex=max(1, seconds))
         return token
 

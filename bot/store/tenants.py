@@ -36,6 +36,16 @@ class Tenants:
         self._home = _ref(stored) or workspace
         return self._home
 
+    async def remember(self, workspace: WorkspaceRef) -> None:
+        """Keep `workspace` among the tenants served (`known`), once per tenant."""
+        told = json.dumps({"team": workspace.team, "enterprise": workspace.enterprise or ""}, separators=(",", ":"))
+        await aw(self._s.redis.hsetnx(self._k.workspaces_known, workspace.tenant, told))
+
+    async def known(self) -> list[WorkspaceRef]:
+        """Every tenant a worker has served besides home (`remember`), one workspace of each."""
+        found = await aw(self._s.redis.hgetall(self._k.workspaces_known))
+        return [ref for ref in (_ref(v) for v in found.values()) if ref is not None]
+
 
 def _ref(stored: str | None) -> WorkspaceRef | None:
     """The workspace `workspaces:home` holds (None: nothing, or nothing that reads as one)."""

@@ -1,6 +1,6 @@
-"""API keys bound to a workspace (issue 65): a key of one workspace never reads, withdraws or uses another's
-approvals (404, as for an approval that does not exist, and audited naming the key); a key made before keys carried
-a workspace is the home workspace's and keeps its approvals. Real Redis, a worker's API over HTTP."""
+"""API keys bound to a workspace (issue 65): a key is served by its workspace's parts, and refused (403) where the app
+is not installed; a key made before keys carried a workspace is the home workspace's and keeps its approvals. Real
+Redis, a worker's API over HTTP."""
 
 from __future__ import annotations
 
@@ -13,27 +13,22 @@ from tests.support.api import Client, new_key, tool_ask
 from tests.support.hitl import audit_events
 
 
-async def test_a_key_of_one_workspace_never_reads_withdraws_or_uses_anothers_approvals(
+async def test_a_key_of_a_workspace_the_app_is_not_installed_in_is_refused_and_changes_nothing(
     api: Worker, slack: SlackStandIn
 ) -> None:
+    """A key is served by its workspace's parts (bot/tenancy.py); where the app is not installed there are none: 403
+    with a clear message, nothing asked. (A key of one installed workspace never touching another's approvals:
+    tests/scenarios/test_tenants.py, against the local Slack's several workspaces.)"""
     store = api.services.store
     assert await store.tenants.home() == WorkspaceRef(TEAM_ID)  # learnt by the worker at start-up
     other = await store.api_keys.create("eu", (SALES,), by="test", workspace=WorkspaceRef("T0EU", "E0ORG"))
     assert other is not None
-    mine = Client(api, (await new_key(api, "nightly")).key)
-    theirs = Client(api, other.key)
-    status, asked = await theirs.ask(tool_ask())
-    assert status == 201, asked
-    path = f"/api/v1/approvals/{asked['id']}"
-    tries = (("GET", "?wait=0", None), ("DELETE", "", None), ("POST", "/use", {"token": "process-1"}))
-    for method, tail, body in tries:
-        status, answer, _ = await mine.call(method, path + tail, body=body)
-        assert (status, answer["error"]["code"]) == (404, "not_found"), (method, answer)
-    approval = await store.approvals.get(asked["id"])
-    assert approval is not None and approval.pending and approval.team == "T0EU"
-    refused = [e for e in await audit_events(api, "refused") if e.get("approval") == asked["id"]]
-    assert refused and refused[0]["by"] == "key nightly" and "another workspace" in refused[0]["reason"]
-    assert (await theirs.wait(asked["id"], wait=0))["status"] == "pending"  # its own key reads it
+    status, answer = await Client(api, other.key).ask(tool_ask())
+    assert status == 403 and answer["error"]["code"] == "forbidden", answer
+    assert "not installed in workspace T0EU" in answer["error"]["message"]
+    assert await store.approvals.waiting_by_channel() == {}
+    refused = [e for e in await audit_events(api, "api_refused") if e.get("key") == "eu"]
+    assert refused and refused[0]["reason"] == "forbidden"
 
 
 async def test_a_key_made_before_keys_carried_a_workspace_keeps_its_approvals(api: Worker, slack: SlackStandIn) -> None:

@@ -58,6 +58,7 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
     "durable": ("durable_resume.py", ["--small"], []),
     "windows": ("windows.py", ["--small"], []),
     "redaction": ("redaction.py", ["--small"], []),
+    "tenants": ("tenants.py", ["--small"], []),
 }
 
 
@@ -158,6 +159,13 @@ def key_figures(name: str, result: dict[str, Any]) -> dict[str, float | None]:
         for case, figures in (result.get("cases") or {}).items():
             out[f"{case} find+redact us"] = _get(figures, "find_and_redact_us")
             out[f"{case} ratio to json.dumps"] = _get(figures, "ratio_to_json_dumps")
+    elif name == "tenants":
+        for series in result.get("resumed", {}):
+            out[f"{series} p50 ms"] = _get(result, "resumed", series, "p50_ms")
+            out[f"{series} p99 ms"] = _get(result, "resumed", series, "p99_ms")
+        for ratio in result.get("ratios", {}):
+            out[f"{ratio} p50 ratio"] = _get(result, "ratios", ratio, "p50")
+            out[f"{ratio} p99 ratio"] = _get(result, "ratios", ratio, "p99")
     elif name == "home_scale":
         opened = result.get("open_to_publish", {})
         for series in opened:

@@ -4,12 +4,14 @@ go to EU finance" is one policy (the operators' policies page's example, read fr
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
 from bot.core.workspaces import WorkspaceRef
+from bot.devslack.model import DevChannel, DevTeam
 from bot.devslack.server import SlackStandIn
-from tests.conftest import CAROL, SALES
+from tests.conftest import CAROL
 from tests.support.api import Client, new_key
 from tests.support.policies import StartPolicyWorker, policy_cli, refund, write_bundle
 
@@ -38,18 +40,23 @@ CASES = '''
 
 
 async def test_refunds_from_the_eu_workspace_go_to_eu_finance(
-    policy_worker: StartPolicyWorker, slack: SlackStandIn
+    policy_worker: StartPolicyWorker, slack: SlackStandIn, tmp_path: Path
 ) -> None:
-    worker = await policy_worker({"eu.cedar": EU_FINANCE})
+    # the app is installed in the EU workspace too (SLACK_WORKSPACES_FILE): its asks are served there
+    slack.add_team(DevTeam(id="T0EU", name="EU", domain="eu"), token="xoxb-eu-workspace")
+    slack.add_channel(DevChannel(id="C9EUSUPPORT", name="eu-support", team_id="T0EU"))
+    listed = tmp_path / "workspaces.json"
+    listed.write_text(json.dumps([{"team": "T0EU", "bot_token": "xoxb-eu-workspace"}]))
+    worker = await policy_worker({"eu.cedar": EU_FINANCE}, SLACK_WORKSPACES_FILE=str(listed))
     store = worker.services.store
-    eu = await store.api_keys.create("eu-support", (SALES,), by="test", workspace=WorkspaceRef("T0EU"))
+    eu = await store.api_keys.create("eu-support", ("C9EUSUPPORT",), by="test", workspace=WorkspaceRef("T0EU"))
     assert eu is not None
     home = await new_key(worker, "support-bot")
     status, from_eu = await Client(worker, eu.key).ask(refund(2000))
     assert status == 201, from_eu
     status, from_home = await Client(worker, home.key).ask(refund(2000))
     assert status == 201, from_home
-    routed = await store.approvals.get(from_eu["id"])
+    routed = await store.for_tenant("T0EU", home="T0DEV").approvals.get(from_eu["id"])  # kept in its workspace
     assert routed is not None and routed.approvers == (CAROL,), routed
     assert routed.policy_reason == "refunds from the EU workspace go to EU finance"
     left = await store.approvals.get(from_home["id"])

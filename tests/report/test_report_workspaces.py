@@ -1,6 +1,6 @@
 """The report per workspace (#65): with approvals of more than one Slack workspace in the period, a "By workspace"
 table (an approval's workspace is the `team` of its `requested` entry; none: the home workspace, named as such);
-none with one workspace; `--team` reports only the approvals asked in those workspaces (entries and waiting ones)."""
+none with one workspace; `--team` reports only the approvals asked in that workspace."""
 
 from __future__ import annotations
 
@@ -54,9 +54,9 @@ async def test_team_reports_only_that_workspaces_approvals(store: Store) -> None
     await store.tenants.learn_home(WorkspaceRef(HOME))
     for entry in history(now):
         await store.audit.append(entry["event"], **{k: v for k, v in entry.items() if k != "event"})
-    eu = await read_history(store, since=now - 30 * DAY, channels=[], now=now, teams=[EU])
+    eu = await read_history(store, since=now - 30 * DAY, channels=[], now=now, team=EU)
     assert {e["approval"] for e in eu.entries} == {"eu-1", "eu-2", "eu-3"} and eu.home_team == HOME
-    home = await read_history(store, since=now - 30 * DAY, channels=[], now=now, teams=[HOME])
+    home = await read_history(store, since=now - 30 * DAY, channels=[], now=now, team=HOME)
     assert {e["approval"] for e in home.entries} == {"home-1", "home-2"}  # the one recorded without a team too
     figures = figures_of(eu, channels=[], rubber_stamp=RubberStamp())
     assert figures.decisions == 3 and figures.by_workspace == ()  # one workspace in it

@@ -168,19 +168,22 @@ async def test_an_uninstall_withdraws_that_workspaces_pending_approvals_and_no_o
 ) -> None:
     await install(oauth_worker, slack, f"team:{OTHER_TEAM}")
     store = oauth_worker.services.store
-    theirs_key = await store.api_keys.create("other", (SALES,), by="test", workspace=WorkspaceRef(OTHER_TEAM))
+    # a key of the other workspace asks in a channel of it: its approval is kept under that tenant's keys
+    theirs_key = await store.api_keys.create("other", ("C1APPROVALS",), by="test", workspace=WorkspaceRef(OTHER_TEAM))
     ours_key = await store.api_keys.create("home", (SALES,), by="test")
     assert theirs_key is not None and ours_key is not None
-    theirs = (await Client(oauth_worker, theirs_key.key).ask(tool_ask()))[1]["id"]
+    theirs = (await Client(oauth_worker, theirs_key.key).ask(tool_ask(requester="U1DAN")))[1]["id"]
     ours = (await Client(oauth_worker, ours_key.key).ask(tool_ask()))[1]["id"]
+    other_store = store.for_tenant(OTHER_TEAM, home="T0DEV")
+    assert await store.approvals.get(theirs) is None and await other_store.approvals.get(theirs) is not None
     slack.uninstall(OTHER_TEAM)  # Slack sends tokens_revoked, then app_uninstalled: the worker withdraws at the first
 
     async def withdrawn() -> bool:
-        approval = await store.approvals.get(theirs)
+        approval = await other_store.approvals.get(theirs)
         return approval is not None and approval.status == "cancelled"
 
     await until(withdrawn, what="the uninstalled workspace's approval withdrawn")
-    gone = await store.approvals.get(theirs)
+    gone = await other_store.approvals.get(theirs)
     assert gone is not None and gone.decided_by == "slack"
     still = await store.approvals.get(ours)
     assert still is not None and still.pending

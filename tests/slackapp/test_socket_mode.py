@@ -1,5 +1,6 @@
 """Socket Mode: with `SLACK_APP_TOKEN` set, `python -m bot` connects out (no public URL) and the same
-commands and clicks arrive over the WebSocket the stand-in hands out through `apps.connections.open`."""
+commands and clicks arrive over the WebSocket the stand-in hands out through `apps.connections.open`; each
+workspace's served by its own parts, as over HTTP."""
 
 from __future__ import annotations
 
@@ -117,9 +118,45 @@ async def test_socket_mode_serves_the_install_and_an_uninstall_withdraws(
         assert code == 201, asked
         slack.uninstall(OTHER_TEAM)  # tokens_revoked, then app_uninstalled: over the socket
 
+        other = store.for_tenant(OTHER_TEAM, home="T0DEV")  # its approvals are kept under its tenant's keys
+
         async def withdrawn() -> bool:
-            approval = await store.approvals.get(asked["id"])
+            approval = await other.approvals.get(asked["id"])
             return approval is not None and approval.status == "cancelled"
 
         await until(withdrawn, what="the uninstalled workspace's approval withdrawn")
         assert await store.installations.ids() == []
+
+
+async def test_socket_mode_serves_each_workspace_with_its_own_parts(
+    slack: SlackStandIn, redis_url: str, tmp_path: Path
+) -> None:
+    """Issue 65 over Socket Mode: a click in another installed workspace (SLACK_WORKSPACES_FILE) is served by that
+    workspace's parts, as over HTTP: its approval, kept under its tenant's keys, is decided there."""
+    slack.app_token = APP_TOKEN
+    tokens = slack.several_workspaces()
+    listed = tmp_path / "workspaces.json"
+    listed.write_text(json.dumps([{"team": OTHER_TEAM, "bot_token": "env:OTHER_TOKEN"}]))
+    port = free_port()
+    env = {**bot_env(slack=slack, redis_url=redis_url, model_config=None), "PORT": str(port),
+           "SLACK_WORKSPACES_FILE": str(listed), "OTHER_TOKEN": tokens[OTHER_TEAM]}
+    async with socket_worker(slack, env, tmp_path / "worker.log", redis_url) as store:
+        made = await store.api_keys.create("other", ("C1APPROVALS",), by="test", workspace=WorkspaceRef(OTHER_TEAM))
+        assert made is not None
+        body = {"kind": "tool", "title": "Refund", "requester": "U1ERIN",
+                "tool": {"name": "refund", "arguments": {"order": "A-1"}}}
+        async with aiohttp.ClientSession() as http:
+            async with http.post(f"http://127.0.0.1:{port}/api/v1/approvals", json=body,
+                                 headers={"Authorization": f"Bearer {made.key}"}) as response:
+                asked = await response.json()
+                assert response.status == 201, asked
+        card = await slack.wait_for(lambda: next((m for m in slack.messages("C1APPROVALS") if has_buttons(m)), None))
+        await slack.click(user="U1DAN", channel="C1APPROVALS", ts=card["ts"], action_id="approval_approve")
+        other = store.for_tenant(OTHER_TEAM, home="T0DEV")
+        for _ in range(1000):  # poll with a deadline (~10 s) for the decision
+            approval = await other.approvals.get(asked["id"])
+            if approval is not None and approval.status == "approved":
+                break
+            await asyncio.sleep(0.01)
+        assert approval is not None and (approval.status, approval.decided_by) == ("approved", "U1DAN")
+        assert await store.approvals.get(asked["id"]) is None  # not under the home workspace's keys

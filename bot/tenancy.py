@@ -1,0 +1,132 @@
+"""One worker serves every workspace it is installed in (issue 65): `Tenancy.parts(ref)` is the one door that gives
+"the parts for this workspace".
+
+The worker's own parts (`create_services`) serve the home tenant, with today's key names. Another tenant (a plain
+workspace, or an Enterprise Grid organisation installed org-wide: `WorkspaceRef.tenant`) gets parts of its own, built
+the first time a request of it comes (or at start for the tenants a worker served before, so their deadlines,
+reminders and Homes go on): its store (`Store.for_tenant`), its Slack client (`Workspaces.for_team`, with its own
+retries and rate budget) and, over those, its cards, directory, Homes, runs, API and step-up, sharing the worker's
+Redis connections, id, policy engine, signing keys, metrics and background tasks.
+
+Example:
+    `parts = await tenancy.parts(WorkspaceRef("T0OTHER"))` (raises `NotInstalled` where the app is not installed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from bot.core.workspaces import WorkspaceRef
+from bot.services import Services, create_services
+from bot.slack.client import create_workspace_client
+from bot.slack.workspaces import NotInstalled, Workspaces
+
+log = logging.getLogger(__name__)
+
+
+class Tenancy:
+    """The parts of each tenant a worker serves: the home parts, and those it builds for the others."""
+
+    def __init__(self, home: Services, workspaces: Workspaces) -> None:
+        self.home = home
+        self.workspaces = workspaces
+        self._parts: dict[str, Services] = {}
+        self._building: dict[str, asyncio.Lock] = {}
+        self._home_too: set[str] = set()  # tenant ids the home installation serves (a key naming home's org)
+        self._closed = False
+        self.on_built: list[Callable[[Services, WorkspaceRef], None]] = []  # told of each tenant's parts, once built
+
+    async def home_tenant(self) -> str | None:
+        """The home tenant's id (None while no worker has learnt its team)."""
+        home = await self.home.store.tenants.home()
+        return None if home is None else home.tenant
+
+    def built(self) -> list[Services]:
+        """The parts built for tenants other than home."""
+        return list(self._parts.values())
+
+    async def parts(self, ref: WorkspaceRef | None) -> Services:
+        """The parts that serve workspace `ref`: the home parts for the home tenant (and for a request that names
+        no workspace, or before the home is known), else that tenant's, built and started once. `NotInstalled`
+        when the app is not installed there (nothing of it is then served)."""
+        home = await self.home_tenant()
+        if ref is None or not ref.team or home is None or ref.tenant == home:
+            return self.home
+        tenant = ref.tenant
+        found = self._parts.get(tenant) or (self.home if tenant in self._home_too else None)
+        if found is not None:
+            return found
+        async with self._building.setdefault(tenant, asyncio.Lock()):
+            found = self._parts.get(tenant) or (self.home if tenant in self._home_too else None)
+            if found is None:
+                found = await self._build(ref, home=home)
+        return found
+
+    async def _build(self, ref: WorkspaceRef, *, home: str) -> Services:
+        if self._closed:
+            raise NotInstalled(ref.team, ref.enterprise)  # shutting down: no new tenant is started
+        slack = await self.workspaces.for_team(ref.team, ref.enterprise)
+        if slack is self.home.slack:  # the home installation serves it (its data is home's, as before tenants)
+            self._home_too.add(ref.tenant)
+            return self.home
+        if slack.session is None:  # (a client made before the worker's HTTP session existed): the worker's one
+            slack.session = self.home.slack.session
+        store = self.home.store.for_tenant(ref.tenant, home=home)
+        parts = create_services(self.home.settings, base=self.home, store=store, slack=slack,
+                                team=ref.team if ref.enterprise and ref.team != ref.enterprise else None)
+        parts.api.card_link = ""
+        for told in self.on_built:
+            told(parts, ref)
+        await parts.start()
+        self._parts[ref.tenant] = parts
+        await self.home.store.tenants.remember(ref)
+        log.info("serving tenant %s (workspace %s)", ref.tenant, ref.team)
+        return parts
+
+    async def start(self) -> None:
+        """Build the parts of every tenant served before (`Tenants.known`), so that their loops (deadlines,
+        reminders, Homes, webhooks, runs' leases) run on this worker too; one not installed any more is skipped."""
+        for ref in await self.home.store.tenants.known():
+            try:
+                await self.parts(ref)
+            except NotInstalled as exc:
+                log.warning("tenant %s is not served: %s", ref.tenant, exc)
+
+    async def of_tenant(self, tenant: str) -> Services | None:
+        """The parts of `tenant` (a tenant's id, "" for home) when it is one this worker serves or a worker served
+        (`Tenants.known`: built now), else None."""
+        if not tenant or tenant == await self.home_tenant():
+            return self.home
+        found = self._parts.get(tenant)
+        if found is not None:
+            return found
+        ref = next((r for r in await self.home.store.tenants.known() if r.tenant == tenant), None)
+        if ref is None:
+            return None
+        try:
+            return await self.parts(ref)
+        except NotInstalled:
+            return None
+
+    async def uninstalled(self, ref: WorkspaceRef) -> Services:
+        """The parts of `ref`'s tenant after the app was uninstalled there (its pending approvals are withdrawn
+        through them): those built, or parts over its store with a Slack client that has no token (Slack refuses
+        it: the workspace's token is gone, and its cards cannot be redrawn anyway)."""
+        home = await self.home_tenant()
+        if home is None or ref.tenant == home:
+            return self.home
+        found = self._parts.get(ref.tenant)
+        if found is not None:
+            return found
+        slack = create_workspace_client(self.home.settings, self.home.metrics, token="")
+        slack.session = self.home.slack.session
+        return create_services(self.home.settings, base=self.home, store=self.home.store.for_tenant(
+            ref.tenant, home=home), slack=slack)
+
+    async def close(self) -> None:
+        """Stop every tenant's loops (before the home parts close the connections they share)."""
+        self._closed = True
+        parts, self._parts = list(self._parts.values()), {}
+        await asyncio.gather(*(p.close() for p in parts))

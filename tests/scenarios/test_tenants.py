@@ -1,0 +1,308 @@
+"""One worker serves every workspace it is installed in (issue 65), as a user runs it: the local Slack serves the
+home workspace (T0DEV), a second plain one (T0OTHER) and a Grid organisation (E0GRID, installed org-wide) with two
+workspaces (T0GRIDA, T0GRIDB), each with its people, channels and tokens (SLACK_WORKSPACES_FILE). A card in each
+workspace, posted with its own token, its approval under its tenant's keys and decided there by a click; a click from
+the wrong workspace refused and audited; an org member of T0GRIDB approves in T0GRIDA's channel when named, and
+only then; a key of one workspace never touches another's approvals; one workspace rate-limited (429s) while the
+other's cards go on; the tenants a worker served are served again (their loops) by the next worker to start.
+
+Real parts: redis-server, the worker's HTTP server and Bolt app over signed HTTP; Slack is the stand-in."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from bot.core.workspaces import WorkspaceRef
+from bot.devslack.model import GRID, GRID_A, GRID_B, OTHER_TEAM, TEAM_ID
+from bot.devslack.server import SlackStandIn
+from bot.report.cli import build_report, read_history
+from bot.server import TENANCY
+from bot.store import Store
+from bot.tenancy import Tenancy
+from tests.conftest import ALICE, SALES, Worker, bot_env, start_worker
+from tests.support.api import Client, tool_ask
+from tests.support.hitl import audit_events, until
+from tests.support.passkeys import registration, user_id_of
+from tests.support.stepup import ORIGIN
+
+DAN, ERIN, GINA, HANK = "U1DAN", "U1ERIN", "W0GINA", "W0HANK"  # of T0OTHER (two), of T0GRIDA, of T0GRIDB
+OTHER_CHANNEL, GRID_A_CHANNEL = "C1APPROVALS", "C2APPROVALS"
+APPROVE = "approval_approve"
+
+
+def workspaces_file(tmp_path: Path) -> Path:
+    listed = tmp_path / "workspaces.json"
+    listed.write_text(json.dumps([{"team": OTHER_TEAM, "bot_token": "env:OTHER_TOKEN"},
+                                  {"enterprise": GRID, "bot_token": "env:GRID_TOKEN"}]))
+    return listed
+
+
+async def several_worker(slack: SlackStandIn, redis_url: str, tmp_path: Path) -> Worker:
+    tokens = slack.several_workspaces()
+    worker = await start_worker(bot_env(
+        slack=slack, redis_url=redis_url, model_config=None, SLACK_WORKSPACES_FILE=str(workspaces_file(tmp_path)),
+        OTHER_TOKEN=tokens[OTHER_TEAM], GRID_TOKEN=tokens[GRID], STEP_UP_URL=ORIGIN))
+    slack.events_url = worker.url + "/slack/events"
+    return worker
+
+
+@pytest.fixture
+async def several(slack: SlackStandIn, redis_url: str, tmp_path: Path) -> AsyncIterator[Worker]:
+    """A worker installed in the home workspace, T0OTHER, and org-wide in E0GRID."""
+    worker = await several_worker(slack, redis_url, tmp_path)
+    yield worker
+    await worker.stop()
+
+
+def store_of(worker: Worker, tenant: str) -> Store:
+    return worker.services.store.for_tenant(tenant, home=TEAM_ID)
+
+
+async def key_of(worker: Worker, name: str, channel: str, workspace: WorkspaceRef | None) -> Client:
+    made = await worker.services.store.api_keys.create(name, (channel,), by="test", workspace=workspace)
+    assert made is not None
+    return Client(worker, made.key)
+
+
+async def ask(client: Client, requester: str) -> str:
+    status, asked = await client.ask(tool_ask(requester=requester))
+    assert status == 201, asked
+    return str(asked["id"])
+
+
+async def card_in(slack: SlackStandIn, channel: str, approval_id: str) -> dict[str, Any]:
+    """The pending card of `approval_id` in `channel`, once it is there."""
+
+    def found() -> dict[str, Any] | None:
+        for message in slack.messages(channel):
+            if approval_id in json.dumps(message.get("blocks") or []) and any(
+                    b.get("type") == "actions" for b in message.get("blocks") or []):
+                return message
+        return None
+
+    card: dict[str, Any] = await slack.wait_for(found, description=f"the card of {approval_id} in {channel}")
+    return card
+
+
+async def status_in(store: Store, approval_id: str) -> str:
+    approval = await store.approvals.get(approval_id)
+    return "" if approval is None else approval.status
+
+
+async def decided_in(store: Store, approval_id: str) -> str:
+    """The approval's status once it is no longer pending ("" until then)."""
+    status = await status_in(store, approval_id)
+    return "" if status == "pending" else status
+
+
+async def test_a_card_in_each_workspace_kept_under_its_tenant_and_decided_there(
+    slack: SlackStandIn, several: Worker
+) -> None:
+    home_id = await ask(await key_of(several, "home", SALES, None), ALICE)
+    other_id = await ask(await key_of(several, "other", OTHER_CHANNEL, WorkspaceRef(OTHER_TEAM)), ERIN)
+    grid_id = await ask(await key_of(several, "grid", GRID_A_CHANNEL, WorkspaceRef(GRID_A, GRID)), HANK)
+    home_store, other_store, grid_store = several.services.store, store_of(several, OTHER_TEAM), store_of(
+        several, GRID)
+    # each approval is under its own tenant's keys only: the home one's under today's names
+    assert [bool(await s.approvals.get(home_id)) for s in (home_store, other_store, grid_store)] == [1, 0, 0]
+    assert [bool(await s.approvals.get(other_id)) for s in (home_store, other_store, grid_store)] == [0, 1, 0]
+    assert [bool(await s.approvals.get(grid_id)) for s in (home_store, other_store, grid_store)] == [0, 0, 1]
+    assert await several.services.redis.exists(f"hitl:ws:{OTHER_TEAM}:deadlines", f"hitl:ws:{GRID}:deadlines") == 2
+    # each card posted in its workspace with its own token
+    other_card = await card_in(slack, OTHER_CHANNEL, other_id)
+    grid_card = await card_in(slack, GRID_A_CHANNEL, grid_id)
+    posted = {c.args.get("channel"): c.team for c in slack.calls("chat.postMessage") if c.ok}
+    assert (posted[OTHER_CHANNEL], posted[GRID_A_CHANNEL]) == (OTHER_TEAM, GRID_A)
+    # a click in each workspace decides there
+    assert (await slack.click(user=DAN, channel=OTHER_CHANNEL, ts=other_card["ts"], action_id=APPROVE)).status == 200
+    assert (await slack.click(user=GINA, channel=GRID_A_CHANNEL, ts=grid_card["ts"], action_id=APPROVE)).status == 200
+    await until(lambda: decided_in(other_store, other_id), what="the other workspace's approval decided")
+    await until(lambda: decided_in(grid_store, grid_id), what="the Grid's approval decided")
+    assert (await status_in(other_store, other_id), await status_in(grid_store, grid_id)) == ("approved", "approved")
+    decided = await other_store.approvals.get(other_id)
+    assert decided is not None and decided.decided_by == DAN
+    assert await status_in(home_store, home_id) == "pending"
+    # the worker keeps which tenants it serves: the next worker starts their loops at once
+    tenancy: Tenancy = several.runner.app[TENANCY]
+    assert sorted(p.store.keys.prefix for p in tenancy.built()) == [f"hitl:ws:{GRID}", f"hitl:ws:{OTHER_TEAM}"]
+    assert sorted(r.tenant for r in await home_store.tenants.known()) == [GRID, OTHER_TEAM]
+
+
+async def test_a_click_from_the_wrong_workspace_is_refused_and_audited(slack: SlackStandIn, several: Worker) -> None:
+    home_id = await ask(await key_of(several, "home", SALES, None), ALICE)
+    card = await card_in(slack, "C0APPROVALS", home_id)
+    # Dan of T0OTHER clicks the home workspace's card (in a channel shared with his workspace)
+    assert (await slack.click(user=DAN, channel="C0APPROVALS", ts=card["ts"], action_id=APPROVE)).status == 200
+    entries = await until(lambda: refusals_of(several, DAN), what="the refusal's audit entry")
+    assert entries[0]["reason"].startswith("outsider: "), entries  # (the home token does not even know him)
+    assert await status_in(several.services.store, home_id) == "pending"
+    nothing = store_of(several, OTHER_TEAM)
+    assert await nothing.approvals.get(home_id) is None
+
+
+async def refusals_of(worker: Worker, user: str) -> list[dict[str, str]]:
+    return [e for e in await audit_events(worker, "refused") if e.get("by") == user]
+
+
+async def test_an_org_member_of_another_workspace_approves_when_named_and_only_then(
+    slack: SlackStandIn, several: Worker
+) -> None:
+    grid = store_of(several, GRID)
+    key = await key_of(several, "grid", GRID_A_CHANNEL, WorkspaceRef(GRID_A, GRID))
+    unnamed = await ask(key, GINA)  # (Gina asks: Hank is no requester here)
+    card = await card_in(slack, GRID_A_CHANNEL, unnamed)
+    # Hank is of T0GRIDB: the approval is T0GRIDA's and its approvers do not name him
+    assert (await slack.click(user=HANK, channel=GRID_A_CHANNEL, ts=card["ts"], action_id=APPROVE)).status == 200
+    refused = await until(lambda: refusals_of(several, HANK), what="Hank's refusal audited")
+    assert refused[0]["reason"] == "other_workspace" and refused[0]["approval_team"] == GRID_A
+    said = await slack.wait_for(lambda: [e["text"] for e in slack.ephemerals(HANK) if "another Slack workspace" in
+                                         e["text"]])
+    assert "only its own people decide it" in said[0]  # told why
+    assert await status_in(grid, unnamed) == "pending"
+    await grid.settings.set(GRID_A_CHANNEL, "approvers", f"{GINA},{HANK}", by="operator")
+    named = await ask(key, GINA)
+    card = await card_in(slack, GRID_A_CHANNEL, named)
+    assert (await slack.click(user=HANK, channel=GRID_A_CHANNEL, ts=card["ts"], action_id=APPROVE)).status == 200
+    await until(lambda: decided_in(grid, named), what="the named org member's approval")
+    decided = await grid.approvals.get(named)
+    assert decided is not None and (decided.status, decided.decided_by) == ("approved", HANK)
+
+
+async def test_a_key_of_one_workspace_never_touches_anothers_approvals(slack: SlackStandIn, several: Worker) -> None:
+    home_id = await ask(await key_of(several, "home", SALES, None), ALICE)
+    other = await key_of(several, "other", OTHER_CHANNEL, WorkspaceRef(OTHER_TEAM))
+    grid_a = await key_of(several, "grid-a", GRID_A_CHANNEL, WorkspaceRef(GRID_A, GRID))
+    grid_b = await key_of(several, "grid-b", "C3OPS", WorkspaceRef(GRID_B, GRID))
+    grid_id = await ask(grid_a, GINA)
+    tries = (("GET", "?wait=0", None), ("DELETE", "", None), ("POST", "/use", {"token": "process-1"}))
+    for client, approval_id in ((other, home_id), (other, grid_id), (grid_b, grid_id)):
+        for method, tail, body in tries:
+            status, answer, _ = await client.call(method, f"/api/v1/approvals/{approval_id}{tail}", body=body)
+            assert (status, answer["error"]["code"]) == (404, "not_found"), (method, answer)
+    # within one organisation's data (one tenant), the refusal names the key
+    refused = [e for e in await audit_events(several, "refused") if e.get("approval") == grid_id]
+    assert refused and refused[0]["by"] == "key grid-b" and "another workspace" in refused[0]["reason"]
+    assert await status_in(several.services.store, home_id) == "pending"
+    assert await status_in(store_of(several, GRID), grid_id) == "pending"
+    assert (await grid_a.wait(grid_id, wait=0))["status"] == "pending"  # its own key reads it
+
+
+async def test_one_workspace_rate_limited_while_the_others_cards_go_on(slack: SlackStandIn, several: Worker) -> None:
+    other = await key_of(several, "other", OTHER_CHANNEL, WorkspaceRef(OTHER_TEAM))
+    home = await key_of(several, "home", SALES, None)
+    slack.limit("chat.postMessage", 1, 3, team=OTHER_TEAM)  # one post in 3 s there: the next answered 429
+    await ask(other, DAN)  # the other workspace's tenant is served (its parts built), its one post spent
+    held = asyncio.create_task(ask(other, ERIN))  # its card waits out Slack's Retry-After, in its own client
+    await until(lambda: any(not c.ok and c.team == OTHER_TEAM for c in slack.calls("chat.postMessage")),
+                what="the other workspace's post refused with 429")
+    ids = [await ask(home, ALICE) for _ in range(5)]  # the home workspace's cards go on meanwhile
+    for approval_id in ids:
+        await card_in(slack, "C0APPROVALS", approval_id)
+    other_id = await until(lambda: held.done() and held.result(), what="the other workspace's card, after its wait")
+    await card_in(slack, OTHER_CHANNEL, other_id)
+    posts = [(c.team, c.ok) for c in slack.calls("chat.postMessage")]
+    refused_at = posts.index((OTHER_TEAM, False))
+    posted_at = len(posts) - 1 - posts[::-1].index((OTHER_TEAM, True))
+    home_posts = [i for i, (team, ok) in enumerate(posts) if team == TEAM_ID and ok]
+    # every home card went out while the other workspace waited: after its 429, before its card
+    assert len(home_posts) == 5 and all(refused_at < i < posted_at for i in home_posts), posts
+    assert {team for team, ok in posts if not ok} == {OTHER_TEAM}
+
+
+async def test_a_worker_serves_the_tenants_served_before_from_its_start(
+    slack: SlackStandIn, redis_url: str, tmp_path: Path
+) -> None:
+    first = await several_worker(slack, redis_url, tmp_path)
+    try:
+        await ask(await key_of(first, "other", OTHER_CHANNEL, WorkspaceRef(OTHER_TEAM)), DAN)
+    finally:
+        await first.stop()
+    second = await several_worker(slack, redis_url, tmp_path)
+    try:
+        tenancy: Tenancy = second.runner.app[TENANCY]
+        assert [p.store.keys.prefix for p in tenancy.built()] == [f"hitl:ws:{OTHER_TEAM}"]  # its deadlines swept
+    finally:
+        await second.stop()
+
+
+
+async def test_a_step_up_link_of_another_workspace_is_served_in_that_workspace(several: Worker) -> None:
+    tenancy: Tenancy = several.runner.app[TENANCY]
+    other = await tenancy.parts(WorkspaceRef(OTHER_TEAM))
+    path = (await other.stepup.link(DAN)).removeprefix(ORIGIN)  # a link Dan's Home gives him in his workspace
+    async with aiohttp.ClientSession() as http:
+        async with http.get(several.url + path) as page:
+            text = await page.text()
+            assert page.status == 200 and "Set up a passkey" in text
+        async with http.post(several.url + path + "/options", json={}) as answer:
+            options = await answer.json()
+        assert answer.status == 200 and user_id_of(options) == DAN, options
+        body = {"name": "laptop", "credential": registration(options, origin=ORIGIN)}
+        async with http.post(several.url + path, json=body) as answer:
+            assert (answer.status, await answer.json()) == (200, {"ok": True, "name": "laptop"})
+    # kept with his workspace's data, not the home workspace's
+    assert [p.name for p in await store_of(several, OTHER_TEAM).passkeys.of(DAN)] == ["laptop"]
+    assert await several.services.store.passkeys.of(DAN) == []
+
+
+async def test_an_org_tokens_user_group_calls_name_the_workspace(slack: SlackStandIn, several: Worker) -> None:
+    """Slack needs `team_id` in `usergroups.users.list` with an org-wide token (else `missing_argument`)."""
+    grid = store_of(several, GRID)
+    await grid.settings.set(GRID_A_CHANNEL, "approvers", "S2APPROVERS", by="operator")  # Gina and Hank
+    approval_id = await ask(await key_of(several, "grid", GRID_A_CHANNEL, WorkspaceRef(GRID_A, GRID)), HANK)
+    card = await card_in(slack, GRID_A_CHANNEL, approval_id)
+    assert (await slack.click(user=GINA, channel=GRID_A_CHANNEL, ts=card["ts"], action_id=APPROVE)).status == 200
+    assert await until(lambda: decided_in(grid, approval_id), what="the group member's approval") == "approved"
+    listed = [c for c in slack.calls("usergroups.users.list") if c.ok]
+    assert listed and all(c.args.get("team_id") == GRID_A for c in listed)
+
+
+async def test_approved_for_the_org_but_not_added_to_the_workspace_is_said_clearly(
+    slack: SlackStandIn, several: Worker
+) -> None:
+    slack.withhold(GRID_B)  # the org-wide install is not added to T0GRIDB
+    key = await key_of(several, "grid-b", "C3OPS", WorkspaceRef(GRID_B, GRID))
+    status, answer = await key.ask(tool_ask(requester=HANK))
+    assert (status, answer["error"]["code"]) == (502, "slack_refused"), answer
+    said = answer["error"]["message"]
+    assert "team_access_not_granted" in said and "not added to this workspace" in said, said
+    assert await store_of(several, GRID).approvals.waiting_by_channel() == {}  # nothing left waiting
+
+
+async def test_status_and_homes_are_each_workspaces_own(slack: SlackStandIn, several: Worker) -> None:
+    approval_id = await ask(await key_of(several, "other", OTHER_CHANNEL, WorkspaceRef(OTHER_TEAM)), ERIN)
+    run = await store_of(several, OTHER_TEAM).approvals.get(approval_id)
+    assert run is not None
+    # `/agent status` typed in the other workspace reads that workspace's runs
+    said = await slack.send_command(user=DAN, channel=OTHER_CHANNEL, text="status")
+    assert said.status == 200 and run.run_id in said.body, said.body
+    # a Home opened there is published with that workspace's token, within that workspace's budget
+    assert (await slack.open_home(user=DAN)).status == 200
+    await until(lambda: [c for c in slack.calls("views.publish") if c.ok and c.args.get("user_id") == DAN],
+                what="Dan's Home published")
+    assert {c.team for c in slack.calls("views.publish") if c.ok} == {OTHER_TEAM}
+    redis = several.services.redis
+    assert await redis.exists(f"hitl:ws:{OTHER_TEAM}:homes:publishes") == 1
+    assert await redis.exists("hitl:homes:publishes") == 0  # the home workspace's budget is untouched
+
+
+async def test_the_report_reads_one_workspace(slack: SlackStandIn, several: Worker, tmp_path: Path) -> None:
+    home_id = await ask(await key_of(several, "home", SALES, None), ALICE)
+    other_id = await ask(await key_of(several, "other", OTHER_CHANNEL, WorkspaceRef(OTHER_TEAM)), ERIN)
+    store = several.services.store
+    for team, mine, theirs in ((OTHER_TEAM, other_id, home_id), (TEAM_ID, home_id, other_id)):
+        history = await read_history(store, since=0, channels=(), now=time.time(), team=team)
+        assert [a.id for a in history.waiting] == [mine]
+        about = {e.get("approval") for e in history.entries} - {None}
+        assert mine in about and theirs not in about
+    everyone = await read_history(store, since=0, channels=(), now=time.time())
+    assert {home_id, other_id} <= {e.get("approval") for e in everyone.entries}
+    assert build_report(since="1d", channels=(), out=tmp_path / "r.html", team="T0EU; DROP") == 2  # said, not run

@@ -13,6 +13,7 @@ that a client, a load balancer or an operator in a rolling upgrade knows which v
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import ipaddress
 import time
@@ -152,7 +153,7 @@ def add_worker_routes(
                api_for=None if tenancy is None else partial(api_of, tenancy))
     # a vote's page checks its person as a click does, asking Slack afresh: minutes may have passed since the click
     services.confirmations.people = partial(why_not, services, workspaces.home.answer, fresh=True)
-    signin = create_sign_in(settings, people=services.confirmations.people, names=services.directory.name_of,
+    signin = create_sign_in(settings, people=partial(people_of, tenancy, services), names=services.directory.name_of,
                             by_email=services.directory.user_by_email, audit=services.store.audit)
     signin.add_routes(web_app)
     add_stepup_routes(web_app, services.stepup, services.confirmations, signin,
@@ -169,6 +170,18 @@ def add_worker_routes(
 async def say_version(request: web.Request, response: web.StreamResponse) -> None:
     """Every answer names the version of the worker that gave it."""
     response.headers[VERSION_HEADER] = __version__
+
+
+async def people_of(
+    tenancy: Tenancy | None, services: Services, user: str, *, said_team: str = ""
+) -> tuple[str, str] | None:
+    """Sign in's "only our own people": the signed-in person judged as their workspace judges its clicks (its
+    parts', asking Slack afresh); a workspace this worker cannot serve: as the home workspace judges (an outsider)."""
+    parts = services
+    if tenancy is not None and said_team:
+        with contextlib.suppress(NotInstalled):
+            parts = await tenancy.parts(WorkspaceRef(said_team))
+    return await parts.confirmations.people(user, said_team=said_team)
 
 
 async def stepup_of(tenancy: Tenancy, token: str) -> tuple[Enrolment, Confirmation]:

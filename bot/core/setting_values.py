@@ -40,6 +40,26 @@ def duration(max_seconds: int = MAX_SECONDS, *, zero: bool = False) -> BeforeVal
     return BeforeValidator(read)
 
 
+def one_of(choices: tuple[str, ...], *, upper: bool = False, default: str = "") -> BeforeValidator:
+    """One of `choices`, in any case (`upper`: read as upper case, else lower); empty reads as `default`."""
+
+    def read(value: object) -> object:
+        if isinstance(value, str):
+            value = (value.strip().upper() if upper else value.strip().lower()) or default
+            if value not in choices:
+                raise ValueError(f"must be one of: {', '.join(choices)}")
+        return value
+
+    return BeforeValidator(read)
+
+
+def ids(value: object) -> object:
+    """Comma-separated ids (people, teams) as a tuple, spaces and empty parts dropped."""
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return value
+
+
 def flag(value: object) -> object:
     if isinstance(value, str):
         raw = value.strip().lower()
@@ -99,3 +119,9 @@ Flag = Annotated[bool, BeforeValidator(flag)]
 ApiUrl = Annotated[str, BeforeValidator(api_url)]
 PublicUrl = Annotated[str, BeforeValidator(public_url)]
 RedisTimeout = Annotated[float, BeforeValidator(redis_timeout)]
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LogLevel = Annotated[str, one_of(LOG_LEVELS, upper=True)]
+LogFormat = Annotated[str, one_of(("text", "json"))]
+EVENT_LOOPS = ("auto", "uvloop", "asyncio")
+EventLoop = Annotated[str, one_of(EVENT_LOOPS, default=EVENT_LOOPS[0])]
+Ids = Annotated[tuple[str, ...], BeforeValidator(ids)]

@@ -36,6 +36,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from bot.core import setting_values
 from bot.core.detectors import DETECTORS
 from bot.core.durations import DurationError
 from bot.core.redis_urls import cluster_prefix, is_cluster_url
@@ -50,8 +51,6 @@ REDIS_SCHEMES = ("redis://", "rediss://", "unix://", "redis+sentinel://", "redis
                  "rediss+cluster://")
 LONGEST_RETENTION = 10 * 365 * 86400
 _CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,20}$")
-_EVENT_LOOPS, _LOG_FORMATS = ("auto", "uvloop", "asyncio"), ("text", "json")
-_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 class SettingsError(ValueError):
@@ -339,14 +338,14 @@ class Settings(ApproverSettings):
         default=None, validation_alias="OPENAI_API_KEY",
         description="without `MODEL_CONFIG`: use OpenAI `gpt-4o-mini`; without either: the demo model",
     )
-    admin_users: tuple[str, ...] = Field(default=(), validation_alias="ADMIN_USERS", description=(
+    admin_users: setting_values.Ids = Field(default=(), validation_alias="ADMIN_USERS", description=(
         "user ids (comma-separated) who may change every channel's settings and name its first `admins` (nobody"
         " else can: a worker warns at start when it is unset; dev mode names its page's first person)"))
-    external_teams: tuple[str, ...] = Field(default=(), validation_alias="EXTERNAL_TEAMS", description=(
+    external_teams: setting_values.Ids = Field(default=(), validation_alias="EXTERNAL_TEAMS", description=(
         "team or organization ids (`T…`, `E…`, comma-separated) of other Slack organizations whose people may act on"
         " approvals (a Slack Connect partner); others from outside the installing workspace or its Enterprise Grid"
         " organization are refused and audited"))
-    allowed_guests: tuple[str, ...] = Field(default=(), validation_alias="ALLOWED_GUESTS", description=(
+    allowed_guests: setting_values.Ids = Field(default=(), validation_alias="ALLOWED_GUESTS", description=(
         "user ids of guests (restricted accounts) who may act on approvals; other guests are refused"))
     redact_detectors: Annotated[tuple[str, ...], BeforeValidator(read_detectors)] = Field(
         default=DETECTORS, validation_alias="REDACT_DETECTORS", json_schema_extra={"shown_default": "all"},
@@ -365,9 +364,9 @@ class Settings(ApproverSettings):
     )
     max_runs_per_channel: Annotated[int, whole(1, 10000)] = Field(
         default=10, validation_alias="MAX_RUNS_PER_CHANNEL", description="active runs one channel may have at once")
-    log_level: str = Field(default="INFO", validation_alias="LOG_LEVEL",
+    log_level: setting_values.LogLevel = Field(default="INFO", validation_alias="LOG_LEVEL",
                            description="`DEBUG`, `INFO`, `WARNING`, `ERROR` or `CRITICAL`")
-    log_format: str = Field(default="text", validation_alias="LOG_FORMAT",
+    log_format: setting_values.LogFormat = Field(default="text", validation_alias="LOG_FORMAT",
                             description="`text`, or `json`: one JSON object per line, with `approval_id`,"
                             " `run_id`, `key`, `channel`, `team`, `trace_id` as fields (docs/operators/tracing.md)")
     otel_endpoint: Stripped = Field(
@@ -407,7 +406,7 @@ class Settings(ApproverSettings):
         ),
     )
     # auto: uvloop when installed; asyncio: the standard loop
-    event_loop: str = Field(
+    event_loop: setting_values.EventLoop = Field(
         default="auto", validation_alias="EVENT_LOOP",
         description=(
             "`auto`: uvloop when installed (it is a dependency on Linux and macOS), `uvloop`, or `asyncio` (the "
@@ -596,37 +595,3 @@ class Settings(ApproverSettings):
     def oauth(self) -> bool:
         """Whether Slack's OAuth install is served."""
         return self.slack_client_id is not None
-
-    @field_validator("admin_users", "external_teams", "allowed_guests", mode="before")
-    @classmethod
-    def _user_list(cls, value: object) -> object:
-        if isinstance(value, str):
-            return tuple(user.strip() for user in value.split(",") if user.strip())
-        return value
-
-    @field_validator("log_level", mode="before")
-    @classmethod
-    def _log_level(cls, value: object) -> object:
-        if isinstance(value, str):
-            value = value.strip().upper()
-            if value not in _LOG_LEVELS:
-                raise ValueError(f"must be one of: {', '.join(_LOG_LEVELS)}")
-        return value
-
-    @field_validator("log_format", mode="before")
-    @classmethod
-    def _log_format(cls, value: object) -> object:
-        if isinstance(value, str):
-            value = value.strip().lower()
-            if value not in _LOG_FORMATS:
-                raise ValueError(f"must be one of: {', '.join(_LOG_FORMATS)}")
-        return value
-
-    @field_validator("event_loop", mode="before")
-    @classmethod
-    def _event_loop(cls, value: object) -> object:
-        if isinstance(value, str):
-            value = value.strip().lower() or _EVENT_LOOPS[0]
-            if value not in _EVENT_LOOPS:
-                raise ValueError(f"must be one of: {', '.join(_EVENT_LOOPS)}")
-        return value

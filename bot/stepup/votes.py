@@ -86,7 +86,7 @@ class Confirmation:
         self.cooloff = cooloff  # seconds a new passkey waits before it may confirm a vote (STEP_UP_NEW_PASSKEY_COOLOFF)
         # why a person may not act here (as a click is checked, Slack asked afresh) and what they are told, or None;
         # the worker's HTTP server sets it (it knows the workspace): until then nobody's vote counts
-        self.people: Callable[[str], Awaitable[tuple[str, str] | None]] = _unchecked
+        self.people: Callable[..., Awaitable[tuple[str, str] | None]] = _unchecked  # (user, *, said_team="")
 
     async def link(self, user: str, approval: ApprovalRecord) -> str | None:
         """A new one-time link for `user` to confirm their Approve of `approval`; None when they have no passkey.
@@ -245,7 +245,7 @@ class Confirmation:
         return tuple(found.items())
 
 
-async def _unchecked(user: str) -> tuple[str, str] | None:
+async def _unchecked(user: str, *, said_team: str = "") -> tuple[str, str] | None:
     """No check of people was set (no HTTP server mounted the pages): refused, never counted unchecked."""
     return "not checked: no workspace to check against", CANNOT_CHECK
 

@@ -17,7 +17,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 
 from bot.core.workspaces import WorkspaceRef
@@ -31,6 +30,7 @@ from tests.conftest import ALICE, SALES, Worker, bot_env, start_worker
 from tests.support.api import Client, tool_ask
 from tests.support.hitl import audit_events, until
 from tests.support.passkeys import registration, user_id_of
+from tests.support.signin import pages_client
 from tests.support.stepup import ORIGIN
 
 DAN, ERIN, GINA, HANK = "U1DAN", "U1ERIN", "W0GINA", "W0HANK"  # of T0OTHER (two), of T0GRIDA, of T0GRIDB
@@ -238,7 +238,7 @@ async def test_a_step_up_link_of_another_workspace_is_served_in_that_workspace(s
     tenancy: Tenancy = several.runner.app[TENANCY]
     other = await tenancy.parts(WorkspaceRef(OTHER_TEAM))
     path = (await other.stepup.link(DAN)).removeprefix(ORIGIN)  # a link Dan's Home gives him in his workspace
-    async with aiohttp.ClientSession() as http:
+    async with pages_client() as http:  # signed in as the link's person (Sign in with Slack)
         async with http.get(several.url + path) as page:
             text = await page.text()
             assert page.status == 200 and "Set up a passkey" in text

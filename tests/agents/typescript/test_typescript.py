@@ -115,7 +115,7 @@ def test_the_readme_test_command_installs_the_package_and_ci_runs_it_as_written(
     for test in (PACKAGE / "test").glob("*.ts"):
         assert not re.search(r'from "(ai|@mastra/|@openai/|@langchain/|zod)', test.read_text()), test.name
     assert command in (ROOT / "docs" / "contributors" / "tests.md").read_text()
-    assert "node_modules/" in (PACKAGE / ".gitignore").read_text()
+    assert "node_modules" in (PACKAGE / ".gitignore").read_text().splitlines()  # a folder, or a link to one
 
 
 def answer(vector: dict[str, Any], made: dict[str, Any]) -> str:

@@ -13,10 +13,13 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from bot.core.sensitive import find_hidden, parse_redact, redacted
 from tests.benchmarks.common import DRAFT, machine_info, write_json

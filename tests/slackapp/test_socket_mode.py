@@ -112,7 +112,7 @@ async def test_socket_mode_serves_the_install_and_an_uninstall_withdraws(
         status, page = await install(served, slack, f"team:{OTHER_TEAM}")
         assert status == 200 and "Thank you!" in page, page[:300]
         assert await store.installations.ids() == [OTHER_TEAM]
-        key = await store.api_keys.create("other", (SALES,), by="test", workspace=WorkspaceRef(OTHER_TEAM))
+        key = await store.api_keys.create("other", ("C1APPROVALS",), by="test", workspace=WorkspaceRef(OTHER_TEAM))
         assert key is not None
         code, asked = await Client(served, key.key).ask(tool_ask())  # type: ignore[arg-type]
         assert code == 201, asked

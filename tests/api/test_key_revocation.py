@@ -96,7 +96,8 @@ async def test_revoking_a_key_withdraws_its_pending_approvals_and_nothing_of_it_
     refusals = [(e["key"], e["reason"]) for e in await audit_events(signer, "api_refused")]
     assert refusals == [("nightly", "key_revoked")] * 2
     [revoked] = await audit_events(signer, "api_key_revoked")
-    assert (revoked["key"], revoked["by"], revoked["key_id"]) == ("nightly", "cli", made.record.id)
+    assert (revoked["key"], revoked["key_id"]) == ("nightly", made.record.id)
+    assert revoked["by"].startswith("cli:") and "@" in revoked["by"], revoked  # the operator, never "cli" alone
 
 
 async def test_an_admin_revoking_in_slack_withdraws_at_once(api: Worker, slack: SlackStandIn) -> None:

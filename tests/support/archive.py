@@ -144,3 +144,8 @@ def start_seaweed(workdir: Path) -> Iterator[Seaweed]:
             process.kill()
             process.wait()
         log.close()
+
+
+def bucket_name(request: Any) -> str:
+    """A bucket of the test's own (a pytest request's node id, hashed)."""
+    return "t" + format(abs(hash(request.node.nodeid)), "x")[:20]

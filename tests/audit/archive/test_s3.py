@@ -5,13 +5,8 @@ one) changed."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime
 import os
-import signal
-import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,44 +15,22 @@ from botocore.exceptions import ClientError
 from bot.audit.archive import layout
 from bot.audit.archive.merkle import tile_path
 from bot.audit.archive.stores import Conflict, S3Store, open_archive
-from bot.audit.digests import seq_of
 from bot.core.signing import SigningKeys
 from bot.store import Store
 from tests.support.archive import (
     Seaweed,
     archive_all,
     archiver,
-    checkpointer,
-    start_seaweed,
+    bucket_name,
     verdict,
     write_log,
 )
-from tests.support.audit_log import signing_keys
 
 pytestmark = pytest.mark.slow  # a weed server per module
 
 RETAIN = 400 * 86400
 
 
-@pytest.fixture(scope="module")
-def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seaweed]:
-    yield from start_seaweed(tmp_path_factory.mktemp("weed"))
-
-
-@pytest.fixture
-def s3_env(seaweed: Seaweed, monkeypatch: pytest.MonkeyPatch) -> Seaweed:
-    for name, value in seaweed.env().items():
-        monkeypatch.setenv(name, value)
-    return seaweed
-
-
-@pytest.fixture
-def keys(tmp_path: Path) -> SigningKeys:
-    return signing_keys(tmp_path / "keys.json")
-
-
-def bucket_name(request: pytest.FixtureRequest) -> str:
-    return "t" + format(abs(hash(request.node.nodeid)), "x")[:20]
 
 
 async def test_a_locked_bucket_keeps_every_object_under_compliance_retention(
@@ -131,36 +104,3 @@ async def test_an_unlocked_bucket_archives_and_verifies_too(
     said, _ = await verdict(archive, keys)
     assert said == f"segment missing: {layout.entries_name(1, 100)} is gone (seq 1 to 100)", said
     assert os.environ["AWS_ENDPOINT_URL"] == s3_env.endpoint
-
-
-async def test_an_s3_archive_stopped_for_a_while_stops_nothing_then_catches_up(
-    s3_env: Seaweed, store: Store, keys: SigningKeys, request: pytest.FixtureRequest
-) -> None:
-    archive = open_archive(f"s3://{s3_env.bucket(bucket_name(request), locked=True)}/audit", retain=RETAIN)
-    await write_log(store, keys, 20)
-    writer = archiver(store, keys, archive)
-    await writer.start()  # its own task, as a worker runs it
-    try:
-        deadline = time.monotonic() + 60
-        while (await store.audit.archived_through() or 0) < 21:
-            assert time.monotonic() < deadline
-            await asyncio.sleep(0.05)
-        s3_env.process.send_signal(signal.SIGSTOP)  # the S3 server hangs
-        try:
-            for _ in range(3):  # approvals go on, signed, the trim called: nothing unarchived goes
-                await write_log(store, keys, 10)
-                await checkpointer(store, keys, retention=0).write_due()
-            behind, _ = await store.audit.archive_lag(now=time.time())
-            assert behind >= 30 and await store.audit.archived_through() == 21
-            kept = {seq_of(f) for _, f in await store.audit.chained(count=1000)}
-            assert set(range(22, 52)) <= kept
-        finally:
-            s3_env.process.send_signal(signal.SIGCONT)
-        deadline = time.monotonic() + 120
-        while (await store.audit.archive_lag(now=time.time()))[0]:
-            assert time.monotonic() < deadline, await store.audit.archive_lag(now=time.time())
-            await asyncio.sleep(0.1)
-    finally:
-        await writer.stop()
-    said, _ = await verdict(archive, keys)
-    assert said.startswith("audit archive intact"), said

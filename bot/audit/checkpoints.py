@@ -33,16 +33,15 @@ Without a signing key nothing is signed; the lease holder only trims.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import time
 
 from bot.audit.digests import ZERO, chain, leaf, pack, seq_of
+from bot.audit.rounds import Rounds
 from bot.core.settings import StoreSettings
 from bot.core.signing import SigningError, SigningKey, SigningKeys
-from bot.core.tasks import stop_task
-from bot.store import Store, StoreUnavailable
+from bot.store import Store
 from bot.store.audit import Announced
 
 log = logging.getLogger(__name__)
@@ -112,27 +111,15 @@ class AuditCheckpoints:
         self._retention = retention
         self._archive = archive  # AUDIT_ARCHIVE is set: nothing is trimmed past what it holds (archived_through)
         self._poll = min(poll, max(interval, 0.05))
-        self._task: asyncio.Task[None] | None = None
         self._announcer = KeyAnnouncer(store, worker=worker)
+        self._rounds = Rounds("audit-checkpoints", self.write_due, store=store, every=self._poll,
+                              failed=_unsigned)
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="audit-checkpoints")
+        await self._rounds.start()
 
     async def stop(self) -> None:
-        await stop_task(self._task)
-        self._task = None
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await self.write_due()
-            except StoreUnavailable as exc:
-                self._store.outage.failed(exc)  # one line, then one a minute (bot.core.logs.Outage)
-            except SigningError as exc:
-                log.warning("audit checkpoint not signed: %s", exc)  # the message names no key material
-            except Exception:
-                log.exception("audit checkpoint failed; going on")
-            await asyncio.sleep(self._poll)
+        await self._rounds.stop()
 
     async def write_due(self, now: float | None = None) -> bool:
         """If this worker holds (or takes) the lease: trim, and sign a checkpoint when one is due. True if this
@@ -262,3 +249,11 @@ def _ms(moment: float) -> str:
 def _key(entry_id: str) -> tuple[int, int]:
     ms, _, number = entry_id.partition("-")
     return int(ms), int(number or 0)
+
+
+def _unsigned(exc: Exception) -> bool:
+    """A checkpoint's signing failed: said in one line (its message names no key material)."""
+    if isinstance(exc, SigningError):
+        log.warning("audit checkpoint not signed: %s", exc)
+        return True
+    return False

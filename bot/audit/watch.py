@@ -17,7 +17,6 @@ not said again within the hour (`Keys.audit_alerted`), and once a look no longer
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import re
@@ -28,12 +27,12 @@ from dataclasses import dataclass
 import aiohttp
 
 from bot.audit.checkpoints import CHECKPOINT_TYPE
+from bot.audit.rounds import Rounds
 from bot.audit.verify import NO_LOG, Trust, walk
 from bot.audit.walker import iso_utc
 from bot.core.metrics import Metrics
 from bot.core.signing import SigningKeys
-from bot.core.tasks import stop_task
-from bot.store import Store, StoreUnavailable
+from bot.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -133,24 +132,13 @@ class AuditWatch:
         self._stalled = stalled
         self._retention = retention
         self._archive = archive
-        self._task: asyncio.Task[None] | None = None
+        self._rounds = Rounds("audit-watch", self.look, store=store, every=interval)
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="audit-watch")
+        await self._rounds.start()
 
     async def stop(self) -> None:
-        await stop_task(self._task)
-        self._task = None
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await self.look()
-            except StoreUnavailable as exc:
-                self._store.outage.failed(exc)
-            except Exception:
-                log.exception("the audit watcher's look failed; going on")
-            await asyncio.sleep(self._interval)
+        await self._rounds.stop()
 
     async def look(self, now: float | None = None) -> list[Finding] | None:
         """If this worker holds (or takes) the lease: verify what is new, say what is found and what cleared. The

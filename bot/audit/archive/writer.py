@@ -18,7 +18,6 @@ A failure (the store unreachable, a conflict) is logged and retried at the next 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from dataclasses import dataclass
@@ -28,9 +27,9 @@ from bot.audit.archive.merkle import WIDTH, Frontier, count_at, leaf_hash, root_
 from bot.audit.archive.stores import ArchiveError, ArchiveStore
 from bot.audit.checkpoints import CHECKPOINT_TYPE, VERSION
 from bot.audit.digests import canonical, leaf, seq_of, unpack
+from bot.audit.rounds import Rounds
 from bot.core.signing import SigningError, SigningKeys, b64url_decode
-from bot.core.tasks import stop_task
-from bot.store import Store, StoreUnavailable
+from bot.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -80,34 +79,31 @@ class AuditArchiver:
         self._tree: Tree | None = None  # read from the archive when the lease is taken
         self._kept: dict[int, bytes] = {}  # seq -> the digest its checkpoint kept, for the entries to archive
         self._held = False
-        self._task: asyncio.Task[None] | None = None
+        self._rounds = Rounds("audit-archive", self._archive_round, store=store, every=poll, failed=self._failed)
         self.failing = ""  # why the last round failed ("": it did not)
         self.restored = ""  # what the last restore found (Redis behind the archive), "" when none was seen
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="audit-archive")
+        await self._rounds.start()
 
     async def stop(self) -> None:
-        await stop_task(self._task)
-        self._task = None
+        await self._rounds.stop()
 
-    async def _loop(self) -> None:
-        while True:
-            try:
-                while await self.archive_due():
-                    pass
-                self.failing = ""
-            except StoreUnavailable as exc:
-                self._store.outage.failed(exc)
-            except (ArchiveError, SigningError) as exc:
-                if str(exc) != self.failing:
-                    log.warning("audit archive: %s; retried, nothing is trimmed past what it holds", exc)
-                self.failing = str(exc)
-                self._tree = None  # read it again from the archive
-            except Exception:
-                log.exception("audit archive failed; going on")
-                self._tree = None
-            await asyncio.sleep(self._poll)
+    async def _archive_round(self) -> None:
+        while await self.archive_due():
+            pass
+        self.failing = ""
+
+    def _failed(self, exc: Exception) -> bool:
+        """A round failed: the tree is read again from the archive next time; the archive's or the signing's
+        failure said once while it lasts (True), any other logged with its traceback (False)."""
+        self._tree = None
+        if not isinstance(exc, ArchiveError | SigningError):
+            return False
+        if str(exc) != self.failing:
+            log.warning("audit archive: %s; retried, nothing is trimmed past what it holds", exc)
+        self.failing = str(exc)
+        return True
 
     async def archive_due(self) -> int:
         """If this worker holds (or takes) the lease: write the next segment when signed entries wait. The number of

@@ -18,12 +18,27 @@ import asyncio
 import logging
 from collections.abc import Callable
 
+import aiohttp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
 from bot.core.workspaces import WorkspaceRef
 from bot.services import Services, create_services
 from bot.slack.client import create_workspace_client
 from bot.slack.workspaces import NotInstalled, Workspaces
 
 log = logging.getLogger(__name__)
+
+
+async def link_of(slack: AsyncWebClient) -> str:
+    """The web address of a workspace's Slack (`auth.test`'s `url`: an org-wide token's is its organisation's), the
+    start of its cards' links in the API's answers; '' (answers without a link) when Slack does not say it now."""
+    try:
+        answer = (await slack.auth_test()).data
+    except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
+        log.warning("auth.test failed (%s): this workspace's API answers carry no card link", type(exc).__name__)
+        return ""
+    return str(answer.get("url") or "") if isinstance(answer, dict) else ""
 
 
 class Tenancy:
@@ -76,7 +91,7 @@ class Tenancy:
         store = self.home.store.for_tenant(ref.tenant, home=home)
         parts = create_services(self.home.settings, base=self.home, store=store, slack=slack,
                                 team=ref.team if ref.enterprise and ref.team != ref.enterprise else None)
-        parts.api.card_link = ""
+        parts.api.card_link = await link_of(slack)
         for told in self.on_built:
             told(parts, ref)
         await parts.start()

@@ -306,3 +306,20 @@ async def test_the_report_reads_one_workspace(slack: SlackStandIn, several: Work
     everyone = await read_history(store, since=0, channels=(), now=time.time())
     assert {home_id, other_id} <= {e.get("approval") for e in everyone.entries}
     assert build_report(since="1d", channels=(), out=tmp_path / "r.html", team="T0EU; DROP") == 2  # said, not run
+
+
+async def test_each_workspaces_answers_link_its_card(slack: SlackStandIn, several: Worker) -> None:
+    other = await key_of(several, "other", OTHER_CHANNEL, WorkspaceRef(OTHER_TEAM))
+    grid = await key_of(several, "grid", GRID_A_CHANNEL, WorkspaceRef(GRID_A, GRID))
+    for client, channel, requester, tenant in ((other, OTHER_CHANNEL, ERIN, OTHER_TEAM),
+                                               (grid, GRID_A_CHANNEL, HANK, GRID)):
+        approval_id = await ask(client, requester)
+        card = await card_in(slack, channel, approval_id)
+        await until(lambda: card_kept(store_of(several, tenant), approval_id), what="the card's ts kept")
+        link = f"{slack.base_url}/archives/{channel}/p{card['ts'].replace('.', '')}"
+        assert (await client.wait(approval_id, wait=0)).get("card_url") == link
+
+
+async def card_kept(store: Store, approval_id: str) -> bool:
+    approval = await store.approvals.get(approval_id)
+    return approval is not None and bool(approval.card_ts)

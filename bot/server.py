@@ -132,7 +132,7 @@ def add_worker_routes(
     parts (`api_of`)."""
 
     async def healthz(request: web.Request) -> web.Response:
-        said = await health(services, workspaces)
+        said = await health(services, workspaces, tenancy=tenancy)
         return web.json_response(said, status=503 if said["status"] == "down" else 200)
 
     async def metrics(request: web.Request) -> web.Response:
@@ -141,7 +141,8 @@ def add_worker_routes(
             return refused
         lag = partial(services.store.audit.archive_lag, now=time.time()) if services.archiver is not None else None
         await scrape_time(services)
-        body = await services.metrics.render(services.store.approvals.waiting_by_channel,
+        waiting = services.store.approvals.waiting_by_channel if tenancy is None else tenancy.waiting_by_channel
+        body = await services.metrics.render(waiting,
                                              frozen=services.store.freezes.all, archive_lag=lag)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
@@ -244,13 +245,14 @@ def is_loopback(address: str | None) -> bool:
     return ip.is_loopback
 
 
-async def health(services: Services, workspaces: Workspaces) -> dict[str, object]:
+async def health(services: Services, workspaces: Workspaces, *, tenancy: Tenancy | None = None) -> dict[str, object]:
     """Health without secrets: Slack's word on the bot token (what `auth.test` said last; Slack is not asked
     here), each workspace served and whether Slack refuses its token, Redis reachability and what this worker is
     doing, and its version. "down" when Slack refuses the home workspace's token (SLACK_BOT_TOKEN), "degraded"
     when Slack has not answered its `auth.test` yet, when Redis is slow or unreachable or Slack refuses another
-    workspace's token."""
+    workspace's token. What this worker is doing counts every tenant it serves (`tenancy`)."""
     workspace = workspaces.home
+    serving = [services] if tenancy is None else tenancy.serving()
     started = time.perf_counter()
     redis = "ok"
     try:
@@ -277,9 +279,9 @@ async def health(services: Services, workspaces: Workspaces) -> dict[str, object
         "redis_ping_ms": ping_ms if redis != "unreachable" else None,
         "worker": services.worker_id,
         "version": __version__,
-        "active_runs": services.runs.active_runs,
-        "waiting_approvals": services.waiter.waiting,
-        "api_long_polls": services.api.waiters.count,
+        "active_runs": sum(parts.runs.active_runs for parts in serving),
+        "waiting_approvals": sum(parts.waiter.waiting for parts in serving),
+        "api_long_polls": sum(parts.api.waiters.count for parts in serving),
         "receipts": "on" if services.api.receipts is not None else "off",  # never a key
         "policy": {"bundle": policies.bundle.hash, "mode": policies.mode},  # the bundle this worker decides by
         **({"audit_archive": await archive_health(services)} if services.archiver is not None else {}),

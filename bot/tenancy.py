@@ -26,6 +26,7 @@ from bot.core.workspaces import WorkspaceRef
 from bot.services import Services, create_services
 from bot.slack.client import create_workspace_client
 from bot.slack.workspaces import NotInstalled, Workspaces
+from bot.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +100,28 @@ class Tenancy:
         await self.home.store.tenants.remember(ref)
         log.info("serving tenant %s (workspace %s)", ref.tenant, ref.team)
         return parts
+
+    def serving(self) -> list[Services]:
+        """The home parts and those built for the other tenants: what this worker is doing is their sum."""
+        return [self.home, *self._parts.values()]
+
+    async def stores(self) -> list[Store]:
+        """The store of every tenant: home's and each known tenant's (`Tenants.known`, whether or not this worker
+        built its parts), for what counts every workspace's data (`/metrics`' waiting approvals)."""
+        home = await self.home_tenant()
+        if home is None:
+            return [self.home.store]
+        tenants = {ref.tenant for ref in await self.home.store.tenants.known()} - {home}
+        return [self.home.store, *(self.home.store.for_tenant(tenant, home=home) for tenant in sorted(tenants))]
+
+    async def waiting_by_channel(self) -> dict[str, tuple[int, float]]:
+        """Every tenant's waiting approvals, by channel (`Approvals.waiting_by_channel`, summed)."""
+        found: dict[str, tuple[int, float]] = {}
+        for store in await self.stores():
+            for channel, (count, oldest) in (await store.approvals.waiting_by_channel()).items():
+                before = found.get(channel, (0, oldest))
+                found[channel] = (before[0] + count, min(before[1], oldest))
+        return found
 
     async def start(self) -> None:
         """Build the parts of every tenant served before (`Tenants.known`), so that their loops (deadlines,

@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from bot.core.workspaces import WorkspaceRef
@@ -323,3 +324,25 @@ async def test_each_workspaces_answers_link_its_card(slack: SlackStandIn, severa
 async def card_kept(store: Store, approval_id: str) -> bool:
     approval = await store.approvals.get(approval_id)
     return approval is not None and bool(approval.card_ts)
+
+
+async def test_metrics_and_healthz_count_every_workspace(slack: SlackStandIn, several: Worker) -> None:
+    await ask(await key_of(several, "home", SALES, None), ALICE)
+    other = await key_of(several, "other", OTHER_CHANNEL, WorkspaceRef(OTHER_TEAM))
+    other_id = await ask(other, ERIN)
+    await ask(await key_of(several, "grid", GRID_A_CHANNEL, WorkspaceRef(GRID_A, GRID)), HANK)
+    async with aiohttp.ClientSession() as http, http.get(several.url + "/metrics") as response:
+        scraped = await response.text()
+    assert "\nhitl_pending_approvals 3.0\n" in scraped, scraped
+    assert f'hitl_waiting_approvals{{channel="{OTHER_CHANNEL}"}} 1.0' in scraped
+    waiting = asyncio.create_task(other.wait(other_id, wait=20))  # a long-poll of the other workspace's key
+    try:
+        said = await until(lambda: long_polls(several), what="/healthz counting the other workspace's long-poll")
+        assert said == 1
+    finally:
+        waiting.cancel()
+
+
+async def long_polls(worker: Worker) -> int:
+    async with aiohttp.ClientSession() as http, http.get(worker.url + "/healthz") as response:
+        return int((await response.json())["api_long_polls"])

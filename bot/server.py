@@ -41,6 +41,7 @@ from bot.slackapp.members import why_not
 from bot.slackapp.oauth import add_oauth_routes, create_oauth_flow
 from bot.stepup.enrolment import Enrolment, StepUpError
 from bot.stepup.pages import add_stepup_routes
+from bot.stepup.reveal import Reveal
 from bot.stepup.reveal_page import add_reveal_routes
 from bot.stepup.votes import Confirmation
 from bot.store import StoreUnavailable
@@ -159,7 +160,8 @@ def add_worker_routes(
     signin.add_routes(web_app)
     add_stepup_routes(web_app, services.stepup, services.confirmations, signin,
                       parts_for=None if tenancy is None else partial(stepup_of, tenancy))
-    add_reveal_routes(web_app, services.reveals, signin)  # /reveal/{token}
+    add_reveal_routes(web_app, services.reveals, signin,  # /reveal/{token}
+                      reveal_for=None if tenancy is None else partial(reveal_of, tenancy))
 
     async def close_sign_in(_: web.Application) -> None:
         if signin.provider is not None:
@@ -193,6 +195,14 @@ async def stepup_of(tenancy: Tenancy, token: str) -> tuple[Enrolment, Confirmati
     if parts is None:
         raise StepUpError(410, "This link no longer works: the app is no longer installed in its workspace.")
     return parts.stepup, parts.confirmations
+
+
+async def reveal_of(tenancy: Tenancy, token: str) -> Reveal:
+    """The reveals that serve reveal link `token`: its tenant's (the link says which), as `stepup_of`."""
+    parts = await tenancy.of_tenant(await tenancy.home.store.passkeys.tenant_of(token))
+    if parts is None:
+        raise StepUpError(410, "This link no longer works: the app is no longer installed in its workspace.")
+    return parts.reveals
 
 
 async def api_of(tenancy: Tenancy, key: ApiKey) -> ApprovalsApi:

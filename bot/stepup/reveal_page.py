@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import secrets
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
@@ -23,11 +24,16 @@ STYLE = ("body { font: 16px/1.5 system-ui, sans-serif; max-width: 40rem; margin:
          " td, th { padding: .25rem .5rem; text-align: left; }")
 
 
-def add_reveal_routes(app: web.Application, reveal: Reveal, signin: SignIn) -> None:
+def add_reveal_routes(app: web.Application, reveal: Reveal, signin: SignIn, *,
+                      reveal_for: Callable[[str], Awaitable[Reveal]] | None = None) -> None:
+    """`GET /reveal/{token}`. `reveal_for`: the reveals of a link's tenant (`bot.tenancy`: a link minted in another
+    workspace shows its approval from that workspace's data, as the step-up pages do); None: `reveal` serves all."""
+
     async def reveal_page(request: web.Request) -> web.Response:
         token = request.match_info["token"]
         nonce = secrets.token_urlsafe(16)
         try:
+            reveal = await reveal_of(token)
             user, approval = await reveal.usable(token)
             await signin.require(request, person=user, page=f"/reveal/{token}", approval=approval)
             return _page(_values_body(await reveal.show(token)), nonce=nonce, refresh=True)
@@ -36,6 +42,10 @@ def add_reveal_routes(app: web.Application, reveal: Reveal, signin: SignIn) -> N
         except StoreUnavailable:
             return _page(f'<p data-testid="message">{html.escape(STORAGE_DOWN)}</p>', nonce=nonce, status=503)
 
+    async def reveal_of(token: str) -> Reveal:
+        return home if reveal_for is None else await reveal_for(token)
+
+    home = reveal
     app.router.add_get("/reveal/{token}", reveal_page)
 
 

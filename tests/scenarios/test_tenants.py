@@ -346,3 +346,18 @@ async def test_metrics_and_healthz_count_every_workspace(slack: SlackStandIn, se
 async def long_polls(worker: Worker) -> int:
     async with aiohttp.ClientSession() as http, http.get(worker.url + "/healthz") as response:
         return int((await response.json())["api_long_polls"])
+
+
+async def test_a_reveal_link_of_another_workspace_shows_that_workspaces_approval(several: Worker) -> None:
+    tenancy: Tenancy = several.runner.app[TENANCY]
+    other = await tenancy.parts(WorkspaceRef(OTHER_TEAM))
+    client = await key_of(several, "other", OTHER_CHANNEL, WorkspaceRef(OTHER_TEAM))
+    status, asked = await client.ask(tool_ask(requester=ERIN, tool={"name": "refund", "arguments": {
+        "order": "A-77", "card": {"number": "4111111111111111"}, "amount": 12}}))
+    assert status == 201, asked
+    path = (await other.reveals.link(DAN, str(asked["id"]))).removeprefix(ORIGIN)  # what Dan's click is answered
+    async with pages_client() as http, http.get(several.url + path, allow_redirects=False) as page:
+        text = await page.text()
+        assert page.status == 200 and "4111111111111111" in text, text
+    revealed = [e for e in await several.services.store.audit.entries() if e["event"] == "revealed"]
+    assert [(e["by"], e["approval"]) for e in revealed] == [(DAN, asked["id"])]

@@ -152,7 +152,8 @@ def add_worker_routes(
     add_probe_routes(web_app, services, workspaces.home)  # /livez, /readyz (bot/probes.py)
     add_routes(web_app, services.api, allow_private_callbacks=settings.api_allow_private_callbacks,
                key_rate=settings.api_key_rate, key_burst=2 * settings.api_key_rate,
-               api_for=None if tenancy is None else partial(api_of, tenancy))
+               api_for=None if tenancy is None else partial(api_of, tenancy),
+               holder_of=None if tenancy is None else partial(holder_of, tenancy))
     # a vote's page checks its person as a click does, asking Slack afresh: minutes may have passed since the click
     services.confirmations.people = partial(why_not, services, workspaces.home.answer, fresh=True)
     signin = create_sign_in(settings, people=partial(people_of, tenancy, services), names=services.directory.name_of,
@@ -195,6 +196,15 @@ async def stepup_of(tenancy: Tenancy, token: str) -> tuple[Enrolment, Confirmati
     if parts is None:
         raise StepUpError(410, "This link no longer works: the app is no longer installed in its workspace.")
     return parts.stepup, parts.confirmations
+
+
+async def holder_of(tenancy: Tenancy, approval_id: str) -> ApprovalsApi:
+    """The Approvals API of the workspace whose data holds `approval_id` (an executor's receipt spend: the receipt
+    names its approval, the record its workspace); 404 when no tenant this worker serves holds it."""
+    parts = await tenancy.holding(approval_id)
+    if parts is None:
+        raise ApiError(404, "not_found", "no such approval")
+    return parts.api
 
 
 async def reveal_of(tenancy: Tenancy, token: str) -> Reveal:

@@ -123,6 +123,22 @@ class Tenancy:
                 found[channel] = (before[0] + count, min(before[1], oldest))
         return found
 
+    async def holding(self, approval_id: str) -> Services | None:
+        """The parts of the tenant whose data holds approval `approval_id` and whose workspace the record names (a
+        record of one tenant is never served by another's parts), else None."""
+        home = await self.home_tenant()
+        for store in await self.stores():
+            approval = await store.approvals.get(approval_id)
+            if approval is None:
+                continue
+            kept_by = store.keys.tenant or home
+            if approval.team and kept_by not in (approval.team, approval.enterprise):
+                log.warning("approval %s is kept by tenant %r but names workspace %r: not served", approval_id,
+                            kept_by, approval.team)
+                return None
+            return await self.of_tenant(store.keys.tenant)
+        return None
+
     async def start(self) -> None:
         """Build the parts of every tenant served before (`Tenants.known`), so that their loops (deadlines,
         reminders, Homes, webhooks, runs' leases) run on this worker too; one not installed any more is skipped."""

@@ -91,9 +91,11 @@ def add_routes(
     spend_rate: float = SPEND_RATE,
     spend_burst: float = SPEND_BURST,
     api_for: Callable[[ApiKey], Awaitable[ApprovalsApi]] | None = None,
+    holder_of: Callable[[str], Awaitable[ApprovalsApi]] | None = None,
 ) -> None:
     """Mount the API on a worker's HTTP server. The rates are this worker's admission (bot/api/admission.py).
-    `api_for`: the API of a key's workspace (its tenant's parts, `bot.tenancy.Tenancy`); None: `api` serves all."""
+    `api_for`: the API of a key's workspace (its tenant's parts, `bot.tenancy.Tenancy`); `holder_of`: the API of
+    the workspace whose data holds an approval (a receipt's spend, which has no key); None: `api` serves all."""
 
     async def served(key: ApiKey) -> ApprovalsApi:
         return api if api_for is None else await api_for(key)
@@ -159,7 +161,12 @@ def add_routes(
         if not APPROVAL_ID.fullmatch(request.match_info["id"]):
             raise ApiError(404, "not_found", "no such approval")
         spent = receipt_use(data)
-        return web.json_response(await api.use_receipt(request.match_info["id"], spent.receipt, token=spent.token))
+        approval_id, serving = request.match_info["id"], api
+        if holder_of is not None:
+            if api.receipts is not None:
+                api.receipts.check(spent.receipt, approval_id)  # before reading anything: a forged one learns nothing
+            serving = await holder_of(approval_id)
+        return web.json_response(await serving.use_receipt(approval_id, spent.receipt, token=spent.token))
 
     keyed_use, executor_use = _guarded(api, use, gate), _open(spend_receipt, gate)
 

@@ -20,6 +20,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from bot.core.key_files import ensure_keys_file
 from bot.core.workspaces import WorkspaceRef
 from bot.devslack.model import GRID, GRID_A, GRID_B, OTHER_TEAM, TEAM_ID
 from bot.devslack.server import SlackStandIn
@@ -31,6 +32,7 @@ from tests.conftest import ALICE, SALES, Worker, bot_env, start_worker
 from tests.support.api import Client, tool_ask
 from tests.support.hitl import audit_events, until
 from tests.support.passkeys import registration, user_id_of
+from tests.support.signing import spend
 from tests.support.signin import pages_client
 from tests.support.stepup import ORIGIN
 
@@ -46,11 +48,11 @@ def workspaces_file(tmp_path: Path) -> Path:
     return listed
 
 
-async def several_worker(slack: SlackStandIn, redis_url: str, tmp_path: Path) -> Worker:
+async def several_worker(slack: SlackStandIn, redis_url: str, tmp_path: Path, **extra: str) -> Worker:
     tokens = slack.several_workspaces()
     worker = await start_worker(bot_env(
         slack=slack, redis_url=redis_url, model_config=None, SLACK_WORKSPACES_FILE=str(workspaces_file(tmp_path)),
-        OTHER_TOKEN=tokens[OTHER_TEAM], GRID_TOKEN=tokens[GRID], STEP_UP_URL=ORIGIN))
+        OTHER_TOKEN=tokens[OTHER_TEAM], GRID_TOKEN=tokens[GRID], STEP_UP_URL=ORIGIN, **extra))
     slack.events_url = worker.url + "/slack/events"
     return worker
 
@@ -361,3 +363,33 @@ async def test_a_reveal_link_of_another_workspace_shows_that_workspaces_approval
         assert page.status == 200 and "4111111111111111" in text, text
     revealed = [e for e in await several.services.store.audit.entries() if e["event"] == "revealed"]
     assert [(e["by"], e["approval"]) for e in revealed] == [(DAN, asked["id"])]
+
+
+async def test_a_receipt_is_spent_in_its_approvals_workspace_and_only_there(
+    slack: SlackStandIn, redis_url: str, tmp_path: Path
+) -> None:
+    keys = tmp_path / "signing.json"
+    ensure_keys_file(keys)
+    worker = await several_worker(slack, redis_url, tmp_path, SIGNING_KEYS_FILE=str(keys))
+    try:
+        other = await key_of(worker, "other", OTHER_CHANNEL, WorkspaceRef(OTHER_TEAM))
+        approval_id = await ask(other, ERIN)
+        card = await card_in(slack, OTHER_CHANNEL, approval_id)
+        assert (await slack.click(user=DAN, channel=OTHER_CHANNEL, ts=card["ts"], action_id=APPROVE)).status == 200
+        receipt = (await other.wait(approval_id))["receipt"]
+        status, used = await spend(worker, approval_id, receipt, "executor-1")  # no key: the receipt routes it
+        assert (status, used.get("used"), used.get("status")) == (200, True, "approved"), used
+        assert (await spend(worker, approval_id, receipt, "executor-2"))[0] == 409  # once, in its own data
+        # a record kept in one tenant's data that names another workspace is never spent there
+        grid_key = await key_of(worker, "grid", GRID_A_CHANNEL, WorkspaceRef(GRID_A, GRID))
+        stray = await ask(grid_key, HANK)
+        card = await card_in(slack, GRID_A_CHANNEL, stray)
+        assert (await slack.click(user=GINA, channel=GRID_A_CHANNEL, ts=card["ts"], action_id=APPROVE)).status == 200
+        stray_receipt = (await grid_key.wait(stray))["receipt"]
+        await worker.services.redis.hset(store_of(worker, GRID).keys.approval(stray),
+                                         mapping={"team": OTHER_TEAM, "enterprise": ""})
+        status, refused = await spend(worker, stray, stray_receipt, "executor-3")
+        assert (status, refused["error"]["code"]) == (404, "not_found"), refused
+        assert (await spend(worker, "a-" + "b" * 24, receipt, "executor-4"))[0] == 401  # forged for it: refused
+    finally:
+        await worker.stop()

@@ -95,9 +95,13 @@ class Tenancy:
         parts.api.card_link = await link_of(slack)
         for told in self.on_built:
             told(parts, ref)
-        await parts.start()
+        await self.home.store.tenants.remember(ref)  # first: Redis down, nothing is started (a later request builds)
+        try:
+            await parts.start()
+        except BaseException:
+            await parts.close()
+            raise
         self._parts[ref.tenant] = parts
-        await self.home.store.tenants.remember(ref)
         log.info("serving tenant %s (workspace %s)", ref.tenant, ref.team)
         return parts
 

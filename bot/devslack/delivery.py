@@ -85,6 +85,7 @@ class Delivery:
         async with session.post(self.ws.events_url, data=body, headers=headers) as resp:
             text = await resp.text()
             status = resp.status
+            retry_after = resp.headers.get("Retry-After", "")
         elapsed = time.monotonic() - started
         parsed: Any | None = None
         if text.strip():
@@ -93,7 +94,7 @@ class Delivery:
             except ValueError:
                 parsed = None
         self.ws.touch()
-        return DeliveryResult(status=status, body=text, json=parsed, elapsed=elapsed)
+        return DeliveryResult(status=status, body=text, json=parsed, elapsed=elapsed, retry_after=retry_after)
 
     async def close(self) -> None:
         """Close the client session (when it belongs to this event loop) and the Socket Mode connections."""

@@ -75,6 +75,7 @@ class DeliveryResult:
     body: str
     json: Any | None
     elapsed: float = 0.0  # seconds the bot took to answer (Slack gives up after 3 s)
+    retry_after: str = ""  # the answer's Retry-After header, when it has one
 
 
 @dataclass

@@ -30,6 +30,7 @@ from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.approvals.refusals import STORAGE_DOWN
 from bot.core.sealing import Sealer
 from bot.core.security import MalformedRequest, body_text, signature_age_problem, signed
 from bot.core.settings import Settings, reveal
@@ -42,6 +43,7 @@ from bot.slackapp import listeners
 from bot.slackapp.gate import parse
 from bot.slackapp.listeners import installs
 from bot.slackapp.members import members_only, why_not
+from bot.store import StoreUnavailable
 from bot.tenancy import Tenancy
 
 __all__ = ["TOKEN_REFUSED", "TenantApps", "TenantSocketModeHandler", "Workspace", "Workspaces", "create_bolt_app",
@@ -181,6 +183,9 @@ class TenantSocketModeHandler(AsyncSocketModeHandler):
             log.warning("refused a Socket Mode request from another workspace (%s)", exc)
             await client.send_socket_mode_response(SocketModeResponse(envelope_id=req.envelope_id))
             return
+        except StoreUnavailable as exc:  # not acknowledged: Slack sends it again, and a later one builds the parts
+            log.warning("a Socket Mode request of another workspace not served: Redis unreachable (%s)", exc.cause)
+            return
         answer: BoltResponse = await run_async_bolt_app(app, req)
         await send_async_response(client, req, answer, start)
 
@@ -266,6 +271,8 @@ def slack_events_handler(
                 serving = await apps.app_for(parsed)
             except NotInstalled as exc:
                 elsewhere = str(exc)
+            except StoreUnavailable as exc:  # its workspace's parts cannot be built now: a later request builds them
+                return storage_down(parsed, exc)
         if elsewhere is not None:
             log.warning("refused a request from another workspace (%s)", elsewhere)
             if "command" in parsed:
@@ -275,6 +282,17 @@ def slack_events_handler(
         return await to_aiohttp_response(await serving.async_dispatch(bolt_request))
 
     return slack_events
+
+
+def storage_down(parsed: dict[str, Any], exc: StoreUnavailable) -> web.Response:
+    """The answer to a request whose workspace's parts cannot be built while Redis is out of reach: a command is
+    told to try again (as its listener tells it), anything else 503 with Retry-After (Slack sends events again)."""
+    log.warning("a request of another workspace not served: Redis unreachable (%s)", exc.cause)
+    if "command" in parsed:
+        return web.json_response({"response_type": "ephemeral", "text": STORAGE_DOWN + " Nothing was started or"
+                                  " changed."})
+    return web.json_response({"error": "the bot cannot reach its storage: try again"}, status=503,
+                             headers={"Retry-After": "2"})
 
 
 def refuse(status: int, reason: str) -> web.Response:

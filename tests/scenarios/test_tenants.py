@@ -14,6 +14,7 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -22,18 +23,18 @@ import pytest
 
 from bot.core.key_files import ensure_keys_file
 from bot.core.workspaces import WorkspaceRef
-from bot.devslack.model import GRID, GRID_A, GRID_B, OTHER_TEAM, TEAM_ID
+from bot.devslack.model import GRID, GRID_A, GRID_B, OTHER_TEAM, TEAM_ID, DeliveryResult
 from bot.devslack.server import SlackStandIn
 from bot.report.cli import build_report, read_history
 from bot.server import TENANCY
 from bot.store import Store
 from bot.tenancy import Tenancy
-from tests.conftest import ALICE, SALES, Worker, bot_env, start_worker
+from tests.conftest import ALICE, SALES, Worker, bot_env, start_redis, start_worker
 from tests.support.api import Client, tool_ask
 from tests.support.hitl import audit_events, until
 from tests.support.passkeys import registration, user_id_of
-from tests.support.signing import spend
 from tests.support.signin import pages_client
+from tests.support.signing import spend
 from tests.support.stepup import ORIGIN
 
 DAN, ERIN, GINA, HANK = "U1DAN", "U1ERIN", "W0GINA", "W0HANK"  # of T0OTHER (two), of T0GRIDA, of T0GRIDB
@@ -318,7 +319,7 @@ async def test_each_workspaces_answers_link_its_card(slack: SlackStandIn, severa
                                                (grid, GRID_A_CHANNEL, HANK, GRID)):
         approval_id = await ask(client, requester)
         card = await card_in(slack, channel, approval_id)
-        await until(lambda: card_kept(store_of(several, tenant), approval_id), what="the card's ts kept")
+        await until(partial(card_kept, store_of(several, tenant), approval_id), what="the card's ts kept")
         link = f"{slack.base_url}/archives/{channel}/p{card['ts'].replace('.', '')}"
         assert (await client.wait(approval_id, wait=0)).get("card_url") == link
 
@@ -393,3 +394,34 @@ async def test_a_receipt_is_spent_in_its_approvals_workspace_and_only_there(
         assert (await spend(worker, "a-" + "b" * 24, receipt, "executor-4"))[0] == 401  # forged for it: refused
     finally:
         await worker.stop()
+
+
+@pytest.mark.slow  # a redis-server of its own, stopped and started again
+async def test_redis_down_when_a_workspaces_parts_are_first_built_says_try_again(
+    slack: SlackStandIn, tmp_path: Path
+) -> None:
+    (tmp_path / "redis").mkdir()
+    redis = start_redis(workdir=str(tmp_path / "redis"), appendonly=True)
+    worker = await several_worker(slack, redis.url, tmp_path)
+    try:
+        assert await until(lambda: worker.services.store.tenants.home(), what="the home workspace learnt")
+        redis.process.terminate()
+        redis.process.wait(timeout=10)
+        said = await slack.send_command(user=DAN, channel=OTHER_CHANNEL, text="status")
+        assert said.status == 200 and "cannot reach its storage" in said.body, said
+        opened = await slack.open_home(user=DAN)  # an event: Slack sends it again
+        assert (opened.status, opened.retry_after) == (503, "2"), opened
+        redis.process = start_redis(port=redis.port, workdir=redis.workdir, appendonly=True).process
+        said = await until(lambda: answered(slack), what="the command served once Redis is back", within=20)
+        assert "cannot reach" not in said.body
+        tenancy: Tenancy = worker.runner.app[TENANCY]
+        assert [p.store.keys.prefix for p in tenancy.built()] == [f"hitl:ws:{OTHER_TEAM}"]  # built once
+    finally:
+        await worker.stop()
+        redis.process.kill()
+        redis.process.wait(timeout=10)
+
+
+async def answered(slack: SlackStandIn) -> DeliveryResult | None:
+    said = await slack.send_command(user=DAN, channel=OTHER_CHANNEL, text="status")
+    return said if said.status == 200 and "cannot reach its storage" not in said.body else None

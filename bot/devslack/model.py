@@ -193,7 +193,8 @@ def several_channels() -> tuple[DevChannel, ...]:
 
 def several_usergroups() -> dict[str, tuple[str, list[str]]]:
     """Their user groups: id -> (the workspace, members); a Grid group may hold people of both its workspaces."""
-    return {"S1APPROVERS": (OTHER_TEAM, ["U1DAN"]), "S2APPROVERS": (GRID_A, ["W0GINA", "W0HANK"])}
+    return {"S1APPROVERS": (OTHER_TEAM, ["U1DAN"]), "S2APPROVERS": (GRID_A, ["W0GINA", "W0HANK"]),
+            "S3REVIEWERS": (GRID_B, ["W0GINA"])}
 
 
 # --------------------------------------------------------------------------------------------------- internal records

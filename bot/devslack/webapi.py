@@ -21,7 +21,7 @@ from bot.devslack.workspace import CALLING, Workspace
 
 _JSON_ARGS: Final = ("blocks", "attachments", "view", "files", "metadata")
 # with an org-wide token, Slack needs to be told which of the organisation's workspaces these read
-_NEEDS_TEAM: Final = frozenset({"usergroups.users.list"})
+_NEEDS_TEAM: Final = frozenset({"usergroups.users.list", "usergroups.list"})
 # authenticated by the app's client id and secret, no token
 CLIENT_METHODS: Final = frozenset({"oauth.v2.access", "openid.connect.token"})
 USER_TOKEN_METHODS: Final = frozenset({"openid.connect.userInfo"})  # a Sign in with Slack user token, read by it
@@ -44,6 +44,8 @@ class WebApi:
             "conversations.info": self.conversations_info,
             "conversations.open": self.conversations_open,
             "usergroups.users.list": self.usergroups_users_list,
+            "usergroups.list": self.usergroups_list,
+            "auth.teams.list": self.auth_teams_list,
             **methods,
         }
 
@@ -368,7 +370,22 @@ class WebApi:
             raise ApiError("no_such_subteam")
         team = self.ws.usergroup_teams.get(group, self.ws.home)
         named = args.get("team_id")
-        grid = self.ws.team_info(team).enterprise_id
-        if not self.ws.visible(team) or (named not in (None, "") and named != team and grid is None):
+        # as Slack: a group is read in its own workspace (an org token's `team_id` names it; another is refused)
+        if not self.ws.visible(team) or (named not in (None, "") and named != team):
             raise ApiError("no_such_subteam")
         return {"users": list(self.ws.usergroups[group])}
+
+    def usergroups_list(self, args: dict[str, Any]) -> dict[str, Any]:
+        """The user groups of one workspace (an org token's `team_id`, else the token's own workspace)."""
+        grant = CALLING.get()
+        team = str(args.get("team_id") or (grant.team if grant is not None and grant.team else self.ws.home))
+        groups = [{"id": group, "team_id": team, "handle": group.lower(), "name": group, "user_count": len(members)}
+                  for group, members in self.ws.usergroups.items()
+                  if self.ws.usergroup_teams.get(group, self.ws.home) == team and self.ws.visible(team)]
+        return {"usergroups": groups}
+
+    def auth_teams_list(self, args: dict[str, Any]) -> dict[str, Any]:
+        """The workspaces the token may act in: an org-wide token's, each of its organisation's it is added to."""
+        grant = CALLING.get()
+        teams = sorted(self.ws.teams_of(grant)) if grant is not None else [self.ws.home]
+        return {"teams": [{"id": team, "name": self.ws.team_info(team).name} for team in teams]}

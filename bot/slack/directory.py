@@ -76,6 +76,7 @@ class Directory:
         self._slack = slack
         # with an Enterprise Grid org-wide token: the workspace its user-group calls name (Slack needs `team_id`)
         self._team = team
+        self._group_teams: dict[str, str] = {}  # an org-wide token's group -> the workspace it lives in (if not `team`)
         self._shared = shared  # who people are, shared by the workers (asked before Slack)
         self._ttl = ttl
         self._groups: dict[str, tuple[float, frozenset[str]]] = {}
@@ -167,7 +168,7 @@ class Directory:
         if cached is not None and cached[0] > time.monotonic():
             return cached[1]
         try:
-            response = await self._slack.usergroups_users_list(usergroup=group_id, team_id=self._team)
+            response = await self._members_of(group_id)
         except SlackApiError as exc:
             if exc.response.get("error") in NO_SUCH_GROUP:
                 self.missing.add(group_id)
@@ -176,6 +177,33 @@ class Directory:
         members = frozenset(str(u) for u in response.get("users") or [])
         self._groups[group_id] = (time.monotonic() + self._ttl, members)
         return members
+
+    async def _members_of(self, group_id: str) -> Any:
+        """`usergroups.users.list` of `group_id`. With an org-wide token Slack reads a group only in its own
+        workspace (`team_id`): one not found in this one is looked for in the organisation's others
+        (`auth.teams.list`, then `usergroups.list` of each), and where it lives is kept."""
+        team = self._group_teams.get(group_id, self._team)
+        try:
+            return await self._slack.usergroups_users_list(usergroup=group_id, team_id=team)
+        except SlackApiError as exc:
+            if self._team is None or group_id in self._group_teams or exc.response.get("error") not in NO_SUCH_GROUP:
+                raise
+            home = await self._workspace_of_group(group_id)
+            if home is None:
+                raise
+        self._group_teams[group_id] = home
+        return await self._slack.usergroups_users_list(usergroup=group_id, team_id=home)
+
+    async def _workspace_of_group(self, group_id: str) -> str | None:
+        """The workspace of the organisation whose user groups hold `group_id` (None: none of them)."""
+        teams = (await self._slack.auth_teams_list()).get("teams") or []
+        for team in (str(t.get("id") or "") for t in teams if isinstance(t, dict)):
+            if not team or team == self._team:
+                continue
+            groups = (await self._slack.usergroups_list(team_id=team)).get("usergroups") or []
+            if any(isinstance(g, dict) and g.get("id") == group_id for g in groups):
+                return team
+        return None
 
     async def counts_in_groups(self, user: str, ids: Sequence[str]) -> bool:
         """`in_any_group`, where a group Slack will not read (one that does not exist, Slack unreachable) counts as

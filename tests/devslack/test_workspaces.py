@@ -63,6 +63,13 @@ async def test_an_org_token_names_the_workspace_where_slack_needs_it(standin: Sl
     other = client_of(standin, OTHER_TOKEN)
     assert await error_of(other.usergroups_users_list(usergroup="S2APPROVERS")) == "no_such_subteam"
     assert (await other.usergroups_users_list(usergroup="S1APPROVERS"))["users"] == ["U1DAN"]
+    # a group is read in its own workspace: named with the org's other one, Slack does not find it
+    assert await error_of(org.usergroups_users_list(usergroup="S3REVIEWERS", team_id=GRID_A)) == "no_such_subteam"
+    assert (await org.usergroups_users_list(usergroup="S3REVIEWERS", team_id=GRID_B))["users"] == ["W0GINA"]
+    assert [t["id"] for t in (await org.auth_teams_list())["teams"]] == [GRID_A, GRID_B]
+    assert await error_of(org.usergroups_list()) == "missing_argument"
+    assert [g["id"] for g in (await org.usergroups_list(team_id=GRID_B))["usergroups"]] == ["S3REVIEWERS"]
+    assert [g["id"] for g in (await other.usergroups_list())["usergroups"]] == ["S1APPROVERS"]
 
 
 async def test_rate_limits_are_per_workspace(standin: SlackStandIn) -> None:

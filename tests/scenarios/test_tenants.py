@@ -269,6 +269,20 @@ async def test_an_org_tokens_user_group_calls_name_the_workspace(slack: SlackSta
     assert listed and all(c.args.get("team_id") == GRID_A for c in listed)
 
 
+async def test_an_org_user_group_of_the_organisations_other_workspace_is_found(
+    slack: SlackStandIn, several: Worker
+) -> None:
+    """With an org token Slack reads a group only in its own workspace: S3REVIEWERS is T0GRIDB's (Gina in it)."""
+    grid = store_of(several, GRID)
+    await grid.settings.set(GRID_A_CHANNEL, "approvers", "S3REVIEWERS", by="operator")
+    approval_id = await ask(await key_of(several, "grid", GRID_A_CHANNEL, WorkspaceRef(GRID_A, GRID)), HANK)
+    card = await card_in(slack, GRID_A_CHANNEL, approval_id)
+    assert (await slack.click(user=GINA, channel=GRID_A_CHANNEL, ts=card["ts"], action_id=APPROVE)).status == 200
+    assert await until(lambda: decided_in(grid, approval_id), what="the group member's approval") == "approved"
+    found = [c.args.get("team_id") for c in slack.calls("usergroups.users.list") if c.ok]
+    assert found and set(found) == {GRID_B}, found
+
+
 async def test_approved_for_the_org_but_not_added_to_the_workspace_is_said_clearly(
     slack: SlackStandIn, several: Worker
 ) -> None:

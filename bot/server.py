@@ -121,7 +121,8 @@ async def learnt(services: Services, answer: dict[str, Any] | None) -> None:
 
 def home_of(auth: dict[str, Any]) -> WorkspaceRef:
     """The workspace an `auth.test` answer is for (its Enterprise Grid organisation's, if any)."""
-    return WorkspaceRef(str(auth.get("team_id") or ""), str(auth.get("enterprise_id") or "") or None)
+    return WorkspaceRef(str(auth.get("team_id") or ""), str(auth.get("enterprise_id") or "") or None,
+                        org_wide=bool(auth.get("is_enterprise_install")))
 
 
 def add_worker_routes(

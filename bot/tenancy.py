@@ -68,7 +68,10 @@ class Tenancy:
         no workspace, or before the home is known), else that tenant's, built and started once. `NotInstalled`
         when the app is not installed there (nothing of it is then served)."""
         home = await self.home_tenant()
-        if ref is None or not ref.team or home is None or ref.tenant == home:
+        if ref is None or not ref.team or home is None:
+            return self.home
+        ref = await self.installed(ref)
+        if ref.tenant == home:
             return self.home
         tenant = ref.tenant
         found = self._parts.get(tenant) or (self.home if tenant in self._home_too else None)
@@ -79,6 +82,15 @@ class Tenancy:
             if found is None:
                 found = await self._build(ref, home=home)
         return found
+
+    async def installed(self, ref: WorkspaceRef) -> WorkspaceRef:
+        """`ref`, saying whether the app is installed org-wide there when it does not say (a Grid workspace: its
+        installation's word; its data is the organisation's when org-wide, else the workspace's own)."""
+        if ref.enterprise is None or ref.org_wide is not None:
+            return ref
+        if ref.whole_organisation:
+            return ref.installed(org_wide=True)
+        return ref.installed(org_wide=await self.workspaces.org_wide(ref.team, ref.enterprise))
 
     async def _build(self, ref: WorkspaceRef, *, home: str) -> Services:
         if self._closed:
@@ -91,7 +103,7 @@ class Tenancy:
             slack.session = self.home.slack.session
         store = self.home.store.for_tenant(ref.tenant, home=home)
         parts = create_services(self.home.settings, base=self.home, store=store, slack=slack,
-                                team=ref.team if ref.enterprise and ref.team != ref.enterprise else None)
+                                team=ref.team if ref.org_wide and ref.team != ref.enterprise else None)
         parts.api.card_link = await link_of(slack)
         for told in self.on_built:
             told(parts, ref)

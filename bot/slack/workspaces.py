@@ -254,6 +254,22 @@ class Workspaces:
             raise NotInstalled(team, enterprise)
         return self._client_of(bot)
 
+    async def org_wide(self, team: str, enterprise: str | None = None) -> bool:
+        """Whether the installation that serves workspace `team` (of organisation `enterprise`) is org-wide (its
+        data is then the organisation's), or that workspace's own (a Grid workspace installed on its own: its
+        data is the team's). `NotInstalled` as `for_team`."""
+        if not enterprise:
+            return False
+        if await self._is_home(enterprise_id=enterprise, team_id=team):
+            answer = await self.home.answer() or {}
+            return bool(answer.get("is_enterprise_install"))
+        if self._static_of(enterprise_id=enterprise, team_id=team) is not None:
+            return team not in self._static  # an entry of the team: installed there alone
+        bot = await self._bot(enterprise_id=enterprise, team_id=team)
+        if bot is None:
+            raise NotInstalled(team, enterprise)
+        return bool(bot.is_enterprise_install)
+
     def _client_of(self, bot: Bot) -> AsyncWebClient:
         key = installation_id(enterprise_id=bot.enterprise_id, team_id=bot.team_id,
                               is_enterprise_install=bot.is_enterprise_install)
@@ -290,7 +306,7 @@ class Workspaces:
         self._oauth_said.pop(key, None)
         # an org-wide install's uninstall is the whole organisation's (`WorkspaceRef.whole_organisation`)
         ref = (WorkspaceRef(team=key, enterprise=key) if key == enterprise_id
-               else WorkspaceRef(team=team_id or key, enterprise=enterprise_id))
+               else WorkspaceRef(team=team_id or key, enterprise=enterprise_id, org_wide=False))
         for hook in self.on_uninstalled:
             await hook(ref)
         return ref

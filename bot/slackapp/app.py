@@ -160,6 +160,7 @@ class TenantApps:
         parts = await self.tenancy.parts(ref)
         if parts is self.tenancy.home or ref is None:
             return self.home_app
+        ref = await self.tenancy.installed(ref)  # org-wide or that workspace's own: its tenant
         app = self._apps.get(ref.tenant)
         if app is None:
             app = self._apps[ref.tenant] = create_bolt_app(parts, self.tenancy.workspaces, tenant=tenant_of(ref))
@@ -191,8 +192,9 @@ class TenantSocketModeHandler(AsyncSocketModeHandler):
 
 
 def tenant_of(ref: WorkspaceRef) -> WorkspaceRef:
-    """The workspace a tenant's requests are judged against: the workspace, or its whole organisation."""
-    return ref if ref.enterprise is None else WorkspaceRef(ref.enterprise, ref.enterprise)
+    """The workspace a tenant's requests are judged against: the workspace (a plain one, or a Grid workspace the app
+    is installed in alone), or its whole organisation (an org-wide install)."""
+    return ref if ref.enterprise is None or ref.org_wide is False else WorkspaceRef(ref.enterprise, ref.enterprise)
 
 
 class _Unsaid(logging.Filter):

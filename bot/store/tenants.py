@@ -28,7 +28,8 @@ class Tenants:
     async def learn_home(self, workspace: WorkspaceRef) -> WorkspaceRef:
         """Record `workspace` as home unless one is recorded already; the home workspace either way."""
         told = json.dumps({"team": workspace.team, "enterprise": workspace.enterprise or "",
-                           "tenant": workspace.tenant}, separators=(",", ":"))
+                           "tenant": workspace.tenant, "org_wide": workspace.tenant != workspace.team},
+                          separators=(",", ":"))
         async with self._s.redis.pipeline(transaction=True) as pipe:
             pipe.set(self._k.workspaces_home, told, nx=True)
             pipe.get(self._k.workspaces_home)
@@ -38,7 +39,8 @@ class Tenants:
 
     async def remember(self, workspace: WorkspaceRef) -> None:
         """Keep `workspace` among the tenants served (`known`), once per tenant."""
-        told = json.dumps({"team": workspace.team, "enterprise": workspace.enterprise or ""}, separators=(",", ":"))
+        told = json.dumps({"team": workspace.team, "enterprise": workspace.enterprise or "",
+                           "org_wide": workspace.tenant != workspace.team}, separators=(",", ":"))
         await aw(self._s.redis.hsetnx(self._k.workspaces_known, workspace.tenant, told))
 
     async def known(self) -> list[WorkspaceRef]:
@@ -56,4 +58,9 @@ def _ref(stored: str | None) -> WorkspaceRef | None:
     if not isinstance(found, dict) or not isinstance(found.get("team"), str) or not found["team"]:
         return None
     enterprise = found.get("enterprise")
-    return WorkspaceRef(found["team"], enterprise if isinstance(enterprise, str) and enterprise else None)
+    enterprise = enterprise if isinstance(enterprise, str) and enterprise else None
+    org_wide = found.get("org_wide")
+    if not isinstance(org_wide, bool):  # (written before it was said: as its tenant says, else org-wide)
+        tenant = found.get("tenant")
+        org_wide = tenant == enterprise if isinstance(tenant, str) and tenant else enterprise is not None
+    return WorkspaceRef(found["team"], enterprise, org_wide=org_wide and enterprise is not None)

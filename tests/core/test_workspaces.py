@@ -1,4 +1,5 @@
-"""A workspace's tenant: the organisation for an Enterprise Grid workspace, else the team."""
+"""A workspace's tenant: the organisation for an Enterprise Grid workspace of an org-wide install, else the team (a
+plain workspace, or a Grid workspace the app is installed in alone)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,14 @@ def test_a_grid_workspace_is_its_organisation_and_a_plain_one_itself() -> None:
     assert WorkspaceRef("T1", "E1").tenant == "E1"
     assert WorkspaceRef("T2").tenant == "T2"
     assert WorkspaceRef("T1", "E1") != WorkspaceRef("T3", "E1")
+
+
+def test_a_grid_workspace_installed_alone_is_its_own_tenant() -> None:
+    alone = WorkspaceRef("T1", "E1", org_wide=False)
+    assert alone.tenant == "T1" and WorkspaceRef("T1", "E1", org_wide=True).tenant == "E1"
+    assert alone == WorkspaceRef("T1", "E1")  # the same workspace: how it is installed is no part of who it is
+    assert WorkspaceRef("T1", "E1").installed(org_wide=False).tenant == "T1"
+    assert WorkspaceRef("T2").installed(org_wide=True).org_wide is False  # a plain workspace is never org-wide
 
 
 def test_a_record_written_before_records_carried_a_workspace_reads_as_the_home_one() -> None:

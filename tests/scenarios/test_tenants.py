@@ -32,6 +32,7 @@ from bot.tenancy import Tenancy
 from tests.conftest import ALICE, SALES, Worker, bot_env, start_redis, start_worker
 from tests.support.api import Client, tool_ask
 from tests.support.hitl import audit_events, until
+from tests.support.oauth import install, oauth_env
 from tests.support.passkeys import registration, user_id_of
 from tests.support.signin import pages_client
 from tests.support.signing import spend
@@ -439,3 +440,27 @@ async def test_redis_down_when_a_workspaces_parts_are_first_built_says_try_again
 async def answered(slack: SlackStandIn) -> DeliveryResult | None:
     said = await slack.send_command(user=DAN, channel=OTHER_CHANNEL, text="status")
     return said if said.status == 200 and "cannot reach its storage" not in said.body else None
+
+
+async def test_a_grid_workspace_installed_alone_is_its_own_tenant(slack: SlackStandIn, redis_url: str) -> None:
+    """Not org-wide: that workspace's token only, and its data the workspace's (T0GRIDA), not the organisation's."""
+    slack.several_workspaces(installed=False)
+    worker = await start_worker(oauth_env(slack, redis_url))
+    slack.events_url = worker.url + "/slack/events"
+    slack.configure_oauth(redirect_url=worker.url + "/slack/oauth_redirect")
+    try:
+        assert (await install(worker, slack, f"team:{GRID_A}"))[0] == 200  # the local Slack's page: T0GRIDA alone
+        assert await worker.services.store.installations.ids() == [GRID_A]
+        approval_id = await ask(await key_of(worker, "grid-a", GRID_A_CHANNEL, WorkspaceRef(GRID_A, GRID)), HANK)
+        card = await card_in(slack, GRID_A_CHANNEL, approval_id)
+        assert await worker.services.redis.exists(f"hitl:ws:{GRID_A}:deadlines", f"hitl:ws:{GRID}:deadlines") == 1
+        assert await store_of(worker, GRID).approvals.get(approval_id) is None
+        # Gina's click comes from T0GRIDA (is_enterprise_install false): served by that workspace's parts
+        assert (await slack.click(user=GINA, channel=GRID_A_CHANNEL, ts=card["ts"], action_id=APPROVE)).status == 200
+        assert await until(lambda: decided_in(store_of(worker, GRID_A), approval_id), what="decided") == "approved"
+        tenancy: Tenancy = worker.runner.app[TENANCY]
+        assert [p.store.keys.prefix for p in tenancy.built()] == [f"hitl:ws:{GRID_A}"]
+        known = await worker.services.store.tenants.known()
+        assert [(r.tenant, r.org_wide) for r in known] == [(GRID_A, False)]  # served again so after a restart
+    finally:
+        await worker.stop()

@@ -59,3 +59,17 @@ async def test_the_home_tenant_is_recorded_once_by_the_first_worker_that_learns_
     assert await store.tenants.home() == first and first.tenant == "E0ORG"
     await store.redis.set(store.keys.workspaces_home, "[[[")  # nothing that reads as one: none, never a crash
     assert await Store(store.redis).tenants.home() is None
+
+
+async def test_how_a_grid_workspace_is_installed_is_kept_with_it(store: Store) -> None:
+    alone = WorkspaceRef("T0HOME", "E0ORG", org_wide=False)  # a Grid workspace installed on its own
+    await store.tenants.learn_home(alone)
+    assert (await Store(store.redis).tenants.home() or WorkspaceRef("")).tenant == "T0HOME"
+    await store.tenants.remember(WorkspaceRef("T0B", "E0ORG", org_wide=False))
+    await store.tenants.remember(WorkspaceRef("T0C", "E0OTHER", org_wide=True))
+    assert sorted((r.tenant, r.org_wide) for r in await store.tenants.known()) == [("E0OTHER", True), ("T0B", False)]
+    # written before it was said: the tenant it was kept under tells
+    await store.redis.set(store.keys.workspaces_home, '{"team":"T0X","enterprise":"E0X","tenant":"E0X"}')
+    assert (await Store(store.redis).tenants.home() or WorkspaceRef("")).tenant == "E0X"
+    await store.redis.hset(store.keys.workspaces_known, "E0Y", '{"team":"T0Y","enterprise":"E0Y"}')
+    assert "E0Y" in {r.tenant for r in await store.tenants.known()}

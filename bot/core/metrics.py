@@ -18,7 +18,9 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
-        self.pending = Gauge("hitl_pending_approvals", "Approvals waiting for a decision (all workers)", registry=r)
+        self.pending = Gauge(
+            "hitl_pending_approvals", "Approvals waiting for a decision (all workers, every workspace)", registry=r
+        )
         self.waiting = Gauge(
             "hitl_waiting_approvals", "Approvals waiting for a decision, by the run's channel", ["channel"], registry=r
         )

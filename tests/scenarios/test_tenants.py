@@ -23,7 +23,7 @@ import pytest
 
 from bot.core.key_files import ensure_keys_file
 from bot.core.workspaces import WorkspaceRef
-from bot.devslack.model import GRID, GRID_A, GRID_B, OTHER_TEAM, TEAM_ID, DeliveryResult
+from bot.devslack.model import GRID, GRID_A, GRID_B, OTHER_TEAM, TEAM_ID, DeliveryResult, several_teams
 from bot.devslack.server import SlackStandIn
 from bot.report.cli import build_report, read_history
 from bot.server import TENANCY
@@ -462,5 +462,25 @@ async def test_a_grid_workspace_installed_alone_is_its_own_tenant(slack: SlackSt
         assert [p.store.keys.prefix for p in tenancy.built()] == [f"hitl:ws:{GRID_A}"]
         known = await worker.services.store.tenants.known()
         assert [(r.tenant, r.org_wide) for r in known] == [(GRID_A, False)]  # served again so after a restart
+    finally:
+        await worker.stop()
+
+
+async def test_a_grid_workspace_listed_alone_in_the_workspaces_file_is_its_own_tenant(
+    slack: SlackStandIn, redis_url: str, tmp_path: Path
+) -> None:
+    slack.several_workspaces(installed=False)
+    slack.add_team(next(t for t in several_teams() if t.id == GRID_A), token="xoxb-grid-a-alone")  # not org-wide
+    listed = tmp_path / "alone.json"
+    listed.write_text(json.dumps([{"team": GRID_A, "enterprise": GRID, "bot_token": "env:GRID_A_TOKEN"}]))
+    worker = await start_worker(bot_env(slack=slack, redis_url=redis_url, model_config=None,
+                                        SLACK_WORKSPACES_FILE=str(listed), GRID_A_TOKEN="xoxb-grid-a-alone"))
+    slack.events_url = worker.url + "/slack/events"
+    try:
+        approval_id = await ask(await key_of(worker, "grid-a", GRID_A_CHANNEL, WorkspaceRef(GRID_A, GRID)), HANK)
+        card = await card_in(slack, GRID_A_CHANNEL, approval_id)
+        assert (await slack.click(user=GINA, channel=GRID_A_CHANNEL, ts=card["ts"], action_id=APPROVE)).status == 200
+        assert await until(lambda: decided_in(store_of(worker, GRID_A), approval_id), what="decided") == "approved"
+        assert await store_of(worker, GRID).approvals.get(approval_id) is None
     finally:
         await worker.stop()

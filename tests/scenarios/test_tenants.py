@@ -4,7 +4,11 @@ workspaces (T0GRIDA, T0GRIDB), each with its people, channels and tokens (SLACK_
 workspace, posted with its own token, its approval under its tenant's keys and decided there by a click; a click from
 the wrong workspace refused and audited; an org member of T0GRIDB approves in T0GRIDA's channel when named, and
 only then; a key of one workspace never touches another's approvals; one workspace rate-limited (429s) while the
-other's cards go on; the tenants a worker served are served again (their loops) by the next worker to start.
+other's cards go on; the tenants a worker served are served again (their loops) by the next worker to start. Each
+workspace's API answers link its card, its receipts are spent and its reveal links served in its own data; /metrics
+and /healthz count every workspace; an org user group of the organisation's other workspace is found; Redis down
+when a workspace is first served says try again; a Grid workspace installed alone (OAuth, or the file) is its own
+tenant.
 
 Real parts: redis-server, the worker's HTTP server and Bolt app over signed HTTP; Slack is the stand-in."""
 

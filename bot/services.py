@@ -293,6 +293,7 @@ def create_services(
         slack = create_slack_client(settings, metrics)
     directory = Directory(slack, ttl=settings.usergroup_cache_seconds, shared=store.people, team=team)
     store.audit.refused = lambda reason: metrics.refusals.labels(reason).inc()
+    store.approvals.refused = lambda reason: metrics.refusals.labels(reason).inc()  # the decide step's own
     runs_first = RunsFirst()  # after a decision, the run it woke goes before the Slack redraws it set off
     cards = CardService(slack, store=store, shared=directory.shared, runs_first=runs_first)
     background = Background() if base is None else base.background

@@ -62,8 +62,9 @@ class Metrics:
                                 " given_up)", ["outcome"], registry=r)
         self.stepup = Counter("hitl_stepup_confirmations", "Step-up confirmations with a passkey, by outcome"
                               " (confirmed, refused)", ["outcome"], registry=r)
-        self.refusals = Counter("hitl_refusals", "Refused attempts audited, by reason (outsider, mismatch,"
-                                " workspace, ...)", ["reason"], registry=r)
+        self.refusals = Counter("hitl_refusals", "Refused attempts, by reason (outsider, mismatch, workspace, ...;"
+                                " the decide step's: self, not_allowed, frozen, already_decided, ...)", ["reason"],
+                                registry=r)
         # the audit log, as the watcher (bot/audit/watch.py) sees it: set by the worker holding its lease
         self.audit_seq = Gauge("hitl_audit_last_seq", "The audit log's last seq (its counter)", registry=r)
         self.audit_checkpoint_seq = Gauge("hitl_audit_last_checkpoint_seq", "The seq the newest signed checkpoint"

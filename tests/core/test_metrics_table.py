@@ -41,8 +41,12 @@ async def test_every_metric_of_the_table_is_exposed_after_traffic_and_nothing_el
     worker, key = emailer
     async with ApprovalsClient(worker.url, key, title="Tell Bob") as client:
         asked = await client.request_tool("send_email", {"to": "bob@example.com"})
-        await click(slack, await nth_card(slack, 1), "approval_approve", user=BOB)
+        card = await nth_card(slack, 1)
+        await click(slack, card, "approval_approve", user=BOB)
         assert (await client.wait(asked.id, at_most=30)).approved
+        again = await slack.click(user=BOB, channel=card["channel"], ts=card["ts"], action_id="approval_approve",
+                                  as_seen=card)  # a second click, as the card was: refused by the decide step
+        assert again.status == 200
     text = await scrape(worker)
     table, exposed = table_names(), exposed_names(text)
     assert exposed - table == set(), "exposed but not in docs/operators/monitoring.md's table"
@@ -52,6 +56,7 @@ async def test_every_metric_of_the_table_is_exposed_after_traffic_and_nothing_el
     assert sample(text, 'hitl_slack_api_calls_total{method="chat.postMessage"}') >= 1
     assert sample(text, "hitl_redis_command_seconds_count") >= 1
     assert sample(text, "hitl_policy_load_failing") == 0
+    assert sample(text, 'hitl_refusals_total{reason="already_decided"}') == 1
 
 
 def test_the_table_check_can_fail() -> None:

@@ -49,8 +49,9 @@ class Metrics:
         self.archive_lag_seconds = Gauge("hitl_audit_archive_lag_seconds", "Age of the oldest audit entry not yet in"
                                          " the audit archive (0: none; all workers)", registry=r)
         self.redis_reconnects = Counter("hitl_redis_reconnects", "Re-subscriptions after losing Redis", registry=r)
-        self.asks = Counter("hitl_asks", "Asks walked through the decision chain, by way in (run, api, workflow) and"
-                            " outcome (allowed, denied, asked, refused)", ["way", "outcome"], registry=r)
+        self.asks = Counter("hitl_asks", "Asks walked through the decision chain, by way in (run, api, mcp,"
+                            " claude_code, workflow) and outcome (allowed, denied, asked, refused)", ["way", "outcome"],
+                            registry=r)
         self.slack_calls = Counter("hitl_slack_api_calls", "Slack Web API calls, by method", ["method"], registry=r)
         self.slack_rate_wait = Counter("hitl_slack_api_rate_limit_wait_seconds", "Seconds waited on Slack's"
                                        " rate limits (Retry-After) before a call went again", registry=r)

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import re
 
-import aiohttp
 from agent_approvals import ApprovalsClient
 
 from bot.devslack.server import SlackStandIn
 from tests.conftest import BOB, Worker
 from tests.support.hitl import click, nth_card
-from tests.support.metrics_table import table_names
+from tests.support.metrics_table import sample, scrape, table_names
 
 # written by the audit archive's lag work (#66): in the table, exposed once that work is in
 ARCHIVE_LAG = {"hitl_audit_archive_lag_entries", "hitl_audit_archive_lag_seconds"}
@@ -22,17 +21,6 @@ def exposed_names(text: str) -> set[str]:
     """The families of a Prometheus exposition (a counter's with `_total`), without the `_created` timestamps
     prometheus_client adds beside each counter and histogram."""
     return {name for name, _ in re.findall(r"^# TYPE (\S+) (\S+)$", text, re.M) if not name.endswith("_created")}
-
-
-async def scrape(worker: Worker) -> str:
-    async with aiohttp.ClientSession() as http, http.get(worker.url + "/metrics") as response:
-        assert response.status == 200
-        return await response.text()
-
-
-def sample(text: str, name: str) -> float:
-    found = re.search(rf"^{re.escape(name)} (\S+)$", text, re.M)
-    return float(found.group(1)) if found else 0.0
 
 
 async def test_every_metric_of_the_table_is_exposed_after_traffic_and_nothing_else(

@@ -475,7 +475,9 @@ def watch_of(
                       signed=signed, worker=worker)
     return AuditWatch(store, signing, alerter, metrics, worker=worker, interval=settings.audit_watch_seconds,
                       full_every=settings.audit_watch_full_seconds, stalled=settings.audit_stalled_seconds,
-                      retention=redis_keep(settings), archive=bool(settings.audit_archive))
+                      retention=redis_keep(settings), archive=bool(settings.audit_archive),
+                      archive_store=open_archive(settings.audit_archive, retain=settings.audit_archive_retain)
+                      if settings.audit_archive else None)
 
 
 async def check_alerts_channel(slack: AsyncWebClient, channel: str) -> None:

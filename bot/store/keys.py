@@ -83,7 +83,8 @@ workspace), step-up links, heartbeats, workers' channels, claims, commands, the 
 {p}:audit:archive_lease       string  the worker that writes the archive             seconds; renewed by its holder
 {p}:audit:watch_lease         string  the worker that watches the log (bot/audit/    seconds; renewed by its holder
                                       watch.py)
-{p}:audit:watched             hash    where the watcher stopped: {seq, at, id, full} kept; only goes forward
+{p}:audit:watched             hash    where the watcher stopped: {seq, at, id, full, kept; only goes forward
+                                      archive (the archive's mark, JSON)}
 {p}:audit:findings            hash    integrity findings standing: {kind: JSON}      until cleared
 {p}:audit:alerted:<kind>      string  a finding's alert was said (once an hour)      3600 s
 {p}:settings:<channel>        hash    a channel's settings (`/agent config`)         kept

@@ -113,7 +113,8 @@ def add_routes(
         async with checking:  # off the loop, a few at a time: clicks and /healthz go on at their usual speed
             await asyncio.to_thread(check_arguments, checked)
         status, body = await (await served(key)).ask(key, checked, idempotency_key=idempotency_key, way=way)
-        annotate(current_span(), approval_id=body.get("id", ""), status=body.get("status", ""), key=key.name)
+        annotate(current_span(), approval_id=body.get("id", ""), status=body.get("status", ""), key=key.name,
+                 client=request.headers.get(CLIENT_HEADER, ""), user_agent=request.headers.get("User-Agent", "")[:200])
         log.info("key %s asked for approval %s (%s)", key.name, body.get("id"), body.get("status"))
         return web.json_response(body, status=status)
 

@@ -46,6 +46,7 @@ from bot.core.security import secrets_of
 from bot.core.settings import Settings, SettingsError, reveal
 from bot.core.signing import SigningError, SigningKeys, load_signing_keys
 from bot.core.tasks import Background, RunsFirst
+from bot.core.version import __version__
 from bot.policy.bundle import PolicyBundle, PolicyError
 from bot.policy.engine import PolicyEngine
 from bot.runs.manager import RunManager
@@ -59,7 +60,7 @@ from bot.slack.directory import Directory
 from bot.stepup.enrolment import Enrolment
 from bot.stepup.reveal import Reveal
 from bot.stepup.votes import Confirmation
-from bot.store import DecideResult, Store, StoreUnavailable, connect
+from bot.store import DecideResult, NewerFormat, Store, StoreUnavailable, connect
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +103,7 @@ class Services:
             await self._start_loops()
             return
         await check_eviction(self.store, allow=self.settings.redis_allow_eviction)  # first: before anything is kept
+        await keep_format(self.store)  # a Redis of a newer format refused before this worker writes to it
         # one HTTP session for every Web API call (slack-sdk opens one per call otherwise)
         self.slack.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
         self.home_slack.session = self.slack.session
@@ -293,6 +295,7 @@ def create_services(
         slack = create_slack_client(settings, metrics)
     directory = Directory(slack, ttl=settings.usergroup_cache_seconds, shared=store.people, team=team)
     store.audit.refused = lambda reason: metrics.refusals.labels(reason).inc()
+    store.approvals.refused = lambda reason: metrics.refusals.labels(reason).inc()  # the decide step's own
     runs_first = RunsFirst()  # after a decision, the run it woke goes before the Slack redraws it set off
     cards = CardService(slack, store=store, shared=directory.shared, runs_first=runs_first)
     background = Background() if base is None else base.background
@@ -472,7 +475,9 @@ def watch_of(
                       signed=signed, worker=worker)
     return AuditWatch(store, signing, alerter, metrics, worker=worker, interval=settings.audit_watch_seconds,
                       full_every=settings.audit_watch_full_seconds, stalled=settings.audit_stalled_seconds,
-                      retention=redis_keep(settings), archive=bool(settings.audit_archive))
+                      retention=redis_keep(settings), archive=bool(settings.audit_archive),
+                      archive_store=open_archive(settings.audit_archive, retain=settings.audit_archive_retain)
+                      if settings.audit_archive else None)
 
 
 async def check_alerts_channel(slack: AsyncWebClient, channel: str) -> None:
@@ -537,6 +542,20 @@ async def check_eviction(store: Store, *, allow: bool) -> None:
     if not allow:
         raise SettingsError(f"{said}, or REDIS_ALLOW_EVICTION=true to start anyway)")
     log.error("%s); starting anyway because REDIS_ALLOW_EVICTION=true", said)
+
+
+async def keep_format(store: Store) -> None:
+    """The Redis-wide stored format (bot/store/stored_format.py): an older one upgraded in place (said at WARNING), a
+    newer one refused with a `SettingsError` saying so; a Redis that cannot be reached now is let be (a WARNING)."""
+    try:
+        before, now = await store.format.keep(version=__version__)
+    except StoreUnavailable as exc:
+        log.warning("Redis's stored format could not be checked at start (%s)", exc)
+        return
+    except NewerFormat as exc:
+        raise SettingsError(str(exc)) from None
+    if before != now:
+        log.warning("Redis's stored format upgraded in place from %s to %s", before, now)
 
 
 def signing_keys(settings: Settings) -> SigningKeys | None:

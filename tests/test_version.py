@@ -20,6 +20,9 @@ def test_every_package_says_the_same_version() -> None:
         "agents/typescript/package.json": json.loads((ROOT / "agents/typescript/package.json").read_text())["version"],
         "bot.__version__": bot.__version__,
         "agent_approvals.__version__": agent_approvals.__version__,
+        "agents/typescript/src/wire.ts VERSION": re.findall(r'^export const VERSION = "([^"]+)";$',
+                                                            (ROOT / "agents/typescript/src/wire.ts").read_text(),
+                                                            flags=re.MULTILINE)[0],
     }
     assert set(versions.values()) == {bot.__version__}, versions
 

@@ -261,6 +261,8 @@ class ApprovalsClient:
             (as it is logged at INFO: "approval a-… approved by @bob").
         on_waiting: called with each approval this client asked or waited for, once, when it first answers
             pending: its card is in Slack (`card_url` links to it when the bot knows its workspace's URL).
+        client_name: the client's name in the `X-Agent-Approvals-Client` header (`name/version`): the bot counts
+            asks by way in from it (`mcp`: the MCP gateway, `claude-code`: Claude Code's hooks; others: api).
     """
 
     def __init__(
@@ -278,6 +280,7 @@ class ApprovalsClient:
         transport: httpx.AsyncBaseTransport | None = None,
         on_decided: Callable[[Approval], None] | None = None,
         on_waiting: Callable[[Approval], None] | None = None,
+        client_name: str = "python",
     ) -> None:
         self.title, self.channel, self.requester, self.agent = title, channel, requester, agent
         self.within = within
@@ -288,7 +291,8 @@ class ApprovalsClient:
         self._on_waiting = on_waiting
         self._waited: set[str] = set()  # the pending approvals handed to `on_waiting` already
         self._wire = Wire([url] if isinstance(url, str) else url, key, retry_for=retry_for,
-                          timeout=httpx.Timeout(10.0, read=LONG_POLL + 15.0), transport=transport)
+                          timeout=httpx.Timeout(10.0, read=LONG_POLL + 15.0), transport=transport,
+                          client=client_name)
 
     async def __aenter__(self) -> Self:
         return self

@@ -27,6 +27,8 @@ RETRY_STATUSES = frozenset({502, 503, 504})
 FIRST_TRIES = 3  # tries of each URL before a bot that never answered is called unreachable
 API_PATH = "/api/v1"
 VERSION = "0.1.0"  # the package's (agent_approvals.__version__): sent in the User-Agent, for the bot's operators
+# which client asks, name/version (python; mcp and claude-code: the bot counts their asks as ways in of their own)
+CLIENT_HEADER = "X-Agent-Approvals-Client"
 
 
 class ApprovalsError(Exception):
@@ -94,7 +96,7 @@ class Wire:
     """The HTTP side of one `ApprovalsClient`: its workers' base URLs (`base_url`), its key, its retries."""
 
     def __init__(self, urls: Sequence[str], key: str, *, retry_for: float, timeout: httpx.Timeout,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+                 transport: httpx.AsyncBaseTransport | None = None, client: str = "python") -> None:
         self.urls = [base_url(u) for u in urls]
         if not self.urls:
             raise ValueError("give the bot's URL")
@@ -102,7 +104,8 @@ class Wire:
         self._next = 0  # the URL to try next
         self._answered = False  # whether a bot has answered (then a refused connection is a restart)
         self._http = httpx.AsyncClient(
-            headers={"Authorization": f"Bearer {key}", "User-Agent": f"agent-approvals/{VERSION}"},
+            headers={"Authorization": f"Bearer {key}", "User-Agent": f"agent-approvals/{VERSION}",
+                     CLIENT_HEADER: f"{client}/{VERSION}"},
             timeout=timeout, transport=transport,
         )
 

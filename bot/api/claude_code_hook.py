@@ -91,7 +91,8 @@ async def hook(request: web.Request, key: ApiKey) -> web.Response:
     admissions = request.app[ADMISSIONS]
     with admissions.admit(key) as token:
         url, transport = own_server(request, token)
-        async with ApprovalsClient(url, "-", transport=transport, retry_for=RETRY_FOR) as client:
+        async with ApprovalsClient(url, "-", transport=transport, retry_for=RETRY_FOR,
+                                   client_name="claude-code") as client:
             return web.json_response(await decide(client, payload, wait=wait, on_error=mode, **options))
 
 

@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import GenerateJsonSchema, models_json_schema
 
 from bot.api import answers
-from bot.api.requests import IDEMPOTENCY_KEY, MAX_WAIT, Allowed, Ask, ReceiptUse, Use
+from bot.api.requests import CLIENT, CLIENT_HEADER, IDEMPOTENCY_KEY, MAX_WAIT, Allowed, Ask, ReceiptUse, Use
 
 SCHEMAS = "#/components/schemas/{model}"
 REQUESTS: tuple[type[BaseModel], ...] = (Ask, Allowed, Use, ReceiptUse)
@@ -97,6 +97,12 @@ def _idempotency(description: str) -> dict[str, Any]:
             "schema": {"type": "string", "pattern": IDEMPOTENCY_KEY.pattern}, "description": description}
 
 
+_CLIENT = {"name": CLIENT_HEADER, "in": "header", "required": False,
+           "schema": {"type": "string", "pattern": CLIENT.pattern},
+           "description": "the client's name/version (python/0.1.0, typescript/0.1.0, mcp/0.1.0, claude-code/0.1.0):"
+                          " the metrics count asks by way in from it (mcp, claude-code: their own ways; others: api);"
+                          " not name/version: 400"}
+
 _ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
 _WAIT: dict[str, Any] = {"name": "wait", "in": "query", "required": False,
                          "schema": {"type": "number", "minimum": 0, "maximum": MAX_WAIT}}
@@ -147,7 +153,7 @@ def paths() -> dict[str, Any]:
                 "operationId": "ask",
                 "summary": "Ask for an approval",
                 "parameters": [_idempotency("a retry with the same key and body (as RFC 8785 canonical JSON)"
-                                            " returns the same approval")],
+                                            " returns the same approval"), _CLIENT],
                 "requestBody": _body("Ask"),
                 "responses": {
                     "201": _json("Approval", "asked: the approval is pending, its card posted"),
@@ -213,7 +219,7 @@ def paths() -> dict[str, Any]:
                     " person 409 `ask_a_person` (ask for an approval instead). A retry with the same"
                     " Idempotency-Key and body gets the same answer and adds no entry."
                 ),
-                "parameters": [_idempotency("a retry with the same key and body records the call once")],
+                "parameters": [_idempotency("a retry with the same key and body records the call once"), _CLIENT],
                 "requestBody": _body("Allowed"),
                 "responses": {
                     "201": _json("AllowedCall", "recorded in the audit log"),

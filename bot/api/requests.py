@@ -47,6 +47,9 @@ MAX_WORKFLOW_ID = 255
 MAX_ALLOWED_BY = 200
 MAX_RECEIPT = 8192  # characters: a longer one is none of ours
 IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
+CLIENT_HEADER = "X-Agent-Approvals-Client"  # name/version of the client: python, typescript, mcp, claude-code
+CLIENT = re.compile(r"^[a-z][a-z0-9-]{0,31}/[A-Za-z0-9.+-]{1,32}$")
+CLIENT_WAYS = {"mcp": "mcp", "claude-code": "claude_code"}  # the clients that are ways in of their own (metrics)
 TOOL_NAME = r"^[A-Za-z0-9_.:/-]{1,64}$"
 USER_ID = r"[UW][A-Z0-9]{2,23}"
 EMAIL = r"[^@\s<>]{1,64}@[^@\s<>]{1,253}"  # a requester named by email: the bot asks Slack who it is
@@ -513,3 +516,16 @@ def wait_seconds(raw: str | None) -> float:
     if not 0 <= value <= MAX_WAIT:
         raise bad("wait", "wait must be a number of seconds from 0 to 60")
     return value
+
+
+def way_in(client: str, *, in_process: bool = False) -> str:
+    """The way in an API ask is counted under (`hitl_asks_total{way}`), from the `X-Agent-Approvals-Client` header
+    (`name/version`): `mcp` (the MCP gateway), `claude_code` (Claude Code's hooks; always for the HTTP hook's own
+    requests, `in_process`), else `api`. A claim is a label, never a right: a key can name only these program ways
+    (never `run`, and `workflow` comes from the body); a header that is not `name/version` is a 400."""
+    if client and not CLIENT.fullmatch(client):
+        raise ApiError(400, "invalid_request", f"{CLIENT_HEADER} must be name/version (e.g. python/0.1.0)",
+                       field=CLIENT_HEADER)
+    if in_process:
+        return "claude_code"
+    return CLIENT_WAYS.get(client.partition("/")[0], "api")

@@ -52,6 +52,7 @@ from bot.api.admission import (
 from bot.api.openapi import document
 from bot.api.requests import (
     APPROVAL_ID,
+    CLIENT_HEADER,
     IDEMPOTENCY_KEY,
     MAX_BODY,
     ApiError,
@@ -62,6 +63,7 @@ from bot.api.requests import (
     receipt_use,
     use_token,
     wait_seconds,
+    way_in,
 )
 from bot.api.service import ApprovalsApi
 from bot.core.logs import log_fields
@@ -107,21 +109,23 @@ def add_routes(
                 logs=LogThrottle())
 
     async def ask(request: web.Request, key: ApiKey) -> web.Response:
-        idempotency_key = _idempotency_key(request)
+        idempotency_key, way = _idempotency_key(request), _way(request)
         raw = await _body(request)
         checked = ask_body(raw, allow_private_callbacks=allow_private_callbacks)
         async with checking:  # off the loop, a few at a time: clicks and /healthz go on at their usual speed
             await asyncio.to_thread(check_arguments, checked)
-        status, body = await (await served(key)).ask(key, checked, idempotency_key=idempotency_key)
-        annotate(current_span(), approval_id=body.get("id", ""), status=body.get("status", ""), key=key.name)
+        status, body = await (await served(key)).ask(key, checked, idempotency_key=idempotency_key, way=way)
+        annotate(current_span(), approval_id=body.get("id", ""), status=body.get("status", ""), key=key.name,
+                 client=request.headers.get(CLIENT_HEADER, ""), user_agent=request.headers.get("User-Agent", "")[:200])
         log.info("key %s asked for approval %s (%s)", key.name, body.get("id"), body.get("status"))
         return web.json_response(body, status=status)
 
     async def allowed(request: web.Request, key: ApiKey) -> web.Response:
-        idempotency_key = _idempotency_key(request)
+        idempotency_key, way = _idempotency_key(request), _way(request)
         raw = await _body(request)
         checked = allowed_body(raw)
-        status, body = await (await served(key)).record_allowed(key, checked, idempotency_key=idempotency_key)
+        status, body = await (await served(key)).record_allowed(key, checked, idempotency_key=idempotency_key,
+                                                                way=way)
         log.info("key %s recorded call %s of %s as allowed by its allow-list", key.name, body["id"], checked.tool_name)
         return web.json_response(body, status=status)
 
@@ -320,6 +324,11 @@ def _idempotency_key(request: web.Request) -> str:
         raise ApiError(400, "invalid_request", "Idempotency-Key must be 1 to 128 letters, digits or _ . : -",
                        field="Idempotency-Key")
     return idempotency_key
+
+
+def _way(request: web.Request) -> str:
+    """The way in the ask came by (`requests.way_in`): the client's header, or the Claude Code hook's own request."""
+    return way_in(request.headers.get(CLIENT_HEADER, ""), in_process=_admitted(request) is not None)
 
 
 def _admitted(request: web.Request) -> ApiKey | None:

@@ -187,12 +187,15 @@ class ApprovalsApi:
         self.waiters.wake_all()
 
     # asking ---------------------------------------------------------------------------------------
-    async def ask(self, key: ApiKey, ask: CheckedAsk, *, idempotency_key: str = "") -> tuple[int, dict[str, Any]]:
+    async def ask(
+        self, key: ApiKey, ask: CheckedAsk, *, idempotency_key: str = "", way: str = "api"
+    ) -> tuple[int, dict[str, Any]]:
         """Open an approval for `ask` through the one way every approval is opened (`ApprovalService.
         open_request`): 201 pending, 200 when the channel's input mode or a rule decided it at once (stored like
         any other: read and used once). A retry with the same `idempotency_key` and body (compared as canonical
         JSON, `ask.body_digest`: keys in any order) gets the same approval (409 with another body); 429 at the
-        key's `max_pending`; every limit is part of the store's one step."""
+        key's `max_pending`; every limit is part of the store's one step. `way`: the way in it is counted under
+        (api, mcp, claude_code: `requests.way_in`)."""
         channel = ask.channel or key.default_channel
         if not key.allows(channel):
             raise ApiError(403, "forbidden", f"the key {key.name} may not ask in {channel}", field="channel")
@@ -202,7 +205,8 @@ class ApprovalsApi:
         program = ProgramAsk(key=key, title=ask.title, requester=requester, context_url=ask.context_url,
                              callback_url=ask.callback_url, timeout=ask.timeout,
                              once=once if idempotency_key else None,
-                             workflow=json.dumps(ask.workflow, separators=(",", ":")) if ask.workflow else "")
+                             workflow=json.dumps(ask.workflow, separators=(",", ":")) if ask.workflow else "",
+                             way=way)
         request = api_request(ask, approval_id=new_approval_id(), key=key)
         add_log_fields(approval_id=request.approval_id, run_id=run.id, channel=channel)
         try:
@@ -237,7 +241,7 @@ class ApprovalsApi:
         return found
 
     async def record_allowed(
-        self, key: ApiKey, allowed: CheckedAllowed, *, idempotency_key: str = ""
+        self, key: ApiKey, allowed: CheckedAllowed, *, idempotency_key: str = "", way: str = "api"
     ) -> tuple[int, dict[str, Any]]:
         """An `allowed` audit entry: a tool call the program forwarded by its own allow-list (no card, no approval),
         with the key, the tool, the digest of its arguments (and the arguments, as a `requested` entry keeps them)
@@ -254,7 +258,7 @@ class ApprovalsApi:
         end = RecordAllowed(self.store, key, allowed, channel=channel, requester=requester,
                             idempotency_key=idempotency_key)
         program = ProgramAsk(key=key, title=f"{allowed.tool_name}, allowed by {allowed.allowed_by}",
-                             requester=requester)
+                             requester=requester, way=way)
         await self.approvals.open_request(allowed_request(key, allowed, call_id=new_call_id()),
                                           run=program_run(key, channel), owner=API_OWNER, program=program,
                                           listed=allowed.allowed_by, end=end)

@@ -40,6 +40,7 @@ class ProgramAsk:
     timeout: int | None = None
     once: Once | None = None
     workflow: str = ""  # JSON {engine, id, type, namespace, url}: the durable workflow that asks
+    way: str = "api"  # the way in it came by (api, mcp, claude_code; a workflow's is `workflow`): the metrics' label
 
     @property
     def max_pending(self) -> int:

@@ -254,7 +254,7 @@ class ApprovalService:
         Raises `Fenced` (another worker took the run over) or `OpenRefused` (`program`'s limits or idempotency).
         """
         read = await self.chain.settings_of(run.channel)  # (the worker's copy: the open step checks it)
-        way = "run" if program is None else "workflow" if program.workflow else "api"
+        way = "run" if program is None else "workflow" if program.workflow else program.way
         try:
             opened = await self.chain.walk(Ask(request, run, owner, read.settings, settings_held=read.held,
                                                mode=mode, fence=fence, program=program, listed=listed), end=end)

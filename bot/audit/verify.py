@@ -292,11 +292,13 @@ async def _verify(
 
 async def walk(
     store: Store, start_at: float | None, verify: Verifier | None, *, retention: float | None = None,
-    now: float | None = None, trust: Trust | None = None,
+    now: float | None = None, trust: Trust | None = None, after: str = "",
 ) -> tuple[str, int]:
     """Walk the store's audit log (from the last checkpoint at or before `start_at`, else from its oldest entry):
     (what to print, exit code; NO_LOG when there is none under the store's prefix). Nothing checked is never
-    "intact" (exit 1), and the log must end at its counter: entries deleted from its end are found too."""
+    "intact" (exit 1), and the log must end at its counter: entries deleted from its end are found too. `after`
+    (the watcher's): the stream id of the checkpoint verified last, the checkpoint at `start_at`: only it and the
+    ones after it are read and verified (all of them when it is no longer kept)."""
     now = time.time() if now is None else now
     if not await store.audit.exists():
         return (f"no audit log found under the key prefix {store.keys.prefix!r} (is REDIS_KEY_PREFIX the bot's, and"
@@ -307,7 +309,9 @@ async def walk(
     except ShardIndexError as exc:
         return f"audit log NOT intact: the shard index {store.keys.audit_shards} is not one: {exc}", 1
     name = (shard or ONE).name
-    stored = await store.audit.checkpoints()
+    stored = await store.audit.checkpoints(since=after) if after else []
+    if not stored or stored[0][0] != after:  # (not asked, or that checkpoint is gone: every one)
+        stored = await store.audit.checkpoints()
     new: list[Signed] = []
     signatures: list[tuple[str, float, str]] = []
     for entry_id, fields in stored:

@@ -2,7 +2,10 @@
 the checkpoints written since it last looked, every AUDIT_WATCH_INTERVAL, and the whole log every AUDIT_WATCH_FULL.
 
 Each look is `audit verify`'s walk (bot/audit/verify.py `walk`) from the last checkpoint it verified (kept in
-`Keys.audit_watched`, so a worker taking over goes on from there), with the deployment's signing keys. A look finds:
+`Keys.audit_watched`, so a worker taking over goes on from there), reading and verifying only that checkpoint and
+the later ones, with the deployment's signing keys; with AUDIT_ARCHIVE, the archive's sealed segments written since
+(bot/audit/archive/verify.py `check_new_segments`, from the mark kept beside it). A look costs what is new; the full
+look reads everything again. A look finds:
 
 - `altered`, `deleted`, `inserted`: an entry changed, gone (a gap, or the unsigned tail cut) or added by hand;
 - `forged`: a checkpoint whose signature or fields do not verify with the deployment's keys;
@@ -26,6 +29,8 @@ from dataclasses import dataclass
 
 import aiohttp
 
+from bot.audit.archive.stores import ArchiveError, ArchiveStore
+from bot.audit.archive.verify import Found, Mark, check_new_segments, trust_of
 from bot.audit.checkpoints import CHECKPOINT_TYPE
 from bot.audit.rounds import Rounds
 from bot.audit.verify import NO_LOG, Trust, walk
@@ -40,6 +45,9 @@ REPEAT_AFTER = 3600.0  # the same finding is said at most once an hour
 CHECK_BY_HAND = "python -m bot audit verify"
 KINDS = ("altered", "deleted", "inserted", "forged", "unannounced_key", "stalled", "stalled_archive", "integrity")
 Post = Callable[[str], Awaitable[None]]
+# the archive check's words (bot/audit/archive/verify.py) as the watcher's kinds
+ARCHIVE_KINDS = {"altered": "altered", "deleted": "deleted", "inserted": "inserted", "segment missing": "deleted",
+                 "checkpoint forged": "forged", "key not pinned": "forged"}
 _KIND = re.compile(r": (altered|deleted|inserted): ")
 
 
@@ -121,7 +129,10 @@ class AuditWatch:
     def __init__(
         self, store: Store, keys: SigningKeys | None, alerter: Alerter, metrics: Metrics, *, worker: str,
         interval: float, full_every: float, stalled: float, retention: float, archive: bool = False,
+        archive_store: ArchiveStore | None = None,
     ) -> None:
+        """`archive`: AUDIT_ARCHIVE is set (its writer is watched for stalls); `archive_store`: the archive, whose
+        new segments each look checks."""
         self._store = store
         self._keys = keys
         self._alerter = alerter
@@ -132,6 +143,7 @@ class AuditWatch:
         self._stalled = stalled
         self._retention = retention
         self._archive = archive
+        self._archive_store = archive_store
         self._rounds = Rounds("audit-watch", self.look, store=store, every=interval)
 
     async def start(self) -> None:
@@ -147,22 +159,24 @@ class AuditWatch:
         if not await self._store.audit.watch_lease(self._worker, max(3 * self._interval, 10.0)):
             return None
         watched = await self._store.audit.watched()
-        found = [f for f in (await self._verified(watched, now), await self._writer_stalled(now),
-                             await self._archive_stalled(watched, now)) if f is not None]
+        found = [f for f in (await self._verified(watched, now), await self._archive_checked(watched, now),
+                             await self._writer_stalled(now), await self._archive_stalled(watched, now))
+                 if f is not None]
         await self._settle(found, now)
         await self._store.audit.set_watched({"looked": repr(now)})  # (a look ended: whatever it found)
         return found
 
     async def _verified(self, watched: dict[str, str], now: float) -> Finding | None:
         """Walk from the last checkpoint verified (the whole log when a full look is due); move on when intact."""
-        full = now - _number(watched.get("full")) >= self._full_every
+        full = self._full_due(watched, now)
         start_at = None if full or "at" not in watched else _number(watched.get("at"))
         keys = self._keys
         verify = None if keys is None else (lambda jws: keys.verify(jws, typ=CHECKPOINT_TYPE))
         trust = None if keys is None else Trust(source="the deployment's keys", pinned=False,
                                                 created={k.kid: k.created_at for k in keys.keys},
                                                 public={k.kid: k.x for k in keys.keys})
-        said, code = await walk(self._store, start_at, verify, retention=self._retention, now=now, trust=trust)
+        said, code = await walk(self._store, start_at, verify, retention=self._retention, now=now, trust=trust,
+                                after="" if start_at is None else watched.get("id", ""))
         if code == NO_LOG or said.startswith("audit log NOT verified"):
             return None  # nothing new to check
         if code != 0:
@@ -175,6 +189,29 @@ class AuditWatch:
                                                  **({"full": repr(now)} if full else {})})
             self._metrics.audit_verified_seq.set(_number(seq))
             self._metrics.audit_verified_at.set(now)
+        return None
+
+    def _full_due(self, watched: dict[str, str], now: float) -> bool:
+        """Whether this look walks everything again (every `full_every`), not only what is new."""
+        return now - _number(watched.get("full")) >= self._full_every
+
+    async def _archive_checked(self, watched: dict[str, str], now: float) -> Finding | None:
+        """The archive's sealed segments written since the last look (every one when a full look is due), each
+        against its signed tree head, chained from where the last look stopped (`archive` in `Keys.audit_watched`,
+        moved on when intact)."""
+        if self._archive_store is None or self._keys is None:
+            return None
+        trust = trust_of({"keys": [k.public_jwk() for k in self._keys.keys]}, source="the deployment's keys",
+                         pinned=False)
+        mark = None if self._full_due(watched, now) else Mark.loads(watched.get("archive", ""))
+        try:
+            _, mark = await check_new_segments(self._archive_store, trust=trust, mark=mark)
+        except Found as exc:
+            return Finding(ARCHIVE_KINDS.get(exc.kind, "integrity"), str(exc), self._archive_store.url, now)
+        except ArchiveError as exc:
+            log.warning("the audit watcher could not read the archive (%s): checked at the next look", exc)
+            return None
+        await self._store.audit.set_watched({"archive": mark.dumps()})
         return None
 
     async def _writer_stalled(self, now: float) -> Finding | None:

@@ -51,8 +51,9 @@ class Metrics:
         self.archive_lag_seconds = Gauge("hitl_audit_archive_lag_seconds", "Age of the oldest audit entry not yet in"
                                          " the audit archive (0: none; all workers)", registry=r)
         self.redis_reconnects = Counter("hitl_redis_reconnects", "Re-subscriptions after losing Redis", registry=r)
-        self.asks = Counter("hitl_asks", "Asks walked through the decision chain, by way in (run, api, workflow) and"
-                            " outcome (allowed, denied, asked, refused)", ["way", "outcome"], registry=r)
+        self.asks = Counter("hitl_asks", "Asks walked through the decision chain, by way in (run, api, mcp,"
+                            " claude_code, workflow) and outcome (allowed, denied, asked, refused)", ["way", "outcome"],
+                            registry=r)
         self.slack_calls = Counter("hitl_slack_api_calls", "Slack Web API calls, by method", ["method"], registry=r)
         self.slack_rate_wait = Counter("hitl_slack_api_rate_limit_wait_seconds", "Seconds waited on Slack's"
                                        " rate limits (Retry-After) before a call went again", registry=r)
@@ -64,8 +65,9 @@ class Metrics:
                                 " given_up)", ["outcome"], registry=r)
         self.stepup = Counter("hitl_stepup_confirmations", "Step-up confirmations with a passkey, by outcome"
                               " (confirmed, refused)", ["outcome"], registry=r)
-        self.refusals = Counter("hitl_refusals", "Refused attempts audited, by reason (outsider, mismatch,"
-                                " workspace, ...)", ["reason"], registry=r)
+        self.refusals = Counter("hitl_refusals", "Refused attempts, by reason (outsider, mismatch, workspace, ...;"
+                                " the decide step's: self, not_allowed, frozen, already_decided, ...)", ["reason"],
+                                registry=r)
         # the audit log, as the watcher (bot/audit/watch.py) sees it: set by the worker holding its lease
         self.audit_seq = Gauge("hitl_audit_last_seq", "The audit log's last seq (its counter)", registry=r)
         self.audit_checkpoint_seq = Gauge("hitl_audit_last_checkpoint_seq", "The seq the newest signed checkpoint"

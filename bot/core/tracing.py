@@ -26,7 +26,8 @@ ATTRIBUTES = {"approval_id": "approval.id", "channel": "approval.channel", "tool
               "outcome": "approval.outcome", "policy": "approval.policy", "status": "approval.status",
               "decided_by": "approval.decided_by", "key": "approval.key", "method": "http.request.method",
               "route": "http.route", "http_status": "http.response.status_code", "run_id": "run.id",
-              "webhook_status": "webhook.status"}
+              "webhook_status": "webhook.status", "client": "agent_approvals.client",
+              "user_agent": "user_agent.original"}
 _TRACING: dict[str, Any] = {}  # "tracer", "provider", "propagator" once started
 
 

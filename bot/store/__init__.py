@@ -23,6 +23,7 @@ key is a Lua step in `lua/`. The repositories, as `store.<name>`:
     tenants.py           `tenants`: which tenant is home (keeps today's key names; `Store.for_tenant` the others')
     freezes.py           `freezes`: frozen scopes (`/agent freeze`), unfreezing four eyes
     hidden.py            `hidden`: an approval's hidden values (#68), sealed under SECRETS_KEY, dropped when it ends
+    stored_format.py     `format`: the Redis-wide stored format (`{p}:format`), kept and upgraded at a worker's start
     model_cache.py       the model response cache's entries (`MODEL_CACHE`, `ModelCacheEntries`, used by the runs)
     home_queue.py        `HomeQueue`, apart: the Homes due a redraw and the workspace's `views.publish`
                          budget, on the App Home work's own Redis connections (built by
@@ -64,6 +65,7 @@ from bot.store.people import People
 from bot.store.rules import Rules
 from bot.store.runs import Runs
 from bot.store.shared import Fence, Fenced, Shared
+from bot.store.stored_format import NewerFormat, StoredFormat
 from bot.store.tenants import Tenants
 from bot.store.webhooks import Webhooks
 from bot.store.windows import Windows
@@ -82,6 +84,7 @@ __all__ = [
     "Frozen",
     "HomeState",
     "NewKey",
+    "NewerFormat",
     "Once",
     "OpenStatus",
     "Opening",
@@ -133,6 +136,7 @@ class Store:
         self.tenants = Tenants(self.shared)
         self.freezes = Freezes(self.shared)
         self.hidden = HiddenValues(self.shared)
+        self.format = StoredFormat(self.shared)
         self._tenant_stores: dict[str, Store] = {}
 
     def for_tenant(self, tenant: str, *, home: str) -> Store:

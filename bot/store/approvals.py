@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal, cast
 
@@ -106,10 +106,18 @@ def call_of(approval: ApprovalRecord) -> dict[str, str]:
     return {"digest": approval.digest, **({"arguments": arguments} if len(arguments) <= AUDITED_ARGUMENTS else {})}
 
 
+# a person's click the decide step refused (lua/lib/decide.lua), by the metric's reason: the refused ones it audits
+# (self, not_allowed, other_workspace, frozen) and those it only answers (already decided, a vote counted, ...)
+REFUSED_CLICKS = {"self": "self", "not_allowed": "not_allowed", "other_workspace": "other_workspace",
+                  "frozen": "frozen", "already": "already_decided", "duplicate": "duplicate_vote",
+                  "mismatch": "mismatch", "late": "late", "missing": "missing"}
+
+
 class Approvals:
     def __init__(self, shared: Shared) -> None:
         self._s = shared
         self._k = shared.keys
+        self.refused: Callable[[str], None] = lambda reason: None  # each refused click's reason (the metrics)
 
     async def create(
         self, approval: ApprovalRecord, *, checkpoint: str | None = None, fence: Fence | None = None
@@ -416,6 +424,8 @@ class Approvals:
                 "across": "" if across is None else "1" if across else "0",
             },
         )
+        if check_auth and status in REFUSED_CLICKS:
+            self.refused(REFUSED_CLICKS[status])
         record = approval_from(pairs(flat)) if flat else None
         taken = len(heard) > 1 and heard[1] == "1"
         if taken and record is not None and take is not None:

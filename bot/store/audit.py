@@ -345,11 +345,11 @@ class AuditLog:
         without a signing key trims this way; with one, `write_checkpoint` trims what it signs."""
         return int(await self._s.redis.xtrim(self._s.keys.audit, minid=below, approximate=True))
 
-    async def checkpoints(self, count: int | None = None) -> list[Entry]:
+    async def checkpoints(self, count: int | None = None, *, since: str = "-") -> list[Entry]:
         """Every signed checkpoint kept (or the oldest `count`), oldest first (one per AUDIT_CHECKPOINT_EVERY
-        entries or interval)."""
+        entries or interval); from the one of stream id `since` on, when given."""
         found: list[Entry] = []
-        lower = "-"
+        lower = since
         while batch := await self._s.redis.xrange(self._s.keys.audit_checkpoints, min=lower, count=count or 1000):
             found += [(str(entry_id), dict(values)) for entry_id, values in batch]
             if count is not None:

@@ -17,6 +17,8 @@ workspace), step-up links, heartbeats, workers' channels, claims, commands, the 
 {p}:workspaces:known          hash    tenant -> JSON {team, enterprise}: every tenant kept (a tenant's parts are
                                       a worker served (bot/tenancy.py starts their   built for each at start: their
                                       loops at start)                                deadlines, reminders, Homes)
+{p}:format                    hash    the stored format the Redis holds: {format,    kept; only goes up
+                                      by (version), at} (bot/store/stored_format.py)
 {p}:ws:<tenant>:…             (any)   another tenant's keys: those of the table      as in the table
                                       below that are not global
 
@@ -81,7 +83,8 @@ workspace), step-up links, heartbeats, workers' channels, claims, commands, the 
 {p}:audit:archive_lease       string  the worker that writes the archive             seconds; renewed by its holder
 {p}:audit:watch_lease         string  the worker that watches the log (bot/audit/    seconds; renewed by its holder
                                       watch.py)
-{p}:audit:watched             hash    where the watcher stopped: {seq, at, id, full} kept; only goes forward
+{p}:audit:watched             hash    where the watcher stopped: {seq, at, id, full, kept; only goes forward
+                                      archive (the archive's mark, JSON)}
 {p}:audit:findings            hash    integrity findings standing: {kind: JSON}      until cleared
 {p}:audit:alerted:<kind>      string  a finding's alert was said (once an hour)      3600 s
 {p}:settings:<channel>        hash    a channel's settings (`/agent config`)         kept
@@ -161,6 +164,7 @@ class Keys:
         self.root = root = prefix if root is None else root
         self.workspaces_home = f"{root}:workspaces:home"
         self.workspaces_known = f"{root}:workspaces:known"
+        self.format = f"{root}:format"  # the stored format this Redis holds (bot/store/stored_format.py)
         # the tenant these keys are of: "" for home (today's names), else the `<tenant>` of `{root}:ws:<tenant>`
         self.tenant = prefix.removeprefix(f"{root}:ws:") if prefix.startswith(f"{root}:ws:") else ""
         self.live_runs = f"{prefix}:runs:live"

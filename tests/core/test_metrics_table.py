@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import re
 
-import aiohttp
 from agent_approvals import ApprovalsClient
 
 from bot.devslack.server import SlackStandIn
 from tests.conftest import BOB, Worker
 from tests.support.hitl import click, nth_card
-from tests.support.metrics_table import table_names
+from tests.support.metrics_table import sample, scrape, table_names
 
 # written by the audit archive's lag work (#66): in the table, exposed once that work is in
 ARCHIVE_LAG = {"hitl_audit_archive_lag_entries", "hitl_audit_archive_lag_seconds"}
@@ -24,25 +23,18 @@ def exposed_names(text: str) -> set[str]:
     return {name for name, _ in re.findall(r"^# TYPE (\S+) (\S+)$", text, re.M) if not name.endswith("_created")}
 
 
-async def scrape(worker: Worker) -> str:
-    async with aiohttp.ClientSession() as http, http.get(worker.url + "/metrics") as response:
-        assert response.status == 200
-        return await response.text()
-
-
-def sample(text: str, name: str) -> float:
-    found = re.search(rf"^{re.escape(name)} (\S+)$", text, re.M)
-    return float(found.group(1)) if found else 0.0
-
-
 async def test_every_metric_of_the_table_is_exposed_after_traffic_and_nothing_else(
     emailer: tuple[Worker, str], slack: SlackStandIn
 ) -> None:
     worker, key = emailer
     async with ApprovalsClient(worker.url, key, title="Tell Bob") as client:
         asked = await client.request_tool("send_email", {"to": "bob@example.com"})
-        await click(slack, await nth_card(slack, 1), "approval_approve", user=BOB)
+        card = await nth_card(slack, 1)
+        await click(slack, card, "approval_approve", user=BOB)
         assert (await client.wait(asked.id, at_most=30)).approved
+        again = await slack.click(user=BOB, channel=card["channel"], ts=card["ts"], action_id="approval_approve",
+                                  as_seen=card)  # a second click, as the card was: refused by the decide step
+        assert again.status == 200
     text = await scrape(worker)
     table, exposed = table_names(), exposed_names(text)
     assert exposed - table == set(), "exposed but not in docs/operators/monitoring.md's table"
@@ -52,6 +44,7 @@ async def test_every_metric_of_the_table_is_exposed_after_traffic_and_nothing_el
     assert sample(text, 'hitl_slack_api_calls_total{method="chat.postMessage"}') >= 1
     assert sample(text, "hitl_redis_command_seconds_count") >= 1
     assert sample(text, "hitl_policy_load_failing") == 0
+    assert sample(text, 'hitl_refusals_total{reason="already_decided"}') == 1
 
 
 def test_the_table_check_can_fail() -> None:

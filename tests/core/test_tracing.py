@@ -15,8 +15,6 @@ from typing import Any
 import aiohttp
 import pytest
 from agent_approvals import ApprovalsClient
-from aiohttp import web
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.trace import TracerProvider
 
 from bot.devslack.server import SlackStandIn
@@ -24,49 +22,17 @@ from bot.store import Store
 from tests.conftest import BOB, SALES
 from tests.support.cluster import ROOT, Cluster
 from tests.support.hitl import click, nth_card, until
+from tests.support.otlp import Receiver, receiving
 
 pytestmark = pytest.mark.slow  # workers as processes
-
-EMAIL = {"to": "bob@example.com", "body": "a-secret-argument-value"}
-
-
-class Receiver:
-    """An OTLP/HTTP trace receiver: `POST /v1/traces`, each body an `ExportTraceServiceRequest`, its spans kept."""
-
-    def __init__(self) -> None:
-        self.spans: list[dict[str, Any]] = []
-        self.raw: list[bytes] = []
-        self.url = ""
-
-    async def handle(self, request: web.Request) -> web.Response:
-        body = await request.read()
-        self.raw.append(body)
-        export = ExportTraceServiceRequest()
-        export.ParseFromString(body)
-        for resource in export.resource_spans:
-            for scoped in resource.scope_spans:
-                for span in scoped.spans:
-                    self.spans.append({
-                        "name": span.name, "trace_id": span.trace_id.hex(), "span_id": span.span_id.hex(),
-                        "parent": span.parent_span_id.hex(),
-                        "attributes": {a.key: a.value.string_value or a.value.int_value for a in span.attributes},
-                    })
-        return web.Response(status=200, content_type="application/x-protobuf")
 
 
 @pytest.fixture
 async def receiver() -> AsyncIterator[Receiver]:
-    found = Receiver()
-    app = web.Application()
-    app.router.add_post("/v1/traces", found.handle)
-    app.router.add_post("/hook", lambda _: web.Response(status=200))  # a webhook receiver that takes deliveries
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    found.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
-    yield found
-    await runner.cleanup()
+    async with receiving() as found:
+        yield found
+
+EMAIL = {"to": "bob@example.com", "body": "a-secret-argument-value"}
 
 
 async def test_one_trace_from_the_agents_span_through_the_decision(

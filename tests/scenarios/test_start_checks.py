@@ -2,7 +2,8 @@
 out of its range, a channel that is not an id, a `LOG_FORMAT` it does not know) stops at once with exit code 2 and
 one line naming the variable and what it takes; a misspelt variable is warned about by name; a Redis whose
 `maxmemory-policy` may evict keys (`allkeys-lru`, `volatile-lru`) is refused, in process and as a process, unless
-REDIS_ALLOW_EVICTION=true, which starts saying why at ERROR. Real `python -m bot` processes, real redis-servers
+REDIS_ALLOW_EVICTION=true, which starts saying why at ERROR; a Redis of a newer stored format (#67) is refused
+saying so. Real `python -m bot` processes, real redis-servers
 (the eviction ones the test's own)."""
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import redis as sync_redis
 
 from bot.core.settings import SettingsError
 from bot.devslack.server import SlackStandIn
+from bot.store.stored_format import FORMAT
 from tests.conftest import RedisServer, bot_env, free_port, start_redis, start_worker
 
 pytestmark = pytest.mark.slow  # `python -m bot` as a process; redis-servers of the tests' own
@@ -116,6 +118,19 @@ async def test_a_redis_that_does_not_evict_starts_without_a_word(
     worker = await start_worker(bot_env(slack=slack, redis_url=redis_url, model_config=None))
     await worker.stop()
     assert "maxmemory-policy" not in caplog.text  # the tests' redis-server: noeviction, its default
+
+
+def test_a_redis_of_a_newer_stored_format_stops_the_process_saying_so(slack: SlackStandIn, redis_url: str) -> None:
+    client = sync_redis.Redis.from_url(redis_url)
+    client.hset("hitl:format", mapping={"format": str(FORMAT + 1)})
+    done = started(env_of(slack, redis_url))
+    assert done.returncode == 2, done
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
+    assert errors == [f"error: this Redis holds stored format {FORMAT + 1}, newer than this worker knows (up to"
+                      f" {FORMAT}): a newer version of the bot has upgraded it (docs/operators/upgrades.md); start"
+                      " that version instead, or point REDIS_URL and REDIS_KEY_PREFIX at another Redis"], done.stderr
+    assert client.keys("*") == [b"hitl:format"] and "Traceback" not in done.stderr  # refused before it wrote
+    client.close()
 
 
 def test_a_misspelt_variable_is_warned_about_by_a_starting_worker(slack: SlackStandIn, redis_url: str) -> None:

@@ -1,7 +1,8 @@
 """A rolling upgrade (docs/operators/upgrades.md), tested as a deploy does it: a worker of the previous version (the
 pinned commit `PREVIOUS_COMMIT`, extracted with `git archive` and run as `python -m bot` in a process of its own) and
 a worker of this commit serve ONE Redis side by side. Approvals asked through one are clicked on the other (Slack's
-requests reach either) and answered on either, both ways; each says its version, the old one none."""
+requests reach either) and answered on either, both ways; each says its version, the old one none; the new one
+upgrades the Redis's stored format (`{p}:format`, none from the old one) in place, and the old one serves on."""
 
 from __future__ import annotations
 
@@ -17,9 +18,11 @@ from typing import Any
 
 import aiohttp
 import pytest
+from redis.asyncio import Redis
 
 import bot
 from bot.devslack.server import SlackStandIn
+from bot.store.stored_format import FORMAT
 from tests.conftest import BOB, Worker, bot_env, free_port, start_worker
 from tests.support.api import Client, new_key, tool_ask
 from tests.support.hitl import click, nth_card, until
@@ -80,6 +83,15 @@ async def old_worker(slack: SlackStandIn, redis_url: str, tmp_path: Path) -> Asy
         log.close()
 
 
+async def stored_format(redis_url: str) -> str | None:
+    """The Redis-wide stored format (`{p}:format`), None when no worker wrote one."""
+    redis = Redis.from_url(redis_url, decode_responses=True)
+    try:
+        return await redis.hget("hitl:format", "format")  # type: ignore[no-any-return,misc]
+    finally:
+        await redis.aclose()
+
+
 async def health(worker: Worker) -> tuple[dict[str, Any], dict[str, str]]:
     async with aiohttp.ClientSession() as http, http.get(worker.url + "/healthz") as response:
         return await response.json(), dict(response.headers)
@@ -88,8 +100,10 @@ async def health(worker: Worker) -> tuple[dict[str, Any], dict[str, str]]:
 async def test_a_worker_of_the_previous_commit_and_one_of_this_commit_serve_one_redis(
     old_worker: Worker, slack: SlackStandIn, redis_url: str
 ) -> None:
+    assert await stored_format(redis_url) is None  # the previous commit's worker knows no stored format
     new = await start_worker(bot_env(slack=slack, redis_url=redis_url, model_config=None))
     try:
+        assert await stored_format(redis_url) == str(FORMAT)  # upgraded in place beside the old worker
         said, headers = await health(new)
         assert said["version"] == bot.__version__ and headers["X-Bot-Version"] == bot.__version__
         said, headers = await health(old_worker)

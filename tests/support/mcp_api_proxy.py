@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 from aiohttp import web
 
-FORWARDED_HEADERS = ("Authorization", "Idempotency-Key", "Content-Type", "User-Agent")
+FORWARDED_HEADERS = ("Authorization", "Idempotency-Key", "Content-Type", "User-Agent", "X-Agent-Approvals-Client")
 
 
 class WithdrawalHolder:

@@ -128,7 +128,8 @@ async def hook(
                                 " (e.g. https://approvals.example.com or http://127.0.0.1:3000).")
     options = {name: env[f"AGENT_APPROVALS_{name.upper()}"] for name in ("requester", "channel")
                if env.get(f"AGENT_APPROVALS_{name.upper()}")}
-    async with ApprovalsClient(urls, key, retry_for=min(retry_for, wait), transport=_transport(urls)) as client:
+    async with ApprovalsClient(urls, key, retry_for=min(retry_for, wait), transport=_transport(urls),
+                               client_name="claude-code") as client:
         return await decide(client, payload, wait=wait, on_error=on_error, **options)
 
 
@@ -172,7 +173,7 @@ def channel(env: Mapping[str, str]) -> int:
     async def serve() -> None:
         urls = [u.strip() for u in url.split(",") if u.strip()]
         async with ApprovalsClient(urls, key, requester=env.get("AGENT_APPROVALS_REQUESTER", ""),
-                                   channel=env.get("AGENT_APPROVALS_CHANNEL", "")) as client:
+                                   channel=env.get("AGENT_APPROVALS_CHANNEL", ""), client_name="claude-code") as client:
             await PermissionChannel(client).serve_stdio()
 
     asyncio.run(serve())

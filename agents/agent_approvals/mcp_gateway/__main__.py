@@ -130,7 +130,7 @@ def upstream_headers(items: Sequence[str], environ: dict[str, str]) -> dict[str,
 async def serve(args: argparse.Namespace, key: str, upstream: Upstream) -> None:
     async with (
         ApprovalsClient(args.url, key, title="MCP tool call", channel=args.channel, requester=args.requester,
-                        within=args.within) as client,
+                        within=args.within, client_name="mcp") as client,
         connect(upstream) as connected,
     ):
         security, note = state_security_from(os.environ, args.state_key_file)

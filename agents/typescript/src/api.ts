@@ -573,6 +573,8 @@ export interface operations {
             header?: {
                 /** @description a retry with the same key and body (as RFC 8785 canonical JSON) returns the same approval */
                 "Idempotency-Key"?: string;
+                /** @description the client's name/version (python/0.1.0, typescript/0.1.0, mcp/0.1.0, claude-code/0.1.0): the metrics count asks by way in from it (mcp, claude-code: their own ways; others: api); not name/version: 400 */
+                "X-Agent-Approvals-Client"?: string;
             };
             path?: never;
             cookie?: never;
@@ -712,6 +714,8 @@ export interface operations {
             header?: {
                 /** @description a retry with the same key and body records the call once */
                 "Idempotency-Key"?: string;
+                /** @description the client's name/version (python/0.1.0, typescript/0.1.0, mcp/0.1.0, claude-code/0.1.0): the metrics count asks by way in from it (mcp, claude-code: their own ways; others: api); not name/version: 400 */
+                "X-Agent-Approvals-Client"?: string;
             };
             path?: never;
             cookie?: never;

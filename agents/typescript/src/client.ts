@@ -161,8 +161,8 @@ export interface ClientOptions {
   fetch?: typeof fetch;
   /**
    * The caller's current W3C `traceparent`, asked before each call and sent with it, so that the bot's spans of the
-   * approval and of the person's wait are in the agent's own trace. With `@opentelemetry/api`:
-   * `() => { const c: Record<string, string> = {}; propagation.inject(context.active(), c); return c.traceparent; }`
+   * approval and of the person's wait are in the agent's own trace. Without it, the current span's is sent when
+   * `@opentelemetry/api` is installed (an optional peer), nothing otherwise.
    */
   traceparent?: () => string | undefined;
   /** The environment to read the defaults from (default `process.env`). */

@@ -7,6 +7,10 @@
  * is a wrong URL or a bot not started, said at once). After the bot has answered, a refused connection is a restart or
  * a deploy, retried as above.
  *
+ * Each call says the client and its version (`User-Agent: agent-approvals-js/0.1.0`, `X-Agent-Approvals-Client:
+ * typescript/0.1.0`) and carries the caller's trace: the `traceparent` option's, else, with `@opentelemetry/api`
+ * installed (an optional peer), the current span's.
+ *
  * A call given an `AbortSignal` ends when it aborts: the request in flight is cancelled, no retry follows, and the
  * signal's `reason` is thrown (a `DOMException` named "AbortError" unless the signal was given another), as `fetch`
  * does.
@@ -17,7 +21,38 @@ import { ApprovalsError, ERRORS, Unreachable } from "./errors.js";
 export const RETRY_STATUSES: ReadonlySet<number> = new Set([502, 503, 504]);
 export const FIRST_TRIES = 3;
 export const API_PATH = "/api/v1";
-const USER_AGENT = "agent-approvals-js/0.1";
+/** The package's version (package.json's: tests/test_version.py checks they agree), said in each request. */
+export const VERSION = "0.1.0";
+const USER_AGENT = `agent-approvals-js/${VERSION}`;
+/** Which client asks, `name/version` (as the Python client's `python/…`): the bot's operators see it. */
+export const CLIENT_HEADER = "X-Agent-Approvals-Client";
+const OTEL_API = "@opentelemetry/api"; // an optional peer: the caller's current span, when it is installed
+
+/** What the client reads of `@opentelemetry/api`: the active context's span. */
+interface OtelApi {
+  context: { active(): unknown };
+  trace: {
+    getSpan(context: unknown): { spanContext(): { traceId: string; spanId: string; traceFlags: number } } | undefined;
+  };
+}
+
+let otel: Promise<(() => string | undefined) | undefined> | undefined;
+
+/**
+ * The `traceparent` of the caller's current OpenTelemetry span, read through `@opentelemetry/api` when it is installed
+ * (once per process; `undefined` without it, or with no span active).
+ */
+export function otelTraceparent(): Promise<(() => string | undefined) | undefined> {
+  otel ??= (import(OTEL_API) as Promise<OtelApi>).then(
+    (api) => () => {
+      const found = api.trace.getSpan(api.context.active())?.spanContext();
+      if (found === undefined) return undefined;
+      return `00-${found.traceId}-${found.spanId}-${(found.traceFlags & 0xff).toString(16).padStart(2, "0")}`;
+    },
+    () => undefined,
+  );
+  return otel;
+}
 
 /**
  * The bot's base URL as the client joins paths to it: without a trailing `/` or `/api/v1`, so
@@ -106,12 +141,14 @@ export class Wire {
     const headers: Record<string, string> = {
       Authorization: this.#authorization,
       "User-Agent": USER_AGENT,
+      [CLIENT_HEADER]: `typescript/${VERSION}`,
       Accept: "application/json",
       ...options.headers,
     };
     const body = options.body === undefined ? undefined : JSON.stringify(options.body);
     if (body !== undefined) headers["Content-Type"] = "application/json";
-    const traceparent = this.traceparent?.(); // the caller's current trace: the bot's spans go inside it
+    // the caller's current trace (the option's, else its OpenTelemetry span's): the bot's spans go inside it
+    const traceparent = this.traceparent ? this.traceparent() : (await otelTraceparent())?.();
     if (traceparent !== undefined && TRACEPARENT.test(traceparent)) headers.traceparent = traceparent;
     const timeout = ((options.holds ?? 0) + 15) * 1000;
     const signal = options.signal;

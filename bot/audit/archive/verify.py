@@ -15,6 +15,7 @@ summary says which.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -130,6 +131,80 @@ async def check_archive(archive: ArchiveStore, *, trust: ArchiveTrust, keep_from
                     " gone")
     await _tiles(archive, checked=checked, names=[n for n in names if n.startswith("tile/")])
     return checked
+
+
+@dataclass(frozen=True)
+class Mark:
+    """Where an incremental check of the archive stopped (the watcher's, bot/audit/watch.py): the log's origin and
+    base, the last seq of the sealed segments checked, and the tree they make (size, root, its right edge)."""
+
+    origin: str
+    base: int
+    last: int
+    size: int
+    root: str
+    edge: list[list[int | str]]
+
+    def dumps(self) -> str:
+        return json.dumps([self.origin, self.base, self.last, self.size, self.root, self.edge], separators=(",", ":"))
+
+    @classmethod
+    def loads(cls, text: str) -> Mark | None:
+        """A mark as `dumps` wrote it; None for anything else (then the check starts from the beginning)."""
+        try:
+            origin, base, last, size, root, edge = json.loads(text)
+            mark = cls(str(origin), int(base), int(last), int(size), str(root), list(edge))
+            Frontier.load(mark.edge, mark.size)
+        except (ValueError, TypeError, RecursionError):
+            return None
+        return mark
+
+
+async def check_new_segments(archive: ArchiveStore, *, trust: ArchiveTrust, mark: Mark | None) -> tuple[int, Mark]:
+    """The sealed segments written after `mark` (every one without it), each against its signed tree head, chained
+    from the mark's head, and the level-0 tiles that hold only their entries: (how many segments checked, the mark to
+    go on from). An archive not written yet, without a mark, is nothing to check. Found names the first problem,
+    ArchiveError when it cannot be read. What was checked before is not read again (the full walk,
+    `check_archive`, does that)."""
+    head = layout.loads_object(await archive.get(layout.LOG))
+    if head is None:
+        if mark is None:
+            return 0, Mark("", 0, -1, 0, root_of([]).hex(), [])
+        raise Found("segment missing", f"{layout.LOG} of {archive.url} is gone, after segments up to seq {mark.last:,}")
+    checked = Checked(origin=str(head.get("origin", "")), base=_int(head.get("base")))
+    checked.last, checked.root, frontier = checked.base - 1, root_of([]), Frontier()
+    if mark is not None and mark.size:
+        if (mark.origin, mark.base) != (checked.origin, checked.base):
+            raise Found("altered", f"{layout.LOG} of {archive.url} names another log (origin, base) than it did")
+        checked.last, checked.size, checked.root = mark.last, mark.size, bytes.fromhex(mark.root)
+        frontier = Frontier.load(mark.edge, mark.size)
+    names = await archive.names("segments/")
+    sealed = sorted((int(f.group(1)), int(f.group(2))) for name in names
+                    if (f := layout.SEGMENT.fullmatch(name)) and f.group(3) == "manifest.json")
+    start = checked.size
+    for first, last in sealed:
+        if last > checked.last:
+            await _segment(archive, trust=trust, checked=checked, frontier=frontier, first=first, last=last,
+                           prev=(checked.size, checked.root), keep_from=None)
+    await _new_tiles(archive, checked=checked, start=start)
+    return checked.segments, Mark(checked.origin, checked.base, checked.last, checked.size, checked.root.hex(),
+                                  frontier.dump())
+
+
+async def _new_tiles(archive: ArchiveStore, *, checked: Checked, start: int) -> None:
+    """The level-0 tiles wholly within the leaves from `start` on (`checked.leaves`): each the entries' hashes."""
+    for name in await archive.names("tile/0/"):
+        where = layout.parse_tile(name)
+        if where is None or where[0] != 0:
+            continue
+        _, index, width = where
+        begin = index * WIDTH
+        if begin < start or begin + width > checked.size:
+            continue
+        expected = bytes(checked.leaves[(begin - start) * HASH:(begin - start + width) * HASH])
+        if await archive.get(name) != expected:
+            raise Found("altered", f"tile {name} was rewritten: its leaf hashes are not the entries'")
+        checked.tiles += 1
 
 
 def _int(value: object) -> int:

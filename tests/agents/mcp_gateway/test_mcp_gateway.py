@@ -45,6 +45,7 @@ from tests.support.mcp_gateway import (
     stopped,
     text,
 )
+from tests.support.metrics_table import sample, scrape
 
 pytestmark = pytest.mark.slow  # the gateway and its upstreams as processes
 
@@ -102,6 +103,9 @@ async def test_over_stdio_allowed_approved_once_and_rejected(
         await approve_reject_and_allow(bot, slack, gw, key)
     entries = await audit_events(bot, "decision")
     assert [(e["outcome"], e["by"]) for e in entries] == [("approved", BOB), ("rejected", BOB)]
+    counted = await scrape(bot)  # the gateway's asks under its own way in (#67), none under the API's
+    assert sample(counted, 'hitl_asks_total{outcome="asked",way="mcp"}') >= 2, counted  # (and the allow-list's)
+    assert 'way="api"' not in counted, counted
 
 
 async def test_over_streamable_http_both_ways(emailer: tuple[Worker, str], slack: SlackStandIn, tmp_path: Path) -> None:

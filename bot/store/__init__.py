@@ -64,6 +64,7 @@ from bot.store.people import People
 from bot.store.rules import Rules
 from bot.store.runs import Runs
 from bot.store.shared import Fence, Fenced, Shared
+from bot.store.slackbot import SlackbotCalls
 from bot.store.tenants import Tenants
 from bot.store.webhooks import Webhooks
 from bot.store.windows import Windows
@@ -133,6 +134,7 @@ class Store:
         self.tenants = Tenants(self.shared)
         self.freezes = Freezes(self.shared)
         self.hidden = HiddenValues(self.shared)
+        self.slackbot = SlackbotCalls(self.shared)
         self._tenant_stores: dict[str, Store] = {}
 
     def for_tenant(self, tenant: str, *, home: str) -> Store:

@@ -99,6 +99,10 @@ def create_web_app(settings: Settings, *, services: Services | None = None) -> w
     if settings.oauth:  # SLACK_CLIENT_ID and SLACK_CLIENT_SECRET: /slack/install, /slack/oauth_redirect
         add_oauth_routes(web_app, create_oauth_flow(settings, services, workspaces))
     add_worker_routes(web_app, settings, services, workspaces, tenancy=tenancy)
+    if settings.slackbot_mcp is not None:  # POST /slack/mcp (its upstreams start after the services)
+        from bot.slackapp.slackbot_mcp import mount_slackbot  # (imports the MCP SDK only when it is used)
+
+        mount_slackbot(web_app, services, workspaces)
     web_app.on_startup.append(on_startup)
     web_app.on_cleanup.append(on_cleanup)
     return web_app

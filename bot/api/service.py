@@ -187,12 +187,15 @@ class ApprovalsApi:
         self.waiters.wake_all()
 
     # asking ---------------------------------------------------------------------------------------
-    async def ask(self, key: ApiKey, ask: CheckedAsk, *, idempotency_key: str = "") -> tuple[int, dict[str, Any]]:
+    async def ask(
+        self, key: ApiKey, ask: CheckedAsk, *, idempotency_key: str = "", never_self: bool = False
+    ) -> tuple[int, dict[str, Any]]:
         """Open an approval for `ask` through the one way every approval is opened (`ApprovalService.
         open_request`): 201 pending, 200 when the channel's input mode or a rule decided it at once (stored like
         any other: read and used once). A retry with the same `idempotency_key` and body (compared as canonical
         JSON, `ask.body_digest`: keys in any order) gets the same approval (409 with another body); 429 at the
-        key's `max_pending`; every limit is part of the store's one step."""
+        key's `max_pending`; every limit is part of the store's one step. `never_self`: its requester may never
+        decide it, whatever the channel's `allow_self_approval` (an ask made on a person's behalf: Slackbot's)."""
         channel = ask.channel or key.default_channel
         if not key.allows(channel):
             raise ApiError(403, "forbidden", f"the key {key.name} may not ask in {channel}", field="channel")
@@ -202,7 +205,8 @@ class ApprovalsApi:
         program = ProgramAsk(key=key, title=ask.title, requester=requester, context_url=ask.context_url,
                              callback_url=ask.callback_url, timeout=ask.timeout,
                              once=once if idempotency_key else None,
-                             workflow=json.dumps(ask.workflow, separators=(",", ":")) if ask.workflow else "")
+                             workflow=json.dumps(ask.workflow, separators=(",", ":")) if ask.workflow else "",
+                             never_self=never_self)
         request = api_request(ask, approval_id=new_approval_id(), key=key)
         add_log_fields(approval_id=request.approval_id, run_id=run.id, channel=channel)
         try:

@@ -40,6 +40,7 @@ class ProgramAsk:
     timeout: int | None = None
     once: Once | None = None
     workflow: str = ""  # JSON {engine, id, type, namespace, url}: the durable workflow that asks
+    never_self: bool = False  # its requester never decides it, whatever the channel allows (Slackbot's asks)
 
     @property
     def max_pending(self) -> int:
@@ -118,7 +119,7 @@ def new_approval(
         timeout_outcome=outcome,
         required_approvals=settings.required_approvals,
         approvers=settings.approvers,
-        allow_self_approval=int(settings.allow_self_approval),
+        allow_self_approval=0 if program is not None and program.never_self else int(settings.allow_self_approval),
         kind=request.kind,
         tool_name=request.tool_name,
         arguments=request.arguments,

@@ -161,7 +161,7 @@ def slackbot_mcp(value: object) -> object:
     try:
         given = json.loads(value)
     except (ValueError, RecursionError):
-        raise ValueError("must be JSON: {\"key\": NAME, \"upstreams\": [{\"name\": ..., \"command\": [...]}]}") from None
+        raise ValueError('must be JSON: {"key": NAME, "upstreams": [{"name": ..., "command": [...]}]}') from None
     if not isinstance(given, dict) or not isinstance(given.get("key"), str) or not given["key"].strip():
         raise ValueError("must name the API key Slackbot asks with: {\"key\": NAME, \"upstreams\": [...]}")
     ups = given.get("upstreams")

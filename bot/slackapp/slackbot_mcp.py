@@ -48,7 +48,8 @@ def add_slackbot_route(web_app: web.Application, services: Services, workspaces:
         if len(body) > MAX_BODY:
             return error(None, -32600, "the request is too large", status=413)
         signature = request.headers.get("X-Slack-Signature", "")
-        if not verifier.is_valid(body, request.headers.get("X-Slack-Request-Timestamp", ""), signature):
+        stamp = request.headers.get("X-Slack-Request-Timestamp", "")
+        if not (stamp.isascii() and stamp.isdigit() and len(stamp) < 16 and verifier.is_valid(body, stamp, signature)):
             log.warning("refused an MCP request: not signed by Slack, or stale")
             return error(None, -32001, "not signed by Slack (or more than 5 minutes old)", status=401)
         if not await services.store.slackbot.first_time(signature):

@@ -23,6 +23,7 @@ key is a Lua step in `lua/`. The repositories, as `store.<name>`:
     tenants.py           `tenants`: which tenant is home (keeps today's key names; `Store.for_tenant` the others')
     freezes.py           `freezes`: frozen scopes (`/agent freeze`), unfreezing four eyes
     hidden.py            `hidden`: an approval's hidden values (#68), sealed under SECRETS_KEY, dropped when it ends
+    slackbot.py          `slackbot`: Slackbot's MCP requests' signatures (seen once), its calls' results (a day)
     model_cache.py       the model response cache's entries (`MODEL_CACHE`, `ModelCacheEntries`, used by the runs)
     home_queue.py        `HomeQueue`, apart: the Homes due a redraw and the workspace's `views.publish`
                          budget, on the App Home work's own Redis connections (built by

@@ -22,7 +22,7 @@ from agent_approvals.receipts import META_KEY
 from mcp import types
 from mcp.shared.exceptions import MCPError
 
-from bot.api.requests import ApiError, CheckedAsk
+from bot.api.requests import APPROVAL_ID, ApiError, CheckedAsk
 from bot.api.service import ApprovalsApi
 from bot.core.ids import random_id
 from bot.core.setting_values import SlackbotMcp, SlackbotUpstream
@@ -30,6 +30,7 @@ from bot.core.tasks import Background
 from bot.slack.blocks.slackbot import (
     RESULT_TOOL,
     build_outcome_blocks,
+    build_outcome_text,
     build_refused_blocks,
     build_waiting_blocks,
 )
@@ -109,7 +110,7 @@ class SlackbotTools:
     async def ask(self, user: str, tool: types.Tool, arguments: dict[str, Any]) -> dict[str, Any]:
         """An approval for `tool(arguments)` on `user`'s behalf; the blocks that say what waits, at once."""
         key = await self.key()
-        ask = CheckedAsk(kind="tool", title=f"Slackbot, for a person, asks to run {tool.name}",
+        ask = CheckedAsk(kind="tool", title=f"Run {tool.name}, asked for in Slackbot",
                          tool_name=tool.name, arguments=arguments, schema=dict(tool.input_schema),
                          editable=False, requester=user, agent="Slackbot")
         try:
@@ -135,7 +136,7 @@ class SlackbotTools:
         said = await self.outcome(key, view)
         requester = await self.requester_of(approval_id)
         if requester:
-            await self.tell(requester, str(said["content"][0]["text"]))
+            await self.tell(requester, build_outcome_text(str(said["content"][0]["text"])))
 
     async def outcome(self, key: ApiKey, view: dict[str, Any]) -> dict[str, Any]:
         """What came of a decided call: approved, it is spent once here and run (or its kept result); else why not."""
@@ -181,7 +182,7 @@ class SlackbotTools:
 
     async def result(self, user: str, approval_id: str) -> dict[str, Any]:
         """`approval_result`: the outcome for the person who asked (nobody else reads it)."""
-        approval = await self.store.approvals.get(approval_id) if approval_id.isascii() else None
+        approval = await self.store.approvals.get(approval_id) if APPROVAL_ID.fullmatch(approval_id) else None
         key = await self.key()
         if approval is None or not key.owns(approval) or approval.requester != user:
             raise SlackbotError(-32602, "no such approval of yours")

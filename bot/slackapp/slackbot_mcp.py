@@ -14,11 +14,13 @@ from typing import Any
 from aiohttp import web
 from slack_sdk.signature import SignatureVerifier
 
+from bot.api.requests import ApiError
 from bot.api.slackbot import SlackbotError, SlackbotTools
 from bot.core.version import __version__
 from bot.services import Services, direct_message
 from bot.slackapp.app import Workspaces
 from bot.slackapp.members import why_not
+from bot.store import StoreUnavailable
 
 log = logging.getLogger("bot.slackbot")
 PROTOCOL = "2025-06-18"  # answered to a client that names none
@@ -44,6 +46,12 @@ def add_slackbot_route(web_app: web.Application, services: Services, workspaces:
     verifier = SignatureVerifier(services.settings.slack_signing_secret.get_secret_value())
 
     async def mcp(request: web.Request) -> web.StreamResponse:
+        try:
+            return await served(request)
+        except StoreUnavailable:  # nothing was asked nor run: Slackbot may try again
+            return error(None, -32603, "the approvals service cannot reach its storage; try again", status=503)
+
+    async def served(request: web.Request) -> web.StreamResponse:
         body = await request.content.read(MAX_BODY + 1)
         if len(body) > MAX_BODY:
             return error(None, -32600, "the request is too large", status=413)
@@ -97,6 +105,8 @@ def add_slackbot_route(web_app: web.Application, services: Services, workspaces:
             return result(ident, await tools.call(user, name, arguments))
         except SlackbotError as exc:
             return error(ident, exc.code, exc.message)
+        except ApiError as exc:  # the approval could not be read or used (e.g. its receipt expired)
+            return error(ident, -32603, exc.message)
 
     async def refusal(user: str, team: str, name: str, *, enterprise: str) -> str | None:
         """Why `user` of `team` may not call tools here (audited, naming them), or None."""

@@ -146,3 +146,15 @@ async def test_unsigned_stale_replayed_and_other_team_calls_are_refused(
     assert (await post(slackbot.url, b"{not json"))[0] == 400
     assert card_of(slack) == [] and calls(tmp_path, "send_email") == []
     assert len(calls(tmp_path, "list_inbox")) == 1
+
+
+async def test_what_the_upstream_says_reaches_the_requester_inert(
+    slackbot: Worker, slack: SlackStandIn, tmp_path: Path
+) -> None:
+    hostile = {"to": "<!channel> <https://evil.example|x>", "body": "hi"}
+    status, said = await post(slackbot.url, tool_call("send_email", hostile, user=ALICE))
+    assert status == 200, said
+    await click(slack, await nth_card(slack, 1), "approval_approve", user=BOB)
+    told = await until(lambda: "sent to" in dm_texts(slack, ALICE) and dm_texts(slack, ALICE), what="the DM")
+    assert "&lt;!channel&gt;" in told and "<!channel>" not in told and "<https://evil" not in told
+    assert len(calls(tmp_path, "send_email")) == 1

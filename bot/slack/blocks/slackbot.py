@@ -65,6 +65,11 @@ def build_outcome_blocks(view: Mapping[str, Any], *, result_text: str = "", ran:
     return blocks
 
 
+def build_outcome_text(text: str) -> str:
+    """The direct message that tells the requester what came of their call (the upstream's words made inert)."""
+    return ":robot_face: Your Slackbot request: " + safe(text, 2900)
+
+
 def build_refused_blocks(text: str) -> list[Block]:
     """A call refused before anyone was asked (bad arguments, a refusal of the bot): why, inert."""
     return [{"type": "section", "text": untrusted(text)}]

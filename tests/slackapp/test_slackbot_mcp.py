@@ -3,6 +3,7 @@ a real MCP server process as its upstream; cards decided by clicks through the l
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
@@ -24,12 +25,19 @@ EMAIL = {"to": "bob@example.com", "body": "Prices go up 5% on May 1."}
 @pytest.fixture
 async def slackbot(slack: SlackStandIn, redis_url: str, tmp_path: Path) -> AsyncIterator[Worker]:
     """A worker serving `/slack/mcp` with the test mailbox behind it, and the API key Slackbot asks with."""
-    env = bot_env(slack=slack, redis_url=redis_url, model_config=None, **slackbot_env(tmp_path / "calls.jsonl"))
-    worker = await start_worker(env)
-    slack.events_url = worker.url + "/slack/events"
+    worker = await start_slackbot(slack, redis_url, tmp_path)
     assert await worker.services.store.api_keys.create("slackbot", [SALES], by="operator") is not None
     yield worker
     await worker.stop()
+
+
+async def start_slackbot(slack: SlackStandIn, redis_url: str, tmp_path: Path) -> Worker:
+    """One more worker serving `/slack/mcp` (its own mailbox process, recording to the same file); Slack's clicks go
+    to it from now on."""
+    env = bot_env(slack=slack, redis_url=redis_url, model_config=None, **slackbot_env(tmp_path / "calls.jsonl"))
+    worker = await start_worker(env)
+    slack.events_url = worker.url + "/slack/events"
+    return worker
 
 
 def calls(tmp_path: Path, tool: str) -> list[dict[str, Any]]:
@@ -158,3 +166,26 @@ async def test_what_the_upstream_says_reaches_the_requester_inert(
     told = await until(lambda: "sent to" in dm_texts(slack, ALICE) and dm_texts(slack, ALICE), what="the DM")
     assert "&lt;!channel&gt;" in told and "<!channel>" not in told and "<https://evil" not in told
     assert len(calls(tmp_path, "send_email")) == 1
+
+
+async def test_when_the_asking_worker_is_gone_another_runs_the_call_once(
+    slackbot: Worker, slack: SlackStandIn, redis_url: str, tmp_path: Path
+) -> None:
+    status, said = await post(slackbot.url, tool_call("send_email", EMAIL, user=ALICE))
+    assert status == 200, said
+    approval_id = json.loads(said["result"]["_meta"]["slack"]["blocks"][-1]["elements"][0]["value"])["approval_id"]
+    card = await nth_card(slack, 1)
+    second = await start_slackbot(slack, redis_url, tmp_path)
+    try:
+        await slackbot.stop()  # the worker that asked, and would have run it, is gone
+        await click(slack, card, "approval_approve", user=BOB)
+        fetch = [tool_call("approval_result", {"approval_id": approval_id}, user=ALICE, ident=n) for n in (7, 8)]
+        answers = await asyncio.gather(*(post(second.url, body) for body in fetch))  # two at once: one runs it
+        assert all(status == 200 for status, _ in answers), answers
+        assert len(calls(tmp_path, "send_email")) == 1
+        status, later = await post(second.url, tool_call("approval_result", {"approval_id": approval_id}, user=ALICE,
+                                                         ident=9))
+        assert "sent to bob@example.com" in json.dumps(later["result"]["_meta"]["slack"]["blocks"])
+        assert len(calls(tmp_path, "send_email")) == 1, "the approved call ran once"
+    finally:
+        await second.stop()

@@ -22,7 +22,7 @@ from agent_approvals.receipts import META_KEY
 from mcp import types
 from mcp.shared.exceptions import MCPError
 
-from bot.api.requests import APPROVAL_ID, ApiError, CheckedAsk
+from bot.api.requests import APPROVAL_ID, ApiError, CheckedAllowed, CheckedAsk
 from bot.api.service import ApprovalsApi
 from bot.core.ids import random_id
 from bot.core.setting_values import SlackbotMcp, SlackbotUpstream
@@ -103,9 +103,25 @@ class SlackbotTools:
         if wrong is not None:
             return shown(wrong, blocks=build_refused_blocks(text_of(wrong)))
         if tool.annotations is not None and tool.annotations.read_only_hint:
-            log.info("forwarded read-only %s for %s", name, user)
-            return shown(await forwarder.forward(None, name, arguments))
+            return await self.read(user, forwarder, tool, arguments)
         return await self.ask(user, tool, arguments)
+
+    async def read(
+        self, user: str, forwarder: Forwarder, tool: types.Tool, arguments: dict[str, Any]
+    ) -> dict[str, Any]:
+        """A read-only call, forwarded at once, never unaudited: recorded first as `allowed` (the decision chain walked
+        to its "record as allowed" end), so a policy that refuses it refuses it and one that asks a person makes it
+        an approval like a write."""
+        allowed = CheckedAllowed(tool_name=tool.name, arguments=arguments, allowed_by="readOnlyHint",
+                                 requester=user, agent="Slackbot")
+        try:
+            await self.api.record_allowed(await self.key(), allowed)
+        except ApiError as exc:
+            if exc.code == "ask_a_person":
+                return await self.ask(user, tool, arguments)
+            return shown(refused(f"Not run: {exc.message}"), blocks=build_refused_blocks(f"Not run: {exc.message}"))
+        log.info("forwarded read-only %s for %s", tool.name, user)
+        return shown(await forwarder.forward(None, tool.name, arguments))
 
     async def ask(self, user: str, tool: types.Tool, arguments: dict[str, Any]) -> dict[str, Any]:
         """An approval for `tool(arguments)` on `user`'s behalf; the blocks that say what waits, at once."""

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from bot.devslack.server import SlackStandIn
-from tests.conftest import ALICE, BOB, SALES, Worker, bot_env, card_of, start_worker
+from tests.conftest import ALICE, BOB, SALES, StartPolicyWorker, Worker, bot_env, card_of, start_worker
 from tests.support.hitl import audit_events, click, nth_card, reject, until
 from tests.support.slackbot import assert_slackbot_blocks, post, sign, slackbot_env, tool_call
 
@@ -189,3 +189,35 @@ async def test_when_the_asking_worker_is_gone_another_runs_the_call_once(
         assert len(calls(tmp_path, "send_email")) == 1, "the approved call ran once"
     finally:
         await second.stop()
+
+
+READS = '''
+@id("small-reads")
+@reason("at most 2 messages at once")
+forbid (principal, action == Action::"list_inbox", resource) when { context.args has limit && context.args.limit > 2 };
+
+@id("two-is-asked")
+@outcome("ask")
+@reason("two messages: a person checks")
+forbid (principal, action == Action::"list_inbox", resource) when { context.args has limit && context.args.limit == 2 };
+'''
+
+
+async def test_a_read_only_call_is_decided_by_the_policies_first(
+    policy_worker: StartPolicyWorker, slack: SlackStandIn, tmp_path: Path
+) -> None:
+    """readOnlyHint is the upstream's word: a policy is a floor under it. A read is recorded as `allowed` before it is
+    forwarded; a policy that forbids it refuses it, one that asks a person makes it an approval."""
+    worker = await policy_worker({"reads.cedar": READS}, **slackbot_env(tmp_path / "calls.jsonl"))
+    assert await worker.services.store.api_keys.create("slackbot", [SALES], by="operator") is not None
+    status, refused = await post(worker.url, tool_call("list_inbox", {"limit": 3}, user=ALICE))
+    assert status == 200 and refused["result"]["isError"] is True
+    assert "at most 2 messages" in refused["result"]["content"][0]["text"]
+    status, asked = await post(worker.url, tool_call("list_inbox", {"limit": 2}, user=ALICE))
+    assert "waits for a decision" in json.dumps(asked["result"]["_meta"]["slack"]["blocks"])
+    assert "two messages: a person checks" in json.dumps(await nth_card(slack, 1))
+    status, read = await post(worker.url, tool_call("list_inbox", {"limit": 1}, user=ALICE))
+    assert read["result"]["content"][0]["text"] == "alice: lunch?"
+    assert [call["arguments"] for call in calls(tmp_path, "list_inbox")] == [{"limit": 1}]
+    allowed = await audit_events(worker, "allowed")
+    assert [entry.get("tool") for entry in allowed] == ["list_inbox"], allowed

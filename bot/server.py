@@ -1,7 +1,8 @@
 """The HTTP server of one worker (aiohttp), the web glue apart from the listeners: it mounts Slack's requests
 (`POST /slack/events`, the Bolt app of `bot/slackapp/`), the Approvals API (`/api/v1`, `bot/api/routes.py`), the
 passkey pages (`/step-up/...`, `bot/stepup/pages.py`) behind Sign in with Slack (`/signin/...`, `bot/signin/`),
-`GET /healthz` and `GET /metrics`, the probes `GET /livez` and `GET /readyz` (bot/probes.py), and starts and
+Slackbot's MCP endpoint (`POST /slack/mcp`, bot/slackapp/slackbot_mcp.py, with SLACKBOT_MCP), `GET /healthz` and
+`GET /metrics`, the probes `GET /livez` and `GET /readyz` (bot/probes.py), and starts and
 stops the worker's services with it.
 
 `/metrics` is not for the public: with METRICS_TOKEN set it needs `Authorization: Bearer <METRICS_TOKEN>` (401
@@ -129,9 +130,9 @@ def add_worker_routes(
     web_app: web.Application, settings: Settings, services: Services, workspaces: Workspaces, *,
     tenancy: Tenancy | None = None,
 ) -> None:
-    """What every worker serves over HTTP besides Slack's requests: `/healthz`, `/metrics` and the Approvals
-    API (also in Socket Mode, where nothing else listens). With `tenancy`, an API key is served by its workspace's
-    parts (`api_of`)."""
+    """What every worker serves over HTTP besides Slack's requests: `/healthz`, `/metrics`, the Approvals API and,
+    with SLACKBOT_MCP, Slackbot's `/slack/mcp` (also in Socket Mode, where nothing else listens). With `tenancy`, an
+    API key is served by its workspace's parts (`api_of`)."""
 
     async def healthz(request: web.Request) -> web.Response:
         said = await health(services, workspaces, tenancy=tenancy)
@@ -164,6 +165,10 @@ def add_worker_routes(
                       parts_for=None if tenancy is None else partial(stepup_of, tenancy))
     add_reveal_routes(web_app, services.reveals, signin,  # /reveal/{token}
                       reveal_for=None if tenancy is None else partial(reveal_of, tenancy))
+    if settings.slackbot_mcp is not None:  # POST /slack/mcp, Slackbot's MCP endpoint (also in Socket Mode)
+        from bot.slackapp.slackbot_mcp import mount_slackbot  # (imports the MCP SDK only when it is used)
+
+        mount_slackbot(web_app, services, workspaces)
 
     async def close_sign_in(_: web.Application) -> None:
         if signin.provider is not None:

@@ -188,14 +188,16 @@ class ApprovalsApi:
 
     # asking ---------------------------------------------------------------------------------------
     async def ask(
-        self, key: ApiKey, ask: CheckedAsk, *, idempotency_key: str = "", way: str = "api"
+        self, key: ApiKey, ask: CheckedAsk, *, idempotency_key: str = "", way: str = "api",
+        never_self: bool = False,
     ) -> tuple[int, dict[str, Any]]:
         """Open an approval for `ask` through the one way every approval is opened (`ApprovalService.
         open_request`): 201 pending, 200 when the channel's input mode or a rule decided it at once (stored like
         any other: read and used once). A retry with the same `idempotency_key` and body (compared as canonical
         JSON, `ask.body_digest`: keys in any order) gets the same approval (409 with another body); 429 at the
         key's `max_pending`; every limit is part of the store's one step. `way`: the way in it is counted under
-        (api, mcp, claude_code: `requests.way_in`)."""
+        (api, mcp, claude_code, slackbot: `requests.way_in`). `never_self`: its requester may never
+        decide it, whatever the channel's `allow_self_approval` (an ask made on a person's behalf: Slackbot's)."""
         channel = ask.channel or key.default_channel
         if not key.allows(channel):
             raise ApiError(403, "forbidden", f"the key {key.name} may not ask in {channel}", field="channel")
@@ -206,7 +208,7 @@ class ApprovalsApi:
                              callback_url=ask.callback_url, timeout=ask.timeout,
                              once=once if idempotency_key else None,
                              workflow=json.dumps(ask.workflow, separators=(",", ":")) if ask.workflow else "",
-                             way=way)
+                             way=way, never_self=never_self)
         request = api_request(ask, approval_id=new_approval_id(), key=key)
         add_log_fields(approval_id=request.approval_id, run_id=run.id, channel=channel)
         try:

@@ -41,6 +41,7 @@ class ProgramAsk:
     once: Once | None = None
     workflow: str = ""  # JSON {engine, id, type, namespace, url}: the durable workflow that asks
     way: str = "api"  # the way in it came by (api, mcp, claude_code; a workflow's is `workflow`): the metrics' label
+    never_self: bool = False  # its requester never decides it, whatever the channel allows (Slackbot's asks)
 
     @property
     def max_pending(self) -> int:
@@ -119,7 +120,7 @@ def new_approval(
         timeout_outcome=outcome,
         required_approvals=settings.required_approvals,
         approvers=settings.approvers,
-        allow_self_approval=int(settings.allow_self_approval),
+        allow_self_approval=0 if program is not None and program.never_self else int(settings.allow_self_approval),
         kind=request.kind,
         tool_name=request.tool_name,
         arguments=request.arguments,

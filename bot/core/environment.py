@@ -38,7 +38,7 @@ def misspelt(environ: Mapping[str, str] | None = None, *, cutoff: float = 0.85) 
 # The worker's settings `python -m bot dev` hands its worker when set (in the environment dev builds for it).
 DEV_PASSED_THROUGH = ("APPROVAL_TIMEOUT", "MODEL_CONFIG", "OPENAI_API_KEY", "REDIS_KEY_PREFIX", "MAX_RUNS_PER_USER",
                       "MAX_RUNS_PER_CHANNEL", "SIGNING_KEYS_FILE", "SIGNING_KEYS", "RECEIPT_TTL", "POLICY_DIR",
-                      "POLICY_MODE", "ADMIN_USERS")
+                      "POLICY_MODE", "ADMIN_USERS", "SLACKBOT_MCP")
 
 
 @dataclass(frozen=True, slots=True)

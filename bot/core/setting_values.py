@@ -4,7 +4,9 @@ value; `from_env` puts the variable's name in front. Nothing here reads the envi
 
 from __future__ import annotations
 
-from typing import Annotated
+import json
+from dataclasses import dataclass
+from typing import Annotated, Any
 
 from pydantic import BeforeValidator, SecretStr
 
@@ -125,3 +127,64 @@ LogFormat = Annotated[str, one_of(("text", "json"))]
 EVENT_LOOPS = ("auto", "uvloop", "asyncio")
 EventLoop = Annotated[str, one_of(EVENT_LOOPS, default=EVENT_LOOPS[0])]
 Ids = Annotated[tuple[str, ...], BeforeValidator(ids)]
+
+
+@dataclass(frozen=True, slots=True)
+class SlackbotUpstream:
+    """One MCP server whose tools Slackbot may call through `/slack/mcp`, named as the MCP gateway's options name
+    them: a `command` (stdio, with `env`) or an `upstream_url` (streamable HTTP); `call_timeout` and
+    `start_timeout` in seconds (a call must answer within Slackbot's 60 s)."""
+
+    name: str
+    command: tuple[str, ...] = ()
+    env: tuple[tuple[str, str], ...] = ()
+    upstream_url: str = ""
+    call_timeout: float = 45.0
+    start_timeout: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class SlackbotMcp:
+    """SLACKBOT_MCP: the API key whose channel and limits Slackbot's asks take (`key`, its name) and the upstreams."""
+
+    key: str
+    upstreams: tuple[SlackbotUpstream, ...]
+
+
+def slackbot_mcp(value: object) -> object:
+    """SLACKBOT_MCP's JSON: {"key": NAME, "upstreams": [{"name", "command" | "upstream_url", "env",
+    "call_timeout", "start_timeout"}, ...]}; "" for none (no `/slack/mcp`)."""
+    if not isinstance(value, str):
+        return value
+    if not value.strip():
+        return None
+    try:
+        given = json.loads(value)
+    except (ValueError, RecursionError):
+        raise ValueError('must be JSON: {"key": NAME, "upstreams": [{"name": ..., "command": [...]}]}') from None
+    if not isinstance(given, dict) or not isinstance(given.get("key"), str) or not given["key"].strip():
+        raise ValueError("must name the API key Slackbot asks with: {\"key\": NAME, \"upstreams\": [...]}")
+    ups = given.get("upstreams")
+    if not isinstance(ups, list) or not ups:
+        raise ValueError("must list at least one upstream MCP server in \"upstreams\"")
+    return SlackbotMcp(given["key"].strip(), tuple(_upstream(one) for one in ups))
+
+
+def _upstream(given: Any) -> SlackbotUpstream:
+    if not isinstance(given, dict) or not isinstance(given.get("name"), str) or not given["name"]:
+        raise ValueError("each upstream must be an object with a \"name\"")
+    command, url, env = given.get("command") or [], given.get("upstream_url") or "", given.get("env") or {}
+    if not isinstance(command, list) or not all(isinstance(part, str) for part in command) or not isinstance(url, str):
+        raise ValueError(f"upstream {given['name']}: \"command\" must be a list of strings, \"upstream_url\" a URL")
+    if bool(command) == bool(url) or (url and not url.startswith(("http://", "https://"))):
+        raise ValueError(f"upstream {given['name']}: give either \"command\" or an http(s) \"upstream_url\"")
+    if not isinstance(env, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
+        raise ValueError(f"upstream {given['name']}: \"env\" must map names to strings")
+    timeouts = [given.get(name, default) for name, default in (("call_timeout", 45.0), ("start_timeout", 30.0))]
+    if not all(isinstance(t, int | float) and not isinstance(t, bool) and 0 < t <= 55 for t in timeouts):
+        raise ValueError(f"upstream {given['name']}: call_timeout and start_timeout must be seconds from 0 to 55")
+    return SlackbotUpstream(given["name"], tuple(command), tuple(sorted(env.items())), url,
+                            float(timeouts[0]), float(timeouts[1]))
+
+
+SlackbotMcpSetting = Annotated[SlackbotMcp | None, BeforeValidator(slackbot_mcp)]

@@ -428,6 +428,8 @@ class Settings(ApproverSettings):
     )
     # the Approvals API (bot/api/): webhooks and callback URLs to loopback or private addresses (and http://)
     # only when allowed; new keys' limits (`keys create` may set others)
+    slackbot_mcp: setting_values.SlackbotMcpSetting = Field(default=None, validation_alias="SLACKBOT_MCP", description=(
+        "JSON: the API key Slackbot asks with and the upstream MCP servers `/slack/mcp` serves (docs: Slackbot)"))
     api_allow_private_callbacks: Flag = Field(
         default=False, validation_alias="API_ALLOW_PRIVATE_CALLBACKS",
         description=(

@@ -15,6 +15,7 @@
                    `openid.connect.userInfo`
     control.py     the Slack-like page (`static/`) and its control API (`/_control/*`)
     api_proxy.py   `/api/v1/*` forwarded to the worker's Approvals API (dev mode: one port)
+    slackbot.py    Slackbot's MCP client for the page's "Slackbot" pane: signed calls of the bot's `/slack/mcp`
     alone.py       `python -m bot devslack`: the stand-in served alone, for staging workers pointed at it
     static/        the page: HTML, CSS and JavaScript (Block Kit and mrkdwn drawn in the browser)"""
 

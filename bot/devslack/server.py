@@ -66,6 +66,7 @@ from bot.devslack.model import (
 from bot.devslack.oauth import OAuth
 from bot.devslack.openid import OpenId
 from bot.devslack.simulate import People
+from bot.devslack.slackbot import SlackbotClient
 from bot.devslack.views import Views
 from bot.devslack.webapi import WebApi
 from bot.devslack.workspace import Workspace
@@ -128,6 +129,7 @@ class SlackStandIn:
         parts = (self._messages, self._views, self._files, self._delivery, self._oauth, self._openid)
         self._api = WebApi(ws, {name: method for part in parts for name, method in part.methods().items()})
         self._control = Control(ws, self)
+        self._slackbot = SlackbotClient(ws)  # the dev page's "Slackbot" pane (bot/devslack/slackbot.py)
         self._api_proxy = ApiProxy()
         self._runner: web.AppRunner | None = None
 
@@ -228,6 +230,8 @@ class SlackStandIn:
         app.router.add_post("/_control/limit", control.handle_limit)
         app.router.add_post("/_control/usergroup", control.handle_usergroup)
         app.router.add_post("/_control/uninstall", control.handle_uninstall)
+        app.router.add_get("/_control/slackbot/tools", self._slackbot.handle_tools)
+        app.router.add_post("/_control/slackbot/call", self._slackbot.handle_call)
         return app
 
     async def start(self, *, host: str = "127.0.0.1", port: int = 0) -> str:

@@ -6,6 +6,8 @@
     gate.py          a shape check in front of Bolt
     members.py       a Bolt middleware before every listener: only people of the installing workspace act
     command_parser.py  `/agent ...` text -> a command (pure)
+    slackbot_mcp.py  `POST /slack/mcp`, Slackbot's MCP endpoint: signed as events, each signature once, its
+                     person checked as a click's (the tools: `bot/api/slackbot.py`)
     listeners/       the handlers, one module per surface: `slash_command`, `actions`, `views`, `home`, `installs`
 
 It imports anything in `bot` below the HTTP server (`bot/server.py`, which mounts it) but `devslack`; nothing

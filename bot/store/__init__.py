@@ -24,6 +24,7 @@ key is a Lua step in `lua/`. The repositories, as `store.<name>`:
     freezes.py           `freezes`: frozen scopes (`/agent freeze`), unfreezing four eyes
     hidden.py            `hidden`: an approval's hidden values (#68), sealed under SECRETS_KEY, dropped when it ends
     stored_format.py     `format`: the Redis-wide stored format (`{p}:format`), kept and upgraded at a worker's start
+    slackbot.py          `slackbot`: Slackbot's MCP requests' signatures (seen once), its calls' results (a day)
     model_cache.py       the model response cache's entries (`MODEL_CACHE`, `ModelCacheEntries`, used by the runs)
     home_queue.py        `HomeQueue`, apart: the Homes due a redraw and the workspace's `views.publish`
                          budget, on the App Home work's own Redis connections (built by
@@ -65,6 +66,7 @@ from bot.store.people import People
 from bot.store.rules import Rules
 from bot.store.runs import Runs
 from bot.store.shared import Fence, Fenced, Shared
+from bot.store.slackbot import SlackbotCalls
 from bot.store.stored_format import NewerFormat, StoredFormat
 from bot.store.tenants import Tenants
 from bot.store.webhooks import Webhooks
@@ -137,6 +139,7 @@ class Store:
         self.freezes = Freezes(self.shared)
         self.hidden = HiddenValues(self.shared)
         self.format = StoredFormat(self.shared)
+        self.slackbot = SlackbotCalls(self.shared)
         self._tenant_stores: dict[str, Store] = {}
 
     def for_tenant(self, tenant: str, *, home: str) -> Store:

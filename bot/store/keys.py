@@ -417,3 +417,10 @@ class Keys:
 
     def oauth_state(self, state: str) -> str:
         return f"{self.prefix}:oauthstate:{state}"
+
+    # Slackbot's MCP endpoint (`/slack/mcp`, bot/store/slackbot.py): request signatures seen, results kept
+    def slackbot_seen(self, signature: str) -> str:
+        return f"{self.prefix}:slackbot:seen:{signature}"
+
+    def slackbot_result(self, approval_id: str) -> str:
+        return f"{self.prefix}:slackbot:result:{approval_id}"

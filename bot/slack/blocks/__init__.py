@@ -22,6 +22,7 @@
                         the admins' Home
     policy.py           the reply of `/agent policy`: the policy bundle in force and what its shadow policies
                         would have changed
+    slackbot.py         Slackbot's `_meta.slack.blocks`: what waits for whom, what came of it, the `tool:` button
 
 The names below are the ones the rest of the app imports from `bot.slack.blocks`."""
 

@@ -1,0 +1,147 @@
+// The "Slackbot" pane: ask Slackbot (as the person chosen in the sidebar) to call one of the bot's MCP tools. The
+// local Slack signs the call as Slackbot's MCP client does (bot/devslack/slackbot.py); the pane draws the
+// `_meta.slack.blocks` that come back, and a click on one of their `tool:<name>` buttons calls `<name>` with the
+// button's value (a JSON object) as its arguments, the new blocks replacing the old, as Slackbot does.
+import { el, renderBlocks, buttonNode } from "./blocks.js";
+
+const pane = {
+  open: false,
+  tools: [],
+};
+
+function me() {
+  return (window.devslack && window.devslack.me) || "";
+}
+
+function nameContext() {
+  const state = (window.devslack && window.devslack.state) || { users: [], channels: [] };
+  return {
+    me: me(),
+    userName: (id) => ((state.users || []).find((u) => u.id === id) || {}).name || "",
+    channelName: (id) => ((state.channels || []).find((c) => c.id === id) || {}).name || "",
+    openChannel: () => {},
+  };
+}
+
+async function call(tool, args) {
+  const answer = $("slackbot-answer");
+  answer.replaceChildren(el("div", "slackbot-note", ["Slackbot is calling " + tool + "…"]));
+  let said;
+  try {
+    const response = await fetch("/_control/slackbot/call", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ user: me(), tool, arguments: args }),
+    });
+    said = await response.json();
+  } catch (error) {
+    said = { error: "the local Slack is not reachable (" + error.message + ")" };
+  }
+  showAnswer(said);
+}
+
+function showAnswer(said) {
+  const answer = $("slackbot-answer");
+  const rpc = said.answer || {};
+  if (said.error || rpc.error) {
+    const message = said.error || (rpc.error && rpc.error.message) || "refused";
+    answer.replaceChildren(el("div", "slackbot-error", ["Refused: " + message]));
+    answer.dataset.state = "error";
+    return;
+  }
+  const result = rpc.result || {};
+  const blocks = ((result._meta || {}).slack || {}).blocks;
+  const ctx = { ...nameContext(), button: toolButton };
+  const text = (result.content || []).filter((c) => c.type === "text").map((c) => c.text).join("\n");
+  answer.replaceChildren(Array.isArray(blocks) ? renderBlocks(blocks, ctx) : el("pre", "slackbot-text", [text]));
+  answer.dataset.state = result.isError ? "error" : "ok";
+}
+
+function toolButton(element) {
+  const node = buttonNode(element);
+  const actionId = String(element.action_id || "");
+  if (!actionId.startsWith("tool:")) {
+    node.disabled = true; // Slackbot follows only tool: buttons
+    return node;
+  }
+  node.addEventListener("click", () => {
+    let args = {};
+    try {
+      args = JSON.parse(element.value || "{}");
+    } catch {
+      args = {};
+    }
+    call(actionId.slice("tool:".length), args);
+  });
+  return node;
+}
+
+async function loadTools() {
+  const select = $("slackbot-tool");
+  try {
+    const response = await fetch("/_control/slackbot/tools");
+    const said = await response.json();
+    pane.tools = Array.isArray(said.tools) ? said.tools : [];
+    if (said.error) $("slackbot-answer").replaceChildren(el("div", "slackbot-error", [said.error]));
+  } catch {
+    pane.tools = [];
+  }
+  select.replaceChildren(
+    ...pane.tools.map((tool) => {
+      const option = el("option", "", [tool.name + ((tool.annotations || {}).readOnlyHint ? " (read-only)" : "")]);
+      option.value = tool.name;
+      return option;
+    }),
+  );
+}
+
+function $(id) {
+  return document.getElementById(id);
+}
+
+function build() {
+  const toggle = el("button", "slackbot-toggle", ["Slackbot"]);
+  toggle.type = "button";
+  toggle.dataset.testid = "slackbot-toggle";
+  const select = el("select", "slackbot-tool");
+  select.id = "slackbot-tool";
+  select.dataset.testid = "slackbot-tool";
+  const args = el("textarea", "slackbot-args");
+  args.id = "slackbot-args";
+  args.dataset.testid = "slackbot-args";
+  args.rows = 4;
+  args.value = "{}";
+  const ask = el("button", "sk-button sk-primary", ["Ask Slackbot"]);
+  ask.type = "button";
+  ask.dataset.testid = "slackbot-ask";
+  const answer = el("div", "slackbot-answer");
+  answer.id = "slackbot-answer";
+  answer.dataset.testid = "slackbot-answer";
+  const panel = el("section", "slackbot-pane", [
+    el("header", "slackbot-header", ["Slackbot (MCP, signed as Slack signs it)"]),
+    el("label", "slackbot-label", ["Tool ", select]),
+    el("label", "slackbot-label", ["Arguments (JSON) ", args]),
+    ask,
+    answer,
+  ]);
+  panel.dataset.testid = "slackbot-pane";
+  panel.hidden = true;
+  toggle.addEventListener("click", () => {
+    pane.open = !pane.open;
+    panel.hidden = !pane.open;
+    if (pane.open) loadTools();
+  });
+  ask.addEventListener("click", () => {
+    let parsed;
+    try {
+      parsed = JSON.parse(args.value || "{}");
+    } catch {
+      answer.replaceChildren(el("div", "slackbot-error", ["The arguments are not JSON."]));
+      return;
+    }
+    if (select.value) call(select.value, parsed);
+  });
+  document.body.append(toggle, panel);
+}
+
+build();

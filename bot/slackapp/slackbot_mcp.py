@@ -1,0 +1,157 @@
+"""`POST /slack/mcp`: the MCP endpoint Slackbot calls (streamable HTTP, each request a JSON-RPC message answered with
+JSON; no session). Slack identity auth: every request is signed as Slack signs events (`v0:<ts>:<body>`, HMAC-SHA256
+with the signing secret, within 5 minutes) and each signature is taken once (a replay is refused); a `tools/call`
+names its person in `params._meta.slack` (`user_id`, `team_id`, `enterprise_id`), checked as a click is (our own
+people: not a guest nor another organisation's, unless the settings let them), refused with an audit entry naming
+who. What the tools do: bot/api/slackbot.py."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from aiohttp import web
+from slack_sdk.signature import SignatureVerifier
+
+from bot.api.requests import ApiError
+from bot.api.slackbot import SlackbotError, SlackbotTools
+from bot.core.version import __version__
+from bot.services import Services, direct_message
+from bot.slackapp.app import Workspaces
+from bot.slackapp.members import why_not
+from bot.store import StoreUnavailable
+
+log = logging.getLogger("bot.slackbot")
+PROTOCOL = "2025-06-18"  # answered to a client that names none
+MAX_BODY = 256 * 1024
+
+
+def mount_slackbot(web_app: web.Application, services: Services, workspaces: Workspaces) -> None:
+    """`POST /slack/mcp` on this worker, when SLACKBOT_MCP is set (its upstreams start with the server)."""
+    config = services.settings.slackbot_mcp
+    if config is None:
+        return
+
+    async def tell(person: str, text: str) -> None:
+        await direct_message(services.slack, services.directory, person, text)
+
+    tools = SlackbotTools(config, api=services.api, store=services.store, background=services.background, tell=tell)
+    add_slackbot_route(web_app, services, workspaces, tools)
+
+
+def add_slackbot_route(web_app: web.Application, services: Services, workspaces: Workspaces,
+                       tools: SlackbotTools) -> None:
+    """Serve `POST /slack/mcp` with `tools`, started and closed with the server."""
+    verifier = SignatureVerifier(services.settings.slack_signing_secret.get_secret_value())
+
+    async def mcp(request: web.Request) -> web.StreamResponse:
+        try:
+            return await served(request)
+        except StoreUnavailable:  # nothing was asked nor run: Slackbot may try again
+            return error(None, -32603, "the approvals service cannot reach its storage; try again", status=503)
+
+    async def served(request: web.Request) -> web.StreamResponse:
+        body = await request.content.read(MAX_BODY + 1)
+        if len(body) > MAX_BODY:
+            return error(None, -32600, "the request is too large", status=413)
+        signature = request.headers.get("X-Slack-Signature", "")
+        stamp = request.headers.get("X-Slack-Request-Timestamp", "")
+        if not (stamp.isascii() and stamp.isdigit() and len(stamp) < 16 and verifier.is_valid(body, stamp, signature)):
+            log.warning("refused an MCP request: not signed by Slack, or stale")
+            return error(None, -32001, "not signed by Slack (or more than 5 minutes old)", status=401)
+        if not await services.store.slackbot.first_time(signature):
+            log.warning("refused an MCP request: a replay of one already served")
+            return error(None, -32001, "this request was already served (a replay)", status=401)
+        try:
+            message = json.loads(body)
+        except (ValueError, RecursionError):
+            return error(None, -32700, "the body is not JSON", status=400)
+        if not isinstance(message, dict) or message.get("jsonrpc") != "2.0" or not isinstance(
+                message.get("method"), str):
+            return error(None, -32600, "send one JSON-RPC 2.0 request", status=400)
+        if "id" not in message:  # a notification (notifications/initialized, ...)
+            return web.Response(status=202)
+        return await answer(message)
+
+    async def answer(message: dict[str, Any]) -> web.Response:
+        ident, method = message["id"], message["method"]
+        params = obj(message.get("params"))
+        if method == "initialize":
+            asked = str(params.get("protocolVersion") or PROTOCOL)
+            return result(ident, {"protocolVersion": asked, "capabilities": {"tools": {}},
+                                  "serverInfo": {"name": "slack-agent-approvals", "version": __version__}})
+        if method == "ping":
+            return result(ident, {})
+        if method == "tools/list":
+            return result(ident, {"tools": await tools.list_tools()})
+        if method != "tools/call":
+            return error(ident, -32601, f"no method {method}")
+        return await call(ident, params)
+
+    async def call(ident: Any, params: dict[str, Any]) -> web.Response:
+        slack = obj(obj(params.get("_meta")).get("slack"))
+        user, team = str(slack.get("user_id") or ""), str(slack.get("team_id") or "")
+        enterprise = str(slack.get("enterprise_id") or "")
+        name, arguments = params.get("name"), params.get("arguments") or {}
+        if not user or not team:
+            return error(ident, -32602, "params._meta.slack names no user_id and team_id", status=400)
+        if not isinstance(name, str) or not isinstance(arguments, dict):
+            return error(ident, -32602, "give the tool's name and its arguments as an object", status=400)
+        refused = await refusal(user, team, name, enterprise=enterprise)
+        if refused is not None:
+            return error(ident, -32003, refused, status=403)
+        try:
+            return result(ident, await tools.call(user, name, arguments))
+        except SlackbotError as exc:
+            return error(ident, exc.code, exc.message)
+        except ApiError as exc:  # the approval could not be read or used (e.g. its receipt expired)
+            return error(ident, -32603, exc.message)
+
+    async def refusal(user: str, team: str, name: str, *, enterprise: str) -> str | None:
+        """Why `user` of `team` may not call tools here (audited, naming them), or None."""
+        auth = await workspaces.home.answer()
+        why = why_not_team(auth, team, enterprise=enterprise) or await why_not(
+            services, workspaces.home.answer, user, said_team=team)
+        if why is None:
+            return None
+        reason, text = why if isinstance(why, tuple) else (why, why)
+        log.warning("refused Slackbot's call of %s for %s (team %r): %s", name, user, team, reason)
+        await services.store.audit.refusal(f"outsider:{user}:{reason[:100]}", "refused", by=user, team=team,
+                                           reason=f"outsider: {reason}", what=f"slackbot {name}"[:60])
+        return text
+
+    async def on_startup(_: web.Application) -> None:
+        await tools.start()
+
+    async def on_cleanup(_: web.Application) -> None:
+        await tools.close()
+
+    web_app.router.add_post("/slack/mcp", mcp)
+    web_app.on_startup.append(on_startup)
+    web_app.on_cleanup.insert(0, on_cleanup)
+
+
+def why_not_team(auth: dict[str, Any] | None, team: str, *, enterprise: str = "") -> str | None:
+    """Slackbot calls for the people of the workspace it runs in (or of its Enterprise Grid organisation): another
+    team's call is refused."""
+    if auth is None:
+        return "the workspace is not known yet"
+    ours, org = str(auth.get("team_id") or ""), str(auth.get("enterprise_id") or "")
+    if team == ours or (org and enterprise == org):
+        return None
+    return f"another workspace's call ({team}, not {ours})"
+
+
+def obj(value: Any) -> dict[str, Any]:
+    """`value` when it is a JSON object, else an empty one."""
+    return value if isinstance(value, dict) else {}
+
+
+def result(ident: Any, answer: dict[str, Any]) -> web.Response:
+    return web.json_response({"jsonrpc": "2.0", "id": ident, "result": answer})
+
+
+def error(ident: Any, code: int, message: str, *, status: int = 200) -> web.Response:
+    return web.json_response({"jsonrpc": "2.0", "id": ident, "error": {"code": code, "message": message}},
+                             status=status)

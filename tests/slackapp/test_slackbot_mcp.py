@@ -1,0 +1,223 @@
+"""Slackbot asks before it writes (issue 69, item 3): `POST /slack/mcp` on a real worker, signed as Slack signs, with
+a real MCP server process as its upstream; cards decided by clicks through the local Slack."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.devslack.server import SlackStandIn
+from tests.conftest import ALICE, BOB, SALES, StartPolicyWorker, Worker, bot_env, card_of, start_worker
+from tests.support.hitl import audit_events, click, nth_card, reject, until
+from tests.support.slackbot import assert_slackbot_blocks, post, sign, slackbot_env, tool_call
+
+pytestmark = pytest.mark.slow  # the upstream MCP server is a process of its own
+
+EMAIL = {"to": "bob@example.com", "body": "Prices go up 5% on May 1."}
+
+
+@pytest.fixture
+async def slackbot(slack: SlackStandIn, redis_url: str, tmp_path: Path) -> AsyncIterator[Worker]:
+    """A worker serving `/slack/mcp` with the test mailbox behind it, and the API key Slackbot asks with."""
+    worker = await start_slackbot(slack, redis_url, tmp_path)
+    assert await worker.services.store.api_keys.create("slackbot", [SALES], by="operator") is not None
+    yield worker
+    await worker.stop()
+
+
+async def start_slackbot(slack: SlackStandIn, redis_url: str, tmp_path: Path) -> Worker:
+    """One more worker serving `/slack/mcp` (its own mailbox process, recording to the same file); Slack's clicks go
+    to it from now on."""
+    env = bot_env(slack=slack, redis_url=redis_url, model_config=None, **slackbot_env(tmp_path / "calls.jsonl"))
+    worker = await start_worker(env)
+    slack.events_url = worker.url + "/slack/events"
+    return worker
+
+
+def calls(tmp_path: Path, tool: str) -> list[dict[str, Any]]:
+    path = tmp_path / "calls.jsonl"
+    lines = path.read_text().splitlines() if path.exists() else []
+    return [call for line in lines if (call := json.loads(line))["tool"] == tool]
+
+
+def dm_texts(slack: SlackStandIn, user: str) -> str:
+    return "\n".join(str(m.get("text", "")) for m in slack.messages(slack.dm_channel(user)))
+
+
+async def test_a_write_waits_for_another_person_then_runs_once(
+    slackbot: Worker, slack: SlackStandIn, tmp_path: Path
+) -> None:
+    # a channel that lets requesters approve their own asks: never for Slackbot's, asked on a person's behalf
+    await slackbot.services.store.settings.set(SALES, "allow_self_approval", "true", by="operator")
+    began = time.monotonic()
+    status, said = await post(slackbot.url, tool_call("send_email", EMAIL, user=ALICE))
+    assert time.monotonic() - began < 1.0
+    assert status == 200, said
+    blocks = said["result"]["_meta"]["slack"]["blocks"]
+    assert_slackbot_blocks(blocks)
+    assert "waits for a decision" in json.dumps(blocks)
+    button = blocks[-1]["elements"][0]
+    assert button["action_id"] == "tool:approval_result"
+    approval_id = json.loads(button["value"])["approval_id"]
+    card = await nth_card(slack, 1)
+    assert calls(tmp_path, "send_email") == []  # nothing runs before a person decides
+
+    await click(slack, card, "approval_approve", user=ALICE)  # the requester's own Approve
+    told = await until(lambda: next((e["text"] for e in slack.ephemerals(ALICE) if "cannot decide" in e["text"]), None),
+                       what="the requester's refusal")
+    assert "Nothing changed" in told
+    record = await slackbot.services.store.approvals.get(approval_id)
+    assert record is not None and record.status == "pending" and not record.allow_self_approval
+    assert card_of(slack, pending=True), "the requester's click decided nothing"
+
+    status, early = await post(slackbot.url, tool_call("approval_result", {"approval_id": approval_id}, user=ALICE))
+    assert status == 200 and "still waits" in early["result"]["content"][0]["text"]
+    await click(slack, card, "approval_approve", user=BOB)
+    await until(lambda: "sent to bob@example.com" in dm_texts(slack, ALICE), what="the requester's DM")
+    assert len(calls(tmp_path, "send_email")) == 1
+
+    status, fetched = await post(slackbot.url, tool_call("approval_result", {"approval_id": approval_id}, user=ALICE,
+                                                         ident=2))
+    assert status == 200
+    assert_slackbot_blocks(fetched["result"]["_meta"]["slack"]["blocks"])
+    assert "sent to bob@example.com" in json.dumps(fetched["result"]["_meta"]["slack"]["blocks"])
+    assert len(calls(tmp_path, "send_email")) == 1, "the approved call ran once"
+    status, other = await post(slackbot.url, tool_call("approval_result", {"approval_id": approval_id}, user=BOB,
+                                                       ident=3))
+    assert "error" in other and "sent to" not in json.dumps(other)  # only who asked reads its result
+
+
+async def test_a_rejected_call_never_runs_and_the_requester_is_told(
+    slackbot: Worker, slack: SlackStandIn, tmp_path: Path
+) -> None:
+    status, said = await post(slackbot.url, tool_call("send_email", EMAIL, user=ALICE))
+    assert status == 200, said
+    card = await nth_card(slack, 1)
+    await reject(slack, card, user=BOB, reason="not before the board meets")
+    told = await until(lambda: "rejected" in dm_texts(slack, ALICE) and dm_texts(slack, ALICE), what="the DM")
+    assert "did not run" in told and "not before the board meets" in told
+    assert calls(tmp_path, "send_email") == []
+    approval_id = json.loads(said["result"]["_meta"]["slack"]["blocks"][-1]["elements"][0]["value"])["approval_id"]
+    status, fetched = await post(slackbot.url, tool_call("approval_result", {"approval_id": approval_id}, user=ALICE))
+    blocks = fetched["result"]["_meta"]["slack"]["blocks"]
+    assert_slackbot_blocks(blocks)
+    assert "was rejected" in json.dumps(blocks) and calls(tmp_path, "send_email") == []
+
+
+async def test_a_read_only_tool_is_forwarded_at_once(slackbot: Worker, slack: SlackStandIn, tmp_path: Path) -> None:
+    status, said = await post(slackbot.url, tool_call("list_inbox", {"limit": 2}, user=ALICE))
+    assert status == 200, said
+    assert said["result"]["content"][0]["text"] == "alice: lunch?\nbob: the prices"
+    assert calls(tmp_path, "list_inbox") == [{"tool": "list_inbox", "arguments": {"limit": 2}}]
+    assert card_of(slack) == []
+
+
+async def test_initialize_and_the_tools_slackbot_sees(slackbot: Worker) -> None:
+    hello = json.dumps({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {"extensions": {"io.slack/block-kit": {
+            "mimeTypes": ["application/vnd.slack.blocks+json"]}}}, "clientInfo": {"name": "Slackbot"}}}).encode()
+    status, said = await post(slackbot.url, hello)
+    assert status == 200 and said["result"]["capabilities"] == {"tools": {}}
+    status, _ = await post(slackbot.url, b'{"jsonrpc":"2.0","method":"notifications/initialized"}')
+    assert status == 202
+    status, listed = await post(slackbot.url, b'{"jsonrpc":"2.0","id":1,"method":"tools/list"}')
+    tools = {tool["name"]: tool for tool in listed["result"]["tools"]}
+    assert set(tools) == {"send_email", "list_inbox", "approval_result"}
+    assert all(tool["_meta"]["slack"]["supportsBlockKit"] is True for tool in tools.values())
+    assert tools["list_inbox"]["annotations"]["readOnlyHint"] is True
+
+
+async def test_unsigned_stale_replayed_and_other_team_calls_are_refused(
+    slackbot: Worker, slack: SlackStandIn, tmp_path: Path
+) -> None:
+    body = tool_call("send_email", EMAIL, user=ALICE)
+    assert (await post(slackbot.url, body, {"Content-Type": "application/json"}))[0] == 401  # unsigned
+    assert (await post(slackbot.url, body, sign(body, secret="not-the-secret")))[0] == 401  # forged
+    assert (await post(slackbot.url, body, sign(body, ts=int(time.time()) - 600)))[0] == 401  # stale
+    read = tool_call("list_inbox", {}, user=ALICE)
+    headers = sign(read)
+    assert (await post(slackbot.url, read, headers))[0] == 200
+    assert (await post(slackbot.url, read, headers))[0] == 401  # the same request again: a replay
+    status, said = await post(slackbot.url, tool_call("send_email", EMAIL, user=ALICE, team="T0OTHER"))
+    assert status == 403 and said["error"]["message"]
+    refused = await audit_events(slackbot, "refused")
+    assert any(entry.get("by") == ALICE and "another workspace" in entry.get("reason", "") for entry in refused)
+    status, said = await post(slackbot.url, json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+        "name": "send_email", "arguments": EMAIL}}).encode())
+    assert status == 400 and "user_id" in said["error"]["message"]  # no person named: refused
+    assert (await post(slackbot.url, b"{not json"))[0] == 400
+    assert card_of(slack) == [] and calls(tmp_path, "send_email") == []
+    assert len(calls(tmp_path, "list_inbox")) == 1
+
+
+async def test_what_the_upstream_says_reaches_the_requester_inert(
+    slackbot: Worker, slack: SlackStandIn, tmp_path: Path
+) -> None:
+    hostile = {"to": "<!channel> <https://evil.example|x>", "body": "hi"}
+    status, said = await post(slackbot.url, tool_call("send_email", hostile, user=ALICE))
+    assert status == 200, said
+    await click(slack, await nth_card(slack, 1), "approval_approve", user=BOB)
+    told = await until(lambda: "sent to" in dm_texts(slack, ALICE) and dm_texts(slack, ALICE), what="the DM")
+    assert "&lt;!channel&gt;" in told and "<!channel>" not in told and "<https://evil" not in told
+    assert len(calls(tmp_path, "send_email")) == 1
+
+
+async def test_when_the_asking_worker_is_gone_another_runs_the_call_once(
+    slackbot: Worker, slack: SlackStandIn, redis_url: str, tmp_path: Path
+) -> None:
+    status, said = await post(slackbot.url, tool_call("send_email", EMAIL, user=ALICE))
+    assert status == 200, said
+    approval_id = json.loads(said["result"]["_meta"]["slack"]["blocks"][-1]["elements"][0]["value"])["approval_id"]
+    card = await nth_card(slack, 1)
+    second = await start_slackbot(slack, redis_url, tmp_path)
+    try:
+        await slackbot.stop()  # the worker that asked, and would have run it, is gone
+        await click(slack, card, "approval_approve", user=BOB)
+        fetch = [tool_call("approval_result", {"approval_id": approval_id}, user=ALICE, ident=n) for n in (7, 8)]
+        answers = await asyncio.gather(*(post(second.url, body) for body in fetch))  # two at once: one runs it
+        assert all(status == 200 for status, _ in answers), answers
+        assert len(calls(tmp_path, "send_email")) == 1
+        status, later = await post(second.url, tool_call("approval_result", {"approval_id": approval_id}, user=ALICE,
+                                                         ident=9))
+        assert "sent to bob@example.com" in json.dumps(later["result"]["_meta"]["slack"]["blocks"])
+        assert len(calls(tmp_path, "send_email")) == 1, "the approved call ran once"
+    finally:
+        await second.stop()
+
+
+READS = '''
+@id("small-reads")
+@reason("at most 2 messages at once")
+forbid (principal, action == Action::"list_inbox", resource) when { context.args has limit && context.args.limit > 2 };
+
+@id("two-is-asked")
+@outcome("ask")
+@reason("two messages: a person checks")
+forbid (principal, action == Action::"list_inbox", resource) when { context.args has limit && context.args.limit == 2 };
+'''
+
+
+async def test_a_read_only_call_is_decided_by_the_policies_first(
+    policy_worker: StartPolicyWorker, slack: SlackStandIn, tmp_path: Path
+) -> None:
+    """readOnlyHint is the upstream's word: a policy is a floor under it. A read is recorded as `allowed` before it is
+    forwarded; a policy that forbids it refuses it, one that asks a person makes it an approval."""
+    worker = await policy_worker({"reads.cedar": READS}, **slackbot_env(tmp_path / "calls.jsonl"))
+    assert await worker.services.store.api_keys.create("slackbot", [SALES], by="operator") is not None
+    status, refused = await post(worker.url, tool_call("list_inbox", {"limit": 3}, user=ALICE))
+    assert status == 200 and refused["result"]["isError"] is True
+    assert "at most 2 messages" in refused["result"]["content"][0]["text"]
+    status, asked = await post(worker.url, tool_call("list_inbox", {"limit": 2}, user=ALICE))
+    assert "waits for a decision" in json.dumps(asked["result"]["_meta"]["slack"]["blocks"])
+    assert "two messages: a person checks" in json.dumps(await nth_card(slack, 1))
+    status, read = await post(worker.url, tool_call("list_inbox", {"limit": 1}, user=ALICE))
+    assert read["result"]["content"][0]["text"] == "alice: lunch?"
+    assert [call["arguments"] for call in calls(tmp_path, "list_inbox")] == [{"limit": 1}]
+    allowed = await audit_events(worker, "allowed")
+    assert [entry.get("tool") for entry in allowed] == ["list_inbox"], allowed

@@ -28,7 +28,7 @@ import aiohttp
 
 from bot.audit.checkpoints import CHECKPOINT_TYPE
 from bot.audit.rounds import Rounds
-from bot.audit.verify import NO_LOG, Trust, walk
+from bot.audit.verify import NO_LOG, RESTORED, Trust, walk
 from bot.audit.walker import iso_utc
 from bot.core.metrics import Metrics
 from bot.core.signing import SigningKeys
@@ -165,7 +165,7 @@ class AuditWatch:
         said, code = await walk(self._store, start_at, verify, retention=self._retention, now=now, trust=trust)
         if code == NO_LOG or said.startswith("audit log NOT verified"):
             return None  # nothing new to check
-        if code != 0:
+        if code not in (0, RESTORED):  # (a known restore, signed as such, is no finding: the workers said it)
             what = said.removeprefix("audit log NOT intact: ")
             return Finding(kind_of(said), what, f"{self._store.keys.audit} (Redis)", now)
         newest = await self._store.audit.last_checkpoint()

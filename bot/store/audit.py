@@ -291,11 +291,19 @@ class AuditLog:
         return int(await self._s.script("audit_archived")(
             keys={"archived": self._s.keys.audit_archived_through}, args={"seq": str(seq)}))
 
-    async def resume_counter(self, seq: int) -> int:
-        """Raise the log's counter to `seq` if it is below (Redis restored from an older backup: the next entry is
-        numbered past what the archive holds, never with a seq given before); the counter now."""
-        return int(await self._s.script("audit_archived")(
-            keys={"archived": self._s.keys.audit_seq}, args={"seq": str(seq)}))
+    async def confirm_floor(self, seq: int, *, size: int, root: str) -> tuple[int, int]:
+        """The archive holds up to `seq` (its tree of `size` leaves, `root` hex): the counter raised past it if it is
+        below (Redis restored from an older backup: the seqs it lost kept as the floor's gap), and numbering
+        confirmed for this Redis run (`lua/audit_floor.lua`). (The counter found, the counter now.)"""
+        found, now = await self._s.script("audit_floor")(
+            keys={"floor": self._s.keys.audit_floor, "audit_seq": self._s.keys.audit_seq},
+            args={"seq": str(seq), "size": str(size), "root": root})
+        return int(found), int(now)
+
+    async def floor(self) -> dict[str, str]:
+        """The audit floor (`Keys.audit_floor`): {seq, run[, gap_from, gap_to, gap_size, gap_root]} ({}: none)."""
+        stored = await aw(self._s.redis.hgetall(self._s.keys.audit_floor))
+        return {_text(k): _text(v) for k, v in stored.items()}
 
     async def shards(self) -> dict[str, str]:
         """The log's shard index (`Keys.audit_shards`, written by lua/lib/audit.lua): {shard number: its JSON},

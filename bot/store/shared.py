@@ -34,7 +34,8 @@ class Shared:
     _scripts: dict[str, Script] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self._scripts = load_all(self.redis)  # at start-up: a broken script fails here, not on a click
+        # at start-up: a broken script fails here, not on a click
+        self._scripts = load_all(self.redis, needed={"audit_floor": self.keys.audit_floor})
 
     def script(self, name: str) -> Script:
         """The Lua step `lua/<name>.lua`."""

@@ -65,6 +65,9 @@ def _text(value: str | bytes | int) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+HOLD_GRACE = 1.0  # seconds the floor stays held after the first step held, so every asking worker says what it gave
+
+
 class AuditLog:
     def __init__(self, shared: Shared) -> None:
         self._s = shared
@@ -99,7 +102,9 @@ class AuditLog:
         written = await self._s.script("audit_append")(
             keys={"audit": k.audit, "audit_seq": k.audit_seq, "audit_shards": k.audit_shards}, args={"entries": entries}
         )
-        return [(int(seq), _text(entry_id)) for seq, entry_id in written]
+        found = [(int(seq), _text(entry_id)) for seq, entry_id in written]
+        self._s.audit_known = max([self._s.audit_known, *(seq for seq, _ in found)])  # (a restore never lowers it)
+        return found
 
     def _write_next(self) -> None:
         batch, self._queue = self._queue[:BATCH], self._queue[BATCH:]
@@ -292,12 +297,16 @@ class AuditLog:
             keys={"archived": self._s.keys.audit_archived_through}, args={"seq": str(seq)}))
 
     async def confirm_floor(self, seq: int, *, size: int, root: str) -> tuple[int, int]:
-        """The archive holds up to `seq` (its tree of `size` leaves, `root` hex): the counter raised past it if it is
-        below (Redis restored from an older backup: the seqs it lost kept as the floor's gap), and numbering
-        confirmed for this Redis run (`lua/audit_floor.lua`). (The counter found, the counter now.)"""
+        """The archive holds up to `seq` (its tree of `size` leaves, `root` hex): the counter raised past it, and past
+        the highest seq any worker held since Redis restarted says it gave (and this one), if it is below (Redis
+        restored from an older backup: the seqs it lost kept as the floor's gap), and numbering confirmed for this
+        Redis run (`lua/audit_floor.lua`). (The counter found, the counter now); (-1, counter) while the first hold
+        is younger than HOLD_GRACE (the held workers' reports still coming: confirmed at the next round)."""
         found, now = await self._s.script("audit_floor")(
             keys={"floor": self._s.keys.audit_floor, "audit_seq": self._s.keys.audit_seq},
-            args={"seq": str(seq), "size": str(size), "root": root})
+            args={"seq": str(seq), "size": str(size), "root": root, "known": str(self._s.audit_known),
+                  "grace_ms": str(int(HOLD_GRACE * 1000))})
+        self._s.audit_known = max(self._s.audit_known, int(now))
         return int(found), int(now)
 
     async def floor(self) -> dict[str, str]:

@@ -8,7 +8,8 @@ them: `K.run` is `KEYS[1]`, and `A` is the one JSON argument decoded, so the scr
 
 A helper may need a key of its own in every script that uses it (its first line: `--! needs: audit_floor`): the
 loader is given those keys' names (`load_all(redis, needed={...})`, from `Keys`) and passes them first in KEYS,
-named in `K` as the others, so the callers of the script do not name them.
+named in `K` as the others, so the callers of the script do not name them. Such a script also gets ARGV[2]: the
+highest audit seq this process knows, as `AUDIT_KNOWN` (lua/lib/audit.lua reports it while numbering is held).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import asyncio
 import functools
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from importlib import resources
 from typing import Any
 
@@ -48,7 +49,8 @@ def _read(path: str) -> str:
 class Script:
     """One Lua step: `await script(keys={...}, args={...})`."""
 
-    def __init__(self, redis: Redis, name: str, *, needed: Mapping[str, str] | None = None) -> None:
+    def __init__(self, redis: Redis, name: str, *, needed: Mapping[str, str] | None = None,
+                 known: Callable[[], int] = lambda: 0) -> None:
         source = _read(f"{name}.lua")
         self.name = name
         self.keys = _header(source, "keys")
@@ -61,12 +63,15 @@ class Script:
         if missing := [key for key in wanted if key not in (needed or {})]:
             raise ValueError(f"lua/{name}.lua: its helpers need keys {missing} the loader was not given")
         self._implied = [str((needed or {})[key]) for key in wanted]
+        self._known = known
         fixed = [*wanted, *fixed]
         names = ", ".join(f"{key} = KEYS[{i}]" for i, key in enumerate(fixed, 1))
         prelude = f"local K = {{{names}}}\n"
         if self._rest:
             prelude += f"K.{self._rest} = {{unpack(KEYS, {len(fixed) + 1})}}\n"
         prelude += "local A = cjson.decode(ARGV[1])\n"
+        if wanted:  # (the process's highest audit seq: lua/lib/audit.lua's hold)
+            prelude += "local AUDIT_KNOWN = tonumber(ARGV[2] or '0') or 0\n"
         helpers = "".join(_read(f"lib/{helper}.lua") for helper in uses)
         self._fixed = fixed[len(wanted):]
         self._names = frozenset([*self._fixed, *([self._rest] if self._rest else [])])
@@ -82,7 +87,7 @@ class Script:
         deadline = time.monotonic() + HOLD_SECONDS
         while True:
             try:
-                return await self._script(keys=ordered, args=argv)
+                return await self._script(keys=ordered, args=[*argv, str(self._known())] if self._implied else argv)
             except ResponseError as exc:
                 if HELD not in str(exc):
                     raise
@@ -91,11 +96,13 @@ class Script:
             await asyncio.sleep(0.05)  # the step wrote nothing: tried again once a worker confirmed the floor
 
 
-def load_all(redis: Redis, *, needed: Mapping[str, str] | None = None) -> dict[str, Script]:
+def load_all(
+    redis: Redis, *, needed: Mapping[str, str] | None = None, known: Callable[[], int] = lambda: 0
+) -> dict[str, Script]:
     """Every script in `lua/`, read and registered once (no Redis call: each is sent on first use); `needed`: the
-    names of the keys the helpers need (`--! needs:`)."""
+    names of the keys the helpers need (`--! needs:`); `known`: the process's highest audit seq (ARGV[2])."""
     names = sorted(entry.name.removesuffix(".lua") for entry in _LUA.iterdir() if entry.name.endswith(".lua"))
-    return {name: Script(redis, name, needed=needed) for name in names}
+    return {name: Script(redis, name, needed=needed, known=known) for name in names}
 
 
 def fence_arg(fence: tuple[str, int] | None) -> dict[str, str]:

@@ -143,13 +143,15 @@ class AuditArchiver:
         raised past the archive in the same step, so no seq is given twice, and the seqs lost are kept in the floor
         for the checkpoint writer to sign past them, named."""
         archived = tree.last
-        counter, _ = await self._store.audit.confirm_floor(archived, size=tree.size, root=tree.root.hex())
-        if counter >= archived:
-            return
+        counter, now = await self._store.audit.confirm_floor(archived, size=tree.size, root=tree.root.hex())
+        if counter < 0 or now <= counter:
+            return  # (held: confirmed at the next round; or nothing lost)
         self.restored = (f"Redis was restored from an older backup: the audit log's counter was at seq {counter:,},"
-                         f" the archive holds up to seq {archived:,}; Redis lost seqs {counter + 1:,} to {archived:,}"
-                         f" ({archived - counter:,} entries; the archive keeps them); the counter resumes past seq"
-                         f" {archived:,}")
+                         f" the archive holds up to seq {archived:,}; Redis lost seqs {counter + 1:,} to {now:,}"
+                         f" ({now - counter:,} entries; the archive keeps them"
+                         + (f" up to seq {archived:,}; seqs {archived + 1:,} to {now:,} were given before the restore"
+                            " and never archived: lost" if now > archived else "")
+                         + f"); the counter resumes past seq {now:,}")
         log.error("audit archive: %s", self.restored)
 
     async def _covered(self) -> int | None:

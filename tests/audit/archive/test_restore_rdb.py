@@ -1,0 +1,113 @@
+"""A restore as an operator does it (#66.6): Redis backed up with BGSAVE (the .rdb copied aside), the log goes on and
+is archived, then Redis is killed, the old .rdb put back and Redis started again on the same port.
+
+No seq is ever given twice, even to an ask racing the restore: lua/lib/audit.lua holds numbering once Redis runs
+again (its run_id is not the one the audit floor was confirmed in) until the archive's writer has raised the counter
+past the archive (lua/audit_floor.lua)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis as sync_redis
+
+from bot.audit.archive.stores import FolderStore
+from bot.core.signing import SigningKeys
+from bot.store import Store, StoreUnavailable, connect
+from tests.conftest import RedisServer, start_redis
+from tests.support.archive import archive_all, archiver, write_log
+from tests.support.audit_log import keys_file
+from tests.support.redis_backup import backup, restore, stop
+
+pytestmark = pytest.mark.slow  # (a redis-server of its own, killed and started again)
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[list[RedisServer]]:
+    """A redis-server of the test's own (the list holds the one running now: a restore starts another)."""
+    (tmp_path / "redis").mkdir()
+    servers = [start_redis(workdir=str(tmp_path / "redis"))]
+    yield servers
+    stop(servers[-1])
+
+
+def evalsha_calls(port: int) -> int:
+    client = sync_redis.Redis(port=port)
+    try:
+        return int(client.info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0))
+    finally:
+        client.close()
+
+
+async def test_asks_racing_a_restore_never_get_a_seq_the_archive_holds(
+    own_redis: list[RedisServer], tmp_path: Path
+) -> None:
+    server = own_redis[0]
+    redis = connect(server.url)
+    store = Store(redis)
+    keys = SigningKeys.from_file(keys_file(tmp_path / "keys.json"))
+    archive = FolderStore(tmp_path / "archive")
+    writer = archiver(store, keys, archive, segment=10)
+    await write_log(store, keys, 20)
+    await archive_all(writer)  # (its last round confirms the floor for this Redis run)
+    rdb = backup(server, tmp_path / "backup" / "dump.rdb")
+    await write_log(store, keys, 30)
+    await archive_all(writer)
+    archived = await store.audit.archived_through()
+    assert archived is not None and archived >= 50
+    given: list[int] = []
+    stop_asking = asyncio.Event()
+
+    async def ask(name: str) -> None:  # an approval's entry, asked again until Redis takes it
+        number = 0
+        while not stop_asking.is_set():
+            try:
+                seq, _ = await store.audit.append("decision", by="U0ALICE", approval=f"{name}-{number}",
+                                                  outcome="approved")
+            except StoreUnavailable:
+                await asyncio.sleep(0.01)  # (Redis down: asked again)
+                continue
+            given.append(seq)
+            number += 1
+
+    askers = [asyncio.create_task(ask(f"R{n}")) for n in range(4)]
+    try:
+        deadline = time.monotonic() + 10
+        while len(given) < 20:  # the asks are flowing
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.01)
+        own_redis.append(server := await asyncio.to_thread(restore, server, rdb))  # killed, old .rdb, started
+        before = len(given)  # (given by the Redis before the restore)
+        counter = await store.audit.counter()
+        assert counter is not None and counter < archived  # Redis is behind the archive
+        deadline = time.monotonic() + 20
+        while evalsha_calls(server.port) < 50:  # the asks reach the restarted Redis, and are held
+            assert time.monotonic() < deadline, "the asks did not reach the restarted Redis"
+            await asyncio.sleep(0.02)
+        assert await store.audit.counter() == counter, "an ask was numbered before the counter was checked"
+        assert len(given) == before
+        deadline = time.monotonic() + 10
+        while not writer.restored:  # the archive's writer's rounds: the counter raised, the floor confirmed (once
+            assert time.monotonic() < deadline  # the held asks have said what they were given: HOLD_GRACE)
+            await writer.archive_due()
+            await asyncio.sleep(0.05)
+        assert f"the archive holds up to seq {archived:,}" in writer.restored
+        deadline = time.monotonic() + 10
+        while len(given) < before + 20:  # the asks go on past the archive
+            assert time.monotonic() < deadline, "the asks did not resume once the floor was confirmed"
+            await asyncio.sleep(0.01)
+    finally:
+        stop_asking.set()
+        for task in askers:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await redis.aclose()
+    after = given[before:]
+    assert min(after) == max(given[:before]) + 1, after[:5]  # past the archive, and past what the asks were given
+    assert min(after) > archived
+    assert len(set(given)) == len(given), "a seq was given twice"

@@ -104,24 +104,3 @@ async def test_an_unlocked_bucket_archives_and_verifies_too(
     said, _ = await verdict(archive, keys)
     assert said == f"segment missing: {layout.entries_name(1, 100)} is gone (seq 1 to 100)", said
     assert os.environ["AWS_ENDPOINT_URL"] == s3_env.endpoint
-
-
-async def test_an_object_written_over_on_a_versioned_bucket_without_lock_is_named(
-    s3_env: Seaweed, store: Store, keys: SigningKeys, request: pytest.FixtureRequest
-) -> None:
-    """A put over an archived object, even of the same bytes, leaves a second version on a versioned bucket without
-    Object Lock: verify names it overwritten (each object is written once)."""
-    bucket = s3_env.bucket(bucket_name(request), locked=False)
-    client = s3_env.client()
-    client.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
-    archive = open_archive(f"s3://{bucket}/audit", retain=RETAIN)
-    await write_log(store, keys, 120)
-    await archive_all(archiver(store, keys, archive))
-    said, checked = await verdict(archive, keys)
-    assert checked is not None, said
-    key = "audit/" + layout.manifest_name(1, 100)
-    client.put_object(Bucket=bucket, Key=key, Body=await archive.get(layout.manifest_name(1, 100)))  # same bytes
-    said, _ = await verdict(archive, keys)
-    assert said.startswith(f"overwritten: 1 object(s) of s3://{bucket}/audit were written over, the store keeps their"
-                           f" older versions: {layout.manifest_name(1, 100)} (2 versions)"), said
-

@@ -134,6 +134,8 @@ class AuditCheckpoints:
         now = time.time() if now is None else now
         if not await self._store.audit.lease(self._worker, max(3 * self._poll, 2 * self._interval, 5.0)):
             return False
+        if not self._archive:
+            await self._store.audit.drop_floor()  # (an archive once set, then unset: nothing would confirm it)
         if self._keys is None:
             if self._archive:
                 return False  # (nothing can be archived unsigned: nothing is trimmed)

@@ -309,6 +309,11 @@ class AuditLog:
         self._s.audit_known = max(self._s.audit_known, int(now))
         return int(found), int(now)
 
+    async def drop_floor(self) -> None:
+        """No archive (AUDIT_ARCHIVE unset): no floor, so a Redis restart holds no numbering (lua/lib/audit.lua)
+        waiting for an archive's writer that does not run."""
+        await self._s.redis.delete(self._s.keys.audit_floor)
+
     async def floor(self) -> dict[str, str]:
         """The audit floor (`Keys.audit_floor`): {seq, run[, gap_from, gap_to, gap_size, gap_root]} ({}: none)."""
         stored = await aw(self._s.redis.hgetall(self._s.keys.audit_floor))

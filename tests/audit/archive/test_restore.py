@@ -13,6 +13,7 @@ import pytest
 
 from bot.audit.archive.proofs import prove
 from bot.audit.archive.stores import FolderStore
+from bot.audit.checkpoints import AuditCheckpoints
 from bot.audit.digests import seq_of
 from bot.core.signing import SigningKeys
 from bot.store import Store
@@ -92,3 +93,15 @@ async def test_a_gap_no_restore_explains_is_not_signed_and_verify_names_it_delet
                             environ={"REDIS_URL": redis_url})
     assert ran.returncode == 1, ran.stdout + ran.stderr
     assert "audit log NOT intact" in ran.stdout and "deleted" in ran.stdout, ran.stdout
+
+
+async def test_without_an_archive_a_floor_left_behind_holds_nothing(store: Store, tmp_path: Path) -> None:
+    """A deployment that had an archive and no longer has one: the floor it left would hold numbering after every
+    Redis restart with no archive's writer to confirm it; the checkpoint writer drops it."""
+    keys = SigningKeys.from_file(keys_file(tmp_path / "keys.json"))
+    await store.redis.hset(store.keys.audit_floor, mapping={"seq": "5", "run": "another-run"})  # (a restart since)
+    no_archive = AuditCheckpoints(store, keys, worker="w1", every=50, interval=0, retention=10**9)
+    await no_archive.write_due()
+    assert not await store.redis.exists(store.keys.audit_floor)
+    seq, _ = await store.audit.append("decision", by="U0ALICE", approval="A1", outcome="approved")
+    assert seq >= 1

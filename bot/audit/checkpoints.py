@@ -20,6 +20,13 @@ The first checkpoint anchors the chain: its `prev` is 64 zeros, and it starts at
 writer finds entries it cannot sign (a gap, an entry without `seq`, a first entry that is not seq 1, a newest
 checkpoint not of this scheme) and writes nothing: `audit verify` names them.
 
+One gap is signed past, named: the seqs a restore lost. When Redis was restored from an older backup, the archive's
+writer found its counter behind the archive, raised it, and kept the seqs lost (and the archive's tree head at their
+end) in the audit floor (lua/audit_floor.lua). The writer signs up to the gap, then a checkpoint that starts after
+it and says so: `restored_gap` [from, to], `restored_size` and `restored_root` (the archive's signed tree that holds
+them), its `prev` the head before the gap. `audit verify` reads it as a known restore (exit 3), any other gap as
+deleted.
+
 Every key that signs is announced in the log first: before its first signature (a checkpoint, or a receipt:
 bot/api/receipts.py), the worker appends a `signing_key` entry (its kid and public JWK; lua/audit_announce.lua, once
 per kid; KeyAnnouncer) and the next checkpoint covers it, so `audit verify`
@@ -127,6 +134,8 @@ class AuditCheckpoints:
         now = time.time() if now is None else now
         if not await self._store.audit.lease(self._worker, max(3 * self._poll, 2 * self._interval, 5.0)):
             return False
+        if not self._archive:
+            await self._store.audit.drop_floor()  # (an archive once set, then unset: nothing would confirm it)
         if self._keys is None:
             if self._archive:
                 return False  # (nothing can be archived unsigned: nothing is trimmed)
@@ -160,29 +169,51 @@ class AuditCheckpoints:
             return False
         announced = await self._announced(keys, upgrading=last is not None)
         batch = await audit.chained(lower=lower, count=max(self._every, announced.since - done))  # (covers it)
+        first, entry_id = done + 1, ""
         leaves: list[bytes] = []
-        for number, (entry_id, fields) in enumerate(batch, done + 1):
-            if seq_of(fields) != number:
-                raise Unsignable(f"entry {entry_id} is not seq {number}")
-            leaves.append(leaf(entry_id, fields))
+        restored: dict[str, str] = {}
+        for found_id, fields in batch:
+            want, number = first + len(leaves), seq_of(fields)
+            if number != want:
+                lost = await self._restored(want, number)
+                if not lost:
+                    raise Unsignable(f"entry {found_id} is not seq {want}")
+                if leaves:
+                    break  # signed up to the seqs a restore lost; the next checkpoint signs past them
+                first, restored = number or want, lost  # (this checkpoint names them, and signs from the one after)
+            leaves.append(leaf(found_id, fields))
+            entry_id = found_id
         if not leaves:
             return False
-        seq, entry_id = done + len(leaves), batch[-1][0]
+        seq = first + len(leaves) - 1
         cutoff = _ms(now - self._retention)
         archived = (await audit.archived_through() or 0) if self._archive else None
         start, trim_id = await self._trim_to(cutoff, start, seq, entry_id, archived=archived)
         if trim_id:
             await self._carry(start)
-        claims = {"v": int(VERSION), "from": done + 1, "seq": seq, "id": entry_id,
+        gap: dict[str, object] = ({"restored_gap": [int(restored["gap_from"]), int(restored["gap_to"])],
+                "restored_size": int(restored["gap_size"]), "restored_root": restored["gap_root"]} if restored else {})
+        claims = {"v": int(VERSION), "from": first, "seq": seq, "id": entry_id,
                   "head": chain(bytes.fromhex(prev), leaves).hex(), "prev": prev, "start": start,
                   "trim": cutoff if trim_id else "", "at": now,
-                  **({"archived": archived} if archived is not None else {})}
-        stored = {"v": VERSION, **{k: str(v) for k, v in claims.items() if k not in ("v", "at")}, "at": repr(now),
+                  **({"archived": archived} if archived is not None else {}), **gap}
+        stored = {"v": VERSION, **{k: _stored(v) for k, v in claims.items() if k not in ("v", "at")}, "at": repr(now),
                   "leaves": pack(leaves), "jws": keys.sign(claims, typ=CHECKPOINT_TYPE, kid=announced.kid)}
         written = await audit.write_checkpoint(stored, after=after, trim_id=trim_id, start=start)
         if written:
             log.debug("audit checkpoint signed at seq %d", seq)
         return written
+
+    async def _restored(self, want: int, found: int | None) -> dict[str, str]:
+        """The audit floor ({gap_from, gap_to, gap_size, gap_root}), when the entry after seq `want` - 1 is seq `found`
+        because Redis was restored from an older backup: the archive's writer found the counter behind the archive
+        and kept those seqs there (lua/audit_floor.lua), the archive holds them. {} for any other gap: not
+        signed."""
+        floor = await self._store.audit.floor() if found is not None and found > want else {}
+        if floor.get("gap_from") == str(want) and floor.get("gap_to") == str((found or 0) - 1) and all(
+                name in floor for name in ("gap_size", "gap_root")):
+            return floor
+        return {}
 
     async def _announced(self, keys: SigningKeys, *, upgrading: bool) -> Announced:
         """The log's announcement of the key about to sign, written now when it has none, so the checkpoint about
@@ -240,6 +271,11 @@ class AuditCheckpoints:
         marks = [(int(f["seq"]), f["id"]) for _, f in await self._store.audit.checkpoints()
                  if f.get("v") == VERSION and int(f["seq"]) <= archived]
         return max(marks, default=None)
+
+
+def _stored(value: object) -> str:
+    """A claim as kept beside the JWS: a restored gap [from, to] as `from-to`."""
+    return f"{value[0]}-{value[1]}" if isinstance(value, list) else str(value)
 
 
 def _ms(moment: float) -> str:

@@ -44,7 +44,8 @@ from bot.store import Store, StoreUnavailable, connect
 Verifier = Callable[[str], dict[str, Any]]  # a checkpoint's JWS -> its claims, or SigningError
 KEY_SKEW = 300.0  # seconds a key's `created_at` may follow a checkpoint it signed (clocks apart) before a warning
 BATCH = 2000  # entries read per XRANGE
-NO_LOG = 3  # the walk's code for "no audit log here" (the command exits 1 and says so)
+NO_LOG = -1  # the walk's code for "no audit log here" (the command exits 1 and says so)
+RESTORED = 3  # exit code: intact, but for the seqs a restore lost, each signed as such (a known restore, named)
 
 
 class UsageError(ValueError):
@@ -209,12 +210,25 @@ def signed_of(entry_id: str, fields: dict[str, str], verify: Verifier | None) ->
         claims = _claims(fields, verify)
         if [str(claims.get(name)) for name in SIGNED_FIELDS] != [fields[name] for name in SIGNED_FIELDS]:
             raise Forged("the fields stored beside its JWS are not what it signed")
+    gap = _gap(fields.get("restored_gap"))
+    if verify is not None and "restored_gap" in fields and _claims(fields, verify).get("restored_gap") != (
+            list(gap) if gap else None):
+        raise Forged("the restored gap stored beside its JWS is not what it signed")
     leaves = unpack(fields.get("leaves", ""))
     if leaves is not None:
         if len(leaves) != stored.seq - stored.first + 1 or chain(_raw(stored.prev), leaves).hex() != stored.head:
             leaves = None
     return Signed(stored.id, stored.first, stored.seq, stored.entry_id, stored.head, stored.prev, stored.start,
-                  stored.trim, stored.at, tuple(leaves) if leaves is not None else None, signed=verify is not None)
+                  stored.trim, stored.at, tuple(leaves) if leaves is not None else None, signed=verify is not None,
+                  gap=gap)
+
+
+def _gap(text: str | None) -> tuple[int, int] | None:
+    """A checkpoint's `restored_gap` as kept (`from-to`), or None."""
+    low, _, high = (text or "").partition("-")
+    if not (low.isascii() and low.isdigit() and high.isascii() and high.isdigit()):
+        return None
+    return int(low), int(high)
 
 
 def other_scheme(fields: dict[str, str]) -> str:
@@ -362,4 +376,14 @@ async def walk(
                 + (f" after checkpoint {begin.id} (seq {begin.seq:,})" if begin is not None else "")
                 + "; nothing checked is no proof. Verify from earlier (--since) or the whole log."), 1
     said = walker.summary(now) + (trust.said() + "." if trust is not None else "") + keys_said
-    return "\n".join([said, *late_keys(signatures, trust)]), 0
+    restores = [restored(c) for c in walker.walk.restored]
+    return "\n".join([said, *restores, *late_keys(signatures, trust)]), RESTORED if restores else 0
+
+
+def restored(checkpoint: Signed) -> str:
+    """A known restore, said: the seqs Redis lost, and the signed checkpoint that names them."""
+    low, high = checkpoint.gap or (0, 0)
+    return (f"RESTORED: Redis lacks seqs {low:,} to {high:,} ({high - low + 1:,} entries): it was restored from an"
+            f" older backup; checkpoint {checkpoint.id} (seq {checkpoint.first:,} to {checkpoint.seq:,}) signs them as"
+            " lost in a restore and the archive (AUDIT_ARCHIVE) holds them: check them with `audit verify --archive`"
+            " (exit 3: a known restore, not tampering).")

@@ -12,7 +12,9 @@ done. The digests themselves are kept beside the signature. So:
   themselves were rewritten, the signed head catches the range;
 - seq runs on by one: a gap is **deleted** (by the first missing seq), a seq that repeats or goes back **inserted**,
   two entries that traded places are named; an entry without `seq` among numbered ones is **inserted**;
-- the checkpoints follow one another (`from` the last `seq` + 1, `prev` its head): one missing is reported;
+- the checkpoints follow one another (`from` the last `seq` + 1, `prev` its head): one missing is reported; the one
+  exception is a checkpoint that signs a restore (`restored_gap` [from, to]: the seqs Redis lost when restored from
+  an older backup, which the archive holds): it starts after them, and the walk crosses them as a known restore;
 - the log must start where the newest checkpoint signed it starts: an older head deleted reads as **deleted**,
   not as a trim, and a signed trim of entries younger than the retention is reported;
 - a checkpoint beyond the last entry: the end of the log was **deleted**.
@@ -59,6 +61,7 @@ class Signed:
     at: float
     leaves: tuple[bytes, ...] | None = None  # the digests kept beside it, when they chain to `head`
     signed: bool = True
+    gap: tuple[int, int] | None = None  # `restored_gap`: the seqs before `first` a restore lost (the archive has them)
 
     def covers(self, seq: int) -> bool:
         return self.first <= seq <= self.seq
@@ -91,6 +94,7 @@ class LogWalk:
     _suspect: Problem | None = None  # an entry whose digest differs, named once the next one is seen
     _suspect_seq: int = 0
     _gap: tuple[str, int, int] | None = None  # (id, seq, want) of an entry that skipped seqs, told by the next
+    restored: list[Signed] = field(default_factory=list)  # checkpoints whose signed restored gap the walk crossed
 
     def __post_init__(self) -> None:
         if self.anchor is not None:
@@ -120,6 +124,9 @@ class LogWalk:
                                " one the checkpoint signed")
             return self._suspect
         want = self.want if self.want is not None else seq
+        if seq > want and (restore := self._restore(want, seq)) is not None:
+            self.restored.append(restore)  # a known restore: the seqs it lost, signed as such
+            return self._take(entry_id, fields, seq)
         if self.last_seq is not None and seq <= self.last_seq:
             return Problem("inserted", entry_id, seq, f"its seq repeats or goes back (after seq {self.last_seq})")
         if seq > want:
@@ -129,6 +136,10 @@ class LogWalk:
             self._gap = (entry_id, seq, want)
             return None
         return self._take(entry_id, fields, seq)
+
+    def _restore(self, want: int, seq: int) -> Signed | None:
+        """The checkpoint starting at `seq` that signs seqs `want` to `seq` - 1 as lost in a restore, if one does."""
+        return next((c for c in self.checkpoints if c.first == seq and c.gap == (want, seq - 1)), None)
 
     def _checkpoint_for(self, seq: int) -> Signed | None:
         checkpoints, at = self.checkpoints, self._at
@@ -220,7 +231,8 @@ def check_checkpoints(checkpoints: list[Signed], *, retention: float | None) -> 
     """The checkpoints among themselves: each follows the one before (`from` = its `seq` + 1, `prev` = its head),
     and a signed trim removed only entries older than `retention` seconds (None: not checked)."""
     for before, after in itertools.pairwise(checkpoints):
-        if after.first != before.seq + 1 or after.prev != before.head:
+        follows = after.first == before.seq + 1 or after.gap == (before.seq + 1, after.first - 1)
+        if not follows or after.prev != before.head:
             return Problem("deleted", after.entry_id, before.seq + 1, f"checkpoint {after.id} (seq {after.first} to"
                            f" {after.seq}) does not follow checkpoint {before.id} (to seq {before.seq}): a checkpoint"
                            " between them is gone")

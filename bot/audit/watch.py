@@ -33,7 +33,7 @@ from bot.audit.archive.stores import ArchiveError, ArchiveStore
 from bot.audit.archive.verify import Found, Mark, check_new_segments, trust_of
 from bot.audit.checkpoints import CHECKPOINT_TYPE
 from bot.audit.rounds import Rounds
-from bot.audit.verify import NO_LOG, Trust, walk
+from bot.audit.verify import NO_LOG, RESTORED, Trust, walk
 from bot.audit.walker import iso_utc
 from bot.core.metrics import Metrics
 from bot.core.signing import SigningKeys
@@ -179,7 +179,7 @@ class AuditWatch:
                                 after="" if start_at is None else watched.get("id", ""))
         if code == NO_LOG or said.startswith("audit log NOT verified"):
             return None  # nothing new to check
-        if code != 0:
+        if code not in (0, RESTORED):  # (a known restore, signed as such, is no finding: the workers said it)
             what = said.removeprefix("audit log NOT intact: ")
             return Finding(kind_of(said), what, f"{self._store.keys.audit} (Redis)", now)
         newest = await self._store.audit.last_checkpoint()

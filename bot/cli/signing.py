@@ -6,12 +6,17 @@
 `rotate` keeps every retired key's public part (old audit checkpoints still verify) and its private part
 until what it signed has expired (RECEIPT_TTL after it was retired). It writes the file atomically with mode
 0600, creating it when missing; workers re-read it within seconds, no restart. When the keys come from the
-SIGNING_KEYS variable instead, it prints the new JSON for the operator to set. Needs no Redis.
+SIGNING_KEYS variable instead, it prints the new JSON for the operator to set.
+
+`rotate` is audited before the keys change (a `signing_rotated` entry: the new kid, the one retired, where, and who
+ran it: `--as NAME`, else the OS user and host): it needs REDIS_URL, and when the entry cannot be written nothing
+changes (exit 1). `show` needs no Redis.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
 import time
@@ -19,8 +24,10 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from bot.core.key_files import document, entries_of, rotated, write_private
+from bot.core.operators import add_as, operator_name
 from bot.core.settings import SettingsError, StoreSettings, reveal
 from bot.core.signing import ENV_NAME, FILE_NAME, SigningError, current_of, parse_keys, read_keys_file
+from bot.store import Store, StoreUnavailable, connect
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,6 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     for name, words in (("rotate", "add a new current key; retire the old one"), ("show", "the public keys")):
         command = sub.add_parser(name, help=words)
         command.add_argument("--file", help=f"the keys file (default ${FILE_NAME}; else ${ENV_NAME} is used)")
+        if name == "rotate":
+            add_as(command)
 
 
 def signing_command(args: argparse.Namespace, *, environ: Mapping[str, str] | None = None) -> int:
@@ -51,30 +60,50 @@ def signing_command(args: argparse.Namespace, *, environ: Mapping[str, str] | No
         return 2
     try:
         if args.action == "rotate":
-            return _rotate(path, given, keep=settings.receipt_ttl)
+            return _rotate(path, given, keep=settings.receipt_ttl, settings=settings, by=operator_name(args.who))
         return _show(path, given)
     except SigningError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except StoreUnavailable as exc:
+        print(f"error: the rotation is audited first, and Redis where REDIS_URL points cannot be reached ({exc.cause}):"
+              " nothing changed", file=sys.stderr)
+        return 1
 
 
-def _rotate(path: Path | None, given: str, *, keep: float) -> int:
+def _rotate(path: Path | None, given: str, *, keep: float, settings: StoreSettings, by: str) -> int:
     now = time.time()
+    before = (entries_of(*_read(path)) if path.exists() else []) if path is not None else entries_of(given, ENV_NAME)
+    after, said = rotated(before, now=now, keep=keep)
+    where = f"{FILE_NAME} {path}" if path is not None else ENV_NAME
+    asyncio.run(_audit(settings, by=by, before=before, after=after, where=where))
     if path is not None:
-        entries = entries_of(*_read(path)) if path.exists() else []
-        after, said = rotated(entries, now=now, keep=keep)
         write_private(path, document(after))
         for line in said:
             print(line)
         print(f"wrote {path} (mode 0600); workers re-read it within seconds")
         return 0
-    after, said = rotated(entries_of(given, ENV_NAME), now=now, keep=keep)
     print(json.dumps({"keys": after}))
     for line in said:
         print(line, file=sys.stderr)
     print(f"set {ENV_NAME} to the JSON above on every worker and restart them (keys from the environment are"
           " read at start)", file=sys.stderr)
     return 0
+
+
+async def _audit(
+    settings: StoreSettings, *, by: str, before: list[dict[str, object]], after: list[dict[str, object]], where: str
+) -> None:
+    """The rotation's audit entry (before the keys change): the new current kid, the one it retires, where."""
+    old = {str(k.get("kid")) for k in before}
+    new = next((str(k.get("kid")) for k in after if str(k.get("kid")) not in old), "")
+    retired = next((str(k.get("kid")) for k in before if "retired_at" not in k), "")
+    redis = connect(settings.redis_url.get_secret_value(), command_timeout=settings.redis_timeout)
+    try:
+        await Store(redis, prefix=settings.store_prefix).audit.append(
+            "signing_rotated", by=by, kid=new, retired=retired, where=where[:300], via="cli")
+    finally:
+        await redis.aclose()
 
 
 def _read(path: Path) -> tuple[str, str]:

@@ -65,6 +65,9 @@ def _text(value: str | bytes | int) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+HOLD_GRACE = 1.0  # seconds the floor stays held after the first step held, so every asking worker says what it gave
+
+
 class AuditLog:
     def __init__(self, shared: Shared) -> None:
         self._s = shared
@@ -99,7 +102,9 @@ class AuditLog:
         written = await self._s.script("audit_append")(
             keys={"audit": k.audit, "audit_seq": k.audit_seq, "audit_shards": k.audit_shards}, args={"entries": entries}
         )
-        return [(int(seq), _text(entry_id)) for seq, entry_id in written]
+        found = [(int(seq), _text(entry_id)) for seq, entry_id in written]
+        self._s.audit_known = max([self._s.audit_known, *(seq for seq, _ in found)])  # (a restore never lowers it)
+        return found
 
     def _write_next(self) -> None:
         batch, self._queue = self._queue[:BATCH], self._queue[BATCH:]
@@ -291,11 +296,28 @@ class AuditLog:
         return int(await self._s.script("audit_archived")(
             keys={"archived": self._s.keys.audit_archived_through}, args={"seq": str(seq)}))
 
-    async def resume_counter(self, seq: int) -> int:
-        """Raise the log's counter to `seq` if it is below (Redis restored from an older backup: the next entry is
-        numbered past what the archive holds, never with a seq given before); the counter now."""
-        return int(await self._s.script("audit_archived")(
-            keys={"archived": self._s.keys.audit_seq}, args={"seq": str(seq)}))
+    async def confirm_floor(self, seq: int, *, size: int, root: str) -> tuple[int, int]:
+        """The archive holds up to `seq` (its tree of `size` leaves, `root` hex): the counter raised past it, and past
+        the highest seq any worker held since Redis restarted says it gave (and this one), if it is below (Redis
+        restored from an older backup: the seqs it lost kept as the floor's gap), and numbering confirmed for this
+        Redis run (`lua/audit_floor.lua`). (The counter found, the counter now); (-1, counter) while the first hold
+        is younger than HOLD_GRACE (the held workers' reports still coming: confirmed at the next round)."""
+        found, now = await self._s.script("audit_floor")(
+            keys={"floor": self._s.keys.audit_floor, "audit_seq": self._s.keys.audit_seq},
+            args={"seq": str(seq), "size": str(size), "root": root, "known": str(self._s.audit_known),
+                  "grace_ms": str(int(HOLD_GRACE * 1000))})
+        self._s.audit_known = max(self._s.audit_known, int(now))
+        return int(found), int(now)
+
+    async def drop_floor(self) -> None:
+        """No archive (AUDIT_ARCHIVE unset): no floor, so a Redis restart holds no numbering (lua/lib/audit.lua)
+        waiting for an archive's writer that does not run."""
+        await self._s.redis.delete(self._s.keys.audit_floor)
+
+    async def floor(self) -> dict[str, str]:
+        """The audit floor (`Keys.audit_floor`): {seq, run[, gap_from, gap_to, gap_size, gap_root]} ({}: none)."""
+        stored = await aw(self._s.redis.hgetall(self._s.keys.audit_floor))
+        return {_text(k): _text(v) for k, v in stored.items()}
 
     async def shards(self) -> dict[str, str]:
         """The log's shard index (`Keys.audit_shards`, written by lua/lib/audit.lua): {shard number: its JSON},

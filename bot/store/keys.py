@@ -80,6 +80,9 @@ workspace), step-up links, heartbeats, workers' channels, claims, commands, the 
 {p}:audit:shards               hash    the audit log's shards: {n: JSON} (scheme,     kept
                                       where it starts)
 {p}:audit:archived_through    string  the last seq the archive (AUDIT_ARCHIVE) holds kept; only goes up
+{p}:audit:floor               hash    the highest seq the archive holds, and the     kept; only goes up
+                                      Redis run it was confirmed in (a restart holds
+                                      numbering until a worker confirms it again)
 {p}:audit:archive_lease       string  the worker that writes the archive             seconds; renewed by its holder
 {p}:audit:watch_lease         string  the worker that watches the log (bot/audit/    seconds; renewed by its holder
                                       watch.py)
@@ -179,6 +182,7 @@ class Keys:
         self.audit_shards = f"{root}:audit:shards"  # the log's shards, by number (lua/lib/audit.lua writes it)
         self.audit_kids = f"{root}:audit:kids"  # signing keys announced in the log (lua/audit_announce.lua)
         self.audit_archived_through = f"{root}:audit:archived_through"  # bot/audit/archive/writer.py
+        self.audit_floor = f"{root}:audit:floor"  # lua/lib/audit.lua numbers nothing past a restart until confirmed
         self.audit_archive_lease = f"{root}:audit:archive_lease"  # which worker writes the archive now
         self.audit_watch_lease = f"{root}:audit:watch_lease"  # which worker watches the log now (bot/audit/watch.py)
         self.audit_watched = f"{root}:audit:watched"  # where the watcher stopped: the last checkpoint verified

@@ -5,19 +5,31 @@ with `...` takes any number of keys, as a list), and an optional second line the
 `lua/lib/` (`--! uses: fence stored`). The loader puts in front of the script a prelude that names
 them: `K.run` is `KEYS[1]`, and `A` is the one JSON argument decoded, so the script reads
 `A.outcome`, never `ARGV[7]`. Every key a script touches is declared in KEYS (Redis Cluster needs it).
+
+A helper may need a key of its own in every script that uses it (its first line: `--! needs: audit_floor`): the
+loader is given those keys' names (`load_all(redis, needed={...})`, from `Keys`) and passes them first in KEYS,
+named in `K` as the others, so the callers of the script do not name them. Such a script also gets ARGV[2]: the
+highest audit seq this process knows, as `AUDIT_KNOWN` (lua/lib/audit.lua reports it while numbering is held).
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from importlib import resources
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+
+from bot.store.connection import StoreUnavailable
 
 _LUA = resources.files("bot.store") / "lua"
+HELD = "AUDIT_HELD"  # lua/lib/audit.lua's refusal while the audit floor is not confirmed (Redis restarted)
+HOLD_SECONDS = 30.0  # how long a step refused so waits for a worker to confirm the floor, then StoreUnavailable
 
 
 def _header(source: str, tag: str) -> list[str]:
@@ -37,7 +49,8 @@ def _read(path: str) -> str:
 class Script:
     """One Lua step: `await script(keys={...}, args={...})`."""
 
-    def __init__(self, redis: Redis, name: str) -> None:
+    def __init__(self, redis: Redis, name: str, *, needed: Mapping[str, str] | None = None,
+                 known: Callable[[], int] = lambda: 0) -> None:
         source = _read(f"{name}.lua")
         self.name = name
         self.keys = _header(source, "keys")
@@ -45,29 +58,51 @@ class Script:
             raise ValueError(f"lua/{name}.lua does not declare its keys")
         self._rest = self.keys[-1][3:] if self.keys[-1].startswith("...") else None
         fixed = self.keys[:-1] if self._rest else self.keys
+        uses = _header(source, "uses")
+        wanted = [key for helper in uses for key in _header(_read(f"lib/{helper}.lua"), "needs")]
+        if missing := [key for key in wanted if key not in (needed or {})]:
+            raise ValueError(f"lua/{name}.lua: its helpers need keys {missing} the loader was not given")
+        self._implied = [str((needed or {})[key]) for key in wanted]
+        self._known = known
+        fixed = [*wanted, *fixed]
         names = ", ".join(f"{key} = KEYS[{i}]" for i, key in enumerate(fixed, 1))
         prelude = f"local K = {{{names}}}\n"
         if self._rest:
             prelude += f"K.{self._rest} = {{unpack(KEYS, {len(fixed) + 1})}}\n"
         prelude += "local A = cjson.decode(ARGV[1])\n"
-        helpers = "".join(_read(f"lib/{helper}.lua") for helper in _header(source, "uses"))
-        self._fixed = fixed
-        self._names = frozenset([*fixed, *([self._rest] if self._rest else [])])
+        if wanted:  # (the process's highest audit seq: lua/lib/audit.lua's hold)
+            prelude += "local AUDIT_KNOWN = tonumber(ARGV[2] or '0') or 0\n"
+        helpers = "".join(_read(f"lib/{helper}.lua") for helper in uses)
+        self._fixed = fixed[len(wanted):]
+        self._names = frozenset([*self._fixed, *([self._rest] if self._rest else [])])
         self._script = redis.register_script(prelude + helpers + source)
 
     async def __call__(self, *, keys: Mapping[str, str | Sequence[str]], args: Mapping[str, Any]) -> Any:
         if keys.keys() != self._names:
             raise TypeError(f"{self.name}.lua takes keys {sorted(self._names)}, not {sorted(keys)}")
-        ordered = [str(keys[name]) for name in self._fixed]
+        ordered = [*self._implied, *(str(keys[name]) for name in self._fixed)]
         if self._rest:
             ordered += list(keys[self._rest])
-        return await self._script(keys=ordered, args=[json.dumps(args, separators=(",", ":"))])
+        argv = [json.dumps(args, separators=(",", ":"))]
+        deadline = time.monotonic() + HOLD_SECONDS
+        while True:
+            try:
+                return await self._script(keys=ordered, args=[*argv, str(self._known())] if self._implied else argv)
+            except ResponseError as exc:
+                if HELD not in str(exc):
+                    raise
+                if time.monotonic() > deadline:  # (no worker confirmed the floor: said as Redis down)
+                    raise StoreUnavailable(str(exc)[:300]) from exc
+            await asyncio.sleep(0.05)  # the step wrote nothing: tried again once a worker confirmed the floor
 
 
-def load_all(redis: Redis) -> dict[str, Script]:
-    """Every script in `lua/`, read and registered once (no Redis call: each is sent on first use)."""
+def load_all(
+    redis: Redis, *, needed: Mapping[str, str] | None = None, known: Callable[[], int] = lambda: 0
+) -> dict[str, Script]:
+    """Every script in `lua/`, read and registered once (no Redis call: each is sent on first use); `needed`: the
+    names of the keys the helpers need (`--! needs:`); `known`: the process's highest audit seq (ARGV[2])."""
     names = sorted(entry.name.removesuffix(".lua") for entry in _LUA.iterdir() if entry.name.endswith(".lua"))
-    return {name: Script(redis, name) for name in names}
+    return {name: Script(redis, name, needed=needed, known=known) for name in names}
 
 
 def fence_arg(fence: tuple[str, int] | None) -> dict[str, str]:

@@ -31,10 +31,13 @@ class Shared:
     # worker that gave up waiting told the person to try again, so a late click must not count
     click_window: float | None = None
     clock_offset: float = 0.0  # Redis's clock minus ours (measured at each heartbeat)
+    audit_known: int = 0  # the highest audit seq this process was given or confirmed (lua/lib/audit.lua's hold)
     _scripts: dict[str, Script] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self._scripts = load_all(self.redis)  # at start-up: a broken script fails here, not on a click
+        # at start-up: a broken script fails here, not on a click
+        self._scripts = load_all(self.redis, needed={"audit_floor": self.keys.audit_floor},
+                                 known=lambda: self.audit_known)
 
     def script(self, name: str) -> Script:
         """The Lua step `lua/<name>.lua`."""

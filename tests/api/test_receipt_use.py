@@ -129,20 +129,21 @@ async def test_two_executors_racing_exactly_one_runs(signer: Worker, slack: Slac
     assert len(await audit_events(signer, "receipt_used")) == 3
 
 
-def rotate(keys_file: Path) -> tuple[str, int, str]:
-    """`python -m bot signing rotate --file …` (in this process): what it said, the file's mode, the new kid."""
-    rotated = run_bot("signing", "rotate", "--file", str(keys_file), environ={})
+def rotate(keys_file: Path, redis_url: str) -> tuple[str, int, str]:
+    """`python -m bot signing rotate --file …` (in this process, audited in the worker's Redis): what it said, the
+    file's mode, the new kid."""
+    rotated = run_bot("signing", "rotate", "--file", str(keys_file), environ={"REDIS_URL": redis_url})
     assert rotated.returncode == 0, rotated.stderr
     return rotated.stdout, keys_file.stat().st_mode & 0o777, json.loads(keys_file.read_text())["keys"][-1]["kid"]
 
 
 async def test_a_rotation_is_read_without_a_restart_and_old_receipts_stay_good(
-    signer: Worker, slack: SlackStandIn, keys_file: Path
+    signer: Worker, slack: SlackStandIn, keys_file: Path, redis_url: str
 ) -> None:
     client = Client(signer, (await new_key(signer)).key)
     old = await approved(signer, slack, client, 1)
     old_kid = (await verified(signer, old["receipt"]))[0]["kid"]
-    said, mode, new_kid = await asyncio.to_thread(rotate, keys_file)
+    said, mode, new_kid = await asyncio.to_thread(rotate, keys_file, redis_url)
     assert mode == 0o600 and new_kid != old_kid and f"added {new_kid}" in said and f"retired {old_kid}" in said
 
     async def both_published() -> bool:

@@ -17,6 +17,7 @@ from joserfc.jwk import KeySet
 
 from bot.__main__ import main
 from bot.core.key_files import ensure_keys_file, rotated
+from bot.core.operators import operator_name
 from bot.core.settings import StoreSettings
 from bot.core.signing import SigningError, SigningKeys, load_signing_keys, new_key_jwk
 from tests.support.receipts import joserfc_claims
@@ -121,9 +122,11 @@ def test_a_changed_file_is_read_again_and_a_broken_one_keeps_the_keys_in_use(
     assert "not re-read" in caplog.text and entries[-1]["d"] not in caplog.text
 
 
-def test_rotate_retires_keeps_and_drops_and_writes_0600(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_rotate_retires_keeps_and_drops_and_writes_0600(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], redis_url: str
+) -> None:
     path = tmp_path / "deep" / "keys.json"
-    env = {"RECEIPT_TTL": "10m"}
+    env = {"RECEIPT_TTL": "10m", "REDIS_URL": redis_url}
     assert main(["signing", "rotate", "--file", str(path)], environ=env) == 0  # made when missing
     assert path.stat().st_mode & 0o777 == 0o600
     first = json.loads(path.read_text())["keys"]
@@ -147,9 +150,9 @@ def test_rotate_retires_keeps_and_drops_and_writes_0600(tmp_path: Path, capsys: 
 
 
 @pytest.mark.slow
-def test_rotate_with_keys_in_the_environment_prints_the_new_json() -> None:
+def test_rotate_with_keys_in_the_environment_prints_the_new_json(redis_url: str) -> None:
     old = new_key_jwk()
-    env = {**os.environ, "SIGNING_KEYS": document(old)}
+    env = {**os.environ, "SIGNING_KEYS": document(old), "REDIS_URL": redis_url}
     env.pop("SIGNING_KEYS_FILE", None)
     done = subprocess.run([sys.executable, "-m", "bot", "signing", "rotate"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=60)
@@ -162,6 +165,33 @@ def test_rotate_with_keys_in_the_environment_prints_the_new_json() -> None:
     refused = subprocess.run([sys.executable, "-m", "bot", "signing", "rotate"], cwd=ROOT, env=nothing,
                              capture_output=True, text=True, timeout=60)
     assert refused.returncode == 2 and "--file" in refused.stderr
+
+
+async def test_a_rotation_is_audited_with_who_ran_it_and_refused_unaudited(tmp_path: Path, redis_url: str) -> None:
+    """`signing rotate` writes its audit entry (the new kid, the one retired, where, `--as`) before the keys change;
+    with Redis unreachable it changes nothing (exit 1)."""
+    from bot.store import Store, connect
+    from tests.support.cli import bot_command
+
+    path = tmp_path / "keys.json"
+    ran = await bot_command("signing", "rotate", "--file", str(path), "--as", "alice", environ={"REDIS_URL": redis_url})
+    assert ran.returncode == 0, ran.stderr
+    first = json.loads(path.read_text())["keys"]
+    ran = await bot_command("signing", "rotate", "--file", str(path), environ={"REDIS_URL": redis_url})
+    assert ran.returncode == 0, ran.stderr
+    second = json.loads(path.read_text())["keys"]
+    redis = connect(redis_url)
+    try:
+        entries = [f for f in await Store(redis).audit.entries() if f.get("event") == "signing_rotated"]
+    finally:
+        await redis.aclose()
+    assert [(e["by"], e["kid"], e["retired"], e["where"]) for e in entries] == [
+        ("cli:alice", first[0]["kid"], "", f"SIGNING_KEYS_FILE {path}"),
+        (operator_name(None), second[1]["kid"], first[0]["kid"], f"SIGNING_KEYS_FILE {path}")]
+    assert all(k.get("d", "") not in json.dumps(entries) for k in second)  # (no private part in the log)
+    down = await bot_command("signing", "rotate", "--file", str(path), environ={"REDIS_URL": "redis://127.0.0.1:1/0"})
+    assert down.returncode == 1 and "audited first" in down.stderr and "nothing changed" in down.stderr
+    assert json.loads(path.read_text())["keys"] == second  # unchanged
 
 
 def test_the_private_keys_are_among_the_secrets_logs_are_redacted_of(tmp_path: Path) -> None:

@@ -1,6 +1,7 @@
 """The archive's commands: `audit verify --archive URL`, `audit prove SEQ --archive URL`, `audit check-proof FILE
 --jwks pinned.json` (bot/__main__.py parses them). Exit codes as `audit verify`'s: 0 intact (or proven), 1 a
-problem named (or nothing to read), 2 bad usage."""
+problem named (or nothing to read), 2 bad usage, 3 intact but for a known restore (Redis lacks seqs the archive holds,
+and a signed checkpoint names them lost in a restore)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TextIO
 
+from bot.audit.archive.merkle import HASH, root_of, split
 from bot.audit.archive.proofs import check_proof, dumps, prove
 from bot.audit.archive.stores import ArchiveError, ArchiveStore, open_archive
 from bot.audit.archive.verify import ArchiveTrust, Checked, Found, check_archive, history_trust, join_redis, trust_of
@@ -114,7 +116,7 @@ async def verify_both(
     joined = join_redis(checked, entries, archived=await store.audit.archived_through(), signed_archived=signed)
     if joined is not None:
         return f"audit archive and Redis NOT intact: {joined}", 1
-    if (lost := _lost(checked, entries)) is not None:
+    if (lost := _lost(checked, entries, await _restores(store, trust))) is not None:
         return f"audit archive and Redis NOT intact: {lost}", 1
     redis_trust = Trust(source=trust.source, created=dict.fromkeys(trust.keys), pinned=trust.pinned, public=trust.xs)
     said, code = await walk(store, start_at, trust.verify, retention=redis_keep(settings), trust=redis_trust)
@@ -123,18 +125,42 @@ async def verify_both(
     return "\n".join([checked.summary(archive.url, trust=trust), _joined(checked, entries), said]), code
 
 
-def _lost(checked: Checked, entries: list[tuple[str, dict[str, str]]]) -> str | None:
-    """The archived seqs Redis lacks after its oldest (Redis restored from an older backup, or entries deleted by
-    hand), said; None when it lacks none."""
+def _lost(checked: Checked, entries: list[tuple[str, dict[str, str]]], restores: list[Restore]) -> str | None:
+    """The archived seqs Redis lacks after its oldest, said, unless a signed checkpoint names them lost in a restore
+    (and signs the archive's tree that holds them: checked here); None when it lacks none, or only those."""
     held = {seq for _, f in entries if (seq := seq_of(f)) is not None}
     if not held:
         return None
     missing = [seq for seq in range(min(held), checked.last + 1) if seq not in held]
+    for low, high, size, root in restores:
+        if size > checked.size or root != root_of(split(bytes(checked.leaves[:size * HASH]))).hex():
+            return (f"checkpoint forged: the checkpoint that names seqs {low:,} to {high:,} lost in a restore signs"
+                    f" an archive tree of size {size:,} ({root[:16]}...), not the archive's")
+        missing = [seq for seq in missing if not low <= seq <= high]
     if not missing:
         return None
     return (f"restored: Redis lacks seq {missing[0]:,} to {missing[-1]:,} ({len(missing):,} entries) that the archive"
-            " holds: Redis was restored from an older backup (or they were deleted by hand); the archive keeps them,"
-            " and the counter resumed past them (see the workers' ERROR)")
+            " holds, and no signed checkpoint names them lost in a restore: Redis was restored from an older backup"
+            " and the workers have not signed past it yet, or they were deleted by hand")
+
+
+Restore = tuple[int, int, int, str]  # a restored gap signed in Redis: (from, to, the archive's tree size, its root)
+
+
+async def _restores(store: Store, trust: ArchiveTrust) -> list[Restore]:
+    """The restored gaps the Redis checkpoints sign (their signatures checked: one that does not verify is not
+    counted, and the walk names it)."""
+    found: list[Restore] = []
+    for _, fields in await store.audit.checkpoints():
+        if "restored_gap" not in fields:
+            continue
+        try:
+            claims = trust.verify(fields.get("jws", ""))
+            low, high = (int(n) for n in claims["restored_gap"])
+            found.append((low, high, int(claims["restored_size"]), str(claims["restored_root"])))
+        except (SigningError, KeyError, ValueError, TypeError):
+            continue
+    return found
 
 
 def _joined(checked: Checked, entries: list[tuple[str, dict[str, str]]]) -> str:

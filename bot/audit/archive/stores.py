@@ -43,6 +43,11 @@ class ArchiveStore(Protocol):
 
     async def names(self, prefix: str) -> list[str]: ...
 
+    async def overwritten(self) -> dict[str, int]:
+        """The objects the store keeps older versions of (an overwrite on a versioned bucket without Object Lock),
+        each with how many versions it has; {} where a store keeps no versions (a folder)."""
+        ...
+
 
 def open_archive(url: str, *, retain: float = 0.0) -> ArchiveStore:
     """The store `url` names (`file:///abs/folder` or `s3://bucket/prefix`); ArchiveError for anything else."""
@@ -115,6 +120,9 @@ class FolderStore:
 
     async def names(self, prefix: str) -> list[str]:
         return await asyncio.to_thread(self._names, prefix)
+
+    async def overwritten(self) -> dict[str, int]:
+        return {}  # (a folder keeps no versions: an overwrite by hand is found by its bytes)
 
     def _names(self, prefix: str) -> list[str]:
         """The objects whose names start with `prefix` (a folder's, or any start of a name)."""
@@ -231,3 +239,21 @@ class S3Store:
         except Exception as exc:
             raise self._error(exc, f"listing {self.url}") from None
         return sorted(found)
+
+    async def overwritten(self) -> dict[str, int]:
+        return await asyncio.to_thread(self._overwritten)
+
+    def _overwritten(self) -> dict[str, int]:
+        """Every key under the prefix with more than one version (delete markers count: a delete over a version)."""
+        counts: dict[str, int] = {}
+        try:
+            for page in self._client.get_paginator("list_object_versions").paginate(Bucket=self.bucket,
+                                                                                    Prefix=self.prefix):
+                for version in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]:
+                    name = str(version["Key"])[len(self.prefix):]
+                    counts[name] = counts.get(name, 0) + 1
+        except Exception as exc:
+            if self._code(exc) == "NotImplemented":
+                return {}  # (a store without versions)
+            raise self._error(exc, f"listing the versions in {self.url}") from None
+        return {name: count for name, count in sorted(counts.items()) if count > 1}

@@ -6,7 +6,10 @@ compared with the one its checkpoint signs (JWS and signed note), each checkpoin
 `prev_root`), every tile with the hashes of the entries, and the segments with one another: they run on by seq with
 no gap. The first problem is named, in these words: **altered** (an entry, a tile, an object its manifest recorded),
 **deleted** (entries, a checkpoint, a tile), **inserted**, **segment missing**, **checkpoint forged** (a signature
-that does not verify, a chain that breaks), **key not pinned** (signed by a key `--jwks` does not hold).
+that does not verify, a chain that breaks), **key not pinned** (signed by a key `--jwks` does not hold),
+**overwritten** (an S3 object with older versions: a put over it, which a versioned bucket without Object Lock
+allows). Segments written but not sealed yet (no manifest or checkpoint: a writer at work, or one that stopped
+mid-segment) are named as findings in the summary, and not checked.
 
 The keys trusted: `--jwks` (pinned: kept where the bot cannot write them), else the deployment's (SIGNING_KEYS_FILE),
 else the archive's own key history (`keys/`), which says nothing against whoever could write the archive: the
@@ -82,7 +85,7 @@ class Checked:
     root: bytes = b""
     segments: int = 0
     tiles: int = 0
-    unsealed: int = 0
+    unsealed: list[str] = field(default_factory=list)  # segments written but not sealed (no manifest, checkpoint)
     kept: dict[int, bytes] = field(default_factory=dict)  # entries' lines from `keep_from` on, by seq
     leaves: bytearray = field(default_factory=bytearray)  # every leaf hash, 32 bytes each (58 MB for 5,000 a day
     # for a year)
@@ -96,9 +99,12 @@ class Checked:
         if not trust.pinned:
             said += (". Not pinned: whoever can write the archive could have re-signed it; check with the public keys"
                      " pinned apart (--jwks FILE)")
-        if self.unsealed:
-            said += f". {self.unsealed} segment(s) being written (not sealed yet) were not checked"
-        return said + "."
+        said += "."
+        for where in self.unsealed:
+            said += (f"\nfinding: unsealed: {where} holds entries but no manifest or signed checkpoint seals it (a"
+                     " writer is writing it, or stopped mid-segment: the next one writes it again equal); not"
+                     " checked, and no proof covers it yet.")
+        return said
 
 
 async def check_archive(archive: ArchiveStore, *, trust: ArchiveTrust, keep_from: int | None = None) -> Checked:
@@ -123,13 +129,19 @@ async def check_archive(archive: ArchiveStore, *, trust: ArchiveTrust, keep_from
         await _segment(archive, trust=trust, checked=checked, frontier=frontier, first=first, last=last, prev=prev,
                        keep_from=keep_from)
         prev = (checked.size, checked.root)
-    checked.unsealed = len([s for s in started if s[0] > checked.last])
+    checked.unsealed = [layout.segment_dir(*s) for s in sorted(started) if s[0] > checked.last]
     signed = [int(found.group(1)) for name in names if (found := layout.CHECKPOINT.fullmatch(name))]
     if (beyond := max(signed, default=0)) > checked.size:
         raise Found("segment missing", f"checkpoint {layout.checkpoint_name(beyond)} signs a tree of {beyond:,}"
                     f" entries, the sealed segments hold {checked.size:,}: the segments after seq {checked.last:,} are"
                     " gone")
     await _tiles(archive, checked=checked, names=[n for n in names if n.startswith("tile/")])
+    if over := await archive.overwritten():
+        listed = ", ".join(f"{name} ({count} versions)" for name, count in list(over.items())[:5])
+        raise Found("overwritten", f"{len(over):,} object(s) of {archive.url} were written over, the store keeps their"
+                    f" older versions: {listed}{', ...' if len(over) > 5 else ''}. Each object is written once: a"
+                    " second version is someone else's put (a versioned bucket without Object Lock lets it happen);"
+                    " compare the versions")
     return checked
 
 

@@ -117,7 +117,7 @@ class AuditArchiver:
             self._held = True
         tree = self._tree
         if tree is not None and tree.last >= tree.base:
-            await self.check_restored(tree.last)
+            await self.check_restored(tree)
             await audit.archived(tree.last)
         covered = await self._covered()
         if covered is None or (tree is not None and covered <= tree.last):
@@ -136,17 +136,22 @@ class AuditArchiver:
         await audit.archived(last)
         return len(entries)
 
-    async def check_restored(self, archived: int) -> None:
-        """Redis restored from an older backup (its counter behind the last seq the archive holds): said at ERROR and
-        kept in `restored` (/healthz), and the counter raised past it, so no seq is given twice."""
-        counter = await self._store.audit.counter() or 0
-        if counter >= archived:
-            return
-        await self._store.audit.resume_counter(archived)
+    async def check_restored(self, tree: Tree) -> None:
+        """The counter checked against the last seq the archive holds, and numbering confirmed for this Redis run
+        (lua/audit_floor.lua; lua/lib/audit.lua holds it after a restart until then). Redis restored from an older
+        backup (its counter behind the archive): said at ERROR and kept in `restored` (/healthz); the counter was
+        raised past the archive in the same step, so no seq is given twice, and the seqs lost are kept in the floor
+        for the checkpoint writer to sign past them, named."""
+        archived = tree.last
+        counter, now = await self._store.audit.confirm_floor(archived, size=tree.size, root=tree.root.hex())
+        if counter < 0 or now <= counter:
+            return  # (held: confirmed at the next round; or nothing lost)
         self.restored = (f"Redis was restored from an older backup: the audit log's counter was at seq {counter:,},"
-                         f" the archive holds up to seq {archived:,}; Redis lost seqs {counter + 1:,} to {archived:,}"
-                         f" ({archived - counter:,} entries; the archive keeps them); the counter resumes past seq"
-                         f" {archived:,}")
+                         f" the archive holds up to seq {archived:,}; Redis lost seqs {counter + 1:,} to {now:,}"
+                         f" ({now - counter:,} entries; the archive keeps them"
+                         + (f" up to seq {archived:,}; seqs {archived + 1:,} to {now:,} were given before the restore"
+                            " and never archived: lost" if now > archived else "")
+                         + f"); the counter resumes past seq {now:,}")
         log.error("audit archive: %s", self.restored)
 
     async def _covered(self) -> int | None:

@@ -1,7 +1,6 @@
 --! keys: archived
 -- The last seq the audit archive holds (bot/audit/archive/writer.py), raised to A.seq, never lowered: a worker that
--- read an older archive never takes it back. A: seq. Returns the value kept now. Also the log's counter, raised past
--- what the archive holds after Redis was restored from an older backup (`AuditStore.resume_counter`): no seq twice.
+-- read an older archive never takes it back. A: seq. Returns the value kept now.
 local was = tonumber(redis.call('GET', K.archived) or '0')
 local seq = tonumber(A.seq)
 if seq > was then

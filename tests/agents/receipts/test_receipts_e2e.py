@@ -180,7 +180,7 @@ async def approval_ids(bot: Worker) -> list[str]:
 
 
 async def test_after_a_key_rotation_the_checker_fetches_the_keys_once_more(
-    signer: tuple[Worker, str], slack: SlackStandIn, tmp_path: Path
+    signer: tuple[Worker, str], slack: SlackStandIn, tmp_path: Path, redis_url: str
 ) -> None:
     bot, key = signer
     fetched: list[str] = []
@@ -196,7 +196,7 @@ async def test_after_a_key_rotation_the_checker_fetches_the_keys_once_more(
     assert fetched == ["GET"]
 
     old_kid = kid_of(str(first.receipt))
-    env = {"PATH": "/usr/bin:/bin", "SIGNING_KEYS_FILE": str(tmp_path / "signing-keys.json")}
+    env = {"PATH": "/usr/bin:/bin", "SIGNING_KEYS_FILE": str(tmp_path / "signing-keys.json"), "REDIS_URL": redis_url}
     rotate = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", "signing", "rotate", env=env,
                                                   stdout=asyncio.subprocess.DEVNULL)
     assert await asyncio.wait_for(rotate.wait(), 60) == 0

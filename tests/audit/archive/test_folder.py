@@ -109,6 +109,23 @@ async def test_a_segment_deleted_is_named(store: Store, keys: SigningKeys, folde
     assert said.startswith("segment missing: entries seq 101 to 200: no sealed segment holds them"), said
 
 
+async def test_a_segment_written_but_not_sealed_is_named_a_finding(
+    store: Store, keys: SigningKeys, folder: FolderStore
+) -> None:
+    """A writer stopped mid-segment (its entries written, no tiles, checkpoint or manifest yet): verify names the
+    segment as unsealed, unchecked, and the rest is intact."""
+    await write_log(store, keys, 150)
+    await archive_all(archiver(store, keys, folder))  # seq 1 to 100, 101 to 151
+    await write_log(store, keys, 20)
+    data = layout.pack_entries([b'["0-1","event","x","seq","152"]'])
+    await folder.put(layout.entries_name(152, 171), data)  # (as a writer killed after its first object leaves it)
+    said, checked = await verdict(folder, keys)
+    assert checked is not None and checked.last == 151, said
+    assert said.startswith("audit archive intact"), said
+    assert (f"finding: unsealed: {layout.segment_dir(152, 171)} holds entries but no manifest or signed checkpoint"
+            " seals it") in said, said
+
+
 async def test_the_newest_segment_deleted_is_named_by_its_checkpoint(
     store: Store, keys: SigningKeys, folder: FolderStore
 ) -> None:

@@ -1,7 +1,8 @@
 """A restore is never silent (#66.6): Redis restored from a backup taken 30 entries earlier (every key of the store
 DUMPed, then RESTOREd after the log went on and was archived) is found by the archive's writer at its next round: an
 ERROR naming the seqs lost, `restored` kept for /healthz, and the counter resumed past what the archive holds, so no
-seq is given twice and a proof of an old seq still names the entry it was given to."""
+seq is given twice and a proof of an old seq still names the entry it was given to; the checkpoint writer signs past
+the seqs lost, naming them (`restored_gap`), the archive goes on, and verify names it a known restore (exit 3)."""
 
 from __future__ import annotations
 
@@ -12,10 +13,11 @@ import pytest
 
 from bot.audit.archive.proofs import prove
 from bot.audit.archive.stores import FolderStore
+from bot.audit.checkpoints import AuditCheckpoints
 from bot.audit.digests import seq_of
 from bot.core.signing import SigningKeys
 from bot.store import Store
-from tests.support.archive import archive_all, archiver, pinned, trust, write_log
+from tests.support.archive import archive_all, archiver, checkpointer, pinned, trust, write_log
 from tests.support.audit_log import keys_file
 from tests.support.cli import bot_command
 
@@ -53,8 +55,53 @@ async def test_a_restored_redis_is_named_and_no_seq_is_given_twice(
     for old in (behind + 1, archived - 1):  # a receipt's audit.seq from before still names its entry
         proof = await prove(archive, seq=old, trust=trust(keys))
         assert proof["fields"]["approval"] == given[old]
+    await checkpointer(store, keys).write_due()  # (the unsigned tail before the gap, seq behind + 1 on: none here)
+    while await checkpointer(store, keys).write_due():
+        pass
+    newest = await store.audit.last_checkpoint()  # the checkpoint signed past the gap, naming it
+    assert newest is not None and newest[1]["restored_gap"] == f"{behind + 1}-{archived}", newest
+    assert int(newest[1]["from"]) == archived + 1
+    assert keys.verify(newest[1]["jws"], typ="audit-checkpoint+jwt")["restored_gap"] == [behind + 1, archived]
+    assert await archive_all(writer) >= 1  # new entries are signed and archived again
+    assert (await store.audit.archived_through() or 0) > archived
+    ran = await bot_command("audit", "verify", "--archive", archive.url, "--jwks", str(pinned(keys, tmp_path / "k")),
+                            environ={"REDIS_URL": redis_url})
+    assert ran.returncode == 3, ran.stdout + ran.stderr  # a known restore: not "ok", not tampering
+    assert "audit archive intact" in ran.stdout and "audit log intact" in ran.stdout, ran.stdout
+    assert (f"RESTORED: Redis lacks seqs {behind + 1:,} to {archived:,} ({archived - behind:,} entries): it was"
+            " restored from an older backup") in ran.stdout, ran.stdout
+    alone = await bot_command("audit", "verify", "--jwks", str(pinned(keys, tmp_path / "k")),
+                              environ={"REDIS_URL": redis_url})
+    assert alone.returncode == 3 and "RESTORED" in alone.stdout, alone.stdout + alone.stderr
+
+
+async def test_a_gap_no_restore_explains_is_not_signed_and_verify_names_it_deleted(
+    store: Store, redis_url: str, tmp_path: Path
+) -> None:
+    """Entries deleted by hand from Redis (no restore: the counter never went back) are no known restore: the
+    checkpoint writer does not sign past them and verify names them deleted (exit 1)."""
+    keys = SigningKeys.from_file(keys_file(tmp_path / "keys.json"))
+    archive = FolderStore(tmp_path / "archive")
+    await write_log(store, keys, 20)
+    await archive_all(archiver(store, keys, archive, segment=10))
+    for number in range(5):
+        await store.audit.append("decision", by="U0ALICE", approval=f"B{number}", outcome="approved")
+    tail = await store.audit.chained(lower="(" + (await store.audit.last_checkpoint() or ("", {}))[1]["id"])
+    await store.redis.xdel(store.keys.audit, tail[1][0], tail[2][0])  # two unsigned entries deleted by hand
+    assert not await checkpointer(store, keys).write_due()
     ran = await bot_command("audit", "verify", "--archive", archive.url, "--jwks", str(pinned(keys, tmp_path / "k")),
                             environ={"REDIS_URL": redis_url})
     assert ran.returncode == 1, ran.stdout + ran.stderr
-    assert (f"audit archive and Redis NOT intact: restored: Redis lacks seq {behind + 1:,} to {archived:,}"
-            f" ({archived - behind:,} entries) that the archive holds") in ran.stdout, ran.stdout
+    assert "audit log NOT intact" in ran.stdout and "deleted" in ran.stdout, ran.stdout
+
+
+async def test_without_an_archive_a_floor_left_behind_holds_nothing(store: Store, tmp_path: Path) -> None:
+    """A deployment that had an archive and no longer has one: the floor it left would hold numbering after every
+    Redis restart with no archive's writer to confirm it; the checkpoint writer drops it."""
+    keys = SigningKeys.from_file(keys_file(tmp_path / "keys.json"))
+    await store.redis.hset(store.keys.audit_floor, mapping={"seq": "5", "run": "another-run"})  # (a restart since)
+    no_archive = AuditCheckpoints(store, keys, worker="w1", every=50, interval=0, retention=10**9)
+    await no_archive.write_due()
+    assert not await store.redis.exists(store.keys.audit_floor)
+    seq, _ = await store.audit.append("decision", by="U0ALICE", approval="A1", outcome="approved")
+    assert seq >= 1

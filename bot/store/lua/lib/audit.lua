@@ -1,3 +1,4 @@
+--! needs: audit_floor
 -- The one way to write the audit stream: every script that appends an entry calls audit_append
 -- (and declares `--! uses: audit` and the keys audit, audit_seq and audit_shards), so every entry is
 -- numbered in the same atomic step that writes it (a test checks that nothing else XADDs to it).
@@ -12,6 +13,34 @@
 -- lost counter) is the one time this step reads the stream's newest entry and the index: a log with no entry and no
 -- index gets its shard 1 (this entry opens it); in a log with entries the seq goes on from the newest one's.
 -- Every other append is one INCR and one XADD.
+-- The floor (`Keys.audit_floor`, {seq, run, ...}): once an archive holds entries, its writer keeps there the last seq
+-- the archive holds and the Redis run (INFO's run_id) it confirmed the counter in (lua/audit_floor.lua). A Redis
+-- that restarted since (a restore from an older backup is one) has another run_id: every script that may append an
+-- entry is then held before it writes anything to the log (AUDIT_HELD: bot/store/scripts.py tries again) until a
+-- worker has raised the counter past the archive and confirmed the floor for this run. While held, each step says
+-- the highest seq its worker was given (`AUDIT_KNOWN`, from the loader; kept at most) and when the hold began (`held_at`, ms), so
+-- the counter resumes past those too. So no seq is numbered again, whichever worker asks first after the restart.
+-- No floor (no archive yet): no hold.
+local function audit_run()
+  return string.match(redis.call('INFO', 'server'), 'run_id:(%x+)') or ''
+end
+
+local function audit_held(floor_key)
+  local run = redis.call('HGET', floor_key, 'run')
+  if not run or run == audit_run() then return false end
+  local known = AUDIT_KNOWN
+  if known > (tonumber(redis.call('HGET', floor_key, 'known') or '0') or 0) then
+    redis.call('HSET', floor_key, 'known', string.format('%d', known))
+  end
+  local now = redis.call('TIME')
+  redis.call('HSETNX', floor_key, 'held_at', string.format('%d', now[1] * 1000 + math.floor(now[2] / 1000)))
+  return true
+end
+if audit_held(K.audit_floor) then  -- (at load, before the script's own lines: a step held writes no entry)
+  return redis.error_reply('AUDIT_HELD Redis restarted since the audit floor was confirmed: numbering waits for a'
+                           .. ' worker to check the counter against the archive')
+end
+
 local AUDIT_OWN = {seq = true}
 local AUDIT_SCHEME = '2'  -- this scheme's name in the shard index (bot/audit/shards.py: CURRENT)
 

@@ -468,6 +468,8 @@ class ApprovalService:
         if approval.decided_at:
             self._metrics.decided(approval.origin_channel, approval.status, approval.decided_at - approval.created_at)
         self.cards.schedule(approval)
+        if approval.hidden:  # its hidden values end with it (a program's allowed call: after its GET)
+            self._background.spawn(self.chain.hiding.ended(approval)(), name=f"hidden-{approval.id}")
         if approval.owner == API_OWNER and SLACK_ID.fullmatch(approval.requester) and approval.status != "cancelled":
             self._background.spawn(self.cards.tell_requester(approval, self._directory), name=f"tell-{approval.id}")
         if owner_heard or approval.owner in (self.worker_id, API_OWNER) or approval.status == "cancelled":

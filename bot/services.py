@@ -171,7 +171,8 @@ def team_options(settings: Settings) -> TeamOptions:
 
 
 def hidden_keyring(settings: Settings) -> HiddenKeyring | None:
-    """SECRETS_KEY's keyring for hidden values (None when it is not set: none are kept)."""
+    """SECRETS_KEY's keyring for hidden values (None when it is not set: values are hidden all the same, and not
+    kept: said once at start)."""
     text = reveal(settings.secrets_key)
     return None if text is None else HiddenKeyring.from_setting(text)
 
@@ -294,6 +295,10 @@ def create_services(
             click_window=settings.redis_timeout * 0.75,
         )
         store.hidden.use(hidden_keyring(settings))
+        if not store.hidden.ready:
+            log.warning("SECRETS_KEY is not set: values hidden in tool calls' arguments are not kept (a program's GET"
+                        " answers the redacted arguments, arguments_redacted true; nothing to reveal);"
+                        " see docs/operators/sensitive-values.md")
         metrics = Metrics()
         slack = create_slack_client(settings, metrics)
     directory = Directory(slack, ttl=settings.usergroup_cache_seconds, shared=store.people, team=team)
@@ -403,7 +408,7 @@ def create_services(
     stepup = Enrolment(store, directory, rp, changed=homes.refresh_person, tell=tell, cooloff=cooloff)
     confirmations = Confirmation(store, approvals, directory, approvals.policies, rp, cooloff=cooloff,
                                  counted=lambda outcome: metrics.stepup.labels(outcome).inc())
-    reveals = Reveal(store, approvals, rp, detectors=settings.redact_detectors)
+    reveals = Reveal(store, approvals, rp)
 
     async def confirm_edit(user: str, approval: ApprovalRecord, card: tuple[str, str]) -> None:
         """An editor's Save & approve of a call that needs step-up: they confirm it with their passkey first."""

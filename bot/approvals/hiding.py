@@ -10,8 +10,9 @@ program's own `GET`, the reveal page and a reviewer's edit, and dropped when the
     await hiding.full(approval)       the full arguments (JSON text) kept for it, or None
     await hiding.restore(approval, edit)   a reviewer's edit of the redacted arguments as full arguments: a value
                                       left as shown keeps the hidden one
-    hiding.ended(approval)            it was decided: its values dropped (a program's allowed or edited call: kept
-                                      KEPT_AFTER_DECISION seconds at most, for the program's GET)
+    await hiding.decision_of(approval)    its decision for the run that asked: a reviewer's edit whole
+    hiding.ended(approval)            it was decided: its values dropped (a program's allowed call, an edited one:
+                                      kept KEPT_AFTER_DECISION seconds at most, for the program's GET or the run)
 
 Without SECRETS_KEY, values are hidden all the same and not kept: the program's GET answers the redacted copy and says
 so (`arguments_redacted`), a reveal has nothing to show.
@@ -25,6 +26,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, Final
 
+from agent_approvals.approver import Decision, edited_arguments, encode_revision
 from agent_approvals.receipts import args_sha256
 
 from bot.core.detectors import DETECTORS
@@ -140,13 +142,26 @@ class Hiding:
         kept["edited"] = json.dumps(full, ensure_ascii=False)
         await self._keep(approval, kept)
 
+    async def decision_of(self, approval: ApprovalRecord) -> Decision:
+        """`approval.decision()` for the run that asked (its own arguments): a reviewer's edit with the values it kept
+        hidden put back (kept sealed since the edit); as stored when they are not kept."""
+        decision = approval.decision()
+        edit = edited_arguments(decision) if approval.hidden else None
+        if edit is None:
+            return decision
+        full = await self.full(approval, edited=True)
+        if full is None:
+            return decision
+        await self.drop(approval.id)  # (its run has it now)
+        return replace(decision, feedback=encode_revision(json.loads(full), note=edit[1]))
+
     def ended(self, approval: ApprovalRecord) -> Callable[[], Any]:
         """What to do once `approval` is decided (a coroutine function, run in the background)."""
         async def end() -> None:
             if not approval.hidden:
                 return
             try:
-                if approval.asked_by and approval.status in ("approved", "revised"):
+                if approval.status == "revised" or (approval.asked_by and approval.status == "approved"):
                     await self._store.hidden.keep_for(approval.id, seconds=KEPT_AFTER_DECISION)
                 else:
                     await self._store.hidden.drop(approval.id)
@@ -163,7 +178,7 @@ def keep_seconds(approval: ApprovalRecord) -> int:
     """How long an approval's hidden values are kept at most: to its deadline and an hour; a decided one only when
     a program asked it (its GET), KEPT_AFTER_DECISION."""
     if not approval.pending:
-        return KEPT_AFTER_DECISION if approval.asked_by and approval.status in ("approved", "revised") else 0
+        return KEPT_AFTER_DECISION if approval.asked_by and approval.status == "approved" else 0
     if approval.timeout_seconds <= 0:
         return KEPT_NEVER_TIMES_OUT
     return approval.timeout_seconds + KEPT_GRACE

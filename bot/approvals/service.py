@@ -308,7 +308,7 @@ class ApprovalService:
             if running:  # off the agent's path, drawn after the thread's line and before any later state
                 self._threads.redraw_header(run.with_(status="running"))
             if approval is not None:
-                return approval.decision()
+                return await self.chain.hiding.decision_of(approval)  # (an edit: with the values it kept hidden)
             # missing: expired or removed before its decision was read
             return Decision(approval_id, "cancelled", decided_by="system", feedback="the approval is gone")
 

@@ -408,11 +408,13 @@ def build_approval_blocks(approval: ApprovalRecord, *, shared: bool = False, fro
 def card_buttons(approval: ApprovalRecord) -> list[Block]:
     """The card's buttons (in the channel and in its copies in direct messages): the decision buttons, and
     *Approve & always allow* after Approve on a tool call whose arguments pass the tool's schema (it opens
-    the rule modal; not on code, not on messages, not on a call that needs step-up, and not on the App Home, where
-    no card is bound)."""
+    the rule modal; not on code, not on messages, not on a call that needs step-up or holds hidden values, and not on
+    the App Home, where no card is bound)."""
     buttons = decision_buttons(approval) + show_all(approval) + show_hidden(approval)
     if approval.kind != "tool_call" or approval.schema_error or not approval.tool_name or approval.step_up:
         return buttons  # (no rule approves what needs step-up)
+    if approval.hidden:  # (a rule matches exact values: these are not kept in the clear to match on)
+        return buttons
     always = button("Approve & always allow", ACTION_ALWAYS_ALLOW, approval.id)
     return [buttons[0], always, *buttons[1:]]
 

@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 KEPT_GRACE: Final = 3600  # seconds kept past a pending approval's deadline (the TTL is only a floor)
 KEPT_NEVER_TIMES_OUT: Final = 7 * 86400  # an approval that never times out: kept this long at most
 KEPT_AFTER_DECISION: Final = 900  # a program's allowed or edited call: kept this long after the decision
+MIN_SCRUBBED: Final = 4  # hidden values this long or longer are also replaced in the record's other texts
 NO_RECEIPT: Final = "-"  # `args_sha256` of arguments RFC 8785 cannot encode: no receipt is signed
 
 Rules = Callable[[], Mapping[str, Sequence[ArgPath]]]
@@ -90,7 +91,10 @@ class Hiding:
             digest = args_sha256(arguments)
         except ValueError:
             digest = NO_RECEIPT
+        pairs = [(value, item.display) for item, value in zip(found, values, strict=True) if len(value) >= MIN_SCRUBBED]
         hidden = replace(approval, arguments=shown, proposal=f"{approval.tool_name}({shown})",
+                         task=scrubbed(approval.task, pairs), why=scrubbed(approval.why, pairs),
+                         schema_error=scrubbed(approval.schema_error, pairs),
                          hidden=json.dumps(items, ensure_ascii=False, separators=(",", ":")), args_sha256=digest)
         await self._keep(hidden, {"arguments": approval.arguments, "values": values})
         return hidden
@@ -182,6 +186,15 @@ def keep_seconds(approval: ApprovalRecord) -> int:
     if approval.timeout_seconds <= 0:
         return KEPT_NEVER_TIMES_OUT
     return approval.timeout_seconds + KEPT_GRACE
+
+
+def scrubbed(text: str, pairs: Sequence[tuple[str, str]]) -> str:
+    """`text` (a title, an error message quoting the arguments) with each hidden value in it replaced by what is shown
+    of it."""
+    for value, shown in sorted(pairs, key=lambda pair: -len(pair[0])):
+        if value in text:
+            text = text.replace(value, shown)
+    return text
 
 
 def merged(edit: Any, shown: Any, original: Any) -> Any:

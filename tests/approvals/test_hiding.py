@@ -1,0 +1,110 @@
+"""Hidden values where an approval is opened (bot/approvals/hiding.py), with a worker in this process and a real
+redis-server: what the record keeps (the redacted copy, what was hidden), what a program's GET answers with and
+without SECRETS_KEY, the values gone when the approval is rejected, a title quoting a value, a run's edited call."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from bot.approvals.hiding import merged
+from bot.core.records import ApprovalRecord
+from bot.devslack.server import SlackStandIn
+from tests.conftest import ALICE, BOB, Worker, block_texts, bot_env, start_worker
+from tests.support.api import Client, new_key
+from tests.support.hitl import nth_card, reject, until
+
+CARD = "5500 0000 0000 0004"
+ARGUMENTS = {"order": "B-12", "card": {"number": CARD}, "password": "correct-horse-battery"}
+
+
+async def started(slack: SlackStandIn, redis_url: str, **env: str) -> Worker:
+    worker = await start_worker(bot_env(slack=slack, redis_url=redis_url, model_config=None, **env))
+    slack.events_url = worker.url + "/slack/events"
+    return worker
+
+
+@pytest.fixture
+async def keyless(slack: SlackStandIn, redis_url: str) -> AsyncIterator[Worker]:
+    """A worker without SECRETS_KEY."""
+    worker = await started(slack, redis_url, SECRETS_KEY="")
+    yield worker
+    await worker.stop()
+
+
+@pytest.fixture
+async def keyed(slack: SlackStandIn, redis_url: str) -> AsyncIterator[Worker]:
+    worker = await started(slack, redis_url)
+    yield worker
+    await worker.stop()
+
+
+async def ask(worker: Worker, **extra: Any) -> tuple[Client, dict[str, Any]]:
+    client = Client(worker, (await new_key(worker, "refunds")).key)
+    status, answer = await client.ask({"kind": "tool", "title": "Refund B-12", "requester": ALICE,
+                                       "tool": {"name": "refund", "arguments": ARGUMENTS}, **extra})
+    assert status == 201, answer
+    return client, answer
+
+
+async def stored(worker: Worker, approval_id: str) -> ApprovalRecord:
+    approval = await worker.services.store.approvals.get(approval_id)
+    assert approval is not None
+    return approval
+
+
+async def test_the_record_keeps_the_redacted_copy_and_the_program_its_arguments(keyed: Worker) -> None:
+    _, answer = await ask(keyed)
+    assert answer["arguments"] == ARGUMENTS and answer["arguments_redacted"] is False
+    assert {(h["path"], h["shown"]) for h in answer["hidden"]} == {
+        ("card.number", "card ending 0004"), ("password", "password (hidden)")}
+    approval = await stored(keyed, answer["id"])
+    assert json.loads(approval.arguments) == {"order": "B-12", "card": {"number": "card ending 0004"},
+                                              "password": "password (hidden)"}
+    assert CARD not in approval.proposal and "correct-horse" not in approval.proposal
+    assert approval.digest == answer["digest"]  # bound to the full arguments, as before
+
+
+async def test_without_secrets_key_values_are_hidden_and_not_kept(keyless: Worker, slack: SlackStandIn) -> None:
+    client, answer = await ask(keyless)
+    assert answer["arguments_redacted"] is True  # the program is told it does not get them back
+    assert answer["arguments"]["card"]["number"] == "card ending 0004"
+    assert not keyless.services.store.hidden.ready
+    assert await keyless.services.redis.exists(keyless.services.store.keys.hidden(answer["id"])) == 0
+    card = await nth_card(slack, 1)
+    assert "card ending 0004" in block_texts(card) and CARD not in json.dumps(card)
+    got = await client.wait(answer["id"], wait=0)
+    assert got["arguments_redacted"] is True
+
+
+async def test_a_rejected_approvals_values_are_dropped(keyed: Worker, slack: SlackStandIn) -> None:
+    client, answer = await ask(keyed)
+    key = keyed.services.store.keys.hidden(answer["id"])
+    assert await keyed.services.redis.exists(key) == 1
+    await reject(slack, await nth_card(slack, 1), user=BOB, reason="no")
+    got = await client.wait(answer["id"])
+    assert got["status"] == "rejected"
+
+    async def gone() -> bool:
+        return await keyed.services.redis.exists(key) == 0
+
+    await until(gone, what="the hidden values dropped")
+
+
+async def test_a_title_quoting_a_hidden_value_shows_its_display(keyed: Worker, slack: SlackStandIn) -> None:
+    _, answer = await ask(keyed, title=f"Refund to {CARD}")
+    approval = await stored(keyed, answer["id"])
+    assert approval.task == "Refund to card ending 0004"
+    assert CARD not in json.dumps(await nth_card(slack, 1))
+
+
+def test_an_edit_keeps_each_value_left_as_shown() -> None:
+    shown = {"order": "B-12", "card": {"number": "card ending 0004"}, "items": ["a", "b"]}
+    original = {"order": "B-12", "card": {"number": CARD}, "items": ["a", "b"]}
+    edit = {"order": "B-13", "card": {"number": "card ending 0004"}, "items": ["a", "c"]}
+    assert merged(edit, shown, original) == {"order": "B-13", "card": {"number": CARD}, "items": ["a", "c"]}
+    replaced = {"order": "B-12", "card": {"number": "4111111111111111"}, "items": ["a", "b"]}
+    assert merged(replaced, shown, original)["card"]["number"] == "4111111111111111"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,7 +16,7 @@ from bot.core.records import ApprovalRecord
 from bot.devslack.server import SlackStandIn
 from tests.conftest import ALICE, BOB, Worker, block_texts, bot_env, start_worker
 from tests.support.api import Client, new_key
-from tests.support.hitl import nth_card, reject, until
+from tests.support.hitl import bot, call, nth_card, open_modal, reject, replay, start, until
 
 CARD = "5500 0000 0000 0004"
 ARGUMENTS = {"order": "B-12", "card": {"number": CARD}, "password": "correct-horse-battery"}
@@ -108,3 +109,25 @@ def test_an_edit_keeps_each_value_left_as_shown() -> None:
     assert merged(edit, shown, original) == {"order": "B-13", "card": {"number": CARD}, "items": ["a", "c"]}
     replaced = {"order": "B-12", "card": {"number": "4111111111111111"}, "items": ["a", "b"]}
     assert merged(replaced, shown, original)["card"]["number"] == "4111111111111111"
+
+
+async def test_a_runs_edited_call_keeps_its_hidden_value_and_is_sent_whole(
+    slack: SlackStandIn, redis_url: str, tmp_path: Path
+) -> None:
+    """The bot's own run: the card hides a card number in an e-mail's body; a reviewer edits `to` (Save &
+    approve); the run gets the edited call with the card number back, and the e-mail sent carries it."""
+    email = {"to": "bob@example.com", "subject": "Refund", "body": f"Refunded to {CARD}."}
+    model = replay(call("send_email", email), "Sent it.")
+    async with bot(slack, redis_url, tmp_path, model):
+        await start(slack, "--team email Tell bob@example.com about the refund")
+        card = await nth_card(slack, 1)
+        assert "card ending 0004" in block_texts(card) and CARD not in json.dumps(card)
+        view = await open_modal(slack, card, user=BOB)
+        assert CARD not in json.dumps(view)
+        await slack.submit_view(user=BOB, view_id=view["id"],
+                                values={"arg_0": {"arg_input": "carol@example.com"}, "then": {"then_input": "approve"}})
+        sent = await until(lambda: sorted((tmp_path / "outbox").glob("*.eml")) if (tmp_path / "outbox").exists()
+                           else [], what="the edited e-mail")
+        text = sent[0].read_text()
+        assert "carol@example.com" in text and CARD in text  # the run's own call, whole
+        assert CARD not in json.dumps([c.args for c in slack.calls()])

@@ -166,19 +166,21 @@ class DecisionChain:
         for link in self.links:
             went = await link.decide(step)
             if isinstance(went, Decided):
-                opened = await self._stored(end.settle, replace(went, step=await self._hidden(went.step)))
+                hidden = await self._hidden(went.step, keep=end is self.end)
+                opened = await self._stored(end.settle, replace(went, step=hidden))
                 if opened.status == "ok" and went.line:
                     self._threads.post(ask.run, text=went.line)
                 return opened
             step = went
             if step.to_person:
                 break
-        return await self._stored(end.decide, await self._hidden(step))
+        return await self._stored(end.decide, await self._hidden(step, keep=end is self.end))
 
-    async def _hidden(self, step: Step) -> Step:
+    async def _hidden(self, step: Step, *, keep: bool) -> Step:
         """The step as the end stores it: the deciders saw the full arguments; the record keeps them redacted,
-        their hidden values sealed apart (bot/approvals/hiding.py)."""
-        return replace(step, approval=await self.hiding.hide(step.approval))
+        their hidden values sealed apart (bot/approvals/hiding.py) where an approval is opened (`keep`; another
+        end, a call recorded as allowed, needs none)."""
+        return replace(step, approval=await self.hiding.hide(step.approval, keep=keep))
 
     async def _stored(self, store: Any, given: Any) -> Opened:
         """`store(given)` (the end's `settle` or `decide`); the hidden values sealed for it dropped when another

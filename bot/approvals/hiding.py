@@ -73,10 +73,10 @@ class Hiding:
         return find_hidden(approval.tool_name, arguments, schema=schema if isinstance(schema, dict) else None,
                            rules=rules, detectors=self.detectors)
 
-    async def hide(self, approval: ApprovalRecord) -> ApprovalRecord:
+    async def hide(self, approval: ApprovalRecord, *, keep: bool = True) -> ApprovalRecord:
         """`approval` as it is stored: its arguments and proposal redacted, what was hidden listed with a keyed
-        commitment of each value, the full arguments sealed (when SECRETS_KEY is set); unchanged when nothing is
-        hidden."""
+        commitment of each value, the full arguments sealed (when SECRETS_KEY is set and `keep`); unchanged when
+        nothing is hidden."""
         arguments = _loaded(approval.arguments) if approval.kind == "tool_call" else None
         found = self.find(approval, arguments)
         if not found:
@@ -96,7 +96,8 @@ class Hiding:
                          task=scrubbed(approval.task, pairs), why=scrubbed(approval.why, pairs),
                          schema_error=scrubbed(approval.schema_error, pairs),
                          hidden=json.dumps(items, ensure_ascii=False, separators=(",", ":")), args_sha256=digest)
-        await self._keep(hidden, {"arguments": approval.arguments, "values": values})
+        if keep:
+            await self._keep(hidden, {"arguments": approval.arguments, "values": values})
         return hidden
 
     async def _keep(self, approval: ApprovalRecord, sealed: Mapping[str, Any]) -> None:

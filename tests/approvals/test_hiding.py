@@ -131,3 +131,14 @@ async def test_a_runs_edited_call_keeps_its_hidden_value_and_is_sent_whole(
         text = sent[0].read_text()
         assert "carol@example.com" in text and CARD in text  # the run's own call, whole
         assert CARD not in json.dumps([c.args for c in slack.calls()])
+
+
+async def test_a_call_recorded_as_allowed_is_audited_redacted_and_keeps_nothing(keyed: Worker) -> None:
+    client = Client(keyed, (await new_key(keyed, "refunds")).key)
+    status, answer, _ = await client.call("POST", "/api/v1/audit/allowed", body={
+        "tool": {"name": "refund", "arguments": ARGUMENTS}, "allowed_by": "--allow refund"})
+    assert status == 201, answer
+    entries = [e for e in await keyed.services.store.audit.entries() if e["event"] == "allowed"]
+    assert entries and "card ending 0004" in entries[-1]["arguments"]
+    assert CARD not in json.dumps(entries) and "correct-horse" not in json.dumps(entries)
+    assert not [key async for key in keyed.services.redis.scan_iter(match="*:hidden:*")]

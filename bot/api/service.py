@@ -374,6 +374,8 @@ class ApprovalsApi:
             full = await self.approvals.chain.hiding.full(approval, edited=bool(body.get("edited")))
             if full is not None:
                 body["arguments"], body["arguments_redacted"] = json.loads(full), False
+            elif body.get("edited"):  # an edit whose hidden values are gone: never run with what is shown
+                body.update(edited=False, arguments=json.loads(approval.arguments), feedback=EDIT_GONE)
         if self.receipts is not None:
             body["receipt"] = await self.receipts.receipt_of(approval)
         return body
@@ -398,6 +400,10 @@ class ApprovalsApi:
         if not self.card_link or not channel or not ts:
             return ""
         return f"{self.card_link.rstrip('/')}/archives/{channel}/p{ts.replace('.', '')}"
+
+
+EDIT_GONE = ("a reviewer edited this call, but its hidden values are no longer kept (the approval ended, or the bot has"
+             " no SECRETS_KEY): it cannot be run as edited; ask again")
 
 
 MAY_HAVE_RUN = (

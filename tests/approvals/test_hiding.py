@@ -142,3 +142,20 @@ async def test_a_call_recorded_as_allowed_is_audited_redacted_and_keeps_nothing(
     assert entries and "card ending 0004" in entries[-1]["arguments"]
     assert CARD not in json.dumps(entries) and "correct-horse" not in json.dumps(entries)
     assert not [key async for key in keyed.services.redis.scan_iter(match="*:hidden:*")]
+
+
+async def test_an_edit_whose_hidden_values_are_gone_is_never_answered_as_runnable(
+    keyed: Worker, slack: SlackStandIn
+) -> None:
+    client, answer = await ask(keyed)
+    view = await open_modal(slack, await nth_card(slack, 1), user=BOB)
+    fields = {b["label"]["text"].split(" (")[0]: b for b in view["view"]["blocks"] if b["type"] == "input"}
+    assert fields["password"]["element"]["initial_value"] == "hidden: keep"
+    assert CARD not in json.dumps(view) and "correct-horse" not in json.dumps(view)
+    await slack.submit_view(user=BOB, view_id=view["id"],
+                            values={fields["order"]["block_id"]: {"arg_input": "B-13"}})
+    got = await client.wait(answer["id"])
+    assert got["edited"] is True and got["arguments"] == {**ARGUMENTS, "order": "B-13"}
+    await keyed.services.store.hidden.drop(answer["id"])  # (as when they expire)
+    gone = await client.wait(answer["id"], wait=0)
+    assert gone["edited"] is False and gone["arguments_redacted"] is True and "no longer kept" in gone["feedback"]

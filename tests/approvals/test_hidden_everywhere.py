@@ -1,5 +1,6 @@
 """Secrets hidden everywhere people look (#68 item 2), black box: a `python -m bot` worker logging at DEBUG, the
-local Slack recording every call the bot makes, a program asking through the API with a card number inside a nested
+local Slack recording every call the bot makes (cards, DM copies, Homes, threads, modals, `/agent status`), a
+program asking through the API with a card number inside a nested
 list, an IBAN, a Stripe key, a `writeOnly` field and a value policy.yaml's `redact:` names, with a webhook of its
 own. None of the secret strings appears in any Slack call, `audit export`, the report, the worker's log, a webhook's
 body, or Redis's keys and values (every key SCANned, every type dumped); the program's own GET answers the full
@@ -27,7 +28,7 @@ from bot.store import Store
 from tests.conftest import ALICE, BOB, CAROL, SALES, TEST_SECRETS_KEY, block_texts
 from tests.support.cli import bot_command
 from tests.support.cluster import DEMO, Cluster, WorkerProcess
-from tests.support.hitl import click, nth_card, open_modal, until
+from tests.support.hitl import click, command, nth_card, open_modal, until
 from tests.support.hitl import decided as decided_card
 from tests.support.signing import ISSUER
 
@@ -174,6 +175,13 @@ async def test_no_secret_leaves_the_bot_in_the_clear_and_the_program_gets_its_ar
     assert "5 values hidden" in shown
     kept = await store.hidden.get(first)
     assert kept is not None  # sealed (opened here with the tests' SECRETS_KEY)
+
+    # the App Home of a reviewer and /agent status show it too: redacted
+    assert (await slack.open_home(user=BOB)).status == 200
+    await slack.wait_for(lambda: [c for c in slack.calls("views.publish") if "card ending 1111" in json.dumps(
+        c.args, ensure_ascii=False)], timeout=20, description="Bob's Home with the approval")
+    status_reply = await command(slack, "status", user=ALICE)
+    assert not leaks(status_reply)
 
     # 2. a reviewer edits a non-secret field via Revise; hidden fields read "hidden: keep"
     view = await open_modal(slack, card, user=BOB)

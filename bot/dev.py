@@ -25,8 +25,9 @@ What dev reads from the environment, all of it, is `bot.core.settings.DevSetting
 
 Dev keeps its data in a folder, as a deployment does, so that a program waiting on an approval survives a restart:
 ``--data DIR`` (default ``$XDG_STATE_HOME/slack-agent-approvals/dev``, else ``~/.local/state/...``) holds the Redis
-it starts (append-only file), the dev key (``DEV_KEY_FILE``, mode 0600: the same key after a restart) and the
-receipts' signing key. ``--fresh`` empties it first. One dev at a time per folder (a lock). What the local Slack
+it starts (append-only file), the dev key (``DEV_KEY_FILE``, mode 0600: the same key after a restart), the
+receipts' signing key and the SECRETS_KEY that seals hidden values (``secrets.key``, 0600; without a data folder, one
+for this run, in memory). ``--fresh`` empties it first. One dev at a time per folder (a lock). What the local Slack
 shows (messages, cards) is in its memory: gone at a restart; the approvals pending show in people's Homes.
 
 Receipts work out of the box: with neither ``SIGNING_KEYS_FILE`` nor ``SIGNING_KEYS`` set (yours are passed
@@ -61,7 +62,7 @@ from aiohttp import web
 
 from bot.core.environment import DevSettings
 from bot.core.logs import NoCancellationTracebacks
-from bot.dev_data import DEV_KEYS_FILE, DataFolder, DataFolderBusy
+from bot.dev_data import DEV_KEYS_FILE, DataFolder, DataFolderBusy, new_secrets_key
 from bot.devslack.server import SlackStandIn
 from bot.store import Store, StoreUnavailable, connect
 
@@ -402,6 +403,8 @@ class DevStack:
             )
             if not env.get("SIGNING_KEYS_FILE") and not env.get("SIGNING_KEYS"):
                 env["SIGNING_KEYS_FILE"] = self._make_signing_key()
+            if not env.get("SECRETS_KEY"):  # hidden values are kept sealed (yours is passed through)
+                env["SECRETS_KEY"] = self.data.secrets_key() if self.data is not None else new_secrets_key()
             if self.more_tokens:
                 env["SLACK_WORKSPACES_FILE"] = self._workspaces_file()
             try:

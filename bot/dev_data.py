@@ -3,6 +3,7 @@ at a time per folder) and the dev key kept in it, so that a program waiting on d
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import fcntl
 import json
@@ -13,6 +14,7 @@ from pathlib import Path
 from bot.core.key_files import write_private
 
 DEV_KEYS_FILE = "signing-keys.json"  # in the data folder (or a temporary one), when no signing key is configured
+DEV_SECRETS_KEY_FILE = "secrets.key"  # in the data folder: SECRETS_KEY of dev's runs (mode 0600)
 DEV_KEY_FILE = "dev-key.json"  # in the data folder: the dev key and its id (mode 0600)
 DATA_REDIS = "redis"  # in the data folder: the Redis's own folder (its append-only file)
 DATA_LOCK = "lock"  # in the data folder: held while a dev uses it
@@ -60,7 +62,7 @@ class DataFolder:
         self._lock = lock
         if fresh:
             shutil.rmtree(self.redis_dir, ignore_errors=True)
-            for name in (DEV_KEYS_FILE, DEV_KEY_FILE):
+            for name in (DEV_KEYS_FILE, DEV_KEY_FILE, DEV_SECRETS_KEY_FILE):
                 (self.path / name).unlink(missing_ok=True)
         self.redis_dir.mkdir(mode=0o700, exist_ok=True)
         try:
@@ -72,9 +74,25 @@ class DataFolder:
         """Write the dev key to the folder (mode 0600), for the next run to use again."""
         write_private(self.path / DEV_KEY_FILE, json.dumps({"key": key, "id": key_id}) + "\n")
 
+    def secrets_key(self) -> str:
+        """SECRETS_KEY of dev's runs in this folder (hidden values sealed in its Redis open in the next run): read, or
+        made and written (mode 0600)."""
+        path = self.path / DEV_SECRETS_KEY_FILE
+        try:
+            return path.read_text().strip()
+        except OSError:
+            key = new_secrets_key()
+            write_private(path, key + "\n")
+            return key
+
     def close(self) -> None:
         """Release the folder's lock."""
         if self._lock is not None:
             lock, self._lock = self._lock, None
             with contextlib.suppress(OSError):
                 os.close(lock)
+
+
+def new_secrets_key() -> str:
+    """A new SECRETS_KEY (32 random bytes, base64)."""
+    return base64.b64encode(os.urandom(32)).decode()

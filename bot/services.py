@@ -27,6 +27,7 @@ from bot.approvals.deciders.person import Person
 from bot.approvals.deciders.policies import Policies
 from bot.approvals.deciders.rules import Rules
 from bot.approvals.delivery import Delivery
+from bot.approvals.hiding import Hiding
 from bot.approvals.homes import HomeService
 from bot.approvals.nudges import Nudger
 from bot.approvals.rulebook import RuleBook
@@ -37,6 +38,7 @@ from bot.audit.archive.stores import open_archive
 from bot.audit.archive.writer import AuditArchiver
 from bot.audit.checkpoints import AuditCheckpoints, KeyAnnouncer, redis_keep
 from bot.audit.watch import Alerter, AuditWatch
+from bot.core.detectors import DETECTORS
 from bot.core.ids import new_worker_id
 from bot.core.metrics import Metrics
 from bot.core.passkeys import relying_party
@@ -171,7 +173,8 @@ def team_options(settings: Settings) -> TeamOptions:
 
 
 def hidden_keyring(settings: Settings) -> HiddenKeyring | None:
-    """SECRETS_KEY's keyring for hidden values (None when it is not set: none are kept)."""
+    """SECRETS_KEY's keyring for hidden values (None when it is not set: values are hidden all the same, and not
+    kept: said once at start)."""
     text = reveal(settings.secrets_key)
     return None if text is None else HiddenKeyring.from_setting(text)
 
@@ -235,7 +238,7 @@ def approval_service(
     background: Background, worker_id: str, approvals_channel: str, default_timeout: int,
     policies: PolicyEngine | None = None, admin_users: Sequence[str] = (), metrics: Metrics | None = None,
     sweeper_wake: Callable[[], None] | None = None, homes: HomeService | None = None,
-    runs_first: RunsFirst | None = None, external_teams: Sequence[str] = (),
+    runs_first: RunsFirst | None = None, external_teams: Sequence[str] = (), detectors: Sequence[str] = DETECTORS,
 ) -> ApprovalService:
     """The approval core of one worker, with its decision chain: the deciders listed in order (bot/approvals/
     deciders/: a new one is a module there and a line here) and its end, where a person decides. `policies`: the
@@ -244,8 +247,11 @@ def approval_service(
     delivery = Delivery(store=store, cards=cards, directory=directory, background=background, homes=homes,
                         sweeper_wake=sweeper_wake,
                         cancel=lambda approval_id, by, reason: approvals.cancel(approval_id, by=by, reason=reason))
+    engine = policies
+    hiding = Hiding(store, rules=lambda: engine.bundle.redact, detectors=detectors)  # the chain's end stores redacted
     chain = DecisionChain(
         store=store, threads=threads, approvals_channel=approvals_channel, default_timeout=default_timeout,
+        hiding=hiding,
         links=[
             Freeze(store),  # first: a frozen scope refuses every new ask in it at once
             Policies(policies, store=store, background=background, admin_users=admin_users),
@@ -291,6 +297,10 @@ def create_services(
             click_window=settings.redis_timeout * 0.75,
         )
         store.hidden.use(hidden_keyring(settings))
+        if not store.hidden.ready:
+            log.warning("SECRETS_KEY is not set: values hidden in tool calls' arguments are not kept (a program's GET"
+                        " answers the redacted arguments, arguments_redacted true; nothing to reveal);"
+                        " see docs/operators/sensitive-values.md")
         metrics = Metrics()
         slack = create_slack_client(settings, metrics)
     directory = Directory(slack, ttl=settings.usergroup_cache_seconds, shared=store.people, team=team)
@@ -367,6 +377,7 @@ def create_services(
         sweeper_wake=opened,
         homes=homes,
         runs_first=runs_first,
+        detectors=settings.redact_detectors,
     )
     runs = RunManager(
         store=store,
@@ -400,7 +411,7 @@ def create_services(
     stepup = Enrolment(store, directory, rp, changed=homes.refresh_person, tell=tell, cooloff=cooloff)
     confirmations = Confirmation(store, approvals, directory, approvals.policies, rp, cooloff=cooloff,
                                  counted=lambda outcome: metrics.stepup.labels(outcome).inc())
-    reveals = Reveal(store, approvals, rp, detectors=settings.redact_detectors)
+    reveals = Reveal(store, approvals, rp)
 
     async def confirm_edit(user: str, approval: ApprovalRecord, card: tuple[str, str]) -> None:
         """An editor's Save & approve of a call that needs step-up: they confirm it with their passkey first."""

@@ -5,6 +5,7 @@ from a component config."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import io
 import json
 import os
@@ -142,6 +143,9 @@ async def slack() -> AsyncIterator[SlackStandIn]:
     await stopped_within(standin.stop(), STOP_WITHIN, what="the Slack stand-in's shutdown")
 
 
+TEST_SECRETS_KEY = "t1:" + base64.b64encode(bytes(range(32))).decode()
+
+
 def bot_env(*, slack: SlackStandIn, redis_url: str, model_config: Path | None, **extra: str) -> dict[str, str]:
     env = {
         "SLACK_BOT_TOKEN": BOT_TOKEN,
@@ -153,6 +157,8 @@ def bot_env(*, slack: SlackStandIn, redis_url: str, model_config: Path | None, *
         # the bot's pages sign people in with Slack (bot/signin/): the app's client, as the local Slack knows it
         "OIDC_CLIENT_ID": slack.client_id,
         "OIDC_CLIENT_SECRET": slack.client_secret,
+        # hidden values (#68) are kept sealed under it (without one they are hidden and not kept)
+        "SECRETS_KEY": TEST_SECRETS_KEY,
     }
     if model_config is not None:
         env["MODEL_CONFIG"] = str(model_config)

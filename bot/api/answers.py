@@ -27,6 +27,14 @@ class PolicyClaim(Answer):
     reason: str = ""
 
 
+class HiddenValue(Answer):
+    """A value of the arguments hidden from people (cards, logs, webhooks, the audit log)."""
+
+    path: Annotated[str, Field(description="where it is: `payments[0].card.number`")]
+    kind: Annotated[str, Field(description="what it is: `card`, `iban`, `password field`…")]
+    shown: Annotated[str, Field(description="what people see instead: `card ending 1111`")]
+
+
 class Approval(Answer):
     """An approval as the API shows it."""
 
@@ -68,6 +76,12 @@ class Approval(Answer):
     used_at: Annotated[str, Field(json_schema_extra={"format": "date-time"},
                                   description="when its program used it (ran it)")] = ""
     edited: Annotated[bool, Field(description="a revision that edited the arguments (`arguments` are those)")] = False
+    arguments_redacted: Annotated[bool, Field(
+        description="values of `arguments` are hidden (`hidden` lists them): true in a webhook's body, and in an"
+                    " answer when the bot no longer keeps them (the approval ended, or no SECRETS_KEY); false when"
+                    " `arguments` are whole (the program's own answers). Absent when nothing is hidden")] = False
+    hidden: Annotated[list[HiddenValue], Field(
+        description="the values of the arguments hidden from people (the tool's schema, `redact:`, detectors)")] = []
     digest: Annotated[str, Field(description="sha256 of the canonical JSON of `arguments`")] = ""
     receipt: Annotated[str | None, Field(
         description="a signed receipt (compact JWS, EdDSA, typ `approval-receipt+jwt`, its key in /api/v1/jwks.json)"

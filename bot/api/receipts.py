@@ -95,6 +95,16 @@ async def deciders(approval: ApprovalRecord, names: NameOf | None) -> list[dict[
     return people
 
 
+def full_args_sha256(approval: ApprovalRecord) -> str:
+    """`args_sha256` of the call's full arguments: kept on the record when values of them are hidden (its
+    `arguments` are the redacted copy); ValueError when they have no RFC 8785 form (no receipt)."""
+    if approval.hidden:
+        if not approval.args_sha256 or approval.args_sha256 == "-":
+            raise ValueError("the full arguments have no RFC 8785 form")
+        return approval.args_sha256
+    return args_sha256(json.loads(approval.arguments) if approval.arguments else {})
+
+
 async def receipt_claims(
     approval: ApprovalRecord, *, issuer: str, ttl: int, now: float, jti: str, names: NameOf | None = None
 ) -> dict[str, Any]:
@@ -106,7 +116,7 @@ async def receipt_claims(
     }
     if approval.kind == "tool_call":
         claims["tool"] = approval.tool_name
-        claims["args_sha256"] = args_sha256(json.loads(approval.arguments) if approval.arguments else {})
+        claims["args_sha256"] = full_args_sha256(approval)
     claims["decided_by"] = await deciders(approval, names)
     if approval.required_approvals > 1:
         claims["quorum"] = {"required": approval.required_approvals}

@@ -125,6 +125,9 @@ def view(approval: ApprovalRecord, *, card_url: str = "", names: Mapping[str, st
         body["tool"] = approval.tool_name
         body["arguments"] = json.loads(arguments) if arguments else {}
         body["digest"] = digest
+        if approval.hidden:  # the redacted copy (a webhook's, a GET whose values are not kept): what was hidden
+            body["arguments_redacted"] = True
+            body["hidden"] = [{k: item.get(k, "") for k in ("path", "kind", "shown")} for item in approval.hidden_items]
     elif approval.status == "revised":
         body["feedback"] = approval.feedback
     return body
@@ -338,8 +341,15 @@ class ApprovalsApi:
         if approval is None:
             raise ApiError(404, "not_found", "no such approval")
         if status == "ok":
-            return {**await self.view(approval), "used": True}
+            return {**await self.used(approval), "used": True}
         return {**await self.view(approval), "used": False, "refusal": used_already(approval_id)}
+
+    async def used(self, approval: ApprovalRecord) -> dict[str, Any]:
+        """The answer to the program that used `approval` (its call runs now): its hidden values end here."""
+        body = await self.view(approval)
+        if approval.hidden:
+            await self.approvals.chain.hiding.drop(approval.id)
+        return body
 
     # keys, as a channel's admins manage them in Slack (`/agent keys`) -----------------------------------
     async def keys_of(self, channel: str) -> list[ApiKey]:
@@ -366,6 +376,12 @@ class ApprovalsApi:
         """`view(approval)` with its card's link, the decider's name and, when this deployment signs receipts,
         its `receipt` (null unless it allows a call)."""
         body = view(approval, card_url=self._card_of(approval), names=await decider_names(approval, self.names))
+        if body.get("arguments_redacted"):  # the program's own arguments are its own: answered whole
+            full = await self.approvals.chain.hiding.full(approval, edited=bool(body.get("edited")))
+            if full is not None:
+                body["arguments"], body["arguments_redacted"] = json.loads(full), False
+            elif body.get("edited"):  # an edit whose hidden values are gone: never run with what is shown
+                body.update(edited=False, arguments=json.loads(approval.arguments), feedback=EDIT_GONE)
         if self.receipts is not None:
             body["receipt"] = await self.receipts.receipt_of(approval)
         return body
@@ -381,7 +397,7 @@ class ApprovalsApi:
         if approval is None:
             raise ApiError(404, "not_found", "no such approval")
         await self.receipts.spend(approval, claims, token=token)
-        return {**await self.view(approval), "used": True}
+        return {**await self.used(approval), "used": True}
 
     def _card_of(self, approval: ApprovalRecord) -> str:
         return self.card_url(approval.card_channel, approval.card_ts)
@@ -390,6 +406,10 @@ class ApprovalsApi:
         if not self.card_link or not channel or not ts:
             return ""
         return f"{self.card_link.rstrip('/')}/archives/{channel}/p{ts.replace('.', '')}"
+
+
+EDIT_GONE = ("a reviewer edited this call, but its hidden values are no longer kept (the approval ended, or the bot has"
+             " no SECRETS_KEY): it cannot be run as edited; ask again")
 
 
 MAY_HAVE_RUN = (

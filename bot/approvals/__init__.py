@@ -6,6 +6,7 @@
                    bot/services.py lists, then its end (a person, or a call recorded as allowed)
     deciders/      the chain's links, one module each: policies (bot/policy/), the input mode, a live "always
                    allow" rule, and the person (the end: the approval opened, pending or decided at once)
+    hiding.py      hidden values (#68): found once as an approval opens, stored redacted, sealed apart, ended
     delivery.py    a pending approval's card posted where the channel says, noted
     rights.py      who may do what: a channel's admins, who may change its settings, cancel a run (pure)
     refusals.py    what a person is told when their click decided nothing (pure)

@@ -39,6 +39,7 @@ from typing import Any, Protocol
 from agent_approvals.approver import ApprovalRequest, Decision
 from agent_approvals.modes import Verdict
 
+from bot.approvals.hiding import Hiding
 from bot.approvals.opening import Opened, ProgramAsk, new_approval
 from bot.approvals.run_thread import RunThreads
 from bot.core.allow_rules import Rule
@@ -121,8 +122,9 @@ class DecisionChain:
     """The decision order (the module docstring) for one worker's approvals: `links` walked in order, then `end`."""
 
     def __init__(self, *, store: Store, threads: RunThreads, links: Sequence[Decider], end: End,
-                 approvals_channel: str, default_timeout: int) -> None:
+                 approvals_channel: str, default_timeout: int, hiding: Hiding | None = None) -> None:
         self.store = store
+        self.hiding = hiding or Hiding(store, rules=dict)  # what the end stores: the arguments redacted
         self.links = tuple(links)
         self.end = end
         self.default_timeout = default_timeout  # APPROVAL_TIMEOUT, where a channel's settings set none
@@ -164,11 +166,32 @@ class DecisionChain:
         for link in self.links:
             went = await link.decide(step)
             if isinstance(went, Decided):
-                opened = await end.settle(went)
+                hidden = await self._hidden(went.step, keep=end is self.end)
+                opened = await self._stored(end.settle, replace(went, step=hidden))
                 if opened.status == "ok" and went.line:
                     self._threads.post(ask.run, text=went.line)
                 return opened
             step = went
             if step.to_person:
                 break
-        return await end.decide(step)
+        return await self._stored(end.decide, await self._hidden(step, keep=end is self.end))
+
+    async def _hidden(self, step: Step, *, keep: bool) -> Step:
+        """The step as the end stores it: the deciders saw the full arguments; the record keeps them redacted,
+        their hidden values sealed apart (bot/approvals/hiding.py) where an approval is opened (`keep`; another
+        end, a call recorded as allowed, needs none)."""
+        return replace(step, approval=await self.hiding.hide(step.approval, keep=keep))
+
+    async def _stored(self, store: Any, given: Any) -> Opened:
+        """`store(given)` (the end's `settle` or `decide`); the hidden values sealed for it dropped when another
+        approval answers (a program's retry) or nothing was stored."""
+        approval = given.step.approval if isinstance(given, Decided) else given.approval
+        try:
+            opened: Opened = await store(given)
+        except BaseException:
+            if approval.hidden:
+                await self.hiding.drop(approval.id)
+            raise
+        if approval.hidden and opened.approval_id != approval.id:
+            await self.hiding.drop(approval.id)
+        return opened

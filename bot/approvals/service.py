@@ -308,7 +308,7 @@ class ApprovalService:
             if running:  # off the agent's path, drawn after the thread's line and before any later state
                 self._threads.redraw_header(run.with_(status="running"))
             if approval is not None:
-                return approval.decision()
+                return await self.chain.hiding.decision_of(approval)  # (an edit: with the values it kept hidden)
             # missing: expired or removed before its decision was read
             return Decision(approval_id, "cancelled", decided_by="system", feedback="the approval is gone")
 
@@ -468,6 +468,8 @@ class ApprovalService:
         if approval.decided_at:
             self._metrics.decided(approval.origin_channel, approval.status, approval.decided_at - approval.created_at)
         self.cards.schedule(approval)
+        if approval.hidden:  # its hidden values end with it (a program's allowed call: after its GET)
+            self._background.spawn(self.chain.hiding.ended(approval)(), name=f"hidden-{approval.id}")
         if approval.owner == API_OWNER and SLACK_ID.fullmatch(approval.requester) and approval.status != "cancelled":
             self._background.spawn(self.cards.tell_requester(approval, self._directory), name=f"tell-{approval.id}")
         if owner_heard or approval.owner in (self.worker_id, API_OWNER) or approval.status == "cancelled":

@@ -208,6 +208,10 @@ class ApprovalRecord:
     # the approval's copies in direct messages (`deliver` dm/both): "D…/ts", or "D…/" while being posted
     copies: tuple[str, ...] = ()
     revealed_by: str = ""  # who saw its hidden values on the reveal page, comma-separated (bot/stepup/reveal.py)
+    # its arguments' hidden values (bot/approvals/hiding.py): JSON [{path, kind, shown, hmac}] (`arguments` is the
+    # redacted copy; the values are sealed apart), and the receipts' `args_sha256` of the full arguments
+    hidden: str = ""
+    args_sha256: str = ""
     version: int = 0  # the store's change counter when it last changed (a Home drawn later shows it)
     # nudges while nobody decides (bot/approvals/nudges.py): reminders at these seconds after the request; an
     # escalation to `escalate_to` after `escalate_after` seconds (0: none)
@@ -261,6 +265,15 @@ class ApprovalRecord:
     @property
     def pending(self) -> bool:
         return self.status == "pending"
+
+    @property
+    def hidden_items(self) -> list[dict[str, str]]:
+        """Its hidden values as shown ({path, kind, shown, hmac}), in document order; [] when none."""
+        try:
+            found = json.loads(self.hidden) if self.hidden else []
+        except (ValueError, RecursionError):
+            return []
+        return [item for item in found if isinstance(item, dict)] if isinstance(found, list) else []
 
     @property
     def voters(self) -> list[str]:

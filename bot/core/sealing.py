@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import os
 import re
 from collections.abc import Mapping
@@ -25,6 +27,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 PREFIX = "v1."
 KEY_BYTES = 32
 NONCE_BYTES = 12
+COMMITMENT_LABEL = b"agent-approvals hidden value commitment v1"
 KID = re.compile(r"[a-z0-9][a-z0-9_-]{0,15}")  # a SECRETS_KEY key id
 
 
@@ -50,6 +53,11 @@ class Sealer:
         if len(key) != KEY_BYTES:
             raise ValueError("an AES-256 key is 32 bytes")
         self._aead = AESGCM(key)
+        self._mac = hmac.digest(key, COMMITMENT_LABEL, "sha256")  # a key of its own for commitments, never the AEAD's
+
+    def commit(self, text: str) -> str:
+        """A keyed commitment to `text` (HMAC-SHA256, hex): equal texts commit alike; the text is not learnt."""
+        return hmac.new(self._mac, text.encode(), hashlib.sha256).hexdigest()
 
     @classmethod
     def from_text(cls, text: str) -> Sealer:
@@ -99,3 +107,7 @@ class HiddenKeyring:
         if not sealers:
             raise ValueError("SECRETS_KEY: no key")
         return cls(current=current, sealers=sealers)
+
+    def commit(self, text: str) -> str:
+        """`kid:hmac` of `text` under the current key (`Sealer.commit`): what the audit log keeps of a hidden value."""
+        return f"{self.current}:{self.sealers[self.current].commit(text)}"

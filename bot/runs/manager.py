@@ -222,7 +222,8 @@ class RunManager:
                 await team.load_state(json.loads(resume.checkpoint))
                 if resume.announce:
                     self._approvals.announce(run, resume.approval)
-                decision = self._took(state, resume.approval.decision(), resume.approval.proposal)
+                decision = self._took(state, await self._approvals.chain.hiding.decision_of(resume.approval),
+                                      resume.approval.proposal)
                 reviewer = reviewer_of(run.preset, resume.approval.author)  # plan: the plan's own reviewer
                 task = TextMessage(content=decision.reply_text(), source=reviewer)
             result = await team.run(task=task, cancellation_token=state.token)

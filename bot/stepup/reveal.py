@@ -5,20 +5,18 @@ it (the same rights check as a click: the decide step's dry run) and shows each 
 value) once: the link is used up as it is shown, and every reveal is audited (`revealed`: who, which approval, which
 fields) and shown on the card ("Hidden values seen by @bob").
 
-The hidden values are those `bot.core.sensitive.find_hidden` finds in the approval's arguments (its schema, the
-policy's `redact:`, the detectors of REDACT_DETECTORS)."""
+The hidden values are those found when the approval was opened (its schema, the policy's `redact:`, the detectors of
+REDACT_DETECTORS: bot/approvals/hiding.py), read sealed from the store (`store.hidden`): none once it ended."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
+from bot.approvals.hiding import Hiding
 from bot.approvals.service import ApprovalService
 from bot.core.passkeys import RelyingParty
 from bot.core.records import ApprovalRecord
-from bot.core.sensitive import Hidden, find_hidden
 from bot.stepup.enrolment import StepUpError, required, usable
 from bot.store import Store
 
@@ -49,12 +47,10 @@ class Revealed:
 class Reveal:
     """Reveal links and pages."""
 
-    def __init__(self, store: Store, approvals: ApprovalService, rp: RelyingParty | None, *,
-                 detectors: Iterable[str]) -> None:
+    def __init__(self, store: Store, approvals: ApprovalService, rp: RelyingParty | None) -> None:
         self._store = store
         self._approvals = approvals
         self.rp = rp
-        self._detectors = tuple(detectors)
 
     async def link(self, user: str, approval_id: str) -> str:
         """A new one-time link for `user` to see `approval_id`'s hidden values; `StepUpError` when they may not
@@ -74,7 +70,7 @@ class Reveal:
         """The link's values, once (the link is used up), audited; checked again that its person may decide."""
         user, approval_id = await self.usable(token)
         approval = await self._may_see(user, approval_id)
-        values = hidden_values(approval, rules=self._approvals.policies.bundle.redact, detectors=self._detectors)
+        values = await hidden_values(approval, hiding=self._approvals.chain.hiding)
         if not await self._store.passkeys.take_token(token):
             raise StepUpError(410, GONE)
         await self._store.audit.append("revealed", by=user, approval=approval.id,
@@ -91,39 +87,19 @@ class Reveal:
         if approval is None or result.status != "allowed":
             await self._store.audit.append("refused", by=user, approval=approval_id, reason=f"reveal: {result.status}")
             raise StepUpError(403, NOT_YOURS)
-        if not hidden_values(approval, rules=self._approvals.policies.bundle.redact, detectors=self._detectors):
+        if not await hidden_values(approval, hiding=self._approvals.chain.hiding):
             raise StepUpError(409, "This approval has no hidden values.")
         return approval
 
 
-def hidden_values(approval: ApprovalRecord, *, rules: Any, detectors: Iterable[str]) -> tuple[Shown, ...]:
-    """The hidden values of `approval`'s arguments, in document order."""
-    try:
-        arguments = json.loads(approval.arguments) if approval.arguments else None
-        schema = json.loads(approval.arguments_schema) if approval.arguments_schema else None
-    except (ValueError, RecursionError):
+async def hidden_values(approval: ApprovalRecord, *, hiding: Hiding) -> tuple[Shown, ...]:
+    """The hidden values of `approval`'s arguments, in document order: what its record says was hidden (the tool's
+    schema, policy.yaml's `redact:`, the detectors), each value as sealed when it was opened (`store.hidden`);
+    none when they are not kept (no SECRETS_KEY) or its approval ended."""
+    kept = await hiding.kept(approval.id) if approval.hidden else None
+    values = (kept or {}).get("values")
+    items = approval.hidden_items
+    if not isinstance(values, list) or len(values) != len(items):
         return ()
-    if arguments is None:
-        return ()
-    found = find_hidden(approval.tool_name, arguments, schema=schema if isinstance(schema, dict) else None,
-                        rules=rules, detectors=detectors)
-    return tuple(Shown(where=h.where, kind=h.kind, value=_value(arguments, h)) for h in found)
-
-
-def _value(arguments: Any, hidden: Hidden) -> str:
-    """The value `hidden` names in `arguments` (its part of a string, when only a part is hidden), as text."""
-    value = arguments
-    for step in hidden.path:
-        if step == "(json)" and isinstance(value, str):
-            value = json.loads(value)
-        elif isinstance(value, dict) and step in value:
-            value = value[step]
-        elif isinstance(value, list) and isinstance(step, int) and 0 <= step < len(value):
-            value = value[step]
-        else:
-            return ""
-    if hidden.in_key:
-        return str(hidden.path[-1])
-    if isinstance(value, str):
-        return value[hidden.span[0]:hidden.span[1]] if hidden.span else value
-    return json.dumps(value, ensure_ascii=False)
+    return tuple(Shown(where=str(item.get("path", "")), kind=str(item.get("kind", "")), value=str(value))
+                 for item, value in zip(items, values, strict=True))

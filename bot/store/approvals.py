@@ -95,15 +95,24 @@ AUDITED_ARGUMENTS = 4000  # a tool call's arguments (canonical JSON) are in its 
 
 
 def call_of(approval: ApprovalRecord) -> dict[str, str]:
-    """A tool call's digest and arguments for the audit log (what suggested rules are replayed on);
-    arguments longer than AUDITED_ARGUMENTS are left out."""
+    """A tool call's digest and arguments for the audit log (what suggested rules are replayed on: the redacted copy
+    when values are hidden, with their `commitments`); arguments longer than AUDITED_ARGUMENTS are left out."""
     if approval.kind != "tool_call" or not approval.arguments:
         return {}
+    hidden = commitments(approval)
     try:
         arguments = canonical_json(json.loads(approval.arguments))
     except ValueError:
-        return {"digest": approval.digest}
-    return {"digest": approval.digest, **({"arguments": arguments} if len(arguments) <= AUDITED_ARGUMENTS else {})}
+        return {"digest": approval.digest, **hidden}
+    return {"digest": approval.digest, **({"arguments": arguments} if len(arguments) <= AUDITED_ARGUMENTS else {}),
+            **hidden}
+
+
+def commitments(approval: ApprovalRecord) -> dict[str, str]:
+    """`hidden`: what the audit log keeps of each hidden value of its arguments (which are the redacted copy): its
+    path and a keyed commitment (HMAC-SHA256 under SECRETS_KEY, `kid:hex`), never the value."""
+    items = [{"path": item.get("path", ""), "hmac": item.get("hmac", "")} for item in approval.hidden_items]
+    return {"hidden": canonical_json(items)} if items else {}
 
 
 # a person's click the decide step refused (lua/lib/decide.lua), by the metric's reason: the refused ones it audits

@@ -81,6 +81,13 @@ class HiddenValues:
                             " another approval's)") from None
         return dict(found) if isinstance(found, dict) else None
 
+    async def keep_for(self, approval_id: str, *, seconds: int) -> None:
+        """Keep `approval_id`'s hidden values `seconds` more at most (its approval was decided: its program reads
+        them once more); none kept: nothing happens."""
+        ttl = await aw(self._s.redis.ttl(self._k.hidden(approval_id)))
+        if isinstance(ttl, int) and (ttl < 0 or ttl > seconds):
+            await aw(self._s.redis.expire(self._k.hidden(approval_id), max(1, seconds)))
+
     async def drop(self, approval_id: str) -> None:
         """Forget the hidden values of `approval_id` (its approval ended)."""
         await aw(self._s.redis.delete(self._k.hidden(approval_id)))

@@ -2,6 +2,10 @@
 every detector) and `redacted` over a call's arguments, per call, median over repeats, each as a ratio to a floor
 measured in the same run: `json.dumps` of the same arguments (what any surface already pays to show them).
 
+And what it costs a real ask (`asks`): the store's one open step (`Approvals.open`, a real redis-server) of the same
+call with detection (bot/approvals/hiding.py: found, redacted, sealed under a SECRETS_KEY) and without, interleaved in
+the same run; the figure is `ratio_with_to_without` (an ask with detection / the same ask without).
+
 Cases: a small refund call with a card and an IBAN; an e-mail draft (a long text, nothing to hide); 200 order lines
 with a card in one; a body that is JSON text holding a password; arguments nested 40 deep. The ratio is the figure
 to watch (the absolute times depend on the machine).
@@ -11,18 +15,25 @@ to watch (the absolute times depend on the machine).
 from __future__ import annotations
 
 import argparse
+import asyncio
+import base64
 import json
 import statistics
 import sys
 import time
+import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from bot.approvals.hiding import Hiding
+from bot.core.sealing import HiddenKeyring
 from bot.core.sensitive import find_hidden, parse_redact, redacted
-from tests.benchmarks.common import DRAFT, machine_info, write_json
+from bot.store import Opening, Store, connect
+from tests.benchmarks.common import DRAFT, machine_info, new_approval, start_redis, stop_redis, write_json
 
 RULES = parse_redact({"refund": ["card.number", "items[*].pan"], "*": ["**.cvc"]})
 SCHEMA = {"type": "object", "properties": {"login": {"type": "object", "properties": {
@@ -81,6 +92,46 @@ def measure(*, loops: int, repeat: int) -> dict[str, Any]:
     return out
 
 
+ASK_CASES = ("refund, card and IBAN", "e-mail draft, nothing to hide", "200 order lines, one card")
+
+
+async def asks(*, loops: int, repeat: int) -> dict[str, Any]:
+    """Per ask (µs, median of `repeat` timings of `loops` asks each, with and without interleaved): the store's open
+    step of the call as is, and of the call with its hidden values found, redacted and sealed."""
+    server = start_redis()
+    redis = connect(server.url)
+    store = Store(redis, prefix="bench")
+    store.hidden.use(HiddenKeyring.from_setting(base64.b64encode(bytes(32)).decode()))
+    hiding = Hiding(store, rules=lambda: RULES)
+    out: dict[str, Any] = {}
+    try:
+        for name in ASK_CASES:
+            tool, arguments = cases()[name]
+            call = replace(new_approval("bench"), kind="tool_call", tool_name=tool, arguments=json.dumps(arguments),
+                           arguments_schema=json.dumps(SCHEMA))
+
+            async def plain(c: Any = call) -> None:
+                await store.approvals.open(Opening(replace(c, id=str(uuid.uuid4()))))
+
+            async def hidden(c: Any = call) -> None:
+                await store.approvals.open(Opening(await hiding.hide(replace(c, id=str(uuid.uuid4())))))
+
+            times: dict[str, list[float]] = {"without": [], "with": []}
+            for _ in range(repeat):
+                for label, fn in (("without", plain), ("with", hidden)):
+                    start = time.perf_counter_ns()
+                    for _ in range(loops):
+                        await fn()
+                    times[label].append((time.perf_counter_ns() - start) / loops / 1000)
+            without, with_ = statistics.median(times["without"]), statistics.median(times["with"])
+            out[name] = {"ask_without_us": round(without, 1), "ask_with_us": round(with_, 1),
+                         "ratio_with_to_without": round(with_ / without, 2)}
+    finally:
+        await redis.aclose()
+        stop_redis(server)
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--loops", type=int, default=200, help="calls per timing")
@@ -89,8 +140,9 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=None, help="also write the JSON here")
     args = parser.parse_args()
     loops, repeat = (40, 3) if args.small else (args.loops, args.repeat)
-    result = {"machine": machine_info(), "loops": loops, "repeat": repeat, "cases": measure(loops=loops, repeat=repeat)}
-    print(json.dumps(result["cases"], indent=2, ensure_ascii=False))
+    result = {"machine": machine_info(), "loops": loops, "repeat": repeat, "cases": measure(loops=loops, repeat=repeat),
+              "asks": asyncio.run(asks(loops=loops, repeat=repeat))}
+    print(json.dumps({"cases": result["cases"], "asks": result["asks"]}, indent=2, ensure_ascii=False))
     write_json(result, args.out)
     return 0
 

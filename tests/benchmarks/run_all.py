@@ -159,6 +159,8 @@ def key_figures(name: str, result: dict[str, Any]) -> dict[str, float | None]:
         for case, figures in (result.get("cases") or {}).items():
             out[f"{case} find+redact us"] = _get(figures, "find_and_redact_us")
             out[f"{case} ratio to json.dumps"] = _get(figures, "ratio_to_json_dumps")
+        for case, figures in (result.get("asks") or {}).items():
+            out[f"{case} ask with / without detection"] = _get(figures, "ratio_with_to_without")
     elif name == "tenants":
         for series in result.get("resumed", {}):
             out[f"{series} p50 ms"] = _get(result, "resumed", series, "p50_ms")

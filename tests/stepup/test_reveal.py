@@ -1,12 +1,14 @@
 """Reveal (bot/stepup/reveal.py): "Show hidden values" (action `reveal`) on a card whose call carries a card number
 answers a reviewer who may decide with a one-time link; its page, after Sign in with Slack as them, shows the value
 once (no-store) and audits who saw which fields of which approval. Another person signed in, a person of another
-team and one who may not decide (the requester) are refused, audited; the reveal sends Slack no value."""
+team and one who may not decide (the requester) are refused, audited; the reveal sends Slack no value. A value
+policy.yaml's `redact:` names is revealed too, and nothing once the approval ended (its values dropped)."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -15,13 +17,15 @@ import pytest
 from bot.devslack.model import DevUser
 from bot.devslack.server import SlackStandIn
 from bot.slack.blocks.approval_card import ACTION_REVEAL
-from tests.conftest import ALICE, BOB, CAROL, Worker
+from tests.conftest import ALICE, BOB, CAROL, Worker, block_texts
 from tests.support.api import Client, new_key, tool_ask
-from tests.support.hitl import nth_card
+from tests.support.hitl import nth_card, reject, until
 from tests.support.signin import sign_in
+from tests.support.signing import signing_worker
 from tests.support.stepup import ORIGIN
 
 CARD = "4111111111111111"
+TAX_ID = "TX-55-0192-8841"
 LINK = re.compile(r"<(http://localhost:8999/reveal/[A-Za-z0-9_-]+)\|")
 PARTNER = DevUser(id="U0ZED", name="zed", real_name="Zed Partner", team_id="T0PARTNER")
 
@@ -50,8 +54,7 @@ async def show_hidden(slack: SlackStandIn, user: str, card: dict[str, Any], appr
 
 
 def sent_since(slack: SlackStandIn, posted: int) -> list[Any]:
-    """The Slack calls since the card was posted, but the card's own redraws (it shows the arguments until hiding on
-    the cards, #68 item 2, hides them there)."""
+    """The Slack calls since the card was posted, but the card's own redraws (which show the redacted arguments)."""
     return [call for call in slack.calls()[posted:] if call.method != "chat.update"]
 
 
@@ -85,6 +88,36 @@ async def test_a_reviewer_sees_the_hidden_value_once_after_signing_in_and_it_is_
                                 description="the card saying who saw the values")
     assert seen
     assert not any(CARD in str(call.args) for call in sent_since(slack, posted))  # the reveal sends Slack no value
+    assert not any(CARD in str(call.args) for call in slack.calls())  # nor did anything else (#68 item 2)
+
+
+async def test_reveal_shows_what_policy_yaml_redacts_and_nothing_once_the_approval_ended(
+    slack: SlackStandIn, redis_url: str, tmp_path: Path, browser: aiohttp.ClientSession,
+) -> None:
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    (policies / "policy.yaml").write_text("redact:\n  refund:\n    - customer.tax_id\n")
+    worker = await signing_worker(slack, redis_url, tmp_path / "keys.json", STEP_UP_URL=ORIGIN,
+                                  POLICY_DIR=str(policies))
+    try:
+        client = Client(worker, (await new_key(worker, "refunds")).key)
+        _, answer = await client.ask(tool_ask(tool={"name": "refund", "arguments": {
+            "order": "A-78", "customer": {"tax_id": TAX_ID}}}))
+        card = await nth_card(slack, 1)
+        assert "sensitive value (hidden)" in block_texts(card) and TAX_ID not in str(card)
+        path = LINK.search(await show_hidden(slack, BOB, card, answer["id"]))
+        assert path
+        await sign_in(browser, worker.url, path.group(1).removeprefix(ORIGIN), person=BOB)
+        async with browser.get(worker.url + path.group(1).removeprefix(ORIGIN), allow_redirects=False) as page:
+            assert TAX_ID in await page.text() and "customer.tax_id" in await page.text()
+        await reject(slack, card, user=BOB, reason="no")
+        await until(lambda: gone(worker, answer["id"]), what="its hidden values dropped")  # (nothing to reveal)
+    finally:
+        await worker.stop()
+
+
+async def gone(worker: Worker, approval_id: str) -> bool:
+    return await worker.services.store.hidden.get(approval_id) is None
 
 
 async def test_reveal_refuses_another_person_a_person_of_another_team_and_one_who_may_not_decide(

@@ -15,7 +15,6 @@ from agent_approvals.approver import parse_revision, pretty_json
 
 from bot.core.durations import format_duration
 from bot.core.records import SLACK_ID, ApprovalRecord
-from bot.core.sensitive import find_hidden
 from bot.slack.blocks.nudges import escalated_line
 from bot.slack.blocks.rules import ACTION_ALWAYS_ALLOW
 from bot.slack.blocks.text import (
@@ -103,6 +102,8 @@ def _approval_body(approval: ApprovalRecord) -> list[Block]:
         parameters = parameters_line(approval.arguments_schema)
         if parameters:
             blocks.append(context_block(parameters))
+        if approval.hidden:
+            blocks.append(context_block(hidden_line(approval)))
         if approval.edited_by:
             blocks.append(context_block(f":pencil2: Arguments edited by {user_ref(approval.edited_by)}"))
         if approval.fixed_arguments:
@@ -407,27 +408,30 @@ def build_approval_blocks(approval: ApprovalRecord, *, shared: bool = False, fro
 def card_buttons(approval: ApprovalRecord) -> list[Block]:
     """The card's buttons (in the channel and in its copies in direct messages): the decision buttons, and
     *Approve & always allow* after Approve on a tool call whose arguments pass the tool's schema (it opens
-    the rule modal; not on code, not on messages, not on a call that needs step-up, and not on the App Home, where
-    no card is bound)."""
+    the rule modal; not on code, not on messages, not on a call that needs step-up or holds hidden values, and not on
+    the App Home, where no card is bound)."""
     buttons = decision_buttons(approval) + show_all(approval) + show_hidden(approval)
     if approval.kind != "tool_call" or approval.schema_error or not approval.tool_name or approval.step_up:
         return buttons  # (no rule approves what needs step-up)
+    if approval.hidden:  # (a rule matches exact values: these are not kept in the clear to match on)
+        return buttons
     always = button("Approve & always allow", ACTION_ALWAYS_ALLOW, approval.id)
     return [buttons[0], always, *buttons[1:]]
 
 
 def show_hidden(approval: ApprovalRecord) -> list[Block]:
-    """*Show hidden values* when a tool call's arguments hold values to hide (marked by its schema, or found by the
-    detectors); else nothing. The values are shown only on the bot's page, after Sign in with Slack."""
-    if approval.kind != "tool_call" or not approval.arguments:
-        return []
-    try:
-        arguments = json.loads(approval.arguments)
-        schema = json.loads(approval.arguments_schema) if approval.arguments_schema else None
-    except (ValueError, RecursionError):
-        return []
-    found = find_hidden(approval.tool_name, arguments, schema=schema if isinstance(schema, dict) else None)
-    return [button("Show hidden values", ACTION_REVEAL, approval.id)] if found else []
+    """*Show hidden values* when values of a tool call's arguments are hidden (bot/approvals/hiding.py: marked by its
+    schema, named by the policy's `redact:`, found by the detectors); else nothing. The values are shown only on the
+    bot's page, after Sign in with Slack."""
+    return [button("Show hidden values", ACTION_REVEAL, approval.id)] if approval.hidden_items else []
+
+
+def hidden_line(approval: ApprovalRecord) -> str:
+    """":lock: 3 values hidden (…)": how many of the arguments' values the card does not show, or ''."""
+    count = len(approval.hidden_items)
+    if not count:
+        return ""
+    return f":lock: {count} value{'s' if count > 1 else ''} hidden: shown by kind, never in Slack"
 
 
 def show_all(approval: ApprovalRecord) -> list[Block]:

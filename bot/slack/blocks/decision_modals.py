@@ -148,9 +148,10 @@ def _field_inputs(approval: ApprovalRecord, fields: list[tuple[str, Any]]) -> li
     props = schema.get("properties") if isinstance(schema, dict) else None
     props = props if isinstance(props, dict) else {}
     blocks: list[Block] = []
+    hidden = hidden_fields(approval)
     for index, (name, value) in enumerate(fields):
         kind = field_kind(props.get(name), value)
-        text = clean(field_text(value))
+        text = HIDDEN_KEEP if name in hidden else clean(field_text(value))
         element: Block = {"type": "plain_text_input", "action_id": FIELD_ACTION, "max_length": INPUT_LIMIT}
         if "\n" in text or len(text) > 60 or kind == "json":
             element["multiline"] = True
@@ -163,10 +164,23 @@ def _field_inputs(approval: ApprovalRecord, fields: list[tuple[str, Any]]) -> li
                 "optional": kind == "string",  # (an empty text is a value)
                 "label": plain(f"{' '.join(clean(str(name)).split())[:60] or '?'} ({kind})", 2000),
                 "element": element,
-                "hint": plain(_KIND_HINTS[kind], 2000),
+                "hint": plain(hidden_hint(hidden[name]) if name in hidden else _KIND_HINTS[kind], 2000),
             }
         )
     return blocks
+
+
+HIDDEN_KEEP = "hidden: keep"  # a hidden argument's field: left so, its value is kept unchanged (never shown)
+
+
+def hidden_fields(approval: ApprovalRecord) -> dict[str, str]:
+    """{argument: what is shown of it} of the top-level arguments hidden whole (bot/approvals/hiding.py)."""
+    return {str(item.get("path")): str(item.get("shown", "")) for item in approval.hidden_items}
+
+
+def hidden_hint(shown: str) -> str:
+    return (f"Hidden ({shown}): leave “{HIDDEN_KEEP}” to keep it unchanged, or type a new value (hidden too). Its"
+            " value is never shown in Slack.")
 
 
 def _then_input() -> Block:

@@ -56,11 +56,13 @@ from bot.slack.blocks import (
 from bot.slack.blocks.decision_modals import (
     FIELD_ACTION,
     FIELD_BLOCK,
+    HIDDEN_KEEP,
     THEN_ACTION,
     THEN_BLOCK,
     editable_fields,
     field_kind,
     field_text,
+    hidden_fields,
 )
 from bot.slack.blocks.rule_modals import (
     RULE_EXPIRY_ACTION,
@@ -188,11 +190,12 @@ async def submit_revision(services: Services, body: dict[str, Any], view: dict[s
             return edit.errors
         changed = edit.changed
         if changed:
-            changes = changed_fields(json.loads(approval.arguments or "{}"), edit.arguments)
-            await services.approvals.note_edit(
-                approval, edit.arguments, by=user, approve=then == "approve", changes=changes
-            )
-            feedback = encode_revision(edit.arguments, note=feedback)
+            whole = await full_edit(services, approval, edit.arguments)
+            if isinstance(whole, str):
+                return {FEEDBACK_BLOCK: whole}
+            changes = changed_fields(json.loads(approval.arguments or "{}"), whole[1])
+            await services.approvals.note_edit(approval, whole[0], by=user, approve=then == "approve", changes=changes)
+            feedback = encode_revision(whole[1], note=feedback)
         elif not feedback:
             return {FIELD_BLOCK.format(0): "Change a field, or write what the agent should change below."}
     elif edited is not None:
@@ -207,12 +210,15 @@ async def submit_revision(services: Services, body: dict[str, Any], view: dict[s
             return edit.errors
         changed = edit.changed
         if changed:
-            changes = changed_fields(json.loads(approval.arguments or "{}"), edit.arguments)
+            whole = await full_edit(services, approval, edit.arguments)
+            if isinstance(whole, str):
+                return {FEEDBACK_BLOCK: whole}
+            changes = changed_fields(json.loads(approval.arguments or "{}"), whole[1])
             if then:  # (the field form's JSON box; the JSON-only form offers no Save & approve)
                 await services.approvals.note_edit(
-                    approval, edit.arguments, by=user, approve=then == "approve", changes=changes
+                    approval, whole[0], by=user, approve=then == "approve", changes=changes
                 )
-            feedback = encode_revision(edit.arguments, note=feedback)
+            feedback = encode_revision(whole[1], note=feedback)
         elif not feedback:
             return {FEEDBACK_BLOCK: "Edit the arguments, or write what the agent should change."}
     elif not feedback:
@@ -225,6 +231,28 @@ async def submit_revision(services: Services, body: dict[str, Any], view: dict[s
     if services.approvals.redraw_after(result):
         return None
     return {FEEDBACK_BLOCK: refusal_text(result) + " Your feedback was not sent; copy it if you want to keep it."}
+
+
+NOT_KEPT = ("This call's hidden values are not kept (the bot has no SECRETS_KEY, or they ended): its arguments"
+            " cannot be edited here. Nothing was sent; reject it, or write what the agent should change.")
+
+
+async def full_edit(services: Services, approval: ApprovalRecord, edit: Any) -> tuple[Any, Any] | str:
+    """A reviewer's edit of the arguments as shown (hidden values by their kind) as (the full arguments, their
+    redacted copy): a hidden value left as shown is kept unchanged, a new one is hidden too, sealed for the program
+    (bot/approvals/hiding.py), the full arguments checked against the tool's schema; else what to tell them."""
+    hiding = services.approvals.chain.hiding
+    restored = await hiding.restore(approval, edit)
+    if restored is None:
+        return NOT_KEPT
+    full, shown = restored
+    if approval.hidden:
+        schema = json.loads(approval.arguments_schema) if approval.arguments_schema else None
+        problem = schema_problem(full, schema) if isinstance(schema, dict) else None
+        if problem is not None:  # (said of the full arguments; the modal checked none with hidden values)
+            return f"These arguments do not match the tool's schema: {problem}. Nothing was run."[:1900]
+        await hiding.keep_edit(approval, full)
+    return full, json.loads(shown)
 
 
 def _selected_value(view: dict[str, Any], block: str, action: str) -> str:
@@ -279,10 +307,12 @@ def edited_fields(approval: ApprovalRecord, view: dict[str, Any]) -> Edit:
     props = props if isinstance(props, dict) else {}
     arguments: dict[str, Any] = {}
     errors: Errors = {}
+    hidden = hidden_fields(approval)
     for index, (name, value) in enumerate(fields):
         block = FIELD_BLOCK.format(index)
         text = input_text(view, block, FIELD_ACTION)
-        if text is None or text == clean(field_text(value)):  # untouched: the call's own value, exactly
+        kept = text == HIDDEN_KEEP and name in hidden  # a hidden value left as it is
+        if text is None or text == clean(field_text(value)) or kept:  # untouched: the call's own value, exactly
             arguments[name] = value
             continue
         typed, problem = field_value(field_kind(props.get(name), value), text)
@@ -296,6 +326,8 @@ def edited_fields(approval: ApprovalRecord, view: dict[str, Any]) -> Edit:
     if not isinstance(schema, dict):
         return Edit(errors={FIELD_BLOCK.format(0): "The tool's schema is unknown, so edits cannot be checked."
                             " Nothing was run."})
+    if approval.hidden:  # (checked whole, hidden values put back: `full_edit`)
+        return Edit(arguments=arguments, changed=True)
     problem = schema_problem(arguments, schema)
     if problem is not None:
         names = sorted(((n, i) for i, (n, _) in enumerate(fields)), key=lambda pair: -len(str(pair[0])))
@@ -362,6 +394,8 @@ def edited_call(approval: ApprovalRecord, text: str) -> Edit:
         return Edit(
             errors={ARGUMENTS_BLOCK: "The tool's schema is unknown, so edits cannot be checked. Nothing was run."}
         )
+    if approval.hidden:  # (checked whole, hidden values put back: `full_edit`)
+        return Edit(arguments=arguments, changed=True)
     problem = schema_problem(arguments, schema)
     if problem is not None:
         message = f"These arguments do not match the tool's schema: {problem}. Nothing was run."

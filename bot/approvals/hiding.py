@@ -1,0 +1,241 @@
+"""Hidden values of an approval (#68): found once, where the approval is opened (the decision chain's end, after the
+deciders decided on the full arguments), then the approval is stored with only the redacted copy of its arguments
+(and of its proposal), what was hidden (`hidden`: path, kind, what is shown, a keyed commitment) and the receipts'
+`args_sha256` of the full arguments; the full arguments are sealed apart (`store.hidden`, SECRETS_KEY) for the
+program's own `GET`, the reveal page and a reviewer's edit, and dropped when the approval ends.
+
+    hiding.find(approval)             what is hidden in its arguments: the tool's schema, policy.yaml's `redact:`,
+                                      the detectors of REDACT_DETECTORS (bot/core/sensitive.py)
+    await hiding.hide(approval)       the approval as stored (redacted), its values sealed
+    await hiding.full(approval)       the full arguments (JSON text) kept for it, or None
+    await hiding.restore(approval, edit)   a reviewer's edit of the redacted arguments as full arguments: a value
+                                      left as shown keeps the hidden one
+    await hiding.decision_of(approval)    its decision for the run that asked: a reviewer's edit whole
+    hiding.ended(approval)            it was decided: its values dropped (a program's allowed call, an edited one:
+                                      kept KEPT_AFTER_DECISION seconds at most, for the program's GET or the run)
+
+Without SECRETS_KEY, values are hidden all the same and not kept: the program's GET answers the redacted copy and says
+so (`arguments_redacted`), a reveal has nothing to show.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
+from typing import Any, Final
+
+from agent_approvals.approver import Decision, edited_arguments, encode_revision
+from agent_approvals.receipts import args_sha256
+
+from bot.core.detectors import DETECTORS
+from bot.core.records import ApprovalRecord
+from bot.core.sealing import SealError
+from bot.core.sensitive import JSON_TEXT, ArgPath, Hidden, find_hidden, paths_for, redacted
+from bot.store import Store, StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+KEPT_GRACE: Final = 3600  # seconds kept past a pending approval's deadline (the TTL is only a floor)
+KEPT_NEVER_TIMES_OUT: Final = 7 * 86400  # an approval that never times out: kept this long at most
+KEPT_AFTER_DECISION: Final = 900  # a program's allowed or edited call: kept this long after the decision
+MIN_SCRUBBED: Final = 4  # hidden values this long or longer are also replaced in the record's other texts
+NO_RECEIPT: Final = "-"  # `args_sha256` of arguments RFC 8785 cannot encode: no receipt is signed
+
+Rules = Callable[[], Mapping[str, Sequence[ArgPath]]]
+
+
+class Hiding:
+    """An approval's hidden values (the module docstring), for one worker: its store, the policy bundle's `redact:`
+    (read at each use: the bundle reloads) and the detectors on."""
+
+    def __init__(self, store: Store, *, rules: Rules, detectors: Iterable[str] = DETECTORS) -> None:
+        self._store = store
+        self._rules = rules
+        self.detectors = tuple(detectors)
+
+    def find(self, approval: ApprovalRecord, arguments: Any | None = None, *,
+             also: Sequence[tuple[Any, ...]] = ()) -> tuple[Hidden, ...]:
+        """What is hidden in `arguments` (default: the approval's own) of its tool call; `also`: paths hidden
+        whatever is there (a reviewer's new value where a hidden one was)."""
+        if approval.kind != "tool_call":
+            return ()
+        if arguments is None:
+            arguments = _loaded(approval.arguments)
+        if arguments is None:
+            return ()
+        schema = _loaded(approval.arguments_schema)
+        rules = dict(self._rules())
+        if also:
+            extra = tuple(ArgPath(str(path), tuple(s for s in path if s != JSON_TEXT)) for path in also)
+            rules[approval.tool_name] = (*paths_for(rules, approval.tool_name), *extra)
+        return find_hidden(approval.tool_name, arguments, schema=schema if isinstance(schema, dict) else None,
+                           rules=rules, detectors=self.detectors)
+
+    async def hide(self, approval: ApprovalRecord, *, keep: bool = True) -> ApprovalRecord:
+        """`approval` as it is stored: its arguments and proposal redacted, what was hidden listed with a keyed
+        commitment of each value, the full arguments sealed (when SECRETS_KEY is set and `keep`); unchanged when
+        nothing is hidden."""
+        arguments = _loaded(approval.arguments) if approval.kind == "tool_call" else None
+        found = self.find(approval, arguments)
+        if not found:
+            return approval
+        values = [value_of(arguments, item) for item in found]
+        ring = self._store.hidden.keyring
+        items = [{"path": item.where, "kind": item.kind, "shown": item.display,
+                  "hmac": ring.commit(value) if ring is not None else ""}
+                 for item, value in zip(found, values, strict=True)]
+        shown = json.dumps(redacted(arguments, found), ensure_ascii=False, separators=(",", ":"))
+        try:
+            digest = args_sha256(arguments)
+        except ValueError:
+            digest = NO_RECEIPT
+        pairs = [(value, item.display) for item, value in zip(found, values, strict=True) if len(value) >= MIN_SCRUBBED]
+        hidden = replace(approval, arguments=shown, proposal=f"{approval.tool_name}({shown})",
+                         task=scrubbed(approval.task, pairs), why=scrubbed(approval.why, pairs),
+                         schema_error=scrubbed(approval.schema_error, pairs),
+                         hidden=json.dumps(items, ensure_ascii=False, separators=(",", ":")), args_sha256=digest)
+        if keep:
+            await self._keep(hidden, {"arguments": approval.arguments, "values": values})
+        return hidden
+
+    async def _keep(self, approval: ApprovalRecord, sealed: Mapping[str, Any]) -> None:
+        seconds = keep_seconds(approval)
+        if seconds <= 0 or not self._store.hidden.ready:
+            return
+        await self._store.hidden.put(approval.id, sealed, ttl_seconds=seconds)
+
+    async def kept(self, approval_id: str) -> dict[str, Any] | None:
+        """What is sealed for `approval_id` ({arguments, values, edited}), or None (none kept, ended, or not
+        opening: said in the log)."""
+        if not self._store.hidden.ready:
+            return None
+        try:
+            return await self._store.hidden.get(approval_id)
+        except SealError as exc:
+            log.warning("hidden values of %s: %s", approval_id, exc)
+            return None
+
+    async def full(self, approval: ApprovalRecord, *, edited: bool = False) -> str | None:
+        """The full arguments of `approval` (`edited`: a reviewer's edit of them) as JSON text, or None."""
+        if not approval.hidden:
+            return approval.arguments
+        kept = await self.kept(approval.id)
+        value = (kept or {}).get("edited" if edited else "arguments")
+        return value if isinstance(value, str) else None
+
+    async def restore(self, approval: ApprovalRecord, edit: Any) -> tuple[Any, str] | None:
+        """A reviewer's `edit` of the redacted arguments as (full arguments, their redacted copy as JSON text): a
+        value left as shown keeps the hidden one; a new value where a hidden one was is hidden too. None when the
+        hidden values are not kept (no SECRETS_KEY, or gone): the edit cannot be completed."""
+        if not approval.hidden:
+            return edit, json.dumps(edit, ensure_ascii=False)
+        kept = await self.full(approval)
+        original = _loaded(kept) if kept is not None else None
+        if original is None:
+            return None
+        full = merged(edit, _loaded(approval.arguments), original)
+        found = self.find(approval, full, also=[item.path for item in self.find(approval, original)])
+        return full, json.dumps(redacted(full, found), ensure_ascii=False)
+
+    async def keep_edit(self, approval: ApprovalRecord, full: Any) -> None:
+        """Seal a reviewer's edit (`restore`'s full arguments) beside the approval's own, for its program's GET."""
+        kept = await self.kept(approval.id)
+        if kept is None:
+            return
+        kept["edited"] = json.dumps(full, ensure_ascii=False)
+        await self._keep(approval, kept)
+
+    async def decision_of(self, approval: ApprovalRecord) -> Decision:
+        """`approval.decision()` for the run that asked (its own arguments): a reviewer's edit with the values it kept
+        hidden put back (kept sealed since the edit); as stored when they are not kept."""
+        decision = approval.decision()
+        edit = edited_arguments(decision) if approval.hidden else None
+        if edit is None:
+            return decision
+        full = await self.full(approval, edited=True)
+        if full is None:
+            return decision
+        await self.drop(approval.id)  # (its run has it now)
+        return replace(decision, feedback=encode_revision(json.loads(full), note=edit[1]))
+
+    def ended(self, approval: ApprovalRecord) -> Callable[[], Any]:
+        """What to do once `approval` is decided (a coroutine function, run in the background)."""
+        async def end() -> None:
+            if not approval.hidden:
+                return
+            try:
+                if approval.status == "revised" or (approval.asked_by and approval.status == "approved"):
+                    await self._store.hidden.keep_for(approval.id, seconds=KEPT_AFTER_DECISION)
+                else:
+                    await self._store.hidden.drop(approval.id)
+            except StoreUnavailable:
+                log.warning("hidden values of %s not dropped (Redis): their TTL ends them", approval.id)
+        return end
+
+    async def drop(self, approval_id: str) -> None:
+        """Forget `approval_id`'s hidden values (its program used the call)."""
+        await self._store.hidden.drop(approval_id)
+
+
+def keep_seconds(approval: ApprovalRecord) -> int:
+    """How long an approval's hidden values are kept at most: to its deadline and an hour; a decided one only when
+    a program asked it (its GET), KEPT_AFTER_DECISION."""
+    if not approval.pending:
+        return KEPT_AFTER_DECISION if approval.asked_by and approval.status == "approved" else 0
+    if approval.timeout_seconds <= 0:
+        return KEPT_NEVER_TIMES_OUT
+    return approval.timeout_seconds + KEPT_GRACE
+
+
+def scrubbed(text: str, pairs: Sequence[tuple[str, str]]) -> str:
+    """`text` (a title, an error message quoting the arguments) with each hidden value in it replaced by what is shown
+    of it."""
+    for value, shown in sorted(pairs, key=lambda pair: -len(pair[0])):
+        if value in text:
+            text = text.replace(value, shown)
+    return text
+
+
+def merged(edit: Any, shown: Any, original: Any) -> Any:
+    """`edit` (of the redacted `shown`) with each value left as shown replaced by the `original`'s."""
+    if edit == shown:
+        return original
+    if isinstance(edit, dict) and isinstance(shown, dict) and isinstance(original, dict):
+        keys = list(original)
+        if list(shown) != keys:  # (a name itself hidden: names are matched by position)
+            renamed = dict(zip(shown, keys, strict=False))
+            return {renamed.get(k, k): merged(v, shown.get(k), original.get(renamed.get(k, k))) for k, v in
+                    edit.items()}
+        return {key: merged(value, shown.get(key), original.get(key)) for key, value in edit.items()}
+    if isinstance(edit, list) and isinstance(shown, list) and isinstance(original, list):
+        return [merged(value, shown[i], original[i]) if i < len(shown) and i < len(original) else value
+                for i, value in enumerate(edit)]
+    return edit
+
+
+def value_of(arguments: Any, hidden: Hidden) -> str:
+    """The value `hidden` names in `arguments` (its part of a string, when only a part is hidden), as text."""
+    value = arguments
+    for step in hidden.path:
+        if step == JSON_TEXT and isinstance(value, str):
+            value = json.loads(value)
+        elif isinstance(value, dict) and step in value:
+            value = value[step]
+        elif isinstance(value, list) and isinstance(step, int) and 0 <= step < len(value):
+            value = value[step]
+        else:
+            return ""
+    if hidden.in_key:
+        return str(hidden.path[-1])
+    if isinstance(value, str):
+        return value[hidden.span[0]:hidden.span[1]] if hidden.span else value
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _loaded(text: str) -> Any:
+    try:
+        return json.loads(text) if text else None
+    except (ValueError, RecursionError):
+        return None

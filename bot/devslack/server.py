@@ -65,6 +65,7 @@ from bot.devslack.model import (
 )
 from bot.devslack.oauth import OAuth
 from bot.devslack.openid import OpenId
+from bot.devslack.sessions import Sessions
 from bot.devslack.simulate import People
 from bot.devslack.views import Views
 from bot.devslack.webapi import WebApi
@@ -125,7 +126,8 @@ class SlackStandIn:
         self._people = People(ws, self._messages, self._views, self._delivery)
         self._oauth = OAuth(ws, self._delivery)
         self._openid = OpenId(ws)
-        parts = (self._messages, self._views, self._files, self._delivery, self._oauth, self._openid)
+        self.sessions = Sessions(ws, self._messages, self._delivery)  # agent sessions, the Messages tab
+        parts = (self._messages, self._views, self._files, self._delivery, self._oauth, self._openid, self.sessions)
         self._api = WebApi(ws, {name: method for part in parts for name, method in part.methods().items()})
         self._control = Control(ws, self)
         self._api_proxy = ApiProxy()

@@ -50,7 +50,7 @@ async def test_a_stream_slack_closed_is_finished_with_chat_update(slack: SlackSt
     [update] = slack.calls("chat.update")
     assert update.args["ts"] == first["ts"] and "First turn." in update.args["text"] and "writer: turn 1" in \
         update.args["text"]
-    old, new = slack.sessions.snapshot(SALES, run.header_ts)["streams"]
+    _old, new = slack.sessions.snapshot(SALES, run.header_ts)["streams"]
     assert new["text"] == "Second turn." and new["streaming"]  # the rest goes on in a new stream
     await sessions.close(run.id)
     assert slack.sessions.snapshot(SALES, run.header_ts)["status"] == "closed"

@@ -9,7 +9,19 @@ from typing import Any
 from slack_sdk.models.messages.chunk import Chunk
 
 from bot.devslack.server import SlackStandIn
-from tests.conftest import ALICE, APPROVALS, BOB, CAROL, DRAFTS, SALES, Worker, block_texts, find_header, thread_of
+from tests.conftest import (
+    ALICE,
+    APPROVALS,
+    BOB,
+    CAROL,
+    DRAFTS,
+    SALES,
+    Worker,
+    block_texts,
+    find_header,
+    texts,
+    thread_of,
+)
 from tests.support.flow import pending_card, run_status, start_run
 from tests.support.hitl import decided
 
@@ -41,7 +53,9 @@ async def test_a_run_streams_its_plan_and_an_approval_suspends_the_session(slack
     assert DRAFTS[0] in stream["text"]  # the agent's turn, streamed
     assert waiting["status"] == "pending" and waiting["title"].startswith("Waiting for approval: the message · 0 of 1")
     assert waiting["sources"][0]["url"].endswith(card["ts"].replace(".", ""))  # a link to its card
-    assert "Waiting for approval" not in " ".join(m.get("text", "") for m in thread_of(slack, SALES, header["ts"]))
+    # the thread keeps its record: the waiting line, after the stopped stream
+    await slack.wait_for(lambda: "Waiting for approval" in texts(thread_of(slack, SALES, header["ts"])))
+    assert thread_of(slack, SALES, header["ts"])[0]["ts"] == stream["ts"]
     # the card is posted as today, in #approvals, with its buttons
     assert card in slack.messages(APPROVALS) and "Approve" in str(card["blocks"])
 

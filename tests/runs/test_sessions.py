@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from slack_sdk.models.messages.chunk import Chunk
 
 from bot.devslack.server import SlackStandIn
+from bot.store import Store
 from tests.conftest import (
     ALICE,
     APPROVALS,
@@ -22,6 +24,8 @@ from tests.conftest import (
     texts,
     thread_of,
 )
+from tests.support.cluster import Cluster, run_with_card
+from tests.support.cluster import run_status as cluster_status
 from tests.support.flow import pending_card, run_status, start_run
 from tests.support.hitl import decided
 
@@ -153,3 +157,27 @@ async def test_every_streamed_payload_is_valid(slack: SlackStandIn, worker: Work
             for chunk in call.args.get("chunks") or []:
                 model = Chunk.parse(chunk)  # a kind slack_sdk knows, with only the fields it knows
                 assert model is not None and set(chunk) <= set(model.attributes), chunk
+
+
+@pytest.mark.slow
+async def test_stop_on_two_workers_withdraws_and_cancels_once(
+    cluster: Cluster, slack: SlackStandIn, store: Store
+) -> None:
+    """Slack's Stop delivered to both workers (real processes): the first claims it, the run is cancelled and its
+    card withdrawn once, and the owner closes the session."""
+    owner = await cluster.start()
+    other = await cluster.start()
+    run_id, card = await run_with_card(slack, owner)
+    header = await header_of(slack, run_id)
+    await slack.wait_for(lambda: session_of(slack, SALES, header["ts"])["status"] == "suspended", timeout=20)
+    for worker in (other, owner):  # whichever receives it; a redelivery to the other
+        slack.events_url = worker.events
+        assert (await slack.sessions.stop(user=ALICE, channel=SALES, thread_ts=header["ts"])).status == 200
+    await cluster_status(store, run_id, "cancelled")
+    withdrawn = await decided(slack, card, within=20)
+    assert "stopped in Slack by" in block_texts(withdrawn)
+    await slack.wait_for(lambda: session_of(slack, SALES, header["ts"])["status"] == "closed", timeout=20)
+    entries = await store.audit.entries()
+    assert [e["by"] for e in entries if e["event"] == "run_finished" and e.get("run") == run_id] == [ALICE]
+    assert len([c for c in slack.calls("chat.update") if c.args.get("ts") == card["ts"]
+                and "stopped in Slack" in str(c.args.get("blocks"))]) == 1

@@ -124,9 +124,16 @@ class RunThreads:
         return self.sessions.of(run.id) is not None
 
     def step(self, run: RunRecord, *chunks: dict[str, Any]) -> None:
-        """Stream `chunks` (tasks, text) in the run's session: batched, sent at most every `flush_every` s."""
-        if self.sessions.add(run.id, *chunks):
-            self._background.spawn(self._flush_later(run), name=f"stream-{run.id}")
+        """Stream `chunks` (tasks, text) in the run's session, after what was asked before (a decision's task after
+        its pending one): batched, sent at most every `flush_every` s."""
+        if not self.in_session(run):
+            return
+
+        async def queue() -> None:
+            if self.sessions.add(run.id, *chunks):
+                self._background.spawn(self._flush_later(run), name=f"stream-{run.id}")
+
+        self._chain(self._tail, run.id, queue, "step")
 
     def task(self, run: RunRecord, task_id: str, title: str, status: str, *, details: str = "") -> None:
         self.step(run, task_chunk(task_id, title, status, details=details))

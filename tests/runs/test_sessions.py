@@ -80,6 +80,24 @@ async def test_approve_resumes_with_a_new_stream_and_the_task_completes(slack: S
     await decided(slack, card)
 
 
+async def test_a_decision_before_the_stream_stopped_shows_after_its_pending_task(
+    slack: SlackStandIn, worker: Worker
+) -> None:
+    """Approve clicked while the session's pending task is still being made (its card's link asked of Slack): the
+    decision's task comes after it, in the next stream, never overwritten by it."""
+    link = slack.hold("auth.test")
+    run_id = await start_run(slack)
+    header = await header_of(slack, run_id)
+    card = await pending_card(slack)
+    await slack.click(user=BOB, channel=APPROVALS, ts=card["ts"], action_id="approval_approve")
+    await run_status(worker, run_id, wanted="completed")
+    link.release()
+    session = await slack.wait_for(lambda: (s := session_of(slack, SALES, header["ts"]))["status"] == "closed" and s)
+    first, second = session["streams"]
+    assert [t["status"] for t in first["tasks"]] == ["complete", "pending"]
+    assert [t["status"] for t in second["tasks"]] == ["complete"] and "approved" in second["tasks"][0]["title"]
+
+
 async def test_stop_withdraws_the_card_and_cancels_the_run(slack: SlackStandIn, worker: Worker) -> None:
     run_id = await start_run(slack)
     header = await header_of(slack, run_id)

@@ -30,7 +30,7 @@ REDIRECT_PATH = "/slack/oauth_redirect"
 # what the app asks for at install: manifest.yml's bot scopes (tests/slackapp/test_oauth.py checks they agree)
 BOT_SCOPES = (
     "commands", "chat:write", "chat:write.public", "files:write", "users:read", "users:read.email", "usergroups:read",
-    "channels:read", "groups:read", "im:write", "channels:history", "groups:history", "im:history",
+    "channels:read", "groups:read", "im:write", "channels:history", "groups:history", "im:history", "assistant:write",
 )
 
 

@@ -230,6 +230,7 @@ class SlackStandIn:
         app.router.add_post("/_control/limit", control.handle_limit)
         app.router.add_post("/_control/usergroup", control.handle_usergroup)
         app.router.add_post("/_control/uninstall", control.handle_uninstall)
+        self.sessions.add_routes(app.router)
         return app
 
     async def start(self, *, host: str = "127.0.0.1", port: int = 0) -> str:

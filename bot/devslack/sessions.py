@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Final
 
+import aiohttp
+from aiohttp import web
 from slack_sdk.models.messages.chunk import Chunk
 
 from bot.devslack.blockkit import validate_blocks
@@ -211,6 +213,45 @@ class Sessions:
             "is_ext_shared_channel": False, "event_context": f"4-{event_id}",
         }
 
+    # ------------------------------------------------------------------------------------------- the page
+
+    def add_routes(self, router: web.UrlDispatcher) -> None:
+        """The page's control API for sessions: what they show, Stop, a message in the Messages tab."""
+        router.add_get("/_control/sessions", self.handle_sessions)
+        router.add_post("/_control/session_stop", self.handle_stop)
+        router.add_post("/_control/message_bot", self.handle_message_bot)
+
+    async def handle_sessions(self, request: web.Request) -> web.Response:
+        """Every session (by ``channel thread_ts``) and every stream (by its ts), as the page draws them."""
+        sessions = {f"{c} {t}": self.snapshot(c, t) for c, t in self.sessions}
+        streams = {ts: asdict(s) for ts, s in self.streams.items()}
+        return web.json_response({"ok": True, "sessions": sessions, "streams": streams},
+                                 headers={"Cache-Control": "no-store"})
+
+    async def handle_stop(self, request: web.Request) -> web.Response:
+        """``{"user", "channel", "thread_ts"}``: the person clicks Stop on the session."""
+        return await self._act(request, lambda b: self.stop(user=str(b["user"]), channel=str(b["channel"]),
+                                                            thread_ts=str(b["thread_ts"])))
+
+    async def handle_message_bot(self, request: web.Request) -> web.Response:
+        """``{"user", "text"}``: the person writes to the app in its Messages tab."""
+        return await self._act(request, lambda b: self.message_bot(user=str(b["user"]), text=str(b["text"])))
+
+    @staticmethod
+    async def _act(request: web.Request, act: Any) -> web.Response:
+        try:
+            body = await request.json()
+            if not isinstance(body, dict):
+                raise ValueError("body must be an object")
+            result = await act(body)
+        except KeyError as exc:
+            return _refused(400, f"missing field {exc.args[0]!r}")
+        except (ValueError, RecursionError) as exc:
+            return _refused(400, str(exc) or "invalid body")
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            return _refused(502, f"delivery to the bot failed: {exc!r}")
+        return web.json_response({"ok": True, **asdict(result)})
+
     def snapshot(self, channel: str, thread_ts: str) -> dict[str, Any]:
         """A session as the page and the tests see it: its status (and history), and its streams in order."""
         session = self.sessions.get((channel, thread_ts))
@@ -270,6 +311,10 @@ def _check_values(i: int, chunk: dict[str, Any]) -> None:
         problem = validate_blocks(chunk["blocks"])
         if problem is not None:
             raise _invalid(f"chunk {i}: {'; '.join(problem[1])}")
+
+
+def _refused(status: int, message: str) -> web.Response:
+    return web.json_response({"ok": False, "error": message}, status=status)
 
 
 def _invalid(message: str) -> ApiError:

@@ -50,6 +50,7 @@ from bot.store import Fence, Fenced, Store, persistently
 log = logging.getLogger(__name__)
 
 SESSION_LOOKBACK = 50  # a Stop finds its run among the channel's latest runs
+STOPPED = "stopped with Slack's Stop button"
 STOP_KEPT = 86_400  # how long a Stop's claim is kept (a redelivery within it does nothing)
 
 
@@ -456,7 +457,7 @@ class RunManager:
         the first delivery claims the stop in Redis, withdraws the run's pending approvals and cancels it."""
         if await self._store.workers.first(self._store.keys.session_stop(run.id), by, seconds=STOP_KEPT) is not None:
             return f"Run `{run.id}` is already stopped."
-        return await self.cancel_run(run.id, by=by, reason=f"stopped in Slack by {user_ref(by)}")
+        return await self.cancel_run(run.id, by=by, reason=STOPPED)  # the card names who: "Cancelled by …"
 
     async def cancel_run(self, run_id: str, *, by: str, reason: str = "the run was cancelled") -> str:
         """`/agent cancel <run id>`: ends the run wherever it runs. Returns what to tell the user."""

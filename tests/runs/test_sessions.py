@@ -108,7 +108,7 @@ async def test_stop_withdraws_the_card_and_cancels_the_run(slack: SlackStandIn, 
     assert first.status == again.status == 200
     await run_status(worker, run_id, wanted="cancelled")
     withdrawn = await decided(slack, card)
-    assert "stopped in Slack by" in block_texts(withdrawn)
+    assert "stopped with Slack's Stop button" in block_texts(withdrawn) and f"<@{ALICE}>" in block_texts(withdrawn)
     await slack.wait_for(lambda: session_of(slack, SALES, header["ts"])["status"] == "closed")
     entries = await worker.services.store.audit.entries()
     assert len([e for e in entries if e["event"] == "run_cancelled" or e.get("status") == "cancelled"]) <= 1
@@ -193,9 +193,9 @@ async def test_stop_on_two_workers_withdraws_and_cancels_once(
         assert (await slack.sessions.stop(user=ALICE, channel=SALES, thread_ts=header["ts"])).status == 200
     await cluster_status(store, run_id, "cancelled")
     withdrawn = await decided(slack, card, within=20)
-    assert "stopped in Slack by" in block_texts(withdrawn)
+    assert "stopped with Slack's Stop button" in block_texts(withdrawn) and f"<@{ALICE}>" in block_texts(withdrawn)
     await slack.wait_for(lambda: session_of(slack, SALES, header["ts"])["status"] == "closed", timeout=20)
     entries = await store.audit.entries()
     assert [e["by"] for e in entries if e["event"] == "run_finished" and e.get("run") == run_id] == [ALICE]
     assert len([c for c in slack.calls("chat.update") if c.args.get("ts") == card["ts"]
-                and "stopped in Slack" in str(c.args.get("blocks"))]) == 1
+                and "Stop button" in str(c.args.get("blocks"))]) == 1

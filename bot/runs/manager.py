@@ -205,7 +205,7 @@ class RunManager:
                     await self._end(state, status="cancelled", reason="cancelled before it started")
                     return
                 await self._threads.update_header(run)
-                await self._threads.open_session(run)  # an agent session where the workspace has them
+            await self._threads.open_session(run)  # an agent session where the workspace has them (adopted: again)
             model_client = load_model_client(self._model_config, cache_store=self._model_cache)
             team: BaseGroupChat | None = None
 

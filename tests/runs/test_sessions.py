@@ -4,6 +4,7 @@ the Messages tab, and a workspace without sessions."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,7 +28,7 @@ from tests.conftest import (
 from tests.support.cluster import Cluster, run_with_card
 from tests.support.cluster import run_status as cluster_status
 from tests.support.flow import pending_card, run_status, start_run
-from tests.support.hitl import decided
+from tests.support.hitl import bot, call, decided, nth_card, replay, start
 
 
 def session_of(slack: SlackStandIn, channel: str, header_ts: str) -> dict[str, Any]:
@@ -170,9 +171,9 @@ async def test_every_streamed_payload_is_valid(slack: SlackStandIn, worker: Work
     await pending_card(slack)
     await slack.wait_for(lambda: slack.calls("chat.stopStream"))
     for method in ("chat.startStream", "chat.appendStream", "chat.stopStream"):
-        for call in slack.calls(method):
-            assert call.ok, (method, call.args)
-            for chunk in call.args.get("chunks") or []:
+        for made in slack.calls(method):
+            assert made.ok, (method, made.args)
+            for chunk in made.args.get("chunks") or []:
                 model = Chunk.parse(chunk)  # a kind slack_sdk knows, with only the fields it knows
                 assert model is not None and set(chunk) <= set(model.attributes), chunk
 
@@ -199,3 +200,27 @@ async def test_stop_on_two_workers_withdraws_and_cancels_once(
     assert [e["by"] for e in entries if e["event"] == "run_finished" and e.get("run") == run_id] == [ALICE]
     assert len([c for c in slack.calls("chat.update") if c.args.get("ts") == card["ts"]
                 and "Stop button" in str(c.args.get("blocks"))]) == 1
+
+
+async def test_a_tool_call_is_a_task_waiting_then_complete(slack: SlackStandIn, redis_url: str, tmp_path: Path) -> None:
+    """The email team's `send_email`: its call a task in progress, its approval a pending task naming the tool and the
+    votes, and once approved and run, the call's task complete."""
+    email = {"to": "bob@example.com", "subject": "Price change", "body": "Dear Bob,\nPrices change on May 1."}
+    async with bot(slack, redis_url, tmp_path, replay(call("send_email", email), "Sent it.")) as worker:
+        run_id = await start(slack, "--team email Tell bob@example.com about the price change")
+        header = await header_of(slack, run_id)
+        card = await nth_card(slack, 1)
+        session = await slack.wait_for(
+            lambda: (s := session_of(slack, SALES, header["ts"]))["status"] == "suspended" and s)
+        titles = [(t["title"], t["status"]) for t in tasks_of(session)]
+        assert ("Calling send_email", "in_progress") in titles
+        assert ("Waiting for approval: send_email · 0 of 1", "pending") in titles
+        await slack.click(user=BOB, channel=APPROVALS, ts=card["ts"], action_id="approval_approve")
+        last_word = await nth_card(slack, 2)  # the team's last message, for a person too
+        await slack.click(user=BOB, channel=APPROVALS, ts=last_word["ts"], action_id="approval_approve")
+        await run_status(worker, run_id, wanted="completed")
+        session = await slack.wait_for(
+            lambda: (s := session_of(slack, SALES, header["ts"]))["status"] == "closed" and s)
+        last = {t["id"]: t for t in tasks_of(session)}  # each task as it was last streamed
+        assert last["call_1"]["status"] == "complete" and last["call_1"]["title"] == "send_email"
+        assert any(t["title"] == f"send_email: approved by {BOB}" and t["status"] == "complete" for t in last.values())

@@ -335,14 +335,14 @@ class ApprovalService:
         """Say in the run's thread how the approval was decided (in the background: the agent resumes at once)."""
         if approval.pending:
             return
-        if self._threads.in_session(run):  # its task, complete or denied, in the new stream (and the thread's line)
+        text, blocks = build_outcome_blocks(approval)
+        self._threads.post(run, text=text, blocks=blocks)
+        if self._threads.in_session(run):  # its task, complete or denied, in the new stream
             what = approval.tool_name or ("the code" if approval.kind == "code" else "the message")
             done = approval.status == "approved"
             by = f" by {approval.decided_by}" if approval.decided_by else ""
             self._threads.task(run, approval.id, f"{what}: {approval.status}{by}", "complete" if done else "error",
                                details=approval.feedback)
-        text, blocks = build_outcome_blocks(approval)
-        self._threads.post(run, text=text, blocks=blocks)
 
     async def audit_automatic(self, event: str, request: ApprovalRequest, *, rule: str, run: RunRecord) -> None:
         """An `auto_approved` / `auto_rejected` audit entry for a step a run's team took by its input mode without

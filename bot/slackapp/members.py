@@ -133,6 +133,11 @@ async def refuse(
                 trigger_id=str(body.get("trigger_id") or ""), view=build_notice_modal("Nothing changed", text)
             )
         services.background.spawn(told, name=f"outsider-{user}")
+    event = _part(body, "event")
+    if event.get("type") in ("message", "agent_session_stopped") and event.get("channel") and first \
+            and why != "unknown":  # a task in the Messages tab, a session's Stop: told where they wrote or clicked
+        told = services.slack.chat_postEphemeral(channel=str(event["channel"]), user=user, text=text)
+        services.background.spawn(told, name=f"outsider-{user}")
     return quiet(body)
 
 

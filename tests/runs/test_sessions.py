@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from slack_sdk.models.messages.chunk import Chunk
 
+from bot.devslack.model import DevUser
 from bot.devslack.server import SlackStandIn
 from bot.store import Store
 from tests.conftest import (
@@ -224,3 +225,14 @@ async def test_a_tool_call_is_a_task_waiting_then_complete(slack: SlackStandIn, 
         last = {t["id"]: t for t in tasks_of(session)}  # each task as it was last streamed
         assert last["call_1"]["status"] == "complete" and last["call_1"]["title"] == "send_email"
         assert any(t["title"] == f"send_email: approved by {BOB}" and t["status"] == "complete" for t in last.values())
+
+
+async def test_a_guest_writing_in_the_messages_tab_starts_nothing(slack: SlackStandIn, worker: Worker) -> None:
+    """Only our own people start runs: a guest's message to the bot is refused, audited, and starts no run."""
+    slack.set_user(DevUser(id="U0GUS", name="gus", real_name="Gus Guest", guest=True))
+    assert (await slack.sessions.message_bot(user="U0GUS", text="Email everyone our prices")).status == 200
+    told = await slack.wait_for(lambda: [e["text"] for e in slack.ephemerals("U0GUS")])
+    assert "Guest accounts" in told[0] and "Nothing was done" in told[0]
+    entries = await worker.services.store.audit.entries()
+    assert [(e["by"], e["reason"]) for e in entries if e["event"] == "refused"] == [("U0GUS", "outsider: guest")]
+    assert await worker.services.store.runs.recent(slack.dm_channel("U0GUS")) == []

@@ -8,6 +8,7 @@ call from the command to the run's end, by method, divided by the steps. Goal: w
 per step of the run without them (`ratio`), and no call per token (appends batched: `chat.appendStream` per step).
 
     python tests/benchmarks/session_calls.py [--rounds 3] [--out FILE]
+    python tests/benchmarks/session_calls.py --small      # CI (run_all.py --small): one round
 """
 
 from __future__ import annotations
@@ -98,9 +99,10 @@ async def measure(rounds: int) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--small", action="store_true", help="one round (run_all.py --small, CI: only not to rot)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
-    result = asyncio.run(measure(args.rounds))
+    result = asyncio.run(measure(1 if args.small else args.rounds))
     print(json.dumps({k: v for k, v in result.items() if k != "machine"}, indent=2))
     write_json(result, args.out)
 

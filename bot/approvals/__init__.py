@@ -15,6 +15,7 @@
     nudges.py      reminders and escalations, on any worker
     rulebook.py    who may create and revoke "always allow" rules (what they match: `bot.core.allow_rules`)
     run_thread.py  a run's header and thread, posted in order
+    run_session.py a run as a Slack agent session: its status and its plan streamed, within Slack's limits
     ledger.py      side effects run once
     waiter.py      one pub/sub subscription per worker, and the deadline sweeper
 

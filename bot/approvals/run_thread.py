@@ -1,4 +1,5 @@
-"""A run's messages in Slack: its header (status) and its thread, each posted in order, off the agent's path.
+"""A run's messages in Slack: its header (status) and its thread, each posted in order, off the agent's path;
+where the workspace has agent sessions, its session too (`bot.approvals.run_session`: status, streamed plan).
 
 Thread messages and header redraws are background tasks of the worker (`Background`: kept referenced, failures
 logged), chained per run: a thread's messages appear in the order they were asked for, and a header redraw waits
@@ -17,6 +18,7 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.approvals.run_session import RunSessions, task_chunk, text_chunk
 from bot.core.records import RunRecord
 from bot.core.tasks import Background, RunsFirst
 from bot.slack.blocks import build_run_header_blocks, run_fallback_text
@@ -27,8 +29,12 @@ log = logging.getLogger(__name__)
 class RunThreads:
     """Posts in runs' threads and redraws their headers, each run's in the order they were asked for."""
 
-    def __init__(self, slack: AsyncWebClient, background: Background, runs_first: RunsFirst | None = None) -> None:
+    def __init__(
+        self, slack: AsyncWebClient, background: Background, runs_first: RunsFirst | None = None, *,
+        sessions: RunSessions | None = None,
+    ) -> None:
         self._slack = slack
+        self.sessions = sessions or RunSessions(slack)
         self._background = background
         self._runs_first = runs_first or RunsFirst()
         self._tail: dict[str, asyncio.Task[None]] = {}  # each run's last thread message
@@ -108,3 +114,53 @@ class RunThreads:
         except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
             error = exc.response.get("error") if isinstance(exc, SlackApiError) else type(exc).__name__
             log.error("run header update failed for %s: %s", run.id, error, extra={"run_id": run.id})
+
+    # the run's agent session (bot/approvals/run_session.py), in the thread's order ------------------------
+    async def open_session(self, run: RunRecord) -> bool:
+        """Make the run a session in its header's thread (`processing`): whether it is one (else today's thread)."""
+        return await self.sessions.open(run)
+
+    def in_session(self, run: RunRecord) -> bool:
+        return self.sessions.of(run.id) is not None
+
+    def step(self, run: RunRecord, *chunks: dict[str, Any]) -> None:
+        """Stream `chunks` (tasks, text) in the run's session, after what was asked before (a decision's task after
+        its pending one): batched, sent at most every `flush_every` s."""
+        if not self.in_session(run):
+            return
+
+        async def queue() -> None:
+            if self.sessions.add(run.id, *chunks):
+                self._background.spawn(self._flush_later(run), name=f"stream-{run.id}")
+
+        self._chain(self._tail, run.id, queue, "step")
+
+    def task(self, run: RunRecord, task_id: str, title: str, status: str, *, details: str = "") -> None:
+        self.step(run, task_chunk(task_id, title, status, details=details))
+
+    def turn(self, run: RunRecord, task_id: str, title: str, text: str) -> None:
+        """An agent's turn: its task, complete, and its text."""
+        self.step(run, task_chunk(task_id, title, "complete"), text_chunk(text))
+
+    async def _flush_later(self, run: RunRecord) -> None:
+        await asyncio.sleep(self.sessions.flush_every)  # the batching window (a rate, not a synchronisation)
+        self._chain(self._tail, run.id, lambda: self.sessions.flush(run.id), "stream")
+
+    def suspend(self, run: RunRecord, task: Callable[[], Awaitable[dict[str, Any]]]) -> asyncio.Task[None]:
+        """People decide: the pending `task` (made when its turn comes) streamed, the stream stopped, the session
+        `suspended` (never a stream held open while people decide)."""
+
+        async def suspend() -> None:
+            self.sessions.add(run.id, await task())
+            await self.sessions.stop_stream(run.id)
+            await self.sessions.set_status(run.id, "suspended")
+
+        return self._chain(self._tail, run.id, suspend, "suspend")
+
+    def resume(self, run: RunRecord) -> asyncio.Task[None]:
+        """Decided: the session `processing` again (the next chunk starts a new stream)."""
+        return self._chain(self._tail, run.id, lambda: self.sessions.set_status(run.id, "processing"), "resume")
+
+    def close_session(self, run: RunRecord) -> asyncio.Task[None]:
+        """The run ended: its stream stopped and its session closed, after what was asked before."""
+        return self._chain(self._tail, run.id, lambda: self.sessions.close(run.id), "close")

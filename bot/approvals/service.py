@@ -50,6 +50,7 @@ from bot.approvals.opening import (
     request_record,
 )
 from bot.approvals.rights import may_decide_across
+from bot.approvals.run_session import task_chunk
 from bot.approvals.run_thread import RunThreads
 from bot.approvals.waiter import DecisionWaiter
 from bot.core.metrics import Metrics
@@ -167,7 +168,9 @@ class ApprovalService:
             if opened.decided is not None:
                 return opened.decided
             # the thread's waiting line and the header, off the agent's path: a click is taken at once
-            self._threads.post(run, text=partial(self._waiting_line, opened))
+            if self._threads.in_session(run):  # a pending task, the stream stopped, the session suspended
+                self._threads.suspend(run, partial(self._pending_task, opened, request))
+            self._threads.post(run, text=partial(self._waiting_line, opened))  # the thread's record, as before
             self._threads.redraw_header(run.with_(status="waiting"))  # as `/agent status` says
             if edit is not None and edit.get("approve") and opened.card[1]:
                 await self._approve_edit(opened.approval_id, str(edit["by"]), opened.card)
@@ -226,6 +229,21 @@ class ApprovalService:
             return
         if not self.redraw_after(result):
             log.info("save & approve of %s refused: %s", approval_id, result.status)
+
+    async def _pending_task(self, opened: Opened, request: ApprovalRequest) -> dict[str, Any]:
+        """The session's task for a step that waits (`task_update`, pending): what, how many approvals of how many
+        so far, and a link to its card."""
+        what = request.tool_name or ("the code" if request.kind == "code" else "the message")
+        try:
+            record = await self.store.approvals.get(opened.approval_id)
+        except StoreUnavailable:
+            record = None
+        votes = f" · {len(record.voters)} of {record.required_approvals}" if record is not None else ""
+        chunk = task_chunk(opened.approval_id, f"Waiting for approval: {what}{votes}", "pending")
+        url = await self.cards.link(opened.card)
+        if url:
+            chunk["sources"] = [{"type": "url", "url": url, "text": "its card"}]
+        return chunk
 
     async def _waiting_line(self, opened: Opened) -> str:
         """The thread's line for a run waiting on `opened`, with a link to its card."""
@@ -307,6 +325,7 @@ class ApprovalService:
                 self.announce(run, approval)
             if running:  # off the agent's path, drawn after the thread's line and before any later state
                 self._threads.redraw_header(run.with_(status="running"))
+                self._threads.resume(run)  # a session: `processing` again
             if approval is not None:
                 return await self.chain.hiding.decision_of(approval)  # (an edit: with the values it kept hidden)
             # missing: expired or removed before its decision was read
@@ -314,9 +333,16 @@ class ApprovalService:
 
     def announce(self, run: RunRecord, approval: ApprovalRecord) -> None:
         """Say in the run's thread how the approval was decided (in the background: the agent resumes at once)."""
-        if not approval.pending:
-            text, blocks = build_outcome_blocks(approval)
-            self._threads.post(run, text=text, blocks=blocks)
+        if approval.pending:
+            return
+        text, blocks = build_outcome_blocks(approval)
+        self._threads.post(run, text=text, blocks=blocks)
+        if self._threads.in_session(run):  # its task, complete or denied, in the new stream
+            what = approval.tool_name or ("the code" if approval.kind == "code" else "the message")
+            done = approval.status == "approved"
+            by = f" by {approval.decided_by}" if approval.decided_by else ""
+            self._threads.task(run, approval.id, f"{what}: {approval.status}{by}", "complete" if done else "error",
+                               details=approval.feedback)
 
     async def audit_automatic(self, event: str, request: ApprovalRequest, *, rule: str, run: RunRecord) -> None:
         """An `auto_approved` / `auto_rejected` audit entry for a step a run's team took by its input mode without

@@ -5,6 +5,8 @@
     model.py       the workspace's fixed ids and limits, the records tests see, and the preset of several workspaces
     webapi.py      `/api/{method}`: the Web API, with Slack's answers and errors, every call recorded
     messages.py    `chat.*` and the `response_url`
+    sessions.py    agent sessions: `agents.sessions.setStatus`, streamed messages and their chunks, Stop, and a
+                   person's message in the Messages tab
     views.py       `views.*`: modals and App Homes
     files.py       the two-step file upload, and downloads
     blockkit.py    what Slack refuses in blocks and views, with Slack's error codes

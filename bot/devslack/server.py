@@ -65,6 +65,7 @@ from bot.devslack.model import (
 )
 from bot.devslack.oauth import OAuth
 from bot.devslack.openid import OpenId
+from bot.devslack.sessions import Sessions
 from bot.devslack.simulate import People
 from bot.devslack.slackbot import SlackbotClient
 from bot.devslack.views import Views
@@ -126,7 +127,8 @@ class SlackStandIn:
         self._people = People(ws, self._messages, self._views, self._delivery)
         self._oauth = OAuth(ws, self._delivery)
         self._openid = OpenId(ws)
-        parts = (self._messages, self._views, self._files, self._delivery, self._oauth, self._openid)
+        self.sessions = Sessions(ws, self._messages, self._delivery)  # agent sessions, the Messages tab
+        parts = (self._messages, self._views, self._files, self._delivery, self._oauth, self._openid, self.sessions)
         self._api = WebApi(ws, {name: method for part in parts for name, method in part.methods().items()})
         self._control = Control(ws, self)
         self._slackbot = SlackbotClient(ws)  # the dev page's "Slackbot" pane (bot/devslack/slackbot.py)
@@ -232,6 +234,7 @@ class SlackStandIn:
         app.router.add_post("/_control/uninstall", control.handle_uninstall)
         app.router.add_get("/_control/slackbot/tools", self._slackbot.handle_tools)
         app.router.add_post("/_control/slackbot/call", self._slackbot.handle_call)
+        self.sessions.add_routes(app.router)
         return app
 
     async def start(self, *, host: str = "127.0.0.1", port: int = 0) -> str:

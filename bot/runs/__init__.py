@@ -2,6 +2,7 @@
 
     manager.py         `RunManager`: starts AutoGen teams, asks through the approval service, ends
                        them, adopts runs whose worker died
+    plan.py            a run's team, its turns and tool calls shown as the plan of its agent session
     supervisor.py      heartbeat, orphaned runs, unposted cards, the outbox
     idempotency.py     each slash command is done once
     teams.py           the team presets of `/agent` runs

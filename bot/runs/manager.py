@@ -42,11 +42,16 @@ from bot.core.workspaces import WorkspaceRef
 from bot.runs.caching_client import AsyncCacheStore
 from bot.runs.idempotency import claim_command, record_command
 from bot.runs.models import describe_model, load_model_client
+from bot.runs.plan import run_with_plan
 from bot.runs.teams import HUMAN, TeamOptions, build_team, preset_refusal, reviewer_of
 from bot.slack.blocks import build_result_blocks, safe, user_ref
 from bot.store import Fence, Fenced, Store, persistently
 
 log = logging.getLogger(__name__)
+
+SESSION_LOOKBACK = 50  # a Stop finds its run among the channel's latest runs
+STOPPED = "stopped with Slack's Stop button"
+STOP_KEPT = 86_400  # how long a Stop's claim is kept (a redelivery within it does nothing)
 
 
 def policy_for(mode: str | None, settings: ChannelSettings) -> InputPolicy:
@@ -200,6 +205,7 @@ class RunManager:
                     await self._end(state, status="cancelled", reason="cancelled before it started")
                     return
                 await self._threads.update_header(run)
+            await self._threads.open_session(run)  # an agent session where the workspace has them (adopted: again)
             model_client = load_model_client(self._model_config, cache_store=self._model_cache)
             team: BaseGroupChat | None = None
 
@@ -226,7 +232,8 @@ class RunManager:
                                       resume.approval.proposal)
                 reviewer = reviewer_of(run.preset, resume.approval.author)  # plan: the plan's own reviewer
                 task = TextMessage(content=decision.reply_text(), source=reviewer)
-            result = await team.run(task=task, cancellation_token=state.token)
+            result = await run_with_plan(team, task=task, token=state.token, threads=self._threads, run=run,
+                                         clean=lambda text: redact(text, self._secrets))
             await self._finish(state, result)
         except asyncio.CancelledError:
             if self._closing or state.adopted_elsewhere:
@@ -350,6 +357,7 @@ class RunManager:
                 blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": line, "verbatim": True}}],
             )
         await self._threads.update_header(final)
+        await self._threads.close_session(final)
         if self._approvals.homes is not None:  # "Your runs" in the requester's Home
             self._background.spawn(self._approvals.homes.refresh_person(final.requester), name=f"home-{final.id}")
 
@@ -440,14 +448,25 @@ class RunManager:
     async def get(self, run_id: str) -> RunRecord | None:
         return await self._store.runs.get(run_id)
 
-    async def cancel_run(self, run_id: str, *, by: str) -> str:
+    async def run_of_session(self, channel: str, thread_ts: str) -> RunRecord | None:
+        """The run whose session is the thread `thread_ts` of `channel` (among the channel's latest runs)."""
+        runs = await self._store.runs.recent(channel, limit=SESSION_LOOKBACK)
+        return next((run for run in runs if run.header_ts == thread_ts), None)
+
+    async def stop_session(self, run: RunRecord, *, by: str) -> str:
+        """Slack's Stop button on a run's session (`agent_session_stopped`, delivered to any worker, maybe twice):
+        the first delivery claims the stop in Redis, withdraws the run's pending approvals and cancels it."""
+        if await self._store.workers.first(self._store.keys.session_stop(run.id), by, seconds=STOP_KEPT) is not None:
+            return f"Run `{run.id}` is already stopped."
+        return await self.cancel_run(run.id, by=by, reason=STOPPED)  # the card names who: "Cancelled by …"
+
+    async def cancel_run(self, run_id: str, *, by: str, reason: str = "the run was cancelled") -> str:
         """`/agent cancel <run id>`: ends the run wherever it runs. Returns what to tell the user."""
         run = await self._store.runs.get(run_id)
         if run is None:
             return f"There is no run `{run_id}`."
         if run.final:
             return f"Run `{run_id}` has already ended: {run.status}."
-        reason = "the run was cancelled"
         if await self._store.runs.finish(run, status="cancelled", reason=reason, by=by) != "ok":
             latest = await self._store.runs.get(run_id)
             return f"Run `{run_id}` has already ended: {latest.status if latest else 'unknown'}."

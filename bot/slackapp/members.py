@@ -5,8 +5,9 @@ deactivated account or an id Slack does not know is refused with a clear answer 
 `reason` "outsider: ..."), and nothing else runs. When Slack cannot say who they are, the request is refused too
 ("try again"): the check never fails open.
 
-A request that names no person (an `ssl_check`, an event other than `app_home_opened`) passes. Refusals are told
-once per person and reason in `REFUSAL_QUIET` seconds, and every one audited (the rest of a flood as one entry with
+A request that names no person (an `ssl_check`, an event other than `app_home_opened`, a person's message or a
+session's Stop) passes. Refusals are told once per person and reason in `REFUSAL_QUIET` seconds, and every one
+audited (the rest of a flood as one entry with
 their `count`; a replayed click costs one Redis call)."""
 
 from __future__ import annotations
@@ -44,6 +45,9 @@ def acting_person(body: dict[str, Any]) -> tuple[str, str] | None:
         return str(user.get("id") or ""), str(user.get("team_id") or "")
     event = body.get("event")
     if isinstance(event, dict) and event.get("type") == "app_home_opened":
+        return str(event.get("user") or ""), ""
+    if isinstance(event, dict) and event.get("type") in ("message", "agent_session_stopped") and event.get("user") \
+            and not event.get("bot_id") and not event.get("subtype"):  # a task in the Messages tab, a Stop
         return str(event.get("user") or ""), ""
     return None
 
@@ -128,6 +132,11 @@ async def refuse(
             told = services.slack.views_open(
                 trigger_id=str(body.get("trigger_id") or ""), view=build_notice_modal("Nothing changed", text)
             )
+        services.background.spawn(told, name=f"outsider-{user}")
+    event = _part(body, "event")
+    if event.get("type") in ("message", "agent_session_stopped") and event.get("channel") and first \
+            and why != "unknown":  # a task in the Messages tab, a session's Stop: told where they wrote or clicked
+        told = services.slack.chat_postEphemeral(channel=str(event["channel"]), user=user, text=text)
         services.background.spawn(told, name=f"outsider-{user}")
     return quiet(body)
 

@@ -31,6 +31,7 @@ REDIRECT_PATH = "/slack/oauth_redirect"
 BOT_SCOPES = (
     "commands", "chat:write", "chat:write.public", "files:write", "users:read", "users:read.email", "usergroups:read",
     "channels:read", "groups:read", "im:write", "channels:history", "groups:history", "im:history", "mcp:connect",
+    "assistant:write",
 )
 
 

@@ -382,6 +382,10 @@ class Keys:
     def command(self, trigger_id: str) -> str:
         return f"{self.root}:cmd:{trigger_id}"
 
+    def session_stop(self, run_id: str) -> str:
+        """A run's Stop in Slack (`agent_session_stopped`), claimed once by whichever worker receives it first."""
+        return f"{self.root}:sessionstop:{run_id}"
+
     def model_cache(self, digest: str) -> str:
         return f"{self.root}:modelcache:{digest}"
 

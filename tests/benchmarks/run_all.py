@@ -59,6 +59,7 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
     "windows": ("windows.py", ["--small"], []),
     "redaction": ("redaction.py", ["--small"], []),
     "tenants": ("tenants.py", ["--small"], []),
+    "sessions": ("session_calls.py", ["--small"], []),
 }
 
 
@@ -230,6 +231,11 @@ def key_figures(name: str, result: dict[str, Any]) -> dict[str, float | None]:
         out["read calls"] = _get(result, "totals", "reads")
         out["Slack calls while waiting"] = _get(result, "idle_window", "slack_calls")
         out["Redis commands/s per idle worker"] = _get(result, "idle_redis_commands_per_s_per_worker")
+    elif name == "sessions":
+        out["Slack calls per run step, without sessions"] = _get(result, "without_sessions", "per_step")
+        out["Slack calls per run step, with sessions"] = _get(result, "with_sessions", "per_step")
+        out["with / without sessions"] = _get(result, "ratio")
+        out["chat.appendStream per run step"] = _get(result, "with_sessions", "appends_per_step")
     elif name == "feedback":
         for series, key in (("ours", "feedback_to_next_card_ms"), ("floor bot", "floor_bot_ms"),
                             ("agent floor", "agent_floor_ms")):

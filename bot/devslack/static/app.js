@@ -938,6 +938,12 @@ async function send(text, { threadTs = null } = {}) {
     const result = await post("/_control/command", { user: app.me, channel, command, text: rest });
     return reportDelivery(result, command);
   }
+  if (!threadTs && app.state && app.channel === app.state.dms[app.me]) {
+    // the app's Messages tab: the text goes to the app as a message (a task: sessions.js draws its session)
+    const sent = await post("/_control/message_bot", { user: app.me, text });
+    if (!sent.ok) toast(`Sending failed: ${sent.error}`);
+    return sent.ok;
+  }
   const result = await post("/_control/message", { user: app.me, channel: threadTs ? app.threadChannel : app.channel, text, thread_ts: threadTs });
   if (!result.ok) toast(`Sending failed: ${result.error}`);
   return result.ok;

@@ -5,6 +5,7 @@
     views.py          the Reject, Revise and Always allow modals' submissions
     home.py           the App Home: opening it, its own buttons, batch decisions
     passkeys.py       passkeys: the Home's "Set up a passkey" and Remove, `/agent passkeys revoke`
+    sessions.py       runs as agent sessions: Slack's Stop button, a task sent in the Messages tab
     reveal.py         a card's "Show hidden values" (`reveal`): a one-time link to the bot's reveal page
     freeze.py         `/agent freeze` and `/agent unfreeze` (four eyes), answered for slash_command.py (no
                       `register`: no surface of its own)
@@ -19,7 +20,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 
 from bot.services import Services
-from bot.slackapp.listeners import actions, home, passkeys, reveal, slash_command, views
+from bot.slackapp.listeners import actions, home, passkeys, reveal, sessions, slash_command, views
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,7 @@ def register(app: AsyncApp, services: Services) -> None:
     home.register(app, services)
     passkeys.register(app, services)
     reveal.register(app, services)
+    sessions.register(app, services)
 
     async def handle_error(error: Exception, body: dict[str, Any]) -> None:
         log.error("listener failed on a %s request: %s", body.get("type") or body.get("command"), error, exc_info=error)

@@ -1,0 +1,235 @@
+"""A run as a Slack agent session: its status, its turns streamed with a plan of tasks, within Slack's limits.
+
+The session lives in the thread of the run's header (`agents.sessions.setStatus`: `processing` while the team works,
+`suspended` while people decide, `closed` when the run ends). What the team does is a plan of tasks (`task_update`
+chunks: one per agent turn and per tool call) and text (`markdown_text`), streamed into one message at a time
+(`chat.startStream`, `chat.appendStream`, `chat.stopStream`). A stream takes no buttons: a call that needs a person
+shows as a pending task, the stream is stopped and the session suspended, and the card is posted as for any run;
+after the decision the next chunk starts a new stream.
+
+Limits: chunks are batched (one append per `flush_every` seconds at most, never one call per token), each append
+carries at most `CHUNKS_PER_CALL` chunks and `TEXT_PER_CALL` characters of text. A stream Slack closed on its own
+(`message_not_in_streaming_state`) is finished with `chat.update` from what was sent, and the chunks go on in a new
+stream. A workspace where the methods are refused (`UNSUPPORTED`) has no sessions: the run keeps today's header and
+thread, which this worker says once in its log.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import aiohttp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.core.records import RunRecord
+from bot.slack.blocks import safe
+
+log = logging.getLogger(__name__)
+
+UNSUPPORTED: Final = frozenset({
+    "unknown_method", "not_allowed", "not_allowed_token_type", "missing_scope", "feature_not_enabled",
+    "not_enabled", "team_not_allowed", "method_not_supported_for_channel_type",
+})
+NOT_STREAMING: Final = "message_not_in_streaming_state"
+CHUNKS_PER_CALL: Final = 50  # the blocks of a call are capped at 50 (chat.stopStream's page): chunks kept as low
+TEXT_PER_CALL: Final = 12_000  # markdown_text's limit (chat.appendStream's page)
+TITLE_LIMIT: Final = 200
+TASK_STATUSES: Final = ("pending", "in_progress", "complete", "error")  # slack_sdk's TaskUpdateChunk
+
+
+def task_chunk(task_id: str, title: str, status: str, *, details: str = "") -> dict[str, Any]:
+    """A `task_update` chunk (slack_sdk.models.messages.chunk.TaskUpdateChunk), its text escaped (the one path)."""
+    chunk: dict[str, Any] = {"type": "task_update", "id": task_id[:64], "title": safe(title, TITLE_LIMIT),
+                             "status": status if status in TASK_STATUSES else "in_progress"}
+    if details:
+        chunk["details"] = safe(details, 1000)
+    return chunk
+
+
+def text_chunk(text: str) -> dict[str, Any]:
+    """A `markdown_text` chunk of untrusted text, escaped."""
+    return {"type": "markdown_text", "text": safe(text, TEXT_PER_CALL // 4)}
+
+
+@dataclass
+class _Session:
+    """What this worker knows of one run's session."""
+
+    run: RunRecord
+    stream_ts: str = ""  # the open stream's message, "" when none is open
+    pending: list[dict[str, Any]] = field(default_factory=list)  # chunks not sent yet
+    shown_text: list[str] = field(default_factory=list)  # the open stream's text, for chat.update
+    shown_tasks: dict[str, dict[str, Any]] = field(default_factory=dict)  # its tasks, by id
+    flush_due: bool = False  # a flush is scheduled
+    planned: bool = False  # the plan's title was sent
+
+
+class RunSessions:
+    """Agent sessions of this worker's runs (one per worker; the calls of a run are ordered by `RunThreads`)."""
+
+    def __init__(self, slack: AsyncWebClient, *, flush_every: float = 1.0) -> None:
+        self._slack = slack
+        self.flush_every = flush_every  # at most one append per run this often (the methods' rate tiers)
+        self._sessions: dict[str, _Session] = {}
+        self.unsupported = ""  # the error that showed this workspace has no agent sessions ("" while none)
+        self.calls = 0  # Slack calls made for sessions (the benchmark's count)
+
+    def of(self, run_id: str) -> _Session | None:
+        return self._sessions.get(run_id)
+
+    async def open(self, run: RunRecord) -> bool:
+        """Start `run`'s session (status `processing` in its header's thread): whether it is one. Refused as
+        unsupported: no session, said once in the log; any other failure: this run goes without one."""
+        if self.unsupported or not run.header_ts:
+            return False
+        try:
+            await self._call("agents_sessions_setStatus", channel_id=run.channel, thread_ts=run.header_ts,
+                             status="processing", title=safe(run.task, 100), initiator_user_id=run.requester)
+        except _Refused as refused:
+            if refused.error in UNSUPPORTED:
+                self.unsupported = refused.error
+                log.warning("this workspace has no agent sessions (agents.sessions.setStatus: %s): runs post a"
+                            " header and a thread instead", refused.error)
+            else:
+                log.error("run %s goes without a session: %s", run.id, refused.error, extra={"run_id": run.id})
+            return False
+        self._sessions[run.id] = _Session(run=run)
+        return True
+
+    def add(self, run_id: str, *chunks: dict[str, Any]) -> bool:
+        """Queue chunks for the run's stream; whether a flush should now be scheduled."""
+        session = self._sessions.get(run_id)
+        if session is None:
+            return False
+        if not session.planned:
+            session.planned = True
+            session.pending.append({"type": "plan_update", "title": safe(session.run.task, TITLE_LIMIT)})
+        session.pending.extend(chunks)
+        if session.flush_due:
+            return False
+        session.flush_due = True
+        return True
+
+    async def flush(self, run_id: str) -> None:
+        """Send the queued chunks: a new stream, or appended to the open one (as few calls as the limits allow)."""
+        session = self._sessions.get(run_id)
+        if session is None:
+            return
+        session.flush_due = False
+        while session.pending:
+            batch = _batch(session.pending)
+            del session.pending[: len(batch)]
+            await self._send(session, batch)
+
+    async def _send(self, session: _Session, batch: list[dict[str, Any]]) -> None:
+        run = session.run
+        try:
+            if not session.stream_ts:
+                started = await self._call("chat_startStream", channel=run.channel, thread_ts=run.header_ts,
+                                           chunks=batch, task_display_mode="plan",
+                                           recipient_user_id=run.requester, recipient_team_id=run.team or None)
+                session.stream_ts = str(started.get("ts") or "")
+            else:
+                await self._call("chat_appendStream", channel=run.channel, ts=session.stream_ts, chunks=batch)
+        except _Refused as refused:
+            if refused.error == NOT_STREAMING and session.stream_ts:
+                await self._finish_closed(session)  # Slack ended it on its own: the rest in a new stream
+                await self._send(session, batch)
+                return
+            log.error("streaming run %s failed: %s", run.id, refused.error, extra={"run_id": run.id})
+            return
+        self._shown(session, batch)
+
+    @staticmethod
+    def _shown(session: _Session, batch: list[dict[str, Any]]) -> None:
+        for chunk in batch:
+            if chunk["type"] == "markdown_text":
+                session.shown_text.append(chunk["text"])
+            elif chunk["type"] == "task_update":
+                session.shown_tasks[chunk["id"]] = chunk
+
+    async def _finish_closed(self, session: _Session) -> None:
+        """A stream Slack closed: its message shows what was sent, by `chat.update`."""
+        lines = [f"{_MARKS.get(t['status'], '•')} {t['title']}" for t in session.shown_tasks.values()]
+        text = "\n".join([*session.shown_text, *lines]) or "(stopped)"
+        try:
+            await self._call("chat_update", channel=session.run.channel, ts=session.stream_ts, text=text[:3900])
+        except _Refused as refused:
+            log.error("finishing the stream of run %s failed: %s", session.run.id, refused.error)
+        self._reset(session)
+
+    @staticmethod
+    def _reset(session: _Session) -> None:
+        session.stream_ts = ""
+        session.shown_text.clear()
+        session.shown_tasks.clear()
+
+    async def stop_stream(self, run_id: str) -> None:
+        """Send what is queued, then stop the open stream (a stream takes no buttons, and is never held open)."""
+        await self.flush(run_id)
+        session = self._sessions.get(run_id)
+        if session is None or not session.stream_ts:
+            return
+        try:
+            await self._call("chat_stopStream", channel=session.run.channel, ts=session.stream_ts)
+        except _Refused as refused:
+            if refused.error == NOT_STREAMING:
+                await self._finish_closed(session)
+                return
+            log.error("stopping the stream of run %s failed: %s", run_id, refused.error, extra={"run_id": run_id})
+        self._reset(session)
+
+    async def set_status(self, run_id: str, status: str) -> None:
+        """The session's status (`processing`, `suspended`, `closed`)."""
+        session = self._sessions.get(run_id)
+        if session is None:
+            return
+        run = session.run
+        try:
+            await self._call("agents_sessions_setStatus", channel_id=run.channel, thread_ts=run.header_ts,
+                             status=status)
+        except _Refused as refused:
+            log.error("session status %s of run %s refused: %s", status, run_id, refused.error,
+                      extra={"run_id": run_id})
+
+    async def close(self, run_id: str) -> None:
+        """The run ended: stop its stream, close its session, forget it."""
+        if run_id not in self._sessions:
+            return
+        await self.stop_stream(run_id)
+        await self.set_status(run_id, "closed")
+        self._sessions.pop(run_id, None)
+
+    async def _call(self, method: str, **args: Any) -> Any:
+        self.calls += 1
+        try:
+            return await getattr(self._slack, method)(**{k: v for k, v in args.items() if v is not None})
+        except SlackApiError as exc:
+            raise _Refused(str(exc.response.get("error") or "error")) from None
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise _Refused(type(exc).__name__) from None
+
+
+_MARKS: Final = {"complete": "✓", "error": "✗", "pending": "…", "in_progress": "→"}
+
+
+class _Refused(Exception):
+    def __init__(self, error: str) -> None:
+        super().__init__(error)
+        self.error = error
+
+
+def _batch(pending: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The first chunks of `pending` that fit one call: at most CHUNKS_PER_CALL, and TEXT_PER_CALL of text."""
+    batch: list[dict[str, Any]] = []
+    size = 0
+    for chunk in pending[:CHUNKS_PER_CALL]:
+        length = len(str(chunk.get("text", "")))
+        if batch and size + length > TEXT_PER_CALL:
+            break
+        batch.append(chunk)
+        size += length
+    return batch

@@ -1,0 +1,238 @@
+"""`/agent` runs as Slack agent sessions, in the local Slack with a real worker: the plan streamed, the session
+suspended and the stream ended while people decide, a new stream after the decision, Slack's Stop, a task sent in
+the Messages tab, and a workspace without sessions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from slack_sdk.models.messages.chunk import Chunk
+
+from bot.devslack.model import DevUser
+from bot.devslack.server import SlackStandIn
+from bot.store import Store
+from tests.conftest import (
+    ALICE,
+    APPROVALS,
+    BOB,
+    CAROL,
+    DRAFTS,
+    SALES,
+    Worker,
+    block_texts,
+    find_header,
+    texts,
+    thread_of,
+)
+from tests.support.cluster import Cluster, run_with_card
+from tests.support.cluster import run_status as cluster_status
+from tests.support.flow import pending_card, run_status, start_run
+from tests.support.hitl import bot, call, decided, nth_card, replay, start
+
+
+def session_of(slack: SlackStandIn, channel: str, header_ts: str) -> dict[str, Any]:
+    return slack.sessions.snapshot(channel, header_ts)
+
+
+def tasks_of(session: dict[str, Any]) -> list[dict[str, Any]]:
+    return [task for stream in session["streams"] for task in stream["tasks"]]
+
+
+async def header_of(slack: SlackStandIn, run_id: str, channel: str = SALES) -> dict[str, Any]:
+    return await slack.wait_for(lambda: find_header(slack, channel, run_id))
+
+
+async def test_a_run_streams_its_plan_and_an_approval_suspends_the_session(slack: SlackStandIn, worker: Worker) -> None:
+    run_id = await start_run(slack)
+    header = await header_of(slack, run_id)
+    card = await pending_card(slack)
+    session = await slack.wait_for(
+        lambda: (s := session_of(slack, SALES, header["ts"]))["status"] == "suspended" and s)
+    assert session["history"][:2] == ["processing", "suspended"]
+    [stream] = session["streams"]
+    assert not stream["streaming"]  # stopped: a stream takes no buttons, and is never held open
+    assert stream["plan"] and "10% discount" in stream["plan"]
+    turn, waiting = stream["tasks"]
+    assert turn["status"] == "complete" and turn["title"] == "assistant: turn 1"
+    assert DRAFTS[0] in stream["text"]  # the agent's turn, streamed
+    assert waiting["status"] == "pending" and waiting["title"].startswith("Waiting for approval: the message · 0 of 1")
+    assert waiting["sources"][0]["url"].endswith(card["ts"].replace(".", ""))  # a link to its card
+    # the thread keeps its record: the waiting line, after the stopped stream
+    await slack.wait_for(lambda: "Waiting for approval" in texts(thread_of(slack, SALES, header["ts"])))
+    assert thread_of(slack, SALES, header["ts"])[0]["ts"] == stream["ts"]
+    # the card is posted as today, in #approvals, with its buttons
+    assert card in slack.messages(APPROVALS) and "Approve" in str(card["blocks"])
+
+
+async def test_approve_resumes_with_a_new_stream_and_the_task_completes(slack: SlackStandIn, worker: Worker) -> None:
+    run_id = await start_run(slack)
+    header = await header_of(slack, run_id)
+    card = await pending_card(slack)
+    await slack.wait_for(lambda: session_of(slack, SALES, header["ts"])["status"] == "suspended")
+    await slack.click(user=BOB, channel=APPROVALS, ts=card["ts"], action_id="approval_approve")
+    await run_status(worker, run_id, wanted="completed")
+    session = await slack.wait_for(lambda: (s := session_of(slack, SALES, header["ts"]))["status"] == "closed" and s)
+    assert session["history"] == ["processing", "suspended", "processing", "closed"]
+    first, second = session["streams"]
+    assert not first["streaming"] and not second["streaming"]
+    [done] = [t for t in second["tasks"] if t["id"] == first["tasks"][-1]["id"]]
+    assert done["status"] == "complete" and f"approved by {BOB}" in done["title"]
+    await decided(slack, card)
+
+
+async def test_a_decision_before_the_stream_stopped_shows_after_its_pending_task(
+    slack: SlackStandIn, worker: Worker
+) -> None:
+    """Approve clicked while the session's pending task is still being made (its card's link asked of Slack): the
+    decision's task comes after it, in the next stream, never overwritten by it."""
+    link = slack.hold("auth.test")
+    run_id = await start_run(slack)
+    header = await header_of(slack, run_id)
+    card = await pending_card(slack)
+    await slack.click(user=BOB, channel=APPROVALS, ts=card["ts"], action_id="approval_approve")
+    await run_status(worker, run_id, wanted="completed")
+    link.release()
+    session = await slack.wait_for(lambda: (s := session_of(slack, SALES, header["ts"]))["status"] == "closed" and s)
+    first, second = session["streams"]
+    assert [t["status"] for t in first["tasks"]] == ["complete", "pending"]
+    assert [t["status"] for t in second["tasks"]] == ["complete"] and "approved" in second["tasks"][0]["title"]
+
+
+async def test_stop_withdraws_the_card_and_cancels_the_run(slack: SlackStandIn, worker: Worker) -> None:
+    run_id = await start_run(slack)
+    header = await header_of(slack, run_id)
+    card = await pending_card(slack)
+    await slack.wait_for(lambda: session_of(slack, SALES, header["ts"])["status"] == "suspended")
+    first = await slack.sessions.stop(user=ALICE, channel=SALES, thread_ts=header["ts"])
+    again = await slack.sessions.stop(user=ALICE, channel=SALES, thread_ts=header["ts"])  # a second delivery
+    assert first.status == again.status == 200
+    await run_status(worker, run_id, wanted="cancelled")
+    withdrawn = await decided(slack, card)
+    assert "stopped with Slack's Stop button" in block_texts(withdrawn) and f"<@{ALICE}>" in block_texts(withdrawn)
+    await slack.wait_for(lambda: session_of(slack, SALES, header["ts"])["status"] == "closed")
+    entries = await worker.services.store.audit.entries()
+    assert len([e for e in entries if e["event"] == "run_cancelled" or e.get("status") == "cancelled"]) <= 1
+    run = await worker.services.store.runs.get(run_id)
+    assert run is not None and run.ended_by == ALICE
+
+
+async def test_stop_by_someone_else_is_refused_and_audited(slack: SlackStandIn, worker: Worker) -> None:
+    run_id = await start_run(slack)
+    header = await header_of(slack, run_id)
+    await pending_card(slack)
+    await slack.sessions.stop(user=CAROL, channel=SALES, thread_ts=header["ts"])
+    refusal = await slack.wait_for(lambda: [e for e in slack.ephemerals(CAROL) if "may stop it" in e["text"]])
+    assert f"`{run_id}`" in refusal[0]["text"]
+    entries = await worker.services.store.audit.entries()
+    assert any(e["event"] == "refused" and e.get("by") == CAROL and e.get("run") == run_id for e in entries)
+    run = await worker.services.store.runs.get(run_id)
+    assert run is not None and not run.final
+
+
+async def test_a_message_in_the_messages_tab_starts_a_session(slack: SlackStandIn, worker: Worker) -> None:
+    result = await slack.sessions.message_bot(user=ALICE, text="Draft an email to our vendor about Q2")
+    assert result.status == 200
+    dm = slack.dm_channel(ALICE)
+    header = await slack.wait_for(lambda: next((m for m in slack.messages(dm) if m.get("bot_id") and
+                                                "Q2" in block_texts(m)), None))
+    session = await slack.wait_for(lambda: (s := session_of(slack, dm, header["ts"]))["status"] == "suspended" and s)
+    assert session["streams"][0]["tasks"][-1]["status"] == "pending"
+    await pending_card(slack)
+
+
+async def test_a_workspace_without_sessions_falls_back_to_the_header_and_thread(
+    slack: SlackStandIn, worker: Worker, caplog: Any
+) -> None:
+    slack.sessions.refused = "not_allowed"
+    run_id = await start_run(slack)
+    header = await header_of(slack, run_id)
+    await pending_card(slack)
+    await slack.wait_for(lambda: "Waiting for approval" in " ".join(m.get("text", "") + block_texts(m)
+                                                                    for m in thread_of(slack, SALES, header["ts"])))
+    assert slack.calls("chat.startStream") == []
+    second = await start_run(slack, task="Another task")
+    await header_of(slack, second)
+    await slack.wait_for(lambda: len(card_of_pending(slack)) >= 2)
+    assert len(slack.calls("agents.sessions.setStatus")) == 1  # asked once, then known: said once in the log
+    said = [r for r in caplog.records if "no agent sessions" in r.getMessage()]
+    assert len(said) == 1
+
+
+def card_of_pending(slack: SlackStandIn) -> list[dict[str, Any]]:
+    from tests.conftest import card_of
+
+    return card_of(slack, pending=True)
+
+
+async def test_every_streamed_payload_is_valid(slack: SlackStandIn, worker: Worker) -> None:
+    run_id = await start_run(slack)
+    await header_of(slack, run_id)
+    await pending_card(slack)
+    await slack.wait_for(lambda: slack.calls("chat.stopStream"))
+    for method in ("chat.startStream", "chat.appendStream", "chat.stopStream"):
+        for made in slack.calls(method):
+            assert made.ok, (method, made.args)
+            for chunk in made.args.get("chunks") or []:
+                model = Chunk.parse(chunk)  # a kind slack_sdk knows, with only the fields it knows
+                assert model is not None and set(chunk) <= set(model.attributes), chunk
+
+
+@pytest.mark.slow
+async def test_stop_on_two_workers_withdraws_and_cancels_once(
+    cluster: Cluster, slack: SlackStandIn, store: Store
+) -> None:
+    """Slack's Stop delivered to both workers (real processes): the first claims it, the run is cancelled and its
+    card withdrawn once, and the owner closes the session."""
+    owner = await cluster.start()
+    other = await cluster.start()
+    run_id, card = await run_with_card(slack, owner)
+    header = await header_of(slack, run_id)
+    await slack.wait_for(lambda: session_of(slack, SALES, header["ts"])["status"] == "suspended", timeout=20)
+    for worker in (other, owner):  # whichever receives it; a redelivery to the other
+        slack.events_url = worker.events
+        assert (await slack.sessions.stop(user=ALICE, channel=SALES, thread_ts=header["ts"])).status == 200
+    await cluster_status(store, run_id, "cancelled")
+    withdrawn = await decided(slack, card, within=20)
+    assert "stopped with Slack's Stop button" in block_texts(withdrawn) and f"<@{ALICE}>" in block_texts(withdrawn)
+    await slack.wait_for(lambda: session_of(slack, SALES, header["ts"])["status"] == "closed", timeout=20)
+    entries = await store.audit.entries()
+    assert [e["by"] for e in entries if e["event"] == "run_finished" and e.get("run") == run_id] == [ALICE]
+    assert len([c for c in slack.calls("chat.update") if c.args.get("ts") == card["ts"]
+                and "Stop button" in str(c.args.get("blocks"))]) == 1
+
+
+async def test_a_tool_call_is_a_task_waiting_then_complete(slack: SlackStandIn, redis_url: str, tmp_path: Path) -> None:
+    """The email team's `send_email`: its call a task in progress, its approval a pending task naming the tool and the
+    votes, and once approved and run, the call's task complete."""
+    email = {"to": "bob@example.com", "subject": "Price change", "body": "Dear Bob,\nPrices change on May 1."}
+    async with bot(slack, redis_url, tmp_path, replay(call("send_email", email), "Sent it.")) as worker:
+        run_id = await start(slack, "--team email Tell bob@example.com about the price change")
+        header = await header_of(slack, run_id)
+        card = await nth_card(slack, 1)
+        session = await slack.wait_for(
+            lambda: (s := session_of(slack, SALES, header["ts"]))["status"] == "suspended" and s)
+        titles = [(t["title"], t["status"]) for t in tasks_of(session)]
+        assert ("Calling send_email", "in_progress") in titles
+        assert ("Waiting for approval: send_email · 0 of 1", "pending") in titles
+        await slack.click(user=BOB, channel=APPROVALS, ts=card["ts"], action_id="approval_approve")
+        last_word = await nth_card(slack, 2)  # the team's last message, for a person too
+        await slack.click(user=BOB, channel=APPROVALS, ts=last_word["ts"], action_id="approval_approve")
+        await run_status(worker, run_id, wanted="completed")
+        session = await slack.wait_for(
+            lambda: (s := session_of(slack, SALES, header["ts"]))["status"] == "closed" and s)
+        last = {t["id"]: t for t in tasks_of(session)}  # each task as it was last streamed
+        assert last["call_1"]["status"] == "complete" and last["call_1"]["title"] == "send_email"
+        assert any(t["title"] == f"send_email: approved by {BOB}" and t["status"] == "complete" for t in last.values())
+
+
+async def test_a_guest_writing_in_the_messages_tab_starts_nothing(slack: SlackStandIn, worker: Worker) -> None:
+    """Only our own people start runs: a guest's message to the bot is refused, audited, and starts no run."""
+    slack.set_user(DevUser(id="U0GUS", name="gus", real_name="Gus Guest", guest=True))
+    assert (await slack.sessions.message_bot(user="U0GUS", text="Email everyone our prices")).status == 200
+    told = await slack.wait_for(lambda: [e["text"] for e in slack.ephemerals("U0GUS")])
+    assert "Guest accounts" in told[0] and "Nothing was done" in told[0]
+    entries = await worker.services.store.audit.entries()
+    assert [(e["by"], e["reason"]) for e in entries if e["event"] == "refused"] == [("U0GUS", "outsider: guest")]
+    assert await worker.services.store.runs.recent(slack.dm_channel("U0GUS")) == []

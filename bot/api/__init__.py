@@ -14,8 +14,6 @@
     claude_code_hook.py  Claude Code's HTTP hook (`/api/v1/hooks/claude-code`), decided as the command hook is
     openapi.py      the OpenAPI 3.1 document, made of the request and answer models
     keys.py         making an API key (`create_key`): for `python -m bot keys` (bot/cli/) and `/agent keys`
-    slackbot.py     Slackbot's tools behind `/slack/mcp`: upstream MCP servers (the gateway's code), read-only
-                    calls forwarded, others asked for on the person's behalf and run once when approved
 
 May import: `bot.core`, `bot.store`, `bot.report`, the leaves of `bot.slack`, `bot.approvals` and
 `agents`. The worker's HTTP server (`bot/server.py`) mounts the routes."""

@@ -7,7 +7,10 @@
     members.py       a Bolt middleware before every listener: only people of the installing workspace act
     command_parser.py  `/agent ...` text -> a command (pure)
     slackbot_mcp.py  `POST /slack/mcp`, Slackbot's MCP endpoint: signed as events, each signature once, its
-                     person checked as a click's (the tools: `bot/api/slackbot.py`)
+                     person checked as a click's
+    slackbot_tools.py  Slackbot's tools behind it: upstream MCP servers (the MCP gateway's code: above the core,
+                     which imports no agent framework), read-only calls forwarded, others asked for on the
+                     person's behalf through the API's `ask` and run once through its `use`
     listeners/       the handlers, one module per surface: `slash_command`, `actions`, `views`, `home`, `installs`
 
 It imports anything in `bot` below the HTTP server (`bot/server.py`, which mounts it) but `devslack`; nothing

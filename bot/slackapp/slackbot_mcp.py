@@ -3,7 +3,7 @@ JSON; no session). Slack identity auth: every request is signed as Slack signs e
 with the signing secret, within 5 minutes) and each signature is taken once (a replay is refused); a `tools/call`
 names its person in `params._meta.slack` (`user_id`, `team_id`, `enterprise_id`), checked as a click is (our own
 people: not a guest nor another organisation's, unless the settings let them), refused with an audit entry naming
-who. What the tools do: bot/api/slackbot.py."""
+who. What the tools do: bot/slackapp/slackbot_tools.py."""
 
 from __future__ import annotations
 
@@ -15,11 +15,11 @@ from aiohttp import web
 from slack_sdk.signature import SignatureVerifier
 
 from bot.api.requests import ApiError
-from bot.api.slackbot import SlackbotError, SlackbotTools
 from bot.core.version import __version__
 from bot.services import Services, direct_message
 from bot.slackapp.app import Workspaces
 from bot.slackapp.members import why_not
+from bot.slackapp.slackbot_tools import SlackbotError, SlackbotTools
 from bot.store import StoreUnavailable
 
 log = logging.getLogger("bot.slackbot")

@@ -1,4 +1,4 @@
-"""Block Kit for Slackbot's MCP client (`_meta.slack.blocks` of a `tools/call` result, bot/api/slackbot.py): what
+"""Block Kit for Slackbot's MCP client (`_meta.slack.blocks` of a `tools/call` result, slackbot_tools.py): what
 waits for whom, with a link to its card and the `tool:approval_result` button, and what came of it. Only blocks
 Slackbot renders (section, context, actions, header, divider), at most a handful, https links only; a button's
 `action_id` is `tool:<tool>` and its `value` that tool's arguments as a JSON object string: Slackbot calls the

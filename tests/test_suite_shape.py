@@ -60,6 +60,28 @@ def test_not_slow_leaves_out_the_marked_and_those_using_a_slow_fixture(pytester:
                          "test_starts_nothing"}
 
 
+SLOW_MODULE = """
+import pytest
+
+pytestmark = pytest.mark.slow  # the marks of all its tests
+
+raise RuntimeError("imported")
+
+def test_in_a_slow_module():
+    pass
+"""
+
+
+def test_not_slow_does_not_import_a_module_marked_slow_as_a_whole(pytester: pytest.Pytester) -> None:
+    pytester.makeini('[pytest]\nmarkers =\n    slow: starts a process\n')
+    pytester.makepyfile(test_inner=TESTS, test_slow_module=SLOW_MODULE)
+    result = pytester.runpytest_inprocess(*INNER, "-m", "not slow", "--collect-only", "-q")
+    assert result.ret == 0 and "imported" not in result.stdout.str()
+    assert len([line for line in result.outlines if "::" in line]) == 4
+    whole = pytester.runpytest_inprocess(*INNER, "--collect-only", "-q")  # any other selection imports it
+    assert whole.ret != 0 and "RuntimeError: imported" in whole.stdout.str()
+
+
 NAMED_AFTER_HISTORY = re.compile(r"pass\d|second_pass|third_pass|issue|_\d+\.py$")
 
 

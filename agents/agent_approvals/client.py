@@ -257,6 +257,8 @@ class ApprovalsClient:
             with each ask: an "always allow" rule made for "This run only" covers this run's asks, never another
             program's of the same key.
         retry_for: seconds to keep retrying a call through connection errors and 5xx answers.
+        retry_backoff: seconds of the first pause between two tries of a call (default 0.2); each next pause is
+            twice as long, at most 5 s.
         on_decided: called with each approval this client asked or waited for, once, when it is decided
             (as it is logged at INFO: "approval a-… approved by @bob").
         on_waiting: called with each approval this client asked or waited for, once, when it first answers
@@ -277,6 +279,7 @@ class ApprovalsClient:
         within: int | None = None,
         run: str = "",
         retry_for: float = 60.0,
+        retry_backoff: float = 0.2,
         transport: httpx.AsyncBaseTransport | None = None,
         on_decided: Callable[[Approval], None] | None = None,
         on_waiting: Callable[[Approval], None] | None = None,
@@ -291,8 +294,8 @@ class ApprovalsClient:
         self._on_waiting = on_waiting
         self._waited: set[str] = set()  # the pending approvals handed to `on_waiting` already
         self._wire = Wire([url] if isinstance(url, str) else url, key, retry_for=retry_for,
-                          timeout=httpx.Timeout(10.0, read=LONG_POLL + 15.0), transport=transport,
-                          client=client_name)
+                          retry_backoff=retry_backoff, timeout=httpx.Timeout(10.0, read=LONG_POLL + 15.0),
+                          transport=transport, client=client_name)
 
     async def __aenter__(self) -> Self:
         return self

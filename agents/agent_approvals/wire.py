@@ -10,6 +10,8 @@ A call is retried through connection errors, 502/503/504 and a worker that died 
 several are given, for `retry_for` seconds; but while no bot has answered this wire, a URL is tried only
 `FIRST_TRIES` times (nothing listening there is a wrong URL or a bot not started, said at once, not after a minute
 of silence). After the bot has answered, a refused connection is a restart or a deploy, retried as above.
+Between tries it pauses `retry_backoff` seconds (0.2 by default), then twice as long each time, at most 5 s, each
+pause jittered down to half.
 """
 
 from __future__ import annotations
@@ -96,11 +98,15 @@ class Wire:
     """The HTTP side of one `ApprovalsClient`: its workers' base URLs (`base_url`), its key, its retries."""
 
     def __init__(self, urls: Sequence[str], key: str, *, retry_for: float, timeout: httpx.Timeout,
-                 transport: httpx.AsyncBaseTransport | None = None, client: str = "python") -> None:
+                 retry_backoff: float = 0.2, transport: httpx.AsyncBaseTransport | None = None,
+                 client: str = "python") -> None:
         self.urls = [base_url(u) for u in urls]
         if not self.urls:
             raise ValueError("give the bot's URL")
+        if not retry_backoff > 0:
+            raise ValueError(f"retry_backoff must be a positive number of seconds, not {retry_backoff!r}")
         self.retry_for = retry_for
+        self.retry_backoff = retry_backoff  # the first pause between tries; each next one twice as long, up to 5 s
         self._next = 0  # the URL to try next
         self._answered = False  # whether a bot has answered (then a refused connection is a restart)
         self._http = httpx.AsyncClient(
@@ -115,7 +121,7 @@ class Wire:
     async def call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         """One call's answer (a JSON object), retried as the module docstring says; else an `ApprovalsError`."""
         give_up = time.monotonic() + self.retry_for
-        delay, tries = 0.2, 0
+        delay, tries = self.retry_backoff, 0
         traced = trace_headers()
         if traced:
             kwargs["headers"] = {**traced, **(kwargs.get("headers") or {})}

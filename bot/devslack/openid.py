@@ -39,14 +39,23 @@ class _Code:
 
 
 class OpenId:
-    """The OpenID Connect endpoints of the stand-in; its signing key is made at start (one per stand-in)."""
+    """The OpenID Connect endpoints of the stand-in; its signing key is made when first needed (one per stand-in:
+    an RSA key takes a tenth of a second of CPU, which most stand-ins, never signing anyone in, would spend for
+    nothing)."""
 
     def __init__(self, ws: Workspace) -> None:
         self.ws = ws
-        self.key = RSAKey.generate_key(2048, parameters={"kid": f"dev-{secrets.token_hex(4)}", "use": "sig",
-                                                         "alg": "RS256"}, private=True)
+        self._key: RSAKey | None = None
         self._codes: dict[str, _Code] = {}
         self._tokens: dict[str, str] = {}  # user token -> user id (openid.connect.userInfo)
+
+    @property
+    def key(self) -> RSAKey:
+        """The stand-in's signing key (its public half at /openid/connect/keys), made at the first use."""
+        if self._key is None:
+            self._key = RSAKey.generate_key(2048, parameters={"kid": f"dev-{secrets.token_hex(4)}", "use": "sig",
+                                                              "alg": "RS256"}, private=True)
+        return self._key
 
     def methods(self) -> dict[str, ApiMethod]:
         return {"openid.connect.token": self.token, "openid.connect.userInfo": self.user_info}

@@ -200,8 +200,8 @@ async def test_a_claim_made_late_in_a_long_sweep_still_holds_its_lease(slack: Sl
     store = worker.services.store
     approval = await store.approvals.get(approval_id)
     assert approval is not None
-    due = approval.created_at + 1
-    await slack.wait_for(lambda: time.time() > due + 1.5, description="a sweep that began at `due` still going")
+    due = time.time() - 2.5  # its reminder came due 2.5 s ago (brought forward): a sweep that began then still goes
+    await store.redis.zadd(store.keys.nudges, {approval_id: due})
     # the sweep read its `now` when it began: a batch it claims this late must still hold its whole lease
     assert await store.nudges.claim_due(due, lease=1) == [approval_id]
     assert await store.nudges.claim_due(time.time(), lease=1) == []  # so no other worker posts it again
@@ -224,6 +224,7 @@ async def test_escalation_lets_the_backup_decide_only_after_escalate_after(
     assert approval_id not in waiting_in_home(slack, DAVE)
     await answer(slack, DAVE, card, f"Only <@{BOB}> may decide this approval")  # too early for dave
     assert (await worker.services.store.approvals.get(approval_id)).pending  # type: ignore[union-attr]
+    await worker.services.nudger.sweep(now=time.time() + 2)  # 2 s later, as the nudger's own sweep would be
     told = await slack.wait_for(lambda: escalations(slack, card), description="the escalation in the thread")
     assert f"Escalated* to <@{DAVE}> after 2s" in told[0]
     await slack.wait_for(lambda: "Escalated to" in block_texts(current(slack, card)), description="the card says so")

@@ -52,7 +52,9 @@ async def upgraded(slack: SlackStandIn, redis_url: str, model_config: Path) -> A
     await load(redis, PREVIOUS["redis"])
     assert not await redis.exists("hitl:workspaces:home")  # the previous version knew no workspaces
     await redis.aclose()
-    worker = await start_worker(bot_env(slack=slack, redis_url=redis_url, model_config=model_config))
+    # a heartbeat of 1 s: the previous version's worker is known gone (and its run adopted) after 1 s, not 6
+    worker = await start_worker(bot_env(slack=slack, redis_url=redis_url, model_config=model_config,
+                                        HEARTBEAT_SECONDS="1"))
     slack.events_url = worker.url + "/slack/events"
     yield worker
     await worker.stop()

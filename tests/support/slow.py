@@ -13,8 +13,10 @@ of `SLOW_FIXTURES`, which start processes for every test that uses them.
 
 from __future__ import annotations
 
+import ast
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -61,6 +63,28 @@ def pytest_configure(config: pytest.Config) -> None:
     if not _installed:
         sys.addaudithook(_audit)
         _installed.append(True)
+
+
+def marked_slow_whole(path: Path) -> bool:
+    """Whether the test module at `path` marks all its tests slow: a top-level `pytestmark = pytest.mark.slow` (or a
+    list or tuple holding it)."""
+    text = path.read_text(encoding="utf-8")
+    if "pytestmark" not in text:
+        return False
+    for node in ast.parse(text).body:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "pytestmark" for t in node.targets):
+            marks = node.value.elts if isinstance(node.value, ast.List | ast.Tuple) else [node.value]
+            return any(ast.unparse(mark) == "pytest.mark.slow" for mark in marks)
+    return False
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """Under `-m "not slow"` a module marked slow as a whole is not imported: none of its tests would run, and its
+    imports (Temporal, DBOS, Playwright...) would cost each test process CPU for nothing."""
+    selects = str(config.getoption("markexpr", "") or "").strip()
+    if selects != "not slow" or collection_path.suffix != ".py" or not collection_path.name.startswith("test_"):
+        return None
+    return True if marked_slow_whole(collection_path) else None
 
 
 def pytest_itemcollected(item: pytest.Item) -> None:

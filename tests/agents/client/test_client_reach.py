@@ -1,9 +1,10 @@
 """What the client says when it cannot reach the bot, or is pointed at the wrong address (#46.8): one line naming the
 URL (`Unreachable`, an `ApprovalsError`), after a few tries of each URL while no bot has answered it (counted at the
 socket: a closed port, and a listener that hangs up on each connection), never httpx's exceptions; a bot that
-answered once and then went away is retried as a restart, until `retry_for`. A base URL ending in `/` or `/api/v1/`
-is the same bot (a real worker); a URL where something else answers says so (`not_the_api`); `check()` tries the
-URL and the key; `on_waiting` hands over each card once, with its link."""
+answered once and then went away is retried as a restart, until `retry_for`, the pauses growing from
+`retry_backoff`. A base URL ending in `/` or `/api/v1/` is the same bot (a real worker); a URL where something else
+answers says so (`not_the_api`); `check()` tries the URL and the key; `on_waiting` hands over each card once, with its
+link."""
 
 from __future__ import annotations
 
@@ -52,7 +53,7 @@ async def test_a_listener_that_hangs_up_is_unreachable_after_as_many_connections
 
 async def test_each_of_several_urls_is_tried_and_named(hanging_up: HangingUp) -> None:
     closed = f"http://127.0.0.1:{free_port()}"
-    async with ApprovalsClient([closed, hanging_up.url + "/api/v1"], "aak_nothing") as client:
+    async with ApprovalsClient([closed, hanging_up.url + "/api/v1"], "aak_nothing", retry_backoff=0.01) as client:
         with pytest.raises(Unreachable) as raised:
             await client.check()
     assert raised.value.url == f"{closed}, {hanging_up.url}"
@@ -60,12 +61,20 @@ async def test_each_of_several_urls_is_tried_and_named(hanging_up: HangingUp) ->
 
 
 async def test_a_bot_that_answered_once_is_retried_as_a_restart_until_retry_for() -> None:
-    # retry_for 1.5 s: tries by 0, 0.2, 0.6 and 1.4 s at the latest (the backoff doubles from 0.2 s), past FIRST_TRIES
-    async with HangingUp(answered=1) as listener, ApprovalsClient(listener.url, "aak_x", retry_for=1.5) as client:
+    # retry_for 0.4 s: tries by 0, 0.01, 0.03, 0.07, 0.15 and 0.31 s at the latest (the backoff doubles from
+    # retry_backoff, 0.01 s), past FIRST_TRIES
+    async with HangingUp(answered=1) as listener, ApprovalsClient(listener.url, "aak_x", retry_for=0.4,
+                                                                  retry_backoff=0.01) as client:
         assert (await client.check())["name"] == "emailer"  # the bot answers and takes the key
         with pytest.raises(Unreachable):
             await client.get("a-1")
     assert listener.connections > 1 + FIRST_TRIES
+
+
+@pytest.mark.parametrize("backoff", [0, -1.0, float("nan")])
+def test_a_retry_backoff_that_is_not_a_positive_number_is_refused_saying_so(backoff: float) -> None:
+    with pytest.raises(ValueError, match="retry_backoff must be a positive number of seconds"):
+        ApprovalsClient("http://127.0.0.1:3000", "aak_x", retry_backoff=backoff)
 
 
 @pytest.mark.parametrize(("given", "base"), [

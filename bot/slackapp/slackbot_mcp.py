@@ -42,7 +42,7 @@ def mount_slackbot(web_app: web.Application, services: Services, workspaces: Wor
     config = services.settings.slackbot_mcp
     if config is None:
         return
-    tools = SlackbotTools(config, background=services.background)
+    tools = SlackbotTools(config, background=services.background, detectors=services.settings.redact_detectors)
     add_slackbot_route(web_app, services, workspaces, tools, tenancy=tenancy)
 
 

@@ -26,6 +26,7 @@ from mcp.shared.exceptions import MCPError
 from bot.api.requests import APPROVAL_ID, ApiError, CheckedAllowed, CheckedAsk
 from bot.api.service import ApprovalsApi
 from bot.core.ids import random_id
+from bot.core.sensitive import JSON_TEXT, Hidden, find_hidden, redacted
 from bot.core.setting_values import SlackbotMcp, SlackbotUpstream
 from bot.core.tasks import Background
 from bot.slack.blocks.slackbot import (
@@ -67,8 +68,8 @@ class SlackbotTools:
     """The tools Slackbot sees, and what a call of each does (see the module docstring). The upstreams are the
     worker's; each call is served at the `Place` of the workspace it comes from."""
 
-    def __init__(self, config: SlackbotMcp, *, background: Background) -> None:
-        self.config, self.background = config, background
+    def __init__(self, config: SlackbotMcp, *, background: Background, detectors: tuple[str, ...] = ()) -> None:
+        self.config, self.background, self.detectors = config, background, detectors
         self._stack = contextlib.AsyncExitStack()
         self._upstreams: dict[str, Forwarder] = {}  # by upstream name
         self._tools: dict[str, tuple[Forwarder, types.Tool]] = {}  # by tool name: the first upstream's wins
@@ -192,6 +193,9 @@ class SlackbotTools:
             await self.list_tools()
         if tool not in self._tools:
             result = refused(f"Not run: no upstream has the tool {tool} any more")
+        elif view.get("arguments_redacted"):  # never run with what is shown in place of a hidden value
+            result = refused(f"Not run: {tool}'s hidden values are not kept (no SECRETS_KEY, or they expired);"
+                             " ask again")
         else:
             receipt = view.get("receipt")
             meta = cast("types.RequestParamsMeta", {META_KEY: receipt}) if receipt else None
@@ -201,6 +205,7 @@ class SlackbotTools:
                     tool, dict(view.get("arguments") or {}), meta=meta))
             except MCPError as exc:
                 result = refused(f"No result: {exc.message}")
+            result = await self.hidden_in(result, approval_id, view, at=at)
         log.info("ran approved %s (approval %s)", tool, approval_id)
         text = text_of(result)
         said = shown(result, blocks=build_outcome_blocks(view, result_text=text, ran=True))
@@ -221,12 +226,62 @@ class SlackbotTools:
                     "_meta": {"slack": {"blocks": blocks}}}
         return await self.outcome(key, view, at=at)
 
+    async def hidden_in(self, result: types.CallToolResult, approval_id: str, view: dict[str, Any], *,
+                        at: Place) -> types.CallToolResult:
+        """`result` with the call's hidden values (#68) hidden in it too: an upstream's answer that repeats one (a
+        receipt naming the card) reaches Slackbot, the DM and the result kept as the card shows it; and what the
+        detectors (REDACT_DETECTORS) find in it."""
+        said = result.model_dump(by_alias=True, exclude_none=True, mode="json")
+        approval = await at.store.approvals.get(approval_id)
+        arguments = view.get("arguments")
+        if approval is not None and approval.hidden and isinstance(arguments, dict):
+            said = replaced(said, secrets_of(arguments, at.api.approvals.chain.hiding.find(approval, arguments)))
+        said = redacted(said, find_hidden(str(view.get("tool")), said, detectors=self.detectors))
+        return types.CallToolResult.model_validate(said)
+
     @staticmethod
     async def key(at: Place) -> ApiKey:
         key = await at.store.api_keys.get(at.key)
         if key is None or not await at.store.api_keys.stands(key):
             raise SlackbotError(-32603, f"SLACKBOT_MCP's key {at.key} does not exist or was revoked")
         return key
+
+
+def secrets_of(arguments: dict[str, Any], hidden: tuple[Hidden, ...]) -> list[tuple[str, str]]:
+    """(a hidden string of `arguments`, what is shown for it), the longest first; a value inside JSON text or a
+    name is left to the detectors."""
+    found: list[tuple[str, str]] = []
+    for item in hidden:
+        value: Any = arguments
+        for step in item.path:
+            if step == JSON_TEXT or item.in_key:
+                value = None
+                break
+            try:
+                value = value[step]
+            except (KeyError, IndexError, TypeError):
+                value = None
+                break
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            value = str(value)
+        if isinstance(value, str):
+            value = value[item.span[0]:item.span[1]] if item.span else value
+            if len(value) >= 4:  # (a short value would hide ordinary words of the answer)
+                found.append((value, item.display))
+    return sorted(found, key=lambda pair: -len(pair[0]))
+
+
+def replaced(value: Any, secrets: list[tuple[str, str]]) -> Any:
+    """A copy of `value` (any JSON) with each secret string in its strings replaced by what is shown for it."""
+    if isinstance(value, str):
+        for secret, display in secrets:
+            value = value.replace(secret, display)
+        return value
+    if isinstance(value, list):
+        return [replaced(item, secrets) for item in value]
+    if isinstance(value, dict):
+        return {key: replaced(item, secrets) for key, item in value.items()}
+    return value
 
 
 def upstream_of(one: SlackbotUpstream) -> Upstream:

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from bot.core.sensitive import Hidden
 from bot.devslack.server import SlackStandIn
+from bot.slackapp.slackbot_tools import replaced, secrets_of
 from tests.conftest import ALICE, BOB, SALES, bot_env, start_worker
 from tests.support.hitl import click, nth_card, until
 from tests.support.slackbot import assert_slackbot_blocks, post, slackbot_env, tool_call
@@ -81,3 +83,17 @@ async def test_without_kept_values_the_call_never_runs_with_what_is_shown(
         assert [call for call in ran if call["tool"] == "pay"] == []
     finally:
         await worker.stop()
+
+
+def test_a_hidden_value_the_detectors_cannot_see_is_hidden_in_the_answer_by_its_place() -> None:
+    """A value hidden by the tool's schema or `redact:` (a PIN, no detector finds it) is known by where it is in the
+    arguments: the upstream's answer that repeats it shows it as the card does; a short one is left alone."""
+    arguments = {"account": {"pin": "884213", "code": "42"}, "note": "send 4111 1111 1111 1111 now"}
+    hidden = (Hidden(("account", "pin"), "password field", "••••••", "schema"),
+              Hidden(("account", "code"), "password field", "••", "schema"),
+              Hidden(("note",), "card", "•••• 1111", "detector", span=(5, 24)))
+    secrets = secrets_of(arguments, hidden)
+    assert secrets == [("4111 1111 1111 1111", "•••• 1111"), ("884213", "••••••")]
+    answer = {"content": [{"type": "text", "text": "pin 884213 set; card 4111 1111 1111 1111; 42 items"}]}
+    assert replaced(answer, secrets) == {"content": [{"type": "text",
+                                                      "text": "pin •••••• set; card •••• 1111; 42 items"}]}

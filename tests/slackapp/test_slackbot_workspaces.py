@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from bot.core.workspaces import WorkspaceRef
@@ -128,6 +129,14 @@ async def test_each_workspace_asks_decides_and_is_told_in_its_own_workspace(
         await until(lambda: "sent to bob@example.com" in dm_texts(slack, HANK), what="Hank's DM")
         assert len(calls(tmp_path, "send_email")) == 2
         assert await grid.slackbot.result(grid_id) is not None
+
+        # the dev page's Slackbot pane calls as Slackbot does: a Grid person's call names their organisation too
+        async with aiohttp.ClientSession() as session, session.post(
+                slack.base_url + "/_control/slackbot/call", json={"user": HANK, "tool": "send_email",
+                                                                  "arguments": EMAIL}) as response:
+            pane = await response.json()
+        assert pane["status"] == 200, pane
+        assert await grid.approvals.get(approval_of(pane["answer"])) is not None
     finally:
         await worker.stop()
 

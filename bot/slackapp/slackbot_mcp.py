@@ -24,7 +24,7 @@ from bot.core.version import __version__
 from bot.core.workspaces import WorkspaceRef
 from bot.services import Services, direct_message
 from bot.slack.workspaces import NotInstalled
-from bot.slackapp.app import Workspaces, tenant_answer, tenant_of
+from bot.slackapp.app import ENTERPRISE, TEAM, Workspaces, tenant_answer, tenant_of
 from bot.slackapp.members import why_not
 from bot.slackapp.slackbot_tools import Place, SlackbotError, SlackbotTools
 from bot.store import StoreUnavailable
@@ -107,6 +107,9 @@ def add_slackbot_route(web_app: web.Application, services: Services, workspaces:
         name, arguments = params.get("name"), params.get("arguments") or {}
         if not user or not team:
             return error(ident, -32602, "params._meta.slack names no user_id and team_id", status=400)
+        if not TEAM.fullmatch(team) or (enterprise and not ENTERPRISE.fullmatch(enterprise)):
+            return error(ident, -32602, "params._meta.slack's team_id (T…) or enterprise_id (E…) is not a Slack"
+                         " workspace or organisation id", status=400)
         if not isinstance(name, str) or not isinstance(arguments, dict):
             return error(ident, -32602, "give the tool's name and its arguments as an object", status=400)
         served = await place_of(user, team, name, enterprise=enterprise)

@@ -160,6 +160,11 @@ async def test_calls_a_workspace_cannot_make_are_refused_and_audited(
         # a workspace the app is not installed in
         status, said = await post(worker.url, tool_call("send_email", EMAIL, user="U9NOPE", team="T0NOPE", ident=4))
         assert status == 403 and "not installed" in said["error"]["message"], said
+        # ids that are not Slack's: bad input (400), nothing looked up
+        for team, enterprise in (("workspace-1", None), ("T0" + "A" * 40, None), (OTHER_TEAM, "not-an-org")):
+            status, said = await post(worker.url, tool_call("send_email", EMAIL, user=ERIN, team=team,
+                                                            enterprise=enterprise, ident=5))
+            assert status == 400 and "not a Slack workspace or organisation id" in said["error"]["message"], said
         refused = {(entry.get("by"), entry.get("team")): entry.get("reason", "")
                    for entry in await audit_events(worker, "refused")}
         assert "outsider" in refused[(DAN, TEAM_ID)]

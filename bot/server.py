@@ -168,7 +168,7 @@ def add_worker_routes(
     if settings.slackbot_mcp is not None:  # POST /slack/mcp, Slackbot's MCP endpoint (also in Socket Mode)
         from bot.slackapp.slackbot_mcp import mount_slackbot  # (imports the MCP SDK only when it is used)
 
-        mount_slackbot(web_app, services, workspaces)
+        mount_slackbot(web_app, services, workspaces, tenancy=tenancy)
 
     async def close_sign_in(_: web.Application) -> None:
         if signin.provider is not None:

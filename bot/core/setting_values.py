@@ -5,6 +5,7 @@ value; `from_env` puts the variable's name in front. Nothing here reads the envi
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -145,15 +146,27 @@ class SlackbotUpstream:
 
 @dataclass(frozen=True, slots=True)
 class SlackbotMcp:
-    """SLACKBOT_MCP: the API key whose channel and limits Slackbot's asks take (`key`, its name) and the upstreams."""
+    """SLACKBOT_MCP: the API key whose channel and limits the home workspace's Slackbot asks take (`key`, its name),
+    the upstreams, and for each other workspace (a team `T…`, or an Enterprise Grid organisation `E…` for all its
+    workspaces) the key its asks take (`workspaces`: a key is bound to its workspace and channel, so it says where
+    that workspace's asks go); a workspace named nowhere is refused."""
 
     key: str
     upstreams: tuple[SlackbotUpstream, ...]
+    workspaces: tuple[tuple[str, str], ...] = ()
+
+    def key_for(self, team: str, enterprise: str | None, *, home: bool) -> str | None:
+        """The name of the key a call from workspace `team` (of organisation `enterprise`) asks with: `key` for the
+        home workspace, else the team's own entry, else its organisation's; None when neither is named."""
+        if home:
+            return self.key
+        named = dict(self.workspaces)
+        return named.get(team) or (named.get(enterprise) if enterprise else None)
 
 
 def slackbot_mcp(value: object) -> object:
     """SLACKBOT_MCP's JSON: {"key": NAME, "upstreams": [{"name", "command" | "upstream_url", "env",
-    "call_timeout", "start_timeout"}, ...]}; "" for none (no `/slack/mcp`)."""
+    "call_timeout", "start_timeout"}, ...], "workspaces": {"T…" | "E…": NAME, ...}}; "" for none (no `/slack/mcp`)."""
     if not isinstance(value, str):
         return value
     if not value.strip():
@@ -167,7 +180,23 @@ def slackbot_mcp(value: object) -> object:
     ups = given.get("upstreams")
     if not isinstance(ups, list) or not ups:
         raise ValueError("must list at least one upstream MCP server in \"upstreams\"")
-    return SlackbotMcp(given["key"].strip(), tuple(_upstream(one) for one in ups))
+    return SlackbotMcp(given["key"].strip(), tuple(_upstream(one) for one in ups),
+                       _slackbot_workspaces(given.get("workspaces")))
+
+
+SLACK_WORKSPACE_ID = re.compile(r"[TE][A-Z0-9]{1,31}")
+
+
+def _slackbot_workspaces(given: Any) -> tuple[tuple[str, str], ...]:
+    """SLACKBOT_MCP's "workspaces": each other workspace's (or organisation's) key name."""
+    if given is None:
+        return ()
+    if not isinstance(given, dict) or not all(
+            isinstance(k, str) and SLACK_WORKSPACE_ID.fullmatch(k) and isinstance(v, str) and v.strip()
+            for k, v in given.items()):
+        raise ValueError('"workspaces" must map workspace ids (T…, or E… for an organisation) to API key names,'
+                         ' e.g. {"T0123ABCD": "slackbot-emea"}')
+    return tuple(sorted((k, v.strip()) for k, v in given.items()))
 
 
 def _upstream(given: Any) -> SlackbotUpstream:

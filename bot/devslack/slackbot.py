@@ -62,11 +62,13 @@ class SlackbotClient:
                 "X-Slack-Signature": f"v0={digest.hexdigest()}"}
 
     async def call(self, user: str, tool: str, arguments: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        """`tool(arguments)` as `user` asks Slackbot for it (their team in `_meta.slack`)."""
+        """`tool(arguments)` as `user` asks Slackbot for it (their team, and organisation on Grid, in `_meta.slack`)."""
         person = self.ws.user_or_error(user)
         await self.request("initialize", {"protocolVersion": "2025-06-18", "clientInfo": {"name": "Slackbot"},
                                           "capabilities": {"extensions": BLOCK_KIT}})
-        meta = {"slack": {"user_id": person.id, "team_id": person.team_id}}
+        team = self.ws.teams.get(person.team_id)
+        org = {"enterprise_id": team.enterprise_id} if team is not None and team.enterprise_id else {}
+        meta = {"slack": {"user_id": person.id, "team_id": person.team_id, **org}}
         return await self.request("tools/call", {"name": tool, "arguments": arguments, "_meta": meta})
 
     async def handle_tools(self, request: web.Request) -> web.Response:

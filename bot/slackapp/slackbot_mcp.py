@@ -3,12 +3,17 @@ JSON; no session). Slack identity auth: every request is signed as Slack signs e
 with the signing secret, within 5 minutes) and each signature is taken once (a replay is refused); a `tools/call`
 names its person in `params._meta.slack` (`user_id`, `team_id`, `enterprise_id`), checked as a click is (our own
 people: not a guest nor another organisation's, unless the settings let them), refused with an audit entry naming
-who. What the tools do: bot/slackapp/slackbot_tools.py."""
+who. Each call is served by its workspace's parts (`Tenancy.parts`, by `team_id`/`enterprise_id`): the person checked
+against that workspace, the approval asked with the key SLACKBOT_MCP names for it (`key` for the home workspace,
+`workspaces` for the others: the key's channel is where its card goes) in that tenant's store, the DM sent with that
+workspace's client; a workspace the app is not installed in, or one SLACKBOT_MCP names no key for, is refused (and
+audited). What the tools do: bot/slackapp/slackbot_tools.py."""
 
 from __future__ import annotations
 
 import json
 import logging
+from functools import partial
 from typing import Any
 
 from aiohttp import web
@@ -16,32 +21,38 @@ from slack_sdk.signature import SignatureVerifier
 
 from bot.api.requests import ApiError
 from bot.core.version import __version__
+from bot.core.workspaces import WorkspaceRef
 from bot.services import Services, direct_message
-from bot.slackapp.app import Workspaces
+from bot.slack.workspaces import NotInstalled
+from bot.slackapp.app import ENTERPRISE, TEAM, Workspaces, tenant_answer, tenant_of
 from bot.slackapp.members import why_not
-from bot.slackapp.slackbot_tools import SlackbotError, SlackbotTools
+from bot.slackapp.slackbot_tools import Place, SlackbotError, SlackbotTools
 from bot.store import StoreUnavailable
+from bot.tenancy import Tenancy
 
 log = logging.getLogger("bot.slackbot")
 PROTOCOL = "2025-06-18"  # answered to a client that names none
 MAX_BODY = 256 * 1024
 
 
-def mount_slackbot(web_app: web.Application, services: Services, workspaces: Workspaces) -> None:
-    """`POST /slack/mcp` on this worker, when SLACKBOT_MCP is set (its upstreams start with the server)."""
+def mount_slackbot(web_app: web.Application, services: Services, workspaces: Workspaces, *,
+                   tenancy: Tenancy | None = None) -> None:
+    """`POST /slack/mcp` on this worker, when SLACKBOT_MCP is set (its upstreams start with the server); with
+    `tenancy`, each workspace's calls are served by its parts."""
     config = services.settings.slackbot_mcp
     if config is None:
         return
+    tools = SlackbotTools(config, background=services.background, detectors=services.settings.redact_detectors)
+    add_slackbot_route(web_app, services, workspaces, tools, tenancy=tenancy)
 
-    async def tell(person: str, text: str) -> None:
-        await direct_message(services.slack, services.directory, person, text)
 
-    tools = SlackbotTools(config, api=services.api, store=services.store, background=services.background, tell=tell)
-    add_slackbot_route(web_app, services, workspaces, tools)
+async def tell(parts: Services, person: str, text: str) -> None:
+    """A direct message to `person`, with the client of the workspace whose parts `parts` are."""
+    await direct_message(parts.slack, parts.directory, person, text)
 
 
 def add_slackbot_route(web_app: web.Application, services: Services, workspaces: Workspaces,
-                       tools: SlackbotTools) -> None:
+                       tools: SlackbotTools, *, tenancy: Tenancy | None = None) -> None:
     """Serve `POST /slack/mcp` with `tools`, started and closed with the server."""
     verifier = SignatureVerifier(services.settings.slack_signing_secret.get_secret_value())
 
@@ -96,29 +107,72 @@ def add_slackbot_route(web_app: web.Application, services: Services, workspaces:
         name, arguments = params.get("name"), params.get("arguments") or {}
         if not user or not team:
             return error(ident, -32602, "params._meta.slack names no user_id and team_id", status=400)
+        if not TEAM.fullmatch(team) or (enterprise and not ENTERPRISE.fullmatch(enterprise)):
+            return error(ident, -32602, "params._meta.slack's team_id (T…) or enterprise_id (E…) is not a Slack"
+                         " workspace or organisation id", status=400)
         if not isinstance(name, str) or not isinstance(arguments, dict):
             return error(ident, -32602, "give the tool's name and its arguments as an object", status=400)
-        refused = await refusal(user, team, name, enterprise=enterprise)
-        if refused is not None:
-            return error(ident, -32003, refused, status=403)
+        served = await place_of(user, team, name, enterprise=enterprise)
+        if isinstance(served, str):
+            return error(ident, -32003, served, status=403)
         try:
-            return result(ident, await tools.call(user, name, arguments))
+            return result(ident, await tools.call(user, name, arguments, at=served))
         except SlackbotError as exc:
             return error(ident, exc.code, exc.message)
         except ApiError as exc:  # the approval could not be read or used (e.g. its receipt expired)
             return error(ident, -32603, exc.message)
 
-    async def refusal(user: str, team: str, name: str, *, enterprise: str) -> str | None:
-        """Why `user` of `team` may not call tools here (audited, naming them), or None."""
-        auth = await workspaces.home.answer()
-        why = why_not_team(auth, team, enterprise=enterprise) or await why_not(
-            services, workspaces.home.answer, user, said_team=team)
-        if why is None:
+    async def place_of(user: str, team: str, name: str, *, enterprise: str) -> Place | str:
+        """Where `user`'s call from workspace `team` is served, or why it is refused (audited, naming them)."""
+        ref = WorkspaceRef(team, enterprise or None)
+        try:
+            parts = services if tenancy is None else await tenancy.parts(ref)
+        except NotInstalled as exc:
+            return await refused(user, team, name, why=(f"another workspace's call ({exc})",
+                                                        "This app is not installed in your workspace."))
+        home = parts is services
+        if home:
+            auth = await workspaces.home.answer()
+            why = why_not_team(auth, team, enterprise=enterprise) or await why_not(
+                services, workspaces.home.answer, user, said_team=team)
+        else:
+            assert tenancy is not None  # (another tenant's parts come only from it)
+            served = tenant_of(await tenancy.installed(ref))
+            why = await why_not(parts, partial(tenant_answer, served), user, said_team=team)
+        if why is not None:
+            return await refused(user, team, name, why=why)
+        key = tools.config.key_for(team, enterprise or None, home=home)
+        if key is None:
+            return await refused(user, team, name, why=(
+                f"SLACKBOT_MCP names no key for workspace {team}",
+                f"Slackbot's approvals are not set up for this workspace ({team}): ask an operator to name its key"
+                " in SLACKBOT_MCP's \"workspaces\"."), kind="slackbot")
+        wrong = await key_elsewhere(key, parts)
+        if wrong is not None:
+            return await refused(user, team, name, why=(wrong, wrong), kind="slackbot")
+        return Place(api=parts.api, store=parts.store, key=key, tell=partial(tell, parts))
+
+    async def key_elsewhere(name: str, parts: Services) -> str | None:
+        """Why key `name` may not ask for `parts`' workspace (it is another workspace's), or None."""
+        if tenancy is None:
             return None
+        key = await services.store.api_keys.get(name)
+        if key is None:
+            return None  # said when it is used: the key does not exist or was revoked
+        ref = WorkspaceRef(key.team, key.enterprise or None) if key.team else None
+        try:
+            if await tenancy.parts(ref) is parts:
+                return None
+        except NotInstalled:
+            pass
+        return f"SLACKBOT_MCP's key {name} is of another workspace ({key.team or 'home'})"
+
+    async def refused(user: str, team: str, name: str, *, why: str | tuple[str, str], kind: str = "outsider") -> str:
+        """Audit the refusal of `user`'s call of `name` (naming them) and say why."""
         reason, text = why if isinstance(why, tuple) else (why, why)
         log.warning("refused Slackbot's call of %s for %s (team %r): %s", name, user, team, reason)
-        await services.store.audit.refusal(f"outsider:{user}:{reason[:100]}", "refused", by=user, team=team,
-                                           reason=f"outsider: {reason}", what=f"slackbot {name}"[:60])
+        await services.store.audit.refusal(f"{kind}:{user}:{reason[:100]}", "refused", by=user, team=team,
+                                           reason=f"{kind}: {reason}", what=f"slackbot {name}"[:60])
         return text
 
     async def on_startup(_: web.Application) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, cast
 
 from agent_approvals.mcp_gateway.forwarding import Forwarder, refused
@@ -25,6 +26,7 @@ from mcp.shared.exceptions import MCPError
 from bot.api.requests import APPROVAL_ID, ApiError, CheckedAllowed, CheckedAsk
 from bot.api.service import ApprovalsApi
 from bot.core.ids import random_id
+from bot.core.sensitive import JSON_TEXT, Hidden, find_hidden, redacted
 from bot.core.setting_values import SlackbotMcp, SlackbotUpstream
 from bot.core.tasks import Background
 from bot.slack.blocks.slackbot import (
@@ -51,12 +53,23 @@ class SlackbotError(Exception):
         self.code, self.message = code, message
 
 
-class SlackbotTools:
-    """The tools Slackbot sees, and what a call of each does (see the module docstring)."""
+@dataclass(frozen=True)
+class Place:
+    """Where a call is served: its workspace's Approvals API and store (its tenant's: the approval, its card in the
+    key's channel, the result kept), the name of the key its asks take, and the DM to a person of that workspace."""
 
-    def __init__(self, config: SlackbotMcp, *, api: ApprovalsApi, store: Store, background: Background,
-                 tell: Tell) -> None:
-        self.config, self.api, self.store, self.background, self.tell = config, api, store, background, tell
+    api: ApprovalsApi
+    store: Store
+    key: str
+    tell: Tell
+
+
+class SlackbotTools:
+    """The tools Slackbot sees, and what a call of each does (see the module docstring). The upstreams are the
+    worker's; each call is served at the `Place` of the workspace it comes from."""
+
+    def __init__(self, config: SlackbotMcp, *, background: Background, detectors: tuple[str, ...] = ()) -> None:
+        self.config, self.background, self.detectors = config, background, detectors
         self._stack = contextlib.AsyncExitStack()
         self._upstreams: dict[str, Forwarder] = {}  # by upstream name
         self._tools: dict[str, tuple[Forwarder, types.Tool]] = {}  # by tool name: the first upstream's wins
@@ -90,10 +103,10 @@ class SlackbotTools:
                        "_meta": {"slack": {"supportsBlockKit": True}}})
         return listed
 
-    async def call(self, user: str, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
-        """`name(arguments)` asked by Slack person `user`: forwarded, asked for, or the result fetched."""
+    async def call(self, user: str, name: str, arguments: dict[str, Any], *, at: Place) -> dict[str, Any]:
+        """`name(arguments)` asked by Slack person `user` at `at`: forwarded, asked for, or the result fetched."""
         if name == RESULT_TOOL:
-            return await self.result(user, str(arguments.get("approval_id", "")))
+            return await self.result(user, str(arguments.get("approval_id", "")), at=at)
         if name not in self._tools:
             await self.list_tools()
         if name not in self._tools:
@@ -103,11 +116,11 @@ class SlackbotTools:
         if wrong is not None:
             return shown(wrong, blocks=build_refused_blocks(text_of(wrong)))
         if tool.annotations is not None and tool.annotations.read_only_hint:
-            return await self.read(user, forwarder, tool, arguments)
-        return await self.ask(user, tool, arguments)
+            return await self.read(user, forwarder, tool, arguments, at=at)
+        return await self.ask(user, tool, arguments, at=at)
 
     async def read(
-        self, user: str, forwarder: Forwarder, tool: types.Tool, arguments: dict[str, Any]
+        self, user: str, forwarder: Forwarder, tool: types.Tool, arguments: dict[str, Any], *, at: Place
     ) -> dict[str, Any]:
         """A read-only call, forwarded at once, never unaudited: recorded first as `allowed` (the decision chain walked
         to its "record as allowed" end), so a policy that refuses it refuses it and one that asks a person makes it
@@ -115,71 +128,74 @@ class SlackbotTools:
         allowed = CheckedAllowed(tool_name=tool.name, arguments=arguments, allowed_by="readOnlyHint",
                                  requester=user, agent="Slackbot")
         try:
-            await self.api.record_allowed(await self.key(), allowed)
+            await at.api.record_allowed(await self.key(at), allowed)
         except ApiError as exc:
             if exc.code == "ask_a_person":
-                return await self.ask(user, tool, arguments)
+                return await self.ask(user, tool, arguments, at=at)
             return shown(refused(f"Not run: {exc.message}"), blocks=build_refused_blocks(f"Not run: {exc.message}"))
         log.info("forwarded read-only %s for %s", tool.name, user)
         return shown(await forwarder.forward(None, tool.name, arguments))
 
-    async def ask(self, user: str, tool: types.Tool, arguments: dict[str, Any]) -> dict[str, Any]:
+    async def ask(self, user: str, tool: types.Tool, arguments: dict[str, Any], *, at: Place) -> dict[str, Any]:
         """An approval for `tool(arguments)` on `user`'s behalf; the blocks that say what waits, at once."""
-        key = await self.key()
+        key = await self.key(at)
         ask = CheckedAsk(kind="tool", title=f"Run {tool.name}, asked for in Slackbot",
                          tool_name=tool.name, arguments=arguments, schema=dict(tool.input_schema),
                          editable=False, requester=user, agent="Slackbot")
         try:
-            status, view = await self.api.ask(key, ask, way="slackbot", never_self=True)
+            status, view = await at.api.ask(key, ask, way="slackbot", never_self=True)
         except ApiError as exc:
             return shown(refused(f"Not asked: {exc.message}"), blocks=build_refused_blocks(f"Not asked: {exc.message}"))
         if status == 200:  # a policy or rule decided at once
-            return await self.outcome(key, view)
-        approval = await self.store.approvals.get(str(view["id"]))
+            return await self.outcome(key, view, at=at)
+        approval = await at.store.approvals.get(str(view["id"]))
         approvers, needed = (approval.approvers, approval.required_approvals) if approval else ((), 1)
-        self.background.spawn(self.follow(key, str(view["id"])), name=f"slackbot-{view['id']}")
+        self.background.spawn(self.follow(key, str(view["id"]), at=at), name=f"slackbot-{view['id']}")
         text = f"{tool.name} waits for a decision (approval {view['id']}); you will get the outcome by DM."
         return {"content": [{"type": "text", "text": text}],
                 "_meta": {"slack": {"blocks": build_waiting_blocks(view, approvers=approvers, needed=needed)}}}
 
-    async def follow(self, key: ApiKey, approval_id: str) -> None:
+    async def follow(self, key: ApiKey, approval_id: str, *, at: Place) -> None:
         """Wait for `approval_id`'s decision (this worker's long-poll), then run it if approved and tell who asked."""
-        view = await self.api.get(key, approval_id, wait=WAIT_ROUND)
+        view = await at.api.get(key, approval_id, wait=WAIT_ROUND)
         while view["status"] == "pending":
-            if self.api.closing:  # the worker stops: the requester's `approval_result` runs it
+            if at.api.closing:  # the worker stops: the requester's `approval_result` runs it
                 return
-            view = await self.api.get(key, approval_id, wait=WAIT_ROUND)
-        said = await self.outcome(key, view)
-        requester = await self.requester_of(approval_id)
-        if requester:
-            await self.tell(requester, build_outcome_text(str(said["content"][0]["text"])))
+            view = await at.api.get(key, approval_id, wait=WAIT_ROUND)
+        said = await self.outcome(key, view, at=at)
+        approval = await at.store.approvals.get(approval_id)
+        if approval is not None and approval.requester:
+            await at.tell(approval.requester, build_outcome_text(str(said["content"][0]["text"])))
 
-    async def outcome(self, key: ApiKey, view: dict[str, Any]) -> dict[str, Any]:
+    async def outcome(self, key: ApiKey, view: dict[str, Any], *, at: Place) -> dict[str, Any]:
         """What came of a decided call: approved, it is spent once here and run (or its kept result); else why not."""
         approval_id = str(view["id"])
-        kept = await self.store.slackbot.result(approval_id)
+        kept = await at.store.slackbot.result(approval_id)
         if kept is not None:
             return kept
         if view["status"] != "approved":
             text = f"{view.get('tool')} {view['status']}: it did not run. {view.get('reason') or ''}".strip()
             said = {"content": [{"type": "text", "text": text}],
                     "_meta": {"slack": {"blocks": build_outcome_blocks(view)}}}
-            await self.store.slackbot.keep_result(approval_id, said)
+            await at.store.slackbot.keep_result(approval_id, said)
             return said
-        used = await self.api.use(key, approval_id, token=random_id("slackbot-", 16))
+        used = await at.api.use(key, approval_id, token=random_id("slackbot-", 16))
         if not used.get("used"):  # another worker spends it: its result comes soon
             text = f"{view.get('tool')} was approved and runs now; check again in a moment."
             return {"content": [{"type": "text", "text": text}],
                     "_meta": {"slack": {"blocks": build_outcome_blocks(view)}}}
-        return await self.run(approval_id, used)
+        return await self.run(approval_id, used, at=at)
 
-    async def run(self, approval_id: str, view: dict[str, Any]) -> dict[str, Any]:
+    async def run(self, approval_id: str, view: dict[str, Any], *, at: Place) -> dict[str, Any]:
         """The approved call, once, on its upstream, with its receipt; the result kept for its requester."""
         tool = str(view.get("tool"))
         if tool not in self._tools:
             await self.list_tools()
         if tool not in self._tools:
             result = refused(f"Not run: no upstream has the tool {tool} any more")
+        elif view.get("arguments_redacted"):  # never run with what is shown in place of a hidden value
+            result = refused(f"Not run: {tool}'s hidden values are not kept (no SECRETS_KEY, or they expired);"
+                             " ask again")
         else:
             receipt = view.get("receipt")
             meta = cast("types.RequestParamsMeta", {META_KEY: receipt}) if receipt else None
@@ -189,35 +205,83 @@ class SlackbotTools:
                     tool, dict(view.get("arguments") or {}), meta=meta))
             except MCPError as exc:
                 result = refused(f"No result: {exc.message}")
+            result = await self.hidden_in(result, approval_id, view, at=at)
         log.info("ran approved %s (approval %s)", tool, approval_id)
         text = text_of(result)
         said = shown(result, blocks=build_outcome_blocks(view, result_text=text, ran=True))
         said["content"] = [{"type": "text", "text": f"{tool} was approved and ran: {text}"}]
-        await self.store.slackbot.keep_result(approval_id, said)
+        await at.store.slackbot.keep_result(approval_id, said)
         return said
 
-    async def result(self, user: str, approval_id: str) -> dict[str, Any]:
+    async def result(self, user: str, approval_id: str, *, at: Place) -> dict[str, Any]:
         """`approval_result`: the outcome for the person who asked (nobody else reads it)."""
-        approval = await self.store.approvals.get(approval_id) if APPROVAL_ID.fullmatch(approval_id) else None
-        key = await self.key()
+        approval = await at.store.approvals.get(approval_id) if APPROVAL_ID.fullmatch(approval_id) else None
+        key = await self.key(at)
         if approval is None or not key.owns(approval) or approval.requester != user:
             raise SlackbotError(-32602, "no such approval of yours")
-        view = await self.api.view(approval)
+        view = await at.api.view(approval)
         if approval.pending:
             blocks = build_waiting_blocks(view, approvers=approval.approvers, needed=approval.required_approvals)
             return {"content": [{"type": "text", "text": f"{approval.tool_name} still waits for a decision."}],
                     "_meta": {"slack": {"blocks": blocks}}}
-        return await self.outcome(key, view)
+        return await self.outcome(key, view, at=at)
 
-    async def key(self) -> ApiKey:
-        key = await self.store.api_keys.get(self.config.key)
-        if key is None or not await self.store.api_keys.stands(key):
-            raise SlackbotError(-32603, f"SLACKBOT_MCP's key {self.config.key} does not exist or was revoked")
+    async def hidden_in(self, result: types.CallToolResult, approval_id: str, view: dict[str, Any], *,
+                        at: Place) -> types.CallToolResult:
+        """`result` with the call's hidden values (#68) hidden in it too: an upstream's answer that repeats one (a
+        receipt naming the card) reaches Slackbot, the DM and the result kept as the card shows it; and what the
+        detectors (REDACT_DETECTORS) find in it."""
+        said = result.model_dump(by_alias=True, exclude_none=True, mode="json")
+        approval = await at.store.approvals.get(approval_id)
+        arguments = view.get("arguments")
+        if approval is not None and approval.hidden and isinstance(arguments, dict):
+            said = replaced(said, secrets_of(arguments, at.api.approvals.chain.hiding.find(approval, arguments)))
+        said = redacted(said, find_hidden(str(view.get("tool")), said, detectors=self.detectors))
+        return types.CallToolResult.model_validate(said)
+
+    @staticmethod
+    async def key(at: Place) -> ApiKey:
+        key = await at.store.api_keys.get(at.key)
+        if key is None or not await at.store.api_keys.stands(key):
+            raise SlackbotError(-32603, f"SLACKBOT_MCP's key {at.key} does not exist or was revoked")
         return key
 
-    async def requester_of(self, approval_id: str) -> str:
-        approval = await self.store.approvals.get(approval_id)
-        return approval.requester if approval is not None else ""
+
+def secrets_of(arguments: dict[str, Any], hidden: tuple[Hidden, ...]) -> list[tuple[str, str]]:
+    """(a hidden string of `arguments`, what is shown for it), the longest first; a value inside JSON text or a
+    name is left to the detectors."""
+    found: list[tuple[str, str]] = []
+    for item in hidden:
+        value: Any = arguments
+        for step in item.path:
+            if step == JSON_TEXT or item.in_key:
+                value = None
+                break
+            try:
+                value = value[step]
+            except (KeyError, IndexError, TypeError):
+                value = None
+                break
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            value = str(value)
+        if isinstance(value, str):
+            value = value[item.span[0]:item.span[1]] if item.span else value
+            if len(value) >= 4:  # (a short value would hide ordinary words of the answer)
+                found.append((value, item.display))
+    return sorted(found, key=lambda pair: -len(pair[0]))
+
+
+def replaced(value: Any, secrets: list[tuple[str, str]]) -> Any:
+    """A copy of `value` (any JSON) with each secret string in its strings replaced by what is shown for it."""
+    if isinstance(value, str):
+        for secret, display in secrets:
+            value = value.replace(secret, display)
+        return value
+    if isinstance(value, list):
+        return [replaced(item, secrets) for item in value]
+    if isinstance(value, dict):
+        return {key: replaced(item, secrets) for key, item in value.items()}
+    return value
 
 
 def upstream_of(one: SlackbotUpstream) -> Upstream:

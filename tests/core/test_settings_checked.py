@@ -5,6 +5,7 @@ are found (names only). The processes that refuse to start are tests/scenarios/t
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 
@@ -143,3 +144,21 @@ def test_a_misspelt_variable_is_warned_about_without_its_value(caplog: pytest.Lo
     assert [r.getMessage() for r in caplog.records] == [
         "SLACK_BOT_TOKN is set but is no setting of the bot (not read): did you mean SLACK_BOT_TOKEN?"]
     assert "never-shown" not in caplog.text
+
+
+SLACKBOT = {"key": "slackbot", "upstreams": [{"name": "mailbox", "command": ["mailbox"]}]}
+
+
+def test_slackbot_mcp_names_a_key_per_workspace_and_refuses_a_bad_map() -> None:
+    """SLACKBOT_MCP's "workspaces": each other workspace's (T…) or organisation's (E…) key; the home one's is `key`;
+    a workspace named nowhere has none (its calls are refused)."""
+    given = {**SLACKBOT, "workspaces": {"T0OTHER": "slackbot-other", "E0GRID": " slackbot-grid "}}
+    config = Settings.from_env({**BASE, "SLACKBOT_MCP": json.dumps(given)}).slackbot_mcp
+    assert config is not None
+    assert config.key_for("T0DEV", None, home=True) == "slackbot"
+    assert config.key_for("T0OTHER", None, home=False) == "slackbot-other"
+    assert config.key_for("T0GRIDB", "E0GRID", home=False) == "slackbot-grid"
+    assert config.key_for("T0ELSE", None, home=False) is None
+    for bad in ({"t0other": "k"}, {"T0OTHER": ""}, ["T0OTHER"], {"T0OTHER": 3}):
+        said = refusal("SLACKBOT_MCP", json.dumps({**SLACKBOT, "workspaces": bad}))
+        assert '"workspaces" must map workspace ids' in said, said

@@ -44,7 +44,7 @@ def test_slackbot_asks_bob_approves_and_alice_fetches_the_result(page: Page, dev
     pane = page.get_by_test_id("slackbot-pane")
     expect(pane).to_be_visible()
     tool = page.get_by_test_id("slackbot-tool")
-    expect(tool.locator("option")).to_have_count(3)  # send_email, list_inbox (read-only), approval_result
+    expect(tool.locator("option")).to_have_count(4)  # send_email, pay, list_inbox (read-only), approval_result
     tool.select_option("send_email")
     page.get_by_test_id("slackbot-args").fill(json.dumps(EMAIL))
     page.get_by_test_id("slackbot-ask").click()

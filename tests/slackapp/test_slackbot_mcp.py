@@ -128,7 +128,7 @@ async def test_initialize_and_the_tools_slackbot_sees(slackbot: Worker) -> None:
     assert status == 202
     status, listed = await post(slackbot.url, b'{"jsonrpc":"2.0","id":1,"method":"tools/list"}')
     tools = {tool["name"]: tool for tool in listed["result"]["tools"]}
-    assert set(tools) == {"send_email", "list_inbox", "approval_result"}
+    assert set(tools) == {"send_email", "pay", "list_inbox", "approval_result"}
     assert all(tool["_meta"]["slack"]["supportsBlockKit"] is True for tool in tools.values())
     assert tools["list_inbox"]["annotations"]["readOnlyHint"] is True
 

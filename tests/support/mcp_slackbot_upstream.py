@@ -1,7 +1,7 @@
 """The MCP server Slackbot's tests put behind `/slack/mcp`, written with the SDK's high-level server (`MCPServer`,
-formerly FastMCP): `send_email` (a write: it asks first) and `list_inbox` (`readOnlyHint`: forwarded at once). Every
-call it receives is appended to the JSONL file `--record` (with the receipt in its `_meta`, when one came) before it
-answers, so the tests count the runs.
+formerly FastMCP): `send_email` and `pay` (writes: they ask first; `pay`'s answer repeats its card number) and
+`list_inbox` (`readOnlyHint`: forwarded at once). Every call it receives is appended to the JSONL file `--record`
+(with the receipt in its `_meta`, when one came) before it answers, so the tests count the runs.
 
     python tests/support/mcp_slackbot_upstream.py --record calls.jsonl
 """
@@ -26,6 +26,11 @@ def mailbox(record: str) -> MCPServer:
     def send_email(to: str, body: str, ctx: Context) -> str:
         _record(record, {"tool": "send_email", "arguments": {"to": to, "body": body}, "meta": _meta(ctx)})
         return f"sent to {to}"
+
+    @server.tool(description="Pay an amount with a card.")
+    def pay(card: str, amount: int, ctx: Context) -> str:
+        _record(record, {"tool": "pay", "arguments": {"card": card, "amount": amount}, "meta": _meta(ctx)})
+        return f"paid {amount} with card {card}"  # a receipt that says the card again, as many do
 
     @server.tool(description="The newest messages.", annotations=ToolAnnotations(read_only_hint=True))
     def list_inbox(limit: int = 3) -> str:

@@ -24,11 +24,15 @@ ALLOWED = {"context", "divider", "header", "markdown", "rich_text", "section", "
            "carousel", "input", "data_table", "data_visualization", "table", "card", "container"}
 
 
-def slackbot_env(record: Path, *, key: str = "slackbot") -> dict[str, str]:
-    """SLACKBOT_MCP with the test mailbox (a real MCP server process) as its one upstream."""
+def slackbot_env(record: Path, *, key: str = "slackbot", workspaces: dict[str, str] | None = None) -> dict[str, str]:
+    """SLACKBOT_MCP with the test mailbox (a real MCP server process) as its one upstream; `workspaces`: the key
+    each other workspace's calls ask with."""
     upstream = {"name": "mailbox", "command": [sys.executable, str(UPSTREAM), "--record", str(record)],
                 "env": {"PYTHONPATH": ":".join(sys.path)}}
-    return {"SLACKBOT_MCP": json.dumps({"key": key, "upstreams": [upstream]})}
+    config: dict[str, Any] = {"key": key, "upstreams": [upstream]}
+    if workspaces is not None:
+        config["workspaces"] = workspaces
+    return {"SLACKBOT_MCP": json.dumps(config)}
 
 
 def sign(body: bytes, *, secret: str = SIGNING_SECRET, ts: int | None = None) -> dict[str, str]:
@@ -37,8 +41,9 @@ def sign(body: bytes, *, secret: str = SIGNING_SECRET, ts: int | None = None) ->
     return {"X-Slack-Request-Timestamp": stamp, "X-Slack-Signature": f"v0={digest}", "Content-Type": "application/json"}
 
 
-def tool_call(name: str, arguments: dict[str, Any], *, user: str, team: str = "T0DEV", ident: int = 1) -> bytes:
-    meta = {"slack": {"user_id": user, "team_id": team}}
+def tool_call(name: str, arguments: dict[str, Any], *, user: str, team: str = "T0DEV", ident: int = 1,
+              enterprise: str | None = None) -> bytes:
+    meta = {"slack": {"user_id": user, "team_id": team, **({"enterprise_id": enterprise} if enterprise else {})}}
     return json.dumps({"jsonrpc": "2.0", "id": ident, "method": "tools/call",
                        "params": {"name": name, "arguments": arguments, "_meta": meta}}).encode()
 

@@ -23,6 +23,7 @@ webhooks) are to call `find_hidden` and `redacted`."""
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -126,6 +127,77 @@ def _match(steps: tuple[Segment, ...], path: tuple[Segment, ...]) -> bool:
     step = path[0]
     fits = head == _WILD or (head == step and isinstance(head, int) == isinstance(step, int))
     return fits and _match(steps[1:], path[1:])
+
+
+States = frozenset[tuple[int, int]]  # (which path, how many of its steps are matched)
+_ANY_NAME, _ANY_INDEX = object(), object()  # a name, an index that no path names (all such alike)
+
+
+class PathMatcher:
+    """The operator's paths (of one tool) compiled once: an automaton over a value's path, moved one step at a time
+    while the arguments are walked (`start`, `step`, `accepts`), so that a value costs one lookup whatever the
+    number of paths and of `**`s in them (no path is rescanned per value). Matches exactly as `ArgPath.matches`
+    (JSON-text steps are no step)."""
+
+    def __init__(self, paths: Sequence[ArgPath]) -> None:
+        self._steps = tuple(path.steps for path in paths)
+        named = {step for steps in self._steps for step in steps}
+        self._names = frozenset(step for step in named if isinstance(step, str))
+        self._indexes = frozenset(step for step in named if isinstance(step, int))
+        self._moves: dict[tuple[States, object], States] = {}
+        self._accepting: dict[States, bool] = {}
+        self.start = self._closure({(rule, 0) for rule in range(len(self._steps))})
+
+    def _closure(self, states: Iterable[tuple[int, int]]) -> States:
+        """The states and those reached from them by a `**` matching no step."""
+        out, todo = set(states), list(states)
+        while todo:
+            rule, at = todo.pop()
+            if at < len(self._steps[rule]) and self._steps[rule][at] == _DEEP and (rule, at + 1) not in out:
+                out.add((rule, at + 1))
+                todo.append((rule, at + 1))
+        return frozenset(out)
+
+    def step(self, states: States, step: Segment) -> States:
+        """The states after one more step of a value's path (a key or an index)."""
+        if not states or step == JSON_TEXT:
+            return states
+        if isinstance(step, int):
+            key: object = step if step in self._indexes else _ANY_INDEX
+        else:
+            key = step if step in self._names else _ANY_NAME
+        moved = self._moves.get((states, key))
+        if moved is None:
+            moved = self._moves[(states, key)] = self._move(states, key)
+        return moved
+
+    def _move(self, states: States, key: object) -> States:
+        out = set()
+        for rule, at in states:
+            steps = self._steps[rule]
+            if at == len(steps):
+                continue
+            head = steps[at]
+            if head == _DEEP:
+                out.add((rule, at))
+            elif head == _WILD or (head == key and isinstance(head, int) == isinstance(key, int)):
+                out.add((rule, at + 1))
+        return self._closure(out)
+
+    def accepts(self, states: States) -> bool:
+        """Whether a value reached with `states` is named by one of the paths."""
+        if not states:
+            return False
+        accepting = self._accepting.get(states)
+        if accepting is None:
+            accepting = self._accepting[states] = any(at == len(self._steps[rule]) for rule, at in states)
+        return accepting
+
+
+@functools.lru_cache(maxsize=256)
+def compiled(paths: tuple[ArgPath, ...]) -> PathMatcher:
+    """A `PathMatcher` of `paths`, compiled once per set of paths (a bundle's, for one tool)."""
+    return PathMatcher(paths)
 
 
 class RedactError(ValueError):
@@ -275,7 +347,7 @@ def _search(pattern: str, text: str) -> bool:
 class _Look:
     """What one search looks with: the operator's paths and the detectors on."""
 
-    paths: tuple[ArgPath, ...]
+    paths: PathMatcher
     detectors: frozenset[str]
 
 
@@ -285,25 +357,29 @@ def find_hidden(tool: str, arguments: Any, *, schema: Mapping[str, Any] | None =
     """Every value of the arguments (any JSON) of a call of `tool` to hide, in document order: marked by the tool's
     `schema`, named by the operator's `rules` (`redact:` of policy.yaml, `parse_redact`: this tool's paths and
     those for every tool), or found by the `detectors` named (default: all). The arguments are not changed."""
-    look = _Look(paths_for(rules or {}, tool), frozenset(detectors))
-    return tuple(_walk(arguments, (), _Schema(schema, [schema]), look, None, 0))
+    look = _Look(compiled(paths_for(rules or {}, tool)), frozenset(detectors))
+    return tuple(_walk(arguments, (), _Schema(schema, [schema]), look, None, 0, look.paths.start))
 
 
 def _walk(value: Any, path: tuple[Segment, ...], schema: _Schema, look: _Look, named: str | None,
-          depth: int) -> Iterator[Hidden]:
-    whole = _whole(value, path, schema, look, named, depth)
+          depth: int, at: States) -> Iterator[Hidden]:
+    """What to hide in `value` at `path` (`at`: where the operator's paths are, `PathMatcher`)."""
+    whole = _whole(value, path, schema, look, named, depth, at)
     if whole is not None:
         yield whole
     elif isinstance(value, dict):
         for key, item in value.items():
-            yield from _in_key(str(key), (*path, str(key)), look)
+            step = (*path, str(key))
+            yield from _in_key(str(key), step, look)
             name = secret_name(str(key)) if "names" in look.detectors else None
-            yield from _walk(item, (*path, str(key)), schema.child(str(key)), look, named or name, depth + 1)
+            yield from _walk(item, step, schema.child(str(key)), look, named or name, depth + 1,
+                             look.paths.step(at, str(key)))
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            yield from _walk(item, (*path, index), schema.child(index), look, named, depth + 1)
+            yield from _walk(item, (*path, index), schema.child(index), look, named, depth + 1,
+                             look.paths.step(at, index))
     elif isinstance(value, str):
-        yield from _in_text(value, path, look, depth)
+        yield from _in_text(value, path, look, depth, at)
     elif isinstance(value, int) and not isinstance(value, bool) and "card" in look.detectors:
         yield from _card_as_number(value, path)
 
@@ -326,7 +402,7 @@ def _card_as_number(value: int, path: tuple[Segment, ...]) -> Iterator[Hidden]:
 
 
 def _whole(value: Any, path: tuple[Segment, ...], schema: _Schema, look: _Look, named: str | None,
-           depth: int) -> Hidden | None:
+           depth: int, at: States) -> Hidden | None:
     """The value hidden whole, or None: marked by the schema, named by the operator, a secret's value by its name,
     or too deep to examine."""
     if depth > MAX_DEPTH:
@@ -334,7 +410,7 @@ def _whole(value: Any, path: tuple[Segment, ...], schema: _Schema, look: _Look, 
     marked = schema.marked()
     if marked:
         return _hidden_whole(value, path, marked, "schema", look)
-    if look.paths and any(rule.matches(path) for rule in look.paths):
+    if look.paths.accepts(at):
         return _hidden_whole(value, path, "sensitive value", "policy", look)
     if named and isinstance(value, (str, int, float)) and not isinstance(value, bool) and value != "":
         return _hidden_whole(value, path, named, "name", look)
@@ -350,12 +426,12 @@ def _hidden_whole(value: Any, path: tuple[Segment, ...], kind: str, source: Sour
     return Hidden(path, kind, f"{kind} (hidden)", source)
 
 
-def _in_text(text: str, path: tuple[Segment, ...], look: _Look, depth: int) -> Iterator[Hidden]:
+def _in_text(text: str, path: tuple[Segment, ...], look: _Look, depth: int, at: States) -> Iterator[Hidden]:
     """What a string holds: itself JSON text with something to hide (looked at as JSON), else the detectors'
     finds in it."""
     inner = _json_text(text)
     if inner is not None:
-        found = list(_walk(inner, (*path, JSON_TEXT), _Schema(None, []), look, None, depth + 1))
+        found = list(_walk(inner, (*path, JSON_TEXT), _Schema(None, []), look, None, depth + 1, at))
         if found:
             yield from found
             return

@@ -101,7 +101,11 @@ def _plain(value: Any) -> bool:
         elif kind is list:
             todo.extend(item)
         elif kind is dict:
-            if not all(type(key) is str and (key.isascii() or max(key) <= "\uffff") for key in item):
+            try:
+                keys = "".join(item)  # (one test of them all; a key that is no string raises)
+            except TypeError:
+                return False
+            if not (keys.isascii() or max(keys) <= "\uffff"):
                 return False
             todo.extend(item.values())
         else:

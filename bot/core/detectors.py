@@ -23,6 +23,7 @@ from dataclasses import dataclass
 SECRET_DETECTORS = ("private_key", "jwt", "stripe", "aws", "github", "slack", "anthropic", "openai")
 DETECTORS = ("card", "iban", *SECRET_DETECTORS, "names")
 _SECRET_SET = frozenset(SECRET_DETECTORS)
+MIN_FOUND = 10  # characters: nothing detected is shorter (a shorter string is not scanned)
 MAX_SCANNED = 1_000_000  # characters of one string scanned (a longer one is scanned up to here)
 
 
@@ -195,7 +196,7 @@ _DIGIT = re.compile("[0-9]")  # cards and IBANs have digits
 
 def scan(text: str, detectors: frozenset[str]) -> list[Finding]:
     """What the `detectors` named find in `text`, in order, none overlapping (an earlier detector wins)."""
-    if len(text) < 10:  # shorter than anything detected: the common case, made cheap
+    if len(text) < MIN_FOUND:  # shorter than anything detected: the common case, made cheap
         return []
     text = text[:MAX_SCANNED]
     digits = _DIGIT.search(text) is not None

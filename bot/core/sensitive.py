@@ -30,7 +30,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from bot.core.detectors import DETECTORS, Finding, card_number, scan, secret_name
+from bot.core.detectors import DETECTORS, MIN_FOUND, Finding, card_number, scan, secret_name
 
 Segment = str | int
 Source = Literal["schema", "policy", "name", "detector"]
@@ -349,6 +349,7 @@ class _Look:
 
     paths: PathMatcher
     detectors: frozenset[str]
+    names: bool  # the `names` detector is on
 
 
 def find_hidden(tool: str, arguments: Any, *, schema: Mapping[str, Any] | None = None,
@@ -357,31 +358,35 @@ def find_hidden(tool: str, arguments: Any, *, schema: Mapping[str, Any] | None =
     """Every value of the arguments (any JSON) of a call of `tool` to hide, in document order: marked by the tool's
     `schema`, named by the operator's `rules` (`redact:` of policy.yaml, `parse_redact`: this tool's paths and
     those for every tool), or found by the `detectors` named (default: all). The arguments are not changed."""
-    look = _Look(compiled(paths_for(rules or {}, tool)), frozenset(detectors))
-    return tuple(_walk(arguments, (), _Schema(schema, [schema]), look, None, 0, look.paths.start))
+    chosen = frozenset(detectors)
+    look = _Look(compiled(paths_for(rules or {}, tool)), chosen, "names" in chosen)
+    out: list[Hidden] = []
+    _walk(arguments, (), _Schema(schema, [schema]), look, None, 0, look.paths.start, out)
+    return tuple(out)
 
 
 def _walk(value: Any, path: tuple[Segment, ...], schema: _Schema, look: _Look, named: str | None,
-          depth: int, at: States) -> Iterator[Hidden]:
-    """What to hide in `value` at `path` (`at`: where the operator's paths are, `PathMatcher`)."""
+          depth: int, at: States, out: list[Hidden]) -> None:
+    """What to hide in `value` at `path` added to `out` (`at`: where the operator's paths are, `PathMatcher`)."""
     whole = _whole(value, path, schema, look, named, depth, at)
     if whole is not None:
-        yield whole
+        out.append(whole)
     elif isinstance(value, dict):
         for key, item in value.items():
-            step = (*path, str(key))
-            yield from _in_key(str(key), step, look)
-            name = secret_name(str(key)) if "names" in look.detectors else None
-            yield from _walk(item, step, schema.child(str(key)), look, named or name, depth + 1,
-                             look.paths.step(at, str(key)))
+            name = str(key)
+            step = (*path, name)
+            if len(name) >= MIN_FOUND and look.detectors:
+                out += _in_key(name, step, look)
+            secret = secret_name(name) if look.names else None
+            _walk(item, step, schema.child(name), look, named or secret, depth + 1, look.paths.step(at, name), out)
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            yield from _walk(item, (*path, index), schema.child(index), look, named, depth + 1,
-                             look.paths.step(at, index))
+            _walk(item, (*path, index), schema.child(index), look, named, depth + 1, look.paths.step(at, index), out)
     elif isinstance(value, str):
-        yield from _in_text(value, path, look, depth, at)
+        if len(value) >= MIN_FOUND or value.lstrip()[:1] in ("{", "["):  # (else nothing in it is found)
+            out += _in_text(value, path, look, depth, at)
     elif isinstance(value, int) and not isinstance(value, bool) and "card" in look.detectors:
-        yield from _card_as_number(value, path)
+        out += _card_as_number(value, path)
 
 
 def _in_key(key: str, path: tuple[Segment, ...], look: _Look) -> Iterator[Hidden]:
@@ -431,7 +436,8 @@ def _in_text(text: str, path: tuple[Segment, ...], look: _Look, depth: int, at: 
     finds in it."""
     inner = _json_text(text)
     if inner is not None:
-        found = list(_walk(inner, (*path, JSON_TEXT), _Schema(None, []), look, None, depth + 1, at))
+        found: list[Hidden] = []
+        _walk(inner, (*path, JSON_TEXT), _Schema(None, []), look, None, depth + 1, at, found)
         if found:
             yield from found
             return
@@ -513,8 +519,9 @@ def _spliced(text: str, parts: list[Hidden]) -> str:
 
 
 def _plain_copy(value: Any) -> Any:
+    """A copy of a JSON value (a scalar is its own copy: no call for each one)."""
     if isinstance(value, dict):
-        return {key: _plain_copy(item) for key, item in value.items()}
+        return {key: _plain_copy(item) if isinstance(item, (dict, list)) else item for key, item in value.items()}
     if isinstance(value, list):
-        return [_plain_copy(item) for item in value]
+        return [_plain_copy(item) if isinstance(item, (dict, list)) else item for item in value]
     return value

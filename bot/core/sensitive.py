@@ -129,8 +129,19 @@ def _match(steps: tuple[Segment, ...], path: tuple[Segment, ...]) -> bool:
     return fits and _match(steps[1:], path[1:])
 
 
-States = frozenset[tuple[int, int]]  # (which path, how many of its steps are matched)
 _ANY_NAME, _ANY_INDEX = object(), object()  # a name, an index that no path names (all such alike)
+
+
+class States:
+    """Where the operator's paths are after some steps of a value's path: each (which path, how many of its steps
+    are matched), whether one is matched whole (`accepting`), and the states after each next step met so far."""
+
+    __slots__ = ("accepting", "moves", "states")
+
+    def __init__(self, states: frozenset[tuple[int, int]], accepting: bool) -> None:
+        self.states = states
+        self.accepting = accepting
+        self.moves: dict[object, States] = {}
 
 
 class PathMatcher:
@@ -144,36 +155,38 @@ class PathMatcher:
         named = {step for steps in self._steps for step in steps}
         self._names = frozenset(step for step in named if isinstance(step, str))
         self._indexes = frozenset(step for step in named if isinstance(step, int))
-        self._moves: dict[tuple[States, object], States] = {}
-        self._accepting: dict[States, bool] = {}
-        self.start = self._closure({(rule, 0) for rule in range(len(self._steps))})
+        self._known: dict[frozenset[tuple[int, int]], States] = {}
+        self.start = self._state({(rule, 0) for rule in range(len(self._steps))})
 
-    def _closure(self, states: Iterable[tuple[int, int]]) -> States:
-        """The states and those reached from them by a `**` matching no step."""
+    def _state(self, states: set[tuple[int, int]]) -> States:
+        """The state of `states` and those reached from them by a `**` matching no step (one object each)."""
         out, todo = set(states), list(states)
         while todo:
             rule, at = todo.pop()
             if at < len(self._steps[rule]) and self._steps[rule][at] == _DEEP and (rule, at + 1) not in out:
                 out.add((rule, at + 1))
                 todo.append((rule, at + 1))
-        return frozenset(out)
+        key = frozenset(out)
+        if key not in self._known:
+            self._known[key] = States(key, any(at == len(self._steps[rule]) for rule, at in key))
+        return self._known[key]
 
     def step(self, states: States, step: Segment) -> States:
         """The states after one more step of a value's path (a key or an index)."""
-        if not states or step == JSON_TEXT:
+        if not states.states or step == JSON_TEXT:
             return states
         if isinstance(step, int):
             key: object = step if step in self._indexes else _ANY_INDEX
         else:
             key = step if step in self._names else _ANY_NAME
-        moved = self._moves.get((states, key))
+        moved = states.moves.get(key)
         if moved is None:
-            moved = self._moves[(states, key)] = self._move(states, key)
+            moved = states.moves[key] = self._move(states, key)
         return moved
 
     def _move(self, states: States, key: object) -> States:
         out = set()
-        for rule, at in states:
+        for rule, at in states.states:
             steps = self._steps[rule]
             if at == len(steps):
                 continue
@@ -182,16 +195,12 @@ class PathMatcher:
                 out.add((rule, at))
             elif head == _WILD or (head == key and isinstance(head, int) == isinstance(key, int)):
                 out.add((rule, at + 1))
-        return self._closure(out)
+        return self._state(out)
 
-    def accepts(self, states: States) -> bool:
+    @staticmethod
+    def accepts(states: States) -> bool:
         """Whether a value reached with `states` is named by one of the paths."""
-        if not states:
-            return False
-        accepting = self._accepting.get(states)
-        if accepting is None:
-            accepting = self._accepting[states] = any(at == len(self._steps[rule]) for rule, at in states)
-        return accepting
+        return states.accepting
 
 
 @functools.lru_cache(maxsize=256)
@@ -368,20 +377,24 @@ def find_hidden(tool: str, arguments: Any, *, schema: Mapping[str, Any] | None =
 def _walk(value: Any, path: tuple[Segment, ...], schema: _Schema, look: _Look, named: str | None,
           depth: int, at: States, out: list[Hidden]) -> None:
     """What to hide in `value` at `path` added to `out` (`at`: where the operator's paths are, `PathMatcher`)."""
-    whole = _whole(value, path, schema, look, named, depth, at)
+    whole = _whole(value, path, schema, look, named, depth, at) if (
+        named or at.accepting or schema.nodes or depth > MAX_DEPTH) else None  # (else none: a call saved)
+    step = look.paths.step
     if whole is not None:
         out.append(whole)
     elif isinstance(value, dict):
         for key, item in value.items():
             name = str(key)
-            step = (*path, name)
+            where = (*path, name)
             if len(name) >= MIN_FOUND and look.detectors:
-                out += _in_key(name, step, look)
+                out += _in_key(name, where, look)
             secret = secret_name(name) if look.names else None
-            _walk(item, step, schema.child(name), look, named or secret, depth + 1, look.paths.step(at, name), out)
+            _walk(item, where, schema.child(name) if schema.nodes else schema, look, named or secret, depth + 1,
+                  step(at, name), out)
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            _walk(item, (*path, index), schema.child(index), look, named, depth + 1, look.paths.step(at, index), out)
+            _walk(item, (*path, index), schema.child(index) if schema.nodes else schema, look, named, depth + 1,
+                  step(at, index), out)
     elif isinstance(value, str):
         if len(value) >= MIN_FOUND or value.lstrip()[:1] in ("{", "["):  # (else nothing in it is found)
             out += _in_text(value, path, look, depth, at)
@@ -415,7 +428,7 @@ def _whole(value: Any, path: tuple[Segment, ...], schema: _Schema, look: _Look, 
     marked = schema.marked()
     if marked:
         return _hidden_whole(value, path, marked, "schema", look)
-    if look.paths.accepts(at):
+    if at.accepting:
         return _hidden_whole(value, path, "sensitive value", "policy", look)
     if named and isinstance(value, (str, int, float)) and not isinstance(value, bool) and value != "":
         return _hidden_whole(value, path, named, "name", look)

@@ -129,6 +129,7 @@ def _match(steps: tuple[Segment, ...], path: tuple[Segment, ...]) -> bool:
     return fits and _match(steps[1:], path[1:])
 
 
+_LEAVES = (str, int, float, bool, type(None))  # a JSON value's types that hold no other value
 _ANY_NAME, _ANY_INDEX = object(), object()  # a name, an index that no path names (all such alike)
 
 
@@ -359,6 +360,7 @@ class _Look:
     paths: PathMatcher
     detectors: frozenset[str]
     names: bool  # the `names` detector is on
+    card: bool  # the `card` detector is on
 
 
 def find_hidden(tool: str, arguments: Any, *, schema: Mapping[str, Any] | None = None,
@@ -368,7 +370,7 @@ def find_hidden(tool: str, arguments: Any, *, schema: Mapping[str, Any] | None =
     `schema`, named by the operator's `rules` (`redact:` of policy.yaml, `parse_redact`: this tool's paths and
     those for every tool), or found by the `detectors` named (default: all). The arguments are not changed."""
     chosen = frozenset(detectors)
-    look = _Look(compiled(paths_for(rules or {}, tool)), chosen, "names" in chosen)
+    look = _Look(compiled(paths_for(rules or {}, tool)), chosen, "names" in chosen, "card" in chosen)
     out: list[Hidden] = []
     _walk(arguments, (), _Schema(schema, [schema]), look, None, 0, look.paths.start, out)
     return tuple(out)
@@ -389,8 +391,15 @@ def _walk(value: Any, path: tuple[Segment, ...], schema: _Schema, look: _Look, n
             if len(name) >= MIN_FOUND and look.detectors:
                 out += _in_key(name, where, look)
             secret = secret_name(name) if look.names else None
-            _walk(item, where, schema.child(name) if schema.nodes else schema, look, named or secret, depth + 1,
-                  step(at, name), out)
+            inner, below = step(at, name), schema.child(name) if schema.nodes else schema
+            kind = type(item)
+            if kind in _LEAVES and not (named or secret or inner.accepting or below.nodes) and depth < MAX_DEPTH:
+                if kind is str and (len(item) >= MIN_FOUND or item.lstrip()[:1] in ("{", "[")):
+                    out += _in_text(item, where, look, depth + 1, inner)
+                elif kind is int and look.card and 10**12 <= item < 10**19:
+                    out += _card_as_number(item, where)
+                continue  # (a value nothing hides whole, looked at here: no call for each one)
+            _walk(item, where, below, look, named or secret, depth + 1, inner, out)
     elif isinstance(value, list):
         for index, item in enumerate(value):
             _walk(item, (*path, index), schema.child(index) if schema.nodes else schema, look, named, depth + 1,
@@ -398,7 +407,7 @@ def _walk(value: Any, path: tuple[Segment, ...], schema: _Schema, look: _Look, n
     elif isinstance(value, str):
         if len(value) >= MIN_FOUND or value.lstrip()[:1] in ("{", "["):  # (else nothing in it is found)
             out += _in_text(value, path, look, depth, at)
-    elif isinstance(value, int) and not isinstance(value, bool) and "card" in look.detectors:
+    elif isinstance(value, int) and not isinstance(value, bool) and look.card:
         out += _card_as_number(value, path)
 
 

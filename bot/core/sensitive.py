@@ -129,6 +129,7 @@ def _match(steps: tuple[Segment, ...], path: tuple[Segment, ...]) -> bool:
     return fits and _match(steps[1:], path[1:])
 
 
+MAX_MOVES = 1024  # steps remembered by themselves per state of the operator's paths (names met, a bounded number)
 _LEAVES = (str, int, float, bool, type(None))  # a JSON value's types that hold no other value
 _ANY_NAME, _ANY_INDEX = object(), object()  # a name, an index that no path names (all such alike)
 
@@ -173,16 +174,19 @@ class PathMatcher:
         return self._known[key]
 
     def step(self, states: States, step: Segment) -> States:
-        """The states after one more step of a value's path (a key or an index)."""
+        """The states after one more step of a value's path (a key or an index); remembered for the step itself
+        too (up to MAX_MOVES steps a state), so that a walk may look it up first (`states.moves.get(step)`)."""
         if not states.states or step == JSON_TEXT:
-            return states
-        if isinstance(step, int):
-            key: object = step if step in self._indexes else _ANY_INDEX
+            moved = states
         else:
-            key = step if step in self._names else _ANY_NAME
-        moved = states.moves.get(key)
-        if moved is None:
-            moved = states.moves[key] = self._move(states, key)
+            if isinstance(step, int):
+                key: object = step if step in self._indexes else _ANY_INDEX
+            else:
+                key = step if step in self._names else _ANY_NAME
+            moved = states.moves.get(key) or self._move(states, key)
+            states.moves[key] = moved
+        if len(states.moves) < MAX_MOVES:
+            states.moves[step] = moved
         return moved
 
     def _move(self, states: States, key: object) -> States:
@@ -386,20 +390,21 @@ def _walk(value: Any, path: tuple[Segment, ...], schema: _Schema, look: _Look, n
         out.append(whole)
     elif isinstance(value, dict):
         for key, item in value.items():
-            name = str(key)
-            where = (*path, name)
+            name = key if type(key) is str else str(key)
             if len(name) >= MIN_FOUND and look.detectors:
-                out += _in_key(name, where, look)
+                in_key = _in_key(name, (*path, name), look)
+                if in_key is not None:
+                    out.append(in_key)
             secret = secret_name(name) if look.names else None
-            inner, below = step(at, name), schema.child(name) if schema.nodes else schema
+            inner, below = at.moves.get(name) or step(at, name), schema.child(name) if schema.nodes else schema
             kind = type(item)
             if kind in _LEAVES and not (named or secret or inner.accepting or below.nodes) and depth < MAX_DEPTH:
                 if kind is str and (len(item) >= MIN_FOUND or item.lstrip()[:1] in ("{", "[")):
-                    out += _in_text(item, where, look, depth + 1, inner)
+                    out += _in_text(item, (*path, name), look, depth + 1, inner)
                 elif kind is int and look.card and 10**12 <= item < 10**19:
-                    out += _card_as_number(item, where)
+                    out += _card_as_number(item, (*path, name))
                 continue  # (a value nothing hides whole, looked at here: no call for each one)
-            _walk(item, where, below, look, named or secret, depth + 1, inner, out)
+            _walk(item, (*path, name), below, look, named or secret, depth + 1, inner, out)
     elif isinstance(value, list):
         for index, item in enumerate(value):
             _walk(item, (*path, index), schema.child(index) if schema.nodes else schema, look, named, depth + 1,
@@ -411,12 +416,13 @@ def _walk(value: Any, path: tuple[Segment, ...], schema: _Schema, look: _Look, n
         out += _card_as_number(value, path)
 
 
-def _in_key(key: str, path: tuple[Segment, ...], look: _Look) -> Iterator[Hidden]:
+def _in_key(key: str, path: tuple[Segment, ...], look: _Look) -> Hidden | None:
     """A name (key) holding a detector's find (a card number as a key): the name shown with it replaced."""
     found = scan(key, look.detectors) if look.detectors else []
-    if found:
-        shown = _spliced(key, [_part(path, finding) for finding in found])
-        yield Hidden(path, found[0].kind, shown, "detector", in_key=True)
+    if not found:
+        return None
+    shown = _spliced(key, [_part(path, finding) for finding in found])
+    return Hidden(path, found[0].kind, shown, "detector", in_key=True)
 
 
 def _card_as_number(value: int, path: tuple[Segment, ...]) -> Iterator[Hidden]:

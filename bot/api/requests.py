@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 import rfc8785
 from agent_approvals.approver import canonical_json
+from agent_approvals.receipts import jcs
 from agent_approvals.schemas import SchemaRefused, depth_of, problem
 from pydantic import (
     AfterValidator,
@@ -367,7 +368,7 @@ def canonical_digest(data: Any) -> str:
     (models reorder keys), so a retry with an Idempotency-Key is compared on what it means, not its bytes. A
     body RFC 8785 cannot encode (an integer beyond ±(2^53-1) in a schema) has sorted-key JSON instead."""
     try:
-        canonical = rfc8785.dumps(data)
+        canonical = jcs(data)
     except rfc8785.CanonicalizationError:
         canonical = b"json:" + canonical_json(data).encode("utf-8")
     return hashlib.sha256(canonical).hexdigest()

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 # detectors by name, in the order they are tried (an earlier one wins where two overlap)
 SECRET_DETECTORS = ("private_key", "jwt", "stripe", "aws", "github", "slack", "anthropic", "openai")
 DETECTORS = ("card", "iban", *SECRET_DETECTORS, "names")
+_SECRET_SET = frozenset(SECRET_DETECTORS)
+MIN_FOUND = 10  # characters: nothing detected is shorter (a shorter string is not scanned)
 MAX_SCANNED = 1_000_000  # characters of one string scanned (a longer one is scanned up to here)
 
 
@@ -187,16 +189,26 @@ _FINDERS: dict[str, Callable[[str], Iterator[Finding]]] = {
 }
 
 
+# every secret's markers in one expression: a text with none of them (nor a digit) holds nothing any detector finds
+_ANY_MARKER = re.compile("|".join(re.escape(marker) for markers in _MARKERS.values() for marker in markers))
+_DIGIT = re.compile("[0-9]")  # cards and IBANs have digits
+
+
 def scan(text: str, detectors: frozenset[str]) -> list[Finding]:
     """What the `detectors` named find in `text`, in order, none overlapping (an earlier detector wins)."""
-    if len(text) < 10:  # shorter than anything detected: the common case, made cheap
+    if len(text) < MIN_FOUND:  # shorter than anything detected: the common case, made cheap
         return []
     text = text[:MAX_SCANNED]
+    digits = _DIGIT.search(text) is not None
+    marked = _ANY_MARKER.search(text) is not None
+    if not (digits or marked):  # (one pass each, instead of every detector's own)
+        return []
     found: list[Finding] = []
     for name in DETECTORS:
-        if name in detectors and name in _FINDERS:
-            found += [f for f in _FINDERS[name](text) if not any(_overlap(f, other) for other in found)]
-    return sorted(found, key=lambda finding: finding.start)
+        if name not in detectors or name not in _FINDERS or not (marked if name in _SECRET_SET else digits):
+            continue
+        found += [f for f in _FINDERS[name](text) if not any(_overlap(f, other) for other in found)]
+    return sorted(found, key=lambda finding: finding.start) if len(found) > 1 else found
 
 
 def _overlap(one: Finding, other: Finding) -> bool:

@@ -23,13 +23,14 @@ webhooks) are to call `find_hidden` and `redacted`."""
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from bot.core.detectors import DETECTORS, Finding, card_number, scan, secret_name
+from bot.core.detectors import DETECTORS, MIN_FOUND, Finding, card_number, scan, secret_name
 
 Segment = str | int
 Source = Literal["schema", "policy", "name", "detector"]
@@ -126,6 +127,91 @@ def _match(steps: tuple[Segment, ...], path: tuple[Segment, ...]) -> bool:
     step = path[0]
     fits = head == _WILD or (head == step and isinstance(head, int) == isinstance(step, int))
     return fits and _match(steps[1:], path[1:])
+
+
+MAX_MOVES = 1024  # steps remembered by themselves per state of the operator's paths (names met, a bounded number)
+_LEAVES = (str, int, float, bool, type(None))  # a JSON value's types that hold no other value
+_ANY_NAME, _ANY_INDEX = object(), object()  # a name, an index that no path names (all such alike)
+
+
+class States:
+    """Where the operator's paths are after some steps of a value's path: each (which path, how many of its steps
+    are matched), whether one is matched whole (`accepting`), and the states after each next step met so far."""
+
+    __slots__ = ("accepting", "moves", "states")
+
+    def __init__(self, states: frozenset[tuple[int, int]], accepting: bool) -> None:
+        self.states = states
+        self.accepting = accepting
+        self.moves: dict[object, States] = {}
+
+
+class PathMatcher:
+    """The operator's paths (of one tool) compiled once: an automaton over a value's path, moved one step at a time
+    while the arguments are walked (`start`, `step`, `accepts`), so that a value costs one lookup whatever the
+    number of paths and of `**`s in them (no path is rescanned per value). Matches exactly as `ArgPath.matches`
+    (JSON-text steps are no step)."""
+
+    def __init__(self, paths: Sequence[ArgPath]) -> None:
+        self._steps = tuple(path.steps for path in paths)
+        named = {step for steps in self._steps for step in steps}
+        self._names = frozenset(step for step in named if isinstance(step, str))
+        self._indexes = frozenset(step for step in named if isinstance(step, int))
+        self._known: dict[frozenset[tuple[int, int]], States] = {}
+        self.start = self._state({(rule, 0) for rule in range(len(self._steps))})
+
+    def _state(self, states: set[tuple[int, int]]) -> States:
+        """The state of `states` and those reached from them by a `**` matching no step (one object each)."""
+        out, todo = set(states), list(states)
+        while todo:
+            rule, at = todo.pop()
+            if at < len(self._steps[rule]) and self._steps[rule][at] == _DEEP and (rule, at + 1) not in out:
+                out.add((rule, at + 1))
+                todo.append((rule, at + 1))
+        key = frozenset(out)
+        if key not in self._known:
+            self._known[key] = States(key, any(at == len(self._steps[rule]) for rule, at in key))
+        return self._known[key]
+
+    def step(self, states: States, step: Segment) -> States:
+        """The states after one more step of a value's path (a key or an index); remembered for the step itself
+        too (up to MAX_MOVES steps a state), so that a walk may look it up first (`states.moves.get(step)`)."""
+        if not states.states or step == JSON_TEXT:
+            moved = states
+        else:
+            if isinstance(step, int):
+                key: object = step if step in self._indexes else _ANY_INDEX
+            else:
+                key = step if step in self._names else _ANY_NAME
+            moved = states.moves.get(key) or self._move(states, key)
+            states.moves[key] = moved
+        if len(states.moves) < MAX_MOVES:
+            states.moves[step] = moved
+        return moved
+
+    def _move(self, states: States, key: object) -> States:
+        out = set()
+        for rule, at in states.states:
+            steps = self._steps[rule]
+            if at == len(steps):
+                continue
+            head = steps[at]
+            if head == _DEEP:
+                out.add((rule, at))
+            elif head == _WILD or (head == key and isinstance(head, int) == isinstance(key, int)):
+                out.add((rule, at + 1))
+        return self._state(out)
+
+    @staticmethod
+    def accepts(states: States) -> bool:
+        """Whether a value reached with `states` is named by one of the paths."""
+        return states.accepting
+
+
+@functools.lru_cache(maxsize=256)
+def compiled(paths: tuple[ArgPath, ...]) -> PathMatcher:
+    """A `PathMatcher` of `paths`, compiled once per set of paths (a bundle's, for one tool)."""
+    return PathMatcher(paths)
 
 
 class RedactError(ValueError):
@@ -275,8 +361,10 @@ def _search(pattern: str, text: str) -> bool:
 class _Look:
     """What one search looks with: the operator's paths and the detectors on."""
 
-    paths: tuple[ArgPath, ...]
+    paths: PathMatcher
     detectors: frozenset[str]
+    names: bool  # the `names` detector is on
+    card: bool  # the `card` detector is on
 
 
 def find_hidden(tool: str, arguments: Any, *, schema: Mapping[str, Any] | None = None,
@@ -285,35 +373,56 @@ def find_hidden(tool: str, arguments: Any, *, schema: Mapping[str, Any] | None =
     """Every value of the arguments (any JSON) of a call of `tool` to hide, in document order: marked by the tool's
     `schema`, named by the operator's `rules` (`redact:` of policy.yaml, `parse_redact`: this tool's paths and
     those for every tool), or found by the `detectors` named (default: all). The arguments are not changed."""
-    look = _Look(paths_for(rules or {}, tool), frozenset(detectors))
-    return tuple(_walk(arguments, (), _Schema(schema, [schema]), look, None, 0))
+    chosen = frozenset(detectors)
+    look = _Look(compiled(paths_for(rules or {}, tool)), chosen, "names" in chosen, "card" in chosen)
+    out: list[Hidden] = []
+    _walk(arguments, (), _Schema(schema, [schema]), look, None, 0, look.paths.start, out)
+    return tuple(out)
 
 
 def _walk(value: Any, path: tuple[Segment, ...], schema: _Schema, look: _Look, named: str | None,
-          depth: int) -> Iterator[Hidden]:
-    whole = _whole(value, path, schema, look, named, depth)
+          depth: int, at: States, out: list[Hidden]) -> None:
+    """What to hide in `value` at `path` added to `out` (`at`: where the operator's paths are, `PathMatcher`)."""
+    whole = _whole(value, path, schema, look, named, depth, at) if (
+        named or at.accepting or schema.nodes or depth > MAX_DEPTH) else None  # (else none: a call saved)
+    step = look.paths.step
     if whole is not None:
-        yield whole
+        out.append(whole)
     elif isinstance(value, dict):
         for key, item in value.items():
-            yield from _in_key(str(key), (*path, str(key)), look)
-            name = secret_name(str(key)) if "names" in look.detectors else None
-            yield from _walk(item, (*path, str(key)), schema.child(str(key)), look, named or name, depth + 1)
+            name = key if type(key) is str else str(key)
+            if len(name) >= MIN_FOUND and look.detectors:
+                in_key = _in_key(name, (*path, name), look)
+                if in_key is not None:
+                    out.append(in_key)
+            secret = secret_name(name) if look.names else None
+            inner, below = at.moves.get(name) or step(at, name), schema.child(name) if schema.nodes else schema
+            kind = type(item)
+            if kind in _LEAVES and not (named or secret or inner.accepting or below.nodes) and depth < MAX_DEPTH:
+                if kind is str and (len(item) >= MIN_FOUND or item.lstrip()[:1] in ("{", "[")):
+                    out += _in_text(item, (*path, name), look, depth + 1, inner)
+                elif kind is int and look.card and 10**12 <= item < 10**19:
+                    out += _card_as_number(item, (*path, name))
+                continue  # (a value nothing hides whole, looked at here: no call for each one)
+            _walk(item, (*path, name), below, look, named or secret, depth + 1, inner, out)
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            yield from _walk(item, (*path, index), schema.child(index), look, named, depth + 1)
+            _walk(item, (*path, index), schema.child(index) if schema.nodes else schema, look, named, depth + 1,
+                  step(at, index), out)
     elif isinstance(value, str):
-        yield from _in_text(value, path, look, depth)
-    elif isinstance(value, int) and not isinstance(value, bool) and "card" in look.detectors:
-        yield from _card_as_number(value, path)
+        if len(value) >= MIN_FOUND or value.lstrip()[:1] in ("{", "["):  # (else nothing in it is found)
+            out += _in_text(value, path, look, depth, at)
+    elif isinstance(value, int) and not isinstance(value, bool) and look.card:
+        out += _card_as_number(value, path)
 
 
-def _in_key(key: str, path: tuple[Segment, ...], look: _Look) -> Iterator[Hidden]:
+def _in_key(key: str, path: tuple[Segment, ...], look: _Look) -> Hidden | None:
     """A name (key) holding a detector's find (a card number as a key): the name shown with it replaced."""
     found = scan(key, look.detectors) if look.detectors else []
-    if found:
-        shown = _spliced(key, [_part(path, finding) for finding in found])
-        yield Hidden(path, found[0].kind, shown, "detector", in_key=True)
+    if not found:
+        return None
+    shown = _spliced(key, [_part(path, finding) for finding in found])
+    return Hidden(path, found[0].kind, shown, "detector", in_key=True)
 
 
 def _card_as_number(value: int, path: tuple[Segment, ...]) -> Iterator[Hidden]:
@@ -326,7 +435,7 @@ def _card_as_number(value: int, path: tuple[Segment, ...]) -> Iterator[Hidden]:
 
 
 def _whole(value: Any, path: tuple[Segment, ...], schema: _Schema, look: _Look, named: str | None,
-           depth: int) -> Hidden | None:
+           depth: int, at: States) -> Hidden | None:
     """The value hidden whole, or None: marked by the schema, named by the operator, a secret's value by its name,
     or too deep to examine."""
     if depth > MAX_DEPTH:
@@ -334,7 +443,7 @@ def _whole(value: Any, path: tuple[Segment, ...], schema: _Schema, look: _Look, 
     marked = schema.marked()
     if marked:
         return _hidden_whole(value, path, marked, "schema", look)
-    if look.paths and any(rule.matches(path) for rule in look.paths):
+    if at.accepting:
         return _hidden_whole(value, path, "sensitive value", "policy", look)
     if named and isinstance(value, (str, int, float)) and not isinstance(value, bool) and value != "":
         return _hidden_whole(value, path, named, "name", look)
@@ -350,12 +459,13 @@ def _hidden_whole(value: Any, path: tuple[Segment, ...], kind: str, source: Sour
     return Hidden(path, kind, f"{kind} (hidden)", source)
 
 
-def _in_text(text: str, path: tuple[Segment, ...], look: _Look, depth: int) -> Iterator[Hidden]:
+def _in_text(text: str, path: tuple[Segment, ...], look: _Look, depth: int, at: States) -> Iterator[Hidden]:
     """What a string holds: itself JSON text with something to hide (looked at as JSON), else the detectors'
     finds in it."""
     inner = _json_text(text)
     if inner is not None:
-        found = list(_walk(inner, (*path, JSON_TEXT), _Schema(None, []), look, None, depth + 1))
+        found: list[Hidden] = []
+        _walk(inner, (*path, JSON_TEXT), _Schema(None, []), look, None, depth + 1, at, found)
         if found:
             yield from found
             return
@@ -437,8 +547,9 @@ def _spliced(text: str, parts: list[Hidden]) -> str:
 
 
 def _plain_copy(value: Any) -> Any:
+    """A copy of a JSON value (a scalar is its own copy: no call for each one)."""
     if isinstance(value, dict):
-        return {key: _plain_copy(item) for key, item in value.items()}
+        return {key: _plain_copy(item) if isinstance(item, (dict, list)) else item for key, item in value.items()}
     if isinstance(value, list):
-        return [_plain_copy(item) for item in value]
+        return [_plain_copy(item) if isinstance(item, (dict, list)) else item for item in value]
     return value

@@ -556,7 +556,8 @@ async def check_eviction(store: Store, *, allow: bool) -> None:
 
 
 async def keep_format(store: Store) -> None:
-    """The Redis-wide stored format (bot/store/stored_format.py): an older one upgraded in place (said at WARNING), a
+    """The Redis-wide stored format (bot/store/stored_format.py): an older one upgraded in place (said at INFO: an
+    expected step of an upgrade, and every Redis without the key, a new one included, is format 1), a
     newer one refused with a `SettingsError` saying so; a Redis that cannot be reached now is let be (a WARNING)."""
     try:
         before, now = await store.format.keep(version=__version__)
@@ -566,7 +567,7 @@ async def keep_format(store: Store) -> None:
     except NewerFormat as exc:
         raise SettingsError(str(exc)) from None
     if before != now:
-        log.warning("Redis's stored format upgraded in place from %s to %s", before, now)
+        log.info("Redis's stored format upgraded in place from %s to %s", before, now)
 
 
 def signing_keys(settings: Settings) -> SigningKeys | None:

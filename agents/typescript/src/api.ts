@@ -291,6 +291,10 @@ export interface components {
             used_at?: string;
             /** @description a revision that edited the arguments (`arguments` are those) */
             edited?: boolean;
+            /** @description values of `arguments` are hidden (`hidden` lists them): true in a webhook's body, and in an answer when the bot no longer keeps them (the approval ended, or no SECRETS_KEY); false when `arguments` are whole (the program's own answers). Absent when nothing is hidden */
+            arguments_redacted?: boolean;
+            /** @description the values of the arguments hidden from people (the tool's schema, `redact:`, detectors) */
+            hidden?: components["schemas"]["HiddenValue"][];
             /** @description sha256 of the canonical JSON of `arguments` */
             digest?: string;
             /** @description a signed receipt (compact JWS, EdDSA, typ `approval-receipt+jwt`, its key in /api/v1/jwks.json) when the approval allows the call; null otherwise; absent when the bot signs no receipts. Claims: iss, sub (this id), aud (the asking key's id, GET /api/v1/key), jti, iat, exp, tool, args_sha256 (hex SHA-256 of the RFC 8785 JSON of `arguments`), decided_by, quorum, audit */
@@ -343,6 +347,18 @@ export interface components {
             message: string;
             /** @description the field, header or query parameter at fault */
             field?: string;
+        };
+        /**
+         * HiddenValue
+         * @description A value of the arguments hidden from people (cards, logs, webhooks, the audit log).
+         */
+        HiddenValue: {
+            /** @description where it is: `payments[0].card.number` */
+            path: string;
+            /** @description what it is: `card`, `iban`, `password field`… */
+            kind: string;
+            /** @description what people see instead: `card ending 1111` */
+            shown: string;
         };
         /**
          * HookAnswer

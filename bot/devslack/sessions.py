@@ -140,10 +140,18 @@ class Sessions:
             problem = validate_blocks(blocks)
             if problem is not None:
                 raise ApiError(problem[0], errors=problem[1], response_metadata={"messages": problem[1]})
+        status = args.get("session_status")
+        if status is not None and status not in STATUSES:
+            raise ApiError("invalid_arguments", response_metadata={"messages": [f"session_status: one of {STATUSES}"]})
         self._take(stream, args)
         stream.streaming = False
         stream.blocks = copy.deepcopy(blocks or [])
         self._show(stream, m)
+        if status is not None:  # the session's status, set by the same call
+            session = self.sessions.setdefault((stream.channel, stream.thread_ts),
+                                               Session(stream.channel, stream.thread_ts, str(status)))
+            session.status = str(status)
+            session.history.append(session.status)
         return {"channel": stream.channel, "ts": stream.ts, "message": self.messages.message_object(m)}
 
     # ------------------------------------------------------------------------------------------- chunks

@@ -344,7 +344,9 @@ class RunManager:
             return
         if final.status in ("failed", "cancelled"):
             await self._approvals.cancel_pending(final.id, by="system", reason=f"run {final.status}: {final.reason}")
-        if result is not None and final.status == "completed":
+        if self._threads.in_session(final):  # its last task (and result) is the thread's record of its end
+            self._end_task(final, result)
+        elif result is not None and final.status == "completed":
             await self._threads.post(final, text=f"Run {final.id} completed", blocks=build_result_blocks(final, result))
         else:
             by = f" by {user_ref(final.ended_by)}" if final.ended_by else ""
@@ -360,6 +362,14 @@ class RunManager:
         await self._threads.close_session(final)
         if self._approvals.homes is not None:  # "Your runs" in the requester's Home
             self._background.spawn(self._approvals.homes.refresh_person(final.requester), name=f"home-{final.id}")
+
+    def _end_task(self, final: RunRecord, result: str | None) -> None:
+        """A session's record of how its run ended: a last task, and the result's text."""
+        by = f" by {final.ended_by}" if final.ended_by else ""
+        reason = f": {final.reason}" if final.reason else ""
+        done = final.status == "completed"
+        title = "Run completed" if done else f"Run {final.status}{by}{reason}"
+        self._threads.ended(final, title=title, done=done, text=result if done and result else "")
 
     # continuing a run whose worker is gone ------------------------------------------------
     async def continue_if_orphaned(self, approval: ApprovalRecord) -> bool:

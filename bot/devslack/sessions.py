@@ -186,9 +186,16 @@ class Sessions:
 
     async def stop(self, *, user: str, channel: str, thread_ts: str) -> DeliveryResult:
         """``user`` clicks Stop on the session of ``thread_ts``: Slack stops its streams and sends
-        ``agent_session_stopped`` (the session's status is the app's to change)."""
+        ``agent_session_stopped`` (the session's status is the app's to change). As in Slack, the button shows only
+        while the session is ``processing`` (docs.slack.dev/reference/events/agent_session_stopped): in any other
+        status there is nothing to click (409, nothing sent); a run waiting for people is cancelled from its
+        thread with ``/agent cancel``."""
         u = self.ws.user_or_error(user)
         cid = self.ws.channel_or_error(channel)
+        session = self.sessions.get((cid, thread_ts))
+        if session is None or session.status != "processing":
+            shown = session.status if session else "no session"
+            return DeliveryResult(409, f"no Stop button: the session is {shown}", None)
         stopped = self._open_streams(cid, thread_ts)
         for stream in stopped:
             stream.streaming = False

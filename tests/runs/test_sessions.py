@@ -27,7 +27,7 @@ from tests.conftest import (
     texts,
     thread_of,
 )
-from tests.support.cluster import Cluster, run_with_card
+from tests.support.cluster import Cluster
 from tests.support.cluster import run_status as cluster_status
 from tests.support.flow import pending_card, run_status, start_run
 from tests.support.hitl import bot, call, decided, nth_card, replay, start
@@ -111,12 +111,29 @@ async def test_a_decision_before_the_stream_stopped_shows_after_its_pending_task
     assert second["tasks"][1]["title"] == "Run completed"
 
 
+async def test_stop_shows_only_while_processing(slack: SlackStandIn, worker: Worker) -> None:
+    """As in Slack, Stop shows only while the session is `processing`: a suspended session has none (the run waiting
+    for people is cancelled with `/agent cancel`)."""
+    run_id = await start_run(slack)
+    header = await header_of(slack, run_id)
+    await pending_card(slack)
+    await slack.wait_for(lambda: session_of(slack, SALES, header["ts"])["status"] == "suspended")
+    refused = await slack.sessions.stop(user=ALICE, channel=SALES, thread_ts=header["ts"])
+    assert refused.status == 409 and "suspended" in refused.body
+    assert not slack.calls("chat.postEphemeral")
+    run = await worker.services.store.runs.get(run_id)
+    assert run is not None and not run.final
+
+
 async def test_stop_withdraws_the_card_and_cancels_the_run(slack: SlackStandIn, worker: Worker) -> None:
+    link = slack.hold("auth.test")  # the pending task waits for its card's link: the session is still processing
     run_id = await start_run(slack)
     header = await header_of(slack, run_id)
     card = await pending_card(slack)
-    await slack.wait_for(lambda: session_of(slack, SALES, header["ts"])["status"] == "suspended")
+    await link.arrived.wait()
+    assert session_of(slack, SALES, header["ts"])["status"] == "processing"
     first = await slack.sessions.stop(user=ALICE, channel=SALES, thread_ts=header["ts"])
+    link.release()
     again = await slack.sessions.stop(user=ALICE, channel=SALES, thread_ts=header["ts"])  # a second delivery
     assert first.status == again.status == 200
     await run_status(worker, run_id, wanted="cancelled")
@@ -130,10 +147,13 @@ async def test_stop_withdraws_the_card_and_cancels_the_run(slack: SlackStandIn, 
 
 
 async def test_stop_by_someone_else_is_refused_and_audited(slack: SlackStandIn, worker: Worker) -> None:
+    link = slack.hold("auth.test")  # the session still processing: Stop shows
     run_id = await start_run(slack)
     header = await header_of(slack, run_id)
     await pending_card(slack)
+    await link.arrived.wait()
     await slack.sessions.stop(user=CAROL, channel=SALES, thread_ts=header["ts"])
+    link.release()
     refusal = await slack.wait_for(lambda: [e for e in slack.ephemerals(CAROL) if "may stop it" in e["text"]])
     assert f"`{run_id}`" in refusal[0]["text"]
     entries = await worker.services.store.audit.entries()
@@ -198,12 +218,16 @@ async def test_stop_on_two_workers_withdraws_and_cancels_once(
     card withdrawn once, and the owner closes the session."""
     owner = await cluster.start()
     other = await cluster.start()
-    run_id, card = await run_with_card(slack, owner)
+    link = slack.hold("auth.test")  # the session still processing while its pending task waits: Stop shows
+    slack.events_url = owner.events
+    run_id = await start_run(slack)
+    card = await pending_card(slack)
     header = await header_of(slack, run_id)
-    await slack.wait_for(lambda: session_of(slack, SALES, header["ts"])["status"] == "suspended", timeout=20)
+    await link.arrived.wait()
     for worker in (other, owner):  # whichever receives it; a redelivery to the other
         slack.events_url = worker.events
         assert (await slack.sessions.stop(user=ALICE, channel=SALES, thread_ts=header["ts"])).status == 200
+    link.release()
     await cluster_status(store, run_id, "cancelled")
     withdrawn = await decided(slack, card, within=20)
     assert "stopped with Slack's Stop button" in block_texts(withdrawn) and f"<@{ALICE}>" in block_texts(withdrawn)

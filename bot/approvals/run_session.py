@@ -1,10 +1,10 @@
 """A run as a Slack agent session: its status, its turns streamed with a plan of tasks, within Slack's limits.
 
 The session lives in the thread of the run's header (`agents.sessions.setStatus`: `processing` while the team works,
-`suspended` while people decide, `closed` when the run ends). What the team does is a plan of tasks (`task_update`
-chunks: one per agent turn and per tool call) and text (`markdown_text`), streamed into one message at a time
-(`chat.startStream`, `chat.appendStream`, `chat.stopStream`). A stream takes no buttons: a call that needs a person
-shows as a pending task, the stream is stopped and the session suspended, and the card is posted as for any run;
+`suspended` while people decide, `active` when the run ends: see END_STATUS). What the team does is a plan of tasks
+(`task_update` chunks: one per agent turn and per tool call) and text (`markdown_text`), streamed into one message at
+a time (`chat.startStream`, `chat.appendStream`, `chat.stopStream`). A stream takes no buttons: a call that needs a
+person shows as a pending task, the stream is stopped and the session suspended, and the card is posted as for any run;
 after the decision the next chunk starts a new stream.
 
 Limits: chunks are batched (one append per `flush_every` seconds at most, never one call per token), each append
@@ -38,7 +38,13 @@ CHUNKS_PER_CALL: Final = 50  # the blocks of a call are capped at 50 (chat.stopS
 TEXT_PER_CALL: Final = 12_000  # markdown_text's limit (chat.appendStream's page)
 TITLE_LIMIT: Final = 200
 TASK_STATUSES: Final = ("pending", "in_progress", "complete", "error")  # slack_sdk's TaskUpdateChunk
-END_STATUS: Final = "closed"  # a run's session when the run ended
+# A run's session when the run ended. Slack's agent sessions page (https://docs.slack.dev/ai/agent-sessions, "Session
+# lifecycle"; the statuses processing, active, suspended, closed) has the app set `processing` while it works and
+# leave it when its turn is done: a finished turn is `active` (the session stays for the person's next message),
+# `closed` is for a conversation that is over. A run is one turn of its thread's session: `active`. Stop
+# (https://docs.slack.dev/reference/events/agent_session_stopped) is answered the same way: the app moves the
+# session out of `processing` itself (Slack does not), here as the cancelled run ends.
+END_STATUS: Final = "active"
 
 
 def task_chunk(task_id: str, title: str, status: str, *, details: str = "") -> dict[str, Any]:

@@ -173,5 +173,5 @@ class RunThreads:
         self.step(run, *chunks, *([text_chunk(text)] if text else []))
 
     def close_session(self, run: RunRecord) -> asyncio.Task[None]:
-        """The run ended: its stream stopped and its session closed, after what was asked before."""
+        """The run ended: its stream stopped and its session `active` (its turn done), after what was asked before."""
         return self._chain(self._tail, run.id, lambda: self.sessions.close(run.id), "close")

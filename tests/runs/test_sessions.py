@@ -75,9 +75,9 @@ async def test_approve_resumes_with_a_new_stream_and_the_task_completes(slack: S
     await slack.wait_for(lambda: session_of(slack, SALES, header["ts"])["status"] == "suspended")
     await slack.click(user=BOB, channel=APPROVALS, ts=card["ts"], action_id="approval_approve")
     await run_status(worker, run_id, wanted="completed")
-    session = await slack.wait_for(lambda: (s := session_of(slack, SALES, header["ts"]))["status"] == "closed" and s)
+    session = await slack.wait_for(lambda: (s := session_of(slack, SALES, header["ts"]))["status"] == "active" and s)
     history = session["history"]  # (`processing` again only if the run still worked after the batching window)
-    assert history[:2] == ["processing", "suspended"] and history[-1] == "closed"
+    assert history[:2] == ["processing", "suspended"] and history[-1] == "active"
     assert all(a != b for a, b in itertools.pairwise(history))  # set only when it changes
     first, second = session["streams"]
     assert not first["streaming"] and not second["streaming"]
@@ -103,7 +103,7 @@ async def test_a_decision_before_the_stream_stopped_shows_after_its_pending_task
     await slack.click(user=BOB, channel=APPROVALS, ts=card["ts"], action_id="approval_approve")
     await run_status(worker, run_id, wanted="completed")
     link.release()
-    session = await slack.wait_for(lambda: (s := session_of(slack, SALES, header["ts"]))["status"] == "closed" and s)
+    session = await slack.wait_for(lambda: (s := session_of(slack, SALES, header["ts"]))["status"] == "active" and s)
     first, second = session["streams"]
     assert [t["status"] for t in first["tasks"]] == ["complete", "pending"]
     assert [t["status"] for t in second["tasks"]] == ["complete", "complete"]
@@ -139,7 +139,7 @@ async def test_stop_withdraws_the_card_and_cancels_the_run(slack: SlackStandIn, 
     await run_status(worker, run_id, wanted="cancelled")
     withdrawn = await decided(slack, card)
     assert "stopped with Slack's Stop button" in block_texts(withdrawn) and f"<@{ALICE}>" in block_texts(withdrawn)
-    await slack.wait_for(lambda: session_of(slack, SALES, header["ts"])["status"] == "closed")
+    await slack.wait_for(lambda: session_of(slack, SALES, header["ts"])["status"] == "active")
     entries = await worker.services.store.audit.entries()
     assert len([e for e in entries if e["event"] == "run_cancelled" or e.get("status") == "cancelled"]) <= 1
     run = await worker.services.store.runs.get(run_id)
@@ -231,7 +231,7 @@ async def test_stop_on_two_workers_withdraws_and_cancels_once(
     await cluster_status(store, run_id, "cancelled")
     withdrawn = await decided(slack, card, within=20)
     assert "stopped with Slack's Stop button" in block_texts(withdrawn) and f"<@{ALICE}>" in block_texts(withdrawn)
-    await slack.wait_for(lambda: session_of(slack, SALES, header["ts"])["status"] == "closed", timeout=20)
+    await slack.wait_for(lambda: session_of(slack, SALES, header["ts"])["status"] == "active", timeout=20)
     entries = await store.audit.entries()
     assert [e["by"] for e in entries if e["event"] == "run_finished" and e.get("run") == run_id] == [ALICE]
     assert len([c for c in slack.calls("chat.update") if c.args.get("ts") == card["ts"]
@@ -256,7 +256,7 @@ async def test_a_tool_call_is_a_task_waiting_then_complete(slack: SlackStandIn, 
         await slack.click(user=BOB, channel=APPROVALS, ts=last_word["ts"], action_id="approval_approve")
         await run_status(worker, run_id, wanted="completed")
         session = await slack.wait_for(
-            lambda: (s := session_of(slack, SALES, header["ts"]))["status"] == "closed" and s)
+            lambda: (s := session_of(slack, SALES, header["ts"]))["status"] == "active" and s)
         last = {t["id"]: t for t in tasks_of(session)}  # each task as it was last streamed
         assert last["call_1"]["status"] == "complete" and last["call_1"]["title"] == "send_email"
         assert any(t["title"] == f"send_email: approved by {BOB}" and t["status"] == "complete" for t in last.values())

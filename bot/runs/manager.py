@@ -49,7 +49,6 @@ from bot.store import Fence, Fenced, Store, persistently
 
 log = logging.getLogger(__name__)
 
-SESSION_LOOKBACK = 50  # a Stop finds its run among the channel's latest runs
 STOPPED = "stopped with Slack's Stop button"
 STOP_KEPT = 86_400  # how long a Stop's claim is kept (a redelivery within it does nothing)
 
@@ -204,6 +203,8 @@ class RunManager:
                 if updated != "ok":
                     await self._end(state, status="cancelled", reason="cancelled before it started")
                     return
+                indexed = run  # (a name the lambda keeps: `run` changes as the run goes)
+                await persistently(lambda: self._store.runs.index_thread(indexed), what=f"indexing run {run.id}")
                 await self._threads.update_header(run)
             await self._threads.open_session(run)  # an agent session where the workspace has them (adopted: again)
             model_client = load_model_client(self._model_config, cache_store=self._model_cache)
@@ -459,9 +460,8 @@ class RunManager:
         return await self._store.runs.get(run_id)
 
     async def run_of_session(self, channel: str, thread_ts: str) -> RunRecord | None:
-        """The run whose session is the thread `thread_ts` of `channel` (among the channel's latest runs)."""
-        runs = await self._store.runs.recent(channel, limit=SESSION_LOOKBACK)
-        return next((run for run in runs if run.header_ts == thread_ts), None)
+        """The run whose session is the thread `thread_ts` of `channel` (its thread's index, whatever its age)."""
+        return await self._store.runs.of_thread(channel, thread_ts)
 
     async def stop_session(self, run: RunRecord, *, by: str) -> str:
         """Slack's Stop button on a run's session (`agent_session_stopped`, delivered to any worker, maybe twice):

@@ -5,12 +5,14 @@ the Messages tab, and a workspace without sessions."""
 from __future__ import annotations
 
 import itertools
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 from slack_sdk.models.messages.chunk import Chunk
 
+from bot.core.records import RunRecord
 from bot.devslack.model import DevUser
 from bot.devslack.server import SlackStandIn
 from bot.store import Store
@@ -144,6 +146,26 @@ async def test_stop_withdraws_the_card_and_cancels_the_run(slack: SlackStandIn, 
     assert len([e for e in entries if e["event"] == "run_cancelled" or e.get("status") == "cancelled"]) <= 1
     run = await worker.services.store.runs.get(run_id)
     assert run is not None and run.ended_by == ALICE
+
+
+async def test_stop_finds_its_run_by_its_thread_however_many_runs_came_after(
+    slack: SlackStandIn, worker: Worker
+) -> None:
+    """Slack's Stop names a thread: its run is found by the thread's index, not among the channel's latest runs."""
+    link = slack.hold("auth.test")  # the session still processing: Stop shows
+    run_id = await start_run(slack)
+    header = await header_of(slack, run_id)
+    card = await pending_card(slack)
+    await link.arrived.wait()
+    store = worker.services.store
+    for n in range(60):  # newer runs in the same channel (a program's, in no limit)
+        later = RunRecord(id=f"rlater{n:02d}", requester=BOB, channel=SALES, task="later", created_at=time.time() + n)
+        assert await store.runs.create(later, max_per_user=1000, max_per_channel=1000, active=False) == "ok"
+    assert run_id not in [r.id for r in await store.runs.recent(SALES, limit=50)]
+    assert (await slack.sessions.stop(user=ALICE, channel=SALES, thread_ts=header["ts"])).status == 200
+    link.release()
+    await run_status(worker, run_id, wanted="cancelled")
+    assert "stopped with Slack's Stop button" in block_texts(await decided(slack, card))
 
 
 async def test_stop_by_someone_else_is_refused_and_audited(slack: SlackStandIn, worker: Worker) -> None:

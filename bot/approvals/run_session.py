@@ -254,6 +254,18 @@ class RunSessions:
             return
         session.status = status
 
+    async def end_elsewhere(self, run: RunRecord) -> None:
+        """Set END_STATUS on the session of a run another worker owns (or owned: it may be gone), as who claimed its
+        Stop: Slack leaves the status to the app (docs.slack.dev/reference/events/agent_session_stopped), and a dead
+        owner never would. (A live owner sets it too as its run ends: the same status, twice.)"""
+        if self.unsupported or not run.header_ts:
+            return
+        try:
+            await self._call("agents_sessions_setStatus", channel_id=run.channel, thread_ts=run.header_ts,
+                             status=END_STATUS)
+        except _Refused as refused:
+            log.error("session status of stopped run %s refused: %s", run.id, refused.error, extra={"run_id": run.id})
+
     async def close(self, run_id: str) -> None:
         """The run ended: what is queued sent, its stream stopped and its session's status set to END_STATUS (one
         call where a stream is open), forgotten."""

@@ -64,6 +64,7 @@ class Sessions:
         self.sessions: dict[tuple[str, str], Session] = {}
         self.streams: dict[str, Stream] = {}  # by message ts
         self.refused = ""  # `without_sessions`: the error every session method answers
+        self.last_stop: dict[str, Any] | None = None  # the last Stop's event callback (`redeliver_stop`)
 
     def methods(self) -> dict[str, ApiMethod]:
         return {
@@ -201,7 +202,14 @@ class Sessions:
             stream.streaming = False
         event = {"type": "agent_session_stopped", "channel": cid, "thread_ts": thread_ts, "user": u.id,
                  "streaming_message_ts": [s.ts for s in stopped], "event_ts": self.ws.next_ts()}
-        return await self.delivery.deliver_event(self._callback(event))
+        self.last_stop = self._callback(event)
+        return await self.delivery.deliver_event(self.last_stop)
+
+    async def redeliver_stop(self) -> DeliveryResult:
+        """Slack's retry of the last Stop's event (the same event id), to wherever ``events_url`` now points."""
+        if self.last_stop is None:
+            raise RuntimeError("no Stop to redeliver")
+        return await self.delivery.deliver_event(self.last_stop)
 
     async def message_bot(self, *, user: str, text: str) -> DeliveryResult:
         """``user`` writes ``text`` to the app in its Messages tab: stored in their DM with the bot, delivered as

@@ -468,7 +468,10 @@ class RunManager:
         the first delivery claims the stop in Redis, withdraws the run's pending approvals and cancels it."""
         if await self._store.workers.first(self._store.keys.session_stop(run.id), by, seconds=STOP_KEPT) is not None:
             return f"Run `{run.id}` is already stopped."
-        return await self.cancel_run(run.id, by=by, reason=STOPPED)  # the card names who: "Cancelled by …"
+        said = await self.cancel_run(run.id, by=by, reason=STOPPED)  # the card names who: "Cancelled by …"
+        if run.id not in self._active:  # owned elsewhere, maybe by a dead worker: its session's status set here
+            await self._threads.sessions.end_elsewhere(run)
+        return said
 
     async def cancel_run(self, run_id: str, *, by: str, reason: str = "the run was cancelled") -> str:
         """`/agent cancel <run id>`: ends the run wherever it runs. Returns what to tell the user."""

@@ -136,7 +136,7 @@ async def test_stop_withdraws_the_card_and_cancels_the_run(slack: SlackStandIn, 
     assert session_of(slack, SALES, header["ts"])["status"] == "processing"
     first = await slack.sessions.stop(user=ALICE, channel=SALES, thread_ts=header["ts"])
     link.release()
-    again = await slack.sessions.stop(user=ALICE, channel=SALES, thread_ts=header["ts"])  # a second delivery
+    again = await slack.sessions.redeliver_stop()  # Slack retries the same event
     assert first.status == again.status == 200
     await run_status(worker, run_id, wanted="cancelled")
     withdrawn = await decided(slack, card)
@@ -246,9 +246,10 @@ async def test_stop_on_two_workers_withdraws_and_cancels_once(
     card = await pending_card(slack)
     header = await header_of(slack, run_id)
     await link.arrived.wait()
-    for worker in (other, owner):  # whichever receives it; a redelivery to the other
-        slack.events_url = worker.events
-        assert (await slack.sessions.stop(user=ALICE, channel=SALES, thread_ts=header["ts"])).status == 200
+    slack.events_url = other.events  # whichever receives it
+    assert (await slack.sessions.stop(user=ALICE, channel=SALES, thread_ts=header["ts"])).status == 200
+    slack.events_url = owner.events  # Slack's retry of the same event, to the other worker
+    assert (await slack.sessions.redeliver_stop()).status == 200
     link.release()
     await cluster_status(store, run_id, "cancelled")
     withdrawn = await decided(slack, card, within=20)
@@ -258,6 +259,29 @@ async def test_stop_on_two_workers_withdraws_and_cancels_once(
     assert [e["by"] for e in entries if e["event"] == "run_finished" and e.get("run") == run_id] == [ALICE]
     assert len([c for c in slack.calls("chat.update") if c.args.get("ts") == card["ts"]
                 and "Stop button" in str(c.args.get("blocks"))]) == 1
+
+
+@pytest.mark.slow
+async def test_stop_of_a_run_whose_owner_is_dead_sets_its_session_status(
+    cluster: Cluster, slack: SlackStandIn, store: Store
+) -> None:
+    """The owner (a real process) killed while its run's session is processing: the worker that claims the Stop
+    cancels the run and moves the session out of `processing` itself (Slack does not, and the owner never will)."""
+    owner = await cluster.start()
+    other = await cluster.start()
+    link = slack.hold("auth.test")  # the session still processing while its pending task waits: Stop shows
+    slack.events_url = owner.events
+    run_id = await start_run(slack)
+    await pending_card(slack)
+    header = await header_of(slack, run_id)
+    await link.arrived.wait()
+    owner.kill()
+    link.release()
+    assert session_of(slack, SALES, header["ts"])["status"] == "processing"
+    slack.events_url = other.events
+    assert (await slack.sessions.stop(user=ALICE, channel=SALES, thread_ts=header["ts"])).status == 200
+    await cluster_status(store, run_id, "cancelled")
+    await slack.wait_for(lambda: session_of(slack, SALES, header["ts"])["status"] == "active", timeout=20)
 
 
 async def test_a_tool_call_is_a_task_waiting_then_complete(slack: SlackStandIn, redis_url: str, tmp_path: Path) -> None:

@@ -234,7 +234,7 @@ class RunManager:
                 reviewer = reviewer_of(run.preset, resume.approval.author)  # plan: the plan's own reviewer
                 task = TextMessage(content=decision.reply_text(), source=reviewer)
             result = await run_with_plan(team, task=task, token=state.token, threads=self._threads, run=run,
-                                         clean=lambda text: redact(text, self._secrets))
+                                         clean=self._shown)
             await self._finish(state, result)
         except asyncio.CancelledError:
             if self._closing or state.adopted_elsewhere:
@@ -364,13 +364,17 @@ class RunManager:
         if self._approvals.homes is not None:  # "Your runs" in the requester's Home
             self._background.spawn(self._approvals.homes.refresh_person(final.requester), name=f"home-{final.id}")
 
+    def _shown(self, text: str) -> str:
+        """Text a run's session streams: the bot's secrets out, then hidden as on cards (detectors, `redact:`)."""
+        return self._approvals.chain.hiding.text(redact(text, self._secrets))
+
     def _end_task(self, final: RunRecord, result: str | None) -> None:
         """A session's record of how its run ended: a last task, and the result's text."""
         by = f" by {final.ended_by}" if final.ended_by else ""
         reason = f": {final.reason}" if final.reason else ""
         done = final.status == "completed"
         title = "Run completed" if done else f"Run {final.status}{by}{reason}"
-        self._threads.ended(final, title=title, done=done, text=result if done and result else "")
+        self._threads.ended(final, title=title, done=done, text=self._shown(result) if done and result else "")
 
     # continuing a run whose worker is gone ------------------------------------------------
     async def continue_if_orphaned(self, approval: ApprovalRecord) -> bool:

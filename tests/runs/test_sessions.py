@@ -317,3 +317,37 @@ async def test_a_guest_writing_in_the_messages_tab_starts_nothing(slack: SlackSt
     entries = await worker.services.store.audit.entries()
     assert [(e["by"], e["reason"]) for e in entries if e["event"] == "refused"] == [("U0GUS", "outsider: guest")]
     assert await worker.services.store.runs.recent(slack.dm_channel("U0GUS")) == []
+
+
+CARD = "4242 4242 4242 4242"
+STRIPE_KEY = "sk_live_" + "51Hq8wErTyUiOpAsDfGhJkLzX"  # (split: no secret-looking literal in the source)
+
+
+async def test_streamed_text_is_hidden_as_cards_are(slack: SlackStandIn, redis_url: str, tmp_path: Path) -> None:
+    """A scripted model whose tool call's arguments and turn text hold a card number and a Stripe key: no chunk of
+    the session's streams carries either (nor any other Slack call but the last message's own card); the detectors'
+    words stand in for them."""
+    email = {"to": "bob@example.com", "subject": "Card on file",
+             "body": f"Your card {CARD} is set; our key is {STRIPE_KEY}."}
+    said = f"Sent it: card {CARD}, key {STRIPE_KEY}."
+    async with bot(slack, redis_url, tmp_path, replay(call("send_email", email), said)) as worker:
+        run_id = await start(slack, "--team email Tell bob@example.com his card is on file")
+        header = await header_of(slack, run_id)
+        card = await nth_card(slack, 1)
+        await slack.click(user=BOB, channel=APPROVALS, ts=card["ts"], action_id="approval_approve")
+        last_word = await nth_card(slack, 2)
+        await slack.click(user=BOB, channel=APPROVALS, ts=last_word["ts"], action_id="approval_approve")
+        await run_status(worker, run_id, wanted="completed")
+        session = await slack.wait_for(
+            lambda: (s := session_of(slack, SALES, header["ts"]))["status"] == "active" and s)
+    streamed = str([c.args for c in slack.calls() if c.method.startswith(("chat.startStream", "chat.appendStream",
+                                                                            "chat.stopStream"))])
+    assert "Stripe secret key (hidden)" in streamed and "card ending 4242" in streamed
+    for secret in (CARD, CARD.replace(" ", ""), STRIPE_KEY):
+        assert secret not in streamed
+        assert secret not in str(session)
+        # every other Slack call too, but the card of the team's last message (a `message` approval: what the
+        # reviewer approves sending, which #68's hiding leaves whole: not streamed text)
+        leaks = [c for c in slack.calls() if secret in str(c.args)]
+        assert {(c.method, c.args.get("ts") or last_word["ts"]) for c in leaks} <= {
+            ("chat.postMessage", last_word["ts"]), ("chat.update", last_word["ts"])}

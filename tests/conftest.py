@@ -328,6 +328,14 @@ def block_texts(message: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
+@pytest.fixture
+def no_sessions(slack: SlackStandIn) -> SlackStandIn:
+    """A workspace without agent sessions (the methods refused): runs keep the header and thread of before, whose
+    lines (waiting, decided, result, ended) these tests read."""
+    slack.sessions.refused = "not_allowed"
+    return slack
+
+
 def thread_of(slack: SlackStandIn, channel: str, header_ts: str) -> list[dict[str, Any]]:
     return [m for m in slack.messages(channel) if m.get("thread_ts") == header_ts and m.get("ts") != header_ts]
 

@@ -73,6 +73,13 @@ class Hiding:
         return find_hidden(approval.tool_name, arguments, schema=schema if isinstance(schema, dict) else None,
                            rules=rules, detectors=self.detectors)
 
+    def text(self, text: str, *, tool: str = "") -> str:
+        """Untrusted text shown outside a card (a run's streamed turns, its tool calls' results, its result): what
+        the detectors find in it (and in JSON text, values named like secrets, or the policy's `redact:` paths of
+        `tool`) replaced by what may be shown of them, as on a card."""
+        found = find_hidden(tool, text, rules=dict(self._rules()), detectors=self.detectors)
+        return str(redacted(text, found)) if found else text
+
     async def hide(self, approval: ApprovalRecord, *, keep: bool = True) -> ApprovalRecord:
         """`approval` as it is stored: its arguments and proposal redacted, what was hidden listed with a keyed
         commitment of each value, the full arguments sealed (when SECRETS_KEY is set and `keep`); unchanged when

@@ -1,10 +1,10 @@
 """A run as a Slack agent session: its status, its turns streamed with a plan of tasks, within Slack's limits.
 
 The session lives in the thread of the run's header (`agents.sessions.setStatus`: `processing` while the team works,
-`suspended` while people decide, `closed` when the run ends). What the team does is a plan of tasks (`task_update`
-chunks: one per agent turn and per tool call) and text (`markdown_text`), streamed into one message at a time
-(`chat.startStream`, `chat.appendStream`, `chat.stopStream`). A stream takes no buttons: a call that needs a person
-shows as a pending task, the stream is stopped and the session suspended, and the card is posted as for any run;
+`suspended` while people decide, `active` when the run ends: see END_STATUS). What the team does is a plan of tasks
+(`task_update` chunks: one per agent turn and per tool call) and text (`markdown_text`), streamed into one message at
+a time (`chat.startStream`, `chat.appendStream`, `chat.stopStream`). A stream takes no buttons: a call that needs a
+person shows as a pending task, the stream is stopped and the session suspended, and the card is posted as for any run;
 after the decision the next chunk starts a new stream.
 
 Limits: chunks are batched (one append per `flush_every` seconds at most, never one call per token), each append
@@ -38,6 +38,13 @@ CHUNKS_PER_CALL: Final = 50  # the blocks of a call are capped at 50 (chat.stopS
 TEXT_PER_CALL: Final = 12_000  # markdown_text's limit (chat.appendStream's page)
 TITLE_LIMIT: Final = 200
 TASK_STATUSES: Final = ("pending", "in_progress", "complete", "error")  # slack_sdk's TaskUpdateChunk
+# A run's session when the run ended. Slack's agent sessions page (https://docs.slack.dev/ai/agent-sessions, "Session
+# lifecycle"; the statuses processing, active, suspended, closed) has the app set `processing` while it works and
+# leave it when its turn is done: a finished turn is `active` (the session stays for the person's next message),
+# `closed` is for a conversation that is over. A run is one turn of its thread's session: `active`. Stop
+# (https://docs.slack.dev/reference/events/agent_session_stopped) is answered the same way: the app moves the
+# session out of `processing` itself (Slack does not), here as the cancelled run ends.
+END_STATUS: Final = "active"
 
 
 def task_chunk(task_id: str, title: str, status: str, *, details: str = "") -> dict[str, Any]:
@@ -65,6 +72,8 @@ class _Session:
     shown_tasks: dict[str, dict[str, Any]] = field(default_factory=dict)  # its tasks, by id
     flush_due: bool = False  # a flush is scheduled
     planned: bool = False  # the plan's title was sent
+    status: str = "processing"  # the session's status as last set
+    wanted: str = ""  # a status to set with the next flush ("" when none): batched as the chunks are
 
 
 class RunSessions:
@@ -113,12 +122,28 @@ class RunSessions:
         session.flush_due = True
         return True
 
+    def want(self, run_id: str, status: str) -> bool:
+        """The session's status is to become `status` with the next flush (set only if the session is not in it by
+        then: a run that is suspended again or ends within the batching window never shows it); whether a flush
+        should now be scheduled."""
+        session = self._sessions.get(run_id)
+        if session is None:
+            return False
+        session.wanted = status
+        if session.flush_due:
+            return False
+        session.flush_due = True
+        return True
+
     async def flush(self, run_id: str) -> None:
-        """Send the queued chunks: a new stream, or appended to the open one (as few calls as the limits allow)."""
+        """Set the wanted status, then send the queued chunks: a new stream, or appended to the open one (as few
+        calls as the limits allow)."""
         session = self._sessions.get(run_id)
         if session is None:
             return
         session.flush_due = False
+        if session.wanted:
+            await self._status(session, session.wanted)
         while session.pending:
             batch = _batch(session.pending)
             del session.pending[: len(batch)]
@@ -167,40 +192,86 @@ class RunSessions:
         session.shown_text.clear()
         session.shown_tasks.clear()
 
-    async def stop_stream(self, run_id: str) -> None:
-        """Send what is queued, then stop the open stream (a stream takes no buttons, and is never held open)."""
-        await self.flush(run_id)
-        session = self._sessions.get(run_id)
-        if session is None or not session.stream_ts:
-            return
-        try:
-            await self._call("chat_stopStream", channel=session.run.channel, ts=session.stream_ts)
-        except _Refused as refused:
-            if refused.error == NOT_STREAMING:
-                await self._finish_closed(session)
-                return
-            log.error("stopping the stream of run %s failed: %s", run_id, refused.error, extra={"run_id": run_id})
-        self._reset(session)
-
-    async def set_status(self, run_id: str, status: str) -> None:
-        """The session's status (`processing`, `suspended`, `closed`)."""
+    async def stop_stream(self, run_id: str, *, status: str = "") -> None:
+        """Send what is queued and stop the open stream (a stream takes no buttons, and is never held open), the
+        session's new `status` set by the same call (`chat.stopStream`'s `session_status`): the last chunks, the
+        stop and the status are one call; a status the session already has is not set again."""
         session = self._sessions.get(run_id)
         if session is None:
+            return
+        session.flush_due = False
+        session.wanted = ""  # the status it is now given wins over one a flush would have set
+        while len(session.pending) > len(_batch(session.pending)):  # all but the last batch, the usual way
+            batch = _batch(session.pending)
+            del session.pending[: len(batch)]
+            await self._send(session, batch)
+        last = list(session.pending)
+        session.pending.clear()
+        if last and not session.stream_ts:
+            await self._send(session, last)  # nothing open: the last chunks start a stream, stopped below
+            last = []
+        if session.stream_ts:
+            await self._stop(session, last, status)
+        elif status:
+            await self._status(session, status)
+
+    async def _stop(self, session: _Session, last: list[dict[str, Any]], status: str) -> None:
+        run = session.run
+        change = status if status and status != session.status else None
+        try:
+            await self._call("chat_stopStream", channel=run.channel, ts=session.stream_ts, chunks=last or None,
+                             session_status=change)
+        except _Refused as refused:
+            if refused.error == NOT_STREAMING:  # Slack ended it on its own: shown by chat.update, the rest anew
+                await self._finish_closed(session)
+                if last:
+                    await self._send(session, last)
+                    if session.stream_ts:
+                        await self._stop(session, [], status)
+                        return
+            else:
+                log.error("stopping the stream of run %s failed: %s", run.id, refused.error,
+                          extra={"run_id": run.id})
+                self._reset(session)
+            if status:
+                await self._status(session, status)
+            return
+        if change:
+            session.status = change
+        self._reset(session)
+
+    async def _status(self, session: _Session, status: str) -> None:
+        """`agents.sessions.setStatus`, only when the session is not in `status` already."""
+        if status == session.status:
             return
         run = session.run
         try:
             await self._call("agents_sessions_setStatus", channel_id=run.channel, thread_ts=run.header_ts,
                              status=status)
         except _Refused as refused:
-            log.error("session status %s of run %s refused: %s", status, run_id, refused.error,
-                      extra={"run_id": run_id})
+            log.error("session status %s of run %s refused: %s", status, run.id, refused.error,
+                      extra={"run_id": run.id})
+            return
+        session.status = status
+
+    async def end_elsewhere(self, run: RunRecord) -> None:
+        """Set END_STATUS on the session of a run another worker owns (or owned: it may be gone), as who claimed its
+        Stop: Slack leaves the status to the app (docs.slack.dev/reference/events/agent_session_stopped), and a dead
+        owner never would. (A live owner sets it too as its run ends: the same status, twice.)"""
+        if self.unsupported or not run.header_ts:
+            return
+        try:
+            await self._call("agents_sessions_setStatus", channel_id=run.channel, thread_ts=run.header_ts,
+                             status=END_STATUS)
+        except _Refused as refused:
+            log.error("session status of stopped run %s refused: %s", run.id, refused.error, extra={"run_id": run.id})
 
     async def close(self, run_id: str) -> None:
-        """The run ended: stop its stream, close its session, forget it."""
+        """The run ended: what is queued sent, its stream stopped and its session's status set to END_STATUS (one
+        call where a stream is open), forgotten."""
         if run_id not in self._sessions:
             return
-        await self.stop_stream(run_id)
-        await self.set_status(run_id, "closed")
+        await self.stop_stream(run_id, status=END_STATUS)
         self._sessions.pop(run_id, None)
 
     async def _call(self, method: str, **args: Any) -> Any:

@@ -152,15 +152,26 @@ class RunThreads:
 
         async def suspend() -> None:
             self.sessions.add(run.id, await task())
-            await self.sessions.stop_stream(run.id)
-            await self.sessions.set_status(run.id, "suspended")
+            await self.sessions.stop_stream(run.id, status="suspended")  # one call where a stream is open
 
         return self._chain(self._tail, run.id, suspend, "suspend")
 
     def resume(self, run: RunRecord) -> asyncio.Task[None]:
-        """Decided: the session `processing` again (the next chunk starts a new stream)."""
-        return self._chain(self._tail, run.id, lambda: self.sessions.set_status(run.id, "processing"), "resume")
+        """Decided: the session `processing` again, set with the next flush (within `flush_every`, unless the run
+        is suspended again or ends first: then the status never changed); the next chunk starts a new stream."""
+
+        async def resume() -> None:
+            if self.sessions.want(run.id, "processing"):
+                self._background.spawn(self._flush_later(run), name=f"stream-{run.id}")
+
+        return self._chain(self._tail, run.id, resume, "resume")
+
+    def ended(self, run: RunRecord, *, title: str, done: bool, text: str = "") -> None:
+        """The run's end as its session's last task (and its result's text): in a session, the thread's record of
+        how it ended (instead of a separate message), streamed by `close_session`."""
+        chunks = [task_chunk(f"end-{run.id}", title, "complete" if done else "error")]
+        self.step(run, *chunks, *([text_chunk(text)] if text else []))
 
     def close_session(self, run: RunRecord) -> asyncio.Task[None]:
-        """The run ended: its stream stopped and its session closed, after what was asked before."""
+        """The run ended: its stream stopped and its session `active` (its turn done), after what was asked before."""
         return self._chain(self._tail, run.id, lambda: self.sessions.close(run.id), "close")

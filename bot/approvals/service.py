@@ -168,9 +168,10 @@ class ApprovalService:
             if opened.decided is not None:
                 return opened.decided
             # the thread's waiting line and the header, off the agent's path: a click is taken at once
-            if self._threads.in_session(run):  # a pending task, the stream stopped, the session suspended
-                self._threads.suspend(run, partial(self._pending_task, opened, request))
-            self._threads.post(run, text=partial(self._waiting_line, opened))  # the thread's record, as before
+            if self._threads.in_session(run):  # its pending task is the thread's record: the stream stopped,
+                self._threads.suspend(run, partial(self._pending_task, opened, request))  # the session suspended
+            else:
+                self._threads.post(run, text=partial(self._waiting_line, opened))  # the thread's record
             self._threads.redraw_header(run.with_(status="waiting"))  # as `/agent status` says
             if edit is not None and edit.get("approve") and opened.card[1]:
                 await self._approve_edit(opened.approval_id, str(edit["by"]), opened.card)
@@ -335,9 +336,10 @@ class ApprovalService:
         """Say in the run's thread how the approval was decided (in the background: the agent resumes at once)."""
         if approval.pending:
             return
-        text, blocks = build_outcome_blocks(approval)
-        self._threads.post(run, text=text, blocks=blocks)
-        if self._threads.in_session(run):  # its task, complete or denied, in the new stream
+        if not self._threads.in_session(run):
+            text, blocks = build_outcome_blocks(approval)
+            self._threads.post(run, text=text, blocks=blocks)
+        else:  # its task, complete or denied (and by whom), in the new stream: the thread's record of it
             what = approval.tool_name or ("the code" if approval.kind == "code" else "the message")
             done = approval.status == "approved"
             by = f" by {approval.decided_by}" if approval.decided_by else ""

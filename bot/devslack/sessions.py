@@ -64,6 +64,7 @@ class Sessions:
         self.sessions: dict[tuple[str, str], Session] = {}
         self.streams: dict[str, Stream] = {}  # by message ts
         self.refused = ""  # `without_sessions`: the error every session method answers
+        self.last_stop: dict[str, Any] | None = None  # the last Stop's event callback (`redeliver_stop`)
 
     def methods(self) -> dict[str, ApiMethod]:
         return {
@@ -140,10 +141,18 @@ class Sessions:
             problem = validate_blocks(blocks)
             if problem is not None:
                 raise ApiError(problem[0], errors=problem[1], response_metadata={"messages": problem[1]})
+        status = args.get("session_status")
+        if status is not None and status not in STATUSES:
+            raise ApiError("invalid_arguments", response_metadata={"messages": [f"session_status: one of {STATUSES}"]})
         self._take(stream, args)
         stream.streaming = False
         stream.blocks = copy.deepcopy(blocks or [])
         self._show(stream, m)
+        if status is not None:  # the session's status, set by the same call
+            session = self.sessions.setdefault((stream.channel, stream.thread_ts),
+                                               Session(stream.channel, stream.thread_ts, str(status)))
+            session.status = str(status)
+            session.history.append(session.status)
         return {"channel": stream.channel, "ts": stream.ts, "message": self.messages.message_object(m)}
 
     # ------------------------------------------------------------------------------------------- chunks
@@ -178,15 +187,29 @@ class Sessions:
 
     async def stop(self, *, user: str, channel: str, thread_ts: str) -> DeliveryResult:
         """``user`` clicks Stop on the session of ``thread_ts``: Slack stops its streams and sends
-        ``agent_session_stopped`` (the session's status is the app's to change)."""
+        ``agent_session_stopped`` (the session's status is the app's to change). As in Slack, the button shows only
+        while the session is ``processing`` (docs.slack.dev/reference/events/agent_session_stopped): in any other
+        status there is nothing to click (409, nothing sent); a run waiting for people is cancelled from its
+        thread with ``/agent cancel``."""
         u = self.ws.user_or_error(user)
         cid = self.ws.channel_or_error(channel)
+        session = self.sessions.get((cid, thread_ts))
+        if session is None or session.status != "processing":
+            shown = session.status if session else "no session"
+            return DeliveryResult(409, f"no Stop button: the session is {shown}", None)
         stopped = self._open_streams(cid, thread_ts)
         for stream in stopped:
             stream.streaming = False
         event = {"type": "agent_session_stopped", "channel": cid, "thread_ts": thread_ts, "user": u.id,
                  "streaming_message_ts": [s.ts for s in stopped], "event_ts": self.ws.next_ts()}
-        return await self.delivery.deliver_event(self._callback(event))
+        self.last_stop = self._callback(event)
+        return await self.delivery.deliver_event(self.last_stop)
+
+    async def redeliver_stop(self) -> DeliveryResult:
+        """Slack's retry of the last Stop's event (the same event id), to wherever ``events_url`` now points."""
+        if self.last_stop is None:
+            raise RuntimeError("no Stop to redeliver")
+        return await self.delivery.deliver_event(self.last_stop)
 
     async def message_bot(self, *, user: str, text: str) -> DeliveryResult:
         """``user`` writes ``text`` to the app in its Messages tab: stored in their DM with the bot, delivered as

@@ -49,7 +49,6 @@ from bot.store import Fence, Fenced, Store, persistently
 
 log = logging.getLogger(__name__)
 
-SESSION_LOOKBACK = 50  # a Stop finds its run among the channel's latest runs
 STOPPED = "stopped with Slack's Stop button"
 STOP_KEPT = 86_400  # how long a Stop's claim is kept (a redelivery within it does nothing)
 
@@ -204,6 +203,8 @@ class RunManager:
                 if updated != "ok":
                     await self._end(state, status="cancelled", reason="cancelled before it started")
                     return
+                indexed = run  # (a name the lambda keeps: `run` changes as the run goes)
+                await persistently(lambda: self._store.runs.index_thread(indexed), what=f"indexing run {run.id}")
                 await self._threads.update_header(run)
             await self._threads.open_session(run)  # an agent session where the workspace has them (adopted: again)
             model_client = load_model_client(self._model_config, cache_store=self._model_cache)
@@ -233,7 +234,7 @@ class RunManager:
                 reviewer = reviewer_of(run.preset, resume.approval.author)  # plan: the plan's own reviewer
                 task = TextMessage(content=decision.reply_text(), source=reviewer)
             result = await run_with_plan(team, task=task, token=state.token, threads=self._threads, run=run,
-                                         clean=lambda text: redact(text, self._secrets))
+                                         clean=self._shown)
             await self._finish(state, result)
         except asyncio.CancelledError:
             if self._closing or state.adopted_elsewhere:
@@ -344,7 +345,9 @@ class RunManager:
             return
         if final.status in ("failed", "cancelled"):
             await self._approvals.cancel_pending(final.id, by="system", reason=f"run {final.status}: {final.reason}")
-        if result is not None and final.status == "completed":
+        if self._threads.in_session(final):  # its last task (and result) is the thread's record of its end
+            self._end_task(final, result)
+        elif result is not None and final.status == "completed":
             await self._threads.post(final, text=f"Run {final.id} completed", blocks=build_result_blocks(final, result))
         else:
             by = f" by {user_ref(final.ended_by)}" if final.ended_by else ""
@@ -360,6 +363,18 @@ class RunManager:
         await self._threads.close_session(final)
         if self._approvals.homes is not None:  # "Your runs" in the requester's Home
             self._background.spawn(self._approvals.homes.refresh_person(final.requester), name=f"home-{final.id}")
+
+    def _shown(self, text: str) -> str:
+        """Text a run's session streams: the bot's secrets out, then hidden as on cards (detectors, `redact:`)."""
+        return self._approvals.chain.hiding.text(redact(text, self._secrets))
+
+    def _end_task(self, final: RunRecord, result: str | None) -> None:
+        """A session's record of how its run ended: a last task, and the result's text."""
+        by = f" by {final.ended_by}" if final.ended_by else ""
+        reason = f": {final.reason}" if final.reason else ""
+        done = final.status == "completed"
+        title = "Run completed" if done else f"Run {final.status}{by}{reason}"
+        self._threads.ended(final, title=title, done=done, text=self._shown(result) if done and result else "")
 
     # continuing a run whose worker is gone ------------------------------------------------
     async def continue_if_orphaned(self, approval: ApprovalRecord) -> bool:
@@ -449,16 +464,18 @@ class RunManager:
         return await self._store.runs.get(run_id)
 
     async def run_of_session(self, channel: str, thread_ts: str) -> RunRecord | None:
-        """The run whose session is the thread `thread_ts` of `channel` (among the channel's latest runs)."""
-        runs = await self._store.runs.recent(channel, limit=SESSION_LOOKBACK)
-        return next((run for run in runs if run.header_ts == thread_ts), None)
+        """The run whose session is the thread `thread_ts` of `channel` (its thread's index, whatever its age)."""
+        return await self._store.runs.of_thread(channel, thread_ts)
 
     async def stop_session(self, run: RunRecord, *, by: str) -> str:
         """Slack's Stop button on a run's session (`agent_session_stopped`, delivered to any worker, maybe twice):
         the first delivery claims the stop in Redis, withdraws the run's pending approvals and cancels it."""
         if await self._store.workers.first(self._store.keys.session_stop(run.id), by, seconds=STOP_KEPT) is not None:
             return f"Run `{run.id}` is already stopped."
-        return await self.cancel_run(run.id, by=by, reason=STOPPED)  # the card names who: "Cancelled by …"
+        said = await self.cancel_run(run.id, by=by, reason=STOPPED)  # the card names who: "Cancelled by …"
+        if run.id not in self._active:  # owned elsewhere, maybe by a dead worker: its session's status set here
+            await self._threads.sessions.end_elsewhere(run)
+        return said
 
     async def cancel_run(self, run_id: str, *, by: str, reason: str = "the run was cancelled") -> str:
         """`/agent cancel <run id>`: ends the run wherever it runs. Returns what to tell the user."""

@@ -30,6 +30,7 @@ workspace), step-up links, heartbeats, workers' channels, claims, commands, the 
 {p}:active:channel:<channel>  set     a channel's runs not ended (limits)            members leave when a run ends
 {p}:channel:<channel>:runs    zset    runs started in a channel, by start time       trimmed to RUN_RETENTION
 {p}:user:<user>:runs          zset    runs a person started, by start time (Home)    trimmed to RUN_RETENTION
+{p}:runthread:<channel>:<ts>  string  the run whose header (session thread) is <ts>   RUN_RETENTION
 {p}:approval:{<id>}           hash    an approval's short fields (`ApprovalRecord`)  DECIDED_RETENTION once decided
 {p}:text:{<id>}               string  its long texts (task, proposal, ...; packed)   DECIDED_RETENTION once decided
 {p}:votes:{<id>}              set     who approved so far (quorum)                   DECIDED_RETENTION
@@ -259,6 +260,10 @@ class Keys:
 
     def user_index(self, user: str) -> str:
         return f"{self.prefix}:user:{user}:runs"
+
+    def run_thread(self, channel: str, thread_ts: str) -> str:
+        """The run whose header is `thread_ts` in `channel` (its session's thread: Slack's Stop names only that)."""
+        return f"{self.prefix}:runthread:{channel}:{thread_ts}"
 
     # a person's Home
     def decided_by(self, user: str) -> str:

@@ -93,6 +93,17 @@ class Runs:
         """The runs started last in `channel`, newest first."""
         return await self.get_many(await self._s.redis.zrevrange(self._k.channel_index(channel), 0, limit - 1))
 
+    async def index_thread(self, run: RunRecord) -> None:
+        """Remember `run` as the run of its header's thread (kept RUN_RETENTION): `of_thread` finds it."""
+        if run.header_ts:
+            await self._s.redis.set(self._k.run_thread(run.channel, run.header_ts), run.id, ex=self._s.run_retention)
+
+    async def of_thread(self, channel: str, thread_ts: str) -> RunRecord | None:
+        """The run whose header is the thread `thread_ts` of `channel`, however many runs the channel had since."""
+        run_id = await aw(self._s.redis.get(self._k.run_thread(channel, thread_ts)))
+        run = await self.get(str(run_id)) if run_id is not None else None
+        return run if run is not None and run.channel == channel and run.header_ts == thread_ts else None
+
     async def update(self, run_id: str, *, fence: Fence | None = None, **fields: str | float) -> str:
         """Set fields of a run: "ok"; "final" when it has already ended (its status is kept); "fenced"
         when `fence` no longer owns it (nothing is written); "missing"."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from agent_approvals.approver import AUTO, ApprovalRequest, Decision
 from agent_approvals.modes import InputPolicy, ModeGate, matched_risk_word, risk_words_setting
 
@@ -82,6 +83,7 @@ async def test_terminate_asks_after_max_auto_replies_and_the_count_restarts(
         assert len(await audit_events(worker, "auto_approved")) == 2
 
 
+@pytest.mark.usefixtures("no_sessions")
 async def test_never_asks_nobody_and_max_auto_replies_ends_the_run(
     slack: SlackStandIn, redis_url: str, tmp_path: Path
 ) -> None:

@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
 from bot.core.records import ApprovalRecord
 from bot.devslack.server import SlackStandIn
 from bot.store import DecideResult, Fence, Store, StoreUnavailable
@@ -15,6 +17,7 @@ from tests.conftest import APPROVALS, BOB, SALES, Worker, card_of, find_header, 
 from tests.support.flow import pending_card, start_run
 
 
+@pytest.mark.usefixtures("no_sessions")
 async def test_the_next_card_does_not_wait_for_the_card_thread_and_header_updates(
     slack: SlackStandIn, worker: Worker
 ) -> None:
@@ -76,6 +79,7 @@ async def test_the_next_card_does_not_wait_for_the_card_thread_and_header_update
     assert "Sent back for revision" in str(old.get("blocks"))
 
 
+@pytest.mark.usefixtures("no_sessions")
 async def test_the_run_a_revise_woke_goes_before_the_redraws_it_set_off(slack: SlackStandIn, worker: Worker) -> None:
     """`RunsFirst`: the woken run's next card is posted before the old card is redrawn, the requester told and the
     header redrawn (their order on a loaded machine made certain: patience far longer than the run's turn)."""

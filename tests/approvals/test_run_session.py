@@ -53,7 +53,7 @@ async def test_a_stream_slack_closed_is_finished_with_chat_update(slack: SlackSt
     _old, new = slack.sessions.snapshot(SALES, run.header_ts)["streams"]
     assert new["text"] == "Second turn." and new["streaming"]  # the rest goes on in a new stream
     await sessions.close(run.id)
-    assert slack.sessions.snapshot(SALES, run.header_ts)["status"] == "closed"
+    assert slack.sessions.snapshot(SALES, run.header_ts)["status"] == "active"
 
 
 @pytest.mark.parametrize("error", ["not_allowed", "unknown_method"])

@@ -4,7 +4,7 @@ Real `/agent` runs (the real Bolt app over HTTP, a real AutoGen writer team on A
 stand-in, once in a workspace without agent sessions (the methods refused: today's header and thread) and once
 with them (status, the plan streamed, the stream stopped while people decide). A run step is one agent turn that
 asks a person (an approval). Scenarios: approve (one step); revise then approve (two steps). Counted: every Web API
-call from the command to the run's end, by method, divided by the steps. Goal: with sessions, at most 2x the calls
+call from the command to the run's end, by method, divided by the steps. Goal: with sessions, at most 1.2x the calls
 per step of the run without them (`ratio`), and no call per token (appends batched: `chat.appendStream` per step).
 
     python tests/benchmarks/session_calls.py [--rounds 3] [--out FILE]
@@ -40,7 +40,7 @@ from tests.conftest import (
     start_worker,
 )
 
-GOAL_RATIO = 2.0
+GOAL_RATIO = 1.2
 
 
 async def one_mode(redis_url: str, model: Path, *, sessions: bool, rounds: int) -> dict[str, Any]:

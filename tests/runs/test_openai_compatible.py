@@ -224,6 +224,7 @@ async def test_a_failing_server_falls_back_to_the_next_client(
     assert [b["model"] for b in srv.completions] == ["llama3.1:70b", "llama3.1:8b"]
 
 
+@pytest.mark.usefixtures("no_sessions")
 async def test_a_failing_server_fails_the_run_clearly_without_leaking_the_key(
     slack: SlackStandIn, redis_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -4,12 +4,15 @@ the Messages tab, and a workspace without sessions."""
 
 from __future__ import annotations
 
+import itertools
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 from slack_sdk.models.messages.chunk import Chunk
 
+from bot.core.records import RunRecord
 from bot.devslack.model import DevUser
 from bot.devslack.server import SlackStandIn
 from bot.store import Store
@@ -26,7 +29,7 @@ from tests.conftest import (
     texts,
     thread_of,
 )
-from tests.support.cluster import Cluster, run_with_card
+from tests.support.cluster import Cluster
 from tests.support.cluster import run_status as cluster_status
 from tests.support.flow import pending_card, run_status, start_run
 from tests.support.hitl import bot, call, decided, nth_card, replay, start
@@ -59,9 +62,10 @@ async def test_a_run_streams_its_plan_and_an_approval_suspends_the_session(slack
     assert DRAFTS[0] in stream["text"]  # the agent's turn, streamed
     assert waiting["status"] == "pending" and waiting["title"].startswith("Waiting for approval: the message · 0 of 1")
     assert waiting["sources"][0]["url"].endswith(card["ts"].replace(".", ""))  # a link to its card
-    # the thread keeps its record: the waiting line, after the stopped stream
-    await slack.wait_for(lambda: "Waiting for approval" in texts(thread_of(slack, SALES, header["ts"])))
-    assert thread_of(slack, SALES, header["ts"])[0]["ts"] == stream["ts"]
+    # the plan's task is the thread's record: no waiting line beside it, one status change, one call to stop
+    assert [m["ts"] for m in thread_of(slack, SALES, header["ts"])] == [stream["ts"]]
+    assert "Waiting for approval" not in texts(thread_of(slack, SALES, header["ts"]))
+    assert len(slack.calls("agents.sessions.setStatus")) == 1  # suspended by chat.stopStream itself
     # the card is posted as today, in #approvals, with its buttons
     assert card in slack.messages(APPROVALS) and "Approve" in str(card["blocks"])
 
@@ -73,12 +77,19 @@ async def test_approve_resumes_with_a_new_stream_and_the_task_completes(slack: S
     await slack.wait_for(lambda: session_of(slack, SALES, header["ts"])["status"] == "suspended")
     await slack.click(user=BOB, channel=APPROVALS, ts=card["ts"], action_id="approval_approve")
     await run_status(worker, run_id, wanted="completed")
-    session = await slack.wait_for(lambda: (s := session_of(slack, SALES, header["ts"]))["status"] == "closed" and s)
-    assert session["history"] == ["processing", "suspended", "processing", "closed"]
+    session = await slack.wait_for(lambda: (s := session_of(slack, SALES, header["ts"]))["status"] == "active" and s)
+    history = session["history"]  # (`processing` again only if the run still worked after the batching window)
+    assert history[:2] == ["processing", "suspended"] and history[-1] == "active"
+    assert all(a != b for a, b in itertools.pairwise(history))  # set only when it changes
     first, second = session["streams"]
     assert not first["streaming"] and not second["streaming"]
     [done] = [t for t in second["tasks"] if t["id"] == first["tasks"][-1]["id"]]
     assert done["status"] == "complete" and f"approved by {BOB}" in done["title"]
+    # the thread's record is the plan: who decided, and the run's end with its result, no separate messages
+    assert [m["ts"] for m in thread_of(slack, SALES, header["ts"])] == [first["ts"], second["ts"]]
+    end = second["tasks"][-1]
+    assert end["title"] == "Run completed" and end["status"] == "complete"
+    assert DRAFTS[0] in second["text"] or DRAFTS[0] in first["text"]
     await decided(slack, card)
 
 
@@ -94,35 +105,77 @@ async def test_a_decision_before_the_stream_stopped_shows_after_its_pending_task
     await slack.click(user=BOB, channel=APPROVALS, ts=card["ts"], action_id="approval_approve")
     await run_status(worker, run_id, wanted="completed")
     link.release()
-    session = await slack.wait_for(lambda: (s := session_of(slack, SALES, header["ts"]))["status"] == "closed" and s)
+    session = await slack.wait_for(lambda: (s := session_of(slack, SALES, header["ts"]))["status"] == "active" and s)
     first, second = session["streams"]
     assert [t["status"] for t in first["tasks"]] == ["complete", "pending"]
-    assert [t["status"] for t in second["tasks"]] == ["complete"] and "approved" in second["tasks"][0]["title"]
+    assert [t["status"] for t in second["tasks"]] == ["complete", "complete"]
+    assert "approved" in second["tasks"][0]["title"]
+    assert second["tasks"][1]["title"] == "Run completed"
+
+
+async def test_stop_shows_only_while_processing(slack: SlackStandIn, worker: Worker) -> None:
+    """As in Slack, Stop shows only while the session is `processing`: a suspended session has none (the run waiting
+    for people is cancelled with `/agent cancel`)."""
+    run_id = await start_run(slack)
+    header = await header_of(slack, run_id)
+    await pending_card(slack)
+    await slack.wait_for(lambda: session_of(slack, SALES, header["ts"])["status"] == "suspended")
+    refused = await slack.sessions.stop(user=ALICE, channel=SALES, thread_ts=header["ts"])
+    assert refused.status == 409 and "suspended" in refused.body
+    assert not slack.calls("chat.postEphemeral")
+    run = await worker.services.store.runs.get(run_id)
+    assert run is not None and not run.final
 
 
 async def test_stop_withdraws_the_card_and_cancels_the_run(slack: SlackStandIn, worker: Worker) -> None:
+    link = slack.hold("auth.test")  # the pending task waits for its card's link: the session is still processing
     run_id = await start_run(slack)
     header = await header_of(slack, run_id)
     card = await pending_card(slack)
-    await slack.wait_for(lambda: session_of(slack, SALES, header["ts"])["status"] == "suspended")
+    await link.arrived.wait()
+    assert session_of(slack, SALES, header["ts"])["status"] == "processing"
     first = await slack.sessions.stop(user=ALICE, channel=SALES, thread_ts=header["ts"])
-    again = await slack.sessions.stop(user=ALICE, channel=SALES, thread_ts=header["ts"])  # a second delivery
+    link.release()
+    again = await slack.sessions.redeliver_stop()  # Slack retries the same event
     assert first.status == again.status == 200
     await run_status(worker, run_id, wanted="cancelled")
     withdrawn = await decided(slack, card)
     assert "stopped with Slack's Stop button" in block_texts(withdrawn) and f"<@{ALICE}>" in block_texts(withdrawn)
-    await slack.wait_for(lambda: session_of(slack, SALES, header["ts"])["status"] == "closed")
+    await slack.wait_for(lambda: session_of(slack, SALES, header["ts"])["status"] == "active")
     entries = await worker.services.store.audit.entries()
     assert len([e for e in entries if e["event"] == "run_cancelled" or e.get("status") == "cancelled"]) <= 1
     run = await worker.services.store.runs.get(run_id)
     assert run is not None and run.ended_by == ALICE
 
 
+async def test_stop_finds_its_run_by_its_thread_however_many_runs_came_after(
+    slack: SlackStandIn, worker: Worker
+) -> None:
+    """Slack's Stop names a thread: its run is found by the thread's index, not among the channel's latest runs."""
+    link = slack.hold("auth.test")  # the session still processing: Stop shows
+    run_id = await start_run(slack)
+    header = await header_of(slack, run_id)
+    card = await pending_card(slack)
+    await link.arrived.wait()
+    store = worker.services.store
+    for n in range(60):  # newer runs in the same channel (a program's, in no limit)
+        later = RunRecord(id=f"rlater{n:02d}", requester=BOB, channel=SALES, task="later", created_at=time.time() + n)
+        assert await store.runs.create(later, max_per_user=1000, max_per_channel=1000, active=False) == "ok"
+    assert run_id not in [r.id for r in await store.runs.recent(SALES, limit=50)]
+    assert (await slack.sessions.stop(user=ALICE, channel=SALES, thread_ts=header["ts"])).status == 200
+    link.release()
+    await run_status(worker, run_id, wanted="cancelled")
+    assert "stopped with Slack's Stop button" in block_texts(await decided(slack, card))
+
+
 async def test_stop_by_someone_else_is_refused_and_audited(slack: SlackStandIn, worker: Worker) -> None:
+    link = slack.hold("auth.test")  # the session still processing: Stop shows
     run_id = await start_run(slack)
     header = await header_of(slack, run_id)
     await pending_card(slack)
+    await link.arrived.wait()
     await slack.sessions.stop(user=CAROL, channel=SALES, thread_ts=header["ts"])
+    link.release()
     refusal = await slack.wait_for(lambda: [e for e in slack.ephemerals(CAROL) if "may stop it" in e["text"]])
     assert f"`{run_id}`" in refusal[0]["text"]
     entries = await worker.services.store.audit.entries()
@@ -187,20 +240,48 @@ async def test_stop_on_two_workers_withdraws_and_cancels_once(
     card withdrawn once, and the owner closes the session."""
     owner = await cluster.start()
     other = await cluster.start()
-    run_id, card = await run_with_card(slack, owner)
+    link = slack.hold("auth.test")  # the session still processing while its pending task waits: Stop shows
+    slack.events_url = owner.events
+    run_id = await start_run(slack)
+    card = await pending_card(slack)
     header = await header_of(slack, run_id)
-    await slack.wait_for(lambda: session_of(slack, SALES, header["ts"])["status"] == "suspended", timeout=20)
-    for worker in (other, owner):  # whichever receives it; a redelivery to the other
-        slack.events_url = worker.events
-        assert (await slack.sessions.stop(user=ALICE, channel=SALES, thread_ts=header["ts"])).status == 200
+    await link.arrived.wait()
+    slack.events_url = other.events  # whichever receives it
+    assert (await slack.sessions.stop(user=ALICE, channel=SALES, thread_ts=header["ts"])).status == 200
+    slack.events_url = owner.events  # Slack's retry of the same event, to the other worker
+    assert (await slack.sessions.redeliver_stop()).status == 200
+    link.release()
     await cluster_status(store, run_id, "cancelled")
     withdrawn = await decided(slack, card, within=20)
     assert "stopped with Slack's Stop button" in block_texts(withdrawn) and f"<@{ALICE}>" in block_texts(withdrawn)
-    await slack.wait_for(lambda: session_of(slack, SALES, header["ts"])["status"] == "closed", timeout=20)
+    await slack.wait_for(lambda: session_of(slack, SALES, header["ts"])["status"] == "active", timeout=20)
     entries = await store.audit.entries()
     assert [e["by"] for e in entries if e["event"] == "run_finished" and e.get("run") == run_id] == [ALICE]
     assert len([c for c in slack.calls("chat.update") if c.args.get("ts") == card["ts"]
                 and "Stop button" in str(c.args.get("blocks"))]) == 1
+
+
+@pytest.mark.slow
+async def test_stop_of_a_run_whose_owner_is_dead_sets_its_session_status(
+    cluster: Cluster, slack: SlackStandIn, store: Store
+) -> None:
+    """The owner (a real process) killed while its run's session is processing: the worker that claims the Stop
+    cancels the run and moves the session out of `processing` itself (Slack does not, and the owner never will)."""
+    owner = await cluster.start()
+    other = await cluster.start()
+    link = slack.hold("auth.test")  # the session still processing while its pending task waits: Stop shows
+    slack.events_url = owner.events
+    run_id = await start_run(slack)
+    await pending_card(slack)
+    header = await header_of(slack, run_id)
+    await link.arrived.wait()
+    owner.kill()
+    link.release()
+    assert session_of(slack, SALES, header["ts"])["status"] == "processing"
+    slack.events_url = other.events
+    assert (await slack.sessions.stop(user=ALICE, channel=SALES, thread_ts=header["ts"])).status == 200
+    await cluster_status(store, run_id, "cancelled")
+    await slack.wait_for(lambda: session_of(slack, SALES, header["ts"])["status"] == "active", timeout=20)
 
 
 async def test_a_tool_call_is_a_task_waiting_then_complete(slack: SlackStandIn, redis_url: str, tmp_path: Path) -> None:
@@ -221,7 +302,7 @@ async def test_a_tool_call_is_a_task_waiting_then_complete(slack: SlackStandIn, 
         await slack.click(user=BOB, channel=APPROVALS, ts=last_word["ts"], action_id="approval_approve")
         await run_status(worker, run_id, wanted="completed")
         session = await slack.wait_for(
-            lambda: (s := session_of(slack, SALES, header["ts"]))["status"] == "closed" and s)
+            lambda: (s := session_of(slack, SALES, header["ts"]))["status"] == "active" and s)
         last = {t["id"]: t for t in tasks_of(session)}  # each task as it was last streamed
         assert last["call_1"]["status"] == "complete" and last["call_1"]["title"] == "send_email"
         assert any(t["title"] == f"send_email: approved by {BOB}" and t["status"] == "complete" for t in last.values())
@@ -236,3 +317,37 @@ async def test_a_guest_writing_in_the_messages_tab_starts_nothing(slack: SlackSt
     entries = await worker.services.store.audit.entries()
     assert [(e["by"], e["reason"]) for e in entries if e["event"] == "refused"] == [("U0GUS", "outsider: guest")]
     assert await worker.services.store.runs.recent(slack.dm_channel("U0GUS")) == []
+
+
+CARD = "4242 4242 4242 4242"
+STRIPE_KEY = "sk_live_" + "51Hq8wErTyUiOpAsDfGhJkLzX"  # (split: no secret-looking literal in the source)
+
+
+async def test_streamed_text_is_hidden_as_cards_are(slack: SlackStandIn, redis_url: str, tmp_path: Path) -> None:
+    """A scripted model whose tool call's arguments and turn text hold a card number and a Stripe key: no chunk of
+    the session's streams carries either (nor any other Slack call but the last message's own card); the detectors'
+    words stand in for them."""
+    email = {"to": "bob@example.com", "subject": "Card on file",
+             "body": f"Your card {CARD} is set; our key is {STRIPE_KEY}."}
+    said = f"Sent it: card {CARD}, key {STRIPE_KEY}."
+    async with bot(slack, redis_url, tmp_path, replay(call("send_email", email), said)) as worker:
+        run_id = await start(slack, "--team email Tell bob@example.com his card is on file")
+        header = await header_of(slack, run_id)
+        card = await nth_card(slack, 1)
+        await slack.click(user=BOB, channel=APPROVALS, ts=card["ts"], action_id="approval_approve")
+        last_word = await nth_card(slack, 2)
+        await slack.click(user=BOB, channel=APPROVALS, ts=last_word["ts"], action_id="approval_approve")
+        await run_status(worker, run_id, wanted="completed")
+        session = await slack.wait_for(
+            lambda: (s := session_of(slack, SALES, header["ts"]))["status"] == "active" and s)
+    streamed = str([c.args for c in slack.calls() if c.method.startswith(("chat.startStream", "chat.appendStream",
+                                                                            "chat.stopStream"))])
+    assert "Stripe secret key (hidden)" in streamed and "card ending 4242" in streamed
+    for secret in (CARD, CARD.replace(" ", ""), STRIPE_KEY):
+        assert secret not in streamed
+        assert secret not in str(session)
+        # every other Slack call too, but the card of the team's last message (a `message` approval: what the
+        # reviewer approves sending, which #68's hiding leaves whole: not streamed text)
+        leaks = [c for c in slack.calls() if secret in str(c.args)]
+        assert {(c.method, c.args.get("ts") or last_word["ts"]) for c in leaks} <= {
+            ("chat.postMessage", last_word["ts"]), ("chat.update", last_word["ts"])}

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -355,6 +356,7 @@ async def test_healthz_and_metrics_show_no_secrets(worker: Worker) -> None:
         assert secret.get_secret_value() not in raw
 
 
+@pytest.mark.usefixtures("no_sessions")  # the thread's ended line (a session's is its last task)
 async def test_failure_reasons_shown_in_slack_never_carry_secrets(
     slack: SlackStandIn, redis_url: str, tmp_path: Path
 ) -> None:

@@ -59,8 +59,8 @@ def test_arguments_by_name_waiting_words_card_link_and_the_requester_told(page: 
     expect(status.last).to_contain_text(re.compile(f"{run_id}.*waiting for approval"))
     header.get_by_test_id("replies").click()
     thread = page.get_by_test_id("thread-pane")
-    waiting = thread.get_by_test_id("message").filter(has_text=re.compile("Waiting for approval")).filter(
-        has_not=page.get_by_test_id("session-plan"))  # the thread's line (the session's plan says it too)
+    # in a session, the plan's pending task is the thread's record of the wait (no separate line)
+    waiting = thread.get_by_test_id("session-task").filter(has_text=re.compile("Waiting for approval"))
     expect(waiting).to_have_count(1)
     card_link = waiting.locator("a", has_text="its card")
     expect(card_link).to_have_attribute("href", re.compile(r"/archives/C0APPROVALS/p[0-9]{16}$"))
@@ -93,11 +93,13 @@ def test_arguments_by_name_waiting_words_card_link_and_the_requester_told(page: 
     be(page, "alice")
     go(page, "general")
     header.get_by_test_id("replies").click()
-    told = page.get_by_test_id("thread-pane").get_by_test_id("message").filter(has_text=re.compile("Rejected by @bob"))
+    # in a session, the decision is the plan's task (who decided, and why), not a separate line in the thread
+    told = page.get_by_test_id("thread-pane").get_by_test_id("session-task").filter(
+        has_text=re.compile("send_email: rejected by"))
     expect(told).to_have_count(1)  # once per decision
-    expect(told.locator(".mention", has_text="alice")).to_have_count(1)  # the requester is mentioned
-    expect(told).to_contain_text("send_email")
-    expect(told).to_contain_text(REASON)  # as typed, inert
+    expect(told).to_have_attribute("data-status", "error")
+    expect(told).to_contain_text("Wrong customer")  # the reason, inert
+    expect(told.locator("b")).to_have_count(0)
     screenshot(page, "card-rejected-thread.png")
 
 

@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from bot.devslack.server import SlackStandIn
 from tests.conftest import (
     ALICE,
@@ -38,6 +40,7 @@ def button(card: dict[str, Any], action_id: str) -> dict[str, Any]:
     raise AssertionError(f"no {action_id} button")
 
 
+@pytest.mark.usefixtures("no_sessions")
 async def test_slash_command_acks_at_once_and_posts_header_and_card(slack: SlackStandIn, worker: Worker) -> None:
     run_id = await start_run(slack)
     header = await slack.wait_for(lambda: find_header(slack, SALES, run_id))
@@ -191,6 +194,7 @@ async def test_help_status_and_cancel(slack: SlackStandIn, worker: Worker) -> No
     assert "There is no run" in reply_text(unknown)
 
 
+@pytest.mark.usefixtures("no_sessions")
 async def test_model_failure_fails_run_and_bot_keeps_serving(
     slack: SlackStandIn, redis_url: str, tmp_path: Path
 ) -> None:

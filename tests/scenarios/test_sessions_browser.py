@@ -3,7 +3,8 @@
 
 Alice starts a run: its header shows the session, suspended while Bob decides, and its thread the streamed plan,
 the waiting step a pending task with a link to its card. Bob approves: a new stream shows the task complete and the
-session closed. A second run is stopped with Slack's Stop while it waits: its card says so, the run is cancelled.
+session `active` (its turn done). A second run waits for people: no Stop button (Slack shows it only while
+processing); `/agent cancel` cancels it and withdraws its card.
 A task typed in the app's Messages tab starts a session there. Screenshots: artifacts/session-*.png.
 """
 
@@ -15,7 +16,17 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.support.browser import be, cards_of, dev_mode, go, header_of, screenshot, start_run, workspace_page
+from tests.support.browser import (
+    be,
+    cards_of,
+    dev_mode,
+    go,
+    header_of,
+    screenshot,
+    start_run,
+    type_in_box,
+    workspace_page,
+)
 from tests.support.dev import Dev
 
 pytestmark = pytest.mark.slow  # `python -m bot dev` and Chromium
@@ -58,7 +69,7 @@ def test_a_streamed_run_its_approval_and_stop(page: Page) -> None:
 
     be(page, "alice")
     go(page, "general")
-    expect(header.get_by_test_id("session-status")).to_have_text("closed")
+    expect(header.get_by_test_id("session-status")).to_have_text("active")
     header.get_by_test_id("replies").click()
     done = thread.get_by_test_id("session-task").filter(has_text="approved by")
     expect(done).to_have_attribute("data-status", "complete")
@@ -67,12 +78,12 @@ def test_a_streamed_run_its_approval_and_stop(page: Page) -> None:
     stopped = start_run(page, "Write a second note for the new hires")
     second = header_of(page, stopped)
     expect(second.get_by_test_id("session-status")).to_have_text("suspended")
-    second.get_by_test_id("session-stop").click()
-    expect(second.get_by_test_id("session-status")).to_have_text("closed")
+    expect(second.get_by_test_id("session-stop")).to_have_count(0)  # as in Slack: Stop only while processing
+    type_in_box(page, f"/agent cancel {stopped}")  # a run waiting for people is cancelled from its channel
+    expect(second.get_by_test_id("session-status")).to_have_text("active")
     expect(second).to_contain_text("cancelled")
     go(page, "approvals")
     expect(cards_of(page, stopped).last).to_contain_text("Cancelled by @alice")
-    expect(cards_of(page, stopped).last).to_contain_text("stopped with Slack's Stop button")
     screenshot(page, "session-stopped.png")
 
 

@@ -8,6 +8,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
 from agent_approvals.approver import ApprovalRequest
 
 from bot.approvals.opening import new_approval
@@ -205,6 +206,7 @@ async def test_a_run_its_own_worker_lost_track_of_is_taken_back(
         await worker.stop()
 
 
+@pytest.mark.usefixtures("no_sessions")
 async def test_the_notification_text_of_a_run_end_carries_no_reviewer_text(slack: SlackStandIn, worker: Worker) -> None:
     run_id = await start_run(slack)
     card = await pending_card(slack)

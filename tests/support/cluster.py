@@ -115,7 +115,10 @@ async def run_with_card(slack: SlackStandIn, worker: WorkerProcess, *, count: in
         timeout=20,
     )
     header = await slack.wait_for(lambda: find_header(slack, SALES, run_id))
-    await slack.wait_for(lambda: "Waiting for approval" in texts(thread_of(slack, SALES, header["ts"])))
+    await slack.wait_for(  # the thread's waiting line, or in a session its pending task (the session suspended)
+        lambda: "Waiting for approval" in texts(thread_of(slack, SALES, header["ts"]))
+        or slack.sessions.snapshot(SALES, header["ts"])["status"] == "suspended"
+    )
     return run_id, card
 
 

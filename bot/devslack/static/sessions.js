@@ -28,7 +28,7 @@ function sessionBar(channel, ts, session) {
   const status = node("span", "session-status " + session.status, session.status);
   status.dataset.testid = "session-status";
   bar.append(node("span", "", "Agent session"), status);
-  if (session.status === "processing" || session.status === "suspended") {
+  if (session.status === "processing") {  // as in Slack: Stop shows only while the agent works
     const button = node("button", "session-stop", "Stop");
     button.type = "button";
     button.dataset.testid = "session-stop";

@@ -33,6 +33,17 @@ async def test_the_mcp_gateways_and_claude_codes_asks_are_counted_under_their_ow
     assert sample(text, ASKED % "api") == 1
 
 
+async def test_a_call_the_programs_allow_list_let_through_is_counted_allowed_not_asked(api: Worker) -> None:
+    client = Client(api, (await new_key(api)).key)
+    body = {"tool": {"name": "list_inbox", "arguments": {"limit": 2}}, "allowed_by": "--allow list_*"}
+    status, answer, _ = await client.call("POST", "/api/v1/audit/allowed", body=body,
+                                          headers={"X-Agent-Approvals-Client": "mcp/0.1.0"})
+    assert status == 201, answer
+    text = await scrape(api)
+    assert sample(text, 'hitl_asks_total{outcome="allowed",way="mcp"}') == 1
+    assert sample(text, ASKED % "mcp") == 0  # nobody was asked
+
+
 async def test_a_client_header_that_is_not_name_and_version_is_a_400_that_opens_nothing(api: Worker) -> None:
     client = Client(api, (await new_key(api)).key)
     for bad in ("mcp", "MCP/1", "run/1 2", "x" * 40 + "/1"):

@@ -104,7 +104,7 @@ async def test_over_stdio_allowed_approved_once_and_rejected(
     entries = await audit_events(bot, "decision")
     assert [(e["outcome"], e["by"]) for e in entries] == [("approved", BOB), ("rejected", BOB)]
     counted = await scrape(bot)  # the gateway's asks under its own way in (#67), none under the API's
-    assert sample(counted, 'hitl_asks_total{outcome="asked",way="mcp"}') >= 2, counted  # (and the allow-list's)
+    assert sample(counted, 'hitl_asks_total{outcome="asked",way="mcp"}') == 2, counted  # (its allow-list's: allowed)
     assert 'way="api"' not in counted, counted
 
 

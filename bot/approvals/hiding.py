@@ -83,7 +83,11 @@ class Hiding:
     async def hide(self, approval: ApprovalRecord, *, keep: bool = True) -> ApprovalRecord:
         """`approval` as it is stored: its arguments and proposal redacted, what was hidden listed with a keyed
         commitment of each value, the full arguments sealed (when SECRETS_KEY is set and `keep`); unchanged when
-        nothing is hidden."""
+        nothing is hidden. A `message` approval (a run's last message, to be posted in Slack) is shown as `text`
+        shows a run's words: there is nothing to seal, as what is posted after it is hidden the same way."""
+        if approval.kind == "message":
+            shown_text = self.text(approval.proposal)
+            return approval if shown_text == approval.proposal else replace(approval, proposal=shown_text)
         arguments = _loaded(approval.arguments) if approval.kind == "tool_call" else None
         found = self.find(approval, arguments)
         if not found:

@@ -325,8 +325,8 @@ STRIPE_KEY = "sk_live_" + "51Hq8wErTyUiOpAsDfGhJkLzX"  # (split: no secret-looki
 
 async def test_streamed_text_is_hidden_as_cards_are(slack: SlackStandIn, redis_url: str, tmp_path: Path) -> None:
     """A scripted model whose tool call's arguments and turn text hold a card number and a Stripe key: no chunk of
-    the session's streams carries either (nor any other Slack call but the last message's own card); the detectors'
-    words stand in for them."""
+    the session's streams carries either, nor any other Slack call (the last message's own card included); the
+    detectors' words stand in for them."""
     email = {"to": "bob@example.com", "subject": "Card on file",
              "body": f"Your card {CARD} is set; our key is {STRIPE_KEY}."}
     said = f"Sent it: card {CARD}, key {STRIPE_KEY}."
@@ -346,8 +346,6 @@ async def test_streamed_text_is_hidden_as_cards_are(slack: SlackStandIn, redis_u
     for secret in (CARD, CARD.replace(" ", ""), STRIPE_KEY):
         assert secret not in streamed
         assert secret not in str(session)
-        # every other Slack call too, but the card of the team's last message (a `message` approval: what the
-        # reviewer approves sending, which #68's hiding leaves whole: not streamed text)
-        leaks = [c for c in slack.calls() if secret in str(c.args)]
-        assert {(c.method, c.args.get("ts") or last_word["ts"]) for c in leaks} <= {
-            ("chat.postMessage", last_word["ts"]), ("chat.update", last_word["ts"])}
+        # nor any other Slack call: the card of the team's last message (a `message` approval) shows it hidden too
+        assert [c.method for c in slack.calls() if secret in str(c.args)] == []
+    assert "card ending 4242" in str(last_word)

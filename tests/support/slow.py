@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast
 import os
+import platform
 import sys
 from pathlib import Path
 from typing import Any
@@ -61,7 +62,8 @@ _installed: list[bool] = []
 def pytest_configure(config: pytest.Config) -> None:
     """Watch from now on (an audit hook stays for the process's life: installed once, however many sessions)."""
     if not _installed:
-        sys.addaudithook(_audit)
+        platform.processor()  # (the OpenAI SDK's headers read it: `uname -p` once a process, a library's probe, not a
+        sys.addaudithook(_audit)  # process a test starts; read here, before watching, it is cached for them all)
         _installed.append(True)
 
 

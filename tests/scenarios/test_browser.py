@@ -105,7 +105,7 @@ def test_approve_from_the_browser(page: Page) -> None:
     header.get_by_test_id("replies").click()
     thread = page.get_by_test_id("thread-pane")
     expect(thread).to_be_visible()
-    expect(thread).to_contain_text("Result")
+    expect(thread).to_contain_text("Run completed")  # (a session: the plan's last task is the run's result)
     expect(thread).to_contain_text("Subject: An email to our top 10 customers")
     go(page, "approvals")  # the thread pane stays open beside the decided card
     expect(card).to_contain_text("Approved by @bob")

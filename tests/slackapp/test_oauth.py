@@ -15,6 +15,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 import redis.asyncio as aioredis
+import yaml
 
 from bot.core.sealing import Sealer
 from bot.core.workspaces import WorkspaceRef
@@ -197,6 +198,22 @@ async def test_a_forged_redirect_is_refused_audited_and_changes_nothing(oauth_wo
     assert await oauth_worker.services.store.installations.ids() == []
     refused = [e for e in await oauth_worker.services.store.audit.entries() if e["event"] == "refused"]
     assert [e["reason"] for e in refused] == ["install: invalid_state"]
+
+
+def test_the_manifest_declares_the_agent_its_events_and_scopes() -> None:
+    """Slack refuses a bare `agent_view: true` ("Must provide an object"): the agent is an object whose required
+    `agent_description` has at most 300 characters; sessions need Stop's event and the Messages tab's, and their
+    scopes (agents.sessions.setStatus and the chat.*Stream methods: `assistant:write`; posting: `chat:write`)."""
+    manifest = yaml.safe_load((Path(__file__).resolve().parents[2] / "manifest.yml").read_text())
+    agent = manifest["features"]["agent_view"]
+    assert isinstance(agent, dict), "features.agent_view must be an object"
+    description = agent.get("agent_description")
+    assert isinstance(description, str) and description.strip() and len(description) <= 300
+    for prompt in agent.get("suggested_prompts") or []:
+        assert set(prompt) == {"title", "message"}
+    events = manifest["settings"]["event_subscriptions"]["bot_events"]
+    assert {"agent_session_stopped", "message.im"} <= set(events)
+    assert {"assistant:write", "chat:write"} <= set(manifest["oauth_config"]["scopes"]["bot"])
 
 
 def test_the_scopes_asked_are_the_manifests() -> None:

@@ -7,8 +7,15 @@ a time (`chat.startStream`, `chat.appendStream`, `chat.stopStream`). A stream ta
 person shows as a pending task, the stream is stopped and the session suspended, and the card is posted as for any run;
 after the decision the next chunk starts a new stream.
 
+The plan's title follows the run (`plan_update`): what it is doing while it works (the tool being called, else its
+task), "Waiting for approval" while suspended, and at the end its outcome ("Worked for 12s", "Stopped", "Error": see
+`outcome_title`); every new stream starts with it. When the run ends, no task is left spinning: a task still in
+progress or pending is marked complete (a completed run) or error (any other end).
+
 Limits: chunks are batched (one append per `flush_every` seconds at most, never one call per token), each append
-carries at most `CHUNKS_PER_CALL` chunks and `TEXT_PER_CALL` characters of text. A stream Slack closed on its own
+carries at most `CHUNKS_PER_CALL` chunks and `TEXT_PER_CALL` characters of text, each `task_update` and `plan_update`
+at most `CHUNK_TEXT` characters (title, details and output together), a task's details sent once (Slack appends an
+update's details to those sent before under the same id). A stream Slack closed on its own
 (`message_not_in_streaming_state`) is finished with `chat.update` from what was sent, and the chunks go on in a new
 stream. A workspace where the methods are refused (`UNSUPPORTED`) has no sessions: the run keeps today's header and
 thread, which this worker says once in its log.
@@ -17,6 +24,7 @@ thread, which this worker says once in its log.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -36,24 +44,49 @@ UNSUPPORTED: Final = frozenset({
 NOT_STREAMING: Final = "message_not_in_streaming_state"
 CHUNKS_PER_CALL: Final = 50  # the blocks of a call are capped at 50 (chat.stopStream's page): chunks kept as low
 TEXT_PER_CALL: Final = 12_000  # markdown_text's limit (chat.appendStream's page)
-TITLE_LIMIT: Final = 200
+CHUNK_TEXT: Final = 256  # a task_update's or plan_update's text (Slack's agent design guide; slack_sdk checks none)
+TITLE_LIMIT: Final = 128  # a task's title: the rest of CHUNK_TEXT is left to its details
+DETAILS_LEAST: Final = 16  # details that would have less room than this are left out
+WAITING: Final = "Waiting for approval"  # the plan's title while the session is suspended
 TASK_STATUSES: Final = ("pending", "in_progress", "complete", "error")  # slack_sdk's TaskUpdateChunk
-# A run's session when the run ended. Slack's agent sessions page (https://docs.slack.dev/ai/agent-sessions, "Session
-# lifecycle"; the statuses processing, active, suspended, closed) has the app set `processing` while it works and
-# leave it when its turn is done: a finished turn is `active` (the session stays for the person's next message),
-# `closed` is for a conversation that is over. A run is one turn of its thread's session: `active`. Stop
-# (https://docs.slack.dev/reference/events/agent_session_stopped) is answered the same way: the app moves the
-# session out of `processing` itself (Slack does not), here as the cancelled run ends.
+# A run's session when the run ended. Slack's agent design guidance (docs.slack.dev/concepts/agent-design, as its
+# guide "Agent Progress Design: Plans and Task Cards" quotes it): "Clear the status when the agent stops, even on
+# failure ... Set agents.sessions.setStatus to `active`, or to `suspended` if the user has to do something before the
+# agent can continue." A run that ended, however (completed, failed, stopped), is `active`; a run waiting for people
+# is `suspended` (`RunThreads.suspend`). After Stop (agent_session_stopped) Slack leaves the status to the app: set
+# here as the cancelled run ends.
 END_STATUS: Final = "active"
 
 
 def task_chunk(task_id: str, title: str, status: str, *, details: str = "") -> dict[str, Any]:
-    """A `task_update` chunk (slack_sdk.models.messages.chunk.TaskUpdateChunk), its text escaped (the one path)."""
+    """A `task_update` chunk (slack_sdk.models.messages.chunk.TaskUpdateChunk), its text escaped (the one path) and
+    within CHUNK_TEXT: the title first, the details in what is left."""
     chunk: dict[str, Any] = {"type": "task_update", "id": task_id[:64], "title": safe(title, TITLE_LIMIT),
                              "status": status if status in TASK_STATUSES else "in_progress"}
-    if details:
-        chunk["details"] = safe(details, 1000)
+    room = CHUNK_TEXT - len(chunk["title"])
+    if details and room >= DETAILS_LEAST:
+        chunk["details"] = safe(details, room)
     return chunk
+
+
+def plan_chunk(title: str) -> dict[str, Any]:
+    """A `plan_update` chunk of text already made inert (`safe`), within CHUNK_TEXT."""
+    return {"type": "plan_update", "title": title[:CHUNK_TEXT]}
+
+
+def chunk_text(chunk: dict[str, Any]) -> int:
+    """The characters of a chunk that Slack's 256 counts: its title, details and output."""
+    return sum(len(str(chunk.get(key) or "")) for key in ("title", "details", "output"))
+
+
+def outcome_title(run: RunRecord, *, stopped: bool = False, now: float | None = None) -> str:
+    """The plan's title when the run ended: how long it worked, or how it ended."""
+    if run.status == "completed":
+        worked = max(0, round((now if now is not None else time.time()) - run.created_at)) if run.created_at else 0
+        return f"Worked for {worked // 60}m {worked % 60}s" if worked >= 60 else f"Worked for {worked}s"
+    if stopped:
+        return "Stopped"
+    return _OUTCOMES.get(run.status, "Error")
 
 
 def text_chunk(text: str) -> dict[str, Any]:
@@ -71,7 +104,10 @@ class _Session:
     shown_text: list[str] = field(default_factory=list)  # the open stream's text, for chat.update
     shown_tasks: dict[str, dict[str, Any]] = field(default_factory=dict)  # its tasks, by id
     flush_due: bool = False  # a flush is scheduled
-    planned: bool = False  # the plan's title was sent
+    plan: str = ""  # the plan's title as it now is (inert text): each new stream starts with it
+    pinned: str = ""  # a title that wins over what the run is doing (waiting, the outcome); "" when none
+    tasks: dict[str, dict[str, Any]] = field(default_factory=dict)  # every task as last queued, by id
+    detailed: set[str] = field(default_factory=set)  # the tasks whose details were queued (sent once)
     status: str = "processing"  # the session's status as last set
     wanted: str = ""  # a status to set with the next flush ("" when none): batched as the chunks are
 
@@ -105,7 +141,7 @@ class RunSessions:
             else:
                 log.error("run %s goes without a session: %s", run.id, refused.error, extra={"run_id": run.id})
             return False
-        self._sessions[run.id] = _Session(run=run)
+        self._sessions[run.id] = _Session(run=run, plan=safe(run.task, TITLE_LIMIT))
         return True
 
     def add(self, run_id: str, *chunks: dict[str, Any]) -> bool:
@@ -113,10 +149,8 @@ class RunSessions:
         session = self._sessions.get(run_id)
         if session is None:
             return False
-        if not session.planned:
-            session.planned = True
-            session.pending.append({"type": "plan_update", "title": safe(session.run.task, TITLE_LIMIT)})
-        session.pending.extend(chunks)
+        session.pending.extend(_noted(session, chunk) for chunk in chunks)
+        _retitle(session)
         if session.flush_due:
             return False
         session.flush_due = True
@@ -130,10 +164,31 @@ class RunSessions:
         if session is None:
             return False
         session.wanted = status
+        if status == "processing":  # at work again: the plan says what it does (from the next stream on)
+            session.pinned = ""
+            _retitle(session)
         if session.flush_due:
             return False
         session.flush_due = True
         return True
+
+    def settle(self, run_id: str, *, done: bool) -> None:
+        """The run ended (`done`: completed): each task still in progress or pending queued again as complete (or
+        error when not `done`), none left spinning. (Queued only: sent with what follows.)"""
+        session = self._sessions.get(run_id)
+        if session is None:
+            return
+        left = [t for t in session.tasks.values() if t["status"] in ("in_progress", "pending")]
+        session.pending.extend(_noted(session, {"type": "task_update", "id": t["id"], "title": t["title"],
+                                                "status": "complete" if done else "error"}) for t in left)
+
+    def pin(self, run_id: str, title: str) -> None:
+        """The plan's title is `title` (trusted text: "Waiting for approval", an outcome) until the run works again,
+        sent with the next chunks."""
+        session = self._sessions.get(run_id)
+        if session is not None:
+            session.pinned = safe(title, TITLE_LIMIT)
+            _retitle(session)
 
     async def flush(self, run_id: str) -> None:
         """Set the wanted status, then send the queued chunks: a new stream, or appended to the open one (as few
@@ -151,6 +206,8 @@ class RunSessions:
 
     async def _send(self, session: _Session, batch: list[dict[str, Any]]) -> None:
         run = session.run
+        if not session.stream_ts:  # a new stream (a message of its own) starts with the plan's title
+            batch = [plan_chunk(session.plan), *[c for c in batch if c["type"] != "plan_update"]]
         try:
             if not session.stream_ts:
                 started = await self._call("chat_startStream", channel=run.channel, thread_ts=run.header_ts,
@@ -266,11 +323,15 @@ class RunSessions:
         except _Refused as refused:
             log.error("session status of stopped run %s refused: %s", run.id, refused.error, extra={"run_id": run.id})
 
-    async def close(self, run_id: str) -> None:
-        """The run ended: what is queued sent, its stream stopped and its session's status set to END_STATUS (one
-        call where a stream is open), forgotten."""
+    async def close(self, run_id: str, *, title: str = "", done: bool = True) -> None:
+        """The run ended (`done`: completed): no task left in progress or pending (each marked complete, or error when
+        not `done`), the plan's title its outcome, what is queued sent, its stream stopped and its session's status
+        set to END_STATUS (one call where a stream is open), forgotten."""
         if run_id not in self._sessions:
             return
+        self.settle(run_id, done=done)
+        if title:
+            self.pin(run_id, title)
         await self.stop_stream(run_id, status=END_STATUS)
         self._sessions.pop(run_id, None)
 
@@ -284,6 +345,7 @@ class RunSessions:
             raise _Refused(type(exc).__name__) from None
 
 
+_OUTCOMES: Final = {"cancelled": "Cancelled", "rejected": "Rejected", "timed_out": "Timed out", "failed": "Error"}
 _MARKS: Final = {"complete": "✓", "error": "✗", "pending": "…", "in_progress": "→"}
 
 
@@ -293,11 +355,37 @@ class _Refused(Exception):
         self.error = error
 
 
+def _noted(session: _Session, chunk: dict[str, Any]) -> dict[str, Any]:
+    """`chunk` as it is to be sent: a task's details only the first time (Slack appends them), the task kept."""
+    if chunk["type"] != "task_update":
+        return chunk
+    if "details" in chunk:
+        if chunk["id"] in session.detailed:
+            chunk = {k: v for k, v in chunk.items() if k != "details"}
+        else:
+            session.detailed.add(chunk["id"])
+    session.tasks[chunk["id"]] = chunk
+    return chunk
+
+
+def _retitle(session: _Session) -> None:
+    """Queue the plan's new title when it changed: the pinned one, else the task in progress, else the run's task
+    (a new stream starts with it: nothing is queued while none is open)."""
+    doing = [t["title"] for t in session.tasks.values() if t["status"] == "in_progress"]
+    title = session.pinned or (doing[-1] if doing else safe(session.run.task, TITLE_LIMIT))
+    if title == session.plan:
+        return
+    session.plan = title
+    if session.stream_ts:
+        session.pending.append(plan_chunk(title))
+
+
 def _batch(pending: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The first chunks of `pending` that fit one call: at most CHUNKS_PER_CALL, and TEXT_PER_CALL of text."""
+    """The first chunks of `pending` that fit one call: at most CHUNKS_PER_CALL (one left for the plan's title a new
+    stream starts with), and TEXT_PER_CALL of text."""
     batch: list[dict[str, Any]] = []
     size = 0
-    for chunk in pending[:CHUNKS_PER_CALL]:
+    for chunk in pending[: CHUNKS_PER_CALL - 1]:
         length = len(str(chunk.get("text", "")))
         if batch and size + length > TEXT_PER_CALL:
             break

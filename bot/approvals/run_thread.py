@@ -18,7 +18,7 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.approvals.run_session import RunSessions, task_chunk, text_chunk
+from bot.approvals.run_session import WAITING, RunSessions, outcome_title, task_chunk, text_chunk
 from bot.core.records import RunRecord
 from bot.core.tasks import Background, RunsFirst
 from bot.slack.blocks import build_run_header_blocks, run_fallback_text
@@ -126,11 +126,15 @@ class RunThreads:
     def step(self, run: RunRecord, *chunks: dict[str, Any]) -> None:
         """Stream `chunks` (tasks, text) in the run's session, after what was asked before (a decision's task after
         its pending one): batched, sent at most every `flush_every` s."""
+        self.step_made(run, lambda: _ready(list(chunks)))
+
+    def step_made(self, run: RunRecord, make: Callable[[], Awaitable[list[dict[str, Any]]]]) -> None:
+        """`step`, its chunks made when their turn comes (e.g. a task naming a person the directory is asked for)."""
         if not self.in_session(run):
             return
 
         async def queue() -> None:
-            if self.sessions.add(run.id, *chunks):
+            if self.sessions.add(run.id, *await make()):
                 self._background.spawn(self._flush_later(run), name=f"stream-{run.id}")
 
         self._chain(self._tail, run.id, queue, "step")
@@ -152,6 +156,7 @@ class RunThreads:
 
         async def suspend() -> None:
             self.sessions.add(run.id, await task())
+            self.sessions.pin(run.id, WAITING)  # the plan's title, in the same stop
             await self.sessions.stop_stream(run.id, status="suspended")  # one call where a stream is open
 
         return self._chain(self._tail, run.id, suspend, "suspend")
@@ -170,8 +175,21 @@ class RunThreads:
         """The run's end as its session's last task (and its result's text): in a session, the thread's record of
         how it ended (instead of a separate message), streamed by `close_session`."""
         chunks = [task_chunk(f"end-{run.id}", title, "complete" if done else "error")]
-        self.step(run, *chunks, *([text_chunk(text)] if text else []))
+        if text:
+            chunks.append(text_chunk(text))
 
-    def close_session(self, run: RunRecord) -> asyncio.Task[None]:
-        """The run ended: its stream stopped and its session `active` (its turn done), after what was asked before."""
-        return self._chain(self._tail, run.id, lambda: self.sessions.close(run.id), "close")
+        async def settled() -> list[dict[str, Any]]:  # first, no task left in progress or pending
+            self.sessions.settle(run.id, done=done)
+            return chunks
+
+        self.step_made(run, settled)
+
+    def close_session(self, run: RunRecord, *, stopped: bool = False) -> asyncio.Task[None]:
+        """The run ended (`stopped`: by Slack's Stop): its plan's title its outcome, no task left in progress, its
+        stream stopped and its session `active` (its turn done), after what was asked before."""
+        title, done = outcome_title(run, stopped=stopped), run.status == "completed"
+        return self._chain(self._tail, run.id, lambda: self.sessions.close(run.id, title=title, done=done), "close")
+
+
+async def _ready(chunks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return chunks

@@ -341,11 +341,21 @@ class ApprovalService:
             text, blocks = build_outcome_blocks(approval)
             self._threads.post(run, text=text, blocks=blocks)
         else:  # its task, complete or denied (and by whom), in the new stream: the thread's record of it
-            what = approval.tool_name or ("the code" if approval.kind == "code" else "the message")
-            done = approval.status == "approved"
-            by = f" by {approval.decided_by}" if approval.decided_by else ""
-            self._threads.task(run, approval.id, f"{what}: {approval.status}{by}", "complete" if done else "error",
-                               details=approval.feedback)
+            self._threads.step_made(run, partial(self._decided_task, approval))
+
+    async def _decided_task(self, approval: ApprovalRecord) -> list[dict[str, Any]]:
+        """A decided approval's task in its run's session, naming who decided as a person (plain text: no mention)."""
+        what = approval.tool_name or ("the code" if approval.kind == "code" else "the message")
+        by = f" by {await self.name_of(approval.decided_by)}" if approval.decided_by else ""
+        status = "complete" if approval.status == "approved" else "error"
+        return [task_chunk(approval.id, f"{what}: {approval.status}{by}", status, details=approval.feedback)]
+
+    async def name_of(self, user: str) -> str:
+        """Who `user` is in plain text (a task's title): their name in the directory, else the id as given (not a
+        person's: `system`, a rule). Untrusted: made inert by the builder it goes into."""
+        if not SLACK_ID.fullmatch(user):
+            return user
+        return await self._directory.name_of(user) or user
 
     async def audit_automatic(self, event: str, request: ApprovalRequest, *, rule: str, run: RunRecord) -> None:
         """An `auto_approved` / `auto_rejected` audit entry for a step a run's team took by its input mode without

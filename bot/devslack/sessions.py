@@ -171,8 +171,10 @@ class Sessions:
                 stream.text += chunk["text"]
             elif chunk["type"] == "plan_update":
                 stream.plan = chunk["title"]
-            elif chunk["type"] == "task_update":
-                stream.tasks[chunk["id"]] = {**stream.tasks.get(chunk["id"], {}), **chunk}
+            elif chunk["type"] == "task_update":  # an update of a task: its details appended to those before
+                old = stream.tasks.get(chunk["id"], {})
+                details = str(old.get("details") or "") + str(chunk.get("details") or "")
+                stream.tasks[chunk["id"]] = {**old, **chunk, **({"details": details} if details else {})}
             elif chunk["type"] == "blocks":
                 stream.blocks.extend(chunk["blocks"])
 

@@ -346,7 +346,7 @@ class RunManager:
         if final.status in ("failed", "cancelled"):
             await self._approvals.cancel_pending(final.id, by="system", reason=f"run {final.status}: {final.reason}")
         if self._threads.in_session(final):  # its last task (and result) is the thread's record of its end
-            self._end_task(final, result)
+            await self._end_task(final, result)
         elif result is not None and final.status == "completed":
             await self._threads.post(final, text=f"Run {final.id} completed", blocks=build_result_blocks(final, result))
         else:
@@ -360,7 +360,7 @@ class RunManager:
                 blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": line, "verbatim": True}}],
             )
         await self._threads.update_header(final)
-        await self._threads.close_session(final)
+        await self._threads.close_session(final, stopped=final.reason == STOPPED)
         if self._approvals.homes is not None:  # "Your runs" in the requester's Home
             self._background.spawn(self._approvals.homes.refresh_person(final.requester), name=f"home-{final.id}")
 
@@ -368,12 +368,14 @@ class RunManager:
         """Text a run's session streams: the bot's secrets out, then hidden as on cards (detectors, `redact:`)."""
         return self._approvals.chain.hiding.text(redact(text, self._secrets))
 
-    def _end_task(self, final: RunRecord, result: str | None) -> None:
-        """A session's record of how its run ended: a last task, and the result's text."""
-        by = f" by {final.ended_by}" if final.ended_by else ""
+    async def _end_task(self, final: RunRecord, result: str | None) -> None:
+        """A session's record of how its run ended: a last task (who ended it named as a person; Stop's one short
+        line), and the result's text."""
+        by = f" by {await self._approvals.name_of(final.ended_by)}" if final.ended_by else ""
         reason = f": {final.reason}" if final.reason else ""
         done = final.status == "completed"
-        title = "Run completed" if done else f"Run {final.status}{by}{reason}"
+        title = "Run completed" if done else f"Stopped{by}" if final.reason == STOPPED else (
+            f"Run {final.status}{by}{reason}")
         self._threads.ended(final, title=title, done=done, text=self._shown(result) if done and result else "")
 
     # continuing a run whose worker is gone ------------------------------------------------

@@ -9,7 +9,15 @@ from typing import Any
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.approvals.run_session import CHUNKS_PER_CALL, RunSessions, task_chunk, text_chunk
+from bot.approvals.run_session import (
+    CHUNK_TEXT,
+    CHUNKS_PER_CALL,
+    RunSessions,
+    chunk_text,
+    outcome_title,
+    task_chunk,
+    text_chunk,
+)
 from bot.core.records import RunRecord
 from bot.devslack.server import SlackStandIn
 from tests.conftest import ALICE, BOT_TOKEN, SALES
@@ -68,3 +76,72 @@ async def test_a_workspace_without_sessions_is_said_once(slack: SlackStandIn, ca
         f"this workspace has no agent sessions (agents.sessions.setStatus: {error}): runs post a header and a thread"
         " instead"]
     assert not sessions.add(run.id, text_chunk("nothing"))  # no session: nothing streamed
+
+
+def sent_chunks(slack: SlackStandIn) -> list[dict[str, Any]]:
+    return [chunk for c in slack.calls() if c.method in ("chat.startStream", "chat.appendStream", "chat.stopStream")
+            for chunk in c.args.get("chunks") or []]
+
+
+def plan_of(slack: SlackStandIn, run: RunRecord) -> str:
+    return str(slack.sessions.snapshot(SALES, run.header_ts)["streams"][-1]["plan"])
+
+
+async def test_the_plans_title_follows_the_run(slack: SlackStandIn) -> None:
+    """What it is doing while it works (the call in progress, else its task), "Waiting for approval" while
+    suspended, a new stream starting with the title, its outcome at the end; no task left in progress."""
+    sessions, run = await a_run(slack)
+    assert await sessions.open(run)
+    sessions.add(run.id, task_chunk("call_1", "Calling send_email", "in_progress"))
+    await sessions.flush(run.id)
+    assert plan_of(slack, run) == "Calling send_email"
+    sessions.add(run.id, task_chunk("call_1", "send_email", "complete"),
+                 task_chunk("call_2", "Calling x", "in_progress"))
+    sessions.pin(run.id, "Waiting for approval")
+    await sessions.stop_stream(run.id, status="suspended")
+    assert plan_of(slack, run) == "Waiting for approval"
+    sessions.want(run.id, "processing")
+    sessions.add(run.id, text_chunk("Decided."))
+    await sessions.flush(run.id)
+    assert plan_of(slack, run) == "Calling x"  # the new stream (a message of its own) starts with the plan's title
+    await sessions.close(run.id, title="Stopped", done=False)
+    last = slack.sessions.snapshot(SALES, run.header_ts)["streams"][-1]
+    assert last["plan"] == "Stopped" and {t["id"]: t["status"] for t in last["tasks"]} == {"call_2": "error"}
+    assert slack.sessions.snapshot(SALES, run.header_ts)["status"] == "active"
+
+
+def test_the_outcome_titles() -> None:
+    done = RunRecord(id="r1", requester=ALICE, channel=SALES, task="t", status="completed", created_at=100.0)
+    assert outcome_title(done, now=112.4) == "Worked for 12s"
+    assert outcome_title(done, now=100 + 125) == "Worked for 2m 5s"
+    assert outcome_title(done.with_(status="failed")) == "Error"
+    assert outcome_title(done.with_(status="cancelled"), stopped=True) == "Stopped"
+    assert outcome_title(done.with_(status="cancelled")) == "Cancelled"
+
+
+async def test_every_task_and_plan_chunk_is_within_256_characters(slack: SlackStandIn) -> None:
+    """Slack's limit for a task_update or plan_update chunk: its title, details and output together (slack_sdk
+    checks none): a long tool name, long output (escaped: `<` counts as `&lt;`) and a long task all fit."""
+    sessions, run = await a_run(slack)
+    assert await sessions.open(run.with_(task="<" * 3000))
+    sessions.add(run.id, task_chunk("t1", "Calling " + "x" * 400, "in_progress"),
+                 task_chunk("t1", "y" * 400, "complete", details="<&>" * 1000),
+                 task_chunk("t2", "short", "complete", details="z" * 1000))
+    await sessions.close(run.id)
+    chunks = [c for c in sent_chunks(slack) if c["type"] in ("task_update", "plan_update")]
+    assert len(chunks) >= 4 and all(chunk_text(c) <= CHUNK_TEXT for c in chunks), [chunk_text(c) for c in chunks]
+    assert all(slack.calls() and c.ok for c in slack.calls())
+
+
+async def test_a_tasks_details_are_sent_once(slack: SlackStandIn) -> None:
+    """Slack appends an update's details to the task's earlier ones: a task's details go once, never twice."""
+    sessions, run = await a_run(slack)
+    assert await sessions.open(run)
+    sessions.add(run.id, task_chunk("a1", "Waiting for approval", "pending", details="needs 2"))
+    await sessions.flush(run.id)
+    sessions.add(run.id, task_chunk("a1", "approved", "complete", details="needs 2"))
+    await sessions.close(run.id)
+    sent = [c for c in sent_chunks(slack) if c.get("id") == "a1"]
+    assert [c.get("details") for c in sent] == ["needs 2", None]
+    [task] = [t for t in slack.sessions.snapshot(SALES, run.header_ts)["streams"][0]["tasks"] if t["id"] == "a1"]
+    assert task["details"] == "needs 2" and task["status"] == "complete"

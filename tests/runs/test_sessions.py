@@ -5,6 +5,7 @@ the Messages tab, and a workspace without sessions."""
 from __future__ import annotations
 
 import itertools
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 from slack_sdk.models.messages.chunk import Chunk
 
+from bot.approvals.run_session import CHUNK_TEXT, chunk_text
 from bot.core.records import RunRecord
 from bot.devslack.model import DevUser
 from bot.devslack.server import SlackStandIn
@@ -43,6 +45,15 @@ def tasks_of(session: dict[str, Any]) -> list[dict[str, Any]]:
     return [task for stream in session["streams"] for task in stream["tasks"]]
 
 
+def last_tasks(session: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each task of the session as it was last streamed, by id."""
+    return {t["id"]: t for t in tasks_of(session)}
+
+
+def stream_calls(slack: SlackStandIn) -> list[Any]:
+    return [c for c in slack.calls() if c.method in ("chat.startStream", "chat.appendStream", "chat.stopStream")]
+
+
 async def header_of(slack: SlackStandIn, run_id: str, channel: str = SALES) -> dict[str, Any]:
     return await slack.wait_for(lambda: find_header(slack, channel, run_id))
 
@@ -56,7 +67,7 @@ async def test_a_run_streams_its_plan_and_an_approval_suspends_the_session(slack
     assert session["history"][:2] == ["processing", "suspended"]
     [stream] = session["streams"]
     assert not stream["streaming"]  # stopped: a stream takes no buttons, and is never held open
-    assert stream["plan"] and "10% discount" in stream["plan"]
+    assert stream["plan"] == "Waiting for approval"  # the plan's title follows the run: suspended, it waits
     turn, waiting = stream["tasks"]
     assert turn["status"] == "complete" and turn["title"] == "assistant: turn 1"
     assert DRAFTS[0] in stream["text"]  # the agent's turn, streamed
@@ -84,11 +95,13 @@ async def test_approve_resumes_with_a_new_stream_and_the_task_completes(slack: S
     first, second = session["streams"]
     assert not first["streaming"] and not second["streaming"]
     [done] = [t for t in second["tasks"] if t["id"] == first["tasks"][-1]["id"]]
-    assert done["status"] == "complete" and f"approved by {BOB}" in done["title"]
+    assert done["status"] == "complete" and done["title"] == "the message: approved by bob"  # a person, not U0BOB
     # the thread's record is the plan: who decided, and the run's end with its result, no separate messages
     assert [m["ts"] for m in thread_of(slack, SALES, header["ts"])] == [first["ts"], second["ts"]]
     end = second["tasks"][-1]
     assert end["title"] == "Run completed" and end["status"] == "complete"
+    assert re.fullmatch(r"Worked for \d+s", second["plan"]), second["plan"]  # the outcome, as the run ended
+    assert all(t["status"] in ("complete", "error") for t in last_tasks(session).values())
     assert DRAFTS[0] in second["text"] or DRAFTS[0] in first["text"]
     await decided(slack, card)
 
@@ -141,7 +154,10 @@ async def test_stop_withdraws_the_card_and_cancels_the_run(slack: SlackStandIn, 
     await run_status(worker, run_id, wanted="cancelled")
     withdrawn = await decided(slack, card)
     assert "stopped with Slack's Stop button" in block_texts(withdrawn) and f"<@{ALICE}>" in block_texts(withdrawn)
-    await slack.wait_for(lambda: session_of(slack, SALES, header["ts"])["status"] == "active")
+    session = await slack.wait_for(lambda: (s := session_of(slack, SALES, header["ts"]))["status"] == "active" and s)
+    last = session["streams"][-1]
+    assert last["plan"] == "Stopped" and last["tasks"][-1]["title"] == "Stopped by alice"  # one short line, a person
+    assert all(t["status"] in ("complete", "error") for t in last_tasks(session).values())  # nothing left spinning
     entries = await worker.services.store.audit.entries()
     assert len([e for e in entries if e["event"] == "run_cancelled" or e.get("status") == "cancelled"]) <= 1
     run = await worker.services.store.runs.get(run_id)
@@ -230,6 +246,7 @@ async def test_every_streamed_payload_is_valid(slack: SlackStandIn, worker: Work
             for chunk in made.args.get("chunks") or []:
                 model = Chunk.parse(chunk)  # a kind slack_sdk knows, with only the fields it knows
                 assert model is not None and set(chunk) <= set(model.attributes), chunk
+                assert chunk_text(chunk) <= CHUNK_TEXT, chunk  # Slack's 256 for task_update and plan_update
 
 
 @pytest.mark.slow
@@ -305,7 +322,7 @@ async def test_a_tool_call_is_a_task_waiting_then_complete(slack: SlackStandIn, 
             lambda: (s := session_of(slack, SALES, header["ts"]))["status"] == "active" and s)
         last = {t["id"]: t for t in tasks_of(session)}  # each task as it was last streamed
         assert last["call_1"]["status"] == "complete" and last["call_1"]["title"] == "send_email"
-        assert any(t["title"] == f"send_email: approved by {BOB}" and t["status"] == "complete" for t in last.values())
+        assert any(t["title"] == "send_email: approved by bob" and t["status"] == "complete" for t in last.values())
 
 
 async def test_a_guest_writing_in_the_messages_tab_starts_nothing(slack: SlackStandIn, worker: Worker) -> None:
@@ -349,3 +366,47 @@ async def test_streamed_text_is_hidden_as_cards_are(slack: SlackStandIn, redis_u
         # nor any other Slack call: the card of the team's last message (a `message` approval) shows it hidden too
         assert [c.method for c in slack.calls() if secret in str(c.args)] == []
     assert "card ending 4242" in str(last_word)
+
+
+async def test_a_decider_is_named_as_a_person_their_name_made_inert(slack: SlackStandIn, worker: Worker) -> None:
+    """A decided task names who decided by their name in the directory (a task's title is plain text: no mention,
+    no raw id), a name with markup and a direction override made inert by the one path."""
+    slack.set_user(DevUser(id=BOB, name="<!channel> Bob\u202e", real_name="Bob Example"))
+    run_id = await start_run(slack)
+    header = await header_of(slack, run_id)
+    card = await pending_card(slack)
+    await slack.click(user=BOB, channel=APPROVALS, ts=card["ts"], action_id="approval_approve")
+    await run_status(worker, run_id, wanted="completed")
+    session = await slack.wait_for(lambda: (s := session_of(slack, SALES, header["ts"]))["status"] == "active" and s)
+    [decided_task] = [t for t in tasks_of(session) if "approved" in t["title"]]
+    assert decided_task["title"] == "the message: approved by &lt;!channel&gt; Bob"
+    assert BOB not in str(stream_calls(slack)) and "<!channel>" not in str(stream_calls(slack))
+
+
+async def test_a_cancelled_run_leaves_no_task_pending(slack: SlackStandIn, worker: Worker) -> None:
+    """`/agent cancel` while people decide: the waiting task marked error in the last stream, the plan's title the
+    outcome, who cancelled named as a person."""
+    run_id = await start_run(slack)
+    header = await header_of(slack, run_id)
+    await pending_card(slack)
+    await slack.wait_for(lambda: session_of(slack, SALES, header["ts"])["status"] == "suspended")
+    assert (await slack.send_command(user=ALICE, channel=SALES, text=f"cancel {run_id}")).status == 200
+    session = await slack.wait_for(lambda: (s := session_of(slack, SALES, header["ts"]))["status"] == "active" and s)
+    first, last = session["streams"]
+    waiting = first["tasks"][-1]
+    assert waiting["status"] == "pending" and last["plan"] == "Cancelled"
+    assert last_tasks(session)[waiting["id"]]["status"] == "error"  # not left pending
+    assert last["tasks"][-1]["title"].startswith("Run cancelled by alice")
+    assert all(t["status"] in ("complete", "error") for t in last_tasks(session).values())
+
+
+async def test_a_failed_run_ends_its_plan_with_error(slack: SlackStandIn, redis_url: str, tmp_path: Path) -> None:
+    async with bot(slack, redis_url, tmp_path, replay()) as worker:  # a model with nothing to say: the run fails
+        run_id = await start(slack, "Draft an email")
+        header = await header_of(slack, run_id)
+        await run_status(worker, run_id, wanted="failed")
+        session = await slack.wait_for(
+            lambda: (s := session_of(slack, SALES, header["ts"]))["status"] == "active" and s)
+    last = session["streams"][-1]
+    assert last["plan"] == "Error" and last["tasks"][-1]["status"] == "error"
+    assert last["tasks"][-1]["title"].startswith("Run failed")

@@ -55,7 +55,7 @@ def test_a_streamed_run_its_approval_and_stop(page: Page) -> None:
     header.get_by_test_id("replies").click()
     thread = page.get_by_test_id("thread-pane")
     plan = thread.get_by_test_id("session-plan").first
-    expect(plan).to_contain_text("welcome note")
+    expect(plan.locator(".session-plan-title")).to_have_text("Waiting for approval")  # the title follows the run
     waiting = plan.get_by_test_id("session-task").filter(has_text="Waiting for approval")
     expect(waiting).to_have_attribute("data-status", "pending")
     expect(waiting.locator("a", has_text="its card")).to_have_attribute(
@@ -73,6 +73,8 @@ def test_a_streamed_run_its_approval_and_stop(page: Page) -> None:
     header.get_by_test_id("replies").click()
     done = thread.get_by_test_id("session-task").filter(has_text="approved by")
     expect(done).to_have_attribute("data-status", "complete")
+    expect(done).to_contain_text("approved by bob")  # a person, not an id
+    expect(thread.locator(".session-plan-title").last).to_contain_text(re.compile(r"^Worked for \d+"))
     screenshot(page, "session-approved.png")
 
     stopped = start_run(page, "Write a second note for the new hires")

@@ -7,6 +7,7 @@ repository root on `sys.path` first.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import datetime
 import hashlib
@@ -37,6 +38,7 @@ from aiohttp import web  # noqa: E402
 
 from bot.core.ids import new_run_id  # noqa: E402
 from bot.core.records import ApprovalRecord, RunRecord  # noqa: E402
+from bot.devslack.server import RecordedCall, SlackStandIn  # noqa: E402
 from bot.services import Services  # noqa: E402
 from bot.store import connect  # noqa: E402
 from tests.conftest import BOT_TOKEN, SIGNING_SECRET, RedisServer, free_port, start_redis  # noqa: E402
@@ -51,6 +53,7 @@ __all__ = [
     "REVIEWER",
     "SIGNING_SECRET",
     "TASK",
+    "CallsSince",
     "ClickResult",
     "FloorServer",
     "FloorWaiter",
@@ -219,6 +222,30 @@ def proc_rss_bytes(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) * 1024
     return 0
+
+
+# ------------------------------------------------------------------------------------------------ Slack calls
+
+
+class CallsSince:
+    """The Web API calls the local Slack recorded since this was made: the one way the benchmarks count them.
+
+        since = CallsSince(slack)
+        ...  # a run
+        since.count()  # Counter by method; since.count(classify) by a script's own kinds
+    """
+
+    def __init__(self, slack: SlackStandIn) -> None:
+        self._slack = slack
+        self._start = len(slack.calls())
+
+    @property
+    def calls(self) -> list[RecordedCall]:
+        return self._slack.calls()[self._start:]
+
+    def count(self, kind: Callable[[RecordedCall], str] = lambda call: call.method) -> collections.Counter[str]:
+        """How many calls of each kind (`kind`: the method, by default)."""
+        return collections.Counter(kind(call) for call in self.calls)
 
 
 def write_json(result: Mapping[str, Any], out: Path | None) -> None:

@@ -45,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from bot.devslack.server import RecordedCall, SlackStandIn
 from bot.store import connect
-from tests.benchmarks.common import machine_info, start_redis, stop_redis, summary_ms, write_json
+from tests.benchmarks.common import CallsSince, machine_info, start_redis, stop_redis, summary_ms, write_json
 from tests.conftest import (
     ALICE,
     APPROVALS,
@@ -137,19 +137,18 @@ async def measure(idle: float) -> dict[str, Any]:
     idle_window: dict[str, Any] = {}
 
     async def run(name: str, channel: str, steps: Callable[[int], Awaitable[tuple[int, int]]], *, expect: str) -> None:
-        before, seen = len(slack.calls()), len(card_of(slack))
+        since, seen = CallsSince(slack), len(card_of(slack))
         run_id = await scenario.start(channel)
         approvals, decisions = await steps(seen)
         status = await scenario.ended(run_id)
-        calls = slack.calls()[before:]
-        kinds = collections.Counter(classify(c) for c in calls)
+        kinds = since.count(classify)
         results[name] = {
             "run_status": status,
             "expected_status": expect,
             "approvals": approvals,
             "decisions": decisions,
             "calls": dict(kinds),
-            "total_calls": len(calls),
+            "total_calls": len(since.calls),
             "card_posts_per_approval": kinds["approval card posted"] / approvals,
             "card_updates_per_decision": kinds["approval card updated"] / decisions,
             "reads": sum(v for k, v in kinds.items() if k.startswith("read:")),
@@ -159,14 +158,14 @@ async def measure(idle: float) -> dict[str, Any]:
         card = await scenario.next_card(seen)
         # an idle window while the approval waits: no Slack call, and only the sweeper's Redis reads
         await asyncio.sleep(0.5)  # the "waiting" thread message and header update settle
-        calls_before = len(slack.calls())
+        idle_since = CallsSince(slack)
         await redis.config_resetstat()
         await asyncio.sleep(idle)
         stats = await redis.info("commandstats")
         idle_window.update(
             {
                 "seconds": idle,
-                "slack_calls": len(slack.calls()) - calls_before,
+                "slack_calls": len(idle_since.calls),
                 "redis_commands": {
                     k.removeprefix("cmdstat_"): int(v["calls"])
                     for k, v in stats.items()
@@ -217,13 +216,13 @@ async def measure(idle: float) -> dict[str, Any]:
         scenario.deliver_to(workers[0])
         reply = await slack.send_command(user=ALICE, channel=RANDOM, text="config timeout 2s")
         assert "2s" in reply_text(reply), reply
-        config_calls = len(slack.calls())
+        everything = CallsSince(slack)
         await run("approve", SALES, approve, expect="completed")
         await run("revise_then_approve", SALES, revise_then_approve, expect="completed")
         await run("reject", GENERAL, reject, expect="rejected")
         await run("timeout", RANDOM, time_out, expect="timed_out")
         await run("approve_cross_worker", SALES, approve_on_other_worker, expect="completed")
-        all_calls = slack.calls()[config_calls:]
+        kinds = everything.count(classify)
     finally:
         for worker in workers:
             await worker.stop()
@@ -232,7 +231,6 @@ async def measure(idle: float) -> dict[str, Any]:
         stop_redis(redis_server)
     approvals = sum(r["approvals"] for r in results.values())
     decisions = sum(r["decisions"] for r in results.values())
-    kinds = collections.Counter(classify(c) for c in all_calls)
     idle_commands = sum(idle_window.get("redis_commands", {}).values())
     return {
         "benchmark": "slack_calls",

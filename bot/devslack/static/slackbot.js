@@ -24,8 +24,7 @@ function nameContext() {
 }
 
 async function call(tool, args) {
-  const answer = $("slackbot-answer");
-  answer.replaceChildren(el("div", "slackbot-note", ["Slackbot is calling " + tool + "…"]));
+  show(el("div", "slackbot-note", ["Slackbot is calling " + tool + "…"]), "calling");
   let said;
   try {
     const response = await fetch("/_control/slackbot/call", {
@@ -37,24 +36,33 @@ async function call(tool, args) {
   } catch (error) {
     said = { error: "the local Slack is not reachable (" + error.message + ")" };
   }
-  showAnswer(said);
+  show(...answerOf(said));
 }
 
-function showAnswer(said) {
-  const answer = $("slackbot-answer");
+// What an answer shows, and its state: a refusal (the local Slack's, or the endpoint's JSON-RPC error), else the
+// result's `_meta.slack.blocks` (or its text when it has none).
+function answerOf(said) {
   const rpc = said.answer || {};
   if (said.error || rpc.error) {
-    const message = said.error || (rpc.error && rpc.error.message) || "refused";
-    answer.replaceChildren(el("div", "slackbot-error", ["Refused: " + message]));
-    answer.dataset.state = "error";
-    return;
+    return [refusal("Refused: " + (said.error || (rpc.error && rpc.error.message) || "refused")), "error"];
   }
   const result = rpc.result || {};
   const blocks = ((result._meta || {}).slack || {}).blocks;
   const ctx = { ...nameContext(), button: toolButton };
   const text = (result.content || []).filter((c) => c.type === "text").map((c) => c.text).join("\n");
-  answer.replaceChildren(Array.isArray(blocks) ? renderBlocks(blocks, ctx) : el("pre", "slackbot-text", [text]));
-  answer.dataset.state = result.isError ? "error" : "ok";
+  const shown = Array.isArray(blocks) ? renderBlocks(blocks, ctx) : el("pre", "slackbot-text", [text]);
+  return [shown, result.isError ? "error" : "ok"];
+}
+
+function refusal(message) {
+  return el("div", "slackbot-error", [message]);
+}
+
+// The one place the answer area is drawn.
+function show(node, state) {
+  const answer = $("slackbot-answer");
+  answer.replaceChildren(node);
+  answer.dataset.state = state;
 }
 
 function toolButton(element) {
@@ -82,7 +90,7 @@ async function loadTools() {
     const response = await fetch("/_control/slackbot/tools");
     const said = await response.json();
     pane.tools = Array.isArray(said.tools) ? said.tools : [];
-    if (said.error) $("slackbot-answer").replaceChildren(el("div", "slackbot-error", [said.error]));
+    if (said.error) show(refusal(said.error), "error");
   } catch {
     pane.tools = [];
   }
@@ -136,7 +144,7 @@ function build() {
     try {
       parsed = JSON.parse(args.value || "{}");
     } catch {
-      answer.replaceChildren(el("div", "slackbot-error", ["The arguments are not JSON."]));
+      show(refusal("The arguments are not JSON."), "error");
       return;
     }
     if (select.value) call(select.value, parsed);

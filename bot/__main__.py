@@ -225,12 +225,14 @@ SINCE_HELP = "90s, 15m, 12h, 7d, 30d... (1 second to 3650 days)"
 
 
 def listening(settings: Settings) -> str:
-    """The one line a worker says at start: where it listens."""
-    side = f"port {settings.port}: /api/v1 (Approvals API), /healthz, /livez, /readyz, /metrics"
+    """The one line a worker says at start: where it listens (Slackbot's `/slack/mcp` too, with SLACKBOT_MCP: over
+    Socket Mode as well, since Slackbot reaches it over HTTPS only)."""
+    mcp = ", /slack/mcp (Slackbot's MCP endpoint: Slack reaches it over HTTPS)" if settings.slackbot_mcp else ""
+    side = f"port {settings.port}: /api/v1 (Approvals API), /healthz, /livez, /readyz, /metrics{mcp}"
     if settings.slack_app_token is not None:
         return f"serving Slack over Socket Mode; listening on {side}"
     return (f"listening on port {settings.port}: /slack/events (Slack), /api/v1 (Approvals API), /healthz, /livez,"
-            " /readyz, /metrics")
+            f" /readyz, /metrics{mcp}")
 
 
 def serve(settings: Settings) -> int:

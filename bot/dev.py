@@ -63,6 +63,8 @@ from aiohttp import web
 from bot.core.environment import DevSettings
 from bot.core.logs import NoCancellationTracebacks
 from bot.dev_data import DEV_KEYS_FILE, DataFolder, DataFolderBusy, new_secrets_key
+from bot.dev_slackbot import keys_to_make, make_slackbot_keys, named_workspaces
+from bot.devslack.model import several_channels
 from bot.devslack.server import SlackStandIn
 from bot.store import Store, StoreUnavailable, connect
 
@@ -293,6 +295,8 @@ class DevStack:
         self.webhook_secret = ""  # its webhook secret (what a relay checks deliveries with)
         self.api_key_id = ""  # its id: the `aud` of its receipts, which executors pin
         self.keys_dir = ""  # a temporary directory holding the signing key dev made for this run ("" when none)
+        self.slackbot_keys: dict[str, str] = {}  # the key dev names in SLACKBOT_MCP for each other workspace
+        self.slackbot_lines: list[str] = []  # what dev says of them
         self._standin_started = False
 
     @property
@@ -316,6 +320,8 @@ class DevStack:
         await self._start_redis()
         services = await self._start_bot()
         await self._make_key(services)
+        made = keys_to_make(self.slackbot_keys, teams=self.standin.teams(), channels=several_channels())
+        self.slackbot_lines = await make_slackbot_keys(services, made)
 
     def exports(self) -> list[str]:
         """What dev prints after the page's URL: shell lines to paste (comments start with #)."""
@@ -355,6 +361,7 @@ class DevStack:
                            for t in self.standin.teams())
         return [
             *([f"# workspaces (--workspaces): {served}"] if self.more_tokens else []),
+            *self.slackbot_lines,
             "# people in the local Slack: " + ", ".join(f"{name} {uid}" for uid, name in names.items()),
             f"# every channel's admin (ADMIN_USERS): {dev_admins(self.knobs, self.standin)}",
             f"# its user groups: {groups}",
@@ -407,6 +414,9 @@ class DevStack:
                 env["SECRETS_KEY"] = self.data.secrets_key() if self.data is not None else new_secrets_key()
             if self.more_tokens:
                 env["SLACK_WORKSPACES_FILE"] = self._workspaces_file()
+            if self.more_tokens and env.get("SLACKBOT_MCP"):  # each other workspace's Slackbot key, named
+                env["SLACKBOT_MCP"], self.slackbot_keys = named_workspaces(env["SLACKBOT_MCP"], self.more_tokens,
+                                                                           prefix=DEV_KEY_NAME)
             try:
                 settings = Settings.from_env(env)
                 services = create_services(settings)

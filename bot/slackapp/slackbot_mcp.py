@@ -7,7 +7,14 @@ who. Each call is served by its workspace's parts (`Tenancy.parts`, by `team_id`
 against that workspace, the approval asked with the key SLACKBOT_MCP names for it (`key` for the home workspace,
 `workspaces` for the others: the key's channel is where its card goes) in that tenant's store, the DM sent with that
 workspace's client; a workspace the app is not installed in, or one SLACKBOT_MCP names no key for, is refused (and
-audited). What the tools do: bot/slackapp/slackbot_tools.py."""
+audited). What the tools do: bot/slackapp/slackbot_tools.py.
+
+The transport, as the MCP spec's streamable HTTP says for a server that offers no stream and keeps no session: `GET`
+(an SSE stream) and `DELETE` (a session's end), like any method but POST, are 405 with `Allow: POST`; a POST whose
+`Accept` takes no JSON is 406; a batch or a message that is not one JSON-RPC request is 400 (-32600, or -32700 for
+what is not JSON); an `MCP-Protocol-Version` we do not speak is 400; no `Mcp-Session-Id` is ever given, and one a
+client sends is ignored (each request stands alone). `initialize` answers the version asked when we speak it, else
+the latest we do."""
 
 from __future__ import annotations
 
@@ -31,7 +38,8 @@ from bot.store import StoreUnavailable
 from bot.tenancy import Tenancy
 
 log = logging.getLogger("bot.slackbot")
-PROTOCOL = "2025-06-18"  # answered to a client that names none
+VERSIONS = ("2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25")  # the protocol versions served (no "modern" era)
+PROTOCOL = VERSIONS[-1]  # answered to a client that asks for one we do not speak
 MAX_BODY = 256 * 1024
 
 
@@ -71,6 +79,8 @@ def add_slackbot_route(web_app: web.Application, services: Services, workspaces:
         if not (stamp.isascii() and stamp.isdigit() and len(stamp) < 16 and verifier.is_valid(body, stamp, signature)):
             log.warning("refused an MCP request: not signed by Slack, or stale")
             return error(None, -32001, "not signed by Slack (or more than 5 minutes old)", status=401)
+        if not accepts_json(request.headers.get("Accept", "")):
+            return error(None, -32000, "Not Acceptable: the client must accept application/json", status=406)
         if not await services.store.slackbot.first_time(signature):
             log.warning("refused an MCP request: a replay of one already served")
             return error(None, -32001, "this request was already served (a replay)", status=401)
@@ -78,9 +88,13 @@ def add_slackbot_route(web_app: web.Application, services: Services, workspaces:
             message = json.loads(body)
         except (ValueError, RecursionError):
             return error(None, -32700, "the body is not JSON", status=400)
-        if not isinstance(message, dict) or message.get("jsonrpc") != "2.0" or not isinstance(
-                message.get("method"), str):
-            return error(None, -32600, "send one JSON-RPC 2.0 request", status=400)
+        if not one_request(message):
+            return error(None, -32600, "send one JSON-RPC 2.0 request (no batch; an id is a string or an integer)",
+                         status=400)
+        version = request.headers.get("MCP-Protocol-Version")
+        if version is not None and version not in VERSIONS and message["method"] != "initialize":
+            return error(None, -32000, f"Bad Request: unsupported protocol version {version[:40]!r} (supported:"
+                         f" {', '.join(VERSIONS)})", status=400)
         if "id" not in message:  # a notification (notifications/initialized, ...)
             return web.Response(status=202)
         return await answer(message)
@@ -89,8 +103,9 @@ def add_slackbot_route(web_app: web.Application, services: Services, workspaces:
         ident, method = message["id"], message["method"]
         params = obj(message.get("params"))
         if method == "initialize":
-            asked = str(params.get("protocolVersion") or PROTOCOL)
-            return result(ident, {"protocolVersion": asked, "capabilities": {"tools": {}},
+            asked = params.get("protocolVersion")
+            return result(ident, {"protocolVersion": asked if asked in VERSIONS else PROTOCOL,
+                                  "capabilities": {"tools": {}},
                                   "serverInfo": {"name": "slack-agent-approvals", "version": __version__}})
         if method == "ping":
             return result(ident, {})
@@ -182,6 +197,7 @@ def add_slackbot_route(web_app: web.Application, services: Services, workspaces:
         await tools.close()
 
     web_app.router.add_post("/slack/mcp", mcp)
+    web_app.router.add_route("*", "/slack/mcp", not_allowed)  # GET (a stream), DELETE (a session): none offered
     web_app.on_startup.append(on_startup)
     web_app.on_cleanup.insert(0, on_cleanup)
 
@@ -195,6 +211,30 @@ def why_not_team(auth: dict[str, Any] | None, team: str, *, enterprise: str = ""
     if team == ours or (org and enterprise == org):
         return None
     return f"another workspace's call ({team}, not {ours})"
+
+
+async def not_allowed(request: web.Request) -> web.Response:
+    """Any method but POST: no SSE stream is offered (GET) and no session kept (DELETE), so 405."""
+    answer = error(None, -32000, f"Method Not Allowed: {request.method[:20]}; this endpoint takes only POST (no"
+                   " stream, no session)", status=405)
+    answer.headers["Allow"] = "POST"
+    return answer
+
+
+def one_request(message: Any) -> bool:
+    """Whether `message` is one JSON-RPC 2.0 request or notification (a batch is not, since MCP 2025-06-18)."""
+    if not isinstance(message, dict) or message.get("jsonrpc") != "2.0" or not isinstance(message.get("method"), str):
+        return False
+    ident = message.get("id", 0)
+    return isinstance(ident, str | int) and not isinstance(ident, bool)
+
+
+def accepts_json(accept: str) -> bool:
+    """Whether an `Accept` header takes a JSON answer (none given: anything is taken)."""
+    if not accept.strip():
+        return True
+    kinds = {part.split(";")[0].strip().lower() for part in accept.split(",")}
+    return bool(kinds & {"application/json", "application/*", "*/*"})
 
 
 def obj(value: Any) -> dict[str, Any]:

@@ -216,6 +216,22 @@ def test_the_manifest_declares_the_agent_its_events_and_scopes() -> None:
     assert {"assistant:write", "chat:write"} <= set(manifest["oauth_config"]["scopes"]["bot"])
 
 
+MCP_AUTH_TYPES = {"no_auth", "slack_identity_auth", "manual_auth", "dynamic_client_registration"}
+
+
+def test_the_manifests_mcp_servers_are_as_slacks_manifest_schema_says() -> None:
+    """slack-cli's manifest schema: a top-level `mcp_servers` map whose entries have `url` (https) and `auth_type`
+    (one of four), and may have `auth_provider_key`; an app that declares MCP servers holds the bot scope
+    `mcp:connect`. Ours: Slackbot's `/slack/mcp` with Slack identity auth (docs/operators/slackbot.md)."""
+    manifest = yaml.safe_load((Path(__file__).resolve().parents[2] / "manifest.yml").read_text())
+    servers = manifest["mcp_servers"]
+    for name, entry in servers.items():
+        assert {"url", "auth_type"} <= set(entry) <= {"url", "auth_type", "auth_provider_key"}, (name, entry)
+        assert entry["url"].startswith("https://") and entry["auth_type"] in MCP_AUTH_TYPES, (name, entry)
+    assert servers == {"approvals": {"url": "https://YOUR-HOST/slack/mcp", "auth_type": "slack_identity_auth"}}
+    assert "mcp:connect" in manifest["oauth_config"]["scopes"]["bot"]
+
+
 def test_the_scopes_asked_are_the_manifests() -> None:
     manifest = (Path(__file__).resolve().parents[2] / "manifest.yml").read_text()
     listed = manifest.split("    bot:\n", 1)[1].split("settings:", 1)[0]

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from bot.devslack.server import SlackStandIn
@@ -221,3 +222,70 @@ async def test_a_read_only_call_is_decided_by_the_policies_first(
     assert [call["arguments"] for call in calls(tmp_path, "list_inbox")] == [{"limit": 1}]
     allowed = await audit_events(worker, "allowed")
     assert [entry.get("tool") for entry in allowed] == ["list_inbox"], allowed
+
+
+async def send(method: str, url: str, body: bytes = b"", headers: dict[str, str] | None = None
+               ) -> tuple[int, dict[str, str], Any]:
+    """`method` on the worker's `/slack/mcp`: (status, headers, the JSON body or its text)."""
+    async with aiohttp.ClientSession() as session, session.request(
+        method, url + "/slack/mcp", data=body, headers=headers or {}
+    ) as response:
+        text = await response.text()
+        try:
+            said: Any = json.loads(text)
+        except ValueError:
+            said = text
+        return response.status, dict(response.headers), said
+
+
+async def test_no_stream_is_offered_get_and_delete_are_405_with_allow_post(slackbot: Worker) -> None:
+    """Streamable HTTP: a server that offers no SSE stream answers GET with 405; one that has no session to end
+    answers DELETE with 405 too. Each with `Allow: POST` and a JSON-RPC error, never a 500 nor a page."""
+    for method in ("GET", "DELETE"):
+        status, headers, said = await send(method, slackbot.url, headers={"Accept": "text/event-stream"})
+        assert status == 405, (method, status, said)
+        assert headers.get("Allow") == "POST", headers
+        assert said["jsonrpc"] == "2.0" and said["error"]["code"] == -32000 and said["error"]["message"], said
+
+
+async def test_accept_batches_and_malformed_messages_are_refused_as_the_spec_says(
+    slackbot: Worker, slack: SlackStandIn, tmp_path: Path
+) -> None:
+    body = tool_call("send_email", EMAIL, user=ALICE)
+    status, _, said = await send("POST", slackbot.url, body, {**sign(body), "Accept": "text/event-stream"})
+    assert status == 406 and said["error"]["code"] == -32000 and "application/json" in said["error"]["message"]
+    for accept in ("application/json, text/event-stream", "application/*", "*/*"):  # what clients send
+        read = tool_call("list_inbox", {"limit": 1}, user=ALICE, ident=len(accept))
+        status, _, said = await send("POST", slackbot.url, read, {**sign(read), "Accept": accept})
+        assert status == 200 and said["result"]["content"][0]["text"] == "alice: lunch?", (accept, said)
+    batch = json.dumps([json.loads(tool_call("send_email", EMAIL, user=ALICE, ident=n)) for n in (1, 2)]).encode()
+    status, said = await post(slackbot.url, batch)
+    assert status == 400 and said["error"]["code"] == -32600, said  # no batches since 2025-06-18
+    for malformed in (b'{"jsonrpc":"2.0","id":1}', b'{"jsonrpc":"1.0","id":1,"method":"ping"}', b"[", b"7",
+                      b'{"jsonrpc":"2.0","id":{"x":1},"method":"ping"}', b"[" * 100_000):
+        status, said = await post(slackbot.url, malformed)
+        assert status == 400 and said["error"]["code"] in (-32600, -32700), (malformed[:40], said)
+    assert card_of(slack) == [] and calls(tmp_path, "send_email") == []
+
+
+async def test_the_protocol_version_header_and_a_session_id(slackbot: Worker) -> None:
+    """`MCP-Protocol-Version`: an invalid or unsupported one is 400; none, or a supported one, is served. The
+    endpoint keeps no session: it never assigns an `Mcp-Session-Id` and serves a request that names one alike."""
+    listing = b'{"jsonrpc":"2.0","id":1,"method":"tools/list"}'
+    for version in ("not-a-version", "1900-01-01", "2099-01-01"):
+        body = listing.replace(b'"id":1', f'"id":"{version}"'.encode())
+        status, _, said = await send("POST", slackbot.url, body, {**sign(body), "MCP-Protocol-Version": version})
+        assert status == 400 and said["error"]["code"] == -32000 and "protocol version" in said["error"]["message"]
+    for version in ("2025-06-18", "2025-03-26", "2025-11-25"):
+        body = listing.replace(b'"id":1', f'"id":"{version}"'.encode())
+        status, headers, said = await send("POST", slackbot.url, body, {
+            **sign(body), "MCP-Protocol-Version": version, "Mcp-Session-Id": "a-session-we-never-gave"})
+        assert status == 200 and said["result"]["tools"], said
+        assert "Mcp-Session-Id" not in headers
+    hello = {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+        "protocolVersion": "2099-01-01", "capabilities": {}, "clientInfo": {"name": "Slackbot"}}}
+    status, said = await post(slackbot.url, json.dumps(hello).encode())
+    assert status == 200 and said["result"]["protocolVersion"] == "2025-11-25", said  # ours: the latest we speak
+    hello["params"]["protocolVersion"] = "2025-03-26"
+    status, said = await post(slackbot.url, json.dumps(hello).encode().replace(b'"id": 0', b'"id": 1'))
+    assert status == 200 and said["result"]["protocolVersion"] == "2025-03-26", said

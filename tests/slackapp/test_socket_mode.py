@@ -24,8 +24,9 @@ from bot.devslack.server import SlackStandIn
 from bot.store import Store, connect
 from tests.conftest import ALICE, APPROVALS, BOB, SALES, block_texts, bot_env, free_port, has_buttons, reply_text
 from tests.support.api import Client, tool_ask
-from tests.support.hitl import until
+from tests.support.hitl import nth_card, until
 from tests.support.oauth import install, oauth_env
+from tests.support.slackbot import assert_slackbot_blocks, post, sign, slackbot_env, tool_call
 
 pytestmark = pytest.mark.slow  # a worker as a process
 
@@ -160,3 +161,38 @@ async def test_socket_mode_serves_each_workspace_with_its_own_parts(
             await asyncio.sleep(0.01)
         assert approval is not None and (approval.status, approval.decided_by) == ("approved", "U1DAN")
         assert await store.approvals.get(asked["id"]) is None  # not under the home workspace's keys
+
+
+async def test_socket_mode_serves_slackbots_mcp_endpoint_on_its_port(
+    slack: SlackStandIn, redis_url: str, tmp_path: Path
+) -> None:
+    """Slackbot's MCP client reaches an app over HTTPS only, also an app on Socket Mode: with SLACKBOT_MCP, the worker
+    serves `POST /slack/mcp` on $PORT (beside the API), signed as over HTTP; says so when it starts; a write waits for
+    another person's click (over the socket) and then runs once."""
+    slack.app_token = APP_TOKEN
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {**bot_env(slack=slack, redis_url=redis_url, model_config=None, LOG_LEVEL="INFO"), "PORT": str(port),
+           **slackbot_env(tmp_path / "calls.jsonl")}
+    log = tmp_path / "worker.log"
+    async with socket_worker(slack, env, log, redis_url) as store:
+        assert await store.api_keys.create("slackbot", [SALES], by="operator") is not None
+        email = {"to": "bob@example.com", "body": "Prices go up 5% on May 1."}
+        body = tool_call("send_email", email, user=ALICE)
+        assert (await post(url, body, {"Content-Type": "application/json"}))[0] == 401  # unsigned
+        assert (await post(url, body, sign(body, secret="not-the-secret")))[0] == 401  # forged
+        status, read = await post(url, tool_call("list_inbox", {"limit": 1}, user=ALICE, ident=2))
+        assert status == 200 and read["result"]["content"][0]["text"] == "alice: lunch?", read
+        status, said = await post(url, body)
+        assert status == 200, said
+        assert_slackbot_blocks(said["result"]["_meta"]["slack"]["blocks"])
+        card = await nth_card(slack, 1)
+        await slack.click(user=BOB, channel=APPROVALS, ts=card["ts"], action_id="approval_approve")
+        dm = slack.dm_channel(ALICE)
+        await until(lambda: any("sent to bob@example.com" in str(m.get("text")) for m in slack.messages(dm)),
+                    what="the requester's DM")
+        ran = [line for line in (tmp_path / "calls.jsonl").read_text().splitlines() if '"send_email"' in line]
+        assert len(ran) == 1, ran
+        said_at_start = await asyncio.to_thread(log.read_text)
+        assert f"serving Slack over Socket Mode; listening on port {port}:" in said_at_start
+        assert "/slack/mcp (Slackbot" in said_at_start, said_at_start[-2000:]

@@ -1,9 +1,10 @@
 """The MCP server Slackbot's tests put behind `/slack/mcp`, written with the SDK's high-level server (`MCPServer`,
 formerly FastMCP): `send_email` and `pay` (writes: they ask first; `pay`'s answer repeats its card number) and
 `list_inbox` (`readOnlyHint`: forwarded at once). Every call it receives is appended to the JSONL file `--record`
-(with the receipt in its `_meta`, when one came) before it answers, so the tests count the runs.
+(with the receipt in its `_meta`, when one came) before it answers, so the tests count the runs. Over stdio, or with
+`--http PORT` over streamable HTTP (`streamable_http_app()` served by uvicorn at `http://127.0.0.1:PORT/mcp`).
 
-    python tests/support/mcp_slackbot_upstream.py --record calls.jsonl
+    python tests/support/mcp_slackbot_upstream.py --record calls.jsonl [--http PORT]
 """
 
 from __future__ import annotations
@@ -54,4 +55,12 @@ def _record(path: str, call: dict[str, Any]) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--record", required=True)
-    mailbox(parser.parse_args().record).run("stdio")
+    parser.add_argument("--http", type=int, default=0)
+    args = parser.parse_args()
+    if args.http:
+        import uvicorn
+
+        app = mailbox(args.record).streamable_http_app(host="127.0.0.1")
+        uvicorn.run(app, host="127.0.0.1", port=args.http, log_level="warning")
+    else:
+        mailbox(args.record).run("stdio")

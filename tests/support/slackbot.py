@@ -35,6 +35,11 @@ def slackbot_env(record: Path, *, key: str = "slackbot", workspaces: dict[str, s
     return {"SLACKBOT_MCP": json.dumps(config)}
 
 
+def slackbot_http_env(url: str) -> dict[str, str]:
+    """SLACKBOT_MCP with one upstream reached over streamable HTTP at `url` (`upstream_url`)."""
+    return {"SLACKBOT_MCP": json.dumps({"key": "slackbot", "upstreams": [{"name": "mailbox", "upstream_url": url}]})}
+
+
 def sign(body: bytes, *, secret: str = SIGNING_SECRET, ts: int | None = None) -> dict[str, str]:
     stamp = str(int(time.time()) if ts is None else ts)
     digest = hmac.new(secret.encode(), f"v0:{stamp}:".encode() + body, hashlib.sha256).hexdigest()

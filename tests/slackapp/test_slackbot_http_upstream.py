@@ -1,0 +1,102 @@
+"""Slackbot asks before it writes, with an upstream reached over streamable HTTP (SLACKBOT_MCP's `upstream_url`, the
+MCP gateway's option): the test mailbox served by uvicorn (`streamable_http_app()`) in a process of its own, behind a
+real worker's `POST /slack/mcp`; the card decided by clicks through the local Slack."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.devslack.server import SlackStandIn
+from tests.conftest import ALICE, BOB, SALES, Worker, card_of, free_port
+from tests.support.hitl import click, nth_card, until
+from tests.support.mcp_gateway import stopped
+from tests.support.signing import signing_worker
+from tests.support.slackbot import UPSTREAM, assert_slackbot_blocks, post, slackbot_http_env, tool_call
+
+pytestmark = pytest.mark.slow  # the upstream MCP server is a process of its own
+
+EMAIL = {"to": "bob@example.com", "body": "Prices go up 5% on May 1."}
+
+
+async def serving(port: int) -> bool:
+    with contextlib.suppress(OSError):
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.close()
+        return True
+    return False
+
+
+@pytest.fixture
+async def http_upstream(tmp_path: Path) -> AsyncIterator[str]:
+    """The test mailbox serving streamable HTTP; its URL."""
+    port = free_port()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, str(UPSTREAM), "--record", str(tmp_path / "calls.jsonl"), "--http", str(port),
+        env={**os.environ, "PYTHONPATH": ":".join(sys.path)}, stderr=asyncio.subprocess.DEVNULL)
+    try:
+        await until(lambda: serving(port), within=30, what="the upstream serving HTTP")
+        yield f"http://127.0.0.1:{port}/mcp"
+    finally:
+        await stopped(process)
+
+
+@pytest.fixture
+async def slackbot(slack: SlackStandIn, redis_url: str, http_upstream: str, tmp_path: Path) -> AsyncIterator[Worker]:
+    """A worker (signing receipts) serving `/slack/mcp` with the HTTP mailbox as its one upstream, and the key
+    Slackbot asks with."""
+    worker = await signing_worker(slack, redis_url, tmp_path / "keys.json", **slackbot_http_env(http_upstream))
+    assert await worker.services.store.api_keys.create("slackbot", [SALES], by="operator") is not None
+    yield worker
+    await worker.stop()
+
+
+def calls(tmp_path: Path, tool: str) -> list[dict[str, Any]]:
+    path = tmp_path / "calls.jsonl"
+    lines = path.read_text().splitlines() if path.exists() else []
+    return [call for line in lines if (call := json.loads(line))["tool"] == tool]
+
+
+def dm_texts(slack: SlackStandIn, user: str) -> str:
+    return "\n".join(str(m.get("text", "")) for m in slack.messages(slack.dm_channel(user)))
+
+
+async def test_an_http_upstream_lists_forwards_reads_and_runs_an_approved_write_once(
+    slackbot: Worker, slack: SlackStandIn, tmp_path: Path
+) -> None:
+    status, listed = await post(slackbot.url, b'{"jsonrpc":"2.0","id":1,"method":"tools/list"}')
+    assert status == 200, listed
+    tools = {tool["name"]: tool for tool in listed["result"]["tools"]}
+    assert {"send_email", "list_inbox", "approval_result"} <= set(tools)
+    assert tools["list_inbox"]["annotations"]["readOnlyHint"] is True
+
+    status, read = await post(slackbot.url, tool_call("list_inbox", {"limit": 1}, user=ALICE))
+    assert status == 200 and read["result"]["content"][0]["text"] == "alice: lunch?", read
+    assert calls(tmp_path, "list_inbox") == [{"tool": "list_inbox", "arguments": {"limit": 1}}]
+    assert card_of(slack) == []  # a read asks nobody
+
+    status, said = await post(slackbot.url, tool_call("send_email", EMAIL, user=ALICE, ident=2))
+    assert status == 200, said
+    blocks = said["result"]["_meta"]["slack"]["blocks"]
+    assert_slackbot_blocks(blocks)
+    approval_id = json.loads(blocks[-1]["elements"][0]["value"])["approval_id"]
+    card = await nth_card(slack, 1)
+    assert calls(tmp_path, "send_email") == []
+    await click(slack, card, "approval_approve", user=BOB)  # another person approves
+    await until(lambda: "sent to bob@example.com" in dm_texts(slack, ALICE), what="the requester's DM")
+    ran = calls(tmp_path, "send_email")
+    assert len(ran) == 1 and ran[0]["arguments"] == EMAIL
+    assert ran[0]["meta"].get("agent-approvals/receipt"), ran[0]  # the signed receipt, in the call's _meta
+
+    status, fetched = await post(slackbot.url, tool_call("approval_result", {"approval_id": approval_id}, user=ALICE,
+                                                         ident=3))
+    assert status == 200 and "sent to bob@example.com" in json.dumps(fetched["result"])
+    assert len(calls(tmp_path, "send_email")) == 1, "the approved call ran once"

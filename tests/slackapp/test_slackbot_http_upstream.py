@@ -11,7 +11,6 @@ import os
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -20,7 +19,7 @@ from tests.conftest import ALICE, BOB, SALES, Worker, card_of, free_port
 from tests.support.hitl import click, nth_card, until
 from tests.support.mcp_gateway import stopped
 from tests.support.signing import signing_worker
-from tests.support.slackbot import UPSTREAM, assert_slackbot_blocks, post, slackbot_http_env, tool_call
+from tests.support.slackbot import UPSTREAM, assert_slackbot_blocks, calls, dm_texts, post, slackbot_http_env, tool_call
 
 pytestmark = pytest.mark.slow  # the upstream MCP server is a process of its own
 
@@ -57,16 +56,6 @@ async def slackbot(slack: SlackStandIn, redis_url: str, http_upstream: str, tmp_
     assert await worker.services.store.api_keys.create("slackbot", [SALES], by="operator") is not None
     yield worker
     await worker.stop()
-
-
-def calls(tmp_path: Path, tool: str) -> list[dict[str, Any]]:
-    path = tmp_path / "calls.jsonl"
-    lines = path.read_text().splitlines() if path.exists() else []
-    return [call for line in lines if (call := json.loads(line))["tool"] == tool]
-
-
-def dm_texts(slack: SlackStandIn, user: str) -> str:
-    return "\n".join(str(m.get("text", "")) for m in slack.messages(slack.dm_channel(user)))
 
 
 async def test_an_http_upstream_lists_forwards_reads_and_runs_an_approved_write_once(

@@ -16,7 +16,7 @@ import pytest
 from bot.devslack.server import SlackStandIn
 from tests.conftest import ALICE, BOB, SALES, StartPolicyWorker, Worker, bot_env, card_of, start_worker
 from tests.support.hitl import audit_events, click, nth_card, reject, until
-from tests.support.slackbot import assert_slackbot_blocks, post, sign, slackbot_env, tool_call
+from tests.support.slackbot import assert_slackbot_blocks, calls, dm_texts, post, sign, slackbot_env, tool_call
 
 pytestmark = pytest.mark.slow  # the upstream MCP server is a process of its own
 
@@ -39,16 +39,6 @@ async def start_slackbot(slack: SlackStandIn, redis_url: str, tmp_path: Path) ->
     worker = await start_worker(env)
     slack.events_url = worker.url + "/slack/events"
     return worker
-
-
-def calls(tmp_path: Path, tool: str) -> list[dict[str, Any]]:
-    path = tmp_path / "calls.jsonl"
-    lines = path.read_text().splitlines() if path.exists() else []
-    return [call for line in lines if (call := json.loads(line))["tool"] == tool]
-
-
-def dm_texts(slack: SlackStandIn, user: str) -> str:
-    return "\n".join(str(m.get("text", "")) for m in slack.messages(slack.dm_channel(user)))
 
 
 async def test_a_write_waits_for_another_person_then_runs_once(

@@ -22,7 +22,7 @@ from bot.devslack.server import SlackStandIn
 from bot.store import Store
 from tests.conftest import ALICE, SALES, Worker, bot_env, start_worker
 from tests.support.hitl import audit_events, until
-from tests.support.slackbot import assert_slackbot_blocks, post, slackbot_env, tool_call
+from tests.support.slackbot import assert_slackbot_blocks, calls, dm_texts, post, slackbot_env, tool_call
 
 pytestmark = pytest.mark.slow  # the upstream MCP server is a process of its own
 
@@ -52,16 +52,6 @@ async def make_key(worker: Worker, name: str, channel: str, workspace: Workspace
 
 def store_of(worker: Worker, tenant: str) -> Store:
     return worker.services.store.for_tenant(tenant, home=TEAM_ID)
-
-
-def calls(tmp_path: Path, tool: str) -> list[dict[str, Any]]:
-    path = tmp_path / "calls.jsonl"
-    lines = path.read_text().splitlines() if path.exists() else []
-    return [call for line in lines if (call := json.loads(line))["tool"] == tool]
-
-
-def dm_texts(slack: SlackStandIn, user: str) -> str:
-    return "\n".join(str(m.get("text", "")) for m in slack.messages(slack.dm_channel(user)))
 
 
 def approval_of(said: dict[str, Any]) -> str:

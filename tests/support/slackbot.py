@@ -17,6 +17,7 @@ import aiohttp
 from slack_sdk.models.blocks import Block
 
 from bot.devslack.blockkit import validate_blocks
+from bot.devslack.server import SlackStandIn
 from tests.conftest import SIGNING_SECRET
 
 UPSTREAM = Path(__file__).with_name("mcp_slackbot_upstream.py")
@@ -76,3 +77,15 @@ def assert_slackbot_blocks(blocks: list[dict[str, Any]]) -> None:
             assert len(element["value"]) <= 2000 and isinstance(json.loads(element["value"]), dict)
     text = json.dumps(blocks)
     assert "http://" not in text
+
+
+def calls(tmp_path: Path, tool: str) -> list[dict[str, Any]]:
+    """The calls of `tool` the test mailbox (the upstream) recorded in `tmp_path/calls.jsonl`, in order."""
+    path = tmp_path / "calls.jsonl"
+    lines = path.read_text().splitlines() if path.exists() else []
+    return [call for line in lines if (call := json.loads(line))["tool"] == tool]
+
+
+def dm_texts(slack: SlackStandIn, user: str) -> str:
+    """Every direct message the bot sent `user` in the local Slack, one text a line."""
+    return "\n".join(str(m.get("text", "")) for m in slack.messages(slack.dm_channel(user)))

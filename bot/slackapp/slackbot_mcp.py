@@ -13,8 +13,9 @@ The transport, as the MCP spec's streamable HTTP says for a server that offers n
 (an SSE stream) and `DELETE` (a session's end), like any method but POST, are 405 with `Allow: POST`; a POST whose
 `Accept` takes no JSON is 406; a batch or a message that is not one JSON-RPC request is 400 (-32600, or -32700 for
 what is not JSON); an `MCP-Protocol-Version` we do not speak is 400; no `Mcp-Session-Id` is ever given, and one a
-client sends is ignored (each request stands alone). `initialize` answers the version asked when we speak it, else
-the latest we do."""
+client sends is ignored (each request stands alone). We speak 2025-06-18 and 2025-11-25 only (`VERSIONS`): the
+versions whose rules this is (2025-03-26's servers must take batches; 2024-11-05 had no streamable HTTP).
+`initialize` answers the version asked when we speak it, else the latest we do."""
 
 from __future__ import annotations
 
@@ -38,7 +39,9 @@ from bot.store import StoreUnavailable
 from bot.tenancy import Tenancy
 
 log = logging.getLogger("bot.slackbot")
-VERSIONS = ("2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25")  # the protocol versions served (no "modern" era)
+# The protocol versions served: those whose rules this endpoint keeps. Not 2025-03-26 (its servers must take JSON-RPC
+# batches, refused here), nor 2024-11-05 (HTTP+SSE: its clients open with a GET, a 405 here); no "modern" era.
+VERSIONS = ("2025-06-18", "2025-11-25")
 PROTOCOL = VERSIONS[-1]  # answered to a client that asks for one we do not speak
 MAX_BODY = 256 * 1024
 

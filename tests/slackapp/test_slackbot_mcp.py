@@ -14,6 +14,8 @@ import aiohttp
 import pytest
 
 from bot.devslack.server import SlackStandIn
+from bot.devslack.slackbot import PROTOCOL as PANE_PROTOCOL
+from bot.slackapp.slackbot_mcp import VERSIONS
 from tests.conftest import ALICE, BOB, SALES, StartPolicyWorker, Worker, bot_env, card_of, start_worker
 from tests.support.hitl import audit_events, click, nth_card, reject, until
 from tests.support.slackbot import assert_slackbot_blocks, calls, dm_texts, post, sign, slackbot_env, tool_call
@@ -262,20 +264,43 @@ async def test_the_protocol_version_header_and_a_session_id(slackbot: Worker) ->
     """`MCP-Protocol-Version`: an invalid or unsupported one is 400; none, or a supported one, is served. The
     endpoint keeps no session: it never assigns an `Mcp-Session-Id` and serves a request that names one alike."""
     listing = b'{"jsonrpc":"2.0","id":1,"method":"tools/list"}'
-    for version in ("not-a-version", "1900-01-01", "2099-01-01"):
+    for version in ("2025-03-26", "2024-11-05", "not-a-version", "1900-01-01", "2099-01-01"):
         body = listing.replace(b'"id":1', f'"id":"{version}"'.encode())
         status, _, said = await send("POST", slackbot.url, body, {**sign(body), "MCP-Protocol-Version": version})
         assert status == 400 and said["error"]["code"] == -32000 and "protocol version" in said["error"]["message"]
-    for version in ("2025-06-18", "2025-03-26", "2025-11-25"):
+        assert "supported: 2025-06-18, 2025-11-25" in said["error"]["message"], said
+    for version in ("2025-06-18", "2025-11-25"):
         body = listing.replace(b'"id":1', f'"id":"{version}"'.encode())
         status, headers, said = await send("POST", slackbot.url, body, {
             **sign(body), "MCP-Protocol-Version": version, "Mcp-Session-Id": "a-session-we-never-gave"})
         assert status == 200 and said["result"]["tools"], said
         assert "Mcp-Session-Id" not in headers
-    hello = {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
-        "protocolVersion": "2099-01-01", "capabilities": {}, "clientInfo": {"name": "Slackbot"}}}
-    status, said = await post(slackbot.url, json.dumps(hello).encode())
-    assert status == 200 and said["result"]["protocolVersion"] == "2025-11-25", said  # ours: the latest we speak
-    hello["params"]["protocolVersion"] = "2025-03-26"
-    status, said = await post(slackbot.url, json.dumps(hello).encode().replace(b'"id": 0', b'"id": 1'))
-    assert status == 200 and said["result"]["protocolVersion"] == "2025-03-26", said
+
+
+async def test_initialize_answers_only_a_version_whose_rules_the_endpoint_keeps(slackbot: Worker) -> None:
+    """Spoken: 2025-06-18 and 2025-11-25 (a single message per POST, no batch). Not 2025-03-26, whose servers must
+    take JSON-RPC batches (400 here), nor 2024-11-05, whose clients open an SSE stream with GET (405 here): a client
+    asking for either is answered with the latest we speak, as for a version that does not exist."""
+    for ident, (asked, answered) in enumerate([("2099-01-01", "2025-11-25"), ("2025-03-26", "2025-11-25"),
+                                               ("2024-11-05", "2025-11-25"), ("2025-06-18", "2025-06-18"),
+                                               ("2025-11-25", "2025-11-25")]):
+        hello = {"jsonrpc": "2.0", "id": ident, "method": "initialize", "params": {
+            "protocolVersion": asked, "capabilities": {}, "clientInfo": {"name": "Slackbot"}}}
+        status, said = await post(slackbot.url, json.dumps(hello).encode())
+        assert status == 200 and said["result"]["protocolVersion"] == answered, (asked, said)
+
+
+async def test_the_dev_pages_slackbot_asks_and_names_a_version_the_endpoint_speaks(
+    slackbot: Worker, slack: SlackStandIn
+) -> None:
+    """The local Slack's Slackbot pane initializes with a version the bot speaks and names the one agreed in
+    `MCP-Protocol-Version` on its later requests: one the bot did not speak would be refused (400) here."""
+    assert PANE_PROTOCOL in VERSIONS
+    async with aiohttp.ClientSession() as session:
+        async with session.get(slack.base_url + "/_control/slackbot/tools") as response:
+            listed = await response.json()
+            assert response.status == 200 and {tool["name"] for tool in listed["tools"]} >= {"list_inbox"}, listed
+        async with session.post(slack.base_url + "/_control/slackbot/call", json={
+                "user": ALICE, "tool": "list_inbox", "arguments": {"limit": 1}}) as response:
+            pane = await response.json()
+    assert pane["status"] == 200 and pane["answer"]["result"]["content"][0]["text"] == "alice: lunch?", pane

@@ -13,12 +13,13 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from agent_approvals.receipts import META_KEY, ReceiptError, verify
 
 from bot.devslack.server import SlackStandIn
 from tests.conftest import ALICE, BOB, SALES, Worker, card_of, free_port
 from tests.support.hitl import click, nth_card, until
 from tests.support.mcp_gateway import stopped
-from tests.support.signing import signing_worker
+from tests.support.signing import ISSUER, jwks_of, signing_worker, verified
 from tests.support.slackbot import UPSTREAM, assert_slackbot_blocks, calls, dm_texts, post, slackbot_http_env, tool_call
 
 pytestmark = pytest.mark.slow  # the upstream MCP server is a process of its own
@@ -83,9 +84,31 @@ async def test_an_http_upstream_lists_forwards_reads_and_runs_an_approved_write_
     await until(lambda: "sent to bob@example.com" in dm_texts(slack, ALICE), what="the requester's DM")
     ran = calls(tmp_path, "send_email")
     assert len(ran) == 1 and ran[0]["arguments"] == EMAIL
-    assert ran[0]["meta"].get("agent-approvals/receipt"), ran[0]  # the signed receipt, in the call's _meta
+    await assert_receipt_for(slackbot, ran[0]["meta"].get(META_KEY), approval_id=approval_id)
 
     status, fetched = await post(slackbot.url, tool_call("approval_result", {"approval_id": approval_id}, user=ALICE,
                                                          ident=3))
     assert status == 200 and "sent to bob@example.com" in json.dumps(fetched["result"])
     assert len(calls(tmp_path, "send_email")) == 1, "the approved call ran once"
+
+
+async def assert_receipt_for(worker: Worker, receipt: object, *, approval_id: str) -> None:
+    """`receipt` (from the upstream's `_meta`) verifies as an executor checks it: signed by a key of the worker's
+    JWKS, for this approval, Slackbot's key, the issuer, `send_email` and exactly EMAIL; not for another tool or
+    other arguments."""
+    assert isinstance(receipt, str), receipt
+    jwks = await jwks_of(worker)
+    key = await worker.services.store.api_keys.get("slackbot")
+    assert key is not None
+    claims = verify(receipt, jwks, tool="send_email", arguments=EMAIL, audience=key.id, issuer=ISSUER)
+    assert claims["sub"] == approval_id and claims["decided_by"][0]["id"] == BOB, claims
+    assert (await verified(worker, receipt))[1] == claims  # joserfc, with the published keys, reads the same
+    for tool, arguments, reason in (("pay", EMAIL, "wrong_tool"),
+                                    ("send_email", {**EMAIL, "to": "eve@example.com"}, "wrong_arguments"),
+                                    ("send_email", {"to": EMAIL["to"]}, "wrong_arguments")):
+        with pytest.raises(ReceiptError) as refused:
+            verify(receipt, jwks, tool=tool, arguments=arguments)
+        assert refused.value.reason == reason, (tool, arguments, refused.value)
+    with pytest.raises(ReceiptError) as refused:
+        verify(receipt, {"keys": []}, tool="send_email", arguments=EMAIL)  # no key of the worker's: not trusted
+    assert refused.value.reason == "unknown_key"

@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +27,7 @@ from tests.conftest import ALICE, APPROVALS, BOB, SALES, block_texts, bot_env, f
 from tests.support.api import Client, tool_ask
 from tests.support.hitl import nth_card, until
 from tests.support.oauth import install, oauth_env
-from tests.support.slackbot import assert_slackbot_blocks, post, sign, slackbot_env, tool_call
+from tests.support.slackbot import assert_slackbot_blocks, calls, dm_texts, post, sign, slackbot_env, tool_call
 
 pytestmark = pytest.mark.slow  # a worker as a process
 
@@ -167,8 +168,9 @@ async def test_socket_mode_serves_slackbots_mcp_endpoint_on_its_port(
     slack: SlackStandIn, redis_url: str, tmp_path: Path
 ) -> None:
     """Slackbot's MCP client reaches an app over HTTPS only, also an app on Socket Mode: with SLACKBOT_MCP, the worker
-    serves `POST /slack/mcp` on $PORT (beside the API), signed as over HTTP; says so when it starts; a write waits for
-    another person's click (over the socket) and then runs once."""
+    serves `POST /slack/mcp` on $PORT (beside the API), signed as over HTTP (unsigned, forged, stale and replayed
+    calls refused); says so when it starts; a write waits for another person's click (over the socket) and then runs
+    once."""
     slack.app_token = APP_TOKEN
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -181,18 +183,21 @@ async def test_socket_mode_serves_slackbots_mcp_endpoint_on_its_port(
         body = tool_call("send_email", email, user=ALICE)
         assert (await post(url, body, {"Content-Type": "application/json"}))[0] == 401  # unsigned
         assert (await post(url, body, sign(body, secret="not-the-secret")))[0] == 401  # forged
-        status, read = await post(url, tool_call("list_inbox", {"limit": 1}, user=ALICE, ident=2))
-        assert status == 200 and read["result"]["content"][0]["text"] == "alice: lunch?", read
+        assert (await post(url, body, sign(body, ts=int(time.time()) - 600)))[0] == 401  # stale: 10 minutes old
+        read = tool_call("list_inbox", {"limit": 1}, user=ALICE, ident=2)
+        signed = sign(read)
+        status, said = await post(url, read, signed)
+        assert status == 200 and said["result"]["content"][0]["text"] == "alice: lunch?", said
+        status, said = await post(url, read, signed)  # the same signed request again
+        assert status == 401 and "replay" in said["error"]["message"], said
+        assert calls(tmp_path, "list_inbox") == [{"tool": "list_inbox", "arguments": {"limit": 1}}]
         status, said = await post(url, body)
         assert status == 200, said
         assert_slackbot_blocks(said["result"]["_meta"]["slack"]["blocks"])
         card = await nth_card(slack, 1)
         await slack.click(user=BOB, channel=APPROVALS, ts=card["ts"], action_id="approval_approve")
-        dm = slack.dm_channel(ALICE)
-        await until(lambda: any("sent to bob@example.com" in str(m.get("text")) for m in slack.messages(dm)),
-                    what="the requester's DM")
-        ran = [line for line in (tmp_path / "calls.jsonl").read_text().splitlines() if '"send_email"' in line]
-        assert len(ran) == 1, ran
+        await until(lambda: "sent to bob@example.com" in dm_texts(slack, ALICE), what="the requester's DM")
+        assert [call["arguments"] for call in calls(tmp_path, "send_email")] == [email]  # once, as approved
         said_at_start = await asyncio.to_thread(log.read_text)
         assert f"serving Slack over Socket Mode; listening on port {port}:" in said_at_start
         assert "/slack/mcp (Slackbot" in said_at_start, said_at_start[-2000:]

@@ -74,11 +74,6 @@ def plan_chunk(title: str) -> dict[str, Any]:
     return {"type": "plan_update", "title": title[:CHUNK_TEXT]}
 
 
-def chunk_text(chunk: dict[str, Any]) -> int:
-    """The characters of a chunk that Slack's 256 counts: its title, details and output."""
-    return sum(len(str(chunk.get(key) or "")) for key in ("title", "details", "output"))
-
-
 def outcome_title(run: RunRecord, *, stopped: bool = False, now: float | None = None) -> str:
     """The plan's title when the run ended: how long it worked, or how it ended."""
     if run.status == "completed":

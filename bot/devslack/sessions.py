@@ -28,6 +28,10 @@ STATUSES: Final = ("processing", "suspended", "active", "closed")
 TASK_STATUSES: Final = ("pending", "in_progress", "complete", "error")  # TaskUpdateChunk's, as slack_sdk says
 TEXT_LIMIT: Final = 12_000  # markdown_text, per call (chat.appendStream / chat.stopStream pages)
 CHUNK_BLOCKS: Final = 50  # the blocks of a call's chunks (chat.stopStream page)
+# Slack's agent design guide: "Each task_update and plan_update chunk is limited to 256 characters"; Microsoft's Slack
+# chunk types give 256 for a task's `details` and `output` each. Checked per field (the bot keeps a stricter total).
+CHUNK_FIELD: Final = 256
+CHUNK_FIELDS: Final = {"plan_update": ("title",), "task_update": ("title", "details", "output")}
 DISPLAY_MODES: Final = ("timeline", "plan")
 
 
@@ -325,6 +329,9 @@ def _check_values(i: int, chunk: dict[str, Any]) -> None:
             raise _invalid(f"chunk {i}: {key} must be a string")
     if kind == "markdown_text" and len(chunk["text"]) > TEXT_LIMIT:
         raise _invalid(f"chunk {i}: text longer than {TEXT_LIMIT}")
+    for key in CHUNK_FIELDS.get(kind, ()):
+        if len(chunk.get(key) or "") > CHUNK_FIELD:
+            raise _invalid(f"chunk {i}: {key} longer than {CHUNK_FIELD}")
     if kind == "task_update":
         if chunk["status"] not in TASK_STATUSES:
             raise _invalid(f"chunk {i}: status must be one of {TASK_STATUSES}")

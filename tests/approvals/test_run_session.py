@@ -13,7 +13,6 @@ from bot.approvals.run_session import (
     CHUNK_TEXT,
     CHUNKS_PER_CALL,
     RunSessions,
-    chunk_text,
     outcome_title,
     task_chunk,
     text_chunk,
@@ -21,6 +20,7 @@ from bot.approvals.run_session import (
 from bot.core.records import RunRecord
 from bot.devslack.server import SlackStandIn
 from tests.conftest import ALICE, BOT_TOKEN, SALES
+from tests.support.sessions import chunk_text, sent_chunks
 
 
 async def a_run(slack: SlackStandIn, run_id: str = "r1") -> tuple[RunSessions, RunRecord]:
@@ -76,11 +76,6 @@ async def test_a_workspace_without_sessions_is_said_once(slack: SlackStandIn, ca
         f"this workspace has no agent sessions (agents.sessions.setStatus: {error}): runs post a header and a thread"
         " instead"]
     assert not sessions.add(run.id, text_chunk("nothing"))  # no session: nothing streamed
-
-
-def sent_chunks(slack: SlackStandIn) -> list[dict[str, Any]]:
-    return [chunk for c in slack.calls() if c.method in ("chat.startStream", "chat.appendStream", "chat.stopStream")
-            for chunk in c.args.get("chunks") or []]
 
 
 def plan_of(slack: SlackStandIn, run: RunRecord) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from slack_sdk.models.messages.chunk import Chunk
 
-from bot.approvals.run_session import CHUNK_TEXT, chunk_text
+from bot.approvals.run_session import CHUNK_TEXT
 from bot.core.records import RunRecord
 from bot.devslack.model import DevUser
 from bot.devslack.server import SlackStandIn
@@ -35,6 +35,7 @@ from tests.support.cluster import Cluster
 from tests.support.cluster import run_status as cluster_status
 from tests.support.flow import pending_card, run_status, start_run
 from tests.support.hitl import bot, call, decided, nth_card, replay, start
+from tests.support.sessions import STREAM_METHODS, chunk_text, stream_calls
 
 
 def session_of(slack: SlackStandIn, channel: str, header_ts: str) -> dict[str, Any]:
@@ -48,10 +49,6 @@ def tasks_of(session: dict[str, Any]) -> list[dict[str, Any]]:
 def last_tasks(session: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Each task of the session as it was last streamed, by id."""
     return {t["id"]: t for t in tasks_of(session)}
-
-
-def stream_calls(slack: SlackStandIn) -> list[Any]:
-    return [c for c in slack.calls() if c.method in ("chat.startStream", "chat.appendStream", "chat.stopStream")]
 
 
 async def header_of(slack: SlackStandIn, run_id: str, channel: str = SALES) -> dict[str, Any]:
@@ -240,7 +237,7 @@ async def test_every_streamed_payload_is_valid(slack: SlackStandIn, worker: Work
     await header_of(slack, run_id)
     await pending_card(slack)
     await slack.wait_for(lambda: slack.calls("chat.stopStream"))
-    for method in ("chat.startStream", "chat.appendStream", "chat.stopStream"):
+    for method in STREAM_METHODS:
         for made in slack.calls(method):
             assert made.ok, (method, made.args)
             for chunk in made.args.get("chunks") or []:
@@ -357,8 +354,7 @@ async def test_streamed_text_is_hidden_as_cards_are(slack: SlackStandIn, redis_u
         await run_status(worker, run_id, wanted="completed")
         session = await slack.wait_for(
             lambda: (s := session_of(slack, SALES, header["ts"]))["status"] == "active" and s)
-    streamed = str([c.args for c in slack.calls() if c.method.startswith(("chat.startStream", "chat.appendStream",
-                                                                            "chat.stopStream"))])
+    streamed = str([c.args for c in stream_calls(slack)])
     assert "Stripe secret key (hidden)" in streamed and "card ending 4242" in streamed
     for secret in (CARD, CARD.replace(" ", ""), STRIPE_KEY):
         assert secret not in streamed

@@ -58,10 +58,13 @@ TASK_STATUSES: Final = ("pending", "in_progress", "complete", "error")  # slack_
 END_STATUS: Final = "active"
 
 
-def task_chunk(task_id: str, title: str, status: str, *, details: str = "") -> dict[str, Any]:
+def task_chunk(task_id: str, title: str, status: str, *, details: str = "", kept: str = "") -> dict[str, Any]:
     """A `task_update` chunk (slack_sdk.models.messages.chunk.TaskUpdateChunk), its text escaped (the one path) and
-    within CHUNK_TEXT: the title first, the details in what is left."""
-    chunk: dict[str, Any] = {"type": "task_update", "id": task_id[:64], "title": safe(title, TITLE_LIMIT),
+    within CHUNK_TEXT: the title first (`kept` at its end whole, the title cut before it: a long tool name never
+    costs "· 0 of 2"), the details in what is left."""
+    end = safe(kept, TITLE_LIMIT // 2)
+    chunk: dict[str, Any] = {"type": "task_update", "id": task_id[:64],
+                             "title": safe(title, TITLE_LIMIT - len(end)) + end,
                              "status": status if status in TASK_STATUSES else "in_progress"}
     room = CHUNK_TEXT - len(chunk["title"])
     if details and room >= DETAILS_LEAST:

@@ -240,7 +240,7 @@ class ApprovalService:
         except StoreUnavailable:
             record = None
         votes = f" · {len(record.voters)} of {record.required_approvals}" if record is not None else ""
-        chunk = task_chunk(opened.approval_id, f"Waiting for approval: {what}{votes}", "pending")
+        chunk = task_chunk(opened.approval_id, f"Waiting for approval: {what}", "pending", kept=votes)
         url = await self.cards.link(opened.card)
         if url:
             chunk["sources"] = [{"type": "url", "url": url, "text": "its card"}]

@@ -12,6 +12,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.approvals.run_session import (
     CHUNK_TEXT,
     CHUNKS_PER_CALL,
+    TITLE_LIMIT,
     RunSessions,
     outcome_title,
     task_chunk,
@@ -140,3 +141,13 @@ async def test_a_tasks_details_are_sent_once(slack: SlackStandIn) -> None:
     assert [c.get("details") for c in sent] == ["needs 2", None]
     [task] = [t for t in slack.sessions.snapshot(SALES, run.header_ts)["streams"][0]["tasks"] if t["id"] == "a1"]
     assert task["details"] == "needs 2" and task["status"] == "complete"
+
+
+def test_a_long_tool_name_keeps_the_vote_count() -> None:
+    """"Waiting for approval: <tool> · 0 of 2": a tool name too long for the title is cut, the count kept whole."""
+    chunk = task_chunk("a1", "Waiting for approval: " + "send_<email>_" * 40, "pending", kept=" · 0 of 2")
+    assert chunk["title"].startswith("Waiting for approval: send_&lt;email&gt;_") and chunk["title"].endswith(
+        "… (cut) · 0 of 2")
+    assert len(chunk["title"]) <= TITLE_LIMIT
+    short = task_chunk("a1", "Waiting for approval: send_email", "pending", kept=" · 1 of 2")
+    assert short["title"] == "Waiting for approval: send_email · 1 of 2"

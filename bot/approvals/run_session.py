@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -77,14 +78,22 @@ def plan_chunk(title: str) -> dict[str, Any]:
     return {"type": "plan_update", "title": title[:CHUNK_TEXT]}
 
 
-def outcome_title(run: RunRecord, *, stopped: bool = False, now: float | None = None) -> str:
-    """The plan's title when the run ended: how long it worked, or how it ended."""
+def outcome_title(run: RunRecord, *, stopped: bool = False, now: float | None = None, waited: float = 0.0) -> str:
+    """The plan's title when the run ended: how long it worked (its time since it started, less the `waited` seconds
+    its session was suspended for people), or how it ended."""
     if run.status == "completed":
-        worked = max(0, round((now if now is not None else time.time()) - run.created_at)) if run.created_at else 0
-        return f"Worked for {worked // 60}m {worked % 60}s" if worked >= 60 else f"Worked for {worked}s"
+        took = (now if now is not None else time.time()) - run.created_at - waited
+        return f"Worked for {_duration(max(0, round(took)) if run.created_at else 0)}"
     if stopped:
         return "Stopped"
     return _OUTCOMES.get(run.status, "Error")
+
+
+def _duration(seconds: int) -> str:
+    """`seconds` as "12s", "2m 5s" or "1h 2m"."""
+    if seconds >= 3600:
+        return f"{seconds // 3600}h {seconds % 3600 // 60}m"
+    return f"{seconds // 60}m {seconds % 60}s" if seconds >= 60 else f"{seconds}s"
 
 
 def text_chunk(text: str) -> dict[str, Any]:
@@ -108,13 +117,18 @@ class _Session:
     detailed: set[str] = field(default_factory=set)  # the tasks whose details were queued (sent once)
     status: str = "processing"  # the session's status as last set
     wanted: str = ""  # a status to set with the next flush ("" when none): batched as the chunks are
+    suspended_at: float = 0.0  # when people were last asked (the clock's time), 0 while nobody is
+    waited: float = 0.0  # the seconds it was suspended for people, in all
 
 
 class RunSessions:
     """Agent sessions of this worker's runs (one per worker; the calls of a run are ordered by `RunThreads`)."""
 
-    def __init__(self, slack: AsyncWebClient, *, flush_every: float = 1.0) -> None:
+    def __init__(
+        self, slack: AsyncWebClient, *, flush_every: float = 1.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._slack = slack
+        self._clock = clock  # measures the time a run waited for people (`waited`)
         self.flush_every = flush_every  # at most one append per run this often (the methods' rate tiers)
         self._sessions: dict[str, _Session] = {}
         self.unsupported = ""  # the error that showed this workspace has no agent sessions ("" while none)
@@ -165,10 +179,23 @@ class RunSessions:
         if status == "processing":  # at work again: the plan says what it does (from the next stream on)
             session.pinned = ""
             _retitle(session)
+            self._resumed(session)
         if session.flush_due:
             return False
         session.flush_due = True
         return True
+
+    def waited(self, run_id: str) -> float:
+        """The seconds the run's session was suspended for people so far (a wait still going counted to now)."""
+        session = self._sessions.get(run_id)
+        if session is None:
+            return 0.0
+        return session.waited + (self._clock() - session.suspended_at if session.suspended_at else 0.0)
+
+    def _resumed(self, session: _Session) -> None:
+        if session.suspended_at:
+            session.waited += self._clock() - session.suspended_at
+            session.suspended_at = 0.0
 
     def settle(self, run_id: str, *, done: bool) -> None:
         """The run ended (`done`: completed): each task still in progress or pending queued again as complete (or
@@ -256,6 +283,8 @@ class RunSessions:
             return
         session.flush_due = False
         session.wanted = ""  # the status it is now given wins over one a flush would have set
+        if status == "suspended" and not session.suspended_at:
+            session.suspended_at = self._clock()
         while len(session.pending) > len(_batch(session.pending)):  # all but the last batch, the usual way
             batch = _batch(session.pending)
             del session.pending[: len(batch)]

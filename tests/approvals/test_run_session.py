@@ -4,6 +4,8 @@ its own finished with chat.update, a workspace without sessions said once."""
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -24,11 +26,13 @@ from tests.conftest import ALICE, BOT_TOKEN, SALES
 from tests.support.sessions import chunk_text, sent_chunks
 
 
-async def a_run(slack: SlackStandIn, run_id: str = "r1") -> tuple[RunSessions, RunRecord]:
+async def a_run(
+    slack: SlackStandIn, run_id: str = "r1", *, clock: Callable[[], float] = time.monotonic
+) -> tuple[RunSessions, RunRecord]:
     client = AsyncWebClient(token=BOT_TOKEN, base_url=slack.api_url)
     header = await client.chat_postMessage(channel=SALES, text="run header")
     run = RunRecord(id=run_id, requester=ALICE, channel=SALES, task="Draft <!channel> an email", header_ts=header["ts"])
-    return RunSessions(client, flush_every=0), run
+    return RunSessions(client, flush_every=0, clock=clock), run
 
 
 async def test_chunks_are_batched_never_one_call_each(slack: SlackStandIn) -> None:
@@ -110,6 +114,8 @@ def test_the_outcome_titles() -> None:
     done = RunRecord(id="r1", requester=ALICE, channel=SALES, task="t", status="completed", created_at=100.0)
     assert outcome_title(done, now=112.4) == "Worked for 12s"
     assert outcome_title(done, now=100 + 125) == "Worked for 2m 5s"
+    assert outcome_title(done, now=100 + 3725) == "Worked for 1h 2m"  # hours, not "62m 5s"
+    assert outcome_title(done, now=100 + 7205, waited=7200) == "Worked for 5s"  # the wait for people left out
     assert outcome_title(done.with_(status="failed")) == "Error"
     assert outcome_title(done.with_(status="cancelled"), stopped=True) == "Stopped"
     assert outcome_title(done.with_(status="cancelled")) == "Cancelled"
@@ -151,3 +157,22 @@ def test_a_long_tool_name_keeps_the_vote_count() -> None:
     assert len(chunk["title"]) <= TITLE_LIMIT
     short = task_chunk("a1", "Waiting for approval: send_email", "pending", kept=" · 1 of 2")
     assert short["title"] == "Waiting for approval: send_email · 1 of 2"
+
+
+async def test_the_time_a_run_waited_for_people_is_not_work(slack: SlackStandIn) -> None:
+    """A run that waited 2 hours for a decision and worked 5 seconds says "Worked for 5s": the session measures
+    the time it was suspended (from its stop to the decision), a wait still going counted to now."""
+    now = [1000.0]
+    sessions, run = await a_run(slack, clock=lambda: now[0])
+    assert await sessions.open(run)
+    sessions.add(run.id, task_chunk("a1", "Waiting for approval", "pending"))
+    await sessions.stop_stream(run.id, status="suspended")
+    now[0] += 7200
+    sessions.want(run.id, "processing")
+    now[0] += 3
+    assert sessions.waited(run.id) == 7200
+    await sessions.stop_stream(run.id, status="suspended")
+    now[0] += 60
+    assert sessions.waited(run.id) == 7260
+    done = run.with_(status="completed", created_at=500.0)
+    assert outcome_title(done, now=500 + 7265, waited=sessions.waited(run.id)) == "Worked for 5s"

@@ -14,11 +14,12 @@ progress or pending is marked complete (a completed run) or error (any other end
 
 Limits: chunks are batched (one append per `flush_every` seconds at most, never one call per token), each append
 carries at most `CHUNKS_PER_CALL` chunks and `TEXT_PER_CALL` characters of text, each `task_update` and `plan_update`
-at most `CHUNK_TEXT` characters (title, details and output together), a task's details sent once (Slack appends an
-update's details to those sent before under the same id). A stream Slack closed on its own
-(`message_not_in_streaming_state`) is finished with `chat.update` from what was sent, and the chunks go on in a new
-stream. A workspace where the methods are refused (`UNSUPPORTED`) has no sessions: the run keeps today's header and
-thread, which this worker says once in its log.
+at most `CHUNK_TEXT` characters (title, details and output together), a task's details sent once in a message (Slack's
+agent design guide: "Send a task's details once. On an update with the same id, Slack adds the new details to the
+earlier text instead of replacing it, with no separator"; a new message, a new stream, starts afresh). A stream
+Slack closed on its own (`message_not_in_streaming_state`) is finished with `chat.update` from what was sent, and the
+chunks go on in a new stream. A workspace where the methods are refused (`UNSUPPORTED`) has no sessions: the run
+keeps today's header and thread, which this worker says once in its log.
 """
 
 from __future__ import annotations
@@ -114,7 +115,7 @@ class _Session:
     plan: str = ""  # the plan's title as it now is (inert text): each new stream starts with it
     pinned: str = ""  # a title that wins over what the run is doing (waiting, the outcome); "" when none
     tasks: dict[str, dict[str, Any]] = field(default_factory=dict)  # every task as last queued, by id
-    detailed: set[str] = field(default_factory=set)  # the tasks whose details were queued (sent once)
+    detailed: set[str] = field(default_factory=set)  # the tasks whose details the open stream has (sent once in it)
     status: str = "processing"  # the session's status as last set
     wanted: str = ""  # a status to set with the next flush ("" when none): batched as the chunks are
     suspended_at: float = 0.0  # when people were last asked (the clock's time), 0 while nobody is
@@ -231,16 +232,18 @@ class RunSessions:
 
     async def _send(self, session: _Session, batch: list[dict[str, Any]]) -> None:
         run = session.run
-        if not session.stream_ts:  # a new stream (a message of its own) starts with the plan's title
+        fresh = not session.stream_ts
+        if fresh:  # a new stream (a message of its own) starts with the plan's title
             batch = [plan_chunk(session.plan), *[c for c in batch if c["type"] != "plan_update"]]
+        sent = _once(session, batch)
         try:
-            if not session.stream_ts:
+            if fresh:
                 started = await self._call("chat_startStream", channel=run.channel, thread_ts=run.header_ts,
-                                           chunks=batch, task_display_mode="plan",
+                                           chunks=sent, task_display_mode="plan",
                                            recipient_user_id=run.requester, recipient_team_id=run.team or None)
                 session.stream_ts = str(started.get("ts") or "")
             else:
-                await self._call("chat_appendStream", channel=run.channel, ts=session.stream_ts, chunks=batch)
+                await self._call("chat_appendStream", channel=run.channel, ts=session.stream_ts, chunks=sent)
         except _Refused as refused:
             if refused.error == NOT_STREAMING and session.stream_ts:
                 await self._finish_closed(session)  # Slack ended it on its own: the rest in a new stream
@@ -248,7 +251,7 @@ class RunSessions:
                 return
             log.error("streaming run %s failed: %s", run.id, refused.error, extra={"run_id": run.id})
             return
-        self._shown(session, batch)
+        self._shown(session, sent)
 
     @staticmethod
     def _shown(session: _Session, batch: list[dict[str, Any]]) -> None:
@@ -270,9 +273,11 @@ class RunSessions:
 
     @staticmethod
     def _reset(session: _Session) -> None:
+        """No stream open: the next one is a new message (a task sent again in it carries its details again)."""
         session.stream_ts = ""
         session.shown_text.clear()
         session.shown_tasks.clear()
+        session.detailed.clear()
 
     async def stop_stream(self, run_id: str, *, status: str = "") -> None:
         """Send what is queued and stop the open stream (a stream takes no buttons, and is never held open), the
@@ -303,8 +308,8 @@ class RunSessions:
         run = session.run
         change = status if status and status != session.status else None
         try:
-            await self._call("chat_stopStream", channel=run.channel, ts=session.stream_ts, chunks=last or None,
-                             session_status=change)
+            await self._call("chat_stopStream", channel=run.channel, ts=session.stream_ts,
+                             chunks=_once(session, last) or None, session_status=change)
         except _Refused as refused:
             if refused.error == NOT_STREAMING:  # Slack ended it on its own: shown by chat.update, the rest anew
                 await self._finish_closed(session)
@@ -383,16 +388,24 @@ class _Refused(Exception):
 
 
 def _noted(session: _Session, chunk: dict[str, Any]) -> dict[str, Any]:
-    """`chunk` as it is to be sent: a task's details only the first time (Slack appends them), the task kept."""
-    if chunk["type"] != "task_update":
-        return chunk
-    if "details" in chunk:
-        if chunk["id"] in session.detailed:
-            chunk = {k: v for k, v in chunk.items() if k != "details"}
-        else:
-            session.detailed.add(chunk["id"])
-    session.tasks[chunk["id"]] = chunk
+    """`chunk` queued: a task kept as it last was (its details sent by `_once`)."""
+    if chunk["type"] == "task_update":
+        session.tasks[chunk["id"]] = chunk
     return chunk
+
+
+def _once(session: _Session, chunks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`chunks` as they go into the open stream: a task's details only the first time in that message (Slack
+    appends an update's details to the earlier ones), noted as sent."""
+    sent = []
+    for chunk in chunks:
+        if chunk["type"] == "task_update" and "details" in chunk:
+            if chunk["id"] in session.detailed:
+                chunk = {k: v for k, v in chunk.items() if k != "details"}
+            else:
+                session.detailed.add(chunk["id"])
+        sent.append(chunk)
+    return sent
 
 
 def _retitle(session: _Session) -> None:

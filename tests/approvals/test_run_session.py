@@ -176,3 +176,19 @@ async def test_the_time_a_run_waited_for_people_is_not_work(slack: SlackStandIn)
     assert sessions.waited(run.id) == 7260
     done = run.with_(status="completed", created_at=500.0)
     assert outcome_title(done, now=500 + 7265, waited=sessions.waited(run.id)) == "Worked for 5s"
+
+
+async def test_a_task_sent_again_in_a_new_message_keeps_its_details(slack: SlackStandIn) -> None:
+    """A task's details go once per message: the same task in the next stream (a message of its own, after the
+    session was suspended) carries them again, or that message would show it without them."""
+    sessions, run = await a_run(slack)
+    assert await sessions.open(run)
+    sessions.add(run.id, task_chunk("a1", "Waiting for approval", "pending", details="needs 2"))
+    await sessions.stop_stream(run.id, status="suspended")
+    sessions.want(run.id, "processing")
+    sessions.add(run.id, task_chunk("a1", "approved", "complete", details="needs 2"))
+    await sessions.close(run.id)
+    first, second = slack.sessions.snapshot(SALES, run.header_ts)["streams"]
+    assert [t.get("details") for t in first["tasks"]] == ["needs 2"]
+    [again] = [t for t in second["tasks"] if t["id"] == "a1"]
+    assert again["details"] == "needs 2" and again["status"] == "complete"

@@ -10,7 +10,7 @@ after the decision the next chunk starts a new stream.
 The plan's title follows the run (`plan_update`): what it is doing while it works (the tool being called, else its
 task), "Waiting for approval" while suspended, and at the end its outcome ("Worked for 12s", "Stopped", "Error": see
 `outcome_title`); every new stream starts with it. When the run ends, no task is left spinning: a task still in
-progress or pending is marked complete (a completed run) or error (any other end).
+progress is marked complete (a completed run) or error (any other end), one still pending error (nobody decided it).
 
 Limits: chunks are batched (one append per `flush_every` seconds at most, never one call per token), each append
 carries at most `CHUNKS_PER_CALL` chunks and `TEXT_PER_CALL` characters of text, each `task_update` and `plan_update`
@@ -72,6 +72,11 @@ def task_chunk(task_id: str, title: str, status: str, *, details: str = "", kept
     if details and room >= DETAILS_LEAST:
         chunk["details"] = safe(details, room)
     return chunk
+
+
+def withdrawn_task(approval_id: str, reason: str, *, what: str = "") -> dict[str, Any]:
+    """The task of an approval cancelled without a decision while its run goes on: an error, saying why."""
+    return task_chunk(approval_id, f"{what + ': ' if what else ''}withdrawn: {reason or 'cancelled'}", "error")
 
 
 def plan_chunk(title: str) -> dict[str, Any]:
@@ -199,14 +204,15 @@ class RunSessions:
             session.suspended_at = 0.0
 
     def settle(self, run_id: str, *, done: bool) -> None:
-        """The run ended (`done`: completed): each task still in progress or pending queued again as complete (or
-        error when not `done`), none left spinning. (Queued only: sent with what follows.)"""
+        """The run ended (`done`: completed): each task still in progress queued again as complete (error when not
+        `done`), each still pending as error (nobody decided it, however the run ended), none left spinning.
+        (Queued only: sent with what follows.)"""
         session = self._sessions.get(run_id)
         if session is None:
             return
         left = [t for t in session.tasks.values() if t["status"] in ("in_progress", "pending")]
         session.pending.extend(_noted(session, {"type": "task_update", "id": t["id"], "title": t["title"],
-                                                "status": "complete" if done else "error"}) for t in left)
+                                                "status": _settled(t["status"], done=done)}) for t in left)
 
     def pin(self, run_id: str, title: str) -> None:
         """The plan's title is `title` (trusted text: "Waiting for approval", an outcome) until the run works again,
@@ -406,6 +412,12 @@ def _once(session: _Session, chunks: list[dict[str, Any]]) -> list[dict[str, Any
                 session.detailed.add(chunk["id"])
         sent.append(chunk)
     return sent
+
+
+def _settled(status: str, *, done: bool) -> str:
+    """A task's status when its run ended: only work in progress follows the run (`done`); a pending one was never
+    decided, so it did not happen."""
+    return "complete" if done and status == "in_progress" else "error"
 
 
 def _retitle(session: _Session) -> None:

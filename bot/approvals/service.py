@@ -50,7 +50,7 @@ from bot.approvals.opening import (
     request_record,
 )
 from bot.approvals.rights import may_decide_across
-from bot.approvals.run_session import task_chunk
+from bot.approvals.run_session import task_chunk, withdrawn_task
 from bot.approvals.run_thread import RunThreads
 from bot.approvals.waiter import DecisionWaiter
 from bot.core.metrics import Metrics
@@ -325,6 +325,9 @@ class ApprovalService:
                 continue
             if approval is not None and approval.status != "cancelled":  # a cancel says so itself, where it is made
                 self.announce(run, approval)
+            elif running:  # withdrawn while the run goes on (its card not delivered, expired, gone): its task says so
+                reason, what = (approval.feedback, _what(approval)) if approval else ("the approval is gone", "")
+                self._threads.step(run, withdrawn_task(approval_id, reason, what=what))
             if running:  # off the agent's path, drawn after the thread's line and before any later state
                 self._threads.redraw_header(run.with_(status="running"))
                 self._threads.resume(run)  # a session: `processing` again
@@ -345,7 +348,7 @@ class ApprovalService:
 
     async def _decided_task(self, approval: ApprovalRecord) -> list[dict[str, Any]]:
         """A decided approval's task in its run's session, naming who decided as a person (plain text: no mention)."""
-        what = approval.tool_name or ("the code" if approval.kind == "code" else "the message")
+        what = _what(approval)
         by = f" by {await self.name_of(approval.decided_by)}" if approval.decided_by else ""
         status = "complete" if approval.status == "approved" else "error"
         return [task_chunk(approval.id, f"{what}: {approval.status}{by}", status, details=approval.feedback)]
@@ -540,3 +543,8 @@ class ApprovalService:
             if approval.pending and (await self.cancel(approval.id, by=by, reason=reason)).status == "ok":
                 cancelled += 1
         return cancelled
+
+
+def _what(approval: ApprovalRecord) -> str:
+    """What an approval's task calls its step: the tool, the code or the message."""
+    return approval.tool_name or ("the code" if approval.kind == "code" else "the message")

@@ -192,3 +192,15 @@ async def test_a_task_sent_again_in_a_new_message_keeps_its_details(slack: Slack
     assert [t.get("details") for t in first["tasks"]] == ["needs 2"]
     [again] = [t for t in second["tasks"] if t["id"] == "a1"]
     assert again["details"] == "needs 2" and again["status"] == "complete"
+
+
+async def test_a_pending_task_ends_as_an_error_even_when_the_run_completed(slack: SlackStandIn) -> None:
+    """Nobody decided a task still pending when the run ended: it is an error, whatever the run's end; only work in
+    progress follows the run's outcome."""
+    sessions, run = await a_run(slack)
+    assert await sessions.open(run)
+    sessions.add(run.id, task_chunk("a1", "Waiting for approval: send_email", "pending"),
+                 task_chunk("call_2", "Calling x", "in_progress"))
+    await sessions.close(run.id, title="Worked for 5s", done=True)
+    statuses = {t["id"]: t["status"] for t in slack.sessions.snapshot(SALES, run.header_ts)["streams"][-1]["tasks"]}
+    assert statuses == {"a1": "error", "call_2": "complete"}

@@ -35,6 +35,7 @@ from tests.support.cluster import Cluster
 from tests.support.cluster import run_status as cluster_status
 from tests.support.flow import pending_card, run_status, start_run
 from tests.support.hitl import bot, call, decided, nth_card, replay, start
+from tests.support.homes import approval_id_of
 from tests.support.sessions import STREAM_METHODS, chunk_text, stream_calls
 
 
@@ -406,3 +407,26 @@ async def test_a_failed_run_ends_its_plan_with_error(slack: SlackStandIn, redis_
     last = session["streams"][-1]
     assert last["plan"] == "Error" and last["tasks"][-1]["status"] == "error"
     assert last["tasks"][-1]["title"].startswith("Run failed")
+
+
+async def test_an_approval_withdrawn_while_the_run_goes_on_is_never_shown_done(
+    slack: SlackStandIn, redis_url: str, tmp_path: Path
+) -> None:
+    """`send_email`'s card cancelled without a decision (as Delivery cancels a card Slack would not take) while the
+    run goes on: its task says it was withdrawn, and when the run completes it is an error, never complete."""
+    email = {"to": "bob@example.com", "subject": "Price change", "body": "Prices change on May 1."}
+    async with bot(slack, redis_url, tmp_path, replay(call("send_email", email), "Not sent.")) as worker:
+        run_id = await start(slack, "--team email Tell bob@example.com about the price change")
+        header = await header_of(slack, run_id)
+        card = await nth_card(slack, 1)
+        approval_id = approval_id_of(card)
+        await slack.wait_for(lambda: session_of(slack, SALES, header["ts"])["status"] == "suspended")
+        await worker.services.approvals.cancel(approval_id, by="system", reason="card not posted")
+        last_word = await nth_card(slack, 2)
+        await slack.click(user=BOB, channel=APPROVALS, ts=last_word["ts"], action_id="approval_approve")
+        await run_status(worker, run_id, wanted="completed")
+        session = await slack.wait_for(
+            lambda: (s := session_of(slack, SALES, header["ts"]))["status"] == "active" and s)
+    withdrawn = last_tasks(session)[approval_id]
+    assert withdrawn["status"] == "error" and withdrawn["title"] == "send_email: withdrawn: card not posted"
+    assert all(t["status"] != "complete" for t in tasks_of(session) if t["id"] == approval_id)

@@ -67,6 +67,7 @@ from bot.store.runs import Consumed
 log = logging.getLogger(__name__)
 
 ATTACH_WAIT = 3.0  # seconds a click may wait for its card's ts to be stored
+NAME_WITHIN = 1.0  # seconds a person's name is waited for (users.info) before their id stands for it
 # A refused click is answered once per person and card (an answer that can never change: the approval is
 # decided, gone, or not this card's; a forged one is audited with it) or once per person, approval, refusal
 # and button (who may not decide, the requester, a second vote) in this many seconds: replayed clicks (a
@@ -353,12 +354,17 @@ class ApprovalService:
         status = "complete" if approval.status == "approved" else "error"
         return [task_chunk(approval.id, f"{what}: {approval.status}{by}", status, details=approval.feedback)]
 
-    async def name_of(self, user: str) -> str:
-        """Who `user` is in plain text (a task's title): their name in the directory, else the id as given (not a
-        person's: `system`, a rule). Untrusted: made inert by the builder it goes into."""
+    async def name_of(self, user: str, *, within: float = NAME_WITHIN) -> str:
+        """Who `user` is in plain text (a task's title): their name when Slack gives it within `within` seconds (a
+        run's end and its stream wait on it), else the id as given (a failed or slow lookup; not a person's:
+        `system`, a rule). Untrusted: made inert by the builder it goes into."""
         if not SLACK_ID.fullmatch(user):
             return user
-        return await self._directory.name_of(user) or user
+        try:
+            return await asyncio.wait_for(self._directory.name_of(user), within) or user
+        except TimeoutError:
+            log.info("no name for %s within %ss: their id instead", user, within)
+            return user
 
     async def audit_automatic(self, event: str, request: ApprovalRequest, *, rule: str, run: RunRecord) -> None:
         """An `auto_approved` / `auto_rejected` audit entry for a step a run's team took by its input mode without

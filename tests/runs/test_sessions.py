@@ -4,6 +4,7 @@ the Messages tab, and a workspace without sessions."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import re
 import time
@@ -14,6 +15,7 @@ import pytest
 from slack_sdk.models.messages.chunk import Chunk
 
 from bot.approvals.run_session import CHUNK_TEXT
+from bot.approvals.service import NAME_WITHIN
 from bot.core.records import RunRecord
 from bot.devslack.model import DevUser
 from bot.devslack.server import SlackStandIn
@@ -430,3 +432,20 @@ async def test_an_approval_withdrawn_while_the_run_goes_on_is_never_shown_done(
     withdrawn = last_tasks(session)[approval_id]
     assert withdrawn["status"] == "error" and withdrawn["title"] == "send_email: withdrawn: card not posted"
     assert all(t["status"] != "complete" for t in tasks_of(session) if t["id"] == approval_id)
+
+
+async def test_a_person_slack_will_not_name_is_shown_by_their_id_and_never_waited_for(
+    slack: SlackStandIn, worker: Worker
+) -> None:
+    """A task names a person by their name when Slack gives it, else by their id: a failed users.info gives the id,
+    and a slow one is not waited for beyond NAME_WITHIN (a run's end and its stream wait on the name)."""
+    approvals = worker.services.approvals
+    slack.set_user(DevUser(id="U0DAN", name="dan", real_name="Dan Example"))
+    slack.set_user(DevUser(id="U0EVE", name="eve", real_name="Eve Example"))
+    slack.fail(method="users.info", status=200, error="fatal_error")
+    assert await approvals.name_of("U0DAN") == "U0DAN"
+    assert [c.ok for c in slack.calls("users.info") if c.args.get("user") == "U0DAN"] == [False]  # (it was asked)
+    held = slack.hold("users.info", when=lambda args: args.get("user") == "U0EVE")
+    assert await asyncio.wait_for(approvals.name_of("U0EVE"), NAME_WITHIN + 5) == "U0EVE"
+    assert held.arrived.is_set()
+    held.release()

@@ -108,6 +108,15 @@ def text_chunk(text: str) -> dict[str, Any]:
 
 
 @dataclass
+class _Frozen:
+    """A stopped stream's message as it shows: what `chat.update` brings to its final state when the run ends."""
+
+    ts: str
+    text: str
+    tasks: dict[str, dict[str, Any]]
+
+
+@dataclass
 class _Session:
     """What this worker knows of one run's session."""
 
@@ -124,6 +133,7 @@ class _Session:
     status: str = "processing"  # the session's status as last set
     wanted: str = ""  # a status to set with the next flush ("" when none): batched as the chunks are
     suspended_at: float = 0.0  # when people were last asked (the clock's time), 0 while nobody is
+    frozen: list[_Frozen] = field(default_factory=list)  # the messages of the streams stopped so far, as they show
     waited: float = 0.0  # the seconds it was suspended for people, in all
 
 
@@ -264,8 +274,8 @@ class RunSessions:
         for chunk in batch:
             if chunk["type"] == "markdown_text":
                 session.shown_text.append(chunk["text"])
-            elif chunk["type"] == "task_update":
-                session.shown_tasks[chunk["id"]] = chunk
+            elif chunk["type"] == "task_update":  # (an update keeps what it does not say: the details)
+                session.shown_tasks[chunk["id"]] = {**session.shown_tasks.get(chunk["id"], {}), **chunk}
 
     async def _finish_closed(self, session: _Session) -> None:
         """A stream Slack closed: its message shows what was sent, by `chat.update`."""
@@ -313,9 +323,10 @@ class RunSessions:
     async def _stop(self, session: _Session, last: list[dict[str, Any]], status: str) -> None:
         run = session.run
         change = status if status and status != session.status else None
+        sent = _once(session, last)
         try:
-            await self._call("chat_stopStream", channel=run.channel, ts=session.stream_ts,
-                             chunks=_once(session, last) or None, session_status=change)
+            await self._call("chat_stopStream", channel=run.channel, ts=session.stream_ts, chunks=sent or None,
+                             session_status=change)
         except _Refused as refused:
             if refused.error == NOT_STREAMING:  # Slack ended it on its own: shown by chat.update, the rest anew
                 await self._finish_closed(session)
@@ -333,6 +344,8 @@ class RunSessions:
             return
         if change:
             session.status = change
+        self._shown(session, sent)
+        session.frozen.append(_Frozen(session.stream_ts, "".join(session.shown_text), dict(session.shown_tasks)))
         self._reset(session)
 
     async def _status(self, session: _Session, status: str) -> None:
@@ -370,8 +383,26 @@ class RunSessions:
         self.settle(run_id, done=done)
         if title:
             self.pin(run_id, title)
+        session = self._sessions[run_id]
+        earlier = list(session.frozen)
         await self.stop_stream(run_id, status=END_STATUS)
+        for message in earlier:  # each earlier message stopped at a wait: its tasks as they ended, one call each
+            await self._finish_frozen(session, message)
         self._sessions.pop(run_id, None)
+
+    async def _finish_frozen(self, session: _Session, message: _Frozen) -> None:
+        """A message whose stream was stopped while people decided, brought to the run's end by `chat.update`: its
+        tasks' last titles and statuses (none left in progress or pending), the plan's title the outcome."""
+        tasks = [{**task, **{k: session.tasks[tid][k] for k in ("title", "status") if tid in session.tasks}}
+                 for tid, task in message.tasks.items()]
+        lines = [f"{_MARKS.get(t['status'], '•')} {t['title']}" for t in tasks]
+        try:
+            await self._call("chat_update", channel=session.run.channel, ts=message.ts,
+                             text="\n".join([message.text, *lines]).strip()[:3900] or session.plan,
+                             blocks=_plan_blocks(session.plan, tasks, message.text))
+        except _Refused as refused:
+            log.error("finishing a message of run %s failed: %s", session.run.id, refused.error,
+                      extra={"run_id": session.run.id})
 
     async def _call(self, method: str, **args: Any) -> Any:
         self.calls += 1
@@ -412,6 +443,28 @@ def _once(session: _Session, chunks: list[dict[str, Any]]) -> list[dict[str, Any
                 session.detailed.add(chunk["id"])
         sent.append(chunk)
     return sent
+
+
+def _plan_blocks(title: str, tasks: list[dict[str, Any]], text: str) -> list[dict[str, Any]]:
+    """A stopped stream's message as blocks: its plan (a `plan` block of `task_card`s, slack_sdk's PlanBlock and
+    TaskCardBlock: what the streamed plan shows) and its text (a `markdown` block)."""
+    cards = [_task_card(task) for task in tasks]
+    blocks: list[dict[str, Any]] = [{"type": "plan", "title": title, "tasks": cards}]
+    if text.strip():
+        blocks.append({"type": "markdown", "text": text[:TEXT_PER_CALL]})
+    return blocks
+
+
+def _task_card(task: dict[str, Any]) -> dict[str, Any]:
+    """A `task_update` chunk as the `task_card` block that shows it (its details as rich text)."""
+    card: dict[str, Any] = {"type": "task_card", "task_id": task["id"], "title": task["title"],
+                            "status": task["status"]}
+    if task.get("details"):
+        card["details"] = {"type": "rich_text", "elements": [
+            {"type": "rich_text_section", "elements": [{"type": "text", "text": task["details"]}]}]}
+    if task.get("sources"):
+        card["sources"] = task["sources"]
+    return card
 
 
 def _settled(status: str, *, done: bool) -> str:

@@ -289,9 +289,33 @@ class Sessions:
             "status": session.status if session else "",
             "history": list(session.history) if session else [],
             "title": session.title if session else "",
-            "streams": [{"ts": s.ts, "text": s.text, "plan": s.plan, "tasks": list(s.tasks.values()),
-                         "streaming": s.streaming, "blocks": s.blocks} for s in streams],
+            "streams": [self._shown_stream(s) for s in streams],
         }
+
+    def _shown_stream(self, s: Stream) -> dict[str, Any]:
+        """A stream as its message shows it: what was streamed, or, once the app updated the stopped message with a
+        `plan` block (chat.update), that plan's title and task cards (as task_update chunks)."""
+        shown = {"ts": s.ts, "text": s.text, "plan": s.plan, "tasks": list(s.tasks.values()),
+                 "streaming": s.streaming, "blocks": s.blocks, "updated": False}
+        m = self.ws.find_message(s.channel, s.ts)
+        plan = next((b for b in m.blocks or [] if b.get("type") == "plan"), None) if m and m.edited else None
+        if plan is not None:
+            shown.update(plan=plan.get("title", ""), updated=True, tasks=[_task_of(card) for card in
+                                                                          plan.get("tasks") or []])
+        return shown
+
+
+def _task_of(card: dict[str, Any]) -> dict[str, Any]:
+    """A `task_card` block as the `task_update` chunk that would show it (its rich-text details as text)."""
+    task = {"type": "task_update", "id": card.get("task_id"), "title": card.get("title"),
+            "status": card.get("status")}
+    details = "".join(str(e.get("text", "")) for section in (card.get("details") or {}).get("elements") or []
+                      for e in section.get("elements") or [])
+    if details:
+        task["details"] = details
+    if card.get("sources"):
+        task["sources"] = card["sources"]
+    return task
 
 
 def check_chunks(chunks: Any) -> list[dict[str, Any]]:

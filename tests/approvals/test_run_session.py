@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from slack_sdk.models.blocks import Block
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.approvals.run_session import (
@@ -204,3 +205,32 @@ async def test_a_pending_task_ends_as_an_error_even_when_the_run_completed(slack
     await sessions.close(run.id, title="Worked for 5s", done=True)
     statuses = {t["id"]: t["status"] for t in slack.sessions.snapshot(SALES, run.header_ts)["streams"][-1]["tasks"]}
     assert statuses == {"a1": "error", "call_2": "complete"}
+
+
+async def test_every_message_stopped_at_a_wait_ends_with_no_task_spinning(slack: SlackStandIn) -> None:
+    """Each wait stops a stream: that message froze with "Calling send_email" in progress and its approval pending.
+    When the run ends, each such message is brought to the run's end by one chat.update (its tasks' last titles
+    and statuses, the plan's title the outcome, as a plan block slack_sdk knows); the last stream needs none."""
+    sessions, run = await a_run(slack)
+    assert await sessions.open(run)
+    for n in (1, 2):
+        sessions.add(run.id, task_chunk(f"call_{n}", "Calling send_email", "in_progress"),
+                     task_chunk(f"a{n}", "Waiting for approval: send_email", "pending", details="needs 1"))
+        sessions.pin(run.id, "Waiting for approval")
+        await sessions.stop_stream(run.id, status="suspended")
+        sessions.want(run.id, "processing")
+        sessions.add(run.id, task_chunk(f"a{n}", "send_email: approved by bob", "complete"),
+                     task_chunk(f"call_{n}", "send_email", "complete"), text_chunk(f"Sent {n}."))
+    await sessions.close(run.id, title="Worked for 5s", done=True)
+    streams = slack.sessions.snapshot(SALES, run.header_ts)["streams"]
+    assert len(streams) == 3 and [s["updated"] for s in streams] == [True, True, False]
+    first = streams[0]
+    assert first["plan"] == "Worked for 5s" and first["tasks"] == [
+        {"type": "task_update", "id": "call_1", "title": "send_email", "status": "complete"},
+        {"type": "task_update", "id": "a1", "title": "send_email: approved by bob", "status": "complete",
+         "details": "needs 1"}]
+    assert all(t["status"] in ("complete", "error") for s in streams for t in s["tasks"])
+    updates = slack.calls("chat.update")
+    assert [u.args["ts"] for u in updates] == [streams[0]["ts"], streams[1]["ts"]] and all(u.ok for u in updates)
+    for update in updates:
+        assert all(Block.parse(block) is not None for block in update.args["blocks"])

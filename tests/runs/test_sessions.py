@@ -383,20 +383,22 @@ async def test_a_decider_is_named_as_a_person_their_name_made_inert(slack: Slack
 
 
 async def test_a_cancelled_run_leaves_no_task_pending(slack: SlackStandIn, worker: Worker) -> None:
-    """`/agent cancel` while people decide: the waiting task marked error in the last stream, the plan's title the
-    outcome, who cancelled named as a person."""
+    """`/agent cancel` while people decide: the waiting task marked error, in the last stream and in the message
+    stopped at the wait (chat.update), the plan's title the outcome, who cancelled named as a person."""
     run_id = await start_run(slack)
     header = await header_of(slack, run_id)
     await pending_card(slack)
     await slack.wait_for(lambda: session_of(slack, SALES, header["ts"])["status"] == "suspended")
     assert (await slack.send_command(user=ALICE, channel=SALES, text=f"cancel {run_id}")).status == 200
-    session = await slack.wait_for(lambda: (s := session_of(slack, SALES, header["ts"]))["status"] == "active" and s)
+    session = await slack.wait_for(  # (the earlier message is updated after the last stream stopped)
+        lambda: (s := session_of(slack, SALES, header["ts"]))["status"] == "active" and s["streams"][0]["updated"] and s)
     first, last = session["streams"]
     waiting = first["tasks"][-1]
-    assert waiting["status"] == "pending" and last["plan"] == "Cancelled"
+    assert waiting["status"] == "error" and first["updated"]  # the message stopped at the wait, brought to its end
+    assert first["plan"] == last["plan"] == "Cancelled"
     assert last_tasks(session)[waiting["id"]]["status"] == "error"  # not left pending
     assert last["tasks"][-1]["title"].startswith("Run cancelled by alice")
-    assert all(t["status"] in ("complete", "error") for t in last_tasks(session).values())
+    assert all(t["status"] in ("complete", "error") for t in tasks_of(session))  # in every message, not the last only
 
 
 async def test_a_failed_run_ends_its_plan_with_error(slack: SlackStandIn, redis_url: str, tmp_path: Path) -> None:

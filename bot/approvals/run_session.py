@@ -34,7 +34,7 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.core.records import RunRecord
+from bot.core.records import ApprovalRecord, RunRecord
 from bot.slack.blocks import safe
 
 log = logging.getLogger(__name__)
@@ -72,6 +72,11 @@ def task_chunk(task_id: str, title: str, status: str, *, details: str = "", kept
     if details and room >= DETAILS_LEAST:
         chunk["details"] = safe(details, room)
     return chunk
+
+
+def step_name(approval: ApprovalRecord) -> str:
+    """What an approval's task calls its step: the tool, the code or the message."""
+    return approval.tool_name or ("the code" if approval.kind == "code" else "the message")
 
 
 def withdrawn_task(approval_id: str, reason: str, *, what: str = "") -> dict[str, Any]:
@@ -362,17 +367,30 @@ class RunSessions:
             return
         session.status = status
 
-    async def end_elsewhere(self, run: RunRecord) -> None:
+    async def end_elsewhere(
+        self, run: RunRecord, *, title: str = "", tasks: list[dict[str, Any]] | None = None
+    ) -> None:
         """Set END_STATUS on the session of a run another worker owns (or owned: it may be gone), as who claimed its
         Stop: Slack leaves the status to the app (docs.slack.dev/reference/events/agent_session_stopped), and a dead
-        owner never would. (A live owner sets it too as its run ends: the same status, twice.)"""
+        owner never would. (A live owner sets it too as its run ends: the same status, twice.) With `tasks` (a dead
+        owner's run, as far as Redis knows it: its withdrawn approvals, how it ended), the plan is finished in a
+        message of its own, its title `title`: a stream started and stopped with the status, two calls."""
         if self.unsupported or not run.header_ts:
             return
         try:
+            if tasks:
+                started = await self._call("chat_startStream", channel=run.channel, thread_ts=run.header_ts,
+                                           chunks=[plan_chunk(safe(title, TITLE_LIMIT)), *tasks],
+                                           task_display_mode="plan", recipient_user_id=run.requester,
+                                           recipient_team_id=run.team or None)
+                await self._call("chat_stopStream", channel=run.channel, ts=str(started.get("ts") or ""),
+                                 session_status=END_STATUS)
+                return
             await self._call("agents_sessions_setStatus", channel_id=run.channel, thread_ts=run.header_ts,
                              status=END_STATUS)
         except _Refused as refused:
-            log.error("session status of stopped run %s refused: %s", run.id, refused.error, extra={"run_id": run.id})
+            log.error("ending the session of stopped run %s refused: %s", run.id, refused.error,
+                      extra={"run_id": run.id})
 
     async def close(self, run_id: str, *, title: str = "", done: bool = True) -> None:
         """The run ended (`done`: completed): no task left in progress or pending (each marked complete, or error when

@@ -50,7 +50,7 @@ from bot.approvals.opening import (
     request_record,
 )
 from bot.approvals.rights import may_decide_across
-from bot.approvals.run_session import task_chunk, withdrawn_task
+from bot.approvals.run_session import step_name, task_chunk, withdrawn_task
 from bot.approvals.run_thread import RunThreads
 from bot.approvals.waiter import DecisionWaiter
 from bot.core.metrics import Metrics
@@ -67,7 +67,7 @@ from bot.store.runs import Consumed
 log = logging.getLogger(__name__)
 
 ATTACH_WAIT = 3.0  # seconds a click may wait for its card's ts to be stored
-NAME_WITHIN = 1.0  # seconds a person's name is waited for (users.info) before their id stands for it
+NAME_WITHIN = 2.0  # seconds a person's name is waited for (users.info) before their id stands for it
 # A refused click is answered once per person and card (an answer that can never change: the approval is
 # decided, gone, or not this card's; a forged one is audited with it) or once per person, approval, refusal
 # and button (who may not decide, the requester, a second vote) in this many seconds: replayed clicks (a
@@ -327,7 +327,7 @@ class ApprovalService:
             if approval is not None and approval.status != "cancelled":  # a cancel says so itself, where it is made
                 self.announce(run, approval)
             elif running:  # withdrawn while the run goes on (its card not delivered, expired, gone): its task says so
-                reason, what = (approval.feedback, _what(approval)) if approval else ("the approval is gone", "")
+                reason, what = (approval.feedback, step_name(approval)) if approval else ("the approval is gone", "")
                 self._threads.step(run, withdrawn_task(approval_id, reason, what=what))
             if running:  # off the agent's path, drawn after the thread's line and before any later state
                 self._threads.redraw_header(run.with_(status="running"))
@@ -349,7 +349,7 @@ class ApprovalService:
 
     async def _decided_task(self, approval: ApprovalRecord) -> list[dict[str, Any]]:
         """A decided approval's task in its run's session, naming who decided as a person (plain text: no mention)."""
-        what = _what(approval)
+        what = step_name(approval)
         by = f" by {await self.name_of(approval.decided_by)}" if approval.decided_by else ""
         status = "complete" if approval.status == "approved" else "error"
         return [task_chunk(approval.id, f"{what}: {approval.status}{by}", status, details=approval.feedback)]
@@ -549,8 +549,3 @@ class ApprovalService:
             if approval.pending and (await self.cancel(approval.id, by=by, reason=reason)).status == "ok":
                 cancelled += 1
         return cancelled
-
-
-def _what(approval: ApprovalRecord) -> str:
-    """What an approval's task calls its step: the tool, the code or the message."""
-    return approval.tool_name or ("the code" if approval.kind == "code" else "the message")

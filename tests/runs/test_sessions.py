@@ -33,10 +33,10 @@ from tests.conftest import (
     texts,
     thread_of,
 )
-from tests.support.cluster import Cluster
+from tests.support.cluster import Cluster, worker_id
 from tests.support.cluster import run_status as cluster_status
 from tests.support.flow import pending_card, run_status, start_run
-from tests.support.hitl import bot, call, decided, nth_card, replay, start
+from tests.support.hitl import bot, call, decided, nth_card, replay, start, until
 from tests.support.homes import approval_id_of
 from tests.support.sessions import STREAM_METHODS, chunk_text, stream_calls
 
@@ -283,7 +283,8 @@ async def test_stop_of_a_run_whose_owner_is_dead_sets_its_session_status(
     cluster: Cluster, slack: SlackStandIn, store: Store
 ) -> None:
     """The owner (a real process) killed while its run's session is processing: the worker that claims the Stop
-    cancels the run and moves the session out of `processing` itself (Slack does not, and the owner never will)."""
+    cancels the run, moves the session out of `processing` itself (Slack does not, and the owner never will) and
+    finishes its plan from what Redis knows (its withdrawn approval, who stopped it)."""
     owner = await cluster.start()
     other = await cluster.start()
     link = slack.hold("auth.test")  # the session still processing while its pending task waits: Stop shows
@@ -292,13 +293,25 @@ async def test_stop_of_a_run_whose_owner_is_dead_sets_its_session_status(
     await pending_card(slack)
     header = await header_of(slack, run_id)
     await link.arrived.wait()
+    dead = await worker_id(owner)
     owner.kill()
     link.release()
+
+    async def gone() -> bool:
+        return not (await store.workers.alive([dead]))[dead]
+
+    await until(gone, within=20, what="the killed owner's heartbeat gone")
     assert session_of(slack, SALES, header["ts"])["status"] == "processing"
     slack.events_url = other.events
     assert (await slack.sessions.stop(user=ALICE, channel=SALES, thread_ts=header["ts"])).status == 200
     await cluster_status(store, run_id, "cancelled")
-    await slack.wait_for(lambda: session_of(slack, SALES, header["ts"])["status"] == "active", timeout=20)
+    session = await slack.wait_for(
+        lambda: (s := session_of(slack, SALES, header["ts"]))["status"] == "active" and s, timeout=20)
+    # its plan finished as far as Redis knows it: the withdrawn approval in error, who stopped it, the outcome
+    last = session["streams"][-1]
+    assert last["plan"] == "Stopped" and not last["streaming"]
+    assert [(t["title"], t["status"]) for t in last["tasks"]] == [
+        ("the message: withdrawn: stopped by alice", "error"), ("Stopped by alice", "error")]
 
 
 async def test_a_tool_call_is_a_task_waiting_then_complete(slack: SlackStandIn, redis_url: str, tmp_path: Path) -> None:
@@ -391,7 +404,8 @@ async def test_a_cancelled_run_leaves_no_task_pending(slack: SlackStandIn, worke
     await slack.wait_for(lambda: session_of(slack, SALES, header["ts"])["status"] == "suspended")
     assert (await slack.send_command(user=ALICE, channel=SALES, text=f"cancel {run_id}")).status == 200
     session = await slack.wait_for(  # (the earlier message is updated after the last stream stopped)
-        lambda: (s := session_of(slack, SALES, header["ts"]))["status"] == "active" and s["streams"][0]["updated"] and s)
+        lambda: (s := session_of(slack, SALES, header["ts"]))["status"] == "active" and s["streams"][0]["updated"]
+        and s)
     first, last = session["streams"]
     waiting = first["tasks"][-1]
     assert waiting["status"] == "error" and first["updated"]  # the message stopped at the wait, brought to its end

@@ -10,21 +10,23 @@ after the decision the next chunk starts a new stream.
 The plan's title follows the run (`plan_update`): what it is doing while it works (the tool being called, else its
 task), "Waiting for approval" while suspended, and at the end its outcome ("Worked for 12s", "Stopped", "Error": see
 `outcome_title`); every new stream starts with it. When the run ends, no task is left spinning: a task still in
-progress or pending is marked complete (a completed run) or error (any other end).
+progress is marked complete (a completed run) or error (any other end), one still pending error (nobody decided it).
 
 Limits: chunks are batched (one append per `flush_every` seconds at most, never one call per token), each append
 carries at most `CHUNKS_PER_CALL` chunks and `TEXT_PER_CALL` characters of text, each `task_update` and `plan_update`
-at most `CHUNK_TEXT` characters (title, details and output together), a task's details sent once (Slack appends an
-update's details to those sent before under the same id). A stream Slack closed on its own
-(`message_not_in_streaming_state`) is finished with `chat.update` from what was sent, and the chunks go on in a new
-stream. A workspace where the methods are refused (`UNSUPPORTED`) has no sessions: the run keeps today's header and
-thread, which this worker says once in its log.
+at most `CHUNK_TEXT` characters (title, details and output together), a task's details sent once in a message (Slack's
+agent design guide: "Send a task's details once. On an update with the same id, Slack adds the new details to the
+earlier text instead of replacing it, with no separator"; a new message, a new stream, starts afresh). A stream
+Slack closed on its own (`message_not_in_streaming_state`) is finished with `chat.update` from what was sent, and the
+chunks go on in a new stream. A workspace where the methods are refused (`UNSUPPORTED`) has no sessions: the run
+keeps today's header and thread, which this worker says once in its log.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -32,7 +34,7 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.core.records import RunRecord
+from bot.core.records import ApprovalRecord, RunRecord
 from bot.slack.blocks import safe
 
 log = logging.getLogger(__name__)
@@ -58,10 +60,13 @@ TASK_STATUSES: Final = ("pending", "in_progress", "complete", "error")  # slack_
 END_STATUS: Final = "active"
 
 
-def task_chunk(task_id: str, title: str, status: str, *, details: str = "") -> dict[str, Any]:
+def task_chunk(task_id: str, title: str, status: str, *, details: str = "", kept: str = "") -> dict[str, Any]:
     """A `task_update` chunk (slack_sdk.models.messages.chunk.TaskUpdateChunk), its text escaped (the one path) and
-    within CHUNK_TEXT: the title first, the details in what is left."""
-    chunk: dict[str, Any] = {"type": "task_update", "id": task_id[:64], "title": safe(title, TITLE_LIMIT),
+    within CHUNK_TEXT: the title first (`kept` at its end whole, the title cut before it: a long tool name never
+    costs "· 0 of 2"), the details in what is left."""
+    end = safe(kept, TITLE_LIMIT // 2)
+    chunk: dict[str, Any] = {"type": "task_update", "id": task_id[:64],
+                             "title": safe(title, TITLE_LIMIT - len(end)) + end,
                              "status": status if status in TASK_STATUSES else "in_progress"}
     room = CHUNK_TEXT - len(chunk["title"])
     if details and room >= DETAILS_LEAST:
@@ -69,29 +74,51 @@ def task_chunk(task_id: str, title: str, status: str, *, details: str = "") -> d
     return chunk
 
 
+def step_name(approval: ApprovalRecord) -> str:
+    """What an approval's task calls its step: the tool, the code or the message."""
+    return approval.tool_name or ("the code" if approval.kind == "code" else "the message")
+
+
+def withdrawn_task(approval_id: str, reason: str, *, what: str = "") -> dict[str, Any]:
+    """The task of an approval cancelled without a decision while its run goes on: an error, saying why."""
+    return task_chunk(approval_id, f"{what + ': ' if what else ''}withdrawn: {reason or 'cancelled'}", "error")
+
+
 def plan_chunk(title: str) -> dict[str, Any]:
     """A `plan_update` chunk of text already made inert (`safe`), within CHUNK_TEXT."""
     return {"type": "plan_update", "title": title[:CHUNK_TEXT]}
 
 
-def chunk_text(chunk: dict[str, Any]) -> int:
-    """The characters of a chunk that Slack's 256 counts: its title, details and output."""
-    return sum(len(str(chunk.get(key) or "")) for key in ("title", "details", "output"))
-
-
-def outcome_title(run: RunRecord, *, stopped: bool = False, now: float | None = None) -> str:
-    """The plan's title when the run ended: how long it worked, or how it ended."""
+def outcome_title(run: RunRecord, *, stopped: bool = False, now: float | None = None, waited: float = 0.0) -> str:
+    """The plan's title when the run ended: how long it worked (its time since it started, less the `waited` seconds
+    its session was suspended for people), or how it ended."""
     if run.status == "completed":
-        worked = max(0, round((now if now is not None else time.time()) - run.created_at)) if run.created_at else 0
-        return f"Worked for {worked // 60}m {worked % 60}s" if worked >= 60 else f"Worked for {worked}s"
+        took = (now if now is not None else time.time()) - run.created_at - waited
+        return f"Worked for {_duration(max(0, round(took)) if run.created_at else 0)}"
     if stopped:
         return "Stopped"
     return _OUTCOMES.get(run.status, "Error")
 
 
+def _duration(seconds: int) -> str:
+    """`seconds` as "12s", "2m 5s" or "1h 2m"."""
+    if seconds >= 3600:
+        return f"{seconds // 3600}h {seconds % 3600 // 60}m"
+    return f"{seconds // 60}m {seconds % 60}s" if seconds >= 60 else f"{seconds}s"
+
+
 def text_chunk(text: str) -> dict[str, Any]:
     """A `markdown_text` chunk of untrusted text, escaped."""
     return {"type": "markdown_text", "text": safe(text, TEXT_PER_CALL // 4)}
+
+
+@dataclass
+class _Frozen:
+    """A stopped stream's message as it shows: what `chat.update` brings to its final state when the run ends."""
+
+    ts: str
+    text: str
+    tasks: dict[str, dict[str, Any]]
 
 
 @dataclass
@@ -107,16 +134,22 @@ class _Session:
     plan: str = ""  # the plan's title as it now is (inert text): each new stream starts with it
     pinned: str = ""  # a title that wins over what the run is doing (waiting, the outcome); "" when none
     tasks: dict[str, dict[str, Any]] = field(default_factory=dict)  # every task as last queued, by id
-    detailed: set[str] = field(default_factory=set)  # the tasks whose details were queued (sent once)
+    detailed: set[str] = field(default_factory=set)  # the tasks whose details the open stream has (sent once in it)
     status: str = "processing"  # the session's status as last set
     wanted: str = ""  # a status to set with the next flush ("" when none): batched as the chunks are
+    suspended_at: float = 0.0  # when people were last asked (the clock's time), 0 while nobody is
+    frozen: list[_Frozen] = field(default_factory=list)  # the messages of the streams stopped so far, as they show
+    waited: float = 0.0  # the seconds it was suspended for people, in all
 
 
 class RunSessions:
     """Agent sessions of this worker's runs (one per worker; the calls of a run are ordered by `RunThreads`)."""
 
-    def __init__(self, slack: AsyncWebClient, *, flush_every: float = 1.0) -> None:
+    def __init__(
+        self, slack: AsyncWebClient, *, flush_every: float = 1.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._slack = slack
+        self._clock = clock  # measures the time a run waited for people (`waited`)
         self.flush_every = flush_every  # at most one append per run this often (the methods' rate tiers)
         self._sessions: dict[str, _Session] = {}
         self.unsupported = ""  # the error that showed this workspace has no agent sessions ("" while none)
@@ -167,20 +200,34 @@ class RunSessions:
         if status == "processing":  # at work again: the plan says what it does (from the next stream on)
             session.pinned = ""
             _retitle(session)
+            self._resumed(session)
         if session.flush_due:
             return False
         session.flush_due = True
         return True
 
+    def waited(self, run_id: str) -> float:
+        """The seconds the run's session was suspended for people so far (a wait still going counted to now)."""
+        session = self._sessions.get(run_id)
+        if session is None:
+            return 0.0
+        return session.waited + (self._clock() - session.suspended_at if session.suspended_at else 0.0)
+
+    def _resumed(self, session: _Session) -> None:
+        if session.suspended_at:
+            session.waited += self._clock() - session.suspended_at
+            session.suspended_at = 0.0
+
     def settle(self, run_id: str, *, done: bool) -> None:
-        """The run ended (`done`: completed): each task still in progress or pending queued again as complete (or
-        error when not `done`), none left spinning. (Queued only: sent with what follows.)"""
+        """The run ended (`done`: completed): each task still in progress queued again as complete (error when not
+        `done`), each still pending as error (nobody decided it, however the run ended), none left spinning.
+        (Queued only: sent with what follows.)"""
         session = self._sessions.get(run_id)
         if session is None:
             return
         left = [t for t in session.tasks.values() if t["status"] in ("in_progress", "pending")]
         session.pending.extend(_noted(session, {"type": "task_update", "id": t["id"], "title": t["title"],
-                                                "status": "complete" if done else "error"}) for t in left)
+                                                "status": _settled(t["status"], done=done)}) for t in left)
 
     def pin(self, run_id: str, title: str) -> None:
         """The plan's title is `title` (trusted text: "Waiting for approval", an outcome) until the run works again,
@@ -206,16 +253,18 @@ class RunSessions:
 
     async def _send(self, session: _Session, batch: list[dict[str, Any]]) -> None:
         run = session.run
-        if not session.stream_ts:  # a new stream (a message of its own) starts with the plan's title
+        fresh = not session.stream_ts
+        if fresh:  # a new stream (a message of its own) starts with the plan's title
             batch = [plan_chunk(session.plan), *[c for c in batch if c["type"] != "plan_update"]]
+        sent = _once(session, batch)
         try:
-            if not session.stream_ts:
+            if fresh:
                 started = await self._call("chat_startStream", channel=run.channel, thread_ts=run.header_ts,
-                                           chunks=batch, task_display_mode="plan",
+                                           chunks=sent, task_display_mode="plan",
                                            recipient_user_id=run.requester, recipient_team_id=run.team or None)
                 session.stream_ts = str(started.get("ts") or "")
             else:
-                await self._call("chat_appendStream", channel=run.channel, ts=session.stream_ts, chunks=batch)
+                await self._call("chat_appendStream", channel=run.channel, ts=session.stream_ts, chunks=sent)
         except _Refused as refused:
             if refused.error == NOT_STREAMING and session.stream_ts:
                 await self._finish_closed(session)  # Slack ended it on its own: the rest in a new stream
@@ -223,15 +272,15 @@ class RunSessions:
                 return
             log.error("streaming run %s failed: %s", run.id, refused.error, extra={"run_id": run.id})
             return
-        self._shown(session, batch)
+        self._shown(session, sent)
 
     @staticmethod
     def _shown(session: _Session, batch: list[dict[str, Any]]) -> None:
         for chunk in batch:
             if chunk["type"] == "markdown_text":
                 session.shown_text.append(chunk["text"])
-            elif chunk["type"] == "task_update":
-                session.shown_tasks[chunk["id"]] = chunk
+            elif chunk["type"] == "task_update":  # (an update keeps what it does not say: the details)
+                session.shown_tasks[chunk["id"]] = {**session.shown_tasks.get(chunk["id"], {}), **chunk}
 
     async def _finish_closed(self, session: _Session) -> None:
         """A stream Slack closed: its message shows what was sent, by `chat.update`."""
@@ -245,9 +294,11 @@ class RunSessions:
 
     @staticmethod
     def _reset(session: _Session) -> None:
+        """No stream open: the next one is a new message (a task sent again in it carries its details again)."""
         session.stream_ts = ""
         session.shown_text.clear()
         session.shown_tasks.clear()
+        session.detailed.clear()
 
     async def stop_stream(self, run_id: str, *, status: str = "") -> None:
         """Send what is queued and stop the open stream (a stream takes no buttons, and is never held open), the
@@ -258,6 +309,8 @@ class RunSessions:
             return
         session.flush_due = False
         session.wanted = ""  # the status it is now given wins over one a flush would have set
+        if status == "suspended" and not session.suspended_at:
+            session.suspended_at = self._clock()
         while len(session.pending) > len(_batch(session.pending)):  # all but the last batch, the usual way
             batch = _batch(session.pending)
             del session.pending[: len(batch)]
@@ -275,8 +328,9 @@ class RunSessions:
     async def _stop(self, session: _Session, last: list[dict[str, Any]], status: str) -> None:
         run = session.run
         change = status if status and status != session.status else None
+        sent = _once(session, last)
         try:
-            await self._call("chat_stopStream", channel=run.channel, ts=session.stream_ts, chunks=last or None,
+            await self._call("chat_stopStream", channel=run.channel, ts=session.stream_ts, chunks=sent or None,
                              session_status=change)
         except _Refused as refused:
             if refused.error == NOT_STREAMING:  # Slack ended it on its own: shown by chat.update, the rest anew
@@ -295,6 +349,8 @@ class RunSessions:
             return
         if change:
             session.status = change
+        self._shown(session, sent)
+        session.frozen.append(_Frozen(session.stream_ts, "".join(session.shown_text), dict(session.shown_tasks)))
         self._reset(session)
 
     async def _status(self, session: _Session, status: str) -> None:
@@ -311,17 +367,30 @@ class RunSessions:
             return
         session.status = status
 
-    async def end_elsewhere(self, run: RunRecord) -> None:
+    async def end_elsewhere(
+        self, run: RunRecord, *, title: str = "", tasks: list[dict[str, Any]] | None = None
+    ) -> None:
         """Set END_STATUS on the session of a run another worker owns (or owned: it may be gone), as who claimed its
         Stop: Slack leaves the status to the app (docs.slack.dev/reference/events/agent_session_stopped), and a dead
-        owner never would. (A live owner sets it too as its run ends: the same status, twice.)"""
+        owner never would. (A live owner sets it too as its run ends: the same status, twice.) With `tasks` (a dead
+        owner's run, as far as Redis knows it: its withdrawn approvals, how it ended), the plan is finished in a
+        message of its own, its title `title`: a stream started and stopped with the status, two calls."""
         if self.unsupported or not run.header_ts:
             return
         try:
+            if tasks:
+                started = await self._call("chat_startStream", channel=run.channel, thread_ts=run.header_ts,
+                                           chunks=[plan_chunk(safe(title, TITLE_LIMIT)), *tasks],
+                                           task_display_mode="plan", recipient_user_id=run.requester,
+                                           recipient_team_id=run.team or None)
+                await self._call("chat_stopStream", channel=run.channel, ts=str(started.get("ts") or ""),
+                                 session_status=END_STATUS)
+                return
             await self._call("agents_sessions_setStatus", channel_id=run.channel, thread_ts=run.header_ts,
                              status=END_STATUS)
         except _Refused as refused:
-            log.error("session status of stopped run %s refused: %s", run.id, refused.error, extra={"run_id": run.id})
+            log.error("ending the session of stopped run %s refused: %s", run.id, refused.error,
+                      extra={"run_id": run.id})
 
     async def close(self, run_id: str, *, title: str = "", done: bool = True) -> None:
         """The run ended (`done`: completed): no task left in progress or pending (each marked complete, or error when
@@ -332,8 +401,26 @@ class RunSessions:
         self.settle(run_id, done=done)
         if title:
             self.pin(run_id, title)
+        session = self._sessions[run_id]
+        earlier = list(session.frozen)
         await self.stop_stream(run_id, status=END_STATUS)
+        for message in earlier:  # each earlier message stopped at a wait: its tasks as they ended, one call each
+            await self._finish_frozen(session, message)
         self._sessions.pop(run_id, None)
+
+    async def _finish_frozen(self, session: _Session, message: _Frozen) -> None:
+        """A message whose stream was stopped while people decided, brought to the run's end by `chat.update`: its
+        tasks' last titles and statuses (none left in progress or pending), the plan's title the outcome."""
+        tasks = [{**task, **{k: session.tasks[tid][k] for k in ("title", "status") if tid in session.tasks}}
+                 for tid, task in message.tasks.items()]
+        lines = [f"{_MARKS.get(t['status'], '•')} {t['title']}" for t in tasks]
+        try:
+            await self._call("chat_update", channel=session.run.channel, ts=message.ts,
+                             text="\n".join([message.text, *lines]).strip()[:3900] or session.plan,
+                             blocks=_plan_blocks(session.plan, tasks, message.text))
+        except _Refused as refused:
+            log.error("finishing a message of run %s failed: %s", session.run.id, refused.error,
+                      extra={"run_id": session.run.id})
 
     async def _call(self, method: str, **args: Any) -> Any:
         self.calls += 1
@@ -356,16 +443,52 @@ class _Refused(Exception):
 
 
 def _noted(session: _Session, chunk: dict[str, Any]) -> dict[str, Any]:
-    """`chunk` as it is to be sent: a task's details only the first time (Slack appends them), the task kept."""
-    if chunk["type"] != "task_update":
-        return chunk
-    if "details" in chunk:
-        if chunk["id"] in session.detailed:
-            chunk = {k: v for k, v in chunk.items() if k != "details"}
-        else:
-            session.detailed.add(chunk["id"])
-    session.tasks[chunk["id"]] = chunk
+    """`chunk` queued: a task kept as it last was (its details sent by `_once`)."""
+    if chunk["type"] == "task_update":
+        session.tasks[chunk["id"]] = chunk
     return chunk
+
+
+def _once(session: _Session, chunks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`chunks` as they go into the open stream: a task's details only the first time in that message (Slack
+    appends an update's details to the earlier ones), noted as sent."""
+    sent = []
+    for chunk in chunks:
+        if chunk["type"] == "task_update" and "details" in chunk:
+            if chunk["id"] in session.detailed:
+                chunk = {k: v for k, v in chunk.items() if k != "details"}
+            else:
+                session.detailed.add(chunk["id"])
+        sent.append(chunk)
+    return sent
+
+
+def _plan_blocks(title: str, tasks: list[dict[str, Any]], text: str) -> list[dict[str, Any]]:
+    """A stopped stream's message as blocks: its plan (a `plan` block of `task_card`s, slack_sdk's PlanBlock and
+    TaskCardBlock: what the streamed plan shows) and its text (a `markdown` block)."""
+    cards = [_task_card(task) for task in tasks]
+    blocks: list[dict[str, Any]] = [{"type": "plan", "title": title, "tasks": cards}]
+    if text.strip():
+        blocks.append({"type": "markdown", "text": text[:TEXT_PER_CALL]})
+    return blocks
+
+
+def _task_card(task: dict[str, Any]) -> dict[str, Any]:
+    """A `task_update` chunk as the `task_card` block that shows it (its details as rich text)."""
+    card: dict[str, Any] = {"type": "task_card", "task_id": task["id"], "title": task["title"],
+                            "status": task["status"]}
+    if task.get("details"):
+        card["details"] = {"type": "rich_text", "elements": [
+            {"type": "rich_text_section", "elements": [{"type": "text", "text": task["details"]}]}]}
+    if task.get("sources"):
+        card["sources"] = task["sources"]
+    return card
+
+
+def _settled(status: str, *, done: bool) -> str:
+    """A task's status when its run ended: only work in progress follows the run (`done`); a pending one was never
+    decided, so it did not happen."""
+    return "complete" if done and status == "in_progress" else "error"
 
 
 def _retitle(session: _Session) -> None:

@@ -187,8 +187,12 @@ class RunThreads:
     def close_session(self, run: RunRecord, *, stopped: bool = False) -> asyncio.Task[None]:
         """The run ended (`stopped`: by Slack's Stop): its plan's title its outcome, no task left in progress, its
         stream stopped and its session `active` (its turn done), after what was asked before."""
-        title, done = outcome_title(run, stopped=stopped), run.status == "completed"
-        return self._chain(self._tail, run.id, lambda: self.sessions.close(run.id, title=title, done=done), "close")
+
+        async def close() -> None:  # (its title measured when its turn comes: the time it waited for people left out)
+            title = outcome_title(run, stopped=stopped, waited=self.sessions.waited(run.id))
+            await self.sessions.close(run.id, title=title, done=run.status == "completed")
+
+        return self._chain(self._tail, run.id, close, "close")
 
 
 async def _ready(chunks: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -50,7 +50,7 @@ from bot.approvals.opening import (
     request_record,
 )
 from bot.approvals.rights import may_decide_across
-from bot.approvals.run_session import task_chunk
+from bot.approvals.run_session import step_name, task_chunk, withdrawn_task
 from bot.approvals.run_thread import RunThreads
 from bot.approvals.waiter import DecisionWaiter
 from bot.core.metrics import Metrics
@@ -67,6 +67,7 @@ from bot.store.runs import Consumed
 log = logging.getLogger(__name__)
 
 ATTACH_WAIT = 3.0  # seconds a click may wait for its card's ts to be stored
+NAME_WITHIN = 2.0  # seconds a person's name is waited for (users.info) before their id stands for it
 # A refused click is answered once per person and card (an answer that can never change: the approval is
 # decided, gone, or not this card's; a forged one is audited with it) or once per person, approval, refusal
 # and button (who may not decide, the requester, a second vote) in this many seconds: replayed clicks (a
@@ -240,7 +241,7 @@ class ApprovalService:
         except StoreUnavailable:
             record = None
         votes = f" · {len(record.voters)} of {record.required_approvals}" if record is not None else ""
-        chunk = task_chunk(opened.approval_id, f"Waiting for approval: {what}{votes}", "pending")
+        chunk = task_chunk(opened.approval_id, f"Waiting for approval: {what}", "pending", kept=votes)
         url = await self.cards.link(opened.card)
         if url:
             chunk["sources"] = [{"type": "url", "url": url, "text": "its card"}]
@@ -325,6 +326,9 @@ class ApprovalService:
                 continue
             if approval is not None and approval.status != "cancelled":  # a cancel says so itself, where it is made
                 self.announce(run, approval)
+            elif running:  # withdrawn while the run goes on (its card not delivered, expired, gone): its task says so
+                reason, what = (approval.feedback, step_name(approval)) if approval else ("the approval is gone", "")
+                self._threads.step(run, withdrawn_task(approval_id, reason, what=what))
             if running:  # off the agent's path, drawn after the thread's line and before any later state
                 self._threads.redraw_header(run.with_(status="running"))
                 self._threads.resume(run)  # a session: `processing` again
@@ -345,17 +349,22 @@ class ApprovalService:
 
     async def _decided_task(self, approval: ApprovalRecord) -> list[dict[str, Any]]:
         """A decided approval's task in its run's session, naming who decided as a person (plain text: no mention)."""
-        what = approval.tool_name or ("the code" if approval.kind == "code" else "the message")
+        what = step_name(approval)
         by = f" by {await self.name_of(approval.decided_by)}" if approval.decided_by else ""
         status = "complete" if approval.status == "approved" else "error"
         return [task_chunk(approval.id, f"{what}: {approval.status}{by}", status, details=approval.feedback)]
 
-    async def name_of(self, user: str) -> str:
-        """Who `user` is in plain text (a task's title): their name in the directory, else the id as given (not a
-        person's: `system`, a rule). Untrusted: made inert by the builder it goes into."""
+    async def name_of(self, user: str, *, within: float = NAME_WITHIN) -> str:
+        """Who `user` is in plain text (a task's title): their name when Slack gives it within `within` seconds (a
+        run's end and its stream wait on it), else the id as given (a failed or slow lookup; not a person's:
+        `system`, a rule). Untrusted: made inert by the builder it goes into."""
         if not SLACK_ID.fullmatch(user):
             return user
-        return await self._directory.name_of(user) or user
+        try:
+            return await asyncio.wait_for(self._directory.name_of(user), within) or user
+        except TimeoutError:
+            log.info("no name for %s within %ss: their id instead", user, within)
+            return user
 
     async def audit_automatic(self, event: str, request: ApprovalRequest, *, rule: str, run: RunRecord) -> None:
         """An `auto_approved` / `auto_rejected` audit entry for a step a run's team took by its input mode without

@@ -75,6 +75,7 @@ BLOCK_TYPES: Final = frozenset(
         "markdown",
         "table",
         "context_actions",
+        "plan",  # an agent's plan of task cards (slack_sdk's PlanBlock): a stopped stream's message, updated
     }
 )
 # What slack_sdk's constructors and validators raise on a malformed payload (a missing key, a number for a text...).

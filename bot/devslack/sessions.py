@@ -28,6 +28,10 @@ STATUSES: Final = ("processing", "suspended", "active", "closed")
 TASK_STATUSES: Final = ("pending", "in_progress", "complete", "error")  # TaskUpdateChunk's, as slack_sdk says
 TEXT_LIMIT: Final = 12_000  # markdown_text, per call (chat.appendStream / chat.stopStream pages)
 CHUNK_BLOCKS: Final = 50  # the blocks of a call's chunks (chat.stopStream page)
+# Slack's agent design guide: "Each task_update and plan_update chunk is limited to 256 characters"; Microsoft's Slack
+# chunk types give 256 for a task's `details` and `output` each. Checked per field (the bot keeps a stricter total).
+CHUNK_FIELD: Final = 256
+CHUNK_FIELDS: Final = {"plan_update": ("title",), "task_update": ("title", "details", "output")}
 DISPLAY_MODES: Final = ("timeline", "plan")
 
 
@@ -285,9 +289,33 @@ class Sessions:
             "status": session.status if session else "",
             "history": list(session.history) if session else [],
             "title": session.title if session else "",
-            "streams": [{"ts": s.ts, "text": s.text, "plan": s.plan, "tasks": list(s.tasks.values()),
-                         "streaming": s.streaming, "blocks": s.blocks} for s in streams],
+            "streams": [self._shown_stream(s) for s in streams],
         }
+
+    def _shown_stream(self, s: Stream) -> dict[str, Any]:
+        """A stream as its message shows it: what was streamed, or, once the app updated the stopped message with a
+        `plan` block (chat.update), that plan's title and task cards (as task_update chunks)."""
+        shown = {"ts": s.ts, "text": s.text, "plan": s.plan, "tasks": list(s.tasks.values()),
+                 "streaming": s.streaming, "blocks": s.blocks, "updated": False}
+        m = self.ws.find_message(s.channel, s.ts)
+        plan = next((b for b in m.blocks or [] if b.get("type") == "plan"), None) if m and m.edited else None
+        if plan is not None:
+            shown.update(plan=plan.get("title", ""), updated=True, tasks=[_task_of(card) for card in
+                                                                          plan.get("tasks") or []])
+        return shown
+
+
+def _task_of(card: dict[str, Any]) -> dict[str, Any]:
+    """A `task_card` block as the `task_update` chunk that would show it (its rich-text details as text)."""
+    task = {"type": "task_update", "id": card.get("task_id"), "title": card.get("title"),
+            "status": card.get("status")}
+    details = "".join(str(e.get("text", "")) for section in (card.get("details") or {}).get("elements") or []
+                      for e in section.get("elements") or [])
+    if details:
+        task["details"] = details
+    if card.get("sources"):
+        task["sources"] = card["sources"]
+    return task
 
 
 def check_chunks(chunks: Any) -> list[dict[str, Any]]:
@@ -325,6 +353,9 @@ def _check_values(i: int, chunk: dict[str, Any]) -> None:
             raise _invalid(f"chunk {i}: {key} must be a string")
     if kind == "markdown_text" and len(chunk["text"]) > TEXT_LIMIT:
         raise _invalid(f"chunk {i}: text longer than {TEXT_LIMIT}")
+    for key in CHUNK_FIELDS.get(kind, ()):
+        if len(chunk.get(key) or "") > CHUNK_FIELD:
+            raise _invalid(f"chunk {i}: {key} longer than {CHUNK_FIELD}")
     if kind == "task_update":
         if chunk["status"] not in TASK_STATUSES:
             raise _invalid(f"chunk {i}: status must be one of {TASK_STATUSES}")

@@ -30,6 +30,7 @@ from autogen_agentchat.teams import BaseGroupChat
 from autogen_core import CancellationToken
 
 from bot.approvals.ledger import RunLedger
+from bot.approvals.run_session import outcome_title, step_name, task_chunk, withdrawn_task
 from bot.approvals.run_thread import RunThreads
 from bot.approvals.service import NO_OPINION, ApprovalService
 from bot.core.ids import new_run_id
@@ -476,8 +477,20 @@ class RunManager:
             return f"Run `{run.id}` is already stopped."
         said = await self.cancel_run(run.id, by=by, reason=STOPPED)  # the card names who: "Cancelled by …"
         if run.id not in self._active:  # owned elsewhere, maybe by a dead worker: its session's status set here
-            await self._threads.sessions.end_elsewhere(run)
+            await self._end_elsewhere(run, by=by)
         return said
+
+    async def _end_elsewhere(self, run: RunRecord, *, by: str) -> None:
+        """The session of a stopped run this worker does not own: its status set; and when its owner is dead (it
+        never will), its plan finished from what Redis knows: its withdrawn approvals in error, "Stopped by …"."""
+        if (await self._store.workers.alive([run.owner])).get(run.owner, False):
+            await self._threads.sessions.end_elsewhere(run)  # the owner finishes its plan as its run ends
+            return
+        name = await self._approvals.name_of(by)
+        withdrawn = [a for a in await self._store.approvals.of_run(run.id) if a.status == "cancelled"]
+        tasks = [withdrawn_task(a.id, f"stopped by {name}", what=step_name(a)) for a in withdrawn]
+        tasks.append(task_chunk(f"end-{run.id}", f"Stopped by {name}", "error"))
+        await self._threads.sessions.end_elsewhere(run, title=outcome_title(run, stopped=True), tasks=tasks)
 
     async def cancel_run(self, run_id: str, *, by: str, reason: str = "the run was cancelled") -> str:
         """`/agent cancel <run id>`: ends the run wherever it runs. Returns what to tell the user."""

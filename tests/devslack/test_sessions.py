@@ -34,6 +34,11 @@ async def refused(call: Any) -> str:
     {"type": "markdown_text", "text": "x" * 12_001},  # over markdown_text's limit
     {"type": "task_update", "id": "t1", "title": "x", "status": "pending", "sources": [{"type": "url", "url": "u"}]},
     {"type": "blocks", "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": ""}}]},  # empty text
+    # Slack's 256 characters, for each of a task's title, details and output, and a plan's title
+    {"type": "task_update", "id": "t1", "title": "x", "status": "pending", "details": "d" * 257},
+    {"type": "task_update", "id": "t1", "title": "x", "status": "pending", "output": "o" * 257},
+    {"type": "task_update", "id": "t1", "title": "t" * 257, "status": "pending"},
+    {"type": "plan_update", "title": "p" * 257},
 ])
 async def test_chunks_slack_sdk_does_not_know_are_refused(
     standin: SlackStandIn, client: AsyncWebClient, chunk: dict[str, Any]
@@ -41,6 +46,16 @@ async def test_chunks_slack_sdk_does_not_know_are_refused(
     ts = await thread(client)
     assert await refused(client.chat_startStream(channel=CHANNEL, thread_ts=ts, chunks=[chunk])) == "invalid_chunks"
     assert standin.sessions.snapshot(CHANNEL, ts)["streams"] == []  # nothing changed
+
+
+async def test_256_characters_in_each_field_are_taken(standin: SlackStandIn, client: AsyncWebClient) -> None:
+    ts = await thread(client)
+    task = {"type": "task_update", "id": "t1", "title": "t" * 256, "status": "pending", "details": "d" * 256,
+            "output": "o" * 256}
+    await client.chat_startStream(channel=CHANNEL, thread_ts=ts, chunks=[{"type": "plan_update", "title": "p" * 256},
+                                                                          task])
+    [stream] = standin.sessions.snapshot(CHANNEL, ts)["streams"]
+    assert stream["plan"] == "p" * 256 and stream["tasks"] == [task]
 
 
 async def test_a_stream_and_its_session(standin: SlackStandIn, client: AsyncWebClient) -> None:

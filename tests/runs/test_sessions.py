@@ -4,6 +4,7 @@ the Messages tab, and a workspace without sessions."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import re
 import time
@@ -13,7 +14,8 @@ from typing import Any
 import pytest
 from slack_sdk.models.messages.chunk import Chunk
 
-from bot.approvals.run_session import CHUNK_TEXT, chunk_text
+from bot.approvals.run_session import CHUNK_TEXT
+from bot.approvals.service import NAME_WITHIN
 from bot.core.records import RunRecord
 from bot.devslack.model import DevUser
 from bot.devslack.server import SlackStandIn
@@ -31,10 +33,12 @@ from tests.conftest import (
     texts,
     thread_of,
 )
-from tests.support.cluster import Cluster
+from tests.support.cluster import Cluster, worker_id
 from tests.support.cluster import run_status as cluster_status
 from tests.support.flow import pending_card, run_status, start_run
-from tests.support.hitl import bot, call, decided, nth_card, replay, start
+from tests.support.hitl import bot, call, decided, nth_card, replay, start, until
+from tests.support.homes import approval_id_of
+from tests.support.sessions import STREAM_METHODS, chunk_text, stream_calls
 
 
 def session_of(slack: SlackStandIn, channel: str, header_ts: str) -> dict[str, Any]:
@@ -48,10 +52,6 @@ def tasks_of(session: dict[str, Any]) -> list[dict[str, Any]]:
 def last_tasks(session: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Each task of the session as it was last streamed, by id."""
     return {t["id"]: t for t in tasks_of(session)}
-
-
-def stream_calls(slack: SlackStandIn) -> list[Any]:
-    return [c for c in slack.calls() if c.method in ("chat.startStream", "chat.appendStream", "chat.stopStream")]
 
 
 async def header_of(slack: SlackStandIn, run_id: str, channel: str = SALES) -> dict[str, Any]:
@@ -240,7 +240,7 @@ async def test_every_streamed_payload_is_valid(slack: SlackStandIn, worker: Work
     await header_of(slack, run_id)
     await pending_card(slack)
     await slack.wait_for(lambda: slack.calls("chat.stopStream"))
-    for method in ("chat.startStream", "chat.appendStream", "chat.stopStream"):
+    for method in STREAM_METHODS:
         for made in slack.calls(method):
             assert made.ok, (method, made.args)
             for chunk in made.args.get("chunks") or []:
@@ -283,7 +283,8 @@ async def test_stop_of_a_run_whose_owner_is_dead_sets_its_session_status(
     cluster: Cluster, slack: SlackStandIn, store: Store
 ) -> None:
     """The owner (a real process) killed while its run's session is processing: the worker that claims the Stop
-    cancels the run and moves the session out of `processing` itself (Slack does not, and the owner never will)."""
+    cancels the run, moves the session out of `processing` itself (Slack does not, and the owner never will) and
+    finishes its plan from what Redis knows (its withdrawn approval, who stopped it)."""
     owner = await cluster.start()
     other = await cluster.start()
     link = slack.hold("auth.test")  # the session still processing while its pending task waits: Stop shows
@@ -292,13 +293,25 @@ async def test_stop_of_a_run_whose_owner_is_dead_sets_its_session_status(
     await pending_card(slack)
     header = await header_of(slack, run_id)
     await link.arrived.wait()
+    dead = await worker_id(owner)
     owner.kill()
     link.release()
+
+    async def gone() -> bool:
+        return not (await store.workers.alive([dead]))[dead]
+
+    await until(gone, within=20, what="the killed owner's heartbeat gone")
     assert session_of(slack, SALES, header["ts"])["status"] == "processing"
     slack.events_url = other.events
     assert (await slack.sessions.stop(user=ALICE, channel=SALES, thread_ts=header["ts"])).status == 200
     await cluster_status(store, run_id, "cancelled")
-    await slack.wait_for(lambda: session_of(slack, SALES, header["ts"])["status"] == "active", timeout=20)
+    session = await slack.wait_for(
+        lambda: (s := session_of(slack, SALES, header["ts"]))["status"] == "active" and s, timeout=20)
+    # its plan finished as far as Redis knows it: the withdrawn approval in error, who stopped it, the outcome
+    last = session["streams"][-1]
+    assert last["plan"] == "Stopped" and not last["streaming"]
+    assert [(t["title"], t["status"]) for t in last["tasks"]] == [
+        ("the message: withdrawn: stopped by alice", "error"), ("Stopped by alice", "error")]
 
 
 async def test_a_tool_call_is_a_task_waiting_then_complete(slack: SlackStandIn, redis_url: str, tmp_path: Path) -> None:
@@ -357,8 +370,7 @@ async def test_streamed_text_is_hidden_as_cards_are(slack: SlackStandIn, redis_u
         await run_status(worker, run_id, wanted="completed")
         session = await slack.wait_for(
             lambda: (s := session_of(slack, SALES, header["ts"]))["status"] == "active" and s)
-    streamed = str([c.args for c in slack.calls() if c.method.startswith(("chat.startStream", "chat.appendStream",
-                                                                            "chat.stopStream"))])
+    streamed = str([c.args for c in stream_calls(slack)])
     assert "Stripe secret key (hidden)" in streamed and "card ending 4242" in streamed
     for secret in (CARD, CARD.replace(" ", ""), STRIPE_KEY):
         assert secret not in streamed
@@ -384,20 +396,23 @@ async def test_a_decider_is_named_as_a_person_their_name_made_inert(slack: Slack
 
 
 async def test_a_cancelled_run_leaves_no_task_pending(slack: SlackStandIn, worker: Worker) -> None:
-    """`/agent cancel` while people decide: the waiting task marked error in the last stream, the plan's title the
-    outcome, who cancelled named as a person."""
+    """`/agent cancel` while people decide: the waiting task marked error, in the last stream and in the message
+    stopped at the wait (chat.update), the plan's title the outcome, who cancelled named as a person."""
     run_id = await start_run(slack)
     header = await header_of(slack, run_id)
     await pending_card(slack)
     await slack.wait_for(lambda: session_of(slack, SALES, header["ts"])["status"] == "suspended")
     assert (await slack.send_command(user=ALICE, channel=SALES, text=f"cancel {run_id}")).status == 200
-    session = await slack.wait_for(lambda: (s := session_of(slack, SALES, header["ts"]))["status"] == "active" and s)
+    session = await slack.wait_for(  # (the earlier message is updated after the last stream stopped)
+        lambda: (s := session_of(slack, SALES, header["ts"]))["status"] == "active" and s["streams"][0]["updated"]
+        and s)
     first, last = session["streams"]
     waiting = first["tasks"][-1]
-    assert waiting["status"] == "pending" and last["plan"] == "Cancelled"
+    assert waiting["status"] == "error" and first["updated"]  # the message stopped at the wait, brought to its end
+    assert first["plan"] == last["plan"] == "Cancelled"
     assert last_tasks(session)[waiting["id"]]["status"] == "error"  # not left pending
     assert last["tasks"][-1]["title"].startswith("Run cancelled by alice")
-    assert all(t["status"] in ("complete", "error") for t in last_tasks(session).values())
+    assert all(t["status"] in ("complete", "error") for t in tasks_of(session))  # in every message, not the last only
 
 
 async def test_a_failed_run_ends_its_plan_with_error(slack: SlackStandIn, redis_url: str, tmp_path: Path) -> None:
@@ -410,3 +425,43 @@ async def test_a_failed_run_ends_its_plan_with_error(slack: SlackStandIn, redis_
     last = session["streams"][-1]
     assert last["plan"] == "Error" and last["tasks"][-1]["status"] == "error"
     assert last["tasks"][-1]["title"].startswith("Run failed")
+
+
+async def test_an_approval_withdrawn_while_the_run_goes_on_is_never_shown_done(
+    slack: SlackStandIn, redis_url: str, tmp_path: Path
+) -> None:
+    """`send_email`'s card cancelled without a decision (as Delivery cancels a card Slack would not take) while the
+    run goes on: its task says it was withdrawn, and when the run completes it is an error, never complete."""
+    email = {"to": "bob@example.com", "subject": "Price change", "body": "Prices change on May 1."}
+    async with bot(slack, redis_url, tmp_path, replay(call("send_email", email), "Not sent.")) as worker:
+        run_id = await start(slack, "--team email Tell bob@example.com about the price change")
+        header = await header_of(slack, run_id)
+        card = await nth_card(slack, 1)
+        approval_id = approval_id_of(card)
+        await slack.wait_for(lambda: session_of(slack, SALES, header["ts"])["status"] == "suspended")
+        await worker.services.approvals.cancel(approval_id, by="system", reason="card not posted")
+        last_word = await nth_card(slack, 2)
+        await slack.click(user=BOB, channel=APPROVALS, ts=last_word["ts"], action_id="approval_approve")
+        await run_status(worker, run_id, wanted="completed")
+        session = await slack.wait_for(
+            lambda: (s := session_of(slack, SALES, header["ts"]))["status"] == "active" and s)
+    withdrawn = last_tasks(session)[approval_id]
+    assert withdrawn["status"] == "error" and withdrawn["title"] == "send_email: withdrawn: card not posted"
+    assert all(t["status"] != "complete" for t in tasks_of(session) if t["id"] == approval_id)
+
+
+async def test_a_person_slack_will_not_name_is_shown_by_their_id_and_never_waited_for(
+    slack: SlackStandIn, worker: Worker
+) -> None:
+    """A task names a person by their name when Slack gives it, else by their id: a failed users.info gives the id,
+    and a slow one is not waited for beyond NAME_WITHIN (a run's end and its stream wait on the name)."""
+    approvals = worker.services.approvals
+    slack.set_user(DevUser(id="U0DAN", name="dan", real_name="Dan Example"))
+    slack.set_user(DevUser(id="U0EVE", name="eve", real_name="Eve Example"))
+    slack.fail(method="users.info", status=200, error="fatal_error")
+    assert await approvals.name_of("U0DAN") == "U0DAN"
+    assert [c.ok for c in slack.calls("users.info") if c.args.get("user") == "U0DAN"] == [False]  # (it was asked)
+    held = slack.hold("users.info", when=lambda args: args.get("user") == "U0EVE")
+    assert await asyncio.wait_for(approvals.name_of("U0EVE"), NAME_WITHIN + 5) == "U0EVE"
+    assert held.arrived.is_set()
+    held.release()

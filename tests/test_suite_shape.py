@@ -40,7 +40,8 @@ def browser():
 def test_uses_a_slow_fixture(browser):
     subprocess.run([sys.executable, "-c", "pass"], check=True)
 """
-INNER = ("-p", "tests.support.slow", "-p", "no:cacheprovider", "-p", "no:benchmark", "-n", "0")
+INNER = ("-p", "tests.support.slow", "-p", "no:cacheprovider", "-p", "no:benchmark", "-n", "0",
+         "-p", "no:langsmith_plugin")  # (as pyproject's addopts: an unused plugin, a second of CPU each run)
 
 
 def test_a_test_that_starts_a_process_unmarked_fails_naming_it(pytester: pytest.Pytester) -> None:

@@ -1,9 +1,13 @@
 """The suite's shape: `pytest -m "not slow"` is the everyday loop, so a test that starts a process must say so
-(`tests/support/slow.py` fails it otherwise), and test files are named after what they test."""
+(`tests/support/slow.py` fails it otherwise), collecting it imports no agent framework (each test process collects
+the whole loop: tests/support/lazy.py), and test files are named after what they test."""
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
+import sys
 
 import pytest
 
@@ -36,7 +40,8 @@ def browser():
 def test_uses_a_slow_fixture(browser):
     subprocess.run([sys.executable, "-c", "pass"], check=True)
 """
-INNER = ("-p", "tests.support.slow", "-p", "no:cacheprovider", "-p", "no:benchmark", "-n", "0")
+INNER = ("-p", "tests.support.slow", "-p", "no:cacheprovider", "-p", "no:benchmark", "-n", "0",
+         "-p", "no:langsmith_plugin")  # (as pyproject's addopts: an unused plugin, a second of CPU each run)
 
 
 def test_a_test_that_starts_a_process_unmarked_fails_naming_it(pytester: pytest.Pytester) -> None:
@@ -80,6 +85,27 @@ def test_not_slow_does_not_import_a_module_marked_slow_as_a_whole(pytester: pyte
     assert len([line for line in result.outlines if "::" in line]) == 4
     whole = pytester.runpytest_inprocess(*INNER, "--collect-only", "-q")  # any other selection imports it
     assert whole.ret != 0 and "RuntimeError: imported" in whole.stdout.str()
+
+
+FRAMEWORKS = ("agents", "agent_framework", "claude_agent_sdk", "google.adk", "google.genai", "langchain",
+              "langchain_core", "langgraph", "matplotlib", "mcp", "pydantic_ai")  # seconds of CPU, all together
+COLLECT = f"""
+import json, sys
+import pytest
+pytest.main(["-m", "not slow", "--collect-only", "-q", "-n", "0", "-p", "no:cacheprovider", "tests"])
+print(json.dumps(sorted(m for m in {FRAMEWORKS!r} if m in sys.modules)))
+"""
+
+
+@pytest.mark.slow
+def test_collecting_the_fast_loop_imports_no_framework() -> None:
+    """Every test process (each xdist worker) imports every fast test module to collect it: a framework (or the
+    report's matplotlib) imported at a module's top costs each of them its CPU, though one runs its tests. Test
+    modules and helpers import them when a test uses them (tests/support/lazy.py, tests/support/frameworks.py)."""
+    done = subprocess.run([sys.executable, "-c", COLLECT], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    imported = json.loads(done.stdout.strip().splitlines()[-1])
+    assert imported == [], f"collecting the fast loop imports {imported}: import them where a test uses them"
 
 
 NAMED_AFTER_HISTORY = re.compile(r"pass\d|second_pass|third_pass|issue|_\d+\.py$")

@@ -5,11 +5,13 @@ Thread messages and header redraws are background tasks of the worker (`Backgrou
 logged), chained per run: a thread's messages appear in the order they were asked for, and a header redraw waits
 for the redraws asked before it, so a later state is never drawn over by an earlier one. Nobody has to await them:
 the agent's next step (its next card) goes on while Slack answers, and goes first (`bot.core.tasks.RunsFirst`).
+A stopping worker (`closing`) waits out no batching window: what waits for one goes at once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -39,6 +41,7 @@ class RunThreads:
         self._runs_first = runs_first or RunsFirst()
         self._tail: dict[str, asyncio.Task[None]] = {}  # each run's last thread message
         self._header_tail: dict[str, asyncio.Task[None]] = {}  # each run's last header redraw
+        self._closing = asyncio.Event()  # set when the worker stops: batching windows end at once
 
     def _chain(
         self, tails: dict[str, asyncio.Task[None]], run_id: str, step: Callable[[], Awaitable[None]], name: str
@@ -147,8 +150,14 @@ class RunThreads:
         self.step(run, task_chunk(task_id, title, "complete"), text_chunk(text))
 
     async def _flush_later(self, run: RunRecord) -> None:
-        await asyncio.sleep(self.sessions.flush_every)  # the batching window (a rate, not a synchronisation)
+        with contextlib.suppress(TimeoutError):  # the batching window (a rate, not a synchronisation)...
+            await asyncio.wait_for(self._closing.wait(), self.sessions.flush_every)  # ...that a stop cuts short
         self._chain(self._tail, run.id, lambda: self.sessions.flush(run.id), "stream")
+
+    def closing(self) -> None:
+        """The worker stops: a flush waiting for its batching window goes now (a stop, which waits for the
+        worker's background tasks, never waits a window out: `flush_every`, a second)."""
+        self._closing.set()
 
     def suspend(self, run: RunRecord, task: Callable[[], Awaitable[dict[str, Any]]]) -> asyncio.Task[None]:
         """People decide: the pending `task` (made when its turn comes) streamed, the stream stopped, the session

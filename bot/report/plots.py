@@ -5,6 +5,10 @@ audit stream is ever markup in the page: user, channel and tool ids are shapes);
 comments, metadata and style are cut, and each plot's ids are prefixed with its plot id so several plots
 share one page. `plot_svg(figures, plot_id, label)` draws one as `markupsafe.Markup`: matplotlib's output,
 trusted, put in the page as it is by the templates of `bot.report.html`.
+
+matplotlib is imported when the first plot is drawn, not with this module (which `bot.server` imports through
+`bot.report.html`): it costs a second of CPU, and a worker that never draws a report (or a test process collecting
+the suite) should not pay it.
 """
 
 from __future__ import annotations
@@ -13,16 +17,15 @@ import io
 import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import matplotlib
 from markupsafe import Markup, escape
-from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.ticker import NullFormatter
 
 from bot.report import PEOPLE_OUTCOMES, SERIES, Figures, Spread, duration_ms
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 MOST_SHOWN = 15  # groups drawn in a plot (the tables list every one)
 LABEL_CHARS = 28
@@ -72,6 +75,10 @@ def short(label: str) -> str:
 
 @contextmanager
 def _figure(width: float, height: float) -> Iterator[Figure]:
+    import matplotlib  # when the first plot is drawn (see the module's docstring)
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     with matplotlib.rc_context(_RC):
         figure = Figure(figsize=(width, height), layout="constrained")
         FigureCanvasAgg(figure)
@@ -82,6 +89,8 @@ def svg(figure: Figure, plot_id: str, label: str) -> Markup:
     """`figure` as an inline <svg> element: no XML prolog, namespaces, comments or metadata; its ids
     prefixed with `plot_id` (several plots share one page); sized to fit the page; `label` (escaped) names
     it for screen readers. Markup: matplotlib's output is put in the page as it is."""
+    import matplotlib
+
     out = io.StringIO()
     with matplotlib.rc_context(_RC):
         figure.savefig(out, format="svg", metadata={"Date": None, "Creator": None, "Format": None, "Type": None})
@@ -150,11 +159,17 @@ _SECOND_TICKS = (
 )
 
 
+def _null_formatter() -> Any:
+    from matplotlib.ticker import NullFormatter
+
+    return NullFormatter()
+
+
 def _seconds_axis(ax: Axes) -> None:
     low, high = ax.get_xlim()
     chosen = [(at, label) for at, label in _SECOND_TICKS if low <= at <= high] or [(low, f"{low:g} s")]
     ax.set_xticks([at for at, _ in chosen], [label for _, label in chosen])
-    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.xaxis.set_minor_formatter(_null_formatter())
     ax.set_xlim(low, high)
 
 
@@ -163,7 +178,7 @@ def _count_axis(ax: Axes) -> None:
     low, high = ax.get_xlim()
     steps = [m * 10**p for p in range(0, 8) for m in (1, 2, 5)]
     ax.set_xticks([s for s in steps if low <= s <= high], [f"{s:g}" for s in steps if low <= s <= high])
-    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.xaxis.set_minor_formatter(_null_formatter())
     ax.set_xlim(low, high)
 
 

@@ -517,8 +517,9 @@ class RunManager:
                 state.token.cancel()  # the team stops; `_execute` ends the run (never cancel it mid-`_end`)
 
     async def shutdown(self) -> None:
-        """Stop owning runs; approvals stay pending in Redis."""
+        """Stop owning runs; approvals stay pending in Redis. Their threads wait out no batching window."""
         self._closing = True
+        self._threads.closing()
         for state in self._active.values():
             state.token.cancel()
         for task in list(self._tasks.values()):

@@ -120,7 +120,7 @@ async def test_healthz_names_the_workspaces_and_those_whose_token_slack_refuses(
 
 
 async def test_healthz_is_degraded_not_ok_while_slack_has_not_answered(workers: Started, slack: SlackStandIn) -> None:
-    slack.fail(method="auth.test", status=500, count=1000)  # Slack unwell: the worker's auth.test gets no answer
+    slack.fail(method="auth.test", status=502, count=1000)  # Slack unwell (a 502, not retried): no answer
     status, health = await health_of(await workers())
     assert status == 200, health  # alive and serving Redis: not "down", which is for a refused token
     assert health["status"] == "degraded" and health["slack"] == "not answered yet", health

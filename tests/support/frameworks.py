@@ -4,7 +4,11 @@ timeout / rule scenario against every one of them; each framework's own test mod
 that framework does (edits, kills, resumes).
 
 A `Program` runs once per call of `run` (a fresh agent each time, sharing `sent`), and `told()` is what its model
-read about the call last: the tool's result, or the refusal's words."""
+read about the call last: the tool's result, or the refusal's words.
+
+Each builder imports its framework when first called, never at module import: every test process imports every
+test module to collect it, and the frameworks together cost seconds of CPU a process (the fast loop's budget); only
+the processes that run a framework's tests pay for it (tests/test_layout.py keeps it so)."""
 
 from __future__ import annotations
 
@@ -14,38 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypedDict
 
-import agent_approvals.integrations.agent_framework as with_agent_framework
-import agent_approvals.integrations.autogen.run as with_autogen
-import agent_approvals.integrations.google_adk as with_adk
-import agent_approvals.integrations.langgraph as with_langgraph
-import agent_approvals.integrations.openai_agents as with_openai_agents
-import agent_approvals.integrations.pydantic_ai as with_pydantic_ai
-import agent_framework
-import pydantic_ai
 from agent_approvals import ApprovalsClient
-from agent_approvals.integrations.claude_agent_sdk import can_use_tool
-from agents.testing import ScriptedModel, assistant_message, function_call
-from autogen_agentchat.agents import AssistantAgent
-from autogen_agentchat.messages import ToolCallExecutionEvent
-from autogen_core.models import ChatCompletionClient
-from autogen_core.tools import FunctionTool
-from claude_agent_sdk import ClaudeAgentOptions, ClaudeSDKClient, ResultMessage
-from langchain.agents import create_agent
-from langchain.agents.middleware import HumanInTheLoopMiddleware
-from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
-from langchain_core.outputs import ChatGeneration, ChatResult
-from langchain_core.tools import tool as langchain_tool
-from langgraph.checkpoint.memory import InMemorySaver
-from langgraph.graph import END, START, StateGraph
-from langgraph.types import interrupt
-from pydantic import Field
-from pydantic_ai.messages import ModelMessage, ModelResponse, TextPart, ToolCallPart
-from pydantic_ai.models.function import AgentInfo, FunctionModel
 
-import agents
-from tests.support import adk_model
-from tests.support.claude_cli import ScriptedCLI
 from tests.support.hitl import call, replay
 
 EMAIL = {"to": "bob@example.com", "body": "Prices go up 5% on May 1."}
@@ -64,7 +38,9 @@ class Program:
 # OpenAI Agents SDK ---------------------------------------------------------------------------------------------------
 def openai_mailer(sent: Sent, *answers: Any) -> tuple[Any, Any]:
     """An `Agent` whose `send_email` has `needs_approval`; its `ScriptedModel` calls it, then gives `answers`."""
+    from agents.testing import ScriptedModel, function_call
 
+    import agents
 
     @agents.function_tool(needs_approval=True)
     def send_email(to: str, body: str) -> str:
@@ -83,6 +59,8 @@ def openai_last_tool_output(model: Any) -> str:
 
 
 def openai_agents_program(sent: Sent, tmp: Path) -> Program:
+    import agent_approvals.integrations.openai_agents as with_openai_agents
+    from agents.testing import assistant_message
 
     agent, model = openai_mailer(sent, [assistant_message("Done.")])
     return Program("mailer (OpenAI Agents SDK)",
@@ -93,6 +71,9 @@ def openai_agents_program(sent: Sent, tmp: Path) -> Program:
 # Pydantic AI ---------------------------------------------------------------------------------------------------------
 def pydantic_mailer(sent: Sent) -> tuple[Any, list[str]]:
     """An `Agent` (a `FunctionModel`) whose `send_email` has `requires_approval`; `told`: what the model read."""
+    import pydantic_ai
+    from pydantic_ai.messages import ModelMessage, ModelResponse, TextPart, ToolCallPart
+    from pydantic_ai.models.function import AgentInfo, FunctionModel
 
     told: list[str] = []
 
@@ -116,6 +97,7 @@ def pydantic_mailer(sent: Sent) -> tuple[Any, list[str]]:
 
 
 def pydantic_ai_program(sent: Sent, tmp: Path) -> Program:
+    import agent_approvals.integrations.pydantic_ai as with_pydantic_ai
 
     agent, told = pydantic_mailer(sent)
     return Program("mailer (Pydantic AI)",
@@ -127,6 +109,7 @@ def pydantic_ai_program(sent: Sent, tmp: Path) -> Program:
 def agent_framework_mailer(sent: Sent, *script: list[Any]) -> tuple[Any, Any]:
     """An `Agent` whose `send_email` has `approval_mode="always_require"`, on a scripted chat client (`chat`: what
     the model was shown is `chat.shown()`)."""
+    import agent_framework
 
     class ScriptedClient(agent_framework.FunctionInvocationLayer, agent_framework.BaseChatClient):  # type: ignore[misc]
         def __init__(self) -> None:
@@ -157,16 +140,17 @@ def agent_framework_mailer(sent: Sent, *script: list[Any]) -> tuple[Any, Any]:
 
 
 def af_send(arguments: dict[str, str], call_id: str = "call-1") -> list[Any]:
-
+    import agent_framework
     return [agent_framework.Content.from_function_call(call_id, "send_email", arguments=dict(arguments))]
 
 
 def af_text(words: str) -> list[Any]:
-
+    import agent_framework
     return [agent_framework.Content.from_text(words)]
 
 
 def agent_framework_program(sent: Sent, tmp: Path) -> Program:
+    import agent_approvals.integrations.agent_framework as with_agent_framework
 
     agent, chat = agent_framework_mailer(sent)
     return Program("mailer (Microsoft Agent Framework)",
@@ -180,7 +164,10 @@ def thread(name: str) -> dict[str, Any]:
 
 def mail_graph(sent: Sent, outcome: list[str] | None = None) -> Any:
     """A graph whose one node `interrupt()`s with `tool_call("send_email", EMAIL)` and sends what was approved."""
-
+    import agent_approvals.integrations.langgraph as with_langgraph
+    from langgraph.checkpoint.memory import InMemorySaver
+    from langgraph.graph import END, START, StateGraph
+    from langgraph.types import interrupt
 
     class State(TypedDict):
         outcome: str
@@ -203,6 +190,7 @@ def mail_graph(sent: Sent, outcome: list[str] | None = None) -> Any:
 
 
 def langgraph_program(sent: Sent, tmp: Path) -> Program:
+    import agent_approvals.integrations.langgraph as with_langgraph
 
     graph, result = mail_graph(sent), {"outcome": ""}
 
@@ -215,6 +203,10 @@ def langgraph_program(sent: Sent, tmp: Path) -> Program:
 
 def scripted_chat_model(answers: list[Any]) -> Any:
     """A langchain chat model answering `answers` in order (tool calls included); what it was given: `seen`."""
+    from langchain_core.language_models import BaseChatModel
+    from langchain_core.messages import BaseMessage
+    from langchain_core.outputs import ChatGeneration, ChatResult
+    from pydantic import Field
 
     class Scripted(BaseChatModel):
         answers: list[Any]
@@ -238,6 +230,7 @@ def scripted_chat_model(answers: list[Any]) -> Any:
 
 def email_calls(*emails: dict[str, str]) -> Any:
     """The model's turn calling send_email once per email (ids call-1, call-2, ...)."""
+    from langchain_core.messages import AIMessage
 
     made = [{"name": "send_email", "args": email, "id": f"call-{n}"} for n, email in enumerate(emails, 1)]
     return AIMessage("", tool_calls=made)
@@ -246,6 +239,11 @@ def email_calls(*emails: dict[str, str]) -> Any:
 def mail_agent(sent: Sent, *answers: Any, interrupt_on: Any = True, mode: str = "batched") -> tuple[Any, Any]:
     """A create_agent agent named mailer whose send_email needs approval; its model calls send_email(EMAIL) first,
     unless `answers` starts with the model's own turn."""
+    from langchain.agents import create_agent
+    from langchain.agents.middleware import HumanInTheLoopMiddleware
+    from langchain_core.messages import AIMessage
+    from langchain_core.tools import tool as langchain_tool
+    from langgraph.checkpoint.memory import InMemorySaver
 
     @langchain_tool
     def send_email(to: str, body: str) -> str:
@@ -262,6 +260,7 @@ def mail_agent(sent: Sent, *answers: Any, interrupt_on: Any = True, mode: str = 
 
 def told_by_tool_messages(model: Any) -> dict[str, str]:
     """What a langchain model last read as its tool calls' results, by call id."""
+    from langchain_core.messages import ToolMessage
 
     return {m.tool_call_id: str(m.content) for m in model.seen[-1] if isinstance(m, ToolMessage)}
 
@@ -271,6 +270,7 @@ def asking(text: str) -> dict[str, Any]:
 
 
 def langchain_create_agent_program(sent: Sent, tmp: Path) -> Program:
+    import agent_approvals.integrations.langgraph as with_langgraph
 
     agent, model = mail_agent(sent, "Done.")
 
@@ -283,7 +283,9 @@ def langchain_create_agent_program(sent: Sent, tmp: Path) -> Program:
 # AutoGen, over the API -----------------------------------------------------------------------------------------------
 def autogen_mailer(sent: Sent, *script: str | dict[str, Any]) -> Any:
     """An `AssistantAgent` whose model calls `send_email(EMAIL)`, then says `script` (replayed, no network)."""
-
+    from autogen_agentchat.agents import AssistantAgent
+    from autogen_core.models import ChatCompletionClient
+    from autogen_core.tools import FunctionTool
 
     async def send_email(to: str, body: str) -> str:
         sent.append({"to": to, "body": body})
@@ -296,11 +298,13 @@ def autogen_mailer(sent: Sent, *script: str | dict[str, Any]) -> Any:
 
 def autogen_tool_results(result: Any) -> list[str]:
     """What the model was given as the tool's results (the execution events it reads next)."""
+    from autogen_agentchat.messages import ToolCallExecutionEvent
 
     return [r.content for m in result.messages if isinstance(m, ToolCallExecutionEvent) for r in m.content]
 
 
 def autogen_program(sent: Sent, tmp: Path) -> Program:
+    import agent_approvals.integrations.autogen.run as with_autogen
 
     agent, results = autogen_mailer(sent, "Done."), []
 
@@ -312,7 +316,9 @@ def autogen_program(sent: Sent, tmp: Path) -> Program:
 
 # Google ADK ----------------------------------------------------------------------------------------------------------
 def google_adk_program(sent: Sent, tmp: Path) -> Program:
+    import agent_approvals.integrations.google_adk as with_adk
 
+    from tests.support import adk_model
 
     made: list[Any] = []
 
@@ -338,6 +344,7 @@ CLAUDE_TOOL = "mcp__mail__send_email"
 def claude_cli(sent: Sent, *calls: dict[str, Any], results: list[str] | None = None, **options: Any) -> Any:
     """The scripted Claude Code CLI (tests.support.claude_cli) making `calls` of `mcp__mail__send_email`; what
     the tool returned is added to `results`."""
+    from tests.support.claude_cli import ScriptedCLI
 
     def send_email(to: str, body: str) -> str:
         sent.append({"to": to, "body": body})
@@ -349,6 +356,8 @@ def claude_cli(sent: Sent, *calls: dict[str, Any], results: list[str] | None = N
 
 async def claude_run(options: Any, transport: Any) -> Any:
     """Run the SDK's client over `transport` to its result message."""
+    from claude_agent_sdk import ClaudeSDKClient, ResultMessage
+
     async with ClaudeSDKClient(options, transport=transport) as claude:
         await claude.query("Tell Bob about the prices")
         async for message in claude.receive_response():
@@ -358,6 +367,8 @@ async def claude_run(options: Any, transport: Any) -> Any:
 
 
 def claude_agent_sdk_program(sent: Sent, tmp: Path) -> Program:
+    from agent_approvals.integrations.claude_agent_sdk import can_use_tool
+    from claude_agent_sdk import ClaudeAgentOptions
 
     results: list[str] = []
     transport = claude_cli(sent, EMAIL, results=results, retries=0)

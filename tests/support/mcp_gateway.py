@@ -1,4 +1,7 @@
-"""The MCP gateway as a process (stdio or HTTP) in front of the test upstream (tests/support/mcp_upstream.py)."""
+"""The MCP gateway as a process (stdio or HTTP) in front of the test upstream (tests/support/mcp_upstream.py).
+
+The MCP SDK is imported by the helpers that speak MCP, not with this module: fast tests import `EMAIL` from here,
+and the SDK costs every test process a second of CPU to collect them (tests/support/lazy.py)."""
 
 from __future__ import annotations
 
@@ -12,15 +15,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from mcp import types
-from mcp.client.session import ClientSession
-from mcp.client.stdio import StdioServerParameters, stdio_client
-from mcp.client.streamable_http import streamable_http_client
+from typing import TYPE_CHECKING, Any
 
 from tests.conftest import Worker, free_port
 from tests.support.hitl import until
+
+if TYPE_CHECKING:
+    from mcp import types
+    from mcp.client.session import ClientSession
+    from mcp.client.stdio import StdioServerParameters
 
 UPSTREAM = Path(__file__).with_name("mcp_upstream.py")
 GATEWAY = Path(sys.executable).with_name("agent-approvals-mcp")  # the console script pip installed
@@ -52,6 +55,8 @@ def stdio_params(bot: Worker, key: str, tmp_path: Path, *extra: str, mode: str =
                  command: list[str] | None = None, env: dict[str, str] | None = None) -> StdioServerParameters:
     """The gateway as the MCP client SDK starts it (through `sh`, which notes its pid in gateway.pid and execs it),
     in front of the test upstream (which notes its own in upstream.pid), or of `command`."""
+    from mcp.client.stdio import StdioServerParameters
+
     record, up_pid = tmp_path / "calls.jsonl", tmp_path / "upstream.pid"
     upstream = command or [sys.executable, str(UPSTREAM), "--record", str(record), "--mode", mode,
                            "--pid-file", str(up_pid)]
@@ -75,6 +80,9 @@ async def over_stdio(
 ) -> AsyncIterator[Gateway]:
     """The gateway started by the MCP client SDK over stdio, in front of the test upstream started by the
     gateway; the session initialized. On the way out, the gateway and its upstream are gone (`ended`)."""
+    from mcp.client.session import ClientSession
+    from mcp.client.stdio import stdio_client
+
     record, log, pid = tmp_path / "calls.jsonl", tmp_path / "gateway.log", tmp_path / "gateway.pid"
     for stale in (pid, tmp_path / "upstream.pid"):
         stale.unlink(missing_ok=True)
@@ -122,6 +130,9 @@ async def over_http(bot: Worker, key: str, tmp_path: Path, *extra: str) -> Async
     script) reaching it with `--upstream-url` and the token from an environment variable, and serving streamable
     HTTP itself with `--listen`; an MCP client session to it. Both processes are stopped on the way out (SIGTERM,
     then -9 after 10 s)."""
+    from mcp.client.session import ClientSession
+    from mcp.client.streamable_http import streamable_http_client
+
     record, log = tmp_path / "calls.jsonl", tmp_path / "gateway.log"
     up_port, port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("SLACK_BOT_TOKEN", "REDIS_URL")}
@@ -172,6 +183,8 @@ async def _serving(port: int) -> bool:
 
 
 def text(result: types.CallToolResult) -> str:
+    from mcp import types
+
     return "\n".join(c.text for c in result.content if isinstance(c, types.TextContent))
 
 

@@ -15,8 +15,6 @@ from pathlib import Path
 import pytest
 from agent_approvals import ApprovalsClient
 from agent_approvals.client import idempotency_key
-from agent_approvals.integrations.agent_framework import FileStateStore, resume, run_with_approvals
-from agent_framework import Content
 
 from bot.devslack.server import SlackStandIn
 from bot.slack.blocks.approval_card import FIXED_ARGUMENTS
@@ -34,6 +32,10 @@ from tests.support.hitl import (
     reject,
     until,
 )
+from tests.support.lazy import lazy
+
+with_af = lazy("agent_approvals.integrations.agent_framework")  # imported by the tests that use it
+af = lazy("agent_framework")
 
 KEY = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 
@@ -46,9 +48,9 @@ async def test_the_card_offers_no_edit_and_a_revision_reaches_the_model(
     bot, key = emailer
     sent: list[dict[str, str]] = []
     revised = {**EMAIL, "to": "carol@example.com"}
-    agent, chat = mailer(sent, send(EMAIL), send(revised, "call-2"), [Content.from_text("Sent.")])
+    agent, chat = mailer(sent, send(EMAIL), send(revised, "call-2"), [af.Content.from_text("Sent.")])
     async with ApprovalsClient(bot.url, key, title="price update") as client:
-        running = asyncio.create_task(run_with_approvals(agent, "Tell Bob", client=client))
+        running = asyncio.create_task(with_af.run_with_approvals(agent, "Tell Bob", client=client))
         first = await nth_card(slack, 1)
         assert FIXED_ARGUMENTS in block_texts(first)
         view = await open_modal(slack, first, user=BOB)
@@ -81,10 +83,10 @@ async def test_a_paused_run_is_kept_before_asking_and_deleted_when_it_ends(
     `af-{run id}-{call id}` made safe, and the session kept holds the request the card shows."""
     bot, key = emailer
     sent: list[dict[str, str]] = []
-    store, run_id = FileStateStore(tmp_path / "states"), "nightly/42 " + "x" * 200
+    store, run_id = with_af.FileStateStore(tmp_path / "states"), "nightly/42 " + "x" * 200
     agent, chat = mailer(sent)
     async with ApprovalsClient(bot.url, key, title="price update") as client:
-        running = asyncio.create_task(run_with_approvals(agent, "Tell Bob", client=client, store=store,
+        running = asyncio.create_task(with_af.run_with_approvals(agent, "Tell Bob", client=client, store=store,
                                                          run_id=run_id))
         card = await nth_card(slack, 1)
         kept = json.loads(store.load(run_id) or "{}")
@@ -110,10 +112,10 @@ async def test_a_rejection_decided_while_nobody_waits_reaches_the_model_after_re
 ) -> None:
     bot, key = emailer
     sent: list[dict[str, str]] = []
-    store = FileStateStore(tmp_path / "states")
+    store = with_af.FileStateStore(tmp_path / "states")
     agent, _ = mailer(sent)
     async with ApprovalsClient(bot.url, key, title="price update") as client:
-        running = asyncio.create_task(run_with_approvals(agent, "Tell Bob", client=client, store=store,
+        running = asyncio.create_task(with_af.run_with_approvals(agent, "Tell Bob", client=client, store=store,
                                                          run_id="nightly-42"))
         card = await nth_card(slack, 1)
         await until(lambda: store.load("nightly-42"), what="the paused run kept")
@@ -121,10 +123,10 @@ async def test_a_rejection_decided_while_nobody_waits_reaches_the_model_after_re
         with pytest.raises(asyncio.CancelledError):
             await running
         await reject(slack, card, user=BOB, reason="not before the board meets")
-        agent, chat = mailer(sent, [Content.from_text("Understood, not sent.")])  # another program's agent
-        response = await asyncio.wait_for(resume(agent, "nightly-42", client=client, store=store), 20)
+        agent, chat = mailer(sent, [af.Content.from_text("Understood, not sent.")])  # another program's agent
+        response = await asyncio.wait_for(with_af.resume(agent, "nightly-42", client=client, store=store), 20)
         with pytest.raises(LookupError):
-            await resume(agent, "nightly-42", client=client, store=store)  # it ended: nothing kept
+            await with_af.resume(agent, "nightly-42", client=client, store=store)  # it ended: nothing kept
     assert sent == [] and response.text == "Understood, not sent."
     assert "rejected by @bob: not before the board meets" in chat.shown()
     assert len(slack.messages(APPROVALS)) == 1  # asked again by the same key: no second card

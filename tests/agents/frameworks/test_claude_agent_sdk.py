@@ -17,8 +17,6 @@ from typing import Any
 
 import pytest
 from agent_approvals import ApprovalsClient
-from agent_approvals.integrations.claude_agent_sdk import can_use_tool, pre_tool_use_hook
-from claude_agent_sdk import ClaudeAgentOptions
 
 from bot.devslack.server import SlackStandIn
 from tests.conftest import BOB, Worker, block_texts
@@ -27,7 +25,11 @@ from tests.support.frameworks import EMAIL
 from tests.support.frameworks import claude_cli as cli
 from tests.support.frameworks import claude_run as run
 from tests.support.hitl import cards, click, nth_card, reject, until
+from tests.support.lazy import lazy
 from tests.support.scaled_clock import rounds_in, scaled_emailer
+
+claude = lazy("agent_approvals.integrations.claude_agent_sdk")  # imported by the tests that use it
+sdk = lazy("claude_agent_sdk")
 
 
 async def test_past_the_limit_deny_then_grant_runs_exactly_once(slack: SlackStandIn, redis_url: str) -> None:
@@ -40,7 +42,7 @@ async def test_past_the_limit_deny_then_grant_runs_exactly_once(slack: SlackStan
     transport = cli(sent, EMAIL, retries=10 * rounds)  # a model that keeps calling again well past the click
     async with scaled_emailer(slack, redis_url) as (bot, key), \
             ApprovalsClient(bot.url, key, title="price update") as client:
-        options = ClaudeAgentOptions(can_use_tool=can_use_tool(client, limit=limit))
+        options = sdk.ClaudeAgentOptions(can_use_tool=claude.can_use_tool(client, limit=limit))
         started = time.monotonic()
         running = asyncio.create_task(run(options, transport))
         card = await nth_card(slack, 1)
@@ -66,14 +68,14 @@ async def test_the_grant_is_single_use_and_bound_to_the_exact_call(
     sent: list[dict[str, Any]] = []
     other = {**EMAIL, "to": "carol@example.com"}
     async with ApprovalsClient(bot.url, key, title="price update") as client:
-        callback = can_use_tool(client, limit=1, scope="s-1")
+        callback = claude.can_use_tool(client, limit=1, scope="s-1")
         first = cli(sent, EMAIL)
-        running = asyncio.create_task(run(ClaudeAgentOptions(can_use_tool=callback), first))
+        running = asyncio.create_task(run(sdk.ClaudeAgentOptions(can_use_tool=callback), first))
         await click(slack, await nth_card(slack, 1), "approval_approve", user=BOB)
         await asyncio.wait_for(running, 20)
         assert sent == [EMAIL]
         again = cli(sent, EMAIL, other, retries=0)  # each call once: denied, not retried
-        result = await asyncio.wait_for(run(ClaudeAgentOptions(can_use_tool=callback), again), 20)
+        result = await asyncio.wait_for(run(sdk.ClaudeAgentOptions(can_use_tool=callback), again), 20)
         assert result.result == "done" and sent == [EMAIL]
         assert len(again.told) == 2 and all(w.startswith("Not run yet: waiting for approval") for w in again.told)
         second, third = await nth_card(slack, 2), await nth_card(slack, 3)
@@ -87,7 +89,8 @@ async def test_a_rejection_reaches_the_model_through_the_hook(
     sent: list[dict[str, Any]] = []
     transport = cli(sent, EMAIL, hooks=True)
     async with ApprovalsClient(bot.url, key, title="price update") as client:
-        options = ClaudeAgentOptions(hooks={"PreToolUse": [pre_tool_use_hook(client, matcher="mcp__mail__.*")]})
+        hook = claude.pre_tool_use_hook(client, matcher="mcp__mail__.*")
+        options = sdk.ClaudeAgentOptions(hooks={"PreToolUse": [hook]})
         running = asyncio.create_task(run(options, transport))
         await reject(slack, await nth_card(slack, 1), user=BOB, reason="not before the board meets")
         await asyncio.wait_for(running, 20)
@@ -106,17 +109,17 @@ async def test_defer_stops_a_headless_run_and_the_resumed_session_runs_once(
     sent: list[dict[str, Any]] = []
     transport = cli(sent, EMAIL, hooks=True, session_id="headless-7")
     async with ApprovalsClient(bot.url, key, title="price update") as client:
-        hook = pre_tool_use_hook(client, limit=0.2, on_wait="defer")
-        result = await asyncio.wait_for(run(ClaudeAgentOptions(hooks={"PreToolUse": [hook]}), transport), 20)
+        hook = claude.pre_tool_use_hook(client, limit=0.2, on_wait="defer")
+        result = await asyncio.wait_for(run(sdk.ClaudeAgentOptions(hooks={"PreToolUse": [hook]}), transport), 20)
     assert result.deferred_tool_use is not None and result.deferred_tool_use.input == EMAIL and sent == []
     await click(slack, await nth_card(slack, 1), "approval_approve", user=BOB)
     async with ApprovalsClient(bot.url, key, title="price update") as client:  # the resumed process
-        hook = pre_tool_use_hook(client, limit=0.2, on_wait="defer")
+        hook = claude.pre_tool_use_hook(client, limit=0.2, on_wait="defer")
         resumed = cli(sent, EMAIL, hooks=True, session_id="headless-7")
-        await asyncio.wait_for(run(ClaudeAgentOptions(hooks={"PreToolUse": [hook]}), resumed), 20)
+        await asyncio.wait_for(run(sdk.ClaudeAgentOptions(hooks={"PreToolUse": [hook]}), resumed), 20)
         assert sent == [EMAIL]
         third = cli(sent, EMAIL, hooks=True, session_id="headless-7")
-        result = await asyncio.wait_for(run(ClaudeAgentOptions(hooks={"PreToolUse": [hook]}), third), 20)
+        result = await asyncio.wait_for(run(sdk.ClaudeAgentOptions(hooks={"PreToolUse": [hook]}), third), 20)
     assert result.deferred_tool_use is not None and sent == [EMAIL] and len(cards(slack)) == 2
 
 
@@ -125,7 +128,8 @@ async def test_any_error_denies(slack: SlackStandIn) -> None:
     sent: list[dict[str, Any]] = []
     transport = cli(sent, EMAIL, retries=0)
     async with ApprovalsClient("http://127.0.0.1:9", "aak_nothing", retry_for=0.5) as client:
-        await asyncio.wait_for(run(ClaudeAgentOptions(can_use_tool=can_use_tool(client, limit=1)), transport), 20)
+        options = sdk.ClaudeAgentOptions(can_use_tool=claude.can_use_tool(client, limit=1))
+        await asyncio.wait_for(run(options, transport), 20)
     assert sent == [] and transport.told[0].startswith("Not run: the approval could not be asked or read")
 
 

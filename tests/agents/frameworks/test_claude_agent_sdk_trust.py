@@ -14,14 +14,16 @@ import math
 from typing import Any
 
 from agent_approvals import ApprovalsClient
-from agent_approvals.integrations.claude_agent_sdk import can_use_tool, pre_tool_use_hook
-from claude_agent_sdk import ClaudeAgentOptions
 
 from bot.devslack.server import SlackStandIn
 from tests.conftest import BOB, Worker, block_texts
-from tests.support.claude_cli import ScriptedCLI
 from tests.support.frameworks import claude_run as run
 from tests.support.hitl import cards, click, nth_card, until
+from tests.support.lazy import lazy
+
+claude = lazy("agent_approvals.integrations.claude_agent_sdk")  # imported by the tests that use it
+sdk = lazy("claude_agent_sdk")
+cli = lazy("tests.support.claude_cli")
 
 EMAIL = {"to": "bob@example.com", "body": "Prices go up 5% on May 1."}
 SHARED = "mcp__mailroom_of_the_sales_team__send_em"  # 40 characters
@@ -46,14 +48,14 @@ async def test_two_tools_sharing_40_characters_are_two_calls(
     sent: list[tuple[str, dict[str, Any]]] = []
     tools = {FIRST: tool(sent, FIRST), SECOND: tool(sent, SECOND)}
     async with ApprovalsClient(bot.url, key, title="price update") as client:
-        callback = can_use_tool(client, limit=1, scope="session-40")
-        first = ScriptedCLI(calls=[(FIRST, EMAIL)], tools=tools)
-        running = asyncio.create_task(run(ClaudeAgentOptions(can_use_tool=callback), first))
+        callback = claude.can_use_tool(client, limit=1, scope="session-40")
+        first = cli.ScriptedCLI(calls=[(FIRST, EMAIL)], tools=tools)
+        running = asyncio.create_task(run(sdk.ClaudeAgentOptions(can_use_tool=callback), first))
         await click(slack, await nth_card(slack, 1), "approval_approve", user=BOB)
         await asyncio.wait_for(running, 20)
         assert sent == [(FIRST, EMAIL)]
-        second = ScriptedCLI(calls=[(SECOND, EMAIL)], tools=tools)
-        running = asyncio.create_task(run(ClaudeAgentOptions(can_use_tool=callback), second))
+        second = cli.ScriptedCLI(calls=[(SECOND, EMAIL)], tools=tools)
+        running = asyncio.create_task(run(sdk.ClaudeAgentOptions(can_use_tool=callback), second))
         card = await nth_card(slack, 2)
         assert SECOND in block_texts(card)
         assert sent == [(FIRST, EMAIL)]  # not run on the first tool's approval
@@ -73,19 +75,19 @@ async def test_a_hook_without_a_session_id_keeps_its_grant_to_its_program(
     tools = {FIRST: tool(sent, FIRST)}
     async with ApprovalsClient(bot.url, key, title="price update") as a_client, \
             ApprovalsClient(bot.url, key, title="price update") as b_client:
-        a_hook = pre_tool_use_hook(a_client, limit=0.5)
-        b_hook = pre_tool_use_hook(b_client, limit=0.5)
-        a_first = ScriptedCLI(calls=[(FIRST, EMAIL)], tools=tools, hooks=True, session_id="", retries=0)
-        await asyncio.wait_for(run(ClaudeAgentOptions(hooks={"PreToolUse": [a_hook]}), a_first), 20)
+        a_hook = claude.pre_tool_use_hook(a_client, limit=0.5)
+        b_hook = claude.pre_tool_use_hook(b_client, limit=0.5)
+        a_first = cli.ScriptedCLI(calls=[(FIRST, EMAIL)], tools=tools, hooks=True, session_id="", retries=0)
+        await asyncio.wait_for(run(sdk.ClaudeAgentOptions(hooks={"PreToolUse": [a_hook]}), a_first), 20)
         assert a_first.told[0].startswith("Not run yet: waiting for approval in Slack") and sent == []
         await click(slack, await nth_card(slack, 1), "approval_approve", user=BOB)
-        b_program = ScriptedCLI(calls=[(FIRST, EMAIL)], tools=tools, hooks=True, session_id="", retries=0)
-        await asyncio.wait_for(run(ClaudeAgentOptions(hooks={"PreToolUse": [b_hook]}), b_program), 20)
+        b_program = cli.ScriptedCLI(calls=[(FIRST, EMAIL)], tools=tools, hooks=True, session_id="", retries=0)
+        await asyncio.wait_for(run(sdk.ClaudeAgentOptions(hooks={"PreToolUse": [b_hook]}), b_program), 20)
         assert sent == [] and b_program.ran == []  # not on A's grant
         assert b_program.told[0].startswith("Not run yet: waiting for approval in Slack")
         await until(lambda: len(cards(slack)) == 2, what="program B's own card")
-        a_again = ScriptedCLI(calls=[(FIRST, EMAIL)], tools=tools, hooks=True, session_id="", retries=0)
-        await asyncio.wait_for(run(ClaudeAgentOptions(hooks={"PreToolUse": [a_hook]}), a_again), 20)
+        a_again = cli.ScriptedCLI(calls=[(FIRST, EMAIL)], tools=tools, hooks=True, session_id="", retries=0)
+        await asyncio.wait_for(run(sdk.ClaudeAgentOptions(hooks={"PreToolUse": [a_hook]}), a_again), 20)
     assert sent == [(FIRST, EMAIL)] and a_again.ran == [(FIRST, EMAIL)]
 
 
@@ -98,10 +100,11 @@ async def test_arguments_that_cannot_be_asked_about_are_denied_not_raised(
     sent: list[tuple[str, dict[str, Any]]] = []
     nan = {"to": "bob@example.com", "amount": math.nan}
     async with ApprovalsClient(bot.url, key, title="price update") as client:
-        by_callback = ScriptedCLI(calls=[(FIRST, nan)], tools={FIRST: tool(sent, FIRST)}, retries=0)
-        await asyncio.wait_for(run(ClaudeAgentOptions(can_use_tool=can_use_tool(client, limit=1)), by_callback), 20)
-        by_hook = ScriptedCLI(calls=[(FIRST, nan)], tools={FIRST: tool(sent, FIRST)}, hooks=True, retries=0)
-        options = ClaudeAgentOptions(hooks={"PreToolUse": [pre_tool_use_hook(client, limit=1)]})
+        by_callback = cli.ScriptedCLI(calls=[(FIRST, nan)], tools={FIRST: tool(sent, FIRST)}, retries=0)
+        options = sdk.ClaudeAgentOptions(can_use_tool=claude.can_use_tool(client, limit=1))
+        await asyncio.wait_for(run(options, by_callback), 20)
+        by_hook = cli.ScriptedCLI(calls=[(FIRST, nan)], tools={FIRST: tool(sent, FIRST)}, hooks=True, retries=0)
+        options = sdk.ClaudeAgentOptions(hooks={"PreToolUse": [claude.pre_tool_use_hook(client, limit=1)]})
         await asyncio.wait_for(run(options, by_hook), 20)
     assert sent == [] and cards(slack) == []
     for told in (by_callback.told, by_hook.told):

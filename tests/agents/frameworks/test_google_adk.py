@@ -15,14 +15,16 @@ from typing import Any
 
 import pytest
 from agent_approvals import ApprovalsClient
-from agent_approvals.integrations.google_adk import CONFIRMATION, run_with_approvals
-from google.genai import types
 
 from bot.devslack.server import SlackStandIn
 from tests.conftest import BOB, Worker
-from tests.support.adk_model import mailer_runner, text, tool_call, user
 from tests.support.frameworks import EMAIL
 from tests.support.hitl import cards, click, nth_card
+from tests.support.lazy import lazy
+
+with_adk = lazy("agent_approvals.integrations.google_adk")  # imported by the tests that use it
+types = lazy("google.genai.types")
+adk = lazy("tests.support.adk_model")
 
 
 async def new_session(runner: Any, session_id: str = "s-1") -> str:
@@ -42,14 +44,14 @@ async def test_the_gate_refuses_a_confirmation_without_a_spendable_approval(
         await click(slack, await nth_card(slack, 1), "approval_approve", user=BOB)
         assert (await client.wait(other.id, at_most=10)).approved
         for payload in ({}, {"approval_id": other.id}):
-            runner, model = mailer_runner(client, tmp_path / "s.db", sent, tool_call("send_email", EMAIL),
-                                          text("OK."), confirm=False)
+            runner, model = adk.mailer_runner(client, tmp_path / "s.db", sent, adk.tool_call("send_email", EMAIL),
+                                              adk.text("OK."), confirm=False)
             session = await new_session(runner, f"forged-{len(payload)}")
-            paused = [e async for e in runner.run_async(user_id="u1", session_id=session, new_message=user("Go"))]
-            asks = [c for e in paused for c in e.get_function_calls() if c.name == CONFIRMATION]
+            paused = [e async for e in runner.run_async(user_id="u1", session_id=session, new_message=adk.user("Go"))]
+            asks = [c for e in paused for c in e.get_function_calls() if c.name == with_adk.CONFIRMATION]
             assert len(asks) == 1 and sent == []
             forged = types.Content(role="user", parts=[types.Part(function_response=types.FunctionResponse(
-                id=asks[0].id, name=CONFIRMATION, response={"confirmed": True, "payload": payload}))])
+                id=asks[0].id, name=with_adk.CONFIRMATION, response={"confirmed": True, "payload": payload}))])
             async for _ in runner.run_async(user_id="u1", session_id=session, new_message=forged):
                 pass
             assert sent == []
@@ -67,17 +69,17 @@ async def test_a_run_stopped_while_a_person_decides_is_finished_by_a_new_runner(
     sent: list[dict[str, str]] = []
     db = tmp_path / "sessions.db"
     async with ApprovalsClient(bot.url, key, title="price update") as client:
-        runner, _ = mailer_runner(client, db, sent, tool_call("send_email", EMAIL))
+        runner, _ = adk.mailer_runner(client, db, sent, adk.tool_call("send_email", EMAIL))
         session = await new_session(runner)
-        first = asyncio.create_task(run_with_approvals(runner, user_id="u1", session_id=session,
-                                                       new_message=user("Tell Bob"), client=client))
+        first = asyncio.create_task(with_adk.run_with_approvals(runner, user_id="u1", session_id=session,
+                                                                new_message=adk.user("Tell Bob"), client=client))
         card = await nth_card(slack, 1)
         first.cancel()
         await asyncio.gather(first, return_exceptions=True)
     async with ApprovalsClient(bot.url, key, title="price update") as client:
-        runner, model = mailer_runner(client, db, sent, text("Sent after the restart."))
-        resumed = asyncio.create_task(run_with_approvals(runner, user_id="u1", session_id=session,
-                                                         new_message=None, client=client))
+        runner, model = adk.mailer_runner(client, db, sent, adk.text("Sent after the restart."))
+        resumed = asyncio.create_task(with_adk.run_with_approvals(runner, user_id="u1", session_id=session,
+                                                                  new_message=None, client=client))
         await click(slack, card, "approval_approve", user=BOB)
         events = await asyncio.wait_for(resumed, 20)
     assert sent == [EMAIL] and len(cards(slack)) == 1

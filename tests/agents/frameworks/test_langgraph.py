@@ -22,7 +22,6 @@ from typing import Any
 
 import pytest
 from agent_approvals import ApprovalsClient
-from agent_approvals.integrations.langgraph import DecisionNotAllowed, invoke_with_approvals, resume_with_approvals
 
 from bot.devslack.server import SlackStandIn
 from bot.slack.blocks.approval_card import FIXED_ARGUMENTS
@@ -40,6 +39,9 @@ from tests.support.hitl import (
     reject,
     until,
 )
+from tests.support.lazy import lazy
+
+with_langgraph = lazy("agent_approvals.integrations.langgraph")  # imported by the tests that use it
 
 
 async def test_an_edit_is_asked_about_again_and_sends_the_edited_email_once(
@@ -48,8 +50,8 @@ async def test_an_edit_is_asked_about_again_and_sends_the_edited_email_once(
     bot, key = emailer
     sent: list[dict[str, Any]] = []
     async with ApprovalsClient(bot.url, key, title="price update") as client:
-        running = asyncio.create_task(invoke_with_approvals(mail_graph(sent), {"outcome": ""}, thread("edit"),
-                                                            client=client))
+        asked = with_langgraph.invoke_with_approvals(mail_graph(sent), {"outcome": ""}, thread("edit"), client=client)
+        running = asyncio.create_task(asked)
         view = await open_modal(slack, await nth_card(slack, 1), user=BOB)
         edited = {**EMAIL, "to": "carol@example.com"}
         await slack.submit_view(
@@ -153,7 +155,8 @@ async def test_create_agent_approve_runs_the_tool_once_with_its_arguments(
     sent: list[dict[str, str]] = []
     agent, model = mail_agent(sent, "Done: the email is sent.")
     async with ApprovalsClient(bot.url, key, title="price update") as client:
-        running = asyncio.create_task(invoke_with_approvals(agent, asking("Tell Bob"), thread("a1"), client=client))
+        asked = with_langgraph.invoke_with_approvals(agent, asking("Tell Bob"), thread("a1"), client=client)
+        running = asyncio.create_task(asked)
         card = await nth_card(slack, 1)
         shown = block_texts(card)
         assert "send_email" in shown and "bob@example.com" in shown and "mailer (LangGraph)" in shown
@@ -177,14 +180,16 @@ async def test_create_agent_reject_edit_timeout_and_rule(
     sent: list[dict[str, str]] = []
     async with ApprovalsClient(bot.url, key, title="price update") as client:
         agent, model = mail_agent(sent, "Understood, not sent.", mode=mode)
-        running = asyncio.create_task(invoke_with_approvals(agent, asking("Tell Bob"), thread("r"), client=client))
+        asked = with_langgraph.invoke_with_approvals(agent, asking("Tell Bob"), thread("r"), client=client)
+        running = asyncio.create_task(asked)
         await reject(slack, await nth_card(slack, 1), user=BOB, reason="not before the board meets")
         result = await asyncio.wait_for(running, 20)
         assert sent == [] and result["messages"][-1].content == "Understood, not sent."
         assert told(model)["call-1"].endswith("with reason: Not run: rejected by @bob: not before the board meets")
 
         agent, model = mail_agent(sent, "Sent to Carol.", mode=mode)
-        running = asyncio.create_task(invoke_with_approvals(agent, asking("Tell Bob"), thread("e"), client=client))
+        asked = with_langgraph.invoke_with_approvals(agent, asking("Tell Bob"), thread("e"), client=client)
+        running = asyncio.create_task(asked)
         view = await open_modal(slack, await nth_card(slack, 2), user=BOB)
         await slack.submit_view(
             user=BOB, view_id=view["id"], values={"arguments": {"arguments_input": json.dumps(CAROL_EMAIL)}}
@@ -199,7 +204,7 @@ async def test_create_agent_reject_edit_timeout_and_rule(
 
         agent, model = mail_agent(sent, "Nobody answered.", mode=mode)
         result = await asyncio.wait_for(
-            invoke_with_approvals(agent, asking("Tell Bob"), thread("t"), client=client, within=1), 20
+            with_langgraph.invoke_with_approvals(agent, asking("Tell Bob"), thread("t"), client=client, within=1), 20
         )
         assert sent == [CAROL_EMAIL] and result["messages"][-1].content == "Nobody answered."
         assert "with reason: Not run: nobody decided in time" in told(model)["call-1"]
@@ -209,7 +214,7 @@ async def test_create_agent_reject_edit_timeout_and_rule(
         assert await bot.services.store.rules.create(rule)
         cards = len(slack.messages(APPROVALS))
         agent, model = mail_agent(sent, "Sent by the rule.", mode=mode)
-        ruled = invoke_with_approvals(agent, asking("Tell Bob"), thread("ru"), client=client)
+        ruled = with_langgraph.invoke_with_approvals(agent, asking("Tell Bob"), thread("ru"), client=client)
         result = await asyncio.wait_for(ruled, 20)
     assert sent == [CAROL_EMAIL, EMAIL] and told(model) == {"call-1": "sent to bob@example.com"}
     assert len(slack.messages(APPROVALS)) == cards  # no card for the rule's call
@@ -222,7 +227,8 @@ async def test_a_tool_that_allows_no_edit_says_so_and_a_revision_reaches_the_mod
     sent: list[dict[str, str]] = []
     agent, model = mail_agent(sent, "Not sent.", interrupt_on={"allowed_decisions": ["approve", "reject"]})
     async with ApprovalsClient(bot.url, key, title="price update") as client:
-        running = asyncio.create_task(invoke_with_approvals(agent, asking("Tell Bob"), thread("f"), client=client))
+        asked = with_langgraph.invoke_with_approvals(agent, asking("Tell Bob"), thread("f"), client=client)
+        running = asyncio.create_task(asked)
         card = await nth_card(slack, 1)
         assert FIXED_ARGUMENTS in block_texts(card)
         view = await open_modal(slack, card, user=BOB)
@@ -244,7 +250,8 @@ async def test_two_calls_in_one_turn_are_decided_each_on_its_card(
     sent: list[dict[str, str]] = []
     agent, model = mail_agent(sent, calls(EMAIL, CAROL_EMAIL), "One sent.", mode=mode)
     async with ApprovalsClient(bot.url, key, title="price update") as client:
-        running = asyncio.create_task(invoke_with_approvals(agent, asking("Tell both"), thread(mode), client=client))
+        asked = with_langgraph.invoke_with_approvals(agent, asking("Tell both"), thread(mode), client=client)
+        running = asyncio.create_task(asked)
         first = await nth_card(slack, 1)
         assert "bob@example.com" in block_texts(first) and len(slack.messages(APPROVALS)) == 1
         await click(slack, first, "approval_approve", user=BOB)
@@ -264,9 +271,10 @@ async def test_a_refusal_the_tool_cannot_be_told_leaves_the_thread_paused(
     sent: list[dict[str, str]] = []
     agent, _ = mail_agent(sent, "Sent.", interrupt_on={"allowed_decisions": ["approve"]})
     async with ApprovalsClient(bot.url, key, title="price update") as client:
-        running = asyncio.create_task(invoke_with_approvals(agent, asking("Tell Bob"), thread("o"), client=client))
+        asked = with_langgraph.invoke_with_approvals(agent, asking("Tell Bob"), thread("o"), client=client)
+        running = asyncio.create_task(asked)
         await reject(slack, await nth_card(slack, 1), user=BOB, reason="no")
-        with pytest.raises(DecisionNotAllowed, match="allows only approve") as refused:
+        with pytest.raises(with_langgraph.DecisionNotAllowed, match="allows only approve") as refused:
             await asyncio.wait_for(running, 20)
     assert refused.value.approval.status == "rejected" and sent == []
     assert [t.name for t in (await agent.aget_state(thread("o"))).tasks if t.interrupts]  # still paused
@@ -281,7 +289,8 @@ async def test_a_create_agent_thread_whose_process_died_resumes_on_the_same_card
     sent: list[dict[str, str]] = []
     agent, model = mail_agent(sent, "Sent.")
     async with ApprovalsClient(bot.url, key, title="price update") as client:
-        running = asyncio.create_task(invoke_with_approvals(agent, asking("Tell Bob"), thread("d"), client=client))
+        asked = with_langgraph.invoke_with_approvals(agent, asking("Tell Bob"), thread("d"), client=client)
+        running = asyncio.create_task(asked)
         card = await nth_card(slack, 1)
         running.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -289,7 +298,7 @@ async def test_a_create_agent_thread_whose_process_died_resumes_on_the_same_card
         await click(slack, card, "approval_approve", user=BOB)
         await until(lambda: not card_of(slack, pending=True), what="the card decided")
         assert sent == []
-        result = await asyncio.wait_for(resume_with_approvals(agent, thread("d"), client=client), 20)
+        result = await asyncio.wait_for(with_langgraph.resume_with_approvals(agent, thread("d"), client=client), 20)
     assert sent == [EMAIL] and result["messages"][-1].content == "Sent."
     assert told(model) == {"call-1": "sent to bob@example.com"}
     assert len(slack.messages(APPROVALS)) == 1  # the same approval: no second card

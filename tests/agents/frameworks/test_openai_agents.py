@@ -13,8 +13,6 @@ from pathlib import Path
 
 import pytest
 from agent_approvals import ApprovalsClient
-from agent_approvals.integrations.openai_agents import run_with_approvals
-from agents.testing import assistant_message, function_call
 
 from bot.devslack.server import SlackStandIn
 from bot.slack.blocks.approval_card import FIXED_ARGUMENTS
@@ -39,6 +37,9 @@ async def test_the_card_offers_no_edit_and_a_revision_reaches_the_model(
 ) -> None:
     """The SDK runs only the call the model made: the card says so, Revise has no arguments to edit, and the
     reviewer's feedback reaches the model, whose next call is asked about again."""
+    from agent_approvals.integrations.openai_agents import run_with_approvals  # lazily: tests/support/frameworks.py
+    from agents.testing import assistant_message, function_call
+
     bot, key = emailer
     sent: list[dict[str, str]] = []
     revised = {**EMAIL, "to": "carol@example.com"}

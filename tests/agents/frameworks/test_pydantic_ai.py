@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pytest
 from agent_approvals import ApprovalsClient
-from agent_approvals.integrations.pydantic_ai import _idempotency_key, run_with_approvals
 
 from bot.devslack.server import SlackStandIn
 from tests.conftest import APPROVALS, BOB, Worker, block_texts
@@ -38,6 +37,8 @@ from tests.support.hitl import (
 async def test_an_edit_is_asked_about_again_and_runs_with_the_edited_arguments(
     emailer: tuple[Worker, str], slack: SlackStandIn
 ) -> None:
+    from agent_approvals.integrations.pydantic_ai import run_with_approvals  # lazily: tests/support/frameworks.py
+
     bot, key = emailer
     sent: list[dict[str, str]] = []
     async with ApprovalsClient(bot.url, key, title="price update") as client:
@@ -167,6 +168,8 @@ async def test_a_run_killed_9_while_a_person_decides_on_an_edit_runs_the_edited_
 
 
 def test_idempotency_keys_are_deterministic_valid_and_distinct_per_edit() -> None:
+    from agent_approvals.integrations.pydantic_ai import _idempotency_key
+
     pattern = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
     edited = {"to": "carol@example.com"}
     assert _idempotency_key("pa-nightly-42-1-call-1", 0, EMAIL) == "pa-nightly-42-1-call-1"

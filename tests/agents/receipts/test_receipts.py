@@ -16,12 +16,15 @@ from agent_approvals import ReceiptChecker, ReceiptError, guard_mcp_server, rece
 from agent_approvals.receipts import ALG, META_KEY, TYPE
 from joserfc import jws
 from joserfc.jwk import ECKey, OctKey
-from mcp import Client, types
-from mcp.server.lowlevel import Server
-from mcp.server.mcpserver import MCPServer
 
 from tests.conftest import free_port
+from tests.support.lazy import lazy
 from tests.support.receipts import EMAIL, Issuer, b64, joserfc_claims
+
+mcp = lazy("mcp")  # imported by the tests that use it (tests/support/lazy.py)
+types = lazy("mcp.types")
+lowlevel = lazy("mcp.server.lowlevel")
+mcpserver = lazy("mcp.server.mcpserver")
 
 
 def refused(receipt: Any, jwks: dict[str, Any], reason: str, **options: Any) -> ReceiptError:
@@ -202,7 +205,7 @@ async def test_a_decorated_tool_never_runs_without_a_spent_receipt() -> None:
             requires_receipt(checker)(wrong)  # type: ignore[arg-type]
 
 
-def mailbox(ran: list[str]) -> Server[Any]:
+def mailbox(ran: list[str]) -> lowlevel.Server[Any]:
     async def call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
         ran.append(params.name)
         return types.CallToolResult(content=[types.TextContent(type="text", text=f"ran {params.name}")])
@@ -211,7 +214,7 @@ def mailbox(ran: list[str]) -> Server[Any]:
         return types.ListToolsResult(tools=[types.Tool(name=n, input_schema={"type": "object"})
                                             for n in ("send_email", "list_inbox")])
 
-    return Server("mailbox", on_call_tool=call_tool, on_list_tools=list_tools)
+    return lowlevel.Server("mailbox", on_call_tool=call_tool, on_list_tools=list_tools)
 
 
 def said(result: types.CallToolResult) -> str:
@@ -224,7 +227,7 @@ async def test_a_guarded_mcp_server_refuses_calls_without_a_spent_receipt() -> N
     server = mailbox(ran)
     guard_mcp_server(server, checker, unguarded={"list_inbox"})
     guard_mcp_server(server, checker, unguarded={"list_inbox"})  # twice: still one guard
-    async with Client(server) as client:
+    async with mcp.Client(server) as client:
         assert not (await client.call_tool("list_inbox", {})).is_error  # unguarded: no receipt needed
         bare = await client.call_tool("send_email", dict(EMAIL))
         assert bare.is_error and said(bare).startswith("Not run: missing:")
@@ -235,23 +238,23 @@ async def test_a_guarded_mcp_server_refuses_calls_without_a_spent_receipt() -> N
             assert result.is_error and said(result).startswith(f"Not run: {reason}:"), said(result)
     assert ran == ["list_inbox"]
     with pytest.raises(TypeError):
-        guard_mcp_server(MCPServer("m"), checker)  # type: ignore[arg-type]
+        guard_mcp_server(mcpserver.MCPServer("m"), checker)  # type: ignore[arg-type]
     with pytest.raises(ValueError):
-        guard_mcp_server(Server("empty"), checker)
+        guard_mcp_server(lowlevel.Server("empty"), checker)
     await checker.aclose()
 
 
 async def test_an_mcpserver_with_the_extension_refuses_and_says_so() -> None:
     issuer, ran = Issuer(), []
     checker = ReceiptChecker(f"http://127.0.0.1:{free_port()}", jwks=issuer.jwks(), retry_for=0.2)
-    server = MCPServer("mailbox", extensions=[receipt_extension(checker)])
+    server = mcpserver.MCPServer("mailbox", extensions=[receipt_extension(checker)])
 
     @server.tool()
     async def send_email(to: str, body: str) -> str:
         ran.append(to)
         return f"sent to {to}"
 
-    async with Client(server) as client:
+    async with mcp.Client(server) as client:
         result = await client.call_tool("send_email", dict(EMAIL), meta={META_KEY: issuer.issue()})  # type: ignore[arg-type]
         assert result.is_error and said(result).startswith("Not run: unavailable:"), said(result)
         assert (await client.call_tool("send_email", dict(EMAIL))).is_error

@@ -5,7 +5,6 @@ real worker's `POST /slack/mcp`; the card decided by clicks through the local Sl
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import sys
@@ -18,21 +17,13 @@ from agent_approvals.receipts import META_KEY, ReceiptError, verify
 from bot.devslack.server import SlackStandIn
 from tests.conftest import ALICE, BOB, SALES, Worker, card_of, free_port
 from tests.support.hitl import click, nth_card, until
-from tests.support.mcp_gateway import stopped
+from tests.support.mcp_gateway import listening, stopped
 from tests.support.signing import ISSUER, jwks_of, signing_worker, verified
 from tests.support.slackbot import UPSTREAM, assert_slackbot_blocks, calls, dm_texts, post, slackbot_http_env, tool_call
 
 pytestmark = pytest.mark.slow  # the upstream MCP server is a process of its own
 
 EMAIL = {"to": "bob@example.com", "body": "Prices go up 5% on May 1."}
-
-
-async def serving(port: int) -> bool:
-    with contextlib.suppress(OSError):
-        _, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.close()
-        return True
-    return False
 
 
 @pytest.fixture
@@ -43,7 +34,7 @@ async def http_upstream(tmp_path: Path) -> AsyncIterator[str]:
         sys.executable, str(UPSTREAM), "--record", str(tmp_path / "calls.jsonl"), "--http", str(port),
         env={**os.environ, "PYTHONPATH": ":".join(sys.path)}, stderr=asyncio.subprocess.DEVNULL)
     try:
-        await until(lambda: serving(port), within=30, what="the upstream serving HTTP")
+        await until(lambda: listening(port), within=30, what="the upstream serving HTTP")
         yield f"http://127.0.0.1:{port}/mcp"
     finally:
         await stopped(process)

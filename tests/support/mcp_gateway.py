@@ -143,13 +143,13 @@ async def over_http(bot: Worker, key: str, tmp_path: Path, *extra: str) -> Async
                 sys.executable, str(UPSTREAM), "--record", str(record), "--http", str(up_port), "--token", TOKEN,
                 env=env, stderr=asyncio.subprocess.DEVNULL,
             ))
-            await until(lambda: _serving(up_port), within=30, what="the upstream serving HTTP")
+            await until(lambda: listening(up_port), within=30, what="the upstream serving HTTP")
             started.append(await asyncio.create_subprocess_exec(
                 str(GATEWAY), *gateway_args(bot, *extra), "--upstream-url", f"http://127.0.0.1:{up_port}/mcp",
                 "--upstream-header-env", "Authorization=UPSTREAM_AUTH", "--listen", f"127.0.0.1:{port}",
                 env=env | {"MCP_TEST_KEY": key, "UPSTREAM_AUTH": f"Bearer {TOKEN}"}, stderr=errlog,
             ))
-            await until(lambda: _serving(port), within=30, what="the gateway serving HTTP")
+            await until(lambda: listening(port), within=30, what="the gateway serving HTTP")
             async with (
                 streamable_http_client(f"http://127.0.0.1:{port}/mcp") as (read, write),
                 ClientSession(read, write) as session,
@@ -174,7 +174,8 @@ async def stopped(process: asyncio.subprocess.Process, *, within: float = 10) ->
         await process.wait()
 
 
-async def _serving(port: int) -> bool:
+async def listening(port: int) -> bool:
+    """Whether something accepts connections on 127.0.0.1:`port` (an HTTP server up)."""
     with contextlib.suppress(OSError):
         _, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.close()

@@ -106,10 +106,16 @@ def create_web_app(settings: Settings, *, services: Services | None = None) -> w
 
 
 async def withdraw_on_uninstall(tenancy: Tenancy, workspace: WorkspaceRef) -> None:
-    """An uninstall withdraws that workspace's pending approvals, in its tenant's data."""
-    parts = await tenancy.uninstalled(workspace)
-    await parts.approvals.withdraw_workspace(
-        workspace, by="slack", reason=f"withdrawn: the app was uninstalled from {workspace.team}")
+    """An uninstall stops every worker serving that workspace (`Tenancy.stop_serving`), then withdraws its pending
+    approvals, in its tenant's data."""
+    built = None if workspace.tenant == await tenancy.home_tenant() else await tenancy.stop_serving(workspace)
+    parts = built or await tenancy.uninstalled(workspace)
+    try:
+        await parts.approvals.withdraw_workspace(
+            workspace, by="slack", reason=f"withdrawn: the app was uninstalled from {workspace.team}")
+    finally:
+        if built is not None:
+            await built.close()
 
 
 async def learnt(services: Services, answer: dict[str, Any] | None) -> None:

@@ -22,6 +22,7 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.core.records import API_OWNER
 from bot.core.workspaces import WorkspaceRef
 from bot.services import Services, create_services
 from bot.slack.client import create_workspace_client
@@ -29,6 +30,8 @@ from bot.slack.workspaces import NotInstalled, Workspaces
 from bot.store import Store
 
 log = logging.getLogger(__name__)
+
+TENANT_GONE = "tenant_gone"  # the notice to every worker that a tenant's workspace uninstalled the app
 
 
 async def link_of(slack: AsyncWebClient) -> str:
@@ -53,6 +56,7 @@ class Tenancy:
         self._home_too: set[str] = set()  # tenant ids the home installation serves (a key naming home's org)
         self._closed = False
         self.on_built: list[Callable[[Services, WorkspaceRef], None]] = []  # told of each tenant's parts, once built
+        home.waiter.on_notice.append(self._heard)  # another worker's word that a workspace was uninstalled
 
     async def home_tenant(self) -> str | None:
         """The home tenant's id (None while no worker has learnt its team)."""
@@ -194,6 +198,31 @@ class Tenancy:
         slack.session = self.home.slack.session
         return create_services(self.home.settings, base=self.home, store=self.home.store.for_tenant(
             ref.tenant, home=home), slack=slack)
+
+    async def stop_serving(self, ref: WorkspaceRef) -> Services | None:
+        """The app was uninstalled in `ref`: its tenant is served no more, here at once and on every other worker as
+        soon as it hears it (a notice on the channel every worker listens to: `TENANT_GONE`), so its API keys are
+        refused everywhere. Returns this worker's parts of it, no longer served and not yet closed (the caller
+        withdraws its approvals through them, then closes them), or None when none were built here."""
+        found = self._drop(ref.tenant)
+        await self.home.store.workers.publish(API_OWNER, {"t": TENANT_GONE, "tenant": ref.tenant})
+        return found
+
+    def _drop(self, tenant: str) -> Services | None:
+        self._home_too.discard(tenant)
+        found = self._parts.pop(tenant, None)
+        if found is not None:
+            log.info("tenant %s is no longer served (the app was uninstalled there)", tenant)
+        return found
+
+    async def _heard(self, message: dict[str, object]) -> None:
+        """A notice to every worker: a workspace uninstalled (on whichever worker Slack told) stops being served."""
+        tenant = message.get("tenant")
+        if message.get("t") != TENANT_GONE or not isinstance(tenant, str):
+            return
+        found = self._drop(tenant)
+        if found is not None:
+            await found.close()
 
     async def close(self) -> None:
         """Stop every tenant's loops (before the home parts close the connections they share)."""

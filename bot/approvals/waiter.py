@@ -86,9 +86,29 @@ class DecisionWaiter:
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
         self.reconnects = 0
+        # told of each notice to every worker heard on an `also` channel (`Tenancy`: a workspace uninstalled)
+        self.on_notice: list[ControlHandler] = []
 
     def set_control_handler(self, handler: ControlHandler) -> None:
         self._on_control = handler
+
+    async def _shared(self, woken: Woken, data: str) -> None:
+        """One message on a channel every worker listens to (`also`): a decision wakes `woken`; a notice for every
+        worker (`{"t": …}`, such as a workspace's uninstall) goes to each `on_notice` handler."""
+        try:
+            message = json.loads(data)
+        except ValueError:
+            message = None
+        if isinstance(message, dict) and message.get("t") == "decision" and isinstance(message.get("id"), str):
+            woken.wake(message["id"])
+        elif isinstance(message, dict) and isinstance(message.get("t"), str) and self.on_notice:
+            for handler in self.on_notice:
+                try:
+                    await handler(message)
+                except Exception:
+                    log.exception("a notice to every worker could not be handled; skipped")
+        else:
+            log.warning("ignored a malformed decision message")
 
     @property
     def waiting(self) -> int:
@@ -185,7 +205,7 @@ class DecisionWaiter:
                     if message is not None and message.get("type") == "message":
                         other = self._also.get(str(message.get("channel")))
                         if other is not None:
-                            _wake_other(other, message["data"])
+                            await self._shared(other, message["data"])
                         else:
                             await self._dispatch(message["data"])
             except Exception as exc:  # Redis away, or a bug: neither may leave this worker's runs waiting forever
@@ -235,15 +255,6 @@ class DecisionWaiter:
                 log.exception("a control message could not be handled; skipped")
 
 
-def _wake_other(woken: Woken, data: str) -> None:
-    try:
-        message = json.loads(data)
-    except ValueError:
-        message = None
-    if isinstance(message, dict) and message.get("t") == "decision" and isinstance(message.get("id"), str):
-        woken.wake(message["id"])
-    else:
-        log.warning("ignored a malformed decision message")
 
 
 class DueSweeper:

@@ -7,8 +7,10 @@ from typing import Any
 
 import aiohttp
 
+from bot.core.records import DEFAULT_MAX_PENDING, DEFAULT_PER_MINUTE
 from bot.store import NewKey
 from tests.conftest import ALICE, SALES, Worker
+from tests.support.oauth import Served
 
 EMAIL = {"to": "bob@example.com", "body": "Prices go up 5% on May 1."}
 SCHEMA = {
@@ -19,8 +21,12 @@ SCHEMA = {
 }
 
 
-async def new_key(worker: Worker, name: str = "nightly", *channels: str, **limits: int) -> NewKey:
-    made = await worker.services.store.api_keys.create(name, channels or (SALES,), by="test", **limits)
+async def new_key(
+    worker: Worker, name: str = "nightly", *channels: str, max_pending: int = DEFAULT_MAX_PENDING,
+    per_minute: int = DEFAULT_PER_MINUTE,
+) -> NewKey:
+    made = await worker.services.store.api_keys.create(name, channels or (SALES,), by="test", max_pending=max_pending,
+                                                       per_minute=per_minute)
     assert made is not None
     return made
 
@@ -28,7 +34,7 @@ async def new_key(worker: Worker, name: str = "nightly", *channels: str, **limit
 class Client:
     """A bare HTTP client of the API (the package's own client is tested apart)."""
 
-    def __init__(self, worker: Worker, key: str) -> None:
+    def __init__(self, worker: Served, key: str) -> None:  # (an in-process `Worker`, or a `python -m bot` process)
         self.url = worker.url
         self.key = key
 

@@ -10,7 +10,7 @@ import sys
 import time
 from collections.abc import Mapping
 
-from bot.core.operators import add_as, operator_name
+from bot.core.operators import Operator, add_as, operator_of
 from bot.core.settings import SettingsError, StoreSettings
 from bot.slack.blocks import clean
 from bot.store import Frozen, Store, StoreUnavailable, connect
@@ -51,13 +51,14 @@ def freeze_command(args: argparse.Namespace, *, freeze: bool, environ: Mapping[s
         print(f"error: {exc}", file=sys.stderr)
         return 2
     try:
-        return asyncio.run(_run(settings, scoped[0], reason=reason, by=operator_name(args.who), freeze=freeze))
+        return asyncio.run(_run(settings, scoped[0], reason=reason, op=operator_of(args.who), freeze=freeze))
     except StoreUnavailable as exc:
         print(f"error: cannot reach Redis where REDIS_URL points ({exc.cause})", file=sys.stderr)
         return 1
 
 
-async def _run(settings: StoreSettings, scope: str, *, reason: str, by: str, freeze: bool) -> int:
+async def _run(settings: StoreSettings, scope: str, *, reason: str, op: Operator, freeze: bool) -> int:
+    by = op.by
     redis = connect(settings.redis_url.get_secret_value(), command_timeout=settings.redis_timeout)
     store = Store(redis, prefix=settings.store_prefix)
     try:
@@ -65,7 +66,7 @@ async def _run(settings: StoreSettings, scope: str, *, reason: str, by: str, fre
             if not await store.freezes.freeze(scope, reason=reason, by=by):
                 print(f"{scope} is frozen already; nothing changed")
                 return 0
-            await store.audit.append("frozen", by=by, scope=scope, reason=reason, via="cli")
+            await store.audit.append("frozen", by=by, scope=scope, reason=reason, via="cli", **op.fields())
             await _cards_due(store, scope)
             print(f"frozen: {scope} (by {by}); unfreeze with: python -m bot unfreeze {scope.replace(':', ' ')}")
             return 0
@@ -73,7 +74,7 @@ async def _run(settings: StoreSettings, scope: str, *, reason: str, by: str, fre
         if status == "not_frozen":
             print(f"{scope} is not frozen; nothing changed")
             return 0
-        await store.audit.append("unfrozen", by=by, scope=scope, via="cli")
+        await store.audit.append("unfrozen", by=by, scope=scope, via="cli", **op.fields())
         await _cards_due(store, scope)
         print(f"unfrozen: {scope} (by {by})")
         return 0

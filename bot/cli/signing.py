@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from bot.core.key_files import document, entries_of, rotated, write_private
-from bot.core.operators import add_as, operator_name
+from bot.core.operators import Operator, add_as, operator_of
 from bot.core.settings import SettingsError, StoreSettings, reveal
 from bot.core.signing import ENV_NAME, FILE_NAME, SigningError, current_of, parse_keys, read_keys_file
 from bot.store import Store, StoreUnavailable, connect
@@ -60,7 +60,7 @@ def signing_command(args: argparse.Namespace, *, environ: Mapping[str, str] | No
         return 2
     try:
         if args.action == "rotate":
-            return _rotate(path, given, keep=settings.receipt_ttl, settings=settings, by=operator_name(args.who))
+            return _rotate(path, given, keep=settings.receipt_ttl, settings=settings, op=operator_of(args.who))
         return _show(path, given)
     except SigningError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -71,12 +71,12 @@ def signing_command(args: argparse.Namespace, *, environ: Mapping[str, str] | No
         return 1
 
 
-def _rotate(path: Path | None, given: str, *, keep: float, settings: StoreSettings, by: str) -> int:
+def _rotate(path: Path | None, given: str, *, keep: float, settings: StoreSettings, op: Operator) -> int:
     now = time.time()
     before = (entries_of(*_read(path)) if path.exists() else []) if path is not None else entries_of(given, ENV_NAME)
     after, said = rotated(before, now=now, keep=keep)
     where = f"{FILE_NAME} {path}" if path is not None else ENV_NAME
-    asyncio.run(_audit(settings, by=by, before=before, after=after, where=where))
+    asyncio.run(_audit(settings, op=op, before=before, after=after, where=where))
     if path is not None:
         write_private(path, document(after))
         for line in said:
@@ -92,7 +92,8 @@ def _rotate(path: Path | None, given: str, *, keep: float, settings: StoreSettin
 
 
 async def _audit(
-    settings: StoreSettings, *, by: str, before: list[dict[str, object]], after: list[dict[str, object]], where: str
+    settings: StoreSettings, *, op: Operator, before: list[dict[str, object]], after: list[dict[str, object]],
+    where: str,
 ) -> None:
     """The rotation's audit entry (before the keys change): the new current kid, the one it retires, where."""
     old = {str(k.get("kid")) for k in before}
@@ -101,7 +102,7 @@ async def _audit(
     redis = connect(settings.redis_url.get_secret_value(), command_timeout=settings.redis_timeout)
     try:
         await Store(redis, prefix=settings.store_prefix).audit.append(
-            "signing_rotated", by=by, kid=new, retired=retired, where=where[:300], via="cli")
+            "signing_rotated", by=op.by, kid=new, retired=retired, where=where[:300], via="cli", **op.fields())
     finally:
         await redis.aclose()
 

@@ -36,7 +36,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import TextIO
 
-from bot.core.operators import operator_name
+from bot.core.operators import Operator, operator_of
 from bot.core.settings import SettingsError, StoreSettings
 from bot.report.cli import ReportError, check_channels, check_since
 from bot.report.names import names_fields, names_of, people_in
@@ -142,7 +142,7 @@ def export_audit(
     stream = out or sys.stdout
     try:
         return asyncio.run(_export(settings, time.time() - seconds, chosen, fmt, stream, environ=environ,
-                                   by=operator_name(who)))
+                                   op=operator_of(who)))
     except BrokenPipeError:  # the reader stopped (`| head`): nothing more to say
         _quiet_stdout(stream)
         return 0
@@ -191,7 +191,7 @@ def json_entry(entry: dict[str, str], names: dict[str, str]) -> dict[str, str]:
 
 async def _export(
     settings: StoreSettings, since: float, channels: Sequence[str], fmt: str, out: TextIO, *,
-    environ: Mapping[str, str] | None, by: str,
+    environ: Mapping[str, str] | None, op: Operator,
 ) -> int:
     redis = connect(settings.redis_url.get_secret_value(), command_timeout=settings.redis_timeout)
     store = Store(redis, prefix=settings.store_prefix)
@@ -201,8 +201,8 @@ async def _export(
                   " bot's, and REDIS_URL its Redis?)", file=sys.stderr)
             return 1
         entries = [entry async for entry in store.audit.export(since=since, channels=channels)]
-        await store.audit.append("audit_exported", by=by, format=fmt, since=repr(since), entries=len(entries),
-                                 **({"channels": ",".join(channels)} if channels else {}))
+        await store.audit.append("audit_exported", by=op.by, format=fmt, since=repr(since), entries=len(entries),
+                                 **({"channels": ",".join(channels)} if channels else {}), **op.fields())
     finally:
         await redis.aclose()
     writer = csv.DictWriter(out, fieldnames=COLUMNS, extrasaction="ignore") if fmt == "csv" else None

@@ -106,6 +106,7 @@ class Services:
             return
         await check_eviction(self.store, allow=self.settings.redis_allow_eviction)  # first: before anything is kept
         await keep_format(self.store)  # a Redis of a newer format refused before this worker writes to it
+        await self.store.api_keys.seal_clear()  # the webhook secrets the version before kept in the clear
         # one HTTP session for every Web API call (slack-sdk opens one per call otherwise)
         self.slack.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
         self.home_slack.session = self.slack.session

@@ -23,6 +23,7 @@ import pytest
 import redis as sync_redis
 from aiohttp import web
 
+from bot.core.sealing import HiddenKeyring
 from bot.core.settings import Settings
 from bot.devslack.server import SlackStandIn
 from bot.server import LISTEN_BACKLOG, SERVICES, create_web_app
@@ -260,8 +261,12 @@ async def policy_worker(slack: SlackStandIn, redis_url: str, tmp_path: Path) -> 
 
 @pytest.fixture
 async def store(redis_url: str) -> AsyncIterator[Store]:
+    """The bot's store, with the workers' SECRETS_KEY (`bot_env`'s) as an operator's tools have it: the webhook
+    secrets of the keys it makes are sealed with it."""
     redis = connect(redis_url)
-    yield Store(redis)
+    found = Store(redis)
+    found.hidden.use(HiddenKeyring.from_setting(TEST_SECRETS_KEY))
+    yield found
     await redis.aclose()
 
 

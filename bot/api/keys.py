@@ -4,7 +4,7 @@ Slack and dev mode's key all call `create_key`, which checks what it is given an
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from bot.core.records import DEFAULT_MAX_PENDING, DEFAULT_PER_MINUTE, ENTERPRISE_ID, KEY_NAME, TEAM_ID
 from bot.core.workspaces import WorkspaceRef
@@ -23,9 +23,12 @@ async def create_key(
     max_pending: int = DEFAULT_MAX_PENDING,
     per_minute: int = DEFAULT_PER_MINUTE,
     workspace: WorkspaceRef | None = None,
+    expires_in: float = 0.0,
+    operator: Mapping[str, str] | None = None,
 ) -> NewKey | str:
-    """A new key bound to `workspace` (None: the home workspace, as keys made before keys carried one), or why not
-    (a message for the person who asked)."""
+    """A new key bound to `workspace` (None: the home workspace, as keys made before keys carried one), working
+    `expires_in` seconds (0: until revoked), or why not (a message for the person who asked). `operator`: more of who
+    made it, for its audit entry (a command's OS user, host and claimed name)."""
     if not KEY_NAME.fullmatch(name):
         return "a key's name is 1 to 40 lowercase letters, digits or _ . - (starting with a letter or digit)"
     if not channels:
@@ -39,8 +42,13 @@ async def create_key(
         return "limits are whole numbers from 1 to 100000"
     if workspace is not None and not _reads_as_workspace(workspace):
         return "a workspace is a team id (T…), and its organisation an enterprise id (E…)"
+    if workspace is not None and workspace.enterprise is None:
+        org = await store.tenants.organisation_of(workspace.team)
+        if org is not None:  # its asks would name a workspace the app is not installed in on its own: each a 403
+            return (f"workspace {workspace.team} is of the Enterprise Grid organisation {org}, where the app is"
+                    f" installed org-wide: name it too (--team {workspace.team} --enterprise {org})")
     made = await store.api_keys.create(name, channels, by=by, max_pending=max_pending, per_minute=per_minute,
-                                       workspace=workspace)
+                                       workspace=workspace, expires_in=expires_in, operator=operator)
     return made if made is not None else f"there is a key named {name} already (revoke it first)"
 
 

@@ -346,15 +346,17 @@ def _token(request: web.Request) -> str:
 
 
 async def _key(api: ApprovalsApi, token: str) -> ApiKey:
-    """The key `token` is, if it stands; else 401 (a revoked one named, and its use audited: `api_refused`)."""
-    key = await api.store.api_keys.verify(token)
+    """The key `token` is, if it stands; else 401 (a revoked, expired or replaced one named and said why, and its use
+    audited: `api_refused`)."""
+    now = time.time()
+    key = await api.store.api_keys.verify(token, now=now)
     if key is not None:
         return key
-    revoked = await api.store.api_keys.revoked(token)
-    if revoked is None:
+    refusal = await api.store.api_keys.refusal(token, now=now)
+    if refusal is None:
         raise ApiError(401, "unauthorized", "this API key is not valid (wrong or revoked)")
-    await api.store.audit.append("api_refused", key=revoked, reason="key_revoked")
-    raise ApiError(401, "unauthorized", f"the API key {revoked} was revoked: nothing it asked may run")
+    await api.store.audit.append("api_refused", key=refusal.name, reason=refusal.reason)
+    raise ApiError(401, "unauthorized", refusal.message)
 
 
 async def _body(request: web.Request) -> bytes:

@@ -204,6 +204,11 @@ class ApprovalsApi:
         channel = ask.channel or key.default_channel
         if not key.allows(channel):
             raise ApiError(403, "forbidden", f"the key {key.name} may not ask in {channel}", field="channel")
+        if ask.callback_url and not key.webhook_secret:  # nothing could sign its webhook: never sent unsigned
+            raise ApiError(400, "invalid_request", f"the key {key.name} has no webhook secret (it was made where"
+                           " SECRETS_KEY is not set), so no webhook can be signed: wait for the decision (GET ?wait=)"
+                           " or have its operator set SECRETS_KEY and rotate it (python -m bot keys rotate)",
+                           field="callback_url")
         requester = await self.requester(ask.requester)  # (an email unknown to Slack: refused, nothing stored)
         run = await self.store.runs.of_program(key.id, channel, program_run(key, channel, ask.run, ask.workflow))
         once = Once(key.id, idempotency_key, ask.body_digest, IDEMPOTENCY_SECONDS)

@@ -21,7 +21,9 @@ with the key's webhook secret, and `X-Approvals-Timestamp`. The route is signed 
 callback URL's path and query as sent (a relay's engine, namespace and workflow id travel in the query), and
 `X-Approvals-Route-Signature: v2=<hex HMAC-SHA256 of "v2:<timestamp>:<route>", a newline, then the body>`
 covers it with the timestamp and the body, so a delivery replayed to another route is refused by a receiver that
-checks it (the relay does; `v1` stays for receivers made before). A receiver's 400 says the delivery itself is
+checks it (the relay does; `v1` stays for receivers made before). While a key's secret is rotated (`python -m bot
+keys rotate NAME --grace …`), each header holds two signatures, comma-separated, the new secret's first: a receiver
+given either secret accepts the delivery, so none in flight is lost. A receiver's 400 says the delivery itself is
 wrong (a relay: misrouted, not an approval, an engine it does not know): the same again changes nothing, so it
 is given up at once (audited `webhook_failed`); any other answer but a 2xx is tried again.
 
@@ -312,6 +314,11 @@ class WebhookSender(DueSweeper):
         if key is None or not key.owns(approval):  # revoked (a new key of the same name signs nothing of it)
             await self._give_up(approval_id, approval.asked_by, "its API key was revoked", tries=0)
             return False
+        secrets = key.webhook_secrets(time.time())
+        if not secrets:  # sealed under a SECRETS_KEY this worker lacks (logged): a worker that has it sends it
+            log.error("webhook of approval %s: key %s has no webhook secret this worker can open; it is sent again"
+                      " after its lease", approval_id, key.name)
+            return False
         shown = view(approval, names=await decider_names(approval, self._names))
         if self._receipts is not None:
             shown["receipt"] = await self._receipts.receipt_of(approval)
@@ -319,10 +326,10 @@ class WebhookSender(DueSweeper):
         timestamp, route = str(int(time.time())), route_of(approval.callback_url)
         headers = {
             "Content-Type": "application/json",
-            SIGNATURE: sign(key.webhook_secret, timestamp, body),
+            SIGNATURE: ",".join(sign(secret, timestamp, body) for secret in secrets),
             TIMESTAMP: timestamp,
             ROUTE: route,
-            ROUTE_SIGNATURE: sign_route(key.webhook_secret, timestamp, route, body),
+            ROUTE_SIGNATURE: ",".join(sign_route(secret, timestamp, route, body) for secret in secrets),
             DELIVERY: approval_id,
             "User-Agent": "agent-approvals-webhook/1",
         }

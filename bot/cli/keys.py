@@ -5,25 +5,35 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
+import time
 from collections.abc import Mapping
 
 from bot.api.keys import create_key
-from bot.core.operators import add_as, operator_name
+from bot.core.durations import DurationError, parse_duration
+from bot.core.operators import add_as, operator_of
 from bot.core.records import DEFAULT_MAX_PENDING, DEFAULT_PER_MINUTE, ApiKey
+from bot.core.sealing import HiddenKeyring
 from bot.core.settings import SettingsError, StoreSettings
 from bot.core.workspaces import WorkspaceRef
 from bot.store import NewKey, Store, StoreUnavailable, connect
 from bot.store.api_keys import describe
 
-HELP = """The Approvals API's keys: programs ask for approvals with one (they never decide). Needs only REDIS_URL.
+HELP = """The Approvals API's keys: programs ask for approvals with one (they never decide). Needs REDIS_URL, and
+SECRETS_KEY (the workers' own) to make or rotate a key with a webhook secret, which is kept sealed with it.
 
     python -m bot keys create NAME --channel C… [--channel C…] [--team T… [--enterprise E…]]
-                              [--max-pending N] [--per-minute N]
+                              [--max-pending N] [--per-minute N] [--expires 90d]
     python -m bot keys list
+    python -m bot keys rotate NAME --grace 1d [--expires 90d]
     python -m bot keys revoke NAME
 
-`create` prints the key and its webhook secret once: only a hash of the key is kept. A key is bound to one
+`create` prints the key and its webhook secret once: only a hash of the key is kept, and the secret sealed. With
+`--expires`, the key is refused after that long (401, saying it expired). `list` shows when each key was last used.
+`rotate` makes a new key and webhook secret under the same name and id: the old key keeps working for the `--grace`
+given, then is refused; webhooks are signed with both secrets meanwhile (a relay given either accepts them). Each
+command is audited with the OS user and host; `--as NAME` is recorded beside them as a claim. A key is bound to one
 workspace (`--team`, and `--enterprise` for an Enterprise Grid organisation's; its channels are that workspace's):
 it never reads, withdraws or is answered another's approvals. Without `--team`, the home workspace (the first the
 bot was installed in), said in the output. In Slack, a channel's admins do the same with `/agent keys create NAME`
@@ -31,15 +41,24 @@ bot was installed in), said in the output. In Slack, a channel's admins do the s
 """
 
 
+NO_SECRET = "none (SECRETS_KEY is not set: the key asks and waits, but no webhook can be signed)"
+LONGEST_KEY = 3 * 366 * 86400  # `--expires`: three years at most
+LONGEST_GRACE = 30 * 86400  # `--grace`: a month at most
+
+
 def announce(made: NewKey, *, home: WorkspaceRef | None = None) -> str:
-    """What `create` shows, once (`home`: the home workspace, when the key was bound to it for want of `--team`)."""
+    """What `create` and `rotate` show, once (`home`: the home workspace, when the key was bound to it for want of
+    `--team`)."""
+    record = made.record
+    expires = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(record.expires_at)) if record.expires_at else "never"
     return (
-        f"API key {made.record.name} for {', '.join(made.record.channels)}:\n"
-        f"  workspace:      {workspace_line(made.record, home=home)}\n"
-        f"  id:             {made.record.id}  (its receipts' aud: pin it in executors; never another key's)\n"
+        f"API key {record.name} for {', '.join(record.channels)}:\n"
+        f"  workspace:      {workspace_line(record, home=home)}\n"
+        f"  id:             {record.id}  (its receipts' aud: pin it in executors; never another key's)\n"
         f"  key:            {made.key}\n"
-        f"  webhook secret: {made.record.webhook_secret}\n"
-        "Keep both now: they are not shown again (only a hash of the key is kept)."
+        f"  webhook secret: {record.webhook_secret or NO_SECRET}\n"
+        f"  expires:        {expires}\n"
+        "Keep both now: they are not shown again (only a hash of the key is kept, and the secret sealed)."
     )
 
 
@@ -64,8 +83,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     create.add_argument("--enterprise", default="", help="its Enterprise Grid organisation (E…), if any")
     create.add_argument("--max-pending", type=int, default=DEFAULT_MAX_PENDING)
     create.add_argument("--per-minute", type=int, default=DEFAULT_PER_MINUTE)
+    create.add_argument("--expires", default="", help="refused after this long (90d, 12h...; default: never)")
     add_as(create)
-    sub.add_parser("list", help="the keys that stand (never the keys themselves)")
+    sub.add_parser("list", help="the keys that stand, and when each was last used (never the keys themselves)")
+    rotate = sub.add_parser("rotate", help="a new key and webhook secret; the old key works for --grace more")
+    rotate.add_argument("name")
+    rotate.add_argument("--grace", required=True, help="how long the old key and secret keep working (1h, 1d...)")
+    rotate.add_argument("--expires", default="",
+                        help="the new key's lifetime (default: the old key's, if it had one; `never`: none)")
+    add_as(rotate)
     revoke = sub.add_parser("revoke", help="revoke a key: the next request with it is refused, its pending"
                             " approvals withdrawn")
     revoke.add_argument("name")
@@ -81,30 +107,40 @@ def keys_command(args: argparse.Namespace, *, environ: Mapping[str, str] | None 
         print(f"error: {exc}", file=sys.stderr)
         return 2
     try:
-        return asyncio.run(_run(settings, args))
+        secrets_key = (environ if environ is not None else os.environ).get("SECRETS_KEY", "").strip()
+        keyring = HiddenKeyring.from_setting(secrets_key) if secrets_key else None
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return asyncio.run(_run(settings, args, keyring))
     except StoreUnavailable as exc:
         print(f"error: cannot reach Redis where REDIS_URL points ({exc.cause}); is it"
               " running there, with the right password?", file=sys.stderr)
         return 1
 
 
-async def _run(settings: StoreSettings, args: argparse.Namespace) -> int:
+async def _run(settings: StoreSettings, args: argparse.Namespace, keyring: HiddenKeyring | None) -> int:
     redis = connect(settings.redis_url.get_secret_value(), command_timeout=settings.redis_timeout)
     store = Store(redis, prefix=settings.store_prefix)
+    store.hidden.use(keyring)  # seals the webhook secrets made here
     action = args.action
     try:
         if action == "create":
             return await _create(store, args)
+        elif action == "rotate":
+            return await _rotate(store, args)
         elif action == "list":
             keys = await store.api_keys.all()
+            used = await store.api_keys.last_used(keys)
             for key in keys:
-                print(describe(key))
+                print(describe(key, last_used=used.get(key.id)))
             if not keys:
                 print("no API keys (make one with: python -m bot keys create NAME --channel C…)", file=sys.stderr)
         else:
-            name = args.name
+            name, op = args.name, operator_of(args.who)
             # no worker here: the withdrawn approvals' cards are due at once, for the next worker's outbox round
-            revoked = await store.api_keys.revoke(name, by=operator_name(args.who), card_grace=0)
+            revoked = await store.api_keys.revoke(name, by=op.by, card_grace=0, operator=op.fields())
             if revoked is None:
                 print(f"error: there is no key named {name}", file=sys.stderr)
                 return 2
@@ -114,6 +150,35 @@ async def _run(settings: StoreSettings, args: argparse.Namespace) -> int:
         await store.close()
 
 
+def _seconds(text: str, what: str, *, longest: int) -> float:
+    """A duration argument (`90d`, `12h`...) in seconds; DurationError naming the argument."""
+    try:
+        return float(parse_duration(text, max_seconds=longest))
+    except DurationError as exc:
+        raise DurationError(f"{what}: {exc}") from None
+
+
+async def _rotate(store: Store, args: argparse.Namespace) -> int:
+    """`keys rotate`: a new key and secret; the old ones work for `--grace` more."""
+    try:
+        grace = _seconds(args.grace, "--grace", longest=LONGEST_GRACE)
+        expires = None if not args.expires else 0.0 if args.expires == "never" else _seconds(
+            args.expires, "--expires", longest=LONGEST_KEY)
+    except DurationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    op = operator_of(args.who)
+    made = await store.api_keys.rotate(args.name, by=op.by, grace=grace, expires_in=expires, operator=op.fields())
+    if made is None:
+        print(f"error: there is no key named {args.name}", file=sys.stderr)
+        return 2
+    until = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(made.record.previous_until))
+    print(announce(made))
+    print(f"The old key and webhook secret work until {until}; webhooks are signed with both until then: give the"
+          " new ones to the program and its relay before.")
+    return 0
+
+
 async def _create(store: Store, args: argparse.Namespace) -> int:
     """`keys create`: bound to `--team` (`--enterprise`), or to the home workspace."""
     if args.enterprise and not args.team:
@@ -121,8 +186,14 @@ async def _create(store: Store, args: argparse.Namespace) -> int:
         return 2
     home = None if args.team else await store.tenants.home()
     workspace = WorkspaceRef(args.team, args.enterprise or None) if args.team else home
-    made = await create_key(store, args.name, args.channel, by=operator_name(args.who), max_pending=args.max_pending,
-                            per_minute=args.per_minute, workspace=workspace)
+    try:
+        expires = _seconds(args.expires, "--expires", longest=LONGEST_KEY) if args.expires else 0.0
+    except DurationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    op = operator_of(args.who)
+    made = await create_key(store, args.name, args.channel, by=op.by, max_pending=args.max_pending,
+                            per_minute=args.per_minute, workspace=workspace, expires_in=expires, operator=op.fields())
     if isinstance(made, str):
         print(f"error: {made}", file=sys.stderr)
         return 2

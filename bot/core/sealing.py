@@ -1,5 +1,7 @@
 """Secrets kept at rest sealed (AES-256-GCM, `cryptography`): Slack's bot and refresh tokens of each installation
-are sealed before they reach Redis and opened only where a Web API call needs them.
+are sealed before they reach Redis and opened only where a Web API call needs them (`Sealer`, SLACK_TOKENS_KEY);
+hidden values and API keys' webhook secrets are sealed under SECRETS_KEY (`HiddenKeyring`: `kid.v1.…`, so the
+key that opens them is named and SECRETS_KEY's keys can be rotated).
 
 A sealed value is `v1.<urlsafe base64 of 12-byte nonce + ciphertext + tag>`; what it belongs to (its installation)
 is bound as associated data, so a sealed token copied onto another installation does not open. The key is
@@ -107,6 +109,22 @@ class HiddenKeyring:
         if not sealers:
             raise ValueError("SECRETS_KEY: no key")
         return cls(current=current, sealers=sealers)
+
+    def seal(self, secret: str, *, bound: str) -> str:
+        """`secret` sealed under the current key, bound to `bound`, as `kid.v1.…` (the key that opens it named)."""
+        return f"{self.current}.{self.sealers[self.current].seal(secret, bound=bound)}"
+
+    def open(self, sealed: str, *, bound: str, what: str = "a sealed value") -> str:
+        """The secret of a `seal`ed value bound to `bound`; SealError naming `what` and the key id otherwise (a key
+        SECRETS_KEY no longer has, altered, or another owner's), never the value."""
+        kid, _, rest = sealed.partition(".")
+        sealer = self.sealers.get(kid)
+        if sealer is None:
+            raise SealError(f"{what} sealed with key {kid!r}, which SECRETS_KEY no longer has")
+        try:
+            return sealer.open(rest, bound=bound)
+        except SealError:
+            raise SealError(f"{what} does not open with SECRETS_KEY {kid} (altered, or another's)") from None
 
     def commit(self, text: str) -> str:
         """`kid:hmac` of `text` under the current key (`Sealer.commit`): what the audit log keeps of a hidden value."""

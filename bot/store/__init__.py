@@ -127,7 +127,8 @@ class Store:
         self.workers = Workers(self.shared)
         self.homes = Homes(self.shared, self.approvals, self.runs)
         self.nudges = Nudges(self.shared)
-        self.api_keys = ApiKeys(self.shared)
+        self.hidden = HiddenValues(self.shared)
+        self.api_keys = ApiKeys(self.shared, self.hidden)  # webhook secrets sealed under the hidden values' key
         self.webhooks = Webhooks(self.shared)
         self.windows = Windows(self.shared)
         self.away = Away(self.shared, self.audit)
@@ -137,7 +138,6 @@ class Store:
         self.installations = Installations(self.shared)
         self.tenants = Tenants(self.shared)
         self.freezes = Freezes(self.shared)
-        self.hidden = HiddenValues(self.shared)
         self.format = StoredFormat(self.shared)
         self.slackbot = SlackbotCalls(self.shared)
         self._tenant_stores: dict[str, Store] = {}

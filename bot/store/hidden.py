@@ -18,7 +18,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from bot.core.sealing import HiddenKeyring, SealError
+from bot.core.sealing import HiddenKeyring
 from bot.store.connection import aw
 from bot.store.shared import Shared
 
@@ -60,8 +60,8 @@ class HiddenValues:
         """Keep `values` (path -> value) of `approval_id` sealed for `ttl_seconds` (replacing any before)."""
         ring = self._ring()
         plain = json.dumps(dict(values), separators=(",", ":"), ensure_ascii=False)
-        sealed = ring.sealers[ring.current].seal(plain, bound=approval_id)
-        await aw(self._s.redis.set(self._k.hidden(approval_id), f"{ring.current}.{sealed}", ex=max(1, ttl_seconds)))
+        await aw(self._s.redis.set(self._k.hidden(approval_id), ring.seal(plain, bound=approval_id),
+                                   ex=max(1, ttl_seconds)))
 
     async def get(self, approval_id: str) -> dict[str, Any] | None:
         """The hidden values of `approval_id` (path -> value), None when there are none (ended, or never hidden);
@@ -70,15 +70,7 @@ class HiddenValues:
         if raw is None:
             return None
         text = raw.decode() if isinstance(raw, bytes) else str(raw)
-        kid, _, sealed = text.partition(".")
-        sealer = self._ring().sealers.get(kid)
-        if sealer is None:
-            raise SealError(f"hidden values sealed with key {kid!r}, which SECRETS_KEY no longer has")
-        try:
-            found = json.loads(sealer.open(sealed, bound=approval_id))
-        except SealError:
-            raise SealError(f"hidden values of {approval_id} do not open with SECRETS_KEY {kid} (altered, or"
-                            " another approval's)") from None
+        found = json.loads(self._ring().open(text, bound=approval_id, what=f"hidden values of {approval_id}"))
         return dict(found) if isinstance(found, dict) else None
 
     async def keep_for(self, approval_id: str, *, seconds: int) -> None:

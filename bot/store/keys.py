@@ -104,8 +104,10 @@ workspace), step-up links, heartbeats, workers' channels, claims, commands, the 
 {p}:cmd:<trigger id>          string  a slash command was done (replays do nothing)  10 min
 {p}:modelcache:<digest>       string  a cached model response (MODEL_CACHE)          7 days
 {p}:apikeys                   hash    API key names -> sha256 of the key             kept until revoked
-{p}:apikey:<sha256>           hash    an API key: name, channels, limits, secret     kept until revoked; then
-                                      (revoked: its tombstone, revoked_at/by)        DECIDED_RETENTION
+{p}:apikey:<sha256>           hash    an API key: name, channels, limits, expiry,    kept until revoked; then
+                                      its webhook secret sealed (SECRETS_KEY);       DECIDED_RETENTION (a key
+                                      (revoked: its tombstone, revoked_at/by)        rotated: its grace, then that)
+{p}:apikeys:used              hash    {key id: when it was last used}                kept
 {p}:apirate:<name>:<minute>   string  a key's requests in that minute                120 s
 {p}:apipending:<name>         set     a key's approvals that may be pending          cleaned as read
 {p}:apirun:<name>:<channel>   string  the run of a key's approvals in a channel      kept (`:<program run>`: 30 days)
@@ -197,6 +199,7 @@ class Keys:
         self.settings_channels = f"{prefix}:settings:channels"
         self.refusals_due = f"{prefix}:refusals:due"  # refusal windows by their end (lua/lib/refusals.lua)
         self.api_key_names = f"{root}:apikeys"
+        self.api_key_used = f"{root}:apikeys:used"  # {key id: when last used}, for `keys list`
         self.webhooks = f"{prefix}:webhooks"
         self.webhook_tries = f"{prefix}:webhooks:tries"
         self.frozen = f"{root}:frozen"  # frozen scopes, global: every tenant's asks read them (bot/store/freezes.py)

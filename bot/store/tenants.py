@@ -48,6 +48,14 @@ class Tenants:
         found = await aw(self._s.redis.hgetall(self._k.workspaces_known))
         return [ref for ref in (_ref(v) for v in found.values()) if ref is not None]
 
+    async def organisation_of(self, team: str) -> str | None:
+        """The Enterprise Grid organisation whose org-wide install serves workspace `team`, as the workers have met it
+        (the home workspace, or one a worker served: `known`); None when none is known."""
+        for ref in [await self.home(), *await self.known()]:
+            if ref is not None and ref.team == team and ref.enterprise and ref.org_wide:
+                return ref.enterprise
+        return None
+
 
 def _ref(stored: str | None) -> WorkspaceRef | None:
     """The workspace `workspaces:home` holds (None: nothing, or nothing that reads as one)."""

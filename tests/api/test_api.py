@@ -15,7 +15,18 @@ from openapi_spec_validator import validate
 from bot.api.openapi import document
 from bot.api.webhooks import DELIVERY, ROUTE, ROUTE_SIGNATURE, SIGNATURE, TIMESTAMP, sign, sign_route
 from bot.devslack.server import SlackStandIn
-from tests.conftest import ALICE, APPROVALS, BOB, SALES, Worker, bot_env, name_admins, reply_text, start_worker
+from tests.conftest import (
+    ALICE,
+    APPROVALS,
+    BOB,
+    SALES,
+    TEST_SECRETS_KEY,
+    Worker,
+    bot_env,
+    name_admins,
+    reply_text,
+    start_worker,
+)
 from tests.support.api import EMAIL, SCHEMA, Client, new_key, tool_ask
 from tests.support.hitl import audit_events, click, nth_card, open_modal, reject, text_of, until
 
@@ -268,7 +279,7 @@ async def test_admins_make_and_revoke_keys_with_the_slash_command(api: Worker, s
 async def test_the_keys_command_line(api: Worker, redis_url: str) -> None:
     import sys
 
-    env = {"REDIS_URL": redis_url, "PATH": "/usr/bin:/bin"}
+    env = {"REDIS_URL": redis_url, "SECRETS_KEY": TEST_SECRETS_KEY, "PATH": "/usr/bin:/bin"}
 
     async def keys(*args: str) -> tuple[int, str]:
         process = await asyncio.create_subprocess_exec(

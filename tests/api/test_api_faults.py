@@ -16,9 +16,10 @@ from agent_approvals import ApprovalsClient
 from aiohttp import web
 
 from bot.api.webhooks import DELIVERY, SIGNATURE, TIMESTAMP, sign
+from bot.core.sealing import HiddenKeyring
 from bot.devslack.server import SlackStandIn
 from bot.store import Store, connect
-from tests.conftest import BOB, SALES
+from tests.conftest import BOB, SALES, TEST_SECRETS_KEY
 from tests.support.cluster import DEMO, Cluster, WorkerProcess
 from tests.support.hitl import click, nth_card, until
 
@@ -126,6 +127,7 @@ async def test_a_long_poll_outlives_a_redis_restart(slack: SlackStandIn, tmp_pat
         slack.events_url = worker.events
         redis = connect(server.url)
         store = Store(redis)
+        store.hidden.use(HiddenKeyring.from_setting(TEST_SECRETS_KEY))  # the workers' (seals the webhook secret)
         made = await store.api_keys.create("nightly", [SALES], by=BOB)
         assert made is not None
         async with ApprovalsClient(worker.url, made.key, title="Tell Bob", retry_for=60) as client:

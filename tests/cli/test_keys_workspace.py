@@ -73,3 +73,28 @@ def test_a_workspace_that_is_not_one_is_refused_and_nothing_is_made(
     assert main(["keys", "create", "eu", "--channel", "C0EU", *extra], environ={"REDIS_URL": redis_url}) == 2
     assert said in capsys.readouterr().err
     assert stored(redis_url, "eu") is None
+
+
+def test_a_grid_workspace_installed_org_wide_needs_its_organisation_named(
+    redis_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A key made with `--team` alone for a workspace of an organisation installed org-wide would name a workspace the
+    app is not installed in on its own (every ask a 403): refused at creation, with the words to use (issue 76)."""
+
+    async def served() -> None:  # a worker served the organisation's workspace T0GRIDA (org-wide), as a worker does
+        store = Store(connect(redis_url))
+        try:
+            await store.tenants.remember(WorkspaceRef("T0GRIDA", "E0GRID", org_wide=True))
+        finally:
+            await store.close()
+
+    asyncio.run(served())
+    env = {"REDIS_URL": redis_url}
+    assert main(["keys", "create", "grid", "--channel", "C2APPROVALS", "--team", "T0GRIDA"], environ=env) == 2
+    assert ("workspace T0GRIDA is of the Enterprise Grid organisation E0GRID, where the app is installed org-wide:"
+            " name it too (--team T0GRIDA --enterprise E0GRID)") in capsys.readouterr().err
+    assert stored(redis_url, "grid") is None
+    assert main(["keys", "create", "grid", "--channel", "C2APPROVALS", "--team", "T0GRIDA", "--enterprise",
+                 "E0GRID"], environ=env) == 0
+    made = stored(redis_url, "grid")
+    assert made is not None and (made.team, made.enterprise) == ("T0GRIDA", "E0GRID")

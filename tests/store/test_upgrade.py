@@ -17,6 +17,8 @@ from redis.asyncio import Redis
 from bot.core.workspaces import WorkspaceRef
 from bot.devslack.model import TEAM_ID
 from bot.devslack.server import SlackStandIn
+from bot.store.api_keys import SEALED
+from bot.store.connection import aw
 from tests.conftest import BOB, SALES, Worker, bot_env, start_worker
 from tests.support.api import Client, tool_ask
 from tests.support.hitl import until
@@ -69,6 +71,13 @@ async def test_a_single_workspace_redis_of_the_previous_version_upgrades_in_plac
     first, second = PREVIOUS["asked"]
     key = await store.api_keys.verify(PREVIOUS["api_key"])
     assert key is not None and key.name == "nightly" and key.team == ""  # the home workspace's
+    # its webhook secret, kept in the clear by the version before, is sealed at the worker's start (#76): it signs
+    # as before (its relay is told nothing), and Redis holds it no more
+    (record,) = [e for e in PREVIOUS["redis"] if e["key"].startswith("hitl:apikey:")]
+    clear = record["value"]["webhook_secret"]
+    stored = await aw(store.redis.hgetall(record["key"]))
+    assert stored["webhook_secret"] == SEALED and stored["webhook_sealed"].startswith("t1.v1.")
+    assert clear not in str(stored) and key.webhook_secret == clear and key.expires_at == 0.0
     client = Client(upgraded, PREVIOUS["api_key"])
     assert (await client.wait(first, wait=0))["status"] == "pending"
     status, withdrawn, _ = await client.call("DELETE", f"/api/v1/approvals/{second}")

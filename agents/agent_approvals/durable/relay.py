@@ -52,6 +52,7 @@ TIMESTAMP = "x-approvals-timestamp"
 DELIVERY = "x-approvals-delivery"
 ROUTE = "x-approvals-route"
 ROUTE_SIGNATURE = "x-approvals-route-signature"
+MAX_SIGNATURES = 4  # signatures read from one header (comma-separated: a key's new and old secret while it rotates)
 _STAMP = re.compile(r"[0-9]{1,12}", re.ASCII)  # `str.isdigit` also takes "²" (`int` raises) and "١" (`int` reads)
 TOLERANCE = 300  # seconds a signed delivery stays good, either way
 SECRET_ENV = "AGENT_APPROVALS_WEBHOOK_SECRET"
@@ -118,8 +119,10 @@ class Relay:
         if not route.isascii():
             return "X-Approvals-Route is not the route the bot signs (ASCII)"
         signed = b"v2:" + stamp.encode("ascii") + b":" + route.encode("ascii") + b"\n" + body
-        mac = hmac.new(self._secret, signed, hashlib.sha256)
-        if not hmac.compare_digest(signature.encode("utf-8", "replace"), f"v2={mac.hexdigest()}".encode()):
+        mac = f"v2={hmac.new(self._secret, signed, hashlib.sha256).hexdigest()}".encode()
+        # while a key's secret is rotated (`keys rotate --grace`), the bot signs with the new and the old: any one does
+        given = [part.strip().encode("utf-8", "replace") for part in signature.split(",")[:MAX_SIGNATURES]]
+        if not any(hmac.compare_digest(part, mac) for part in given):
             return "the signature does not match (is this the key's webhook secret?)"
         return ""
 

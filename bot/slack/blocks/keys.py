@@ -38,8 +38,10 @@ def key_created_text(made: NewKey, *, url: str = "") -> str:
     return (
         f"Made the API key `{escape(made.record.name)}` for {channel_ref(made.record.channels[0])}. Copy both now:"
         " they are not shown again (only a hash of the key is kept).\n"
-        f"• Key: `{made.key}`\n• Webhook secret: `{made.record.webhook_secret}`\n"
-        f"• Key id (its receipts' `aud`, for executors to pin): `{made.record.id}`\n"
+        f"• Key: `{made.key}`\n• Webhook secret: "
+        + (f"`{made.record.webhook_secret}`\n" if made.record.webhook_secret else
+           "none (the bot has no SECRETS_KEY to keep it sealed: the key asks and waits, no webhook is sent)\n")
+        + f"• Key id (its receipts' `aud`, for executors to pin): `{made.record.id}`\n"
         f"{where}\n"
         "A program asks with `Authorization: Bearer <key>` (`AGENT_APPROVALS_KEY` for the `agent_approvals`"
         " package; see docs/agents/api.md)."

@@ -1,4 +1,4 @@
---! keys: names record pending audit audit_seq audit_shards deadlines nudges waiting outbox changes webhooks ...approvals
+--! keys: names record pending audit audit_seq audit_shards deadlines nudges waiting outbox changes webhooks previous ...approvals
 --! uses: fields stored homes audit windows decide
 -- Revoke the API key named A.name, if it is still the key with hash A.digest: {'missing'} otherwise. In the same
 -- step, every approval it asked that is still pending is withdrawn through the decide step (outcome cancelled, by
@@ -7,7 +7,8 @@
 -- K.approvals (A.ids, in that order): one asked meanwhile is not among them, so nothing changes and the answer is
 -- {'retry'} (read the list again). From this step on a request with the key finds no key: its record is kept as a
 -- tombstone (revoked_at, revoked_by; its webhook secret dropped) for A.retention seconds, so a later use is refused
--- naming it. Audited (A.audit, then each withdrawal's decision).
+-- naming it. K.previous: the key it replaced (`keys rotate`) while its grace lasts (else K.record itself), revoked
+-- with it. Audited (A.audit, then each withdrawal's decision).
 -- A: name, digest, by, now, reason, ids, audit, worker_channels, retention, card_grace.
 -- Returns {'ok', {record, heard}...} (each approval withdrawn), {'missing'} or {'retry'}.
 if redis.call('HGET', K.names, A.name) ~= A.digest then return {'missing'} end
@@ -17,9 +18,13 @@ for _, id in ipairs(redis.call('SMEMBERS', K.pending)) do
   if not given[id] then return {'retry'} end
 end
 redis.call('HDEL', K.names, A.name)
-redis.call('HDEL', K.record, 'webhook_secret')
-redis.call('HSET', K.record, 'revoked_at', A.now, 'revoked_by', A.by)
-redis.call('EXPIRE', K.record, A.retention)
+for _, record in ipairs({K.record, K.previous}) do
+  if redis.call('EXISTS', record) == 1 then
+    redis.call('HDEL', record, 'webhook_secret', 'webhook_sealed', 'previous_sealed')
+    redis.call('HSET', record, 'revoked_at', A.now, 'revoked_by', A.by)
+    redis.call('EXPIRE', record, A.retention)
+  end
+end
 redis.call('DEL', K.pending)
 audit_append(K.audit, K.audit_seq, K.audit_shards, flat(A.audit))
 local withdrawn = {}

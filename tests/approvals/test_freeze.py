@@ -171,12 +171,14 @@ async def test_the_cli_freezes_when_slack_is_down_audited_with_who_ran_it(
                 what="the card redrawn frozen by a worker's outbox")
     _, answer = await client.ask(tool_ask())
     assert answer["code"] == "frozen", answer
-    assert answer["refusal"] == "Not run: frozen: Slack is down (scope key:nightly, by cli:oncall)", answer
+    me = f"cli:{getpass.getuser()}@{socket.gethostname()}"  # who ran it; `--as oncall` is only a claim (#76)
+    assert answer["refusal"] == f"Not run: frozen: Slack is down (scope key:nightly, by {me})", answer
     assert "unfrozen: key:nightly" in await run("unfreeze", "key", "nightly")
     [frozen] = await audit_events(worker, "frozen")
     [unfrozen] = await audit_events(worker, "unfrozen")
-    assert frozen["by"] == "cli:oncall" and frozen["via"] == "cli" and frozen["reason"] == "Slack is down"
-    assert unfrozen["by"] == f"cli:{getpass.getuser()}@{socket.gethostname()}"
+    assert frozen["by"] == me and frozen["claimed"] == "oncall" and frozen["via"] == "cli"
+    assert frozen["reason"] == "Slack is down"
+    assert unfrozen["by"] == me and "claimed" not in unfrozen
     _, answer = await client.ask(tool_ask(title="after"))
     assert answer["status"] == "pending", answer
 

@@ -185,9 +185,9 @@ async def test_a_rotation_is_audited_with_who_ran_it_and_refused_unaudited(tmp_p
         entries = [f for f in await Store(redis).audit.entries() if f.get("event") == "signing_rotated"]
     finally:
         await redis.aclose()
-    assert [(e["by"], e["kid"], e["retired"], e["where"]) for e in entries] == [
-        ("cli:alice", first[0]["kid"], "", f"SIGNING_KEYS_FILE {path}"),
-        (operator_name(None), second[1]["kid"], first[0]["kid"], f"SIGNING_KEYS_FILE {path}")]
+    assert [(e["by"], e.get("claimed"), e["kid"], e["retired"], e["where"]) for e in entries] == [
+        (operator_name(None), "alice", first[0]["kid"], "", f"SIGNING_KEYS_FILE {path}"),  # `--as`: a claim (#76)
+        (operator_name(None), None, second[1]["kid"], first[0]["kid"], f"SIGNING_KEYS_FILE {path}")]
     assert all(k.get("d", "") not in json.dumps(entries) for k in second)  # (no private part in the log)
     down = await bot_command("signing", "rotate", "--file", str(path), environ={"REDIS_URL": "redis://127.0.0.1:1/0"})
     assert down.returncode == 1 and "audited first" in down.stderr and "nothing changed" in down.stderr

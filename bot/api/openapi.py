@@ -134,8 +134,10 @@ def document() -> dict[str, Any]:
                         " seconds), `X-Approvals-Delivery` (the approval id: deliveries are at least once, so use"
                         " it to drop repeats); the route too: `X-Approvals-Route` (the callback URL's path and query"
                         " as sent) and `X-Approvals-Route-Signature: v2=<hex HMAC-SHA256 of 'v2:<timestamp>:<route>',"
-                        " a newline, then the body>`. Retried with backoff for at least 24 h until a 2xx answer; a"
-                        " 400 is not tried again."
+                        " a newline, then the body>`. While a key's secret is rotated (`keys rotate --grace`), each"
+                        " signature header carries both signatures, comma-separated: accept the delivery when one"
+                        " verifies. Retried with backoff for at least 24 h until a 2xx answer; a 400 is not tried"
+                        " again."
                     ),
                     "requestBody": {"content": {"application/json": {"schema": _ref("Approval")}}},
                     "responses": {"200": {"description": "received"}},

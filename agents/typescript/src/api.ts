@@ -163,7 +163,7 @@ export interface webhooks {
         put?: never;
         /**
          * The decision of an approval asked with a callback_url, POSTed there once decided
-         * @description Signed like Slack's requests: `X-Approvals-Signature: v1=<hex HMAC-SHA256 of 'v1:<timestamp>:<body>' with the key's webhook secret>`, `X-Approvals-Timestamp` (Unix seconds), `X-Approvals-Delivery` (the approval id: deliveries are at least once, so use it to drop repeats); the route too: `X-Approvals-Route` (the callback URL's path and query as sent) and `X-Approvals-Route-Signature: v2=<hex HMAC-SHA256 of 'v2:<timestamp>:<route>', a newline, then the body>`. Retried with backoff for at least 24 h until a 2xx answer; a 400 is not tried again.
+         * @description Signed like Slack's requests: `X-Approvals-Signature: v1=<hex HMAC-SHA256 of 'v1:<timestamp>:<body>' with the key's webhook secret>`, `X-Approvals-Timestamp` (Unix seconds), `X-Approvals-Delivery` (the approval id: deliveries are at least once, so use it to drop repeats); the route too: `X-Approvals-Route` (the callback URL's path and query as sent) and `X-Approvals-Route-Signature: v2=<hex HMAC-SHA256 of 'v2:<timestamp>:<route>', a newline, then the body>`. While a key's secret is rotated (`keys rotate --grace`), each signature header carries both signatures, comma-separated: accept the delivery when one verifies. Retried with backoff for at least 24 h until a 2xx answer; a 400 is not tried again.
          */
         post: {
             parameters: {

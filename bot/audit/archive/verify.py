@@ -136,13 +136,20 @@ async def check_archive(archive: ArchiveStore, *, trust: ArchiveTrust, keep_from
                     f" entries, the sealed segments hold {checked.size:,}: the segments after seq {checked.last:,} are"
                     " gone")
     await _tiles(archive, checked=checked, names=[n for n in names if n.startswith("tile/")])
-    if over := await archive.overwritten():
-        listed = ", ".join(f"{name} ({count} versions)" for name, count in list(over.items())[:5])
-        raise Found("overwritten", f"{len(over):,} object(s) of {archive.url} were written over, the store keeps their"
-                    f" older versions: {listed}{', ...' if len(over) > 5 else ''}. Each object is written once: a"
-                    " second version is someone else's put (a versioned bucket without Object Lock lets it happen);"
-                    " compare the versions")
+    if over := await overwritten_said(archive):
+        raise Found("overwritten", over)
     return checked
+
+
+async def overwritten_said(archive: ArchiveStore) -> str:
+    """The objects of `archive` written over (a store that keeps versions), said; "" when none is."""
+    over = await archive.overwritten()
+    if not over:
+        return ""
+    listed = ", ".join(f"{name} ({count} versions)" for name, count in list(over.items())[:5])
+    return (f"{len(over):,} object(s) of {archive.url} were written over, the store keeps their older versions:"
+            f" {listed}{', ...' if len(over) > 5 else ''}. Each object is written once: a second version is someone"
+            " else's put (a versioned bucket without Object Lock lets it happen); compare the versions")
 
 
 @dataclass(frozen=True)

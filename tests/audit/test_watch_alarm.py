@@ -58,16 +58,17 @@ async def test_an_entry_deleted_long_after_it_was_verified_is_found_by_the_next_
     assert await watched.watch.look(now=START) == []
     log = await entries(store)
     await store.redis.xdel(store.keys.audit, log[40][0])  # verified by the first look, deleted now
-    found = await watched.watch.look(now=START + 5)  # an incremental look: no full one for an hour
-    assert [f.kind for f in found or []] == ["deleted"], found
-    assert found is not None and f"entry {log[41][0]} (seq 41)" in found[0].what, found[0].what
-    assert "1 entry is gone: the log holds 300 entries (seq 1 to 301); the signed checkpoints and the counter say 301" in found[0].what, found[0].what
+    found = await watched.watch.look(now=START + 5) or []  # an incremental look: no full one for an hour
+    assert [f.kind for f in found] == ["deleted"], found
+    assert f"entry {log[41][0]} (seq 41)" in found[0].what, found[0].what
+    assert ("1 entry is gone: the log holds 300 entries (seq 1 to 301); the signed checkpoints and the counter say"
+            " 301") in found[0].what, found[0].what
     assert len(watched.said) == 1 and watched.said[0].startswith("*Audit log integrity: deleted*"), watched.said
     for later in (10, 15, FULL_EVERY + 20):  # looks again, the full one too: said once
         assert [f.kind for f in await watched.watch.look(now=START + later) or []] == ["deleted"]
     assert len(watched.said) == 1, watched.said
     await store.redis.xdel(store.keys.audit, log[200][0])  # a second deletion, of the same kind: said too
-    found = await watched.watch.look(now=FULL_EVERY + START + 25)
+    found = await watched.watch.look(now=FULL_EVERY + START + 25) or []
     assert [f.kind for f in found or []] == ["deleted"], found
     assert len(watched.said) == 2 and "2 entries are gone" in watched.said[1], watched.said
     assert watched.standing("deleted") == 1

@@ -208,10 +208,26 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
     try:
         settings = Settings.from_env(environ)
         warn_misspelt(environ)
+        check_archive_folder(settings.audit_archive)
         return serve(settings)
     except (SettingsError, ModelConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+
+
+def check_archive_folder(url: str) -> None:
+    """A folder archive (AUDIT_ARCHIVE) this worker cannot write stops the start, naming the variable (SettingsError),
+    as a bad duration does; an S3 one is checked as it is written (an outage stops nothing)."""
+    if not url:
+        return
+    from bot.audit.archive.stores import ArchiveError, unwritable
+
+    try:
+        why = unwritable(url)
+    except ArchiveError as exc:
+        raise SettingsError(str(exc)) from None
+    if why is not None:
+        raise SettingsError(f"AUDIT_ARCHIVE {url[:200]!r}: {why}")
 
 
 def warn_misspelt(environ: Mapping[str, str] | None) -> None:

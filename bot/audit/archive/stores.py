@@ -64,6 +64,23 @@ def open_archive(url: str, *, retain: float = 0.0) -> ArchiveStore:
     raise ArchiveError(f"AUDIT_ARCHIVE {url[:200]!r}: use file:///abs/folder or s3://bucket/prefix")
 
 
+def unwritable(url: str) -> str | None:
+    """Why this process cannot write the folder archive `url` names (`file:///abs/folder`): its nearest existing
+    folder is a file, or not writable; None when it can, or for an S3 archive (a bucket's outage stops nothing: it is
+    written to as it comes back)."""
+    store = open_archive(url)
+    if not isinstance(store, FolderStore):
+        return None
+    there = store.root
+    while not there.exists() and there != there.parent:
+        there = there.parent
+    if not there.is_dir():
+        return f"{there} is a file, not a folder: the archive cannot be written under it"
+    if not os.access(there, os.W_OK | os.X_OK):
+        return f"{there} is not writable by this process (uid {os.getuid()})"
+    return None
+
+
 async def check_written(store: ArchiveStore, *, name: str, data: bytes) -> None:
     """Read `name` back: Conflict unless it holds `data`."""
     back = await store.get(name)

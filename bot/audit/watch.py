@@ -260,10 +260,13 @@ class AuditWatch:
             return None
         trust = trust_of({"keys": [k.public_jwk() for k in self._keys.keys]}, source="the deployment's keys",
                          pinned=False)
-        mark = None if self._full_due(watched, now) else Mark.loads(watched.get("archive", ""))
-        try:
+        full = self._full_due(watched, now)
+        mark = None if full else Mark.loads(watched.get("archive", ""))
+        try:  # (a full look lists every version first: each object is then read in its oldest, the one written)
+            over = await overwritten_said(self._archive_store) if full else ""
             _, mark = await check_new_segments(self._archive_store, trust=trust, mark=mark)
-            if mark is None and (over := await overwritten_said(self._archive_store)):
+            if over:
+                await self._store.audit.set_watched({"archive": mark.dumps()})
                 raise Found("overwritten", over)
         except Found as exc:
             return Finding(ARCHIVE_KINDS.get(exc.kind, "integrity"), str(exc), self._archive_store.url, now,

@@ -200,6 +200,9 @@ async def gather_evidence(
     chosen = sample_of(evidence.decision_seqs, size=sample, seed=seed)
     rows = [row.out() for row in evidence.rows.values()]
     exceptions = [(row.out(), why) for row in evidence.rows.values() if (why := row.exception())]
+    if checked.overwritten:  # (the archive's own finding, first: read in the oldest versions, the newer ones named)
+        exceptions.insert(0, (dict.fromkeys(COLUMNS, ""), f"archive overwritten: {checked.overwritten}; every object"
+                              " was read in its oldest version, the one its writer put (and locked)"))
     files = _tables(rows=rows, exceptions=exceptions)
     for prefix in ("checkpoints/", "keys/"):
         for name in await archive.names(prefix):
@@ -211,7 +214,9 @@ async def gather_evidence(
     signed = len([name for name in files if name.startswith("checkpoints/") and name.endswith(".jws")])
     said = (f"{len(rows):,} approvals from {period[0]} to {period[1]} (until excluded), {len(exceptions):,}"
             f" exceptions, {len(chosen):,} inclusion proofs (seed {seed!r}), {signed:,} signed checkpoints;"
-            f" {evidence.tail:,} decisions read from Redis, not yet archived")
+            f" {evidence.tail:,} decisions read from Redis, not yet archived"
+            + ("; the archive was written over (overwritten: its first exception), read in its oldest versions"
+               if checked.overwritten else ""))
     files["summary.html"] = _html(rows=rows, exceptions=exceptions, said=said, archive=archive.url, checked=checked,
                                   trust=trust, period=period).encode()
     files["README.txt"] = _readme(archive.url, period=period, seed=seed, sample=sample, chosen=chosen,

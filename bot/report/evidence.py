@@ -32,15 +32,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
-from bot.audit.archive import layout
 from bot.audit.archive.cli import FAILURES, failed, redis_entries, trust_for
 from bot.audit.archive.proofs import dumps, prove
-from bot.audit.archive.stores import ArchiveError, ArchiveStore, open_archive
+from bot.audit.archive.stores import ArchiveStore, open_archive
 from bot.audit.archive.verify import ArchiveTrust, Checked, check_archive
 from bot.audit.digests import seq_of
 from bot.audit.verify import UsageError
 from bot.core.settings import StoreSettings
 from bot.report.audit_export import iso_utc, safe_cell
+from bot.report.span import archived_entries
 from bot.store import Store, connect
 
 COLUMNS = (
@@ -160,21 +160,6 @@ def _float(value: str | None) -> float | None:
         return float(value or "")
     except ValueError:
         return None
-
-
-async def archived_entries(archive: ArchiveStore) -> list[dict[str, str]]:
-    """Every entry of the sealed segments, oldest first (ArchiveError when one cannot be read)."""
-    sealed = sorted((int(m.group(1)), int(m.group(2))) for n in await archive.names("segments/")
-                    if (m := layout.SEGMENT.fullmatch(n)) and m.group(3) == "manifest.json")
-    found: list[dict[str, str]] = []
-    for first, last in sealed:
-        lines = layout.unpack_entries(await archive.get(layout.entries_name(first, last)) or b"")
-        if lines is None:
-            raise ArchiveError(f"{layout.entries_name(first, last)} is not readable")
-        for line in lines:
-            if (parsed := layout.parse_line(line)) is not None:
-                found.append({"id": parsed[0], **parsed[1]})
-    return found
 
 
 def sample_of(seqs: list[int], *, size: int, seed: str) -> list[int]:

@@ -197,10 +197,12 @@ class AuditWatch:
         when the count is off anew: the walk names the entry); move on when intact. (The finding, whether the whole
         log was walked.)"""
         census = await self._store.audit.census()
-        gaps = _gaps(watched.get("gaps", ""))
+        due = self._full_due(watched, now)
+        since_id = "" if due else watched.get("id", "")  # (the seqs restores lost: read again whole at a full look)
+        gaps = sorted(set(await self._gaps_of(since_id)) | (set() if due else set(_gaps(watched.get("gaps", "")))))
         off = miscount(census, gaps) if self._keys is not None else None
         counted = off.key if off is not None else ""
-        full = self._full_due(watched, now) or (off is not None and counted != watched.get("census"))
+        full = due or (off is not None and counted != watched.get("census"))
         start_at = None if full or "at" not in watched else _number(watched.get("at"))
         keys = self._keys
         verify = None if keys is None else (lambda jws: keys.verify(jws, typ=CHECKPOINT_TYPE))
@@ -224,13 +226,9 @@ class AuditWatch:
         elif off is not None:  # the walk from where it stopped finds nothing: the count stands (kept: not walked anew)
             finding = (Finding(off.kind, off.what, where, now, ident=off.key) if full or "found" not in watched
                        else _loads(watched["found"], now) or Finding(off.kind, off.what, where, now, ident=off.key))
-        kept: dict[str, str] = {"census": counted, "found": _dumps(finding) if finding is not None else ""}
-        if self._full_due(watched, now):
+        kept = {"census": counted, "found": _dumps(finding) if finding is not None else "", "gaps": json.dumps(gaps)}
+        if due:
             kept["full"] = repr(now)  # (read whole, whatever it found: the next full look is due in `full_every`)
-        if full:
-            kept["gaps"] = json.dumps(await self._gaps_of(""))
-        elif after:
-            kept["gaps"] = json.dumps(sorted(set(gaps) | set(await self._gaps_of(after))))
         if finding is None:  # intact: new entries verified, or none to verify (a quiet night is no silence)
             newest = census.newest
             if newest is not None:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import unquote, urlparse
 
+UNLISTED = ("NotImplemented", "AccessDenied")  # a store or credentials that do not list versions: read the newest
 PINNED = 600.0  # seconds a listing of every version says which version of an object is read (a whole check's)
 
 
@@ -268,9 +269,14 @@ class S3Store:
             return None
         key = self.prefix + name
         versions: list[tuple[Any, int, str]] = []  # (when, -its place: S3 lists a key's newest first, its id)
-        for page in self._client.get_paginator("list_object_versions").paginate(Bucket=self.bucket, Prefix=key):
-            versions += [(v.get("LastModified"), -len(versions) - n, str(v["VersionId"]))
-                         for n, v in enumerate(page.get("Versions", [])) if v.get("Key") == key]
+        try:
+            for page in self._client.get_paginator("list_object_versions").paginate(Bucket=self.bucket, Prefix=key):
+                versions += [(v.get("LastModified"), -len(versions) - n, str(v["VersionId"]))
+                             for n, v in enumerate(page.get("Versions", [])) if v.get("Key") == key]
+        except Exception as exc:
+            if self._code(exc) not in UNLISTED:
+                raise
+            return None  # (credentials without s3:ListBucketVersions: the newest version, as before)
         if not versions:
             return ""
         return min(versions)[2] if len(versions) > 1 else None
@@ -280,9 +286,9 @@ class S3Store:
             try:
                 status = self._client.get_bucket_versioning(Bucket=self.bucket).get("Status")
             except Exception as exc:
-                if self._code(exc) != "NotImplemented":
+                if self._code(exc) not in UNLISTED:
                     raise self._error(exc, f"{self.url}: its versioning") from None
-                status = None
+                status = None  # (not said, or not allowed to be asked: Object Lock says it keeps versions)
             self._versioned = status == "Enabled" or self._object_lock()
         return self._versioned
 

@@ -106,7 +106,8 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
                        " checkpoints, sampled proofs, exceptions and summary, into --out DIR)")
     audit.add_argument("target", nargs="?", default=None, help="prove: the entry's seq; check-proof: the proof's file")
     audit.add_argument("--archive", default=None, help="verify, prove: the audit archive (file:///abs/folder or"
-                       " s3://bucket/prefix; AUDIT_ARCHIVE's form); verify checks Redis too when REDIS_URL is set")
+                       " s3://bucket/prefix; AUDIT_ARCHIVE's form); verify checks Redis too when REDIS_URL is set;"
+                       " export: read it for the part of the period Redis no longer holds")
     audit.add_argument("--since", default=None, help=f"how far back: {SINCE_HELP} (export: default 7d); verify: also"
                        " an ISO 8601 time, and it starts at the last signed checkpoint at or before it (default: the"
                        " whole log)")
@@ -132,6 +133,8 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
     report.add_argument("--team", default="", help="only this workspace's approvals: its id (T…), or an Enterprise"
                         " Grid organisation's (E…) for an org-wide install")
     report.add_argument("--out", default="report.html", help="the HTML file to write (default report.html)")
+    report.add_argument("--archive", default=None, help="the audit archive (file:///abs/folder or s3://bucket/prefix;"
+                        " AUDIT_ARCHIVE's form): read for the part of the period Redis no longer holds")
     report.add_argument(
         "--rubber-stamp-seconds", type=float, default=5.0, help="an approval this quick counts as quick (default 5)"
     )
@@ -182,14 +185,14 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
             if args.channel or args.format:
                 audit.error(f"--channel and --format are for export, not {args.action}")
             return _audit_check(audit, args, environ)
-        if args.jwks is not None or args.archive is not None or args.target is not None:
-            audit.error("--jwks, --archive and a SEQ or FILE are for verify, prove and check-proof")
+        if args.jwks is not None or args.target is not None:
+            audit.error("--jwks and a SEQ or FILE are for verify, prove and check-proof")
         if args.until is not None or args.out is not None or args.seed is not None:
             audit.error("--until, --out and --seed are for evidence")
         from bot.report.audit_export import export_audit
 
         return export_audit(since=args.since or "7d", channels=args.channel, fmt=args.format or "jsonl",
-                            who=args.who, environ=environ)
+                            who=args.who, environ=environ, archive=args.archive)
     if args.command == "report":
         from pathlib import Path
 
@@ -204,14 +207,31 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
             rubber_stamp_min=args.rubber_stamp_min,
             environ=environ,
             team=args.team,
+            archive=args.archive,
         )
     try:
         settings = Settings.from_env(environ)
         warn_misspelt(environ)
+        check_archive_folder(settings.audit_archive)
         return serve(settings)
     except (SettingsError, ModelConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+
+
+def check_archive_folder(url: str) -> None:
+    """A folder archive (AUDIT_ARCHIVE) this worker cannot write stops the start, naming the variable (SettingsError),
+    as a bad duration does; an S3 one is checked as it is written (an outage stops nothing)."""
+    if not url:
+        return
+    from bot.audit.archive.stores import ArchiveError, unwritable
+
+    try:
+        why = unwritable(url)
+    except ArchiveError as exc:
+        raise SettingsError(str(exc)) from None
+    if why is not None:
+        raise SettingsError(f"AUDIT_ARCHIVE {url[:200]!r}: {why}")
 
 
 def warn_misspelt(environ: Mapping[str, str] | None) -> None:

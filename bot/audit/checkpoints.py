@@ -3,9 +3,11 @@
 The write path only numbers entries (lua/lib/audit.lua); the worker holding the lease hashes them here, off that
 path. A checkpoint covers the entries after the last one, by seq: their digests (bot/audit/digests.py), the chain's
 head over them from the previous checkpoint's head, the stream id of its last entry, and where the log starts once
-its trim is done (`trim`: the cutoff in ms, entries older than it went), and with an archive (AUDIT_ARCHIVE,
-bot/audit/archive/) `archived`: the last seq it holds, as `Keys.audit_archived_through` says. The claims `{v, from,
-seq, id, head, prev, start, trim, at[, archived]}` are signed as a compact JWS (EdDSA,
+its trim is done (`trim`: the cutoff in ms, entries older than it went), how long entries stay in Redis (`keep`, in
+seconds: AUDIT_REDIS_KEEP with an archive, else AUDIT_RETENTION: what the trim was allowed to do, which `audit verify`
+reads from here, never from its caller's environment), and with an archive (AUDIT_ARCHIVE, bot/audit/archive/)
+`archived`: the last seq it holds, as `Keys.audit_archived_through` says. The claims `{v, from, seq, id, head, prev,
+start, trim, keep, at[, archived]}` are signed as a compact JWS (EdDSA,
 typ `audit-checkpoint+jwt`) with the deployment's current key (bot/core/signing.py), and kept in
 `Keys.audit_checkpoints` with those fields beside the JWS and the digests (`leaves`, base64).
 
@@ -195,7 +197,7 @@ class AuditCheckpoints:
                 "restored_size": int(restored["gap_size"]), "restored_root": restored["gap_root"]} if restored else {})
         claims = {"v": int(VERSION), "from": first, "seq": seq, "id": entry_id,
                   "head": chain(bytes.fromhex(prev), leaves).hex(), "prev": prev, "start": start,
-                  "trim": cutoff if trim_id else "", "at": now,
+                  "trim": cutoff if trim_id else "", "keep": self._retention, "at": now,
                   **({"archived": archived} if archived is not None else {}), **gap}
         stored = {"v": VERSION, **{k: _stored(v) for k, v in claims.items() if k not in ("v", "at")}, "at": repr(now),
                   "leaves": pack(leaves), "jws": keys.sign(claims, typ=CHECKPOINT_TYPE, kid=announced.kid)}

@@ -214,13 +214,28 @@ def signed_of(entry_id: str, fields: dict[str, str], verify: Verifier | None) ->
     if verify is not None and "restored_gap" in fields and _claims(fields, verify).get("restored_gap") != (
             list(gap) if gap else None):
         raise Forged("the restored gap stored beside its JWS is not what it signed")
+    keep = _keep(fields.get("keep"))
+    if verify is not None:  # (what it signs, whatever is kept beside it)
+        signed_keep = _keep(_claims(fields, verify).get("keep"))
+        if "keep" in fields and signed_keep != keep:
+            raise Forged("the keep stored beside its JWS is not what it signed")
+        keep = signed_keep
     leaves = unpack(fields.get("leaves", ""))
     if leaves is not None:
         if len(leaves) != stored.seq - stored.first + 1 or chain(_raw(stored.prev), leaves).hex() != stored.head:
             leaves = None
     return Signed(stored.id, stored.first, stored.seq, stored.entry_id, stored.head, stored.prev, stored.start,
                   stored.trim, stored.at, tuple(leaves) if leaves is not None else None, signed=verify is not None,
-                  gap=gap)
+                  gap=gap, keep=keep)
+
+
+def _keep(value: object) -> float | None:
+    """A checkpoint's `keep` (seconds), as signed or kept beside it; None when it says none."""
+    try:
+        keep = float(str(value)) if value is not None else None
+    except ValueError:
+        return None
+    return keep if keep is not None and keep >= 0 and keep == keep else None
 
 
 def _gap(text: str | None) -> tuple[int, int] | None:

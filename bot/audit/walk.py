@@ -62,6 +62,7 @@ class Signed:
     leaves: tuple[bytes, ...] | None = None  # the digests kept beside it, when they chain to `head`
     signed: bool = True
     gap: tuple[int, int] | None = None  # `restored_gap`: the seqs before `first` a restore lost (the archive has them)
+    keep: float | None = None  # `keep`: how long entries stayed in Redis, as signed with it (None: not said)
 
     def covers(self, seq: int) -> bool:
         return self.first <= seq <= self.seq
@@ -229,7 +230,8 @@ def unnumbered(fields: dict[str, str], *, first: bool) -> str:
 
 def check_checkpoints(checkpoints: list[Signed], *, retention: float | None) -> Problem | None:
     """The checkpoints among themselves: each follows the one before (`from` = its `seq` + 1, `prev` = its head),
-    and a signed trim removed only entries older than `retention` seconds (None: not checked)."""
+    and a signed trim removed only entries older than what the checkpoint signs it keeps (`keep`), or, for one that
+    signs none (written before it did), `retention` seconds (None: not checked)."""
     for before, after in itertools.pairwise(checkpoints):
         follows = after.first == before.seq + 1 or after.gap == (before.seq + 1, after.first - 1)
         if not follows or after.prev != before.head:
@@ -238,9 +240,11 @@ def check_checkpoints(checkpoints: list[Signed], *, retention: float | None) -> 
                            " between them is gone")
     for checkpoint in checkpoints:
         cutoff = int(checkpoint.trim) if checkpoint.trim.isascii() and checkpoint.trim.isdigit() else None
-        if retention is not None and cutoff is not None and cutoff > (checkpoint.at - retention) * 1000 + 1:
+        keep = checkpoint.keep if checkpoint.keep is not None else retention
+        if keep is not None and cutoff is not None and cutoff > (checkpoint.at - keep) * 1000 + 1:
             return Problem("deleted", checkpoint.entry_id, checkpoint.start - 1, f"checkpoint {checkpoint.id} trimmed"
                            f" the log up to seq {checkpoint.start - 1}, entries written up to"
                            f" {(checkpoint.at - cutoff / 1000):,.0f} s before it was signed: younger"
-                           f" than the retention ({retention:,.0f} s)")
+                           f" than the retention ({keep:,.0f} s"
+                           + (", as it signs it keeps entries)" if checkpoint.keep is not None else ")"))
     return None

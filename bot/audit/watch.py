@@ -4,8 +4,11 @@ the checkpoints written since it last looked, every AUDIT_WATCH_INTERVAL, and th
 Each look is `audit verify`'s walk (bot/audit/verify.py `walk`) from the last checkpoint it verified (kept in
 `Keys.audit_watched`, so a worker taking over goes on from there), reading and verifying only that checkpoint and
 the later ones, with the deployment's signing keys; with AUDIT_ARCHIVE, the archive's sealed segments written since
-(bot/audit/archive/verify.py `check_new_segments`, from the mark kept beside it). A look costs what is new; the full
-look reads everything again. A look finds:
+(bot/audit/archive/verify.py `check_new_segments`, from the mark kept beside it). Each look also counts the whole
+Redis log (bot/audit/census.py: its length, first and last entries against the signed checkpoints and the counter,
+three reads), so an entry deleted anywhere, long verified, is seen within a look: the walk then goes over the whole
+log to name it. A look costs what is new; the full look reads everything again (and lists the archive's object
+versions: a put over an object is named `overwritten`). A look finds:
 
 - `altered`, `deleted`, `inserted`: an entry changed, gone (a gap, or the unsigned tail cut) or added by hand;
 - `forged`: a checkpoint whose signature or fields do not verify with the deployment's keys;
@@ -13,13 +16,18 @@ look reads everything again. A look finds:
 - `stalled`: entries waiting unsigned longer than AUDIT_STALLED_AFTER (the checkpoint writer stopped), or, with
   AUDIT_ARCHIVE, checkpoints waiting unarchived that long (the archive writer stopped).
 
-A finding is kept in `Keys.audit_findings` (what, since when) and said (`Alerter`): a message in ALERTS_CHANNEL, a
-signed POST to ALERT_WEBHOOK_URL, a line at ERROR and the metric `hitl_audit_integrity_findings`; the same kind is
-not said again within the hour (`Keys.audit_alerted`), and once a look no longer finds it its clearing is said.
+A finding is kept in `Keys.audit_findings` under its identity (its kind and what it says, which names the entry or
+the object) and said once (`Alerter`): a message in ALERTS_CHANNEL, a signed POST to ALERT_WEBHOOK_URL, a line at
+ERROR and the metric `hitl_audit_integrity_findings`; a second finding, even of the same kind, is said too. It stands
+(`hitl_audit_integrity_standing`) until a look that reads all of its source again (a full look of Redis or of the
+archive; a stall is looked at whole each time) finds that source intact; then its clearing is said. An incremental
+look that does not read it again never clears it. Every look that finds the Redis log intact, new entries or none,
+moves `hitl_audit_last_verified_timestamp_seconds`: a quiet night is no silence of the watcher.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
@@ -30,7 +38,8 @@ from dataclasses import dataclass
 import aiohttp
 
 from bot.audit.archive.stores import ArchiveError, ArchiveStore
-from bot.audit.archive.verify import Found, Mark, check_new_segments, trust_of
+from bot.audit.archive.verify import Found, Mark, check_new_segments, overwritten_said, trust_of
+from bot.audit.census import gap_of, miscount
 from bot.audit.checkpoints import CHECKPOINT_TYPE
 from bot.audit.rounds import Rounds
 from bot.audit.verify import NO_LOG, RESTORED, Trust, walk
@@ -41,24 +50,35 @@ from bot.store import Store
 
 log = logging.getLogger(__name__)
 
-REPEAT_AFTER = 3600.0  # the same finding is said at most once an hour
 CHECK_BY_HAND = "python -m bot audit verify"
-KINDS = ("altered", "deleted", "inserted", "forged", "unannounced_key", "stalled", "stalled_archive", "integrity")
+KINDS = ("altered", "deleted", "inserted", "forged", "unannounced_key", "overwritten", "stalled", "stalled_archive",
+         "integrity")
+REDIS, ARCHIVE, WRITER, ARCHIVE_WRITER = "redis", "archive", "writer", "archive_writer"  # where a finding is from
+STALLS = {"stalled": WRITER, "stalled_archive": ARCHIVE_WRITER}  # (said once per stall, whatever its age says)
 Post = Callable[[str], Awaitable[None]]
 # the archive check's words (bot/audit/archive/verify.py) as the watcher's kinds
 ARCHIVE_KINDS = {"altered": "altered", "deleted": "deleted", "inserted": "inserted", "segment missing": "deleted",
-                 "checkpoint forged": "forged", "key not pinned": "forged"}
+                 "checkpoint forged": "forged", "key not pinned": "forged", "overwritten": "overwritten"}
 _KIND = re.compile(r": (altered|deleted|inserted): ")
 
 
 @dataclass(frozen=True)
 class Finding:
-    """What a look found: its kind (one of `KINDS`), what (the walk's words), where, and since when (epoch s)."""
+    """What a look found: its kind (one of `KINDS`), what (the walk's words), where, since when (epoch s), its source
+    (REDIS, ARCHIVE, WRITER, ARCHIVE_WRITER) and its identity (`key`: said once; "" for its kind and what)."""
 
     kind: str
     what: str
     where: str
     since: float
+    source: str = REDIS
+    ident: str = ""
+
+    @property
+    def key(self) -> str:
+        if self.kind in STALLS:
+            return self.kind
+        return f"{self.kind}:" + hashlib.sha256(f"{self.source}\n{self.ident or self.what}".encode()).hexdigest()[:24]
 
 
 def kind_of(said: str) -> str:
@@ -159,60 +179,101 @@ class AuditWatch:
         if not await self._store.audit.watch_lease(self._worker, max(3 * self._interval, 10.0)):
             return None
         watched = await self._store.audit.watched()
-        found = [f for f in (await self._verified(watched, now), await self._archive_checked(watched, now),
-                             await self._writer_stalled(now), await self._archive_stalled(watched, now))
-                 if f is not None]
-        await self._settle(found, now)
+        whole = {WRITER, ARCHIVE_WRITER}  # the sources this look read whole (a stall is looked at whole each time)
+        redis, full = await self._verified(watched, now)
+        if full:
+            whole.add(REDIS)
+        archive = await self._archive_checked(watched, now)
+        if archive is not None and self._full_due(watched, now):
+            whole.add(ARCHIVE)
+        found = [f for f in (redis, archive if archive else None, await self._writer_stalled(now),
+                             await self._archive_stalled(watched, now)) if isinstance(f, Finding)]
+        await self._settle(found, whole)
         await self._store.audit.set_watched({"looked": repr(now)})  # (a look ended: whatever it found)
         return found
 
-    async def _verified(self, watched: dict[str, str], now: float) -> Finding | None:
-        """Walk from the last checkpoint verified (the whole log when a full look is due); move on when intact."""
-        full = self._full_due(watched, now)
+    async def _verified(self, watched: dict[str, str], now: float) -> tuple[Finding | None, bool]:
+        """Count the whole log, and walk from the last checkpoint verified (the whole log when a full look is due, or
+        when the count is off anew: the walk names the entry); move on when intact. (The finding, whether the whole
+        log was walked.)"""
+        census = await self._store.audit.census()
+        due = self._full_due(watched, now)
+        since_id = "" if due else watched.get("id", "")  # (the seqs restores lost: read again whole at a full look)
+        gaps = sorted(set(await self._gaps_of(since_id)) | (set() if due else set(_gaps(watched.get("gaps", "")))))
+        off = miscount(census, gaps) if self._keys is not None else None
+        counted = off.key if off is not None else ""
+        full = due or (off is not None and counted != watched.get("census"))
         start_at = None if full or "at" not in watched else _number(watched.get("at"))
         keys = self._keys
         verify = None if keys is None else (lambda jws: keys.verify(jws, typ=CHECKPOINT_TYPE))
         trust = None if keys is None else Trust(source="the deployment's keys", pinned=False,
                                                 created={k.kid: k.created_at for k in keys.keys},
                                                 public={k.kid: k.x for k in keys.keys})
+        after = "" if start_at is None else watched.get("id", "")
         said, code = await walk(self._store, start_at, verify, retention=self._retention, now=now, trust=trust,
-                                after="" if start_at is None else watched.get("id", ""))
-        if code == NO_LOG or said.startswith("audit log NOT verified"):
-            return None  # nothing new to check
-        if code not in (0, RESTORED):  # (a known restore, signed as such, is no finding: the workers said it)
+                                after=after)
+        where = f"{self._store.keys.audit} (Redis)"
+        finding: Finding | None = None
+        if code == NO_LOG:
+            if census.counter:  # (the log and its checkpoints are gone, the counter says entries were written)
+                finding = Finding("deleted", f"the audit log is gone: its counter says {census.counter:,} entries"
+                                  " were written", where, now, ident="gone")
+        elif code not in (0, RESTORED) and not said.startswith("audit log NOT verified"):
             what = said.removeprefix("audit log NOT intact: ")
-            return Finding(kind_of(said), what, f"{self._store.keys.audit} (Redis)", now)
-        newest = await self._store.audit.last_checkpoint()
-        if newest is not None:
-            seq, at = newest[1].get("seq", "0"), newest[1].get("at", "0")
-            await self._store.audit.set_watched({"seq": seq, "at": at, "id": newest[0], "checked": repr(now),
-                                                 **({"full": repr(now)} if full else {})})
-            self._metrics.audit_verified_seq.set(_number(seq))
+            finding = Finding(kind_of(said), what, where, now, ident=what + "\n" + counted)
+            if off is not None:
+                finding = Finding(finding.kind, f"{what}; and {off.what}", where, now, ident=finding.ident)
+        elif off is not None:  # the walk from where it stopped finds nothing: the count stands (kept: not walked anew)
+            finding = (Finding(off.kind, off.what, where, now, ident=off.key) if full or "found" not in watched
+                       else _loads(watched["found"], now) or Finding(off.kind, off.what, where, now, ident=off.key))
+        kept = {"census": counted, "found": _dumps(finding) if finding is not None else "", "gaps": json.dumps(gaps)}
+        if due:
+            kept["full"] = repr(now)  # (read whole, whatever it found: the next full look is due in `full_every`)
+        if finding is None:  # intact: new entries verified, or none to verify (a quiet night is no silence)
+            newest = census.newest
+            if newest is not None:
+                seq, at = newest[1].get("seq", "0"), newest[1].get("at", "0")
+                kept.update({"seq": seq, "at": at, "id": newest[0]})
+                self._metrics.audit_verified_seq.set(_number(seq))
+            kept["checked"] = repr(now)
             self._metrics.audit_verified_at.set(now)
-        return None
+        await self._store.audit.set_watched(kept)
+        return finding, full
+
+    async def _gaps_of(self, since: str) -> list[tuple[int, int]]:
+        """The seqs restores lost, as the checkpoints from stream id `since` on ("": all) sign them."""
+        stored = await self._store.audit.checkpoints(since=since) if since else await self._store.audit.checkpoints()
+        return [gap for _, fields in stored if (gap := gap_of(fields)) is not None]
 
     def _full_due(self, watched: dict[str, str], now: float) -> bool:
         """Whether this look walks everything again (every `full_every`), not only what is new."""
         return now - _number(watched.get("full")) >= self._full_every
 
-    async def _archive_checked(self, watched: dict[str, str], now: float) -> Finding | None:
-        """The archive's sealed segments written since the last look (every one when a full look is due), each
-        against its signed tree head, chained from where the last look stopped (`archive` in `Keys.audit_watched`,
-        moved on when intact)."""
+    async def _archive_checked(self, watched: dict[str, str], now: float) -> Finding | bool | None:
+        """The archive's sealed segments written since the last look (every one when a full look is due, and the
+        objects written over), each against its signed tree head, chained from where the last look stopped
+        (`archive` in `Keys.audit_watched`, moved on when intact). The finding; False when intact; None when not
+        looked at (no archive, or it could not be read)."""
         if self._archive_store is None or self._keys is None:
             return None
         trust = trust_of({"keys": [k.public_jwk() for k in self._keys.keys]}, source="the deployment's keys",
                          pinned=False)
-        mark = None if self._full_due(watched, now) else Mark.loads(watched.get("archive", ""))
-        try:
+        full = self._full_due(watched, now)
+        mark = None if full else Mark.loads(watched.get("archive", ""))
+        try:  # (a full look lists every version first: each object is then read in its oldest, the one written)
+            over = await overwritten_said(self._archive_store) if full else ""
             _, mark = await check_new_segments(self._archive_store, trust=trust, mark=mark)
+            if over:
+                await self._store.audit.set_watched({"archive": mark.dumps()})
+                raise Found("overwritten", over)
         except Found as exc:
-            return Finding(ARCHIVE_KINDS.get(exc.kind, "integrity"), str(exc), self._archive_store.url, now)
+            return Finding(ARCHIVE_KINDS.get(exc.kind, "integrity"), str(exc), self._archive_store.url, now,
+                           source=ARCHIVE)
         except ArchiveError as exc:
             log.warning("the audit watcher could not read the archive (%s): checked at the next look", exc)
             return None
         await self._store.audit.set_watched({"archive": mark.dumps()})
-        return None
+        return False
 
     async def _writer_stalled(self, now: float) -> Finding | None:
         """Entries unsigned for longer than the limit: the checkpoint writer is stalled."""
@@ -229,7 +290,8 @@ class AuditWatch:
         if counter <= done or newest is None or now - at < self._stalled:
             return None
         return Finding("stalled", f"the checkpoint writer is stalled: entries seq {done + 1:,} to {counter:,} are not"
-                       f" signed, the last checkpoint is {now - at:,.0f} s old", "the checkpoint writer", at)
+                       f" signed, the last checkpoint is {now - at:,.0f} s old", "the checkpoint writer", at,
+                       source=WRITER)
 
     async def _archive_stalled(self, watched: dict[str, str], now: float) -> Finding | None:
         """Checkpoints not archived for longer than the limit (AUDIT_ARCHIVE): the archive writer is stalled."""
@@ -248,24 +310,50 @@ class AuditWatch:
         if now - since < self._stalled:
             return None
         return Finding("stalled_archive", f"the audit archive is stalled: it holds up to seq {archived:,}, the log is"
-                       f" signed to seq {signed:,}", "the archive writer (AUDIT_ARCHIVE)", since)
+                       f" signed to seq {signed:,}", "the archive writer (AUDIT_ARCHIVE)", since,
+                       source=ARCHIVE_WRITER)
 
-    async def _settle(self, found: list[Finding], now: float) -> None:
-        """Keep and say the findings (each kind at most once an hour), and say those that cleared."""
+    async def _settle(self, found: list[Finding], whole: set[str]) -> None:
+        """Keep and say each new finding (once: by its identity), and say the clearing of those whose source a look
+        read whole (`whole`) and found intact."""
         standing = await self._store.audit.findings()
         for finding in found:
-            since = float(standing.get(finding.kind, {}).get("since") or finding.since)
-            if finding.kind not in standing:
-                await self._store.audit.set_finding(finding.kind, {"what": finding.what[:1500], "since": since})
-            if await self._store.audit.alert_due(finding.kind, every=REPEAT_AFTER):
-                await self._alerter.found(Finding(finding.kind, finding.what, finding.where, since))
+            if finding.key not in standing and await self._store.audit.add_finding(finding.key, {
+                    "kind": finding.kind, "what": finding.what[:1500], "where": finding.where,
+                    "since": finding.since, "source": finding.source}):
+                await self._alerter.found(finding)
+        failing = {f.source for f in found}
         kinds = {f.kind for f in found}
-        for kind, kept in standing.items():
-            if kind not in kinds and await self._store.audit.clear_finding(kind):
+        for key, kept in standing.items():
+            kind = str(kept.get("kind") or key)
+            source = str(kept.get("source") or STALLS.get(kind, REDIS))
+            if source in whole and source not in failing and await self._store.audit.clear_finding(key):
                 await self._alerter.cleared(kind, _number(kept.get("since")))
+            elif source not in whole or source in failing:
+                kinds.add(kind)
         self._metrics.audit_standing.clear()
-        for finding in found:
-            self._metrics.audit_standing.labels(finding.kind).set(1)
+        for kind in kinds:
+            self._metrics.audit_standing.labels(kind).set(1)
+
+
+def _gaps(text: str) -> list[tuple[int, int]]:
+    """The restored gaps kept in `Keys.audit_watched` (JSON pairs)."""
+    try:
+        return [(int(low), int(high)) for low, high in json.loads(text or "[]")]
+    except (ValueError, TypeError, RecursionError):
+        return []
+
+
+def _dumps(finding: Finding) -> str:
+    return json.dumps([finding.kind, finding.what, finding.where, finding.ident])
+
+
+def _loads(text: str, now: float) -> Finding | None:
+    try:
+        kind, what, where, ident = json.loads(text)
+        return Finding(str(kind), str(what), str(where), now, ident=str(ident))
+    except (ValueError, TypeError, RecursionError):
+        return None
 
 
 def _number(text: object) -> float:

@@ -76,12 +76,13 @@ class Metrics:
                                          " was signed (epoch seconds)", registry=r)
         self.audit_verified_seq = Gauge("hitl_audit_last_verified_seq", "The last seq the watcher verified against"
                                         " its signed checkpoint", registry=r)
-        self.audit_verified_at = Gauge("hitl_audit_last_verified_timestamp_seconds", "When the watcher last verified"
-                                       " the log intact (epoch seconds)", registry=r)
+        self.audit_verified_at = Gauge("hitl_audit_last_verified_timestamp_seconds", "When the watcher last found"
+                                       " the log intact (epoch seconds): every look that does, new entries or none",
+                                       registry=r)
         self.audit_findings = Counter("hitl_audit_integrity_findings", "Integrity findings said by the watcher, by"
                                       " kind", ["kind"], registry=r)
-        self.audit_standing = Gauge("hitl_audit_integrity_standing", "1 for each kind of integrity finding the"
-                                    " watcher's last look found", ["kind"], registry=r)
+        self.audit_standing = Gauge("hitl_audit_integrity_standing", "1 for each kind of integrity finding standing"
+                                    " (until a look that reads its source whole finds it gone)", ["kind"], registry=r)
         self.alert_webhooks = Counter("hitl_alert_webhook_deliveries", "Alert webhooks (ALERT_WEBHOOK_URL) sent, by"
                                       " outcome (delivered, failed)", ["outcome"], registry=r)
 

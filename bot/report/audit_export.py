@@ -36,10 +36,12 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import TextIO
 
+from bot.audit.archive.stores import ArchiveError, ArchiveStore, open_archive
 from bot.core.operators import Operator, operator_of
 from bot.core.settings import SettingsError, StoreSettings
 from bot.report.cli import ReportError, check_channels, check_since
 from bot.report.names import names_fields, names_of, people_in
+from bot.report.span import period_entries
 from bot.store import Store, StoreUnavailable, connect
 
 COLUMNS = (
@@ -127,22 +129,29 @@ def export_audit(
     out: TextIO | None = None,
     settings: StoreSettings | None = None,
     environ: Mapping[str, str] | None = None,
+    archive: str | None = None,
 ) -> int:
     """Write audit entries since `since` (a duration back from now) to `out`, the export audited as run by `who`
-    (`--as`, else the OS user@host: `bot.core.operators`). Returns an exit code.
+    (`--as`, else the OS user@host: `bot.core.operators`). Returns an exit code. `archive` (`--archive URL`): the
+    audit archive, read for the part of the period Redis no longer holds (bot/report/span.py); without it, a period
+    Redis holds only in part is said on standard error.
     The store is the bot's: `settings`, else `StoreSettings.from_env(environ)` (REDIS_URL, REDIS_KEY_PREFIX...; the
     environment when `environ` is None, as for SLACK_BOT_TOKEN, which names people)."""
     try:
         seconds = check_since(since)
         chosen = check_channels(channels)
         settings = StoreSettings.from_env(environ) if settings is None else settings
-    except (ReportError, SettingsError) as exc:
+        store_of_archive = open_archive(archive, retain=0) if archive is not None else None
+    except (ReportError, SettingsError, ArchiveError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     stream = out or sys.stdout
     try:
         return asyncio.run(_export(settings, time.time() - seconds, chosen, fmt, stream, environ=environ,
-                                   op=operator_of(who)))
+                                   op=operator_of(who), archive=store_of_archive))
+    except ArchiveError as exc:
+        print(f"error: cannot read the audit archive: {exc}", file=sys.stderr)
+        return 1
     except BrokenPipeError:  # the reader stopped (`| head`): nothing more to say
         _quiet_stdout(stream)
         return 0
@@ -191,7 +200,7 @@ def json_entry(entry: dict[str, str], names: dict[str, str]) -> dict[str, str]:
 
 async def _export(
     settings: StoreSettings, since: float, channels: Sequence[str], fmt: str, out: TextIO, *,
-    environ: Mapping[str, str] | None, op: Operator,
+    environ: Mapping[str, str] | None, op: Operator, archive: ArchiveStore | None = None,
 ) -> int:
     redis = connect(settings.redis_url.get_secret_value(), command_timeout=settings.redis_timeout)
     store = Store(redis, prefix=settings.store_prefix)
@@ -200,11 +209,15 @@ async def _export(
             print(f"error: no audit log found under the key prefix {store.keys.prefix!r} (is REDIS_KEY_PREFIX the"
                   " bot's, and REDIS_URL its Redis?)", file=sys.stderr)
             return 1
-        entries = [entry async for entry in store.audit.export(since=since, channels=channels)]
+        read = await period_entries(store, since=since, channels=channels, archive=archive)
+        entries = read.entries
         await store.audit.append("audit_exported", by=op.by, format=fmt, since=repr(since), entries=len(entries),
-                                 **({"channels": ",".join(channels)} if channels else {}), **op.fields())
+                                 **({"channels": ",".join(channels)} if channels else {}), **op.fields(),
+                                 **({"archive": archive.url} if archive is not None else {}))
     finally:
         await redis.aclose()
+    if read.said:
+        print(read.said, file=sys.stderr)
     writer = csv.DictWriter(out, fieldnames=COLUMNS, extrasaction="ignore") if fmt == "csv" else None
     if writer is not None:
         writer.writeheader()

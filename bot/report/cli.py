@@ -18,11 +18,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from bot.audit.archive.stores import ArchiveError, ArchiveStore, open_archive
 from bot.core.durations import DurationError, parse_duration
 from bot.core.records import ApprovalRecord
 from bot.core.settings import _CHANNEL_ID, LONGEST_RETENTION, NamingSettings, SettingsError, StoreSettings
 from bot.report.figures import Figures, FrozenScope, RubberStamp, compute
 from bot.report.names import names_of, people_in, with_names
+from bot.report.span import period_entries
 from bot.store import Store, StoreUnavailable, connect
 from bot.store.freezes import Frozen
 from bot.store.keys import TENANT
@@ -46,6 +48,7 @@ class History:
     log_found: bool = True  # False: no audit log at all under the prefix (none ever written, or the wrong prefix)
     frozen: tuple[FrozenScope, ...] = ()  # the scopes frozen now, `all` first
     home_team: str = ""  # the home workspace's team (`tenants.home`): approvals recorded without one are its
+    said: str = ""  # where the entries were read from, when Redis does not hold the whole period (span.py)
 
 
 class ReportError(ValueError):
@@ -79,22 +82,24 @@ def check_rubber_stamp(seconds: float, rate: float, minimum: int) -> RubberStamp
     return RubberStamp(seconds=seconds, rate=rate, min_decisions=minimum)
 
 
-async def read_history(store: Store, *, since: float, channels: Sequence[str], now: float, team: str = "") -> History:
+async def read_history(store: Store, *, since: float, channels: Sequence[str], now: float, team: str = "",
+                       archive: ArchiveStore | None = None) -> History:
     """The audit entries since `since` about `channels` (all when empty), and the approvals pending now
     about them (as their run's channel or their card's). `team`: only one workspace's (a tenant's id, T… or, for
     an org-wide install, E…): its pending approvals (kept under its tenant's keys) and the entries of its approvals
-    (the audit log is every workspace's)."""
-    entries = [entry async for entry in store.audit.export(since=since, channels=channels)]
+    (the audit log is every workspace's). `archive`: read for the part of the period Redis no longer holds."""
+    read = await period_entries(store, since=since, channels=channels, archive=archive)
+    entries = read.entries
     log_found = bool(entries) or await store.audit.last() is not None
     home = await store.tenants.home()
     frozen, home_team = frozen_now(await store.freezes.all()), home.team if home is not None else ""
     if not team:
         return History(entries, await read_waiting(store, channels=channels), since, now, log_found, frozen=frozen,
-                       home_team=home_team)
+                       home_team=home_team, said=read.said)
     is_home = home is None or home.tenant == team
     tenant_store = store if home is None else store.for_tenant(team, home=home.tenant)
     return History(of_tenant(entries, team, is_home=is_home), await read_waiting(tenant_store, channels=channels),
-                   since, now, log_found, frozen=frozen, home_team=home_team)
+                   since, now, log_found, frozen=frozen, home_team=home_team, said=read.said)
 
 
 def frozen_now(scopes: Mapping[str, Frozen]) -> tuple[FrozenScope, ...]:
@@ -121,11 +126,11 @@ async def read_waiting(store: Store, *, channels: Sequence[str] = ()) -> list[Ap
 
 
 async def load(settings: StoreSettings, *, since: float, channels: Sequence[str], now: float,
-               team: str = "") -> History:
+               team: str = "", archive: ArchiveStore | None = None) -> History:
     redis = connect(settings.redis_url.get_secret_value(), command_timeout=settings.redis_timeout)
     try:
         return await read_history(Store(redis, prefix=settings.store_prefix), since=since, channels=channels, now=now,
-                                  team=team)
+                                  team=team, archive=archive)
     finally:
         await redis.aclose()
 
@@ -166,6 +171,7 @@ def build_report(
     settings: StoreSettings | None = None,
     environ: Mapping[str, str] | None = None,
     team: str = "",
+    archive: str | None = None,
 ) -> int:
     """Write the report of the last `since` (a duration back from now) about `channels` (all when empty)
     to `out`. Returns an exit code; says what went wrong on standard error (never the Redis URL). The settings
@@ -186,12 +192,17 @@ def build_report(
         if out.is_dir():
             raise ReportError(f"--out: {str(out)[:200]!r} is a folder; give a file name such as report.html")
         settings = StoreSettings.from_env(environ) if settings is None else settings
-    except (ReportError, SettingsError) as exc:
+        archived = open_archive(archive, retain=0) if archive is not None else None
+    except (ReportError, SettingsError, ArchiveError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     now = time.time()
     try:
-        history = asyncio.run(load(settings, since=now - seconds, channels=chosen, now=now, team=team))
+        history = asyncio.run(load(settings, since=now - seconds, channels=chosen, now=now, team=team,
+                                   archive=archived))
+    except ArchiveError as exc:
+        print(f"error: cannot read the audit archive: {exc}; nothing was written", file=sys.stderr)
+        return 1
     except StoreUnavailable as exc:
         print(
             f"error: cannot read the audit log and approvals from Redis ({exc.cause}); is Redis running "
@@ -225,6 +236,8 @@ def build_report(
     except OSError as exc:
         print(f"error: cannot write {str(out)[:200]!r} ({exc.strerror or type(exc).__name__})", file=sys.stderr)
         return 1
+    if history.said:
+        print(history.said, file=sys.stderr)
     summary = "nothing in the period" if figures.empty else f"{figures.decisions} decisions"
     print(f"wrote {out} ({len(history.entries)} audit entries, {summary}, {figures.backlog.total} waiting now)")
     return 0

@@ -32,15 +32,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
-from bot.audit.archive import layout
 from bot.audit.archive.cli import FAILURES, failed, redis_entries, trust_for
 from bot.audit.archive.proofs import dumps, prove
-from bot.audit.archive.stores import ArchiveError, ArchiveStore, open_archive
+from bot.audit.archive.stores import ArchiveStore, open_archive
 from bot.audit.archive.verify import ArchiveTrust, Checked, check_archive
 from bot.audit.digests import seq_of
 from bot.audit.verify import UsageError
 from bot.core.settings import StoreSettings
 from bot.report.audit_export import iso_utc, safe_cell
+from bot.report.span import archived_entries
 from bot.store import Store, connect
 
 COLUMNS = (
@@ -162,21 +162,6 @@ def _float(value: str | None) -> float | None:
         return None
 
 
-async def archived_entries(archive: ArchiveStore) -> list[dict[str, str]]:
-    """Every entry of the sealed segments, oldest first (ArchiveError when one cannot be read)."""
-    sealed = sorted((int(m.group(1)), int(m.group(2))) for n in await archive.names("segments/")
-                    if (m := layout.SEGMENT.fullmatch(n)) and m.group(3) == "manifest.json")
-    found: list[dict[str, str]] = []
-    for first, last in sealed:
-        lines = layout.unpack_entries(await archive.get(layout.entries_name(first, last)) or b"")
-        if lines is None:
-            raise ArchiveError(f"{layout.entries_name(first, last)} is not readable")
-        for line in lines:
-            if (parsed := layout.parse_line(line)) is not None:
-                found.append({"id": parsed[0], **parsed[1]})
-    return found
-
-
 def sample_of(seqs: list[int], *, size: int, seed: str) -> list[int]:
     """`size` of `seqs`, the same for the same seed (sorted)."""
     chooser = random.Random(int.from_bytes(hashlib.sha256(seed.encode()).digest()[:8], "big"))
@@ -200,6 +185,9 @@ async def gather_evidence(
     chosen = sample_of(evidence.decision_seqs, size=sample, seed=seed)
     rows = [row.out() for row in evidence.rows.values()]
     exceptions = [(row.out(), why) for row in evidence.rows.values() if (why := row.exception())]
+    if checked.overwritten:  # (the archive's own finding, first: read in the oldest versions, the newer ones named)
+        exceptions.insert(0, (dict.fromkeys(COLUMNS, ""), f"archive overwritten: {checked.overwritten}; every object"
+                              " was read in its oldest version, the one its writer put (and locked)"))
     files = _tables(rows=rows, exceptions=exceptions)
     for prefix in ("checkpoints/", "keys/"):
         for name in await archive.names(prefix):
@@ -211,7 +199,9 @@ async def gather_evidence(
     signed = len([name for name in files if name.startswith("checkpoints/") and name.endswith(".jws")])
     said = (f"{len(rows):,} approvals from {period[0]} to {period[1]} (until excluded), {len(exceptions):,}"
             f" exceptions, {len(chosen):,} inclusion proofs (seed {seed!r}), {signed:,} signed checkpoints;"
-            f" {evidence.tail:,} decisions read from Redis, not yet archived")
+            f" {evidence.tail:,} decisions read from Redis, not yet archived"
+            + ("; the archive was written over (overwritten: its first exception), read in its oldest versions"
+               if checked.overwritten else ""))
     files["summary.html"] = _html(rows=rows, exceptions=exceptions, said=said, archive=archive.url, checked=checked,
                                   trust=trust, period=period).encode()
     files["README.txt"] = _readme(archive.url, period=period, seed=seed, sample=sample, chosen=chosen,

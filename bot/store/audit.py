@@ -34,6 +34,18 @@ Entry = tuple[str, dict[str, str]]  # a stream entry: its id and its fields, in 
 
 
 @dataclass(frozen=True, slots=True)
+class Census:
+    """The audit log counted in one step (`AuditLog.census`): its length (XLEN), its first and last entries, its
+    counter and the newest checkpoint (None each when there is none)."""
+
+    length: int
+    first: Entry | None
+    last: Entry | None
+    counter: int | None
+    newest: Entry | None
+
+
+@dataclass(frozen=True, slots=True)
 class Announced:
     """Where the log announces a signing key: the seq it stands from (`since`: its first announcement's, or 0 for a
     key that signed before announcements), and the entry that has it now (`seq`, `entry_id`)."""
@@ -248,30 +260,39 @@ class AuditLog:
         await aw(self._s.redis.hset(self._s.keys.audit_watched, mapping=dict(fields)))
 
     async def findings(self) -> dict[str, dict[str, Any]]:
-        """The integrity findings standing, by kind: {what, since, ...} each."""
+        """The integrity findings standing, each by its identity (bot/audit/watch.py `Finding.key`): {kind, what,
+        where, since, source} each."""
         found: dict[str, dict[str, Any]] = {}
-        for kind, raw in (await aw(self._s.redis.hgetall(self._s.keys.audit_findings))).items():
+        for key, raw in (await aw(self._s.redis.hgetall(self._s.keys.audit_findings))).items():
             try:
                 kept = json.loads(raw)
             except (ValueError, RecursionError):
                 continue
             if isinstance(kept, dict):
-                found[str(kind)] = kept
+                found[str(key)] = {"kind": str(key), **kept}
         return found
 
-    async def set_finding(self, kind: str, fields: Mapping[str, Any]) -> None:
-        """Keep a standing finding of `kind`."""
-        await aw(self._s.redis.hset(self._s.keys.audit_findings, kind, json.dumps(dict(fields))))
+    async def add_finding(self, key: str, fields: Mapping[str, Any]) -> bool:
+        """Keep a standing finding under its identity `key`: True when it is new (then it is said, once)."""
+        return bool(await aw(self._s.redis.hsetnx(self._s.keys.audit_findings, key, json.dumps(dict(fields)))))
 
-    async def clear_finding(self, kind: str) -> bool:
-        """The finding of `kind` no longer stands: True when it did (and its hourly mark goes too)."""
-        await self._s.redis.delete(self._s.keys.audit_alerted(kind))
-        return bool(await aw(self._s.redis.hdel(self._s.keys.audit_findings, kind)))
+    async def clear_finding(self, key: str) -> bool:
+        """The finding `key` no longer stands: True when it did."""
+        return bool(await aw(self._s.redis.hdel(self._s.keys.audit_findings, key)))
 
-    async def alert_due(self, kind: str, *, every: float) -> bool:
-        """True at most once per `every` seconds per `kind`, across the workers (an alert not said again)."""
-        return bool(await self._s.redis.set(self._s.keys.audit_alerted(kind), "1", nx=True,
-                                            px=max(1, int(every * 1000))))
+    async def census(self) -> Census:
+        """The log counted in one step (the watcher's cheap look at all of it): its length, its first and last
+        entries, its counter and the newest checkpoint."""
+        k = self._s.keys
+        async with self._s.redis.pipeline(transaction=True) as pipe:
+            pipe.xlen(k.audit)
+            pipe.xrange(k.audit, count=1)
+            pipe.xrevrange(k.audit, count=1)
+            pipe.get(k.audit_seq)
+            pipe.xrevrange(k.audit_checkpoints, count=1)
+            length, first, last, counter, newest = await pipe.execute()
+        return Census(int(length), _one(first), _one(last), int(counter) if counter is not None else None,
+                      _one(newest))
 
     async def archived_through(self) -> int | None:
         """The last seq the audit archive holds, as its writer confirmed it (None: nothing archived yet)."""
@@ -448,3 +469,8 @@ class AuditLog:
             if len(batch) < 1000:
                 return
             lower = "(" + str(batch[-1][0])
+
+
+def _one(found: Sequence[tuple[Any, Any]]) -> Entry | None:
+    """The one entry an XRANGE of COUNT 1 found, or None."""
+    return (str(found[0][0]), dict(found[0][1])) if found else None

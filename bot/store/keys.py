@@ -89,8 +89,8 @@ workspace), step-up links, heartbeats, workers' channels, claims, commands, the 
                                       watch.py)
 {p}:audit:watched             hash    where the watcher stopped: {seq, at, id, full, kept; only goes forward
                                       archive (the archive's mark, JSON)}
-{p}:audit:findings            hash    integrity findings standing: {kind: JSON}      until cleared
-{p}:audit:alerted:<kind>      string  a finding's alert was said (once an hour)      3600 s
+{p}:audit:findings            hash    integrity findings standing: {identity: JSON,  until a full look finds
+                                      kind, what, where, since}: each said once      them gone
 {p}:settings:<channel>        hash    a channel's settings (`/agent config`)         kept
 {p}:migrated:<name>           string  a one-off rebuild of an index is done (when)   kept
 {p}:settings:channels         zset    channels with settings, by last change         kept
@@ -189,8 +189,7 @@ class Keys:
         self.audit_archive_lease = f"{root}:audit:archive_lease"  # which worker writes the archive now
         self.audit_watch_lease = f"{root}:audit:watch_lease"  # which worker watches the log now (bot/audit/watch.py)
         self.audit_watched = f"{root}:audit:watched"  # where the watcher stopped: the last checkpoint verified
-        self.audit_findings = f"{root}:audit:findings"  # integrity findings standing, by kind
-        self._audit_alerted = f"{root}:audit:alerted"  # `:<kind>`: a finding's alert said this hour
+        self.audit_findings = f"{root}:audit:findings"  # integrity findings standing, by identity
         self.worker_channels = f"{root}:worker:"  # + worker id
         self.changes = f"{prefix}:changes"
         self.home_viewers = f"{prefix}:homes:viewers"
@@ -215,10 +214,6 @@ class Keys:
         return Keys(self.root) if tenant == home else Keys(f"{self.root}:ws:{tenant}", root=self.root)
 
     # the Approvals API's keys (by hash), and what belongs to a key: by its immutable id (`ApiKey.id`)
-    def audit_alerted(self, kind: str) -> str:
-        """Set while a finding of `kind` (the watcher's own word, never input) was alerted this hour."""
-        return f"{self._audit_alerted}:{kind}"
-
     def api_key(self, digest: str) -> str:
         return f"{self.root}:apikey:{digest}"
 

@@ -207,8 +207,16 @@ async def test_trimming_is_signed_and_keeps_verify_green(store: Store, keys: Sig
     said, code = await verdict(store, keys, retention=retention)
     assert code == 0 and "3 entries checked, seq 7 to 9" in said and "2 signed checkpoints verified" in said
     assert [f["seq"] for _, f in await store.audit.checkpoints()] == ["6", "9"]
-    # a verifier that keeps entries for an hour reports the trim as younger than its retention
+    # what the trim was allowed is signed with it (#76.9): a verifier whose own setting says an hour does not
+    # override it, nor does removing the `keep` kept beside the JWS (the signed one is read)
     said, code = await verdict(store, keys, retention=3600)
+    assert code == 0, said
+    stripped = [(i, {k: v for k, v in f.items() if k != "keep"}) for i, f in await store.audit.checkpoints()]
+    await rewrite(store, stripped, key=store.keys.audit_checkpoints)
+    said, code = await verdict(store, keys, retention=3600)
+    assert code == 0, said
+    # without keys to read the signature, the trim is checked against the verifier's setting
+    said, code = await verdict(store, None, retention=3600)
     assert code == 1 and "younger than the retention (3,600 s)" in said
 
 

@@ -183,6 +183,28 @@ async def test_the_tail_deleted_by_hand_is_alerted(
     await said_once(slack, receiver, worker, store, "deleted")
 
 
+async def test_an_entry_deleted_long_after_it_was_verified_is_alerted_within_a_look_and_a_second_one_too(
+    cluster: Cluster, slack: SlackStandIn, store: Store, receiver: AlertReceiver, tmp_path: Path
+) -> None:
+    """No full look for an hour: each look's count of the whole log finds an old entry gone (#76.5)."""
+    worker = await cluster.start(**watched_env(tmp_path, receiver, AUDIT_WATCH_FULL="1h"))
+    await verified_to_the_end(store)
+    log = await entries(store)
+    await store.redis.xdel(store.keys.audit, log[2][0])
+    await said_once(slack, receiver, worker, store, "deleted")
+    await store.redis.xdel(store.keys.audit, log[-2][0])  # another, of the same kind: said too
+
+    async def said_twice() -> bool:
+        return len(alerts(slack, "Audit log integrity: deleted*")) == 2 and [
+            r["kind"] for r in receiver.received if r["event"] == "audit_finding"].count("deleted") == 2
+
+    await until(said_twice, within=15, what="the second deletion said")
+    assert "2 entries are gone" in alerts(slack, "Audit log integrity: deleted*")[1]
+    await looked_again(store, times=3)
+    assert len(alerts(slack, "Audit log integrity: deleted*")) == 2
+    assert not alerts(slack, "cleared*")
+
+
 async def test_a_checkpoint_forged_by_hand_is_alerted(
     cluster: Cluster, slack: SlackStandIn, store: Store, receiver: AlertReceiver, tmp_path: Path
 ) -> None:

@@ -58,6 +58,19 @@ def test_a_bad_variable_stops_the_start_naming_it(
     assert "Traceback" not in done.stderr
 
 
+def test_an_archive_folder_the_worker_cannot_write_stops_the_start_naming_it(
+    slack: SlackStandIn, redis_url: str, tmp_path: Path
+) -> None:
+    """AUDIT_ARCHIVE a path under a regular file (#76.16): refused at start, as a bad duration is."""
+    (tmp_path / "plain").write_text("a file")
+    url = (tmp_path / "plain" / "archive").as_uri()
+    done = started(env_of(slack, redis_url, AUDIT_ARCHIVE=url))
+    assert done.returncode == 2, done
+    assert done.stderr.strip().splitlines() == [f"error: AUDIT_ARCHIVE {url!r}: {tmp_path / 'plain'} is a file, not a"
+                                                " folder: the archive cannot be written under it"], done.stderr
+    assert not (tmp_path / "plain").is_dir()
+
+
 @pytest.fixture
 def evicting_redis() -> Iterator[RedisServer]:
     """A redis-server of the test's own, set to evict any key when full (`allkeys-lru`)."""

@@ -87,7 +87,7 @@ async def verdict(
             checked = await check_archive(archive, trust=trust)
         except Found as exc:
             return f"audit archive NOT intact: {exc}", 1
-        return checked.summary(archive.url, trust=trust), 0
+        return checked.summary(archive.url, trust=trust), 1 if checked.overwritten else 0
     redis = connect(settings.redis_url.get_secret_value(), command_timeout=settings.redis_timeout)
     store = Store(redis, prefix=settings.store_prefix)
     try:
@@ -120,8 +120,10 @@ async def verify_both(
         return f"audit archive and Redis NOT intact: {lost}", 1
     redis_trust = Trust(source=trust.source, created=dict.fromkeys(trust.keys), pinned=trust.pinned, public=trust.xs)
     said, code = await walk(store, start_at, trust.verify, retention=redis_keep(settings), trust=redis_trust)
+    if checked.overwritten:  # (a standing finding: the record is checked in the oldest versions, and said)
+        code = 1
     if code == NO_LOG:
-        return f"{checked.summary(archive.url, trust=trust)}\nRedis: {said}", 0
+        return f"{checked.summary(archive.url, trust=trust)}\nRedis: {said}", 1 if checked.overwritten else 0
     return "\n".join([checked.summary(archive.url, trust=trust), _joined(checked, entries), said]), code
 
 

@@ -17,9 +17,13 @@ import contextlib
 import datetime
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import unquote, urlparse
+
+UNLISTED = ("NotImplemented", "AccessDenied")  # a store or credentials that do not list versions: read the newest
+PINNED = 600.0  # seconds a listing of every version says which version of an object is read (a whole check's)
 
 
 class ArchiveError(Exception):
@@ -62,6 +66,23 @@ def open_archive(url: str, *, retain: float = 0.0) -> ArchiveStore:
             raise ArchiveError(f"AUDIT_ARCHIVE {url[:200]!r}: an S3 archive is s3://bucket/prefix")
         return S3Store(parsed.netloc, parsed.path.strip("/"), retain=retain)
     raise ArchiveError(f"AUDIT_ARCHIVE {url[:200]!r}: use file:///abs/folder or s3://bucket/prefix")
+
+
+def unwritable(url: str) -> str | None:
+    """Why this process cannot write the folder archive `url` names (`file:///abs/folder`): its nearest existing
+    folder is a file, or not writable; None when it can, or for an S3 archive (a bucket's outage stops nothing: it is
+    written to as it comes back)."""
+    store = open_archive(url)
+    if not isinstance(store, FolderStore):
+        return None
+    there = store.root
+    while not there.exists() and there != there.parent:
+        there = there.parent
+    if not there.is_dir():
+        return f"{there} is a file, not a folder: the archive cannot be written under it"
+    if not os.access(there, os.W_OK | os.X_OK):
+        return f"{there} is not writable by this process (uid {os.getuid()})"
+    return None
 
 
 async def check_written(store: ArchiveStore, *, name: str, data: bytes) -> None:
@@ -146,6 +167,9 @@ class S3Store:
         self.retain = retain
         self._client: Any = boto3.client("s3")
         self._lock: bool | None = None  # the bucket's Object Lock, once asked
+        self._versioned: bool | None = None  # the bucket keeps versions (Object Lock, or versioning on), once asked
+        self._oldest: dict[str, str] = {}  # name -> its oldest version's id, for each object written over
+        self._listed = float("-inf")  # when `overwritten` last listed every version (monotonic)
         self._conditional = True  # If-None-Match honoured (else: HEAD first)
 
     @property
@@ -220,12 +244,53 @@ class S3Store:
         return await asyncio.to_thread(self._get, name)
 
     def _get(self, name: str) -> bytes | None:
+        """The object's oldest version: the one the writer put (and locked), whatever was put over it since."""
         try:
-            return bytes(self._client.get_object(Bucket=self.bucket, Key=self.prefix + name)["Body"].read())
+            version = self._oldest_version(name)
+            if version == "":
+                return None
+            found = (self._client.get_object(Bucket=self.bucket, Key=self.prefix + name, VersionId=version)
+                     if version is not None else self._client.get_object(Bucket=self.bucket, Key=self.prefix + name))
+            return bytes(found["Body"].read())
+        except ArchiveError:
+            raise
         except Exception as exc:
             if self._code(exc) in ("404", "NoSuchKey", "NotFound"):
                 return None
             raise self._error(exc, f"reading {name}") from None
+
+    def _oldest_version(self, name: str) -> str | None:
+        """The id of the oldest version of `name` ("": it has none), or None to read it plainly (a bucket without
+        versions, or one version only). Within `PINNED` seconds of a listing of every version (`overwritten`, which
+        a check of the whole archive makes first), that listing says; else the object's own are listed."""
+        if time.monotonic() - self._listed < PINNED:
+            return self._oldest.get(name)
+        if not self._is_versioned():
+            return None
+        key = self.prefix + name
+        versions: list[tuple[Any, int, str]] = []  # (when, -its place: S3 lists a key's newest first, its id)
+        try:
+            for page in self._client.get_paginator("list_object_versions").paginate(Bucket=self.bucket, Prefix=key):
+                versions += [(v.get("LastModified"), -len(versions) - n, str(v["VersionId"]))
+                             for n, v in enumerate(page.get("Versions", [])) if v.get("Key") == key]
+        except Exception as exc:
+            if self._code(exc) not in UNLISTED:
+                raise
+            return None  # (credentials without s3:ListBucketVersions: the newest version, as before)
+        if not versions:
+            return ""
+        return min(versions)[2] if len(versions) > 1 else None
+
+    def _is_versioned(self) -> bool:
+        if self._versioned is None:
+            try:
+                status = self._client.get_bucket_versioning(Bucket=self.bucket).get("Status")
+            except Exception as exc:
+                if self._code(exc) not in UNLISTED:
+                    raise self._error(exc, f"{self.url}: its versioning") from None
+                status = None  # (not said, or not allowed to be asked: Object Lock says it keeps versions)
+            self._versioned = status == "Enabled" or self._object_lock()
+        return self._versioned
 
     async def names(self, prefix: str) -> list[str]:
         return await asyncio.to_thread(self._names, prefix)
@@ -246,9 +311,17 @@ class S3Store:
     def _overwritten(self) -> dict[str, int]:
         """Every key under the prefix with more than one version (delete markers count: a delete over a version)."""
         counts: dict[str, int] = {}
+        oldest: dict[str, tuple[Any, int, str]] = {}
+        seen = 0
         try:
             for page in self._client.get_paginator("list_object_versions").paginate(Bucket=self.bucket,
                                                                                     Prefix=self.prefix):
+                for version in page.get("Versions", []):
+                    name = str(version["Key"])[len(self.prefix):]
+                    seen += 1  # (a key's versions are listed newest first: a later one of the same time is older)
+                    at = (version.get("LastModified"), -seen, str(version["VersionId"]))
+                    if name not in oldest or at < oldest[name]:
+                        oldest[name] = at
                 for version in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]:
                     name = str(version["Key"])[len(self.prefix):]
                     counts[name] = counts.get(name, 0) + 1
@@ -256,4 +329,7 @@ class S3Store:
             if self._code(exc) == "NotImplemented":
                 return {}  # (a store without versions)
             raise self._error(exc, f"listing the versions in {self.url}") from None
-        return {name: count for name, count in sorted(counts.items()) if count > 1}
+        over = {name: count for name, count in sorted(counts.items()) if count > 1}
+        self._oldest = {name: oldest[name][2] for name in over if name in oldest}
+        self._listed = time.monotonic()
+        return over

@@ -7,9 +7,12 @@ compared with the one its checkpoint signs (JWS and signed note), each checkpoin
 no gap. The first problem is named, in these words: **altered** (an entry, a tile, an object its manifest recorded),
 **deleted** (entries, a checkpoint, a tile), **inserted**, **segment missing**, **checkpoint forged** (a signature
 that does not verify, a chain that breaks), **key not pinned** (signed by a key `--jwks` does not hold),
-**overwritten** (an S3 object with older versions: a put over it, which a versioned bucket without Object Lock
-allows). Segments written but not sealed yet (no manifest or checkpoint: a writer at work, or one that stopped
-mid-segment) are named as findings in the summary, and not checked.
+**overwritten** (an S3 object with more than one version: a put over it, which a versioned bucket allows, with
+Object Lock too: the lock keeps the old version, it does not refuse the new one). Each object is read in its oldest
+version, the one its writer put (and locked): an archive written over is still checked, and the newer versions are
+named, a standing finding (exit 1) that no longer hides the record. Segments written but not sealed yet (no manifest
+or checkpoint: a writer at work, or one that stopped mid-segment) are named as findings in the summary, and not
+checked.
 
 The keys trusted: `--jwks` (pinned: kept where the bot cannot write them), else the deployment's (SIGNING_KEYS_FILE),
 else the archive's own key history (`keys/`), which says nothing against whoever could write the archive: the
@@ -86,12 +89,15 @@ class Checked:
     segments: int = 0
     tiles: int = 0
     unsealed: list[str] = field(default_factory=list)  # segments written but not sealed (no manifest, checkpoint)
+    overwritten: str = ""  # the objects written over, said ("": none); their oldest versions were the ones checked
     kept: dict[int, bytes] = field(default_factory=dict)  # entries' lines from `keep_from` on, by seq
     leaves: bytearray = field(default_factory=bytearray)  # every leaf hash, 32 bytes each (58 MB for 5,000 a day
     # for a year)
 
     def summary(self, url: str, *, trust: ArchiveTrust) -> str:
-        said = (f"audit archive intact: {url}: {self.size:,} entries, seq {self.base:,} to {self.last:,}, in"
+        said = (f"audit archive NOT intact: overwritten: {self.overwritten}.\nEach object's oldest version (the one"
+                " its writer put, and locked) was read: " if self.overwritten else "audit archive intact: ")
+        said += (f"{url}: {self.size:,} entries, seq {self.base:,} to {self.last:,}, in"
                 f" {self.segments:,} sealed segments; tree size {self.size:,}, root {self.root.hex()};"
                 f" {self.segments:,} signed checkpoints verified (JWS and signed note) and chained;"
                 f" {self.tiles:,} tiles checked; the keys trusted, from {trust.source}:"
@@ -110,6 +116,7 @@ class Checked:
 async def check_archive(archive: ArchiveStore, *, trust: ArchiveTrust, keep_from: int | None = None) -> Checked:
     """Walk the whole archive (see the module); Found names the first problem, ArchiveError when it cannot be
     read."""
+    overwritten = await overwritten_said(archive)  # (first: each object is then read in its oldest version)
     head = layout.loads_object(await archive.get(layout.LOG))
     if head is None:
         raise Found("segment missing", f"no audit archive at {archive.url} ({layout.LOG} is missing or not JSON)")
@@ -136,13 +143,21 @@ async def check_archive(archive: ArchiveStore, *, trust: ArchiveTrust, keep_from
                     f" entries, the sealed segments hold {checked.size:,}: the segments after seq {checked.last:,} are"
                     " gone")
     await _tiles(archive, checked=checked, names=[n for n in names if n.startswith("tile/")])
-    if over := await archive.overwritten():
-        listed = ", ".join(f"{name} ({count} versions)" for name, count in list(over.items())[:5])
-        raise Found("overwritten", f"{len(over):,} object(s) of {archive.url} were written over, the store keeps their"
-                    f" older versions: {listed}{', ...' if len(over) > 5 else ''}. Each object is written once: a"
-                    " second version is someone else's put (a versioned bucket without Object Lock lets it happen);"
-                    " compare the versions")
+    checked.overwritten = overwritten
     return checked
+
+
+async def overwritten_said(archive: ArchiveStore) -> str:
+    """The objects of `archive` written over (a store that keeps versions), said; "" when none is."""
+    over = await archive.overwritten()
+    if not over:
+        return ""
+    listed = ", ".join(f"{name} ({count} versions)" for name, count in list(over.items())[:5])
+    return (f"{len(over):,} object(s) of {archive.url} were written over, the store keeps their older versions:"
+            f" {listed}{', ...' if len(over) > 5 else ''}. Each object is written once: a second version is someone"
+            " else's put (a versioned bucket lets it happen, with Object Lock too: the lock keeps the old version,"
+            " it refuses no new one); compare the versions, and refuse a put without If-None-Match in the bucket"
+            " policy")
 
 
 @dataclass(frozen=True)

@@ -230,7 +230,7 @@ def audit_watch_line(watched: Mapping[str, str], findings: Iterable[str]) -> str
                 "Audit log: not verified by the watcher yet")
     except ValueError:
         line = "Audit log: not verified by the watcher yet"
-    kinds = sorted(findings)
+    kinds = sorted(set(findings))
     return line + (f"; *integrity findings:* {', '.join(safe(k, 40) for k in kinds)}" if kinds else "")
 
 

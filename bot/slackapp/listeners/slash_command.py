@@ -148,7 +148,8 @@ async def do_command(
     if isinstance(parsed, Status):
         runs, pending = await services.runs.status(channel)
         frozen = frozen_lines((await services.store.freezes.all()).values())
-        audit = audit_watch_line(await services.store.audit.watched(), await services.store.audit.findings())
+        audit = audit_watch_line(await services.store.audit.watched(),
+                                 [str(f.get("kind")) for f in (await services.store.audit.findings()).values()])
         text = status_text(channel, runs, pending, now=time.time()) + "\n" + audit
         text += await archive_line(services, user=user, channel=channel)
         return {"text": f"{frozen}\n{text}" if frozen else text}

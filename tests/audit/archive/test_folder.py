@@ -8,6 +8,7 @@ import asyncio
 import gzip
 import json
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,7 +20,8 @@ from bot.audit.archive.merkle import leaf_hash, tile_path
 from bot.audit.archive.proofs import check_proof, prove
 from bot.audit.archive.stores import ArchiveError, Conflict, FolderStore
 from bot.audit.archive.verify import Found
-from bot.audit.checkpoints import CHECKPOINT_TYPE, redis_keep
+from bot.audit.checkpoints import CHECKPOINT_TYPE, AuditCheckpoints, redis_keep
+from bot.audit.digests import seq_of
 from bot.core.settings import SettingsError, StoreSettings
 from bot.core.signing import SigningKeys
 from bot.store import Store
@@ -314,3 +316,30 @@ async def test_a_checkpoint_chain_broken_or_a_note_swapped_is_named_forged(
     said, _ = await verdict(folder, keys)
     assert said == (f"checkpoint forged: {layout.checkpoint_name(200, 'note')} is missing or signs another tree than"
                     " the JWS"), said
+
+
+async def test_verify_across_both_reads_what_a_trim_was_allowed_from_the_log_not_the_callers_environment(
+    store: Store, keys: SigningKeys, folder: FolderStore
+) -> None:
+    """The workers keep entries in Redis for AUDIT_REDIS_KEEP (a minute here) once archived; an auditor's shell has
+    no AUDIT_REDIS_KEEP (so AUDIT_RETENTION's 90 days): the trim is checked against what its checkpoint signs
+    (#76.9)."""
+    await write_log(store, keys, 150)
+    await archive_all(archiver(store, keys, folder))
+    await store.audit.append("decision", by="U0ALICE", approval="A1", outcome="approved")
+    workers = AuditCheckpoints(store, keys, worker="w1", every=50, interval=0, retention=60, archive=True)
+    assert await workers.write_due(now=time.time() + 3600)  # an hour on: the archived entries are a minute old
+    assert seq_of((await entries(store))[0][1]) == 152  # trimmed: all that the archive holds
+    newest = await store.audit.last_checkpoint()
+    assert newest is not None and newest[1]["keep"] == "60"
+    auditor = StoreSettings.from_env({"AUDIT_ARCHIVE": folder.url})
+    said, code = await verify_both(folder, store, trust(keys), auditor, None)
+    assert code == 0, said
+    # (seq 153: the key announced again, carried past the trim)
+    assert "The archive and Redis join without a gap: Redis holds seq 152 to 153" in said, said
+    # the keep beside the JWS rewritten (to hide a trim of young entries): the signature says otherwise
+    stored = await store.audit.checkpoints()
+    await rewrite(store, [*stored[:-1], (stored[-1][0], {**stored[-1][1], "keep": "99999999"})],
+                  key=store.keys.audit_checkpoints)
+    said, code = await verify_both(folder, store, trust(keys), auditor, None)
+    assert code == 1 and "forged checkpoint" in said and "the keep stored beside its JWS is not what it signed" in said

@@ -15,7 +15,10 @@ from bot.audit.archive.proofs import prove
 from bot.audit.archive.stores import FolderStore
 from bot.audit.checkpoints import AuditCheckpoints
 from bot.audit.digests import seq_of
+from bot.audit.watch import Alerter, AuditWatch
+from bot.core.metrics import Metrics
 from bot.core.signing import SigningKeys
+from bot.slack.blocks.text import escape
 from bot.store import Store
 from tests.support.archive import archive_all, archiver, checkpointer, pinned, trust, write_log
 from tests.support.audit_log import keys_file
@@ -29,6 +32,9 @@ async def test_a_restored_redis_is_named_and_no_seq_is_given_twice(
     archive = FolderStore(tmp_path / "archive")
     await write_log(store, keys, 20)
     await archive_all(archiver(store, keys, archive, segment=10))
+    said_by_watcher: list[str] = []
+    watch = watcher(store, keys, archive, said_by_watcher)
+    assert await watch.look(now=START) == []  # (where it stopped is in the backup too)
     backup = {key: (await store.redis.dump(key), max(0, await store.redis.pttl(key)))
               for key in await store.redis.keys("*")}  # the backup (as an RDB keeps them: with their expiry)
     await write_log(store, keys, 30)  # 30 approvals after it
@@ -73,6 +79,24 @@ async def test_a_restored_redis_is_named_and_no_seq_is_given_twice(
     alone = await bot_command("audit", "verify", "--jwks", str(pinned(keys, tmp_path / "k")),
                               environ={"REDIS_URL": redis_url})
     assert alone.returncode == 3 and "RESTORED" in alone.stdout, alone.stdout + alone.stderr
+    # the watcher's next look (incremental: it counts the whole log, the seqs the restore lost signed as such) finds
+    # nothing to say (#76.5), nor does the next full one
+    assert await watch.look(now=START + 5) == []
+    assert await watch.look(now=START + 3601) == []
+    assert said_by_watcher == []
+
+
+START = 2_000_000_000.0
+
+
+def watcher(store: Store, keys: SigningKeys, archive: FolderStore, said: list[str]) -> AuditWatch:
+    async def post(text: str) -> None:
+        said.append(text)
+
+    metrics = Metrics()
+    alerter = Alerter(metrics, post=post, escape=escape, url="", signed=lambda body: {}, worker="w1")
+    return AuditWatch(store, keys, alerter, metrics, worker="w1", interval=1, full_every=3600, stalled=10**6,
+                      retention=10**9, archive=True, archive_store=archive)
 
 
 async def test_a_gap_no_restore_explains_is_not_signed_and_verify_names_it_deleted(

@@ -19,11 +19,13 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from bot.core.spelling import normalised
+
 # detectors by name, in the order they are tried (an earlier one wins where two overlap)
 SECRET_DETECTORS = ("private_key", "jwt", "stripe", "aws", "github", "slack", "anthropic", "openai")
 DETECTORS = ("card", "iban", *SECRET_DETECTORS, "names")
 _SECRET_SET = frozenset(SECRET_DETECTORS)
-MIN_FOUND = 10  # characters: nothing detected is shorter (a shorter string is not scanned)
+MIN_FOUND = 6  # characters: nothing detected is shorter (`cvv123`; a shorter string is not scanned)
 MAX_SCANNED = 1_000_000  # characters of one string scanned (a longer one is scanned up to here)
 
 
@@ -39,9 +41,10 @@ class Finding:
 
 # payment cards -----------------------------------------------------------------------------------------------
 
-# 13 to 19 digits, single spaces or dashes between them allowed; not part of a longer run of digits, nor of a word
-# (the look-behinds come after the first digit: a pattern that starts with a set skips other characters fast)
-_CARD = re.compile(r"[0-9](?<![0-9A-Za-z][0-9])(?<![0-9][ -][0-9])(?:[ -]?[0-9]){12,18}(?![ -]?[0-9])(?![A-Za-z])")
+# a run of digit groups, each separator one or two spaces, a dot, a slash or a dash, not inside a word: the card
+# numbers are the runs of whole groups in it that are written as a card is (`_cards`)
+_DIGIT_RUN = re.compile(r"[0-9](?<![A-Za-z0-9][0-9])(?:(?: {1,2}|[./-])?[0-9])*(?![A-Za-z0-9])")
+_GROUP = re.compile(r"[0-9]+")
 # issuer prefixes (inclusive ranges of the first digits) and the lengths their numbers have
 _ISSUERS: tuple[tuple[int, int, frozenset[int]], ...] = (
     (4, 4, frozenset({13, 16, 19})),  # Visa
@@ -78,10 +81,10 @@ def card_number(digits: str) -> bool:
 
 def card_grouping(text: str) -> bool:
     """Whether the digit groups of a card number as written are a card's: one group, or one separator throughout
-    with groups of four (the last one to four digits), or four-six-five and four-six-four (Amex, Diners). A UUID's
-    8-4-4-4-12 is not."""
-    separators = set(re.findall(r"[ -]", text))
-    lengths = [len(group) for group in re.split(r"[ -]", text)]
+    (one or two spaces alike) with groups of four (the last one to four digits), or four-six-five and four-six-four
+    (Amex, Diners). A UUID's 8-4-4-4-12 is not."""
+    separators = {" " if separator.isspace() else separator for separator in re.findall(r" {1,2}|[./-]", text)}
+    lengths = [len(group) for group in _GROUP.findall(text)]
     if len(separators) > 1:
         return False
     return len(lengths) == 1 or lengths in ([4, 6, 5], [4, 6, 4]) or (
@@ -89,10 +92,51 @@ def card_grouping(text: str) -> bool:
 
 
 def _cards(text: str) -> Iterator[Finding]:
-    for match in _CARD.finditer(text):
-        digits = re.sub(r"[ -]", "", match.group())
-        if card_grouping(match.group()) and card_number(digits):
-            yield Finding(match.start(), match.end(), "card", f"card ending {digits[-4:]}")
+    """Card numbers: in each run of digit groups, the longest run of whole groups from each group on that is written
+    as a card is and reads as one (a card followed by its expiry, `4111 1111 1111 1111 12/29`, is found); then
+    its expiry when one follows it, and security codes next to their keyword."""
+    cards: list[Finding] = []
+    for run in _DIGIT_RUN.finditer(text):
+        groups = [(group.start() + run.start(), group.end() + run.start()) for group in _GROUP.finditer(run.group())]
+        first = 0
+        while first < len(groups):
+            found = _card_in(text, groups, first)
+            if found is None:
+                first += 1
+                continue
+            last, digits = found
+            cards.append(Finding(groups[first][0], groups[last][1], "card", f"card ending {digits[-4:]}"))
+            expiry = _EXPIRY.match(text, groups[last][1])
+            if expiry:
+                cards.append(Finding(expiry.start(1), expiry.end(1), "card expiry", "card expiry (hidden)"))
+            first = last + 1
+    yield from cards
+    for code in _SECURITY_CODE.finditer(text):
+        found = Finding(code.start(1), code.end(1), "card security code", "card security code (hidden)")
+        if not any(_overlap(found, card) for card in cards):
+            yield found
+
+
+def _card_in(text: str, groups: list[tuple[int, int]], first: int) -> tuple[int, str] | None:
+    """(the last group, the digits) of the longest card number made of groups `first`... of a run, or None."""
+    best, digits = None, ""
+    for last in range(first, len(groups)):
+        digits += text[groups[last][0]:groups[last][1]]
+        if len(digits) > 19:
+            break
+        if len(digits) >= 13 and card_grouping(text[groups[first][0]:groups[last][1]]) and card_number(digits):
+            best = (last, digits)
+    return best
+
+
+# a card's expiry right after it (`4111 1111 1111 1111 exp 12/29`, `..., 12/2029`); a security code right after
+# its keyword (`cvv 123`, `CVC: 1234`, `security code is 123`)
+_EXPIRY = re.compile(r"[ ,;:(]{0,3}(?:(?:exp(?:iry|ires|iration)?(?: date)?|valid (?:thru|through|until)|until)"
+                     r"\.?[ :]{0,3})?((?:0?[1-9]|1[0-2]) ?[/.-] ?(?:20)?[0-9]{2})(?![0-9])", re.IGNORECASE)
+_SECURITY_CODE = re.compile(r"(?<![A-Za-z0-9])(?:cvv2?|cvc2?|cvn2?|cav2|csc|security code|card verification "
+                            r"(?:value|code)|card code)(?![A-Za-z])[\"']?\s{0,3}"
+                            r"(?:is\s{1,3}|no\.?\s{0,3}|number\s{0,3})?[:=#-]?\s{0,3}[\"']?([0-9]{3,4})(?![0-9])",
+                            re.IGNORECASE)
 
 
 # IBANs -------------------------------------------------------------------------------------------------------
@@ -107,7 +151,7 @@ IBAN_LENGTHS: dict[str, int] = {  # the SWIFT IBAN registry's lengths, by countr
     "QA": 29, "RO": 24, "RS": 22, "RU": 33, "SA": 24, "SC": 31, "SD": 18, "SE": 24, "SI": 19, "SK": 24, "SM": 27,
     "SO": 23, "ST": 25, "SV": 28, "TL": 23, "TN": 24, "TR": 26, "UA": 29, "VA": 22, "VG": 24, "XK": 20, "YE": 30,
 }
-_IBAN_START = re.compile(r"([A-Z](?<![A-Za-z0-9][A-Z])[A-Z])[0-9]{2}")
+_IBAN_START = re.compile(r"([A-Za-z](?<![A-Za-z0-9][A-Za-z])[A-Za-z])[0-9]{2}")
 
 
 def iban_valid(iban: str) -> bool:
@@ -119,10 +163,11 @@ def iban_valid(iban: str) -> bool:
 
 
 def _iban_end(text: str, start: int, length: int) -> int:
-    """Where an IBAN of `length` characters starting at `start` ends (single spaces between them allowed), or -1."""
+    """Where an IBAN of `length` characters starting at `start` ends (single spaces or dashes between them
+    allowed), or -1."""
     count, i = 0, start
     while count < length and i < len(text):
-        if text[i] == " " and count and i + 1 < len(text) and text[i + 1] != " ":
+        if text[i] in " -" and count and i + 1 < len(text) and text[i + 1] not in " -":
             i += 1
         if not (text[i].isascii() and text[i].isalnum()):
             return -1
@@ -132,12 +177,22 @@ def _iban_end(text: str, start: int, length: int) -> int:
     return i
 
 
+def _iban_grouping(text: str) -> bool:
+    """Whether an IBAN as written is grouped as IBANs are: as one word, with spaces anywhere, or with dashes
+    between groups of four (the last one to four characters): a UUID's 8-4-4-4-12 is not one."""
+    if "-" not in text:
+        return True
+    lengths = [len(group) for group in re.split(r"[ -]", text)]
+    return " " not in text and all(length == 4 for length in lengths[:-1]) and 1 <= lengths[-1] <= 4
+
+
 def _ibans(text: str) -> Iterator[Finding]:
     for match in _IBAN_START.finditer(text):
-        length = IBAN_LENGTHS.get(match.group(1))
+        length = IBAN_LENGTHS.get(match.group(1).upper())
         end = _iban_end(text, match.start(), length) if length else -1
-        iban = text[match.start():end].replace(" ", "").upper() if end > 0 else ""
-        if iban and iban_valid(iban):
+        written = text[match.start():end] if end > 0 else ""
+        iban = re.sub("[ -]", "", written).upper()
+        if iban and _iban_grouping(written) and iban_valid(iban):
             yield Finding(match.start(), end, "iban", f"IBAN {iban[:4]} … {iban[-4:]}")
 
 
@@ -195,10 +250,12 @@ _DIGIT = re.compile("[0-9]")  # cards and IBANs have digits
 
 
 def scan(text: str, detectors: frozenset[str]) -> list[Finding]:
-    """What the `detectors` named find in `text`, in order, none overlapping (an earlier detector wins)."""
+    """What the `detectors` named find in `text`, in order, none overlapping (an earlier detector wins). The text is
+    read in its one spelling (`bot.core.spelling.normalised`: digits of any script, fullwidth forms, every kind of
+    space and dash), and each find's place is its place in `text` as written."""
     if len(text) < MIN_FOUND:  # shorter than anything detected: the common case, made cheap
         return []
-    text = text[:MAX_SCANNED]
+    text = normalised(text[:MAX_SCANNED])
     digits = _DIGIT.search(text) is not None
     marked = _ANY_MARKER.search(text) is not None
     if not (digits or marked):  # (one pass each, instead of every detector's own)
@@ -223,7 +280,9 @@ SECRET_NAMES: dict[str, str] = {
     "password": "password", "passwd": "password", "passphrase": "passphrase", "secret": "secret",
     "token": "token", "apikey": "API key", "privatekey": "private key", "secretkey": "secret key",
     "accesskey": "access key", "credential": "credential", "credentials": "credentials",
-    "passwords": "passwords", "authorization": "authorization",
+    "passwords": "passwords", "authorization": "authorization", "cvv": "card security code",
+    "cvv2": "card security code", "cvc": "card security code", "cvc2": "card security code",
+    "securitycode": "card security code",
 }
 
 

@@ -112,9 +112,9 @@ def _cards(text: str) -> Iterator[Finding]:
             first = last + 1
     yield from cards
     for code in _SECURITY_CODE.finditer(text):
-        found = Finding(code.start(1), code.end(1), "card security code", "card security code (hidden)")
-        if not any(_overlap(found, card) for card in cards):
-            yield found
+        security_code = Finding(code.start(1), code.end(1), "card security code", "card security code (hidden)")
+        if not any(_overlap(security_code, card) for card in cards):
+            yield security_code
 
 
 def _card_in(text: str, groups: list[tuple[int, int]], first: int) -> tuple[int, str] | None:

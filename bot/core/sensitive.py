@@ -56,7 +56,7 @@ from bot.core.spelling import number_digits
 __all__ = [
     "JSON_TEXT", "MAX_DEPTH", "ArgPath", "Hidden", "PathMatcher", "RedactError", "Segment", "Source", "compiled",
     "find_hidden", "parse_detectors", "parse_path", "parse_redact", "path_text", "paths_for", "read_detectors",
-    "redacted",
+    "redacted", "shown_name",
 ]
 
 Source = Literal["schema", "policy", "name", "detector"]
@@ -218,6 +218,13 @@ def _in_key(key: str, path: tuple[Segment, ...], look: _Look) -> Hidden | None:
         return None
     shown = _spliced(key, [_part(path, finding) for finding in found])
     return Hidden(path, found[0].kind, shown, "detector", in_key=True)
+
+
+def shown_name(name: str, detectors: Iterable[str] = DETECTORS) -> str:
+    """A name (key) as a path or a message writes it: itself, or, when it holds a detector's find (a card number
+    as a key), what is shown of it in angle brackets (`<card ending 1111>`), as `Hidden.where` does."""
+    found = scan(name, frozenset(detectors)) if len(name) >= MIN_FOUND else []
+    return f"<{_spliced(name, [_part((), finding) for finding in found])}>" if found else name
 
 
 def _card_as_number(value: float, path: tuple[Segment, ...]) -> Iterator[Hidden]:

@@ -1,6 +1,9 @@
 """Detectors of sensitive values inside a string (pure): payment card numbers (Luhn, issuer prefixes and lengths),
-IBANs (country lengths, mod-97), well-known secret formats (Stripe, AWS, GitHub, Slack, OpenAI and Anthropic keys,
-JWTs, PEM private keys), and argument names that say their value is a secret (`password`, `api_key`...).
+with a card's expiry right after it and a security code after its keyword (`cvv 123`: the `card` detector), IBANs
+(country lengths, mod-97), well-known secret formats (Stripe, AWS, GitHub, Slack, OpenAI and Anthropic keys, JWTs,
+PEM private keys), and argument names that say their value is a secret (`password`, `api_key`, `cvv`...). Every
+detector reads the text in one spelling (bot/core/spelling.py: digits of any script, every space and dash), one
+character for one, so that a find's place is its place in the text as written.
 
 Each detector has a name (`REDACT_DETECTORS` lists them; bot/core/sensitive.py uses them); `scan` returns what it
 found in a string, each with where it is, its kind and what may be shown of it (at most the first six and last four
@@ -292,6 +295,7 @@ _SECRET_NAME = re.compile(f"({'|'.join(SECRET_NAMES)})\\Z")
 @functools.lru_cache(maxsize=4096)
 def secret_name(name: str) -> str | None:
     """The kind of secret an argument named `name` holds ("password"), or None: case and separators do not matter
-    (`API-Key`, `apiKey`, `db_password`, `client_secret`); `max_tokens`, `secret_name` are no secrets."""
-    match = _SECRET_NAME.search(re.sub(r"[^a-z0-9]", "", name.lower()))
+    (`API-Key`, `apiKey`, `db_password`, `client_secret`, fullwidth `ｐａｓｓｗｏｒｄ`); `max_tokens`, `secret_name` are
+    no secrets."""
+    match = _SECRET_NAME.search(re.sub(r"[^a-z0-9]", "", normalised(name).lower()))
     return SECRET_NAMES[match.group(1)] if match else None

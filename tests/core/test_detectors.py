@@ -145,7 +145,8 @@ def test_checks() -> None:
     ("apiKey", "API key"), ("x_api_key", "API key"), ("access_token", "token"), ("refreshToken", "token"),
     ("aws_secret_access_key", "access key"), ("private_key", "private key"), ("Authorization", "authorization"),
     ("max_tokens", None), ("secret_name", None), ("token_count", None), ("password_policy", None), ("tokens", None),
-    ("amount", None), ("key", None), ("pässword", None),
+    ("amount", None), ("key", None), ("pässword", None), ("ＰＡＳＳＷＯＲＤ", "password"),
+    ("card_cvv", "card security code"), ("CVC2", "card security code"), ("security-code", "card security code"),
 ])
 def test_secret_argument_names(name: str, kind: str | None) -> None:
     assert secret_name(name) == kind

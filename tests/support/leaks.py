@@ -51,6 +51,8 @@ async def redis_dump(redis_url: str) -> str:
         async for key in client.scan_iter(count=500):
             kind = (await client.type(key)).decode()
             value: Any
+            if kind == "none":  # (gone since the scan: expired, or deleted)
+                continue
             if kind == "string":
                 value = await client.get(key)
             elif kind == "hash":

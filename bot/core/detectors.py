@@ -44,10 +44,23 @@ class Finding:
 
 # payment cards -----------------------------------------------------------------------------------------------
 
-# a run of digit groups, each separator one or two spaces, a dot, a slash or a dash, not inside a word: the card
-# numbers are the runs of whole groups in it that are written as a card is (`_cards`)
-_DIGIT_RUN = re.compile(r"[0-9](?<![A-Za-z0-9][0-9])(?:(?: {1,2}|[./-])?[0-9])*(?![A-Za-z0-9])")
-_GROUP = re.compile(r"[0-9]+")
+# where a card number may start, each place tried (a lookahead, so that they overlap), and what it may be as written:
+# 13 to 19 digits, or groups with one separator throughout (one or two spaces, a dot, a slash or a dash): fours, the
+# last one to four digits, or four-six-five and four-six-four (Amex, Diners); the longest first. Not inside a word
+# or a longer run of digits, nor right after a group of four and the same separator (a list of four-digit numbers
+# is read from its start). A UUID's 8-4-4-4-12 is none of these.
+def _card_pattern() -> re.Pattern[str]:
+    shapes = ["[0-9]{13,19}"]
+    for separator, before in ((" {1,2}", ("[0-9]{4} ", "[0-9]{4}  ")), (r"\.", (r"[0-9]{4}\.",)),
+                              ("/", ("[0-9]{4}/",)), ("-", ("[0-9]{4}-",))):
+        fours = f"[0-9]{{4}}(?:{separator}[0-9]{{4}}){{2}}{separator}(?:[0-9]{{4}}{separator}[0-9]{{1,3}}|[0-9]{{1,4}})"
+        amex = f"[0-9]{{4}}{separator}[0-9]{{6}}{separator}[0-9]{{4,5}}"
+        shapes.append("".join(f"(?<!{text})" for text in before) + f"(?:{fours}|{amex})")
+    return re.compile(f"(?<![0-9A-Za-z])(?=((?:{'|'.join(shapes)})(?![0-9A-Za-z])))")
+
+
+_CARD = _card_pattern()
+_NOT_DIGIT = re.compile("[^0-9]")
 # issuer prefixes (inclusive ranges of the first digits) and the lengths their numbers have
 _ISSUERS: tuple[tuple[int, int, frozenset[int]], ...] = (
     (4, 4, frozenset({13, 16, 19})),  # Visa
@@ -62,74 +75,56 @@ _ISSUERS: tuple[tuple[int, int, frozenset[int]], ...] = (
 )
 
 
+_DOUBLED = {str(digit): digit * 2 - 9 if digit > 4 else digit * 2 for digit in range(10)}
+_PLAIN = {str(digit): digit for digit in range(10)}
+
+
 def luhn_valid(digits: str) -> bool:
     """Whether a string of ASCII digits passes the Luhn check."""
-    total = 0
-    for position, char in enumerate(reversed(digits)):
-        value = ord(char) - 48
-        if position % 2:
-            value = value * 2 - 9 if value > 4 else value * 2
-        total += value
-    return total % 10 == 0
+    return (sum(_PLAIN[char] for char in digits[-1::-2]) + sum(_DOUBLED[char] for char in digits[-2::-2])) % 10 == 0
+
+
+_ISSUER_SIZES = tuple((low, high, lengths, len(str(low))) for low, high, lengths in _ISSUERS)
 
 
 def card_number(digits: str) -> bool:
     """Whether digits (13 to 19) read as a payment card number: a known issuer's prefix and length, and Luhn."""
-    for low, high, lengths in _ISSUERS:
-        prefix = int(digits[:len(str(low))])
-        if low <= prefix <= high and len(digits) in lengths:
+    heads = (0, *(int(digits[:size]) for size in range(1, 5)))
+    for low, high, lengths, size in _ISSUER_SIZES:
+        if low <= heads[size] <= high and len(digits) in lengths:
             return luhn_valid(digits)
     return False
 
 
-def card_grouping(text: str) -> bool:
-    """Whether the digit groups of a card number as written are a card's: one group, or one separator throughout
-    (one or two spaces alike) with groups of four (the last one to four digits), or four-six-five and four-six-four
-    (Amex, Diners). A UUID's 8-4-4-4-12 is not."""
-    separators = {" " if separator.isspace() else separator for separator in re.findall(r" {1,2}|[./-]", text)}
-    lengths = [len(group) for group in _GROUP.findall(text)]
-    if len(separators) > 1:
-        return False
-    return len(lengths) == 1 or lengths in ([4, 6, 5], [4, 6, 4]) or (
-        all(length == 4 for length in lengths[:-1]) and 1 <= lengths[-1] <= 4)
-
-
 def _cards(text: str) -> Iterator[Finding]:
-    """Card numbers: in each run of digit groups, the longest run of whole groups from each group on that is written
-    as a card is and reads as one (a card followed by its expiry, `4111 1111 1111 1111 12/29`, is found); then
-    its expiry when one follows it, and security codes next to their keyword."""
+    """Card numbers (`_CARD`: each place one may start, the longest way it may be written), each a known issuer's
+    prefix and length and Luhn-valid; then its expiry when one follows it (`4111 1111 1111 1111 exp 12/29`), and
+    security codes next to their keyword."""
     cards: list[Finding] = []
-    for run in _DIGIT_RUN.finditer(text):
-        groups = [(group.start() + run.start(), group.end() + run.start()) for group in _GROUP.finditer(run.group())]
-        first = 0
-        while first < len(groups):
-            found = _card_in(text, groups, first)
-            if found is None:
-                first += 1
-                continue
-            last, digits = found
-            cards.append(Finding(groups[first][0], groups[last][1], "card", f"card ending {digits[-4:]}"))
-            expiry = _EXPIRY.match(text, groups[last][1])
-            if expiry:
-                cards.append(Finding(expiry.start(1), expiry.end(1), "card expiry", "card expiry (hidden)"))
-            first = last + 1
+    end = 0
+    for match in _CARD.finditer(text):
+        if match.start() < end:
+            continue  # (inside a card found)
+        written = match.group(1)
+        digits = _NOT_DIGIT.sub("", written) if len(written) > 19 or not written.isdigit() else written
+        while not card_number(digits) and not written.isdigit():  # a shorter grouping: its last group left out
+            shorter = re.match(r"(.*[0-9])[^0-9]+[0-9]+\Z", written)
+            if shorter is None or len(shorter.group(1)) < 13:
+                break
+            written = shorter.group(1)
+            digits = _NOT_DIGIT.sub("", written)
+        if not card_number(digits):
+            continue
+        end = match.start() + len(written)
+        cards.append(Finding(match.start(), end, "card", f"card ending {digits[-4:]}"))
+        expiry = _EXPIRY.match(text, end)
+        if expiry:
+            cards.append(Finding(expiry.start(1), expiry.end(1), "card expiry", "card expiry (hidden)"))
     yield from cards
     for code in _SECURITY_CODE.finditer(text):
         security_code = Finding(code.start(1), code.end(1), "card security code", "card security code (hidden)")
         if not any(_overlap(security_code, card) for card in cards):
             yield security_code
-
-
-def _card_in(text: str, groups: list[tuple[int, int]], first: int) -> tuple[int, str] | None:
-    """(the last group, the digits) of the longest card number made of groups `first`... of a run, or None."""
-    best, digits = None, ""
-    for last in range(first, len(groups)):
-        digits += text[groups[last][0]:groups[last][1]]
-        if len(digits) > 19:
-            break
-        if len(digits) >= 13 and card_grouping(text[groups[first][0]:groups[last][1]]) and card_number(digits):
-            best = (last, digits)
-    return best
 
 
 # a card's expiry right after it (`4111 1111 1111 1111 exp 12/29`, `..., 12/2029`); a security code right after

@@ -22,9 +22,11 @@ from tests.support.leaks import Receiver, redis_dump, webhook_receiver
 
 KEY_CARD = "5105105105105100"  # a card number used as a name
 NESTED_CARD = "4111 1111 1111 1111"  # another, a name holding an object
-ARGUMENTS = {"order": "C-9", "cards": {KEY_CARD: "primary", NESTED_CARD: {"cvv": "737", "holder": "Ada"}}}
+ARGUMENTS = {"order": "C-9", "cards": {KEY_CARD: "primary", NESTED_CARD: {"cvv": "737", "holder": "Ada"}},
+             "charge": {"number": 4.111111111111111e15, "exp": "12/29"}}  # a card as a JSON float, its expiry
 # the values, as their digits may be written anywhere
-SECRETS = (KEY_CARD, "5105 1051 0510 5100", NESTED_CARD, NESTED_CARD.replace(" ", ""), '"737"', "cvv: 737")
+SECRETS = (KEY_CARD, "5105 1051 0510 5100", NESTED_CARD, NESTED_CARD.replace(" ", ""), '"737"', "cvv: 737",
+           "4.111111111111111e", "12/29")
 
 
 @pytest.fixture
@@ -47,7 +49,8 @@ async def test_a_card_number_as_a_name_is_named_by_its_placeholder_everywhere_a_
     assert status == 201, answer
     assert answer["arguments"] == ARGUMENTS  # the program's own answer: its arguments whole
     paths = [item["path"] for item in answer["hidden"]]
-    assert sorted(paths) == ["cards.<card ending 1111>", "cards.<card ending 1111>.cvv", "cards.<card ending 5100>"]
+    assert sorted(paths) == ["cards.<card ending 1111>", "cards.<card ending 1111>.cvv", "cards.<card ending 5100>",
+                             "charge.exp", "charge.number"]
     # the approval's record: its list of what was hidden names each by its placeholder
     stored = await api.services.store.approvals.get(answer["id"])
     assert stored is not None

@@ -141,8 +141,8 @@ def _names_shown(found: list[Hidden]) -> list[Hidden]:
 
 
 def _with_expiry(arguments: Any, found: list[Hidden]) -> list[Hidden]:
-    """`found` with a card's expiry beside it (`{"number": "4111...", "exp_month": 12, "exp_year": 2029}`) hidden
-    too, each after its card."""
+    """`found` with a card's expiry and security code beside it (`{"number": "4111...", "exp_month": 12, "cvc":
+    123}`) hidden too (the `names` detector off as well), each after its card."""
     out, known = [], {item.path for item in found}
     for item in found:
         out.append(item)
@@ -153,9 +153,11 @@ def _with_expiry(arguments: Any, found: list[Hidden]) -> list[Hidden]:
             continue
         for name, value in parent.items():
             path = (*item.path[:-1], name)
-            if path not in known and isinstance(value, (str, int)) and _expiry_name(str(name)):
+            kind = "card expiry" if _expiry_name(str(name)) else (
+                "card security code" if secret_name(str(name)) == "card security code" else None)
+            if kind and path not in known and isinstance(value, (str, int)):
                 known.add(path)
-                out.append(Hidden(path, "card expiry", "card expiry (hidden)", "detector"))
+                out.append(Hidden(path, kind, f"{kind} (hidden)", "detector"))
     return out
 
 

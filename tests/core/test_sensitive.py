@@ -392,6 +392,10 @@ def test_a_cards_expiry_beside_it_is_hidden_and_a_security_code_by_its_name() ->
     assert redacted(arguments, found)["card"] == {"number": "card ending 1111", "exp_month": "card expiry (hidden)",
                                                   "expYear": "card expiry (hidden)",
                                                   "cvc": "card security code (hidden)", "holder": "Ada"}
+    alone = find_hidden("t", arguments, detectors={"card"})  # (the `names` detector off: beside a card all the same)
+    assert [(h.where, h.kind) for h in alone] == [
+        ("card.number", "card"), ("card.exp_month", "card expiry"), ("card.expYear", "card expiry"),
+        ("card.cvc", "card security code")]
 
 
 def test_every_path_under_a_hidden_name_names_it_by_its_placeholder() -> None:

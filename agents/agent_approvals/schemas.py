@@ -25,7 +25,7 @@ import contextvars
 import json
 import re
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from functools import lru_cache
 from typing import Any
 from urllib.parse import unquote
@@ -51,7 +51,7 @@ MAX_SCHEMA_CHARS = 30_000  # the schema as compact JSON
 MAX_DEPTH = 32  # objects and arrays within each other, in a schema (and in what it checks: see `depth_of`)
 MAX_EXPANSION = 2_000  # subschemas, with every `$ref` expanded
 CHECK_SECONDS = 0.5  # one validation of arguments against a schema
-_PROBLEM_LIMIT = 300
+_PROBLEM_LIMIT = 500
 _deadline: contextvars.ContextVar[float] = contextvars.ContextVar("schema_deadline", default=0.0)
 # an array index in a JSON pointer (RFC 6901): ASCII digits, no leading zero (`str.isdigit` also takes "²", which
 # `int` refuses, and "١" or "１", which `int` reads as numbers)
@@ -80,13 +80,20 @@ def check_schema(schema: Any) -> None:
     _checked(_canonical(schema))
 
 
-def problem(arguments: Any, schema: Mapping[str, Any], *, within: float = CHECK_SECONDS) -> str | None:
-    """Why `arguments` fail `schema` (the most relevant error, with where, at most 300 characters), or None.
-    Raises `SchemaRefused` when the schema may not be used or the check takes longer than `within` seconds."""
+def problem(
+    arguments: Any, schema: Mapping[str, Any], *, within: float = CHECK_SECONDS, name: Callable[[str], str] = str
+) -> str | None:
+    """Why `arguments` fail `schema` (the most relevant error first, then the others, at most 500 characters), or
+    None. Each says where (`$.card.number`, each name shown through `name`: a caller that hides some names passes
+    what shows them) and the rule that fails, with what the schema asks (`$.age: is not of type 'integer'
+    (type)`), never the value of the arguments: a value that fails a schema may be a secret (a `writeOnly` password
+    too short). Raises `SchemaRefused` when the schema may not be used or the check takes longer than `within`
+    seconds."""
     validator = _checked(_canonical(schema))
     token = _deadline.set(time.monotonic() + within)
     try:
-        error = best_match(validator.iter_errors(arguments))
+        errors = list(validator.iter_errors(arguments))
+        error = best_match(errors)
     except _TooSlow:
         raise SchemaRefused(f"checking the arguments against the schema took longer than {within:g} s") from None
     except RecursionError:
@@ -95,15 +102,82 @@ def problem(arguments: Any, schema: Mapping[str, Any], *, within: float = CHECK_
         _deadline.reset(token)
     if error is None:
         return None
-    where = "/".join(str(part) for part in error.absolute_path)
-    return (f"{where}: {error.message}" if where else error.message)[:_PROBLEM_LIMIT]
+    said = [_said(error, name)]
+    for other in errors:
+        line = _said(other, name)
+        if line not in said:
+            said.append(line)
+    text, shown = said[0][:_PROBLEM_LIMIT], 1
+    while shown < len(said) and len(text) + len(said[shown]) + 20 <= _PROBLEM_LIMIT:
+        text, shown = f"{text}; {said[shown]}", shown + 1
+    return text + (f"; and {len(said) - shown} more" if shown < len(said) else "")
 
 
-def schema_problem(arguments: Any, schema: Mapping[str, Any]) -> str | None:
+def _where(path: Iterable[Any], name: Callable[[str], str]) -> str:
+    """A value's path from the root (`$`): `$.items[0].pan`."""
+    return "$" + "".join(f"[{step}]" if isinstance(step, int) else f".{name(str(step))}" for step in path)
+
+
+def _said(error: ValidationError, name: Callable[[str], str]) -> str:
+    """One failing rule: where, what the schema asks and the keyword, never the instance's value."""
+    keyword, rule, instance = error.validator, error.validator_value, error.instance
+    where = _where(error.absolute_path, name)
+    if not isinstance(keyword, str):  # a `false` schema
+        return f"{where}: is not allowed by the schema (false)"
+    asks = _ASKS.get(keyword)
+    if keyword == "required" and isinstance(rule, list) and isinstance(instance, dict):
+        missing = [str(key) for key in rule if key not in instance]
+        detail = "lacks " + ", ".join(repr(name(key)) for key in missing[:5])
+    elif keyword in ("additionalProperties", "unevaluatedProperties") and isinstance(instance, dict):
+        extra = _extra_names(instance, error.schema)
+        detail = "has names the schema does not allow" + (": " + ", ".join(repr(name(key)) for key in extra[:5])
+                                                          if extra else "")
+    elif keyword == "pattern":
+        detail = f"does not match {rule!r}"
+    elif asks is not None:
+        detail = asks.format(rule=_short(rule))
+    else:
+        detail = "does not match the schema"
+    return f"{where}: {detail} ({keyword})"
+
+
+def _extra_names(instance: Mapping[str, Any], schema: Any) -> list[str]:
+    if not isinstance(schema, Mapping):
+        return []
+    known, patterns = schema.get("properties", {}), list(schema.get("patternProperties", {}))
+    return sorted(str(key) for key in instance if key not in known and not any(_re2(p).search(key) for p in patterns))
+
+
+def _short(rule: Any) -> str:
+    """What the schema asks, in a few characters (the schema's, never the arguments')."""
+    text = json.dumps(rule, ensure_ascii=False) if not isinstance(rule, str) else repr(rule)
+    return text if len(text) <= 60 else text[:59] + "…"
+
+
+# what a keyword asks, said with the schema's value of it
+_ASKS = {
+    "type": "is not of type {rule}", "enum": "is not one of the values the schema allows",
+    "const": "is not the value the schema requires", "format": "is not a valid {rule}",
+    "minLength": "is shorter than {rule} characters", "maxLength": "is longer than {rule} characters",
+    "minimum": "is less than {rule}", "maximum": "is greater than {rule}",
+    "exclusiveMinimum": "is not greater than {rule}", "exclusiveMaximum": "is not less than {rule}",
+    "multipleOf": "is not a multiple of {rule}", "minItems": "has fewer than {rule} items",
+    "maxItems": "has more than {rule} items", "uniqueItems": "has items that are not unique",
+    "minProperties": "has fewer than {rule} names", "maxProperties": "has more than {rule} names",
+    "contains": "contains no item the schema asks for", "minContains": "contains fewer than {rule} such items",
+    "maxContains": "contains more than {rule} such items", "anyOf": "matches none of the schemas it may match",
+    "oneOf": "does not match exactly one of its schemas", "allOf": "does not match all of its schemas",
+    "not": "matches a schema it must not match", "dependentRequired": "lacks names the schema requires beside others",
+    "propertyNames": "has a name the schema does not allow", "items": "has an item the schema does not allow",
+    "prefixItems": "has an item the schema does not allow", "unevaluatedItems": "has items the schema does not allow",
+}
+
+
+def schema_problem(arguments: Any, schema: Mapping[str, Any], *, name: Callable[[str], str] = str) -> str | None:
     """As `problem`, for a caller that only needs to know whether to offer or run the call: a schema that may not
     be used (or a check that took too long) is a problem too, said as one."""
     try:
-        return problem(arguments, schema)
+        return problem(arguments, schema, name=name)
     except SchemaRefused as exc:
         return f"the tool's schema cannot be used: {exc}"[:_PROBLEM_LIMIT]
 

@@ -35,6 +35,8 @@ from pydantic import (
 from pydantic.fields import FieldInfo
 from yarl import URL
 
+from bot.core.sensitive import shown_name
+
 MAX_BODY = 256 * 1024
 MAX_TITLE = 150
 MAX_TEXT = 40_000
@@ -469,7 +471,7 @@ def check_arguments(ask: CheckedAsk) -> None:
     if ask.schema is None:
         return
     try:
-        found = problem(ask.arguments, ask.schema)
+        found = problem(ask.arguments, ask.schema, name=shown_name)  # (never a value: a name holding one as shown)
     except SchemaRefused as exc:
         raise bad("tool.schema", f"tool.schema is not used: {exc}") from None
     if found:

@@ -33,6 +33,7 @@ from bot.core.detectors import DETECTORS
 from bot.core.records import ApprovalRecord
 from bot.core.sealing import SealError
 from bot.core.sensitive import JSON_TEXT, ArgPath, Hidden, find_hidden, paths_for, redacted
+from bot.core.spelling import normalised, spelling
 from bot.store import Store, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -202,10 +203,16 @@ def keep_seconds(approval: ApprovalRecord) -> int:
 
 def scrubbed(text: str, pairs: Sequence[tuple[str, str]]) -> str:
     """`text` (a title, an error message quoting the arguments) with each hidden value in it replaced by what is shown
-    of it."""
+    of it, in any spelling (`bot.core.spelling`: digits of any script, with separators or without, a JSON number's
+    float form, letters in either case); a value of fewer than four letters or digits only as written."""
     for value, shown in sorted(pairs, key=lambda pair: -len(pair[0])):
-        if value in text:
-            text = text.replace(value, shown)
+        found = spelling(value)
+        if found is None:
+            text = text.replace(value, shown) if value and value in text else text
+            continue
+        spans = [match.span() for match in found.finditer(normalised(text))]
+        for start, end in reversed(spans):
+            text = text[:start] + shown + text[end:]
     return text
 
 

@@ -18,7 +18,12 @@ metrics, background tasks, secrets kept secret, signing keys, and what an "alway
     workspace_files.py  SLACK_WORKSPACES_FILE: more workspaces and their bot tokens, listed by the operator
     sensitive.py    what is sensitive in a tool call's arguments (its schema, policy.yaml's `redact:`, detectors)
                     and the arguments with those values replaced by what may be shown (pure)
-    detectors.py    cards, IBANs, secret formats and secret argument names found in a string (pure)
+    arg_paths.py    policy.yaml's `redact:` argument paths parsed and compiled, REDACT_DETECTORS read (pure)
+    schema_marks.py what a tool's JSON schema marks sensitive, one value at a time (pure)
+    detectors.py    cards (their security codes, expiry), IBANs, secret formats and secret argument names found
+                    in a string (pure)
+    spelling.py     the one spelling every detector reads (digits of any script, every space and dash), and a
+                    known value found in any spelling (pure)
     version.py      the project's one version (`bot.__version__`; docs/operators/upgrades.md)
     ids.py, durations.py, redis_urls.py   small pure helpers
     operators.py    who ran an operator's command, for the audit log (`--as NAME`, else user@host)

@@ -1,6 +1,9 @@
 """Detectors of sensitive values inside a string (pure): payment card numbers (Luhn, issuer prefixes and lengths),
-IBANs (country lengths, mod-97), well-known secret formats (Stripe, AWS, GitHub, Slack, OpenAI and Anthropic keys,
-JWTs, PEM private keys), and argument names that say their value is a secret (`password`, `api_key`...).
+with a card's expiry right after it and a security code after its keyword (`cvv 123`: the `card` detector), IBANs
+(country lengths, mod-97), well-known secret formats (Stripe, AWS, GitHub, Slack, OpenAI and Anthropic keys, JWTs,
+PEM private keys), and argument names that say their value is a secret (`password`, `api_key`, `cvv`...). Every
+detector reads the text in one spelling (bot/core/spelling.py: digits of any script, every space and dash), one
+character for one, so that a find's place is its place in the text as written.
 
 Each detector has a name (`REDACT_DETECTORS` lists them; bot/core/sensitive.py uses them); `scan` returns what it
 found in a string, each with where it is, its kind and what may be shown of it (at most the first six and last four
@@ -19,11 +22,13 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from bot.core.spelling import normalised
+
 # detectors by name, in the order they are tried (an earlier one wins where two overlap)
 SECRET_DETECTORS = ("private_key", "jwt", "stripe", "aws", "github", "slack", "anthropic", "openai")
 DETECTORS = ("card", "iban", *SECRET_DETECTORS, "names")
 _SECRET_SET = frozenset(SECRET_DETECTORS)
-MIN_FOUND = 10  # characters: nothing detected is shorter (a shorter string is not scanned)
+MIN_FOUND = 6  # characters: nothing detected is shorter (`cvv123`; a shorter string is not scanned)
 MAX_SCANNED = 1_000_000  # characters of one string scanned (a longer one is scanned up to here)
 
 
@@ -39,9 +44,23 @@ class Finding:
 
 # payment cards -----------------------------------------------------------------------------------------------
 
-# 13 to 19 digits, single spaces or dashes between them allowed; not part of a longer run of digits, nor of a word
-# (the look-behinds come after the first digit: a pattern that starts with a set skips other characters fast)
-_CARD = re.compile(r"[0-9](?<![0-9A-Za-z][0-9])(?<![0-9][ -][0-9])(?:[ -]?[0-9]){12,18}(?![ -]?[0-9])(?![A-Za-z])")
+# where a card number may start, each place tried (a lookahead, so that they overlap), and what it may be as written:
+# 13 to 19 digits, or groups with one separator throughout (one or two spaces, a dot, a slash or a dash): fours, the
+# last one to four digits, or four-six-five and four-six-four (Amex, Diners); the longest first. Not inside a word
+# or a longer run of digits, nor right after a group of four and the same separator (a list of four-digit numbers
+# is read from its start). A UUID's 8-4-4-4-12 is none of these.
+def _card_pattern() -> re.Pattern[str]:
+    shapes = ["[0-9]{13,19}"]
+    for separator, before in ((" {1,2}", ("[0-9]{4} ", "[0-9]{4}  ")), (r"\.", (r"[0-9]{4}\.",)),
+                              ("/", ("[0-9]{4}/",)), ("-", ("[0-9]{4}-",))):
+        fours = f"[0-9]{{4}}(?:{separator}[0-9]{{4}}){{2}}{separator}(?:[0-9]{{4}}{separator}[0-9]{{1,3}}|[0-9]{{1,4}})"
+        amex = f"[0-9]{{4}}{separator}[0-9]{{6}}{separator}[0-9]{{4,5}}"
+        shapes.append("".join(f"(?<!{text})" for text in before) + f"(?:{fours}|{amex})")
+    return re.compile(f"(?<![0-9A-Za-z])(?=((?:{'|'.join(shapes)})(?![0-9A-Za-z])))")
+
+
+_CARD = _card_pattern()
+_NOT_DIGIT = re.compile("[^0-9]")
 # issuer prefixes (inclusive ranges of the first digits) and the lengths their numbers have
 _ISSUERS: tuple[tuple[int, int, frozenset[int]], ...] = (
     (4, 4, frozenset({13, 16, 19})),  # Visa
@@ -56,43 +75,66 @@ _ISSUERS: tuple[tuple[int, int, frozenset[int]], ...] = (
 )
 
 
+_DOUBLED = {str(digit): digit * 2 - 9 if digit > 4 else digit * 2 for digit in range(10)}
+_PLAIN = {str(digit): digit for digit in range(10)}
+
+
 def luhn_valid(digits: str) -> bool:
     """Whether a string of ASCII digits passes the Luhn check."""
-    total = 0
-    for position, char in enumerate(reversed(digits)):
-        value = ord(char) - 48
-        if position % 2:
-            value = value * 2 - 9 if value > 4 else value * 2
-        total += value
-    return total % 10 == 0
+    return (sum(_PLAIN[char] for char in digits[-1::-2]) + sum(_DOUBLED[char] for char in digits[-2::-2])) % 10 == 0
+
+
+_ISSUER_SIZES = tuple((low, high, lengths, len(str(low))) for low, high, lengths in _ISSUERS)
 
 
 def card_number(digits: str) -> bool:
     """Whether digits (13 to 19) read as a payment card number: a known issuer's prefix and length, and Luhn."""
-    for low, high, lengths in _ISSUERS:
-        prefix = int(digits[:len(str(low))])
-        if low <= prefix <= high and len(digits) in lengths:
+    heads = (0, *(int(digits[:size]) for size in range(1, 5)))
+    for low, high, lengths, size in _ISSUER_SIZES:
+        if low <= heads[size] <= high and len(digits) in lengths:
             return luhn_valid(digits)
     return False
 
 
-def card_grouping(text: str) -> bool:
-    """Whether the digit groups of a card number as written are a card's: one group, or one separator throughout
-    with groups of four (the last one to four digits), or four-six-five and four-six-four (Amex, Diners). A UUID's
-    8-4-4-4-12 is not."""
-    separators = set(re.findall(r"[ -]", text))
-    lengths = [len(group) for group in re.split(r"[ -]", text)]
-    if len(separators) > 1:
-        return False
-    return len(lengths) == 1 or lengths in ([4, 6, 5], [4, 6, 4]) or (
-        all(length == 4 for length in lengths[:-1]) and 1 <= lengths[-1] <= 4)
-
-
 def _cards(text: str) -> Iterator[Finding]:
+    """Card numbers (`_CARD`: each place one may start, the longest way it may be written), each a known issuer's
+    prefix and length and Luhn-valid; then its expiry when one follows it (`4111 1111 1111 1111 exp 12/29`), and
+    security codes next to their keyword."""
+    cards: list[Finding] = []
+    end = 0
     for match in _CARD.finditer(text):
-        digits = re.sub(r"[ -]", "", match.group())
-        if card_grouping(match.group()) and card_number(digits):
-            yield Finding(match.start(), match.end(), "card", f"card ending {digits[-4:]}")
+        if match.start() < end:
+            continue  # (inside a card found)
+        written = match.group(1)
+        digits = _NOT_DIGIT.sub("", written) if len(written) > 19 or not written.isdigit() else written
+        while not card_number(digits) and not written.isdigit():  # a shorter grouping: its last group left out
+            shorter = re.match(r"(.*[0-9])[^0-9]+[0-9]+\Z", written)
+            if shorter is None or len(shorter.group(1)) < 13:
+                break
+            written = shorter.group(1)
+            digits = _NOT_DIGIT.sub("", written)
+        if not card_number(digits):
+            continue
+        end = match.start() + len(written)
+        cards.append(Finding(match.start(), end, "card", f"card ending {digits[-4:]}"))
+        expiry = _EXPIRY.match(text, end)
+        if expiry:
+            cards.append(Finding(expiry.start(1), expiry.end(1), "card expiry", "card expiry (hidden)"))
+    yield from cards
+    for code in _SECURITY_CODE.finditer(text):
+        security_code = Finding(code.start(1), code.end(1), "card security code", "card security code (hidden)")
+        if not any(_overlap(security_code, card) for card in cards):
+            yield security_code
+
+
+# a card's expiry right after it (`4111 1111 1111 1111 exp 12/29`, `..., 12/2029`); a security code right after
+# its keyword (`cvv 123`, `CVC: 1234`, `security code is 123`)
+_EXPIRY = re.compile(r"[ ,;:(]{0,3}(?:(?:exp(?:iry|ires|iration)?(?: date)?|valid (?:thru|through|until)|until)"
+                     r"\.?[ :]{0,3})?((?:0?[1-9]|1[0-2]) ?[/.-] ?(?:20)?[0-9]{2})(?![0-9])", re.IGNORECASE)
+_SECURITY_CODE = re.compile(r"(?<![A-Za-z0-9])(?:cvv2?|cvc2?|cvn2?|cav2|csc|security code|card verification "
+                            r"(?:value|code)|card code)(?![A-Za-z])[\"']?\s{0,3}"
+                            r"(?:is\s{1,3}|no\.?\s{0,3}|number\s{0,3})?[:=#-]?\s{0,3}[\"']?([0-9]{3,4})(?![0-9])",
+                            re.IGNORECASE)
 
 
 # IBANs -------------------------------------------------------------------------------------------------------
@@ -107,7 +149,7 @@ IBAN_LENGTHS: dict[str, int] = {  # the SWIFT IBAN registry's lengths, by countr
     "QA": 29, "RO": 24, "RS": 22, "RU": 33, "SA": 24, "SC": 31, "SD": 18, "SE": 24, "SI": 19, "SK": 24, "SM": 27,
     "SO": 23, "ST": 25, "SV": 28, "TL": 23, "TN": 24, "TR": 26, "UA": 29, "VA": 22, "VG": 24, "XK": 20, "YE": 30,
 }
-_IBAN_START = re.compile(r"([A-Z](?<![A-Za-z0-9][A-Z])[A-Z])[0-9]{2}")
+_IBAN_START = re.compile(r"([A-Za-z](?<![A-Za-z0-9][A-Za-z])[A-Za-z])[0-9]{2}")
 
 
 def iban_valid(iban: str) -> bool:
@@ -119,10 +161,11 @@ def iban_valid(iban: str) -> bool:
 
 
 def _iban_end(text: str, start: int, length: int) -> int:
-    """Where an IBAN of `length` characters starting at `start` ends (single spaces between them allowed), or -1."""
+    """Where an IBAN of `length` characters starting at `start` ends (single spaces or dashes between them
+    allowed), or -1."""
     count, i = 0, start
     while count < length and i < len(text):
-        if text[i] == " " and count and i + 1 < len(text) and text[i + 1] != " ":
+        if text[i] in " -" and count and i + 1 < len(text) and text[i + 1] not in " -":
             i += 1
         if not (text[i].isascii() and text[i].isalnum()):
             return -1
@@ -132,12 +175,22 @@ def _iban_end(text: str, start: int, length: int) -> int:
     return i
 
 
+def _iban_grouping(text: str) -> bool:
+    """Whether an IBAN as written is grouped as IBANs are: as one word, with spaces anywhere, or with dashes
+    between groups of four (the last one to four characters): a UUID's 8-4-4-4-12 is not one."""
+    if "-" not in text:
+        return True
+    lengths = [len(group) for group in re.split(r"[ -]", text)]
+    return " " not in text and all(length == 4 for length in lengths[:-1]) and 1 <= lengths[-1] <= 4
+
+
 def _ibans(text: str) -> Iterator[Finding]:
     for match in _IBAN_START.finditer(text):
-        length = IBAN_LENGTHS.get(match.group(1))
+        length = IBAN_LENGTHS.get(match.group(1).upper())
         end = _iban_end(text, match.start(), length) if length else -1
-        iban = text[match.start():end].replace(" ", "").upper() if end > 0 else ""
-        if iban and iban_valid(iban):
+        written = text[match.start():end] if end > 0 else ""
+        iban = re.sub("[ -]", "", written).upper()
+        if iban and _iban_grouping(written) and iban_valid(iban):
             yield Finding(match.start(), end, "iban", f"IBAN {iban[:4]} … {iban[-4:]}")
 
 
@@ -195,10 +248,12 @@ _DIGIT = re.compile("[0-9]")  # cards and IBANs have digits
 
 
 def scan(text: str, detectors: frozenset[str]) -> list[Finding]:
-    """What the `detectors` named find in `text`, in order, none overlapping (an earlier detector wins)."""
+    """What the `detectors` named find in `text`, in order, none overlapping (an earlier detector wins). The text is
+    read in its one spelling (`bot.core.spelling.normalised`: digits of any script, fullwidth forms, every kind of
+    space and dash), and each find's place is its place in `text` as written."""
     if len(text) < MIN_FOUND:  # shorter than anything detected: the common case, made cheap
         return []
-    text = text[:MAX_SCANNED]
+    text = normalised(text[:MAX_SCANNED])
     digits = _DIGIT.search(text) is not None
     marked = _ANY_MARKER.search(text) is not None
     if not (digits or marked):  # (one pass each, instead of every detector's own)
@@ -223,7 +278,9 @@ SECRET_NAMES: dict[str, str] = {
     "password": "password", "passwd": "password", "passphrase": "passphrase", "secret": "secret",
     "token": "token", "apikey": "API key", "privatekey": "private key", "secretkey": "secret key",
     "accesskey": "access key", "credential": "credential", "credentials": "credentials",
-    "passwords": "passwords", "authorization": "authorization",
+    "passwords": "passwords", "authorization": "authorization", "cvv": "card security code",
+    "cvv2": "card security code", "cvc": "card security code", "cvc2": "card security code",
+    "securitycode": "card security code",
 }
 
 
@@ -233,6 +290,7 @@ _SECRET_NAME = re.compile(f"({'|'.join(SECRET_NAMES)})\\Z")
 @functools.lru_cache(maxsize=4096)
 def secret_name(name: str) -> str | None:
     """The kind of secret an argument named `name` holds ("password"), or None: case and separators do not matter
-    (`API-Key`, `apiKey`, `db_password`, `client_secret`); `max_tokens`, `secret_name` are no secrets."""
-    match = _SECRET_NAME.search(re.sub(r"[^a-z0-9]", "", name.lower()))
+    (`API-Key`, `apiKey`, `db_password`, `client_secret`, fullwidth `ｐａｓｓｗｏｒｄ`); `max_tokens`, `secret_name` are
+    no secrets."""
+    match = _SECRET_NAME.search(re.sub(r"[^a-z0-9]", "", normalised(name).lower()))
     return SECRET_NAMES[match.group(1)] if match else None

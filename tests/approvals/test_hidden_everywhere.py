@@ -17,9 +17,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-import redis.asyncio as aioredis
 from agent_approvals.receipts import verify
-from aiohttp import web
 
 from bot.core.key_files import ensure_keys_file
 from bot.core.sealing import HiddenKeyring
@@ -30,6 +28,7 @@ from tests.support.cli import bot_command
 from tests.support.cluster import DEMO, Cluster, WorkerProcess
 from tests.support.hitl import click, command, nth_card, open_modal, until
 from tests.support.hitl import decided as decided_card
+from tests.support.leaks import Receiver, redis_dump, webhook_receiver
 from tests.support.signing import ISSUER
 
 pytestmark = pytest.mark.slow  # a worker process
@@ -52,29 +51,10 @@ ARGUMENTS = {
 SCHEMA = {"type": "object", "properties": {"pin": {"type": "string", "writeOnly": True}}}
 
 
-class Receiver:
-    """A program's webhook receiver: every body it was sent, raw."""
-
-    def __init__(self) -> None:
-        self.bodies: list[bytes] = []
-        self.url = ""
-
-    async def handle(self, request: web.Request) -> web.Response:
-        self.bodies.append(await request.read())
-        return web.json_response({"ok": True})
-
-
 @pytest.fixture
 async def receiver() -> AsyncIterator[Receiver]:
-    got = Receiver()
-    app = web.Application()
-    app.router.add_post("/hook", got.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    got.url = f"http://127.0.0.1:{runner.addresses[0][1]}/hook"
-    yield got
-    await runner.cleanup()
+    async with webhook_receiver() as got:
+        yield got
 
 
 @pytest.fixture
@@ -125,34 +105,6 @@ def field_of(view: dict[str, Any], name: str) -> tuple[str, dict[str, Any]]:
         if block["type"] == "input" and block["label"]["text"].startswith(f"{name} ("):
             return str(block["block_id"]), block
     raise AssertionError(f"no field {name}")
-
-
-async def redis_dump(redis_url: str) -> str:
-    """Every key of Redis and every value, whatever its type, as one text."""
-    client = aioredis.from_url(redis_url, decode_responses=False)
-    parts: list[str] = []
-    try:
-        async for key in client.scan_iter(count=500):
-            kind = (await client.type(key)).decode()
-            value: Any
-            if kind == "string":
-                value = await client.get(key)
-            elif kind == "hash":
-                value = await client.hgetall(key)
-            elif kind == "list":
-                value = await client.lrange(key, 0, -1)
-            elif kind == "set":
-                value = await client.smembers(key)
-            elif kind == "zset":
-                value = await client.zrange(key, 0, -1, withscores=True)
-            elif kind == "stream":
-                value = await client.xrange(key)
-            else:
-                raise AssertionError(f"a key of type {kind}: {key!r}")
-            parts.append(f"{key!r} {value!r}")
-    finally:
-        await client.aclose()
-    return "\n".join(parts)
 
 
 def leaks(text: str) -> list[str]:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from bot.approvals.hiding import merged
+from bot.approvals.hiding import merged, scrubbed
 from bot.core.records import ApprovalRecord
 from bot.devslack.server import SlackStandIn
 from tests.conftest import ALICE, BOB, Worker, block_texts, bot_env, start_worker
@@ -100,6 +100,32 @@ async def test_a_title_quoting_a_hidden_value_shows_its_display(keyed: Worker, s
     approval = await stored(keyed, answer["id"])
     assert approval.task == "Refund to card ending 0004"
     assert CARD not in json.dumps(await nth_card(slack, 1))
+
+
+# a hidden value as the arguments had it, and the same value as another text spells it (#76 item 1): each is replaced
+SPELLINGS = [
+    ("4111111111111111", "refund 4111 1111 1111 1111 today", "refund card ending 1111 today"),
+    ("4111 1111 1111 1111", "refund 4111111111111111.", "refund card ending 1111."),
+    ("4111111111111111", "to 4111-1111-1111-1111, 4111.1111.1111.1111 and 4111/1111/1111/1111",
+     "to card ending 1111, card ending 1111 and card ending 1111"),
+    ("4111111111111111", "pay ４１１１ １１１１ １１１１ １１１１", "pay card ending 1111"),
+    ("4111111111111111", "pay ٤١١١\u00a0١١١١\u00a0١١١١\u00a0١١١١!", "pay card ending 1111!"),
+    ("4111111111111111", "pay 4111  1111  1111  1111", "pay card ending 1111"),
+    ("4111111111111111.0", "pay 4111111111111111", "pay card ending 1111"),  # a JSON float's text
+    ("4.111111111111111e15", "pay 4111 1111 1111 1111", "pay card ending 1111"),
+    ("DE89370400440532013000", "iban de89 3704 0044 0532 0130 00.", "iban IBAN DE89 … 3000."),
+    ("DE89 3704 0044 0532 0130 00", "iban DE89-3704-0044-0532-0130-00", "iban IBAN DE89 … 3000"),
+    ("orchid-7391-lantern", "pin orchid 7391 lantern, ORCHID7391LANTERN", "pin X, X"),
+    # not these: a longer number holding the digits, a value too short to find in other spellings
+    ("4111111111111111", "id 94111111111111111 and 41111111111111112", "id 94111111111111111 and 41111111111111112"),
+    ("123", "cvv 1 2 3 or 123", "cvv 1 2 3 or X"),
+]
+
+
+@pytest.mark.parametrize(("value", "text", "expected"), SPELLINGS)
+def test_a_hidden_value_is_replaced_in_any_spelling(value: str, text: str, expected: str) -> None:
+    shown = {"4": "card ending 1111", "D": "IBAN DE89 … 3000"}.get(value[0], "X")
+    assert scrubbed(text, [(value, shown)]) == expected
 
 
 def test_an_edit_keeps_each_value_left_as_shown() -> None:

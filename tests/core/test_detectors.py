@@ -145,7 +145,8 @@ def test_checks() -> None:
     ("apiKey", "API key"), ("x_api_key", "API key"), ("access_token", "token"), ("refreshToken", "token"),
     ("aws_secret_access_key", "access key"), ("private_key", "private key"), ("Authorization", "authorization"),
     ("max_tokens", None), ("secret_name", None), ("token_count", None), ("password_policy", None), ("tokens", None),
-    ("amount", None), ("key", None), ("pässword", None),
+    ("amount", None), ("key", None), ("pässword", None), ("ＰＡＳＳＷＯＲＤ", "password"),
+    ("card_cvv", "card security code"), ("CVC2", "card security code"), ("security-code", "card security code"),
 ])
 def test_secret_argument_names(name: str, kind: str | None) -> None:
     assert secret_name(name) == kind
@@ -156,13 +157,17 @@ cards = st.sampled_from(["4", "51", "55", "2221", "2720", "6011", "65"]).flatmap
         lambda rest: complete(prefix + rest)))
 
 
-@given(card=cards, separator=st.sampled_from(["", " ", "-"]), before=st.sampled_from(["", "card: ", "x "]),
-       after=st.sampled_from(["", ".", " exp 12/29"]))
-def test_any_luhn_valid_card_in_a_cards_grouping_is_found(card: str, separator: str, before: str, after: str) -> None:
-    written = separator.join(card[i:i + 4] for i in range(0, 16, 4))
+@given(card=cards, separator=st.sampled_from(["", " ", "-", ".", "/", "  ", "\u00a0", "\u3000"]),
+       before=st.sampled_from(["", "card: ", "x "]), after=st.sampled_from(["", ".", " exp 12/29"]),
+       digits=st.sampled_from(["0123456789", "٠١٢٣٤٥٦٧٨٩", "０１２３４５６７８９", "۰۱۲۳۴۵۶۷۸۹"]))
+def test_any_luhn_valid_card_in_a_cards_grouping_is_found(card: str, separator: str, before: str, after: str,
+                                                          digits: str) -> None:
+    written = separator.join(card[i:i + 4] for i in range(0, 16, 4)).translate(str.maketrans("0123456789", digits))
     found = scan(before + written + after, frozenset({"card"}))
-    assert [(f.display, f.start, f.end) for f in found] == [
+    assert [(f.display, f.start, f.end) for f in found if f.kind == "card"] == [
         (f"card ending {card[-4:]}", len(before), len(before) + len(written))]
+    assert [(before + written + after)[f.start:f.end] for f in found if f.kind != "card"] == (
+        ["12/29"] if after.startswith(" exp") else [])
 
 
 def uuid_group(size: int) -> st.SearchStrategy[str]:
@@ -175,3 +180,47 @@ def uuid_group(size: int) -> st.SearchStrategy[str]:
        st.booleans())
 def test_no_uuid_is_ever_a_card_or_an_iban(value: str, upper: bool) -> None:
     assert scan(f"order {value.upper() if upper else value} placed", ALL) == []
+
+
+# every form of #76 item 2, each read in the one spelling (bot/core/spelling.py): what is hidden, as written
+FORMS = [
+    ("4111.1111.1111.1111", [("card", "4111.1111.1111.1111")]),
+    ("4111/1111/1111/1111", [("card", "4111/1111/1111/1111")]),
+    ("pay 4111  1111  1111  1111 now", [("card", "4111  1111  1111  1111")]),
+    ("4111\u00a01111\u00a01111\u00a01111", [("card", "4111\u00a01111\u00a01111\u00a01111")]),
+    ("4111\u202f1111\u2009 1111\u20071111", [("card", "4111\u202f1111\u2009 1111\u20071111")]),
+    ("4111\u20111111\u20131111\u20141111", [("card", "4111\u20111111\u20131111\u20141111")]),
+    ("card ４１１１１１１１１１１１１１１１.", [("card", "４１１１１１１１１１１１１１１１")]),
+    ("٤١١١ ١١١١ ١١١١ ١١١١", [("card", "٤١١١ ١١١١ ١١١١ ١١١١")]),
+    ("۴۱۱۱-۱۱۱۱-۱۱۱۱-۱۱۱۱", [("card", "۴۱۱۱-۱۱۱۱-۱۱۱۱-۱۱۱۱")]),
+    ("४१११ ११११ ११११ ११११", [("card", "४१११ ११११ ११११ ११११")]),  # Devanagari
+    ("4111 1111 1111 1111 exp 12/29", [("card", "4111 1111 1111 1111"), ("card expiry", "12/29")]),
+    ("4111111111111111, 12/2029", [("card", "4111111111111111"), ("card expiry", "12/2029")]),
+    ("4111-1111-1111-1111 valid thru 9/27", [("card", "4111-1111-1111-1111"), ("card expiry", "9/27")]),
+    ("cvv 123", [("card security code", "123")]),
+    ("CVC: 1234", [("card security code", "1234")]),
+    ("cvv123", [("card security code", "123")]),
+    ("the security code is 987", [("card security code", "987")]),
+    ("CVV2=４５６", [("card security code", "４５６")]),
+    ('{"cvc": "321"}', [("card security code", "321")]),
+    ("4111111111111111 cvv 123", [("card", "4111111111111111"), ("card security code", "123")]),
+    ("iban de89 3704 0044 0532 0130 00", [("iban", "de89 3704 0044 0532 0130 00")]),
+    ("DE89-3704-0044-0532-0130-00", [("iban", "DE89-3704-0044-0532-0130-00")]),
+    ("gb82west12345698765432", [("iban", "gb82west12345698765432")]),
+    ("ＤＥ８９３７０４００４４０５３２０１３０００", [("iban", "ＤＥ８９３７０４００４４０５３２０１３０００")]),
+    # not these
+    ("411111111111111²", []),  # `²` is no digit
+    ("4111 1111 1111 111¹", []),
+    ("cvv 12", []),
+    ("cvv 12345", []),
+    ("exp 12/29 alone", []),
+    ("order 12/29 of 2026/11/26", []),
+    ("version 4.1.1.1 on 10.0.0.1", []),
+    ("DE89-3704-0044-053201-3000", []),  # dashes, not in groups of four
+    ("de89370400440532013001", []),  # a bad checksum in lower case
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), FORMS)
+def test_every_form_is_found_where_it_is_written(text: str, expected: list[tuple[str, str]]) -> None:
+    assert [(f.kind, text[f.start:f.end]) for f in scan(text, ALL)] == expected

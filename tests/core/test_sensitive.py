@@ -347,9 +347,9 @@ def test_a_secret_in_a_name_is_shown_replaced_and_its_value_examined_on_its_own(
     arguments = {"4111111111111111": "refund", "card ending 1111": 3, "note": {"5500 0000 0000 0004": STRIPE}}
     found = find_hidden("t", arguments)
     assert [(h.where, h.display, h.in_key) for h in found] == [
-        ("4111111111111111", "card ending 1111", True),
-        ("note.5500 0000 0000 0004", "card ending 0004", True),
-        ("note.5500 0000 0000 0004", "Stripe secret key (hidden)", False),
+        ("<card ending 1111>", "card ending 1111", True),  # a path names a hidden name by what is shown of it
+        ("note.<card ending 0004>", "card ending 0004", True),
+        ("note.<card ending 0004>", "Stripe secret key (hidden)", False),
     ]
     shown = redacted(arguments, found)
     assert shown == {"card ending 1111 (2)": "refund", "card ending 1111": 3,
@@ -370,3 +370,40 @@ def test_secrets_key_takes_key_ids_for_rotation_and_a_bad_one_stops_the_worker_w
     with pytest.raises(SettingsError, match="SECRETS_KEY") as caught:
         Settings.from_env({**ENV, "SECRETS_KEY": "k1:c2hvcnQ="})
     assert "c2hvcnQ" not in str(caught.value)
+
+
+@pytest.mark.parametrize("sent", ['4111111111111111', '4.111111111111111e15', '4111111111111111.0',
+                                  '4.111111111111111E+15', '-4111111111111111'])
+def test_a_card_sent_as_a_json_number_integer_or_float_is_hidden(sent: str) -> None:
+    arguments = json.loads(f'{{"pay": {{"with": {sent}}}, "many": [{sent}]}}')
+    found = find_hidden("t", arguments)
+    assert [(h.where, h.display) for h in found] == [("pay.with", "card ending 1111"), ("many[0]", "card ending 1111")]
+    assert redacted(arguments, found) == {"pay": {"with": "card ending 1111"}, "many": ["card ending 1111"]}
+    assert find_hidden("t", {"amount": 4111111111111112.0, "ts": 1.7326368e12}) == ()
+
+
+def test_a_cards_expiry_beside_it_is_hidden_and_a_security_code_by_its_name() -> None:
+    arguments = {"card": {"number": "4111 1111 1111 1111", "exp_month": 12, "expYear": "2029", "cvc": 123,
+                          "holder": "Ada"}, "session": {"expires": 3600}}
+    found = find_hidden("t", arguments, detectors={"card", "names"})
+    assert [(h.where, h.kind) for h in found] == [
+        ("card.number", "card"), ("card.exp_month", "card expiry"), ("card.expYear", "card expiry"),
+        ("card.cvc", "card security code")]
+    assert redacted(arguments, found)["card"] == {"number": "card ending 1111", "exp_month": "card expiry (hidden)",
+                                                  "expYear": "card expiry (hidden)",
+                                                  "cvc": "card security code (hidden)", "holder": "Ada"}
+    alone = find_hidden("t", arguments, detectors={"card"})  # (the `names` detector off: beside a card all the same)
+    assert [(h.where, h.kind) for h in alone] == [
+        ("card.number", "card"), ("card.exp_month", "card expiry"), ("card.expYear", "card expiry"),
+        ("card.cvc", "card security code")]
+
+
+def test_every_path_under_a_hidden_name_names_it_by_its_placeholder() -> None:
+    arguments = {"cards": {"4111111111111111": "primary", "٥٥٠٠ ٠٠٠٠ ٠٠٠٠ ٠٠٠٤": {"note": f"key {STRIPE}"}},
+                 "list": [{"DE89370400440532013000": [{"pin": "1234"}]}]}
+    found = find_hidden("t", arguments, schema={"type": "object", "properties": {"list": {"items": {
+        "additionalProperties": {"items": {"properties": {"pin": {"writeOnly": True}}}}}}}})
+    wheres = [h.where for h in found]
+    assert wheres == ["cards.<card ending 1111>", "cards.<card ending 0004>", "cards.<card ending 0004>.note",
+                      "list[0].<IBAN DE89 … 3000>", "list[0].<IBAN DE89 … 3000>[0].pin"]
+    assert not any(digits in "".join(wheres) for digits in ("4111111111111111", "٥٥٠٠", "DE89370400440532013000"))

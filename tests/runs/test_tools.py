@@ -354,4 +354,4 @@ async def test_an_approval_of_arguments_failing_the_schema_still_runs_nothing(tm
     approver = Scripted(Decision("x", "approved", "U0BOB", digest=digest_of(bad)))  # e.g. a forged click
     result = await require_approval(tool, approver).run_json(bad, CancellationToken())
     assert str(result).startswith("refused: the arguments do not match the schema of send_email")
-    assert approver.requests[0].schema_error.startswith("to:") and not (tmp_path / "out").exists()
+    assert approver.requests[0].schema_error.startswith("$.to:") and not (tmp_path / "out").exists()

@@ -42,6 +42,7 @@ from bot.core.allow_rules import (
 )
 from bot.core.records import SLACK_ID, ApprovalRecord
 from bot.core.security import sign_metadata, verify_metadata
+from bot.core.sensitive import shown_name
 from bot.services import Services
 from bot.slack.blocks import (
     ARGUMENTS_ACTION,
@@ -248,7 +249,7 @@ async def full_edit(services: Services, approval: ApprovalRecord, edit: Any) -> 
     full, shown = restored
     if approval.hidden:
         schema = json.loads(approval.arguments_schema) if approval.arguments_schema else None
-        problem = schema_problem(full, schema) if isinstance(schema, dict) else None
+        problem = schema_problem(full, schema, name=shown_name) if isinstance(schema, dict) else None
         if problem is not None:  # (said of the full arguments; the modal checked none with hidden values)
             return f"These arguments do not match the tool's schema: {problem}. Nothing was run."[:1900]
         await hiding.keep_edit(approval, full)

@@ -208,7 +208,7 @@ async def test_arguments_outside_the_schema_are_never_forwarded(
     bot, key = emailer
     async with over_stdio(bot, key, tmp_path) as gw:
         wrong = await gw.session.call_tool("send_email", {"to": "bob@example.com"})
-        assert wrong.is_error and "required property" in text(wrong) and "body" in text(wrong)
+        assert wrong.is_error and "$: lacks 'body' (required)" in text(wrong)
         extra = await gw.session.call_tool("list_inbox", {"limit": 0})  # allowed, still checked
         assert extra.is_error and "minimum" in text(extra)
         with pytest.raises(MCPError, match="no tool 'delete_all'"):

@@ -1,0 +1,85 @@
+"""Where a secret could be kept or sent, looked at whole: every key and value of Redis (`redis_dump`, packed texts
+unpacked), and a program's webhook receiver recording every body it is sent (`webhook_receiver`)."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+import redis.asyncio as aioredis
+from aiohttp import web
+
+from bot.store.codec import unpack
+
+_PACKED = re.compile(rb"[A-Za-z0-9+/]{16,}={0,2}")
+
+
+class Receiver:
+    """A program's webhook receiver: every body it was sent, raw."""
+
+    def __init__(self) -> None:
+        self.bodies: list[bytes] = []
+        self.url = ""
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.bodies.append(await request.read())
+        return web.json_response({"ok": True})
+
+
+@contextlib.asynccontextmanager
+async def webhook_receiver() -> AsyncIterator[Receiver]:
+    """A `Receiver` listening on loopback (its `url`) while the context lasts."""
+    got = Receiver()
+    app = web.Application()
+    app.router.add_post("/hook", got.handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    got.url = f"http://127.0.0.1:{runner.addresses[0][1]}/hook"
+    yield got
+    await runner.cleanup()
+
+
+async def redis_dump(redis_url: str) -> str:
+    """Every key of Redis and every value, whatever its type, as one text; a packed text (an approval's long
+    texts, zlib and base64) also unpacked."""
+    client = aioredis.Redis.from_url(redis_url, decode_responses=False)
+    parts: list[str] = []
+    try:
+        async for key in client.scan_iter(count=500):
+            kind = (await client.type(key)).decode()
+            value: Any
+            if kind == "none":  # (gone since the scan: expired, or deleted)
+                continue
+            if kind == "string":
+                value = await client.get(key)
+            elif kind == "hash":
+                value = await client.hgetall(key)
+            elif kind == "list":
+                value = await client.lrange(key, 0, -1)
+            elif kind == "set":
+                value = await client.smembers(key)
+            elif kind == "zset":
+                value = await client.zrange(key, 0, -1, withscores=True)
+            elif kind == "stream":
+                value = await client.xrange(key)
+            else:
+                raise AssertionError(f"a key of type {kind}: {key!r}")
+            parts.append(f"{key!r} {value!r}")
+            parts += _unpacked(value)
+    finally:
+        await client.aclose()
+    return "\n".join(parts)
+
+
+def _unpacked(value: Any) -> list[str]:
+    """The packed texts inside a value, unpacked."""
+    found: list[str] = []
+    for packed in _PACKED.findall(repr(value).encode()):
+        try:
+            found.append(unpack(packed.decode()))
+        except Exception:  # (most such runs are not packed texts)
+            continue
+    return found

@@ -2,11 +2,13 @@
 strictly (no unknown field), against the schemas of the pinned Kubernetes version (`kubernetes-validate`, offline);
 a misspelt field fails; and the parts agree with each other and with the worker: probes on /livez and /readyz, a
 preStop pause, a non-root read-only container, the secrets from the Secret by name, selectors that select the
-workers, a ServiceMonitor that scrapes the Service's port as the alert rules' job, and the image's tag the version."""
+workers, a ServiceMonitor that scrapes the Service's port as the alert rules' job, the image's tag the version, and
+the pod running as the user the Dockerfile makes."""
 
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
 
 import kubernetes_validate
@@ -126,3 +128,13 @@ def test_the_image_is_tagged_with_the_version() -> None:
     (image,) = kustomization()["images"]
     assert image["name"] == manifests()["Deployment"]["spec"]["template"]["spec"]["containers"][0]["image"]
     assert image["newTag"] == bot.__version__
+
+
+def test_the_pod_runs_as_the_images_own_user() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    (user,) = re.findall(r"^USER (\d+):(\d+)$", dockerfile, flags=re.MULTILINE)
+    assert re.search(rf"useradd --uid {user[0]} --gid {user[1]} ", dockerfile)
+    pod = manifests()["Deployment"]["spec"]["template"]["spec"]["securityContext"]
+    assert (str(pod["runAsUser"]), str(pod["runAsGroup"])) == user
+    assert re.search(r"^HEALTHCHECK .*\n?.*/livez", dockerfile, flags=re.MULTILINE)
+    assert 'ENTRYPOINT ["python", "-m", "bot"]' in dockerfile and "ARG BASE_IMAGE=python:3.11-slim" in dockerfile

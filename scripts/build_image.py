@@ -10,7 +10,8 @@
 1. The wheels: `slack_agent_approvals-*.whl` and `agent_approvals-*.whl` from `--wheels` or `--out`, built with
    `python -m build --wheel` when there are none; then every dependency's wheel beside them (`pip wheel`, this host's
    index), so that nothing is fetched inside the build.
-2. The context: `OUT/image-context/` with the Dockerfile and `wheels/`.
+2. The context: the Dockerfile and `wheels/`, in a folder of its own (kept as `OUT/image-context/` with
+   `--context-only`; otherwise removed after the build, so that OUT holds only artefacts).
 3. The base: an image reference is used as it is; a directory is a root filesystem with Python 3.11 as `python3`
    (Debian bookworm's `python3`, `python3-venv`), imported as `localhost/debian-python:bookworm` (`buildah from
    scratch`, the tree copied in, committed).
@@ -18,18 +19,18 @@
    Docker's format, which keeps the HEALTHCHECK), tagged `localhost/agent-approvals:VERSION`, then written to
    `OUT/agent-approvals-VERSION.image.tar` (`docker-archive`: `docker load -i`, `podman load -i`).
 
-Each step says how long it took; the image's size is printed and written beside it (`.size`).
+Each step says how long it took; the image's size is printed.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -82,10 +83,9 @@ def wheels(out: Path, given: Path | None) -> list[Path]:
     return found
 
 
-def context(out: Path, own: Sequence[Path]) -> Path:
-    """OUT/image-context: the Dockerfile and every wheel the image installs (dependencies gathered here)."""
+def context(where: Path, own: Sequence[Path]) -> Path:
+    """`where`: the Dockerfile and every wheel the image installs (dependencies gathered here)."""
     started = time.monotonic()
-    where = out / "image-context"
     shutil.rmtree(where, ignore_errors=True)
     (where / "wheels").mkdir(parents=True)
     shutil.copy(ROOT / "Dockerfile", where / "Dockerfile")
@@ -142,12 +142,22 @@ def save(tag: str, out: Path) -> Path:
     archive = out / f"agent-approvals-{version()}.image.tar"
     archive.unlink(missing_ok=True)
     run(*BUILDAH, "push", "--quiet", tag, f"docker-archive:{archive}:{tag}")
-    inspected = json.loads(run(*BUILDAH, "inspect", "--type", "image", tag))
-    size = sum(int(layer.get("size", 0) or 0) for layer in inspected.get("Docker", {}).get("history", []))
-    said = {"image": tag, "archive_bytes": archive.stat().st_size, "layers_bytes": size or None}
-    archive.with_suffix(".size").write_text(json.dumps(said) + "\n")
-    step(f"image written to {archive} ({archive.stat().st_size / 2**20:.0f} MiB)", started)
+    listed = run(*BUILDAH, "images", "--format", "{{.Size}}", tag).strip()
+    step(f"image {tag} ({listed}) written to {archive} ({archive.stat().st_size / 2**20:.0f} MiB)", started)
     return archive
+
+
+def built(out: Path, args: argparse.Namespace, where: Path, started: float) -> int:
+    base = args.base or "python:3.11-slim"
+    if args.debootstrap:
+        base = import_rootfs(debootstrap(args.debootstrap.resolve()))
+    elif Path(base).is_dir():
+        base = import_rootfs(Path(base).resolve())
+    tag = f"{IMAGE}:{version()}"
+    build(where, base, tag)
+    save(tag, out)
+    step("all", started)
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -164,22 +174,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.monotonic()
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
-    where = context(out, wheels(out, args.wheels))
     if args.context_only:
+        where = context(out / "image-context", wheels(out, args.wheels))
         print(f"the build context: {where} (docker build -t agent-approvals {where})")
         return 0
     if shutil.which("buildah") is None:
         sys.exit("error: buildah is not installed (Debian: apt-get install buildah)")
-    base = args.base or "python:3.11-slim"
-    if args.debootstrap:
-        base = import_rootfs(debootstrap(args.debootstrap.resolve()))
-    elif Path(base).is_dir():
-        base = import_rootfs(Path(base).resolve())
-    tag = f"{IMAGE}:{version()}"
-    build(where, base, tag)
-    save(tag, out)
-    step("all", started)
-    return 0
+    with tempfile.TemporaryDirectory(prefix="image-context-") as folder:
+        return built(out, args, context(Path(folder), wheels(out, args.wheels)), started)
 
 
 if __name__ == "__main__":

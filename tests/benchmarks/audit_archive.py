@@ -10,7 +10,8 @@ into a folder (each object fsynced, hard-linked into place, read back).
 2. Archiving: the writer appends every signed entry in sealed segments of 4,096: entries a second.
 3. Verify: `check_archive` (what `audit verify --archive` runs without Redis), pinned keys: entries a second.
 4. Memory: Redis's `MEMORY USAGE` of the stream per entry, before and after the trim the archive allows (all archived,
-   AUDIT_REDIS_KEEP 0 for the run), and what a year at 5,000 approvals a day would take in Redis with 30 days kept.
+   AUDIT_REDIS_KEEP 0 for the run), and what a year at 5,000 approvals a day (3 entries each) would take in Redis
+   with 30 days kept.
 
     python tests/benchmarks/audit_archive.py [--entries 100000] [--out F]
 """
@@ -37,6 +38,10 @@ from tests.benchmarks.audit_chain import ENTRY
 from tests.benchmarks.common import machine_info, start_redis, stop_redis, write_json
 from tests.support.archive import trust
 from tests.support.audit_log import keys_file
+
+# audit entries one approval writes (asked, decided, used: measured by sizing.py, docs/operators/sizing.md); this
+# benchmark's entries are smaller than real ones (sizing.py measures those too)
+ENTRIES_PER_APPROVAL = 3
 
 
 async def measure(store: Store, keys: SigningKeys, folder: FolderStore, entries: int) -> dict[str, Any]:
@@ -67,8 +72,8 @@ async def measure(store: Store, keys: SigningKeys, folder: FolderStore, entries:
         "archived_per_s": round(archived / archiving), "verified_per_s": round(checked.size / verifying),
         "archive_bytes_per_entry": round(on_disk / checked.size, 1),
         "redis_bytes_per_entry": round(per_entry, 1), "redis_bytes_after_trim": after, "entries_kept": kept,
-        "redis_year_without_archive_mb": round(per_entry * 5000 * 365 / 2**20, 1),
-        "redis_30_days_kept_mb": round(per_entry * 5000 * 30 / 2**20, 1),
+        "redis_year_without_archive_mb": round(per_entry * 5000 * ENTRIES_PER_APPROVAL * 365 / 2**20, 1),
+        "redis_30_days_kept_mb": round(per_entry * 5000 * ENTRIES_PER_APPROVAL * 30 / 2**20, 1),
     }
 
 

@@ -60,6 +60,7 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
     "redaction": ("redaction.py", ["--small"], []),
     "tenants": ("tenants.py", ["--small"], []),
     "sessions": ("session_calls.py", ["--small"], []),
+    "sizing": ("sizing.py", ["--small"], []),
 }
 
 
@@ -231,6 +232,17 @@ def key_figures(name: str, result: dict[str, Any]) -> dict[str, float | None]:
         out["read calls"] = _get(result, "totals", "reads")
         out["Slack calls while waiting"] = _get(result, "idle_window", "slack_calls")
         out["Redis commands/s per idle worker"] = _get(result, "idle_redis_commands_per_s_per_worker")
+    elif name == "sizing":
+        for figure in ("audit_entries_per_approval", "redis_used_memory_per_approval_bytes",
+                       "approval_records_per_approval_bytes", "audit_stream_bytes_per_entry",
+                       "redis_per_approval_without_archive_bytes", "redis_per_approval_with_archive_bytes",
+                       "workspace_fixed_bytes",
+                       "approvals_per_s_one_worker", "verify_entries_per_s"):
+            out[figure] = _get(result, "burst", figure)
+        for figure in ("objects_per_segment", "bytes_per_segment", "verify_ms_per_segment"):
+            out[figure] = _get(result, "trickle", figure)
+        for figure in ("archive_objects", "verify_minutes", "redis_audit_mb_without_archive"):
+            out[f"year: {figure}"] = _get(result, "year_at_5000_a_day", figure)
     elif name == "sessions":
         out["Slack calls per run step, without sessions"] = _get(result, "without_sessions", "per_step")
         out["Slack calls per run step, with sessions"] = _get(result, "with_sessions", "per_step")

@@ -16,6 +16,8 @@ shard index (which scheme it is written in, from which entry); everything else i
                     walker and says what it found
     rounds.py       the loop the checkpoint writer, the archive writer and the watcher run in (a round every
                     few seconds in a task of its own; Redis down said once a minute, other failures logged)
+    census.py       pure: the watcher's cheap look at the whole Redis log: its length, first and last entries
+                    against what the signed checkpoints and the counter say it holds
     watch.py        the watcher: one worker at a time (a lease) verifies each new checkpoint as it is written and
                     says a finding (altered, deleted, inserted, forged, stalled) in ALERTS_CHANNEL and a webhook
     archive/        the write-once archive (AUDIT_ARCHIVE): sealed segments, tiles, signed tree heads in a folder

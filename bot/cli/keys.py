@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 import time
 from collections.abc import Mapping
@@ -15,7 +14,7 @@ from bot.core.durations import DurationError, parse_duration
 from bot.core.operators import add_as, operator_of
 from bot.core.records import DEFAULT_MAX_PENDING, DEFAULT_PER_MINUTE, ApiKey
 from bot.core.sealing import HiddenKeyring
-from bot.core.settings import SettingsError, StoreSettings
+from bot.core.settings import KeysSettings, SettingsError, reveal
 from bot.core.workspaces import WorkspaceRef
 from bot.store import NewKey, Store, StoreUnavailable, connect
 from bot.store.api_keys import describe
@@ -102,17 +101,12 @@ def keys_command(args: argparse.Namespace, *, environ: Mapping[str, str] | None 
     """`python -m bot keys …` with its parsed arguments (see `HELP`); its settings from `environ` (the
     environment when None). Returns an exit code."""
     try:
-        settings = StoreSettings.from_env(environ)
+        settings = KeysSettings.from_env(environ)
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     try:
-        secrets_key = (environ if environ is not None else os.environ).get("SECRETS_KEY", "").strip()
-        keyring = HiddenKeyring.from_setting(secrets_key) if secrets_key else None
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    try:
+        keyring = HiddenKeyring.from_setting(reveal(settings.secrets_key) or "") if settings.secrets_key else None
         return asyncio.run(_run(settings, args, keyring))
     except StoreUnavailable as exc:
         print(f"error: cannot reach Redis where REDIS_URL points ({exc.cause}); is it"
@@ -120,7 +114,7 @@ def keys_command(args: argparse.Namespace, *, environ: Mapping[str, str] | None 
         return 1
 
 
-async def _run(settings: StoreSettings, args: argparse.Namespace, keyring: HiddenKeyring | None) -> int:
+async def _run(settings: KeysSettings, args: argparse.Namespace, keyring: HiddenKeyring | None) -> int:
     redis = connect(settings.redis_url.get_secret_value(), command_timeout=settings.redis_timeout)
     store = Store(redis, prefix=settings.store_prefix)
     store.hidden.use(keyring)  # seals the webhook secrets made here

@@ -106,8 +106,9 @@ def _cards(text: str) -> Iterator[Finding]:
         if match.start() < end:
             continue  # (inside a card found)
         written = match.group(1)
-        digits = _NOT_DIGIT.sub("", written) if len(written) > 19 or not written.isdigit() else written
-        while not card_number(digits) and not written.isdigit():  # a shorter grouping: its last group left out
+        bare = written.isascii() and written.isdigit()  # (the text is normalised: its digits are ASCII)
+        digits = _NOT_DIGIT.sub("", written) if len(written) > 19 or not bare else written
+        while not card_number(digits) and not bare:  # a shorter grouping: its last group left out
             shorter = re.match(r"(.*[0-9])[^0-9]+[0-9]+\Z", written)
             if shorter is None or len(shorter.group(1)) < 13:
                 break

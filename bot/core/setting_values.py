@@ -9,9 +9,10 @@ import re
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, SecretStr
+from pydantic import AfterValidator, BeforeValidator, Field, SecretStr
 
 from bot.core.durations import MAX_SECONDS, parse_duration
+from bot.core.sealing import HiddenKeyring
 
 TRUE = ("true", "1", "yes", "on")
 FALSE = ("false", "0", "no", "off")
@@ -217,3 +218,14 @@ def _upstream(given: Any) -> SlackbotUpstream:
 
 
 SlackbotMcpSetting = Annotated[SlackbotMcp | None, BeforeValidator(slackbot_mcp)]
+
+
+def _secrets_key(value: SecretStr | None) -> SecretStr | None:
+    if value is not None:
+        HiddenKeyring.from_setting(value.get_secret_value())  # ValueError naming what is wrong, never a key
+    return value
+
+
+SecretsKey = Annotated[Secret | None, AfterValidator(_secrets_key), Field(
+    validation_alias="SECRETS_KEY",
+    description="32 random bytes, base64 (or `kid:KEY,kid:KEY`: the first seals, others open): seals secrets")]

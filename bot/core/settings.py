@@ -1,6 +1,6 @@
 """Process settings, read from an explicit mapping (the environment by default), in three layers:
 
-* `StoreSettings`: the bot's Redis (what `python -m bot audit` needs);
+* `StoreSettings`: the bot's Redis (what `python -m bot audit` needs; `KeysSettings` adds SECRETS_KEY);
 * `ApproverSettings`: that, plus Slack and the approval defaults (what posting cards needs);
 * `Settings`: everything a worker needs.
 
@@ -40,7 +40,7 @@ from bot.core import setting_values
 from bot.core.detectors import DETECTORS
 from bot.core.durations import DurationError
 from bot.core.redis_urls import cluster_prefix, is_cluster_url
-from bot.core.sealing import HiddenKeyring, key_from_text
+from bot.core.sealing import key_from_text
 from bot.core.sensitive import read_detectors
 from bot.core.setting_values import ApiUrl, Flag, Port, PublicUrl, RedisTimeout, Secret, Stripped, duration, whole
 from bot.core.workspace_files import StaticWorkspace, WorkspacesFileError, read_workspaces_file
@@ -257,6 +257,12 @@ class StoreSettings(_FromEnv):
         return self.key_prefix
 
 
+class KeysSettings(StoreSettings):
+    """What `python -m bot keys` needs: the store, and the workers' SECRETS_KEY sealing a key's webhook secret."""
+
+    secrets_key: setting_values.SecretsKey = None
+
+
 class ApproverSettings(StoreSettings):
     """The store, plus what posting approval cards and waiting for decisions needs."""
 
@@ -352,8 +358,7 @@ class Settings(ApproverSettings):
         description="the detectors of sensitive values in a tool call's arguments (comma-separated; `all`, or `none`"
         f" to turn them off): {', '.join(f'`{name}`' for name in DETECTORS)} (docs/operators/sensitive-values.md);"
         " an unknown name stops the worker at start")
-    secrets_key: Secret | None = Field(default=None, validation_alias="SECRETS_KEY", description="32 random bytes,"
-                                       " base64 (or `kid:KEY,kid:KEY`: the first seals, others open): seals secrets")
+    secrets_key: setting_values.SecretsKey = None
     usergroup_cache_seconds: Annotated[int, whole(0, 86400)] = Field(
         default=60, validation_alias="USERGROUP_CACHE_SECONDS",
         description="how long user-group membership (`usergroups.users.list`) is cached",
@@ -550,13 +555,6 @@ class Settings(ApproverSettings):
         "a JSON list of more workspaces and their bot tokens, `[{\"team\": \"T…\", \"enterprise\": \"E…\","
         " \"bot_token\": \"env:VAR\"}]` (a token as `env:VAR` is read from that variable)"))
     _static_workspaces: tuple[StaticWorkspace, ...] = PrivateAttr(default=())
-
-    @field_validator("secrets_key")
-    @classmethod
-    def _secrets_key(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None:
-            HiddenKeyring.from_setting(value.get_secret_value())  # ValueError naming what is wrong, never a key
-        return value
 
     @field_validator("slack_tokens_key")
     @classmethod

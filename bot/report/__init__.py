@@ -13,7 +13,10 @@ export (audit integrity, `audit verify`: bot/audit/).
     cli.py             reads Redis (the audit stream, the pending approvals) and writes the page
     names.py           people's names for the report and the export, asked of Slack (ids offline)
     audit_export.py    `python -m bot audit`: the audit stream as JSON lines or CSV
-    evidence.py    `python -m bot audit evidence`: an audit period's population, proofs and summary, from the archive
+    evidence.py        `python -m bot audit evidence`: an audit period's population, proofs and summary, from the
+                       archive
+    span.py            a period's audit entries for the report and the export: Redis, and the archive (`--archive`)
+                       for what Redis no longer holds
 
 Importing this package does not import matplotlib or jinja2: `/agent report` and the App Home use
 `headline`.

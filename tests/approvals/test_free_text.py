@@ -1,7 +1,8 @@
 """Free text through the one door (#76 item 1, bot/approvals/hiding.py `Hiding.text`), one field at a time, with a
 worker in this process, a real redis-server and the local Slack: a program's title and a message's text, a value of
 the arguments restated in the title, a reviewer's revise note and reject reason, a policy's reason quoting an
-argument (asked, and refused at once), an `/agent` task (its header). Each is hidden before it is stored or posted:
+argument (asked, and refused at once), an `/agent` task (its header), what a program's allow-list let through, a
+freeze's reason. Each is hidden before it is stored or posted:
 in the record, every Slack call, the audit log (the `requested` entry carries the title as reviewers saw it) and
 what the program reads back."""
 
@@ -11,10 +12,10 @@ import json
 from typing import Any
 
 from bot.devslack.server import SlackStandIn
-from tests.conftest import ALICE, BOB, SALES, StartPolicyWorker, Worker, find_header
+from tests.conftest import ALICE, BOB, SALES, StartPolicyWorker, Worker, bot_env, find_header, start_worker
 from tests.support.api import Client, new_key
 from tests.support.flow import start_run
-from tests.support.hitl import audit_events, nth_card, open_modal, reject, until
+from tests.support.hitl import audit_events, command, nth_card, open_modal, reject, until
 from tests.support.leaks import leaks
 
 CARDS = ("4111 1111 1111 1111", "4111-1111-1111-1111", "4111111111111111")
@@ -138,3 +139,27 @@ async def test_an_agent_task_with_a_card_is_hidden_before_its_header(worker: Wor
     assert run is not None and run.task == "Refund card ending 1111 and tell the vendor"
     await nth_card(slack, 1)
     assert not leaks(slack_calls(slack) + json.dumps(await worker.services.store.audit.entries()), SECRETS)
+
+
+async def test_a_call_recorded_as_allowed_names_its_allow_list_hidden(api: Worker) -> None:
+    client = Client(api, (await new_key(api, "mailbox")).key)
+    status, answer, _ = await client.call("POST", "/api/v1/audit/allowed", body={
+        "tool": {"name": "list_inbox", "arguments": {"limit": 2}}, "allowed_by": f"--allow list_* (card {CARDS[0]})"})
+    assert status == 201 and answer["allowed_by"] == "--allow list_* (card card ending 1111)", answer
+    assert not leaks(json.dumps(await api.services.store.audit.entries()), SECRETS)
+
+
+async def test_a_freeze_reason_is_hidden(slack: SlackStandIn, redis_url: str) -> None:
+    worker = await start_worker(bot_env(slack=slack, redis_url=redis_url, model_config=None, ADMIN_USERS=ALICE))
+    slack.events_url = worker.url + "/slack/events"
+    try:
+        said = await command(slack, f"freeze all card {CARDS[1]} leaked", user=ALICE)
+        assert said.startswith("Frozen: everything"), said
+        client = Client(worker, (await new_key(worker, "refunds")).key)
+        _, refused = await ask(worker, refund(title="Refund"), client)
+        assert refused["refusal"] == f"Not run: frozen: card card ending 1111 leaked (scope all, by {ALICE})"
+        frozen = json.dumps(await worker.services.store.freezes.all(), default=str)
+        assert not leaks(frozen + slack_calls(slack) + json.dumps(await worker.services.store.audit.entries()),
+                         SECRETS)
+    finally:
+        await worker.stop()

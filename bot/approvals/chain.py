@@ -187,13 +187,13 @@ class DecisionChain:
         """What a link decided, as the end stores it: the step hidden (`_hidden`), and what the link said of it (the
         decision's feedback, a policy's reason, its audit entry's words, the run's line) through the one door of
         free text, the values hidden in the arguments replaced there too."""
-        known = self.hiding.known_in(went.step.approval)
+        approval, known = await self.hiding.hidden(went.step.approval, keep=keep)
 
         def said(text: str) -> str:
             return self.hiding.text(text, known=known)
 
         audit = {name: said(value) if name in AUDITED_WORDS else value for name, value in went.audit.items()}
-        return replace(went, step=await self._hidden(went.step, keep=keep), audit=audit, line=said(went.line),
+        return replace(went, step=replace(went.step, approval=approval), audit=audit, line=said(went.line),
                        decision=replace(went.decision, feedback=said(went.decision.feedback)))
 
     async def _stored(self, store: Any, given: Any) -> Opened:

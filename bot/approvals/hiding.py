@@ -6,7 +6,7 @@ program's own `GET`, the reveal page and a reviewer's edit, and dropped when the
 
     hiding.find(approval)             what is hidden in its arguments: the tool's schema, policy.yaml's `redact:`,
                                       the detectors of REDACT_DETECTORS (bot/core/sensitive.py)
-    await hiding.hide(approval)       the approval as stored (redacted), its values sealed
+    await hiding.hide(approval)       the approval as stored (redacted), its values sealed (`hidden`: and them)
     await hiding.full(approval)       the full arguments (JSON text) kept for it, or None
     await hiding.restore(approval, edit)   a reviewer's edit of the redacted arguments as full arguments: a value
                                       left as shown keeps the hidden one
@@ -16,7 +16,7 @@ program's own `GET`, the reveal page and a reviewer's edit, and dropped when the
     hiding.text(text, known=...)      the one door of free text (#76): every text an approval, a run or a decision
                                       carries (a title, a why, a run's task, a proposal, a reviewer's feedback, a
                                       policy's reason, a schema error, a run's words) goes through it before it is
-                                      stored or posted: the values hidden in the arguments (`known_in`, or sealed:
+                                      stored or posted: the values hidden in the arguments (`hidden`, or sealed:
                                       `known`) replaced wherever they appear, then what the detectors find
     await hiding.said(id, text)       `text` of a stored approval, with its kept values (a reviewer's feedback)
 
@@ -54,6 +54,7 @@ MIN_SCRUBBED: Final = 4  # hidden values this long or longer are also replaced i
 NO_RECEIPT: Final = "-"  # `args_sha256` of arguments RFC 8785 cannot encode: no receipt is signed
 
 Rules = Callable[[], Mapping[str, Sequence[ArgPath]]]
+Known = tuple[str, str]  # a value hidden in the arguments, and what is shown of it
 
 
 class Hiding:
@@ -86,7 +87,7 @@ class Hiding:
     def text(self, text: str, *, tool: str = "", known: Sequence[tuple[str, str]] = ()) -> str:
         """The one door of free text (#76): a title, a why, a run's task, a proposal, a reviewer's feedback, a
         policy's reason, a schema error, a run's streamed turns and results. `known` values (a hidden value of the
-        arguments and what is shown of it: `known_in`, `known`) replaced wherever they appear, then what the
+        arguments and what is shown of it: `hidden`, `known`) replaced wherever they appear, then what the
         detectors find (and, in JSON text, values named like secrets or the policy's `redact:` paths of `tool`)
         replaced by what may be shown of them, as on a card."""
         if not text:
@@ -95,16 +96,9 @@ class Hiding:
         found = find_hidden(tool, text, rules=dict(self._rules()), detectors=self.detectors)
         return str(redacted(text, found)) if found else text
 
-    def known_in(self, approval: ApprovalRecord) -> list[tuple[str, str]]:
-        """(value, what is shown of it) of each value hidden in `approval`'s full arguments (before `hide`): what
-        `text` replaces in its other texts."""
-        arguments = _loaded(approval.arguments) if approval.kind == "tool_call" else None
-        found = self.find(approval, arguments)
-        return pairs_of([value_of(arguments, item) for item in found], [item.display for item in found])
-
     async def known(self, approval_id: str) -> list[tuple[str, str]]:
-        """`known_in` of a stored approval, from its values kept sealed ([] when none are kept: no SECRETS_KEY, or
-        they ended; the detectors still run)."""
+        """The values hidden in a stored approval's arguments and what is shown of each, from those kept sealed ([]
+        when none are kept: no SECRETS_KEY, or they ended; the detectors still run)."""
         kept = await self.kept(approval_id)
         values, shown = (kept or {}).get("values"), (kept or {}).get("shown")
         if not isinstance(values, list) or not isinstance(shown, list):
@@ -126,7 +120,12 @@ class Hiding:
         return text if shown == note else encode_revision(arguments, note=shown)
 
     async def hide(self, approval: ApprovalRecord, *, keep: bool = True) -> ApprovalRecord:
-        """`approval` as it is stored: its arguments and proposal redacted, what was hidden listed with a keyed
+        """`hidden`'s approval (below)."""
+        return (await self.hidden(approval, keep=keep))[0]
+
+    async def hidden(self, approval: ApprovalRecord, *, keep: bool = True) -> tuple[ApprovalRecord, list[Known]]:
+        """`approval` as it is stored, and the values hidden in its arguments with what is shown of each (for
+        `text`, in what is said of it): its arguments and proposal redacted, what was hidden listed with a keyed
         commitment of each value, the full arguments sealed (when SECRETS_KEY is set and `keep`), and each of its
         free texts (`FREE_TEXTS`: title, why, feedback, a policy's reason...) through `text`, the values hidden in its
         arguments replaced there in any spelling `scrubbed` knows. A `message` or `code` approval's proposal goes
@@ -141,7 +140,7 @@ class Hiding:
             texts["proposal"] = self.text(approval.proposal, known=known)
         if not found:
             changed = {name: text for name, text in texts.items() if text != getattr(approval, name)}
-            return replace(approval, **changed) if changed else approval
+            return (replace(approval, **changed) if changed else approval), known
         ring = self._store.hidden.keyring
         items = [{"path": item.where, "kind": item.kind, "shown": item.display,
                   "hmac": ring.commit(value) if ring is not None else ""}
@@ -156,7 +155,7 @@ class Hiding:
         if keep:
             await self._keep(hidden, {"arguments": approval.arguments, "values": values,
                                       "shown": [item.display for item in found]})
-        return hidden
+        return hidden, known
 
     async def _keep(self, approval: ApprovalRecord, sealed: Mapping[str, Any]) -> None:
         seconds = keep_seconds(approval)

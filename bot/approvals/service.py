@@ -531,7 +531,7 @@ class ApprovalService:
         """The one way an approval is cancelled (a run cancelled or ended, a program's withdrawal, a card Slack
         refused): the decide step (once, whatever races it), then everything a decision does after (its card
         redrawn saying so, its waiters woken). `status` "ok" when this cancelled it; `approval` as it stands."""
-        reason = await self.chain.hiding.said(approval_id, reason)  # (a run's end may quote anything)
+        reason = self.chain.hiding.text(reason)  # (free text: a run's end may quote anything)
         result = await self.store.approvals.decide(approval_id, outcome="cancelled", by=by, feedback=reason)
         if result.status == "ok" and result.approval is not None:
             self.on_decided(result.approval)

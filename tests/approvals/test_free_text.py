@@ -93,13 +93,14 @@ async def test_the_text_of_a_message_or_code_ask_is_hidden_before_its_card(api: 
 async def test_a_reviewers_revise_note_is_hidden(api: Worker, slack: SlackStandIn) -> None:
     client, answer = await ask(api, {"kind": "message", "title": "Tell the customer", "text": "Refunded."})
     view = await open_modal(slack, await nth_card(slack, 1), user=BOB)
-    note = f"say it went to {IBAN}, card {CARDS[1]}"
+    note = f"say it went to {IBAN}, card {CARDS[1]} exp 12/29, cvv 737"
     assert (await slack.submit_view(user=BOB, view_id=view["id"],
                                     values={"feedback": {"feedback_input": note}})).status == 200
     got = await client.wait(answer["id"])
     assert got["status"] == "revised" and not leaks(json.dumps(got), SECRETS), got
     decided = await api.services.store.approvals.get(answer["id"])
-    assert decided is not None and decided.feedback == "say it went to IBAN GB82 … 5432, card card ending 1111"
+    assert decided is not None and decided.feedback == ("say it went to IBAN GB82 … 5432, card card ending 1111 exp"
+                                                        " card expiry (hidden), cvv card security code (hidden)")
     assert not leaks(slack_calls(slack) + json.dumps(await api.services.store.audit.entries()), SECRETS)
 
 

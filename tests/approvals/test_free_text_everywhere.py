@@ -1,11 +1,12 @@
 """Free text hidden everywhere it could leave the bot (#76 item 1), black box, as a user runs it: a `python -m bot`
 worker at DEBUG with the local Slack, a write-once archive (`file://`) filled every few seconds and a program's
 webhook receiver. An `/agent` task with a card number (its header is a top-level post the whole channel sees), a
-reviewer's revise note and reject reason on its drafts; a program's ask whose title restates a card number in three
-spellings, an IBAN and a live key, and a `writeOnly` value of its arguments; a second ask rejected with a reason
-quoting that value and the key. None of the values appears in any call the local Slack received, the worker's log,
-any Redis key (every key SCANned, every type dumped, packed texts unpacked), the audit log, `audit export`, any
-archive object or any webhook body; the `requested` entries carry each title as reviewers saw it."""
+reviewer's revise note (a card with its expiry and CVV) and reject reason (an IBAN in lower case) on its drafts; a
+program's ask whose title restates a card number in three spellings, an IBAN and a live key, and a `writeOnly` value
+of its arguments; a second ask rejected with a reason quoting that value and the key. None of the values appears in
+any call the local Slack received, the worker's log, any Redis key (every key SCANned, every type dumped, packed texts
+unpacked), the audit log, `audit export`, any archive object or any webhook body; the `requested` entries carry each
+title as reviewers saw it."""
 
 from __future__ import annotations
 
@@ -37,7 +38,8 @@ CARDS = ("4111 1111 1111 1111", "4111-1111-1111-1111", "4111111111111111")
 IBAN = "GB82 WEST 1234 5698 7654 32"
 LIVE_KEY = "sk_live_4eC39HqLyjWDarjtT1zdp7dc"
 PASSWORD = "orchid-lantern-7391"  # a writeOnly value: no detector knows it
-SECRETS = (*CARDS, IBAN, IBAN.replace(" ", ""), LIVE_KEY, PASSWORD)
+IBAN_LOWER = "gb82-west-1234-5698-7654-32"
+SECRETS = (*CARDS, IBAN, IBAN.replace(" ", ""), IBAN_LOWER, LIVE_KEY, PASSWORD, "exp 12/29", "cvv 737")
 SCHEMA = {"type": "object", "properties": {"password": {"type": "string", "writeOnly": True}}}
 
 
@@ -90,10 +92,10 @@ async def test_no_free_text_value_leaves_the_bot_in_the_clear(
     assert "refund card card ending 1111 today" in json.dumps(header, ensure_ascii=False)
     view = await open_modal(slack, await nth_card(slack, 1, within=30), user=BOB)
     revised = await slack.submit_view(user=BOB, view_id=view["id"], values={
-        "feedback": {"feedback_input": f"say card {CARDS[1]} and IBAN {IBAN}"}})
+        "feedback": {"feedback_input": f"say card {CARDS[1]} exp 12/29, cvv 737 and IBAN {IBAN}"}})
     assert revised.status == 200, revised.body
     rejected = await reject(slack, await nth_card(slack, 2, within=30), user=BOB,
-                            reason=f"not to {IBAN.replace(' ', '')}, not with {LIVE_KEY}")
+                            reason=f"not to {IBAN_LOWER}, not with {LIVE_KEY}")
     assert rejected.status == 200, rejected.body
     await run_status(store, run_id, "rejected")
 

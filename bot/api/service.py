@@ -20,6 +20,7 @@ import json
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from agent_approvals.approver import ApprovalRequest, Decision, canonical_json, digest_of, edited_arguments
@@ -265,6 +266,8 @@ class ApprovalsApi:
         if not key.allows(channel):
             raise ApiError(403, "forbidden", f"the key {key.name} may not record calls in {channel}", field="channel")
         requester = await self.requester(allowed.requester) if allowed.requester else ""
+        # (free text of the program's, in the entry and the answer: through the one door, bot/approvals/hiding.py)
+        allowed = replace(allowed, allowed_by=self.approvals.chain.hiding.text(allowed.allowed_by))
         end = RecordAllowed(self.store, key, allowed, channel=channel, requester=requester,
                             idempotency_key=idempotency_key)
         program = ProgramAsk(key=key, title=f"{allowed.tool_name}, allowed by {allowed.allowed_by}",

@@ -50,6 +50,7 @@ from bot.store import Fence, Store, StoreUnavailable, persistently
 from bot.store.channel_settings import ReadSettings
 
 MAX_STALE = 200  # walks while other asks keep changing a policy window's total
+AUDITED_WORDS = ("rule", "reason", "feedback", "title", "task")  # free text a link's audit entry may carry
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,8 +167,8 @@ class DecisionChain:
         for link in self.links:
             went = await link.decide(step)
             if isinstance(went, Decided):
-                hidden = await self._hidden(went.step, keep=end is self.end)
-                opened = await self._stored(end.settle, replace(went, step=hidden))
+                went = await self._hidden_decided(went, keep=end is self.end)
+                opened = await self._stored(end.settle, went)
                 if opened.status == "ok" and went.line:
                     self._threads.post(ask.run, text=went.line)
                 return opened
@@ -181,6 +182,19 @@ class DecisionChain:
         their hidden values sealed apart (bot/approvals/hiding.py) where an approval is opened (`keep`; another
         end, a call recorded as allowed, needs none)."""
         return replace(step, approval=await self.hiding.hide(step.approval, keep=keep))
+
+    async def _hidden_decided(self, went: Decided, *, keep: bool) -> Decided:
+        """What a link decided, as the end stores it: the step hidden (`_hidden`), and what the link said of it (the
+        decision's feedback, a policy's reason, its audit entry's words, the run's line) through the one door of
+        free text, the values hidden in the arguments replaced there too."""
+        approval, known = await self.hiding.hidden(went.step.approval, keep=keep)
+
+        def said(text: str) -> str:
+            return self.hiding.text(text, known=known)
+
+        audit = {name: said(value) if name in AUDITED_WORDS else value for name, value in went.audit.items()}
+        return replace(went, step=replace(went.step, approval=approval), audit=audit, line=said(went.line),
+                       decision=replace(went.decision, feedback=said(went.decision.feedback)))
 
     async def _stored(self, store: Any, given: Any) -> Opened:
         """`store(given)` (the end's `settle` or `decide`); the hidden values sealed for it dropped when another

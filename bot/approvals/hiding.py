@@ -6,13 +6,19 @@ program's own `GET`, the reveal page and a reviewer's edit, and dropped when the
 
     hiding.find(approval)             what is hidden in its arguments: the tool's schema, policy.yaml's `redact:`,
                                       the detectors of REDACT_DETECTORS (bot/core/sensitive.py)
-    await hiding.hide(approval)       the approval as stored (redacted), its values sealed
+    await hiding.hide(approval)       the approval as stored (redacted), its values sealed (`hidden`: and them)
     await hiding.full(approval)       the full arguments (JSON text) kept for it, or None
     await hiding.restore(approval, edit)   a reviewer's edit of the redacted arguments as full arguments: a value
                                       left as shown keeps the hidden one
     await hiding.decision_of(approval)    its decision for the run that asked: a reviewer's edit whole
     hiding.ended(approval)            it was decided: its values dropped (a program's allowed call, an edited one:
                                       kept KEPT_AFTER_DECISION seconds at most, for the program's GET or the run)
+    hiding.text(text, known=...)      the one door of free text (#76): every text an approval, a run or a decision
+                                      carries (a title, a why, a run's task, a proposal, a reviewer's feedback, a
+                                      policy's reason, a schema error, a run's words) goes through it before it is
+                                      stored or posted: the values hidden in the arguments (`hidden`, or sealed:
+                                      `known`) replaced wherever they appear, then what the detectors find
+    await hiding.said(id, text)       `text` of a stored approval, with its kept values (a reviewer's feedback)
 
 Without SECRETS_KEY, values are hidden all the same and not kept: the program's GET answers the redacted copy and says
 so (`arguments_redacted`), a reveal has nothing to show.
@@ -26,7 +32,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, Final
 
-from agent_approvals.approver import Decision, edited_arguments, encode_revision
+from agent_approvals.approver import Decision, edited_arguments, encode_revision, parse_revision
 from agent_approvals.receipts import args_sha256
 
 from bot.core.detectors import DETECTORS
@@ -41,10 +47,14 @@ log = logging.getLogger(__name__)
 KEPT_GRACE: Final = 3600  # seconds kept past a pending approval's deadline (the TTL is only a floor)
 KEPT_NEVER_TIMES_OUT: Final = 7 * 86400  # an approval that never times out: kept this long at most
 KEPT_AFTER_DECISION: Final = 900  # a program's allowed or edited call: kept this long after the decision
+# an approval's free texts (#76): each goes through `Hiding.text` before it is stored or posted (the proposal too,
+# but a tool call's, which is its redacted arguments)
+FREE_TEXTS: Final = ("task", "why", "schema_error", "policy_reason", "feedback")
 MIN_SCRUBBED: Final = 4  # hidden values this long or longer are also replaced in the record's other texts
 NO_RECEIPT: Final = "-"  # `args_sha256` of arguments RFC 8785 cannot encode: no receipt is signed
 
 Rules = Callable[[], Mapping[str, Sequence[ArgPath]]]
+Known = tuple[str, str]  # a value hidden in the arguments, and what is shown of it
 
 
 class Hiding:
@@ -74,26 +84,63 @@ class Hiding:
         return find_hidden(approval.tool_name, arguments, schema=schema if isinstance(schema, dict) else None,
                            rules=rules, detectors=self.detectors)
 
-    def text(self, text: str, *, tool: str = "") -> str:
-        """Untrusted text shown outside a card (a run's streamed turns, its tool calls' results, its result): what
-        the detectors find in it (and in JSON text, values named like secrets, or the policy's `redact:` paths of
-        `tool`) replaced by what may be shown of them, as on a card."""
+    def text(self, text: str, *, tool: str = "", known: Sequence[tuple[str, str]] = ()) -> str:
+        """The one door of free text (#76): a title, a why, a run's task, a proposal, a reviewer's feedback, a
+        policy's reason, a schema error, a run's streamed turns and results. `known` values (a hidden value of the
+        arguments and what is shown of it: `hidden`, `known`) replaced wherever they appear, then what the
+        detectors find (and, in JSON text, values named like secrets or the policy's `redact:` paths of `tool`)
+        replaced by what may be shown of them, as on a card."""
+        if not text:
+            return text
+        text = scrubbed(text, known)
         found = find_hidden(tool, text, rules=dict(self._rules()), detectors=self.detectors)
         return str(redacted(text, found)) if found else text
 
+    async def known(self, approval_id: str) -> list[tuple[str, str]]:
+        """The values hidden in a stored approval's arguments and what is shown of each, from those kept sealed ([]
+        when none are kept: no SECRETS_KEY, or they ended; the detectors still run)."""
+        kept = await self.kept(approval_id)
+        values, shown = (kept or {}).get("values"), (kept or {}).get("shown")
+        if not isinstance(values, list) or not isinstance(shown, list):
+            return []
+        return pairs_of([str(v) for v in values], [str(s) for s in shown])
+
+    async def said(self, approval_id: str, text: str) -> str:
+        """Text said of a stored approval (a reviewer's feedback, a reason it ended) through `text`, with its kept
+        values; a revision's edited arguments (`encode_revision`: already as `restore` shows them) kept as they
+        are, its note through `text`."""
+        if not text:
+            return text
+        known = await self.known(approval_id)
+        revision = parse_revision(text)
+        if revision is None:
+            return self.text(text, known=known)
+        arguments, note = revision
+        shown = self.text(note, known=known)
+        return text if shown == note else encode_revision(arguments, note=shown)
+
     async def hide(self, approval: ApprovalRecord, *, keep: bool = True) -> ApprovalRecord:
-        """`approval` as it is stored: its arguments and proposal redacted, what was hidden listed with a keyed
-        commitment of each value, the full arguments sealed (when SECRETS_KEY is set and `keep`); unchanged when
-        nothing is hidden. A `message` approval (a run's last message, to be posted in Slack) is shown as `text`
-        shows a run's words: there is nothing to seal, as what is posted after it is hidden the same way."""
-        if approval.kind == "message":
-            shown_text = self.text(approval.proposal)
-            return approval if shown_text == approval.proposal else replace(approval, proposal=shown_text)
+        """`hidden`'s approval (below)."""
+        return (await self.hidden(approval, keep=keep))[0]
+
+    async def hidden(self, approval: ApprovalRecord, *, keep: bool = True) -> tuple[ApprovalRecord, list[Known]]:
+        """`approval` as it is stored, and the values hidden in its arguments with what is shown of each (for
+        `text`, in what is said of it): its arguments and proposal redacted, what was hidden listed with a keyed
+        commitment of each value, the full arguments sealed (when SECRETS_KEY is set and `keep`), and each of its
+        free texts (`FREE_TEXTS`: title, why, feedback, a policy's reason...) through `text`, the values hidden in its
+        arguments replaced there in any spelling `scrubbed` knows. A `message` or `code` approval's proposal goes
+        through `text` too (a run's last message, code to run): there is nothing to seal (its digest binds the full
+        text)."""
         arguments = _loaded(approval.arguments) if approval.kind == "tool_call" else None
         found = self.find(approval, arguments)
-        if not found:
-            return approval
         values = [value_of(arguments, item) for item in found]
+        known = pairs_of(values, [item.display for item in found])
+        texts: dict[str, Any] = {name: self.text(getattr(approval, name), known=known) for name in FREE_TEXTS}
+        if approval.kind != "tool_call":
+            texts["proposal"] = self.text(approval.proposal, known=known)
+        if not found:
+            changed = {name: text for name, text in texts.items() if text != getattr(approval, name)}
+            return (replace(approval, **changed) if changed else approval), known
         ring = self._store.hidden.keyring
         items = [{"path": item.where, "kind": item.kind, "shown": item.display,
                   "hmac": ring.commit(value) if ring is not None else ""}
@@ -103,14 +150,12 @@ class Hiding:
             digest = args_sha256(arguments)
         except ValueError:
             digest = NO_RECEIPT
-        pairs = [(value, item.display) for item, value in zip(found, values, strict=True) if len(value) >= MIN_SCRUBBED]
-        hidden = replace(approval, arguments=shown, proposal=f"{approval.tool_name}({shown})",
-                         task=scrubbed(approval.task, pairs), why=scrubbed(approval.why, pairs),
-                         schema_error=scrubbed(approval.schema_error, pairs),
+        hidden = replace(approval, arguments=shown, proposal=f"{approval.tool_name}({shown})", **texts,
                          hidden=json.dumps(items, ensure_ascii=False, separators=(",", ":")), args_sha256=digest)
         if keep:
-            await self._keep(hidden, {"arguments": approval.arguments, "values": values})
-        return hidden
+            await self._keep(hidden, {"arguments": approval.arguments, "values": values,
+                                      "shown": [item.display for item in found]})
+        return hidden, known
 
     async def _keep(self, approval: ApprovalRecord, sealed: Mapping[str, Any]) -> None:
         seconds = keep_seconds(approval)
@@ -199,6 +244,11 @@ def keep_seconds(approval: ApprovalRecord) -> int:
     if approval.timeout_seconds <= 0:
         return KEPT_NEVER_TIMES_OUT
     return approval.timeout_seconds + KEPT_GRACE
+
+
+def pairs_of(values: Sequence[str], shown: Sequence[str]) -> list[tuple[str, str]]:
+    """(value, what is shown of it) of hidden values long enough (MIN_SCRUBBED) to be replaced in other texts."""
+    return [(value, display) for value, display in zip(values, shown, strict=False) if len(value) >= MIN_SCRUBBED]
 
 
 def scrubbed(text: str, pairs: Sequence[tuple[str, str]]) -> str:

@@ -394,6 +394,8 @@ class ApprovalService:
         nothing changes; refusals are audited either way. A person of another workspace than the approval's decides
         it only as `rights.may_decide_across` says (refused and audited otherwise: `other_workspace`)."""
         person = await self._workspace_of(user)
+        if feedback and not dry_run:  # a reviewer's note, a revision's, a reject's reason: the one door of free text
+            feedback = await self.chain.hiding.said(approval_id, feedback)
         decide = partial(
             self.store.approvals.decide,
             approval_id,
@@ -529,6 +531,7 @@ class ApprovalService:
         """The one way an approval is cancelled (a run cancelled or ended, a program's withdrawal, a card Slack
         refused): the decide step (once, whatever races it), then everything a decision does after (its card
         redrawn saying so, its waiters woken). `status` "ok" when this cancelled it; `approval` as it stands."""
+        reason = self.chain.hiding.text(reason)  # (free text: a run's end may quote anything)
         result = await self.store.approvals.decide(approval_id, outcome="cancelled", by=by, feedback=reason)
         if result.status == "ok" and result.approval is not None:
             self.on_decided(result.approval)

@@ -161,7 +161,7 @@ class RunManager:
             id=new_run_id(),
             requester=requester,
             channel=channel,
-            task=task,
+            task=self._shown(task),  # (#76) as its header, its thread and its team see it: stored so
             preset=preset,
             mode=mode,
             model=self._model_label,
@@ -325,7 +325,7 @@ class RunManager:
         """Give the run its final status (unless someone already did), then tell Slack. Through a Redis
         outage this waits until Redis is back (a run must not stay "running" with nobody on it); if
         another worker took the run over meanwhile, it stops here instead."""
-        run = state.run
+        run, reason = state.run, self._shown(reason)  # (a model's error, a reviewer's words)
         self._approvals.runs_first.arrived(run.id)  # its end is its next step: what it says in Slack goes now
         finished = await persistently(
             lambda: self._store.runs.finish(run, status=status, reason=reason, fence=self._fence(state)),
@@ -344,6 +344,7 @@ class RunManager:
         final = await persistently(lambda: self._store.runs.get(run_id), what=f"reading run {run_id}") or fallback
         if final is None:
             return
+        result = self._shown(result) if result else result  # (its last proposal, its last message)
         if final.status in ("failed", "cancelled"):
             await self._approvals.cancel_pending(final.id, by="system", reason=f"run {final.status}: {final.reason}")
         if self._threads.in_session(final):  # its last task (and result) is the thread's record of its end
@@ -377,7 +378,7 @@ class RunManager:
         done = final.status == "completed"
         title = "Run completed" if done else f"Stopped{by}" if final.reason == STOPPED else (
             f"Run {final.status}{by}{reason}")
-        self._threads.ended(final, title=title, done=done, text=self._shown(result) if done and result else "")
+        self._threads.ended(final, title=title, done=done, text=result if done and result else "")
 
     # continuing a run whose worker is gone ------------------------------------------------
     async def continue_if_orphaned(self, approval: ApprovalRecord) -> bool:

@@ -91,6 +91,7 @@ class DecideResult:
     frozen: str = ""  # `frozen`: the freeze's words ("frozen: <reason> (scope …, by …)", `freezes.frozen_words`)
 
 
+AUDITED_TITLE = 500  # characters of an approval's title (a program's, or its run's task) in its first entry
 AUDITED_ARGUMENTS = 4000  # a tool call's arguments (canonical JSON) are in its `requested` entry up to this
 
 
@@ -166,6 +167,8 @@ class Approvals:
         }
         if audit is not None:  # decided at once: what was asked, as a request's entry says it (policy replay)
             entry = {**call_of(approval), "requester": approval.requester, **entry}
+        if approval.task:  # the title as its reviewers see it (hidden values hidden: bot/approvals/hiding.py)
+            entry = {"title": approval.task[:AUDITED_TITLE], **entry}
         if approval.workflow:  # the durable workflow that asked (policies read its engine and type)
             entry = {**entry, "workflow": approval.workflow}
         if approval.team:  # the workspace it belongs to (policies read it; none: the home workspace's)

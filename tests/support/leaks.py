@@ -1,11 +1,15 @@
 """Where a secret could be kept or sent, looked at whole: every key and value of Redis (`redis_dump`, packed texts
-unpacked), and a program's webhook receiver recording every body it is sent (`webhook_receiver`)."""
+unpacked), every object of a folder archive (`folder_dump`, gzip opened), and a program's webhook receiver recording
+every body it is sent (`webhook_receiver`); `leaks` finds secrets in any of them in any spelling of their digits
+(with or without spaces, dashes or dots)."""
 
 from __future__ import annotations
 
 import contextlib
+import gzip
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
+from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -14,6 +18,24 @@ from aiohttp import web
 from bot.store.codec import unpack
 
 _PACKED = re.compile(rb"[A-Za-z0-9+/]{16,}={0,2}")
+SEPARATORS = re.compile(r"[ \u00a0\-./]")
+
+
+def leaks(text: str, secrets: Iterable[str]) -> list[str]:
+    """The `secrets` found in `text`: as written, or with the separators of both taken out (a card written
+    `4111 1111 1111 1111` is found as `4111111111111111`, `4111-1111-1111-1111`...)."""
+    bare = SEPARATORS.sub("", text)
+    return [s for s in secrets if s in text or (len(SEPARATORS.sub("", s)) >= 8 and SEPARATORS.sub("", s) in bare)]
+
+
+def folder_dump(root: Path) -> str:
+    """Every file under `root` (an archive: `file://`), gzip opened, as one text."""
+    parts: list[str] = []
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        data = path.read_bytes()
+        parts.append(f"{path.relative_to(root)} " + (gzip.decompress(data) if path.suffix == ".gz" else data).decode(
+            "utf-8", "replace"))
+    return "\n".join(parts)
 
 
 class Receiver:

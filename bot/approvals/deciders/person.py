@@ -67,7 +67,7 @@ class Person:
         used = ask.program is None and ask.fence is not None
         approval = replace(step.approval, status=decision.outcome, decided_by=decision.decided_by, decided_at=now,
                            feedback=decision.feedback, rule_id=rule.id if rule else "", decided_by_mode=decided.mode,
-                           deadline=0.0, policy_reason=policy.verdict.reason if policy else "",
+                           deadline=0.0, policy_reason=step.approval.policy_reason if policy else "",
                            consumed=int(used), consumed_by=":".join(map(str, ask.fence)) if used and ask.fence else "")
         opening = Opening(approval, once=ask.program.once if ask.program else None, audit=decided.audit,
                           rule=(rule.channel, rule.id) if rule else ("", ""), now=now, windows=step.windows,

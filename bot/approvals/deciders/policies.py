@@ -48,6 +48,8 @@ class Policies:
                            routed_by=tuple(ruling.ids))
         if ruling.outcome in ("deny", "allow"):
             outcome: Outcome = "approved" if ruling.outcome == "allow" else "rejected"
+            approval = replace(approval, policy_reason=ruling.reason)  # (the chain hides it with the others)
+            step = replace(step, approval=approval)
             decision = Decision(approval.id, outcome, decided_by=POLICY, feedback=ruling.reason,
                                 digest=approval.digest)
             entry = automatic_entry(approval, decision, rule=f"policy {', '.join(ruling.ids)}: {ruling.reason}",

@@ -17,6 +17,7 @@ from bot.core.operators import operator_name, operator_of
 from bot.policy.engine import PolicyEngine
 from bot.store import Store
 from tests.support.cli import bot_command
+from tests.support.leaks import leaks, redis_dump
 
 ME = f"cli:{getpass.getuser()}@{socket.gethostname()}"
 HERE = {"os_user": getpass.getuser(), "host": socket.gethostname()}
@@ -55,6 +56,15 @@ async def test_keys_and_freeze_are_audited_with_who_ran_them(store: Store, redis
     assert (await bot_command("freeze", "all", "--as", "mallory", environ=env)).returncode == 0
     assert (await bot_command("unfreeze", "all", environ=env)).returncode == 0
     assert await _who(store, "frozen") == [mine("mallory")] and await _who(store, "unfrozen") == [mine()]
+
+
+async def test_a_freeze_reason_typed_with_a_card_number_is_kept_hidden(store: Store, redis_url: str) -> None:
+    ran = await bot_command("freeze", "all", "--reason", "refund to card 4111 1111 1111 1111 failed",
+                            environ={"REDIS_URL": redis_url})
+    assert ran.returncode == 0, ran.stderr
+    entry = next(f for _, f in await store.audit.chained(count=100) if f.get("event") == "frozen")
+    assert "4111" not in entry["reason"] and "card ending 1111" in entry["reason"], entry
+    assert leaks(await redis_dump(redis_url), ["4111111111111111"]) == []
 
 
 async def test_a_signing_rotation_is_audited_with_the_os_user_and_host_and_the_claim(

@@ -273,7 +273,7 @@ async def _socket_mode(settings: Settings) -> None:
     """Serve over Socket Mode until SIGTERM or Ctrl-C, then stop as the HTTP server does: no new work,
     approvals left pending in Redis, heartbeat dropped."""
     from bot.core.tracing import start_tracing, stop_tracing
-    from bot.server import LISTEN_BACKLOG, add_worker_routes, learnt, withdraw_on_uninstall
+    from bot.server import HANDLER_ARGS, LISTEN_BACKLOG, add_worker_routes, learnt, withdraw_on_uninstall
     from bot.services import create_services
     from bot.slackapp.app import TenantApps, TenantSocketModeHandler, create_bolt_app, create_workspaces
     from bot.slackapp.oauth import add_oauth_routes, create_oauth_flow
@@ -295,7 +295,8 @@ async def _socket_mode(settings: Settings) -> None:
     await tenancy.start()
     apps = TenantApps(tenancy, create_bolt_app(services, workspaces))
     handler = TenantSocketModeHandler(apps, settings.slack_app_token.get_secret_value(), web_client=services.slack)
-    side = web.Application()  # /healthz, /metrics, the Approvals API (and OAuth's install) on $PORT: no event here
+    # /healthz, /metrics, the Approvals API (and OAuth's install) on $PORT: no event here
+    side = web.Application(handler_args=HANDLER_ARGS)
     add_worker_routes(side, settings, services, workspaces, tenancy=tenancy)
     if settings.oauth:  # SLACK_CLIENT_ID and SLACK_CLIENT_SECRET: /slack/install, /slack/oauth_redirect
         add_oauth_routes(side, create_oauth_flow(settings, services, workspaces))

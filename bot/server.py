@@ -17,11 +17,13 @@ import asyncio
 import contextlib
 import hmac
 import ipaddress
+import logging
 import time
 from functools import partial
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from prometheus_client import CONTENT_TYPE_LATEST
 from slack_bolt.async_app import AsyncApp
 
@@ -70,11 +72,7 @@ def create_web_app(settings: Settings, *, services: Services | None = None) -> w
     workspaces = create_workspaces(services)
     bolt = create_bolt_app(services, workspaces)
     tenancy = Tenancy(services, workspaces)  # every other workspace's parts, built as its first request comes
-    # lingering_time 0: a request answered before its body was read (refused) is closed at once, not
-    # read on for 10 s. keepalive_timeout also bounds the headers: a connection that has not sent a
-    # whole request within it is closed (aiohttp's own default outside `run_app` is an hour).
-    handler_args = {"lingering_time": 0, "keepalive_timeout": KEEPALIVE_TIMEOUT}
-    web_app = web.Application(client_max_size=1024 * 1024, handler_args=handler_args)
+    web_app = web.Application(client_max_size=1024 * 1024, handler_args=HANDLER_ARGS)
     web_app[SERVICES] = services
     web_app.on_response_prepare.append(say_version)
     web_app[BOLT] = bolt
@@ -229,6 +227,30 @@ async def api_of(tenancy: Tenancy, key: ApiKey) -> ApprovalsApi:
         return (await tenancy.parts(ref)).api
     except NotInstalled as exc:
         raise ApiError(403, "forbidden", f"this key's workspace cannot be served: {exc}") from None
+
+
+SERVER_LOG = logging.getLogger("aiohttp.server")
+
+
+class RequestErrors(logging.LoggerAdapter[logging.Logger]):
+    """aiohttp's server log, where a malformed request (a header over 8 KB, a bare CR: aiohttp answers 400) is one
+    WARNING line naming what was wrong, never an ERROR with a traceback; a handler's own failure stays an ERROR."""
+
+    def exception(self, msg: object, *args: object, exc_info: Any = True, **kwargs: Any) -> None:
+        if isinstance(exc_info, HttpProcessingError) and 400 <= (exc_info.code or 0) < 500:
+            said = f"{type(exc_info).__name__}: {exc_info.message}"
+            remote = args[0] if args else "?"
+            self.warning("refused a malformed HTTP request from %s (%d): %r", remote, exc_info.code, said[:200])
+            return
+        super().exception(msg, *args, exc_info=exc_info, **kwargs)
+
+
+# How every connection of a worker is served (the Socket Mode side's too). lingering_time 0: a request answered
+# before its body was read (refused) is closed at once, not read on for 10 s. keepalive_timeout also bounds the
+# headers: a connection that has not sent a whole request within it is closed (aiohttp's own default outside
+# `run_app` is an hour). logger: a malformed request is a WARNING line, not a traceback (`RequestErrors`).
+HANDLER_ARGS: dict[str, Any] = {"lingering_time": 0, "keepalive_timeout": KEEPALIVE_TIMEOUT,
+                                "logger": RequestErrors(SERVER_LOG)}
 
 
 FORWARDED = ("Forwarded", "X-Forwarded-For", "X-Real-IP")  # a proxy's: the request came from elsewhere

@@ -228,10 +228,11 @@ def listening(settings: Settings) -> str:
     """The one line a worker says at start: where it listens (Slackbot's `/slack/mcp` too, with SLACKBOT_MCP: over
     Socket Mode as well, since Slackbot reaches it over HTTPS only)."""
     mcp = ", /slack/mcp (Slackbot's MCP endpoint: Slack reaches it over HTTPS)" if settings.slackbot_mcp else ""
-    side = f"port {settings.port}: /api/v1 (Approvals API), /healthz, /livez, /readyz, /metrics{mcp}"
+    where = f"{settings.host}, port {settings.port}" if settings.host else f"port {settings.port}"
+    side = f"{where}: /api/v1 (Approvals API), /healthz, /livez, /readyz, /metrics{mcp}"
     if settings.slack_app_token is not None:
         return f"serving Slack over Socket Mode; listening on {side}"
-    return (f"listening on port {settings.port}: /slack/events (Slack), /api/v1 (Approvals API), /healthz, /livez,"
+    return (f"listening on {where}: /slack/events (Slack), /api/v1 (Approvals API), /healthz, /livez,"
             f" /readyz, /metrics{mcp}")
 
 
@@ -247,7 +248,8 @@ def serve(settings: Settings) -> int:
         asyncio.run(_socket_mode(settings))
         return 0
     web.run_app(  # `print`: called once the socket is bound
-        create_web_app(settings), port=settings.port, access_log=None, print=lambda _: log.info(listening(settings)),
+        create_web_app(settings), host=settings.host or None, port=settings.port, access_log=None,
+        print=lambda _: log.info(listening(settings)),
         backlog=LISTEN_BACKLOG,
     )
     return 0
@@ -303,7 +305,7 @@ async def _socket_mode(settings: Settings) -> None:
     runner = web.AppRunner(side, access_log=None)
     await runner.setup()
     try:
-        await web.TCPSite(runner, port=settings.port, backlog=LISTEN_BACKLOG).start()
+        await web.TCPSite(runner, settings.host or None, settings.port, backlog=LISTEN_BACKLOG).start()
         await handler.connect_async()  # type: ignore[no-untyped-call]
         log.info(listening(settings))
         await stop.wait()

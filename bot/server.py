@@ -5,8 +5,9 @@ Slackbot's MCP endpoint (`POST /slack/mcp`, bot/slackapp/slackbot_mcp.py, with S
 `GET /metrics`, the probes `GET /livez` and `GET /readyz` (bot/probes.py), and starts and
 stops the worker's services with it.
 
-`/metrics` is not for the public: with METRICS_TOKEN set it needs `Authorization: Bearer <METRICS_TOKEN>` (401
-without it), else it answers only requests from loopback that no proxy forwarded (403 to the rest). `/healthz`
+`/metrics` is not for the public: with METRICS_LISTEN it is served apart on that address (`serve_apart`) and refused
+here; with METRICS_TOKEN it needs `Authorization: Bearer <METRICS_TOKEN>` (401 without it); with neither, it answers
+only requests from loopback that carry no proxy's header (403 to the rest). `/healthz`
 is 503 when Slack refuses the bot token (`auth.test`), 200 otherwise (its body says what is degraded: "degraded"
 while Slack has not answered `auth.test` yet). Every answer carries the worker's version (`VERSION_HEADER`), so
 that a client, a load balancer or an operator in a rolling upgrade knows which version served it."""
@@ -19,6 +20,7 @@ import hmac
 import ipaddress
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
 
@@ -137,9 +139,12 @@ def add_worker_routes(
         return web.json_response(said, status=503 if said["status"] == "down" else 200)
 
     async def metrics(request: web.Request) -> web.Response:
-        refused = metrics_refusal(request, reveal(settings.metrics_token))
+        refused = metrics_refusal(request, reveal(settings.metrics_token), apart=settings.metrics_listen is not None)
         if refused is not None:
             return refused
+        return await scrape(request)
+
+    async def scrape(request: web.Request) -> web.Response:
         lag = partial(services.store.audit.archive_lag, now=time.time()) if services.archiver is not None else None
         await scrape_time(services)
         waiting = services.store.approvals.waiting_by_channel if tenancy is None else tenancy.waiting_by_channel
@@ -149,6 +154,8 @@ def add_worker_routes(
 
     web_app.router.add_get("/healthz", healthz)
     web_app.router.add_get("/metrics", metrics)
+    if settings.metrics_listen is not None:  # /metrics apart, on METRICS_LISTEN, started and stopped with the worker
+        serve_apart(web_app, settings.metrics_listen, scrape)
     add_probe_routes(web_app, services, workspaces.home)  # /livez, /readyz (bot/probes.py)
     add_routes(web_app, services.api, allow_private_callbacks=settings.api_allow_private_callbacks,
                key_rate=settings.api_key_rate, key_burst=2 * settings.api_key_rate,
@@ -229,6 +236,8 @@ async def api_of(tenancy: Tenancy, key: ApiKey) -> ApprovalsApi:
         raise ApiError(403, "forbidden", f"this key's workspace cannot be served: {exc}") from None
 
 
+Handler = Callable[[web.Request], Awaitable[web.Response]]
+log = logging.getLogger(__name__)
 SERVER_LOG = logging.getLogger("aiohttp.server")
 
 
@@ -253,7 +262,28 @@ HANDLER_ARGS: dict[str, Any] = {"lingering_time": 0, "keepalive_timeout": KEEPAL
                                 "logger": RequestErrors(SERVER_LOG)}
 
 
-FORWARDED = ("Forwarded", "X-Forwarded-For", "X-Real-IP")  # a proxy's: the request came from elsewhere
+# A proxy's headers: the request came from elsewhere (any `X-Forwarded-*` too). A proxy that sets none cannot be told
+# from a local client: behind one on the same host, set METRICS_LISTEN or METRICS_TOKEN.
+FORWARDED = ("Forwarded", "Via", "X-Real-IP", "X-Client-IP", "Client-IP", "True-Client-IP", "CF-Connecting-IP",
+             "Fastly-Client-IP", "X-Cluster-Client-IP", "X-Original-Forwarded-For", "X-ProxyUser-Ip")
+
+
+def serve_apart(web_app: web.Application, address: tuple[str, int], scrape: Handler) -> None:
+    """Serve `GET /metrics` alone on `address` (METRICS_LISTEN), to whoever reaches it, while `web_app` runs."""
+    apart = web.Application(handler_args=HANDLER_ARGS)
+    apart.router.add_get("/metrics", scrape)
+    runner = web.AppRunner(apart, access_log=None)
+
+    async def start(_: web.Application) -> None:
+        await runner.setup()
+        await web.TCPSite(runner, address[0] or None, address[1]).start()
+        log.info("serving /metrics apart on %s:%d (METRICS_LISTEN)", address[0] or "every interface", address[1])
+
+    async def stop(_: web.Application) -> None:
+        await runner.cleanup()
+
+    web_app.on_startup.append(start)
+    web_app.on_cleanup.append(stop)
 
 
 async def scrape_time(services: Services) -> None:
@@ -268,19 +298,29 @@ async def scrape_time(services: Services) -> None:
     services.metrics.policy_failing.set(1 if services.approvals.policies.failed else 0)
 
 
-def metrics_refusal(request: web.Request, token: str | None) -> web.Response | None:
-    """Why `request` may not read `/metrics` (the answer to send), or None when it may: with `token`, only with
-    `Authorization: Bearer <token>`; without, only from loopback and not through a proxy."""
+def metrics_refusal(request: web.Request, token: str | None, *, apart: bool = False) -> web.Response | None:
+    """Why `request` may not read `/metrics` on `PORT` (the answer to send), or None when it may: with `token`, only
+    with `Authorization: Bearer <token>`; without, never when it is served `apart` (METRICS_LISTEN), else only from
+    loopback and with no proxy's header."""
     if token is not None:
         given = request.headers.get("Authorization", "")
         if hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
             return None
         return web.json_response({"error": "unauthorized: send Authorization: Bearer <METRICS_TOKEN>"}, status=401,
                                  headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
-    if is_loopback(request.remote) and not any(name in request.headers for name in FORWARDED):
+    if apart:
+        return web.json_response({"error": "forbidden: /metrics is served on METRICS_LISTEN; here it needs"
+                                  " METRICS_TOKEN"}, status=403)
+    if is_loopback(request.remote) and not proxied(request):
         return None
     return web.json_response({"error": "forbidden: /metrics answers loopback only; set METRICS_TOKEN to scrape it"
                               " from elsewhere"}, status=403)
+
+
+def proxied(request: web.Request) -> bool:
+    """Whether `request` carries a header a proxy sets (`FORWARDED`, any `X-Forwarded-*`)."""
+    return any(name in request.headers for name in FORWARDED) or any(
+        name.lower().startswith("x-forwarded-") for name in request.headers)
 
 
 def is_loopback(address: str | None) -> bool:

@@ -42,7 +42,19 @@ from bot.core.durations import DurationError
 from bot.core.redis_urls import cluster_prefix, is_cluster_url
 from bot.core.sealing import HiddenKeyring, key_from_text
 from bot.core.sensitive import read_detectors
-from bot.core.setting_values import ApiUrl, Flag, Port, PublicUrl, RedisTimeout, Secret, Stripped, duration, whole
+from bot.core.setting_values import (
+    ApiUrl,
+    Flag,
+    Host,
+    ListenAddress,
+    Port,
+    PublicUrl,
+    RedisTimeout,
+    Secret,
+    Stripped,
+    duration,
+    whole,
+)
 from bot.core.workspace_files import StaticWorkspace, WorkspacesFileError, read_workspaces_file
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
@@ -327,6 +339,10 @@ class Settings(ApproverSettings):
         default=3000, validation_alias="PORT",
         description="HTTP port",
     )
+    host: Host = Field(
+        default="", validation_alias="HOST",
+        description="the address the worker listens on (`127.0.0.1`, `10.0.0.5`, `::`); unset: every interface",
+    )
     model_config_path: str | None = Field(
         default=None, validation_alias="MODEL_CONFIG",
         description=(
@@ -459,8 +475,15 @@ class Settings(ApproverSettings):
     metrics_token: Secret | None = Field(
         default=None, validation_alias="METRICS_TOKEN",
         description=(
-            "`GET /metrics` then needs `Authorization: Bearer <METRICS_TOKEN>`; unset, it answers only requests from"
-            " loopback that no proxy forwarded (403 to the rest)"
+            "`GET /metrics` on `PORT` then needs `Authorization: Bearer <METRICS_TOKEN>`; unset, it answers there"
+            " only requests from loopback that carry no proxy's header (403 to the rest), and none with METRICS_LISTEN"
+        ),
+    )
+    metrics_listen: ListenAddress = Field(
+        default=None, validation_alias="METRICS_LISTEN",
+        description=(
+            "`host:port` (`10.0.0.5:9464`, `[::1]:9464`) where `GET /metrics` is served apart, to whoever reaches"
+            " it; `PORT` then refuses `/metrics` unless METRICS_TOKEN is given (a reverse proxy never passes it)"
         ),
     )
     # the URL programs reach this bot at (AGENT_APPROVALS_URL), told with a new key; "" when unknown

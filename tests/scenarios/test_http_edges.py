@@ -4,12 +4,19 @@ real Redis and the local Slack, spoken to over raw sockets where HTTP itself is 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 
+import aiohttp
 import pytest
+from aiohttp import web
 
+from tests.conftest import free_port
 from tests.support.cluster import Cluster, WorkerProcess
 
 pytestmark = pytest.mark.slow  # worker processes
+
+TOKEN = "metrics-token-8c1d"
 
 
 async def raw(worker: WorkerProcess, request: bytes) -> bytes:
@@ -48,3 +55,90 @@ async def test_malformed_http_is_a_400_and_one_warning_line_never_an_error_with_
     assert "Traceback" not in text and " ERROR " not in text, text[-3000:]
     assert "a" * 300 not in text  # the header's bytes are not copied whole into the log
     assert worker.process.poll() is None
+
+
+@dataclass
+class ReverseProxy:
+    """A reverse proxy on this host, as nginx or Caddy runs in front of a worker: it passes each GET on to the
+    worker's PORT, adding the headers it is configured with (none, as nginx's `proxy_pass` alone)."""
+
+    upstream: str
+    headers: dict[str, str] = field(default_factory=dict)
+    url: str = ""
+
+    async def handle(self, request: web.Request) -> web.Response:
+        passed = {k: v for k, v in request.headers.items() if k.lower() in ("authorization", "accept")}
+        async with aiohttp.ClientSession() as http, http.get(self.upstream + request.path_qs,
+                                                             headers={**passed, **self.headers}) as response:
+            return web.Response(status=response.status, body=await response.read())
+
+
+@pytest.fixture
+async def proxy() -> AsyncIterator[ReverseProxy]:
+    made = ReverseProxy(upstream="")
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", made.handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    made.url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    yield made
+    await runner.cleanup()
+
+
+async def get(url: str, **headers: str) -> tuple[int, str]:
+    async with aiohttp.ClientSession() as http, http.get(url, headers=headers) as response:
+        return response.status, await response.text()
+
+
+async def test_metrics_through_a_reverse_proxy_is_refused_whatever_forwarding_headers_it_sets(
+    cluster: Cluster, proxy: ReverseProxy
+) -> None:
+    """Without METRICS_LISTEN or METRICS_TOKEN, PORT answers /metrics to loopback only: a proxy on this host that
+    sets any header of a proxy is refused (Via, X-Forwarded-Proto, ... not only X-Forwarded-For)."""
+    worker = await cluster.start()
+    proxy.upstream = worker.url
+    assert (await get(worker.url + "/metrics"))[0] == 200  # Prometheus on this host
+    for header, value in (("Via", "1.1 nginx"), ("X-Forwarded-Proto", "https"), ("X-Forwarded-Host", "bot.example"),
+                          ("X-Client-IP", "203.0.113.7"), ("True-Client-IP", "203.0.113.7"),
+                          ("X-Forwarded-For", "203.0.113.7")):
+        proxy.headers = {header: value}
+        status, body = await get(proxy.url + "/metrics")
+        assert status == 403 and "# HELP" not in body, (header, status, body)
+
+
+async def test_metrics_listen_serves_metrics_apart_and_port_refuses_them_whatever_the_proxy_sets(
+    cluster: Cluster, proxy: ReverseProxy
+) -> None:
+    """With METRICS_LISTEN, /metrics is served on that address alone: PORT refuses it even to a proxy on this host
+    that sets no header at all (nginx's `proxy_pass` alone); with METRICS_TOKEN too, PORT answers the token."""
+    apart = free_port()
+    worker = await cluster.start(METRICS_LISTEN=f"127.0.0.1:{apart}")
+    proxy.upstream = worker.url
+    status, body = await get(f"http://127.0.0.1:{apart}/metrics")
+    assert status == 200 and "# HELP hitl_" in body, body[:300]
+    assert (await get(f"http://127.0.0.1:{apart}/healthz"))[0] == 404  # nothing else is served there
+    for where in (worker.url, proxy.url):
+        status, body = await get(where + "/metrics")
+        assert status == 403 and "METRICS_LISTEN" in body and "# HELP" not in body, (where, body)
+    assert (await get(proxy.url + "/healthz"))[0] == 200  # the proxy itself works
+    assert f"serving /metrics apart on 127.0.0.1:{apart} (METRICS_LISTEN)" in worker.log.read_text()
+    tokened = await cluster.start(METRICS_LISTEN=f"127.0.0.1:{free_port()}", METRICS_TOKEN=TOKEN)
+    proxy.upstream = tokened.url
+    assert (await get(proxy.url + "/metrics"))[0] == 401
+    status, body = await get(proxy.url + "/metrics", Authorization=f"Bearer {TOKEN}")
+    assert status == 200 and "# HELP hitl_" in body
+
+
+async def test_host_is_the_address_the_worker_listens_on(cluster: Cluster) -> None:
+    """HOST binds the worker to one address (127.0.0.2, on loopback's /8); unset, it listens on every interface."""
+    everywhere = await cluster.start()
+    for host in ("127.0.0.1", "127.0.0.2"):
+        assert (await get(f"http://{host}:{everywhere.port}/livez"))[0] == 200
+    bound = await cluster.start(HOST="127.0.0.2")
+    assert (await get(f"http://127.0.0.2:{bound.port}/livez"))[0] == 200
+    with pytest.raises(aiohttp.ClientConnectorError):
+        await get(f"http://127.0.0.1:{bound.port}/livez")
+    assert f"listening on 127.0.0.2, port {bound.port}: /slack/events" in bound.log.read_text()
+    with pytest.raises(RuntimeError, match="HOST must be an IP address"):
+        await cluster.start(HOST="not a host")

@@ -478,6 +478,11 @@ class RunManager:
         said = await self.cancel_run(run.id, by=by, reason=STOPPED)  # the card names who: "Cancelled by …"
         if run.id not in self._active:  # owned elsewhere, maybe by a dead worker: its session's status set here
             await self._end_elsewhere(run, by=by)
+        else:  # ours: said at once, though the run may take a while to unwind (a model or tool heeding no token)
+            await self._threads.sessions.end_elsewhere(run)
+        stopped = await self._store.runs.get(run.id)
+        if stopped is not None and stopped.final:  # the header no longer "running", whoever owns the run
+            await self._threads.update_header(stopped)
         return said
 
     async def _end_elsewhere(self, run: RunRecord, *, by: str) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import re
 import time
 from pathlib import Path
@@ -416,13 +417,14 @@ async def test_a_cancelled_run_leaves_no_task_pending(slack: SlackStandIn, worke
 
 
 async def test_stop_while_the_model_thinks_before_the_first_stream_ends_the_session(
-    slack: SlackStandIn, redis_url: str, tmp_path: Path
+    slack: SlackStandIn, redis_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """#76.16: Stop while the run works, before anything was streamed (a model that takes its time and does not
     heed AutoGen's cancellation token, as the demo model's `delay`), ends the session as a Stop does at any moment:
     at once no longer `processing` (no Stop button) and the header no longer "running"; the plan "Stopped by alice"
-    once the run unwinds."""
+    once the run unwinds. The Stop is one line of the log (#76.15)."""
     thinking = 6.0
+    caplog.set_level(logging.INFO)
     async with bot(slack, redis_url, tmp_path, {**DEMO, "config": {"delay": thinking}}) as worker:
         run_id = await start(slack, "Draft an email")
         header = await header_of(slack, run_id)
@@ -443,6 +445,8 @@ async def test_stop_while_the_model_thinks_before_the_first_stream_ends_the_sess
     last = session["streams"][-1]
     assert last["plan"] == "Stopped" and last["tasks"][-1]["title"] == "Stopped by alice", last
     assert session["status"] == "active"
+    lines = [r.getMessage() for r in caplog.records if r.name.startswith("bot") and run_id in r.getMessage()]
+    assert lines == [f"run {run_id}: Stop by {ALICE}: Cancelled run `{run_id}` and 0 pending approvals."], lines
 
 
 async def test_a_failed_run_ends_its_plan_with_error(slack: SlackStandIn, redis_url: str, tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from bot.signin import SignIn
+from bot.signin import SIGN_OUT, SignIn
 from bot.stepup.enrolment import StepUpError
 from bot.stepup.pages import HEADERS, STORAGE_DOWN
 from bot.stepup.reveal import SHOWN_SECONDS, Reveal, Revealed
@@ -64,14 +64,14 @@ def _values_body(revealed: Revealed) -> str:
 
 def _page(body: str, *, nonce: str, status: int = 200, refresh: bool = False) -> web.Response:
     policy = (f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; base-uri 'none';"
-              " form-action 'none'; frame-ancestors 'none'")
+              " form-action 'self'; frame-ancestors 'none'")
     script = (f'<script nonce="{nonce}">setTimeout(() => {{ document.getElementById("values").remove();'
               f' document.getElementById("expired").hidden = false; }}, {SHOWN_SECONDS * 1000});</script>'
               if refresh else "")
     meta = f'<meta http-equiv="refresh" content="{SHOWN_SECONDS}">' if refresh else ""
     text = (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="referrer" content="no-referrer">'
             f'{meta}<title>Agent approvals: hidden values</title><style nonce="{nonce}">{STYLE}</style></head><body>'
-            f"<h1>Hidden values</h1>{body}{script}</body></html>")
+            f"<h1>Hidden values</h1>{body}{SIGN_OUT}{script}</body></html>")
     return web.Response(text=text, status=status, content_type="text/html",
                         headers={**HEADERS, "Content-Security-Policy": policy, "Pragma": "no-cache",
                                  "Expires": "0"})

@@ -109,3 +109,21 @@ def test_a_reviewer_signs_in_with_slack_and_sees_the_value_and_another_person_is
         "This page is for bob, and you are signed in as carol: nothing was shown or done.")
     expect(carols.get_by_test_id("value")).to_have_count(0)
     screenshot(carols, "reveal-refused.png")
+
+
+def test_a_reviewer_signs_out_and_the_next_link_asks_them_to_sign_in_again(
+    own_browser: Callable[[], Page], page: Page, dev: Dev,
+) -> None:
+    """#76.14: every page carries "Sign out" (a POST to /signin/logout): it clears the session in the browser."""
+    ask(dev)
+    bobs = own_browser()
+    href = reveal_link(page, "bob", dev.port)
+    bobs.goto(href)
+    sign_in_as(bobs, "bob")
+    expect(bobs.get_by_test_id("value")).to_have_text(CARD)
+    bobs.get_by_test_id("sign-out").click()
+    expect(bobs.get_by_test_id("message")).to_have_text(
+        "You are signed out of this bot's pages. A page's link signs you in again.")
+    assert not [c for c in bobs.context.cookies() if c["name"].endswith("aa-session")]
+    bobs.goto(reveal_link(page, "bob", dev.port))
+    expect(bobs.get_by_test_id("signin-title")).to_have_text("Sign in with Slack")  # asked again

@@ -414,7 +414,7 @@ def create_services(
     stepup = Enrolment(store, directory, rp, changed=homes.refresh_person, tell=tell, cooloff=cooloff)
     confirmations = Confirmation(store, approvals, directory, approvals.policies, rp, cooloff=cooloff,
                                  counted=lambda outcome: metrics.stepup.labels(outcome).inc())
-    reveals = Reveal(store, approvals, rp)
+    reveals = Reveal(store, approvals, rp, cooloff=cooloff)
 
     async def confirm_edit(user: str, approval: ApprovalRecord, card: tuple[str, str]) -> None:
         """An editor's Save & approve of a call that needs step-up: they confirm it with their passkey first."""

@@ -42,6 +42,7 @@ from tests.support.browser import (
     workspace_page,
 )
 from tests.support.dev import BOB, CAROL, Dev
+from tests.support.reveal import CARD, ask_refund, reveal_link
 
 pytestmark = pytest.mark.slow  # `python -m bot dev` and Chromium
 
@@ -260,9 +261,6 @@ def test_the_reveal_page_asks_for_the_passkey_where_the_channel_requires_step_up
 ) -> None:
     """#76.14: with `step_up always` in #general, Bob's "Show hidden values" link opens a page that shows nothing
     until his passkey confirms this reveal; then the card number, once."""
-    from tests.scenarios.test_reveal_browser import CARD, reveal_link
-    from tests.scenarios.test_reveal_browser import ask as ask_refund
-
     configure(page, step_up="always")
     bobs = own_browser()
     enrol(bobs, passkey_link(page, dev.port, "bob"), "bob-laptop", "bob")

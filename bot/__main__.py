@@ -248,10 +248,11 @@ def listening(settings: Settings) -> str:
     """The one line a worker says at start: where it listens (Slackbot's `/slack/mcp` too, with SLACKBOT_MCP: over
     Socket Mode as well, since Slackbot reaches it over HTTPS only)."""
     mcp = ", /slack/mcp (Slackbot's MCP endpoint: Slack reaches it over HTTPS)" if settings.slackbot_mcp else ""
-    side = f"port {settings.port}: /api/v1 (Approvals API), /healthz, /livez, /readyz, /metrics{mcp}"
+    where = f"{settings.host}, port {settings.port}" if settings.host else f"port {settings.port}"
+    side = f"{where}: /api/v1 (Approvals API), /healthz, /livez, /readyz, /metrics{mcp}"
     if settings.slack_app_token is not None:
         return f"serving Slack over Socket Mode; listening on {side}"
-    return (f"listening on port {settings.port}: /slack/events (Slack), /api/v1 (Approvals API), /healthz, /livez,"
+    return (f"listening on {where}: /slack/events (Slack), /api/v1 (Approvals API), /healthz, /livez,"
             f" /readyz, /metrics{mcp}")
 
 
@@ -267,7 +268,8 @@ def serve(settings: Settings) -> int:
         asyncio.run(_socket_mode(settings))
         return 0
     web.run_app(  # `print`: called once the socket is bound
-        create_web_app(settings), port=settings.port, access_log=None, print=lambda _: log.info(listening(settings)),
+        create_web_app(settings), host=settings.host or None, port=settings.port, access_log=None,
+        print=lambda _: log.info(listening(settings)),
         backlog=LISTEN_BACKLOG,
     )
     return 0
@@ -293,7 +295,7 @@ async def _socket_mode(settings: Settings) -> None:
     """Serve over Socket Mode until SIGTERM or Ctrl-C, then stop as the HTTP server does: no new work,
     approvals left pending in Redis, heartbeat dropped."""
     from bot.core.tracing import start_tracing, stop_tracing
-    from bot.server import LISTEN_BACKLOG, add_worker_routes, learnt, withdraw_on_uninstall
+    from bot.server import HANDLER_ARGS, LISTEN_BACKLOG, add_worker_routes, learnt, withdraw_on_uninstall
     from bot.services import create_services
     from bot.slackapp.app import TenantApps, TenantSocketModeHandler, create_bolt_app, create_workspaces
     from bot.slackapp.oauth import add_oauth_routes, create_oauth_flow
@@ -315,14 +317,15 @@ async def _socket_mode(settings: Settings) -> None:
     await tenancy.start()
     apps = TenantApps(tenancy, create_bolt_app(services, workspaces))
     handler = TenantSocketModeHandler(apps, settings.slack_app_token.get_secret_value(), web_client=services.slack)
-    side = web.Application()  # /healthz, /metrics, the Approvals API (and OAuth's install) on $PORT: no event here
+    # /healthz, /metrics, the Approvals API (and OAuth's install) on $PORT: no event here
+    side = web.Application(handler_args=HANDLER_ARGS)
     add_worker_routes(side, settings, services, workspaces, tenancy=tenancy)
     if settings.oauth:  # SLACK_CLIENT_ID and SLACK_CLIENT_SECRET: /slack/install, /slack/oauth_redirect
         add_oauth_routes(side, create_oauth_flow(settings, services, workspaces))
     runner = web.AppRunner(side, access_log=None)
     await runner.setup()
     try:
-        await web.TCPSite(runner, port=settings.port, backlog=LISTEN_BACKLOG).start()
+        await web.TCPSite(runner, settings.host or None, settings.port, backlog=LISTEN_BACKLOG).start()
         await handler.connect_async()  # type: ignore[no-untyped-call]
         log.info(listening(settings))
         await stop.wait()

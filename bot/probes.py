@@ -4,14 +4,17 @@ signing key is present where receipts are on; 503 naming the failing parts other
 probe every second: no Slack call (the workspace is what `auth.test` said last), one Redis PING at most.
 
 A worker whose `auth.test` got no answer at start (Slack unreachable) is not ready, and gets no request that would
-ask again: `keep_asking` asks Slack itself, every `ASK_AGAIN_SECONDS`, until it answers (never for a refused token,
-which only a restart with another can mend). `/healthz` (bot/server.py) stays, with its fuller, slower word."""
+ask again: `keep_asking` asks Slack itself, after `ASK_FIRST_SECONDS` and then twice as long each time up to every
+`ASK_AGAIN_SECONDS`, until it answers (never for a refused token, which only a restart with another can mend). The
+same for ALERTS_CHANNEL (bot/slack/alerts_channel.py): not checked at start, the worker is not ready ("alerts") until
+Slack answers `conversations.info`. `/healthz` (bot/server.py) stays, with its fuller, slower word."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
 from aiohttp import web
@@ -22,6 +25,7 @@ from bot.store import StoreUnavailable
 log = logging.getLogger(__name__)
 
 READY_REDIS_TIMEOUT = 0.5  # seconds: inside a one-second probe's timeout, with room for the answer
+ASK_FIRST_SECONDS = 1.0
 ASK_AGAIN_SECONDS = 15.0
 
 
@@ -35,6 +39,15 @@ class Known(Protocol):
     def refused(self) -> str | None: ...
 
     async def answer(self) -> dict[str, Any] | None: ...
+
+
+class Checked(Protocol):
+    """What the probes read of ALERTS_CHANNEL (`bot.slack.alerts_channel.AlertsChannel`) and ask it again."""
+
+    checked: bool
+    word: str
+
+    async def check(self) -> bool: ...
 
 
 def add_probe_routes(web_app: web.Application, services: Services, workspace: Known) -> None:
@@ -51,6 +64,8 @@ def add_probe_routes(web_app: web.Application, services: Services, workspace: Kn
 
     async def start(_: web.Application) -> None:
         asking.append(asyncio.create_task(keep_asking(workspace), name="auth-test-again"))
+        if services.alerts is not None:
+            asking.append(asyncio.create_task(keep_checking(services.alerts), name="alerts-channel-again"))
 
     async def stop(_: web.Application) -> None:
         for task in asking:
@@ -71,6 +86,7 @@ async def readiness(services: Services, workspace: Known) -> dict[str, Any]:
         "workspace": workspace_part(workspace),
         "policy": policy_part(services),
         "signing": signing_part(services),
+        "alerts": services.alerts.word if services.alerts is not None else "off",
     }
     failing = [name for name, word in parts.items() if not word.startswith(("ok", "off"))]
     return {"status": "not ready" if failing else "ready", "failing": failing, **parts,
@@ -114,10 +130,28 @@ def signing_part(services: Services) -> str:
 async def keep_asking(workspace: Known) -> None:
     """Ask Slack's `auth.test` again every `ASK_AGAIN_SECONDS` while the workspace is not known (and the token not
     refused): the worker that started while Slack was unreachable becomes ready once Slack answers."""
-    while True:
-        await asyncio.sleep(ASK_AGAIN_SECONDS)
+    async for _ in again():
         if workspace.known or workspace.refused:
             return
         if await workspace.answer() is not None:
-            log.info("Slack answered auth.test: the workspace is known, this worker is ready")
+            log.info("Slack answered auth.test: the workspace is known")
             return
+
+
+async def keep_checking(alerts: Checked) -> None:
+    """Ask Slack about ALERTS_CHANNEL again, as `keep_asking` asks `auth.test`, until it answers."""
+    async for _ in again():
+        if alerts.checked:  # (at start-up)
+            return
+        if await alerts.check():
+            log.info("Slack answered for ALERTS_CHANNEL: %s", alerts.word)
+            return
+
+
+async def again() -> AsyncIterator[None]:
+    """Forever, after `ASK_FIRST_SECONDS`, then twice as long each time, up to `ASK_AGAIN_SECONDS`."""
+    wait = min(ASK_FIRST_SECONDS, ASK_AGAIN_SECONDS)
+    while True:
+        await asyncio.sleep(wait)
+        yield
+        wait = min(wait * 2, ASK_AGAIN_SECONDS)

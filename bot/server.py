@@ -5,8 +5,9 @@ Slackbot's MCP endpoint (`POST /slack/mcp`, bot/slackapp/slackbot_mcp.py, with S
 `GET /metrics`, the probes `GET /livez` and `GET /readyz` (bot/probes.py), and starts and
 stops the worker's services with it.
 
-`/metrics` is not for the public: with METRICS_TOKEN set it needs `Authorization: Bearer <METRICS_TOKEN>` (401
-without it), else it answers only requests from loopback that no proxy forwarded (403 to the rest). `/healthz`
+`/metrics` is not for the public: with METRICS_LISTEN it is served apart on that address (`serve_apart`) and refused
+here; with METRICS_TOKEN it needs `Authorization: Bearer <METRICS_TOKEN>` (401 without it); with neither, it answers
+only requests from loopback that carry no proxy's header (403 to the rest). `/healthz`
 is 503 when Slack refuses the bot token (`auth.test`), 200 otherwise (its body says what is degraded: "degraded"
 while Slack has not answered `auth.test` yet). Every answer carries the worker's version (`VERSION_HEADER`), so
 that a client, a load balancer or an operator in a rolling upgrade knows which version served it."""
@@ -17,11 +18,14 @@ import asyncio
 import contextlib
 import hmac
 import ipaddress
+import logging
 import time
+from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from prometheus_client import CONTENT_TYPE_LATEST
 from slack_bolt.async_app import AsyncApp
 
@@ -70,11 +74,7 @@ def create_web_app(settings: Settings, *, services: Services | None = None) -> w
     workspaces = create_workspaces(services)
     bolt = create_bolt_app(services, workspaces)
     tenancy = Tenancy(services, workspaces)  # every other workspace's parts, built as its first request comes
-    # lingering_time 0: a request answered before its body was read (refused) is closed at once, not
-    # read on for 10 s. keepalive_timeout also bounds the headers: a connection that has not sent a
-    # whole request within it is closed (aiohttp's own default outside `run_app` is an hour).
-    handler_args = {"lingering_time": 0, "keepalive_timeout": KEEPALIVE_TIMEOUT}
-    web_app = web.Application(client_max_size=1024 * 1024, handler_args=handler_args)
+    web_app = web.Application(client_max_size=1024 * 1024, handler_args=HANDLER_ARGS)
     web_app[SERVICES] = services
     web_app.on_response_prepare.append(say_version)
     web_app[BOLT] = bolt
@@ -145,9 +145,12 @@ def add_worker_routes(
         return web.json_response(said, status=503 if said["status"] == "down" else 200)
 
     async def metrics(request: web.Request) -> web.Response:
-        refused = metrics_refusal(request, reveal(settings.metrics_token))
+        refused = metrics_refusal(request, reveal(settings.metrics_token), apart=settings.metrics_listen is not None)
         if refused is not None:
             return refused
+        return await scrape(request)
+
+    async def scrape(request: web.Request) -> web.Response:
         lag = partial(services.store.audit.archive_lag, now=time.time()) if services.archiver is not None else None
         await scrape_time(services)
         waiting = services.store.approvals.waiting_by_channel if tenancy is None else tenancy.waiting_by_channel
@@ -157,6 +160,8 @@ def add_worker_routes(
 
     web_app.router.add_get("/healthz", healthz)
     web_app.router.add_get("/metrics", metrics)
+    if settings.metrics_listen is not None:  # /metrics apart, on METRICS_LISTEN, started and stopped with the worker
+        serve_apart(web_app, settings.metrics_listen, scrape)
     add_probe_routes(web_app, services, workspaces.home)  # /livez, /readyz (bot/probes.py)
     add_routes(web_app, services.api, allow_private_callbacks=settings.api_allow_private_callbacks,
                key_rate=settings.api_key_rate, key_burst=2 * settings.api_key_rate,
@@ -237,7 +242,54 @@ async def api_of(tenancy: Tenancy, key: ApiKey) -> ApprovalsApi:
         raise ApiError(403, "forbidden", f"this key's workspace cannot be served: {exc}") from None
 
 
-FORWARDED = ("Forwarded", "X-Forwarded-For", "X-Real-IP")  # a proxy's: the request came from elsewhere
+Handler = Callable[[web.Request], Awaitable[web.Response]]
+log = logging.getLogger(__name__)
+SERVER_LOG = logging.getLogger("aiohttp.server")
+
+
+class RequestErrors(logging.LoggerAdapter[logging.Logger]):
+    """aiohttp's server log, where a malformed request (a header over 8 KB, a bare CR: aiohttp answers 400) is one
+    WARNING line naming what was wrong, never an ERROR with a traceback; a handler's own failure stays an ERROR."""
+
+    def exception(self, msg: object, *args: object, exc_info: Any = True, **kwargs: Any) -> None:
+        if isinstance(exc_info, HttpProcessingError) and 400 <= (exc_info.code or 0) < 500:
+            said = f"{type(exc_info).__name__}: {exc_info.message}"
+            remote = args[0] if args else "?"
+            self.warning("refused a malformed HTTP request from %s (%d): %r", remote, exc_info.code, said[:200])
+            return
+        super().exception(msg, *args, exc_info=exc_info, **kwargs)
+
+
+# How every connection of a worker is served (the Socket Mode side's too). lingering_time 0: a request answered
+# before its body was read (refused) is closed at once, not read on for 10 s. keepalive_timeout also bounds the
+# headers: a connection that has not sent a whole request within it is closed (aiohttp's own default outside
+# `run_app` is an hour). logger: a malformed request is a WARNING line, not a traceback (`RequestErrors`).
+HANDLER_ARGS: dict[str, Any] = {"lingering_time": 0, "keepalive_timeout": KEEPALIVE_TIMEOUT,
+                                "logger": RequestErrors(SERVER_LOG)}
+
+
+# A proxy's headers: the request came from elsewhere (any `X-Forwarded-*` too). A proxy that sets none cannot be told
+# from a local client: behind one on the same host, set METRICS_LISTEN or METRICS_TOKEN.
+FORWARDED = ("Forwarded", "Via", "X-Real-IP", "X-Client-IP", "Client-IP", "True-Client-IP", "CF-Connecting-IP",
+             "Fastly-Client-IP", "X-Cluster-Client-IP", "X-Original-Forwarded-For", "X-ProxyUser-Ip")
+
+
+def serve_apart(web_app: web.Application, address: tuple[str, int], scrape: Handler) -> None:
+    """Serve `GET /metrics` alone on `address` (METRICS_LISTEN), to whoever reaches it, while `web_app` runs."""
+    apart = web.Application(handler_args=HANDLER_ARGS)
+    apart.router.add_get("/metrics", scrape)
+    runner = web.AppRunner(apart, access_log=None)
+
+    async def start(_: web.Application) -> None:
+        await runner.setup()
+        await web.TCPSite(runner, address[0] or None, address[1]).start()
+        log.info("serving /metrics apart on %s:%d (METRICS_LISTEN)", address[0] or "every interface", address[1])
+
+    async def stop(_: web.Application) -> None:
+        await runner.cleanup()
+
+    web_app.on_startup.append(start)
+    web_app.on_cleanup.append(stop)
 
 
 async def scrape_time(services: Services) -> None:
@@ -252,19 +304,29 @@ async def scrape_time(services: Services) -> None:
     services.metrics.policy_failing.set(1 if services.approvals.policies.failed else 0)
 
 
-def metrics_refusal(request: web.Request, token: str | None) -> web.Response | None:
-    """Why `request` may not read `/metrics` (the answer to send), or None when it may: with `token`, only with
-    `Authorization: Bearer <token>`; without, only from loopback and not through a proxy."""
+def metrics_refusal(request: web.Request, token: str | None, *, apart: bool = False) -> web.Response | None:
+    """Why `request` may not read `/metrics` on `PORT` (the answer to send), or None when it may: with `token`, only
+    with `Authorization: Bearer <token>`; without, never when it is served `apart` (METRICS_LISTEN), else only from
+    loopback and with no proxy's header."""
     if token is not None:
         given = request.headers.get("Authorization", "")
         if hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
             return None
         return web.json_response({"error": "unauthorized: send Authorization: Bearer <METRICS_TOKEN>"}, status=401,
                                  headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
-    if is_loopback(request.remote) and not any(name in request.headers for name in FORWARDED):
+    if apart:
+        return web.json_response({"error": "forbidden: /metrics is served on METRICS_LISTEN; here it needs"
+                                  " METRICS_TOKEN"}, status=403)
+    if is_loopback(request.remote) and not proxied(request):
         return None
     return web.json_response({"error": "forbidden: /metrics answers loopback only; set METRICS_TOKEN to scrape it"
                               " from elsewhere"}, status=403)
+
+
+def proxied(request: web.Request) -> bool:
+    """Whether `request` carries a header a proxy sets (`FORWARDED`, any `X-Forwarded-*`)."""
+    return any(name in request.headers for name in FORWARDED) or any(
+        name.lower().startswith("x-forwarded-") for name in request.headers)
 
 
 def is_loopback(address: str | None) -> bool:

@@ -56,6 +56,7 @@ from bot.runs.models import resolve_model_config
 from bot.runs.response_cache import model_cache
 from bot.runs.supervisor import Supervisor
 from bot.runs.teams import TeamOptions
+from bot.slack.alerts_channel import AlertsChannel
 from bot.slack.blocks.text import escape
 from bot.slack.client import CountingWebClient, create_slack_client, create_workspace_client
 from bot.slack.directory import Directory
@@ -98,6 +99,7 @@ class Services:
     checkpoints: AuditCheckpoints | None = None  # signs the audit log's checkpoints and trims it (lease holder)
     archiver: AuditArchiver | None = None  # writes the audit archive, AUDIT_ARCHIVE (lease holder)
     watch: AuditWatch | None = None  # verifies the audit log as it is written and alerts (lease holder)
+    alerts: AlertsChannel | None = None  # ALERTS_CHANNEL as Slack said it last (home parts)
     base: Services | None = None  # a tenant's parts: the home parts whose connections, session and engine they share
 
     async def start(self) -> None:
@@ -110,7 +112,8 @@ class Services:
         # one HTTP session for every Web API call (slack-sdk opens one per call otherwise)
         self.slack.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
         self.home_slack.session = self.slack.session
-        await check_alerts_channel(self.slack, self.settings.alerts_channel)
+        if self.alerts is not None:  # Slack's refusal stops the start; no answer: not ready, asked again (probes)
+            await self.alerts.check(starting=True)
         if self.settings.alert_webhook_url and self.settings.alert_webhook_secret is None:
             raise SettingsError("ALERT_WEBHOOK_URL is set but ALERT_WEBHOOK_SECRET is not: the alerts would go"
                                 " unsigned; set both, or neither")
@@ -412,7 +415,7 @@ def create_services(
     stepup = Enrolment(store, directory, rp, changed=homes.refresh_person, tell=tell, cooloff=cooloff)
     confirmations = Confirmation(store, approvals, directory, approvals.policies, rp, cooloff=cooloff,
                                  counted=lambda outcome: metrics.stepup.labels(outcome).inc())
-    reveals = Reveal(store, approvals, rp)
+    reveals = Reveal(store, approvals, rp, cooloff=cooloff)
 
     async def confirm_edit(user: str, approval: ApprovalRecord, card: tuple[str, str]) -> None:
         """An editor's Save & approve of a call that needs step-up: they confirm it with their passkey first."""
@@ -460,6 +463,7 @@ def create_services(
             archive=bool(settings.audit_archive),
         ),
         archiver=None if base is not None else archiver_of(settings, store, signing, worker_id),
+        alerts=None if base is not None else AlertsChannel(slack, settings.alerts_channel),
         watch=None if base is not None else watch_of(settings, store, signing, slack, metrics, worker_id),
         base=base,
     )
@@ -490,21 +494,6 @@ def watch_of(
                       retention=redis_keep(settings), archive=bool(settings.audit_archive),
                       archive_store=open_archive(settings.audit_archive, retain=settings.audit_archive_retain)
                       if settings.audit_archive else None)
-
-
-async def check_alerts_channel(slack: AsyncWebClient, channel: str) -> None:
-    """ALERTS_CHANNEL, when set, must be a channel the bot is in (else its alerts would be lost): a SettingsError
-    naming it otherwise."""
-    if not channel:
-        return
-    try:
-        info = (await slack.conversations_info(channel=channel)).get("channel") or {}
-    except SlackApiError as exc:
-        raise SettingsError(f"ALERTS_CHANNEL {channel}: Slack says {exc.response.get('error')}; give the id of a"
-                            " channel the bot is in") from None
-    if not info.get("is_member"):
-        raise SettingsError(f"ALERTS_CHANNEL {channel}: the bot is not in this channel; invite it (/invite @bot)"
-                            " or name another")
 
 
 def archiver_of(settings: Settings, store: Store, signing: SigningKeys | None, worker: str) -> AuditArchiver | None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -38,6 +39,8 @@ from bot.core.verdicts import FROZEN_BY, used_already, worded
 from bot.core.workspaces import WorkspaceRef
 from bot.store import ApiKey, NewKey, Once, Store, persistently
 from bot.store.api_keys import Revoked
+
+log = logging.getLogger(__name__)
 
 RECHECK_SECONDS = 5.0  # a long-poll reads its approval again at least this often (a lost message)
 def new_approval_id() -> str:
@@ -343,6 +346,7 @@ class ApprovalsApi:
         approval = await self.store.approvals.get(approval_id) if APPROVAL_ID.fullmatch(approval_id) else None
         approval = await self.owned(key, approval)
         status, said, _ = await self.store.approvals.use(approval, by=token, key=key)
+        log.info("approval %s: used by key %s: %s", approval.id, key.name, status, extra={"approval_id": approval.id})
         if status not in ("ok", "used"):  # used: answered `used` false (another process used it; it may have run)
             raise use_refused(status, said, approval_id)
         approval = await self.store.approvals.get(approval_id)

@@ -346,6 +346,8 @@ class WebhookSender(DueSweeper):
                 origin_channel=approval.origin_channel, **({"not_taken": why[:300]} if why is not None else {}),
             )
             self._counted("delivered")
+            log.info("webhook of approval %s delivered (%s)", approval_id, approval.status,
+                     extra={"approval_id": approval_id})
             return True
         tries, first = await self._store.webhooks.tries(approval_id)
         tries, first = tries + 1, first or time.time()

@@ -419,7 +419,11 @@ class ApprovalService:
                     self._waiter.wake(approval_id, result)  # the run goes on with it, reading nothing
                 return result
 
-        return await self._decided(step, user, person)
+        result = await self._decided(step, user, person)
+        if not dry_run:  # a person's click (or a page's vote): what it asked and what came of it
+            log.info("approval %s: %s by %s: %s", approval_id, outcome, user, result.status,
+                     extra={"approval_id": approval_id})
+        return result
 
     async def _workspace_of(self, user: str) -> WorkspaceRef | None:
         """The workspace of the person `user` (the directory's, kept: the request's gate has just asked it); None

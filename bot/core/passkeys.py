@@ -30,7 +30,7 @@ STEPUP_TOKEN = re.compile(r"^[A-Za-z0-9_-]{32,64}$")  # a one-time link's token 
 CREDENTIAL_ID = re.compile(r"^[A-Za-z0-9_-]{16,1400}$")  # base64url, no padding (WebAuthn: at most 1023 bytes)
 PASSKEY_NAME_CHARS = 40
 TRANSPORTS = frozenset({"ble", "cable", "hybrid", "internal", "nfc", "smart-card", "usb"})
-DECISIONS = frozenset({"approve", "reject"})
+DECISIONS = frozenset({"approve", "reject", "reveal"})  # reveal: a hidden value shown (bot/stepup/reveal.py)
 CHALLENGE_CONTEXT = b"agent-approvals step-up v1"
 
 

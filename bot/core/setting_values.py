@@ -4,6 +4,7 @@ value; `from_env` puts the variable's name in front. Nothing here reads the envi
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from dataclasses import dataclass
@@ -116,7 +117,43 @@ def secret(value: object) -> object:
     return value.strip() if isinstance(value, str) else value
 
 
+def host(value: object) -> object:
+    """An address to listen on: an IP address or a host name ("" for every interface)."""
+    if isinstance(value, str):
+        given = value.strip()
+        if given and not _valid_host(given.removeprefix("[").removesuffix("]")):
+            raise ValueError("must be an IP address (0.0.0.0, 127.0.0.1, ::) or a host name")
+        return given.removeprefix("[").removesuffix("]")
+    return value
+
+
+def listen_address(value: object) -> object:
+    """`host:port` (`[::1]:9464` for IPv6; `:9464` for every interface), read as (host, port); "" for none."""
+    if not isinstance(value, str):
+        return value
+    given = value.strip()
+    if not given:
+        return None
+    where, _, port = given.rpartition(":")
+    where = where.removeprefix("[").removesuffix("]")
+    if not (port.isascii() and port.isdigit() and 1 <= int(port) <= 65535) or (where and not _valid_host(where)):
+        raise ValueError("must be host:port, e.g. 127.0.0.1:9464, 10.0.0.5:9464, [::1]:9464 or :9464")
+    return (where, int(port))
+
+
+def _valid_host(given: str) -> bool:
+    try:
+        ipaddress.ip_address(given)
+    except ValueError:
+        return bool(_HOST_NAME.fullmatch(given))
+    return True
+
+
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOST_NAME = re.compile(rf"(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*")
 Port = Annotated[int, whole(1, 65535)]
+Host = Annotated[str, BeforeValidator(host)]
+ListenAddress = Annotated[tuple[str, int] | None, BeforeValidator(listen_address)]
 Stripped = Annotated[str, BeforeValidator(stripped)]
 Secret = Annotated[SecretStr, BeforeValidator(secret)]
 Flag = Annotated[bool, BeforeValidator(flag)]

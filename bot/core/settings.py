@@ -325,14 +325,11 @@ class Settings(ApproverSettings):
         validation_alias="SLACK_SIGNING_SECRET",
         description="verifies every request from Slack (forged, unsigned or >5 min old: 401)",
     )
-    slack_app_token: SecretStr | None = Field(
-        default=None, validation_alias="SLACK_APP_TOKEN",
-        description="app-level token (`xapp-…`): serve over Socket Mode instead of HTTP",
-    )
-    port: Port = Field(
-        default=3000, validation_alias="PORT",
-        description="HTTP port",
-    )
+    slack_app_token: SecretStr | None = Field(default=None, validation_alias="SLACK_APP_TOKEN", description=(
+        "app-level token (`xapp-…`): serve over Socket Mode instead of HTTP"))
+    port: Port = Field(default=3000, validation_alias="PORT", description="HTTP port")
+    host: setting_values.Host = Field(default="", validation_alias="HOST", description="the address the worker"
+                                      " listens on (`127.0.0.1`, `10.0.0.5`, `::`); unset: every interface")
     model_config_path: str | None = Field(
         default=None, validation_alias="MODEL_CONFIG",
         description=(
@@ -464,10 +461,13 @@ class Settings(ApproverSettings):
     metrics_token: Secret | None = Field(
         default=None, validation_alias="METRICS_TOKEN",
         description=(
-            "`GET /metrics` then needs `Authorization: Bearer <METRICS_TOKEN>`; unset, it answers only requests from"
-            " loopback that no proxy forwarded (403 to the rest)"
+            "`GET /metrics` on `PORT` then needs `Authorization: Bearer <METRICS_TOKEN>`; unset, it answers there"
+            " only requests from loopback that carry no proxy's header (403 to the rest), and none with METRICS_LISTEN"
         ),
     )
+    metrics_listen: setting_values.ListenAddress = Field(default=None, validation_alias="METRICS_LISTEN", description=(
+        "`host:port` (`10.0.0.5:9464`, `[::1]:9464`) where `GET /metrics` is served apart, to whoever reaches it;"
+        " `PORT` then refuses `/metrics` unless METRICS_TOKEN is given (a reverse proxy never passes it)"))
     # the URL programs reach this bot at (AGENT_APPROVALS_URL), told with a new key; "" when unknown
     public_url: PublicUrl = Field(
         default="", validation_alias="PUBLIC_URL",

@@ -476,9 +476,14 @@ class RunManager:
         the first delivery claims the stop in Redis, withdraws the run's pending approvals and cancels it."""
         if await self._store.workers.first(self._store.keys.session_stop(run.id), by, seconds=STOP_KEPT) is not None:
             return f"Run `{run.id}` is already stopped."
-        said = await self.cancel_run(run.id, by=by, reason=STOPPED)  # the card names who: "Cancelled by …"
+        said = await self.cancel_run(run.id, by=by, reason=STOPPED, logged=False)  # the card: "Cancelled by …"
         if run.id not in self._active:  # owned elsewhere, maybe by a dead worker: its session's status set here
             await self._end_elsewhere(run, by=by)
+        else:  # ours: said at once, though the run may take a while to unwind (a model or tool heeding no token)
+            await self._threads.sessions.end_elsewhere(run)
+        stopped = await self._store.runs.get(run.id)
+        if stopped is not None and stopped.final:  # the header no longer "running", whoever owns the run
+            await self._threads.update_header(stopped)
         return said
 
     async def _end_elsewhere(self, run: RunRecord, *, by: str) -> None:
@@ -493,8 +498,11 @@ class RunManager:
         tasks.append(task_chunk(f"end-{run.id}", f"Stopped by {name}", "error"))
         await self._threads.sessions.end_elsewhere(run, title=outcome_title(run, stopped=True), tasks=tasks)
 
-    async def cancel_run(self, run_id: str, *, by: str, reason: str = "the run was cancelled") -> str:
-        """`/agent cancel <run id>`: ends the run wherever it runs. Returns what to tell the user."""
+    async def cancel_run(
+        self, run_id: str, *, by: str, reason: str = "the run was cancelled", logged: bool = True
+    ) -> str:
+        """`/agent cancel <run id>`: ends the run wherever it runs. Returns what to tell the user (and logs it, one
+        line, unless not `logged`: a Stop's listener says it)."""
         run = await self._store.runs.get(run_id)
         if run is None:
             return f"There is no run `{run_id}`."
@@ -507,7 +515,9 @@ class RunManager:
         count = await self._approvals.cancel_pending(run_id, by=by, reason=reason)
         await self._store.workers.publish(run.owner, {"t": "cancel_run", "run": run_id})
         noun = "approval" if count == 1 else "approvals"
-        log.info("run %s cancelled by %s (%d pending %s cancelled)", run_id, by, count, noun, extra={"run_id": run_id})
+        if logged:
+            log.info("run %s cancelled by %s (%d pending %s cancelled)", run_id, by, count, noun,
+                     extra={"run_id": run_id})
         return f"Cancelled run `{run_id}` and {count} pending {noun}."
 
     async def on_control(self, message: dict[str, Any]) -> None:

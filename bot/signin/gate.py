@@ -13,7 +13,8 @@ page=...)` once it knows whose it is (a link unknown or used is answered before,
 `GET /signin/callback` is where the provider sends the person back: the state must be the one this browser's login
 cookie holds, the code is traded and the id_token verified (`provider.py`), and the session cookie (`cookies.py`) is
 set for `SESSION_SECONDS` before the person is sent on to their page. `GET /signin/start?page=/...` starts a login
-for a page (the link a refusal gives). Every answer is `no-store` and never sent as a referrer."""
+for a page (the link a refusal gives). `POST /signin/logout` clears the cookies (`SIGN_OUT`: the form every page
+carries). Every answer is `no-store` and never sent as a referrer."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Final, NoReturn
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from aiohttp import web
 
@@ -39,6 +40,11 @@ log = logging.getLogger(__name__)
 
 CALLBACK: Final = "/signin/callback"
 START: Final = "/signin/start"
+LOGOUT: Final = "/signin/logout"
+# Every page's way to sign out (the pages' CSP allows `form-action 'self'` for it): a POST, never a link a third
+# party's page could make a browser follow.
+SIGN_OUT: Final = (f'<form method="post" action="{LOGOUT}" data-testid="sign-out-form"><button type="submit"'
+                   ' data-testid="sign-out">Sign out</button></form>')
 HEADERS: Final = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff"}
 NOT_SET_UP: Final = ("The bot's pages need Sign in with Slack, which is not set up on this bot: its operator sets"
                      " SLACK_CLIENT_ID and SLACK_CLIENT_SECRET (or OIDC_CLIENT_ID and OIDC_CLIENT_SECRET).")
@@ -110,6 +116,22 @@ class SignIn:
     def add_routes(self, app: web.Application) -> None:
         app.router.add_get(START, self.start)
         app.router.add_get(CALLBACK, self.callback)
+        app.router.add_post(LOGOUT, self.logout)
+
+    async def logout(self, request: web.Request) -> web.StreamResponse:
+        """`POST /signin/logout`: the session and login cookies cleared, "Signed out" said. Refused (403) from
+        another site's page (`Sec-Fetch-Site` other than `same-origin`; without it, an `Origin` not the pages')."""
+        site = request.headers.get("Sec-Fetch-Site")  # (the pages send no referrer: a browser's Origin is "null")
+        if not (site in ("same-origin", "none") if site is not None else _same_origin(request, self.redirect_uri)):
+            raise _page(403, "Sign out", "This sign-out did not come from one of this bot's pages: nothing changed.")
+        session = self.cookies.open_session(request.cookies.get(self.cookies.session_name))
+        if session is not None:
+            log.info("%s signed out of the pages", session.user)
+        done = _page(200, "Signed out", "You are signed out of this bot's pages. A page's link signs you in again.",
+                     sign_out=False)
+        for name in (self.cookies.session_name, self.cookies.login_name):
+            done.del_cookie(name, path="/", secure=self.cookies.secure, httponly=True, samesite="Lax")
+        raise done
 
     async def start(self, request: web.Request) -> web.StreamResponse:
         """A login for the page `page` (a local path), as a refusal's link starts it."""
@@ -160,6 +182,15 @@ class SignIn:
             log.warning("a failed sign-in was not audited: Redis is out of reach")
 
 
+def _same_origin(request: web.Request, pages: str) -> bool:
+    """Whether the request's `Origin` (when a browser sends one) is the pages' (STEP_UP_URL's or PUBLIC_URL's, as
+    people open them, behind a proxy too) or the host it was sent to."""
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return True
+    return urlsplit(origin).netloc in (urlsplit(pages).netloc, request.host)
+
+
 def _local(page: str) -> bool:
     """Whether `page` is a path of this bot (never another site: `//host`, `/\\host`, a scheme)."""
     return page.startswith("/") and not page.startswith(("//", "/\\")) and page.isascii() and \
@@ -188,14 +219,14 @@ def _json(status: int, body: dict[str, Any]) -> web.HTTPException:
     return exc
 
 
-def _page(status: int, title: str, message: str, *, link: str = "") -> web.HTTPException:
+def _page(status: int, title: str, message: str, *, link: str = "", sign_out: bool = True) -> web.HTTPException:
     more = (f'<p><a data-testid="sign-in-again" href="{html.escape(link)}">Sign in as someone else</a></p>'
             if link else "")
     text = (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="referrer" content="no-referrer">'
             f"<title>{html.escape(title)}</title></head><body><h1>{html.escape(title)}</h1>"
-            f'<p data-testid="message">{html.escape(message)}</p>{more}</body></html>')
+            f'<p data-testid="message">{html.escape(message)}</p>{more}{SIGN_OUT if sign_out else ""}</body></html>')
     exc = web.HTTPException(text=text, content_type="text/html", headers={
-        **HEADERS, "Content-Security-Policy": "default-src 'none'; base-uri 'none'; form-action 'none';"
+        **HEADERS, "Content-Security-Policy": "default-src 'none'; base-uri 'none'; form-action 'self';"
                                               " frame-ancestors 'none'"})
     exc.set_status(status)
     return exc

@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from functools import partial
 from typing import Any
 
 from aiohttp import web
-from slack_sdk.signature import SignatureVerifier
 
 from bot.api.requests import ApiError
+from bot.core.security import MalformedRequest, signature_age_problem, signed
 from bot.core.version import __version__
 from bot.core.workspaces import WorkspaceRef
 from bot.services import Services, direct_message
@@ -65,7 +66,7 @@ async def tell(parts: Services, person: str, text: str) -> None:
 def add_slackbot_route(web_app: web.Application, services: Services, workspaces: Workspaces,
                        tools: SlackbotTools, *, tenancy: Tenancy | None = None) -> None:
     """Serve `POST /slack/mcp` with `tools`, started and closed with the server."""
-    verifier = SignatureVerifier(services.settings.slack_signing_secret.get_secret_value())
+    secret = services.settings.slack_signing_secret.get_secret_value()
 
     async def mcp(request: web.Request) -> web.StreamResponse:
         try:
@@ -77,11 +78,10 @@ def add_slackbot_route(web_app: web.Application, services: Services, workspaces:
         body = await request.content.read(MAX_BODY + 1)
         if len(body) > MAX_BODY:
             return error(None, -32600, "the request is too large", status=413)
-        signature = request.headers.get("X-Slack-Signature", "")
-        stamp = request.headers.get("X-Slack-Request-Timestamp", "")
-        if not (stamp.isascii() and stamp.isdigit() and len(stamp) < 16 and verifier.is_valid(body, stamp, signature)):
+        if not signed_by_slack(secret, request.headers, body):
             log.warning("refused an MCP request: not signed by Slack, or stale")
             return error(None, -32001, "not signed by Slack (or more than 5 minutes old)", status=401)
+        signature = request.headers["X-Slack-Signature"]
         if not accepts_json(request.headers.get("Accept", "")):
             return error(None, -32000, "Not Acceptable: the client must accept application/json", status=406)
         if not await services.store.slackbot.first_time(signature):
@@ -205,12 +205,23 @@ def add_slackbot_route(web_app: web.Application, services: Services, workspaces:
     web_app.on_cleanup.insert(0, on_cleanup)
 
 
+def signed_by_slack(secret: str, headers: Mapping[str, str], body: bytes) -> bool:
+    """Whether `body` carries Slack's signature, recent (the raw bytes checked, as `/slack/events` checks them: a
+    body that is not UTF-8, or headers that are not a signature, are unsigned, never an error)."""
+    try:
+        return signature_age_problem(headers) is None and signed(secret, headers, body)
+    except MalformedRequest:
+        return False
+
+
 def why_not_team(auth: dict[str, Any] | None, team: str, *, enterprise: str = "") -> str | None:
     """Slackbot calls for the people of the workspace it runs in (or of its Enterprise Grid organisation): another
-    team's call is refused."""
+    team's call is refused, and so is one that names an organisation ours is not part of (our team or not)."""
     if auth is None:
         return "the workspace is not known yet"
     ours, org = str(auth.get("team_id") or ""), str(auth.get("enterprise_id") or "")
+    if enterprise and enterprise != org:
+        return f"another organisation's call ({enterprise}, not {org or 'none: the workspace is in none'})"
     if team == ours or (org and enterprise == org):
         return None
     return f"another workspace's call ({team}, not {ours})"

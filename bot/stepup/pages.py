@@ -34,7 +34,7 @@ from agent_approvals.schemas import depth_of
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from bot.signin import SignIn
+from bot.signin import SIGN_OUT, SignIn
 from bot.stepup.enrolment import Enrolment, StepUpError
 from bot.stepup.votes import Action, Confirmation
 from bot.store import StoreUnavailable
@@ -231,8 +231,8 @@ def _error(exc: StepUpError) -> web.Response:
 
 def _page(body: str, *, nonce: str, status: int = 200) -> web.Response:
     policy = (f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; connect-src 'self';"
-              " base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
-    text = PAGE.replace("{nonce}", nonce).replace("{body}", body)
+              " base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+    text = PAGE.replace("{nonce}", nonce).replace("{body}", body + SIGN_OUT)
     return web.Response(text=text, status=status, content_type="text/html",
                         headers={**HEADERS, "Content-Security-Policy": policy})
 

@@ -3,7 +3,9 @@ hidden values" (button action `reveal`) answers them, ephemerally, with a one-ti
 minutes, for them and that approval); the page, after Sign in with Slack as them, checks again that they may decide
 it (the same rights check as a click: the decide step's dry run) and shows each hidden value (where, what kind, the
 value) once: the link is used up as it is shown, and every reveal is audited (`revealed`: who, which approval, which
-fields) and shown on the card ("Hidden values seen by @bob").
+fields) and shown on the card ("Hidden values seen by @bob"). Where the approval needs step-up (its channel's
+`step_up`, a policy's @step_up), the page first asks for the person's passkey, its challenge bound to the approval,
+"reveal", its arguments' digest and the link (the `revealed` entry then carries `amr`).
 
 The hidden values are those found when the approval was opened (its schema, the policy's `redact:`, the detectors of
 REDACT_DETECTORS: bot/approvals/hiding.py), read sealed from the store (`store.hidden`): none once it ended."""
@@ -11,13 +13,14 @@ REDACT_DETECTORS: bot/approvals/hiding.py), read sealed from the store (`store.h
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from bot.approvals.hiding import Hiding
 from bot.approvals.service import ApprovalService
-from bot.core.passkeys import RelyingParty
+from bot.core.passkeys import CREDENTIAL_ID, Assurance, Passkey, RelyingParty, challenge_for
 from bot.core.records import ApprovalRecord
 from bot.stepup.enrolment import StepUpError, required, usable
+from bot.stepup.votes import asserted, options_for
 from bot.store import Store
 
 REVEAL: Final = "reveal"
@@ -25,6 +28,8 @@ REVEAL_SECONDS: Final = 300  # a link works this long
 SHOWN_SECONDS: Final = 60  # the page hides the values after this
 GONE: Final = "This link is unknown, expired or already used: click “Show hidden values” on the card again."
 NOT_YOURS: Final = "You may not decide this approval, so its hidden values are not shown to you."
+NO_PASSKEY: Final = ("This approval needs your passkey to show its hidden values, and you have none yet: set one up"
+                     " from your Home (Passkeys), then click “Show hidden values” again.")
 
 
 @dataclass(frozen=True)
@@ -47,10 +52,12 @@ class Revealed:
 class Reveal:
     """Reveal links and pages."""
 
-    def __init__(self, store: Store, approvals: ApprovalService, rp: RelyingParty | None) -> None:
+    def __init__(self, store: Store, approvals: ApprovalService, rp: RelyingParty | None, *,
+                 cooloff: float = 0.0) -> None:
         self._store = store
         self._approvals = approvals
         self.rp = rp
+        self.cooloff = cooloff  # STEP_UP_NEW_PASSKEY_COOLOFF, as for votes
 
     async def link(self, user: str, approval_id: str) -> str:
         """A new one-time link for `user` to see `approval_id`'s hidden values; `StepUpError` when they may not
@@ -66,20 +73,63 @@ class Reveal:
         found = await usable(self._store, token, REVEAL, GONE)
         return found.user, found.approval
 
-    async def show(self, token: str) -> Revealed:
-        """The link's values, once (the link is used up), audited; checked again that its person may decide."""
+    async def needs_passkey(self, token: str) -> bool:
+        """Whether the link's approval needs step-up (its channel's `step_up`, a policy's @step_up): then its values
+        are shown only once the person's passkey confirmed this reveal (`options`, then `show` with `credential`)."""
+        _, approval_id = await self.usable(token)
+        approval = await self._store.approvals.get(approval_id)
+        return approval is None or bool(approval.step_up)  # (gone: `show` refuses it)
+
+    async def options(self, token: str) -> dict[str, Any]:
+        """The authentication options of this reveal (its challenge bound to the approval, "reveal", its arguments'
+        digest and the link), for the person's passkeys; 409 when they have none."""
+        rp = required(self.rp)
         user, approval_id = await self.usable(token)
         approval = await self._may_see(user, approval_id)
+        passkeys = await self._store.passkeys.of(user)
+        if not passkeys:
+            raise StepUpError(409, NO_PASSKEY)
+        return options_for(rp, passkeys, challenge_for(approval.id, REVEAL, approval.digest, token))
+
+    async def show(self, token: str, *, credential: object = None) -> Revealed:
+        """The link's values, once (the link is used up), audited; checked again that its person may decide. Where
+        the approval needs step-up, only with `credential`: the person's passkey's answer to `options`."""
+        found = await usable(self._store, token, REVEAL, GONE)
+        user, approval_id = found.user, found.approval
+        approval = await self._may_see(user, approval_id)
         values = await hidden_values(approval, hiding=self._approvals.chain.hiding)
-        if not await self._store.passkeys.take_token(token):
+        amr = ""
+        if approval.step_up:
+            assurance, passkey = await self._confirmed(user, approval, token, credential)
+            if not await self._store.passkeys.voted(found, passkey):  # the link taken, the sign count kept
+                raise StepUpError(410, GONE)
+            amr = f"passkey:{assurance.passkey}"
+        elif not await self._store.passkeys.take_token(token):
             raise StepUpError(410, GONE)
         await self._store.audit.append("revealed", by=user, approval=approval.id,
-                                       fields=",".join(v.where for v in values)[:500])
+                                       fields=",".join(v.where for v in values)[:500], **({"amr": amr} if amr else {}))
         if await self._store.approvals.note_reveal(approval.id, user):  # the card says who saw them
             noted = await self._store.approvals.get(approval.id)
             if noted is not None:
                 self._approvals.cards.schedule(noted)
         return Revealed(approval=approval, values=values)
+
+    async def _confirmed(self, user: str, approval: ApprovalRecord, token: str,
+                         credential: object) -> tuple[Assurance, Passkey]:
+        """The assurance of the person's passkey confirming this reveal; `StepUpError` (audited) otherwise."""
+        rp = required(self.rp)
+        credential_id = credential.get("id") if isinstance(credential, dict) else None
+        if not isinstance(credential, dict) or not isinstance(credential_id, str) \
+                or not CREDENTIAL_ID.fullmatch(credential_id):
+            raise StepUpError(400, "This approval needs your passkey to show its hidden values: confirm with it.")
+        try:
+            return await asserted(self._store, rp, user, credential_id, credential, what="shown",
+                                  challenge=challenge_for(approval.id, REVEAL, approval.digest, token),
+                                  cooloff=self.cooloff)
+        except StepUpError as exc:
+            await self._store.audit.append("refused", by=user, approval=approval.id,
+                                           reason=f"reveal: step-up: {exc.message}"[:300])
+            raise
 
     async def _may_see(self, user: str, approval_id: str) -> ApprovalRecord:
         result = await self._approvals.may_decide(approval_id, outcome="approved", user=user, card=None)

@@ -129,18 +129,8 @@ class Confirmation:
         rp = self._relying_party()
         found = await self._token(token)
         await self._waiting(found)
-        passkeys = await self._store.passkeys.of(found.user)
-        options = generate_authentication_options(
-            rp_id=rp.id, challenge=challenge_for(found.approval, "approve", found.digest, found.nonce),
-            timeout=120_000, user_verification=UserVerificationRequirement.REQUIRED,
-            allow_credentials=[
-                PublicKeyCredentialDescriptor(id=base64url_to_bytes(p.credential_id),
-                                              transports=[AuthenticatorTransport(t) for t in p.transports])
-                for p in passkeys
-            ],
-        )
-        said: dict[str, Any] = json.loads(options_to_json(options))
-        return said
+        return options_for(rp, await self._store.passkeys.of(found.user),
+                           challenge_for(found.approval, "approve", found.digest, found.nonce))
 
     async def finish(self, token: str, body: object) -> DecideResult:
         """Verify the browser's assertion (`body`: {"credential"}) and count the person's Approve with it (the
@@ -174,23 +164,9 @@ class Confirmation:
                         credential: dict[str, Any]) -> tuple[Assurance, Passkey]:
         """The assurance of an assertion that confirms this vote with one of the person's own passkeys, and that
         passkey with its new sign count."""
-        rp = self._relying_party()
-        passkey = next((p for p in await self._store.passkeys.of(found.user) if p.credential_id == credential_id),
-                       None)
-        if passkey is None:
-            raise StepUpError(400, "This passkey is not one of yours (your Home lists yours), so nothing was approved.")
-        self._cooled(passkey)
-        try:
-            verified = verify_authentication_response(
-                credential=credential, expected_rp_id=rp.id, expected_origin=rp.origin,
-                expected_challenge=challenge_for(approval.id, "approve", approval.digest, found.nonce),
-                credential_public_key=base64url_to_bytes(passkey.public_key),
-                credential_current_sign_count=passkey.sign_count, require_user_verification=True,
-            )
-        except (WebAuthnException, ValueError, TypeError, KeyError) as exc:
-            raise StepUpError(400, f"{NOT_THIS} ({str(exc)[:200] or type(exc).__name__})") from None
-        assurance = Assurance(by=found.user, passkey=credential_digest(credential_id), at=time.time())
-        return assurance, replace(passkey, sign_count=verified.new_sign_count)
+        return await asserted(self._store, self._relying_party(), found.user, credential_id, credential,
+                              challenge=challenge_for(approval.id, "approve", approval.digest, found.nonce),
+                              cooloff=self.cooloff, what="approved")
 
     async def _ours(self, user: str, approval: ApprovalRecord) -> None:
         """A 403 (audited `refused`, reason `outsider: ...`) when `user` may no longer act here: deactivated, made a
@@ -202,15 +178,6 @@ class Confirmation:
         await self._store.audit.append("refused", by=user, approval=approval.id, outcome="approved",
                                        reason=f"outsider: {why}"[:300])
         raise StepUpError(503 if text == CANNOT_CHECK else 403, text)
-
-    def _cooled(self, passkey: Passkey) -> None:
-        """A 403 when `passkey` was added less than the operator's cooling-off ago: it cannot confirm a vote yet."""
-        age = time.time() - passkey.created_at
-        if age < self.cooloff:
-            ready = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(passkey.created_at + self.cooloff))
-            raise StepUpError(403, f"This passkey was added {format_duration(age)} ago: on this bot, a new passkey"
-                              f" confirms votes only {format_duration(self.cooloff)} after it was added, so nothing"
-                              f" was approved. Use another of your passkeys, or wait until {ready}.")
 
     def _relying_party(self) -> RelyingParty:
         return required(self.rp)
@@ -243,6 +210,47 @@ class Confirmation:
             if amount is not None:
                 found[spec.sum] = amount
         return tuple(found.items())
+
+
+async def asserted(store: Store, rp: RelyingParty, user: str, credential_id: str, credential: dict[str, Any], *,
+                   challenge: bytes, cooloff: float, what: str) -> tuple[Assurance, Passkey]:
+    """The assurance of a WebAuthn assertion made for `challenge` with one of `user`'s own passkeys, added at least
+    `cooloff` seconds ago, and that passkey with its new sign count; `StepUpError` otherwise, saying that nothing was
+    `what` (approved, shown)."""
+    passkey = next((p for p in await store.passkeys.of(user) if p.credential_id == credential_id), None)
+    if passkey is None:
+        raise StepUpError(400, f"This passkey is not one of yours (your Home lists yours), so nothing was {what}.")
+    age = time.time() - passkey.created_at
+    if age < cooloff:
+        ready = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(passkey.created_at + cooloff))
+        raise StepUpError(403, f"This passkey was added {format_duration(age)} ago: on this bot, a new passkey"
+                          f" confirms votes only {format_duration(cooloff)} after it was added, so nothing"
+                          f" was {what}. Use another of your passkeys, or wait until {ready}.")
+    try:
+        verified = verify_authentication_response(
+            credential=credential, expected_rp_id=rp.id, expected_origin=rp.origin, expected_challenge=challenge,
+            credential_public_key=base64url_to_bytes(passkey.public_key),
+            credential_current_sign_count=passkey.sign_count, require_user_verification=True,
+        )
+    except (WebAuthnException, ValueError, TypeError, KeyError) as exc:
+        said = NOT_THIS.replace("approved", what)
+        raise StepUpError(400, f"{said} ({str(exc)[:200] or type(exc).__name__})") from None
+    assurance = Assurance(by=user, passkey=credential_digest(credential_id), at=time.time())
+    return assurance, replace(passkey, sign_count=verified.new_sign_count)
+
+
+def options_for(rp: RelyingParty, passkeys: list[Passkey], challenge: bytes) -> dict[str, Any]:
+    """The authentication options for the browser (JSON form): `passkeys`, user verification required."""
+    options = generate_authentication_options(
+        rp_id=rp.id, challenge=challenge, timeout=120_000, user_verification=UserVerificationRequirement.REQUIRED,
+        allow_credentials=[
+            PublicKeyCredentialDescriptor(id=base64url_to_bytes(p.credential_id),
+                                          transports=[AuthenticatorTransport(t) for t in p.transports])
+            for p in passkeys
+        ],
+    )
+    said: dict[str, Any] = json.loads(options_to_json(options))
+    return said
 
 
 async def _unchecked(user: str, *, said_team: str = "") -> tuple[str, str] | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import re
 import time
 from pathlib import Path
@@ -33,7 +34,7 @@ from tests.conftest import (
     texts,
     thread_of,
 )
-from tests.support.cluster import Cluster, worker_id
+from tests.support.cluster import DEMO, Cluster, worker_id
 from tests.support.cluster import run_status as cluster_status
 from tests.support.flow import pending_card, run_status, start_run
 from tests.support.hitl import bot, call, decided, nth_card, replay, start, until
@@ -413,6 +414,39 @@ async def test_a_cancelled_run_leaves_no_task_pending(slack: SlackStandIn, worke
     assert last_tasks(session)[waiting["id"]]["status"] == "error"  # not left pending
     assert last["tasks"][-1]["title"].startswith("Run cancelled by alice")
     assert all(t["status"] in ("complete", "error") for t in tasks_of(session))  # in every message, not the last only
+
+
+async def test_stop_while_the_model_thinks_before_the_first_stream_ends_the_session(
+    slack: SlackStandIn, redis_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """#76.16: Stop while the run works, before anything was streamed (a model that takes its time and does not
+    heed AutoGen's cancellation token, as the demo model's `delay`), ends the session as a Stop does at any moment:
+    at once no longer `processing` (no Stop button) and the header no longer "running"; the plan "Stopped by alice"
+    once the run unwinds. The Stop is one line of the log (#76.15)."""
+    thinking = 6.0
+    caplog.set_level(logging.INFO)
+    async with bot(slack, redis_url, tmp_path, {**DEMO, "config": {"delay": thinking}}) as worker:
+        run_id = await start(slack, "Draft an email")
+        header = await header_of(slack, run_id)
+        await slack.wait_for(lambda: session_of(slack, SALES, header["ts"])["status"] == "processing")
+        assert not stream_calls(slack)  # nothing streamed yet
+        began = time.monotonic()
+        assert (await slack.sessions.stop(user=ALICE, channel=SALES, thread_ts=header["ts"])).status == 200
+        await run_status(worker, run_id, wanted="cancelled")
+        await slack.wait_for(lambda: session_of(slack, SALES, header["ts"])["status"] == "active",
+                             timeout=thinking / 2, description="the stopped session no longer processing (no Stop)")
+        now = await slack.wait_for(lambda: (h := find_header(slack, SALES, run_id)) and "running" not in
+                                   block_texts(h).lower() and h, timeout=thinking / 2,
+                                   description="the header no longer running")
+        assert time.monotonic() - began < thinking  # said before the model answered
+        assert "cancelled" in block_texts(now).lower(), block_texts(now)
+        session = await slack.wait_for(lambda: (s := session_of(slack, SALES, header["ts"]))["streams"] and s,
+                                       timeout=thinking * 3, description="the plan ended once the run unwound")
+    last = session["streams"][-1]
+    assert last["plan"] == "Stopped" and last["tasks"][-1]["title"] == "Stopped by alice", last
+    assert session["status"] == "active"
+    lines = [r.getMessage() for r in caplog.records if r.name.startswith("bot") and run_id in r.getMessage()]
+    assert lines == [f"run {run_id}: Stop by {ALICE}: Cancelled run `{run_id}` and 0 pending approvals."], lines
 
 
 async def test_a_failed_run_ends_its_plan_with_error(slack: SlackStandIn, redis_url: str, tmp_path: Path) -> None:

@@ -12,23 +12,18 @@ Screenshots: artifacts/reveal-signin.png, reveal-values.png, reveal-refused.png.
 
 from __future__ import annotations
 
-import json
-import re
-import urllib.request
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from tests.support.browser import be, dev_mode, go, screenshot, sign_in_as, workspace_page
+from tests.support.browser import dev_mode, screenshot, sign_in_as, workspace_page
 from tests.support.dev import Dev
+from tests.support.reveal import CARD, ask_refund, reveal_link
 
 pytestmark = pytest.mark.slow  # `python -m bot dev` and Chromium
 
 expect.set_options(timeout=20_000)
-CARD = "4111111111111111"
-TITLE = "Refund order A-77"
 
 
 @pytest.fixture
@@ -57,37 +52,10 @@ def own_browser(browser: Browser) -> Iterator[Callable[[], Page]]:
         context.close()
 
 
-def ask(dev: Dev) -> None:
-    shell = dev.exported()
-    body = {"kind": "tool", "title": TITLE, "tool": {"name": "refund", "arguments": {
-        "order": "A-77", "card": {"number": CARD}, "amount": 12}}}
-    request = urllib.request.Request(
-        shell["AGENT_APPROVALS_URL"] + "/api/v1/approvals", method="POST", data=json.dumps(body).encode(),
-        headers={"Authorization": f"Bearer {shell['AGENT_APPROVALS_KEY']}", "Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=15) as answer:
-        said: dict[str, Any] = json.loads(answer.read())
-    assert said["status"] == "pending", said
-
-
-def reveal_link(page: Page, person: str, port: int) -> str:
-    """`person` clicks "Show hidden values" on the card; the link they are answered with."""
-    be(page, person)
-    go(page, "approvals")
-    shown = page.get_by_test_id("messages").get_by_test_id("message").filter(has_text=TITLE)
-    expect(shown).to_have_count(1)
-    links = page.get_by_test_id("ephemeral").filter(has_text="Open the hidden values")
-    before = links.count()
-    shown.get_by_test_id("button-reveal").click()
-    expect(links).to_have_count(before + 1)
-    href = links.last.get_by_role("link", name="Open the hidden values").get_attribute("href") or ""
-    assert re.fullmatch(rf"http://localhost:{port}/reveal/[A-Za-z0-9_-]{{43}}", href), href
-    return href
-
-
 def test_a_reviewer_signs_in_with_slack_and_sees_the_value_and_another_person_is_refused(
     own_browser: Callable[[], Page], page: Page, dev: Dev,
 ) -> None:
-    ask(dev)
+    ask_refund(dev)
     href = reveal_link(page, "bob", dev.port)
     bobs = own_browser()
     bobs.goto(href)
@@ -109,3 +77,21 @@ def test_a_reviewer_signs_in_with_slack_and_sees_the_value_and_another_person_is
         "This page is for bob, and you are signed in as carol: nothing was shown or done.")
     expect(carols.get_by_test_id("value")).to_have_count(0)
     screenshot(carols, "reveal-refused.png")
+
+
+def test_a_reviewer_signs_out_and_the_next_link_asks_them_to_sign_in_again(
+    own_browser: Callable[[], Page], page: Page, dev: Dev,
+) -> None:
+    """#76.14: every page carries "Sign out" (a POST to /signin/logout): it clears the session in the browser."""
+    ask_refund(dev)
+    bobs = own_browser()
+    href = reveal_link(page, "bob", dev.port)
+    bobs.goto(href)
+    sign_in_as(bobs, "bob")
+    expect(bobs.get_by_test_id("value")).to_have_text(CARD)
+    bobs.get_by_test_id("sign-out").click()
+    expect(bobs.get_by_test_id("message")).to_have_text(
+        "You are signed out of this bot's pages. A page's link signs you in again.")
+    assert not [c for c in bobs.context.cookies() if c["name"].endswith("aa-session")]
+    bobs.goto(reveal_link(page, "bob", dev.port))
+    expect(bobs.get_by_test_id("signin-title")).to_have_text("Sign in with Slack")  # asked again

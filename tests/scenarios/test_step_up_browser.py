@@ -42,6 +42,7 @@ from tests.support.browser import (
     workspace_page,
 )
 from tests.support.dev import BOB, CAROL, Dev
+from tests.support.reveal import CARD, ask_refund, reveal_link
 
 pytestmark = pytest.mark.slow  # `python -m bot dev` and Chromium
 
@@ -253,3 +254,26 @@ def test_a_quorum_of_two_needs_two_peoples_passkeys(own_browser: Callable[[], Pa
     confirm(carols, "Approved. You can close this page.")
     decided(page, dev, title, asked["id"], "@bob and @carol", CAROL)
     screenshot(page, "step-up-quorum-decided.png")
+
+
+def test_the_reveal_page_asks_for_the_passkey_where_the_channel_requires_step_up(
+    own_browser: Callable[[], Page], page: Page, dev: Dev,
+) -> None:
+    """#76.14: with `step_up always` in #general, Bob's "Show hidden values" link opens a page that shows nothing
+    until his passkey confirms this reveal; then the card number, once."""
+    configure(page, step_up="always")
+    bobs = own_browser()
+    enrol(bobs, passkey_link(page, dev.port, "bob"), "bob-laptop", "bob")
+    ask_refund(dev)
+    href = reveal_link(page, "bob", dev.port)
+    bobs.goto(href)  # signed in already (his enrolment)
+    expect(bobs.get_by_test_id("confirm-reveal")).to_have_text("Show them with my passkey")
+    expect(bobs.get_by_test_id("value")).to_have_count(0)
+    refused = bobs.context.request.post(href, data="{}", headers={"Content-Type": "application/json"})
+    assert refused.status == 400 and CARD not in refused.text()  # no passkey's answer: nothing shown
+    screenshot(bobs, "reveal-step-up.png")
+    bobs.get_by_test_id("confirm-reveal").click()
+    expect(bobs.get_by_test_id("value")).to_have_text(CARD)
+    expect(bobs.get_by_test_id("hidden-value")).to_contain_text("card.number")
+    answer = bobs.goto(href)  # shown once
+    assert answer is not None and answer.status == 410

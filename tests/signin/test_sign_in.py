@@ -174,3 +174,31 @@ def test_over_https_the_cookies_are_host_only_and_secure() -> None:
     assert cookies.open_session(sealed) == session
     assert cookies.open_login(sealed) is None  # a session is not a login (bound to its name)
     assert cookies.open_session(cookies.seal_session(Session(ALICE, "T0", "alice", time.time() - 1))) is None
+
+
+async def test_sign_out_clears_the_session_and_every_page_offers_it(
+    pages: Worker, http: aiohttp.ClientSession,
+) -> None:
+    """#76.14: `POST /signin/logout` clears the session cookie (the next page asks to sign in again); every page
+    carries the form, its CSP lets it post here only; another site's page cannot sign someone out."""
+    path = await enrol_path(pages, ALICE)
+    await sign_in(http, pages.url, path)
+    async with http.get(pages.url + path, allow_redirects=False) as page:
+        text = await page.text()
+        assert page.status == 200 and 'action="/signin/logout"' in text and 'data-testid="sign-out"' in text
+        assert "form-action 'self'" in page.headers["Content-Security-Policy"]
+    async with http.get(pages.url + "/reveal/" + "x" * 43, allow_redirects=False) as gone:  # a page that refuses
+        assert gone.status == 410 and 'action="/signin/logout"' in await gone.text()
+    for hostile in ({"Origin": "https://evil.example"}, {"Sec-Fetch-Site": "cross-site"}):
+        async with http.post(pages.url + "/signin/logout", headers=hostile, allow_redirects=False) as refused:
+            assert refused.status == 403 and "Set-Cookie" not in refused.headers
+    async with http.get(pages.url + path, allow_redirects=False) as still:
+        assert still.status == 200  # still signed in
+    async with http.post(pages.url + "/signin/logout", headers={"Origin": ORIGIN}, allow_redirects=False) as out:
+        assert out.status == 200 and "You are signed out" in await out.text()
+        cleared = SimpleCookie()
+        for header in out.headers.getall("Set-Cookie"):
+            cleared.load(header)
+        assert cleared["aa-session"].value == "" and cleared["aa-session"]["max-age"] == "0"
+    async with http.get(pages.url + path, allow_redirects=False) as again:
+        assert again.status == 302 and "/openid/connect/authorize" in again.headers["Location"]

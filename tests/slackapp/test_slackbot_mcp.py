@@ -149,6 +149,33 @@ async def test_unsigned_stale_replayed_and_other_team_calls_are_refused(
     assert len(calls(tmp_path, "list_inbox")) == 1
 
 
+async def test_a_body_that_is_not_utf8_or_a_signature_that_is_not_ascii_is_401_not_500(
+    slackbot: Worker, slack: SlackStandIn, tmp_path: Path
+) -> None:
+    """#76.13: a made-up signature on a body that is not UTF-8 (or a signature that is not ASCII) is not signed by
+    Slack: 401, never a 500 with a traceback (the check reads the raw bytes)."""
+    body = b'{"jsonrpc": "2.0", "id": 1, "method": "ping", "x": "\xff\xfe"}'
+    made_up = {**sign(b"another body"), "X-Slack-Request-Timestamp": sign(b"")["X-Slack-Request-Timestamp"]}
+    status, said = await post(slackbot.url, body, made_up)
+    assert status == 401 and "not signed by Slack" in said["error"]["message"], said
+    status, said = await post(slackbot.url, body, {**made_up, "X-Slack-Signature": "v0=\u00e9t\u00e9"})
+    assert status == 401, said
+    assert (await post(slackbot.url, body))[0] == 400  # signed by Slack, but not JSON: bad input
+    assert card_of(slack) == [] and calls(tmp_path, "send_email") == []
+
+
+async def test_a_call_naming_our_team_with_an_organisation_it_is_not_part_of_is_refused(
+    slackbot: Worker, slack: SlackStandIn, tmp_path: Path
+) -> None:
+    """#76.13: T0DEV is in no Enterprise Grid organisation: a call naming it with E0OTHER is refused and audited."""
+    status, said = await post(slackbot.url, tool_call("send_email", EMAIL, user=ALICE, enterprise="E0OTHER"))
+    assert status == 403 and said["error"]["message"], said
+    refused = await audit_events(slackbot, "refused")
+    assert any(entry.get("by") == ALICE and "E0OTHER" in entry.get("reason", "") for entry in refused), refused
+    assert card_of(slack) == [] and calls(tmp_path, "send_email") == []
+    assert (await post(slackbot.url, tool_call("send_email", EMAIL, user=ALICE, ident=2)))[0] == 200  # ours: asks
+
+
 async def test_what_the_upstream_says_reaches_the_requester_inert(
     slackbot: Worker, slack: SlackStandIn, tmp_path: Path
 ) -> None:

@@ -42,10 +42,11 @@ class WorkerProcess:
     port: int
     process: subprocess.Popen[bytes]
     log: Path
+    host: str = "127.0.0.1"  # where it is reached (its HOST, when a test gives one)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     @property
     def events(self) -> str:
@@ -81,7 +82,7 @@ class Cluster:
             process = subprocess.Popen(  # noqa: ASYNC220 - starting a worker is instant; we then poll it
                 [sys.executable, "-m", "bot"], cwd=ROOT, env=env, stdout=out, stderr=out
             )
-        worker = WorkerProcess(port=port, process=process, log=log)
+        worker = WorkerProcess(port=port, process=process, log=log, host=extra.get("HOST") or "127.0.0.1")
         self.workers.append(worker)
         deadline = time.monotonic() + 30
         async with aiohttp.ClientSession() as http:

@@ -38,7 +38,7 @@ from agent_approvals.receipts import args_sha256
 from bot.core.detectors import DETECTORS
 from bot.core.records import ApprovalRecord
 from bot.core.sealing import SealError
-from bot.core.sensitive import JSON_TEXT, ArgPath, Hidden, find_hidden, paths_for, redacted
+from bot.core.sensitive import JSON_TEXT, ArgPath, Hidden, find_hidden, paths_for, redacted, shown_text
 from bot.core.spelling import normalised, spelling
 from bot.store import Store, StoreUnavailable
 
@@ -92,9 +92,7 @@ class Hiding:
         replaced by what may be shown of them, as on a card."""
         if not text:
             return text
-        text = scrubbed(text, known)
-        found = find_hidden(tool, text, rules=dict(self._rules()), detectors=self.detectors)
-        return str(redacted(text, found)) if found else text
+        return shown_text(scrubbed(text, known), tool=tool, rules=self._rules(), detectors=self.detectors)
 
     async def known(self, approval_id: str) -> list[tuple[str, str]]:
         """The values hidden in a stored approval's arguments and what is shown of each, from those kept sealed ([]

@@ -10,8 +10,8 @@ import sys
 import time
 from collections.abc import Mapping
 
-from bot.approvals.hiding import Hiding
 from bot.core.operators import Operator, add_as, operator_of
+from bot.core.sensitive import shown_text
 from bot.core.settings import SettingsError, StoreSettings
 from bot.slack.blocks import clean
 from bot.store import Frozen, Store, StoreUnavailable, connect
@@ -62,7 +62,7 @@ async def _run(settings: StoreSettings, scope: str, *, reason: str, op: Operator
     by = op.by
     redis = connect(settings.redis_url.get_secret_value(), command_timeout=settings.redis_timeout)
     store = Store(redis, prefix=settings.store_prefix)
-    reason = Hiding(store, rules=dict).text(reason)  # the one door of free text: told to every ask it refuses
+    reason = shown_text(reason)  # free text hidden as by the one door (Hiding.text): told to every ask refused
     try:
         if freeze:
             if not await store.freezes.freeze(scope, reason=reason, by=by):

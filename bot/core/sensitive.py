@@ -56,7 +56,7 @@ from bot.core.spelling import number_digits
 __all__ = [
     "JSON_TEXT", "MAX_DEPTH", "ArgPath", "Hidden", "PathMatcher", "RedactError", "Segment", "Source", "compiled",
     "find_hidden", "parse_detectors", "parse_path", "parse_redact", "path_text", "paths_for", "read_detectors",
-    "redacted", "shown_name",
+    "redacted", "shown_name", "shown_text",
 ]
 
 Source = Literal["schema", "policy", "name", "detector"]
@@ -305,6 +305,15 @@ def redacted(arguments: Any, hidden: Iterable[Hidden]) -> Any:
         by_path.setdefault(item.path, []).append(item)
     prefixes = {path[:i] for path in by_path for i in range(len(path) + 1)}
     return _copy(arguments, (), by_path, prefixes)
+
+
+def shown_text(text: str, *, tool: str = "", rules: Mapping[str, Sequence[ArgPath]] | None = None,
+               detectors: Iterable[str] = DETECTORS) -> str:
+    """Free text as it may be shown: what the detectors find in it (and, in JSON text, values named like secrets or
+    the `rules`' paths of `tool`) replaced by what may be shown of them, as on a card (the core of the one door of
+    free text, bot/approvals/hiding.py `Hiding.text`, which first replaces an approval's known values)."""
+    found = find_hidden(tool, text, rules=dict(rules or {}), detectors=tuple(detectors)) if text else ()
+    return str(redacted(text, found)) if found else text
 
 
 def _copy(value: Any, path: tuple[Segment, ...], by_path: Mapping[tuple[Segment, ...], list[Hidden]],

@@ -108,7 +108,7 @@ class Services:
             return
         await check_eviction(self.store, allow=self.settings.redis_allow_eviction)  # first: before anything is kept
         await keep_format(self.store)  # a Redis of a newer format refused before this worker writes to it
-        await self.store.api_keys.seal_clear()  # the webhook secrets the version before kept in the clear
+        await seal_clear(self.store)  # the webhook secrets the version before kept in the clear
         # one HTTP session for every Web API call (slack-sdk opens one per call otherwise)
         self.slack.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
         self.home_slack.session = self.slack.session
@@ -543,6 +543,15 @@ async def check_eviction(store: Store, *, allow: bool) -> None:
     if not allow:
         raise SettingsError(f"{said}, or REDIS_ALLOW_EVICTION=true to start anyway)")
     log.error("%s); starting anyway because REDIS_ALLOW_EVICTION=true", said)
+
+
+async def seal_clear(store: Store) -> None:
+    """The webhook secrets a version before kept in the clear, sealed (SECRETS_KEY); a Redis that cannot be reached
+    now is let be (a WARNING: the next worker to start seals them)."""
+    try:
+        await store.api_keys.seal_clear()
+    except StoreUnavailable as exc:
+        log.warning("the webhook secrets kept in the clear could not be sealed at start (%s)", exc)
 
 
 async def keep_format(store: Store) -> None:

@@ -19,7 +19,7 @@ program's own `GET`, the reveal page and a reviewer's edit, and dropped when the
                                       carries (a title, a why, a run's task, a proposal, a reviewer's feedback, a
                                       policy's reason, a schema error, a run's words) goes through it before it is
                                       stored or posted: the values hidden in the arguments (`hidden`, or sealed:
-                                      `known`) replaced wherever they appear, then what the detectors find
+                                      `known`) replaced wherever they appear, after what the detectors find
     await hiding.said(id, text)       `text` of a stored approval, with its kept values (a reviewer's feedback)
 
 Without SECRETS_KEY, values are hidden all the same and not kept: the program's GET answers the redacted copy and says
@@ -93,13 +93,14 @@ class Hiding:
 
     def text(self, text: str, *, tool: str = "", known: Sequence[tuple[str, str]] = ()) -> str:
         """The one door of free text (#76): a title, a why, a run's task, a proposal, a reviewer's feedback, a
-        policy's reason, a schema error, a run's streamed turns and results. `known` values (a hidden value of the
-        arguments and what is shown of it: `hidden`, `known`) replaced wherever they appear, then what the
-        detectors find (and, in JSON text, values named like secrets or the policy's `redact:` paths of `tool`)
-        replaced by what may be shown of them, as on a card."""
+        policy's reason, a schema error, a run's streamed turns and results. What the detectors find (and, in JSON
+        text, values named like secrets or the policy's `redact:` paths of `tool`) replaced by what may be shown of
+        it, as on a card, in the text as written (an expiry or a CVV is found by the card next to it, which may be a
+        known value too); then the `known` values left (a hidden value of the arguments and what is shown of it:
+        `hidden`, `known`: a `writeOnly` password no detector knows) wherever they appear."""
         if not text:
             return text
-        return shown_text(scrubbed(text, known), tool=tool, rules=self._rules(), detectors=self.detectors)
+        return scrubbed(shown_text(text, tool=tool, rules=self._rules(), detectors=self.detectors), known)
 
     async def known(self, approval_id: str) -> list[tuple[str, str]]:
         """The values hidden in a stored approval's arguments and what is shown of each, from those kept sealed ([]

@@ -161,6 +161,26 @@ async def test_a_runs_edited_call_keeps_its_hidden_value_and_is_sent_whole(
         assert CARD not in json.dumps([c.args for c in slack.calls()])
 
 
+async def test_a_runs_call_with_nothing_hidden_edited_with_a_card_is_sent_whole(
+    slack: SlackStandIn, redis_url: str, tmp_path: Path
+) -> None:
+    """The bot's own run: an e-mail with nothing hidden; a reviewer writes a card number into its body (Save &
+    approve): no card in any Slack call nor Redis key, and the e-mail sent (the run's edited call) carries it."""
+    email = {"to": "bob@example.com", "subject": "Refund", "body": "Refunded."}
+    model = replay(call("send_email", email), "Sent it.")
+    async with bot(slack, redis_url, tmp_path, model):
+        await start(slack, "--team email Tell bob@example.com about the refund")
+        view = await open_modal(slack, await nth_card(slack, 1), user=BOB)
+        fields = {b["label"]["text"].split(" (")[0]: b for b in view["view"]["blocks"] if b["type"] == "input"}
+        await slack.submit_view(user=BOB, view_id=view["id"], values={
+            fields["body"]["block_id"]: {"arg_input": f"Refunded to {NEW_CARD}."}, "then": {"then_input": "approve"}})
+        sent = await until(lambda: sorted((tmp_path / "outbox").glob("*.eml")) if (tmp_path / "outbox").exists()
+                           else [], what="the edited e-mail")
+        assert NEW_CARD in sent[0].read_text()  # the run's own call, whole
+        assert not leaks(json.dumps([c.args for c in slack.calls()], ensure_ascii=False), [NEW_CARD])
+        assert not leaks(await redis_dump(redis_url), [NEW_CARD])
+
+
 async def test_a_call_recorded_as_allowed_is_audited_redacted_and_keeps_nothing(keyed: Worker) -> None:
     client = Client(keyed, (await new_key(keyed, "refunds")).key)
     status, answer, _ = await client.call("POST", "/api/v1/audit/allowed", body={

@@ -34,7 +34,7 @@ from bot.approvals.opening import OpenRefused, ProgramAsk
 from bot.approvals.service import REFUSAL_QUIET, ApprovalService
 from bot.core.ids import new_run_id, random_id
 from bot.core.logs import add_log_fields
-from bot.core.records import API_OWNER, API_PRESET, ApprovalRecord, RunRecord, workspace_of
+from bot.core.records import API_OWNER, API_PRESET, ApprovalRecord, RunRecord, hidden_list, workspace_of
 from bot.core.verdicts import FROZEN_BY, used_already, worded
 from bot.core.workspaces import WorkspaceRef
 from bot.store import ApiKey, NewKey, Once, Store, persistently
@@ -129,9 +129,10 @@ def view(approval: ApprovalRecord, *, card_url: str = "", names: Mapping[str, st
         body["tool"] = approval.tool_name
         body["arguments"] = json.loads(arguments) if arguments else {}
         body["digest"] = digest
-        if approval.hidden:  # the redacted copy (a webhook's, a GET whose values are not kept): what was hidden
+        items = approval.hidden_items or (hidden_list(approval.edit_hidden) if edit is not None else [])
+        if items:  # the redacted copy (a webhook's, a GET whose values are not kept): what was hidden
             body["arguments_redacted"] = True
-            body["hidden"] = [{k: item.get(k, "") for k in ("path", "kind", "shown")} for item in approval.hidden_items]
+            body["hidden"] = [{k: item.get(k, "") for k in ("path", "kind", "shown")} for item in items]
     elif approval.status == "revised":
         body["feedback"] = approval.feedback
     return body
@@ -359,7 +360,7 @@ class ApprovalsApi:
     async def used(self, approval: ApprovalRecord) -> dict[str, Any]:
         """The answer to the program that used `approval` (its call runs now): its hidden values end here."""
         body = await self.view(approval)
-        if approval.hidden:
+        if approval.hidden or approval.edit_hidden:
             await self.approvals.chain.hiding.drop(approval.id)
         return body
 

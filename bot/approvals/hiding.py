@@ -9,7 +9,9 @@ program's own `GET`, the reveal page and a reviewer's edit, and dropped when the
     await hiding.hide(approval)       the approval as stored (redacted), its values sealed (`hidden`: and them)
     await hiding.full(approval)       the full arguments (JSON text) kept for it, or None
     await hiding.restore(approval, edit)   a reviewer's edit of the redacted arguments as full arguments: a value
-                                      left as shown keeps the hidden one
+                                      left as shown keeps the hidden one; a new value the detectors find is hidden,
+                                      in a call that had nothing hidden too (#76)
+    await hiding.keep_edit(approval, full) the full edit sealed, for the run or the program's GET (once)
     await hiding.decision_of(approval)    its decision for the run that asked: a reviewer's edit whole
     hiding.ended(approval)            it was decided: its values dropped (a program's allowed call, an edited one:
                                       kept KEPT_AFTER_DECISION seconds at most, for the program's GET or the run)
@@ -17,11 +19,16 @@ program's own `GET`, the reveal page and a reviewer's edit, and dropped when the
                                       carries (a title, a why, a run's task, a proposal, a reviewer's feedback, a
                                       policy's reason, a schema error, a run's words) goes through it before it is
                                       stored or posted: the values hidden in the arguments (`hidden`, or sealed:
-                                      `known`) replaced wherever they appear, then what the detectors find
+                                      `known`) replaced wherever they appear, after what the detectors find
     await hiding.said(id, text)       `text` of a stored approval, with its kept values (a reviewer's feedback)
 
 Without SECRETS_KEY, values are hidden all the same and not kept: the program's GET answers the redacted copy and says
-so (`arguments_redacted`), a reveal has nothing to show.
+so (`arguments_redacted`), a reveal has nothing to show, and a reviewer's edit that would hold a hidden value (of the
+call's, or a new one) cannot be completed: refused in the modal, nothing sent.
+
+A reviewer's edit of a call with nothing hidden that brings a value to hide (a card number typed into a note) is kept
+as one of a call with hidden values is: the record's revision and its `decision` audit entry hold the redacted edit,
+the record names what it hid (`edit_hidden`), the full edit is sealed for the run or the program's GET.
 """
 
 from __future__ import annotations
@@ -86,13 +93,14 @@ class Hiding:
 
     def text(self, text: str, *, tool: str = "", known: Sequence[tuple[str, str]] = ()) -> str:
         """The one door of free text (#76): a title, a why, a run's task, a proposal, a reviewer's feedback, a
-        policy's reason, a schema error, a run's streamed turns and results. `known` values (a hidden value of the
-        arguments and what is shown of it: `hidden`, `known`) replaced wherever they appear, then what the
-        detectors find (and, in JSON text, values named like secrets or the policy's `redact:` paths of `tool`)
-        replaced by what may be shown of them, as on a card."""
+        policy's reason, a schema error, a run's streamed turns and results. What the detectors find (and, in JSON
+        text, values named like secrets or the policy's `redact:` paths of `tool`) replaced by what may be shown of
+        it, as on a card, in the text as written (an expiry or a CVV is found by the card next to it, which may be a
+        known value too); then the `known` values left (a hidden value of the arguments and what is shown of it:
+        `hidden`, `known`: a `writeOnly` password no detector knows) wherever they appear."""
         if not text:
             return text
-        return shown_text(scrubbed(text, known), tool=tool, rules=self._rules(), detectors=self.detectors)
+        return scrubbed(shown_text(text, tool=tool, rules=self._rules(), detectors=self.detectors), known)
 
     async def known(self, approval_id: str) -> list[tuple[str, str]]:
         """The values hidden in a stored approval's arguments and what is shown of each, from those kept sealed ([]
@@ -174,7 +182,7 @@ class Hiding:
 
     async def full(self, approval: ApprovalRecord, *, edited: bool = False) -> str | None:
         """The full arguments of `approval` (`edited`: a reviewer's edit of them) as JSON text, or None."""
-        if not approval.hidden:
+        if not approval.hidden and not (edited and approval.edit_hidden):
             return approval.arguments
         kept = await self.kept(approval.id)
         value = (kept or {}).get("edited" if edited else "arguments")
@@ -183,9 +191,16 @@ class Hiding:
     async def restore(self, approval: ApprovalRecord, edit: Any) -> tuple[Any, str] | None:
         """A reviewer's `edit` of the redacted arguments as (full arguments, their redacted copy as JSON text): a
         value left as shown keeps the hidden one; a new value where a hidden one was is hidden too. None when the
-        hidden values are not kept (no SECRETS_KEY, or gone): the edit cannot be completed."""
+        hidden values are not kept (no SECRETS_KEY, or gone): the edit cannot be completed. A call with nothing
+        hidden: the edit as it is, or redacted when it brings a value to hide (None without SECRETS_KEY: it could not
+        be kept whole)."""
         if not approval.hidden:
-            return edit, json.dumps(edit, ensure_ascii=False)
+            found = self.find(approval, edit)
+            if not found:
+                return edit, json.dumps(edit, ensure_ascii=False)
+            if not self._store.hidden.ready:
+                return None
+            return edit, json.dumps(redacted(edit, found), ensure_ascii=False)
         kept = await self.full(approval)
         original = _loaded(kept) if kept is not None else None
         if original is None:
@@ -194,19 +209,35 @@ class Hiding:
         found = self.find(approval, full, also=[item.path for item in self.find(approval, original)])
         return full, json.dumps(redacted(full, found), ensure_ascii=False)
 
-    async def keep_edit(self, approval: ApprovalRecord, full: Any) -> None:
-        """Seal a reviewer's edit (`restore`'s full arguments) beside the approval's own, for its program's GET."""
-        kept = await self.kept(approval.id)
-        if kept is None:
-            return
-        kept["edited"] = json.dumps(full, ensure_ascii=False)
-        await self._keep(approval, kept)
+    async def keep_edit(self, approval: ApprovalRecord, full: Any) -> str:
+        """Seal a reviewer's edit (`restore`'s full arguments) beside the approval's own, for its run or program's
+        GET. Returns what the edit of a call with nothing hidden hid (JSON as `hidden`: the decision's
+        `edit_hidden`), "" when nothing (or the call had hidden values of its own: `hidden` says so)."""
+        if approval.hidden:
+            kept = await self.kept(approval.id)
+            if kept is not None:
+                kept["edited"] = json.dumps(full, ensure_ascii=False)
+                await self._keep(approval, kept)
+            return ""
+        found = self.find(approval, full)
+        if not found or not self._store.hidden.ready:
+            return ""
+        values = [value_of(full, item) for item in found]
+        ring = self._store.hidden.keyring
+        items = [{"path": item.where, "kind": item.kind, "shown": item.display,
+                  "hmac": ring.commit(value) if ring is not None else ""}
+                 for item, value in zip(found, values, strict=True)]
+        sealed = {"arguments": approval.arguments, "values": values, "shown": [item.display for item in found],
+                  "edited": json.dumps(full, ensure_ascii=False)}
+        # (until its run or program takes it: as an edit of a call with hidden values is kept once decided)
+        await self._store.hidden.put(approval.id, sealed, ttl_seconds=KEPT_AFTER_DECISION)
+        return json.dumps(items, ensure_ascii=False, separators=(",", ":"))
 
     async def decision_of(self, approval: ApprovalRecord) -> Decision:
         """`approval.decision()` for the run that asked (its own arguments): a reviewer's edit with the values it kept
         hidden put back (kept sealed since the edit); as stored when they are not kept."""
         decision = approval.decision()
-        edit = edited_arguments(decision) if approval.hidden else None
+        edit = edited_arguments(decision) if approval.hidden or approval.edit_hidden else None
         if edit is None:
             return decision
         full = await self.full(approval, edited=True)
@@ -218,7 +249,7 @@ class Hiding:
     def ended(self, approval: ApprovalRecord) -> Callable[[], Any]:
         """What to do once `approval` is decided (a coroutine function, run in the background)."""
         async def end() -> None:
-            if not approval.hidden:
+            if not (approval.hidden or approval.edit_hidden):
                 return
             try:
                 if approval.status == "revised" or (approval.asked_by and approval.status == "approved"):

@@ -385,6 +385,7 @@ class ApprovalService:
         feedback: str = "",
         dry_run: bool = False,
         assurance: Assurance | None = None,
+        edit_hidden: str = "",
     ) -> DecideResult:
         """A person's decision or vote through the decide step, with every approver rule applied there:
         the card clicked must show the approval, the requester may not decide (unless the channel
@@ -392,7 +393,8 @@ class ApprovalService:
         that needs step-up counts only with the `assurance` of their passkey (else status `step_up`: the
         caller sends them to confirm it, bot/stepup/). `dry_run`: only whether they may (status `allowed`),
         nothing changes; refusals are audited either way. A person of another workspace than the approval's decides
-        it only as `rights.may_decide_across` says (refused and audited otherwise: `other_workspace`)."""
+        it only as `rights.may_decide_across` says (refused and audited otherwise: `other_workspace`). `edit_hidden`:
+        what a reviewer's edit of a call with nothing hidden hid (`Hiding.keep_edit`), kept on the decided record."""
         person = await self._workspace_of(user)
         if feedback and not dry_run:  # a reviewer's note, a revision's, a reject's reason: the one door of free text
             feedback = await self.chain.hiding.said(approval_id, feedback)
@@ -408,6 +410,7 @@ class ApprovalService:
             assurance=assurance.to_json() if assurance is not None else "",
             team=person.team if person is not None else "?",
             home_team=(await self._home()).team,
+            edit_hidden=edit_hidden,
         )
 
         async def step(**more: Any) -> DecideResult:
@@ -522,7 +525,7 @@ class ApprovalService:
         if approval.decided_at:
             self._metrics.decided(approval.origin_channel, approval.status, approval.decided_at - approval.created_at)
         self.cards.schedule(approval)
-        if approval.hidden:  # its hidden values end with it (a program's allowed call: after its GET)
+        if approval.hidden or approval.edit_hidden:  # its hidden values end with it (a program's: after its GET)
             self._background.spawn(self.chain.hiding.ended(approval)(), name=f"hidden-{approval.id}")
         if approval.owner == API_OWNER and SLACK_ID.fullmatch(approval.requester) and approval.status != "cancelled":
             self._background.spawn(self.cards.tell_requester(approval, self._directory), name=f"tell-{approval.id}")

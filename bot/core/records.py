@@ -212,6 +212,7 @@ class ApprovalRecord:
     # redacted copy; the values are sealed apart), and the receipts' `args_sha256` of the full arguments
     hidden: str = ""
     args_sha256: str = ""
+    edit_hidden: str = ""  # what an edit of a call with nothing hidden hid (as `hidden`: the full edit sealed apart)
     version: int = 0  # the store's change counter when it last changed (a Home drawn later shows it)
     # nudges while nobody decides (bot/approvals/nudges.py): reminders at these seconds after the request; an
     # escalation to `escalate_to` after `escalate_after` seconds (0: none)
@@ -269,11 +270,7 @@ class ApprovalRecord:
     @property
     def hidden_items(self) -> list[dict[str, str]]:
         """Its hidden values as shown ({path, kind, shown, hmac}), in document order; [] when none."""
-        try:
-            found = json.loads(self.hidden) if self.hidden else []
-        except (ValueError, RecursionError):
-            return []
-        return [item for item in found if isinstance(item, dict)] if isinstance(found, list) else []
+        return hidden_list(self.hidden)
 
     @property
     def voters(self) -> list[str]:
@@ -493,3 +490,11 @@ class NewKey:
 
     key: str
     record: ApiKey
+
+
+def hidden_list(text: str) -> list[dict[str, str]]:  # a record's `hidden` (or `edit_hidden`), read
+    try:
+        found = json.loads(text) if text else []
+    except (ValueError, RecursionError):
+        found = []
+    return [item for item in found if isinstance(item, dict)] if isinstance(found, list) else []

@@ -352,6 +352,7 @@ class Approvals:
         team: str = "",
         home_team: str = "",
         across: bool | None = None,
+        edit_hidden: str = "",
     ) -> DecideResult:
         """Move a pending approval to `outcome`, exactly once; or count one approval vote of a quorum.
 
@@ -376,6 +377,8 @@ class Approvals:
                 workspace's (an approval without one is of it): a person of another workspace than the approval's
                 gets `check_workspace` (apply `rights.may_decide_across`, then call again with `across`); `across`
                 False refuses them (`other_workspace`, audited).
+            edit_hidden: what a reviewer's edit of a call with nothing hidden hid (JSON as `hidden`), kept on the
+                decided record (bot/approvals/hiding.py).
 
         Returns `ok` with the decided record; `vote` when an approval was counted towards a quorum
         not yet reached; `already` with the record as it was decided; `self`, `not_allowed`
@@ -434,6 +437,7 @@ class Approvals:
                 "team": team,
                 "home_team": home_team,
                 "across": "" if across is None else "1" if across else "0",
+                "edit_hidden": edit_hidden,
             },
         )
         if check_auth and status in REFUSED_CLICKS:

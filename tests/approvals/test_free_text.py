@@ -77,6 +77,18 @@ async def test_a_value_of_the_arguments_restated_in_the_title_and_a_reject_reaso
     assert not leaks(slack_calls(slack) + json.dumps(await api.services.store.audit.entries()), SECRETS)
 
 
+async def test_an_expiry_and_cvc_next_to_a_card_of_the_arguments_are_hidden(api: Worker, slack: SlackStandIn) -> None:
+    """A reason quoting the call's own card (a known value) with its expiry and CVC: the detectors read the text as
+    written, so the expiry and the CVC are found by the card next to them before the card is replaced."""
+    client, answer = await ask(api, refund(title="Refund A-77", card=CARDS[2]))
+    rejected = await reject(slack, await nth_card(slack, 1), user=BOB, reason=f"not {CARDS[0]} exp 11/28, CVC: 4321")
+    assert rejected.status == 200
+    got = await client.wait(answer["id"])
+    assert got["reason"] == "not card ending 1111 exp card expiry (hidden), CVC: card security code (hidden)"
+    said = slack_calls(slack) + json.dumps(await api.services.store.audit.entries())
+    assert not leaks(said, (*SECRETS, "11/28", "4321"))
+
+
 async def test_the_text_of_a_message_or_code_ask_is_hidden_before_its_card(api: Worker, slack: SlackStandIn) -> None:
     client, message = await ask(api, {"kind": "message", "title": "Tell the customer",
                                       "text": f"Your card {CARDS[0]} was refunded to {IBAN}."})

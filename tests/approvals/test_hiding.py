@@ -13,10 +13,12 @@ import pytest
 
 from bot.approvals.hiding import merged, scrubbed
 from bot.core.records import ApprovalRecord
+from bot.devslack.model import DeliveryResult
 from bot.devslack.server import SlackStandIn
 from tests.conftest import ALICE, BOB, Worker, block_texts, bot_env, start_worker
 from tests.support.api import Client, new_key
 from tests.support.hitl import bot, call, nth_card, open_modal, reject, replay, start, until
+from tests.support.leaks import leaks, redis_dump
 
 CARD = "5500 0000 0000 0004"
 ARGUMENTS = {"order": "B-12", "card": {"number": CARD}, "password": "correct-horse-battery"}
@@ -90,7 +92,7 @@ async def test_a_rejected_approvals_values_are_dropped(keyed: Worker, slack: Sla
     assert got["status"] == "rejected"
 
     async def gone() -> bool:
-        return await keyed.services.redis.exists(key) == 0
+        return int(await keyed.services.redis.exists(key)) == 0
 
     await until(gone, what="the hidden values dropped")
 
@@ -159,6 +161,26 @@ async def test_a_runs_edited_call_keeps_its_hidden_value_and_is_sent_whole(
         assert CARD not in json.dumps([c.args for c in slack.calls()])
 
 
+async def test_a_runs_call_with_nothing_hidden_edited_with_a_card_is_sent_whole(
+    slack: SlackStandIn, redis_url: str, tmp_path: Path
+) -> None:
+    """The bot's own run: an e-mail with nothing hidden; a reviewer writes a card number into its body (Save &
+    approve): no card in any Slack call nor Redis key, and the e-mail sent (the run's edited call) carries it."""
+    email = {"to": "bob@example.com", "subject": "Refund", "body": "Refunded."}
+    model = replay(call("send_email", email), "Sent it.")
+    async with bot(slack, redis_url, tmp_path, model):
+        await start(slack, "--team email Tell bob@example.com about the refund")
+        view = await open_modal(slack, await nth_card(slack, 1), user=BOB)
+        fields = {b["label"]["text"].split(" (")[0]: b for b in view["view"]["blocks"] if b["type"] == "input"}
+        await slack.submit_view(user=BOB, view_id=view["id"], values={
+            fields["body"]["block_id"]: {"arg_input": f"Refunded to {NEW_CARD}."}, "then": {"then_input": "approve"}})
+        sent = await until(lambda: sorted((tmp_path / "outbox").glob("*.eml")) if (tmp_path / "outbox").exists()
+                           else [], what="the edited e-mail")
+        assert NEW_CARD in sent[0].read_text()  # the run's own call, whole
+        assert not leaks(json.dumps([c.args for c in slack.calls()], ensure_ascii=False), [NEW_CARD])
+        assert not leaks(await redis_dump(redis_url), [NEW_CARD])
+
+
 async def test_a_call_recorded_as_allowed_is_audited_redacted_and_keeps_nothing(keyed: Worker) -> None:
     client = Client(keyed, (await new_key(keyed, "refunds")).key)
     status, answer, _ = await client.call("POST", "/api/v1/audit/allowed", body={
@@ -185,3 +207,51 @@ async def test_an_edit_whose_hidden_values_are_gone_is_never_answered_as_runnabl
     await keyed.services.store.hidden.drop(answer["id"])  # (as when they expire)
     gone = await client.wait(answer["id"], wait=0)
     assert gone["edited"] is False and gone["arguments_redacted"] is True and "no longer kept" in gone["feedback"]
+
+
+PLAIN = {"order": "B-12", "note": "refund the duplicate charge"}  # nothing hidden in it
+NEW_CARD = "4111 1111 1111 1111"
+
+
+async def edit_plain_call(worker: Worker, slack: SlackStandIn) -> tuple[Client, dict[str, Any], DeliveryResult]:
+    """A call with nothing hidden, asked; a reviewer's Revise writes a card number into its `note`, with a note."""
+    client = Client(worker, (await new_key(worker, "refunds")).key)
+    status, answer = await client.ask({"kind": "tool", "title": "Refund B-12", "requester": ALICE,
+                                       "tool": {"name": "refund", "arguments": PLAIN}})
+    assert status == 201, answer
+    assert "hidden" not in answer or not answer["hidden"]
+    view = await open_modal(slack, await nth_card(slack, 1), user=BOB)
+    fields = {b["label"]["text"].split(" (")[0]: b for b in view["view"]["blocks"] if b["type"] == "input"}
+    reply = await slack.submit_view(user=BOB, view_id=view["id"],
+                                    values={fields["note"]["block_id"]: {"arg_input": f"refund to {NEW_CARD}"}})
+    return client, answer, reply
+
+
+async def test_an_edit_bringing_a_new_value_into_a_plain_call_is_hidden_and_sealed(
+    keyed: Worker, slack: SlackStandIn, redis_url: str
+) -> None:
+    """#76: a reviewer's edit of a call that had nothing hidden, writing a card number into it: the approval's
+    record and its `decision` audit entry keep the redacted edit (no card in any Redis key), the program's GET gets
+    the full edited arguments."""
+    client, answer, _ = await edit_plain_call(keyed, slack)
+    got = await client.wait(answer["id"])
+    assert got["status"] == "revised" and got["edited"] is True
+    assert got["arguments"] == {**PLAIN, "note": f"refund to {NEW_CARD}"} and not got.get("arguments_redacted")
+    dump = await redis_dump(redis_url)
+    assert not leaks(dump, [NEW_CARD]), "the edit's card number is kept in the clear in Redis"
+    decisions = [e for e in await keyed.services.store.audit.entries() if e["event"] == "decision"]
+    assert decisions and "card ending 1111" in decisions[-1]["feedback"]
+    assert not leaks(json.dumps(decisions), [NEW_CARD])
+    assert not leaks(json.dumps([c.args for c in slack.calls()]), [NEW_CARD])
+
+
+async def test_without_secrets_key_an_edit_bringing_a_new_value_is_refused(
+    keyless: Worker, slack: SlackStandIn, redis_url: str
+) -> None:
+    """Without SECRETS_KEY the edit cannot be kept whole: refused in the modal as an edit of an approval with hidden
+    values is, nothing decided, nothing kept."""
+    client, answer, reply = await edit_plain_call(keyless, slack)
+    assert "SECRETS_KEY" in json.dumps(reply.json), reply
+    got = await client.wait(answer["id"], wait=0)
+    assert got["status"] == "pending"
+    assert not leaks(await redis_dump(redis_url), [NEW_CARD])

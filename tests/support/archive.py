@@ -138,8 +138,8 @@ def start_seaweed(workdir: Path) -> Iterator[Seaweed]:
         yield server
     finally:
         process.terminate()
-        try:
-            process.wait(timeout=15)
+        try:  # (weed does not stop on SIGTERM: its data is the test's, thrown away)
+            process.wait(timeout=1)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()

@@ -1,13 +1,15 @@
 """Where a secret could be kept or sent, looked at whole: every key and value of Redis (`redis_dump`, packed texts
-unpacked), every object of a folder archive (`folder_dump`, gzip opened), and a program's webhook receiver recording
-every body it is sent (`webhook_receiver`); `leaks` finds secrets in any of them in any spelling of their digits
-(with or without spaces, dashes or dots)."""
+unpacked), every object of a folder archive (`folder_dump`, gzip opened) or every version of every object of an S3
+bucket (`bucket_dump`), and a program's webhook receiver recording every body it is sent (`webhook_receiver`); `leaks`
+finds secrets in any of them in any spelling of their digits (with or without spaces of any kind, dashes, dots or
+slashes; digits of any script, fullwidth forms; JSON's `\\uXXXX` escapes read)."""
 
 from __future__ import annotations
 
 import contextlib
 import gzip
 import re
+import unicodedata
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from typing import Any
@@ -18,14 +20,38 @@ from aiohttp import web
 from bot.store.codec import unpack
 
 _PACKED = re.compile(rb"[A-Za-z0-9+/]{16,}={0,2}")
-SEPARATORS = re.compile(r"[ \u00a0\-./]")
+SEPARATORS = re.compile(r"[\s\-./\u200b-\u200d\u2060\ufeff]")  # (`\s`: every Unicode space, NBSP too)
+_ESCAPED = re.compile(r"\\u([0-9a-fA-F]{4})")
+
+
+def plain(text: str) -> str:
+    """`text` with JSON's `\\uXXXX` escapes read, compatibility forms folded (NFKC: fullwidth digits and letters) and
+    the decimal digits of any script (Arabic-Indic...) as ASCII digits."""
+    text = unicodedata.normalize("NFKC", _ESCAPED.sub(lambda m: chr(int(m.group(1), 16)), text))
+    return "".join(c if c.isascii() or unicodedata.decimal(c, None) is None else str(unicodedata.decimal(c))
+                   for c in text)
 
 
 def leaks(text: str, secrets: Iterable[str]) -> list[str]:
-    """The `secrets` found in `text`: as written, or with the separators of both taken out (a card written
-    `4111 1111 1111 1111` is found as `4111111111111111`, `4111-1111-1111-1111`...)."""
-    bare = SEPARATORS.sub("", text)
-    return [s for s in secrets if s in text or (len(SEPARATORS.sub("", s)) >= 8 and SEPARATORS.sub("", s) in bare)]
+    """The `secrets` found in `text`: as written, or both `plain` with their separators taken out (a card written
+    `4111 1111 1111 1111` is found as `4111111111111111`, `4111-1111-1111-1111`, `４１１１.１１１１...`)."""
+    bare = SEPARATORS.sub("", plain(text))
+    return [s for s in secrets
+            if s in text or (len(found := SEPARATORS.sub("", plain(s))) >= 8 and found in bare)]
+
+
+def bucket_dump(client: Any, bucket: str) -> str:
+    """Every version of every object of an S3 `bucket` (a boto3 `client`), gzip opened, as one text: each with its key,
+    version and Object Lock (mode and retain-until date)."""
+    parts: list[str] = []
+    for page in client.get_paginator("list_object_versions").paginate(Bucket=bucket):
+        for version in page.get("Versions", []):
+            got = client.get_object(Bucket=bucket, Key=version["Key"], VersionId=version["VersionId"])
+            data = got["Body"].read()
+            text = (gzip.decompress(data) if version["Key"].endswith(".gz") else data).decode("utf-8", "replace")
+            parts.append(f"{version['Key']} {version['VersionId']} {got.get('ObjectLockMode', '')}"
+                         f" {got.get('ObjectLockRetainUntilDate', '')} {text}")
+    return "\n".join(parts)
 
 
 def folder_dump(root: Path) -> str:
@@ -89,11 +115,22 @@ async def redis_dump(redis_url: str) -> str:
                 value = await client.xrange(key)
             else:
                 raise AssertionError(f"a key of type {kind}: {key!r}")
-            parts.append(f"{key!r} {value!r}")
+            parts.append(f"{key!r} {value!r} {_decoded(value)}")  # (as bytes, and as text: no escape hides one)
             parts += _unpacked(value)
     finally:
         await client.aclose()
     return "\n".join(parts)
+
+
+def _decoded(value: Any) -> str:
+    """A value of Redis (bytes, or a container of them) as text, UTF-8 read."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, dict):
+        return " ".join(f"{_decoded(k)} {_decoded(v)}" for k, v in value.items())
+    if isinstance(value, list | tuple | set):
+        return " ".join(_decoded(item) for item in value)
+    return str(value)
 
 
 def _unpacked(value: Any) -> list[str]:

@@ -179,6 +179,7 @@ async def submit_revision(services: Services, body: dict[str, Any], view: dict[s
         return {FEEDBACK_BLOCK: f"Keep it under {MAX_FEEDBACK_CHARS} characters (this is {len(feedback)})."}
     edited = input_text(view, ARGUMENTS_BLOCK, ARGUMENTS_ACTION)
     changed = False
+    edit_hidden = ""  # what an edit of a call with nothing hidden hid (`full_edit`)
     then = _selected_value(view, THEN_BLOCK, THEN_ACTION)
     if not (edited or "").strip() and input_text(view, FIELD_BLOCK.format(0), FIELD_ACTION) is not None:
         # one field per argument (the JSON box left empty)
@@ -196,7 +197,7 @@ async def submit_revision(services: Services, body: dict[str, Any], view: dict[s
                 return {FEEDBACK_BLOCK: whole}
             changes = changed_fields(json.loads(approval.arguments or "{}"), whole[1])
             await services.approvals.note_edit(approval, whole[0], by=user, approve=then == "approve", changes=changes)
-            feedback = encode_revision(whole[1], note=feedback)
+            feedback, edit_hidden = encode_revision(whole[1], note=feedback), whole[2]
         elif not feedback:
             return {FIELD_BLOCK.format(0): "Change a field, or write what the agent should change below."}
     elif edited is not None:
@@ -219,7 +220,7 @@ async def submit_revision(services: Services, body: dict[str, Any], view: dict[s
                 await services.approvals.note_edit(
                     approval, whole[0], by=user, approve=then == "approve", changes=changes
                 )
-            feedback = encode_revision(whole[1], note=feedback)
+            feedback, edit_hidden = encode_revision(whole[1], note=feedback), whole[2]
         elif not feedback:
             return {FEEDBACK_BLOCK: "Edit the arguments, or write what the agent should change."}
     elif not feedback:
@@ -228,7 +229,8 @@ async def submit_revision(services: Services, body: dict[str, Any], view: dict[s
     rejection = None if changed else _REJECT.match(feedback)
     if rejection is not None:  # "reject: too pushy": a rejection with its reason
         outcome, feedback = "rejected", rejection.group(1).strip()
-    result = await services.approvals.decide(approval_id, outcome=outcome, user=user, feedback=feedback, card=card)
+    result = await services.approvals.decide(approval_id, outcome=outcome, user=user, feedback=feedback, card=card,
+                                             edit_hidden=edit_hidden)
     if services.approvals.redraw_after(result):
         return None
     return {FEEDBACK_BLOCK: refusal_text(result) + " Your feedback was not sent; copy it if you want to keep it."}
@@ -236,24 +238,30 @@ async def submit_revision(services: Services, body: dict[str, Any], view: dict[s
 
 NOT_KEPT = ("This call's hidden values are not kept (the bot has no SECRETS_KEY, or they ended): its arguments"
             " cannot be edited here. Nothing was sent; reject it, or write what the agent should change.")
+NOT_KEPT_NEW = ("This edit holds a value the bot hides (a card number, a key...), and the bot has no SECRETS_KEY to"
+                " keep it whole for the agent: nothing was sent. Leave that value out, or write what the agent"
+                " should change.")
 
 
-async def full_edit(services: Services, approval: ApprovalRecord, edit: Any) -> tuple[Any, Any] | str:
+async def full_edit(services: Services, approval: ApprovalRecord, edit: Any) -> tuple[Any, Any, str] | str:
     """A reviewer's edit of the arguments as shown (hidden values by their kind) as (the full arguments, their
-    redacted copy): a hidden value left as shown is kept unchanged, a new one is hidden too, sealed for the program
+    redacted copy, what it hid in a call with nothing hidden: the decision's `edit_hidden`): a hidden value left as
+    shown is kept unchanged, a new one is hidden too (in a call that had none as well), sealed for the program
     (bot/approvals/hiding.py), the full arguments checked against the tool's schema; else what to tell them."""
     hiding = services.approvals.chain.hiding
     restored = await hiding.restore(approval, edit)
     if restored is None:
-        return NOT_KEPT
+        return NOT_KEPT if approval.hidden else NOT_KEPT_NEW
     full, shown = restored
-    if approval.hidden:
-        schema = json.loads(approval.arguments_schema) if approval.arguments_schema else None
-        problem = schema_problem(full, schema, name=shown_name) if isinstance(schema, dict) else None
-        if problem is not None:  # (said of the full arguments; the modal checked none with hidden values)
-            return f"These arguments do not match the tool's schema: {problem}. Nothing was run."[:1900]
-        await hiding.keep_edit(approval, full)
-    return full, json.loads(shown)
+    redacted = json.loads(shown)
+    if not approval.hidden:  # (checked whole by the modal already): sealed when the edit hid something
+        return full, redacted, await hiding.keep_edit(approval, full) if redacted != full else ""
+    schema = json.loads(approval.arguments_schema) if approval.arguments_schema else None
+    problem = schema_problem(full, schema, name=shown_name) if isinstance(schema, dict) else None
+    if problem is not None:  # (said of the full arguments; the modal checked none with hidden values)
+        return f"These arguments do not match the tool's schema: {problem}. Nothing was run."[:1900]
+    await hiding.keep_edit(approval, full)
+    return full, redacted, ""
 
 
 def _selected_value(view: dict[str, Any], block: str, action: str) -> str:

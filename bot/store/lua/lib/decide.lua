@@ -24,7 +24,8 @@
 --    (bot/stepup/): an approval that needs step-up counts a person's Approve only with one; team (the clicker's
 --    workspace, '?' when Slack could not say; ''/absent: not checked), home_team (the home workspace's, for an
 --    approval without one) and across ('': not checked; '1' / '0': the caller's rule on deciding another
---    workspace's approval): a person of another workspace gets `check_workspace`, then `other_workspace` (refused).
+--    workspace's approval): a person of another workspace gets `check_workspace`, then `other_workspace` (refused);
+--    edit_hidden ('' or absent: none): what a reviewer's edit of a call with nothing hidden hid, kept on the record.
 -- Returns {status, record[, heard]}.
 local function decide(k, a)
   local function record() return stored(k.approval, k.texts) end
@@ -228,6 +229,7 @@ local function decide(k, a)
   if required <= 1 then keep_assurance() end
   redis.call('HSET', k.approval, 'status', a.outcome, 'decided_by', a.by, 'decided_at', a.now,
              'feedback', feedback, 'on_behalf', acting_for, 'version', redis.call('INCR', k.changes))
+  if (a.edit_hidden or '') ~= '' then redis.call('HSET', k.approval, 'edit_hidden', a.edit_hidden) end
   remember()
   index_approval(waits_prefix(k.changes), k.approval, a.id, false)  -- it waits for nobody now
   redis.call('ZREM', k.deadlines, a.id)

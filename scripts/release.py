@@ -194,7 +194,11 @@ def sbom_python(dist: Path, version: str) -> None:
             python = env / "bin" / "python"
             # the bot's wheel needs agent-approvals: this release's, from dist/
             given = [wheels[name]] if name == "agent-approvals" else [wheels[name], wheels["agent-approvals"]]
-            run(sys.executable, "-m", "pip", "--python", python, "install", "-q", "--no-compile", *given)
+            uv = shutil.which("uv")  # the `release` extra's: the same resolution as pip's, in seconds, not minutes
+            if uv is not None:
+                run(uv, "pip", "install", "-q", "--python", python, *given)
+            else:
+                run(sys.executable, "-m", "pip", "--python", python, "install", "-q", "--no-compile", *given)
             run("cyclonedx-py", "environment", "--pyproject", pyproject, "--mc-type", "library",
                 "--output-reproducible", "-o", dist / f"{name}-{version}.cdx.json", python)
 

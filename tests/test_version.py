@@ -47,12 +47,13 @@ def test_python_m_bot_version_prints_it(capsys: pytest.CaptureFixture[str]) -> N
     assert capsys.readouterr().out == f"slack-agent-approvals {bot.__version__}\n"
 
 
-def test_the_build_commit_comes_from_the_image_then_the_wheels_file_else_unknown(tmp_path: Path) -> None:
+def test_the_build_commit_comes_from_the_file_written_at_build_time_else_unknown(tmp_path: Path) -> None:
     written = tmp_path / "BUILD_COMMIT"
-    assert build_commit({}, file=written) == "unknown"  # a clone: nothing asks git at run time
+    assert build_commit(written) == "unknown"  # a clone: nothing asks git at run time
     written.write_text("0123abc\n")
-    assert build_commit({}, file=written) == "0123abc"  # a release's wheel (scripts/release.py writes the file)
-    assert build_commit({"BOT_COMMIT": "feed42"}, file=written) == "feed42"  # an image's build says its own
+    assert build_commit(written) == "0123abc"  # a release's wheel (scripts/release.py writes the file)
+    written.write_text("\n")
+    assert build_commit(written) == "unknown"
     assert not COMMIT_FILE.exists(), "bot/core/BUILD_COMMIT is written into a release's wheel only, never left"
 
 

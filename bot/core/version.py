@@ -4,22 +4,17 @@ docs/operators/upgrades.md), and the commit it was built from (`build_commit`, f
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from pathlib import Path
 
 __version__ = "0.1.0"
 
-COMMIT_VARIABLE = "BOT_COMMIT"  # set by an image's build (the Dockerfile's ARG), it wins over the file
-COMMIT_FILE = Path(__file__).with_name("BUILD_COMMIT")  # written by scripts/release.py into the wheel, never committed
+# written at build time (scripts/release.py, before `python -m build`; an image's build the same way), never committed
+COMMIT_FILE = Path(__file__).with_name("BUILD_COMMIT")
 
 
-def build_commit(environ: Mapping[str, str] | None = None, *, file: Path = COMMIT_FILE) -> str:
-    """The commit this worker was built from: `BOT_COMMIT` when set, else the `BUILD_COMMIT` file a release's wheel
-    carries, else "unknown" (a clone: nothing runs git at run time)."""
-    given = (os.environ if environ is None else environ).get(COMMIT_VARIABLE, "").strip()
-    if given:
-        return given[:40]
+def build_commit(file: Path = COMMIT_FILE) -> str:
+    """The commit this worker was built from: what the `BUILD_COMMIT` file a release's wheel carries says, else
+    "unknown" (a clone: nothing runs git at run time)."""
     try:
         written = file.read_text(encoding="ascii").strip()
     except (OSError, UnicodeDecodeError):

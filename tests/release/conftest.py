@@ -46,7 +46,7 @@ def released(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> tuple[
             shutil.rmtree(source, ignore_errors=True)
             source.mkdir()
             copy_of_the_work_tree(source)
-            env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "BOT_COMMIT")}
+            env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
             built = subprocess.run([sys.executable, "scripts/release.py", "--check", "--dist", str(dist)], cwd=source,
                                    env=env, capture_output=True, text=True, timeout=900, check=False)
             assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]

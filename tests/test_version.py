@@ -60,3 +60,17 @@ def test_the_build_commit_comes_from_the_file_written_at_build_time_else_unknown
 def test_hitl_build_info_names_the_version_and_commit() -> None:
     lines = generate_latest(Metrics(commit="0123abc").registry).decode().splitlines()
     assert f'hitl_build_info{{commit="0123abc",version="{bot.__version__}"}} 1.0' in lines, lines
+
+
+def test_each_release_in_the_changelog_is_dated_and_names_its_upgrade_notes() -> None:
+    """Keep a Changelog's form: `## [X.Y.Z] - YYYY-MM-DD` per release (scripts/release.py writes it), each with its
+    `### Upgrade notes` (the stored format, which versions serve one Redis side by side); Unreleased has them too
+    while it holds changes, as the release script refuses a release without them."""
+    text = (ROOT / "CHANGELOG.md").read_text()
+    sections = re.split(r"^(?=## \[)", text, flags=re.MULTILINE)[1:]
+    for section in sections:
+        heading = section.splitlines()[0]
+        if heading == "## [Unreleased]" and "\n### " not in section:
+            continue  # just after a release: nothing yet
+        assert heading == "## [Unreleased]" or re.fullmatch(r"## \[\d+\.\d+\.\d+\] - \d{4}-\d\d-\d\d", heading), heading
+        assert "\n### Upgrade notes\n" in section, heading

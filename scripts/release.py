@@ -228,7 +228,7 @@ def checksums(dist: Path) -> Path:
     return dist / "SHA256SUMS"
 
 
-def build(dist: Path, *, image: bool) -> None:
+def build(dist: Path, *, image: bool, image_base: str | None = None) -> None:
     version = current_version()
     shutil.rmtree(dist, ignore_errors=True)
     dist.mkdir(parents=True)
@@ -238,7 +238,8 @@ def build(dist: Path, *, image: bool) -> None:
         sbom_python(dist, version)
         npm.result()
     if image:
-        run(sys.executable, ROOT / "scripts" / "build_image.py", "--out", dist)
+        base = ("--base", image_base) if image_base else ()
+        run(sys.executable, ROOT / "scripts" / "build_image.py", "--out", dist, *base)
     else:
         print("image: skipped (--image builds it: scripts/build_image.py; CI builds it in its own step)")
     checksums(dist)
@@ -270,6 +271,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("version", nargs="?", help="the new version, MAJOR.MINOR.PATCH")
     parser.add_argument("--check", action="store_true", help="build dist/ at the current version, bump nothing")
     parser.add_argument("--image", action="store_true", help="build the image archive too (minutes)")
+    parser.add_argument("--image-base", help="with --image: scripts/build_image.py's --base (its default otherwise)")
     parser.add_argument("--date", default=datetime.date.today().isoformat(), help="the release's date (today)")
     parser.add_argument("--no-git", dest="git", action="store_false", help="change the files only: no commit, no tag")
     parser.add_argument("--no-build", dest="build", action="store_false", help="cut only: build no dist/")
@@ -281,7 +283,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.version:
             cut(args.version, date=args.date, git=args.git)
         if args.build:
-            build(args.dist.resolve(), image=args.image)
+            build(args.dist.resolve(), image=args.image, image_base=args.image_base)
     except ReleaseError as refused:
         print(f"error: {refused}", file=sys.stderr)
         return 1

@@ -48,7 +48,7 @@ from bot.core.security import secrets_of
 from bot.core.settings import Settings, SettingsError, reveal
 from bot.core.signing import SigningError, SigningKeys, load_signing_keys
 from bot.core.tasks import Background, RunsFirst
-from bot.core.version import __version__
+from bot.core.version import __version__, build_commit
 from bot.policy.bundle import PolicyBundle, PolicyError
 from bot.policy.engine import PolicyEngine
 from bot.runs.manager import RunManager
@@ -305,7 +305,7 @@ def create_services(
             log.warning("SECRETS_KEY is not set: values hidden in tool calls' arguments are not kept (a program's GET"
                         " answers the redacted arguments, arguments_redacted true; nothing to reveal);"
                         " see docs/operators/sensitive-values.md")
-        metrics = Metrics()
+        metrics = Metrics(commit=build_commit())
         slack = create_slack_client(settings, metrics)
     directory = Directory(slack, ttl=settings.usergroup_cache_seconds, shared=store.people, team=team)
     store.audit.refused = lambda reason: metrics.refusals.labels(reason).inc()

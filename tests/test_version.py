@@ -6,10 +6,16 @@ from __future__ import annotations
 import json
 import re
 import tomllib
+from pathlib import Path
 
 import agent_approvals
+import pytest
+from prometheus_client import generate_latest
 
 import bot
+from bot.__main__ import main
+from bot.core.metrics import Metrics
+from bot.core.version import COMMIT_FILE, build_commit
 from tests.support.source import ROOT
 
 
@@ -32,3 +38,39 @@ def test_the_changelog_starts_with_unreleased_and_names_no_version_above_this_on
     assert headings[:1] == ["Unreleased"], headings
     released = [tuple(int(n) for n in heading.split(" ")[0].split(".")) for heading in headings[1:]]
     assert all(v <= tuple(int(n) for n in bot.__version__.split(".")) for v in released), headings
+
+
+def test_python_m_bot_version_prints_it(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as ended:
+        main(["--version"], environ={})
+    assert ended.value.code == 0
+    assert capsys.readouterr().out == f"slack-agent-approvals {bot.__version__}\n"
+
+
+def test_the_build_commit_comes_from_the_file_written_at_build_time_else_unknown(tmp_path: Path) -> None:
+    written = tmp_path / "BUILD_COMMIT"
+    assert build_commit(written) == "unknown"  # a clone: nothing asks git at run time
+    written.write_text("0123abc\n")
+    assert build_commit(written) == "0123abc"  # a release's wheel (scripts/release.py writes the file)
+    written.write_text("\n")
+    assert build_commit(written) == "unknown"
+    assert not COMMIT_FILE.exists(), "bot/core/BUILD_COMMIT is written into a release's wheel only, never left"
+
+
+def test_hitl_build_info_names_the_version_and_commit() -> None:
+    lines = generate_latest(Metrics(commit="0123abc").registry).decode().splitlines()
+    assert f'hitl_build_info{{commit="0123abc",version="{bot.__version__}"}} 1.0' in lines, lines
+
+
+def test_each_release_in_the_changelog_is_dated_and_names_its_upgrade_notes() -> None:
+    """Keep a Changelog's form: `## [X.Y.Z] - YYYY-MM-DD` per release (scripts/release.py writes it), each with its
+    `### Upgrade notes` (the stored format, which versions serve one Redis side by side); Unreleased has them too
+    while it holds changes, as the release script refuses a release without them."""
+    text = (ROOT / "CHANGELOG.md").read_text()
+    sections = re.split(r"^(?=## \[)", text, flags=re.MULTILINE)[1:]
+    for section in sections:
+        heading = section.splitlines()[0]
+        if heading == "## [Unreleased]" and "\n### " not in section:
+            continue  # just after a release: nothing yet
+        assert heading == "## [Unreleased]" or re.fullmatch(r"## \[\d+\.\d+\.\d+\] - \d{4}-\d\d-\d\d", heading), heading
+        assert "\n### Upgrade notes\n" in section, heading

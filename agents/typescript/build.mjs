@@ -3,7 +3,9 @@
 // node_modules or in a node_modules folder above it, as npm lays out a project that installs the package and the
 // framework together (`npm install ./agents/typescript ai zod` in a clone), or, run through a link with
 // `node --preserve-symlinks --preserve-symlinks-main`, above the link (the conformance suite's project does so).
-// `npm run build`; npm runs it as `prepare` when it installs the package from its folder, and as `prepack`.
+// `npm run build`; npm runs it as `prepare` when it installs the package from its folder. `npm pack` runs it as
+// `prepack` with `--all`: a tarball holds every adapter, or none is made (scripts/release.py packs the package
+// beside the frameworks of the suite's project, tests/agents/typescript/project: docs/contributors/releasing.md).
 import { spawnSync } from "node:child_process";
 import process from "node:process";
 import { existsSync, rmSync, writeFileSync } from "node:fs";
@@ -12,6 +14,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const here = dirname(fileURLToPath(import.meta.url));
+if (process.env.npm_command === "pack" && process.env.npm_lifecycle_event === "prepare") process.exit(0); // prepack built it
 /** Each adapter, and the framework it is written against. */
 const ADAPTERS = {
   "ai-sdk": "ai",
@@ -30,6 +33,13 @@ const installed = (name) => modules.some((folder) => existsSync(join(folder, nam
 
 const built = Object.keys(ADAPTERS).filter((adapter) => installed(ADAPTERS[adapter]));
 const left = Object.keys(ADAPTERS).filter((adapter) => !built.includes(adapter));
+if (process.argv.includes("--all") && left.length > 0) {
+  process.stderr.write(
+    `agent-approvals: a package is packed with every adapter; not installed beside it: ` +
+      `${left.map((a) => ADAPTERS[a]).join(", ")} (pack it with python scripts/release.py)\n`,
+  );
+  process.exit(1);
+}
 let tsc;
 try {
   tsc = createRequire(join(here, "package.json")).resolve("typescript/bin/tsc");

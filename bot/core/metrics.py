@@ -5,7 +5,9 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable, Collection
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
+
+from bot.core.version import __version__
 
 LATENCY_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 4 * 3600, 86400, 7 * 86400)
 REDIS_BUCKETS = (.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5)
@@ -15,9 +17,12 @@ MAX_CHANNELS = 50  # distinct channel labels per metric; the others are counted 
 class Metrics:
     """The worker's counters, in a registry of its own (no process-global state)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, commit: str = "unknown") -> None:
         self.registry = CollectorRegistry()
         r = self.registry
+        # hitl_build_info{version, commit} 1: which release (and commit, bot.core.version.build_commit) a worker runs
+        Info("hitl_build", "The worker's version and the commit it was built from (\"unknown\" in a clone)",
+             registry=r).info({"version": __version__, "commit": commit})
         self.pending = Gauge(
             "hitl_pending_approvals", "Approvals waiting for a decision (all workers, every workspace)", registry=r
         )

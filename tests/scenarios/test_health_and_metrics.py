@@ -130,6 +130,8 @@ async def test_every_answer_says_the_workers_version(workers: Started) -> None:
     worker = await workers()
     status, health = await health_of(worker)
     assert status == 200 and health["version"] == bot.__version__, health
-    for path in ("/healthz", "/livez", "/api/v1/approvals/nope", "/no-such-page"):
+    for path in ("/healthz", "/livez", "/readyz", "/metrics", "/api/v1/approvals/nope", "/no-such-page"):
         _, _, headers = await get(worker.url + path)
         assert headers["X-Bot-Version"] == bot.__version__, (path, headers)
+    _, body, _ = await get(worker.url + "/metrics")  # a clone: no BUILD_COMMIT file in bot/core/
+    assert f'hitl_build_info{{commit="unknown",version="{bot.__version__}"}} 1.0' in body.splitlines(), body

@@ -143,12 +143,15 @@ class Dev:
             f.close()
 
 
-def start_dev(port: int, env: dict[str, str], workdir: Path, *, wait: bool = True, args: Sequence[str] = ()) -> Dev:
+def start_dev(port: int, env: dict[str, str], workdir: Path, *, wait: bool = True, args: Sequence[str] = (),
+              python: Path | None = None, cwd: Path = ROOT) -> Dev:
+    """`python -m bot dev` (`python`: another interpreter's, e.g. a venv's installing the packages; `cwd`: where it
+    runs, outside the repository for an installed bot)."""
     out_path, err_path = workdir / f"dev-{port}.out", workdir / f"dev-{port}.err"
     out, err = out_path.open("wb"), err_path.open("wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "bot", "dev", "--port", str(port), *args],
-        cwd=ROOT,
+        [str(python or sys.executable), "-m", "bot", "dev", "--port", str(port), *args],
+        cwd=cwd,
         env=env,
         stdin=subprocess.DEVNULL,
         stdout=out,

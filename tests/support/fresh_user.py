@@ -53,8 +53,9 @@ class Steps:
     @classmethod
     def from_docs(cls) -> Steps:
         lines = [line.split("#", 1)[0].strip() for line in marked(STEPS, "ts-first-call", "bash").splitlines()]
-        install, bot, run = [line for line in lines if line]
-        assert install.startswith("npm install ") and bot == "python -m bot dev" and run == "node mailer.mts", lines
+        bot, install, run = [line for line in lines if line]
+        assert bot == "pip install -e ./agents -e . && python -m bot dev", lines  # the bot installed, then started
+        assert install.startswith("npm install ") and run == "npx -y node@22 mailer.mts", lines
         return cls(install, bot, run)
 
 
@@ -117,7 +118,8 @@ def first_call(workdir: Path) -> FirstCall:
         (clone / "mailer.mts").write_text(program_text + "\n")
         exported = dev.exported()  # dev printed its lines (waits while it starts)
         timings.bot_ready = time.monotonic() - started
-        program = subprocess.Popen([user_node(), *shlex.split(steps.run)[1:]], cwd=clone, env={**env, **exported},
+        # `npx -y node@22`: the Node 22 it fetches, or the suite's (the machine's own when 22.18 or newer)
+        program = subprocess.Popen([user_node(), *shlex.split(steps.run)[3:]], cwd=clone, env={**env, **exported},
                                    text=True, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         try:
             approve(dev, program)
@@ -130,6 +132,8 @@ def first_call(workdir: Path) -> FirstCall:
         timings.first_call = time.monotonic() - started  # the approved call ran, and the program ended well
         assert program.returncode == 0 and RAN in out, f"{out}\n{err[-3000:]}"
         timings.said = out
+        left = subprocess.run(["git", "status", "--porcelain"], cwd=clone, capture_output=True, text=True, check=True)
+        assert left.stdout == "", f"the first call left untracked files in the clone: {left.stdout}"
     finally:
         dev.stop()
     return timings

@@ -37,6 +37,7 @@ from typing import Any
 import pytest
 from agent_approvals.receipts import ReceiptError, verify
 
+import bot
 from bot.core.allow_rules import Rule, exact_match
 from bot.devslack.server import SlackStandIn
 from bot.slack.blocks.approval_card import FIXED_ARGUMENTS
@@ -307,12 +308,15 @@ def test_the_packed_package_installs_by_name_with_its_types_and_only_jose(tmp_pa
     for name in ("package.json", "package-lock.json", "tsconfig.json", "build.mjs"):
         shutil.copy(PACKAGE / name, copy / name)
     (copy / "node_modules").symlink_to(PACKAGE / "node_modules")
-    run(npm, "pack", "--pack-destination", str(tmp_path), cwd=copy)  # (prepare: build.mjs)
+    # a pack holds every adapter (prepack: build.mjs --all): the frameworks beside it, as scripts/release.py packs it
+    (tmp_path / "node_modules").symlink_to(PROJECT / "node_modules")
+    run(npm, "pack", "--pack-destination", str(tmp_path), cwd=copy)
+    (tmp_path / "node_modules").unlink()  # the consumer finds none above it
     consumer = tmp_path / "consumer"
     consumer.mkdir()
     (consumer / "package.json").write_text(json.dumps({"name": "consumer", "private": True, "type": "module"}))
-    run(npm, "install", "--no-audit", "--no-fund", "--prefer-offline", str(tmp_path / "agent-approvals-0.1.0.tgz"),
-        cwd=consumer)
+    run(npm, "install", "--no-audit", "--no-fund", "--prefer-offline",
+        str(tmp_path / f"agent-approvals-{bot.__version__}.tgz"), cwd=consumer)
     assert sorted(p.name for p in (consumer / "node_modules").iterdir()) == [".package-lock.json", "agent-approvals",
                                                                                 "jose"]
     (consumer / "main.mjs").write_text(CONSUMER)

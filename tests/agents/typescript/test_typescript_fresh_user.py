@@ -1,7 +1,8 @@
 """A new TypeScript user's path works as the docs tell it: from a fresh `git clone`, the "From a clone" block of
-docs/agents/typescript.md (`npm install ./agents/typescript ai`, `python -m bot dev`, `node mailer.mts`) with the AI
-SDK page's complete program reaches its first approved tool call (tests.support.fresh_user). Its time is the
-benchmark's to print (tests/benchmarks/ts_first_call.py), not asserted here: npm installs from the registry."""
+docs/agents/typescript.md (`pip install -e ./agents -e . && python -m bot dev`, `npm install ./agents/typescript ai`,
+`npx -y node@22 mailer.mts`) with the AI SDK page's complete program reaches its first approved tool call, leaving
+nothing untracked in the clone (tests.support.fresh_user). Its time is the benchmark's to print
+(tests/benchmarks/ts_first_call.py), not asserted here: npm installs from the registry."""
 
 from __future__ import annotations
 

@@ -1,0 +1,172 @@
+"""What a release ships, built by its script from a copy of the work tree (tests/release/conftest.py): every file of
+`dist/` named in `SHA256SUMS` with the checksum it has; the wheels carry the bot's data files and the commit they
+were built from; the SBOMs are CycloneDX documents of their package; and, as a user installs them, both Python
+packages install by name from a local index (`pypiserver`, started here; their dependencies from the real index)
+into a clean venv outside the repository, where `python -m bot --version` says the release and `python -m bot dev`
+serves the local Slack. Every extra resolves by name (`pip install --dry-run`: the frameworks' own installs are
+tests/agents/test_packaging.py's)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tomllib
+import venv
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
+
+import bot
+from tests.conftest import free_port
+from tests.support.dev import dev_environment, http, start_dev, wait_until
+from tests.support.release import answers
+from tests.support.source import ROOT
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # the release built, venvs installing from the index
+
+VERSION = bot.__version__
+WHEELS = {"slack-agent-approvals": f"slack_agent_approvals-{VERSION}-py3-none-any.whl",
+          "agent-approvals": f"agent_approvals-{VERSION}-py3-none-any.whl"}
+ARTEFACTS = {*WHEELS.values(), f"slack_agent_approvals-{VERSION}.tar.gz", f"agent_approvals-{VERSION}.tar.gz",
+             f"agent-approvals-{VERSION}.tgz", f"slack-agent-approvals-{VERSION}.cdx.json",
+             f"agent-approvals-{VERSION}.cdx.json", f"agent-approvals-{VERSION}.npm.cdx.json"}
+
+
+def test_every_artefact_is_in_sha256sums_and_every_checksum_matches(released: tuple[Path, Path]) -> None:
+    _, dist = released
+    listed = {name: digest for digest, name in (line.split("  ", 1)
+                                                 for line in (dist / "SHA256SUMS").read_text().splitlines())}
+    assert set(listed) == {path.name for path in dist.iterdir()} - {"SHA256SUMS"}
+    assert ARTEFACTS <= set(listed), sorted(listed)
+    for name, digest in listed.items():
+        assert hashlib.sha256((dist / name).read_bytes()).hexdigest() == digest, name
+    checked = subprocess.run(["sha256sum", "--check", "--strict", "SHA256SUMS"], cwd=dist, capture_output=True,
+                             text=True, check=False)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_the_bots_wheel_carries_its_data_files_and_the_commit_it_was_built_from(released: tuple[Path, Path]) -> None:
+    source, dist = released
+    with zipfile.ZipFile(dist / WHEELS["slack-agent-approvals"]) as wheel:
+        inside = set(wheel.namelist())
+        commit = wheel.read("bot/core/BUILD_COMMIT").decode().strip()
+    data = subprocess.run(["git", "ls-files", "bot"], cwd=ROOT, capture_output=True, text=True,
+                          check=True).stdout.split()
+    data_files = {name for name in data if not name.endswith(".py")}
+    assert {name for name in data_files if name.endswith(".lua")}, "no Lua in the work tree?"
+    assert data_files <= inside, sorted(data_files - inside)
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=source, capture_output=True, text=True, check=True)
+    assert commit == head.stdout.strip()
+    with zipfile.ZipFile(dist / WHEELS["agent-approvals"]) as wheel:
+        assert "agent_approvals/py.typed" in wheel.namelist()
+
+
+@pytest.mark.parametrize(("sbom", "package"), [("slack-agent-approvals", "slack-agent-approvals"),
+                                               ("agent-approvals", "agent-approvals"),
+                                               ("agent-approvals.npm", "agent-approvals")])
+def test_each_sbom_is_cyclonedx_of_its_package_and_what_it_installs(released: tuple[Path, Path], sbom: str,
+                                                                     package: str) -> None:
+    _, dist = released
+    document = json.loads((dist / f"{sbom.replace('.npm', '')}-{VERSION}{'.npm' if '.npm' in sbom else ''}"
+                                   ".cdx.json").read_text())
+    assert document["bomFormat"] == "CycloneDX", document.keys()
+    component = document["metadata"]["component"]
+    assert (component["name"], component["version"]) == (package, VERSION), component
+    names = {found["name"].lower().replace("_", "-") for found in document.get("components", [])}
+    wanted = {"slack-agent-approvals": {"slack-bolt", "redis", "agent-approvals"}, "agent-approvals": {"httpx"},
+              "agent-approvals.npm": {"jose"}}[sbom]
+    assert wanted <= names, sorted(names)
+    assert not {"typescript", "eslint", "pytest"} & names  # what it installs, not what builds or tests it
+
+
+@pytest.fixture(scope="module")
+def index(released: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A local package index serving this release's wheels and sdists (pypiserver), nothing else."""
+    _, dist = released
+    packages = tmp_path_factory.mktemp("index")
+    for path in dist.iterdir():
+        if path.name.endswith((".whl", ".tar.gz")):
+            (packages / path.name).symlink_to(path)
+    port = free_port()
+    log = (packages.parent / "pypiserver.log").open("wb")
+    server = subprocess.Popen([sys.executable, "-m", "pypiserver", "run", "-i", "127.0.0.1", "-p", str(port),
+                               "-a", ".", "-P", ".", "--disable-fallback", str(packages)],
+                              stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/simple/"
+    try:
+        wait_until(lambda: answers(server, url), timeout=60, what="pypiserver")
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+        log.close()
+
+
+def pip(python: Path, index: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """pip of the venv, this release from the local index, the rest from the real one (as pip's own config says:
+    --extra-index-url)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
+    return subprocess.run([str(python), "-m", "pip", "--disable-pip-version-check", *args, "--index-url", index,
+                           "--extra-index-url", "https://pypi.org/simple/"], cwd=python.parents[2], env=env,
+                          capture_output=True, text=True, timeout=900, check=False)
+
+
+def test_both_packages_install_by_name_and_dev_serves_the_local_slack(index: str, tmp_path: Path) -> None:
+    venv.create(tmp_path / "venv", with_pip=True)
+    python = tmp_path / "venv" / "bin" / "python"
+    report = tmp_path / "report.json"
+    installed = pip(python, index, "install", "-q", "--no-compile", "--report", str(report), "slack-agent-approvals",
+                    "agent-approvals[openai-agents]")
+    assert installed.returncode == 0, installed.stderr[-3000:]
+    came_from = {item["metadata"]["name"]: item["download_info"]["url"] for item in json.loads(report.read_text())
+                 ["install"]}
+    for name, wheel in WHEELS.items():  # by name, from the local index: this release's wheel
+        assert came_from[name] == index.removesuffix("simple/") + "packages/" + wheel, came_from[name]
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    said = subprocess.run([str(python), "-m", "bot", "--version"], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert said.stdout.strip() == f"slack-agent-approvals {VERSION}", said.stdout + said.stderr
+    imported = subprocess.run([str(python), "-c", "import agent_approvals.integrations.openai_agents, bot;"
+                               " print(bot.__file__)"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                              timeout=120, check=False)
+    assert imported.returncode == 0 and str(tmp_path / "venv") in imported.stdout, imported.stderr[-2000:]
+    env = dev_environment()
+    env.pop("PYTHONPATH", None)
+    dev = start_dev(free_port(), env, tmp_path, python=python, cwd=tmp_path)  # waits for its page to answer 200
+    try:
+        status, page = http("GET", dev.url + "/")
+        assert status == 200 and "<html" in str(page).lower(), page
+    finally:
+        dev.stop()
+
+
+def test_every_extra_resolves_by_name(index: str, tmp_path: Path) -> None:
+    """Each extra of both packages, by name, resolved alone (`uv pip compile`: resolve only, in seconds; pip's own
+    resolution takes minutes over every framework): it resolves, this release's packages from the local index, and
+    the extra's requirements are in what it resolves to."""
+    uv = shutil.which("uv")
+    assert uv is not None, "uv is the release extra's: pip install -e '.[test]'"
+    problems: dict[str, str] = {}
+    for package, pyproject in (("agent-approvals", ROOT / "agents/pyproject.toml"),
+                               ("slack-agent-approvals", ROOT / "pyproject.toml")):
+        extras = tomllib.loads(pyproject.read_text())["project"]["optional-dependencies"]
+        for extra, requirements in extras.items():
+            if package == "slack-agent-approvals" and extra == "test":
+                continue  # the suite's own, not a user's
+            asked = f"{package}[{extra}]"
+            done = subprocess.run([uv, "pip", "compile", "-", "--quiet", "--no-header", "--python-version", "3.11",
+                                   "--index-url", index, "--extra-index-url", "https://pypi.org/simple/"],
+                                  input=asked, cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False)
+            pinned = dict(line.split("==", 1) for line in done.stdout.splitlines() if "==" in line)
+            names = {name.split("[")[0].strip().lower().replace("_", "-") for name in pinned}
+            need = {Requirement(r).name.lower().replace("_", "-") for r in requirements}
+            if done.returncode != 0 or not need <= names or pinned.get(package, "").strip() != VERSION:
+                problems[asked] = done.stderr[-800:] or f"missing {sorted(need - names)}"
+    assert problems == {}, problems

@@ -1,0 +1,93 @@
+"""scripts/release.py's own steps, on a copy of the repository's versioned files: the bump writes the new version in
+every place tests/test_version.py reads, CHANGELOG.md's Unreleased becomes the release's section, a release without
+upgrade notes or a version not after the current one is refused, and SHA256SUMS is what `sha256sum -c` reads."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import re
+import shutil
+import tomllib
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from tests.support.source import ROOT
+
+
+def load_release() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("release", ROOT / "scripts" / "release.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+release = load_release()
+
+
+@pytest.fixture
+def copy(tmp_path: Path) -> Path:
+    for name in [*release.VERSIONED, *release.NPM_JSON, "CHANGELOG.md"]:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, tmp_path / name)
+    return tmp_path
+
+
+def versions(root: Path) -> dict[str, str]:
+    """Every version tests/test_version.py compares, read from `root`."""
+    found = {name: re.search(pattern, (root / name).read_text(), re.M).group(2)  # type: ignore[union-attr]
+             for name, pattern in release.VERSIONED.items()}
+    found["pyproject.toml"] = tomllib.loads((root / "pyproject.toml").read_text())["project"]["version"]
+    found["agents/pyproject.toml"] = tomllib.loads((root / "agents/pyproject.toml").read_text())["project"]["version"]
+    package = json.loads((root / "agents/typescript/package.json").read_text())
+    lock = json.loads((root / "agents/typescript/package-lock.json").read_text())
+    found["package.json"], found["package-lock.json"] = package["version"], lock["packages"][""]["version"]
+    suite = json.loads((root / "tests/agents/typescript/project/package-lock.json").read_text())
+    found["the suite's link"] = suite["packages"]["../../../../agents/typescript"]["version"]
+    return found
+
+
+def test_the_bump_writes_the_version_everywhere(copy: Path) -> None:
+    assert set(versions(copy).values()) == {release.current_version()}
+    release.bump("7.8.9", root=copy)
+    assert set(versions(copy).values()) == {"7.8.9"}, versions(copy)
+    assert set(versions(ROOT).values()) == {release.current_version()}  # the repository's own untouched
+
+
+def test_unreleased_becomes_the_releases_section_under_a_new_empty_one(copy: Path) -> None:
+    before = (copy / "CHANGELOG.md").read_text()
+    unreleased = before[before.index("## [Unreleased]\n") + 16:].split("\n## [", 1)[0].strip()
+    release.move_unreleased("7.8.9", "2026-11-27", root=copy)
+    after = (copy / "CHANGELOG.md").read_text()
+    headings = re.findall(r"^## .*$", after, re.M)
+    assert headings[:2] == ["## [Unreleased]", "## [7.8.9] - 2026-11-27"], headings
+    section = after.split("## [7.8.9] - 2026-11-27\n", 1)[1].split("\n## [", 1)[0].strip()
+    assert section == unreleased and "### Upgrade notes" in section
+    with pytest.raises(release.ReleaseError, match="empty: nothing to release"):
+        release.move_unreleased("7.8.10", "2026-11-28", root=copy)  # the new Unreleased has nothing yet
+
+
+def test_a_release_without_upgrade_notes_is_refused(copy: Path) -> None:
+    path = copy / "CHANGELOG.md"
+    path.write_text(path.read_text().replace("### Upgrade notes", "### Notes", 1))
+    with pytest.raises(release.ReleaseError, match="no '### Upgrade notes'"):
+        release.move_unreleased("7.8.9", "2026-11-27", root=copy)
+    assert "## [7.8.9]" not in path.read_text()
+
+
+@pytest.mark.parametrize("given", ["0.0.1", release.current_version(), "v9.0.0", "9.0", "09.0.0", "9.0.0-rc1"])
+def test_a_version_not_after_the_current_one_or_not_semver_is_refused(given: str) -> None:
+    with pytest.raises(release.ReleaseError):
+        release.cut(given, date="2026-11-27", git=False)
+
+
+def test_sha256sums_lists_every_artefact_as_sha256sum_reads_it(tmp_path: Path) -> None:
+    (tmp_path / "a.whl").write_bytes(b"wheel")
+    (tmp_path / "b.tgz").write_bytes(b"tarball")
+    lines = release.checksums(tmp_path).read_text().splitlines()
+    assert lines == [f"{hashlib.sha256(b'wheel').hexdigest()}  a.whl",
+                     f"{hashlib.sha256(b'tarball').hexdigest()}  b.tgz"]

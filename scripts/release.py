@@ -39,6 +39,7 @@ VERSIONED = {
     "agents/typescript/src/wire.ts": r'^(export const VERSION = ")([^"]+)(";)$',
     "pyproject.toml": r'^(version = ")([^"]+)(")$',
     "agents/pyproject.toml": r'^(version = ")([^"]+)(")$',
+    "deploy/kubernetes/kustomization.yaml": r'^(    newTag: ")([^"]+)(")',  # the image the manifests run
 }
 NPM_JSON = ("agents/typescript/package.json", "agents/typescript/package-lock.json",
             "tests/agents/typescript/project/package-lock.json")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__version__ = "0.1.0"
+__version__ = "0.8.0"
 
 # written at build time (scripts/release.py, before `python -m build`; an image's build the same way), never committed
 COMMIT_FILE = Path(__file__).with_name("BUILD_COMMIT")

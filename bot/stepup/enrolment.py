@@ -108,18 +108,9 @@ class Enrolment:
         if not passkeys:
             raise StepUpError(400, "Nothing to confirm: set up the passkey (this link needs no other one's word).")
         challenge = generate_challenge()
-        options = generate_authentication_options(
-            rp_id=rp.id, challenge=challenge, timeout=120_000, user_verification=UserVerificationRequirement.REQUIRED,
-            allow_credentials=[
-                PublicKeyCredentialDescriptor(id=base64url_to_bytes(p.credential_id),
-                                              transports=[AuthenticatorTransport(t) for t in p.transports])
-                for p in passkeys
-            ],
-        )
         if await self._store.passkeys.set_confirm(found, bytes_to_base64url(challenge)) is None:
             raise StepUpError(410, GONE)
-        said: dict[str, Any] = json.loads(options_to_json(options))
-        return said
+        return options_for(rp, passkeys, challenge)
 
     async def confirm(self, token: str, body: object) -> str:
         """Verify the assertion (`body`: {"credential"}) of one of the person's own passkeys to the link's confirm
@@ -305,3 +296,17 @@ def _transports(credential: dict[str, Any]) -> tuple[str, ...]:
                           " [\"internal\"].")
     known = {t.value for t in AuthenticatorTransport} & TRANSPORTS
     return tuple(sorted({t for t in said if t in known}))
+
+
+def options_for(rp: RelyingParty, passkeys: list[Passkey], challenge: bytes) -> dict[str, Any]:
+    """The authentication options for the browser (JSON form): `passkeys`, user verification required."""
+    options = generate_authentication_options(
+        rp_id=rp.id, challenge=challenge, timeout=120_000, user_verification=UserVerificationRequirement.REQUIRED,
+        allow_credentials=[
+            PublicKeyCredentialDescriptor(id=base64url_to_bytes(p.credential_id),
+                                          transports=[AuthenticatorTransport(t) for t in p.transports])
+            for p in passkeys
+        ],
+    )
+    said: dict[str, Any] = json.loads(options_to_json(options))
+    return said

@@ -19,8 +19,8 @@ from bot.approvals.hiding import Hiding
 from bot.approvals.service import ApprovalService
 from bot.core.passkeys import CREDENTIAL_ID, Assurance, Passkey, RelyingParty, challenge_for
 from bot.core.records import ApprovalRecord
-from bot.stepup.enrolment import StepUpError, required, usable
-from bot.stepup.votes import asserted, options_for
+from bot.stepup.enrolment import StepUpError, options_for, required, usable
+from bot.stepup.votes import asserted
 from bot.store import Store
 
 REVEAL: Final = "reveal"

@@ -32,14 +32,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from webauthn import generate_authentication_options, options_to_json, verify_authentication_response
+from webauthn import verify_authentication_response
 from webauthn.helpers import base64url_to_bytes
 from webauthn.helpers.exceptions import WebAuthnException
-from webauthn.helpers.structs import (
-    AuthenticatorTransport,
-    PublicKeyCredentialDescriptor,
-    UserVerificationRequirement,
-)
 
 from bot.approvals.refusals import CANNOT_CHECK, refusal_text, step_up_text
 from bot.approvals.service import ApprovalService
@@ -49,7 +44,7 @@ from bot.core.records import ApprovalRecord
 from bot.policy.decide import usd
 from bot.policy.engine import PolicyEngine
 from bot.slack.directory import Directory
-from bot.stepup.enrolment import NOT_SET_UP, StepUpError, required, usable
+from bot.stepup.enrolment import NOT_SET_UP, StepUpError, options_for, required, usable
 from bot.store import DecideResult, Store
 from bot.store.passkeys import VOTE, StepUpToken
 
@@ -237,20 +232,6 @@ async def asserted(store: Store, rp: RelyingParty, user: str, credential_id: str
         raise StepUpError(400, f"{said} ({str(exc)[:200] or type(exc).__name__})") from None
     assurance = Assurance(by=user, passkey=credential_digest(credential_id), at=time.time())
     return assurance, replace(passkey, sign_count=verified.new_sign_count)
-
-
-def options_for(rp: RelyingParty, passkeys: list[Passkey], challenge: bytes) -> dict[str, Any]:
-    """The authentication options for the browser (JSON form): `passkeys`, user verification required."""
-    options = generate_authentication_options(
-        rp_id=rp.id, challenge=challenge, timeout=120_000, user_verification=UserVerificationRequirement.REQUIRED,
-        allow_credentials=[
-            PublicKeyCredentialDescriptor(id=base64url_to_bytes(p.credential_id),
-                                          transports=[AuthenticatorTransport(t) for t in p.transports])
-            for p in passkeys
-        ],
-    )
-    said: dict[str, Any] = json.loads(options_to_json(options))
-    return said
 
 
 async def _unchecked(user: str, *, said_team: str = "") -> tuple[str, str] | None:

@@ -29,11 +29,21 @@ def load_release() -> ModuleType:
 release = load_release()
 
 
+PENDING = "### Upgrade notes\n- Stored format 2, as before.\n\n### Added\n- Something new.\n"
+
+
 @pytest.fixture
 def copy(tmp_path: Path) -> Path:
+    """The versioned files and the changelog, copied; the changelog's Unreleased given something to release (the
+    repository's own may be empty, just after a release)."""
     for name in [*release.VERSIONED, *release.NPM_JSON, "CHANGELOG.md"]:
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / name, tmp_path / name)
+    changelog = tmp_path / "CHANGELOG.md"
+    text = changelog.read_text()
+    head, rest = text.split("## [Unreleased]\n", 1)
+    after = rest.split("\n## [", 1)
+    changelog.write_text(head + "## [Unreleased]\n\n" + PENDING + ("\n## [" + after[1] if len(after) > 1 else ""))
     return tmp_path
 
 

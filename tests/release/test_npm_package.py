@@ -191,7 +191,12 @@ async def approved_once(test: Path, env: dict[str, str]) -> str:
     process = await asyncio.create_subprocess_exec(
         node22(), "--test", "--test-reporter=tap", f"--test-name-pattern={APPROVED_ONCE}", str(test),
         cwd=test.parent.parent, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
-    out, _ = await asyncio.wait_for(process.communicate(), 240)
+    try:
+        out, _ = await asyncio.wait_for(process.communicate(), 240)
+    finally:
+        if process.returncode is None:  # timed out, or the test failed on another: never left running
+            process.kill()
+            await process.wait()
     said = out.decode()
     counts = dict(re.findall(r"^# (pass|fail|cancelled) (\d+)$", said, re.M))
     assert process.returncode == 0 and counts == {"pass": "1", "fail": "0", "cancelled": "0"}, said[-6000:]
@@ -212,10 +217,13 @@ async def test_each_adapter_installed_by_name_runs_a_scripted_approval_against_a
     shown: list[str] = []
     reviewer = asyncio.create_task(review(slack, done, shown, signals))
     try:
-        await asyncio.gather(*(approved_once(test, env) for test in tests))
+        ran = await asyncio.gather(*(approved_once(test, env) for test in tests), return_exceptions=True)
     finally:
         done.set()
         decided = await reviewer
+    for failed in ran:  # each run to its end first: none left running
+        if isinstance(failed, BaseException):
+            raise failed
     assert decided == ["approved"] * len(FRAMEWORKS), decided  # one card each, bob's click approved it
     titles = ("ts: approve the AI SDK's email", "ts: approve the Mastra email", "ts: approve oa once",
               "ts: approve lg once")

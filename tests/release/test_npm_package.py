@@ -4,12 +4,18 @@ from npm's registry), then `agent-approvals` installed by name in a fresh projec
 subpath imports (on Node 22, which the AI SDK 7 and Mastra need), its types resolve under `moduleResolution`
 `node16` and `bundler` (tsc, strict; `skipLibCheck`: checking Mastra's own declarations takes minutes; the package's
 are tsc's output, strict, and arethetypeswrong checks them at pack time), and the client alone on the machine's
-Node 20."""
+Node 20. Then, in the same projects, each adapter runs a scripted approval (no model, no network) against a real
+worker: the suite's own test of it (tests/agents/typescript/project/test/<adapter>.test.ts, its first test: the tool
+runs once after bob approves), compiled there and run against the package installed by name, while the reviewer of
+tests/agents/typescript/test_typescript.py approves its card."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import re
+import shutil
 import subprocess
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -18,7 +24,9 @@ from pathlib import Path
 import pytest
 
 import bot
-from tests.conftest import free_port
+from bot.devslack.server import SlackStandIn
+from tests.agents.typescript.test_typescript import review
+from tests.conftest import Worker, free_port
 from tests.support.dev import http, wait_until
 from tests.support.release import answers
 from tests.support.source import ROOT
@@ -34,6 +42,15 @@ FRAMEWORKS = {  # subpath: what a project installs beside the package for it (th
     "openai-agents": ("@openai/agents", "zod"),
     "langgraph": ("@langchain/langgraph", "@langchain/core"),
 }
+# each adapter's scripted approval: the suite's test file (and the files it imports from test/), what more it imports
+# (Mastra's: the AI SDK's mock model, its LibSQL store) and its test of the tool run once after bob approves
+SCRIPTED = {
+    "ai-sdk": (("ai-sdk.test.ts", "env.ts"), ()),
+    "mastra": (("mastra.test.ts", "env.ts"), ("ai", "@mastra/libsql")),
+    "openai-agents": (("openai-agents.test.ts", "env.ts", "oa-mailer.ts"), ()),
+    "langgraph": (("langgraph.test.ts", "env.ts"), ()),
+}
+APPROVED_ONCE = r"^(ai-sdk|mastra|oa|lg): the (tool|call) runs once, after bob approves"
 CONFIG = """storage: {storage}
 auth:
   htpasswd:
@@ -54,8 +71,13 @@ log: {{type: stdout, format: pretty, level: warn}}
 """
 
 
+def clean_env() -> dict[str, str]:
+    """The environment without npm's and node's settings of the run (a user's shell has none)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(("npm_config_", "NODE_OPTIONS"))}
+
+
 def npm(*args: str, cwd: Path, userconfig: Path) -> str:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("npm_config_", "NODE_OPTIONS"))}
+    env = clean_env()
     done = subprocess.run(["npm", *args, "--userconfig", str(userconfig), "--no-audit", "--no-fund"], cwd=cwd,
                           env=env, capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == 0, f"npm {' '.join(args)}:\n{done.stdout[-2000:]}{done.stderr[-3000:]}"
@@ -122,16 +144,93 @@ def checked(where: Path, subpath: str) -> list[str]:
     return problems
 
 
-def test_each_adapter_installs_by_name_beside_its_framework(registry: Path, tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def projects(registry: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A fresh project per adapter, installing `agent-approvals` by name beside its framework, all at once."""
+    where = tmp_path_factory.mktemp("projects")
+
+    def one(subpath: str) -> tuple[str, Path]:
+        return subpath, project(where / subpath, registry, *FRAMEWORKS[subpath])
+
+    with ThreadPoolExecutor(max_workers=len(FRAMEWORKS)) as pool:  # npm mostly waits on the registry
+        return dict(pool.map(one, FRAMEWORKS))
+
+
+def test_each_adapter_installs_by_name_beside_its_framework(projects: dict[str, Path]) -> None:
     def one(subpath: str) -> tuple[str, list[str]]:
-        where = project(tmp_path / subpath, registry, *FRAMEWORKS[subpath])
+        where = projects[subpath]
         packed = json.loads((where / "node_modules" / "agent-approvals" / "package.json").read_text())
         assert packed["version"] == bot.__version__
         return subpath, checked(where, subpath)
 
-    with ThreadPoolExecutor(max_workers=len(FRAMEWORKS)) as pool:  # npm mostly waits on the registry
+    with ThreadPoolExecutor(max_workers=len(FRAMEWORKS)) as pool:
         found = dict(pool.map(one, FRAMEWORKS))
     assert found == {subpath: [] for subpath in FRAMEWORKS}, found
+
+
+def compiled(subpath: str, where: Path, npmrc: Path) -> Path:
+    """The suite's test of `subpath` compiled in its fresh project `where` (what more it imports installed there
+    first): the compiled file, importing `agent-approvals` and the framework from `where`/node_modules."""
+    files, more = SCRIPTED[subpath]
+    if more:
+        npm("install", "--save-dev", *[f"{name}@{SUITE[name]}" for name in more], cwd=where, userconfig=npmrc)
+    (where / "test").mkdir(exist_ok=True)
+    for name in files:
+        shutil.copy(PROJECT / "test" / name, where / "test" / name)
+    tsc = PROJECT / "node_modules" / "typescript" / "bin" / "tsc"
+    done = subprocess.run([node(), str(tsc), "--noCheck",  # checked types are the test above's; this only emits
+                           "--module", "node16", "--moduleResolution", "node16", "--target", "es2022",
+                           "--outDir", "dist", "--rootDir", "test", *[f"test/{name}" for name in files]],
+                          cwd=where, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, f"tsc in {where}:\n{done.stdout[-3000:]}{done.stderr[-2000:]}"
+    return where / "dist" / files[0].replace(".ts", ".js")
+
+
+async def approved_once(test: Path, env: dict[str, str]) -> str:
+    """`node --test` of `test`'s scripted approval (APPROVED_ONCE) on Node 22, in its project: its TAP output."""
+    process = await asyncio.create_subprocess_exec(
+        node22(), "--test", "--test-reporter=tap", f"--test-name-pattern={APPROVED_ONCE}", str(test),
+        cwd=test.parent.parent, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    try:
+        out, _ = await asyncio.wait_for(process.communicate(), 240)
+    finally:
+        if process.returncode is None:  # timed out, or the test failed on another: never left running
+            process.kill()
+            await process.wait()
+    said = out.decode()
+    counts = dict(re.findall(r"^# (pass|fail|cancelled) (\d+)$", said, re.M))
+    assert process.returncode == 0 and counts == {"pass": "1", "fail": "0", "cancelled": "0"}, said[-6000:]
+    assert re.search(r"^\s*ok \d+ - " + APPROVED_ONCE.removeprefix("^"), said, re.M), said[-6000:]
+    return said
+
+
+async def test_each_adapter_installed_by_name_runs_a_scripted_approval_against_a_real_worker(
+    projects: dict[str, Path], registry: Path, emailer: tuple[Worker, str], slack: SlackStandIn, tmp_path: Path
+) -> None:
+    worker, key = emailer
+    tests = await asyncio.gather(*(asyncio.to_thread(compiled, subpath, where, registry)
+                                   for subpath, where in projects.items()))
+    signals = tmp_path / "signals"
+    signals.mkdir()
+    env = {**clean_env(), "AGENT_APPROVALS_URL": worker.url, "AGENT_APPROVALS_KEY": key, "TS_SIGNALS": str(signals)}
+    done = asyncio.Event()
+    shown: list[str] = []
+    reviewer = asyncio.create_task(review(slack, done, shown, signals))
+    try:
+        ran = await asyncio.gather(*(approved_once(test, env) for test in tests), return_exceptions=True)
+    finally:
+        done.set()
+        decided = await reviewer
+    for failed in ran:  # each run to its end first: none left running
+        if isinstance(failed, BaseException):
+            raise failed
+    assert decided == ["approved"] * len(FRAMEWORKS), decided  # one card each, bob's click approved it
+    titles = ("ts: approve the AI SDK's email", "ts: approve the Mastra email", "ts: approve oa once",
+              "ts: approve lg once")
+    assert all(sum(title in text for text in shown) == 1 for title in titles), shown
+    # each ran the package as installed from the registry (a folder of its own, no link to the work tree); the
+    # adapter's own test asserted the tool ran once, with the approved arguments
+    assert not any((test.parent.parent / "node_modules" / "agent-approvals").is_symlink() for test in tests)
 
 
 def test_the_client_alone_runs_on_node_20(registry: Path, tmp_path: Path) -> None:

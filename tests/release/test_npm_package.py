@@ -25,11 +25,11 @@ import pytest
 
 import bot
 from bot.devslack.server import SlackStandIn
-from tests.agents.typescript.test_typescript import review
 from tests.conftest import Worker, free_port
 from tests.support.dev import http, wait_until
 from tests.support.release import answers
 from tests.support.source import ROOT
+from tests.support.ts_review import review
 from tests.support.typescript import PROJECT, node, node22
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # a registry, and npm installs through it

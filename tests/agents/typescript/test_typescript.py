@@ -41,12 +41,12 @@ import bot
 from bot.core.allow_rules import Rule, exact_match
 from bot.devslack.server import SlackStandIn
 from bot.slack.blocks.approval_card import FIXED_ARGUMENTS
-from tests.conftest import APPROVALS, BOB, SALES, Worker, block_texts, card_of
-from tests.support.hitl import click, open_modal, reject
+from tests.conftest import BOB, SALES, Worker
 from tests.support.policies import write_bundle
 from tests.support.shared_vectors import vectors, write
 from tests.support.signing_worker import signing_bot
 from tests.support.source import ROOT
+from tests.support.ts_review import review
 from tests.support.typescript import (
     API_TS,
     INSTALL,
@@ -60,11 +60,8 @@ from tests.support.typescript import (
     node22,
 )
 
-REASON = "not on a Friday"
-FEEDBACK = "Send it to Carol instead"
 RULED = ({"to": "rule@example.com", "body": "Prices go up 5% on May 1."},  # ai-sdk, mastra: a rule approves it
          {"to": "ruled@example.com", "body": "Prices go up 5% on May 1."})  # openai-agents, langgraph
-EDITED = {"to": "carol@example.com", "body": "Prices go up 5% on May 1."}  # what "ts: edit" cards are edited to
 # the bot's one policy: send_email to policy@example.com is approved at once, with no card (the conformance suite)
 PERMIT = """@id("ts-permit")
 permit (principal, action == Action::"send_email", resource)
@@ -134,76 +131,6 @@ def test_the_python_verifier_answers_each_shared_vector_as_it_says() -> None:
     reasons = {v["expect"] for v in made["vectors"]}
     assert reasons >= {"ok", "bad_signature", "malformed", "unknown_key", "expired", "not_yet_valid", "wrong_tool",
                        "wrong_arguments", "wrong_audience", "wrong_issuer"}
-
-
-async def revise(slack: SlackStandIn, card: dict[str, Any], fixed: bool) -> None:
-    """Revise as bob with FEEDBACK; on a "[fixed]" card, whose arguments cannot be edited, the modal asks only that."""
-    view = await open_modal(slack, card, user=BOB)
-    inputs = [b.get("block_id") for b in view["view"]["blocks"] if b["type"] == "input"]
-    assert not fixed or inputs == ["feedback"], inputs
-    await slack.submit_view(user=BOB, view_id=view["id"], values={"feedback": {"feedback_input": FEEDBACK}})
-
-
-async def edit(slack: SlackStandIn, card: dict[str, Any]) -> None:
-    """Revise as bob, the arguments edited to EDITED."""
-    view = await open_modal(slack, card, user=BOB)
-    await slack.submit_view(user=BOB, view_id=view["id"], values={"arguments": {"arguments_input": json.dumps(EDITED)}})
-
-
-async def review(slack: SlackStandIn, done: asyncio.Event, shown: list[str], signals: Path) -> list[str]:
-    """Decide each new pending card by its title, as bob, until `done`; what was decided, in order. Each new card's
-    text goes to `shown`.
-
-    "ts: approve after X": approved once the file X is in `signals`; "ts: approve twice": approved with two clicks
-    (a double click); "ts: revise then approve X" / "ts: edit then
-    approve X": the first such card of X revised with FEEDBACK / its arguments edited to EDITED, the next approved;
-    "ts: approve": approved (and a "ts: edit" card asking again with EDITED); "ts: reject": rejected with REASON;
-    "ts: revise": revised with FEEDBACK; "ts: edit": the arguments edited to EDITED; the others left. A card whose
-    title says "[fixed]" must say that its arguments cannot be edited."""
-    decided: list[str] = []
-    seen: set[str] = set()
-    revised: set[str] = set()
-    while not done.is_set():
-        for card in card_of(slack, pending=True):
-            if card["ts"] in seen:
-                continue
-            text = block_texts(card)
-            fixed = "[fixed]" in text
-            assert not fixed or FIXED_ARGUMENTS in text, text
-            after = re.search(r"ts: approve after ([\w-]+)", text)
-            if after and not (signals / after[1]).exists():
-                continue  # looked at again until the signal
-            seen.add(card["ts"])
-            shown.append(text)
-            again = re.search(r"ts: (revise|edit) then approve ([\w-]+)", text)
-            if again and again[0] not in revised:
-                revised.add(again[0])
-                if again[1] == "edit":
-                    await edit(slack, card)
-                    decided.append("edited")
-                else:
-                    await revise(slack, card, fixed)
-                    decided.append("revised")
-            elif "ts: approve" in text or again or ("ts: edit" in text and EDITED["to"] in text):
-                await click(slack, card, "approval_approve", user=BOB)
-                if "ts: approve twice" in text:  # the same button again, as the card was shown (a double click)
-                    await slack.click(user=BOB, channel=APPROVALS, ts=card["ts"], action_id="approval_approve",
-                                      as_seen=card)
-                decided.append("approved")
-            elif "ts: reject" in text:
-                await reject(slack, card, user=BOB, reason=REASON)
-                decided.append("rejected")
-            elif "ts: revise" in text:
-                await revise(slack, card, fixed)
-                decided.append("revised")
-            elif "ts: edit" in text:
-                await edit(slack, card)
-                decided.append("edited")
-        try:
-            await asyncio.wait_for(done.wait(), 0.02)
-        except TimeoutError:
-            pass
-    return decided
 
 
 def declared_tests(paths: list[Path]) -> int:

@@ -282,7 +282,7 @@ async def test_a_timeout_does_not_approve_while_frozen(slack: SlackStandIn, admi
     """A channel whose timeouts approve: an approval in a frozen scope times out rejected (the sweep's decide step
     reads the frozen scopes too), saying why."""
     worker = admins_worker
-    for key, value in (("timeout_outcome", "approve"), ("timeout_approves_tools", "true"), ("timeout", "2")):
+    for key, value in (("timeout_outcome", "approve"), ("timeout_approves_tools", "true"), ("timeout", "5")):
         assert await worker.services.store.settings.set(SALES, key, value, by=ALICE) is None
     client = Client(worker, (await new_key(worker, "nightly")).key)
     _, asked = await client.ask(tool_ask())

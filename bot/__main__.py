@@ -300,7 +300,7 @@ async def _socket_mode(settings: Settings) -> None:
     from bot.core.tracing import start_tracing, stop_tracing
     from bot.server import HANDLER_ARGS, LISTEN_BACKLOG, add_worker_routes, learnt, withdraw_on_uninstall
     from bot.services import create_services
-    from bot.slackapp.app import TenantApps, TenantSocketModeHandler, create_bolt_app, create_workspaces
+    from bot.slackapp.app import Edge, EdgeSocketModeHandler, create_bolt_app, create_workspaces
     from bot.slackapp.oauth import add_oauth_routes, create_oauth_flow
     from bot.tenancy import Tenancy
 
@@ -308,6 +308,7 @@ async def _socket_mode(settings: Settings) -> None:
     services = create_services(settings)
     workspaces = create_workspaces(services)
     tenancy = Tenancy(services, workspaces)  # each workspace's requests served by its parts, as over HTTP
+    edge = Edge(tenancy)  # (before `tenancy.start`: the tenants built there are told to it too)
     workspaces.on_uninstalled.append(partial(withdraw_on_uninstall, tenancy))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -318,8 +319,8 @@ async def _socket_mode(settings: Settings) -> None:
     await workspaces.ask_all()  # at start-up, not by the first burst of events
     await learnt(services, await workspaces.home.answer())
     await tenancy.start()
-    apps = TenantApps(tenancy, create_bolt_app(services, workspaces))
-    handler = TenantSocketModeHandler(apps, settings.slack_app_token.get_secret_value(), web_client=services.slack)
+    handler = EdgeSocketModeHandler(create_bolt_app(services, workspaces), edge,
+                                    settings.slack_app_token.get_secret_value(), web_client=services.slack)
     # /healthz, /metrics, the Approvals API (and OAuth's install) on $PORT: no event here
     side = web.Application(handler_args=HANDLER_ARGS)
     add_worker_routes(side, settings, services, workspaces, tenancy=tenancy)

@@ -41,7 +41,7 @@ from bot.probes import add_probe_routes
 from bot.services import Services, create_services
 from bot.signin import create_sign_in
 from bot.slack.workspaces import NotInstalled
-from bot.slackapp.app import TenantApps, Workspaces, create_bolt_app, create_workspaces, slack_events_handler
+from bot.slackapp.app import Edge, Workspaces, create_bolt_app, create_workspaces, slack_events_handler
 from bot.slackapp.members import why_not
 from bot.slackapp.oauth import add_oauth_routes, create_oauth_flow
 from bot.stepup.enrolment import Enrolment, StepUpError
@@ -95,8 +95,7 @@ def create_web_app(settings: Settings, *, services: Services | None = None) -> w
         await services.close()
         stop_tracing()  # the spans not yet sent
 
-    web_app.router.add_post("/slack/events", slack_events_handler(settings, bolt, workspaces,
-                                                                  apps=TenantApps(tenancy, bolt)))
+    web_app.router.add_post("/slack/events", slack_events_handler(settings, bolt, workspaces, Edge(tenancy)))
     if settings.oauth:  # SLACK_CLIENT_ID and SLACK_CLIENT_SECRET: /slack/install, /slack/oauth_redirect
         add_oauth_routes(web_app, create_oauth_flow(settings, services, workspaces))
     add_worker_routes(web_app, settings, services, workspaces, tenancy=tenancy)

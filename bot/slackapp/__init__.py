@@ -1,7 +1,10 @@
 """The Slack app: where Slack's requests come in, above the approval core and the runs it calls.
 
-    app.py           the Bolt app (its workspaces, `authorize`) and the `POST /slack/events` handler: every
-                     request's signature checked once, before anything parses it
+    app.py           the worker's one Bolt app (its workspaces, `authorize`), the edge that resolves each
+                     request's workspace (`Edge`), and the `POST /slack/events` handler: every request's signature
+                     checked once, before anything parses it
+    context.py       a request's workspace as a value in its Bolt context: `parts_of(context)`, the one door
+                     through which a listener gets the parts that serve its request
     oauth.py         Slack's OAuth install (`/slack/install`, `/slack/oauth_redirect`) through Bolt's OAuth flow
     gate.py          a shape check in front of Bolt
     members.py       a Bolt middleware before every listener: only people of the installing workspace act

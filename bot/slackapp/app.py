@@ -17,7 +17,8 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
-from slack_bolt.adapter.socket_mode.async_internals import run_async_bolt_app, send_async_response
+from slack_bolt.adapter.socket_mode.async_internals import send_async_response
+from slack_bolt.adapter.socket_mode.internals import build_headers
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
@@ -40,14 +41,16 @@ from bot.slack.client import create_workspace_client
 from bot.slack.installations import RedisInstallationStore
 from bot.slack.workspaces import TOKEN_REFUSED, NotInstalled, Workspace, Workspaces, foreign, refusal_of
 from bot.slackapp import listeners
+from bot.slackapp.context import Served, parts_of, tenant_answer, tenant_of
 from bot.slackapp.gate import parse
 from bot.slackapp.listeners import installs
 from bot.slackapp.members import members_only, why_not
 from bot.store import StoreUnavailable
 from bot.tenancy import Tenancy
 
-__all__ = ["TOKEN_REFUSED", "TenantApps", "TenantSocketModeHandler", "Workspace", "Workspaces", "create_bolt_app",
-           "create_workspaces", "foreign", "refusal_of", "slack_events_handler"]
+__all__ = ["TOKEN_REFUSED", "Edge", "EdgeSocketModeHandler", "Served", "Workspace", "Workspaces", "create_bolt_app",
+           "create_workspaces", "foreign", "parts_of", "refusal_of", "slack_events_handler", "tenant_answer",
+           "tenant_of"]
 
 log = logging.getLogger(__name__)
 
@@ -84,11 +87,11 @@ def create_workspaces(services: Services) -> Workspaces:
                       installations=installations, rotator=rotator, rotation_minutes=TOKEN_ROTATION_MINUTES)
 
 
-def create_bolt_app(
-    services: Services, workspaces: Workspaces | None = None, *, tenant: WorkspaceRef | None = None
-) -> AsyncApp:
-    """The Bolt app with our listeners. Over HTTP, `create_web_app` verifies every request's signature
-    before anything parses it (Bolt's own check would repeat it); Socket Mode needs none.
+def create_bolt_app(services: Services, workspaces: Workspaces | None = None) -> AsyncApp:
+    """The worker's one Bolt app, with our listeners, serving every workspace: each request's workspace is resolved
+    at the edge (`Edge`, before Bolt) and its parts travel in the request's context (`parts_of`,
+    `bot/slackapp/context.py`); nothing of the app holds a workspace's parts. Over HTTP, `create_web_app` verifies
+    every request's signature before anything parses it (Bolt's own check would repeat it); Socket Mode needs none.
 
     `process_before_response=True`: handlers do their Redis step before returning and push Slack calls
     to the background (except a cached user-group lookup and `/agent config`'s checks of what it is
@@ -97,11 +100,9 @@ def create_bolt_app(
     Authorization: `workspaces` (each installation, `bot.slack.workspaces`) through Bolt's `authorize`. Bolt's
     own client, the template of the one it gives each request, has no token: `authorize` gives it the
     installation's (with a token there too, Bolt would warn that it ignores it). Our listeners call Slack
-    through `services.slack`: the client of the tenant whose parts `services` are (`TenantApps`: one Bolt app per
-    tenant, over its parts; `tenant` names it, None for the home one).
+    through their parts' `slack`: the client of the request's workspace. `services`: the worker's (home) parts.
     """
     workspaces = workspaces or create_workspaces(services)
-    installed = workspaces.home.answer if tenant is None else partial(tenant_answer, tenant)
 
     async def authorize(enterprise_id: str | None, team_id: str | None) -> AuthorizeResult | None:
         # Bolt passes what a function names among its positional parameters
@@ -110,16 +111,10 @@ def create_bolt_app(
     slack = services.slack
     with _unsaid(logging.getLogger("slack_bolt"), warning_client_prioritized_and_token_skipped()):
         app = _bolt_app(slack, authorize, services)
-    app.use(members_only(services, installed))  # before any listener: only our own people act (of this tenant)
-    listeners.register(app, services)
-    installs.register(app, services, workspaces)
+    app.use(members_only(workspaces.home.answer))  # before any listener: only our own people act (of its workspace)
+    listeners.register(app)
+    installs.register(app, workspaces)
     return app
-
-
-async def tenant_answer(tenant: WorkspaceRef) -> dict[str, Any]:
-    """What `members_only` judges a tenant's requests against, as `auth.test` would say it: the workspace, or for
-    an org-wide install the organisation (each of its workspaces' people are ours)."""
-    return {"team_id": tenant.team, "enterprise_id": tenant.enterprise or "", "team": ""}
 
 
 def request_workspace(parsed: dict[str, Any]) -> WorkspaceRef | None:
@@ -136,14 +131,13 @@ def request_workspace(parsed: dict[str, Any]) -> WorkspaceRef | None:
 UNINSTALLS = frozenset({"app_uninstalled", "tokens_revoked"})
 
 
-class TenantApps:
-    """One Bolt app per tenant, over that tenant's parts (`Tenancy.parts`): a request is served by the app of the
-    workspace it comes from. The home app is built at once; the others the first time one of theirs comes."""
+class Edge:
+    """Where a request's workspace is resolved, once, before the one Bolt app serves it: its parts
+    (`Tenancy.parts`, the one door) and the workspace its people are judged against, as a `Served` value that
+    travels in the request's context."""
 
-    def __init__(self, tenancy: Tenancy, home_app: AsyncApp) -> None:
+    def __init__(self, tenancy: Tenancy) -> None:
         self.tenancy = tenancy
-        self.home_app = home_app
-        self._apps: dict[str, AsyncApp] = {}
         tenancy.on_built.append(self._built)
 
     @staticmethod
@@ -151,35 +145,35 @@ class TenantApps:
         """A tenant's step-up votes check their person as its clicks do (against its workspace), asking Slack afresh."""
         parts.confirmations.people = partial(why_not, parts, partial(tenant_answer, tenant_of(ref)), fresh=True)
 
-    async def app_for(self, parsed: dict[str, Any]) -> AsyncApp:
-        """The Bolt app that serves `parsed`. `NotInstalled` where the app is not installed."""
+    async def served(self, parsed: dict[str, Any]) -> Served:
+        """What serves `parsed`. `NotInstalled` where the app is not installed, `StoreUnavailable` while its
+        workspace's parts cannot be built (Redis out of reach)."""
+        home = Served(self.tenancy.home, None)
         event = parsed.get("event")
         if isinstance(event, dict) and event.get("type") in UNINSTALLS:
-            return self.home_app  # the workspace's token is gone: the home app forgets it (`installs`)
+            return home  # the workspace's token is gone: the home parts forget it (`installs`)
         ref = request_workspace(parsed)
         parts = await self.tenancy.parts(ref)
         if parts is self.tenancy.home or ref is None:
-            return self.home_app
+            return home
         ref = await self.tenancy.installed(ref)  # org-wide or that workspace's own: its tenant
-        app = self._apps.get(ref.tenant)
-        if app is None:
-            app = self._apps[ref.tenant] = create_bolt_app(parts, self.tenancy.workspaces, tenant=tenant_of(ref))
-        return app
+        return Served(parts, tenant_of(ref))
 
 
-class TenantSocketModeHandler(AsyncSocketModeHandler):
-    """Socket Mode's handler, each request served by the Bolt app of its tenant (`TenantApps`), as over HTTP; a
-    request of a workspace the app is not installed in is acknowledged and nothing is done."""
+class EdgeSocketModeHandler(AsyncSocketModeHandler):
+    """Socket Mode's handler: each request's workspace resolved at the edge (`Edge`), as over HTTP, and served by
+    the one Bolt app with its parts; a request of a workspace the app is not installed in is acknowledged and
+    nothing is done."""
 
-    def __init__(self, apps: TenantApps, app_token: str, *, web_client: AsyncWebClient) -> None:
-        super().__init__(apps.home_app, app_token, web_client=web_client)
-        self.apps = apps
+    def __init__(self, app: AsyncApp, edge: Edge, app_token: str, *, web_client: AsyncWebClient) -> None:
+        super().__init__(app, app_token, web_client=web_client)
+        self.edge = edge
 
     async def handle(self, client: SocketModeClient, req: SocketModeRequest) -> None:
         start = time.time()
         payload = req.payload if isinstance(req.payload, dict) else {}
         try:
-            app = await self.apps.app_for(payload)
+            served = await self.edge.served(payload)
         except NotInstalled as exc:
             log.warning("refused a Socket Mode request from another workspace (%s)", exc)
             await client.send_socket_mode_response(SocketModeResponse(envelope_id=req.envelope_id))
@@ -187,14 +181,10 @@ class TenantSocketModeHandler(AsyncSocketModeHandler):
         except StoreUnavailable as exc:  # not acknowledged: Slack sends it again, and a later one builds the parts
             log.warning("a Socket Mode request of another workspace not served: Redis unreachable (%s)", exc.cause)
             return
-        answer: BoltResponse = await run_async_bolt_app(app, req)
+        request = AsyncBoltRequest(mode="socket_mode", body=req.payload, headers=build_headers(req),
+                                   context=served.context())
+        answer: BoltResponse = await self.app.async_dispatch(request)
         await send_async_response(client, req, answer, start)
-
-
-def tenant_of(ref: WorkspaceRef) -> WorkspaceRef:
-    """The workspace a tenant's requests are judged against: the workspace (a plain one, or a Grid workspace the app
-    is installed in alone), or its whole organisation (an org-wide install)."""
-    return ref if ref.enterprise is None or ref.org_wide is False else WorkspaceRef(ref.enterprise, ref.enterprise)
 
 
 class _Unsaid(logging.Filter):
@@ -236,10 +226,10 @@ def _bolt_app(slack: AsyncWebClient, authorize: Any, services: Services) -> Asyn
 
 
 def slack_events_handler(
-    settings: Settings, bolt: AsyncApp, workspaces: Workspaces, *, apps: TenantApps | None = None
+    settings: Settings, bolt: AsyncApp, workspaces: Workspaces, edge: Edge
 ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     """The handler of `POST /slack/events`: the signature checked once, before anything parses the body, then
-    the gate, the workspace, and Bolt: `bolt`, or with `apps` the Bolt app of the request's tenant."""
+    the gate, the workspace (`edge`: its parts, carried in the request's context), and the one Bolt app, `bolt`."""
     secret = settings.slack_signing_secret.get_secret_value()
 
     async def slack_events(request: web.Request) -> web.StreamResponse:
@@ -268,21 +258,22 @@ def slack_events_handler(
         # None while auth.test fails: then `authorize` refuses the request in Bolt
         elsewhere = await workspaces.foreign_request(enterprise_id=extract_enterprise_id(parsed),
                                                      team_id=extract_team_id(parsed))
-        serving = bolt
-        if elsewhere is None and apps is not None:
+        served = None
+        if elsewhere is None:
             try:
-                serving = await apps.app_for(parsed)
+                served = await edge.served(parsed)
             except NotInstalled as exc:
                 elsewhere = str(exc)
             except StoreUnavailable as exc:  # its workspace's parts cannot be built now: a later request builds them
                 return storage_down(parsed, exc)
-        if elsewhere is not None:
+        if elsewhere is not None or served is None:
             log.warning("refused a request from another workspace (%s)", elsewhere)
             if "command" in parsed:
                 return web.json_response({"response_type": "ephemeral", "text": ELSEWHERE})
             return web.Response(status=200)  # an interaction: nothing can be shown, and nothing is done
-        bolt_request = parsed_request(parsed, raw=body, query=request.query_string, headers=dict(request.headers))
-        return await to_aiohttp_response(await serving.async_dispatch(bolt_request))
+        bolt_request = parsed_request(parsed, raw=body, query=request.query_string, headers=dict(request.headers),
+                                      context=served.context())
+        return await to_aiohttp_response(await bolt.async_dispatch(bolt_request))
 
     return slack_events
 
@@ -306,11 +297,13 @@ def refuse(status: int, reason: str) -> web.Response:
     return response
 
 
-def parsed_request(parsed: dict[str, Any], *, raw: str, query: str, headers: dict[str, str]) -> AsyncBoltRequest:
-    """A Bolt request from a body `bot.slackapp.gate.parse` already parsed. Bolt takes a parsed body only in its
-    Socket Mode form, which differs from HTTP only in how Bolt checks signatures (ours is checked before
-    parsing); the request is then marked as the HTTP request it is."""
+def parsed_request(
+    parsed: dict[str, Any], *, raw: str, query: str, headers: dict[str, str], context: dict[str, Any]
+) -> AsyncBoltRequest:
+    """A Bolt request from a body `bot.slackapp.gate.parse` already parsed, its context started with `context`
+    (`Served.context`). Bolt takes a parsed body only in its Socket Mode form, which differs from HTTP only in how
+    Bolt checks signatures (ours is checked before parsing); the request is then marked as the HTTP request it is."""
     bolt_headers: dict[str, str | Sequence[str]] = dict(headers)
-    request = AsyncBoltRequest(body=parsed, query=query, headers=bolt_headers, mode="socket_mode")
+    request = AsyncBoltRequest(body=parsed, query=query, headers=bolt_headers, mode="socket_mode", context=context)
     request.mode, request.raw_body = "http", raw
     return request

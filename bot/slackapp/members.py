@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 from slack_bolt.response import BoltResponse
@@ -26,6 +27,7 @@ from bot.core.records import SLACK_ID
 from bot.services import Services
 from bot.slack.blocks.decision_modals import build_notice_modal
 from bot.slack.directory import LookupFailed
+from bot.slackapp.context import parts_of, tenant_answer, workspace_of
 
 log = logging.getLogger(__name__)
 
@@ -66,17 +68,22 @@ def organisation(auth: dict[str, Any]) -> Organisation:
     )
 
 
-def members_only(services: Services, installed: Callable[[], Awaitable[dict[str, Any] | None]]) -> Callable[
-    ..., Awaitable[BoltResponse]
-]:
-    """The middleware; `installed` gives the bot's `auth.test` answer (None while Slack cannot give it)."""
+def members_only(home: Callable[[], Awaitable[dict[str, Any] | None]]) -> Callable[..., Awaitable[BoltResponse]]:
+    """The middleware; `home` gives the bot's `auth.test` answer (None while Slack cannot give it), what the home
+    workspace's requests are judged against; another workspace's are judged against it (`tenant_answer`), each
+    request with its own parts (`parts_of`: resolved at the edge)."""
 
-    async def only_our_people(body: dict[str, Any], resp: BoltResponse, next: Next) -> BoltResponse:
+    async def only_our_people(
+        body: dict[str, Any], resp: BoltResponse, next: Next, context: dict[str, Any]
+    ) -> BoltResponse:
+        services = parts_of(context)
         acting = acting_person(body)
         if acting is None:
             await next()
             return resp
         user, said_team = acting
+        workspace = workspace_of(context)
+        installed = home if workspace is None else partial(tenant_answer, workspace)
         refused = await why_not(services, installed, user, said_team=said_team)
         if refused is None:
             await next()

@@ -1,4 +1,6 @@
-"""Listeners by Slack surface. Each module has `register(app, services)`; handlers carry no decorators.
+"""Listeners by Slack surface. Each module has `register(app)`; handlers carry no decorators, and each takes the
+parts that serve its request from the request's context (`parts_of(context)`, `bot/slackapp/context.py`: resolved
+at the edge), never from the app: one Bolt app serves every workspace.
 
     slash_command.py  `/agent ...`: every form acked at once, before any model call
     actions.py        the approval buttons, wherever they are: the card, its DM copies, an App Home
@@ -9,7 +11,7 @@
     reveal.py         a card's "Show hidden values" (`reveal`): a one-time link to the bot's reveal page
     freeze.py         `/agent freeze` and `/agent unfreeze` (four eyes), answered for slash_command.py (no
                       `register`: no surface of its own)
-    installs.py       the app leaving a workspace: `app_uninstalled`, `tokens_revoked` (`register(app, services,
+    installs.py       the app leaving a workspace: `app_uninstalled`, `tokens_revoked` (`register(app,
                       workspaces)`, called by the app factory)"""
 
 from __future__ import annotations
@@ -19,20 +21,19 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
-from bot.services import Services
 from bot.slackapp.listeners import actions, home, passkeys, reveal, sessions, slash_command, views
 
 log = logging.getLogger(__name__)
 
 
-def register(app: AsyncApp, services: Services) -> None:
-    slash_command.register(app, services)
-    actions.register(app, services)
-    views.register(app, services)
-    home.register(app, services)
-    passkeys.register(app, services)
-    reveal.register(app, services)
-    sessions.register(app, services)
+def register(app: AsyncApp) -> None:
+    slash_command.register(app)
+    actions.register(app)
+    views.register(app)
+    home.register(app)
+    passkeys.register(app)
+    reveal.register(app)
+    sessions.register(app)
 
     async def handle_error(error: Exception, body: dict[str, Any]) -> None:
         log.error("listener failed on a %s request: %s", body.get("type") or body.get("command"), error, exc_info=error)

@@ -31,7 +31,7 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.errors import SlackApiError
 
 from bot.approvals.refusals import STORAGE_DOWN, refusal_text
@@ -51,6 +51,7 @@ from bot.slack.blocks import (
 )
 from bot.slack.blocks.rule_modals import build_rule_modal
 from bot.slack.blocks.rules import ACTION_ALWAYS_ALLOW, ACTION_RULE_CREATE, parse_suggestion_value
+from bot.slackapp.context import parts_of
 from bot.slackapp.listeners.views import rule_metadata
 from bot.store import DecideResult, StoreUnavailable
 
@@ -65,24 +66,29 @@ TRIGGER_GONE = frozenset({"expired_trigger_id", "invalid_trigger_id", "trigger_e
 TOO_SLOW = "Slack took too long to open the form; click again."
 
 
-def register(app: AsyncApp, services: Services) -> None:
-    async def handle_approve(ack: AsyncAck, body: dict[str, Any]) -> None:
+def register(app: AsyncApp) -> None:
+    async def handle_approve(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
+        services = parts_of(context)
         await ack()
         await storage_guard(services, body, decide_from_click(services, body, outcome="approved"))
 
-    async def handle_reject(ack: AsyncAck, body: dict[str, Any]) -> None:
+    async def handle_reject(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
+        services = parts_of(context)
         await ack()
         await storage_guard(services, body, open_modal(services, body, outcome="rejected"))
 
-    async def handle_revise(ack: AsyncAck, body: dict[str, Any]) -> None:
+    async def handle_revise(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
+        services = parts_of(context)
         await ack()
         await storage_guard(services, body, open_modal(services, body, outcome="revised"))
 
-    async def handle_always_allow(ack: AsyncAck, body: dict[str, Any]) -> None:
+    async def handle_always_allow(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
+        services = parts_of(context)
         await ack()
         await storage_guard(services, body, open_rule_modal(services, body))
 
-    async def handle_rule_create(ack: AsyncAck, body: dict[str, Any]) -> None:
+    async def handle_rule_create(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
+        services = parts_of(context)
         await ack()
         try:
             await open_suggested_rule(services, body)

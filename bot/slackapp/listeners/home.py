@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import aiohttp
-from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.errors import SlackApiError
 
 from bot.approvals.refusals import STORAGE_DOWN, refusal_text
@@ -54,6 +54,7 @@ from bot.slack.blocks import (
 from bot.slack.blocks.home import parse_revoke_value
 from bot.slack.blocks.rules import ACTION_RULE_REVOKE
 from bot.slack.blocks.text import channel_ref, tool_label
+from bot.slackapp.context import parts_of
 from bot.slackapp.listeners.actions import open_view, parse_click, storage_guard, tell
 from bot.slackapp.listeners.views import input_text
 from bot.store import StoreUnavailable
@@ -65,28 +66,33 @@ BATCH_MARK = "home-batch"  # the "approval id" a batch form's metadata is signed
 Errors = dict[str, str]
 
 
-def register(app: AsyncApp, services: Services) -> None:
-    async def handle_home_opened(event: dict[str, Any]) -> None:
+def register(app: AsyncApp) -> None:
+    async def handle_home_opened(event: dict[str, Any], context: AsyncBoltContext) -> None:
+        services = parts_of(context)
         user = str(event.get("user", ""))
         if event.get("tab") == "home" and SLACK_ID.fullmatch(user):
             services.background.spawn(services.homes.opened(user), name=f"home-{user}")
 
-    async def handle_full_text(ack: AsyncAck, body: dict[str, Any]) -> None:
+    async def handle_full_text(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
+        services = parts_of(context)
         await ack()
         await storage_guard(services, body, show_full_text(services, body))
 
-    async def handle_page(ack: AsyncAck, body: dict[str, Any]) -> None:
+    async def handle_page(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
+        services = parts_of(context)
         await ack()
         user = str((body.get("user") or {}).get("id", ""))
         value = str(((body.get("actions") or [{}])[0]).get("value", ""))
         if SLACK_ID.fullmatch(user) and value.isascii() and value.isdigit() and len(value) <= 4:
             services.background.spawn(services.homes.show_page(user, int(value)), name=f"home-page-{user}")
 
-    async def handle_batch(ack: AsyncAck, body: dict[str, Any]) -> None:
+    async def handle_batch(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
+        services = parts_of(context)
         await ack()
         await storage_guard(services, body, open_batch(services, body))
 
-    async def handle_revoke(ack: AsyncAck, body: dict[str, Any]) -> None:
+    async def handle_revoke(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
+        services = parts_of(context)
         await ack()
         try:
             await revoke_from_home(services, body)
@@ -95,14 +101,20 @@ def register(app: AsyncApp, services: Services) -> None:
             if SLACK_ID.fullmatch(user):
                 _notice(services, trigger, user, STORAGE_DOWN)
 
-    async def handle_batch_submission(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
+    async def handle_batch_submission(
+        ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], context: AsyncBoltContext
+    ) -> None:
+        services = parts_of(context)
         try:
             answer = await review_batch(services, body, view)
         except StoreUnavailable:  # the modal stays, with the person's choice; nothing was decided
             answer = _errors({BATCH_SELECT_BLOCK: STORAGE_DOWN})
         await ack(**answer)
 
-    async def handle_batch_confirmed(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
+    async def handle_batch_confirmed(
+        ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], context: AsyncBoltContext
+    ) -> None:
+        services = parts_of(context)
         await ack(response_action="update", view=await decide_batch(services, body, view))
 
     app.event("app_home_opened")(handle_home_opened)

@@ -8,16 +8,18 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from slack_bolt.async_app import AsyncApp
+from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 
 from bot.services import Services
 from bot.slack.workspaces import Workspaces
+from bot.slackapp.context import parts_of
 
 log = logging.getLogger(__name__)
 
 
-def register(app: AsyncApp, services: Services, workspaces: Workspaces) -> None:
-    async def handle_uninstall(body: dict[str, Any], event: dict[str, Any]) -> None:
+def register(app: AsyncApp, workspaces: Workspaces) -> None:
+    async def handle_uninstall(body: dict[str, Any], event: dict[str, Any], context: AsyncBoltContext) -> None:
+        services = parts_of(context)
         await handle_installation_gone(services, workspaces, body=body, event=event)
 
     app.event("app_uninstalled")(handle_uninstall)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 
 from bot.approvals.refusals import STORAGE_DOWN
 from bot.approvals.rights import is_admin
@@ -23,19 +23,22 @@ from bot.slack.blocks.passkeys import (
     passkeys_revoked_text,
 )
 from bot.slack.blocks.text import user_ref
+from bot.slackapp.context import parts_of
 from bot.slackapp.listeners.actions import open_view
 from bot.stepup.enrolment import StepUpError
 from bot.store import StoreUnavailable
 
 
-def register(app: AsyncApp, services: Services) -> None:
-    async def handle_setup(ack: AsyncAck, body: dict[str, Any]) -> None:
+def register(app: AsyncApp) -> None:
+    async def handle_setup(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
+        services = parts_of(context)
         await ack()
         user, trigger, _ = _click(body)
         if SLACK_ID.fullmatch(user):
             await _guarded(services, user, trigger, give_link(services, user, trigger))
 
-    async def handle_remove(ack: AsyncAck, body: dict[str, Any]) -> None:
+    async def handle_remove(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
+        services = parts_of(context)
         await ack()
         user, trigger, value = _click(body)
         if SLACK_ID.fullmatch(user):

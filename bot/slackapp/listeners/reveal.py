@@ -6,19 +6,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 
 from bot.approvals.refusals import STORAGE_DOWN
 from bot.core.records import SLACK_ID
 from bot.services import Services
 from bot.slack.blocks.approval_card import ACTION_REVEAL
+from bot.slackapp.context import parts_of
 from bot.stepup.enrolment import StepUpError
 from bot.stepup.reveal import REVEAL_SECONDS
 from bot.store import StoreUnavailable
 
 
-def register(app: AsyncApp, services: Services) -> None:
-    async def handle_reveal(ack: AsyncAck, body: dict[str, Any]) -> None:
+def register(app: AsyncApp) -> None:
+    async def handle_reveal(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
+        services = parts_of(context)
         await ack()
         user = str((body.get("user") or {}).get("id", ""))
         channel = str((body.get("container") or {}).get("channel_id") or (body.get("channel") or {}).get("id") or "")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from slack_bolt.async_app import AsyncApp
+from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.approvals.rights import may_cancel
@@ -14,17 +14,22 @@ from bot.core.records import ENTERPRISE_ID, SLACK_ID, TEAM_ID
 from bot.core.workspaces import WorkspaceRef
 from bot.runs.teams import DEFAULT_PRESET
 from bot.services import Services
+from bot.slackapp.context import parts_of
 
 log = logging.getLogger(__name__)
 
 TASK_LIMIT = 3000  # a task typed in the Messages tab, as long as a slash command's text may be
 
 
-def register(app: AsyncApp, services: Services) -> None:
-    async def handle_session_stopped(event: dict[str, Any], client: AsyncWebClient) -> None:
+def register(app: AsyncApp) -> None:
+    async def handle_session_stopped(event: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext) -> None:
+        services = parts_of(context)
         await stop_session(services, event, client)
 
-    async def handle_message(body: dict[str, Any], event: dict[str, Any], client: AsyncWebClient) -> None:
+    async def handle_message(
+        body: dict[str, Any], event: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
+    ) -> None:
+        services = parts_of(context)
         await start_from_message(services, body, event, client)
 
     app.event("agent_session_stopped")(handle_session_stopped)

@@ -6,7 +6,7 @@ import logging
 import time
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.errors import SlackApiError
 
 from bot.approvals.refusals import STORAGE_DOWN, WHO_NAMES_ADMINS
@@ -67,6 +67,7 @@ from bot.slackapp.command_parser import (
     parse_command,
     widens,
 )
+from bot.slackapp.context import parts_of
 from bot.slackapp.listeners.freeze import freeze_command, unfreeze_command
 from bot.slackapp.listeners.passkeys import revoke_command
 from bot.store import StoreUnavailable
@@ -74,8 +75,9 @@ from bot.store import StoreUnavailable
 log = logging.getLogger(__name__)
 
 
-def register(app: AsyncApp, services: Services) -> None:
-    async def handle_agent_command(ack: AsyncAck, command: dict[str, Any]) -> None:
+def register(app: AsyncApp) -> None:
+    async def handle_agent_command(ack: AsyncAck, command: dict[str, Any], context: AsyncBoltContext) -> None:
+        services = parts_of(context)
         try:
             reply = await answer_agent_command(services, command)
         except StoreUnavailable as exc:

@@ -25,7 +25,7 @@ from typing import Any, cast
 
 from agent_approvals.approver import canonical_json, encode_revision
 from agent_approvals.schemas import schema_problem
-from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 
 from bot.approvals.refusals import STORAGE_DOWN, refusal_text
 from bot.core.allow_rules import (
@@ -82,6 +82,7 @@ from bot.slack.blocks.rule_modals import (
 )
 from bot.slack.blocks.rules import RULE_CALLBACK_ID
 from bot.slack.blocks.text import clean
+from bot.slackapp.context import parts_of
 from bot.slackapp.gate import MAX_DEPTH, too_deep
 from bot.store import StoreUnavailable
 
@@ -94,12 +95,13 @@ _REJECT = re.compile(r"^\s*reject\b[\s:,.-]*(.*)$", re.IGNORECASE | re.DOTALL)
 Submit = Callable[[Services, dict[str, Any], dict[str, Any]], Awaitable[Errors | None]]
 
 
-def register(app: AsyncApp, services: Services) -> None:
+def register(app: AsyncApp) -> None:
     def handler(submit: Submit, *, block: str, kept: str) -> Callable[..., Awaitable[None]]:
         """A modal's submission: done, or its errors shown in the modal (which stays open, so what the
         person typed, `kept`, is not lost)."""
 
-        async def handle(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
+        async def handle(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], context: AsyncBoltContext) -> None:
+            services = parts_of(context)
             try:
                 errors = await submit(services, body, view)
             except StoreUnavailable:
@@ -114,7 +116,8 @@ def register(app: AsyncApp, services: Services) -> None:
     app.view(REVISE_CALLBACK_ID)(handler(submit_revision, block=FEEDBACK_BLOCK, kept="feedback"))
     app.view(REJECT_CALLBACK_ID)(handler(submit_rejection, block=REASON_BLOCK, kept="reason"))
 
-    async def handle_rule(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
+    async def handle_rule(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], context: AsyncBoltContext) -> None:
+        services = parts_of(context)
         try:
             answer = await submit_rule(services, body, view)
         except StoreUnavailable:

@@ -41,16 +41,15 @@ from bot.slack.client import create_workspace_client
 from bot.slack.installations import RedisInstallationStore
 from bot.slack.workspaces import TOKEN_REFUSED, NotInstalled, Workspace, Workspaces, foreign, refusal_of
 from bot.slackapp import listeners
-from bot.slackapp.context import Served, parts_of, tenant_answer, tenant_of
+from bot.slackapp.context import Served, tenant_answer, tenant_of
 from bot.slackapp.gate import parse
 from bot.slackapp.listeners import installs
 from bot.slackapp.members import members_only, why_not
 from bot.store import StoreUnavailable
 from bot.tenancy import Tenancy
 
-__all__ = ["TOKEN_REFUSED", "Edge", "EdgeSocketModeHandler", "Served", "Workspace", "Workspaces", "create_bolt_app",
-           "create_workspaces", "foreign", "parts_of", "refusal_of", "slack_events_handler", "tenant_answer",
-           "tenant_of"]
+__all__ = ["TOKEN_REFUSED", "Edge", "EdgeSocketModeHandler", "Workspace", "Workspaces", "create_bolt_app",
+           "create_workspaces", "foreign", "refusal_of", "slack_events_handler", "tenant_answer", "tenant_of"]
 
 log = logging.getLogger(__name__)
 

@@ -9,6 +9,7 @@
     models.py          their model clients: from MODEL_CONFIG, an OpenAI key or the demo model, with fallback
     demo_model.py      the offline, deterministic demo model
     caching_client.py  a model client whose answers are cached
+    model_call.py      one request to a model client as a value, and the clients that answer one
     response_cache.py  the model response cache in Redis (`MODEL_CACHE`)
     email_tool.py      the email team's demo `send_email` (one .eml file per approved email)
 

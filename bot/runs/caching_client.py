@@ -9,9 +9,8 @@ import hashlib
 import json
 import logging
 from collections.abc import AsyncGenerator, Mapping, Sequence
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
-from autogen_core import CancellationToken
 from autogen_core.models import (
     ChatCompletionClient,
     CreateResult,
@@ -22,6 +21,8 @@ from autogen_core.models import (
 from autogen_core.tools import Tool, ToolSchema
 from autogen_ext.models.cache import CHAT_CACHE_VALUE_TYPE
 from pydantic import BaseModel, ValidationError
+
+from bot.runs.model_call import CallClient, ModelCall
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +92,7 @@ def load_cached(text: str | bytes) -> CHAT_CACHE_VALUE_TYPE | None:
     return None
 
 
-class AsyncChatCompletionCache(ChatCompletionClient):
+class AsyncChatCompletionCache(CallClient):
     """autogen-ext's `ChatCompletionCache` for a store that is awaited (`AsyncCacheStore`), so a network
     cache never blocks the event loop: the same keys, the same stored values and the same answers.
 
@@ -124,17 +125,8 @@ class AsyncChatCompletionCache(ChatCompletionClient):
         except Exception as exc:
             log.warning("model cache could not keep a response (%s)", type(exc).__name__)
 
-    async def create(
-        self,
-        messages: Sequence[LLMMessage],
-        *,
-        tools: Sequence[Tool | ToolSchema] = [],
-        tool_choice: Tool | Literal["auto", "required", "none"] = "auto",
-        json_output: bool | type[BaseModel] | None = None,
-        extra_create_args: Mapping[str, Any] = {},
-        cancellation_token: CancellationToken | None = None,
-    ) -> CreateResult:
-        key = cache_key(messages, tools, json_output, extra_create_args)
+    async def answer(self, call: ModelCall) -> CreateResult:
+        key = cache_key(call.messages, call.tools, call.json_output, call.extra_create_args)
         found = await self._lookup(key)
         if isinstance(found, CreateResult):
             return found
@@ -142,28 +134,12 @@ class AsyncChatCompletionCache(ChatCompletionClient):
             for item in reversed(found):
                 if isinstance(item, CreateResult):
                     return item
-        result = await self.client.create(
-            messages,
-            tools=tools,
-            tool_choice=tool_choice,
-            json_output=json_output,
-            extra_create_args=extra_create_args,
-            cancellation_token=cancellation_token,
-        )
+        result = await call.create(self.client)
         await self._keep(key, result)
         return result
 
-    async def create_stream(
-        self,
-        messages: Sequence[LLMMessage],
-        *,
-        tools: Sequence[Tool | ToolSchema] = [],
-        tool_choice: Tool | Literal["auto", "required", "none"] = "auto",
-        json_output: bool | type[BaseModel] | None = None,
-        extra_create_args: Mapping[str, Any] = {},
-        cancellation_token: CancellationToken | None = None,
-    ) -> AsyncGenerator[str | CreateResult, None]:
-        key = cache_key(messages, tools, json_output, extra_create_args)
+    async def answer_stream(self, call: ModelCall) -> AsyncGenerator[str | CreateResult, None]:
+        key = cache_key(call.messages, call.tools, call.json_output, call.extra_create_args)
         found = await self._lookup(key)
         if isinstance(found, CreateResult):  # answered by `create`: its text as one chunk, then the result
             if isinstance(found.content, str) and found.content:
@@ -175,14 +151,7 @@ class AsyncChatCompletionCache(ChatCompletionClient):
                 yield item
             return
         streamed: list[str | CreateResult] = []
-        async for item in self.client.create_stream(
-            messages,
-            tools=tools,
-            tool_choice=tool_choice,
-            json_output=json_output,
-            extra_create_args=extra_create_args,
-            cancellation_token=cancellation_token,
-        ):
+        async for item in call.stream(self.client):
             streamed.append(item)
             yield item
         await self._keep(key, streamed)  # only a stream that ended is kept

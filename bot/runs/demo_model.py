@@ -20,12 +20,11 @@ import asyncio
 import json
 import re
 from collections.abc import AsyncGenerator, Mapping, Sequence
-from typing import Any, Literal, Self
+from typing import Any, Self
 
-from autogen_core import CancellationToken, Component, FunctionCall
+from autogen_core import Component, FunctionCall
 from autogen_core.models import (
     AssistantMessage,
-    ChatCompletionClient,
     CreateResult,
     FunctionExecutionResultMessage,
     LLMMessage,
@@ -37,6 +36,8 @@ from autogen_core.models import (
 )
 from autogen_core.tools import Tool, ToolSchema
 from pydantic import BaseModel, Field
+
+from bot.runs.model_call import CallClient, ModelCall
 
 DEMO_PROVIDER = "bot.runs.demo_model.DemoChatCompletionClient"
 _VERDICTS = ("APPROVE", "REJECT")
@@ -55,7 +56,7 @@ class DemoChatCompletionClientConfig(BaseModel):
     delay: float = Field(default=0.0, ge=0.0, le=600.0)
 
 
-class DemoChatCompletionClient(ChatCompletionClient, Component[DemoChatCompletionClientConfig]):
+class DemoChatCompletionClient(CallClient, Component[DemoChatCompletionClientConfig]):
     """A deterministic stand-in for an LLM: drafts from the task, applies feedback."""
 
     component_type = "model"
@@ -68,16 +69,8 @@ class DemoChatCompletionClient(ChatCompletionClient, Component[DemoChatCompletio
         self._usage = RequestUsage(prompt_tokens=0, completion_tokens=0)
         self._total = RequestUsage(prompt_tokens=0, completion_tokens=0)
 
-    async def create(
-        self,
-        messages: Sequence[LLMMessage],
-        *,
-        tools: Sequence[Tool | ToolSchema] = [],
-        tool_choice: Tool | Literal["auto", "required", "none"] = "auto",
-        json_output: bool | type[BaseModel] | None = None,
-        extra_create_args: Mapping[str, Any] = {},
-        cancellation_token: CancellationToken | None = None,
-    ) -> CreateResult:
+    async def answer(self, call: ModelCall) -> CreateResult:
+        messages, tools, tool_choice = call.messages, call.tools, call.tool_choice
         if self._delay:
             await asyncio.sleep(self._delay)  # a model that takes its time (honours cancellation)
         offered = tool_choice != "none" and any(_tool_name(t) == "send_email" for t in tools)
@@ -92,17 +85,8 @@ class DemoChatCompletionClient(ChatCompletionClient, Component[DemoChatCompletio
             return CreateResult(finish_reason="function_calls", content=content, usage=self._usage, cached=False)
         return CreateResult(finish_reason="stop", content=content, usage=self._usage, cached=False)
 
-    async def create_stream(
-        self,
-        messages: Sequence[LLMMessage],
-        *,
-        tools: Sequence[Tool | ToolSchema] = [],
-        tool_choice: Tool | Literal["auto", "required", "none"] = "auto",
-        json_output: bool | type[BaseModel] | None = None,
-        extra_create_args: Mapping[str, Any] = {},
-        cancellation_token: CancellationToken | None = None,
-    ) -> AsyncGenerator[str | CreateResult, None]:
-        yield await self.create(messages, tools=tools, cancellation_token=cancellation_token)
+    async def answer_stream(self, call: ModelCall) -> AsyncGenerator[str | CreateResult, None]:
+        yield await self.answer(ModelCall(call.messages, call.tools, cancellation_token=call.cancellation_token))
 
     async def close(self) -> None:
         return None

@@ -15,10 +15,10 @@ import json
 import logging
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import Any, Self
 
 import yaml
-from autogen_core import CancellationToken, Component, ComponentModel
+from autogen_core import Component, ComponentModel
 from autogen_core.models import (
     ChatCompletionClient,
     CreateResult,
@@ -31,6 +31,7 @@ from pydantic import BaseModel
 
 from bot.runs.caching_client import AsyncCacheStore, AsyncChatCompletionCache
 from bot.runs.demo_model import DEMO_PROVIDER
+from bot.runs.model_call import CallClient, ModelCall
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +121,7 @@ class FallbackChatCompletionClientConfig(BaseModel):
     clients: list[ComponentModel]
 
 
-class FallbackChatCompletionClient(ChatCompletionClient, Component[FallbackChatCompletionClientConfig]):
+class FallbackChatCompletionClient(CallClient, Component[FallbackChatCompletionClientConfig]):
     """Tries its clients in order: when one raises (rate limit, timeout, outage, bad key), the next
     gets the same request. The first that answers wins; if all fail, the last error is raised.
 
@@ -144,27 +145,11 @@ class FallbackChatCompletionClient(ChatCompletionClient, Component[FallbackChatC
             "model client %d of %d failed (%s); trying the next", index + 1, len(self._clients), type(exc).__name__
         )
 
-    async def create(
-        self,
-        messages: Sequence[LLMMessage],
-        *,
-        tools: Sequence[Tool | ToolSchema] = [],
-        tool_choice: Tool | Literal["auto", "required", "none"] = "auto",
-        json_output: bool | type[BaseModel] | None = None,
-        extra_create_args: Mapping[str, Any] = {},
-        cancellation_token: CancellationToken | None = None,
-    ) -> CreateResult:
+    async def answer(self, call: ModelCall) -> CreateResult:
         last: Exception | None = None
         for index, client in enumerate(self._clients):
             try:
-                return await client.create(
-                    messages,
-                    tools=tools,
-                    tool_choice=tool_choice,
-                    json_output=json_output,
-                    extra_create_args=extra_create_args,
-                    cancellation_token=cancellation_token,
-                )
+                return await call.create(client)
             except Exception as exc:
                 last = exc
                 if index + 1 < len(self._clients):
@@ -172,27 +157,11 @@ class FallbackChatCompletionClient(ChatCompletionClient, Component[FallbackChatC
         assert last is not None
         raise last
 
-    async def create_stream(
-        self,
-        messages: Sequence[LLMMessage],
-        *,
-        tools: Sequence[Tool | ToolSchema] = [],
-        tool_choice: Tool | Literal["auto", "required", "none"] = "auto",
-        json_output: bool | type[BaseModel] | None = None,
-        extra_create_args: Mapping[str, Any] = {},
-        cancellation_token: CancellationToken | None = None,
-    ) -> AsyncGenerator[str | CreateResult, None]:
+    async def answer_stream(self, call: ModelCall) -> AsyncGenerator[str | CreateResult, None]:
         for index, client in enumerate(self._clients):
             started = False
             try:
-                async for chunk in client.create_stream(
-                    messages,
-                    tools=tools,
-                    tool_choice=tool_choice,
-                    json_output=json_output,
-                    extra_create_args=extra_create_args,
-                    cancellation_token=cancellation_token,
-                ):
+                async for chunk in call.stream(client):
                     started = True
                     yield chunk
                 return

@@ -27,8 +27,9 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
@@ -67,26 +68,6 @@ TOO_SLOW = "Slack took too long to open the form; click again."
 
 
 def register(app: AsyncApp) -> None:
-    async def handle_approve(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
-        services = parts_of(context)
-        await ack()
-        await storage_guard(services, body, decide_from_click(services, body, outcome="approved"))
-
-    async def handle_reject(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
-        services = parts_of(context)
-        await ack()
-        await storage_guard(services, body, open_modal(services, body, outcome="rejected"))
-
-    async def handle_revise(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
-        services = parts_of(context)
-        await ack()
-        await storage_guard(services, body, open_modal(services, body, outcome="revised"))
-
-    async def handle_always_allow(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
-        services = parts_of(context)
-        await ack()
-        await storage_guard(services, body, open_rule_modal(services, body))
-
     async def handle_rule_create(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
         services = parts_of(context)
         await ack()
@@ -98,11 +79,25 @@ def register(app: AsyncApp) -> None:
             if where is not None:
                 tell_in(services, where[0], where[1], STORAGE_DOWN)
 
-    app.action(ACTION_APPROVE)(handle_approve)
-    app.action(ACTION_REJECT)(handle_reject)
-    app.action(ACTION_REVISE)(handle_revise)
-    app.action(ACTION_ALWAYS_ALLOW)(handle_always_allow)
+    app.action(ACTION_APPROVE)(guarded_click(partial(decide_from_click, outcome="approved")))
+    app.action(ACTION_REJECT)(guarded_click(partial(open_modal, outcome="rejected")))
+    app.action(ACTION_REVISE)(guarded_click(partial(open_modal, outcome="revised")))
+    app.action(ACTION_ALWAYS_ALLOW)(guarded_click(open_rule_modal))
     app.action(ACTION_RULE_CREATE)(handle_rule_create)
+
+
+def guarded_click(
+    work: Callable[[Services, dict[str, Any]], Coroutine[Any, Any, None]],
+) -> Callable[[AsyncAck, dict[str, Any], AsyncBoltContext], Coroutine[Any, Any, None]]:
+    """The listener of a button whose `work` runs after the click is acknowledged, under `storage_guard`, with the
+    parts of the request's workspace."""
+
+    async def handle(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
+        services = parts_of(context)
+        await ack()
+        await storage_guard(services, body, work(services, body))
+
+    return handle
 
 
 async def storage_guard(services: Services, body: dict[str, Any], work: Coroutine[Any, Any, None]) -> None:

@@ -55,7 +55,7 @@ from bot.slack.blocks.home import parse_revoke_value
 from bot.slack.blocks.rules import ACTION_RULE_REVOKE
 from bot.slack.blocks.text import channel_ref, tool_label
 from bot.slackapp.context import parts_of
-from bot.slackapp.listeners.actions import open_view, parse_click, storage_guard, tell
+from bot.slackapp.listeners.actions import guarded_click, open_view, parse_click, tell
 from bot.slackapp.listeners.views import input_text
 from bot.store import StoreUnavailable
 
@@ -73,11 +73,6 @@ def register(app: AsyncApp) -> None:
         if event.get("tab") == "home" and SLACK_ID.fullmatch(user):
             services.background.spawn(services.homes.opened(user), name=f"home-{user}")
 
-    async def handle_full_text(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
-        services = parts_of(context)
-        await ack()
-        await storage_guard(services, body, show_full_text(services, body))
-
     async def handle_page(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
         services = parts_of(context)
         await ack()
@@ -85,11 +80,6 @@ def register(app: AsyncApp) -> None:
         value = str(((body.get("actions") or [{}])[0]).get("value", ""))
         if SLACK_ID.fullmatch(user) and value.isascii() and value.isdigit() and len(value) <= 4:
             services.background.spawn(services.homes.show_page(user, int(value)), name=f"home-page-{user}")
-
-    async def handle_batch(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
-        services = parts_of(context)
-        await ack()
-        await storage_guard(services, body, open_batch(services, body))
 
     async def handle_revoke(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
         services = parts_of(context)
@@ -118,9 +108,9 @@ def register(app: AsyncApp) -> None:
         await ack(response_action="update", view=await decide_batch(services, body, view))
 
     app.event("app_home_opened")(handle_home_opened)
-    app.action(ACTION_FULL_TEXT)(handle_full_text)
+    app.action(ACTION_FULL_TEXT)(guarded_click(show_full_text))
     app.action(ACTION_HOME_PAGE)(handle_page)
-    app.action(ACTION_HOME_BATCH)(handle_batch)
+    app.action(ACTION_HOME_BATCH)(guarded_click(open_batch))
     app.action(ACTION_RULE_REVOKE)(handle_revoke)
     app.view(BATCH_CALLBACK_ID)(handle_batch_submission)
     app.view(BATCH_CONFIRM_CALLBACK_ID)(handle_batch_confirmed)

@@ -32,6 +32,8 @@ metrics, background tasks, secrets kept secret, signing keys, and what an "alway
     logs.py, metrics.py, tasks.py, security.py   a worker's logging, Prometheus metrics, background
                     tasks (and the run a decision woke going before the redraws it set off: RunsFirst),
                     redaction and signed modal metadata
+    templates.py    the one jinja2 Environment of the bot's pages (bot/templates/, autoescaped, StrictUndefined):
+                    `render`; the report's Environment is built the same way
     tracing.py      OpenTelemetry spans, on when OTEL_EXPORTER_OTLP_ENDPOINT is set (the SDK loaded only then)
 
 May import: `bot.core` and `agents`. Nothing here talks to Slack or Redis."""

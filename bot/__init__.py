@@ -21,6 +21,8 @@ checks this on every run), from the bottom:
     stepup/      step-up: people's passkeys (WebAuthn), registered through one-time links from their App Home
     cli/         `python -m bot keys | signing | policy`: the operator's commands that are not the worker
     slackapp/    where Slack's requests come in: the Bolt app, the gate, the `/agent` parser, listeners/
+    templates/   the pages the bot serves (sign-in, step-up, reveal) and `audit evidence`'s summary, as jinja2
+                 templates with their scripts (rendered by core/templates.py, every text escaped)
     devslack/    the local Slack stand-in for `python -m bot dev` and the tests (imports nothing above)
 
     services.py  builds one worker's parts (the composition root)

@@ -20,7 +20,7 @@ AGENTS = ROOT / "agents" / "agent_approvals"
 ALIASES = {
     **{f"agent_approvals.{name}": f"agent_approvals.integrations.{name}" for name in (
         "autogen", "openai_agents", "langgraph", "pydantic_ai", "agent_framework", "claude_agent_sdk", "google_adk")},
-    **{f"agent_approvals.{name}": f"agent_approvals.durable.{name}" for name in ("temporal", "dbos", "relay")},
+    **{f"agent_approvals.{name}": f"agent_approvals.durable.{name}" for name in ("temporal", "dbos")},
 }
 # The agent side's core: its top-level modules (the client, the approver, modes, receipts, ...); the wings above it
 # (integrations/, durable/, mcp_gateway/, claude_code/) import it, never each other, and it imports none of them.

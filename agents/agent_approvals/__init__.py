@@ -33,7 +33,6 @@ name (`agent_approvals.langgraph` is `agent_approvals.integrations.langgraph`):
     autogen/, openai_agents.py, langgraph.py, pydantic_ai.py  the frameworks' (in `integrations/`)
     agent_framework.py, claude_agent_sdk.py, google_adk.py  the frameworks' (in `integrations/`)
     temporal/, dbos.py  the durable engines' (`agent_approvals.durable.temporal`, `agent_approvals.durable.dbos`)
-    relay.py      `agent_approvals.durable.relay`, for one release: importing it warns (DeprecationWarning)
 
 Never imports `bot`, `slack_*` or `redis`."""
 

@@ -42,10 +42,12 @@ from typing import Any, Final
 from agent_approvals.approver import Decision, edited_arguments, encode_revision, parse_revision
 from agent_approvals.receipts import args_sha256
 
+from bot.core.arg_paths import JSON_TEXT, ArgPath, paths_for
 from bot.core.detectors import DETECTORS
 from bot.core.records import ApprovalRecord
+from bot.core.redaction import redacted, shown_text
 from bot.core.sealing import SealError
-from bot.core.sensitive import JSON_TEXT, ArgPath, Hidden, find_hidden, paths_for, redacted, shown_text
+from bot.core.sensitive import Hidden, find_hidden
 from bot.core.spelling import normalised, spelling
 from bot.store import Store, StoreUnavailable
 

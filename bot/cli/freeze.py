@@ -11,7 +11,7 @@ import time
 from collections.abc import Mapping
 
 from bot.core.operators import Operator, add_as, operator_of
-from bot.core.sensitive import shown_text
+from bot.core.redaction import shown_text
 from bot.core.settings import SettingsError, StoreSettings
 from bot.slack.blocks import clean
 from bot.store import Frozen, Store, StoreUnavailable, connect

@@ -16,9 +16,11 @@ metrics, background tasks, secrets kept secret, signing keys, and what an "alway
     key_files.py    the signing keys' file: made (dev mode), rotated, written whole with mode 0600
     sealing.py      secrets sealed at rest (AES-256-GCM): the bot tokens of OAuth installs, under SLACK_TOKENS_KEY
     workspace_files.py  SLACK_WORKSPACES_FILE: more workspaces and their bot tokens, listed by the operator
-    sensitive.py    what is sensitive in a tool call's arguments (its schema, policy.yaml's `redact:`, detectors)
-                    and the arguments with those values replaced by what may be shown (pure)
-    arg_paths.py    policy.yaml's `redact:` argument paths parsed and compiled, REDACT_DETECTORS read (pure)
+    sensitive.py    what is sensitive in a tool call's arguments: the arguments walked with the tool's schema,
+                    policy.yaml's `redact:` paths and the detectors (`find_hidden`, pure)
+    redaction.py    the arguments (or free text) with what `find_hidden` found replaced by what may be shown (pure)
+    arg_paths.py    argument paths' syntax: policy.yaml's `redact:` parsed and compiled, a path written as people
+                    read it, REDACT_DETECTORS read (pure)
     schema_marks.py what a tool's JSON schema marks sensitive, one value at a time (pure)
     detectors.py    cards (their security codes, expiry), IBANs, secret formats and secret argument names found
                     in a string (pure)
@@ -30,6 +32,8 @@ metrics, background tasks, secrets kept secret, signing keys, and what an "alway
     logs.py, metrics.py, tasks.py, security.py   a worker's logging, Prometheus metrics, background
                     tasks (and the run a decision woke going before the redraws it set off: RunsFirst),
                     redaction and signed modal metadata
+    templates.py    the one jinja2 Environment of the bot's pages (bot/templates/, autoescaped, StrictUndefined):
+                    `render`; the report's Environment is built the same way
     tracing.py      OpenTelemetry spans, on when OTEL_EXPORTER_OTLP_ENDPOINT is set (the SDK loaded only then)
 
 May import: `bot.core` and `agents`. Nothing here talks to Slack or Redis."""

@@ -1,6 +1,7 @@
-"""The operator's argument paths (pure): `redact:` of policy.yaml, by tool name, parsed (`parse_redact`, `ArgPath`:
-`card.number`, `items[*].pan`, `**.cvc`) and compiled into an automaton moved one step at a time while arguments are
-walked (`PathMatcher`); and REDACT_DETECTORS read (`parse_detectors`). bot/core/sensitive.py uses them."""
+"""Argument paths, the one door of their syntax (pure): `redact:` of policy.yaml, by tool name, parsed
+(`parse_redact`, `ArgPath`: `card.number`, `items[*].pan`, `**.cvc`) and compiled into an automaton moved one step at
+a time while arguments are walked (`PathMatcher`); a value's path written as people read it (`path_text`); and
+REDACT_DETECTORS read (`parse_detectors`). bot/core/sensitive.py walks the arguments with them."""
 
 from __future__ import annotations
 
@@ -46,6 +47,17 @@ def parse_path(text: str) -> ArgPath:
         steps.append(json.loads(name) if name.startswith('"') else name)
         steps += [_WILD if index == "*" else int(index) for index in re.findall(r"\[(\*|[0-9]+)\]", match.group(2))]
     return ArgPath(text.strip(), tuple(steps))
+
+
+def path_text(path: Sequence[Segment], shown: Mapping[int, str] | None = None) -> str:
+    """`("items", 0, "pan")` read as `items[0].pan` (`$` for the root); the steps `shown` names (by index) written
+    as `<what is shown>` instead."""
+    text = ""
+    for index, step in enumerate(path):
+        if shown and index in shown:
+            step = f"<{shown[index]}>"
+        text += f"[{step}]" if isinstance(step, int) else (f".{step}" if text else step)
+    return text or "$"
 
 
 def _split_dots(text: str) -> list[str]:

@@ -1,12 +1,12 @@
-"""What is sensitive in a tool call's arguments (pure): the values to hide, found three ways, and the arguments
-with those values replaced by what may be shown of them.
+"""What is sensitive in a tool call's arguments (pure), the one door of finding it: the arguments walked with the
+tool's schema, the operator's paths and the detectors (`find_hidden`), each value to hide found one of three ways.
 
 - **The tool's JSON schema**: a property with `writeOnly: true`, `format: "password"` or `x-sensitive: true`, at
   any depth (`properties`, `patternProperties`, `additionalProperties`, `items`, `prefixItems`, local `$ref`s to
   `#/$defs/...` or `#/definitions/...`; in `anyOf`/`oneOf`/`allOf`, any branch that marks it).
   (bot/core/schema_marks.py)
-- **The operator**: `redact:` in policy.yaml, argument paths by tool name (`parse_redact`, `ArgPath`:
-  bot/core/arg_paths.py).
+- **The operator**: `redact:` in policy.yaml, argument paths by tool name (`parse_redact`, `ArgPath`: the paths'
+  syntax, bot/core/arg_paths.py).
 - **Detectors** (`REDACT_DETECTORS`, bot/core/detectors.py): cards (and their security codes and expiry), IBANs,
   secret formats inside every string and every name at every depth (and inside a string that is itself JSON text),
   card numbers sent as JSON numbers, the values of arguments named like secrets, and a card's expiry beside it.
@@ -17,15 +17,14 @@ the value: `{"cards": {"4111111111111111": "primary"}}` hides the name at `cards
 A value hidden by the schema, the operator or its name is hidden whole (an object or a list too); a detector's find
 inside a longer string hides that part only ("refund to card ending 1111, order 77").
 
+    >>> from bot.core.arg_paths import parse_redact
     >>> rules = parse_redact({"refund": ["card.number"]})
     >>> hidden = find_hidden("refund", {"card": {"number": "4111111111111111"}}, rules=rules)
     >>> [(h.where, h.kind, h.display) for h in hidden]
     [('card.number', 'card', 'card ending 1111')]
-    >>> redacted({"card": {"number": "4111111111111111"}}, hidden)
-    {'card': {'number': 'card ending 1111'}}
 
-Nothing here reads settings or talks to anyone: the surfaces that show arguments (cards, modals, logs, the report,
-webhooks) are to call `find_hidden` and `redacted`."""
+What is found is replaced by bot/core/redaction.py (`redacted`, `shown_text`). Nothing here reads settings or talks
+to anyone."""
 
 from __future__ import annotations
 
@@ -35,29 +34,12 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-from bot.core.arg_paths import (
-    JSON_TEXT,
-    ArgPath,
-    PathMatcher,
-    RedactError,
-    Segment,
-    States,
-    compiled,
-    parse_detectors,
-    parse_path,
-    parse_redact,
-    paths_for,
-    read_detectors,
-)
+from bot.core.arg_paths import JSON_TEXT, ArgPath, PathMatcher, Segment, States, compiled, path_text, paths_for
 from bot.core.detectors import DETECTORS, MIN_FOUND, Finding, card_number, scan, secret_name
 from bot.core.schema_marks import Schema
 from bot.core.spelling import number_digits
 
-__all__ = [
-    "JSON_TEXT", "MAX_DEPTH", "ArgPath", "Hidden", "PathMatcher", "RedactError", "Segment", "Source", "compiled",
-    "find_hidden", "parse_detectors", "parse_path", "parse_redact", "path_text", "paths_for", "read_detectors",
-    "redacted", "shown_name", "shown_text",
-]
+__all__ = ["MAX_DEPTH", "Hidden", "Source", "find_hidden", "spliced"]
 
 Source = Literal["schema", "policy", "name", "detector"]
 MAX_DEPTH = 64  # deeper values are hidden whole ("too deep to examine"): never shown unexamined
@@ -91,16 +73,6 @@ class Hidden:
         in angle brackets: `cards.<card ending 1111>`."""
         return path_text(self.path, dict(self.names))
 
-
-def path_text(path: Sequence[Segment], shown: Mapping[int, str] | None = None) -> str:
-    """`("items", 0, "pan")` read as `items[0].pan` (`$` for the root); the steps `shown` names (by index) written
-    as `<what is shown>` instead."""
-    text = ""
-    for index, step in enumerate(path):
-        if shown and index in shown:
-            step = f"<{shown[index]}>"
-        text += f"[{step}]" if isinstance(step, int) else (f".{step}" if text else step)
-    return text or "$"
 
 # finding -----------------------------------------------------------------------------------------------------
 
@@ -182,35 +154,47 @@ def _walk(value: Any, path: tuple[Segment, ...], schema: Schema, look: _Look, na
     """What to hide in `value` at `path` added to `out` (`at`: where the operator's paths are, `PathMatcher`)."""
     whole = _whole(value, path, schema, look, named, depth, at) if (
         named or at.accepting or schema.nodes or depth > MAX_DEPTH) else None  # (else none: a call saved)
-    step = look.paths.step
     if whole is not None:
         out.append(whole)
     elif isinstance(value, dict):
-        for key, item in value.items():
-            name = key if type(key) is str else str(key)
-            if len(name) >= MIN_FOUND and look.detectors:
-                in_key = _in_key(name, (*path, name), look)
-                if in_key is not None:
-                    out.append(in_key)
-            secret = secret_name(name) if look.names else None
-            inner, below = at.moves.get(name) or step(at, name), schema.child(name) if schema.nodes else schema
-            kind = type(item)
-            if kind in _LEAVES and not (named or secret or inner.accepting or below.nodes) and depth < MAX_DEPTH:
-                if kind is str and (len(item) >= MIN_FOUND or item.lstrip()[:1] in ("{", "[")):
-                    out += _in_text(item, (*path, name), look, depth + 1, inner)
-                elif kind in (int, float) and look.card and 1e12 <= abs(item) < 1e19:
-                    out += _card_as_number(item, (*path, name))
-                continue  # (a value nothing hides whole, looked at here: no call for each one)
-            _walk(item, (*path, name), below, look, named or secret, depth + 1, inner, out)
+        _walk_object(value, path, schema, look, named, depth, at, out)
     elif isinstance(value, list):
+        step = look.paths.step
         for index, item in enumerate(value):
             _walk(item, (*path, index), schema.child(index) if schema.nodes else schema, look, named, depth + 1,
                   step(at, index), out)
-    elif isinstance(value, str):
+    elif isinstance(value, str) or (isinstance(value, (int, float)) and not isinstance(value, bool)):
+        out += _in_leaf(value, path, look, depth, at)
+
+
+def _walk_object(value: dict[Any, Any], path: tuple[Segment, ...], schema: Schema, look: _Look, named: str | None,
+                 depth: int, at: States, out: list[Hidden]) -> None:
+    """`_walk` of an object: each name (a detector's find in it), then each value; a value nothing hides whole is
+    looked at here (no `_walk` call for each one)."""
+    step, moves, in_names = look.paths.step, at.moves, bool(look.detectors)
+    for key, item in value.items():
+        name = key if type(key) is str else str(key)
+        here = (*path, name)
+        if in_names and len(name) >= MIN_FOUND and (in_key := _in_key(name, here, look)) is not None:
+            out.append(in_key)
+        secret = secret_name(name) if look.names else None
+        inner, below = moves.get(name) or step(at, name), schema.child(name) if schema.nodes else schema
+        if type(item) in _LEAVES and not (named or secret or inner.accepting or below.nodes) and depth < MAX_DEPTH:
+            out += _in_leaf(item, here, look, depth + 1, inner)
+        else:
+            _walk(item, here, below, look, named or secret, depth + 1, inner, out)
+
+
+def _in_leaf(value: Any, path: tuple[Segment, ...], look: _Look, depth: int,
+             at: States) -> Iterable[Hidden]:
+    """What a string or a number not hidden whole holds: a detector's finds, JSON text's values to hide, a card
+    number sent as a number (cheap to rule out: nothing is called for a short string or a small number)."""
+    if isinstance(value, str):
         if len(value) >= MIN_FOUND or value.lstrip()[:1] in ("{", "["):  # (else nothing in it is found)
-            out += _in_text(value, path, look, depth, at)
-    elif isinstance(value, (int, float)) and not isinstance(value, bool) and look.card:
-        out += _card_as_number(value, path)
+            return _in_text(value, path, look, depth, at)
+    elif look.card and isinstance(value, (int, float)) and not isinstance(value, bool) and 1e12 <= abs(value) < 1e19:
+        return _card_as_number(value, path)
+    return ()
 
 
 def _in_key(key: str, path: tuple[Segment, ...], look: _Look) -> Hidden | None:
@@ -218,7 +202,7 @@ def _in_key(key: str, path: tuple[Segment, ...], look: _Look) -> Hidden | None:
     found = scan(key, look.detectors) if look.detectors else []
     if not found:
         return None
-    shown = _spliced(key, [_part(path, finding) for finding in found])
+    shown = spliced(key, [_part(path, finding) for finding in found])
     return Hidden(path, found[0].kind, shown, "detector", in_key=True)
 
 
@@ -226,7 +210,7 @@ def shown_name(name: str, detectors: Iterable[str] = DETECTORS) -> str:
     """A name (key) as a path or a message writes it: itself, or, when it holds a detector's find (a card number
     as a key), what is shown of it in angle brackets (`<card ending 1111>`), as `Hidden.where` does."""
     found = scan(name, frozenset(detectors)) if len(name) >= MIN_FOUND else []
-    return f"<{_spliced(name, [_part((), finding) for finding in found])}>" if found else name
+    return f"<{spliced(name, [_part((), finding) for finding in found])}>" if found else name
 
 
 def _card_as_number(value: float, path: tuple[Segment, ...]) -> Iterator[Hidden]:
@@ -294,75 +278,9 @@ def _json_text(text: str) -> Any:
     return value if isinstance(value, (dict, list)) else None
 
 
-# replacing ---------------------------------------------------------------------------------------------------
-
-
-def redacted(arguments: Any, hidden: Iterable[Hidden]) -> Any:
-    """A copy of `arguments` with each hidden value replaced by its display (a part of a string: that part); the
-    original is not changed. JSON text inside a string is written back as JSON text."""
-    by_path: dict[tuple[Segment, ...], list[Hidden]] = {}
-    for item in hidden:
-        by_path.setdefault(item.path, []).append(item)
-    prefixes = {path[:i] for path in by_path for i in range(len(path) + 1)}
-    return _copy(arguments, (), by_path, prefixes)
-
-
-def shown_text(text: str, *, tool: str = "", rules: Mapping[str, Sequence[ArgPath]] | None = None,
-               detectors: Iterable[str] = DETECTORS) -> str:
-    """Free text as it may be shown: what the detectors find in it (and, in JSON text, values named like secrets or
-    the `rules`' paths of `tool`) replaced by what may be shown of them, as on a card (the core of the one door of
-    free text, bot/approvals/hiding.py `Hiding.text`, which first replaces an approval's known values)."""
-    found = find_hidden(tool, text, rules=dict(rules or {}), detectors=tuple(detectors)) if text else ()
-    return str(redacted(text, found)) if found else text
-
-
-def _copy(value: Any, path: tuple[Segment, ...], by_path: Mapping[tuple[Segment, ...], list[Hidden]],
-          prefixes: set[tuple[Segment, ...]]) -> Any:
-    here = [item for item in by_path.get(path, []) if not item.in_key]
-    whole = [item for item in here if item.span is None]
-    if whole:
-        return whole[0].display
-    if path not in prefixes:
-        return _plain_copy(value)
-    if isinstance(value, dict):
-        return _copy_object(value, path, by_path, prefixes)
-    if isinstance(value, list):
-        return [_copy(item, (*path, index), by_path, prefixes) for index, item in enumerate(value)]
-    if isinstance(value, str) and (*path, JSON_TEXT) in prefixes:
-        return json.dumps(_copy(json.loads(value), (*path, JSON_TEXT), by_path, prefixes), ensure_ascii=False)
-    if isinstance(value, str):
-        return _spliced(value, here)
-    return value
-
-
-def _copy_object(value: dict[str, Any], path: tuple[Segment, ...],
-                 by_path: Mapping[tuple[Segment, ...], list[Hidden]], prefixes: set[tuple[Segment, ...]]) -> Any:
-    """An object's copy: each value copied, each name holding a hidden value shown as its display (numbered when two
-    read alike)."""
-    copied: dict[str, Any] = {}
-    for key, item in value.items():
-        step = (*path, str(key))
-        shown = next((hidden.display for hidden in by_path.get(step, ()) if hidden.in_key), str(key))
-        name, number = shown, 1
-        while (shown != key and name in value) or name in copied:
-            number += 1
-            name = f"{shown} ({number})"
-        copied[name] = _copy(item, step, by_path, prefixes)
-    return copied
-
-
-def _spliced(text: str, parts: list[Hidden]) -> str:
+def spliced(text: str, parts: list[Hidden]) -> str:
     """`text` with each hidden part replaced by its display."""
     for part in sorted(parts, key=lambda item: item.span or (0, 0), reverse=True):
         start, end = part.span or (0, len(text))
         text = text[:start] + part.display + text[end:]
     return text
-
-
-def _plain_copy(value: Any) -> Any:
-    """A copy of a JSON value (a scalar is its own copy: no call for each one)."""
-    if isinstance(value, dict):
-        return {key: _plain_copy(item) if isinstance(item, (dict, list)) else item for key, item in value.items()}
-    if isinstance(value, list):
-        return [_plain_copy(item) if isinstance(item, (dict, list)) else item for item in value]
-    return value

@@ -37,11 +37,11 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from bot.core import setting_values
+from bot.core.arg_paths import read_detectors
 from bot.core.detectors import DETECTORS
 from bot.core.durations import DurationError
 from bot.core.redis_urls import cluster_prefix, is_cluster_url
 from bot.core.sealing import key_from_text
-from bot.core.sensitive import read_detectors
 from bot.core.setting_values import ApiUrl, Flag, Port, PublicUrl, RedisTimeout, Secret, Stripped, duration, whole
 from bot.core.workspace_files import StaticWorkspace, WorkspacesFileError, read_workspaces_file
 

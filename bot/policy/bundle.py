@@ -13,7 +13,7 @@ Each policy needs a unique `@id` (what audit entries, receipts and cards name) a
                              the exact action
 
 `policy.yaml` declares the windows (bot/policy/windows.py) Cedar reads as `context.window.<name>`, and `redact:`,
-the argument paths to hide by tool name (bot/core/sensitive.py: `refund: [card.number, "items[*].pan"]`).
+the argument paths to hide by tool name (bot/core/arg_paths.py: `refund: [card.number, "items[*].pan"]`).
 A bundle that does not parse or check raises `PolicyError` naming the file and line.
 
 A shipped policy that decides as the agent side's input mode does (its risk words) has no @reason of its own: the
@@ -34,8 +34,8 @@ import cedarpy
 import yaml
 from agent_approvals.modes import RISK_WORD_REASON
 
+from bot.core.arg_paths import ArgPath, RedactError, parse_redact
 from bot.core.durations import parse_duration
-from bot.core.sensitive import ArgPath, RedactError, parse_redact
 from bot.policy.windows import WindowSpec, parse_windows
 
 DEFAULTS = Path(__file__).with_name("defaults")

@@ -12,7 +12,8 @@ intact. The period is [since, until): an approval belongs to it when it was aske
   VERIFY.txt, what the walk over the archive found;
 - proofs/seq-N.json: inclusion proofs of a sample of the archived decisions (seeded: the same period and seed give
   the same sample), each checked with `audit check-proof`;
-- summary.html: one page; every text from the log is escaped (`html.escape`), nothing in it is live markup;
+- summary.html: one page (bot/templates/evidence/summary.html); every text from the log is escaped, nothing in it
+  is live markup;
 - README.txt: what each file is and the commands that check it.
 """
 
@@ -21,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import csv
 import hashlib
-import html
 import io
 import json
 import random
@@ -39,6 +39,7 @@ from bot.audit.archive.verify import ArchiveTrust, Checked, check_archive
 from bot.audit.digests import seq_of
 from bot.audit.verify import UsageError
 from bot.core.settings import StoreSettings
+from bot.core.templates import render
 from bot.report.audit_export import iso_utc, safe_cell
 from bot.report.span import archived_entries
 from bot.store import Store, connect
@@ -232,27 +233,24 @@ def _tables(*, rows: list[dict[str, str]], exceptions: list[tuple[dict[str, str]
 
 def _html(*, rows: list[dict[str, str]], exceptions: list[tuple[dict[str, str], str]], said: str, archive: str,
           checked: Checked, trust: ArchiveTrust, period: tuple[str, str]) -> str:
-    """One page: the counts, by outcome and by how decided, and the exceptions; all text escaped."""
-    e = html.escape
+    """One page: the counts, by outcome and by how decided, and the exceptions; all text escaped (a template)."""
+    template, context = summary_page(rows=rows, exceptions=exceptions, said=said, archive=archive,
+                                     checked=checked.summary(archive, trust=trust), period=period)
+    return render(template, **context)
+
+
+def summary_page(*, rows: list[dict[str, str]], exceptions: list[tuple[dict[str, str], str]], said: str,
+                 archive: str, checked: str, period: tuple[str, str]) -> tuple[str, dict[str, object]]:
+    """summary.html's template and what it shows: the counts by outcome (and how decided), the first 200 exceptions."""
     counts: dict[str, int] = {}
     for row in rows:
         key = f"{row['outcome'] or 'pending'} ({row['decided_how'] or 'undecided'})"
         counts[key] = counts.get(key, 0) + 1
-    table = "".join(f"<tr><td>{e(k)}</td><td>{n:,}</td></tr>" for k, n in sorted(counts.items()))
-    listed = "".join(
-        f"<tr><td>{e(row['approval'])}</td><td>{e(row['tool'])}</td><td>{e(row['title'])}</td>"
-        f"<td>{e(row['requester'])}</td><td>{e(row['decided_by'])}</td><td>{e(why)}</td></tr>"
-        for row, why in exceptions[:200])
-    more = f"<p>{len(exceptions) - 200:,} more in exceptions.csv.</p>" if len(exceptions) > 200 else ""
-    return (
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Approval evidence</title></head><body>"
-        f"<h1>Approval evidence, {e(period[0])} to {e(period[1])}</h1><p>{e(said)}.</p>"
-        f"<p>Archive: {e(archive)}. {e(checked.summary(archive, trust=trust))}</p>"
-        f"<h2>Approvals by outcome</h2><table>{table}</table>"
-        "<h2>Exceptions</h2><table><tr><th>approval</th><th>tool</th><th>title</th><th>requester</th>"
-        f"<th>decided by</th><th>why</th></tr>{listed}</table>{more}"
-        "<p>How to check each file: README.txt.</p></body></html>\n"
-    )
+    return "evidence/summary.html", {
+        "since": period[0], "until": period[1], "said": said, "archive": archive, "checked": checked,
+        "counts": [(key, f"{n:,}") for key, n in sorted(counts.items())], "exceptions": exceptions[:200],
+        "more": f"{len(exceptions) - 200:,}" if len(exceptions) > 200 else "",
+    }
 
 
 def _readme(url: str, *, period: tuple[str, str], seed: str, sample: int, chosen: list[int], tail: int) -> str:

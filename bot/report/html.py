@@ -15,9 +15,10 @@ import time
 from functools import cache
 from typing import Any
 
-from jinja2 import Environment, PackageLoader, StrictUndefined
+from jinja2 import Environment
 from markupsafe import Markup
 
+from bot.core.templates import environment as templates_environment
 from bot.report import (
     AGE_BUCKETS,
     NO_TOOL,
@@ -46,14 +47,7 @@ def _rate(rate: float | None) -> str:
 
 @cache
 def _environment() -> Environment:
-    environment = Environment(
-        loader=PackageLoader("bot.report", "templates"),
-        autoescape=True,  # every template: what the audit stream wrote is text, never markup
-        undefined=StrictUndefined,  # a name the context lacks is an error, not an empty string
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
+    environment = templates_environment("bot.report")  # autoescaped: what the audit stream wrote is text
     environment.filters.update(
         duration=duration_ms,  # milliseconds as people read them
         percent=percent,

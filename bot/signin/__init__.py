@@ -6,7 +6,8 @@ may stand in for Slack; its people are matched to Slack users by verified email.
                   the provider's keys, userinfo; `Identity`, `SignInError`
     cookies.py    `Cookies`: the session and login cookies, sealed (AES-256-GCM), short lived
     gate.py       `SignIn`: `require(request, person=..., page=...)` where a page is used; `/signin/start`,
-                  `/signin/callback`, `/signin/logout` (`SIGN_OUT`: the form on every page)
+                  `/signin/callback`, `/signin/logout` (`LOGOUT`: where the sign-out form on
+                  every page posts, bot/templates/sign_out.html)
 
 May import: `bot.core`, `bot.store` (the audit log), `bot.approvals` (a refusal's words). The worker's HTTP server
 (`bot/server.py`) makes it (`create_sign_in`) and mounts its routes; the pages (`bot.stepup`) call it."""
@@ -17,11 +18,11 @@ from collections.abc import Awaitable, Callable
 
 from bot.core.settings import Settings
 from bot.signin.cookies import Cookies, Session
-from bot.signin.gate import SIGN_OUT, Names, People, SignIn
+from bot.signin.gate import LOGOUT, Names, People, SignIn
 from bot.signin.provider import Identity, Provider, SignInError, slack_issuer
 from bot.store.audit import AuditLog
 
-__all__ = ["SIGN_OUT", "Cookies", "Identity", "Provider", "Session", "SignIn", "SignInError", "create_sign_in"]
+__all__ = ["LOGOUT", "Cookies", "Identity", "Provider", "Session", "SignIn", "SignInError", "create_sign_in"]
 
 
 def create_sign_in(settings: Settings, *, people: People, names: Names,

@@ -13,12 +13,11 @@ page=...)` once it knows whose it is (a link unknown or used is answered before,
 `GET /signin/callback` is where the provider sends the person back: the state must be the one this browser's login
 cookie holds, the code is traded and the id_token verified (`provider.py`), and the session cookie (`cookies.py`) is
 set for `SESSION_SECONDS` before the person is sent on to their page. `GET /signin/start?page=/...` starts a login
-for a page (the link a refusal gives). `POST /signin/logout` clears the cookies (`SIGN_OUT`: the form every page
-carries). Every answer is `no-store` and never sent as a referrer."""
+for a page (the link a refusal gives). `POST /signin/logout` clears the cookies (the form every page
+carries, bot/templates/sign_out.html, posts to `LOGOUT`). Every answer is `no-store` and never sent as a referrer."""
 
 from __future__ import annotations
 
-import html
 import json
 import logging
 import secrets
@@ -31,6 +30,7 @@ from aiohttp import web
 
 from bot.approvals.refusals import CANNOT_CHECK
 from bot.core.records import SLACK_ID
+from bot.core.templates import render
 from bot.signin.cookies import LOGIN_SECONDS, SESSION_SECONDS, Cookies, Login, Session
 from bot.signin.provider import Identity, Provider, SignInError
 from bot.store import StoreUnavailable
@@ -41,10 +41,6 @@ log = logging.getLogger(__name__)
 CALLBACK: Final = "/signin/callback"
 START: Final = "/signin/start"
 LOGOUT: Final = "/signin/logout"
-# Every page's way to sign out (the pages' CSP allows `form-action 'self'` for it): a POST, never a link a third
-# party's page could make a browser follow.
-SIGN_OUT: Final = (f'<form method="post" action="{LOGOUT}" data-testid="sign-out-form"><button type="submit"'
-                   ' data-testid="sign-out">Sign out</button></form>')
 HEADERS: Final = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff"}
 NOT_SET_UP: Final = ("The bot's pages need Sign in with Slack, which is not set up on this bot: its operator sets"
                      " SLACK_CLIENT_ID and SLACK_CLIENT_SECRET (or OIDC_CLIENT_ID and OIDC_CLIENT_SECRET).")
@@ -220,13 +216,16 @@ def _json(status: int, body: dict[str, Any]) -> web.HTTPException:
 
 
 def _page(status: int, title: str, message: str, *, link: str = "", sign_out: bool = True) -> web.HTTPException:
-    more = (f'<p><a data-testid="sign-in-again" href="{html.escape(link)}">Sign in as someone else</a></p>'
-            if link else "")
-    text = (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="referrer" content="no-referrer">'
-            f"<title>{html.escape(title)}</title></head><body><h1>{html.escape(title)}</h1>"
-            f'<p data-testid="message">{html.escape(message)}</p>{more}{SIGN_OUT if sign_out else ""}</body></html>')
+    template, context = refusal_page(title, message, link=link, sign_out=sign_out)
+    text = render(template, **context)
     exc = web.HTTPException(text=text, content_type="text/html", headers={
         **HEADERS, "Content-Security-Policy": "default-src 'none'; base-uri 'none'; form-action 'self';"
                                               " frame-ancestors 'none'"})
     exc.set_status(status)
     return exc
+
+
+def refusal_page(title: str, message: str, *, link: str = "", sign_out: bool = True) -> tuple[str, dict[str, object]]:
+    """A sign-in page: its template (bot/templates/signin/refusal.html) and what it shows (every text escaped)."""
+    return "signin/refusal.html", {"title": title, "message": message, "link": link,
+                                   "sign_out": LOGOUT if sign_out else ""}

@@ -25,8 +25,10 @@ from mcp.shared.exceptions import MCPError
 
 from bot.api.requests import APPROVAL_ID, ApiError, CheckedAllowed, CheckedAsk
 from bot.api.service import ApprovalsApi
+from bot.core.arg_paths import JSON_TEXT
 from bot.core.ids import random_id
-from bot.core.sensitive import JSON_TEXT, Hidden, find_hidden, redacted
+from bot.core.redaction import redacted
+from bot.core.sensitive import Hidden, find_hidden
 from bot.core.setting_values import SlackbotMcp, SlackbotUpstream
 from bot.core.tasks import Background
 from bot.slack.blocks.slackbot import (

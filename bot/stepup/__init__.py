@@ -14,7 +14,8 @@ one-time link their click answers. The relying party is STEP_UP_URL's host (defa
                    through a one-time link; audited
     reveal_page.py the page `/reveal/{token}`
 
-Every page opens only after Sign in with Slack, for its link's person (`bot.signin`).
+Every page opens only after Sign in with Slack, for its link's person (`bot.signin`). The pages are templates
+(bot/templates/stepup/, bot/templates/reveal/, rendered by `bot.core.templates`: every text escaped).
 
 May import: `bot.core`, `bot.store`, the leaves of `bot.slack` (the directory: a person's name), `bot.policy` (a
 window's amount) and `bot.approvals` (a vote goes through its decide step). The worker's HTTP server (`bot/server.py`)

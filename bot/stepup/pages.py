@@ -12,8 +12,9 @@
 
 Each is used only by its link's person, signed in with Slack (`bot.signin`: a page not signed in is sent to sign
 in, another person or an outsider is refused, audited); a link unknown, expired or used is answered first (410).
-No external asset: the page's script is inline (allowed by its nonce in the Content-Security-Policy), every text it
-shows is escaped (`html.escape`), and it is never cached nor sent as a referrer (the token is in its URL). Bad input
+No external asset: the pages are templates (bot/templates/stepup/, rendered by `bot.core.templates`: every text they
+show is escaped), the page's script is inline (allowed by its nonce in the Content-Security-Policy), and a page is
+never cached nor sent as a referrer (the token is in its URL). Bad input
 is a 400 with a JSON `{"error": ...}` saying what is wrong; a link unknown, expired or used is a 410; a vote whose
 approval no longer waits for it, a 409; Redis out of reach, a 503 (try again). Every body is read by one helper
 (`_read_json`: JSON, at most 64 KiB, nested at most `MAX_DEPTH` deep), and a catch-all (`page_errors`, mounted with
@@ -23,7 +24,6 @@ so in JSON (logged, never its trace)."""
 
 from __future__ import annotations
 
-import html
 import json
 import logging
 import secrets
@@ -34,7 +34,8 @@ from agent_approvals.schemas import depth_of
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from bot.signin import SIGN_OUT, SignIn
+from bot.core.templates import render
+from bot.signin import LOGOUT, SignIn
 from bot.stepup.enrolment import Enrolment, StepUpError
 from bot.stepup.votes import Action, Confirmation
 from bot.store import StoreUnavailable
@@ -50,6 +51,7 @@ HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Con
 
 
 Parts = Callable[[str], Awaitable[tuple[Enrolment, Confirmation]]]
+Page = tuple[str, dict[str, object]]  # a page: its template (under bot/templates/) and what it shows
 
 
 def add_stepup_routes(app: web.Application, enrolment: Enrolment, confirmation: Confirmation,
@@ -79,9 +81,9 @@ def add_stepup_routes(app: web.Application, enrolment: Enrolment, confirmation: 
         return token
 
     async def enrol_page(request: web.Request) -> web.Response:
-        async def body() -> str:
+        async def body() -> Page:
             _, name, confirm_first = await (await enrolment_of(request)).person(await enrolling(request))
-            return _enrol_body(name, confirm_first=confirm_first)
+            return _enrol_page(name, confirm_first=confirm_first)
 
         return await _html(body)
 
@@ -115,8 +117,8 @@ def add_stepup_routes(app: web.Application, enrolment: Enrolment, confirmation: 
         return await _answer(finish)
 
     async def vote_page(request: web.Request) -> web.Response:
-        async def body() -> str:
-            return _vote_body(await (await confirmation_of(request)).action(await voting(request)))
+        async def body() -> Page:
+            return _vote_page(await (await confirmation_of(request)).action(await voting(request)))
 
         return await _html(body)
 
@@ -150,15 +152,15 @@ def add_stepup_routes(app: web.Application, enrolment: Enrolment, confirmation: 
     app.router.add_post("/step-up/vote/{token}", vote_finish)
 
 
-async def _html(body: Callable[[], Awaitable[str]]) -> web.Response:
-    """A page whose body `body` makes; a refusal or Redis out of reach is a page saying so, with its status."""
+async def _html(body: Callable[[], Awaitable[Page]]) -> web.Response:
+    """The page `body` makes; a refusal or Redis out of reach is a page saying so, with its status."""
     nonce = secrets.token_urlsafe(16)
     try:
         return _page(await body(), nonce=nonce)
     except StepUpError as exc:
-        return _page(_message_body(exc.message), nonce=nonce, status=exc.status)
+        return _page(_message_page(exc.message), nonce=nonce, status=exc.status)
     except StoreUnavailable:
-        return _page(_message_body(STORAGE_DOWN), nonce=nonce, status=503)
+        return _page(_message_page(STORAGE_DOWN), nonce=nonce, status=503)
 
 
 async def _answer(work: Callable[[], Awaitable[object]]) -> web.Response:
@@ -217,7 +219,7 @@ def _route(request: web.Request) -> str:
 def _caught(request: web.Request, exc: StepUpError) -> web.Response:
     """A caught error's answer in the form the request expects: a page for a GET, JSON otherwise."""
     if request.method == "GET":
-        return _page(_message_body(exc.message), nonce=secrets.token_urlsafe(16), status=exc.status)
+        return _page(_message_page(exc.message), nonce=secrets.token_urlsafe(16), status=exc.status)
     return _error(exc)
 
 
@@ -229,164 +231,29 @@ def _error(exc: StepUpError) -> web.Response:
     return _json({"error": exc.message}, status=exc.status)
 
 
-def _page(body: str, *, nonce: str, status: int = 200) -> web.Response:
+def _page(page: Page, *, nonce: str, status: int = 200) -> web.Response:
     policy = (f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; connect-src 'self';"
               " base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
-    text = PAGE.replace("{nonce}", nonce).replace("{body}", body + SIGN_OUT)
-    return web.Response(text=text, status=status, content_type="text/html",
+    return web.Response(text=page_text(page, nonce=nonce), status=status, content_type="text/html",
                         headers={**HEADERS, "Content-Security-Policy": policy})
 
 
-def _message_body(message: str) -> str:
-    return f'<h1>Passkey</h1><p data-testid="message">{html.escape(message)}</p>'
+def page_text(page: Page, *, nonce: str) -> str:
+    """A page's HTML: its template rendered (every text escaped), with the page's nonce and the sign-out form."""
+    template, context = page
+    return render(template, **context, nonce=nonce, sign_out=LOGOUT)
 
 
-def _enrol_body(name: str, *, confirm_first: bool = False) -> str:
-    """The enrolment page's body; with `confirm_first`, a passkey the person has confirms the link before the form
-    that makes the new one shows."""
-    first = ('<form id="vouch"><p>You have a passkey already: confirm with it first, so that nobody with only your'
-             ' Slack session adds one.</p><button id="confirm-first" type="submit">Confirm with a passkey I have'
-             '</button></form>') if confirm_first else ""
-    return (
-        f'<h1>Set up a passkey</h1><p>For <strong data-testid="person">{html.escape(name)}</strong>. This link works'
-        f" once, for 10 minutes. Your passkey will confirm risky approvals you vote on.</p>{first}"
-        f'<form id="enrol"{" hidden" if confirm_first else ""}><label for="name">Name this passkey</label>'
-        '<input id="name" name="name" maxlength="40" required placeholder="laptop" autocomplete="off">'
-        '<button id="create" type="submit">Create passkey</button></form>'
-        '<p id="status" data-testid="status" role="status"></p>'
-    )
+def _message_page(message: str) -> Page:
+    return "stepup/message.html", {"message": message}
 
 
-def _vote_body(action: Action) -> str:
-    approval = action.approval
-    what = (f'<dt>Tool</dt><dd><code data-testid="tool">{html.escape(approval.tool_name)}</code></dd>'
-            f'<dt>Arguments</dt><dd><pre data-testid="arguments">{html.escape(action.arguments)}</pre></dd>'
-            if approval.kind == "tool_call" else
-            f'<dt>{"Code" if approval.kind == "code" else "Message"}</dt>'
-            f'<dd><pre data-testid="arguments">{html.escape(action.arguments)}</pre></dd>')
-    amounts = "".join(f'<dd data-testid="amount">{html.escape(line)}</dd>' for line in action.amount_lines)
-    quorum = (f"<p>{approval.required_approvals} approvals are needed; yours is one of them.</p>"
-              if approval.required_approvals > 1 else "")
-    return (
-        f'<h1>Confirm your approval</h1><p>For <strong data-testid="person">{html.escape(action.person)}</strong>.'
-        " Your passkey confirms that you approve exactly this action; this link works once, for 5 minutes.</p>"
-        f'<dl><dt>Request</dt><dd data-testid="title">{html.escape(approval.task[:300])}</dd>{what}'
-        + (f'<dt>Why a person decides</dt><dd data-testid="why">{html.escape(approval.policy_reason[:500])}</dd>'
-           if approval.policy_reason else "")
-        + '<dt>Arguments digest (SHA-256)</dt>'
-        + f'<dd><code data-testid="digest">{html.escape(approval.digest)}</code></dd>'
-        + (f"<dt>Amount</dt>{amounts}" if amounts else "")
-        + f'<dt>Approval</dt><dd><code>{html.escape(approval.id)}</code></dd></dl>{quorum}'
-        '<form id="vote"><button id="confirm" type="submit">Approve with my passkey</button></form>'
-        '<p id="status" data-testid="status" role="status"></p>'
-    )
+def _enrol_page(name: str, *, confirm_first: bool = False) -> Page:
+    """The enrolment page; with `confirm_first`, a passkey the person has confirms the link before the form that
+    makes the new one shows."""
+    return "stepup/enrol.html", {"name": name, "confirm_first": confirm_first}
 
 
-PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer"><title>Agent approvals: passkey</title>
-<style nonce="{nonce}">
-body { font: 16px/1.5 system-ui, sans-serif; max-width: 32rem; margin: 3rem auto; padding: 0 1rem; color: #1d1c1d; }
-input { display: block; width: 100%; box-sizing: border-box; padding: .5rem; margin: .25rem 0 1rem; font: inherit; }
-pre { white-space: pre-wrap; word-break: break-all; background: #f8f8f8; padding: .5rem; }
-code { word-break: break-all; }
-dt { font-weight: 600; margin-top: .5rem; }
-button { padding: .5rem 1rem; font: inherit; background: #007a5a; color: #fff; border: 0; border-radius: 4px; }
-#status.error { color: #b00020; }
-</style></head><body>
-{body}
-<script nonce="{nonce}">
-"use strict";
-const toBytes = (s) => Uint8Array.from(atob(s.replace(/-/g, "+").replace(/_/g, "/")), (c) => c.charCodeAt(0));
-const toText = (b) => btoa(String.fromCharCode(...new Uint8Array(b)))
-  .replace(/\\+/g, "-").replace(/\\//g, "_").replace(/=+$/, "");
-const form = document.getElementById("enrol");
-const status = document.getElementById("status");
-function say(text, error) { status.textContent = text; status.className = error ? "error" : ""; }
-// The browser's NotAllowedError says only "timed out or was not allowed" (and links a spec): say what it means here
-function failed(error, none) {
-  return error && error.name === "NotAllowedError" ? none : ((error && error.message) || String(error));
-}
-async function post(url, body) {
-  const answer = await fetch(url, { method: "POST", headers: { "Content-Type": "application/json" },
-                                    body: JSON.stringify(body || {}), credentials: "same-origin" });
-  const said = await answer.json().catch(() => ({ error: "The bot answered " + answer.status + "." }));
-  if (!answer.ok) throw new Error(said.error || ("The bot answered " + answer.status + "."));
-  return said;
-}
-if (form) form.addEventListener("submit", async (event) => {
-  event.preventDefault();
-  const name = document.getElementById("name").value.trim();
-  document.getElementById("create").disabled = true;
-  try {
-    say("Asking your browser for a passkey…");
-    const options = await post(location.pathname + "/options");
-    options.challenge = toBytes(options.challenge);
-    options.user.id = toBytes(options.user.id);
-    options.excludeCredentials = (options.excludeCredentials || []).map((c) => ({ ...c, id: toBytes(c.id) }));
-    const made = await navigator.credentials.create({ publicKey: options });
-    const response = made.response;
-    const credential = { id: made.id, rawId: toText(made.rawId), type: made.type,
-      authenticatorAttachment: made.authenticatorAttachment || undefined,
-      clientExtensionResults: made.getClientExtensionResults(),
-      response: { clientDataJSON: toText(response.clientDataJSON),
-                  attestationObject: toText(response.attestationObject),
-                  transports: response.getTransports ? response.getTransports() : [] } };
-    const done = await post(location.pathname, { name: name, credential: credential });
-    form.remove();
-    say("Passkey “" + done.name + "” is set up. You can close this page.");
-  } catch (error) {
-    document.getElementById("create").disabled = false;
-    say(failed(error, "No passkey was made: it was cancelled or timed out. Nothing was set up; try again."), true);
-  }
-});
-// An assertion as the bot reads it: the browser's answer to `navigator.credentials.get`, base64url
-async function asserted(url) {
-  const options = await post(url);
-  options.challenge = toBytes(options.challenge);
-  options.allowCredentials = (options.allowCredentials || []).map((c) => ({ ...c, id: toBytes(c.id) }));
-  const got = await navigator.credentials.get({ publicKey: options });
-  const response = got.response;
-  return { id: got.id, rawId: toText(got.rawId), type: got.type,
-    authenticatorAttachment: got.authenticatorAttachment || undefined,
-    clientExtensionResults: got.getClientExtensionResults(),
-    response: { clientDataJSON: toText(response.clientDataJSON),
-                authenticatorData: toText(response.authenticatorData),
-                signature: toText(response.signature),
-                userHandle: response.userHandle ? toText(response.userHandle) : undefined } };
-}
-const vouch = document.getElementById("vouch");
-if (vouch) vouch.addEventListener("submit", async (event) => {
-  event.preventDefault();
-  document.getElementById("confirm-first").disabled = true;
-  try {
-    say("Asking your browser for one of your passkeys…");
-    const credential = await asserted(location.pathname + "/confirm/options");
-    const done = await post(location.pathname + "/confirm", { credential: credential });
-    vouch.remove();
-    form.hidden = false;
-    say(done.message);
-  } catch (error) {
-    document.getElementById("confirm-first").disabled = false;
-    say(failed(error, "No passkey of yours answered: it was cancelled or timed out, or none is on this device."
-      + " Nothing was added; try again (the link still works)."), true);
-  }
-});
-const vote = document.getElementById("vote");
-if (vote) vote.addEventListener("submit", async (event) => {
-  event.preventDefault();
-  document.getElementById("confirm").disabled = true;
-  try {
-    say("Asking your browser for your passkey…");
-    const credential = await asserted(location.pathname + "/options");
-    const done = await post(location.pathname, { credential: credential });
-    vote.remove();
-    say(done.message);
-  } catch (error) {
-    document.getElementById("confirm").disabled = false;
-    say(failed(error, "No passkey answered: it was cancelled or timed out, or none of the passkeys this link allows"
-      + " is on this device. Nothing was approved; try again (the link still works)."), true);
-  }
-});
-</script></body></html>
-"""
+def _vote_page(action: Action) -> Page:
+    """The exact action a step-up Approve confirms (its title, arguments, digest, amounts), and the button."""
+    return "stepup/vote.html", {"action": action}

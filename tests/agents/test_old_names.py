@@ -1,6 +1,7 @@
 """#64 item 4: the imports users wrote before the agent package had its wings keep working: each name the interface
-gives (`agent_approvals.langgraph`, `.temporal.activities`, ...) is the very module in its wing, with no warning;
-`agent_approvals.relay`, which no contract names, warns for one release."""
+gives (`agent_approvals.langgraph`, `agent_approvals.temporal`, ...) is the very module in its wing, with no warning.
+#78 item 8: the old names no contract gives (`agent_approvals.relay`, the modules under `agent_approvals.autogen.`
+and `agent_approvals.temporal.`) are gone: the new path is the one import."""
 
 from __future__ import annotations
 
@@ -15,10 +16,16 @@ from tests.support.source import ROOT
 
 CONTRACT = {
     **{f"agent_approvals.{name}": f"agent_approvals.integrations.{name}" for name in (
-        "openai_agents", "langgraph", "pydantic_ai", "agent_framework", "claude_agent_sdk", "google_adk",
-        "autogen.run", "autogen.tools", "autogen.input_func", "autogen.code", "autogen.workbench")},
-    **{f"agent_approvals.{name}": f"agent_approvals.durable.{name}" for name in (
-        "dbos", "temporal.activities", "temporal.delivery")},
+        "openai_agents", "langgraph", "pydantic_ai", "agent_framework", "claude_agent_sdk", "google_adk")},
+    "agent_approvals.dbos": "agent_approvals.durable.dbos",
+}
+# Removed in #78 (CHANGELOG "Removed"): each old name and the new path to import instead.
+REMOVED = {
+    "agent_approvals.relay": "agent_approvals.durable.relay",
+    **{f"agent_approvals.autogen.{name}": f"agent_approvals.integrations.autogen.{name}" for name in (
+        "run", "tools", "input_func", "code", "workbench")},
+    **{f"agent_approvals.temporal.{name}": f"agent_approvals.durable.temporal.{name}" for name in (
+        "activities", "delivery")},
 }
 
 
@@ -40,11 +47,19 @@ def test_the_packages_old_names_hold_their_names() -> None:
                                                         temporal.tool_call)
 
 
+@pytest.mark.parametrize("old", sorted(REMOVED))
+def test_the_old_names_no_contract_gives_are_gone_and_their_new_paths_import(old: str) -> None:
+    with pytest.raises(ModuleNotFoundError) as gone:
+        importlib.import_module(old)
+    assert gone.value.name == old
+    assert importlib.import_module(REMOVED[old]).__name__ == REMOVED[old]
+
+
 @pytest.mark.slow
-def test_the_relays_old_name_warns_and_still_runs() -> None:
-    code = "import warnings; warnings.simplefilter('error'); import agent_approvals.relay"
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
-    assert done.returncode != 0 and "DeprecationWarning: agent_approvals.relay moved to" in done.stderr
+def test_the_relay_runs_under_its_one_name_only() -> None:
     done = subprocess.run([sys.executable, "-m", "agent_approvals.relay", "--help"], capture_output=True, text=True,
                           cwd=ROOT, timeout=60)
+    assert done.returncode != 0 and "No module named agent_approvals.relay" in done.stderr, done.stderr
+    done = subprocess.run([sys.executable, "-m", "agent_approvals.durable.relay", "--help"], capture_output=True,
+                          text=True, cwd=ROOT, timeout=60)
     assert done.returncode == 0 and "agent-approvals-relay" in done.stdout, done.stderr

@@ -1,6 +1,7 @@
-"""What finding sensitive values costs per ask (bot/core/sensitive.py): `find_hidden` (schema, the operator's paths,
-every detector) and `redacted` over a call's arguments, per call, median over repeats, each as a ratio to a floor
-measured in the same run: `json.dumps` of the same arguments (what any surface already pays to show them).
+"""What finding sensitive values costs per ask (bot/core/sensitive.py, bot/core/redaction.py): `find_hidden` (schema,
+the operator's paths, every detector) and `redacted` over a call's arguments, per call, median over repeats, each as
+a ratio to a floor measured in the same run: `json.dumps` of the same arguments (what any surface already pays to
+show them).
 
 And what it costs a real ask (`asks`): the store's one open step (`Approvals.open`, a real redis-server) of the same
 call with detection (bot/approvals/hiding.py: found, redacted, sealed under a SECRETS_KEY) and without, interleaved in
@@ -30,8 +31,10 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from bot.approvals.hiding import Hiding
+from bot.core.arg_paths import parse_redact
+from bot.core.redaction import redacted
 from bot.core.sealing import HiddenKeyring
-from bot.core.sensitive import find_hidden, parse_redact, redacted
+from bot.core.sensitive import find_hidden
 from bot.store import Opening, Store, connect
 from tests.benchmarks.common import DRAFT, machine_info, new_approval, start_redis, stop_redis, write_json
 

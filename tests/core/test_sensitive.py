@@ -14,20 +14,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bot.core.arg_paths import JSON_TEXT, ArgPath, RedactError, parse_detectors, parse_path, parse_redact, path_text
 from bot.core.detectors import DETECTORS
+from bot.core.redaction import redacted
 from bot.core.sealing import HiddenKeyring
-from bot.core.sensitive import (
-    JSON_TEXT,
-    MAX_DEPTH,
-    ArgPath,
-    RedactError,
-    find_hidden,
-    parse_detectors,
-    parse_path,
-    parse_redact,
-    path_text,
-    redacted,
-)
+from bot.core.sensitive import MAX_DEPTH, find_hidden
 from bot.core.settings import Settings, SettingsError, reveal
 
 CARD = "4111 1111 1111 1111"

@@ -1,5 +1,5 @@
 """What detection costs per ask (#68, tests/benchmarks/redaction.py), made cheap without changing what is found: the
-operator's paths compiled once into an automaton moved while the arguments are walked (bot/core/sensitive.py
+operator's paths compiled once into an automaton moved while the arguments are walked (bot/core/arg_paths.py
 `PathMatcher`), matching exactly as each path read on its own (`ArgPath.matches`)."""
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.core import detectors
+from bot.core.arg_paths import JSON_TEXT, ArgPath, PathMatcher, compiled, parse_path, parse_redact
 from bot.core.detectors import Finding
-from bot.core.sensitive import JSON_TEXT, ArgPath, PathMatcher, compiled, find_hidden, parse_path, parse_redact
+from bot.core.sensitive import find_hidden
 
 rule_steps = st.lists(st.sampled_from(["*", "**", "a", "b", "cvc", 0, 1, "*"]), min_size=1, max_size=5)
 value_paths = st.lists(st.sampled_from(["a", "b", "cvc", "x", 0, 1, 7, JSON_TEXT, "*"]), max_size=7)

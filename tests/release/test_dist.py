@@ -61,6 +61,8 @@ def test_the_bots_wheel_carries_its_data_files_and_the_commit_it_was_built_from(
                           check=True).stdout.split()
     data_files = {name for name in data if not name.endswith(".py")}
     assert {name for name in data_files if name.endswith(".lua")}, "no Lua in the work tree?"
+    pages = {name for name in data_files if name.startswith("bot/templates/")}  # the pages' templates and scripts
+    assert {"bot/templates/stepup/vote.html", "bot/templates/scripts/passkey.js"} <= pages, sorted(pages)
     assert data_files <= inside, sorted(data_files - inside)
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=source, capture_output=True, text=True, check=True)
     assert commit == head.stdout.strip()

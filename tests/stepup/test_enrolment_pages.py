@@ -13,7 +13,7 @@ from webauthn.helpers import bytes_to_base64url
 
 from bot.core.passkeys import credential_digest
 from bot.stepup.enrolment import Enrolment, StepUpError
-from bot.stepup.pages import _enrol_body, _message_body
+from bot.stepup.pages import _enrol_page, _message_page, page_text
 from tests.conftest import ALICE, BOB, Worker
 from tests.support.passkeys import Authenticator, registration, user_id_of
 from tests.support.stepup import ORIGIN, vouch
@@ -157,5 +157,6 @@ async def test_without_a_relying_party_links_are_refused_clearly(stepup: Worker)
 
 
 def test_what_the_page_shows_is_escaped() -> None:
-    assert "<b>" not in _enrol_body("<b>Eve</b>") and "&lt;b&gt;Eve&lt;/b&gt;" in _enrol_body("<b>Eve</b>")
-    assert "&lt;script&gt;" in _message_body("<script>")
+    enrol = page_text(_enrol_page("<b>Eve</b>"), nonce="n")
+    assert "<b>" not in enrol and "&lt;b&gt;Eve&lt;/b&gt;" in enrol
+    assert "&lt;script&gt;" in page_text(_message_page("<script>"), nonce="n")

@@ -1,8 +1,5 @@
-"""`agent_approvals.temporal`, the name the interface gives it:
-the package `agent_approvals.durable.temporal`'s names, and its modules
-under their old names (`agent_approvals.temporal.<module>` is `agent_approvals.durable.temporal.<module>`).
-
-    activities.py, delivery.py  the modules under their old names
+"""`agent_approvals.temporal`, the name the interface gives it: the package `agent_approvals.durable.temporal`'s
+names (its modules are imported from there: `agent_approvals.durable.temporal.activities`, ...).
 
 Not deprecated: the old name stays, as the interface names it."""
 

@@ -1,0 +1,43 @@
+"""The bot's pages rendered from jinja2 templates (bot/templates/), never HTML built in strings: `render(name,
+**context)`, through one Environment (`page_templates`, built once) in which every template is autoescaped, so
+untrusted text (a title, a person's name, an approval's arguments) is text on the page, never markup, and a name the
+context lacks is an error (`StrictUndefined`), never an empty string.
+
+    >>> render("sign_out.html", sign_out="/signin/logout").startswith('<form method="post" action="/signin/logout"')
+    True
+
+Scripts are templates too (`scripts/*.js`), included into a page's one inline script (allowed by its nonce): the
+helpers the passkey pages share are written once (`scripts/passkey.js`)."""
+
+from __future__ import annotations
+
+import functools
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+
+__all__ = ["environment", "page_templates", "render"]
+
+
+def environment(package: str = "bot", folder: str = "templates") -> Environment:
+    """The one way the bot builds a jinja2 Environment (the pages', the report's): the templates in `package`'s
+    `folder`, autoescape on for every template (HTML and scripts alike: nothing a context gives is ever markup unless
+    marked `Markup`), `StrictUndefined` (a name the context lacks is an error, not an empty string)."""
+    return Environment(
+        loader=PackageLoader(package, folder),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+@functools.cache
+def page_templates() -> Environment:
+    """The one Environment of the bot's pages (bot/templates/), built once."""
+    return environment()
+
+
+def render(name: str, /, **context: object) -> str:
+    """The template `name` (a path under bot/templates/) rendered with `context`, every value escaped."""
+    return page_templates().get_template(name).render(context)

@@ -9,6 +9,8 @@ metrics, background tasks, secrets kept secret, signing keys, and what an "alway
     records.py      runs, approvals, away states as typed records
     workspaces.py   the workspace a record belongs to (team, enterprise) and its tenant, the data's partition
     verdicts.py     a decision in words, said once for every client: who decided, what a model reads (pure)
+    documents.py    documents that come in read by pydantic models, and the one place their refusals become the
+                    project's words (`refuse`, `refusal`)
     channel_options.py  channel settings, each declared once (parsing, storage, displays, the docs' table)
     allow_rules.py  what an "always allow" rule matches, suggestions (pure)
     passkeys.py     passkeys as stored, the relying party of a URL, a step-up vote's challenge (pure)

@@ -59,10 +59,13 @@ class Refusal:
         return str(self.loc[0]) if self.loc else ""
 
 
-def refusal(exc: ValidationError, *, known: Iterable[str] = ()) -> Refusal:
+def refusal(exc: ValidationError, *, known: Iterable[str] = (), outer_first: bool = False) -> Refusal:
     """The one thing to tell of a refused document: an unknown key first (the first in sorted order), else the
-    first problem found; `known` lists the keys a document may hold, for "unknown key 'x' (known: ...)"."""
+    first problem found (with `outer_first`, the first of those nearest the top); `known` lists the keys a
+    document may hold, for "unknown key 'x' (known: ...)"."""
     errors = exc.errors(include_url=False, include_input=False)
+    if outer_first:
+        errors = sorted(errors, key=lambda e: len(e["loc"]))
     unknown = sorted((e for e in errors if e["type"] == "extra_forbidden"), key=lambda e: str(e["loc"][-1]))
     first = unknown[0] if unknown else errors[0]
     return Refusal(tuple(first["loc"]), words(first, known=tuple(known)))

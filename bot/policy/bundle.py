@@ -258,7 +258,7 @@ class _Annotations(BaseModel):
 
     model_config = STRICT_DOCUMENT
 
-    effect: Literal["permit", "forbid"] = Field(alias=_EFFECT)
+    effect: Literal["permit", "forbid"] = Field(alias=" effect")  # `_EFFECT`
     id: str = Field(default="", validate_default=True)
     reason: str = ""
     outcome: Literal["", "ask", "deny", "allow"] = ""

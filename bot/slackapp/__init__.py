@@ -4,6 +4,8 @@
                      request's signature checked once, before anything parses it
     oauth.py         Slack's OAuth install (`/slack/install`, `/slack/oauth_redirect`) through Bolt's OAuth flow
     gate.py          a shape check in front of Bolt
+    payloads.py      Slack's payloads read by models: an interaction's shape (for the gate), a submitted view's
+                     inputs, a slash command's fields
     members.py       a Bolt middleware before every listener: only people of the installing workspace act
     command_parser.py  `/agent ...` text -> a command (pure)
     slackbot_mcp.py  `POST /slack/mcp`, Slackbot's MCP endpoint: signed as events, each signature once, its

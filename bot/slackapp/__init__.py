@@ -8,6 +8,7 @@
                      inputs, a slash command's fields
     members.py       a Bolt middleware before every listener: only people of the installing workspace act
     command_parser.py  `/agent ...` text -> a command (pure)
+    commands.py      the commands `/agent ...` asks for (pure)
     slackbot_mcp.py  `POST /slack/mcp`, Slackbot's MCP endpoint: signed as events, each signature once, its
                      person checked as a click's
     slackbot_tools.py  Slackbot's tools behind it: upstream MCP servers (the MCP gateway's code: above the core,

@@ -12,9 +12,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bot.core.documents import refusal, refuse
+from bot.core.records import ENTERPRISE_ID, SLACK_ID, TEAM_ID
+from bot.core.workspaces import WorkspaceRef
+from bot.runs.idempotency import TRIGGER_ID
 
 # What Slack sends, read without a copy of anything the models do not name; no coercion (a number is no string).
 _SLACK = ConfigDict(extra="ignore", strict=True, frozen=True, hide_input_in_errors=True)
@@ -209,3 +212,56 @@ class ViewState(BaseModel):
         """The value of a radio button or select's chosen option; None when none is (or no such input)."""
         found = self._input(block, action)
         return None if found is None else found.choice
+
+
+def _field(value: Any) -> str:
+    """A slash command's field as a string (Slack posts them form-encoded: strings, or absent)."""
+    return "" if value is None else str(value)
+
+
+FormField = Annotated[str, BeforeValidator(_field)]
+NO_USER = "This command came without a valid user or channel; nothing was done."
+
+
+class SlashCommand(BaseModel):
+    """A slash command's fields as the bot reads them: who typed it (`user_id`), where (`channel_id`, and the
+    workspace: `team_id`, `enterprise_id` on Enterprise Grid), its `trigger_id` (what a replay is known by) and the
+    `text` after the command. `SlashCommand.of(fields)`: the command, or what to answer instead."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, hide_input_in_errors=True)
+
+    user_id: FormField = Field(default="", validate_default=True)
+    channel_id: FormField = Field(default="", validate_default=True)
+    trigger_id: FormField = Field(default="", validate_default=True)
+    text: FormField = ""
+    team_id: FormField = ""
+    enterprise_id: FormField = ""
+
+    @field_validator("user_id", "channel_id")
+    @classmethod
+    def _slack_id(cls, value: str) -> str:
+        if not SLACK_ID.fullmatch(value):
+            raise refuse(NO_USER)
+        return value
+
+    @field_validator("trigger_id")
+    @classmethod
+    def _trigger(cls, value: str) -> str:
+        if not TRIGGER_ID.fullmatch(value):
+            raise refuse("This command came without a valid trigger id; nothing was done.")
+        return value
+
+    @classmethod
+    def of(cls, fields: dict[str, Any]) -> SlashCommand | str:
+        try:
+            return cls.model_validate(fields)
+        except ValidationError as exc:
+            return refusal(exc).said
+
+    @property
+    def workspace(self) -> WorkspaceRef | None:
+        """The workspace it was typed in; None when it names none that reads as one (the home workspace's, as
+        before commands were kept apart by workspace)."""
+        if not TEAM_ID.fullmatch(self.team_id):
+            return None
+        return WorkspaceRef(self.team_id, self.enterprise_id if ENTERPRISE_ID.fullmatch(self.enterprise_id) else None)

@@ -16,7 +16,8 @@ from bot.core.records import ChannelSettings
 from bot.services import Services
 from bot.slack.blocks import people_refs, show_setting
 from bot.slack.directory import Directory
-from bot.slackapp.command_parser import SetConfig, widens
+from bot.slackapp.command_parser import widens
+from bot.slackapp.commands import SetConfig
 
 
 async def change_setting(

@@ -15,11 +15,11 @@ from bot.approvals.refusals import STORAGE_DOWN, WHO_NAMES_ADMINS
 from bot.approvals.rights import is_admin, may_cancel
 from bot.approvals.rulebook import SUGGEST_SINCE
 from bot.core.durations import format_duration
-from bot.core.records import ENTERPRISE_ID, RUN_ID, SLACK_ID, TEAM_ID, AwayState, ChannelSettings
+from bot.core.records import RUN_ID, AwayState, ChannelSettings
 from bot.core.workspaces import WorkspaceRef
 from bot.report import policy_figures
 from bot.report.headline_cache import HEADLINE_DAYS
-from bot.runs.idempotency import IN_PROGRESS, TRIGGER_ID
+from bot.runs.idempotency import IN_PROGRESS
 from bot.runs.teams import DEFAULT_PRESET, preset_descriptions
 from bot.services import Services
 from bot.slack.blocks import (
@@ -40,9 +40,8 @@ from bot.slack.blocks.freeze import frozen_lines
 from bot.slack.blocks.keys import key_created_text, keys_text
 from bot.slack.blocks.policy import BundleView, PolicyLine, policy_reply
 from bot.slack.blocks.rules import rules_reply, suggestions_reply
-from bot.slackapp.command_parser import (
-    AWAY_FORMS,
-    MAX_AWAY_SECONDS,
+from bot.slackapp.command_parser import AWAY_FORMS, MAX_AWAY_SECONDS, parse_command
+from bot.slackapp.commands import (
     AuditLog,
     Away,
     Cancel,
@@ -64,11 +63,11 @@ from bot.slackapp.command_parser import (
     Status,
     SuggestRules,
     Unfreeze,
-    parse_command,
 )
 from bot.slackapp.listeners.config_command import change_setting
 from bot.slackapp.listeners.freeze import freeze_command, unfreeze_command
 from bot.slackapp.listeners.passkeys import revoke_command
+from bot.slackapp.payloads import SlashCommand
 from bot.store import StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -88,18 +87,15 @@ def register(app: AsyncApp, services: Services) -> None:
 
 async def answer_agent_command(services: Services, command: dict[str, Any]) -> dict[str, Any]:
     """The ephemeral reply to a `/agent` command, after doing what it asks."""
-    user = str(command.get("user_id", ""))
-    channel = str(command.get("channel_id", ""))
-    if not SLACK_ID.fullmatch(user) or not SLACK_ID.fullmatch(channel):
-        return {"text": "This command came without a valid user or channel; nothing was done."}
-    trigger = str(command.get("trigger_id", ""))
-    if not TRIGGER_ID.fullmatch(trigger):
-        return {"text": "This command came without a valid trigger id; nothing was done."}
+    asked = SlashCommand.of(command)
+    if isinstance(asked, str):
+        return {"text": asked}
+    user, channel, trigger = asked.user_id, asked.channel_id, asked.trigger_id
     seen = await services.runs.claim_command(trigger)  # before anything is done: a replay does nothing
     if seen is not None:
         return {"text": replayed_text(seen)}
-    parsed = parse_command(str(command.get("text", "")))
-    reply = await do_command(services, parsed, user=user, channel=channel, workspace=command_workspace(command))
+    parsed = parse_command(asked.text)
+    reply = await do_command(services, parsed, user=user, channel=channel, workspace=asked.workspace)
     try:
         await services.runs.record_command(trigger, str(reply.pop(STARTED, DONE)))
     except StoreUnavailable:  # the claim stands (a replay still does nothing); what was done is told all the same
@@ -117,15 +113,6 @@ def replayed_text(seen: str) -> str:
     if seen == IN_PROGRESS:
         return "Already received: this command is being answered. Nothing was done again."
     return "Already received: this command was answered. Nothing was done again."
-
-
-def command_workspace(command: dict[str, Any]) -> WorkspaceRef | None:
-    """The workspace a command was typed in (its `team_id`, and `enterprise_id` on Enterprise Grid); None when it
-    names none that reads as one (the home workspace's, as before commands were kept apart by workspace)."""
-    team, enterprise = str(command.get("team_id") or ""), str(command.get("enterprise_id") or "")
-    if not TEAM_ID.fullmatch(team):
-        return None
-    return WorkspaceRef(team, enterprise if ENTERPRISE_ID.fullmatch(enterprise) else None)
 
 
 async def do_command(

@@ -42,7 +42,8 @@ _KINDS = {
 
 
 def refuse(said: str) -> PydanticCustomError:
-    """What a validator raises: `raise refuse("@quorum('11'): use a number from 1 to 10")`."""
+    """What a validator raises: `raise refuse("@quorum('11'): use a number from 1 to 10")`; one that begins "is
+    not" is said of the key it is about (`refuse("is not an object")`: "user is not an object")."""
     return PydanticCustomError(REFUSED, "{said}", {"said": said})
 
 
@@ -74,9 +75,10 @@ def refusal(exc: ValidationError, *, known: Iterable[str] = (), outer_first: boo
 def words(error: ErrorDetails, *, known: tuple[str, ...] = ()) -> str:
     """One of pydantic's errors in the project's words."""
     kind, loc = error["type"], error["loc"]
-    if kind == REFUSED:
-        return str((error.get("ctx") or {})["said"])
     name = ".".join(str(part) for part in loc) or "the document"
+    if kind == REFUSED:
+        said = str((error.get("ctx") or {})["said"])
+        return f"{name} {said}" if said.startswith("is not ") else said
     if kind == "extra_forbidden":
         listed = f" (known: {', '.join(known)})" if known else ""
         return f"unknown key {str(loc[-1])!r}{listed}"

@@ -21,7 +21,6 @@ from bot.runs.idempotency import TRIGGER_ID
 
 # What Slack sends, read without a copy of anything the models do not name; no coercion (a number is no string).
 _SLACK = ConfigDict(extra="ignore", strict=True, frozen=True, hide_input_in_errors=True)
-_NOT_AN_OBJECT = "model_type"
 
 
 def _object(value: Any) -> Any:
@@ -147,11 +146,7 @@ def interaction_problem(payload: Any) -> str | None:
     try:
         Interaction.model_validate(payload)
     except ValidationError as exc:
-        refused = refusal(exc, outer_first=True)
-        dotted = ".".join(str(part) for part in refused.loc)
-        if refused.said.startswith("is not"):  # `refuse("is not ...")`: said of the key it is about
-            return f"{dotted.split('.')[0]} {refused.said}"
-        return refused.said
+        return refusal(exc, outer_first=True).said
     return None
 
 

@@ -1,5 +1,6 @@
-"""Documents that come in (policy files, Slack payloads, channel settings, settings' JSON) are read by pydantic
-models; this is the one place where what such a model refuses becomes the project's words.
+"""Documents that come in (policy files: bot/policy/bundle.py, windows.py; Slack's payloads: bot/slackapp/payloads.py;
+SLACKBOT_MCP's JSON: setting_values.py) are read by pydantic models; this is the one place where what such a model
+refuses becomes the project's words.
 
 A model's validators refuse with `refuse("...")`: the sentence a person reads, exactly. What pydantic itself finds
 (a wrong type, a missing or unknown key) is said here in plain words (`refusal`); pydantic's own texts never
@@ -24,10 +25,8 @@ from pydantic import ConfigDict, ValidationError
 from pydantic_core import ErrorDetails, PydanticCustomError
 
 REFUSED = "refused"  # the error type of `refuse`: its message is the project's own sentence
-# A document's model: unknown keys refused, nothing coerced behind the writer's back, kept as given (frozen).
+# A document's model: unknown keys refused, what it read kept as read (frozen).
 STRICT_DOCUMENT = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
-# One that takes more than it reads (Slack adds fields to its payloads as it likes).
-OPEN_DOCUMENT = ConfigDict(extra="allow", frozen=True, hide_input_in_errors=True)
 
 _KINDS = {
     "string": "a string",

@@ -46,7 +46,8 @@ def nested(depth: int) -> Any:
     ({**CLICK, "state": {"values": {"b": "text"}}}, "state.values is not an object of objects"),
     ({"type": "view_submission", "user": {"id": "U0BOB"}, "view": {"id": "V1"}}, "view.type is not a string"),
     ({"type": "view_submission", "view": {"type": "modal", "state": ["x"]}}, "state is not an object"),
-    ({"type": "view_closed", "view": {"type": "workflow_step"}, "workflow_step": "x"}, "workflow_step is not an object"),
+    ({"type": "view_closed", "view": {"type": "workflow_step"}, "workflow_step": "x"},
+     "workflow_step is not an object"),
     ({**CLICK, "user": "U0BOB", "actions": []}, "user is not an object"),  # the outermost first
     ({**CLICK, "message": nested(MAX_DEPTH + 5)}, f"payload is nested more than {MAX_DEPTH} levels"),
 ])
